@@ -954,10 +954,26 @@ func mailFlagParams(line []byte) string {
 	return pathParams(line, true)
 }
 
-// rcptParams refuses a RCPT command any of whose keywords (NOTIFY,
-// ORCPT) appears twice, for the same reason.
-func rcptParams(line []byte) string {
-	return pathParams(line, false)
+// rcptParams refuses the parameters of a RCPT command inside a
+// transaction: any after a plain HELO, raw UTF-8 in one without
+// SMTPUTF8, and a keyword (NOTIFY, ORCPT) that appears twice, for the
+// same reason as mailFlagParams. The parameters are found once.
+func (v *verbConn) rcptParams(line []byte) string {
+	rest := afterPath(line)
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return "" // no parameters (most recipients): nothing copied
+	}
+	if v.helloOnly {
+		return replyRcptParamsNeedEHLO
+	}
+	params := string(rest)
+	if s := v.sess(); !s.opts.UTF8 && !isASCII(params) {
+		// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext) is
+		// the SMTPUTF8 extension's (RFC 6533 §3); without it an ORCPT
+		// writes such an address as xtext (\x{…}).
+		return replyRcptParamsNeedUTF8
+	}
+	return flagParams(params, false)
 }
 
 // pathParams checks the parameters after the path of a MAIL or RCPT
