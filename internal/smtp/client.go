@@ -213,7 +213,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 // (go-smtp would say only that AUTH is not supported).
 func (c *Client) Auth(a sasl.Client) error {
 	if c.EHLORefused != "" {
-		return errors.New("AUTH not offered: EHLO refused (" + c.EHLORefused + "), greeted with HELO: no extensions")
+		return errors.New("AUTH not offered: " + ehloRefusedText(c.EHLORefused))
 	}
 	return c.Client.Auth(a)
 }
@@ -922,6 +922,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		}
 		return helo(tp, conn, o, greeting, rerr)
 	}
+	msg = NormalizeEHLO(msg) // once: every check below and go-smtp read this
 	if o.TLS == TLSNone {
 		// go-smtp greets again; its EHLO is answered with the reply just
 		// read instead of a second round trip.
@@ -972,7 +973,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		return nil, false, &StageError{Stage: "reply to EHLO", Err: replyError(code, msg, err)}
 	}
 	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n"),
-		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, true, nil
+		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, true, nil
 }
 
 // ehloUnknown: err is a reply by which a server refuses EHLO as a
@@ -1017,8 +1018,12 @@ func helo(tp *textproto.Conn, conn net.Conn, o ClientOptions, greeting string, e
 // what it offers is nothing (no STARTTLS, no AUTH).
 type ehloRefused struct{ err error }
 
-func (e *ehloRefused) Error() string {
-	return "EHLO refused (" + Reply(e.err) + "), greeted with HELO: no extensions"
+func (e *ehloRefused) Error() string { return ehloRefusedText(Reply(e.err)) }
+
+// ehloRefusedText says that the next hop refused EHLO with reply and
+// the session went on with HELO.
+func ehloRefusedText(reply string) string {
+	return "EHLO refused (" + reply + "), greeted with HELO: no extensions"
 }
 
 // ErrNotLMTP is the error of a next hop that refused LHLO as an unknown
@@ -1058,7 +1063,7 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
-		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
+		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, false, nil
 }
 
 func firstLine(s string) string {
