@@ -456,7 +456,10 @@
 // gets ErrSTARTTLSNotOffered quoting the EHLO refusal), no AUTH
 // (Client.Auth quotes it too), no MAIL parameters (go-smtp's EHLO is
 // answered with a bare 250); a refused HELO is the opening's refusal
-// (StageError "reply to HELO"). MAIL parameters that take no value (REQUIRETLS,
+// (StageError "reply to HELO"). The EHLO sent again after STARTTLS
+// follows the same rule (heloOver): refused as unknown, HELO follows
+// over TLS, which stays up (a policy that requires TLS is met), and the
+// session has no extensions. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
 // (mailFlagParams) before go-smtp, which would take any value as the flag.
 //
