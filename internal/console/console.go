@@ -435,6 +435,23 @@ const (
 	refusedBurst          // no lock-out: the address's checks were all taken
 )
 
+// refusalAnswers are the log line and the page of each refusal. The page
+// says what is locked: the address (every name), this name from this
+// address (other names are still checked), or the name from every
+// address. Any name's failures count, account or not, so no answer
+// tells whether the name is an account.
+var refusalAnswers = map[refusal]struct{ log, page string }{
+	lockedSource: {"console login refused: too many failures from the address",
+		"Too many failed logins from your address, whatever the name; try again in a few minutes."},
+	lockedAccount: {"console login refused: too many failures for the name from the address",
+		"Too many failed logins for this name from your address; it is locked out here for a few minutes (other names are not)."},
+	// The name, not the address: failures from many addresses.
+	lockedName: {"console login refused: account name locked out after failures from several addresses; a login from loopback lifts it",
+		"Too many failed logins for this name; try again later, or log in on the server itself."},
+	refusedBurst: {"console login refused: too many logins from the address at once",
+		"Too many logins from your address at once; try again in a moment."},
+}
+
 // lockedOut is the lock-out a login of key, src and nk from ip meets
 // now, the widest first (placed: none).
 func (s *Server) lockedOut(key, src, nk, ip string, now time.Time) refusal {
@@ -532,29 +549,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key, src, nk := lockKey(user, ip), sourceKey(ip), nameKey(user)
-	// The answer says what is locked: the address (every name), this
-	// name from this address (other names are still checked), or the
-	// name from every address. Any name's failures count, account or
-	// not, so no answer tells whether the name is an account.
-	switch s.reserve(r.Context(), key, src, nk, ip) {
-	case placed:
-	case lockedName:
-		// The name, not the address: failures from many addresses.
-		s.cfg.Log.Warn("console login refused: account name locked out after failures from several addresses; a login from loopback lifts it",
-			"client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins for this name; try again later, or log in on the server itself.", http.StatusTooManyRequests)
-		return
-	case refusedBurst:
-		s.cfg.Log.Warn("console login refused: too many logins from the address at once", "client", ip)
-		s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
-		return
-	case lockedSource:
-		s.cfg.Log.Warn("console login refused: too many failures from the address", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins from your address, whatever the name; try again in a few minutes.", http.StatusTooManyRequests)
-		return
-	case lockedAccount:
-		s.cfg.Log.Warn("console login refused: too many failures for the name from the address", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins for this name from your address; it is locked out here for a few minutes (other names are not).", http.StatusTooManyRequests)
+	if ref := s.reserve(r.Context(), key, src, nk, ip); ref != placed {
+		a := refusalAnswers[ref]
+		s.cfg.Log.Warn(a.log, "client", ip)
+		s.renderLogin(w, r, next, a.page, http.StatusTooManyRequests)
 		return
 	}
 	check := s.checkPassword
