@@ -12,6 +12,18 @@ import (
 	"umbra/internal/resolver/dnstest"
 )
 
+// guardedDNS is the checks' resolver (nameGuard) over a loopback DNS
+// server holding records.
+func guardedDNS(t *testing.T, records ...string) nameGuard {
+	t.Helper()
+	dns := dnstest.Start(t, records...)
+	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nameGuard{res}
+}
+
 // An internationalised domain is looked up and compared as its A-label
 // wherever a check names it, however written (U-label, capitals, a
 // final dot): the From: domain's _dmarc record and its organisational
@@ -20,15 +32,9 @@ import (
 // server that holds only the A-label names, as DNS does.
 func TestDMARCInternationalisedDomains(t *testing.T) {
 	k := edKey(t)
-	dns := dnstest.Start(t,
+	g := guardedDNS(t,
 		`_dmarc.xn--bcher-kva.test. 300 IN TXT "v=DMARC1; p=reject; sp=quarantine"`,
-		`sel._domainkey.xn--bcher-kva.test. 300 IN TXT "`+k.record+`"`,
-	)
-	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := nameGuard{res}
+		`sel._domainkey.xn--bcher-kva.test. 300 IN TXT "`+k.record+`"`)
 	in := func(int) bool { return true }
 	spf := func(v, d string) spfResult { return spfResult{value: v, domain: d} }
 	pass := func(d string) []dkimResult { return []dkimResult{{value: "pass", domain: d}} }
@@ -73,15 +79,9 @@ func TestDMARCInternationalisedDomains(t *testing.T) {
 // key published there does not verify it.
 func TestDKIMDomainIDNAStandInNotMapped(t *testing.T) {
 	k := edKey(t)
-	dns := dnstest.Start(t,
+	g := guardedDNS(t,
 		`_dmarc.xn--bcher-kva.test. 300 IN TXT "v=DMARC1; p=reject"`,
-		`sel._domainkey.xn--bcher-kva.test. 300 IN TXT "`+k.record+`"`,
-	)
-	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := nameGuard{res}
+		`sel._domainkey.xn--bcher-kva.test. 300 IN TXT "`+k.record+`"`)
 	d := "\uFF42ücher.test" // FULLWIDTH LATIN SMALL LETTER B
 	msg := "From: a@bücher.test\r\nSubject: x\r\n\r\nbody\r\n"
 	signed := dkimSign(t, msg, d, "sel", k, dkim.CanonicalizationRelaxed, dkim.CanonicalizationRelaxed)
