@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +37,7 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitUsage, err: errors.New("config check needs a file: umbra config check FILE, or -c/--config FILE")}
 			case len(args) == 0:
 				args = []string{flagFile}
-			case flagFile != "" && !sameFileName(flagFile, args[0]):
+			case flagFile != "" && !config.SameFile(flagFile, args[0]):
 				return &exitError{code: exitUsage, err: fmt.Errorf("config check was given two files: %s (argument) and %s (-c/--config); give one",
 					jsonsafe.TextBytes(args[0]), jsonsafe.TextBytes(flagFile))}
 			}
@@ -634,19 +633,3 @@ func fileErrors(err error) []*config.FileError {
 // maxFileRefusals bounds the runs of one loader by checkAsServe: far
 // more than the file settings of any configuration.
 const maxFileRefusals = 256
-
-// sameFileName: a and b name one file (the same path once made absolute,
-// or the same file on disk).
-func sameFileName(a, b string) bool {
-	if a == b {
-		return true
-	}
-	aa, err1 := filepath.Abs(a)
-	ab, err2 := filepath.Abs(b)
-	if err1 == nil && err2 == nil && aa == ab {
-		return true
-	}
-	sa, err1 := os.Stat(a)
-	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
-}

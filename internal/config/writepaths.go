@@ -142,9 +142,10 @@ func canonicalPath(p string) string {
 	return filepath.Join(canonicalPath(parent), filepath.Base(abs))
 }
 
-// sameFile reports whether a and b name one file: the same canonical
-// path, or one existing file reached by two names.
-func sameFile(a, b string) bool {
+// SameFile reports whether a and b name one file: the same canonical
+// path (absolute, symbolic links resolved), or one existing file reached
+// by two names.
+func SameFile(a, b string) bool {
 	if canonicalPath(a) == canonicalPath(b) {
 		return true
 	}
@@ -198,7 +199,7 @@ func writtenFileViolations(c *Config, written func(path ...string) bool) []viola
 // other.
 func conflict(w, o place) (violation, bool) {
 	switch {
-	case sameFile(w.name, o.name):
+	case SameFile(w.name, o.name):
 		// Named as the place umbra writes; of two, the one with a line
 		// of its own, the later.
 		if o.kind != placeRead && !o.derived {
@@ -272,11 +273,11 @@ func (c *Config) WriteConflict(name string) error {
 	written := func(path ...string) bool { return c.doc != nil && keyWritten(c.doc, path...) }
 	for _, p := range places(c, written) {
 		switch {
-		case p.dir && (inside(name, p.name) || sameFile(name, p.name)):
+		case p.dir && (inside(name, p.name) || SameFile(name, p.name)):
 			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
-		case !p.dir && sameFile(name, p.name) && p.why != "":
+		case !p.dir && SameFile(name, p.name) && p.why != "":
 			return fmt.Errorf("%s is %s (%s): %s", name, p.what, p.name, p.why)
-		case !p.dir && sameFile(name, p.name):
+		case !p.dir && SameFile(name, p.name):
 			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
 		}
 	}

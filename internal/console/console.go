@@ -377,9 +377,9 @@ const reserveWait = 30 * time.Second
 // A login finding no place waits (bounded by reserveWait and the request;
 // at most loginWaiters of an address wait, a further one is refused at
 // once) for one to end: then the account or the address is locked out,
-// or a place is free. false: the login is answered as locked out or
-// refused for the burst. A true answer must be ended by endLogin.
-func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) bool {
+// or a place is free. It returns why the login is refused (the answer
+// says it), or placed: a place was taken, to be ended by endLogin.
+func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) refusal {
 	t := s.cfg.Clock.NewTimer(reserveWait)
 	defer t.Stop()
 	waiting := false
@@ -391,9 +391,8 @@ func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) bool {
 		}
 	}()
 	for {
-		now := s.cfg.Clock.Now()
-		if s.recent(key, now) >= loginFailures || s.recent(src, now) >= sourceLockAfter || s.nameLocked(nk, ip, now) {
-			return false
+		if r := s.lockedOut(key, src, nk, ip, s.cfg.Clock.Now()); r != placed {
+			return r
 		}
 		s.mu.Lock()
 		if len(s.failures[key])+s.inflight[key] < loginFailures && len(s.failures[src])+s.inflight[src] < sourceLockAfter &&
@@ -403,12 +402,12 @@ func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) bool {
 			s.inflight[nk]++
 			s.checking[ip]++
 			s.mu.Unlock()
-			return true
+			return placed
 		}
 		if !waiting {
 			if s.waiting[ip] >= loginWaiters {
 				s.mu.Unlock()
-				return false
+				return refusedBurst
 			}
 			s.waiting[ip]++
 			waiting = true
@@ -418,11 +417,53 @@ func (s *Server) reserve(ctx context.Context, key, src, nk, ip string) bool {
 		select {
 		case <-ended:
 		case <-t.C():
-			return false
+			return refusedBurst
 		case <-ctx.Done():
-			return false
+			return refusedBurst
 		}
 	}
+}
+
+// refusal is why reserve found no place for a login, or placed.
+type refusal int
+
+const (
+	placed        refusal = iota
+	lockedSource          // the address, whatever the name
+	lockedAccount         // the name from the address
+	lockedName            // the name from every address but trusted ones
+	refusedBurst          // no lock-out: the address's checks were all taken
+)
+
+// refusalAnswers are the log line and the page of each refusal. The page
+// says what is locked: the address (every name), this name from this
+// address (other names are still checked), or the name from every
+// address. Any name's failures count, account or not, so no answer
+// tells whether the name is an account.
+var refusalAnswers = map[refusal]struct{ log, page string }{
+	lockedSource: {"console login refused: too many failures from the address",
+		"Too many failed logins from your address, whatever the name; try again in a few minutes."},
+	lockedAccount: {"console login refused: too many failures for the name from the address",
+		"Too many failed logins for this name from your address; it is locked out here for a few minutes (other names are not)."},
+	// The name, not the address: failures from many addresses.
+	lockedName: {"console login refused: account name locked out after failures from several addresses; a login from loopback lifts it",
+		"Too many failed logins for this name; try again later, or log in on the server itself."},
+	refusedBurst: {"console login refused: too many logins from the address at once",
+		"Too many logins from your address at once; try again in a moment."},
+}
+
+// lockedOut is the lock-out a login of key, src and nk from ip meets
+// now, the widest first (placed: none).
+func (s *Server) lockedOut(key, src, nk, ip string, now time.Time) refusal {
+	switch {
+	case s.recent(src, now) >= sourceLockAfter:
+		return lockedSource
+	case s.recent(key, now) >= loginFailures:
+		return lockedAccount
+	case s.nameLocked(nk, ip, now):
+		return lockedName
+	}
+	return placed
 }
 
 // decrement lowers m[k] by one, deleting it at zero; caller holding s.mu.
@@ -508,32 +549,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key, src, nk := lockKey(user, ip), sourceKey(ip), nameKey(user)
-	if !s.reserve(r.Context(), key, src, nk, ip) {
-		now := s.cfg.Clock.Now()
-		if s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter && s.nameLocked(nk, ip, now) {
-			// The name, not the address: failures from many addresses.
-			s.cfg.Log.Warn("console login refused: account name locked out after failures from several addresses; a login from loopback lifts it",
-				"client", ip)
-			s.renderLogin(w, r, next, "Too many failed logins for this name; try again later, or log in on the server itself.", http.StatusTooManyRequests)
-			return
-		}
-		if s.recent(key, now) < loginFailures && s.recent(src, now) < sourceLockAfter {
-			// Not locked out: the address's checks were all taken.
-			s.cfg.Log.Warn("console login refused: too many logins from the address at once", "client", ip)
-			s.renderLogin(w, r, next, "Too many logins from your address at once; try again in a moment.", http.StatusTooManyRequests)
-			return
-		}
-		// The answer says what is locked: the address (every name), or
-		// this name from this address (other names are still checked).
-		// Any name's failures count, account or not, so neither answer
-		// tells whether the name is an account.
-		if s.recent(src, s.cfg.Clock.Now()) >= sourceLockAfter {
-			s.cfg.Log.Warn("console login refused: too many failures from the address", "client", ip)
-			s.renderLogin(w, r, next, "Too many failed logins from your address, whatever the name; try again in a few minutes.", http.StatusTooManyRequests)
-			return
-		}
-		s.cfg.Log.Warn("console login refused: too many failures for the name from the address", "client", ip)
-		s.renderLogin(w, r, next, "Too many failed logins for this name from your address; it is locked out here for a few minutes (other names are not).", http.StatusTooManyRequests)
+	if ref := s.reserve(r.Context(), key, src, nk, ip); ref != placed {
+		a := refusalAnswers[ref]
+		s.cfg.Log.Warn(a.log, "client", ip)
+		s.renderLogin(w, r, next, a.page, http.StatusTooManyRequests)
 		return
 	}
 	check := s.checkPassword

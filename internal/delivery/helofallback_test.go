@@ -3,6 +3,7 @@ package delivery
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,6 +32,14 @@ func (h *oldHost) commands() []string {
 
 func startOldHost(t *testing.T, addr, ehlo, helo string) *oldHost {
 	t.Helper()
+	return startOldHostTLS(t, addr, ehlo, helo, nil)
+}
+
+// startOldHostTLS is startOldHost offering STARTTLS with tlsCfg (when
+// set): its first EHLO is taken (250 STARTTLS), and ehlo answers the
+// EHLO sent again over TLS.
+func startOldHostTLS(t *testing.T, addr, ehlo, helo string, tlsCfg *tls.Config) *oldHost {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +53,11 @@ func startOldHost(t *testing.T, addr, ehlo, helo string) *oldHost {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer func() { c.Close() }()
 				c.Write([]byte("220 old.example SMTP\r\n"))
 				r := bufio.NewReader(c)
-				for range 50 { // bounded
+				plain := tlsCfg != nil // the first EHLO, before STARTTLS
+				for range 50 {         // bounded
 					line, err := r.ReadString('\n')
 					if err != nil {
 						return
@@ -57,6 +67,15 @@ func startOldHost(t *testing.T, addr, ehlo, helo string) *oldHost {
 					h.cmds = append(h.cmds, strings.TrimRight(line, "\r\n"))
 					h.mu.Unlock()
 					switch {
+					case strings.HasPrefix(cmd, "EHLO") && plain:
+						c.Write([]byte("250-old.example\r\n250 STARTTLS\r\n"))
+					case cmd == "STARTTLS" && plain:
+						c.Write([]byte("220 2.0.0 ready\r\n"))
+						tc := tls.Server(c, tlsCfg)
+						if tc.Handshake() != nil {
+							return
+						}
+						c, r, plain = tc, bufio.NewReader(tc), false
 					case strings.HasPrefix(cmd, "EHLO"):
 						c.Write([]byte(ehlo + "\r\n"))
 					case strings.HasPrefix(cmd, "HELO"):
@@ -172,5 +191,60 @@ func TestEHLORefusedNoAuth(t *testing.T) {
 		if strings.HasPrefix(c, "MAIL") || strings.HasPrefix(c, "AUTH") {
 			t.Fatalf("sent without the login: %q", h.commands())
 		}
+	}
+}
+
+// rt16b-F2 after STARTTLS: a next hop that offers STARTTLS and then
+// refuses the EHLO sent again over TLS (RFC 3207 §4.2) by a reply of
+// the first EHLO's fallback rule (500, 501, 502, 504, 550) is greeted
+// with HELO on the TLS connection and takes the message without
+// extensions: TLS is up, so a connector that requires TLS is satisfied.
+// Any other refusal is the opening's refusal, as for the first EHLO: no
+// HELO, no message. SMTP-, TLS-.
+func TestEHLORefusedAfterSTARTTLSFallsBackToHELO(t *testing.T) {
+	certPEM, keyPEM, _ := selfSigned(t)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	for _, c := range []struct {
+		refusal string
+		want    queue.Outcome
+	}{
+		{"502 5.5.1 not implemented", queue.RelayedOK},
+		{"550 5.5.1 no EHLO here", queue.RelayedOK},
+		{"451 4.3.0 try later", queue.Deferred},
+	} {
+		t.Run(c.refusal[:3], func(t *testing.T) {
+			h := startOldHostTLS(t, "127.0.0.2:0", c.refusal, "250 old.example", tlsCfg)
+			dns := &fakeDNS{mx: map[string][]*net.MX{"old.example": {{Host: "mx.old.example.", Pref: 10}}},
+				hosts: map[string][]string{"mx.old.example": {"127.0.0.2"}}}
+			sc := mxConnector(portOf(h.addr))
+			sc.TLS = config.TLSRequired
+			d := newDeliverer(t, dns, config.Mailbox{}, sc)
+			m := message("x@old.example")
+			res := d.Deliver(context.Background(), m, body, all(m))
+			cmds := h.commands()
+			if len(res) != 1 || res[0].Outcome != c.want {
+				t.Fatalf("results: %+v, want %v\ncommands: %q", res, c.want, cmds)
+			}
+			if c.want != queue.RelayedOK {
+				if !strings.Contains(res[0].Reply, c.refusal) {
+					t.Errorf("reply %q does not quote %q", res[0].Reply, c.refusal)
+				}
+				for _, cmd := range cmds {
+					if strings.HasPrefix(cmd, "HELO") || strings.HasPrefix(cmd, "MAIL") {
+						t.Fatalf("commands: %q, want none after the refused EHLO", cmds)
+					}
+				}
+				return
+			}
+			if len(cmds) < 5 || !strings.HasPrefix(cmds[0], "EHLO ") || cmds[1] != "STARTTLS" ||
+				!strings.HasPrefix(cmds[2], "EHLO ") || cmds[3] != "HELO umbra.test" ||
+				!strings.HasPrefix(cmds[4], "MAIL FROM:<") || strings.Contains(cmds[4], "=") {
+				t.Fatalf("commands: %q", cmds)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"umbra/internal/mailaddr"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -66,9 +65,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				out = append(out, r)
 				continue
 			}
-			// The canonical address (mailaddr.Canonical): the mailbox
-			// writer takes no other (rt16d F1).
-			addr := mailaddr.Canonical(m.Rcpts[i].Addr)
+			// The canonical address, as Deliver gave it (plan.go
+			// canonical): the mailbox writer takes no other (rt16d F1).
+			addr := m.Rcpts[i].Addr
 			at := strings.LastIndexByte(addr, '@')
 			if d.unknownLocal(ctx, addr) {
 				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})

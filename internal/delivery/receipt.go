@@ -278,7 +278,7 @@ func healthyFirst(marked func(*routing.Server) bool, plan []*routing.Server) []*
 // session) is closed, not handed out: the copy would fail on it after
 // the commit named that peer (Client.Alive, no round trip).
 func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server, verify bool) (*smtp.Client, error) {
-	for c := r.takeIdleTLS(s.Name, verify); c != nil; c = r.takeIdleTLS(s.Name, verify) {
+	for c := r.takeIdle(s.Name, verify); c != nil; c = r.takeIdle(s.Name, verify) {
 		if c.Alive() {
 			return c, nil
 		}
@@ -322,39 +322,34 @@ func tlsFailed(err error) bool {
 	return errors.Is(err, smtp.ErrTLSUnavailable) || strings.HasPrefix(err.Error(), "451 4.7.5 ")
 }
 
-// takeIdleTLS is takeIdle; verify: only a session whose certificate was
-// verified, the others left in the pool.
-func (r *ReceiptShadow) takeIdleTLS(name string, verify bool) *smtp.Client {
-	if !verify {
-		return r.takeIdle(name)
-	}
+// takeIdle takes the newest idle session to name (verify: the newest
+// whose certificate was verified, the others left in the pool). A
+// session idle receiptIdle or longer is closed, never handed out.
+func (r *ReceiptShadow) takeIdle(name string, verify bool) *smtp.Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	list := r.idle[name]
-	for i := len(list) - 1; i >= 0; i-- {
-		if rc := list[i]; time.Since(rc.used) < receiptIdle && rc.c.TLSVerified() {
-			r.idle[name] = append(list[:i:i], list[i+1:]...)
-			return rc.c
+	kept := r.idle[name][:0] // oldest first, as putIdle appends
+	for _, rc := range r.idle[name] {
+		if time.Since(rc.used) >= receiptIdle {
+			go rc.c.Close()
+			continue
+		}
+		kept = append(kept, rc)
+	}
+	var took *smtp.Client
+	for i := len(kept) - 1; i >= 0; i-- {
+		if !verify || kept[i].c.TLSVerified() {
+			took = kept[i].c
+			kept = append(kept[:i], kept[i+1:]...)
+			break
 		}
 	}
-	return nil
-}
-
-func (r *ReceiptShadow) takeIdle(name string) *smtp.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	list := r.idle[name]
-	for len(list) > 0 {
-		rc := list[len(list)-1]
-		list = list[:len(list)-1]
-		if time.Since(rc.used) < receiptIdle {
-			r.idle[name] = list
-			return rc.c
-		}
-		go rc.c.Close()
+	if len(kept) == 0 {
+		delete(r.idle, name)
+	} else {
+		r.idle[name] = kept
 	}
-	delete(r.idle, name)
-	return nil
+	return took
 }
 
 func (r *ReceiptShadow) putIdle(name string, c *smtp.Client) {

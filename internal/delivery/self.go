@@ -165,7 +165,7 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 	// The domain as delivery's plan keys it (mailaddr.AddrKey): ASCII
 	// case, no final dot, an internationalised one as its A-label, the
 	// name DNS holds.
-	dom = mailaddr.DomainKey(strings.TrimSuffix(dom, "."))
+	dom = mailaddr.NameKey(dom)
 	if len(smartHosts) == 0 && (strings.HasPrefix(dom, "[") || mailaddr.IPText(dom)) {
 		out.Error = dom + " is not a domain name (an address): delivery fails it with 550 5.1.2 and looks nothing up"
 		return out

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 	"unicode/utf8"
@@ -135,12 +134,12 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		opts.Body = gosmtp.Body8BitMIME
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
-		p := pipeline(c, mailaddr.Canonical(m.From), opts, rcptList(m, rcpts), parts, tail, lmtp)
+		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
 		return unreadableContent(pipelinedResults(c, hop, rcpts, p, lmtp, okOutcome, primary, shadowID), p.Err)
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
 	defer envelope()
-	if err := c.Mail(mailaddr.Canonical(m.From), opts); err != nil {
+	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
 	}
 	var out, accepted []queue.Result
@@ -265,14 +264,14 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 	return ro
 }
 
-// rcptList is the RCPT commands for recipients rcpts of m, each address
-// in its canonical form (mailaddr.Canonical): every entry path queues it
-// so, and a recipient queued otherwise by an earlier release is sent as
-// RCPT would have stored it (rt16d F1).
+// rcptList is the RCPT commands for recipients rcpts of m, whose
+// addresses Deliver gave their canonical form (plan.go canonical): a
+// recipient queued otherwise by an earlier release is sent as RCPT
+// would have stored it (rt16d F1).
 func rcptList(m *queue.Message, rcpts []int) []smtp.Recipient {
 	out := make([]smtp.Recipient, len(rcpts))
 	for k, i := range rcpts {
-		out[k] = smtp.Recipient{Addr: mailaddr.Canonical(m.Rcpts[i].Addr), Opts: rcptOptions(&m.Rcpts[i])}
+		out[k] = smtp.Recipient{Addr: m.Rcpts[i].Addr, Opts: rcptOptions(&m.Rcpts[i])}
 	}
 	return out
 }

@@ -169,7 +169,10 @@ func (d *Maildir) mergeDomain(ld *LegacyDir) error {
 	return nil
 }
 
-// sameFile reports whether a and b are one file (two links of it).
+// sameFile reports whether a and b are one file (two hard links of it).
+// Unlike config.SameFile it follows no symbolic link at a or b: the
+// merge removes a when b is another link of it, and a symbolic link b
+// to a would then point at nothing.
 func sameFile(a, b string) bool {
 	x, err := os.Lstat(a)
 	if err != nil {

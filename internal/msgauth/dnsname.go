@@ -4,10 +4,8 @@ import (
 	"context"
 	"net"
 	"strings"
-	"unicode/utf8"
 
-	"golang.org/x/net/idna"
-
+	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 )
 
@@ -30,33 +28,12 @@ import (
 // check, so that the key or policy published at the A-label is found
 // instead of a query for a name DNS does not hold.
 
-// lookupName is name with each label holding non-ASCII characters
-// replaced by its A-label (the others, "_dmarc" and "_domainkey"
-// among them, as written: DNS compares them without regard to case). A
-// label IDNA refuses is left as written: no record exists at it, and
-// the guard or the server answers so.
-func lookupName(name string) string {
-	ascii := true
-	for i := 0; i < len(name); i++ {
-		if name[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return name
-	}
-	labels := strings.Split(name, ".")
-	for i, l := range labels {
-		if strings.IndexFunc(l, func(r rune) bool { return r >= utf8.RuneSelf }) < 0 {
-			continue
-		}
-		if a, err := idna.Lookup.ToASCII(l); err == nil {
-			labels[i] = strings.ToLower(a)
-		}
-	}
-	return strings.Join(labels, ".")
-}
+// lookupName is name as DNS holds it (mailaddr.DomainKey): each label
+// holding non-ASCII characters as its A-label, the others ("_dmarc" and
+// "_domainkey" among them) in lower case, which DNS does not tell from
+// how they were written. A name IDNA refuses is left as written: no
+// record exists at it, and the guard or the server answers so.
+func lookupName(name string) string { return mailaddr.DomainKey(name) }
 
 // maxDomainName is the longest domain name in text form, without the
 // final dot (RFC 1035 §2.3.4: 255 octets on the wire).

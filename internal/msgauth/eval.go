@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"umbra/internal/header"
+	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 )
 
@@ -152,7 +153,7 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	need := map[string]int{}
 	var cheap []int // indices into sigs of the signatures verified
 	for i, sg := range sigs {
-		out[i] = dkimResult{domain: domainKey(stripWSP(sg.tags["d"])), // its A-label: aligned, reported
+		out[i] = dkimResult{domain: mailaddr.NameKey(stripWSP(sg.tags["d"])), // its A-label: aligned, reported
 			identity: stripWSP(sg.tags["i"]), selector: stripWSP(sg.tags["s"])}
 		if b := stripWSP(sg.tags["b"]); len(b) >= 8 {
 			out[i].b = b[:8]
@@ -233,7 +234,7 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	for k, v := range verifs {
 		d := &out[cheap[k]]
 		if v.Domain != "" {
-			d.domain, d.identity = domainKey(v.Domain), v.Identifier // its A-label
+			d.domain, d.identity = mailaddr.NameKey(v.Domain), v.Identifier // its A-label
 		}
 		switch {
 		case v.Err == nil:
@@ -429,15 +430,6 @@ func asciiDomain(d string) (string, bool) {
 	return a, isHostName(a)
 }
 
-// domainKey is d as asciiDomain writes it, or in lower case without a
-// final dot when it is not a host name (compared, never asked).
-func domainKey(d string) string {
-	if a, ok := asciiDomain(d); ok {
-		return a
-	}
-	return strings.ToLower(strings.TrimSuffix(d, "."))
-}
-
 // orgDomain is the organisational domain (RFC 7489 §3.2): the public
 // suffix plus one label.
 func orgDomain(d string) string {
@@ -450,10 +442,11 @@ func orgDomain(d string) string {
 
 // aligned compares two domains in relaxed (same organisational domain)
 // or strict (equal) mode, each as its A-label in lower case without a
-// final dot (domainKey): a DKIM d= or an SPF domain written as a U-label
-// is the From: domain's A-label.
+// final dot (mailaddr.NameKey): a DKIM d= or an SPF domain written as a
+// U-label is the From: domain's A-label; one IDNA refuses (a full-width
+// letter) is no other domain than itself.
 func aligned(a, b string, mode dmarc.AlignmentMode) bool {
-	a, b = domainKey(a), domainKey(b)
+	a, b = mailaddr.NameKey(a), mailaddr.NameKey(b)
 	if mode == dmarc.AlignmentStrict {
 		return a == b
 	}

@@ -45,6 +45,10 @@
 //     its address (smtp.RecipientRefusal: IP-address text for a domain,
 //     an address literal, bad syntax), logged with RCPT's reply: it
 //     would only fail later with a DSN.
+//   - A file that fails again at every scan (the queue does not take it:
+//     tried again later; a refused file that cannot be renamed .bad) is
+//     logged once, not at every interval: again when the file changes,
+//     when it fails otherwise, or after it succeeded (logFailure).
 //   - Memory does not grow with a file's size (stream.go): a file past
 //     Config.SpoolThreshold is copied, line ends normalised, into a spool
 //     file of the transport database and only its header section (at

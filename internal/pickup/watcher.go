@@ -70,8 +70,15 @@ type Watcher struct {
 	rename func(oldpath, newpath string) error
 	mu     sync.Mutex
 	busy   map[string]bool // files being handled
+	// failed: the failure last logged of each file that failed and is
+	// still there, with the file's stamp then (logFailure).
+	failed map[string]failure
 	wg     sync.WaitGroup
 }
+
+// failure is a file's failure as logged: the file then (fileKey) and
+// what the log said.
+type failure struct{ stamp, msg string }
 
 // New returns a watcher; Run drives it.
 func New(cfg Config) *Watcher {
@@ -81,7 +88,7 @@ func New(cfg Config) *Watcher {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
-	return &Watcher{cfg: cfg, busy: map[string]bool{}, rename: os.Rename}
+	return &Watcher{cfg: cfg, busy: map[string]bool{}, failed: map[string]failure{}, rename: os.Rename}
 }
 
 // Run scans until ctx ends, then waits for its goroutines.
@@ -150,6 +157,7 @@ func (w *Watcher) Scan(ctx context.Context) {
 		w.cfg.Log.Error("scanning the pickup directory failed", "dir", w.cfg.Dir, "err", err)
 		return
 	}
+	w.forgetGone(files)
 	for _, f := range files {
 		if strings.HasPrefix(filepath.Base(f), ".") || ctx.Err() != nil {
 			continue
@@ -168,11 +176,11 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 		err := w.handleSpooled(ctx, path)
 		switch {
 		case err == nil || errors.Is(err, os.ErrNotExist):
+			w.succeeded(path)
 		case errors.Is(err, errRefused):
-			w.cfg.Log.Warn("pickup file refused", "file", filepath.Base(path), "err", err)
-			os.Rename(path, strings.TrimSuffix(path, ".eml")+".bad")
+			w.refuse(path, err)
 		default:
-			w.cfg.Log.Error("pickup file not submitted; trying again later", "file", filepath.Base(path), "err", err)
+			w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)
 		}
 		return
 	}
@@ -183,17 +191,78 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 		if env, body, err = Parse(data); err == nil {
 			err = w.submit(ctx, path, fileKey(path, fi), env, body)
 			if err != nil {
-				w.cfg.Log.Error("pickup file not submitted; trying again later", "file", filepath.Base(path), "err", err)
+				w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)
 				return
 			}
+			w.succeeded(path)
 			return
 		}
 	}
 	if errors.Is(err, os.ErrNotExist) {
+		w.succeeded(path)
+		return
+	}
+	w.refuse(path, err)
+}
+
+// refuse renames a file that can never be submitted (err says why) to
+// .bad. A rename that fails leaves it where it is, refused again at each
+// scan.
+func (w *Watcher) refuse(path string, err error) {
+	if rerr := os.Rename(path, strings.TrimSuffix(path, ".eml")+".bad"); rerr != nil {
+		w.logFailure(slog.LevelWarn, path, "pickup file refused; it could not be renamed .bad and stays", err, "rename_err", rerr)
 		return
 	}
 	w.cfg.Log.Warn("pickup file refused", "file", filepath.Base(path), "err", err)
-	os.Rename(path, strings.TrimSuffix(path, ".eml")+".bad")
+	w.succeeded(path)
+}
+
+// logFailure logs a file's failure (msg, err and attrs at level) unless
+// the log said the same of the same file before: a file that fails at
+// every scan is logged once, not at every interval; again when the file
+// changed (fileKey: another drop, other content or times), when the
+// failure is another, or after it succeeded.
+func (w *Watcher) logFailure(level slog.Level, path, msg string, err error, attrs ...any) {
+	f := failure{msg: msg}
+	if fi, serr := os.Lstat(path); serr == nil {
+		f.stamp = fileKey(path, fi)
+	}
+	w.mu.Lock()
+	prev, seen := w.failed[path]
+	w.failed[path] = f
+	w.mu.Unlock()
+	if seen && prev == f {
+		return
+	}
+	w.cfg.Log.Log(context.Background(), level, msg, append([]any{"file", filepath.Base(path), "err", err}, attrs...)...)
+}
+
+// succeeded forgets a file's failure: it was submitted, refused and
+// renamed, or is gone.
+func (w *Watcher) succeeded(path string) {
+	w.mu.Lock()
+	delete(w.failed, path)
+	w.mu.Unlock()
+}
+
+// forgetGone forgets the failures of the files no longer in the
+// directory (files: the scan's): the table holds no more entries than
+// the directory holds files.
+func (w *Watcher) forgetGone(files []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.failed) == 0 {
+		return
+	}
+	here := make(map[string]bool, len(files))
+	for _, f := range files {
+		here[f] = true
+	}
+	for f := range w.failed {
+		if !here[f] {
+			delete(w.failed, f)
+		}
+	}
 }
 
 // fileKey names one drop of a file: its path, inode and times. A crash

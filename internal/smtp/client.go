@@ -213,7 +213,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 // (go-smtp would say only that AUTH is not supported).
 func (c *Client) Auth(a sasl.Client) error {
 	if c.EHLORefused != "" {
-		return errors.New("AUTH not offered: EHLO refused (" + c.EHLORefused + "), greeted with HELO: no extensions")
+		return errors.New("AUTH not offered: " + ehloRefusedText(c.EHLORefused))
 	}
 	return c.Client.Auth(a)
 }
@@ -922,6 +922,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		}
 		return helo(tp, conn, o, greeting, rerr)
 	}
+	msg = NormalizeEHLO(msg) // once: every check below and go-smtp read this
 	if o.TLS == TLSNone {
 		// go-smtp greets again; its EHLO is answered with the reply just
 		// read instead of a second round trip.
@@ -965,14 +966,22 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	// own EHLO is answered with it. After STARTTLS the server sends no
 	// new greeting; go-smtp expects one.
 	ttp := textproto.NewConn(newReplyLimitConn(tc))
+	tlsGreeting := "220 " + o.ServerName + " TLS established\r\n"
 	if err := ttp.PrintfLine("EHLO %s", o.LocalName); err != nil {
 		return nil, false, err
 	}
 	if code, msg, err = ttp.ReadResponse(250); err != nil {
-		return nil, false, &StageError{Stage: "reply to EHLO", Err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if !ehloUnknown(rerr) {
+			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
+		}
+		// Refused as the first EHLO may be: HELO, as after it. TLS stays
+		// up, so a policy that requires it is met; the session has no
+		// extensions.
+		return heloOver(ttp, tc, o.LocalName, tlsGreeting, rerr, true)
 	}
-	return &replayConn{Conn: tc, prefix: []byte("220 " + o.ServerName + " TLS established\r\n"),
-		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, true, nil
+	return &replayConn{Conn: tc, prefix: []byte(tlsGreeting),
+		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, true, nil
 }
 
 // ehloUnknown: err is a reply by which a server refuses EHLO as a
@@ -991,34 +1000,49 @@ func ehloUnknown(err error) bool {
 }
 
 // helo greets with HELO on the same connection after the server refused
-// EHLO (ehloErr; RFC 5321 §3.2: the client falls back to HELO). The
-// session goes on without extensions: no STARTTLS, so a policy that
-// requires TLS fails the host as for a host that does not offer it,
-// quoting the EHLO refusal. A refused HELO is the opening's refusal
-// (stage "reply to HELO"). go-smtp's own EHLO is answered with a bare
-// 250 (the HELO reply's text): it then knows no extension, and sends
-// no parameter, on this session.
+// the first EHLO (ehloErr; RFC 5321 §3.2: the client falls back to
+// HELO). The session goes on without extensions: no STARTTLS, so a
+// policy that requires TLS fails the host as for a host that does not
+// offer it, quoting the EHLO refusal.
 func helo(tp *textproto.Conn, conn net.Conn, o ClientOptions, greeting string, ehloErr error) (net.Conn, bool, error) {
-	if err := tp.PrintfLine("HELO %s", o.LocalName); err != nil {
+	c, _, err := heloOver(tp, conn, o.LocalName, greeting, ehloErr, false)
+	if err != nil {
+		return nil, false, err // a refused HELO is the opening's refusal, whatever the policy
+	}
+	if o.TLS != TLSNone && o.TLS != TLSOpportunistic {
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered, err: &ehloRefused{ehloErr}}
+	}
+	return c, false, nil
+}
+
+// heloOver sends HELO on conn (tp over it) after the server refused EHLO
+// (ehloErr): before STARTTLS (helo) or after it (useTLS: TLS is up and
+// stays so; RFC 3207 §4.2's EHLO again was refused). A refused HELO is
+// the opening's refusal (stage "reply to HELO"). go-smtp's own EHLO is
+// answered with a bare 250 (the HELO reply's text) after greeting: it
+// then knows no extension, and sends no parameter, on this session.
+func heloOver(tp *textproto.Conn, conn net.Conn, localName, greeting string, ehloErr error, useTLS bool) (net.Conn, bool, error) {
+	if err := tp.PrintfLine("HELO %s", localName); err != nil {
 		return nil, false, err
 	}
 	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
 		return nil, false, &StageError{Stage: "reply to HELO", Err: replyError(code, msg, err)}
 	}
-	if o.TLS != TLSNone && o.TLS != TLSOpportunistic {
-		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered, err: &ehloRefused{ehloErr}}
-	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting), ehloRefused: Reply(ehloErr),
-		ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: rawReply(250, firstLine(msg))}, false, nil
+		ehlo: "EHLO " + localName + "\r\n", ehloReply: rawReply(250, firstLine(msg))}, useTLS, nil
 }
 
 // ehloRefused is the reply of a server that refused EHLO and took HELO:
 // what it offers is nothing (no STARTTLS, no AUTH).
 type ehloRefused struct{ err error }
 
-func (e *ehloRefused) Error() string {
-	return "EHLO refused (" + Reply(e.err) + "), greeted with HELO: no extensions"
+func (e *ehloRefused) Error() string { return ehloRefusedText(Reply(e.err)) }
+
+// ehloRefusedText says that the next hop refused EHLO with reply and
+// the session went on with HELO.
+func ehloRefusedText(reply string) string {
+	return "EHLO refused (" + reply + "), greeted with HELO: no extensions"
 }
 
 // ErrNotLMTP is the error of a next hop that refused LHLO as an unknown
@@ -1058,7 +1082,7 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
-		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
+		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, false, nil
 }
 
 func firstLine(s string) string {

@@ -244,9 +244,9 @@
 //     When its context ends every session still open gets 421 4.3.2 and
 //     its close, a session inside a body too: the drain's bound holds
 //     for any number of sessions in any state (rt16c F1). A session
-//     inside a STARTTLS handshake (which holds the connection's write
-//     lock) gets no 421, only the close: the drain never waits for a
-//     handshake (rt16e F2).
+//     inside a STARTTLS handshake (which runs without the connection's
+//     write lock, marked as under way) gets no 421, only the close: the
+//     drain never waits for a handshake (rt16e F2).
 //
 // One framing authority. Two parsers reading one byte stream disagree
 // somewhere, and an attacker lives there (a malformed BDAT once made the
@@ -456,7 +456,10 @@
 // gets ErrSTARTTLSNotOffered quoting the EHLO refusal), no AUTH
 // (Client.Auth quotes it too), no MAIL parameters (go-smtp's EHLO is
 // answered with a bare 250); a refused HELO is the opening's refusal
-// (StageError "reply to HELO"). MAIL parameters that take no value (REQUIRETLS,
+// (StageError "reply to HELO"). The EHLO sent again after STARTTLS
+// follows the same rule (heloOver): refused as unknown, HELO follows
+// over TLS, which stays up (a policy that requires TLS is met), and the
+// session has no extensions. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
 // (mailFlagParams) before go-smtp, which would take any value as the flag.
 //

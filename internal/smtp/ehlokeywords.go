@@ -26,10 +26,10 @@ func NormalizeEHLO(msg string) string {
 	return strings.Join(out, "\n")
 }
 
-// ehloOffers reports whether the EHLO reply msg offers keyword kw
-// (upper case), read as NormalizeEHLO reads it.
-func ehloOffers(msg, kw string) bool {
-	for _, l := range strings.Split(NormalizeEHLO(msg), "\n")[1:] {
+// ehloOffers reports whether the EHLO reply norm, as NormalizeEHLO gave
+// it, offers keyword kw (upper case).
+func ehloOffers(norm, kw string) bool {
+	for _, l := range strings.Split(norm, "\n")[1:] {
 		if k, _, _ := strings.Cut(l, " "); k == kw {
 			return true
 		}
@@ -37,6 +37,6 @@ func ehloOffers(msg, kw string) bool {
 	return false
 }
 
-// ehloWire is the EHLO/LHLO reply msg in wire form for go-smtp, its
-// keywords read by NormalizeEHLO.
-func ehloWire(msg string) []byte { return rawReply(250, NormalizeEHLO(msg)) }
+// ehloWire is the EHLO/LHLO reply norm, as NormalizeEHLO gave it, in
+// wire form for go-smtp.
+func ehloWire(norm string) []byte { return rawReply(250, norm) }

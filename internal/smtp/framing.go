@@ -360,18 +360,7 @@ func (v *verbConn) fillCommand() error {
 		if s := v.sess(); s == nil || !s.busy.Load() {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
-		if v.helloOnly && hasPathParams(line) {
-			v.reply(replyRcptParamsNeedEHLO)
-			return nil
-		}
-		if s := v.sess(); !s.opts.UTF8 && !isASCII(string(afterPath(line))) {
-			// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext)
-			// is the SMTPUTF8 extension's (RFC 6533 §3); without it an
-			// ORCPT writes such an address as xtext (\x{…}).
-			v.reply(replyRcptParamsNeedUTF8)
-			return nil
-		}
-		if r := rcptParams(line); r != "" {
+		if r := v.rcptParams(line); r != "" {
 			v.reply(r)
 			return nil
 		}

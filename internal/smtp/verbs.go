@@ -101,10 +101,12 @@ type verbConn struct {
 	rcptAsGiven  string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
-	// handshaking: a STARTTLS handshake holds mu (startTLS). Nothing
-	// can be said in plain text inside it, so a writer from another
-	// goroutine (sayLast) does not wait for it (lockForLast).
-	handshaking atomic.Bool
+	// handshaking: a STARTTLS handshake is under way (guarded by mu).
+	// startTLS does not hold mu across it, so a writer from another
+	// goroutine (sayLast) never waits for the handshake's timeout; it
+	// finds handshaking set and writes nothing, since nothing can be
+	// said in plain text inside a handshake.
+	handshaking bool
 	// certNames are the names in a client certificate the connector's
 	// organisation CA verified: the client is then that transport server.
 	certNames  []string
@@ -594,35 +596,21 @@ func (v *verbConn) sayLast(lines ...string) error {
 		out.Write(asciiLine([]byte(l)))
 		out.WriteString("\r\n")
 	}
-	if !v.lockForLast() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.handshaking {
 		// Inside a STARTTLS handshake: no reply can be written, the
 		// connection just ends (the close ends the handshake's read
 		// within the linger's bound, rt16e F2).
 		v.tc.ending.Store(true)
 		return errInHandshake
 	}
-	defer v.mu.Unlock()
 	err := v.writeHeld(out.Bytes())
 	v.tc.ending.Store(true)
 	return err
 }
 
 var errInHandshake = errors.New("inside a TLS handshake: nothing written")
-
-// lockForLast takes mu for sayLast, unless a STARTTLS handshake holds
-// it: the handshake waits for the client's ClientHello up to its
-// timeout, a minute, and a drain's 421 waited as long (rt16e F2).
-func (v *verbConn) lockForLast() bool {
-	for {
-		if v.mu.TryLock() {
-			return true
-		}
-		if v.handshaking.Load() {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
 // again, and everything learnt before it is forgotten (RFC 3207 §4.2).
@@ -644,13 +632,20 @@ func (v *verbConn) startTLS(arg string) {
 		return
 	}
 	v.reply("220 2.0.0 Ready to start TLS")
+	// The handshake runs without mu, which a handshake waiting a minute
+	// for a silent client's ClientHello would hold as long: a drain's
+	// 421 (sayLast) found it held and waited (rt16e F2). handshaking
+	// keeps every other writer out of the handshake's bytes; this
+	// goroutine, the only other writer, is busy with it.
 	v.mu.Lock()
-	v.handshaking.Store(true)
+	v.handshaking = true
+	v.mu.Unlock()
 	tc := tls.Server(v.tc, v.tlsCfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
-	v.handshaking.Store(false)
+	v.mu.Lock()
+	v.handshaking = false
 	if err != nil {
 		v.mu.Unlock()
 		v.tc.Close() // the stream is in an unknown state: end it
@@ -959,10 +954,26 @@ func mailFlagParams(line []byte) string {
 	return pathParams(line, true)
 }
 
-// rcptParams refuses a RCPT command any of whose keywords (NOTIFY,
-// ORCPT) appears twice, for the same reason.
-func rcptParams(line []byte) string {
-	return pathParams(line, false)
+// rcptParams refuses the parameters of a RCPT command inside a
+// transaction: any after a plain HELO, raw UTF-8 in one without
+// SMTPUTF8, and a keyword (NOTIFY, ORCPT) that appears twice, for the
+// same reason as mailFlagParams. The parameters are found once.
+func (v *verbConn) rcptParams(line []byte) string {
+	rest := afterPath(line)
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return "" // no parameters (most recipients): nothing copied
+	}
+	if v.helloOnly {
+		return replyRcptParamsNeedEHLO
+	}
+	params := string(rest)
+	if s := v.sess(); !s.opts.UTF8 && !isASCII(params) {
+		// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext) is
+		// the SMTPUTF8 extension's (RFC 6533 §3); without it an ORCPT
+		// writes such an address as xtext (\x{…}).
+		return replyRcptParamsNeedUTF8
+	}
+	return flagParams(params, false)
 }
 
 // pathParams checks the parameters after the path of a MAIL or RCPT

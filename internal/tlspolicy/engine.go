@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -164,7 +165,7 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
 	}
-	domain = domainKey(domain)
+	domain = mailaddr.NameKey(domain)
 	now := e.cfg.Clock.Now()
 	cached := e.cached(domain)
 	if cached != nil && !now.Before(cached.Expires()) {
@@ -246,7 +247,7 @@ func fetchResultType(err error) string {
 // LastFetchFailure is the last failed fetch of domain's policy since the
 // last successful one (route explain), false when none.
 func (e *Engine) LastFetchFailure(domain string) (FetchFailure, bool) {
-	domain = domainKey(domain)
+	domain = mailaddr.NameKey(domain)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, ok := e.failed[domain]
@@ -366,7 +367,7 @@ func (e *Engine) cached(domain string) *STSPolicy {
 // Cached is the stored policy of domain without any lookup (route
 // explain), nil when none is cached or it expired.
 func (e *Engine) Cached(domain string) *STSPolicy {
-	p := e.cached(domainKey(domain))
+	p := e.cached(mailaddr.NameKey(domain))
 	if p == nil || !e.cfg.Clock.Now().Before(p.Expires()) {
 		return nil
 	}
@@ -434,7 +435,7 @@ func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
 	if !e.cfg.DANE {
 		return false
 	}
-	a, err := e.cfg.Resolver.Lookup(ctx, domainKey(domain), dns.TypeMX)
+	a, err := e.cfg.Resolver.Lookup(ctx, mailaddr.NameKey(domain), dns.TypeMX)
 	return err == nil && a != nil && a.Secure
 }
 
@@ -457,7 +458,7 @@ var ErrDANELookup = errors.New("TLSA lookup failed")
 // the host by its name against RootCAs and refuses it when that fails;
 // testing checks and reports only. Nil: the connector's setting applies.
 func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host string, port int, sts *STSPolicy) (*Decision, error) {
-	host, domain = domainKey(host), domainKey(domain)
+	host, domain = mailaddr.NameKey(host), mailaddr.NameKey(domain)
 	if e.cfg.DANE && mxSecure {
 		for _, base := range e.tlsaBases(ctx, host) {
 			name := fmt.Sprintf("_%d._tcp.%s", port, base)
@@ -532,7 +533,7 @@ func (e *Engine) tlsaBases(ctx context.Context, host string) []string {
 		case len(a.CNAMEs) == 0:
 			continue // no such record: the other family may say more
 		case a.Secure:
-			return []string{domainKey(a.CNAMEs[len(a.CNAMEs)-1]), host}
+			return []string{mailaddr.NameKey(a.CNAMEs[len(a.CNAMEs)-1]), host}
 		}
 		return []string{host}
 	}

@@ -94,7 +94,7 @@ func (e *Engine) Explain(ctx context.Context, domain, connectorTLS string, port 
 // (a literal, or IP-address text) is what delivery fails at once with
 // 550 5.1.2: nothing is looked up.
 func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, port, maxNames int) Explanation {
-	domain = domainKey(domain)
+	domain = mailaddr.NameKey(domain)
 	ex := Explanation{Domain: domain, Order: PolicyOrder, DANE: e.cfg.DANE, MTASTS: e.cfg.MTASTS, Hosts: []HostExplanation{}}
 	if strings.HasPrefix(domain, "[") || mailaddr.IPText(domain) {
 		ex.NoAddress, ex.NoAddressPermanent = "550 5.1.2 "+domain+" is an address, not a domain name: umbra delivers to domains only", true

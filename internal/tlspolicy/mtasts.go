@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"umbra/internal/mailaddr"
 )
 
 // STS modes (RFC 8461 §3.2).
@@ -89,7 +91,7 @@ func ParsePolicy(b []byte) (*STSPolicy, error) {
 			if !validMXPattern(v) {
 				return nil, fmt.Errorf("mta-sts policy line %d: mx %q", n+1, v)
 			}
-			p.MX = append(p.MX, domainKey(v))
+			p.MX = append(p.MX, mailaddr.NameKey(v))
 		}
 	}
 	switch {
@@ -131,7 +133,7 @@ func validMXPattern(v string) bool {
 // policy's mx patterns (RFC 8461 §4.1): exactly, or "*.d" matching one
 // label in front of d.
 func (p *STSPolicy) MatchMX(host string) bool {
-	host = domainKey(host)
+	host = mailaddr.NameKey(host)
 	for _, pat := range p.MX {
 		if rest, ok := strings.CutPrefix(pat, "*."); ok {
 			if i := strings.IndexByte(host, '.'); i > 0 && host[i+1:] == rest {

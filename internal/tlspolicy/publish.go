@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"umbra/internal/mailaddr"
 )
 
 // Publication is the MTA-STS policy a server publishes for the domains it
@@ -34,7 +36,7 @@ func (p Publication) Text() string {
 func (p Publication) Handler() http.Handler {
 	hosts := map[string]bool{}
 	for _, d := range p.Domains {
-		hosts["mta-sts."+domainKey(d)] = true
+		hosts["mta-sts."+mailaddr.NameKey(d)] = true
 	}
 	text := p.Text()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +44,7 @@ func (p Publication) Handler() http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		host = domainKey(host) // a fully qualified name, in any case or form, is the same host
+		host = mailaddr.NameKey(host) // a fully qualified name, in any case or form, is the same host
 		if r.URL.Path != "/.well-known/mta-sts.txt" || !hosts[host] || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			http.NotFound(w, r)
 			return

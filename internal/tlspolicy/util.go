@@ -4,17 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
-	"strings"
-
-	"umbra/internal/mailaddr"
 )
-
-// domainKey is a domain or host name as every map and lookup of the
-// package takes it: without a final dot, ASCII case folded and an
-// internationalised label as its A-label (mailaddr.DomainKey), so
-// "BÜCHER.example." is "xn--bcher-kva.example", the one name DNS holds.
-// An IDNA-invalid name keys only itself.
-func domainKey(d string) string { return mailaddr.DomainKey(strings.TrimSuffix(d, ".")) }
 
 func isNotFound(err error) bool {
 	var de *net.DNSError
