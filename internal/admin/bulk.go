@@ -430,13 +430,8 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 // code (RemoveChecker), which also refuses, without force, a message
 // whose body here is unreadable while its shadow copy is elsewhere.
 func (s *Server) refusal(action string, m *queue.Message, force bool) error {
-	if w, ok := s.q.(WindowWaiter); ok && m.State == queue.Active && w.WaitingForWindow(m.ID) {
-		// Claimed, but every job of it waits for a slot: the action
-		// takes it out of the scheduler's queues and finds it Ready.
-		c := *m
-		c.State = queue.Ready
-		m = &c
-	}
+	// A message claimed whose every job waits for a slot is checked as
+	// the action finds it, Ready: the view's jobs say so.
 	err := s.stateView().Refusal(action, m)
 	if force && action == "remove" && errors.Is(err, queue.ErrShadowCopy) {
 		err = nil
@@ -445,14 +440,6 @@ func (s *Server) refusal(action string, m *queue.Message, force bool) error {
 		return rc.CheckRemove(m.ID, force)
 	}
 	return err
-}
-
-// WindowWaiter tells a message claimed for delivery whose every job
-// still waits for a slot of its destination's window
-// (queue.Manager.WaitingForWindow): an action on it withdraws it from
-// the scheduler's queues, so its dry run checks it as Ready.
-type WindowWaiter interface {
-	WaitingForWindow(id queue.ID) bool
 }
 
 // RemoveChecker is the dry run of the queue's removal

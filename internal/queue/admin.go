@@ -464,7 +464,7 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 			if m.State != Active {
 				continue
 			}
-			m.State = Ready // due, as before its claim
+			_ = asReady(m, true) // withdrawn: due, as before its claim
 			if err := tx.Put(m); err != nil {
 				return err
 			}
@@ -758,7 +758,8 @@ func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (n int
 		moved[m.ID] = 0
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
-			m.State, jobQueue = Ready, w.queues() // withdrawn: due, as before its claim
+			_ = asReady(m, true) // withdrawn: due, as before its claim
+			jobQueue = w.queues()
 		}
 		if m.State != Ready && m.State != Suspended {
 			return false // in delivery or poison: left alone
@@ -940,11 +941,8 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 		if err != nil {
 			return err
 		}
-		if m.State == Active {
-			if w == nil {
-				return ErrBusy
-			}
-			m.State = Ready // withdrawn: due, as before its claim
+		if err := asReady(m, w != nil); err != nil {
+			return err
 		}
 		if err := fn(tx, m); err != nil {
 			return err
@@ -1132,13 +1130,11 @@ func (q *Manager) CheckRemove(id ID, force bool) error {
 		if err != nil {
 			return err
 		}
-		switch m.State {
-		case Active:
-			if !q.WaitingForWindow(id) {
-				return ErrBusy // as change answers
-			}
-			m.State = Ready // change withdraws it (withdraw.go)
-		case Quarantined:
+		// As change answers: a message change would withdraw is Ready.
+		if err := asReady(m, m.State == Active && q.WaitingForWindow(id)); err != nil {
+			return err
+		}
+		if m.State == Quarantined {
 			return nil // the quarantine's delete (DeleteQuarantined)
 		}
 		_, err = removeCheck(tx, m, force)

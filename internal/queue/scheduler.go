@@ -445,12 +445,14 @@ func (s *scheduler) onQueue(name string, running bool) []ID {
 // (StateView): the queues where a job of it waits for a slot of its
 // destination's window and where one runs, the recipients of its
 // waiting jobs, and whether a job of it runs at all (it has more jobs
-// left to report than wait: one without a destination counts too).
+// left to report than wait: one without a destination counts too);
+// whole: an operator's command would withdraw it (waitsWhole).
 type jobView struct {
 	waitQueues map[string]bool
 	runQueues  map[string]bool
 	waitRcpts  []int
 	running    bool
+	whole      bool
 }
 
 // jobViews is the jobView of every message with a job waiting for a
@@ -490,9 +492,9 @@ func (q *Manager) jobViews() map[ID]*jobView {
 		a.mu.Lock()
 		left := a.left
 		a.mu.Unlock()
-		if left > n {
-			out[a.m.ID].running = true
-		}
+		v := out[a.m.ID]
+		v.running = v.running || left > n
+		v.whole = a.waitsWhole(n)
 	}
 	return out
 }

@@ -85,21 +85,45 @@ func (s *scheduler) waitingWhole(id ID) (*attempt, []*job) {
 			}
 		}
 	}
-	if a == nil {
-		return nil, nil
-	}
-	a.mu.Lock()
-	whole := a.left == len(jobs) && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
-	a.mu.Unlock()
-	if !whole {
+	if a == nil || !a.waitsWhole(len(jobs)) {
 		return nil, nil
 	}
 	return a, jobs
 }
 
+// waitsWhole reports whether every job of a not yet answered is among
+// the waiting ones it has in the scheduler's queues, none ran, no result
+// is in and no section of umbra's code is open on the message (its
+// start): an operator's command may withdraw it.
+func (a *attempt) waitsWhole(waiting int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.left == waiting && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
+}
+
+// asReady is the one rule for an operator's command on a message claimed
+// for delivery (Active): one whose every job waits for a slot of its
+// destination's window (whole: withdrawn by the command, or found so by
+// its dry run) counts as Ready, as it was before its claim, and m is
+// made so; any other is in delivery (ErrBusy). A message in another
+// state is left as it is. The commands (change, SuspendQueue,
+// RedirectQueue) and the dry runs (StateView.Refusal, CheckRemove) all
+// decide by it.
+func asReady(m *Message, whole bool) error {
+	if m.State != Active {
+		return nil
+	}
+	if !whole {
+		return ErrBusy
+	}
+	m.State = Ready
+	return nil
+}
+
 // WaitingForWindow reports whether message id is claimed but waits
 // whole for slots of its destinations' windows: an operator's command
-// would withdraw it (the dry runs: CheckRemove, the admin API's).
+// would withdraw it (the dry run of a removal: CheckRemove; the admin
+// API's dry runs read it from the view: StateView.Refusal).
 func (q *Manager) WaitingForWindow(id ID) bool {
 	s := q.sched
 	s.mu.Lock()
