@@ -226,17 +226,18 @@ const nextRetryScan = 10000
 // firstAttemptsIn counts, in tx, each message in its first attempt —
 // Active, every pending recipient still in submission, no queue named
 // before its results do — in the queues of the destinations its jobs
-// wait for or run on (inAttempt), as message list --queue finds it
+// wait for or run on (jobs), as message list --queue finds it
 // (attemptsOn), and no longer in submission: a first-attempt backlog
 // behind a slow destination shows where it waits. A submission queue
 // left empty is not listed.
-func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, jobs map[ID]*jobView, now time.Time) []QueueInfo {
+func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Time) []QueueInfo {
 	at := map[string]int{}
 	for i := range out {
 		at[out[i].Name] = i
 	}
 	moved := map[ID]bool{}
-	for id, names := range inAttempt {
+	for id, j := range jobs {
+		names := j.queues()
 		m, err := tx.Get(id)
 		if err != nil || m.State != Active {
 			continue
@@ -256,7 +257,7 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, jobs ma
 				at[name] = k
 			}
 			out[k].Count++
-			if j := jobs[id]; j != nil && j.waitQueues[name] && !j.runQueues[name] {
+			if j.waitQueues[name] && !j.runQueues[name] {
 				out[k].ByState["waiting"]++ // its job here waits for a slot (StateView)
 			} else {
 				out[k].ByState[Active.String()]++
@@ -293,8 +294,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
 	stored, storedAt := map[string]string{}, map[string]time.Time{}
-	inAttempt := q.attemptQueues() // read before the store: a message it names and the store no longer has Active is skipped
-	jobs := q.jobViews()           // likewise: where a message's jobs only wait, it is "waiting" there
+	// Read before the store: a message it names and the store no longer
+	// has Active is skipped. Where a message's jobs only wait, it is
+	// "waiting" there.
+	jobs := q.jobViews()
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -368,7 +371,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		}
 		q.qmu.Unlock()
-		out = firstAttemptsIn(tx, out, inAttempt, jobs, now)
+		out = firstAttemptsIn(tx, out, jobs, now)
 		return nil
 	})
 	q.qmu.Lock()

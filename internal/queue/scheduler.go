@@ -389,23 +389,6 @@ func (q *Manager) attemptsOn(name string) []ID {
 	return s.onQueue(name, true)
 }
 
-// attemptQueues is, for every message with a job waiting for a slot of,
-// or running on, a destination, the queues of those destinations, each
-// once: where a first attempt's recipients are, before its results name
-// their queue (Queues).
-func (q *Manager) attemptQueues() map[ID][]string {
-	s := q.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[ID][]string{}
-	s.eachOnMail(true, func(id ID, d *dest) {
-		if !slices.Contains(out[id], d.queue) {
-			out[id] = append(out[id], d.queue)
-		}
-	})
-	return out
-}
-
 // eachOnMail is the one walk of the scheduler's queues for the
 // operator's view of them: it calls f with each message that has a job
 // waiting for a slot of a mail destination (a client's task destination
@@ -455,8 +438,27 @@ type jobView struct {
 	whole      bool
 }
 
+// queues is the queues where a job of the message waits or runs, each
+// once, sorted: where a first attempt's recipients are, before its
+// results name their queue (Queues).
+func (v *jobView) queues() []string {
+	out := make([]string, 0, len(v.waitQueues)+len(v.runQueues))
+	for name := range v.waitQueues {
+		out = append(out, name)
+	}
+	for name := range v.runQueues {
+		if !v.waitQueues[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // jobViews is the jobView of every message with a job waiting for a
-// slot of, or running on, a destination.
+// slot of, or running on, a mail destination (a client's task
+// destination is not mail's: tasks.go), in one walk of the
+// scheduler's queues.
 func (q *Manager) jobViews() map[ID]*jobView {
 	s := q.sched
 	s.mu.Lock()

@@ -43,30 +43,69 @@ type withdrawal struct {
 // job of its attempt waits there for a slot; nil when it does not (not
 // claimed, or in delivery).
 func (q *Manager) withdraw(id ID) *withdrawal {
+	return q.withdrawWhere(func(x ID, _ *dest) bool { return x == id })[id]
+}
+
+// withdrawWhere takes out of the scheduler's queues every message that
+// has a job waiting in a destination for which on says yes and of which
+// every job waits whole (waitsWhole), in one walk of the queues under
+// the scheduler's lock, however many it takes.
+func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, jobs := s.waitingWhole(id)
-	if a == nil {
-		return nil
-	}
-	a.mu.Lock()
-	a.left = 0
-	a.mu.Unlock()
-	for _, jb := range jobs {
-		d := jb.d
-		d.waiting = slices.DeleteFunc(d.waiting, func(x *job) bool { return x == jb })
-		if len(d.waiting) == 0 {
-			d.waiting = nil
-			if k := slices.Index(s.ring, d); k >= 0 {
-				s.ring = slices.Delete(s.ring, k, k+1)
-				if k < s.next {
-					s.next--
-				}
+	jobs := map[*attempt][]*job{}
+	isPicked := map[*attempt]bool{}
+	var picked []*attempt
+	for _, d := range s.dests {
+		for _, jb := range d.waiting {
+			jobs[jb.a] = append(jobs[jb.a], jb)
+			if !isPicked[jb.a] && on(jb.a.m.ID, d) {
+				isPicked[jb.a] = true
+				picked = append(picked, jb.a)
 			}
 		}
 	}
-	return &withdrawal{a: a, jobs: jobs}
+	out := map[ID]*withdrawal{}
+	gone := map[*job]bool{}
+	for _, a := range picked {
+		js := jobs[a]
+		if !a.waitsWhole(len(js)) {
+			continue
+		}
+		a.mu.Lock()
+		a.left = 0
+		a.mu.Unlock()
+		for _, jb := range js {
+			gone[jb] = true
+		}
+		out[a.m.ID] = &withdrawal{a: a, jobs: js}
+	}
+	if len(gone) == 0 {
+		return out
+	}
+	emptied := map[*dest]bool{}
+	for _, d := range s.dests {
+		if len(d.waiting) == 0 {
+			continue
+		}
+		d.waiting = slices.DeleteFunc(d.waiting, func(x *job) bool { return gone[x] })
+		if len(d.waiting) == 0 {
+			d.waiting = nil
+			emptied[d] = true
+		}
+	}
+	if len(emptied) > 0 {
+		before := 0
+		for k, d := range s.ring {
+			if k < s.next && emptied[d] {
+				before++
+			}
+		}
+		s.ring = slices.DeleteFunc(s.ring, func(d *dest) bool { return emptied[d] })
+		s.next -= before
+	}
+	return out
 }
 
 // waitingWhole is the attempt of message id and its jobs when every
@@ -207,18 +246,9 @@ func (w *withdrawal) queues() map[int]string {
 // withdrawQueue withdraws every message with a job waiting for a slot
 // of a destination of queue name, wholly waiting (withdraw); the
 // messages of which a job runs are left in delivery.
+// Only waiting jobs count: a message with a job running is in delivery.
 func (q *Manager) withdrawQueue(name string) map[ID]*withdrawal {
-	s := q.sched
-	s.mu.Lock()
-	ids := s.onQueue(name, false) // only waiting jobs: a running one is in delivery
-	s.mu.Unlock()
-	out := map[ID]*withdrawal{}
-	for _, id := range ids {
-		if w := q.withdraw(id); w != nil {
-			out[id] = w
-		}
-	}
-	return out
+	return q.withdrawWhere(func(_ ID, d *dest) bool { return !d.task && d.queue == name })
 }
 
 // settleAll settles each withdrawal of ws (settle): changed says
