@@ -137,14 +137,14 @@ func realReply(reply string) string {
 // from host prevHop), else the one that made the destination dead — and
 // the host of that reply as next hop, so that a DSN made meanwhile
 // reports what the remote host said (Remote-MTA, Diagnostic-Code), as
-// any DSN does.
+// any DSN does. The destination and its last error are the values
+// answerDead made r's reply of (r.NextHop, r.lastErr), not read back
+// out of that reply.
 func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
-	key, _ := strings.CutPrefix(r.Reply, "451 4.4.1 destination ")
-	key, _, _ = strings.Cut(key, deadMark)
 	last := realReply(prevReply)
 	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
 		// No attempt of its own reached a host: the destination's.
-		last, prevHop = realReply(r.Reply), r.lastHop
+		last, prevHop = r.lastErr, r.lastHop
 		if isDeadReply(last) {
 			last = "" // the destination's last error is not known
 		}
@@ -152,7 +152,7 @@ func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	if prevHop == "" {
 		prevHop = r.NextHop
 	}
-	return deadReply(key, last), prevHop
+	return deadReply(r.NextHop, last), prevHop
 }
 
 // isDeadReply reports whether reply is one deadReply made.
@@ -747,7 +747,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
 			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0),
-				lastHop: hop[k]}
+				lastErr: why[k], lastHop: hop[k]}
 		}
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
