@@ -119,13 +119,45 @@ func (c *Client) Destinations() ([]queue.DestinationInfo, error) {
 // QueueAction is suspend, resume, retry or redirect (to is the target
 // of a redirect).
 func (c *Client) QueueAction(name, action, to string) (rescheduled int, err error) {
-	var out struct{ Rescheduled int }
+	return c.QueueActionProgress(name, action, to, nil)
+}
+
+// QueueActionProgress is QueueAction; action "flush" (name "") is Flush.
+// A resume, retry, redirect or flush runs in batches (QueueResult), one
+// request each, every batch asked to end within a quarter of the
+// client's wait, until none is left, and returns the sum of their
+// counts. After each batch but the last it calls progress, when set,
+// with the sum so far. On an error it returns the sum of the batches
+// finished before it with the error.
+func (c *Client) QueueActionProgress(name, action, to string, progress func(sum int)) (rescheduled int, err error) {
 	q := url.Values{}
 	if to != "" {
 		q.Set("to", to)
 	}
-	err = c.do("POST", "/v1/queues/"+url.PathEscape(name)+"/"+action, q, &out)
-	return out.Rescheduled, err
+	path := "/v1/queues/" + url.PathEscape(name) + "/" + action
+	if action == "flush" {
+		path = "/v1/flush"
+	}
+	if c.http.Timeout > 0 && action != "suspend" {
+		q.Set("max_time", (c.http.Timeout / 4).String())
+	}
+	sum := 0
+	for {
+		var out QueueResult
+		if err := c.do("POST", path, q, &out); err != nil {
+			return sum, err
+		}
+		sum += out.Rescheduled
+		if out.Next == "" {
+			return sum, nil
+		}
+		if progress != nil {
+			progress(sum)
+		}
+		q.Set("after", out.Next)
+		q.Set("through", out.Through)
+		q.Set("selection", out.Selection)
+	}
 }
 
 func (c *Client) Messages(f queue.MessageFilter) ([]MessageView, error) {
@@ -211,11 +243,9 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 // unless set); a bulk action asks for batches of a quarter of it.
 func (c *Client) SetTimeout(d time.Duration) { c.http.Timeout = d }
 
-// Flush makes every waiting message due now.
-func (c *Client) Flush() (int, error) {
-	var out struct{ Rescheduled int }
-	return out.Rescheduled, c.do("POST", "/v1/flush", nil, &out)
-}
+// Flush makes every waiting message due now (in batches:
+// QueueActionProgress).
+func (c *Client) Flush() (int, error) { return c.QueueActionProgress("", "flush", "", nil) }
 
 func (c *Client) Message(id string) (MessageView, error) {
 	var m MessageView

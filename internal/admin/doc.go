@@ -77,7 +77,10 @@
 //	     absolute paths of the configuration file and the tracking log)
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
-//	POST /v1/flush
+//	     [&max_time=DURATION][&after=ID&through=ID&selection=TOKEN]
+//	POST /v1/flush[?max_time=…&after=…&through=…&selection=…]
+//	     (resume, retry, redirect and flush in batches: batches.go,
+//	     QueueResult; without max_time the whole selection at once)
 //	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	GET  /v1/messages/{id}

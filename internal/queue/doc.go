@@ -48,6 +48,7 @@
 //     shadowprimary.go and shadowstate.go (both halves of shadow
 //     redundancy in the store), hold.go (an operator's hold settles the
 //     message's shadow copy), admin.go (the operator's commands),
+//     queuebatch.go (queue resume, retry, redirect and flush in batches),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema
