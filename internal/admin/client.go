@@ -236,6 +236,7 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 		}
 		q.Set("after", out.Next)
 		q.Set("through", out.Through)
+		q.Set("selection", out.Selection)
 	}
 }
 
