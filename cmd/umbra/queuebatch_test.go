@@ -35,13 +35,7 @@ func TestQueueActionsOutlastTheWait(t *testing.T) {
 	// A small active set: the attempts a command's batches make due
 	// meanwhile go a few at a time, so that the batches' commits do not
 	// wait behind thousands of attempts' on a loaded test machine.
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "transport:\n", "transport:\n  max_active: 8\n", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, "transport:\n", "transport:\n  max_active: 8\n")
 	d := startUmbra(t, cfg, listen)
 	const n = 8000
 	sendAll(t, d, listen, "qbatch", n, 4)

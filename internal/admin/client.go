@@ -138,25 +138,49 @@ func (c *Client) QueueActionProgress(name, action, to string, progress func(sum 
 	if action == "flush" {
 		path = "/v1/flush"
 	}
-	if c.http.Timeout > 0 && action != "suspend" {
-		q.Set("max_time", (c.http.Timeout / 4).String())
+	if action == "suspend" {
+		var out QueueResult
+		err := c.do("POST", path, q, &out)
+		return out.Rescheduled, err
 	}
 	sum := 0
-	for {
-		var out QueueResult
-		if err := c.do("POST", path, q, &out); err != nil {
-			return sum, err
-		}
+	err = runBatches(c, path, q, func(out QueueResult) batchCursor {
 		sum += out.Rescheduled
-		if out.Next == "" {
-			return sum, nil
-		}
+		return batchCursor{out.Next, out.Through, out.Selection}
+	}, func() {
 		if progress != nil {
 			progress(sum)
 		}
-		q.Set("after", out.Next)
-		q.Set("through", out.Through)
-		q.Set("selection", out.Selection)
+	})
+	return sum, err
+}
+
+// batchCursor is where a command's next batch starts (BulkResult,
+// QueueResult): after Next, up to Through, from Selection; Next ""
+// when none is left.
+type batchCursor struct{ Next, Through, Selection string }
+
+// runBatches runs a command's batches, one request each, every batch
+// asked to end within a quarter of the client's wait, until none is
+// left: add takes each answer and says where the next starts; progress
+// is called after each batch but the last.
+func runBatches[T any](c *Client, path string, q url.Values, add func(T) batchCursor, progress func()) error {
+	if c.http.Timeout > 0 {
+		q.Set("max_time", (c.http.Timeout / 4).String())
+	}
+	for {
+		var out T
+		if err := c.do("POST", path, q, &out); err != nil {
+			return err
+		}
+		next := add(out)
+		if next.Next == "" {
+			return nil
+		}
+		progress()
+		q.Set("after", next.Next)
+		q.Set("through", next.Through)
+		q.Set("selection", next.Selection)
 	}
 }
 
@@ -210,15 +234,8 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 			q.Set(k, "true")
 		}
 	}
-	if c.http.Timeout > 0 {
-		q.Set("max_time", (c.http.Timeout / 4).String())
-	}
 	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
-	for {
-		var out BulkResult
-		if err := c.do("POST", "/v1/messages/"+url.PathEscape(action), q, &out); err != nil {
-			return sum, err
-		}
+	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, func(out BulkResult) batchCursor {
 		sum.Matched += out.Matched
 		sum.Done = append(sum.Done, out.Done...)
 		sum.Failed = append(sum.Failed, out.Failed...)
@@ -228,16 +245,13 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 			}
 			sum.Skipped[why] += n
 		}
-		if out.Next == "" {
-			return sum, nil
-		}
+		return batchCursor{out.Next, out.Through, out.Selection}
+	}, func() {
 		if progress != nil {
 			progress(sum)
 		}
-		q.Set("after", out.Next)
-		q.Set("through", out.Through)
-		q.Set("selection", out.Selection)
-	}
+	})
+	return sum, err
 }
 
 // SetTimeout sets how long the client waits for one answer (30 s
