@@ -35,8 +35,9 @@ import (
 
 // withdrawal is an attempt taken out of the scheduler's queues.
 type withdrawal struct {
-	a    *attempt
-	jobs []*job // each with its destination (job.d), in queue order
+	a         *attempt
+	jobs      []*job         // each with its destination (job.d), in queue order
+	rcptQueue map[int]string // queues
 }
 
 // withdraw takes message id out of the scheduler's queues when every
@@ -76,10 +77,14 @@ func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal
 		a.mu.Lock()
 		a.left = 0
 		a.mu.Unlock()
+		w := &withdrawal{a: a, jobs: js, rcptQueue: map[int]string{}}
 		for _, jb := range js {
 			gone[jb] = true
+			for _, i := range jb.rcpts {
+				w.rcptQueue[i] = jb.d.queue
+			}
 		}
-		out[a.m.ID] = &withdrawal{a: a, jobs: js}
+		out[a.m.ID] = w
 	}
 	if len(gone) == 0 {
 		return out
@@ -232,16 +237,10 @@ func (w *withdrawal) putBack(q *Manager) {
 	q.Kick()
 }
 
-// queues is the queue of each withdrawn job, by recipient.
-func (w *withdrawal) queues() map[int]string {
-	out := map[int]string{}
-	for _, jb := range w.jobs {
-		for _, i := range jb.rcpts {
-			out[i] = jb.d.queue
-		}
-	}
-	return out
-}
+// queues is the queue of each withdrawn job, by recipient, as it was
+// when withdrawn (read under the scheduler's lock: a destination's
+// queue changes with its latest job).
+func (w *withdrawal) queues() map[int]string { return w.rcptQueue }
 
 // withdrawQueue withdraws every message with a job waiting for a slot
 // of a destination of queue name, wholly waiting (withdraw); the
