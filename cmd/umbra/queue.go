@@ -116,9 +116,9 @@ func newQueueCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				n, err := c.QueueAction(args[0], a.use, "")
+				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, "due now"))
 				if err != nil {
-					return apiErr(err)
+					return queueActionErr(err, n, "due now")
 				}
 				if wantJSON(cmd) {
 					return printJSON(cmd.OutOrStdout(), dueJSON(c, a.use != "suspend", map[string]any{"queue": args[0], "action": a.use, "rescheduled": n}))
@@ -145,9 +145,9 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := c.QueueAction(args[0], "redirect", to)
+			n, err := c.QueueActionProgress(args[0], "redirect", to, queueProgress(cmd, "redirect", "redirected"))
 			if err != nil {
-				return apiErr(err)
+				return queueActionErr(err, n, "redirected")
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n}))
@@ -168,9 +168,9 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := c.Flush()
+			n, err := c.QueueActionProgress("", "flush", "", queueProgress(cmd, "flush", "due now"))
 			if err != nil {
-				return apiErr(err)
+				return queueActionErr(err, n, "due now")
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"action": "flush", "rescheduled": n}))
@@ -181,6 +181,24 @@ func newQueueCmd() *cobra.Command {
 	})
 	cmd.AddCommand(newQuarantineCmd()) // quarantine.go
 	return cmd
+}
+
+// queueProgress writes, after each batch of a queue action but the last,
+// what is done so far to standard error (admin.Client.QueueActionProgress).
+func queueProgress(cmd *cobra.Command, action, done string) func(int) {
+	return func(sum int) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages %s\n", action, sum, done)
+	}
+}
+
+// queueActionErr is a queue action's error; when batches finished before
+// it (n messages changed), it says so: those are done, and a new run
+// takes the rest.
+func queueActionErr(err error, n int, done string) error {
+	if n > 0 {
+		err = fmt.Errorf("%w\nbefore that: %d messages %s; run the command again for the rest", err, n, done)
+	}
+	return apiErr(err)
 }
 
 // dueText says when the n messages an action made due go: now, or at

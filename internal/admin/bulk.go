@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -310,9 +309,14 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 // One request does one batch: the messages selected, oldest first (by
 // id), after After and up to Through, for as long as max_time allows
 // (bulkBatchTime); each message's action is its own commit. Next is the
-// id to pass as after for the next batch, "" when none is left; Through
-// fixes the selection at the first request's newest message, so that the
-// batches of one command end although mail keeps arriving. Matched,
+// id to pass as after for the next batch, "" when none is left. The
+// first request selects the messages (the filter's, once) and keeps
+// them for the next under Selection (batches.go): a message selected is
+// acted on at its turn whatever it became meanwhile (read again: one
+// gone is skipped), and one that matches only later is not; Through is
+// the newest selected, the bound a later request selects up to again
+// when its selection is gone (a restart), so that the batches of one
+// command end although mail keeps arriving. Matched,
 // Done, Failed and Skipped count this batch. Client.BulkActionForce
 // runs the batches to the end and adds them up; a command cut short
 // (Ctrl-C, a lost connection) has done what its finished batches say,
@@ -329,6 +333,9 @@ type BulkResult struct {
 	Skipped map[string]int `json:"skipped,omitempty"`
 	Next    string         `json:"next,omitempty"`
 	Through string         `json:"through,omitempty"`
+	// Selection names the messages the command selected at its first
+	// batch, kept for its next (batches.go).
+	Selection string `json:"selection,omitempty"`
 }
 
 // bulkGone is the reason a message selected is skipped when it is gone
@@ -370,6 +377,12 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 	if m == nil {
 		m = &queue.Message{ID: id}
 	}
+	return s.messageActionOn(r, action, m, ndr)
+}
+
+// messageActionOn is messageAction on m as read just before.
+func (s *Server) messageActionOn(r *http.Request, action string, m *queue.Message, ndr bool) error {
+	id := m.ID
 	var err error
 	switch action {
 	case "suspend":
@@ -422,22 +435,18 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 	if err != nil {
 		return err
 	}
-	return s.refusal(action, m, force)
+	return s.refusal(s.stateView(), action, m, force)
 }
 
-// refusal is the action's check of m; a forced removal passes a shadow
+// refusal is the action's check of m as sv sees it (one view for a
+// whole batch of a dry run); a forced removal passes a shadow
 // copy (ErrShadowCopy). A removal is decided by the queue's own removal
 // code (RemoveChecker), which also refuses, without force, a message
 // whose body here is unreadable while its shadow copy is elsewhere.
-func (s *Server) refusal(action string, m *queue.Message, force bool) error {
-	if w, ok := s.q.(WindowWaiter); ok && m.State == queue.Active && w.WaitingForWindow(m.ID) {
-		// Claimed, but every job of it waits for a slot: the action
-		// takes it out of the scheduler's queues and finds it Ready.
-		c := *m
-		c.State = queue.Ready
-		m = &c
-	}
-	err := s.stateView().Refusal(action, m)
+func (s *Server) refusal(sv queue.StateView, action string, m *queue.Message, force bool) error {
+	// A message claimed whose every job waits for a slot is checked as
+	// the action finds it, Ready: the view's jobs say so.
+	err := sv.Refusal(action, m)
 	if force && action == "remove" && errors.Is(err, queue.ErrShadowCopy) {
 		err = nil
 	}
@@ -445,14 +454,6 @@ func (s *Server) refusal(action string, m *queue.Message, force bool) error {
 		return rc.CheckRemove(m.ID, force)
 	}
 	return err
-}
-
-// WindowWaiter tells a message claimed for delivery whose every job
-// still waits for a slot of its destination's window
-// (queue.Manager.WaitingForWindow): an action on it withdraws it from
-// the scheduler's queues, so its dry run checks it as Ready.
-type WindowWaiter interface {
-	WaitingForWindow(id queue.ID) bool
 }
 
 // RemoveChecker is the dry run of the queue's removal
@@ -486,27 +487,18 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "select messages with a filter (queue, from, to, state, domain, older_than) or all=true")
 		return
 	}
-	var after, through queue.ID
-	for _, p := range []struct {
-		key string
-		id  *queue.ID
-	}{{"after", &after}, {"through", &through}} {
-		if t := v.Get(p.key); t != "" {
-			if *p.id, err = queue.ParseID(t); err != nil {
-				fail(w, http.StatusBadRequest, p.key+" must be a message id: "+queue.QuoteShown(t))
-				return
-			}
-		}
+	after, through, budget, _, msg := batchParams(v) // batches.go
+	if msg != "" {
+		fail(w, http.StatusBadRequest, msg)
+		return
 	}
-	budget := bulkBatchTime
-	if t := v.Get("max_time"); t != "" {
-		if budget, err = time.ParseDuration(t); err != nil || budget <= 0 {
-			fail(w, http.StatusBadRequest, "max_time must be a duration like 5s: "+queue.QuoteShown(t))
-			return
-		}
-		budget = min(budget, bulkBatchTimeMax)
+	// A later batch (after=ID) acts on what the first selected: the
+	// queue it named may be empty by now.
+	named := f.Queue
+	if after != 0 {
+		named = ""
 	}
-	if !s.checkNames(w, f.Queue, f.State, false) {
+	if !s.checkNames(w, named, f.State, false) {
 		return
 	}
 	if f.Limit <= 0 || f.Limit > bulkLimit {
@@ -517,31 +509,45 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// selects what is left, so no two batches act on one message.
 	s.bulkMu.Lock()
 	defer s.bulkMu.Unlock()
-	ms, err := s.q.Messages(f)
+	// The selection is made once, by the command's first batch, and kept
+	// for the next (batches.go); each message is read again at its turn.
+	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
+		ms, err := s.q.Messages(f)
+		ids := make([]queue.ID, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		return ids, err
+	})
 	if err != nil {
 		reply(w, nil, err)
 		return
 	}
-	// Oldest first, the batch after the last one's end, up to the
-	// first batch's newest message.
-	slices.SortFunc(ms, func(a, b *queue.Message) int { return cmp.Compare(a.ID, b.ID) })
-	if through == 0 && len(ms) > 0 {
-		through = ms[len(ms)-1].ID
-	}
-	ms = slices.DeleteFunc(ms, func(m *queue.Message) bool { return m.ID <= after || m.ID > through })
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Done: []string{}}
 	if through != 0 {
 		out.Through = through.String()
 	}
 	ndr := v.Get("ndr") == "true"
 	force := v.Get("force") == "true"
+	var sv queue.StateView
+	if out.DryRun {
+		sv = s.stateView() // once for the batch, not per message
+	}
 	deadline := time.Now().Add(budget)
-	for i, m := range ms {
+	for i, id := range ids {
 		if i > 0 && (time.Now().After(deadline) || r.Context().Err() != nil) {
-			out.Next = ms[i-1].ID.String()
+			out.Next, out.Selection = ids[i-1].String(), token
 			break
 		}
 		out.Matched++
+		m, err := s.q.Message(id)
+		if errors.Is(err, queue.ErrNotFound) {
+			out.skip(bulkGone)
+			continue
+		} else if err != nil {
+			out.Failed = append(out.Failed, BulkFailed{ID: id.String(), Error: err.Error()})
+			continue
+		}
 		if why := queue.BulkSkipForce(action, m, force); why != "" {
 			out.skip(why)
 			continue
@@ -549,7 +555,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			if err := s.refusal(action, m, force); errors.Is(err, queue.ErrNotFound) {
+			if err := s.refusal(sv, action, m, force); errors.Is(err, queue.ErrNotFound) {
 				out.skip(bulkGone)
 				continue
 			} else if err != nil {
@@ -559,7 +565,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			out.Done = append(out.Done, m.ID.String())
 			continue
 		}
-		if err := s.messageAction(r, action, m.ID, ndr); errors.Is(err, queue.ErrNotFound) {
+		if err := s.messageActionOn(r, action, m, ndr); errors.Is(err, queue.ErrNotFound) {
 			out.skip(bulkGone)
 			continue
 		} else if err != nil {
@@ -567,6 +573,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out.Done = append(out.Done, m.ID.String())
+	}
+	if out.Next == "" {
+		delete(s.selections, token) // the command's last batch
 	}
 	reply(w, out, nil)
 }

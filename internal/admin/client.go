@@ -119,13 +119,69 @@ func (c *Client) Destinations() ([]queue.DestinationInfo, error) {
 // QueueAction is suspend, resume, retry or redirect (to is the target
 // of a redirect).
 func (c *Client) QueueAction(name, action, to string) (rescheduled int, err error) {
-	var out struct{ Rescheduled int }
+	return c.QueueActionProgress(name, action, to, nil)
+}
+
+// QueueActionProgress is QueueAction; action "flush" (name "") is Flush.
+// A resume, retry, redirect or flush runs in batches (QueueResult), one
+// request each, every batch asked to end within a quarter of the
+// client's wait, until none is left, and returns the sum of their
+// counts. After each batch but the last it calls progress, when set,
+// with the sum so far. On an error it returns the sum of the batches
+// finished before it with the error.
+func (c *Client) QueueActionProgress(name, action, to string, progress func(sum int)) (rescheduled int, err error) {
 	q := url.Values{}
 	if to != "" {
 		q.Set("to", to)
 	}
-	err = c.do("POST", "/v1/queues/"+url.PathEscape(name)+"/"+action, q, &out)
-	return out.Rescheduled, err
+	path := "/v1/queues/" + url.PathEscape(name) + "/" + action
+	if action == "flush" {
+		path = "/v1/flush"
+	}
+	if action == "suspend" {
+		var out QueueResult
+		err := c.do("POST", path, q, &out)
+		return out.Rescheduled, err
+	}
+	sum := 0
+	err = runBatches(c, path, q, func(out QueueResult) batchCursor {
+		sum += out.Rescheduled
+		return batchCursor{out.Next, out.Through, out.Selection}
+	}, func() {
+		if progress != nil {
+			progress(sum)
+		}
+	})
+	return sum, err
+}
+
+// batchCursor is where a command's next batch starts (BulkResult,
+// QueueResult): after Next, up to Through, from Selection; Next ""
+// when none is left.
+type batchCursor struct{ Next, Through, Selection string }
+
+// runBatches runs a command's batches, one request each, every batch
+// asked to end within a quarter of the client's wait, until none is
+// left: add takes each answer and says where the next starts; progress
+// is called after each batch but the last.
+func runBatches[T any](c *Client, path string, q url.Values, add func(T) batchCursor, progress func()) error {
+	if c.http.Timeout > 0 {
+		q.Set("max_time", (c.http.Timeout / 4).String())
+	}
+	for {
+		var out T
+		if err := c.do("POST", path, q, &out); err != nil {
+			return err
+		}
+		next := add(out)
+		if next.Next == "" {
+			return nil
+		}
+		progress()
+		q.Set("after", next.Next)
+		q.Set("through", next.Through)
+		q.Set("selection", next.Selection)
+	}
 }
 
 func (c *Client) Messages(f queue.MessageFilter) ([]MessageView, error) {
@@ -178,15 +234,8 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 			q.Set(k, "true")
 		}
 	}
-	if c.http.Timeout > 0 {
-		q.Set("max_time", (c.http.Timeout / 4).String())
-	}
 	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
-	for {
-		var out BulkResult
-		if err := c.do("POST", "/v1/messages/"+url.PathEscape(action), q, &out); err != nil {
-			return sum, err
-		}
+	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, func(out BulkResult) batchCursor {
 		sum.Matched += out.Matched
 		sum.Done = append(sum.Done, out.Done...)
 		sum.Failed = append(sum.Failed, out.Failed...)
@@ -196,26 +245,22 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 			}
 			sum.Skipped[why] += n
 		}
-		if out.Next == "" {
-			return sum, nil
-		}
+		return batchCursor{out.Next, out.Through, out.Selection}
+	}, func() {
 		if progress != nil {
 			progress(sum)
 		}
-		q.Set("after", out.Next)
-		q.Set("through", out.Through)
-	}
+	})
+	return sum, err
 }
 
 // SetTimeout sets how long the client waits for one answer (30 s
 // unless set); a bulk action asks for batches of a quarter of it.
 func (c *Client) SetTimeout(d time.Duration) { c.http.Timeout = d }
 
-// Flush makes every waiting message due now.
-func (c *Client) Flush() (int, error) {
-	var out struct{ Rescheduled int }
-	return out.Rescheduled, c.do("POST", "/v1/flush", nil, &out)
-}
+// Flush makes every waiting message due now (in batches:
+// QueueActionProgress).
+func (c *Client) Flush() (int, error) { return c.QueueActionProgress("", "flush", "", nil) }
 
 func (c *Client) Message(id string) (MessageView, error) {
 	var m MessageView

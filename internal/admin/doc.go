@@ -56,8 +56,11 @@
 //     selects every message by accident. One request does one batch
 //     (BulkResult: oldest first, after=ID, through=ID, max_time), so that
 //     no request of a bulk action outlasts the client's wait on any
-//     queue size; the client runs the batches to the end. Batches run
-//     one at a time (bulkMu), each selecting what is left; a message gone
+//     queue size; the client runs the batches to the end. The first
+//     batch selects the messages once and keeps the selection for the
+//     next (selection=TOKEN, batches.go); a dry run builds its view of
+//     the scheduler once per batch. Batches run
+//     one at a time (bulkMu), a command's first selecting what is left; a message gone
 //     by its turn is skipped ("no longer queued"), not failed. A removal from the dumpster by
 //     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
@@ -77,7 +80,10 @@
 //	     absolute paths of the configuration file and the tracking log)
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
-//	POST /v1/flush
+//	     [&max_time=DURATION][&after=ID&through=ID&selection=TOKEN]
+//	POST /v1/flush[?max_time=…&after=…&through=…&selection=…]
+//	     (resume, retry, redirect and flush in batches: batches.go,
+//	     QueueResult; without max_time the whole selection at once)
 //	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	GET  /v1/messages/{id}

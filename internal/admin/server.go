@@ -119,19 +119,22 @@ type Status struct {
 
 // Server serves the API on a Unix socket.
 type Server struct {
-	lnMu     sync.Mutex // guards ln: a reload may move the socket (Move)
-	bulkMu   sync.Mutex // one batch of a bulk action at a time (bulk.go)
-	q        Queue
-	track    Tracker                       // nil when tracking is off
-	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	dump     Dumpster
-	db       Backuper                  // nil: no backups
-	pressure func() backpressure.State // nil: back pressure off
-	status   Status
-	log      *slog.Logger
-	http     *http.Server
-	ln       net.Listener
-	now      func() time.Time // audit times
+	lnMu   sync.Mutex // guards ln: a reload may move the socket (Move)
+	bulkMu sync.Mutex // one batch of a bulk action at a time (bulk.go)
+	// selections: the messages of the commands in batches, by token
+	// (batches.go); guarded by bulkMu.
+	selections map[string]*selection
+	q          Queue
+	track      Tracker                       // nil when tracking is off
+	shadows    func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	dump       Dumpster
+	db         Backuper                  // nil: no backups
+	pressure   func() backpressure.State // nil: back pressure off
+	status     Status
+	log        *slog.Logger
+	http       *http.Server
+	ln         net.Listener
+	now        func() time.Time // audit times
 	// newQueue checks a queue name that holds no message now (nil:
 	// any well-formed KIND:NAME).
 	newQueue func(name string) error
@@ -538,8 +541,15 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 		}
+		// A later batch of a command (after=ID) acts on what its first
+		// selected, whose checks it passed: a redirect empties the queue
+		// as it goes.
+		later := r.URL.Query().Get("after") != ""
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry", "redirect":
+			if later {
+				break
+			}
 			// A queue nothing is delivered from is refused with what acts
 			// on its messages, whether or not one is there now.
 			if err := queue.CheckQueueAction(name, r.PathValue("action")); err != nil {
@@ -560,6 +570,27 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 		}
+		action := "queue " + r.PathValue("action")
+		if to != "" {
+			action += " to " + to
+		}
+		switch r.PathValue("action") {
+		case "suspend", "resume", "retry":
+		case "redirect":
+			if s.redirectSelf != nil && !later {
+				if why := s.redirectSelf(r.Context(), to); why != "" {
+					fail(w, http.StatusUnprocessableEntity, why)
+					return
+				}
+			}
+		default:
+			fail(w, http.StatusNotFound, "unknown queue action")
+			return
+		}
+		if qb, ok := s.q.(QueueBatcher); ok && r.PathValue("action") != "suspend" {
+			s.queueBatch(w, r, qb, r.PathValue("action"), name, to, action) // batches.go
+			return
+		}
 		switch r.PathValue("action") {
 		case "suspend":
 			err = s.q.SuspendQueue(r.Context(), name)
@@ -568,26 +599,20 @@ func (s *Server) routes() http.Handler {
 		case "retry":
 			n, err = s.q.RetryQueue(r.Context(), name)
 		case "redirect":
-			if s.redirectSelf != nil {
-				if why := s.redirectSelf(r.Context(), to); why != "" {
-					fail(w, http.StatusUnprocessableEntity, why)
-					return
-				}
-			}
 			n, err = s.q.RedirectQueue(r.Context(), name, to)
 		default:
 			fail(w, http.StatusNotFound, "unknown queue action")
 			return
-		}
-		action := "queue " + r.PathValue("action")
-		if to != "" {
-			action += " to " + to
 		}
 		s.audit(r, action, nil, name, err)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
 	})
 	// Every waiting message due now (postqueue -f).
 	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+		if qb, ok := s.q.(QueueBatcher); ok {
+			s.queueBatch(w, r, qb, "flush", "", "", "queue flush") // batches.go
+			return
+		}
 		op, ok := s.q.(Operator)
 		if !ok {
 			fail(w, http.StatusNotImplemented, "flush is not supported")

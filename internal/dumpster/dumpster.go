@@ -166,18 +166,34 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 
 // earlierCopy finds the copy of m in database kept before this Keep: by
 // this commit (at now), or, when another recipient of m is delivered
-// already, by an earlier commit (kept since m got its queue id; a minute
-// of slack for a clock set back).
+// already, by an earlier commit. That commit wrote the recipient's
+// delivered record with the time it kept the copy at (DeliveredAt), so
+// the copy is looked for there first (a second of slack: Keep moves a
+// copy kept at the instant of another's on by a nanosecond), whatever
+// the number of copies kept since; only when no record leads to it — no org id, a
+// record cleared by a redelivery request, a copy evicted — are all the
+// copies kept since m got its queue id read (a minute of slack for a
+// clock set back).
 func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, now time.Time) (queue.DumpsterKey, bool) {
 	if k := (queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}); tx.DumpsterHas(k) {
 		return k, true
 	}
+	earlier := false
 	for i, r := range m.Rcpts {
-		if r.Status == queue.Delivered && !slices.Contains(rcpts, i) {
-			return tx.DumpsterFind(database, m.ID, now.Add(-m.ID.Age(now)-time.Minute))
+		if r.Status != queue.Delivered || slices.Contains(rcpts, i) {
+			continue
+		}
+		earlier = true
+		if at, ok := tx.DeliveredAt(database, m.OrgID, r.Addr); ok && !at.IsZero() {
+			if k, ok := tx.DumpsterFind(database, m.ID, at, at.Add(time.Second)); ok {
+				return k, true
+			}
 		}
 	}
-	return queue.DumpsterKey{}, false
+	if !earlier {
+		return queue.DumpsterKey{}, false
+	}
+	return tx.DumpsterFind(database, m.ID, now.Add(-m.ID.Age(now)-time.Minute), time.Time{})
 }
 
 // joined is the indexes in m of rcpts and of the recipients of old (a
@@ -696,12 +712,13 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 	var open []*queue.Request
 	var damaged []string
 	_ = d.store.View(func(tx *queue.Tx) error {
-		for _, r := range tx.Requests() {
+		var all []*queue.Request
+		all, damaged = tx.RequestsSplit() // each record decoded once
+		for _, r := range all {
 			if r.Phase != queue.Done {
 				open = append(open, r)
 			}
 		}
-		damaged = tx.DamagedRequests()
 		return nil
 	})
 	for _, id := range damaged {

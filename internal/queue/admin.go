@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -226,17 +224,18 @@ const nextRetryScan = 10000
 // firstAttemptsIn counts, in tx, each message in its first attempt —
 // Active, every pending recipient still in submission, no queue named
 // before its results do — in the queues of the destinations its jobs
-// wait for or run on (inAttempt), as message list --queue finds it
+// wait for or run on (jobs), as message list --queue finds it
 // (attemptsOn), and no longer in submission: a first-attempt backlog
 // behind a slow destination shows where it waits. A submission queue
 // left empty is not listed.
-func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, jobs map[ID]*jobView, now time.Time) []QueueInfo {
+func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Time) []QueueInfo {
 	at := map[string]int{}
 	for i := range out {
 		at[out[i].Name] = i
 	}
 	moved := map[ID]bool{}
-	for id, names := range inAttempt {
+	for id, j := range jobs {
+		names := j.queues()
 		m, err := tx.Get(id)
 		if err != nil || m.State != Active {
 			continue
@@ -256,7 +255,7 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, inAttempt map[ID][]string, jobs ma
 				at[name] = k
 			}
 			out[k].Count++
-			if j := jobs[id]; j != nil && j.waitQueues[name] && !j.runQueues[name] {
+			if j.waitQueues[name] && !j.runQueues[name] {
 				out[k].ByState["waiting"]++ // its job here waits for a slot (StateView)
 			} else {
 				out[k].ByState[Active.String()]++
@@ -293,8 +292,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
 	stored, storedAt := map[string]string{}, map[string]time.Time{}
-	inAttempt := q.attemptQueues() // read before the store: a message it names and the store no longer has Active is skipped
-	jobs := q.jobViews()           // likewise: where a message's jobs only wait, it is "waiting" there
+	// Read before the store: a message it names and the store no longer
+	// has Active is skipped. Where a message's jobs only wait, it is
+	// "waiting" there.
+	jobs := q.jobViews()
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -368,7 +369,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 		}
 		q.qmu.Unlock()
-		out = firstAttemptsIn(tx, out, inAttempt, jobs, now)
+		out = firstAttemptsIn(tx, out, jobs, now)
 		return nil
 	})
 	q.qmu.Lock()
@@ -464,7 +465,7 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 			if m.State != Active {
 				continue
 			}
-			m.State = Ready // due, as before its claim
+			_ = asReady(m, true) // withdrawn: due, as before its claim
 			if err := tx.Put(m); err != nil {
 				return err
 			}
@@ -485,64 +486,17 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	return nil
 }
 
-// ResumeQueue lifts a suspension and makes the queue's messages due now,
-// in one commit. It returns how many waiting (Ready) messages of the queue are due now:
-// those the suspension held (already due, never attempted meanwhile) and
-// those whose retry it brought forward, so the operator learns what the
-// resume released.
+// ResumeQueue lifts a suspension and makes the queue's messages due now
+// (QueueBatch: the suspension goes in the commit that makes the first
+// of them due). It returns how many waiting (Ready) messages of the
+// queue are due now: those the suspension held (already due, never
+// attempted meanwhile) and those whose retry it brought forward, so the
+// operator learns what the resume released. Copies taken over from a
+// failed primary and deferred on this route wait listed in the
+// primary's shadow queue: the resume makes them due as well
+// (takenOverOn).
 func (q *Manager) ResumeQueue(ctx context.Context, name string) (n int, err error) {
-	q.suspendMu.Lock() // the stored mark and the one in memory change together
-	defer q.suspendMu.Unlock()
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	now := q.clk.Now()
-	due := 0
-	// Copies taken over from a failed primary and deferred on this
-	// route wait listed in the primary's shadow queue: the resume makes
-	// them due as well (takenOverOn).
-	taken, err := q.takenOverOn(name, Ready)
-	if err != nil {
-		return 0, err
-	}
-	// The suspension goes in the commit that makes its messages due: a
-	// crash cannot leave the queue resumed and its messages waiting on
-	// the retry time the suspension gave them.
-	err = q.store.Update(ctx, func(tx *Tx) error {
-		due = 0
-		if err := tx.SetSuspended(name, false); err != nil {
-			return err
-		}
-		for _, id := range withTaken(tx.InQueue(name, 1<<31-1), taken) {
-			m, err := tx.Get(id)
-			if errors.Is(err, ErrNotFound) && taken[id] != nil {
-				continue // a taken-over copy gone since takenOverOn looked
-			}
-			if err != nil {
-				return err
-			}
-			if m.State != Ready {
-				continue
-			}
-			due++
-			if !m.NextAttempt.After(now) {
-				continue
-			}
-			m.NextAttempt, m.ManualRetry = now, true
-			if err := tx.Put(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	q.qmu.Lock()
-	delete(q.suspended, name)
-	q.qmu.Unlock()
-	q.Kick()
-	q.log.Info("queue resumed", "queue", name, "due", due)
-	return due, err
+	return q.queueActionAll(ctx, "resume", name, "")
 }
 
 // releaseShadowHolds makes due now, in tx, every Ready message parked on
@@ -645,51 +599,6 @@ func (q *Manager) takenOverOn(name string, states ...State) (map[ID][]int, error
 	return out, nil
 }
 
-// eachInQueue applies change to every message of a queue, and to the
-// messages of also (takenOverOn), in one transaction, writes back those
-// it changed and returns their number.
-func (q *Manager) eachInQueue(ctx context.Context, name string, also map[ID][]int, change func(m *Message) bool) (int, error) {
-	n := 0
-	err := q.store.Update(ctx, func(tx *Tx) error {
-		n = 0
-		for _, id := range withTaken(tx.InQueue(name, 1<<31-1), also) {
-			m, err := tx.Get(id)
-			if errors.Is(err, ErrNotFound) && also[id] != nil {
-				continue // a taken-over copy gone since takenOverOn looked
-			}
-			if err != nil {
-				return err
-			}
-			if !change(m) {
-				continue
-			}
-			if err := tx.Put(m); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	q.Kick()
-	return n, err
-}
-
-// withTaken is ids followed by the messages of also not among them, in
-// id order.
-func withTaken(ids []ID, also map[ID][]int) []ID {
-	if len(also) == 0 {
-		return ids
-	}
-	var extra []ID
-	for id := range also {
-		if !slices.Contains(ids, id) {
-			extra = append(extra, id)
-		}
-	}
-	slices.Sort(extra)
-	return append(ids, extra...)
-}
-
 // ErrQueueSuspended: a retry of a suspended queue, or of a message that
 // waits only in suspended queues, would attempt nothing — the
 // suspension holds the mail until its resume, which makes it due now.
@@ -701,31 +610,13 @@ var ErrQueueSuspended = errors.New("the queue is suspended")
 // queue is refused (ErrQueueSuspended): its messages are not attempted
 // until its resume.
 func (q *Manager) RetryQueue(ctx context.Context, name string) (n int, err error) {
-	q.qmu.Lock()
-	held := q.suspended[name]
-	q.qmu.Unlock()
-	if held {
-		return 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
-	}
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	now := q.clk.Now()
-	taken, err := q.takenOverOn(name, Ready)
-	if err != nil {
-		return 0, err
-	}
-	return q.eachInQueue(ctx, name, taken, func(m *Message) bool {
-		if m.State != Ready || !m.NextAttempt.After(now) {
-			return false
-		}
-		m.NextAttempt, m.ManualRetry = now, true
-		return true
-	})
+	return q.queueActionAll(ctx, "retry", name, "")
 }
 
 // RedirectQueue sends every recipient waiting in a queue to target
-// (host or host:port) instead of its normal route: they move, in one
-// commit, to the queue "redirect:TARGET" their delivery takes, so every
+// (host or host:port) instead of its normal route: they move, in their
+// message's commit (QueueBatch), to the queue "redirect:TARGET" their
+// delivery takes, so every
 // listing shows where they go and a second redirect of the old queue
 // finds nothing left to move. Their messages are due now — also when
 // the old queue is suspended (hold the mail, then send it to a standby):
@@ -733,68 +624,7 @@ func (q *Manager) RetryQueue(ctx context.Context, name string) (n int, err error
 // holds them. Mail that reaches the queue later is not redirected. It
 // returns how many messages it changed.
 func (q *Manager) RedirectQueue(ctx context.Context, name, target string) (n int, err error) {
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	now := q.clk.Now()
-	to := "redirect:" + target
-	taken, err := q.takenOverOn(name, Ready, Suspended)
-	if err != nil {
-		return 0, err
-	}
-	// Messages claimed and waiting for a slot of this queue's
-	// destinations are taken out of the scheduler's queues first
-	// (withdraw.go): in their first attempt their recipients name no
-	// queue yet, their jobs do.
-	ws := q.withdrawQueue(name)
-	also := maps.Clone(taken)
-	if also == nil {
-		also = map[ID][]int{}
-	}
-	for id := range ws {
-		also[id] = append(also[id], -1) // listed; the recipients are the jobs'
-	}
-	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, err = q.eachInQueue(ctx, name, also, func(m *Message) bool {
-		moved[m.ID] = 0
-		var jobQueue map[int]string
-		if w := ws[m.ID]; w != nil && m.State == Active {
-			m.State, jobQueue = Ready, w.queues() // withdrawn: due, as before its claim
-		}
-		if m.State != Ready && m.State != Suspended {
-			return false // in delivery or poison: left alone
-		}
-		for i := range m.Rcpts {
-			r := &m.Rcpts[i]
-			routed := slices.Contains(taken[m.ID], i) && strings.HasPrefix(r.Queue, "shadow:") // a taken-over copy whose route this is
-			if jobQueue != nil {
-				routed = jobQueue[i] == name // its waiting job's queue
-			}
-			if !r.Status.Done() && (queueOf(r) == name || routed) && name != to {
-				r.Redirect, r.Queue = target, to
-				moved[m.ID]++
-			}
-		}
-		changed := moved[m.ID] > 0
-		if changed && m.State == Ready {
-			m.NextAttempt, m.ManualRetry = now, true
-		}
-		return changed
-	})
-	q.settleAll(ws, err, func(id ID) bool { return moved[id] > 0 })
-	if err == nil {
-		// The recipients left this queue and entered the redirect's: its
-		// IN/MIN and OUT/MIN say so, as for a delivery's move.
-		q.qmu.Lock()
-		for _, k := range moved {
-			for range k {
-				q.rt(name, now).out.add(now)
-				q.rt(to, now).in.add(now)
-			}
-		}
-		q.qmu.Unlock()
-	}
-	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n)
-	return n, err
+	return q.queueActionAll(ctx, "redirect", name, target)
 }
 
 // MessageFilter selects messages; empty fields match everything. From and
@@ -940,11 +770,8 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 		if err != nil {
 			return err
 		}
-		if m.State == Active {
-			if w == nil {
-				return ErrBusy
-			}
-			m.State = Ready // withdrawn: due, as before its claim
+		if err := asReady(m, w != nil); err != nil {
+			return err
 		}
 		if err := fn(tx, m); err != nil {
 			return err
@@ -1132,13 +959,11 @@ func (q *Manager) CheckRemove(id ID, force bool) error {
 		if err != nil {
 			return err
 		}
-		switch m.State {
-		case Active:
-			if !q.WaitingForWindow(id) {
-				return ErrBusy // as change answers
-			}
-			m.State = Ready // change withdraws it (withdraw.go)
-		case Quarantined:
+		// As change answers: a message change would withdraw is Ready.
+		if err := asReady(m, m.State == Active && q.WaitingForWindow(id)); err != nil {
+			return err
+		}
+		if m.State == Quarantined {
 			return nil // the quarantine's delete (DeleteQuarantined)
 		}
 		_, err = removeCheck(tx, m, force)

@@ -366,43 +366,7 @@ func heldOnlyBy(m *Message, suspended []string) string {
 // pending recipient waits in a suspended queue (postqueue -f). It returns
 // how many it rescheduled.
 func (q *Manager) Flush(ctx context.Context) (n int, err error) {
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	now := q.clk.Now()
-	q.qmu.Lock()
-	suspended := make(map[string]bool, len(q.suspended))
-	for k := range q.suspended {
-		suspended[k] = true
-	}
-	q.qmu.Unlock()
-	n = 0
-	err = q.store.Update(ctx, func(tx *Tx) error {
-		n = 0
-		var due []*Message
-		tx.ForEach(func(m *Message, err error) bool {
-			if err != nil || m.State != Ready || !m.NextAttempt.After(now) {
-				return true
-			}
-			for _, i := range m.Pending() {
-				if !suspended[queueOf(&m.Rcpts[i])] {
-					due = append(due, m)
-					break
-				}
-			}
-			return true
-		})
-		for _, m := range due {
-			m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule
-			if err := tx.Put(m); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	q.Kick()
-	q.log.Info("queues flushed", "messages", n)
-	return n, err
+	return q.queueActionAll(ctx, "flush", "", "")
 }
 
 // SuspendedQueues lists the suspended queues, sorted.

@@ -48,6 +48,7 @@
 //     shadowprimary.go and shadowstate.go (both halves of shadow
 //     redundancy in the store), hold.go (an operator's hold settles the
 //     message's shadow copy), admin.go (the operator's commands),
+//     queuebatch.go (queue resume, retry, redirect and flush in batches),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema
@@ -224,8 +225,11 @@
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:
-// releaseShadowHolds), so the resume's commit, which makes due every
-// Ready message of the queue, finds it; and the commit that parks a
+// releaseShadowHolds), so the resume's commits, which make due every
+// Ready message of the queue selected when it began (in batches,
+// queuebatch.go: the first lifts the suspension; one cut short leaves
+// the rest to their hold's recheck, at most holdRecheck, or the next
+// resume), find it; and the commit that parks a
 // message on a hold reads the suspension in its own transaction
 // (Tx.anyResumed): an attempt that saw the queue suspended and commits
 // after the resume (which skipped the message, in delivery then) makes
@@ -234,7 +238,7 @@
 // (recipients pending again, never attempted here). SuspendQueue and
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
-// than one of them.
+// than one of them (a resume: than its first commit).
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or

@@ -51,20 +51,34 @@ func getTime(b []byte) time.Time { return time.Unix(0, int64(beUint64(b))) }
 // WasDelivered reports whether the message with this organisation
 // message id was delivered into rcpt's mailbox in database db before.
 func (t *Tx) WasDelivered(db, orgID, rcpt string) bool {
+	_, ok := t.DeliveredAt(db, orgID, rcpt)
+	return ok
+}
+
+// DeliveredAt is when the message with this organisation message id was
+// delivered into rcpt's mailbox in database db, as its record says (the
+// time of the commit that also kept its dumpster copy); ok false when
+// there is no record.
+func (t *Tx) DeliveredAt(db, orgID, rcpt string) (at time.Time, ok bool) {
 	if orgID == "" {
-		return false
+		return time.Time{}, false
 	}
 	b := t.tx.Bucket(bucketDelivered)
-	if b.Get(append(dbPrefix(db), deliveredHash(orgID, rcpt)...)) != nil {
-		return true
-	}
+	v := b.Get(append(dbPrefix(db), deliveredHash(orgID, rcpt)...))
 	// A record an earlier release wrote (the address lower-cased).
 	for _, key := range mailaddr.EarlierKeys(rcpt) {
-		if b.Get(append(dbPrefix(db), deliveredHashOf(orgID, key)...)) != nil {
-			return true
+		if v != nil {
+			break
 		}
+		v = b.Get(append(dbPrefix(db), deliveredHashOf(orgID, key)...))
 	}
-	return false
+	if v == nil {
+		return time.Time{}, false
+	}
+	if len(v) != 8 {
+		return time.Time{}, true // a record, of no time known
+	}
+	return getTime(v), true
 }
 
 // RecordDelivered remembers a final delivery of the message with this
@@ -280,13 +294,21 @@ func (t *Tx) DumpsterScan(db string, from time.Time, fn func(e DumpsterEntry) bo
 func (t *Tx) DumpsterDatabases() []string { return t.prefixes(bucketDumpster) }
 
 // DumpsterFind returns the key of database db's copy of the message with
-// queue id id kept at or after from, reading keys only; ok false when
-// there is none.
-func (t *Tx) DumpsterFind(db string, id ID, from time.Time) (k DumpsterKey, ok bool) {
+// queue id id kept in [from, to] (a zero to: any time from on), reading
+// keys only, in key order (kept-at first): it seeks to from and stops
+// past to; ok false when there is none.
+func (t *Tx) DumpsterFind(db string, id ID, from, to time.Time) (k DumpsterKey, ok bool) {
 	pre := dbPrefix(db)
 	want := id.Key()
+	var end []byte
+	if !to.IsZero() {
+		end = append(bytes.Clone(pre), putTime(to)...)
+	}
 	c := t.tx.Bucket(bucketDumpster).Cursor()
 	for kb, _ := c.Seek(append(bytes.Clone(pre), putTime(from)...)); kb != nil && bytes.HasPrefix(kb, pre); kb, _ = c.Next() {
+		if end != nil && bytes.Compare(kb[:min(len(kb), len(end))], end) > 0 {
+			break
+		}
 		if len(kb) == len(pre)+16 && bytes.Equal(kb[len(pre)+8:], want) {
 			return parseDumpsterKey(kb)
 		}
@@ -505,6 +527,11 @@ func (t *Tx) Request(id string) (*Request, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
+	return t.requestOf(id, v)
+}
+
+// requestOf is the request stored as v under id, with its extension.
+func (t *Tx) requestOf(id string, v []byte) (*Request, error) {
 	r, err := decodeRequest(id, v)
 	if err == nil {
 		r, err = t.withExt(r)
@@ -524,16 +551,23 @@ func (t *Tx) PutRequest(r *Request) error {
 // without those whose record does not decode (DamagedRequests): one
 // damaged record keeps no other request from being resumed or pruned.
 func (t *Tx) Requests() []*Request {
-	var out []*Request
+	out, _ := t.RequestsSplit()
+	return out
+}
+
+// RequestsSplit reads every stored request once: those that decode
+// (Requests) and the ids of those whose record or extension does not
+// (DamagedRequests).
+func (t *Tx) RequestsSplit() (sound []*Request, damaged []string) {
 	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
-		if r, err := decodeRequest(string(k), v); err == nil {
-			if r, err = t.withExt(r); err == nil {
-				out = append(out, r)
-			}
+		if r, err := t.requestOf(string(k), v); err == nil {
+			sound = append(sound, r)
+		} else {
+			damaged = append(damaged, string(k))
 		}
 		return nil
 	})
-	return out
+	return sound, damaged
 }
 
 // DeleteRequest forgets a request.
@@ -613,12 +647,6 @@ var ErrDamagedRequest = errors.New("the redelivery request record is damaged")
 // DamagedRequests names the stored redelivery requests whose record (or
 // its extension) does not decode: Requests leaves them out.
 func (t *Tx) DamagedRequests() []string {
-	var out []string
-	_ = t.tx.Bucket(bucketRequests).ForEach(func(k, _ []byte) error {
-		if _, err := t.Request(string(k)); err != nil {
-			out = append(out, string(k))
-		}
-		return nil
-	})
+	_, out := t.RequestsSplit()
 	return out
 }

@@ -15,10 +15,17 @@ var ErrNotApplicable = errors.New("the action does not apply to the message")
 // is the one check both the action (SuspendMessage, ResumeMessage,
 // RetryMessage, RemoveMessage) and its dry run (umbra message ACTION
 // --dry-run) make, so that a dry run predicts what the action does.
-// A message in delivery is ErrBusy: that passes.
+// A message in delivery is ErrBusy: that passes. A message claimed whose
+// every job waits for a slot of its destination's window (the view's
+// jobs: WithJobs) is checked as the action finds it, Ready (asReady).
 func (v StateView) Refusal(action string, m *Message) error {
 	if m.State == Active {
-		return ErrBusy
+		j := v.jobs[m.ID]
+		c := *m
+		if err := asReady(&c, j != nil && j.whole); err != nil {
+			return err
+		}
+		m = &c
 	}
 	if m.State == Damaged && action != "remove" {
 		return damagedRefusal(m.ID, "message "+action) // damaged.go

@@ -90,9 +90,10 @@ type Result struct {
 	Expand []string
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
-	// lastHop: of a deadWait result, the host whose reply made the
-	// destination dead (its last error, which Reply carries).
-	lastHop string
+	// lastErr and lastHop: of a deadWait result, the destination's last
+	// error (which Reply carries) and the host whose reply it was
+	// (deadWaitReply).
+	lastErr, lastHop string
 }
 
 // detail is what the tracking log says of r: its Note, else its Reply.

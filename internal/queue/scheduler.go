@@ -137,14 +137,14 @@ func realReply(reply string) string {
 // from host prevHop), else the one that made the destination dead — and
 // the host of that reply as next hop, so that a DSN made meanwhile
 // reports what the remote host said (Remote-MTA, Diagnostic-Code), as
-// any DSN does.
+// any DSN does. The destination and its last error are the values
+// answerDead made r's reply of (r.NextHop, r.lastErr), not read back
+// out of that reply.
 func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
-	key, _ := strings.CutPrefix(r.Reply, "451 4.4.1 destination ")
-	key, _, _ = strings.Cut(key, deadMark)
 	last := realReply(prevReply)
 	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
 		// No attempt of its own reached a host: the destination's.
-		last, prevHop = realReply(r.Reply), r.lastHop
+		last, prevHop = r.lastErr, r.lastHop
 		if isDeadReply(last) {
 			last = "" // the destination's last error is not known
 		}
@@ -152,7 +152,7 @@ func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	if prevHop == "" {
 		prevHop = r.NextHop
 	}
-	return deadReply(key, last), prevHop
+	return deadReply(r.NextHop, last), prevHop
 }
 
 // isDeadReply reports whether reply is one deadReply made.
@@ -389,23 +389,6 @@ func (q *Manager) attemptsOn(name string) []ID {
 	return s.onQueue(name, true)
 }
 
-// attemptQueues is, for every message with a job waiting for a slot of,
-// or running on, a destination, the queues of those destinations, each
-// once: where a first attempt's recipients are, before its results name
-// their queue (Queues).
-func (q *Manager) attemptQueues() map[ID][]string {
-	s := q.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[ID][]string{}
-	s.eachOnMail(true, func(id ID, d *dest) {
-		if !slices.Contains(out[id], d.queue) {
-			out[id] = append(out[id], d.queue)
-		}
-	})
-	return out
-}
-
 // eachOnMail is the one walk of the scheduler's queues for the
 // operator's view of them: it calls f with each message that has a job
 // waiting for a slot of a mail destination (a client's task destination
@@ -445,16 +428,37 @@ func (s *scheduler) onQueue(name string, running bool) []ID {
 // (StateView): the queues where a job of it waits for a slot of its
 // destination's window and where one runs, the recipients of its
 // waiting jobs, and whether a job of it runs at all (it has more jobs
-// left to report than wait: one without a destination counts too).
+// left to report than wait: one without a destination counts too);
+// whole: an operator's command would withdraw it (waitsWhole).
 type jobView struct {
 	waitQueues map[string]bool
 	runQueues  map[string]bool
 	waitRcpts  []int
 	running    bool
+	whole      bool
+}
+
+// queues is the queues where a job of the message waits or runs, each
+// once, sorted: where a first attempt's recipients are, before its
+// results name their queue (Queues).
+func (v *jobView) queues() []string {
+	out := make([]string, 0, len(v.waitQueues)+len(v.runQueues))
+	for name := range v.waitQueues {
+		out = append(out, name)
+	}
+	for name := range v.runQueues {
+		if !v.waitQueues[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // jobViews is the jobView of every message with a job waiting for a
-// slot of, or running on, a destination.
+// slot of, or running on, a mail destination (a client's task
+// destination is not mail's: tasks.go), in one walk of the
+// scheduler's queues.
 func (q *Manager) jobViews() map[ID]*jobView {
 	s := q.sched
 	s.mu.Lock()
@@ -490,9 +494,9 @@ func (q *Manager) jobViews() map[ID]*jobView {
 		a.mu.Lock()
 		left := a.left
 		a.mu.Unlock()
-		if left > n {
-			out[a.m.ID].running = true
-		}
+		v := out[a.m.ID]
+		v.running = v.running || left > n
+		v.whole = a.waitsWhole(n)
 	}
 	return out
 }
@@ -743,7 +747,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
 			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0),
-				lastHop: hop[k]}
+				lastErr: why[k], lastHop: hop[k]}
 		}
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)

@@ -35,38 +35,82 @@ import (
 
 // withdrawal is an attempt taken out of the scheduler's queues.
 type withdrawal struct {
-	a    *attempt
-	jobs []*job // each with its destination (job.d), in queue order
+	a         *attempt
+	jobs      []*job         // each with its destination (job.d), in queue order
+	rcptQueue map[int]string // queues
 }
 
 // withdraw takes message id out of the scheduler's queues when every
 // job of its attempt waits there for a slot; nil when it does not (not
 // claimed, or in delivery).
 func (q *Manager) withdraw(id ID) *withdrawal {
+	return q.withdrawWhere(func(x ID, _ *dest) bool { return x == id })[id]
+}
+
+// withdrawWhere takes out of the scheduler's queues every message that
+// has a job waiting in a destination for which on says yes and of which
+// every job waits whole (waitsWhole), in one walk of the queues under
+// the scheduler's lock, however many it takes.
+func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, jobs := s.waitingWhole(id)
-	if a == nil {
-		return nil
-	}
-	a.mu.Lock()
-	a.left = 0
-	a.mu.Unlock()
-	for _, jb := range jobs {
-		d := jb.d
-		d.waiting = slices.DeleteFunc(d.waiting, func(x *job) bool { return x == jb })
-		if len(d.waiting) == 0 {
-			d.waiting = nil
-			if k := slices.Index(s.ring, d); k >= 0 {
-				s.ring = slices.Delete(s.ring, k, k+1)
-				if k < s.next {
-					s.next--
-				}
+	jobs := map[*attempt][]*job{}
+	isPicked := map[*attempt]bool{}
+	var picked []*attempt
+	for _, d := range s.dests {
+		for _, jb := range d.waiting {
+			jobs[jb.a] = append(jobs[jb.a], jb)
+			if !isPicked[jb.a] && on(jb.a.m.ID, d) {
+				isPicked[jb.a] = true
+				picked = append(picked, jb.a)
 			}
 		}
 	}
-	return &withdrawal{a: a, jobs: jobs}
+	out := map[ID]*withdrawal{}
+	gone := map[*job]bool{}
+	for _, a := range picked {
+		js := jobs[a]
+		if !a.waitsWhole(len(js)) {
+			continue
+		}
+		a.mu.Lock()
+		a.left = 0
+		a.mu.Unlock()
+		w := &withdrawal{a: a, jobs: js, rcptQueue: map[int]string{}}
+		for _, jb := range js {
+			gone[jb] = true
+			for _, i := range jb.rcpts {
+				w.rcptQueue[i] = jb.d.queue
+			}
+		}
+		out[a.m.ID] = w
+	}
+	if len(gone) == 0 {
+		return out
+	}
+	emptied := map[*dest]bool{}
+	for _, d := range s.dests {
+		if len(d.waiting) == 0 {
+			continue
+		}
+		d.waiting = slices.DeleteFunc(d.waiting, func(x *job) bool { return gone[x] })
+		if len(d.waiting) == 0 {
+			d.waiting = nil
+			emptied[d] = true
+		}
+	}
+	if len(emptied) > 0 {
+		before := 0
+		for k, d := range s.ring {
+			if k < s.next && emptied[d] {
+				before++
+			}
+		}
+		s.ring = slices.DeleteFunc(s.ring, func(d *dest) bool { return emptied[d] })
+		s.next -= before
+	}
+	return out
 }
 
 // waitingWhole is the attempt of message id and its jobs when every
@@ -85,21 +129,45 @@ func (s *scheduler) waitingWhole(id ID) (*attempt, []*job) {
 			}
 		}
 	}
-	if a == nil {
-		return nil, nil
-	}
-	a.mu.Lock()
-	whole := a.left == len(jobs) && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
-	a.mu.Unlock()
-	if !whole {
+	if a == nil || !a.waitsWhole(len(jobs)) {
 		return nil, nil
 	}
 	return a, jobs
 }
 
+// waitsWhole reports whether every job of a not yet answered is among
+// the waiting ones it has in the scheduler's queues, none ran, no result
+// is in and no section of umbra's code is open on the message (its
+// start): an operator's command may withdraw it.
+func (a *attempt) waitsWhole(waiting int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.left == waiting && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
+}
+
+// asReady is the one rule for an operator's command on a message claimed
+// for delivery (Active): one whose every job waits for a slot of its
+// destination's window (whole: withdrawn by the command, or found so by
+// its dry run) counts as Ready, as it was before its claim, and m is
+// made so; any other is in delivery (ErrBusy). A message in another
+// state is left as it is. The commands (change, SuspendQueue,
+// RedirectQueue) and the dry runs (StateView.Refusal, CheckRemove) all
+// decide by it.
+func asReady(m *Message, whole bool) error {
+	if m.State != Active {
+		return nil
+	}
+	if !whole {
+		return ErrBusy
+	}
+	m.State = Ready
+	return nil
+}
+
 // WaitingForWindow reports whether message id is claimed but waits
 // whole for slots of its destinations' windows: an operator's command
-// would withdraw it (the dry runs: CheckRemove, the admin API's).
+// would withdraw it (the dry run of a removal: CheckRemove; the admin
+// API's dry runs read it from the view: StateView.Refusal).
 func (q *Manager) WaitingForWindow(id ID) bool {
 	s := q.sched
 	s.mu.Lock()
@@ -169,32 +237,17 @@ func (w *withdrawal) putBack(q *Manager) {
 	q.Kick()
 }
 
-// queues is the queue of each withdrawn job, by recipient.
-func (w *withdrawal) queues() map[int]string {
-	out := map[int]string{}
-	for _, jb := range w.jobs {
-		for _, i := range jb.rcpts {
-			out[i] = jb.d.queue
-		}
-	}
-	return out
-}
+// queues is the queue of each withdrawn job, by recipient, as it was
+// when withdrawn (read under the scheduler's lock: a destination's
+// queue changes with its latest job).
+func (w *withdrawal) queues() map[int]string { return w.rcptQueue }
 
 // withdrawQueue withdraws every message with a job waiting for a slot
 // of a destination of queue name, wholly waiting (withdraw); the
 // messages of which a job runs are left in delivery.
+// Only waiting jobs count: a message with a job running is in delivery.
 func (q *Manager) withdrawQueue(name string) map[ID]*withdrawal {
-	s := q.sched
-	s.mu.Lock()
-	ids := s.onQueue(name, false) // only waiting jobs: a running one is in delivery
-	s.mu.Unlock()
-	out := map[ID]*withdrawal{}
-	for _, id := range ids {
-		if w := q.withdraw(id); w != nil {
-			out[id] = w
-		}
-	}
-	return out
+	return q.withdrawWhere(func(_ ID, d *dest) bool { return !d.task && d.queue == name })
 }
 
 // settleAll settles each withdrawal of ws (settle): changed says

@@ -94,3 +94,65 @@ func TestOperatorWithdrawsMessageWaitingForWindow(t *testing.T) {
 		t.Fatalf("%d attempts at the destination, want 2", c)
 	}
 }
+
+// A queue's suspension withdraws every message waiting behind its
+// destination's window in one walk of the scheduler's queues (it took
+// the scheduler's lock and rescanned the queues once per message): the
+// destination leaves the round robin, another destination's waiting
+// jobs stay where they were, and the messages are Ready again.
+func TestSuspendQueueWithdrawsEveryWaitingMessage(t *testing.T) {
+	s := openTest(t)
+	p := newPlanned()
+	p.stall["slow.test"], p.stall["other.test"] = true, true // the windows (2) stay full
+	q := NewManager(s, p, ManagerConfig{MaxActive: 256})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	var slow []*Message
+	for i := range 50 {
+		to := "x@slow.test"
+		if i%5 == 4 {
+			to = "y@other.test"
+		}
+		m := msg(s, "a@example.org", to)
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if to == "x@slow.test" {
+			slow = append(slow, m)
+		}
+	}
+	waitFor(t, "38 and 8 waiting for the windows", func() bool {
+		_, ws := waitingOn(q, "mx/slow.test")
+		_, wo := waitingOn(q, "mx/other.test")
+		return ws == 38 && wo == 8
+	})
+	if err := q.SuspendQueue(ctx, "mx:slow.test"); err != nil {
+		t.Fatal(err)
+	}
+	if r, w := waitingOn(q, "mx/slow.test"); r != 2 || w != 0 {
+		t.Fatalf("slow.test after the suspension: %d running, %d waiting; want 2, 0", r, w)
+	}
+	if r, w := waitingOn(q, "mx/other.test"); r != 2 || w != 8 {
+		t.Fatalf("other.test after the suspension: %d running, %d waiting; want 2, 8", r, w)
+	}
+	q.sched.mu.Lock()
+	var ring []string
+	for _, d := range q.sched.ring {
+		ring = append(ring, d.key)
+	}
+	next := q.sched.next
+	q.sched.mu.Unlock()
+	if len(ring) != 1 || ring[0] != "mx/other.test" || next < 0 || next > len(ring) {
+		t.Fatalf("round robin after the suspension: %v, next %d", ring, next)
+	}
+	ready := 0
+	for _, m := range slow {
+		if got, err := q.Message(m.ID); err == nil && got.State == Ready {
+			ready++
+		}
+	}
+	if ready != 38 {
+		t.Fatalf("%d of the withdrawn messages Ready, want 38", ready)
+	}
+}

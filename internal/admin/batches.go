@@ -1,0 +1,161 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// Batches: the commands that act on many messages (the bulk message
+// actions, queue resume, retry, redirect and flush) select their
+// messages once, when their first request comes, and keep that
+// selection here between their requests, each a batch of the
+// messages after the last one's end, oldest first, for as long as the
+// request's max_time allows. The first answer names the selection
+// (selection=TOKEN) and the newest message in it (through); a later
+// request whose selection is gone (the daemon restarted, or it stayed
+// unused for selectionIdle) selects again what is left up to through.
+
+// selection is the messages one command acts on, fixed when it began.
+type selection struct {
+	ids  []queue.ID
+	used time.Time
+}
+
+const (
+	selectionIdle = 10 * time.Minute // a selection unused this long is forgotten
+	maxSelections = 16               // at most this many kept; the least recently used goes first
+)
+
+// batchParams reads a batch's bounds: after and through (message ids),
+// and max_time (a duration, at most bulkBatchTimeMax; bounded false
+// when not given). A non-empty msg is the usage error to answer.
+func batchParams(v url.Values) (after, through queue.ID, budget time.Duration, bounded bool, msg string) {
+	for _, p := range []struct {
+		key string
+		id  *queue.ID
+	}{{"after", &after}, {"through", &through}} {
+		if t := v.Get(p.key); t != "" {
+			var err error
+			if *p.id, err = queue.ParseID(t); err != nil {
+				return 0, 0, 0, false, p.key + " must be a message id: " + queue.QuoteShown(t)
+			}
+		}
+	}
+	budget = bulkBatchTime
+	if t := v.Get("max_time"); t != "" {
+		var err error
+		if budget, err = time.ParseDuration(t); err != nil || budget <= 0 {
+			return 0, 0, 0, false, "max_time must be a duration like 5s: " + queue.QuoteShown(t)
+		}
+		budget, bounded = min(budget, bulkBatchTimeMax), true
+	}
+	return after, through, budget, bounded, ""
+}
+
+// selectionFor is the selection token names, or, when there is none,
+// the one made now by sel — cut to through, which it sets when zero —
+// kept under a new token; then the messages after after. Called with
+// bulkMu held.
+func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, sel func() ([]queue.ID, error)) (string, []queue.ID, error) {
+	now := time.Now()
+	for k, v := range s.selections {
+		if now.Sub(v.used) > selectionIdle {
+			delete(s.selections, k)
+		}
+	}
+	kept := s.selections[token]
+	if kept == nil {
+		ids, err := sel()
+		if err != nil {
+			return "", nil, err
+		}
+		slices.Sort(ids)
+		if *through == 0 && len(ids) > 0 {
+			*through = ids[len(ids)-1]
+		}
+		ids = slices.DeleteFunc(ids, func(id queue.ID) bool { return id > *through })
+		if len(s.selections) >= maxSelections {
+			oldest := ""
+			for k, v := range s.selections {
+				if oldest == "" || v.used.Before(s.selections[oldest].used) {
+					oldest = k
+				}
+			}
+			delete(s.selections, oldest)
+		}
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		token = hex.EncodeToString(b[:])
+		kept = &selection{ids: ids}
+		if s.selections == nil {
+			s.selections = map[string]*selection{}
+		}
+		s.selections[token] = kept
+	}
+	kept.used = now
+	k := sort.Search(len(kept.ids), func(i int) bool { return kept.ids[i] > after })
+	return token, kept.ids[k:], nil
+}
+
+// QueueBatcher is the queue manager's queue actions in batches
+// (queue.Manager.QueueSelection, QueueBatch).
+type QueueBatcher interface {
+	QueueSelection(action, name string) ([]queue.ID, error)
+	QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (n, used int, err error)
+}
+
+// QueueResult is the answer to a queue action (queue resume, retry,
+// redirect; flush): Rescheduled counts this batch; Next, Through and
+// Selection are for the next batch (BulkResult), Next "" when none is
+// left. A request without max_time is done whole.
+type QueueResult struct {
+	Queue       string `json:"queue,omitempty"`
+	Rescheduled int    `json:"rescheduled"`
+	Next        string `json:"next,omitempty"`
+	Through     string `json:"through,omitempty"`
+	Selection   string `json:"selection,omitempty"`
+}
+
+// queueBatch serves one batch of a queue action, audited as action.
+func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatcher, action, name, to, audit string) {
+	v := r.URL.Query()
+	after, through, budget, bounded, msg := batchParams(v)
+	if msg != "" {
+		fail(w, http.StatusBadRequest, msg)
+		return
+	}
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
+		return qb.QueueSelection(action, name)
+	})
+	if err != nil {
+		s.audit(r, audit, nil, name, err)
+		reply(w, nil, err)
+		return
+	}
+	var until time.Time
+	if bounded {
+		until = time.Now().Add(budget)
+	}
+	n, used, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
+	out := QueueResult{Queue: name, Rescheduled: n}
+	if through != 0 {
+		out.Through = through.String()
+	}
+	if err == nil && used < len(ids) && used > 0 {
+		out.Next, out.Selection = ids[used-1].String(), token
+	} else {
+		delete(s.selections, token)
+	}
+	s.audit(r, audit, nil, name, err)
+	reply(w, out, err)
+}

@@ -1,0 +1,343 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Queue actions in batches.
+//
+// umbra queue resume, retry and redirect change every message of a
+// queue, flush every waiting message of every queue. In one transaction
+// a queue of tens of thousands of messages took longer than the client
+// waits for an answer, and the command printed nothing true. So each
+// selects its messages once, when the command begins (QueueSelection:
+// ids, oldest first), and carries the action out in batches
+// (QueueBatch), each of one or more commits of at most queueChunk
+// messages, ending at the first commit after its time is up; each
+// message is looked at again in the commit that changes it, and one
+// gone or changed meanwhile is left as it is. The admin API keeps a
+// command's selection between its requests, as for the bulk message
+// actions.
+//
+// What a crash or a command cut short leaves: the commits made. A
+// resume lifts the suspension in its first commit, with the first
+// messages it makes due (the mark in memory goes right after, so that
+// those are attempted, not held again); the messages of the queue a
+// resume cut short did not reach wait for their retry time or hold
+// recheck (at most holdRecheck), or the next queue resume or retry.
+// A redirect's recipients move with their message's commit.
+
+// queueChunk bounds the messages one commit of a queue action changes.
+const queueChunk = 256
+
+// QueueSelection is the messages a queue action (resume, retry, redirect
+// of queue name; flush: every queue, name "") acts on, oldest first:
+// those in the queue's index, the copies taken over from a failed
+// primary whose route is the queue (takenOverOn), for a redirect also
+// those whose jobs wait for a slot of the queue's destinations
+// (withdraw.go), and for a flush every message waiting for a later
+// attempt (the schedule's entries after now). Keys only are read.
+func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
+	var extra []ID
+	switch action {
+	case "resume", "retry", "redirect":
+		states := []State{Ready}
+		if action == "redirect" {
+			states = append(states, Suspended)
+			extra = q.waitingOn(name)
+		}
+		taken, err := q.takenOverOn(name, states...)
+		if err != nil {
+			return nil, err
+		}
+		extra = slices.AppendSeq(extra, maps.Keys(taken))
+	case "flush":
+	default:
+		return nil, fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
+	}
+	now := q.clk.Now()
+	var ids []ID
+	err := q.store.View(func(tx *Tx) error {
+		if action != "flush" {
+			ids = tx.InQueue(name, 1<<31-1)
+			return nil
+		}
+		c := tx.schedule.Cursor()
+		for k, _ := c.Seek(scheduleKey(now.Add(time.Nanosecond), 0)); k != nil; k, _ = c.Next() {
+			if len(k) == 16 {
+				ids = append(ids, ID(beUint64(k[8:])))
+			}
+		}
+		return nil
+	})
+	ids = append(ids, extra...)
+	slices.Sort(ids)
+	return slices.Compact(ids), err
+}
+
+// waitingOn is the messages with a job waiting for a slot of a
+// destination of queue name.
+func (q *Manager) waitingOn(name string) []ID {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onQueue(name, false)
+}
+
+// QueueBatch carries out a queue action (QueueSelection) on ids, in
+// their order, until until (zero: on all of them), each commit at most
+// queueChunk messages; the first commit goes whatever the time. first
+// says the batch is its command's first: a resume lifts the suspension
+// then, and a resume, retry, redirect or flush ends every dead
+// destination's cool-down. It returns how many messages it changed —
+// for a resume, how many waiting messages of the queue are due now —
+// and how many of ids it went through (all committed).
+func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	switch action {
+	case "resume":
+		return q.resumeBatch(ctx, name, ids, first, until)
+	case "retry":
+		return q.retryBatch(ctx, name, ids, first, until)
+	case "redirect":
+		return q.redirectBatch(ctx, name, target, ids, first, until)
+	case "flush":
+		return q.flushBatch(ctx, ids, first, until)
+	}
+	return 0, 0, fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
+}
+
+// queueActionAll is a queue action on its whole selection, in one
+// batch of as many commits as it takes.
+func (q *Manager) queueActionAll(ctx context.Context, action, name, target string) (int, error) {
+	ids, err := q.QueueSelection(action, name)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := q.QueueBatch(ctx, action, name, target, ids, true, time.Time{})
+	return n, err
+}
+
+// inChunks runs change on each message of ids in commits of at most
+// queueChunk, until until, and returns how many it counted and how many
+// of ids went through committed. A message gone meanwhile is skipped.
+// pre, when set, runs in the first commit (even with no ids), and
+// afterFirst after that commit went through.
+func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre func(tx *Tx) error, afterFirst func(),
+	change func(tx *Tx, m *Message) (bool, error)) (n, used int, err error) {
+	for used < len(ids) || pre != nil && used == 0 {
+		k, end := 0, used
+		err = q.store.Update(ctx, func(tx *Tx) error {
+			k, end = 0, used
+			if used == 0 && pre != nil {
+				if err := pre(tx); err != nil {
+					return err
+				}
+			}
+			for end < len(ids) && end-used < queueChunk {
+				if end > used && !until.IsZero() && time.Now().After(until) {
+					break
+				}
+				m, err := tx.Get(ids[end])
+				end++
+				if errors.Is(err, ErrNotFound) {
+					continue // gone since the command began
+				}
+				if err != nil {
+					return err
+				}
+				counted, err := change(tx, m)
+				if err != nil {
+					return err
+				}
+				if counted {
+					k++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, used, err
+		}
+		if used == 0 && afterFirst != nil {
+			afterFirst()
+		}
+		n, used = n+k, end
+		q.Kick()
+		if len(ids) == 0 || !until.IsZero() && time.Now().After(until) {
+			break
+		}
+	}
+	return n, used, nil
+}
+
+// retryBatch is a batch of RetryQueue.
+func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	q.qmu.Lock()
+	held := q.suspended[name]
+	q.qmu.Unlock()
+	if held {
+		return 0, 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
+	}
+	var revived []string
+	if first {
+		revived = q.reviveDead()
+	}
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	now := q.clk.Now()
+	return q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+		if m.State != Ready || !m.NextAttempt.After(now) {
+			return false, nil
+		}
+		m.NextAttempt, m.ManualRetry = now, true
+		return true, tx.Put(m)
+	})
+}
+
+// resumeBatch is a batch of ResumeQueue.
+func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first bool, until time.Time) (due, used int, err error) {
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
+	defer q.suspendMu.Unlock()
+	var revived []string
+	if first {
+		revived = q.reviveDead()
+	}
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	now := q.clk.Now()
+	var pre func(tx *Tx) error
+	var afterFirst func()
+	if first {
+		// The suspension goes in the commit that makes the first of its
+		// messages due, and the mark in memory right after it, so that
+		// they are attempted, not held again.
+		pre = func(tx *Tx) error { return tx.SetSuspended(name, false) }
+		afterFirst = func() {
+			q.qmu.Lock()
+			delete(q.suspended, name)
+			q.qmu.Unlock()
+		}
+	}
+	due, used, err = q.inChunks(ctx, ids, until, pre, afterFirst, func(tx *Tx, m *Message) (bool, error) {
+		if m.State != Ready {
+			return false, nil
+		}
+		if !m.NextAttempt.After(now) {
+			return true, nil
+		}
+		m.NextAttempt, m.ManualRetry = now, true
+		return true, tx.Put(m)
+	})
+	if err == nil || used > 0 {
+		q.log.Info("queue resumed", "queue", name, "due", due, "more", used < len(ids))
+	}
+	return due, used, err
+}
+
+// flushBatch is a batch of Flush.
+func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	var revived []string
+	if first {
+		revived = q.reviveDead()
+	}
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	now := q.clk.Now()
+	q.qmu.Lock()
+	suspended := maps.Clone(q.suspended)
+	q.qmu.Unlock()
+	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+		if m.State != Ready || !m.NextAttempt.After(now) {
+			return false, nil
+		}
+		for _, i := range m.Pending() {
+			if !suspended[queueOf(&m.Rcpts[i])] {
+				m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule
+				return true, tx.Put(m)
+			}
+		}
+		return false, nil
+	})
+	q.log.Info("queues flushed", "messages", n, "more", used < len(ids))
+	return n, used, err
+}
+
+// redirectBatch is a batch of RedirectQueue.
+func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	var revived []string
+	if first {
+		revived = q.reviveDead()
+	}
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	now := q.clk.Now()
+	to := "redirect:" + target
+	taken, err := q.takenOverOn(name, Ready, Suspended)
+	if err != nil {
+		return 0, 0, err
+	}
+	// Messages claimed and waiting for a slot of this queue's
+	// destinations are taken out of the scheduler's queues first
+	// (withdraw.go): in their first attempt their recipients name no
+	// queue yet, their jobs do. Only the selection's.
+	selected := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		selected[id] = true
+	}
+	ws := q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && selected[id] })
+	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
+	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+		moved[m.ID] = 0
+		var jobQueue map[int]string
+		if w := ws[m.ID]; w != nil && m.State == Active {
+			_ = asReady(m, true) // withdrawn: due, as before its claim
+			jobQueue = w.queues()
+		}
+		if m.State != Ready && m.State != Suspended {
+			return false, nil // in delivery or poison: left alone
+		}
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			routed := slices.Contains(taken[m.ID], i) && strings.HasPrefix(r.Queue, "shadow:") // a taken-over copy whose route this is
+			if jobQueue != nil {
+				routed = jobQueue[i] == name // its waiting job's queue
+			}
+			if !r.Status.Done() && (queueOf(r) == name || routed) && name != to {
+				r.Redirect, r.Queue = target, to
+				moved[m.ID]++
+			}
+		}
+		if moved[m.ID] == 0 {
+			return false, nil
+		}
+		if m.State == Ready {
+			m.NextAttempt, m.ManualRetry = now, true
+		}
+		return true, tx.Put(m)
+	})
+	// A withdrawn message whose commit went through and moved is out of
+	// delivery; the others (not reached, not moved, a commit that
+	// failed) go back where they waited.
+	done := make(map[ID]bool, used)
+	for _, id := range ids[:used] {
+		done[id] = moved[id] > 0
+	}
+	q.settleAll(ws, nil, func(id ID) bool { return done[id] })
+	// The recipients left this queue and entered the redirect's: its
+	// IN/MIN and OUT/MIN say so, as for a delivery's move.
+	q.qmu.Lock()
+	for id, ok := range done {
+		if !ok {
+			continue
+		}
+		for range moved[id] {
+			q.rt(name, now).out.add(now)
+			q.rt(to, now).in.add(now)
+		}
+	}
+	q.qmu.Unlock()
+	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "more", used < len(ids))
+	return n, used, err
+}

@@ -1,0 +1,80 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A queue redirect in batches (queuebatch.go): a batch cut short by its
+// time moves the messages it reached, each in its commit, and puts the
+// messages of its selection it withdrew but did not reach back where
+// they waited, still in their attempt and not redirected — never
+// redirected in the store while their old jobs go on; the next batch
+// takes them. A resume's first batch lifts the suspension, stored and
+// in memory, whatever part of the queue it reaches.
+func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
+	s := openTest(t)
+	p := newPlanned()
+	p.stall["slow.test"] = true // the window (2) stays full
+	q := NewManager(s, p, ManagerConfig{MaxActive: 64})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	for range 10 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "two running, eight waiting for the window", func() bool {
+		r, w := waitingOn(q, "mx/slow.test")
+		return r == 2 && w == 8
+	})
+	ids, err := q.QueueSelection("redirect", "mx:slow.test")
+	if err != nil || len(ids) != 8 {
+		t.Fatalf("selection: %d messages, %v; want the 8 waiting", len(ids), err)
+	}
+	past := time.Now().Add(-time.Second) // a batch of one message
+	n, used, err := q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids, true, past)
+	if err != nil || n != 1 || used != 1 {
+		t.Fatalf("first batch: %d redirected, %d used, %v; want 1, 1", n, used, err)
+	}
+	for k, id := range ids {
+		m, err := q.Message(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redirected := m.Rcpts[0].Redirect != ""
+		if redirected != (k == 0) || k > 0 && m.State != Active {
+			t.Fatalf("message %d after the first batch: %s, redirect %q", k, m.State, m.Rcpts[0].Redirect)
+		}
+	}
+	if _, w := waitingOn(q, "mx/slow.test"); w < 7 {
+		t.Fatalf("%d waiting after the first batch, want the 7 not reached back in the queue", w)
+	}
+	n, used, err = q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids[1:], false, time.Time{})
+	if err != nil || n != 7 || used != 7 {
+		t.Fatalf("second batch: %d redirected, %d used, %v; want 7, 7", n, used, err)
+	}
+
+	// resume: the first batch, cut short, lifts the suspension.
+	if err := q.SuspendQueue(ctx, "redirect:standby.test:2525"); err != nil {
+		t.Fatal(err)
+	}
+	ids, err = q.QueueSelection("resume", "redirect:standby.test:2525")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.QueueBatch(ctx, "resume", "redirect:standby.test:2525", "", ids, true, past); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.SuspendedQueues(); len(got) != 0 {
+		t.Fatalf("suspended in memory after the resume's first batch: %v", got)
+	}
+	s.View(func(tx *Tx) error {
+		if tx.IsSuspended("redirect:standby.test:2525") {
+			t.Error("still suspended in the store after the resume's first batch")
+		}
+		return nil
+	})
+}
