@@ -23,6 +23,7 @@ const (
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
+	exitNoPerm      = 77 // not permitted: the admin socket refuses this user; --owner of another user, not root (EX_NOPERM)
 )
 
 // Where the installed daemon lives (make install, the systemd units);
