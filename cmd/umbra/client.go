@@ -145,6 +145,9 @@ func apiErr(err error) error {
 	}
 	var ae *admin.APIError
 	switch {
+	case errors.Is(err, admin.ErrPermission):
+		// The socket refuses this user: not "not running" (rt17a F4).
+		return &exitError{code: exitNoPerm, err: err}
 	case errors.Is(err, admin.ErrUnavailable), errors.Is(err, admin.ErrStopped):
 		// Not running, or stopped during the command: not running now.
 		return &exitError{code: exitUnavailable, err: err}
