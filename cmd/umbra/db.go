@@ -172,12 +172,22 @@ func newDBCmd() *cobra.Command {
 			if kept != "" {
 				// The file's name last: a script takes it from the end.
 				defer fmt.Fprintf(w, "the replaced database is kept as %s\n", shown(kept))
+				// Which case applied; a server with no topology has no
+				// shadow servers, and its summary names none (rt17a F5).
+				single := cfg.Topology == ""
 				switch {
+				case !known && single:
+					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file)\n")
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
+				case len(lost) > 0 && single:
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup are left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
+						plural(len(lost), "message"), lostLines(lost))
 				case len(lost) > 0:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, are left in it and not delivered (--discard-newer):\n%s",
 						plural(len(lost), "message"), lostLines(lost))
+				case single:
+					fmt.Fprintf(w, "the replaced database held no message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				default:
 					fmt.Fprintf(w, "every message the replaced database held beyond the backup, if any, is kept by a shadow server, which resubmits it to the new database id\n")
 				}
