@@ -51,3 +51,37 @@ func TestAdminSocketPermissionDenied(t *testing.T) {
 		t.Fatalf("queue list as root: exit %d %q", code, out)
 	}
 }
+
+// OPS: a start whose admin socket is another process's, which refuses
+// this user (connect: permission denied), is refused as in use, saying
+// it is a permission problem; it never takes the socket for a stale one
+// of a process that is gone and replaces it, which would leave the
+// running daemon unreachable (the sibling of rt17a F4).
+func TestServeRefusesAdminSocketItMayNotUse(t *testing.T) {
+	needRoot(t) // to run serve as another user
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	for _, p := range []string{filepath.Dir(umbraBin), dir, filepath.Dir(dir)} {
+		os.Chmod(p, 0o755)
+	}
+	startUmbra(t, cfg, listen) // as root: its socket is root's, mode 0660
+	sock := filepath.Join(dir, "data", "admin.sock")
+	os.Chown(filepath.Join(dir, "data"), nobody, nobody) // nobody may remove the socket's name
+
+	dir2 := t.TempDir()
+	os.Chmod(dir2, 0o755)
+	listen2 := freeAddr(t, "127.0.0.1")
+	cfg2 := relayConfig(t, dir2, listen2, sinkAddr)
+	b, _ := os.ReadFile(cfg2)
+	os.WriteFile(cfg2, []byte(strings.Replace(string(b), "server:\n", "server:\n  admin_socket: "+sock+"\n", 1)), 0o644)
+	os.Chmod(cfg2, 0o644)
+	os.Chown(dir2, nobody, nobody)
+	ready, log := serveAs(t, cfg2, listen2, nobody)
+	if ready || !strings.Contains(log, sock) || !strings.Contains(log, "permission") {
+		t.Errorf("serve as nobody on root's admin socket: ready %v, log:\n%s\nwant refused naming the socket and the permission", ready, log)
+	}
+	if out, code := cli(t, cfg, "queue", "list"); code != 0 {
+		t.Fatalf("queue list of the running daemon after the other start: exit %d %q", code, out)
+	}
+}

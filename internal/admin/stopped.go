@@ -30,20 +30,26 @@ var ErrPermission = errors.New("permission denied on the admin socket")
 // its owner, group and mode (or those of the directory that refuses the
 // way to it), the user this process runs as, and what to do.
 func (c *Client) permissionErr(err error) error {
-	me := accountName(os.Geteuid(), false)
-	what := ""
-	if fi, serr := os.Stat(c.path); serr == nil {
+	return fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
+		"Run the command as the socket's owner, a member of its group, or root (sudo umbra …): %v",
+		ErrPermission, c.path, socketOwner(c.path), accountName(os.Geteuid(), false), err)
+}
+
+// socketOwner is " (owned by USER:GROUP, mode M)" of the socket at path,
+// or of its directory when the socket cannot be looked at; "" when
+// neither can.
+func socketOwner(path string) string {
+	if fi, serr := os.Stat(path); serr == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			what = fmt.Sprintf(" (owned by %s:%s, mode %v)", accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
+			return fmt.Sprintf(" (owned by %s:%s, mode %v)", accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
 		}
-	} else if fi, serr := os.Stat(filepath.Dir(c.path)); serr == nil {
+	} else if fi, serr := os.Stat(filepath.Dir(path)); serr == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			what = fmt.Sprintf(" (its directory %s is owned by %s:%s, mode %v)", filepath.Dir(c.path),
+			return fmt.Sprintf(" (its directory %s is owned by %s:%s, mode %v)", filepath.Dir(path),
 				accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
 		}
 	}
-	return fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
-		"Run the command as the socket's owner, a member of its group, or root (sudo umbra …): %v", ErrPermission, c.path, what, me, err)
+	return ""
 }
 
 // accountName is the name of user (group: of group) id, else its number.
