@@ -112,10 +112,9 @@ func newDBCmd() *cobra.Command {
 			unverified, _ := cmd.Flags().GetBool("unverified")
 			// A machine rebuilt after its disk died has no data directory
 			// yet: made as umbra serve makes it, for the user umbra runs
-			// as (restoreowner.go).
-			// Nothing changes owner before the restore has succeeded,
-			// and a directory made for it is removed again when it is
-			// refused (rt17a F1).
+			// as (restoreowner.go). Nothing changes owner before the
+			// restore has succeeded, and a directory made for it is
+			// removed again when it is refused (rt17a F1).
 			owner, _ := cmd.Flags().GetString("owner")
 			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
 			if errors.As(err, new(errOwnerNotRoot)) {
