@@ -23,6 +23,7 @@ const (
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
+	exitNoPerm      = 77 // not permitted: the admin socket refuses this user; --owner of another user, not root (EX_NOPERM)
 )
 
 // Where the installed daemon lives (make install, the systemd units);
@@ -144,6 +145,9 @@ func apiErr(err error) error {
 	}
 	var ae *admin.APIError
 	switch {
+	case errors.Is(err, admin.ErrPermission):
+		// The socket refuses this user: not "not running" (rt17a F4).
+		return &exitError{code: exitNoPerm, err: err}
 	case errors.Is(err, admin.ErrUnavailable), errors.Is(err, admin.ErrStopped):
 		// Not running, or stopped during the command: not running now.
 		return &exitError{code: exitUnavailable, err: err}

@@ -94,7 +94,9 @@ func newDBCmd() *cobra.Command {
 			"spool.replaced-TIME (the same suffix). Bodies over transport.spool_threshold go back into spool files, so\n" +
 			"that delivery streams them, and the restored file is compacted. The restored files take the owner of the\n" +
 			"database they replace, else of the data directory; run as root where the data directory does not exist,\n" +
-			"the restore is refused unless --owner names the user umbra runs as, for whom it is made (mode 0750).",
+			"the restore is refused unless --owner names the user umbra runs as, for whom it is made (mode 0750). With --owner\n" +
+			"the restored files are written for that user, and the data directory and spool are given to it only once the\n" +
+			"restore has succeeded: a refused restore changes no owner. Only root may name another user.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -110,11 +112,23 @@ func newDBCmd() *cobra.Command {
 			unverified, _ := cmd.Flags().GetBool("unverified")
 			// A machine rebuilt after its disk died has no data directory
 			// yet: made as umbra serve makes it, for the user umbra runs
-			// as (restoreowner.go).
+			// as (restoreowner.go). Nothing changes owner before the
+			// restore has succeeded, and a directory made for it is
+			// removed again when it is refused (rt17a F1).
 			owner, _ := cmd.Flags().GetString("owner")
-			if err := restoreDataDir(cfg.Server.DataDir, owner); err != nil {
+			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
+			if errors.As(err, new(errOwnerNotRoot)) {
+				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}
+			}
+			if err != nil {
 				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, fmt.Errorf("restore: %w", err)))}
 			}
+			refused := true
+			defer func() {
+				if refused {
+					rd.undo()
+				}
+			}()
 			// What the replaced database holds that the backup lacks and
 			// no shadow server keeps: left behind, it is never delivered
 			// (restoreloss.go). Refused unless --discard-newer.
@@ -128,7 +142,13 @@ func newDBCmd() *cobra.Command {
 					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
 			}
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
-				SpoolThreshold: int64(cfg.Transport.SpoolThreshold)})
+				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner})
+			if kept != "" || err == nil {
+				refused = false // the database is replaced
+			}
+			if err == nil {
+				err = rd.finish() // the last step: --owner's data directory
+			}
 			if err != nil {
 				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err))}
 			}
@@ -151,12 +171,22 @@ func newDBCmd() *cobra.Command {
 			if kept != "" {
 				// The file's name last: a script takes it from the end.
 				defer fmt.Fprintf(w, "the replaced database is kept as %s\n", shown(kept))
+				// Which case applied; a server with no topology has no
+				// shadow servers, and its summary names none (rt17a F5).
+				single := cfg.Topology == ""
 				switch {
+				case !known && single:
+					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file)\n")
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
+				case len(lost) > 0 && single:
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup are left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
+						plural(len(lost), "message"), lostLines(lost))
 				case len(lost) > 0:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, are left in it and not delivered (--discard-newer):\n%s",
 						plural(len(lost), "message"), lostLines(lost))
+				case single:
+					fmt.Fprintf(w, "the replaced database held no message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				default:
 					fmt.Fprintf(w, "every message the replaced database held beyond the backup, if any, is kept by a shadow server, which resubmits it to the new database id\n")
 				}
@@ -166,7 +196,7 @@ func newDBCmd() *cobra.Command {
 	}
 	restore.Flags().Bool("discard-newer", false, "restore even though the replaced database holds messages the backup lacks that no shadow server keeps (listed): they stay in the replaced file and are not delivered")
 	restore.Flags().Bool("unverified", false, "restore a backup that carries no checksums (written by an umbra release before they were recorded): its pages are read, but a changed byte in a message is not found")
-	restore.Flags().String("owner", "", "USER[:GROUP] umbra runs as: the data directory (made if missing, mode 0750) and the restored files are given to it; needed when run as root on a data directory that is missing or root's")
+	restore.Flags().String("owner", "", "USER[:GROUP] umbra runs as: the restored files are written for it and, once the restore has succeeded, the data directory (made if missing, mode 0750) and spool are given to it; needed when run as root on a data directory that is missing or root's; another user than the one running the command only as root")
 	restore.Flags().Bool("force", false, "restore a backup of another server (server.name) too: this server then delivers that server's queued mail, and its shadow servers resubmit theirs (duplicates)")
 	compact := &cobra.Command{
 		Use:   "compact",

@@ -6,8 +6,8 @@ import (
 	"net"
 	"sort"
 	"syscall"
-	"time"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 )
 
@@ -38,13 +38,14 @@ func probeListenersOf(cfg *config.Config, inUseOnly bool) error {
 	const note = " (nothing was started; the data directory is untouched)"
 	err := probe(cfg, nil, note, inUseOnly)
 	if s := cfg.Server.AdminSocket; s != "" {
-		if c, derr := net.DialTimeout("unix", s, time.Second); derr == nil {
-			c.Close()
+		// Another process answers, or the socket refuses this user
+		// (another user's daemon may answer: admin.SocketFree).
+		if serr := admin.SocketFree(s); serr != nil {
 			var errs config.Errors
 			if err != nil {
 				errs = err.(config.Errors)
 			}
-			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("server.admin_socket %s is in use by another process%s", s, note), "server", "admin_socket"))
+			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("server.admin_socket %v%s", serr, note), "server", "admin_socket"))
 			sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 			return errs
 		}

@@ -179,8 +179,9 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		if errors.As(err, &ee) {
 			ec, err = ee.code, ee.err
 		}
-		if ec == exitUnavailable {
-			// The daemon is gone: the other ids would fail the same way.
+		if ec == exitUnavailable || ec == exitNoPerm {
+			// The daemon is gone, or its socket refuses this user: the
+			// other ids would fail the same way.
 			return &exitError{code: ec, err: fmt.Errorf("%s %s: %w (%d of %d %s before)", action, id, err, len(res.Done), len(ids), past)}
 		}
 		switch {

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"umbra/internal/queue"
 )
 
 // The data directory db restore writes into. The files it writes take
@@ -21,61 +24,157 @@ import (
 // or replaced, naming the two fixes, unless --owner names the user umbra
 // runs as (--owner root for a daemon run as root). An existing data
 // directory is umbra serve's, or made for it: its owner is kept. With
-// --owner the data directory is made (mode 0750, as umbra serve makes
-// it) or given to that user, and so is the database it replaces, whose
-// owner the restored files then take.
+// --owner the restored files are made for that user, and once the
+// restore has succeeded — its last step — the data directory and the
+// spool directory are given to it too (the data directory made, mode
+// 0750, as umbra serve makes it, where it was missing).
+//
+// A refused restore changes nothing (rt17a F1): no owner changes before
+// the restore has replaced the database (a restore refused because the
+// daemon runs, or because the backup is damaged, would otherwise leave
+// the running daemon's files to another user), and a data directory it
+// made for the restore is removed again. A user who is not root cannot
+// give files away: --owner naming another user is refused then, before
+// anything is done (rt17a F3).
 
-// restoreDataDir makes dir ready for a restore, for owner ("" when not
-// named).
-func restoreDataDir(dir, owner string) error {
+// restoreDir is the data directory prepared for a restore: what was
+// made for it, and the owner to give it at the end.
+type restoreDir struct {
+	dir   string
+	made  []string     // directories made for the restore, the deepest last
+	owner *queue.Owner // --owner; nil when not named
+	name  string       // --owner as given
+}
+
+// errOwnerNotRoot is a --owner naming another user or group, given by a
+// user who is not root (exit 77).
+type errOwnerNotRoot struct{ msg string }
+
+func (e errOwnerNotRoot) Error() string { return e.msg }
+
+// prepareRestoreDir checks dir and owner ("" when not named) for a
+// restore and makes dir where it is missing; nothing else changes.
+func prepareRestoreDir(dir, owner string) (*restoreDir, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case err == nil && !fi.IsDir():
-		return fmt.Errorf("data directory %s is not a directory", dir)
+		return nil, fmt.Errorf("data directory %s is not a directory", dir)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("data directory: %w", err)
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	exists := err == nil
+	rd := &restoreDir{dir: dir, name: owner}
 	if owner == "" {
 		if os.Geteuid() != 0 {
-			return os.MkdirAll(dir, 0o750) // this user's, who runs umbra
+			return rd, rd.mkdir() // this user's, who runs umbra
 		}
 		if exists {
-			return nil // made by umbra serve, or for it: the files take its owner
+			return rd, nil // made by umbra serve, or for it: the files take its owner
 		}
-		return fmt.Errorf("the data directory %s does not exist: made by this command run as root, it and the restored database "+
+		return nil, fmt.Errorf("the data directory %s does not exist: made by this command run as root, it and the restored database "+
 			"would be root's, which umbra, running as its own user (User= of its systemd unit), cannot open. Nothing was changed. "+
 			"Name that user: umbra db restore --owner umbra FILE (--owner root for a daemon run as root), or make the directory "+
 			"that user's first: install -d -o umbra -g umbra -m 0750 %s", dir, dir)
 	}
 	uid, gid, err := parseOwner(owner)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := ownerAllowed(owner, uid, gid); err != nil {
+		return nil, err
+	}
+	rd.owner = &queue.Owner{UID: uid, GID: gid}
 	if !exists {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := rd.mkdir(); err != nil {
+			return nil, err
+		}
+	}
+	return rd, nil
+}
+
+// ownerAllowed refuses, for a user who is not root, an owner other than
+// itself: only root may give a file to another user (chown(2)), and a
+// group the user is not a member of.
+func ownerAllowed(owner string, uid, gid int) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	me := uidName(os.Geteuid())
+	if uid != os.Geteuid() {
+		return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, and only root may give files to another user. "+
+			"Nothing was changed. Run it as root (sudo umbra db restore --owner %s …), or as %s without --owner: the restored files "+
+			"are then that user's, who runs the command", owner, me, owner, uidName(uid))}
+	}
+	if gid == os.Getegid() {
+		return nil
+	}
+	if gs, err := os.Getgroups(); err == nil && slices.Contains(gs, gid) {
+		return nil
+	}
+	return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, who is not a member of group %s and may not "+
+		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, gidName(gid), me)}
+}
+
+// mkdir makes the data directory and the directories above it that are
+// missing, remembering them (undo removes them), mode 0750 whatever the
+// umask.
+func (rd *restoreDir) mkdir() error {
+	var missing []string
+	for p := rd.dir; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		missing = append([]string{p}, missing...)
+	}
+	for _, p := range missing {
+		if err := os.Mkdir(p, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			rd.undo()
 			return fmt.Errorf("data directory: %w", err)
 		}
-		if err := os.Chmod(dir, 0o750); err != nil { // whatever the umask
+		rd.made = append(rd.made, p)
+	}
+	if len(rd.made) > 0 {
+		if err := os.Chmod(rd.dir, 0o750); err != nil {
+			rd.undo()
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// undo removes what prepareRestoreDir made, for a refused restore: the
+// directories it made, each only when empty (a failed restore removes
+// its own files first).
+func (rd *restoreDir) undo() {
+	for i := len(rd.made) - 1; i >= 0; i-- {
+		os.Remove(rd.made[i])
+	}
+	rd.made = nil
+}
+
+// finish is the last step of a restore that succeeded: with --owner,
+// the data directory and the spool directory (the restored one, or the
+// one the replaced database left, empty) are given to that user; the
+// restored database was written for it already. The files the restore
+// kept aside (queue.db.replaced-TIME, spool.replaced-TIME) keep their
+// owner.
+func (rd *restoreDir) finish() error {
+	if rd.owner == nil {
+		return nil
+	}
+	uid, gid := rd.owner.UID, rd.owner.GID
+	if err := os.Lchown(rd.dir, uid, gid); err != nil {
+		return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", rd.dir, rd.name, uid, gid, err)
+	}
+	p := filepath.Join(rd.dir, "spool")
+	err := filepath.WalkDir(p, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
-	}
-	// The directory, and the database the restore replaces, whose owner
-	// its files take, and the spool directory it replaces (both kept
-	// aside, the daemon's too).
-	if err := os.Lchown(dir, uid, gid); err != nil {
-		return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", dir, owner, uid, gid, err)
-	}
-	for _, p := range []string{filepath.Join(dir, "queue.db"), filepath.Join(dir, "spool")} {
-		err := filepath.WalkDir(p, func(p string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(p, uid, gid)
-		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", p, owner, uid, gid, err)
-		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", p, rd.name, uid, gid, err)
 	}
 	return nil
 }
@@ -106,4 +205,20 @@ func parseOwner(s string) (uid, gid int, err error) {
 		}
 	}
 	return uid, gid, nil
+}
+
+// uidName is the name of user uid, else its number.
+func uidName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
+}
+
+// gidName is the name of group gid, else its number.
+func gidName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
 }

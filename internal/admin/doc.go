@@ -69,7 +69,10 @@
 //     change, whether it took effect is unknown; a backup leaves no
 //     file), no answer within the client's bound, or a connection
 //     dropped by a daemon that still runs. "Not running" is said only
-//     when the dial failed. "Still runs" is said only when the daemon
+//     when the dial failed, and not for a dial refused for permission
+//     (ErrPermission: the socket refuses this user; whether a daemon
+//     runs is not known, and the error names the socket's owner and
+//     mode). "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener
 //     outlives its connections by a moment and takes a connection into
 //     its backlog meanwhile, so a connection proves nothing.

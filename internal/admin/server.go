@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"umbra/internal/backpressure"
@@ -229,9 +230,8 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 // process answers there; a stale socket of a process that is gone is
 // replaced.
 func listenSocket(path string) (net.Listener, error) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("admin socket %s is in use by another process", path)
+	if err := SocketFree(path); err != nil {
+		return nil, fmt.Errorf("admin socket %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, err
@@ -246,6 +246,32 @@ func listenSocket(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// SocketFree reports, as nil, that no process answers on the admin
+// socket at path, so that a socket there is a stale one of a process
+// that is gone, or one this process cannot replace anyway; else an
+// error whose text starts with path: another process answers there, or
+// this process may not connect but could remove the socket's name
+// (permission denied: whether one answers is not known, and a socket
+// another user's daemon serves must not be taken for stale and
+// replaced; the error names its owner and mode). Where this process may
+// neither connect nor remove the name, what it meets next (the data
+// directory's files of another user, the name taken) says what is
+// wrong.
+func SocketFree(path string) error {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s is in use by another process", path)
+	}
+	if (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) &&
+		syscall.Access(filepath.Dir(path), 0x2|0x1) == nil { // W_OK|X_OK: its name could be removed
+		return fmt.Errorf("%s%s refuses this process (user %s): another process, of another user, may answer "+
+			"there, so it is not taken for a stale one and replaced. Give this server its own server.admin_socket, or run it "+
+			"as the socket's owner: %w", path, socketOwner(path), accountName(os.Geteuid(), false), err)
+	}
+	return nil
 }
 
 // Path is where the admin socket is now.

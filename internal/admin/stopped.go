@@ -7,6 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -16,6 +20,49 @@ import (
 // command began, and is not now (killed, crashed, stopped). Whether a
 // command that changes something took effect is unknown.
 var ErrStopped = errors.New("umbra stopped")
+
+// ErrPermission means this process may not connect to the admin
+// socket (connect: permission denied): whether a daemon runs there is
+// not known; the socket's owner, or root, may use it (rt17a F4).
+var ErrPermission = errors.New("permission denied on the admin socket")
+
+// permissionErr is ErrPermission for the dial error err: the socket,
+// its owner, group and mode (or those of the directory that refuses the
+// way to it), the user this process runs as, and what to do.
+func (c *Client) permissionErr(err error) error {
+	return fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
+		"Run the command as the socket's owner, a member of its group, or root (sudo umbra …): %v",
+		ErrPermission, c.path, socketOwner(c.path), accountName(os.Geteuid(), false), err)
+}
+
+// socketOwner is " (owned by USER:GROUP, mode M)" of the socket at path,
+// or of its directory when the socket cannot be looked at; "" when
+// neither can.
+func socketOwner(path string) string {
+	if fi, serr := os.Stat(path); serr == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return fmt.Sprintf(" (owned by %s:%s, mode %v)", accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
+		}
+	} else if fi, serr := os.Stat(filepath.Dir(path)); serr == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return fmt.Sprintf(" (its directory %s is owned by %s:%s, mode %v)", filepath.Dir(path),
+				accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
+		}
+	}
+	return ""
+}
+
+// accountName is the name of user (group: of group) id, else its number.
+func accountName(id int, group bool) string {
+	if group {
+		if g, err := user.LookupGroupId(strconv.Itoa(id)); err == nil {
+			return g.Name
+		}
+	} else if u, err := user.LookupId(strconv.Itoa(id)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(id)
+}
 
 // transportErr says why a request that got no (complete) answer got
 // none: no daemon to connect to (ErrUnavailable, as before), the daemon
@@ -28,6 +75,9 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		outcome = "; " + outcome
 	}
 	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) {
+		return c.permissionErr(err)
+	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -304,8 +304,15 @@ func validateTopology(t *Topology) []violation {
 		} else {
 			matches[m] = true
 		}
-		if r.Match == "" || !strings.Contains(r.Match, "@") && !IsDomain(strings.TrimPrefix(r.Match, "*.")) {
+		// A domain in either form: checked as its A-label (rt17a F2).
+		if r.Match == "" {
 			v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
+		} else if !strings.Contains(r.Match, "@") {
+			if a, err := mailaddr.Domain(strings.TrimPrefix(r.Match, "*.")); err != nil {
+				v.add(fmt.Sprintf("recipients match %q: %v", r.Match, err), "recipients", i, "match")
+			} else if !IsDomain(a) {
+				v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
+			}
 		}
 		if r.Members != nil || r.ExpansionSite != "" {
 			validateGroup(v, t, i, sites)

@@ -651,8 +651,8 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 
 func validateRecipients(v *validator, r Recipients) {
 	for j, a := range r.Addresses {
-		if !ValidRecipientEntry(a) {
-			v.add(fmt.Sprintf("recipients.addresses: %q is not user@domain or @domain", a), "recipients", "addresses", j)
+		if p := RecipientEntryProblem(a); p != "" {
+			v.add(fmt.Sprintf("recipients.addresses: %q %s", a, p), "recipients", "addresses", j)
 		}
 	}
 	co := r.Callout
@@ -663,28 +663,43 @@ func validateRecipients(v *validator, r Recipients) {
 
 // ValidRecipientEntry reports whether s is "user@domain" or "@domain",
 // with the rules package recipients applies (a dot-atom local part of at
-// most 64 octets), so that a bad inline or topology entry is reported
-// here with its line rather than at start without one.
-func ValidRecipientEntry(s string) bool {
+// most 64 octets; a host name, an internationalised one in either form),
+// so that a bad inline or topology entry is reported here with its line
+// rather than at start without one.
+func ValidRecipientEntry(s string) bool { return RecipientEntryProblem(s) == "" }
+
+// RecipientEntryProblem is what is wrong with s as a recipient entry,
+// as the rest of a sentence naming it ("is not user@domain or
+// @domain"); "" when nothing is. An internationalised domain is checked
+// as its A-label (mailaddr.Domain, the form the list keys it by), and a
+// label IDNA refuses is refused with IDNA's reason (rt17a F2).
+func RecipientEntryProblem(s string) string {
 	local, domain, ok := strings.Cut(s, "@")
-	if !ok || !IsDomain(domain) || strings.HasSuffix(domain, ".") || strings.Contains(domain, "_") {
-		return false
+	if !ok || strings.Contains(domain, "@") {
+		return "is not user@domain or @domain"
+	}
+	a, err := mailaddr.Domain(domain)
+	if err != nil {
+		return "has a bad domain: " + err.Error()
+	}
+	if !IsDomain(a) || strings.HasSuffix(a, ".") || strings.Contains(a, "_") {
+		return fmt.Sprintf("has a bad domain %q (a host name: letters, digits and inner hyphens, labels of 1 to 63 octets)", domain)
 	}
 	if local == "" {
-		return true
+		return ""
 	}
 	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") || !utf8.ValidString(local) {
-		return false
+		return "has a bad local part (a dot-atom of at most 64 octets)"
 	}
 	for _, r := range local {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
 		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
 		default:
-			return false
+			return "has a bad local part (a dot-atom of at most 64 octets)"
 		}
 	}
-	return true
+	return ""
 }
 
 // checkSourceAddress checks an outbound source address: empty, or one

@@ -164,6 +164,7 @@ const (
 	stBody    = "body"
 	stEOM     = "eom"
 	stAbort   = "abort"
+	stQuit    = "quit" // the session's end: only a reply where none may come fails here
 )
 
 // fail closes the milter connection after an error and returns what the
@@ -1029,9 +1030,16 @@ func (s *session) quit() {
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
+		// Every reply owed was read, so anything here is a reply where
+		// none may come (unasked) that arrived after the last check:
+		// a protocol failure, with no message left to apply
+		// on_failure to (the one before was answered by the verdict
+		// read in step). Told, not only dropped (rt17a F6).
 		n, _ := io.Copy(io.Discard, io.LimitReader(s.br, maxPacket))
 		if n > 0 {
-			s.c.log.Debug("milter sent data after QUIT; dropped", "octets", n)
+			s.c.log.Warn("milter sent a reply where none may come after its last reply; dropped at the session's end",
+				"stage", stQuit, "reason", "protocol", "octets", n)
+			s.c.met.failure(s.c.cfg.Name, stQuit, "protocol")
 		}
 	}
 	s.closeConn()

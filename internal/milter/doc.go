@@ -51,7 +51,13 @@
 //     session (fuzzed: FuzzParseReply, FuzzParseOptNeg, FuzzHeaderEdits).
 //     Anything the milter sent before an event goes out, or after the
 //     end-of-message verdict, is a reply where none may come (unasked):
-//     a failure, so replies never slip one event out of step.
+//     a failure, so replies never slip one event out of step. One that
+//     arrives after the verdict was read and looked past fails at the
+//     session's next event, or, the session ending first, is read at
+//     QUIT: logged at WARN and counted as a failure at stage quit, with
+//     no message left to apply on_failure to (the one before was
+//     answered by the verdict read in step; no wait is added before
+//     every 250 to catch it).
 //   - The milter is shown the header section umbra stores: whether a
 //     line starts a field is header.FieldStart's decision, the receive
 //     side's too ("From : a@…" is a field for both).

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -93,6 +96,14 @@ func startMTASpool(t testing.TB, q *fakeQueue, milters string, st *queue.Store, 
 // (0: none).
 func startMTAMem(t testing.TB, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64) *smtp.Server {
 	t.Helper()
+	return startMTAObserved(t, q, milters, st, threshold, memLimit, nil, nil)
+}
+
+// startMTAObserved is startMTAMem with the milters' log and metrics
+// going to log and reg (nil: nowhere).
+func startMTAObserved(t testing.TB, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64,
+	log *slog.Logger, reg prometheus.Registerer) *smtp.Server {
+	t.Helper()
 	var spool func() (*queue.SpoolFile, error)
 	if st != nil {
 		spool = st.NewSpool
@@ -107,11 +118,11 @@ receive_connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	met := NewMetrics(nil)
+	met := NewMetrics(reg)
 	build := func(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		var out []smtp.Check
 		for _, mc := range rc.Milters {
-			c, err := New(mc, "mx.test", nil, met)
+			c, err := New(mc, "mx.test", log, met)
 			if err != nil {
 				return nil, err
 			}

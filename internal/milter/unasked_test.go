@@ -2,10 +2,15 @@ package milter
 
 import (
 	"bufio"
+	"bytes"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A reply where none may come — a second answer to MAIL, an answer to a
@@ -121,5 +126,92 @@ func TestPendingInput(t *testing.T) {
 	}
 	if pendingInput(c) {
 		t.Fatal("input pending after it was read")
+	}
+}
+
+// syncBuffer is a log destination safe for the session's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// A second reply to the end of message that arrives after the verdict
+// was read and checked (rt17a F6): the message was answered by the
+// verdict read in step, and the client ends the session, so there is no
+// next event to catch it at. It is read at the session's end — a
+// protocol failure of the milter with no message to apply on_failure to
+// — logged at WARN and counted (umbra_milter_failures_total, stage
+// quit, reason protocol), not a DEBUG line only.
+func TestMilterReplyAfterLastVerdict(t *testing.T) {
+	cont := appendPacket(nil, repContinue, nil)
+	addr := rawMilter(t, func(r *bufio.Reader, c net.Conn) {
+		if !optneg(r, c, offeredActions, 0) {
+			return
+		}
+		for {
+			p, err := readPacket(r)
+			if err != nil {
+				return
+			}
+			switch p.code {
+			case cmdMacro, cmdAbort, cmdQuit:
+				continue
+			}
+			c.Write(cont)
+			if p.code == cmdEOB {
+				time.Sleep(200 * time.Millisecond) // after umbra looked for more
+				c.Write(cont)
+			}
+		}
+	})
+	var logs syncBuffer
+	reg := prometheus.NewRegistry()
+	q := &fakeQueue{}
+	d := dial(t, startMTAObserved(t, q, milterConf(addr, ""), nil, 0, 0, slog.New(slog.NewTextHandler(&logs, nil)), reg))
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<u@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd(msg+".", "250")
+	time.Sleep(400 * time.Millisecond) // the stray reply has arrived
+	d.cmd("QUIT", "221")
+	failures := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != "umbra_milter_failures_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["stage"] == "quit" && labels["reason"] == "protocol" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	for i := 0; failures() == 0 && i < 100; i++ { // the session closes after the reply
+		time.Sleep(20 * time.Millisecond)
+	}
+	if failures() != 1 || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "none may come") {
+		t.Fatalf("failures %v, log:\n%s\nwant one protocol failure at quit, logged at WARN", failures(), logs.String())
+	}
+	if q.count() != 1 {
+		t.Fatalf("queued %d, want the message the verdict accepted", q.count())
 	}
 }

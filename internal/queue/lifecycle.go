@@ -518,6 +518,11 @@ type RestoreOptions struct {
 	// database is restored for: a body larger than it goes into a spool
 	// file again (restorespool.go). 0 is DefaultSpoolThreshold.
 	SpoolThreshold int64
+	// Owner, when set, is the user and group the restored files are
+	// given (db restore --owner) instead of the owner of the database
+	// they replace (ownership.go). They are new files: nothing that
+	// exists changes owner, so a refused restore changes none.
+	Owner *Owner
 }
 
 // RestoreWith is Restore with options.
@@ -609,6 +614,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// copy and its spool files (ownership.go): run as root, they would be
 	// root's, and the daemon could not open them.
 	owner := databaseOwner(path)
+	if o.Owner != nil {
+		owner.uid, owner.gid = o.Owner.UID, o.Owner.GID
+	}
 	if err := giveOwner(tmp, owner); err != nil {
 		os.Remove(tmp)
 		os.RemoveAll(staging)

@@ -20,6 +20,9 @@ import (
 // for a new one) before it takes the database's name; a directory
 // (spool) that of the directory it replaces, 0700 for a new one.
 
+// Owner is a user and group, by number, files are given.
+type Owner struct{ UID, GID int }
+
 // fileOwner is who owns a file and its permission bits.
 type fileOwner struct {
 	uid, gid int

@@ -17,7 +17,12 @@
 //     the addresses listed under a domain entry) and from the recipients
 //     file (ParseFile: "user@domain" lines, "@domain" catch-all, "#"
 //     comments; a bad line is an error naming file:line, so a reload with
-//     a broken file keeps the running list).
+//     a broken file keeps the running list). An entry's domain may be
+//     internationalised in either form: it is checked and kept as its
+//     A-label (mailaddr.Domain, AddrKey), so either form of an address
+//     matches it; a label IDNA refuses is refused with IDNA's reason.
+//     config.RecipientEntryProblem applies the same rules to inline and
+//     topology entries (TestEntryRulesAgreeWithConfig).
 //
 //   - Callout: asks the next hop (for an edge, a hub) with an SMTP
 //     session EHLO, MAIL FROM:<>, RCPT TO, RSET, QUIT, and remembers every

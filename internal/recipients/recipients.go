@@ -98,8 +98,11 @@ func (l *List) add(entry string) error {
 	switch {
 	case !ok || strings.Contains(domain, "@"):
 		return errors.New("not user@domain or @domain")
-	case !validDomain(domain):
-		return errors.New("bad domain")
+	}
+	if err := checkDomain(domain); err != nil {
+		return err
+	}
+	switch {
 	case local == "":
 		l.catchAll[mailaddr.AddrKey(domain)] = true
 	case !validLocal(local):
@@ -125,6 +128,22 @@ func validLocal(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkDomain accepts a host name, an internationalised one in either
+// form (rt17a F2): a domain with a non-ASCII or an A-label label is
+// checked as the A-label IDNA makes of it (mailaddr.Domain, the key the
+// list keeps it under), and a label IDNA refuses is refused with IDNA's
+// reason, naming it.
+func checkDomain(d string) error {
+	a, err := mailaddr.Domain(d)
+	if err != nil {
+		return fmt.Errorf("bad domain: %w", err)
+	}
+	if !validDomain(a) {
+		return errors.New("bad domain")
+	}
+	return nil
 }
 
 // validDomain accepts an ASCII host name: dot-separated labels of

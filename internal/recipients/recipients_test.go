@@ -292,7 +292,8 @@ func (f verifierFunc) Verify(ctx context.Context, a string) (Verdict, string, er
 // accepted would fail the start without a line number.
 func TestEntryRulesAgreeWithConfig(t *testing.T) {
 	for _, e := range []string{"alice@example.test", "@example.test", "a.b+c@x.y", "ünï@example.test", ".a@x.y", "a..b@x.y",
-		"a b@x.y", "a\x01@x.y", "a@x_y.z", "a@x.y.", "a@", "@", "a\"b@x.y", strings.Repeat("a", 65) + "@x.y", "a@b@c.d", "a@-x.y"} {
+		"a b@x.y", "a\x01@x.y", "a@x_y.z", "a@x.y.", "a@", "@", "a\"b@x.y", strings.Repeat("a", 65) + "@x.y", "a@b@c.d", "a@-x.y",
+		"anna@bücher.test", "@bücher.test", "a@exa\u00admple.test", "a@xn--zz.test", "a@bü..test", "a@" + strings.Repeat("ü", 70) + ".test"} {
 		_, err := NewList([]string{e})
 		if got, want := config.ValidRecipientEntry(e), err == nil; got != want {
 			t.Errorf("%q: config says %v, recipients says %v (%v)", e, got, want, err)
