@@ -21,7 +21,10 @@ import (
 // XQUERYDISCARD reply (W-4; the partial one of version 9), only after
 // XSHADOW in the same session and outside a mail transaction. It names a
 // copy kept for the session's server — the authenticated XSHADOW id, as
-// XQUERYDISCARD hands notifications to that server only — and is applied
+// XQUERYDISCARD hands notifications to that server only, with the
+// database id it presented there (DB=, shadowPeerDB): a server this one
+// relayed to through a send connector is kept here under the connector's
+// host name, and is found by that id (queue primariesOf) — and is applied
 // as a notification fetched from it is (ids this server does not know are
 // ignored, never taken as "discard everything"). The reply comes after
 // the commit that applies it (250 2.0.0), so the client forgets the
@@ -36,7 +39,7 @@ import (
 // database id, no contact, nothing written for a primary it keeps no
 // state for): only then is version 13 offered.
 type DiscardTaker interface {
-	ShadowPushed(primary string, discards []string) (queue.ContactResult, error)
+	ShadowPushed(primary, dbID string, discards []string) (queue.ContactResult, error)
 }
 
 // xdiscard answers XDISCARD <line> (version 13).
@@ -56,7 +59,7 @@ func (v *verbConn) xdiscard(arg string) string {
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
 	}
-	res, err := dt.ShadowPushed(s.shadowServer, []string{line})
+	res, err := dt.ShadowPushed(s.shadowServer, s.shadowPeerDB, []string{line})
 	if err != nil {
 		s.log.Error("applying a discard notification pushed by the primary failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Discard not recorded, send it again"

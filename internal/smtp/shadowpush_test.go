@@ -19,7 +19,7 @@ type pushShadow struct {
 	fail    bool
 }
 
-func (p *pushShadow) ShadowPushed(primary string, discards []string) (queue.ContactResult, error) {
+func (p *pushShadow) ShadowPushed(primary, _ string, discards []string) (queue.ContactResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {
