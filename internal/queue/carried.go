@@ -21,7 +21,8 @@ import (
 // in the merge commit (bucket carriedcopies, two keys:
 // 'o' ‖ original id ‖ server ‖ 0x00 ‖ copy id and
 // 's' ‖ server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ original id), it keeps the copy
-// needed (copyNeededElsewhere) while the original exists, and the
+// needed (copyNeededElsewhere; XQUERYHELD answers it held, heldquery.go)
+// while the original exists, and the
 // commit that removes the original (Tx.Delete: delivered, relayed,
 // failed, removed) or holds it (hold.go) writes its discard, unless
 // another record here still needs that copy (its end writes it then).

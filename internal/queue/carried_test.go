@@ -72,6 +72,11 @@ func TestTakenOverCopyUnderAnotherIDMergesAndIsCarried(t *testing.T) {
 	if ids := owed("hubB"); len(ids) != 0 {
 		t.Fatalf("hubB's copy discarded while the original still owes its recipient: %q", ids)
 	}
+	// hubB asking whether its copy is still needed (XQUERYHELD) hears
+	// "held" while the original carries it.
+	if done, err := q.ShadowHeld("hubB", []string{"0002-bb"}); err != nil || len(done) != 0 {
+		t.Fatalf("XQUERYHELD for the carried copy answered done %q (%v); want held", done, err)
+	}
 	mu.Lock()
 	deliver = true
 	mu.Unlock()
@@ -81,6 +86,9 @@ func TestTakenOverCopyUnderAnotherIDMergesAndIsCarried(t *testing.T) {
 	waitFor(t, "the original delivered", func() bool { _, err := q.Message(orig.ID); return err != nil })
 	if ids := owed("hubB"); !slices.Equal(ids, []string{"0002-bb"}) {
 		t.Fatalf("hubB owed %q after the original ended, want its copy 0002-bb", ids)
+	}
+	if done, err := q.ShadowHeld("hubB", []string{"0002-bb"}); err != nil || !slices.Equal(done, []string{"0002-bb"}) {
+		t.Fatalf("XQUERYHELD after the original ended: %q (%v); want done", done, err)
 	}
 	if ids := owed("hubA"); !slices.Equal(ids, []string{"0001-aa"}) {
 		t.Fatalf("hubA owed %q after the original ended, want 0001-aa", ids)
