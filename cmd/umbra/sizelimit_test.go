@@ -64,3 +64,64 @@ func TestShadowCopyAtSizeLimitTwoHubs(t *testing.T) {
 		t.Fatalf("one byte over the limit: %q", reply)
 	}
 }
+
+// SR-17, RFC 1870: hub-b's receive connector takes messages of at most
+// 20000 bytes (its SIZE), hub-a's any size; hub-a copies on receipt to
+// the other site only, with reject_on_shadow_failure. A message over
+// hub-b's SIZE has no shadow server to go to: hub-a sends it nowhere
+// and answers 451 4.4.0 before its commit (the connector's rule), as for
+// any copy no server takes, instead of committing, pushing the body to
+// hub-b for its 552 and answering 250 held by hub-a only. A message
+// within hub-b's SIZE is copied there as before.
+func TestShadowCopyOverPeerSizeFollowsShadowFailureRule(t *testing.T) {
+	a, b, _, cfgA, _, cfgB := receiptOrg(t, "remote-only")
+	editConfig(t, cfgB, "limits: {max_connections_per_source: 500}", "limits: {max_connections_per_source: 500, max_message_size: 20000}")
+	startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	body := func(n int) string {
+		return "Subject: over-peer\r\n\r\n" + strings.Repeat(strings.Repeat("y", 78)+"\r\n", n/80) + "end"
+	}
+	if reply := sendFrom(t, "127.0.0.9", a, body(15000)); !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+		ha.dumpLog()
+		t.Fatalf("within hub-b's SIZE: %q; want a 250 naming the copy on hub-b", reply)
+	}
+	if reply := sendFrom(t, "127.0.0.9", a, body(30000)); !strings.HasPrefix(reply, "451 4.4.0") {
+		ha.dumpLog()
+		t.Fatalf("over hub-b's SIZE: %q; want 451 4.4.0 (no shadow server for the copy)", reply)
+	}
+}
+
+// The relay's sibling: hub-a relays to hub-b (the other site's hub, the
+// only way out) and both take messages of at most 20000 bytes. A message
+// of exactly that size, larger at hub-b by hub-a's Received field and
+// the organisation id, is relayed and delivered: hub-b's SIZE is the
+// limit the sender's message was held to (a transport server's
+// allowance, smtp transportsize.go), so hub-a holds its size without
+// umbra's own fields to it, not the bytes it sends — else it refused
+// its own relay (552 5.3.4) and bounced a message it had accepted.
+func TestRelayAtSizeLimitBetweenHubs(t *testing.T) {
+	p := newShadowPair(t)
+	for _, cfg := range []string{p.cfgA, p.cfgB} {
+		editConfig(t, cfg, "limits: {max_connections_per_source: 500}", "limits: {max_connections_per_source: 500, max_message_size: 20000}")
+	}
+	sink := startRecorder(t, p.sink)
+	hb := startUmbra(t, p.cfgB, p.b)
+	ha := startUmbra(t, p.cfgA, p.a)
+	head := "Subject: relay-at-limit\r\n\r\n"
+	line := strings.Repeat("y", 78) + "\r\n"
+	n := 20000
+	msg := head + strings.Repeat(line, (n-len(head))/len(line))
+	msg += strings.Repeat("z", n-len(msg)-2) + "\r\n"
+	if len(msg) != n {
+		t.Fatalf("message of %d bytes, want %d", len(msg), n)
+	}
+	if reply := sendFrom(t, "127.0.0.9", p.a, strings.TrimSuffix(msg, "\r\n")); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("at the limit: %q", reply)
+	}
+	defer func() {
+		if t.Failed() {
+			ha.dumpLog()
+		}
+	}()
+	waitArrived(t, sink, []string{"relay-at-limit"}, hb)
+}

@@ -142,6 +142,13 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		for k, addr := range addrs {
 			key := "org:" + addr
 			lmtp := h.Kind == routing.HopMailbox
+			ctx := ctx
+			if !lmtp {
+				// A hub's SIZE is its max_message_size, the limit it
+				// holds the sender's message to: umbra's own fields
+				// are not counted (hopSizeRefusal, heldSize).
+				ctx = withHeldSize(ctx, limitSize(st, m, body))
+			}
 			// A REQUIRETLS message is relayed only over TLS whose
 			// certificate verifies for the server's name, to a server
 			// that offers REQUIRETLS (RFC 8689 §4.2.1), inside the

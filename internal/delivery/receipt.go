@@ -102,6 +102,18 @@ func (r *ReceiptShadow) OpenVerified(ctx context.Context, pref string) (smtp.Rec
 
 var _ smtp.VerifiedReceiptShadow = (*ReceiptShadow)(nil)
 
+// OpenFor implements smtp.SizedReceiptShadow: Open (OpenVerified with
+// verify) for m's copy (body: its stored bytes).
+func (r *ReceiptShadow) OpenFor(ctx context.Context, pref string, m *queue.Message, body queue.Body, verify bool) (smtp.ReceiptLink, error) {
+	l, err := r.openSized(ctx, pref, nil, verify, copyLimitSize(r.d.st.Load(), m, body))
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+var _ smtp.SizedReceiptShadow = (*ReceiptShadow)(nil)
+
 // errNotVerified is a session that could not have TLS verified for the
 // server's name (OpenVerified, a REQUIRETLS copy).
 var errNotVerified = errors.New("REQUIRETLS: no TLS verified for the shadow server's name")
@@ -111,6 +123,12 @@ var errNotVerified = errors.New("REQUIRETLS: no TLS verified for the shadow serv
 // budget of its kind (this site's, the other sites'). verify: only
 // sessions whose certificate was verified (OpenVerified).
 func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]bool, verify bool) (*receiptLink, error) {
+	return r.openSized(ctx, pref, tried, verify, 0)
+}
+
+// openSized is open for a copy of size bytes as sent (0: not known): a
+// candidate whose SIZE is below it is passed over (copySizeRefusal).
+func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[string]bool, verify bool, size int64) (*receiptLink, error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
@@ -166,12 +184,41 @@ func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]
 			continue
 		}
 		r.d.health.Responsive(s.Name, s.Address) // it answers; a refusal of copies stays marked (copiesKey)
+		if reply := copySizeRefusal(c, s.Name, size); reply != "" {
+			// Over its own SIZE: no copy there, and not a failing
+			// server (smaller copies still go to it); the session
+			// stays for them.
+			r.putIdle(s.Name, c)
+			errs = append(errs, s.Name+": "+reply)
+			continue
+		}
 		return &receiptLink{r: r, srv: s, c: c, verified: verify}, nil
 	}
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+}
+
+// copyLimitSize is the size of m's copy (body: its stored bytes) held to
+// a shadow server's SIZE: a transport server's SIZE is its
+// max_message_size, which it holds the sender's message to and lets the
+// organisation's servers exceed by the header fields umbra's hops add
+// (smtp transportsize.go) — so umbra's trace fields are not counted
+// (limitSize), nor the organisation id lines the push puts in front.
+func copyLimitSize(st *state, m *queue.Message, body queue.Body) int64 {
+	return body.Len() - int64(traceLen(body.Head(), fromOrg(st, m)))
+}
+
+// copySizeRefusal is hopSizeRefusal for a shadow copy of size bytes
+// (copyLimitSize) to the server name on session c: "" when c declared no
+// fixed limit, or size is within it (or not known: 0).
+func copySizeRefusal(c *smtp.Client, name string, size int64) string {
+	limit, ok := c.MaxMessageSize()
+	if !ok || limit <= 0 || size <= int64(limit) {
+		return ""
+	}
+	return fmt.Sprintf("552 5.3.4 %s takes messages of at most %d bytes (its SIZE), this copy is %d bytes", name, limit, size)
 }
 
 // refused reports a shadow server that refused this server's session
@@ -427,6 +474,15 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		err = own.Push(ctx, m, body)
 		own.Done(err == nil)
 		return err
+	}
+	if l.c == nil {
+		return errors.New("shadow copy on receipt: no session")
+	}
+	if reply := copySizeRefusal(l.c, l.srv.Name, copyLimitSize(l.r.d.st.Load(), m, body)); reply != "" {
+		// Opened without the copy's size (Open): not sent, and the
+		// server not marked (it answers, and takes smaller copies);
+		// the receive side moves on to the next candidate.
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: strings.TrimPrefix(reply, "552 5.3.4 ")}
 	}
 	err := l.push2(ctx, m, body)
 	h := l.r.d.health

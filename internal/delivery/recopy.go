@@ -334,7 +334,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	}
 	var refusals []string
 	for {
-		link, err := r.open(ctx, pref, tried, m.RequireTLS) // a REQUIRETLS copy: verified TLS only
+		link, err := r.openSized(ctx, pref, tried, m.RequireTLS, copyLimitSize(r.d.st.Load(), m, body)) // a REQUIRETLS copy: verified TLS only; none over a server's SIZE
 		if err != nil {
 			if len(refusals) > 0 {
 				// Every candidate the budgets allow refused it, or

@@ -22,7 +22,9 @@ import (
 // sent to it at all (hopSizeRefusal: 552 5.3.4 naming the limit and the
 // size, the hop's refusal of the content — the next host is tried, and
 // when every host refuses the recipients fail quoting it). SIZE with no
-// number, or 0, declares no limit.
+// number, or 0, declares no limit. A hub of the organisation's SIZE is
+// its max_message_size: a relay to it, and a shadow copy (receipt.go
+// copyLimitSize), is held to it without umbra's own fields (withHeldSize).
 
 // maxOwnTrace bounds the trace field umbra writes (a HELO name of at
 // most 255 bytes, the host name, the queue id, one recipient and the
@@ -107,6 +109,22 @@ func planSize(st *state, m *queue.Message) int64 {
 	return max(m.Size-most, 0)
 }
 
+// heldSizeKey carries, for a relay to a transport server of the
+// organisation (withHeldSize), the size its SIZE holds the message to.
+type heldSizeKey struct{}
+
+// withHeldSize: the next hop is a transport server of the organisation,
+// whose SIZE is its max_message_size — the limit it holds a sender's
+// message to, letting the organisation's servers exceed it by the header
+// fields umbra's hops add (smtp transportsize.go). hopSizeRefusal then
+// holds size (limitSize: without umbra's trace fields, nor the
+// organisation id lines) to it, not the bytes sent: a message one hub
+// took at its limit is relayed to a hub of the same limit, not refused
+// here for umbra's own fields.
+func withHeldSize(ctx context.Context, size int64) context.Context {
+	return context.WithValue(ctx, heldSizeKey{}, size)
+}
+
 // hopSizeRefusal is the reply with which a message of parts (then the
 // tail of a spooled body in ctx) is not sent to the next hop c: its size
 // as sent (what MAIL's SIZE= says) is over the fixed limit c declared in
@@ -123,6 +141,9 @@ func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]b
 	}
 	if t, ok := tailOf(ctx); ok {
 		n += t.Len()
+	}
+	if held, ok := ctx.Value(heldSizeKey{}).(int64); ok {
+		n = held
 	}
 	if n <= int64(limit) {
 		return ""

@@ -768,7 +768,15 @@
 // another primary merges under another id too, when the id is not named
 // per transaction (the message is at that primary and in the original's
 // copy here), and a quarantined or held original takes every copy (its
-// discard went already). An original already finished is gone from the
+// discard went already). Since the crash-duplicate window was closed
+// (carried.go), a copy that came in a shadow session under another id
+// than the original's merges too into a recipient the original, Ready,
+// still owes and never handed on (waitingHere): the original carries the
+// sender's copy — kept needed (copyNeededElsewhere) while the original
+// exists, owed its discard by the commit that removes or holds it — so
+// neither a duplicate nor a message on one disk; what the paragraph
+// above says is queued instead is then only the copy arriving while the
+// original is in delivery, and a recipient it handed on. An original already finished is gone from the
 // index: what it did stays for that case (finished.go, rt16a F1) — the
 // commit of results that finishes a recipient of a message with a copy
 // elsewhere records it (bucket finished, by org id and address, with
@@ -1082,6 +1090,11 @@
 //     The count of failed heartbeats that made a takeover (bucket
 //     takeoverfailures) is written with the primary's record in the
 //     takeover's commit and deleted with it by the contact that ends it.
+//     A copy carried by an original (bucket carriedcopies, carried.go)
+//     is written by the Submit commit that merges it, and its discard
+//     by the commit that removes or holds the original: a crash leaves
+//     the copy carried and kept, or discarded with the original's end,
+//     never discarded while the original still owes a recipient.
 //     The record of a finished recipient (bucket finished, finished.go)
 //     is written by the commit that finishes it, and a copy coming back
 //     is dropped by the commit that would have queued it: a crash leaves

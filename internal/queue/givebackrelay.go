@@ -39,18 +39,34 @@ package queue
 // heartbeats still waiting are its own again, given back in that
 // commit, before a relay of one of them reaches it — the returning
 // primary's own sessions often come first. Another id changes nothing
-// here: this server's next session to the primary finds it (SR-7). It
-// returns the number of messages given back.
+// here: this server's next session to the primary finds it (SR-7). The
+// records it speaks for are found by dbID too (primariesOf): a primary
+// this server relays to by a send connector's host name is the same
+// server. It returns the number of messages given back.
 func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
 	if primary == "" || dbID == "" {
 		return 0, nil
 	}
-	if q.presentedNeedsNoWrite(primary, dbID) { // the stored id, nothing to give back
-		q.answered.note(primary, q.clk.Now())
-		return 0, nil
+	// The records it speaks for: its own name's, and the one this server
+	// keeps it under as a send connector's host (primariesOf: by the
+	// database id, not by the name form).
+	names, err := q.primariesOf(primary, dbID)
+	if err != nil {
+		return 0, err
 	}
-	res, err := q.shadowContact(primary, dbID, nil, false, true)
-	return res.GivenBack, err
+	given := 0
+	for _, name := range names {
+		if q.presentedNeedsNoWrite(name, dbID) { // the stored id, nothing to give back
+			q.answered.note(name, q.clk.Now())
+			continue
+		}
+		res, err := q.shadowContact(name, dbID, nil, false, true)
+		if err != nil {
+			return given, err
+		}
+		given += res.GivenBack
+	}
+	return given, nil
 }
 
 // giveBackOf is, for m (read in tx), the database id each primary it has

@@ -48,7 +48,8 @@ var heldScanChunk = 5000
 
 // ShadowHeld answers XQUERYHELD for shadow server server: of ids (shadow
 // message ids of its copies), those this server is done with — no
-// record holds one of them with a recipient still pending, and no
+// record holds one of them with a recipient still pending, no original
+// carries it (carried.go), and no
 // record set aside as damaged names it (none at all while one whose
 // head cannot be read is set aside). It reads
 // every message record once, heldScanChunk records per read
@@ -96,6 +97,11 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 	// decode before records were set aside (rt49 F1).
 	unknown := false
 	err = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			if tx.carriedElsewhere(0, server, id) { // an original here carries it (carried.go)
+				held[id] = true
+			}
+		}
 		for _, d := range tx.DamagedRecords() {
 			h, ok := damagedHead(d.ID, d.Raw)
 			switch {

@@ -49,6 +49,9 @@ import "time"
 func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	// Another record here under the same shadow id may still need the
 	// copy (siblingcopy.go): then its end writes the discard.
+	if err := tx.settleCarried(m.ID, m.OrgID, now); err != nil { // carried.go: held, as its own copy
+		return false, err
+	}
 	return tx.addCopyDiscard(m, now)
 }
 

@@ -14,9 +14,10 @@ import (
 // it until this server answered). The original still owes the recipient
 // (pending here, never handed on). Relayed in a shadow session, the copy
 // is the relaying hub's — the only one off this server, since the
-// takeover handed the original's own copy on — so it is queued, not
-// merged, and that copy is not discarded: a duplicate rather than a
-// message on one disk. Relayed in no shadow session, it releases nothing
+// takeover handed the original's own copy on — so it merges and the
+// original carries that copy (carried.go): not discarded while the
+// original owes the recipient, never a message on one disk, and not
+// delivered twice. Relayed in no shadow session, it releases nothing
 // and merges, whichever server relays it and however many Received:
 // fields it gathered: the original delivers it once. Never merged: a
 // recipient the original already handed on, and any copy that arrives
@@ -69,7 +70,8 @@ func TestRelayedBackCopyMergesOnlyWhenItReleasesNoCopy(t *testing.T) {
 		return err == nil && m.State == Ready && m.Attempts > 0
 	})
 	// hubA took its copy over and re-routed it; hubB relays it here in a
-	// shadow session and keeps a copy: queued whole, that copy kept.
+	// shadow session and keeps a copy: the recipient the original owes
+	// merges (that copy carried, kept), the one it handed on is queued.
 	back := msg(s, "a@example.org", "typo2@else.example", "relayed@b.example")
 	back.OrgID, back.ShadowServer, back.ShadowID = org, "hubB", "0002-bb"
 	if err := q.Submit(ctx, back, recv(3)); err != nil {
@@ -79,13 +81,14 @@ func TestRelayedBackCopyMergesOnlyWhenItReleasesNoCopy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the relayed-back copy kept in a shadow session: %v; want it queued", err)
 	}
-	if len(got.Rcpts) != 2 {
-		t.Fatalf("the relayed-back copy queued with %+v; want both recipients (merging would release hubB's copy)", got.Rcpts)
+	if len(got.Rcpts) != 1 || got.Rcpts[0].Addr != "relayed@b.example" {
+		t.Fatalf("the relayed-back copy queued with %+v; want relayed@b.example only (typo2 merged, carried)", got.Rcpts)
 	}
 	mu.Lock()
-	if len(merges) != 0 {
-		t.Fatalf("merges %v, want none", merges)
+	if len(merges) != 1 || merges[0] != "typo2@else.example" {
+		t.Fatalf("merges %v, want typo2@else.example", merges)
 	}
+	merges = nil
 	mu.Unlock()
 	ids, done := q.Discards("hubB", 100)
 	done()

@@ -56,7 +56,7 @@ func TestPushedDiscardOfUnknownPrimaryWritesNothing(t *testing.T) {
 		}
 		return p
 	}
-	if _, err := q.ShadowPushed("hub-x", []string{"a-1"}); err != nil {
+	if _, err := q.ShadowPushed("hub-x", "", []string{"a-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := peer(); p != nil {
@@ -66,7 +66,7 @@ func TestPushedDiscardOfUnknownPrimaryWritesNothing(t *testing.T) {
 	if _, err := q.ShadowPresented("hub-x", "db-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.ShadowPushed("hub-x", []string{"a-1"}); err != nil {
+	if _, err := q.ShadowPushed("hub-x", "", []string{"a-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := peer(); p == nil || p.DatabaseID != "db-1" {

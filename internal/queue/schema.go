@@ -212,11 +212,14 @@ var (
 	// messages with a copy elsewhere, by org id and by time (finished.go).
 	bucketFinished   = []byte("finished")
 	bucketFinishedAt = []byte("finishedat")
+	// bucketCarried: shadow copies of other servers a queued original
+	// carries, owed their discard when it ends (carried.go).
+	bucketCarried = []byte("carriedcopies")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -152,6 +152,9 @@ const QueueMerged = "merged"
 type mergedRcpt struct {
 	rcpt Recipient
 	into ID
+	// carry: the original carries the sender's copy (carried.go): its
+	// discard is owed when the original ends, not now.
+	carry bool
 }
 
 // mergeHeld finds the recipients of a new message m that a message
@@ -223,8 +226,10 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 		return m.Rcpts, nil, false
 	}
 	covered := true // the original's own discard covers the sender's copy
+	carriable := m.ShadowServer != "" && m.ShadowID != ""
 	for _, r := range m.Rcpts {
 		var into *Message
+		carry := false
 		for _, o := range held {
 			for _, orc := range o.Rcpts {
 				if mailaddr.AddrKey(orc.Addr) != mailaddr.AddrKey(r.Addr) {
@@ -233,14 +238,22 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
-					into = o
+					into, carry = o, false
+				} else if into == nil && carriable && waitingHere(orc) && o.State == Ready {
+					// Owed here under another copy id: merged, the
+					// sender's copy carried by the original (carried.go).
+					into, carry = o, true
 				}
 			}
 		}
 		for _, o := range waiting {
 			for _, orc := range o.Rcpts {
-				if into == nil && mailaddr.AddrKey(orc.Addr) == mailaddr.AddrKey(r.Addr) && waitingHere(orc) && releasesNoCopy(o, m) {
-					into = o
+				if into == nil && mailaddr.AddrKey(orc.Addr) == mailaddr.AddrKey(r.Addr) && waitingHere(orc) {
+					if releasesNoCopy(o, m) {
+						into = o
+					} else if carriable {
+						into, carry = o, true // carried.go
+					}
 				}
 			}
 		}
@@ -248,7 +261,10 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			keep = append(keep, r)
 			continue
 		}
-		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID})
+		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID, carry: carry})
+		if carry {
+			continue // its discard comes with the original's end
+		}
 		// A quarantined or held original's discard went when it was
 		// quarantined or held (hold.go), and the next comes only when it
 		// ends: the sender's copy must go now, or it expires unconfirmed

@@ -26,13 +26,17 @@ import (
 // needs the shadow copy id at server: one naming (server, id) with a
 // recipient pending that no hold or quarantine settled (ShadowHeld, the
 // answer to XQUERYHELD, applies that rule but for the quarantine, which
-// it answers "held"). A record that cannot be read counts as needing
+// it answers "held"), or an original that carries it (carried.go). A
+// record that cannot be read counts as needing
 // it: the safe side is a copy kept. Records are found by orgID and, when
 // id is another org id (a copy on receipt's), by id too: a failure DSN
 // carrying the discard of a copy on receipt has an org id of its own,
 // and a later record of the original's message pushed its copy under
 // the same id.
 func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
+	if t.carriedElsewhere(self, server, id) { // an original here carries it (carried.go)
+		return true
+	}
 	needed := false
 	err := t.siblingsUnderCopy(self, orgID, server, id, func(o *Message) bool {
 		needed = len(o.Pending()) > 0

@@ -93,6 +93,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if len(mr) > 0 {
 			m.Rcpts, merged = keep, mr
 		}
+		for _, r := range mr {
+			if r.carry { // the original carries the sender's copy (carried.go)
+				if err := tx.carryCopy(r.into, m.ShadowServer, m.ShadowID); err != nil {
+					return err
+				}
+			}
+		}
 		// Recipients this server finished already, of a copy coming
 		// back after a takeover (finished.go): dropped, never queued
 		// again.

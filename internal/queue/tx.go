@@ -197,7 +197,14 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropPushing(id); err != nil { // pushcrash.go
 		return err
 	}
-	return t.messages.Delete(id.Key())
+	if err := t.messages.Delete(id.Key()); err != nil {
+		return err
+	}
+	orgID := ""
+	if old != nil {
+		orgID = old.OrgID
+	}
+	return t.settleCarried(id, orgID, time.Now()) // the copies it carried are owed their discard (carried.go)
 }
 
 func (t *Tx) unindex(m *Message) error {

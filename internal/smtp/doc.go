@@ -169,7 +169,10 @@
 //     peers below 13 never see XDISCARD (shadowpush.go: a stopping primary
 //     hands its owed discard notifications over, one a command, each
 //     committed before its 250; offered only with a queue that applies
-//     them, DiscardTaker; 500 if sent to an older server). A
+//     them, DiscardTaker; 500 if sent to an older server), and peers
+//     below 14 never see several in one XDISCARD (up to MaxPushDiscards,
+//     one commit, one reply; a 501 to them at 13 is no loss: the client
+//     sends several only to a server that advertised 14). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

@@ -95,7 +95,7 @@ func testCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 // credsFile writes accounts "alice" (secret) and "hub2" (server, hubpass).
-func credsFile(t *testing.T) string {
+func credsFile(t testing.TB) string {
 	t.Helper()
 	a, _ := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
 	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
@@ -106,7 +106,7 @@ func credsFile(t *testing.T) string {
 
 // connectors parses receive connectors from YAML through config.Parse, so
 // tests get exactly the defaults and validation a real file gets.
-func connectors(t *testing.T, yaml string) []config.ReceiveConnector {
+func connectors(t testing.TB, yaml string) []config.ReceiveConnector {
 	t.Helper()
 	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n"+yaml), "test.yaml")
 	if err != nil {

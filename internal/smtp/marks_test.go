@@ -65,7 +65,7 @@ func (q *markQueue) SubmitShadowCopiesMarked(ctx context.Context, copies []queue
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // clientFor is a client logged in to s as hub2 (a server account).
-func clientFor(t *testing.T, s *Server) *Client {
+func clientFor(t testing.TB, s *Server) *Client {
 	t.Helper()
 	nc, err := net.Dial("tcp", s.Addrs()[0].String())
 	if err != nil {

@@ -385,6 +385,21 @@ type VerifiedReceiptShadow interface {
 	OpenVerified(ctx context.Context, pref string) (ReceiptLink, error)
 }
 
+// SizedReceiptShadow is a ReceiptShadow that opens a link only to a
+// shadow server whose own SIZE (its EHLO reply, RFC 1870) takes m's copy
+// (body: its stored bytes): a candidate declaring less is passed over —
+// no copy there, and not marked failing: it answers — as delivery does
+// not send a message over a next hop's SIZE (hopSizeRefusal). A transport
+// server's SIZE is its max_message_size, the limit a sender's message is
+// held to (transportsize.go): the copy's size held to it leaves out
+// umbra's trace fields and the organisation id lines. With no candidate
+// left, the receive connector's shadow-failure rule decides, before the
+// commit, as for any copy no server took. verify is OpenVerified's (a
+// REQUIRETLS copy).
+type SizedReceiptShadow interface {
+	OpenFor(ctx context.Context, pref string, m *queue.Message, body queue.Body, verify bool) (ReceiptLink, error)
+}
+
 // ReceiptLink is one shadow session held for one copy.
 type ReceiptLink interface {
 	// Server is the shadow server's id.
@@ -454,10 +469,15 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			obs.ShadowOnReceipt(s.c.cfg.Name, result, clk.Now().Sub(start))
 		}
 	}
+	if m.OrgID == "" {
+		m.OrgID = orgid.New() // names the copy; PutNew would give one too
+	}
 	var link ReceiptLink
 	var err error
 	if h := s.srv.receipt.Load(); h != nil {
-		if v, ok := h.r.(VerifiedReceiptShadow); ok && m.RequireTLS {
+		if sz, ok := h.r.(SizedReceiptShadow); ok {
+			link, err = sz.OpenFor(s.srv.ctx, s.c.cfg.ShadowOnReceipt, m, body, m.RequireTLS) // none over a server's SIZE
+		} else if v, ok := h.r.(VerifiedReceiptShadow); ok && m.RequireTLS {
 			link, err = v.OpenVerified(s.srv.ctx, s.c.cfg.ShadowOnReceipt) // its copy over verified TLS only
 		} else {
 			link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
@@ -472,9 +492,6 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			return replyShadowFailed
 		}
 		link = nil
-	}
-	if m.OrgID == "" {
-		m.OrgID = orgid.New() // names the copy; PutNew would give one too
 	}
 	if link != nil {
 		m.ShadowServer, m.ShadowID = link.Server(), m.OrgID

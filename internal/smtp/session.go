@@ -80,6 +80,12 @@ type session struct {
 	// session is then a shadow session (W-2). pendingShadowID is the
 	// XSHADOW= parameter of the current MAIL (W-3).
 	shadowServer string
+	// shadowPeerDB is the transport database id the peer presented in
+	// that XSHADOW (… MARK=<n> DB=<id>, version 7; MARK DB=<id>, 10), or
+	// "": with the authenticated server, its identity as a primary of
+	// copies held here, whatever name this server knows it by (a send
+	// connector's host name: shadowpush.go).
+	shadowPeerDB string
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.
 	wantMark bool
@@ -195,7 +201,7 @@ func (s *session) startShadow(serverID string) string {
 	if reply := s.transportServerID(serverID); reply != "" {
 		return reply
 	}
-	s.shadowServer = serverID
+	s.shadowServer, s.shadowPeerDB = serverID, ""
 	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
 	return "250 " + s.srv.shadow.DatabaseID()
@@ -248,7 +254,7 @@ func (s *session) transportServerID(serverID string) string {
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
 	s.logTLS()
-	s.user, s.server, s.shadowServer = "", s.c.cfg.ExternallySecured, ""
+	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured, "", ""
 	s.serverAccount = false
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server

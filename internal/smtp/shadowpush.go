@@ -1,7 +1,11 @@
 package smtp
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
 )
@@ -18,25 +22,37 @@ import (
 //	XDISCARD <id> RCPT=<xtext address> that recipient of it is done
 //
 // One notification a command, in the syntax of a line of the
-// XQUERYDISCARD reply (W-4; the partial one of version 9), only after
+// XQUERYDISCARD reply (W-4; the partial one of version 9); from version
+// 14 on several, separated by a space, applied in one commit with one
+// reply (250 2.0.0 <n> discards applied):
+//
+//	XDISCARD <id> <id> RCPT=<xtext address> <id> …
+//
+// (a RCPT= word belongs to the id before it; at most MaxPushDiscards a
+// command, and a client keeps the line under maxPushLine). It is sent only after
 // XSHADOW in the same session and outside a mail transaction. It names a
 // copy kept for the session's server — the authenticated XSHADOW id, as
-// XQUERYDISCARD hands notifications to that server only — and is applied
+// XQUERYDISCARD hands notifications to that server only, with the
+// database id it presented there (DB=, shadowPeerDB): a server this one
+// relayed to through a send connector is kept here under the connector's
+// host name, and is found by that id (queue primariesOf) — and is applied
 // as a notification fetched from it is (ids this server does not know are
 // ignored, never taken as "discard everything"). The reply comes after
 // the commit that applies it (250 2.0.0), so the client forgets the
 // notification once it reads the 250 (SR-15); a failed commit answers
 // 451 4.3.0 and the client keeps it. A server offers it when its queue
 // applies discards so (DiscardTaker); a client pushes only to a server
-// that advertised 13: an older one keeps asking for its discards as
-// before, and an older primary never pushes.
+// that advertised 13, several a command only to one of 14: an older one
+// keeps asking for its discards as before, and an older primary never
+// pushes. A stop's hand-over of 500 costs a commit and a round trip each
+// at version 13, one per 100 at 14 (BENCHMARKS.md).
 
 // DiscardTaker is the part of the queue that applies discard
 // notifications a primary pushed (queue.Manager.ShadowPushed: no
 // database id, no contact, nothing written for a primary it keeps no
 // state for): only then is version 13 offered.
 type DiscardTaker interface {
-	ShadowPushed(primary string, discards []string) (queue.ContactResult, error)
+	ShadowPushed(primary, dbID string, discards []string) (queue.ContactResult, error)
 }
 
 // xdiscard answers XDISCARD <line> (version 13).
@@ -52,20 +68,59 @@ func (v *verbConn) xdiscard(arg string) string {
 	case s.busy.Load():
 		return "503 5.5.1 XDISCARD not allowed during a mail transaction"
 	}
-	line, ok := discardLine(arg)
+	lines, ok := discardLines(arg, s.shadowVersion() >= 14)
+	if !ok && s.shadowVersion() >= 14 {
+		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=…]]… (at most %d)", MaxPushDiscards)
+	}
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
 	}
-	res, err := dt.ShadowPushed(s.shadowServer, []string{line})
+	res, err := dt.ShadowPushed(s.shadowServer, s.shadowPeerDB, lines)
 	if err != nil {
 		s.log.Error("applying a discard notification pushed by the primary failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
 	if res.Discarded > 0 {
-		s.log.Debug("discard notification pushed by the primary applied", "primary", s.shadowServer)
+		s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
+	}
+	if len(lines) > 1 {
+		return fmt.Sprintf("250 2.0.0 %d discards applied", len(lines))
 	}
 	return "250 2.0.0 Discard applied"
+}
+
+// MaxPushDiscards bounds the notifications of one XDISCARD (version 14).
+const MaxPushDiscards = 100
+
+// maxPushLine bounds what a client puts on one XDISCARD line (version
+// 14): well under every receive connector's max_line_length (2000 by
+// default).
+const maxPushLine = 1000
+
+// discardLines reads the notifications of XDISCARD: one (discardLine), or
+// with several (version 14) words, a RCPT= word going with the id before
+// it; at most MaxPushDiscards. false when one does not read.
+func discardLines(arg string, several bool) ([]string, bool) {
+	if !several {
+		l, ok := discardLine(arg)
+		return []string{l}, ok
+	}
+	var out []string
+	words := strings.Fields(arg)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if i+1 < len(words) && len(words[i+1]) >= 5 && strings.EqualFold(words[i+1][:5], "RCPT=") {
+			w += " " + words[i+1]
+			i++
+		}
+		l, ok := discardLine(w)
+		if !ok || len(out) == MaxPushDiscards {
+			return nil, false
+		}
+		out = append(out, l)
+	}
+	return out, len(out) > 0
 }
 
 // discardLine checks one notification of XDISCARD: a shadow id, or a
@@ -91,6 +146,55 @@ func (c *Client) PushDiscard(line string) error {
 	}
 	_, err := c.command("XDISCARD " + line)
 	return err
+}
+
+// PushDiscards hands lines (discard notifications, as PushDiscard) to the
+// shadow server of this session: several a command with a server of
+// version 14 (up to MaxPushDiscards, a line under maxPushLine), else one a
+// command. It returns how many the server answered, in order — committed,
+// or refused as unreadable (501: it never will read it, and XQUERYDISCARD
+// would hand it on all the same); an error leaves lines[n:] not committed.
+// A 501 to several goes on one a command, so that only the line the
+// server cannot read is passed over.
+func (c *Client) PushDiscards(lines []string) (int, error) {
+	if c.ShadowVersion < 13 {
+		return 0, ErrNoPush
+	}
+	n := 0
+	for n < len(lines) {
+		k, size := 0, len("XDISCARD")
+		if c.ShadowVersion >= 14 {
+			for n+k < len(lines) && k < MaxPushDiscards && (k == 0 || size+1+len(lines[n+k]) <= maxPushLine) {
+				size += 1 + len(lines[n+k])
+				k++
+			}
+		} else {
+			k = 1
+		}
+		_, err := c.command("XDISCARD " + strings.Join(lines[n:n+k], " "))
+		switch {
+		case unreadable(err) && k > 1:
+			for _, l := range lines[n : n+k] {
+				if err := c.PushDiscard(l); err != nil && !unreadable(err) {
+					return n, err
+				}
+				n++
+			}
+		case err != nil && !unreadable(err):
+			return n, err
+		default:
+			n += k
+		}
+	}
+	return n, nil
+}
+
+// unreadable: the server answered 501, a line it cannot read. It never
+// will, and XQUERYDISCARD would hand it on all the same: it counts as
+// handed over.
+func unreadable(err error) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se) && se.Code == 501
 }
 
 // ErrNoPush: the shadow server speaks shadow verbs below 13 and takes no

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ type pushShadow struct {
 	fail    bool
 }
 
-func (p *pushShadow) ShadowPushed(primary string, discards []string) (queue.ContactResult, error) {
+func (p *pushShadow) ShadowPushed(primary, _ string, discards []string) (queue.ContactResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {
@@ -49,14 +50,14 @@ func TestPushDiscardVerb(t *testing.T) {
 	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 13") {
-		t.Fatalf("XSHADOW 13 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 14") {
+		t.Fatalf("XSHADOW 14 not advertised:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XDISCARD a-1", "503 5.5.1") // no shadow session yet
 	d.cmd("XSHADOW hub2", "250")
 	d.cmd("XDISCARD", "501 5.5.4")
-	d.cmd("XDISCARD bad id", "501 5.5.4")
+	d.cmd("XDISCARD bad/id", "501 5.5.4")
 	d.cmd("XDISCARD a-1 RCPT=", "501 5.5.4")
 	d.cmd("XDISCARD a-1", "250 2.0.0")
 	d.cmd("XDISCARD b-2 RCPT=bob+40example.test", "250 2.0.0")
@@ -80,8 +81,8 @@ func TestPushDiscardVerb(t *testing.T) {
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
 	}
-	if c.ShadowVersion != 13 {
-		t.Fatalf("client speaks version %d, want 13", c.ShadowVersion)
+	if c.ShadowVersion != 14 {
+		t.Fatalf("client speaks version %d, want 14", c.ShadowVersion)
 	}
 	if err := c.PushDiscard("d-4"); err != nil {
 		t.Fatal(err)
@@ -92,5 +93,53 @@ func TestPushDiscardVerb(t *testing.T) {
 	}
 	if got := sh.appliedNow(); len(got) != 3 || got[2] != "hub2 d-4" {
 		t.Fatalf("applied %q, want d-4 last and e-5 not sent", got)
+	}
+}
+
+// Version 14: XDISCARD carries several notifications — full ones and
+// partial ones, a RCPT= word going with the id before it — applied in one
+// commit with one reply; more than MaxPushDiscards, or a word that does
+// not read, is 501 and nothing is applied. The client sends a hundred a
+// command to a server of 14 (and one a command to 13), and a 501 to
+// several goes on one a command, passing over only the line refused.
+func TestPushDiscardsBatched(t *testing.T) {
+	sh := &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("XDISCARD a-1 b-2 RCPT=bob+40example.test c-3", "250 2.0.0 3 discards applied")
+	d.cmd("XDISCARD RCPT=x+40example.test", "501 5.5.4")
+	d.cmd("XDISCARD d-4 bad/id", "501 5.5.4")
+	d.cmd("XDISCARD "+strings.Repeat("e-5 ", MaxPushDiscards+1), "501 5.5.4")
+	d.cmd("QUIT", "221")
+	if got, want := sh.appliedNow(), []string{"hub2 a-1", "hub2 b-2 RCPT=bob@example.test", "hub2 c-3"}; !slices.Equal(got, want) {
+		t.Fatalf("applied %q, want %q", got, want)
+	}
+
+	lines := make([]string, 250)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("f-%d", i)
+	}
+	lines[120] = "bad/id" // refused alone, the others of its command applied
+	for _, v := range []int{13, 14} {
+		sh.mu.Lock()
+		sh.applied = nil
+		sh.mu.Unlock()
+		c := clientFor(t, s)
+		if _, err := c.Shadow("hub2"); err != nil {
+			t.Fatal(err)
+		}
+		c.ShadowVersion = v
+		n, err := c.PushDiscards(lines)
+		if err != nil || n != len(lines) {
+			t.Fatalf("version %d: %d of %d handed over: %v", v, n, len(lines), err)
+		}
+		if got := sh.appliedNow(); len(got) != len(lines)-1 || got[0] != "hub2 f-0" || got[len(got)-1] != "hub2 f-249" {
+			t.Fatalf("version %d: applied %d lines (%q … ), want every line but the unreadable one", v, len(got), got[:min(3, len(got))])
+		}
 	}
 }

@@ -742,6 +742,7 @@ func (v *verbConn) xshadow(arg string) string {
 				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 			}
 		}
+		s.shadowPeerDB = pdb
 		s.holderSeen(id, pdb)
 		s.primarySeen(id, pdb)
 	}

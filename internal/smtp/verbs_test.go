@@ -61,7 +61,7 @@ func (f *fakeShadow) Discards(server string, max int) ([]string, func()) {
 	}
 }
 
-func startShadowServer(t *testing.T, q Queue, sh ShadowVerbs, enabled bool, conns []config.ReceiveConnector) *Server {
+func startShadowServer(t testing.TB, q Queue, sh ShadowVerbs, enabled bool, conns []config.ReceiveConnector) *Server {
 	t.Helper()
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: enabled})
 	if err != nil {
@@ -75,7 +75,7 @@ func startShadowServer(t *testing.T, q Queue, sh ShadowVerbs, enabled bool, conn
 	return s
 }
 
-func transportConnector(t *testing.T, extra string) []config.ReceiveConnector {
+func transportConnector(t testing.TB, extra string) []config.ReceiveConnector {
 	return connectors(t, fmt.Sprintf(`
   - name: transport
     bindings: ["127.0.0.1:0"]

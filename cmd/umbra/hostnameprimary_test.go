@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/testsupport"
+)
+
+// SR-3, SR-15: hub-a relays to hub-b through a send connector of its own
+// that names hub-b by a host name (hub-b.test, send_xshadow), so hub-a
+// keeps its copy for "hub-b.test", not for the server name hub-b. hub-b
+// delivers the message during its SIGTERM drain and stays down; its stop
+// pushes the discard it owes (XDISCARD) in a session authenticated as
+// hub-b that presents its transport database. hub-a applies it to the
+// copy it keeps under the host name (the session's server and database
+// say who the primary is, not the name form) and takes nothing over.
+func TestStopPushReachesPrimaryKnownByHostName(t *testing.T) {
+	p := newShadowPair(t)
+	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
+	reached, answer := make(chan struct{}, 1), make(chan struct{})
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &gatedReplySession{slowReplySession{r: r, reached: reached}, answer}, nil
+	}))
+	srv.Domain, srv.ErrorLog = "slow.test", nopLog{}
+	ln := testsupport.Listen(t, p.sink)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	hosts := filepath.Join(p.dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.2 hub-b.test\n"), 0o600)
+	_, port, _ := strings.Cut(p.b, ":")
+	// The topology's connector from hub-a names hub-b by its host name;
+	// hub-a's configuration gives it send_xshadow.
+	cfg, _ := os.ReadFile(p.cfgA)
+	var topoPath string
+	for _, l := range strings.Split(string(cfg), "\n") {
+		if v, ok := strings.CutPrefix(l, "topology: "); ok {
+			topoPath = v
+		}
+	}
+	topo, _ := os.ReadFile(topoPath)
+	// hub-b keeps the topology without it (it routes the message out).
+	topoB := filepath.Join(p.dir, "topology-b.yaml")
+	os.WriteFile(topoB, topo, 0o600)
+	editConfig(t, p.cfgB, "topology: "+topoPath, "topology: "+topoB)
+	topo = append(topo, fmt.Sprintf("  - {name: via-b, address_spaces: [{domain: remote.example, cost: 1}], source_servers: [hub-a], smart_hosts: [\"hub-b.test:%s\"]}\n", port)...)
+	os.WriteFile(topoPath, topo, 0o600)
+	extra := fmt.Sprintf(`dns: {hosts_file: %q}
+send_connectors:
+  - {name: via-b, address_spaces: [{domain: remote.example, cost: 1}], smart_hosts: ["hub-b.test:%s"], tls: none, send_xshadow: true}
+`, hosts, port)
+	os.WriteFile(p.cfgA, append(cfg, extra...), 0o600)
+
+	hb := startUmbra(t, p.cfgB, p.b)
+	ha := startUmbra(t, p.cfgA, p.a)
+	ha.dumpLogIfFailed()
+	if reply := rawSend(t, p.a, "a@example.org", []string{"b@remote.example"}, "Subject: by-name\r\n\r\nhello"); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("send: %q", reply)
+	}
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		hb.dumpLog()
+		t.Fatal("the message never reached the next hop")
+	}
+	waitCond(t, "hub-a to hold the copy for hub-b.test", 10*time.Second, func() bool { s, _ := p.held(t, p.cfgA, "hub-b.test"); return s == 1 })
+	hb.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	close(answer)
+	select {
+	case <-hb.done:
+		hb.done <- nil
+	case <-time.After(60 * time.Second):
+		hb.dumpLog()
+		t.Fatal("hub-b did not stop after SIGTERM")
+	}
+	time.Sleep(6 * time.Second) // past the takeover delay
+	if s, pending := p.held(t, p.cfgA, "hub-b.test"); s != 0 || pending != 0 {
+		hb.dumpLog()
+		t.Fatalf("hub-a still holds %d copies (%d taken over) for hub-b.test after hub-b pushed its discard", s, pending)
+	}
+	if n := r.counts()["by-name"]; n != 1 {
+		t.Fatalf("the next hop got the message %d times, want once", n)
+	}
+}

@@ -1,0 +1,82 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// SR-3: a server that relayed a message through a send connector knows
+// the hop by the connector's host name ("mx.hub-b.test"), and keeps its
+// shadow copy for that name. The hop, stopping, pushes the discard it
+// owes (XDISCARD) in a session authenticated as its server name
+// ("hub-b") that presented its transport database id. The push is that
+// primary's: identity is the authenticated server with the database id
+// the copy was made against, not the name form, so the copy is dropped.
+// The database id given back to it is found by the same rule.
+func TestPushedDiscardOfPrimaryKnownByHostName(t *testing.T) {
+	s := openTest(t)
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "mx.hub-b.test", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", PrimaryDB: "db-b", Reply: "250 queued"})
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	submit := func() *Message {
+		m := msg(s, "a@example.org", "x@b.example")
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+		return m
+	}
+	m := submit()
+	other := submit()
+	// Another database under the server's name pushes nothing onto the copy.
+	if _, err := q.ShadowPushed("hub-b", "db-other", []string{other.ID.String() + "-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(other.ID); got == nil {
+		t.Fatal("a push presenting another database dropped the copy")
+	}
+	res, err := q.ShadowPushed("hub-b", "db-b", []string{m.ID.String() + "-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(m.ID); got != nil || res.Discarded != 1 {
+		t.Fatalf("the copy kept for mx.hub-b.test is still here (state %v, discarded %d) after hub-b, presenting its database, pushed its discard", got.State, res.Discarded)
+	}
+	if got, _ := q.Message(other.ID); got == nil {
+		t.Fatal("the other copy went too")
+	}
+}
+
+// The sibling of the push: the returning primary's own session to this
+// server presents its database id under its server name, while the
+// copies taken over from it are kept under the name this server relays
+// to it by (here "hub-b", as a send connector's host). The copies still
+// waiting are its own again all the same: the database id says who it is.
+func TestPrimaryPresentedUnderItsServerNameGivesBack(t *testing.T) {
+	r := newGivebackRig(t)
+	m := r.takenOver(t)
+	if n, err := r.q.ShadowPrimaryPresentedHere("hub-b-server", "db-other"); err != nil || n != 0 {
+		t.Fatalf("another database: %d given back, %v", n, err)
+	}
+	if n, err := r.q.ShadowPrimaryPresentedHere("hub-b-server", "db1"); err != nil || n != 1 {
+		t.Fatalf("the same database under the server's name: %d given back, %v; want 1", n, err)
+	}
+	if got, _ := r.q.Message(m.ID); got.State != Shadow || got.Rcpts[0].Status != Shadowed {
+		t.Fatalf("after hub-b's own session presented db1: %s %s; want the copy held for it again", got.State, got.Rcpts[0].Status)
+	}
+	var p *ShadowPeer
+	_ = r.s.View(func(tx *Tx) error { p, _ = tx.Peer("hub-b-server"); return nil })
+	if p != nil {
+		t.Fatalf("a record was made under the server's name: %+v", p)
+	}
+}
