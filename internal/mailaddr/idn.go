@@ -38,17 +38,17 @@ func Domain(s string) (string, error) {
 			continue
 		}
 		if !utf8.ValidString(l) {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: not UTF-8", quoteLabel(l))
+			return "", &LabelError{Label: l, Reason: "not UTF-8"}
 		}
 		if r, ok := asciiStandIn(l); ok {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U", quoteLabel(l), r)
+			return "", &LabelError{Label: l, Reason: fmt.Sprintf("disallowed rune %U", r)}
 		}
 		if r, ok := ignoredRune(l); ok {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U (IDNA ignores it)", quoteLabel(l), r)
+			return "", &LabelError{Label: l, Reason: fmt.Sprintf("disallowed rune %U (IDNA ignores it)", r)}
 		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: %v", quoteLabel(l), strings.TrimPrefix(err.Error(), "idna: "))
+			return "", &LabelError{Label: l, Reason: strings.TrimPrefix(err.Error(), "idna: ")}
 		}
 		labels[i] = Fold(a)
 	}
@@ -162,6 +162,22 @@ func labelNeedsIDNA(l string) bool {
 		}
 	}
 	return len(l) >= 4 && EqualFold(l[:4], "xn--")
+}
+
+// LabelError is Domain's refusal of an internationalised label: the
+// label as given (raw bytes, the client's or the configuration's text)
+// and the reason in ASCII. Its Error quotes the label for a log or a
+// configuration error (quoteLabel); an SMTP reply echoes Label itself
+// in the one form every reply shows client text (package smtp's
+// echoText: \xNN for each byte outside printable ASCII), never Go's
+// quoting.
+type LabelError struct {
+	Label  string
+	Reason string
+}
+
+func (e *LabelError) Error() string {
+	return "invalid internationalized domain name label " + quoteLabel(e.Label) + ": " + e.Reason
 }
 
 // quoteLabel is l as an error shows it: as it is when printable UTF-8,
