@@ -347,6 +347,10 @@ func TestSTARTTLSRequired(t *testing.T) {
 		t.Fatalf("before TLS: STARTTLS offered, AUTH not:\n%s", ehlo)
 	}
 	d.cmd("MAIL FROM:<a@example.org>", "530 5.7.0")
+	// Syntax before policy (rt17b-F5): AUTH without a mechanism is
+	// malformed wherever it is sent; a mechanism before TLS is 538.
+	d.cmd("AUTH", "501 5.5.4 Syntax: AUTH mechanism")
+	d.cmd("AUTH PLAIN", "538 5.7.11")
 	d.startTLS(pool)
 	if ehlo := d.cmd("EHLO c", "250"); !strings.Contains(ehlo, "AUTH PLAIN") {
 		t.Fatalf("after TLS AUTH is offered:\n%s", ehlo)
