@@ -574,8 +574,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// After a restore, a .queued file whose message the database
 			// lacks was accepted after the backup: submitted again.
-			RestoredDatabase: store.RestoredFrom() != "",
-			Known:            func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
+			RestoredDatabase: store.RestoredFrom() != "", Authoritative: srv.Authoritative,
+			Known: func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
 		close(pickupDone)

@@ -229,3 +229,28 @@ func lowerKeepsApart(addr string) bool {
 	}
 	return true
 }
+
+// RcptKey is the key of a recipient in the recipient set of one message
+// (RCPT's repeats, a pickup file's, a check's additions and deletions,
+// the copies of one message merged in the queue). Only the destination
+// host interprets a local part (RFC 5321 §2.4), and it may tell
+// "TD@good.test" from "td@good.test": so the local part is compared
+// exactly as written, and only the domain by its key (DomainKey: ASCII
+// case, the A-label of an internationalised name) — unless owned (a
+// domain this organisation is authoritative for, whose mailboxes its
+// directory and Maildir match in ASCII case): then AddrKey's. A string
+// without "@" is a domain: DomainKey's.
+func RcptKey(addr string, owned bool) string {
+	if owned {
+		return AddrKey(addr)
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return DomainKey(addr)
+	}
+	d := addr[at+1:]
+	if k := DomainKey(d); k != d {
+		return addr[:at+1] + k
+	}
+	return addr
+}

@@ -226,7 +226,10 @@
 //     compared in ASCII only, asciiEqualFold: a Unicode fold would take
 //     "poſtmaster" for it, which delivery does not); addresses outside the
 //     accepted domains are decided by relay rights alone. A recipient the
-//     transaction already has (rcptKey: ASCII case, no trailing dot) gets
+//     transaction already has (rcptKey: no trailing dot, either form of an
+//     internationalised domain, the local part's ASCII case for an
+//     authoritative domain only — a relayed domain's "TD@" and "td@" are
+//     two mailboxes, its host alone interprets a local part) gets
 //     250 and is not stored again, the first RCPT's DSN parameters kept
 //     (repeatedRcpt); a shadow copy keeps its primary's list as sent.
 //   - A message carrying a Delivered-To that names one of its recipients

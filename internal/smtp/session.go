@@ -23,6 +23,7 @@ import (
 	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // Replies umbra gives itself. One place, so that every path answers with
@@ -513,14 +514,15 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if s.rcptKeys == nil {
 		s.rcptKeys = map[string]bool{}
 	}
-	s.rcptKeys[rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
+	s.rcptKeys[s.rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
 	return nil
 }
 
-// repeatedRcpt reports a recipient the transaction already has, by the
-// comparison the accepted domains and the mailbox use (ASCII case, the
-// domain without a trailing dot; a quoted local part was unquoted by
-// the parser): the repeat is answered 250 and not stored again, and the
+// repeatedRcpt reports a recipient the transaction already has, by
+// rcptKey (the domain without a trailing dot and in either form of an
+// internationalised name; the local part in ASCII case for an
+// authoritative domain, exactly as written for any other; a quoted
+// local part was unquoted by the parser): the repeat is answered 250 and not stored again, and the
 // first RCPT's DSN parameters stand (Postfix does the same). Stored
 // twice, final delivery would find the message already in the mailbox
 // and count and log the second as a shadow-redundancy duplicate, which
@@ -531,12 +533,34 @@ func (s *session) repeatedRcpt(a Address) bool {
 	if s.pendingCopyDB != "" {
 		return false
 	}
-	return s.rcptKeys[rcptKey(a.String())]
+	return s.rcptKeys[s.rcptKey(a.String())]
 }
 
-// rcptKey is the comparison key of a recipient address.
-func rcptKey(addr string) string {
-	return mailaddr.AddrKey(strings.TrimSuffix(addr, "."))
+// rcptKey is the comparison key of a recipient address in the
+// transaction's recipient set (mailaddr.RcptKey): the local part folded
+// in ASCII case only for a domain this organisation is authoritative
+// for — its directory and Maildir match so, and "Bob@" and "bob@" are
+// one mailbox —, kept exact for any other, whose host alone interprets
+// it (RFC 5321 §2.4): "TD@good.test" and "td@good.test" are both
+// relayed (rt17b-F2).
+func (s *session) rcptKey(addr string) string {
+	return rcptKeyIn(s.srv.routing.Load(), addr)
+}
+
+// Authoritative reports whether this organisation is authoritative for
+// domain under the current accepted domains (a reload's included): the
+// mailboxes whose local part compares in ASCII case, for a recipient
+// list's repeats outside a session (a pickup file's).
+func (s *Server) Authoritative(domain string) bool {
+	t := s.routing.Load()
+	return t != nil && t.Accepted(strings.TrimSuffix(domain, ".")) == routing.Authoritative
+}
+
+func rcptKeyIn(t *routing.Table, addr string) string {
+	addr = strings.TrimSuffix(addr, ".")
+	at := strings.LastIndexByte(addr, '@')
+	owned := at >= 0 && t != nil && t.Accepted(addr[at+1:]) == routing.Authoritative
+	return mailaddr.RcptKey(addr, owned)
 }
 
 func (s *session) Data(r io.Reader) error {
