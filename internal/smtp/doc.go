@@ -289,11 +289,14 @@
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores
 //     tolerated, no final dot, A-labels only: RFC 6531 §3.7.1) or one
 //     address literal ([IPv4], [IPv6:…]); anything else — a parameter
-//     after it, an empty label, a U-label, a literal out of range — is
+//     after it, an empty label, a U-label, an A-label IDNA refuses
+//     (xn--zz, as RCPT refuses it), a literal out of range — is
 //     refused with 501 5.5.4 "Invalid EHLO argument: <why>" before
 //     go-smtp sees it, so the session keeps its state and no session
 //     holds such a name: the Received field's "from" (traceName), the
-//     HELO identity of SPF and the records show only a valid name. A
+//     HELO identity of SPF and the records show only a valid name (a
+//     bare IPv4 greeting, taken for interoperability, is written
+//     "from [1.2.3.4]" by traceName). No argument is 501 5.5.2. A
 //     valid name is never refused for not matching the client's
 //     address (the HELO checks of connfilter may, when configured).
 //   - A next hop's EHLO/LHLO reply (client side, ehlokeywords.go) is

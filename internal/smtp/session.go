@@ -969,6 +969,15 @@ func traceName(helo string) string {
 	if !validGreetingName(helo) {
 		return "unknown"
 	}
+	if a, err := netip.ParseAddr(helo); err == nil && a.Is4() {
+		// A bare IPv4 greeting (taken for interoperability) is written
+		// as the address literal it stands for: "from 1.2.3.4" would
+		// read as a domain name (rt17b-F3).
+		return "[" + helo + "]"
+	}
+	if strings.Trim(helo, "0123456789.") == "" {
+		return "unknown" // digits that are no IPv4 address (01.2.3.4, 1.2.3): no name either
+	}
 	return helo
 }
 
