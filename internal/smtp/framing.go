@@ -378,6 +378,15 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 			return nil
 		}
+		// An ORCPT of another address type than rfc822 or utf-8 is
+		// taken off the line for the session (orcpt.go): go-smtp
+		// would refuse it.
+		var r string
+		s := v.sess()
+		if line, s.foreignOrcpt, r = foreignOrcpt(line); r != "" {
+			v.reply(r)
+			return nil
+		}
 		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 		if len(line) != len(orig) || !bytes.Equal(line, orig) {

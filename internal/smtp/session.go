@@ -111,6 +111,9 @@ type session struct {
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
 	rcptKeys map[string]bool // rcptKey of each of rcpt (repeatedRcpt)
+	// foreignOrcpt is the ORCPT of another address type the verb layer
+	// took off the RCPT line go-smtp reads now (orcpt.go), for rcptTo.
+	foreignOrcpt string
 
 	// Marks of the edge checks (filter.go): the current transaction's,
 	// and the session's (Connect and Helo), which every transaction
@@ -443,6 +446,18 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if f := s.foreignOrcpt; f != "" {
+		// An ORCPT of another address type the verb layer took off
+		// this RCPT line (orcpt.go): checked and stored as any other.
+		s.foreignOrcpt = ""
+		typ, addr, _ := strings.Cut(f, ";")
+		o := gosmtp.RcptOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		o.OriginalRecipientType, o.OriginalRecipient = gosmtp.DSNAddressType(typ), addr
+		opts = &o
+	}
 	return s.rcptTo(to, opts)
 }
 
@@ -998,7 +1013,7 @@ func (s *session) Reset() {
 // resetTransaction forgets the transaction's sender, recipients and
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
-	s.from, s.opts, s.rcpt, s.rcptKeys = "", gosmtp.MailOptions{}, nil, nil
+	s.from, s.opts, s.rcpt, s.rcptKeys, s.foreignOrcpt = "", gosmtp.MailOptions{}, nil, nil, ""
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()
