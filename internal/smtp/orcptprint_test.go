@@ -85,3 +85,20 @@ func TestOrcptOtherAddressType(t *testing.T) {
 		t.Fatalf("recipients %+v", r)
 	}
 }
+
+// foreignOrcpt takes the parameter off the line and leaves the rest as
+// the client wrote it.
+func TestForeignOrcptLine(t *testing.T) {
+	for _, c := range []struct{ line, out, orcpt string }{
+		{"RCPT TO:<b@x.test> ORCPT=x-foo;bar\r\n", "RCPT TO:<b@x.test>\r\n", "x-foo;bar"},
+		{"RCPT TO:<b@x.test> ORCPT=x-foo;b+2Br NOTIFY=NEVER\r\n", "RCPT TO:<b@x.test> NOTIFY=NEVER\r\n", "x-foo;b+r"},
+		{"RCPT TO:<b@x.test> NOTIFY=NEVER orcpt=X400;a\r\n", "RCPT TO:<b@x.test> NOTIFY=NEVER\r\n", "X400;a"},
+		{"RCPT TO:<b@x.test> ORCPT=rfc822;a@b\r\n", "RCPT TO:<b@x.test> ORCPT=rfc822;a@b\r\n", ""},
+		{"RCPT TO:<b@x.test>\r\n", "RCPT TO:<b@x.test>\r\n", ""},
+	} {
+		out, orcpt, reply := foreignOrcpt([]byte(c.line))
+		if string(out) != c.out || orcpt != c.orcpt || reply != "" {
+			t.Errorf("%q: %q, %q, %q; want %q, %q", c.line, out, orcpt, reply, c.out, c.orcpt)
+		}
+	}
+}
