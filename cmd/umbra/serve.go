@@ -453,7 +453,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 
 	// Recipient validation at RCPT (SMTP-6): the directory lists and the
 	// callout, whose answers the transport database keeps.
-	callout := newCallout(cfg, del, store)
+	// The callout keeps an answer per mailbox as its domain's owner
+	// compares them: the receive side's current accepted domains
+	// decide which are authoritative (set once the server is made).
+	var front atomic.Pointer[smtp.Server]
+	callout := newCallout(cfg, del, store, func(d string) bool {
+		if s := front.Load(); s != nil {
+			return s.Authoritative(d)
+		}
+		return table.Accepted(d) == routing.Authoritative
+	})
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
@@ -474,6 +483,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
+	front.Store(srv)
 	registerBodyMemoryMetrics(reg, srv)
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
@@ -574,8 +584,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// After a restore, a .queued file whose message the database
 			// lacks was accepted after the backup: submitted again.
-			RestoredDatabase: store.RestoredFrom() != "",
-			Known:            func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
+			RestoredDatabase: store.RestoredFrom() != "", Authoritative: srv.Authoritative,
+			Known: func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
 		close(pickupDone)

@@ -274,7 +274,9 @@
 // it (TestStopDuringBodyFinishesTheTransaction).
 //
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT (rfc822 or utf-8, RFC
-// 6533: as xtext to a hop without SMTPUTF8), RET and ENVID on when the
+// 6533: as xtext to a hop without SMTPUTF8; any other address type as
+// given, written by the pipelined RCPT formatter, left out to a hop
+// without PIPELINING, which go-smtp writes), RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
 // queue sends no success DSN for it.
 //

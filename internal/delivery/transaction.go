@@ -254,12 +254,16 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
-	// ORCPT goes on as it came: rfc822, or utf-8 (RFC 6533 §3; go-smtp
-	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8).
+	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3; go-smtp
+	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8), or any
+	// other address type, as xtext (smtp.ForeignOrcptType).
 	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
 	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeUTF8, addr
+	} else if ok && smtp.ForeignOrcptType(typ) {
+		// Another address type, passed on as given (RFC 3461 §4.2).
+		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressType(typ), addr
 	}
 	return ro
 }

@@ -108,10 +108,17 @@ func Remove(msg []byte, names ...string) []byte {
 // local part taken by its content ("alice"@x is alice@x, as RCPT takes
 // it).
 func HasAddress(msg []byte, name, addr string) bool {
-	addr = mailaddr.AddrKey(strings.TrimSuffix(addr, "."))
+	return HasAddressKey(msg, name, addr, func(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) })
+}
+
+// HasAddressKey is HasAddress comparing by key (a recipient set's:
+// mailaddr.RcptKey, whose local part folds only for a domain this
+// organisation is authoritative for).
+func HasAddressKey(msg []byte, name, addr string, key func(string) string) bool {
+	addr = key(addr)
 	for _, v := range Values(msg, name) {
 		a := unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>")))
-		if mailaddr.AddrKey(strings.TrimSuffix(a, ".")) == addr {
+		if key(a) == addr {
 			return true
 		}
 	}

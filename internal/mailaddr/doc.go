@@ -18,7 +18,9 @@
 // directory (LDAP, which knows nothing of IDNA, is asked for each form:
 // AddrForms), where the organisation ends, duplicate recipients (RCPT,
 // a milter's or check's additions and deletions, pickup files, shadow
-// and quarantine merges), Delivered-To loops, MTA-STS, DANE and DKIM
+// and quarantine merges: RcptKey, which folds the local part only for a
+// domain the organisation is authoritative for — only the destination
+// host interprets a local part, RFC 5321 §2.4), Delivered-To loops, MTA-STS, DANE and DKIM
 // key lookups, and rate-limit keys. IDNA's lookup mapping
 // (golang.org/x/net/idna, UTS #46 non-transitional) is applied to such
 // labels only — the local part never, and ASCII labels that are no

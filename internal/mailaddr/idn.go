@@ -38,17 +38,17 @@ func Domain(s string) (string, error) {
 			continue
 		}
 		if !utf8.ValidString(l) {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: not UTF-8", quoteLabel(l))
+			return "", &LabelError{Label: l, Reason: "not UTF-8"}
 		}
 		if r, ok := asciiStandIn(l); ok {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U", quoteLabel(l), r)
+			return "", &LabelError{Label: l, Reason: fmt.Sprintf("disallowed rune %U", r)}
 		}
 		if r, ok := ignoredRune(l); ok {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: disallowed rune %U (IDNA ignores it)", quoteLabel(l), r)
+			return "", &LabelError{Label: l, Reason: fmt.Sprintf("disallowed rune %U (IDNA ignores it)", r)}
 		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil {
-			return "", fmt.Errorf("invalid internationalized domain name label %s: %v", quoteLabel(l), strings.TrimPrefix(err.Error(), "idna: "))
+			return "", &LabelError{Label: l, Reason: strings.TrimPrefix(err.Error(), "idna: ")}
 		}
 		labels[i] = Fold(a)
 	}
@@ -164,6 +164,22 @@ func labelNeedsIDNA(l string) bool {
 	return len(l) >= 4 && EqualFold(l[:4], "xn--")
 }
 
+// LabelError is Domain's refusal of an internationalised label: the
+// label as given (raw bytes, the client's or the configuration's text)
+// and the reason in ASCII. Its Error quotes the label for a log or a
+// configuration error (quoteLabel); an SMTP reply echoes Label itself
+// in the one form every reply shows client text (package smtp's
+// echoText: \xNN for each byte outside printable ASCII), never Go's
+// quoting.
+type LabelError struct {
+	Label  string
+	Reason string
+}
+
+func (e *LabelError) Error() string {
+	return "invalid internationalized domain name label " + quoteLabel(e.Label) + ": " + e.Reason
+}
+
 // quoteLabel is l as an error shows it: as it is when printable UTF-8,
 // else Go-quoted (a byte as \xff).
 func quoteLabel(l string) string {
@@ -212,4 +228,29 @@ func lowerKeepsApart(addr string) bool {
 		}
 	}
 	return true
+}
+
+// RcptKey is the key of a recipient in the recipient set of one message
+// (RCPT's repeats, a pickup file's, a check's additions and deletions,
+// the copies of one message merged in the queue). Only the destination
+// host interprets a local part (RFC 5321 §2.4), and it may tell
+// "TD@good.test" from "td@good.test": so the local part is compared
+// exactly as written, and only the domain by its key (DomainKey: ASCII
+// case, the A-label of an internationalised name) — unless owned (a
+// domain this organisation is authoritative for, whose mailboxes its
+// directory and Maildir match in ASCII case): then AddrKey's. A string
+// without "@" is a domain: DomainKey's.
+func RcptKey(addr string, owned bool) string {
+	if owned {
+		return AddrKey(addr)
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return DomainKey(addr)
+	}
+	d := addr[at+1:]
+	if k := DomainKey(d); k != d {
+		return addr[:at+1] + k
+	}
+	return addr
 }

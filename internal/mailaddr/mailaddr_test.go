@@ -69,3 +69,26 @@ func FuzzFold(f *testing.F) {
 		}
 	})
 }
+
+// A recipient of a domain this organisation only relays to keeps its
+// local part exact in a recipient set; its domain, and an owned
+// domain's whole address, compare by AddrKey's rule (rt17b-F2).
+func TestRcptKey(t *testing.T) {
+	for _, c := range []struct {
+		a, b  string
+		owned bool
+		same  bool
+	}{
+		{"TD@good.test", "td@good.test", false, false},
+		{"TD@good.test", "td@good.test", true, true},
+		{"td@GOOD.test", "td@good.test", false, true},
+		{"Anna@BÜCHER.test", "anna@xn--bcher-kva.test", false, false},
+		{"anna@BÜCHER.test", "anna@xn--bcher-kva.test", false, true},
+		{"Anna@BÜCHER.test", "anna@xn--bcher-kva.test", true, true},
+		{"JÖRG@example.org", "jörg@example.org", true, false},
+	} {
+		if got := RcptKey(c.a, c.owned) == RcptKey(c.b, c.owned); got != c.same {
+			t.Errorf("RcptKey(%q, %v) == RcptKey(%q, %v): %v, want %v", c.a, c.owned, c.b, c.owned, got, c.same)
+		}
+	}
+}

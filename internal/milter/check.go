@@ -809,7 +809,7 @@ func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transa
 	var v smtp.Verdict
 	edited := false
 	replaced := false
-	rs := newRcptSet(t.Rcpts)
+	rs := newRcptSet(t.Rcpts, t.RcptKey)
 	for _, r := range mods {
 		need, name := actionOf(r.code)
 		if s.neg.actions&need == 0 {
@@ -922,21 +922,27 @@ func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transa
 
 // rcptSet is the recipient list under a milter's additions and
 // deletions, each in constant time (a milter may send thousands):
-// compared as RCPT compares recipients (setKey: ASCII case, a final dot
-// and the form of an internationalised domain, so anna@BÜCHER.example
-// names anna@xn--bcher-kva.example), first spelling and order kept.
+// compared as RCPT compares recipients (key: the session's rcptKey —
+// a final dot and the form of an internationalised domain aside, so
+// anna@BÜCHER.example names anna@xn--bcher-kva.example; the local
+// part's ASCII case only for an authoritative domain), first spelling
+// and order kept.
 type rcptSet struct {
+	key     func(string) string
 	order   []string
-	present map[string]bool // setKey → in the list now
-	listed  map[string]bool // setKey → in order
+	present map[string]bool // key → in the list now
+	listed  map[string]bool // key → in order
 }
 
-// setKey is a recipient's key in a rcptSet: mailaddr.AddrKey without
-// a final dot, the session's duplicate test.
-func setKey(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) }
+// setKey is a recipient's key in a rcptSet when the transaction gives
+// none: mailaddr.RcptKey without a final dot, the local part exact.
+func setKey(a string) string { return mailaddr.RcptKey(strings.TrimSuffix(a, "."), false) }
 
-func newRcptSet(rcpts []string) *rcptSet {
-	rs := &rcptSet{present: map[string]bool{}, listed: map[string]bool{}}
+func newRcptSet(rcpts []string, key func(string) string) *rcptSet {
+	if key == nil {
+		key = setKey
+	}
+	rs := &rcptSet{key: key, present: map[string]bool{}, listed: map[string]bool{}}
 	for _, r := range rcpts {
 		rs.add(r)
 	}
@@ -944,7 +950,7 @@ func newRcptSet(rcpts []string) *rcptSet {
 }
 
 func (rs *rcptSet) add(a string) {
-	k := setKey(a)
+	k := rs.key(a)
 	rs.present[k] = true
 	if !rs.listed[k] {
 		rs.listed[k] = true
@@ -952,12 +958,12 @@ func (rs *rcptSet) add(a string) {
 	}
 }
 
-func (rs *rcptSet) del(a string) { rs.present[setKey(a)] = false }
+func (rs *rcptSet) del(a string) { rs.present[rs.key(a)] = false }
 
 func (rs *rcptSet) list() []string {
 	out := make([]string, 0, len(rs.order))
 	for _, a := range rs.order {
-		if rs.present[setKey(a)] {
+		if rs.present[rs.key(a)] {
 			out = append(out, a)
 		}
 	}

@@ -18,7 +18,7 @@ func TestParseRecipientCanonical(t *testing.T) {
 		{"X-Receiver: u@example.test\nX-Receiver: u@example.test.\nSubject: x\n\nbody\n",
 			"", "[u@example.test]"},
 	} {
-		env, _, err := Parse([]byte(c.file))
+		env, _, err := Parse([]byte(c.file), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,10 @@ type Envelope struct {
 
 // Parse reads a pickup file: it returns the envelope and the message as it
 // is to be sent (CRLF line ends, envelope headers and Bcc removed).
-func Parse(data []byte) (Envelope, []byte, error) {
+// owned reports whether this organisation is authoritative for a domain
+// (its mailboxes match in ASCII case): a recipient repeated in another
+// ASCII case of its local part is one there, two elsewhere; nil: none is.
+func Parse(data []byte, owned func(domain string) bool) (Envelope, []byte, error) {
 	msg := crlf(data)
 	end := bytes.Index(msg, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -110,13 +113,15 @@ func Parse(data []byte) (Envelope, []byte, error) {
 		env.Rcpts[i] = mailaddr.Canonical(r)
 	}
 	// A recipient named twice (X-Receiver repeated, To: and Cc:) is one,
-	// compared as RCPT compares (mailaddr.AddrKey: ASCII case, a final
-	// dot, either form of an internationalised domain); the first
-	// spelling is kept.
+	// compared as RCPT compares (mailaddr.RcptKey: a final dot, either
+	// form of an internationalised domain, and the local part's ASCII
+	// case for an authoritative domain only — elsewhere only the
+	// destination interprets it, rt17b-F2); the first spelling is kept.
 	seen := make(map[string]bool, len(env.Rcpts))
 	rcpts := env.Rcpts[:0]
 	for _, r := range env.Rcpts {
-		if k := mailaddr.AddrKey(r); !seen[k] {
+		d := r[strings.LastIndexByte(r, '@')+1:]
+		if k := mailaddr.RcptKey(r, owned != nil && owned(d)); !seen[k] {
 			seen[k] = true
 			rcpts = append(rcpts, r)
 		}

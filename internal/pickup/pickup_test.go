@@ -14,8 +14,8 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	env, body, err := Parse([]byte("X-Sender: app@example.org\nX-Receiver: <a@example.test>\nX-Receiver: b@example.test\n" +
-		"From: App <noreply@example.org>\nTo: someone@else.example\nBcc: hidden@example.test\nSubject: hi\n\nbody line\n"))
+	env, body, err := Parse([]byte("X-Sender: app@example.org\nX-Receiver: <a@example.test>\nX-Receiver: b@example.test\n"+
+		"From: App <noreply@example.org>\nTo: someone@else.example\nBcc: hidden@example.test\nSubject: hi\n\nbody line\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +27,14 @@ func TestParse(t *testing.T) {
 		t.Errorf("body:\n%q", body)
 	}
 
-	env, _, err = Parse([]byte("From: A <a@example.org>\r\nTo: B <b@example.test>, c@example.test\r\nCc: d@example.test\r\n" +
-		"Bcc: e@example.test\r\nSubject: x\r\n\r\nhi\r\n"))
+	env, _, err = Parse([]byte("From: A <a@example.org>\r\nTo: B <b@example.test>, c@example.test\r\nCc: d@example.test\r\n"+
+		"Bcc: e@example.test\r\nSubject: x\r\n\r\nhi\r\n"), nil)
 	if err != nil || env.From != "a@example.org" || strings.Join(env.Rcpts, ",") != "b@example.test,c@example.test,d@example.test,e@example.test" {
 		t.Errorf("envelope from address headers: %+v %v", env, err)
 	}
 	for _, bad := range []string{"no header end", "From: a@b\r\nSubject: x\r\n\r\nno rcpt\r\n", "To: not an address\r\n\r\nx\r\n",
 		"X-Receiver: bad\r\n\r\nx\r\n", "broken header\r\n\r\n"} {
-		if _, _, err := Parse([]byte(bad)); err == nil {
+		if _, _, err := Parse([]byte(bad), nil); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}
 	}
@@ -45,7 +45,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("From: a@b.c\r\nTo: d@e.f, \"x y\" <g@h.i>\r\n\r\nhi\r\n"))
 	f.Add([]byte("From: a@b.c\r\nTo: d@e.f\r\n\r\nhi\r.\rMAIL FROM:<x@y.z>\r\n\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env, body, err := Parse(data)
+		env, body, err := Parse(data, nil)
 		if err != nil {
 			return
 		}
@@ -189,18 +189,24 @@ func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
 }
 
 // A recipient named twice in a pickup file — X-Receiver repeated, or To:
-// and Cc: naming one mailbox — in any ASCII case or either form of an
-// internationalised domain, is one recipient, the first spelling kept
-// (mailaddr.AddrKey, as RCPT's duplicate test): final delivery or the
-// next hop never gets it twice.
+// and Cc: naming one mailbox — in either form of an internationalised
+// domain, and in any ASCII case of its local part where the domain is
+// authoritative, is one recipient, the first spelling kept
+// (mailaddr.RcptKey, as RCPT's duplicate test): final delivery or the
+// next hop never gets it twice. A relayed domain's local part is the
+// destination's to interpret: "Bob@" and "bob@" there are two
+// (rt17b-F2).
 func TestParseRecipientOnce(t *testing.T) {
+	owned := func(d string) bool { return d == "example.test" }
 	for _, c := range []struct{ file, want string }{
 		{"X-Receiver: <anna@bücher.example>\nX-Receiver: anna@XN--BCHER-KVA.example\nX-Receiver: Bob@example.test\nX-Receiver: bob@EXAMPLE.test.\nSubject: x\n\nbody\n",
 			"[anna@bücher.example Bob@example.test]"},
 		{"From: a@example.test\nTo: bob@example.test, Émile@example.test\nCc: BOB@example.test, émile@example.test\nSubject: x\n\nbody\n",
 			"[bob@example.test Émile@example.test émile@example.test]"},
+		{"X-Receiver: TD@good.test\nX-Receiver: td@good.test\nX-Receiver: td@GOOD.test\nSubject: x\n\nbody\n",
+			"[TD@good.test td@good.test]"},
 	} {
-		env, _, err := Parse([]byte(c.file))
+		env, _, err := Parse([]byte(c.file), owned)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,7 +39,7 @@ func TestPickupRecipientsFollowRcptRules(t *testing.T) {
 		"dotted":  "X-Receiver: u@example..test",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := Parse([]byte(rcpt + "\nSubject: x\n\nhi\n")); err == nil {
+			if _, _, err := Parse([]byte(rcpt+"\nSubject: x\n\nhi\n"), nil); err == nil {
 				t.Fatalf("%q: parsed", rcpt)
 			}
 			dir := t.TempDir()

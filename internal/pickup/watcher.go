@@ -61,6 +61,10 @@ type Config struct {
 	// as handed on.
 	RestoredDatabase bool
 	Known            func(queue.ID) bool
+	// Authoritative reports whether this organisation is authoritative
+	// for a domain (the current accepted domains): a file's recipients
+	// repeated in another ASCII case are one only there (Parse).
+	Authoritative func(domain string) bool
 }
 
 // Watcher scans the pickup directory.
@@ -188,7 +192,7 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	if err == nil {
 		var env Envelope
 		var body []byte
-		if env, body, err = Parse(data); err == nil {
+		if env, body, err = Parse(data, w.cfg.Authoritative); err == nil {
 			err = w.submit(ctx, path, fileKey(path, fi), env, body)
 			if err != nil {
 				w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)

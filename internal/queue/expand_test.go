@@ -45,7 +45,7 @@ func (e *expander) Deliver(ctx context.Context, m *Message, body []byte, rcpts [
 func TestExpandedGroupMembersJoinTheMessage(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	e := &expander{groups: map[string][]string{"all@example.org": {"a@example.org", "B@example.org", "c@example.org"}},
+	e := &expander{groups: map[string][]string{"all@example.org": {"a@example.org", "b@EXAMPLE.org", "c@example.org"}},
 		calls: make(chan struct{}, 10)}
 	q := NewManager(s, e, ManagerConfig{Hostname: "mx.test", Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,7 +74,7 @@ func TestExpandedGroupMembersJoinTheMessage(t *testing.T) {
 
 func TestExpandIntoInheritsAndBounds(t *testing.T) {
 	m := &Message{Rcpts: []Recipient{{Addr: "g@x", Notify: NotifyFailure | NotifyDelay}, {Addr: "a@x"}}}
-	if !expandInto(m, 0, []string{"A@x", "b@x", "b@x"}) || len(m.Rcpts) != 3 {
+	if !expandInto(m, 0, []string{"a@X", "b@x", "b@x"}) || len(m.Rcpts) != 3 {
 		t.Fatalf("rcpts %+v", m.Rcpts)
 	}
 	if r := m.Rcpts[2]; r.Addr != "b@x" || r.ORcpt != "rfc822;g@x" || r.Notify != NotifyFailure|NotifyDelay || r.Status != Pending {
@@ -86,14 +86,26 @@ func TestExpandIntoInheritsAndBounds(t *testing.T) {
 }
 
 // A member given in the other form of an internationalised domain
-// (U-label or A-label, any case) is the recipient the message has
-// already: one delivery, not two.
+// (U-label or A-label, the domain in any case) is the recipient the
+// message has already: one delivery, not two.
 func TestExpandIntoIDNFormsAreOneRecipient(t *testing.T) {
 	m := &Message{Rcpts: []Recipient{{Addr: "g@x"}, {Addr: "anna@bücher.example"}}}
-	if expandInto(m, 0, []string{"ANNA@xn--bcher-kva.example", "bob@xn--bcher-kva.example", "bob@BÜCHER.example"}) && len(m.Rcpts) != 3 {
+	if expandInto(m, 0, []string{"anna@XN--BCHER-KVA.example", "bob@xn--bcher-kva.example", "bob@BÜCHER.example"}) && len(m.Rcpts) != 3 {
 		t.Fatalf("rcpts %+v", m.Rcpts)
 	}
 	if len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "bob@xn--bcher-kva.example" {
+		t.Errorf("rcpts %+v", m.Rcpts)
+	}
+}
+
+// A member whose local part differs from a recipient's in case alone is
+// another mailbox (RFC 5321 §2.4: the destination interprets it), added
+// (rt17b-F2); delivery gives a member of an authoritative domain the
+// spelling the message has (delivery's ownSpellings), so one mailbox of
+// this organisation is still one recipient.
+func TestExpandIntoKeepsLocalPartCase(t *testing.T) {
+	m := &Message{Rcpts: []Recipient{{Addr: "g@x"}, {Addr: "td@good.test"}}}
+	if !expandInto(m, 0, []string{"TD@good.test", "td@GOOD.test"}) || len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "TD@good.test" {
 		t.Errorf("rcpts %+v", m.Rcpts)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"umbra/internal/mailaddr"
 )
 
 // The quarantine: mail an edge check kept back (Message.Quarantine, set
@@ -324,9 +322,9 @@ func (t *Tx) copiesOf(m *Message, fn func(o *Message, rcpts []int) (bool, error)
 	if m.OrgID == "" {
 		return nil
 	}
-	held := map[string]bool{}
+	held := newRcptMatch[bool]() // rcptmatch.go: the local part exact first
 	for _, r := range m.Rcpts {
-		held[mailaddr.AddrKey(r.Addr)] = true
+		held.put(r.Addr, true)
 	}
 	for _, id := range t.ByOrgID(m.OrgID) {
 		if id == m.ID {
@@ -338,7 +336,7 @@ func (t *Tx) copiesOf(m *Message, fn func(o *Message, rcpts []int) (bool, error)
 		}
 		var rcpts []int
 		for i := range o.Rcpts {
-			if heldCopy(&o.Rcpts[i]) && held[mailaddr.AddrKey(o.Rcpts[i].Addr)] {
+			if heldCopy(&o.Rcpts[i]) && held.has(o.Rcpts[i].Addr) {
 				rcpts = append(rcpts, i)
 			}
 		}
@@ -397,7 +395,7 @@ func settleForQuarantine(tx *Tx, m *Message) (pending bool) {
 	qr := tx.quarantinedRcpts(m.OrgID, m.ID)
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if into, ok := qr[mailaddr.AddrKey(r.Addr)]; ok && heldCopy(r) {
+		if into, ok := qr.get(r.Addr); ok && heldCopy(r) {
 			pending = pending || r.Status == Pending
 			r.Status, r.LastReply = Relayed, "merged into quarantined message "+into.String()
 		}
@@ -405,13 +403,14 @@ func settleForQuarantine(tx *Tx, m *Message) (pending bool) {
 	return pending
 }
 
-// quarantinedRcpts returns the recipients (keyed by mailaddr.AddrKey) of the quarantined
-// records here with org id orgID (the record except is left out).
-func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
+// quarantinedRcpts returns the recipients (matched as rcptMatch
+// matches) of the quarantined records here with org id orgID (the
+// record except is left out), nil when there are none.
+func (t *Tx) quarantinedRcpts(orgID string, except ID) *rcptMatch[ID] {
 	if orgID == "" {
 		return nil
 	}
-	var out map[string]ID
+	var out *rcptMatch[ID]
 	for _, id := range t.ByOrgID(orgID) {
 		if id == except {
 			continue
@@ -422,11 +421,9 @@ func (t *Tx) quarantinedRcpts(orgID string, except ID) map[string]ID {
 		}
 		for _, r := range o.Rcpts {
 			if out == nil {
-				out = map[string]ID{}
+				out = newRcptMatch[ID]()
 			}
-			if _, ok := out[mailaddr.AddrKey(r.Addr)]; !ok {
-				out[mailaddr.AddrKey(r.Addr)] = o.ID
-			}
+			out.put(r.Addr, o.ID)
 		}
 	}
 	return out

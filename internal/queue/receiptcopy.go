@@ -266,7 +266,7 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, fo
 		// (quarantine.go).
 		var keep []Recipient
 		for _, r := range m.Rcpts {
-			if _, ok := qr[mailaddr.AddrKey(r.Addr)]; !ok {
+			if !qr.has(r.Addr) {
 				keep = append(keep, r)
 			}
 		}
@@ -284,19 +284,19 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, fo
 // newReceiptRcpts returns the recipients of the pushed copy m that no
 // record of kept (the copies on receipt held for its org id) has.
 func newReceiptRcpts(tx *Tx, kept []ID, m *Message) []Recipient {
-	have := map[string]bool{}
+	have := newRcptMatch[bool]() // rcptmatch.go: the local part exact first
 	for _, id := range kept {
 		o, err := tx.Get(id)
 		if err != nil {
 			continue
 		}
 		for _, r := range o.Rcpts {
-			have[mailaddr.AddrKey(r.Addr)] = true
+			have.put(r.Addr, true)
 		}
 	}
 	var out []Recipient
 	for _, r := range m.Rcpts {
-		if !have[mailaddr.AddrKey(r.Addr)] {
+		if !have.has(r.Addr) {
 			out = append(out, r)
 		}
 	}
@@ -348,13 +348,13 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		if err != nil || o.State == Active || o.State == Quarantined {
 			continue
 		}
-		at := map[string]int{}
+		at := newRcptMatch[int]() // rcptmatch.go: the local part exact first
 		for i, r := range o.Rcpts {
-			at[mailaddr.AddrKey(r.Addr)] = i
+			at.put(r.Addr, i)
 		}
 		relayed, same := false, true
 		for _, r := range m.Rcpts {
-			i, ok := at[mailaddr.AddrKey(r.Addr)]
+			i, ok := at.get(r.Addr)
 			if !ok {
 				continue
 			}
@@ -375,7 +375,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		// keep the earlier rule (no entry).
 		pushedFrom := ""
 		for _, r := range m.Rcpts {
-			if i, ok := at[mailaddr.AddrKey(r.Addr)]; ok && o.Rcpts[i].ShadowID != m.OrgID {
+			if i, ok := at.get(r.Addr); ok && o.Rcpts[i].ShadowID != m.OrgID {
 				if pushedFrom != "" && pushedFrom != o.Rcpts[i].ShadowID {
 					pushedFrom = "\x00" // several
 					break
@@ -394,7 +394,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 			}
 		}
 		for _, r := range m.Rcpts {
-			if _, ok := at[mailaddr.AddrKey(r.Addr)]; !ok {
+			if !at.has(r.Addr) {
 				o.Rcpts = append(o.Rcpts, r)
 				if pushedFrom == "" || pushedFrom == "\x00" {
 					continue

@@ -67,7 +67,7 @@ import (
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
 //	          (Manager.SubmitKeyed); pruned after message_expiration
-//	rcptcache address (mailaddr.AddrKey; EarlierKeys read too) → known (1 byte: 1 known, 0 unknown) ‖
+//	rcptcache address (recipients.Callout.key: mailaddr.AddrKey for an authoritative domain, EarlierKeys read too; the local part exact for another) → known (1 byte: 1 known, 0 unknown) ‖
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
 //	          so that an edge decides RCPT while its hubs are down;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"umbra/internal/mailaddr"
 
 	"umbra/internal/header"
 )
@@ -227,14 +226,28 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	}
 	covered := true // the original's own discard covers the sender's copy
 	carriable := m.ShadowServer != "" && m.ShadowID != ""
+	// Each original's recipients, matched by rcptMatch (rcptmatch.go: the
+	// local part exact first; "TD@" and "td@" of a relayed domain are two).
+	at := func(o *Message) *rcptMatch[int] {
+		mt := newRcptMatch[int]()
+		for i, orc := range o.Rcpts {
+			mt.put(orc.Addr, i)
+		}
+		return mt
+	}
+	heldAt, waitingAt := make([]*rcptMatch[int], len(held)), make([]*rcptMatch[int], len(waiting))
+	for i, o := range held {
+		heldAt[i] = at(o)
+	}
+	for i, o := range waiting {
+		waitingAt[i] = at(o)
+	}
 	for _, r := range m.Rcpts {
 		var into *Message
 		carry := false
-		for _, o := range held {
-			for _, orc := range o.Rcpts {
-				if mailaddr.AddrKey(orc.Addr) != mailaddr.AddrKey(r.Addr) {
-					continue
-				}
+		for k, o := range held {
+			if i, ok := heldAt[k].get(r.Addr); ok {
+				orc := o.Rcpts[i]
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
@@ -246,14 +259,12 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 				}
 			}
 		}
-		for _, o := range waiting {
-			for _, orc := range o.Rcpts {
-				if into == nil && mailaddr.AddrKey(orc.Addr) == mailaddr.AddrKey(r.Addr) && waitingHere(orc) {
-					if releasesNoCopy(o, m) {
-						into = o
-					} else if carriable {
-						into, carry = o, true // carried.go
-					}
+		for k, o := range waiting {
+			if i, ok := waitingAt[k].get(r.Addr); ok && into == nil && waitingHere(o.Rcpts[i]) {
+				if releasesNoCopy(o, m) {
+					into = o
+				} else if carriable {
+					into, carry = o, true // carried.go
 				}
 			}
 		}

@@ -27,8 +27,10 @@ type Entry struct {
 }
 
 // Cache keeps callout answers across restarts (the transport database's
-// rcptcache bucket, package queue). Keys are mailaddr.AddrKey's; an
-// earlier release's (mailaddr.EarlierKeys) are read too.
+// rcptcache bucket, package queue). Keys are Callout.key's
+// (mailaddr.AddrKey's for an authoritative domain, the local part exact
+// for any other); for an authoritative domain an earlier release's
+// (mailaddr.EarlierKeys) are read too.
 type Cache interface {
 	GetRecipient(address string) (Entry, bool, error)
 	// PutRecipient keeps at most max entries (max > 0), evicting
@@ -57,6 +59,11 @@ type CalloutConfig struct {
 	MaxEntries int
 	// Now is the clock (tests fake it); default time.Now.
 	Now func() time.Time
+	// Owned reports whether this organisation is authoritative for a
+	// domain (its mailboxes compare in ASCII case): an answer is kept
+	// under mailaddr.AddrKey there, and under the address with its
+	// local part exact elsewhere (key). nil: every domain is.
+	Owned func(domain string) bool
 }
 
 // Defaults of CalloutConfig.
@@ -130,7 +137,7 @@ func verdictOf(known bool) Verdict {
 
 // Lookup implements Directory.
 func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
-	key := mailaddr.AddrKey(address)
+	key := c.key(address)
 	now := c.cfg.Now()
 	e, cached, err := c.cached(key, address)
 	if err != nil {
@@ -165,7 +172,7 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 	if !mailboxRefusal(reply) {
 		return false
 	}
-	key := mailaddr.AddrKey(address)
+	key := c.key(address)
 	e, cached, err := c.cached(key, address)
 	if err != nil || !cached || !e.Known {
 		return false
@@ -173,14 +180,30 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 	return c.cfg.Cache.PutRecipient(ctx, key, Entry{Known: false, Checked: c.cfg.Now(), Reply: reply}, c.cfg.MaxEntries) == nil
 }
 
+// key is the cache key of address: mailaddr.AddrKey for a domain this
+// organisation is authoritative for (Owned), whose mailboxes compare in
+// ASCII case; for any other the local part exactly as written, the
+// domain by its key (mailaddr.RcptKey): only the destination interprets
+// a local part there (RFC 5321 §2.4), and td@'s answer is not TD@'s.
+func (c *Callout) key(address string) string {
+	return mailaddr.RcptKey(address, c.owned(address))
+}
+
+func (c *Callout) owned(address string) bool {
+	return c.cfg.Owned == nil || c.cfg.Owned(address[strings.LastIndexByte(address, '@')+1:])
+}
+
 // cached is the remembered answer for address, kept under key
-// (mailaddr.AddrKey), else under a key an earlier release wrote
-// (mailaddr.EarlierKeys: the address lower-cased or ASCII-folded, an
-// internationalised domain as written). A new answer is written under
-// key alone; the earlier entry ages out with its TTL.
+// (Callout.key), else, for a domain this organisation is authoritative
+// for, under a key an earlier release wrote (mailaddr.EarlierKeys: the
+// address lower-cased or ASCII-folded, an internationalised domain as
+// written). A new answer is written under key alone; the earlier entry
+// ages out with its TTL. Another domain's answers an earlier release
+// kept folded are not read (they may be another mailbox's): the
+// address is asked again.
 func (c *Callout) cached(key, address string) (Entry, bool, error) {
 	e, ok, err := c.cfg.Cache.GetRecipient(key)
-	if ok || err != nil {
+	if ok || err != nil || !c.owned(address) {
 		return e, ok, err
 	}
 	for _, k := range mailaddr.EarlierKeys(address) {

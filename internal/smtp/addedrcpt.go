@@ -75,17 +75,18 @@ func (s *session) admitAdded(addr string) (string, error) {
 // checkedRcpts maps the recipient list the checks left to queue
 // recipients: one that was there keeps its DSN parameters, a new one
 // gets none and must pass admitAdded and fit in max_recipients.
-// Recipients are compared as RCPT compares them (rcptKey: ASCII case,
-// a final dot and the form of an internationalised domain), so one
-// recipient is never queued twice.
+// Recipients are compared as RCPT compares them (rcptKey: a final dot,
+// the form of an internationalised domain, and the local part's ASCII
+// case for an authoritative domain only), so one recipient is never
+// queued twice and two mailboxes of a relayed domain stay two.
 func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
 	old := make(map[string]queue.Recipient, len(s.rcpt))
 	for _, r := range s.rcpt {
-		old[rcptKey(r.Addr)] = r
+		old[s.rcptKey(r.Addr)] = r
 	}
 	kept := 0
 	for _, a := range addrs {
-		if _, ok := old[rcptKey(a)]; ok {
+		if _, ok := old[s.rcptKey(a)]; ok {
 			kept++
 		}
 	}
@@ -94,7 +95,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 	seen := make(map[string]bool, len(addrs))
 	added, overLimit := 0, 0
 	for _, a := range addrs {
-		k := rcptKey(a)
+		k := s.rcptKey(a)
 		if seen[k] {
 			continue
 		}
@@ -122,10 +123,10 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, s.ip, "msg_id", id.String(), "rcpt", a)
 			continue
 		}
-		if lk := rcptKey(norm); lk != k && seen[lk] {
+		if lk := s.rcptKey(norm); lk != k && seen[lk] {
 			continue
 		}
-		seen[rcptKey(norm)] = true
+		seen[s.rcptKey(norm)] = true
 		out = append(out, queue.Recipient{Addr: norm})
 		added++
 	}

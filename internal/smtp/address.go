@@ -104,9 +104,14 @@ func idnReply(err error, enhanced int) error {
 		return nil
 	}
 	// The label is the client's text: echoed as all client text is
-	// (replyecho.go), bounded.
+	// (replyecho.go), bounded — its raw bytes, never the error's Go
+	// quoting ("exa\u00admple" would be a second escape rule).
+	text := strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")
+	if le := (*mailaddr.LabelError)(nil); errors.As(idn.Err, &le) {
+		text = "label " + le.Label + ": " + le.Reason
+	}
 	return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
-		Message: "Invalid internationalized domain name: " + string(echoText([]byte(strings.TrimPrefix(idn.Error(), "invalid internationalized domain name "))))}
+		Message: "Invalid internationalized domain name: " + string(echoText([]byte(text)))}
 }
 
 // RcptRefusal is RCPT TO's reply to an address its parse refused

@@ -385,6 +385,13 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 // Rcpt is go-smtp's RCPT TO with a reply it could not take named as the
 // reply to RCPT (replyTo).
 func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if opts != nil && ForeignOrcptType(string(opts.OriginalRecipientType)) {
+		// go-smtp cannot write an ORCPT of another address type
+		// (orcpt.go): left out rather than the recipient failed.
+		o := *opts
+		o.OriginalRecipientType, o.OriginalRecipient = "", ""
+		opts = &o
+	}
 	err := c.Client.Rcpt(to, opts)
 	if badReply(err) {
 		err = replyTo("RCPT", err)

@@ -229,7 +229,10 @@
 //     compared in ASCII only, asciiEqualFold: a Unicode fold would take
 //     "poſtmaster" for it, which delivery does not); addresses outside the
 //     accepted domains are decided by relay rights alone. A recipient the
-//     transaction already has (rcptKey: ASCII case, no trailing dot) gets
+//     transaction already has (rcptKey: no trailing dot, either form of an
+//     internationalised domain, the local part's ASCII case for an
+//     authoritative domain only — a relayed domain's "TD@" and "td@" are
+//     two mailboxes, its host alone interprets a local part) gets
 //     250 and is not stored again, the first RCPT's DSN parameters kept
 //     (repeatedRcpt); a shadow copy keeps its primary's list as sent.
 //   - A message carrying a Delivered-To that names one of its recipients
@@ -289,11 +292,14 @@
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores
 //     tolerated, no final dot, A-labels only: RFC 6531 §3.7.1) or one
 //     address literal ([IPv4], [IPv6:…]); anything else — a parameter
-//     after it, an empty label, a U-label, a literal out of range — is
+//     after it, an empty label, a U-label, an A-label IDNA refuses
+//     (xn--zz, as RCPT refuses it), a literal out of range — is
 //     refused with 501 5.5.4 "Invalid EHLO argument: <why>" before
 //     go-smtp sees it, so the session keeps its state and no session
 //     holds such a name: the Received field's "from" (traceName), the
-//     HELO identity of SPF and the records show only a valid name. A
+//     HELO identity of SPF and the records show only a valid name (a
+//     bare IPv4 greeting, taken for interoperability, is written
+//     "from [1.2.3.4]" by traceName). No argument is 501 5.5.2. A
 //     valid name is never refused for not matching the client's
 //     address (the HELO checks of connfilter may, when configured).
 //   - A next hop's EHLO/LHLO reply (client side, ehlokeywords.go) is

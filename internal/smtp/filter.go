@@ -115,6 +115,12 @@ type Transaction struct {
 	// memory, within ReserveBody.
 	SpoolBody      func() (*queue.SpoolFile, error)
 	SpoolThreshold int64
+	// RcptKey is the session's comparison key of a recipient (RCPT's
+	// repeats): a check adding or deleting a recipient names the one
+	// the list holds by it — the local part in ASCII case for an
+	// authoritative domain, exactly for any other. nil:
+	// mailaddr.RcptKey with the local part exact.
+	RcptKey func(addr string) string
 
 	// spooled is the spool file of the replacement Rest reads now
 	// (ReplaceBodySpooled), nil when none. The session hands it to the
@@ -544,7 +550,7 @@ func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.Rea
 		if t == nil {
 			info = s.connInfo()
 			t = &Transaction{QueueID: id.String(), From: s.from, Content: content, Rest: rest, RestLen: restLen,
-				ReserveBody: s.reserveBody}
+				ReserveBody: s.reserveBody, RcptKey: s.rcptKey}
 			if s.spooling() {
 				t.SpoolBody, t.SpoolThreshold = s.srv.newSpool, s.srv.spoolThreshold
 			}

@@ -273,10 +273,6 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyAuthNotAvailable)
 			return nil
 		}
-		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
-			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
-			return nil
-		}
 		if r := v.authSequence(); r != "" {
 			// The sequence before the syntax (RFC 5321 §4.1.4): the
 			// layer's syntax checks below would otherwise answer first.
@@ -284,7 +280,14 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		if r := authCommand(arg); r != "" {
+			// The syntax before the policy: AUTH without a mechanism
+			// is 501 5.5.4 with or without TLS (rt17b-F5); 538 is about
+			// the mechanism requested.
 			v.reply(r)
+			return nil
+		}
+		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
+			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
 			return nil
 		}
 	case "XSHADOW":
@@ -361,6 +364,15 @@ func (v *verbConn) fillCommand() error {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
 		if r := v.rcptParams(line); r != "" {
+			v.reply(r)
+			return nil
+		}
+		// An ORCPT of another address type than rfc822 or utf-8 is
+		// taken off the line for the session (orcpt.go): go-smtp
+		// would refuse it.
+		var r string
+		s := v.sess()
+		if line, s.foreignOrcpt, r = foreignOrcpt(line); r != "" {
 			v.reply(r)
 			return nil
 		}

@@ -62,7 +62,7 @@ func TestMalformedBDATSmugglesNothing(t *testing.T) {
 			d.cmd("RCPT TO:<b@example.test>", "250")
 			d.send(bdat + "\r\n" + auth)
 			d.expect("501 5.5.4")
-			d.expect("538 5.7.11") // the AUTH line is a command, refused before TLS
+			d.expect("503 5.5.1") // the AUTH line is a command, refused (inside a transaction)
 			d.cmd("RCPT TO:<x@elsewhere.org>", "550 5.7.1")
 			d.cmd("QUIT", "221")
 		})

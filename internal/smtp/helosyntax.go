@@ -3,6 +3,8 @@ package smtp
 import (
 	"net/netip"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // The EHLO/HELO argument (RFC 5321 §4.1.1.1, §4.1.3, §4.1.2): one
@@ -22,10 +24,15 @@ import (
 //   - Address literal: [IPv4] with four decimal numbers 0-255, or
 //     [IPv6:address] (the tag in any case, no zone). No other tag is
 //     registered (RFC 5321 §4.1.3's General-address-literal).
-//   - Internationalised names: only the A-label (xn--) form. The client
-//     cannot know at EHLO whether SMTPUTF8 is offered, so RFC 6531
+//   - Internationalised names: only the A-label (xn--) form, and only a
+//     valid one (mailaddr.Domain: "xn--zz" is refused, as at RCPT). The
+//     client cannot know at EHLO whether SMTPUTF8 is offered, so RFC 6531
 //     §3.7.1 has every name of this dialogue in A-labels; a U-label (or
 //     any other non-ASCII byte) is refused.
+//   - A bare IPv4 address (1.2.3.4) is Domain syntax and is taken, as
+//     many clients send it; the Received field writes it as the address
+//     literal it stands for ([1.2.3.4], traceName), never as a name.
+//   - No argument at all is a syntax error: 501 5.5.2 (framing.go).
 
 // greetingSyntax is the reply to an EHLO/HELO whose argument (non-empty,
 // spaces around it trimmed) is not a Domain or an address literal, ""
@@ -43,6 +50,13 @@ func greetingSyntax(verb, arg string) string {
 		}
 	case !validDomainSyntax(arg):
 		why = "not a valid domain name (letters, digits, hyphens, dots)"
+	default:
+		// An A-label IDNA refuses (xn--zz) is refused as RCPT refuses
+		// it (553 5.1.3 there): the Received field would carry a name
+		// that is no domain.
+		if _, err := mailaddr.Domain(arg); err != nil {
+			why = "not a valid internationalised name (an A-label IDNA refuses)"
+		}
 	}
 	if why == "" {
 		return ""

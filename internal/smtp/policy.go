@@ -140,7 +140,9 @@ func (s *session) deliveredBefore(body []byte) string {
 		return ""
 	}
 	for _, r := range s.rcpt {
-		if header.HasAddress(body, "Delivered-To", r.Addr) {
+		// Compared as the recipient set compares (rcptKey): a relayed
+		// domain's local part exactly, its destination's to interpret.
+		if header.HasAddressKey(body, "Delivered-To", r.Addr, s.rcptKey) {
 			return r.Addr
 		}
 	}

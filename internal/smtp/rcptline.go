@@ -12,7 +12,10 @@ import (
 // every recipient grows a 2 KiB builder, formats with fmt, sets and clears
 // the connection deadline and parses the capture's fake 250 — the largest
 // allocation and a good part of the CPU a recipient costs on the way out.
-// The line is byte for byte the one go-smtp (v0.25) writes: a differential
+// The line is byte for byte the one go-smtp (v0.25) writes — but for an
+// ORCPT of another address type than rfc822 and utf-8, which go-smtp
+// refuses to write and this formatter writes as an rfc822 one, its type
+// as given (orcpt.go) —: a differential
 // fuzz test (rcptline_test.go) holds the two together. Whatever this
 // formatter does not cover — a refusal go-smtp would give (CR or LF in the
 // address, a malformed NOTIFY set, a non-printable ORCPT), a UTF-8 ORCPT,
@@ -55,7 +58,8 @@ func appendRcptLine(dst []byte, to string, opts *gosmtp.RcptOptions, dsn bool) (
 			}
 		}
 		if opts.OriginalRecipient != "" {
-			if opts.OriginalRecipientType != gosmtp.DSNAddressTypeRFC822 || !printableASCII(opts.OriginalRecipient) {
+			typ := opts.OriginalRecipientType
+			if typ != gosmtp.DSNAddressTypeRFC822 && !ForeignOrcptType(string(typ)) || !printableASCII(opts.OriginalRecipient) {
 				return dst[:start], false
 			}
 			dst = append(dst, " ORCPT="...)

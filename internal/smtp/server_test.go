@@ -75,7 +75,12 @@ func TestReplies(t *testing.T) {
 			{"RCPT TO:<anna@xn--strae-oqa.example>", "250"}, {"RCPT TO:<anna@XN--STRAE-OQA.example>", "250"}}},
 		{"invalid IDN recipient", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org> SMTPUTF8", "250"},
 			{"RCPT TO:<anna@xn--zz.example>", "553 5.1.3 Invalid internationalized domain name"},
-			{"RCPT TO:<anna@bü_cher.example>", "553 5.1.3 Invalid internationalized domain name"}}},
+			{"RCPT TO:<anna@bü_cher.example>", "553 5.1.3 Invalid internationalized domain name"},
+			// The refused label is echoed as all client text is, each
+			// byte outside printable ASCII \xNN, never Go's quoting
+			// (rt17b-F4): U+00AD is \xc2\xad, not \u00ad.
+			{"RCPT TO:<alice@exa\u00admple.test>", "553 5.1.3 Invalid internationalized domain name: label exa\\xc2\\xadmple: disallowed rune U+00AD (IDNA ignores it)"},
+			{"RCPT TO:<alice@exa\u200bmple.test>", "553 5.1.3 Invalid internationalized domain name: label exa\\xe2\\x80\\x8bmple: disallowed rune U+200B (IDNA ignores it)"}}},
 		{"invalid IDN sender", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@xn--zz.example>", "553 5.1.7 Invalid internationalized domain name"}}},
 		{"too many recipients", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<>", "250"}, {"RCPT TO:<a@example.test>", "250"},
 			{"RCPT TO:<b@example.test>", "250"}, {"RCPT TO:<c@example.test>", "250"}, {"RCPT TO:<d@example.test>", "452 4.5.3"}}},
@@ -342,6 +347,10 @@ func TestSTARTTLSRequired(t *testing.T) {
 		t.Fatalf("before TLS: STARTTLS offered, AUTH not:\n%s", ehlo)
 	}
 	d.cmd("MAIL FROM:<a@example.org>", "530 5.7.0")
+	// Syntax before policy (rt17b-F5): AUTH without a mechanism is
+	// malformed wherever it is sent; a mechanism before TLS is 538.
+	d.cmd("AUTH", "501 5.5.4 Syntax: AUTH mechanism")
+	d.cmd("AUTH PLAIN", "538 5.7.11")
 	d.startTLS(pool)
 	if ehlo := d.cmd("EHLO c", "250"); !strings.Contains(ehlo, "AUTH PLAIN") {
 		t.Fatalf("after TLS AUTH is offered:\n%s", ehlo)

@@ -23,6 +23,7 @@ import (
 	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // Replies umbra gives itself. One place, so that every path answers with
@@ -116,6 +117,9 @@ type session struct {
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
 	rcptKeys map[string]bool // rcptKey of each of rcpt (repeatedRcpt)
+	// foreignOrcpt is the ORCPT of another address type the verb layer
+	// took off the RCPT line go-smtp reads now (orcpt.go), for rcptTo.
+	foreignOrcpt string
 
 	// Marks of the edge checks (filter.go): the current transaction's,
 	// and the session's (Connect and Helo), which every transaction
@@ -448,6 +452,18 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if f := s.foreignOrcpt; f != "" {
+		// An ORCPT of another address type the verb layer took off
+		// this RCPT line (orcpt.go): checked and stored as any other.
+		s.foreignOrcpt = ""
+		typ, addr, _ := strings.Cut(f, ";")
+		o := gosmtp.RcptOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		o.OriginalRecipientType, o.OriginalRecipient = gosmtp.DSNAddressType(typ), addr
+		opts = &o
+	}
 	return s.rcptTo(to, opts)
 }
 
@@ -519,14 +535,15 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if s.rcptKeys == nil {
 		s.rcptKeys = map[string]bool{}
 	}
-	s.rcptKeys[rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
+	s.rcptKeys[s.rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
 	return nil
 }
 
-// repeatedRcpt reports a recipient the transaction already has, by the
-// comparison the accepted domains and the mailbox use (ASCII case, the
-// domain without a trailing dot; a quoted local part was unquoted by
-// the parser): the repeat is answered 250 and not stored again, and the
+// repeatedRcpt reports a recipient the transaction already has, by
+// rcptKey (the domain without a trailing dot and in either form of an
+// internationalised name; the local part in ASCII case for an
+// authoritative domain, exactly as written for any other; a quoted
+// local part was unquoted by the parser): the repeat is answered 250 and not stored again, and the
 // first RCPT's DSN parameters stand (Postfix does the same). Stored
 // twice, final delivery would find the message already in the mailbox
 // and count and log the second as a shadow-redundancy duplicate, which
@@ -537,12 +554,34 @@ func (s *session) repeatedRcpt(a Address) bool {
 	if s.pendingCopyDB != "" {
 		return false
 	}
-	return s.rcptKeys[rcptKey(a.String())]
+	return s.rcptKeys[s.rcptKey(a.String())]
 }
 
-// rcptKey is the comparison key of a recipient address.
-func rcptKey(addr string) string {
-	return mailaddr.AddrKey(strings.TrimSuffix(addr, "."))
+// rcptKey is the comparison key of a recipient address in the
+// transaction's recipient set (mailaddr.RcptKey): the local part folded
+// in ASCII case only for a domain this organisation is authoritative
+// for — its directory and Maildir match so, and "Bob@" and "bob@" are
+// one mailbox —, kept exact for any other, whose host alone interprets
+// it (RFC 5321 §2.4): "TD@good.test" and "td@good.test" are both
+// relayed (rt17b-F2).
+func (s *session) rcptKey(addr string) string {
+	return rcptKeyIn(s.srv.routing.Load(), addr)
+}
+
+// Authoritative reports whether this organisation is authoritative for
+// domain under the current accepted domains (a reload's included): the
+// mailboxes whose local part compares in ASCII case, for a recipient
+// list's repeats outside a session (a pickup file's).
+func (s *Server) Authoritative(domain string) bool {
+	t := s.routing.Load()
+	return t != nil && t.Accepted(strings.TrimSuffix(domain, ".")) == routing.Authoritative
+}
+
+func rcptKeyIn(t *routing.Table, addr string) string {
+	addr = strings.TrimSuffix(addr, ".")
+	at := strings.LastIndexByte(addr, '@')
+	owned := at >= 0 && t != nil && t.Accepted(addr[at+1:]) == routing.Authoritative
+	return mailaddr.RcptKey(addr, owned)
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -951,6 +990,15 @@ func traceName(helo string) string {
 	if !validGreetingName(helo) {
 		return "unknown"
 	}
+	if a, err := netip.ParseAddr(helo); err == nil && a.Is4() {
+		// A bare IPv4 greeting (taken for interoperability) is written
+		// as the address literal it stands for: "from 1.2.3.4" would
+		// read as a domain name (rt17b-F3).
+		return "[" + helo + "]"
+	}
+	if strings.Trim(helo, "0123456789.") == "" {
+		return "unknown" // digits that are no IPv4 address (01.2.3.4, 1.2.3): no name either
+	}
 	return helo
 }
 
@@ -971,7 +1019,7 @@ func (s *session) Reset() {
 // resetTransaction forgets the transaction's sender, recipients and
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
-	s.from, s.opts, s.rcpt, s.rcptKeys = "", gosmtp.MailOptions{}, nil, nil
+	s.from, s.opts, s.rcpt, s.rcptKeys, s.foreignOrcpt = "", gosmtp.MailOptions{}, nil, nil, ""
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()

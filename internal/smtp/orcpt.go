@@ -1,0 +1,131 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// ORCPT's addr-type is an atom (RFC 3461 §4.2): besides rfc822 and
+// utf-8 (RFC 6533), which go-smtp decodes and checks, any other type is
+// a client's to use and umbra's to pass on as given (RFC 3461 §4.2: "an
+// unknown address type" is still relayed to a DSN-capable next hop).
+// go-smtp refuses such a type (501 5.5.4), so the verb layer takes it
+// off the RCPT line before go-smtp reads it (foreignOrcpt) and the
+// session keeps it as the recipient's ORCPT (session.foreignOrcpt): its
+// xtext decoded, printable ASCII, at most maxOrcpt characters, as an
+// rfc822 one. Delivery writes it again as xtext (appendRcptLine) to a
+// next hop that offers DSN; go-smtp's own RCPT (the lock-step path, to a
+// hop without PIPELINING) cannot write it, and Client.Rcpt leaves it out
+// there rather than fail the recipient.
+
+// ForeignOrcptType reports whether t is an ORCPT address type other
+// than rfc822 and utf-8: an RFC 5322 atom of at most 64 characters.
+// Delivery passes such an ORCPT on as it came.
+func ForeignOrcptType(t string) bool {
+	if t == "" || len(t) > 64 || strings.EqualFold(t, string(gosmtp.DSNAddressTypeRFC822)) ||
+		strings.EqualFold(t, string(gosmtp.DSNAddressTypeUTF8)) {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !atext(t[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// atext: RFC 5322's atext in ASCII.
+func atext(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// replyBadForeignOrcpt refuses an ORCPT of another address type whose
+// value is no xtext of printable ASCII.
+const replyBadForeignOrcpt = "501 5.5.4 Malformed ORCPT parameter value"
+
+// foreignOrcpt takes an ORCPT parameter of another address type
+// (ForeignOrcptType) off a RCPT line: it returns the line without it,
+// the ORCPT as umbra stores it ("type;address", the xtext decoded), and
+// a reply when its value is malformed. A line without such a parameter
+// is returned as it is, with "" and "".
+func foreignOrcpt(line []byte) ([]byte, string, string) {
+	rest := afterPath(line)
+	if len(rest) == 0 {
+		return line, "", ""
+	}
+	start := len(bytes.TrimRight(line, "\r\n")) - len(rest) // where the parameters begin
+	for i := 0; i < len(rest); {
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(rest) && rest[j] != ' ' {
+			j++
+		}
+		param := string(rest[i:j])
+		name, v, _ := strings.Cut(param, "=")
+		if strings.EqualFold(name, "ORCPT") {
+			typ, xt, ok := strings.Cut(v, ";")
+			if !ok || !ForeignOrcptType(typ) {
+				return line, "", "" // go-smtp's to decode (or refuse)
+			}
+			addr, ok := decodeXtext(xt)
+			if !ok || addr == "" || !printableASCII(addr) {
+				return line, "", replyBadForeignOrcpt
+			}
+			if len(addr) > maxOrcpt {
+				return line, "", replyLines(replyLongOrcpt)[0]
+			}
+			out := make([]byte, 0, len(line))
+			out = append(out, line[:start+i]...)
+			out = append(out, bytes.TrimLeft(line[start+j:], " ")...)
+			if k := len(bytes.TrimRight(out[:len(out)-len(eol(line))], " ")); k < len(out)-len(eol(line)) {
+				out = append(out[:k], eol(line)...)
+			}
+			return out, typ + ";" + addr, ""
+		}
+		i = j
+	}
+	return line, "", ""
+}
+
+// eol is the line end of line (CRLF, LF, or none).
+func eol(line []byte) []byte {
+	return line[len(bytes.TrimRight(line, "\r\n")):]
+}
+
+// decodeXtext decodes RFC 3461 xtext: "+" and two hex digits
+// stand for a byte, any other character from "!" to "~" but "+" and "="
+// for itself.
+func decodeXtext(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+				return "", false
+			}
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		case c < '!' || c > '~' || c == '=':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
