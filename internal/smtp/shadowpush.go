@@ -42,8 +42,11 @@ type DiscardTaker interface {
 // xdiscard answers XDISCARD <line> (version 13).
 func (v *verbConn) xdiscard(arg string) string {
 	s := v.sess()
-	if s == nil || s.shadowServer == "" {
+	if s == nil {
 		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XDISCARD"); r != "" {
+		return r
 	}
 	dt, ok := s.srv.shadow.(DiscardTaker)
 	switch {
@@ -62,9 +65,13 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
-	if res.Discarded > 0 {
-		s.log.Debug("discard notification pushed by the primary applied", "primary", s.shadowServer)
+	if res.Discarded == 0 {
+		// No copy held for this primary under that id (one held for
+		// another primary is kept, one already gone is gone): nothing
+		// to send again, and nothing applied.
+		return "250 2.0.0 No copy held for you under that id"
 	}
+	s.log.Debug("discard notification pushed by the primary applied", "primary", s.shadowServer)
 	return "250 2.0.0 Discard applied"
 }
 
