@@ -131,8 +131,11 @@
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
 // ("451 4.4.1 destination … is dead": outcome deadWait, tracked as a
-// deferral but no attempt — no connection was made, so no step of the
-// retry schedule is used; the message is due again when the cool-down
+// deferral — once per change: a recipient that already waited on the
+// same dead destination raises no new event, so the tracking log grows
+// with what happened, not with cool-downs × queue size — but no
+// attempt — no connection was made, so no step of the retry schedule
+// is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
 // destination was revived; the recipient's reply carries the last real
 // reply — its own last attempt's, else the one that made the

@@ -155,6 +155,25 @@ func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	return deadReply(key, last), prevHop
 }
 
+// deadDest is the destination a dead reply names, and whether reply is
+// one.
+func deadDest(reply string) (string, bool) {
+	if !isDeadReply(reply) {
+		return "", false
+	}
+	key, _ := strings.CutPrefix(reply, "451 4.4.1 destination ")
+	key, _, _ = strings.Cut(key, deadMark)
+	return key, true
+}
+
+// sameDeadDest: prev and reply are dead replies of one destination — a
+// recipient that waits on it as it did.
+func sameDeadDest(prev, reply string) bool {
+	a, ok1 := deadDest(prev)
+	b, ok2 := deadDest(reply)
+	return ok1 && ok2 && a == b
+}
+
 // isDeadReply reports whether reply is one deadReply made.
 func isDeadReply(reply string) bool {
 	return strings.HasPrefix(reply, "451 4.4.1 destination ") && strings.Contains(reply, deadMark)
