@@ -81,6 +81,7 @@ func (q *Manager) run(ctx context.Context) {
 		}
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
+		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full
 		q.claimDue(ctx)
 		q.pump(ctx) // jobs an operator's command put back (withdraw.go) start as their windows allow
 		var due time.Time
@@ -105,6 +106,9 @@ func (q *Manager) run(ctx context.Context) {
 			wait = min(wait, w)
 		}
 		if w := q.pendingWait(q.clk.Now()); w > 0 {
+			wait = min(wait, w)
+		}
+		if w := q.recoveryWait(q.clk.Now()); w > 0 {
 			wait = min(wait, w)
 		}
 		t := q.clk.NewTimer(wait)

@@ -933,7 +933,17 @@
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
 //     twice), in one commit with the discards and takeovers kept aside
-//     for it (putLeavingTook); a discard kept aside for a copy the lost
+//     for it (putLeavingTook). That commit (with the peer-wait run mark,
+//     the spent early discards and the held mail made due) is the only
+//     write Recover needs; when it fails for want of room (a full disk
+//     at the start) the server starts without it: the messages stay
+//     Active on disk — no claim takes an Active message, so none is
+//     attempted before its recovery —, receipts fail their commit
+//     (452 4.3.1) and Ready mail is delivered, and the run loop tries
+//     the same commit every recoveryRetry for the messages Active at
+//     the start only, read once before the scheduler ran
+//     (recoverlater.go); a crash before it goes through leaves what the
+//     start found; a discard kept aside for a copy the lost
 //     attempt made is spent then and dropped (earlyspent.go), so that
 //     the next attempt's copy under the same shadow id (a primary below
 //     version 8) — a new record at the primary — is not settled by it. A
