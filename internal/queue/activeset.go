@@ -232,6 +232,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 		}
 		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {
+			q.settling.begin(m.ID) // settling from its claim, before the batch's starts (settling.go)
+		}
+		for _, m := range claimed {
 			q.dispatch(ctx, m, Body{})
 		}
 	}

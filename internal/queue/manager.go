@@ -90,6 +90,9 @@ type Manager struct {
 	// recovery: what Recover read once, and whether its commit still
 	// waits for room (recoverlater.go).
 	recovery recovery
+	// settling: attempts that made no connection, until their results'
+	// commit (settling.go).
+	settling settling
 
 	// suspects is the one turn for a suspect's attempt to run
 	// (suspectgate.go, "Suspects").
