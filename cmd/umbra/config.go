@@ -400,6 +400,11 @@ func ownBindings(cfg *config.Config) []string {
 // max_delay: a primary with the same throttle answers a refused login
 // that late, after the heartbeat gave up, and a refusal that comes too
 // late counts as a failed heartbeat — a takeover of a live primary.
+// It applies only where a heartbeat's login can be throttled: this
+// server offers AUTH on a receive connector (its peers' heartbeats log
+// in to it), or a send connector logs in to a transport server (its
+// own heartbeats log in). The warning is at the line of max_delay
+// where it is written, else at the line of the short bound.
 func heartbeatUnderThrottle(cfg *config.Config) []string {
 	t := cfg.Transport
 	if !t.ShadowRedundancyEnabled {
@@ -409,10 +414,44 @@ func heartbeatUnderThrottle(cfg *config.Config) []string {
 	if max := time.Duration(cfg.AuthThrottle.MaxDelay); max <= 0 || bound > max {
 		return nil
 	}
-	return []string{warnAt(cfg, []any{"auth_throttle", "max_delay"}, "a shadow heartbeat is bounded by %s (transport.command_timeout, at most transport.shadow_heartbeat_timeout), "+
+	if !heartbeatsLogIn(cfg) {
+		return nil
+	}
+	at := []any{"auth_throttle", "max_delay"}
+	if !cfg.Written(at...) {
+		at = []any{"transport", "shadow_heartbeat_timeout"}
+		if time.Duration(t.CommandTimeout) < time.Duration(t.ShadowHeartbeatTimeout) || !cfg.Written(at...) {
+			at = []any{"transport", "command_timeout"}
+		}
+	}
+	return []string{warnAt(cfg, at, "a shadow heartbeat is bounded by %s (transport.command_timeout, at most transport.shadow_heartbeat_timeout), "+
 		"no longer than auth_throttle.max_delay (%s): a primary with that throttle answers a refused login after the heartbeat gave up, "+
 		"which counts as a failed heartbeat and can take a live primary over; keep the bound above the peers' max_delay",
 		bound, time.Duration(cfg.AuthThrottle.MaxDelay))}
+}
+
+// heartbeatsLogIn: a heartbeat to or from this server can log in — a
+// receive connector offers AUTH, or a send connector logs in to a
+// transport server of the topology.
+func heartbeatsLogIn(cfg *config.Config) bool {
+	for _, rc := range cfg.ReceiveConnectors {
+		if len(rc.Auth.Mechanisms) > 0 {
+			return true
+		}
+	}
+	if cfg.Topology == "" {
+		return false
+	}
+	topo, err := config.LoadTopology(cfg.Topology)
+	if err != nil {
+		return false
+	}
+	for _, sc := range cfg.SendConnectors {
+		if logsInToServer(sc, topo) {
+			return true
+		}
+	}
+	return false
 }
 
 // logsInToServer: sc logs in to a transport server of the topology, so

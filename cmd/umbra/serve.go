@@ -399,6 +399,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	forgetGone(cfg)
 	recovered, poisoned, err := mgr.Recover(ctx)
+	if errors.Is(err, queue.ErrRecoveryWaits) {
+		// A full disk: start all the same, refusing new mail as a full
+		// disk makes a running server refuse it and delivering what is
+		// held; the queue tries the recovery again (recoverlater.go).
+		log.Warn("the disk is full: starting without recovering the messages in delivery at the last stop; "+
+			"new mail is refused until there is room, the queue is delivered, and the recovery is tried again every few seconds",
+			"err", err)
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("recovering the queue: %w", err)
 	}

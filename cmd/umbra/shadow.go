@@ -72,8 +72,12 @@ func newShadowCmd() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "single",
-		Short: "List the messages held by this server only: their shadow copy was lost with its server's database (a new database id), or could not be made; they are copied again while a shadow server answers",
-		Args:  cobra.NoArgs,
+		Short: "List the messages that lost their shadow copy (with its server's database: a new database id), whose copy on receipt could not be made, or that were taken over: held by this server only until copied again while a shadow server answers",
+		Long: "List the messages that lost their shadow copy (with its server's database: a new database id), whose copy on receipt could not be made, or that were taken over: " +
+			"held by this server only until copied again while a shadow server answers.\n\n" +
+			"Mail that never had a shadow copy is not listed: a message accepted without shadow on receipt is on this server's disk alone until its first relay " +
+			"makes the copy (umbra message list shows it). With nothing listed the command says so (none:).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
@@ -86,12 +90,21 @@ func newShadowCmd() *cobra.Command {
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), single)
 			}
+			if len(single) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), singleNone)
+				return nil
+			}
 			printSingle(cmd, single, -1)
 			return nil
 		},
 	})
 	return cmd
 }
+
+// singleNone is what shadow single says with nothing to list: what it
+// lists, and what it never does.
+const singleNone = "none: no message lost its shadow copy, had its copy on receipt not made, or waits taken over uncopied " +
+	"(mail never copied — accepted without shadow on receipt, waiting for its first relay — is not listed: umbra message list)"
 
 // printSingle shows the messages held by this server only (up to max of
 // them; -1 all), after shadow list's table: their copies were lost or

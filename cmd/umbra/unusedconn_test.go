@@ -52,6 +52,7 @@ func TestHeartbeatUnderThrottleWarns(t *testing.T) {
 	cfg.Transport.CommandTimeout = config.Duration(300e9)
 	cfg.Transport.ShadowHeartbeatTimeout = config.Duration(300e9)
 	cfg.AuthThrottle.MaxDelay = config.Duration(30e9)
+	cfg.ReceiveConnectors = []config.ReceiveConnector{{Name: "x", Auth: config.Auth{Mechanisms: []string{"PLAIN"}}}}
 	if w := heartbeatUnderThrottle(cfg); len(w) != 0 {
 		t.Errorf("defaults warned: %v", w)
 	}
@@ -104,6 +105,53 @@ func TestSmartHostThatIsThisServerWarns(t *testing.T) {
 			if !strings.Contains(w[i], s) {
 				t.Errorf("warning %d %q lacks %q", i, w[i], s)
 			}
+		}
+	}
+}
+
+// rt17c F4: the heartbeat/throttle warning is given at the line of the
+// value it is about (max_delay where written, else the heartbeat bound
+// that is short), and only where a login can be throttled at all: a
+// receive connector offers AUTH, or a send connector logs in to a
+// transport server. With neither, no heartbeat meets the throttle.
+func TestHeartbeatUnderThrottleLineAndScope(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(`sites:
+  - {name: a}
+servers:
+  - {name: hub-a, role: hub, site: a, address: "127.0.0.1:2525"}
+  - {name: hub-b, role: hub, site: a, address: "127.0.0.2:2525"}
+`), 0o600)
+	base := "server: {name: hub-a}\n" + // 1
+		"topology: " + topo + "\n" + // 2
+		"transport:\n" + // 3
+		"  shadow_heartbeat_timeout: 10s\n" + // 4
+		"  command_timeout: 20s\n" // 5
+	plain := "receive_connectors:\n  - {name: x, bindings: [\"127.0.0.1:0\"]}\n"
+	withAuth := "receive_connectors:\n  - {name: x, bindings: [\"127.0.0.1:0\"], auth: {mechanisms: [PLAIN], allow_insecure: true, credentials_file: " + filepath.Join(dir, "creds") + "}}\n"
+	login := "send_connectors:\n  - {name: to-b, address_spaces: [{domain: \"*\"}], tls: required, smart_hosts: [\"127.0.0.2:2525\"], auth: {username: hub-a, password_file: " + filepath.Join(dir, "pw") + "}}\n"
+	throttle := "auth_throttle:\n  max_delay: 30s\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       string // "" for no warning
+	}{
+		{"no AUTH anywhere", base + plain, ""},
+		{"no AUTH, throttle written", base + plain + throttle, ""},
+		{"AUTH offered", base + withAuth, "umbra.yaml:4: warning: a shadow heartbeat"},
+		{"login to a server", base + plain + login, "umbra.yaml:4: warning: a shadow heartbeat"},
+		{"AUTH offered, throttle written", base + withAuth + throttle, "umbra.yaml:9: warning: a shadow heartbeat"},
+	} {
+		cfg, err := config.Parse([]byte(tc.yaml), "umbra.yaml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		w := heartbeatUnderThrottle(cfg)
+		switch {
+		case tc.want == "" && len(w) != 0:
+			t.Errorf("%s: warned though no login meets the throttle: %v", tc.name, w)
+		case tc.want != "" && (len(w) != 1 || !strings.HasPrefix(w[0], tc.want)):
+			t.Errorf("%s: got %q, want one warning starting %q", tc.name, w, tc.want)
 		}
 	}
 }

@@ -503,6 +503,39 @@ func lineOf(n *yaml.Node, path []any) int {
 	return line
 }
 
+// Written reports whether the setting at path (map keys and list
+// indexes) is written in this configuration's file, not a default: a
+// check about a value names the line of one the operator wrote.
+func (c *Config) Written(path ...any) bool {
+	n := c.doc
+	for _, p := range path {
+		if n == nil {
+			return false
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch key := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == key {
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && key >= 0 && key < len(n.Content) {
+				next = n.Content[key]
+			}
+		}
+		n = next
+	}
+	return n != nil
+}
+
 // ErrorAt is msg as an Error at the line of the setting at path (map
 // keys and list indexes) in this configuration's file: for checks made
 // outside this package (against the topology, by routing's rules).

@@ -38,7 +38,7 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 // are made again when a shadow server answers.
 func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
-		Help: "Messages held by this server only: their shadow copy was lost with its server's database, or not made; made again when a shadow server answers (umbra shadow list)."},
+		Help: "Messages held by this server only because their shadow copy was lost with its server's database, not made at receipt, or they were taken over; made again when a shadow server answers (umbra shadow single). Mail never copied (no shadow on receipt, waiting for its first relay) is not counted."},
 		func() float64 { return float64(count()) }))
 }
 

@@ -81,6 +81,7 @@ func (q *Manager) run(ctx context.Context) {
 		}
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
+		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full
 		q.claimDue(ctx)
 		q.pump(ctx) // jobs an operator's command put back (withdraw.go) start as their windows allow
 		var due time.Time
@@ -105,6 +106,9 @@ func (q *Manager) run(ctx context.Context) {
 			wait = min(wait, w)
 		}
 		if w := q.pendingWait(q.clk.Now()); w > 0 {
+			wait = min(wait, w)
+		}
+		if w := q.recoveryWait(q.clk.Now()); w > 0 {
 			wait = min(wait, w)
 		}
 		t := q.clk.NewTimer(wait)
@@ -227,6 +231,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 				"msg_id", d.ID.String(), "err", d.Why, "bytes", len(d.Raw))
 		}
 		q.unreserve(slots - len(claimed))
+		for _, m := range claimed {
+			q.settling.begin(m.ID) // settling from its claim, before the batch's starts (settling.go)
+		}
 		for _, m := range claimed {
 			q.dispatch(ctx, m, Body{})
 		}

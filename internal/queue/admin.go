@@ -320,7 +320,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				delete(qi.ByState, Active.String())
 			}
 			due, retry := 0, 0
-			for _, id := range tx.InQueue(st.Name, nextRetryScan) {
+			// The Ready ones only, bounded: a queue of suspended or
+			// held records first must not hide them (rt17c F3).
+			for _, id := range tx.InQueueIn(st.Name, Ready, nextRetryScan) {
 				m, err := tx.Get(id)
 				if err != nil || m.State != Ready {
 					continue
@@ -487,7 +489,8 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 }
 
 // ResumeQueue lifts a suspension and makes the queue's messages due now
-// (QueueBatch: the suspension goes in the commit that makes the first
+// (it ends no dead destination's cool-down, rt17c F3: retry and flush are
+// the operator's ask for an attempt now) (QueueBatch: the suspension goes in the commit that makes the first
 // of them due). It returns how many waiting (Ready) messages of the
 // queue are due now: those the suspension held (already due, never
 // attempted meanwhile) and those whose retry it brought forward, so the
@@ -754,11 +757,11 @@ func (q *Manager) Body(id ID) ([]byte, error) {
 	return b, err
 }
 
-// change applies fn to a message that is not in delivery. A message
+// changeOnce applies fn to a message that is not in delivery. A message
 // claimed whose every job still waits for a slot of its destination's
 // window is not in delivery: it is taken out of the scheduler's queues
 // first (withdraw.go) and fn sees it Ready, as it was before its claim.
-func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
+func (q *Manager) changeOnce(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
 	w := q.withdraw(id)
 	changed := false
 	err := q.store.Update(ctx, func(tx *Tx) error {
@@ -822,8 +825,7 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 // waits for a retry or for its queue's resume would tell the operator
 // it was released when nothing changed.
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) (err error) {
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	// No dead destination is revived (rt17c F3): see ResumeQueue.
 	sv := q.StateView()
 	var single *Message
 	err = q.change(ctx, id, func(tx *Tx, m *Message) error {

@@ -256,11 +256,11 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 
 // WaitingRetry counts the messages of queue name that wait for a retry
 // after a deferral at now (DisplayState "retry"), reading at most limit
-// records: the split of ready messages that the metrics, the CLI and the
+// Ready records: the split of ready messages that the metrics, the CLI and the
 // console all show as "retry".
 func (t *Tx) WaitingRetry(name string, now time.Time, limit int) int {
 	n := 0
-	for _, id := range t.InQueue(name, limit) {
+	for _, id := range t.InQueueIn(name, Ready, limit) { // only Ready is "retry": others first must not use up the limit
 		if m, err := t.Get(id); err == nil && DisplayState(m, now) == "retry" {
 			n++
 		}

@@ -151,7 +151,10 @@ func TestOperatorRetryAsFirstAttemptUsesNoStep(t *testing.T) {
 			t.Errorf("%s: listed %s, want retry: it waits after a failed attempt", op.name, st)
 		}
 	}
-	// A message resumed after a suspension: the same.
+	// A message resumed after a suspension: the same — but a resume
+	// ends no cool-down (rt17c F3): the destination the flush probed is
+	// dead again, so the resumed message waits for the cool-down's end
+	// without a connection, and its attempt then is the resume's.
 	if err := q.SuspendMessage(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +163,15 @@ func TestOperatorRetryAsFirstAttemptUsesNoStep(t *testing.T) {
 	if err := q.ResumeMessage(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	got := committed(m.ID, "message resume: its attempt committed", func(got *Message) bool {
+	got := committed(m.ID, "message resume: deferred by the dead mark", func(got *Message) bool {
+		return got.NextAttempt.After(clk.Now()) && strings.Contains(got.Rcpts[0].LastReply, "is dead")
+	})
+	if n := p.count(p.calls, "down.test"); n != calls {
+		t.Fatalf("message resume: %d connections to the dead destination, want none", n-calls)
+	}
+	clk.Advance(got.NextAttempt.Sub(clk.Now()))
+	q.Kick()
+	got = committed(m.ID, "message resume: its attempt committed", func(got *Message) bool {
 		return p.count(p.calls, "down.test") > calls && got.NextAttempt.After(clk.Now())
 	})
 	if got.Attempts != 0 || got.NextAttempt.Sub(clk.Now()) != 10*time.Minute {

@@ -132,8 +132,11 @@
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
 // ("451 4.4.1 destination … is dead": outcome deadWait, tracked as a
-// deferral but no attempt — no connection was made, so no step of the
-// retry schedule is used; the message is due again when the cool-down
+// deferral — once per change: a recipient that already waited on the
+// same dead destination raises no new event, so the tracking log grows
+// with what happened, not with cool-downs × queue size — but no
+// attempt — no connection was made, so no step of the retry schedule
+// is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
 // destination was revived; the recipient's reply carries the last real
 // reply — its own last attempt's, else the one that made the
@@ -142,8 +145,9 @@
 // the body and reports the remote host's words, as any DSN: dsnDue,
 // withRealReplies); after that one probe (window 1) goes
 // through and success regrows the window; an operator's retry,
-// redirect, resume or flush ends every cool-down at once (as Postfix's
-// flush does).
+// redirect or flush ends every cool-down at once (as Postfix's flush
+// does); a resume does not (it releases what was held, which then waits
+// for the cool-down's end as the rest of its destination's mail).
 // DeadCoolDown defaults to the first retry step (at most 5 min), as
 // Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
@@ -942,7 +946,17 @@
 //     A crash during delivery leaves it Active; Recover makes it Ready again
 //     (at-least-once: a next hop that had already accepted it may get it
 //     twice), in one commit with the discards and takeovers kept aside
-//     for it (putLeavingTook); a discard kept aside for a copy the lost
+//     for it (putLeavingTook). That commit (with the peer-wait run mark,
+//     the spent early discards and the held mail made due) is the only
+//     write Recover needs; when it fails for want of room (a full disk
+//     at the start) the server starts without it: the messages stay
+//     Active on disk — no claim takes an Active message, so none is
+//     attempted before its recovery —, receipts fail their commit
+//     (452 4.3.1) and Ready mail is delivered, and the run loop tries
+//     the same commit every recoveryRetry for the messages Active at
+//     the start only, read once before the scheduler ran
+//     (recoverlater.go); a crash before it goes through leaves what the
+//     start found; a discard kept aside for a copy the lost
 //     attempt made is spent then and dropped (earlyspent.go), so that
 //     the next attempt's copy under the same shadow id (a primary below
 //     version 8) — a new record at the primary — is not settled by it. A

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -85,6 +86,14 @@ type Manager struct {
 	strandedSet stranded
 	pending     pendingResults // attempts' results whose commit failed (pendingresults.go)
 	del         Deliverer
+
+	// recovery: what Recover read once, and whether its commit still
+	// waits for room (recoverlater.go).
+	recovery recovery
+	// settling: attempts that made no connection, until their results'
+	// commit (settling.go).
+	settling settling
+
 	// suspects is the one turn for a suspect's attempt to run
 	// (suspectgate.go, "Suspects").
 	suspects suspectGate
@@ -214,10 +223,16 @@ func (nopEvents) Event(string, *Message, *Recipient, string) {}
 // "poison"). Every one of them is due at once otherwise. Each is marked
 // (markRepeat): its delivery keeps a dumpster copy even when the mailbox
 // already has the message, from the attempt the stop cut short.
+// When its commit fails for want of room it returns ErrRecoveryWaits
+// (wrapping the cause): the server may start, and the run loop tries
+// the commit again (recoverlater.go).
 func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err error) {
 	now := q.clk.Now()
-	slots := q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log)
-	run := q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
+	first := q.recovery.begin(func() (peerWaitRead, []byte) {
+		return q.store.takePeerWaits(peerWaitMaxSlots(q.cfg.MaxActive), q.log),
+			q.store.peerWaitRun(q.log) // the file started afresh for this run; nil: off
+	})
+	slots, run := q.recovery.slots, q.recovery.run
 	var moved, took, again []*Message
 	counted, stopped, shadowHolds := 0, 0, 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
@@ -233,12 +248,19 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			}
 		}
 		active := map[ID]bool{}
-		for _, id := range tx.ActiveIDs() {
-			active[id] = true
+		// The messages Active at the start, read once: a retry
+		// (recoverlater.go) runs beside this run's scheduler, whose
+		// own Active messages are in delivery, not cut by a stop.
+		ids := q.recovery.activeAtStart(tx)
+		for _, id := range ids {
 			m, err := tx.Get(id)
+			if !first && (errors.Is(err, ErrNotFound) || err == nil && m.State != Active) {
+				continue // settled since by an operator's command
+			}
 			if err != nil {
 				return fmt.Errorf("recover %s: %w", id, err)
 			}
+			active[id] = true
 			if slots.counts(id) {
 				m.CrashCount++
 				counted++
@@ -288,7 +310,20 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 		q.log.Warn("taken-over copies held in their shadow queue by an earlier release are due now: a resume of the queue holding them could not find them",
 			"messages", shadowHolds)
 	}
-	if !slots.trusted && (!slots.missing || counted > 0) {
+	if err != nil && isNoSpace(err) {
+		// The disk is full: the server runs without this commit (it
+		// refuses new mail as a full disk makes it, and delivers what
+		// is Ready), and the run loop tries it again (recoverlater.go).
+		q.recovery.wait(now)
+		if first {
+			q.markCutPushes(ctx) // a commit of its own, about pushes the stop cut: only now, before this run's
+		}
+		return 0, 0, fmt.Errorf("%w: %w", ErrRecoveryWaits, err)
+	}
+	if err == nil {
+		q.recovery.done()
+	}
+	if err == nil && !slots.trusted && (!slots.missing || counted > 0) {
 		q.log.Warn("peer-wait slot file not trusted: every message in delivery at the stop counts a crash",
 			"reason", slots.why, "counted", counted)
 	}
@@ -313,7 +348,9 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 			q.log.Warn("messages in delivery at the last stop are attempted again: their next hops may get them twice",
 				"messages", len(again))
 		}
-		q.markCutPushes(ctx) // pushcrash.go
+		if first {
+			q.markCutPushes(ctx) // pushcrash.go
+		}
 	}
 	return recovered, poisoned, err
 }

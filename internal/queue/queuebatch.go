@@ -203,11 +203,9 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first bool, until time.Time) (due, used int, err error) {
 	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
-	var revived []string
-	if first {
-		revived = q.reviveDead()
-	}
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	// A resume releases what was held; it ends no dead destination's
+	// cool-down (rt17c F3): retry and flush are the operator's ask for an
+	// attempt now.
 	now := q.clk.Now()
 	var pre func(tx *Tx) error
 	var afterFirst func()

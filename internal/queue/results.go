@@ -157,6 +157,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// it (a hold left in the shadow queue waited out its hour after
 		// the resume).
 		prevQueue := rc.Queue
+		// Still waiting on the same dead destination (rt17c F2): no
+		// connection, no change of state or reason — no new event each
+		// cool-down, or a large queue behind a dead next hop would
+		// rotate the tracking history away.
+		stillDead := r.Outcome == deadWait && sameDeadDest(rc.LastReply, r.Reply)
 		taken := strings.HasPrefix(prevQueue, "shadow:") && (r.Outcome == Deferred || r.Outcome == deadWait)
 		if r.Outcome != Held && r.Outcome != throttled {
 			// A dead destination's deferral made no connection: no attempt.
@@ -224,7 +229,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		default:
 			m.LastError = r.Reply
 			deferredAny = true
-			ev.Event("defer", m, rc, r.detail())
+			if !stillDead {
+				ev.Event("defer", m, rc, r.detail())
+			}
 		}
 		if taken {
 			rc.Queue = prevQueue

@@ -155,6 +155,25 @@ func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	return deadReply(r.NextHop, last), prevHop
 }
 
+// deadDest is the destination a dead reply names, and whether reply is
+// one.
+func deadDest(reply string) (string, bool) {
+	if !isDeadReply(reply) {
+		return "", false
+	}
+	key, _ := strings.CutPrefix(reply, "451 4.4.1 destination ")
+	key, _, _ = strings.Cut(key, deadMark)
+	return key, true
+}
+
+// sameDeadDest: prev and reply are dead replies of one destination — a
+// recipient that waits on it as it did.
+func sameDeadDest(prev, reply string) bool {
+	a, ok1 := deadDest(prev)
+	b, ok2 := deadDest(reply)
+	return ok1 && ok2 && a == b
+}
+
 // isDeadReply reports whether reply is one deadReply made.
 func isDeadReply(reply string) bool {
 	return strings.HasPrefix(reply, "451 4.4.1 destination ") && strings.Contains(reply, deadMark)
@@ -339,6 +358,7 @@ type attempt struct {
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
+	settled   func()  // ends its settling mark (settling.go)
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -587,6 +607,7 @@ func (q *Manager) plan(ctx context.Context, a *attempt, rcpts []int) []Job {
 func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	q.wg.Add(1)
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
+	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
 	// now take over, or none does (queued behind windows: no code runs).
@@ -598,6 +619,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	rcpts := q.attemptable(m)
 	if len(rcpts) == 0 {
 		q.leaveOwn(a)
+		a.settled()
 		q.releaseClaims(m.ID)
 		q.hold(m)
 		q.release()
@@ -841,6 +863,9 @@ func (a *attempt) loadBody(q *Manager) (Body, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ran = true
+	if a.settled != nil {
+		a.settled() // in delivery from now on (settling.go)
+	}
 	if a.loaded || a.bodyErr != nil {
 		return a.body, a.bodyErr
 	}
@@ -989,6 +1014,9 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
+	if a.settled != nil {
+		defer a.settled() // its answers committed (settling.go)
+	}
 	// Claims go with the results' commit: one still pending keeps them
 	// until it goes through (pendingresults.go).
 	defer func() {

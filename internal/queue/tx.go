@@ -323,6 +323,21 @@ func (t *Tx) InQueue(name string, limit int) []ID {
 	return ids
 }
 
+// InQueueIn is InQueue for the messages in state st only (the index
+// holds each entry's state): up to limit of them, however many in other
+// states come before.
+func (t *Tx) InQueueIn(name string, st State, limit int) []ID {
+	var ids []ID
+	prefix := append([]byte(name), 0)
+	c := t.qidx.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, v = c.Next() {
+		if n, id, ok := parseQueueKey(k); ok && n == name && len(v) == 1 && State(v[0]) == st {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // SetSuspended records whether the operator suspended a queue.
 func (t *Tx) SetSuspended(queue string, on bool) error {
 	b := t.tx.Bucket(bucketSuspended)

@@ -31,7 +31,9 @@ import (
 //
 // A message of which some job runs, or has answered, is in delivery:
 // not withdrawn (ErrBusy for a message command; a queue command leaves
-// it and its results decide).
+// it and its results decide) — unless no job of it reached the
+// deliverer (settling.go): a message command then waits for its
+// answers' commit and acts on the message after it.
 
 // withdrawal is an attempt taken out of the scheduler's queues.
 type withdrawal struct {
@@ -195,6 +197,9 @@ func (w *withdrawal) settle(q *Manager, err error, changed bool) {
 // active set and its place in the manager's wait group (start).
 func (w *withdrawal) end(q *Manager) {
 	id := w.a.m.ID
+	if w.a.settled != nil {
+		w.a.settled() // settling.go
+	}
 	if !q.resultsPending(id) {
 		q.releaseClaims(id)
 	}

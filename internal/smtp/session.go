@@ -182,6 +182,23 @@ func (s *session) advertiseXShadow() bool {
 		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
 }
 
+// shadowVerbRefusal is the reply refusing verb, a shadow verb that
+// needs an open shadow session, or "" when s has one: not offered on
+// this connector (502 5.5.1, as for any verb not implemented here), not
+// permitted to this client (550 5.7.1, as XSHADOW is refused it), or
+// the wrong order (503 5.5.1) for a client that may open one.
+func (s *session) shadowVerbRefusal(verb string) string {
+	switch {
+	case s.shadowServer != "":
+		return ""
+	case !s.advertiseXShadow():
+		return "502 5.5.1 " + verb + " not available"
+	case !s.server || !s.has(config.RightAcceptXShadow):
+		return "550 5.7.1 Not permitted to use the shadow verbs"
+	}
+	return "503 5.5.1 XSHADOW first"
+}
+
 // startShadow opens a shadow session for serverID (W-2). Only a transport
 // server may, and a server that logged in may only speak for itself:
 // its account name is its server id, so it can never collect another

@@ -38,8 +38,11 @@ type DroppedNoter interface {
 // xqueryDropped answers XQUERYDROPPED <max> (version 12).
 func (v *verbConn) xqueryDropped(arg string) string {
 	s := v.sess()
-	if s == nil || s.shadowServer == "" {
+	if s == nil {
 		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XQUERYDROPPED"); r != "" {
+		return r
 	}
 	dn, ok := s.srv.shadow.(DroppedNoter)
 	if !ok || s.shadowVersion() < 12 {

@@ -52,8 +52,11 @@ func parseHeldArgs(arg string) ([]string, bool) {
 // xqueryHeld answers XQUERYHELD (version 4).
 func (v *verbConn) xqueryHeld(arg string) string {
 	s := v.sess()
-	if s == nil || s.shadowServer == "" {
+	if s == nil {
 		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XQUERYHELD"); r != "" {
+		return r
 	}
 	hq, ok := s.srv.shadow.(HeldQuerier)
 	if !ok || s.shadowVersion() < 4 {

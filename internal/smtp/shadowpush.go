@@ -58,8 +58,11 @@ type DiscardTaker interface {
 // xdiscard answers XDISCARD <line> (version 13).
 func (v *verbConn) xdiscard(arg string) string {
 	s := v.sess()
-	if s == nil || s.shadowServer == "" {
+	if s == nil {
 		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XDISCARD"); r != "" {
+		return r
 	}
 	dt, ok := s.srv.shadow.(DiscardTaker)
 	switch {
@@ -81,11 +84,15 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
-	if res.Discarded > 0 {
-		s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
+	if res.Discarded == 0 {
+		// No copy held for this primary under those ids (one held for
+		// another primary is kept, one already gone is gone): nothing
+		// to send again, and nothing applied.
+		return "250 2.0.0 No copy held for you under that id"
 	}
+	s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
 	if len(lines) > 1 {
-		return fmt.Sprintf("250 2.0.0 %d discards applied", len(lines))
+		return fmt.Sprintf("250 2.0.0 %d discards applied", res.Discarded)
 	}
 	return "250 2.0.0 Discard applied"
 }

@@ -704,7 +704,7 @@ func (v *verbConn) xshadow(arg string) string {
 	case s == nil:
 		return "503 5.5.1 Send EHLO first"
 	case !s.advertiseXShadow():
-		return "503 5.5.1 XSHADOW not available"
+		return "502 5.5.1 XSHADOW not available"
 	case s.busy.Load(): // the sequence before the syntax
 		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	case marks != "" && s.shadowVersion() < 7:
@@ -837,8 +837,11 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 // xqueryDiscard answers XQUERYDISCARD <max> (W-4).
 func (v *verbConn) xqueryDiscard(arg string) string {
 	s := v.sess()
-	if s == nil || s.shadowServer == "" {
+	if s == nil {
 		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XQUERYDISCARD"); r != "" {
+		return r
 	}
 	max, wait, partial, takeover, ok := s.parseDiscardArgs(arg)
 	if !ok {
