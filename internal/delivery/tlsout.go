@@ -78,6 +78,7 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 			continue
 		}
 		if r := t.eng.Reporter(); r != nil {
+			tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
 			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
 		}
 	}
@@ -183,6 +184,7 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 	typ := tlspolicy.PolicyNotFound
 	if dec != nil {
 		typ = dec.PolicyType
+		tlspolicy.RecordPolicy(r, t.dom, typ, dec.Policy) // the report's policy-string
 	}
 	switch {
 	case failure != nil:
