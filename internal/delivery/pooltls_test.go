@@ -58,3 +58,26 @@ func TestPooledSessionMeetsNextMessagesPolicy(t *testing.T) {
 		})
 	}
 }
+
+// The same under DANE: a session a "TLS-Required: No" message opened to
+// an MX whose certificate matches no TLSA record carries nothing the
+// TLSA records protect.
+func TestPooledSessionMeetsNextMessagesDANE(t *testing.T) {
+	other := newTestCA(t)
+	cert := other.issue(t, "mx.dane.test")
+	wrong := other.issue(t, "mx.dane.test") // another key: its record matches no certificate the MX presents
+	w, _ := daneWorld(t, "3 1 1 "+spkiSHA256(wrong))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+	a := message("a@dane.test")
+	if res := w.d.Deliver(context.Background(), a, []byte("TLS-Required: No\r\nSubject: x\r\n\r\nhi\r\n"), all(a)); res[0].Outcome != queue.RelayedOK {
+		t.Fatalf("TLS-Required: No: %+v", res)
+	}
+	b := message("b@dane.test")
+	b.ID += 10
+	if r := w.deliver(b); r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5") {
+		t.Fatalf("message under DANE after a TLS-Required: No delivery: %+v", r)
+	}
+	if got := mx.received(); len(got) != 1 {
+		t.Fatalf("MX received %d messages, want only the TLS-Required: No one", len(got))
+	}
+}
