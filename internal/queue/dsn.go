@@ -3,11 +3,11 @@ package queue
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 )
 
@@ -305,11 +305,8 @@ func remoteMTA(hop string) string {
 	} else if i := strings.IndexByte(hop, ':'); i > 0 && strings.Count(hop, ":") == 1 {
 		name = hop[:i]
 	}
-	if ip, err := netip.ParseAddr(name); err == nil {
-		if ip = ip.Unmap(); ip.Is6() {
-			return "[IPv6:" + ip.WithZone("").String() + "]"
-		}
-		return "[" + ip.String() + "]"
+	if lit, ok := mailaddr.AddressLiteral(name); ok {
+		return lit
 	}
 	return name
 }

@@ -39,11 +39,8 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 // "[192.0.2.1]", "[IPv6:2001:db8::1]" (an IPv4-mapped address as its
 // IPv4 form).
 func addressLiteral(ip netip.Addr) string {
-	ip = ip.Unmap()
-	if ip.Is6() {
-		return "[IPv6:" + ip.WithZone("").String() + "]"
-	}
-	return "[" + ip.String() + "]"
+	lit, _ := mailaddr.AddressLiteral(ip.String())
+	return lit
 }
 
 // ASCII reports whether the address needs no SMTPUTF8.
