@@ -120,7 +120,10 @@ func newMessageCmd() *cobra.Command {
 				fmt.Fprintf(out, "next:       %s\n", m.NextAttempt.Format(time.RFC3339))
 			}
 			if m.LastError != "" && m.Damaged == "" {
-				// The one message list shows (queue.CurrentError).
+				// Once (rt17d F5): the one message list shows
+				// (queue.CurrentError) — why a poison message is held (a
+				// body unreadable, its checksum failing or missing), else
+				// the last failure that still applies.
 				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
 			}
 			if m.Held != "" {
@@ -128,10 +131,6 @@ func newMessageCmd() *cobra.Command {
 			}
 			if m.Damaged != "" {
 				fmt.Fprintf(out, "damaged:    %s\n", termSafe(m.Damaged))
-			} else if m.LastError != "" {
-				// Why a poison message is held (a body unreadable, its
-				// checksum failing or missing), else the last failure.
-				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
 			}
 			if m.CopyOf != "" {
 				fmt.Fprintf(out, "copy of:    a message of %s (a shadow copy kept here)\n", termSafe(m.CopyOf))

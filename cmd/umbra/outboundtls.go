@@ -32,7 +32,9 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 	}
 	dane := o.DANE
 	if dane && !cfg.DNS.TrustAD {
-		log.Warn("outbound_tls.dane is on but the resolver's AD bit is not trusted (dns.trust_ad with a validating resolver on loopback, such as unbound): DANE is off")
+		// Only the default reaches here: dane written as true without
+		// trust_ad is refused by the configuration's check.
+		log.Warn("outbound_tls.dane is not set (default: on where dns.trust_ad allows) and dns.trust_ad is off: DANE is off (for DANE set dns.trust_ad: true with a validating resolver on loopback, such as unbound)")
 		dane = false
 	}
 	roots, err := outboundRoots(o)

@@ -149,10 +149,25 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return queueActionErr(err, n, "redirected")
 			}
+			// REQUIRETLS messages stay on their route (queue
+			// RedirectQueue): counted as what the queue still holds.
+			kept := 0
+			if ms, err := c.Messages(queue.MessageFilter{Queue: args[0], Limit: 1 << 20}); err == nil {
+				for _, m := range ms {
+					if m.RequireTLS {
+						kept++
+					}
+				}
+			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n}))
+				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
+					"kept_requiretls": kept}))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages redirected to %s\n", args[0], n, to)
+			if kept > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d REQUIRETLS messages kept in %s: no DANE or MTA-STS policy of their domains verifies %s, "+
+					"where they would fail at once (550 5.7.10); they are attempted on their own route\n", args[0], kept, args[0], to)
+			}
 			stoppingNote(cmd, c)
 			return nil
 		},

@@ -58,6 +58,9 @@ type MessageView struct {
 	// they are retried (queue pendingresults.go). Only for a single
 	// message.
 	ResultsPending string `json:"results_pending,omitempty"`
+	// RequireTLS: the sender asked for REQUIRETLS (RFC 8689); a queue
+	// redirect leaves such a message on its route.
+	RequireTLS bool `json:"require_tls,omitempty"`
 }
 
 // pendingResults is the part of the queue that knows attempts' results
@@ -113,7 +116,8 @@ type RecipientView struct {
 func view(m *queue.Message, sv queue.StateView) MessageView {
 	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: queue.CurrentError(m),
-		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m)}
+		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m),
+		RequireTLS: m.RequireTLS}
 	if m.State == queue.Damaged {
 		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+
 			"umbra message export %s writes its body, umbra message remove %s removes it", m.Size, m.LastError, m.ID, m.ID)

@@ -217,6 +217,16 @@
 // handshake failed, certificate name mismatch, no TLSA record matches,
 // expired, untrusted: tlspolicy.Describe), never a blanket "STARTTLS
 // unavailable", and the TLS report counts its RFC 8460 result type.
+// A pooled session (pool.go) carries a message only when it meets what
+// that message's own decision demands (pooledMeets, rt17d F1): TLS when
+// the policy or the connector requires it, the certificate check the
+// decision enforces having passed on it (smtp.Client.Assurance: DANE,
+// MTA-STS, the connector's verify), and an MX an enforced MTA-STS policy
+// lists. A session opened for a "TLS-Required: No" message (RFC 8689 §5:
+// in clear, or over TLS that did not verify) or by a testing policy
+// thus never carries a message the enforced policy protects: that one
+// gets a session of its own, and the pooled one waits, its idle time
+// running on, for a message it meets.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

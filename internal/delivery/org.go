@@ -158,8 +158,16 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			// whose TLS was not decided for it. Final delivery (LMTP to
 			// the mailbox server) is no relay.
 			requireTLS := m.RequireTLS && !lmtp
+			via := ""
+			if h.Kind == routing.HopRelay {
+				via = loginVia(st, names[k], addr)
+			}
 			if pc := d.takeIdle(key); pc != nil {
-				if pc.c.Alive() && !requireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+				// The session meets the connector a relay logs in
+				// through (its tls setting), as a fresh one would
+				// (rt17d F1); REQUIRETLS is never sent on a pooled one.
+				meets := !requireTLS && (via == "" || needOf(st.conns[via].cfg.TLS, nil).metBy(pc.c))
+				if pc.c.Alive() && meets { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 					if res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox); ok {
 						return res
 					}
@@ -168,7 +176,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 			}
 			var c *smtp.Client
-			if via := loginVia(st, names[k], addr); via != "" && h.Kind == routing.HopRelay {
+			if via != "" {
 				// A relay to another transport server logs in through the
 				// send connector that logs in to it, as every session to a
 				// transport server does (loginVia): a server that knows its
@@ -215,6 +223,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				c, err = smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
 					RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
 				connected()
+				if err == nil && policy == smtp.TLSVerify && c.TLS {
+					c.Assurance = smtp.Assurance{Host: names[k], Addr: addr, Verified: checkVerify}
+				}
 				if err != nil && requireTLS && errors.Is(err, smtp.ErrTLSUnavailable) {
 					// Retried (the server's TLS may be mid-change); at
 					// expiry the recipients fail with 5.7.10 (queue).

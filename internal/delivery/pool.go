@@ -33,6 +33,16 @@ func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 	time.AfterFunc(idleReuse, func() { d.expireIdle(key) })
 }
 
+// putBack returns a session taken from the pool unused (it does not meet
+// the message's TLS needs: pooledMeets), with its idle time running on:
+// skipping it does not keep it open.
+func (d *Deliverer) putBack(key string, pc *pooled) {
+	d.mu.Lock()
+	d.idle[key] = append([]*pooled{pc}, d.idle[key]...) // the oldest: takeIdle takes the newest first
+	d.mu.Unlock()
+	time.AfterFunc(idleReuse-time.Since(pc.used), func() { d.expireIdle(key) })
+}
+
 // reuse runs a transaction on a pooled connection (Client.Alive found
 // it open). ok false: the connection turned out to be gone before the
 // next hop had any of the message — a 421 (the server closes, RFC 5321

@@ -30,12 +30,23 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
 		parts = [][]byte{d.signOutboundTail(ctx, st, m, b)} // stream.go: two passes over a spooled body
 	}
+	var dt *destTLS // m's TLS policy state, computed once
 	if pc := d.takeIdle(g.key); pc != nil {
-		if pc.c.Alive() && !m.RequireTLS { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+		var meets bool
+		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+			meets, dt = d.pooledMeets(ctx, st, m, body, g, pc.c)
+		}
+		switch {
+		case meets:
 			if res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false); ok {
 				return res
 			}
-		} else {
+		case pc.c.Alive():
+			// Opened for a message that needed less (rt17d F1): back
+			// in the pool, its idle time running on, for a message it
+			// meets; m gets a session opened for it.
+			d.putBack(g.key, pc)
+		default:
 			pc.c.Close()
 		}
 	}
@@ -54,7 +65,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	if res := d.noAddress(ctx, g, src); res != nil {
 		return res
 	}
-	dt := d.outboundTLS(ctx, st, m, body, g)
+	if dt == nil {
+		dt = d.outboundTLS(ctx, st, m, body, g)
+	}
 	usable := healthy
 	if dt.enforcesMX() {
 		usable = func(h host) bool { return healthy(h) && dt.sts.MatchMX(h.name) }
@@ -502,6 +515,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			return nil, e
 		}
 		c.SetHop(h.String())
+		c.Assurance = assurance(h, c, policy, verify, dec, verr) // what a pooled reuse is checked against (pooledMeets)
 		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
 		if dt != nil && attempt == 0 {
 			dt.report(dec, h.name, c, verr)

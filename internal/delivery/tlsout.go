@@ -78,6 +78,7 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 			continue
 		}
 		if r := t.eng.Reporter(); r != nil {
+			tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
 			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
 		}
 	}
@@ -183,6 +184,7 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 	typ := tlspolicy.PolicyNotFound
 	if dec != nil {
 		typ = dec.PolicyType
+		tlspolicy.RecordPolicy(r, t.dom, typ, dec.Policy) // the report's policy-string
 	}
 	switch {
 	case failure != nil:
@@ -249,4 +251,80 @@ func requireTLSRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue
 	quit()
 	c.Close()
 	return failAll(rcpts, hop, "550 5.7.10 REQUIRETLS: "+hop+" does not support REQUIRETLS")
+}
+
+// sessionNeed is what a session must have established to carry a
+// message: TLS at all, and the check its certificate passed (the
+// decision's source, "verify" for the connector's host name check, ""
+// none). A session is opened under one message's need; a pooled one is
+// reused only by a message whose need it meets (rt17d F1): a session a
+// "TLS-Required: No" message opened in clear, or over TLS that did not
+// verify, carries nothing an enforced policy protects.
+type sessionNeed struct {
+	tls   bool
+	check string
+}
+
+// checkVerify names the connector's own host name check (tls: verify).
+const checkVerify = "verify"
+
+// needOf is the need of a message sent through a connector whose TLS
+// setting is connectorTLS under the host decision dec (nil: only the
+// connector's setting), as connectWith applies them (tlsOptions).
+func needOf(connectorTLS string, dec *tlspolicy.Decision) sessionNeed {
+	connectorVerify := connectorTLS == config.TLSVerify
+	n := sessionNeed{tls: connectorVerify || connectorTLS == config.TLSRequired || dec != nil && dec.Require}
+	switch {
+	case dec != nil && dec.Verify != nil && (dec.Enforce || connectorVerify):
+		n.check = dec.Source
+	case connectorVerify:
+		n.check = checkVerify
+	}
+	return n
+}
+
+// metBy reports whether c's opening established n.
+func (n sessionNeed) metBy(c *smtp.Client) bool {
+	return (!n.tls || c.TLS) && (n.check == "" || c.TLS && c.Assurance.Verified == n.check)
+}
+
+// assurance is what a session opened to h established: the check its
+// certificate passed — the decision's callback when it ran without an
+// error, else the connector's host name check (policy TLSVerify).
+func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.ConnectionState) error, dec *tlspolicy.Decision, verr error) smtp.Assurance {
+	a := smtp.Assurance{Host: h.name, Addr: h.addr}
+	switch {
+	case !c.TLS:
+	case verify != nil && verr == nil && dec != nil:
+		a.Verified = dec.Source
+	case verify == nil && policy == smtp.TLSVerify:
+		a.Verified = checkVerify
+	}
+	return a
+}
+
+// pooledMeets reports whether the pooled session c, opened to a host of
+// g's destination for another message, may carry m: never a REQUIRETLS
+// message (its session is opened for it and checked for REQUIRETLS);
+// under an enforced MTA-STS policy only a session to an MX it lists;
+// and only one whose TLS meets what m's decision for that host demands
+// (DANE, MTA-STS, the connector's tls setting). dt is m's policy state,
+// computed here when nil and returned for the fresh attempt.
+func (d *Deliverer) pooledMeets(ctx context.Context, st *state, m *queue.Message, body []byte, g *group, c *smtp.Client) (bool, *destTLS) {
+	if m.RequireTLS {
+		return false, nil
+	}
+	dt := d.outboundTLS(ctx, st, m, body, g)
+	h := host{name: c.Assurance.Host, addr: c.Assurance.Addr}
+	if h.name == "" {
+		return false, dt
+	}
+	if dt.enforcesMX() && !dt.sts.MatchMX(h.name) {
+		return false, dt
+	}
+	dec, err := d.hostTLS(ctx, dt, g.conn, h)
+	if err != nil {
+		return false, dt
+	}
+	return needOf(g.conn.cfg.TLS, dec).metBy(c), dt
 }

@@ -231,6 +231,8 @@ type tlsWorld struct {
 	// port and the 5 s fetch bound.
 	httpsPort    int
 	fetchTimeout time.Duration
+	// reporter, when set, receives the engine's reports instead of rep.
+	reporter tlspolicy.Reporter
 }
 
 func newTLSWorld(t *testing.T, records ...string) *tlsWorld {
@@ -275,8 +277,12 @@ func (w *tlsWorld) build(t *testing.T, connectorTLS string, dane, sts bool) {
 	if w.httpsPort != 0 {
 		httpsPort, fetchTimeout = w.httpsPort, w.fetchTimeout
 	}
+	var rep tlspolicy.Reporter = w.rep
+	if w.reporter != nil {
+		rep = w.reporter
+	}
 	w.eng = tlspolicy.New(tlspolicy.Config{Resolver: w.res, DANE: dane, MTASTS: sts, RootCAs: w.ca.pool, HTTPSPort: httpsPort,
-		FetchTimeout: fetchTimeout, Store: w.store, Clock: w.clk, Report: w.rep})
+		FetchTimeout: fetchTimeout, Store: w.store, Clock: w.clk, Report: rep})
 	sc := mxConnector(fmt.Sprint(w.port))
 	sc.TLS = connectorTLS
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}},

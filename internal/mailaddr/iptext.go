@@ -32,3 +32,18 @@ func IPText(domain string) bool {
 	last := d[strings.LastIndexByte(d, '.')+1:]
 	return last != "" && strings.Trim(last, "0123456789") == ""
 }
+
+// AddressLiteral writes the IP address s as RFC 5321 §4.1.3 writes one
+// in a domain's place: "[192.0.2.1]", "[IPv6:2001:db8::1]" (an
+// IPv4-mapped address in its IPv4 form, no zone); ok false when s is no
+// IP address.
+func AddressLiteral(s string) (lit string, ok bool) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", false
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		return "[IPv6:" + ip.WithZone("").String() + "]", true
+	}
+	return "[" + ip.String() + "]", true
+}

@@ -29,7 +29,8 @@
 // domain's two forms are one recipient) and holds no host name, and the file enters new/ by
 // link(2), which never replaces a name. A retry, a copy resubmitted by a
 // shadow takeover, or the same message delivered by another hub into a
-// shared store finds the name (in new/, or in cur/ with or without flags)
+// shared store finds the name (in new/, or in cur/ with or without flags,
+// of the inbox or of any Maildir++ folder .NAME/ a reader moved it into)
 // and writes nothing (ErrAlreadyDelivered: the caller reports a
 // suppressed duplicate, not a delivery). A reader that renames the file to another name in
 // the moment between another writer's check and its link can still let a

@@ -116,7 +116,8 @@ var ErrNotCanonical = errors.New("maildir: domain not in canonical form (final d
 // Delivered-To headers in front of it, as new/NAME. A file of that name
 // already in new/ or cur/ (a reader moved it there, maybe with flags
 // after a ':') means this
-// delivery happened: Deliver returns ErrAlreadyDelivered without writing
+// delivery happened, and so does one in new/ or cur/ of a Maildir++
+// folder (.NAME/) the reader moved it into: Deliver returns ErrAlreadyDelivered without writing
 // it again (the caller reports a suppressed duplicate, not a delivery). The
 // file goes from tmp/ into new/ by link(2), which never replaces an
 // existing name: of two servers delivering the same copy into a shared
@@ -183,14 +184,27 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 	return nil
 }
 
-// has reports whether the delivery named name is in the Maildir already.
+// has reports whether the delivery named name is in the Maildir already:
+// in new/ or cur/ of the inbox or of any Maildir++ folder (a directory
+// ".NAME" of the mailbox), where a reader may have moved it (rt17d F2).
+// It looks the name up in each, never reading a message.
 func (d *Maildir) has(dir, name string) bool {
-	for _, sub := range []string{"new", "cur"} {
-		if _, err := os.Stat(filepath.Join(dir, sub, name)); err == nil {
-			return true
+	folders := []string{dir}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if n := e.Name(); e.IsDir() && len(n) > 1 && n[0] == '.' && n != ".." {
+				folders = append(folders, filepath.Join(dir, n))
+			}
 		}
-		if m, _ := filepath.Glob(filepath.Join(globQuote(dir), sub, globQuote(name)+":*")); len(m) > 0 {
-			return true
+	}
+	for _, f := range folders {
+		for _, sub := range []string{"new", "cur"} {
+			if _, err := os.Stat(filepath.Join(f, sub, name)); err == nil {
+				return true
+			}
+			if m, _ := filepath.Glob(filepath.Join(globQuote(f), sub, globQuote(name)+":*")); len(m) > 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 )
 
@@ -290,15 +291,24 @@ func isStatusCode(s string) bool {
 	return true
 }
 
-// remoteMTA strips the port and address decoration from a next hop.
+// remoteMTA strips the port and address decoration from a next hop
+// ("name[ip]:port", "name:port"). A host named by its address (a smart
+// host written as one: "2001:db8::7[2001:db8::7]:25") is written as an
+// RFC 5321 §4.1.3 address literal, "[IPv6:2001:db8::7]", "[192.0.2.7]".
 func remoteMTA(hop string) string {
 	if hop == "" || hop == "maildir" || hop == "lmtp" {
 		return ""
 	}
-	if i := strings.IndexAny(hop, "[:"); i > 0 {
-		return hop[:i]
+	name := hop
+	if i := strings.IndexByte(hop, '['); i > 0 {
+		name = hop[:i]
+	} else if i := strings.IndexByte(hop, ':'); i > 0 && strings.Count(hop, ":") == 1 {
+		name = hop[:i]
 	}
-	return hop
+	if lit, ok := mailaddr.AddressLiteral(name); ok {
+		return lit
+	}
+	return name
 }
 
 func oneLine(s string) string {

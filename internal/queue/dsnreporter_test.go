@@ -22,6 +22,9 @@ func TestDSNRemoteMTAOnlyForAReportingHost(t *testing.T) {
 	}{
 		{"remote refusal", "mx:example.net", mx, "550 5.1.1 no such user", NotifyFailure, "mx.example.net", "smtp"},
 		{"remote tempfail", "mx:example.net", mx, "451 4.3.0 try later", NotifyDelay, "mx.example.net", "smtp"},
+		// rt17d F3: a smart host given by its address is named as an RFC 5321 address literal.
+		{"smart host by IPv6 address", "smarthost:out", "2001:db8::7[2001:db8::7]:2525", "550 5.1.1 no such user", NotifyFailure, "[IPv6:2001:db8::7]", "smtp"},
+		{"smart host by IPv4 address", "smarthost:out", "192.0.2.7[192.0.2.7]:2525", "550 5.1.1 no such user", NotifyFailure, "[192.0.2.7]", "smtp"},
 		{"null MX", "mx:example.net", "example.net", "556 5.1.10 domain example.net accepts no mail (null MX)", NotifyFailure, "", "X-Umbra"},
 		{"MX host without address", "mx:example.net", "example.net", "550 5.4.4 MX host nohost.example.net of example.net has no address", NotifyFailure, "", "X-Umbra"},
 		{"no route", "routing", "routing", "550 5.4.4 no route to example.net", NotifyFailure, "", "X-Umbra"},

@@ -296,6 +296,15 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		if m.State != Ready && m.State != Suspended {
 			return false, nil // in delivery or poison: left alone
 		}
+		if m.RequireTLS {
+			// Kept on its own route (rt17d F6): a target the operator
+			// names is verified by no DANE or MTA-STS policy of the
+			// recipients' domains, and REQUIRETLS would fail there at
+			// once (550 5.7.10). Withdrawn, it goes back where it
+			// waited (settleAll below: nothing moved). The CLI counts
+			// what stayed.
+			return false, nil
+		}
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			routed := slices.Contains(taken[m.ID], i) && strings.HasPrefix(r.Queue, "shadow:") // a taken-over copy whose route this is

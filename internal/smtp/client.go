@@ -99,6 +99,10 @@ type Client struct {
 	// EHLORefused is the next hop's reply to EHLO when it refused it and
 	// the session was greeted with HELO (no extensions), "" otherwise.
 	EHLORefused string
+	// Assurance is what the session's opening established about the
+	// next hop's TLS, set by its opener: a pooled session carries only
+	// a message whose TLS needs it meets (package delivery).
+	Assurance Assurance
 	// OnMark, when set before Shadow, is called with the peer's database
 	// id and each rollback mark it presents (version 7: the XSHADOW
 	// reply, every XQUERYDISCARD reply), before the command returns: the

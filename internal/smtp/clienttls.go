@@ -12,6 +12,16 @@ func (c *Client) TLSVersion() string {
 	return ""
 }
 
+// Assurance is what a session's opening established about the next
+// hop: the host name it was opened to (an MX name, which an MTA-STS
+// policy must list), its address (ip:port) and the check its certificate passed ("" none; the
+// opener's names: a policy's source, or the connector's host name
+// check).
+type Assurance struct {
+	Host, Addr string
+	Verified   string
+}
+
 // TLSVerified reports whether the session's TLS certificate was
 // verified for the server's name against the trusted roots (TLSVerify;
 // RFC 8689's REQUIRETLS asks for that), not only encrypted

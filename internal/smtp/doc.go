@@ -94,6 +94,9 @@
 //     so a message entering the organisation leaves room for its hops
 //     and no later umbra hop refuses what an earlier one took (policy.go;
 //     the relay check in internal/delivery counts the next hop's field).
+//   - The Received field umbra writes names the client's address as an
+//     RFC 5321 §4.1.3 literal: "([192.0.2.1])", "([IPv6:2001:db8::1])"
+//     (addressLiteral; an IPv4-mapped address in its IPv4 form).
 //     An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token

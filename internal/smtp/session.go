@@ -988,7 +988,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	}
 	helo := traceName(s.conn.Hostname())
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (umbra) with %s id %s", helo, s.ip, s.srv.hostname, proto, id)
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, addressLiteral(s.ip), s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
 	}

@@ -55,6 +55,10 @@
 //     the report of each past day (keyed, so a report is queued once even
 //     if a crash comes before its record is deleted) and then deletes the
 //     record. Failure keys are bounded per domain, day and policy type.
+//     Each policy type's record keeps the policy-string of the last
+//     session checked under it (Decision.Policy, handed over through
+//     PolicyRecorder; at most 64 strings), which the report's policy
+//     object carries (RFC 8460 §4.4).
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
 package tlspolicy

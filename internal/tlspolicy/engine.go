@@ -64,6 +64,20 @@ type Reporter interface {
 	Result(policyDomain, policyType, mx, resultType string)
 }
 
+// PolicyRecorder is implemented by a Reporter that also keeps the policy
+// a domain's sessions were checked against: its policy-string (RFC 8460
+// §4.4; Decision.Policy). Counter implements it.
+type PolicyRecorder interface {
+	Policy(policyDomain, policyType string, policy []string)
+}
+
+// RecordPolicy hands policy to r when r keeps policies (PolicyRecorder).
+func RecordPolicy(r Reporter, policyDomain, policyType string, policy []string) {
+	if pr, ok := r.(PolicyRecorder); ok && len(policy) > 0 {
+		pr.Policy(policyDomain, policyType, policy)
+	}
+}
+
 // Policy types of a TLS report (RFC 8460 §4.3).
 const (
 	PolicyTLSA     = "tlsa"
@@ -423,6 +437,10 @@ type Decision struct {
 	// and the session goes on (MTA-STS testing).
 	Enforce bool
 	Detail  string
+	// Policy is the policy as a TLS report's policy-string gives it
+	// (RFC 8460 §4.4): the TLSA records ("3 1 1 HEX") for tlsa, the
+	// MTA-STS policy's lines for sts.
+	Policy []string
 }
 
 // Verified reports whether a session under the decision is
@@ -482,6 +500,9 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 				}
 				d := &Decision{Source: SourceDANE, Mode: "dane", PolicyDomain: domain, PolicyType: PolicyTLSA, Require: true, Enforce: true,
 					Detail: fmt.Sprintf("%d TLSA records at %s%s (%d usable)", len(recs), name, via, usable)}
+				for _, r := range recs {
+					d.Policy = append(d.Policy, fmt.Sprintf("%d %d %d %s", r.Usage, r.Selector, r.MatchingType, r.Certificate))
+				}
 				if usable == 0 {
 					d.Mode = "dane-unusable" // mandatory, unauthenticated TLS
 					return d, nil
@@ -509,7 +530,8 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 		d := &Decision{Source: SourceMTASTS, Mode: sts.Mode, PolicyDomain: domain, PolicyType: PolicySTS,
 			Require: sts.Mode == ModeEnforce, Enforce: sts.Mode == ModeEnforce,
 			Detail: fmt.Sprintf("policy id %s, mx %s, fetched %s, expires %s", sts.ID, strings.Join(sts.MX, ","),
-				sts.Fetched.UTC().Format(time.RFC3339), sts.Expires().UTC().Format(time.RFC3339))}
+				sts.Fetched.UTC().Format(time.RFC3339), sts.Expires().UTC().Format(time.RFC3339)),
+			Policy: sts.Strings()}
 		d.Verify = func(cs tls.ConnectionState) error { return VerifyPKIX(cs, roots, host, clk.Now()) }
 		return d, nil
 	}

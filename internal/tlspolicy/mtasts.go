@@ -39,6 +39,17 @@ type STSPolicy struct {
 // Expires is when the cached policy stops being valid.
 func (p *STSPolicy) Expires() time.Time { return p.Fetched.Add(p.MaxAge) }
 
+// Strings is the policy as a TLS report's policy-string gives it (RFC
+// 8460 §4.4): one element per line, in the order of RFC 8461 §3.2 —
+// version, mode, each mx, max_age — in the policy's values.
+func (p *STSPolicy) Strings() []string {
+	out := []string{"version: STSv1", "mode: " + p.Mode}
+	for _, mx := range p.MX {
+		out = append(out, "mx: "+mx)
+	}
+	return append(out, fmt.Sprintf("max_age: %d", int64(p.MaxAge/time.Second)))
+}
+
 // ParsePolicy parses a policy file (RFC 8461 §3.2): "key: value" lines
 // separated by LF or CRLF. version must be STSv1; mode, max_age are
 // required; mx is required unless the mode is none. Unknown keys are

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +63,8 @@ type typeCounts struct {
 	Failure  int64            `json:"f"`
 	Failures map[string]int64 `json:"d,omitempty"` // result-type \x00 mx → count
 	MX       []string         `json:"mx,omitempty"`
+	// Policy is the policy-string of the latest session (RFC 8460 §4.4).
+	Policy []string `json:"p,omitempty"`
 }
 
 // Counter implements Reporter: it counts session outcomes per policy
@@ -109,6 +112,29 @@ func (c *Counter) Result(domain, policyType, mx, resultType string) {
 		}
 		c.cfg.Metrics.TLSResult(policyType, r)
 	}
+}
+
+// maxPolicyStrings bounds a kept policy-string (an MTA-STS policy's
+// lines, a host's TLSA records).
+const maxPolicyStrings = 64
+
+// Policy implements PolicyRecorder: the policy the day's sessions of
+// domain were last checked against, sent as the report's policy-string.
+func (c *Counter) Policy(domain, policyType string, policy []string) {
+	day := c.cfg.Clock.Now().UTC().Format(time.DateOnly)
+	policy = slices.Clone(policy[:min(len(policy), maxPolicyStrings)])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[day] == nil {
+		c.pending[day] = map[string]counts{}
+	}
+	cs := c.pending[day][domain]
+	if cs == nil {
+		cs = counts{}
+		c.pending[day][domain] = cs
+	}
+	add(cs, policyType, "", "", 0)
+	cs[policyType].Policy = policy
 }
 
 func add(cs counts, policyType, mx, resultType string, n int64) {
@@ -159,6 +185,9 @@ func merge(into, from counts) {
 			extra -= n
 		}
 		into[typ].Failure += extra
+		if len(tc.Policy) > 0 {
+			into[typ].Policy = tc.Policy
+		}
 	}
 }
 
@@ -271,7 +300,7 @@ func (c *Counter) buildReport(day, domain string, cs counts) Report {
 	sort.Strings(types)
 	for _, t := range types {
 		tc := cs[t]
-		p := ReportPolicy{Policy: ReportPolicyDesc{PolicyType: t, PolicyDomain: domain, MXHost: tc.MX},
+		p := ReportPolicy{Policy: ReportPolicyDesc{PolicyType: t, PolicyString: tc.Policy, PolicyDomain: domain, MXHost: tc.MX},
 			Summary: ReportSummary{Success: tc.Success, Failure: tc.Failure}}
 		keys := make([]string, 0, len(tc.Failures))
 		for k := range tc.Failures {
