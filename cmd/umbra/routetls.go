@@ -54,14 +54,13 @@ func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, ro
 		name := r.NextHops[0].Connector
 		rt := routeTLS{Recipient: r.Recipient, Connector: name, ConnectorTLS: config.TLSOpportunistic,
 			MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit} // a topology connector's (delivery, topoConnector)
-		found := false
 		for _, sc := range cfg.SendConnectors {
 			if sc.Name == name {
-				rt.ConnectorTLS, rt.SmartHost, found = sc.TLS, len(sc.SmartHosts) > 0, true
+				rt.ConnectorTLS, rt.SmartHost = sc.TLS, len(sc.SmartHosts) > 0
 				rt.MXAddressLimit, rt.MXSessionLimit = sc.MXAddressLimit, sc.MXSessionLimit
 			}
 		}
-		if !found && tp != nil {
+		if !rt.SmartHost && tp != nil { // what the configured one does not write is the topology's (delivery.InheritTopology)
 			if tc, ok := tp.Connector(name); ok {
 				rt.SmartHost = len(tc.SmartHosts) > 0
 			}
