@@ -329,7 +329,10 @@ type BulkResult struct {
 	Failed  []BulkFailed `json:"failed,omitempty"`
 	// Skipped counts, by reason, the selected messages the action does
 	// not apply to and leaves untouched (queue.BulkSkip): shadow copies,
-	// quarantined messages. They are in Matched, not in Done or Failed.
+	// quarantined messages, and those it has nothing to do on as it
+	// finds them (queue.SkipReason: a resume of a message not suspended,
+	// a message another command changed since the selection). They are
+	// in Matched, not in Done or Failed.
 	Skipped map[string]int `json:"skipped,omitempty"`
 	Next    string         `json:"next,omitempty"`
 	Through string         `json:"through,omitempty"`
@@ -558,6 +561,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			if err := s.refusal(sv, action, m, force); errors.Is(err, queue.ErrNotFound) {
 				out.skip(bulkGone)
 				continue
+			} else if why := queue.SkipReason(err); why != "" {
+				out.skip(why)
+				continue
 			} else if err != nil {
 				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 				continue
@@ -567,6 +573,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := s.messageActionOn(r, action, m, ndr); errors.Is(err, queue.ErrNotFound) {
 			out.skip(bulkGone)
+			continue
+		} else if why := queue.SkipReason(err); why != "" {
+			// Nothing to do on it, as it is now (another command may
+			// have changed it since the selection): a skip by reason.
+			out.skip(why)
 			continue
 		} else if err != nil {
 			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
