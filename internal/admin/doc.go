@@ -54,9 +54,10 @@
 //     peer's uid and pid from SO_PEERCRED.
 //   - A bulk action needs a filter (or all=true): an empty filter never
 //     selects every message by accident. One request does one batch
-//     (BulkResult: oldest first, after=ID, through=ID, max_time), so that
-//     no request of a bulk action outlasts the client's wait on any
-//     queue size; the client runs the batches to the end. The first
+//     (BulkResult: oldest first, after=ID, through=ID, max_time, counted
+//     from the request's arrival: the wait for another batch and the
+//     selection are inside it), so that no request of a bulk action
+//     outlasts the client's wait on any queue size; the client runs the batches to the end. The first
 //     batch selects the messages once and keeps the selection for the
 //     next (selection=TOKEN, batches.go); a dry run builds its view of
 //     the scheduler once per batch. Batches run
