@@ -34,7 +34,7 @@ send_connectors:
     address_spaces: [{domain: alias.test, cost: 1}]
     send_xshadow: true
 `)
-	if out, code := cli(t, cfg, "route", "explain", "--config", cfg, "r@alias.test"); code != 0 || !strings.Contains(out, "smart host") {
+	if out, code := cli(t, cfg, "route", "explain", "--config", cfg, "r@alias.test"); code != 0 || !strings.Contains(out, "smart host "+relay) {
 		t.Errorf("route explain: exit %d, want the connector's smart host named as such:\n%s", code, out)
 	}
 	sink := startTLSSink(t, relay, "relay.test", nil)
