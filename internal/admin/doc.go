@@ -62,7 +62,9 @@
 //     next (selection=TOKEN, batches.go); a dry run builds its view of
 //     the scheduler once per batch. Batches run
 //     one at a time (bulkMu), a command's first selecting what is left; a message gone
-//     by its turn is skipped ("no longer queued"), not failed. A removal from the dumpster by
+//     by its turn is skipped ("no longer queued"), not failed, and so is one the
+//     action has nothing to do on as it finds it (queue.SkipReason: not
+//     suspended for a resume, already suspended, …), by reason. A removal from the dumpster by
 //     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
 //     daemon to connect to (ErrUnavailable), the daemon gone during the
