@@ -145,6 +145,9 @@ func apiErr(err error) error {
 	}
 	var ae *admin.APIError
 	switch {
+	case errors.Is(err, admin.ErrInterrupted):
+		// Ctrl-C of a command run in batches (stopBatchesOnInterrupt).
+		return &exitError{code: exitInterrupted, err: err}
 	case errors.Is(err, admin.ErrPermission):
 		// The socket refuses this user: not "not running" (rt17a F4).
 		return &exitError{code: exitNoPerm, err: err}

@@ -104,6 +104,10 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			owner, _ := cmd.Flags().GetString("owner")
+			if err := checkRestoreOwner(owner); errors.As(err, new(errOwnerNotRoot)) {
+				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}
+			}
 			if force, _ := cmd.Flags().GetBool("force"); !force {
 				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
 					return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err))}
@@ -115,7 +119,6 @@ func newDBCmd() *cobra.Command {
 			// as (restoreowner.go). Nothing changes owner before the
 			// restore has succeeded, and a directory made for it is
 			// removed again when it is refused (rt17a F1).
-			owner, _ := cmd.Flags().GetString("owner")
 			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
 			if errors.As(err, new(errOwnerNotRoot)) {
 				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}

@@ -251,6 +251,7 @@ nothing.`,
 				}
 				// A large queue takes several requests (batches): what is
 				// done so far goes to standard error after each.
+				defer stopBatchesOnInterrupt(cmd, c, action)()
 				res, err := c.BulkActionProgress(action, f, all, dryRun, ndr, force, func(sum admin.BulkResult) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages matched, %d %s, %d failed%s\n",
 						action, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped))

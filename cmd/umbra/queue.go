@@ -116,6 +116,7 @@ func newQueueCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				defer stopBatchesOnInterrupt(cmd, c, a.use)()
 				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, "due now"))
 				if err != nil {
 					return queueActionErr(err, n, "due now")
@@ -145,6 +146,7 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer stopBatchesOnInterrupt(cmd, c, "redirect")()
 			n, err := c.QueueActionProgress(args[0], "redirect", to, queueProgress(cmd, "redirect", "redirected"))
 			if err != nil {
 				return queueActionErr(err, n, "redirected")
@@ -183,6 +185,7 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer stopBatchesOnInterrupt(cmd, c, "flush")()
 			n, err := c.QueueActionProgress("", "flush", "", queueProgress(cmd, "flush", "due now"))
 			if err != nil {
 				return queueActionErr(err, n, "due now")

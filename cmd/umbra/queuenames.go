@@ -43,7 +43,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 		switch kind {
 		case "smarthost":
 			for _, sc := range cfg.SendConnectors {
-				if len(sc.SmartHosts) > 0 {
+				if len(sc.SmartHosts) > 0 && !topoSmartHosts(topo, sc.Name) {
 					valid = append(valid, "smarthost:"+sc.Name)
 				}
 			}
@@ -91,7 +91,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 		case "mx":
 			mx := false
 			for _, sc := range cfg.SendConnectors {
-				mx = mx || len(sc.SmartHosts) == 0
+				mx = mx || len(sc.SmartHosts) == 0 && !topoSmartHosts(topo, sc.Name)
 			}
 			if topo != nil {
 				for _, sc := range topo.SendConnectors {
@@ -170,4 +170,20 @@ func validHostPort(s string) bool {
 	}
 	p, err := strconv.Atoi(port)
 	return err == nil && p > 0 && p < 65536 && wellFormedHost(host)
+}
+
+// topoSmartHosts reports whether topo has a send connector name with
+// smart hosts: a configured connector of that name without smart_hosts
+// inherits them (delivery.InheritTopology), so its queue is
+// smarthost:NAME, not an MX queue.
+func topoSmartHosts(topo *config.Topology, name string) bool {
+	if topo == nil {
+		return false
+	}
+	for _, sc := range topo.SendConnectors {
+		if sc.Name == name && len(sc.SmartHosts) > 0 {
+			return true
+		}
+	}
+	return false
 }

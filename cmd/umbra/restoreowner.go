@@ -101,9 +101,16 @@ func ownerAllowed(owner string, uid, gid int) error {
 	}
 	me := uidName(os.Geteuid())
 	if uid != os.Geteuid() {
+		fix := fmt.Sprintf("Run it as root: sudo umbra db restore --owner %s …", owner)
+		if uid != 0 {
+			// A restore run by a user who is not root makes the files
+			// that user's: run by the user named, they are its own.
+			fix = fmt.Sprintf("Run it as root (sudo umbra db restore --owner %s …), or as %s without --owner "+
+				"(sudo -u %s umbra db restore …): a restore run by a user who is not root makes the files that user's",
+				owner, uidName(uid), uidName(uid))
+		}
 		return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, and only root may give files to another user. "+
-			"Nothing was changed. Run it as root (sudo umbra db restore --owner %s …), or as %s without --owner: the restored files "+
-			"are then that user's, who runs the command", owner, me, owner, uidName(uid))}
+			"Nothing was changed. %s", owner, me, fix)}
 	}
 	if gid == os.Getegid() {
 		return nil
@@ -113,6 +120,21 @@ func ownerAllowed(owner string, uid, gid int) error {
 	}
 	return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, who is not a member of group %s and may not "+
 		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, gidName(gid), me)}
+}
+
+// checkRestoreOwner refuses an --owner this user may not give files to
+// (errOwnerNotRoot, exit 77) before anything else is looked at — the
+// backup too: a refusal for the owner is the same whatever the backup
+// (rt17e-F6). "" (not named) passes.
+func checkRestoreOwner(owner string) error {
+	if owner == "" {
+		return nil
+	}
+	uid, gid, err := parseOwner(owner)
+	if err != nil {
+		return err
+	}
+	return ownerAllowed(owner, uid, gid)
 }
 
 // mkdir makes the data directory and the directories above it that are

@@ -151,6 +151,24 @@ func TestRestoreOwnerOfAnotherUserNotRoot(t *testing.T) {
 			t.Errorf("db restore --owner %s as nobody: exit %d %q, want 77 saying only root gives files away", owner, code, out)
 		}
 	}
+	// rt17e-F6: the hint names what works — as root, or as the user
+	// named without --owner — never "as root without --owner"; and the
+	// owner is checked before the backup is read: a backup this user may
+	// not read is still refused for the owner (77), not with exit 1.
+	out, _ := cliAs(t, nobody, cfg, "db", "restore", "--owner", "root", backup)
+	if strings.Contains(out, "as root without --owner") || !strings.Contains(out, "sudo umbra db restore --owner root") {
+		t.Errorf("db restore --owner root as nobody: %q, want the one fix (run it as root), not a contradiction", out)
+	}
+	if out, _ := cliAs(t, nobody, cfg, "db", "restore", "--owner", "4242", backup); !strings.Contains(out, "as 4242 without --owner") {
+		t.Errorf("db restore --owner 4242 as nobody: %q, want the other fix: run it as 4242 without --owner", out)
+	}
+	unreadable := filepath.Join(dir, "unreadable.backup")
+	if b, err := os.ReadFile(backup); err != nil || os.WriteFile(unreadable, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	if out, code := cliAs(t, nobody, cfg, "db", "restore", "--owner", "root", unreadable); code != 77 || !strings.Contains(out, "not root") {
+		t.Errorf("db restore --owner root of a backup nobody may not read, as nobody: exit %d %q, want 77 for the owner first", code, out)
+	}
 	after, _ := os.ReadDir(data)
 	if len(after) != len(before) {
 		t.Errorf("the refused restores changed the data directory: %v, then %v", before, after)

@@ -24,6 +24,9 @@ type routeTLS struct {
 	// the domain's own policies do not apply (the smart host is not its MX).
 	ConnectorTLS string `json:"connector_tls"`
 	SmartHost    bool   `json:"smart_host,omitempty"`
+	// SmartHosts are the hosts the connector sends to: its own, else
+	// the topology connector's of the same name (delivery.InheritTopology).
+	SmartHosts []string `json:"smart_hosts,omitempty"`
 	// Policy is the daemon's answer: DANE, the MTA-STS cache, or the
 	// connector setting per MX host; nil when no daemon answered.
 	Policy *tlspolicy.Explanation `json:"policy,omitempty"`
@@ -54,22 +57,21 @@ func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, ro
 		name := r.NextHops[0].Connector
 		rt := routeTLS{Recipient: r.Recipient, Connector: name, ConnectorTLS: config.TLSOpportunistic,
 			MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit} // a topology connector's (delivery, topoConnector)
-		found := false
 		for _, sc := range cfg.SendConnectors {
 			if sc.Name == name {
-				rt.ConnectorTLS, rt.SmartHost, found = sc.TLS, len(sc.SmartHosts) > 0, true
+				rt.ConnectorTLS, rt.SmartHost, rt.SmartHosts = sc.TLS, len(sc.SmartHosts) > 0, sc.SmartHosts
 				rt.MXAddressLimit, rt.MXSessionLimit = sc.MXAddressLimit, sc.MXSessionLimit
 			}
 		}
-		if !found && tp != nil {
+		if !rt.SmartHost && tp != nil { // what the configured one does not write is the topology's (delivery.InheritTopology)
 			if tc, ok := tp.Connector(name); ok {
-				rt.SmartHost = len(tc.SmartHosts) > 0
+				rt.SmartHost, rt.SmartHosts = len(tc.SmartHosts) > 0, tc.SmartHosts
 			}
 		}
 		domain := mailaddr.DomainKey(r.Recipient[strings.LastIndexByte(r.Recipient, '@')+1:])
 		switch {
 		case rt.SmartHost:
-			rt.Note = "smart host: the connector's tls setting applies (DANE and MTA-STS are for the domain's MX hosts)"
+			rt.Note = "smart host " + strings.Join(rt.SmartHosts, ", ") + ": the connector's tls setting applies (DANE and MTA-STS are for the domain's MX hosts)"
 		case client == nil:
 			rt.Note = fmt.Sprintf("DANE and MTA-STS not looked up: %v", sockErr)
 		default:

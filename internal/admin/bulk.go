@@ -329,7 +329,10 @@ type BulkResult struct {
 	Failed  []BulkFailed `json:"failed,omitempty"`
 	// Skipped counts, by reason, the selected messages the action does
 	// not apply to and leaves untouched (queue.BulkSkip): shadow copies,
-	// quarantined messages. They are in Matched, not in Done or Failed.
+	// quarantined messages, and those it has nothing to do on as it
+	// finds them (queue.SkipReason: a resume of a message not suspended,
+	// a message another command changed since the selection). They are
+	// in Matched, not in Done or Failed.
 	Skipped map[string]int `json:"skipped,omitempty"`
 	Next    string         `json:"next,omitempty"`
 	Through string         `json:"through,omitempty"`
@@ -470,6 +473,11 @@ var errUnknownAction = errors.New("unknown message action (suspend, resume, remo
 // of the messages the filter selects (BulkResult). A filter is required;
 // all=true selects every message.
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
+	// The batch's time counts from its arrival: the wait for another
+	// batch (bulkMu), the first batch's selection and a dry run's view
+	// are inside it, so the answer comes within max_time plus one
+	// message's commit, within the client's wait.
+	arrived := time.Now()
 	action := r.PathValue("action")
 	switch action {
 	case "suspend", "resume", "remove", "retry":
@@ -533,7 +541,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	if out.DryRun {
 		sv = s.stateView() // once for the batch, not per message
 	}
-	deadline := time.Now().Add(budget)
+	deadline := arrived.Add(budget)
 	for i, id := range ids {
 		if i > 0 && (time.Now().After(deadline) || r.Context().Err() != nil) {
 			out.Next, out.Selection = ids[i-1].String(), token
@@ -558,6 +566,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			if err := s.refusal(sv, action, m, force); errors.Is(err, queue.ErrNotFound) {
 				out.skip(bulkGone)
 				continue
+			} else if why := queue.SkipReason(err); why != "" {
+				out.skip(why)
+				continue
 			} else if err != nil {
 				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
 				continue
@@ -567,6 +578,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := s.messageActionOn(r, action, m, ndr); errors.Is(err, queue.ErrNotFound) {
 			out.skip(bulkGone)
+			continue
+		} else if why := queue.SkipReason(err); why != "" {
+			// Nothing to do on it, as it is now (another command may
+			// have changed it since the selection): a skip by reason.
+			out.skip(why)
 			continue
 		} else if err != nil {
 			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})

@@ -26,7 +26,22 @@ type Client struct {
 	probed func()
 	// stopping: an answer carried StoppingHeader (Stopping).
 	stopping atomic.Bool
+	// stop, once closed, ends a command's batches after the batch in
+	// flight (StopBatchesOn).
+	stop <-chan struct{}
 }
+
+// ErrInterrupted ends a command's batches when the operator asked it to
+// stop (StopBatchesOn): the batches answered are counted, the batch in
+// flight too, and no further batch is asked for.
+var ErrInterrupted = errors.New("interrupted")
+
+// StopBatchesOn makes a command run in batches (BulkActionProgress,
+// QueueActionProgress) stop once stop is closed: the batch in flight is
+// waited for — the daemon ends it within a quarter of the client's wait
+// — and counted, no next batch is asked for, and the sum so far comes
+// back with ErrInterrupted.
+func (c *Client) StopBatchesOn(stop <-chan struct{}) { c.stop = stop }
 
 // Stopping reports whether an answer this client got said the daemon's
 // stop had begun (StoppingHeader): what a command made due goes at the
@@ -176,6 +191,11 @@ func runBatches[T any](c *Client, path string, q url.Values, add func(T) batchCu
 		next := add(out)
 		if next.Next == "" {
 			return nil
+		}
+		select {
+		case <-c.stop:
+			return ErrInterrupted
+		default:
 		}
 		progress()
 		q.Set("after", next.Next)

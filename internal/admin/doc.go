@@ -54,14 +54,17 @@
 //     peer's uid and pid from SO_PEERCRED.
 //   - A bulk action needs a filter (or all=true): an empty filter never
 //     selects every message by accident. One request does one batch
-//     (BulkResult: oldest first, after=ID, through=ID, max_time), so that
-//     no request of a bulk action outlasts the client's wait on any
-//     queue size; the client runs the batches to the end. The first
+//     (BulkResult: oldest first, after=ID, through=ID, max_time, counted
+//     from the request's arrival: the wait for another batch and the
+//     selection are inside it), so that no request of a bulk action
+//     outlasts the client's wait on any queue size; the client runs the batches to the end. The first
 //     batch selects the messages once and keeps the selection for the
 //     next (selection=TOKEN, batches.go); a dry run builds its view of
 //     the scheduler once per batch. Batches run
 //     one at a time (bulkMu), a command's first selecting what is left; a message gone
-//     by its turn is skipped ("no longer queued"), not failed. A removal from the dumpster by
+//     by its turn is skipped ("no longer queued"), not failed, and so is one the
+//     action has nothing to do on as it finds it (queue.SkipReason: not
+//     suspended for a resume, already suspended, …), by reason. A removal from the dumpster by
 //     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
 //     daemon to connect to (ErrUnavailable), the daemon gone during the

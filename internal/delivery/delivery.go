@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,7 +236,7 @@ func newState(cfg Config) (*state, error) {
 	}
 	st := &state{cfg: cfg, conns: map[string]*sendConnector{}}
 	for i, sc := range cfg.SendConnectors {
-		c := &sendConnector{cfg: sc}
+		c := &sendConnector{cfg: InheritTopology(sc, cfg.Topology)}
 		var err error
 		if c.password, err = Password(i, sc); err != nil {
 			return nil, err
@@ -249,6 +250,31 @@ func newState(cfg Config) (*state, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// InheritTopology is configured send connector sc as it serves the
+// topology's connector of the same name: the configuration gives its
+// settings (port, TLS, auth, source address, send_xshadow, limits) and
+// what it does not write is the topology's — its smart hosts and its
+// max_message_size. A configured connector without smart_hosts does not
+// turn the topology's smart-host connector into an MX lookup
+// (rt17e-F3). Without a topology, or a topology connector of that name,
+// sc is unchanged.
+func InheritTopology(sc config.SendConnector, topo *routing.Topology) config.SendConnector {
+	if topo == nil {
+		return sc
+	}
+	tc, ok := topo.Connector(sc.Name)
+	if !ok {
+		return sc
+	}
+	if len(sc.SmartHosts) == 0 {
+		sc.SmartHosts = slices.Clone(tc.SmartHosts)
+	}
+	if sc.MaxMessageSize == 0 {
+		sc.MaxMessageSize = config.Size(tc.MaxSize)
+	}
+	return sc
 }
 
 // redirectConnector is the connector for an operator's redirect of

@@ -34,7 +34,8 @@ func (v StateView) Refusal(action string, m *Message) error {
 	case "suspend":
 		switch m.State {
 		case Poison:
-			return fmt.Errorf("%w: message %s is in the poison queue: resume or remove it", ErrNotApplicable, m.ID)
+			return nothingToDo("in the poison queue (resume or remove it)",
+				fmt.Errorf("%w: message %s is in the poison queue: resume or remove it", ErrNotApplicable, m.ID))
 		case Quarantined:
 			return errQuarantined(m.ID)
 		case Shadow:
@@ -43,7 +44,8 @@ func (v StateView) Refusal(action string, m *Message) error {
 			// Answering "suspend" (and auditing it as done) for a
 			// message already held would report an action that
 			// changed nothing.
-			return fmt.Errorf("%w: message %s is already suspended: nothing to suspend (umbra message resume releases it)", ErrNotApplicable, m.ID)
+			return nothingToDo("already suspended",
+				fmt.Errorf("%w: message %s is already suspended: nothing to suspend (umbra message resume releases it)", ErrNotApplicable, m.ID))
 		}
 	case "resume":
 		switch m.State {
@@ -55,20 +57,21 @@ func (v StateView) Refusal(action string, m *Message) error {
 			return shadowCopyErr(m, "resume")
 		}
 		if held := heldOnlyBy(m, v.suspendedList()); held != "" && m.State == Ready {
-			return fmt.Errorf("%w: message %s is not suspended: it waits in %s, held until umbra queue resume %s",
-				ErrQueueSuspended, m.ID, held, held)
+			return nothingToDo(heldSkip, fmt.Errorf("%w: message %s is not suspended: it waits in %s, held until umbra queue resume %s",
+				ErrQueueSuspended, m.ID, held, held))
 		}
-		return fmt.Errorf("%w: message %s is %s, not suspended or poison: nothing to resume (umbra message retry makes a waiting message due now)",
-			ErrNotApplicable, m.ID, v.State(m))
+		return nothingToDo("not suspended or poison: nothing to resume",
+			fmt.Errorf("%w: message %s is %s, not suspended or poison: nothing to resume (umbra message retry makes a waiting message due now)",
+				ErrNotApplicable, m.ID, v.State(m)))
 	case "retry":
 		if m.State == Shadow {
 			return shadowCopyErr(m, "retry")
 		}
 		if m.State != Ready {
-			return fmt.Errorf("%w: message %s is %s, not waiting for a retry", ErrNotApplicable, m.ID, v.State(m))
+			return nothingToDo("not waiting for a retry", fmt.Errorf("%w: message %s is %s, not waiting for a retry", ErrNotApplicable, m.ID, v.State(m)))
 		}
 		if held := heldOnlyBy(m, v.suspendedList()); held != "" {
-			return fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, m.ID, held, held)
+			return nothingToDo(heldSkip, fmt.Errorf("%w: message %s waits in %s, held until umbra queue resume %s", ErrQueueSuspended, m.ID, held, held))
 		}
 	case "remove":
 		if hasShadowed(m) {
@@ -86,4 +89,34 @@ func (v StateView) suspendedList() []string {
 		out = append(out, name)
 	}
 	return out
+}
+
+// heldSkip is the skip reason of a message its suspended queue holds.
+const heldSkip = "held by a suspended queue (umbra queue resume)"
+
+// skipError is a refusal of an action that has nothing to do on the
+// message in its state (resume of a message not suspended, suspend of
+// one already suspended): one message's action refuses it (its error),
+// a bulk action skips the message by reason (SkipReason), as for a
+// message another command changed after the bulk action selected it.
+type skipError struct {
+	reason string
+	err    error
+}
+
+func (e skipError) Error() string { return e.err.Error() }
+func (e skipError) Unwrap() error { return e.err }
+
+func nothingToDo(reason string, err error) error { return skipError{reason: reason, err: err} }
+
+// SkipReason is the reason a bulk action skips a message whose action
+// was refused with err as having nothing to do ("" for any other error
+// or nil): rt17e-F5, "nothing to do" is a skip by reason, never a
+// failure.
+func SkipReason(err error) string {
+	var se skipError
+	if errors.As(err, &se) {
+		return se.reason
+	}
+	return ""
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rt17e-F4: Ctrl-C of a bulk command stops it cleanly: no further batch
+// is asked for, the batch in flight is waited for and counted, and the
+// command ends with the exact totals of what was done — `before that:
+// N messages matched, N suspend, …; run the command again for the
+// rest` — exit 130. The daemon's count of suspended messages is that N.
+// A real daemon, a real SIGINT to the CLI process.
+func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+	cfg := slowRetryConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	const n = 1500
+	sendAll(t, d, listen, "intr", n, 4)
+	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
+		t.Fatalf("queue suspend: exit %d %q", code, out)
+	}
+	waitNoneInDelivery(t, cfg)
+	cmd := exec.Command(umbraBin, "--config", cfg, "message", "suspend", "--all")
+	cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_TIMEOUT=200ms") // batches of 50 ms
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "suspend: so far ") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("no progress line before the end: %q", lines.Text())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	err = cmd.Wait()
+	timer.Stop()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("after SIGINT: %v, want exit %d; stderr after the first progress line: %q", err, exitInterrupted, rest)
+	}
+	all := strings.Join(rest, "\n")
+	i := strings.Index(all, "before that: ")
+	var matched, done, failed int
+	if i < 0 {
+		t.Fatalf("no totals after SIGINT: %q", all)
+	}
+	if k, _ := fmt.Sscanf(all[i:], "before that: %d messages matched, %d suspend, %d failed", &matched, &done, &failed); k != 3 ||
+		!strings.Contains(all, "run the command again for the rest") {
+		t.Fatalf("totals after SIGINT: %q", all)
+	}
+	out, code := cli(t, cfg, "message", "list", "--state", "suspended", "--json")
+	var held []struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(out), &held) != nil {
+		t.Fatalf("message list: exit %d %.300q", code, out)
+	}
+	if done != len(held) || done == 0 || done >= n || failed != 0 {
+		t.Errorf("the command said %d suspended (%d matched, %d failed); the daemon holds %d suspended of %d", done, matched, failed, len(held), n)
+	}
+	t.Logf("interrupted after %d of %d: %q", done, n, all)
+}
