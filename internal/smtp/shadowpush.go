@@ -35,7 +35,10 @@ import (
 // XQUERYDISCARD hands notifications to that server only, with the
 // database id it presented there (DB=, shadowPeerDB): a server this one
 // relayed to through a send connector is kept here under the connector's
-// host name, and is found by that id (queue primariesOf) — and is applied
+// host name, and is found by the address the copies went to being that
+// server's in the topology, the database id only confirming (queue
+// primariesOf; another server's id is refused at XSHADOW,
+// databaseOfAnother: rt17e-F1) — and is applied
 // as a notification fetched from it is (ids this server does not know are
 // ignored, never taken as "discard everything"). The reply comes after
 // the commit that applies it (250 2.0.0), so the client forgets the
