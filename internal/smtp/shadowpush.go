@@ -76,7 +76,7 @@ func (v *verbConn) xdiscard(arg string) string {
 	}
 	lines, ok := discardLines(arg, s.shadowVersion() >= 14)
 	if !ok && s.shadowVersion() >= 14 {
-		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=…]]… (at most %d)", MaxPushDiscards)
+		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=...]]... (at most %d)", MaxPushDiscards)
 	}
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
@@ -103,9 +103,10 @@ func (v *verbConn) xdiscard(arg string) string {
 // MaxPushDiscards bounds the notifications of one XDISCARD (version 14).
 const MaxPushDiscards = 100
 
-// maxPushLine bounds what a client puts on one XDISCARD line (version
-// 14): well under every receive connector's max_line_length (2000 by
-// default).
+// maxPushLine bounds one XDISCARD command line a client sends (version
+// 14), its CRLF included: the smallest limits.max_line_length a receive
+// connector may keep (1000, CRLF counted: framing.go readLine; 2000 by
+// default), so that no receiver answers 421 Line too long (rt17e-F6).
 const maxPushLine = 1000
 
 // discardLines reads the notifications of XDISCARD: one (discardLine), or
@@ -172,7 +173,7 @@ func (c *Client) PushDiscards(lines []string) (int, error) {
 	}
 	n := 0
 	for n < len(lines) {
-		k, size := 0, len("XDISCARD")
+		k, size := 0, len("XDISCARD\r\n")
 		if c.ShadowVersion >= 14 {
 			for n+k < len(lines) && k < MaxPushDiscards && (k == 0 || size+1+len(lines[n+k]) <= maxPushLine) {
 				size += 1 + len(lines[n+k])
