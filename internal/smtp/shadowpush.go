@@ -87,15 +87,18 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
+	if len(lines) > 1 {
+		// How many applied, and how many name no copy held for this
+		// primary (rt17e-F6): an unknown id is never counted as applied.
+		applied := min(res.Discarded, len(lines))
+		s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
+		return fmt.Sprintf("250 2.0.0 %d discards applied, %d not held for you", applied, len(lines)-applied)
+	}
 	if res.Discarded == 0 {
 		// No copy held for this primary under those ids (one held for
 		// another primary is kept, one already gone is gone): nothing
 		// to send again, and nothing applied.
 		return "250 2.0.0 No copy held for you under that id"
-	}
-	s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
-	if len(lines) > 1 {
-		return fmt.Sprintf("250 2.0.0 %d discards applied", res.Discarded)
 	}
 	return "250 2.0.0 Discard applied"
 }
