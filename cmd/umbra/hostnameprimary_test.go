@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,11 @@ import (
 // hub-b that presents its transport database. hub-a applies it to the
 // copy it keeps under the host name (the session's server and database
 // say who the primary is, not the name form) and takes nothing over.
+// Before that, another server of the topology (hub-a's own id, from its
+// address) presenting hub-b's database id — learnt by opening one session
+// to hub-b — is refused and touches nothing (rt17e-F1): a database id
+// only confirms the authenticated server, the copy went to hub-b's
+// address.
 func TestStopPushReachesPrimaryKnownByHostName(t *testing.T) {
 	p := newShadowPair(t)
 	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
@@ -72,6 +78,41 @@ send_connectors:
 		t.Fatal("the message never reached the next hop")
 	}
 	waitCond(t, "hub-a to hold the copy for hub-b.test", 10*time.Second, func() bool { s, _ := p.held(t, p.cfgA, "hub-b.test"); return s == 1 })
+	talk := func(addr string, lines ...string) []string {
+		c, err := textproto.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var out []string
+		if _, _, err := c.ReadResponse(220); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			id, _ := c.Cmd("%s", l)
+			c.StartResponse(id)
+			code, msg, _ := c.ReadResponse(0)
+			c.EndResponse(id)
+			out = append(out, fmt.Sprintf("%d %s", code, msg))
+		}
+		return out
+	}
+	got := talk(p.b, "EHLO hub-a.test", "XSHADOW hub-a")
+	dbB := strings.TrimPrefix(got[1], "250 ")
+	if !strings.HasPrefix(got[1], "250 ") || dbB == "" || strings.Contains(dbB, " ") {
+		t.Fatalf("hub-b's XSHADOW reply %q", got[1])
+	}
+	got = talk(p.a, "EHLO hub-a.test", "XSHADOW hub-a MARK DB="+dbB, "XDISCARD "+dbB+"-1", "QUIT")
+	if !strings.HasPrefix(got[1], "550 5.7.1") || !strings.Contains(got[1], "another server's") {
+		ha.dumpLog()
+		t.Fatalf("hub-a's id presenting hub-b's database %s: %q; want 550 5.7.1, another server's", dbB, got[1])
+	}
+	if !strings.HasPrefix(got[2], "503") {
+		t.Fatalf("XDISCARD after the refused XSHADOW: %q", got[2])
+	}
+	if s, _ := p.held(t, p.cfgA, "hub-b.test"); s != 1 {
+		t.Fatalf("hub-a holds %d copies for hub-b.test after another's id presented hub-b's database; want 1", s)
+	}
 	hb.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond)
 	close(answer)

@@ -496,6 +496,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	registerBodyMemoryMetrics(reg, srv)
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
+		mgr.SetServers(topo) // and copies kept under a connector's host name to the server they reached
 	}
 	var holders *shadow.Holders
 	if shadows != nil {
@@ -949,8 +950,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if topo != nil {
 		srv.SetServers(topo)
+		mgr.SetServers(topo)
 	} else {
 		srv.SetServers(nil)
+		mgr.SetServers(nil)
 	}
 	srv.SetRecipients(rcptv)
 	srv.SetAuthservIDs(frontDoorIDs(next))

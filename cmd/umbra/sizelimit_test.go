@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,14 +70,17 @@ func TestShadowCopyAtSizeLimitTwoHubs(t *testing.T) {
 // 20000 bytes (its SIZE), hub-a's any size; hub-a copies on receipt to
 // the other site only, with reject_on_shadow_failure. A message over
 // hub-b's SIZE has no shadow server to go to: hub-a sends it nowhere
-// and answers 451 4.4.0 before its commit (the connector's rule), as for
-// any copy no server takes, instead of committing, pushing the body to
-// hub-b for its 552 and answering 250 held by hub-a only. A message
-// within hub-b's SIZE is copied there as before.
+// and answers before its commit (the connector's rule) 552 5.3.4 naming
+// the limit — every candidate refused for its SIZE alone, a retry cannot
+// help (rt17e-F2) — instead of committing, pushing the body to hub-b for
+// its 552 and answering 250 held by hub-a only. A message within hub-b's
+// SIZE is copied there as before. hub-b raising its limit by a reload
+// takes the next copy at once, though hub-a keeps a session to it that
+// read the old SIZE.
 func TestShadowCopyOverPeerSizeFollowsShadowFailureRule(t *testing.T) {
 	a, b, _, cfgA, _, cfgB := receiptOrg(t, "remote-only")
 	editConfig(t, cfgB, "limits: {max_connections_per_source: 500}", "limits: {max_connections_per_source: 500, max_message_size: 20000}")
-	startUmbra(t, cfgB, b)
+	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	body := func(n int) string {
 		return "Subject: over-peer\r\n\r\n" + strings.Repeat(strings.Repeat("y", 78)+"\r\n", n/80) + "end"
@@ -85,9 +89,41 @@ func TestShadowCopyOverPeerSizeFollowsShadowFailureRule(t *testing.T) {
 		ha.dumpLog()
 		t.Fatalf("within hub-b's SIZE: %q; want a 250 naming the copy on hub-b", reply)
 	}
-	if reply := sendFrom(t, "127.0.0.9", a, body(30000)); !strings.HasPrefix(reply, "451 4.4.0") {
+	if reply := sendFrom(t, "127.0.0.9", a, body(30000)); !strings.HasPrefix(reply, "552 5.3.4") || !strings.Contains(reply, "20000") {
 		ha.dumpLog()
-		t.Fatalf("over hub-b's SIZE: %q; want 451 4.4.0 (no shadow server for the copy)", reply)
+		t.Fatalf("over hub-b's SIZE: %q; want 552 5.3.4 naming hub-b's 20000", reply)
+	}
+	editConfig(t, cfgB, "max_message_size: 20000", "max_message_size: 40000")
+	hb.cmd.Process.Signal(syscall.SIGHUP)
+	// The reload done when hub-b's EHLO says so; hub-a's session to
+	// hub-b, with SIZE 20000, stays pooled.
+	waitCond(t, "hub-b to offer SIZE 40000", 10*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", b, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		c.Write([]byte("EHLO probe.test\r\n"))
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return false
+			}
+			if strings.Contains(l, "SIZE 40000") {
+				return true
+			}
+			if len(l) > 3 && l[3] == ' ' {
+				return false
+			}
+		}
+	})
+	if reply := sendFrom(t, "127.0.0.9", a, body(30000)); !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+		ha.dumpLog()
+		hb.dumpLog()
+		t.Fatalf("after hub-b raised its SIZE to 40000: %q; want a 250 naming the copy on hub-b", reply)
 	}
 }
 

@@ -162,11 +162,12 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 	}
 	plan = healthyFirst(marked, plan)
 	var errs []string
+	sizeOnly, largest := 0, int64(0) // candidates that refused for their SIZE only, and the largest
 	for _, s := range plan {
 		if ctx.Err() != nil {
 			break
 		}
-		c, err := r.session(ctx, st, s, verify)
+		c, err := r.session(ctx, st, s, verify, size)
 		if err != nil {
 			why := "shadow copy on receipt: " + err.Error()
 			var ref *refusedError
@@ -188,6 +189,8 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 			// Over its own SIZE: no copy there, and not a failing
 			// server (smaller copies still go to it); the session
 			// stays for them.
+			limit, _ := c.MaxMessageSize()
+			sizeOnly, largest = sizeOnly+1, max(largest, int64(limit))
 			r.putIdle(s.Name, c)
 			errs = append(errs, s.Name+": "+reply)
 			continue
@@ -197,7 +200,13 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+	err := fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
+	if sizeOnly == len(plan) {
+		// Every candidate over its SIZE (each read on a fresh session:
+		// session): retrying cannot help (rt17e-F2).
+		return nil, &smtp.CopyTooLargeError{Limit: largest, Size: size, Err: err}
+	}
+	return nil, err
 }
 
 // copyLimitSize is the size of m's copy (body: its stored bytes) held to
@@ -323,13 +332,22 @@ func healthyFirst(marked func(*routing.Server) bool, plan []*routing.Server) []*
 // one whose certificate was verified).
 // An idle session the peer ended meanwhile (it died, or timed out the
 // session) is closed, not handed out: the copy would fail on it after
-// the commit named that peer (Client.Alive, no round trip).
-func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server, verify bool) (*smtp.Client, error) {
+// the commit named that peer (Client.Alive, no round trip). Nor is one
+// whose SIZE, read at its EHLO, is below size (the copy's, 0: not
+// known): the peer may have raised its limit by a reload since, and only
+// a fresh session's EHLO says (rt17e-F2); that one is ended, so the pool
+// keeps the current limit.
+func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server, verify bool, size int64) (*smtp.Client, error) {
 	for c := r.takeIdle(s.Name, verify); c != nil; c = r.takeIdle(s.Name, verify) {
-		if c.Alive() {
-			return c, nil
+		if !c.Alive() {
+			c.Close()
+			continue
 		}
-		c.Close()
+		if copySizeRefusal(c, s.Name, size) != "" {
+			go c.Quit()
+			continue
+		}
+		return c, nil
 	}
 	return r.dial(ctx, st, s, verify)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/smtp"
 	"umbra/internal/testsupport"
 )
 
@@ -87,4 +89,53 @@ func TestReceiptCopyOverPeerSizeGoesToNextCandidate(t *testing.T) {
 	if !errors.Is(err, ErrNoShadowServer) || !strings.Contains(err.Error(), "552 5.3.4") {
 		t.Fatalf("only hub-b left: %v; want no shadow server, naming its SIZE", err)
 	}
+}
+
+// rt17e-F2 (SR-17, RFC 1870): a shadow server's SIZE read on a pooled
+// session may be older than its limit: a reload raised it while the
+// session stayed open. A copy over the pooled session's SIZE is
+// confirmed on a fresh session before the server is passed over; and
+// when every candidate refused for size only, the error says so
+// (ErrCopyTooLarge, the largest limit), for a permanent 552 5.3.4.
+func TestReceiptCopyOverStalePooledSizeTriesAFreshSession(t *testing.T) {
+	limit := &atomic.Int64{}
+	limit.Store(100)
+	hub := testsupport.StartHub(t, "127.0.0.2:0", testsupport.HubScript{EHLO: []string{"XSHADOW 3", "8BITMIME"}, Size: limit, DataReply: "250 2.0.0 kept"})
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites:   []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"}, {Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: hub.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 2, ShadowRetriesLocal: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	r := NewReceiptShadow(d, "db-a")
+	defer r.Close()
+	tiny := queue.MemBody([]byte("S: x\r\n\r\nhi\r\n"))
+	tm := &queue.Message{ID: 2, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	l, err := r.OpenFor(context.Background(), config.ShadowOnReceiptLocalOnly, tm, tiny, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Done(true) // pooled, its SIZE 100
+	m := &queue.Message{ID: 1, OrgID: "0123456789abcdef0123456789abcdef", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	body := queue.MemBody([]byte("Subject: x\r\n\r\n" + strings.Repeat("x", 200) + "\r\n"))
+	// Still 100: every candidate refused for size only.
+	_, err = r.OpenFor(context.Background(), config.ShadowOnReceiptLocalOnly, m, body, false)
+	var tl *smtp.CopyTooLargeError
+	if !errors.As(err, &tl) || tl.Limit != 100 || !errors.Is(err, ErrNoShadowServer) {
+		t.Fatalf("over every candidate's SIZE: %v; want a copy too large for SIZE 100", err)
+	}
+	limit.Store(1 << 20) // the peer's reload
+	l, err = r.OpenFor(context.Background(), config.ShadowOnReceiptLocalOnly, m, body, false)
+	if err != nil {
+		t.Fatalf("after the peer raised its SIZE: %v; want the copy taken on a fresh session", err)
+	}
+	l.Done(true)
 }

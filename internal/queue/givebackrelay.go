@@ -40,16 +40,16 @@ package queue
 // commit, before a relay of one of them reaches it — the returning
 // primary's own sessions often come first. Another id changes nothing
 // here: this server's next session to the primary finds it (SR-7). The
-// records it speaks for are found by dbID too (primariesOf): a primary
-// this server relays to by a send connector's host name is the same
-// server. It returns the number of messages given back.
+// records it speaks for are its own name's and those made against its
+// address in the topology (primariesOf): a primary this server relays to
+// by a send connector's host name is the same server; dbID only confirms. It returns the number of messages given back.
 func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
 	if primary == "" || dbID == "" {
 		return 0, nil
 	}
 	// The records it speaks for: its own name's, and the one this server
 	// keeps it under as a send connector's host (primariesOf: by the
-	// database id, not by the name form).
+	// address the copies went to, the database id confirming).
 	names, err := q.primariesOf(primary, dbID)
 	if err != nil {
 		return 0, err

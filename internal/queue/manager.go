@@ -71,6 +71,9 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// servers is the topology (SetServers), for which server a record
+	// kept under a send connector's host name was made against.
+	servers atomic.Pointer[Servers]
 	// claimFailed: the last claim failed (the run loop waits
 	// claimRetry); claimLogged, claimFailures: when a failed claim was
 	// last logged and how many failed since. The run loop's alone.

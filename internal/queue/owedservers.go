@@ -1,6 +1,11 @@
 package queue
 
-import "bytes"
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+)
 
 // OwedDiscardServers lists the shadow servers this server owes discard
 // notifications to (full or partial: buckets discards and partial), each
@@ -42,8 +47,10 @@ func (q *Manager) OwedDiscardServers() ([]string, error) {
 // dbID the transport database id it presented there (or ""). A server
 // this one relayed to through a send connector is kept under the host
 // name of the connector, not its server name; its copies are found by
-// the database id they were made against, a secret of the transport
-// servers. A record under primary's own name with another database is
+// the address they went to, one of that server's in the topology
+// (SetServers), with the database id they were made against not another
+// than dbID. A database id alone names no server: it is learnt by any
+// peer that opens a session (rt17e-F1). A record under primary's own name with another database is
 // not that server's any more (SR-7 takes its copies over): the push does
 // not touch it.
 func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (ContactResult, error) {
@@ -65,11 +72,55 @@ func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (Contact
 	return res, nil
 }
 
+// Servers is what the queue knows of the organisation's servers: the
+// topology (routing.Topology.ServerAt). known: name is a server of the
+// topology; ok: ip is one of its addresses.
+type Servers interface {
+	ServerAt(name string, ip netip.Addr) (known, ok bool)
+}
+
+// SetServers gives the queue the topology (nil: none). Without one, a
+// session speaks for the records under its own server name only.
+func (q *Manager) SetServers(d Servers) {
+	if d == nil {
+		q.servers.Store(nil)
+		return
+	}
+	q.servers.Store(&d)
+}
+
+// reaches: the record p, kept under a name that is no server of the
+// topology (a send connector's host name), was made against server name
+// — the address its copies went to (Addr: "host:port", "host:port via
+// CONNECTOR") is one of name's in the topology (rt17e-F1).
+func (q *Manager) reaches(name string, p *ShadowPeer) bool {
+	d := q.servers.Load()
+	if d == nil || p.Primary == name {
+		return false
+	}
+	if known, _ := (*d).ServerAt(p.Primary, netip.Addr{}); known {
+		return false // another server's own record
+	}
+	addr, _, _ := strings.Cut(p.Addr, " via ")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	_, ok := (*d).ServerAt(name, ip)
+	return ok
+}
+
 // primariesOf names the primary records a session authenticated as the
 // transport server name, presenting the database id dbID (or ""), speaks
 // for: name's own when its stored database is dbID (or either is not
-// known), and every other record whose stored database id is dbID — the
-// same server known here by a send connector's host name. In key order
+// known), and every record kept under a send connector's host name whose
+// copies went to one of name's addresses in the topology (reaches), when
+// its stored database is not another than dbID. A database id never
+// names a server by itself: it only confirms (rt17e-F1). In key order
 // after name.
 func (q *Manager) primariesOf(name, dbID string) ([]string, error) {
 	var out []string
@@ -82,16 +133,38 @@ func (q *Manager) primariesOf(name, dbID string) ([]string, error) {
 		if p != nil && (dbID == "" || p.DatabaseID == "" || p.DatabaseID == dbID) {
 			out = append(out, name)
 		}
-		if dbID == "" {
-			return nil
-		}
 		peers, _, err := tx.Peers()
 		for _, o := range peers {
-			if o.Primary != name && o.DatabaseID == dbID {
+			if q.reaches(name, o) && (dbID == "" || o.DatabaseID == "" || o.DatabaseID == dbID) {
 				out = append(out, o.Primary)
 			}
 		}
 		return err
 	})
 	return out, err
+}
+
+// ShadowDatabaseOfAnother names a primary record that keeps dbID as its
+// transport database and that a session authenticated as name does not
+// speak for (primariesOf), or "": a server presenting another's
+// database id is refused (rt17e-F1). Without a topology nothing is
+// refused: a record kept under a send connector's host name cannot be
+// told from another server's, and a session speaks for its own name's
+// record only then (primariesOf).
+func (q *Manager) ShadowDatabaseOfAnother(name, dbID string) (string, error) {
+	other := ""
+	if dbID == "" || q.servers.Load() == nil {
+		return "", nil
+	}
+	err := q.store.View(func(tx *Tx) error {
+		peers, _, err := tx.Peers()
+		for _, o := range peers {
+			if o.DatabaseID == dbID && o.Primary != name && !q.reaches(name, o) {
+				other = o.Primary
+				break
+			}
+		}
+		return err
+	})
+	return other, err
 }

@@ -2,9 +2,18 @@ package queue
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 )
+
+// topo is a topology of servers at one address each.
+type topo map[string]string
+
+func (t topo) ServerAt(name string, ip netip.Addr) (bool, bool) {
+	a, ok := t[name]
+	return ok, ok && ip.IsValid() && a == ip.String()
+}
 
 // SR-3: a server that relayed a message through a send connector knows
 // the hop by the connector's host name ("mx.hub-b.test"), and keeps its
@@ -27,6 +36,7 @@ func TestPushedDiscardOfPrimaryKnownByHostName(t *testing.T) {
 	q := NewManager(s, d, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
+	q.SetServers(topo{"hub-b": "127.0.0.2", "hub-x": "127.0.0.3"})
 	q.Start(ctx)
 	submit := func() *Message {
 		m := msg(s, "a@example.org", "x@b.example")
@@ -44,6 +54,23 @@ func TestPushedDiscardOfPrimaryKnownByHostName(t *testing.T) {
 	}
 	if got, _ := q.Message(other.ID); got == nil {
 		t.Fatal("a push presenting another database dropped the copy")
+	}
+	// rt17e-F1: another server of the topology presenting hub-b's
+	// database id touches nothing, and is told its id is another's.
+	if _, err := q.ShadowPushed("hub-x", "db-b", []string{m.ID.String() + "-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowPushed("hub-x", "", []string{m.ID.String() + "-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(m.ID); got == nil || got.State != Shadow {
+		t.Fatal("hub-x, presenting hub-b's database id, discarded the copy made against hub-b")
+	}
+	if other, err := q.ShadowDatabaseOfAnother("hub-x", "db-b"); err != nil || other != "mx.hub-b.test" {
+		t.Fatalf("hub-x presenting db-b: %q, %v; want it known as mx.hub-b.test's", other, err)
+	}
+	if other, err := q.ShadowDatabaseOfAnother("hub-b", "db-b"); err != nil || other != "" {
+		t.Fatalf("hub-b presenting its own db-b: %q, %v; want nothing against it", other, err)
 	}
 	res, err := q.ShadowPushed("hub-b", "db-b", []string{m.ID.String() + "-b"})
 	if err != nil {
@@ -64,7 +91,12 @@ func TestPushedDiscardOfPrimaryKnownByHostName(t *testing.T) {
 // waiting are its own again all the same: the database id says who it is.
 func TestPrimaryPresentedUnderItsServerNameGivesBack(t *testing.T) {
 	r := newGivebackRig(t)
+	r.q.SetServers(topo{"hub-b-server": "127.0.0.2", "hub-x": "127.0.0.3"})
 	m := r.takenOver(t)
+	// rt17e-F1: another server presenting db1 is not hub-b.
+	if n, err := r.q.ShadowPrimaryPresentedHere("hub-x", "db1"); err != nil || n != 0 {
+		t.Fatalf("hub-x presenting hub-b's database: %d given back, %v", n, err)
+	}
 	if n, err := r.q.ShadowPrimaryPresentedHere("hub-b-server", "db-other"); err != nil || n != 0 {
 		t.Fatalf("another database: %d given back, %v", n, err)
 	}

@@ -174,8 +174,13 @@
 //     committed before its 250; offered only with a queue that applies
 //     them, DiscardTaker; 500 if sent to an older server), and peers
 //     below 14 never see several in one XDISCARD (up to MaxPushDiscards,
-//     one commit, one reply; a 501 to them at 13 is no loss: the client
-//     sends several only to a server that advertised 14). A
+//     one commit, one reply saying how many applied and how many name no
+//     copy held; a command line within maxPushLine, CRLF included, the
+//     smallest max_line_length; a 501 to them at 13 is no loss: the client
+//     sends several only to a server that advertised 14). A database id
+//     presented at XSHADOW only confirms the authenticated server: one
+//     the queue knows as another primary's is refused, 550 5.7.1
+//     (databaseOfAnother, rt17e-F1). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

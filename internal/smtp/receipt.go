@@ -432,6 +432,19 @@ func (s *Server) SetReceiptShadow(r ReceiptShadow) {
 
 type receiptHolder struct{ r ReceiptShadow }
 
+// CopyTooLargeError is a SizedReceiptShadow's error when every
+// candidate passed the copy over for its SIZE only (rt17e-F2): retrying
+// cannot help, so with reject_on_shadow_failure the message is refused
+// with 552 5.3.4 naming Limit, not 451 4.4.0.
+type CopyTooLargeError struct {
+	Limit int64 // the largest SIZE of the candidates
+	Size  int64 // the copy's size as held to it
+	Err   error // what each candidate answered
+}
+
+func (e *CopyTooLargeError) Error() string { return e.Err.Error() }
+func (e *CopyTooLargeError) Unwrap() error { return e.Err }
+
 var replyShadowFailed = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 0},
 	Message: "No shadow server available for a redundant copy, try again later"}
 
@@ -489,6 +502,13 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if s.c.cfg.RejectOnShadowFailure {
 			observe("rejected")
 			s.log.Warn("message refused: no shadow copy possible", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+			var tl *CopyTooLargeError
+			if errors.As(err, &tl) && tl.Limit > 0 {
+				// Every shadow server's SIZE is below it: a retry
+				// meets the same limits (rt17e-F2).
+				return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+					Message: fmt.Sprintf("Message too large for a redundant copy: the shadow servers take at most %d bytes", tl.Limit)}
+			}
 			return replyShadowFailed
 		}
 		link = nil

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -133,8 +134,9 @@ func TestShadowCopyNegotiatedDown(t *testing.T) {
 // version-3 peer) or fail.
 type fakeReceipt struct {
 	peer     *Server
-	fail     bool // Open finds no server
-	pushFail bool // the transfer breaks
+	fail     bool  // Open finds no server
+	pushFail bool  // the transfer breaks
+	openErr  error // Open's error, when set
 	opened   int
 }
 
@@ -145,6 +147,9 @@ type fakeLink struct {
 
 func (f *fakeReceipt) Open(ctx context.Context, pref string) (ReceiptLink, error) {
 	f.opened++
+	if f.openErr != nil {
+		return nil, f.openErr
+	}
 	if f.fail {
 		return nil, context.DeadlineExceeded
 	}
@@ -278,6 +283,39 @@ func TestShadowOnReceiptFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// rt17e-F2 (SR-17, RFC 1870): every shadow server refused the copy for
+// its SIZE only: with reject_on_shadow_failure the message is refused
+// 552 5.3.4 naming the largest limit (retrying cannot help), not 451
+// 4.4.0; nothing is committed. Without it the message is accepted held
+// here only, as for any copy no server took.
+func TestShadowOnReceiptCopyOverEverySize(t *testing.T) {
+	tooLarge := &CopyTooLargeError{Limit: 2048, Size: 7000, Err: errors.New("hub-b: 552 5.3.4 hub-b takes messages of at most 2048 bytes (its SIZE)")}
+	for _, reject := range []bool{true, false} {
+		peer := startShadowServer(t, &copyQueue{}, &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}, true, transportConnector(t, ""))
+		q := &blockingGoneQueue{}
+		extra := "    shadow_on_receipt: prefer-remote\n"
+		want, queued := "250", 1
+		if reject {
+			extra += "    reject_on_shadow_failure: true\n"
+			want, queued = "552 5.3.4", 0
+		}
+		s := receiptServer(t, q, extra, &fakeReceipt{peer: peer, openErr: tooLarge})
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO client.example", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		d.cmd("DATA", "354")
+		got := d.cmd("Subject: hi\r\n\r\nhello\r\n.", want)
+		if reject && !strings.Contains(got, "2048") {
+			t.Fatalf("reply %q: want the limit named", got)
+		}
+		if q.count() != queued {
+			t.Fatalf("reject %v: queued %d, want %d", reject, q.count(), queued)
+		}
 	}
 }
 

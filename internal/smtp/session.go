@@ -83,9 +83,10 @@ type session struct {
 	shadowServer string
 	// shadowPeerDB is the transport database id the peer presented in
 	// that XSHADOW (… MARK=<n> DB=<id>, version 7; MARK DB=<id>, 10), or
-	// "": with the authenticated server, its identity as a primary of
-	// copies held here, whatever name this server knows it by (a send
-	// connector's host name: shadowpush.go).
+	// "": it confirms the authenticated server as a primary of copies
+	// held here, whatever name this server knows it by (a send
+	// connector's host name: shadowpush.go); never another server's
+	// (databaseOfAnother refuses that XSHADOW).
 	shadowPeerDB string
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.

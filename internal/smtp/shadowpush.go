@@ -35,7 +35,10 @@ import (
 // XQUERYDISCARD hands notifications to that server only, with the
 // database id it presented there (DB=, shadowPeerDB): a server this one
 // relayed to through a send connector is kept here under the connector's
-// host name, and is found by that id (queue primariesOf) — and is applied
+// host name, and is found by the address the copies went to being that
+// server's in the topology, the database id only confirming (queue
+// primariesOf; another server's id is refused at XSHADOW,
+// databaseOfAnother: rt17e-F1) — and is applied
 // as a notification fetched from it is (ids this server does not know are
 // ignored, never taken as "discard everything"). The reply comes after
 // the commit that applies it (250 2.0.0), so the client forgets the
@@ -73,7 +76,7 @@ func (v *verbConn) xdiscard(arg string) string {
 	}
 	lines, ok := discardLines(arg, s.shadowVersion() >= 14)
 	if !ok && s.shadowVersion() >= 14 {
-		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=…]]… (at most %d)", MaxPushDiscards)
+		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=...]]... (at most %d)", MaxPushDiscards)
 	}
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
@@ -84,15 +87,18 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
+	if len(lines) > 1 {
+		// How many applied, and how many name no copy held for this
+		// primary (rt17e-F6): an unknown id is never counted as applied.
+		applied := min(res.Discarded, len(lines))
+		s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
+		return fmt.Sprintf("250 2.0.0 %d discards applied, %d not held for you", applied, len(lines)-applied)
+	}
 	if res.Discarded == 0 {
 		// No copy held for this primary under those ids (one held for
 		// another primary is kept, one already gone is gone): nothing
 		// to send again, and nothing applied.
 		return "250 2.0.0 No copy held for you under that id"
-	}
-	s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
-	if len(lines) > 1 {
-		return fmt.Sprintf("250 2.0.0 %d discards applied", res.Discarded)
 	}
 	return "250 2.0.0 Discard applied"
 }
@@ -100,9 +106,10 @@ func (v *verbConn) xdiscard(arg string) string {
 // MaxPushDiscards bounds the notifications of one XDISCARD (version 14).
 const MaxPushDiscards = 100
 
-// maxPushLine bounds what a client puts on one XDISCARD line (version
-// 14): well under every receive connector's max_line_length (2000 by
-// default).
+// maxPushLine bounds one XDISCARD command line a client sends (version
+// 14), its CRLF included: the smallest limits.max_line_length a receive
+// connector may keep (1000, CRLF counted: framing.go readLine; 2000 by
+// default), so that no receiver answers 421 Line too long (rt17e-F6).
 const maxPushLine = 1000
 
 // discardLines reads the notifications of XDISCARD: one (discardLine), or
@@ -169,7 +176,7 @@ func (c *Client) PushDiscards(lines []string) (int, error) {
 	}
 	n := 0
 	for n < len(lines) {
-		k, size := 0, len("XDISCARD")
+		k, size := 0, len("XDISCARD\r\n")
 		if c.ShadowVersion >= 14 {
 			for n+k < len(lines) && k < MaxPushDiscards && (k == 0 || size+1+len(lines[n+k]) <= maxPushLine) {
 				size += 1 + len(lines[n+k])

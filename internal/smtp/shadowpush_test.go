@@ -143,3 +143,40 @@ func TestPushDiscardsBatched(t *testing.T) {
 		}
 	}
 }
+
+// rt17e-F6: a batch of real-length shadow ids (38 characters) fits the
+// smallest command line a receiver may keep (limits.max_line_length
+// 1000, CRLF included): the client splits by line length as well as by
+// count, and the server applies them all without closing the session.
+func TestPushDiscardsRealLengthIDsFitLineLimit(t *testing.T) {
+	sh := &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, "    limits: {max_line_length: 1000}\n"))
+	c := clientFor(t, s)
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	lines := make([]string, 2*MaxPushDiscards)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("01JEXAMPLE%015d-0123456789ab", i)
+		if len(lines[i]) != 38 {
+			t.Fatalf("id %q is not 38 characters", lines[i])
+		}
+	}
+	// A partial one making the 25th word of the first command: 1000
+	// octets before the CRLF under the old count.
+	lines[24] = lines[24] + " RCPT=a+40ex.test"
+	if len("XDISCARD")+25+24*38+len(lines[24]) != 1000 {
+		t.Fatal("the first command is not 1000 octets long")
+	}
+	n, err := c.PushDiscards(lines)
+	if err != nil || n != len(lines) {
+		t.Fatalf("pushed %d of %d: %v", n, len(lines), err)
+	}
+	if got := sh.appliedNow(); len(got) != len(lines) {
+		t.Fatalf("applied %d, want %d", len(got), len(lines))
+	}
+	if err := c.PushDiscard("after-1"); err != nil {
+		t.Fatalf("the session did not survive the batches: %v", err)
+	}
+}

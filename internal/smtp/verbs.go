@@ -726,6 +726,10 @@ func (v *verbConn) xshadow(arg string) string {
 	if !strings.HasPrefix(reply, "250 ") || !ask {
 		return reply
 	}
+	if r := s.databaseOfAnother(id, pdb); r != "" {
+		s.shadowServer, s.shadowPeerDB = "", ""
+		return r
+	}
 	mk := s.srv.queue.(MarkKeeper) // offered only with one (shadowVersion)
 	if pdb != "" {
 		// The peer, primary of copies it pushes here, presents its mark
@@ -748,6 +752,35 @@ func (v *verbConn) xshadow(arg string) string {
 	}
 	s.wantMark = true
 	return reply + " MARK=" + strconv.FormatUint(mk.ShadowHolderMark(id), 10)
+}
+
+// DatabaseOwners is the part of the queue that knows which primary a
+// transport database id was met as (queue.Manager.ShadowDatabaseOfAnother).
+type DatabaseOwners interface {
+	ShadowDatabaseOfAnother(server, dbID string) (string, error)
+}
+
+// databaseOfAnother refuses an XSHADOW presenting a database id this
+// server knows as another server's primary (rt17e-F1): a database id
+// only confirms who the authenticated server is, never makes it
+// another, so nothing of that server's copies is discarded, marked or
+// given back. The shadow session is not opened.
+func (s *session) databaseOfAnother(server, dbID string) string {
+	do, ok := s.srv.queue.(DatabaseOwners)
+	if !ok || dbID == "" {
+		return ""
+	}
+	other, err := do.ShadowDatabaseOfAnother(server, dbID)
+	switch {
+	case err != nil:
+		s.log.Error("checking a presented transport database id failed", "shadow_server", server, "err", err)
+		return "451 4.3.0 Database id not checked, try again later"
+	case other != "":
+		s.log.Warn("shadow session refused: the presented transport database id is another server's",
+			"shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String())
+		return "550 5.7.1 Database id " + dbID + " is another server's here; nothing changed"
+	}
+	return ""
 }
 
 // HolderRecorder is the part of the queue that records the transport

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,9 @@ type HubScript struct {
 	DataReply string
 	// TLS, when set, offers STARTTLS with it.
 	TLS *tls.Config
+	// Size, when set, adds "SIZE <n>" to the EHLO reply, read at each
+	// EHLO (a limit changed by a reload while sessions stay open).
+	Size *atomic.Int64
 }
 
 // Hub is a transport server on a loopback address that speaks just
@@ -73,9 +78,13 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 		case strings.HasPrefix(cmd, "EHLO"):
 			var b strings.Builder
 			b.WriteString("250-peer.test\r\n")
-			for i, ext := range s.EHLO {
+			exts := s.EHLO
+			if s.Size != nil {
+				exts = append(slices.Clone(exts), "SIZE "+strconv.FormatInt(s.Size.Load(), 10))
+			}
+			for i, ext := range exts {
 				sep := "-"
-				if i == len(s.EHLO)-1 {
+				if i == len(exts)-1 {
 					sep = " "
 				}
 				b.WriteString("250" + sep + ext + "\r\n")
