@@ -63,6 +63,7 @@ type fakeQueue struct {
 	msgs    []*queue.Message
 	handed  map[queue.ID]chan struct{}
 	failing bool
+	failErr error // what a failing queue returns (nil: os.ErrDeadlineExceeded)
 }
 
 func (q *fakeQueue) NewID() queue.ID { q.mu.Lock(); defer q.mu.Unlock(); q.next++; return q.next }
@@ -70,6 +71,9 @@ func (q *fakeQueue) SubmitKeyed(ctx context.Context, m *queue.Message, b []byte,
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.failing {
+		if q.failErr != nil {
+			return 0, false, q.failErr
+		}
 		return 0, false, os.ErrDeadlineExceeded
 	}
 	q.msgs = append(q.msgs, m)

@@ -81,8 +81,9 @@ type Watcher struct {
 }
 
 // failure is a file's failure as logged: the file then (fileKey) and
-// what the log said.
-type failure struct{ stamp, msg string }
+// what the log said: its message and the error's text (the same message
+// over another error is another failure).
+type failure struct{ stamp, msg, err string }
 
 // New returns a watcher; Run drives it.
 func New(cfg Config) *Watcher {
@@ -228,6 +229,9 @@ func (w *Watcher) refuse(path string, err error) {
 // failure is another, or after it succeeded.
 func (w *Watcher) logFailure(level slog.Level, path, msg string, err error, attrs ...any) {
 	f := failure{msg: msg}
+	if err != nil {
+		f.err = err.Error()
+	}
 	if fi, serr := os.Lstat(path); serr == nil {
 		f.stamp = fileKey(path, fi)
 	}
