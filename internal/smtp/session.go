@@ -988,7 +988,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	}
 	helo := traceName(s.conn.Hostname())
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, addressLiteral(s.ip), s.srv.hostname, proto, id)
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, mailaddr.AddrLiteral(s.ip), s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
 	}
@@ -1011,7 +1011,7 @@ func traceName(helo string) string {
 		// A bare IPv4 greeting (taken for interoperability) is written
 		// as the address literal it stands for: "from 1.2.3.4" would
 		// read as a domain name (rt17b-F3).
-		return "[" + helo + "]"
+		return mailaddr.AddrLiteral(a)
 	}
 	if strings.Trim(helo, "0123456789.") == "" {
 		return "unknown" // digits that are no IPv4 address (01.2.3.4, 1.2.3): no name either
