@@ -594,11 +594,20 @@ func (s *Server) Authoritative(domain string) bool {
 	return t != nil && t.Accepted(strings.TrimSuffix(domain, ".")) == routing.Authoritative
 }
 
+// rcptKeyIn is mailaddr.RcptKey of addr, owned when t's accepted
+// domains make this organisation authoritative for its domain: the
+// domain's key made once, for both (IDNA once per address).
 func rcptKeyIn(t *routing.Table, addr string) string {
 	addr = strings.TrimSuffix(addr, ".")
 	at := strings.LastIndexByte(addr, '@')
-	owned := at >= 0 && t != nil && t.Accepted(addr[at+1:]) == routing.Authoritative
-	return mailaddr.RcptKey(addr, owned)
+	if at < 0 {
+		return mailaddr.RcptKey(addr, false)
+	}
+	local, d := addr[:at], mailaddr.DomainKey(addr[at+1:])
+	if t != nil && t.AcceptedKey(d) == routing.Authoritative {
+		local = mailaddr.Fold(local) // AddrKey's: the local part's ASCII case
+	}
+	return local + "@" + d
 }
 
 func (s *session) Data(r io.Reader) error {
