@@ -61,10 +61,10 @@ type Config struct {
 	// as handed on.
 	RestoredDatabase bool
 	Known            func(queue.ID) bool
-	// Authoritative reports whether this organisation is authoritative
-	// for a domain (the current accepted domains): a file's recipients
-	// repeated in another ASCII case are one only there (Parse).
-	Authoritative func(domain string) bool
+	// RcptKey is the comparison key of a recipient, as RCPT's recipient
+	// set compares (smtp.Server.RcptKey, the current accepted domains):
+	// a file's recipients repeated under one key are one (Parse).
+	RcptKey func(addr string) string
 }
 
 // Watcher scans the pickup directory.
@@ -193,7 +193,7 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	if err == nil {
 		var env Envelope
 		var body []byte
-		if env, body, err = Parse(data, w.cfg.Authoritative); err == nil {
+		if env, body, err = Parse(data, w.cfg.RcptKey); err == nil {
 			err = w.submit(ctx, path, fileKey(path, fi), env, body)
 			if err != nil {
 				w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)

@@ -8,7 +8,7 @@ import (
 	"umbra/internal/routing"
 )
 
-// rcptKeyIn makes the domain's key once and gives mailaddr.RcptKey's
+// RcptKeyIn makes the domain's key once and gives mailaddr.RcptKey's
 // answer: the local part's ASCII case folded for an authoritative
 // domain only, either form of an internationalised domain, a final dot.
 func TestRcptKeyInIsRcptKey(t *testing.T) {
@@ -24,10 +24,10 @@ func TestRcptKeyInIsRcptKey(t *testing.T) {
 		a := strings.TrimSuffix(addr, ".")
 		at := strings.LastIndexByte(a, '@')
 		owned := at >= 0 && tbl.Accepted(a[at+1:]) == routing.Authoritative
-		if got, want := rcptKeyIn(tbl, addr), mailaddr.RcptKey(a, owned); got != want {
+		if got, want := RcptKeyIn(tbl, addr), mailaddr.RcptKey(a, owned); got != want {
 			t.Errorf("%q: %q, want %q", addr, got, want)
 		}
-		if got, want := rcptKeyIn(nil, addr), mailaddr.RcptKey(a, false); got != want {
+		if got, want := RcptKeyIn(nil, addr), mailaddr.RcptKey(a, false); got != want {
 			t.Errorf("%q, no table: %q, want %q", addr, got, want)
 		}
 	}

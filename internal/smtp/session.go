@@ -582,22 +582,23 @@ func (s *session) repeatedRcpt(a Address) bool {
 // it (RFC 5321 §2.4): "TD@good.test" and "td@good.test" are both
 // relayed (rt17b-F2).
 func (s *session) rcptKey(addr string) string {
-	return rcptKeyIn(s.srv.routing.Load(), addr)
+	return RcptKeyIn(s.srv.routing.Load(), addr)
 }
 
-// Authoritative reports whether this organisation is authoritative for
-// domain under the current accepted domains (a reload's included): the
-// mailboxes whose local part compares in ASCII case, for a recipient
-// list's repeats outside a session (a pickup file's).
-func (s *Server) Authoritative(domain string) bool {
-	t := s.routing.Load()
-	return t != nil && t.Accepted(strings.TrimSuffix(domain, ".")) == routing.Authoritative
+// RcptKey is the comparison key of a recipient under the current
+// accepted domains (a reload's included), as a session's recipient set
+// compares (rcptKey): for the recipient lists outside a session — a
+// pickup file's repeats, the callout's answers — so that they never
+// drift from RCPT's.
+func (s *Server) RcptKey(addr string) string {
+	return RcptKeyIn(s.routing.Load(), addr)
 }
 
-// rcptKeyIn is mailaddr.RcptKey of addr, owned when t's accepted
-// domains make this organisation authoritative for its domain: the
-// domain's key made once, for both (IDNA once per address).
-func rcptKeyIn(t *routing.Table, addr string) string {
+// RcptKeyIn is mailaddr.RcptKey of addr (a final dot aside), owned when
+// t's accepted domains make this organisation authoritative for its
+// domain (nil t: none): the domain's key made once, for both (IDNA once
+// per address). Server.RcptKey is it under the server's current table.
+func RcptKeyIn(t *routing.Table, addr string) string {
 	addr = strings.TrimSuffix(addr, ".")
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
