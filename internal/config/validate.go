@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 	"umbra/internal/mailaddr"
-	"unicode/utf8"
 )
 
 type violation struct {
@@ -688,16 +687,8 @@ func RecipientEntryProblem(s string) string {
 	if local == "" {
 		return ""
 	}
-	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") || !utf8.ValidString(local) {
+	if !mailaddr.DotAtomLocal(local) {
 		return "has a bad local part (a dot-atom of at most 64 octets)"
-	}
-	for _, r := range local {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
-		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
-		default:
-			return "has a bad local part (a dot-atom of at most 64 octets)"
-		}
 	}
 	return ""
 }
