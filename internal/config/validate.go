@@ -677,18 +677,29 @@ func RecipientEntryProblem(s string) string {
 	if !ok || strings.Contains(domain, "@") {
 		return "is not user@domain or @domain"
 	}
-	a, err := mailaddr.Domain(domain)
-	if err != nil {
-		return "has a bad domain: " + err.Error()
-	}
-	if !IsDomain(a) || strings.HasSuffix(a, ".") || strings.Contains(a, "_") {
-		return fmt.Sprintf("has a bad domain %q (a host name: letters, digits and inner hyphens, labels of 1 to 63 octets)", domain)
+	if p := domainProblem(domain); p != "" {
+		return p
 	}
 	if local == "" {
 		return ""
 	}
 	if !mailaddr.DotAtomLocal(local) {
 		return "has a bad local part (a dot-atom of at most 64 octets)"
+	}
+	return ""
+}
+
+// domainProblem says what is wrong with a recipient entry's domain, ""
+// when nothing: in either form of an internationalised name, checked as
+// the A-label IDNA makes of it, a host name — no final dot, no "_".
+// The recipient lists' and the topology's recipient map's one rule.
+func domainProblem(domain string) string {
+	a, err := mailaddr.Domain(domain)
+	if err != nil {
+		return "has a bad domain: " + err.Error()
+	}
+	if !IsDomain(a) || strings.HasSuffix(a, ".") || strings.Contains(a, "_") {
+		return fmt.Sprintf("has a bad domain %q (a host name: letters, digits and inner hyphens, labels of 1 to 63 octets)", domain)
 	}
 	return ""
 }
