@@ -99,11 +99,11 @@ func ownerAllowed(owner string, uid, gid int) error {
 	if os.Geteuid() == 0 {
 		return nil
 	}
-	me := uidName(os.Geteuid())
+	me := queue.UserName(os.Geteuid())
 	if uid != os.Geteuid() {
 		return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, and only root may give files to another user. "+
 			"Nothing was changed. Run it as root (sudo umbra db restore --owner %s …), or as %s without --owner: the restored files "+
-			"are then that user's, who runs the command", owner, me, owner, uidName(uid))}
+			"are then that user's, who runs the command", owner, me, owner, queue.UserName(uid))}
 	}
 	if gid == os.Getegid() {
 		return nil
@@ -112,7 +112,7 @@ func ownerAllowed(owner string, uid, gid int) error {
 		return nil
 	}
 	return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, who is not a member of group %s and may not "+
-		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, gidName(gid), me)}
+		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, queue.GroupName(gid), me)}
 }
 
 // mkdir makes the data directory and the directories above it that are
@@ -205,20 +205,4 @@ func parseOwner(s string) (uid, gid int, err error) {
 		}
 	}
 	return uid, gid, nil
-}
-
-// uidName is the name of user uid, else its number.
-func uidName(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(uid)
-}
-
-// gidName is the name of group gid, else its number.
-func gidName(gid int) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
-		return g.Name
-	}
-	return strconv.Itoa(gid)
 }
