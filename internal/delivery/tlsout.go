@@ -312,7 +312,8 @@ func (n sessionNeed) metBy(c *smtp.Client) bool {
 // error, else the connector's host name check (policy TLSVerify). Full:
 // the opener applied m's destination decision unrelaxed (dt, not
 // "TLS-Required: No") and the session passed every check it makes, a
-// testing policy's too (listed MX, verified certificate).
+// testing policy's too (listed MX, verified certificate), under a policy
+// state that was known (policyKnown).
 func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.ConnectionState) error, dt *destTLS, dec *tlspolicy.Decision, verr error) smtp.Assurance {
 	a := smtp.Assurance{Host: h.name, Addr: h.addr}
 	switch {
@@ -322,8 +323,20 @@ func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.Co
 	case verify == nil && policy == smtp.TLSVerify:
 		a.Verified = checkVerify
 	}
-	a.Full = dt != nil && !dt.noPolicy && !dt.unlisted[h.name] && (dec == nil || dec.Verify == nil || a.Verified == dec.Source)
+	a.Full = dt != nil && !dt.noPolicy && dt.policyKnown() && !dt.unlisted[h.name] && (dec == nil || dec.Verify == nil || a.Verified == dec.Source)
 	return a
+}
+
+// policyKnown reports whether t knew the destination's MTA-STS state:
+// not after a failed TXT lookup, nor with a policy whose fetch failed —
+// a session opened then is checked again for the next message
+// (Assurance.Full false), whose policy may be known by then.
+func (t *destTLS) policyKnown() bool {
+	if t.stsErr != nil {
+		return false
+	}
+	_, failed := t.lastFetchFailure()
+	return t.sts != nil || !failed
 }
 
 // pooledMeets reports whether the pooled session c, opened to a host of
