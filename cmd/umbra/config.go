@@ -107,7 +107,8 @@ func newConfigCmd() *cobra.Command {
 			}
 			// Each warning is "file:line: warning: …" (warnAt), the line
 			// of the value it is about, as errors are.
-			warnings := append(unusedSendConnectors(cfg), heartbeatUnderThrottle(cfg)...)
+			topo := topologyOf(cfg) // read once for the checks below
+			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
 			warnings = append(warnings, configSlips(cfg)...)
 			// Smart hosts given by name are looked up with the server's
 			// resolver (dns:), bounded: a check does not hang on DNS.
@@ -304,18 +305,28 @@ func checkedTopology(cfg *config.Config) *routing.Topology {
 	return t
 }
 
+// topologyOf is the configuration's topology, read once for the checks
+// that need it (unusedSendConnectors, heartbeatUnderThrottle); nil with
+// none, or one that does not load (reported by the checks before).
+func topologyOf(cfg *config.Config) *config.Topology {
+	if cfg.Topology == "" {
+		return nil
+	}
+	topo, err := config.LoadTopology(cfg.Topology)
+	if err != nil {
+		return nil
+	}
+	return topo
+}
+
 // unusedSendConnectors names the configured send connectors that routing
 // never uses: with a topology, routing chooses among the topology's send
 // connectors, and a send connector of the configuration file only gives
 // its settings (port, TLS, auth, source address) to the topology
 // connector of the same name.
-func unusedSendConnectors(cfg *config.Config) []string {
-	if cfg.Topology == "" || len(cfg.SendConnectors) == 0 {
+func unusedSendConnectors(cfg *config.Config, topo *config.Topology) []string {
+	if topo == nil || len(cfg.SendConnectors) == 0 {
 		return nil
-	}
-	topo, err := config.LoadTopology(cfg.Topology)
-	if err != nil {
-		return nil // reported by the checks before
 	}
 	names := map[string]bool{}
 	for _, sc := range topo.SendConnectors {
@@ -405,7 +416,7 @@ func ownBindings(cfg *config.Config) []string {
 // in to it), or a send connector logs in to a transport server (its
 // own heartbeats log in). The warning is at the line of max_delay
 // where it is written, else at the line of the short bound.
-func heartbeatUnderThrottle(cfg *config.Config) []string {
+func heartbeatUnderThrottle(cfg *config.Config, topo *config.Topology) []string {
 	t := cfg.Transport
 	if !t.ShadowRedundancyEnabled {
 		return nil
@@ -414,7 +425,7 @@ func heartbeatUnderThrottle(cfg *config.Config) []string {
 	if max := time.Duration(cfg.AuthThrottle.MaxDelay); max <= 0 || bound > max {
 		return nil
 	}
-	if !heartbeatsLogIn(cfg) {
+	if !heartbeatsLogIn(cfg, topo) {
 		return nil
 	}
 	at := []any{"auth_throttle", "max_delay"}
@@ -433,17 +444,13 @@ func heartbeatUnderThrottle(cfg *config.Config) []string {
 // heartbeatsLogIn: a heartbeat to or from this server can log in — a
 // receive connector offers AUTH, or a send connector logs in to a
 // transport server of the topology.
-func heartbeatsLogIn(cfg *config.Config) bool {
+func heartbeatsLogIn(cfg *config.Config, topo *config.Topology) bool {
 	for _, rc := range cfg.ReceiveConnectors {
 		if len(rc.Auth.Mechanisms) > 0 {
 			return true
 		}
 	}
-	if cfg.Topology == "" {
-		return false
-	}
-	topo, err := config.LoadTopology(cfg.Topology)
-	if err != nil {
+	if topo == nil {
 		return false
 	}
 	for _, sc := range cfg.SendConnectors {

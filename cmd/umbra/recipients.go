@@ -80,9 +80,9 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 
 // newCallout is the recipient callout of a server: its verifier is the
 // deliverer (it routes like mail), its cache the transport database.
-func newCallout(cfg *config.Config, v recipients.Verifier, store *queue.Store, owned func(domain string) bool) *recipients.Callout {
+func newCallout(cfg *config.Config, v recipients.Verifier, store *queue.Store, key func(addr string) string) *recipients.Callout {
 	co := cfg.Recipients.Callout
-	return recipients.NewCallout(recipients.CalloutConfig{Verifier: v, Cache: rcptCache{store}, Owned: owned,
+	return recipients.NewCallout(recipients.CalloutConfig{Verifier: v, Cache: rcptCache{store}, Key: key,
 		PositiveTTL: co.PositiveTTL.D(), NegativeTTL: co.NegativeTTL.D(), Timeout: co.Timeout.D(), MaxConcurrent: co.MaxConcurrent, MaxEntries: co.MaxEntries})
 }
 

@@ -99,7 +99,7 @@ func ownerAllowed(owner string, uid, gid int) error {
 	if os.Geteuid() == 0 {
 		return nil
 	}
-	me := uidName(os.Geteuid())
+	me := queue.UserName(os.Geteuid())
 	if uid != os.Geteuid() {
 		fix := fmt.Sprintf("Run it as root: sudo umbra db restore --owner %s …", owner)
 		if uid != 0 {
@@ -107,7 +107,7 @@ func ownerAllowed(owner string, uid, gid int) error {
 			// that user's: run by the user named, they are its own.
 			fix = fmt.Sprintf("Run it as root (sudo umbra db restore --owner %s …), or as %s without --owner "+
 				"(sudo -u %s umbra db restore …): a restore run by a user who is not root makes the files that user's",
-				owner, uidName(uid), uidName(uid))
+				owner, queue.UserName(uid), queue.UserName(uid))
 		}
 		return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, and only root may give files to another user. "+
 			"Nothing was changed. %s", owner, me, fix)}
@@ -119,7 +119,7 @@ func ownerAllowed(owner string, uid, gid int) error {
 		return nil
 	}
 	return errOwnerNotRoot{fmt.Sprintf("--owner %s: this command runs as %s, not root, who is not a member of group %s and may not "+
-		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, gidName(gid), me)}
+		"give files to it. Nothing was changed. Run it as root, or name a group of %s", owner, me, queue.GroupName(gid), me)}
 }
 
 // checkRestoreOwner refuses an --owner this user may not give files to
@@ -227,20 +227,4 @@ func parseOwner(s string) (uid, gid int, err error) {
 		}
 	}
 	return uid, gid, nil
-}
-
-// uidName is the name of user uid, else its number.
-func uidName(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(uid)
-}
-
-// gidName is the name of group gid, else its number.
-func gidName(gid int) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
-		return g.Name
-	}
-	return strconv.Itoa(gid)
 }

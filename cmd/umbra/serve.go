@@ -462,15 +462,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 
 	// Recipient validation at RCPT (SMTP-6): the directory lists and the
 	// callout, whose answers the transport database keeps.
-	// The callout keeps an answer per mailbox as its domain's owner
-	// compares them: the receive side's current accepted domains
-	// decide which are authoritative (set once the server is made).
+	// The callout keeps an answer per mailbox as RCPT compares them
+	// (smtp.Server.RcptKey: the receive side's current accepted
+	// domains; the start's table until the server is made).
 	var front atomic.Pointer[smtp.Server]
-	callout := newCallout(cfg, del, store, func(d string) bool {
+	callout := newCallout(cfg, del, store, func(a string) string {
 		if s := front.Load(); s != nil {
-			return s.Authoritative(d)
+			return s.RcptKey(a)
 		}
-		return table.Accepted(d) == routing.Authoritative
+		return smtp.RcptKeyIn(table, a)
 	})
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
@@ -594,7 +594,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// After a restore, a .queued file whose message the database
 			// lacks was accepted after the backup: submitted again.
-			RestoredDatabase: store.RestoredFrom() != "", Authoritative: srv.Authoritative,
+			RestoredDatabase: store.RestoredFrom() != "", RcptKey: srv.RcptKey,
 			Known: func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {

@@ -32,7 +32,7 @@ servers:
 		{Name: "other-service", SmartHosts: []string{"127.0.0.2:2626"}, Auth: config.SendAuth{Username: "partner"}},
 		{Name: "no-login", SmartHosts: []string{"127.0.0.2:2525"}},
 	}}
-	got := strings.Join(unusedSendConnectors(cfg), "\n")
+	got := strings.Join(unusedSendConnectors(cfg, topologyOf(cfg)), "\n")
 	if strings.Contains(got, `"to-hub-b"`) {
 		t.Errorf("the login connector to hub-b is reported unused:\n%s", got)
 	}
@@ -53,11 +53,11 @@ func TestHeartbeatUnderThrottleWarns(t *testing.T) {
 	cfg.Transport.ShadowHeartbeatTimeout = config.Duration(300e9)
 	cfg.AuthThrottle.MaxDelay = config.Duration(30e9)
 	cfg.ReceiveConnectors = []config.ReceiveConnector{{Name: "x", Auth: config.Auth{Mechanisms: []string{"PLAIN"}}}}
-	if w := heartbeatUnderThrottle(cfg); len(w) != 0 {
+	if w := heartbeatUnderThrottle(cfg, topologyOf(cfg)); len(w) != 0 {
 		t.Errorf("defaults warned: %v", w)
 	}
 	cfg.Transport.ShadowHeartbeatTimeout = config.Duration(20e9)
-	if w := heartbeatUnderThrottle(cfg); len(w) != 1 || !strings.Contains(w[0], "auth_throttle.max_delay (30s)") {
+	if w := heartbeatUnderThrottle(cfg, topologyOf(cfg)); len(w) != 1 || !strings.Contains(w[0], "auth_throttle.max_delay (30s)") {
 		t.Errorf("a 20 s heartbeat against a 30 s max_delay: %v", w)
 	}
 }
@@ -146,7 +146,7 @@ servers:
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		w := heartbeatUnderThrottle(cfg)
+		w := heartbeatUnderThrottle(cfg, topologyOf(cfg))
 		switch {
 		case tc.want == "" && len(w) != 0:
 			t.Errorf("%s: warned though no login meets the throttle: %v", tc.name, w)

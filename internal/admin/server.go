@@ -269,7 +269,7 @@ func SocketFree(path string) error {
 		syscall.Access(filepath.Dir(path), 0x2|0x1) == nil { // W_OK|X_OK: its name could be removed
 		return fmt.Errorf("%s%s refuses this process (user %s): another process, of another user, may answer "+
 			"there, so it is not taken for a stale one and replaced. Give this server its own server.admin_socket, or run it "+
-			"as the socket's owner: %w", path, socketOwner(path), accountName(os.Geteuid(), false), err)
+			"as the socket's owner: %w", path, socketOwner(path), queue.UserName(os.Geteuid()), err)
 	}
 	return nil
 }

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 // ErrStopped means the daemon answered the connection and then went
@@ -32,7 +32,7 @@ var ErrPermission = errors.New("permission denied on the admin socket")
 func (c *Client) permissionErr(err error) error {
 	return fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
 		"Run the command as the socket's owner, a member of its group, or root (sudo umbra …): %v",
-		ErrPermission, c.path, socketOwner(c.path), accountName(os.Geteuid(), false), err)
+		ErrPermission, c.path, socketOwner(c.path), queue.UserName(os.Geteuid()), err)
 }
 
 // socketOwner is " (owned by USER:GROUP, mode M)" of the socket at path,
@@ -41,27 +41,15 @@ func (c *Client) permissionErr(err error) error {
 func socketOwner(path string) string {
 	if fi, serr := os.Stat(path); serr == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return fmt.Sprintf(" (owned by %s:%s, mode %v)", accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
+			return fmt.Sprintf(" (owned by %s:%s, mode %v)", queue.UserName(int(st.Uid)), queue.GroupName(int(st.Gid)), fi.Mode())
 		}
 	} else if fi, serr := os.Stat(filepath.Dir(path)); serr == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			return fmt.Sprintf(" (its directory %s is owned by %s:%s, mode %v)", filepath.Dir(path),
-				accountName(int(st.Uid), false), accountName(int(st.Gid), true), fi.Mode())
+				queue.UserName(int(st.Uid)), queue.GroupName(int(st.Gid)), fi.Mode())
 		}
 	}
 	return ""
-}
-
-// accountName is the name of user (group: of group) id, else its number.
-func accountName(id int, group bool) string {
-	if group {
-		if g, err := user.LookupGroupId(strconv.Itoa(id)); err == nil {
-			return g.Name
-		}
-	} else if u, err := user.LookupId(strconv.Itoa(id)); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(id)
 }
 
 // transportErr says why a request that got no (complete) answer got

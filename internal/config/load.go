@@ -468,13 +468,15 @@ func sectionName(t reflect.Type) string {
 	return strings.ToLower(b.String())
 }
 
-// lineOf finds the line of the node at path (map keys and list indexes)
-// below n, falling back to the deepest node that exists.
-func lineOf(n *yaml.Node, path []any) int {
+// nodeAt is the node at path (map keys and list indexes) below n, nil
+// when there is none, and the line of the deepest node of path that
+// exists: the one walk of the YAML tree behind lineOf, Written and
+// keyWritten.
+func nodeAt(n *yaml.Node, path []any) (*yaml.Node, int) {
 	line := 0
 	for _, p := range path {
 		if n == nil {
-			break
+			return nil, line
 		}
 		if n.Kind == yaml.AliasNode && n.Alias != nil {
 			n = n.Alias
@@ -493,13 +495,20 @@ func lineOf(n *yaml.Node, path []any) int {
 				}
 			}
 		case int:
-			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
+			if n.Kind == yaml.SequenceNode && key >= 0 && key < len(n.Content) {
 				next = n.Content[key]
 				line = next.Line
 			}
 		}
 		n = next
 	}
+	return n, line
+}
+
+// lineOf finds the line of the node at path (map keys and list indexes)
+// below n, falling back to the deepest node that exists.
+func lineOf(n *yaml.Node, path []any) int {
+	_, line := nodeAt(n, path)
 	return line
 }
 
@@ -507,32 +516,7 @@ func lineOf(n *yaml.Node, path []any) int {
 // indexes) is written in this configuration's file, not a default: a
 // check about a value names the line of one the operator wrote.
 func (c *Config) Written(path ...any) bool {
-	n := c.doc
-	for _, p := range path {
-		if n == nil {
-			return false
-		}
-		if n.Kind == yaml.AliasNode && n.Alias != nil {
-			n = n.Alias
-		}
-		var next *yaml.Node
-		switch key := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == key {
-						next = n.Content[i+1]
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && key >= 0 && key < len(n.Content) {
-				next = n.Content[key]
-			}
-		}
-		n = next
-	}
+	n, _ := nodeAt(c.doc, path)
 	return n != nil
 }
 

@@ -160,20 +160,13 @@ func validateOutboundTLSKeys(c *Config, doc *yaml.Node) []violation {
 	return v.out
 }
 
-// keyWritten reports whether the mapping keys of path are in doc.
+// keyWritten reports whether the mapping keys of path are in doc
+// (nodeAt).
 func keyWritten(n *yaml.Node, path ...string) bool {
-	for _, key := range path {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return false
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				next = n.Content[i+1]
-				break
-			}
-		}
-		n = next
+	p := make([]any, len(path))
+	for i, k := range path {
+		p[i] = k
 	}
-	return n != nil
+	node, _ := nodeAt(n, p)
+	return node != nil
 }

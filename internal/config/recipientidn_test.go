@@ -69,4 +69,11 @@ func TestTopologyRecipientsInternationalised(t *testing.T) {
 	if err := load("exa\u00admple.test"); err == nil || !strings.Contains(err.Error(), "invalid internationalized domain name label") {
 		t.Errorf("a match IDNA refuses: %v, want IDNA's reason", err)
 	}
+	// The recipient entry's domain rule (RecipientEntryProblem): no
+	// final dot, no "_" (OPS-: a config error with file and line).
+	for _, match := range []string{"example.test.", "*.example.test.", "ex_ample.test"} {
+		if err := load(match); err == nil || !strings.Contains(err.Error(), "t.yaml:") || !strings.Contains(err.Error(), "bad domain") {
+			t.Errorf("match %q: %v, want refused at its line as a bad domain", match, err)
+		}
+	}
 }

@@ -308,10 +308,8 @@ func validateTopology(t *Topology) []violation {
 		if r.Match == "" {
 			v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
 		} else if !strings.Contains(r.Match, "@") {
-			if a, err := mailaddr.Domain(strings.TrimPrefix(r.Match, "*.")); err != nil {
-				v.add(fmt.Sprintf("recipients match %q: %v", r.Match, err), "recipients", i, "match")
-			} else if !IsDomain(a) {
-				v.add(fmt.Sprintf("recipients match %q is not an address, a domain or *.domain", r.Match), "recipients", i, "match")
+			if p := domainProblem(strings.TrimPrefix(r.Match, "*.")); p != "" {
+				v.add(fmt.Sprintf("recipients match %q %s", r.Match, p), "recipients", i, "match")
 			}
 		}
 		if r.Members != nil || r.ExpansionSite != "" {

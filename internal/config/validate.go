@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 	"umbra/internal/mailaddr"
-	"unicode/utf8"
 )
 
 type violation struct {
@@ -678,26 +677,29 @@ func RecipientEntryProblem(s string) string {
 	if !ok || strings.Contains(domain, "@") {
 		return "is not user@domain or @domain"
 	}
+	if p := domainProblem(domain); p != "" {
+		return p
+	}
+	if local == "" {
+		return ""
+	}
+	if !mailaddr.DotAtomLocal(local) {
+		return "has a bad local part (a dot-atom of at most 64 octets)"
+	}
+	return ""
+}
+
+// domainProblem says what is wrong with a recipient entry's domain, ""
+// when nothing: in either form of an internationalised name, checked as
+// the A-label IDNA makes of it, a host name — no final dot, no "_".
+// The recipient lists' and the topology's recipient map's one rule.
+func domainProblem(domain string) string {
 	a, err := mailaddr.Domain(domain)
 	if err != nil {
 		return "has a bad domain: " + err.Error()
 	}
 	if !IsDomain(a) || strings.HasSuffix(a, ".") || strings.Contains(a, "_") {
 		return fmt.Sprintf("has a bad domain %q (a host name: letters, digits and inner hyphens, labels of 1 to 63 octets)", domain)
-	}
-	if local == "" {
-		return ""
-	}
-	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") || !utf8.ValidString(local) {
-		return "has a bad local part (a dot-atom of at most 64 octets)"
-	}
-	for _, r := range local {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
-		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
-		default:
-			return "has a bad local part (a dot-atom of at most 64 octets)"
-		}
 	}
 	return ""
 }

@@ -226,7 +226,12 @@
 // in clear, or over TLS that did not verify) or by a testing policy
 // thus never carries a message the enforced policy protects: that one
 // gets a session of its own, and the pooled one waits, its idle time
-// running on, for a message it meets.
+// running on, for a message it meets. The check costs no lookup when the
+// opener applied its whole decision and the session passed all of it
+// (Assurance.Full): the next message's decision is that one or a relaxed
+// one. After any other opener the message's own decision is made, once:
+// the fresh attempt reuses it (destTLS.decided), so one message looks a
+// host's TLSA records up, and reports a failure of them, once.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

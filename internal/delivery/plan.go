@@ -113,7 +113,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 				continue
 			case len(r.Expand) > 0: // a group expanded here: its members join the message
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Expanded, Queue: "expansion", NextHop: "expansion",
-					Expand: ownSpellings(st.cfg.Routing, m, r.Expand), Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
+					Expand: r.Expand, Owned: authoritative(st.cfg.Routing), Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
 				continue
 			case r.NDR != "":
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
@@ -228,35 +228,10 @@ func canonical(m *queue.Message) *queue.Message {
 	return &c
 }
 
-// ownSpellings is a group's members with each member of an authoritative
-// domain that names, in ASCII case, a mailbox the message (or an earlier
-// member) has already written as it is written there: one mailbox of
-// this organisation, whose directory and Maildir compare in ASCII case,
-// stays one recipient when the queue adds the members (it compares local
-// parts exactly, as a relayed domain's "TD@" and "td@" are two
-// mailboxes: rt17b-F2).
-func ownSpellings(t *routing.Table, m *queue.Message, members []string) []string {
-	owned := func(a string) bool {
-		at := strings.LastIndexByte(a, '@')
-		return t != nil && at >= 0 && t.Accepted(a[at+1:]) == routing.Authoritative
-	}
-	seen := map[string]string{} // AddrKey → the spelling first given
-	for _, r := range m.Rcpts {
-		if k := mailaddr.AddrKey(r.Addr); owned(r.Addr) && seen[k] == "" {
-			seen[k] = r.Addr
-		}
-	}
-	out := make([]string, 0, len(members))
-	for _, a := range members {
-		if owned(a) {
-			k := mailaddr.AddrKey(a)
-			if s := seen[k]; s != "" {
-				a = s
-			} else {
-				seen[k] = a
-			}
-		}
-		out = append(out, a)
-	}
-	return out
+// authoritative reports whether t makes this organisation authoritative
+// for a domain: a group's members there compare in ASCII case when the
+// queue adds them (queue.Result.Owned), one mailbox of this organisation
+// staying one recipient; elsewhere "TD@" and "td@" are two (rt17b-F2).
+func authoritative(t *routing.Table) func(domain string) bool {
+	return func(d string) bool { return t != nil && t.Accepted(d) == routing.Authoritative }
 }

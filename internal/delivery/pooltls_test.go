@@ -2,11 +2,17 @@ package delivery
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/resolver"
+
+	"github.com/miekg/dns"
 )
 
 // rt17d-F1 (TLS-1): a session opened for a message with "TLS-Required:
@@ -79,5 +85,63 @@ func TestPooledSessionMeetsNextMessagesDANE(t *testing.T) {
 	}
 	if got := mx.received(); len(got) != 1 {
 		t.Fatalf("MX received %d messages, want only the TLS-Required: No one", len(got))
+	}
+}
+
+// tlsaCounter counts the TLSA lookups the engine makes.
+type tlsaCounter struct {
+	resolver.Resolver
+	n atomic.Int32
+}
+
+func (r *tlsaCounter) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	if qtype == dns.TypeTLSA {
+		r.n.Add(1)
+	}
+	return r.Resolver.Lookup(ctx, name, qtype)
+}
+
+// A message offered a pooled session looks its host's TLSA records up
+// once (TLS-1): a session whose opener applied the full decision needs no
+// new one; after a "TLS-Required: No" opener the decision made for the
+// pooled host serves the fresh attempt too, so a DNSSEC failure is not
+// reported twice for one message.
+func TestPooledSessionOneTLSALookupPerMessage(t *testing.T) {
+	noPolicy := []byte("TLS-Required: No\r\nSubject: x\r\n\r\nhi\r\n")
+	other := newTestCA(t)
+	cert := other.issue(t, "mx.dane.test")
+	for _, tc := range []struct {
+		name    string
+		tlsa    tls.Certificate // the certificate the TLSA record matches
+		relaxed bool            // the first message says TLS-Required: No
+		want    int32           // TLSA lookups for both messages
+		outcome queue.Outcome   // the second message's
+	}{
+		{name: "full opener", tlsa: cert, want: 1, outcome: queue.RelayedOK},
+		{name: "relaxed opener, session meets", tlsa: cert, relaxed: true, want: 2, outcome: queue.RelayedOK},
+		{name: "relaxed opener, session falls short", tlsa: other.issue(t, "mx.dane.test"), relaxed: true, want: 2, outcome: queue.Deferred},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, _ := daneWorld(t, "3 1 1 "+spkiSHA256(tc.tlsa))
+			cr := &tlsaCounter{Resolver: w.res}
+			w.res = cr
+			w.build(t, config.TLSOpportunistic, true, true)
+			startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
+			a, first := message("a@dane.test"), body
+			if tc.relaxed {
+				first = noPolicy
+			}
+			if res := w.d.Deliver(context.Background(), a, first, all(a)); res[0].Outcome != queue.RelayedOK {
+				t.Fatalf("first message: %+v", res)
+			}
+			b := message("b@dane.test")
+			b.ID += 10
+			if r := w.deliver(b); r.Outcome != tc.outcome {
+				t.Fatalf("second message: %+v", r)
+			}
+			if n := cr.n.Load(); n != tc.want {
+				t.Errorf("%d TLSA lookups for two messages, want %d", n, tc.want)
+			}
+		})
 	}
 }

@@ -32,8 +32,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	var dt *destTLS // m's TLS policy state, computed once
 	if pc := d.takeIdle(g.key); pc != nil {
+		alive := pc.c.Alive() // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 		var meets bool
-		if pc.c.Alive() { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
+		if alive {
 			meets, dt = d.pooledMeets(ctx, st, m, body, g, pc.c)
 		}
 		switch {
@@ -41,7 +42,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false); ok {
 				return res
 			}
-		case pc.c.Alive():
+		case alive:
 			// Opened for a message that needed less (rt17d F1): back
 			// in the pool, its idle time running on, for a message it
 			// meets; m gets a session opened for it.
@@ -515,7 +516,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			return nil, e
 		}
 		c.SetHop(h.String())
-		c.Assurance = assurance(h, c, policy, verify, dec, verr) // what a pooled reuse is checked against (pooledMeets)
+		c.Assurance = assurance(h, c, policy, verify, dt, dec, verr) // what a pooled reuse is checked against (pooledMeets)
 		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
 		if dt != nil && attempt == 0 {
 			dt.report(dec, h.name, c, verr)

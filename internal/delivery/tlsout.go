@@ -24,10 +24,19 @@ type destTLS struct {
 	sts        *tlspolicy.STSPolicy
 	stsErr     error // the MTA-STS TXT lookup failed: whether a policy exists is unknown
 	mxSecure   bool
-	requireTLS bool            // REQUIRETLS (RFC 8689)
-	noPolicy   bool            // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
-	tlsFailed  bool            // a host failed on TLS (for REQUIRETLS's DSN)
-	unlisted   map[string]bool // MX hosts an MTA-STS testing policy does not list
+	requireTLS bool                    // REQUIRETLS (RFC 8689)
+	noPolicy   bool                    // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
+	tlsFailed  bool                    // a host failed on TLS (for REQUIRETLS's DSN)
+	unlisted   map[string]bool         // MX hosts an MTA-STS testing policy does not list
+	decided    map[string]hostDecision // the engine's decision per host:port, made once per message
+}
+
+// hostDecision is the engine's answer for one host (hostTLS): a pooled
+// session's check and the fresh attempt share it, so the host's TLSA
+// records are looked up, and a failure reported, once per message.
+type hostDecision struct {
+	dec *tlspolicy.Decision
+	err error
 }
 
 // outboundTLS prepares the TLS policy of a send-connector group. Without
@@ -99,16 +108,26 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, h host) (*tlspolicy.Decision, error) {
 	var dec *tlspolicy.Decision
 	if t.eng != nil && t.mx {
-		var err error
-		waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
-		dec, err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, h.port(), t.sts)
-		waited()
-		if err != nil {
-			if r := t.eng.Reporter(); r != nil {
-				r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, err)) // dnssec-invalid
+		key := fmt.Sprintf("%s:%d", h.name, h.port())
+		hd, ok := t.decided[key]
+		if !ok {
+			waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
+			hd.dec, hd.err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, h.port(), t.sts)
+			waited()
+			if hd.err != nil {
+				if r := t.eng.Reporter(); r != nil {
+					r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, hd.err)) // dnssec-invalid
+				}
 			}
-			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, err)
+			if t.decided == nil {
+				t.decided = map[string]hostDecision{}
+			}
+			t.decided[key] = hd
 		}
+		if hd.err != nil {
+			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, hd.err)
+		}
+		dec = hd.dec
 	}
 	if dec != nil && t.noPolicy {
 		cp := *dec // the sender asked that policies not stop the message
@@ -290,8 +309,12 @@ func (n sessionNeed) metBy(c *smtp.Client) bool {
 
 // assurance is what a session opened to h established: the check its
 // certificate passed — the decision's callback when it ran without an
-// error, else the connector's host name check (policy TLSVerify).
-func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.ConnectionState) error, dec *tlspolicy.Decision, verr error) smtp.Assurance {
+// error, else the connector's host name check (policy TLSVerify). Full:
+// the opener applied m's destination decision unrelaxed (dt, not
+// "TLS-Required: No") and the session passed every check it makes, a
+// testing policy's too (listed MX, verified certificate), under a policy
+// state that was known (policyKnown).
+func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.ConnectionState) error, dt *destTLS, dec *tlspolicy.Decision, verr error) smtp.Assurance {
 	a := smtp.Assurance{Host: h.name, Addr: h.addr}
 	switch {
 	case !c.TLS:
@@ -300,7 +323,20 @@ func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.Co
 	case verify == nil && policy == smtp.TLSVerify:
 		a.Verified = checkVerify
 	}
+	a.Full = dt != nil && !dt.noPolicy && dt.policyKnown() && !dt.unlisted[h.name] && (dec == nil || dec.Verify == nil || a.Verified == dec.Source)
 	return a
+}
+
+// policyKnown reports whether t knew the destination's MTA-STS state:
+// not after a failed TXT lookup, nor with a policy whose fetch failed —
+// a session opened then is checked again for the next message
+// (Assurance.Full false), whose policy may be known by then.
+func (t *destTLS) policyKnown() bool {
+	if t.stsErr != nil {
+		return false
+	}
+	_, failed := t.lastFetchFailure()
+	return t.sts != nil || !failed
 }
 
 // pooledMeets reports whether the pooled session c, opened to a host of
@@ -308,17 +344,24 @@ func assurance(h host, c *smtp.Client, policy smtp.TLSPolicy, verify func(tls.Co
 // message (its session is opened for it and checked for REQUIRETLS);
 // under an enforced MTA-STS policy only a session to an MX it lists;
 // and only one whose TLS meets what m's decision for that host demands
-// (DANE, MTA-STS, the connector's tls setting). dt is m's policy state,
-// computed here when nil and returned for the fresh attempt.
+// (DANE, MTA-STS, the connector's tls setting). A session whose opener
+// applied the full decision (Assurance.Full) meets every message to the
+// destination but a REQUIRETLS one: m's decision is that same decision,
+// or a relaxed one; only after a relaxed opener is m's own decision made
+// here — its lookups then serve the fresh attempt (dt, returned;
+// hostTLS keeps the host's decision), none made twice.
 func (d *Deliverer) pooledMeets(ctx context.Context, st *state, m *queue.Message, body []byte, g *group, c *smtp.Client) (bool, *destTLS) {
 	if m.RequireTLS {
 		return false, nil
 	}
-	dt := d.outboundTLS(ctx, st, m, body, g)
 	h := host{name: c.Assurance.Host, addr: c.Assurance.Addr}
 	if h.name == "" {
-		return false, dt
+		return false, nil
 	}
+	if c.Assurance.Full || tlsRequiredNo(body) {
+		return true, nil
+	}
+	dt := d.outboundTLS(ctx, st, m, body, g)
 	if dt.enforcesMX() && !dt.sts.MatchMX(h.name) {
 		return false, dt
 	}

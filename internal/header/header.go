@@ -108,21 +108,25 @@ func Remove(msg []byte, names ...string) []byte {
 // local part taken by its content ("alice"@x is alice@x, as RCPT takes
 // it).
 func HasAddress(msg []byte, name, addr string) bool {
-	return HasAddressKey(msg, name, addr, func(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) })
+	key := func(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) }
+	return AddressKeys(msg, name, key)[key(addr)]
 }
 
-// HasAddressKey is HasAddress comparing by key (a recipient set's:
+// AddressKeys is the set of keys (key: a recipient set's,
 // mailaddr.RcptKey, whose local part folds only for a domain this
-// organisation is authoritative for).
-func HasAddressKey(msg []byte, name, addr string, key func(string) string) bool {
-	addr = key(addr)
+// organisation is authoritative for) of the addresses the fields called
+// name hold, as HasAddress reads them: built once per message, each
+// recipient then one look-up. nil when there is no such field.
+func AddressKeys(msg []byte, name string, key func(string) string) map[string]bool {
+	var set map[string]bool
 	for _, v := range Values(msg, name) {
 		a := unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>")))
-		if key(a) == addr {
-			return true
+		if set == nil {
+			set = map[string]bool{}
 		}
+		set[key(a)] = true
 	}
-	return false
+	return set
 }
 
 // withoutComments is the field value v without its RFC 5322 comments

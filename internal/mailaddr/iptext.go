@@ -42,8 +42,17 @@ func AddressLiteral(s string) (lit string, ok bool) {
 	if err != nil {
 		return "", false
 	}
-	if ip = ip.Unmap(); ip.Is6() {
-		return "[IPv6:" + ip.WithZone("").String() + "]", true
+	return AddrLiteral(ip), true
+}
+
+// AddrLiteral is AddressLiteral for an address already parsed; "" for
+// the zero Addr.
+func AddrLiteral(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
 	}
-	return "[" + ip.String() + "]", true
+	if ip = ip.Unmap(); ip.Is6() {
+		return "[IPv6:" + ip.WithZone("").String() + "]"
+	}
+	return "[" + ip.String() + "]"
 }

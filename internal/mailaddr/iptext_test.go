@@ -1,6 +1,9 @@
 package mailaddr
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestIPText(t *testing.T) {
 	for d, want := range map[string]bool{
@@ -12,5 +15,24 @@ func TestIPText(t *testing.T) {
 		if got := IPText(d); got != want {
 			t.Errorf("IPText(%q) = %v, want %v", d, got, want)
 		}
+	}
+}
+
+// AddrLiteral and AddressLiteral write the same RFC 5321 §4.1.3 literal.
+func TestAddrLiteral(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.1", "[192.0.2.1]"},
+		{"::ffff:192.0.2.1", "[192.0.2.1]"},
+		{"2001:db8::1", "[IPv6:2001:db8::1]"},
+		{"fe80::1%eth0", "[IPv6:fe80::1]"},
+	} {
+		ip := netip.MustParseAddr(tc.in)
+		lit, ok := AddressLiteral(tc.in)
+		if got := AddrLiteral(ip); got != tc.want || !ok || lit != tc.want {
+			t.Errorf("%s: AddrLiteral %q, AddressLiteral %q %v, want %q", tc.in, got, lit, ok, tc.want)
+		}
+	}
+	if got := AddrLiteral(netip.Addr{}); got != "" {
+		t.Errorf("zero Addr: %q", got)
 	}
 }

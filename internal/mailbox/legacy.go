@@ -103,6 +103,7 @@ func (d *Maildir) mergeDomain(ld *LegacyDir) error {
 		}
 		from, to := filepath.Join(ld.Old, b.Name()), filepath.Join(ld.New, b.Name())
 		moved := 0
+		var present map[string]bool // names(to), listed once per mailbox
 		for _, sub := range []string{"new", "cur"} {
 			files, err := os.ReadDir(filepath.Join(from, sub))
 			if errors.Is(err, fs.ErrNotExist) { // none, or merged by another hub
@@ -133,7 +134,10 @@ func (d *Maildir) mergeDomain(ld *LegacyDir) error {
 					moved++
 					continue
 				}
-				if d.has(to, name) {
+				if present == nil {
+					present = names(to)
+				}
+				if present[name] {
 					ld.Left = append(ld.Left, src)
 					continue
 				}
@@ -147,6 +151,7 @@ func (d *Maildir) mergeDomain(ld *LegacyDir) error {
 					}
 					return err
 				}
+				present[name] = true // a file of the same name in cur/ after new/ stays
 				if err := os.Remove(src); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err // (not there: another hub sharing the store merged it)
 				}

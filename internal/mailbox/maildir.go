@@ -187,27 +187,53 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 // has reports whether the delivery named name is in the Maildir already:
 // in new/ or cur/ of the inbox or of any Maildir++ folder (a directory
 // ".NAME" of the mailbox), where a reader may have moved it (rt17d F2).
-// It looks the name up in each, never reading a message.
+// It looks the name up in each, never reading a message: new/ by the
+// exact name (a file there carries no ":2," info yet), cur/ by the name
+// with or without its info.
 func (d *Maildir) has(dir, name string) bool {
-	folders := []string{dir}
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, e := range ents {
-			if n := e.Name(); e.IsDir() && len(n) > 1 && n[0] == '.' && n != ".." {
-				folders = append(folders, filepath.Join(dir, n))
-			}
+	for _, f := range folders(dir) {
+		if _, err := os.Stat(filepath.Join(f, "new", name)); err == nil {
+			return true
 		}
-	}
-	for _, f := range folders {
-		for _, sub := range []string{"new", "cur"} {
-			if _, err := os.Stat(filepath.Join(f, sub, name)); err == nil {
-				return true
-			}
-			if m, _ := filepath.Glob(filepath.Join(globQuote(f), sub, globQuote(name)+":*")); len(m) > 0 {
-				return true
-			}
+		if _, err := os.Stat(filepath.Join(f, "cur", name)); err == nil {
+			return true
+		}
+		if m, _ := filepath.Glob(filepath.Join(globQuote(f), "cur", globQuote(name)+":*")); len(m) > 0 {
+			return true
 		}
 	}
 	return false
+}
+
+// folders is the mailbox dir and its Maildir++ folders (".NAME").
+func folders(dir string) []string {
+	out := []string{dir}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if n := e.Name(); e.IsDir() && len(n) > 1 && n[0] == '.' && n != ".." {
+				out = append(out, filepath.Join(dir, n))
+			}
+		}
+	}
+	return out
+}
+
+// names is the set of delivery names (a file's name before its ":"
+// info) in new/ and cur/ of the mailbox dir and its folders: what has
+// looks up one by one, listed once for a caller asking of many (the
+// legacy merge).
+func names(dir string) map[string]bool {
+	set := map[string]bool{}
+	for _, f := range folders(dir) {
+		for _, sub := range []string{"new", "cur"} {
+			ents, _ := os.ReadDir(filepath.Join(f, sub))
+			for _, e := range ents {
+				n, _, _ := strings.Cut(e.Name(), ":")
+				set[n] = true
+			}
+		}
+	}
+	return set
 }
 
 // globQuote escapes the pattern characters of a literal path (a local

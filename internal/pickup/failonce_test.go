@@ -3,6 +3,7 @@ package pickup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,5 +74,31 @@ func TestPickupFailureLoggedOnce(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), refused); n != 1 {
 		t.Fatalf("%d %q, want 1", n, refused)
+	}
+}
+
+// The same file failing under the same message for another reason is
+// news (pickup/doc.go, README: "the failure changes"): logged again,
+// once.
+func TestPickupFailureLoggedWhenErrorChanges(t *testing.T) {
+	dir := t.TempDir()
+	logs := &bytes.Buffer{}
+	q := &fakeQueue{handed: map[queue.ID]chan struct{}{}, failing: true, failErr: errors.New("disk full")}
+	w := New(Config{Dir: dir, Hostname: "hub.test", Queue: q, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx := context.Background()
+	os.WriteFile(filepath.Join(dir, "good.eml"), []byte("X-Receiver: a@example.test\nSubject: x\n\nhi\n"), 0o600)
+	const notSubmitted = "pickup file not submitted"
+	for range 3 {
+		w.Scan(ctx)
+	}
+	q.mu.Lock()
+	q.failErr = errors.New("database closed")
+	q.mu.Unlock()
+	for range 3 {
+		w.Scan(ctx)
+	}
+	out := logs.String()
+	if n := strings.Count(out, notSubmitted); n != 2 || !strings.Contains(out, "disk full") || !strings.Contains(out, "database closed") {
+		t.Fatalf("%d %q, want 2: one per error\n%s", n, notSubmitted, out)
 	}
 }

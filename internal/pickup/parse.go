@@ -19,10 +19,11 @@ type Envelope struct {
 
 // Parse reads a pickup file: it returns the envelope and the message as it
 // is to be sent (CRLF line ends, envelope headers and Bcc removed).
-// owned reports whether this organisation is authoritative for a domain
-// (its mailboxes match in ASCII case): a recipient repeated in another
-// ASCII case of its local part is one there, two elsewhere; nil: none is.
-func Parse(data []byte, owned func(domain string) bool) (Envelope, []byte, error) {
+// key is the comparison key of a recipient (smtp.Server.RcptKey: the
+// local part in ASCII case for a domain this organisation is
+// authoritative for, exact elsewhere); nil: mailaddr.RcptKey with no
+// domain authoritative.
+func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) {
 	msg := crlf(data)
 	end := bytes.Index(msg, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -117,11 +118,13 @@ func Parse(data []byte, owned func(domain string) bool) (Envelope, []byte, error
 	// form of an internationalised domain, and the local part's ASCII
 	// case for an authoritative domain only — elsewhere only the
 	// destination interprets it, rt17b-F2); the first spelling is kept.
+	if key == nil {
+		key = func(a string) string { return mailaddr.RcptKey(strings.TrimSuffix(a, "."), false) }
+	}
 	seen := make(map[string]bool, len(env.Rcpts))
 	rcpts := env.Rcpts[:0]
 	for _, r := range env.Rcpts {
-		d := r[strings.LastIndexByte(r, '@')+1:]
-		if k := mailaddr.RcptKey(r, owned != nil && owned(d)); !seen[k] {
+		if k := key(r); !seen[k] {
 			seen[k] = true
 			rcpts = append(rcpts, r)
 		}

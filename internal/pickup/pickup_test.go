@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
 )
 
 func TestParse(t *testing.T) {
@@ -63,6 +65,7 @@ type fakeQueue struct {
 	msgs    []*queue.Message
 	handed  map[queue.ID]chan struct{}
 	failing bool
+	failErr error // what a failing queue returns (nil: os.ErrDeadlineExceeded)
 }
 
 func (q *fakeQueue) NewID() queue.ID { q.mu.Lock(); defer q.mu.Unlock(); q.next++; return q.next }
@@ -70,6 +73,9 @@ func (q *fakeQueue) SubmitKeyed(ctx context.Context, m *queue.Message, b []byte,
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.failing {
+		if q.failErr != nil {
+			return 0, false, q.failErr
+		}
 		return 0, false, os.ErrDeadlineExceeded
 	}
 	q.msgs = append(q.msgs, m)
@@ -197,7 +203,8 @@ func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
 // destination's to interpret: "Bob@" and "bob@" there are two
 // (rt17b-F2).
 func TestParseRecipientOnce(t *testing.T) {
-	owned := func(d string) bool { return d == "example.test" }
+	tbl := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
+	key := func(a string) string { return smtp.RcptKeyIn(tbl, a) }
 	for _, c := range []struct{ file, want string }{
 		{"X-Receiver: <anna@bücher.example>\nX-Receiver: anna@XN--BCHER-KVA.example\nX-Receiver: Bob@example.test\nX-Receiver: bob@EXAMPLE.test.\nSubject: x\n\nbody\n",
 			"[anna@bücher.example Bob@example.test]"},
@@ -206,7 +213,7 @@ func TestParseRecipientOnce(t *testing.T) {
 		{"X-Receiver: TD@good.test\nX-Receiver: td@good.test\nX-Receiver: td@GOOD.test\nSubject: x\n\nbody\n",
 			"[TD@good.test td@good.test]"},
 	} {
-		env, _, err := Parse([]byte(c.file), owned)
+		env, _, err := Parse([]byte(c.file), key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 		}
 		return fmt.Errorf("%w: header section longer than %d bytes", errRefused, limit)
 	}
-	env, kept, err := Parse(hdr, w.cfg.Authoritative) // kept: the header section as queued, with its empty line
+	env, kept, err := Parse(hdr, w.cfg.RcptKey) // kept: the header section as queued, with its empty line
 	if err != nil {
 		return fmt.Errorf("%w: %w", errRefused, err)
 	}

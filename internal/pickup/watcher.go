@@ -61,10 +61,10 @@ type Config struct {
 	// as handed on.
 	RestoredDatabase bool
 	Known            func(queue.ID) bool
-	// Authoritative reports whether this organisation is authoritative
-	// for a domain (the current accepted domains): a file's recipients
-	// repeated in another ASCII case are one only there (Parse).
-	Authoritative func(domain string) bool
+	// RcptKey is the comparison key of a recipient, as RCPT's recipient
+	// set compares (smtp.Server.RcptKey, the current accepted domains):
+	// a file's recipients repeated under one key are one (Parse).
+	RcptKey func(addr string) string
 }
 
 // Watcher scans the pickup directory.
@@ -81,8 +81,9 @@ type Watcher struct {
 }
 
 // failure is a file's failure as logged: the file then (fileKey) and
-// what the log said.
-type failure struct{ stamp, msg string }
+// what the log said: its message and the error's text (the same message
+// over another error is another failure).
+type failure struct{ stamp, msg, err string }
 
 // New returns a watcher; Run drives it.
 func New(cfg Config) *Watcher {
@@ -192,7 +193,7 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	if err == nil {
 		var env Envelope
 		var body []byte
-		if env, body, err = Parse(data, w.cfg.Authoritative); err == nil {
+		if env, body, err = Parse(data, w.cfg.RcptKey); err == nil {
 			err = w.submit(ctx, path, fileKey(path, fi), env, body)
 			if err != nil {
 				w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)
@@ -228,6 +229,9 @@ func (w *Watcher) refuse(path string, err error) {
 // failure is another, or after it succeeded.
 func (w *Watcher) logFailure(level slog.Level, path, msg string, err error, attrs ...any) {
 	f := failure{msg: msg}
+	if err != nil {
+		f.err = err.Error()
+	}
 	if fi, serr := os.Lstat(path); serr == nil {
 		f.stamp = fileKey(path, fi)
 	}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,13 +75,13 @@ func TestExpandedGroupMembersJoinTheMessage(t *testing.T) {
 
 func TestExpandIntoInheritsAndBounds(t *testing.T) {
 	m := &Message{Rcpts: []Recipient{{Addr: "g@x", Notify: NotifyFailure | NotifyDelay}, {Addr: "a@x"}}}
-	if !expandInto(m, 0, []string{"a@X", "b@x", "b@x"}) || len(m.Rcpts) != 3 {
+	if !expandInto(m, 0, []string{"a@X", "b@x", "b@x"}, nil) || len(m.Rcpts) != 3 {
 		t.Fatalf("rcpts %+v", m.Rcpts)
 	}
 	if r := m.Rcpts[2]; r.Addr != "b@x" || r.ORcpt != "rfc822;g@x" || r.Notify != NotifyFailure|NotifyDelay || r.Status != Pending {
 		t.Errorf("member %+v", r)
 	}
-	if expandInto(m, 0, []string{"a@x"}) {
+	if expandInto(m, 0, []string{"a@x"}, nil) {
 		t.Error("nothing new, yet added")
 	}
 }
@@ -90,7 +91,7 @@ func TestExpandIntoInheritsAndBounds(t *testing.T) {
 // message has already: one delivery, not two.
 func TestExpandIntoIDNFormsAreOneRecipient(t *testing.T) {
 	m := &Message{Rcpts: []Recipient{{Addr: "g@x"}, {Addr: "anna@bücher.example"}}}
-	if expandInto(m, 0, []string{"anna@XN--BCHER-KVA.example", "bob@xn--bcher-kva.example", "bob@BÜCHER.example"}) && len(m.Rcpts) != 3 {
+	if expandInto(m, 0, []string{"anna@XN--BCHER-KVA.example", "bob@xn--bcher-kva.example", "bob@BÜCHER.example"}, nil) && len(m.Rcpts) != 3 {
 		t.Fatalf("rcpts %+v", m.Rcpts)
 	}
 	if len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "bob@xn--bcher-kva.example" {
@@ -100,12 +101,22 @@ func TestExpandIntoIDNFormsAreOneRecipient(t *testing.T) {
 
 // A member whose local part differs from a recipient's in case alone is
 // another mailbox (RFC 5321 §2.4: the destination interprets it), added
-// (rt17b-F2); delivery gives a member of an authoritative domain the
-// spelling the message has (delivery's ownSpellings), so one mailbox of
-// this organisation is still one recipient.
+// (rt17b-F2); in a domain this organisation is authoritative for
+// (owned) it is the same mailbox, so one mailbox of this organisation
+// is still one recipient, under the spelling first given.
 func TestExpandIntoKeepsLocalPartCase(t *testing.T) {
 	m := &Message{Rcpts: []Recipient{{Addr: "g@x"}, {Addr: "td@good.test"}}}
-	if !expandInto(m, 0, []string{"TD@good.test", "td@GOOD.test"}) || len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "TD@good.test" {
+	if !expandInto(m, 0, []string{"TD@good.test", "td@GOOD.test"}, nil) || len(m.Rcpts) != 3 || m.Rcpts[2].Addr != "TD@good.test" {
 		t.Errorf("rcpts %+v", m.Rcpts)
+	}
+	owned := func(d string) bool { return strings.EqualFold(d, "example.test") }
+	m = &Message{Rcpts: []Recipient{{Addr: "g@example.test"}, {Addr: "bob@example.test"}, {Addr: "td@relay.test"}}}
+	expandInto(m, 0, []string{"BOB@example.test", "TD@relay.test", "Carl@example.test", "carl@Example.test", "x@else.test"}, owned)
+	var got []string
+	for _, r := range m.Rcpts[3:] {
+		got = append(got, r.Addr)
+	}
+	if want := []string{"TD@relay.test", "Carl@example.test", "x@else.test"}; !slices.Equal(got, want) {
+		t.Errorf("members added %q, want %q", got, want)
 	}
 }

@@ -117,14 +117,14 @@ func permissionError(kind, path, command string, err error) error {
 	if !errors.Is(err, fs.ErrPermission) {
 		return nil
 	}
-	me, group := userName(os.Geteuid()), groupName(os.Getegid())
+	me, group := UserName(os.Geteuid()), GroupName(os.Getegid())
 	what := "the file"
 	if o, ok := ownerOf(path); ok {
 		fi, _ := os.Stat(path)
-		what = fmt.Sprintf("%s is owned by %s:%s, mode %v", path, userName(o.uid), groupName(o.gid), fi.Mode())
+		what = fmt.Sprintf("%s is owned by %s:%s, mode %v", path, UserName(o.uid), GroupName(o.gid), fi.Mode())
 	} else if o, ok := ownerOf(filepath.Dir(path)); ok {
 		fi, _ := os.Stat(filepath.Dir(path))
-		what = fmt.Sprintf("its directory %s is owned by %s:%s, mode %v", filepath.Dir(path), userName(o.uid), groupName(o.gid), fi.Mode())
+		what = fmt.Sprintf("its directory %s is owned by %s:%s, mode %v", filepath.Dir(path), UserName(o.uid), GroupName(o.gid), fi.Mode())
 	}
 	return &PermissionError{err: err, msg: fmt.Sprintf("%s %s: permission denied to this process (user %s, group %s): %s. %s (%v)",
 		kind, path, me, group, what, permissionAdvice(filepath.Dir(path), command), err)}
@@ -138,7 +138,7 @@ func permissionError(kind, path, command string, err error) error {
 // as, or as root (the files it writes keep their owner) — unless this
 // process is that owner already, when a file in it belongs to another.
 func permissionAdvice(dir, command string) string {
-	me, group := userName(os.Geteuid()), groupName(os.Getegid())
+	me, group := UserName(os.Geteuid()), GroupName(os.Getegid())
 	if command == "" {
 		return "Nothing is damaged: a file in the data directory belongs to another user (a command run as another user " +
 			"wrote it, or a copy). Give the data directory back to the user umbra runs as and start again: " +
@@ -148,7 +148,7 @@ func permissionAdvice(dir, command string) string {
 	if !ok || o.uid == os.Geteuid() {
 		owner := me
 		if ok {
-			owner = userName(o.uid) + ":" + groupName(o.gid)
+			owner = UserName(o.uid) + ":" + GroupName(o.gid)
 		} else {
 			owner += ":" + group
 		}
@@ -162,7 +162,7 @@ func permissionAdvice(dir, command string) string {
 	}
 	return fmt.Sprintf("Nothing is damaged or changed: %s works on the files of the user umbra runs as, the owner of the "+
 		"data directory %s: run it as %s (sudo -u %s %s …) or as root (the files it writes keep their owner)",
-		command, dir, userName(o.uid), userName(o.uid), command)
+		command, dir, UserName(o.uid), UserName(o.uid), command)
 }
 
 // CommandPermissionError is the answer of offline command (db compact,
@@ -178,17 +178,21 @@ func CommandPermissionError(command, dir string, err error) error {
 		return err
 	}
 	return &PermissionError{err: err, msg: fmt.Sprintf("%v (this process: user %s, group %s). %s",
-		err, userName(os.Geteuid()), groupName(os.Getegid()), permissionAdvice(dir, command))}
+		err, UserName(os.Geteuid()), GroupName(os.Getegid()), permissionAdvice(dir, command))}
 }
 
-func userName(uid int) string {
+// UserName is the name of user uid, else its number: the one writer of
+// an account in umbra's messages about file ownership (the queue's, the
+// admin socket's, db restore's).
+func UserName(uid int) string {
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		return u.Username
 	}
 	return strconv.Itoa(uid)
 }
 
-func groupName(gid int) string {
+// GroupName is the name of group gid, else its number (UserName).
+func GroupName(gid int) string {
 	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
 		return g.Name
 	}

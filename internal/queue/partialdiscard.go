@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 )
 
@@ -61,7 +62,7 @@ func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time)
 type PartialDiscard struct{ ID, Addr string }
 
 // Wire is the notification as an XQUERYDISCARD reply line carries it.
-func (p PartialDiscard) Wire() string { return p.ID + PartialDiscardSep + xtextEncode(p.Addr) }
+func (p PartialDiscard) Wire() string { return p.ID + PartialDiscardSep + mailaddr.Xtext(p.Addr) }
 
 // PartialDiscards lists up to max partial notifications owed to server.
 func (t *Tx) PartialDiscards(server string, max int) []PartialDiscard {
@@ -168,58 +169,6 @@ func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]boo
 	return out, nil
 }
 
-// xtextEncode is RFC 3461's xtext: every byte outside "!" to "~", and
-// "+" and "=", as "+XX".
-func xtextEncode(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			b.WriteByte('+')
-			b.WriteByte("0123456789ABCDEF"[c>>4])
-			b.WriteByte("0123456789ABCDEF"[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-// xtextDecode reverses xtextEncode; ok is false for a malformed string.
-func xtextDecode(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '=' {
-			return "", false
-		}
-		if c != '+' {
-			b.WriteByte(c)
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", false
-		}
-		hi, lo := unhex(s[i+1]), unhex(s[i+2])
-		if hi < 0 || lo < 0 {
-			return "", false
-		}
-		b.WriteByte(byte(hi<<4 | lo))
-		i += 2
-	}
-	return b.String(), true
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
-
 // ParsePartialDiscard reads "<id> RCPT=<xtext address>"; ok is false for
 // anything else (a full discard's bare id among them).
 func ParsePartialDiscard(s string) (PartialDiscard, bool) {
@@ -227,7 +176,7 @@ func ParsePartialDiscard(s string) (PartialDiscard, bool) {
 	if !found || id == "" || strings.ContainsAny(id, " \x00") {
 		return PartialDiscard{}, false
 	}
-	addr, ok := xtextDecode(x)
+	addr, ok := mailaddr.DecodeXtext(x)
 	if !ok || addr == "" || strings.ContainsAny(addr, "\x00\r\n") {
 		return PartialDiscard{}, false
 	}

@@ -340,3 +340,16 @@ func TestPartialDiscardKeptAsideWhileInDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// xtext's hex digits are upper case when umbra writes them (RFC 3461
+// §4) and taken in either case on input, as the receive side takes an
+// ORCPT's: a peer writing "+2b" names the same recipient.
+func TestParsePartialDiscardLowerCaseHex(t *testing.T) {
+	pd, ok := ParsePartialDiscard("abc RCPT=a+2bb+3dc@x.test")
+	if !ok || pd.Addr != "a+b=c@x.test" {
+		t.Fatalf("%+v %v", pd, ok)
+	}
+	if w := (PartialDiscard{"abc", "a+b=c@x.test"}).Wire(); w != "abc RCPT=a+2Bb+3Dc@x.test" {
+		t.Errorf("wire %q", w)
+	}
+}

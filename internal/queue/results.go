@@ -86,8 +86,12 @@ type Result struct {
 	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
 	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
 	DSNPassed bool
-	// Expand is the members of an Expanded group recipient.
+	// Expand is the members of an Expanded group recipient; Owned reports
+	// whether this organisation is authoritative for a member's domain
+	// (nil: for none), whose mailboxes then compare in ASCII case
+	// (expandInto).
 	Expand []string
+	Owned  func(domain string) bool
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
 	// lastErr and lastHop: of a deadWait result, the destination's last
@@ -213,7 +217,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		case Expanded:
 			rc.Status = Relayed
 			ev.Event("expand", m, rc, r.detail())
-			expanded = expandInto(m, r.Rcpt, r.Expand) || expanded
+			expanded = expandInto(m, r.Rcpt, r.Expand, r.Owned) || expanded
 		case FailedPerm:
 			rc.Status = Failed
 			failed = append(failed, r.Rcpt)

@@ -59,11 +59,12 @@ type CalloutConfig struct {
 	MaxEntries int
 	// Now is the clock (tests fake it); default time.Now.
 	Now func() time.Time
-	// Owned reports whether this organisation is authoritative for a
-	// domain (its mailboxes compare in ASCII case): an answer is kept
-	// under mailaddr.AddrKey there, and under the address with its
-	// local part exact elsewhere (key). nil: every domain is.
-	Owned func(domain string) bool
+	// Key is the comparison key of an address, as RCPT's recipient set
+	// compares (smtp.Server.RcptKey): mailaddr.AddrKey's for a domain
+	// this organisation is authoritative for (its mailboxes compare in
+	// ASCII case), the local part exact elsewhere. An answer is kept
+	// under it. nil: mailaddr.RcptKey with no domain authoritative.
+	Key func(address string) string
 }
 
 // Defaults of CalloutConfig.
@@ -186,24 +187,25 @@ func (c *Callout) Refused(ctx context.Context, address, reply string) bool {
 // domain by its key (mailaddr.RcptKey): only the destination interprets
 // a local part there (RFC 5321 §2.4), and td@'s answer is not TD@'s.
 func (c *Callout) key(address string) string {
-	return mailaddr.RcptKey(address, c.owned(address))
-}
-
-func (c *Callout) owned(address string) bool {
-	return c.cfg.Owned == nil || c.cfg.Owned(address[strings.LastIndexByte(address, '@')+1:])
+	if c.cfg.Key == nil {
+		return mailaddr.RcptKey(strings.TrimSuffix(address, "."), false)
+	}
+	return c.cfg.Key(address)
 }
 
 // cached is the remembered answer for address, kept under key
-// (Callout.key), else, for a domain this organisation is authoritative
-// for, under a key an earlier release wrote (mailaddr.EarlierKeys: the
-// address lower-cased or ASCII-folded, an internationalised domain as
-// written). A new answer is written under key alone; the earlier entry
-// ages out with its TTL. Another domain's answers an earlier release
-// kept folded are not read (they may be another mailbox's): the
-// address is asked again.
+// (Callout.key), else, where key is mailaddr.AddrKey's (a domain this
+// organisation is authoritative for; elsewhere a local part with no
+// ASCII capital, which folding leaves as it is), under a key an earlier
+// release wrote (mailaddr.EarlierKeys: the address lower-cased or
+// ASCII-folded, an internationalised domain as written — each then this
+// same mailbox). A new answer is written under key alone; the earlier
+// entry ages out with its TTL. Another domain's answers an earlier
+// release kept folded from another spelling are not read (they may be
+// another mailbox's): the address is asked again.
 func (c *Callout) cached(key, address string) (Entry, bool, error) {
 	e, ok, err := c.cfg.Cache.GetRecipient(key)
-	if ok || err != nil || !c.owned(address) {
+	if ok || err != nil || key != mailaddr.AddrKey(strings.TrimSuffix(address, ".")) {
 		return e, ok, err
 	}
 	for _, k := range mailaddr.EarlierKeys(address) {

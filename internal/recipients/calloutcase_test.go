@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"umbra/internal/mailaddr"
 )
 
 // A callout's answer is kept per mailbox as the destination tells
@@ -15,8 +17,10 @@ func TestCalloutKeyKeepsRelayedLocalPartCase(t *testing.T) {
 	ctx := context.Background()
 	h := &hub{known: map[string]bool{"alice@corp.test": true, "td@relay.test": true}}
 	cache := &memCache{m: map[string]Entry{}}
-	owned := func(d string) bool { return strings.EqualFold(d, "corp.test") }
-	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Owned: owned})
+	key := func(a string) string {
+		return mailaddr.RcptKey(a, strings.EqualFold(a[strings.LastIndexByte(a, '@')+1:], "corp.test"))
+	}
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Key: key})
 	for _, s := range []struct {
 		addr  string
 		want  Verdict

@@ -115,20 +115,7 @@ func (l *List) add(entry string) error {
 
 // validLocal accepts a dot-atom local part (RFC 5322 atext, UTF-8
 // letters for SMTPUTF8), at most 64 octets.
-func validLocal(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
-		case strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r):
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validLocal(s string) bool { return mailaddr.DotAtomLocal(s) }
 
 // checkDomain accepts a host name, an internationalised one in either
 // form (rt17a F2): a domain with a non-ASCII or an A-label label is

@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 )
 
 func TestParseFile(t *testing.T) {
@@ -185,7 +186,7 @@ func TestCalloutCacheAndTTL(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	h := &hub{known: map[string]bool{"alice@corp.test": true}}
 	cache := &memCache{m: map[string]Entry{}}
-	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now, PositiveTTL: 7 * 24 * time.Hour, NegativeTTL: 3 * time.Hour})
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Key: ownedKey, Now: clk.Now, PositiveTTL: 7 * 24 * time.Hour, NegativeTTL: 3 * time.Hour})
 	look := func(a string) Verdict {
 		t.Helper()
 		v, _ := c.Lookup(ctx, a)
@@ -310,7 +311,7 @@ func TestCalloutLearnsFromRefusal(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	h := &hub{known: map[string]bool{"alice@corp.test": true}}
 	cache := &memCache{m: map[string]Entry{}}
-	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now})
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Key: ownedKey, Now: clk.Now})
 	if v, _ := c.Lookup(ctx, "alice@corp.test"); v != Known {
 		t.Fatal("alice not known")
 	}
@@ -420,7 +421,7 @@ func TestCalloutCacheEarlierKeyForms(t *testing.T) {
 	cache := &memCache{m: map[string]Entry{
 		"anna@bücher.example": {Known: true, Checked: clk.Now()}, // strings.ToLower of ANNA@BÜCHER.example
 	}}
-	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Now: clk.Now})
+	c := NewCallout(CalloutConfig{Verifier: h, Cache: cache, Key: ownedKey, Now: clk.Now})
 	if v, err := c.Lookup(ctx, "ANNA@BÜCHER.example"); v != Known || err != nil || h.calls != 0 {
 		t.Fatalf("an answer kept by an earlier release: %v %v, %d callouts", v, err, h.calls)
 	}
@@ -435,3 +436,8 @@ func TestCalloutCacheEarlierKeyForms(t *testing.T) {
 		t.Errorf("the other form asked again: %v, %d callouts", v, h.calls)
 	}
 }
+
+// ownedKey keys addresses as RCPT does for domains this organisation is
+// authoritative for (the local part in ASCII case): the callout tests'
+// corp.test and bücher.example are.
+func ownedKey(a string) string { return mailaddr.RcptKey(a, true) }

@@ -68,7 +68,13 @@ func NewTable(domains []AcceptedDomain, conns []Connector) *Table {
 
 // Accepted returns how the organisation treats domain.
 func (t *Table) Accepted(domain string) DomainType {
-	domain = mailaddr.NameKey(domain)
+	return t.AcceptedKey(mailaddr.NameKey(domain))
+}
+
+// AcceptedKey is Accepted for a domain already in its key form
+// (mailaddr.NameKey's: no final dot, ASCII lower case, A-labels), for a
+// caller that has the key anyway: IDNA runs once.
+func (t *Table) AcceptedKey(domain string) DomainType {
 	if typ, ok := t.exact[domain]; ok {
 		return typ
 	}

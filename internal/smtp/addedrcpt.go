@@ -123,10 +123,11 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, s.ip, "msg_id", id.String(), "rcpt", a)
 			continue
 		}
-		if lk := s.rcptKey(norm); lk != k && seen[lk] {
+		lk := s.rcptKey(norm)
+		if lk != k && seen[lk] {
 			continue
 		}
-		seen[s.rcptKey(norm)] = true
+		seen[lk] = true
 		out = append(out, queue.Recipient{Addr: norm})
 		added++
 	}

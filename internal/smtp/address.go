@@ -35,14 +35,6 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 	return ip, err == nil
 }
 
-// addressLiteral writes ip as an RFC 5321 §4.1.3 address literal:
-// "[192.0.2.1]", "[IPv6:2001:db8::1]" (an IPv4-mapped address as its
-// IPv4 form).
-func addressLiteral(ip netip.Addr) string {
-	lit, _ := mailaddr.AddressLiteral(ip.String())
-	return lit
-}
-
 // ASCII reports whether the address needs no SMTPUTF8.
 func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
 

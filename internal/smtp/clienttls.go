@@ -16,10 +16,15 @@ func (c *Client) TLSVersion() string {
 // hop: the host name it was opened to (an MX name, which an MTA-STS
 // policy must list), its address (ip:port) and the check its certificate passed ("" none; the
 // opener's names: a policy's source, or the connector's host name
-// check).
+// check). Full says the opener applied its destination's whole TLS
+// decision for the host (DANE, MTA-STS, the connector's setting), not
+// one a "TLS-Required: No" relaxed: another message to the same
+// destination that is not relaxed either needs no more than the session
+// met, and no new lookup to know it.
 type Assurance struct {
 	Host, Addr string
 	Verified   string
+	Full       bool
 }
 
 // TLSVerified reports whether the session's TLS certificate was

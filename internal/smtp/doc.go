@@ -96,8 +96,9 @@
 //     the relay check in internal/delivery counts the next hop's field).
 //   - The Received field umbra writes names the client's address as an
 //     RFC 5321 §4.1.3 literal: "([192.0.2.1])", "([IPv6:2001:db8::1])"
-//     (addressLiteral; an IPv4-mapped address in its IPv4 form).
-//     An arriving Return-Path is removed (only final delivery adds one).
+//     (mailaddr.AddrLiteral; an IPv4-mapped address in its IPv4 form),
+//     and a bare IPv4 greeting as the literal it stands for (traceName).
+//   - An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 
+	"umbra/internal/mailaddr"
+
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -29,17 +31,11 @@ func ForeignOrcptType(t string) bool {
 		return false
 	}
 	for i := 0; i < len(t); i++ {
-		if !atext(t[i]) {
+		if !mailaddr.Atext(t[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-// atext: RFC 5322's atext in ASCII.
-func atext(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
 // replyBadForeignOrcpt refuses an ORCPT of another address type whose
@@ -72,7 +68,7 @@ func foreignOrcpt(line []byte) ([]byte, string, string) {
 			if !ok || !ForeignOrcptType(typ) {
 				return line, "", "" // go-smtp's to decode (or refuse)
 			}
-			addr, ok := decodeXtext(xt)
+			addr, ok := mailaddr.DecodeXtext(xt)
 			if !ok || addr == "" || !printableASCII(addr) {
 				return line, "", replyBadForeignOrcpt
 			}
@@ -95,37 +91,4 @@ func foreignOrcpt(line []byte) ([]byte, string, string) {
 // eol is the line end of line (CRLF, LF, or none).
 func eol(line []byte) []byte {
 	return line[len(bytes.TrimRight(line, "\r\n")):]
-}
-
-// decodeXtext decodes RFC 3461 xtext: "+" and two hex digits
-// stand for a byte, any other character from "!" to "~" but "+" and "="
-// for itself.
-func decodeXtext(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
-				return "", false
-			}
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		case c < '!' || c > '~' || c == '=':
-			return "", false
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), true
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }

@@ -136,13 +136,15 @@ var replyDeliveredLoop = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.Enhan
 // DATA, the whole message is refused and the client — not a possibly
 // forged sender, by a DSN — learns of it, on every server (edge and hub).
 func (s *session) deliveredBefore(body []byte) string {
-	if header.Count(body, "Delivered-To") == 0 {
+	// Compared as the recipient set compares (rcptKey): a relayed
+	// domain's local part exactly, its destination's to interpret. The
+	// fields' keys once per message, each recipient's once.
+	seen := header.AddressKeys(body, "Delivered-To", s.rcptKey)
+	if len(seen) == 0 {
 		return ""
 	}
 	for _, r := range s.rcpt {
-		// Compared as the recipient set compares (rcptKey): a relayed
-		// domain's local part exactly, its destination's to interpret.
-		if header.HasAddressKey(body, "Delivered-To", r.Addr, s.rcptKey) {
+		if seen[s.rcptKey(r.Addr)] {
 			return r.Addr
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"umbra/internal/mailaddr"
+
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -65,7 +67,7 @@ func appendRcptLine(dst []byte, to string, opts *gosmtp.RcptOptions, dsn bool) (
 			dst = append(dst, " ORCPT="...)
 			dst = append(dst, opts.OriginalRecipientType...)
 			dst = append(dst, ';')
-			dst = appendXtext(dst, opts.OriginalRecipient)
+			dst = mailaddr.AppendXtext(dst, opts.OriginalRecipient)
 		}
 	}
 	dst = append(dst, '\r', '\n')
@@ -137,19 +139,4 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// appendXtext appends s (printable ASCII) as xtext (RFC 3461 §4): "+",
-// "=" and space as "+" and two upper-case hex digits.
-func appendXtext(dst []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '!' && c <= '~' && c != '+' && c != '=' {
-			dst = append(dst, c)
-			continue
-		}
-		dst = append(dst, '+', hex[c>>4], hex[c&15])
-	}
-	return dst
 }

@@ -583,23 +583,33 @@ func (s *session) repeatedRcpt(a Address) bool {
 // it (RFC 5321 §2.4): "TD@good.test" and "td@good.test" are both
 // relayed (rt17b-F2).
 func (s *session) rcptKey(addr string) string {
-	return rcptKeyIn(s.srv.routing.Load(), addr)
+	return RcptKeyIn(s.srv.routing.Load(), addr)
 }
 
-// Authoritative reports whether this organisation is authoritative for
-// domain under the current accepted domains (a reload's included): the
-// mailboxes whose local part compares in ASCII case, for a recipient
-// list's repeats outside a session (a pickup file's).
-func (s *Server) Authoritative(domain string) bool {
-	t := s.routing.Load()
-	return t != nil && t.Accepted(strings.TrimSuffix(domain, ".")) == routing.Authoritative
+// RcptKey is the comparison key of a recipient under the current
+// accepted domains (a reload's included), as a session's recipient set
+// compares (rcptKey): for the recipient lists outside a session — a
+// pickup file's repeats, the callout's answers — so that they never
+// drift from RCPT's.
+func (s *Server) RcptKey(addr string) string {
+	return RcptKeyIn(s.routing.Load(), addr)
 }
 
-func rcptKeyIn(t *routing.Table, addr string) string {
+// RcptKeyIn is mailaddr.RcptKey of addr (a final dot aside), owned when
+// t's accepted domains make this organisation authoritative for its
+// domain (nil t: none): the domain's key made once, for both (IDNA once
+// per address). Server.RcptKey is it under the server's current table.
+func RcptKeyIn(t *routing.Table, addr string) string {
 	addr = strings.TrimSuffix(addr, ".")
 	at := strings.LastIndexByte(addr, '@')
-	owned := at >= 0 && t != nil && t.Accepted(addr[at+1:]) == routing.Authoritative
-	return mailaddr.RcptKey(addr, owned)
+	if at < 0 {
+		return mailaddr.RcptKey(addr, false)
+	}
+	local, d := addr[:at], mailaddr.DomainKey(addr[at+1:])
+	if t != nil && t.AcceptedKey(d) == routing.Authoritative {
+		local = mailaddr.Fold(local) // AddrKey's: the local part's ASCII case
+	}
+	return local + "@" + d
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -989,7 +999,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	}
 	helo := traceName(s.conn.Hostname())
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, addressLiteral(s.ip), s.srv.hostname, proto, id)
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, mailaddr.AddrLiteral(s.ip), s.srv.hostname, proto, id)
 	if len(s.rcpt) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
 	}
@@ -1012,7 +1022,7 @@ func traceName(helo string) string {
 		// A bare IPv4 greeting (taken for interoperability) is written
 		// as the address literal it stands for: "from 1.2.3.4" would
 		// read as a domain name (rt17b-F3).
-		return "[" + helo + "]"
+		return mailaddr.AddrLiteral(a)
 	}
 	if strings.Trim(helo, "0123456789.") == "" {
 		return "unknown" // digits that are no IPv4 address (01.2.3.4, 1.2.3): no name either

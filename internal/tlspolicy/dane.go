@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -33,7 +34,7 @@ func usableTLSA(r *dns.TLSA) bool {
 	if r.Usage != UsageDANETA && r.Usage != UsageDANEEE || r.Selector > 1 {
 		return false
 	}
-	data, err := hexDecode(r.Certificate)
+	data, err := hex.DecodeString(r.Certificate)
 	if err != nil {
 		return false
 	}
@@ -98,35 +99,8 @@ func tlsaMatch(r *dns.TLSA, cert *x509.Certificate) bool {
 	default:
 		return false
 	}
-	want, err := hexDecode(r.Certificate)
+	want, err := hex.DecodeString(r.Certificate)
 	return err == nil && bytes.Equal(want, data)
-}
-
-func hexDecode(s string) ([]byte, error) {
-	if len(s)%2 != 0 {
-		return nil, errors.New("odd hex")
-	}
-	out := make([]byte, len(s)/2)
-	for i := range out {
-		hi, lo := unhex(s[2*i]), unhex(s[2*i+1])
-		if hi < 0 || lo < 0 {
-			return nil, errors.New("bad hex")
-		}
-		out[i] = byte(hi<<4 | lo)
-	}
-	return out, nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }
 
 // ErrDANEMismatch is a certificate no usable TLSA record matched.

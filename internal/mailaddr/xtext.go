@@ -1,0 +1,95 @@
+package mailaddr
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// RFC 3461 §4 xtext, the one encoder and decoder of umbra's: an ORCPT
+// value (smtp), a partial discard's recipient on the wire (queue).
+// Written with upper-case hex digits, as the RFC says; read in either
+// case, as a peer may write them.
+
+const upperHex = "0123456789ABCDEF"
+
+// AppendXtext appends s as xtext: every byte outside "!" to "~", and "+"
+// and "=", as "+" and two upper-case hex digits.
+func AppendXtext(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '!' && c <= '~' && c != '+' && c != '=' {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '+', upperHex[c>>4], upperHex[c&15])
+	}
+	return dst
+}
+
+// Xtext is s as xtext (AppendXtext).
+func Xtext(s string) string { return string(AppendXtext(nil, s)) }
+
+// DecodeXtext decodes xtext: "+" and two hex digits (either case) stand
+// for a byte, any other character from "!" to "~" but "=" for itself;
+// ok is false for anything else.
+func DecodeXtext(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) {
+				return "", false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return "", false
+			}
+			b.WriteByte(hi<<4 | lo)
+			i += 2
+		case c < '!' || c > '~' || c == '=':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+// unhex is the value of the hex digit c, either case.
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Atext reports whether c is RFC 5322 atext in ASCII.
+func Atext(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// DotAtomLocal reports whether s is a dot-atom local part of at most 64
+// octets: RFC 5322 atext, and UTF-8 letters for SMTPUTF8 (RFC 6531),
+// no leading, trailing or doubled dot.
+func DotAtomLocal(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf && (r == '.' || Atext(byte(r))):
+		case r >= 0x80 && r != utf8.RuneError && r != 0x85 && r != 0xa0:
+		default:
+			return false
+		}
+	}
+	return true
+}
