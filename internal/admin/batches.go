@@ -105,6 +105,29 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 	return token, kept.ids[k:], nil
 }
 
+// batchedHeld: action on a queue is done in batches and the selection
+// token names is still held, so a later batch acts on what the first
+// selected and checked. (A selection forgotten between this call and the
+// batch is made again, unchecked: only by maxSelections other commands
+// starting in between.)
+func (s *Server) batchedHeld(action, token string) bool {
+	if _, ok := s.q.(QueueBatcher); !ok || action == "suspend" || token == "" {
+		return false
+	}
+	return s.selectionHeld(token)
+}
+
+// selectionHeld: token names a selection kept now (bulkMu taken here).
+func (s *Server) selectionHeld(token string) bool {
+	if token == "" {
+		return false
+	}
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	kept := s.selections[token]
+	return kept != nil && time.Since(kept.used) <= selectionIdle
+}
+
 // QueueBatcher is the queue manager's queue actions in batches
 // (queue.Manager.QueueSelection, QueueBatch).
 type QueueBatcher interface {
