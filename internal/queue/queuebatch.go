@@ -94,8 +94,8 @@ func (q *Manager) waitingOn(name string) []ID {
 // their order, until until (zero: on all of them), each commit at most
 // queueChunk messages; the first commit goes whatever the time. first
 // says the batch is its command's first: a resume lifts the suspension
-// then, and a resume, retry, redirect or flush ends every dead
-// destination's cool-down. It returns how many messages it changed —
+// then, and a retry, redirect or flush ends every dead destination's
+// cool-down (a resume ends none: it releases what was held). It returns how many messages it changed —
 // for a resume, how many waiting messages of the queue are due now —
 // and how many of ids it went through (all committed).
 func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
