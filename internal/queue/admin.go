@@ -467,7 +467,7 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 			if m.State != Active {
 				continue
 			}
-			_ = asReady(m, true) // withdrawn: due, as before its claim
+			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			if err := tx.Put(m); err != nil {
 				return err
 			}

@@ -290,7 +290,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		moved[m.ID] = 0
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
-			_ = asReady(m, true) // withdrawn: due, as before its claim
+			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			jobQueue = w.queues()
 		}
 		if m.State != Ready && m.State != Suspended {

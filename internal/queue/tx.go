@@ -204,7 +204,7 @@ func (t *Tx) Delete(id ID) error {
 	if old != nil {
 		orgID = old.OrgID
 	}
-	return t.settleCarried(id, orgID, time.Now()) // the copies it carried are owed their discard (carried.go)
+	return t.settleCarried(id, orgID, t.now()) // the manager's clock (takensingle.go); the copies it carried are owed their discard (carried.go)
 }
 
 func (t *Tx) unindex(m *Message) error {

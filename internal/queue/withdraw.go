@@ -144,6 +144,11 @@ func (s *scheduler) waitingWhole(id ID) (*attempt, []*job) {
 func (a *attempt) waitsWhole(waiting int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.waitsWholeLocked(waiting)
+}
+
+// waitsWholeLocked is waitsWhole with a.mu held.
+func (a *attempt) waitsWholeLocked(waiting int) bool {
 	return a.left == waiting && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
 }
 
