@@ -132,19 +132,21 @@ func (s *Server) selectionHeld(token string) bool {
 // (queue.Manager.QueueSelection, QueueBatch).
 type QueueBatcher interface {
 	QueueSelection(action, name string) ([]queue.ID, error)
-	QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (n, used int, err error)
+	QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (queue.BatchResult, error)
 }
 
 // QueueResult is the answer to a queue action (queue resume, retry,
-// redirect; flush): Rescheduled counts this batch; Next, Through and
+// redirect; flush): Rescheduled counts this batch, KeptRequireTLS the
+// REQUIRETLS messages a redirect's batch left on their route; Next, Through and
 // Selection are for the next batch (BulkResult), Next "" when none is
 // left. A request without max_time is done whole.
 type QueueResult struct {
-	Queue       string `json:"queue,omitempty"`
-	Rescheduled int    `json:"rescheduled"`
-	Next        string `json:"next,omitempty"`
-	Through     string `json:"through,omitempty"`
-	Selection   string `json:"selection,omitempty"`
+	Queue          string `json:"queue,omitempty"`
+	Rescheduled    int    `json:"rescheduled"`
+	KeptRequireTLS int    `json:"kept_requiretls,omitempty"`
+	Next           string `json:"next,omitempty"`
+	Through        string `json:"through,omitempty"`
+	Selection      string `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -169,8 +171,9 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	if bounded {
 		until = time.Now().Add(budget)
 	}
-	n, used, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
-	out := QueueResult{Queue: name, Rescheduled: n}
+	b, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
+	used := b.Used
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS}
 	if through != 0 {
 		out.Through = through.String()
 	}

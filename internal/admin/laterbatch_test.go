@@ -26,9 +26,9 @@ func (b *batchQueue) QueueSelection(action, name string) ([]queue.ID, error) {
 	return []queue.ID{1, 2, 3}, nil
 }
 
-func (b *batchQueue) QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (int, int, error) {
+func (b *batchQueue) QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (queue.BatchResult, error) {
 	b.actions = append(b.actions, action+" "+name)
-	return len(ids), len(ids), nil
+	return queue.BatchResult{Changed: len(ids), Used: len(ids)}, nil
 }
 
 // A later batch (after=ID) is still refused what the action refuses

@@ -95,21 +95,35 @@ func (q *Manager) waitingOn(name string) []ID {
 // queueChunk messages; the first commit goes whatever the time. first
 // says the batch is its command's first: a resume lifts the suspension
 // then, and a retry, redirect or flush ends every dead destination's
-// cool-down (a resume ends none: it releases what was held). It returns how many messages it changed —
-// for a resume, how many waiting messages of the queue are due now —
-// and how many of ids it went through (all committed).
-func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+// cool-down (a resume ends none: it releases what was held).
+// It returns what it did (BatchResult).
+func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	switch action {
 	case "resume":
-		return q.resumeBatch(ctx, name, ids, first, until)
+		b.Changed, b.Used, err = q.resumeBatch(ctx, name, ids, first, until)
 	case "retry":
-		return q.retryBatch(ctx, name, ids, first, until)
+		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 	case "redirect":
 		return q.redirectBatch(ctx, name, target, ids, first, until)
 	case "flush":
-		return q.flushBatch(ctx, ids, first, until)
+		b.Changed, b.Used, err = q.flushBatch(ctx, ids, first, until)
+	default:
+		err = fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
 	}
-	return 0, 0, fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
+	return b, err
+}
+
+// BatchResult is what one batch of a queue action did.
+type BatchResult struct {
+	// Changed counts the messages it changed: for a resume, the waiting
+	// messages of the queue due now; for a redirect, those moved.
+	Changed int
+	// Used counts the ids it went through, all committed.
+	Used int
+	// KeptRequireTLS counts, for a redirect, the REQUIRETLS messages it
+	// left on their own route (waiting, not in delivery): no policy of
+	// their domains verifies the target.
+	KeptRequireTLS int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -119,8 +133,8 @@ func (q *Manager) queueActionAll(ctx context.Context, action, name, target strin
 	if err != nil {
 		return 0, err
 	}
-	n, _, err := q.QueueBatch(ctx, action, name, target, ids, true, time.Time{})
-	return n, err
+	b, err := q.QueueBatch(ctx, action, name, target, ids, true, time.Time{})
+	return b.Changed, err
 }
 
 // inChunks runs change on each message of ids in commits of at most
@@ -264,7 +278,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 }
 
 // redirectBatch is a batch of RedirectQueue.
-func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	var revived []string
 	if first {
 		revived = q.reviveDead()
@@ -274,7 +288,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	to := "redirect:" + target
 	taken, err := q.takenOverOn(name, Ready, Suspended)
 	if err != nil {
-		return 0, 0, err
+		return b, err
 	}
 	// Messages claimed and waiting for a slot of this queue's
 	// destinations are taken out of the scheduler's queues first
@@ -286,8 +300,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	}
 	ws := q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && selected[id] })
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
-		moved[m.ID] = 0
+	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
+	n, used, err := q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+		moved[m.ID], kept[m.ID] = 0, false
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
 			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
@@ -301,8 +316,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 			// names is verified by no DANE or MTA-STS policy of the
 			// recipients' domains, and REQUIRETLS would fail there at
 			// once (550 5.7.10). Withdrawn, it goes back where it
-			// waited (settleAll below: nothing moved). The CLI counts
-			// what stayed.
+			// waited (settleAll below: nothing moved). Counted for the
+			// CLI, which says what stayed.
+			kept[m.ID] = true
 			return false, nil
 		}
 		for i := range m.Rcpts {
@@ -330,6 +346,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	done := make(map[ID]bool, used)
 	for _, id := range ids[:used] {
 		done[id] = moved[id] > 0
+		if kept[id] {
+			b.KeptRequireTLS++
+		}
 	}
 	q.settleAll(ws, nil, func(id ID) bool { return done[id] })
 	// The recipients left this queue and entered the redirect's: its
@@ -345,6 +364,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		}
 	}
 	q.qmu.Unlock()
-	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "more", used < len(ids))
-	return n, used, err
+	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "kept_requiretls", b.KeptRequireTLS, "more", used < len(ids))
+	b.Changed, b.Used = n, used
+	return b, err
 }
