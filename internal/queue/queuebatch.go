@@ -137,19 +137,38 @@ func (q *Manager) queueActionAll(ctx context.Context, action, name, target strin
 	return b.Changed, err
 }
 
+// chunkSteps are what a queue action does around inChunks' commits,
+// each optional.
+type chunkSteps struct {
+	// pre runs in the first commit (even with no ids), afterFirst after
+	// that commit went through.
+	pre        func(tx *Tx) error
+	afterFirst func()
+	// before runs ahead of each commit, outside it, with the ids that
+	// commit may reach (an error ends the batch, nothing of the chunk
+	// done); after runs once that commit ended, with its error and how
+	// many of chunk it went through (none when it failed).
+	before func(chunk []ID) error
+	after  func(chunk []ID, reached int, err error)
+}
+
 // inChunks runs change on each message of ids in commits of at most
 // queueChunk, until until, and returns how many it counted and how many
 // of ids went through committed. A message gone meanwhile is skipped.
-// pre, when set, runs in the first commit (even with no ids), and
-// afterFirst after that commit went through.
-func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre func(tx *Tx) error, afterFirst func(),
+func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st chunkSteps,
 	change func(tx *Tx, m *Message) (bool, error)) (n, used int, err error) {
-	for used < len(ids) || pre != nil && used == 0 {
+	for used < len(ids) || st.pre != nil && used == 0 {
 		k, end := 0, used
+		chunk := ids[used:min(len(ids), used+queueChunk)]
+		if st.before != nil {
+			if err := st.before(chunk); err != nil {
+				return n, used, err
+			}
+		}
 		err = q.store.Update(ctx, func(tx *Tx) error {
 			k, end = 0, used
-			if used == 0 && pre != nil {
-				if err := pre(tx); err != nil {
+			if used == 0 && st.pre != nil {
+				if err := st.pre(tx); err != nil {
 					return err
 				}
 			}
@@ -175,11 +194,18 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre f
 			}
 			return nil
 		})
+		if st.after != nil {
+			reached := end - used
+			if err != nil {
+				reached = 0
+			}
+			st.after(chunk, reached, err)
+		}
 		if err != nil {
 			return n, used, err
 		}
-		if used == 0 && afterFirst != nil {
-			afterFirst()
+		if used == 0 && st.afterFirst != nil {
+			st.afterFirst()
 		}
 		n, used = n+k, end
 		q.Kick()
@@ -204,7 +230,7 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
-	return q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+	return q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -234,7 +260,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			q.qmu.Unlock()
 		}
 	}
-	due, used, err = q.inChunks(ctx, ids, until, pre, afterFirst, func(tx *Tx, m *Message) (bool, error) {
+	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready {
 			return false, nil
 		}
@@ -261,7 +287,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 	q.qmu.Lock()
 	suspended := maps.Clone(q.suspended)
 	q.qmu.Unlock()
-	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+	n, used, err = q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -290,18 +316,51 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	if err != nil {
 		return b, err
 	}
-	// Messages claimed and waiting for a slot of this queue's
-	// destinations are taken out of the scheduler's queues first
-	// (withdraw.go): in their first attempt their recipients name no
-	// queue yet, their jobs do. Only the selection's.
-	selected := make(map[ID]bool, len(ids))
-	for _, id := range ids {
-		selected[id] = true
-	}
-	ws := q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && selected[id] })
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
-	n, used, err := q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+	var ws map[ID]*withdrawal
+	steps := chunkSteps{
+		// Messages claimed and waiting for a slot of this queue's
+		// destinations are taken out of the scheduler's queues before
+		// the commit that changes them (withdraw.go): in their first
+		// attempt their recipients name no queue yet, their jobs do.
+		// Only the chunk's: a batch costs what its chunks do.
+		before: func(chunk []ID) error {
+			in := make(map[ID]bool, len(chunk))
+			for _, id := range chunk {
+				in[id] = true
+			}
+			ws = q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && in[id] })
+			return nil
+		},
+		// A withdrawn message whose commit went through and moved is
+		// out of delivery; the others (not reached, not moved, a commit
+		// that failed) go back where they waited. The recipients moved
+		// left this queue and entered the redirect's: its IN/MIN and
+		// OUT/MIN say so, as for a delivery's move.
+		after: func(chunk []ID, reached int, err error) {
+			done := make(map[ID]bool, reached)
+			for _, id := range chunk[:reached] {
+				done[id] = moved[id] > 0
+				if kept[id] {
+					b.KeptRequireTLS++
+				}
+			}
+			q.settleAll(ws, err, func(id ID) bool { return done[id] })
+			q.qmu.Lock()
+			for id, ok := range done {
+				if !ok {
+					continue
+				}
+				for range moved[id] {
+					q.rt(name, now).out.add(now)
+					q.rt(to, now).in.add(now)
+				}
+			}
+			q.qmu.Unlock()
+		},
+	}
+	n, used, err := q.inChunks(ctx, ids, until, steps, func(tx *Tx, m *Message) (bool, error) {
 		moved[m.ID], kept[m.ID] = 0, false
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
@@ -316,7 +375,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 			// names is verified by no DANE or MTA-STS policy of the
 			// recipients' domains, and REQUIRETLS would fail there at
 			// once (550 5.7.10). Withdrawn, it goes back where it
-			// waited (settleAll below: nothing moved). Counted for the
+			// waited (steps.after: nothing moved). Counted for the
 			// CLI, which says what stayed.
 			kept[m.ID] = true
 			return false, nil
@@ -340,30 +399,6 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		}
 		return true, tx.Put(m)
 	})
-	// A withdrawn message whose commit went through and moved is out of
-	// delivery; the others (not reached, not moved, a commit that
-	// failed) go back where they waited.
-	done := make(map[ID]bool, used)
-	for _, id := range ids[:used] {
-		done[id] = moved[id] > 0
-		if kept[id] {
-			b.KeptRequireTLS++
-		}
-	}
-	q.settleAll(ws, nil, func(id ID) bool { return done[id] })
-	// The recipients left this queue and entered the redirect's: its
-	// IN/MIN and OUT/MIN say so, as for a delivery's move.
-	q.qmu.Lock()
-	for id, ok := range done {
-		if !ok {
-			continue
-		}
-		for range moved[id] {
-			q.rt(name, now).out.add(now)
-			q.rt(to, now).in.add(now)
-		}
-	}
-	q.qmu.Unlock()
 	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "kept_requiretls", b.KeptRequireTLS, "more", used < len(ids))
 	b.Changed, b.Used = n, used
 	return b, err
