@@ -312,20 +312,23 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	to := "redirect:" + target
-	taken, err := q.takenOverOn(name, Ready, Suspended)
-	if err != nil {
-		return b, err
-	}
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
 	var ws map[ID]*withdrawal
+	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
 	steps := chunkSteps{
 		// Messages claimed and waiting for a slot of this queue's
 		// destinations are taken out of the scheduler's queues before
 		// the commit that changes them (withdraw.go): in their first
 		// attempt their recipients name no queue yet, their jobs do.
-		// Only the chunk's: a batch costs what its chunks do.
+		// Only the chunk's: a batch costs what its chunks do. So are
+		// the routes of the chunk's taken-over copies named (the
+		// selection found them; the chunk's own records say which).
 		before: func(chunk []ID) error {
+			var err error
+			if taken, err = q.takenOverAmong(name, chunk, Ready, Suspended); err != nil {
+				return err
+			}
 			in := make(map[ID]bool, len(chunk))
 			for _, id := range chunk {
 				in[id] = true
