@@ -19,7 +19,9 @@ import (
 // selects its messages once, when the command begins (QueueSelection:
 // ids, oldest first), and carries the action out in batches
 // (QueueBatch), each of one or more commits of at most queueChunk
-// messages, ending at the first commit after its time is up; each
+// messages, ending by its time, its last commit included (a commit is
+// started only when the time left allows one of the cost measured, and
+// sized to it: inChunks); each
 // message is looked at again in the commit that changes it, and one
 // gone or changed meanwhile is left as it is. The admin API keeps a
 // command's selection between its requests, as for the bulk message
@@ -92,7 +94,8 @@ func (q *Manager) waitingOn(name string) []ID {
 
 // QueueBatch carries out a queue action (QueueSelection) on ids, in
 // their order, until until (zero: on all of them), each commit at most
-// queueChunk messages; the first commit goes whatever the time. first
+// queueChunk messages, ending by until, its commits included
+// (inChunks); the first commit goes whatever the time. first
 // says the batch is its command's first: a resume lifts the suspension
 // then, and a retry, redirect or flush ends every dead destination's
 // cool-down (a resume ends none: it releases what was held).
@@ -155,11 +158,29 @@ type chunkSteps struct {
 // inChunks runs change on each message of ids in commits of at most
 // queueChunk, until until, and returns how many it counted and how many
 // of ids went through committed. A message gone meanwhile is skipped.
+//
+// The batch ends by until, its commit included: each commit is measured
+// (cost), the next is started only when the time left allows one of
+// that cost for a single message, its chunk is cut to the messages the
+// time left allows at the rate measured, and a commit stops taking
+// messages when what is left of the time is the measured cost of
+// committing them (the fsync, on a loaded disk the larger part). Only
+// the first commit, with nothing measured, may overrun by its own
+// commit.
 func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st chunkSteps,
 	change func(tx *Tx, m *Message) (bool, error)) (n, used int, err error) {
+	var cost commitCost
 	for used < len(ids) || st.pre != nil && used == 0 {
+		size := queueChunk
+		if used > 0 && !until.IsZero() {
+			if size = cost.fits(time.Until(until)); size == 0 {
+				break // no room for another commit
+			}
+		}
 		k, end := 0, used
-		chunk := ids[used:min(len(ids), used+queueChunk)]
+		chunk := ids[used:min(len(ids), used+size)]
+		start := time.Now()
+		var loopStart, loopEnd time.Time
 		if st.before != nil {
 			if err := st.before(chunk); err != nil {
 				return n, used, err
@@ -167,13 +188,15 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 		}
 		err = q.store.Update(ctx, func(tx *Tx) error {
 			k, end = 0, used
+			loopStart = time.Now()
+			defer func() { loopEnd = time.Now() }()
 			if used == 0 && st.pre != nil {
 				if err := st.pre(tx); err != nil {
 					return err
 				}
 			}
-			for end < len(ids) && end-used < queueChunk {
-				if end > used && !until.IsZero() && time.Now().After(until) {
+			for end < used+len(chunk) {
+				if end > used && !until.IsZero() && time.Now().Add(cost.tail).After(until) {
 					break
 				}
 				m, err := tx.Get(ids[end])
@@ -207,6 +230,7 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 		if used == 0 && st.afterFirst != nil {
 			st.afterFirst()
 		}
+		cost.measure(start, loopStart, loopEnd, time.Now(), end-used)
 		n, used = n+k, end
 		q.Kick()
 		if len(ids) == 0 || !until.IsZero() && time.Now().After(until) {
@@ -214,6 +238,32 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 		}
 	}
 	return n, used, nil
+}
+
+// commitCost is what inChunks measured of its last commit: head, the
+// time before its first message (the chunk's steps before it, the wait
+// for the writer); each, per message; tail, the time after its last
+// (the commit and its fsync, the steps after it).
+type commitCost struct{ head, each, tail time.Duration }
+
+func (c *commitCost) measure(start, loopStart, loopEnd, done time.Time, messages int) {
+	c.head, c.tail = loopStart.Sub(start), done.Sub(loopEnd)
+	if messages > 0 {
+		c.each = loopEnd.Sub(loopStart) / time.Duration(messages)
+	}
+}
+
+// fits is how many messages (at most queueChunk) a commit of the cost
+// measured can take in left; 0 when not even one.
+func (c *commitCost) fits(left time.Duration) int {
+	left -= c.head + c.tail
+	if left < c.each || left <= 0 {
+		return 0
+	}
+	if c.each <= 0 {
+		return queueChunk
+	}
+	return int(min(int64(queueChunk), int64(left/c.each)))
 }
 
 // retryBatch is a batch of RetryQueue.

@@ -110,3 +110,26 @@ func TestRedirectBatchCountsKeptRequireTLS(t *testing.T) {
 		t.Fatalf("redirect: %+v, %v; want 1 moved, 4 gone through, 2 REQUIRETLS kept", b, err)
 	}
 }
+
+// A batch ends by its time, its commits included (Q-4: every batch
+// answered within a quarter of the client's wait): once a commit is
+// measured, the next is started only when the time left allows one of
+// that cost. Here a commit's steps after it take 100ms (as a slow fsync
+// on a loaded disk would): with 150ms for the batch, the first commit of
+// queueChunk messages ends with about 50ms left, and no second commit
+// starts, which would end 50ms past the time.
+func TestQueueBatchStartsNoCommitItCannotFinish(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, newPlanned(), ManagerConfig{})
+	ids := make([]ID, queueChunk+44)
+	for i := range ids {
+		ids[i] = ID(i + 1) // none stored: each is gone, skipped, gone through
+	}
+	commits := 0
+	steps := chunkSteps{after: func([]ID, int, error) { commits++; time.Sleep(100 * time.Millisecond) }}
+	_, used, err := q.inChunks(context.Background(), ids, time.Now().Add(150*time.Millisecond), steps,
+		func(*Tx, *Message) (bool, error) { return false, nil })
+	if err != nil || commits != 1 || used > queueChunk {
+		t.Fatalf("%d commits, %d of %d ids gone through, %v; want the first commit only", commits, used, len(ids), err)
+	}
+}
