@@ -147,20 +147,14 @@ func newQueueCmd() *cobra.Command {
 				return err
 			}
 			defer stopBatchesOnInterrupt(cmd, c, "redirect")()
-			n, err := c.QueueActionProgress(args[0], "redirect", to, queueProgress(cmd, "redirect", "redirected"))
+			sum, err := c.QueueActionTotals(args[0], "redirect", to, queueProgress(cmd, "redirect", "redirected"))
+			n := sum.Rescheduled
 			if err != nil {
 				return queueActionErr(err, n, "redirected")
 			}
 			// REQUIRETLS messages stay on their route (queue
-			// RedirectQueue): counted as what the queue still holds.
-			kept := 0
-			if ms, err := c.Messages(queue.MessageFilter{Queue: args[0], Limit: 1 << 20}); err == nil {
-				for _, m := range ms {
-					if m.RequireTLS {
-						kept++
-					}
-				}
-			}
+			// redirectBatch): each batch counts those it kept.
+			kept := sum.KeptRequireTLS
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
 					"kept_requiretls": kept}))

@@ -105,23 +105,48 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 	return token, kept.ids[k:], nil
 }
 
+// batchedHeld: action on a queue is done in batches and the selection
+// token names is still held, so a later batch acts on what the first
+// selected and checked. (A selection forgotten between this call and the
+// batch is made again, unchecked: only by maxSelections other commands
+// starting in between.)
+func (s *Server) batchedHeld(action, token string) bool {
+	if _, ok := s.q.(QueueBatcher); !ok || action == "suspend" || token == "" {
+		return false
+	}
+	return s.selectionHeld(token)
+}
+
+// selectionHeld: token names a selection kept now (bulkMu taken here).
+func (s *Server) selectionHeld(token string) bool {
+	if token == "" {
+		return false
+	}
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	kept := s.selections[token]
+	return kept != nil && time.Since(kept.used) <= selectionIdle
+}
+
 // QueueBatcher is the queue manager's queue actions in batches
 // (queue.Manager.QueueSelection, QueueBatch).
 type QueueBatcher interface {
 	QueueSelection(action, name string) ([]queue.ID, error)
-	QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (n, used int, err error)
+	QueueBatch(ctx context.Context, action, name, target string, ids []queue.ID, first bool, until time.Time) (queue.BatchResult, error)
 }
 
 // QueueResult is the answer to a queue action (queue resume, retry,
-// redirect; flush): Rescheduled counts this batch; Next, Through and
+// redirect; flush): Rescheduled counts this batch, KeptRequireTLS the
+// REQUIRETLS messages a redirect's batch left on their route; Next, Through and
 // Selection are for the next batch (BulkResult), Next "" when none is
 // left. A request without max_time is done whole.
 type QueueResult struct {
-	Queue       string `json:"queue,omitempty"`
-	Rescheduled int    `json:"rescheduled"`
-	Next        string `json:"next,omitempty"`
-	Through     string `json:"through,omitempty"`
-	Selection   string `json:"selection,omitempty"`
+	Queue          string `json:"queue,omitempty"`
+	Rescheduled    int    `json:"rescheduled"`
+	KeptRequireTLS int    `json:"kept_requiretls,omitempty"`
+	Next           string `json:"next,omitempty"`
+	Through        string `json:"through,omitempty"`
+	Selection      string `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -146,8 +171,9 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	if bounded {
 		until = time.Now().Add(budget)
 	}
-	n, used, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
-	out := QueueResult{Queue: name, Rescheduled: n}
+	b, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
+	used := b.Used
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS}
 	if through != 0 {
 		out.Through = through.String()
 	}

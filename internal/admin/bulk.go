@@ -500,13 +500,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, msg)
 		return
 	}
-	// A later batch (after=ID) acts on what the first selected: the
-	// queue it named may be empty by now.
+	// A later batch (after=ID) whose selection is held acts on what the
+	// first selected and checked; one whose selection is gone selects
+	// again, checked again: the queue it named may be empty by now.
 	named := f.Queue
-	if after != 0 {
+	if after != 0 && s.selectionHeld(v.Get("selection")) {
 		named = ""
 	}
-	if !s.checkNames(w, named, f.State, false) {
+	if !s.checkNames(w, named, f.State, after != 0) {
 		return
 	}
 	if f.Limit <= 0 || f.Limit > bulkLimit {

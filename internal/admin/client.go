@@ -145,6 +145,13 @@ func (c *Client) QueueAction(name, action, to string) (rescheduled int, err erro
 // with the sum so far. On an error it returns the sum of the batches
 // finished before it with the error.
 func (c *Client) QueueActionProgress(name, action, to string, progress func(sum int)) (rescheduled int, err error) {
+	sum, err := c.QueueActionTotals(name, action, to, progress)
+	return sum.Rescheduled, err
+}
+
+// QueueActionTotals is QueueActionProgress returning the sums of its
+// batches' answers (QueueResult: Rescheduled and KeptRequireTLS).
+func (c *Client) QueueActionTotals(name, action, to string, progress func(sum int)) (sum QueueResult, err error) {
 	q := url.Values{}
 	if to != "" {
 		q.Set("to", to)
@@ -154,17 +161,16 @@ func (c *Client) QueueActionProgress(name, action, to string, progress func(sum 
 		path = "/v1/flush"
 	}
 	if action == "suspend" {
-		var out QueueResult
-		err := c.do("POST", path, q, &out)
-		return out.Rescheduled, err
+		err := c.do("POST", path, q, &sum)
+		return sum, err
 	}
-	sum := 0
 	err = runBatches(c, path, q, func(out QueueResult) batchCursor {
-		sum += out.Rescheduled
+		sum.Rescheduled += out.Rescheduled
+		sum.KeptRequireTLS += out.KeptRequireTLS
 		return batchCursor{out.Next, out.Through, out.Selection}
 	}, func() {
 		if progress != nil {
-			progress(sum)
+			progress(sum.Rescheduled)
 		}
 	})
 	return sum, err

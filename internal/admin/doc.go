@@ -60,7 +60,11 @@
 //     outlasts the client's wait on any queue size; the client runs the batches to the end. The first
 //     batch selects the messages once and keeps the selection for the
 //     next (selection=TOKEN, batches.go); a dry run builds its view of
-//     the scheduler once per batch. Batches run
+//     the scheduler once per batch. Every batch is refused what its
+//     action refuses (a shadow queue's suspension, poison's retry); a
+//     later batch whose selection is held skips the name checks (and a
+//     redirect's check of its target), which its first passed; one
+//     whose selection is gone selects again and is checked again. Batches run
 //     one at a time (bulkMu), a command's first selecting what is left; a message gone
 //     by its turn is skipped ("no longer queued"), not failed, and so is one the
 //     action has nothing to do on as it finds it (queue.SkipReason: not

@@ -567,32 +567,36 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 		}
-		// A later batch of a command (after=ID) acts on what its first
-		// selected, whose checks it passed: a redirect empties the queue
-		// as it goes.
+		// Every request is checked for what the action refuses. A later
+		// batch of a batched command (after=ID) whose selection is still
+		// held acts on what its first batch selected and checked: it skips
+		// the costly checks (a redirect empties the queue as it goes). One
+		// whose selection is gone selects again: it is checked again, its
+		// queue allowed to be empty by now.
 		later := r.URL.Query().Get("after") != ""
+		held := later && s.batchedHeld(r.PathValue("action"), r.URL.Query().Get("selection"))
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry", "redirect":
-			if later {
-				break
-			}
 			// A queue nothing is delivered from is refused with what acts
 			// on its messages, whether or not one is there now.
 			if err := queue.CheckQueueAction(name, r.PathValue("action")); err != nil {
 				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
 				return
 			}
+			if held {
+				break
+			}
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
-			if r.PathValue("action") == "redirect" && s.emptyQueue(name) {
+			if r.PathValue("action") == "redirect" && !later && s.emptyQueue(name) {
 				// A queue the configuration can produce, with nothing in
 				// it: there is nothing to redirect, and the name is not a
 				// typo (suspend lists it as valid).
 				failShown(w, http.StatusNotFound, fmt.Sprintf("queue %s holds no message now: nothing to redirect", queue.QuoteShown(name)))
 				return
 			}
-			if !s.checkNamesFor(w, name, "", r.PathValue("action") != "redirect", true) {
+			if !s.checkNamesFor(w, name, "", later || r.PathValue("action") != "redirect", true) {
 				return
 			}
 		}
@@ -603,7 +607,7 @@ func (s *Server) routes() http.Handler {
 		switch r.PathValue("action") {
 		case "suspend", "resume", "retry":
 		case "redirect":
-			if s.redirectSelf != nil && !later {
+			if s.redirectSelf != nil && !held {
 				if why := s.redirectSelf(r.Context(), to); why != "" {
 					fail(w, http.StatusUnprocessableEntity, why)
 					return

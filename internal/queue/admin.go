@@ -467,7 +467,7 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 			if m.State != Active {
 				continue
 			}
-			_ = asReady(m, true) // withdrawn: due, as before its claim
+			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			if err := tx.Put(m); err != nil {
 				return err
 			}
@@ -582,6 +582,35 @@ func (q *Manager) takenOverOn(name string, states ...State) (map[ID][]int, error
 	if err != nil || len(found) == 0 {
 		return nil, err
 	}
+	return takenRoutes(rn, name, found), nil
+}
+
+// takenOverAmong is takenOverOn for the messages ids only (a redirect's
+// chunk): their records are read, not the shadow queues' whole index.
+func (q *Manager) takenOverAmong(name string, ids []ID, states ...State) (map[ID][]int, error) {
+	rn, ok := q.del.(RouteNamer)
+	if !ok || strings.HasPrefix(name, "shadow:") {
+		return nil, nil
+	}
+	var found []*Message
+	err := q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			// An undecodable record is the damaged-record check's.
+			if m, err := tx.Get(id); err == nil && slices.Contains(states, m.State) {
+				found = append(found, m)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return takenRoutes(rn, name, found), nil
+}
+
+// takenRoutes is, of each message of found, its pending recipients taken
+// over (a shadow queue's) whose route rn names is queue name.
+func takenRoutes(rn RouteNamer, name string, found []*Message) map[ID][]int {
 	out := map[ID][]int{}
 	for _, m := range found {
 		var taken []int
@@ -599,7 +628,7 @@ func (q *Manager) takenOverOn(name string, states ...State) (map[ID][]int, error
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // ErrQueueSuspended: a retry of a suspended queue, or of a message that

@@ -65,12 +65,13 @@ func (t *Tx) DeliveredAt(db, orgID, rcpt string) (at time.Time, ok bool) {
 	}
 	b := t.tx.Bucket(bucketDelivered)
 	v := b.Get(append(dbPrefix(db), deliveredHash(orgID, rcpt)...))
-	// A record an earlier release wrote (the address lower-cased).
-	for _, key := range mailaddr.EarlierKeys(rcpt) {
-		if v != nil {
-			break
+	if v == nil {
+		// A record an earlier release wrote (the address lower-cased).
+		for _, key := range mailaddr.EarlierKeys(rcpt) {
+			if v = b.Get(append(dbPrefix(db), deliveredHashOf(orgID, key)...)); v != nil {
+				break
+			}
 		}
-		v = b.Get(append(dbPrefix(db), deliveredHashOf(orgID, key)...))
 	}
 	if v == nil {
 		return time.Time{}, false

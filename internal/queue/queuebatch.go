@@ -19,7 +19,9 @@ import (
 // selects its messages once, when the command begins (QueueSelection:
 // ids, oldest first), and carries the action out in batches
 // (QueueBatch), each of one or more commits of at most queueChunk
-// messages, ending at the first commit after its time is up; each
+// messages, ending by its time, its last commit included (a commit is
+// started only when the time left allows one of the cost measured, and
+// sized to it: inChunks); each
 // message is looked at again in the commit that changes it, and one
 // gone or changed meanwhile is left as it is. The admin API keeps a
 // command's selection between its requests, as for the bulk message
@@ -92,24 +94,39 @@ func (q *Manager) waitingOn(name string) []ID {
 
 // QueueBatch carries out a queue action (QueueSelection) on ids, in
 // their order, until until (zero: on all of them), each commit at most
-// queueChunk messages; the first commit goes whatever the time. first
+// queueChunk messages, ending by until, its commits included
+// (inChunks); the first commit goes whatever the time. first
 // says the batch is its command's first: a resume lifts the suspension
-// then, and a resume, retry, redirect or flush ends every dead
-// destination's cool-down. It returns how many messages it changed —
-// for a resume, how many waiting messages of the queue are due now —
-// and how many of ids it went through (all committed).
-func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+// then, and a retry, redirect or flush ends every dead destination's
+// cool-down (a resume ends none: it releases what was held).
+// It returns what it did (BatchResult).
+func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	switch action {
 	case "resume":
-		return q.resumeBatch(ctx, name, ids, first, until)
+		b.Changed, b.Used, err = q.resumeBatch(ctx, name, ids, first, until)
 	case "retry":
-		return q.retryBatch(ctx, name, ids, first, until)
+		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 	case "redirect":
 		return q.redirectBatch(ctx, name, target, ids, first, until)
 	case "flush":
-		return q.flushBatch(ctx, ids, first, until)
+		b.Changed, b.Used, err = q.flushBatch(ctx, ids, first, until)
+	default:
+		err = fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
 	}
-	return 0, 0, fmt.Errorf("%w: unknown queue action %q", ErrNotApplicable, action)
+	return b, err
+}
+
+// BatchResult is what one batch of a queue action did.
+type BatchResult struct {
+	// Changed counts the messages it changed: for a resume, the waiting
+	// messages of the queue due now; for a redirect, those moved.
+	Changed int
+	// Used counts the ids it went through, all committed.
+	Used int
+	// KeptRequireTLS counts, for a redirect, the REQUIRETLS messages it
+	// left on their own route (waiting, not in delivery): no policy of
+	// their domains verifies the target.
+	KeptRequireTLS int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -119,28 +136,67 @@ func (q *Manager) queueActionAll(ctx context.Context, action, name, target strin
 	if err != nil {
 		return 0, err
 	}
-	n, _, err := q.QueueBatch(ctx, action, name, target, ids, true, time.Time{})
-	return n, err
+	b, err := q.QueueBatch(ctx, action, name, target, ids, true, time.Time{})
+	return b.Changed, err
+}
+
+// chunkSteps are what a queue action does around inChunks' commits,
+// each optional.
+type chunkSteps struct {
+	// pre runs in the first commit (even with no ids), afterFirst after
+	// that commit went through.
+	pre        func(tx *Tx) error
+	afterFirst func()
+	// before runs ahead of each commit, outside it, with the ids that
+	// commit may reach (an error ends the batch, nothing of the chunk
+	// done); after runs once that commit ended, with its error and how
+	// many of chunk it went through (none when it failed).
+	before func(chunk []ID) error
+	after  func(chunk []ID, reached int, err error)
 }
 
 // inChunks runs change on each message of ids in commits of at most
 // queueChunk, until until, and returns how many it counted and how many
 // of ids went through committed. A message gone meanwhile is skipped.
-// pre, when set, runs in the first commit (even with no ids), and
-// afterFirst after that commit went through.
-func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre func(tx *Tx) error, afterFirst func(),
+//
+// The batch ends by until, its commit included: each commit is measured
+// (cost), the next is started only when the time left allows one of
+// that cost for a single message, its chunk is cut to the messages the
+// time left allows at the rate measured, and a commit stops taking
+// messages when what is left of the time is the measured cost of
+// committing them (the fsync, on a loaded disk the larger part). Only
+// the first commit, with nothing measured, may overrun by its own
+// commit.
+func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st chunkSteps,
 	change func(tx *Tx, m *Message) (bool, error)) (n, used int, err error) {
-	for used < len(ids) || pre != nil && used == 0 {
+	var cost commitCost
+	for used < len(ids) || st.pre != nil && used == 0 {
+		size := queueChunk
+		if used > 0 && !until.IsZero() {
+			if size = cost.fits(time.Until(until)); size == 0 {
+				break // no room for another commit
+			}
+		}
 		k, end := 0, used
+		chunk := ids[used:min(len(ids), used+size)]
+		start := time.Now()
+		var loopStart, loopEnd time.Time
+		if st.before != nil {
+			if err := st.before(chunk); err != nil {
+				return n, used, err
+			}
+		}
 		err = q.store.Update(ctx, func(tx *Tx) error {
 			k, end = 0, used
-			if used == 0 && pre != nil {
-				if err := pre(tx); err != nil {
+			loopStart = time.Now()
+			defer func() { loopEnd = time.Now() }()
+			if used == 0 && st.pre != nil {
+				if err := st.pre(tx); err != nil {
 					return err
 				}
 			}
-			for end < len(ids) && end-used < queueChunk {
-				if end > used && !until.IsZero() && time.Now().After(until) {
+			for end < used+len(chunk) {
+				if end > used && !until.IsZero() && time.Now().Add(cost.tail).After(until) {
 					break
 				}
 				m, err := tx.Get(ids[end])
@@ -161,12 +217,20 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre f
 			}
 			return nil
 		})
+		if st.after != nil {
+			reached := end - used
+			if err != nil {
+				reached = 0
+			}
+			st.after(chunk, reached, err)
+		}
 		if err != nil {
 			return n, used, err
 		}
-		if used == 0 && afterFirst != nil {
-			afterFirst()
+		if used == 0 && st.afterFirst != nil {
+			st.afterFirst()
 		}
+		cost.measure(start, loopStart, loopEnd, time.Now(), end-used)
 		n, used = n+k, end
 		q.Kick()
 		if len(ids) == 0 || !until.IsZero() && time.Now().After(until) {
@@ -174,6 +238,32 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, pre f
 		}
 	}
 	return n, used, nil
+}
+
+// commitCost is what inChunks measured of its last commit: head, the
+// time before its first message (the chunk's steps before it, the wait
+// for the writer); each, per message; tail, the time after its last
+// (the commit and its fsync, the steps after it).
+type commitCost struct{ head, each, tail time.Duration }
+
+func (c *commitCost) measure(start, loopStart, loopEnd, done time.Time, messages int) {
+	c.head, c.tail = loopStart.Sub(start), done.Sub(loopEnd)
+	if messages > 0 {
+		c.each = loopEnd.Sub(loopStart) / time.Duration(messages)
+	}
+}
+
+// fits is how many messages (at most queueChunk) a commit of the cost
+// measured can take in left; 0 when not even one.
+func (c *commitCost) fits(left time.Duration) int {
+	left -= c.head + c.tail
+	if left < c.each || left <= 0 {
+		return 0
+	}
+	if c.each <= 0 {
+		return queueChunk
+	}
+	return int(min(int64(queueChunk), int64(left/c.each)))
 }
 
 // retryBatch is a batch of RetryQueue.
@@ -190,7 +280,7 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
-	return q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+	return q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -220,7 +310,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			q.qmu.Unlock()
 		}
 	}
-	due, used, err = q.inChunks(ctx, ids, until, pre, afterFirst, func(tx *Tx, m *Message) (bool, error) {
+	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready {
 			return false, nil
 		}
@@ -247,7 +337,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 	q.qmu.Lock()
 	suspended := maps.Clone(q.suspended)
 	q.qmu.Unlock()
-	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
+	n, used, err = q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -264,7 +354,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 }
 
 // redirectBatch is a batch of RedirectQueue.
-func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (n, used int, err error) {
+func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	var revived []string
 	if first {
 		revived = q.reviveDead()
@@ -272,25 +362,62 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	to := "redirect:" + target
-	taken, err := q.takenOverOn(name, Ready, Suspended)
-	if err != nil {
-		return 0, 0, err
-	}
-	// Messages claimed and waiting for a slot of this queue's
-	// destinations are taken out of the scheduler's queues first
-	// (withdraw.go): in their first attempt their recipients name no
-	// queue yet, their jobs do. Only the selection's.
-	selected := make(map[ID]bool, len(ids))
-	for _, id := range ids {
-		selected[id] = true
-	}
-	ws := q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && selected[id] })
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
-	n, used, err = q.inChunks(ctx, ids, until, nil, nil, func(tx *Tx, m *Message) (bool, error) {
-		moved[m.ID] = 0
+	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
+	var ws map[ID]*withdrawal
+	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
+	steps := chunkSteps{
+		// Messages claimed and waiting for a slot of this queue's
+		// destinations are taken out of the scheduler's queues before
+		// the commit that changes them (withdraw.go): in their first
+		// attempt their recipients name no queue yet, their jobs do.
+		// Only the chunk's: a batch costs what its chunks do. So are
+		// the routes of the chunk's taken-over copies named (the
+		// selection found them; the chunk's own records say which).
+		before: func(chunk []ID) error {
+			var err error
+			if taken, err = q.takenOverAmong(name, chunk, Ready, Suspended); err != nil {
+				return err
+			}
+			in := make(map[ID]bool, len(chunk))
+			for _, id := range chunk {
+				in[id] = true
+			}
+			ws = q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && d.queue == name && in[id] })
+			return nil
+		},
+		// A withdrawn message whose commit went through and moved is
+		// out of delivery; the others (not reached, not moved, a commit
+		// that failed) go back where they waited. The recipients moved
+		// left this queue and entered the redirect's: its IN/MIN and
+		// OUT/MIN say so, as for a delivery's move.
+		after: func(chunk []ID, reached int, err error) {
+			done := make(map[ID]bool, reached)
+			for _, id := range chunk[:reached] {
+				done[id] = moved[id] > 0
+				if kept[id] {
+					b.KeptRequireTLS++
+				}
+			}
+			q.settleAll(ws, err, func(id ID) bool { return done[id] })
+			q.qmu.Lock()
+			for id, ok := range done {
+				if !ok {
+					continue
+				}
+				for range moved[id] {
+					q.rt(name, now).out.add(now)
+					q.rt(to, now).in.add(now)
+				}
+			}
+			q.qmu.Unlock()
+		},
+	}
+	n, used, err := q.inChunks(ctx, ids, until, steps, func(tx *Tx, m *Message) (bool, error) {
+		moved[m.ID], kept[m.ID] = 0, false
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
-			_ = asReady(m, true) // withdrawn: due, as before its claim
+			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			jobQueue = w.queues()
 		}
 		if m.State != Ready && m.State != Suspended {
@@ -301,8 +428,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 			// names is verified by no DANE or MTA-STS policy of the
 			// recipients' domains, and REQUIRETLS would fail there at
 			// once (550 5.7.10). Withdrawn, it goes back where it
-			// waited (settleAll below: nothing moved). The CLI counts
-			// what stayed.
+			// waited (steps.after: nothing moved). Counted for the
+			// CLI, which says what stayed.
+			kept[m.ID] = true
 			return false, nil
 		}
 		for i := range m.Rcpts {
@@ -324,27 +452,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		}
 		return true, tx.Put(m)
 	})
-	// A withdrawn message whose commit went through and moved is out of
-	// delivery; the others (not reached, not moved, a commit that
-	// failed) go back where they waited.
-	done := make(map[ID]bool, used)
-	for _, id := range ids[:used] {
-		done[id] = moved[id] > 0
-	}
-	q.settleAll(ws, nil, func(id ID) bool { return done[id] })
-	// The recipients left this queue and entered the redirect's: its
-	// IN/MIN and OUT/MIN say so, as for a delivery's move.
-	q.qmu.Lock()
-	for id, ok := range done {
-		if !ok {
-			continue
-		}
-		for range moved[id] {
-			q.rt(name, now).out.add(now)
-			q.rt(to, now).in.add(now)
-		}
-	}
-	q.qmu.Unlock()
-	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "more", used < len(ids))
-	return n, used, err
+	q.log.Info("queue redirected", "queue", name, "to", target, "messages", n, "kept_requiretls", b.KeptRequireTLS, "more", used < len(ids))
+	b.Changed, b.Used = n, used
+	return b, err
 }

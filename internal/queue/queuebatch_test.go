@@ -35,8 +35,8 @@ func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
 		t.Fatalf("selection: %d messages, %v; want the 8 waiting", len(ids), err)
 	}
 	past := time.Now().Add(-time.Second) // a batch of one message
-	n, used, err := q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids, true, past)
-	if err != nil || n != 1 || used != 1 {
+	b, err := q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids, true, past)
+	if n, used := b.Changed, b.Used; err != nil || n != 1 || used != 1 {
 		t.Fatalf("first batch: %d redirected, %d used, %v; want 1, 1", n, used, err)
 	}
 	for k, id := range ids {
@@ -52,8 +52,8 @@ func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
 	if _, w := waitingOn(q, "mx/slow.test"); w < 7 {
 		t.Fatalf("%d waiting after the first batch, want the 7 not reached back in the queue", w)
 	}
-	n, used, err = q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids[1:], false, time.Time{})
-	if err != nil || n != 7 || used != 7 {
+	b, err = q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids[1:], false, time.Time{})
+	if n, used := b.Changed, b.Used; err != nil || n != 7 || used != 7 {
 		t.Fatalf("second batch: %d redirected, %d used, %v; want 7, 7", n, used, err)
 	}
 
@@ -65,7 +65,7 @@ func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := q.QueueBatch(ctx, "resume", "redirect:standby.test:2525", "", ids, true, past); err != nil {
+	if _, err := q.QueueBatch(ctx, "resume", "redirect:standby.test:2525", "", ids, true, past); err != nil {
 		t.Fatal(err)
 	}
 	if got := q.SuspendedQueues(); len(got) != 0 {
@@ -77,4 +77,59 @@ func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A redirect's batches count the REQUIRETLS messages they keep on their
+// route (rt17d F6), so that the CLI says how many stayed without listing
+// the queue: those of the selection only, not a message arrived since
+// nor one left alone in delivery.
+func TestRedirectBatchCountsKeptRequireTLS(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, newPlanned(), ManagerConfig{})
+	ctx := context.Background()
+	put := func(requireTLS bool, st State) *Message {
+		m := msg(s, "a@example.org", "x@slow.test")
+		m.RequireTLS, m.State, m.NextAttempt = requireTLS, st, time.Now().Add(time.Hour)
+		m.Rcpts[0].Queue = "mx:slow.test"
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.Put(m) }); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	put(false, Ready)
+	put(true, Ready)
+	put(true, Suspended)
+	put(true, Active) // in delivery: left alone, not "kept"
+	ids, err := q.QueueSelection("redirect", "mx:slow.test")
+	if err != nil || len(ids) != 4 {
+		t.Fatalf("selection: %d messages, %v", len(ids), err)
+	}
+	put(true, Ready) // arrived after the selection
+	b, err := q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids, true, time.Time{})
+	if err != nil || b.Changed != 1 || b.Used != 4 || b.KeptRequireTLS != 2 {
+		t.Fatalf("redirect: %+v, %v; want 1 moved, 4 gone through, 2 REQUIRETLS kept", b, err)
+	}
+}
+
+// A batch ends by its time, its commits included (Q-4: every batch
+// answered within a quarter of the client's wait): once a commit is
+// measured, the next is started only when the time left allows one of
+// that cost. Here a commit's steps after it take 100ms (as a slow fsync
+// on a loaded disk would): with 150ms for the batch, the first commit of
+// queueChunk messages ends with about 50ms left, and no second commit
+// starts, which would end 50ms past the time.
+func TestQueueBatchStartsNoCommitItCannotFinish(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, newPlanned(), ManagerConfig{})
+	ids := make([]ID, queueChunk+44)
+	for i := range ids {
+		ids[i] = ID(i + 1) // none stored: each is gone, skipped, gone through
+	}
+	commits := 0
+	steps := chunkSteps{after: func([]ID, int, error) { commits++; time.Sleep(100 * time.Millisecond) }}
+	_, used, err := q.inChunks(context.Background(), ids, time.Now().Add(150*time.Millisecond), steps,
+		func(*Tx, *Message) (bool, error) { return false, nil })
+	if err != nil || commits != 1 || used > queueChunk {
+		t.Fatalf("%d commits, %d of %d ids gone through, %v; want the first commit only", commits, used, len(ids), err)
+	}
 }

@@ -512,11 +512,10 @@ func (q *Manager) jobViews() map[ID]*jobView {
 	}
 	for a, n := range waiting {
 		a.mu.Lock()
-		left := a.left
-		a.mu.Unlock()
 		v := out[a.m.ID]
-		v.running = v.running || left > n
-		v.whole = a.waitsWhole(n)
+		v.running = v.running || a.left > n
+		v.whole = a.waitsWholeLocked(n)
+		a.mu.Unlock()
 	}
 	return out
 }

@@ -204,7 +204,7 @@ func (t *Tx) Delete(id ID) error {
 	if old != nil {
 		orgID = old.OrgID
 	}
-	return t.settleCarried(id, orgID, time.Now()) // the copies it carried are owed their discard (carried.go)
+	return t.settleCarried(id, orgID, t.now()) // the manager's clock (takensingle.go); the copies it carried are owed their discard (carried.go)
 }
 
 func (t *Tx) unindex(m *Message) error {
@@ -311,27 +311,21 @@ func (t *Tx) Queues() []QueueStats {
 }
 
 // InQueue lists the ids of the messages in a queue, oldest first.
-func (t *Tx) InQueue(name string, limit int) []ID {
-	var ids []ID
-	prefix := append([]byte(name), 0)
-	c := t.qidx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, _ = c.Next() {
-		if n, id, ok := parseQueueKey(k); ok && n == name {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
+func (t *Tx) InQueue(name string, limit int) []ID { return t.inQueue(name, nil, limit) }
 
 // InQueueIn is InQueue for the messages in state st only (the index
 // holds each entry's state): up to limit of them, however many in other
 // states come before.
-func (t *Tx) InQueueIn(name string, st State, limit int) []ID {
+func (t *Tx) InQueueIn(name string, st State, limit int) []ID { return t.inQueue(name, &st, limit) }
+
+// inQueue walks queue name's index, oldest first: up to limit ids, of
+// the messages in state *st only when st is set.
+func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 	var ids []ID
 	prefix := append([]byte(name), 0)
 	c := t.qidx.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, v = c.Next() {
-		if n, id, ok := parseQueueKey(k); ok && n == name && len(v) == 1 && State(v[0]) == st {
+		if n, id, ok := parseQueueKey(k); ok && n == name && (st == nil || len(v) == 1 && State(v[0]) == *st) {
 			ids = append(ids, id)
 		}
 	}

@@ -46,23 +46,32 @@ type withdrawal struct {
 // job of its attempt waits there for a slot; nil when it does not (not
 // claimed, or in delivery).
 func (q *Manager) withdraw(id ID) *withdrawal {
-	return q.withdrawWhere(func(x ID, _ *dest) bool { return x == id })[id]
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, jobs := s.waitingWhole(id)
+	if a == nil {
+		return nil
+	}
+	gone := map[*job]bool{}
+	w := takeOut(a, jobs, gone)
+	s.dropJobs(gone)
+	return w
 }
 
 // withdrawWhere takes out of the scheduler's queues every message that
 // has a job waiting in a destination for which on says yes and of which
 // every job waits whole (waitsWhole), in one walk of the queues under
-// the scheduler's lock, however many it takes.
+// the scheduler's lock to pick them and one to gather their jobs,
+// however many it takes.
 func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	jobs := map[*attempt][]*job{}
 	isPicked := map[*attempt]bool{}
 	var picked []*attempt
 	for _, d := range s.dests {
 		for _, jb := range d.waiting {
-			jobs[jb.a] = append(jobs[jb.a], jb)
 			if !isPicked[jb.a] && on(jb.a.m.ID, d) {
 				isPicked[jb.a] = true
 				picked = append(picked, jb.a)
@@ -70,26 +79,50 @@ func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal
 		}
 	}
 	out := map[ID]*withdrawal{}
-	gone := map[*job]bool{}
-	for _, a := range picked {
-		js := jobs[a]
-		if !a.waitsWhole(len(js)) {
-			continue
-		}
-		a.mu.Lock()
-		a.left = 0
-		a.mu.Unlock()
-		w := &withdrawal{a: a, jobs: js, rcptQueue: map[int]string{}}
-		for _, jb := range js {
-			gone[jb] = true
-			for _, i := range jb.rcpts {
-				w.rcptQueue[i] = jb.d.queue
+	if len(picked) == 0 {
+		return out
+	}
+	jobs := make(map[*attempt][]*job, len(picked))
+	for _, d := range s.dests {
+		for _, jb := range d.waiting {
+			if isPicked[jb.a] {
+				jobs[jb.a] = append(jobs[jb.a], jb)
 			}
 		}
-		out[a.m.ID] = w
 	}
+	gone := map[*job]bool{}
+	for _, a := range picked {
+		if js := jobs[a]; a.waitsWhole(len(js)) {
+			out[a.m.ID] = takeOut(a, js, gone)
+		}
+	}
+	s.dropJobs(gone)
+	return out
+}
+
+// takeOut is the withdrawal of attempt a, whose every job (jobs) waits
+// whole: its jobs are added to gone (dropJobs takes them out of their
+// queues). Called with s.mu held.
+func takeOut(a *attempt, jobs []*job, gone map[*job]bool) *withdrawal {
+	a.mu.Lock()
+	a.left = 0
+	a.mu.Unlock()
+	w := &withdrawal{a: a, jobs: jobs, rcptQueue: map[int]string{}}
+	for _, jb := range jobs {
+		gone[jb] = true
+		for _, i := range jb.rcpts {
+			w.rcptQueue[i] = jb.d.queue
+		}
+	}
+	return w
+}
+
+// dropJobs takes the jobs of gone out of their destinations' queues, and
+// a destination left with none out of the round robin (its place kept
+// for the others). Called with s.mu held.
+func (s *scheduler) dropJobs(gone map[*job]bool) {
 	if len(gone) == 0 {
-		return out
+		return
 	}
 	emptied := map[*dest]bool{}
 	for _, d := range s.dests {
@@ -112,7 +145,6 @@ func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal
 		s.ring = slices.DeleteFunc(s.ring, func(d *dest) bool { return emptied[d] })
 		s.next -= before
 	}
-	return out
 }
 
 // waitingWhole is the attempt of message id and its jobs when every
@@ -144,6 +176,11 @@ func (s *scheduler) waitingWhole(id ID) (*attempt, []*job) {
 func (a *attempt) waitsWhole(waiting int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.waitsWholeLocked(waiting)
+}
+
+// waitsWholeLocked is waitsWhole with a.mu held.
+func (a *attempt) waitsWholeLocked(waiting int) bool {
 	return a.left == waiting && !a.ran && len(a.results) == 0 && a.own == 0 && a.peer == 0
 }
 
