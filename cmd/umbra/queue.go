@@ -172,7 +172,7 @@ func newQueueCmd() *cobra.Command {
 	cmd.AddCommand(redirect)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "flush",
-		Short: "Attempt every waiting message of every queue now, except suspended queues (postqueue -f)",
+		Short: "Attempt every waiting message of every queue now, except suspended queues",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)

@@ -637,7 +637,7 @@ func (s *Server) routes() http.Handler {
 		s.audit(r, action, nil, name, err)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
 	})
-	// Every waiting message due now (postqueue -f).
+	// Every waiting message due now (umbra queue flush).
 	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
 		if qb, ok := s.q.(QueueBatcher); ok {
 			s.queueBatch(w, r, qb, "flush", "", "", "queue flush") // batches.go
