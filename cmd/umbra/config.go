@@ -334,6 +334,12 @@ func unusedSendConnectors(cfg *config.Config, topo *config.Topology) []string {
 	}
 	var out []string
 	for i, sc := range cfg.SendConnectors {
+		if names[sc.Name] && len(sc.AddressSpaces) > 0 {
+			// It refines the topology connector of its name, whose
+			// address spaces route (rt17f-F2): these are not used.
+			out = append(out, warnAt(cfg, []any{"send_connectors", i, "address_spaces"}, "send connector %q: its address_spaces are not used: with a topology (%s) "+
+				"the topology connector %q's address spaces decide", sc.Name, cfg.Topology, sc.Name))
+		}
 		if !names[sc.Name] && !logsInToServer(sc, topo) {
 			out = append(out, warnAt(cfg, []any{"send_connectors", i, "name"}, "send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
 				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))

@@ -125,8 +125,10 @@
 // relay destination its route names. Each destination has a FIFO of jobs
 // and a concurrency window: InitialWindow (5) when first seen, +1 after
 // an attempt the next hop answered (whatever it answered), −1 after one
-// it did not (every recipient deferred with an X.4.X network status or
-// X.7.5 TLS failure), never above the destination's limit (its send
+// it did not (every recipient deferred with an X.4.X network status;
+// an X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
+// message's, not the host's, and changes neither the window nor the
+// streak: rt17f-F3), never above the destination's limit (its send
 // connector's max_connections, else max_connections_per_destination) nor
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for

@@ -147,24 +147,70 @@ func (q *Manager) primariesOf(name, dbID string) ([]string, error) {
 // ShadowDatabaseOfAnother names a primary record that keeps dbID as its
 // transport database and that a session authenticated as name does not
 // speak for (primariesOf), or "": a server presenting another's
-// database id is refused (rt17e-F1). Without a topology nothing is
-// refused: a record kept under a send connector's host name cannot be
-// told from another server's, and a session speaks for its own name's
-// record only then (primariesOf).
+// database id is refused (rt17e-F1).
 func (q *Manager) ShadowDatabaseOfAnother(name, dbID string) (string, error) {
 	other := ""
-	if dbID == "" || q.servers.Load() == nil {
+	if dbID == "" {
 		return "", nil
 	}
 	err := q.store.View(func(tx *Tx) error {
-		peers, _, err := tx.Peers()
-		for _, o := range peers {
-			if o.DatabaseID == dbID && o.Primary != name && !q.reaches(name, o) {
-				other = o.Primary
-				break
-			}
-		}
+		var err error
+		other, err = q.databaseOfAnotherTx(tx, name, dbID)
 		return err
 	})
 	return other, err
+}
+
+// databaseOfAnotherTx is ShadowDatabaseOfAnother in a transaction: the
+// one check every path by which a peer's database id enters this
+// server's records goes through (XSHADOW DB=, MAIL XSHADOWCOPY=, the
+// database id of a contact: rt17f-F1).
+func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (string, error) {
+	if dbID == "" {
+		return "", nil
+	}
+	self, err := tx.Peer(name)
+	if err != nil {
+		return "", err
+	}
+	peers, _, err := tx.Peers()
+	for _, o := range peers {
+		if o.DatabaseID != dbID || o.Primary == name || q.reaches(name, o) {
+			continue
+		}
+		// name is a send connector's host name whose copies went to
+		// o's server: the same server (a heartbeat to it, SR-16).
+		if self != nil && q.reaches(o.Primary, self) {
+			continue
+		}
+		return o.Primary, err
+	}
+	return "", err
+}
+
+// DatabaseOfAnotherError refuses a database id presented for Server that
+// this server keeps as Other's (rt17f-F1): nothing was changed.
+type DatabaseOfAnotherError struct {
+	Server, DatabaseID, Other string
+}
+
+func (e *DatabaseOfAnotherError) Error() string {
+	return "transport database id " + e.DatabaseID + " presented by " + e.Server + " is " + e.Other + "'s here; nothing changed"
+}
+
+// AnotherServersDatabase marks the refusal for packages that log it
+// without knowing the queue (shadow's recorder logs it as a WARN).
+func (e *DatabaseOfAnotherError) AnotherServersDatabase() bool { return true }
+
+// refuseDatabaseOfAnotherTx gives a *DatabaseOfAnotherError when dbID is
+// another primary's than name's (databaseOfAnotherTx).
+func (q *Manager) refuseDatabaseOfAnotherTx(tx *Tx, name, dbID string) error {
+	other, err := q.databaseOfAnotherTx(tx, name, dbID)
+	if err != nil {
+		return err
+	}
+	if other != "" {
+		return &DatabaseOfAnotherError{Server: name, DatabaseID: dbID, Other: other}
+	}
+	return nil
 }

@@ -136,6 +136,11 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 				res[i].Stored = false
 			}
 		}
+		// A database id this server keeps as another primary's is
+		// refused before anything is recorded (rt17f-F1).
+		if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
+			return err
+		}
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err

@@ -942,8 +942,12 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 // next hop answered (whatever it answered), −1 when it could not be
 // reached or broke the session — every result deferred with a
 // network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
-// DNS, routing) or a TLS failure (X.7.5) — and 0 for jobs the deliverer
-// answered without trying (held, shutdown).
+// DNS, routing) — and 0 for jobs the deliverer answered without trying
+// (held, shutdown) or whose every result is a TLS policy refusal (X.7.5:
+// MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
+// answered, the policy failed for that message, so a message that may go
+// without TLS still goes and the refused ones keep the policy reason as
+// their last error, not "destination is dead" (rt17f-F3).
 func feedback(res []Result) int {
 	if len(res) == 0 {
 		return 0
@@ -955,9 +959,12 @@ func feedback(res []Result) int {
 			continue
 		case Deferred:
 			code := enhanced(r.Reply)
-			if strings.HasPrefix(code, "4.4.") || code == "4.7.5" {
+			if strings.HasPrefix(code, "4.4.") {
 				tried = true
 				continue
+			}
+			if code == "4.7.5" {
+				continue // the message's TLS policy, not the host's failure
 			}
 			if code == "4.3.2" && strings.Contains(r.Reply, "shutting down") {
 				continue

@@ -269,7 +269,13 @@ func TestFeedback(t *testing.T) {
 		{"greylisted", []Result{{Outcome: Deferred, Reply: "451 4.7.1 greylisted"}}, +1},
 		{"connection refused", []Result{{Outcome: Deferred, Reply: "451 4.4.1 connect to mx: refused"}}, -1},
 		{"timeout", []Result{{Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}, {Outcome: Deferred, Reply: "451 4.4.2 mx: i/o timeout"}}, -1},
-		{"TLS required, not offered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}}, -1},
+		// rt17f-F3 (TLS-, Q-): a TLS policy refusal (MTA-STS, DANE,
+		// REQUIRETLS) is the message's, not the host's: it neither
+		// counts toward the destination's death nor shrinks its window.
+		{"TLS required, not offered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}}, 0},
+		{"MTA-STS refusal", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx.example:25: MTA-STS policy of example: STARTTLS not offered"}}, 0},
+		{"policy refusal and a broken host", []Result{{Outcome: Deferred, Reply: "451 4.7.5 REQUIRETLS: no verified TLS"}, {Outcome: Deferred, Reply: "451 4.4.1 connect to mx: refused"}}, -1},
+		{"policy refusal and one answered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
 		{"one answered", []Result{{Outcome: Deferred, Reply: "451 4.4.2 lost"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
 		{"held", []Result{{Outcome: Held, Reply: "452 4.3.2 queue suspended"}}, 0},
 		{"shutting down", []Result{{Outcome: Deferred, Reply: "451 4.3.2 shutting down"}}, 0},

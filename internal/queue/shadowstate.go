@@ -615,6 +615,11 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		res, taken, gone, back, settled, given = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0]
+		if !sameOnly { // sameOnly records only the stored id
+			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
+				return err // another primary's database id (rt17f-F1)
+			}
+		}
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err

@@ -598,7 +598,7 @@ func (r *Recorder) Contact(name, dbID string, discards []string) error {
 	}
 	res, err := r.store.Contact(name, dbID, discards)
 	if err != nil {
-		r.log.Error("recording a contact with a primary failed", "primary", name, "err", err)
+		r.logRecordFailed("recording a contact with a primary failed", name, dbID, err)
 		return err
 	}
 	r.admitted(name)
@@ -622,7 +622,7 @@ func (r *Recorder) Presented(name, dbID string, discards []string) error {
 	}
 	res, err := r.store.Presented(name, dbID, discards)
 	if err != nil {
-		r.log.Error("recording a primary's database id failed", "primary", name, "err", err)
+		r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
 		return err
 	}
 	if dbID != "" {
@@ -630,6 +630,19 @@ func (r *Recorder) Presented(name, dbID string, discards []string) error {
 	}
 	r.contacted(name, dbID, discards, res)
 	return nil
+}
+
+// logRecordFailed logs a failed record of a contact: a database id the
+// store keeps as another primary's is refused, nothing changed, and
+// logged as a WARN (rt17f-F1); any other failure as an error.
+func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
+	var o interface{ AnotherServersDatabase() bool }
+	if errors.As(err, &o) {
+		r.log.Warn("contact refused: the presented transport database id is another server's",
+			"primary", name, "database_id", dbID, "err", err)
+		return
+	}
+	r.log.Error(msg, "primary", name, "err", err)
 }
 
 // save is the Save of sessions with primary name.

@@ -328,9 +328,12 @@ func (s *session) keepBatch(payload []byte) error {
 		if err == nil {
 			s.srv.storage.stored()
 		}
+		refused := s.refusedDatabase(err) // another primary's database id (rt17f-F1)
 		for k, i := range at {
 			m := keep[k].M
 			switch {
+			case refused != nil:
+				replies[i] = refused
 			case err != nil:
 				if k == 0 {
 					s.storeFailed("shadow copy batch not kept", err, "copies", len(keep), "primary", s.shadowServer)

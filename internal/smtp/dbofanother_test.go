@@ -46,3 +46,23 @@ func TestXShadowWithAnotherServersDatabase(t *testing.T) {
 	}
 	d.cmd("QUIT", "221")
 }
+
+// rt17f-F1 (SR-3, SR-7): the same id presented on a copy on receipt
+// (MAIL … XSHADOWCOPY=) is refused the same way: nothing is recorded
+// under the session's server, whose copies held here are not taken
+// over as if it had returned with a new database.
+func TestCopyWithAnotherServersDatabase(t *testing.T) {
+	q := &ownersQueue{markQueue: markQueue{mark: 5}, owners: map[string]string{"dbB": "hub3"}}
+	s := startShadowServer(t, q, newPartialShadow(), true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	if got := d.cmd("MAIL FROM:<s@x.test> XSHADOWCOPY=dbB", "550 5.7.1"); !strings.Contains(got, "another server's") || !strings.Contains(got, "nothing changed") {
+		t.Fatalf("reply %q: want the id named as another server's, nothing changed", got)
+	}
+	d.cmd("RCPT TO:<x@elsewhere.org>", "503")
+	d.cmd("RSET", "250")
+	d.cmd("QUIT", "221")
+}

@@ -192,7 +192,10 @@
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never
 //     submitted for delivery, named by its organisation message id (554
-//     5.6.0 without a valid one). Sending end: on a connector with
+//     5.6.0 without a valid one). A database id this server knows as
+//     another primary's is refused at MAIL as at XSHADOW (550 5.7.1 …
+//     is another server's here; nothing changed, WARN), and the queue
+//     refuses it in the copy's commit too (rt17f-F1). Sending end: on a connector with
 //     shadow_on_receipt, a message with no other copy (not relayed in a
 //     shadow session, not a client submission) gets a shadow session
 //     from the ReceiptShadow before the local commit, so that the one

@@ -140,6 +140,12 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 	case !validShadowID(db):
 		return nil, "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
+	// The id names the primary the copy is kept for: one this server
+	// keeps as another primary's is refused as at XSHADOW (rt17f-F1).
+	if r := ss.databaseOfAnother(ss.shadowServer, db); r != "" {
+		ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
+		return nil, r
+	}
 	if batchArg != "" {
 		n, err := strconv.Atoi(batchArg[1:])
 		switch {
@@ -212,6 +218,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 	}
 	if err == nil && body.Spooled() {
 		sp.handed = true
+	}
+	if r := s.refusedDatabase(err); r != nil {
+		return r
 	}
 	if err != nil {
 		s.storeFailed("shadow copy not kept", err, "msg_id", m.ID.String(), "primary", s.shadowServer)
@@ -626,4 +635,18 @@ func refusedReply(err error) string {
 		return ""
 	}
 	return Reply(err)
+}
+
+// refusedDatabase answers a queue refusal of a database id it keeps as
+// another primary's (queue.DatabaseOfAnotherError, rt17f-F1) with the
+// reply and WARN of databaseOfAnother; nil for any other err.
+func (s *session) refusedDatabase(err error) *gosmtp.SMTPError {
+	var o *queue.DatabaseOfAnotherError
+	if !errors.As(err, &o) {
+		return nil
+	}
+	s.log.Warn("shadow copy refused: the presented transport database id is another server's",
+		"shadow_server", o.Server, "database_id", o.DatabaseID, "known_as", o.Other, "remote", s.ip.String())
+	return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: "Database id " + o.DatabaseID + " is another server's here; nothing changed"}
 }
