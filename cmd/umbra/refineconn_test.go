@@ -37,7 +37,7 @@ send_connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(unusedSendConnectors(cfg), "\n")
+	got := strings.Join(unusedSendConnectors(cfg, topologyOf(cfg)), "\n")
 	if !strings.Contains(got, "umbra.yaml:8") || !strings.Contains(got, "address spaces decide") {
 		t.Fatalf("warnings %q: want the file's address spaces warned of at their line (8), the topology's deciding", got)
 	}
