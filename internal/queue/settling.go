@@ -79,7 +79,10 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 	}
 	done := q.settling.of(id)
 	if done == nil {
-		return err
+		// No mark: a job of it runs (in delivery: busy again), or its
+		// answers were committed between the first look and this one —
+		// then it is not in delivery, so ask once more.
+		return q.changeOnce(ctx, id, fn)
 	}
 	t := q.clk.NewTimer(settleWait)
 	defer t.Stop()
