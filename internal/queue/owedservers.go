@@ -2,8 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"net"
-	"net/netip"
 	"strings"
 )
 
@@ -73,10 +71,12 @@ func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (Contact
 }
 
 // Servers is what the queue knows of the organisation's servers: the
-// topology (routing.Topology.ServerAt). known: name is a server of the
-// topology; ok: ip is one of its addresses.
+// topology (routing.Topology.ServerAtHostPort). known: name is a server
+// of the topology; ok: the address of hostport ("host:port", as the
+// queue keeps it; "" asks only known) is one of its addresses. The
+// queue parses no network address itself (it imports no net package).
 type Servers interface {
-	ServerAt(name string, ip netip.Addr) (known, ok bool)
+	ServerAtHostPort(name, hostport string) (known, ok bool)
 }
 
 // SetServers gives the queue the topology (nil: none). Without one, a
@@ -98,19 +98,11 @@ func (q *Manager) reaches(name string, p *ShadowPeer) bool {
 	if d == nil || p.Primary == name {
 		return false
 	}
-	if known, _ := (*d).ServerAt(p.Primary, netip.Addr{}); known {
+	if known, _ := (*d).ServerAtHostPort(p.Primary, ""); known {
 		return false // another server's own record
 	}
 	addr, _, _ := strings.Cut(p.Addr, " via ")
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	_, ok := (*d).ServerAt(name, ip)
+	_, ok := (*d).ServerAtHostPort(name, addr)
 	return ok
 }
 

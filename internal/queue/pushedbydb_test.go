@@ -2,7 +2,7 @@ package queue
 
 import (
 	"context"
-	"net/netip"
+	"net"
 	"testing"
 	"time"
 )
@@ -10,9 +10,10 @@ import (
 // topo is a topology of servers at one address each.
 type topo map[string]string
 
-func (t topo) ServerAt(name string, ip netip.Addr) (bool, bool) {
+func (t topo) ServerAtHostPort(name, hostport string) (bool, bool) {
 	a, ok := t[name]
-	return ok, ok && ip.IsValid() && a == ip.String()
+	host, _, err := net.SplitHostPort(hostport)
+	return ok, ok && err == nil && a == host
 }
 
 // SR-3: a server that relayed a message through a send connector knows

@@ -659,6 +659,18 @@ func (t *Topology) IsServerAddress(ip netip.Addr) bool {
 	return false
 }
 
+// ServerAtHostPort is ServerAt for an address written "host:port" (the
+// queue keeps the addresses its copies went to as text): ok only when
+// host is an IP address of name's. "" (or text that is no IP address)
+// asks only whether name is a server of the topology.
+func (t *Topology) ServerAtHostPort(name, hostport string) (known, ok bool) {
+	var ip netip.Addr
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		ip, _ = netip.ParseAddr(host)
+	}
+	return t.ServerAt(name, ip)
+}
+
 // ServerAt reports whether name is a server of the topology (known) and
 // whether a connection from ip may speak for it (ok): ip is the host of
 // its Address (when that is an IP address) or within one of its Sources.
