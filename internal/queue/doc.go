@@ -780,7 +780,9 @@
 // still owes and never handed on (waitingHere): the original carries the
 // sender's copy — kept needed (copyNeededElsewhere) while the original
 // exists, owed its discard by the commit that removes or holds it — so
-// neither a duplicate nor a message on one disk; what the paragraph
+// neither a duplicate nor a message on one disk (settled recipient by
+// recipient: each carried recipient the original finishes gets the
+// sender's partial discard in that commit, the last the full one); what the paragraph
 // above says is queued instead is then only the copy arriving while the
 // original is in delivery, and a recipient it handed on. An original already finished is gone from the
 // index: what it did stays for that case (finished.go, rt16a F1) — the
@@ -1111,6 +1113,11 @@
 //     by the commit that removes or holds the original: a crash leaves
 //     the copy carried and kept, or discarded with the original's end,
 //     never discarded while the original still owes a recipient.
+//     A carried recipient the original finishes (carried.go) has its
+//     partial discard, and the last one the copy's full discard, written
+//     by the commit that finishes it (Tx.Put) and leaves the entry in
+//     that commit: a crash leaves it pending and carried, or finished
+//     and settled.
 //     The record of a finished recipient (bucket finished, finished.go)
 //     is written by the commit that finishes it, and a copy coming back
 //     is dropped by the commit that would have queued it: a crash leaves

@@ -213,7 +213,9 @@ var (
 	bucketFinished   = []byte("finished")
 	bucketFinishedAt = []byte("finishedat")
 	// bucketCarried: shadow copies of other servers a queued original
-	// carries, owed their discard when it ends (carried.go).
+	// carries, by original and by copy; the original's entry names the
+	// recipients carried, each settled as the original finishes it, the
+	// rest when it ends (carried.go).
 	bucketCarried = []byte("carriedcopies")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
