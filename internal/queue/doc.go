@@ -570,11 +570,12 @@
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
 // a takeover. The fold remembers, per recipient, the relay id it was
-// filed under (bucket foldedrelay: primary ‖ org id ‖ address, as
-// mailaddr.AddrKey gives it, an earlier release's lower-cased one read
-// and deleted too → relay
-// id, written in the fold's commit, deleted by the discard that settles
-// it; receiptcopy.go), so a relay's discard settles of the recipients
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address, the
+// local part as written (rcptKey: "A@" and "a@" of a relayed domain are
+// two) → relay id, written in the fold's commit, deleted by the discard
+// that settles it; an earlier release's entry, keyed by the folded or
+// lower-cased address, is read and deleted for a record that spells the
+// address one way only; receiptcopy.go), so a relay's discard settles of the recipients
 // filed under the org id only those of its own transaction: the discard
 // of a relay's record the primary finished before pushing it again no
 // longer settles the recipients of a record whose push was committed (a
