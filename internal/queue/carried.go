@@ -70,8 +70,9 @@ func (t *Tx) carryCopy(o ID, server, id, addr, copyAddr string) error {
 		return nil
 	}
 	k := carriedByOriginal(o, server, id)
-	pairs, whole := []carriedPair(nil), false
-	if v := b.Get(k); v != nil {
+	var pairs []carriedPair
+	if found, v := b.Cursor().Seek(k); bytes.Equal(found, k) { // an empty value is an entry too
+		var whole bool
 		if pairs, whole = decodeCarried(v); whole {
 			return nil // an older release's entry: settled whole at o's end
 		}
@@ -159,7 +160,7 @@ func (t *Tx) carriedAddrs(self ID, server, id string, set map[string]bool) {
 // recipient m carries a copy for and no longer has pending: a partial
 // discard for it (unless another record here still needs it), and the
 // entry's last one writes the copy's full discard (addDiscardFor).
-func (t *Tx) settleCarriedRcpts(m *Message, now time.Time) error {
+func (t *Tx) settleCarriedRcpts(m *Message) error {
 	b := t.tx.Bucket(bucketCarried)
 	if b == nil {
 		return nil
@@ -179,6 +180,7 @@ func (t *Tx) settleCarriedRcpts(m *Message, now time.Time) error {
 	if len(es) == 0 {
 		return nil
 	}
+	now := t.now() // the manager's clock (takensingle.go)
 	pending := map[string]bool{}
 	for _, i := range m.Pending() {
 		pending[m.Rcpts[i].Addr] = true

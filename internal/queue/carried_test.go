@@ -241,3 +241,61 @@ func TestCarriedCopyOfAnOlderReleaseSettledWhole(t *testing.T) {
 		t.Fatalf("after the original's end: full %q, carried %v; want the full discard", full, held)
 	}
 }
+
+// The per-address sibling rule of partial discards counts an original
+// that carries the copy: a record here under the sender's copy id (r)
+// that finishes x@ owes no partial discard for it while the original
+// (o) still has x@ pending and carries the copy for it; o finishing x@
+// then owes it, and its last carried recipient the full discard only
+// when r no longer needs the copy.
+func TestCarriedCopySiblingRule(t *testing.T) {
+	s := openTest(t)
+	const org, server, id = "0123456789abcdef0123456789abcdef", "hubB", "0002-bb"
+	ctx := context.Background()
+	o := msg(s, "a@example.org", "x@remote.example")
+	o.OrgID, o.State, o.NextAttempt = org, Ready, time.Now().Add(time.Hour)
+	r := msg(s, "a@example.org", "x@remote.example", "y@remote.example")
+	r.OrgID, r.ShadowServer, r.ShadowID, r.State, r.NextAttempt = org, server, id, Ready, time.Now().Add(time.Hour)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.Put(o); err != nil {
+			return err
+		}
+		if err := tx.Put(r); err != nil {
+			return err
+		}
+		return tx.carryCopy(o.ID, server, id, "x@remote.example", "x@remote.example")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	owed := func() (full []string, partial []PartialDiscard) {
+		t.Helper()
+		_ = s.View(func(tx *Tx) error {
+			full, partial = tx.Discards(server, 10), tx.PartialDiscards(server, 10)
+			return nil
+		})
+		return full, partial
+	}
+	// r finishes x@ (a discard settles it, say): o still owes x@.
+	if err := s.Update(ctx, func(tx *Tx) error {
+		before := statusesNow(r)
+		r.Rcpts[0].Status = Relayed
+		if err := tx.copySettled(r, before, time.Now()); err != nil {
+			return err
+		}
+		return tx.Put(r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if full, partial := owed(); len(full)+len(partial) != 0 {
+		t.Fatalf("r finished x@ while o carries it pending: owed full %q, partial %q; want nothing", full, partial)
+	}
+	// o delivers x@: the partial discard for it; r still needs the copy
+	// for y@, so no full discard.
+	o.Rcpts[0].Status = Relayed
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Put(o) }); err != nil {
+		t.Fatal(err)
+	}
+	if full, partial := owed(); len(full) != 0 || !slices.Equal(partial, []PartialDiscard{{id, "x@remote.example"}}) {
+		t.Fatalf("o delivered x@: owed full %q, partial %q; want the partial discard for x@ alone", full, partial)
+	}
+}

@@ -94,7 +94,7 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.markTakenOver(old, m); err != nil { // takensingle.go
 		return err
 	}
-	if err := t.settleCarriedRcpts(m, t.now()); err != nil { // carried.go: each carried recipient it finished
+	if err := t.settleCarriedRcpts(m); err != nil { // carried.go: each carried recipient it finished
 		return err
 	}
 	if m.OrgID != "" {
