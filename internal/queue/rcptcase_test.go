@@ -153,6 +153,9 @@ func TestFoldedRelayEarlierEntry(t *testing.T) {
 		if tx.relaySettlesFolded(primary, org, r, "X1", true) || tx.relaySettlesFolded(primary, org, r, "X2", true) {
 			t.Error("the earlier entry names a relay id for A@ beside a@ in one record")
 		}
+		if !tx.relaySettlesFolded(primary, org, &Recipient{Addr: "B@c.example"}, "X2", true) {
+			t.Error("a twin with no entry at all is not settled by any relay id (the earlier rule)")
+		}
 		if err := tx.dropFolded(primary, org, "A@c.example", true); err != nil || tx.tx.Bucket(bucketFolded).Get(earlier) == nil {
 			t.Errorf("the earlier entry went with one of two spellings (%v)", err)
 		}

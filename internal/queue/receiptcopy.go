@@ -530,13 +530,20 @@ func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
 // was folded from sid, or carries no entry (folded by an earlier
 // release: the earlier rule). twin: r's record has another spelling of
 // its folded address, so that an earlier release's entry is ambiguous:
-// no relay id settles it.
+// with one, no relay id settles it.
 func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, twin bool) bool {
 	if twin {
-		if v := t.tx.Bucket(bucketFolded).Get(foldedKey(primary, org, r.Addr)); foldedExact(v) {
+		b := t.tx.Bucket(bucketFolded)
+		k := foldedKey(primary, org, r.Addr)
+		if v := b.Get(k); foldedExact(v) {
 			return string(v[9:]) == sid
 		}
-		return false
+		for _, k := range append([][]byte{k}, foldedKeysEarlier(primary, org, r.Addr)...) {
+			if v := b.Get(k); v != nil && !foldedExact(v) {
+				return false // perhaps the other spelling's
+			}
+		}
+		return true // no entry: the earlier rule
 	}
 	_, v := t.foldedEntry(primary, org, r.Addr, false)
 	switch {
