@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -29,10 +31,27 @@ import (
 // Crash: the merge and the entry are one commit, the end and the discard
 // another: a crash leaves the copy carried (its discard comes with the
 // original's end) or discarded with that end, never discarded before.
-// What stays open: the carried copy is settled whole at the original's
-// end, not recipient by recipient (no partial discards for it), and a
-// crash of this server past the sender's takeover delay still has the
-// sender take it over (a duplicate, never a loss).
+//
+// Recipient by recipient (rt17 follow-up): the 'o' entry's value names
+// the recipients carried, each as a pair (the original's address, the
+// copy's address — the sender's copy names its recipients as it sent
+// them, "B@Remote.Example" where the original has "b@remote.example").
+// Every commit that writes the original (Tx.Put: results, a primary's
+// discard, a give-back, a quarantine, an operator's removal of a
+// recipient) settles, in that commit, each carried recipient the
+// original no longer has pending: a partial discard for the copy's
+// address (partialdiscard.go), unless another record here still needs
+// it (pendingUnderCopy), and the pair leaves the entry; the last pair
+// takes the entry with it and writes the copy's full discard (sibling
+// rule: addDiscardFor). So the sender learns of each recipient as the
+// plain path's sender does, and an original that keeps retrying one
+// recipient does not keep the others' copy. An entry written by an
+// older release has no value: it is settled whole at the original's end,
+// as before. A crash leaves the recipient pending and carried, or
+// finished with its partial discard written: never finished and carried.
+// What stays open: a crash of this server past the sender's takeover
+// delay still has the sender take the copy over (a duplicate, never a
+// loss).
 
 func carriedByOriginal(o ID, server, id string) []byte {
 	return append(append(append(append([]byte{'o'}, o.Key()...), server...), 0), id...)
@@ -43,16 +62,179 @@ func carriedByCopy(server, id string, o ID) []byte {
 }
 
 // carryCopy records, in the commit that merges a copy into original o,
-// that o carries the copy id of server.
-func (t *Tx) carryCopy(o ID, server, id string) error {
+// that o carries the copy id of server for its recipient addr (the
+// copy's recipient copyAddr).
+func (t *Tx) carryCopy(o ID, server, id, addr, copyAddr string) error {
 	b := t.tx.Bucket(bucketCarried)
 	if b == nil || server == "" || id == "" {
 		return nil
 	}
-	if err := b.Put(carriedByOriginal(o, server, id), nil); err != nil {
+	k := carriedByOriginal(o, server, id)
+	var pairs []carriedPair
+	if found, v := b.Cursor().Seek(k); bytes.Equal(found, k) { // an empty value is an entry too
+		var whole bool
+		if pairs, whole = decodeCarried(v); whole {
+			return nil // an older release's entry: settled whole at o's end
+		}
+	}
+	p := carriedPair{addr, copyAddr}
+	if !slices.Contains(pairs, p) {
+		pairs = append(pairs, p)
+	}
+	if err := b.Put(k, encodeCarried(pairs)); err != nil {
 		return err
 	}
 	return b.Put(carriedByCopy(server, id, o), nil)
+}
+
+// carriedPair is a recipient an original carries a copy for: its own
+// address and the copy's.
+type carriedPair struct{ addr, copyAddr string }
+
+const carriedVersion = 1
+
+func encodeCarried(pairs []carriedPair) []byte {
+	v := []byte{carriedVersion}
+	for _, p := range pairs {
+		v = binary.AppendUvarint(v, uint64(len(p.addr)))
+		v = append(v, p.addr...)
+		v = binary.AppendUvarint(v, uint64(len(p.copyAddr)))
+		v = append(v, p.copyAddr...)
+	}
+	return v
+}
+
+// decodeCarried reads an 'o' entry's value; whole is true for one that
+// names no recipients (an older release's, or one that does not
+// decode): the copy is carried whole, until the original's end.
+func decodeCarried(v []byte) (pairs []carriedPair, whole bool) {
+	if len(v) == 0 || v[0] != carriedVersion {
+		return nil, true
+	}
+	v = v[1:]
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || n > uint64(len(v)-k) {
+			return "", false
+		}
+		s := string(v[k : k+int(n)])
+		v = v[k+int(n):]
+		return s, true
+	}
+	for len(v) > 0 {
+		a, ok1 := str()
+		c, ok2 := str()
+		if !ok1 || !ok2 {
+			return nil, true
+		}
+		pairs = append(pairs, carriedPair{a, c})
+	}
+	return pairs, len(pairs) == 0
+}
+
+// carriedAddrs adds to set the copy's addresses of server's copy id that
+// originals other than self still carry; "" when one carries it whole.
+func (t *Tx) carriedAddrs(self ID, server, id string, set map[string]bool) {
+	b := t.tx.Bucket(bucketCarried)
+	if b == nil {
+		return
+	}
+	prefix := append(append(append(append([]byte{'s'}, server...), 0), id...), 0)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		rest := k[len(prefix):]
+		if len(rest) != 8 || bytes.Equal(rest, self.Key()) {
+			continue
+		}
+		pairs, whole := decodeCarried(b.Get(carriedByOriginal(ID(beUint64(rest)), server, id)))
+		if whole {
+			set[""] = true
+		}
+		for _, p := range pairs {
+			set[p.copyAddr] = true
+		}
+	}
+}
+
+// settleCarriedRcpts settles, in the commit that writes original m, each
+// recipient m carries a copy for and no longer has pending: a partial
+// discard for it (unless another record here still needs it), and the
+// entry's last one writes the copy's full discard (addDiscardFor).
+func (t *Tx) settleCarriedRcpts(m *Message) error {
+	b := t.tx.Bucket(bucketCarried)
+	if b == nil {
+		return nil
+	}
+	prefix := append([]byte{'o'}, m.ID.Key()...)
+	type entry struct {
+		k     []byte
+		pairs []carriedPair
+	}
+	var es []entry
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if pairs, whole := decodeCarried(v); !whole {
+			es = append(es, entry{bytes.Clone(k), pairs})
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	now := t.now() // the manager's clock (takensingle.go)
+	pending := map[string]bool{}
+	for _, i := range m.Pending() {
+		pending[m.Rcpts[i].Addr] = true
+	}
+	for _, e := range es {
+		server, id, ok := bytes.Cut(e.k[len(prefix):], []byte{0})
+		if !ok {
+			continue
+		}
+		var left, done []carriedPair
+		for _, p := range e.pairs {
+			if pending[p.addr] {
+				left = append(left, p)
+			} else {
+				done = append(done, p)
+			}
+		}
+		if len(done) == 0 {
+			continue
+		}
+		if len(left) > 0 {
+			if err := b.Put(e.k, encodeCarried(left)); err != nil {
+				return err
+			}
+		} else {
+			if err := b.Delete(e.k); err != nil {
+				return err
+			}
+			if err := b.Delete(carriedByCopy(string(server), string(id), m.ID)); err != nil {
+				return err
+			}
+			wrote, err := t.addDiscardFor(m.ID, m.OrgID, string(server), string(id), now)
+			if err != nil {
+				return err
+			}
+			if wrote {
+				continue // the full discard settles every recipient
+			}
+		}
+		elsewhere, err := t.pendingUnderCopy(m.ID, m.OrgID, string(server), string(id))
+		if err != nil {
+			return err
+		}
+		var addrs []string
+		for _, p := range done {
+			if !elsewhere[p.copyAddr] && !elsewhere[""] {
+				addrs = append(addrs, p.copyAddr)
+			}
+		}
+		if err := t.AddPartialDiscard(string(server), string(id), addrs, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // carriedElsewhere reports whether a record other than self carries the

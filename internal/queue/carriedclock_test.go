@@ -24,7 +24,7 @@ func TestCarriedDiscardUsesTheManagersClock(t *testing.T) {
 		if err := tx.Put(m); err != nil {
 			return err
 		}
-		return tx.carryCopy(m.ID, "hubB", "0002-bb")
+		return tx.carryCopy(m.ID, "hubB", "0002-bb", "b@remote.example", "b@remote.example")
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -570,11 +570,12 @@
 // another record there) must not settle; a folded one taken over before
 // the relay's discard came is delivered here as well, a duplicate after
 // a takeover. The fold remembers, per recipient, the relay id it was
-// filed under (bucket foldedrelay: primary ‖ org id ‖ address, as
-// mailaddr.AddrKey gives it, an earlier release's lower-cased one read
-// and deleted too → relay
-// id, written in the fold's commit, deleted by the discard that settles
-// it; receiptcopy.go), so a relay's discard settles of the recipients
+// filed under (bucket foldedrelay: primary ‖ org id ‖ address, the
+// local part as written (rcptKey: "A@" and "a@" of a relayed domain are
+// two) → relay id, written in the fold's commit, deleted by the discard
+// that settles it; an earlier release's entry, keyed by the folded or
+// lower-cased address, is read and deleted for a record that spells the
+// address one way only; receiptcopy.go), so a relay's discard settles of the recipients
 // filed under the org id only those of its own transaction: the discard
 // of a relay's record the primary finished before pushing it again no
 // longer settles the recipients of a record whose push was committed (a
@@ -780,7 +781,9 @@
 // still owes and never handed on (waitingHere): the original carries the
 // sender's copy — kept needed (copyNeededElsewhere) while the original
 // exists, owed its discard by the commit that removes or holds it — so
-// neither a duplicate nor a message on one disk; what the paragraph
+// neither a duplicate nor a message on one disk (settled recipient by
+// recipient: each carried recipient the original finishes gets the
+// sender's partial discard in that commit, the last the full one); what the paragraph
 // above says is queued instead is then only the copy arriving while the
 // original is in delivery, and a recipient it handed on. An original already finished is gone from the
 // index: what it did stays for that case (finished.go, rt16a F1) — the
@@ -1111,6 +1114,11 @@
 //     by the commit that removes or holds the original: a crash leaves
 //     the copy carried and kept, or discarded with the original's end,
 //     never discarded while the original still owes a recipient.
+//     A carried recipient the original finishes (carried.go) has its
+//     partial discard, and the last one the copy's full discard, written
+//     by the commit that finishes it (Tx.Put) and leaves the entry in
+//     that commit: a crash leaves it pending and carried, or finished
+//     and settled.
 //     The record of a finished recipient (bucket finished, finished.go)
 //     is written by the commit that finishes it, and a copy coming back
 //     is dropped by the commit that would have queued it: a crash leaves

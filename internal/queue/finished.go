@@ -27,7 +27,16 @@ import (
 // records it in bucket finished (org id ‖ 0x00 ‖ address key → finished
 // at (8, BE) ‖ flags ‖ lower-cased shadow server ‖ 0x00 ‖ shadow id),
 // with an entry in finishedat (at ‖ org id ‖ 0x00 ‖ address key) for the
-// pruning; and Submit drops, in the commit that would queue it, every
+// pruning. The address key is rcptKey (rcptmatch.go): the local part as
+// written, since "Joe@relayed.example" and "joe@relayed.example" are two
+// mailboxes (RFC 5321 §2.4) and one finished must not drop the other
+// (flag finishedExact). An entry an earlier release wrote is keyed by
+// the folded address (mailaddr.AddrKey) and has no such flag; it is not
+// migrated — the spelling it was written for is gone — but read under
+// the folded key for a recipient that is the new message's only
+// spelling of it, and for none of two that differ in case (a duplicate
+// at worst, never a loss); it goes with the pruning. Submit drops, in
+// the commit that would queue it, every
 // recipient of a new message that the record names as done here (a
 // suppressed duplicate: event duplicate-suppressed, counted, and logged):
 //   - the same copy coming back (the sender is the record's shadow
@@ -57,9 +66,17 @@ import (
 // either the recipient pending (the copy merges into it) or finished and
 // recorded.
 
-const finishedHandedOn = 1 // the recipient went to another transport server in a shadow session
+const (
+	finishedHandedOn = 1 // the recipient went to another transport server in a shadow session
+	finishedExact    = 2 // keyed by rcptKey; without it, an earlier release's entry keyed by the folded address
+)
 
 func finishedKey(orgID, addr string) []byte {
+	return append(append([]byte(orgID), 0), rcptKey(addr)...)
+}
+
+// finishedKeyEarlier is the key an earlier release filed addr under.
+func finishedKeyEarlier(orgID, addr string) []byte {
 	return append(append([]byte(orgID), 0), mailaddr.AddrKey(addr)...)
 }
 
@@ -78,7 +95,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 		if i >= len(before) || before[i] != Pending || !r.Status.Done() || outcome[i] == GivenBack {
 			continue
 		}
-		flags := byte(0)
+		flags := byte(finishedExact)
 		if r.Status == Shadowed {
 			flags = finishedHandedOn
 		}
@@ -102,13 +119,23 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 // finishedDone reports whether r of the new message m is a recipient
 // this server finished (noteFinished) that m must not have delivered
 // again: any when m is the same copy coming back, one done for good when
-// m has only the org id in common.
-func (t *Tx) finishedDone(m *Message, r Recipient) bool {
+// m has only the org id in common. twins holds the folded keys
+// (mailaddr.AddrKey) two of m's recipients share with different local
+// parts: an earlier release's entry, keyed folded, names neither.
+func (t *Tx) finishedDone(m *Message, r Recipient, twins caseTwinSet) bool {
 	b := t.tx.Bucket(bucketFinished)
 	if b == nil || m.OrgID == "" {
 		return false
 	}
 	v := b.Get(finishedKey(m.OrgID, r.Addr))
+	if len(v) < 9 || v[8]&finishedExact == 0 {
+		v = nil
+		if !twins.of(r.Addr) {
+			if old := b.Get(finishedKeyEarlier(m.OrgID, r.Addr)); len(old) >= 9 && old[8]&finishedExact == 0 {
+				v = old
+			}
+		}
+	}
 	if len(v) < 9 {
 		return false
 	}
@@ -125,8 +152,9 @@ func (t *Tx) dropFinished(m *Message) (keep, done []Recipient) {
 	if m.OrgID == "" || t.tx.Bucket(bucketFinished) == nil {
 		return m.Rcpts, nil
 	}
+	twins := caseTwins(m.Rcpts)
 	for _, r := range m.Rcpts {
-		if t.finishedDone(m, r) {
+		if t.finishedDone(m, r, twins) {
 			done = append(done, r)
 		} else {
 			keep = append(keep, r)
@@ -136,6 +164,31 @@ func (t *Tx) dropFinished(m *Message) (keep, done []Recipient) {
 		return m.Rcpts, nil
 	}
 	return keep, done
+}
+
+// caseTwinSet is the set of folded keys (mailaddr.AddrKey) that two
+// recipients of one record share with different keys by rcptKey:
+// "Joe@x" and "joe@x".
+type caseTwinSet map[string]bool
+
+// of reports whether addr has a twin in the set's record.
+func (s caseTwinSet) of(addr string) bool { return s != nil && s[mailaddr.AddrKey(addr)] }
+
+func caseTwins(rcpts []Recipient) caseTwinSet {
+	var twins caseTwinSet
+	first := make(map[string]string, len(rcpts))
+	for _, r := range rcpts {
+		f, e := mailaddr.AddrKey(r.Addr), rcptKey(r.Addr)
+		if k, ok := first[f]; !ok {
+			first[f] = e
+		} else if k != e {
+			if twins == nil {
+				twins = caseTwinSet{}
+			}
+			twins[f] = true
+		}
+	}
+	return twins
 }
 
 // partialForDone writes, in the commit that drops the recipients done of

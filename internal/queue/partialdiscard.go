@@ -143,7 +143,7 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 	}
 	keep := addrs[:0]
 	for _, a := range addrs {
-		if !pendingElsewhere[a] {
+		if !pendingElsewhere[a] && !pendingElsewhere[""] {
 			keep = append(keep, a)
 		}
 	}
@@ -152,11 +152,13 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 
 // pendingUnderCopy is the set of addresses pending in records other than
 // self that name the copy id at server and are not settled by a hold or
-// quarantine (the rule of copyNeededElsewhere, per address). A record
-// that cannot be read fails the commit: the safe side is no partial
-// discard.
+// quarantine (the rule of copyNeededElsewhere, per address), with those
+// an original other than self still carries under that id (carried.go;
+// "" when one carries the copy whole: every address). A record that
+// cannot be read fails the commit: the safe side is no partial discard.
 func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]bool, error) {
 	out := map[string]bool{}
+	t.carriedAddrs(self, server, id, out)
 	err := t.siblingsUnderCopy(self, orgID, server, id, func(o *Message) bool {
 		for _, i := range o.Pending() {
 			out[o.Rcpts[i].Addr] = true

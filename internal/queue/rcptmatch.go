@@ -25,9 +25,18 @@ func newRcptMatch[V any]() *rcptMatch[V] {
 	return &rcptMatch[V]{exact: map[string]V{}, folded: map[string]V{}, twice: map[string]bool{}}
 }
 
+// rcptKey is the queue's one key of a recipient address in its stores
+// and matches (rcptMatch, buckets finished and foldedrelay):
+// mailaddr.RcptKey with the local part as written — the destination's to
+// interpret (RFC 5321 §2.4) — and the domain by mailaddr.DomainKey. The
+// queue does not know which domains the organisation is authoritative
+// for; a store that must fold the local part of its own mailboxes keys
+// by mailaddr.AddrKey (the delivered bucket: final delivery here).
+func rcptKey(addr string) string { return mailaddr.RcptKey(addr, false) }
+
 // put records addr with v; the first of two equal addresses is kept.
 func (m *rcptMatch[V]) put(addr string, v V) {
-	e := mailaddr.RcptKey(addr, false)
+	e := rcptKey(addr)
 	if _, ok := m.exact[e]; ok {
 		return
 	}
@@ -46,7 +55,7 @@ func (m *rcptMatch[V]) get(addr string) (V, bool) {
 	if m == nil {
 		return zero, false
 	}
-	if v, ok := m.exact[mailaddr.RcptKey(addr, false)]; ok {
+	if v, ok := m.exact[rcptKey(addr)]; ok {
 		return v, true
 	}
 	f := mailaddr.AddrKey(addr)

@@ -424,7 +424,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 // longer marked, it does not push it again) — nor the push's own
 // recipients (filed with G itself). Bucket foldedrelay:
 //
-//	primary ‖ 0x00 ‖ org id ‖ 0x00 ‖ lower(address) → folded-at (8, BE) ‖ relay id
+//	primary ‖ 0x00 ‖ org id ‖ 0x00 ‖ rcptKey(address) → folded-at (8, BE) ‖ 0x00 ‖ relay id
 //
 // written in the fold's commit, deleted by the discard that settles the
 // recipient; entries older than message_expiration and the grace (a
@@ -435,30 +435,54 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 // or pushed alone by a push whose other recipients came from several
 // relay ids) keeps the earlier rule: any relay id of the record settles
 // it.
+//
+// The key keeps the local part as written (rcptKey): "A@c.example" and
+// "a@c.example" of a relayed domain are two mailboxes (RFC 5321 §2.4),
+// possibly relayed in two transactions, and each is settled by its own.
+// An earlier release keyed the folded address (mailaddr.AddrKey, before
+// that strings.ToLower) and wrote no 0x00 before the relay id (a relay
+// id never starts with one): such an entry is read, and deleted with its
+// recipient, only for a record with one spelling of that address; for
+// two that differ in case it names neither, which then keep their copy
+// until the org id's discard or the copy's expiry (a duplicate at worst,
+// never a copy dropped while its record is pending at the primary). Not
+// migrated: the spelling it was written for is gone; it goes with the
+// pruning.
+
+func foldedPrefix(primary, org string) []byte {
+	k := make([]byte, 0, len(primary)+len(org)+2+64)
+	k = append(append(k, primary...), 0)
+	return append(append(k, org...), 0)
+}
 
 func foldedKey(primary, org, addr string) []byte {
-	k := make([]byte, 0, len(primary)+len(org)+len(addr)+2)
-	k = append(append(k, primary...), 0)
-	k = append(append(k, org...), 0)
-	return append(k, mailaddr.AddrKey(addr)...)
+	return append(foldedPrefix(primary, org), rcptKey(addr)...)
 }
 
-// foldedKeyEarlier is foldedKey as an earlier release wrote it (the
-// address lower-cased, where mailaddr.EarlierKeys takes that form), or
-// nil where there is none.
-func foldedKeyEarlier(primary, org, addr string) []byte {
-	if old := strings.ToLower(addr); slices.Contains(mailaddr.EarlierKeys(addr), old) {
-		k := make([]byte, 0, len(primary)+len(org)+len(old)+2)
-		k = append(append(k, primary...), 0)
-		k = append(append(k, org...), 0)
-		return append(k, old...)
+// foldedKeysEarlier are the keys an earlier release may have filed addr
+// under (the folded form, the lower-cased one where
+// mailaddr.EarlierKeys takes it), other than foldedKey.
+func foldedKeysEarlier(primary, org, addr string) [][]byte {
+	var out [][]byte
+	exact := rcptKey(addr)
+	for _, f := range []string{mailaddr.AddrKey(addr), strings.ToLower(addr)} {
+		if f == exact || f != mailaddr.AddrKey(addr) && !slices.Contains(mailaddr.EarlierKeys(addr), f) {
+			continue
+		}
+		if k := append(foldedPrefix(primary, org), f...); !slices.ContainsFunc(out, func(o []byte) bool { return bytes.Equal(o, k) }) {
+			out = append(out, k)
+		}
 	}
-	return nil
+	return out
 }
+
+// foldedExact reports whether v, a foldedrelay value, was written keyed
+// by rcptKey (a 0x00 before the relay id).
+func foldedExact(v []byte) bool { return len(v) > 8 && v[8] == 0 }
 
 func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.Duration) error {
 	b := t.tx.Bucket(bucketFolded)
-	v := make([]byte, 8, 8+len(from))
+	v := make([]byte, 9, 9+len(from))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
 	if err := b.Put(foldedKey(primary, org, addr), append(v, from...)); err != nil {
 		return err
@@ -479,33 +503,69 @@ func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.
 	return nil
 }
 
+// foldedEntry is the fold entry of addr: the one keyed by rcptKey, else,
+// when twin is false (addr is its record's one spelling of the folded
+// address), an earlier release's; its key, or nil for none.
+func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
+	b := t.tx.Bucket(bucketFolded)
+	k := foldedKey(primary, org, addr)
+	if v := b.Get(k); foldedExact(v) {
+		return k, v
+	} else if v != nil && !twin {
+		return k, v // an earlier release's, its key the same
+	}
+	if twin {
+		return nil, nil
+	}
+	for _, k := range foldedKeysEarlier(primary, org, addr) {
+		if v := b.Get(k); v != nil && !foldedExact(v) {
+			return k, v
+		}
+	}
+	return nil, nil
+}
+
 // relaySettlesFolded reports whether a discard of relay id sid settles
 // r, a recipient shadowed at primary under the org id org (folded): it
 // was folded from sid, or carries no entry (folded by an earlier
-// release: the earlier rule).
-func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string) bool {
-	b := t.tx.Bucket(bucketFolded)
-	v := b.Get(foldedKey(primary, org, r.Addr))
-	if v == nil {
-		if old := foldedKeyEarlier(primary, org, r.Addr); old != nil {
-			v = b.Get(old)
+// release: the earlier rule). twin: r's record has another spelling of
+// its folded address, so that an earlier release's entry is ambiguous:
+// with one, no relay id settles it.
+func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, twin bool) bool {
+	if twin {
+		b := t.tx.Bucket(bucketFolded)
+		k := foldedKey(primary, org, r.Addr)
+		if v := b.Get(k); foldedExact(v) {
+			return string(v[9:]) == sid
 		}
+		for _, k := range append([][]byte{k}, foldedKeysEarlier(primary, org, r.Addr)...) {
+			if v := b.Get(k); v != nil && !foldedExact(v) {
+				return false // perhaps the other spelling's
+			}
+		}
+		return true // no entry: the earlier rule
 	}
-	return len(v) < 8 || string(v[8:]) == sid
+	_, v := t.foldedEntry(primary, org, r.Addr, false)
+	switch {
+	case v == nil || len(v) < 8:
+		return true
+	case foldedExact(v):
+		return string(v[9:]) == sid
+	default:
+		return string(v[8:]) == sid
+	}
 }
 
-// dropFolded forgets the fold entry of a recipient settled.
-func (t *Tx) dropFolded(primary, org, addr string) error {
+// dropFolded forgets the fold entry of a recipient settled (an earlier
+// release's only when it can be no other's: twin false).
+func (t *Tx) dropFolded(primary, org, addr string, twin bool) error {
 	if org == "" {
 		return nil
 	}
-	b := t.tx.Bucket(bucketFolded)
-	if old := foldedKeyEarlier(primary, org, addr); old != nil {
-		if err := b.Delete(old); err != nil {
-			return err
-		}
+	if k, _ := t.foldedEntry(primary, org, addr, twin); k != nil {
+		return t.tx.Bucket(bucketFolded).Delete(k)
 	}
-	return b.Delete(foldedKey(primary, org, addr))
+	return nil
 }
 
 // receiptCopies returns the messages holding a shadow copy on receipt

@@ -129,7 +129,7 @@ import (
 //	takeoverfailures primary name → uvarint: the count of failed heartbeats
 //	          that made the primary's takeover, while it is taken over
 //	          (written with its shadowpeers record; shadowstate.go)
-//	finished  org id ‖ 0x00 ‖ address key → finished at (8, BE) ‖ flags (1) ‖
+//	finished  org id ‖ 0x00 ‖ rcptKey(address) → finished at (8, BE) ‖ flags (1; 2: keyed by rcptKey, else folded by an earlier release) ‖
 //	          lower-cased shadow server ‖ 0x00 ‖ shadow id: a recipient
 //	          finished here of a message with a copy elsewhere, so that the
 //	          copy coming back is not delivered again (finished.go)
@@ -213,7 +213,9 @@ var (
 	bucketFinished   = []byte("finished")
 	bucketFinishedAt = []byte("finishedat")
 	// bucketCarried: shadow copies of other servers a queued original
-	// carries, owed their discard when it ends (carried.go).
+	// carries, by original and by copy; the original's entry names the
+	// recipients carried, each settled as the original finishes it, the
+	// rest when it ends (carried.go).
 	bucketCarried = []byte("carriedcopies")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,

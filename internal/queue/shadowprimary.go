@@ -154,6 +154,10 @@ type mergedRcpt struct {
 	// carry: the original carries the sender's copy (carried.go): its
 	// discard is owed when the original ends, not now.
 	carry bool
+	// intoAddr is the address of the original's recipient it merged
+	// into (carried.go: the carried copy's recipient is settled when
+	// that one is).
+	intoAddr string
 }
 
 // mergeHeld finds the recipients of a new message m that a message
@@ -244,27 +248,27 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 	}
 	for _, r := range m.Rcpts {
 		var into *Message
-		carry := false
+		carry, intoAddr := false, ""
 		for k, o := range held {
 			if i, ok := heldAt[k].get(r.Addr); ok {
 				orc := o.Rcpts[i]
 				if (orc.Status == Pending ||
 					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
-					into, carry = o, false
+					into, carry, intoAddr = o, false, orc.Addr
 				} else if into == nil && carriable && waitingHere(orc) && o.State == Ready {
 					// Owed here under another copy id: merged, the
 					// sender's copy carried by the original (carried.go).
-					into, carry = o, true
+					into, carry, intoAddr = o, true, orc.Addr
 				}
 			}
 		}
 		for k, o := range waiting {
 			if i, ok := waitingAt[k].get(r.Addr); ok && into == nil && waitingHere(o.Rcpts[i]) {
 				if releasesNoCopy(o, m) {
-					into = o
+					into, intoAddr = o, o.Rcpts[i].Addr
 				} else if carriable {
-					into, carry = o, true // carried.go
+					into, carry, intoAddr = o, true, o.Rcpts[i].Addr // carried.go
 				}
 			}
 		}
@@ -272,7 +276,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			keep = append(keep, r)
 			continue
 		}
-		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID, carry: carry})
+		merged = append(merged, mergedRcpt{rcpt: r, into: into.ID, carry: carry, intoAddr: intoAddr})
 		if carry {
 			continue // its discard comes with the original's end
 		}

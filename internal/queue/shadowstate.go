@@ -1095,7 +1095,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				counted = true
 				continue
 			}
-			changed, before := false, statusesNow(m)
+			changed, before, twins := false, statusesNow(m), caseTwins(m.Rcpts)
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
@@ -1109,10 +1109,11 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// Of those, only the ones folded from this relay id
 				// (relaySettlesFolded): another transaction's record
 				// may still be pending at the primary.
+				twin := twins.of(r.Addr) // finished.go: "A@" and "a@" are two mailboxes
 				if discardSettles(r, primary, sid) ||
-					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) && tx.relaySettlesFolded(primary, m.OrgID, r, sid) {
+					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) && tx.relaySettlesFolded(primary, m.OrgID, r, sid, twin) {
 					r.Status, changed = Relayed, true
-					if err := tx.dropFolded(primary, m.OrgID, r.Addr); err != nil {
+					if err := tx.dropFolded(primary, m.OrgID, r.Addr, twin); err != nil {
 						return 0, nil, nil, err
 					}
 				}

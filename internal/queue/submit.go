@@ -95,7 +95,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		}
 		for _, r := range mr {
 			if r.carry { // the original carries the sender's copy (carried.go)
-				if err := tx.carryCopy(r.into, m.ShadowServer, m.ShadowID); err != nil {
+				if err := tx.carryCopy(r.into, m.ShadowServer, m.ShadowID, r.intoAddr, r.rcpt.Addr); err != nil {
 					return err
 				}
 			}

@@ -94,6 +94,9 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.markTakenOver(old, m); err != nil { // takensingle.go
 		return err
 	}
+	if err := t.settleCarriedRcpts(m); err != nil { // carried.go: each carried recipient it finished
+		return err
+	}
 	if m.OrgID != "" {
 		if err := t.tx.Bucket(bucketOrgIDs).Put(orgKey(m.OrgID, m.ID), nil); err != nil {
 			return err
