@@ -925,38 +925,28 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	return ""
 }
 
-// mailShadowParam removes XSHADOW=<id> from a MAIL command and gives it
-// to the session (W-3).
-func (v *verbConn) mailShadowParam(line []byte) ([]byte, string) {
-	s := strings.TrimRight(string(line), "\r\n")
-	fields := strings.Split(s, " ")
-	var keep []string
-	id, found := "", false
-	for _, f := range fields {
-		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOW") {
-			if found { // RFC 5321 §4.1.2: a parameter keyword appears once
-				return nil, "501 5.5.4 XSHADOW= given more than once"
-			}
-			id, found = val, true
-			continue
-		}
-		keep = append(keep, f)
-	}
-	if !found {
-		if ss := v.sess(); ss != nil {
+// mailShadowParam takes XSHADOW=<id> off a MAIL command and gives it to
+// the session (W-3).
+func (v *verbConn) mailShadowParam(ml *mailLine) string {
+	taken := ml.take("XSHADOW")
+	ss := v.sess()
+	if len(taken) == 0 {
+		if ss != nil {
 			ss.pendingShadowID = ""
 		}
-		return line, ""
+		return ""
 	}
-	ss := v.sess()
+	id := taken[0].value
 	switch {
+	case len(taken) > 1: // RFC 5321 §4.1.2: a parameter keyword appears once
+		return "501 5.5.4 XSHADOW= given more than once"
 	case ss == nil || ss.shadowServer == "":
-		return nil, "503 5.5.1 XSHADOW parameter outside a shadow session"
+		return "503 5.5.1 XSHADOW parameter outside a shadow session"
 	case !validShadowID(id):
-		return nil, "501 5.5.4 XSHADOW= needs an id of 1 to 64 characters [A-Za-z0-9._-]"
+		return "501 5.5.4 XSHADOW= needs an id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
 	ss.pendingShadowID = id
-	return []byte(strings.Join(keep, " ") + "\r\n"), ""
+	return ""
 }
 
 func validShadowID(id string) bool {
@@ -986,9 +976,9 @@ func (v *verbConn) SetWriteDeadline(t time.Time) error { return v.conn.SetWriteD
 // the parameters into a map, so a second BODY=, RET= or ENVID= would
 // silently replace the first, and a value on a flag would be taken as
 // the flag: a legacy "REQUIRETLS=NO" must not become a REQUIRETLS
-// message.
+// message. (mailParams runs the same check on the line it read once.)
 func mailFlagParams(line []byte) string {
-	return pathParams(line, true)
+	return checkParams(parseMailLine(line).params, true)
 }
 
 // rcptParams refuses the parameters of a RCPT command inside a
@@ -1011,21 +1001,6 @@ func (v *verbConn) rcptParams(line []byte) string {
 		return replyRcptParamsNeedUTF8
 	}
 	return flagParams(params, false)
-}
-
-// pathParams checks the parameters after the path of a MAIL or RCPT
-// line (past any quoted local part).
-func pathParams(line []byte, mail bool) string {
-	rest := afterPath(line)
-	if len(bytes.TrimSpace(rest)) == 0 {
-		return "" // no parameters (most commands): nothing copied
-	}
-	return flagParams(string(rest), mail)
-}
-
-// hasPathParams: a MAIL or RCPT line carries parameters after its path.
-func hasPathParams(line []byte) bool {
-	return len(bytes.TrimSpace(afterPath(line))) > 0
 }
 
 // afterPath is what follows the path of a MAIL or RCPT line (past any
@@ -1053,21 +1028,35 @@ func afterPath(line []byte) []byte {
 const maxEnvID = 100
 
 func flagParams(params string, mail bool) string {
-	seen := map[string]bool{}
-	for _, f := range strings.Fields(params) {
-		name, v, hasValue := strings.Cut(f, "=")
-		k := strings.ToUpper(name)
-		if seen[k] {
+	return checkParams(splitParams(params), mail)
+}
+
+// checkParams refuses a keyword given twice and, for MAIL, a value on a
+// flag or an ENVID too long (mailFlagParams).
+func checkParams(ps []mailParam, mail bool) string {
+	var seen map[string]bool // a line of many parameters: not n² comparisons
+	if len(ps) > 8 {
+		seen = make(map[string]bool, len(ps))
+	}
+	for i, p := range ps {
+		twice := seen[p.key]
+		if seen == nil {
+			for _, q := range ps[:i] {
+				twice = twice || q.key == p.key
+			}
+		} else {
+			seen[p.key] = true
+		}
+		if twice {
 			// The name as the client wrote it, ASCII letters upper-cased,
 			// echoed unambiguously (replyecho.go).
-			return "501 5.5.4 " + string(echoText(upperASCII(name))) + " given more than once"
+			return "501 5.5.4 " + string(echoText(upperASCII(p.name))) + " given more than once"
 		}
-		seen[k] = true
 		switch {
 		case !mail:
-		case (k == "REQUIRETLS" || k == "SMTPUTF8") && hasValue:
-			return "501 5.5.4 " + k + " takes no value"
-		case k == "ENVID" && len(v) > maxEnvID:
+		case (p.key == "REQUIRETLS" || p.key == "SMTPUTF8") && p.hasValue:
+			return "501 5.5.4 " + p.key + " takes no value"
+		case p.key == "ENVID" && len(p.value) > maxEnvID:
 			return "501 5.5.4 ENVID longer than 100 characters"
 		}
 	}
