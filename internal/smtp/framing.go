@@ -347,7 +347,8 @@ func (v *verbConn) fillCommand() error {
 		if s := v.sess(); s == nil || !s.busy.Load() {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
-		if r := v.rcptParams(line); r != "" {
+		ml := parseMailLine(line) // its parameters read once (mailline.go)
+		if r := v.rcptParams(ml.params); r != "" {
 			v.reply(r)
 			return nil
 		}
@@ -356,10 +357,11 @@ func (v *verbConn) fillCommand() error {
 		// would refuse it.
 		var r string
 		s := v.sess()
-		if line, s.foreignOrcpt, r = foreignOrcpt(line); r != "" {
+		if s.foreignOrcpt, r = takeForeignOrcpt(&ml); r != "" {
 			v.reply(r)
 			return nil
 		}
+		line = ml.bytes()
 		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 		if len(line) != len(orig) || !bytes.Equal(line, orig) {

@@ -46,3 +46,24 @@ func BenchmarkMailParams(b *testing.B) {
 		}
 	}
 }
+
+// A path without angle brackets, which go-smtp takes, has its parameters
+// checked as any: a value on a flag, a keyword twice (MAIL and RCPT),
+// never left to go-smtp, which would take REQUIRETLS=NO as REQUIRETLS
+// and keep the last NOTIFY= of two.
+func TestParamsAfterPathWithoutBrackets(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: mx
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:a@example.org REQUIRETLS=NO", "501 5.5.4")
+	d.cmd("MAIL FROM:a@example.org BODY=7BIT BODY=8BITMIME", "501 5.5.4")
+	d.cmd("MAIL FROM:a@example.org", "250")
+	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4")
+	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER", "250")
+}

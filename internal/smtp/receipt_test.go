@@ -348,8 +348,13 @@ func FuzzMailCopyParam(f *testing.F) {
 		out, reply := v.mailCopyParam([]byte(line))
 		hasParam := func(l string) bool {
 			// Parameters follow the path (go-smtp reads none before or
-			// inside it).
-			for _, f := range strings.Fields(string(afterPath([]byte(l)))) {
+			// inside it; pathEnd reads the path as go-smtp does).
+			s := []byte(strings.TrimRight(l, "\r\n"))
+			end := pathEnd(s)
+			if end < 0 {
+				return false
+			}
+			for _, f := range strings.Fields(string(s[end:])) {
 				if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
 					return true
 				}

@@ -984,44 +984,27 @@ func mailFlagParams(line []byte) string {
 // rcptParams refuses the parameters of a RCPT command inside a
 // transaction: any after a plain HELO, raw UTF-8 in one without
 // SMTPUTF8, and a keyword (NOTIFY, ORCPT) that appears twice, for the
-// same reason as mailFlagParams. The parameters are found once.
-func (v *verbConn) rcptParams(line []byte) string {
-	rest := afterPath(line)
-	if len(bytes.TrimSpace(rest)) == 0 {
-		return "" // no parameters (most recipients): nothing copied
+// same reason as mailFlagParams. ps are the line's parameters, read once
+// (parseMailLine: after the path, with or without its angle brackets).
+func (v *verbConn) rcptParams(ps []mailParam) string {
+	if len(ps) == 0 {
+		return "" // no parameters (most recipients)
 	}
 	if v.helloOnly {
 		return replyRcptParamsNeedEHLO
 	}
-	params := string(rest)
-	if s := v.sess(); !s.opts.UTF8 && !isASCII(params) {
-		// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext) is
-		// the SMTPUTF8 extension's (RFC 6533 §3); without it an ORCPT
-		// writes such an address as xtext (\x{…}).
-		return replyRcptParamsNeedUTF8
-	}
-	return flagParams(params, false)
-}
-
-// afterPath is what follows the path of a MAIL or RCPT line (past any
-// quoted local part), nil without a complete <path>.
-func afterPath(line []byte) []byte {
-	s := bytes.TrimRight(line, "\r\n")
-	i, quoted := bytes.IndexByte(s, '<'), false
-	if i < 0 {
-		return nil
-	}
-	for i++; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '>' && !quoted:
-			return s[i+1:]
+	if s := v.sess(); !s.opts.UTF8 {
+		for _, p := range ps {
+			if !isASCII(p.name) || !isASCII(p.value) {
+				// Raw UTF-8 in a parameter (an ORCPT's
+				// utf-8-addr-unitext) is the SMTPUTF8 extension's (RFC
+				// 6533 §3); without it an ORCPT writes such an address
+				// as xtext (\x{…}).
+				return replyRcptParamsNeedUTF8
+			}
 		}
 	}
-	return nil
+	return checkParams(ps, false)
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
