@@ -16,6 +16,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/jsonsafe"
+	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 	"umbra/internal/signing"
 	"umbra/internal/smtp"
@@ -118,6 +119,7 @@ func newConfigCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
+			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, r)...)
 			cancel()
 			for _, w := range warnings {
 				warn(w)
@@ -382,6 +384,68 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 		}
 	}
 	return out
+}
+
+// topologySmartHostsThatAreThisServer is smartHostsThatAreThisServer
+// for the topology's send connectors this server sends through (it is
+// one of their source servers; a disabled one aside): a smart host that
+// is this server makes their mail loop back here. The warning is at the
+// topology file's line. A connector the configuration file refines with
+// smart hosts of its own uses those (InheritTopology), which the
+// configuration's check covers; otherwise it takes the configured
+// connector's port and address limit, as delivery does (25 and the
+// default without one).
+func topologySmartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, topo *config.Topology, r delivery.Resolver) []string {
+	if topo == nil {
+		return nil
+	}
+	bindings := ownBindings(cfg)
+	me := mailaddr.NameKey(cfg.Server.Name)
+	var out []string
+	for i, tc := range topo.SendConnectors {
+		if len(tc.SmartHosts) == 0 || (tc.Enabled != nil && !*tc.Enabled) ||
+			!slices.ContainsFunc(tc.SourceServers, func(s string) bool { return mailaddr.NameKey(s) == me }) {
+			continue
+		}
+		port, limit := config.DefaultSMTPPort, config.DefaultMXAddressLimit
+		if j := slices.IndexFunc(cfg.SendConnectors, func(sc config.SendConnector) bool { return sc.Name == tc.Name }); j >= 0 {
+			if len(cfg.SendConnectors[j].SmartHosts) > 0 {
+				continue // its own smart hosts: smartHostsThatAreThisServer
+			}
+			port, limit = cfg.SendConnectors[j].Port, cfg.SendConnectors[j].MXAddressLimit
+		}
+		all := delivery.CheckSelf(ctx, r, "", bindings, tc.Name, tc.SmartHosts, port, limit, "")
+		if all.Self == "" {
+			continue
+		}
+		what := "it is skipped; the connector's other smart hosts take its mail"
+		if all.Loops {
+			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+		}
+		for j, h := range tc.SmartHosts {
+			one := delivery.CheckSelf(ctx, r, "", bindings, tc.Name, []string{h}, port, 0, "")
+			if one.Self == "" {
+				continue
+			}
+			how := "is an address this server listens on"
+			if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
+				how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
+			}
+			out = append(out, topo.ErrorAt(fmt.Sprintf("warning: topology send connector %s: smart host %s %s: %s", tc.Name, h, how, what),
+				"send_connectors", i, "smart_hosts", j).Error())
+		}
+	}
+	return out
+}
+
+// selfSmartHostWarnings are the warnings of smart hosts that are this
+// server, of the configuration's send connectors and of the topology's
+// this server sends through, for serve's start and each reload: the
+// smart hosts given as addresses only (no lookup delays a start; config
+// check looks names up too, and delivery finds them at each attempt).
+func selfSmartHostWarnings(cfg *config.Config) []string {
+	ctx := context.Background()
+	return append(smartHostsThatAreThisServer(ctx, cfg, noDNS{}), topologySmartHostsThatAreThisServer(ctx, cfg, topologyOf(cfg), noDNS{})...)
 }
 
 // warnAt is a config check warning about the value at path: "file:line:

@@ -288,6 +288,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			log.Warn("configuration", "warning", w)
 		}
 	}
+	for _, w := range selfSmartHostWarnings(cfg) { // a smart host that is this server: its mail loops back here
+		log.Warn("configuration", "warning", w)
+	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and
@@ -984,6 +987,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 			socket = next.Server.AdminSocket
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
 		}
+	}
+	for _, w := range selfSmartHostWarnings(next) { // as at start
+		log.Warn("configuration", "warning", w)
 	}
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)

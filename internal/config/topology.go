@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"umbra/internal/mailaddr"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Topology is the organisation's topology file: the role a directory plays
@@ -22,6 +24,15 @@ type Topology struct {
 	RoutingGroupConnectors []TopoRGConnector   `yaml:"routing_group_connectors"`
 
 	File string `yaml:"-"`
+
+	doc *yaml.Node // the file's nodes, for ErrorAt's line numbers
+}
+
+// ErrorAt is msg as an Error at the line of the setting at path (map
+// keys and list indexes) in the topology file: for checks made outside
+// this package (cmd's warnings), as Config.ErrorAt.
+func (t *Topology) ErrorAt(msg string, path ...any) *Error {
+	return &Error{File: t.File, Line: lineOf(t.doc, path), Msg: msg}
 }
 
 // TopoSite is a well-connected network location.
@@ -117,7 +128,7 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.File = file
+	t.File, t.doc = file, doc
 	var zeros []explicitZero
 	walkZeros(doc, reflect.ValueOf(t).Elem(), nil, "", &zeros)
 	dups := append(zeroCosts(zeros), canonicalTopologyNames(t)...)

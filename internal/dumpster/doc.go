@@ -26,7 +26,12 @@
 //     record (earlierCopy, Tx.DumpsterRecipients), which keeps its key
 //     (its keep time) and body. The search for a copy of an earlier
 //     commit reads keys only, and runs only when another recipient of the
-//     message is delivered already.
+//     message is delivered already; where no delivered record leads to the
+//     copy (no org id, a record a redelivery request cleared) it reads the
+//     keys kept since the message got its queue id, at most
+//     earlierCopyScan (4096) of them: past them the copy is not found and
+//     the new recipients get a copy of their own (the body counted twice,
+//     each recipient in one copy, so a redelivery still delivers each once).
 //   - Each database holds at most max_dumpster_size_per_database bytes of
 //     copies: Keep evicts the oldest in the same commit (up to 64; Prune
 //     finishes a larger backlog), and nothing is kept past

@@ -164,6 +164,10 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 	}, nil
 }
 
+// earlierCopyScan bounds earlierCopy's fallback walk: the keys of
+// copies it reads (keys only: a few milliseconds of the commit).
+const earlierCopyScan = 4096
+
 // earlierCopy finds the copy of m in database kept before this Keep: by
 // this commit (at now), or, when another recipient of m is delivered
 // already, by an earlier commit. That commit wrote the recipient's
@@ -171,9 +175,14 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 // the copy is looked for there first (a second of slack: Keep moves a
 // copy kept at the instant of another's on by a nanosecond), whatever
 // the number of copies kept since; only when no record leads to it — no org id, a
-// record cleared by a redelivery request, a copy evicted — are all the
+// record cleared by a redelivery request, a copy evicted — are the
 // copies kept since m got its queue id read (a minute of slack for a
-// clock set back).
+// clock set back), oldest first, at most earlierCopyScan of them: this
+// runs inside the group commit. A copy past them is not found, and Keep
+// keeps a copy of its own for the new recipients — the body counted
+// twice in the database's total, each recipient still in one copy, so
+// a redelivery delivers each once.
+
 func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, now time.Time) (queue.DumpsterKey, bool) {
 	if k := (queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}); tx.DumpsterHas(k) {
 		return k, true
@@ -193,7 +202,7 @@ func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, n
 	if !earlier {
 		return queue.DumpsterKey{}, false
 	}
-	return tx.DumpsterFind(database, m.ID, now.Add(-m.ID.Age(now)-time.Minute), time.Time{})
+	return tx.DumpsterFindWithin(database, m.ID, now.Add(-m.ID.Age(now)-time.Minute), time.Time{}, earlierCopyScan)
 }
 
 // joined is the indexes in m of rcpts and of the recipients of old (a

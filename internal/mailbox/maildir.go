@@ -189,16 +189,15 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 // ".NAME" of the mailbox), where a reader may have moved it (rt17d F2).
 // It looks the name up in each, never reading a message: new/ by the
 // exact name (a file there carries no ":2," info yet), cur/ by the name
-// with or without its info.
+// with or without its info — each folder's cur/ read once, by its raw
+// names (inCur: no value per file, no pattern), so a check's memory does
+// not grow with the mailbox; the folders are listed once per check.
 func (d *Maildir) has(dir, name string) bool {
 	for _, f := range folders(dir) {
 		if _, err := os.Stat(filepath.Join(f, "new", name)); err == nil {
 			return true
 		}
-		if _, err := os.Stat(filepath.Join(f, "cur", name)); err == nil {
-			return true
-		}
-		if m, _ := filepath.Glob(filepath.Join(globQuote(f), "cur", globQuote(name)+":*")); len(m) > 0 {
+		if inCur(filepath.Join(f, "cur"), name) {
 			return true
 		}
 	}
@@ -234,13 +233,6 @@ func names(dir string) map[string]bool {
 		}
 	}
 	return set
-}
-
-// globQuote escapes the pattern characters of a literal path (a local
-// part may hold '*' and '?', atext; a root anything), so that has looks in this
-// mailbox only.
-func globQuote(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(s)
 }
 
 func syncDir(path string) error {

@@ -13,6 +13,12 @@
 //     expansion over 253 characters is first shortened from the left,
 //     label by label (RFC 7208 §7.3, spfNames), as the SPF library does
 //     not do it.
+//   - A domain a check names (the From: domain, an SPF identity's, a DKIM
+//     d=) is compared and looked up as mailaddr.Name gives it, the one
+//     mapping of the tree (asciiDomain): lower case, A-labels, no final
+//     dot; an underscore label is a domain; a label IDNA 2008 refuses,
+//     or a character that only stands for ASCII (KELVIN SIGN), makes no
+//     domain, never the domain it imitates.
 //   - The message the check passes on has exactly one
 //     Authentication-Results field naming umbra's authserv-id: the one
 //     umbra wrote, at the top. Arriving ones claiming that id are

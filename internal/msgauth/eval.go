@@ -16,7 +16,6 @@ import (
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
-	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
 	"umbra/internal/header"
@@ -419,14 +418,18 @@ func quoteShort(s string) string {
 }
 
 // asciiDomain returns d in lower case, internationalized labels as
-// A-labels, without a final dot; ok is false if it is not a host name.
+// A-labels, without a final dot: mailaddr.Name, the one mapping of the
+// tree (an underscore label is kept; a label IDNA 2008 refuses, or one
+// with a character that only stands for ASCII, is refused, never taken
+// for the domain it imitates). ok is false if it is not a host name.
 func asciiDomain(d string) (string, bool) {
-	d = strings.TrimSuffix(d, ".")
-	a, err := idna.Lookup.ToASCII(d)
+	if d == "." {
+		return "", false
+	}
+	a, err := mailaddr.Name(d)
 	if err != nil {
 		return "", false
 	}
-	a = strings.ToLower(a)
 	return a, isHostName(a)
 }
 

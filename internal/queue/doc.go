@@ -146,10 +146,11 @@
 // (deadWaitReply), so that a delay or failure DSN made meanwhile reads
 // the body and reports the remote host's words, as any DSN: dsnDue,
 // withRealReplies); after that one probe (window 1) goes
-// through and success regrows the window; an operator's retry,
-// redirect or flush ends every cool-down at once (as Postfix's flush
-// does); a resume does not (it releases what was held, which then waits
-// for the cool-down's end as the rest of its destination's mail).
+// through and success regrows the window; an operator's retry or flush
+// ends every cool-down at once (as Postfix's flush does); a resume does
+// not (it releases what was held, which then waits for the cool-down's
+// end as the rest of its destination's mail), nor does a redirect (it
+// moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min), as
 // Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has

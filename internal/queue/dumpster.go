@@ -299,7 +299,14 @@ func (t *Tx) DumpsterDatabases() []string { return t.prefixes(bucketDumpster) }
 // keys only, in key order (kept-at first): it seeks to from and stops
 // past to; ok false when there is none.
 func (t *Tx) DumpsterFind(db string, id ID, from, to time.Time) (k DumpsterKey, ok bool) {
+	return t.DumpsterFindWithin(db, id, from, to, 0)
+}
+
+// DumpsterFindWithin is DumpsterFind reading at most limit keys (0: no
+// bound): ok false also when the copy, if there is one, lies past them.
+func (t *Tx) DumpsterFindWithin(db string, id ID, from, to time.Time, limit int) (k DumpsterKey, ok bool) {
 	pre := dbPrefix(db)
+	read := 0
 	want := id.Key()
 	var end []byte
 	if !to.IsZero() {
@@ -308,6 +315,9 @@ func (t *Tx) DumpsterFind(db string, id ID, from, to time.Time) (k DumpsterKey, 
 	c := t.tx.Bucket(bucketDumpster).Cursor()
 	for kb, _ := c.Seek(append(bytes.Clone(pre), putTime(from)...)); kb != nil && bytes.HasPrefix(kb, pre); kb, _ = c.Next() {
 		if end != nil && bytes.Compare(kb[:min(len(kb), len(end))], end) > 0 {
+			break
+		}
+		if read++; limit > 0 && read > limit {
 			break
 		}
 		if len(kb) == len(pre)+16 && bytes.Equal(kb[len(pre)+8:], want) {

@@ -302,8 +302,12 @@ func Compact(path string) (before, after int64, err error) {
 // a release that did not do it, holds them whole, and delivery would
 // read each into memory. The files are durable before the compacted copy
 // names them, and the copy takes the database's name only after; a crash
-// or failure before that leaves files no record names, which the next
-// Open removes.
+// before that leaves files no record names, which the next Open removes;
+// a failure removes them itself. Run as root, it gives the database's
+// owner to what it wrote (ownership.go) — the copy, its spool files, a
+// spool directory it made — before the rename, and to a spool directory
+// that was there already only after it: a failed compaction changes no
+// owner or mode of anything that was there.
 func CompactSpooling(path string, threshold int64) (before, after int64, err error) {
 	return CompactTo(path, threshold, 0)
 }
@@ -375,6 +379,10 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	var respooled []string
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
+	_, serr := os.Stat(spool)
+	spoolThere := serr == nil // else respoolInline makes it: this compaction's, as the files it writes
+	madeSpool := !spoolThere  // removed on failure until the copy has the database's name
+	owner := databaseOwner(path)
 	if err == nil {
 		respooled, err = respoolInline(tmp, spool, threshold, false)
 	}
@@ -389,31 +397,46 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 			for _, name := range respooled {
 				os.Remove(filepath.Join(spool, name))
 			}
+			if madeSpool {
+				os.Remove(spool) // empty now: only this compaction's files were in it
+			}
 		}
 	}()
 	if err == nil {
 		// The owner of the file replaced, for the copy and the bodies
 		// it spooled (ownership.go): run as root, they would be root's.
-		err = giveOwner(tmp, databaseOwner(path))
+		// Only what this compaction wrote — the copy, its spool files,
+		// a spool directory it made — before the rename: a failure
+		// removes them, and nothing that was there is changed.
+		err = giveOwner(tmp, owner)
 		for _, name := range respooled {
 			if err == nil {
-				err = giveOwner(filepath.Join(spool, name), databaseOwner(path))
+				err = giveOwner(filepath.Join(spool, name), owner)
 			}
 		}
-		if err == nil && len(respooled) > 0 {
-			err = giveOwner(spool, databaseOwner(path))
+		if err == nil && len(respooled) > 0 && !spoolThere {
+			err = giveOwner(spool, owner)
 		}
 	}
 	if err == nil {
-		err = syncRename(tmp, path)
+		err = compactRename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
-	respooled = nil // named by the database now
+	spooled := len(respooled) > 0
+	respooled, madeSpool = nil, false // named by the database now
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
+	}
+	// A spool directory that was there already (the daemon's) holds the
+	// files the database now names: it and its files get the owner only
+	// now that the compaction took place.
+	if spooled && spoolThere {
+		if err := giveOwner(spool, owner); err != nil {
+			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
+		}
 	}
 	fi, err = os.Stat(path)
 	if err != nil {
@@ -421,6 +444,10 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	return before, fi.Size(), nil
 }
+
+// compactRename gives the compacted copy the database's name (a test
+// makes it fail).
+var compactRename = syncRename
 
 // compactChecked copies src into dst (bolt.Compact) with bbolt's panics
 // and faults on bad pages of src, and the faults tx.Check finds in src,

@@ -97,8 +97,9 @@ func (q *Manager) waitingOn(name string) []ID {
 // queueChunk messages, ending by until, its commits included
 // (inChunks); the first commit goes whatever the time. first
 // says the batch is its command's first: a resume lifts the suspension
-// then, and a retry, redirect or flush ends every dead destination's
-// cool-down (a resume ends none: it releases what was held).
+// then, and a retry or flush ends every dead destination's cool-down (a
+// resume ends none: it releases what was held; a redirect none: it moves
+// mail to another next hop).
 // It returns what it did (BatchResult).
 func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	switch action {
@@ -355,11 +356,9 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 
 // redirectBatch is a batch of RedirectQueue.
 func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
-	var revived []string
-	if first {
-		revived = q.reviveDead()
-	}
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
+	// A redirect moves mail to another next hop; it ends no dead
+	// destination's cool-down (retry and flush are the operator's ask for
+	// an attempt now): the old destinations' health is not its business.
 	now := q.clk.Now()
 	to := "redirect:" + target
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)

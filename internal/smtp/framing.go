@@ -323,27 +323,11 @@ func (v *verbConn) fillCommand() error {
 		if s == nil {
 			break // no greeting yet: go-smtp's 503, before any parameter check
 		}
-		if v.helloOnly && hasPathParams(line) {
-			v.reply(replyMailParamsNeedEHLO)
-			return nil
-		}
-		if v.declaredTooBig(line) {
-			v.reply(replyMailTooBig)
-			return nil
-		}
-		line = v.transportSize(line)
-		stripped, reply := v.mailShadowParam(line)
-		if reply == "" {
-			reply = mailFlagParams(stripped)
-		}
-		if reply == "" {
-			stripped, reply = v.mailCopyParam(stripped)
-		}
-		if reply != "" {
+		var reply string
+		if line, reply = v.mailParams(line); reply != "" {
 			v.reply(reply)
 			return nil
 		}
-		line = stripped
 	case "DATA":
 		if !v.inTransaction() {
 			// Out of sequence (and perhaps malformed: the sequence
@@ -363,7 +347,8 @@ func (v *verbConn) fillCommand() error {
 		if s := v.sess(); s == nil || !s.busy.Load() {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
-		if r := v.rcptParams(line); r != "" {
+		ml := parseMailLine(line) // its parameters read once (mailline.go)
+		if r := v.rcptParams(ml.params); r != "" {
 			v.reply(r)
 			return nil
 		}
@@ -372,10 +357,11 @@ func (v *verbConn) fillCommand() error {
 		// would refuse it.
 		var r string
 		s := v.sess()
-		if line, s.foreignOrcpt, r = foreignOrcpt(line); r != "" {
+		if s.foreignOrcpt, r = takeForeignOrcpt(&ml); r != "" {
 			v.reply(r)
 			return nil
 		}
+		line = ml.bytes()
 		orig := line
 		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
 		if len(line) != len(orig) || !bytes.Equal(line, orig) {
@@ -393,6 +379,32 @@ func (v *verbConn) fillCommand() error {
 	v.last = cmd
 	v.hand(line)
 	return nil
+}
+
+// mailParams checks the parameters of a MAIL line and takes the layer's
+// own (XSHADOW=, XSHADOWCOPY=, …) off it: the line go-smtp gets, or the
+// reply that refuses the command. The line is read once (mailLine); each
+// step reads and changes that.
+func (v *verbConn) mailParams(line []byte) ([]byte, string) {
+	ml := parseMailLine(line)
+	if v.helloOnly && len(ml.params) > 0 {
+		return nil, replyMailParamsNeedEHLO
+	}
+	if v.declaredTooBig(ml.params) {
+		return nil, replyMailTooBig
+	}
+	v.transportSize(&ml)
+	reply := v.mailShadowParam(&ml)
+	if reply == "" {
+		reply = checkParams(ml.params, true)
+	}
+	if reply == "" {
+		reply = v.copyParams(&ml)
+	}
+	if reply != "" {
+		return nil, reply
+	}
+	return ml.bytes(), ""
 }
 
 // extensionSequence is the reply to a command of a service extension
@@ -695,16 +707,15 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 // declaredTooBig: MAIL declares SIZE=<digits> over max_message_size
 // (RFC 1870 §6.1: 552 5.3.4), however many digits (go-smtp parses the
 // value as 32 bits and would answer a larger one with 501).
-func (v *verbConn) declaredTooBig(line []byte) bool {
+func (v *verbConn) declaredTooBig(ps []mailParam) bool {
 	if v.maxSize <= 0 {
 		return false
 	}
-	for _, f := range strings.Fields(strings.TrimRight(string(line), "\r\n")) {
-		k, val, ok := strings.Cut(f, "=")
-		if !ok || !strings.EqualFold(k, "SIZE") || val == "" || strings.Trim(val, "0123456789") != "" {
+	for _, p := range ps {
+		if p.key != "SIZE" || p.value == "" || strings.Trim(p.value, "0123456789") != "" {
 			continue
 		}
-		n, err := strconv.ParseUint(val, 10, 64)
+		n, err := strconv.ParseUint(p.value, 10, 64)
 		if err != nil || n > uint64(v.sizeLimit()) {
 			return true // all digits, too large even for 64 bits, or over the limit
 		}

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bytes"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -48,47 +47,31 @@ const replyBadForeignOrcpt = "501 5.5.4 Malformed ORCPT parameter value"
 // a reply when its value is malformed. A line without such a parameter
 // is returned as it is, with "" and "".
 func foreignOrcpt(line []byte) ([]byte, string, string) {
-	rest := afterPath(line)
-	if len(rest) == 0 {
-		return line, "", ""
-	}
-	start := len(bytes.TrimRight(line, "\r\n")) - len(rest) // where the parameters begin
-	for i := 0; i < len(rest); {
-		for i < len(rest) && rest[i] == ' ' {
-			i++
-		}
-		j := i
-		for j < len(rest) && rest[j] != ' ' {
-			j++
-		}
-		param := string(rest[i:j])
-		name, v, _ := strings.Cut(param, "=")
-		if strings.EqualFold(name, "ORCPT") {
-			typ, xt, ok := strings.Cut(v, ";")
-			if !ok || !ForeignOrcptType(typ) {
-				return line, "", "" // go-smtp's to decode (or refuse)
-			}
-			addr, ok := mailaddr.DecodeXtext(xt)
-			if !ok || addr == "" || !printableASCII(addr) {
-				return line, "", replyBadForeignOrcpt
-			}
-			if len(addr) > maxOrcpt {
-				return line, "", replyLines(replyLongOrcpt)[0]
-			}
-			out := make([]byte, 0, len(line))
-			out = append(out, line[:start+i]...)
-			out = append(out, bytes.TrimLeft(line[start+j:], " ")...)
-			if k := len(bytes.TrimRight(out[:len(out)-len(eol(line))], " ")); k < len(out)-len(eol(line)) {
-				out = append(out[:k], eol(line)...)
-			}
-			return out, typ + ";" + addr, ""
-		}
-		i = j
-	}
-	return line, "", ""
+	ml := parseMailLine(line)
+	orcpt, reply := takeForeignOrcpt(&ml)
+	return ml.bytes(), orcpt, reply
 }
 
-// eol is the line end of line (CRLF, LF, or none).
-func eol(line []byte) []byte {
-	return line[len(bytes.TrimRight(line, "\r\n")):]
+// takeForeignOrcpt is foreignOrcpt on a line read once (mailLine): the
+// parameter is taken off ml.
+func takeForeignOrcpt(ml *mailLine) (orcpt, reply string) {
+	for i, p := range ml.params {
+		if p.key != "ORCPT" {
+			continue
+		}
+		typ, xt, ok := strings.Cut(p.value, ";")
+		if !ok || !ForeignOrcptType(typ) {
+			return "", "" // go-smtp's to decode (or refuse)
+		}
+		addr, ok := mailaddr.DecodeXtext(xt)
+		if !ok || addr == "" || !printableASCII(addr) {
+			return "", replyBadForeignOrcpt
+		}
+		if len(addr) > maxOrcpt {
+			return "", replyLines(replyLongOrcpt)[0]
+		}
+		ml.params, ml.changed = append(ml.params[:i:i], ml.params[i+1:]...), true
+		return typ + ";" + addr, ""
+	}
+	return "", ""
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -90,32 +89,35 @@ type serverAddresses interface {
 }
 
 // mailCopyParam removes XSHADOWCOPY=<database-id> from a MAIL command
-// and gives it to the session.
+// and gives it to the session: copyParams on the line read once.
 func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
-	s := strings.TrimRight(string(line), "\r\n")
-	fields := strings.Split(s, " ")
-	var keep []string
-	db, found := "", false
-	batch, batchArg := 0, ""
-	markArg := ""
-	for _, f := range fields {
-		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
-			db, found = val, true
-			continue
-		} else if ok && strings.EqualFold(k, "XSHADOWMARK") {
-			if markArg != "" {
-				return nil, "501 5.5.4 XSHADOWMARK= given twice"
-			}
-			markArg = "=" + val
-			continue
-		} else if ok && strings.EqualFold(k, "XSHADOWBATCH") {
-			if batchArg != "" {
-				return nil, "501 5.5.4 XSHADOWBATCH= given twice"
-			}
-			batchArg = "=" + val
-			continue
-		}
-		keep = append(keep, f)
+	ml := parseMailLine(line)
+	if r := v.copyParams(&ml); r != "" {
+		return nil, r
+	}
+	return ml.bytes(), ""
+}
+
+// copyParams takes XSHADOWCOPY=<database-id> (with XSHADOWBATCH= and
+// XSHADOWMARK=) off a MAIL command and gives it to the session.
+func (v *verbConn) copyParams(ml *mailLine) string {
+	copies, marks, batches := ml.take("XSHADOWCOPY"), ml.take("XSHADOWMARK"), ml.take("XSHADOWBATCH")
+	if len(marks) > 1 {
+		return "501 5.5.4 XSHADOWMARK= given twice"
+	}
+	if len(batches) > 1 {
+		return "501 5.5.4 XSHADOWBATCH= given twice"
+	}
+	db, found := "", len(copies) > 0
+	if found {
+		db = copies[len(copies)-1].value
+	}
+	batch, batchArg, markArg := 0, "", ""
+	if len(batches) == 1 {
+		batchArg = "=" + batches[0].value
+	}
+	if len(marks) == 1 {
+		markArg = "=" + marks[0].value
 	}
 	ss := v.sess()
 	if !found {
@@ -123,36 +125,36 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 			ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
 		}
 		if batchArg != "" {
-			return nil, "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
+			return "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
 		}
 		if markArg != "" {
-			return nil, "501 5.5.4 XSHADOWMARK= needs XSHADOWCOPY="
+			return "501 5.5.4 XSHADOWMARK= needs XSHADOWCOPY="
 		}
-		return line, ""
+		return ""
 	}
 	switch {
 	case ss == nil || ss.shadowServer == "":
-		return nil, "503 5.5.1 XSHADOWCOPY parameter outside a shadow session"
+		return "503 5.5.1 XSHADOWCOPY parameter outside a shadow session"
 	case ss.shadowVersion() < 3:
-		return nil, "503 5.5.1 XSHADOWCOPY not offered"
+		return "503 5.5.1 XSHADOWCOPY not offered"
 	case ss.pendingShadowID != "":
-		return nil, "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
+		return "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
 	case !validShadowID(db):
-		return nil, "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
+		return "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
 	// The id names the primary the copy is kept for: one this server
 	// keeps as another primary's is refused as at XSHADOW (rt17f-F1).
 	if r := ss.databaseOfAnother(ss.shadowServer, db); r != "" {
 		ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
-		return nil, r
+		return r
 	}
 	if batchArg != "" {
 		n, err := strconv.Atoi(batchArg[1:])
 		switch {
 		case ss.shadowVersion() < 6:
-			return nil, "503 5.5.1 XSHADOWBATCH not offered"
+			return "503 5.5.1 XSHADOWBATCH not offered"
 		case err != nil || !digitsOnly(batchArg[1:]) || n < 1 || n > MaxBatchCopies:
-			return nil, "501 5.5.4 XSHADOWBATCH= needs a number of copies from 1 to " + strconv.Itoa(MaxBatchCopies)
+			return "501 5.5.4 XSHADOWBATCH= needs a number of copies from 1 to " + strconv.Itoa(MaxBatchCopies)
 		}
 		batch = n
 	}
@@ -161,14 +163,14 @@ func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
 		n, err := strconv.ParseUint(markArg[1:], 10, 64)
 		switch {
 		case ss.shadowVersion() < 7:
-			return nil, "503 5.5.1 XSHADOWMARK not offered"
+			return "503 5.5.1 XSHADOWMARK not offered"
 		case err != nil || !digitsOnly(markArg[1:]) || n == 0:
-			return nil, "501 5.5.4 XSHADOWMARK= needs a positive number"
+			return "501 5.5.4 XSHADOWMARK= needs a positive number"
 		}
 		mark = n
 	}
 	ss.pendingCopyDB, ss.copyRefused, ss.pendingBatch, ss.pendingCopyMark = db, false, batch, mark
-	return []byte(strings.Join(keep, " ") + "\r\n"), ""
+	return ""
 }
 
 // replyCopyPartial refuses a copy on receipt some command of whose

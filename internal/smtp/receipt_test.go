@@ -347,7 +347,14 @@ func FuzzMailCopyParam(f *testing.F) {
 		v := &verbConn{sess: func() *session { return s }}
 		out, reply := v.mailCopyParam([]byte(line))
 		hasParam := func(l string) bool {
-			for _, f := range strings.Split(strings.TrimRight(l, "\r\n"), " ") {
+			// Parameters follow the path (go-smtp reads none before or
+			// inside it; pathEnd reads the path as go-smtp does).
+			s := []byte(strings.TrimRight(l, "\r\n"))
+			end := pathEnd(s)
+			if end < 0 {
+				return false
+			}
+			for _, f := range strings.Fields(string(s[end:])) {
 				if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOWCOPY") {
 					return true
 				}

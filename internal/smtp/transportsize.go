@@ -1,9 +1,6 @@
 package smtp
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // Size limits between the organisation's own servers. Every umbra hop
 // adds header fields to a message it passes on: its Received field, the
@@ -56,23 +53,16 @@ func (s *session) maxHeaderSize() int {
 // max_message_size itself, a declared size the layer took within a
 // transport server's allowance as max_message_size (the layer enforces
 // the real limit as the body arrives).
-func (v *verbConn) transportSize(line []byte) []byte {
+func (v *verbConn) transportSize(ml *mailLine) {
 	if v.maxSize <= 0 || !v.exempt() {
-		return line
+		return
 	}
-	fields := strings.Split(strings.TrimRight(string(line), "\r\n"), " ")
-	changed := false
-	for i, f := range fields {
-		k, val, ok := strings.Cut(f, "=")
-		if !ok || !strings.EqualFold(k, "SIZE") {
+	for i, p := range ml.params {
+		if p.key != "SIZE" {
 			continue
 		}
-		if n, err := strconv.ParseUint(val, 10, 64); err == nil && n > uint64(v.maxSize) {
-			fields[i], changed = k+"="+strconv.FormatInt(v.maxSize, 10), true
+		if n, err := strconv.ParseUint(p.value, 10, 64); err == nil && n > uint64(v.maxSize) {
+			ml.params[i].value, ml.changed = strconv.FormatInt(v.maxSize, 10), true
 		}
 	}
-	if !changed {
-		return line
-	}
-	return []byte(strings.Join(fields, " ") + "\r\n")
 }

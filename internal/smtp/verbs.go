@@ -925,38 +925,28 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	return ""
 }
 
-// mailShadowParam removes XSHADOW=<id> from a MAIL command and gives it
-// to the session (W-3).
-func (v *verbConn) mailShadowParam(line []byte) ([]byte, string) {
-	s := strings.TrimRight(string(line), "\r\n")
-	fields := strings.Split(s, " ")
-	var keep []string
-	id, found := "", false
-	for _, f := range fields {
-		if k, val, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "XSHADOW") {
-			if found { // RFC 5321 §4.1.2: a parameter keyword appears once
-				return nil, "501 5.5.4 XSHADOW= given more than once"
-			}
-			id, found = val, true
-			continue
-		}
-		keep = append(keep, f)
-	}
-	if !found {
-		if ss := v.sess(); ss != nil {
+// mailShadowParam takes XSHADOW=<id> off a MAIL command and gives it to
+// the session (W-3).
+func (v *verbConn) mailShadowParam(ml *mailLine) string {
+	taken := ml.take("XSHADOW")
+	ss := v.sess()
+	if len(taken) == 0 {
+		if ss != nil {
 			ss.pendingShadowID = ""
 		}
-		return line, ""
+		return ""
 	}
-	ss := v.sess()
+	id := taken[0].value
 	switch {
+	case len(taken) > 1: // RFC 5321 §4.1.2: a parameter keyword appears once
+		return "501 5.5.4 XSHADOW= given more than once"
 	case ss == nil || ss.shadowServer == "":
-		return nil, "503 5.5.1 XSHADOW parameter outside a shadow session"
+		return "503 5.5.1 XSHADOW parameter outside a shadow session"
 	case !validShadowID(id):
-		return nil, "501 5.5.4 XSHADOW= needs an id of 1 to 64 characters [A-Za-z0-9._-]"
+		return "501 5.5.4 XSHADOW= needs an id of 1 to 64 characters [A-Za-z0-9._-]"
 	}
 	ss.pendingShadowID = id
-	return []byte(strings.Join(keep, " ") + "\r\n"), ""
+	return ""
 }
 
 func validShadowID(id string) bool {
@@ -986,88 +976,70 @@ func (v *verbConn) SetWriteDeadline(t time.Time) error { return v.conn.SetWriteD
 // the parameters into a map, so a second BODY=, RET= or ENVID= would
 // silently replace the first, and a value on a flag would be taken as
 // the flag: a legacy "REQUIRETLS=NO" must not become a REQUIRETLS
-// message.
+// message. (mailParams runs the same check on the line it read once.)
 func mailFlagParams(line []byte) string {
-	return pathParams(line, true)
+	return checkParams(parseMailLine(line).params, true)
 }
 
 // rcptParams refuses the parameters of a RCPT command inside a
 // transaction: any after a plain HELO, raw UTF-8 in one without
 // SMTPUTF8, and a keyword (NOTIFY, ORCPT) that appears twice, for the
-// same reason as mailFlagParams. The parameters are found once.
-func (v *verbConn) rcptParams(line []byte) string {
-	rest := afterPath(line)
-	if len(bytes.TrimSpace(rest)) == 0 {
-		return "" // no parameters (most recipients): nothing copied
+// same reason as mailFlagParams. ps are the line's parameters, read once
+// (parseMailLine: after the path, with or without its angle brackets).
+func (v *verbConn) rcptParams(ps []mailParam) string {
+	if len(ps) == 0 {
+		return "" // no parameters (most recipients)
 	}
 	if v.helloOnly {
 		return replyRcptParamsNeedEHLO
 	}
-	params := string(rest)
-	if s := v.sess(); !s.opts.UTF8 && !isASCII(params) {
-		// Raw UTF-8 in a parameter (an ORCPT's utf-8-addr-unitext) is
-		// the SMTPUTF8 extension's (RFC 6533 §3); without it an ORCPT
-		// writes such an address as xtext (\x{…}).
-		return replyRcptParamsNeedUTF8
-	}
-	return flagParams(params, false)
-}
-
-// pathParams checks the parameters after the path of a MAIL or RCPT
-// line (past any quoted local part).
-func pathParams(line []byte, mail bool) string {
-	rest := afterPath(line)
-	if len(bytes.TrimSpace(rest)) == 0 {
-		return "" // no parameters (most commands): nothing copied
-	}
-	return flagParams(string(rest), mail)
-}
-
-// hasPathParams: a MAIL or RCPT line carries parameters after its path.
-func hasPathParams(line []byte) bool {
-	return len(bytes.TrimSpace(afterPath(line))) > 0
-}
-
-// afterPath is what follows the path of a MAIL or RCPT line (past any
-// quoted local part), nil without a complete <path>.
-func afterPath(line []byte) []byte {
-	s := bytes.TrimRight(line, "\r\n")
-	i, quoted := bytes.IndexByte(s, '<'), false
-	if i < 0 {
-		return nil
-	}
-	for i++; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '>' && !quoted:
-			return s[i+1:]
+	if s := v.sess(); !s.opts.UTF8 {
+		for _, p := range ps {
+			if !isASCII(p.name) || !isASCII(p.value) {
+				// Raw UTF-8 in a parameter (an ORCPT's
+				// utf-8-addr-unitext) is the SMTPUTF8 extension's (RFC
+				// 6533 §3); without it an ORCPT writes such an address
+				// as xtext (\x{…}).
+				return replyRcptParamsNeedUTF8
+			}
 		}
 	}
-	return nil
+	return checkParams(ps, false)
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
 const maxEnvID = 100
 
 func flagParams(params string, mail bool) string {
-	seen := map[string]bool{}
-	for _, f := range strings.Fields(params) {
-		name, v, hasValue := strings.Cut(f, "=")
-		k := strings.ToUpper(name)
-		if seen[k] {
+	return checkParams(splitParams(params), mail)
+}
+
+// checkParams refuses a keyword given twice and, for MAIL, a value on a
+// flag or an ENVID too long (mailFlagParams).
+func checkParams(ps []mailParam, mail bool) string {
+	var seen map[string]bool // a line of many parameters: not n² comparisons
+	if len(ps) > 8 {
+		seen = make(map[string]bool, len(ps))
+	}
+	for i, p := range ps {
+		twice := seen[p.key]
+		if seen == nil {
+			for _, q := range ps[:i] {
+				twice = twice || q.key == p.key
+			}
+		} else {
+			seen[p.key] = true
+		}
+		if twice {
 			// The name as the client wrote it, ASCII letters upper-cased,
 			// echoed unambiguously (replyecho.go).
-			return "501 5.5.4 " + string(echoText(upperASCII(name))) + " given more than once"
+			return "501 5.5.4 " + string(echoText(upperASCII(p.name))) + " given more than once"
 		}
-		seen[k] = true
 		switch {
 		case !mail:
-		case (k == "REQUIRETLS" || k == "SMTPUTF8") && hasValue:
-			return "501 5.5.4 " + k + " takes no value"
-		case k == "ENVID" && len(v) > maxEnvID:
+		case (p.key == "REQUIRETLS" || p.key == "SMTPUTF8") && p.hasValue:
+			return "501 5.5.4 " + p.key + " takes no value"
+		case p.key == "ENVID" && len(p.value) > maxEnvID:
 			return "501 5.5.4 ENVID longer than 100 characters"
 		}
 	}

@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A compaction that fails at its last step — the rename of the copy over
+// the database — leaves everything as it was: the database, and the
+// spool directory and the files in it, their owners and modes too. It
+// gives the database's owner only to what it wrote itself before the
+// rename (the copy, the spool files it made); a spool directory that was
+// there already is the daemon's, given only once the copy is in place.
+func TestFailedCompactionChangesNoOwner(t *testing.T) {
+	for _, spoolThere := range []bool{true, false} {
+		name := map[bool]string{true: "spool there", false: "no spool"}[spoolThere]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "queue.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := msg(s, "a@example.org", "b@example.test")
+			m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+			if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, bigContent(500<<10)) }); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			spool := filepath.Join(dir, spoolDirName)
+			os.RemoveAll(spool)
+			kept := filepath.Join(spool, "0123456789ab")
+			if spoolThere {
+				if err := os.Mkdir(spool, 0o750); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(spool, 0o750)
+				if err := os.WriteFile(kept, []byte("a body of another message"), 0o640); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(kept, 0o640)
+			}
+			os.Chmod(path, 0o600)
+			if os.Geteuid() == 0 {
+				os.Chown(path, 4321, 4321)
+			}
+			dbBefore, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := compactRename
+			compactRename = func(tmp, path string) error { return errors.New("rename refused (test)") }
+			defer func() { compactRename = old }()
+			if _, _, err := CompactSpooling(path, testThreshold); err == nil {
+				t.Fatal("the compaction succeeded with its rename refused")
+			}
+			if dbAfter, _ := os.ReadFile(path); !bytes.Equal(dbBefore, dbAfter) {
+				t.Error("the database changed")
+			}
+			if !spoolThere {
+				if _, err := os.Stat(spool); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the spool directory the compaction made is left: %v", err)
+				}
+				return
+			}
+			ents, _ := os.ReadDir(spool)
+			if len(ents) != 1 {
+				t.Errorf("spool holds %d files, want only the one that was there", len(ents))
+			}
+			for p, mode := range map[string]os.FileMode{spool: 0o750, kept: 0o640} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != mode {
+					t.Errorf("%s: mode %v after a failed compaction, want %v as before", p, fi.Mode().Perm(), mode)
+				}
+				if st := fi.Sys().(*syscall.Stat_t); st.Uid != uint32(os.Geteuid()) {
+					t.Errorf("%s: owner %d after a failed compaction, want %d as before", p, st.Uid, os.Geteuid())
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,132 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+)
+
+// mailLine is a MAIL command line read once: the command up to the end
+// of its path, and the parameters after the path, in their order (RFC
+// 5321 §4.1.2: esmtp-keyword["=" esmtp-value], separated by spaces). The
+// layer's steps on MAIL (verbConn.mailParams) read and change it — the
+// declared size, the shadow parameters taken off for the session, the
+// keywords given twice — and go-smtp gets bytes(): the line as the client
+// wrote it unless a step changed a parameter. What lies inside the path
+// (a quoted local part with a space and "SIZE=") is never a parameter.
+type mailLine struct {
+	orig    []byte
+	head    []byte // the command up to the end of its path, as written
+	params  []mailParam
+	changed bool
+}
+
+// mailParam is one parameter: its name and value as written, and its
+// name upper-cased (ASCII) for comparison.
+type mailParam struct {
+	name, key, value string
+	hasValue         bool
+}
+
+// parseMailLine reads line (with or without its CRLF). A line without a
+// complete path has no parameters: go-smtp refuses it.
+func parseMailLine(line []byte) mailLine {
+	ml := mailLine{orig: line}
+	s := bytes.TrimRight(line, "\r\n")
+	end := pathEnd(s)
+	if end < 0 {
+		ml.head = s
+		return ml
+	}
+	ml.head = s[:end]
+	ml.params = splitParams(string(s[end:]))
+	return ml
+}
+
+// pathEnd is the index in a MAIL or RCPT line just past its path, as
+// go-smtp reads it after the colon: "<>", a <path> (past any quoted
+// local part), or a path without angle brackets up to the first space
+// outside quotes; -1 when the line holds no complete path.
+func pathEnd(s []byte) int {
+	colon := bytes.IndexByte(s, ':')
+	if colon < 0 {
+		return -1
+	}
+	i := colon + 1
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	if i == len(s) {
+		return -1
+	}
+	bracket, quoted := s[i] == '<', false
+	if bracket {
+		i++
+	}
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == '>' && bracket && !quoted:
+			return i + 1
+		case (c == ' ' || c == '\t') && !bracket && !quoted:
+			return i
+		}
+	}
+	if bracket || quoted {
+		return -1
+	}
+	return len(s)
+}
+
+// splitParams splits the parameters after a path.
+func splitParams(rest string) []mailParam {
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return nil
+	}
+	ps := make([]mailParam, len(fields))
+	for i, f := range fields {
+		name, v, has := strings.Cut(f, "=")
+		ps[i] = mailParam{name: name, key: strings.ToUpper(name), value: v, hasValue: has}
+	}
+	return ps
+}
+
+// take removes the parameters named key (upper-case) and returns them.
+func (ml *mailLine) take(key string) []mailParam {
+	var out []mailParam
+	keep := ml.params[:0]
+	for _, p := range ml.params {
+		if p.key == key {
+			out = append(out, p)
+			continue
+		}
+		keep = append(keep, p)
+	}
+	if len(out) > 0 {
+		ml.params, ml.changed = keep, true
+	}
+	return out
+}
+
+// bytes is the line go-smtp gets: the one the client wrote when no step
+// changed it, else the head and the parameters left, CRLF-terminated.
+func (ml *mailLine) bytes() []byte {
+	if !ml.changed {
+		return ml.orig
+	}
+	b := bytes.NewBuffer(make([]byte, 0, len(ml.orig)))
+	b.Write(ml.head)
+	for _, p := range ml.params {
+		b.WriteByte(' ')
+		b.WriteString(p.name)
+		if p.hasValue {
+			b.WriteByte('=')
+			b.WriteString(p.value)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}

@@ -1,0 +1,69 @@
+package smtp
+
+import (
+	"testing"
+)
+
+// The parameters of MAIL are what follows its path (RFC 5321 §4.1.2),
+// found once: a quoted local part holding a space and "SIZE=" or
+// "XSHADOW=" is part of the address, not a parameter: its refusal is the
+// address's (go-smtp hands the local part over unquoted, so a space in
+// it is refused as 501 5.1.7), not a declared size over the limit (552)
+// nor a shadow parameter outside a shadow session (503).
+func TestMailParamsAfterThePathOnly(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: mx
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: 3000}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for _, from := range []string{`"a SIZE=99999999999"@example.org`, `"a XSHADOW=x"@example.org`, `"a XSHADOWCOPY=db"@example.org`,
+		`"a SIZE=10 SIZE=20"@example.org`} {
+		d.cmd("MAIL FROM:<"+from+"> SIZE=100", "501 5.1.7")
+	}
+	// The parameters after the path are still read: a size over the
+	// limit, a keyword twice, a shadow parameter outside a shadow session.
+	d.cmd(`MAIL FROM:<"a b"@example.org> SIZE=99999999999`, "552 5.3.4")
+	d.cmd(`MAIL FROM:<"a b"@example.org> SIZE=10 size=20`, "501 5.5.4")
+	d.cmd(`MAIL FROM:<a@example.org> XSHADOW=x`, "503 5.5.1")
+	d.cmd(`MAIL FROM:a@example.org SIZE=99999999999`, "552 5.3.4") // a path without brackets, as go-smtp takes it
+}
+
+// BenchmarkMailParams: the layer's work on a MAIL line of an ordinary
+// submission (size, body type, an envelope id), allocations included.
+func BenchmarkMailParams(b *testing.B) {
+	s := &session{srv: &Server{}}
+	v := &verbConn{sess: func() *session { return s }, maxSize: 10 << 20}
+	line := []byte("MAIL FROM:<alice@example.org> SIZE=12345 BODY=8BITMIME ENVID=QQ314159 RET=HDRS\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, r := v.mailParams(line); r != "" {
+			b.Fatal(r)
+		}
+	}
+}
+
+// A path without angle brackets, which go-smtp takes, has its parameters
+// checked as any: a value on a flag, a keyword twice (MAIL and RCPT),
+// never left to go-smtp, which would take REQUIRETLS=NO as REQUIRETLS
+// and keep the last NOTIFY= of two.
+func TestParamsAfterPathWithoutBrackets(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: mx
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:a@example.org REQUIRETLS=NO", "501 5.5.4")
+	d.cmd("MAIL FROM:a@example.org BODY=7BIT BODY=8BITMIME", "501 5.5.4")
+	d.cmd("MAIL FROM:a@example.org", "250")
+	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4")
+	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER", "250")
+}
