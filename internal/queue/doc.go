@@ -474,7 +474,13 @@
 // the one check (databaseOfAnotherTx, a seek to the id), also after the
 // primary's record went with its last copy. The entry goes only when
 // that primary presents a new id (its database is gone). Open adds the
-// entries a release without the index did not write, never removes one. A primary is listed for heartbeats while its
+// entries a release without the index did not write, never removes one.
+// A record follows its primary's server across a topology change
+// (SetServers, followservers.go): a record under a server's name, or
+// (on a reload) under a connector's host name whose address was that
+// server's, is moved to the server's new address in one commit; a
+// crash before it leaves the old address, moved again at the next start
+// for records under a server's name. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over
 // from it waits anywhere else here (SR-16; one seek each: the queue index
 // and the index of taken-over copies, below).

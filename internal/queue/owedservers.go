@@ -80,13 +80,19 @@ type Servers interface {
 }
 
 // SetServers gives the queue the topology (nil: none). Without one, a
-// session speaks for the records under its own server name only.
+// session speaks for the records under its own server name only. The
+// records of primaries follow their servers to the addresses the
+// topology gives them now (followServers).
 func (q *Manager) SetServers(d Servers) {
 	if d == nil {
 		q.servers.Store(nil)
 		return
 	}
-	q.servers.Store(&d)
+	var old Servers
+	if o := q.servers.Swap(&d); o != nil {
+		old = *o
+	}
+	q.followServers(old, d)
 }
 
 // reaches: the record p, kept under a name that is no server of the
