@@ -473,7 +473,8 @@
 // relay whose copy is committed here — is refused, or not recorded, by
 // the one check (databaseOfAnotherTx, a seek to the id), also after the
 // primary's record went with its last copy. The entry goes only when
-// that primary presents a new id (its database is gone). Open adds the
+// that primary presents a new id (its database is gone), or when the
+// operator forgets the id (ForgetDatabaseID) while no record holds it. Open adds the
 // entries a release without the index did not write, never removes one.
 // A record follows its primary's server across a topology change
 // (SetServers, followservers.go): a record under a server's name, or

@@ -2,6 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,7 +17,8 @@ import (
 // commit that writes the record (PutPeer). An entry goes only when the
 // primary itself presents a new id (its old database is gone with its
 // disk: nobody holds it any more), or when the operator forgets the id
-// (ForgetDatabaseID, umbra shadow forget-database).
+// (ForgetDatabaseID, umbra shadow forget-database: its database runs
+// under another server name now).
 
 func peerDBKey(dbID, primary string) []byte {
 	k := make([]byte, 0, len(dbID)+1+len(primary))
@@ -22,9 +26,10 @@ func peerDBKey(dbID, primary string) []byte {
 }
 
 // notePeerDB keeps the index entry of p's database id, in the commit
-// writing p: old is the record p replaces (nil: none, or undecodable).
-// A new id of the same primary drops the entry of its old one.
-func (t *Tx) notePeerDB(p, old *ShadowPeer) error {
+// writing p: oldRecord reads the record p replaces (nil: none, or
+// undecodable). A new id of the same primary drops the entry of its old
+// one.
+func (t *Tx) notePeerDB(p *ShadowPeer, oldRecord func() *ShadowPeer) error {
 	b := t.tx.Bucket(bucketPeerDBs)
 	if b == nil || p.DatabaseID == "" { // a database opened for a restore check
 		return nil
@@ -33,7 +38,7 @@ func (t *Tx) notePeerDB(p, old *ShadowPeer) error {
 	if v := b.Get(k); v != nil && string(v) == p.Addr {
 		return nil // the usual commit: one Get, nothing written
 	}
-	switch {
+	switch old := oldRecord(); {
 	case old != nil && old.DatabaseID != "" && old.DatabaseID != p.DatabaseID:
 		if err := b.Delete(peerDBKey(old.DatabaseID, p.Primary)); err != nil {
 			return err
@@ -108,4 +113,48 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// ForgetDatabaseID is the operator's word that the transport database id
+// dbID is no longer the server's it was met as (umbra shadow
+// forget-database): its database now runs under another server name,
+// which presents it. The index entries of dbID go, in one commit, and
+// their primaries are returned. Refused (ErrNotApplicable, nothing
+// changed) while a primary's record here still holds dbID — its copies,
+// or a contact within the grace, are kept against it — and ErrNotFound
+// when no entry names dbID.
+func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		owners = owners[:0]
+		var keys [][]byte
+		var held []string
+		tx.peerDBOwners(dbID, func(primary, _ string) bool {
+			if p, err := tx.Peer(primary); err == nil && p != nil && p.DatabaseID == dbID {
+				held = append(held, primary)
+			}
+			owners = append(owners, primary)
+			keys = append(keys, peerDBKey(dbID, primary))
+			return true
+		})
+		switch {
+		case len(held) > 0:
+			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
+				"(umbra shadow list): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
+		case len(keys) == 0:
+			return fmt.Errorf("%w: transport database id %s was not met here as any server's", ErrNotFound, dbID)
+		}
+		b := tx.tx.Bucket(bucketPeerDBs)
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	q.log.Warn("transport database id forgotten by the operator: a server presenting it is no longer refused as another's",
+		"database_id", dbID, "was", strings.Join(owners, ","))
+	return owners, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +199,31 @@ func BenchmarkDatabaseCheck(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// ident18 item 2a: the operator may forget an id met as a server's once
+// no record here holds it (umbra shadow forget-database): another server
+// presenting it is then accepted. Refused while the record holds it.
+func TestForgetDatabaseID(t *testing.T) {
+	s := openTest(t)
+	q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"}, nil)
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ForgetDatabaseID("db-a"); !errors.Is(err, ErrNotApplicable) || !strings.Contains(err.Error(), "hub-a") {
+		t.Fatalf("forgetting the id of a record holding it: %v; want it refused naming hub-a", err)
+	}
+	if _, err := q.ForgetDatabaseID("db-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("forgetting an id never met: %v; want ErrNotFound", err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeletePeer("hub-a") }); err != nil {
+		t.Fatal(err)
+	}
+	if owners, err := q.ForgetDatabaseID("db-a"); err != nil || len(owners) != 1 || owners[0] != "hub-a" {
+		t.Fatalf("ForgetDatabaseID(db-a) = %v, %v; want [hub-a]", owners, err)
+	}
+	if _, err := pushCopy(ctx, q, s, "hub-c", "db-a"); err != nil {
+		t.Fatalf("hub-c presenting the forgotten id: %v", err)
 	}
 }

@@ -117,9 +117,9 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
 	peers := t.tx.Bucket(bucketPeers)
-	var old *ShadowPeer
-	if v := peers.Get([]byte(p.Primary)); v != nil {
-		old, _ = decodePeer(p.Primary, v)
+	old := func() *ShadowPeer { // the record p replaces: read only when the index changes
+		o, _ := decodePeer(p.Primary, peers.Get([]byte(p.Primary)))
+		return o
 	}
 	if err := t.notePeerDB(p, old); err != nil {
 		return err
