@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,6 +68,32 @@ func newShadowCmd() *cobra.Command {
 				return err
 			}
 			printSingle(cmd, single, 10)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "forget-database DATABASE-ID",
+		Short: "Forget a transport database id met as a server's: another server presenting it is no longer refused (its database now runs under that server's name)",
+		Long: "Forget a transport database id met as a server's: another server presenting it is no longer refused as presenting another server's database " +
+			"(550 5.7.1 Database id <id> is another server's here).\n\n" +
+			"A database id met as one server's stays that server's — also after the last copy kept for it went — until that server presents a new one " +
+			"or this command forgets it: run it, on each server that refuses, when a database was moved to a server of another name. " +
+			"Refused (exit 1, nothing changed) while a primary's record here still holds the id (umbra shadow list shows it).",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			was, err := c.ForgetDatabaseID(args[0])
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"database_id": args[0], "was": was})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "forgot transport database id %s (met as %s): a server presenting it is no longer refused as another's\n",
+				termSafe(args[0]), termSafe(strings.Join(was, ", ")))
 			return nil
 		},
 	})

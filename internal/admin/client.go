@@ -416,6 +416,17 @@ func (c *Client) SingleCopies() ([]SingleCopyView, error) {
 	return vs, c.do("GET", "/v1/shadows/single", nil, &vs)
 }
 
+// ForgetDatabaseID forgets the transport database id dbID met as a
+// server's, returning the servers it was met as (POST
+// /v1/shadows/databases/{id}/forget).
+func (c *Client) ForgetDatabaseID(dbID string) ([]string, error) {
+	var out struct {
+		Was []string `json:"was"`
+	}
+	err := c.do("POST", "/v1/shadows/databases/"+url.PathEscape(dbID)+"/forget", nil, &out)
+	return out.Was, err
+}
+
 // Shadows lists the primaries this server holds shadow copies for.
 func (c *Client) Shadows() ([]ShadowView, error) {
 	var vs []ShadowView

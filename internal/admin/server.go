@@ -396,6 +396,26 @@ func ShadowState(held, takenOver, failures int, refused string) string {
 	return "healthy"
 }
 
+// databaseIDSyntax is the form of a transport database id on the shadow
+// verbs (XSHADOWCOPY=, DB=): 1 to 64 characters [A-Za-z0-9._-].
+func databaseIDSyntax(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// DatabaseForgetter is the queue's index of the transport database ids
+// met as each primary's (queue.Manager.ForgetDatabaseID).
+type DatabaseForgetter interface {
+	ForgetDatabaseID(dbID string) ([]string, error)
+}
+
 // singleCopies is the queue's record of the messages held by this server
 // only (queue.Manager, holders.go).
 type singleCopies interface {
@@ -664,6 +684,26 @@ func (s *Server) routes() http.Handler {
 			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
 		}
 		reply(w, out, err)
+	})
+	// The operator forgets a transport database id met as a server's
+	// (umbra shadow forget-database; queue.Manager.ForgetDatabaseID).
+	mux.HandleFunc("POST /v1/shadows/databases/{id}/forget", func(w http.ResponseWriter, r *http.Request) {
+		df, ok := s.q.(DatabaseForgetter)
+		if !ok {
+			fail(w, http.StatusNotImplemented, "forgetting a database id is not supported")
+			return
+		}
+		id := r.PathValue("id")
+		if !databaseIDSyntax(id) {
+			fail(w, http.StatusBadRequest, "not a transport database id: 1 to 64 characters [A-Za-z0-9._-]")
+			return
+		}
+		owners, err := df.ForgetDatabaseID(id)
+		s.audit(r, "shadow forget-database "+id, nil, "", err)
+		if owners == nil {
+			owners = []string{}
+		}
+		reply(w, map[string]any{"database_id": id, "was": owners}, err)
 	})
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
 		vs, err := s.ShadowViews()

@@ -466,7 +466,23 @@
 // reply leaves the SR-5 timer (LastContact) as it is; it forgets the
 // failures counted (alive.go). A copy committed against an id other
 // than the stored one (the primary was replaced while the attempt ran) is
-// taken back by that commit. A primary is listed for heartbeats while its
+// taken back by that commit.
+// A database id met as one primary's stays that primary's (bucket
+// peerdbs, peerdb.go: id ‖ primary → address, written by PutPeer in the
+// commit writing the record): another server presenting it — at
+// XSHADOW, on a copy on receipt, in a contact, or as the next hop of a
+// relay whose copy is committed here — is refused, or not recorded, by
+// the one check (databaseOfAnotherTx, a seek to the id), also after the
+// primary's record went with its last copy. The entry goes only when
+// that primary presents a new id (its database is gone), or when the
+// operator forgets the id (ForgetDatabaseID) while no record holds it. Open adds the
+// entries a release without the index did not write, never removes one.
+// A record follows its primary's server across a topology change
+// (SetServers, followservers.go): a record under a server's name, or
+// (on a reload) under a connector's host name whose address was that
+// server's, is moved to the server's new address in one commit; a
+// crash before it leaves the old address, moved again at the next start
+// for records under a server's name. A primary is listed for heartbeats while its
 // shadow queue holds any message, taken over or not, or a copy taken over
 // from it waits anywhere else here (SR-16; one seek each: the queue index
 // and the index of taken-over copies, below).

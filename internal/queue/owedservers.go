@@ -80,13 +80,19 @@ type Servers interface {
 }
 
 // SetServers gives the queue the topology (nil: none). Without one, a
-// session speaks for the records under its own server name only.
+// session speaks for the records under its own server name only. The
+// records of primaries follow their servers to the addresses the
+// topology gives them now (followServers).
 func (q *Manager) SetServers(d Servers) {
 	if d == nil {
 		q.servers.Store(nil)
 		return
 	}
-	q.servers.Store(&d)
+	var old Servers
+	if o := q.servers.Swap(&d); o != nil {
+		old = *o
+	}
+	q.followServers(old, d)
 }
 
 // reaches: the record p, kept under a name that is no server of the
@@ -156,28 +162,34 @@ func (q *Manager) ShadowDatabaseOfAnother(name, dbID string) (string, error) {
 // databaseOfAnotherTx is ShadowDatabaseOfAnother in a transaction: the
 // one check every path by which a peer's database id enters this
 // server's records goes through (XSHADOW DB=, MAIL XSHADOWCOPY=, the
-// database id of a contact: rt17f-F1).
-func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (string, error) {
-	if dbID == "" {
-		return "", nil
-	}
-	self, err := tx.Peer(name)
-	if err != nil {
-		return "", err
-	}
-	peers, _, err := tx.Peers()
-	for _, o := range peers {
-		if o.DatabaseID != dbID || o.Primary == name || q.reaches(name, o) {
-			continue
+// database id of a contact: rt17f-F1; the next hop's on a relay's
+// copy). A seek in the index of the ids met (peerdb.go), which keeps an
+// id its primary's after its record goes: its cost does not grow with
+// the number of primaries known.
+func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (other string, err error) {
+	var self *ShadowPeer
+	selfRead := false
+	tx.peerDBOwners(dbID, func(primary, addr string) bool {
+		o := &ShadowPeer{Primary: primary, Addr: addr}
+		if primary == name || q.reaches(name, o) {
+			return true
 		}
 		// name is a send connector's host name whose copies went to
 		// o's server: the same server (a heartbeat to it, SR-16).
-		if self != nil && q.reaches(o.Primary, self) {
-			continue
+		if !selfRead {
+			self, err = tx.Peer(name)
+			selfRead = true
 		}
-		return o.Primary, err
-	}
-	return "", err
+		if err != nil {
+			return false
+		}
+		if self != nil && q.reaches(primary, self) {
+			return true
+		}
+		other = primary
+		return false
+	})
+	return other, err
 }
 
 // DatabaseOfAnotherError refuses a database id presented for Server that

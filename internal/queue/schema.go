@@ -126,6 +126,10 @@ import (
 //	          after the commit that named that server, its outcome not
 //	          recorded yet; Recover marks such a message held by this
 //	          server only (pushcrash.go)
+//	peerdbs   database id ‖ 0x00 ‖ primary name → the address its copies
+//	          went to (ShadowPeer.Addr): every database id met as that
+//	          primary's, kept when its shadowpeers record goes, dropped
+//	          when the primary presents a new id (peerdb.go)
 //	takeoverfailures primary name → uvarint: the count of failed heartbeats
 //	          that made the primary's takeover, while it is taken over
 //	          (written with its shadowpeers record; shadowstate.go)
@@ -217,10 +221,12 @@ var (
 	// recipients carried, each settled as the original finishes it, the
 	// rest when it ends (carried.go).
 	bucketCarried = []byte("carriedcopies")
+	// bucketPeerDBs: the primaries' database ids met, by id (peerdb.go).
+	bucketPeerDBs = []byte("peerdbs")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
-		bucketPeers, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
+		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
 		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried}
 
 	keyDBID          = []byte("db_id")

@@ -113,9 +113,18 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 }
 
 // PutPeer writes a primary's state, and the count that made its takeover
-// beside it while it is taken over.
+// beside it while it is taken over, and the index of its database id
+// (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
-	if err := t.tx.Bucket(bucketPeers).Put([]byte(p.Primary), p.encode()); err != nil {
+	peers := t.tx.Bucket(bucketPeers)
+	old := func() *ShadowPeer { // the record p replaces: read only when the index changes
+		o, _ := decodePeer(p.Primary, peers.Get([]byte(p.Primary)))
+		return o
+	}
+	if err := t.notePeerDB(p, old); err != nil {
+		return err
+	}
+	if err := peers.Put([]byte(p.Primary), p.encode()); err != nil {
 		return err
 	}
 	b := t.tx.Bucket(bucketTakeoverFailures)
@@ -130,7 +139,8 @@ func (t *Tx) PutPeer(p *ShadowPeer) error {
 	return nil
 }
 
-// DeletePeer forgets a primary.
+// DeletePeer forgets a primary's state. The database ids met as its
+// stay its own (peerdb.go).
 func (t *Tx) DeletePeer(primary string) error {
 	if b := t.tx.Bucket(bucketTakeoverFailures); b != nil {
 		if err := b.Delete([]byte(primary)); err != nil {
@@ -229,8 +239,9 @@ func (t *Tx) hasShadowCopies(primary string) bool {
 
 // notePeer records, in the commit that makes a copy Shadowed, the primary
 // it is shadowed for: its address, and the database id the copy was made
-// against when none is known yet. A primary first seen now counts as
-// contacted now (the copy was just made in a session with it).
+// against when none is known yet (the caller checked it:
+// databaseOfAnotherTx). A primary first seen now counts as contacted now
+// (the copy was just made in a session with it).
 func (t *Tx) notePeer(primary, addr, dbID string, now time.Time) error {
 	p, err := t.Peer(primary)
 	if err != nil {
@@ -989,7 +1000,19 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		if r.PrimaryVia != "" {
 			addr += " via " + r.PrimaryVia
 		}
-		if err := tx.notePeer(r.Primary, addr, r.PrimaryDB, now); err != nil {
+		// The next hop's database id goes through the one check
+		// (databaseOfAnotherTx): one this server keeps as another
+		// primary's is not recorded as this one's. The copy stays held
+		// for it; its heartbeats present the id to the same check.
+		dbID := r.PrimaryDB
+		if other, err := q.databaseOfAnotherTx(tx, r.Primary, dbID); err != nil {
+			return false, err
+		} else if other != "" {
+			q.log.Warn("next hop's transport database id not recorded: it is another server's",
+				"primary", r.Primary, "database_id", dbID, "known_as", other, "msg_id", m.ID.String())
+			dbID = ""
+		}
+		if err := tx.notePeer(r.Primary, addr, dbID, now); err != nil {
 			return false, err
 		}
 	}

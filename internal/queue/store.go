@@ -277,6 +277,9 @@ func (s *Store) init(now time.Time) error {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
 		s.damagedAtOpen = damaged
+		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
+			return fmt.Errorf("indexing the primaries' database ids: %w", err)
+		}
 		if _, err := sweepBodySums(tx); err != nil { // bodysum.go
 			return fmt.Errorf("sweeping body checksums: %w", err)
 		}

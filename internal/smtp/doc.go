@@ -195,7 +195,10 @@
 //     5.6.0 without a valid one). A database id this server knows as
 //     another primary's is refused at MAIL as at XSHADOW (550 5.7.1 …
 //     is another server's here; nothing changed, WARN), and the queue
-//     refuses it in the copy's commit too (rt17f-F1). Sending end: on a connector with
+//     refuses it in the copy's commit too (rt17f-F1): the commit is the
+//     authority; the check at MAIL is one seek in the queue's index of
+//     database ids (it grows not with the primaries known), kept so that
+//     the body of a copy the commit would refuse is never sent. Sending end: on a connector with
 //     shadow_on_receipt, a message with no other copy (not relayed in a
 //     shadow session, not a client submission) gets a shadow session
 //     from the ReceiptShadow before the local commit, so that the one
