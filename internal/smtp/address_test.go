@@ -66,8 +66,11 @@ func FuzzParseCredentials(f *testing.F) {
 	f.Add("alice:$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\nhub-b:$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy:server\n")
 	f.Add("# comment\n\nbob:notahash\n")
 	f.Add("a:b:c:d\n:x\n")
+	// The parser alone: parseCredentials adds a bcrypt hash of the dummy
+	// at cost 10 or more to every file it accepts, which under -race took
+	// most of a minute over the corpus and checks nothing here.
 	f.Fuzz(func(t *testing.T, s string) {
-		_, err := parseCredentials(strings.NewReader(s), "creds")
+		_, _, err := readCredentials(strings.NewReader(s), "creds")
 		if err == nil {
 			return
 		}

@@ -90,8 +90,31 @@ func credentialsFileErrors(err error, setting ...any) []error {
 	return []error{config.NewFileLineError(err, setting...)}
 }
 
-// parseCredentials reads the lines of a credentials file named path.
+// parseCredentials reads the lines of a credentials file named path and
+// makes the unknown-user dummy hash at the highest cost it lists.
 func parseCredentials(r io.Reader, path string) (*Credentials, error) {
+	c, maxCost, err := readCredentials(r, path)
+	if err != nil {
+		return nil, err
+	}
+	if maxCost == 0 {
+		maxCost = bcrypt.DefaultCost // no account: nothing to match
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("umbra-timing-equaliser"), maxCost)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.dummy, c.maxCost = dummy, maxCost
+	start := time.Now()
+	bcrypt.CompareHashAndPassword(dummy, []byte("umbra-timing-equaliser"))
+	c.hashNanos.Store(int64(time.Since(start)))
+	return c, nil
+}
+
+// readCredentials is parseCredentials without the dummy hash: the
+// accounts of the file and the highest bcrypt cost among them (0 when
+// there is none), or every bad line, each at its line.
+func readCredentials(r io.Reader, path string) (*Credentials, int, error) {
 	c := &Credentials{users: map[string]account{}}
 	servers := map[string]string{} // folded server account name -> as written
 	maxCost := 0
@@ -139,20 +162,9 @@ func parseCredentials(r io.Reader, path string) (*Credentials, error) {
 		bad = append(bad, fmt.Errorf("%s: %w", path, err))
 	}
 	if len(bad) > 0 {
-		return nil, errors.Join(bad...)
+		return nil, 0, errors.Join(bad...)
 	}
-	if maxCost == 0 {
-		maxCost = bcrypt.DefaultCost // no account: nothing to match
-	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("umbra-timing-equaliser"), maxCost)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	c.dummy, c.maxCost = dummy, maxCost
-	start := time.Now()
-	bcrypt.CompareHashAndPassword(dummy, []byte("umbra-timing-equaliser"))
-	c.hashNanos.Store(int64(time.Since(start)))
-	return c, nil
+	return c, maxCost, nil
 }
 
 // passwordHashes counts the password hashes computed (tests hold the
