@@ -20,18 +20,12 @@ import (
 // made the copy again, and its loss lost the message.
 func TestForcedCopyRemovalIsToldAndCopiedAgain(t *testing.T) {
 	o := newReceiptHubs(t, "prefer-remote", false)
-	hb := startUmbra(t, o.cfgB, o.b)
-	ha := startUmbra(t, o.cfgA, o.a)
-	hb.dumpLogIfFailed()
-	ha.dumpLogIfFailed()
+	ha, hb := o.start(t)
 	sink := startRecorder(t, o.sink)
 	if _, code := cli(t, o.cfgA, "queue", "suspend", "smarthost:out"); code != 0 {
 		t.Fatal("suspend smarthost:out on hub-a")
 	}
-	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: dropped\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||
-		!strings.Contains(reply, "shadow copy on hub-b") {
-		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-	}
+	o.sendCopied(t, "Subject: dropped\r\n\r\nhello\r\n")
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 1 })
 	var ms []admin.MessageView

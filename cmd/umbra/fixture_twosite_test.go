@@ -140,3 +140,25 @@ func (p *shadowPair) bLosesDatabase(t *testing.T, a, b *daemon, acked []string, 
 		t.Fatal(notResubmitted)
 	}
 }
+
+// start runs hub-b, then hub-a (the holder first: hub-a's first copy on
+// receipt finds it); each one's log is shown if the test fails.
+func (o *receiptHubs) start(t *testing.T) (ha, hb *daemon) {
+	t.Helper()
+	hb = startUmbra(t, o.cfgB, o.b)
+	ha = startUmbra(t, o.cfgA, o.a)
+	hb.dumpLogIfFailed()
+	ha.dumpLogIfFailed()
+	return ha, hb
+}
+
+// sendCopied sends body from a@example.org to b@remote.example through
+// hub-a and fails the test unless the 250 names the shadow copy on
+// hub-b.
+func (o *receiptHubs) sendCopied(t *testing.T, body string) {
+	t.Helper()
+	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, body); !strings.HasPrefix(reply, "250") ||
+		!strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+}

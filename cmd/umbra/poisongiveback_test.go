@@ -20,19 +20,13 @@ import (
 // and neither hub keeps anything.
 func TestPoisonBodyGivenToCopyHolder(t *testing.T) {
 	o := newReceiptHubs(t, "prefer-remote", false)
-	hb := startUmbra(t, o.cfgB, o.b)
-	ha := startUmbra(t, o.cfgA, o.a)
-	hb.dumpLogIfFailed()
-	ha.dumpLogIfFailed()
+	_, hb := o.start(t)
 	sink := startRecorder(t, o.sink)
 	if _, code := cli(t, o.cfgA, "queue", "suspend", "smarthost:out"); code != 0 {
 		t.Fatal("suspend smarthost:out on hub-a")
 	}
 	body := "From: a@example.org\r\nSubject: giveback\r\n\r\n" + strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz 0123456789\r\n", 12000) // 600 kB: past spool_threshold
-	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, body); !strings.HasPrefix(reply, "250") ||
-		!strings.Contains(reply, "shadow copy on hub-b") {
-		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-	}
+	o.sendCopied(t, body)
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 1 })
 	var ms []admin.MessageView

@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+// soakOnly skips a scale test unless UMBRA_SOAK is set, as make chaos
+// sets it: make test stays within its time, and the skip says where the
+// test runs.
+func soakOnly(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("UMBRA_SOAK") == "" {
+		t.Skipf("a scale test (%s): run by make chaos (UMBRA_SOAK=1)", what)
+	}
+}
+
 // queueActionWait is the client's wait for one answer in
 // TestQueueActionsOutlastTheWait: shorter than one commit that changes
 // every message of its queue takes, longer than a batch.
@@ -28,6 +38,7 @@ var queueActionWait = func() string {
 // fail first: queue resume exited 1, no answer within the wait (on this
 // machine the one commit of retry still fit in it at 8000 messages).
 func TestQueueActionsOutlastTheWait(t *testing.T) {
+	soakOnly(t, "8,000 messages queued")
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	standby := reserveAddr(t, "127.0.0.1") // nothing answers there either

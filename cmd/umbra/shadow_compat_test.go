@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,10 +22,19 @@ func buildPreviousRelease(t *testing.T) string {
 	return buildRelease(t, previousRelease)
 }
 
+// releaseBins holds the binaries buildRelease built, by commit: one
+// build per release for the whole run (two tests run the previous
+// release), in the directory of the run's own binary (TestMain), which
+// goes with it.
+var releaseBins sync.Map
+
 // buildRelease builds the binary of commit previousRelease from git
-// history (skipped without it, except under CI).
+// history (skipped without it, except under CI), once per run.
 func buildRelease(t *testing.T, previousRelease string) string {
 	t.Helper()
+	if bin, ok := releaseBins.Load(previousRelease); ok {
+		return bin.(string)
+	}
 	unavailable := func(why string, args ...any) {
 		t.Helper()
 		if os.Getenv("CI") != "" {
@@ -44,12 +54,13 @@ func buildRelease(t *testing.T, previousRelease string) string {
 	if out, err := archive.CombinedOutput(); err != nil {
 		t.Fatalf("git archive %s: %v\n%s", previousRelease, err, out)
 	}
-	bin := filepath.Join(t.TempDir(), "umbra-"+previousRelease)
+	bin := filepath.Join(filepath.Dir(umbraBin), "umbra-"+previousRelease)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/umbra")
 	build.Dir = src
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", previousRelease, err, out)
 	}
+	releaseBins.Store(previousRelease, bin)
 	return bin
 }
 

@@ -25,15 +25,9 @@ func TestStoppedPrimaryBackGetsTakenCopyBack(t *testing.T) {
 		t.Fatal("orgHub's transport line changed: cannot bound the heartbeats")
 	}
 	os.WriteFile(o.cfgB, []byte(cfg), 0o600)
-	hb := startUmbra(t, o.cfgB, o.b)
-	ha := startUmbra(t, o.cfgA, o.a)
-	hb.dumpLogIfFailed()
-	ha.dumpLogIfFailed()
+	ha, _ := o.start(t)
 	p := &shadowPair{}
-	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: takeback\r\n\r\nhello"); !strings.HasPrefix(reply, "250") ||
-		!strings.Contains(reply, "shadow copy on hub-b") {
-		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-	}
+	o.sendCopied(t, "Subject: takeback\r\n\r\nhello")
 	if _, code := cli(t, o.cfgA, "queue", "suspend", "smarthost:out"); code != 0 {
 		t.Fatal("suspend smarthost:out on hub-a")
 	}

@@ -46,11 +46,7 @@ func (b slowBackuper) Backup(w io.Writer, size func(int64)) (int64, error) {
 // the client kept the copy).
 func TestBackupInterruptedIsAuditedAndLeavesNoPartial(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	for i := 0; i < 200; i++ {
 		m := &queue.Message{ID: st.NewID(time.Now()), State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNew(m, []byte(strings.Repeat("x", 4000))) }); err != nil {
@@ -117,11 +113,7 @@ func TestBackupInterruptedIsAuditedAndLeavesNoPartial(t *testing.T) {
 // handler ends, the snapshot is deleted, the audit line says it failed.
 func TestBackupStoppedClientIsCutOff(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	for i := 0; i < 300; i++ {
 		m := &queue.Message{ID: st.NewID(time.Now()), State: queue.Ready, From: "a@example.org", Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNew(m, []byte(strings.Repeat("x", 8000))) }); err != nil {

@@ -22,11 +22,7 @@ import (
 // at UMBRA_ADMIN_TIMEOUT=100ms). OPS-5.
 func TestBatchTimeCountsFromArrival(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	q := queue.NewManager(st, nil, queue.ManagerConfig{})
 	now := time.Now()
 	const n = 30

@@ -22,11 +22,7 @@ import (
 // again, and resumed it. Seen to fail first: the late one was resumed.
 func TestBulkSelectionFixedWhenTheCommandBegan(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	q := queue.NewManager(st, nil, queue.ManagerConfig{})
 	now := time.Now()
 	var ids []queue.ID

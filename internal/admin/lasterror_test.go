@@ -17,11 +17,7 @@ import (
 // operator's resume). A poison message keeps the reason it was set aside.
 func TestMessageLastErrorStillApplies(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	q := queue.NewManager(st, nil, queue.ManagerConfig{})
 	later := time.Now().Add(time.Hour)
 	stale := &queue.Message{ID: st.NewID(time.Now()), State: queue.Ready, From: "s@example.org", NextAttempt: later,

@@ -19,11 +19,7 @@ import (
 // says so), a dry run predicts both; --force removes it.
 func TestRemoveOfShadowCopyNeedsForce(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	q := queue.NewManager(st, nil, queue.ManagerConfig{})
 	m := &queue.Message{ID: st.NewID(time.Now()), State: queue.Shadow, From: "a@example.org",
 		Rcpts: []queue.Recipient{{Addr: "b@example.net", Status: queue.Shadowed, Primary: "hub-a.example", ShadowID: "x-1"}}}

@@ -23,11 +23,7 @@ import (
 // server's own.
 func TestRemoveDryRunForeseesDamagedBodyRefusal(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	q := queue.NewManager(st, nil, queue.ManagerConfig{})
 	sw, err := st.NewSpool()
 	if err != nil {

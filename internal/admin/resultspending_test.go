@@ -19,11 +19,7 @@ import (
 // the failed commits and the last error.
 func TestMessageShowSaysResultsPending(t *testing.T) {
 	dir := t.TempDir()
-	st, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{UnsafeNoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	var restore atomic.Pointer[func()]
 	del := queue.DelivererFunc(func(_ context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
 		r := queuetest.BreakWrites(t, filepath.Join(dir, "queue.db")) // the disk fills while the next hop takes it

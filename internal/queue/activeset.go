@@ -180,6 +180,14 @@ func (q *Manager) claimDue(ctx context.Context) {
 		}
 		var claimed []*Message
 		var setAside []DamagedRecord
+		// Each message is marked settling before the commit that makes
+		// it Active (settling.go): a message command that finds it Active
+		// right after that commit finds the mark too, and waits for the
+		// attempt's first job or its answers' commit instead of taking it
+		// for one in delivery (a mark begun after the commit left a
+		// moment where it did). Marks of messages the commit did not
+		// claim end after it.
+		marks := map[ID]func(){}
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			claimed, setAside = claimed[:0], setAside[:0]
 			for _, id := range tx.Due(now, slots) {
@@ -202,6 +210,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 					continue
 				case err != nil:
 					return fmt.Errorf("claim %s: %w", id, err)
+				}
+				if marks[id] == nil {
+					marks[id] = q.settling.begin(id)
 				}
 				m.State = Active
 				if err := tx.Put(m); err != nil {
@@ -232,7 +243,10 @@ func (q *Manager) claimDue(ctx context.Context) {
 		}
 		q.unreserve(slots - len(claimed))
 		for _, m := range claimed {
-			q.settling.begin(m.ID) // settling from its claim, before the batch's starts (settling.go)
+			delete(marks, m.ID) // settling from its claim until a job runs or its answers commit (start finds the mark)
+		}
+		for _, end := range marks {
+			end() // not claimed by the commit (a failed commit, a run of fn that was not the last)
 		}
 		for _, m := range claimed {
 			q.dispatch(ctx, m, Body{})

@@ -20,6 +20,10 @@ type planned struct {
 	stall  map[string]bool
 	refuse map[string]bool
 	stop   chan struct{}
+	// suspended, when set, is the manager's IsSuspended: recipients
+	// routed to a suspended queue are held, as the delivery package's
+	// Plan and Deliver hold them (no connection).
+	suspended func(queue string) bool
 }
 
 func newPlanned() *planned {
@@ -31,9 +35,14 @@ func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')
 
 func (p *planned) Plan(_ context.Context, m *Message, rcpts []int) []Job {
 	var jobs []Job
+	var held []int
 	at := map[string]int{}
 	for _, i := range rcpts {
 		d := domainOf(m.Rcpts[i].Addr)
+		if p.suspended != nil && p.suspended("mx:"+d) {
+			held = append(held, i)
+			continue
+		}
 		k, ok := at[d]
 		if !ok {
 			k = len(jobs)
@@ -42,11 +51,22 @@ func (p *planned) Plan(_ context.Context, m *Message, rcpts []int) []Job {
 		}
 		jobs[k].Rcpts = append(jobs[k].Rcpts, i)
 	}
+	if len(held) > 0 {
+		jobs = append(jobs, Job{Rcpts: held}) // no destination: Deliver holds them
+	}
 	return jobs
 }
 
 func (p *planned) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
 	d := domainOf(m.Rcpts[rcpts[0]].Addr)
+	if p.suspended != nil && p.suspended("mx:"+d) {
+		out := make([]Result, len(rcpts))
+		for k, i := range rcpts {
+			q := "mx:" + domainOf(m.Rcpts[i].Addr)
+			out[k] = Result{Rcpt: i, Outcome: Held, Queue: q, Reply: HeldReply(q)}
+		}
+		return out
+	}
 	p.mu.Lock()
 	p.calls[d]++
 	stall, refuse := p.stall[d], p.refuse[d]

@@ -18,7 +18,10 @@ import (
 // ErrBusy) or the answers are committed (then it acts on the message as
 // it is), instead of refusing it as in delivery: a suspend --all behind
 // a dead next hop refused messages here and there though none was
-// delivered.
+// delivered. The mark begins before the commit that makes the message
+// Active (its claim's, activeset.go, or its submission's, submit.go):
+// begun after it, a command that came between saw Active with no mark
+// and refused it as in delivery.
 type settling struct {
 	mu  sync.Mutex
 	ids map[ID]*settle

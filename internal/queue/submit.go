@@ -60,10 +60,14 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		}
 	}
 	active := !quarantined && !q.draining.Load() && q.reserve() // the stop began: stored, due at the next start
+	unsettle := func() {}
 	switch {
 	case quarantined: // state set by quarantineOnSubmit
 	case active:
 		m.State = Active
+		// Settling before the commit that stores it Active, as a claim
+		// (activeset.go, settling.go); start finds the mark.
+		unsettle = q.settling.begin(m.ID)
 	default:
 		m.State, m.NextAttempt = Ready, now
 	}
@@ -77,6 +81,11 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	var settled []*Message   // copies the quarantine absorbed (quarantine.go)
 	var doneHere []Recipient // recipients finished here already (finished.go)
 	unnamed := false         // a spooled body this commit leaves without a reference
+	defer func() {
+		if err != nil || again || !stored {
+			unsettle() // never started
+		}
+	}()
 	err = q.store.Update(ctx, func(tx *Tx) error {
 		m.Rcpts, merged, stored, again, settled, doneHere = all, nil, true, false, nil, nil
 		defer func() { unnamed = body.Spooled() && !stored && tx.SpoolRefs(body) == 0 }()
