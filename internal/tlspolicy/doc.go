@@ -5,7 +5,9 @@
 // Order (Engine.Host), per MX host: DANE (RFC 7672) when the domain's MX
 // RRset and the host's _PORT._tcp TLSA RRset were DNSSEC-validated
 // (resolver.Answer.Secure: the AD bit of a validating resolver umbra
-// trusts; PORT the connection's; for an alias MX host, at the
+// trusts; PORT the connection's; a domain without MX is its own host,
+// under DANE when the denial of its MX records and its address records
+// were validated: MXSecurity, RFC 7672 §2.2.2; for an alias MX host, at the
 // CNAME-expanded name first when the whole chain is secure, then at the
 // MX name, and at the MX name only when a step is insecure: tlsaBases,
 // RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's

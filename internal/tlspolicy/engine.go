@@ -448,13 +448,51 @@ type Decision struct {
 func (d *Decision) Verified() bool { return d != nil && d.Verify != nil && d.Require }
 
 // MXSecure reports whether the MX RRset of domain was DNSSEC-validated
-// (RFC 7672 §2.2.1: DANE applies only to MX hosts found securely).
+// (RFC 7672 §2.2.1: DANE applies only to MX hosts found securely). A
+// domain with no MX record (implicit MX: it is its own host) counts as
+// secure when the denial of its MX records (NODATA) and its own address
+// records were validated (RFC 7672 §2.2.2): its TLSA records then apply
+// as an MX host's do (rt18a F1).
 func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
+	secure, _ := e.MXSecurity(ctx, domain)
+	return secure
+}
+
+// MXSecurity is MXSecure, and whether the domain has no MX record
+// (implicit: the domain itself is the host DANE applies to).
+func (e *Engine) MXSecurity(ctx context.Context, domain string) (secure, implicit bool) {
 	if !e.cfg.DANE {
-		return false
+		return false, false
 	}
-	a, err := e.cfg.Resolver.Lookup(ctx, mailaddr.NameKey(domain), dns.TypeMX)
-	return err == nil && a != nil && a.Secure
+	domain = mailaddr.NameKey(domain)
+	a, err := e.cfg.Resolver.Lookup(ctx, domain, dns.TypeMX)
+	if a == nil {
+		return false, false
+	}
+	if err == nil {
+		return a.Secure, false
+	}
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound || a.Rcode != dns.RcodeSuccess {
+		return false, false // NXDOMAIN: no domain, no host
+	}
+	return a.Secure && e.addressesSecure(ctx, domain), true
+}
+
+// addressesSecure: host has address records and every family that has
+// some was DNSSEC-validated (through its CNAME chain, every step).
+func (e *Engine) addressesSecure(ctx context.Context, host string) bool {
+	found := false
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, err := e.cfg.Resolver.Lookup(ctx, host, t)
+		switch {
+		case err == nil && a != nil && !a.Secure:
+			return false
+		case err == nil && a != nil:
+			found = true
+		}
+	}
+	return found
 }
 
 // ErrSTSLookup is an MTA-STS TXT lookup that did not answer (a timeout,
@@ -466,8 +504,9 @@ var ErrSTSLookup = errors.New("MTA-STS TXT lookup failed")
 var ErrDANELookup = errors.New("TLSA lookup failed")
 
 // Host decides the policy for one MX host of domain, reached on port.
-// mxSecure is MXSecure(domain) (a host that is the domain itself, for
-// lack of MX, is secure when its address lookup was). DANE first: the
+// mxSecure is MXSecure(domain) (for a domain without MX, the host is the
+// domain itself, secure when the MX denial and its address records were
+// validated). DANE first: the
 // TLSA records at _PORT._tcp of the host's TLSA base domain (tlsaBases:
 // for an alias, the CNAME-expanded name first when the chain is secure);
 // secure usable records make TLS mandatory and authenticated by them;
