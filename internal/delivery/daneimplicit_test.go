@@ -84,3 +84,40 @@ func TestDANEImplicitMX(t *testing.T) {
 		t.Fatalf("received %+v", got)
 	}
 }
+
+// REQUIRETLS to a host whose secure TLSA records are all unusable, or
+// whose TLSA lookup failed in a signed zone: the domain publishes DANE
+// and may fix it, so the message is deferred, never failed at once
+// (rt18a F2), and the deferral says REQUIRETLS like every other one, so
+// that expiry fails it 550 5.7.10, not 5.4.7 (rt18a F3; queue's expiry
+// rule looks for "REQUIRETLS: " in the last reply).
+func TestRequireTLSDANEUnusableOrFailedDefers(t *testing.T) {
+	cert := newTestCA(t).issue(t, "mx.dane.test")
+	for _, recs := range [][]string{{"4 1 1 " + spkiSHA256(cert)}, {"3 1 1 0102030405", "3 1 0 deadbeef"}} {
+		w, _ := daneWorld(t, recs...)
+		mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, true)
+		m := message("a@dane.test")
+		m.RequireTLS = true
+		r := w.deliver(m)
+		if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 REQUIRETLS: ") || !strings.Contains(r.Reply, "usable") {
+			t.Fatalf("REQUIRETLS, TLSA records %q all unusable: %+v", recs, r)
+		}
+		if len(mx.received()) != 0 {
+			t.Fatal("REQUIRETLS mail sent over unauthenticated TLS")
+		}
+		mx.srv.Close()
+	}
+
+	w, z := daneWorld(t, "3 1 1 "+spkiSHA256(cert))
+	z.Bogus(fmt.Sprintf("_%d._tcp.mx.dane.test", w.port))
+	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, true)
+	m := message("a@dane.test")
+	m.RequireTLS = true
+	r := w.deliver(m)
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 REQUIRETLS: ") || !strings.Contains(r.Reply, "TLSA lookup failed") {
+		t.Fatalf("REQUIRETLS, TLSA lookup failed: %+v", r)
+	}
+	if len(mx.received()) != 0 {
+		t.Fatal("REQUIRETLS mail sent without its host's TLSA records")
+	}
+}

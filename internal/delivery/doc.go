@@ -239,8 +239,10 @@
 // failed fetch says it might) and the connector does not verify; or a
 // verified hop does not offer REQUIRETLS. Anything that may pass (TLS
 // refused or reset, a certificate that does not verify, an MX the policy
-// does not list, a policy not fetched yet) defers with 451 4.7.5
-// REQUIRETLS and is retried on the schedule; at expiry the queue fails it
+// does not list, a policy not fetched yet, secure TLSA records none of
+// which is usable, a TLSA lookup that failed) defers with 451 4.7.5
+// REQUIRETLS (policyDefer: one form for every deferral before a
+// session) and is retried on the schedule; at expiry the queue fails it
 // with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
 // by a verified hop that does not offer REQUIRETLS. Relays inside the
