@@ -263,7 +263,10 @@
 // its oldest copy's session); made again (recopy.go) the same way.
 // "TLS-Required: No" (its unfolded value,
 // header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
-// an MX host is counted for TLS reporting.
+// an MX host is counted for TLS reporting, once; a failed MTA-STS fetch
+// (no cached policy) is counted with the sessions it left without a
+// policy, and with each host it kept a REQUIRETLS message from — the
+// engine's fetch itself counts nothing (destTLS.report, hostTLS).
 //
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address

@@ -142,7 +142,11 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 	if t.requireTLS && !(dec.Verified() && dec.Enforce) && sc.cfg.TLS != config.TLSVerify {
 		if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
 			// The domain publishes an MTA-STS policy umbra could not
-			// fetch: it may verify once the fetch succeeds.
+			// fetch: it may verify once the fetch succeeds. The session
+			// it blocked is counted (RFC 8460 §4.3), once.
+			if r := t.eng.Reporter(); r != nil {
+				r.Result(t.dom, tlspolicy.PolicySTS, h.name, f.Result)
+			}
 			return nil, t.policyDefer(h, fmt.Sprintf("the MTA-STS policy of %s (id %s) could not be fetched: %s", t.dom, f.ID, f.Err))
 		}
 		if dec != nil && dec.Source == tlspolicy.SourceDANE {
@@ -221,6 +225,12 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 	if dec != nil {
 		typ = dec.PolicyType
 		tlspolicy.RecordPolicy(r, t.dom, typ, dec.Policy) // the report's policy-string
+	} else if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
+		// The domain publishes an MTA-STS policy whose fetch failed: the
+		// session went without it, and counts as that failure (once
+		// per session, RFC 8460 §4.3.2.3), not as a session with no policy.
+		r.Result(t.dom, tlspolicy.PolicySTS, mx, f.Result)
+		return
 	}
 	switch {
 	case failure != nil:

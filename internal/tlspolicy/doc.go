@@ -41,8 +41,11 @@
 //     policy file could not give) is not read: the domain is fetched
 //     again as if none were cached. A fetch failure (including a policy file that does not
 //     parse: RFC 8461 §3.2) keeps a valid cached policy; with none, the
-//     domain has no policy (RFC 8461 §5) and the failure is reported
-//     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).
+//     domain has no policy (RFC 8461 §5). The failure is kept with its
+//     result type (FetchFailure.Result: sts-webpki-invalid,
+//     sts-policy-invalid, sts-policy-fetch-error), never reported by the
+//     fetch: delivery counts it per session it left without a policy or
+//     blocked (RFC 8460 §4.3), so route explain changes no report.
 //     A failed fetch pauses fetching for its TXT id only (fetchBackoff);
 //     a new id is fetched at once (RFC 8461 §3.3). The last failure is
 //     kept until a fetch succeeds or the record is withdrawn

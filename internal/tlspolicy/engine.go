@@ -110,6 +110,10 @@ type FetchFailure struct {
 	At    time.Time // when it failed
 	Err   string
 	Until time.Time // no new fetch for ID before this
+	// Result is the failure's TLS report result type (RFC 8460
+	// §4.3.2.3): delivery counts it once per session the failure left
+	// without a policy, or blocked (never per fetch: a fetch is no session).
+	Result string
 }
 
 // New returns an Engine.
@@ -174,7 +178,9 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 // reported. When DNS could not say whether the domain publishes a
 // record (the TXT lookup timed out or failed: not a denial), the cached
 // policy stands and the error is ErrSTSLookup, naming that lookup: the
-// domain may publish a policy umbra could not see.
+// domain may publish a policy umbra could not see. A failed fetch is
+// remembered (LastFetchFailure), not reported: a fetch is no session
+// (route explain fetches too); delivery reports it per session.
 func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
@@ -212,7 +218,7 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	p, err := e.fetch(ctx, domain, id)
 	if err != nil {
-		e.fetchFailed(domain, id, now, err, cached == nil)
+		e.fetchFailed(domain, id, now, err)
 		return cached, nil
 	}
 	return p, nil
@@ -220,19 +226,16 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 
 // fetchFailed remembers a failed fetch of domain's policy version id
 // (route explain shows it; the same id is not fetched again for
-// fetchBackoff), logs it and, when no cached policy stands in,
-// reports it (RFC 8460 §4.3.2.1).
-func (e *Engine) fetchFailed(domain, id string, now time.Time, err error, report bool) {
+// fetchBackoff; delivery counts it for the TLS report per session, with
+// its result type, when no cached policy stands in) and logs it.
+func (e *Engine) fetchFailed(domain, id string, now time.Time, err error) {
 	e.mu.Lock()
 	if len(e.failed) > 10000 { // bounded: forget them all rather than grow
 		clear(e.failed)
 	}
-	e.failed[domain] = FetchFailure{ID: id, At: now, Err: err.Error(), Until: now.Add(fetchBackoff)}
+	e.failed[domain] = FetchFailure{ID: id, At: now, Err: err.Error(), Until: now.Add(fetchBackoff), Result: fetchResultType(err)}
 	e.mu.Unlock()
 	e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "id", id, "err", err)
-	if e.cfg.Report != nil && report {
-		e.cfg.Report.Result(domain, PolicySTS, "", fetchResultType(err))
-	}
 }
 
 // errPolicyInvalid marks a policy file that was fetched but does not
@@ -417,7 +420,7 @@ func (e *Engine) Refresh(ctx context.Context) int {
 		if _, err := e.fetch(ctx, d, id); err == nil {
 			n++
 		} else {
-			e.fetchFailed(d, id, now, err, false) // the cached policy stands
+			e.fetchFailed(d, id, now, err) // the cached policy stands
 		}
 	}
 	return n
