@@ -320,7 +320,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	dc.TLSPolicy = tlsEngine
-	stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
+	stsLive, stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
 	if err != nil {
 		return err
 	}
@@ -635,6 +635,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
 			}
 			if err != nil && stopping.Load() {
 				// The stop began while it ran: the drain closed what it

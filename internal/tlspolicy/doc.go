@@ -16,7 +16,8 @@
 // verifies (Decision.Verified) or a verify connector.
 //
 // Files: dane.go (TLSA matching: DANE-EE, DANE-TA with selectors and
-// matching types), mtasts.go (the policy and TXT record parsers, the
+// matching types), publish.go (this server's own policy, served),
+// mtasts.go (the policy and TXT record parsers, the
 // cached form), engine.go (lookups, the HTTPS fetch, the cache,
 // refresh, decisions, ResultType and Describe: the RFC 8460 result type
 // and the reply text of a failed session, per cause), rpt.go (TLS-RPT
@@ -66,4 +67,9 @@
 //     object carries (RFC 8460 §4.4).
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
+//   - The policy this server publishes (publish.go) is served for
+//     mta-sts.<domain> of each authoritative domain; Live holds its
+//     domains and certificate, replaced whole by a reload (Set), and
+//     Uncovered names the policy hosts a certificate does not name (the
+//     caller warns: senders' fetches for them fail).
 package tlspolicy
