@@ -111,6 +111,7 @@ func newConfigCmd() *cobra.Command {
 			topo := topologyOf(cfg) // read once for the checks below
 			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
 			warnings = append(warnings, configSlips(cfg)...)
+			warnings = append(warnings, publishWarnings(cfg)...)
 			// Smart hosts given by name are looked up with the server's
 			// resolver (dns:), bounded: a check does not hang on DNS.
 			var r delivery.Resolver = noDNS{}

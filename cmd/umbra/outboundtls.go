@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -165,31 +166,96 @@ func publishCertificate(p config.MTASTSPublish) (tls.Certificate, error) {
 		[]any{"outbound_tls", "mta_sts_publish", "key_file"})
 }
 
-// publishMTASTS serves this server's MTA-STS policy for its
-// authoritative domains (outbound_tls.mta_sts_publish); nil when off.
-func publishMTASTS(cfg *config.Config, log *slog.Logger) (*http.Server, error) {
+// publication is the MTA-STS policy cfg publishes: for its
+// authoritative domains.
+func publication(cfg *config.Config) tlspolicy.Publication {
 	p := cfg.OutboundTLS.Publish
-	if p.Listen == "" {
-		return nil, nil
-	}
-	cert, err := publishCertificate(p)
-	if err != nil {
-		return nil, cfg.Place(err)
-	}
 	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
 	for _, d := range cfg.AcceptedDomains {
 		if d.Type == config.DomainAuthoritative {
 			pub.Domains = append(pub.Domains, d.Domain)
 		}
 	}
+	return pub
+}
+
+// publishCoverage warns, at cert_file's line, of the authoritative
+// domains whose policy host (mta-sts.<domain>) cert does not name: every
+// sender's fetch of their policy would fail. A warning, not an error:
+// no mail is lost by it (senders keep a cached policy, else apply none,
+// RFC 8461 §5), and refusing would keep a server from starting, or a
+// reload from adding a domain, until that domain's certificate is
+// issued — or where its policy host is served elsewhere.
+func publishCoverage(cfg *config.Config, cert tls.Certificate) []string {
+	un := publication(cfg).Uncovered(cert)
+	if len(un) == 0 {
+		return nil
+	}
+	return []string{warnAt(cfg, []any{"outbound_tls", "mta_sts_publish", "cert_file"},
+		"outbound_tls.mta_sts_publish.cert_file %s does not name %s: a sender fetching the MTA-STS policy of that domain from this server fails "+
+			"the certificate check and applies no policy", cfg.OutboundTLS.Publish.CertFile, strings.Join(un, ", "))}
+}
+
+// publishWarnings are publishCoverage's warnings for cfg's certificate
+// (none when publishing is off, or the certificate does not load: that
+// is an error, reported by its own step).
+func publishWarnings(cfg *config.Config) []string {
+	if cfg.OutboundTLS.Publish.Listen == "" {
+		return nil
+	}
+	cert, err := publishCertificate(cfg.OutboundTLS.Publish)
+	if err != nil {
+		return nil
+	}
+	return publishCoverage(cfg, cert)
+}
+
+// publishMTASTS serves this server's MTA-STS policy for its
+// authoritative domains (outbound_tls.mta_sts_publish); nil when off.
+// A reload replaces its domains and certificate (reloadPublication).
+func publishMTASTS(cfg *config.Config, log *slog.Logger) (*tlspolicy.Live, *http.Server, error) {
+	p := cfg.OutboundTLS.Publish
+	if p.Listen == "" {
+		return nil, nil, nil
+	}
+	cert, err := publishCertificate(p)
+	if err != nil {
+		return nil, nil, cfg.Place(err)
+	}
+	pub := publication(cfg)
 	ln, err := net.Listen("tcp", p.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("outbound_tls.mta_sts_publish: %w", err)
+		return nil, nil, fmt.Errorf("outbound_tls.mta_sts_publish: %w", err)
 	}
-	srv := pub.Server(cert)
+	live := tlspolicy.NewLive(pub, cert)
+	srv := live.Server()
 	go srv.ServeTLS(ln, "", "")
 	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
-	return srv, nil
+	for _, w := range publishCoverage(cfg, cert) {
+		log.Warn("configuration", "warning", w)
+	}
+	return live, srv, nil
+}
+
+// reloadPublication serves next's authoritative domains with the
+// certificate its files now hold (renewed in place: the new one), and
+// warns again of the policy hosts it does not name. The settings of
+// outbound_tls themselves apply at a restart (next holds the running
+// ones). A certificate that does not load keeps the one served (the
+// reload's checks refuse it first).
+func reloadPublication(live *tlspolicy.Live, next *config.Config, log *slog.Logger) {
+	if live == nil || next.OutboundTLS.Publish.Listen == "" {
+		return
+	}
+	cert, err := publishCertificate(next.OutboundTLS.Publish)
+	if err != nil {
+		log.Error("the MTA-STS policy's certificate was not reloaded; the one loaded before is served", "err", next.Place(err))
+		return
+	}
+	live.Set(publication(next), cert)
+	for _, w := range publishCoverage(next, cert) {
+		log.Warn("configuration", "warning", w)
+	}
 }
 
 // tlsReportsAPI is the TLS-RPT counter as the admin API sees it (umbra

@@ -102,7 +102,12 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 		return
 	}
 	fmt.Fprintf(out, "    order: %s\n", p.Order)
-	fmt.Fprintf(out, "    dane: %s, mta-sts: %s, MX RRset DNSSEC-validated: %v\n", onOff(p.DANE), onOff(p.MTASTS), p.MXSecure)
+	if p.ImplicitMX {
+		fmt.Fprintf(out, "    dane: %s, mta-sts: %s, no MX record (the domain is its own host): MX denial and address records DNSSEC-validated: %v\n",
+			onOff(p.DANE), onOff(p.MTASTS), p.MXSecure)
+	} else {
+		fmt.Fprintf(out, "    dane: %s, mta-sts: %s, MX RRset DNSSEC-validated: %v\n", onOff(p.DANE), onOff(p.MTASTS), p.MXSecure)
+	}
 	if p.STS != nil {
 		fmt.Fprintf(out, "    mta-sts policy (%s): mode %s, mx %s, id %s, expires %s\n", p.STS.Source, p.STS.Mode,
 			strings.Join(p.STS.MX, " "), p.STS.ID, p.STS.Expires.UTC().Format("2006-01-02 15:04:05Z"))

@@ -323,7 +323,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	dc.TLSPolicy = tlsEngine
-	stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
+	stsLive, stsPub, err := publishMTASTS(cfg, log.With("component", "tlspolicy"))
 	if err != nil {
 		return err
 	}
@@ -638,6 +638,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
 			}
 			if err != nil && stopping.Load() {
 				// The stop began while it ran: the drain closed what it
@@ -1162,8 +1163,9 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 		var buf [9]slog.Attr
 		attrs := append(buf[:0], slog.String("event", name), slog.String("msg_id", m.ID.String()))
 		if r != nil {
-			// Postfix's delay=: from arrival to this event; attempts are
-			// the message's earlier attempts that ended in a deferral.
+			// delay: from arrival to this event; attempts are
+			// the message's attempts that ended in a deferral, the one
+			// this event ends included (message show's count).
 			attrs = append(attrs, slog.String("rcpt", r.Addr), slog.String("next_hop", r.NextHop),
 				slog.Duration("delay", time.Since(m.Arrived).Round(time.Millisecond)),
 				slog.Int64("size", m.Size), slog.Int("attempts", m.Attempts))

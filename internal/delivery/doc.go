@@ -239,8 +239,10 @@
 // failed fetch says it might) and the connector does not verify; or a
 // verified hop does not offer REQUIRETLS. Anything that may pass (TLS
 // refused or reset, a certificate that does not verify, an MX the policy
-// does not list, a policy not fetched yet) defers with 451 4.7.5
-// REQUIRETLS and is retried on the schedule; at expiry the queue fails it
+// does not list, a policy not fetched yet, secure TLSA records none of
+// which is usable, a TLSA lookup that failed) defers with 451 4.7.5
+// REQUIRETLS (policyDefer: one form for every deferral before a
+// session) and is retried on the schedule; at expiry the queue fails it
 // with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
 // by a verified hop that does not offer REQUIRETLS. Relays inside the
@@ -261,7 +263,10 @@
 // its oldest copy's session); made again (recopy.go) the same way.
 // "TLS-Required: No" (its unfolded value,
 // header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
-// an MX host is counted for TLS reporting.
+// an MX host is counted for TLS reporting, once; a failed MTA-STS fetch
+// (no cached policy) is counted with the sessions it left without a
+// policy, and with each host it kept a REQUIRETLS message from — the
+// engine's fetch itself counts nothing (destTLS.report, hostTLS).
 //
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address

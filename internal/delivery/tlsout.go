@@ -125,7 +125,7 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 			t.decided[key] = hd
 		}
 		if hd.err != nil {
-			return nil, fmt.Errorf("451 4.7.5 %s: %v", h, hd.err)
+			return nil, t.policyDefer(h, hd.err.Error())
 		}
 		dec = hd.dec
 	}
@@ -142,14 +142,22 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 	if t.requireTLS && !(dec.Verified() && dec.Enforce) && sc.cfg.TLS != config.TLSVerify {
 		if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
 			// The domain publishes an MTA-STS policy umbra could not
-			// fetch: it may verify once the fetch succeeds.
-			return nil, fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: the MTA-STS policy of %s (id %s) could not be fetched: %s",
-				h, t.dom, f.ID, f.Err)
+			// fetch: it may verify once the fetch succeeds. The session
+			// it blocked is counted (RFC 8460 §4.3), once.
+			if r := t.eng.Reporter(); r != nil {
+				r.Result(t.dom, tlspolicy.PolicySTS, h.name, f.Result)
+			}
+			return nil, t.policyDefer(h, fmt.Sprintf("the MTA-STS policy of %s (id %s) could not be fetched: %s", t.dom, f.ID, f.Err))
+		}
+		if dec != nil && dec.Source == tlspolicy.SourceDANE {
+			// The domain publishes secure TLSA records none of which is
+			// usable: a DANE policy it can fix, not the absence of one.
+			return nil, t.policyDefer(h, "none of its TLSA records is usable ("+dec.Detail+")")
 		}
 		if t.sts == nil && t.stsErr != nil {
 			// DNS could not say whether the domain publishes an MTA-STS
 			// policy: not "no policy", which would be permanent.
-			return nil, fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: %v", h, t.stsErr)
+			return nil, t.policyDefer(h, t.stsErr.Error())
 		}
 		// Permanent by definition (RFC 8689 §4.2.1): the destination
 		// publishes no way to authenticate its hosts (no DANE, no
@@ -158,6 +166,19 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 			errPermanent, h, sc.cfg.Name, sc.cfg.TLS)
 	}
 	return dec, nil
+}
+
+// policyDefer is the one form of a host's deferral for its TLS policy
+// before any session (a TLSA lookup that failed, a policy not known
+// yet, unusable TLSA records): for a REQUIRETLS message it says
+// "REQUIRETLS: no verified TLS to HOST yet", which the queue's expiry
+// turns into 550 5.7.10 (queue/results.go), as every other REQUIRETLS
+// deferral (rt18a F3).
+func (t *destTLS) policyDefer(h host, why string) error {
+	if t.requireTLS {
+		return fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: %s", h, why)
+	}
+	return fmt.Errorf("451 4.7.5 %s: %s", h, why)
 }
 
 // tlsOptions applies a decision to the connector's TLS setting. verr
@@ -204,6 +225,12 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 	if dec != nil {
 		typ = dec.PolicyType
 		tlspolicy.RecordPolicy(r, t.dom, typ, dec.Policy) // the report's policy-string
+	} else if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
+		// The domain publishes an MTA-STS policy whose fetch failed: the
+		// session went without it, and counts as that failure (once
+		// per session, RFC 8460 §4.3.2.3), not as a session with no policy.
+		r.Result(t.dom, tlspolicy.PolicySTS, mx, f.Result)
+		return
 	}
 	switch {
 	case failure != nil:

@@ -507,8 +507,9 @@ func TestTLSRequiredNoHeader(t *testing.T) {
 
 // A policy host whose certificate umbra does not trust, or that has no
 // policy: no policy (RFC 8461 §5: deliver as without MTA-STS), the
-// failures reported as sts-webpki-invalid and sts-policy-fetch-error
-// (RFC 8460 §4.3.2.3), nothing cached.
+// failures kept as sts-webpki-invalid and sts-policy-fetch-error
+// (RFC 8460 §4.3.2.3) and reported with the sessions they leave without
+// a policy (not per fetch), nothing cached.
 func TestMTASTSFetchFailure(t *testing.T) {
 	w := stsWorld(t, "enforce")
 	rep := &reports{}
@@ -523,8 +524,14 @@ func TestMTASTSFetchFailure(t *testing.T) {
 	if p, _ := w.eng.STS(context.Background(), "sts.test"); p != nil {
 		t.Fatalf("policy from a 404: %+v", p)
 	}
-	if got := append(rep.list(), w.rep.list()...); len(got) != 2 || got[0] != "sts.test sts  sts-webpki-invalid" || got[1] != "sts.test sts  sts-policy-fetch-error" {
-		t.Fatalf("reports %q", got)
+	if got := append(rep.list(), w.rep.list()...); len(got) != 0 {
+		t.Fatalf("a fetch reported as a session: %q", got)
+	}
+	if f, ok := eng.LastFetchFailure("sts.test"); !ok || f.Result != "sts-webpki-invalid" {
+		t.Fatalf("untrusted policy host: %+v", f)
+	}
+	if f, ok := w.eng.LastFetchFailure("sts.test"); !ok || f.Result != "sts-policy-fetch-error" {
+		t.Fatalf("404: %+v", f)
 	}
 	if _, ok, _ := w.store.GetTLSPolicy("sts.test"); ok {
 		t.Fatal("a failed fetch cached a policy")
@@ -546,5 +553,8 @@ func TestMTASTSFetchFailure(t *testing.T) {
 	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), &cert, false)
 	if r := w.deliver(message("a@sts.test")); r.Outcome != queue.RelayedOK || len(mx.received()) != 1 {
 		t.Fatalf("%+v", r)
+	}
+	if got := w.rep.list(); len(got) != 1 || got[0] != "sts.test sts mx1.sts.test sts-policy-fetch-error" {
+		t.Fatalf("reports %q", got)
 	}
 }

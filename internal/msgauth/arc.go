@@ -111,7 +111,7 @@ func instanceNumber(s string) (int, error) {
 	s = stripWSP(s)
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxARCInstance || s[0] == '0' || s[0] == '+' {
-		return 0, fmt.Errorf("bad instance %q", s)
+		return 0, fmt.Errorf("bad instance %s", quoteShort(s))
 	}
 	return n, nil
 }

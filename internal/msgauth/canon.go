@@ -33,10 +33,10 @@ func parseTags(s string) (map[string]string, error) {
 		}
 		k = strings.TrimSpace(k)
 		if !validTagName(k) {
-			return nil, fmt.Errorf("bad tag name %q", k)
+			return nil, fmt.Errorf("bad tag name %s", quoteShort(k))
 		}
 		if _, dup := tags[k]; dup {
-			return nil, fmt.Errorf("tag %q repeated", k)
+			return nil, fmt.Errorf("tag %s repeated", quoteShort(k))
 		}
 		tags[k] = strings.TrimSpace(v)
 	}
@@ -180,7 +180,7 @@ func canonModes(c string) (headerRelaxed, bodyRelaxed bool, err error) {
 		case "relaxed":
 			return true, nil
 		}
-		return false, fmt.Errorf("unknown canonicalization %q", s)
+		return false, fmt.Errorf("unknown canonicalization %s", quoteShort(s))
 	}
 	if headerRelaxed, err = mode(h); err != nil {
 		return
@@ -241,7 +241,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 		return nil, err
 	}
 	if v, ok := tags["v"]; ok && v != "DKIM1" {
-		return nil, fmt.Errorf("key record version %q", v)
+		return nil, fmt.Errorf("key record version %s", quoteShort(v))
 	}
 	if s, ok := tags["s"]; ok {
 		ok := false
@@ -296,7 +296,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 		}
 		k.ed = ed25519.PublicKey(der)
 	default:
-		return nil, fmt.Errorf("key type %q", k.algo)
+		return nil, fmt.Errorf("key type %s", quoteShort(k.algo))
 	}
 	return k, nil
 }
@@ -306,7 +306,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 func verifySig(a string, k *pubKey, data, sig []byte) error {
 	keyAlgo, hashAlgo, _ := strings.Cut(a, "-")
 	if hashAlgo != "sha256" {
-		return fmt.Errorf("algorithm %q", a)
+		return fmt.Errorf("algorithm %s", quoteShort(a))
 	}
 	if keyAlgo != k.algo {
 		return errors.New("algorithm does not match the key")
@@ -330,5 +330,5 @@ func verifySig(a string, k *pubKey, data, sig []byte) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("algorithm %q", a)
+	return fmt.Errorf("algorithm %s", quoteShort(a))
 }

@@ -56,6 +56,10 @@
 //   - Parsers (header split, tag lists, key records, ARC sets, the
 //     authserv-id) never panic on any input (fuzzed) and never read past
 //     the message.
+//   - Text a check could not parse (of the message, or of a DNS record)
+//     reaches a reply or an Authentication-Results comment only through
+//     quoteShort: bounded, with no "=", ";", quote or parenthesis of it,
+//     so no parser searching the field reads it as a result.
 //
 // ARC verification is written here (go-msgauth has none) on DKIM's
 // canonicalizations, tag lists and key records (canon.go), checked

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -409,12 +408,27 @@ func fromDomain(fields []field) (string, error) {
 // name no domain: there is no DMARC policy (result none).
 var errAddressLiteral = errors.New("From: address literal: no DMARC policy")
 
-// quoteShort quotes s for a reply, at most 64 bytes of it.
+// quoteShort quotes text of the message (or of a DNS record) that a
+// check could not parse, for a reply or an Authentication-Results
+// comment: at most 64 bytes of it, and no byte of it that a parser
+// searching the field's text could take for a result or its end — "=",
+// ";", quotes, parentheses, a backslash, a control or non-ASCII byte are
+// "?" — so that `bob@"x); dmarc=pass; (y"` never reads as dmarc=pass.
 func quoteShort(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
+	long := len(s) > 64
+	if long {
+		s = s[:64]
 	}
-	return strconv.QuoteToASCII(s)
+	b := []byte(s)
+	for i, c := range b {
+		if c < ' ' || c > '~' || strings.IndexByte(`=;"()\`, c) >= 0 {
+			b[i] = '?'
+		}
+	}
+	if long {
+		return `"` + string(b) + `..."`
+	}
+	return `"` + string(b) + `"`
 }
 
 // asciiDomain returns d in lower case, internationalized labels as

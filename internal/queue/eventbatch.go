@@ -66,6 +66,15 @@ func (h *heldEvents) Event(name string, m *Message, r *Recipient, reply string) 
 	h.evs = append(h.evs, heldEvent{name: name, rc: *r, reply: reply})
 }
 
+// counted sets the attempt count the kept events carry to the count
+// the attempt left (they were raised before it was decided): the log's
+// and the tracking log's attempts are message show's.
+func (h *heldEvents) counted(attempts int) {
+	if h.m != nil {
+		h.m.Attempts = attempts
+	}
+}
+
 // emit gives the kept events, in their order, to the manager's
 // receivers as one batch.
 func (h *heldEvents) emit(q *Manager) {

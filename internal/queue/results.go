@@ -280,6 +280,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	if len(pending) > 0 {
 		if attemptedAny && !interrupted && !onlyThrottled && !manual {
 			m.Attempts++
+			ev.counted(m.Attempts) // its events say the count as message show does (rt18a F5)
 		}
 		age := now.Sub(m.Arrived)
 		if age >= pol.MessageExpiration {

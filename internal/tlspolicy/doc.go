@@ -5,7 +5,9 @@
 // Order (Engine.Host), per MX host: DANE (RFC 7672) when the domain's MX
 // RRset and the host's _PORT._tcp TLSA RRset were DNSSEC-validated
 // (resolver.Answer.Secure: the AD bit of a validating resolver umbra
-// trusts; PORT the connection's; for an alias MX host, at the
+// trusts; PORT the connection's; a domain without MX is its own host,
+// under DANE when the denial of its MX records and its address records
+// were validated: MXSecurity, RFC 7672 §2.2.2; for an alias MX host, at the
 // CNAME-expanded name first when the whole chain is secure, then at the
 // MX name, and at the MX name only when a step is insecure: tlsaBases,
 // RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
@@ -14,7 +16,8 @@
 // verifies (Decision.Verified) or a verify connector.
 //
 // Files: dane.go (TLSA matching: DANE-EE, DANE-TA with selectors and
-// matching types), mtasts.go (the policy and TXT record parsers, the
+// matching types), publish.go (this server's own policy, served),
+// mtasts.go (the policy and TXT record parsers, the
 // cached form), engine.go (lookups, the HTTPS fetch, the cache,
 // refresh, decisions, ResultType and Describe: the RFC 8460 result type
 // and the reply text of a failed session, per cause), rpt.go (TLS-RPT
@@ -39,8 +42,11 @@
 //     policy file could not give) is not read: the domain is fetched
 //     again as if none were cached. A fetch failure (including a policy file that does not
 //     parse: RFC 8461 §3.2) keeps a valid cached policy; with none, the
-//     domain has no policy (RFC 8461 §5) and the failure is reported
-//     (sts-webpki-invalid, sts-policy-invalid, sts-policy-fetch-error).
+//     domain has no policy (RFC 8461 §5). The failure is kept with its
+//     result type (FetchFailure.Result: sts-webpki-invalid,
+//     sts-policy-invalid, sts-policy-fetch-error), never reported by the
+//     fetch: delivery counts it per session it left without a policy or
+//     blocked (RFC 8460 §4.3), so route explain changes no report.
 //     A failed fetch pauses fetching for its TXT id only (fetchBackoff);
 //     a new id is fetched at once (RFC 8461 §3.3). The last failure is
 //     kept until a fetch succeeds or the record is withdrawn
@@ -61,4 +67,9 @@
 //     object carries (RFC 8460 §4.4).
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
+//   - The policy this server publishes (publish.go) is served for
+//     mta-sts.<domain> of each authoritative domain; Live holds its
+//     domains and certificate, replaced whole by a reload (Set), and
+//     Uncovered names the policy hosts a certificate does not name (the
+//     caller warns: senders' fetches for them fail).
 package tlspolicy

@@ -110,6 +110,10 @@ type FetchFailure struct {
 	At    time.Time // when it failed
 	Err   string
 	Until time.Time // no new fetch for ID before this
+	// Result is the failure's TLS report result type (RFC 8460
+	// §4.3.2.3): delivery counts it once per session the failure left
+	// without a policy, or blocked (never per fetch: a fetch is no session).
+	Result string
 }
 
 // New returns an Engine.
@@ -174,7 +178,9 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 // reported. When DNS could not say whether the domain publishes a
 // record (the TXT lookup timed out or failed: not a denial), the cached
 // policy stands and the error is ErrSTSLookup, naming that lookup: the
-// domain may publish a policy umbra could not see.
+// domain may publish a policy umbra could not see. A failed fetch is
+// remembered (LastFetchFailure), not reported: a fetch is no session
+// (route explain fetches too); delivery reports it per session.
 func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	if !e.cfg.MTASTS {
 		return nil, nil
@@ -212,7 +218,7 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	p, err := e.fetch(ctx, domain, id)
 	if err != nil {
-		e.fetchFailed(domain, id, now, err, cached == nil)
+		e.fetchFailed(domain, id, now, err)
 		return cached, nil
 	}
 	return p, nil
@@ -220,19 +226,16 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 
 // fetchFailed remembers a failed fetch of domain's policy version id
 // (route explain shows it; the same id is not fetched again for
-// fetchBackoff), logs it and, when no cached policy stands in,
-// reports it (RFC 8460 §4.3.2.1).
-func (e *Engine) fetchFailed(domain, id string, now time.Time, err error, report bool) {
+// fetchBackoff; delivery counts it for the TLS report per session, with
+// its result type, when no cached policy stands in) and logs it.
+func (e *Engine) fetchFailed(domain, id string, now time.Time, err error) {
 	e.mu.Lock()
 	if len(e.failed) > 10000 { // bounded: forget them all rather than grow
 		clear(e.failed)
 	}
-	e.failed[domain] = FetchFailure{ID: id, At: now, Err: err.Error(), Until: now.Add(fetchBackoff)}
+	e.failed[domain] = FetchFailure{ID: id, At: now, Err: err.Error(), Until: now.Add(fetchBackoff), Result: fetchResultType(err)}
 	e.mu.Unlock()
 	e.cfg.Log.Info("mta-sts policy fetch failed", "domain", domain, "id", id, "err", err)
-	if e.cfg.Report != nil && report {
-		e.cfg.Report.Result(domain, PolicySTS, "", fetchResultType(err))
-	}
 }
 
 // errPolicyInvalid marks a policy file that was fetched but does not
@@ -417,7 +420,7 @@ func (e *Engine) Refresh(ctx context.Context) int {
 		if _, err := e.fetch(ctx, d, id); err == nil {
 			n++
 		} else {
-			e.fetchFailed(d, id, now, err, false) // the cached policy stands
+			e.fetchFailed(d, id, now, err) // the cached policy stands
 		}
 	}
 	return n
@@ -448,13 +451,51 @@ type Decision struct {
 func (d *Decision) Verified() bool { return d != nil && d.Verify != nil && d.Require }
 
 // MXSecure reports whether the MX RRset of domain was DNSSEC-validated
-// (RFC 7672 §2.2.1: DANE applies only to MX hosts found securely).
+// (RFC 7672 §2.2.1: DANE applies only to MX hosts found securely). A
+// domain with no MX record (implicit MX: it is its own host) counts as
+// secure when the denial of its MX records (NODATA) and its own address
+// records were validated (RFC 7672 §2.2.2): its TLSA records then apply
+// as an MX host's do (rt18a F1).
 func (e *Engine) MXSecure(ctx context.Context, domain string) bool {
+	secure, _ := e.MXSecurity(ctx, domain)
+	return secure
+}
+
+// MXSecurity is MXSecure, and whether the domain has no MX record
+// (implicit: the domain itself is the host DANE applies to).
+func (e *Engine) MXSecurity(ctx context.Context, domain string) (secure, implicit bool) {
 	if !e.cfg.DANE {
-		return false
+		return false, false
 	}
-	a, err := e.cfg.Resolver.Lookup(ctx, mailaddr.NameKey(domain), dns.TypeMX)
-	return err == nil && a != nil && a.Secure
+	domain = mailaddr.NameKey(domain)
+	a, err := e.cfg.Resolver.Lookup(ctx, domain, dns.TypeMX)
+	if a == nil {
+		return false, false
+	}
+	if err == nil {
+		return a.Secure, false
+	}
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound || a.Rcode != dns.RcodeSuccess {
+		return false, false // NXDOMAIN: no domain, no host
+	}
+	return a.Secure && e.addressesSecure(ctx, domain), true
+}
+
+// addressesSecure: host has address records and every family that has
+// some was DNSSEC-validated (through its CNAME chain, every step).
+func (e *Engine) addressesSecure(ctx context.Context, host string) bool {
+	found := false
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, err := e.cfg.Resolver.Lookup(ctx, host, t)
+		switch {
+		case err == nil && a != nil && !a.Secure:
+			return false
+		case err == nil && a != nil:
+			found = true
+		}
+	}
+	return found
 }
 
 // ErrSTSLookup is an MTA-STS TXT lookup that did not answer (a timeout,
@@ -466,8 +507,9 @@ var ErrSTSLookup = errors.New("MTA-STS TXT lookup failed")
 var ErrDANELookup = errors.New("TLSA lookup failed")
 
 // Host decides the policy for one MX host of domain, reached on port.
-// mxSecure is MXSecure(domain) (a host that is the domain itself, for
-// lack of MX, is secure when its address lookup was). DANE first: the
+// mxSecure is MXSecure(domain) (for a domain without MX, the host is the
+// domain itself, secure when the MX denial and its address records were
+// validated). DANE first: the
 // TLSA records at _PORT._tcp of the host's TLSA base domain (tlsaBases:
 // for an alias, the CNAME-expanded name first when the chain is secure);
 // secure usable records make TLS mandatory and authenticated by them;

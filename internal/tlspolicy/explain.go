@@ -18,10 +18,13 @@ type Explanation struct {
 	Domain string `json:"domain"`
 	// Order is the policy order umbra applies.
 	Order string `json:"order"`
-	// MXSecure: the MX RRset was DNSSEC-validated (DANE can apply).
-	MXSecure bool `json:"mx_secure"`
-	DANE     bool `json:"dane_enabled"`
-	MTASTS   bool `json:"mta_sts_enabled"`
+	// MXSecure: the MX RRset was DNSSEC-validated (DANE can apply); for
+	// a domain without MX (ImplicitMX), the denial of its MX records and
+	// its own address records were.
+	MXSecure   bool `json:"mx_secure"`
+	ImplicitMX bool `json:"implicit_mx,omitempty"`
+	DANE       bool `json:"dane_enabled"`
+	MTASTS     bool `json:"mta_sts_enabled"`
 	// STS is the MTA-STS policy in force (from the cache in the
 	// transport database, or fetched now), nil when none.
 	STS *STSExplanation `json:"mta_sts,omitempty"`
@@ -131,7 +134,7 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 		ex.Error = "MX, DNSSEC and TLSA lookups not made: the time ran out in " + why
 		return ex
 	}
-	ex.MXSecure = e.MXSecure(ctx, domain)
+	ex.MXSecure, ex.ImplicitMX = e.MXSecurity(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
 	var names []string
 	implicit := false

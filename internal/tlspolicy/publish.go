@@ -2,10 +2,12 @@ package tlspolicy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/mailaddr"
@@ -60,4 +62,56 @@ func (p Publication) Server(cert tls.Certificate) *http.Server {
 	return &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+}
+
+// Uncovered are the policy hosts (mta-sts.<domain>, at the domain's
+// A-label) of p that cert does not name: a sender's fetch of their
+// policy fails its certificate check (RFC 8461 §3.3), so the domain has
+// no policy for it. A certificate that does not parse names none.
+func (p Publication) Uncovered(cert tls.Certificate) []string {
+	leaf := cert.Leaf
+	if leaf == nil && len(cert.Certificate) > 0 {
+		leaf, _ = x509.ParseCertificate(cert.Certificate[0])
+	}
+	var out []string
+	for _, d := range p.Domains {
+		host := "mta-sts." + mailaddr.NameKey(d)
+		if leaf == nil || leaf.VerifyHostname(host) != nil {
+			out = append(out, host)
+		}
+	}
+	return out
+}
+
+// Live is a running publication whose domains and certificate a reload
+// replaces (Set) while it serves: an authoritative domain added is
+// served, a certificate renewed in its file is presented.
+type Live struct {
+	cur atomic.Pointer[liveState]
+}
+
+type liveState struct {
+	h    http.Handler
+	cert *tls.Certificate
+}
+
+// NewLive returns a Live serving p with cert.
+func NewLive(p Publication, cert tls.Certificate) *Live {
+	l := &Live{}
+	l.Set(p, cert)
+	return l
+}
+
+// Set makes p and cert the publication served from the next request and
+// handshake on.
+func (l *Live) Set(p Publication, cert tls.Certificate) {
+	l.cur.Store(&liveState{h: p.Handler(), cert: &cert})
+}
+
+// Server returns the HTTPS server of the live publication.
+func (l *Live) Server() *http.Server {
+	return &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.cur.Load().h.ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.cur.Load().cert, nil }}}
 }
