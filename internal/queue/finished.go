@@ -97,7 +97,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 		}
 		flags := byte(finishedExact)
 		if r.Status == Shadowed {
-			flags = finishedHandedOn
+			flags |= finishedHandedOn
 		}
 		k := finishedKey(m.OrgID, r.Addr)
 		v := append(append(append(append(ts[:8:8], flags), strings.ToLower(m.ShadowServer)...), 0), m.ShadowID...)
