@@ -134,7 +134,7 @@ func decodeCarried(v []byte) (pairs []carriedPair, whole bool) {
 
 // carriedAddrs adds to set the copy's addresses of server's copy id that
 // originals other than self still carry; "" when one carries it whole.
-func (t *Tx) carriedAddrs(self ID, server, id string, set map[string]bool) {
+func (t *Tx) carriedAddrs(self ID, server, id string, set copyNeeds) {
 	b := t.tx.Bucket(bucketCarried)
 	if b == nil {
 		return
@@ -226,7 +226,7 @@ func (t *Tx) settleCarriedRcpts(m *Message) error {
 		}
 		var addrs []string
 		for _, p := range done {
-			if !elsewhere[p.copyAddr] && !elsewhere[""] {
+			if !elsewhere.needs(p.copyAddr) {
 				addrs = append(addrs, p.copyAddr)
 			}
 		}
