@@ -463,15 +463,13 @@ func foldedKey(primary, org, addr string) []byte {
 // under (the folded form, the lower-cased one where
 // mailaddr.EarlierKeys takes it), other than foldedKey.
 func foldedKeysEarlier(primary, org, addr string) [][]byte {
+	exact, folded := rcptKey(addr), mailaddr.AddrKey(addr)
 	var out [][]byte
-	exact := rcptKey(addr)
-	for _, f := range []string{mailaddr.AddrKey(addr), strings.ToLower(addr)} {
-		if f == exact || f != mailaddr.AddrKey(addr) && !slices.Contains(mailaddr.EarlierKeys(addr), f) {
-			continue
-		}
-		if k := append(foldedPrefix(primary, org), f...); !slices.ContainsFunc(out, func(o []byte) bool { return bytes.Equal(o, k) }) {
-			out = append(out, k)
-		}
+	if folded != exact {
+		out = append(out, append(foldedPrefix(primary, org), folded...))
+	}
+	if low := strings.ToLower(addr); low != exact && low != folded && slices.Contains(mailaddr.EarlierKeys(addr), low) {
+		out = append(out, append(foldedPrefix(primary, org), low...))
 	}
 	return out
 }
@@ -532,25 +530,16 @@ func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
 // its folded address, so that an earlier release's entry is ambiguous:
 // with one, no relay id settles it.
 func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, twin bool) bool {
-	if twin {
-		b := t.tx.Bucket(bucketFolded)
-		k := foldedKey(primary, org, r.Addr)
-		if v := b.Get(k); foldedExact(v) {
-			return string(v[9:]) == sid
-		}
-		for _, k := range append([][]byte{k}, foldedKeysEarlier(primary, org, r.Addr)...) {
-			if v := b.Get(k); v != nil && !foldedExact(v) {
-				return false // perhaps the other spelling's
-			}
-		}
-		return true // no entry: the earlier rule
-	}
-	_, v := t.foldedEntry(primary, org, r.Addr, false)
+	_, v := t.foldedEntry(primary, org, r.Addr, false) // an earlier release's too: a twin asks whether there is one
 	switch {
-	case v == nil || len(v) < 8:
-		return true
+	case v == nil:
+		return true // no entry: the earlier rule
 	case foldedExact(v):
 		return string(v[9:]) == sid
+	case twin:
+		return false // an earlier release's, perhaps the other spelling's
+	case len(v) < 8:
+		return true
 	default:
 		return string(v[8:]) == sid
 	}
