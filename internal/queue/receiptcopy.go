@@ -391,7 +391,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		for i := range o.Rcpts {
 			if r := &o.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
 				if r.ShadowID != m.OrgID {
-					if err := t.putFolded(primary, m.OrgID, r.Addr, r.ShadowID, now, ttl); err != nil {
+					if err := t.putFolded(primary, m.OrgID, r.Addr, r.ShadowID, now); err != nil {
 						return false, err
 					}
 				}
@@ -404,10 +404,13 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 				if pushedFrom == "" || pushedFrom == "\x00" {
 					continue
 				}
-				if err := t.putFolded(primary, m.OrgID, r.Addr, pushedFrom, now, ttl); err != nil {
+				if err := t.putFolded(primary, m.OrgID, r.Addr, pushedFrom, now); err != nil {
 					return false, err
 				}
 			}
+		}
+		if err := t.pruneFolded(now, ttl); err != nil {
+			return false, err
 		}
 		return true, t.Put(o)
 	}
@@ -478,13 +481,16 @@ func foldedKeysEarlier(primary, org, addr string) [][]byte {
 // by rcptKey (a 0x00 before the relay id).
 func foldedExact(v []byte) bool { return len(v) > 8 && v[8] == 0 }
 
-func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.Duration) error {
-	b := t.tx.Bucket(bucketFolded)
+func (t *Tx) putFolded(primary, org, addr, from string, now time.Time) error {
 	v := make([]byte, 9, 9+len(from))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
-	if err := b.Put(foldedKey(primary, org, addr), append(v, from...)); err != nil {
-		return err
-	}
+	return t.tx.Bucket(bucketFolded).Put(foldedKey(primary, org, addr), append(v, from...))
+}
+
+// pruneFolded forgets the fold entries older than ttl: once in a fold's
+// commit, however many recipients it files.
+func (t *Tx) pruneFolded(now time.Time, ttl time.Duration) error {
+	b := t.tx.Bucket(bucketFolded)
 	cutoff := now.Add(-ttl)
 	var old [][]byte
 	c := b.Cursor()
