@@ -551,6 +551,19 @@ func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, t
 	}
 }
 
+// foldedAny reports whether bucket foldedrelay holds an entry of the org
+// id org at primary (one seek): without one, no recipient of its record
+// needs relaySettlesFolded or dropFolded, nor its case twins.
+func (t *Tx) foldedAny(primary, org string) bool {
+	b := t.tx.Bucket(bucketFolded)
+	if b == nil || org == "" {
+		return false
+	}
+	p := foldedPrefix(primary, org)
+	k, _ := b.Cursor().Seek(p)
+	return k != nil && bytes.HasPrefix(k, p)
+}
+
 // dropFolded forgets the fold entry of a recipient settled (an earlier
 // release's only when it can be no other's: twin false).
 func (t *Tx) dropFolded(primary, org, addr string, twin bool) error {

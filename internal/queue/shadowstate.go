@@ -1096,6 +1096,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				continue
 			}
 			changed, before, twins := false, statusesNow(m), newCaseTwins(m.Rcpts)
+			folds := tx.foldedAny(primary, m.OrgID) // else no fold entry to read or drop, no twin to ask for
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
@@ -1108,16 +1109,17 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// leaves it to the org id's.
 				// Of those, only the ones folded from this relay id
 				// (relaySettlesFolded): another transaction's record
-				// may still be pending at the primary. A twin
-				// (finished.go: "A@" and "a@" are two mailboxes) is
-				// asked for only of a recipient that settles or may.
+				// may still be pending at the primary (no entry: the
+				// earlier rule). A twin (finished.go: "A@" and "a@"
+				// are two mailboxes) is asked for only where an entry
+				// is read.
 				settles := discardSettles(r, primary, sid)
 				if !settles && relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
-					settles = tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
+					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
 				}
 				if settles {
 					r.Status, changed = Relayed, true
-					if m.OrgID != "" {
+					if folds {
 						if err := tx.dropFolded(primary, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {
 							return 0, nil, nil, err
 						}
