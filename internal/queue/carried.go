@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -94,14 +93,12 @@ type carriedPair struct{ addr, copyAddr string }
 const carriedVersion = 1
 
 func encodeCarried(pairs []carriedPair) []byte {
-	v := []byte{carriedVersion}
+	e := encoder{buf: []byte{carriedVersion}}
 	for _, p := range pairs {
-		v = binary.AppendUvarint(v, uint64(len(p.addr)))
-		v = append(v, p.addr...)
-		v = binary.AppendUvarint(v, uint64(len(p.copyAddr)))
-		v = append(v, p.copyAddr...)
+		e.str(p.addr)
+		e.str(p.copyAddr)
 	}
-	return v
+	return e.buf
 }
 
 // decodeCarried reads an 'o' entry's value; whole is true for one that
@@ -111,30 +108,23 @@ func decodeCarried(v []byte) (pairs []carriedPair, whole bool) {
 	if len(v) == 0 || v[0] != carriedVersion {
 		return nil, true
 	}
-	v = v[1:]
-	str := func() (string, bool) {
-		n, k := binary.Uvarint(v)
-		if k <= 0 || n > uint64(len(v)-k) {
-			return "", false
+	d := decoder{buf: v[1:]}
+	for len(d.buf) > 0 && d.err == nil {
+		p := carriedPair{d.str(), ""}
+		p.copyAddr = d.str()
+		if d.err == nil {
+			pairs = append(pairs, p)
 		}
-		s := string(v[k : k+int(n)])
-		v = v[k+int(n):]
-		return s, true
 	}
-	for len(v) > 0 {
-		a, ok1 := str()
-		c, ok2 := str()
-		if !ok1 || !ok2 {
-			return nil, true
-		}
-		pairs = append(pairs, carriedPair{a, c})
+	if d.err != nil {
+		return nil, true
 	}
 	return pairs, len(pairs) == 0
 }
 
-// carriedAddrs adds to set the copy's addresses of server's copy id that
-// originals other than self still carry; "" when one carries it whole.
-func (t *Tx) carriedAddrs(self ID, server, id string, set map[string]bool) {
+// carriersOf calls f with each original other than self that carries
+// the copy id of server (the 's' keys), until f returns false.
+func (t *Tx) carriersOf(self ID, server, id string, f func(o ID) bool) {
 	b := t.tx.Bucket(bucketCarried)
 	if b == nil {
 		return
@@ -142,18 +132,40 @@ func (t *Tx) carriedAddrs(self ID, server, id string, set map[string]bool) {
 	prefix := append(append(append(append([]byte{'s'}, server...), 0), id...), 0)
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		rest := k[len(prefix):]
-		if len(rest) != 8 || bytes.Equal(rest, self.Key()) {
-			continue
+		if rest := k[len(prefix):]; len(rest) == 8 && !bytes.Equal(rest, self.Key()) && !f(ID(beUint64(rest))) {
+			return
 		}
-		pairs, whole := decodeCarried(b.Get(carriedByOriginal(ID(beUint64(rest)), server, id)))
+	}
+}
+
+// carriedAddrs adds to set the copy's addresses of server's copy id that
+// originals other than self still carry; "" when one carries it whole.
+func (t *Tx) carriedAddrs(self ID, server, id string, set copyNeeds) {
+	b := t.tx.Bucket(bucketCarried)
+	t.carriersOf(self, server, id, func(o ID) bool {
+		pairs, whole := decodeCarried(b.Get(carriedByOriginal(o, server, id)))
 		if whole {
 			set[""] = true
 		}
 		for _, p := range pairs {
 			set[p.copyAddr] = true
 		}
+		return true
+	})
+}
+
+// dropCarried forgets that o carries the copy id of server (both keys,
+// k its 'o' key) and writes the copy's discard unless another record
+// still needs it (addDiscardFor); wrote reports whether it did.
+func (t *Tx) dropCarried(k []byte, o ID, orgID, server, id string, now time.Time) (wrote bool, err error) {
+	b := t.tx.Bucket(bucketCarried)
+	if err := b.Delete(k); err != nil {
+		return false, err
 	}
+	if err := b.Delete(carriedByCopy(server, id, o)); err != nil {
+		return false, err
+	}
+	return t.addDiscardFor(o, orgID, server, id, now)
 }
 
 // settleCarriedRcpts settles, in the commit that writes original m, each
@@ -206,13 +218,7 @@ func (t *Tx) settleCarriedRcpts(m *Message) error {
 				return err
 			}
 		} else {
-			if err := b.Delete(e.k); err != nil {
-				return err
-			}
-			if err := b.Delete(carriedByCopy(string(server), string(id), m.ID)); err != nil {
-				return err
-			}
-			wrote, err := t.addDiscardFor(m.ID, m.OrgID, string(server), string(id), now)
+			wrote, err := t.dropCarried(e.k, m.ID, m.OrgID, string(server), string(id), now)
 			if err != nil {
 				return err
 			}
@@ -226,7 +232,7 @@ func (t *Tx) settleCarriedRcpts(m *Message) error {
 		}
 		var addrs []string
 		for _, p := range done {
-			if !elsewhere[p.copyAddr] && !elsewhere[""] {
+			if !elsewhere.needs(p.copyAddr) {
 				addrs = append(addrs, p.copyAddr)
 			}
 		}
@@ -240,18 +246,9 @@ func (t *Tx) settleCarriedRcpts(m *Message) error {
 // carriedElsewhere reports whether a record other than self carries the
 // copy id of server (carryCopy).
 func (t *Tx) carriedElsewhere(self ID, server, id string) bool {
-	b := t.tx.Bucket(bucketCarried)
-	if b == nil {
-		return false
-	}
-	prefix := append(append(append(append([]byte{'s'}, server...), 0), id...), 0)
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if rest := k[len(prefix):]; len(rest) == 8 && !bytes.Equal(rest, self.Key()) {
-			return true
-		}
-	}
-	return false
+	found := false
+	t.carriersOf(self, server, id, func(ID) bool { found = true; return false })
+	return found
 }
 
 // settleCarried forgets the copies original o (org id orgID) carried and
@@ -270,16 +267,13 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 	}
 	for _, k := range keys {
 		server, id, ok := bytes.Cut(k[len(prefix):], []byte{0})
-		if err := b.Delete(k); err != nil {
-			return err
-		}
 		if !ok {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := b.Delete(carriedByCopy(string(server), string(id), o)); err != nil {
-			return err
-		}
-		if _, err := t.addDiscardFor(o, orgID, string(server), string(id), now); err != nil {
+		if _, err := t.dropCarried(k, o, orgID, string(server), string(id), now); err != nil {
 			return err
 		}
 	}

@@ -88,3 +88,62 @@ func TestFailedCompactionChangesNoOwner(t *testing.T) {
 		})
 	}
 }
+
+// A successful compaction gives the database's owner to the spool
+// directory that was there and to the files it spooled, and changes no
+// other file of the directory (another message's body, as it was).
+func TestCompactionChangesOnlyItsOwnSpoolFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing owners needs root")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msg(s, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, bigContent(500<<10)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	spool := filepath.Join(dir, spoolDirName)
+	os.RemoveAll(spool)
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(spool, "0123456789ab")
+	if err := os.WriteFile(kept, []byte("a body of another message"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(kept, 0o640)
+	os.Chown(kept, 5555, 5555)
+	os.Chmod(path, 0o600)
+	os.Chown(path, 4321, 4321)
+	if _, _, err := CompactSpooling(path, testThreshold); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(spool)
+	if len(ents) < 2 {
+		t.Fatalf("spool holds %d files, want the body spooled beside the one that was there", len(ents))
+	}
+	for _, e := range ents {
+		p := filepath.Join(spool, e.Name())
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if p == kept {
+			if st.Uid != 5555 || fi.Mode().Perm() != 0o640 {
+				t.Errorf("%s, not the compaction's: owner %d mode %v, want 5555 and 0640 as before", p, st.Uid, fi.Mode().Perm())
+			}
+		} else if st.Uid != 4321 {
+			t.Errorf("%s, spooled by the compaction: owner %d, want the database's 4321", p, st.Uid)
+		}
+	}
+	if fi, err := os.Stat(spool); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 4321 {
+		t.Errorf("the spool directory: %v, want the database's owner 4321", err)
+	}
+}

@@ -97,7 +97,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 		}
 		flags := byte(finishedExact)
 		if r.Status == Shadowed {
-			flags = finishedHandedOn
+			flags |= finishedHandedOn
 		}
 		k := finishedKey(m.OrgID, r.Addr)
 		v := append(append(append(append(ts[:8:8], flags), strings.ToLower(m.ShadowServer)...), 0), m.ShadowID...)
@@ -119,21 +119,25 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 // finishedDone reports whether r of the new message m is a recipient
 // this server finished (noteFinished) that m must not have delivered
 // again: any when m is the same copy coming back, one done for good when
-// m has only the org id in common. twins holds the folded keys
-// (mailaddr.AddrKey) two of m's recipients share with different local
-// parts: an earlier release's entry, keyed folded, names neither.
-func (t *Tx) finishedDone(m *Message, r Recipient, twins caseTwinSet) bool {
+// m has only the org id in common. twins tells the addresses of m that
+// share their folded key (mailaddr.AddrKey) with another recipient of
+// different local part: an earlier release's entry, keyed folded, names
+// neither.
+func (t *Tx) finishedDone(m *Message, r Recipient, twins *caseTwins) bool {
 	b := t.tx.Bucket(bucketFinished)
 	if b == nil || m.OrgID == "" {
 		return false
 	}
-	v := b.Get(finishedKey(m.OrgID, r.Addr))
+	k := finishedKey(m.OrgID, r.Addr)
+	v := b.Get(k)
 	if len(v) < 9 || v[8]&finishedExact == 0 {
+		old := v // under the same key: an earlier release's entry, if any
+		if ek := finishedKeyEarlier(m.OrgID, r.Addr); !bytes.Equal(ek, k) {
+			old = b.Get(ek)
+		}
 		v = nil
-		if !twins.of(r.Addr) {
-			if old := b.Get(finishedKeyEarlier(m.OrgID, r.Addr)); len(old) >= 9 && old[8]&finishedExact == 0 {
-				v = old
-			}
+		if len(old) >= 9 && old[8]&finishedExact == 0 && !twins.of(r.Addr) {
+			v = old
 		}
 	}
 	if len(v) < 9 {
@@ -152,7 +156,7 @@ func (t *Tx) dropFinished(m *Message) (keep, done []Recipient) {
 	if m.OrgID == "" || t.tx.Bucket(bucketFinished) == nil {
 		return m.Rcpts, nil
 	}
-	twins := caseTwins(m.Rcpts)
+	twins := newCaseTwins(m.Rcpts)
 	for _, r := range m.Rcpts {
 		if t.finishedDone(m, r, twins) {
 			done = append(done, r)
@@ -166,29 +170,29 @@ func (t *Tx) dropFinished(m *Message) (keep, done []Recipient) {
 	return keep, done
 }
 
-// caseTwinSet is the set of folded keys (mailaddr.AddrKey) that two
-// recipients of one record share with different keys by rcptKey:
-// "Joe@x" and "joe@x".
-type caseTwinSet map[string]bool
+// caseTwins tells, of the recipients of one record, those that share
+// their folded key (mailaddr.AddrKey) with another of different key by
+// rcptKey ("Joe@x" and "joe@x": rcptMatch's twice). Built on the first
+// question: the earlier releases' entries it is asked for are rare.
+type caseTwins struct {
+	rcpts []Recipient
+	match *rcptMatch[struct{}]
+}
 
-// of reports whether addr has a twin in the set's record.
-func (s caseTwinSet) of(addr string) bool { return s != nil && s[mailaddr.AddrKey(addr)] }
+func newCaseTwins(rcpts []Recipient) *caseTwins { return &caseTwins{rcpts: rcpts} }
 
-func caseTwins(rcpts []Recipient) caseTwinSet {
-	var twins caseTwinSet
-	first := make(map[string]string, len(rcpts))
-	for _, r := range rcpts {
-		f, e := mailaddr.AddrKey(r.Addr), rcptKey(r.Addr)
-		if k, ok := first[f]; !ok {
-			first[f] = e
-		} else if k != e {
-			if twins == nil {
-				twins = caseTwinSet{}
-			}
-			twins[f] = true
+// of reports whether addr has a twin among the record's recipients.
+func (c *caseTwins) of(addr string) bool {
+	if len(c.rcpts) < 2 {
+		return false
+	}
+	if c.match == nil {
+		c.match = newRcptMatch[struct{}]()
+		for _, r := range c.rcpts {
+			c.match.put(r.Addr, struct{}{})
 		}
 	}
-	return twins
+	return c.match.twice[mailaddr.AddrKey(addr)]
 }
 
 // partialForDone writes, in the commit that drops the recipients done of

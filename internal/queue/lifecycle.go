@@ -380,8 +380,8 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	var respooled []string
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
 	_, serr := os.Stat(spool)
-	spoolThere := serr == nil // else respoolInline makes it: this compaction's, as the files it writes
-	madeSpool := !spoolThere  // removed on failure until the copy has the database's name
+	spoolThere := !errors.Is(serr, fs.ErrNotExist) // else respoolInline makes it: this compaction's, as the files it writes
+	madeSpool := !spoolThere                       // removed on failure until the copy has the database's name
 	owner := databaseOwner(path)
 	if err == nil {
 		respooled, err = respoolInline(tmp, spool, threshold, false)
@@ -415,7 +415,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 			}
 		}
 		if err == nil && len(respooled) > 0 && !spoolThere {
-			err = giveOwner(spool, owner)
+			err = giveOwnerDir(spool, owner) // its files are the ones above
 		}
 	}
 	if err == nil {
@@ -431,10 +431,11 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
 	}
 	// A spool directory that was there already (the daemon's) holds the
-	// files the database now names: it and its files get the owner only
-	// now that the compaction took place.
+	// files the database now names: it gets the owner only now that the
+	// compaction took place (the directory alone: the files it spooled
+	// have theirs, the others are not this compaction's).
 	if spooled && spoolThere {
-		if err := giveOwner(spool, owner); err != nil {
+		if err := giveOwnerDir(spool, owner); err != nil {
 			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
 		}
 	}

@@ -69,31 +69,39 @@ func giveOwner(path string, o fileOwner) error {
 		if err != nil {
 			return err
 		}
-		fi, err := os.Lstat(p)
-		if err != nil {
+		return giveOwnerOne(p, d.IsDir(), o)
+	})
+}
+
+// giveOwnerDir gives the directory at path, and none of the files in
+// it, the owner o (giveOwner).
+func giveOwnerDir(path string, o fileOwner) error { return giveOwnerOne(path, true, o) }
+
+func giveOwnerOne(p string, dir bool, o fileOwner) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if int(st.Uid) != o.uid || int(st.Gid) != o.gid {
+		if err := os.Lchown(p, o.uid, o.gid); err != nil {
+			return fmt.Errorf("giving %s to the owner of the file it replaces (uid %d, gid %d), whom the daemon runs as: %w; "+
+				"run the command as that user or as root", p, o.uid, o.gid, err)
+		}
+	}
+	want := o.perm
+	if dir {
+		want = 0o700
+	}
+	if (fi.Mode().IsRegular() || dir) && want != 0 && fi.Mode().Perm() != want {
+		if err := os.Chmod(p, want); err != nil {
 			return err
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		if int(st.Uid) != o.uid || int(st.Gid) != o.gid {
-			if err := os.Lchown(p, o.uid, o.gid); err != nil {
-				return fmt.Errorf("giving %s to the owner of the file it replaces (uid %d, gid %d), whom the daemon runs as: %w; "+
-					"run the command as that user or as root", p, o.uid, o.gid, err)
-			}
-		}
-		want := o.perm
-		if d.IsDir() {
-			want = 0o700
-		}
-		if (fi.Mode().IsRegular() || d.IsDir()) && want != 0 && fi.Mode().Perm() != want {
-			if err := os.Chmod(p, want); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // PermissionError is a permission error of the data directory told to

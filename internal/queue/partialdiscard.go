@@ -143,7 +143,7 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 	}
 	keep := addrs[:0]
 	for _, a := range addrs {
-		if !pendingElsewhere[a] && !pendingElsewhere[""] {
+		if !pendingElsewhere.needs(a) {
 			keep = append(keep, a)
 		}
 	}
@@ -156,8 +156,8 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 // an original other than self still carries under that id (carried.go;
 // "" when one carries the copy whole: every address). A record that
 // cannot be read fails the commit: the safe side is no partial discard.
-func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]bool, error) {
-	out := map[string]bool{}
+func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (copyNeeds, error) {
+	out := copyNeeds{}
 	t.carriedAddrs(self, server, id, out)
 	err := t.siblingsUnderCopy(self, orgID, server, id, func(o *Message) bool {
 		for _, i := range o.Pending() {
@@ -170,6 +170,14 @@ func (t *Tx) pendingUnderCopy(self ID, orgID, server, id string) (map[string]boo
 	}
 	return out, nil
 }
+
+// copyNeeds is the set pendingUnderCopy returns: copy addresses other
+// records here still need, "" for every one (a copy carried whole).
+type copyNeeds map[string]bool
+
+// needs reports whether the copy's recipient addr is still needed here:
+// no partial discard for it.
+func (s copyNeeds) needs(addr string) bool { return s[addr] || s[""] }
 
 // ParsePartialDiscard reads "<id> RCPT=<xtext address>"; ok is false for
 // anything else (a full discard's bare id among them).

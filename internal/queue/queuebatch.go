@@ -108,7 +108,7 @@ func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, i
 	case "retry":
 		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 	case "redirect":
-		return q.redirectBatch(ctx, name, target, ids, first, until)
+		return q.redirectBatch(ctx, name, target, ids, until)
 	case "flush":
 		b.Changed, b.Used, err = q.flushBatch(ctx, ids, first, until)
 	default:
@@ -355,12 +355,13 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 }
 
 // redirectBatch is a batch of RedirectQueue.
-func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
+func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []ID, until time.Time) (BatchResult, error) {
 	// A redirect moves mail to another next hop; it ends no dead
 	// destination's cool-down (retry and flush are the operator's ask for
 	// an attempt now): the old destinations' health is not its business.
 	now := q.clk.Now()
 	to := "redirect:" + target
+	var b BatchResult
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
 	var ws map[ID]*withdrawal

@@ -391,7 +391,7 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		for i := range o.Rcpts {
 			if r := &o.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
 				if r.ShadowID != m.OrgID {
-					if err := t.putFolded(primary, m.OrgID, r.Addr, r.ShadowID, now, ttl); err != nil {
+					if err := t.putFolded(primary, m.OrgID, r.Addr, r.ShadowID, now); err != nil {
 						return false, err
 					}
 				}
@@ -404,10 +404,13 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 				if pushedFrom == "" || pushedFrom == "\x00" {
 					continue
 				}
-				if err := t.putFolded(primary, m.OrgID, r.Addr, pushedFrom, now, ttl); err != nil {
+				if err := t.putFolded(primary, m.OrgID, r.Addr, pushedFrom, now); err != nil {
 					return false, err
 				}
 			}
+		}
+		if err := t.pruneFolded(now, ttl); err != nil {
+			return false, err
 		}
 		return true, t.Put(o)
 	}
@@ -463,15 +466,13 @@ func foldedKey(primary, org, addr string) []byte {
 // under (the folded form, the lower-cased one where
 // mailaddr.EarlierKeys takes it), other than foldedKey.
 func foldedKeysEarlier(primary, org, addr string) [][]byte {
+	exact, folded := rcptKey(addr), mailaddr.AddrKey(addr)
 	var out [][]byte
-	exact := rcptKey(addr)
-	for _, f := range []string{mailaddr.AddrKey(addr), strings.ToLower(addr)} {
-		if f == exact || f != mailaddr.AddrKey(addr) && !slices.Contains(mailaddr.EarlierKeys(addr), f) {
-			continue
-		}
-		if k := append(foldedPrefix(primary, org), f...); !slices.ContainsFunc(out, func(o []byte) bool { return bytes.Equal(o, k) }) {
-			out = append(out, k)
-		}
+	if folded != exact {
+		out = append(out, append(foldedPrefix(primary, org), folded...))
+	}
+	if low := strings.ToLower(addr); low != exact && low != folded && slices.Contains(mailaddr.EarlierKeys(addr), low) {
+		out = append(out, append(foldedPrefix(primary, org), low...))
 	}
 	return out
 }
@@ -480,13 +481,16 @@ func foldedKeysEarlier(primary, org, addr string) [][]byte {
 // by rcptKey (a 0x00 before the relay id).
 func foldedExact(v []byte) bool { return len(v) > 8 && v[8] == 0 }
 
-func (t *Tx) putFolded(primary, org, addr, from string, now time.Time, ttl time.Duration) error {
-	b := t.tx.Bucket(bucketFolded)
+func (t *Tx) putFolded(primary, org, addr, from string, now time.Time) error {
 	v := make([]byte, 9, 9+len(from))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
-	if err := b.Put(foldedKey(primary, org, addr), append(v, from...)); err != nil {
-		return err
-	}
+	return t.tx.Bucket(bucketFolded).Put(foldedKey(primary, org, addr), append(v, from...))
+}
+
+// pruneFolded forgets the fold entries older than ttl: once in a fold's
+// commit, however many recipients it files.
+func (t *Tx) pruneFolded(now time.Time, ttl time.Duration) error {
+	b := t.tx.Bucket(bucketFolded)
 	cutoff := now.Add(-ttl)
 	var old [][]byte
 	c := b.Cursor()
@@ -532,28 +536,32 @@ func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
 // its folded address, so that an earlier release's entry is ambiguous:
 // with one, no relay id settles it.
 func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, twin bool) bool {
-	if twin {
-		b := t.tx.Bucket(bucketFolded)
-		k := foldedKey(primary, org, r.Addr)
-		if v := b.Get(k); foldedExact(v) {
-			return string(v[9:]) == sid
-		}
-		for _, k := range append([][]byte{k}, foldedKeysEarlier(primary, org, r.Addr)...) {
-			if v := b.Get(k); v != nil && !foldedExact(v) {
-				return false // perhaps the other spelling's
-			}
-		}
-		return true // no entry: the earlier rule
-	}
-	_, v := t.foldedEntry(primary, org, r.Addr, false)
+	_, v := t.foldedEntry(primary, org, r.Addr, false) // an earlier release's too: a twin asks whether there is one
 	switch {
-	case v == nil || len(v) < 8:
-		return true
+	case v == nil:
+		return true // no entry: the earlier rule
 	case foldedExact(v):
 		return string(v[9:]) == sid
+	case twin:
+		return false // an earlier release's, perhaps the other spelling's
+	case len(v) < 8:
+		return true
 	default:
 		return string(v[8:]) == sid
 	}
+}
+
+// foldedAny reports whether bucket foldedrelay holds an entry of the org
+// id org at primary (one seek): without one, no recipient of its record
+// needs relaySettlesFolded or dropFolded, nor its case twins.
+func (t *Tx) foldedAny(primary, org string) bool {
+	b := t.tx.Bucket(bucketFolded)
+	if b == nil || org == "" {
+		return false
+	}
+	p := foldedPrefix(primary, org)
+	k, _ := b.Cursor().Seek(p)
+	return k != nil && bytes.HasPrefix(k, p)
 }
 
 // dropFolded forgets the fold entry of a recipient settled (an earlier

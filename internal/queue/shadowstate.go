@@ -1118,7 +1118,8 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				counted = true
 				continue
 			}
-			changed, before, twins := false, statusesNow(m), caseTwins(m.Rcpts)
+			changed, before, twins := false, statusesNow(m), newCaseTwins(m.Rcpts)
+			folds := tx.foldedAny(primary, m.OrgID) // else no fold entry to read or drop, no twin to ask for
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				// A relayed copy the primary pushed again is filed
@@ -1131,13 +1132,20 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// leaves it to the org id's.
 				// Of those, only the ones folded from this relay id
 				// (relaySettlesFolded): another transaction's record
-				// may still be pending at the primary.
-				twin := twins.of(r.Addr) // finished.go: "A@" and "a@" are two mailboxes
-				if discardSettles(r, primary, sid) ||
-					relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) && tx.relaySettlesFolded(primary, m.OrgID, r, sid, twin) {
+				// may still be pending at the primary (no entry: the
+				// earlier rule). A twin (finished.go: "A@" and "a@"
+				// are two mailboxes) is asked for only where an entry
+				// is read.
+				settles := discardSettles(r, primary, sid)
+				if !settles && relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
+				}
+				if settles {
 					r.Status, changed = Relayed, true
-					if err := tx.dropFolded(primary, m.OrgID, r.Addr, twin); err != nil {
-						return 0, nil, nil, err
+					if folds {
+						if err := tx.dropFolded(primary, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {
+							return 0, nil, nil, err
+						}
 					}
 				}
 			}

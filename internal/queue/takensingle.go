@@ -125,7 +125,7 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 	}
 	keep := addrs[:0]
 	for _, a := range addrs {
-		if !elsewhere[a] && !elsewhere[""] {
+		if !elsewhere.needs(a) {
 			keep = append(keep, a)
 		}
 	}
