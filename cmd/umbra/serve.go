@@ -186,6 +186,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	defer store.Close()
 	var mgr *queue.Manager // set before the metrics and admin listeners start
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
+		if mgr != nil {
+			// A first attempt's backlog counted behind its destination,
+			// as queue list counts it.
+			return mgr.QueueStats(queueRetryScan)
+		}
 		err = store.View(func(tx *queue.Tx) error {
 			qs = tx.Queues()
 			now := time.Now()
