@@ -12,8 +12,9 @@ import (
 // without ":PORT", an IPv6 address in brackets with or without ":PORT"
 // ("[::1]", "[::1]:2525", an "IPv6:" tag inside the brackets allowed),
 // or a bare IPv6 address ("::1", no port: its colons are the address's).
-// port is "" when none is given, else the digits as written (the caller
-// checks its range). The host is returned without brackets. It is not
+// port is "" when none is given, else the text after the colon as
+// written, never empty (the caller checks it is a port number, as it did
+// of net.SplitHostPort's: a sign or leading zeros are its to judge). The host is returned without brackets. It is not
 // checked to be a host name; text that fits none of these forms (a
 // missing bracket, an empty host or port, a name with two colons, a
 // name in brackets) is an error.
@@ -32,7 +33,7 @@ func SplitHostPort(s string) (host, port string, err error) {
 		switch {
 		case after == "":
 			return inner, "", nil
-		case strings.HasPrefix(after, ":") && len(after) > 1 && digits(after[1:]):
+		case strings.HasPrefix(after, ":") && len(after) > 1:
 			return inner, after[1:], nil
 		}
 		return "", "", errors.New("after \"]\" only \":PORT\" may follow")
@@ -48,8 +49,8 @@ func SplitHostPort(s string) (host, port string, err error) {
 		if h == "" {
 			return "", "", errors.New("no host before the port")
 		}
-		if !digits(p) {
-			return "", "", errors.New("the port is not a number")
+		if p == "" {
+			return "", "", errors.New("no port after the colon")
 		}
 		return h, p, nil
 	}
@@ -57,8 +58,4 @@ func SplitHostPort(s string) (host, port string, err error) {
 		return s, "", nil // a bare IPv6 address: no port (write [ADDRESS]:PORT for one)
 	}
 	return "", "", errors.New("more than one colon and no IPv6 address (write an IPv6 address with a port as [ADDRESS]:PORT)")
-}
-
-func digits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
 }
