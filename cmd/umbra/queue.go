@@ -117,9 +117,15 @@ func newQueueCmd() *cobra.Command {
 					return err
 				}
 				defer stopBatchesOnInterrupt(cmd, c, a.use)()
-				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, "due now"))
+				// A resume ends no cool-down: what it releases is due now
+				// only where its destination is not dead (coolingDown).
+				done := "due now"
+				if a.use == "resume" {
+					done = "released"
+				}
+				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, done))
 				if err != nil {
-					return queueActionErr(err, n, "due now")
+					return queueActionErr(err, n, done)
 				}
 				var dead []queue.DestinationInfo
 				if a.use == "resume" && n > 0 {
