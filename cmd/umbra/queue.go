@@ -117,15 +117,32 @@ func newQueueCmd() *cobra.Command {
 					return err
 				}
 				defer stopBatchesOnInterrupt(cmd, c, a.use)()
-				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, "due now"))
+				// A resume ends no cool-down: what it releases is due now
+				// only where its destination is not dead (coolingDown).
+				done := "due now"
+				if a.use == "resume" {
+					done = "released"
+				}
+				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, done))
 				if err != nil {
-					return queueActionErr(err, n, "due now")
+					return queueActionErr(err, n, done)
+				}
+				var dead []queue.DestinationInfo
+				if a.use == "resume" && n > 0 {
+					dead = coolingDown(c, args[0])
 				}
 				if wantJSON(cmd) {
-					return printJSON(cmd.OutOrStdout(), dueJSON(c, a.use != "suspend", map[string]any{"queue": args[0], "action": a.use, "rescheduled": n}))
+					v := dueJSON(c, a.use != "suspend", map[string]any{"queue": args[0], "action": a.use, "rescheduled": n})
+					if len(dead) > 0 && !c.Stopping() {
+						v["due_at"], v["dead_destinations"] = dead[len(dead)-1].DeadUntil, deadJSON(dead)
+					}
+					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
-				if a.use != "suspend" {
+				switch {
+				case len(dead) > 0 && !c.Stopping():
+					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", coolDownText(dead, n, args[0]))
+				case a.use != "suspend":
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
 				fmt.Fprintln(cmd.OutOrStdout())
@@ -225,6 +242,59 @@ func dueText(c *admin.Client, n int) string {
 			"umbra is stopping, and no delivery attempt starts before it is started again", n)
 	}
 	return fmt.Sprintf("%d messages due now", n)
+}
+
+// coolingDown is the destinations of queue name in a cool-down (dead:
+// no connection until it ends), latest end last, when every
+// destination the scheduler knows of the queue is — nil when one is
+// not, or none is known (its messages are due now). A queue resume ends
+// no cool-down (only retry and flush do): what it releases goes when
+// the cool-down of its destination ends (rt18c-F4: "due now" was
+// printed while every message's next attempt was that end).
+func coolingDown(c *admin.Client, name string) []queue.DestinationInfo {
+	ds, err := c.Destinations()
+	if err != nil {
+		return nil
+	}
+	var dead []queue.DestinationInfo
+	for _, d := range ds {
+		if d.Queue != name {
+			continue
+		}
+		if d.State != "dead" || d.DeadUntil.IsZero() {
+			return nil
+		}
+		dead = append(dead, d)
+	}
+	slices.SortFunc(dead, func(a, b queue.DestinationInfo) int { return a.DeadUntil.Compare(b.DeadUntil) })
+	return dead
+}
+
+// coolDownText says when the n messages a resume of queue name released
+// go: when the cool-down of its dead destination ends (each message at
+// its destination's), with the time.
+func coolDownText(dead []queue.DestinationInfo, n int, name string) string {
+	at := func(d queue.DestinationInfo) string {
+		return fmt.Sprintf("%s, in %s,", d.DeadUntil.Local().Format(time.TimeOnly), nextRetryText(time.Until(d.DeadUntil), false))
+	}
+	when := fmt.Sprintf("at %s when the cool-down of its dead destination %s ends", at(dead[0]), dead[0].Name)
+	if len(dead) > 1 {
+		var each []string
+		for _, d := range dead {
+			each = append(each, d.Name+" at "+at(d))
+		}
+		when = "when the cool-downs of its dead destinations end: " + strings.Join(each, "; ") + ";"
+	}
+	return fmt.Sprintf("%d messages released, due %s — a resume ends no cool-down; umbra queue retry %s attempts them now", n, when, name)
+}
+
+// deadJSON is the dead destinations of coolingDown for --json.
+func deadJSON(dead []queue.DestinationInfo) []map[string]any {
+	out := make([]map[string]any, 0, len(dead))
+	for _, d := range dead {
+		out = append(out, map[string]any{"name": d.Name, "dead_until": d.DeadUntil})
+	}
+	return out
 }
 
 // nextRetryText is a queue's next retry, until from now: a due time

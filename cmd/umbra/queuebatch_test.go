@@ -84,11 +84,13 @@ func TestQueueActionsOutlastTheWait(t *testing.T) {
 	run("smarthost:sink: retry ("+due+")", "queue", "retry", "smarthost:sink")
 	waitQuiet(t, cfg)
 
-	// suspend, then resume: every waiting message of the queue due now.
+	// suspend, then resume: every waiting message of the queue released
+	// (the retry's failures made its destination dead: they are due at
+	// the cool-down's end, and resume says so, rt18c-F4).
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("queue suspend: exit %d %q", code, out)
 	}
-	run("smarthost:sink: resume ("+due+")", "queue", "resume", "smarthost:sink")
+	run(fmt.Sprintf("smarthost:sink: resume (%d messages ", n), "queue", "resume", "smarthost:sink")
 	waitQuiet(t, cfg)
 	out, code := cli(t, cfg, "queue", "list", "--json")
 	if code != 0 || strings.Contains(out, `"suspended"`) {

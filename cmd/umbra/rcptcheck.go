@@ -44,10 +44,11 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 		// invalid internationalised domain, 501 5.1.3 for bad syntax.
 		r := smtp.RcptRefusal(err)
 		code := fmt.Sprintf("%d %d.%d.%d", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2])
+		reply := code + " " + r.Message
 		if r.Code == 501 {
 			code += "; local-part@domain"
 		}
-		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%s): %v", rcpt, code, err))
+		return "", rcptRefused{reply: reply, err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%s): %v", rcpt, code, err))}
 	case postmaster && cfg.Server.Postmaster == "":
 		return "", shownErr(fmt.Errorf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt))
 	case postmaster:
@@ -56,14 +57,26 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 		}
 	}
 	if r := smtp.UTF8Refusal(a, smtputf8); r != nil {
-		return "", shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
-			rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))
+		return "", rcptRefused{reply: fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message),
+			err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
+				rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))}
 	}
 	if postmaster {
 		return cfg.Server.Postmaster, nil
 	}
 	return a.String(), nil
 }
+
+// rcptRefused is an address RCPT refuses by the address alone, with
+// RCPT's reply: route explain gives it as the address's rcpt: line and
+// explains the other addresses (rt18c-F6).
+type rcptRefused struct {
+	reply string // "550 5.1.2 Recipient address rejected: …"
+	err   error
+}
+
+func (e rcptRefused) Error() string { return e.err.Error() }
+func (e rcptRefused) Unwrap() error { return e.err }
 
 // checkRecipients answers each address as the receive side's recipient
 // check does (internal/smtp validateRcpt): postmaster and addresses of

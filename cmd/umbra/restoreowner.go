@@ -27,7 +27,8 @@ import (
 // --owner the restored files are made for that user, and once the
 // restore has succeeded — its last step — the data directory and the
 // spool directory are given to it too (the data directory made, mode
-// 0750, as umbra serve makes it, where it was missing).
+// 0750, as umbra serve makes it, where it was missing; directories made
+// above it stay root's, mode 0755, so that the user passes through).
 //
 // A refused restore changes nothing (rt17a F1): no owner changes before
 // the restore has replaced the database (a restore refused because the
@@ -138,8 +139,11 @@ func checkRestoreOwner(owner string) error {
 }
 
 // mkdir makes the data directory and the directories above it that are
-// missing, remembering them (undo removes them), mode 0750 whatever the
-// umask.
+// missing, remembering them (undo removes them): the data directory mode
+// 0750, the directories above it 0755, whatever the umask. Those stay
+// the owner's who ran the restore (root), as install -d makes them: the
+// user umbra runs as must pass through them (rt18c-F3: made 0750, root's,
+// they kept it out of its own data directory), not own them.
 func (rd *restoreDir) mkdir() error {
 	var missing []string
 	for p := rd.dir; ; p = filepath.Dir(p) {
@@ -154,6 +158,12 @@ func (rd *restoreDir) mkdir() error {
 			return fmt.Errorf("data directory: %w", err)
 		}
 		rd.made = append(rd.made, p)
+		if p != rd.dir {
+			if err := os.Chmod(p, 0o755); err != nil {
+				rd.undo()
+				return fmt.Errorf("data directory: %w", err)
+			}
+		}
 	}
 	if len(rd.made) > 0 {
 		if err := os.Chmod(rd.dir, 0o750); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -48,14 +49,31 @@ and the rest of the explanation is complete.`,
 			// daemon would run them: recipients checked against it too.
 			cfg.Topology = topoFile
 			// Each recipient as RCPT takes it (rcptcheck.go): bare
-			// postmaster, a trailing dot, the domain's case.
+			// postmaster, a trailing dot, the domain's case. One RCPT
+			// refuses by its address alone gets RCPT's reply as its
+			// rcpt: line and the others are explained (rt18c-F6); with
+			// none left to explain, the refusals exit 64.
+			refused := map[int]rcptRefused{}
+			var given []string
+			var refusals []error
 			for i, rcpt := range args {
 				addr, err := rcptAddress(cfg, rcpt, smtputf8)
-				if err != nil {
+				var rr rcptRefused
+				switch {
+				case errors.As(err, &rr):
+					refused[i] = rr
+					refusals = append(refusals, err)
+					continue
+				case err != nil:
 					return &exitError{code: exitUsage, err: err}
 				}
-				args[i] = addr
+				given = append(given, addr)
 			}
+			if len(given) == 0 {
+				return &exitError{code: exitUsage, err: errors.Join(refusals...)}
+			}
+			all := args
+			args = given
 			if size < 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--size %d: a message size is not negative", size)}
 			}
@@ -130,6 +148,20 @@ and the rest of the explanation is complete.`,
 			}
 			ex.TLS = explainTLS(cmd, cfg, tp, ex.Routes) // the outbound TLS policy and its source
 			ex.Self = explainSelf(cmd, cfg, server, ex.Routes)
+			if len(refused) > 0 {
+				// The refused addresses in their places, with RCPT's reply.
+				routes, checks := ex.Routes, ex.Recipients
+				ex.Routes, ex.Recipients = nil, nil
+				for i, rcpt := range all {
+					if rr, ok := refused[i]; ok {
+						ex.Routes = append(ex.Routes, routing.Route{Recipient: rcpt})
+						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply})
+						continue
+					}
+					ex.Routes, ex.Recipients = append(ex.Routes, routes[0]), append(ex.Recipients, checks[0])
+					routes, checks = routes[1:], checks[1:]
+				}
+			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ex)
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -167,7 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-		return err
+		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
 	}
 	gcFloor(ctx) // gcfloor.go
 	reg := prometheus.NewRegistry()
@@ -185,6 +186,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	defer store.Close()
 	var mgr *queue.Manager // set before the metrics and admin listeners start
 	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
+		if mgr != nil {
+			// A first attempt's backlog counted behind its destination,
+			// as queue list counts it.
+			return mgr.QueueStats(queueRetryScan)
+		}
 		err = store.View(func(tx *queue.Tx) error {
 			qs = tx.Queues()
 			now := time.Now()
@@ -251,7 +257,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// Its directory is made as data_dir is (config check refused a
 		// file or a dead link on the way).
 		if err := os.MkdirAll(filepath.Dir(cfg.Tracking.Path), 0o750); err != nil {
-			return fmt.Errorf("tracking log: %w", err)
+			return fmt.Errorf("tracking log: %w", reachError("directory", filepath.Dir(cfg.Tracking.Path), err))
 		}
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
 		if err != nil {
@@ -422,6 +428,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
 		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
+		if dir := filepath.Dir(cfg.Server.AdminSocket); errors.Is(err, fs.ErrPermission) && untraversable(absPath(dir)) != "" {
+			return fmt.Errorf("admin socket: %w", reachError("directory", dir, err)) // a parent it cannot pass through
+		}
 		return err
 	}
 	if shadows != nil {
@@ -562,7 +571,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// is made first.
 	if dir := cfg.Pickup.Directory; dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("pickup directory: %w", err)
+			return reachError("pickup directory", dir, err)
 		}
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())

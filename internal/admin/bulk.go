@@ -16,6 +16,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/dumpster"
 	"umbra/internal/jsonsafe"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -263,13 +264,13 @@ func (s *Server) knownDatabase(db string) error {
 
 // checkRedirectTarget checks a queue redirect's target: a host name or
 // an IP address (config.IsHost), with an optional port 1–65535
-// (host:port, [v6]:port), before anything is stored or looked up.
+// (host:port, [v6], [v6]:port, a bare v6: mailaddr.SplitHostPort),
+// before anything is stored or looked up.
 func checkRedirectTarget(to string) error {
-	host, port := to, ""
-	if h, p, err := net.SplitHostPort(to); err == nil {
-		host, port = h, p
-	} else if strings.Contains(to, ":") && net.ParseIP(to) == nil {
-		return fmt.Errorf("redirect target %s: not host[:port]: %v", queue.QuoteShown(to), err)
+	host, port, err := mailaddr.SplitHostPort(to) // the one HOST[:PORT] reading (smart hosts too)
+	if err != nil {
+		return fmt.Errorf("redirect target %s: not HOST[:PORT] (a host name, an IPv4 address, or an IPv6 address, [ADDRESS]:PORT with a port): %v",
+			queue.QuoteShown(to), err)
 	}
 	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {

@@ -116,7 +116,7 @@ type RecipientView struct {
 func view(m *queue.Message, sv queue.StateView) MessageView {
 	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: queue.CurrentError(m),
-		Queues: queue.QueuesOf(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m),
+		Queues: sv.Queues(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m),
 		RequireTLS: m.RequireTLS}
 	if m.State == queue.Damaged {
 		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+

@@ -3,7 +3,13 @@
 // Invariants:
 //   - Decoding is strict: a key that names no field is an error, reported
 //     with file and line, as is every type mismatch and every validation
-//     failure. Parse collects all errors of a file, not just the first.
+//     failure. Parse collects all errors of a file, not just the first:
+//     the node tree is checked before decoding (fieldCheck), every value
+//     that would not decode (wrong kind or shape, a duration or size
+//     that does not parse, an unknown key) is reported at its line in
+//     the operator's words and left out, the rest is decoded and
+//     validated, and the validation errors come with them — except
+//     those about a setting left out, which would be about its default.
 //     A second YAML document (after "---" or "...") is refused at its
 //     line, not dropped as yaml.Unmarshal drops it.
 //   - Every value is of its setting's kind, checked on the node tree

@@ -104,6 +104,84 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 	return fmt.Sprintf("%s is not %s", written(n), want)
 }
 
+// wrongShape says what is wrong with n as a value of type t when their
+// shapes differ — a single value where a list or a section is expected,
+// or the other way round — in the operator's words ("a list of
+// durations is expected, not \"5m\""), or "". yaml.v3 would say
+// "cannot unmarshal !!str `5m` into []config.Duration". A value with
+// no value (key: or key: ~) is no list or section to refuse.
+func wrongShape(n *yaml.Node, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return ""
+	}
+	custom := reflect.PointerTo(t).Implements(unmarshalerType)
+	switch t.Kind() {
+	case reflect.Slice:
+		if custom || n.Kind == yaml.SequenceNode {
+			return ""
+		}
+		what := "a list"
+		if noun := pluralNoun(t.Elem()); noun != "" {
+			what += " of " + noun
+		}
+		if n.Kind == yaml.ScalarNode {
+			return fmt.Sprintf("%s is expected, not %s (write [%s])", what, strconv.Quote(n.Value), quotedIfNeeded(n))
+		}
+		return fmt.Sprintf("%s is expected, not %s", what, written(n))
+	case reflect.Struct, reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			return ""
+		}
+		if n.Kind == yaml.ScalarNode {
+			return fmt.Sprintf("a section (key: value lines below it) is expected, not %s", strconv.Quote(n.Value))
+		}
+		return "a section (key: value lines below it) is expected, not " + written(n)
+	case reflect.String:
+		if n.Kind == yaml.ScalarNode {
+			return ""
+		}
+		return "a single value is expected, not " + written(n)
+	}
+	if custom && n.Kind != yaml.ScalarNode {
+		return "a single value is expected, not " + written(n) // a duration, a size
+	}
+	return ""
+}
+
+// pluralNoun names a list's elements of type t for wrongShape, "" when
+// "a list" says enough.
+func pluralNoun(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeOf(Duration(0)):
+		return "durations"
+	case reflect.TypeOf(Size(0)):
+		return "sizes"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "sections"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "whole numbers"
+	}
+	return ""
+}
+
+// quotedIfNeeded is n's text as it goes into a flow list: quoted when it
+// was, or when it holds a character a flow list reads otherwise.
+func quotedIfNeeded(n *yaml.Node) string {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || strings.ContainsAny(n.Value, ",[]{}:#&*!|>'\"%@`") {
+		return strconv.Quote(n.Value)
+	}
+	return n.Value
+}
+
 // leadingZero refuses a whole number written with a leading zero whose
 // octal and decimal readings differ (010, -010, 0_10, 09): the decoder
 // reads it as octal, 8 for 010, where the operator most likely meant the

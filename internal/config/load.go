@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,9 +109,24 @@ func (c *Config) PathFaults() [][]any { return c.pathFaults }
 
 func parse(data []byte, file string) (*Config, error) {
 	cfg := newWithPresets()
-	doc, err := decodeStrict(data, file, cfg)
+	doc, left, err := decodeAll(data, file, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if len(left.errs) > 0 {
+		// Values that do not decode were left out; what is left is
+		// validated too, so that every error of the file comes in one
+		// run (rt18c-F5). The configuration is not used.
+		applyDefaults(cfg)
+		vs := append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)
+		errs := left.errs
+		for _, v := range vs {
+			if !left.under(v.path) {
+				errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
+			}
+		}
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
 	}
 	cfg.File, cfg.doc = file, doc
 	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
@@ -156,34 +172,120 @@ func notUTF8(data []byte, file string) *Error {
 }
 
 // decodeStrict decodes data into v (a pointer to a struct), refusing
-// unknown keys; it returns the document node for line lookups.
+// unknown keys; it returns the document node for line lookups. Every
+// value that does not decode is reported, each at its line.
 func decodeStrict(data []byte, file string, v any) (*yaml.Node, error) {
+	doc, left, err := decodeAll(data, file, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(left.errs) > 0 {
+		return nil, left.errs
+	}
+	return doc, nil
+}
+
+// leftOut is what decodeAll left out of the document: the errors of the
+// values that do not decode (or name no setting), and the paths of the
+// settings they were, whose validation would be of a default instead.
+type leftOut struct {
+	errs  Errors
+	paths [][]any
+}
+
+// under says whether a violation at path is about a setting left out:
+// it is at or below one, or it is about the list element or subsection
+// that held one (a receive connector whose bindings were left out "needs
+// at least one binding") — not a whole top-level section.
+func (l leftOut) under(path []any) bool {
+	for _, p := range l.paths {
+		if len(path) >= len(p) && reflect.DeepEqual(path[:len(p)], p) {
+			return true
+		}
+		if len(path) >= 2 && len(path) < len(p) && reflect.DeepEqual(p[:len(path)], path) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeAll is decodeStrict that goes on after values that do not
+// decode: checkKnownFields finds every one of them on the node tree
+// (an unknown key, a value of the wrong kind or shape, a duration or a
+// size that does not parse), and the rest of the document — without
+// them — is decoded into v and returned with them (left), so that the
+// caller can validate what is left and report it all in one run. err is
+// an error that leaves nothing to decode (not YAML, not UTF-8, …).
+func decodeAll(data []byte, file string, v any) (*yaml.Node, leftOut, error) {
 	if e := notUTF8(data, file); e != nil {
-		return nil, Errors{e}
+		return nil, leftOut{}, Errors{e}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlError(file, err)}
+		return nil, leftOut{}, Errors{yamlError(file, err)}
 	}
 	if e := secondDocument(data, file); e != nil {
-		return nil, Errors{e}
+		return nil, leftOut{}, Errors{e}
 	}
 	if root.Kind == 0 {
-		return nil, Errors{{File: file, Msg: "empty file"}}
+		return nil, leftOut{}, Errors{{File: file, Msg: "empty file"}}
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	var errs Errors
-	checkKnownFields(doc, reflect.TypeOf(v).Elem(), "", file, &errs)
-	if len(errs) > 0 {
-		return nil, errs
+	fc := &fieldCheck{file: file, bad: map[*yaml.Node]bool{}}
+	fc.check(doc, reflect.TypeOf(v).Elem(), "", nil)
+	if len(fc.errs) == 0 {
+		if err := doc.Decode(v); err != nil {
+			return nil, leftOut{}, decodeErrors(file, err)
+		}
+		return doc, leftOut{}, nil
 	}
-	if err := doc.Decode(v); err != nil {
-		return nil, decodeErrors(file, err)
+	left := leftOut{errs: fc.errs, paths: fc.paths}
+	rest := withoutNodes(doc, fc.bad)
+	if err := rest.Decode(v); err != nil {
+		// Not foreseen by the tree's check: reported, and nothing is
+		// left to validate.
+		seen := map[string]bool{}
+		for _, e := range left.errs {
+			seen[e.Error()] = true
+		}
+		for _, e := range decodeErrors(file, err) {
+			if !seen[e.Error()] {
+				left.errs = append(left.errs, e)
+			}
+		}
+		sort.SliceStable(left.errs, func(i, j int) bool { return left.errs[i].Line < left.errs[j].Line })
+		return nil, leftOut{}, left.errs
 	}
-	return doc, nil
+	return rest, left, nil
+}
+
+// withoutNodes is a copy of the tree n without the nodes in bad: a
+// mapping's key and value go together, a list's element alone. Aliases
+// keep pointing into the original tree.
+func withoutNodes(n *yaml.Node, bad map[*yaml.Node]bool) *yaml.Node {
+	c := *n
+	if len(n.Content) == 0 {
+		return &c
+	}
+	c.Content = make([]*yaml.Node, 0, len(n.Content))
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if bad[n.Content[i]] || bad[n.Content[i+1]] {
+				continue
+			}
+			c.Content = append(c.Content, withoutNodes(n.Content[i], bad), withoutNodes(n.Content[i+1], bad))
+		}
+		return &c
+	}
+	for _, e := range n.Content {
+		if !bad[e] {
+			c.Content = append(c.Content, withoutNodes(e, bad))
+		}
+	}
+	return &c
 }
 
 // secondDocument refuses a second YAML document in data (after a "---"
@@ -383,22 +485,64 @@ func decodeErrors(file string, err error) Errors {
 	return Errors{yamlError(file, err)}
 }
 
-// checkKnownFields reports every mapping key that names no field of the
-// struct type it decodes into, and every value of the wrong kind for
-// its field (kinds.go). yaml.v3's own KnownFields is not carried into
+// fieldCheck.check reports every mapping key that names no field of the
+// struct type it decodes into, every value of the wrong kind or shape
+// for its field (kinds.go), and every duration or size that does not
+// parse. yaml.v3's own KnownFields is not carried into
 // custom unmarshalers, and its decoder truncates 0.5 into an int and
 // reads yes/on as a boolean, so the check walks the node tree itself,
 // before anything is decoded. name is the dotted path of n, for messages.
-func checkKnownFields(n *yaml.Node, t reflect.Type, name, file string, errs *Errors) {
+//
+// Every such value is reported (not only the first, as the decoder
+// would), each at its line and in the operator's words (no Go type
+// names), and is marked bad: decodeAll leaves it out and decodes the
+// rest. path is n's path (map keys and list indexes) as violations
+// name settings.
+type fieldCheck struct {
+	file  string
+	errs  Errors
+	bad   map[*yaml.Node]bool
+	paths [][]any // the settings left out (a list whose element was: the list)
+}
+
+// fail reports msg at line and leaves the node v (at path) out.
+func (c *fieldCheck) fail(line int, msg string, v *yaml.Node, path []any) {
+	c.errs = append(c.errs, &Error{File: c.file, Line: line, Msg: msg})
+	c.bad[v] = true
+	if len(path) > 0 {
+		if _, elem := path[len(path)-1].(int); elem {
+			path = path[:len(path)-1]
+		}
+	}
+	c.paths = append(c.paths, slices.Clone(path))
+}
+
+func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any) {
+	orig := n
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	if msg := wrongKind(n, t); msg != "" {
-		*errs = append(*errs, &Error{File: file, Line: n.Line, Msg: name + ": " + msg})
+		c.fail(n.Line, name+": "+msg, orig, path)
+		return
+	}
+	if msg := wrongShape(n, t); msg != "" {
+		c.fail(n.Line, name+": "+msg, orig, path)
 		return
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct && n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" && reflect.PointerTo(t).Implements(unmarshalerType) {
+		// A duration, a size: its own parser's words, at its line.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			e := decodeErrors(c.file, err)[0]
+			if e.Line == 0 {
+				e.Line = n.Line
+			}
+			c.fail(e.Line, e.Msg, orig, path)
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -409,37 +553,37 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, name, file string, errs *Err
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			kpath := append(slices.Clip(path), k.Value)
 			if prev, dup := seen[k.Value]; dup {
-				*errs = append(*errs, &Error{File: file, Line: k.Line,
-					Msg: fmt.Sprintf("key %q repeats the one on line %d", k.Value, prev)})
+				c.fail(k.Line, fmt.Sprintf("key %q repeats the one on line %d", k.Value, prev), v, kpath)
 				continue
 			}
 			seen[k.Value] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
-				*errs = append(*errs, &Error{File: file, Line: k.Line,
-					Msg: fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t))})
+				c.fail(k.Line, fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t)), v, kpath)
 				continue
 			}
 			kname := k.Value
 			if name != "" {
 				kname = name + "." + k.Value
 			}
-			checkKnownFields(v, ft, kname, file, errs)
+			c.check(v, ft, kname, kpath)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
-		for i, c := range n.Content {
-			checkKnownFields(c, t.Elem(), fmt.Sprintf("%s[%d]", name, i), file, errs)
+		for i, e := range n.Content {
+			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", name, i), append(slices.Clip(path), i))
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKnownFields(n.Content[i+1], t.Elem(), name+"."+n.Content[i].Value, file, errs)
+			k := n.Content[i].Value
+			c.check(n.Content[i+1], t.Elem(), name+"."+k, append(slices.Clip(path), k))
 		}
 	}
 }

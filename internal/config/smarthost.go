@@ -21,12 +21,15 @@ func SmartHostNames(sh string, port int, name, addr string) int {
 	if err != nil {
 		host, aport = addr, strconv.Itoa(DefaultSMTPPort)
 	}
-	h, p, err := net.SplitHostPort(sh)
+	h, p, err := mailaddr.SplitHostPort(sh)
 	if err != nil {
+		h = sh
+	}
+	if p == "" {
 		if port == 0 {
 			port = DefaultSMTPPort
 		}
-		h, p = sh, strconv.Itoa(port)
+		p = strconv.Itoa(port)
 	}
 	if p == aport && (mailaddr.NameKey(h) == mailaddr.NameKey(name) || h == host) {
 		return 1

@@ -912,9 +912,11 @@ func settingName(path []any) string {
 // configuration file's send connectors and the topology's.
 func smartHostErrors(h string) []string {
 	var out []string
-	host := h
-	if hh, port, err := net.SplitHostPort(h); err == nil {
-		host = hh
+	host, port, err := mailaddr.SplitHostPort(h) // HOST[:PORT], as queue redirect --to reads it
+	if err != nil {
+		return []string{fmt.Sprintf("smart host %q is not HOST[:PORT]: %v", h, err)}
+	}
+	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			out = append(out, fmt.Sprintf("smart host %q has a bad port", h))
 		} else if msg := leadingZeroText(port, false); msg != "" {

@@ -253,8 +253,11 @@ func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
 		return
 	}
 	name, p := n, s.port
-	if h, pp, err := net.SplitHostPort(n); err == nil {
-		name, p = h, pp
+	if h, pp, err := mailaddr.SplitHostPort(n); err == nil { // [::1] and [::1]:2525 alike (rt18c-F8)
+		name = h
+		if pp != "" {
+			p = pp
+		}
 	}
 	if ip := net.ParseIP(name); ip != nil {
 		s.add(host{name: name, addr: net.JoinHostPort(name, p), pref: pref})

@@ -350,7 +350,7 @@ var localAddrs atomic.Pointer[cachedAddrs]
 func (d *Deliverer) RedirectSelf(ctx context.Context, target string) string {
 	st := d.st.Load()
 	ports := []int{config.DefaultSMTPPort}
-	if _, _, err := net.SplitHostPort(target); err != nil {
+	if _, port, _ := mailaddr.SplitHostPort(target); port == "" {
 		for _, sc := range st.conns {
 			ports = append(ports, sc.cfg.Port)
 		}

@@ -46,4 +46,9 @@
 // a pickup file, a check's added recipient, a group's members, a report's
 // recipients): the local part as written, the domain without its final
 // dot and ASCII-folded.
+//
+// It also holds the one reading of HOST[:PORT] (hostport.go,
+// SplitHostPort): a smart host, a queue redirect's target, and the
+// delivery side that dials them take a bracketed IPv6 address with or
+// without a port, and a bare one, the same way.
 package mailaddr

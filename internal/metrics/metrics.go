@@ -66,7 +66,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "umbra_queue_commit_batch_size",
 			Help: "Writers folded into one transport database commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_queue_commit_errors_total",
-			Help: "Failed transport database commits."}),
+			Help: "Transport database commits failed by trouble (disk, bbolt, a corrupt record); refused actions are not counted."}),
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
 			Help: "Heartbeat sessions to primaries, by result (ok, failed; a heartbeat the primary refused is neither: umbra_shadow_refused_sessions_total)."}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_refused_sessions_total",

@@ -237,14 +237,7 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Tim
 	for id, j := range jobs {
 		names := j.queues()
 		m, err := tx.Get(id)
-		if err != nil || m.State != Active {
-			continue
-		}
-		first := true
-		for _, i := range m.Pending() {
-			first = first && m.Rcpts[i].Queue == ""
-		}
-		if !first || len(m.Pending()) == 0 {
+		if err != nil || !firstAttempt(m) {
 			continue
 		}
 		for _, name := range names {
@@ -284,6 +277,71 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Tim
 		out = slices.Delete(out, k, k+1)
 	}
 	return out
+}
+
+// QueueStats is the queues' summary for the queue gauges (Tx.Queues,
+// with Retry as WaitingRetry gives it, at most retryScan records read a
+// queue), each message in its first attempt counted as queue list
+// counts it (firstAttemptsIn): Active in the queues of the destinations
+// its jobs wait for or run on, and no longer in submission (rt18c-F7:
+// the gauges said submission for a backlog queue list showed behind
+// its destination).
+func (q *Manager) QueueStats(retryScan int) ([]QueueStats, error) {
+	now := q.clk.Now()
+	jobs := q.jobViews() // before the store, as Queues reads them
+	var qs []QueueStats
+	err := q.store.View(func(tx *Tx) error {
+		qs = tx.Queues()
+		for i := range qs {
+			if qs[i].ByState[Ready] > 0 {
+				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, retryScan)
+			}
+		}
+		at := map[string]int{}
+		for i := range qs {
+			at[qs[i].Name] = i
+		}
+		moved := map[ID]bool{}
+		for id, j := range jobs {
+			if m, err := tx.Get(id); err != nil || !firstAttempt(m) {
+				continue
+			}
+			for _, name := range j.queues() {
+				k, ok := at[name]
+				if !ok {
+					qs = append(qs, QueueStats{Name: name, ByState: map[State]int{}, Oldest: id})
+					k = len(qs) - 1
+					at[name] = k
+				}
+				qs[k].Count++
+				qs[k].ByState[Active]++
+				qs[k].Oldest = min(qs[k].Oldest, id)
+			}
+			moved[id] = true
+		}
+		k, ok := at[QueueSubmission]
+		if !ok || len(moved) == 0 {
+			return nil
+		}
+		sub := &qs[k]
+		sub.Oldest = 0
+		for _, id := range tx.InQueue(QueueSubmission, 1<<31-1) { // in id order: the first kept is the oldest
+			if moved[id] {
+				sub.Count--
+				sub.ByState[Active]--
+			} else if sub.Oldest == 0 {
+				sub.Oldest = id
+			}
+		}
+		if sub.ByState[Active] <= 0 {
+			delete(sub.ByState, Active)
+		}
+		if sub.Count <= 0 {
+			qs = slices.Delete(qs, k, k+1)
+		}
+		return nil
+	})
+	return qs, err
 }
 
 // Queues lists every queue with its counts, status and runtime.

@@ -180,6 +180,35 @@ func (q *Manager) WithJobs(v StateView) StateView {
 	return v
 }
 
+// Queues is the queues m is in as the operator sees it (QueuesOf): a
+// message in its first attempt — Active, every pending recipient still
+// in submission, none named a queue before its results do — is in the
+// queues of the destinations its jobs wait for or run on (the view's
+// jobs: WithJobs), not in submission, as queue list counts it
+// (firstAttemptsIn) and message list --queue finds it (rt18c-F7).
+func (v StateView) Queues(m *Message) []string {
+	if j := v.jobs[m.ID]; j != nil && firstAttempt(m) {
+		if names := j.queues(); len(names) > 0 {
+			return names
+		}
+	}
+	return QueuesOf(m)
+}
+
+// firstAttempt says whether m is in its first attempt: Active, with
+// pending recipients, none of which a result has named a queue yet.
+func firstAttempt(m *Message) bool {
+	if m.State != Active || len(m.Pending()) == 0 {
+		return false
+	}
+	for _, i := range m.Pending() {
+		if m.Rcpts[i].Queue != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // heldQueues lists, in order and once each, the suspended queues m's
 // pending recipients wait in, and whether every pending recipient waits
 // in one.

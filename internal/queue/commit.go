@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The group commit, leader and followers. There is no commit goroutine:
@@ -291,11 +294,13 @@ func (s *Store) commit(batch []*op) []error {
 	start := time.Now()
 	var unlink []string
 	var reserve ID
+	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
 		defer func() { unlink = tx.unlink }()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
+				answer = err
 				return err
 			}
 		}
@@ -303,7 +308,7 @@ func (s *Store) commit(batch []*op) []error {
 		reserve, err = s.reserveInTx(btx) // idreserve.go
 		return err
 	})
-	s.obs.Commit(time.Since(start), len(batch), err)
+	s.obs.Commit(time.Since(start), len(batch), trouble(err, answer))
 	if err == nil {
 		s.reservedCommitted(reserve)
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
@@ -322,17 +327,19 @@ func (s *Store) commit(batch []*op) []error {
 		start := time.Now()
 		var unlink []string
 		var reserve ID
+		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
 			defer func() { unlink = tx.unlink }()
 			if err := o.call(tx); err != nil {
+				answer = err
 				return err
 			}
 			var err error
 			reserve, err = s.reserveInTx(btx)
 			return err
 		})
-		s.obs.Commit(time.Since(start), 1, err)
+		s.obs.Commit(time.Since(start), 1, trouble(err, answer))
 		if err == nil {
 			s.reservedCommitted(reserve)
 			s.unlinkSpool(unlink)
@@ -340,6 +347,53 @@ func (s *Store) commit(batch []*op) []error {
 		errs[i] = err
 	}
 	return errs
+}
+
+// trouble is what the Observer is told failed a commit whose
+// transaction returned err: nil when it committed, and nil when it
+// failed only because a writer's function answered with an error
+// (answer) that is its decision — an operator's action that does not
+// apply, an unknown id, a refused copy: a refusal is no failed commit
+// (rt18c-F2). Trouble is bbolt failing the commit (a write, an fsync:
+// err with no answer, or from the id reservation), and a function's
+// error that is trouble itself (troubled).
+func trouble(err, answer error) error {
+	if err == nil || (answer != nil && err == answer && !troubled(answer)) {
+		return nil
+	}
+	return err
+}
+
+// troubled says whether a writer's function failed for trouble with the
+// database, the disk or the code rather than by its decision: it
+// panicked, bbolt refused a call, the file system failed, or a record
+// read in the transaction is corrupt.
+func troubled(err error) bool {
+	if errors.Is(err, errPanicked) || errors.Is(err, errCorrupt) {
+		return true
+	}
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pathErr) || errors.As(err, &errno) {
+		return true
+	}
+	for _, e := range boltErrors {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// boltErrors are the errors bbolt returns from the calls a transaction
+// function makes.
+var boltErrors = []error{
+	bolterrors.ErrDatabaseNotOpen, bolterrors.ErrInvalid, bolterrors.ErrInvalidMapping, bolterrors.ErrVersionMismatch,
+	bolterrors.ErrChecksum, bolterrors.ErrTimeout, bolterrors.ErrTxNotWritable, bolterrors.ErrTxClosed,
+	bolterrors.ErrDatabaseReadOnly, bolterrors.ErrFreePagesNotLoaded, bolterrors.ErrBucketNotFound,
+	bolterrors.ErrBucketExists, bolterrors.ErrBucketNameRequired, bolterrors.ErrKeyRequired,
+	bolterrors.ErrKeyTooLarge, bolterrors.ErrValueTooLarge, bolterrors.ErrIncompatibleValue,
+	bolterrors.ErrSameBuckets, bolterrors.ErrDifferentDB,
 }
 
 // errPanicked fails a transaction one of whose functions panicked.

@@ -5,6 +5,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"net/netip"
+	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
 	"unicode/utf8"
@@ -41,10 +42,16 @@ func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
 var (
 	errAddrSyntax = errors.New("bad address syntax")
 	errAddrLength = errors.New("address too long")
-	// errNotDomain: the domain is IP-address text (::1), or a bracket
-	// that is no address literal ([not-an-ip, [not-an-ip]): RCPT refuses
+	// errNotDomain: the domain is IPv6 address text (::1): RCPT refuses
 	// it as it refuses IP text and literals (550 5.1.2), never a lookup.
-	errNotDomain = errors.New("domain is IP-address text or a malformed address literal, not a domain name")
+	errNotDomain = errors.New("domain is IP-address text, not a domain name")
+	// errBadLiteral: a bracket that is no address literal ([not-an-ip,
+	// [not-an-ip]): refused as literals are (550 5.1.2), for what it is.
+	errBadLiteral = errors.New("domain is in brackets but no address literal (an IP address in brackets)")
+	// errDomainPort: a domain (or IP text) with a port (relay.test:25):
+	// an address names no port; refused (550 5.1.2) for what it is —
+	// it is no IP address (rt18c-F6).
+	errDomainPort = errors.New("domain has a port: an address names a domain, not a server's port")
 )
 
 // IPText reports whether the domain is IP-address text written without
@@ -87,6 +94,16 @@ func DomainRefusal(a Address) *gosmtp.SMTPError {
 var replyNotDomain = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
 	Message: "Recipient address rejected: the domain is an IP address, not a domain name (umbra delivers to domains only)"}
 
+// replyDomainPort refuses a recipient whose domain carries a port
+// (errDomainPort).
+var replyDomainPort = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
+	Message: "Recipient address rejected: the domain is followed by a port (domain:port); an address names a domain only, write it without the port"}
+
+// replyBadLiteral refuses a recipient whose domain is in brackets but
+// no address literal (errBadLiteral).
+var replyBadLiteral = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
+	Message: "Recipient address rejected: the domain is in brackets but is no address literal (an IP address in brackets), and no domain name"}
+
 // IDNError is an address whose domain has an internationalised label
 // IDNA refuses (mailaddr.Domain): bad punycode after "xn--", a character
 // IDNA disallows.
@@ -117,14 +134,20 @@ func idnReply(err error, enhanced int) error {
 // RcptRefusal is RCPT TO's reply to an address its parse refused
 // (ParseRcptPath, parsePathAddress): 553 5.1.3 naming the label for an
 // invalid internationalised domain, 550 5.1.2 for a domain that is
-// IP-address text or a malformed address literal, else 501 5.1.3.
+// IP-address text, has a port or is a malformed address literal — each
+// said for what it is —, else 501 5.1.3.
 // route explain answers with it too, so both say the same.
 func RcptRefusal(err error) *gosmtp.SMTPError {
 	if r := idnReply(err, 3); r != nil {
 		return r.(*gosmtp.SMTPError)
 	}
-	if errors.Is(err, errNotDomain) {
+	switch {
+	case errors.Is(err, errNotDomain):
 		return replyNotDomain
+	case errors.Is(err, errDomainPort):
+		return replyDomainPort
+	case errors.Is(err, errBadLiteral):
+		return replyBadLiteral
 	}
 	return replyBadRcpt
 }
@@ -162,17 +185,31 @@ func ParseAddress(s string) (Address, error) {
 	}
 	if strings.HasPrefix(domain, "[") {
 		if !strings.HasSuffix(domain, "]") {
-			return Address{}, errNotDomain
+			if _, port, ok := strings.Cut(domain, "]:"); ok && isPort(port) {
+				return Address{}, errDomainPort // [192.0.2.1]:25
+			}
+			return Address{}, errBadLiteral
 		}
 		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
 		lit = strings.TrimPrefix(lit, "IPv6:")
 		if _, err := netip.ParseAddr(lit); err != nil {
-			return Address{}, errNotDomain
+			return Address{}, errBadLiteral
 		}
 		return Address{Local: local, Domain: domain}, nil
 	}
 	if strings.ContainsRune(domain, ':') {
-		return Address{}, errNotDomain // an IPv6 address without brackets
+		v6 := domain
+		if len(v6) > 5 && asciiEqualFold(v6[:5], "IPv6:") {
+			v6 = v6[5:]
+		}
+		if _, err := netip.ParseAddr(v6); err == nil {
+			return Address{}, errNotDomain // an IPv6 address without brackets
+		}
+		host, port := domain[:strings.LastIndexByte(domain, ':')], domain[strings.LastIndexByte(domain, ':')+1:]
+		if isPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
+			return Address{}, errDomainPort
+		}
+		return Address{}, errAddrSyntax
 	}
 	domain = mailaddr.CanonicalDomain(domain) // the one canonical form (mailaddr.Canonical)
 	if !validDomain(domain) {
@@ -186,6 +223,15 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, &IDNError{err}
 	}
 	return Address{Local: local, Domain: domain}, nil
+}
+
+// isPort reports whether s is a port number as a host:port writes it.
+func isPort(s string) bool {
+	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
+	n, _ := strconv.Atoi(s)
+	return n > 0 && n <= 65535
 }
 
 func validLocal(l string) bool {

@@ -84,9 +84,10 @@
 //     550 5.1.2 whatever the connector grants (umbra routes by domain),
 //     except postmaster@[the address the client connected to], which
 //     is the configured postmaster (RFC 5321 §4.5.1). So is one whose
-//     domain is IP-address text (u@192.0.2.1, u@127.1, u@::1; a bracket
-//     that is no literal): 550 5.1.2 (DomainRefusal, RcptRefusal), never
-//     resolved as a host name.
+//     domain is IP-address text (u@192.0.2.1, u@127.1, u@::1), a bracket
+//     that is no literal, or a domain followed by a port (u@relay.test:25):
+//     550 5.1.2 (DomainRefusal, RcptRefusal), each with a reply that says
+//     which of these it is, never resolved as a host name.
 //   - An arriving message whose Received: headers, umbra's own included,
 //     exceed the session's hop limit is refused with 554 5.4.6:
 //     max_hop_count from an authenticated transport server of the

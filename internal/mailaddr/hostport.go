@@ -1,0 +1,61 @@
+package mailaddr
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+)
+
+// SplitHostPort reads HOST[:PORT] — a smart host, a queue redirect's
+// target, any setting or command that names a server with an optional
+// port — the one way for all of them: a name or IPv4 address with or
+// without ":PORT", an IPv6 address in brackets with or without ":PORT"
+// ("[::1]", "[::1]:2525", an "IPv6:" tag inside the brackets allowed),
+// or a bare IPv6 address ("::1", no port: its colons are the address's).
+// port is "" when none is given, else the text after the colon as
+// written, never empty (the caller checks it is a port number, as it did
+// of net.SplitHostPort's: a sign or leading zeros are its to judge). The host is returned without brackets. It is not
+// checked to be a host name; text that fits none of these forms (a
+// missing bracket, an empty host or port, a name with two colons, a
+// name in brackets) is an error.
+func SplitHostPort(s string) (host, port string, err error) {
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		inner, after, ok := strings.Cut(rest, "]")
+		if !ok {
+			return "", "", errors.New("a \"[\" without its \"]\"")
+		}
+		if len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:") {
+			inner = inner[5:]
+		}
+		if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
+			return "", "", errors.New("brackets hold an IPv6 address only")
+		}
+		switch {
+		case after == "":
+			return inner, "", nil
+		case strings.HasPrefix(after, ":") && len(after) > 1:
+			return inner, after[1:], nil
+		}
+		return "", "", errors.New("after \"]\" only \":PORT\" may follow")
+	}
+	switch strings.Count(s, ":") {
+	case 0:
+		if s == "" {
+			return "", "", errors.New("no host")
+		}
+		return s, "", nil
+	case 1:
+		h, p, _ := strings.Cut(s, ":")
+		if h == "" {
+			return "", "", errors.New("no host before the port")
+		}
+		if p == "" {
+			return "", "", errors.New("no port after the colon")
+		}
+		return h, p, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+		return s, "", nil // a bare IPv6 address: no port (write [ADDRESS]:PORT for one)
+	}
+	return "", "", errors.New("more than one colon and no IPv6 address (write an IPv6 address with a port as [ADDRESS]:PORT)")
+}
