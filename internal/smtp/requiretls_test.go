@@ -85,6 +85,37 @@ func TestRequireTLSTakesNoValue(t *testing.T) {
 	}
 }
 
+// A keyword given twice is refused whatever the number of parameters
+// (RFC 5321 §4.1.2), and a flag's value or a long ENVID even when it is
+// the only parameter: the checks of mailParams, the code that runs on
+// each MAIL line.
+func TestMailParamsGivenTwice(t *testing.T) {
+	many := func(n int, last string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, " X-P%d=1", i)
+		}
+		return b.String() + last
+	}
+	v := &verbConn{sess: func() *session { return nil }}
+	for _, c := range []struct{ params, reply string }{
+		{"", ""},
+		{" REQUIRETLS=NO", "501 5.5.4 REQUIRETLS takes no value"},
+		{" ENVID=" + strings.Repeat("x", 101), "501 5.5.4 ENVID longer than 100 characters"},
+		{" BODY=8BITMIME", ""},
+		{" BODY=8BITMIME body=7BIT", "501 5.5.4 BODY given more than once"},
+		{many(7, " X-P0=2"), "501 5.5.4 X-P0 given more than once"},
+		{many(8, " x-p7=2"), "501 5.5.4 X-P7 given more than once"},
+		{many(30, " X-P29=2"), "501 5.5.4 X-P29 given more than once"},
+		{many(30, ""), ""},
+	} {
+		out, reply := v.mailParams([]byte("MAIL FROM:<a@b.test>" + c.params + "\r\n"))
+		if reply != c.reply || (reply == "") != (out != nil) {
+			t.Errorf("%.60q: %q, %q; want %q", c.params, out, reply, c.reply)
+		}
+	}
+}
+
 // FuzzMailFlagParams: never panics; a refusal is a 501 5.5.4 and names
 // only a value-less keyword.
 func FuzzMailFlagParams(f *testing.F) {

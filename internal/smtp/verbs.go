@@ -1015,25 +1015,20 @@ func flagParams(params string, mail bool) string {
 }
 
 // checkParams refuses a keyword given twice and, for MAIL, a value on a
-// flag or an ENVID too long (mailFlagParams).
+// flag or an ENVID too long (RFC 3461 §4.4).
 func checkParams(ps []mailParam, mail bool) string {
-	var seen map[string]bool // a line of many parameters: not n² comparisons
-	if len(ps) > 8 {
+	var seen map[string]bool // nil: one parameter cannot be given twice
+	if len(ps) > 1 {
 		seen = make(map[string]bool, len(ps))
 	}
-	for i, p := range ps {
-		twice := seen[p.key]
-		if seen == nil {
-			for _, q := range ps[:i] {
-				twice = twice || q.key == p.key
-			}
-		} else {
-			seen[p.key] = true
-		}
-		if twice {
+	for _, p := range ps {
+		if seen[p.key] {
 			// The name as the client wrote it, ASCII letters upper-cased,
 			// echoed unambiguously (replyecho.go).
 			return "501 5.5.4 " + string(echoText(upperASCII(p.name))) + " given more than once"
+		}
+		if seen != nil {
+			seen[p.key] = true
 		}
 		switch {
 		case !mail:
