@@ -485,7 +485,7 @@
 // over TLS, which stays up (a policy that requires TLS is met), and the
 // session has no extensions. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
-// (mailFlagParams) before go-smtp, which would take any value as the flag.
+// (checkParams) before go-smtp, which would take any value as the flag.
 // The layer reads a MAIL or RCPT line's parameters once (mailLine,
 // mailline.go): what follows its path, as go-smtp reads it (with or
 // without angle brackets; never a word inside a quoted local part), and
