@@ -490,8 +490,9 @@
 // mailline.go): what follows its path, as go-smtp reads it (with or
 // without angle brackets; never a word inside a quoted local part), and
 // every step (the declared size, the shadow parameters it takes off, a
-// foreign ORCPT, the keywords given twice) works on that; the line goes
-// to go-smtp as the client wrote it unless a step changed it.
+// foreign ORCPT, the keywords given twice, the path <postmaster> found
+// where go-smtp reads the path) works on that; the line goes to go-smtp
+// as the client wrote it unless a step changed it.
 //
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —
