@@ -22,7 +22,8 @@ type mailLine struct {
 }
 
 // mailParam is one parameter: its name and value as written, and its
-// name upper-cased (ASCII) for comparison.
+// name upper-cased for comparison (strings.ToUpper, as go-smtp's
+// parseArgs keys its map: non-ASCII letters too).
 type mailParam struct {
 	name, key, value string
 	hasValue         bool
