@@ -109,6 +109,10 @@ func newConfigCmd() *cobra.Command {
 			// Each warning is "file:line: warning: …" (warnAt), the line
 			// of the value it is about, as errors are.
 			topo := topologyOf(cfg) // read once for the checks below
+			var rtopo *routing.Topology
+			if topo != nil {
+				rtopo, _ = topology.Build(topo) // its errors: checkConfig
+			}
 			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
 			warnings = append(warnings, configSlips(cfg)...)
 			warnings = append(warnings, publishWarnings(cfg)...)
@@ -120,18 +124,18 @@ func newConfigCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
-			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, r)...)
+			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, rtopo, r)...)
 			cancel()
 			for _, w := range warnings {
 				warn(w)
 			}
-			for _, w := range outgoingSourcesOutsideTopology(cfg, checkedTopology(cfg)) {
+			for _, w := range outgoingSourcesOutsideTopology(cfg, rtopo) {
 				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			for _, w := range inertMXLimits(cfg) {
 				warn(w)
 			}
-			receiptWarnings, _ := receiptWithoutCandidates(cfg, checkedTopology(cfg)) // its errors: checkConfig
+			receiptWarnings, _ := receiptWithoutCandidates(cfg, rtopo) // its errors: checkConfig
 			for _, w := range receiptWarnings {
 				warn(w)
 			}
@@ -359,29 +363,10 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 	bindings := ownBindings(cfg)
 	var out []string
 	for i, sc := range cfg.SendConnectors {
-		if len(sc.SmartHosts) == 0 {
-			continue
-		}
-		// What delivery finds for the connector's mail (delivery.CheckSelf:
-		// the same lookups and the same rule), then which smart host it is.
-		all := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, sc.SmartHosts, sc.Port, sc.MXAddressLimit, "")
-		if all.Self == "" {
-			continue
-		}
-		what := "it is skipped; the connector's other smart hosts take its mail"
-		if all.Loops {
-			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
-		}
-		for j, h := range sc.SmartHosts {
-			one := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, []string{h}, sc.Port, 0, "")
-			if one.Self == "" {
-				continue
+		for j, w := range selfSmartHosts(ctx, r, bindings, sc) {
+			if w != "" {
+				out = append(out, warnAt(cfg, []any{"send_connectors", i, "smart_hosts", j}, "send connector %s: %s", sc.Name, w))
 			}
-			how := "is an address this server listens on"
-			if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
-				how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
-			}
-			out = append(out, warnAt(cfg, []any{"send_connectors", i, "smart_hosts", j}, "send connector %s: smart host %s %s: %s", sc.Name, h, how, what))
 		}
 	}
 	return out
@@ -389,52 +374,67 @@ func smartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, r deli
 
 // topologySmartHostsThatAreThisServer is smartHostsThatAreThisServer
 // for the topology's send connectors this server sends through (it is
-// one of their source servers; a disabled one aside): a smart host that
-// is this server makes their mail loop back here. The warning is at the
-// topology file's line. A connector the configuration file refines with
-// smart hosts of its own uses those (InheritTopology), which the
-// configuration's check covers; otherwise it takes the configured
-// connector's port and address limit, as delivery does (25 and the
-// default without one).
-func topologySmartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, topo *config.Topology, r delivery.Resolver) []string {
-	if topo == nil {
+// one of their source servers; a disabled one aside), each as delivery
+// sends through it (delivery.TopologyConnector: the configured connector
+// of its name as InheritTopology resolves it, or the topology's alone).
+// The warning is at the topology file's line. One the configuration
+// file gives smart hosts of its own uses those, which the
+// configuration's check covers. ct and rt are the topology as loaded
+// (its file and lines; its routing snapshot), never read again here.
+func topologySmartHostsThatAreThisServer(ctx context.Context, cfg *config.Config, ct *config.Topology, rt *routing.Topology, r delivery.Resolver) []string {
+	if ct == nil || rt == nil {
 		return nil
 	}
 	bindings := ownBindings(cfg)
 	me := mailaddr.NameKey(cfg.Server.Name)
 	var out []string
-	for i, tc := range topo.SendConnectors {
+	for i, tc := range ct.SendConnectors {
 		if len(tc.SmartHosts) == 0 || (tc.Enabled != nil && !*tc.Enabled) ||
 			!slices.ContainsFunc(tc.SourceServers, func(s string) bool { return mailaddr.NameKey(s) == me }) {
 			continue
 		}
-		port, limit := config.DefaultSMTPPort, config.DefaultMXAddressLimit
-		if j := slices.IndexFunc(cfg.SendConnectors, func(sc config.SendConnector) bool { return sc.Name == tc.Name }); j >= 0 {
-			if len(cfg.SendConnectors[j].SmartHosts) > 0 {
-				continue // its own smart hosts: smartHostsThatAreThisServer
-			}
-			port, limit = cfg.SendConnectors[j].Port, cfg.SendConnectors[j].MXAddressLimit
+		if slices.ContainsFunc(cfg.SendConnectors, func(sc config.SendConnector) bool { return sc.Name == tc.Name && len(sc.SmartHosts) > 0 }) {
+			continue // its own smart hosts: smartHostsThatAreThisServer
 		}
-		all := delivery.CheckSelf(ctx, r, "", bindings, tc.Name, tc.SmartHosts, port, limit, "")
-		if all.Self == "" {
+		sc := delivery.TopologyConnector(cfg.SendConnectors, rt, tc.Name)
+		for j, w := range selfSmartHosts(ctx, r, bindings, sc) {
+			if w != "" {
+				out = append(out, ct.ErrorAt("warning: topology send connector "+tc.Name+": "+w, "send_connectors", i, "smart_hosts", j).Error())
+			}
+		}
+	}
+	return out
+}
+
+// selfSmartHosts is, for each smart host of send connector sc as
+// delivery sends through it, what a warning says of it when it is this
+// server ("smart host H is an address this server listens on: …"), ""
+// when it is not; nil when none is. What delivery finds for the
+// connector's mail (delivery.CheckSelf: the same lookups and the same
+// rule) says whether the others take its mail.
+func selfSmartHosts(ctx context.Context, r delivery.Resolver, bindings []string, sc config.SendConnector) []string {
+	if len(sc.SmartHosts) == 0 {
+		return nil
+	}
+	all := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, sc.SmartHosts, sc.Port, sc.MXAddressLimit, "")
+	if all.Self == "" {
+		return nil
+	}
+	what := "it is skipped; the connector's other smart hosts take its mail"
+	if all.Loops {
+		what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+	}
+	out := make([]string, len(sc.SmartHosts))
+	for j, h := range sc.SmartHosts {
+		one := delivery.CheckSelf(ctx, r, "", bindings, sc.Name, []string{h}, sc.Port, 0, "")
+		if one.Self == "" {
 			continue
 		}
-		what := "it is skipped; the connector's other smart hosts take its mail"
-		if all.Loops {
-			what = "its mail would loop back here, so it is deferred (451 4.4.6) and never sent"
+		how := "is an address this server listens on"
+		if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
+			how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
 		}
-		for j, h := range tc.SmartHosts {
-			one := delivery.CheckSelf(ctx, r, "", bindings, tc.Name, []string{h}, port, 0, "")
-			if one.Self == "" {
-				continue
-			}
-			how := "is an address this server listens on"
-			if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
-				how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
-			}
-			out = append(out, topo.ErrorAt(fmt.Sprintf("warning: topology send connector %s: smart host %s %s: %s", tc.Name, h, how, what),
-				"send_connectors", i, "smart_hosts", j).Error())
-		}
+		out[j] = "smart host " + h + " " + how + ": " + what
 	}
 	return out
 }
@@ -444,9 +444,11 @@ func topologySmartHostsThatAreThisServer(ctx context.Context, cfg *config.Config
 // this server sends through, for serve's start and each reload: the
 // smart hosts given as addresses only (no lookup delays a start; config
 // check looks names up too, and delivery finds them at each attempt).
-func selfSmartHostWarnings(cfg *config.Config) []string {
+// ct and rt are the topology serve or the reload loaded (serverTopologies),
+// so the warnings describe the one it runs with.
+func selfSmartHostWarnings(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
 	ctx := context.Background()
-	return append(smartHostsThatAreThisServer(ctx, cfg, noDNS{}), topologySmartHostsThatAreThisServer(ctx, cfg, topologyOf(cfg), noDNS{})...)
+	return append(smartHostsThatAreThisServer(ctx, cfg, noDNS{}), topologySmartHostsThatAreThisServer(ctx, cfg, ct, rt, noDNS{})...)
 }
 
 // warnAt is a config check warning about the value at path: "file:line:

@@ -285,7 +285,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if dir != nil {
 		defer dir.Close()
 	}
-	topo, err := serverTopology(cfg)
+	topo, ctopo, err := serverTopologies(cfg) // the file read once: routing's snapshot and its lines for warnings
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			log.Warn("configuration", "warning", w)
 		}
 	}
-	for _, w := range selfSmartHostWarnings(cfg) { // a smart host that is this server: its mail loops back here
+	for _, w := range selfSmartHostWarnings(cfg, ctopo, topo) { // a smart host that is this server: its mail loops back here
 		log.Warn("configuration", "warning", w)
 	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
@@ -712,8 +712,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	return nil
 }
 
-// serverTopology loads the configured topology, if any, and checks that
-// this server is in it.
 // queueRetryScan bounds the records of one queue read at a scrape to
 // split its ready messages from those waiting for a retry.
 const queueRetryScan = 10000
@@ -722,12 +720,22 @@ const queueRetryScan = 10000
 // aside: a page overwritten can hold many.
 const damagedLogged = 20
 
+// serverTopology loads the configured topology, if any, and checks that
+// this server is in it.
 func serverTopology(cfg *config.Config) (*routing.Topology, error) {
+	t, _, err := serverTopologies(cfg)
+	return t, err
+}
+
+// serverTopologies is serverTopology with the file as it was read (its
+// lines, for warnings about it): the file is read once, so both describe
+// the same version of it.
+func serverTopologies(cfg *config.Config) (*routing.Topology, *config.Topology, error) {
 	if cfg.Topology == "" {
 		if _, err := receiptWithoutCandidates(cfg, nil); err != nil { // shadow_on_receipt with no shadow server
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	var bindings []string // nil: not compared
 	for _, rc := range cfg.ReceiveConnectors {
@@ -735,32 +743,34 @@ func serverTopology(cfg *config.Config) (*routing.Topology, error) {
 			bindings = append(bindings, rc.Bindings...)
 		}
 	}
-	t, err := loadTopology(cfg.Topology)
+	ct, err := config.LoadTopology(cfg.Topology)
+	var t *routing.Topology
+	if err == nil {
+		t, err = topology.Build(ct)
+	}
 	if err != nil {
 		// The file's own errors and this server's place in it (role,
 		// address) in one run, each at its line (rt45 F7): fixing the
 		// first must not reveal the second.
-		return nil, mergeErrors(err, config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings))
+		return nil, nil, mergeErrors(err, config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings))
 	}
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		// This file's mistake (a typo of server.name), at its line: the
 		// topology, which every server reads, is fine.
-		return nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, cfg.Topology),
+		return nil, nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, cfg.Topology),
 			"server", "name")}
 	}
 	placeErr := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings)
-	if ct, err := config.LoadTopology(cfg.Topology); err != nil {
-		return nil, mergeErrors(err, placeErr)
-	} else if err := mergeErrors(placeErr, cfg.BindingsOfOtherServers(ct)); err != nil { // a binding copied from another server's file
-		return nil, err
+	if err := mergeErrors(placeErr, cfg.BindingsOfOtherServers(ct)); err != nil { // a binding copied from another server's file
+		return nil, nil, err
 	}
 	if _, err := localStoreCheck(cfg); err != nil { // this server's own store against the topology (localstore.go)
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := receiptWithoutCandidates(cfg, t); err != nil { // shadow_on_receipt with no candidate (shadowreceipt.go)
-		return nil, err
+		return nil, nil, err
 	}
-	return t, nil
+	return t, ct, nil
 }
 
 // mergeErrors is first and then's errors in one answer: the
@@ -938,7 +948,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, err
 	}
 	table := topology.RoutingTable(next)
-	topo, err := serverTopology(next)
+	topo, ctopo, err := serverTopologies(next)
 	if err != nil {
 		return nil, err
 	}
@@ -998,7 +1008,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
 		}
 	}
-	for _, w := range selfSmartHostWarnings(next) { // as at start
+	for _, w := range selfSmartHostWarnings(next, ctopo, topo) { // as at start
 		log.Warn("configuration", "warning", w)
 	}
 	if len(restart) > 0 {

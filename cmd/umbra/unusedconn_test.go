@@ -10,6 +10,7 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/resolver"
 	"umbra/internal/resolver/dnstest"
+	"umbra/internal/topology"
 )
 
 // With a topology, a configured send connector that no topology connector
@@ -153,5 +154,63 @@ servers:
 		case tc.want != "" && (len(w) != 1 || !strings.HasPrefix(w[0], tc.want)):
 			t.Errorf("%s: got %q, want one warning starting %q", tc.name, w, tc.want)
 		}
+	}
+}
+
+// serve's warnings of a smart host that is this server describe the
+// topology serve (or a reload) loaded and runs with, not the file as it
+// is a moment later: the topology held is passed in, never read again.
+// A topology connector's smart host is checked with the port delivery
+// uses for it: the configured connector's of its name (delivery's
+// InheritTopology), or 25.
+func TestSelfSmartHostWarningsOfTheHeldTopology(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "topology.yaml")
+	write := func(hosts string) {
+		if err := os.WriteFile(file, []byte(`sites:
+  - {name: a}
+servers:
+  - {name: hub-a, role: hub, site: a, address: "127.0.0.1:2525"}
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*", cost: 1}]
+    source_servers: [hub-a]
+    smart_hosts: [`+hosts+`]
+  - name: plain
+    address_spaces: [{domain: "plain.test", cost: 1}]
+    source_servers: [hub-a]
+    smart_hosts: ["127.0.0.1"]
+`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"127.0.0.1"`)
+	ct, err := config.LoadTopology(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := topology.Build(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(`"192.0.2.1"`) // the file changes after serve loaded it
+	cfg := &config.Config{Topology: file}
+	cfg.Server.Name = "hub-a"
+	cfg.ReceiveConnectors = []config.ReceiveConnector{{Name: "in", Bindings: []string{"127.0.0.1:25", "127.0.0.1:2600"}}}
+	// "out" is refined by the configuration (port 2600, no smart hosts
+	// of its own: the topology's); "plain" is the topology's alone.
+	cfg.SendConnectors = []config.SendConnector{{Name: "out", Port: 2600}}
+	w := selfSmartHostWarnings(cfg, ct, rt)
+	got := strings.Join(w, "\n")
+	for _, want := range []string{
+		"topology send connector out: smart host 127.0.0.1 is an address this server listens on",
+		"topology send connector plain: smart host 127.0.0.1 is an address this server listens on",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings:\n%s\nwant one with %q", got, want)
+		}
+	}
+	if len(w) != 2 {
+		t.Errorf("%d warnings, want 2:\n%s", len(w), got)
 	}
 }

@@ -105,12 +105,29 @@ func (st *state) topoConnector(name string) *sendConnector {
 	if sc := st.conns[name]; sc != nil {
 		return sc
 	}
-	c := &sendConnector{cfg: config.SendConnector{Name: name, Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic,
-		MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit}}
-	if tc, ok := st.cfg.Topology.Connector(name); ok {
-		c.cfg.SmartHosts, c.cfg.MaxMessageSize = tc.SmartHosts, config.Size(tc.MaxSize)
+	return &sendConnector{cfg: InheritTopology(unwrittenConnector(name), st.cfg.Topology)}
+}
+
+// unwrittenConnector is the settings of a topology send connector the
+// server's configuration does not write: port 25, opportunistic TLS, the
+// default MX limits (InheritTopology adds the topology's smart hosts and
+// size).
+func unwrittenConnector(name string) config.SendConnector {
+	return config.SendConnector{Name: name, Port: config.DefaultSMTPPort, TLS: config.TLSOpportunistic,
+		MXAddressLimit: config.DefaultMXAddressLimit, MXSessionLimit: config.DefaultMXSessionLimit}
+}
+
+// TopologyConnector is the send connector delivery uses for the
+// topology's connector named name (topoConnector): the configuration's
+// connector of that name (conns) as InheritTopology resolves it, or the
+// topology's alone with the settings of one not written.
+func TopologyConnector(conns []config.SendConnector, topo *routing.Topology, name string) config.SendConnector {
+	for _, sc := range conns {
+		if sc.Name == name {
+			return InheritTopology(sc, topo)
+		}
 	}
-	return c
+	return InheritTopology(unwrittenConnector(name), topo)
 }
 
 // deliverOrg relays a group along its route: each next hop in order

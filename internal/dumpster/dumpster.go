@@ -182,7 +182,6 @@ const earlierCopyScan = 4096
 // keeps a copy of its own for the new recipients — the body counted
 // twice in the database's total, each recipient still in one copy, so
 // a redelivery delivers each once.
-
 func earlierCopy(tx *queue.Tx, m *queue.Message, database string, rcpts []int, now time.Time) (queue.DumpsterKey, bool) {
 	if k := (queue.DumpsterKey{Database: database, KeptAt: now, ID: m.ID}); tx.DumpsterHas(k) {
 		return k, true

@@ -35,7 +35,7 @@
 // suppressed duplicate, not a delivery). A reader that renames the file to another name in
 // the moment between another writer's check and its link can still let a
 // second copy in (the README lists this window). The check lists the
-// mailbox's folders once and reads each folder's cur/ once by its raw
-// names (inCur), stopping at a match: its memory does not grow with the
-// number of messages in the mailbox.
+// mailbox's folders once and reads each folder's cur/ once by its names,
+// 256 at a time (inCur), stopping at a match: its memory does not grow
+// with the number of messages in the mailbox.
 package mailbox

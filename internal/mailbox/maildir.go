@@ -189,8 +189,8 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 // ".NAME" of the mailbox), where a reader may have moved it (rt17d F2).
 // It looks the name up in each, never reading a message: new/ by the
 // exact name (a file there carries no ":2," info yet), cur/ by the name
-// with or without its info — each folder's cur/ read once, by its raw
-// names (inCur: no value per file, no pattern), so a check's memory does
+// with or without its info — each folder's cur/ read once, by its
+// names in batches (inCur: no stat, no pattern), so a check's memory does
 // not grow with the mailbox; the folders are listed once per check.
 func (d *Maildir) has(dir, name string) bool {
 	for _, f := range folders(dir) {

@@ -20,6 +20,8 @@ func TestASCIIDomainIsMailaddrs(t *testing.T) {
 		{"exa\u00admple.test", "", false},
 		{"localhost", "localhost", false}, // no dot: not a host name a check asks about
 		{"a..b.test", "", false},
+		{".", "", false}, // the root: no host name
+		{"..", "", false},
 	} {
 		got, ok := asciiDomain(c.in)
 		if ok != c.ok || (ok && got != c.want) {

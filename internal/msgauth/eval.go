@@ -437,9 +437,6 @@ func quoteShort(s string) string {
 // with a character that only stands for ASCII, is refused, never taken
 // for the domain it imitates). ok is false if it is not a host name.
 func asciiDomain(d string) (string, bool) {
-	if d == "." {
-		return "", false
-	}
 	a, err := mailaddr.Name(d)
 	if err != nil {
 		return "", false

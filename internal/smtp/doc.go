@@ -486,13 +486,14 @@
 // over TLS, which stays up (a policy that requires TLS is met), and the
 // session has no extensions. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
-// (mailFlagParams) before go-smtp, which would take any value as the flag.
+// (checkParams) before go-smtp, which would take any value as the flag.
 // The layer reads a MAIL or RCPT line's parameters once (mailLine,
 // mailline.go): what follows its path, as go-smtp reads it (with or
 // without angle brackets; never a word inside a quoted local part), and
 // every step (the declared size, the shadow parameters it takes off, a
-// foreign ORCPT, the keywords given twice) works on that; the line goes
-// to go-smtp as the client wrote it unless a step changed it.
+// foreign ORCPT, the keywords given twice, the path <postmaster> found
+// where go-smtp reads the path) works on that; the line goes to go-smtp
+// as the client wrote it unless a step changed it.
 //
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —

@@ -361,14 +361,12 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 			return nil
 		}
-		line = ml.bytes()
-		orig := line
-		line = rcptPostmaster(line, v.sess() != nil && v.sess().srv.postmaster != "")
-		if len(line) != len(orig) || !bytes.Equal(line, orig) {
-			// The reply names the recipient as the client gave it, not
-			// the path go-smtp was handed.
-			v.rcptAsGiven = postmasterAsGiven(orig)
+		// The reply names the recipient as the client gave it, not the
+		// path go-smtp is handed.
+		if given := rcptPostmaster(&ml, s.srv.postmaster != ""); given != "" {
+			v.rcptAsGiven = given
 		}
+		line = ml.bytes()
 	}
 	if r := unknownCommand(cmd); r != "" {
 		// go-smtp would answer it by its own error count (a 500 and a

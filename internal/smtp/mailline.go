@@ -16,12 +16,14 @@ import (
 type mailLine struct {
 	orig    []byte
 	head    []byte // the command up to the end of its path, as written
+	path    int    // where the path starts in head (len(head) without one)
 	params  []mailParam
 	changed bool
 }
 
 // mailParam is one parameter: its name and value as written, and its
-// name upper-cased (ASCII) for comparison.
+// name upper-cased for comparison (strings.ToUpper, as go-smtp's
+// parseArgs keys its map: non-ASCII letters too).
 type mailParam struct {
 	name, key, value string
 	hasValue         bool
@@ -32,12 +34,12 @@ type mailParam struct {
 func parseMailLine(line []byte) mailLine {
 	ml := mailLine{orig: line}
 	s := bytes.TrimRight(line, "\r\n")
-	end := pathEnd(s)
+	start, end := pathSpan(s)
 	if end < 0 {
-		ml.head = s
+		ml.head, ml.path = s, len(s)
 		return ml
 	}
-	ml.head = s[:end]
+	ml.head, ml.path = s[:end], start
 	ml.params = splitParams(string(s[end:]))
 	return ml
 }
@@ -47,17 +49,26 @@ func parseMailLine(line []byte) mailLine {
 // local part), or a path without angle brackets up to the first space
 // outside quotes; -1 when the line holds no complete path.
 func pathEnd(s []byte) int {
+	_, end := pathSpan(s)
+	return end
+}
+
+// pathSpan is where the path of a MAIL or RCPT line starts (after the
+// colon and any spaces or tabs) and ends (pathEnd); -1, -1 when the line
+// holds no complete path.
+func pathSpan(s []byte) (start, end int) {
 	colon := bytes.IndexByte(s, ':')
 	if colon < 0 {
-		return -1
+		return -1, -1
 	}
 	i := colon + 1
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 		i++
 	}
 	if i == len(s) {
-		return -1
+		return -1, -1
 	}
+	start = i
 	bracket, quoted := s[i] == '<', false
 	if bracket {
 		i++
@@ -69,15 +80,26 @@ func pathEnd(s []byte) int {
 		case c == '"':
 			quoted = !quoted
 		case c == '>' && bracket && !quoted:
-			return i + 1
+			return start, i + 1
 		case (c == ' ' || c == '\t') && !bracket && !quoted:
-			return i
+			return start, i
 		}
 	}
 	if bracket || quoted {
-		return -1
+		return -1, -1
 	}
-	return len(s)
+	return start, len(s)
+}
+
+// pathBytes is the line's path as written ("<postmaster>"), empty when
+// the line holds no complete path.
+func (ml *mailLine) pathBytes() []byte { return ml.head[ml.path:] }
+
+// setPath replaces the line's path (only the path: the command before it
+// stays as the client wrote it, for go-smtp to read as it would have).
+func (ml *mailLine) setPath(p string) {
+	ml.head = append(append(make([]byte, 0, ml.path+len(p)), ml.head[:ml.path]...), p...)
+	ml.changed = true
 }
 
 // splitParams splits the parameters after a path.

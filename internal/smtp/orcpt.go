@@ -13,7 +13,7 @@ import (
 // a client's to use and umbra's to pass on as given (RFC 3461 §4.2: "an
 // unknown address type" is still relayed to a DSN-capable next hop).
 // go-smtp refuses such a type (501 5.5.4), so the verb layer takes it
-// off the RCPT line before go-smtp reads it (foreignOrcpt) and the
+// off the RCPT line before go-smtp reads it (takeForeignOrcpt) and the
 // session keeps it as the recipient's ORCPT (session.foreignOrcpt): its
 // xtext decoded, printable ASCII, at most maxOrcpt characters, as an
 // rfc822 one. Delivery writes it again as xtext (appendRcptLine) to a
@@ -41,19 +41,11 @@ func ForeignOrcptType(t string) bool {
 // value is no xtext of printable ASCII.
 const replyBadForeignOrcpt = "501 5.5.4 Malformed ORCPT parameter value"
 
-// foreignOrcpt takes an ORCPT parameter of another address type
-// (ForeignOrcptType) off a RCPT line: it returns the line without it,
-// the ORCPT as umbra stores it ("type;address", the xtext decoded), and
-// a reply when its value is malformed. A line without such a parameter
-// is returned as it is, with "" and "".
-func foreignOrcpt(line []byte) ([]byte, string, string) {
-	ml := parseMailLine(line)
-	orcpt, reply := takeForeignOrcpt(&ml)
-	return ml.bytes(), orcpt, reply
-}
-
-// takeForeignOrcpt is foreignOrcpt on a line read once (mailLine): the
-// parameter is taken off ml.
+// takeForeignOrcpt takes an ORCPT parameter of another address type
+// (ForeignOrcptType) off a RCPT line read once (mailLine): it returns the
+// ORCPT as umbra stores it ("type;address", the xtext decoded), and a
+// reply when its value is malformed. A line without such a parameter is
+// left as it is, with "" and "".
 func takeForeignOrcpt(ml *mailLine) (orcpt, reply string) {
 	for i, p := range ml.params {
 		if p.key != "ORCPT" {

@@ -86,8 +86,8 @@ func TestOrcptOtherAddressType(t *testing.T) {
 	}
 }
 
-// foreignOrcpt takes the parameter off the line and leaves the rest as
-// the client wrote it.
+// takeForeignOrcpt takes the parameter off the line read once (as the
+// layer's RCPT step does) and leaves the rest as the client wrote it.
 func TestForeignOrcptLine(t *testing.T) {
 	for _, c := range []struct{ line, out, orcpt string }{
 		{"RCPT TO:<b@x.test> ORCPT=x-foo;bar\r\n", "RCPT TO:<b@x.test>\r\n", "x-foo;bar"},
@@ -96,7 +96,9 @@ func TestForeignOrcptLine(t *testing.T) {
 		{"RCPT TO:<b@x.test> ORCPT=rfc822;a@b\r\n", "RCPT TO:<b@x.test> ORCPT=rfc822;a@b\r\n", ""},
 		{"RCPT TO:<b@x.test>\r\n", "RCPT TO:<b@x.test>\r\n", ""},
 	} {
-		out, orcpt, reply := foreignOrcpt([]byte(c.line))
+		ml := parseMailLine([]byte(c.line))
+		orcpt, reply := takeForeignOrcpt(&ml)
+		out := ml.bytes()
 		if string(out) != c.out || orcpt != c.orcpt || reply != "" {
 			t.Errorf("%q: %q, %q, %q; want %q, %q", c.line, out, orcpt, reply, c.out, c.orcpt)
 		}

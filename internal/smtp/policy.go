@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bytes"
 	"net/netip"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -16,29 +15,19 @@ import (
 // client that sends it itself gets exactly what <postmaster> gets.
 const postmasterPath = "postmaster@postmaster.invalid"
 
-// rcptPostmaster rewrites "RCPT TO:<postmaster>" (any case, RFC 5321
-// §4.5.1) for go-smtp when the server has a postmaster address. Any
-// other line is returned unchanged.
-func rcptPostmaster(line []byte, configured bool) []byte {
-	if !configured || len(line) < 8 || !asciiEqualFold(string(line[:8]), "RCPT TO:") {
-		return line
+// rcptPostmaster rewrites the path <postmaster> (any case, RFC 5321
+// §4.5.1) of a RCPT line read once (ml: its path where go-smtp reads it,
+// pathSpan) to postmasterPath for go-smtp, when the server has a
+// postmaster address, and returns the path as the client gave it for
+// the reply. Any other line is left as it is, and "" returned.
+func rcptPostmaster(ml *mailLine, configured bool) (given string) {
+	p := ml.pathBytes()
+	if !configured || len(p) < 2 || p[0] != '<' || p[len(p)-1] != '>' || !mailaddr.IsPostmaster(string(p[1:len(p)-1])) {
+		return ""
 	}
-	rest := bytes.TrimLeft(line[8:], " ")
-	end := bytes.IndexByte(rest, '>')
-	if len(rest) == 0 || rest[0] != '<' || end < 0 || !mailaddr.IsPostmaster(string(rest[1:end])) {
-		return line
-	}
-	if tail := rest[end+1:]; len(tail) > 0 && tail[0] != ' ' && tail[0] != '\r' && tail[0] != '\n' {
-		return line
-	}
-	return append([]byte("RCPT TO:<"+postmasterPath+">"), rest[end+1:]...)
-}
-
-// postmasterAsGiven is the "<postmaster>" path of a line rcptPostmaster
-// rewrote, in the client's own case.
-func postmasterAsGiven(line []byte) string {
-	rest := bytes.TrimLeft(line[8:], " ")
-	return string(rest[:bytes.IndexByte(rest, '>')+1])
+	given = string(p)
+	ml.setPath("<" + postmasterPath + ">")
+	return given
 }
 
 // postmasterAlias maps the postmaster path to the configured postmaster

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,28 @@ func TestPostmasterAccepted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// <postmaster> is found in a RCPT line's path as go-smtp reads the path
+// (pathEnd, the layer's one reading of it): after any spaces or tabs
+// following the colon, and with a quoted local part holding '>' read
+// whole (SMTP-).
+func TestPostmasterPathAsRead(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, anon), Postmaster: "postmaster@example.test"})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	if got := d.cmd("RCPT TO:\t<PostMaster>", "250"); !strings.Contains(got, "<PostMaster>") || strings.Contains(got, ".invalid") {
+		t.Errorf("RCPT TO:<tab><PostMaster>: %q", got)
+	}
+	if got := d.cmd("RCPT TO:  <postmaster> NOTIFY=NEVER", "250"); !strings.Contains(got, "<postmaster>") || strings.Contains(got, ".invalid") {
+		t.Errorf("RCPT TO:  <postmaster> NOTIFY=NEVER: %q", got)
+	}
+	// A quoted local part is no bare postmaster, '>' inside it or not.
+	d.cmd(`RCPT TO:<"postmaster">`, "501 5.5.2")
+	d.cmd(`RCPT TO:<"post>master">`, "501 5.5.2")
 }
 
 // A postmaster outside the organisation (no accepted domain, or an
@@ -266,26 +289,39 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 // the rest of the line is kept byte for byte.
 func FuzzRcptPostmaster(f *testing.F) {
 	for _, s := range []string{"RCPT TO:<postmaster>\r\n", "rcpt to: <PostMaster> NOTIFY=NEVER\r\n", "RCPT TO:<postmaster@x.test>\r\n",
-		"RCPT TO:<postmaster>x\r\n", "RCPT TO:<postmaster", "MAIL FROM:<postmaster>\r\n"} {
+		"RCPT TO:<postmaster>x\r\n", "RCPT TO:<postmaster", "MAIL FROM:<postmaster>\r\n", "RCPT TO:\t<postmaster>\r\n",
+		`RCPT TO:<"post>master">` + "\r\n", `RCPT TO:<"a>b"@x.test> NOTIFY=NEVER` + "\r\n", "RCPT  TO:<postmaster>\r\n"} {
 		f.Add([]byte(s))
 	}
+	const rewritten = "<" + postmasterPath + ">"
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in := append([]byte(nil), line...)
-		out := rcptPostmaster(line, true)
+		ml := parseMailLine(line)
+		given := rcptPostmaster(&ml, true)
+		out := ml.bytes()
 		if !bytes.Equal(line, in) {
 			t.Fatal("input modified")
 		}
-		if bytes.Equal(out, in) {
+		before := parseMailLine(in)
+		if given == "" {
+			if !bytes.Equal(out, in) {
+				t.Fatalf("%q changed to %q with no postmaster path", in, out)
+			}
 			return
 		}
-		const pre = "RCPT TO:<" + postmasterPath + ">"
-		if !bytes.HasPrefix(out, []byte(pre)) || !bytes.HasSuffix(in, out[len(pre):]) {
+		// Only the path changed, and it was <postmaster> as go-smtp
+		// reads the path (pathSpan): what comes before it and the
+		// parameters are the client's.
+		after := parseMailLine(out)
+		if given != string(before.pathBytes()) || !strings.EqualFold(given, "<postmaster>") {
+			t.Fatalf("%q: rewrote the path %q", in, given)
+		}
+		if string(after.pathBytes()) != rewritten || !bytes.Equal(after.head[:after.path], before.head[:before.path]) ||
+			!slices.Equal(after.params, before.params) || !bytes.HasSuffix(out, []byte("\r\n")) {
 			t.Fatalf("%q -> %q", in, out)
 		}
-		if !strings.EqualFold(strings.TrimLeft(string(in[8:len(in)-len(out)+len(pre)]), " "), "<postmaster>") {
-			t.Fatalf("%q rewritten as the postmaster path", in)
-		}
-		if !bytes.Equal(rcptPostmaster(line, false), in) {
+		again := parseMailLine(in)
+		if rcptPostmaster(&again, false) != "" || !bytes.Equal(again.bytes(), in) {
 			t.Fatal("rewritten without a postmaster")
 		}
 	})

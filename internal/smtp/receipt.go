@@ -88,46 +88,26 @@ type serverAddresses interface {
 	Server(name string) (*routing.Server, bool)
 }
 
-// mailCopyParam removes XSHADOWCOPY=<database-id> from a MAIL command
-// and gives it to the session: copyParams on the line read once.
-func (v *verbConn) mailCopyParam(line []byte) ([]byte, string) {
-	ml := parseMailLine(line)
-	if r := v.copyParams(&ml); r != "" {
-		return nil, r
-	}
-	return ml.bytes(), ""
-}
-
 // copyParams takes XSHADOWCOPY=<database-id> (with XSHADOWBATCH= and
 // XSHADOWMARK=) off a MAIL command and gives it to the session.
 func (v *verbConn) copyParams(ml *mailLine) string {
+	// Each keyword comes once at most: checkParams refused one given
+	// twice before this runs (mailParams).
 	copies, marks, batches := ml.take("XSHADOWCOPY"), ml.take("XSHADOWMARK"), ml.take("XSHADOWBATCH")
-	if len(marks) > 1 {
-		return "501 5.5.4 XSHADOWMARK= given twice"
-	}
-	if len(batches) > 1 {
-		return "501 5.5.4 XSHADOWBATCH= given twice"
-	}
 	db, found := "", len(copies) > 0
 	if found {
-		db = copies[len(copies)-1].value
+		db = copies[0].value
 	}
-	batch, batchArg, markArg := 0, "", ""
-	if len(batches) == 1 {
-		batchArg = "=" + batches[0].value
-	}
-	if len(marks) == 1 {
-		markArg = "=" + marks[0].value
-	}
+	batch := 0
 	ss := v.sess()
 	if !found {
 		if ss != nil {
 			ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
 		}
-		if batchArg != "" {
+		if len(batches) > 0 {
 			return "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
 		}
-		if markArg != "" {
+		if len(marks) > 0 {
 			return "501 5.5.4 XSHADOWMARK= needs XSHADOWCOPY="
 		}
 		return ""
@@ -148,23 +128,25 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 		ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
 		return r
 	}
-	if batchArg != "" {
-		n, err := strconv.Atoi(batchArg[1:])
+	if len(batches) > 0 {
+		arg := batches[0].value
+		n, err := strconv.Atoi(arg)
 		switch {
 		case ss.shadowVersion() < 6:
 			return "503 5.5.1 XSHADOWBATCH not offered"
-		case err != nil || !digitsOnly(batchArg[1:]) || n < 1 || n > MaxBatchCopies:
+		case err != nil || !digitsOnly(arg) || n < 1 || n > MaxBatchCopies:
 			return "501 5.5.4 XSHADOWBATCH= needs a number of copies from 1 to " + strconv.Itoa(MaxBatchCopies)
 		}
 		batch = n
 	}
 	var mark uint64
-	if markArg != "" {
-		n, err := strconv.ParseUint(markArg[1:], 10, 64)
+	if len(marks) > 0 {
+		arg := marks[0].value
+		n, err := strconv.ParseUint(arg, 10, 64)
 		switch {
 		case ss.shadowVersion() < 7:
 			return "503 5.5.1 XSHADOWMARK not offered"
-		case err != nil || !digitsOnly(markArg[1:]) || n == 0:
+		case err != nil || !digitsOnly(arg) || n == 0:
 			return "501 5.5.4 XSHADOWMARK= needs a positive number"
 		}
 		mark = n

@@ -345,7 +345,7 @@ func FuzzMailCopyParam(f *testing.F) {
 		}
 		s.pendingCopyDB, s.pendingShadowID = "", ""
 		v := &verbConn{sess: func() *session { return s }}
-		out, reply := v.mailCopyParam([]byte(line))
+		out, reply := v.mailParams([]byte(line)) // the code that runs on each MAIL line
 		hasParam := func(l string) bool {
 			// Parameters follow the path (go-smtp reads none before or
 			// inside it; pathEnd reads the path as go-smtp does).

@@ -85,14 +85,50 @@ func TestRequireTLSTakesNoValue(t *testing.T) {
 	}
 }
 
-// FuzzMailFlagParams: never panics; a refusal is a 501 5.5.4 and names
-// only a value-less keyword.
+// A keyword given twice is refused whatever the number of parameters
+// (RFC 5321 §4.1.2), and a flag's value or a long ENVID even when it is
+// the only parameter: the checks of mailParams, the code that runs on
+// each MAIL line.
+func TestMailParamsGivenTwice(t *testing.T) {
+	many := func(n int, last string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, " X-P%d=1", i)
+		}
+		return b.String() + last
+	}
+	v := &verbConn{sess: func() *session { return nil }}
+	for _, c := range []struct{ params, reply string }{
+		{"", ""},
+		{" REQUIRETLS=NO", "501 5.5.4 REQUIRETLS takes no value"},
+		{" ENVID=" + strings.Repeat("x", 101), "501 5.5.4 ENVID longer than 100 characters"},
+		{" BODY=8BITMIME", ""},
+		{" BODY=8BITMIME body=7BIT", "501 5.5.4 BODY given more than once"},
+		{many(7, " X-P0=2"), "501 5.5.4 X-P0 given more than once"},
+		{many(8, " x-p7=2"), "501 5.5.4 X-P7 given more than once"},
+		{many(30, " X-P29=2"), "501 5.5.4 X-P29 given more than once"},
+		{many(30, ""), ""},
+		// The layer's own keywords too, before copyParams reads them.
+		{" XSHADOWMARK=1 XSHADOWMARK=2", "501 5.5.4 XSHADOWMARK given more than once"},
+		{" XSHADOWBATCH=1 xshadowbatch=2", "501 5.5.4 XSHADOWBATCH given more than once"},
+		{" XSHADOWCOPY=a XSHADOWCOPY=b", "501 5.5.4 XSHADOWCOPY given more than once"},
+	} {
+		out, reply := v.mailParams([]byte("MAIL FROM:<a@b.test>" + c.params + "\r\n"))
+		if reply != c.reply || (reply == "") != (out != nil) {
+			t.Errorf("%.60q: %q, %q; want %q", c.params, out, reply, c.reply)
+		}
+	}
+}
+
+// FuzzMailFlagParams: mailParams (the code that runs on each MAIL line,
+// outside a shadow session) never panics, and a refusal is a 501 5.5.4.
 func FuzzMailFlagParams(f *testing.F) {
 	for _, s := range []string{"MAIL FROM:<a@b> REQUIRETLS=NO\r\n", `MAIL FROM:<"x>y"@b> SMTPUTF8 SMTPUTF8`, "MAIL FROM:<>", "MAIL FROM:<a"} {
 		f.Add(s)
 	}
+	v := &verbConn{sess: func() *session { return nil }}
 	f.Fuzz(func(t *testing.T, s string) {
-		r := mailFlagParams([]byte(s))
+		_, r := v.mailParams([]byte(s))
 		if r != "" && !strings.HasPrefix(r, "501 5.5.4 ") {
 			t.Fatalf("%q -> %q", s, r)
 		}

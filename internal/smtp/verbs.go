@@ -969,22 +969,10 @@ func (v *verbConn) SetDeadline(t time.Time) error      { return v.conn.SetDeadli
 func (v *verbConn) SetReadDeadline(t time.Time) error  { return v.conn.SetReadDeadline(t) }
 func (v *verbConn) SetWriteDeadline(t time.Time) error { return v.conn.SetWriteDeadline(t) }
 
-// mailFlagParams refuses a MAIL command whose value-less keywords
-// (REQUIRETLS, RFC 8689 §4.1; SMTPUTF8, RFC 6531 §3.4) carry a value,
-// whose ENVID is longer than RFC 3461 §4.4 allows (100 characters), or
-// any of whose keywords appears twice (RFC 5321 §4.1.2). go-smtp reads
-// the parameters into a map, so a second BODY=, RET= or ENVID= would
-// silently replace the first, and a value on a flag would be taken as
-// the flag: a legacy "REQUIRETLS=NO" must not become a REQUIRETLS
-// message. (mailParams runs the same check on the line it read once.)
-func mailFlagParams(line []byte) string {
-	return checkParams(parseMailLine(line).params, true)
-}
-
 // rcptParams refuses the parameters of a RCPT command inside a
 // transaction: any after a plain HELO, raw UTF-8 in one without
 // SMTPUTF8, and a keyword (NOTIFY, ORCPT) that appears twice, for the
-// same reason as mailFlagParams. ps are the line's parameters, read once
+// same reason as for MAIL (checkParams). ps are the line's parameters, read once
 // (parseMailLine: after the path, with or without its angle brackets).
 func (v *verbConn) rcptParams(ps []mailParam) string {
 	if len(ps) == 0 {
@@ -1010,30 +998,26 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
 const maxEnvID = 100
 
-func flagParams(params string, mail bool) string {
-	return checkParams(splitParams(params), mail)
-}
-
-// checkParams refuses a keyword given twice and, for MAIL, a value on a
-// flag or an ENVID too long (mailFlagParams).
+// checkParams refuses a keyword given twice (RFC 5321 §4.1.2) and, for
+// MAIL, a value on a value-less keyword (REQUIRETLS, RFC 8689 §4.1;
+// SMTPUTF8, RFC 6531 §3.4) or an ENVID longer than RFC 3461 §4.4 allows
+// (100 characters). go-smtp reads the parameters into a map, so a second
+// BODY=, RET= or ENVID= would silently replace the first, and a value on
+// a flag would be taken as the flag: a legacy "REQUIRETLS=NO" must not
+// become a REQUIRETLS message.
 func checkParams(ps []mailParam, mail bool) string {
-	var seen map[string]bool // a line of many parameters: not n² comparisons
-	if len(ps) > 8 {
+	var seen map[string]bool // nil: one parameter cannot be given twice
+	if len(ps) > 1 {
 		seen = make(map[string]bool, len(ps))
 	}
-	for i, p := range ps {
-		twice := seen[p.key]
-		if seen == nil {
-			for _, q := range ps[:i] {
-				twice = twice || q.key == p.key
-			}
-		} else {
-			seen[p.key] = true
-		}
-		if twice {
+	for _, p := range ps {
+		if seen[p.key] {
 			// The name as the client wrote it, ASCII letters upper-cased,
 			// echoed unambiguously (replyecho.go).
 			return "501 5.5.4 " + string(echoText(upperASCII(p.name))) + " given more than once"
+		}
+		if seen != nil {
+			seen[p.key] = true
 		}
 		switch {
 		case !mail:

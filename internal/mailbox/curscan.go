@@ -1,5 +1,3 @@
-//go:build !linux
-
 package mailbox
 
 import (
@@ -8,8 +6,12 @@ import (
 )
 
 // inCur reports whether the cur/ directory dir holds the delivery name,
-// with or without its info (name, or name:INFO), reading its names in
-// batches (no stat, no sort) and stopping at the first match.
+// with or without its info (name, or name:INFO), reading its names 256
+// at a time (no stat, no sort, no entry value: one string per name) and
+// stopping at the first match. What it holds at once is one batch,
+// whatever the number of messages in the mailbox (the check runs per
+// recipient). The same code on every system: the directory's records are
+// decoded by the runtime, in the machine's byte order.
 func inCur(dir, name string) bool {
 	f, err := os.Open(dir)
 	if err != nil {
