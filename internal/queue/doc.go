@@ -473,9 +473,12 @@
 // XSHADOW, on a copy on receipt, in a contact, or as the next hop of a
 // relay whose copy is committed here — is refused, or not recorded, by
 // the one check (databaseOfAnotherTx, a seek to the id), also after the
-// primary's record went with its last copy. The entry goes only when
-// that primary presents a new id (its database is gone), or when the
-// operator forgets the id (ForgetDatabaseID) while no record holds it. Open adds the
+// primary's record went with its last copy, and after that primary
+// presented a new id (its old database gone with its disk: the old id is
+// retired, not released — rt18d-F1; the primary presenting it again, its
+// database put back from a copy, is its own). The entry goes only when
+// the operator forgets the id (ForgetDatabaseID) while no record holds
+// it — a retired id or one whose record went. Open adds the
 // entries a release without the index did not write, never removes one.
 // A record follows its primary's server across a topology change
 // (SetServers, followservers.go): a record under a server's name, or

@@ -12,13 +12,15 @@ import (
 // The database ids met as each primary's (bucket peerdbs), by id: the
 // one check of a presented id (databaseOfAnotherTx) is a seek to it,
 // whatever the number of primaries known, and an id stays the
-// primary's after its shadowpeers record goes (SR-7: a database id met
-// as one server's is never another's). Entries are written in the
-// commit that writes the record (PutPeer). An entry goes only when the
-// primary itself presents a new id (its old database is gone with its
-// disk: nobody holds it any more), or when the operator forgets the id
-// (ForgetDatabaseID, umbra shadow forget-database: its database runs
-// under another server name now).
+// primary's for good (SR-7: a database id met as one server's is never
+// another's): after its shadowpeers record goes, and after the primary
+// presents a new id (its disk lost: the old id is retired, not
+// released — rt18d-F1). The primary itself presenting a retired id
+// again (its database put back from a copy) is its own. Entries are
+// written in the commit that writes the record (PutPeer), never removed
+// by it; only the operator removes one (ForgetDatabaseID, umbra shadow
+// forget-database: its database runs under another server name now),
+// a retired id as well as one no record holds.
 
 func peerDBKey(dbID, primary string) []byte {
 	k := make([]byte, 0, len(dbID)+1+len(primary))
@@ -26,10 +28,9 @@ func peerDBKey(dbID, primary string) []byte {
 }
 
 // notePeerDB keeps the index entry of p's database id, in the commit
-// writing p: oldRecord reads the record p replaces (nil: none, or
-// undecodable). A new id of the same primary drops the entry of its old
-// one.
-func (t *Tx) notePeerDB(p *ShadowPeer, oldRecord func() *ShadowPeer) error {
+// writing p. The entries of the ids p presented before stay: they are
+// retired, still p's (rt18d-F1).
+func (t *Tx) notePeerDB(p *ShadowPeer) error {
 	b := t.tx.Bucket(bucketPeerDBs)
 	if b == nil || p.DatabaseID == "" { // a database opened for a restore check
 		return nil
@@ -38,41 +39,7 @@ func (t *Tx) notePeerDB(p *ShadowPeer, oldRecord func() *ShadowPeer) error {
 	if v := b.Get(k); v != nil && string(v) == p.Addr {
 		return nil // the usual commit: one Get, nothing written
 	}
-	switch old := oldRecord(); {
-	case old != nil && old.DatabaseID != "" && old.DatabaseID != p.DatabaseID:
-		if err := b.Delete(peerDBKey(old.DatabaseID, p.Primary)); err != nil {
-			return err
-		}
-	case old == nil:
-		// A primary whose record went (no copies left) and that comes
-		// back: an id it presented before and no longer does is gone
-		// with its database. A walk of the index, only when a record
-		// is made.
-		if err := t.dropPeerDBsOf(p.Primary, p.DatabaseID); err != nil {
-			return err
-		}
-	}
 	return b.Put(k, []byte(p.Addr))
-}
-
-// dropPeerDBsOf removes the index entries of primary's database ids
-// other than keep.
-func (t *Tx) dropPeerDBsOf(primary, keep string) error {
-	b := t.tx.Bucket(bucketPeerDBs)
-	var gone [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i >= 0 && string(k[i+1:]) == primary && string(k[:i]) != keep {
-			gone = append(gone, bytes.Clone(k))
-		}
-	}
-	for _, k := range gone {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // peerDBOwners calls f with every primary the index keeps dbID as
@@ -119,7 +86,8 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 // dbID is no longer the server's it was met as (umbra shadow
 // forget-database): its database now runs under another server name,
 // which presents it. The index entries of dbID go, in one commit, and
-// their primaries are returned. Refused (ErrNotApplicable, nothing
+// their primaries are returned: a retired id (its primary's record holds
+// a newer one) as well as one whose record went. Refused (ErrNotApplicable, nothing
 // changed) while a primary's record here still holds dbID — its copies,
 // or a contact within the grace, are kept against it — and ErrNotFound
 // when no entry names dbID.

@@ -117,11 +117,7 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
 	peers := t.tx.Bucket(bucketPeers)
-	old := func() *ShadowPeer { // the record p replaces: read only when the index changes
-		o, _ := decodePeer(p.Primary, peers.Get([]byte(p.Primary)))
-		return o
-	}
-	if err := t.notePeerDB(p, old); err != nil {
+	if err := t.notePeerDB(p); err != nil {
 		return err
 	}
 	if err := peers.Put([]byte(p.Primary), p.encode()); err != nil {
