@@ -1159,7 +1159,9 @@
 //     this server opens record the id before a copy's commit, and a
 //     relay's shadow session presents it at XSHADOW, recorded before the
 //     session's first message (smtp HolderRecorder) — so no copy held
-//     under the new database is marked lost. A copy made again is
+//     under the new database is marked lost. An id kept as another
+//     server's (peerdbs, a retired one too) is refused in that commit by
+//     the one check (databaseOfAnotherTx): nothing recorded or marked. A copy made again is
 //     durable at its holder before the commit that names it in the
 //     record and drops the mark; a crash between the two leaves the mark
 //     (the copy is pushed again: a holder keeps one per org id — a

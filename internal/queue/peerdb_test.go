@@ -289,3 +289,34 @@ func peerRecord(t *testing.T, s *Store, primary string) *ShadowPeer {
 	}
 	return p
 }
+
+// SR-7, rt18d-F1 (sibling): the database id a shadow server presents in
+// the reply to a session this server opened to it (a copy on receipt, a
+// probe: ShadowHolderSeen) goes through the same check. hub-b answering
+// with hub-a's retired id is not recorded as hub-b's: its copies here
+// are not marked lost, and its stored id stays.
+func TestHolderPresentingAnotherServersDatabase(t *testing.T) {
+	s := openTest(t)
+	q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, nil)
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowContact("hub-a", "db-new", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+		t.Fatal(err)
+	}
+	var other *DatabaseOfAnotherError
+	lost, old, err := q.ShadowHolderSeen("hub-b", "db-old")
+	if !errors.As(err, &other) || other.Other != "hub-a" || lost != 0 || old != "" {
+		t.Fatalf("hub-b presenting hub-a's retired id as a shadow server: lost %d, old %q, %v; want it refused as hub-a's", lost, old, err)
+	}
+	if id, err := q.ShadowHolderID("hub-b"); err != nil || id != "db-b" {
+		t.Fatalf("hub-b's stored id %q, %v; want db-b", id, err)
+	}
+	// hub-a's own, as a shadow server: recorded.
+	if _, _, err := q.ShadowHolderSeen("hub-a", "db-new"); err != nil {
+		t.Fatalf("hub-a presenting its own id as a shadow server: %v", err)
+	}
+}
