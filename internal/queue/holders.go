@@ -139,6 +139,9 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil {
 			return err // another server's database id: not this one's
 		}
+		if err := tx.noteHolderDB(server, dbID); err != nil {
+			return err // the id is the server's for good (peerdb.go)
+		}
 		old = cur
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err

@@ -9,7 +9,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The database ids met as each primary's (bucket peerdbs), by id: the
+// The database ids met as each primary's (bucket peerdbs), by id — and
+// as each shadow server's of messages held here (noteHolderDB: the key
+// names the server as ShadowHolderSeen keeps it, the value is empty): the
 // one check of a presented id (databaseOfAnotherTx) is a seek to it,
 // whatever the number of primaries known, and an id stays the
 // primary's for good (SR-7: a database id met as one server's is never
@@ -20,7 +22,8 @@ import (
 // written in the commit that writes the record (PutPeer), never removed
 // by it; only the operator removes one (ForgetDatabaseID, umbra shadow
 // forget-database: its database runs under another server name now),
-// a retired id as well as one no record holds.
+// a retired id as well as one no record holds (a primary's, or a shadow
+// server's in bucket shadowholders).
 
 func peerDBKey(dbID, primary string) []byte {
 	k := make([]byte, 0, len(dbID)+1+len(primary))
@@ -42,6 +45,21 @@ func (t *Tx) notePeerDB(p *ShadowPeer) error {
 	return b.Put(k, []byte(p.Addr))
 }
 
+// noteHolderDB keeps the index entry of dbID as shadow server server's
+// (ShadowHolderSeen, in the commit recording it): an id met only as a
+// holder's is that server's for good too, and its earlier ids stay
+// (retired). An entry of a primary record of that name is left as it is.
+func (t *Tx) noteHolderDB(server, dbID string) error {
+	b := t.tx.Bucket(bucketPeerDBs)
+	if b == nil || dbID == "" {
+		return nil
+	}
+	if k := peerDBKey(dbID, string(holderKey(server))); b.Get(k) == nil {
+		return b.Put(k, []byte{})
+	}
+	return nil
+}
+
 // peerDBOwners calls f with every primary the index keeps dbID as
 // the database of, and the address its copies went to, in name order,
 // until f returns false.
@@ -59,7 +77,8 @@ func (t *Tx) peerDBOwners(dbID string, f func(primary, addr string) bool) {
 	}
 }
 
-// repairPeerDBIndex adds at open the entries of records without one: a
+// repairPeerDBIndex adds at open the entries of records without one —
+// primaries' (shadowpeers) and shadow servers' (shadowholders) — : a
 // database written before the index existed, or by a release that does
 // not keep it. It never removes one.
 func repairPeerDBIndex(btx *bolt.Tx) error {
@@ -75,6 +94,20 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 		}
 		if k := peerDBKey(p.DatabaseID, p.Primary); b.Get(k) == nil {
 			if err := b.Put(k, []byte(p.Addr)); err != nil {
+				return err
+			}
+		}
+	}
+	var holders [][2][]byte
+	btx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
+		if len(v) > 0 {
+			holders = append(holders, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	})
+	for _, h := range holders {
+		if k := peerDBKey(string(h[1]), string(h[0])); b.Get(k) == nil {
+			if err := b.Put(k, []byte{}); err != nil {
 				return err
 			}
 		}
@@ -96,9 +129,12 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		owners = owners[:0]
 		var keys [][]byte
 		var held []string
+		holders := tx.tx.Bucket(bucketHolders)
 		tx.peerDBOwners(dbID, func(primary, _ string) bool {
 			if p, err := tx.Peer(primary); err == nil && p != nil && p.DatabaseID == dbID {
 				held = append(held, primary)
+			} else if string(holders.Get(holderKey(primary))) == dbID {
+				held = append(held, primary) // its copies of messages here are kept there
 			}
 			owners = append(owners, primary)
 			keys = append(keys, peerDBKey(dbID, primary))
@@ -107,7 +143,7 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		switch {
 		case len(held) > 0:
 			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
-				"(umbra shadow list): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
+				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
 		case len(keys) == 0:
 			return fmt.Errorf("%w: transport database id %s was not met here as any server's", ErrNotFound, dbID)
 		}

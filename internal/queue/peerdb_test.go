@@ -85,6 +85,9 @@ func TestDatabaseIDIndexAtOpen(t *testing.T) {
 	}
 	// A record written as an older release wrote it: no index entry.
 	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.tx.Bucket(bucketHolders).Put(holderKey("hub-h"), []byte("db-h")); err != nil {
+			return err // a shadow server's id, recorded without the index
+		}
 		return tx.tx.Bucket(bucketPeers).Put([]byte("hub-a"), (&ShadowPeer{Primary: "hub-a", DatabaseID: "db-a"}).encode())
 	}); err != nil {
 		t.Fatal(err)
@@ -98,6 +101,9 @@ func TestDatabaseIDIndexAtOpen(t *testing.T) {
 	q, _ := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"}, nil)
 	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-a"); err != nil || o != "hub-a" {
 		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a) = %q, %v; want hub-a", o, err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-h"); err != nil || o != "hub-h" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-h) = %q, %v; want hub-h", o, err)
 	}
 }
 
@@ -318,5 +324,91 @@ func TestHolderPresentingAnotherServersDatabase(t *testing.T) {
 	// hub-a's own, as a shadow server: recorded.
 	if _, _, err := q.ShadowHolderSeen("hub-a", "db-new"); err != nil {
 		t.Fatalf("hub-a presenting its own id as a shadow server: %v", err)
+	}
+}
+
+// SR-7, rt18d-F1 (sibling): an id met only as a shadow server's (a
+// holder of this server's copies, never a primary of copies here) is
+// that server's too, and stays so after it presents a new one: another
+// server presenting it at XSHADOW … DB= is refused, and nothing of its
+// own is recorded. The holder presenting its old id again is its own.
+func TestRetiredHolderDatabaseIDStaysItsServers(t *testing.T) {
+	s := openTest(t)
+	q, _ := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, nil)
+	for _, id := range []string{"db-a-old", "db-a-new"} {
+		if _, _, err := q.ShadowHolderSeen("hub-a", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"db-a-old", "db-a-new"} {
+		if o, err := q.ShadowDatabaseOfAnother("hub-b", id); err != nil || o != "hub-a" {
+			t.Fatalf("ShadowDatabaseOfAnother(hub-b, %s) = %q, %v; want hub-a", id, o, err)
+		}
+	}
+	var other *DatabaseOfAnotherError
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-a-old"); !errors.As(err, &other) {
+		t.Fatalf("hub-b presenting hub-a's retired holder id: %v; want it refused", err)
+	}
+	if _, err := q.ShadowContact("hub-b", "db-a-old", nil); !errors.As(err, &other) {
+		t.Fatalf("hub-b's contact presenting hub-a's retired holder id: %v; want it refused", err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-a", "db-a-old"); err != nil || o != "" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-a, db-a-old) = %q, %v; want none (hub-a's own)", o, err)
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-a", "db-a-old"); err != nil {
+		t.Fatalf("hub-a presenting its own earlier id: %v", err)
+	}
+	// The operator forgets a retired holder id; not one a holder's
+	// record holds.
+	if _, err := q.ForgetDatabaseID("db-a-old"); !errors.Is(err, ErrNotApplicable) {
+		t.Fatalf("forgetting the id hub-a's holder record holds: %v; want it refused", err)
+	}
+	if owners, err := q.ForgetDatabaseID("db-a-new"); err != nil || len(owners) != 1 || owners[0] != "hub-a" {
+		t.Fatalf("ForgetDatabaseID(db-a-new) = %v, %v; want [hub-a]", owners, err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-b", "db-a-new"); err != nil || o != "" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-b, db-a-new) after forgetting = %q, %v; want none", o, err)
+	}
+}
+
+// The relay path's first copy for a next hop kept under a send
+// connector's host name, whose address is a server's whose id is met
+// already (as its holder id, or its own record's): the id is the same
+// server's, recorded for the host name's record.
+func TestRelayByHostNameToAServerWhoseIDIsMet(t *testing.T) {
+	for _, how := range []string{"holder", "primary"} {
+		t.Run(how, func(t *testing.T) {
+			s := openTest(t)
+			d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+				var out []Result
+				for _, i := range rcpts {
+					out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "relay.example", PrimaryAddr: "127.0.0.2:25",
+						ShadowID: m.ID.String() + "-b", PrimaryDB: "db-b", Reply: "250 queued"})
+				}
+				return out
+			})
+			q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, d)
+			if how == "holder" {
+				if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := pushCopy(ctx, q, s, "hub-b", "db-b"); err != nil {
+				t.Fatal(err)
+			}
+			m := msg(s, "a@example.org", "x@remote.example")
+			if err := q.Submit(ctx, m, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the relay's commit", func() bool {
+				got, _ := q.Message(m.ID)
+				return got != nil && got.State == Shadow
+			})
+			if p := peerRecord(t, s, "relay.example"); p == nil || p.DatabaseID != "db-b" {
+				t.Fatalf("relay.example's record %+v: want database db-b (hub-b's, at its address)", p)
+			}
+		})
 	}
 }
