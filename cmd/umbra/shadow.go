@@ -76,9 +76,10 @@ func newShadowCmd() *cobra.Command {
 		Short: "Forget a transport database id met as a server's: another server presenting it is no longer refused (its database now runs under that server's name)",
 		Long: "Forget a transport database id met as a server's: another server presenting it is no longer refused as presenting another server's database " +
 			"(550 5.7.1 Database id <id> is another server's here).\n\n" +
-			"A database id met as one server's stays that server's — also after the last copy kept for it went — until that server presents a new one " +
-			"or this command forgets it: run it, on each server that refuses, when a database was moved to a server of another name. " +
-			"Refused (exit 1, nothing changed) while a primary's record here still holds the id (umbra shadow list shows it).",
+			"A database id met as one server's stays that server's — also after the last copy kept for it went, and after that server presented a new one " +
+			"(the old id is retired, still that server's) — until this command forgets it: run it, on each server that refuses, when a database was moved to a server of another name. " +
+			"It forgets a retired id as well as one whose record went. " +
+			"Refused (exit 1, nothing changed) while a primary's record here still holds the id (umbra shadow list shows it), or a shadow server of messages held here presents it now.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)

@@ -110,7 +110,7 @@
 //	     [&confirm=true][&dry_run=true] (each removed copy audited)
 //	GET  /v1/shadows
 //	POST /v1/shadows/databases/{id}/forget (a database id met as a server's
-//	     forgotten; 422 while a primary's record holds it; audited)
+//	     forgotten, a retired one too; 422 while a primary's record holds it; audited)
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)

@@ -76,13 +76,20 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 }
 
 // holderSeen records the id a session to server met; a failure to record
-// is logged (the next session records it).
+// is logged (the next session records it), an id kept as another
+// server's at WARN (queue ShadowHolderSeen refuses it).
 func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	if r.holders == nil || dbID == "" {
 		return
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
+	var other interface{ AnotherServersDatabase() bool }
 	switch {
+	case errors.As(err, &other):
+		// Another server's database id here (a retired one too): not
+		// recorded, nothing marked lost (rt18d-F1).
+		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
+			"shadow_server", server, "database_id", dbID, "err", err)
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
 	case lost > 0:

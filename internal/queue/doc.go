@@ -469,13 +469,21 @@
 // taken back by that commit.
 // A database id met as one primary's stays that primary's (bucket
 // peerdbs, peerdb.go: id ‖ primary → address, written by PutPeer in the
-// commit writing the record): another server presenting it — at
+// commit writing the record; an id met as a shadow server's of messages
+// held here is kept the same way, by ShadowHolderSeen in the commit
+// recording it): another server presenting it — at
 // XSHADOW, on a copy on receipt, in a contact, or as the next hop of a
 // relay whose copy is committed here — is refused, or not recorded, by
 // the one check (databaseOfAnotherTx, a seek to the id), also after the
-// primary's record went with its last copy. The entry goes only when
-// that primary presents a new id (its database is gone), or when the
-// operator forgets the id (ForgetDatabaseID) while no record holds it. Open adds the
+// primary's record went with its last copy, and after that primary
+// presented a new id (its old database gone with its disk: the old id is
+// retired, not released — rt18d-F1; the primary presenting it again, its
+// database put back from a copy, is its own). The entry goes only when
+// the operator forgets the id (ForgetDatabaseID) while no record holds
+// it — a retired id or one whose record went. The relay path judges a
+// next hop kept under a send connector's host name, first met now, by
+// the address its copy went to (databaseOfAnotherAtTx): the id of the
+// server at that address is its own. Open adds the
 // entries a release without the index did not write, never removes one.
 // A record follows its primary's server across a topology change
 // (SetServers, followservers.go): a record under a server's name, or
@@ -1156,7 +1164,9 @@
 //     this server opens record the id before a copy's commit, and a
 //     relay's shadow session presents it at XSHADOW, recorded before the
 //     session's first message (smtp HolderRecorder) — so no copy held
-//     under the new database is marked lost. A copy made again is
+//     under the new database is marked lost. An id kept as another
+//     server's (peerdbs, a retired one too) is refused in that commit by
+//     the one check (databaseOfAnotherTx): nothing recorded or marked. A copy made again is
 //     durable at its holder before the commit that names it in the
 //     record and drops the mark; a crash between the two leaves the mark
 //     (the copy is pushed again: a holder keeps one per org id — a

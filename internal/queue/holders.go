@@ -118,7 +118,9 @@ func (q *Manager) ShadowHolderID(server string) (string, error) {
 // server lost its database since: every message still pending here whose
 // copy was on it is marked held by this server only, in the same commit,
 // and their count is returned with the old id. An empty dbID changes
-// nothing.
+// nothing. A dbID this server keeps as another server's (the one check,
+// databaseOfAnotherTx: a retired id too) is refused with a
+// *DatabaseOfAnotherError and changes nothing (rt18d-F1).
 func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
 	if server == "" || dbID == "" {
 		return 0, "", nil
@@ -130,10 +132,17 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		lost, old = 0, ""
 		b := tx.tx.Bucket(bucketHolders)
-		old = string(b.Get(holderKey(server)))
-		if old == dbID {
+		cur := string(b.Get(holderKey(server)))
+		if cur == dbID {
 			return nil
 		}
+		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil {
+			return err // another server's database id: not this one's
+		}
+		if err := tx.noteHolderDB(server, dbID); err != nil {
+			return err // the id is the server's for good (peerdb.go)
+		}
+		old = cur
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err
 		}

@@ -167,11 +167,19 @@ func (q *Manager) ShadowDatabaseOfAnother(name, dbID string) (string, error) {
 // id its primary's after its record goes: its cost does not grow with
 // the number of primaries known.
 func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (other string, err error) {
+	return q.databaseOfAnotherAtTx(tx, name, "", dbID)
+}
+
+// databaseOfAnotherAtTx is databaseOfAnotherTx for a session with name
+// at addr ("host:port", or "" when not known): the relay path's next
+// hop, whose record may not exist yet, is judged by the address its copy
+// went to as its record would be.
+func (q *Manager) databaseOfAnotherAtTx(tx *Tx, name, addr, dbID string) (other string, err error) {
 	var self *ShadowPeer
 	selfRead := false
-	tx.peerDBOwners(dbID, func(primary, addr string) bool {
-		o := &ShadowPeer{Primary: primary, Addr: addr}
-		if primary == name || q.reaches(name, o) {
+	tx.peerDBOwners(dbID, func(primary, at string) bool {
+		o := &ShadowPeer{Primary: primary, Addr: at}
+		if strings.EqualFold(primary, name) || q.reaches(name, o) {
 			return true
 		}
 		// name is a send connector's host name whose copies went to
@@ -179,6 +187,9 @@ func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (other string, 
 		if !selfRead {
 			self, err = tx.Peer(name)
 			selfRead = true
+			if err == nil && self == nil && addr != "" {
+				self = &ShadowPeer{Primary: name, Addr: addr}
+			}
 		}
 		if err != nil {
 			return false

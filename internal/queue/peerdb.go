@@ -9,16 +9,21 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The database ids met as each primary's (bucket peerdbs), by id: the
+// The database ids met as each primary's (bucket peerdbs), by id — and
+// as each shadow server's of messages held here (noteHolderDB: the key
+// names the server as ShadowHolderSeen keeps it, the value is empty): the
 // one check of a presented id (databaseOfAnotherTx) is a seek to it,
 // whatever the number of primaries known, and an id stays the
-// primary's after its shadowpeers record goes (SR-7: a database id met
-// as one server's is never another's). Entries are written in the
-// commit that writes the record (PutPeer). An entry goes only when the
-// primary itself presents a new id (its old database is gone with its
-// disk: nobody holds it any more), or when the operator forgets the id
-// (ForgetDatabaseID, umbra shadow forget-database: its database runs
-// under another server name now).
+// primary's for good (SR-7: a database id met as one server's is never
+// another's): after its shadowpeers record goes, and after the primary
+// presents a new id (its disk lost: the old id is retired, not
+// released — rt18d-F1). The primary itself presenting a retired id
+// again (its database put back from a copy) is its own. Entries are
+// written in the commit that writes the record (PutPeer), never removed
+// by it; only the operator removes one (ForgetDatabaseID, umbra shadow
+// forget-database: its database runs under another server name now),
+// a retired id as well as one no record holds (a primary's, or a shadow
+// server's in bucket shadowholders).
 
 func peerDBKey(dbID, primary string) []byte {
 	k := make([]byte, 0, len(dbID)+1+len(primary))
@@ -26,10 +31,9 @@ func peerDBKey(dbID, primary string) []byte {
 }
 
 // notePeerDB keeps the index entry of p's database id, in the commit
-// writing p: oldRecord reads the record p replaces (nil: none, or
-// undecodable). A new id of the same primary drops the entry of its old
-// one.
-func (t *Tx) notePeerDB(p *ShadowPeer, oldRecord func() *ShadowPeer) error {
+// writing p. The entries of the ids p presented before stay: they are
+// retired, still p's (rt18d-F1).
+func (t *Tx) notePeerDB(p *ShadowPeer) error {
 	b := t.tx.Bucket(bucketPeerDBs)
 	if b == nil || p.DatabaseID == "" { // a database opened for a restore check
 		return nil
@@ -38,39 +42,20 @@ func (t *Tx) notePeerDB(p *ShadowPeer, oldRecord func() *ShadowPeer) error {
 	if v := b.Get(k); v != nil && string(v) == p.Addr {
 		return nil // the usual commit: one Get, nothing written
 	}
-	switch old := oldRecord(); {
-	case old != nil && old.DatabaseID != "" && old.DatabaseID != p.DatabaseID:
-		if err := b.Delete(peerDBKey(old.DatabaseID, p.Primary)); err != nil {
-			return err
-		}
-	case old == nil:
-		// A primary whose record went (no copies left) and that comes
-		// back: an id it presented before and no longer does is gone
-		// with its database. A walk of the index, only when a record
-		// is made.
-		if err := t.dropPeerDBsOf(p.Primary, p.DatabaseID); err != nil {
-			return err
-		}
-	}
 	return b.Put(k, []byte(p.Addr))
 }
 
-// dropPeerDBsOf removes the index entries of primary's database ids
-// other than keep.
-func (t *Tx) dropPeerDBsOf(primary, keep string) error {
+// noteHolderDB keeps the index entry of dbID as shadow server server's
+// (ShadowHolderSeen, in the commit recording it): an id met only as a
+// holder's is that server's for good too, and its earlier ids stay
+// (retired). An entry of a primary record of that name is left as it is.
+func (t *Tx) noteHolderDB(server, dbID string) error {
 	b := t.tx.Bucket(bucketPeerDBs)
-	var gone [][]byte
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i >= 0 && string(k[i+1:]) == primary && string(k[:i]) != keep {
-			gone = append(gone, bytes.Clone(k))
-		}
+	if b == nil || dbID == "" {
+		return nil
 	}
-	for _, k := range gone {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
+	if k := peerDBKey(dbID, string(holderKey(server))); b.Get(k) == nil {
+		return b.Put(k, []byte{})
 	}
 	return nil
 }
@@ -92,7 +77,8 @@ func (t *Tx) peerDBOwners(dbID string, f func(primary, addr string) bool) {
 	}
 }
 
-// repairPeerDBIndex adds at open the entries of records without one: a
+// repairPeerDBIndex adds at open the entries of records without one —
+// primaries' (shadowpeers) and shadow servers' (shadowholders) — : a
 // database written before the index existed, or by a release that does
 // not keep it. It never removes one.
 func repairPeerDBIndex(btx *bolt.Tx) error {
@@ -112,6 +98,20 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 			}
 		}
 	}
+	var holders [][2][]byte
+	btx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
+		if len(v) > 0 {
+			holders = append(holders, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	})
+	for _, h := range holders {
+		if k := peerDBKey(string(h[1]), string(h[0])); b.Get(k) == nil {
+			if err := b.Put(k, []byte{}); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -119,7 +119,8 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 // dbID is no longer the server's it was met as (umbra shadow
 // forget-database): its database now runs under another server name,
 // which presents it. The index entries of dbID go, in one commit, and
-// their primaries are returned. Refused (ErrNotApplicable, nothing
+// their primaries are returned: a retired id (its primary's record holds
+// a newer one) as well as one whose record went. Refused (ErrNotApplicable, nothing
 // changed) while a primary's record here still holds dbID — its copies,
 // or a contact within the grace, are kept against it — and ErrNotFound
 // when no entry names dbID.
@@ -128,9 +129,12 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		owners = owners[:0]
 		var keys [][]byte
 		var held []string
+		holders := tx.tx.Bucket(bucketHolders)
 		tx.peerDBOwners(dbID, func(primary, _ string) bool {
 			if p, err := tx.Peer(primary); err == nil && p != nil && p.DatabaseID == dbID {
 				held = append(held, primary)
+			} else if string(holders.Get(holderKey(primary))) == dbID {
+				held = append(held, primary) // its copies of messages here are kept there
 			}
 			owners = append(owners, primary)
 			keys = append(keys, peerDBKey(dbID, primary))
@@ -139,7 +143,7 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		switch {
 		case len(held) > 0:
 			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
-				"(umbra shadow list): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
+				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
 		case len(keys) == 0:
 			return fmt.Errorf("%w: transport database id %s was not met here as any server's", ErrNotFound, dbID)
 		}

@@ -36,8 +36,8 @@ func pushCopy(ctx context.Context, q *Manager, s *Store, primary, dbID string) (
 // SR-7, rt18 ident18 item 2a: a database id met as one server's stays
 // that server's when its record goes (no copies left, the grace past):
 // another server presenting it later is refused as before, on a copy on
-// receipt and on a contact alike. Only the server itself presenting a
-// new id (its disk lost) gives the old one up.
+// receipt and on a contact alike, and after the server itself presented
+// a new id (rt18d-F1).
 func TestDatabaseIDOutlivesItsRecord(t *testing.T) {
 	s := openTest(t)
 	q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"}, nil)
@@ -60,29 +60,18 @@ func TestDatabaseIDOutlivesItsRecord(t *testing.T) {
 		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a) = %q, %v; want hub-a", o, err)
 	}
 	// hub-a itself may come back with it, and with a new one after a
-	// disk loss: then the old id is no longer anyone's.
+	// disk loss: the old id stays hub-a's (retired: rt18d-F1,
+	// TestRetiredDatabaseIDStaysItsServers).
 	if _, err := pushCopy(ctx, q, s, "hub-a", "db-a"); err != nil {
 		t.Fatalf("hub-a presenting its own id: %v", err)
 	}
 	if _, err := pushCopy(ctx, q, s, "hub-a", "db-a2"); err != nil {
 		t.Fatalf("hub-a presenting a new id: %v", err)
 	}
-	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-a"); err != nil || o != "" {
-		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a) after hub-a's new database = %q, %v; want none", o, err)
-	}
-	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-a2"); err != nil || o != "hub-a" {
-		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a2) = %q, %v; want hub-a", o, err)
-	}
-	// The same when hub-a comes back with a new id after its record
-	// went: its old id is no longer anyone's.
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeletePeer("hub-a") }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pushCopy(ctx, q, s, "hub-a", "db-a3"); err != nil {
-		t.Fatalf("hub-a presenting a new id after its record went: %v", err)
-	}
-	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-a2"); err != nil || o != "" {
-		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a2) after hub-a's new database = %q, %v; want none", o, err)
+	for _, id := range []string{"db-a", "db-a2"} {
+		if o, err := q.ShadowDatabaseOfAnother("hub-c", id); err != nil || o != "hub-a" {
+			t.Fatalf("ShadowDatabaseOfAnother(hub-c, %s) after hub-a's new database = %q, %v; want hub-a", id, o, err)
+		}
 	}
 }
 
@@ -96,6 +85,9 @@ func TestDatabaseIDIndexAtOpen(t *testing.T) {
 	}
 	// A record written as an older release wrote it: no index entry.
 	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.tx.Bucket(bucketHolders).Put(holderKey("hub-h"), []byte("db-h")); err != nil {
+			return err // a shadow server's id, recorded without the index
+		}
 		return tx.tx.Bucket(bucketPeers).Put([]byte("hub-a"), (&ShadowPeer{Primary: "hub-a", DatabaseID: "db-a"}).encode())
 	}); err != nil {
 		t.Fatal(err)
@@ -109,6 +101,9 @@ func TestDatabaseIDIndexAtOpen(t *testing.T) {
 	q, _ := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"}, nil)
 	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-a"); err != nil || o != "hub-a" {
 		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-a) = %q, %v; want hub-a", o, err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-c", "db-h"); err != nil || o != "hub-h" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-c, db-h) = %q, %v; want hub-h", o, err)
 	}
 }
 
@@ -225,5 +220,195 @@ func TestForgetDatabaseID(t *testing.T) {
 	}
 	if _, err := pushCopy(ctx, q, s, "hub-c", "db-a"); err != nil {
 		t.Fatalf("hub-c presenting the forgotten id: %v", err)
+	}
+}
+
+// SR-7, rt18d-F1: a database id met as one server's stays that server's
+// also after the server presents a new one (its disk lost and wiped):
+// the old id is retired, not released. Another server presenting it is
+// refused; the server itself presenting it again (its database put back
+// from a copy) is accepted as its own. Only the operator releases it
+// (umbra shadow forget-database), retired ids too.
+func TestRetiredDatabaseIDStaysItsServers(t *testing.T) {
+	s := openTest(t)
+	q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2", "hub-c": "127.0.0.3"}, nil)
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-old"); err != nil {
+		t.Fatal(err)
+	}
+	// hub-a comes back with a new database: its copies are taken over.
+	res, err := q.ShadowContact("hub-a", "db-new", nil)
+	if err != nil || res.TakenOver == 0 {
+		t.Fatalf("hub-a presenting a new id: %+v, %v; want its copy taken over", res, err)
+	}
+	var other *DatabaseOfAnotherError
+	if _, err := q.ShadowPresented("hub-b", "db-old", nil); !errors.As(err, &other) || other.Other != "hub-a" {
+		t.Fatalf("hub-b presenting hub-a's retired id: %v; want it refused as hub-a's", err)
+	}
+	if _, err := pushCopy(ctx, q, s, "hub-b", "db-old"); !errors.As(err, &other) || other.Other != "hub-a" {
+		t.Fatalf("hub-b pushing a copy with hub-a's retired id: %v; want it refused as hub-a's", err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-b", "db-old"); err != nil || o != "hub-a" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-b, db-old) = %q, %v; want hub-a", o, err)
+	}
+	if p := peerRecord(t, s, "hub-b"); p != nil {
+		t.Fatalf("hub-b recorded after presenting another's id: %+v", p)
+	}
+	// The same after hub-a's record went and it came back with a third id.
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeletePeer("hub-a") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-third"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"db-old", "db-new", "db-third"} {
+		if o, err := q.ShadowDatabaseOfAnother("hub-c", id); err != nil || o != "hub-a" {
+			t.Fatalf("ShadowDatabaseOfAnother(hub-c, %s) = %q, %v; want hub-a", id, o, err)
+		}
+	}
+	// hub-a's database put back from a copy presents its old id: its own.
+	if o, err := q.ShadowDatabaseOfAnother("hub-a", "db-old"); err != nil || o != "" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-a, db-old) = %q, %v; want none (hub-a's own)", o, err)
+	}
+	if _, err := q.ShadowContact("hub-a", "db-old", nil); err != nil {
+		t.Fatalf("hub-a presenting its own earlier id: %v", err)
+	}
+	if p := peerRecord(t, s, "hub-a"); p == nil || p.DatabaseID != "db-old" {
+		t.Fatalf("hub-a's record after its restore: %+v; want database db-old", p)
+	}
+	// The operator releases a retired id (the record holds another).
+	if owners, err := q.ForgetDatabaseID("db-third"); err != nil || len(owners) != 1 || owners[0] != "hub-a" {
+		t.Fatalf("ForgetDatabaseID(db-third), retired = %v, %v; want [hub-a]", owners, err)
+	}
+	if _, err := q.ForgetDatabaseID("db-old"); !errors.Is(err, ErrNotApplicable) {
+		t.Fatalf("forgetting the id hub-a's record holds: %v; want it refused", err)
+	}
+	if _, err := pushCopy(ctx, q, s, "hub-c", "db-third"); err != nil {
+		t.Fatalf("hub-c presenting the forgotten id: %v", err)
+	}
+}
+
+func peerRecord(t *testing.T, s *Store, primary string) *ShadowPeer {
+	t.Helper()
+	var p *ShadowPeer
+	if err := s.View(func(tx *Tx) error { var err error; p, err = tx.Peer(primary); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// SR-7, rt18d-F1 (sibling): the database id a shadow server presents in
+// the reply to a session this server opened to it (a copy on receipt, a
+// probe: ShadowHolderSeen) goes through the same check. hub-b answering
+// with hub-a's retired id is not recorded as hub-b's: its copies here
+// are not marked lost, and its stored id stays.
+func TestHolderPresentingAnotherServersDatabase(t *testing.T) {
+	s := openTest(t)
+	q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, nil)
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowContact("hub-a", "db-new", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+		t.Fatal(err)
+	}
+	var other *DatabaseOfAnotherError
+	lost, old, err := q.ShadowHolderSeen("hub-b", "db-old")
+	if !errors.As(err, &other) || other.Other != "hub-a" || lost != 0 || old != "" {
+		t.Fatalf("hub-b presenting hub-a's retired id as a shadow server: lost %d, old %q, %v; want it refused as hub-a's", lost, old, err)
+	}
+	if id, err := q.ShadowHolderID("hub-b"); err != nil || id != "db-b" {
+		t.Fatalf("hub-b's stored id %q, %v; want db-b", id, err)
+	}
+	// hub-a's own, as a shadow server: recorded.
+	if _, _, err := q.ShadowHolderSeen("hub-a", "db-new"); err != nil {
+		t.Fatalf("hub-a presenting its own id as a shadow server: %v", err)
+	}
+}
+
+// SR-7, rt18d-F1 (sibling): an id met only as a shadow server's (a
+// holder of this server's copies, never a primary of copies here) is
+// that server's too, and stays so after it presents a new one: another
+// server presenting it at XSHADOW … DB= is refused, and nothing of its
+// own is recorded. The holder presenting its old id again is its own.
+func TestRetiredHolderDatabaseIDStaysItsServers(t *testing.T) {
+	s := openTest(t)
+	q, _ := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, nil)
+	for _, id := range []string{"db-a-old", "db-a-new"} {
+		if _, _, err := q.ShadowHolderSeen("hub-a", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"db-a-old", "db-a-new"} {
+		if o, err := q.ShadowDatabaseOfAnother("hub-b", id); err != nil || o != "hub-a" {
+			t.Fatalf("ShadowDatabaseOfAnother(hub-b, %s) = %q, %v; want hub-a", id, o, err)
+		}
+	}
+	var other *DatabaseOfAnotherError
+	if _, _, err := q.ShadowHolderSeen("hub-b", "db-a-old"); !errors.As(err, &other) {
+		t.Fatalf("hub-b presenting hub-a's retired holder id: %v; want it refused", err)
+	}
+	if _, err := q.ShadowContact("hub-b", "db-a-old", nil); !errors.As(err, &other) {
+		t.Fatalf("hub-b's contact presenting hub-a's retired holder id: %v; want it refused", err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-a", "db-a-old"); err != nil || o != "" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-a, db-a-old) = %q, %v; want none (hub-a's own)", o, err)
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-a", "db-a-old"); err != nil {
+		t.Fatalf("hub-a presenting its own earlier id: %v", err)
+	}
+	// The operator forgets a retired holder id; not one a holder's
+	// record holds.
+	if _, err := q.ForgetDatabaseID("db-a-old"); !errors.Is(err, ErrNotApplicable) {
+		t.Fatalf("forgetting the id hub-a's holder record holds: %v; want it refused", err)
+	}
+	if owners, err := q.ForgetDatabaseID("db-a-new"); err != nil || len(owners) != 1 || owners[0] != "hub-a" {
+		t.Fatalf("ForgetDatabaseID(db-a-new) = %v, %v; want [hub-a]", owners, err)
+	}
+	if o, err := q.ShadowDatabaseOfAnother("hub-b", "db-a-new"); err != nil || o != "" {
+		t.Fatalf("ShadowDatabaseOfAnother(hub-b, db-a-new) after forgetting = %q, %v; want none", o, err)
+	}
+}
+
+// The relay path's first copy for a next hop kept under a send
+// connector's host name, whose address is a server's whose id is met
+// already (as its holder id, or its own record's): the id is the same
+// server's, recorded for the host name's record.
+func TestRelayByHostNameToAServerWhoseIDIsMet(t *testing.T) {
+	for _, how := range []string{"holder", "primary"} {
+		t.Run(how, func(t *testing.T) {
+			s := openTest(t)
+			d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+				var out []Result
+				for _, i := range rcpts {
+					out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "relay.example", PrimaryAddr: "127.0.0.2:25",
+						ShadowID: m.ID.String() + "-b", PrimaryDB: "db-b", Reply: "250 queued"})
+				}
+				return out
+			})
+			q, ctx := newPeerDBManager(t, s, topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"}, d)
+			if how == "holder" {
+				if _, _, err := q.ShadowHolderSeen("hub-b", "db-b"); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := pushCopy(ctx, q, s, "hub-b", "db-b"); err != nil {
+				t.Fatal(err)
+			}
+			m := msg(s, "a@example.org", "x@remote.example")
+			if err := q.Submit(ctx, m, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the relay's commit", func() bool {
+				got, _ := q.Message(m.ID)
+				return got != nil && got.State == Shadow
+			})
+			if p := peerRecord(t, s, "relay.example"); p == nil || p.DatabaseID != "db-b" {
+				t.Fatalf("relay.example's record %+v: want database db-b (hub-b's, at its address)", p)
+			}
+		})
 	}
 }

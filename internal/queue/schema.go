@@ -128,8 +128,10 @@ import (
 //	          server only (pushcrash.go)
 //	peerdbs   database id ‖ 0x00 ‖ primary name → the address its copies
 //	          went to (ShadowPeer.Addr): every database id met as that
-//	          primary's, kept when its shadowpeers record goes, dropped
-//	          when the primary presents a new id (peerdb.go)
+//	          primary's, kept when its shadowpeers record goes and when
+//	          the primary presents a new id (retired); and every id met
+//	          as a shadow server's (its shadowholders key → empty);
+//	          removed only by the operator (ForgetDatabaseID; peerdb.go)
 //	takeoverfailures primary name → uvarint: the count of failed heartbeats
 //	          that made the primary's takeover, while it is taken over
 //	          (written with its shadowpeers record; shadowstate.go)

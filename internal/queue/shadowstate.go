@@ -117,11 +117,7 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
 	peers := t.tx.Bucket(bucketPeers)
-	old := func() *ShadowPeer { // the record p replaces: read only when the index changes
-		o, _ := decodePeer(p.Primary, peers.Get([]byte(p.Primary)))
-		return o
-	}
-	if err := t.notePeerDB(p, old); err != nil {
+	if err := t.notePeerDB(p); err != nil {
 		return err
 	}
 	if err := peers.Put([]byte(p.Primary), p.encode()); err != nil {
@@ -1005,7 +1001,7 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		// primary's is not recorded as this one's. The copy stays held
 		// for it; its heartbeats present the id to the same check.
 		dbID := r.PrimaryDB
-		if other, err := q.databaseOfAnotherTx(tx, r.Primary, dbID); err != nil {
+		if other, err := q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
 			return false, err
 		} else if other != "" {
 			q.log.Warn("next hop's transport database id not recorded: it is another server's",
