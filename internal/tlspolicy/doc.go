@@ -64,7 +64,9 @@
 //     Each policy type's record keeps the policy-string of the last
 //     session checked under it (Decision.Policy, handed over through
 //     PolicyRecorder; at most 64 strings), which the report's policy
-//     object carries (RFC 8460 §4.4).
+//     object carries (RFC 8460 §4.4); its mx-host is that sts policy's
+//     mx patterns (none for tlsa, no-policy-found), the hosts sessions
+//     went to only in the failure details (receiving-mx-hostname).
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
 //   - The policy this server publishes (publish.go) is served for
