@@ -240,14 +240,36 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
-	if dt.requireTLS && dt.tlsFailed {
-		// A TLS failure (STARTTLS refused, a reset, a certificate that
-		// does not verify) may be a passing misconfiguration: retried on
-		// the schedule; at expiry the DSN says 5.7.10 (queue, results.go).
-		return deferAll(g.rcpts, lastHost, "451 4.7.5 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
-	}
-	return deferAll(g.rcpts, lastHost, lastErr)
+	return requireTLSDefer(dt, m, g, lastHost, lastErr)
 }
+
+// requireTLSDefer defers g's recipients when no host took the message,
+// with lastErr, the last host's error. For a REQUIRETLS message that TLS
+// kept from a host — in this attempt (a TLS failure: STARTTLS refused, a
+// reset, a certificate that does not verify; a host its policy kept it
+// from before any session: policyDefer, filterHosts) or in an earlier
+// one (the recipient's last reply is such a deferral) — the reply is the
+// one REQUIRETLS form, whatever the last host said (a refused
+// connection): it may be a passing misconfiguration, retried on the
+// schedule, and at expiry the recipient fails 550 5.7.10, not 5.4.7
+// (queue, results.go), TLS having been the obstacle.
+func requireTLSDefer(dt *destTLS, m *queue.Message, g *group, lastHost, lastErr string) []queue.Result {
+	out := deferAll(g.rcpts, lastHost, lastErr)
+	if !dt.requireTLS || strings.Contains(lastErr, requireTLSMark) {
+		return out
+	}
+	for k, i := range g.rcpts {
+		if dt.tlsFailed || strings.Contains(m.Rcpts[i].LastReply, requireTLSMark) {
+			out[k].Reply = "451 4.7.5 REQUIRETLS: no host of " + g.key + " offered verified TLS: " + lastErr
+		}
+	}
+	return out
+}
+
+// requireTLSMark is in every deferral of a REQUIRETLS message for its
+// TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
+// reads (results.go).
+const requireTLSMark = " REQUIRETLS: "
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and
