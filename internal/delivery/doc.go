@@ -269,7 +269,12 @@
 // an MX host is counted for TLS reporting, once; a failed MTA-STS fetch
 // (no cached policy) is counted with the sessions it left without a
 // policy, and with each host it kept a REQUIRETLS message from — the
-// engine's fetch itself counts nothing (destTLS.report, hostTLS).
+// engine's fetch itself counts nothing (destTLS.report, hostTLS). An MX
+// host an enforced MTA-STS policy does not list is never connected to:
+// each delivery attempt that passes it over counts one
+// validation-failure for it (filterHosts), the session that attempt
+// would have made; nothing else counts it (route explain, a pooled
+// session's check, a dead destination's wait: no attempt).
 //
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address
