@@ -9,8 +9,10 @@
 // under DANE when the denial of its MX records and its address records
 // were validated: MXSecurity, RFC 7672 §2.2.2; for an alias MX host, at the
 // CNAME-expanded name first when the whole chain is secure, then at the
-// MX name, and at the MX name only when a step is insecure: tlsaBases,
-// RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
+// MX name, and at the MX name only when a step is insecure and the MX
+// name's own CNAME was validated; never for a host whose address records
+// were not validated, whose TLSA records are not even looked up:
+// tlsaBases, RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
 // tls setting applies. Delivery (internal/delivery, tlsout.go) applies
 // the decision; REQUIRETLS (RFC 8689) accepts only a decision that
 // verifies (Decision.Verified) or a verify connector.
