@@ -240,27 +240,30 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
-	return requireTLSDefer(dt, m, g, lastHost, lastErr)
+	return requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, "no host of "+g.key, lastHost, lastErr)
 }
 
-// requireTLSDefer defers g's recipients when no host took the message,
-// with lastErr, the last host's error. For a REQUIRETLS message that TLS
-// kept from a host — in this attempt (a TLS failure: STARTTLS refused, a
-// reset, a certificate that does not verify; a host its policy kept it
-// from before any session: policyDefer, filterHosts) or in an earlier
-// one (the recipient's last reply is such a deferral) — the reply is the
-// one REQUIRETLS form, whatever the last host said (a refused
-// connection): it may be a passing misconfiguration, retried on the
-// schedule, and at expiry the recipient fails 550 5.7.10, not 5.4.7
-// (queue, results.go), TLS having been the obstacle.
-func requireTLSDefer(dt *destTLS, m *queue.Message, g *group, lastHost, lastErr string) []queue.Result {
-	out := deferAll(g.rcpts, lastHost, lastErr)
-	if !dt.requireTLS || strings.Contains(lastErr, requireTLSMark) {
+// requireTLSDefer defers rcpts when no host (or server of the route)
+// took the message, with lastErr, the last one's error. For a REQUIRETLS
+// message (requireTLS: the hop is a relay, which REQUIRETLS binds) that
+// TLS kept from a host — in this attempt (kept: a TLS failure, STARTTLS
+// refused, a reset, a certificate that does not verify; a host its
+// policy kept it from before any session: policyDefer, filterHosts) or
+// in an earlier one (the recipient's last reply is such a deferral) —
+// the reply is the one REQUIRETLS form, "451 4.7.5 REQUIRETLS: no host
+// of DEST offered verified TLS: <lastErr>", whatever the last host did
+// (a refused connection): it may be a passing misconfiguration, retried
+// on the schedule, and at expiry the recipient fails 550 5.7.10, not
+// 5.4.7 (queue, results.go), TLS having been the obstacle. none is "no
+// host of DEST" (remote.go) or "no server of QUEUE" (org.go).
+func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none, lastHop, lastErr string) []queue.Result {
+	out := deferAll(rcpts, lastHop, lastErr)
+	if !requireTLS || strings.Contains(lastErr, requireTLSMark) {
 		return out
 	}
-	for k, i := range g.rcpts {
-		if dt.tlsFailed || strings.Contains(m.Rcpts[i].LastReply, requireTLSMark) {
-			out[k].Reply = "451 4.7.5 REQUIRETLS: no host of " + g.key + " offered verified TLS: " + lastErr
+	for k, i := range rcpts {
+		if kept || strings.Contains(m.Rcpts[i].LastReply, requireTLSMark) {
+			out[k].Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + lastErr
 		}
 	}
 	return out
