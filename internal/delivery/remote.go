@@ -52,9 +52,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 
+	// An attempt that reaches no host keeps a REQUIRETLS deferral an
+	// earlier one got (requireTLSCarry): its DNS failing now, say.
+	none := "no host of " + g.key
 	src, res := d.destinations(ctx, st, g)
 	if res != nil {
-		return res
+		return requireTLSCarry(m, none, res)
 	}
 	// Addresses are looked up as the attempt comes to them
 	// (mxlookup.go): a preference's hosts at a time, the next one only
@@ -64,7 +67,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	healthy := func(h host) bool { return !d.health.Last(time.Now(), h.name, h.addr) }
 	src.fill(ctx, healthy)
 	if res := d.noAddress(ctx, g, src); res != nil {
-		return res
+		return requireTLSCarry(m, none, res)
 	}
 	if dt == nil {
 		dt = d.outboundTLS(ctx, st, m, body, g)
@@ -124,23 +127,23 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			self = src.self // found by its address before its turn (mxlookup.go)
 		}
 		if self == nil {
-			return deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try")
+			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try"))
 		}
 		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, smart, *self, src.unresolved)
 		switch {
 		case src.cut != "" && !loops:
-			return deferAll(g.rcpts, g.key, reply+" ("+src.cut+")")
+			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply+" ("+src.cut+")"))
 		case loops:
 			d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
 				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", selfSays(*self))
 			if permanent {
 				return failAll(g.rcpts, self.String(), reply)
 			}
-			return deferAll(g.rcpts, self.String(), reply)
+			return requireTLSCarry(m, none, deferAll(g.rcpts, self.String(), reply))
 		case permanent:
 			return failAll(g.rcpts, g.dom, reply)
 		}
-		return deferAll(g.rcpts, g.key, reply)
+		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
@@ -240,7 +243,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
-	return requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, "no host of "+g.key, lastHost, lastErr)
+	return requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, none, lastHost, lastErr)
 }
 
 // requireTLSDefer defers rcpts when no host (or server of the route)
@@ -258,15 +261,33 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 // host of DEST" (remote.go) or "no server of QUEUE" (org.go).
 func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none, lastHop, lastErr string) []queue.Result {
 	out := deferAll(rcpts, lastHop, lastErr)
-	if !requireTLS || strings.Contains(lastErr, requireTLSMark) {
+	if !requireTLS {
 		return out
 	}
-	for k, i := range rcpts {
-		if kept || strings.Contains(m.Rcpts[i].LastReply, requireTLSMark) {
+	if kept && !strings.Contains(lastErr, requireTLSMark) {
+		for k := range out {
 			out[k].Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + lastErr
 		}
 	}
-	return out
+	return requireTLSCarry(m, none, out)
+}
+
+// requireTLSCarry gives the REQUIRETLS form to each deferral in res, of
+// an attempt that reached no host over verified TLS, whose recipient's
+// last reply was one (an earlier attempt TLS kept from a host): see
+// requireTLSDefer.
+func requireTLSCarry(m *queue.Message, none string, res []queue.Result) []queue.Result {
+	if !m.RequireTLS {
+		return res
+	}
+	for k := range res {
+		r := &res[k]
+		if r.Outcome == queue.Deferred && r.Rcpt >= 0 && r.Rcpt < len(m.Rcpts) && !strings.Contains(r.Reply, requireTLSMark) &&
+			strings.Contains(m.Rcpts[r.Rcpt].LastReply, requireTLSMark) {
+			r.Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + r.Reply
+		}
+	}
+	return res
 }
 
 // requireTLSMark is in every deferral of a REQUIRETLS message for its

@@ -72,3 +72,22 @@ func TestRequireTLSExpiryAfterTLSThenConnectFailure(t *testing.T) {
 		t.Fatal("REQUIRETLS mail sent over unverified TLS")
 	}
 }
+
+// The same when the later attempt does not even come to a host: its MX
+// lookup fails. A message without REQUIRETLS keeps the plain reply.
+func TestRequireTLSDeferralKeptWhenDNSFailsLater(t *testing.T) {
+	w := stsWorld(t, "enforce")
+	w.dns.Fail("sts.test")
+	for _, requireTLS := range []bool{true, false} {
+		m := message("a@sts.test")
+		m.RequireTLS = requireTLS
+		m.Rcpts[0].LastReply = "451 4.7.5 REQUIRETLS: no host of connector:internet/sts.test offered verified TLS: 451 4.7.5 mx1.sts.test[127.0.0.2]:25: STARTTLS not offered"
+		r := w.deliver(m)
+		if r.Outcome != queue.Deferred || strings.Contains(r.Reply, "STARTTLS") {
+			t.Fatalf("REQUIRETLS %v, MX lookup failing: %+v", requireTLS, r)
+		}
+		if got := strings.HasPrefix(r.Reply, "451 4.7.5 REQUIRETLS: "); got != requireTLS {
+			t.Errorf("REQUIRETLS %v: reply %q", requireTLS, r.Reply)
+		}
+	}
+}
