@@ -245,8 +245,10 @@
 // session) and is retried on the schedule; at expiry the queue fails it
 // with 5.7.10. Once TLS kept it from a host (this attempt: tlsFailed; an
 // earlier one: the recipient's last reply), an attempt that reaches no
-// host over verified TLS keeps that form whatever the last host did
-// (requireTLSDefer), so expiry says 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
+// host over verified TLS keeps that form whatever the last host or DNS
+// did (requireTLSDefer; carried from an earlier attempt with this
+// attempt's own status, 4.4.x, so the scheduler still sees a destination
+// that does not answer: requireTLSCarry), so expiry says 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
 // by a verified hop that does not offer REQUIRETLS. Relays inside the
 // organisation (org.go) hold to the same for a REQUIRETLS message:

@@ -275,7 +275,11 @@ func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none,
 // requireTLSCarry gives the REQUIRETLS form to each deferral in res, of
 // an attempt that reached no host over verified TLS, whose recipient's
 // last reply was one (an earlier attempt TLS kept from a host): see
-// requireTLSDefer.
+// requireTLSDefer. The form keeps the reply's own status ("451 4.4.1
+// REQUIRETLS: no host of … offered verified TLS: 451 4.4.1 connect to
+// …"): TLS kept no host in this attempt, the network or DNS did, and the
+// scheduler counts it so (queue feedback: a destination that does not
+// answer shrinks its window and may be marked dead; 4.7.5 would not).
 func requireTLSCarry(m *queue.Message, none string, res []queue.Result) []queue.Result {
 	if !m.RequireTLS {
 		return res
@@ -284,10 +288,20 @@ func requireTLSCarry(m *queue.Message, none string, res []queue.Result) []queue.
 		r := &res[k]
 		if r.Outcome == queue.Deferred && r.Rcpt >= 0 && r.Rcpt < len(m.Rcpts) && !strings.Contains(r.Reply, requireTLSMark) &&
 			strings.Contains(m.Rcpts[r.Rcpt].LastReply, requireTLSMark) {
-			r.Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + r.Reply
+			r.Reply = replyStatus(r.Reply) + " REQUIRETLS: " + none + " offered verified TLS: " + r.Reply
 		}
 	}
 	return res
+}
+
+// replyStatus is the code and enhanced status a reply starts with ("451
+// 4.4.1"), "451 4.7.5" for one without.
+func replyStatus(reply string) string {
+	f := strings.Fields(reply)
+	if len(f) >= 2 && len(f[0]) == 3 && f[0][0] == '4' && strings.Count(f[1], ".") == 2 && f[1][0] == '4' {
+		return f[0] + " " + f[1]
+	}
+	return "451 4.7.5"
 }
 
 // requireTLSMark is in every deferral of a REQUIRETLS message for its

@@ -46,7 +46,7 @@ func TestRequireTLSRelayKeptEarlierKeepsTheForm(t *testing.T) {
 		if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.Contains(res[0].Reply, "connect to") {
 			t.Fatalf("REQUIRETLS %v: %+v", requireTLS, res)
 		}
-		if got := strings.HasPrefix(res[0].Reply, "451 4.7.5 REQUIRETLS: "); got != requireTLS {
+		if got := strings.HasPrefix(res[0].Reply, "451 4.4.1 REQUIRETLS: "); got != requireTLS {
 			t.Errorf("REQUIRETLS %v: reply %q", requireTLS, res[0].Reply)
 		}
 	}
