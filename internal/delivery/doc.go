@@ -243,7 +243,12 @@
 // which is usable, a TLSA lookup that failed) defers with 451 4.7.5
 // REQUIRETLS (policyDefer: one form for every deferral before a
 // session) and is retried on the schedule; at expiry the queue fails it
-// with 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
+// with 5.7.10. Once TLS kept it from a host (this attempt: tlsFailed; an
+// earlier one: the recipient's last reply), an attempt that reaches no
+// host over verified TLS keeps that form whatever the last host or DNS
+// did (requireTLSDefer; carried from an earlier attempt with this
+// attempt's own status, 4.4.x, so the scheduler still sees a destination
+// that does not answer: requireTLSCarry), so expiry says 5.7.10. A REQUIRETLS message's DSN carries REQUIRETLS and the
 // headers only (RFC 8689 §5); as a bounce (null sender) it is not stopped
 // by a verified hop that does not offer REQUIRETLS. Relays inside the
 // organisation (org.go) hold to the same for a REQUIRETLS message:
@@ -266,7 +271,12 @@
 // an MX host is counted for TLS reporting, once; a failed MTA-STS fetch
 // (no cached policy) is counted with the sessions it left without a
 // policy, and with each host it kept a REQUIRETLS message from — the
-// engine's fetch itself counts nothing (destTLS.report, hostTLS).
+// engine's fetch itself counts nothing (destTLS.report, hostTLS). An MX
+// host an enforced MTA-STS policy does not list is never connected to:
+// each delivery attempt that passes it over counts one
+// validation-failure for it (filterHosts), the session that attempt
+// would have made; nothing else counts it (route explain, a pooled
+// session's check, a dead destination's wait: no attempt).
 //
 // Outbound connections bind to the send connector's source_address, else
 // server.source_address (source.go); New binds each once, so an address

@@ -149,7 +149,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		parts = [][]byte{body} // into a mailbox: a DSN carries no umbra field
 	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
+	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)
 	for _, h := range g.hops {
+		relays = relays || h.Kind != routing.HopMailbox
 		names, addrs := d.bal.order(h)
 		names, addrs = orderOrg(d.health, names, addrs)
 		if len(addrs) == 0 {
@@ -217,6 +219,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					lastErr, lastHop = err.Error(), srv.String()
 					if requireTLS && strings.HasPrefix(lastErr, "451 4.7.5 ") {
 						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
+						tlsKept = true
 					}
 					continue
 				}
@@ -248,6 +251,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					// expiry the recipients fail with 5.7.10 (queue).
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+hop+": "+tlspolicy.Describe(nil, names[k], nil, err), hop
+					tlsKept = true
 					continue
 				}
 				if err != nil {
@@ -279,5 +283,5 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return res
 		}
 	}
-	return deferAll(g.rcpts, lastHop, lastErr)
+	return requireTLSDefer(m, g.rcpts, m.RequireTLS && relays, tlsKept, "no server of "+g.queue, lastHop, lastErr)
 }

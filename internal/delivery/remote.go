@@ -52,9 +52,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 
+	// An attempt that reaches no host keeps a REQUIRETLS deferral an
+	// earlier one got (requireTLSCarry): its DNS failing now, say.
+	none := "no host of " + g.key
 	src, res := d.destinations(ctx, st, g)
 	if res != nil {
-		return res
+		return requireTLSCarry(m, none, res)
 	}
 	// Addresses are looked up as the attempt comes to them
 	// (mxlookup.go): a preference's hosts at a time, the next one only
@@ -64,7 +67,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	healthy := func(h host) bool { return !d.health.Last(time.Now(), h.name, h.addr) }
 	src.fill(ctx, healthy)
 	if res := d.noAddress(ctx, g, src); res != nil {
-		return res
+		return requireTLSCarry(m, none, res)
 	}
 	if dt == nil {
 		dt = d.outboundTLS(ctx, st, m, body, g)
@@ -124,23 +127,23 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			self = src.self // found by its address before its turn (mxlookup.go)
 		}
 		if self == nil {
-			return deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try")
+			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try"))
 		}
 		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, smart, *self, src.unresolved)
 		switch {
 		case src.cut != "" && !loops:
-			return deferAll(g.rcpts, g.key, reply+" ("+src.cut+")")
+			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply+" ("+src.cut+")"))
 		case loops:
 			d.log.Error("next hop is this server itself: not relaying (check the MX records or smart hosts of the destination)",
 				"next_hop", self.String(), "destination", g.dom, "send_connector", g.conn.cfg.Name, "how", selfSays(*self))
 			if permanent {
 				return failAll(g.rcpts, self.String(), reply)
 			}
-			return deferAll(g.rcpts, self.String(), reply)
+			return requireTLSCarry(m, none, deferAll(g.rcpts, self.String(), reply))
 		case permanent:
 			return failAll(g.rcpts, g.dom, reply)
 		}
-		return deferAll(g.rcpts, g.key, reply)
+		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
@@ -240,14 +243,71 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
-	if dt.requireTLS && dt.tlsFailed {
-		// A TLS failure (STARTTLS refused, a reset, a certificate that
-		// does not verify) may be a passing misconfiguration: retried on
-		// the schedule; at expiry the DSN says 5.7.10 (queue, results.go).
-		return deferAll(g.rcpts, lastHost, "451 4.7.5 REQUIRETLS: no host of "+g.key+" offered verified TLS: "+lastErr)
-	}
-	return deferAll(g.rcpts, lastHost, lastErr)
+	return requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, none, lastHost, lastErr)
 }
+
+// requireTLSDefer defers rcpts when no host (or server of the route)
+// took the message, with lastErr, the last one's error. For a REQUIRETLS
+// message (requireTLS: the hop is a relay, which REQUIRETLS binds) that
+// TLS kept from a host — in this attempt (kept: a TLS failure, STARTTLS
+// refused, a reset, a certificate that does not verify; a host its
+// policy kept it from before any session: policyDefer, filterHosts) or
+// in an earlier one (the recipient's last reply is such a deferral) —
+// the reply is the one REQUIRETLS form, "451 4.7.5 REQUIRETLS: no host
+// of DEST offered verified TLS: <lastErr>", whatever the last host did
+// (a refused connection): it may be a passing misconfiguration, retried
+// on the schedule, and at expiry the recipient fails 550 5.7.10, not
+// 5.4.7 (queue, results.go), TLS having been the obstacle. none is "no
+// host of DEST" (remote.go) or "no server of QUEUE" (org.go).
+func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none, lastHop, lastErr string) []queue.Result {
+	out := deferAll(rcpts, lastHop, lastErr)
+	if !requireTLS {
+		return out
+	}
+	if kept && !strings.Contains(lastErr, requireTLSMark) {
+		for k := range out {
+			out[k].Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + lastErr
+		}
+	}
+	return requireTLSCarry(m, none, out)
+}
+
+// requireTLSCarry gives the REQUIRETLS form to each deferral in res, of
+// an attempt that reached no host over verified TLS, whose recipient's
+// last reply was one (an earlier attempt TLS kept from a host): see
+// requireTLSDefer. The form keeps the reply's own status ("451 4.4.1
+// REQUIRETLS: no host of … offered verified TLS: 451 4.4.1 connect to
+// …"): TLS kept no host in this attempt, the network or DNS did, and the
+// scheduler counts it so (queue feedback: a destination that does not
+// answer shrinks its window and may be marked dead; 4.7.5 would not).
+func requireTLSCarry(m *queue.Message, none string, res []queue.Result) []queue.Result {
+	if !m.RequireTLS {
+		return res
+	}
+	for k := range res {
+		r := &res[k]
+		if r.Outcome == queue.Deferred && r.Rcpt >= 0 && r.Rcpt < len(m.Rcpts) && !strings.Contains(r.Reply, requireTLSMark) &&
+			strings.Contains(m.Rcpts[r.Rcpt].LastReply, requireTLSMark) {
+			r.Reply = replyStatus(r.Reply) + " REQUIRETLS: " + none + " offered verified TLS: " + r.Reply
+		}
+	}
+	return res
+}
+
+// replyStatus is the code and enhanced status a reply starts with ("451
+// 4.4.1"), "451 4.7.5" for one without.
+func replyStatus(reply string) string {
+	f := strings.Fields(reply)
+	if len(f) >= 2 && len(f[0]) == 3 && f[0][0] == '4' && strings.Count(f[1], ".") == 2 && f[1][0] == '4' {
+		return f[0] + " " + f[1]
+	}
+	return "451 4.7.5"
+}
+
+// requireTLSMark is in every deferral of a REQUIRETLS message for its
+// TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
+// reads (results.go).
+const requireTLSMark = " REQUIRETLS: "
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and

@@ -26,7 +26,7 @@ type destTLS struct {
 	mxSecure   bool
 	requireTLS bool                    // REQUIRETLS (RFC 8689)
 	noPolicy   bool                    // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
-	tlsFailed  bool                    // a host failed on TLS (for REQUIRETLS's DSN)
+	tlsFailed  bool                    // a host failed on TLS, or its policy kept a REQUIRETLS message from it (requireTLSDefer)
 	unlisted   map[string]bool         // MX hosts an MTA-STS testing policy does not list
 	decided    map[string]hostDecision // the engine's decision per host:port, made once per message
 }
@@ -85,6 +85,9 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 			t.unlisted[h.name] = true
 			kept = append(kept, h)
 			continue
+		}
+		if t.requireTLS {
+			t.tlsFailed = true // kept from h by the TLS requirement (requireTLSDefer)
 		}
 		if r := t.eng.Reporter(); r != nil {
 			tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
@@ -176,6 +179,7 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 // deferral (rt18a F3).
 func (t *destTLS) policyDefer(h host, why string) error {
 	if t.requireTLS {
+		t.tlsFailed = true // kept from h by TLS: a later host's error keeps the form (requireTLSDefer)
 		return fmt.Errorf("451 4.7.5 REQUIRETLS: no verified TLS to %s yet: %s", h, why)
 	}
 	return fmt.Errorf("451 4.7.5 %s: %s", h, why)

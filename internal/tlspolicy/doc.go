@@ -9,8 +9,10 @@
 // under DANE when the denial of its MX records and its address records
 // were validated: MXSecurity, RFC 7672 §2.2.2; for an alias MX host, at the
 // CNAME-expanded name first when the whole chain is secure, then at the
-// MX name, and at the MX name only when a step is insecure: tlsaBases,
-// RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
+// MX name, and at the MX name only when a step is insecure and the MX
+// name's own CNAME was validated; never for a host whose address records
+// were not validated, whose TLSA records are not even looked up:
+// tlsaBases, RFC 7672 §2.2.2); then MTA-STS (RFC 8461); else nil, and the send connector's
 // tls setting applies. Delivery (internal/delivery, tlsout.go) applies
 // the decision; REQUIRETLS (RFC 8689) accepts only a decision that
 // verifies (Decision.Verified) or a verify connector.
@@ -64,7 +66,9 @@
 //     Each policy type's record keeps the policy-string of the last
 //     session checked under it (Decision.Policy, handed over through
 //     PolicyRecorder; at most 64 strings), which the report's policy
-//     object carries (RFC 8460 §4.4).
+//     object carries (RFC 8460 §4.4); its mx-host is that sts policy's
+//     mx patterns (none for tlsa, no-policy-found), the hosts sessions
+//     went to only in the failure details (receiving-mx-hostname).
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
 //   - The policy this server publishes (publish.go) is served for

@@ -581,11 +581,17 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 }
 
 // tlsaBases are the names whose TLSA records apply to host, in the
-// order they are tried (RFC 7672 §2.2.2): for a host whose address
-// records are reached through a CNAME chain every step of which was
-// DNSSEC-validated, the expanded name, then the host's own; through a
-// chain with an insecure step, the host's own only (an attacker could
-// have chosen the expanded name); for a host that is no alias, itself.
+// order they are tried (RFC 7672 §2.2.2): none for a host whose address
+// records are not DNSSEC-validated — it is no DANE host, and its TLSA
+// records are not even asked for (a secure TLSA RRset cannot sit in an
+// unsigned zone, and some unsigned zones' servers fail TLSA queries,
+// which would defer its mail for ever); for a host whose address records
+// are reached through a CNAME chain every step of which was validated,
+// the expanded name, then the host's own; through a chain with an
+// insecure step, the host's own only (an attacker could have chosen the
+// expanded name), and only when the host's own CNAME was validated; for
+// a host that is no alias, itself. A lookup that failed says nothing:
+// the host's own name, whose TLSA lookup decides.
 func (e *Engine) tlsaBases(ctx context.Context, host string) []string {
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		a, err := e.cfg.Resolver.Lookup(ctx, host, t)
@@ -593,13 +599,19 @@ func (e *Engine) tlsaBases(ctx context.Context, host string) []string {
 		case a == nil:
 			return []string{host} // the lookup failed: the connection's own lookup decides
 		case len(a.CNAMEs) == 0 && err == nil:
+			if !a.Secure {
+				return nil // address records not validated: no DANE (RFC 7672 §2.2.2)
+			}
 			return []string{host}
 		case len(a.CNAMEs) == 0:
 			continue // no such record: the other family may say more
 		case a.Secure:
 			return []string{mailaddr.NameKey(a.CNAMEs[len(a.CNAMEs)-1]), host}
 		}
-		return []string{host}
+		if c, err := e.cfg.Resolver.Lookup(ctx, host, dns.TypeCNAME); err == nil && c != nil && c.Secure {
+			return []string{host} // a validated alias into an insecure zone: its own name
+		}
+		return nil
 	}
 	return []string{host}
 }

@@ -62,7 +62,8 @@ type typeCounts struct {
 	Success  int64            `json:"s"`
 	Failure  int64            `json:"f"`
 	Failures map[string]int64 `json:"d,omitempty"` // result-type \x00 mx → count
-	MX       []string         `json:"mx,omitempty"`
+	// (An older release kept the hosts of the sessions as "mx"; the
+	// report's mx-host comes from Policy now, and "mx" is ignored.)
 	// Policy is the policy-string of the latest session (RFC 8460 §4.4).
 	Policy []string `json:"p,omitempty"`
 }
@@ -143,9 +144,6 @@ func add(cs counts, policyType, mx, resultType string, n int64) {
 		tc = &typeCounts{}
 		cs[policyType] = tc
 	}
-	if mx != "" && len(tc.MX) < 16 && !contains(tc.MX, mx) {
-		tc.MX = append(tc.MX, mx)
-	}
 	if resultType == "" {
 		tc.Success += n
 		return
@@ -160,20 +158,8 @@ func add(cs counts, policyType, mx, resultType string, n int64) {
 	}
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func merge(into, from counts) {
 	for typ, tc := range from {
-		for _, mx := range tc.MX {
-			add(into, typ, mx, "", 0)
-		}
 		add(into, typ, "", "", tc.Success)
 		for k, n := range tc.Failures {
 			rt, mx, _ := strings.Cut(k, "\x00")
@@ -300,7 +286,7 @@ func (c *Counter) buildReport(day, domain string, cs counts) Report {
 	sort.Strings(types)
 	for _, t := range types {
 		tc := cs[t]
-		p := ReportPolicy{Policy: ReportPolicyDesc{PolicyType: t, PolicyString: tc.Policy, PolicyDomain: domain, MXHost: tc.MX},
+		p := ReportPolicy{Policy: ReportPolicyDesc{PolicyType: t, PolicyString: tc.Policy, PolicyDomain: domain, MXHost: mxHost(t, tc.Policy)},
 			Summary: ReportSummary{Success: tc.Success, Failure: tc.Failure}}
 		keys := make([]string, 0, len(tc.Failures))
 		for k := range tc.Failures {
@@ -314,6 +300,24 @@ func (c *Counter) buildReport(day, domain string, cs counts) Report {
 		r.Policies = append(r.Policies, p)
 	}
 	return r
+}
+
+// mxHost is a report's mx-host (RFC 8460 §4.4): for an sts policy the
+// mx patterns of the policy applied (its policy-string's "mx:" lines, as
+// written: "*.mx.example.net"), never the hosts the sessions went to —
+// those are the failure details' receiving-mx-hostname; none for tlsa
+// and no-policy-found, for which the RFC defines no mx-host.
+func mxHost(policyType string, policy []string) []string {
+	if policyType != PolicySTS {
+		return nil
+	}
+	var out []string
+	for _, l := range policy {
+		if v, ok := strings.CutPrefix(l, "mx:"); ok {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
 }
 
 func randomHex() string {
