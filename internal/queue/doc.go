@@ -1111,6 +1111,11 @@
 //     by the commit that removes or holds the original: a crash leaves
 //     the copy carried and kept, or discarded with the original's end,
 //     never discarded while the original still owes a recipient.
+//     A copy on receipt held here for the server that relays the same
+//     message here in a shadow session is settled by the Submit commit
+//     that stores the relayed original (nexthopcopy.go, rt18b F4): a
+//     crash leaves both records, or the original alone — which is on
+//     this disk, its sender keeping the relay's copy — never neither.
 //     The record of a finished recipient (bucket finished, finished.go)
 //     is written by the commit that finishes it, and a copy coming back
 //     is dropped by the commit that would have queued it: a crash leaves
