@@ -1129,7 +1129,9 @@
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
 //     A shadow server's new database id (holders.go) is recorded in the
-//     commit that marks the messages whose copies it lost (singlecopy):
+//     commit that marks the messages whose copies it lost (singlecopy;
+//     a copy made there while its message was in delivery included,
+//     forgetHeldOn):
 //     after a crash both are written or neither, and a neither is found
 //     again at the next session with that server. That commit comes
 //     before any commit naming the server under its new id: sessions

@@ -65,6 +65,26 @@ func TestCopyMadeAgainWhileInDelivery(t *testing.T) {
 	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || ok {
 		t.Fatalf("pushed again while still in delivery: %v, %v", ok, err)
 	}
+	// hub-c loses its database while the message is still in delivery:
+	// the copy made there is lost too, and made again at the next pass.
+	if _, _, err := q.ShadowHolderSeen("hub-c", "dbC"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
+		t.Fatalf("hub-c's first id changed the mark: %+v, %v", sc, ok)
+	}
+	if lost, _, err := q.ShadowHolderSeen("hub-c", "dbC2"); err != nil || lost != 1 {
+		t.Fatalf("hub-c's new database: %d lost, %v; want the copy made while in delivery", lost, err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "" || q.SingleCopyCount() != 1 {
+		t.Fatalf("after hub-c's new database: mark %+v, %v, %d counted; want held by this server only again", sc, ok, q.SingleCopyCount())
+	}
+	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || !ok {
+		t.Fatalf("its copy is not made again while in delivery: %v, %v", ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
 	// Out of delivery: the next pass names it.
 	setState(t, s, m.ID, Ready)
 	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || !ok {

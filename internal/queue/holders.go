@@ -156,7 +156,15 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 				return err
 			}
 		}
-		lost = len(ids)
+		// A copy made again on server while its message was in
+		// delivery (heldPrefix) went with the old database too: the
+		// mark keeps server only as one that may hold it, so the next
+		// pass pushes the copy again, in delivery or not.
+		again, err := tx.forgetHeldOn(server)
+		if err != nil {
+			return err
+		}
+		lost = len(ids) + again
 		return nil
 	})
 	return lost, old, err
@@ -248,8 +256,9 @@ func singleMark(v []byte) (server string, since time.Time, pushed []string, ok b
 // finds the message out of delivery; meanwhile the message counts as
 // held elsewhere (shadow single, the metric), and every path that
 // settles the mark treats the server as one of those that may hold the
-// copy: it gets the discard (settleSingleMark, ShadowRecopied). A
-// commit that writes the mark again for another reason may keep it as
+// copy: it gets the discard (settleSingleMark, ShadowRecopied). A new
+// database id of that server (ShadowHolderSeen) makes it such a server
+// only (forgetHeldOn), and the copy is pushed again. A commit that writes the mark again for another reason may keep it as
 // such a server only (singleMark reads the names without the prefix):
 // the copy is then pushed again at the next pass, in delivery or not.
 const heldPrefix = "\x03"
@@ -277,6 +286,42 @@ func (t *Tx) heldCopy(id ID) string {
 		return ""
 	}
 	return singleHeld(b.Get(id.Key()))
+}
+
+// forgetHeldOn turns every mark that names server as the holder of a
+// copy made again while in delivery (heldPrefix) into one that keeps
+// server only as a server that may hold it; it returns how many.
+func (t *Tx) forgetHeldOn(server string) (int, error) {
+	b := t.tx.Bucket(bucketSingle)
+	type mark struct {
+		k, v []byte
+	}
+	var found []mark
+	if err := b.ForEach(func(k, v []byte) error {
+		if h := singleHeld(v); h != "" && strings.EqualFold(h, server) {
+			found = append(found, mark{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, f := range found {
+		lost, since, pushed, _ := singleMark(f.v) // names without the prefix
+		lost = withHow(lost, f.v)
+		if why := singleRefusal(f.v); why != "" {
+			lost += refusedSep + why
+		}
+		v := make([]byte, 8, 8+len(lost))
+		binary.BigEndian.PutUint64(v, uint64(since.UnixNano()))
+		v = append(v, lost...)
+		for _, p := range pushed {
+			v = append(append(v, pushedSep...), p...)
+		}
+		if err := b.Put(f.k, v); err != nil {
+			return 0, err
+		}
+	}
+	return len(found), nil
 }
 
 // addHeld records, in the mark of message id, server as the holder of
