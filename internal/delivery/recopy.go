@@ -239,7 +239,7 @@ func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []s
 // (queue.Manager).
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
-	ShadowRecopied(id queue.ID, to string) error
+	ShadowRecopiedOrg(id queue.ID, orgID, to string) error
 	// RecopyUnconfirmed records a push of the copy to server that was
 	// not confirmed: server may hold it (queue holders.go).
 	RecopyUnconfirmed(id queue.ID, server string) error
@@ -336,7 +336,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		err = link.Push(ctx, m, body)
 		link.Done(err == nil)
 		if err == nil {
-			if err := q.ShadowRecopied(id, srv); err != nil {
+			if err := q.ShadowRecopiedOrg(id, m.OrgID, srv); err != nil {
 				return "", err
 			}
 			return srv, nil

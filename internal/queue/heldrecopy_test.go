@@ -100,3 +100,25 @@ func TestCopyMadeAgainWhileInDelivery(t *testing.T) {
 		t.Fatalf("record names %q/%q (%v), want hub-c/%s", got.ShadowServer, got.ShadowID, err, m.OrgID)
 	}
 }
+
+// The message left while its copy was pushed again (a push made while
+// it is in delivery makes that likely: the attempt ended, a discard
+// settled it): the new copy's holder gets its discard at once, not the
+// answer to its question an hour later.
+func TestCopyMadeAgainForMessageThatLeftIsDiscarded(t *testing.T) {
+	q, _, m := takenRecopied(t) // its copy named on hub-c; made again below
+	if _, err := q.ApplyDiscards("hub-a", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(m.ID); err == nil {
+		t.Fatal("the record outlived the primary's discard")
+	}
+	before := len(owed(q))
+	if err := q.ShadowRecopiedOrg(m.ID, m.OrgID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := q.DiscardsPartial("hub-d", 100)
+	if len(lines) != 1 || lines[0] != m.OrgID {
+		t.Fatalf("owed to hub-d: %q (hub-c: %d); want the discard of %s", lines, before, m.OrgID)
+	}
+}

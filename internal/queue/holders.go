@@ -580,15 +580,31 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 // to (named by its org id, as a copy on receipt): the record names it,
 // and the mark goes, in one commit. A message whose recipients are all
 // done meanwhile gets the discard of the new copy at once; one that left
-// (its record and org id are gone) leaves the new copy to the holder's question about it after an hour
+// (its record and org id are gone: ShadowRecopiedOrg, which knows the
+// org id, writes the discard) leaves the new copy to the holder's question about it after an hour
 // (XQUERYHELD: no record here names it, so it is done with). One in a
 // delivery attempt, whose commit writes its record, keeps its mark with
 // the new holder in it (addHeld); a pass after the attempt names it.
 func (q *Manager) ShadowRecopied(id ID, to string) error {
+	return q.ShadowRecopiedOrg(id, "", to)
+}
+
+// ShadowRecopiedOrg is ShadowRecopied for the copy pushed under org id
+// orgID (RecopyCandidate's): a message that left meanwhile — settled
+// while the push was in flight, which a push made while the message is
+// in delivery makes likely: its attempt ended, or a discard settled it —
+// owes to its discard at once, in this commit, unless another record here
+// still needs that copy; the holder does not keep it for an hour.
+func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {
 		m, err := tx.Get(id)
 		if errors.Is(err, ErrNotFound) {
+			if orgID != "" {
+				if _, err := tx.addDiscardFor(id, orgID, to, orgID, now); err != nil {
+					return err
+				}
+			}
 			return tx.tx.Bucket(bucketSingle).Delete(id.Key())
 		}
 		if err != nil {
