@@ -681,6 +681,9 @@ func (s *Server) routes() http.Handler {
 		}
 		list, err := sc.SingleCopies()
 		for _, c := range list {
+			if c.Held != "" {
+				continue // its copy was made again while in delivery: held elsewhere
+			}
 			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
 		}
 		reply(w, out, err)
@@ -959,7 +962,9 @@ func (s *Server) routes() http.Handler {
 			v.ShadowCopy = m.ShadowServer
 		}
 		if sc, ok := s.q.(singleCopies); ok {
-			if c, ok := sc.SingleCopyOf(id); ok {
+			if c, ok := sc.SingleCopyOf(id); ok && c.Held != "" {
+				v.ShadowCopy = c.Held // made again while in delivery, not named yet
+			} else if ok {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
 			}
 		}

@@ -246,7 +246,7 @@ func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []s
 // (queue.Manager).
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
-	ShadowRecopied(id queue.ID, to string) error
+	ShadowRecopiedOrg(id queue.ID, orgID, to string) error
 	// RecopyUnconfirmed records a push of the copy to server that was
 	// not confirmed: server may hold it (queue holders.go).
 	RecopyUnconfirmed(id queue.ID, server string) error
@@ -289,29 +289,10 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 		done[s] = true
 	}
 	// The message's first delivery attempt starts at its commit and
-	// owns its record until it ends (queue.ErrRecopyBusy): waited for
-	// within one try's bound, the sender waiting. An attempt that
-	// outlasts it leaves the copy to the next pass, which tries the
-	// refusing server last (its mark).
-	deadline := time.Now().Add(receiptTry)
-	for {
-		srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
-		if !errors.Is(err, queue.ErrRecopyBusy) || time.Now().After(deadline) {
-			return srv, err
-		}
-		t := time.NewTimer(recopyBusyWait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", err
-		case <-t.C:
-		}
-	}
+	// may be under way: the copy is made all the same, and the record
+	// names it after the attempt (queue.ShadowRecopied, rt18b F1).
+	return r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
 }
-
-// recopyBusyWait is how often RecopyRefused asks again while the
-// message's delivery attempt owns its record.
-const recopyBusyWait = 50 * time.Millisecond
 
 // recopy is Recopy, the servers in tried refused already.
 func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (string, error) {
@@ -362,7 +343,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		err = link.Push(ctx, m, body)
 		link.Done(err == nil)
 		if err == nil {
-			if err := q.ShadowRecopied(id, srv); err != nil {
+			if err := q.ShadowRecopiedOrg(id, m.OrgID, srv); err != nil {
 				return "", err
 			}
 			return srv, nil

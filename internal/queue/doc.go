@@ -1144,6 +1144,11 @@
 //     by the commit that finishes it (Tx.Put) and leaves the entry in
 //     that commit: a crash leaves it pending and carried, or finished
 //     and settled.
+//     A copy on receipt held here for the server that relays the same
+//     message here in a shadow session is settled by the Submit commit
+//     that stores the relayed original (nexthopcopy.go, rt18b F4): a
+//     crash leaves both records, or the original alone — which is on
+//     this disk, its sender keeping the relay's copy — never neither.
 //     The record of a finished recipient (bucket finished, finished.go)
 //     is written by the commit that finishes it, and a copy coming back
 //     is dropped by the commit that would have queued it: a crash leaves
@@ -1157,7 +1162,9 @@
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
 //     A shadow server's new database id (holders.go) is recorded in the
-//     commit that marks the messages whose copies it lost (singlecopy):
+//     commit that marks the messages whose copies it lost (singlecopy;
+//     a copy made there while its message was in delivery included,
+//     forgetHeldOn):
 //     after a crash both are written or neither, and a neither is found
 //     again at the next session with that server. That commit comes
 //     before any commit naming the server under its new id: sessions
@@ -1177,8 +1184,16 @@
 //     copy no record here names is done with at its question,
 //     XQUERYHELD) — the
 //     record never names a holder that has not stored the copy because
-//     of this path. An Active message's record is not rewritten (the
-//     copy is made again after its attempt, ErrRecopyBusy). A message
+//     of this path. An Active message's record is not rewritten: its
+//     copy is made again all the same (a message whose route hangs is
+//     in delivery most of the time, rt18b F1), and the commit that
+//     records it keeps the holder in the mark (heldPrefix) instead of
+//     naming it in the record; a crash after it leaves the mark with
+//     the holder (the copy is pushed again and named by a pass after
+//     the attempt), and the attempt's commit owes that holder what it
+//     finished — the discard when the message is done (settleSingleMark
+//     at every finished message, not only one given back), a partial
+//     discard otherwise — in the same commit. A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:
 //     no crash leaves it on one disk unmarked; one quarantined on
@@ -1231,9 +1246,9 @@
 //     with nothing kept. So the mark keeps the refusal for the views
 //     (MarkSingleCopy's refused, RecopyRefused) and not that server
 //     among those that may hold the copy: it gets no discard. The copy
-//     is made on the next candidate at once — within the receipt, once
-//     the message's first attempt has ended (ErrRecopyBusy), or by the
-//     next pass — through the same ShadowRecopied commit as above.
+//     is made on the next candidate at once — within the receipt, its
+//     first attempt under way or not, or by the next pass — through the
+//     same ShadowRecopied commit as above.
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this

@@ -57,6 +57,10 @@ type SingleCopy struct {
 	// (How is HowTaken, takensingle.go); this server's disk is its only
 	// one known.
 	TakenOver bool
+	// Held is the server that stores the copy made again while the
+	// message was in delivery (heldPrefix): not held by this server only
+	// any more; the record names it after the attempt. "" for none.
+	Held string
 }
 
 // What befell a copy its holder told of (droppedcopy.go), or the
@@ -161,7 +165,15 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 				return err
 			}
 		}
-		lost = len(ids)
+		// A copy made again on server while its message was in
+		// delivery (heldPrefix) went with the old database too: the
+		// mark keeps server only as one that may hold it, so the next
+		// pass pushes the copy again, in delivery or not.
+		again, err := tx.forgetHeldOn(server)
+		if err != nil {
+			return err
+		}
+		lost = len(ids) + again
 		return nil
 	})
 	return lost, old, err
@@ -238,7 +250,111 @@ func singleMark(v []byte) (server string, since time.Time, pushed []string, ok b
 	parts := strings.Split(string(v[8:]), pushedSep)
 	server, _, _ = strings.Cut(parts[0], refusedSep)
 	server, _, _ = strings.Cut(server, howSep)
-	return server, time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), parts[1:], true
+	for _, p := range parts[1:] {
+		pushed = append(pushed, strings.TrimPrefix(p, heldPrefix))
+	}
+	return server, time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), pushed, true
+}
+
+// heldPrefix starts, in a mark's list of servers a copy was pushed to,
+// the server that stored the copy made again while the message was in
+// delivery (ShadowRecopied of an Active record, rt18b F1): it holds the
+// copy, which the record does not name yet — the attempt's commit
+// writes the record (one writer per message). The copy is pushed again
+// (a holder keeps one per org id) and named by the first pass that
+// finds the message out of delivery; meanwhile the message counts as
+// held elsewhere (shadow single, the metric), and every path that
+// settles the mark treats the server as one of those that may hold the
+// copy: it gets the discard (settleSingleMark, ShadowRecopied). A new
+// database id of that server (ShadowHolderSeen) makes it such a server
+// only (forgetHeldOn), and the copy is pushed again. A commit that writes the mark again for another reason may keep it as
+// such a server only (singleMark reads the names without the prefix):
+// the copy is then pushed again at the next pass, in delivery or not.
+const heldPrefix = "\x03"
+
+// singleHeld reads the server that holds the copy made again while the
+// message was in delivery from a mark's value ("" for none).
+func singleHeld(v []byte) string {
+	if len(v) < 8 {
+		return ""
+	}
+	parts := strings.Split(string(v[8:]), pushedSep)
+	for _, p := range parts[1:] {
+		if s, ok := strings.CutPrefix(p, heldPrefix); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// heldCopy is the server that holds message id's copy made again while
+// it was in delivery (singleHeld of its mark), "" for none.
+func (t *Tx) heldCopy(id ID) string {
+	b := t.tx.Bucket(bucketSingle)
+	if b == nil { // a database opened for a restore check
+		return ""
+	}
+	return singleHeld(b.Get(id.Key()))
+}
+
+// forgetHeldOn turns every mark that names server as the holder of a
+// copy made again while in delivery (heldPrefix) into one that keeps
+// server only as a server that may hold it; it returns how many.
+func (t *Tx) forgetHeldOn(server string) (int, error) {
+	b := t.tx.Bucket(bucketSingle)
+	type mark struct {
+		k, v []byte
+	}
+	var found []mark
+	if err := b.ForEach(func(k, v []byte) error {
+		if h := singleHeld(v); h != "" && strings.EqualFold(h, server) {
+			found = append(found, mark{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, f := range found {
+		lost, since, pushed, _ := singleMark(f.v) // names without the prefix
+		lost = withHow(lost, f.v)
+		if why := singleRefusal(f.v); why != "" {
+			lost += refusedSep + why
+		}
+		v := make([]byte, 8, 8+len(lost))
+		binary.BigEndian.PutUint64(v, uint64(since.UnixNano()))
+		v = append(v, lost...)
+		for _, p := range pushed {
+			v = append(append(v, pushedSep...), p...)
+		}
+		if err := b.Put(f.k, v); err != nil {
+			return 0, err
+		}
+	}
+	return len(found), nil
+}
+
+// addHeld records, in the mark of message id, server as the holder of
+// the copy made again while the message was in delivery (heldPrefix):
+// an earlier holder so recorded, and every server a copy was pushed to
+// without confirmation, stay as servers that may hold it. Nothing when
+// the message has no mark.
+func (t *Tx) addHeld(id ID, server string) error {
+	v := t.tx.Bucket(bucketSingle).Get(id.Key())
+	lost, since, pushed, ok := singleMark(v)
+	if !ok {
+		return nil
+	}
+	lost = withHow(lost, v) // what befell the copy stays
+	if why := singleRefusal(v); why != "" {
+		lost += refusedSep + why // kept
+	}
+	out := make([]string, 0, len(pushed)+1)
+	for _, p := range pushed {
+		if !strings.EqualFold(p, server) {
+			out = append(out, p)
+		}
+	}
+	return t.markSingleKind(id, lost, since, append(out, heldPrefix+server))
 }
 
 // singleRefusal reads the refusal a mark's value keeps ("" for none).
@@ -369,7 +485,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				continue
 			}
 			how := singleHow(v)
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: how, TakenOver: how == HowTaken})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: how, TakenOver: how == HowTaken, Held: singleHeld(v)})
 		}
 		return nil
 	})
@@ -401,7 +517,7 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 		if server, since, _, marked := singleMark(v); marked {
 			how := singleHow(v)
-			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken}, true
+			sc, ok = SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, Held: singleHeld(v)}, true
 		}
 		return nil
 	})
@@ -426,14 +542,14 @@ func (q *Manager) ShadowHolders() (map[string]int, error) {
 	return out, err
 }
 
-// ErrRecopyBusy: the message is in a delivery attempt, whose commit owns
-// its record; its copy is made again at a later pass.
-var ErrRecopyBusy = errors.New("queue: message in delivery")
-
 // RecopyCandidate returns message id as a copy to push again (only its
 // pending recipients) with its body, when it is still marked held by
-// this server only and not in a delivery attempt; ok false when it needs
-// no copy any more.
+// this server only; ok false when it needs no copy any more, or is in a
+// delivery attempt and its copy was made again meanwhile (heldPrefix). A
+// message in delivery — claimed and waiting for a slot, or in a session
+// that hangs — is a candidate like any other: the push reads the stored
+// record and writes nothing of it (rt18b F1: a message whose route hangs
+// is in delivery most of the time, and was never copied).
 func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
@@ -449,8 +565,10 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 		if !needsCopyMarked(o) || o.OrgID == "" {
 			return nil
 		}
-		if o.State == Active {
-			return ErrRecopyBusy
+		if o.State == Active && singleHeld(tx.tx.Bucket(bucketSingle).Get(id.Key())) != "" {
+			// Made again on a server while in delivery: named by the
+			// first pass that finds it out of delivery.
+			return nil
 		}
 		cp := *o
 		cp.Rcpts = nil
@@ -471,22 +589,47 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 // to (named by its org id, as a copy on receipt): the record names it,
 // and the mark goes, in one commit. A message whose recipients are all
 // done meanwhile gets the discard of the new copy at once; one that left
-// (its record and org id are gone), or is in a delivery attempt whose
-// commit owns its record (ErrRecopyBusy: tried again at the next pass),
-// leaves the new copy to the holder's question about it after an hour
-// (XQUERYHELD: no record here names it, so it is done with).
+// (its record and org id are gone: ShadowRecopiedOrg, which knows the
+// org id, writes the discard) leaves the new copy to the holder's question about it after an hour
+// (XQUERYHELD: no record here names it, so it is done with). One in a
+// delivery attempt, whose commit writes its record, keeps its mark with
+// the new holder in it (addHeld); a pass after the attempt names it.
 func (q *Manager) ShadowRecopied(id ID, to string) error {
+	return q.ShadowRecopiedOrg(id, "", to)
+}
+
+// ShadowRecopiedOrg is ShadowRecopied for the copy pushed under org id
+// orgID (RecopyCandidate's): a message that left meanwhile — settled
+// while the push was in flight, which a push made while the message is
+// in delivery makes likely: its attempt ended, or a discard settled it —
+// owes to its discard at once, in this commit, unless another record here
+// still needs that copy; the holder does not keep it for an hour.
+func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {
 		m, err := tx.Get(id)
 		if errors.Is(err, ErrNotFound) {
+			if orgID != "" {
+				if _, err := tx.addDiscardFor(id, orgID, to, orgID, now); err != nil {
+					return err
+				}
+			}
 			return tx.tx.Bucket(bucketSingle).Delete(id.Key())
 		}
 		if err != nil {
 			return err
 		}
 		if m.State == Active {
-			return ErrRecopyBusy
+			// The attempt's commit writes the record (one writer per
+			// message): the mark keeps the server that stores the copy
+			// now (heldPrefix), and the first pass that finds the
+			// message out of delivery names it (rt18b F1). A message
+			// that hangs or cycles in delivery so has its copy all the
+			// same.
+			if err := tx.dropPushing(id); err != nil { // its outcome is known now
+				return err
+			}
+			return tx.addHeld(id, to)
 		}
 		b := tx.tx.Bucket(bucketSingle)
 		_, _, pushed, _ := singleMark(b.Get(id.Key()))
@@ -528,17 +671,26 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 }
 
 // SingleCopyCount is the number of marks (for the metrics): messages held
-// by this server only because a shadow copy was lost or not made.
+// by this server only because a shadow copy was lost or not made — not
+// those whose copy was made again while in delivery (SingleCopy.Held).
 func (q *Manager) SingleCopyCount() int {
 	n := 0
 	_ = q.store.View(func(tx *Tx) error {
-		n = tx.tx.Bucket(bucketSingle).Stats().KeyN
-		return nil
+		n = 0
+		return tx.tx.Bucket(bucketSingle).ForEach(func(_, v []byte) error {
+			if singleHeld(v) == "" {
+				n++
+			}
+			return nil
+		})
 	})
 	return n
 }
 
 func (sc SingleCopy) String() string {
+	if sc.Held != "" {
+		return fmt.Sprintf("its shadow copy was made again on %s while it was in delivery; the record names it once the attempt ends", sc.Held)
+	}
 	if sc.Refused != "" {
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was refused (%s); made again when a shadow server takes it",
 			sc.Since.UTC().Format(time.RFC3339), sc.Refused)

@@ -142,7 +142,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var failed, delivered []int
 	expanded := false
 	var heldIn []string // the suspended queues holding recipients (Held)
-	givenBack := false  // a copy given back to its primary (GivenBack)
 	parked := false     // every pending recipient held: due again at the hold's recheck
 	// One event per recipient: written together (one line each, one
 	// write), once the results are committed (heldEvents).
@@ -212,7 +211,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// primary's discard (or XQUERYHELD answer) for its original
 			// settles it (givebackrelay.go).
 			rc.Status, rc.PrimaryAddr, rc.PrimaryVia, rc.Redirect = Shadowed, r.PrimaryAddr, r.PrimaryVia, ""
-			givenBack = true
 			ev.Event("giveback", m, rc, r.detail())
 		case Expanded:
 			rc.Status = Relayed
@@ -526,10 +524,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if tookOver {
 			m.State, m.NextAttempt = Ready, now
 		}
-		if done && givenBack {
-			// Nothing of it is this server's to deliver any more: the
-			// mark of its takeover goes, and the servers a copy made
-			// again was pushed to get its discard (takensingle.go).
+		if done {
+			// Nothing of it is this server's to deliver any more: its
+			// mark goes (a takeover's, or one whose copy was made
+			// again while this attempt ran: heldPrefix), and the
+			// servers a copy made again was pushed to get its discard
+			// (takensingle.go) — not only an hour later, at their
+			// question (XQUERYHELD), which a crash here would turn into
+			// a takeover and a second delivery (rt18b F1).
 			if err := tx.settleSingleMark(m, now); err != nil {
 				return err
 			}
@@ -587,6 +589,25 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					return err
 				}
 				partial = addrs
+			}
+		}
+		// A copy made again while this attempt ran (heldPrefix), not
+		// named by the record yet: the recipients the attempt finished
+		// are owed to it as to a named copy, or its holder would deliver
+		// them again after a takeover (rt18b F1).
+		if !done && !tookOver && m.OrgID != "" {
+			if h := tx.heldCopy(m.ID); h != "" && (!strings.EqualFold(h, m.ShadowServer) || m.ShadowID != m.OrgID) {
+				hm := *m
+				hm.ShadowServer, hm.ShadowID = h, m.OrgID
+				addrs, err := tx.finishedForCopy(&hm, before, outcome, inDSN)
+				if err != nil {
+					return err
+				}
+				if len(addrs) > 0 {
+					if err := tx.AddPartialDiscard(h, m.OrgID, addrs, now); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		for i, dm := range dsns {

@@ -78,16 +78,17 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	all := m.Rcpts
 	var merged []mergedRcpt
 	stored := true
-	var settled []*Message   // copies the quarantine absorbed (quarantine.go)
-	var doneHere []Recipient // recipients finished here already (finished.go)
-	unnamed := false         // a spooled body this commit leaves without a reference
+	var settled []*Message      // copies the quarantine absorbed (quarantine.go)
+	var doneHere []Recipient    // recipients finished here already (finished.go)
+	var mergedCopies []*Message // copies on receipt the relayed original settled (nexthopcopy.go)
+	unnamed := false            // a spooled body this commit leaves without a reference
 	defer func() {
 		if err != nil || again || !stored {
 			unsettle() // never started
 		}
 	}()
 	err = q.store.Update(ctx, func(tx *Tx) error {
-		m.Rcpts, merged, stored, again, settled, doneHere = all, nil, true, false, nil, nil
+		m.Rcpts, merged, stored, again, settled, doneHere, mergedCopies = all, nil, true, false, nil, nil, nil
 		defer func() { unnamed = body.Spooled() && !stored && tx.SpoolRefs(body) == 0 }()
 		if key != "" {
 			if id, ok := tx.SubmitKey(key); ok {
@@ -150,6 +151,12 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if err := tx.PutNewBody(m, body); err != nil { // spoolref.go: whole, or naming its spool file
 			return err
 		}
+		if !quarantined { // relayed here: the sender's copy on receipt here merges (nexthopcopy.go)
+			var err error
+			if mergedCopies, err = tx.mergeReceiptCopy(m, now); err != nil {
+				return err
+			}
+		}
 		if m.PushOnReceipt && m.ShadowServer != "" {
 			// The push follows this commit (pushcrash.go).
 			if err := tx.tx.Bucket(bucketPushing).Put(m.ID.Key(), []byte(m.ShadowServer)); err != nil {
@@ -211,6 +218,10 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	}
 	for _, o := range settled {
 		q.ev.Event("discard", o, nil, "shadow copy merged into quarantined message "+m.ID.String())
+		q.notifyGone(o.ID)
+	}
+	for _, o := range mergedCopies {
+		q.ev.Event("discard", o, nil, "shadow copy on receipt merged into the original relayed here "+m.ID.String())
 		q.notifyGone(o.ID)
 	}
 	if quarantined {

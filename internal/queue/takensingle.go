@@ -153,7 +153,8 @@ func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 		if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
 			continue // m's own copy
 		}
-		if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+		// unless another record here still needs that copy (siblingcopy.go)
+		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
 	}

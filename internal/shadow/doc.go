@@ -217,7 +217,11 @@
 // heldquery.go: their discards may have been applied after the backup,
 // and none comes again): they are asked about whatever their age, batch
 // after batch (RestoredLister), so a healthy primary has them settled at
-// its first contact; one that cannot be asked leaves them to the
+// its first contact, and those it still holds are asked about again at
+// each heartbeat interval while younger than an hour (restoredDue: the
+// primary may make such a copy again elsewhere, having met this
+// server's new database id, and then owes this server no discard for
+// it, rt18b F2); one that cannot be asked leaves them to the
 // heartbeats, as any copy (a loss is worse than a duplicate). What
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id

@@ -41,8 +41,10 @@ type HeldLister interface {
 // their discards may have been applied after the backup, so they are
 // listed whatever their age, and while RestoredWaiting says such a copy
 // of primary is still young the manager asks batch after batch, not one
-// batch per reconcileEvery — before a failure of the primary can take
-// them over.
+// batch per reconcileEvery, and asks again every heartbeat interval
+// while one is held (restoredDue: the primary that answered "still
+// mine" may be done with it a moment later) — before a failure of the
+// primary can take them over.
 type RestoredLister interface {
 	RestoredWaiting(primary string) bool
 }
@@ -70,7 +72,7 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 		last, asked := m.reconciled[p.Name]
 		if p.TakenOver || p.Failures > 0 || p.DatabaseID == "" || m.reconciling[p.Name] ||
 			m.rec.refusedWithin(p.Name, now, m.timing.Timeout) || // it refuses this server: asked after a heartbeat gets in
-			asked && now.Sub(last) < reconcileEvery && !now.Before(last) {
+			asked && now.Sub(last) < reconcileEvery && !now.Before(last) && !m.restoredDue(p.Name, now.Sub(last)) {
 			continue
 		}
 		m.reconciled[p.Name] = now
@@ -78,6 +80,23 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 		due = append(due, p)
 	}
 	return due
+}
+
+// restoredDue reports whether primary, last asked since ago, is to be
+// asked again before reconcileEvery: a copy a db restore of this server
+// brought back is still held for it (RestoredLister) — its primary
+// answered "still mine" at the last question, and may be done with it
+// since (it made the copy again elsewhere when it met this server's new
+// database, and delivered): asked again every heartbeat interval until
+// it is settled or old enough for the age rule (rt18b F2), so that no
+// failure of the primary meanwhile takes it over and delivers it a
+// second time. m.mu held; the store is read only then.
+func (m *Manager) restoredDue(primary string, ago time.Duration) bool {
+	rl, ok := m.cfg.Store.(RestoredLister)
+	if !ok || ago < max(m.timing.Timeout, time.Second) {
+		return false
+	}
+	return rl.RestoredWaiting(primary)
 }
 
 // reconcile runs one reconciliation with primary p.

@@ -61,3 +61,38 @@ func TestReconcileWarnSaysWhyNoDiscardCame(t *testing.T) {
 		}
 	}
 }
+
+// rt18b F2: a copy a db restore brought back whose primary answered
+// "still mine" at the first question is asked about again at each
+// heartbeat interval, not only after reconcileEvery: its primary may be
+// done with it a minute later (it made the copy again elsewhere, and
+// delivered), and a failure of the primary within reconcileEvery would
+// otherwise take the copy over and deliver it a second time. Once no
+// restored copy waits, the interval is reconcileEvery again.
+func TestRestoredCopyAskedAgainUntilSettled(t *testing.T) {
+	clk := clock.NewFake(t0)
+	fs := &fakeStore{clk: clk, ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: t0, DatabaseID: "db1"}},
+		copies: map[string]bool{"hub-b": true}, discarded: map[string][]string{}}
+	st := &restoredStore{heldStore: &heldStore{fakeStore: fs, held: []string{"id-a"}}, restored: true}
+	hb := &reconcilingHB{fakeHB: &fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, keep: map[string]bool{"id-a": true}}
+	m := New(Config{Timeout: 5 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second, Clock: clk, Store: st, Heartbeater: hb})
+	step := func(d time.Duration) {
+		clk.Advance(d)
+		m.Step(context.Background())
+		m.Wait()
+	}
+	step(0)
+	if q := hb.questions(); len(q) != 1 {
+		t.Fatalf("first step asked %d questions", len(q))
+	}
+	step(5 * time.Second)
+	if q := hb.questions(); len(q) != 2 {
+		t.Fatalf("a restored copy the primary still holds was not asked about again after a heartbeat interval: %d questions", len(q))
+	}
+	st.restored = false // settled, or old enough for the age rule
+	step(5 * time.Second)
+	step(5 * time.Second)
+	if q := hb.questions(); len(q) != 2 {
+		t.Fatalf("asked again %d times within %v with no restored copy waiting", len(q)-2, reconcileEvery)
+	}
+}

@@ -1,0 +1,124 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// rt18b F1: the copy of a message held by this server only is made
+// again while the message is in delivery (claimed and waiting for a
+// slot, or in a session that hangs): the push reads the record, and the
+// commit that records the copy keeps its holder in the mark (the
+// attempt's commit writes the record). The message then counts as held
+// elsewhere; a pass after the attempt names the holder and drops the
+// mark; an attempt that finishes it owes that holder the discard.
+func TestCopyMadeAgainWhileInDelivery(t *testing.T) {
+	ctx := context.Background()
+	setState := func(t *testing.T, s *Store, id ID, st State) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx *Tx) error {
+			o, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			o.State = st
+			return tx.Put(o)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taken := func(t *testing.T) (*Manager, *Store, *Message) {
+		s := openTest(t)
+		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+		m := receiptCopy(s, "x@b.example", "y@c.example")
+		if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if q.SingleCopyCount() != 1 {
+			t.Fatalf("taken over: %d marks", q.SingleCopyCount())
+		}
+		return q, s, m
+	}
+	q, s, m := taken(t)
+	setState(t, s, m.ID, Active)
+	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || !ok {
+		t.Fatalf("a message in delivery is no candidate for its copy: %v, %v", ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatalf("the copy made while in delivery was not recorded: %v", err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
+		t.Fatalf("mark %+v, %v; want one naming hub-c as the holder", sc, ok)
+	}
+	if n := q.SingleCopyCount(); n != 0 {
+		t.Fatalf("counted held by this server only: %d", n)
+	}
+	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || ok {
+		t.Fatalf("pushed again while still in delivery: %v, %v", ok, err)
+	}
+	// hub-c loses its database while the message is still in delivery:
+	// the copy made there is lost too, and made again at the next pass.
+	if _, _, err := q.ShadowHolderSeen("hub-c", "dbC"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
+		t.Fatalf("hub-c's first id changed the mark: %+v, %v", sc, ok)
+	}
+	if lost, _, err := q.ShadowHolderSeen("hub-c", "dbC2"); err != nil || lost != 1 {
+		t.Fatalf("hub-c's new database: %d lost, %v; want the copy made while in delivery", lost, err)
+	}
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "" || q.SingleCopyCount() != 1 {
+		t.Fatalf("after hub-c's new database: mark %+v, %v, %d counted; want held by this server only again", sc, ok, q.SingleCopyCount())
+	}
+	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || !ok {
+		t.Fatalf("its copy is not made again while in delivery: %v, %v", ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	// Out of delivery: the next pass names it.
+	setState(t, s, m.ID, Ready)
+	if _, _, ok, err := q.RecopyCandidate(m.ID); err != nil || !ok {
+		t.Fatalf("out of delivery, no candidate: %v, %v", ok, err)
+	}
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.SingleCopyOf(m.ID); ok {
+		t.Fatal("still marked once named")
+	}
+	if got, err := q.Message(m.ID); err != nil || got.ShadowServer != "hub-c" || got.ShadowID != m.OrgID {
+		t.Fatalf("record names %q/%q (%v), want hub-c/%s", got.ShadowServer, got.ShadowID, err, m.OrgID)
+	}
+}
+
+// The message left while its copy was pushed again (a push made while
+// it is in delivery makes that likely: the attempt ended, a discard
+// settled it): the new copy's holder gets its discard at once, not the
+// answer to its question an hour later.
+func TestCopyMadeAgainForMessageThatLeftIsDiscarded(t *testing.T) {
+	q, _, m := takenRecopied(t) // its copy named on hub-c; made again below
+	if _, err := q.ApplyDiscards("hub-a", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Message(m.ID); err == nil {
+		t.Fatal("the record outlived the primary's discard")
+	}
+	before := len(owed(q))
+	if err := q.ShadowRecopiedOrg(m.ID, m.OrgID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := q.DiscardsPartial("hub-d", 100)
+	if len(lines) != 1 || lines[0] != m.OrgID {
+		t.Fatalf("owed to hub-d: %q (hub-c: %d); want the discard of %s", lines, before, m.OrgID)
+	}
+}

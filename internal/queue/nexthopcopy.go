@@ -1,0 +1,91 @@
+package queue
+
+import (
+	"time"
+)
+
+// A copy on receipt on the next hop (rt18b F4). A server that copies a
+// message on receipt and then relays it may pick, for both, the same
+// server: the copy on receipt (preference prefer-remote) and the relay
+// (the least-cost route) go to the hub of the other site. That hub then
+// held two records of one message: the copy on receipt, a shadow copy
+// for the sender settled by the sender's discard of its org id, and the
+// relayed original, its own to deliver. A failure of the sender before
+// that discard reached the hub — a kill -9 right after the relay, a
+// sender the hub cannot reach — had the hub take the copy over and
+// deliver the message a second time.
+//
+// So the commit that stores a message relayed here in a shadow session
+// (Submit: m.ShadowServer keeps the relay's copy) merges into it the
+// copy on receipt this server holds of the same message (org id) for
+// that same server: each recipient of the copy that the relayed original
+// carries is settled (Relayed: handed on, as a discard would settle it),
+// and a copy with nothing left goes. Why no failure order loses a
+// message by it: from that commit on, the original is on this server's
+// disk, and the sender keeps the relay's copy until this server's
+// discard (SR-8), which comes only when the original is done — two disks
+// as before, the copy on receipt only redundant. A crash before the
+// commit leaves both records unchanged. A relay whose 250 the sender
+// never saw is attempted again and merges as any repeated relay
+// (carried.go); meanwhile the sender's record still names this server
+// as the holder of its copy on receipt: the loss of this disk is seen
+// by the sender as a new database id and the copy made again (holders.go),
+// and the loss of the sender's leaves the original here. The sender's
+// later discard of the org id finds no copy and is kept as an early
+// one, as for any discard that comes first.
+//
+// Not merged: a recipient of the copy already taken over (pending here:
+// this server delivers it; merging it with the original is the takeover
+// merge's rule, shadowprimary.go), a copy in delivery (one writer), a
+// copy for another server than the one that relayed the original (that
+// server's record still needs it), and recipients the original does not
+// carry (a fan-out relayed them elsewhere).
+
+// mergeReceiptCopy settles, in tx, the copy on receipt of m's message
+// held here for m.ShadowServer (the server that relayed m in a shadow
+// session), as above. It returns the copies that left.
+func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err error) {
+	from := m.ShadowServer
+	if from == "" || m.ShadowID == "" || m.OrgID == "" || m.ShadowID == m.OrgID {
+		return nil, nil
+	}
+	carried := map[string]bool{}
+	for _, r := range m.Rcpts {
+		carried[rcptKey(r.Addr)] = true
+	}
+	for _, id := range t.receiptCopies(from, m.OrgID) {
+		if id == m.ID {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.State == Active {
+			continue
+		}
+		before, changed, twins := statusesNow(o), false, newCaseTwins(o.Rcpts)
+		for i := range o.Rcpts {
+			r := &o.Rcpts[i]
+			if r.Status != Shadowed || r.Primary != from || r.ShadowID != m.OrgID || !carried[rcptKey(r.Addr)] {
+				continue
+			}
+			r.Status, changed = Relayed, true
+			if err := t.dropFolded(from, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {
+				return nil, err
+			}
+		}
+		if !changed {
+			continue
+		}
+		if err := t.copySettled(o, before, now); err != nil {
+			return nil, err
+		}
+		if o.State != Quarantined && nothingLeft(o) {
+			if err := t.Delete(o.ID); err != nil {
+				return nil, err
+			}
+			gone = append(gone, o)
+		} else if err := t.Put(o); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
+}

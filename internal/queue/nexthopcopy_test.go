@@ -1,0 +1,66 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// rt18b F4: a copy on receipt held here for hub-a is merged into the
+// original hub-a then relays here in a shadow session, in the commit
+// that stores the original — for the recipients the original carries,
+// and only when the relaying server is the copy's primary.
+func TestReceiptCopyMergedIntoRelayedOriginal(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T, rcpts ...string) (*Manager, *Store, *Message) {
+		s := openTest(t)
+		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+		c := receiptCopy(s, rcpts...)
+		if _, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		return q, s, c
+	}
+	relay := func(t *testing.T, q *Manager, s *Store, c *Message, from string, rcpts ...string) *Message {
+		m := msg(s, "a@example.org", rcpts...)
+		m.OrgID, m.ShadowServer, m.ShadowID = c.OrgID, from, "0000000000000001-relay"
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	t.Run("whole", func(t *testing.T) {
+		q, s, c := setup(t, "x@b.example", "y@b.example")
+		m := relay(t, q, s, c, "hub-a", "x@b.example", "y@b.example")
+		if _, err := q.Message(c.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the copy on receipt outlived the relayed original: %v", err)
+		}
+		if got, err := q.Message(m.ID); err != nil || len(got.Pending()) != 2 {
+			t.Fatalf("the relayed original: %+v, %v", got, err)
+		}
+	})
+	t.Run("the recipients the original carries", func(t *testing.T) {
+		q, s, c := setup(t, "x@b.example", "y@c.example")
+		relay(t, q, s, c, "hub-a", "x@b.example")
+		got, err := q.Message(c.ID)
+		if err != nil {
+			t.Fatalf("the copy went whole: %v", err)
+		}
+		for _, r := range got.Rcpts {
+			if want := r.Addr == "y@c.example"; (r.Status == Shadowed) != want {
+				t.Fatalf("%s: %v", r.Addr, r.Status)
+			}
+		}
+	})
+	t.Run("relayed by another server", func(t *testing.T) {
+		q, s, c := setup(t, "x@b.example")
+		relay(t, q, s, c, "hub-c", "x@b.example")
+		if got, err := q.Message(c.ID); err != nil || got.Rcpts[0].Status != Shadowed {
+			t.Fatalf("hub-a's copy settled by hub-c's relay: %+v, %v", got, err)
+		}
+	})
+}
