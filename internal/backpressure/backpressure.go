@@ -19,7 +19,7 @@ import (
 // Level is how much the server protects itself.
 type Level int
 
-// Levels, as Exchange's: normal accepts everything; medium refuses
+// Levels: normal accepts everything; medium refuses
 // anonymous senders and slows the rest; high refuses all new mail.
 const (
 	Normal Level = iota

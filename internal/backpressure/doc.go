@@ -1,5 +1,4 @@
-// Package backpressure is umbra's resource monitor (Exchange's back
-// pressure is the model): it samples the free disk space of the data
+// Package backpressure is umbra's resource monitor: it samples the free disk space of the data
 // directory, the data in the transport database, the process's memory, the
 // submission and total queue lengths and the open SMTP sessions, and
 // gives each a level — normal, medium, high — with hysteresis.

@@ -6,7 +6,7 @@ import (
 )
 
 // BackPressure is the server's resource monitoring (package
-// backpressure; Exchange's back pressure is the model). Each resource
+// backpressure). Each resource
 // has three watermarks: at Medium the level is medium (anonymous senders
 // get 452 4.3.1, the others are slowed by SlowDelay), at High it is high
 // (all new mail gets 452 4.3.1; delivery and shadow discard traffic go

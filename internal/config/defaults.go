@@ -18,7 +18,7 @@ const (
 	DefaultResultCommitDelay          = 10 * time.Millisecond
 	MaxResultCommitDelay              = time.Minute // a crash repeats the deliveries of at most this long
 	DefaultMaxConnectionsPerDest      = 10
-	DefaultInitialDestConcurrency     = 5               // Postfix's initial_destination_concurrency
+	DefaultInitialDestConcurrency     = 5               // a destination's window when first seen
 	DefaultDeadDestinationCoolDown    = 5 * time.Minute // at most; default: the first retry step
 	DefaultConnectTimeout             = 30 * time.Second
 	DefaultCommandTimeout             = 5 * time.Minute
@@ -26,13 +26,13 @@ const (
 	DefaultShadowHeartbeatTimeout     = 300 * time.Second
 	DefaultShadowHeartbeatRetryCount  = 3
 	DefaultMaxAcknowledgementDelay    = 30 * time.Second
-	DefaultMaxRetriesRemoteSiteShadow = 4 // Exchange's MaxRetriesForRemoteSiteShadow
-	DefaultMaxRetriesLocalSiteShadow  = 2 // Exchange's MaxRetriesForLocalSiteShadow
+	DefaultMaxRetriesRemoteSiteShadow = 4
+	DefaultMaxRetriesLocalSiteShadow  = 2
 	DefaultShadowOnReceipt            = ShadowOnReceiptOff
 	DefaultMaxMessageSize             = 36 << 20
 	DefaultMaxRecipients              = 200
 	DefaultMaxConnections             = 5000
-	DefaultMaxConnectionsPerSource    = 50 // as Postfix's smtpd_client_connection_count_limit; 20 refused a third of one client's burst
+	DefaultMaxConnectionsPerSource    = 50 // 20 refused a third of one client's burst
 	DefaultMaxLineLength              = 2000
 	MaxLineLengthBound                = 1 << 20 // the largest limits.max_line_length
 	DefaultIdleTimeout                = 5 * time.Minute
@@ -48,7 +48,7 @@ const (
 	DefaultSMTPPort                   = 25
 	DefaultTrackingMaxSize            = 100 << 20
 	DefaultTrackingMaxFiles           = 10
-	DefaultTrackingMaxAge             = 30 * 24 * time.Hour // Exchange's MessageTrackingLogMaxAge
+	DefaultTrackingMaxAge             = 30 * 24 * time.Hour
 	DefaultConsoleSessionIdle         = 30 * time.Minute
 	DefaultMaxDumpsterSize            = 18 << 20
 	DefaultMaxDumpsterTime            = 7 * 24 * time.Hour
@@ -154,7 +154,7 @@ func applyDefaults(c *Config) {
 	setInt(&t.MaxConnectionsPerDestination, DefaultMaxConnectionsPerDest)
 	setInt(&t.InitialDestinationConcurrency, DefaultInitialDestConcurrency)
 	if t.DeadDestinationCoolDown == 0 {
-		// As Postfix's minimal_backoff_time: the first retry step, so a
+		// The first retry step, so a
 		// message deferred by a dead destination finds it probed again.
 		t.DeadDestinationCoolDown = min(t.RetrySchedule[0], Duration(DefaultDeadDestinationCoolDown))
 		t.CoolDownDerived = true
@@ -327,7 +327,7 @@ func insideDomain(c *Config, domain string) bool {
 	return false
 }
 
-// Back pressure (back_pressure): Exchange's resource monitor defaults
+// Back pressure (back_pressure): the common resource monitor defaults
 // where they exist (submission queue 2000/10000/15000).
 var (
 	DefaultBackPressureInterval   = 2 * time.Second

@@ -61,8 +61,8 @@ func (d DNS) ServerAddrs() []string {
 	return out
 }
 
-// DNS defaults (dns:), as the stub resolvers of glibc and Postfix's
-// smtp client would behave, with a cache that trusts TTLs up to an hour.
+// DNS defaults (dns:), as a stub resolver behaves (resolv.conf's
+// defaults), with a cache that trusts TTLs up to an hour.
 const (
 	DefaultDNSTimeout     = 5 * time.Second
 	DefaultDNSAttempts    = 2

@@ -9,8 +9,7 @@ import (
 )
 
 // Milter is one Sendmail milter (protocol v6) a receive connector asks
-// at connect, HELO, MAIL, RCPT and end of data, in list order (Postfix's
-// smtpd_milters is the model).
+// at connect, HELO, MAIL, RCPT and end of data, in list order.
 type Milter struct {
 	// Name names the milter in logs, metrics and the check list.
 	Name string `yaml:"name"`
@@ -39,9 +38,8 @@ const (
 	MilterOnFailureAccept   = "accept"
 )
 
-// Milter defaults: Postfix's milter_connect_timeout,
-// milter_command_timeout and milter_content_timeout, and its
-// milter_default_action.
+// Milter defaults: the connect, command and content timeouts, and the
+// action when a milter fails.
 var (
 	DefaultMilterConnectTimeout = 30 * time.Second
 	DefaultMilterCommandTimeout = 30 * time.Second

@@ -24,8 +24,7 @@ type Quarantine struct {
 // back-pressure to refuse all mail. Preset (newWithPresets): 0 = no bound.
 const DefaultQuarantineMaxSize = 2 << 30
 
-// DefaultQuarantineExpiration is 15 days, the common quarantine default
-// (Exchange's and Microsoft 365's spam quarantine).
+// DefaultQuarantineExpiration is 15 days, the common quarantine default.
 const DefaultQuarantineExpiration = 15 * 24 * time.Hour
 
 func applyQuarantineDefaults(q *Quarantine) {

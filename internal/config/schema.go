@@ -168,8 +168,7 @@ type Transport struct {
 	ShadowHeartbeatRetryCount int      `yaml:"shadow_heartbeat_retry_count"`
 	// Shadow on receipt (SR-17): how many transport servers of another
 	// site, and of this site, a receive connector with shadow_on_receipt
-	// tries before it gives up on the copy (Exchange's
-	// MaxRetriesForRemoteSiteShadow and MaxRetriesForLocalSiteShadow).
+	// tries before it gives up on the copy.
 	MaxRetriesRemoteSiteShadow int `yaml:"max_retries_remote_site_shadow"`
 	MaxRetriesLocalSiteShadow  int `yaml:"max_retries_local_site_shadow"`
 
@@ -188,7 +187,7 @@ type Transport struct {
 	MaxHopCount int `yaml:"max_hop_count"`
 	// BounceSizeLimit caps the original content a DSN returns: a message
 	// bigger than this comes back as its header section only
-	// (text/rfc822-headers), as Postfix's bounce_size_limit.
+	// (text/rfc822-headers).
 	BounceSizeLimit Size `yaml:"bounce_size_limit"`
 	// Quarantine: expiry of quarantined mail (quarantine.go).
 	Quarantine Quarantine `yaml:"quarantine"`
@@ -289,7 +288,7 @@ type ReceiveConnector struct {
 	ExternallySecured bool `yaml:"externally_secured"`
 	// BareNewlines says what a message with a bare CR or bare LF gets:
 	// "reject" (554 5.6.0, the default) or "normalize" (each becomes
-	// CRLF), like Postfix's smtpd_forbid_bare_newline.
+	// CRLF).
 	BareNewlines string `yaml:"bare_newlines"`
 	Limits       Limits `yaml:"limits"`
 	// RateLimits per address, network, user and sender domain (ratelimit.go).
@@ -358,7 +357,7 @@ type Auth struct {
 }
 
 // Permissions grant rights to the three kinds of session a connector
-// can have (Exchange's permission groups).
+// can have (anonymous, authenticated, transport server).
 type Permissions struct {
 	Anonymous     []string `yaml:"anonymous"`
 	Authenticated []string `yaml:"authenticated"`
@@ -375,19 +374,19 @@ type Limits struct {
 	IdleTimeout             Duration `yaml:"idle_timeout"`
 	MaxAuthFailures         int      `yaml:"max_auth_failures"`
 	// MaxJunkCommands bounds the commands a session may send outside a
-	// mail transaction since its last accepted message (Postfix's
-	// smtpd_junk_command_limit); transport servers are exempt.
+	// mail transaction since its last accepted message; transport
+	// servers are exempt.
 	MaxJunkCommands int `yaml:"max_junk_commands"`
 	// MaxErrors bounds the error replies of a session since its last
-	// accepted message (Postfix's smtpd_hard_error_limit).
+	// accepted message.
 	MaxErrors int `yaml:"max_errors"`
 	// SoftErrorLimit: past this many errors each further reply waits
-	// ErrorDelay (Postfix's smtpd_soft_error_limit, smtpd_error_sleep_time).
+	// ErrorDelay.
 	SoftErrorLimit int      `yaml:"soft_error_limit"`
 	ErrorDelay     Duration `yaml:"error_delay"`
 	// MinDataRate is the slowest a message (DATA body, or a BDAT transfer over all its chunks) may arrive,
-	// in bytes per second, after an idle_timeout of grace (Postfix's
-	// smtpd_min_data_rate): a trickle cannot hold a session.
+	// in bytes per second, after an idle_timeout of grace: a trickle
+	// cannot hold a session.
 	MinDataRate Size `yaml:"min_data_rate"`
 	// MaxTransactionTime bounds a mail transaction's command phase, from
 	// MAIL to DATA or the first BDAT chunk (the transfer itself is

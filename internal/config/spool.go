@@ -12,16 +12,14 @@ package config
 const DefaultSpoolThreshold = 256 << 10
 
 // DefaultMaxHeaderSize is 1 MiB: the header section (through its empty
-// line) a session keeps in memory. Postfix's header_size_limit (100 KiB)
-// bounds one header field and discards the excess; umbra cannot treat an
-// excess as body, because the session edits the header section (trace
+// line) a session keeps in memory. umbra cannot discard an excess or
+// treat it as body, because the session edits the header section (trace
 // field, header firewall, forged Authentication-Results) and a field it
 // did not see would reach the next hop. So a header section over the
-// limit is refused with 552 5.3.4, as Exchange refuses one over its
-// MaxHeaderSize. 1 MiB, not Exchange's 256 KB: legitimate mail with long
+// limit is refused with 552 5.3.4. 1 MiB: legitimate mail with long
 // ARC and DKIM chains stays far below it, and a message hostile to the
-// checks (60,000 fields, issue 14's red team) is still answered on what
-// it is rather than by its size.
+// checks (60,000 fields, issue 14) is still answered on what it is
+// rather than by its size.
 const DefaultMaxHeaderSize = 1 << 20
 
 func applySpoolDefaults(t *Transport) {

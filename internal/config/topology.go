@@ -12,8 +12,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Topology is the organisation's topology file: the role a directory plays
-// for Exchange. Every umbra server of the organisation reads the same one.
+// Topology is the organisation's topology file: sites, servers, links,
+// connectors and databases. Every umbra server of the organisation reads
+// the same one.
 type Topology struct {
 	Sites                  []TopoSite          `yaml:"sites"`
 	SiteLinks              []TopoSiteLink      `yaml:"site_links"`
@@ -494,7 +495,7 @@ func siteByAddress(t *Topology, address string) string {
 // the same ones).
 const (
 	MaxTopoLinkCost = 99999 // Active Directory's site link cost range
-	MaxTopoRGCCost  = 100   // Exchange's routing group connector cost range
+	MaxTopoRGCCost  = 100   // a routing group connector's cost range
 	MaxTopoVersion  = 1000
 	maxTopoSize     = 1 << 50
 	// DefaultRGCCost is the cost of a routing group connector written

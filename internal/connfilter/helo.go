@@ -149,8 +149,8 @@ func classify(err error) string {
 }
 
 // ValidHELO reports whether name is what RFC 5321 §4.1.1.1 allows after
-// HELO/EHLO: a host name (letters, digits, hyphens and, as Postfix
-// tolerates for Windows hosts, underscores; not all-numeric at the end,
+// HELO/EHLO: a host name (letters, digits, hyphens and, tolerated for
+// hosts that name themselves so, underscores; not all-numeric at the end,
 // which would be an address without its brackets) or an address literal
 // ([192.0.2.1], [IPv6:2001:db8::1]).
 func ValidHELO(name string) bool {

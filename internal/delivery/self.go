@@ -45,8 +45,7 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 // stopped it, one stored copy per round. It is not connected to. An MX
 // found in DNS fails the recipients with 5.4.6 at once (the
 // destination's DNS names a server not configured to take its mail;
-// retrying changes nothing, as Postfix's "mail for X loops back to
-// myself"); a smart host is the operator's configuration, so the
+// retrying changes nothing); a smart host is the operator's configuration, so the
 // recipients are deferred with 4.4.6 and wait while it is fixed.
 //
 // The address is the test, not the name a next hop greets with: two
@@ -95,7 +94,7 @@ func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolve
 // server; among MX hosts every host whose preference is not better than
 // the best one at which this server appears — an MX host is this server
 // when any of its addresses is, and a host no better than this server
-// would pass the mail back to it (RFC 5321 §5.1; Postfix does the same).
+// would pass the mail back to it (RFC 5321 §5.1).
 // self is the host that is this server, nil when none is. With self set
 // and nothing left, the mail loops back to this server; with something
 // left, that is tried and a failure defers (this server is a backup),

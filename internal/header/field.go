@@ -14,7 +14,7 @@ const (
 // FieldStart is the one place that decides whether a line starts a
 // header field: a name (printable US-ASCII but ':', at least one
 // character), optional blanks (space, tab; RFC 5322 §4.5.3's obsolete
-// syntax, as Postfix's is_header accepts it), then ':'. nameLen is the
+// syntax), then ':'. nameLen is the
 // name's length without those blanks (Field only). A line starting with
 // a blank is a continuation or nothing, never a field. The receive side
 // ends the header section at the first line that is neither a field nor

@@ -7,7 +7,7 @@
 //     directory that cannot answer gives CannotDecide (the session's
 //     451 4.4.3, directory server failure) — never acceptance.
 //   - MailboxDatabase: which mailbox database holds a recipient (the
-//     entry's database_attribute, Exchange's homeMDB). Routing asks it
+//     entry's database_attribute). Routing asks it
 //     before the topology's recipient map; a directory that cannot answer
 //     defers the recipient (451 4.4.3), it does not fall back to a
 //     guess.

@@ -144,7 +144,7 @@ type session struct {
 
 func (s *session) Name() string { return s.c.Name() }
 
-// Replies umbra gives for a milter's plain actions, Postfix's texts.
+// Replies umbra gives for a milter's plain actions.
 var (
 	replyTempfail = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: "Service unavailable - try again later"}
 	replyRejectCx = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}
@@ -234,7 +234,7 @@ func (s *session) send(code byte, data []byte, macroStage int, timeout time.Dura
 }
 
 // await reads the milter's reply, past progress notes. Each note
-// restarts the timeout, as in Postfix, but never past maxProgress
+// restarts the timeout, but never past maxProgress
 // timeouts from the start: a milter cannot hold a session for ever.
 func (s *session) await(timeout time.Duration) (reply, error) {
 	limit := time.Now().Add(maxProgress * timeout)
@@ -308,8 +308,8 @@ func (s *session) event(code byte, data []byte, macroStage int, timeout time.Dur
 }
 
 // defaultMacros are the macros sent at each stage when the milter
-// names none (SMFIF_SETSYMLIST): Postfix's milter_*_macros defaults and
-// the client's address.
+// names none (SMFIF_SETSYMLIST): the macros milters commonly expect at
+// each stage, and the client's address.
 var defaultMacros = map[int][]string{
 	stageConnect: {"j", "{daemon_name}", "v", "_", "{client_addr}", "{client_port}", "{client_name}"},
 	stageHelo:    {"{client_addr}"},

@@ -22,11 +22,11 @@ type field struct {
 
 // parseMessage splits content. The header section ends at a blank line
 // or at the first line that is neither a field nor a continuation: that
-// line starts the body, as Postfix's header parser has it. Whether a
+// line starts the body. Whether a
 // line starts a field is header.FieldStart's decision, the same the
 // receive side makes (so "From : a@…", obsolete but valid, is a field
 // here as it is where umbra stores and edits it); a field's name is sent
-// without the blanks before its colon, as Postfix sends it.
+// without the blanks before its colon.
 func parseMessage(b []byte) message {
 	var m message
 	for len(b) > 0 {
@@ -96,7 +96,7 @@ func (m message) bytes() []byte {
 }
 
 // value is a field's value as a milter gets it: after the colon, the
-// leading white space removed, folds as LF (Sendmail's and Postfix's
+// leading white space removed, folds as LF (the milter protocol's
 // form), without the final line end.
 func (f field) value() string {
 	_, v, _ := strings.Cut(string(f.raw), ":")
@@ -177,7 +177,7 @@ func (m *message) insertHeader(index uint32, name, value string) {
 // changeHeader replaces the index-th field named name (1-based, case
 // insensitive; Sendmail treats 0 as 1) or, with an empty value, deletes
 // it (SMFIR_CHGHEADER). Deleting takes the field out, so later indexes
-// count the fields that are left (Postfix's behaviour). Changing a field
+// count the fields that are left. Changing a field
 // that is not there adds it; deleting one that is not there does
 // nothing (libmilter's smfi_chgheader).
 func (m *message) changeHeader(index uint32, name, value string) {

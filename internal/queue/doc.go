@@ -115,8 +115,7 @@
 //
 // # Scheduling
 //
-// The manager decides when and how many; Postfix's qmgr is the model
-// (scheduler.go). The time index says when a message is due; a claimed
+// The manager decides when and how many (scheduler.go). The time index says when a message is due; a claimed
 // message enters the active set (MaxActive messages, a bounded number of
 // records in memory; the body is read when its first job starts). The
 // Deliverer's Plan splits it, without I/O, into jobs, one per destination
@@ -147,12 +146,12 @@
 // the body and reports the remote host's words, as any DSN: dsnDue,
 // withRealReplies); after that one probe (window 1) goes
 // through and success regrows the window; an operator's retry or flush
-// ends every cool-down at once (as Postfix's flush does); a resume does
+// ends every cool-down at once; a resume does
 // not (it releases what was held, which then waits for the cool-down's
 // end as the rest of its destination's mail), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
-// DeadCoolDown defaults to the first retry step (at most 5 min), as
-// Postfix's dead destinations wait minimal_backoff_time. Destinations with waiting jobs are served round robin, one job
+// DeadCoolDown defaults to the first retry step (at most 5 min).
+// Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or
 // dead destination holds its own window and nothing else. The active

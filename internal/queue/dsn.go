@@ -17,8 +17,7 @@ import (
 // whole message when the sender asked RET=FULL. For SMTPUTF8 messages it
 // uses the RFC 6533 global types.
 //
-// returnLimit (bytes; 0 or less: none) caps the returned content, as
-// Postfix's bounce_size_limit: a RET=FULL message bigger than it comes
+// returnLimit (bytes; 0 or less: none) caps the returned content: a RET=FULL message bigger than it comes
 // back as its headers only, and a header section bigger than it is cut
 // at a field boundary. Otherwise anyone could make umbra reflect
 // megabytes of their text to a forged sender address.

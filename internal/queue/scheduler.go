@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The scheduler decides when and how many, as Postfix's qmgr does: every
+// The scheduler decides when and how many: every
 // message the manager claims into the active set is split by destination
 // (next hop: MX domain, smart host, site, mailbox database, primary) into
 // jobs, and each destination has its own queue of jobs and a concurrency
@@ -62,7 +62,7 @@ type Job struct {
 // SchedulerConfig sets the windows; zero fields take the defaults.
 type SchedulerConfig struct {
 	// InitialWindow is a destination's concurrency when first seen and
-	// after a revival (Postfix: initial_destination_concurrency = 5).
+	// after a revival (5 by default).
 	InitialWindow int
 	// MaxWindow is the limit of a destination whose job names none.
 	MaxWindow int
@@ -1163,8 +1163,7 @@ func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []in
 	return q.del.Deliver(ctx, m, b, rcpts), ""
 }
 
-// reviveDead ends every dead destination's cool-down now, as Postfix's
-// flush does: an operator who retries mail wants it tried, not deferred
+// reviveDead ends every dead destination's cool-down now: an operator who retries mail wants it tried, not deferred
 // by a dead mark made before the next hop came back. Each gets one probe
 // (window 1) and grows from there.
 func (q *Manager) reviveDead() (revived []string) {

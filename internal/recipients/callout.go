@@ -80,9 +80,7 @@ const (
 	StaleFactor = 4
 )
 
-// Callout is the address-verification source (Postfix's
-// reject_unverified_recipient, Exchange's edge with its copy of the
-// directory): a fresh cached answer decides; otherwise the next hop is
+// Callout is the address-verification source: a fresh cached answer decides; otherwise the next hop is
 // asked and its answer cached; when the next hop cannot answer, a stale
 // cached answer still decides, and only an address never answered gets
 // CannotDecide.
@@ -227,8 +225,7 @@ func mailboxRefusal(reply string) bool {
 // the address with a 5xx reply that does not say the mailbox does not
 // exist (its enhanced code is not 5.1.x: a full mailbox, a policy
 // refusal, or no enhanced code at all). It is not cached; the SMTP
-// session passes the next hop's code on (Postfix's
-// reject_unverified_recipient does the same).
+// session passes the next hop's code on.
 type Refusal struct {
 	Code     int    // 500–599
 	Enhanced [3]int // class 5; {5, 0, 0} when the reply had none

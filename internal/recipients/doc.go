@@ -31,7 +31,7 @@
 //     negative one for NegativeTTL (default 3 hours). While the next hop is
 //     unreachable, the cached answer decides, even past its TTL (up to
 //     StaleFactor TTLs, after which Prune deletes it): the edge keeps its
-//     local copy of the directory, as Exchange's edge does. Only an
+//     local copy of the directory. Only an
 //     address with no usable cached answer gets CannotDecide. Concurrent
 //     lookups of one address share one callout, and at most MaxConcurrent
 //     callouts run at once, each bounded by Timeout: random recipients

@@ -8,7 +8,7 @@ import (
 
 // DatabaseSource assigns mailbox databases to recipients ahead of the
 // topology's recipient map: the organisation's directory (package
-// ldapdir, Exchange's homeMDB). found is false when the source has no
+// ldapdir's database attribute). found is false when the source has no
 // assignment for rcpt (the recipient map decides then); an error means
 // it cannot answer now, and the recipient waits (Route.Tempfail) rather
 // than being routed by a guess. The source bounds its own time (a cache

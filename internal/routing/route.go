@@ -177,7 +177,7 @@ func (t *Topology) route(ctx context.Context, local, rcpt string, size int64, ac
 }
 
 // routeGroup expands a group on a hub of its expansion site, and routes
-// it there from anywhere else (Exchange's expansion server, by site).
+// it there from anywhere else (the expansion server, by site).
 func (t *Topology) routeGroup(r *Route, me *Server, g *RecipientMap, size int64) {
 	r.DestSite = g.ExpansionSite
 	if me.Role == RoleHub && me.Site == g.ExpansionSite {

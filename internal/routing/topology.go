@@ -104,13 +104,13 @@ type RoutingGroupConnector struct {
 const ModernGroup = "modern"
 
 // DefaultRGCCost is the cost of a routing-group connector written without
-// one (Exchange's default).
+// one.
 const DefaultRGCCost = 1
 
 // Ranges of the numeric fields (NewTopology refuses values outside them).
 const (
 	MaxLinkCost    = 99999 // site link cost and umbra cost (Active Directory's range)
-	MaxRGCCost     = 100   // routing-group connector cost (Exchange 2003's range)
+	MaxRGCCost     = 100   // routing-group connector cost
 	MaxASCost      = 100   // address-space cost
 	MaxVersion     = 1000
 	maxMessageSize = 1 << 50

@@ -12,7 +12,7 @@ import (
 	"umbra/internal/queue"
 )
 
-// The connection's story in the log, as Postfix's maillog tells it:
+// The connection's story in the log:
 // connect, TLS, each message accepted (with HELO, TLS and SASL user), and
 // disconnect with its duration and message count. Shadow sessions end at
 // DEBUG (a server's heartbeats would otherwise fill the log).

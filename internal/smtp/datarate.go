@@ -2,8 +2,7 @@ package smtp
 
 import "time"
 
-// rateBudget is min_data_rate as Postfix's smtpd_min_data_rate applies
-// it: a body (a DATA body from its 354, a BDAT transfer from its first
+// rateBudget is min_data_rate: a body (a DATA body from its 354, a BDAT transfer from its first
 // chunk to LAST, commands between chunks included) must arrive by its
 // deadline, which starts idle_timeout ahead; each read of n message
 // bytes moves it n/min_data_rate seconds on, but never more than

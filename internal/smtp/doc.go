@@ -427,7 +427,7 @@
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at
 //     once, past it a connection closes at once. Every line must arrive within idle_timeout, and a message
-//     at min_data_rate (datarate.go, Postfix's smtpd_min_data_rate): a
+//     at min_data_rate (datarate.go): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
 //     that starts idle_timeout ahead and that each read of n bytes moves

@@ -75,7 +75,7 @@ type Verdict struct {
 // Transaction is the message at the end of data. A DataCheck may edit
 // Rcpts and Content; the next check sees the edit.
 type Transaction struct {
-	// QueueID is the id the message is queued under (Postfix's $i).
+	// QueueID is the id the message is queued under (the milter macro i).
 	QueueID string
 	From    string
 	Rcpts   []string

@@ -722,8 +722,8 @@ func (v *verbConn) declaredTooBig(ps []mailParam) bool {
 }
 
 // junkVerb: commands that move no mail forward. They count against
-// max_junk_commands inside a transaction too (as Postfix's
-// smtpd_junk_command_limit counts NOOP, RSET, VRFY, ETRN), so NOOPs
+// max_junk_commands inside a transaction too (NOOP, RSET, VRFY, ETRN),
+// so NOOPs
 // inside a transaction cannot hold a session for ever.
 func junkVerb(cmd string) bool {
 	switch cmd {
@@ -869,8 +869,7 @@ func (v *verbConn) hangUp(reply string) error {
 
 // noteReply watches the final line of every reply the client gets: it
 // counts errors, and a 250 to the end of a message resets the junk and
-// error counts (the limits bound a client that delivers nothing, as
-// Postfix's smtpd_junk_command_limit and smtpd_hard_error_limit do).
+// error counts (the limits bound a client that delivers nothing).
 func (v *verbConn) noteReply(line []byte) {
 	if len(line) < 4 || line[3] != ' ' && line[3] != '\r' {
 		return

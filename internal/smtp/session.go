@@ -562,7 +562,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 // internationalised name; the local part in ASCII case for an
 // authoritative domain, exactly as written for any other; a quoted
 // local part was unquoted by the parser): the repeat is answered 250 and not stored again, and the
-// first RCPT's DSN parameters stand (Postfix does the same). Stored
+// first RCPT's DSN parameters stand. Stored
 // twice, final delivery would find the message already in the mailbox
 // and count and log the second as a shadow-redundancy duplicate, which
 // any client could then set off (rt44 L3); a relay would send the next
@@ -940,8 +940,7 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 
 // replyEmptyMessage refuses a message with nothing in it: no header
 // field and no body (BDAT 0 LAST, DATA ended at once, only blank lines).
-// A message with text but no header section is still taken, as Postfix
-// takes it: scripts send such mail, and refusing it helps no one.
+// A message with text but no header section is still taken: scripts send such mail, and refusing it helps no one.
 var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
 
 // emptyMessage: b holds nothing but white space and line ends.

@@ -195,9 +195,9 @@ func asciiSpace(c byte) bool {
 // The header section of a message ends at its first empty line (which
 // belongs to it) or at the first line that is neither a header field
 // ("name:" — printable ASCII but ':' and space, then optional blanks
-// before the colon, as Postfix's is_header) nor a continuation (a line
+// before the colon) nor a continuation (a line
 // starting with a blank after a field): the body starts with that line
-// (RFC 5322 §2.1, §3.5; Postfix ends the header section the same way).
+// (RFC 5322 §2.1, §3.5).
 // So only a real header section is held to max_header_size, a message
 // whose first lines are not header fields is all body, and nothing in
 // the body is ever taken for a header field (the header firewall, the

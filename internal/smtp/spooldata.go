@@ -25,7 +25,7 @@ import (
 // BodyStreamer) keeps its bodies in memory (dataChecks).
 
 // replyHeaderTooBig refuses a message whose header section is over
-// transport.max_header_size (Exchange's MaxHeaderSize reply).
+// transport.max_header_size.
 var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message header size exceeds fixed maximum size"}
 
 // checkHeaderSize refuses a header section of n bytes over the limit.

@@ -673,7 +673,7 @@ func (v *verbConn) startTLS(arg string) {
 }
 
 // greeting is the text after "220 " of a connector with a banner: the
-// banner verbatim when it says ESMTP already (Postfix's smtpd_banner),
+// banner verbatim when it says ESMTP already,
 // else the banner followed by " ESMTP Service Ready" as go-smtp writes it
 // (clients look for ESMTP before they try EHLO).
 func greeting(banner string) string {

@@ -38,7 +38,7 @@ type Entry struct {
 	NextHop    string    `json:"next_hop,omitempty"`
 	Reply      string    `json:"reply,omitempty"`
 	// Delay is the time from arrival to this event, in seconds, on a
-	// recipient's event (Postfix's delay=).
+	// recipient's event.
 	Delay float64 `json:"delay,omitempty"`
 	// Operator actions (event "admin"): what was done and by whom, as
 	// the admin socket saw the peer ("uid=0(root)").
