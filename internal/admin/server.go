@@ -25,6 +25,7 @@ import (
 	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
+	"umbra/internal/shadowid"
 	"umbra/internal/tracking"
 )
 
@@ -396,20 +397,6 @@ func ShadowState(held, takenOver, failures int, refused string) string {
 	return "healthy"
 }
 
-// databaseIDSyntax is the form of a transport database id on the shadow
-// verbs (XSHADOWCOPY=, DB=): 1 to 64 characters [A-Za-z0-9._-].
-func databaseIDSyntax(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for _, c := range []byte(id) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // DatabaseForgetter is the queue's index of the transport database ids
 // met as each primary's (queue.Manager.ForgetDatabaseID).
 type DatabaseForgetter interface {
@@ -697,8 +684,8 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		id := r.PathValue("id")
-		if !databaseIDSyntax(id) {
-			fail(w, http.StatusBadRequest, "not a transport database id: 1 to 64 characters [A-Za-z0-9._-]")
+		if !shadowid.Valid(id) {
+			fail(w, http.StatusBadRequest, "not a transport database id: "+shadowid.Syntax)
 			return
 		}
 		owners, err := df.ForgetDatabaseID(id)

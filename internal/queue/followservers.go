@@ -23,9 +23,14 @@ type ServerAddresses interface {
 // connector's host name still reaches (reaches) the server it was made
 // against. old is the topology before a reload (nil at start).
 //
-// A record under a server's own name goes to that server's address,
-// keeping the send connector it went through, when its address was the
-// server's in old — or, at start (old unknown), when it went through
+// A record is at a server when the topology says its address is one of
+// the server's (Servers.ServerAtHostPort: the IP of its address, or one
+// of its Sources) at the port of its address, or is that address as
+// written: the one notion of "this address is that server's" (reaches
+// uses the same). A record still at its server in cur stays. Else a
+// record under a server's own name goes to that server's address,
+// keeping the send connector it went through, when it was at the
+// server in old — or, at start (old unknown), when it went through
 // none. A record under another name (a send connector's host name)
 // follows the server whose address it was in old; at start no such
 // server is known, and the record stays. The copies' own addresses are
@@ -43,24 +48,26 @@ func (q *Manager) followServers(old, cur Servers) {
 			return ""
 		}
 		name := p.Primary
-		if _, own := na.ServerAddress(name); !own {
+		now, known := na.ServerAddress(name)
+		if !known {
 			if oa == nil {
 				return ""
 			}
 			if name = oa.ServerWithAddress(host); name == "" {
 				return ""
 			}
-		}
-		now, known := na.ServerAddress(name)
-		if !known || now == "" || now == host {
-			return ""
-		}
-		switch was, wasKnown := "", false; {
-		case oa != nil:
-			if was, wasKnown = oa.ServerAddress(name); !wasKnown || was != host {
+			if now, known = na.ServerAddress(name); !known {
 				return ""
 			}
-		case name != p.Primary || via != "":
+		}
+		if now == "" || atServer(cur, name, host, now) {
+			return ""
+		}
+		if oa != nil {
+			if was, wasKnown := oa.ServerAddress(name); !wasKnown || !atServer(old, name, host, was) {
+				return ""
+			}
+		} else if via != "" {
 			return ""
 		}
 		if via != "" {
@@ -106,4 +113,24 @@ func (q *Manager) followServers(old, cur Servers) {
 	for _, m := range moved {
 		q.log.Info("primary moved: its copies follow it", "move", m)
 	}
+}
+
+// atServer: host ("host:port", as a record keeps it) is server name's
+// in the topology d, whose address for it is addr: addr itself, or an
+// address of the server's (ServerAtHostPort) at addr's port.
+func atServer(d Servers, name, host, addr string) bool {
+	if host == addr {
+		return true
+	}
+	_, ok := d.ServerAtHostPort(name, host)
+	return ok && portOf(host) == portOf(addr)
+}
+
+// portOf is the port of "host:port" (after the last colon; an IPv6
+// host is in brackets).
+func portOf(hostport string) string {
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		return hostport[i+1:]
+	}
+	return ""
 }

@@ -104,3 +104,56 @@ func TestRecordsFollowServerAtStart(t *testing.T) {
 		t.Fatalf("records at start: %v", got)
 	}
 }
+
+// srcTopo is a topology whose servers have an address ("host:port", a
+// host name or an IP address) and a source address (an IP its
+// connections come from and its name resolves to, or ""), as a server
+// listing its addresses in Sources.
+type srcTopo map[string][2]string
+
+func (t srcTopo) ServerAtHostPort(name, hostport string) (bool, bool) {
+	s, ok := t[name]
+	h, _, err := net.SplitHostPort(hostport)
+	a, _, _ := net.SplitHostPort(s[0])
+	return ok, ok && err == nil && (h == a || h == s[1])
+}
+
+func (t srcTopo) ServerAddress(name string) (string, bool) { s, ok := t[name]; return s[0], ok }
+
+func (t srcTopo) ServerWithAddress(hostport string) string {
+	for n, s := range t {
+		if s[0] == hostport {
+			return n
+		}
+	}
+	return ""
+}
+
+// SR-5, rt18 ident18 review item 2: whether a record is at its server
+// is the topology's one answer (ServerAtHostPort: the IP of its address
+// or its Sources), not a comparison of text. A record at the IP of a
+// server whose topology address is a host name is not moved at a start
+// (it was, at every start, to be written back by the next copy); a
+// reload that gives such a server another address moves it; a port
+// changed while the server was down moves it at a start.
+func TestRecordsStayAtServerNamedByHost(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result { return nil }),
+		ManagerConfig{RetrySchedule: []time.Duration{time.Hour}})
+	putPeers(t, s,
+		&ShadowPeer{Primary: "hub-b", Addr: "127.0.0.2:25", DatabaseID: "db-b"},
+		&ShadowPeer{Primary: "hub-c", Addr: "127.0.0.3:25", DatabaseID: "db-c"})
+	start := srcTopo{"hub-b": {"hub-b.test:25", "127.0.0.2"}, "hub-c": {"127.0.0.3:2525", ""}}
+	q.SetServers(start)
+	if got := peerAddrs(t, s); got["hub-b"] != "127.0.0.2:25" || got["hub-c"] != "127.0.0.3:2525" {
+		t.Fatalf("records at start: %v; want hub-b's kept (it is at hub-b), hub-c's at its new port", got)
+	}
+	q.SetServers(start) // a reload changing nothing
+	if got := peerAddrs(t, s); got["hub-b"] != "127.0.0.2:25" {
+		t.Fatalf("records after a reload changing nothing: %v", got)
+	}
+	q.SetServers(srcTopo{"hub-b": {"hub-b2.test:25", "127.0.0.6"}, "hub-c": {"127.0.0.3:2525", ""}})
+	if got := peerAddrs(t, s); got["hub-b"] != "hub-b2.test:25" || got["hub-c"] != "127.0.0.3:2525" {
+		t.Fatalf("records after a reload moving hub-b: %v; want hub-b's at hub-b2.test:25", got)
+	}
+}

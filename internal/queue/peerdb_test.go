@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -410,5 +411,45 @@ func TestRelayByHostNameToAServerWhoseIDIsMet(t *testing.T) {
 				t.Fatalf("relay.example's record %+v: want database db-b (hub-b's, at its address)", p)
 			}
 		})
+	}
+}
+
+// SR-7, rt18 ident18 review item 1: a relay commit checks the next
+// hop's database id once per primary, not once per recipient: a
+// 20-recipient message handed to a hop presenting another server's id
+// warns once (and seeks the index once).
+func TestRelayDatabaseCheckOncePerPrimary(t *testing.T) {
+	s := openTest(t)
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", PrimaryDB: "db-a", Reply: "250 queued"})
+		}
+		return out
+	})
+	var log logBuf
+	q := NewManager(s, d, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.SetServers(topo{"hub-a": "127.0.0.1", "hub-b": "127.0.0.2"})
+	q.Start(ctx)
+	if _, err := pushCopy(ctx, q, s, "hub-a", "db-a"); err != nil {
+		t.Fatal(err)
+	}
+	var rcpts []string
+	for i := range 20 {
+		rcpts = append(rcpts, fmt.Sprintf("x%d@remote.example", i))
+	}
+	m := msg(s, "a@example.org", rcpts...)
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay's commit", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Shadow
+	})
+	if n := strings.Count(log.String(), "it is another server's"); n != 1 {
+		t.Fatalf("the warning about hub-b's database id logged %d times for one message; want once", n)
 	}
 }

@@ -965,8 +965,9 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // It reports whether any recipient was taken over.
 func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
 	took := false
-	fresh := map[int]bool{} // copies made by this attempt: judged by their database id
-	var back map[int]string // copies given back by it, with the database the primary presented
+	fresh := map[int]bool{}       // copies made by this attempt: judged by their database id
+	var back map[int]string       // copies given back by it, with the database the primary presented
+	var checked map[string]string // primary NUL id → the server this server keeps the id as ("": none)
 	for _, r := range results {
 		if r.Outcome != ShadowedOK && r.Outcome != GivenBack || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
@@ -1000,13 +1001,29 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		// (databaseOfAnotherTx): one this server keeps as another
 		// primary's is not recorded as this one's. The copy stays held
 		// for it; its heartbeats present the id to the same check.
+		// notePeer records an id only on a record without one (a
+		// differing stored id was met above): the check runs only then,
+		// once per primary and id in this commit, not per recipient.
 		dbID := r.PrimaryDB
-		if other, err := q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
-			return false, err
-		} else if other != "" {
-			q.log.Warn("next hop's transport database id not recorded: it is another server's",
-				"primary", r.Primary, "database_id", dbID, "known_as", other, "msg_id", m.ID.String())
-			dbID = ""
+		if dbID != "" && (p == nil || p.DatabaseID == "") {
+			k := r.Primary + "\x00" + addr + "\x00" + dbID
+			other, seen := checked[k]
+			if !seen {
+				if other, err = q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
+					return false, err
+				}
+				if checked == nil {
+					checked = map[string]string{}
+				}
+				checked[k] = other
+				if other != "" {
+					q.log.Warn("next hop's transport database id not recorded: it is another server's",
+						"primary", r.Primary, "database_id", dbID, "known_as", other, "msg_id", m.ID.String())
+				}
+			}
+			if other != "" {
+				dbID = ""
+			}
 		}
 		if err := tx.notePeer(r.Primary, addr, dbID, now); err != nil {
 			return false, err

@@ -21,6 +21,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
+	"umbra/internal/shadowid"
 )
 
 // TLSPolicy is a send connector's STARTTLS policy.
@@ -868,17 +869,14 @@ func asSent(b []byte) bool {
 }
 
 // shadowDatabaseID checks the id in a XSHADOW reply (W-2): one token of
-// printable ASCII. A malformed one is an error (a failed heartbeat), never
-// a "new database" that would trigger a takeover.
+// the form every shadow verb and the operator's forget-database take
+// (shadowid.Valid), so an id recorded from a reply can be named again. A
+// malformed one is an error (a failed heartbeat), never a "new database"
+// that would trigger a takeover.
 func shadowDatabaseID(lines []string) (string, error) {
 	id := strings.TrimSpace(lines[0])
-	if id == "" || len(id) > 128 {
+	if !shadowid.Valid(id) {
 		return "", fmt.Errorf("malformed XSHADOW reply %q", id)
-	}
-	for _, c := range id {
-		if c <= ' ' || c > '~' {
-			return "", fmt.Errorf("malformed XSHADOW reply %q", id)
-		}
 	}
 	return id, nil
 }

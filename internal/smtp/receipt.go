@@ -15,6 +15,7 @@ import (
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/shadowid"
 )
 
 // Shadow on receipt (SPEC SR-17), the receiving end: a primary that took
@@ -120,7 +121,7 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 	case ss.pendingShadowID != "":
 		return "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
 	case !validShadowID(db):
-		return "501 5.5.4 XSHADOWCOPY= needs a database id of 1 to 64 characters [A-Za-z0-9._-]"
+		return "501 5.5.4 XSHADOWCOPY= needs a database id of " + shadowid.Syntax
 	}
 	// The id names the primary the copy is kept for: one this server
 	// keeps as another primary's is refused as at XSHADOW (rt17f-F1).

@@ -19,6 +19,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/shadowid"
 )
 
 // ShadowVerbs answers umbra's shadow verbs (SPEC §2a) for the shadow
@@ -33,12 +34,9 @@ type ShadowVerbs interface {
 	Discards(serverID string, max int) (ids []string, ack func())
 }
 
-// maxServerID bounds XSHADOW's argument (W-2); maxShadowMsgID bounds the
-// XSHADOW= MAIL parameter (W-3).
-const (
-	maxServerID    = 255
-	maxShadowMsgID = 64
-)
+// maxServerID bounds XSHADOW's argument (W-2); shadowid.MaxLen bounds
+// the XSHADOW= MAIL parameter (W-3).
+const maxServerID = 255
 
 // verbConn sits between an accepted connection and go-smtp. go-smtp has
 // no hook for extra verbs or EHLO keywords, so this layer reads the
@@ -943,23 +941,14 @@ func (v *verbConn) mailShadowParam(ml *mailLine) string {
 	case ss == nil || ss.shadowServer == "":
 		return "503 5.5.1 XSHADOW parameter outside a shadow session"
 	case !validShadowID(id):
-		return "501 5.5.4 XSHADOW= needs an id of 1 to 64 characters [A-Za-z0-9._-]"
+		return "501 5.5.4 XSHADOW= needs an id of " + shadowid.Syntax
 	}
 	ss.pendingShadowID = id
 	return ""
 }
 
-func validShadowID(id string) bool {
-	if id == "" || len(id) > maxShadowMsgID {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validShadowID is the one form of a shadow id (shadowid.Valid).
+func validShadowID(id string) bool { return shadowid.Valid(id) }
 
 // net.Conn methods go to the current transport.
 func (v *verbConn) Close() error                       { return v.conn.Close() }

@@ -594,7 +594,12 @@ func FuzzUnstuffData(f *testing.F) {
 // would make the shadow server take over a healthy primary), and ids
 // that cannot be shadow message ids are dropped from discard replies.
 func TestShadowReplyChecks(t *testing.T) {
-	for _, lines := range [][]string{{""}, {"  "}, {"two words"}, {"ctl\x01"}, {strings.Repeat("x", 129)}} {
+	// rt18 ident18 review item 3: the id a reply may present is one the
+	// shadow verbs (DB=, XSHADOWCOPY=) and the operator's forget-database
+	// take: one form (shadowid.Valid), else it could be recorded and never
+	// named again.
+	for _, lines := range [][]string{{""}, {"  "}, {"two words"}, {"ctl\x01"}, {strings.Repeat("x", 129)},
+		{strings.Repeat("x", 65)}, {"db+1"}, {"db:1"}, {"db/1"}} {
 		if id, err := shadowDatabaseID(lines); err == nil {
 			t.Errorf("%q accepted as database id %q", lines, id)
 		}
