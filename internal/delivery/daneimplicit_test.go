@@ -121,3 +121,23 @@ func TestRequireTLSDANEUnusableOrFailedDefers(t *testing.T) {
 		t.Fatal("REQUIRETLS mail sent without its host's TLSA records")
 	}
 }
+
+// A domain that does not exist (NXDOMAIN) is tried as its own host by
+// delivery, as a domain without MX records is (RFC 5321 §5.1), and fails
+// for good: route explain says the same from the same reading of the MX
+// answer — the domain is its own host (implicit MX), not under DANE (no
+// validated NODATA), and the reply delivery gives (review of fixa18).
+func TestExplainAgreesWithDeliveryForNXDOMAIN(t *testing.T) {
+	w := newTLSWorld(t, strings.Split(stsRecords, "\n")...)
+	ex := w.eng.Explain(context.Background(), "gone.sts.test", "opportunistic", w.port)
+	r := w.deliver(message("a@gone.sts.test"))
+	if r.Outcome != queue.FailedPerm {
+		t.Fatalf("delivery to a domain that does not exist: %+v", r)
+	}
+	if !ex.ImplicitMX || ex.MXSecure || len(ex.Hosts) != 1 || ex.Hosts[0].MX != "gone.sts.test" {
+		t.Errorf("route explain of a domain that does not exist: implicit %v, secure %v, hosts %+v", ex.ImplicitMX, ex.MXSecure, ex.Hosts)
+	}
+	if !ex.NoAddressPermanent || ex.NoAddress != r.Reply {
+		t.Errorf("route explain says %q (permanent %v), delivery %q", ex.NoAddress, ex.NoAddressPermanent, r.Reply)
+	}
+}

@@ -58,3 +58,24 @@ func TestSTSFetchFailureCountedPerSession(t *testing.T) {
 		t.Fatalf("reports %q", got)
 	}
 }
+
+// A host of two addresses is one host: a REQUIRETLS message kept from it
+// by a failed policy fetch counts one failure per attempt, not one per
+// address (README: "once for each host"; review of fixa18).
+func TestSTSFetchFailureCountedOncePerHost(t *testing.T) {
+	w := newTLSWorld(t, append(strings.Split(stsRecords, "\n"), "mx1.sts.test. 300 IN A 127.0.0.3")...)
+	for _, a := range []string{"127.0.0.2", "127.0.0.3"} {
+		cert := w.ca.issue(t, "mx1.sts.test")
+		startMX(t, fmt.Sprintf("%s:%d", a, w.port), &cert, true)
+	}
+	// No policy is served (404): the fetch fails.
+	m := message("a@sts.test")
+	m.RequireTLS = true
+	if r := w.deliver(m); r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 REQUIRETLS: ") {
+		t.Fatalf("REQUIRETLS with the policy not fetched: %+v", r)
+	}
+	want := []string{"sts.test sts mx1.sts.test sts-policy-fetch-error"}
+	if got := w.rep.list(); !slices.Equal(got, want) {
+		t.Fatalf("reports %q, want one for the one host %q", got, want)
+	}
+}

@@ -29,6 +29,10 @@ type destTLS struct {
 	tlsFailed  bool                    // a host failed on TLS, or its policy kept a REQUIRETLS message from it (requireTLSDefer)
 	unlisted   map[string]bool         // MX hosts an MTA-STS testing policy does not list
 	decided    map[string]hostDecision // the engine's decision per host:port, made once per message
+	// fetchCounted: MX host names a REQUIRETLS message was kept from by
+	// a failed policy fetch in this attempt, counted once each (a host
+	// of several addresses is one host).
+	fetchCounted map[string]bool
 }
 
 // hostDecision is the engine's answer for one host (hostTLS): a pooled
@@ -146,8 +150,13 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 		if f, ok := t.lastFetchFailure(); ok && t.sts == nil {
 			// The domain publishes an MTA-STS policy umbra could not
 			// fetch: it may verify once the fetch succeeds. The session
-			// it blocked is counted (RFC 8460 §4.3), once.
-			if r := t.eng.Reporter(); r != nil {
+			// it blocked is counted (RFC 8460 §4.3), once for the host,
+			// whatever number of addresses it has.
+			if r := t.eng.Reporter(); r != nil && !t.fetchCounted[h.name] {
+				if t.fetchCounted == nil {
+					t.fetchCounted = map[string]bool{}
+				}
+				t.fetchCounted[h.name] = true
 				r.Result(t.dom, tlspolicy.PolicySTS, h.name, f.Result)
 			}
 			return nil, t.policyDefer(h, fmt.Sprintf("the MTA-STS policy of %s (id %s) could not be fetched: %s", t.dom, f.ID, f.Err))

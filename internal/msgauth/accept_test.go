@@ -485,7 +485,7 @@ func TestFromDomainTrailingDotAndLiteral(t *testing.T) {
 		{"a@[192.0.2.1]", "a@reject.test", "250", "dmarc=none (From: address literal: no DMARC policy)"},
 		{"Sender <a@[IPv6:2001:db8::1]>", "a@reject.test", "250", "dmarc=none (From: address literal: no DMARC policy)"},
 		{"a@x.test, b@y.test", "a@reject.test", "550 5.7.1 message refused: DMARC needs one author domain in From: (From: addresses of several domains: x.test, y.test)", ""},
-		{"a@x..test", "a@reject.test", "550 5.7.1 message refused: DMARC needs one author domain in From: (From: domain \"x..test\" is not a domain name)", ""},
+		{"a@x..test", "a@reject.test", "550 5.7.1 message refused: DMARC needs one author domain in From: (From: domain 'x..test' is not a domain name)", ""},
 	} {
 		got := e.send(t, "client.test", c.mailFrom, bare(c.from, "f"+strings.NewReplacer(" ", "", "<", "", ">", "", "@", "-", "[", "", "]", "", ":", "-", ",", "").Replace(c.from)))
 		if !strings.HasPrefix(got, c.want) {

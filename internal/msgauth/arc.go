@@ -41,6 +41,9 @@ type arcResult struct {
 	instance int
 	domain   string // d= of the latest seal
 	reason   string
+	// failed is the instance the reason is about (0: none or the chain
+	// as a whole); the comment names it as "i=N" in umbra's own words.
+	failed int
 	// latestDMARC is the dmarc= result the latest sealer recorded in
 	// its ARC-Authentication-Results ("" if none).
 	latestDMARC string
@@ -161,7 +164,7 @@ func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body [
 			want = "none"
 		}
 		if cv := stripWSP(s.seal["cv"]); cv != want {
-			res.reason = fmt.Sprintf("i=%d cv=%s", i+1, cv)
+			res.failed, res.reason = i+1, fmt.Sprintf("cv %s, want %s", quoteShort(cv), want)
 			return res
 		}
 	}
@@ -208,7 +211,8 @@ func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body [
 		return res
 	}
 	if err := verifyAMS(fields, body, rest, sets[n-1], key); err != nil {
-		return fail(fmt.Errorf("i=%d message signature: %w", n, err))
+		res.failed = n
+		return fail(fmt.Errorf("message signature: %w", err))
 	}
 	// Every seal, newest first (§5.2 step 6).
 	for i := n; i >= 1; i-- {
@@ -217,7 +221,8 @@ func verifyARCRest(ctx context.Context, lookup txtLookup, fields []field, body [
 			return res
 		}
 		if err := verifySeal(sets[:i], key); err != nil {
-			return fail(fmt.Errorf("i=%d seal: %w", i, err))
+			res.failed = i
+			return fail(fmt.Errorf("seal: %w", err))
 		}
 	}
 	res.value, res.reason = "pass", ""

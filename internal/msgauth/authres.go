@@ -18,7 +18,8 @@ func authservID(v string) string { return header.AuthservID(v) }
 type result struct {
 	method  string // spf, dkim, dmarc, arc
 	value   string // pass, fail, none, …
-	comment string // free text, shown in parentheses
+	note    string // umbra's own words (p=…, i=N, the override), shown first in the comment
+	comment string // a check's reason, shown in the comment through commentText
 	props   [][2]string
 }
 
@@ -36,7 +37,11 @@ func formatAuthResults(id string, rs []result) []byte {
 		b.WriteString(r.method)
 		b.WriteByte('=')
 		b.WriteString(r.value)
-		if c := commentText(r.comment); c != "" {
+		c := commentText(r.comment)
+		if r.note != "" {
+			c = strings.TrimSpace(r.note + " " + c)
+		}
+		if c != "" {
 			b.WriteString(" (")
 			b.WriteString(c)
 			b.WriteByte(')')
@@ -60,13 +65,21 @@ func formatAuthResults(id string, rs []result) []byte {
 // the organisation's resolver addresses do not.
 var dnsServer = regexp.MustCompile(`(lookup \S+) on \S+:`)
 
-// commentText keeps printable ASCII that cannot end or nest the comment.
+// commentText is the one way a check's reason (text of the message or
+// of a DNS record among it) reaches an Authentication-Results comment or
+// a refusal's reply: printable ASCII that cannot end or nest the
+// comment, and "=", ";" and quotes as "?", so that no parser searching
+// the field's text reads a result in it (an ARC set's d= or cv= quoted
+// in "key …" or "i=1 cv=…" included).
 func commentText(s string) string {
 	s = dnsServer.ReplaceAllString(s, "$1:")
 	var b strings.Builder
 	for _, r := range s {
-		if r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+		switch {
+		case r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\':
 			r = ' '
+		case r == '=' || r == ';' || r == '"':
+			r = '?'
 		}
 		b.WriteRune(r)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
 	gosmtp "github.com/emersion/go-smtp"
@@ -283,7 +282,7 @@ func (c *Check) decide(r *results) (outcome, *gosmtp.SMTPError, string) {
 		}
 		text := fmt.Sprintf("message refused: DMARC policy of %s is reject and the message failed it", d.domain)
 		if d.domain == "" {
-			text = "message refused: DMARC needs one author domain in From: (" + d.reason + ")"
+			text = "message refused: DMARC needs one author domain in From: (" + commentText(d.reason) + ")"
 		}
 		act(action, value, value == "temperror",
 			&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: text},
@@ -320,22 +319,25 @@ func (r *results) results() []result {
 		}
 	}
 	if r.dmarcRun {
-		comment := r.dmarc.reason
+		note := ""
 		if r.dmarc.published != "" {
-			comment = strings.TrimSpace("p=" + string(r.dmarc.published) + " " + comment)
+			note = "p=" + string(r.dmarc.published)
 		}
 		if r.overriddenBy != "" {
-			comment += " override: arc=pass sealed by " + r.overriddenBy + " with dmarc=pass"
+			note += " override: arc=pass sealed by " + r.overriddenBy + " with dmarc=pass"
 		}
-		out = append(out, result{method: "dmarc", value: r.dmarc.value, comment: comment,
+		out = append(out, result{method: "dmarc", value: r.dmarc.value, note: note, comment: r.dmarc.reason,
 			props: [][2]string{{"header.from", r.dmarc.domain}}})
 	}
 	if r.arcRun {
-		comment := r.arc.reason // names the instance that failed
-		if comment == "" && r.arc.instance > 0 {
-			comment = fmt.Sprintf("i=%d", r.arc.instance)
+		note := ""
+		switch {
+		case r.arc.failed > 0: // the instance the reason is about
+			note = fmt.Sprintf("i=%d", r.arc.failed)
+		case r.arc.reason == "" && r.arc.instance > 0:
+			note = fmt.Sprintf("i=%d", r.arc.instance)
 		}
-		out = append(out, result{method: "arc", value: r.arc.value, comment: comment,
+		out = append(out, result{method: "arc", value: r.arc.value, note: note, comment: r.arc.reason,
 			props: [][2]string{{"header.d", r.arc.domain}}})
 	}
 	return out

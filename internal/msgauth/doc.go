@@ -56,10 +56,13 @@
 //   - Parsers (header split, tag lists, key records, ARC sets, the
 //     authserv-id) never panic on any input (fuzzed) and never read past
 //     the message.
-//   - Text a check could not parse (of the message, or of a DNS record)
+//   - A check's reason (which may quote the message, or a DNS record)
 //     reaches a reply or an Authentication-Results comment only through
-//     quoteShort: bounded, with no "=", ";", quote or parenthesis of it,
-//     so no parser searching the field reads it as a result.
+//     commentText: no "=", ";", quote, parenthesis or backslash of it, so
+//     no parser searching the field reads it as a result. Text a check
+//     could not parse is quoted in the reason by quoteShort (64 bytes at
+//     most). umbra's own words in a comment (p=…, i=N, the override) are
+//     result.note, written as they are: never text of the message.
 //
 // ARC verification is written here (go-msgauth has none) on DKIM's
 // canonicalizations, tag lists and key records (canon.go), checked

@@ -409,11 +409,11 @@ func fromDomain(fields []field) (string, error) {
 var errAddressLiteral = errors.New("From: address literal: no DMARC policy")
 
 // quoteShort quotes text of the message (or of a DNS record) that a
-// check could not parse, for a reply or an Authentication-Results
-// comment: at most 64 bytes of it, and no byte of it that a parser
-// searching the field's text could take for a result or its end — "=",
-// ";", quotes, parentheses, a backslash, a control or non-ASCII byte are
-// "?" — so that `bob@"x); dmarc=pass; (y"` never reads as dmarc=pass.
+// check could not parse, for an error that may become a reply or an
+// Authentication-Results comment: at most 64 bytes of it, in single
+// quotes, a control or non-ASCII byte as "?". The mapping that keeps
+// such text from reading as a result ("=", ";", quotes) is commentText's,
+// the one way a reason reaches a comment or a reply.
 func quoteShort(s string) string {
 	long := len(s) > 64
 	if long {
@@ -421,14 +421,14 @@ func quoteShort(s string) string {
 	}
 	b := []byte(s)
 	for i, c := range b {
-		if c < ' ' || c > '~' || strings.IndexByte(`=;"()\`, c) >= 0 {
+		if c < ' ' || c > '~' {
 			b[i] = '?'
 		}
 	}
 	if long {
-		return `"` + string(b) + `..."`
+		return "'" + string(b) + "...'"
 	}
-	return `"` + string(b) + `"`
+	return "'" + string(b) + "'"
 }
 
 // asciiDomain returns d in lower case, internationalized labels as

@@ -43,9 +43,13 @@ func (q *Manager) discardEvents(primary string, gone []*Message) {
 // commit returned (finish): a line of the tracking log says what the
 // database holds, so a crash between the two loses lines, never writes
 // one the database contradicts (tracking doc.go). Each event keeps the
-// message and the recipient as they were when it was raised: the
-// receivers read them after the commit, when the attempt has changed
-// both (its attempt count, a recipient settled by an early discard).
+// recipient as it was when the event was raised, and the message as it
+// was when the first was (a shallow copy): the receivers read them after
+// the commit, when the attempt has changed both (a recipient settled by
+// an early discard). The attempt count is the exception: the events are
+// raised before the attempt's count is decided, so counted sets the
+// copy's count to the one the attempt left (the count message show
+// gives), not the one as raised.
 type heldEvents struct {
 	m   *Message // the message as the events were raised (a shallow copy)
 	evs []heldEvent

@@ -475,9 +475,8 @@ func (e *Engine) MXSecurity(ctx context.Context, domain string) (secure, implici
 	if err == nil {
 		return a.Secure, false
 	}
-	var de *net.DNSError
-	if !errors.As(err, &de) || !de.IsNotFound || a.Rcode != dns.RcodeSuccess {
-		return false, false // NXDOMAIN: no domain, no host
+	if !isNotFound(err) || a.Rcode != dns.RcodeSuccess {
+		return false, false // NXDOMAIN: no domain, no DANE host
 	}
 	return a.Secure && e.addressesSecure(ctx, domain), true
 }

@@ -19,8 +19,11 @@ type Explanation struct {
 	// Order is the policy order umbra applies.
 	Order string `json:"order"`
 	// MXSecure: the MX RRset was DNSSEC-validated (DANE can apply); for
-	// a domain without MX (ImplicitMX), the denial of its MX records and
-	// its own address records were.
+	// a domain without MX (ImplicitMX), the denial of its MX records
+	// (NODATA, never NXDOMAIN) and its own address records were.
+	// ImplicitMX: the MX lookup found none (NODATA or NXDOMAIN), so the
+	// domain is its own host, as delivery tries it (the one reading of the
+	// MX answer below, also the one NoAddress is given).
 	MXSecure   bool `json:"mx_secure"`
 	ImplicitMX bool `json:"implicit_mx,omitempty"`
 	DANE       bool `json:"dane_enabled"`
@@ -134,7 +137,7 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 		ex.Error = "MX, DNSSEC and TLSA lookups not made: the time ran out in " + why
 		return ex
 	}
-	ex.MXSecure, ex.ImplicitMX = e.MXSecurity(ctx, domain)
+	ex.MXSecure, _ = e.MXSecurity(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
 	var names []string
 	implicit := false
@@ -149,7 +152,8 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 			names = append(names, strings.TrimSuffix(m.Host, "."))
 		}
 	case isNotFound(err):
-		names, implicit = []string{domain}, true
+		names, implicit = []string{domain}, true // as delivery's nextHopNames: the domain is its own host
+		ex.ImplicitMX = true
 	default:
 		ex.Error = "MX lookup: " + err.Error()
 	}

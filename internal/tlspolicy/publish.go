@@ -57,13 +57,6 @@ func (p Publication) Handler() http.Handler {
 	})
 }
 
-// Server returns the HTTPS server of the publication.
-func (p Publication) Server(cert tls.Certificate) *http.Server {
-	return &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-}
-
 // Uncovered are the policy hosts (mta-sts.<domain>, at the domain's
 // A-label) of p that cert does not name: a sender's fetch of their
 // policy fails its certificate check (RFC 8461 §3.3), so the domain has
@@ -108,7 +101,8 @@ func (l *Live) Set(p Publication, cert tls.Certificate) {
 	l.cur.Store(&liveState{h: p.Handler(), cert: &cert})
 }
 
-// Server returns the HTTPS server of the live publication.
+// Server returns the HTTPS server of the live publication: the one
+// place its timeouts and TLS settings are set.
 func (l *Live) Server() *http.Server {
 	return &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.cur.Load().h.ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,

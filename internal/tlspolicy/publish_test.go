@@ -34,7 +34,7 @@ func TestPublishedPolicyFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := Publication{Mode: ModeEnforce, MX: []string{"mx.pub.test", "*.mx.pub.test"}, MaxAge: 7 * 24 * time.Hour, Domains: []string{"pub.test"}}
-	srv := pub.Server(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	srv := NewLive(pub, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}).Server() // as serve runs it
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
