@@ -17,7 +17,7 @@
 // a refusal a writer's function decided (queue.Refused, rt18c-F2): its
 // alert rule must not fire for an operator's refused command. The queue gauges count a
 // message in its first attempt where queue list does, in its
-// destinations' queues (queue.Manager.QueueStats), not in submission.
+// destinations' queues (queue.Store.QueueStats), not in submission.
 //
 // A fresh server exports every series the dashboard and the alert rules
 // use (Known, zero-filled gauges): a panel or an alert never watches
