@@ -24,9 +24,7 @@ func SplitHostPort(s string) (host, port string, err error) {
 		if !ok {
 			return "", "", errors.New("a \"[\" without its \"]\"")
 		}
-		if len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:") {
-			inner = inner[5:]
-		}
+		inner, _ = CutIPv6Tag(inner)
 		if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
 			return "", "", errors.New("brackets hold an IPv6 address only")
 		}

@@ -29,9 +29,7 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	lit := strings.TrimSuffix(strings.TrimPrefix(a.Domain, "["), "]")
-	if len(lit) > 5 && asciiEqualFold(lit[:5], "IPv6:") {
-		lit = lit[5:]
-	}
+	lit, _ = mailaddr.CutIPv6Tag(lit)
 	ip, err := netip.ParseAddr(lit)
 	return ip, err == nil
 }
@@ -191,21 +189,19 @@ func ParseAddress(s string) (Address, error) {
 			return Address{}, errBadLiteral
 		}
 		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
-		lit = strings.TrimPrefix(lit, "IPv6:")
+		lit, _ = mailaddr.CutIPv6Tag(lit)
 		if _, err := netip.ParseAddr(lit); err != nil {
 			return Address{}, errBadLiteral
 		}
 		return Address{Local: local, Domain: domain}, nil
 	}
 	if strings.ContainsRune(domain, ':') {
-		v6 := domain
-		if len(v6) > 5 && asciiEqualFold(v6[:5], "IPv6:") {
-			v6 = v6[5:]
-		}
+		v6, _ := mailaddr.CutIPv6Tag(domain)
 		if _, err := netip.ParseAddr(v6); err == nil {
 			return Address{}, errNotDomain // an IPv6 address without brackets
 		}
-		host, port := domain[:strings.LastIndexByte(domain, ':')], domain[strings.LastIndexByte(domain, ':')+1:]
+		colon := strings.LastIndexByte(domain, ':')
+		host, port := domain[:colon], domain[colon+1:]
 		if isPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
 			return Address{}, errDomainPort
 		}
