@@ -57,3 +57,18 @@ func SplitHostPort(s string) (host, port string, err error) {
 	}
 	return "", "", errors.New("more than one colon and no IPv6 address (write an IPv6 address with a port as [ADDRESS]:PORT)")
 }
+
+// ValidPort reports whether p is a port as HOST:PORT writes it: digits
+// only (no sign, no space), a number from 1 to 65535. It is the one port
+// check of smart hosts, redirect targets, resolver addresses and mail
+// addresses.
+func ValidPort(p string) bool {
+	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
+		return false
+	}
+	n := 0
+	for _, c := range p {
+		n = n*10 + int(c-'0')
+	}
+	return n > 0 && n <= 65535
+}

@@ -5,7 +5,6 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"net/netip"
-	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
 	"unicode/utf8"
@@ -183,7 +182,7 @@ func ParseAddress(s string) (Address, error) {
 	}
 	if strings.HasPrefix(domain, "[") {
 		if !strings.HasSuffix(domain, "]") {
-			if _, port, ok := strings.Cut(domain, "]:"); ok && isPort(port) {
+			if _, port, ok := strings.Cut(domain, "]:"); ok && mailaddr.ValidPort(port) {
 				return Address{}, errDomainPort // [192.0.2.1]:25
 			}
 			return Address{}, errBadLiteral
@@ -202,7 +201,7 @@ func ParseAddress(s string) (Address, error) {
 		}
 		colon := strings.LastIndexByte(domain, ':')
 		host, port := domain[:colon], domain[colon+1:]
-		if isPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
+		if mailaddr.ValidPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
 			return Address{}, errDomainPort
 		}
 		return Address{}, errAddrSyntax
@@ -221,14 +220,7 @@ func ParseAddress(s string) (Address, error) {
 	return Address{Local: local, Domain: domain}, nil
 }
 
-// isPort reports whether s is a port number as a host:port writes it.
-func isPort(s string) bool {
-	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
-		return false
-	}
-	n, _ := strconv.Atoi(s)
-	return n > 0 && n <= 65535
-}
+// isPort reports whether s is a port number as a host:port writes it
 
 func validLocal(l string) bool {
 	if strings.HasPrefix(l, `"`) {
