@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -415,8 +414,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
 		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
-		if dir := filepath.Dir(cfg.Server.AdminSocket); errors.Is(err, fs.ErrPermission) && untraversable(absPath(dir)) != "" {
-			return fmt.Errorf("admin socket: %w", reachError("directory", dir, err)) // a parent it cannot pass through
+		if blocked := blockedError("directory", filepath.Dir(cfg.Server.AdminSocket), err); blocked != nil {
+			return fmt.Errorf("admin socket: %w", blocked) // a parent it cannot pass through (pathreach.go)
 		}
 		return err
 	}
