@@ -59,16 +59,19 @@ func SplitHostPort(s string) (host, port string, err error) {
 }
 
 // ValidPort reports whether p is a port as HOST:PORT writes it: digits
-// only (no sign, no space), a number from 1 to 65535. It is the one port
+// only (no sign, no space), a number from 1 to 65535, leading zeros
+// allowed. It is the one port
 // check of smart hosts, redirect targets, resolver addresses and mail
 // addresses.
 func ValidPort(p string) bool {
-	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
-		return false
-	}
 	n := 0
 	for _, c := range p {
-		n = n*10 + int(c-'0')
+		if c < '0' || c > '9' {
+			return false
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return false
+		}
 	}
-	return n > 0 && n <= 65535
+	return n > 0 // leading zeros are the callers' to refuse or not (config: leadingZeroText)
 }
