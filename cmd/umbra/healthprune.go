@@ -8,6 +8,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 )
 
@@ -36,11 +37,11 @@ func forgetGoneServers(cfg *config.Config, h *queue.Health, peers []queue.Shadow
 	}
 	smartHost := func(sh string, port int) {
 		known[sh] = true
-		if _, _, err := net.SplitHostPort(sh); err != nil {
+		if host, p, err := mailaddr.SplitHostPort(sh); err == nil && p == "" { // the one HOST[:PORT] reading
 			if port == 0 {
 				port = config.DefaultSMTPPort
 			}
-			known[net.JoinHostPort(strings.Trim(sh, "[]"), strconv.Itoa(port))] = true
+			known[net.JoinHostPort(host, strconv.Itoa(port))] = true
 		}
 	}
 	for _, sc := range cfg.SendConnectors {

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"umbra/internal/queue"
 )
@@ -21,26 +20,34 @@ import (
 // existed under a parent of mode 0750 of root). Any other error is
 // returned as it is, named by what.
 func reachError(what, path string, err error) error {
+	if blocked := blockedError(what, path, err); blocked != nil {
+		return blocked
+	}
+	return fmt.Errorf("%s %s: %w", what, path, err)
+}
+
+// blockedError is reachError's refusal naming the directory that does
+// not let this process through, nil when err is no permission error or
+// no directory on the way blocks it (then err is the mkdir's own).
+func blockedError(what, path string, err error) error {
 	if !errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("%s %s: %w", what, path, err)
+		return nil
 	}
 	abs, aerr := filepath.Abs(path)
 	if aerr != nil {
-		return fmt.Errorf("%s %s: %w", what, path, err)
+		return nil
 	}
 	if blocked := untraversable(abs); blocked != "" {
 		owner := ""
-		if fi, serr := os.Stat(blocked); serr == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				owner = fmt.Sprintf(" (owned by %s:%s, mode %v)", queue.UserName(int(st.Uid)), queue.GroupName(int(st.Gid)), fi.Mode())
-			}
+		if o, ok := queue.OwnerText(blocked); ok {
+			owner = " (owned by " + o + ")"
 		}
 		return fmt.Errorf("%s %s: this process (user %s, group %s) may not pass through %s%s on the way to it: "+
 			"it needs search (x) permission there. Let it through: chmod o+x %s (or give that directory to the group "+
 			"umbra runs as, with g+x) (%v)", what, path, queue.UserName(os.Geteuid()), queue.GroupName(os.Getegid()),
 			blocked, owner, blocked, err)
 	}
-	return fmt.Errorf("%s %s: %w", what, path, err)
+	return nil
 }
 
 // untraversable is the first directory on the way down to abs that this

@@ -5,10 +5,10 @@ import (
 	"net"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 )
 
@@ -162,14 +162,11 @@ func wellFormedHost(s string) bool {
 }
 
 // validHostPort is HOST or HOST:PORT with a well-formed host and a port
-// of 1–65535.
+// of 1–65535, read as queue redirect --to reads its target
+// (mailaddr.SplitHostPort, mailaddr.ValidPort).
 func validHostPort(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return wellFormedHost(s)
-	}
-	p, err := strconv.Atoi(port)
-	return err == nil && p > 0 && p < 65536 && wellFormedHost(host)
+	host, port, err := mailaddr.SplitHostPort(s)
+	return err == nil && (port == "" || mailaddr.ValidPort(port)) && config.IsHost(host)
 }
 
 // topoSmartHosts reports whether topo has a send connector name with

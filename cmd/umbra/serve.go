@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -185,23 +184,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	defer store.Close()
 	var mgr *queue.Manager // set before the metrics and admin listeners start
-	metrics.RegisterQueues(reg, func() (qs []queue.QueueStats, err error) {
-		if mgr != nil {
-			// A first attempt's backlog counted behind its destination,
-			// as queue list counts it.
-			return mgr.QueueStats(queueRetryScan)
-		}
-		err = store.View(func(tx *queue.Tx) error {
-			qs = tx.Queues()
-			now := time.Now()
-			for i := range qs {
-				if qs[i].ByState[queue.Ready] > 0 {
-					qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, queueRetryScan)
-				}
-			}
-			return nil
-		})
-		return qs, err
+	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) {
+		// A first attempt's backlog counted behind its destination, as
+		// queue list counts it; before the manager exists, none runs.
+		return store.QueueStats(mgr, queueRetryScan)
 	}, func() []string {
 		if mgr == nil { // a scrape before the manager exists
 			return nil
@@ -428,8 +414,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Version: version, DatabaseID: store.DatabaseID(), Started: time.Now(),
 		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
-		if dir := filepath.Dir(cfg.Server.AdminSocket); errors.Is(err, fs.ErrPermission) && untraversable(absPath(dir)) != "" {
-			return fmt.Errorf("admin socket: %w", reachError("directory", dir, err)) // a parent it cannot pass through
+		if blocked := blockedError("directory", filepath.Dir(cfg.Server.AdminSocket), err); blocked != nil {
+			return fmt.Errorf("admin socket: %w", blocked) // a parent it cannot pass through (pathreach.go)
 		}
 		return err
 	}

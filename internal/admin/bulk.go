@@ -273,7 +273,7 @@ func checkRedirectTarget(to string) error {
 			queue.QuoteShown(to), err)
 	}
 	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		if !mailaddr.ValidPort(port) {
 			return fmt.Errorf("redirect target %s: port %s is not a number from 1 to 65535", queue.QuoteShown(to), queue.QuoteShown(port))
 		}
 	}

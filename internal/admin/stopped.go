@@ -39,15 +39,14 @@ func (c *Client) permissionErr(err error) error {
 // or of its directory when the socket cannot be looked at; "" when
 // neither can.
 func socketOwner(path string) string {
-	if fi, serr := os.Stat(path); serr == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return fmt.Sprintf(" (owned by %s:%s, mode %v)", queue.UserName(int(st.Uid)), queue.GroupName(int(st.Gid)), fi.Mode())
-		}
-	} else if fi, serr := os.Stat(filepath.Dir(path)); serr == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return fmt.Sprintf(" (its directory %s is owned by %s:%s, mode %v)", filepath.Dir(path),
-				queue.UserName(int(st.Uid)), queue.GroupName(int(st.Gid)), fi.Mode())
-		}
+	if o, ok := queue.OwnerText(path); ok {
+		return " (owned by " + o + ")"
+	}
+	if _, err := os.Stat(path); err == nil {
+		return "" // looked at, no owner to tell
+	}
+	if o, ok := queue.OwnerText(filepath.Dir(path)); ok {
+		return fmt.Sprintf(" (its directory %s is owned by %s)", filepath.Dir(path), o)
 	}
 	return ""
 }

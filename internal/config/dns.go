@@ -94,7 +94,7 @@ func validateDNS(v *validator, d DNS) {
 			v.add(fmt.Sprintf("dns.servers: %q is not an IP address or ip:port", s), "dns", "servers", i)
 			continue
 		}
-		if !validPort(port) {
+		if !mailaddr.ValidPort(port) {
 			v.add(fmt.Sprintf("dns.servers: %q has no valid port", s), "dns", "servers", i)
 		} else if msg := leadingZeroText(port, false); msg != "" {
 			v.add(fmt.Sprintf("dns.servers: %q: port %s", s, msg), "dns", "servers", i)
@@ -125,17 +125,6 @@ func validateDNS(v *validator, d DNS) {
 	if d.HostsFile != "none" && !strings.HasPrefix(d.HostsFile, "/") {
 		v.add(fmt.Sprintf("dns.hosts_file: %q is not an absolute path (or none)", d.HostsFile), "dns", "hosts_file")
 	}
-}
-
-func validPort(p string) bool {
-	n := 0
-	for _, c := range p {
-		if c < '0' || c > '9' || n > 65535 {
-			return false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return p != "" && n > 0 && n <= 65535
 }
 
 // ConnectionFiltering is a receive connector's checks of the connecting

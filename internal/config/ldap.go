@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"umbra/internal/mailaddr"
 )
 
 // LDAP is the organisation's directory (package ldapdir): a source of
@@ -106,7 +108,7 @@ func validateLDAP(v *validator, c *Config) {
 	case u.Hostname() == "" || !IsHost(u.Hostname()):
 		v.add(fmt.Sprintf("ldap.url %q: bad host %q%s", l.URL, u.Hostname(), hostHint(u.Hostname())), "ldap", "url")
 		return
-	case u.Port() != "" && !validPort(u.Port()):
+	case u.Port() != "" && !mailaddr.ValidPort(u.Port()):
 		v.add(fmt.Sprintf("ldap.url %q: bad port %q", l.URL, u.Port()), "ldap", "url")
 		return
 	case leadingZeroText(u.Port(), false) != "":

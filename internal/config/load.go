@@ -113,21 +113,6 @@ func parse(data []byte, file string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(left.errs) > 0 {
-		// Values that do not decode were left out; what is left is
-		// validated too, so that every error of the file comes in one
-		// run (rt18c-F5). The configuration is not used.
-		applyDefaults(cfg)
-		vs := append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)
-		errs := left.errs
-		for _, v := range vs {
-			if !left.under(v.path) {
-				errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
-			}
-		}
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
-	}
 	cfg.File, cfg.doc = file, doc
 	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
 	applyDefaults(cfg)
@@ -137,6 +122,24 @@ func parse(data []byte, file string) (*Config, error) {
 	}
 	resolvePaths(cfg, base)
 	vs := append(append(replacedZeros(zeros), zeroCosts(zeros)...), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	if len(left.errs) > 0 {
+		// Values that do not decode were left out; what is left is
+		// checked as a whole file is (zero values, validation), so that
+		// every error of the file comes in one run (rt18c-F5). The
+		// configuration is not used.
+		var kept []violation
+		for _, v := range vs {
+			if !left.under(v.path) {
+				kept = append(kept, v)
+			}
+		}
+		errs := left.errs
+		if err := violations(file, doc, kept); err != nil {
+			errs = append(errs, err.(Errors)...)
+		}
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
 	pv.out = append(pv.out, writtenFileViolations(cfg, func(path ...string) bool { return keyWritten(doc, path...) })...)

@@ -917,7 +917,7 @@ func smartHostErrors(h string) []string {
 		return []string{fmt.Sprintf("smart host %q is not HOST[:PORT]: %v", h, err)}
 	}
 	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		if !mailaddr.ValidPort(port) {
 			out = append(out, fmt.Sprintf("smart host %q has a bad port", h))
 		} else if msg := leadingZeroText(port, false); msg != "" {
 			out = append(out, fmt.Sprintf("smart host %q: port %s", h, msg))

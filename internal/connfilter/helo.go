@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
 )
 
@@ -159,8 +160,8 @@ func ValidHELO(name string) bool {
 			return false
 		}
 		in := name[1 : len(name)-1]
-		if len(in) > 5 && strings.EqualFold(in[:5], "IPv6:") {
-			a, err := netip.ParseAddr(in[5:])
+		if v6, ok := mailaddr.CutIPv6Tag(in); ok {
+			a, err := netip.ParseAddr(v6)
 			return err == nil && a.Is6() && a.Zone() == ""
 		}
 		a, err := netip.ParseAddr(in)

@@ -513,11 +513,11 @@ func (d *Dumpster) redeliver(ctx context.Context, id, db string, w window) (*que
 		case err != nil:
 			return err
 		case r.Database != db || !r.Since.Equal(w.at(r.Started)):
-			return fmt.Errorf("%w: request %s was for database %s, copies kept since %s (%s before its start at %s); "+
+			return queue.Refused(fmt.Errorf("%w: request %s was for database %s, copies kept since %s (%s before its start at %s); "+
 				"this one asks for database %s since %s: a retry must repeat the first request's "+
 				"parameters, and a new request needs a new request id",
 				ErrRequestConflict, id, r.Database, r.Since.UTC().Format(time.RFC3339Nano), r.Started.Sub(r.Since),
-				r.Started.UTC().Format(time.RFC3339Nano), db, w)
+				r.Started.UTC().Format(time.RFC3339Nano), db, w))
 		}
 		req, out = r, Resumed
 		if r.Phase == queue.Done {

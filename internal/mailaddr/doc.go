@@ -50,5 +50,8 @@
 // It also holds the one reading of HOST[:PORT] (hostport.go,
 // SplitHostPort): a smart host, a queue redirect's target, and the
 // delivery side that dials them take a bracketed IPv6 address with or
-// without a port, and a bare one, the same way.
+// without a port, and a bare one, the same way; ValidPort is the one
+// port check (digits only, 1–65535) of every HOST:PORT. An address literal's
+// "IPv6:" tag is stripped one way everywhere (CutIPv6Tag): in any case,
+// as RFC 5234 reads the quoted string of RFC 5321's grammar.
 package mailaddr

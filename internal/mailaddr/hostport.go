@@ -24,9 +24,7 @@ func SplitHostPort(s string) (host, port string, err error) {
 		if !ok {
 			return "", "", errors.New("a \"[\" without its \"]\"")
 		}
-		if len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:") {
-			inner = inner[5:]
-		}
+		inner, _ = CutIPv6Tag(inner)
 		if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
 			return "", "", errors.New("brackets hold an IPv6 address only")
 		}
@@ -58,4 +56,22 @@ func SplitHostPort(s string) (host, port string, err error) {
 		return s, "", nil // a bare IPv6 address: no port (write [ADDRESS]:PORT for one)
 	}
 	return "", "", errors.New("more than one colon and no IPv6 address (write an IPv6 address with a port as [ADDRESS]:PORT)")
+}
+
+// ValidPort reports whether p is a port as HOST:PORT writes it: digits
+// only (no sign, no space), a number from 1 to 65535, leading zeros
+// allowed. It is the one port
+// check of smart hosts, redirect targets, resolver addresses and mail
+// addresses.
+func ValidPort(p string) bool {
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return false
+		}
+	}
+	return n > 0 // leading zeros are the callers' to refuse or not (config: leadingZeroText)
 }

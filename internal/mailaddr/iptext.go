@@ -56,3 +56,14 @@ func AddrLiteral(ip netip.Addr) string {
 	}
 	return "[" + ip.String() + "]"
 }
+
+// CutIPv6Tag returns s without a leading "IPv6:" tag, the tag of an
+// IPv6 address literal (RFC 5321 §4.1.3), and whether it had one. The
+// tag is an ABNF quoted string, so any case is the tag (RFC 5234 §2.3):
+// every reader of an address literal strips it here, one way.
+func CutIPv6Tag(s string) (string, bool) {
+	if len(s) > 5 && EqualFold(s[:5], "IPv6:") {
+		return s[5:], true
+	}
+	return s, false
+}

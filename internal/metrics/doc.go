@@ -12,11 +12,12 @@
 // "mailbox" (the topology's servers) and "redirect" (outbound.go).
 //
 // umbra_queue_commit_errors_total counts trouble only (queue.Observer:
-// bbolt or the disk failing a commit, a corrupt record, a panic), never
-// a refusal a writer's function decided (rt18c-F2): its alert rule must
-// not fire for an operator's refused command. The queue gauges count a
+// any failure of a commit that is not a named refusal: bbolt or the disk
+// failing it, a corrupt record, a panic, an error no one foresaw), never
+// a refusal a writer's function decided (queue.Refused, rt18c-F2): its
+// alert rule must not fire for an operator's refused command. The queue gauges count a
 // message in its first attempt where queue list does, in its
-// destinations' queues (queue.Manager.QueueStats), not in submission.
+// destinations' queues (queue.Store.QueueStats), not in submission.
 //
 // A fresh server exports every series the dashboard and the alert rules
 // use (Known, zero-filled gauges): a panel or an alert never watches

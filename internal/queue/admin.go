@@ -233,14 +233,9 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Tim
 	for i := range out {
 		at[out[i].Name] = i
 	}
-	moved := map[ID]bool{}
-	for id, j := range jobs {
-		names := j.queues()
-		m, err := tx.Get(id)
-		if err != nil || !firstAttempt(m) {
-			continue
-		}
-		for _, name := range names {
+	fa := firstAttemptsOf(tx, jobs)
+	for _, mv := range fa.moves {
+		for _, name := range mv.job.queues() {
 			k, ok := at[name]
 			if !ok {
 				out = append(out, QueueInfo{Name: name, DeliveryType: DeliveryType(name), ByState: map[string]int{}})
@@ -248,30 +243,28 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Tim
 				at[name] = k
 			}
 			out[k].Count++
-			if j.waitQueues[name] && !j.runQueues[name] {
+			if mv.job.waitQueues[name] && !mv.job.runQueues[name] {
 				out[k].ByState["waiting"]++ // its job here waits for a slot (StateView)
 			} else {
 				out[k].ByState[Active.String()]++
 			}
-			out[k].OldestAge = max(out[k].OldestAge, id.Age(now))
+			out[k].OldestAge = max(out[k].OldestAge, mv.id.Age(now))
 		}
-		moved[id] = true
 	}
 	k, ok := at[QueueSubmission]
-	if !ok || len(moved) == 0 {
+	if !ok || fa.fromSubmission == 0 {
 		return out
 	}
 	sub := &out[k]
-	sub.OldestAge = 0
-	for _, id := range tx.InQueue(QueueSubmission, 1<<31-1) {
-		if moved[id] {
-			sub.Count--
-			if sub.ByState[Active.String()]--; sub.ByState[Active.String()] <= 0 {
-				delete(sub.ByState, Active.String())
-			}
-			continue
+	sub.Count -= fa.fromSubmission
+	for st, n := range fa.fromSubmissionIn {
+		if sub.ByState[st.String()] -= n; sub.ByState[st.String()] <= 0 {
+			delete(sub.ByState, st.String())
 		}
-		sub.OldestAge = max(sub.OldestAge, id.Age(now))
+	}
+	sub.OldestAge = 0
+	if fa.oldestLeft != 0 {
+		sub.OldestAge = fa.oldestLeft.Age(now)
 	}
 	if sub.Count <= 0 {
 		out = slices.Delete(out, k, k+1)
@@ -279,18 +272,71 @@ func firstAttemptsIn(tx *Tx, out []QueueInfo, jobs map[ID]*jobView, now time.Tim
 	return out
 }
 
+// firstAttempts is where the messages in their first attempt are counted
+// (firstAttemptsIn, Store.QueueStats): each in the queues of its job (moves),
+// and no longer in submission — how many of them the submission index
+// holds, by their state there, and the oldest id it holds besides them.
+type firstAttempts struct {
+	moves            []firstAttemptMove
+	fromSubmission   int
+	fromSubmissionIn map[State]int
+	oldestLeft       ID // 0: none left
+}
+
+type firstAttemptMove struct {
+	id  ID
+	job *jobView
+}
+
+// firstAttemptsOf finds, in tx, the messages of jobs (nil: none) in
+// their first attempt. Its cost grows with the jobs, not with the
+// submission queue: one record and one index key read per job, and the
+// submission index walked only past the moved ids to the oldest one left.
+func firstAttemptsOf(tx *Tx, jobs map[ID]*jobView) firstAttempts {
+	fa := firstAttempts{fromSubmissionIn: map[State]int{}}
+	moved := map[ID]bool{}
+	for id, j := range jobs {
+		if m, err := tx.Get(id); err != nil || !firstAttempt(m) {
+			continue
+		}
+		fa.moves = append(fa.moves, firstAttemptMove{id: id, job: j})
+		moved[id] = true
+		if v := tx.qidx.Get(queueKey(QueueSubmission, id)); len(v) == 1 {
+			fa.fromSubmission++
+			fa.fromSubmissionIn[State(v[0])]++
+		}
+	}
+	if fa.fromSubmission == 0 {
+		return fa
+	}
+	// In id order: the first not moved is the oldest left; at most
+	// fromSubmission ids come before it.
+	for _, id := range tx.InQueue(QueueSubmission, fa.fromSubmission+1) {
+		if !moved[id] {
+			fa.oldestLeft = id
+			break
+		}
+	}
+	return fa
+}
+
 // QueueStats is the queues' summary for the queue gauges (Tx.Queues,
 // with Retry as WaitingRetry gives it, at most retryScan records read a
 // queue), each message in its first attempt counted as queue list
-// counts it (firstAttemptsIn): Active in the queues of the destinations
+// counts it (firstAttemptsOf): Active in the queues of the destinations
 // its jobs wait for or run on, and no longer in submission (rt18c-F7:
 // the gauges said submission for a backlog queue list showed behind
-// its destination).
-func (q *Manager) QueueStats(retryScan int) ([]QueueStats, error) {
-	now := q.clk.Now()
-	jobs := q.jobViews() // before the store, as Queues reads them
+// its destination). q is the Manager over s, nil before it exists (no
+// job runs then: the index's counts as they are).
+func (s *Store) QueueStats(q *Manager, retryScan int) ([]QueueStats, error) {
+	now := time.Now()
+	var jobs map[ID]*jobView
+	if q != nil {
+		now = q.clk.Now()
+		jobs = q.jobViews() // before the store, as Queues reads them
+	}
 	var qs []QueueStats
-	err := q.store.View(func(tx *Tx) error {
+	err := s.View(func(tx *Tx) error {
 		qs = tx.Queues()
 		for i := range qs {
 			if qs[i].ByState[Ready] > 0 {
@@ -301,41 +347,32 @@ func (q *Manager) QueueStats(retryScan int) ([]QueueStats, error) {
 		for i := range qs {
 			at[qs[i].Name] = i
 		}
-		moved := map[ID]bool{}
-		for id, j := range jobs {
-			if m, err := tx.Get(id); err != nil || !firstAttempt(m) {
-				continue
-			}
-			for _, name := range j.queues() {
+		fa := firstAttemptsOf(tx, jobs)
+		for _, mv := range fa.moves {
+			for _, name := range mv.job.queues() {
 				k, ok := at[name]
 				if !ok {
-					qs = append(qs, QueueStats{Name: name, ByState: map[State]int{}, Oldest: id})
+					qs = append(qs, QueueStats{Name: name, ByState: map[State]int{}, Oldest: mv.id})
 					k = len(qs) - 1
 					at[name] = k
 				}
 				qs[k].Count++
 				qs[k].ByState[Active]++
-				qs[k].Oldest = min(qs[k].Oldest, id)
+				qs[k].Oldest = min(qs[k].Oldest, mv.id)
 			}
-			moved[id] = true
 		}
 		k, ok := at[QueueSubmission]
-		if !ok || len(moved) == 0 {
+		if !ok || fa.fromSubmission == 0 {
 			return nil
 		}
 		sub := &qs[k]
-		sub.Oldest = 0
-		for _, id := range tx.InQueue(QueueSubmission, 1<<31-1) { // in id order: the first kept is the oldest
-			if moved[id] {
-				sub.Count--
-				sub.ByState[Active]--
-			} else if sub.Oldest == 0 {
-				sub.Oldest = id
+		sub.Count -= fa.fromSubmission
+		for st, n := range fa.fromSubmissionIn {
+			if sub.ByState[st] -= n; sub.ByState[st] <= 0 {
+				delete(sub.ByState, st)
 			}
 		}
-		if sub.ByState[Active] <= 0 {
-			delete(sub.ByState, Active)
-		}
+		sub.Oldest = fa.oldestLeft
 		if sub.Count <= 0 {
 			qs = slices.Delete(qs, k, k+1)
 		}

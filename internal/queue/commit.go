@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The group commit, leader and followers. There is no commit goroutine:
@@ -351,49 +348,64 @@ func (s *Store) commit(batch []*op) []error {
 
 // trouble is what the Observer is told failed a commit whose
 // transaction returned err: nil when it committed, and nil when it
-// failed only because a writer's function answered with an error
-// (answer) that is its decision — an operator's action that does not
-// apply, an unknown id, a refused copy: a refusal is no failed commit
-// (rt18c-F2). Trouble is bbolt failing the commit (a write, an fsync:
-// err with no answer, or from the id reservation), and a function's
-// error that is trouble itself (troubled).
+// failed only because a writer's function answered with a refusal
+// (answer, refused): an operator's action that does not apply, an
+// unknown id, a refused copy — a refusal is no failed commit
+// (rt18c-F2). Everything else is trouble: bbolt failing the commit (err
+// with no answer, or from the id reservation) and any error of a
+// function that is not named a refusal, so that an error no one
+// foresaw counts rather than going silent.
 func trouble(err, answer error) error {
-	if err == nil || (answer != nil && err == answer && !troubled(answer)) {
+	if err == nil || (answer != nil && err == answer && refused(answer)) {
 		return nil
 	}
 	return err
 }
 
-// troubled says whether a writer's function failed for trouble with the
-// database, the disk or the code rather than by its decision: it
-// panicked, bbolt refused a call, the file system failed, or a record
-// read in the transaction is corrupt.
-func troubled(err error) bool {
+// Refused marks err as a writer's decision, "refused, nothing wrong":
+// returned from a transaction function, it fails the transaction as err
+// does (errors.Is and As see err) without counting as a failed commit.
+// The queue's own refusals (refusals, refusalTypes) need no mark.
+func Refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return refusedError{err}
+}
+
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string { return e.err.Error() }
+func (e refusedError) Unwrap() error { return e.err }
+
+// refusals are the queue's errors that answer an action by decision.
+var refusals = []error{
+	ErrNotApplicable, ErrNotFound, ErrBusy, ErrQueueSuspended, ErrDamagedRecord, ErrDamagedRequest,
+	ErrNotQuarantined, ErrAlreadyReleased, ErrQuarantineFull, ErrShadowCopy, ErrNotDeliveryQueue,
+	ErrRecopyBusy, ErrBadCopy, ErrNoRecipients, ErrAnsweredSince, ErrTakeoverDeferred,
+	ErrTakenOverAlready, ErrSoundCopyElsewhere,
+}
+
+// refused says whether a writer's function failed by its decision: err
+// is marked Refused, is one of the refusals or a refusal type (an
+// unknown queue name, an action with nothing to do), and carries no
+// trouble of the code or a record (a panic, a corrupt record).
+func refused(err error) bool {
 	if errors.Is(err, errPanicked) || errors.Is(err, errCorrupt) {
+		return false
+	}
+	var marked refusedError
+	var unknown *UnknownNameError
+	var skip skipError
+	if errors.As(err, &marked) || errors.As(err, &unknown) || errors.As(err, &skip) {
 		return true
 	}
-	var pathErr *fs.PathError
-	var errno syscall.Errno
-	if errors.As(err, &pathErr) || errors.As(err, &errno) {
-		return true
-	}
-	for _, e := range boltErrors {
+	for _, e := range refusals {
 		if errors.Is(err, e) {
 			return true
 		}
 	}
 	return false
-}
-
-// boltErrors are the errors bbolt returns from the calls a transaction
-// function makes.
-var boltErrors = []error{
-	bolterrors.ErrDatabaseNotOpen, bolterrors.ErrInvalid, bolterrors.ErrInvalidMapping, bolterrors.ErrVersionMismatch,
-	bolterrors.ErrChecksum, bolterrors.ErrTimeout, bolterrors.ErrTxNotWritable, bolterrors.ErrTxClosed,
-	bolterrors.ErrDatabaseReadOnly, bolterrors.ErrFreePagesNotLoaded, bolterrors.ErrBucketNotFound,
-	bolterrors.ErrBucketExists, bolterrors.ErrBucketNameRequired, bolterrors.ErrKeyRequired,
-	bolterrors.ErrKeyTooLarge, bolterrors.ErrValueTooLarge, bolterrors.ErrIncompatibleValue,
-	bolterrors.ErrSameBuckets, bolterrors.ErrDifferentDB,
 }
 
 // errPanicked fails a transaction one of whose functions panicked.

@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,7 +36,7 @@ func (l *errLog) failed() int {
 }
 
 // A refusal decided inside a transaction (an operator's action that does
-// not apply, an unknown id, any error a function returns as its answer)
+// not apply, an unknown id, an error a function marks with Refused)
 // is no failed commit: the Observer's error — the metric "Failed
 // transport database commits" — means trouble with the database, the
 // disk or the code only (rt18c-F2). Trouble still counts: a function
@@ -66,7 +68,7 @@ func TestRefusalIsNoFailedCommit(t *testing.T) {
 		t.Fatalf("unknown id: %v", err)
 	}
 	decided := errors.New("decided inside")
-	if err := s.Update(ctx, func(*Tx) error { return decided }); !errors.Is(err, decided) {
+	if err := s.Update(ctx, func(*Tx) error { return Refused(decided) }); !errors.Is(err, decided) {
 		t.Fatalf("refusing function: %v", err)
 	}
 	if n := log.failed(); n != 0 {
@@ -83,5 +85,29 @@ func TestRefusalIsNoFailedCommit(t *testing.T) {
 	catchPanic(func() { s.Update(ctx, func(*Tx) error { panic("boom") }) })
 	if n := log.failed(); n != 2 {
 		t.Fatalf("a panicking function: %d failed commits counted, want 2", n)
+	}
+}
+
+// Anything not named a refusal is trouble: an I/O error wrapped with %v
+// (no longer an Errno to the caller), a body that fails its checksum, an
+// error no list foresaw. When unsure, the failed-commit count goes up,
+// never silent (rt18c-F2 mend).
+func TestUnnamedErrorIsFailedCommit(t *testing.T) {
+	log := &errLog{}
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{Observer: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i, e := range []error{
+		fmt.Errorf("reading the spool file: %v", syscall.EIO),
+		fmt.Errorf("body of 42: %w", ErrBodyChecksum),
+		errors.New("an error no one listed"),
+	} {
+		s.Update(ctx, func(*Tx) error { return e })
+		if n := log.failed(); n != i+1 {
+			t.Fatalf("%q: %d failed commits counted, want %d", e, n, i+1)
+		}
 	}
 }

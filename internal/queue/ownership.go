@@ -43,6 +43,21 @@ func ownerOf(path string) (fileOwner, bool) {
 	return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: fi.Mode().Perm()}, true
 }
 
+// OwnerText is "USER:GROUP, mode M" of the file at path, false when it
+// cannot be looked at: the one wording of an owner in the permission
+// refusals (permissionError, the admin socket's, the start's).
+func OwnerText(path string) (string, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("%s:%s, mode %v", UserName(int(st.Uid)), GroupName(int(st.Gid)), fi.Mode()), true
+}
+
 // databaseOwner is the owner a database file written at path is given:
 // that of the file it replaces, else the data directory's owner with
 // mode 0600.
@@ -127,12 +142,10 @@ func permissionError(kind, path, command string, err error) error {
 	}
 	me, group := UserName(os.Geteuid()), GroupName(os.Getegid())
 	what := "the file"
-	if o, ok := ownerOf(path); ok {
-		fi, _ := os.Stat(path)
-		what = fmt.Sprintf("%s is owned by %s:%s, mode %v", path, UserName(o.uid), GroupName(o.gid), fi.Mode())
-	} else if o, ok := ownerOf(filepath.Dir(path)); ok {
-		fi, _ := os.Stat(filepath.Dir(path))
-		what = fmt.Sprintf("its directory %s is owned by %s:%s, mode %v", filepath.Dir(path), UserName(o.uid), GroupName(o.gid), fi.Mode())
+	if o, ok := OwnerText(path); ok {
+		what = fmt.Sprintf("%s is owned by %s", path, o)
+	} else if o, ok := OwnerText(filepath.Dir(path)); ok {
+		what = fmt.Sprintf("its directory %s is owned by %s", filepath.Dir(path), o)
 	}
 	return &PermissionError{err: err, msg: fmt.Sprintf("%s %s: permission denied to this process (user %s, group %s): %s. %s (%v)",
 		kind, path, me, group, what, permissionAdvice(filepath.Dir(path), command), err)}

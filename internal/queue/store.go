@@ -90,7 +90,8 @@ type Store struct {
 // Observer receives commit statistics (the metrics package implements it).
 // Commit's err is the trouble that failed a commit (commit.go, trouble):
 // nil when it committed, and when a writer's function refused (its
-// error is its caller's answer, not a failed commit).
+// error is a named refusal or marked Refused: its caller's answer, not
+// a failed commit); any other error is trouble.
 type Observer interface {
 	Commit(d time.Duration, batch int, err error)
 }

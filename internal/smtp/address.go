@@ -5,7 +5,6 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"net/netip"
-	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
 	"unicode/utf8"
@@ -29,9 +28,7 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	lit := strings.TrimSuffix(strings.TrimPrefix(a.Domain, "["), "]")
-	if len(lit) > 5 && asciiEqualFold(lit[:5], "IPv6:") {
-		lit = lit[5:]
-	}
+	lit, _ = mailaddr.CutIPv6Tag(lit)
 	ip, err := netip.ParseAddr(lit)
 	return ip, err == nil
 }
@@ -185,28 +182,26 @@ func ParseAddress(s string) (Address, error) {
 	}
 	if strings.HasPrefix(domain, "[") {
 		if !strings.HasSuffix(domain, "]") {
-			if _, port, ok := strings.Cut(domain, "]:"); ok && isPort(port) {
+			if _, port, ok := strings.Cut(domain, "]:"); ok && mailaddr.ValidPort(port) {
 				return Address{}, errDomainPort // [192.0.2.1]:25
 			}
 			return Address{}, errBadLiteral
 		}
 		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
-		lit = strings.TrimPrefix(lit, "IPv6:")
+		lit, _ = mailaddr.CutIPv6Tag(lit)
 		if _, err := netip.ParseAddr(lit); err != nil {
 			return Address{}, errBadLiteral
 		}
 		return Address{Local: local, Domain: domain}, nil
 	}
 	if strings.ContainsRune(domain, ':') {
-		v6 := domain
-		if len(v6) > 5 && asciiEqualFold(v6[:5], "IPv6:") {
-			v6 = v6[5:]
-		}
+		v6, _ := mailaddr.CutIPv6Tag(domain)
 		if _, err := netip.ParseAddr(v6); err == nil {
 			return Address{}, errNotDomain // an IPv6 address without brackets
 		}
-		host, port := domain[:strings.LastIndexByte(domain, ':')], domain[strings.LastIndexByte(domain, ':')+1:]
-		if isPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
+		colon := strings.LastIndexByte(domain, ':')
+		host, port := domain[:colon], domain[colon+1:]
+		if mailaddr.ValidPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
 			return Address{}, errDomainPort
 		}
 		return Address{}, errAddrSyntax
@@ -225,14 +220,7 @@ func ParseAddress(s string) (Address, error) {
 	return Address{Local: local, Domain: domain}, nil
 }
 
-// isPort reports whether s is a port number as a host:port writes it.
-func isPort(s string) bool {
-	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
-		return false
-	}
-	n, _ := strconv.Atoi(s)
-	return n > 0 && n <= 65535
-}
+// isPort reports whether s is a port number as a host:port writes it
 
 func validLocal(l string) bool {
 	if strings.HasPrefix(l, `"`) {

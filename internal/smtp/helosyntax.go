@@ -82,8 +82,8 @@ func validAddressLiteral(s string) bool {
 		return false
 	}
 	in := s[1 : len(s)-1]
-	if len(in) > 5 && strings.EqualFold(in[:5], "IPv6:") {
-		a, err := netip.ParseAddr(in[5:])
+	if v6, ok := mailaddr.CutIPv6Tag(in); ok {
+		a, err := netip.ParseAddr(v6)
 		return err == nil && a.Is6() && a.Zone() == ""
 	}
 	parts := strings.Split(in, ".")
