@@ -382,13 +382,14 @@ func (e refusedError) Unwrap() error { return e.err }
 var refusals = []error{
 	ErrNotApplicable, ErrNotFound, ErrBusy, ErrQueueSuspended, ErrDamagedRecord, ErrDamagedRequest,
 	ErrNotQuarantined, ErrAlreadyReleased, ErrQuarantineFull, ErrShadowCopy, ErrNotDeliveryQueue,
-	ErrRecopyBusy, ErrBadCopy, ErrNoRecipients, ErrAnsweredSince, ErrTakeoverDeferred,
+	ErrBadCopy, ErrNoRecipients, ErrAnsweredSince, ErrTakeoverDeferred,
 	ErrTakenOverAlready, ErrSoundCopyElsewhere,
 }
 
 // refused says whether a writer's function failed by its decision: err
 // is marked Refused, is one of the refusals or a refusal type (an
-// unknown queue name, an action with nothing to do), and carries no
+// unknown queue name, an action with nothing to do, a database id that
+// is another server's), and carries no
 // trouble of the code or a record (a panic, a corrupt record).
 func refused(err error) bool {
 	if errors.Is(err, errPanicked) || errors.Is(err, errCorrupt) {
@@ -397,7 +398,8 @@ func refused(err error) bool {
 	var marked refusedError
 	var unknown *UnknownNameError
 	var skip skipError
-	if errors.As(err, &marked) || errors.As(err, &unknown) || errors.As(err, &skip) {
+	var another *DatabaseOfAnotherError
+	if errors.As(err, &marked) || errors.As(err, &unknown) || errors.As(err, &skip) || errors.As(err, &another) {
 		return true
 	}
 	for _, e := range refusals {

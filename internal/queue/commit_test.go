@@ -287,3 +287,12 @@ func stored(s *Store, id ID) (*Message, error) {
 	err := s.View(func(tx *Tx) error { var err error; m, err = tx.Get(id); return err })
 	return m, err
 }
+
+// A database id presented by the wrong server is refused inside the
+// commit that checks it (databaseOfAnotherTx): a decision, not a failed
+// commit of the transport database.
+func TestDatabaseOfAnotherIsNoFailedCommit(t *testing.T) {
+	if !refused(fmt.Errorf("copy refused: %w", &DatabaseOfAnotherError{Server: "hub-c", DatabaseID: "db-a", Other: "hub-a"})) {
+		t.Fatal("a database id of another server counts as a failed commit")
+	}
+}
