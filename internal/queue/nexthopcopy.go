@@ -34,6 +34,12 @@ import (
 // later discard of the org id finds no copy and is kept as an early
 // one, as for any discard that comes first.
 //
+// The relay may also arrive first: the primary hands the message on as
+// soon as its own commit is made, while its copy on receipt is still on
+// the way. The commit that stores the copy then finds the original the
+// same primary relayed here and settles the copy against it
+// (mergeIntoRelayedHere), with the same argument.
+//
 // Not merged: a recipient of the copy already taken over (pending here:
 // this server delivers it; merging it with the original is the takeover
 // merge's rule, shadowprimary.go), a copy in delivery (one writer), a
@@ -86,6 +92,29 @@ func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err e
 		} else if err := t.Put(o); err != nil {
 			return nil, err
 		}
+	}
+	return gone, nil
+}
+
+// mergeIntoRelayedHere settles, in tx, a copy on receipt c just stored
+// for primary against an original of the same message that primary
+// relayed here earlier in a shadow session (the relay overtook the
+// copy). It returns the copies that left.
+func (t *Tx) mergeIntoRelayedHere(c *Message, primary string, now time.Time) ([]*Message, error) {
+	var gone []*Message
+	for _, id := range t.ByOrgID(c.OrgID) {
+		if id == c.ID {
+			continue
+		}
+		o, err := t.Get(id)
+		if err != nil || o.ShadowServer != primary || o.State == Shadow {
+			continue
+		}
+		g, err := t.mergeReceiptCopy(o, now)
+		if err != nil {
+			return nil, err
+		}
+		gone = append(gone, g...)
 	}
 	return gone, nil
 }

@@ -64,3 +64,53 @@ func TestReceiptCopyMergedIntoRelayedOriginal(t *testing.T) {
 		}
 	})
 }
+
+// rt18b F4, the other order: the relay of the message reaches this hub
+// before the sender's copy on receipt does (the sender hands the message
+// on as soon as its own commit is made). The commit storing the copy
+// settles it against the original the same sender relayed here.
+func TestReceiptCopyArrivingAfterRelayedOriginalMerged(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T, from string, rcpts ...string) (*Manager, *Message, *Message) {
+		s := openTest(t)
+		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+		c := receiptCopy(s, rcpts...)
+		m := msg(s, "a@example.org", "x@b.example")
+		m.OrgID, m.ShadowServer, m.ShadowID = c.OrgID, from, "0000000000000001-relay"
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		return q, c, m
+	}
+	t.Run("whole", func(t *testing.T) {
+		q, c, m := setup(t, "hub-a", "x@b.example")
+		if _, err := q.Message(c.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the copy on receipt arriving after the relayed original was kept: %v", err)
+		}
+		if got, err := q.Message(m.ID); err != nil || len(got.Pending()) != 1 {
+			t.Fatalf("the relayed original: %+v, %v", got, err)
+		}
+	})
+	t.Run("a recipient the original does not carry", func(t *testing.T) {
+		q, c, _ := setup(t, "hub-a", "x@b.example", "y@c.example")
+		got, err := q.Message(c.ID)
+		if err != nil {
+			t.Fatalf("the copy went whole: %v", err)
+		}
+		for _, r := range got.Rcpts {
+			if want := r.Addr == "y@c.example"; (r.Status == Shadowed) != want {
+				t.Fatalf("%s: %v", r.Addr, r.Status)
+			}
+		}
+	})
+	t.Run("relayed by another server", func(t *testing.T) {
+		q, c, _ := setup(t, "hub-c", "x@b.example")
+		if got, err := q.Message(c.ID); err != nil || got.Rcpts[0].Status != Shadowed {
+			t.Fatalf("hub-a's copy settled by hub-c's relay: %+v, %v", got, err)
+		}
+	})
+}

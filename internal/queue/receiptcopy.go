@@ -123,12 +123,12 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	if valid == 0 {
 		return res, nil
 	}
-	var taken []*Message
+	var taken, merged []*Message
 	oldDB := ""
 	// again: the copy is kept here already; named: a record names its body.
 	again, named := make([]bool, len(copies)), make([]bool, len(copies))
 	err := q.store.Update(ctx, func(tx *Tx) error {
-		taken, oldDB = taken[:0], ""
+		taken, merged, oldDB = taken[:0], merged[:0], ""
 		clear(again)
 		clear(named)
 		for i := range res {
@@ -185,6 +185,19 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 				return err
 			}
 			res[i].Stored, again[i], named[i] = stored || again1, again1, stored
+			if stored {
+				// The relay of the same message may have reached this
+				// server before its copy on receipt (the primary hands
+				// the message on as soon as its own commit is made):
+				// the original relayed here by the same primary settles
+				// the copy now, as it would have on arrival
+				// (nexthopcopy.go).
+				gone, err := tx.mergeIntoRelayedHere(c.M, primary, now)
+				if err != nil {
+					return err
+				}
+				merged = append(merged, gone...)
+			}
 		}
 		if mark > 0 && dbID != "" {
 			// A mark the primary reached with this database: the lowest
@@ -217,6 +230,10 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			kept = true
 			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
 		}
+	}
+	for _, o := range merged {
+		ev.Event("discard", o, nil, "shadow copy on receipt merged into the original relayed here before it")
+		q.notifyGone(o.ID)
 	}
 	flush() // before the discards are asked for: a copy's "shadow" line comes before its "discard"
 	if kept {
