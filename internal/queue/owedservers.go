@@ -175,6 +175,12 @@ func (q *Manager) databaseOfAnotherTx(tx *Tx, name, dbID string) (other string, 
 // hop, whose record may not exist yet, is judged by the address its copy
 // went to as its record would be.
 func (q *Manager) databaseOfAnotherAtTx(tx *Tx, name, addr, dbID string) (other string, err error) {
+	// This server's own id is the one id it certainly knows as
+	// another's than any peer's (rt18e-F1): a peer presenting it is
+	// refused, and nothing records it.
+	if dbID != "" && dbID == q.store.DatabaseID() {
+		return "this server", nil
+	}
 	var self *ShadowPeer
 	selfRead := false
 	tx.peerDBOwners(dbID, func(primary, at string) bool {

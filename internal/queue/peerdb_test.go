@@ -453,3 +453,14 @@ func TestRelayDatabaseCheckOncePerPrimary(t *testing.T) {
 		t.Fatalf("the warning about hub-b's database id logged %d times for one message; want once", n)
 	}
 }
+
+// rt18e-F1: this server's own database id presented by a peer is
+// refused by the one check, and nothing records it as the peer's.
+func TestOwnDatabaseIDPresentedByAPeerRefused(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	other, err := q.ShadowDatabaseOfAnother("hub-b", s.DatabaseID())
+	if err != nil || other == "" {
+		t.Fatalf("hub-b presenting this server's own id %s: other %q, %v; want refused", s.DatabaseID(), other, err)
+	}
+}
