@@ -275,8 +275,10 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	if held {
 		return 0, 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
 	}
+	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
+	// refusal above and an empty selection change nothing.
 	var revived []string
-	if first {
+	if first && len(ids) > 0 {
 		revived = q.reviveDead()
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
@@ -300,6 +302,14 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	now := q.clk.Now()
 	var pre func(tx *Tx) error
 	var afterFirst func()
+	q.qmu.Lock()
+	held := q.suspended[name]
+	q.qmu.Unlock()
+	if first && !held {
+		// rt18e-F4: a resume of a queue not suspended releases nothing
+		// and changes nothing (umbra queue retry attempts its mail now).
+		return 0, 0, notSuspendedError(name)
+	}
 	if first {
 		// The suspension goes in the commit that makes the first of its
 		// messages due, and the mark in memory right after it, so that
@@ -327,10 +337,23 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	return due, used, err
 }
 
+// notSuspendedError is the refusal of a resume of a queue not
+// suspended (rt18e-F4): an action that does not apply (ErrNotApplicable),
+// worded for the queue.
+type notSuspendedError string
+
+func (e notSuspendedError) Error() string {
+	return fmt.Sprintf("%s is not suspended: nothing to release (umbra queue retry %s attempts its messages now)", string(e), string(e))
+}
+
+func (e notSuspendedError) Is(target error) bool { return target == ErrNotApplicable }
+
 // flushBatch is a batch of Flush.
 func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
+	// refusal above and an empty selection change nothing.
 	var revived []string
-	if first {
+	if first && len(ids) > 0 {
 		revived = q.reviveDead()
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
