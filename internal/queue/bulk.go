@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -372,8 +373,8 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 			return err
 		}
 		return sv.Refusal("retry", m)
-	}); err != nil {
-		return err
+	}); err != nil && !errors.Is(err, ErrBusy) {
+		return err // in delivery: the change below waits for its answer's commit (settling.go)
 	}
 	revived := q.reviveDead()
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
