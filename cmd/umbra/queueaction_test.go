@@ -29,10 +29,13 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 			}
 		}
 	}
-	for _, action := range []string{"resume", "retry"} {
-		if out, code := cli(t, cfg, "queue", action, "smarthost:sink"); code != 0 || !strings.Contains(out, "0 messages") {
-			t.Errorf("queue %s of an empty queue that can exist: exit %d %q", action, code, out)
-		}
+	if out, code := cli(t, cfg, "queue", "retry", "smarthost:sink"); code != 0 || !strings.Contains(out, "0 messages") {
+		t.Errorf("queue retry of an empty queue that can exist: exit %d %q", code, out)
+	}
+	// rt18e-F4: a resume of a queue not suspended releases nothing.
+	if code, stderr := cliErr(t, cfg, "queue", "resume", "smarthost:sink"); code != exitFailure ||
+		!strings.Contains(stderr, "smarthost:sink is not suspended: nothing to release") || strings.Contains(stderr, "to the message") {
+		t.Errorf("queue resume of a queue not suspended: exit %d %q, want 1, nothing to release", code, stderr)
 	}
 	if code, stderr := cliErr(t, cfg, "queue", "resume", "smarthost:nosuch"); code != exitNotFound {
 		t.Errorf("queue resume of a name the configuration cannot produce: exit %d %q, want %d", code, stderr, exitNotFound)
@@ -72,5 +75,12 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 	}
 	if out, code := cli(t, cfg, "queue", "resume", "smarthost:sink"); code != 0 || !strings.Contains(out, "1 message") {
 		t.Errorf("resume: exit %d %q", code, out)
+	}
+	before, _ := cli(t, cfg, "message", "show", id, "--json")
+	if code, stderr := cliErr(t, cfg, "queue", "resume", "smarthost:sink"); code != exitFailure || !strings.Contains(stderr, "nothing to release") {
+		t.Errorf("a second resume: exit %d %q, want 1, nothing to release", code, stderr)
+	}
+	if after, _ := cli(t, cfg, "message", "show", id, "--json"); after != before && strings.Contains(before, id) {
+		t.Errorf("a resume that released nothing changed the message:\n%s\n%s", before, after)
 	}
 }

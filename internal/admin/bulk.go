@@ -292,7 +292,7 @@ func (s *Server) SetQueueNames(check func(name string) error) { s.newQueue = che
 // filterOf reads a message filter from query parameters: queue, from,
 // to, state, domain, older_than (a Go duration), limit.
 func filterOf(v url.Values) (queue.MessageFilter, error) {
-	f := queue.MessageFilter{Queue: v.Get("queue"), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
+	f := queue.MessageFilter{Queue: queue.CanonicalQueueName(v.Get("queue")), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
 		Domain: v.Get("domain")}
 	f.Limit, _ = strconv.Atoi(v.Get("limit"))
 	if s := v.Get("older_than"); s != "" {

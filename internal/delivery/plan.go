@@ -95,7 +95,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 		domain := mailaddr.AddrKey(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
 		if target := m.Rcpts[i].Redirect; target != "" {
-			key := "redirect:" + target
+			key := "redirect:" + queue.CanonicalRedirect(target) // one queue per target, as an earlier release stored it too (rt18e-F2)
 			g = groups[key]
 			if g == nil {
 				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, addr, target), dom: domain}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -358,11 +359,25 @@ func (q *Manager) CheckQueue(name string, mayBeNew bool) error {
 // as an attempt. A message whose every pending recipient waits in a
 // suspended queue is refused (ErrQueueSuspended): it would not be
 // attempted.
+//
+// It decides before it revives (rt18e-F3): the message is looked at
+// first, and a retry refused (suspended, held, a shadow copy, gone)
+// returns with nothing changed, every dead destination's cool-down
+// included; only a retry that goes ahead ends them, ahead of its commit.
 func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
-	revived := q.reviveDead()
-	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
 	sv := NewStateView(now, q.SuspendedQueues())
+	if err := q.store.View(func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		return sv.Refusal("retry", m)
+	}); err != nil && !errors.Is(err, ErrBusy) {
+		return err // in delivery: the change below waits for its answer's commit (settling.go)
+	}
+	revived := q.reviveDead()
+	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
 		if err := sv.Refusal("retry", m); err != nil {
 			return err

@@ -46,6 +46,7 @@ const queueChunk = 256
 // (withdraw.go), and for a flush every message waiting for a later
 // attempt (the schedule's entries after now). Keys only are read.
 func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
+	name = CanonicalQueueName(name) // either form of a redirect target (rt18e-F2)
 	var extra []ID
 	switch action {
 	case "resume", "retry", "redirect":
@@ -68,6 +69,9 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	err := q.store.View(func(tx *Tx) error {
 		if action != "flush" {
 			ids = tx.InQueue(name, 1<<31-1)
+			for _, alias := range redirectAliases(name) { // stored by an earlier release (rt18e-F2)
+				ids = append(ids, tx.InQueue(alias, 1<<31-1)...)
+			}
 			return nil
 		}
 		c := tx.schedule.Cursor()
@@ -102,6 +106,7 @@ func (q *Manager) waitingOn(name string) []ID {
 // mail to another next hop).
 // It returns what it did (BatchResult).
 func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
+	name = CanonicalQueueName(name) // either form of a redirect target (rt18e-F2)
 	switch action {
 	case "resume":
 		b.Changed, b.Used, err = q.resumeBatch(ctx, name, ids, first, until)
@@ -275,8 +280,10 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	if held {
 		return 0, 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
 	}
+	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
+	// refusal above and an empty selection change nothing.
 	var revived []string
-	if first {
+	if first && len(ids) > 0 {
 		revived = q.reviveDead()
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
@@ -300,11 +307,26 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	now := q.clk.Now()
 	var pre func(tx *Tx) error
 	var afterFirst func()
+	q.qmu.Lock()
+	held := q.suspended[name]
+	q.qmu.Unlock()
+	if first && !held {
+		// rt18e-F4: a resume of a queue not suspended releases nothing
+		// and changes nothing (umbra queue retry attempts its mail now).
+		return 0, 0, notSuspendedError(name)
+	}
 	if first {
 		// The suspension goes in the commit that makes the first of its
 		// messages due, and the mark in memory right after it, so that
 		// they are attempted, not held again.
-		pre = func(tx *Tx) error { return tx.SetSuspended(name, false) }
+		pre = func(tx *Tx) error {
+			for _, alias := range redirectAliases(name) { // a mark an earlier release stored
+				if err := tx.SetSuspended(alias, false); err != nil {
+					return err
+				}
+			}
+			return tx.SetSuspended(name, false)
+		}
 		afterFirst = func() {
 			q.qmu.Lock()
 			delete(q.suspended, name)
@@ -327,10 +349,23 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	return due, used, err
 }
 
+// notSuspendedError is the refusal of a resume of a queue not
+// suspended (rt18e-F4): an action that does not apply (ErrNotApplicable),
+// worded for the queue.
+type notSuspendedError string
+
+func (e notSuspendedError) Error() string {
+	return fmt.Sprintf("%s is not suspended: nothing to release (umbra queue retry %s attempts its messages now)", string(e), string(e))
+}
+
+func (e notSuspendedError) Is(target error) bool { return target == ErrNotApplicable }
+
 // flushBatch is a batch of Flush.
 func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until time.Time) (n, used int, err error) {
+	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
+	// refusal above and an empty selection change nothing.
 	var revived []string
-	if first {
+	if first && len(ids) > 0 {
 		revived = q.reviveDead()
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
@@ -360,6 +395,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	// destination's cool-down (retry and flush are the operator's ask for
 	// an attempt now): the old destinations' health is not its business.
 	now := q.clk.Now()
+	target = CanonicalRedirect(target) // one queue per target (rt18e-F2)
 	to := "redirect:" + target
 	var b BatchResult
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
