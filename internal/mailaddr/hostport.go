@@ -75,3 +75,27 @@ func ValidPort(p string) bool {
 	}
 	return n > 0 // leading zeros are the callers' to refuse or not (config: leadingZeroText)
 }
+
+// CanonicalHostPort is the one form of a HOST[:PORT] target (read by
+// SplitHostPort): an IP address in its shortest form, an IPv6 address in
+// brackets (`::1`, `[::1]` and `[0:0::1]` are `[::1]`), a host name
+// case-folded, the port only when one was given. A target that does not
+// parse is returned as it is.
+func CanonicalHostPort(target string) string {
+	host, port, err := SplitHostPort(target)
+	if err != nil {
+		return target
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String()
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	} else {
+		host = strings.ToLower(host)
+	}
+	if port != "" {
+		return host + ":" + port
+	}
+	return host
+}

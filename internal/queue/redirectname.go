@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"net/netip"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -15,22 +14,7 @@ import (
 // suspension of either form holds it. A target that does not parse is
 // returned as it is (the API refuses it before).
 func CanonicalRedirect(target string) string {
-	host, port, err := mailaddr.SplitHostPort(target)
-	if err != nil {
-		return target
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		host = a.String()
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	} else {
-		host = strings.ToLower(host)
-	}
-	if port != "" {
-		return host + ":" + port
-	}
-	return host
+	return mailaddr.CanonicalHostPort(target)
 }
 
 // CanonicalQueueName is name with a redirect queue's target in its one
