@@ -296,7 +296,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else {
 			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
 				m.DelayNotified = true
-				delayed = pending
+				delayed = q.delayOwedHere(m, pending, m.Arrived.Add(pol.DelayNotification))
 			}
 			m.State = Ready
 			if interrupted || expanded {
