@@ -624,13 +624,15 @@ func refusedReply(err error) string {
 
 // refusedDatabase answers a queue refusal of a database id it keeps as
 // another primary's (queue.DatabaseOfAnotherError, rt17f-F1) with the
-// reply and WARN of databaseOfAnother; nil for any other err.
+// reply and WARN of databaseOfAnother; nil for any other err. It is the
+// one answer of it: a copy's (MAIL … XSHADOWCOPY=, a batch) and
+// XSHADOW's (holderSeen).
 func (s *session) refusedDatabase(err error) *gosmtp.SMTPError {
 	var o *queue.DatabaseOfAnotherError
 	if !errors.As(err, &o) {
 		return nil
 	}
-	s.log.Warn("shadow copy refused: the presented transport database id is another server's",
+	s.log.Warn("shadow copy or session refused: the presented transport database id is another server's",
 		"shadow_server", o.Server, "database_id", o.DatabaseID, "known_as", o.Other, "remote", s.ip.String())
 	return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Database id " + o.DatabaseID + " is another server's here; nothing changed"}

@@ -744,8 +744,11 @@ func (v *verbConn) xshadow(arg string) string {
 				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 			}
 		}
+		if r := s.holderSeen(id, pdb); r != "" {
+			s.shadowServer = "" // refused as databaseOfAnother refuses
+			return r
+		}
 		s.shadowPeerDB = pdb
-		s.holderSeen(id, pdb)
 		s.primarySeen(id, pdb)
 	}
 	s.wantMark = true
@@ -794,12 +797,21 @@ type HolderRecorder interface {
 // under that id: recorded before any MAIL of the session, so that the
 // commit finding a new id marks only the messages relayed before it
 // (whose copies went with the old database), never one relayed here now.
-func (s *session) holderSeen(server, dbID string) {
+//
+// The queue refuses an id it keeps as another primary's
+// (queue.DatabaseOfAnotherError: another session recorded it since
+// databaseOfAnother looked): an expected outcome, a WARN with the reason
+// and the peer, and the refusal's reply, which databaseOfAnother gives
+// ("" when the id was taken or its recording failed).
+func (s *session) holderSeen(server, dbID string) string {
 	hr, ok := s.srv.queue.(HolderRecorder)
 	if !ok {
-		return
+		return ""
 	}
 	lost, old, err := hr.ShadowHolderSeen(server, dbID)
+	if r := s.refusedDatabase(err); r != nil {
+		return Reply(r)
+	}
 	switch {
 	case err != nil:
 		s.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
@@ -810,6 +822,7 @@ func (s *session) holderSeen(server, dbID string) {
 		s.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
+	return ""
 }
 
 // PrimaryRecorder is the part of the queue that learns from a peer's
