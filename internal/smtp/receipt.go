@@ -120,7 +120,7 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 		return "503 5.5.1 XSHADOWCOPY not offered"
 	case ss.pendingShadowID != "":
 		return "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
-	case !validShadowID(db):
+	case !shadowid.Valid(db):
 		return "501 5.5.4 XSHADOWCOPY= needs a database id of " + shadowid.Syntax
 	}
 	// The id names the primary the copy is kept for: one this server

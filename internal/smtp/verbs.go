@@ -862,7 +862,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		return true, 0, false, "", true
 	case len(f) == 2 && strings.EqualFold(f[0], "MARK"):
 		d, id, ok := strings.Cut(f[1], "=")
-		if !ok || !strings.EqualFold(d, "DB") || !validShadowID(id) {
+		if !ok || !strings.EqualFold(d, "DB") || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, 0, false, id, true
@@ -870,7 +870,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		k, n, ok1 := strings.Cut(f[0], "=")
 		d, id, ok2 := strings.Cut(f[1], "=")
 		v, err := strconv.ParseUint(n, 10, 64)
-		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !validShadowID(id) {
+		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, v, true, id, true
@@ -953,15 +953,12 @@ func (v *verbConn) mailShadowParam(ml *mailLine) string {
 		return "501 5.5.4 XSHADOW= given more than once"
 	case ss == nil || ss.shadowServer == "":
 		return "503 5.5.1 XSHADOW parameter outside a shadow session"
-	case !validShadowID(id):
+	case !shadowid.Valid(id):
 		return "501 5.5.4 XSHADOW= needs an id of " + shadowid.Syntax
 	}
 	ss.pendingShadowID = id
 	return ""
 }
-
-// validShadowID is the one form of a shadow id (shadowid.Valid).
-func validShadowID(id string) bool { return shadowid.Valid(id) }
 
 // net.Conn methods go to the current transport.
 func (v *verbConn) Close() error                       { return v.conn.Close() }
