@@ -13,9 +13,10 @@ import (
 // umbra sends to — a smart host (the configuration file's and the
 // topology's), a queue redirect's target (--to, the API's ?to=) and a
 // redirect queue's name: read by mailaddr.SplitHostPort, the port (when
-// one is given) a number from 1 to 65535 written with digits only and no
-// leading zero (025, which reads 21 as an octal number, and 007 alike), the host a host name or an IP address (IsHost). A target
-// one of them refuses all of them refuse, in the same words.
+// one is given) a number from 1 to 65535 written with digits only and
+// no leading zero (025, which reads 21 as an octal number, and 007
+// alike), the host a host name or an IP address (IsHost). A target one
+// of them refuses all of them refuse, in the same words.
 //
 // The error says what is wrong without quoting s: the caller names what
 // s is and shows s by its own rule ("smart host %q: …", the API's

@@ -745,7 +745,7 @@ func (v *verbConn) xshadow(arg string) string {
 			}
 		}
 		if r := s.holderSeen(id, pdb); r != "" {
-			s.shadowServer = "" // refused as databaseOfAnother refuses
+			s.shadowServer, s.shadowPeerDB = "", "" // refused as databaseOfAnother refuses
 			return r
 		}
 		s.shadowPeerDB = pdb
