@@ -431,7 +431,7 @@ func selfSmartHosts(ctx context.Context, r delivery.Resolver, bindings []string,
 			continue
 		}
 		how := "is an address this server listens on"
-		if ip, _, err := net.SplitHostPort(h); net.ParseIP(h) == nil && (err != nil || net.ParseIP(ip) == nil) {
+		if host, _, err := mailaddr.SplitHostPort(h); err != nil || net.ParseIP(host) == nil { // the one HOST[:PORT] reading: [::1] is an address
 			how = "resolves to " + strings.Join(one.Skipped, ", ") + ", an address this server listens on"
 		}
 		out[j] = "smart host " + h + " " + how + ": " + what

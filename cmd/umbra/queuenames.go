@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"umbra/internal/config"
-	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 )
 
@@ -23,7 +22,8 @@ import (
 //   - site:SITE[/…] — SITE is a site of the topology;
 //   - shadow:SERVER, legacy:… — a server of the topology (shadow:) or any
 //     well-formed list;
-//   - redirect:HOST[:PORT] — a well-formed host and port;
+//   - redirect:HOST[:PORT] — a target queue redirect --to takes
+//     (config.CheckHostPort);
 //   - mx:DOMAIN — a well-formed domain name (letters, digits, hyphens,
 //     two labels or more) while some send connector resolves MX. umbra
 //     cannot know ahead of time which domains mail will go to, so a
@@ -84,7 +84,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 				return nil
 			}
 		case "redirect":
-			if validHostPort(dest) {
+			if config.CheckHostPort(dest) == nil { // as queue redirect --to checks its target
 				return nil
 			}
 			valid = append(valid, "redirect:HOST[:PORT]")
@@ -159,14 +159,6 @@ func wellFormedDomain(s string) bool {
 // brackets.
 func wellFormedHost(s string) bool {
 	return net.ParseIP(strings.Trim(s, "[]")) != nil || config.IsHost(s)
-}
-
-// validHostPort is HOST or HOST:PORT with a well-formed host and a port
-// of 1–65535, read as queue redirect --to reads its target
-// (mailaddr.SplitHostPort, mailaddr.ValidPort).
-func validHostPort(s string) bool {
-	host, port, err := mailaddr.SplitHostPort(s)
-	return err == nil && (port == "" || mailaddr.ValidPort(port)) && config.IsHost(host)
 }
 
 // topoSmartHosts reports whether topo has a send connector name with

@@ -16,7 +16,6 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/dumpster"
 	"umbra/internal/jsonsafe"
-	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -262,23 +261,12 @@ func (s *Server) knownDatabase(db string) error {
 	return &queue.UnknownNameError{Kind: "mailbox database", Name: db, Valid: valid}
 }
 
-// checkRedirectTarget checks a queue redirect's target: a host name or
-// an IP address (config.IsHost), with an optional port 1–65535
-// (host:port, [v6], [v6]:port, a bare v6: mailaddr.SplitHostPort),
-// before anything is stored or looked up.
+// checkRedirectTarget checks a queue redirect's target before anything
+// is stored or looked up: config.CheckHostPort, the check of a smart
+// host, in its words.
 func checkRedirectTarget(to string) error {
-	host, port, err := mailaddr.SplitHostPort(to) // the one HOST[:PORT] reading (smart hosts too)
-	if err != nil {
-		return fmt.Errorf("redirect target %s: not HOST[:PORT] (a host name, an IPv4 address, or an IPv6 address, [ADDRESS]:PORT with a port): %v",
-			queue.QuoteShown(to), err)
-	}
-	if port != "" {
-		if !mailaddr.ValidPort(port) {
-			return fmt.Errorf("redirect target %s: port %s is not a number from 1 to 65535", queue.QuoteShown(to), queue.QuoteShown(port))
-		}
-	}
-	if !config.IsHost(host) {
-		return fmt.Errorf("redirect target %s: %s is not a host name or an IP address", queue.QuoteShown(to), queue.QuoteShown(host))
+	if err := config.CheckHostPort(to); err != nil {
+		return fmt.Errorf("redirect target %s: %v", queue.QuoteShown(to), err)
 	}
 	return nil
 }

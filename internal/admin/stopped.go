@@ -39,11 +39,8 @@ func (c *Client) permissionErr(err error) error {
 // or of its directory when the socket cannot be looked at; "" when
 // neither can.
 func socketOwner(path string) string {
-	if o, ok := queue.OwnerText(path); ok {
+	if o, ok := queue.OwnerText(path); ok { // one look at the socket: false when it cannot be looked at
 		return " (owned by " + o + ")"
-	}
-	if _, err := os.Stat(path); err == nil {
-		return "" // looked at, no owner to tell
 	}
 	if o, ok := queue.OwnerText(filepath.Dir(path)); ok {
 		return fmt.Sprintf(" (its directory %s is owned by %s)", filepath.Dir(path), o)

@@ -138,7 +138,7 @@ func TestBadConfigs(t *testing.T) {
 		// An IP literal with an octet above 255 is neither an address nor
 		// a host name (its top label is all digits): refused before any
 		// lookup could be made of it.
-		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25" is not a host name or address`,
+		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25": the host is not a host name or an IP address`,
 		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,

@@ -18,7 +18,10 @@
 //     as booleans. A leading zero whose octal and decimal readings
 //     differ (010) is refused naming both, in a whole number and alike
 //     in a size, a duration and a port, which their own parsers read in
-//     decimal (leadingZeroText). A size is whole bytes, or a whole
+//     decimal (leadingZeroText). A HOST[:PORT] umbra sends to (a smart
+//     host, and outside the configuration a queue redirect's target and
+//     a redirect queue's name) has one check, CheckHostPort, in one
+//     wording: its port takes no leading zero at all. A size is whole bytes, or a whole
 //     number and a unit spelled exactly: KiB, MiB, GiB (1024-based), KB,
 //     MB, GB (1000-based), B (units.go sizeUnits; the README's "size
 //     unit" table lists the same, TestSizeUnitsDocumented holds them

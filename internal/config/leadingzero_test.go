@@ -9,7 +9,8 @@ import (
 // and decimal readings differ is refused at its line naming both
 // readings, as a whole-number setting is (rt41 F3): 025 reads 25 to a
 // dialer and 21 to YAML's integer rules, and an operator cannot tell
-// which umbra took. 007 means 7 either way and loads.
+// which umbra took. 007 means 7 either way and loads, but as a smart
+// host's port (one check with queue redirect --to, which refuses it).
 func TestLeadingZeroRefusedInPortsSizesDurations(t *testing.T) {
 	base := `server:
   name: a.example.test
@@ -48,8 +49,14 @@ send_connectors:
 		}
 	}
 	// The same reading either way loads.
-	if _, err := Parse([]byte(fill("transport:\n  spool_threshold: 007MiB", "127.0.0.1:007", "mx.example.org:007")), "z.yaml"); err != nil &&
+	if _, err := Parse([]byte(fill("transport:\n  spool_threshold: 007MiB", "127.0.0.1:007", "mx.example.org")), "z.yaml"); err != nil &&
 		strings.Contains(err.Error(), "leading zero") {
 		t.Errorf("007 refused: %v", err)
+	}
+	// A smart host's port is checked as a queue redirect's target is
+	// (CheckHostPort): no leading zero, 007 neither.
+	if _, err := Parse([]byte(fill("", "127.0.0.1:25", "mx.example.org:007")), "z.yaml"); err == nil ||
+		!strings.Contains(err.Error(), `z.yaml:12: smart host "mx.example.org:007": the port 007 has a leading zero: write 7`) {
+		t.Errorf("smart host port 007: %v", err)
 	}
 }

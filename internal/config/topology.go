@@ -367,8 +367,8 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("scope must be organisation or site, not %q", c.Scope), "send_connectors", i, "scope")
 		}
 		for j, h := range c.SmartHosts {
-			for _, msg := range smartHostErrors(h) { // validate.go: as the configuration file's
-				v.add(msg, "send_connectors", i, "smart_hosts", j)
+			if err := CheckHostPort(h); err != nil { // as the configuration file's (validate.go)
+				v.add(fmt.Sprintf("smart host %q: %v", h, err), "send_connectors", i, "smart_hosts", j)
 			}
 		}
 	}

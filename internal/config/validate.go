@@ -359,8 +359,8 @@ func validate(c *Config) []violation {
 			}
 		}
 		for j, h := range sc.SmartHosts {
-			for _, msg := range smartHostErrors(h) {
-				v.add(msg, at("smart_hosts", j)...)
+			if err := CheckHostPort(h); err != nil {
+				v.add(fmt.Sprintf("smart host %q: %v", h, err), at("smart_hosts", j)...)
 			}
 		}
 		if sc.Port < 1 || sc.Port > 65535 {
@@ -905,26 +905,4 @@ func settingName(path []any) string {
 		}
 	}
 	return b.String()
-}
-
-// smartHostErrors is what is wrong with smart host h (host or
-// host:port), nothing when it is good: the one check of the
-// configuration file's send connectors and the topology's.
-func smartHostErrors(h string) []string {
-	var out []string
-	host, port, err := mailaddr.SplitHostPort(h) // HOST[:PORT], as queue redirect --to reads it
-	if err != nil {
-		return []string{fmt.Sprintf("smart host %q is not HOST[:PORT]: %v", h, err)}
-	}
-	if port != "" {
-		if !mailaddr.ValidPort(port) {
-			out = append(out, fmt.Sprintf("smart host %q has a bad port", h))
-		} else if msg := leadingZeroText(port, false); msg != "" {
-			out = append(out, fmt.Sprintf("smart host %q: port %s", h, msg))
-		}
-	}
-	if !IsHost(host) {
-		out = append(out, fmt.Sprintf("smart host %q is not a host name or address%s", h, hostHint(host)))
-	}
-	return out
 }

@@ -53,3 +53,25 @@ func TestSTSUnlistedMXCountedOncePerAttempt(t *testing.T) {
 		t.Fatalf("reports %q, want %q", got, want)
 	}
 }
+
+// A host is counted, not its addresses (RFC 8460 §4.3 counts sessions;
+// one attempt would make one to the host): an unlisted MX host of four
+// addresses passed over counts one validation-failure per attempt, as a
+// host of one does (mendr19 item 5).
+func TestSTSUnlistedMXOfSeveralAddressesCountedOnce(t *testing.T) {
+	w := stsWorld(t, "enforce")
+	w.dns.Remove("sts.test")
+	w.dns.Remove("mx2.sts.test")
+	w.dns.Add(t, "sts.test. 300 IN MX 10 mx2.sts.test.") // not listed: never connected to
+	w.dns.Add(t, "sts.test. 300 IN MX 20 mx1.sts.test.") // listed; down
+	for _, a := range []string{"127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"} {
+		w.dns.Add(t, "mx2.sts.test. 300 IN A "+a)
+	}
+	if r := w.deliver(message("a@sts.test")); r.Outcome != queue.Deferred {
+		t.Fatalf("attempt with the listed host down: %+v", r)
+	}
+	want := []string{"sts.test sts mx2.sts.test validation-failure"}
+	if got := w.rep.list(); !slices.Equal(got, want) {
+		t.Fatalf("reports %q, want one for the one host %q", got, want)
+	}
+}

@@ -24,23 +24,41 @@ type destTLS struct {
 	sts        *tlspolicy.STSPolicy
 	stsErr     error // the MTA-STS TXT lookup failed: whether a policy exists is unknown
 	mxSecure   bool
-	requireTLS bool                    // REQUIRETLS (RFC 8689)
-	noPolicy   bool                    // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
-	tlsFailed  bool                    // a host failed on TLS, or its policy kept a REQUIRETLS message from it (requireTLSDefer)
-	unlisted   map[string]bool         // MX hosts an MTA-STS testing policy does not list
-	decided    map[string]hostDecision // the engine's decision per host:port, made once per message
-	// fetchCounted: MX host names a REQUIRETLS message was kept from by
-	// a failed policy fetch in this attempt, counted once each (a host
-	// of several addresses is one host).
-	fetchCounted map[string]bool
+	requireTLS bool                     // REQUIRETLS (RFC 8689)
+	noPolicy   bool                     // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
+	tlsFailed  bool                     // a host failed on TLS, or its policy kept a REQUIRETLS message from it (requireTLSDefer)
+	unlisted   map[string]bool          // MX hosts an MTA-STS testing policy does not list
+	decided    map[string]*hostDecision // per host (name:port, every address of it): hostOf
 }
 
-// hostDecision is the engine's answer for one host (hostTLS): a pooled
-// session's check and the fresh attempt share it, so the host's TLSA
-// records are looked up, and a failure reported, once per message.
+// hostDecision is what one delivery decided of one host, whatever its
+// number of addresses: the engine's answer (hostTLS), shared by a pooled
+// session's check and the fresh attempt, so the host's TLSA records are
+// looked up, and a failure reported, once per message; and whether a
+// failure before any session — not listed by an enforced MTA-STS policy
+// (filterHosts), a failed policy fetch that kept a REQUIRETLS message
+// from it (hostTLS) — was counted for TLS reporting: once for the host
+// (RFC 8460 §4.3 counts sessions; the attempt would have made one).
 type hostDecision struct {
-	dec *tlspolicy.Decision
-	err error
+	made    bool // dec and err hold the engine's answer
+	dec     *tlspolicy.Decision
+	err     error
+	counted bool // a failure before any session was reported for the host
+}
+
+// hostOf is the record of h's host (its name and port: every address of
+// it shares one), made empty at the first look.
+func (t *destTLS) hostOf(h host) *hostDecision {
+	key := fmt.Sprintf("%s:%d", h.name, h.port())
+	hd := t.decided[key]
+	if hd == nil {
+		if t.decided == nil {
+			t.decided = map[string]*hostDecision{}
+		}
+		hd = &hostDecision{}
+		t.decided[key] = hd
+	}
+	return hd
 }
 
 // outboundTLS prepares the TLS policy of a send-connector group. Without
@@ -93,9 +111,12 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 		if t.requireTLS {
 			t.tlsFailed = true // kept from h by the TLS requirement (requireTLSDefer)
 		}
-		if r := t.eng.Reporter(); r != nil {
-			tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
-			r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
+		if hd := t.hostOf(h); !hd.counted { // once for the host, not per address
+			hd.counted = true
+			if r := t.eng.Reporter(); r != nil {
+				tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
+				r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
+			}
 		}
 	}
 	if len(kept) == 0 { // the MX RRset or the policy may be mid-change: retried, REQUIRETLS too
@@ -115,21 +136,17 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, h host) (*tlspolicy.Decision, error) {
 	var dec *tlspolicy.Decision
 	if t.eng != nil && t.mx {
-		key := fmt.Sprintf("%s:%d", h.name, h.port())
-		hd, ok := t.decided[key]
-		if !ok {
+		hd := t.hostOf(h)
+		if !hd.made {
 			waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
 			hd.dec, hd.err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, h.port(), t.sts)
+			hd.made = true
 			waited()
 			if hd.err != nil {
 				if r := t.eng.Reporter(); r != nil {
-					r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, hd.err)) // dnssec-invalid
+					r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, hd.err)) // dnssec-invalid, once for the host
 				}
 			}
-			if t.decided == nil {
-				t.decided = map[string]hostDecision{}
-			}
-			t.decided[key] = hd
 		}
 		if hd.err != nil {
 			return nil, t.policyDefer(h, hd.err.Error())
@@ -152,12 +169,11 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 			// fetch: it may verify once the fetch succeeds. The session
 			// it blocked is counted (RFC 8460 §4.3), once for the host,
 			// whatever number of addresses it has.
-			if r := t.eng.Reporter(); r != nil && !t.fetchCounted[h.name] {
-				if t.fetchCounted == nil {
-					t.fetchCounted = map[string]bool{}
+			if hd := t.hostOf(h); !hd.counted {
+				hd.counted = true
+				if r := t.eng.Reporter(); r != nil {
+					r.Result(t.dom, tlspolicy.PolicySTS, h.name, f.Result)
 				}
-				t.fetchCounted[h.name] = true
-				r.Result(t.dom, tlspolicy.PolicySTS, h.name, f.Result)
 			}
 			return nil, t.policyDefer(h, fmt.Sprintf("the MTA-STS policy of %s (id %s) could not be fetched: %s", t.dom, f.ID, f.Err))
 		}

@@ -514,7 +514,7 @@ func TestTrustedARCSealerLiftsDMARCFailure(t *testing.T) {
 		t.Fatalf("trusted sealer, dmarc=pass recorded: %q", got)
 	}
 	_, body := e.q.last(t)
-	wantAll(t, authResults(t, body), "dmarc=fail (p=reject override: arc=pass sealed by lists.test with dmarc=pass)", "arc=pass")
+	wantAll(t, authResults(t, body), "dmarc=fail (p=reject override: ARC pass sealed by lists.test, which recorded a DMARC pass)", "arc=pass")
 	for _, c := range []struct{ name, msg string }{
 		{"the sealer recorded dmarc=fail", list("lists.test", "fail")},
 		{"an untrusted sealer", list("other.test", "pass")},

@@ -196,8 +196,11 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 		// The sealer's pass must be about this message's author domain:
 		// a pass for another From: says nothing of this one.
 		for _, d := range m.TrustedARCSealers {
-			if sameDomain(d, r.arc.domain) {
-				r.overriddenBy = r.arc.domain
+			if a, ok := asciiDomain(d); ok && sameDomain(d, r.arc.domain) {
+				// The configured sealer, as DNS holds it: the seal's
+				// d= is text of the message (a U-label, capitals).
+				r.overriddenBy = a
+				break
 			}
 		}
 	}
@@ -315,7 +318,7 @@ func (r *results) results() []result {
 		}
 		for _, d := range r.dkim {
 			out = append(out, result{method: "dkim", value: d.value, comment: d.reason,
-				props: [][2]string{{"header.d", d.domain}, {"header.i", d.identity}, {"header.s", d.selector}, {"header.b", d.b}}})
+				props: [][2]string{{"header.d", propDomain(d.domain)}, {"header.i", d.identity}, {"header.s", d.selector}, {"header.b", d.b}}})
 		}
 	}
 	if r.dmarcRun {
@@ -324,10 +327,12 @@ func (r *results) results() []result {
 			note = "p=" + string(r.dmarc.published)
 		}
 		if r.overriddenBy != "" {
-			note += " override: arc=pass sealed by " + r.overriddenBy + " with dmarc=pass"
+			// No "=": inside the dmarc=fail comment "arc=pass" would
+			// read as a result to a parser searching the field.
+			note += " override: ARC pass sealed by " + r.overriddenBy + ", which recorded a DMARC pass"
 		}
 		out = append(out, result{method: "dmarc", value: r.dmarc.value, note: note, comment: r.dmarc.reason,
-			props: [][2]string{{"header.from", r.dmarc.domain}}})
+			props: [][2]string{{"header.from", propDomain(r.dmarc.domain)}}})
 	}
 	if r.arcRun {
 		note := ""
@@ -338,9 +343,25 @@ func (r *results) results() []result {
 			note = fmt.Sprintf("i=%d", r.arc.instance)
 		}
 		out = append(out, result{method: "arc", value: r.arc.value, note: note, comment: r.arc.reason,
-			props: [][2]string{{"header.d", r.arc.domain}}})
+			props: [][2]string{{"header.d", propDomain(r.arc.domain)}}})
 	}
 	return out
+}
+
+// propDomain is a domain property (header.d, header.from) as the
+// header writes it: a name with a byte above ASCII (a U-label the
+// message wrote) as its A-label, since the field is ASCII and pvalue
+// would drop those bytes and name another domain; any other as written.
+func propDomain(d string) string {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			if a, ok := asciiDomain(d); ok {
+				return a
+			}
+			return d
+		}
+	}
+	return d
 }
 
 // sameDomain compares two domain names (A-labels, case, final dot).

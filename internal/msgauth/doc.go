@@ -62,7 +62,10 @@
 //     no parser searching the field reads it as a result. Text a check
 //     could not parse is quoted in the reason by quoteShort (64 bytes at
 //     most). umbra's own words in a comment (p=…, i=N, the override) are
-//     result.note, written as they are: never text of the message.
+//     result.note, written as they are: never text of the message (the
+//     override names the configured sealer's A-label, not the seal's
+//     d=) and, past p=, no "=". A domain property the message wrote as
+//     a U-label is written as its A-label (propDomain).
 //
 // ARC verification is written here (go-msgauth has none) on DKIM's
 // canonicalizations, tag lists and key records (canon.go), checked

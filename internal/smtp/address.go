@@ -220,8 +220,6 @@ func ParseAddress(s string) (Address, error) {
 	return Address{Local: local, Domain: domain}, nil
 }
 
-// isPort reports whether s is a port number as a host:port writes it
-
 func validLocal(l string) bool {
 	if strings.HasPrefix(l, `"`) {
 		if len(l) < 2 || !strings.HasSuffix(l, `"`) {

@@ -488,10 +488,10 @@ func (s *shadowConn) Read(b []byte) (int, error) {
 // go-smtp added to the MAIL of a message that is not 8-bit (Client.Mail);
 // other writes are returned as they are.
 func (s *shadowConn) withShadowParams(b []byte) []byte {
-	if s.mailParam != "" && !validShadowID(s.mailParam) {
+	if s.mailParam != "" && !shadowid.Valid(s.mailParam) {
 		s.mailParam = "" // cannot be an id; never sent (it could hold CR or LF)
 	}
-	if s.copyParam != "" && !validShadowID(s.copyParam) {
+	if s.copyParam != "" && !shadowid.Valid(s.copyParam) {
 		s.copyParam = ""
 	}
 	if s.bodySet && !s.body8 && bytes.HasPrefix(b, []byte("MAIL FROM:")) {
@@ -892,15 +892,15 @@ func discardIDs(lines []string) []string {
 	var ids []string
 	for _, l := range lines[1:] {
 		id := strings.TrimSpace(l)
-		if validShadowID(id) {
+		if shadowid.Valid(id) {
 			ids = append(ids, id)
 			continue
 		}
-		if cid, ok := strings.CutSuffix(id, queue.HandBackSuffix); ok && validShadowID(cid) {
+		if cid, ok := strings.CutSuffix(id, queue.HandBackSuffix); ok && shadowid.Valid(cid) {
 			ids = append(ids, id) // version 11: the message is given to this server (queue handback.go)
 			continue
 		}
-		if pd, ok := queue.ParsePartialDiscard(id); ok && validShadowID(pd.ID) {
+		if pd, ok := queue.ParsePartialDiscard(id); ok && shadowid.Valid(pd.ID) {
 			ids = append(ids, pd.Wire())
 		}
 	}

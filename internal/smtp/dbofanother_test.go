@@ -1,8 +1,12 @@
 package smtp
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"umbra/internal/queue"
 )
 
 // ownersQueue knows the database ids of the primaries it keeps copies
@@ -65,4 +69,58 @@ func TestCopyWithAnotherServersDatabase(t *testing.T) {
 	d.cmd("RCPT TO:<x@elsewhere.org>", "503")
 	d.cmd("RSET", "250")
 	d.cmd("QUIT", "221")
+}
+
+// racedHolders is ownersQueue whose holder record refuses the id the
+// check before it let through: another session recorded it as another
+// primary's in between (queue.ShadowHolderSeen's own refusal).
+type racedHolders struct {
+	ownersQueue
+}
+
+func (q *racedHolders) ShadowHolderSeen(server, dbID string) (int, string, error) {
+	q.ownersQueue.ShadowHolderSeen(server, dbID)
+	return 0, "", &queue.DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: "hub3"}
+}
+
+// mendr19 item 3 (SR-3, OPS- logs): a refusal is an expected outcome,
+// not a failure: the holder record's refusal of another server's
+// database id (the narrow race past databaseOfAnother) is a WARN naming
+// the reason and the peer, never an ERROR, and the session is refused
+// as databaseOfAnother refuses it: nothing is given back under that id.
+func TestXShadowHolderRefusalIsWarned(t *testing.T) {
+	q := &racedHolders{ownersQueue{markQueue: markQueue{mark: 5}}}
+	logs := &syncBuffer{}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(), Queue: q,
+		Shadow: newPartialShadow(), ShadowEnabled: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	if got := d.cmd("XSHADOW hub2 MARK DB=dbB", "550 5.7.1"); !strings.Contains(got, "another server's") || !strings.Contains(got, "nothing changed") {
+		t.Errorf("reply %q: want the id named as another server's, nothing changed", got)
+	}
+	d.cmd("XQUERYDISCARD", "503 5.5.1") // no shadow session was opened
+	d.cmd("QUIT", "221")
+	if l := logs.lines("level=ERROR"); len(l) != 0 {
+		t.Errorf("a refusal logged as an error: %q", l)
+	}
+	warn := logs.lines("level=WARN")
+	if len(warn) != 1 || !strings.Contains(warn[0], "another server's") || !strings.Contains(warn[0], "known_as=hub3") ||
+		!strings.Contains(warn[0], "shadow_server=hub2") || !strings.Contains(warn[0], "remote=127.0.0.1") {
+		t.Errorf("want one WARN with the reason and the peer, got %q", warn)
+	}
+	q.mmu.Lock()
+	defer q.mmu.Unlock()
+	if len(q.prim) != 0 {
+		t.Errorf("primaries given back under a refused id: %v", q.prim)
+	}
 }

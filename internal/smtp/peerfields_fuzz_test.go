@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/shadowid"
 )
 
 // What a peer answers to the shadow verbs of versions 6 and 7 (anyone's
@@ -67,7 +69,7 @@ func FuzzPeerReplyFields(f *testing.F) {
 				}
 			}
 			if ask, mark, hasMark, db, ok := parseMarkArgs(l); ok && db != "" {
-				if !ask || !validShadowID(db) || (!hasMark && mark != 0) {
+				if !ask || !shadowid.Valid(db) || (!hasMark && mark != 0) {
 					t.Fatalf("%q: mark %d (%v) db %q", l, mark, hasMark, db)
 				}
 				form := fmt.Sprintf("MARK=%d DB=%s", mark, db)

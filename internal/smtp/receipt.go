@@ -120,7 +120,7 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 		return "503 5.5.1 XSHADOWCOPY not offered"
 	case ss.pendingShadowID != "":
 		return "501 5.5.4 XSHADOWCOPY= and XSHADOW= exclude each other"
-	case !validShadowID(db):
+	case !shadowid.Valid(db):
 		return "501 5.5.4 XSHADOWCOPY= needs a database id of " + shadowid.Syntax
 	}
 	// The id names the primary the copy is kept for: one this server
@@ -624,13 +624,15 @@ func refusedReply(err error) string {
 
 // refusedDatabase answers a queue refusal of a database id it keeps as
 // another primary's (queue.DatabaseOfAnotherError, rt17f-F1) with the
-// reply and WARN of databaseOfAnother; nil for any other err.
+// reply and WARN of databaseOfAnother; nil for any other err. It is the
+// one answer of it: a copy's (MAIL … XSHADOWCOPY=, a batch) and
+// XSHADOW's (holderSeen).
 func (s *session) refusedDatabase(err error) *gosmtp.SMTPError {
 	var o *queue.DatabaseOfAnotherError
 	if !errors.As(err, &o) {
 		return nil
 	}
-	s.log.Warn("shadow copy refused: the presented transport database id is another server's",
+	s.log.Warn("shadow copy or session refused: the presented transport database id is another server's",
 		"shadow_server", o.Server, "database_id", o.DatabaseID, "known_as", o.Other, "remote", s.ip.String())
 	return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Database id " + o.DatabaseID + " is another server's here; nothing changed"}

@@ -12,6 +12,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/shadowid"
 )
 
 // copyQueue is a fakeQueue that also keeps shadow copies on receipt.
@@ -367,7 +368,7 @@ func FuzzMailCopyParam(f *testing.F) {
 				t.Fatalf("%q: reply %q with line %q, db %q", line, reply, out, s.pendingCopyDB)
 			}
 		case s.pendingCopyDB != "":
-			if !three || !validShadowID(s.pendingCopyDB) || hasParam(string(out)) ||
+			if !three || !shadowid.Valid(s.pendingCopyDB) || hasParam(string(out)) ||
 				!strings.HasSuffix(string(out), "\r\n") {
 				t.Fatalf("%q: took %q, left %q (version 3: %v)", line, s.pendingCopyDB, out, three)
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"umbra/internal/queue"
+	"umbra/internal/shadowid"
 )
 
 // XQUERYDROPPED (shadow verbs version 12): a primary asks a server that
@@ -111,7 +112,7 @@ func (c *Client) QueryDropped(max int) ([]string, error) {
 	for _, l := range lines[1:] {
 		// "*": a copy set aside as damaged there, which it cannot name
 		// (queue.DroppedEvery).
-		if id := strings.TrimSpace(l); validShadowID(id) || id == "*" {
+		if id := strings.TrimSpace(l); shadowid.Valid(id) || id == "*" {
 			ids = append(ids, id)
 		}
 	}

@@ -3,6 +3,8 @@ package smtp
 import (
 	"fmt"
 	"strings"
+
+	"umbra/internal/shadowid"
 )
 
 // XQUERYHELD (shadow verbs version 4): a shadow server asks its primary
@@ -42,7 +44,7 @@ func parseHeldArgs(arg string) ([]string, bool) {
 		return nil, false
 	}
 	for _, id := range ids {
-		if !validShadowID(id) {
+		if !shadowid.Valid(id) {
 			return nil, false
 		}
 	}
@@ -105,7 +107,7 @@ func (c *Client) QueryHeld(ids []string) ([]string, error) {
 		line := "XQUERYHELD"
 		n := 0
 		for n < len(ids) && n < maxHeldIDs && len(line)+1+len(ids[n]) <= heldLineMax {
-			if validShadowID(ids[n]) {
+			if shadowid.Valid(ids[n]) {
 				line += " " + ids[n]
 			}
 			n++

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/shadowid"
 )
 
 // heldShadow answers XQUERYHELD from a set of ids it still needs.
@@ -140,7 +142,7 @@ func FuzzParseHeldArgs(f *testing.F) {
 			t.Fatalf("%q: %d ids accepted", arg, len(ids))
 		}
 		for _, id := range ids {
-			if !validShadowID(id) {
+			if !shadowid.Valid(id) {
 				t.Fatalf("%q: invalid id %q accepted", arg, id)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
+	"umbra/internal/shadowid"
 )
 
 // XDISCARD (shadow verbs version 13): a primary hands a discard
@@ -142,10 +143,10 @@ func discardLines(arg string, several bool) ([]string, bool) {
 // notifications.
 func discardLine(arg string) (string, bool) {
 	arg = strings.TrimSpace(arg)
-	if validShadowID(arg) {
+	if shadowid.Valid(arg) {
 		return arg, true
 	}
-	if pd, ok := queue.ParsePartialDiscard(arg); ok && validShadowID(pd.ID) {
+	if pd, ok := queue.ParsePartialDiscard(arg); ok && shadowid.Valid(pd.ID) {
 		return pd.Wire(), true
 	}
 	return "", false

@@ -744,8 +744,11 @@ func (v *verbConn) xshadow(arg string) string {
 				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 			}
 		}
+		if r := s.holderSeen(id, pdb); r != "" {
+			s.shadowServer, s.shadowPeerDB = "", "" // refused as databaseOfAnother refuses
+			return r
+		}
 		s.shadowPeerDB = pdb
-		s.holderSeen(id, pdb)
 		s.primarySeen(id, pdb)
 	}
 	s.wantMark = true
@@ -794,12 +797,21 @@ type HolderRecorder interface {
 // under that id: recorded before any MAIL of the session, so that the
 // commit finding a new id marks only the messages relayed before it
 // (whose copies went with the old database), never one relayed here now.
-func (s *session) holderSeen(server, dbID string) {
+//
+// The queue refuses an id it keeps as another primary's
+// (queue.DatabaseOfAnotherError: another session recorded it since
+// databaseOfAnother looked): an expected outcome, a WARN with the reason
+// and the peer, and the refusal's reply, which databaseOfAnother gives
+// ("" when the id was taken or its recording failed).
+func (s *session) holderSeen(server, dbID string) string {
 	hr, ok := s.srv.queue.(HolderRecorder)
 	if !ok {
-		return
+		return ""
 	}
 	lost, old, err := hr.ShadowHolderSeen(server, dbID)
+	if r := s.refusedDatabase(err); r != nil {
+		return Reply(r)
+	}
 	switch {
 	case err != nil:
 		s.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
@@ -810,6 +822,7 @@ func (s *session) holderSeen(server, dbID string) {
 		s.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
+	return ""
 }
 
 // PrimaryRecorder is the part of the queue that learns from a peer's
@@ -849,7 +862,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		return true, 0, false, "", true
 	case len(f) == 2 && strings.EqualFold(f[0], "MARK"):
 		d, id, ok := strings.Cut(f[1], "=")
-		if !ok || !strings.EqualFold(d, "DB") || !validShadowID(id) {
+		if !ok || !strings.EqualFold(d, "DB") || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, 0, false, id, true
@@ -857,7 +870,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		k, n, ok1 := strings.Cut(f[0], "=")
 		d, id, ok2 := strings.Cut(f[1], "=")
 		v, err := strconv.ParseUint(n, 10, 64)
-		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !validShadowID(id) {
+		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, v, true, id, true
@@ -940,15 +953,12 @@ func (v *verbConn) mailShadowParam(ml *mailLine) string {
 		return "501 5.5.4 XSHADOW= given more than once"
 	case ss == nil || ss.shadowServer == "":
 		return "503 5.5.1 XSHADOW parameter outside a shadow session"
-	case !validShadowID(id):
+	case !shadowid.Valid(id):
 		return "501 5.5.4 XSHADOW= needs an id of " + shadowid.Syntax
 	}
 	ss.pendingShadowID = id
 	return ""
 }
-
-// validShadowID is the one form of a shadow id (shadowid.Valid).
-func validShadowID(id string) bool { return shadowid.Valid(id) }
 
 // net.Conn methods go to the current transport.
 func (v *verbConn) Close() error                       { return v.conn.Close() }

@@ -23,6 +23,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
+	"umbra/internal/shadowid"
 )
 
 // fakeShadow holds discard notifications per shadow server.
@@ -520,7 +521,7 @@ func FuzzShadowReplies(f *testing.F) {
 			t.Fatalf("database id %q", id)
 		}
 		for _, id := range discardIDs(lines) {
-			if !validShadowID(id) {
+			if !shadowid.Valid(id) {
 				t.Fatalf("discard id %q", id)
 			}
 		}

@@ -1,0 +1,48 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"umbra/internal/mailaddr"
+)
+
+// CheckHostPort is the one check of a HOST[:PORT] that names a server
+// umbra sends to — a smart host (the configuration file's and the
+// topology's), a queue redirect's target (--to, the API's ?to=) and a
+// redirect queue's name: read by mailaddr.SplitHostPort, the port (when
+// one is given) a number from 1 to 65535 written with digits only and
+// no leading zero (025, which reads 21 as an octal number, and 007
+// alike), the host a host name or an IP address (IsHost). A target one
+// of them refuses all of them refuse, in the same words.
+//
+// The error says what is wrong without quoting s: the caller names what
+// s is and shows s by its own rule ("smart host %q: …", the API's
+// queue.QuoteShown).
+func CheckHostPort(s string) error {
+	host, port, err := mailaddr.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("not HOST[:PORT] (a host name or an IP address, :PORT after it; an IPv6 address with a port is [ADDRESS]:PORT): %v", err)
+	}
+	if port != "" {
+		if !mailaddr.ValidPort(port) {
+			return errors.New("the port is not a number from 1 to 65535")
+		}
+		if port[0] == '0' {
+			// Digits only by now: numbers are shown, never other text.
+			// Refused also where octal and decimal agree (007): a port
+			// is written one way.
+			dec := strings.TrimLeft(port, "0")
+			if oct, err := strconv.ParseUint(port, 8, 16); err == nil && strconv.FormatUint(oct, 10) != dec {
+				return fmt.Errorf("the port %s has a leading zero, which reads as the octal number %d: write %s", port, oct, dec)
+			}
+			return fmt.Errorf("the port %s has a leading zero: write %s", port, dec)
+		}
+	}
+	if !IsHost(host) {
+		return errors.New("the host is not a host name or an IP address" + hostHint(host))
+	}
+	return nil
+}
