@@ -328,7 +328,7 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	// IP-address text without brackets is no domain either: refused,
 	// never resolved (the resolver would take it for that address).
 	ipText := rcptReplies(t, hubAddr, "u@127.0.0.9", "u@127.1", "u@::1", "u@[not-an-ip")
-	wantReplies(t, "IP-address text", ipText, map[string]string{"u@127.0.0.9": "550 5.1.2", "u@127.1": "550 5.1.2", "u@::1": "550 5.1.2", "u@[not-an-ip": "550 5.1.2"})
+	wantReplies(t, "IP-address text", ipText, map[string]string{"u@127.0.0.9": "550 5.1.2", "u@127.1": "550 5.1.2", "u@::1": "550 5.1.2", "u@[not-an-ip": "501 5.1.3"})
 	hub.kill()
 
 	explain := func(args ...string) (routeExplanation, string, int) {
