@@ -50,9 +50,10 @@ and the rest of the explanation is complete.`,
 			cfg.Topology = topoFile
 			// Each recipient as RCPT takes it (rcptcheck.go): bare
 			// postmaster, a trailing dot, the domain's case. One RCPT
-			// refuses by its address alone gets RCPT's reply as its
-			// rcpt: line and the others are explained (rt18c-F6); with
-			// none left to explain, the refusals exit 64.
+			// refuses by its address alone has no route: RCPT's reply
+			// is its only line, the others are explained (rt18c-F6),
+			// and the command exits 64 — the worst verdict — naming
+			// each refusal on stderr.
 			refused := map[int]rcptRefused{}
 			var given []string
 			var refusals []error
@@ -155,7 +156,7 @@ and the rest of the explanation is complete.`,
 				for i, rcpt := range all {
 					if rr, ok := refused[i]; ok {
 						ex.Routes = append(ex.Routes, routing.Route{Recipient: rcpt})
-						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply})
+						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply, Refused: true})
 						continue
 					}
 					ex.Routes, ex.Recipients = append(ex.Routes, routes[0]), append(ex.Recipients, checks[0])
@@ -163,9 +164,15 @@ and the rest of the explanation is complete.`,
 				}
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), ex)
+				if err := printJSON(cmd.OutOrStdout(), ex); err != nil {
+					return err
+				}
+			} else {
+				printExplanation(cmd.OutOrStdout(), ex)
 			}
-			printExplanation(cmd.OutOrStdout(), ex)
+			if len(refusals) > 0 {
+				return &exitError{code: exitUsage, err: errors.Join(refusals...)}
+			}
 			return nil
 		},
 	}
@@ -206,6 +213,11 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 	for i, r := range ex.Routes {
 		if i > 0 || ex.Topology == "" {
 			fmt.Fprintln(out)
+		}
+		if i < len(ex.Recipients) && ex.Recipients[i].Refused {
+			// Refused by RCPT for its address alone: no route.
+			fmt.Fprintf(out, "%s (from %s, %d bytes)\n  rcpt:        %s\n", r.Recipient, ex.Server, ex.Size, ex.Recipients[i].RCPT)
+			continue
 		}
 		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
 		if i < len(ex.Recipients) {
