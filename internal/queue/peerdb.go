@@ -122,8 +122,9 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 // their primaries are returned: a retired id (its primary's record holds
 // a newer one) as well as one whose record went. Refused (ErrNotApplicable, nothing
 // changed) while a primary's record here still holds dbID — its copies,
-// or a contact within the grace, are kept against it — and ErrNotFound
-// when no entry names dbID.
+// or a contact within the grace, are kept against it — and a
+// NotFoundError (ErrNotFound, in words about database ids) when no entry
+// names dbID.
 func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		owners = owners[:0]
@@ -145,7 +146,8 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
 				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
 		case len(keys) == 0:
-			return fmt.Errorf("%w: transport database id %s was not met here as any server's", ErrNotFound, dbID)
+			return &NotFoundError{fmt.Sprintf("no transport database id %s here: it was not met as any server's "+
+				"(or it was forgotten already); umbra shadow list shows the ids of the primaries known", dbID)}
 		}
 		b := tx.tx.Bucket(bucketPeerDBs)
 		for _, k := range keys {

@@ -29,6 +29,16 @@ var ErrClosed = errors.New("transport database is closed")
 // ErrNotFound is returned for a message id the database does not hold.
 var ErrNotFound = errors.New("no such message")
 
+// NotFoundError refuses an object other than a message that is not here
+// (a transport database id, a quarantined message), in words about that
+// object: it is ErrNotFound to errors.Is — the admin API's 404, the
+// CLI's exit 3 — but never says "no such message", the words of a
+// message id.
+type NotFoundError struct{ Msg string }
+
+func (e *NotFoundError) Error() string        { return e.Msg }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // ErrDamaged is returned by Open for a file that is not a sound
 // transport database: truncated, overwritten, or not a database at all.
 var ErrDamaged = errors.New("transport database is damaged")
