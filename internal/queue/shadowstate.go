@@ -117,11 +117,17 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
 	peers := t.tx.Bucket(bucketPeers)
-	if err := t.notePeerDB(p); err != nil {
+	added, err := t.notePeerDB(p)
+	if err != nil {
 		return err
 	}
 	if err := peers.Put([]byte(p.Primary), p.encode()); err != nil {
 		return err
+	}
+	if added { // an id met first now retires another: the bound, in this commit
+		if err := t.boundRetiredDBsTx(p.Primary); err != nil {
+			return err
+		}
 	}
 	b := t.tx.Bucket(bucketTakeoverFailures)
 	switch {

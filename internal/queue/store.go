@@ -56,6 +56,8 @@ type Store struct {
 	db   *bolt.DB
 	dbID string
 
+	peerLog atomic.Pointer[slog.Logger] // logs the retired ids the bound forgets (retiredbound.go)
+
 	restoredFrom string // see RestoredFrom
 	upgradedFrom byte   // see UpgradedFrom
 	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
@@ -293,6 +295,9 @@ func (s *Store) init(now time.Time) error {
 		s.damagedAtOpen = damaged
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)
+		}
+		if err := repairPeerDBOrder(&Tx{tx: tx}); err != nil { // retiredbound.go
+			return fmt.Errorf("ordering the servers' database ids: %w", err)
 		}
 		if _, err := sweepBodySums(tx); err != nil { // bodysum.go
 			return fmt.Errorf("sweeping body checksums: %w", err)
