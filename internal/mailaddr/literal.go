@@ -6,8 +6,8 @@ import (
 )
 
 // LiteralError is why a text in brackets is no address literal. Reason
-// names what is wrong in fixed words, never the text it was given (a
-// reply may carry it).
+// names what is wrong in fixed words of printable ASCII, never the text
+// it was given: an SMTP reply carries it.
 type LiteralError struct{ Reason string }
 
 func (e *LiteralError) Error() string { return "invalid address literal: " + e.Reason }
@@ -45,17 +45,17 @@ func ParseLiteral(s string) (netip.Addr, error) {
 		a, err := netip.ParseAddr(v6)
 		switch {
 		case err == nil && a.Is6() && a.Zone() != "", err != nil && strings.Contains(v6, "%"):
-			return netip.Addr{}, &LiteralError{"[IPv6:…] holds an IPv6 address without a zone (%)"}
+			return netip.Addr{}, &LiteralError{"[IPv6:...] holds an IPv6 address without a zone (%)"}
 		case err != nil || !a.Is6():
-			return netip.Addr{}, &LiteralError{"[IPv6:…] holds an IPv6 address (RFC 5321 §4.1.3), not an IPv4 address or other text"}
+			return netip.Addr{}, &LiteralError{"[IPv6:...] holds an IPv6 address (RFC 5321 section 4.1.3), not an IPv4 address or other text"}
 		}
 		return a, nil
 	}
 	if strings.ContainsRune(inner, ':') {
 		if _, err := netip.ParseAddr(inner); err == nil {
-			return netip.Addr{}, &LiteralError{"an IPv6 address is written with its tag, [IPv6:…] (RFC 5321 §4.1.3)"}
+			return netip.Addr{}, &LiteralError{"an IPv6 address is written with its tag, [IPv6:...] (RFC 5321 section 4.1.3)"}
 		}
-		return netip.Addr{}, &LiteralError{"no tag but IPv6: is registered (RFC 5321 §4.1.3); an IPv4 literal is [192.0.2.1], an IPv6 one [IPv6:2001:db8::1]"}
+		return netip.Addr{}, &LiteralError{"no tag but IPv6: is registered (RFC 5321 section 4.1.3); an IPv4 literal is [192.0.2.1], an IPv6 one [IPv6:2001:db8::1]"}
 	}
 	parts := strings.Split(inner, ".")
 	if len(parts) != 4 {

@@ -47,6 +47,12 @@ func TestParseLiteral(t *testing.T) {
 		if !strings.Contains(err.Error(), why) {
 			t.Errorf("ParseLiteral(%q): %v, want it to say %q", in, err, why)
 		}
+		for _, c := range err.Error() { // a reply carries it: printable ASCII only
+			if c < 0x20 || c > 0x7e {
+				t.Errorf("ParseLiteral(%q): %q has %q, not printable ASCII", in, err, c)
+				break
+			}
+		}
 		if strings.Contains(err.Error(), in) && in != "[]" {
 			t.Errorf("ParseLiteral(%q): %v echoes the text it was given", in, err)
 		}

@@ -107,8 +107,7 @@ func literalReply(err error, enhanced int) *gosmtp.SMTPError {
 		what = "sender"
 	}
 	return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
-		Message: "Bad " + what + " address syntax: the domain is in brackets but no address literal: " + le.Reason +
-			" (an IPv4 literal is [192.0.2.1], an IPv6 one [IPv6:2001:db8::1])"}
+		Message: "Bad " + what + " address syntax: the domain is in brackets but no address literal: " + le.Reason}
 }
 
 // IDNError is an address whose domain has an internationalised label

@@ -65,6 +65,9 @@ func TestAddressLiteralOneReader(t *testing.T) {
 		if strings.Contains(got, lit) {
 			t.Errorf("RCPT TO:<u@%s>: %q echoes the client's text", lit, got)
 		}
+		if strings.Contains(got, `\x`) {
+			t.Errorf("RCPT TO:<u@%s>: %q carries bytes that are not ASCII", lit, got)
+		}
 	}
 	// A well-formed literal is refused by policy, not by syntax.
 	d.cmd("RCPT TO:<u@[IPv6:2001:db8::1]>", "550 5.1.2")
