@@ -35,7 +35,12 @@ Two parts ask the running daemon (--socket), as only it holds what they need:
   this server:  whether a next hop (an MX host or a smart host) is this server, by
                 the daemon's resolver and listening addresses, as a delivery does
 Without the daemon these say so on their lines ("not looked up", "not checked")
-and the rest of the explanation is complete.`,
+and the rest of the explanation is complete.
+
+An address RCPT refuses by its address alone (bad syntax, an address literal,
+IP-address text, a port, an invalid internationalised domain) has no route: its
+only line is RCPT's reply (rcpt:), the others are explained, and the command
+exits 64, naming each refusal on standard error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := daemonConfig(cmd)
