@@ -481,8 +481,9 @@
 // the operator forgets the id (ForgetDatabaseID) while no record holds
 // it — a retired id or one whose record went —, and when its server has
 // more than RetiredDatabaseIDsKept (32) ids no record holds: the commit
-// that writes the record retiring one more (PutPeer, ShadowHolderSeen)
-// also forgets the oldest of them (retiredbound.go; bucket peerdborder
+// that writes the record retiring one more (PutPeer, ShadowHolderSeen),
+// or removes the record holding one (DeletePeer), also forgets the
+// oldest of them (retiredbound.go; bucket peerdborder
 // keeps the order first met), logged at WARN after that commit. One
 // transaction: a crash leaves either the old record and every id, or
 // the new record with the oldest retired id gone — never an id forgotten

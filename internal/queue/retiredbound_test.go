@@ -86,6 +86,14 @@ func TestRetiredDatabaseIDsBounded(t *testing.T) {
 	if got, err := q.RetiredDatabaseIDCount(); err != nil || got != RetiredDatabaseIDsKept {
 		t.Errorf("RetiredDatabaseIDCount() = %d, %v; want %d", got, err, RetiredDatabaseIDsKept)
 	}
+	// The record going retires its id too: the bound holds then as well.
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeletePeer("hub-a") }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.RetiredDatabaseIDCount(); err != nil || got != RetiredDatabaseIDsKept {
+		t.Errorf("after hub-a's record went: RetiredDatabaseIDCount() = %d, %v; want %d", got, err, RetiredDatabaseIDsKept)
+	}
+	extra++ // db-a05 went with it
 	// The bound holds across a restart: the order of the ids is stored.
 	dir := s.db.Path()
 	cancel()
@@ -97,8 +105,10 @@ func TestRetiredDatabaseIDsBounded(t *testing.T) {
 	}
 	defer s2.Close()
 	q2, ctx2 := newPeerDBManager(t, s2, topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"}, nil)
-	if _, err := pushCopy(ctx2, q2, s2, "hub-a", "db-new"); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"db-new", "db-new2"} { // db-new retires one more
+		if _, err := pushCopy(ctx2, q2, s2, "hub-a", id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if o, _ := q2.ShadowDatabaseOfAnother("hub-c", fmt.Sprintf("db-a%02d", extra)); o != "" {
 		t.Errorf("after a restart the oldest retired id db-a%02d is kept as %q's", extra, o)

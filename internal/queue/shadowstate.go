@@ -149,7 +149,12 @@ func (t *Tx) DeletePeer(primary string) error {
 			return err
 		}
 	}
-	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
+	if err := t.tx.Bucket(bucketPeers).Delete([]byte(primary)); err != nil {
+		return err
+	}
+	// Its id, held by the record until now, is retired with it: the
+	// bound of retired ids, in this commit (retiredbound.go).
+	return t.boundRetiredDBsTx(primary)
 }
 
 // Peers lists the stored primaries, by name. A record that does not
