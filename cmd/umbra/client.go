@@ -18,7 +18,7 @@ import (
 
 // Exit codes of the management commands, beyond those in main.go.
 const (
-	exitNotFound    = 3  // no such message or queue
+	exitNotFound    = 3  // no such message, queue, database id, … (each said in its own words)
 	exitBusy        = 4  // the message is in delivery; try again
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)

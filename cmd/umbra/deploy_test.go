@@ -116,6 +116,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSingleCopies(reg, func() int { return 0 })
 	metrics.RegisterRollbacks(reg, func() uint64 { return 0 })
 	metrics.RegisterDamagedPeers(reg, func() int { return 0 })
+	metrics.RegisterRetiredDatabaseIDs(reg, func() (int, error) { return 0, nil })
 	metrics.RegisterDamagedRequests(reg, func() int { return 0 })
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/queue"
 )
 
@@ -65,6 +67,12 @@ func newQuarantineCmd() *cobra.Command {
 				return err
 			}
 			m, err := c.Message(args[0])
+			var ae *admin.APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+				// No message of that id: said of the quarantine.
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("no quarantined message %s: no message of that id is here "+
+					"(umbra queue quarantine list shows the messages held)", args[0]))}
+			}
 			if err != nil {
 				return apiErr(err)
 			}

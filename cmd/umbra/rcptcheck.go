@@ -25,6 +25,9 @@ type rcptCheck struct {
 	// SMTPUTF8: for an address with a non-ASCII character, explained as
 	// from a client that said SMTPUTF8, what one that did not gets.
 	SMTPUTF8 string `json:"smtputf8,omitempty"`
+	// Refused: RCPT refuses the address by its address alone (RCPT is
+	// its reply): it has no route, and route explain exits 64.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // rcptAddress is a recipient as RCPT TO takes it (smtp.ParseRcptPath):
@@ -64,12 +67,32 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 	if postmaster {
 		return cfg.Server.Postmaster, nil
 	}
+	// An address literal and a domain that is IP-address text: RCPT
+	// refuses them by the address alone (smtp.RecipientRefusal, its own
+	// replies), whatever the connector grants — no route is explained
+	// for them. postmaster@[the address the client connected to] is the
+	// one literal RCPT takes; offline there is no connection, so it is
+	// refused here as RCPT refuses it at any other address, and says so.
+	if r := smtp.RecipientRefusal(a.String()); r != nil {
+		reply := fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
+		why := "its domain is no domain name"
+		if a.Literal() {
+			why = "an address literal"
+			if mailaddr.IsPostmaster(a.Local) {
+				reply += " (postmaster@[the address the client connected to] is this server's postmaster, RFC 5321 §4.5.1)"
+			}
+		}
+		return "", rcptRefused{reply: reply, err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%d %d.%d.%d): %s",
+			rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], why))}
+	}
 	return a.String(), nil
 }
 
-// rcptRefused is an address RCPT refuses by the address alone, with
-// RCPT's reply: route explain gives it as the address's rcpt: line and
-// explains the other addresses (rt18c-F6).
+// rcptRefused is an address RCPT refuses by the address alone (its
+// syntax, an address literal, IP-address text, a port, an invalid
+// internationalised domain, a non-ASCII address without SMTPUTF8), with
+// RCPT's reply: route explain gives it as the address's only line — no
+// route — explains the other addresses (rt18c-F6) and exits 64.
 type rcptRefused struct {
 	reply string // "550 5.1.2 Recipient address rejected: …"
 	err   error
@@ -107,15 +130,9 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 					r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
 			}
 		}
+		// (An address literal or IP-address text never comes here:
+		// rcptAddress refused it, as RCPT does, with no route.)
 		switch {
-		case strings.HasPrefix(domain, "[") && mailaddr.IsPostmaster(local):
-			c.RCPT = "550 5.1.2 address literal refused, unless it is the address the client connected to: " +
-				"postmaster@[that address] is this server's postmaster (RFC 5321 §4.5.1)"
-		case strings.HasPrefix(domain, "["):
-			c.RCPT = "550 5.1.2 Recipient address rejected: address literals are not accepted here, use a domain"
-		case mailaddr.IPText(domain):
-			r := smtp.DomainRefusal(smtp.Address{Domain: domain}) // RCPT's own reply
-			c.RCPT = fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
 		case mailaddr.IsPostmaster(local):
 			c.RCPT += " (postmaster is always accepted)"
 		case table.Accepted(domain) == routing.NotAccepted:

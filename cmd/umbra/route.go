@@ -35,7 +35,12 @@ Two parts ask the running daemon (--socket), as only it holds what they need:
   this server:  whether a next hop (an MX host or a smart host) is this server, by
                 the daemon's resolver and listening addresses, as a delivery does
 Without the daemon these say so on their lines ("not looked up", "not checked")
-and the rest of the explanation is complete.`,
+and the rest of the explanation is complete.
+
+An address RCPT refuses by its address alone (bad syntax, an address literal,
+IP-address text, a port, an invalid internationalised domain) has no route: its
+only line is RCPT's reply (rcpt:), the others are explained, and the command
+exits 64, naming each refusal on standard error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := daemonConfig(cmd)
@@ -50,9 +55,10 @@ and the rest of the explanation is complete.`,
 			cfg.Topology = topoFile
 			// Each recipient as RCPT takes it (rcptcheck.go): bare
 			// postmaster, a trailing dot, the domain's case. One RCPT
-			// refuses by its address alone gets RCPT's reply as its
-			// rcpt: line and the others are explained (rt18c-F6); with
-			// none left to explain, the refusals exit 64.
+			// refuses by its address alone has no route: RCPT's reply
+			// is its only line, the others are explained (rt18c-F6),
+			// and the command exits 64 — the worst verdict — naming
+			// each refusal on stderr.
 			refused := map[int]rcptRefused{}
 			var given []string
 			var refusals []error
@@ -155,7 +161,7 @@ and the rest of the explanation is complete.`,
 				for i, rcpt := range all {
 					if rr, ok := refused[i]; ok {
 						ex.Routes = append(ex.Routes, routing.Route{Recipient: rcpt})
-						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply})
+						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply, Refused: true})
 						continue
 					}
 					ex.Routes, ex.Recipients = append(ex.Routes, routes[0]), append(ex.Recipients, checks[0])
@@ -163,9 +169,15 @@ and the rest of the explanation is complete.`,
 				}
 			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), ex)
+				if err := printJSON(cmd.OutOrStdout(), ex); err != nil {
+					return err
+				}
+			} else {
+				printExplanation(cmd.OutOrStdout(), ex)
 			}
-			printExplanation(cmd.OutOrStdout(), ex)
+			if len(refusals) > 0 {
+				return &exitError{code: exitUsage, err: errors.Join(refusals...)}
+			}
 			return nil
 		},
 	}
@@ -206,6 +218,11 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 	for i, r := range ex.Routes {
 		if i > 0 || ex.Topology == "" {
 			fmt.Fprintln(out)
+		}
+		if i < len(ex.Recipients) && ex.Recipients[i].Refused {
+			// Refused by RCPT for its address alone: no route.
+			fmt.Fprintf(out, "%s (from %s, %d bytes)\n  rcpt:        %s\n", r.Recipient, ex.Server, ex.Size, ex.Recipients[i].RCPT)
+			continue
 		}
 		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
 		if i < len(ex.Recipients) {

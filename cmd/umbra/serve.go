@@ -519,6 +519,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Log: log.With("component", "shadow")})
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
 		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
+		metrics.RegisterRetiredDatabaseIDs(reg, mgr.RetiredDatabaseIDCount)
 		// Mail entering the queue with no copy elsewhere (a dumpster
 		// redelivery, a pickup file, a DSN or report written here) is
 		// marked held by this server only, and this pass copies it.

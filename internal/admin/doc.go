@@ -22,7 +22,10 @@
 //     answer, so that the byte and the text read apart (a test fills
 //     every string field of every answer type).
 //   - Errors are JSON {"error": "..."} with a status scripts can rely on:
-//     400 bad request, 404 no such message, queue, state or dumpster database (the error
+//     400 bad request, 404 no such message, queue, state, dumpster
+//     database, transport database id or quarantined message, each said
+//     in its own words (queue.NotFoundError: never "no such message" for
+//     what is not a message id) (the error
 //     lists the valid names: a typo never acts on a phantom queue; a
 //     suspension, resume or retry of a queue that holds no message is
 //     checked against the configuration in force by the SetQueueNames

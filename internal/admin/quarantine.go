@@ -69,6 +69,9 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			// Gone from the queue after an earlier release (tracking
 			// knows, also across restarts): not "no such message".
 			err = fmt.Errorf("%w: message %s has left the queue", queue.ErrAlreadyReleased, id)
+		} else if errors.Is(err, queue.ErrNotFound) {
+			// An id not here: said of the quarantine it was asked of.
+			err = noQuarantined(id)
 		}
 		if errors.Is(err, queue.ErrBusy) || errors.Is(err, queue.ErrNotQuarantined) {
 			// A quarantined message is never in delivery: one that is
@@ -94,6 +97,13 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 		}
 		reply(w, map[string]string{"id": id.String()}, err)
 	})
+}
+
+// noQuarantined refuses a quarantine action on id, a message not here
+// at all (404, exit 3), in words about the quarantine.
+func noQuarantined(id queue.ID) error {
+	return &queue.NotFoundError{Msg: fmt.Sprintf("no quarantined message %s: no message of that id is here "+
+		"(umbra queue quarantine list shows the messages held)", id)}
 }
 
 // releasedBefore reports whether the tracking log records a release

@@ -17,6 +17,7 @@ import (
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/connfilter"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
 	"umbra/internal/resolver/dnstest"
@@ -476,5 +477,17 @@ func TestTransportServersAreNotFiltered(t *testing.T) {
 	s.mail()
 	if e.dns.Queries() != 0 {
 		t.Fatalf("%d DNS queries for a transport server", e.dns.Queries())
+	}
+}
+
+// The HELO check reads an address literal with the one reader RCPT and
+// the greeting syntax use (mailaddr.ParseLiteral): none takes a literal
+// another refuses ([IPv6:1.2.3.4] is no literal; [1.2.3.04] is 1.2.3.4).
+func TestValidHELOLiteralOneReader(t *testing.T) {
+	for _, lit := range []string{"[192.0.2.1]", "[1.2.3.04]", "[IPv6:::1]", "[IPv6:1.2.3.4]", "[::1]", "[IPv6:fe80::1%eth0]", "[300.1.1.1]", "[x:y]", "[]"} {
+		_, err := mailaddr.ParseLiteral(lit)
+		if connfilter.ValidHELO(lit) != (err == nil) {
+			t.Errorf("%s: HELO check %v, literal reader %v", lit, connfilter.ValidHELO(lit), err)
+		}
 	}
 }

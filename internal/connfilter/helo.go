@@ -156,16 +156,8 @@ func classify(err error) string {
 // ([192.0.2.1], [IPv6:2001:db8::1]).
 func ValidHELO(name string) bool {
 	if strings.HasPrefix(name, "[") {
-		if !strings.HasSuffix(name, "]") || len(name) < 3 {
-			return false
-		}
-		in := name[1 : len(name)-1]
-		if v6, ok := mailaddr.CutIPv6Tag(in); ok {
-			a, err := netip.ParseAddr(v6)
-			return err == nil && a.Is6() && a.Zone() == ""
-		}
-		a, err := netip.ParseAddr(in)
-		return err == nil && a.Is4()
+		_, err := mailaddr.ParseLiteral(name) // the one reader of a literal, RCPT's too
+		return err == nil
 	}
 	s := strings.TrimSuffix(name, ".")
 	if s == "" || len(s) > 253 {

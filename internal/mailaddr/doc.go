@@ -54,4 +54,10 @@
 // port check (digits only, 1–65535) of every HOST:PORT. An address literal's
 // "IPv6:" tag is stripped one way everywhere (CutIPv6Tag): in any case,
 // as RFC 5234 reads the quoted string of RFC 5321's grammar.
+//
+// ParseLiteral (literal.go) is the one reader of an RFC 5321 §4.1.3
+// address literal — a recipient's or sender's domain, the EHLO/HELO
+// argument, a tagged HOST[:PORT] target: "[" IPv4 "]" (Snum, decimal)
+// or "[IPv6:" IPv6 "]" (no zone; "[IPv6:1.2.3.4]" and an untagged
+// "[::1]" are no literal). Its error says what is wrong in fixed words.
 package mailaddr

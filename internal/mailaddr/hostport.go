@@ -10,7 +10,8 @@ import (
 // target, any setting or command that names a server with an optional
 // port — the one way for all of them: a name or IPv4 address with or
 // without ":PORT", an IPv6 address in brackets with or without ":PORT"
-// ("[::1]", "[::1]:2525", an "IPv6:" tag inside the brackets allowed),
+// ("[::1]", "[::1]:2525", an "IPv6:" tag inside the brackets allowed:
+// then read as an address literal is, ParseLiteral),
 // or a bare IPv6 address ("::1", no port: its colons are the address's).
 // port is "" when none is given, else the text after the colon as
 // written, never empty (the caller checks it is a port number, as it did
@@ -24,8 +25,14 @@ func SplitHostPort(s string) (host, port string, err error) {
 		if !ok {
 			return "", "", errors.New("a \"[\" without its \"]\"")
 		}
-		inner, _ = CutIPv6Tag(inner)
-		if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
+		if _, tagged := CutIPv6Tag(inner); tagged {
+			// An address literal's tag: read as every literal is.
+			a, err := ParseLiteral("[" + inner + "]")
+			if err != nil {
+				return "", "", errors.New("brackets hold an IPv6 address only: " + err.(*LiteralError).Reason)
+			}
+			inner = a.String()
+		} else if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
 			return "", "", errors.New("brackets hold an IPv6 address only")
 		}
 		switch {

@@ -51,6 +51,18 @@ func RegisterDamagedPeers(reg prometheus.Registerer, count func() int) {
 		func() float64 { return float64(count()) }))
 }
 
+// RegisterRetiredDatabaseIDs registers the gauge of retired transport
+// database ids kept here (queue.Manager.RetiredDatabaseIDCount): ids a
+// server presented before its current one, still refused when another
+// server presents them; at most queue.RetiredDatabaseIDsKept per server,
+// the oldest forgotten beyond (logged at WARN). count's error reads as 0
+// for this scrape.
+func RegisterRetiredDatabaseIDs(reg prometheus.Registerer, count func() (int, error)) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_retired_database_ids",
+		Help: "Retired transport database ids kept here (a server's ids before its current one, still refused when another server presents them); at most 32 per server, the oldest forgotten beyond, logged at WARN."},
+		func() float64 { n, _ := count(); return float64(n) }))
+}
+
 // RegisterDamagedRequests registers the gauge of stored redelivery
 // requests whose record does not decode (dumpster.Dumpster.
 // DamagedRequestCount): set aside, never resumed; the others are not

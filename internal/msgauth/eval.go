@@ -380,7 +380,7 @@ func fromDomain(fields []field) (string, error) {
 			return "", fmt.Errorf("From: address %s without a domain", quoteShort(a))
 		}
 		raw := a[i+1:]
-		if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
+		if _, err := mailaddr.ParseLiteral(raw); err == nil {
 			literal = true // RFC 5321 §4.1.3: an address, no domain to ask
 			continue
 		}

@@ -290,11 +290,12 @@ func (s *Store) commit(batch []*op) []error {
 	errs := make([]error, len(batch))
 	start := time.Now()
 	var unlink []string
+	var forgotten []forgottenDB
 	var reserve ID
 	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
-		defer func() { unlink = tx.unlink }()
+		defer func() { unlink, forgotten = tx.unlink, tx.forgotten }()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
 				answer = err
@@ -309,6 +310,7 @@ func (s *Store) commit(batch []*op) []error {
 	if err == nil {
 		s.reservedCommitted(reserve)
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
+		s.logForgotten(forgotten)
 	}
 	if err == nil || len(batch) == 1 {
 		for i := range errs {
@@ -323,11 +325,12 @@ func (s *Store) commit(batch []*op) []error {
 		}
 		start := time.Now()
 		var unlink []string
+		var forgotten []forgottenDB
 		var reserve ID
 		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
-			defer func() { unlink = tx.unlink }()
+			defer func() { unlink, forgotten = tx.unlink, tx.forgotten }()
 			if err := o.call(tx); err != nil {
 				answer = err
 				return err
@@ -340,6 +343,7 @@ func (s *Store) commit(batch []*op) []error {
 		if err == nil {
 			s.reservedCommitted(reserve)
 			s.unlinkSpool(unlink)
+			s.logForgotten(forgotten)
 		}
 		errs[i] = err
 	}

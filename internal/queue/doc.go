@@ -477,9 +477,17 @@
 // primary's record went with its last copy, and after that primary
 // presented a new id (its old database gone with its disk: the old id is
 // retired, not released — rt18d-F1; the primary presenting it again, its
-// database put back from a copy, is its own). The entry goes only when
+// database put back from a copy, is its own). The entry goes when
 // the operator forgets the id (ForgetDatabaseID) while no record holds
-// it — a retired id or one whose record went. The relay path judges a
+// it — a retired id or one whose record went —, and when its server has
+// more than RetiredDatabaseIDsKept (32) ids no record holds: the commit
+// that writes the record retiring one more (PutPeer, ShadowHolderSeen),
+// or removes the record holding one (DeletePeer), also forgets the
+// oldest of them (retiredbound.go; bucket peerdborder
+// keeps the order first met), logged at WARN after that commit. One
+// transaction: a crash leaves either the old record and every id, or
+// the new record with the oldest retired id gone — never an id forgotten
+// while a record still holds it, which the bound skips. The relay path judges a
 // next hop kept under a send connector's host name, first met now, by
 // the address its copy went to (databaseOfAnotherAtTx): the id of the
 // server at that address is its own. Open adds the

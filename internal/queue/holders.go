@@ -143,12 +143,18 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil {
 			return err // another server's database id: not this one's
 		}
-		if err := tx.noteHolderDB(server, dbID); err != nil {
-			return err // the id is the server's for good (peerdb.go)
+		added, err := tx.noteHolderDB(server, dbID)
+		if err != nil {
+			return err // the id is the server's (peerdb.go)
 		}
 		old = cur
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err
+		}
+		if added { // the bound of retired ids, in this commit (retiredbound.go)
+			if err := tx.boundRetiredDBsTx(string(holderKey(server))); err != nil {
+				return err
+			}
 		}
 		if old == "" {
 			return nil // first met: nothing known to be lost

@@ -162,6 +162,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	store.clk.Store(&cfg.Clock)
+	store.setPeerLog(cfg.Log) // the retired database ids the bound forgets (retiredbound.go)
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 	}

@@ -20,10 +20,12 @@ import (
 // released — rt18d-F1). The primary itself presenting a retired id
 // again (its database put back from a copy) is its own. Entries are
 // written in the commit that writes the record (PutPeer), never removed
-// by it; only the operator removes one (ForgetDatabaseID, umbra shadow
+// by it; the operator removes one (ForgetDatabaseID, umbra shadow
 // forget-database: its database runs under another server name now),
 // a retired id as well as one no record holds (a primary's, or a shadow
-// server's in bucket shadowholders).
+// server's in bucket shadowholders); and the bound of retired ids per
+// server (retiredbound.go, RetiredDatabaseIDsKept) forgets the oldest
+// retired one in the commit that retires one more.
 
 func peerDBKey(dbID, primary string) []byte {
 	k := make([]byte, 0, len(dbID)+1+len(primary))
@@ -33,31 +35,43 @@ func peerDBKey(dbID, primary string) []byte {
 // notePeerDB keeps the index entry of p's database id, in the commit
 // writing p. The entries of the ids p presented before stay: they are
 // retired, still p's (rt18d-F1).
-func (t *Tx) notePeerDB(p *ShadowPeer) error {
+// added: the id is new here as p's (its order noted: retiredbound.go).
+func (t *Tx) notePeerDB(p *ShadowPeer) (added bool, err error) {
 	b := t.tx.Bucket(bucketPeerDBs)
 	if b == nil || p.DatabaseID == "" { // a database opened for a restore check
-		return nil
+		return false, nil
 	}
 	k := peerDBKey(p.DatabaseID, p.Primary)
-	if v := b.Get(k); v != nil && string(v) == p.Addr {
-		return nil // the usual commit: one Get, nothing written
+	v := b.Get(k)
+	if v != nil && string(v) == p.Addr {
+		return false, nil // the usual commit: one Get, nothing written
 	}
-	return b.Put(k, []byte(p.Addr))
+	if v == nil {
+		if err := t.notePeerDBOrder(p.Primary, p.DatabaseID); err != nil {
+			return false, err
+		}
+	}
+	return v == nil, b.Put(k, []byte(p.Addr))
 }
 
 // noteHolderDB keeps the index entry of dbID as shadow server server's
 // (ShadowHolderSeen, in the commit recording it): an id met only as a
 // holder's is that server's for good too, and its earlier ids stay
 // (retired). An entry of a primary record of that name is left as it is.
-func (t *Tx) noteHolderDB(server, dbID string) error {
+// added: the id is new here as the server's (its order noted:
+// retiredbound.go).
+func (t *Tx) noteHolderDB(server, dbID string) (added bool, err error) {
 	b := t.tx.Bucket(bucketPeerDBs)
 	if b == nil || dbID == "" {
-		return nil
+		return false, nil
 	}
 	if k := peerDBKey(dbID, string(holderKey(server))); b.Get(k) == nil {
-		return b.Put(k, []byte{})
+		if err := t.notePeerDBOrder(string(holderKey(server)), dbID); err != nil {
+			return false, err
+		}
+		return true, b.Put(k, []byte{})
 	}
-	return nil
+	return false, nil
 }
 
 // peerDBOwners calls f with every primary the index keeps dbID as
@@ -122,19 +136,17 @@ func repairPeerDBIndex(btx *bolt.Tx) error {
 // their primaries are returned: a retired id (its primary's record holds
 // a newer one) as well as one whose record went. Refused (ErrNotApplicable, nothing
 // changed) while a primary's record here still holds dbID — its copies,
-// or a contact within the grace, are kept against it — and ErrNotFound
-// when no entry names dbID.
+// or a contact within the grace, are kept against it — and a
+// NotFoundError (ErrNotFound, in words about database ids) when no entry
+// names dbID.
 func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		owners = owners[:0]
 		var keys [][]byte
 		var held []string
-		holders := tx.tx.Bucket(bucketHolders)
 		tx.peerDBOwners(dbID, func(primary, _ string) bool {
-			if p, err := tx.Peer(primary); err == nil && p != nil && p.DatabaseID == dbID {
+			if tx.peerDBHeld(primary, dbID) { // its record, or its copies of messages here
 				held = append(held, primary)
-			} else if string(holders.Get(holderKey(primary))) == dbID {
-				held = append(held, primary) // its copies of messages here are kept there
 			}
 			owners = append(owners, primary)
 			keys = append(keys, peerDBKey(dbID, primary))
@@ -145,11 +157,15 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
 				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
 		case len(keys) == 0:
-			return fmt.Errorf("%w: transport database id %s was not met here as any server's", ErrNotFound, dbID)
+			return &NotFoundError{fmt.Sprintf("no transport database id %s here: it was not met as any server's "+
+				"(or it was forgotten already); umbra shadow list shows the ids of the primaries known", dbID)}
 		}
 		b := tx.tx.Bucket(bucketPeerDBs)
-		for _, k := range keys {
+		for i, k := range keys {
 			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.dropPeerDBOrder(owners[i], dbID); err != nil {
 				return err
 			}
 		}

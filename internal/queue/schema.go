@@ -131,7 +131,15 @@ import (
 //	          primary's, kept when its shadowpeers record goes and when
 //	          the primary presents a new id (retired); and every id met
 //	          as a shadow server's (its shadowholders key → empty);
-//	          removed only by the operator (ForgetDatabaseID; peerdb.go)
+//	          removed by the operator (ForgetDatabaseID; peerdb.go), and
+//	          a retired one (no record holds it) beyond the
+//	          RetiredDatabaseIDsKept most recent of its server by the
+//	          commit retiring one more (retiredbound.go)
+//	peerdborder server name (as its peerdbs key ends) ‖ 0x00 ‖ sequence
+//	          (8, BE) → database id: the order each server's ids were
+//	          first met, written and removed with their peerdbs entries
+//	          (retiredbound.go); entries a release without it wrote get
+//	          one at Open
 //	takeoverfailures primary name → uvarint: the count of failed heartbeats
 //	          that made the primary's takeover, while it is taken over
 //	          (written with its shadowpeers record; shadowstate.go)
@@ -225,11 +233,14 @@ var (
 	bucketCarried = []byte("carriedcopies")
 	// bucketPeerDBs: the primaries' database ids met, by id (peerdb.go).
 	bucketPeerDBs = []byte("peerdbs")
+	// bucketPeerDBOrder: each server's ids in the order first met, for
+	// the bound of retired ids (retiredbound.go).
+	bucketPeerDBOrder = []byte("peerdborder")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder}
 
 	keyDBID          = []byte("db_id")
 	keySchemaVersion = []byte("schema_version")

@@ -117,11 +117,17 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
 	peers := t.tx.Bucket(bucketPeers)
-	if err := t.notePeerDB(p); err != nil {
+	added, err := t.notePeerDB(p)
+	if err != nil {
 		return err
 	}
 	if err := peers.Put([]byte(p.Primary), p.encode()); err != nil {
 		return err
+	}
+	if added { // an id met first now retires another: the bound, in this commit
+		if err := t.boundRetiredDBsTx(p.Primary); err != nil {
+			return err
+		}
 	}
 	b := t.tx.Bucket(bucketTakeoverFailures)
 	switch {
@@ -143,7 +149,12 @@ func (t *Tx) DeletePeer(primary string) error {
 			return err
 		}
 	}
-	return t.tx.Bucket(bucketPeers).Delete([]byte(primary))
+	if err := t.tx.Bucket(bucketPeers).Delete([]byte(primary)); err != nil {
+		return err
+	}
+	// Its id, held by the record until now, is retired with it: the
+	// bound of retired ids, in this commit (retiredbound.go).
+	return t.boundRetiredDBsTx(primary)
 }
 
 // Peers lists the stored primaries, by name. A record that does not

@@ -29,6 +29,16 @@ var ErrClosed = errors.New("transport database is closed")
 // ErrNotFound is returned for a message id the database does not hold.
 var ErrNotFound = errors.New("no such message")
 
+// NotFoundError refuses an object other than a message that is not here
+// (a transport database id, a quarantined message), in words about that
+// object: it is ErrNotFound to errors.Is — the admin API's 404, the
+// CLI's exit 3 — but never says "no such message", the words of a
+// message id.
+type NotFoundError struct{ Msg string }
+
+func (e *NotFoundError) Error() string        { return e.Msg }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // ErrDamaged is returned by Open for a file that is not a sound
 // transport database: truncated, overwritten, or not a database at all.
 var ErrDamaged = errors.New("transport database is damaged")
@@ -45,6 +55,8 @@ const recoverPath = "move it aside (mv queue.db queue.db.damaged) and start agai
 type Store struct {
 	db   *bolt.DB
 	dbID string
+
+	peerLog atomic.Pointer[slog.Logger] // logs the retired ids the bound forgets (retiredbound.go)
 
 	restoredFrom string // see RestoredFrom
 	upgradedFrom byte   // see UpgradedFrom
@@ -283,6 +295,9 @@ func (s *Store) init(now time.Time) error {
 		s.damagedAtOpen = damaged
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)
+		}
+		if err := repairPeerDBOrder(&Tx{tx: tx}); err != nil { // retiredbound.go
+			return fmt.Errorf("ordering the servers' database ids: %w", err)
 		}
 		if _, err := sweepBodySums(tx); err != nil { // bodysum.go
 			return fmt.Errorf("sweeping body checksums: %w", err)

@@ -23,6 +23,8 @@ type Tx struct {
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped
 
+	forgotten []forgottenDB // retired database ids the bound forgot (retiredbound.go), logged after the commit
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 }
 

@@ -27,9 +27,7 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 	if !a.Literal() {
 		return netip.Addr{}, false
 	}
-	lit := strings.TrimSuffix(strings.TrimPrefix(a.Domain, "["), "]")
-	lit, _ = mailaddr.CutIPv6Tag(lit)
-	ip, err := netip.ParseAddr(lit)
+	ip, err := mailaddr.ParseLiteral(a.Domain)
 	return ip, err == nil
 }
 
@@ -42,9 +40,6 @@ var (
 	// errNotDomain: the domain is IPv6 address text (::1): RCPT refuses
 	// it as it refuses IP text and literals (550 5.1.2), never a lookup.
 	errNotDomain = errors.New("domain is IP-address text, not a domain name")
-	// errBadLiteral: a bracket that is no address literal ([not-an-ip,
-	// [not-an-ip]): refused as literals are (550 5.1.2), for what it is.
-	errBadLiteral = errors.New("domain is in brackets but no address literal (an IP address in brackets)")
 	// errDomainPort: a domain (or IP text) with a port (relay.test:25):
 	// an address names no port; refused (550 5.1.2) for what it is —
 	// it is no IP address (rt18c-F6).
@@ -96,10 +91,24 @@ var replyNotDomain = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedC
 var replyDomainPort = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
 	Message: "Recipient address rejected: the domain is followed by a port (domain:port); an address names a domain only, write it without the port"}
 
-// replyBadLiteral refuses a recipient whose domain is in brackets but
-// no address literal (errBadLiteral).
-var replyBadLiteral = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
-	Message: "Recipient address rejected: the domain is in brackets but is no address literal (an IP address in brackets), and no domain name"}
+// literalReply refuses an address whose domain is in brackets but no
+// address literal (mailaddr.ParseLiteral: "[IPv6:1.2.3.4]", "[::1]",
+// "[not-an-ip]", a "[" never closed): a syntax error, 501 with the
+// enhanced code of a bad sender (5.1.7) or recipient (5.1.3) address,
+// saying what is wrong in the parser's fixed words (never the client's
+// text); nil for another error.
+func literalReply(err error, enhanced int) *gosmtp.SMTPError {
+	var le *mailaddr.LiteralError
+	if !errors.As(err, &le) {
+		return nil
+	}
+	what := "recipient"
+	if enhanced == 7 {
+		what = "sender"
+	}
+	return &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
+		Message: "Bad " + what + " address syntax: the domain is in brackets but no address literal: " + le.Reason}
+}
 
 // IDNError is an address whose domain has an internationalised label
 // IDNA refuses (mailaddr.Domain): bad punycode after "xn--", a character
@@ -131,8 +140,9 @@ func idnReply(err error, enhanced int) error {
 // RcptRefusal is RCPT TO's reply to an address its parse refused
 // (ParseRcptPath, parsePathAddress): 553 5.1.3 naming the label for an
 // invalid internationalised domain, 550 5.1.2 for a domain that is
-// IP-address text, has a port or is a malformed address literal — each
-// said for what it is —, else 501 5.1.3.
+// IP-address text or has a port — each said for what it is —, 501 5.1.3
+// saying what is wrong for a malformed address literal
+// (mailaddr.ParseLiteral), else 501 5.1.3.
 // route explain answers with it too, so both say the same.
 func RcptRefusal(err error) *gosmtp.SMTPError {
 	if r := idnReply(err, 3); r != nil {
@@ -143,8 +153,9 @@ func RcptRefusal(err error) *gosmtp.SMTPError {
 		return replyNotDomain
 	case errors.Is(err, errDomainPort):
 		return replyDomainPort
-	case errors.Is(err, errBadLiteral):
-		return replyBadLiteral
+	}
+	if r := literalReply(err, 3); r != nil {
+		return r
 	}
 	return replyBadRcpt
 }
@@ -185,12 +196,10 @@ func ParseAddress(s string) (Address, error) {
 			if _, port, ok := strings.Cut(domain, "]:"); ok && mailaddr.ValidPort(port) {
 				return Address{}, errDomainPort // [192.0.2.1]:25
 			}
-			return Address{}, errBadLiteral
 		}
-		lit := strings.TrimSuffix(strings.TrimPrefix(domain, "["), "]")
-		lit, _ = mailaddr.CutIPv6Tag(lit)
-		if _, err := netip.ParseAddr(lit); err != nil {
-			return Address{}, errBadLiteral
+		// The one reader of a literal, the EHLO argument's too.
+		if _, err := mailaddr.ParseLiteral(domain); err != nil {
+			return Address{}, err
 		}
 		return Address{Local: local, Domain: domain}, nil
 	}

@@ -84,10 +84,16 @@
 //     550 5.1.2 whatever the connector grants (umbra routes by domain),
 //     except postmaster@[the address the client connected to], which
 //     is the configured postmaster (RFC 5321 §4.5.1). So is one whose
-//     domain is IP-address text (u@192.0.2.1, u@127.1, u@::1), a bracket
-//     that is no literal, or a domain followed by a port (u@relay.test:25):
-//     550 5.1.2 (DomainRefusal, RcptRefusal), each with a reply that says
-//     which of these it is, never resolved as a host name.
+//     domain is IP-address text (u@192.0.2.1, u@127.1, u@::1) or a
+//     domain followed by a port (u@relay.test:25): 550 5.1.2
+//     (DomainRefusal, RcptRefusal), each with a reply that says which of
+//     these it is, never resolved as a host name. A bracket that is no
+//     literal (u@[not-an-ip], u@[IPv6:1.2.3.4], u@[::1] without its
+//     tag, a zone) is a syntax error: 501 5.1.3 at RCPT, 501 5.1.7 at
+//     MAIL, saying what is wrong with it. One reader decides what a
+//     literal is — mailaddr.ParseLiteral — for RCPT, MAIL, the EHLO/HELO
+//     argument (helosyntax.go) and the HELO checks (connfilter), so
+//     none takes a literal another refuses.
 //   - An arriving message whose Received: headers, umbra's own included,
 //     exceed the session's hop limit is refused with 554 5.4.6:
 //     max_hop_count from an authenticated transport server of the

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"net/netip"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -76,32 +75,9 @@ func validDomainSyntax(s string) bool {
 	return s != "" && len(s) <= 255 && isASCII(s) && validLabels(strings.ToLower(s))
 }
 
-// validAddressLiteral: "[" IPv4 "]" or "[IPv6:" IPv6 "]".
+// validAddressLiteral: "[" IPv4 "]" or "[IPv6:" IPv6 "]", read by the
+// one reader of a literal (mailaddr.ParseLiteral), RCPT's and MAIL's too.
 func validAddressLiteral(s string) bool {
-	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
-		return false
-	}
-	in := s[1 : len(s)-1]
-	if v6, ok := mailaddr.CutIPv6Tag(in); ok {
-		a, err := netip.ParseAddr(v6)
-		return err == nil && a.Is6() && a.Zone() == ""
-	}
-	parts := strings.Split(in, ".")
-	if len(parts) != 4 {
-		return false
-	}
-	for _, p := range parts {
-		// Snum: one to three digits, 0 through 255.
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-		n := 0
-		for i := 0; i < len(p); i++ {
-			n = n*10 + int(p[i]-'0')
-		}
-		if n > 255 {
-			return false
-		}
-	}
-	return true
+	_, err := mailaddr.ParseLiteral(s)
+	return err == nil
 }

@@ -450,6 +450,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 		if r := idnReply(err, 7); r != nil {
 			return r
 		}
+		if r := literalReply(err, 7); r != nil {
+			return r
+		}
 		if err != nil {
 			return replyBadSender
 		}
