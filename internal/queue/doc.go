@@ -1192,7 +1192,11 @@
 //     the attempt), and the attempt's commit owes that holder what it
 //     finished — the discard when the message is done (settleSingleMark
 //     at every finished message, not only one given back), a partial
-//     discard otherwise — in the same commit. A message
+//     discard otherwise — in the same commit. Every delete of a record
+//     settles its mark so (Tx.Delete: an attempt's end, an operator's
+//     removal or bounce, a discard), and an operator's hold writes the
+//     same discards and keeps the mark (settleMarkHolders): no server
+//     the mark names keeps a copy of mail this server ended or holds. A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:
 //     no crash leaves it on one disk unmarked; one quarantined on

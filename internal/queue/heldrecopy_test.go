@@ -122,3 +122,78 @@ func TestCopyMadeAgainForMessageThatLeftIsDiscarded(t *testing.T) {
 		t.Fatalf("owed to hub-d: %q (hub-c: %d); want the discard of %s", lines, before, m.OrgID)
 	}
 }
+
+// rt19 reread (mendq19 1): an operator's removal or bounce of a message
+// whose copy was made again on a server while it was in delivery (held
+// in the mark, not yet named by the record), or pushed to a server
+// without confirmation, owes each of those servers the discard, in the
+// removal's commit: the mark is settled by the delete itself. So does
+// an operator's hold, a hold on every server. Without it the holder
+// keeps the copy and, when this server fails, takes it over and
+// delivers mail the operator removed or holds. (SR-4)
+func TestRemovedMessageOwesHeldAndPushedHoldersTheirDiscard(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"remove", "bounce", "suspend"} {
+		t.Run(name, func(t *testing.T) {
+			s := openTest(t)
+			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+			m := receiptCopy(s, "x@b.example", "y@c.example")
+			if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ {
+				if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setState := func(st State) {
+				t.Helper()
+				if err := s.Update(ctx, func(tx *Tx) error {
+					o, err := tx.Get(m.ID)
+					if err != nil {
+						return err
+					}
+					o.State = st
+					return tx.Put(o)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+				t.Fatal(err)
+			}
+			setState(Active)
+			if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+				t.Fatal(err)
+			}
+			setState(Ready) // the attempt ended without naming hub-c
+			if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
+				t.Fatalf("mark %+v, %v; want hub-c held", sc, ok)
+			}
+			var err error
+			if name == "suspend" {
+				// An operator's hold is one on every server (hold.go).
+				err = q.SuspendMessage(ctx, m.ID)
+			} else {
+				err = q.RemoveMessage(ctx, m.ID, name == "bounce")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{"hub-c", "hub-d"} {
+				lines, _ := q.DiscardsPartial(h, 100)
+				if len(lines) != 1 || lines[0] != m.OrgID {
+					t.Errorf("owed to %s after the %s: %q; want the discard of %s", h, name, lines, m.OrgID)
+				}
+			}
+			sc, ok := q.SingleCopyOf(m.ID)
+			if name != "suspend" && ok {
+				t.Error("the mark outlived the removal")
+			}
+			if name == "suspend" && (!ok || sc.Held != "") {
+				t.Errorf("held: mark %+v, %v; want it kept, naming no holder (made again at release)", sc, ok)
+			}
+		})
+	}
+}

@@ -241,6 +241,18 @@ func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string
 	return t.tx.Bucket(bucketSingle).Put(id.Key(), v)
 }
 
+// markHead is the part of a mark's value before its pushed list, as
+// stored: the server its copy was on or meant for, with what befell the
+// copy (withHow) and the latest refusal (refusedSep) — what a mark
+// written again keeps.
+func markHead(v []byte) string {
+	if len(v) < 8 {
+		return ""
+	}
+	head, _, _ := strings.Cut(string(v[8:]), pushedSep)
+	return head
+}
+
 // singleMark reads a mark's value (markSingleKind); ok false when it is
 // not one. The server read is without a refusal (singleRefusal).
 func singleMark(v []byte) (server string, since time.Time, pushed []string, ok bool) {
@@ -493,9 +505,25 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 		return nil, err
 	}
 	if len(stale) > 0 {
+		now := q.clk.Now()
 		if err := q.store.Update(context.Background(), func(tx *Tx) error {
 			b := tx.tx.Bucket(bucketSingle)
 			for _, k := range stale {
+				// A record still here that needs no copy (held by an
+				// operator, settled meanwhile): the servers its mark
+				// names as ones that may hold a copy get the discard,
+				// as any end of a mark writes it (settleSingleMark).
+				if len(k) == 8 {
+					if m, err := tx.Get(ID(binary.BigEndian.Uint64(k))); err == nil {
+						if needsCopyMarked(m) {
+							continue // needs its copy again since the view
+						}
+						if err := tx.settleSingleMark(m, now); err != nil {
+							return err
+						}
+						continue
+					}
+				}
 				if err := b.Delete(k); err != nil {
 					return err
 				}

@@ -164,7 +164,11 @@ func (t *Tx) raiseIDHigh(id ID) error {
 	return meta.Put(keyIDHigh, id.Key())
 }
 
-// Delete removes a message, its body and its index entries.
+// Delete removes a message, its body and its index entries, and settles
+// what the copies of it elsewhere are owed that the record alone does
+// not name (settleSingleMark, settleCarried). Its own copy
+// (ShadowServer, ShadowID) is its caller's to settle (addCopyDiscard):
+// a give-back hands the message to that holder.
 func (t *Tx) Delete(id ID) error {
 	old, err := t.Get(id)
 	if err == ErrNotFound {
@@ -192,7 +196,18 @@ func (t *Tx) Delete(id ID) error {
 			return err
 		}
 	}
-	if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
+	// Its mark as held by this server only goes, and every server the
+	// mark names as one that may hold a copy — pushed without
+	// confirmation, or made again while in delivery — is owed its
+	// discard in this commit, whoever deletes (takensingle.go): an
+	// attempt's end, an operator's removal or bounce, a discard. Without
+	// it that server keeps the copy and takes it over — a delivery of
+	// mail this server ended — when this server fails.
+	if old != nil {
+		if err := t.settleSingleMark(old, t.now()); err != nil {
+			return err
+		}
+	} else if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
 		if err := b.Delete(id.Key()); err != nil {
 			return err
 		}
