@@ -950,7 +950,13 @@
 // fsync'd copy. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
-// upgraded in the transaction that opens them.
+// upgraded in the transaction that opens them. The same transaction
+// rewrites the redirect queue names an earlier release stored as typed
+// to their one form (rewriteRedirectNames, redirectname.go: the queue
+// index's "redirect:" entries, the queue of the recipients they index,
+// the suspension marks): a crash before its commit leaves every name as
+// it was and the next open rewrites them; a database rewritten already
+// has nothing to rewrite (a name in its one form is its own form).
 //
 // # Durability and the crash argument
 //

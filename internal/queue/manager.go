@@ -198,7 +198,6 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	q.answered.start = cfg.Clock.Now() // contacts before a restart are forgotten: the start stands for them
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
-			name = CanonicalQueueName(name) // as an earlier release stored it (rt18e-F2)
 			q.suspended[name] = true
 			if DeliveryType(name) == "shadow" {
 				// Stored by a release that took it (CheckQueueAction).

@@ -290,6 +290,9 @@ func (s *Store) init(now time.Time) error {
 		if err := rewriteRequests(tx); err != nil {
 			return fmt.Errorf("rewriting redelivery requests: %w", err)
 		}
+		if err := rewriteRedirectNames(tx); err != nil { // redirectname.go
+			return fmt.Errorf("rewriting redirect queue names: %w", err)
+		}
 		from, err := restoreIdentity(meta)
 		if err != nil {
 			return err
