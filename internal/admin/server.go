@@ -666,11 +666,8 @@ func (s *Server) routes() http.Handler {
 			reply(w, out, nil)
 			return
 		}
-		list, err := sc.SingleCopies()
+		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
 		for _, c := range list {
-			if c.Held != "" {
-				continue // its copy was made again while in delivery: held elsewhere
-			}
 			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
 		}
 		reply(w, out, err)

@@ -237,6 +237,7 @@ var (
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
 	keyRcptCount     = []byte("rcpt_count")    // entries of rcptcache (rcptcache.go)
+	keySingleCount   = []byte("single_count")  // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)
 	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
 	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
 	keyIDHigh        = []byte("id_high")       // the highest message id ever stored (Tx.PutNew, Store.NewID)

@@ -155,7 +155,7 @@ func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 	if err := t.discardPushed(m, pushed, now); err != nil {
 		return err
 	}
-	return b.Delete(m.ID.Key())
+	return t.dropMark(m.ID.Key())
 }
 
 // settleMarkHolders is settleSingleMark for a message that stays marked

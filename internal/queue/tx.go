@@ -207,10 +207,8 @@ func (t *Tx) Delete(id ID) error {
 		if err := t.settleSingleMark(old, t.now()); err != nil {
 			return err
 		}
-	} else if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
-		if err := b.Delete(id.Key()); err != nil {
-			return err
-		}
+	} else if err := t.dropMark(id.Key()); err != nil { // holders.go
+		return err
 	}
 	if err := t.dropPushing(id); err != nil { // pushcrash.go
 		return err
