@@ -71,6 +71,11 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// restoredFor, restoredLatest: the restore's mark and the latest
+	// arrival of a copy it brought back (endRestored, heldquery.go).
+	restoredMu     sync.Mutex
+	restoredFor    ID
+	restoredLatest time.Time
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]

@@ -348,6 +348,28 @@ func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 	return ids
 }
 
+// walkQueue calls fn with each id of queue name's index from id from on,
+// in id order, and the state its entry holds (known false: an entry an
+// earlier release wrote holds none), until fn returns false. Only the
+// entries walked are read.
+func (t *Tx) walkQueue(name string, from ID, fn func(id ID, st State, known bool) bool) {
+	prefix := append([]byte(name), 0)
+	c := t.qidx.Cursor()
+	for k, v := c.Seek(queueKey(name, from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		n, id, ok := parseQueueKey(k)
+		if !ok || n != name {
+			continue
+		}
+		var st State
+		if len(v) == 1 {
+			st = State(v[0])
+		}
+		if !fn(id, st, len(v) == 1) {
+			return
+		}
+	}
+}
+
 // SetSuspended records whether the operator suspended a queue.
 func (t *Tx) SetSuspended(queue string, on bool) error {
 	b := t.tx.Bucket(bucketSuspended)
