@@ -411,13 +411,9 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 // the message has no mark.
 func (t *Tx) addHeld(id ID, server string) error {
 	v := t.tx.Bucket(bucketSingle).Get(id.Key())
-	lost, since, pushed, ok := singleMark(v)
+	_, since, pushed, ok := singleMark(v)
 	if !ok {
 		return nil
-	}
-	lost = withHow(lost, v) // what befell the copy stays
-	if why := singleRefusal(v); why != "" {
-		lost += refusedSep + why // kept
 	}
 	out := make([]string, 0, len(pushed)+1)
 	for _, p := range pushed {
@@ -425,7 +421,8 @@ func (t *Tx) addHeld(id ID, server string) error {
 			out = append(out, p)
 		}
 	}
-	return t.markSingleKind(id, lost, since, append(out, heldPrefix+server))
+	// what befell the copy, and its refusal, stay (markHead)
+	return t.markSingleKind(id, markHead(v), since, append(out, heldPrefix+server))
 }
 
 // singleRefusal reads the refusal a mark's value keeps ("" for none).
@@ -463,20 +460,17 @@ func (t *Tx) setRefused(id ID, reply string) error {
 // server, when it had none).
 func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 	v := t.tx.Bucket(bucketSingle).Get(id.Key())
-	lost, since, pushed, ok := singleMark(v)
+	_, since, pushed, ok := singleMark(v)
+	head := markHead(v) // what befell the copy, and its refusal, stay
 	if !ok {
-		lost, since = server, now
+		head, since = server, now
 	}
-	lost = withHow(lost, v) // what befell the copy stays
 	for _, p := range pushed {
 		if strings.EqualFold(p, server) {
 			return nil
 		}
 	}
-	if why := singleRefusal(v); why != "" {
-		lost += refusedSep + why // kept
-	}
-	return t.markSingleKind(id, lost, since, append(pushed, server))
+	return t.markSingleKind(id, head, since, append(pushed, server))
 }
 
 // MarkSingleCopy marks message id held by this server only: its copy on
