@@ -121,7 +121,11 @@ import (
 //	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
 //	          held by this server only, its copy on that server lost (the
 //	          server's new database id) or never made; its copy is made
-//	          again and the entry goes (holders.go)
+//	          again and the entry goes (holders.go); meta key
+//	          single_count holds the number of entries that name no
+//	          holder of a copy made again while in delivery (8, BE),
+//	          written with them (putMark, dropMark) and counted again at
+//	          every Open
 //	receiptpush ID (8, BE) → shadow server name: a copy on receipt pushed
 //	          after the commit that named that server, its outcome not
 //	          recorded yet; Recover marks such a message held by this
