@@ -574,15 +574,16 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 					}
 					continue
 				}
+				// Read again in this commit: it may have changed since.
+				v := tx.tx.Bucket(bucketSingle).Get(k)
 				m, err := tx.Get(ID(binary.BigEndian.Uint64(k)))
-				if err != nil {
+				if _, _, _, ok := singleMark(v); err != nil || !ok {
 					if err := tx.dropMark(k); err != nil {
 						return err
 					}
 					continue
 				}
-				// Read again in this commit: it may have changed since.
-				held := singleHeld(tx.tx.Bucket(bucketSingle).Get(k))
+				held := singleHeld(v)
 				switch {
 				case !needsCopyMarked(m):
 					// The servers its mark names as ones that may hold a
