@@ -1196,8 +1196,9 @@
 //     in delivery most of the time, rt18b F1), and the commit that
 //     records it keeps the holder in the mark (heldPrefix) instead of
 //     naming it in the record; a crash after it leaves the mark with
-//     the holder (named, without a second push, by the first listing of
-//     the marks — SingleCopies, each pass — after the attempt), and the attempt's commit owes that holder what it
+//     the holder (named, without a second push, by the first listing
+//     of the marks — SingleCopies, each pass — after the attempt), and
+//     the attempt's commit owes that holder what it
 //     finished — the discard when the message is done (settleSingleMark
 //     at every finished message, not only one given back), a partial
 //     discard otherwise — in the same commit. Every delete of a record
