@@ -558,7 +558,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, ds, nil)
 	})
 	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		name := queue.CanonicalQueueName(r.PathValue("name")) // either form of a redirect target (rt18e-F2)
+		name := queue.CanonicalQueueName(r.PathValue("name")) // either form of a redirect target, read here once (rt18e-F2): the queue takes the one form only
 		var err error
 		n := 0
 		to := r.URL.Query().Get("to")
@@ -666,11 +666,8 @@ func (s *Server) routes() http.Handler {
 			reply(w, out, nil)
 			return
 		}
-		list, err := sc.SingleCopies()
+		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
 		for _, c := range list {
-			if c.Held != "" {
-				continue // its copy was made again while in delivery: held elsewhere
-			}
 			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
 		}
 		reply(w, out, err)

@@ -86,12 +86,20 @@ func ValidPort(p string) bool {
 // CanonicalHostPort is the one form of a HOST[:PORT] target (read by
 // SplitHostPort): an IP address in its shortest form, an IPv6 address in
 // brackets (`::1`, `[::1]` and `[0:0::1]` are `[::1]`), a host name
-// case-folded, the port only when one was given. A target that does not
-// parse is returned as it is.
+// case-folded and without a final dot (`MX.Example.` is `mx.example`),
+// the port only when one was given, as its number (`025` is `25`). One
+// next hop so has one form. A target that does not parse is returned as
+// it is, and so is a port that is no port number (ValidPort).
 func CanonicalHostPort(target string) string {
 	host, port, err := SplitHostPort(target)
 	if err != nil {
 		return target
+	}
+	if port != "" && ValidPort(port) {
+		port = strings.TrimLeft(port, "0") // ValidPort: not all zeros
+	}
+	if h := strings.TrimSuffix(host, "."); h != "" && !strings.Contains(host, ":") {
+		host = h // a fully qualified name's final dot
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()

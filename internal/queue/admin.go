@@ -25,9 +25,6 @@ func queueOf(r *Recipient) string {
 	if r.Queue == "" {
 		return QueueSubmission
 	}
-	if strings.HasPrefix(r.Queue, "redirect:") {
-		return CanonicalQueueName(r.Queue) // as an earlier release stored it (rt18e-F2)
-	}
 	return r.Queue
 }
 
@@ -538,8 +535,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 // SuspendQueue stops delivery of the recipients waiting in a queue; it
 // survives restarts.
 func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
-	name = CanonicalQueueName(name) // either form of a redirect target (rt18e-F2)
-	q.suspendMu.Lock()              // the stored mark and the one in memory change together
+	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
 	// Messages claimed and waiting for a slot of the queue's
 	// destinations are taken out of the scheduler's queues (withdraw.go)
@@ -821,15 +817,11 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 	// recipients name it only once its results do (attemptsOn).
 	var attempted []ID
 	if f.Queue != "" {
-		f.Queue = CanonicalQueueName(f.Queue) // either form of a redirect target (rt18e-F2)
 		attempted = q.attemptsOn(f.Queue)
 	}
 	err := q.store.View(func(tx *Tx) error {
 		if f.Queue != "" {
 			ids := tx.InQueue(f.Queue, 1<<31-1)
-			for _, alias := range redirectAliases(f.Queue) { // stored by an earlier release
-				ids = append(ids, tx.InQueue(alias, 1<<31-1)...)
-			}
 			if len(attempted) > 0 {
 				listed := make(map[ID]bool, len(ids))
 				for _, id := range ids {

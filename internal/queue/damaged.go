@@ -314,13 +314,19 @@ func dropIndexesOf(btx *bolt.Tx, ids map[ID]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	t := wrapTx(btx)
+	for id := range ids {
+		if err := t.dropMark(id.Key()); err != nil { // its count with it (holders.go)
+			return err
+		}
+	}
 	for _, ix := range []struct {
 		name []byte
 		sep  bool
 		size int // the key's length when fixed, else 0
 	}{
 		{bucketSchedule, false, 16}, {bucketActive, false, 8}, {bucketQueues, true, 0}, {bucketOrgIDs, true, 0},
-		{bucketTakenBy, true, 0}, {bucketRedeliver, false, 8}, {bucketSingle, false, 8},
+		{bucketTakenBy, true, 0}, {bucketRedeliver, false, 8},
 	} {
 		b := btx.Bucket(ix.name)
 		if b == nil {

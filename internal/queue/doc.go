@@ -934,7 +934,9 @@
 // does it. The same commit records the last message id the backup holds
 // (meta restored_upto): the shadow copies up to it may be of messages
 // whose discards this server applied after the backup, so they are
-// asked about at once, whatever their age (heldquery.go). The meta key server (SetServer, at serve's start) goes into
+// asked about at once, whatever their age (heldquery.go), until none of
+// them is younger than HeldQueryAge: then the mark goes (endRestored),
+// the age rule covering them all. The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message
@@ -958,7 +960,13 @@
 // fsync'd copy. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
-// upgraded in the transaction that opens them.
+// upgraded in the transaction that opens them. The same transaction
+// rewrites the redirect queue names an earlier release stored as typed
+// to their one form (rewriteRedirectNames, redirectname.go: the queue
+// index's "redirect:" entries, the queue of the recipients they index,
+// the suspension marks): a crash before its commit leaves every name as
+// it was and the next open rewrites them; a database rewritten already
+// has nothing to rewrite (a name in its one form is its own form).
 //
 // # Durability and the crash argument
 //
@@ -1196,11 +1204,16 @@
 //     in delivery most of the time, rt18b F1), and the commit that
 //     records it keeps the holder in the mark (heldPrefix) instead of
 //     naming it in the record; a crash after it leaves the mark with
-//     the holder (the copy is pushed again and named by a pass after
-//     the attempt), and the attempt's commit owes that holder what it
+//     the holder (named, without a second push, by the first listing
+//     of the marks — SingleCopies, each pass — after the attempt), and
+//     the attempt's commit owes that holder what it
 //     finished — the discard when the message is done (settleSingleMark
 //     at every finished message, not only one given back), a partial
-//     discard otherwise — in the same commit. A message
+//     discard otherwise — in the same commit. Every delete of a record
+//     settles its mark so (Tx.Delete: an attempt's end, an operator's
+//     removal or bounce, a discard), and an operator's hold writes the
+//     same discards and keeps the mark (settleMarkHolders): no server
+//     the mark names keeps a copy of mail this server ended or holds. A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:
 //     no crash leaves it on one disk unmarked; one quarantined on

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // ServerAddresses is the part of the topology that says where a server
@@ -26,8 +28,11 @@ type ServerAddresses interface {
 // A record is at a server when the topology says its address is one of
 // the server's (Servers.ServerAtHostPort: the IP of its address, or one
 // of its Sources) at the port of its address, or is that address as
-// written: the one notion of "this address is that server's" (reaches
-// uses the same). A record still at its server in cur stays. Else a
+// written (atServer): the port counts here, since the record's address
+// is where its heartbeats go. reaches asks the IP only: a record kept
+// under a send connector's host name is that server's whichever of its
+// receive connectors the copies went to. A record still at its server
+// in cur stays. Else a
 // record under a server's own name goes to that server's address,
 // keeping the send connector it went through, when it was at the
 // server in old — or, at start (old unknown), when it went through
@@ -126,11 +131,13 @@ func atServer(d Servers, name, host, addr string) bool {
 	return ok && portOf(host) == portOf(addr)
 }
 
-// portOf is the port of "host:port" (after the last colon; an IPv6
-// host is in brackets).
+// portOf is the port of "host:port" as the one HOST[:PORT] parser reads
+// it (mailaddr.SplitHostPort): "" for none (a bare IPv6 address has
+// none) or for text that is no HOST[:PORT].
 func portOf(hostport string) string {
-	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
-		return hostport[i+1:]
+	_, port, err := mailaddr.SplitHostPort(hostport)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return port
 }

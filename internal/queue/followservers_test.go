@@ -157,3 +157,16 @@ func TestRecordsStayAtServerNamedByHost(t *testing.T) {
 		t.Fatalf("records after a reload moving hub-b: %v; want hub-b's at hub-b2.test:25", got)
 	}
 }
+
+// mendq19 5: the port of an address a record keeps is read by the one
+// HOST[:PORT] parser (mailaddr.SplitHostPort): a bare IPv6 address has
+// none — its last group is no port.
+func TestPortOfReadsHostPortOnce(t *testing.T) {
+	for in, want := range map[string]string{
+		"::1": "", "[::1]": "", "[::1]:2525": "2525", "127.0.0.1:25": "25", "hub.test": "", "hub.test:25": "25", "[::1": "",
+	} {
+		if got := portOf(in); got != want {
+			t.Errorf("portOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

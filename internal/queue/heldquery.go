@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 )
 
@@ -133,17 +135,17 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 		ids, next = nil, 0
 		seen := map[string]bool{}
 		restored := tx.restoredUpTo()
-		for _, id := range tx.InQueue("shadow:"+primary, 1<<20) {
-			if id <= after {
-				continue
-			}
+		tx.walkQueue("shadow:"+primary, after+1, func(id ID, st State, known bool) bool {
 			if len(ids) >= max {
 				next = id - 1
-				return nil
+				return false
+			}
+			if known && st != Shadow {
+				return true
 			}
 			m, err := tx.Get(id)
 			if err != nil || m.State != Shadow || !m.Arrived.Before(olderThan) && id > restored {
-				continue
+				return true
 			}
 			for _, r := range m.Rcpts {
 				if r.Status == Shadowed && r.Primary == primary && r.ShadowID != "" && !seen[r.ShadowID] {
@@ -151,7 +153,8 @@ func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID
 					ids = append(ids, r.ShadowID)
 				}
 			}
-		}
+			return true
+		})
 		return nil
 	})
 	return ids, next, err
@@ -194,26 +197,80 @@ func (t *Tx) restoredUpTo() ID {
 // RestoredCopiesWaiting reports whether this server holds, for
 // primary, a shadow copy a restore brought back that the age rule alone
 // would not have asked about yet (younger than HeldQueryAge).
+// Only the index entries up to the restore's mark are read. With none
+// for any primary, the mark goes (endRestored).
 func (q *Manager) RestoredCopiesWaiting(primary string) bool {
 	cutoff := q.clk.Now().Add(-HeldQueryAge)
 	found := false
+	var restored ID
 	_ = q.store.View(func(tx *Tx) error {
-		restored := tx.restoredUpTo()
+		found, restored = false, tx.restoredUpTo()
 		if restored == 0 {
 			return nil
 		}
-		for _, id := range tx.InQueue("shadow:"+primary, 1<<20) {
+		tx.walkQueue("shadow:"+primary, 0, func(id ID, st State, known bool) bool {
 			if id > restored {
-				break
+				return false
+			}
+			if known && st != Shadow {
+				return true
 			}
 			if m, err := tx.Get(id); err == nil && m.State == Shadow && !m.Arrived.Before(cutoff) {
 				found = true
-				return nil
+				return false
 			}
-		}
+			return true
+		})
 		return nil
 	})
+	if restored != 0 && !found {
+		q.endRestored(restored, cutoff)
+	}
 	return found
+}
+
+// endRestored drops the restore's mark (meta restored_upto) once no
+// copy it brought back, of any primary, arrived after cutoff: every one
+// left is old enough for the age rule, which lists it all the same, and
+// the shadow queues are not read for the mark again. The latest arrival
+// among those copies is read once per mark (a walk of the shadow queues'
+// index up to it) and kept: no copy is stored under an id up to the mark
+// after the open (ids only grow), so it can only fall.
+func (q *Manager) endRestored(restored ID, cutoff time.Time) {
+	q.restoredMu.Lock()
+	defer q.restoredMu.Unlock()
+	if q.restoredFor != restored {
+		var latest time.Time
+		if err := q.store.View(func(tx *Tx) error {
+			latest = time.Time{}
+			prefix := []byte("shadow:")
+			c := tx.qidx.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				_, id, ok := parseQueueKey(k)
+				if !ok || id > restored || len(v) == 1 && State(v[0]) != Shadow {
+					continue
+				}
+				if m, err := tx.Get(id); err == nil && m.State == Shadow && m.Arrived.After(latest) {
+					latest = m.Arrived
+				}
+			}
+			return nil
+		}); err != nil {
+			return
+		}
+		q.restoredFor, q.restoredLatest = restored, latest
+	}
+	if !q.restoredLatest.Before(cutoff) {
+		return // a young one may be left
+	}
+	if err := q.store.Update(context.Background(), func(tx *Tx) error {
+		if tx.restoredUpTo() != restored {
+			return nil
+		}
+		return tx.tx.Bucket(bucketMeta).Delete(keyRestoredUpTo)
+	}); err != nil && !errors.Is(err, ErrClosed) {
+		q.log.Error("dropping the mark of a restore with no restored copy left to ask about early failed; asked again later", "err", err)
+	}
 }
 
 // ShadowCopiesToAsk is ShadowCopiesHeld for copies older than

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -120,5 +121,169 @@ func TestCopyMadeAgainForMessageThatLeftIsDiscarded(t *testing.T) {
 	lines, _ := q.DiscardsPartial("hub-d", 100)
 	if len(lines) != 1 || lines[0] != m.OrgID {
 		t.Fatalf("owed to hub-d: %q (hub-c: %d); want the discard of %s", lines, before, m.OrgID)
+	}
+}
+
+// rt19 reread (mendq19 1): an operator's removal or bounce of a message
+// whose copy was made again on a server while it was in delivery (held
+// in the mark, not yet named by the record), or pushed to a server
+// without confirmation, owes each of those servers the discard, in the
+// removal's commit: the mark is settled by the delete itself. So does
+// an operator's hold, a hold on every server. Without it the holder
+// keeps the copy and, when this server fails, takes it over and
+// delivers mail the operator removed or holds. (SR-4)
+func TestRemovedMessageOwesHeldAndPushedHoldersTheirDiscard(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"remove", "bounce", "suspend"} {
+		t.Run(name, func(t *testing.T) {
+			s := openTest(t)
+			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+			m := receiptCopy(s, "x@b.example", "y@c.example")
+			if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ {
+				if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setState := func(st State) {
+				t.Helper()
+				if err := s.Update(ctx, func(tx *Tx) error {
+					o, err := tx.Get(m.ID)
+					if err != nil {
+						return err
+					}
+					o.State = st
+					return tx.Put(o)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+				t.Fatal(err)
+			}
+			setState(Active)
+			if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+				t.Fatal(err)
+			}
+			setState(Ready) // the attempt ended without naming hub-c
+			if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
+				t.Fatalf("mark %+v, %v; want hub-c held", sc, ok)
+			}
+			var err error
+			if name == "suspend" {
+				// An operator's hold is one on every server (hold.go).
+				err = q.SuspendMessage(ctx, m.ID)
+			} else {
+				err = q.RemoveMessage(ctx, m.ID, name == "bounce")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{"hub-c", "hub-d"} {
+				lines, _ := q.DiscardsPartial(h, 100)
+				if len(lines) != 1 || lines[0] != m.OrgID {
+					t.Errorf("owed to %s after the %s: %q; want the discard of %s", h, name, lines, m.OrgID)
+				}
+			}
+			sc, ok := q.SingleCopyOf(m.ID)
+			if name != "suspend" && ok {
+				t.Error("the mark outlived the removal")
+			}
+			if name == "suspend" && (!ok || sc.Held != "") {
+				t.Errorf("held: mark %+v, %v; want it kept, naming no holder (made again at release)", sc, ok)
+			}
+		})
+	}
+}
+
+// rt19 reread (mendq19 3): the list of messages held by this server
+// only leaves out one whose copy was made again while it is in delivery
+// (held elsewhere), in the one place every reader takes it from; once
+// out of delivery, the listing's commit names the holder in the record
+// — the copy was confirmed, it is not pushed again. The metric's count
+// is kept by the marks' commits, through a reopen too. (OPS-, SR-3)
+func TestSingleCopiesLeaveHeldOutAndNameItAfterDelivery(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	var ms []*Message
+	for i := 0; i < 2; i++ {
+		m := receiptCopy(s, "x@b.example", "y@c.example")
+		if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := q.SingleCopyCount(); n != 2 {
+		t.Fatalf("taken over: %d counted, want 2", n)
+	}
+	setState := func(id ID, st State) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx *Tx) error {
+			o, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			o.State = st
+			return tx.Put(o)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := ms[0]
+	setState(m.ID, Active)
+	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := q.SingleCopies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != ms[1].ID || list[0].Held != "" {
+		t.Fatalf("listed %+v; want only %s (the other's copy is held on hub-c)", list, ms[1].ID)
+	}
+	if n := q.SingleCopyCount(); n != 1 {
+		t.Fatalf("counted %d, want 1", n)
+	}
+	setState(m.ID, Ready) // the attempt ended; the record does not name hub-c yet
+	if _, err := q.SingleCopies(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.SingleCopyOf(m.ID); ok {
+		t.Fatal("still marked after a listing out of delivery")
+	}
+	if got, err := q.Message(m.ID); err != nil || got.ShadowServer != "hub-c" || got.ShadowID != m.OrgID {
+		t.Fatalf("record names %q/%q (%v), want hub-c/%s without a second push", got.ShadowServer, got.ShadowID, err, m.OrgID)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q = NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	if n := q.SingleCopyCount(); n != 1 {
+		t.Fatalf("after a reopen: counted %d, want 1", n)
+	}
+	if err := q.RemoveMessage(ctx, ms[1].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := q.SingleCopyCount(); n != 0 {
+		t.Fatalf("after the removal: counted %d, want 0", n)
 	}
 }

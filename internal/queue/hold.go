@@ -52,6 +52,12 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	if err := tx.settleCarried(m.ID, m.OrgID, now); err != nil { // carried.go: held, as its own copy
 		return false, err
 	}
+	// A copy pushed without confirmation, or made again while the
+	// message was in delivery, is held elsewhere all the same: its
+	// server gets the discard too (takensingle.go).
+	if err := tx.settleMarkHolders(m, now); err != nil {
+		return false, err
+	}
 	return tx.addCopyDiscard(m, now)
 }
 

@@ -148,8 +148,23 @@ func TestRestoredShadowCopiesAskedAtOnce(t *testing.T) {
 	if !q.RestoredCopiesWaiting("hub-a") || q.RestoredCopiesWaiting("hub-b") {
 		t.Fatalf("restored copies waiting: hub-a %v, hub-b %v", q.RestoredCopiesWaiting("hub-a"), q.RestoredCopiesWaiting("hub-b"))
 	}
+	restoredUpTo := func() (id ID) {
+		_ = s.View(func(tx *Tx) error { id = tx.restoredUpTo(); return nil })
+		return id
+	}
+	if restoredUpTo() == 0 {
+		t.Fatal("the restore's mark went while a young restored copy is held")
+	}
 	clk.Advance(2 * HeldQueryAge) // both old now: the age rule covers them
 	if q.RestoredCopiesWaiting("hub-a") {
 		t.Fatalf("a restored copy older than HeldQueryAge still counts as waiting")
+	}
+	// mendq19 4: nothing restored is left to ask about early: the mark
+	// goes, and the shadow queues are not read for it again.
+	if id := restoredUpTo(); id != 0 {
+		t.Fatalf("restored_upto is still %s with no young restored copy left", id)
+	}
+	if ids, _, err := q.ShadowCopiesToAsk("hub-a", 0, 100); err != nil || len(ids) != 2 {
+		t.Fatalf("asked about %v (%v); want both copies, old enough now", ids, err)
 	}
 }

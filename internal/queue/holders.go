@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Shadow holders: the primary's side of a shadow server's lost database
@@ -244,7 +246,85 @@ func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string
 	for _, p := range pushed {
 		v = append(append(v, pushedSep...), p...)
 	}
-	return t.tx.Bucket(bucketSingle).Put(id.Key(), v)
+	return t.putMark(id.Key(), v)
+}
+
+// putMark and dropMark are the only writes of bucket singlecopy: they
+// keep, in meta and in the same commit, the number of marks that name
+// no holder of a copy made again while in delivery (SingleCopyCount,
+// read at every scrape of the metrics: no walk of the marks). Open
+// counts them again (countSingleMarks): a release before this one, or a
+// restore, wrote marks without the count.
+func (t *Tx) putMark(k, v []byte) error {
+	b := t.tx.Bucket(bucketSingle)
+	d := countsSingle(v) - countsSingle(b.Get(k))
+	if err := b.Put(k, v); err != nil {
+		return err
+	}
+	return t.addSingleCount(d)
+}
+
+func (t *Tx) dropMark(k []byte) error {
+	b := t.tx.Bucket(bucketSingle)
+	if b == nil { // a database opened for a restore check
+		return nil
+	}
+	d := -countsSingle(b.Get(k))
+	if err := b.Delete(k); err != nil {
+		return err
+	}
+	return t.addSingleCount(d)
+}
+
+// countsSingle: a mark's value (nil: none) counts as a message held by
+// this server only unless it names a held holder (heldPrefix).
+func countsSingle(v []byte) int {
+	if v == nil || singleHeld(v) != "" {
+		return 0
+	}
+	return 1
+}
+
+func (t *Tx) addSingleCount(d int) error {
+	if d == 0 {
+		return nil
+	}
+	meta := t.tx.Bucket(bucketMeta)
+	n := int64(0)
+	if v := meta.Get(keySingleCount); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n = max(n+int64(d), 0)
+	return meta.Put(keySingleCount, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// countSingleMarks writes the count SingleCopyCount reads, in the
+// commit that opens the database.
+func countSingleMarks(btx *bolt.Tx) error {
+	b := btx.Bucket(bucketSingle)
+	if b == nil {
+		return nil
+	}
+	n := 0
+	if err := b.ForEach(func(_, v []byte) error {
+		n += countsSingle(v)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return btx.Bucket(bucketMeta).Put(keySingleCount, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// markHead is the part of a mark's value before its pushed list, as
+// stored: the server its copy was on or meant for, with what befell the
+// copy (withHow) and the latest refusal (refusedSep) — what a mark
+// written again keeps.
+func markHead(v []byte) string {
+	if len(v) < 8 {
+		return ""
+	}
+	head, _, _ := strings.Cut(string(v[8:]), pushedSep)
+	return head
 }
 
 // singleMark reads a mark's value (markSingleKind); ok false when it is
@@ -266,10 +346,11 @@ func singleMark(v []byte) (server string, since time.Time, pushed []string, ok b
 // the server that stored the copy made again while the message was in
 // delivery (ShadowRecopied of an Active record, rt18b F1): it holds the
 // copy, which the record does not name yet — the attempt's commit
-// writes the record (one writer per message). The copy is pushed again
-// (a holder keeps one per org id) and named by the first pass that
-// finds the message out of delivery; meanwhile the message counts as
-// held elsewhere (shadow single, the metric), and every path that
+// writes the record (one writer per message). The first listing of the
+// marks that finds the message out of delivery (SingleCopies, at each
+// pass) names it in the record, in its commit, without pushing the
+// confirmed copy again (nameCopyHolder); meanwhile the message counts as
+// held elsewhere (left out of shadow single and the metric), and every path that
 // settles the mark treats the server as one of those that may hold the
 // copy: it gets the discard (settleSingleMark, ShadowRecopied). A new
 // database id of that server (ShadowHolderSeen) makes it such a server
@@ -321,18 +402,8 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 		return 0, err
 	}
 	for _, f := range found {
-		lost, since, pushed, _ := singleMark(f.v) // names without the prefix
-		lost = withHow(lost, f.v)
-		if why := singleRefusal(f.v); why != "" {
-			lost += refusedSep + why
-		}
-		v := make([]byte, 8, 8+len(lost))
-		binary.BigEndian.PutUint64(v, uint64(since.UnixNano()))
-		v = append(v, lost...)
-		for _, p := range pushed {
-			v = append(append(v, pushedSep...), p...)
-		}
-		if err := b.Put(f.k, v); err != nil {
+		_, since, pushed, _ := singleMark(f.v) // names without the prefix
+		if err := t.markSingleKind(ID(binary.BigEndian.Uint64(f.k)), markHead(f.v), since, pushed); err != nil {
 			return 0, err
 		}
 	}
@@ -346,13 +417,9 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 // the message has no mark.
 func (t *Tx) addHeld(id ID, server string) error {
 	v := t.tx.Bucket(bucketSingle).Get(id.Key())
-	lost, since, pushed, ok := singleMark(v)
+	_, since, pushed, ok := singleMark(v)
 	if !ok {
 		return nil
-	}
-	lost = withHow(lost, v) // what befell the copy stays
-	if why := singleRefusal(v); why != "" {
-		lost += refusedSep + why // kept
 	}
 	out := make([]string, 0, len(pushed)+1)
 	for _, p := range pushed {
@@ -360,7 +427,8 @@ func (t *Tx) addHeld(id ID, server string) error {
 			out = append(out, p)
 		}
 	}
-	return t.markSingleKind(id, lost, since, append(out, heldPrefix+server))
+	// what befell the copy, and its refusal, stay (markHead)
+	return t.markSingleKind(id, markHead(v), since, append(out, heldPrefix+server))
 }
 
 // singleRefusal reads the refusal a mark's value keeps ("" for none).
@@ -398,20 +466,17 @@ func (t *Tx) setRefused(id ID, reply string) error {
 // server, when it had none).
 func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 	v := t.tx.Bucket(bucketSingle).Get(id.Key())
-	lost, since, pushed, ok := singleMark(v)
+	_, since, pushed, ok := singleMark(v)
+	head := markHead(v) // what befell the copy, and its refusal, stay
 	if !ok {
-		lost, since = server, now
+		head, since = server, now
 	}
-	lost = withHow(lost, v) // what befell the copy stays
 	for _, p := range pushed {
 		if strings.EqualFold(p, server) {
 			return nil
 		}
 	}
-	if why := singleRefusal(v); why != "" {
-		lost += refusedSep + why // kept
-	}
-	return t.markSingleKind(id, lost, since, append(pushed, server))
+	return t.markSingleKind(id, head, since, append(pushed, server))
 }
 
 // MarkSingleCopy marks message id held by this server only: its copy on
@@ -469,40 +534,71 @@ func (q *Manager) RecopyUnconfirmed(id ID, server string) error {
 }
 
 // SingleCopies lists the messages held by this server only, oldest mark
-// first, and drops the marks of messages that left or need no copy any
-// more (nothing pending).
+// first — not one whose copy was made again while it was in delivery
+// (SingleCopy.Held: held elsewhere; SingleCopyOf names the holder) — and
+// settles, in one commit, the marks that need it: a message that left or
+// needs no copy any more (nothing pending, held by an operator) loses
+// its mark (settleSingleMark), and one out of delivery whose copy was
+// made again meanwhile has the holder named in its record
+// (nameCopyHolder): the copy was confirmed, it is not pushed again.
 func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 	var out []SingleCopy
-	var stale [][]byte
+	var settle [][]byte
 	err := q.store.View(func(tx *Tx) error {
-		out, stale = out[:0], stale[:0]
+		out, settle = out[:0], settle[:0]
 		c := tx.tx.Bucket(bucketSingle).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			server, since, _, ok := singleMark(v)
-			refused := singleRefusal(v)
 			if len(k) != 8 || !ok {
-				stale = append(stale, bytes.Clone(k))
+				settle = append(settle, bytes.Clone(k))
 				continue
 			}
 			id := ID(binary.BigEndian.Uint64(k))
 			m, err := tx.Get(id)
-			if err != nil || !needsCopyMarked(m) {
-				stale = append(stale, bytes.Clone(k))
+			if err != nil || !needsCopyMarked(m) || singleHeld(v) != "" && m.State != Active {
+				settle = append(settle, bytes.Clone(k))
 				continue
 			}
+			if singleHeld(v) != "" {
+				continue // in delivery, its copy made again: named after the attempt
+			}
 			how := singleHow(v)
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: refused, How: how, TakenOver: how == HowTaken, Held: singleHeld(v)})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(stale) > 0 {
+	if len(settle) > 0 {
+		now := q.clk.Now()
 		if err := q.store.Update(context.Background(), func(tx *Tx) error {
-			b := tx.tx.Bucket(bucketSingle)
-			for _, k := range stale {
-				if err := b.Delete(k); err != nil {
+			for _, k := range settle {
+				if len(k) != 8 {
+					if err := tx.dropMark(k); err != nil {
+						return err
+					}
+					continue
+				}
+				// Read again in this commit: it may have changed since.
+				v := tx.tx.Bucket(bucketSingle).Get(k)
+				m, err := tx.Get(ID(binary.BigEndian.Uint64(k)))
+				if _, _, _, ok := singleMark(v); err != nil || !ok {
+					if err := tx.dropMark(k); err != nil {
+						return err
+					}
+					continue
+				}
+				held := singleHeld(v)
+				switch {
+				case !needsCopyMarked(m):
+					// The servers its mark names as ones that may hold a
+					// copy get the discard, as any end of a mark writes it.
+					err = tx.settleSingleMark(m, now)
+				case held != "" && m.State != Active:
+					err = tx.nameCopyHolder(m, held, now)
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -573,7 +669,7 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 		}
 		if o.State == Active && singleHeld(tx.tx.Bucket(bucketSingle).Get(id.Key())) != "" {
 			// Made again on a server while in delivery: named by the
-			// first pass that finds it out of delivery.
+			// first listing that finds it out of delivery (SingleCopies).
 			return nil
 		}
 		cp := *o
@@ -599,7 +695,7 @@ func (q *Manager) RecopyCandidate(id ID) (m *Message, body Body, ok bool, err er
 // org id, writes the discard) leaves the new copy to the holder's question about it after an hour
 // (XQUERYHELD: no record here names it, so it is done with). One in a
 // delivery attempt, whose commit writes its record, keeps its mark with
-// the new holder in it (addHeld); a pass after the attempt names it.
+// the new holder in it (addHeld); a listing after the attempt names it.
 func (q *Manager) ShadowRecopied(id ID, to string) error {
 	return q.ShadowRecopiedOrg(id, "", to)
 }
@@ -620,7 +716,7 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 					return err
 				}
 			}
-			return tx.tx.Bucket(bucketSingle).Delete(id.Key())
+			return tx.dropMark(id.Key())
 		}
 		if err != nil {
 			return err
@@ -628,8 +724,9 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 		if m.State == Active {
 			// The attempt's commit writes the record (one writer per
 			// message): the mark keeps the server that stores the copy
-			// now (heldPrefix), and the first pass that finds the
-			// message out of delivery names it (rt18b F1). A message
+			// now (heldPrefix), and the first listing of the marks
+			// that finds the message out of delivery names it
+			// (SingleCopies, rt18b F1). A message
 			// that hangs or cycles in delivery so has its copy all the
 			// same.
 			if err := tx.dropPushing(id); err != nil { // its outcome is known now
@@ -637,58 +734,64 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 			}
 			return tx.addHeld(id, to)
 		}
-		b := tx.tx.Bucket(bucketSingle)
-		_, _, pushed, _ := singleMark(b.Get(id.Key()))
-		if err := b.Delete(id.Key()); err != nil {
-			return err
-		}
-		if err := tx.dropPushing(id); err != nil { // pushcrash.go
-			return err
-		}
-		for _, p := range pushed {
-			if strings.EqualFold(p, to) || m.OrgID == "" {
-				continue
-			}
-			// A copy pushed to p was not confirmed — the push broke,
-			// or was abandoned at its bound — and p may store it all
-			// the same (it commits what it read once it runs again,
-			// rt27 F7): the record names another server now, so p gets
-			// the discard of its copy (named by the org id, as every
-			// copy on receipt), kept there as an early discard when
-			// the copy comes after it (receiptcopy.go). Otherwise no
-			// record here would name it, and a takeover would deliver
-			// it again.
-			if err := tx.AddDiscard(p, m.OrgID, now); err != nil {
-				return err
-			}
-		}
-		if !needsCopyMarked(m) {
-			// done, or settled meanwhile (a hold) — unless another record
-			// here still needs the copy (siblingcopy.go)
-			_, err := tx.addDiscardFor(m.ID, m.OrgID, to, m.OrgID, now)
-			return err
-		}
-		m.ShadowServer, m.ShadowID = to, m.OrgID
-		if err := tx.withdrawUnfetchedDiscard(m); err != nil { // siblingcopy.go
-			return err
-		}
-		return tx.Put(m)
+		return tx.nameCopyHolder(m, to, now)
 	})
+}
+
+// nameCopyHolder names server to, which stores the copy of m (named by
+// its org id) made again, in m's record, and drops its mark, in tx: the
+// servers a copy was pushed to without confirmation get the discard of
+// theirs. A message done or settled meanwhile owes to its discard
+// instead.
+func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
+	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key()))
+	if err := t.dropMark(m.ID.Key()); err != nil {
+		return err
+	}
+	if err := t.dropPushing(m.ID); err != nil { // pushcrash.go
+		return err
+	}
+	for _, p := range pushed {
+		if strings.EqualFold(p, to) || m.OrgID == "" {
+			continue
+		}
+		// A copy pushed to p was not confirmed — the push broke,
+		// or was abandoned at its bound — and p may store it all
+		// the same (it commits what it read once it runs again,
+		// rt27 F7): the record names another server now, so p gets
+		// the discard of its copy (named by the org id, as every
+		// copy on receipt), kept there as an early discard when
+		// the copy comes after it (receiptcopy.go). Otherwise no
+		// record here would name it, and a takeover would deliver
+		// it again.
+		if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+			return err
+		}
+	}
+	if !needsCopyMarked(m) {
+		// done, or settled meanwhile (a hold) — unless another record
+		// here still needs the copy (siblingcopy.go)
+		_, err := t.addDiscardFor(m.ID, m.OrgID, to, m.OrgID, now)
+		return err
+	}
+	m.ShadowServer, m.ShadowID = to, m.OrgID
+	if err := t.withdrawUnfetchedDiscard(m); err != nil { // siblingcopy.go
+		return err
+	}
+	return t.Put(m)
 }
 
 // SingleCopyCount is the number of marks (for the metrics): messages held
 // by this server only because a shadow copy was lost or not made — not
 // those whose copy was made again while in delivery (SingleCopy.Held).
+// It reads the count the marks' commits keep (putMark), not the marks.
 func (q *Manager) SingleCopyCount() int {
 	n := 0
 	_ = q.store.View(func(tx *Tx) error {
-		n = 0
-		return tx.tx.Bucket(bucketSingle).ForEach(func(_, v []byte) error {
-			if singleHeld(v) == "" {
-				n++
-			}
-			return nil
-		})
+		if v := tx.tx.Bucket(bucketMeta).Get(keySingleCount); len(v) == 8 {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		return nil
 	})
 	return n
 }

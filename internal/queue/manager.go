@@ -71,6 +71,11 @@ type ManagerConfig struct {
 // together with the DSNs they cause.
 type Manager struct {
 	store *Store
+	// restoredFor, restoredLatest: the restore's mark and the latest
+	// arrival of a copy it brought back (endRestored, heldquery.go).
+	restoredMu     sync.Mutex
+	restoredFor    ID
+	restoredLatest time.Time
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]
@@ -199,7 +204,6 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 	q.answered.start = cfg.Clock.Now() // contacts before a restart are forgotten: the start stands for them
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {
-			name = CanonicalQueueName(name) // as an earlier release stored it (rt18e-F2)
 			q.suspended[name] = true
 			if DeliveryType(name) == "shadow" {
 				// Stored by a release that took it (CheckQueueAction).

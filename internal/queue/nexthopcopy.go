@@ -59,12 +59,8 @@ func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err e
 	for _, r := range m.Rcpts {
 		carried[rcptKey(r.Addr)] = true
 	}
-	for _, id := range t.receiptCopies(from, m.OrgID) {
-		if id == m.ID {
-			continue
-		}
-		o, err := t.Get(id)
-		if err != nil || o.State == Active {
+	for _, o := range t.receiptCopyRecords(from, m.OrgID) { // each decoded once
+		if o.ID == m.ID || o.State == Active {
 			continue
 		}
 		before, changed, twins := statusesNow(o), false, newCaseTwins(o.Rcpts)

@@ -98,7 +98,10 @@ func (q *Manager) SetServers(d Servers) {
 // reaches: the record p, kept under a name that is no server of the
 // topology (a send connector's host name), was made against server name
 // — the address its copies went to (Addr: "host:port", "host:port via
-// CONNECTOR") is one of name's in the topology (rt17e-F1).
+// CONNECTOR") is one of name's in the topology (rt17e-F1), at any port:
+// every receive connector of the server is the server (followServers'
+// atServer also asks the port: a record's address is where its
+// heartbeats go).
 func (q *Manager) reaches(name string, p *ShadowPeer) bool {
 	d := q.servers.Load()
 	if d == nil || p.Primary == name {

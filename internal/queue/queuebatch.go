@@ -46,7 +46,6 @@ const queueChunk = 256
 // (withdraw.go), and for a flush every message waiting for a later
 // attempt (the schedule's entries after now). Keys only are read.
 func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
-	name = CanonicalQueueName(name) // either form of a redirect target (rt18e-F2)
 	var extra []ID
 	switch action {
 	case "resume", "retry", "redirect":
@@ -69,9 +68,6 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	err := q.store.View(func(tx *Tx) error {
 		if action != "flush" {
 			ids = tx.InQueue(name, 1<<31-1)
-			for _, alias := range redirectAliases(name) { // stored by an earlier release (rt18e-F2)
-				ids = append(ids, tx.InQueue(alias, 1<<31-1)...)
-			}
 			return nil
 		}
 		c := tx.schedule.Cursor()
@@ -106,7 +102,6 @@ func (q *Manager) waitingOn(name string) []ID {
 // mail to another next hop).
 // It returns what it did (BatchResult).
 func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
-	name = CanonicalQueueName(name) // either form of a redirect target (rt18e-F2)
 	switch action {
 	case "resume":
 		b.Changed, b.Used, err = q.resumeBatch(ctx, name, ids, first, until)
@@ -319,14 +314,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		// The suspension goes in the commit that makes the first of its
 		// messages due, and the mark in memory right after it, so that
 		// they are attempted, not held again.
-		pre = func(tx *Tx) error {
-			for _, alias := range redirectAliases(name) { // a mark an earlier release stored
-				if err := tx.SetSuspended(alias, false); err != nil {
-					return err
-				}
-			}
-			return tx.SetSuspended(name, false)
-		}
+		pre = func(tx *Tx) error { return tx.SetSuspended(name, false) }
 		afterFirst = func() {
 			q.qmu.Lock()
 			delete(q.suspended, name)

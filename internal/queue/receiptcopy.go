@@ -598,10 +598,20 @@ func (t *Tx) dropFolded(primary, org, addr string, twin bool) error {
 // Shadowed at primary under that id, or taken over from it and still
 // pending (discardSettles).
 func (t *Tx) receiptCopies(primary, sid string) []ID {
+	var out []ID
+	for _, m := range t.receiptCopyRecords(primary, sid) {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// receiptCopyRecords is receiptCopies with the records as read, for a
+// caller that reads them anyway: each is decoded once.
+func (t *Tx) receiptCopyRecords(primary, sid string) []*Message {
 	if !orgid.Valid(sid) {
 		return nil
 	}
-	var out []ID
+	var out []*Message
 	for _, id := range t.ByOrgID(sid) {
 		m, err := t.Get(id)
 		if err != nil {
@@ -609,7 +619,7 @@ func (t *Tx) receiptCopies(primary, sid string) []ID {
 		}
 		for _, r := range m.Rcpts {
 			if discardSettles(&r, primary, sid) {
-				out = append(out, id)
+				out = append(out, m)
 				break
 			}
 		}

@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"bytes"
+	"slices"
 	"strings"
+
+	bolt "go.etcd.io/bbolt"
 
 	"umbra/internal/mailaddr"
 )
@@ -18,10 +22,12 @@ func CanonicalRedirect(target string) string {
 }
 
 // CanonicalQueueName is name with a redirect queue's target in its one
-// form (CanonicalRedirect); other names are returned as they are. Every
-// name an operator gives (queue actions, message list filters) and
-// every redirect queue name stored by an earlier release (the redirect
-// target of its recipients, a suspension) is read through it.
+// form (CanonicalRedirect); other names are returned as they are. The
+// admin API reads every queue name an operator gives through it (a
+// queue action, a message list's filter), once; the queue stores and
+// compares names in that form only, and a database holding names an
+// earlier release stored as typed has them rewritten at open
+// (rewriteRedirectNames).
 func CanonicalQueueName(name string) string {
 	if target, ok := strings.CutPrefix(name, "redirect:"); ok {
 		return "redirect:" + CanonicalRedirect(target)
@@ -29,13 +35,78 @@ func CanonicalQueueName(name string) string {
 	return name
 }
 
-// redirectAliases are the other names an earlier release may have
-// stored for the canonical redirect queue name: the bare IPv6 form of
-// a target given without a port.
-func redirectAliases(name string) []string {
-	target, ok := strings.CutPrefix(name, "redirect:")
-	if !ok || !strings.HasPrefix(target, "[") || !strings.HasSuffix(target, "]") {
-		return nil
+// rewriteRedirectNames rewrites, in the commit that opens the database,
+// every redirect queue name an earlier release stored as typed
+// (`redirect:MX.Example`, `redirect:[0:0::1]:25`, `redirect:h:025`) to
+// its one form: the queue index entries, the queue of the pending
+// recipients of each record they index, and the suspension marks. The
+// index's "redirect:" entries and the marks are read, not every record:
+// only pending recipients are indexed, and only they are in a queue. It
+// is one transaction with the rest of the open (a crash leaves the
+// names all old or all rewritten) and finds nothing to do in a database
+// already rewritten (a name in its one form is its own form). A record
+// that does not decode is left as it is (damaged.go).
+func rewriteRedirectNames(btx *bolt.Tx) error {
+	prefix := []byte("redirect:")
+	qidx, msgs := btx.Bucket(bucketQueues), btx.Bucket(bucketMessages)
+	type move struct{ from, to, v []byte }
+	var moves []move
+	var ids []ID
+	c := qidx.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		name, id, ok := parseQueueKey(k)
+		if cn := CanonicalQueueName(name); ok && cn != name {
+			moves = append(moves, move{bytes.Clone(k), queueKey(cn, id), bytes.Clone(v)})
+			ids = append(ids, id)
+		}
 	}
-	return []string{"redirect:" + target[1:len(target)-1]}
+	for _, mv := range moves {
+		if err := qidx.Delete(mv.from); err != nil {
+			return err
+		}
+		if err := qidx.Put(mv.to, mv.v); err != nil {
+			return err
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		v := msgs.Get(id.Key())
+		if v == nil {
+			continue
+		}
+		m, err := decodeMessage(v)
+		if err != nil {
+			continue
+		}
+		changed := false
+		for i := range m.Rcpts {
+			if r := &m.Rcpts[i]; strings.HasPrefix(r.Queue, "redirect:") {
+				if cn := CanonicalQueueName(r.Queue); cn != r.Queue {
+					r.Queue, changed = cn, true
+				}
+			}
+		}
+		if changed {
+			if err := msgs.Put(id.Key(), m.encode()); err != nil {
+				return err
+			}
+		}
+	}
+	sus := btx.Bucket(bucketSuspended)
+	var marks []string
+	c = sus.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if CanonicalQueueName(string(k)) != string(k) {
+			marks = append(marks, string(k))
+		}
+	}
+	for _, name := range marks {
+		if err := sus.Delete([]byte(name)); err != nil {
+			return err
+		}
+		if err := sus.Put([]byte(CanonicalQueueName(name)), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

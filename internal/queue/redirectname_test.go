@@ -2,7 +2,9 @@ package queue
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +59,112 @@ func TestRedirectQueueNameIsCanonical(t *testing.T) {
 	}
 	if !slices.Contains(q.SuspendedQueues(), "redirect:[::1]") || heldOnlyBy(got, q.SuspendedQueues()) != "redirect:[::1]" {
 		t.Fatalf("the redirected mail is not held by the suspension (%v)", q.SuspendedQueues())
+	}
+}
+
+// rt19 reread (mendq19 2): one next hop is one queue whatever the form
+// typed — a port with leading zeros is its number, a host name's final
+// dot goes — and a database holding redirect queue names as an earlier
+// release stored them (as typed: in records, in the queue index, in
+// suspension marks) has them rewritten to that one form at open, so
+// every action on the queue reaches them and queue list shows the name
+// the API takes.
+func TestRedirectNamesStoredAsTypedAreRewrittenAtOpen(t *testing.T) {
+	for in, want := range map[string]string{
+		"redirect:h.example:025":   "redirect:h.example:25",
+		"redirect:H.Example.":      "redirect:h.example",
+		"redirect:h.example.:0025": "redirect:h.example:25",
+		"redirect:[::1]:025":       "redirect:[::1]:25",
+	} {
+		if got := CanonicalQueueName(in); got != want {
+			t.Errorf("CanonicalQueueName(%q) = %q, want %q", in, got, want)
+		}
+		if again := CanonicalQueueName(want); again != want {
+			t.Errorf("CanonicalQueueName(%q) = %q: not its own form", want, again)
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	typed := []string{"redirect:MX.Example", "redirect:[0:0::1]:25", "redirect:mx.example.:025"}
+	var ids []ID
+	for _, name := range typed {
+		m := msg(s, "a@example.org", "x@down.test")
+		m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+		m.Rcpts[0].Queue, m.Rcpts[0].Redirect = name, strings.TrimPrefix(name, "redirect:")
+		if err := s.Update(ctx, func(tx *Tx) error {
+			if err := tx.PutNew(m, []byte(body)); err != nil {
+				return err
+			}
+			return tx.SetSuspended(name, true) // as an earlier release stored it
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ { // a second open finds nothing to rewrite
+		s, err = Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]ID{"redirect:mx.example": {ids[0]}, "redirect:[::1]:25": {ids[1]}, "redirect:mx.example:25": {ids[2]}}
+		if err := s.View(func(tx *Tx) error {
+			for name, w := range want {
+				if got := tx.InQueue(name, 10); !slices.Equal(got, w) {
+					t.Errorf("open %d: queue %s holds %v, want %v", round, name, got, w)
+				}
+			}
+			for _, name := range typed {
+				if got := tx.InQueue(name, 10); len(got) > 0 {
+					t.Errorf("open %d: the typed name %s still indexes %v", round, name, got)
+				}
+			}
+			var names []string
+			for _, st := range tx.Queues() {
+				names = append(names, st.Name)
+			}
+			slices.Sort(names)
+			if w := []string{"redirect:[::1]:25", "redirect:mx.example", "redirect:mx.example:25"}; !slices.Equal(names, w) {
+				t.Errorf("open %d: queues %q, want %q", round, names, w)
+			}
+			sus := tx.Suspended()
+			slices.Sort(sus)
+			if w := []string{"redirect:[::1]:25", "redirect:mx.example", "redirect:mx.example:25"}; !slices.Equal(sus, w) {
+				t.Errorf("open %d: suspended %q, want %q", round, sus, w)
+			}
+			for i, id := range ids {
+				m, err := tx.Get(id)
+				if err != nil {
+					return err
+				}
+				if got := m.Rcpts[0].Queue; got != CanonicalQueueName(typed[i]) {
+					t.Errorf("open %d: record %s names queue %q", round, id, got)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(func() { s.Close() })
+	clk := clock.NewFake(time.Now())
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 10, Clock: clk})
+	if n, err := q.ResumeQueue(ctx, "redirect:mx.example"); err != nil || n != 1 {
+		t.Fatalf("resume of the rewritten queue: %d, %v; want its one message", n, err)
+	}
+	if slices.Contains(q.SuspendedQueues(), "redirect:mx.example") {
+		t.Fatalf("still suspended: %v", q.SuspendedQueues())
 	}
 }

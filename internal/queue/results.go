@@ -531,15 +531,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// servers a copy made again was pushed to get its discard
 			// (takensingle.go) — not only an hour later, at their
 			// question (XQUERYHELD), which a crash here would turn into
-			// a takeover and a second delivery (rt18b F1).
-			if err := tx.settleSingleMark(m, now); err != nil {
-				return err
-			}
-		}
-		if done {
+			// a takeover and a second delivery (rt18b F1). The delete
+			// does so itself; a record kept as a shadow copy settles
+			// it here.
 			var err error
 			if keep {
-				err = tx.Put(m)
+				if err = tx.settleSingleMark(m, now); err == nil {
+					err = tx.Put(m)
+				}
 			} else {
 				err = tx.Delete(m.ID)
 			}

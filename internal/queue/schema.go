@@ -121,7 +121,11 @@ import (
 //	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
 //	          held by this server only, its copy on that server lost (the
 //	          server's new database id) or never made; its copy is made
-//	          again and the entry goes (holders.go)
+//	          again and the entry goes (holders.go); meta key
+//	          single_count holds the number of entries that name no
+//	          holder of a copy made again while in delivery (8, BE),
+//	          written with them (putMark, dropMark) and counted again at
+//	          every Open
 //	receiptpush ID (8, BE) → shadow server name: a copy on receipt pushed
 //	          after the commit that named that server, its outcome not
 //	          recorded yet; Recover marks such a message held by this
@@ -248,6 +252,7 @@ var (
 	keyBackupOf      = []byte("backup_of")
 	keyRateCounters  = []byte("rate_counters")
 	keyRcptCount     = []byte("rcpt_count")    // entries of rcptcache (rcptcache.go)
+	keySingleCount   = []byte("single_count")  // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)
 	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
 	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
 	keyIDHigh        = []byte("id_high")       // the highest message id ever stored (Tx.PutNew, Store.NewID)

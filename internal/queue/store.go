@@ -305,6 +305,12 @@ func (s *Store) init(now time.Time) error {
 		if err := rewriteRequests(tx); err != nil {
 			return fmt.Errorf("rewriting redelivery requests: %w", err)
 		}
+		if err := rewriteRedirectNames(tx); err != nil { // redirectname.go
+			return fmt.Errorf("rewriting redirect queue names: %w", err)
+		}
+		if err := countSingleMarks(tx); err != nil { // holders.go
+			return fmt.Errorf("counting the messages held by this server only: %w", err)
+		}
 		from, err := restoreIdentity(meta)
 		if err != nil {
 			return err

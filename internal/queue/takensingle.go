@@ -27,7 +27,9 @@ import (
 // the record was in delivery; a quarantine that absorbs the recipients;
 // a give-back to its primary (giveBackTx: it answered again with its
 // database), which makes the record a shadow copy again — its mark goes
-// and the copy made meanwhile gets its discard. Without that, the server
+// and the copy made meanwhile gets its discard; and every delete of the
+// record (Tx.Delete: an operator's removal or bounce too) settles the
+// mark itself (settleSingleMark). Without that, the server
 // holding the copy made again keeps it, and takes it over — a second
 // delivery — when this server fails in turn.
 // The mark names the primary as the server its copy was on, with
@@ -137,9 +139,10 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 
 // settleSingleMark drops the mark of m, which has nothing pending here
 // any more, as held by this server only, and writes the discard owed to
-// each server a copy was pushed to without confirmation (the mark's
-// pushed list) — save m's own copy (m.ShadowServer under the org id),
-// which its caller settles.
+// each server a copy was pushed to without confirmation or made again on
+// while m was in delivery (the mark's pushed list, heldPrefix) — save
+// m's own copy (m.ShadowServer under the org id), which its caller
+// settles. Tx.Delete calls it: every end of a record settles its mark.
 func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 	b := t.tx.Bucket(bucketSingle)
 	if b == nil {
@@ -149,14 +152,44 @@ func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 	if !ok {
 		return nil
 	}
-	for _, p := range pushed {
+	if err := t.discardPushed(m, pushed, now); err != nil {
+		return err
+	}
+	return t.dropMark(m.ID.Key())
+}
+
+// settleMarkHolders is settleSingleMark for a message that stays marked
+// (an operator's hold: no other server may take it over while it is
+// held, hold.go): the servers its mark names as ones that may hold a
+// copy get the discard, and the mark keeps only what befell the copy,
+// so a release makes the copy again.
+func (t *Tx) settleMarkHolders(m *Message, now time.Time) error {
+	b := t.tx.Bucket(bucketSingle)
+	if b == nil {
+		return nil
+	}
+	v := b.Get(m.ID.Key())
+	_, since, pushed, ok := singleMark(v)
+	if !ok || len(pushed) == 0 {
+		return nil
+	}
+	if err := t.discardPushed(m, pushed, now); err != nil {
+		return err
+	}
+	return t.markSingleKind(m.ID, markHead(v), since, nil)
+}
+
+// discardPushed writes the discard of m's copy (named by its org id)
+// owed to each of servers, save m's own copy, unless another record here
+// still needs that copy (siblingcopy.go).
+func (t *Tx) discardPushed(m *Message, servers []string, now time.Time) error {
+	for _, p := range servers {
 		if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
 			continue // m's own copy
 		}
-		// unless another record here still needs that copy (siblingcopy.go)
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
 	}
-	return b.Delete(m.ID.Key())
+	return nil
 }

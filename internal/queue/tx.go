@@ -166,7 +166,11 @@ func (t *Tx) raiseIDHigh(id ID) error {
 	return meta.Put(keyIDHigh, id.Key())
 }
 
-// Delete removes a message, its body and its index entries.
+// Delete removes a message, its body and its index entries, and settles
+// what the copies of it elsewhere are owed that the record alone does
+// not name (settleSingleMark, settleCarried). Its own copy
+// (ShadowServer, ShadowID) is its caller's to settle (addCopyDiscard):
+// a give-back hands the message to that holder.
 func (t *Tx) Delete(id ID) error {
 	old, err := t.Get(id)
 	if err == ErrNotFound {
@@ -194,10 +198,19 @@ func (t *Tx) Delete(id ID) error {
 			return err
 		}
 	}
-	if b := t.tx.Bucket(bucketSingle); b != nil { // holders.go; absent likewise
-		if err := b.Delete(id.Key()); err != nil {
+	// Its mark as held by this server only goes, and every server the
+	// mark names as one that may hold a copy — pushed without
+	// confirmation, or made again while in delivery — is owed its
+	// discard in this commit, whoever deletes (takensingle.go): an
+	// attempt's end, an operator's removal or bounce, a discard. Without
+	// it that server keeps the copy and takes it over — a delivery of
+	// mail this server ended — when this server fails.
+	if old != nil {
+		if err := t.settleSingleMark(old, t.now()); err != nil {
 			return err
 		}
+	} else if err := t.dropMark(id.Key()); err != nil { // holders.go
+		return err
 	}
 	if err := t.dropPushing(id); err != nil { // pushcrash.go
 		return err
@@ -335,6 +348,28 @@ func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 		}
 	}
 	return ids
+}
+
+// walkQueue calls fn with each id of queue name's index from id from on,
+// in id order, and the state its entry holds (known false: an entry an
+// earlier release wrote holds none), until fn returns false. Only the
+// entries walked are read.
+func (t *Tx) walkQueue(name string, from ID, fn func(id ID, st State, known bool) bool) {
+	prefix := append([]byte(name), 0)
+	c := t.qidx.Cursor()
+	for k, v := c.Seek(queueKey(name, from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		n, id, ok := parseQueueKey(k)
+		if !ok || n != name {
+			continue
+		}
+		var st State
+		if len(v) == 1 {
+			st = State(v[0])
+		}
+		if !fn(id, st, len(v) == 1) {
+			return
+		}
+	}
 }
 
 // SetSuspended records whether the operator suspended a queue.

@@ -271,6 +271,10 @@ type Manager struct {
 	reconciled  map[string]time.Time
 	reconciling map[string]bool
 	cursor      map[string]uint64
+	// restoredAsked is when the store was last asked whether a restored
+	// copy waits for each primary (restoredDue): at most once a
+	// heartbeat interval, not at every step. Memory only.
+	restoredAsked map[string]time.Time
 	// refusedAt is when a primary last refused a heartbeat (Refusal):
 	// the next is due a timeout later, as after a failed one, without
 	// counting a failure. Memory only: a restart asks at once. The
@@ -298,7 +302,7 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		refusedAt: map[string]time.Time{}, failedWhy: map[string]string{}}
+		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, failedWhy: map[string]string{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock

@@ -72,7 +72,7 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 		last, asked := m.reconciled[p.Name]
 		if p.TakenOver || p.Failures > 0 || p.DatabaseID == "" || m.reconciling[p.Name] ||
 			m.rec.refusedWithin(p.Name, now, m.timing.Timeout) || // it refuses this server: asked after a heartbeat gets in
-			asked && now.Sub(last) < reconcileEvery && !now.Before(last) && !m.restoredDue(p.Name, now.Sub(last)) {
+			asked && now.Sub(last) < reconcileEvery && !now.Before(last) && !m.restoredDue(p.Name, now, last) {
 			continue
 		}
 		m.reconciled[p.Name] = now
@@ -90,12 +90,19 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 // database, and delivered): asked again every heartbeat interval until
 // it is settled or old enough for the age rule (rt18b F2), so that no
 // failure of the primary meanwhile takes it over and delivers it a
-// second time. m.mu held; the store is read only then.
-func (m *Manager) restoredDue(primary string, ago time.Duration) bool {
+// second time. m.mu held; the store is read only then, and at most once
+// a heartbeat interval per primary (restoredAsked): the step runs about
+// once a second.
+func (m *Manager) restoredDue(primary string, now, last time.Time) bool {
 	rl, ok := m.cfg.Store.(RestoredLister)
-	if !ok || ago < max(m.timing.Timeout, time.Second) {
+	every := max(m.timing.Timeout, time.Second)
+	if !ok || now.Sub(last) < every {
 		return false
 	}
+	if at, ok := m.restoredAsked[primary]; ok && now.Sub(at) < every && !now.Before(at) {
+		return false
+	}
+	m.restoredAsked[primary] = now
 	return rl.RestoredWaiting(primary)
 }
 

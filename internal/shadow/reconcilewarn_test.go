@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 type restoredStore struct {
 	*heldStore
 	restored bool
+	asked    atomic.Int32 // RestoredWaiting calls
 }
 
-func (r *restoredStore) RestoredWaiting(string) bool { return r.restored }
+func (r *restoredStore) RestoredWaiting(string) bool { r.asked.Add(1); return r.restored }
 
 type lockedBuf struct {
 	mu sync.Mutex
@@ -94,5 +96,32 @@ func TestRestoredCopyAskedAgainUntilSettled(t *testing.T) {
 	step(5 * time.Second)
 	if q := hb.questions(); len(q) != 2 {
 		t.Fatalf("asked again %d times within %v with no restored copy waiting", len(q)-2, reconcileEvery)
+	}
+}
+
+// rt19 reread (mendq19 4): the step, about once a second with the
+// manager's lock held, asks the store whether a restored copy waits for
+// a primary at most once per heartbeat interval — not at every step
+// once the last question is an interval old.
+func TestRestoredWaitingAskedOncePerInterval(t *testing.T) {
+	clk := clock.NewFake(t0)
+	fs := &fakeStore{clk: clk, ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: t0, DatabaseID: "db1"}},
+		copies: map[string]bool{"hub-b": true}, discarded: map[string][]string{}}
+	st := &restoredStore{heldStore: &heldStore{fakeStore: fs, held: []string{"id-a"}}}
+	hb := &reconcilingHB{fakeHB: &fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, keep: map[string]bool{"id-a": true}}
+	m := New(Config{Timeout: 5 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second, Clock: clk, Store: st, Heartbeater: hb})
+	m.Step(context.Background())
+	m.Wait()
+	before := st.asked.Load()
+	for i := 0; i < 60; i++ { // a minute of steps, one a second
+		clk.Advance(time.Second)
+		fs.mu.Lock()
+		fs.ps["hub-b"].LastContact = clk.Now()
+		fs.mu.Unlock()
+		m.Step(context.Background())
+		m.Wait()
+	}
+	if n := st.asked.Load() - before; n > 60/5+1 {
+		t.Fatalf("asked %d times in a minute of steps with a heartbeat interval of 5s; want at most %d", n, 60/5+1)
 	}
 }
