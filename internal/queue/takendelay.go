@@ -22,7 +22,7 @@ func (q *Manager) delayOwedHere(m *Message, pending []int, due time.Time) []int 
 		return pending
 	}
 	heard := map[string]bool{} // primary → heard from at or after due
-	_ = q.store.View(func(tx *Tx) error {
+	err := q.store.View(func(tx *Tx) error {
 		for _, i := range pending {
 			r := &m.Rcpts[i]
 			if !takenOverRcpt(r) {
@@ -36,6 +36,16 @@ func (q *Manager) delayOwedHere(m *Message, pending []int, due time.Time) []int 
 		}
 		return nil
 	})
+	if err != nil {
+		// Not known who was heard from: no notice for a taken-over
+		// recipient rather than perhaps a second one.
+		q.log.Warn("reading the primaries of taken-over copies failed: no delay notice for them", "msg_id", m.ID.String(), "err", err)
+		for _, i := range pending {
+			if r := &m.Rcpts[i]; takenOverRcpt(r) {
+				heard[r.Primary] = true
+			}
+		}
+	}
 	out := make([]int, 0, len(pending))
 	for _, i := range pending {
 		if r := &m.Rcpts[i]; !takenOverRcpt(r) || !heard[r.Primary] {
