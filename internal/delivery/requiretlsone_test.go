@@ -27,7 +27,7 @@ func TestRequireTLSBounceRelayedInsideToHubWithout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startSink(t, "127.0.0.8:0", false, &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "hub-b")}}) // no REQUIRETLS
-			d := hubAToHubB(t, ca, s.addr)
+			d := hubAToHubB(t, s.addr, &tls.Config{RootCAs: ca.pool})
 			m := message("r@remote.example")
 			m.From, m.RequireTLS, m.OrgID = tc.from, true, orgid.New()
 			res := d.Deliver(context.Background(), m, body, all(m))

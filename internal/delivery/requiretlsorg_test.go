@@ -41,7 +41,7 @@ func TestRequireTLSRelayInsideOrganisation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startSinkWith(t, "127.0.0.8:0", false, tc.tlsCfg, "hub-b", func(srv *gosmtp.Server) { srv.EnableREQUIRETLS = true })
-			d := hubAToHubB(t, ca, s.addr)
+			d := hubAToHubB(t, s.addr, &tls.Config{RootCAs: ca.pool})
 			m := message("r@remote.example")
 			m.RequireTLS, m.OrgID = tc.requireTL, orgid.New()
 			res := d.Deliver(context.Background(), m, body, all(m))
@@ -64,9 +64,9 @@ func TestRequireTLSRelayInsideOrganisation(t *testing.T) {
 
 // hubAToHubB is the delivery of hub-a (site a) in a topology whose
 // other hub, hub-b (site b, at addr), is the source of the only send
-// connector: everything goes to hub-b, over TLS verified by ca's roots
-// when asked. It is closed at the test's end.
-func hubAToHubB(t *testing.T, ca *testCA, addr string) *Deliverer {
+// connector: everything goes to hub-b, with the TLS configuration tlsCfg
+// (its roots verify hub-b). It is closed at the test's end.
+func hubAToHubB(t *testing.T, addr string, tlsCfg *tls.Config) *Deliverer {
 	t.Helper()
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -81,7 +81,7 @@ func hubAToHubB(t *testing.T, ca *testCA, addr string) *Deliverer {
 	}
 	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
 		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
-		TLSConfig: &tls.Config{RootCAs: ca.pool}})
+		TLSConfig: tlsCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
