@@ -12,19 +12,15 @@ import (
 )
 
 // auditPrimary is the primary hub-b of the shadow server hub-a in the
-// tests below: its own queue on its own bbolt file, whose deliverer
-// relays a@ while aGo is set (every recipient while allGo is) and defers
-// every other recipient.
+// tests below: a copyPrimary whose deliverer relays a@ while aGo is set
+// (every recipient while allGo is) and defers every other recipient.
 type auditPrimary struct {
-	s     *Store
-	q     *Manager
-	clk   *clock.Fake
-	aGo   atomic.Bool
-	allGo atomic.Bool
+	*copyPrimary
+	aGo atomic.Bool
 }
 
 func newAuditPrimary(t *testing.T, clk *clock.Fake, aGo bool) *auditPrimary {
-	p := &auditPrimary{s: openTest(t), clk: clk}
+	p := &auditPrimary{copyPrimary: &copyPrimary{s: openTest(t), clk: clk}}
 	p.aGo.Store(aGo)
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var out []Result
@@ -48,34 +44,10 @@ func auditConfig(clk *clock.Fake) ManagerConfig {
 }
 
 // relay is one shadow-session transaction from hub-a carrying rcpts of
-// m: the primary keeps it as a record of its own (its commit before the
-// 250, as in a session), under the one shadow id of m for this primary
-// (delivery: m.ID + "-" + shortHash(primary)).
+// m, under the one shadow id of m for this primary (delivery: m.ID +
+// "-" + shortHash(primary)), with no queue name.
 func (p *auditPrimary) relay(t *testing.T, ctx context.Context, m *Message, rcpts ...int) []Result {
-	sid := m.ID.String() + "-b"
-	pm := &Message{ID: p.s.NewID(p.clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-	var out []Result
-	for _, i := range rcpts {
-		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-		out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
-	}
-	if err := p.q.Submit(ctx, pm, []byte(body)); err != nil {
-		t.Errorf("primary's submit: %v", err)
-	}
-	return out
-}
-
-// fetch hands every discard the primary owes hub-a to the shadow server
-// q, as a watch session does, and returns them.
-func (p *auditPrimary) fetch(t *testing.T, q *Manager) []string {
-	ids, ack := p.q.Discards("hub-a", 100)
-	if _, err := q.ShadowContact("hub-b", "db-b", ids); err != nil {
-		t.Error(err)
-	}
-	ack()
-	return ids
+	return p.relayID(t, ctx, m, rcpts, m.ID.String()+"-b", "")
 }
 
 // relayFirstDelivered relays a@ (rcpts[0]) alone from the shadow server
