@@ -1,14 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // The crash-duplicate window (SR-8, SR-11, SR-15): this hub holds a
@@ -26,24 +21,13 @@ import (
 func TestTakenOverCopyUnderAnotherIDDeliveredOnce(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	creds := filepath.Join(dir, "credentials")
-	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
-	cfg := relayConfig(t, dir, listen, sinkAddr)
-	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
-		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
+	cfg := shadowPeersHub(t, dir, listen, sinkAddr)
 	// Retried only when told: the original waits Ready (never in
 	// delivery) when the copy arrives.
 	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	d := startUmbra(t, cfg, listen)
 
-	open := func(server string) *rawSession {
-		s := rawDial(t, listen)
-		s.cmd("EHLO "+server, "250")
-		s.cmd("AUTH PLAIN "+plain(server, "pw"), "235")
-		s.cmd("XSHADOW "+server, "250 ")
-		return s
-	}
+	open := func(server string) *rawSession { return openShadow(t, listen, server) }
 	const org = "00112233445566778899aabbccddeeff"
 	send := func(s *rawSession, shadowID string) {
 		t.Helper()

@@ -34,78 +34,19 @@ func TestDaemonEdgeBounceNamesNoHub(t *testing.T) {
 	sink := startPlainHost(t, out, "smart.ext.test")
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.78.3")
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`server:
-  name: edge.umbra.test
-  role: edge
-  data_dir: %s
-  metrics_listen: ""
-transport:
-  retry_schedule: [1h]
-accepted_domains:
-  - domain: example.test
-    type: internal_relay
-    recipient_validation: off
-receive_connectors:
-  - name: internet
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    permissions:
-      anonymous: [submit]
-    max_acknowledgement_delay: 0s
-send_connectors:
-  - name: to-hub
-    address_spaces: [{domain: example.test, cost: 1}]
-    smart_hosts: [%q]
-    tls: none
-  - name: out
-    address_spaces: [{domain: "*", cost: 5}]
-    smart_hosts: [%q]
-    tls: none
-%s`, filepath.Join(dir, "data"), listen, hubAddr, out, noMTASTS))
-	d := startUmbra(t, cfgPath, listen)
-	c, err := gosmtp.Dial(listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("victim@ext.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("alice@example.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("From: x@ext.test\r\nTo: alice@example.test\r\nSubject: s\r\n\r\nbody\r\n"))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
-
-	deadline := time.Now().Add(30 * time.Second) // a bound on the test, not a timing assertion
-	for {
-		_, got := sink.got()
-		if len(got) > 0 {
-			dsn := got[0]
-			for _, want := range []string{"To: <victim@ext.test>", "Status: 5.4.6", "Diagnostic-Code: smtp; 554 5.4.6 routing loop detected",
-				"<alice@example.test>: 554 5.4.6 routing loop detected"} {
-				if !strings.Contains(dsn, want) {
-					t.Errorf("the DSN lacks %q:\n%s", want, dsn)
-				}
-			}
-			for _, leak := range []string{"Remote-MTA", "127.0.78.1", "X-Umbra-", "hub1.corp.test"} {
-				if strings.Contains(dsn, leak) {
-					t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
-				}
-			}
-			return
+	d := startUmbra(t, edgeViaSmartHosts(t, dir, listen, hubAddr, out, "  retry_schedule: [1h]\n"), listen)
+	sendFromOutside(t, listen, nil)
+	dsn := waitOutsideDSN(t, d, sink, 30*time.Second)
+	for _, want := range []string{"To: <victim@ext.test>", "Status: 5.4.6", "Diagnostic-Code: smtp; 554 5.4.6 routing loop detected",
+		"<alice@example.test>: 554 5.4.6 routing loop detected"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("the DSN lacks %q:\n%s", want, dsn)
 		}
-		if time.Now().After(deadline) {
-			d.dumpLog()
-			t.Fatal("no DSN reached the outside smart host")
+	}
+	for _, leak := range []string{"Remote-MTA", "127.0.78.1", "X-Umbra-", "hub1.corp.test"} {
+		if strings.Contains(dsn, leak) {
+			t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -119,15 +60,41 @@ func TestDaemonDelayDSNNamesNoHubAddress(t *testing.T) {
 	sink := startPlainHost(t, out, "smart.ext.test")
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.78.6")
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`server:
+	d := startUmbra(t, edgeViaSmartHosts(t, dir, listen, hubAddr, out, "  retry_schedule: [1s]\n  delay_notification: 1s\n"), listen)
+	sendFromOutside(t, listen, &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyDelayed, gosmtp.DSNNotifyFailure}})
+
+	hubIP, _, _ := net.SplitHostPort(hubAddr)
+	dsn := waitOutsideDSN(t, d, sink, 60*time.Second)
+	for _, want := range []string{"To: <victim@ext.test>", "Subject: Delayed Mail", "Action: delayed",
+		"Diagnostic-Code: X-Umbra; 451 4.4.1 no answer from the next hop", "<alice@example.test>: 451 4.4.1 no answer from the next hop"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("the DSN lacks %q:\n%s", want, dsn)
+		}
+	}
+	for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra-"} {
+		if strings.Contains(dsn, leak) {
+			t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
+		}
+	}
+	// The whole text stays in the tracking log.
+	tl, err := os.ReadFile(filepath.Join(dir, "data", "tracking.log"))
+	if err != nil || !strings.Contains(string(tl), hubIP) {
+		t.Errorf("the tracking log does not keep the whole reply (%v):\n%s", err, tl)
+	}
+}
+
+// edgeViaSmartHosts writes the configuration of an edge without a
+// topology listening at listen: example.test (internal_relay) goes to
+// the hub at hubAddr, everything else to the smart host out, both as
+// smart hosts; transport is the body of its transport section.
+func edgeViaSmartHosts(t *testing.T, dir, listen, hubAddr, out, transport string) string {
+	return writeConfig(t, dir, fmt.Sprintf(`server:
   name: edge.umbra.test
   role: edge
   data_dir: %s
   metrics_listen: ""
 transport:
-  retry_schedule: [1s]
-  delay_notification: 1s
-accepted_domains:
+%saccepted_domains:
   - domain: example.test
     type: internal_relay
     recipient_validation: off
@@ -147,8 +114,13 @@ send_connectors:
     address_spaces: [{domain: "*", cost: 5}]
     smart_hosts: [%q]
     tls: none
-%s`, filepath.Join(dir, "data"), listen, hubAddr, out, noMTASTS))
-	d := startUmbra(t, cfgPath, listen)
+%s`, filepath.Join(dir, "data"), transport, listen, hubAddr, out, noMTASTS))
+}
+
+// sendFromOutside submits a message from the outside sender
+// victim@ext.test to alice@example.test at listen (opts for its RCPT).
+func sendFromOutside(t *testing.T, listen string, opts *gosmtp.RcptOptions) {
+	t.Helper()
 	c, err := gosmtp.Dial(listen)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +128,7 @@ send_connectors:
 	if err := c.Mail("victim@ext.test", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Rcpt("alice@example.test", &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyDelayed, gosmtp.DSNNotifyFailure}}); err != nil {
+	if err := c.Rcpt("alice@example.test", opts); err != nil {
 		t.Fatal(err)
 	}
 	w, err := c.Data()
@@ -168,36 +140,23 @@ send_connectors:
 		t.Fatal(err)
 	}
 	c.Quit()
+}
 
-	hubIP, _, _ := net.SplitHostPort(hubAddr)
-	deadline := time.Now().Add(60 * time.Second) // a bound on the test, not a timing assertion
+// waitOutsideDSN returns the first message the smart host sink got (the
+// DSN to the outside sender), waiting at most bound — a bound on the
+// test, not a timing assertion.
+func waitOutsideDSN(t *testing.T, d *daemon, sink *plainHost, bound time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for {
-		_, got := sink.got()
-		if len(got) > 0 {
-			dsn := got[0]
-			for _, want := range []string{"To: <victim@ext.test>", "Subject: Delayed Mail", "Action: delayed",
-				"Diagnostic-Code: X-Umbra; 451 4.4.1 no answer from the next hop", "<alice@example.test>: 451 4.4.1 no answer from the next hop"} {
-				if !strings.Contains(dsn, want) {
-					t.Errorf("the DSN lacks %q:\n%s", want, dsn)
-				}
-			}
-			for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra-"} {
-				if strings.Contains(dsn, leak) {
-					t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
-				}
-			}
-			break
+		if _, got := sink.got(); len(got) > 0 {
+			return got[0]
 		}
 		if time.Now().After(deadline) {
 			d.dumpLog()
 			t.Fatal("no DSN reached the outside smart host")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	// The whole text stays in the tracking log.
-	tl, err := os.ReadFile(filepath.Join(dir, "data", "tracking.log"))
-	if err != nil || !strings.Contains(string(tl), hubIP) {
-		t.Errorf("the tracking log does not keep the whole reply (%v):\n%s", err, tl)
 	}
 }
 

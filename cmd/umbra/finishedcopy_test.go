@@ -1,14 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // rt16a F1, cause 2 (SR-8, SR-11): umbra as a primary that finished a
@@ -21,23 +16,12 @@ import (
 func TestPrimaryDropsDoneRecipientsOfFinishedCopy(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	creds := filepath.Join(dir, "credentials")
-	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
-	cfg := relayConfig(t, dir, listen, sinkAddr)
-	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
-		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
+	cfg := shadowPeersHub(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	sink := startRecorder(t, sinkAddr)
 
-	open := func(server string) *rawSession {
-		s := rawDial(t, listen)
-		s.cmd("EHLO "+server, "250")
-		s.cmd("AUTH PLAIN "+plain(server, "pw"), "235")
-		s.cmd("XSHADOW "+server, "250 ")
-		return s
-	}
+	open := func(server string) *rawSession { return openShadow(t, listen, server) }
 	const org = "0123456789abcdef0123456789abcdef"
 	send := func(s *rawSession, shadowID string, rcpts ...string) string {
 		s.cmd("MAIL FROM:<a@example.org> XSHADOW="+shadowID, "250")

@@ -30,55 +30,7 @@ func TestLargeMessageSpooledEndToEnd(t *testing.T) {
 		}
 	}
 	body := b.String()
-	c, err := net.DialTimeout("tcp", listen, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	r := bufio.NewReader(c)
-	reply := func(want string) {
-		t.Helper()
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(l) < 4 || l[3] != '-' {
-				if !strings.HasPrefix(l, want) {
-					t.Fatalf("got %q, want %s", l, want)
-				}
-				return
-			}
-		}
-	}
-	send := func(s string) {
-		if _, err := c.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reply("220")
-	send("EHLO client.test\r\n")
-	reply("250")
-	for i, bdat := range []bool{false, true} {
-		content := fmt.Sprintf("Subject: large %d\r\n\r\n", i) + body
-		send("MAIL FROM:<bob@example.org>\r\n")
-		reply("250")
-		send("RCPT TO:<alice@example.test>\r\n")
-		reply("250")
-		if bdat {
-			half := len(content) / 2
-			send(fmt.Sprintf("BDAT %d\r\n%s", half, content[:half]))
-			reply("250")
-			send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(content)-half, content[half:]))
-		} else {
-			send("DATA\r\n")
-			reply("354")
-			send(strings.ReplaceAll(content, "\r\n.", "\r\n..") + ".\r\n")
-		}
-		reply("250")
-	}
-	send("QUIT\r\n")
+	sendByDataAndBDAT(t, listen, 2, func(i int) string { return fmt.Sprintf("Subject: large %d\r\n\r\n", i) + body })
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
 		spool, _ := os.ReadDir(filepath.Join(dir, "data", "spool"))
@@ -114,6 +66,33 @@ func TestLargeMessageWithLongHeaderSection(t *testing.T) {
 		fmt.Fprintf(&b, "line %d of a large message, long enough to be spooled\r\n", i)
 	}
 	body := b.String()
+	sendByDataAndBDAT(t, listen, 1, func(i int) string {
+		return fmt.Sprintf("Subject: long header %d\r\n", i) + h.String() + "\r\n" + body
+	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
+		if len(files) == 2 {
+			for _, f := range files {
+				got, _ := os.ReadFile(f)
+				s := strings.ReplaceAll(string(got), "\r\n", "\n")
+				if !strings.Contains(s, strings.ReplaceAll(h.String(), "\r\n", "\n")) || !strings.HasSuffix(s, "\n\n"+strings.ReplaceAll(body, "\r\n", "\n")) {
+					t.Fatalf("%s: the delivered message lacks its header section or body whole (%d bytes)", f, len(got))
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages in the Maildir", len(files))
+		}
+	}
+}
+
+// sendByDataAndBDAT sends two messages from bob@example.org to
+// alice@example.test in one session at listen, each taken with 250: the
+// first, content(0), by DATA (dot-stuffed), the second, content(1), by
+// BDAT in chunks pieces (the last one LAST).
+func sendByDataAndBDAT(t *testing.T, listen string, chunks int, content func(i int) string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", listen, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -145,35 +124,28 @@ func TestLargeMessageWithLongHeaderSection(t *testing.T) {
 	send("EHLO client.test\r\n")
 	reply("250")
 	for i, bdat := range []bool{false, true} {
-		content := fmt.Sprintf("Subject: long header %d\r\n", i) + h.String() + "\r\n" + body
+		m := content(i)
 		send("MAIL FROM:<bob@example.org>\r\n")
 		reply("250")
 		send("RCPT TO:<alice@example.test>\r\n")
 		reply("250")
 		if bdat {
-			send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(content), content))
+			for k, at := 0, 0; k < chunks; k++ {
+				if k == chunks-1 {
+					send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(m)-at, m[at:]))
+					break
+				}
+				n := len(m) / chunks
+				send(fmt.Sprintf("BDAT %d\r\n%s", n, m[at:at+n]))
+				reply("250")
+				at += n
+			}
 		} else {
 			send("DATA\r\n")
 			reply("354")
-			send(content + ".\r\n")
+			send(strings.ReplaceAll(m, "\r\n.", "\r\n..") + ".\r\n")
 		}
 		reply("250")
 	}
 	send("QUIT\r\n")
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		files, _ := filepath.Glob(filepath.Join(dir, "data", "maildir", "example.test", "alice", "new", "*"))
-		if len(files) == 2 {
-			for _, f := range files {
-				got, _ := os.ReadFile(f)
-				s := strings.ReplaceAll(string(got), "\r\n", "\n")
-				if !strings.Contains(s, strings.ReplaceAll(h.String(), "\r\n", "\n")) || !strings.HasSuffix(s, "\n\n"+strings.ReplaceAll(body, "\r\n", "\n")) {
-					t.Fatalf("%s: the delivered message lacks its header section or body whole (%d bytes)", f, len(got))
-				}
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages in the Maildir", len(files))
-		}
-	}
 }

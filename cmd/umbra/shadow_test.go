@@ -86,12 +86,7 @@ func (s *rawSession) expect(want string) []string {
 func TestPrimaryDiscardNotifications(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	creds := filepath.Join(dir, "credentials")
-	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
-	cfg := relayConfig(t, dir, listen, sinkAddr)
-	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
-		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
+	cfg := shadowPeersHub(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	sink := startRecorder(t, sinkAddr)
 
@@ -162,6 +157,32 @@ func TestPrimaryDiscardNotifications(t *testing.T) {
 
 func plain(user, pass string) string {
 	return base64Std("\x00" + user + "\x00" + pass)
+}
+
+// shadowPeersHub writes the configuration of a hub listening at listen
+// that relays to sinkAddr and takes shadow sessions from the servers
+// hub-x and hub-y (password "pw", PLAIN in clear); anonymous clients
+// only submit.
+func shadowPeersHub(t *testing.T, dir, listen, sinkAddr string) string {
+	t.Helper()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	creds := filepath.Join(dir, "credentials")
+	os.WriteFile(creds, []byte("hub-x:"+string(hash)+":server\nhub-y:"+string(hash)+":server\n"), 0o600)
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	editConfig(t, cfg, "    permissions:\n      anonymous: [submit, relay]\n", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n"+
+		"    permissions:\n      anonymous: [submit]\n      servers: [submit, relay, accept-xshadow]\n", creds))
+	return cfg
+}
+
+// openShadow opens the shadow session of server (hub-x, hub-y) at a
+// shadowPeersHub listening at listen.
+func openShadow(t *testing.T, listen, server string) *rawSession {
+	t.Helper()
+	s := rawDial(t, listen)
+	s.cmd("EHLO "+server, "250")
+	s.cmd("AUTH PLAIN "+plain(server, "pw"), "235")
+	s.cmd("XSHADOW "+server, "250 ")
+	return s
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -55,6 +55,13 @@ func scriptedPrimaryAs(t *testing.T, keyword string, reply func(cmd string) stri
 // scriptedPeer is scriptedPrimary with the given EHLO reply.
 func scriptedPeer(t *testing.T, ehlo string, reply func(cmd string) string) string {
 	t.Helper()
+	return scriptedPeerLines(t, ehlo, func(line string) string { return reply(strings.ToUpper(line)) })
+}
+
+// scriptedPeerLines is scriptedPeer handing reply each command as it
+// was sent (trimmed), not upper-cased.
+func scriptedPeerLines(t *testing.T, ehlo string, reply func(line string) string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,8 @@ func scriptedPeer(t *testing.T, ehlo string, reply func(cmd string) string) stri
 					if err != nil {
 						return
 					}
-					cmd := strings.ToUpper(strings.TrimSpace(line))
+					line = strings.TrimSpace(line)
+					cmd := strings.ToUpper(line)
 					var out string
 					switch {
 					case strings.HasPrefix(cmd, "EHLO"):
@@ -88,7 +96,7 @@ func scriptedPeer(t *testing.T, ehlo string, reply func(cmd string) string) stri
 						}
 						out = "250 2.0.0 queued\r\n"
 					default:
-						out = reply(cmd)
+						out = reply(line)
 					}
 					if out == "" {
 						return

@@ -1,9 +1,7 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,42 +45,14 @@ func markPeer(t *testing.T, db string, got func(cmd string)) string {
 // markPeerOf is markPeer speaking the shadow verbs of version.
 func markPeerOf(t *testing.T, db string, version int, got func(cmd string)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(c)
-				c.Write([]byte("220 primary.test ESMTP\r\n"))
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					cmd := strings.TrimSpace(line)
-					switch up := strings.ToUpper(cmd); {
-					case strings.HasPrefix(up, "EHLO"):
-						c.Write([]byte("250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest(db) + "\r\n250 XSHADOW " + strconv.Itoa(version) + "\r\n"))
-					case strings.HasPrefix(up, "XSHADOW "):
-						got(cmd)
-						c.Write([]byte("250 " + db + " MARK=3\r\n"))
-					default:
-						return // MAIL: the session ends here; the XSHADOW line is what counts
-					}
-				}
-			}()
+	ehlo := "250-primary.test\r\n250-XSHADOWDB " + queue.DatabaseDigest(db) + "\r\n250 XSHADOW " + strconv.Itoa(version) + "\r\n"
+	return scriptedPeerLines(t, ehlo, func(cmd string) string {
+		if !strings.HasPrefix(strings.ToUpper(cmd), "XSHADOW ") {
+			return "" // MAIL: the session ends here; the XSHADOW line is what counts
 		}
-	}()
-	return ln.Addr().String()
+		got(cmd)
+		return "250 " + db + " MARK=3\r\n"
+	})
 }
 
 // A relay's shadow session to a send connector's host (send_xshadow),

@@ -41,24 +41,7 @@ func TestRequireTLSRelayInsideOrganisation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startSinkWith(t, "127.0.0.8:0", false, tc.tlsCfg, "hub-b", func(srv *gosmtp.Server) { srv.EnableREQUIRETLS = true })
-			topo, err := routing.NewTopology(routing.TopologyInput{
-				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-				Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
-					{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: s.addr}},
-				Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
-					SourceServers: []string{"hub-b"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
-				Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
-				TLSConfig: &tls.Config{RootCAs: ca.pool}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d := hubAToHubB(t, s.addr, &tls.Config{RootCAs: ca.pool})
 			m := message("r@remote.example")
 			m.RequireTLS, m.OrgID = tc.requireTL, orgid.New()
 			res := d.Deliver(context.Background(), m, body, all(m))
@@ -77,6 +60,33 @@ func TestRequireTLSRelayInsideOrganisation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hubAToHubB is the delivery of hub-a (site a) in a topology whose
+// other hub, hub-b (site b, at addr), is the source of the only send
+// connector: everything goes to hub-b, with the TLS configuration tlsCfg
+// (its roots verify hub-b). It is closed at the test's end.
+func hubAToHubB(t *testing.T, addr string, tlsCfg *tls.Config) *Deliverer {
+	t.Helper()
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-b"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
+		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
+		TLSConfig: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
 }
 
 // RFC 8689 §5: "TLS-Required: No" in the header section (the field name

@@ -6,11 +6,9 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // A REQUIRETLS message relayed inside the organisation that an earlier
@@ -20,24 +18,7 @@ import (
 // recipient fails 550 5.7.10, not 5.4.7. A message without the flag
 // gets the plain connect failure.
 func TestRequireTLSRelayKeptEarlierKeepsTheForm(t *testing.T) {
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: closedAddr(t, "127.0.0.8")}},
-		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
-			SourceServers: []string{"hub-b"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
-		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
-		TLSConfig: &tls.Config{RootCAs: newTestCA(t).pool}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := hubAToHubB(t, closedAddr(t, "127.0.0.8"), &tls.Config{RootCAs: newTestCA(t).pool})
 	for _, requireTLS := range []bool{true, false} {
 		m := message("r@remote.example")
 		m.RequireTLS, m.OrgID = requireTLS, orgid.New()

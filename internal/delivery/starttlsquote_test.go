@@ -11,7 +11,6 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // dsnOf is the delay notice the queue makes of a deferral (as the
@@ -108,23 +107,7 @@ func TestHubRefusalQuotedAsItsReply(t *testing.T) {
 				ln.Close()
 				startRawMX(t, addr, tc.how)
 			}
-			topo, err := routing.NewTopology(routing.TopologyInput{
-				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-				Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
-					{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr}},
-				Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
-					SourceServers: []string{"hub-b"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
-				Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d := hubAToHubB(t, addr, nil)
 			m := message("r@remote.example")
 			m.RequireTLS, m.OrgID = tc.requireTLS, orgid.New()
 			res := d.Deliver(context.Background(), m, body, all(m))

@@ -12,19 +12,7 @@ import (
 // relayAs is copyPrimary.relay with the shadow id a shadow server of
 // version 8 (perTx) or below gives the transaction.
 func (p *copyPrimary) relayAs(t *testing.T, ctx context.Context, m *Message, rcpts []int, perTx bool) []Result {
-	sid := RelayShadowID(m, rcpts, "hub-b", perTx)
-	pm := &Message{ID: p.s.NewID(p.clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-	var out []Result
-	for _, i := range rcpts {
-		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-		out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Queue: "hub-b", Reply: "250 queued"})
-	}
-	if err := p.q.Submit(ctx, pm, []byte(body)); err != nil {
-		t.Errorf("primary's submit: %v", err)
-	}
-	return out
+	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", perTx), "hub-b")
 }
 
 // receiptCopyTakenOver sets up the primary hub-b holding a message it

@@ -11,6 +11,95 @@ import (
 	"umbra/internal/queue/queuetest"
 )
 
+// auditPrimary is the primary hub-b of the shadow server hub-a in the
+// tests below: a copyPrimary whose deliverer relays a@ while aGo is set
+// (every recipient while allGo is) and defers every other recipient.
+type auditPrimary struct {
+	*copyPrimary
+	aGo atomic.Bool
+}
+
+func newAuditPrimary(t *testing.T, clk *clock.Fake, aGo bool) *auditPrimary {
+	p := &auditPrimary{copyPrimary: &copyPrimary{s: openTest(t), clk: clk}}
+	p.aGo.Store(aGo)
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if m.Rcpts[i].Addr == "a@c.example" && p.aGo.Load() || p.allGo.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
+		}
+		return out
+	})
+	p.q = NewManager(p.s, d, auditConfig(clk))
+	return p
+}
+
+// auditConfig is the configuration of both servers: a fake clock, one
+// minute between attempts.
+func auditConfig(clk *clock.Fake) ManagerConfig {
+	return ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}}
+}
+
+// relay is one shadow-session transaction from hub-a carrying rcpts of
+// m, under the one shadow id of m for this primary (delivery: m.ID +
+// "-" + shortHash(primary)), with no queue name.
+func (p *auditPrimary) relay(t *testing.T, ctx context.Context, m *Message, rcpts ...int) []Result {
+	return p.relayID(t, ctx, m, rcpts, m.ID.String()+"-b", "")
+}
+
+// relayFirstDelivered relays a@ (rcpts[0]) alone from the shadow server
+// q's attempt in delivery, waits until the primary delivered that record
+// and hands its discard to q while the attempt still runs; it returns
+// the relay's results.
+func (p *auditPrimary) relayFirstDelivered(t *testing.T, ctx context.Context, q *Manager, m *Message, rcpts []int) []Result {
+	out := p.relay(t, ctx, m, rcpts[0])
+	waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, p.s)) == 0 })
+	p.fetch(t, q)
+	return out
+}
+
+// expectNewCopyKept waits for the primary's new record waiting with b@
+// and for the commit of the shadow server q's attempt (named by what)
+// that relayed it, then checks q still holds b@'s copy; settled by
+// discard, it would leave b@ on the primary's disk only.
+func (p *auditPrimary) expectNewCopyKept(t *testing.T, q *Manager, m *Message, what, discard string) {
+	t.Helper()
+	var recB ID
+	waitFor(t, "the primary's second record waiting with b@", func() bool {
+		for _, pm := range messages(t, p.s) {
+			for _, r := range pm.Rcpts {
+				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
+					recB = pm.ID
+				}
+			}
+		}
+		return recB != 0
+	})
+	waitFor(t, what, func() bool {
+		got, err := q.Message(m.ID)
+		return err != nil || got.State != Active && got.State != Ready
+	})
+	got, _ := q.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Shadowed {
+		t.Fatalf("b@ waits at the primary only: %s settled the new copy (copy: %+v)", discard, got)
+	}
+}
+
+// submitAB submits a message from s@ to a@ and b@ to the shadow server q
+// (store s), arrived now.
+func submitAB(t *testing.T, ctx context.Context, clk *clock.Fake, q *Manager, s *Store) *Message {
+	t.Helper()
+	m := msg(s, "s@example.org", "a@c.example", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // A shadow id names the message and its primary (delivery: the message id
 // and a hash of the primary), not the primary's record: every relay of
 // one message to one primary carries the same id — the recipients a
@@ -25,67 +114,36 @@ import (
 // (one failure) loses them.
 func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, sP := openTest(t), openTest(t) // the shadow server (hub-a) and the primary (hub-b)
-
-	// The primary: "a@" goes once allowed, "b@" waits (its mailbox server is down).
-	var allowA atomic.Bool
-	var deliverB atomic.Pointer[func(context.Context, *Message, []byte, []int) []Result]
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		if f := deliverB.Load(); f != nil {
-			return (*f)(ctx, m, b, rcpts)
-		}
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	sS := openTest(t) // the shadow server (hub-a); the primary (hub-b):
+	// "a@" goes once allowed, "b@" waits (its mailbox server is down).
+	p := newAuditPrimary(t, clk, false)
 
 	// The shadow server relays to the primary in a shadow session; the
 	// primary takes "a@" in the first transaction and "b@" in the second
 	// (452 4.5.3 for it the first time). Each transaction is a record of
 	// the primary's, as its session's Submit makes it.
 	var attempts atomic.Int32
-	relay := func(ctx context.Context, m *Message, rcpt int) Result {
-		sid := m.ID.String() + "-b" // delivery: m.ID + "-" + shortHash(primary)
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
-	}
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		n := attempts.Add(1)
 		var out []Result
 		for _, i := range rcpts {
 			switch {
 			case m.Rcpts[i].Addr == "a@c.example", n > 1:
-				out = append(out, relay(ctx, m, i))
+				out = append(out, p.relay(t, ctx, m, i)...)
 			default:
 				out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
 			}
 		}
 		return out
 	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS := NewManager(sS, dS, auditConfig(clk))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); qS.Wait(); qP.Wait() }()
-	qP.Start(ctx)
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
 	qS.Start(ctx)
 
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx, clk, qS, sS)
 	waitFor(t, "a@ relayed to the primary", func() bool {
 		got, _ := qS.Message(m.ID)
 		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
@@ -99,7 +157,7 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	var recB ID
 	waitFor(t, "the primary's two records", func() bool {
 		n := 0
-		for _, pm := range messages(t, sP) {
+		for _, pm := range messages(t, p.s) {
 			n++
 			if pm.Rcpts[0].Addr == "b@c.example" {
 				recB = pm.ID
@@ -109,18 +167,14 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	})
 
 	// The first record goes; the second still waits at the primary.
-	allowA.Store(true)
+	p.aGo.Store(true)
 	clk.Advance(10 * time.Minute)
-	qP.Kick()
-	waitFor(t, "the primary's first record done", func() bool { return len(messages(t, sP)) == 1 })
+	p.q.Kick()
+	waitFor(t, "the primary's first record done", func() bool { return len(messages(t, p.s)) == 1 })
 	// Whatever the primary owes the shadow server now, it gets.
-	ids, ack := qP.Discards("hub-a", 100)
-	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-		t.Fatal(err)
-	}
-	ack()
+	p.fetch(t, qS)
 
-	pb, err := qP.Message(recB)
+	pb, err := p.q.Message(recB)
 	if err != nil || pb == nil || len(pb.Pending()) != 1 {
 		t.Fatalf("the primary's record of b@ should still be pending: %+v %v", pb, err)
 	}
@@ -130,26 +184,14 @@ func TestDiscardOfOneRecordSettlesSiblingCopy(t *testing.T) {
 	}
 
 	// The second record's end owes the discard, which settles the copy.
-	allowA.Store(false)
-	dP2 := func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-		}
-		return out
-	}
-	deliverB.Store(&dP2)
+	p.aGo.Store(false)
+	p.allGo.Store(true)
 	clk.Advance(10 * time.Minute)
-	qP.Kick()
-	waitFor(t, "the primary's second record done", func() bool { return len(messages(t, sP)) == 0 })
-	ids, ack = qP.Discards("hub-a", 100)
-	if len(ids) != 1 {
+	p.q.Kick()
+	waitFor(t, "the primary's second record done", func() bool { return len(messages(t, p.s)) == 0 })
+	if ids := p.fetch(t, qS); len(ids) != 1 {
 		t.Fatalf("discards owed to the shadow server once both records are done: %v", ids)
 	}
-	if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-		t.Fatal(err)
-	}
-	ack()
 	waitFor(t, "the shadow copy settled", func() bool { got, err := qS.Message(m.ID); return got == nil || err != nil })
 }
 
@@ -207,37 +249,10 @@ func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sS.Close()
-	sP := openTest(t)
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
-		sid := m.ID.String() + "-b"
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-		var out []Result
-		for _, i := range rcpts {
-			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
-		}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return out
-	}
+	p := newAuditPrimary(t, clk, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	qP.Start(ctx)
+	p.q.Start(ctx)
 
 	// The first run of the shadow server: a@ is relayed (b@ deferred at
 	// RCPT), the primary delivers it at once, its discard arrives while
@@ -245,24 +260,14 @@ func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
 	var qS *Manager
 	var crashedAt atomic.Value // the copy's path, once taken
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		out := relay(ctx, m, rcpts[:1])
-		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
-		ids, ack := qP.Discards("hub-a", 100)
-		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-			t.Error(err)
-		}
-		ack()
+		out := p.relayFirstDelivered(t, ctx, qS, m, rcpts)
 		crashedAt.Store(crashCopy(t, pathS))
 		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
 	})
-	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS = NewManager(sS, dS, auditConfig(clk))
 	ctx1, cancel1 := context.WithCancel(ctx)
 	qS.Start(ctx1)
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx1, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx1, clk, qS, sS)
 	waitFor(t, "the killed attempt", func() bool { return crashedAt.Load() != nil })
 	crashed := crashedAt.Load().(string)
 	cancel1()
@@ -276,32 +281,14 @@ func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
 	}
 	defer s2.Close()
 	q2 := NewManager(s2, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		return relay(ctx, m, rcpts)
-	}), ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+		return p.relay(t, ctx, m, rcpts...)
+	}), auditConfig(clk))
 	if _, _, err := q2.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	q2.Start(ctx)
-	defer func() { cancel(); q2.Wait(); qP.Wait() }()
-	var recB ID
-	waitFor(t, "the primary's second record waiting with b@", func() bool {
-		for _, pm := range messages(t, sP) {
-			for _, r := range pm.Rcpts {
-				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
-					recB = pm.ID
-				}
-			}
-		}
-		return recB != 0
-	})
-	waitFor(t, "the restarted attempt's commit", func() bool {
-		got, err := q2.Message(m.ID)
-		return err != nil || got.State != Active && got.State != Ready
-	})
-	got, _ := q2.Message(m.ID)
-	if got == nil || got.Rcpts[1].Status != Shadowed {
-		t.Fatalf("b@ waits at the primary only: the early discard the killed attempt left settled the new copy (copy: %+v)", got)
-	}
+	defer func() { cancel(); q2.Wait(); p.q.Wait() }()
+	p.expectNewCopyKept(t, q2, m, "the restarted attempt's commit", "the early discard the killed attempt left")
 }
 
 // The sibling without a crash: an attempt whose results are lost because
@@ -310,82 +297,27 @@ func TestLeftoverEarlyDiscardSettlesNewCopy(t *testing.T) {
 // resume starts, which relays the message under the same shadow id.
 func TestPoisonDropsSpentEarlyDiscard(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, sP := openTest(t), openTest(t)
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
-		sid := m.ID.String() + "-b"
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-		var out []Result
-		for _, i := range rcpts {
-			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
-		}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return out
-	}
+	sS, p := openTest(t), newAuditPrimary(t, clk, true)
 	var qS *Manager
 	var attempts atomic.Int32
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if attempts.Add(1) > 1 {
-			return relay(ctx, m, rcpts)
+			return p.relay(t, ctx, m, rcpts...)
 		}
-		relay(ctx, m, rcpts[:1])
-		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
-		ids, ack := qP.Discards("hub-a", 100)
-		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-			t.Error(err)
-		}
-		ack()
+		p.relayFirstDelivered(t, ctx, qS, m, rcpts)
 		panic("deliverer bug after the relay's 250")
 	})
-	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS = NewManager(sS, dS, auditConfig(clk))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); qS.Wait(); qP.Wait() }()
-	qP.Start(ctx)
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
 	qS.Start(ctx)
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx, clk, qS, sS)
 	waitFor(t, "the poisoned attempt", func() bool { got, _ := qS.Message(m.ID); return got != nil && got.State == Poison })
 	if err := qS.ResumeMessage(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	var recB ID
-	waitFor(t, "the primary's second record waiting with b@", func() bool {
-		for _, pm := range messages(t, sP) {
-			for _, r := range pm.Rcpts {
-				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
-					recB = pm.ID
-				}
-			}
-		}
-		return recB != 0
-	})
-	waitFor(t, "the resumed attempt's commit", func() bool {
-		got, err := qS.Message(m.ID)
-		return err != nil || got.State != Active && got.State != Ready
-	})
-	got, _ := qS.Message(m.ID)
-	if got == nil || got.Rcpts[1].Status != Shadowed {
-		t.Fatalf("b@ waits at the primary only: the early discard the poisoned attempt left settled the new copy (copy: %+v)", got)
-	}
+	p.expectNewCopyKept(t, qS, m, "the resumed attempt's commit", "the early discard the poisoned attempt left")
 }
 
 // The sibling of a failed commit: the results of the attempt cannot be
@@ -394,62 +326,25 @@ func TestPoisonDropsSpentEarlyDiscard(t *testing.T) {
 // when it goes through, never to the next attempt's copy.
 func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, sP := openTest(t), openTest(t)
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
-		sid := m.ID.String() + "-b"
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-		var out []Result
-		for _, i := range rcpts {
-			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
-		}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return out
-	}
+	sS, p := openTest(t), newAuditPrimary(t, clk, true)
 	var qS *Manager
 	var restore atomic.Pointer[func()]
 	var attempts atomic.Int32
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if attempts.Add(1) > 1 {
-			return relay(ctx, m, rcpts)
+			return p.relay(t, ctx, m, rcpts...)
 		}
-		out := relay(ctx, m, rcpts[:1])
-		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
-		ids, ack := qP.Discards("hub-a", 100)
-		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-			t.Error(err)
-		}
-		ack()
+		out := p.relayFirstDelivered(t, ctx, qS, m, rcpts)
 		r := queuetest.BreakWrites(t, sS.db.Path()) // the disk fills before the results' commit
 		restore.Store(&r)
 		return append(out, Result{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
 	})
-	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS = NewManager(sS, dS, auditConfig(clk))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); qS.Wait(); qP.Wait() }()
-	qP.Start(ctx)
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
 	qS.Start(ctx)
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx, clk, qS, sS)
 	waitFor(t, "the results' commit to fail", func() bool { return qS.PendingResults() > 0 })
 	(*restore.Load())() // room again
 	clk.Advance(strandedRetry)
@@ -459,25 +354,7 @@ func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 	waitFor(t, "the pending results' commit", func() bool { return qS.PendingResults() == 0 })
 	clk.Advance(time.Minute)
 	qS.Kick()
-	var recB ID
-	waitFor(t, "the primary's second record waiting with b@", func() bool {
-		for _, pm := range messages(t, sP) {
-			for _, r := range pm.Rcpts {
-				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
-					recB = pm.ID
-				}
-			}
-		}
-		return recB != 0
-	})
-	waitFor(t, "the resumed attempt's commit", func() bool {
-		got, err := qS.Message(m.ID)
-		return err != nil || got.State != Active && got.State != Ready
-	})
-	got, _ := qS.Message(m.ID)
-	if got == nil || got.Rcpts[1].Status != Shadowed {
-		t.Fatalf("b@ waits at the primary only: the early discard the stranded attempt left settled the new copy (copy: %+v)", got)
-	}
+	p.expectNewCopyKept(t, qS, m, "the resumed attempt's commit", "the early discard the stranded attempt left")
 }
 
 // The sibling in the commit of results: the relay's 250 to the final dot
@@ -487,85 +364,30 @@ func TestStrandedDropsSpentEarlyDiscard(t *testing.T) {
 // id must not be settled by it.
 func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, sP := openTest(t), openTest(t)
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	relay := func(ctx context.Context, m *Message, rcpts []int) []Result {
-		sid := m.ID.String() + "-b"
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
-		var out []Result
-		for _, i := range rcpts {
-			pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
-			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-				ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"})
-		}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return out
-	}
+	sS, p := openTest(t), newAuditPrimary(t, clk, true)
 	var qS *Manager
 	var attempts atomic.Int32
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if attempts.Add(1) > 1 {
-			return relay(ctx, m, rcpts)
+			return p.relay(t, ctx, m, rcpts...)
 		}
-		relay(ctx, m, rcpts[:1]) // the primary commits; its 250 to the final dot is lost
-		waitFor(t, "the primary's first record delivered", func() bool { return len(messages(t, sP)) == 0 })
-		ids, ack := qP.Discards("hub-a", 100)
-		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-			t.Error(err)
-		}
-		ack()
+		p.relayFirstDelivered(t, ctx, qS, m, rcpts) // the primary commits; its 250 to the final dot is lost
 		return []Result{{Rcpt: rcpts[0], Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.2 connection lost"},
 			{Rcpt: rcpts[1], Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
 	})
-	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS = NewManager(sS, dS, auditConfig(clk))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); qS.Wait(); qP.Wait() }()
-	qP.Start(ctx)
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
 	qS.Start(ctx)
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx, clk, qS, sS)
 	waitFor(t, "the first attempt's commit", func() bool {
 		got, _ := qS.Message(m.ID)
 		return got != nil && got.State == Ready && got.Attempts == 1
 	})
 	clk.Advance(2 * time.Minute)
 	qS.Kick()
-	var recB ID
-	waitFor(t, "the primary's second record waiting with b@", func() bool {
-		for _, pm := range messages(t, sP) {
-			for _, r := range pm.Rcpts {
-				if r.Addr == "b@c.example" && r.Status == Pending && pm.State == Ready {
-					recB = pm.ID
-				}
-			}
-		}
-		return recB != 0
-	})
-	waitFor(t, "the resumed attempt's commit", func() bool {
-		got, err := qS.Message(m.ID)
-		return err != nil || got.State != Active && got.State != Ready
-	})
-	got, _ := qS.Message(m.ID)
-	if got == nil || got.Rcpts[1].Status != Shadowed {
-		t.Fatalf("b@ waits at the primary only: the early discard of the copy whose 250 was lost settled the new copy (copy: %+v)", got)
-	}
+	p.expectNewCopyKept(t, qS, m, "the resumed attempt's commit", "the early discard of the copy whose 250 was lost")
 }
 
 // F1's race on the shadow server: the primary's discard for a@'s record
@@ -577,67 +399,35 @@ func TestLostReplyDropsSpentEarlyDiscard(t *testing.T) {
 // b@'s record still waits there.
 func TestEarlyDiscardSparesCopyOfLaterRecord(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, sP := openTest(t), openTest(t)
-	var allowA atomic.Bool
-	dP := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
-		var out []Result
-		for _, i := range rcpts {
-			if m.Rcpts[i].Addr == "a@c.example" && allowA.Load() {
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
-				continue
-			}
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "mx.c.example", Reply: "451 4.4.1 later"})
-		}
-		return out
-	})
-	qP := NewManager(sP, dP, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
-	relay := func(ctx context.Context, m *Message, rcpt int) Result {
-		sid := m.ID.String() + "-b"
-		pm := &Message{ID: sP.NewID(clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-			OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, Rcpts: []Recipient{{Addr: m.Rcpts[rcpt].Addr}}}
-		if err := qP.Submit(ctx, pm, []byte(body)); err != nil {
-			t.Errorf("primary's submit: %v", err)
-		}
-		return Result{Rcpt: rcpt, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Reply: "250 queued"}
-	}
+	sS, p := openTest(t), newAuditPrimary(t, clk, false)
 	var qS *Manager
 	var attempts atomic.Int32
 	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if attempts.Add(1) == 1 {
-			return []Result{relay(ctx, m, 0),
-				{Rcpt: 1, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"}}
+			return append(p.relay(t, ctx, m, 0),
+				Result{Rcpt: 1, Outcome: Deferred, NextHop: "hub-b", Reply: "452 4.5.3 too many recipients"})
 		}
 		// The second attempt: a@'s record finishes at the primary, its
 		// discard is fetched while this attempt runs, then b@ goes.
-		allowA.Store(true)
+		p.aGo.Store(true)
 		clk.Advance(10 * time.Minute)
-		qP.Kick()
-		waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, sP)) == 0 })
-		ids, ack := qP.Discards("hub-a", 100)
-		if len(ids) != 1 {
+		p.q.Kick()
+		waitFor(t, "the primary's record of a@ done", func() bool { return len(messages(t, p.s)) == 0 })
+		if ids := p.fetch(t, qS); len(ids) != 1 {
 			t.Errorf("discards owed for a@'s record: %v", ids)
 		}
-		if _, err := qS.ShadowContact("hub-b", "db-b", ids); err != nil {
-			t.Error(err)
-		}
-		ack()
 		var out []Result
 		for _, i := range rcpts {
-			out = append(out, relay(ctx, m, i))
+			out = append(out, p.relay(t, ctx, m, i)...)
 		}
 		return out
 	})
-	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	qS = NewManager(sS, dS, auditConfig(clk))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); qS.Wait(); qP.Wait() }()
-	qP.Start(ctx)
+	defer func() { cancel(); qS.Wait(); p.q.Wait() }()
+	p.q.Start(ctx)
 	qS.Start(ctx)
-	m := msg(sS, "s@example.org", "a@c.example", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	m := submitAB(t, ctx, clk, qS, sS)
 	waitFor(t, "a@ relayed to the primary", func() bool {
 		got, _ := qS.Message(m.ID)
 		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed
@@ -649,7 +439,7 @@ func TestEarlyDiscardSparesCopyOfLaterRecord(t *testing.T) {
 		return err != nil || got == nil || attempts.Load() == 2 && got.State != Active && got.State != Ready
 	})
 	var recB ID
-	for _, pm := range messages(t, sP) {
+	for _, pm := range messages(t, p.s) {
 		if pm.Rcpts[0].Addr == "b@c.example" && len(pm.Pending()) == 1 {
 			recB = pm.ID
 		}

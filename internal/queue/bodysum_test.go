@@ -9,7 +9,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -126,33 +125,8 @@ func TestBodyChecksumInDatabase(t *testing.T) {
 		}
 	}
 
-	var delivered []ID
-	var mu sync.Mutex
-	d := bodyDelivererFunc(func(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
-		var res []Result
-		r, err := body.Reader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-			r.Close()
-		}
-		for _, i := range rcpts {
-			if err != nil {
-				res = append(res, Result{Rcpt: i, Outcome: Deferred, Reply: UnreadableReply(err)})
-			} else {
-				res = append(res, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 2.0.0 ok"})
-			}
-		}
-		if err == nil {
-			mu.Lock()
-			delivered = append(delivered, m.ID)
-			mu.Unlock()
-		}
-		return res
-	})
-	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
+	q, relayed, stop := startReading(s)
+	defer stop()
 	waitFor(t, "the sound messages delivered and the changed ones held", func() bool {
 		for _, id := range []ID{bad, spool.ID} {
 			if m, err := q.Message(id); err != nil || m.State != Poison {
@@ -167,8 +141,7 @@ func TestBodyChecksumInDatabase(t *testing.T) {
 			t.Fatalf("%s: %s %q", id, m.State, m.LastError)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	delivered := relayed()
 	if len(delivered) != 7 || !containsID(delivered, old) || containsID(delivered, bad) || containsID(delivered, spool.ID) {
 		t.Fatalf("delivered %v: want the 7 sound ones, %s (unchecked) among them", delivered, old)
 	}

@@ -1,9 +1,7 @@
 package queue
 
 import (
-	"context"
 	"errors"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,26 +91,8 @@ func TestBodyChecksumMissingIsNotUnchecked(t *testing.T) {
 		t.Fatalf("an older release's body: %v, want it read unchecked", err)
 	}
 
-	d := bodyDelivererFunc(func(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
-		var res []Result
-		r, err := body.Reader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-			r.Close()
-		}
-		for _, i := range rcpts {
-			if err != nil {
-				res = append(res, Result{Rcpt: i, Outcome: Deferred, Reply: UnreadableReply(err)})
-			} else {
-				res = append(res, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 2.0.0 ok"})
-			}
-		}
-		return res
-	})
-	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
+	q, _, stop := startReading(s)
+	defer stop()
 	waitFor(t, "the body without its checksum held, the older one delivered", func() bool {
 		m, err := q.Message(lost)
 		return err == nil && m.State == Poison && len(messages(t, s)) == 1 // the older one delivered

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -188,33 +187,8 @@ func TestSpoolChecksumRefusesChangedBytes(t *testing.T) {
 	}
 	r.Close()
 
-	var delivered []ID
-	var mu sync.Mutex
-	d := bodyDelivererFunc(func(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
-		var res []Result
-		r, err := body.Reader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-			r.Close()
-		}
-		for _, i := range rcpts {
-			if err != nil {
-				res = append(res, Result{Rcpt: i, Outcome: Deferred, Reply: UnreadableReply(err)})
-			} else {
-				res = append(res, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 2.0.0 ok"})
-			}
-		}
-		if err == nil {
-			mu.Lock()
-			delivered = append(delivered, m.ID)
-			mu.Unlock()
-		}
-		return res
-	})
-	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
+	q, relayed, stop := startReading(s)
+	defer stop()
 	waitFor(t, "the sound message delivered and the changed one held", func() bool {
 		m, err := q.Message(bad.ID)
 		return err == nil && m.State == Poison && len(messages(t, s)) == 1
@@ -223,8 +197,7 @@ func TestSpoolChecksumRefusesChangedBytes(t *testing.T) {
 	if !strings.Contains(m.LastError, "body unreadable") || !strings.Contains(m.LastError, "checksum") {
 		t.Fatalf("the changed body's message: %s %q", m.State, m.LastError)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	delivered := relayed()
 	if len(delivered) != 1 || delivered[0] != good.ID {
 		t.Fatalf("delivered %v, want only %s", delivered, good.ID)
 	}

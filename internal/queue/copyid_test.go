@@ -48,7 +48,11 @@ func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
 // version-8 primary. The primary's commit comes before the 250, as in a
 // session.
 func (p *copyPrimary) relay(t *testing.T, ctx context.Context, m *Message, rcpts []int, qname string) []Result {
-	sid := RelayShadowID(m, rcpts, "hub-b", true)
+	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", true), qname)
+}
+
+// relayID is relay under the shadow id sid.
+func (p *copyPrimary) relayID(t *testing.T, ctx context.Context, m *Message, rcpts []int, sid, qname string) []Result {
 	pm := &Message{ID: p.s.NewID(p.clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
 		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
 	var out []Result

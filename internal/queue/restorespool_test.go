@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,6 +22,46 @@ func (f bodyDelivererFunc) Deliver(ctx context.Context, m *Message, body []byte,
 
 func (f bodyDelivererFunc) DeliverBody(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
 	return f(ctx, m, body, rcpts)
+}
+
+// startReading starts a manager of s whose deliverer reads each body
+// whole, as a delivery does: it relays a message it could read and
+// defers, with the reply the queue gives an unreadable body, one it could
+// not. delivered returns the ids of the messages it relayed; stop ends
+// the manager.
+func startReading(s *Store) (q *Manager, delivered func() []ID, stop func()) {
+	var mu sync.Mutex
+	var ids []ID
+	d := bodyDelivererFunc(func(ctx context.Context, m *Message, body Body, rcpts []int) []Result {
+		var res []Result
+		r, err := body.Reader()
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+			r.Close()
+		}
+		for _, i := range rcpts {
+			if err != nil {
+				res = append(res, Result{Rcpt: i, Outcome: Deferred, Reply: UnreadableReply(err)})
+			} else {
+				res = append(res, Result{Rcpt: i, Outcome: RelayedOK, Reply: "250 2.0.0 ok"})
+			}
+		}
+		if err == nil {
+			mu.Lock()
+			ids = append(ids, m.ID)
+			mu.Unlock()
+		}
+		return res
+	})
+	q = NewManager(s, d, ManagerConfig{Hostname: "mx.test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	q.Start(ctx)
+	delivered = func() []ID {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]ID(nil), ids...)
+	}
+	return q, delivered, func() { cancel(); q.Wait() }
 }
 
 const testThreshold = 256 << 10

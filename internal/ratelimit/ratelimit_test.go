@@ -221,17 +221,13 @@ func TestCountersBounded(t *testing.T) {
 	}
 }
 
-// Over real SMTP: the third connection from one address gets 421 4.7.0
-// (at its EHLO, where the session starts) and is closed; a MAIL past the
-// message limit gets 450 4.7.1; a RCPT past the recipient limit gets 450
-// 4.7.1 while the transaction's earlier recipients stay accepted.
-func TestOverSMTP(t *testing.T) {
-	clk := clock.NewFake(t0)
-	c := NewCounters(clk, nil)
-	conns := []config.ReceiveConnector{connector(t, `    rate_limits:
-      address: {connections: 2, messages: 2, recipients: 3}
-`)}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t},
+// limitedServer starts a server for example.test with the receive
+// connectors conns, whose one check is each connector's rate limiter on
+// the counters c; accounts verifies AUTH, and setup, if not nil, runs
+// before the server listens. It returns the server's address.
+func limitedServer(t *testing.T, c *Counters, conns []config.ReceiveConnector, accounts smtp.AccountSource, setup func(*smtp.Server)) string {
+	t.Helper()
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t}, Accounts: accounts,
 		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
 		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
 			k, err := New(rc, c)
@@ -243,6 +239,9 @@ func TestOverSMTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if setup != nil {
+		setup(srv)
+	}
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +251,20 @@ func TestOverSMTP(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	addr := srv.Addrs()[0].String()
+	return srv.Addrs()[0].String()
+}
+
+// Over real SMTP: the third connection from one address gets 421 4.7.0
+// (at its EHLO, where the session starts) and is closed; a MAIL past the
+// message limit gets 450 4.7.1; a RCPT past the recipient limit gets 450
+// 4.7.1 while the transaction's earlier recipients stay accepted.
+func TestOverSMTP(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c := NewCounters(clk, nil)
+	conns := []config.ReceiveConnector{connector(t, `    rate_limits:
+      address: {connections: 2, messages: 2, recipients: 3}
+`)}
+	addr := limitedServer(t, c, conns, nil, nil)
 
 	a := dial(t, addr, "127.0.0.61")
 	a.cmd("EHLO a.test", "250")
@@ -402,28 +414,7 @@ func TestUserLimitKeysOnIdentity(t *testing.T) {
       user: {messages: 2}
 ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(|(uid=%s)(mail=%s))"}
 `)}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t}, Accounts: looseAccounts{},
-		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
-		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
-			k, err := New(rc, c)
-			if err != nil || k == nil {
-				return nil, err
-			}
-			return []smtp.Check{k}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	addr := srv.Addrs()[0].String()
+	addr := limitedServer(t, c, conns, looseAccounts{}, nil)
 	plain := func(user string) string {
 		return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00carol-pw"))
 	}
@@ -458,29 +449,9 @@ func TestServerAddressNotLimitedAtConnect(t *testing.T) {
       address: {connections: 1, messages: 1}
       network: {connections: 2}
 `)}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: conns, Queue: noQueue{t},
-		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
-		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
-			k, err := New(rc, c)
-			if err != nil || k == nil {
-				return nil, err
-			}
-			return []smtp.Check{k}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.91")))
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
+	addr := limitedServer(t, c, conns, nil, func(srv *smtp.Server) {
+		srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.91")))
 	})
-	addr := srv.Addrs()[0].String()
 	// The attacker fills the /24 (127.0.0.0/24) and its own address.
 	x := dial(t, addr, "127.0.0.92")
 	x.cmd("EHLO x.test", "250")

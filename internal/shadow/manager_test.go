@@ -40,29 +40,20 @@ func (f *fakeStore) Primaries() ([]Primary, error) {
 	return out, nil
 }
 
+// Contact is Presented, and the primary answered: its contact time is
+// now, its failures and takeover cleared.
 func (f *fakeStore) Contact(name, dbID string, ids []string) (ContactResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var res ContactResult
-	p := f.ps[name]
-	if p == nil {
-		p = &Primary{Name: name}
-		f.ps[name] = p
-	}
-	if p.DatabaseID != "" && dbID != "" && dbID != p.DatabaseID {
-		res.OldDatabaseID, res.TakenOver = p.DatabaseID, 1
-		f.takeovers = append(f.takeovers, name+": new transport database")
-	}
-	if dbID != "" {
-		p.DatabaseID = dbID
-	}
-	f.discarded[name] = append(f.discarded[name], ids...)
-	res.Discarded = len(ids)
-	p.LastContact, p.LastTry, p.Failures, p.TakenOver = f.clk.Now(), time.Time{}, 0, false
-	return res, nil
+	return f.present(name, dbID, ids, true)
 }
 
 func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, error) {
+	return f.present(name, dbID, ids, false)
+}
+
+// present takes over when the primary presents a database id other than
+// the one stored, stores dbID, and applies the discards ids; contact
+// records a contact besides.
+func (f *fakeStore) present(name, dbID string, ids []string, contact bool) (ContactResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var res ContactResult
@@ -80,6 +71,9 @@ func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, e
 	}
 	f.discarded[name] = append(f.discarded[name], ids...)
 	res.Discarded = len(ids)
+	if contact {
+		p.LastContact, p.LastTry, p.Failures, p.TakenOver = f.clk.Now(), time.Time{}, 0, false
+	}
 	return res, nil
 }
 

@@ -245,11 +245,11 @@ func (f *signalShadow) commit(server, id string) {
 	}
 }
 
-// Shadow verbs version 2 (SR-15): XQUERYDISCARD WAIT= holds the reply
-// until a notification for the session's server commits, or until the
-// wait passed on the server's clock; a version-1 server refuses WAIT=.
-func TestDiscardWaitPush(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+// signalServer starts a server on clk whose shadow (a signalShadow)
+// wakes a session's long poll when a notification for its server
+// commits, with the transport connector.
+func signalServer(t *testing.T, clk *clock.Fake) (*Server, *signalShadow) {
+	t.Helper()
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(),
 		Queue: &fakeQueue{}, Shadow: sh, ShadowEnabled: true, Clock: clk})
@@ -261,7 +261,13 @@ func TestDiscardWaitPush(t *testing.T) {
 	}
 	s.Serve()
 	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	return s, sh
+}
 
+// watchClient opens the shadow session of hub2 at s (authenticated,
+// XSHADOW version 2), as a shadow server's watch session does.
+func watchClient(t *testing.T, s *Server) *Client {
+	t.Helper()
 	nc, err := dialTCP(s)
 	if err != nil {
 		t.Fatal(err)
@@ -270,22 +276,38 @@ func TestDiscardWaitPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if err := c.Auth(saslPlain("hub2", "hubpass")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Shadow("hub2"); err != nil || c.ShadowVersion != 2 {
 		t.Fatalf("Shadow: version %d, %v", c.ShadowVersion, err)
 	}
-	type result struct {
-		ids []string
-		err error
-	}
-	wait := func() chan result {
-		ch := make(chan result, 1)
-		go func() { ids, err := c.WaitDiscard(10, 5*time.Second); ch <- result{ids, err} }()
-		return ch
-	}
+	return c
+}
+
+// discardWait is the answer to one long poll.
+type discardWait struct {
+	ids []string
+	err error
+}
+
+// waitDiscard sends a long poll (XQUERYDISCARD 10 WAIT=wait) on c and
+// returns where its answer will come.
+func waitDiscard(c *Client, wait time.Duration) chan discardWait {
+	ch := make(chan discardWait, 1)
+	go func() { ids, err := c.WaitDiscard(10, wait); ch <- discardWait{ids, err} }()
+	return ch
+}
+
+// Shadow verbs version 2 (SR-15): XQUERYDISCARD WAIT= holds the reply
+// until a notification for the session's server commits, or until the
+// wait passed on the server's clock; a version-1 server refuses WAIT=.
+func TestDiscardWaitPush(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	s, sh := signalServer(t, clk)
+	c := watchClient(t, s)
+	wait := func() chan discardWait { return waitDiscard(c, 5*time.Second) }
 	// Pushed: the reply comes when the notification commits.
 	got := wait()
 	waitTimer(t, clk, 1)
@@ -333,17 +355,7 @@ func TestDiscardWaitRefused(t *testing.T) {
 // The last one, with nothing behind it, still waits on the clock.
 func TestDiscardWaitPipelinedAnsweredAtOnce(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
-	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(),
-		Queue: &fakeQueue{}, Shadow: sh, ShadowEnabled: true, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	s.Serve()
-	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	s, _ := signalServer(t, clk)
 
 	d := dial(t, s, "")
 	d.expect("220")

@@ -15,46 +15,13 @@ import (
 // answers the long poll with what was prepared since, then closes it.
 func TestDrainKeepsWatchSessionsForTheirDiscards(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
-	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(),
-		Queue: &fakeQueue{}, Shadow: sh, ShadowEnabled: true, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	s.Serve()
-	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
-
-	nc, err := dialTCP(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(contextBackground(), nc, ClientOptions{LocalName: "hub2.test", TLS: TLSNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Auth(saslPlain("hub2", "hubpass")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Shadow("hub2"); err != nil || c.ShadowVersion != 2 {
-		t.Fatalf("Shadow: version %d, %v", c.ShadowVersion, err)
-	}
+	s, sh := signalServer(t, clk)
+	c := watchClient(t, s)
 	plain := dial(t, s, "") // an ordinary idle session: closed at the drain's start
 	plain.expect("220")
 	plain.cmd("EHLO client.example", "250")
 
-	type result struct {
-		ids []string
-		err error
-	}
-	wait := func() chan result {
-		ch := make(chan result, 1)
-		go func() { ids, err := c.WaitDiscard(10, 60*time.Second); ch <- result{ids, err} }()
-		return ch
-	}
+	wait := func() chan discardWait { return waitDiscard(c, 60*time.Second) }
 	got := wait()
 	waitTimer(t, clk, 1)
 	ctx, cancel := contextWithTimeout(10 * time.Second)

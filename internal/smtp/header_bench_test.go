@@ -1,10 +1,7 @@
 package smtp
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -139,38 +136,11 @@ func sendHeld(addr string, body, end []byte, sent *sync.WaitGroup, release chan 
 			sent.Done()
 		}
 	}()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, expect, err := openDataSession(addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Minute))
-	r := bufio.NewReader(c)
-	expect := func(want string) error {
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if len(l) < 4 || l[3] != '-' {
-				if !strings.HasPrefix(l, want) {
-					return fmt.Errorf("got %q, want %s", l, want)
-				}
-				return nil
-			}
-		}
-	}
-	if err := expect("220"); err != nil {
-		return err
-	}
-	for _, step := range [][2]string{{"EHLO c\r\n", "250"}, {"MAIL FROM:<a@example.org>\r\n", "250"}, {"RCPT TO:<b@example.test>\r\n", "250"}, {"DATA\r\n", "354"}} {
-		if _, err := c.Write([]byte(step[0])); err != nil {
-			return err
-		}
-		if err := expect(step[1]); err != nil {
-			return err
-		}
-	}
 	if _, err := c.Write(body); err != nil {
 		return err
 	}

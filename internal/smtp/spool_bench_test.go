@@ -148,15 +148,18 @@ receive_connectors:
 	}
 }
 
-func sendLarge(addr string, msg []byte) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+// openDataSession opens a session at addr and takes it to DATA (354)
+// for a message from a@example.org to b@example.test; expect reads the
+// next reply and says whether it starts with want. The connection's
+// deadline is five minutes away.
+func openDataSession(addr string) (c net.Conn, expect func(want string) error, err error) {
+	c, err = net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
 	r := bufio.NewReader(c)
-	expect := func(want string) error {
+	expect = func(want string) error {
 		for {
 			l, err := r.ReadString('\n')
 			if err != nil {
@@ -171,16 +174,30 @@ func sendLarge(addr string, msg []byte) error {
 		}
 	}
 	if err := expect("220"); err != nil {
-		return err
+		c.Close()
+		return nil, nil, err
 	}
 	for _, step := range [][2]string{{"EHLO c\r\n", "250"}, {"MAIL FROM:<a@example.org>\r\n", "250"}, {"RCPT TO:<b@example.test>\r\n", "250"}, {"DATA\r\n", "354"}} {
 		if _, err := c.Write([]byte(step[0])); err != nil {
-			return err
+			c.Close()
+			return nil, nil, err
 		}
 		if err := expect(step[1]); err != nil {
-			return err
+			c.Close()
+			return nil, nil, err
 		}
 	}
+	return c, expect, nil
+}
+
+// sendLarge sends msg by DATA (msg ends with its end marker) in writes
+// of 64 KiB and expects the 250.
+func sendLarge(addr string, msg []byte) error {
+	c, expect, err := openDataSession(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	for p := msg; len(p) > 0; {
 		n := min(len(p), 64<<10)
 		if _, err := c.Write(p[:n]); err != nil {

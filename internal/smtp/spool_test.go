@@ -155,45 +155,7 @@ func sendAll(t *testing.T, s *Server, q *bodyQueue, k int, msgs [][]byte, chunk 
 	var out []stored
 	for _, msg := range msgs {
 		for _, bdat := range []bool{false, true} {
-			n := q.count()
-			d.cmd("MAIL FROM:<a@example.org>", "250")
-			d.cmd("RCPT TO:<b@example.test>", "250")
-			var r string
-			if !bdat {
-				d.cmd("DATA", "354")
-				d.send(string(stuff(msg)) + ".\r\n")
-				r = d.reply()
-			} else {
-				for i := 0; ; i += chunk {
-					end := min(i+chunk, len(msg))
-					if end == len(msg) {
-						d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", end-i, msg[i:end]))
-						break
-					}
-					d.send(fmt.Sprintf("BDAT %d\r\n%s", end-i, msg[i:end]))
-					if got := d.reply(); !strings.HasPrefix(got, "250") {
-						r = got
-						break
-					}
-				}
-				if r == "" {
-					r = d.reply()
-				}
-				if !strings.HasPrefix(r, "250") {
-					d.cmd("RSET", "250")
-				}
-			}
-			st := stored{reply: r}
-			if q.count() > n {
-				q.mu.Lock()
-				st.body = string(dropTrace(q.bodies[len(q.bodies)-1]))
-				q.mu.Unlock()
-			}
-			// Replies name the queue id: compare without it.
-			if i := strings.Index(st.reply, "queued as "); i >= 0 {
-				st.reply = st.reply[:i]
-			}
-			out = append(out, st)
+			out = append(out, sendOne(d, q, msg, bdat, chunk))
 		}
 	}
 	d.cmd("QUIT", "221")
