@@ -181,16 +181,7 @@ func printMXLimits(out io.Writer, t routeTLS) {
 	if t.Policy == nil || t.MXAddressLimit == 0 {
 		return
 	}
-	var beyond []string
-	n := 0
-	for _, h := range t.Policy.Hosts {
-		for _, a := range h.Addresses {
-			if n++; n > t.MXAddressLimit {
-				beyond = append(beyond, h.MX+"["+a+"]")
-			}
-		}
-	}
-	if len(beyond) > 0 {
+	if beyond, n := t.Policy.PastAddressLimit(t.MXAddressLimit); len(beyond) > 0 {
 		fmt.Fprintf(out, "    not tried in an attempt (past mx_address_limit %d of %d addresses): %s\n", t.MXAddressLimit, n, strings.Join(beyond, " "))
 	}
 }

@@ -75,7 +75,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	usable := healthy
 	if dt.enforcesMX() {
-		usable = func(h host) bool { return healthy(h) && dt.sts.MatchMX(h.name) }
+		usable = func(h host) bool { return healthy(h) && dt.sts.Admits(h.name, dt.noPolicy, dt.requireTLS) }
 	}
 	smart := len(g.conn.cfg.SmartHosts) > 0
 	var late []host              // deprioritised: tried after every other host
