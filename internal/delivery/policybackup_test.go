@@ -2,11 +2,13 @@ package delivery
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/resolver"
@@ -136,5 +138,30 @@ func TestRequireTLSRelayRefusalOutranksDeadHub(t *testing.T) {
 			!strings.Contains(res[0].Reply, "hub-b1[") || strings.Contains(res[0].Reply, "4.4.1") {
 			t.Fatalf("attempt %d: %+v, want 451 4.7.5 REQUIRETLS naming hub-b1", i, res)
 		}
+	}
+}
+
+// The policy's refusal keeps the words of an mx_address_limit cut that
+// came after it: the hosts not tried are named, so no bounce follows.
+func TestPolicyRefusalKeepsTheCut(t *testing.T) {
+	w := newTLSWorld(t, strings.Split(stsRecords+"\nsts.test. 300 IN MX 20 mx2.backup.sts.test.\nmx2.backup.sts.test. 300 IN A 127.0.0.3", "\n")...)
+	w.sts.set("sts.test", "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 86400\r\n")
+	startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), nil, false)
+	sc := mxConnector(fmt.Sprint(w.port))
+	sc.TLS, sc.MXAddressLimit = config.TLSOpportunistic, 1
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}},
+		[]routing.Connector{{Name: sc.Name, Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}}})
+	d, err := New(Config{Hostname: "umbra.test", Routing: table, SendConnectors: []config.SendConnector{sc}, Resolver: w.res,
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second,
+		TLSConfig: &tls.Config{RootCAs: w.ca.pool}, TLSPolicy: w.eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("a@sts.test")
+	r := d.Deliver(context.Background(), m, body, all(m))[0]
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 ") || !strings.Contains(r.Reply, "STARTTLS not offered") ||
+		!strings.Contains(r.Reply, "mx_address_limit 1 reached") {
+		t.Fatalf("%+v, want the policy's refusal and the cut", r)
 	}
 }

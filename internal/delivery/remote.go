@@ -164,7 +164,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// the log name what stopped the message, and the scheduler counts
 	// the attempt as the message's, not the destination's failure
 	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19).
+	told := false // once: a cut's words added after it stay
 	telling := func() {
+		if told {
+			return
+		}
+		told = true
 		policyLast := strings.HasPrefix(lastErr, "451 4.7.5 ")
 		switch {
 		case policy.reply != "" && (policy.answered || !policyLast):
