@@ -111,3 +111,56 @@ func trackingPathOf(cfg *config.Config) string {
 	}
 	return absPath(cfg.Tracking.Path)
 }
+
+// explainConfig is the configuration route explain explains. When a
+// daemon answers (--socket, $UMBRA_SOCKET, else the socket of --config's
+// file or of the installed or embedded configuration: adminSocket), it
+// is the configuration that daemon runs, as it read it at start or at
+// its last reload (GET /v1/config), with its topology: the lines only
+// the daemon can give (tls policy, this server) come from that daemon,
+// so every line of the explanation is of the one configuration — never
+// a file edited since without a reload beside the daemon's lookups.
+// daemon is that daemon's client. Otherwise (no daemon answers, one
+// older than /v1/config, or --config names another file than the
+// daemon runs) it is the file as daemonConfig finds it, said once on
+// stderr; daemon is nil and why says why, for the lines that are then
+// not looked up.
+func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client, why string, err error) {
+	named := configNamed(cmd)
+	sock, err := adminSocket(cmd)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c := admin.NewClient(sock)
+	why = "no daemon answers on " + sock
+	if _, err := c.Status(); err == nil {
+		l, err := c.LoadedConfig()
+		switch {
+		case err != nil:
+			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
+		case named != "" && absPath(named) != l.File:
+			why = fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(l.File, "the embedded default configuration"), named)
+		default:
+			cfg, err := config.Parse([]byte(l.Config), l.File)
+			if err != nil {
+				return nil, nil, "", &exitError{code: exitConfig, err: fmt.Errorf("the configuration the daemon on %s runs: %w", sock, err)}
+			}
+			cfg.TopologySource = []byte(l.Topology)
+			if l.Topology == "" {
+				cfg.TopologySource = nil
+			}
+			return cfg, c, "", nil
+		}
+	}
+	if named != "" {
+		cfg, err = loadFile(named)
+	} else {
+		cfg, err = discoverConfig(cmd)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; explaining %s as the file reads now (the daemon's tls policy and this-server lines not looked up)\n",
+		why, orDefault(cfg.File, "the embedded default configuration"))
+	return cfg, nil, why, nil
+}

@@ -17,7 +17,7 @@ func newRootCmd() *cobra.Command {
 		// Every command: a flag given with no value is refused.
 		PersistentPreRunE: refuseEmptyValues,
 	}
-	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: $UMBRA_CONFIG, else the embedded default; the management commands also look for /etc/umbra/hub.yaml and edge.yaml, and track and route explain ask the daemon named by --socket which file it runs)")
+	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: $UMBRA_CONFIG, else the embedded default; the management commands also look for /etc/umbra/hub.yaml and edge.yaml, track asks the daemon named by --socket which file it runs, route explain for the configuration it runs as it loaded it)")
 	root.PersistentFlags().String("socket", "", "admin socket of the running daemon (default: $UMBRA_SOCKET, else server.admin_socket of --config, else /run/umbra/admin.sock when it exists, else that of the installed configuration whose daemon runs)")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of tables")
 	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd(), newQueueCmd(), newMessageCmd(), newTrackCmd(), newRouteCmd(), newShadowCmd(), newDumpsterCmd(), newDBCmd(), newDKIMCmd(), newTLSCmd())

@@ -21,17 +21,21 @@ func newRouteCmd() *cobra.Command {
 	smtputf8 := true
 	explain := &cobra.Command{
 		Use:   "explain RECIPIENT...",
-		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (routes offline; TLS policy and this-server checks ask the running daemon)",
+		Short: "Show destination, site path with costs, next hop, connector and the reason for every choice (of the configuration the running daemon loaded, else of the files; TLS policy and this-server checks ask the running daemon)",
 		Long: `Show destination, site path with costs, next hop, connector and the reason for
 every choice, and what RCPT answers each recipient.
 
-Offline, from the configuration and topology files: the routes, path costs, next
-hops, connectors, size limits, fan-out copies and the rcpt: answers.
+All of one configuration: when a daemon answers (--socket, else the socket of the
+configuration), the configuration and topology it runs, as it read them at start
+or at its last reload (a file edited since without a reload is not explained);
+else the files as they read now, said once on stderr. The routes, path costs,
+next hops, connectors, size limits, fan-out copies and the rcpt: answers are
+worked out here from it.
 
-Two parts ask the running daemon (--socket), as only it holds what they need:
+Two parts ask the running daemon (that one), as only it holds what they need:
   tls policy:   the DANE and MTA-STS policy of a destination leaving by MX (the
                 policy cache is in the transport database, which only the daemon
-                opens); the connector's tls setting and MX limits are shown offline
+                opens)
   this server:  whether a next hop (an MX host or a smart host) is this server, by
                 the daemon's resolver and listening addresses, as a delivery does
 Without the daemon these say so on their lines ("not looked up", "not checked")
@@ -43,10 +47,13 @@ only line is RCPT's reply (rcpt:), the others are explained, and the command
 exits 64, naming each refusal on standard error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := daemonConfig(cmd)
+			// The running daemon's configuration as it loaded it, else
+			// the file (said once on stderr): explainConfig.
+			cfg, daemon, why, err := explainConfig(cmd)
 			if err != nil {
 				return err
 			}
+			daemonTopology := topoFile == "" && daemon != nil // the topology the daemon read, not the file now
 			if topoFile == "" {
 				topoFile = cfg.Topology
 			}
@@ -107,7 +114,11 @@ exits 64, naming each refusal on standard error.`,
 				}
 			} else {
 				var err error
-				tp, err = loadTopology(topoFile)
+				if daemonTopology && cfg.TopologySource != nil {
+					tp, err = topology.Parse(cfg.TopologySource, topoFile)
+				} else {
+					tp, err = loadTopology(topoFile)
+				}
 				if err != nil {
 					return &exitError{code: exitConfig, err: err}
 				}
@@ -118,7 +129,7 @@ exits 64, naming each refusal on standard error.`,
 				// A server's name is a host name: --server Hub-A. is
 				// the topology's hub-a (rt51 F9).
 				server, ex.Server = s.Name, s.Name
-				if server == cfg.Server.Name {
+				if server == cfg.Server.Name && !daemonTopology { // the daemon runs it: serve or its reload accepted it
 					// The checks serve and a reload make of this server
 					// against the topology (its place in it, its own
 					// mailbox store, shadow copies on receipt): a route
@@ -152,8 +163,8 @@ exits 64, naming each refusal on standard error.`,
 			for i := range ex.Routes {
 				ownStore(cfg, &ex.Routes[i])
 			}
-			ex.TLS = explainTLS(cmd, cfg, tp, ex.Routes) // the outbound TLS policy and its source
-			ex.Self = explainSelf(cmd, cfg, server, ex.Routes)
+			ex.TLS = explainTLS(daemon, why, cfg, tp, ex.Routes) // the outbound TLS policy and its source
+			ex.Self = explainSelf(daemon, why, cfg, server, ex.Routes)
 			if len(refused) > 0 {
 				// The refused addresses in their places, with RCPT's reply.
 				routes, checks := ex.Routes, ex.Recipients

@@ -5,8 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/spf13/cobra"
-
 	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/delivery"
@@ -30,14 +28,11 @@ type routeSelf struct {
 // explainSelf asks the daemon about every route through a send
 // connector. Only as this server: routed as another server (--server),
 // this server's next hops are not that server's, and nothing is asked.
-func explainSelf(cmd *cobra.Command, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
+// client is the daemon whose configuration cfg is (explainConfig); nil,
+// with why, when cfg is a file: nothing is asked.
+func explainSelf(client *admin.Client, why string, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
 	if server != cfg.Server.Name {
 		return nil
-	}
-	var client *admin.Client
-	sock, sockErr := adminSocket(cmd)
-	if sockErr == nil {
-		client = admin.NewClient(sock)
 	}
 	var out []routeSelf
 	for _, rt := range routes {
@@ -47,7 +42,7 @@ func explainSelf(cmd *cobra.Command, cfg *config.Config, server string, routes [
 		s := routeSelf{Recipient: rt.Recipient, Connector: rt.NextHops[0].Connector}
 		domain := mailaddr.DomainKey(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
 		if client == nil {
-			s.Note = fmt.Sprintf("next hops not checked against this server: %v", sockErr)
+			s.Note = "next hops not checked against this server: " + why
 		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {
 			s.Note = fmt.Sprintf("next hops not checked against this server (the daemon looks them up): %v", err)
 		}

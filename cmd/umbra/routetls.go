@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/cobra"
-
 	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/mailaddr"
@@ -39,16 +37,11 @@ type routeTLS struct {
 
 // explainTLS asks the running daemon (its policy cache is in the
 // transport database, which only the daemon opens) which TLS policy
-// applies to each route that leaves through a send connector.
-func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, routes []routing.Route) []routeTLS {
+// applies to each route that leaves through a send connector. client
+// is the daemon whose configuration cfg is (explainConfig); nil, with
+// why, when cfg is a file: nothing is asked.
+func explainTLS(client *admin.Client, why string, cfg *config.Config, tp *routing.Topology, routes []routing.Route) []routeTLS {
 	var out []routeTLS
-	var client *admin.Client
-	sockErr := error(nil)
-	if sock, err := adminSocket(cmd); err == nil {
-		client = admin.NewClient(sock)
-	} else {
-		sockErr = err
-	}
 	asked := map[string]*tlspolicy.Explanation{}
 	for _, r := range routes {
 		if len(r.NextHops) == 0 || r.NextHops[0].Kind != routing.HopConnector {
@@ -73,7 +66,7 @@ func explainTLS(cmd *cobra.Command, cfg *config.Config, tp *routing.Topology, ro
 		case rt.SmartHost:
 			rt.Note = "smart host " + strings.Join(rt.SmartHosts, ", ") + ": the connector's tls setting applies (DANE and MTA-STS are for the domain's MX hosts)"
 		case client == nil:
-			rt.Note = fmt.Sprintf("DANE and MTA-STS not looked up: %v", sockErr)
+			rt.Note = "DANE and MTA-STS not looked up: " + why
 		default:
 			if ex, ok := asked[domain]; ok {
 				rt.Policy = ex
@@ -181,16 +174,7 @@ func printMXLimits(out io.Writer, t routeTLS) {
 	if t.Policy == nil || t.MXAddressLimit == 0 {
 		return
 	}
-	var beyond []string
-	n := 0
-	for _, h := range t.Policy.Hosts {
-		for _, a := range h.Addresses {
-			if n++; n > t.MXAddressLimit {
-				beyond = append(beyond, h.MX+"["+a+"]")
-			}
-		}
-	}
-	if len(beyond) > 0 {
+	if beyond, n := t.Policy.PastAddressLimit(t.MXAddressLimit); len(beyond) > 0 {
 		fmt.Fprintf(out, "    not tried in an attempt (past mx_address_limit %d of %d addresses): %s\n", t.MXAddressLimit, n, strings.Join(beyond, " "))
 	}
 }

@@ -275,6 +275,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
+	if ctopo != nil {
+		cfg.TopologySource = ctopo.Source // what route explain explains (admin GET /v1/config)
+	}
 	if ws, _ := localStoreCheck(cfg); len(ws) > 0 { // what config check warns about: where this server's own store is used
 		for _, w := range ws {
 			log.Warn("configuration", "warning", w)
@@ -442,6 +445,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
+	adm.SetLoadedConfig(func() admin.LoadedConfig {
+		c := current()
+		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource)}
+	})
 	adm.SetRedirectCheck(del.RedirectSelf)
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
@@ -938,6 +945,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	topo, ctopo, err := serverTopologies(next)
 	if err != nil {
 		return nil, err
+	}
+	if ctopo != nil {
+		next.TopologySource = ctopo.Source
 	}
 	topo = withDirectoryDatabases(topo, next, dir)
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)

@@ -107,6 +107,12 @@ func (c *Client) Status() (Status, error) {
 	return s, c.do("GET", "/v1/status", nil, &s)
 }
 
+// LoadedConfig asks the daemon for the configuration it runs.
+func (c *Client) LoadedConfig() (LoadedConfig, error) {
+	var l LoadedConfig
+	return l, c.do("GET", "/v1/config", nil, &l)
+}
+
 // TLSPolicy asks the daemon which outbound TLS policy applies to domain
 // (the JSON of tlspolicy.Explanation) into out.
 func (c *Client) TLSPolicy(domain string, out any) error {

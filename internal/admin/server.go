@@ -143,6 +143,9 @@ type Server struct {
 	// backupStall is how long a backup's write to the client may wait
 	// (0: backupStallDefault); a stopped client is then cut off.
 	backupStall time.Duration
+	// loaded is the configuration the daemon runs, as it read it
+	// (SetLoadedConfig; nil: not given).
+	loaded func() LoadedConfig
 	// tlsPolicy explains a destination's outbound TLS policy (nil: no
 	// DANE or MTA-STS; SetTLSPolicy).
 	tlsPolicy func(ctx context.Context, domain string) any
@@ -312,6 +315,21 @@ func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = 
 
 // SetDumpster gives the API the transport dumpster.
 func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
+
+// LoadedConfig is the configuration the daemon runs: the text of its
+// configuration file and of its topology file as it read them at start
+// or at its last reload that succeeded (GET /v1/config; route explain
+// explains these, not the files as edited since). The configuration
+// names credentials only by file, never holds them.
+type LoadedConfig struct {
+	File         string `json:"file"` // "": the embedded default
+	Config       string `json:"config"`
+	TopologyFile string `json:"topology_file,omitempty"`
+	Topology     string `json:"topology,omitempty"`
+}
+
+// SetLoadedConfig gives the API the configuration the daemon runs.
+func (s *Server) SetLoadedConfig(f func() LoadedConfig) { s.loaded = f }
 
 // SetTLSPolicy gives the API the explanation of a destination's outbound
 // TLS policy (GET /v1/tlspolicy/{domain}; route explain).
@@ -532,6 +550,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	s.tlsReportRoutes(mux)
+	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
+		if s.loaded == nil {
+			fail(w, http.StatusNotFound, "no configuration given")
+			return
+		}
+		reply(w, s.loaded(), nil)
+	})
 	mux.HandleFunc("GET /v1/tlspolicy/{domain}", func(w http.ResponseWriter, r *http.Request) {
 		if s.tlsPolicy == nil {
 			fail(w, http.StatusNotFound, "outbound_tls: DANE and MTA-STS are off")

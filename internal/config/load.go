@@ -113,7 +113,7 @@ func parse(data []byte, file string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.File, cfg.doc = file, doc
+	cfg.File, cfg.doc, cfg.Source = file, doc, data
 	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
 	applyDefaults(cfg)
 	base := "."

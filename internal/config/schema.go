@@ -56,6 +56,13 @@ type Config struct {
 	// embedded default). Relative paths inside the file are resolved
 	// against its directory by Load.
 	File string `yaml:"-"`
+	// Source is the text the configuration was parsed from (Parse), and
+	// TopologySource the topology file's as serve read it with this
+	// configuration (nil: none, or not read): the running daemon hands
+	// both to route explain (admin GET /v1/config), which then explains
+	// what the daemon runs, not a file edited since without a reload.
+	Source         []byte `yaml:"-"`
+	TopologySource []byte `yaml:"-"`
 
 	// doc is the decoded document, for the lines of later checks
 	// (UnreadableFiles).

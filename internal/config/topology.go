@@ -24,7 +24,8 @@ type Topology struct {
 	SendConnectors         []TopoSendConnector `yaml:"send_connectors"`
 	RoutingGroupConnectors []TopoRGConnector   `yaml:"routing_group_connectors"`
 
-	File string `yaml:"-"`
+	File   string `yaml:"-"`
+	Source []byte `yaml:"-"` // the text parsed (ParseTopology)
 
 	doc *yaml.Node // the file's nodes, for ErrorAt's line numbers
 }
@@ -129,7 +130,7 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.File, t.doc = file, doc
+	t.File, t.doc, t.Source = file, doc, data
 	var zeros []explicitZero
 	walkZeros(doc, reflect.ValueOf(t).Elem(), nil, "", &zeros)
 	dups := append(zeroCosts(zeros), canonicalTopologyNames(t)...)

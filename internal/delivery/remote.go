@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,12 +75,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	}
 	usable := healthy
 	if dt.enforcesMX() {
-		usable = func(h host) bool { return healthy(h) && dt.sts.MatchMX(h.name) }
+		usable = func(h host) bool { return healthy(h) && dt.sts.Admits(h.name, dt.noPolicy, dt.requireTLS) }
 	}
 	smart := len(g.conn.cfg.SmartHosts) > 0
 	var late []host              // deprioritised: tried after every other host
 	var self *host               // this server among the hosts (self.go)
 	listed, came := false, false // some host passed the MTA-STS policy; some host came at all
+	var unlisted []string        // MX hosts an enforced MTA-STS policy kept the message from (filterHosts)
 	// more is the next hosts to try: looked up now, those the policy
 	// lists, not this server nor worse than it; the deprioritised ones
 	// once every other host was tried; nothing when none is left.
@@ -94,6 +96,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			}
 			came = true
 			kept, res := d.filterHosts(dt, g, batch)
+			if dt.enforcesMX() {
+				unlisted = append(unlisted, droppedNames(batch, kept, unlisted)...)
+			}
 			if res != nil {
 				continue // none of these is listed: the next ones
 			}
@@ -146,6 +151,34 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
+	// policy is the first TLS policy refusal of the attempt (451 4.7.5),
+	// one at a host that answered SMTP rather than one before a session.
+	var policy struct {
+		reply, host string
+		answered    bool
+	}
+	// telling makes the most telling reply of the attempt the
+	// recipients': a TLS policy that kept the message from a host
+	// outranks the failure of the hosts after it (a backup that refused
+	// the connection), so the delay and expiry DSNs, message list and
+	// the log name what stopped the message, and the scheduler counts
+	// the attempt as the message's, not the destination's failure
+	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19).
+	told := false // once: a cut's words added after it stay
+	telling := func() {
+		if told {
+			return
+		}
+		told = true
+		policyLast := strings.HasPrefix(lastErr, "451 4.7.5 ")
+		switch {
+		case policy.reply != "" && (policy.answered || !policyLast):
+			lastErr, lastHost = policy.reply, policy.host
+		case len(unlisted) > 0 && !policyLast:
+			lastErr = "451 4.7.5 " + strings.Join(unlisted, ", ") + ": not listed by the MTA-STS policy of " + dt.dom +
+				", and no host it lists took the message: " + lastErr
+		}
+	}
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
 	limit := newMXLimit(g.conn.cfg)
 	for k := 0; ; k++ {
@@ -155,6 +188,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if cut := limit.reached(); cut != "" {
 			// The rest waits for the next attempt, which starts again
 			// from the best host (mx_address_limit, mx_session_limit).
+			telling()
 			if refusal != "" && !failedTemp {
 				lastErr, lastHost = "451 4.4.1 not sent to the hosts tried: "+refusal, refusalHost
 			}
@@ -193,8 +227,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if errors.Is(err, errPermanent) {
 				return failAll(g.rcpts, h.String(), strings.TrimPrefix(err.Error(), errPermanent.Error()+": "))
 			}
-			if errors.As(err, new(answered)) {
+			reached := errors.As(err, new(answered))
+			if reached {
 				limit.sessions++
+			}
+			if strings.HasPrefix(lastErr, "451 4.7.5 ") && (policy.reply == "" || reached && !policy.answered) {
+				policy.reply, policy.host, policy.answered = lastErr, lastHost, reached
 			}
 			if ctx.Err() != nil {
 				// The stop ended the attempt: the host did not fail
@@ -232,6 +270,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		d.finishConn(g.key, c, res)
 		return res
 	}
+	telling()
 	if src.cut != "" && !failedTemp {
 		lastErr += " (" + src.cut + ")" // hosts not looked up might take it: no bounce
 		failedTemp = true
@@ -308,6 +347,22 @@ func replyStatus(reply string) string {
 // TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
 // reads (results.go).
 const requireTLSMark = " REQUIRETLS: "
+
+// droppedNames is the names of the hosts of batch not in kept (those an
+// enforced MTA-STS policy does not list), each once, none already in seen.
+func droppedNames(batch, kept []host, seen []string) []string {
+	var out []string
+	for _, h := range batch {
+		in := slices.Contains(seen, h.name) || slices.Contains(out, h.name)
+		for _, k := range kept {
+			in = in || k.name == h.name
+		}
+		if !in {
+			out = append(out, h.name)
+		}
+	}
+	return out
+}
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and

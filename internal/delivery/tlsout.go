@@ -83,41 +83,35 @@ func (d *Deliverer) outboundTLS(ctx context.Context, st *state, m *queue.Message
 // not list from being tried (filterHosts), so they do not count among
 // the addresses an attempt looks up before it tries them (mxlookup.go).
 func (t *destTLS) enforcesMX() bool {
-	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
-		return false
-	}
-	return t.sts.Mode == tlspolicy.ModeEnforce && !t.noPolicy || t.requireTLS
+	return t.eng != nil && t.sts.Binds(t.noPolicy, t.requireTLS)
 }
 
 func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []queue.Result) {
 	if t.sts == nil || t.sts.Mode == tlspolicy.ModeNone || t.eng == nil {
 		return hosts, nil
 	}
-	enforce := t.sts.Mode == tlspolicy.ModeEnforce && !t.noPolicy || t.requireTLS
 	var kept []host
 	for _, h := range hosts {
-		if t.sts.MatchMX(h.name) {
-			kept = append(kept, h)
+		if !t.sts.Admits(h.name, t.noPolicy, t.requireTLS) { // the one test route explain shows (tlspolicy Explain)
+			if t.requireTLS {
+				t.tlsFailed = true // kept from h by the TLS requirement (requireTLSDefer)
+			}
+			if hd := t.hostOf(h); !hd.counted { // once for the host, not per address
+				hd.counted = true
+				if r := t.eng.Reporter(); r != nil {
+					tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
+					r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
+				}
+			}
 			continue
 		}
-		if !enforce { // kept; its session is reported as a validation failure
+		if !t.sts.MatchMX(h.name) { // kept under testing; its session is reported as a validation failure
 			if t.unlisted == nil {
 				t.unlisted = map[string]bool{}
 			}
 			t.unlisted[h.name] = true
-			kept = append(kept, h)
-			continue
 		}
-		if t.requireTLS {
-			t.tlsFailed = true // kept from h by the TLS requirement (requireTLSDefer)
-		}
-		if hd := t.hostOf(h); !hd.counted { // once for the host, not per address
-			hd.counted = true
-			if r := t.eng.Reporter(); r != nil {
-				tlspolicy.RecordPolicy(r, t.dom, tlspolicy.PolicySTS, t.sts.Strings())
-				r.Result(t.dom, tlspolicy.PolicySTS, h.name, "validation-failure")
-			}
-		}
+		kept = append(kept, h)
 	}
 	if len(kept) == 0 { // the MX RRset or the policy may be mid-change: retried, REQUIRETLS too
 		reply := "451 4.7.5 no MX host of " + t.dom + " matches its MTA-STS policy"
@@ -418,7 +412,7 @@ func (d *Deliverer) pooledMeets(ctx context.Context, st *state, m *queue.Message
 		return true, nil
 	}
 	dt := d.outboundTLS(ctx, st, m, body, g)
-	if dt.enforcesMX() && !dt.sts.MatchMX(h.name) {
+	if dt.enforcesMX() && !dt.sts.Admits(h.name, dt.noPolicy, dt.requireTLS) {
 		return false, dt
 	}
 	dec, err := d.hostTLS(ctx, dt, g.conn, h)

@@ -76,6 +76,11 @@ type HostExplanation struct {
 	// Effect says what delivery does with the host.
 	Effect string `json:"effect"`
 	Detail string `json:"detail,omitempty"`
+	// Skipped: the MTA-STS policy keeps mail from the host (STSPolicy.Admits
+	// false for a message that neither lifts the policy nor asks
+	// REQUIRETLS): delivery passes it over before it counts addresses
+	// against mx_address_limit (PastAddressLimit).
+	Skipped bool `json:"skipped_by_policy,omitempty"`
 	// Addresses of the host (CNAMEs: the aliases followed to them), or
 	// the lookup that failed.
 	Addresses    []string `json:"addresses,omitempty"`
@@ -199,13 +204,13 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 			default:
 				h.Effect = "delivered whatever the certificate; failures reported"
 			}
-			if sts != nil && d.Source == SourceMTASTS && !sts.MatchMX(n) {
-				if d.Enforce {
-					h.Effect = "not used: not listed in the MTA-STS policy"
-				} else {
-					h.Effect += "; not listed in the MTA-STS policy (reported)"
-				}
+			if sts != nil && d.Source == SourceMTASTS && !sts.MatchMX(n) && !d.Enforce {
+				h.Effect += "; not listed in the MTA-STS policy (reported)"
 			}
+		}
+		if !sts.Admits(n, false, false) {
+			// As delivery decides it (filterHosts), before any TLSA record.
+			h.Skipped, h.Effect = true, "not used: not listed in the MTA-STS policy"
 		}
 		ex.Hosts = append(ex.Hosts, h)
 	}
@@ -241,4 +246,23 @@ func spent(ctx context.Context) bool {
 	}
 	dl, ok := ctx.Deadline()
 	return ok && !time.Now().Before(dl)
+}
+
+// PastAddressLimit is what route explain shows of mx_address_limit
+// (limit > 0): the addresses one delivery attempt does not connect to,
+// as "HOST[ADDR]" in the order delivery comes to them, and how many
+// addresses it counts in all. Hosts the MTA-STS policy keeps mail from
+// (Skipped) are passed over before they are counted, as delivery does.
+func (ex *Explanation) PastAddressLimit(limit int) (beyond []string, n int) {
+	for _, h := range ex.Hosts {
+		if h.Skipped {
+			continue
+		}
+		for _, a := range h.Addresses {
+			if n++; n > limit {
+				beyond = append(beyond, h.MX+"["+a+"]")
+			}
+		}
+	}
+	return beyond, n
 }

@@ -159,6 +159,26 @@ func (p *STSPolicy) MatchMX(host string) bool {
 	return false
 }
 
+// Binds reports whether p keeps a message from the MX hosts it does not
+// list (RFC 8461 §4.1): an enforce policy, unless the sender lifted the
+// domain's policies ("TLS-Required: No", noPolicy: RFC 8689 §5), and
+// any policy for a REQUIRETLS message (RFC 8689 §4.2.1: testing counts
+// as enforce). nil or mode none binds nothing.
+func (p *STSPolicy) Binds(noPolicy, requireTLS bool) bool {
+	if p == nil || p.Mode == ModeNone {
+		return false
+	}
+	return p.Mode == ModeEnforce && !noPolicy || requireTLS
+}
+
+// Admits reports whether a message (noPolicy, requireTLS as for Binds)
+// may go to MX host mx under p: the one test delivery skips MX hosts by
+// before it counts them against mx_address_limit (delivery filterHosts)
+// and route explain shows them skipped by (Explain, PastAddressLimit).
+func (p *STSPolicy) Admits(mx string, noPolicy, requireTLS bool) bool {
+	return !p.Binds(noPolicy, requireTLS) || p.MatchMX(mx)
+}
+
 // ParseSTSRecord parses the _mta-sts TXT record (RFC 8461 §3.1) and
 // returns its id. The record starts with v=STSv1; fields are
 // "key=value" separated by ";".
