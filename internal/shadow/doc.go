@@ -222,7 +222,10 @@
 // primary may make such a copy again elsewhere, having met this
 // server's new database id, and then owes this server no discard for
 // it, rt18b F2); one that cannot be asked leaves them to the
-// heartbeats, as any copy (a loss is worse than a duplicate). What
+// heartbeats, as any copy (a loss is worse than a duplicate): back
+// within the takeover bound it is asked first and nothing is taken over;
+// down longer, its finished messages' restored copies are delivered
+// again. What
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.
