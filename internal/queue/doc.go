@@ -1181,7 +1181,12 @@
 //     a copy made there while its message was in delivery included,
 //     forgetHeldOn):
 //     after a crash both are written or neither, and a neither is found
-//     again at the next session with that server. That commit comes
+//     again at the next session with that server. The holder of such a
+//     copy, which the record names only after the attempt, is probed
+//     as a record's holder is (ShadowHolders, heldholders.go), and a
+//     removal of that copy told by its holder marks the message in the
+//     commit that records the answer (dropHeldOn): the loss is found
+//     during the attempt, not after it. That commit comes
 //     before any commit naming the server under its new id: sessions
 //     this server opens record the id before a copy's commit, and a
 //     relay's shadow session presents it at XSHADOW, recorded before the

@@ -162,7 +162,9 @@ func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
 // Every message still pending here whose copy was one of them (any, for
 // DroppedEvery) on server is marked held by this server only, in one commit (the mark of a lost
 // copy: the views show it, and the holder probe's pass makes the copy
-// again). It returns how many messages it marked.
+// again). A copy made again while its message was in delivery, which
+// its record does not name yet (heldPrefix), is found by the org id it
+// was pushed under (dropHeldOn). It returns how many messages it marked.
 func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) {
 	if server == "" || len(ids) == 0 {
 		return 0, nil
@@ -195,7 +197,11 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 			}
 			marked = append(marked, m)
 		}
-		return nil
+		// Copies made again while their message was in delivery,
+		// which the records do not name yet (heldholders.go).
+		held, err := tx.dropHeldOn(server, want, now)
+		marked = append(marked, held...)
+		return err
 	})
 	if err != nil {
 		return 0, err

@@ -628,7 +628,9 @@ func (q *Manager) SingleCopyOf(id ID) (SingleCopy, bool) {
 
 // ShadowHolders lists the shadow servers named by the messages still
 // pending here, with how many copies each should hold: the servers this
-// server probes for a new database id.
+// server probes for a new database id. A server holding a copy made
+// again while its message is in delivery, which the record does not
+// name yet, is one of them (heldholders.go).
 func (q *Manager) ShadowHolders() (map[string]int, error) {
 	out := map[string]int{}
 	err := q.store.View(func(tx *Tx) error {
@@ -639,7 +641,7 @@ func (q *Manager) ShadowHolders() (map[string]int, error) {
 			}
 			return true
 		})
-		return nil
+		return tx.addHeldHolders(out) // copies made in delivery (heldholders.go)
 	})
 	return out, err
 }

@@ -224,7 +224,10 @@
 // it, rt18b F2) — the store is asked whether one is held at most once
 // a heartbeat interval per primary, not at each step, and once none is
 // left the restore's mark goes (queue.Manager.RestoredCopiesWaiting); one that cannot be asked leaves them to the
-// heartbeats, as any copy (a loss is worse than a duplicate). What
+// heartbeats, as any copy (a loss is worse than a duplicate): back
+// within the takeover bound it is asked first and nothing is taken over;
+// down longer, its finished messages' restored copies are delivered
+// again. What
 // this cannot tell apart: a primary whose records were removed by
 // something other than umbra (a file edited by hand) — the database id
 // is the contract.
@@ -234,8 +237,11 @@
 // kept by the hop a message was relayed from — may lose them with its
 // database (a wiped data_dir, a db restore) and, knowing nothing of
 // them, never asks for them again. Holders probes every such server
-// each heartbeat timeout (an XSHADOW session: the reply is its database
-// id; the sessions for copies on receipt read it too, and a server
+// each heartbeat timeout — the holder of a copy made again while its
+// message is in delivery too, which the record names only after the
+// attempt (queue heldholders.go) — up to probeConcurrency at once, each
+// probe bounded by its own deadline, so a hung holder delays no other
+// (an XSHADOW session: the reply is its database id; the sessions for copies on receipt read it too, and a server
 // relaying here in a shadow session presents it at XSHADOW, recorded
 // before the session's first message — through a send connector too,
 // when the host's advertised database digest is one the relay met under

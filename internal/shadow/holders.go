@@ -48,7 +48,10 @@ import (
 //
 // Holders has a timing loop of its own (Run): it is not a client of the
 // scheduler's per-destination windows, as it opens at most one short
-// session per holder per Interval, one at a time.
+// session per holder per Interval, up to probeConcurrency at once, each
+// bounded by its own deadline: a holder that hangs (a stopped process)
+// delays neither the probes of the others nor, beyond one probe's
+// bound, the copies they find lost.
 type Holders struct {
 	cfg HoldersConfig
 
@@ -95,6 +98,10 @@ type HoldersConfig struct {
 	Copier Copier
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// ProbeTimeout bounds each probe of a pass (defaultProbeTimeout
+	// when 0): a holder that takes the connection and never answers
+	// holds up its own probe only.
+	ProbeTimeout time.Duration
 }
 
 // NewHolders returns the watcher of this server's shadow servers.
@@ -105,6 +112,9 @@ func NewHolders(cfg HoldersConfig) *Holders {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = defaultProbeTimeout
+	}
 	return &Holders{cfg: cfg}
 }
 
@@ -112,6 +122,16 @@ func NewHolders(cfg HoldersConfig) *Holders {
 // lost many copies gets them back over several passes, and a pass never
 // runs for long.
 const maxRecopyPass = 500
+
+// Probes of one pass: at most probeConcurrency at a time, each bounded
+// by HoldersConfig.ProbeTimeout (defaultProbeTimeout, the bound of a
+// session for a copy on receipt). A hung holder so delays a pass by one
+// probe's bound at most, not by one bound per hung holder, and never
+// the probe of a holder that answers.
+const (
+	probeConcurrency    = 4
+	defaultProbeTimeout = 10 * time.Second
+)
 
 // Run makes a pass at once and then every Interval, until ctx ends.
 func (h *Holders) Run(ctx context.Context) {
@@ -155,12 +175,13 @@ func (h *Holders) Pass(ctx context.Context) int {
 		}
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		if ctx.Err() != nil {
-			return -1
-		}
-		if _, err := h.cfg.Copier.Probe(ctx, n); err != nil {
-			h.cfg.Log.Debug("shadow server not reached", "shadow_server", n, "copies", holders[n], "err", err)
+	errs := h.probeAll(ctx, names)
+	if ctx.Err() != nil {
+		return -1
+	}
+	for i, n := range names {
+		if errs[i] != nil {
+			h.cfg.Log.Debug("shadow server not reached", "shadow_server", n, "copies", holders[n], "err", errs[i])
 		}
 	}
 	ids, err := h.cfg.Store.SingleCopies()
@@ -201,6 +222,35 @@ func (h *Holders) Pass(ctx context.Context) int {
 		h.cfg.Log.Info("every message held here has its shadow copy again")
 	}
 	return left
+}
+
+// probeAll probes the servers names, up to probeConcurrency at once,
+// each with a deadline of its own (ProbeTimeout), and returns when every
+// probe has ended, with each one's error (by position). Each probe
+// records what it met in the store itself (Copier.Probe), in a commit
+// of its own; the pass reads the marks only after all of them.
+func (h *Holders) probeAll(ctx context.Context, names []string) []error {
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, probeConcurrency)
+	var wg sync.WaitGroup
+	for i, n := range names {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return errs
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pctx, cancel := context.WithTimeout(ctx, h.cfg.ProbeTimeout)
+			defer cancel()
+			_, errs[i] = h.cfg.Copier.Probe(pctx, n)
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // idString is a message id as the queue prints it (16 hex digits).

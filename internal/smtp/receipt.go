@@ -56,6 +56,16 @@ type SingleCopyMarker interface {
 	MarkSingleCopy(id queue.ID, server, refused string) error
 }
 
+// ReceiptLeftChecker is implemented by a queue that can tell whether a
+// message left this server (delivered, relayed, failed with its DSN)
+// before its copy on receipt gave up (queue.Manager.LeftBeforeCopy): its
+// first attempt starts at the commit, and a hung shadow server holds
+// the push to its bound. Such a message is not reported as held by this
+// server only.
+type ReceiptLeftChecker interface {
+	LeftBeforeCopy(id queue.ID) bool
+}
+
 // ReceiptCopyConfirmer is implemented by a queue that notes a push on
 // receipt in flight in the commit naming its server
 // (Message.PushOnReceipt): the push's success is reported to it, so that
@@ -407,8 +417,9 @@ type ReceiptLink interface {
 }
 
 // ReceiptObserver is told how each copy on receipt went (metrics):
-// result is "copied", "single" (accepted held by this server only) or
-// "rejected" (451 4.4.0); added is the time the copy added to the reply.
+// result is "copied", "single" (accepted held by this server only),
+// "left" (the message left this server before its copy gave up:
+// ReceiptLeftChecker) or "rejected" (451 4.4.0); added is the time the copy added to the reply.
 // An Observer that also implements it gets the calls.
 type ReceiptObserver interface {
 	ShadowOnReceipt(connector, result string, added time.Duration)
@@ -596,7 +607,17 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			}
 		}
 	}
-	if err != nil {
+	left := false
+	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && err != nil {
+		left = lc.LeftBeforeCopy(m.ID)
+	}
+	if left {
+		// Handed on (or finished) while the copy was tried: never held
+		// by this server only, and no copy is owed.
+		observe("left")
+		s.log.Info("message left this server before its shadow copy on receipt was made: no copy needed", "msg_id", m.ID.String(), "err", err)
+		msg += ", left this server before its shadow copy was made"
+	} else if err != nil {
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
 		msg += ", no shadow copy"
