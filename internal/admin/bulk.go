@@ -124,6 +124,19 @@ func (s *Server) emptyQueue(name string) bool {
 	return errors.As(op.CheckQueue(name, false), &ue) && s.newQueue(name) == nil
 }
 
+// queueNameOf reads a queue name an operator gives (a queue action, a
+// message list's filter): a redirect queue's target in its one form
+// (queue.CanonicalQueueName) when it is a target queue redirect --to
+// takes (config.CheckHostPort); one it refuses (`redirect:h:025`) is
+// left as typed, for the name check to refuse as no queue, rather than
+// read as another target.
+func queueNameOf(raw string) string {
+	if target, ok := strings.CutPrefix(raw, "redirect:"); ok && config.CheckHostPort(target) != nil {
+		return raw
+	}
+	return queue.CanonicalQueueName(raw)
+}
+
 func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, mayBeNew, action bool) bool {
 	err := queue.CheckState(state)
 	if err == nil && queueName != "" {
@@ -280,7 +293,7 @@ func (s *Server) SetQueueNames(check func(name string) error) { s.newQueue = che
 // filterOf reads a message filter from query parameters: queue, from,
 // to, state, domain, older_than (a Go duration), limit.
 func filterOf(v url.Values) (queue.MessageFilter, error) {
-	f := queue.MessageFilter{Queue: queue.CanonicalQueueName(v.Get("queue")), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
+	f := queue.MessageFilter{Queue: queueNameOf(v.Get("queue")), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
 		Domain: v.Get("domain")}
 	f.Limit, _ = strconv.Atoi(v.Get("limit"))
 	if s := v.Get("older_than"); s != "" {

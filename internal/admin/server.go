@@ -583,7 +583,7 @@ func (s *Server) routes() http.Handler {
 		reply(w, ds, nil)
 	})
 	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		name := queue.CanonicalQueueName(r.PathValue("name")) // either form of a redirect target, read here once (rt18e-F2): the queue takes the one form only
+		name := queueNameOf(r.PathValue("name")) // either form of a redirect target, read here once (rt18e-F2): the queue takes the one form only
 		var err error
 		n := 0
 		to := r.URL.Query().Get("to")
