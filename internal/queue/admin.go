@@ -935,6 +935,11 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 			if ok {
 				settled = m
 			}
+			// Marked held by this server only, it is not copied while
+			// held, and the next listing of the marks drops a mark it
+			// needs no more (SingleCopies): its release marks it again
+			// (markReleasedSingle), whatever its record names.
+			m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
 		}
 		m.State = Suspended
 		return tx.Put(m)

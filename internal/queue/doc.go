@@ -1212,7 +1212,10 @@
 //     discard otherwise — in the same commit. Every delete of a record
 //     settles its mark so (Tx.Delete: an attempt's end, an operator's
 //     removal or bounce, a discard), and an operator's hold writes the
-//     same discards and keeps the mark (settleMarkHolders): no server
+//     same discards and keeps the mark (settleMarkHolders) — and
+//     CopyOnRelease, in the same commit, so that its release marks it
+//     again though a listing of the marks drops the mark of the held
+//     message meanwhile: no server
 //     the mark names keeps a copy of mail this server ended or holds. A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:

@@ -162,7 +162,8 @@ func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 // (an operator's hold: no other server may take it over while it is
 // held, hold.go): the servers its mark names as ones that may hold a
 // copy get the discard, and the mark keeps only what befell the copy,
-// so a release makes the copy again.
+// so a release makes the copy again (the hold stores CopyOnRelease: a
+// listing of the marks while it is held drops the mark, SingleCopies).
 func (t *Tx) settleMarkHolders(m *Message, now time.Time) error {
 	b := t.tx.Bucket(bucketSingle)
 	if b == nil {
