@@ -244,16 +244,15 @@ func (q *Manager) endRestored(restored ID, cutoff time.Time) {
 		if err := q.store.View(func(tx *Tx) error {
 			latest = time.Time{}
 			prefix := []byte("shadow:")
-			c := tx.qidx.Cursor()
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				_, id, ok := parseQueueKey(k)
-				if !ok || id > restored || len(v) == 1 && State(v[0]) != Shadow {
-					continue
+			walkQueueIndex(tx.qidx, prefix, prefix, func(_ string, id ID, st State, known bool) bool {
+				if id > restored || known && st != Shadow {
+					return true
 				}
 				if m, err := tx.Get(id); err == nil && m.State == Shadow && m.Arrived.After(latest) {
 					latest = m.Arrived
 				}
-			}
+				return true
+			})
 			return nil
 		}); err != nil {
 			return
