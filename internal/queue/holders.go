@@ -763,8 +763,9 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		// copy on receipt), kept there as an early discard when
 		// the copy comes after it (receiptcopy.go). Otherwise no
 		// record here would name it, and a takeover would deliver
-		// it again.
-		if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+		// it again. Unless another record here still needs the copy p
+		// holds under that id (siblingcopy.go): its end writes it.
+		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
 	}
