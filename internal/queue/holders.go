@@ -401,13 +401,21 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, f := range found {
+		if len(f.k) != 8 { // names no message: it goes (SingleCopies drops it too)
+			if err := t.dropMark(f.k); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		n++
 		_, since, pushed, _ := singleMark(f.v) // names without the prefix
 		if err := t.markSingleKind(ID(binary.BigEndian.Uint64(f.k)), markHead(f.v), since, pushed); err != nil {
 			return 0, err
 		}
 	}
-	return len(found), nil
+	return n, nil
 }
 
 // addHeld records, in the mark of message id, server as the holder of
