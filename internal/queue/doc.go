@@ -963,8 +963,9 @@
 // upgraded in the transaction that opens them. The same transaction
 // rewrites the redirect queue names an earlier release stored as typed
 // to their one form (rewriteRedirectNames, redirectname.go: the queue
-// index's "redirect:" entries, the queue of the recipients they index,
-// the suspension marks): a crash before its commit leaves every name as
+// index's "redirect:" entries, the queue of the recipients they index
+// and of those of poison and quarantined records, indexed under those
+// queues only, the suspension marks): a crash before its commit leaves every name as
 // it was and the next open rewrites them; a database rewritten already
 // has nothing to rewrite (a name in its one form is its own form).
 //
