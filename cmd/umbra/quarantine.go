@@ -70,8 +70,7 @@ func newQuarantineCmd() *cobra.Command {
 			var ae *admin.APIError
 			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 				// No message of that id: said of the quarantine.
-				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("no quarantined message %s: no message of that id is here "+
-					"(umbra queue quarantine list shows the messages held)", args[0]))}
+				return &exitError{code: exitNotFound, err: shownErr(admin.NoQuarantined(args[0]))}
 			}
 			if err != nil {
 				return apiErr(err)

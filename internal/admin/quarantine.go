@@ -71,7 +71,7 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			err = fmt.Errorf("%w: message %s has left the queue", queue.ErrAlreadyReleased, id)
 		} else if errors.Is(err, queue.ErrNotFound) {
 			// An id not here: said of the quarantine it was asked of.
-			err = noQuarantined(id)
+			err = NoQuarantined(id.String())
 		}
 		if errors.Is(err, queue.ErrBusy) || errors.Is(err, queue.ErrNotQuarantined) {
 			// A quarantined message is never in delivery: one that is
@@ -99,9 +99,11 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 	})
 }
 
-// noQuarantined refuses a quarantine action on id, a message not here
-// at all (404, exit 3), in words about the quarantine.
-func noQuarantined(id queue.ID) error {
+// NoQuarantined refuses a quarantine action on id, a message not here
+// at all (404, exit 3), in words about the quarantine: the API's
+// actions, and umbra queue quarantine show, which reads the message
+// through the API, say it in these words.
+func NoQuarantined(id string) error {
 	return &queue.NotFoundError{Msg: fmt.Sprintf("no quarantined message %s: no message of that id is here "+
 		"(umbra queue quarantine list shows the messages held)", id)}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -32,13 +31,13 @@ func CheckHostPort(s string) error {
 		}
 		if port[0] == '0' {
 			// Digits only by now: numbers are shown, never other text.
-			// Refused also where octal and decimal agree (007): a port
+			// In the words of every other port (leadingZeroText), and
+			// refused also where octal and decimal agree (007): a port
 			// is written one way.
-			dec := strings.TrimLeft(port, "0")
-			if oct, err := strconv.ParseUint(port, 8, 16); err == nil && strconv.FormatUint(oct, 10) != dec {
-				return fmt.Errorf("the port %s has a leading zero, which reads as the octal number %d: write %s", port, oct, dec)
+			if msg := leadingZeroText(port, false); msg != "" {
+				return errors.New("the port " + msg)
 			}
-			return fmt.Errorf("the port %s has a leading zero: write %s", port, dec)
+			return fmt.Errorf("the port %s has a leading zero: write %s", port, strings.TrimLeft(port, "0"))
 		}
 	}
 	if !IsHost(host) {

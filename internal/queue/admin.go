@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -605,12 +604,12 @@ func (q *Manager) ResumeQueue(ctx context.Context, name string) (n int, err erro
 func releaseShadowHolds(tx *Tx, now time.Time) (int, error) {
 	prefix := []byte("shadow:")
 	var ready []ID
-	c := tx.qidx.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if _, id, ok := parseQueueKey(k); ok && len(v) == 1 && State(v[0]) == Ready {
+	walkQueueIndex(tx.qidx, prefix, prefix, func(_ string, id ID, st State, known bool) bool {
+		if known && st == Ready {
 			ready = append(ready, id)
 		}
-	}
+		return true
+	})
 	n := 0
 	for _, id := range ready { // not while the cursor walks the index Put rewrites
 		m, err := tx.Get(id)
@@ -660,13 +659,13 @@ func (q *Manager) takenOverOn(name string, states ...State) (map[ID][]int, error
 		prefix := []byte("shadow:")
 		seen := map[ID]bool{}
 		var ids []ID
-		c := tx.qidx.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if _, id, ok := parseQueueKey(k); ok && len(v) == 1 && slices.Contains(states, State(v[0])) && !seen[id] {
+		walkQueueIndex(tx.qidx, prefix, prefix, func(_ string, id ID, st State, known bool) bool {
+			if known && slices.Contains(states, st) && !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
 			}
-		}
+			return true
+		})
 		for _, id := range ids {
 			if m, err := tx.Get(id); err == nil { // an undecodable record is the damaged-record check's
 				found = append(found, m)
@@ -935,6 +934,11 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 			if ok {
 				settled = m
 			}
+			// Marked held by this server only, it is not copied while
+			// held, and the next listing of the marks drops a mark it
+			// needs no more (SingleCopies): its release marks it again
+			// (markReleasedSingle), whatever its record names.
+			m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
 		}
 		m.State = Suspended
 		return tx.Put(m)

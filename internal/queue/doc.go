@@ -963,8 +963,9 @@
 // upgraded in the transaction that opens them. The same transaction
 // rewrites the redirect queue names an earlier release stored as typed
 // to their one form (rewriteRedirectNames, redirectname.go: the queue
-// index's "redirect:" entries, the queue of the recipients they index,
-// the suspension marks): a crash before its commit leaves every name as
+// index's "redirect:" entries, the queue of the recipients they index
+// and of those of poison and quarantined records, indexed under those
+// queues only, the suspension marks): a crash before its commit leaves every name as
 // it was and the next open rewrites them; a database rewritten already
 // has nothing to rewrite (a name in its one form is its own form).
 //
@@ -1217,7 +1218,10 @@
 //     discard otherwise — in the same commit. Every delete of a record
 //     settles its mark so (Tx.Delete: an attempt's end, an operator's
 //     removal or bounce, a discard), and an operator's hold writes the
-//     same discards and keeps the mark (settleMarkHolders): no server
+//     same discards and keeps the mark (settleMarkHolders) — and
+//     CopyOnRelease, in the same commit, so that its release marks it
+//     again though a listing of the marks drops the mark of the held
+//     message meanwhile: no server
 //     the mark names keeps a copy of mail this server ended or holds. A message
 //     accepted with no shadow copy (no shadow server took a session at
 //     receipt, Message.NoCopy) is marked in the commit that stores it:

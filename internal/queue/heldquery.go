@@ -198,10 +198,22 @@ func (t *Tx) restoredUpTo() ID {
 // primary, a shadow copy a restore brought back that the age rule alone
 // would not have asked about yet (younger than HeldQueryAge).
 // Only the index entries up to the restore's mark are read. With none
-// for any primary, the mark goes (endRestored).
+// for any primary, the mark goes (endRestored) before it returns.
 func (q *Manager) RestoredCopiesWaiting(primary string) bool {
+	found, end := q.RestoredCopiesAsk(primary)
+	if end != nil {
+		end()
+	}
+	return found
+}
+
+// RestoredCopiesAsk is RestoredCopiesWaiting for a caller under a lock
+// of its own (the shadow manager's step): it only reads the store, and
+// end, when not nil, drops the restore's mark — a commit, which may walk
+// every shadow queue's index once per mark — for the caller to call
+// after letting its lock go.
+func (q *Manager) RestoredCopiesAsk(primary string) (found bool, end func()) {
 	cutoff := q.clk.Now().Add(-HeldQueryAge)
-	found := false
 	var restored ID
 	_ = q.store.View(func(tx *Tx) error {
 		found, restored = false, tx.restoredUpTo()
@@ -224,9 +236,9 @@ func (q *Manager) RestoredCopiesWaiting(primary string) bool {
 		return nil
 	})
 	if restored != 0 && !found {
-		q.endRestored(restored, cutoff)
+		return false, func() { q.endRestored(restored, cutoff) }
 	}
-	return found
+	return found, nil
 }
 
 // endRestored drops the restore's mark (meta restored_upto) once no
@@ -244,16 +256,15 @@ func (q *Manager) endRestored(restored ID, cutoff time.Time) {
 		if err := q.store.View(func(tx *Tx) error {
 			latest = time.Time{}
 			prefix := []byte("shadow:")
-			c := tx.qidx.Cursor()
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				_, id, ok := parseQueueKey(k)
-				if !ok || id > restored || len(v) == 1 && State(v[0]) != Shadow {
-					continue
+			walkQueueIndex(tx.qidx, prefix, prefix, func(_ string, id ID, st State, known bool) bool {
+				if id > restored || known && st != Shadow {
+					return true
 				}
 				if m, err := tx.Get(id); err == nil && m.State == Shadow && m.Arrived.After(latest) {
 					latest = m.Arrived
 				}
-			}
+				return true
+			})
 			return nil
 		}); err != nil {
 			return

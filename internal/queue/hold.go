@@ -72,13 +72,15 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // its holder's database (rt36 F4: a resumed message was on one disk and
 // no view said so). So is a message quarantined on receipt that got no
 // copy for it (CopyOnRelease, cleared here: the caller puts m), naming no
-// server, as one accepted "no shadow copy" (F1). A message that never had
+// server, as one accepted "no shadow copy" (F1), and so is one the hold
+// found marked (SuspendMessage stores CopyOnRelease: a listing of the
+// marks while it is held drops the mark, SingleCopies). A message that never had
 // nor wanted a copy is not marked, nor one marked already. It reports
 // whether it marked m.
 func (t *Tx) markReleasedSingle(m *Message, now time.Time) (bool, error) {
 	lost := m.ShadowServer
 	if m.CopyOnRelease {
-		m.CopyOnRelease, lost = false, ""
+		m.CopyOnRelease = false
 	} else if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
 		return false, nil
 	}

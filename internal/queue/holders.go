@@ -401,13 +401,21 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, f := range found {
+		if len(f.k) != 8 { // names no message: it goes (SingleCopies drops it too)
+			if err := t.dropMark(f.k); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		n++
 		_, since, pushed, _ := singleMark(f.v) // names without the prefix
 		if err := t.markSingleKind(ID(binary.BigEndian.Uint64(f.k)), markHead(f.v), since, pushed); err != nil {
 			return 0, err
 		}
 	}
-	return len(found), nil
+	return n, nil
 }
 
 // addHeld records, in the mark of message id, server as the holder of
@@ -765,8 +773,9 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		// copy on receipt), kept there as an early discard when
 		// the copy comes after it (receiptcopy.go). Otherwise no
 		// record here would name it, and a takeover would deliver
-		// it again.
-		if err := t.AddDiscard(p, m.OrgID, now); err != nil {
+		// it again. Unless another record here still needs the copy p
+		// holds under that id (siblingcopy.go): its end writes it.
+		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
 	}

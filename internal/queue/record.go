@@ -244,7 +244,8 @@ type Message struct {
 	// only instead of naming a holder with no proof of the copy.
 	PushOnReceipt bool
 	// CopyOnRelease is stored (flag bit 256): a message quarantined on
-	// receipt that wanted a shadow copy (NoCopy) and got none. The commit
+	// receipt that wanted a shadow copy (NoCopy) and got none, or one an
+	// operator's hold found marked held by this server only (hold.go). The commit
 	// that releases it marks it held by this server only and clears it
 	// (markReleasedSingle), so the views name it and the holders' pass
 	// makes its copy; older releases ignore the bit.

@@ -39,9 +39,11 @@ func CanonicalQueueName(name string) string {
 // every redirect queue name an earlier release stored as typed
 // (`redirect:MX.Example`, `redirect:[0:0::1]:25`, `redirect:h:025`) to
 // its one form: the queue index entries, the queue of the pending
-// recipients of each record they index, and the suspension marks. The
-// index's "redirect:" entries and the marks are read, not every record:
-// only pending recipients are indexed, and only they are in a queue. It
+// recipients of each record they index or the poison and quarantine
+// queues hold (indexed there only, QueuesOf), and the suspension marks.
+// The index's "redirect:", "poison" and "quarantine" entries and the
+// marks are read, not every record: only pending recipients are
+// indexed, and only they are in a queue. It
 // is one transaction with the rest of the open (a crash leaves the
 // names all old or all rewritten) and finds nothing to do in a database
 // already rewritten (a name in its one form is its own form). A record
@@ -52,13 +54,23 @@ func rewriteRedirectNames(btx *bolt.Tx) error {
 	type move struct{ from, to, v []byte }
 	var moves []move
 	var ids []ID
-	c := qidx.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		name, id, ok := parseQueueKey(k)
-		if cn := CanonicalQueueName(name); ok && cn != name {
-			moves = append(moves, move{bytes.Clone(k), queueKey(cn, id), bytes.Clone(v)})
+	walkQueueIndex(qidx, prefix, prefix, func(name string, id ID, _ State, _ bool) bool {
+		if cn := CanonicalQueueName(name); cn != name {
+			k := queueKey(name, id)
+			moves = append(moves, move{k, queueKey(cn, id), bytes.Clone(qidx.Get(k))})
 			ids = append(ids, id)
 		}
+		return true
+	})
+	// A poison or quarantined record is indexed under that queue only
+	// (QueuesOf), whatever its recipients' queues: read too, so that
+	// it is in the redirect's one queue when it is resumed or released.
+	for _, held := range []string{QueuePoison, QueueQuarantine} {
+		hp := []byte(held + "\x00")
+		walkQueueIndex(qidx, hp, hp, func(_ string, id ID, _ State, _ bool) bool {
+			ids = append(ids, id)
+			return true
+		})
 	}
 	for _, mv := range moves {
 		if err := qidx.Delete(mv.from); err != nil {
@@ -94,7 +106,7 @@ func rewriteRedirectNames(btx *bolt.Tx) error {
 	}
 	sus := btx.Bucket(bucketSuspended)
 	var marks []string
-	c = sus.Cursor()
+	c := sus.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if CanonicalQueueName(string(k)) != string(k) {
 			marks = append(marks, string(k))

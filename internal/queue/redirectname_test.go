@@ -168,3 +168,59 @@ func TestRedirectNamesStoredAsTypedAreRewrittenAtOpen(t *testing.T) {
 		t.Fatalf("still suspended: %v", q.SuspendedQueues())
 	}
 }
+
+// rt19 reread (mendq19b 2): a poison or quarantined record is indexed
+// under its holding queue only, not under its recipients' queues; its
+// recipients' redirect names stored as typed are rewritten at open all
+// the same, so that the message, resumed after the upgrade, is in the
+// queue every action on the redirect's one name reaches.
+func TestRedirectNamesOfHeldRecordsAreRewrittenAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []ID
+	for _, st := range []State{Poison, Quarantined} {
+		m := msg(s, "a@example.org", "x@down.test")
+		m.State = st
+		if st == Quarantined {
+			m.Quarantine = "spam"
+		}
+		m.Rcpts[0].Queue, m.Rcpts[0].Redirect = "redirect:MX.Example", "MX.Example"
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, id := range ids {
+		var got *Message
+		if err := s.View(func(tx *Tx) (err error) { got, err = tx.Get(id); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if q := got.Rcpts[0].Queue; q != "redirect:mx.example" {
+			t.Errorf("%s record %s names queue %q after the open, want redirect:mx.example", got.State, id, q)
+		}
+	}
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 10, Clock: clock.NewFake(time.Now())})
+	if err := q.ResumeMessage(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(func(tx *Tx) error {
+		if got := tx.InQueue("redirect:mx.example", 10); !slices.Equal(got, ids[:1]) {
+			t.Errorf("resumed poison message: queue redirect:mx.example holds %v, want %v", got, ids[:1])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

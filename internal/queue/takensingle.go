@@ -143,14 +143,20 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 // while m was in delivery (the mark's pushed list, heldPrefix) — save
 // m's own copy (m.ShadowServer under the org id), which its caller
 // settles. Tx.Delete calls it: every end of a record settles its mark.
+// A mark that does not parse names no server: it goes, its count with
+// it.
 func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 	b := t.tx.Bucket(bucketSingle)
 	if b == nil {
 		return nil
 	}
-	_, _, pushed, ok := singleMark(b.Get(m.ID.Key()))
+	v := b.Get(m.ID.Key())
+	_, _, pushed, ok := singleMark(v)
 	if !ok {
-		return nil
+		if v == nil {
+			return nil
+		}
+		return t.dropMark(m.ID.Key())
 	}
 	if err := t.discardPushed(m, pushed, now); err != nil {
 		return err
@@ -162,7 +168,8 @@ func (t *Tx) settleSingleMark(m *Message, now time.Time) error {
 // (an operator's hold: no other server may take it over while it is
 // held, hold.go): the servers its mark names as ones that may hold a
 // copy get the discard, and the mark keeps only what befell the copy,
-// so a release makes the copy again.
+// so a release makes the copy again (the hold stores CopyOnRelease: a
+// listing of the marks while it is held drops the mark, SingleCopies).
 func (t *Tx) settleMarkHolders(m *Message, now time.Time) error {
 	b := t.tx.Bucket(bucketSingle)
 	if b == nil {

@@ -340,13 +340,15 @@ func (t *Tx) InQueueIn(name string, st State, limit int) []ID { return t.inQueue
 // the messages in state *st only when st is set.
 func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 	var ids []ID
-	prefix := append([]byte(name), 0)
-	c := t.qidx.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < limit; k, v = c.Next() {
-		if n, id, ok := parseQueueKey(k); ok && n == name && (st == nil || len(v) == 1 && State(v[0]) == *st) {
+	if limit <= 0 {
+		return nil
+	}
+	t.walkQueue(name, 0, func(id ID, s State, known bool) bool {
+		if st == nil || known && s == *st {
 			ids = append(ids, id)
 		}
-	}
+		return len(ids) < limit
+	})
 	return ids
 }
 
@@ -355,18 +357,29 @@ func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 // earlier release wrote holds none), until fn returns false. Only the
 // entries walked are read.
 func (t *Tx) walkQueue(name string, from ID, fn func(id ID, st State, known bool) bool) {
-	prefix := append([]byte(name), 0)
-	c := t.qidx.Cursor()
-	for k, v := c.Seek(queueKey(name, from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	walkQueueIndex(t.qidx, []byte(name+"\x00"), queueKey(name, from), func(n string, id ID, st State, known bool) bool {
+		return n != name || fn(id, st, known)
+	})
+}
+
+// walkQueueIndex is the one walk of the queue index bucket qidx: fn is
+// called with the queue, id and state (known: as walkQueue) of each
+// entry whose key starts with prefix, in key order from key seek on,
+// until it returns false. walkQueue walks one queue so; a caller that
+// holds the bucket only (the open's rewrite, redirectname.go) or walks
+// every queue of a kind ("shadow:", endRestored) calls it directly.
+func walkQueueIndex(qidx *bolt.Bucket, prefix, seek []byte, fn func(name string, id ID, st State, known bool) bool) {
+	c := qidx.Cursor()
+	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		n, id, ok := parseQueueKey(k)
-		if !ok || n != name {
+		if !ok {
 			continue
 		}
 		var st State
 		if len(v) == 1 {
 			st = State(v[0])
 		}
-		if !fn(id, st, len(v) == 1) {
+		if !fn(n, id, st, len(v) == 1) {
 			return
 		}
 	}

@@ -223,7 +223,9 @@
 // server's new database id, and then owes this server no discard for
 // it, rt18b F2) — the store is asked whether one is held at most once
 // a heartbeat interval per primary, not at each step, and once none is
-// left the restore's mark goes (queue.Manager.RestoredCopiesWaiting); one that cannot be asked leaves them to the
+// left the restore's mark goes (queue.Manager.RestoredCopiesAsk: a
+// commit, made after the step lets the manager's lock go, so no
+// heartbeat waits on it); one that cannot be asked leaves them to the
 // heartbeats, as any copy (a loss is worse than a duplicate): back
 // within the takeover bound it is asked first and nothing is taken over;
 // down longer, its finished messages' restored copies are delivered

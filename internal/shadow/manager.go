@@ -784,8 +784,11 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		m.flight[p.Name] = now.Add(t.CommandTimeout)
 		starts = append(starts, s)
 	}
-	checks := m.reconcileDue(primaries, now)
+	checks, ends := m.reconcileDue(primaries, now)
 	m.mu.Unlock()
+	for _, end := range ends { // a commit of the store: not under m.mu
+		end()
+	}
 	for _, p := range checks {
 		if !m.cfg.Runner.StartTask(ctx, ReconcileDest+p.Name, shadowQueue(p.Name), 1, func(ctx context.Context) error {
 			return m.reconcile(ctx, p)

@@ -44,9 +44,12 @@ type HeldLister interface {
 // batch per reconcileEvery, and asks again every heartbeat interval
 // while one is held (restoredDue: the primary that answered "still
 // mine" may be done with it a moment later) — before a failure of the
-// primary can take them over.
+// primary can take them over. With none waiting for any primary, end,
+// when not nil, ends the restore's mark, a commit of the store: it is
+// called without the manager's lock (Step calls it after letting it
+// go), so that no heartbeat waits on that commit.
 type RestoredLister interface {
-	RestoredWaiting(primary string) bool
+	RestoredWaiting(primary string) (waiting bool, end func())
 }
 
 // ReconcileDest + primary is the destination of reconciliation
@@ -59,27 +62,38 @@ const (
 )
 
 // reconcileDue lists the primaries to reconcile now, marking them
-// started; m.mu held.
-func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
+// started, and the ends of a restore's mark the store returned
+// (RestoredLister), for the caller to call once it has let m.mu go;
+// m.mu held.
+func (m *Manager) reconcileDue(primaries []Primary, now time.Time) ([]Primary, []func()) {
 	if _, ok := m.cfg.Heartbeater.(Reconciler); !ok {
-		return nil
+		return nil, nil
 	}
 	if _, ok := m.cfg.Store.(HeldLister); !ok {
-		return nil
+		return nil, nil
 	}
 	var due []Primary
+	var ends []func()
 	for _, p := range primaries {
 		last, asked := m.reconciled[p.Name]
 		if p.TakenOver || p.Failures > 0 || p.DatabaseID == "" || m.reconciling[p.Name] ||
-			m.rec.refusedWithin(p.Name, now, m.timing.Timeout) || // it refuses this server: asked after a heartbeat gets in
-			asked && now.Sub(last) < reconcileEvery && !now.Before(last) && !m.restoredDue(p.Name, now, last) {
+			m.rec.refusedWithin(p.Name, now, m.timing.Timeout) { // it refuses this server: asked after a heartbeat gets in
 			continue
+		}
+		if asked && now.Sub(last) < reconcileEvery && !now.Before(last) {
+			waiting, end := m.restoredDue(p.Name, now, last)
+			if end != nil {
+				ends = append(ends, end)
+			}
+			if !waiting {
+				continue
+			}
 		}
 		m.reconciled[p.Name] = now
 		m.reconciling[p.Name] = true
 		due = append(due, p)
 	}
-	return due
+	return due, ends
 }
 
 // restoredDue reports whether primary, last asked since ago, is to be
@@ -92,18 +106,29 @@ func (m *Manager) reconcileDue(primaries []Primary, now time.Time) []Primary {
 // failure of the primary meanwhile takes it over and delivers it a
 // second time. m.mu held; the store is read only then, and at most once
 // a heartbeat interval per primary (restoredAsked): the step runs about
-// once a second.
-func (m *Manager) restoredDue(primary string, now, last time.Time) bool {
+// once a second. The end of the restore's mark the store may return (a
+// commit) is the caller's to call without m.mu.
+func (m *Manager) restoredDue(primary string, now, last time.Time) (bool, func()) {
 	rl, ok := m.cfg.Store.(RestoredLister)
 	every := max(m.timing.Timeout, time.Second)
 	if !ok || now.Sub(last) < every {
-		return false
+		return false, nil
 	}
 	if at, ok := m.restoredAsked[primary]; ok && now.Sub(at) < every && !now.Before(at) {
-		return false
+		return false, nil
 	}
 	m.restoredAsked[primary] = now
 	return rl.RestoredWaiting(primary)
+}
+
+// restoredWaiting asks rl, without m.mu, and ends the restore's mark
+// at once when it says so.
+func restoredWaiting(rl RestoredLister, primary string) bool {
+	waiting, end := rl.RestoredWaiting(primary)
+	if end != nil {
+		end()
+	}
+	return waiting
 }
 
 // reconcile runs one reconciliation with primary p.
@@ -132,7 +157,7 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 	// after the backup; the WARN says so rather than "went missing".
 	restored := false
 	if rl, ok := m.cfg.Store.(RestoredLister); ok {
-		restored = rl.RestoredWaiting(p.Name)
+		restored = restoredWaiting(rl, p.Name)
 	}
 	err = m.cfg.Heartbeater.(Reconciler).Reconcile(ctx, p.Name, p.Addr, ids, m.rec.saveFinished(p.Name, len(ids), restored))
 	if as, ok := m.cfg.Store.(AnswerStore); ok && err == nil {
@@ -140,7 +165,7 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		// fails takes nothing over (the primary is alive).
 		as.Answered(p.Name)
 	}
-	if rl, ok := m.cfg.Store.(RestoredLister); ok && err == nil && next != 0 && rl.RestoredWaiting(p.Name) {
+	if rl, ok := m.cfg.Store.(RestoredLister); ok && err == nil && next != 0 && restoredWaiting(rl, p.Name) {
 		m.mu.Lock()
 		delete(m.reconciled, p.Name) // the next batch at the next step
 		m.mu.Unlock()

@@ -21,7 +21,10 @@ type restoredStore struct {
 	asked    atomic.Int32 // RestoredWaiting calls
 }
 
-func (r *restoredStore) RestoredWaiting(string) bool { r.asked.Add(1); return r.restored }
+func (r *restoredStore) RestoredWaiting(string) (bool, func()) {
+	r.asked.Add(1)
+	return r.restored, nil
+}
 
 type lockedBuf struct {
 	mu sync.Mutex

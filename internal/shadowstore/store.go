@@ -66,7 +66,7 @@ func (s Store) HeldCopies(p string, after uint64, max int) ([]string, uint64, er
 }
 
 // RestoredWaiting implements shadow.RestoredLister.
-func (s Store) RestoredWaiting(p string) bool { return (*s.M).RestoredCopiesWaiting(p) }
+func (s Store) RestoredWaiting(p string) (bool, func()) { return (*s.M).RestoredCopiesAsk(p) }
 
 // Holders implements shadow.HolderStore.
 func (s Store) Holders() (map[string]int, error) { return (*s.M).ShadowHolders() }
