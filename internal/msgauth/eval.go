@@ -349,7 +349,10 @@ type dmarcResult struct {
 }
 
 // fromDomain returns the single author domain of the header (RFC 7489
-// §6.6.1): one From: field whose addresses all have one domain. A final
+// §6.6.1): one From: field that is an RFC 5322 mailbox-list
+// (header.Mailboxes: no '@' outside quotes or angle brackets in a
+// display name, no group, nothing after an address) whose addresses all
+// have one domain. A final
 // dot is the same domain (a@example.org. is example.org). An address
 // literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
 // the other addresses decide, and with none errAddressLiteral says so.
@@ -368,18 +371,21 @@ func fromDomain(fields []field) (string, error) {
 	default:
 		return "", fmt.Errorf("%d From: fields", len(from))
 	}
-	addrs := header.Addresses(from[0].value()) // as DKIM signing reads it
-	if len(addrs) == 0 {
-		return "", errors.New("From: field without an address")
+	// The one strict reading of an author (header.Mailboxes), as DKIM
+	// signing reads it: a field that is not a mailbox-list names no
+	// author domain, never the one a lenient reader would guess.
+	boxes, err := header.Mailboxes(from[0].value())
+	if err != nil {
+		var me *header.MailboxError
+		if errors.As(err, &me) {
+			return "", fmt.Errorf("From: is not a mailbox list: %s at %s", me.Why, quoteShort(me.At))
+		}
+		return "", fmt.Errorf("From: is not a mailbox list: %v", err)
 	}
 	var domains []string
 	literal := false
-	for _, a := range addrs {
-		i := strings.LastIndexByte(a, '@')
-		if i < 0 || i == len(a)-1 {
-			return "", fmt.Errorf("From: address %s without a domain", quoteShort(a))
-		}
-		raw := a[i+1:]
+	for _, b := range boxes {
+		raw := b.Domain
 		if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
 			literal = true // RFC 5321 §4.1.3: an address, no domain to ask
 			continue
