@@ -476,34 +476,42 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 // errNoPolicy: no usable DMARC record at a name.
 var errNoPolicy = errors.New("no DMARC record")
 
+// errManyRecords: more than one DMARC record at a name; RFC 7489
+// §6.6.3 step 5: discovery ends, no policy (not the organisational
+// domain's either).
+var errManyRecords = errors.New("more than one DMARC record")
+
 // errTempDNS: the DMARC record could not be fetched.
 var errTempDNS = errors.New("DMARC record lookup failed")
 
-// lookupDMARC finds the policy record for domain: at the domain, else at
-// its organisational domain (whose sp= then applies) (RFC 7489 §6.6.3).
-func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *dmarc.Record, sub bool, err error) {
-	rec, err = dmarcRecord(ctx, r, domain)
+// lookupDMARC finds the policy record for domain: at the domain, else
+// (none there) at its organisational domain, whose sp= then applies (RFC
+// 7489 §6.6.3). Several records at the name asked end the search:
+// errManyRecords. ignored names the record's invalid optional tags.
+func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *dmarc.Record, ignored []string, sub bool, err error) {
+	rec, ignored, err = dmarcRecord(ctx, r, domain)
 	if err != errNoPolicy {
-		return rec, false, err
+		return rec, ignored, false, err
 	}
 	org := orgDomain(domain)
 	if org == domain {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	rec, err = dmarcRecord(ctx, r, org)
-	return rec, true, err
+	rec, ignored, err = dmarcRecord(ctx, r, org)
+	return rec, ignored, true, err
 }
 
 // dmarcRecord reads _dmarc.domain: the TXT records starting "v=DMARC1"
-// count; none, or more than one, is no policy.
-func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, error) {
+// count; none is errNoPolicy, more than one errManyRecords; the one is
+// read by parseDMARCRecord.
+func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, []string, error) {
 	txts, err := r.LookupTXT(ctx, "_dmarc."+domain)
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return nil, errNoPolicy
+			return nil, nil, errNoPolicy
 		}
-		return nil, errTempDNS
+		return nil, nil, errTempDNS
 	}
 	var recs []string
 	for _, t := range txts {
@@ -511,10 +519,13 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 			recs = append(recs, t)
 		}
 	}
-	if len(recs) != 1 {
-		return nil, errNoPolicy
+	switch len(recs) {
+	case 0:
+		return nil, nil, errNoPolicy
+	case 1:
+		return parseDMARCRecord(recs[0])
 	}
-	return dmarc.Parse(recs[0])
+	return nil, nil, errManyRecords
 }
 
 // evaluateDMARC evaluates the From: domain's policy against the SPF
@@ -533,7 +544,7 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 		return dmarcResult{value: "permerror", reason: err.Error(), policy: dmarc.PolicyReject}
 	}
 	res := dmarcResult{domain: domain}
-	rec, sub, err := lookupDMARC(ctx, r, domain)
+	rec, ignored, sub, err := lookupDMARC(ctx, r, domain)
 	switch {
 	case err == errTempDNS:
 		res.value, res.reason = "temperror", "policy lookup failed"
@@ -541,9 +552,15 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 	case err == errNoPolicy:
 		res.value = "none"
 		return res
+	case err == errManyRecords:
+		res.value, res.reason = "none", "more than one DMARC record: no policy"
+		return res
 	case err != nil:
 		res.value, res.reason = "permerror", "policy record: "+err.Error()
 		return res
+	}
+	if len(ignored) > 0 {
+		res.reason = "policy record: invalid " + strings.Join(ignored, ", ") + " ignored"
 	}
 	res.published = rec.Policy
 	if sub && rec.SubdomainPolicy != "" {
