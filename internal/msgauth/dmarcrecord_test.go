@@ -88,6 +88,15 @@ func TestDMARCRecordErrorsOverSMTP(t *testing.T) {
 	if got := e.send(t, "client.test", "a@badpct.test", message("a@badpct.test", "badpct")); !strings.HasPrefix(got, "550 5.7.1 message refused: DMARC policy of badpct.test is reject") {
 		t.Errorf("p=reject; pct=abc: %q", got)
 	}
+	lax := startEdge(t, "{profile: internet, dmarc: header}", append(senderZone,
+		`badpct.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		`_dmarc.badpct.test. 300 IN TXT "v=DMARC1; p=reject; pct=abc"`)...)
+	if got := lax.send(t, "client.test", "a@badpct.test", message("a@badpct.test", "laxpct")); !strings.HasPrefix(got, "250") {
+		t.Errorf("dmarc: header: %q", got)
+	} else {
+		_, body := lax.q.last(t)
+		wantAll(t, authResults(t, body), "dmarc=fail (p=reject policy record: invalid 'pct' ignored) header.from=badpct.test")
+	}
 	if got := e.send(t, "client.test", "a@two.test", message("a@two.test", "two")); !strings.HasPrefix(got, "250") {
 		t.Errorf("two records: %q", got)
 	} else {
