@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"umbra/internal/mailaddr"
 
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
@@ -120,6 +122,9 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	defer stop()
 	defer c.Close()
 	if err := c.Mail("", nil); err != nil {
+		if !isReply(err) {
+			return recipients.CannotDecide, "", noAnswer(ctx, "MAIL FROM:<>", err)
+		}
 		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("MAIL FROM:<> refused: %s", smtp.Reply(err))
 	}
 	err := c.Rcpt(rcpt, nil)
@@ -130,8 +135,28 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 		return recipients.Known, "250", nil
 	case smtp.Permanent(err):
 		return recipients.Unknown, smtp.Reply(err), nil
+	case !isReply(err):
+		return recipients.CannotDecide, "", noAnswer(ctx, "RCPT TO", err)
 	}
 	return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered %s", smtp.Reply(err))
+}
+
+// isReply reports whether err is the next hop's SMTP reply (not an I/O
+// error, a timeout or a closed connection).
+func isReply(err error) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// noAnswer is the error of a probe step the next hop did not answer:
+// cut off by ctx (the callout's timeout, which closes the connection —
+// said so, not as the read error that closing caused), or the
+// connection's own failure.
+func noAnswer(ctx context.Context, step string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s not answered: %w", step, context.Cause(ctx))
+	}
+	return fmt.Errorf("%s not answered: %w", step, err)
 }
 
 // RecipientChecker is the recipient validator (recipients.Validator).

@@ -3,10 +3,12 @@
 // delivery replaces (Return-Path:, Delivered-To:) and what loop detection
 // looks for, and the Authentication-Results fields claiming umbra's
 // authserv-id that the front door removes (authres.go; RFC 8601 parsing
-// of the authserv-id, shared with internal/msgauth), and the addresses of
-// a From: field as DMARC and DKIM signing both read them (addresses.go:
-// net/mail, else a tolerant reading, so that a@example.org. is
-// example.org for both). It imports nothing of umbra's.
+// of the authserv-id, shared with internal/msgauth), and the mailboxes of
+// a From: field as DMARC and DKIM signing both read them (mailbox.go:
+// Mailboxes, a strict RFC 5322 mailbox-list reading, so that both find
+// the same author domain — a@example.org. is example.org — and a field
+// a mail reader could show with another author than the one a lenient
+// parser would pick is no author at all). It imports nothing of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

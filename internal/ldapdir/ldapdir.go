@@ -408,7 +408,7 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
 		d.m.lookups.WithLabelValues("error").Inc()
-		return recipient{}, unavailable(err)
+		return recipient{}, d.unavailable(err)
 	}
 	// Only entries holding the address itself (ASCII case and the form
 	// of an internationalised domain aside): the directory's matching
@@ -445,18 +445,36 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 // unavailable wraps a failure to get an answer in ErrUnavailable; one
 // that is the directory not answering in time (the dial's deadline, a
 // request's timeout, the question's own bound) wraps
-// context.DeadlineExceeded as well, so that a caller can say so.
-func unavailable(err error) error {
+// context.DeadlineExceeded as well, so that a caller can say so, and
+// says it in words ("no answer within 5s (ldap.timeout)"), so that the
+// log tells a slow directory from a broken connection.
+func (d *Directory) unavailable(err error) error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
 		// go-ldap words its own timeouts and wraps some transport
 		// errors (the StartTLS handshake's) with %v, not %w:
 		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && (strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "i/o timeout")) {
-		return fmt.Errorf("%w: %w: %v", ErrUnavailable, context.DeadlineExceeded, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, timedOut{after: d.cfg.Timeout, err: err})
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
+
+// timedOut is a question the directory did not answer within after: it
+// is context.DeadlineExceeded (errors.Is), worded for the log.
+type timedOut struct {
+	after time.Duration
+	err   error
+}
+
+func (e timedOut) Error() string {
+	if msg := e.err.Error(); msg != context.DeadlineExceeded.Error() {
+		return fmt.Sprintf("no answer within %s (ldap.timeout): %s", e.after, msg)
+	}
+	return fmt.Sprintf("no answer within %s (ldap.timeout)", e.after)
+}
+
+func (e timedOut) Unwrap() error { return context.DeadlineExceeded }
 
 // Lookup implements recipients.Directory: an address with an entry is
 // Known, one without is Unknown (the directory is complete for the
@@ -587,7 +605,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return false, "", d.unavailable(err)
 	}
 	if len(found) > 1 {
 		// Two entries claim the name: no password decides which one is
@@ -612,7 +630,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return false, "", d.unavailable(err)
 	}
 	if !ok || !own {
 		d.m.auths.WithLabelValues("refused").Inc()
@@ -625,7 +643,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
 		if err != nil {
 			d.m.auths.WithLabelValues("error").Inc()
-			return false, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return false, "", d.unavailable(err)
 		}
 		server = len(e) == 1
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,10 @@ func TestLookupOneTimeoutForTheWhole(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("lookup against a directory slower than the timeout in sum: %v, %v; want ErrUnavailable and a timeout", v, err)
 	}
+	// rt19 fixc F4 sibling: the log says it in words.
+	if !strings.Contains(err.Error(), "no answer within 1s (ldap.timeout)") {
+		t.Errorf("lookup timeout worded %q", err)
+	}
 	// AUTH: the service bind, the search and the user's bind (to the
 	// dummy entry: the directory found no one), 1.8 timeouts in all.
 	d2, err := New(Config{URL: url, BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org", BindPassword: "secret",
@@ -74,5 +79,8 @@ func TestLookupOneTimeoutForTheWhole(t *testing.T) {
 	_, err = d2.Authenticate(context.Background(), "carol", "pw")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("AUTH against a directory slower than the timeout in sum: %v; want ErrUnavailable", err)
+	}
+	if !strings.Contains(err.Error(), "no answer within 1s (ldap.timeout)") {
+		t.Errorf("AUTH timeout worded %q", err)
 	}
 }

@@ -180,6 +180,10 @@ func (s *session) fail(stage string, err error) smtp.Verdict {
 	switch {
 	case errors.Is(err, errProtocol):
 		reason = "protocol"
+	case s.ctx != nil && s.ctx.Err() != nil:
+		// The session ended or its checks' time ran out (s.ctx sets the
+		// connection's deadline in the past): not the milter's slowness.
+		reason = "cancelled"
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		reason = "timeout"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -242,7 +246,7 @@ func (s *session) await(timeout time.Duration) (reply, error) {
 		s.conn.SetDeadline(minTime(time.Now().Add(timeout), limit))
 		p, err := readPacket(s.br)
 		if err != nil {
-			return reply{}, err
+			return reply{}, s.noReply(err, timeout)
 		}
 		r, err := parseReply(p)
 		if err != nil {
@@ -252,6 +256,21 @@ func (s *session) await(timeout time.Duration) (reply, error) {
 			return r, nil
 		}
 	}
+}
+
+// noReply says in words why a read timed out: the milter's time
+// (timeout) ran out, or the session ended or its checks' time ran out
+// (s.ctx, which sets the connection's deadline in the past) — never
+// only the socket's "i/o timeout".
+func (s *session) noReply(err error, timeout time.Duration) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return err
+	}
+	if s.ctx != nil && s.ctx.Err() != nil {
+		return fmt.Errorf("cut off waiting for a reply: %w", context.Cause(s.ctx))
+	}
+	return fmt.Errorf("no reply within %s: %w", timeout, err)
 }
 
 // unasked is a protocol error when the milter has sent anything umbra

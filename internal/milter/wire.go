@@ -312,7 +312,9 @@ func parseReply(p packet) (reply, error) {
 // text", NUL-terminated, possibly several lines ("550-…\r\n550 …") as
 // libmilter's smfi_setmlreply makes them, with "%%" for "%". The code
 // must be 4xx or 5xx and an enhanced status code must be of the same
-// class (Postfix checks the same); without one, umbra adds x.7.1.
+// class (Postfix checks the same); without one, umbra adds x.7.1. A code
+// RFC 5321 does not define (599, 480) is answered as 550 or 451
+// (definedCode), its enhanced code and text kept.
 func parseReplyCode(data []byte) (*gosmtp.SMTPError, error) {
 	if len(data) == 0 || data[len(data)-1] != 0 {
 		return nil, protoErr("reply code: not NUL-terminated")
@@ -373,7 +375,23 @@ func parseReplyCode(data []byte) (*gosmtp.SMTPError, error) {
 	if strings.TrimSpace(msg) == "" {
 		msg = "Command rejected"
 	}
-	return &gosmtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}, nil
+	return &gosmtp.SMTPError{Code: definedCode(code), EnhancedCode: enh, Message: msg}, nil
+}
+
+// definedCode is code if RFC 5321 (§4.2.2, §4.2.3) defines it, else the
+// generic code of its class — 451 (local error), 550 (not taken) —
+// which every command's replies may be: a client that knows only the
+// defined codes reads the refusal right. The enhanced code and the text
+// stay the milter's.
+func definedCode(code int) int {
+	switch code {
+	case 421, 450, 451, 452, 455, 500, 501, 502, 503, 504, 550, 551, 552, 553, 554, 555:
+		return code
+	}
+	if code < 500 {
+		return 451
+	}
+	return 550
 }
 
 func isDigits(s string) bool {

@@ -155,14 +155,15 @@ func TestDomains(t *testing.T) {
 	for h, want := range map[string]string{
 		"From: Jörg <j@Bücher.test>\r\n":              "xn--bcher-kva.test",
 		"From: John Q. Public <john@x.test>\r\n":      "x.test",
-		"From: broken \"quote <a@x.test>\r\n":         "x.test",
 		"From: =?utf-8?q?J=C3=B6rg?= <j@x.test.>\r\n": "x.test",
 	} {
 		if d, err := fromDomain(mustFields(h)); err != nil || d != want {
 			t.Errorf("%q: %q %v, want %s", h, d, err, want)
 		}
 	}
-	for _, h := range []string{"From: undisclosed-recipients:;\r\n", "From: a@[192.0.2.1]\r\n", "From: a@x.test, b@y.test\r\n", "From: a@x.test\r\nFrom: b@x.test\r\n", "Subject: none\r\n", "From: undisclosed\r\n"} {
+	for _, h := range []string{"From: undisclosed-recipients:;\r\n", "From: a@[192.0.2.1]\r\n", "From: a@x.test, b@y.test\r\n", "From: a@x.test\r\nFrom: b@x.test\r\n", "Subject: none\r\n", "From: undisclosed\r\n",
+		"From: broken \"quote <a@x.test>\r\n", // an unterminated quote: who the author is depends on the reader
+	} {
 		if d, err := fromDomain(mustFields(h)); err == nil {
 			t.Errorf("%q: domain %q", h, d)
 		}

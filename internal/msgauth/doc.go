@@ -13,6 +13,12 @@
 //     expansion over 253 characters is first shortened from the left,
 //     label by label (RFC 7208 §7.3, spfNames), as the SPF library does
 //     not do it.
+//   - The author domain is read from a From: field that is an RFC 5322
+//     mailbox-list (header.Mailboxes, the reading DKIM signing shares);
+//     any other From: (an '@' in a display name outside quotes or angle
+//     brackets, a group, two addresses without a comma, text after an
+//     address) names no author domain: dmarc=permerror, refused where
+//     the policy is followed. No lenient guess picks an author.
 //   - A domain a check names (the From: domain, an SPF identity's, a DKIM
 //     d=) is compared and looked up as mailaddr.Name gives it, the one
 //     mapping of the tree (asciiDomain): lower case, A-labels, no final

@@ -349,7 +349,10 @@ type dmarcResult struct {
 }
 
 // fromDomain returns the single author domain of the header (RFC 7489
-// §6.6.1): one From: field whose addresses all have one domain. A final
+// §6.6.1): one From: field that is an RFC 5322 mailbox-list
+// (header.Mailboxes: no '@' outside quotes or angle brackets in a
+// display name, no group, nothing after an address) whose addresses all
+// have one domain. A final
 // dot is the same domain (a@example.org. is example.org). An address
 // literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
 // the other addresses decide, and with none errAddressLiteral says so.
@@ -368,18 +371,21 @@ func fromDomain(fields []field) (string, error) {
 	default:
 		return "", fmt.Errorf("%d From: fields", len(from))
 	}
-	addrs := header.Addresses(from[0].value()) // as DKIM signing reads it
-	if len(addrs) == 0 {
-		return "", errors.New("From: field without an address")
+	// The one strict reading of an author (header.Mailboxes), as DKIM
+	// signing reads it: a field that is not a mailbox-list names no
+	// author domain, never the one a lenient reader would guess.
+	boxes, err := header.Mailboxes(from[0].value())
+	if err != nil {
+		var me *header.MailboxError
+		if errors.As(err, &me) {
+			return "", fmt.Errorf("From: is not a mailbox list: %s at %s", me.Why, quoteShort(me.At))
+		}
+		return "", fmt.Errorf("From: is not a mailbox list: %v", err)
 	}
 	var domains []string
 	literal := false
-	for _, a := range addrs {
-		i := strings.LastIndexByte(a, '@')
-		if i < 0 || i == len(a)-1 {
-			return "", fmt.Errorf("From: address %s without a domain", quoteShort(a))
-		}
-		raw := a[i+1:]
+	for _, b := range boxes {
+		raw := b.Domain
 		if _, err := mailaddr.ParseLiteral(raw); err == nil {
 			literal = true // RFC 5321 §4.1.3: an address, no domain to ask
 			continue
@@ -470,34 +476,42 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 // errNoPolicy: no usable DMARC record at a name.
 var errNoPolicy = errors.New("no DMARC record")
 
+// errManyRecords: more than one DMARC record at a name; RFC 7489
+// §6.6.3 step 5: discovery ends, no policy (not the organisational
+// domain's either).
+var errManyRecords = errors.New("more than one DMARC record")
+
 // errTempDNS: the DMARC record could not be fetched.
 var errTempDNS = errors.New("DMARC record lookup failed")
 
-// lookupDMARC finds the policy record for domain: at the domain, else at
-// its organisational domain (whose sp= then applies) (RFC 7489 §6.6.3).
-func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *dmarc.Record, sub bool, err error) {
-	rec, err = dmarcRecord(ctx, r, domain)
+// lookupDMARC finds the policy record for domain: at the domain, else
+// (none there) at its organisational domain, whose sp= then applies (RFC
+// 7489 §6.6.3). Several records at the name asked end the search:
+// errManyRecords. ignored names the record's invalid optional tags.
+func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *dmarc.Record, ignored []string, sub bool, err error) {
+	rec, ignored, err = dmarcRecord(ctx, r, domain)
 	if err != errNoPolicy {
-		return rec, false, err
+		return rec, ignored, false, err
 	}
 	org := orgDomain(domain)
 	if org == domain {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	rec, err = dmarcRecord(ctx, r, org)
-	return rec, true, err
+	rec, ignored, err = dmarcRecord(ctx, r, org)
+	return rec, ignored, true, err
 }
 
 // dmarcRecord reads _dmarc.domain: the TXT records starting "v=DMARC1"
-// count; none, or more than one, is no policy.
-func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, error) {
+// count; none is errNoPolicy, more than one errManyRecords; the one is
+// read by parseDMARCRecord.
+func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, []string, error) {
 	txts, err := r.LookupTXT(ctx, "_dmarc."+domain)
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return nil, errNoPolicy
+			return nil, nil, errNoPolicy
 		}
-		return nil, errTempDNS
+		return nil, nil, errTempDNS
 	}
 	var recs []string
 	for _, t := range txts {
@@ -505,10 +519,13 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 			recs = append(recs, t)
 		}
 	}
-	if len(recs) != 1 {
-		return nil, errNoPolicy
+	switch len(recs) {
+	case 0:
+		return nil, nil, errNoPolicy
+	case 1:
+		return parseDMARCRecord(recs[0])
 	}
-	return dmarc.Parse(recs[0])
+	return nil, nil, errManyRecords
 }
 
 // evaluateDMARC evaluates the From: domain's policy against the SPF
@@ -527,7 +544,7 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 		return dmarcResult{value: "permerror", reason: err.Error(), policy: dmarc.PolicyReject}
 	}
 	res := dmarcResult{domain: domain}
-	rec, sub, err := lookupDMARC(ctx, r, domain)
+	rec, ignored, sub, err := lookupDMARC(ctx, r, domain)
 	switch {
 	case err == errTempDNS:
 		res.value, res.reason = "temperror", "policy lookup failed"
@@ -535,9 +552,15 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 	case err == errNoPolicy:
 		res.value = "none"
 		return res
+	case err == errManyRecords:
+		res.value, res.reason = "none", "more than one DMARC record: no policy"
+		return res
 	case err != nil:
 		res.value, res.reason = "permerror", "policy record: "+err.Error()
 		return res
+	}
+	if len(ignored) > 0 {
+		res.reason = "policy record: invalid " + strings.Join(ignored, ", ") + " ignored"
 	}
 	res.published = rec.Policy
 	if sub && rec.SubdomainPolicy != "" {

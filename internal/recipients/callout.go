@@ -305,6 +305,7 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 		close(cl.done)
 	}()
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	select {
@@ -315,6 +316,12 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 		return cl.v, cl.err
 	}
 	v, reply, err := c.cfg.Verifier.Verify(ctx, address)
+	if v == CannotDecide && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
+		// recipients.callout.timeout ran out: said in words, not as the
+		// error the closed connection gave the step it cut off.
+		cl.v, cl.err = CannotDecide, fmt.Errorf("recipient callout timed out after %s (recipients.callout.timeout)", c.cfg.Timeout)
+		return cl.v, cl.err
+	}
 	if v == Unknown && !mailboxRefusal(reply) {
 		// A full mailbox, a policy refusal: the mailbox may well
 		// exist, so this is no unknown address to remember for

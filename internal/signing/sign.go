@@ -239,14 +239,15 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 	var from []string
 	for _, f := range fields {
 		if strings.EqualFold(f.Name, "From") {
-			from = append(from, strings.NewReplacer("\r\n", "", "\n", "").Replace(f.Value())) // unfolded
+			from = append(from, f.Value())
 		}
 	}
 	if len(from) == 1 {
-		// The address DMARC takes the author domain from (header.Addresses):
-		// a domain with a final dot is that domain.
-		if list := header.Addresses(from[0]); len(list) == 1 {
-			if k, ok := s.keyForAddress(list[0]); ok {
+		// The author DMARC reads (header.Mailboxes, the one strict
+		// reading): a domain with a final dot is that domain; a field
+		// that is not a mailbox-list names no author.
+		if list, err := header.Mailboxes(from[0]); err == nil && len(list) == 1 {
+			if k, ok := s.keyForDomain(list[0].Domain); ok {
 				return k, true
 			}
 		}
@@ -269,7 +270,13 @@ func (s *Signer) keyForAddress(addr string) (Key, bool) {
 	if at < 0 {
 		return Key{}, false
 	}
-	d, err := asciiDomain(addr[at+1:])
+	return s.keyForDomain(addr[at+1:])
+}
+
+// keyForDomain is the key of domain or of its nearest parent domain
+// that has one.
+func (s *Signer) keyForDomain(domain string) (Key, bool) {
+	d, err := asciiDomain(domain)
 	if err != nil {
 		return Key{}, false
 	}

@@ -307,8 +307,11 @@
 //     XQUERYHELD, XQUERYDROPPED, XDISCARD — 503 5.5.1 "Send EHLO
 //     first: <VERB> is a service extension, not available after HELO"
 //     (extensionSequence; a well-formed BDAT's chunk is read and
-//     dropped, the transaction stays); STARTTLS before any greeting is
-//     503 5.5.1 "Send EHLO first". A verb the connector does not offer
+//     dropped, the transaction stays); STARTTLS before an accepted
+//     greeting (none, or one a connection check refused: no TLS for a
+//     refused client) is 503 5.5.1 "Send EHLO first" (the layer's
+//     greeted, not the session object, decides). RSET or QUIT with an
+//     argument is 501 5.5.4 and does nothing. A verb the connector does not offer
 //     at all (AUTH without mechanisms, STARTTLS without a certificate)
 //     keeps its 502.
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores

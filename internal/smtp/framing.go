@@ -216,6 +216,13 @@ func (v *verbConn) fillCommand() error {
 		v.reply(replyUnrecognized)
 		return nil
 	}
+	if (cmd == "RSET" || cmd == "QUIT") && arg != "" {
+		// RFC 5321 §4.1.1.5, §4.1.1.10: no argument. Refused before
+		// go-smtp (which ignores it) acts: nothing is reset, nothing
+		// closed.
+		v.reply("501 5.5.4 " + cmd + " takes no argument")
+		return nil
+	}
 	if v.tlsOn.Load() && !v.greeted {
 		switch cmd {
 		case "EHLO", "HELO", "NOOP", "RSET", "QUIT":
@@ -418,7 +425,11 @@ func (v *verbConn) extensionSequence(cmd string) string {
 		if v.tlsCfg == nil {
 			return "" // not offered at all: an EHLO would not help
 		}
-		if v.sess() == nil && !v.tlsOn.Load() {
+		if !v.greeted && !v.tlsOn.Load() {
+			// No accepted EHLO yet — none sent, or the greeting refused
+			// (a blocklisted client: RFC 5321 §3.1, no TLS handshake
+			// for it). The session object may exist before any
+			// greeting, so the layer's own record decides.
 			return replyNoGreeting
 		}
 	case "AUTH":

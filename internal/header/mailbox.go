@@ -1,0 +1,328 @@
+package header
+
+import "strings"
+
+// Mailbox is one mailbox of a From: field as written: its local part
+// (quotes kept) and its domain (a dot-atom, possibly with a final dot; a
+// domain literal in square brackets; or a quoted string, which no check
+// takes for a domain name).
+type Mailbox struct {
+	Local, Domain string
+}
+
+// MailboxError says why a value is not a mailbox-list: Why in words, At
+// the unfolded text from where it went wrong.
+type MailboxError struct {
+	Why, At string
+}
+
+func (e *MailboxError) Error() string { return e.Why }
+
+// Mailboxes reads v, the value of a From: field (after the colon, with
+// its folding and final line end), as an RFC 5322 mailbox-list (§3.4):
+// one or more mailboxes separated by commas, each an addr-spec or a
+// display name (a phrase: atoms, quoted strings and, as obsolete syntax
+// allows, dots) followed by an addr-spec in angle brackets, with
+// comments and white space between the parts. It is the one reading of
+// an author the checks that key on it share (DMARC's author domain, the
+// DKIM signing key), and it is strict where a lenient reader and a mail
+// reader could disagree about who the author is: an '@' outside quotes
+// or angle brackets in a display name, two addresses without a comma,
+// text after an address, a group ("team: a@x;"), a source route, an
+// unterminated quoted string, comment or angle bracket, a control
+// character, or a line break that is not folding (CRLF or LF followed by
+// white space) is an error (*MailboxError), never a guess. Allowed as
+// RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms),
+// empty list elements ("a@x.test, "), dots in a display name, a quoted
+// local part, and a final dot on a domain. Total: any string gives a
+// list or an error.
+func Mailboxes(v string) ([]Mailbox, error) {
+	s, err := unfold(v)
+	if err != nil {
+		return nil, err
+	}
+	p := &mboxParser{s: s}
+	var out []Mailbox
+	for {
+		if err := p.cfws(); err != nil {
+			return nil, err
+		}
+		if p.end() {
+			break
+		}
+		if p.s[p.i] == ',' { // obs-mbox-list: an empty element
+			p.i++
+			continue
+		}
+		m, err := p.mailbox()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+		if err := p.cfws(); err != nil {
+			return nil, err
+		}
+		if p.end() {
+			break
+		}
+		if p.s[p.i] != ',' {
+			return nil, p.fail("text after the address " + m.Local + "@" + m.Domain)
+		}
+		p.i++
+	}
+	if len(out) == 0 {
+		return nil, &MailboxError{Why: "no address", At: s}
+	}
+	return out, nil
+}
+
+// unfold removes the final line end and the line breaks of folding
+// (RFC 5322 §2.2.3: CRLF, or leniently LF, followed by white space).
+func unfold(v string) (string, error) {
+	v = strings.TrimSuffix(v, "\n")
+	v = strings.TrimSuffix(v, "\r")
+	if !strings.ContainsAny(v, "\r\n") {
+		return v, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\r' && i+2 < len(v) && v[i+1] == '\n' && isWSP(v[i+2]):
+			i++
+		case c == '\n' && i+1 < len(v) && isWSP(v[i+1]):
+		case c == '\r' || c == '\n':
+			return "", &MailboxError{Why: "a line break that is not folding", At: v[i:]}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+type mboxParser struct {
+	s string
+	i int
+}
+
+func (p *mboxParser) end() bool { return p.i >= len(p.s) }
+
+func (p *mboxParser) fail(why string) error {
+	return &MailboxError{Why: why, At: p.s[min(p.i, len(p.s)):]}
+}
+
+func isWSP(c byte) bool { return c == ' ' || c == '\t' }
+
+// isAtext: RFC 5322 §3.2.3 atext, and any byte of a UTF-8 sequence
+// (RFC 6532 §3.2).
+func isAtext(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80 ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// cfws skips white space and comments (nested, with quoted pairs).
+func (p *mboxParser) cfws() error {
+	depth, start := 0, p.i
+	for ; p.i < len(p.s); p.i++ {
+		c := p.s[p.i]
+		switch {
+		case isWSP(c):
+		case c == '(':
+			if depth == 0 {
+				start = p.i
+			}
+			depth++
+		case depth > 0 && c == ')':
+			depth--
+		case depth > 0 && c == '\\':
+			if p.i++; p.i >= len(p.s) {
+				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
+			}
+		case depth > 0 && c < ' ' || c == 0x7f:
+			return p.fail("a control character")
+		case depth > 0:
+		default:
+			return nil
+		}
+	}
+	if depth > 0 {
+		return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
+	}
+	return nil
+}
+
+// token kinds of a phrase or local part.
+const (
+	tokWord = iota
+	tokDot
+)
+
+// words reads atoms, quoted strings and dots (with CFWS between) up to
+// the first other character; it returns their kinds and the text from
+// the first to the last, as written.
+func (p *mboxParser) words() ([]int, string, error) {
+	var kinds []int
+	start, last := -1, -1
+	for {
+		if err := p.cfws(); err != nil {
+			return nil, "", err
+		}
+		if p.end() {
+			break
+		}
+		c, at := p.s[p.i], p.i
+		switch {
+		case c == '"':
+			if err := p.quoted(); err != nil {
+				return nil, "", err
+			}
+			kinds = append(kinds, tokWord)
+		case c == '.':
+			p.i++
+			kinds = append(kinds, tokDot)
+		case isAtext(c):
+			for p.i < len(p.s) && isAtext(p.s[p.i]) {
+				p.i++
+			}
+			kinds = append(kinds, tokWord)
+		default:
+			if start < 0 {
+				return nil, "", nil
+			}
+			return kinds, p.s[start:last], nil
+		}
+		if start < 0 {
+			start = at
+		}
+		last = p.i
+	}
+	if start < 0 {
+		return nil, "", nil
+	}
+	return kinds, p.s[start:last], nil
+}
+
+// quoted reads a quoted string (RFC 5322 §3.2.4) from its opening quote.
+func (p *mboxParser) quoted() error {
+	start := p.i
+	for p.i++; p.i < len(p.s); p.i++ {
+		switch c := p.s[p.i]; {
+		case c == '"':
+			p.i++
+			return nil
+		case c == '\\':
+			p.i++
+		case c < ' ' && c != '\t' || c == 0x7f:
+			return p.fail("a control character")
+		}
+	}
+	return &MailboxError{Why: "an unterminated quoted string", At: p.s[start:]}
+}
+
+// isDotWords: word *("." word), RFC 5322 §4.4 obs-local-part.
+func isDotWords(kinds []int) bool {
+	if len(kinds)%2 == 0 {
+		return false
+	}
+	for i, k := range kinds {
+		if (k == tokWord) != (i%2 == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// mailbox reads one name-addr or addr-spec.
+func (p *mboxParser) mailbox() (Mailbox, error) {
+	kinds, text, err := p.words()
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if p.end() {
+		return Mailbox{}, p.fail("address " + text + " without a domain")
+	}
+	switch p.s[p.i] {
+	case '<':
+		if len(kinds) > 0 && kinds[0] != tokWord {
+			return Mailbox{}, p.fail("a display name starting with a dot")
+		}
+		p.i++
+		if err := p.cfws(); err != nil {
+			return Mailbox{}, err
+		}
+		if !p.end() && p.s[p.i] == '@' {
+			return Mailbox{}, p.fail("a source route")
+		}
+		lk, local, err := p.words()
+		if err != nil {
+			return Mailbox{}, err
+		}
+		m, err := p.addrSpec(lk, local)
+		if err != nil {
+			return Mailbox{}, err
+		}
+		if err := p.cfws(); err != nil {
+			return Mailbox{}, err
+		}
+		if p.end() || p.s[p.i] != '>' {
+			return Mailbox{}, p.fail("no '>' after the address " + m.Local + "@" + m.Domain)
+		}
+		p.i++
+		return m, nil
+	case '@':
+		return p.addrSpec(kinds, text)
+	case ':':
+		return Mailbox{}, p.fail("a group (a name and a colon), not a mailbox")
+	case ',':
+		return Mailbox{}, p.fail("address " + text + " without a domain")
+	}
+	return Mailbox{}, p.fail("an unexpected character")
+}
+
+// addrSpec reads "@" domain after a local part already read.
+func (p *mboxParser) addrSpec(kinds []int, local string) (Mailbox, error) {
+	if p.end() || p.s[p.i] != '@' {
+		if len(kinds) == 0 {
+			return Mailbox{}, p.fail("no address")
+		}
+		return Mailbox{}, p.fail("address " + local + " without a domain")
+	}
+	if len(kinds) == 0 {
+		return Mailbox{}, p.fail("an '@' without a local part")
+	}
+	if !isDotWords(kinds) {
+		// "ceo@example.org <a@x>" read from the start, or "John Doe@x":
+		// a phrase, then '@', outside angle brackets.
+		return Mailbox{}, p.fail("an '@' outside quotes or angle brackets")
+	}
+	p.i++ // '@'
+	if err := p.cfws(); err != nil {
+		return Mailbox{}, err
+	}
+	if p.end() {
+		return Mailbox{}, p.fail("address " + local + "@ without a domain")
+	}
+	start := p.i
+	switch c := p.s[p.i]; {
+	case c == '[':
+		for p.i++; p.i < len(p.s) && p.s[p.i] != ']'; p.i++ {
+			if c := p.s[p.i]; c == '[' || c == '\\' || c < ' ' && c != '\t' || c == 0x7f {
+				return Mailbox{}, p.fail("an invalid domain literal")
+			}
+		}
+		if p.end() {
+			return Mailbox{}, &MailboxError{Why: "an unterminated domain literal", At: p.s[start:]}
+		}
+		p.i++
+	case c == '"':
+		if err := p.quoted(); err != nil {
+			return Mailbox{}, err
+		}
+	case isAtext(c):
+		for p.i < len(p.s) && (isAtext(p.s[p.i]) || p.s[p.i] == '.') {
+			p.i++
+		}
+	default:
+		return Mailbox{}, p.fail("address " + local + "@ without a domain")
+	}
+	return Mailbox{Local: local, Domain: p.s[start:p.i]}, nil
+}

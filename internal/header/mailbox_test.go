@@ -1,0 +1,108 @@
+package header
+
+import (
+	"net/mail"
+	"strings"
+	"testing"
+)
+
+// The author a DMARC check keys on (EDGE-1, RFC 7489 §6.6.1): only an
+// RFC 5322 mailbox-list names one; where a reader could show another
+// author than a lenient parser picks, there is none.
+func TestMailboxes(t *testing.T) {
+	for v, want := range map[string]string{
+		"a@x.test":                             "x.test",
+		" Sender <a@x.test>\r\n":               "x.test",
+		"\"ceo@y.test\" <a@x.test>":            "x.test",
+		"John Q. Public <a@x.test>":            "x.test",
+		"a@x.test (ceo@y.test)":                "x.test",
+		"=?utf-8?q?J=C3=B6rg?= <a@x.test.>":    "x.test.",
+		"Jörg <j@Bücher.test>":                 "Bücher.test",
+		"\"a b\"@x.test":                       "x.test",
+		"a.b@x.test":                           "x.test",
+		"a@[192.0.2.1]":                        "[192.0.2.1]",
+		"S <a@[IPv6:2001:db8::1]>":             "[IPv6:2001:db8::1]",
+		"Sender\r\n <a@x.test>\r\n":            "x.test",
+		"a@x.test, ":                           "x.test",
+		"(c (nested) \\) ) <a@x.test> (after)": "x.test",
+		"a@x.test, b@y.test":                   "x.test y.test",
+		"\"q\\\"(\" (c(d)) <a@x.test>":         "x.test",
+		"bob@\"x); dmarc=pass; (y\"":           "\"x); dmarc=pass; (y\"",
+	} {
+		got, err := Mailboxes(v)
+		var ds []string
+		for _, m := range got {
+			ds = append(ds, m.Domain)
+		}
+		if err != nil || strings.Join(ds, " ") != want {
+			t.Errorf("Mailboxes(%q) = %v %v, want %s", v, got, err, want)
+		}
+	}
+	for v, why := range map[string]string{
+		"ceo@y.test <a@x.test>":        "text after the address",
+		"x@y.test a@x.test":            "text after the address",
+		"x@y.test: a@x.test;":          "text after the address",
+		"team: a@x.test;":              "a group",
+		"undisclosed-recipients:;":     "a group",
+		"x@y.test\r\n From: a@x.test":  "text after the address",
+		"\"ceo\" x@y.test <a@x.test>":  "an '@' outside quotes",
+		"John Doe@y.test":              "an '@' outside quotes",
+		"ceo <x@y.test> <a@x.test>":    "text after the address",
+		"broken \"quote <a@x.test>":    "an unterminated quoted string",
+		"(unterminated <a@x.test>":     "an unterminated comment",
+		"<x@y.test>\ra@x.test":         "a line break that is not folding",
+		"<x@y.test>\r\nFrom: a@x.test": "a line break that is not folding",
+		"<@r.test:a@x.test>":           "a source route",
+		"<a@x.test":                    "no '>'",
+		"undisclosed":                  "without a domain",
+		"a@":                           "without a domain",
+		"":                             "no address",
+		" , ,":                         "no address",
+		"a@x.test; b@y.test":           "text after the address",
+		"@x.test":                      "an '@' without a local part",
+		"a@[1.2.3.4":                   "an unterminated domain literal",
+		"S <a@x.test> \x00":            "text after the address",
+		"S\x01 <a@x.test>":             "an unexpected character",
+		"a..b@x.test":                  "an '@' outside quotes",
+	} {
+		got, err := Mailboxes(v)
+		if err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("Mailboxes(%q) = %v %v, want an error saying %q", v, got, err, why)
+		}
+	}
+}
+
+// FuzzMailboxes: total; every mailbox has a local part and a domain;
+// where net/mail also reads the field, it finds the same domains.
+func FuzzMailboxes(f *testing.F) {
+	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;",
+		`"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`, "ceo@x.test <a@y.test>", "a@x.test\r\n b@y.test"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := Mailboxes(v)
+		if err != nil {
+			if len(got) != 0 {
+				t.Fatalf("%q: mailboxes with an error", v)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("%q: no mailbox and no error", v)
+		}
+		for _, m := range got {
+			if m.Local == "" || m.Domain == "" {
+				t.Fatalf("%q: %+v", v, m)
+			}
+		}
+		list, err := mail.ParseAddressList(v)
+		if err != nil || len(list) != len(got) {
+			return
+		}
+		for i, a := range list {
+			if d := a.Address[strings.LastIndexByte(a.Address, '@')+1:]; !strings.EqualFold(d, got[i].Domain) {
+				t.Fatalf("%q: net/mail reads domain %q, Mailboxes %q", v, d, got[i].Domain)
+			}
+		}
+	})
+}

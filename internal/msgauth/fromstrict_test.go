@@ -1,0 +1,56 @@
+package msgauth
+
+import (
+	"strings"
+	"testing"
+)
+
+// rt19 fixc F1 (EDGE-1, RFC 7489 §6.6.1): a From: field that is not an
+// RFC 5322 mailbox-list — an '@' in a display name outside quotes or
+// angle brackets, two addresses without a comma, a group, a folded second
+// "From:" — gives no single author domain and is refused where the policy
+// is followed. Before, the last address was taken (client.test, SPF pass,
+// aligned) and the message got 250 while a reader shows reject.test.
+func TestFromNotAMailboxListRefused(t *testing.T) {
+	e := startEdge(t, "{profile: internet}", senderZone...)
+	for i, from := range []string{
+		"ceo@reject.test <a@client.test>",
+		"x@reject.test a@client.test",
+		"x@reject.test: a@client.test;",
+		"x@reject.test\r\n From: a@client.test",
+		"\"ceo\" x@reject.test <a@client.test>",
+		"ceo <x@reject.test> <a@client.test>",
+		"<x@reject.test> a@client.test",
+		"ceo (c) @reject.test <a@client.test>",
+		"broken \"quote <a@client.test>",
+		"Team: a@client.test;",
+	} {
+		msg := strings.Replace(message("a@client.test", "strict"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
+		got := e.send(t, "client.test", "a@client.test", msg)
+		if !strings.HasPrefix(got, "550 5.7.1 message refused: DMARC needs one author domain in From:") {
+			t.Errorf("From: %q: %q", from, got)
+		}
+	}
+	if len(e.q.msgs) != 0 {
+		t.Errorf("%d messages queued", len(e.q.msgs))
+	}
+	// Well-formed forms still name their author domain.
+	for i, c := range []struct{ from, ar string }{
+		{"Sender <a@client.test>", "header.from=client.test"},
+		{"\"ceo@reject.test\" <a@client.test>", "header.from=client.test"},
+		{"John Q. Public <a@client.test>", "header.from=client.test"},
+		{"a@client.test (ceo@reject.test)", "header.from=client.test"},
+		{"=?utf-8?q?J=C3=B6rg?= <a@client.test>", "header.from=client.test"},
+		{"a@client.test, \"b\" <b@CLIENT.test.>", "header.from=client.test"},
+		{"Sender\r\n <a@client.test>", "header.from=client.test"},
+		{"Sender <a@client.test>, ", "header.from=client.test"}, // obs-mbox-list: an empty element
+	} {
+		msg := strings.Replace(message("a@client.test", "ok"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
+		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {
+			t.Errorf("From: %q: %q", c.from, got)
+			continue
+		}
+		_, body := e.q.last(t)
+		wantAll(t, authResults(t, body), c.ar)
+	}
+}

@@ -1,0 +1,65 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+)
+
+// startTLSWithChecks is startWithChecks on a connector offering STARTTLS.
+func startTLSWithChecks(t *testing.T, checks ...Check) *Server {
+	t.Helper()
+	certFile, keyFile, _ := testCert(t)
+	conns := connectors(t, fmt.Sprintf(`
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    tls: {cert_file: %s, key_file: %s}
+`, certFile, keyFile))
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
+		Checks: func(config.ReceiveConnector) ([]Check, error) { return checks, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+// rt19 fixc F5 (RFC 5321 §3.1, §4.1.1.5, §4.1.1.10; RFC 3207 §4): a
+// client refused at its greeting gets 503 to STARTTLS, never a TLS
+// handshake; STARTTLS before EHLO is 503 5.5.1; RSET and QUIT take no
+// argument (501 5.5.4).
+func TestFrontDoorStrictness(t *testing.T) {
+	refused := startTLSWithChecks(t, &scripted{connect: checkRefuse(554, gosmtp.EnhancedCode{5, 7, 1}, "listed")})
+	d := dial(t, refused, "")
+	d.expect("220")
+	d.cmd("STARTTLS", "503 5.5.1")
+	d.cmd("EHLO client.test", "554 5.7.1 listed")
+	d.cmd("STARTTLS", "503 5.5.1")
+	d.cmd("EHLO client.test", "554 5.7.1 listed")
+	d.cmd("QUIT", "221")
+
+	s := startTLSWithChecks(t)
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("RSET x", "501 5.5.4")
+	d.cmd("QUIT now", "501 5.5.4")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("RSET", "250")
+	d.cmd("RSET x", "501 5.5.4")
+	d.cmd("QUIT x", "501 5.5.4")
+	d.cmd("QUIT", "221")
+}
