@@ -220,8 +220,9 @@ func DeliveryType(queue string) string {
 	return "other"
 }
 
-// nextRetryScan bounds how many records of one queue are read to find its
-// next retry time.
+// nextRetryScan bounds how many whole records of one queue are read to
+// find its stored error (Queues); its counts and next retry read every
+// Ready record's retry fields (readyRetryFields).
 const nextRetryScan = 10000
 
 // firstAttemptsIn counts, in tx, each message in its first attempt —
@@ -324,14 +325,14 @@ func firstAttemptsOf(tx *Tx, jobs map[ID]*jobView) firstAttempts {
 }
 
 // QueueStats is the queues' summary for the queue gauges (Tx.Queues,
-// with Retry as WaitingRetry gives it, at most retryScan records read a
-// queue), each message in its first attempt counted as queue list
+// with Retry as WaitingRetry gives it: exact, every Ready record's
+// retry fields read), each message in its first attempt counted as queue list
 // counts it (firstAttemptsOf): Active in the queues of the destinations
 // its jobs wait for or run on, and no longer in submission (rt18c-F7:
 // the gauges said submission for a backlog queue list showed behind
 // its destination). q is the Manager over s, nil before it exists (no
 // job runs then: the index's counts as they are).
-func (s *Store) QueueStats(q *Manager, retryScan int) ([]QueueStats, error) {
+func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 	now := time.Now()
 	var jobs map[ID]*jobView
 	if q != nil {
@@ -343,7 +344,7 @@ func (s *Store) QueueStats(q *Manager, retryScan int) ([]QueueStats, error) {
 		qs = tx.Queues()
 		for i := range qs {
 			if qs[i].ByState[Ready] > 0 {
-				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, retryScan)
+				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now)
 			}
 		}
 		at := map[string]int{}
@@ -417,33 +418,36 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			if qi.ByState[Active.String()] == 0 {
 				delete(qi.ByState, Active.String())
 			}
+			// The queue counts its messages in the states the operator
+			// sees them in (DisplayState), every Ready one of them: a
+			// count bounded by a scan showed a dead destination's
+			// 12,000 as 10,000 retry and the rest ready (fixd19). Of
+			// each record only its retry fields are read.
 			due, retry := 0, 0
-			// The Ready ones only, bounded: a queue of suspended or
-			// held records first must not hide them (rt17c F3).
+			tx.readyRetryFields(st.Name, func(_ ID, f retryFields) {
+				if qi.NextRetry.IsZero() || f.next.Before(qi.NextRetry) {
+					qi.NextRetry = f.next
+				}
+				switch {
+				case f.waitsForRetry(now):
+					retry++
+				case !f.next.After(now):
+					due++
+				}
+			})
+			// The stored error of the queue: the last reply of its
+			// recipient in the most recently deferred message (the
+			// latest next attempt), for a queue the running process
+			// has not tried yet (after a restart). The Ready ones only,
+			// bounded: a queue of suspended or held records first must
+			// not hide them (rt17c F3); the whole records are read.
 			for _, id := range tx.InQueueIn(st.Name, Ready, nextRetryScan) {
 				m, err := tx.Get(id)
 				if err != nil || m.State != Ready {
 					continue
 				}
-				if qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry) {
-					qi.NextRetry = m.NextAttempt
-				}
-				// The stored error of the queue: the last reply of its
-				// recipient in the most recently deferred message (the
-				// latest next attempt), for a queue the running process
-				// has not tried yet (after a restart).
 				if e := lastReplyIn(m, st.Name); e != "" && (stored[st.Name] == "" || m.NextAttempt.After(storedAt[st.Name])) {
 					stored[st.Name], storedAt[st.Name] = e, m.NextAttempt
-				}
-				// The queue counts its messages in the states the
-				// operator sees them in (DisplayState).
-				switch DisplayState(m, now) {
-				case "retry":
-					retry++
-				case "ready":
-					if !m.NextAttempt.After(now) {
-						due++
-					}
 				}
 			}
 			if retry > 0 {

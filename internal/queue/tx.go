@@ -335,6 +335,25 @@ func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 	return ids
 }
 
+// readyRetryFields calls fn with the retryFields of every Ready message
+// of queue name, oldest first; a record that does not decode is skipped.
+func (t *Tx) readyRetryFields(name string, fn func(ID, retryFields)) {
+	prefix := append([]byte(name), 0)
+	c := t.qidx.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) != 1 || State(v[0]) != Ready {
+			continue
+		}
+		n, id, ok := parseQueueKey(k)
+		if !ok || n != name {
+			continue
+		}
+		if f, ok := peekRetryFields(t.messages.Get(id.Key())); ok {
+			fn(id, f)
+		}
+	}
+}
+
 // SetSuspended records whether the operator suspended a queue.
 func (t *Tx) SetSuspended(queue string, on bool) error {
 	b := t.tx.Bucket(bucketSuspended)
