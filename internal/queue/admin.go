@@ -106,13 +106,19 @@ type minuteWindow struct {
 	n   [60]int
 }
 
-func (w *minuteWindow) add(now time.Time) {
+func (w *minuteWindow) add(now time.Time) { w.addN(now, 1) }
+
+// addN counts n events at now.
+func (w *minuteWindow) addN(now time.Time, n int) {
+	if n <= 0 {
+		return
+	}
 	s := now.Unix()
 	i := s % 60
 	if w.sec[i] != s {
 		w.sec[i], w.n[i] = s, 0
 	}
-	w.n[i]++
+	w.n[i] += n
 }
 
 // count is the number of events in the 60 seconds up to now.
@@ -150,6 +156,13 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
+		// A recipient taken over from a failed primary stays in that
+		// primary's shadow queue until a route takes it (finish): a
+		// deferral moves it nowhere (an OUT of the shadow queue each
+		// retry showed copies leaving that were all still there).
+		if strings.HasPrefix(prev, "shadow:") && (res.Outcome == Deferred || res.Outcome == deadWait) {
+			name = prev
+		}
 		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
 				q.rt(prev, now).out.add(now)
@@ -161,6 +174,17 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		r.lastAttempt = now
 		if res.Outcome != Deferred && res.Outcome != deadWait {
 			r.lastError = ""
+			if res.Outcome == ShadowedOK || res.Outcome == GivenBack {
+				// Handed on with a copy kept here: it waits in the
+				// shadow queue of the server that holds it now (a copy
+				// given back to its primary from its own shadow queue
+				// stays where it was).
+				if to := "shadow:" + res.Primary; to != prev {
+					q.rt(prev, now).out.add(now)
+					q.rt(to, now).in.add(now)
+				}
+				continue
+			}
 			q.rt(prev, now).out.add(now)
 			continue
 		}
@@ -169,6 +193,24 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
 		}
+	}
+}
+
+// noteShadowCopies counts the recipients of copies kept here for a
+// primary as they enter its shadow queue (in: kept on arrival) or leave
+// it (out: settled by the primary's discard), at the moment they do.
+func (q *Manager) noteShadowCopies(primary string, n int, in bool) {
+	if n <= 0 {
+		return
+	}
+	now := q.clk.Now()
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	r := q.rt("shadow:"+primary, now)
+	if in {
+		r.in.addN(now, n)
+	} else {
+		r.out.addN(now, n)
 	}
 }
 

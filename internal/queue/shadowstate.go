@@ -620,8 +620,9 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	var res ContactResult
 	var taken, gone, back, given []*Message
 	var settled []partialSettled
+	left := 0 // recipients the discards settled (applyDiscardsTx)
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone, back, settled, given = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0]
+		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], 0
 		if !sameOnly { // sameOnly records only the stored id
 			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 				return err // another primary's database id (rt17f-F1)
@@ -653,7 +654,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given); err != nil {
+			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given, &left); err != nil {
 				return err
 			}
 		}
@@ -699,6 +700,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	q.afterCopyGiven(primary, given)
 	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
+	q.noteShadowCopies(primary, left, false)
 	for _, m := range back {
 		q.ev.Event("giveback", m, nil, "given back to "+primary+": it answered again with the same transport database")
 	}
@@ -1075,8 +1077,10 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 
 // applyDiscardsTx is ApplyDiscards in a transaction (with the messages a
 // primary gave this server, taken over, added to given: handback.go); it returns the
-// messages that left the queue.
-func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message) (n int, gone []*Message, settled []partialSettled, err error) {
+// messages that left the queue, and adds to left the recipients the
+// discards settled, which leave the primary's shadow queue (its OUT/MIN
+// once the commit returned: noteShadowCopies).
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message, left *int) (n int, gone []*Message, settled []partialSettled, err error) {
 	for _, sid := range ids {
 		if cid, ok := strings.CutSuffix(sid, HandBackSuffix); ok { // handback.go
 			taken, marked, err := tx.takeCopyGivenTx(primary, cid, now)
@@ -1101,6 +1105,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				gone = append(gone, g)
 			}
 			settled = append(settled, these...)
+			*left += len(these)
 			continue
 		}
 		hexID, _, ok := strings.Cut(sid, "-")
@@ -1155,6 +1160,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				}
 				if settles {
 					r.Status, changed = Relayed, true
+					*left++
 					if folds {
 						if err := tx.dropFolded(primary, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {
 							return 0, nil, nil, err
