@@ -631,12 +631,14 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		os.RemoveAll(staging)
 		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
 	}
-	if len(respooled) > 0 {
-		if err := compactCopy(tmp); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
-		}
+	// The copy is compacted whether or not bodies left it: a backup
+	// carries the free pages of the messages that had left the
+	// database it was taken of, and the restored queue.db must not
+	// (a 78 MiB backup was restored as 82 MB, 16 MiB compacted).
+	if err := compactCopy(tmp); err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	// The owner of the file replaced (or of the data directory), for the
 	// copy and its spool files (ownership.go): run as root, they would be
