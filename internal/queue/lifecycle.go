@@ -45,9 +45,11 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 // BackupWith is Backup with options: what to do with a spooled body
 // whose file is unreadable (spoolbackup.go).
 func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int64, error) {
+	// Its errors name the database the snapshot is beside, never the
+	// snapshot's own temporary name (GivenFileError).
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
 	if err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	defer func() {
 		f.Close()
@@ -76,18 +78,18 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 	}
 	defer links.remove()
 	if err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	if links.any() {
 		// A backup is one file: the spooled bodies go into it, in
 		// pieces (spoolbackup.go), so a restored database has every
 		// body.
 		if total, err = links.inline(f); err != nil {
-			return 0, fmt.Errorf("backup snapshot: %w", err)
+			return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	if o.Unreadable != nil && len(links.unreadable) > 0 {
 		o.Unreadable(links.unreadable)
@@ -126,7 +128,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, GivenFileError("backup", path, err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -143,18 +145,21 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, GivenFileError("backup", path, err)
 	}
 	if err := markBackup(tmp); err != nil {
-		return 0, fmt.Errorf("backup: marking the copy: %w", err)
+		return 0, GivenFileError("backup", path, fmt.Errorf("marking the copy: %w", err))
 	}
 	fi, err := os.Stat(tmp)
 	if err != nil {
-		return 0, err
+		return 0, GivenFileError("backup", path, err)
 	}
 	// Link, not rename: a file that appeared at path meanwhile is kept.
 	if err := os.Link(tmp, path); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		if errors.Is(err, fs.ErrExist) {
+			return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+		}
+		return 0, GivenFileError("backup", path, err)
 	}
 	os.Remove(tmp)
 	ok = true

@@ -3,10 +3,12 @@ package queue
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -485,5 +487,27 @@ func TestRestoreCompactsWithoutSpooledBodies(t *testing.T) {
 	defer r.Close()
 	if err := r.View(func(tx *Tx) error { _, err := tx.Get(ids[0]); return err }); err != nil {
 		t.Fatalf("the message kept, restored: %v", err)
+	}
+}
+
+// A backup written through a temporary file beside it names, when it
+// fails, the file the operator gave, never the temporary one (README:
+// file errors name what the operator gave; fixd19: `db backup
+// /nodir/b.db` said `open /nodir/.b.db.partial-…`).
+func TestSaveBackupErrorNamesTheFileGiven(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nodir", "b.db")
+	_, err := SaveBackup(path, func(w io.Writer) (int64, error) { return 0, nil })
+	if err == nil || strings.Contains(err.Error(), ".partial") || !strings.Contains(err.Error(), "backup "+path+": ") ||
+		!strings.Contains(err.Error(), "the directory "+filepath.Dir(path)+" does not exist") {
+		t.Fatalf("backup into a missing directory: %v; want it to name %s and its missing directory", err, path)
+	}
+	dir := t.TempDir()
+	path = filepath.Join(dir, "b.db")
+	_, err = SaveBackup(path, func(w io.Writer) (int64, error) { return 0, errors.New("the copy broke") })
+	if err == nil || strings.Contains(err.Error(), ".partial") || !strings.Contains(err.Error(), "backup "+path+": ") {
+		t.Fatalf("a failed copy: %v; want it to name %s", err, path)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Fatalf("left behind: %v", names)
 	}
 }
