@@ -317,6 +317,20 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 	return CompactTo(path, threshold, 0)
 }
 
+// ErrCompactSchema is CheckCompactSchema's refusal: a schema version
+// compaction does not write.
+var ErrCompactSchema = fmt.Errorf("compaction writes schema version 3, 4 or %d", schemaVersion)
+
+// CheckCompactSchema refuses a schema version CompactTo does not write
+// (0: the file's own): the CLI asks before it opens anything, and
+// refuses it as a usage error.
+func CheckCompactSchema(schema int) error {
+	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
+		return fmt.Errorf("schema version %d: %w", schema, ErrCompactSchema)
+	}
+	return nil
+}
+
 // CompactTo is CompactSpooling that writes the compacted copy in the
 // layout of schema version schema: 0 keeps the file's own, 4 writes
 // every record without its checksum (checksum.go), 3 does that and
@@ -325,8 +339,8 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 // way back for a rollback (README, "Upgrades and rollback"). The
 // database takes the copy's name only once it is whole and durable.
 func CompactTo(path string, threshold int64, schema int) (before, after int64, err error) {
-	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
-		return 0, 0, fmt.Errorf("schema version %d: compaction writes version 3, 4 or %d", schema, schemaVersion)
+	if err := CheckCompactSchema(schema); err != nil {
+		return 0, 0, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
