@@ -196,21 +196,38 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 	}
 }
 
-// noteShadowCopies counts the recipients of copies kept here for a
-// primary as they enter its shadow queue (in: kept on arrival) or leave
-// it (out: settled by the primary's discard), at the moment they do.
-func (q *Manager) noteShadowCopies(primary string, n int, in bool) {
+// waitsIn is the queue a recipient waits in, as QueuesOf files it: its
+// primary's shadow queue while it is a copy (Shadowed), else queueOf's.
+func waitsIn(r *Recipient) string {
+	if r.Status == Shadowed {
+		return "shadow:" + r.Primary
+	}
+	return queueOf(r)
+}
+
+// noteArrivedCopies counts the n recipients of copies kept here for a
+// primary as they enter its shadow queue, at their arrival.
+func (q *Manager) noteArrivedCopies(primary string, n int) {
 	if n <= 0 {
 		return
 	}
 	now := q.clk.Now()
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
-	r := q.rt("shadow:"+primary, now)
-	if in {
-		r.in.addN(now, n)
-	} else {
-		r.out.addN(now, n)
+	q.rt("shadow:"+primary, now).in.addN(now, n)
+}
+
+// noteLeft counts the recipients that left each queue of left (a
+// primary's discard settled them), once their commit returned.
+func (q *Manager) noteLeft(left map[string]int) {
+	if len(left) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for name, n := range left {
+		q.rt(name, now).out.addN(now, n)
 	}
 }
 

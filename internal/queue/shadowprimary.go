@@ -95,19 +95,20 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 // "discard everything" (W-4). A message goes once no recipient is left
 // shadowed or pending.
 func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
-	n, left := 0, 0
+	n := 0
+	var left map[string]int
 	var gone, given []*Message
 	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		given, left = given[:0], 0
-		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now(), &given, &left)
+		given, left = given[:0], map[string]int{}
+		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now(), &given, left)
 		return err
 	})
 	if err == nil {
 		q.afterCopyGiven(primary, given)
 		q.partialEvents(primary, settled)
-		q.noteShadowCopies(primary, left, false)
+		q.noteLeft(left)
 	}
 	q.discardEvents(primary, gone)
 	return n, err

@@ -84,4 +84,12 @@ func TestShadowQueueRates(t *testing.T) {
 	if got[name] != [2]int{6, 2} || got["mx:b.example"] != [2]int{} {
 		t.Fatalf("after the takeover and a deferred attempt: %s in/out %v, mx:b.example %v; want [6 2] and none (the copies wait in %s)", name, got[name], got["mx:b.example"], name)
 	}
+	// The primary's discard of a taken-over copy still waiting there
+	// settles it: it leaves the shadow queue.
+	if n, err := q.ApplyDiscards("hub-b", orgIDs[1:2]); err != nil || n != 1 {
+		t.Fatalf("discard after the takeover: %d, %v", n, err)
+	}
+	if got := rates()[name]; got != [2]int{6, 3} {
+		t.Fatalf("%s after the discard of a taken-over copy: in/out %v; want [6 3]", name, got)
+	}
 }
