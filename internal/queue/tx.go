@@ -336,7 +336,8 @@ func (t *Tx) inQueue(name string, st *State, limit int) []ID {
 }
 
 // readyRetryFields calls fn with the retryFields of every Ready message
-// of queue name, oldest first; a record that does not decode is skipped.
+// of queue name, oldest first; a record that does not decode, or is not
+// Ready itself, is skipped.
 func (t *Tx) readyRetryFields(name string, fn func(ID, retryFields)) {
 	prefix := append([]byte(name), 0)
 	c := t.qidx.Cursor()
@@ -348,7 +349,7 @@ func (t *Tx) readyRetryFields(name string, fn func(ID, retryFields)) {
 		if !ok || n != name {
 			continue
 		}
-		if f, ok := peekRetryFields(t.messages.Get(id.Key())); ok {
+		if f, ok := peekRetryFields(t.messages.Get(id.Key())); ok && f.state == Ready { // the record's state, as Get reads it
 			fn(id, f)
 		}
 	}
