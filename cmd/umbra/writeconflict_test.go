@@ -112,3 +112,25 @@ func TestExportErrorNamesTheFileGiven(t *testing.T) {
 		}
 	}
 }
+
+// db backup into a missing directory names the file given and is
+// refused before the daemon is asked for a copy (fixd19: the daemon
+// wrote its snapshot and logged `database backup … failed: broken pipe`
+// while the CLI named its own temporary file).
+func TestBackupIntoMissingDirectoryRefusedFirst(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	cmd := exec.Command(umbraBin, "db", "backup", filepath.Join("nodir", "b.db"), "--config", cfg)
+	cmd.Dir = dir
+	got, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if want := "backup nodir/b.db: the directory nodir does not exist"; !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(got), want) {
+		t.Fatalf("db backup nodir/b.db: %v\n%s\nwant exit 1 and %q", err, got, want)
+	}
+	if b, _ := os.ReadFile(d.log); strings.Contains(string(b), "database backup") {
+		t.Errorf("the daemon was asked for a copy:\n%s", b)
+	}
+}

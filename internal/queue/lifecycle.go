@@ -123,8 +123,8 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // failure leaves no file behind. The mark is what makes a restored
 // database present a new id (Open).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
-	if _, err := os.Lstat(path); err == nil {
-		return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+	if err := CheckBackupTarget(path); err != nil {
+		return 0, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 	if err != nil {
@@ -167,6 +167,25 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// CheckBackupTarget refuses a backup file SaveBackup would refuse, one
+// that exists or whose directory does not, naming the file as given
+// (GivenFileError): the CLI asks it before it asks the daemon for a
+// copy, which would be written for nothing.
+func CheckBackupTarget(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("backup %s: the file exists; name a new file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return GivenFileError("backup", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("backup %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 // markBackup records in a copy's meta bucket which database it is a

@@ -501,6 +501,9 @@ func TestSaveBackupErrorNamesTheFileGiven(t *testing.T) {
 		!strings.Contains(err.Error(), "the directory "+filepath.Dir(path)+" does not exist") {
 		t.Fatalf("backup into a missing directory: %v; want it to name %s and its missing directory", err, path)
 	}
+	if err := CheckBackupTarget(path); err == nil || err.Error() != "backup "+path+": the directory "+filepath.Dir(path)+" does not exist" {
+		t.Fatalf("CheckBackupTarget of a file in a missing directory: %v", err)
+	}
 	dir := t.TempDir()
 	path = filepath.Join(dir, "b.db")
 	_, err = SaveBackup(path, func(w io.Writer) (int64, error) { return 0, errors.New("the copy broke") })
