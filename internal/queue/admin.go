@@ -160,9 +160,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		// primary's shadow queue until a route takes it (finish): a
 		// deferral moves it nowhere (an OUT of the shadow queue each
 		// retry showed copies leaving that were all still there).
-		if strings.HasPrefix(prev, "shadow:") && (res.Outcome == Deferred || res.Outcome == deadWait) {
-			name = prev
-		}
+		stays := strings.HasPrefix(prev, "shadow:") && (res.Outcome == Deferred || res.Outcome == deadWait)
 		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
 				q.rt(prev, now).out.add(now)
@@ -189,7 +187,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 			continue
 		}
 		r.lastError = res.Reply
-		if name != prev {
+		if name != prev && !stays {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
 		}
