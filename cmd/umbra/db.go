@@ -220,7 +220,7 @@ func newDBCmd() *cobra.Command {
 			if err := queue.CheckCompactSchema(schema); err != nil {
 				// A version it does not write means nothing here: a
 				// usage error, before anything is opened.
-				return &exitError{code: exitUsage, err: fmt.Errorf("--schema %d: %w", schema, queue.ErrCompactSchema)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--schema: %w", err)}
 			}
 			cfg, err := discoverConfig(cmd)
 			if err != nil {

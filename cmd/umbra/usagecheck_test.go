@@ -52,7 +52,7 @@ func TestCompactSchemaThatMeansNothing(t *testing.T) {
 	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
 	for _, v := range []string{"2", "1", "-1", "99"} {
 		code, errOut := cliErr(t, cfg, "db", "compact", "--schema", v)
-		if code != exitUsage || !strings.Contains(errOut, "--schema "+v) || !strings.Contains(errOut, "3, 4") {
+		if code != exitUsage || !strings.Contains(errOut, "--schema: schema version "+v+": ") || !strings.Contains(errOut, "3, 4") {
 			t.Errorf("db compact --schema %s: exit %d %q, want 64 naming the versions it writes", v, code, errOut)
 		}
 	}
