@@ -76,5 +76,26 @@ func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
 	if done != len(held) || done == 0 || done >= n || failed != 0 {
 		t.Errorf("the command said %d suspended (%d matched, %d failed); the daemon holds %d suspended of %d", done, matched, failed, len(held), n)
 	}
+	// fixd19: the ids the answered batches changed are on standard
+	// output, one `ID: suspend` line each, as an uninterrupted run
+	// prints them — not only the totals on standard error.
+	isHeld := map[string]bool{}
+	for _, m := range held {
+		isHeld[m.ID] = true
+	}
+	printed := 0
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		id, ok := strings.CutSuffix(line, ": suspend")
+		if !ok {
+			continue
+		}
+		printed++
+		if !isHeld[id] {
+			t.Errorf("stdout names %s suspended; the daemon does not hold it suspended", id)
+		}
+	}
+	if printed != done {
+		t.Errorf("stdout has %d `ID: suspend` lines; the command said %d suspended: %.300q", printed, done, stdout.String())
+	}
 	t.Logf("interrupted after %d of %d: %q", done, n, all)
 }

@@ -107,6 +107,10 @@ func newDBCmd() *cobra.Command {
 			owner, _ := cmd.Flags().GetString("owner")
 			if err := checkRestoreOwner(owner); errors.As(err, new(errOwnerNotRoot)) {
 				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}
+			} else if err != nil {
+				// No such user or group here: the argument names
+				// nothing, a usage error before the backup is read.
+				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err))}
 			}
 			if force, _ := cmd.Flags().GetBool("force"); !force {
 				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
@@ -212,12 +216,17 @@ func newDBCmd() *cobra.Command {
 			"again, which the release before version 4 reads: the way back before rolling back the binary.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			schema, _ := cmd.Flags().GetInt("schema")
+			if err := queue.CheckCompactSchema(schema); err != nil {
+				// A version it does not write means nothing here: a
+				// usage error, before anything is opened.
+				return &exitError{code: exitUsage, err: fmt.Errorf("--schema: %w", err)}
+			}
 			cfg, err := discoverConfig(cmd)
 			if err != nil {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
-			schema, _ := cmd.Flags().GetInt("schema")
 			if schema == 0 {
 				noteOlderSchema(cmd, path) // the copy keeps the file's version
 			}

@@ -128,7 +128,7 @@ func TestDBCompactSchema3(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.kill()
-	if code, errOut := cliErr(t, cfg, "db", "compact", "--schema", "2"); code == 0 || !strings.Contains(errOut, "schema version 2") {
+	if code, errOut := cliErr(t, cfg, "db", "compact", "--schema", "2"); code != exitUsage || !strings.Contains(errOut, "schema version 2") {
 		t.Fatalf("db compact --schema 2: exit %d %q", code, errOut)
 	}
 	if out, code := cli(t, cfg, "db", "compact", "--schema", "3"); code != 0 || !strings.Contains(out, "compacted ") || !strings.Contains(out, "schema version 3") {

@@ -260,9 +260,13 @@ nothing.`,
 					if sum := res; sum.Matched > 0 {
 						// Batches finished before the error: those are done
 						// (each message its own commit); a new run takes
-						// the rest.
-						return apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s; run the command again for the rest",
+						// the rest. Their lines go to standard output as an
+						// uninterrupted run prints them (fixd19): what was
+						// changed is not hidden behind the totals.
+						err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s; run the command again for the rest",
 							err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped)))
+						reportBulkBefore(cmd, sum, err)
+						return err
 					}
 					return apiErr(err)
 				}
@@ -445,22 +449,48 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 			return err
 		}
 	} else {
-		verb := res.Action
-		if res.DryRun {
-			verb = "would " + res.Action
-		}
-		for _, id := range res.Done {
-			fmt.Fprintf(out, "%s: %s\n", id, verb)
-		}
-		for _, f := range res.Failed {
-			fmt.Fprintf(out, "%s: failed: %s\n", termSafe(f.ID), termSafe(f.Error))
-		}
+		verb := bulkLines(out, res)
 		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped))
 	}
 	if len(res.Failed) > 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages", res.Action, len(res.Failed), res.Matched)}
 	}
 	return nil
+}
+
+// bulkLines writes a bulk action's line for each message it changed
+// (`ID: ACTION`) and each it failed on (`ID: failed: REASON`); it
+// returns the verb of those lines.
+func bulkLines(out io.Writer, res admin.BulkResult) string {
+	verb := res.Action
+	if res.DryRun {
+		verb = "would " + res.Action
+	}
+	for _, id := range res.Done {
+		fmt.Fprintf(out, "%s: %s\n", id, verb)
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(out, "%s: failed: %s\n", termSafe(f.ID), termSafe(f.Error))
+	}
+	return verb
+}
+
+// reportBulkBefore writes what the batches answered before err (an
+// interruption, the daemon gone) did: the lines of an uninterrupted run
+// without its totals, which err carries to standard error; with --json
+// the result so far with err's text and exit status, one object, as
+// a refusal's (main prints none then).
+func reportBulkBefore(cmd *cobra.Command, res admin.BulkResult, err error) {
+	out := cmd.OutOrStdout()
+	if wantJSON(cmd) {
+		printJSON(out, struct {
+			admin.BulkResult
+			Error string `json:"error"`
+			Exit  int    `json:"exit"`
+		}{res, err.Error(), exitCode(err)})
+		return
+	}
+	bulkLines(out, res)
 }
 
 // skippedText is ", N skipped (REASON: N, …)" for the messages a bulk

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"umbra/internal/admin"
+	"umbra/internal/queue"
 )
 
 // exportEML writes message id's content to the file out, or to stdout
@@ -41,9 +42,18 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
 		}
 	}
+	// Errors of the temporary file beside out name out, as given
+	// (queue.GivenFileError): the temporary name is no file the
+	// operator knows, and none is left.
+	given := func(err error) error {
+		if out == "" {
+			return fmt.Errorf("message export: a temporary copy in %s: %w", dir, err)
+		}
+		return queue.GivenFileError("message export -o", out, err)
+	}
 	tmp, err := os.CreateTemp(dir, ".umbra-export-*.eml")
 	if err != nil {
-		return err
+		return given(err)
 	}
 	done := false
 	defer func() {
@@ -52,29 +62,29 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := c.Export(id, tmp); err != nil {
+	if err := c.Export(id, givenWriter{tmp, given}); err != nil {
 		return apiErr(err)
 	}
 	if out != "" {
 		if err := tmp.Sync(); err != nil {
-			return err
+			return given(err)
 		}
 		if err := tmp.Close(); err != nil {
-			return err
+			return given(err)
 		}
 		// Link, not rename: a file that appeared at out meanwhile is kept.
 		if err := os.Link(tmp.Name(), out); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
 			}
-			return err
+			return given(err)
 		}
 		os.Remove(tmp.Name())
 		done = true
 		return nil
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
+		return given(err)
 	}
 	if _, err := io.Copy(stdout, tmp); err != nil {
 		return fmt.Errorf("writing the message: %w", err)
@@ -92,4 +102,19 @@ func printSpool(w io.Writer, s *admin.SpoolView) {
 		state = "DAMAGED: " + s.Problem
 	}
 	fmt.Fprintf(w, "spool file: %s (%d bytes from offset %d; %s)\n", s.File, s.Length, s.Offset, state)
+}
+
+// givenWriter writes to the temporary file of an export, its errors
+// (no room) naming the file given instead (exportEMLTo's given).
+type givenWriter struct {
+	f     *os.File
+	given func(error) error
+}
+
+func (w givenWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = w.given(err)
+	}
+	return n, err
 }

@@ -187,7 +187,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) {
 		// A first attempt's backlog counted behind its destination, as
 		// queue list counts it; before the manager exists, none runs.
-		return store.QueueStats(mgr, queueRetryScan)
+		return store.QueueStats(mgr)
 	}, func() []string {
 		if mgr == nil { // a scrape before the manager exists
 			return nil
@@ -705,10 +705,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	log.Info("stopped")
 	return nil
 }
-
-// queueRetryScan bounds the records of one queue read at a scrape to
-// split its ready messages from those waiting for a retry.
-const queueRetryScan = 10000
 
 // damagedLogged bounds the lines a start logs for damaged records it set
 // aside: a page overwritten can hold many.

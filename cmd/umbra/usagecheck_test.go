@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +40,36 @@ func TestExportIntoMissingDirectoryIsFailure(t *testing.T) {
 	code, errOut := cliErr(t, cfg, "message", "export", "0000000000000001", "-o", dir+"/nonexist/x.eml")
 	if code != exitFailure || !strings.Contains(errOut, "nonexist") {
 		t.Errorf("exit %d %q, want 1", code, errOut)
+	}
+}
+
+// db compact --schema with a version compaction does not write is a
+// usage error (exit 64) before anything is opened, as the README's
+// exit-code table says of an argument that cannot mean what it says
+// (fixd19: --schema 2 exited 1, as though the compaction had failed).
+func TestCompactSchemaThatMeansNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	for _, v := range []string{"2", "1", "-1", "99"} {
+		code, errOut := cliErr(t, cfg, "db", "compact", "--schema", v)
+		if code != exitUsage || !strings.Contains(errOut, "--schema: schema version "+v+": ") || !strings.Contains(errOut, "3, 4") {
+			t.Errorf("db compact --schema %s: exit %d %q, want 64 naming the versions it writes", v, code, errOut)
+		}
+	}
+}
+
+// db restore --owner naming no user or group of this machine is a usage
+// error (exit 64) before the backup is read, not a refusal of the
+// backup (exit 1) that leaves the owner's mistake for the next run.
+func TestRestoreOwnerThatMeansNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+	backup := filepath.Join(dir, "empty.db") // no backup: the owner is judged first
+	os.WriteFile(backup, nil, 0o600)
+	for _, owner := range []string{"no-such-user-fixd19", ":", "root:no-such-group-fixd19"} {
+		code, errOut := cliErr(t, cfg, "db", "restore", "--owner", owner, backup)
+		if code != exitUsage || !strings.Contains(errOut, "--owner "+owner) {
+			t.Errorf("db restore --owner %s: exit %d %q, want 64 naming the owner", owner, code, errOut)
+		}
 	}
 }

@@ -88,3 +88,49 @@ func TestCLIWritersJudgedByTheDaemonsConfiguration(t *testing.T) {
 		t.Error("the backup was written into the spool")
 	}
 }
+
+// message export -o writes through a temporary file beside the file
+// given; an error names the file given, never the temporary one
+// (README: file errors name what the operator gave; fixd19: `open
+// …/nodir/.umbra-export-784786463.eml`). Refused before the daemon is
+// asked: none runs here.
+func TestExportErrorNamesTheFileGiven(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data, admin_socket: "+filepath.Join(dir, "none.sock")+"}\n"+
+		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.1:2525\"]}]\n"+
+		"mailbox: {maildir: ../mail}\n"), 0o600)
+	for _, out := range []string{filepath.Join(dir, "nodir", "x.eml"), filepath.Join("nodir", "x.eml")} {
+		cmd := exec.Command(umbraBin, "message", "export", "0000000000000001", "-o", out, "--config", cfg)
+		cmd.Dir = dir
+		got, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		want := "message export -o " + out + ": the directory " + filepath.Dir(out) + " does not exist"
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(got), want) || strings.Contains(string(got), ".umbra-export") {
+			t.Errorf("export -o %s: %v\n%s\nwant exit 1 and %q", out, err, got, want)
+		}
+	}
+}
+
+// db backup into a missing directory names the file given and is
+// refused before the daemon is asked for a copy (fixd19: the daemon
+// wrote its snapshot and logged `database backup … failed: broken pipe`
+// while the CLI named its own temporary file).
+func TestBackupIntoMissingDirectoryRefusedFirst(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	cmd := exec.Command(umbraBin, "db", "backup", filepath.Join("nodir", "b.db"), "--config", cfg)
+	cmd.Dir = dir
+	got, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if want := "backup nodir/b.db: the directory nodir does not exist"; !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(got), want) {
+		t.Fatalf("db backup nodir/b.db: %v\n%s\nwant exit 1 and %q", err, got, want)
+	}
+	if b, _ := os.ReadFile(d.log); strings.Contains(string(b), "database backup") {
+		t.Errorf("the daemon was asked for a copy:\n%s", b)
+	}
+}

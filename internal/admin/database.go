@@ -130,6 +130,11 @@ func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) 
 // refusing: they are returned, and the backup holds those messages
 // without their body (queue.BackupOptions).
 func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable bool) (int64, []queue.UnreadableBody, error) {
+	// A file that cannot be written is refused before the daemon
+	// copies the database for nothing.
+	if err := queue.CheckBackupTarget(path); err != nil {
+		return 0, nil, err
+	}
 	hc := *c.http
 	hc.Timeout = 0 // a large database takes as long as it takes
 	url := "http://umbra/v1/db/backup"

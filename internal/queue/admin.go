@@ -102,13 +102,19 @@ type minuteWindow struct {
 	n   [60]int
 }
 
-func (w *minuteWindow) add(now time.Time) {
+func (w *minuteWindow) add(now time.Time) { w.addN(now, 1) }
+
+// addN counts n events at now.
+func (w *minuteWindow) addN(now time.Time, n int) {
+	if n <= 0 {
+		return
+	}
 	s := now.Unix()
 	i := s % 60
 	if w.sec[i] != s {
 		w.sec[i], w.n[i] = s, 0
 	}
-	w.n[i]++
+	w.n[i] += n
 }
 
 // count is the number of events in the 60 seconds up to now.
@@ -146,6 +152,11 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name == "" {
 			name = prev
 		}
+		// A recipient taken over from a failed primary stays in that
+		// primary's shadow queue until a route takes it (finish): a
+		// deferral moves it nowhere (an OUT of the shadow queue each
+		// retry showed copies leaving that were all still there).
+		stays := strings.HasPrefix(prev, "shadow:") && (res.Outcome == Deferred || res.Outcome == deadWait)
 		if res.Outcome == Held || res.Outcome == throttled {
 			if name != prev {
 				q.rt(prev, now).out.add(now)
@@ -157,14 +168,60 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		r.lastAttempt = now
 		if res.Outcome != Deferred && res.Outcome != deadWait {
 			r.lastError = ""
+			if res.Outcome == ShadowedOK || res.Outcome == GivenBack {
+				// Handed on with a copy kept here: it waits in the
+				// shadow queue of the server that holds it now (a copy
+				// given back to its primary from its own shadow queue
+				// stays where it was).
+				if to := "shadow:" + res.Primary; to != prev {
+					q.rt(prev, now).out.add(now)
+					q.rt(to, now).in.add(now)
+				}
+				continue
+			}
 			q.rt(prev, now).out.add(now)
 			continue
 		}
 		r.lastError = res.Reply
-		if name != prev {
+		if name != prev && !stays {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
 		}
+	}
+}
+
+// waitsIn is the queue a recipient waits in, as QueuesOf files it: its
+// primary's shadow queue while it is a copy (Shadowed), else queueOf's.
+func waitsIn(r *Recipient) string {
+	if r.Status == Shadowed {
+		return "shadow:" + r.Primary
+	}
+	return queueOf(r)
+}
+
+// noteArrivedCopies counts the n recipients of copies kept here for a
+// primary as they enter its shadow queue, at their arrival.
+func (q *Manager) noteArrivedCopies(primary string, n int) {
+	if n <= 0 {
+		return
+	}
+	now := q.clk.Now()
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	q.rt("shadow:"+primary, now).in.addN(now, n)
+}
+
+// noteLeft counts the recipients that left each queue of left (a
+// primary's discard settled them), once their commit returned.
+func (q *Manager) noteLeft(left map[string]int) {
+	if len(left) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for name, n := range left {
+		q.rt(name, now).out.addN(now, n)
 	}
 }
 
@@ -216,8 +273,9 @@ func DeliveryType(queue string) string {
 	return "other"
 }
 
-// nextRetryScan bounds how many records of one queue are read to find its
-// next retry time.
+// nextRetryScan bounds how many whole records of one queue are read to
+// find its stored error (Queues); its counts and next retry read every
+// Ready record's retry fields (readyRetryFields).
 const nextRetryScan = 10000
 
 // firstAttemptsIn counts, in tx, each message in its first attempt —
@@ -320,14 +378,14 @@ func firstAttemptsOf(tx *Tx, jobs map[ID]*jobView) firstAttempts {
 }
 
 // QueueStats is the queues' summary for the queue gauges (Tx.Queues,
-// with Retry as WaitingRetry gives it, at most retryScan records read a
-// queue), each message in its first attempt counted as queue list
+// with Retry as WaitingRetry gives it: exact, every Ready record's
+// retry fields read), each message in its first attempt counted as queue list
 // counts it (firstAttemptsOf): Active in the queues of the destinations
 // its jobs wait for or run on, and no longer in submission (rt18c-F7:
 // the gauges said submission for a backlog queue list showed behind
 // its destination). q is the Manager over s, nil before it exists (no
 // job runs then: the index's counts as they are).
-func (s *Store) QueueStats(q *Manager, retryScan int) ([]QueueStats, error) {
+func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 	now := time.Now()
 	var jobs map[ID]*jobView
 	if q != nil {
@@ -339,7 +397,7 @@ func (s *Store) QueueStats(q *Manager, retryScan int) ([]QueueStats, error) {
 		qs = tx.Queues()
 		for i := range qs {
 			if qs[i].ByState[Ready] > 0 {
-				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now, retryScan)
+				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now)
 			}
 		}
 		at := map[string]int{}
@@ -413,33 +471,36 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			if qi.ByState[Active.String()] == 0 {
 				delete(qi.ByState, Active.String())
 			}
+			// The queue counts its messages in the states the operator
+			// sees them in (DisplayState), every Ready one of them: a
+			// count bounded by a scan showed a dead destination's
+			// 12,000 as 10,000 retry and the rest ready (fixd19). Of
+			// each record only its retry fields are read.
 			due, retry := 0, 0
-			// The Ready ones only, bounded: a queue of suspended or
-			// held records first must not hide them (rt17c F3).
+			tx.readyRetryFields(st.Name, func(_ ID, f retryFields) {
+				if qi.NextRetry.IsZero() || f.next.Before(qi.NextRetry) {
+					qi.NextRetry = f.next
+				}
+				switch {
+				case f.waitsForRetry(now):
+					retry++
+				case !f.next.After(now):
+					due++
+				}
+			})
+			// The stored error of the queue: the last reply of its
+			// recipient in the most recently deferred message (the
+			// latest next attempt), for a queue the running process
+			// has not tried yet (after a restart). The Ready ones only,
+			// bounded: a queue of suspended or held records first must
+			// not hide them (rt17c F3); the whole records are read.
 			for _, id := range tx.InQueueIn(st.Name, Ready, nextRetryScan) {
 				m, err := tx.Get(id)
 				if err != nil || m.State != Ready {
 					continue
 				}
-				if qi.NextRetry.IsZero() || m.NextAttempt.Before(qi.NextRetry) {
-					qi.NextRetry = m.NextAttempt
-				}
-				// The stored error of the queue: the last reply of its
-				// recipient in the most recently deferred message (the
-				// latest next attempt), for a queue the running process
-				// has not tried yet (after a restart).
 				if e := lastReplyIn(m, st.Name); e != "" && (stored[st.Name] == "" || m.NextAttempt.After(storedAt[st.Name])) {
 					stored[st.Name], storedAt[st.Name] = e, m.NextAttempt
-				}
-				// The queue counts its messages in the states the
-				// operator sees them in (DisplayState).
-				switch DisplayState(m, now) {
-				case "retry":
-					retry++
-				case "ready":
-					if !m.NextAttempt.After(now) {
-						due++
-					}
 				}
 			}
 			if retry > 0 {

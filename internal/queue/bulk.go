@@ -136,7 +136,7 @@ func DisplayState(m *Message, now time.Time) string {
 	// Waiting after a deferral: an attempt, or a dead destination's
 	// answer without a connection (no attempt; its reply is the last
 	// error).
-	if m.State == Ready && (m.Attempts > 0 || m.LastError != "") && m.NextAttempt.After(now) {
+	if (retryFields{m.State, m.Attempts > 0 || m.LastError != "", m.NextAttempt}).waitsForRetry(now) {
 		return "retry"
 	}
 	return m.State.String()
@@ -285,16 +285,20 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 }
 
 // WaitingRetry counts the messages of queue name that wait for a retry
-// after a deferral at now (DisplayState "retry"), reading at most limit
-// Ready records: the split of ready messages that the metrics, the CLI and the
-// console all show as "retry".
-func (t *Tx) WaitingRetry(name string, now time.Time, limit int) int {
+// after a deferral at now (DisplayState "retry"): the split of ready
+// messages that the metrics, the CLI and the console all show as
+// "retry". Every Ready message of the queue is counted, with no bound
+// (a bounded count showed a dead destination's 12,000 as 10,000 retry
+// and the rest ready): the index names them, and of each record only
+// the fields before its recipients are read (peekRetryFields), so the
+// cost grows with the number of ready messages, not with their sizes.
+func (t *Tx) WaitingRetry(name string, now time.Time) int {
 	n := 0
-	for _, id := range t.InQueueIn(name, Ready, limit) { // only Ready is "retry": others first must not use up the limit
-		if m, err := t.Get(id); err == nil && DisplayState(m, now) == "retry" {
+	t.readyRetryFields(name, func(_ ID, f retryFields) {
+		if f.waitsForRetry(now) {
 			n++
 		}
-	}
+	})
 	return n
 }
 

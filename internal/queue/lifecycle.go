@@ -45,9 +45,11 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 // BackupWith is Backup with options: what to do with a spooled body
 // whose file is unreadable (spoolbackup.go).
 func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int64, error) {
+	// Its errors name the database the snapshot is beside, never the
+	// snapshot's own temporary name (GivenFileError).
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
 	if err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	defer func() {
 		f.Close()
@@ -76,18 +78,18 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 	}
 	defer links.remove()
 	if err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	if links.any() {
 		// A backup is one file: the spooled bodies go into it, in
 		// pieces (spoolbackup.go), so a restored database has every
 		// body.
 		if total, err = links.inline(f); err != nil {
-			return 0, fmt.Errorf("backup snapshot: %w", err)
+			return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("backup snapshot: %w", err)
+		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
 	if o.Unreadable != nil && len(links.unreadable) > 0 {
 		o.Unreadable(links.unreadable)
@@ -121,12 +123,12 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // failure leaves no file behind. The mark is what makes a restored
 // database present a new id (Open).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
-	if _, err := os.Lstat(path); err == nil {
-		return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+	if err := CheckBackupTarget(path); err != nil {
+		return 0, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, GivenFileError("backup", path, err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -143,18 +145,21 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, GivenFileError("backup", path, err)
 	}
 	if err := markBackup(tmp); err != nil {
-		return 0, fmt.Errorf("backup: marking the copy: %w", err)
+		return 0, GivenFileError("backup", path, fmt.Errorf("marking the copy: %w", err))
 	}
 	fi, err := os.Stat(tmp)
 	if err != nil {
-		return 0, err
+		return 0, GivenFileError("backup", path, err)
 	}
 	// Link, not rename: a file that appeared at path meanwhile is kept.
 	if err := os.Link(tmp, path); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		if errors.Is(err, fs.ErrExist) {
+			return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+		}
+		return 0, GivenFileError("backup", path, err)
 	}
 	os.Remove(tmp)
 	ok = true
@@ -162,6 +167,25 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// CheckBackupTarget refuses a backup file SaveBackup would refuse, one
+// that exists or whose directory does not, naming the file as given
+// (GivenFileError): the CLI asks it before it asks the daemon for a
+// copy, which would be written for nothing.
+func CheckBackupTarget(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("backup %s: the file exists; name a new file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return GivenFileError("backup", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("backup %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 // markBackup records in a copy's meta bucket which database it is a
@@ -312,6 +336,20 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 	return CompactTo(path, threshold, 0)
 }
 
+// ErrCompactSchema is CheckCompactSchema's refusal: a schema version
+// compaction does not write.
+var ErrCompactSchema = fmt.Errorf("compaction writes schema version 3, 4 or %d", schemaVersion)
+
+// CheckCompactSchema refuses a schema version CompactTo does not write
+// (0: the file's own): the CLI asks before it opens anything, and
+// refuses it as a usage error.
+func CheckCompactSchema(schema int) error {
+	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
+		return fmt.Errorf("schema version %d: %w", schema, ErrCompactSchema)
+	}
+	return nil
+}
+
 // CompactTo is CompactSpooling that writes the compacted copy in the
 // layout of schema version schema: 0 keeps the file's own, 4 writes
 // every record without its checksum (checksum.go), 3 does that and
@@ -320,8 +358,8 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 // way back for a rollback (README, "Upgrades and rollback"). The
 // database takes the copy's name only once it is whole and durable.
 func CompactTo(path string, threshold int64, schema int) (before, after int64, err error) {
-	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
-		return 0, 0, fmt.Errorf("schema version %d: compaction writes version 3, 4 or %d", schema, schemaVersion)
+	if err := CheckCompactSchema(schema); err != nil {
+		return 0, 0, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -631,12 +669,14 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		os.RemoveAll(staging)
 		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
 	}
-	if len(respooled) > 0 {
-		if err := compactCopy(tmp); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
-		}
+	// The copy is compacted whether or not bodies left it: a backup
+	// carries the free pages of the messages that had left the
+	// database it was taken of, and the restored queue.db must not
+	// (a 78 MiB backup was restored as 82 MB, 16 MiB compacted).
+	if err := compactCopy(tmp); err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	// The owner of the file replaced (or of the data directory), for the
 	// copy and its spool files (ownership.go): run as root, they would be

@@ -260,8 +260,9 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 				continue
 			}
 			if discardSettles(r, primary, pd.ID) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+				from := waitsIn(r)
 				r.Status = Relayed
-				these = append(these, partialSettled{m: m, rc: *r})
+				these = append(these, partialSettled{m: m, rc: *r, from: from})
 			}
 		}
 		if len(these) == 0 {
@@ -291,6 +292,9 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 type partialSettled struct {
 	m  *Message
 	rc Recipient
+	// from is the queue the recipient waited in until it was settled
+	// (waitsIn): its OUT/MIN.
+	from string
 }
 
 // partialEvents writes the events of the recipients partial discards

@@ -229,6 +229,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		if res[i].Stored && !again[i] {
 			kept = true
 			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
+			q.noteArrivedCopies(primary, len(c.M.Rcpts)) // IN/MIN of its shadow queue
 		}
 	}
 	for _, o := range merged {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 )
 
@@ -433,6 +434,84 @@ func decodeMessage(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: %v", errCorrupt, d.err)
 	}
 	return m, nil
+}
+
+// retryFields are the fields of a stored record that say whether it
+// waits for a retry (DisplayState): its state, whether it was attempted
+// or answered (Attempts, LastError) and its next attempt.
+type retryFields struct {
+	state     State
+	attempted bool
+	next      time.Time
+}
+
+// waitsForRetry is DisplayState's "retry": a Ready message waiting after
+// a deferral — an attempt, or a dead destination's answer without a
+// connection (no attempt; its reply is the last error).
+func (f retryFields) waitsForRetry(now time.Time) bool {
+	return f.state == Ready && f.attempted && f.next.After(now)
+}
+
+// peekRetryFields reads the retryFields of the stored record b without
+// decoding the rest: they come before its recipients, so the cost is the
+// record's checksum and a few varints, whatever its recipients. A record
+// that does not decode there, or whose checksum fails, gives ok false,
+// as Tx.Get would fail on it.
+func peekRetryFields(b []byte) (f retryFields, ok bool) {
+	if recordIsSummed(b) {
+		if len(b) < 5 {
+			return f, false
+		}
+		n := len(b) - 4
+		if crc32.Checksum(b[:n], castagnoli) != binary.BigEndian.Uint32(b[n:]) {
+			return f, false
+		}
+		b = b[:n]
+	}
+	if len(b) == 0 {
+		return f, false
+	}
+	version := b[0] &^ recordSummed
+	if version != recordVersion && version != 1 && version != recordVersionQuarantine {
+		return f, false
+	}
+	d := decoder{buf: b[1:]}
+	d.uint() // ID
+	f.state = State(d.uint())
+	d.skip()      // From
+	d.time()      // Arrived
+	d.uint()      // Size
+	for range 5 { // Connector, ClientIP, Helo, EnvID, MessageID
+		d.skip()
+	}
+	if version >= 2 {
+		d.skip() // OrgID
+	}
+	d.skip() // ShadowServer
+	d.skip() // ShadowID
+	d.uint() // flags
+	attempts := d.small()
+	f.next = d.time()
+	d.small() // CrashCount
+	lastError := d.uint()
+	if d.err != nil || lastError > uint64(len(d.buf)) {
+		return f, false
+	}
+	f.attempted = attempts > 0 || lastError > 0
+	return f, true
+}
+
+// skip passes over a string without allocating it.
+func (d *decoder) skip() {
+	n := d.uint()
+	if d.err != nil {
+		return
+	}
+	if n > uint64(len(d.buf)) {
+		d.err = fmt.Errorf("string of %d bytes in %d", n, len(d.buf))
+		return
+	}
+	d.buf = d.buf[n:]
 }
 
 type encoder struct{ buf []byte }

@@ -96,17 +96,19 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 // shadowed or pending.
 func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	n := 0
+	var left map[string]int
 	var gone, given []*Message
 	var settled []partialSettled
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		given = given[:0]
-		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now(), &given)
+		given, left = given[:0], map[string]int{}
+		n, gone, settled, err = q.applyDiscardsTx(tx, primary, ids, q.clk.Now(), &given, left)
 		return err
 	})
 	if err == nil {
 		q.afterCopyGiven(primary, given)
 		q.partialEvents(primary, settled)
+		q.noteLeft(left)
 	}
 	q.discardEvents(primary, gone)
 	return n, err

@@ -631,8 +631,9 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	var res ContactResult
 	var taken, gone, back, given []*Message
 	var settled []partialSettled
+	var left map[string]int // recipients the discards settled, by queue (applyDiscardsTx)
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		res, taken, gone, back, settled, given = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0]
+		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], map[string]int{}
 		if !sameOnly { // sameOnly records only the stored id
 			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 				return err // another primary's database id (rt17f-F1)
@@ -664,7 +665,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given); err != nil {
+			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given, left); err != nil {
 				return err
 			}
 		}
@@ -710,6 +711,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	q.afterCopyGiven(primary, given)
 	q.partialEvents(primary, settled)
 	q.discardEvents(primary, gone)
+	q.noteLeft(left)
 	for _, m := range back {
 		q.ev.Event("giveback", m, nil, "given back to "+primary+": it answered again with the same transport database")
 	}
@@ -1086,8 +1088,10 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 
 // applyDiscardsTx is ApplyDiscards in a transaction (with the messages a
 // primary gave this server, taken over, added to given: handback.go); it returns the
-// messages that left the queue.
-func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message) (n int, gone []*Message, settled []partialSettled, err error) {
+// messages that left the queue, and counts in left, by the queue each
+// waited in (waitsIn), the recipients the discards settled: the OUT/MIN
+// of those queues once the commit returned (noteLeft).
+func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message, left map[string]int) (n int, gone []*Message, settled []partialSettled, err error) {
 	for _, sid := range ids {
 		if cid, ok := strings.CutSuffix(sid, HandBackSuffix); ok { // handback.go
 			taken, marked, err := tx.takeCopyGivenTx(primary, cid, now)
@@ -1112,6 +1116,9 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				gone = append(gone, g)
 			}
 			settled = append(settled, these...)
+			for _, p := range these {
+				left[p.from]++
+			}
 			continue
 		}
 		hexID, _, ok := strings.Cut(sid, "-")
@@ -1165,6 +1172,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
 				}
 				if settles {
+					left[waitsIn(r)]++
 					r.Status, changed = Relayed, true
 					if folds {
 						if err := tx.dropFolded(primary, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {

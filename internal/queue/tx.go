@@ -385,6 +385,21 @@ func walkQueueIndex(qidx *bolt.Bucket, prefix, seek []byte, fn func(name string,
 	}
 }
 
+// readyRetryFields calls fn with the retryFields of every Ready message
+// of queue name, oldest first; a record that does not decode, or is not
+// Ready itself, is skipped.
+func (t *Tx) readyRetryFields(name string, fn func(ID, retryFields)) {
+	t.walkQueue(name, 0, func(id ID, st State, known bool) bool {
+		if !known || st != Ready {
+			return true
+		}
+		if f, ok := peekRetryFields(t.messages.Get(id.Key())); ok && f.state == Ready { // the record's state, as Get reads it
+			fn(id, f)
+		}
+		return true
+	})
+}
+
 // SetSuspended records whether the operator suspended a queue.
 func (t *Tx) SetSuspended(queue string, on bool) error {
 	b := t.tx.Bucket(bucketSuspended)
