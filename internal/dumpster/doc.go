@@ -78,5 +78,9 @@
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow
-//     takeover) is suppressed, not delivered twice.
+//     takeover) is suppressed, not delivered twice. Its queue mark names
+//     the request (queue Tx.MarkRedelivery, Request.Scan), so the
+//     Maildir writer also finds a copy a reader renamed by the org id in
+//     its header, one scan of a mailbox per request (package mailbox,
+//     CheckHeaders).
 package dumpster

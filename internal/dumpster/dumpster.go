@@ -666,7 +666,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err := tx.PutNewBody(cp, body); err != nil {
 					return err
 				}
-				if err := tx.MarkRedelivery(cp.ID); err != nil { // a duplicate-suppressed delivery keeps its copy
+				if err := tx.MarkRedelivery(cp.ID, r.Scan()); err != nil { // a duplicate-suppressed delivery keeps its copy
 					return err
 				}
 				// On this disk alone now (no shadow server holds it):

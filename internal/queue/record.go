@@ -271,7 +271,32 @@ type Message struct {
 	// may have that copy back with (the index of taken-over copies, read
 	// in the claim's commit: takenindex.go); GiveBackRcpts reads it.
 	GiveBack map[string]string
+	// Prior and Scan are not stored: of a message claimed for an
+	// attempt, whether a mailbox may hold a copy of it written before
+	// (Tx.priorOf, read in the claim's commit; PriorNone for a message
+	// that goes to delivery from its receipt), and the header scan of a
+	// mailbox its redelivery request shares (package mailbox).
+	Prior Prior
+	Scan  string
 }
+
+// Prior is what the store knows of a copy of a message a mailbox may
+// hold from before this attempt (Tx.priorOf).
+type Prior uint8
+
+const (
+	// PriorNone: no attempt of this server began on the message, and it
+	// is no copy taken over or redelivered: a mailbox write needs no
+	// search for an earlier copy of this server's.
+	PriorNone Prior = iota
+	// PriorAttempt: an attempt of this server (or the primary of a copy
+	// taken over) may have written it: look for it by its name.
+	PriorAttempt
+	// PriorRedelivery: a dumpster redelivery (or a restored backup's
+	// message): look by its name and by its org id in the header of a
+	// file a reader renamed.
+	PriorRedelivery
+)
 
 // Pending returns the indexes of the recipients still to be delivered.
 func (m *Message) Pending() []int {

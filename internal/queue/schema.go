@@ -186,7 +186,10 @@ var (
 	// queue from the dumpster (Tx.MarkRedelivery), and those attempted
 	// again after an attempt whose results were lost (Tx.markRepeat),
 	// until they are gone: a copy of theirs the mailbox store already has
-	// keeps its dumpster copy (dumpster.go).
+	// keeps its dumpster copy (dumpster.go). Value: "request:" and the
+	// request's scan name (a redelivery), "repeat" (then NUL and a
+	// redelivery's value, if it had one), or empty (a restore; an older
+	// release's redelivery): Tx.priorOf reads it at the claim.
 	bucketRedeliver = []byte("redelivery")
 	// bucketHolders, bucketSingle: the primary's view of the servers
 	// that keep its messages' shadow copies (holders.go).

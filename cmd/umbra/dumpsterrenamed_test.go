@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A message the reader moved or copied under a name of its own (an IMAP
+// MOVE/COPY: a new base name in cur/, of the inbox or of a Maildir++
+// folder) is still in the mailbox: a dumpster redelivery finds it by the
+// org id in its header and writes no second copy (SR-11; README "Where
+// the copies live"). It used to look by umbra's file name alone.
+func TestDumpsterRedeliveryFindsRenamedCopy(t *testing.T) {
+	for _, tc := range []struct{ name, to string }{
+		{"inbox", "cur/1796317000.M5P7.mbx,S=400,W=410:2,S"},
+		{"folder", ".Archive/cur/1796317001.M6P7.mbx,S=400,W=410:2,S"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+			cfg := relayConfig(t, dir, listen, sink)
+			d := startUmbra(t, cfg, listen)
+			d.dumpLogIfFailed()
+			msg := "Message-ID: <moved-" + tc.name + "@example.org>\r\nSubject: moved\r\n\r\nread and moved\r\n"
+			if r := rawSend(t, listen, "s@example.org", []string{"alice@example.test"}, msg); !strings.HasPrefix(r, "250") {
+				t.Fatalf("send: %q", r)
+			}
+			box := filepath.Join(dir, "data", "maildir", "example.test", "alice")
+			all := func() []string {
+				var out []string
+				filepath.Walk(box, func(p string, fi os.FileInfo, err error) error {
+					if err == nil && fi.Mode().IsRegular() && filepath.Base(filepath.Dir(p)) != "tmp" {
+						out = append(out, p)
+					}
+					return nil
+				})
+				return out
+			}
+			waitCond(t, "the Maildir file", 30*time.Second, func() bool { return len(all()) == 1 })
+			waitCond(t, "its dumpster copy", 30*time.Second, func() bool {
+				out, _ := cli(t, cfg, "dumpster", "list", "--database", "local")
+				return strings.Contains(out, "moved-"+tc.name)
+			})
+			to := filepath.Join(box, filepath.FromSlash(tc.to))
+			os.MkdirAll(filepath.Dir(to), 0o700)
+			if err := os.Rename(all()[0], to); err != nil {
+				t.Fatal(err)
+			}
+			if out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "30s", "--request-id", "r4"); code != 0 ||
+				!strings.Contains(out, "resubmitted 1 messages") {
+				t.Fatalf("resubmit: exit %d\n%s", code, out)
+			}
+			waitCond(t, "the redelivery suppressed as a duplicate", 30*time.Second, func() bool {
+				out, _ := cli(t, cfg, "track", "--event", "duplicate-suppressed", "--json")
+				return strings.Contains(out, "moved-"+tc.name)
+			})
+			if fs := all(); len(fs) != 1 {
+				t.Fatalf("%d files in the mailbox after the redelivery, want the moved one alone: %v", len(fs), fs)
+			}
+		})
+	}
+}
