@@ -63,3 +63,42 @@ func TestDumpsterRedeliveryFindsRenamedCopy(t *testing.T) {
 		})
 	}
 }
+
+// fixe19 item 3: a window from before any copy could be kept (1900, and
+// 1650, whose nanoseconds since 1970 do not fit in 64 bits) is every
+// copy, for resubmit, list and remove alike: stored so that it decodes
+// (a restart finds no damaged request), the same request when retried.
+func TestDumpsterWindowFarInThePast(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	if r := rawSend(t, listen, "s@example.org", []string{"bob@example.test"}, "Message-ID: <far@example.org>\r\n\r\nx\r\n"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("send: %q", r)
+	}
+	waitCond(t, "its dumpster copy", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "dumpster", "list", "--database", "local", "--since", "1650-06-01T00:00:00Z")
+		return strings.Contains(out, "far@example.org")
+	})
+	for _, until := range []string{"1900-01-01T00:00:00Z", "1650-06-01T00:00:00Z"} {
+		if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--until", until, "--dry-run"); code != 0 || !strings.Contains(out, "0 copies would be removed") {
+			t.Fatalf("remove --until %s: exit %d\n%s", until, code, out)
+		}
+	}
+	for _, c := range []struct{ id, since, want string }{
+		{"far-1", "1900-01-01T00:00:00Z", "resubmitted 1 messages"},
+		{"far-1", "1900-01-01T00:00:00Z", "already carried out"},
+		{"far-2", "1650-06-01T00:00:00Z", "resubmitted"},
+	} {
+		out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", c.since, "--request-id", c.id)
+		if code != 0 || !strings.Contains(out, c.want) || strings.Contains(out, "2234") {
+			t.Fatalf("resubmit %s --since %s: exit %d, want %q\n%s", c.id, c.since, code, c.want, out)
+		}
+	}
+	d.kill()
+	d = startUmbra(t, cfg, listen)
+	if b, _ := os.ReadFile(cfg + ".log"); strings.Contains(string(b), "does not decode") {
+		t.Fatalf("a stored request does not decode:\n%s", b)
+	}
+}

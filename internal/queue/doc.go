@@ -56,7 +56,10 @@
 // One bbolt file, queue.db, in the data directory. The buckets and key
 // layouts are listed in schema.go; records are encoded in record.go (a
 // version byte, then varints and length-prefixed strings; the decoder
-// rejects every malformed input and is fuzzed). Message ids are
+// rejects every malformed input and is fuzzed). Every stored time, in a
+// record or a key, is nanoseconds since 1970 saturated by nanos: a time
+// before 1970 is stored as the zero time, one past 2262 as the last one
+// held (StoredTime says what reads back), never a wrapped value. Message ids are
 // microsecond timestamps made unique by NewID, big-endian, so cursor order
 // is arrival order; they never repeat within a database, whatever the
 // clock does, stored or only handed out: each new message's commit

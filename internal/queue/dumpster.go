@@ -38,11 +38,7 @@ func deliveredHashOf(orgID, key string) []byte {
 
 func putTime(t time.Time) []byte {
 	var v [8]byte
-	n := t.UnixNano()
-	if n < 0 {
-		n = 0
-	}
-	binary.BigEndian.PutUint64(v[:], uint64(n))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(t)))
 	return v[:]
 }
 

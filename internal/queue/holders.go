@@ -233,7 +233,7 @@ const pushedSep = "\x00"
 // which may hold it all the same.
 func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string) error {
 	v := make([]byte, 8, 8+len(server))
-	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	v = append(v, server...)
 	for _, p := range pushed {
 		v = append(append(v, pushedSep...), p...)
@@ -321,7 +321,7 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 			lost += refusedSep + why
 		}
 		v := make([]byte, 8, 8+len(lost))
-		binary.BigEndian.PutUint64(v, uint64(since.UnixNano()))
+		binary.BigEndian.PutUint64(v, uint64(nanos(since)))
 		v = append(v, lost...)
 		for _, p := range pushed {
 			v = append(append(v, pushedSep...), p...)

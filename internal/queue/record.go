@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -463,12 +464,42 @@ type encoder struct{ buf []byte }
 
 func (e *encoder) uint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.buf = append(e.buf, s...) }
-func (e *encoder) time(t time.Time) {
-	if t.IsZero() {
-		e.uint(0)
-		return
+
+// time writes t as nanoseconds since 1970 (0: the zero time), saturated
+// (nanos): a time before 1970 is written as the zero time, one after
+// 2262 as the last it holds, never a wrapped value the decoder refuses
+// or reads as another time.
+func (e *encoder) time(t time.Time) { e.uint(uint64(nanos(t))) }
+
+// nanos is t in nanoseconds since 1970 as every stored time and time
+// key of the transport database holds it: 0 for the zero time and any
+// time before 1970 (no record, copy or entry is older), math.MaxInt64
+// for a time past 2262-04-11 — t.UnixNano would wrap them (its result
+// is undefined outside 1678–2262).
+func nanos(t time.Time) int64 {
+	switch {
+	case !t.After(unixEpoch):
+		return 0
+	case t.After(lastNano):
+		return math.MaxInt64
 	}
-	e.uint(uint64(t.UnixNano()))
+	return t.UnixNano()
+}
+
+var unixEpoch, lastNano = time.Unix(0, 0), time.Unix(0, math.MaxInt64)
+
+// StoredTime is t as a stored time reads back (nanos): the zero time for
+// a time before 1970, the last one a record holds for a time past 2262,
+// t otherwise. A caller that stores a time given from outside (a
+// redelivery request's window) compares what it stores with this.
+func StoredTime(t time.Time) time.Time {
+	switch n := nanos(t); n {
+	case 0:
+		return time.Time{}
+	case math.MaxInt64:
+		return lastNano
+	}
+	return t
 }
 
 type decoder struct {

@@ -299,11 +299,7 @@ const schemaVersion = 5
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {
 	k := make([]byte, 16)
-	n := due.UnixNano()
-	if n < 0 {
-		n = 0
-	}
-	binary.BigEndian.PutUint64(k, uint64(n))
+	binary.BigEndian.PutUint64(k, uint64(nanos(due)))
 	binary.BigEndian.PutUint64(k[8:], uint64(id))
 	return k
 }
