@@ -121,12 +121,16 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 
 // mailboxCheck is how far the Maildir writer looks for a copy of m in
 // the mailbox before it writes (mailbox.Check), by what the queue knows
-// of one written before (queue.Message.Prior): a dumpster redelivery's
-// copy also by the org id in the header of a file a reader renamed
-// (one scan of the mailbox per redelivery request), any other by its
-// file name.
+// of one written before (queue.Message.Prior): the first attempt of a
+// message no attempt of this server began on reads no directory (its
+// cost does not grow with the mailbox: CheckFirst); a repeat, a later
+// attempt or a copy taken over looks for its file name in every folder;
+// a dumpster redelivery's copy also by the org id in the header of a
+// file a reader renamed (one scan of the mailbox per request).
 func mailboxCheck(m *queue.Message) mailbox.Options {
 	switch m.Prior {
+	case queue.PriorNone:
+		return mailbox.Options{Check: mailbox.CheckFirst}
 	case queue.PriorRedelivery:
 		return mailbox.Options{Check: mailbox.CheckHeaders, OrgID: m.OrgID, Scan: m.Scan}
 	default:

@@ -140,9 +140,10 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 }
 
 // DeliverWith is DeliverFrom looking for an earlier copy as o says:
-// by its name (CheckNames, DeliverFrom's), not before the link
-// (CheckNone), or by its name and by the org id in the header of a file
-// a reader renamed (CheckHeaders).
+// by its name everywhere in the mailbox (CheckNames, DeliverFrom's), in
+// the inbox at a fixed cost with no directory read (CheckFirst), or by
+// its name and by the org id in the header of a file a reader renamed
+// (CheckHeaders).
 func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tail io.Reader, o Options) error {
 	if mailaddr.CanonicalDomain(domain) != mailaddr.Fold(domain) {
 		return ErrNotCanonical
@@ -155,6 +156,10 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 	}
 	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
 	switch o.Check {
+	case CheckFirst:
+		if hasFirst(dir, name) {
+			return ErrAlreadyDelivered
+		}
 	case CheckNames:
 		if d.has(dir, name) {
 			return ErrAlreadyDelivered

@@ -23,12 +23,16 @@ const (
 	// Maildir++ folder (has). It reads each cur/ of the mailbox by its
 	// names: its cost grows with the mailbox.
 	CheckNames Check = iota
-	// CheckNone writes at once: the link(2) into new/ still never
-	// replaces a name, so a copy still in new/ is found all the same,
-	// at no cost; one a reader moved is not looked for. For the first
-	// attempt of a message no server may have written into the mailbox
-	// before (package queue: Message.Prior).
-	CheckNone
+	// CheckFirst reads no directory: the name in the inbox's new/ (the
+	// link(2) never replaces it) and in its cur/ as an unread or read
+	// file (NAME:2, and NAME:2,S, a stat each: firstNames) is found, at
+	// a cost that does not grow with the mailbox; a copy with other
+	// flags or in a folder is not looked for. For the first attempt of a
+	// message no attempt of this server began on (package queue:
+	// Message.Prior PriorNone): nothing of it can be in the mailbox from
+	// this server, and a copy another hub of a shared store wrote is
+	// found while it is unread or read in the inbox.
+	CheckFirst
 	// CheckHeaders is CheckNames, and also finds the message under a
 	// name that is not umbra's own (a reader's IMAP MOVE or COPY gives
 	// it one) by the organisation id in its header (Options.OrgID):
@@ -194,4 +198,22 @@ func headerOrgID(p string) string {
 			return ""
 		}
 	}
+}
+
+// firstNames are the names CheckFirst looks up in the inbox's cur/ by
+// stat: the delivery seen by a reader (":2,") and read (":2,S").
+var firstNames = []string{":2,", ":2,S"}
+
+// hasFirst is CheckFirst's look-up before the link: the name in the
+// inbox's new/ and cur/ (firstNames), a stat each.
+func hasFirst(dir, name string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "new", name)); err == nil {
+		return true
+	}
+	for _, info := range firstNames {
+		if _, err := os.Stat(filepath.Join(dir, "cur", name+info)); err == nil {
+			return true
+		}
+	}
+	return false
 }

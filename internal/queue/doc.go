@@ -743,7 +743,26 @@
 // (cmd/umbra TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy,
 // TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy). An unmarked
 // message whose copy the store has is another hub's delivery into a
-// shared store: that hub keeps the copy. A redelivery request (package dumpster) first
+// shared store: that hub keeps the copy.
+//
+// What the mailbox writer searches before it writes follows from what
+// the store knows (Message.Prior, read by Tx.priorOf in the commit that
+// claims the message; not stored): PriorNone — no attempt of this
+// server began on the message, so none of its writes can be in a
+// mailbox — lets the Maildir writer skip the search of the mailbox
+// (package mailbox CheckFirst). It holds across a crash because an
+// attempt begins only on an Active record (the claim's commit, or a
+// Submit that dispatches at once) and every way out of Active leaves a
+// trace the next claim reads: the results' commit sets the attempted
+// recipients' Queue and LastReply (throttled recipients, never
+// attempted, keep theirs); Recover and the stranded retry mark the
+// message (markRepeat). A copy taken over names its primary and
+// queue; a redelivered copy is marked with its request
+// (MarkRedelivery), read as PriorRedelivery and its request's scan name.
+// A restored backup's mark and an older release's redelivery mark (no
+// value) read as PriorAttempt.
+//
+// A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
 // copy to the messages bucket in the commit that deletes it from the
 // dumpster: the copy is in exactly one of the two at any time. An

@@ -648,11 +648,11 @@ const markRequestPrefix = "request:"
 // priorOf is what the store knows of a copy of m a mailbox may hold from
 // before this attempt (Message.Prior) and the header scan a redelivery
 // shares (Message.Scan), read in the commit that claims m.
-//   - PriorRedelivery: a redelivery request's copy (or a restored
-//     backup's message, or the repeat of either): its copy may be in the
-//     mailbox, under a reader's name too.
+//   - PriorRedelivery: a redelivery request's copy (or its repeat): its
+//     copy may be in the mailbox, under a reader's name too.
 //   - PriorAttempt: an attempt of this server may have written it (a
-//     repeat after lost results: markRepeat; a recipient with a result
+//     repeat after lost results: markRepeat; a restored backup's
+//     message, which the replaced database may have delivered; a recipient with a result
 //     of an earlier attempt — deferred after its write, held, redirected
 //     — or of a takeover: Recipient.Queue set), or the message was
 //     attempted before (Attempts, LastError).
@@ -669,8 +669,11 @@ func (t *Tx) priorOf(m *Message) (Prior, string) {
 				}
 				v = rest[1:] // a redelivery's mark after the repeat's
 			}
-			scan, _ := bytes.CutPrefix(v, []byte(markRequestPrefix))
-			return PriorRedelivery, string(scan)
+			if scan, ok := bytes.CutPrefix(v, []byte(markRequestPrefix)); ok {
+				return PriorRedelivery, string(scan)
+			}
+			return PriorAttempt, "" // a restore's mark, or an older release's redelivery: by name
+
 		}
 	}
 	if m.Attempts > 0 || m.LastError != "" {

@@ -293,9 +293,8 @@ const (
 	// PriorAttempt: an attempt of this server (or the primary of a copy
 	// taken over) may have written it: look for it by its name.
 	PriorAttempt
-	// PriorRedelivery: a dumpster redelivery (or a restored backup's
-	// message): look by its name and by its org id in the header of a
-	// file a reader renamed.
+	// PriorRedelivery: a dumpster redelivery: look by its name and by
+	// its org id in the header of a file a reader renamed.
 	PriorRedelivery
 )
 
