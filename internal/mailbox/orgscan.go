@@ -87,7 +87,29 @@ type orgScan struct {
 type scanCache struct {
 	mu    sync.Mutex
 	scans map[scanKey]*orgScan
-	order []scanKey
+}
+
+// evict drops the scans older than scanKeep and, past scanEntries, the
+// oldest ones; the caller holds mu.
+func (c *scanCache) evict(now time.Time) {
+	if len(c.scans) < scanEntries {
+		return
+	}
+	for k, s := range c.scans {
+		if now.Sub(s.at) > scanKeep {
+			delete(c.scans, k)
+		}
+	}
+	for len(c.scans) >= scanEntries {
+		var oldest scanKey
+		var at time.Time
+		for k, s := range c.scans {
+			if at.IsZero() || s.at.Before(at) {
+				oldest, at = k, s.at
+			}
+		}
+		delete(c.scans, oldest)
+	}
 }
 
 // hasOrgID reports whether a file of the mailbox dir, under a name not
@@ -112,16 +134,10 @@ func (d *Maildir) hasOrgID(dir, id, scan string) bool {
 		s = nil
 	}
 	if s == nil {
-		s = &orgScan{done: make(chan struct{}), at: time.Now()}
+		now := time.Now()
+		c.evict(now)
+		s = &orgScan{done: make(chan struct{}), at: now}
 		c.scans[k] = s
-		c.order = append(c.order, k)
-		for len(c.order) > scanEntries {
-			old := c.order[0]
-			c.order = c.order[1:]
-			if o := c.scans[old]; o != nil && o != s {
-				delete(c.scans, old)
-			}
-		}
 		c.mu.Unlock()
 		s.ids = scanOrgIDs(dir)
 		close(s.done)

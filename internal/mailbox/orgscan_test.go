@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A copy a reader renamed (an IMAP MOVE or COPY: a base name of its
@@ -67,5 +68,25 @@ func TestCheckHeadersFindsRenamedCopy(t *testing.T) {
 	os.Remove(filepath.Join(dir, "new", Name("DB1", moved, "alice@example.test")))
 	if err := deliver(moved, "r6", CheckHeaders); !errors.Is(err, ErrAlreadyDelivered) {
 		t.Fatalf("a new request does not scan again: %v", err)
+	}
+}
+
+// The scans kept are bounded: past scanEntries mailboxes the oldest
+// scan goes, and a scan older than scanKeep is made again.
+func TestScanCacheBounded(t *testing.T) {
+	d := &Maildir{Root: t.TempDir()}
+	for i := range scanEntries + 10 {
+		d.hasOrgID(filepath.Join(d.Root, "x", string(rune('a'+i%26))+strings.Repeat("b", i/26)), "0123456789abcdef0123456789abcdef", "r1")
+	}
+	if n := len(d.cache.scans); n > scanEntries {
+		t.Fatalf("%d scans kept, want at most %d", n, scanEntries)
+	}
+	k := scanKey{filepath.Join(d.Root, "x", "a"), "r2"}
+	d.hasOrgID(k.dir, "0123456789abcdef0123456789abcdef", "r2")
+	first := d.cache.scans[k]
+	first.at = first.at.Add(-scanKeep - time.Second)
+	d.hasOrgID(k.dir, "0123456789abcdef0123456789abcdef", "r2")
+	if d.cache.scans[k] == first {
+		t.Fatal("a scan older than scanKeep served again")
 	}
 }
