@@ -9,6 +9,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/mailbox"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 )
 
@@ -52,5 +53,13 @@ func TestFirstAttemptWritesWithoutListing(t *testing.T) {
 		if len(r) != 1 || r[0].Outcome != queue.DeliveredOK || r[0].Duplicate != c.dup {
 			t.Errorf("copy in %s, prior %d: %+v; want duplicate %v", c.where, c.prior, r, c.dup)
 		}
+	}
+}
+
+// The Maildir writer finds a renamed copy by the header field the
+// org id travels in: its name is orgid's.
+func TestMailboxOrgHeaderIsOrgIDs(t *testing.T) {
+	if mailbox.OrgHeader != orgid.Header {
+		t.Fatalf("mailbox.OrgHeader %q, orgid.Header %q", mailbox.OrgHeader, orgid.Header)
 	}
 }

@@ -51,7 +51,7 @@
 // ("1796317000.M5P7.mbx,S=400,W=410:2,S"). The name check cannot find
 // that copy; CheckHeaders (DeliverWith, for a dumpster redelivery's
 // copies: package queue Message.Prior) finds it by the org id umbra
-// wrote in its header (orgid.Header): one scan per mailbox and
+// wrote in its header (OrgHeader, orgid.Header): one scan per mailbox and
 // redelivery request (Options.Scan) reads the header section, at most
 // scanHeaderBytes (16 KiB), of each file in new/ and cur/ of the inbox
 // and its folders whose name is not of Name's form, and keeps the ids

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"umbra/internal/orgid"
 )
 
 // Check says how far a delivery looks for a copy of the message that is
@@ -43,6 +41,11 @@ const (
 	CheckHeaders
 )
 
+// OrgHeader is the header field umbra writes the organisation id in
+// (orgid.Header; package delivery's tests hold the two equal: this leaf
+// package imports no other of umbra's but mailaddr).
+const OrgHeader = "X-Umbra-Org-Id"
+
 // Options are what DeliverWith is told beyond the message.
 type Options struct {
 	Check Check
@@ -73,7 +76,22 @@ func umbraName(n string) bool {
 	if len(n) != 33 || n[0] != 'O' {
 		return false
 	}
-	return orgid.Valid(n[1:])
+	return hex32(n[1:])
+}
+
+// hex32 reports whether s is 32 lower-case hex digits: the form of an
+// organisation id (package orgid, which this leaf package does not
+// import) and of the hash in Name.
+func hex32(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type scanKey struct{ dir, scan string }
@@ -193,7 +211,7 @@ func headerOrgID(p string) string {
 		return ""
 	}
 	r := bufio.NewReaderSize(io.LimitReader(f, scanHeaderBytes), 4096)
-	prefix := []byte(strings.ToLower(orgid.Header) + ":")
+	prefix := []byte(strings.ToLower(OrgHeader) + ":")
 	for {
 		line, err := r.ReadSlice('\n')
 		l := bytes.TrimRight(line, "\r\n")
@@ -201,7 +219,7 @@ func headerOrgID(p string) string {
 			return "" // the end of the header section (or of the file)
 		}
 		if len(l) > len(prefix) && bytes.EqualFold(l[:len(prefix)], prefix) {
-			if id := string(bytes.TrimSpace(l[len(prefix):])); orgid.Valid(id) {
+			if id := string(bytes.TrimSpace(l[len(prefix):])); hex32(id) {
 				return id
 			}
 		}
