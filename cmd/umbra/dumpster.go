@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -318,6 +319,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		var days int
 		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && days >= 0 && fmt.Sprint(days) == n {
+			if days > int(math.MaxInt64/int64(24*time.Hour)) {
+				// Longer than any duration (292 years): before every
+				// copy, never a product wrapped into the future; the
+				// daemon takes a window from before 1970 as every copy.
+				return time.Time{}, nil
+			}
 			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
 		}
 	}

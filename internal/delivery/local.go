@@ -73,7 +73,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: "maildir", Reply: "550 5.1.1 <" + addr + ">: no such mailbox"})
 				continue
 			}
-			err := d.maildirWrite(ctx, st, addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body))
+			err := d.maildirWrite(ctx, st, addr[:at], addr[at+1:], m.From, mailbox.Name(db, m.OrgID, addr), withoutTrace(body), mailboxCheck(m))
 			r := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, NextHop: "maildir", Reply: maildirDelivered}
 			if errors.Is(err, mailbox.ErrAlreadyDelivered) {
 				// Another server of a shared store (or an earlier attempt)
@@ -117,4 +117,23 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	}
 	defer c.Close()
 	return d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
+}
+
+// mailboxCheck is how far the Maildir writer looks for a copy of m in
+// the mailbox before it writes (mailbox.Check), by what the queue knows
+// of one written before (queue.Message.Prior): the first attempt of a
+// message no attempt of this server began on reads no directory (its
+// cost does not grow with the mailbox: CheckFirst); a repeat, a later
+// attempt or a copy taken over looks for its file name in every folder;
+// a dumpster redelivery's copy also by the org id in the header of a
+// file a reader renamed (one scan of the mailbox per request).
+func mailboxCheck(m *queue.Message) mailbox.Options {
+	switch m.Prior {
+	case queue.PriorNone:
+		return mailbox.Options{Check: mailbox.CheckFirst}
+	case queue.PriorRedelivery:
+		return mailbox.Options{Check: mailbox.CheckHeaders, OrgID: m.OrgID, Scan: m.Scan}
+	default:
+		return mailbox.Options{Check: mailbox.CheckNames}
+	}
 }

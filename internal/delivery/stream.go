@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 
+	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/signing"
 	"umbra/internal/smtp"
@@ -89,13 +90,13 @@ func pipeline(c *smtp.Client, from string, opts *gosmtp.MailOptions, rcpts []smt
 }
 
 // maildirWrite is the Maildir delivery of body followed by the tail.
-func (d *Deliverer) maildirWrite(ctx context.Context, st *state, local, domain, from, name string, body []byte) error {
+func (d *Deliverer) maildirWrite(ctx context.Context, st *state, local, domain, from, name string, body []byte, o mailbox.Options) error {
 	tail, _, closeTail, err := openTail(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeTail()
-	return st.maildir.DeliverFrom(local, domain, from, name, body, tail)
+	return st.maildir.DeliverWith(local, domain, from, name, body, tail, o)
 }
 
 // signOutboundTail is signOutbound for body followed by the tail: the

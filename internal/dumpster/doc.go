@@ -53,7 +53,11 @@
 //     (Repeated); interrupted, it is finished (Resumed), as it is at start
 //     (Run). A window given as a duration (RedeliverAgo) is measured back
 //     from the stored request's start, so a retry with the same duration
-//     names the same window however late it comes. The same id with
+//     names the same window however late it comes. A window's start is
+//     what the record holds (queue.StoredTime, window.at): one before
+//     1970, before any copy, is the zero time — every copy — for List,
+//     Remove and Redeliver alike, never a time the record cannot hold
+//     (a record refused at decoding, or wrapped into the future). The same id with
 //     other parameters is refused (ErrRequestConflict) naming both, and
 //     changes nothing.
 //   - The request record is read by the previous release (queue package:
@@ -78,5 +82,9 @@
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow
-//     takeover) is suppressed, not delivered twice.
+//     takeover) is suppressed, not delivered twice. Its queue mark names
+//     the request (queue Tx.MarkRedelivery, Request.Scan), so the
+//     Maildir writer also finds a copy a reader renamed by the org id in
+//     its header, one scan of a mailbox per request (package mailbox,
+//     CheckHeaders).
 package dumpster

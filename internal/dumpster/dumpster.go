@@ -391,6 +391,7 @@ func (d *Dumpster) Summaries() ([]Summary, error) {
 // List returns up to limit copies of database db kept at or after since,
 // oldest first.
 func (d *Dumpster) List(db string, since time.Time, limit int) ([]Entry, error) {
+	since = queue.StoredTime(since) // before 1970: every copy
 	var out []Entry
 	err := d.store.View(func(tx *queue.Tx) error {
 		out = out[:0]
@@ -447,11 +448,16 @@ type window struct {
 	byAgo bool
 }
 
+// at is the window's start for a request started at start, as its
+// record holds it (queue.StoredTime): a start before 1970, before any
+// copy could be kept (a time as far back as 1900 or 1650, a duration of
+// a century or of the largest one, 2562047h), is the zero time: every
+// copy. A retry names it the same way, so it is the same request.
 func (w window) at(start time.Time) time.Time {
 	if w.byAgo {
-		return start.Add(-w.ago)
+		return queue.StoredTime(start.Add(-w.ago))
 	}
-	return w.since
+	return queue.StoredTime(w.since)
 }
 
 func (w window) String() string {
@@ -666,7 +672,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				if err := tx.PutNewBody(cp, body); err != nil {
 					return err
 				}
-				if err := tx.MarkRedelivery(cp.ID); err != nil { // a duplicate-suppressed delivery keeps its copy
+				if err := tx.MarkRedelivery(cp.ID, r.Scan()); err != nil { // a duplicate-suppressed delivery keeps its copy
 					return err
 				}
 				// On this disk alone now (no shadow server holds it):
@@ -803,6 +809,7 @@ func (d *Dumpster) Remove(ctx context.Context, sel Selection, dryRun bool) ([]En
 	if len(sel.IDs) == 0 && sel.Database == "" {
 		return nil, ErrEmptySelection
 	}
+	sel.Since = queue.StoredTime(sel.Since) // before 1970: every copy (Until is only compared)
 	d.reqMu.Lock()
 	defer d.reqMu.Unlock()
 	type found struct {

@@ -37,5 +37,27 @@
 // second copy in (the README lists this window). The check lists the
 // mailbox's folders once and reads each folder's cur/ once by its names,
 // 256 at a time (inCur), stopping at a match: its memory does not grow
-// with the number of messages in the mailbox.
+// with the number of messages in the mailbox, its time does (about 1 s
+// for 200 000 files). So it runs only where a copy may be there
+// (Options.Check, chosen by package delivery from queue Message.Prior):
+// the first attempt of a message no attempt of this server began on
+// reads no directory (CheckFirst: the name in the inbox's new/, which
+// the link refuses anyway, and in its cur/ as NAME:2, or NAME:2,S, a
+// stat each); a repeat, a later attempt, a copy taken over search the
+// whole mailbox (CheckNames, Deliver's); a dumpster redelivery also by
+// header (CheckHeaders, below).
+//
+// A reader's MOVE or COPY may give the file a name of its own
+// ("1796317000.M5P7.mbx,S=400,W=410:2,S"). The name check cannot find
+// that copy; CheckHeaders (DeliverWith, for a dumpster redelivery's
+// copies: package queue Message.Prior) finds it by the org id umbra
+// wrote in its header (OrgHeader, orgid.Header): one scan per mailbox and
+// redelivery request (Options.Scan) reads the header section, at most
+// scanHeaderBytes (16 KiB), of each file in new/ and cur/ of the inbox
+// and its folders whose name is not of Name's form, and keeps the ids
+// found (not the names: memory grows with the renamed copies of umbra's
+// deliveries only) for the request's other deliveries into the mailbox,
+// at most scanKeep (10 min) and for scanEntries (1024) mailboxes. A file
+// renamed after the scan is missed by that request (the README lists the
+// window). The plain delivery path never reads a header.
 package mailbox

@@ -21,6 +21,7 @@ type Maildir struct {
 	Root     string
 	Hostname string
 	seq      atomic.Uint64
+	cache    scanCache // CheckHeaders' scans, per mailbox and redelivery request
 }
 
 // Path returns the Maildir of a recipient: <root>/<domain>/<local>, each
@@ -135,6 +136,15 @@ func (d *Maildir) Deliver(local, domain, from, name string, body []byte) error {
 // domain written another way is refused (ErrNotCanonical), not given a
 // directory of its own the user never reads (rt16d F1).
 func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tail io.Reader) error {
+	return d.DeliverWith(local, domain, from, name, body, tail, Options{})
+}
+
+// DeliverWith is DeliverFrom looking for an earlier copy as o says:
+// by its name everywhere in the mailbox (CheckNames, DeliverFrom's), in
+// the inbox at a fixed cost with no directory read (CheckFirst), or by
+// its name and by the org id in the header of a file a reader renamed
+// (CheckHeaders).
+func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tail io.Reader, o Options) error {
 	if mailaddr.CanonicalDomain(domain) != mailaddr.Fold(domain) {
 		return ErrNotCanonical
 	}
@@ -145,8 +155,19 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 		}
 	}
 	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
-	if d.has(dir, name) {
-		return ErrAlreadyDelivered
+	switch o.Check {
+	case CheckFirst:
+		if hasFirst(dir, name) {
+			return ErrAlreadyDelivered
+		}
+	case CheckNames:
+		if d.has(dir, name) {
+			return ErrAlreadyDelivered
+		}
+	case CheckHeaders:
+		if d.has(dir, name) || d.hasOrgID(dir, o.OrgID, o.Scan) {
+			return ErrAlreadyDelivered
+		}
 	}
 	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
 	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%s.%d.%d", name, host, os.Getpid(), d.seq.Add(1)))

@@ -219,6 +219,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 					return err
 				}
 				m.GiveBack = tx.giveBackOf(m) // fixed while m is in delivery (givebackrelay.go)
+				m.Prior, m.Scan = tx.priorOf(m)
 				claimed = append(claimed, m)
 			}
 			return nil

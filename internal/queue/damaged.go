@@ -265,7 +265,7 @@ func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
 		return err
 	}
 	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	for primary := range primaries {
 		if err := dropped.Put(droppedKey(primary, DroppedEvery), v[:]); err != nil {
 			return err

@@ -56,7 +56,10 @@
 // One bbolt file, queue.db, in the data directory. The buckets and key
 // layouts are listed in schema.go; records are encoded in record.go (a
 // version byte, then varints and length-prefixed strings; the decoder
-// rejects every malformed input and is fuzzed). Message ids are
+// rejects every malformed input and is fuzzed). Every stored time, in a
+// record or a key, is nanoseconds since 1970 saturated by nanos: a time
+// before 1970 is stored as the zero time, one past 2262 as the last one
+// held (StoredTime says what reads back), never a wrapped value. Message ids are
 // microsecond timestamps made unique by NewID, big-endian, so cursor order
 // is arrival order; they never repeat within a database, whatever the
 // clock does, stored or only handed out: each new message's commit
@@ -756,7 +759,26 @@
 // (cmd/umbra TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy,
 // TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy). An unmarked
 // message whose copy the store has is another hub's delivery into a
-// shared store: that hub keeps the copy. A redelivery request (package dumpster) first
+// shared store: that hub keeps the copy.
+//
+// What the mailbox writer searches before it writes follows from what
+// the store knows (Message.Prior, read by Tx.priorOf in the commit that
+// claims the message; not stored): PriorNone — no attempt of this
+// server began on the message, so none of its writes can be in a
+// mailbox — lets the Maildir writer skip the search of the mailbox
+// (package mailbox CheckFirst). It holds across a crash because an
+// attempt begins only on an Active record (the claim's commit, or a
+// Submit that dispatches at once) and every way out of Active leaves a
+// trace the next claim reads: the results' commit sets the attempted
+// recipients' Queue and LastReply (throttled recipients, never
+// attempted, keep theirs); Recover and the stranded retry mark the
+// message (markRepeat). A copy taken over names its primary and
+// queue; a redelivered copy is marked with its request
+// (MarkRedelivery), read as PriorRedelivery and its request's scan name.
+// A restored backup's mark and an older release's redelivery mark (no
+// value) read as PriorAttempt.
+//
+// A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
 // copy to the messages bucket in the commit that deletes it from the
 // dumpster: the copy is in exactly one of the two at any time. An

@@ -62,7 +62,7 @@ func (t *Tx) noteDroppedTx(m *Message, now time.Time, expiry time.Duration) ([]s
 	var primaries []string
 	seen := map[string]bool{}
 	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	for _, r := range m.Rcpts {
 		if r.Status != Shadowed || r.Primary == "" || r.ShadowID == "" {
 			continue

@@ -38,11 +38,7 @@ func deliveredHashOf(orgID, key string) []byte {
 
 func putTime(t time.Time) []byte {
 	var v [8]byte
-	n := t.UnixNano()
-	if n < 0 {
-		n = 0
-	}
-	binary.BigEndian.PutUint64(v[:], uint64(n))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(t)))
 	return v[:]
 }
 
@@ -381,6 +377,11 @@ type Request struct {
 	Skipped     int // dumpster copies not put back: their content is unreadable (logged one by one)
 }
 
+// Scan names the request for the header scans of mailboxes its copies
+// share (MarkRedelivery): its id and its first id (a later request under
+// the same id, once this one is forgotten, is another).
+func (r *Request) Scan() string { return r.ID + "/" + r.FirstID.String() }
+
 // RequestPhase is how far a request got.
 type RequestPhase uint8
 
@@ -619,15 +620,71 @@ func (t *Tx) DeleteRequest(id string) error {
 // Delete drops the mark with the message.
 
 // MarkRedelivery records that message id came back from the dumpster
-// (a redelivery request).
-func (t *Tx) MarkRedelivery(id ID) error {
-	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), nil)
+// by redelivery request request (its id and start: Request.Scan), which
+// the mark keeps for the delivery (Message.Prior, Message.Scan): the
+// copies of one request share one header scan of a mailbox.
+func (t *Tx) MarkRedelivery(id ID, request string) error {
+	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), []byte(markRequestPrefix+request))
 }
 
 // markRepeat records that message id is attempted again after an
-// attempt whose results were lost.
+// attempt whose results were lost. A redelivery's mark keeps its
+// request after markRepeatValue (the repeat of a redelivered message
+// still looks for a copy by its header).
 func (t *Tx) markRepeat(id ID) error {
-	return t.tx.Bucket(bucketRedeliver).Put(id.Key(), markRepeatValue)
+	b := t.tx.Bucket(bucketRedeliver)
+	v := markRepeatValue
+	if old := b.Get(id.Key()); old != nil && !bytes.HasPrefix(old, markRepeatValue) {
+		v = append(append(append([]byte(nil), markRepeatValue...), 0), old...)
+	}
+	return b.Put(id.Key(), v)
+}
+
+// markRequestPrefix starts a redelivery's mark (then the request's
+// scan name). An older release's marks of a redelivery, and a restore's,
+// have no value.
+const markRequestPrefix = "request:"
+
+// priorOf is what the store knows of a copy of m a mailbox may hold from
+// before this attempt (Message.Prior) and the header scan a redelivery
+// shares (Message.Scan), read in the commit that claims m.
+//   - PriorRedelivery: a redelivery request's copy (or its repeat): its
+//     copy may be in the mailbox, under a reader's name too.
+//   - PriorAttempt: an attempt of this server may have written it (a
+//     repeat after lost results: markRepeat; a restored backup's
+//     message, which the replaced database may have delivered; a recipient with a result
+//     of an earlier attempt — deferred after its write, held, redirected
+//     — or of a takeover: Recipient.Queue set), or the message was
+//     attempted before (Attempts, LastError).
+//   - PriorNone: none of these: no attempt of this server began on it
+//     (a claim's commit makes it Active before any; a crash after that
+//     leaves the repeat mark, Recover), so nothing of it was written into
+//     a mailbox by this server.
+func (t *Tx) priorOf(m *Message) (Prior, string) {
+	if b := t.tx.Bucket(bucketRedeliver); b != nil {
+		if v := b.Get(m.ID.Key()); v != nil {
+			if rest, ok := bytes.CutPrefix(v, markRepeatValue); ok {
+				if len(rest) == 0 {
+					return PriorAttempt, ""
+				}
+				v = rest[1:] // a redelivery's mark after the repeat's
+			}
+			if scan, ok := bytes.CutPrefix(v, []byte(markRequestPrefix)); ok {
+				return PriorRedelivery, string(scan)
+			}
+			return PriorAttempt, "" // a restore's mark, or an older release's redelivery: by name
+
+		}
+	}
+	if m.Attempts > 0 || m.LastError != "" {
+		return PriorAttempt, ""
+	}
+	for _, r := range m.Rcpts {
+		if r.Queue != "" || r.LastReply != "" || r.Primary != "" {
+			return PriorAttempt, ""
+		}
+	}
+	return PriorNone, ""
 }
 
 // markRepeatValue tells markRepeat's mark from a redelivery's or a
@@ -641,7 +698,7 @@ var markRepeatValue = []byte("repeat")
 // repeatsLostAttempt says whether markRepeat marked id.
 func (t *Tx) repeatsLostAttempt(id ID) bool {
 	b := t.tx.Bucket(bucketRedeliver)
-	return b != nil && bytes.Equal(b.Get(id.Key()), markRepeatValue)
+	return b != nil && bytes.HasPrefix(b.Get(id.Key()), markRepeatValue)
 }
 
 // keepsFoundCopy says whether MarkRedelivery or markRepeat marked id.

@@ -90,7 +90,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 		return nil
 	}
 	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(ts[:], uint64(nanos(now)))
 	for i, r := range m.Rcpts {
 		if i >= len(before) || before[i] != Pending || !r.Status.Done() || outcome[i] == GivenBack {
 			continue

@@ -241,7 +241,7 @@ const pushedSep = "\x00"
 // which may hold it all the same.
 func (t *Tx) markSingleKind(id ID, server string, now time.Time, pushed []string) error {
 	v := make([]byte, 8, 8+len(server))
-	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	v = append(v, server...)
 	for _, p := range pushed {
 		v = append(append(v, pushedSep...), p...)

@@ -47,7 +47,7 @@ func partialKey(server, id, addr string) []byte {
 // recipients addrs of its copy id done.
 func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time) error {
 	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	b := t.tx.Bucket(bucketPartial)
 	for _, a := range addrs {
 		if err := b.Put(partialKey(server, id, a), v[:]); err != nil {

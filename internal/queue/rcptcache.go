@@ -51,7 +51,7 @@ func (s *Store) PutRecipient(ctx context.Context, address string, a RecipientAns
 	if a.Known {
 		v[0] = 1
 	}
-	binary.BigEndian.PutUint64(v[1:9], uint64(a.Checked.UnixNano()))
+	binary.BigEndian.PutUint64(v[1:9], uint64(nanos(a.Checked)))
 	v = append(v, reply...)
 	k := []byte(address)
 	return s.Update(ctx, func(tx *Tx) error {

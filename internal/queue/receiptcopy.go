@@ -501,7 +501,7 @@ func foldedExact(v []byte) bool { return len(v) > 8 && v[8] == 0 }
 
 func (t *Tx) putFolded(primary, org, addr, from string, now time.Time) error {
 	v := make([]byte, 9, 9+len(from))
-	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	return t.tx.Bucket(bucketFolded).Put(foldedKey(primary, org, addr), append(v, from...))
 }
 

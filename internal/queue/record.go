@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"time"
 )
 
@@ -273,7 +274,31 @@ type Message struct {
 	// may have that copy back with (the index of taken-over copies, read
 	// in the claim's commit: takenindex.go); GiveBackRcpts reads it.
 	GiveBack map[string]string
+	// Prior and Scan are not stored: of a message claimed for an
+	// attempt, whether a mailbox may hold a copy of it written before
+	// (Tx.priorOf, read in the claim's commit; PriorNone for a message
+	// that goes to delivery from its receipt), and the header scan of a
+	// mailbox its redelivery request shares (package mailbox).
+	Prior Prior
+	Scan  string
 }
+
+// Prior is what the store knows of a copy of a message a mailbox may
+// hold from before this attempt (Tx.priorOf).
+type Prior uint8
+
+const (
+	// PriorNone: no attempt of this server began on the message, and it
+	// is no copy taken over or redelivered: a mailbox write needs no
+	// search for an earlier copy of this server's.
+	PriorNone Prior = iota
+	// PriorAttempt: an attempt of this server (or the primary of a copy
+	// taken over) may have written it: look for it by its name.
+	PriorAttempt
+	// PriorRedelivery: a dumpster redelivery: look by its name and by
+	// its org id in the header of a file a reader renamed.
+	PriorRedelivery
+)
 
 // Pending returns the indexes of the recipients still to be delivered.
 func (m *Message) Pending() []int {
@@ -518,12 +543,42 @@ type encoder struct{ buf []byte }
 
 func (e *encoder) uint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.buf = append(e.buf, s...) }
-func (e *encoder) time(t time.Time) {
-	if t.IsZero() {
-		e.uint(0)
-		return
+
+// time writes t as nanoseconds since 1970 (0: the zero time), saturated
+// (nanos): a time before 1970 is written as the zero time, one after
+// 2262 as the last it holds, never a wrapped value the decoder refuses
+// or reads as another time.
+func (e *encoder) time(t time.Time) { e.uint(uint64(nanos(t))) }
+
+// nanos is t in nanoseconds since 1970 as every stored time and time
+// key of the transport database holds it: 0 for the zero time and any
+// time before 1970 (no record, copy or entry is older), math.MaxInt64
+// for a time past 2262-04-11 — t.UnixNano would wrap them (its result
+// is undefined outside 1678–2262).
+func nanos(t time.Time) int64 {
+	switch {
+	case !t.After(unixEpoch):
+		return 0
+	case t.After(lastNano):
+		return math.MaxInt64
 	}
-	e.uint(uint64(t.UnixNano()))
+	return t.UnixNano()
+}
+
+var unixEpoch, lastNano = time.Unix(0, 0), time.Unix(0, math.MaxInt64)
+
+// StoredTime is t as a stored time reads back (nanos): the zero time for
+// a time before 1970, the last one a record holds for a time past 2262,
+// t otherwise. A caller that stores a time given from outside (a
+// redelivery request's window) compares what it stores with this.
+func StoredTime(t time.Time) time.Time {
+	switch n := nanos(t); n {
+	case 0:
+		return time.Time{}
+	case math.MaxInt64:
+		return lastNano
+	}
+	return t
 }
 
 type decoder struct {

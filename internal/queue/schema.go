@@ -198,7 +198,10 @@ var (
 	// queue from the dumpster (Tx.MarkRedelivery), and those attempted
 	// again after an attempt whose results were lost (Tx.markRepeat),
 	// until they are gone: a copy of theirs the mailbox store already has
-	// keeps its dumpster copy (dumpster.go).
+	// keeps its dumpster copy (dumpster.go). Value: "request:" and the
+	// request's scan name (a redelivery), "repeat" (then NUL and a
+	// redelivery's value, if it had one), or empty (a restore; an older
+	// release's redelivery): Tx.priorOf reads it at the claim.
 	bucketRedeliver = []byte("redelivery")
 	// bucketHolders, bucketSingle: the primary's view of the servers
 	// that keep its messages' shadow copies (holders.go).
@@ -312,11 +315,7 @@ const schemaVersion = 5
 // scheduleKey orders by due time, then by id.
 func scheduleKey(due time.Time, id ID) []byte {
 	k := make([]byte, 16)
-	n := due.UnixNano()
-	if n < 0 {
-		n = 0
-	}
-	binary.BigEndian.PutUint64(k, uint64(n))
+	binary.BigEndian.PutUint64(k, uint64(nanos(due)))
 	binary.BigEndian.PutUint64(k[8:], uint64(id))
 	return k
 }

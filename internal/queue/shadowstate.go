@@ -189,7 +189,7 @@ func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
 // ("" never; see takenindex.go): the id follows the time in the value.
 func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
 	v := make([]byte, 8, 8+len(giveBack))
-	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), append(v, giveBack...))
 }
 

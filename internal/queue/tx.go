@@ -448,7 +448,7 @@ func discardKey(server, id string) []byte {
 // copy's partial discards not fetched yet go: this one settles all of it.
 func (t *Tx) AddDiscard(server, id string, now time.Time) error {
 	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	if err := t.dropPartialDiscards(server, id); err != nil {
 		return err
 	}
@@ -497,7 +497,7 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucket)
 	var stale [][]byte
 	_ = b.ForEach(func(k, v []byte) error {
-		if len(stale) < limit && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.UnixNano() {
+		if len(stale) < limit && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < nanos(cutoff) {
 			stale = append(stale, bytes.Clone(k))
 		}
 		return nil
@@ -513,7 +513,7 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 // AddEarlyDiscard records a discard for a message still in delivery.
 func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
 	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), v[:])
 }
 

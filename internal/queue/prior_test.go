@@ -1,0 +1,95 @@
+package queue
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// fixe19 item 2, the crash argument of Message.Prior: the delivery of a
+// message's first attempt (no attempt of this server began on it)
+// writes into a mailbox without searching it (PriorNone); every attempt
+// after one that began — deferred and retried, or cut by a crash and
+// made Ready by Recover — searches (PriorAttempt); a redelivery
+// request's copy searches by header too, under its request's scan name.
+func TestPriorSaysWhetherAnAttemptBegan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fresh := msg(s, "a@example.org", "fresh@example.net") // stored Ready: claimed for its first attempt
+	crashed := msg(s, "a@example.org", "crashed@example.net")
+	crashed.State = Active // an attempt began, and the process died
+	redelivered := msg(s, "a@example.org", "again@example.net")
+	if err := s.Update(ctx, func(tx *Tx) error {
+		for _, m := range []*Message{fresh, crashed, redelivered} {
+			m.Arrived, m.NextAttempt = time.Now(), time.Now()
+			if m.State == 0 {
+				m.State = Ready
+			}
+			if err := tx.PutNew(m, []byte(body)); err != nil {
+				return err
+			}
+		}
+		return tx.MarkRedelivery(redelivered.ID, "r4/0001")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clk := clock.NewFake(time.Now())
+	d := newScripted(func(addr string, n int) (Outcome, string) {
+		if addr == "fresh@example.net" && n == 1 {
+			return Deferred, "451 4.2.0 mailbox busy"
+		}
+		return DeliveredOK, "250 2.0.0 delivered"
+	})
+	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", Clock: clk, RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
+	if _, _, err := q.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); q.Wait() }()
+	q.Start(cctx)
+	q.Kick()
+	for range 3 {
+		d.wait(t)
+	}
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	d.wait(t)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	type seen struct {
+		prior Prior
+		scan  string
+	}
+	want := map[string][]seen{
+		"fresh@example.net":   {{PriorNone, ""}, {PriorAttempt, ""}},
+		"crashed@example.net": {{PriorAttempt, ""}},
+		"again@example.net":   {{PriorRedelivery, "r4/0001"}},
+	}
+	got := map[string][]seen{}
+	for _, m := range d.seen {
+		got[m.Rcpts[0].Addr] = append(got[m.Rcpts[0].Addr], seen{m.Prior, m.Scan})
+	}
+	for a, w := range want {
+		if len(got[a]) != len(w) {
+			t.Errorf("%s: attempts %v, want %v", a, got[a], w)
+			continue
+		}
+		for i := range w {
+			if got[a][i] != w[i] {
+				t.Errorf("%s attempt %d: prior %v, want %v", a, i+1, got[a][i], w[i])
+			}
+		}
+	}
+}
