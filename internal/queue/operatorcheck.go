@@ -10,6 +10,15 @@ import (
 // suspended): not an error to try again.
 var ErrNotApplicable = errors.New("the action does not apply to the message")
 
+// NotApplicableError refuses an action on an object other than a message
+// (a transport database id still held) in words about that object: it is
+// ErrNotApplicable to errors.Is — the CLI's exit 1, the admin API's
+// status — but never says "the message".
+type NotApplicableError struct{ Msg string }
+
+func (e *NotApplicableError) Error() string        { return e.Msg }
+func (e *NotApplicableError) Is(target error) bool { return target == ErrNotApplicable }
+
 // Refusal is why the operator's action on one message (suspend, resume,
 // retry, remove) does not apply to m as v sees it, nil when it does. It
 // is the one check both the action (SuspendMessage, ResumeMessage,

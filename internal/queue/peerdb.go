@@ -154,8 +154,8 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		})
 		switch {
 		case len(held) > 0:
-			return fmt.Errorf("%w: transport database id %s is the stored id of %s, whose shadow state is kept here "+
-				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", ErrNotApplicable, dbID, strings.Join(held, ", "))
+			return &NotApplicableError{fmt.Sprintf("transport database id %s is the stored id of %s, whose shadow state is kept here "+
+				"(umbra shadow list; or as the shadow server of messages here): it stays that server's until its copies are gone", dbID, strings.Join(held, ", "))}
 		case len(keys) == 0:
 			return &NotFoundError{fmt.Sprintf("no transport database id %s here: it was not met as any server's "+
 				"(or it was forgotten already); umbra shadow list shows the ids of the primaries known", dbID)}
