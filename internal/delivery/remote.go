@@ -158,25 +158,27 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		answered    bool
 	}
 	// telling makes the most telling reply of the attempt the
-	// recipients': a TLS policy that kept the message from a host
+	// recipients': a TLS policy refusal at a host that answered SMTP
 	// outranks the failure of the hosts after it (a backup that refused
 	// the connection), so the delay and expiry DSNs, message list and
 	// the log name what stopped the message, and the scheduler counts
 	// the attempt as the message's, not the destination's failure
-	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19).
+	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19). MX
+	// hosts an enforced MTA-STS policy skipped are named in words only:
+	// when the hosts it lists are down, their own 4.4.x stays, which
+	// the scheduler counts against the destination, so its window
+	// shrinks and it can go dead.
 	told := false // once: a cut's words added after it stay
 	telling := func() {
 		if told {
 			return
 		}
 		told = true
-		policyLast := strings.HasPrefix(lastErr, "451 4.7.5 ")
-		switch {
-		case policy.reply != "" && (policy.answered || !policyLast):
+		if policy.reply != "" && policy.answered {
 			lastErr, lastHost = policy.reply, policy.host
-		case len(unlisted) > 0 && !policyLast:
-			lastErr = "451 4.7.5 " + strings.Join(unlisted, ", ") + ": not listed by the MTA-STS policy of " + dt.dom +
-				", and no host it lists took the message: " + lastErr
+		}
+		if len(unlisted) > 0 {
+			lastErr += " (" + strings.Join(unlisted, ", ") + " not listed by the MTA-STS policy of " + dt.dom + ")"
 		}
 	}
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
