@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,7 +80,6 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	var late []host              // deprioritised: tried after every other host
 	var self *host               // this server among the hosts (self.go)
 	listed, came := false, false // some host passed the MTA-STS policy; some host came at all
-	var unlisted []string        // MX hosts an enforced MTA-STS policy kept the message from (filterHosts)
 	// more is the next hosts to try: looked up now, those the policy
 	// lists, not this server nor worse than it; the deprioritised ones
 	// once every other host was tried; nothing when none is left.
@@ -95,10 +93,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return out
 			}
 			came = true
-			kept, res := d.filterHosts(dt, g, batch)
-			if dt.enforcesMX() {
-				unlisted = append(unlisted, droppedNames(batch, kept, unlisted)...)
-			}
+			kept, res := d.filterHosts(dt, g, batch) // the hosts it drops: dt.dropped
 			if res != nil {
 				continue // none of these is listed: the next ones
 			}
@@ -177,8 +172,8 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if policy.reply != "" && policy.answered {
 			lastErr, lastHost = policy.reply, policy.host
 		}
-		if len(unlisted) > 0 {
-			lastErr += " (" + strings.Join(unlisted, ", ") + " not listed by the MTA-STS policy of " + dt.dom + ")"
+		if len(dt.dropped) > 0 {
+			lastErr += " (" + strings.Join(dt.dropped, ", ") + " not listed by the MTA-STS policy of " + dt.dom + ")"
 		}
 	}
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
@@ -349,22 +344,6 @@ func replyStatus(reply string) string {
 // TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
 // reads (results.go).
 const requireTLSMark = " REQUIRETLS: "
-
-// droppedNames is the names of the hosts of batch not in kept (those an
-// enforced MTA-STS policy does not list), each once, none already in seen.
-func droppedNames(batch, kept []host, seen []string) []string {
-	var out []string
-	for _, h := range batch {
-		in := slices.Contains(seen, h.name) || slices.Contains(out, h.name)
-		for _, k := range kept {
-			in = in || k.name == h.name
-		}
-		if !in {
-			out = append(out, h.name)
-		}
-	}
-	return out
-}
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and
