@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,5 +171,59 @@ func TestPolicyRefusalKeepsTheCut(t *testing.T) {
 	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 ") || !strings.Contains(r.Reply, "STARTTLS not offered") ||
 		!strings.Contains(r.Reply, "mx_address_limit 1 reached") {
 		t.Fatalf("%+v, want the policy's refusal and the cut", r)
+	}
+}
+
+// Two servers of a site that both answer and both keep a REQUIRETLS
+// relay by TLS (no STARTTLS): the reply is the refusal of the first one
+// tried, as deliverRemote ranks a destination's MX hosts — one rule for
+// both (tlsStop): the first TLS refusal at a host that answered
+// outranks whatever came after it (mendy19 item 3; SPEC TLS-).
+func TestRelayFirstTLSRefusalIsTheReply(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	met := func(name string) func(*gosmtp.Server) {
+		return func(srv *gosmtp.Server) {
+			srv.EnableREQUIRETLS = true
+			inner := srv.Backend
+			srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+				return inner.NewSession(c)
+			})
+		}
+	}
+	s1 := startSinkWith(t, "127.0.0.8:0", false, nil, "hub-b1", met("hub-b1"))
+	s2 := startSinkWith(t, "127.0.0.10:0", false, nil, "hub-b2", met("hub-b2"))
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
+			{Name: "hub-b1", Role: routing.RoleHub, Site: "b", Address: s1.addr},
+			{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: s2.addr}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-b1", "hub-b2"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
+		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("r@remote.example")
+	m.RequireTLS, m.OrgID = true, orgid.New()
+	res := d.Deliver(context.Background(), m, body, all(m))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 2 {
+		t.Fatalf("servers met %v, want both", order)
+	}
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "451 4.7.5 REQUIRETLS: ") ||
+		!strings.Contains(res[0].Reply, order[0]+"[") || !strings.HasPrefix(res[0].NextHop, order[0]+"[") {
+		t.Fatalf("%+v, want the refusal of %s, tried first", res, order[0])
 	}
 }

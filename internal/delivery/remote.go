@@ -146,12 +146,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
-	// policy is the first TLS policy refusal of the attempt (451 4.7.5),
-	// one at a host that answered SMTP rather than one before a session.
-	var policy struct {
-		reply, host string
-		answered    bool
-	}
+	var stop tlsStop // the TLS refusal that outranks the failures after it
 	// telling makes the most telling reply of the attempt the
 	// recipients': a TLS policy refusal at a host that answered SMTP
 	// outranks the failure of the hosts after it (a backup that refused
@@ -169,9 +164,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return
 		}
 		told = true
-		if policy.reply != "" && policy.answered {
-			lastErr, lastHost = policy.reply, policy.host
-		}
+		lastErr, lastHost = stop.over(lastErr, lastHost)
 		if len(dt.dropped) > 0 {
 			lastErr += " (" + strings.Join(dt.dropped, ", ") + " not listed by the MTA-STS policy of " + dt.dom + ")"
 		}
@@ -228,9 +221,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if reached {
 				limit.sessions++
 			}
-			if strings.HasPrefix(lastErr, "451 4.7.5 ") && (policy.reply == "" || reached && !policy.answered) {
-				policy.reply, policy.host, policy.answered = lastErr, lastHost, reached
-			}
+			stop.note(lastErr, lastHost, reached)
 			if ctx.Err() != nil {
 				// The stop ended the attempt: the host did not fail
 				// (rt26 F7), and the queue records the stop, not this.
@@ -338,6 +329,35 @@ func replyStatus(reply string) string {
 		return f[0] + " " + f[1]
 	}
 	return "451 4.7.5"
+}
+
+// tlsStop is the TLS policy refusal (451 4.7.5) that outranks the
+// failures after it in one attempt, whether at a destination's MX hosts
+// (deliverRemote) or a hop's servers (deliverOrg): the first one at a
+// host that answered SMTP. A host that could not be reached after it (a
+// backup refusing connections) does not make the reply a connection
+// failure: the recipients, DSNs and the log keep what stopped the
+// message, and the scheduler counts the attempt as the message's, not
+// the destination's (queue feedback: a 4.7.5 kills no destination). A
+// 4.7.5 before any session (a TLSA lookup that failed) ranks as any
+// other failure: the last one stays.
+type tlsStop struct{ reply, host string }
+
+// note records the reply of host when it is the attempt's first TLS
+// policy refusal at a host that answered.
+func (s *tlsStop) note(reply, host string, answered bool) {
+	if s.reply == "" && answered && strings.HasPrefix(reply, "451 4.7.5 ") {
+		s.reply, s.host = reply, host
+	}
+}
+
+// over is the attempt's reply and the host it names: the recorded
+// refusal, else lastErr of lastHost.
+func (s *tlsStop) over(lastErr, lastHost string) (string, string) {
+	if s.reply != "" {
+		return s.reply, s.host
+	}
+	return lastErr, lastHost
 }
 
 // requireTLSMark is in every deferral of a REQUIRETLS message for its
