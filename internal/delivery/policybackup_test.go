@@ -104,6 +104,17 @@ func TestMTASTSListedHostsDownCountAgainstDestination(t *testing.T) {
 	if !strings.HasPrefix(r.NextHop, "mx2.backup.sts.test[127.0.0.3]") {
 		t.Errorf("next hop %q, want the listed host that failed", r.NextHop)
 	}
+	// A REQUIRETLS message the policy kept from mx1 before any session:
+	// its reply has the REQUIRETLS form (the queue's expiry reads it:
+	// 550 5.7.10), with the listed host's own status all the same.
+	rm := message("c@sts.test")
+	rm.ID += 2
+	rm.RequireTLS = true
+	rr := w.deliver(rm)
+	if rr.Outcome != queue.Deferred || !strings.HasPrefix(rr.Reply, "451 4.4.1 REQUIRETLS: ") ||
+		!strings.Contains(rr.Reply, "connect to mx2.backup.sts.test") || !strings.Contains(rr.Reply, "mx1.sts.test not listed") {
+		t.Errorf("REQUIRETLS: %+v, want 451 4.4.1 REQUIRETLS: … connect to mx2 … (mx1.sts.test not listed …)", rr)
+	}
 	m := message("b@sts.test")
 	m.ID++
 	res := w.d.Deliver(context.Background(), m, []byte("TLS-Required: No\r\nSubject: x\r\n\r\nhi\r\n"), all(m))

@@ -284,8 +284,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 // of DEST offered verified TLS: <lastErr>", whatever the last host did
 // (a refused connection): it may be a passing misconfiguration, retried
 // on the schedule, and at expiry the recipient fails 550 5.7.10, not
-// 5.4.7 (queue, results.go), TLS having been the obstacle. none is "no
-// host of DEST" (remote.go) or "no server of QUEUE" (org.go).
+// 5.4.7 (queue, results.go), TLS having been the obstacle. Its status is
+// lastErr's own (replyStatus, as requireTLSCarry's): 4.7.5 when a host
+// that answered refused on TLS (tlsStop), the network's 4.4.x when TLS
+// kept the message from hosts only before any session (an enforced
+// MTA-STS policy that does not list them) and the hosts left were down,
+// which the scheduler counts against the destination. none is "no host
+// of DEST" (remote.go) or "no server of QUEUE" (org.go).
 func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none, lastHop, lastErr string) []queue.Result {
 	out := deferAll(rcpts, lastHop, lastErr)
 	if !requireTLS {
@@ -293,7 +298,7 @@ func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none,
 	}
 	if kept && !strings.Contains(lastErr, requireTLSMark) {
 		for k := range out {
-			out[k].Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + lastErr
+			out[k].Reply = replyStatus(lastErr) + " REQUIRETLS: " + none + " offered verified TLS: " + lastErr
 		}
 	}
 	return requireTLSCarry(m, none, out)
