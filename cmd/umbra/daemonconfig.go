@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -114,30 +116,32 @@ func trackingPathOf(cfg *config.Config) string {
 
 // explainConfig is the configuration route explain explains. When a
 // daemon answers (--socket, $UMBRA_SOCKET, else the socket of --config's
-// file or of the installed or embedded configuration: adminSocket), it
-// is the configuration that daemon runs, as it read it at start or at
-// its last reload (GET /v1/config), with its topology: the lines only
+// file or of the installed or embedded configuration: explainSocket),
+// it is the configuration that daemon runs, as it read it at start or
+// at its last reload (GET /v1/config), with its topology: the lines only
 // the daemon can give (tls policy, this server) come from that daemon,
 // so every line of the explanation is of the one configuration — never
-// a file edited since without a reload beside the daemon's lookups.
-// daemon is that daemon's client. Otherwise (no daemon answers, one
-// older than /v1/config, or --config names another file than the
-// daemon runs) it is the file as daemonConfig finds it, said once on
-// stderr; daemon is nil and why says why, for the lines that are then
-// not looked up.
+// a file edited since without a reload beside the daemon's lookups,
+// even one edited into an invalid state (the socket is found without
+// validating the file). daemon is that daemon's client. Otherwise (no
+// daemon answers, one older than /v1/config, or --config names another
+// file than the daemon runs) it is the file as daemonConfig finds it,
+// said once on stderr; daemon is nil and why says why, for the lines
+// that are then not looked up.
 func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client, why string, err error) {
 	named := configNamed(cmd)
-	sock, err := adminSocket(cmd)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	c := admin.NewClient(sock)
-	why = "no daemon answers on " + sock
-	if _, err := c.Status(); err == nil {
+	why = "no admin socket known"
+	if sock := explainSocket(cmd); sock != "" {
+		c := admin.NewClient(sock)
 		l, err := c.LoadedConfig()
+		var ae *admin.APIError
 		switch {
-		case err != nil:
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (a release before GET /v1/config)", sock)
+		case errors.As(err, &ae):
 			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
+		case err != nil:
+			why = "no daemon answers on " + sock
 		case named != "" && absPath(named) != l.File:
 			why = fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(l.File, "the embedded default configuration"), named)
 		default:
@@ -163,4 +167,35 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; explaining %s as the file reads now (the daemon's tls policy and this-server lines not looked up)\n",
 		why, orDefault(cfg.File, "the embedded default configuration"))
 	return cfg, nil, why, nil
+}
+
+// explainSocket is the admin socket in adminSocket's order — --socket,
+// $UMBRA_SOCKET, the installed daemon's socket when no file is named,
+// else the socket the configuration file names (--config, $UMBRA_CONFIG,
+// an installed one, else the embedded default's) — with that file read
+// leniently (config.AdminSocketOf): route explain asks the daemon for
+// the configuration it runs, which a file edited into an invalid state
+// since must not keep it from. "" when the file names none that can be
+// read.
+func explainSocket(cmd *cobra.Command) string {
+	if path, _ := cmd.Flags().GetString("socket"); path != "" {
+		return path
+	}
+	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+		return path
+	}
+	file := configNamed(cmd)
+	if file == "" {
+		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return installedSocket
+		}
+		file = installedConfig()
+	}
+	if file == "" {
+		if cfg, err := config.LoadDefault(); err == nil {
+			return cfg.Server.AdminSocket
+		}
+		return ""
+	}
+	return config.AdminSocketOf(file)
 }

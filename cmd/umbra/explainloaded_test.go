@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,5 +59,50 @@ func TestRouteExplainUsesTheDaemonsLoadedConfiguration(t *testing.T) {
 	}
 	if n := strings.Count(stderr.String(), "no daemon answers"); n != 1 || !strings.Contains(stderr.String(), cfgPath) {
 		t.Errorf("stderr says %d times that no daemon answers, want once naming %s:\n%s", n, cfgPath, stderr.String())
+	}
+}
+
+// The file edited into an invalid one while the daemon runs — the case
+// route explain asks the daemon for — still finds the daemon by the
+// socket the file names (read leniently: server.data_dir and
+// admin_socket only) and explains the configuration the daemon runs,
+// not a config error (OPS-; mendy19 item 7). Without the daemon the
+// invalid file is a config error, naming file and line.
+func TestRouteExplainAsksTheDaemonWhenTheFileIsInvalid(t *testing.T) {
+	dns := dnstest.Start(t, "test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
+		"x.test. 300 IN MX 10 mx.x.test.", "mx.x.test. 300 IN A 127.0.0.182")
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.182")
+	cfgPath := umbraHub(t, dir, listen, "1h", "internet", "port: 39802\ntls: opportunistic", dnsServers(dns.Addr)+noMTASTS)
+	d := startUmbra(t, cfgPath, listen)
+
+	editConfig(t, cfgPath, "tls: opportunistic", "tls: sometimes") // a value no release takes
+	for _, how := range [][]string{{"--config", cfgPath}, {"UMBRA_CONFIG=" + cfgPath}} {
+		args := []string{"route", "explain", "u@x.test"}
+		if how[0] == "--config" {
+			args = append(args, how...)
+		}
+		cmd := exec.Command(umbraBin, args...)
+		cmd.Env = append(os.Environ(), "UMBRA_SOCKET=")
+		if how[0] != "--config" {
+			cmd.Env = append(cmd.Env, how[0])
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			d.dumpLog()
+			t.Fatalf("route explain (%s) with the file invalid: %v\n%s%s", how[0], err, out, stderr.String())
+		}
+		if !strings.Contains(string(out), "send connector internet, tls: opportunistic") || stderr.Len() != 0 {
+			t.Errorf("route explain (%s) does not explain the daemon's configuration:\n%s%s", how[0], out, stderr.String())
+		}
+	}
+
+	d.kill()
+	cmd := exec.Command(umbraBin, "route", "explain", "--config", cfgPath, "u@x.test")
+	out, err := cmd.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitConfig || !strings.Contains(string(out), cfgPath+":") {
+		t.Errorf("without the daemon, the invalid file: %v\n%s", err, out)
 	}
 }

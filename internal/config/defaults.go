@@ -114,6 +114,13 @@ func withoutFinalDot(d string) string {
 	return d
 }
 
+// The data directory and admin socket of a file that names neither
+// (AdminSocketOf reads them too).
+const (
+	defaultDataDir     = "/var/lib/umbra"
+	defaultAdminSocket = "admin.sock"
+)
+
 func applyDefaults(c *Config) {
 	applyDKIMDefaults(c)
 	s := &c.Server
@@ -121,10 +128,10 @@ func applyDefaults(c *Config) {
 		s.Role = "hub"
 	}
 	if s.DataDir == "" {
-		s.DataDir = "/var/lib/umbra"
+		s.DataDir = defaultDataDir
 	}
 	if s.AdminSocket == "" {
-		s.AdminSocket = "admin.sock"
+		s.AdminSocket = defaultAdminSocket
 	}
 	if s.LogFormat == "" {
 		s.LogFormat = "text"

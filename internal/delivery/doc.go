@@ -218,17 +218,20 @@
 // expired, untrusted: tlspolicy.Describe), never a blanket "STARTTLS
 // unavailable", and the TLS report counts its RFC 8460 result type.
 // The most telling reply of an attempt no host took is the recipients'
-// (remote.go telling; org.go alike): a TLS policy's refusal (4.7.5) —
-// first one at a host that answered SMTP, else one before a session —
-// outranks the failure of the hosts after it (a backup that refused the
-// connection), and an enforced MTA-STS policy that kept the message from
-// MX hosts it does not list makes the reply 451 4.7.5 naming them, then
-// the listed hosts' failure. So the message's last reply, its delay and
-// expiry DSNs and the log name what stopped it, for all mail, and the
-// queue's scheduler counts the attempt as the message's (an X.7.5 kills
-// no destination): mail that may go without TLS ("TLS-Required: No")
-// still goes to the host that answers, and a policy-bound message that
-// is a dead destination's probe does not make it dead again.
+// (remote.go telling; org.go alike): a TLS policy's refusal (4.7.5)
+// at a host that answered SMTP — the first such — outranks the failure
+// of the hosts after it (a backup that refused the connection). So the
+// message's last reply, its delay and expiry DSNs and the log name what
+// stopped it, for all mail, and the queue's scheduler counts the
+// attempt as the message's (an X.7.5 kills no destination): mail that
+// may go without TLS ("TLS-Required: No") still goes to the host that
+// answers, and a policy-bound message that is a dead destination's
+// probe does not make it dead again. MX hosts an enforced MTA-STS
+// policy does not list are named in words after the reply ("(mx2 not
+// listed by the MTA-STS policy of D)"), the listed hosts' own failure
+// kept: when those are down (4.4.x) the destination counts the failure,
+// its window shrinks and it can go dead, rather than every message
+// retrying them through connect timeouts.
 // A pooled session (pool.go) carries a message only when it meets what
 // that message's own decision demands (pooledMeets, rt17d F1): TLS when
 // the policy or the connector requires it, the certificate check the

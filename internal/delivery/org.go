@@ -150,16 +150,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)
-	// The first TLS refusal at a server that answered (451 4.7.5)
-	// outranks a later server's failure to connect: the recipients keep
-	// what stopped the message, and the scheduler counts no failure of
-	// the destination (as deliverRemote's telling).
-	tlsErr, tlsHop := "", ""
-	keepTLS := func() {
-		if tlsErr == "" && strings.HasPrefix(lastErr, "451 4.7.5 ") {
-			tlsErr, tlsHop = lastErr, lastHop
-		}
-	}
+	var stop tlsStop                // the TLS refusal that outranks the failures after it (as deliverRemote's)
 	for _, h := range g.hops {
 		relays = relays || h.Kind != routing.HopMailbox
 		names, addrs := d.bal.order(h)
@@ -231,7 +222,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 						lastErr = "451 4.7.5 REQUIRETLS: no verified TLS to " + strings.TrimPrefix(lastErr, "451 4.7.5 ")
 						tlsKept = true
 					}
-					keepTLS()
+					stop.note(lastErr, lastHop, errors.As(err, new(answered)))
 					continue
 				}
 			} else {
@@ -263,7 +254,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+hop+": "+tlspolicy.Describe(nil, names[k], nil, err), hop
 					tlsKept = true
-					keepTLS()
+					stop.note(lastErr, lastHop, true) // it greeted and answered EHLO
 					continue
 				}
 				if err != nil {
@@ -295,8 +286,6 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return res
 		}
 	}
-	if tlsErr != "" && !strings.HasPrefix(lastErr, "451 4.7.5 ") {
-		lastErr, lastHop = tlsErr, tlsHop
-	}
+	lastErr, lastHop = stop.over(lastErr, lastHop)
 	return requireTLSDefer(m, g.rcpts, m.RequireTLS && relays, tlsKept, "no server of "+g.queue, lastHop, lastErr)
 }

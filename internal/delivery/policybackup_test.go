@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,18 +84,36 @@ func TestMTASTSRefusalOutranksDeadBackup(t *testing.T) {
 }
 
 // An enforced MTA-STS policy that does not list the MX host that
-// answers, and lists one that refuses connections: the policy kept the
-// message from the live host, so the attempt's reply is the policy's
-// (451 4.7.5), which kills no destination — a "TLS-Required: No"
-// message, which the policy does not bind, goes to the live host.
-func TestMTASTSUnlistedLiveHostIsThePolicys(t *testing.T) {
+// answers, and lists one that is down: no host the policy lets the
+// message go to could be reached, so the attempt keeps the listed
+// host's own 451 4.4.1 — the scheduler counts it against the
+// destination (queue feedback), whose window shrinks and which goes
+// dead, rather than every message retrying the listed hosts through
+// connect timeouts forever — and names the skipped host in words. A
+// "TLS-Required: No" message, which the policy does not bind, goes to
+// the live host (rt reread item 1; SPEC TLS-, Q-).
+func TestMTASTSListedHostsDownCountAgainstDestination(t *testing.T) {
 	w := newTLSWorld(t, strings.Split(stsRecords+"\nsts.test. 300 IN MX 20 mx2.backup.sts.test.\nmx2.backup.sts.test. 300 IN A 127.0.0.3", "\n")...)
 	w.sts.set("sts.test", "version: STSv1\r\nmode: enforce\r\nmx: *.backup.sts.test\r\nmax_age: 86400\r\n")
 	mx := startMX(t, fmt.Sprintf("127.0.0.2:%d", w.port), nil, false)
 	r := w.deliver(message("a@sts.test"))
-	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 ") || !strings.Contains(r.Reply, "mx1.sts.test") ||
-		!strings.Contains(r.Reply, "MTA-STS policy") || !strings.Contains(r.Reply, "451 4.4.1 connect to mx2.backup.sts.test") {
-		t.Fatalf("%+v, want 451 4.7.5 naming the unlisted mx1 and the listed host's failure", r)
+	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.4.1 connect to mx2.backup.sts.test") ||
+		!strings.HasSuffix(r.Reply, " (mx1.sts.test not listed by the MTA-STS policy of sts.test)") {
+		t.Fatalf("%+v, want the listed host's 451 4.4.1 naming the unlisted mx1", r)
+	}
+	if !strings.HasPrefix(r.NextHop, "mx2.backup.sts.test[127.0.0.3]") {
+		t.Errorf("next hop %q, want the listed host that failed", r.NextHop)
+	}
+	// A REQUIRETLS message the policy kept from mx1 before any session:
+	// its reply has the REQUIRETLS form (the queue's expiry reads it:
+	// 550 5.7.10), with the listed host's own status all the same.
+	rm := message("c@sts.test")
+	rm.ID += 2
+	rm.RequireTLS = true
+	rr := w.deliver(rm)
+	if rr.Outcome != queue.Deferred || !strings.HasPrefix(rr.Reply, "451 4.4.1 REQUIRETLS: ") ||
+		!strings.Contains(rr.Reply, "connect to mx2.backup.sts.test") || !strings.Contains(rr.Reply, "mx1.sts.test not listed") {
+		t.Errorf("REQUIRETLS: %+v, want 451 4.4.1 REQUIRETLS: … connect to mx2 … (mx1.sts.test not listed …)", rr)
 	}
 	m := message("b@sts.test")
 	m.ID++
@@ -163,5 +182,59 @@ func TestPolicyRefusalKeepsTheCut(t *testing.T) {
 	if r.Outcome != queue.Deferred || !strings.HasPrefix(r.Reply, "451 4.7.5 ") || !strings.Contains(r.Reply, "STARTTLS not offered") ||
 		!strings.Contains(r.Reply, "mx_address_limit 1 reached") {
 		t.Fatalf("%+v, want the policy's refusal and the cut", r)
+	}
+}
+
+// Two servers of a site that both answer and both keep a REQUIRETLS
+// relay by TLS (no STARTTLS): the reply is the refusal of the first one
+// tried, as deliverRemote ranks a destination's MX hosts — one rule for
+// both (tlsStop): the first TLS refusal at a host that answered
+// outranks whatever came after it (mendy19 item 3; SPEC TLS-).
+func TestRelayFirstTLSRefusalIsTheReply(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	met := func(name string) func(*gosmtp.Server) {
+		return func(srv *gosmtp.Server) {
+			srv.EnableREQUIRETLS = true
+			inner := srv.Backend
+			srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+				return inner.NewSession(c)
+			})
+		}
+	}
+	s1 := startSinkWith(t, "127.0.0.8:0", false, nil, "hub-b1", met("hub-b1"))
+	s2 := startSinkWith(t, "127.0.0.10:0", false, nil, "hub-b2", met("hub-b2"))
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.7:25"},
+			{Name: "hub-b1", Role: routing.RoleHub, Site: "b", Address: s1.addr},
+			{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: s2.addr}},
+		Connectors: []routing.SendConnector{{Name: "out", AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}},
+			SourceServers: []string{"hub-b1", "hub-b2"}, SmartHosts: []string{"127.0.0.9:25"}, Enabled: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
+		Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("r@remote.example")
+	m.RequireTLS, m.OrgID = true, orgid.New()
+	res := d.Deliver(context.Background(), m, body, all(m))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 2 {
+		t.Fatalf("servers met %v, want both", order)
+	}
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "451 4.7.5 REQUIRETLS: ") ||
+		!strings.Contains(res[0].Reply, order[0]+"[") || !strings.HasPrefix(res[0].NextHop, order[0]+"[") {
+		t.Fatalf("%+v, want the refusal of %s, tried first", res, order[0])
 	}
 }

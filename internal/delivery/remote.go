@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,7 +80,6 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	var late []host              // deprioritised: tried after every other host
 	var self *host               // this server among the hosts (self.go)
 	listed, came := false, false // some host passed the MTA-STS policy; some host came at all
-	var unlisted []string        // MX hosts an enforced MTA-STS policy kept the message from (filterHosts)
 	// more is the next hosts to try: looked up now, those the policy
 	// lists, not this server nor worse than it; the deprioritised ones
 	// once every other host was tried; nothing when none is left.
@@ -95,10 +93,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				return out
 			}
 			came = true
-			kept, res := d.filterHosts(dt, g, batch)
-			if dt.enforcesMX() {
-				unlisted = append(unlisted, droppedNames(batch, kept, unlisted)...)
-			}
+			kept, res := d.filterHosts(dt, g, batch) // the hosts it drops: dt.dropped
 			if res != nil {
 				continue // none of these is listed: the next ones
 			}
@@ -151,32 +146,27 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
 	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
-	// policy is the first TLS policy refusal of the attempt (451 4.7.5),
-	// one at a host that answered SMTP rather than one before a session.
-	var policy struct {
-		reply, host string
-		answered    bool
-	}
+	var stop tlsStop // the TLS refusal that outranks the failures after it
 	// telling makes the most telling reply of the attempt the
-	// recipients': a TLS policy that kept the message from a host
+	// recipients': a TLS policy refusal at a host that answered SMTP
 	// outranks the failure of the hosts after it (a backup that refused
 	// the connection), so the delay and expiry DSNs, message list and
 	// the log name what stopped the message, and the scheduler counts
 	// the attempt as the message's, not the destination's failure
-	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19).
+	// (queue feedback: a 4.7.5 kills no destination; rt-fixb19). MX
+	// hosts an enforced MTA-STS policy skipped are named in words only:
+	// when the hosts it lists are down, their own 4.4.x stays, which
+	// the scheduler counts against the destination, so its window
+	// shrinks and it can go dead.
 	told := false // once: a cut's words added after it stay
 	telling := func() {
 		if told {
 			return
 		}
 		told = true
-		policyLast := strings.HasPrefix(lastErr, "451 4.7.5 ")
-		switch {
-		case policy.reply != "" && (policy.answered || !policyLast):
-			lastErr, lastHost = policy.reply, policy.host
-		case len(unlisted) > 0 && !policyLast:
-			lastErr = "451 4.7.5 " + strings.Join(unlisted, ", ") + ": not listed by the MTA-STS policy of " + dt.dom +
-				", and no host it lists took the message: " + lastErr
+		lastErr, lastHost = stop.over(lastErr, lastHost)
+		if len(dt.dropped) > 0 {
+			lastErr += " (" + strings.Join(dt.dropped, ", ") + " not listed by the MTA-STS policy of " + dt.dom + ")"
 		}
 	}
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
@@ -231,9 +221,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if reached {
 				limit.sessions++
 			}
-			if strings.HasPrefix(lastErr, "451 4.7.5 ") && (policy.reply == "" || reached && !policy.answered) {
-				policy.reply, policy.host, policy.answered = lastErr, lastHost, reached
-			}
+			stop.note(lastErr, lastHost, reached)
 			if ctx.Err() != nil {
 				// The stop ended the attempt: the host did not fail
 				// (rt26 F7), and the queue records the stop, not this.
@@ -296,8 +284,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 // of DEST offered verified TLS: <lastErr>", whatever the last host did
 // (a refused connection): it may be a passing misconfiguration, retried
 // on the schedule, and at expiry the recipient fails 550 5.7.10, not
-// 5.4.7 (queue, results.go), TLS having been the obstacle. none is "no
-// host of DEST" (remote.go) or "no server of QUEUE" (org.go).
+// 5.4.7 (queue, results.go), TLS having been the obstacle. Its status is
+// lastErr's own (replyStatus, as requireTLSCarry's): 4.7.5 when a host
+// that answered refused on TLS (tlsStop), the network's 4.4.x when TLS
+// kept the message from hosts only before any session (an enforced
+// MTA-STS policy that does not list them) and the hosts left were down,
+// which the scheduler counts against the destination. none is "no host
+// of DEST" (remote.go) or "no server of QUEUE" (org.go).
 func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none, lastHop, lastErr string) []queue.Result {
 	out := deferAll(rcpts, lastHop, lastErr)
 	if !requireTLS {
@@ -305,7 +298,7 @@ func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none,
 	}
 	if kept && !strings.Contains(lastErr, requireTLSMark) {
 		for k := range out {
-			out[k].Reply = "451 4.7.5 REQUIRETLS: " + none + " offered verified TLS: " + lastErr
+			out[k].Reply = replyStatus(lastErr) + " REQUIRETLS: " + none + " offered verified TLS: " + lastErr
 		}
 	}
 	return requireTLSCarry(m, none, out)
@@ -343,26 +336,39 @@ func replyStatus(reply string) string {
 	return "451 4.7.5"
 }
 
+// tlsStop is the TLS policy refusal (451 4.7.5) that outranks the
+// failures after it in one attempt, whether at a destination's MX hosts
+// (deliverRemote) or a hop's servers (deliverOrg): the first one at a
+// host that answered SMTP. A host that could not be reached after it (a
+// backup refusing connections) does not make the reply a connection
+// failure: the recipients, DSNs and the log keep what stopped the
+// message, and the scheduler counts the attempt as the message's, not
+// the destination's (queue feedback: a 4.7.5 kills no destination). A
+// 4.7.5 before any session (a TLSA lookup that failed) ranks as any
+// other failure: the last one stays.
+type tlsStop struct{ reply, host string }
+
+// note records the reply of host when it is the attempt's first TLS
+// policy refusal at a host that answered.
+func (s *tlsStop) note(reply, host string, answered bool) {
+	if s.reply == "" && answered && strings.HasPrefix(reply, "451 4.7.5 ") {
+		s.reply, s.host = reply, host
+	}
+}
+
+// over is the attempt's reply and the host it names: the recorded
+// refusal, else lastErr of lastHost.
+func (s *tlsStop) over(lastErr, lastHost string) (string, string) {
+	if s.reply != "" {
+		return s.reply, s.host
+	}
+	return lastErr, lastHost
+}
+
 // requireTLSMark is in every deferral of a REQUIRETLS message for its
 // TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
 // reads (results.go).
 const requireTLSMark = " REQUIRETLS: "
-
-// droppedNames is the names of the hosts of batch not in kept (those an
-// enforced MTA-STS policy does not list), each once, none already in seen.
-func droppedNames(batch, kept []host, seen []string) []string {
-	var out []string
-	for _, h := range batch {
-		in := slices.Contains(seen, h.name) || slices.Contains(out, h.name)
-		for _, k := range kept {
-			in = in || k.name == h.name
-		}
-		if !in {
-			out = append(out, h.name)
-		}
-	}
-	return out
-}
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 
 	"umbra/internal/config"
 	"umbra/internal/header"
@@ -28,6 +29,7 @@ type destTLS struct {
 	noPolicy   bool                     // "TLS-Required: No" and not REQUIRETLS (RFC 8689 §5)
 	tlsFailed  bool                     // a host failed on TLS, or its policy kept a REQUIRETLS message from it (requireTLSDefer)
 	unlisted   map[string]bool          // MX hosts an MTA-STS testing policy does not list
+	dropped    []string                 // MX hosts the MTA-STS policy kept the message from, each once, in the order met (filterHosts)
 	decided    map[string]*hostDecision // per host (name:port, every address of it): hostOf
 }
 
@@ -95,6 +97,9 @@ func (d *Deliverer) filterHosts(t *destTLS, g *group, hosts []host) ([]host, []q
 		if !t.sts.Admits(h.name, t.noPolicy, t.requireTLS) { // the one test route explain shows (tlspolicy Explain)
 			if t.requireTLS {
 				t.tlsFailed = true // kept from h by the TLS requirement (requireTLSDefer)
+			}
+			if !slices.Contains(t.dropped, h.name) { // once for the host, not per address nor per batch
+				t.dropped = append(t.dropped, h.name)
 			}
 			if hd := t.hostOf(h); !hd.counted { // once for the host, not per address
 				hd.counted = true

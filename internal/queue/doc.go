@@ -995,9 +995,11 @@
 // to their one form (rewriteRedirectNames, redirectname.go: the queue
 // index's "redirect:" entries, the queue of the recipients they index
 // and of those of poison and quarantined records, indexed under those
-// queues only, the suspension marks): a crash before its commit leaves every name as
-// it was and the next open rewrites them; a database rewritten already
-// has nothing to rewrite (a name in its one form is its own form).
+// queues only — read by the first open only, which marks it done in meta
+// redirect_names_done in the same commit —, the suspension marks): a crash
+// before its commit leaves every name as it was, and the mark unset, and
+// the next open rewrites them; a database rewritten already has nothing
+// to rewrite (a name in its one form is its own form).
 //
 // # Durability and the crash argument
 //

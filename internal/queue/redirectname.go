@@ -35,17 +35,24 @@ func CanonicalQueueName(name string) string {
 	return name
 }
 
+// onHeldRedirectWalk is called when an open reads the poison and
+// quarantined records for their redirect names (a test's counter).
+var onHeldRedirectWalk = func() {}
+
 // rewriteRedirectNames rewrites, in the commit that opens the database,
 // every redirect queue name an earlier release stored as typed
 // (`redirect:MX.Example`, `redirect:[0:0::1]:25`, `redirect:h:025`) to
 // its one form: the queue index entries, the queue of the pending
 // recipients of each record they index or the poison and quarantine
 // queues hold (indexed there only, QueuesOf), and the suspension marks.
-// The index's "redirect:", "poison" and "quarantine" entries and the
-// marks are read, not every record: only pending recipients are
-// indexed, and only they are in a queue. It
-// is one transaction with the rest of the open (a crash leaves the
-// names all old or all rewritten) and finds nothing to do in a database
+// The index's "redirect:" entries and the marks are read at every open
+// (their keys only: a record is read only when its name changes), the
+// "poison" and "quarantine" entries once — the open that reads them
+// marks it done in its commit (meta redirect_names_done) —, not every
+// record: only pending recipients are indexed, and only they are in a
+// queue. It is one transaction with the rest of the open (a crash
+// leaves the names all old or all rewritten, and the mark unset: the
+// next open does it all again) and finds nothing to do in a database
 // already rewritten (a name in its one form is its own form). A record
 // that does not decode is left as it is (damaged.go).
 func rewriteRedirectNames(btx *bolt.Tx) error {
@@ -65,12 +72,22 @@ func rewriteRedirectNames(btx *bolt.Tx) error {
 	// A poison or quarantined record is indexed under that queue only
 	// (QueuesOf), whatever its recipients' queues: read too, so that
 	// it is in the redirect's one queue when it is resumed or released.
-	for _, held := range []string{QueuePoison, QueueQuarantine} {
-		hp := []byte(held + "\x00")
-		walkQueueIndex(qidx, hp, hp, func(_ string, id ID, _ State, _ bool) bool {
-			ids = append(ids, id)
-			return true
-		})
+	// Decoding each of them is done once: the open that does it marks
+	// it done in its own commit (meta redirect_names_done), and later
+	// opens skip it. Held records are made by this release from then on,
+	// with names in their one form.
+	if meta := btx.Bucket(bucketMeta); meta.Get(keyRedirectNamesDone) == nil {
+		onHeldRedirectWalk()
+		for _, held := range []string{QueuePoison, QueueQuarantine} {
+			hp := []byte(held + "\x00")
+			walkQueueIndex(qidx, hp, hp, func(_ string, id ID, _ State, _ bool) bool {
+				ids = append(ids, id)
+				return true
+			})
+		}
+		if err := meta.Put(keyRedirectNamesDone, []byte{1}); err != nil {
+			return err
+		}
 	}
 	for _, mv := range moves {
 		if err := qidx.Delete(mv.from); err != nil {

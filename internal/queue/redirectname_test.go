@@ -194,6 +194,10 @@ func TestRedirectNamesOfHeldRecordsAreRewrittenAtOpen(t *testing.T) {
 		}
 		ids = append(ids, m.ID)
 	}
+	// A database of a release before the rewrite: no mark that it was done.
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.tx.Bucket(bucketMeta).Delete(keyRedirectNamesDone) }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -222,5 +226,40 @@ func TestRedirectNamesOfHeldRecordsAreRewrittenAtOpen(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mendy19 item 6: the rewrite of the held records' redirect names is
+// done once. The open that did it marks it done in the same commit
+// (meta redirect_names_done); a later open reads no poison or
+// quarantined record for it, however many there are.
+func TestRedirectNamesHeldWalkOnlyOnce(t *testing.T) {
+	walks := 0
+	defer func(f func()) { onHeldRedirectWalk = f }(onHeldRedirectWalk)
+	onHeldRedirectWalk = func() { walks++ }
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msg(s, "a@example.org", "x@down.test")
+	m.State = Poison
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first := walks
+	for range 2 {
+		if s, err = Open(path, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if walks != first {
+		t.Errorf("opens after the rewrite read the held records %d times, want none", walks-first)
 	}
 }

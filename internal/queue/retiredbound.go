@@ -142,11 +142,10 @@ func repairPeerDBOrder(t *Tx) error {
 // RetiredDatabaseIDCount is the number of retired database ids kept
 // here (peerdbs entries no record holds), over all servers: at most
 // RetiredDatabaseIDsKept per server (umbra_shadow_retired_database_ids).
-// Read at every scrape of the metrics, it does not read each entry: it
-// is the number of entries (the bucket's key count, from its pages)
-// less those a record holds — found from the records, at most two per
-// server (its record as a primary, as a shadow server: peerDBHeld), not
-// from up to RetiredDatabaseIDsKept ids per server.
+// Read at every scrape of the metrics, it walks the bucket's entries
+// (at most RetiredDatabaseIDsKept per server besides the ones records
+// hold: a small bucket), looking each one's owner up in the records; a
+// key without its "\x00" separator names no id and is skipped.
 func (q *Manager) RetiredDatabaseIDCount() (int, error) {
 	n := 0
 	err := q.store.View(func(tx *Tx) error {
@@ -154,30 +153,12 @@ func (q *Manager) RetiredDatabaseIDCount() (int, error) {
 		if b == nil {
 			return nil
 		}
-		held := map[string]bool{}
-		if err := tx.tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
-			if p, err := decodePeer(string(k), v); err == nil && p.DatabaseID != "" {
-				if key := peerDBKey(p.DatabaseID, string(k)); b.Get(key) != nil {
-					held[string(key)] = true
-				}
+		return b.ForEach(func(k, _ []byte) error {
+			if i := bytes.IndexByte(k, 0); i >= 0 && !tx.peerDBHeld(string(k[i+1:]), string(k[:i])) {
+				n++
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.tx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
-			tx.peerDBOwners(string(v), func(name, _ string) bool {
-				if string(holderKey(name)) == string(k) {
-					held[string(peerDBKey(string(v), name))] = true
-				}
-				return true
-			})
-			return nil
-		}); err != nil {
-			return err
-		}
-		n = max(b.Stats().KeyN-len(held), 0)
-		return nil
+		})
 	})
 	return n, err
 }

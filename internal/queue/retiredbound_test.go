@@ -117,3 +117,30 @@ func TestRetiredDatabaseIDsBounded(t *testing.T) {
 		t.Errorf("after a restart db-a%02d was forgotten out of order", extra+1)
 	}
 }
+
+// A peerdbs key without its "\x00" separator (damaged, or written by no
+// version of umbra) names no retired id: RetiredDatabaseIDCount does
+// not count it (umbra_shadow_retired_database_ids; SR-7).
+func TestRetiredDatabaseIDCountSkipsMalformedKeys(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result { return nil }),
+		ManagerConfig{RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.SetServers(topo{"hub-a": "127.0.0.1", "hub-c": "127.0.0.3"})
+	q.Start(ctx)
+	for _, id := range []string{"db-a0", "db-a1", "db-a2"} { // two retired, db-a2 held by hub-a's record
+		if _, err := pushCopy(ctx, q, s, "hub-a", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := q.RetiredDatabaseIDCount(); err != nil || got != 2 {
+		t.Fatalf("RetiredDatabaseIDCount() = %d, %v; want 2", got, err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.tx.Bucket(bucketPeerDBs).Put([]byte("no-separator"), []byte("hub-a")) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.RetiredDatabaseIDCount(); err != nil || got != 2 {
+		t.Errorf("with a malformed key: RetiredDatabaseIDCount() = %d, %v; want 2", got, err)
+	}
+}

@@ -294,6 +294,9 @@ func TestFeedback(t *testing.T) {
 		// counts toward the destination's death nor shrinks its window.
 		{"TLS required, not offered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}}, 0},
 		{"MTA-STS refusal", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx.example:25: MTA-STS policy of example: STARTTLS not offered"}}, 0},
+		// An enforced MTA-STS policy skipped a host and the hosts it lists
+		// are down: the destination's failure (rt reread item 1).
+		{"listed hosts down, unlisted skipped", []Result{{Outcome: Deferred, Reply: "451 4.4.1 connect to mx2.example[192.0.2.2]:25: connection refused (mx1.example not listed by the MTA-STS policy of example)"}}, -1},
 		{"policy refusal and a broken host", []Result{{Outcome: Deferred, Reply: "451 4.7.5 REQUIRETLS: no verified TLS"}, {Outcome: Deferred, Reply: "451 4.4.1 connect to mx: refused"}}, -1},
 		{"policy refusal and one answered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
 		{"one answered", []Result{{Outcome: Deferred, Reply: "451 4.4.2 lost"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},

@@ -249,17 +249,18 @@ var (
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
 		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder}
 
-	keyDBID          = []byte("db_id")
-	keySchemaVersion = []byte("schema_version")
-	keyCreated       = []byte("created")
-	keyBackupOf      = []byte("backup_of")
-	keyRateCounters  = []byte("rate_counters")
-	keyRcptCount     = []byte("rcpt_count")    // entries of rcptcache (rcptcache.go)
-	keySingleCount   = []byte("single_count")  // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)
-	keyPeerWaitRun   = []byte("peerwait_run")  // the run whose slot file Recover trusts (peerwait.go)
-	keyRestoredUpTo  = []byte("restored_upto") // the last message id a restore brought back (heldquery.go)
-	keyIDHigh        = []byte("id_high")       // the highest message id ever stored (Tx.PutNew, Store.NewID)
-	keyIDReserved    = []byte("id_reserved")   // no id handed out is above it (idreserve.go)
+	keyDBID              = []byte("db_id")
+	keySchemaVersion     = []byte("schema_version")
+	keyCreated           = []byte("created")
+	keyBackupOf          = []byte("backup_of")
+	keyRateCounters      = []byte("rate_counters")
+	keyRcptCount         = []byte("rcpt_count")          // entries of rcptcache (rcptcache.go)
+	keySingleCount       = []byte("single_count")        // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)
+	keyPeerWaitRun       = []byte("peerwait_run")        // the run whose slot file Recover trusts (peerwait.go)
+	keyRestoredUpTo      = []byte("restored_upto")       // the last message id a restore brought back (heldquery.go)
+	keyIDHigh            = []byte("id_high")             // the highest message id ever stored (Tx.PutNew, Store.NewID)
+	keyIDReserved        = []byte("id_reserved")         // no id handed out is above it (idreserve.go)
+	keyRedirectNamesDone = []byte("redirect_names_done") // the held records' redirect names were rewritten (redirectname.go)
 )
 
 // The buckets of spooled bodies (spoolref.go).

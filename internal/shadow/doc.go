@@ -241,8 +241,9 @@
 // them, never asks for them again. Holders probes every such server
 // each heartbeat timeout — the holder of a copy made again while its
 // message is in delivery too, which the record names only after the
-// attempt (queue heldholders.go) — up to probeConcurrency at once, each
-// probe bounded by its own deadline, so a hung holder delays no other
+// attempt (queue heldholders.go) — up to probeConcurrency (4) at once,
+// each probe bounded by the Copier (10 s), so up to 3 hung holders delay
+// no other, and more delay the rest by one bound per 4 hung ones ahead
 // (an XSHADOW session: the reply is its database id; the sessions for copies on receipt read it too, and a server
 // relaying here in a shadow session presents it at XSHADOW, recorded
 // before the session's first message — through a send connector too,

@@ -74,7 +74,8 @@ type HolderStore interface {
 type Copier interface {
 	// Probe opens a session to server and returns its transport
 	// database id, recording it (a new id marks the messages whose
-	// copies it lost).
+	// copies it lost). It bounds its own time: a holder that takes the
+	// connection and never answers holds up its probe for that bound.
 	Probe(ctx context.Context, server string) (string, error)
 	// Recopy makes the copy of message id again; the server that keeps
 	// it, "" when the message needs none any more.
@@ -98,10 +99,6 @@ type HoldersConfig struct {
 	Copier Copier
 	Clock  clock.Clock
 	Log    *slog.Logger
-	// ProbeTimeout bounds each probe of a pass (defaultProbeTimeout
-	// when 0): a holder that takes the connection and never answers
-	// holds up its own probe only.
-	ProbeTimeout time.Duration
 }
 
 // NewHolders returns the watcher of this server's shadow servers.
@@ -112,9 +109,6 @@ func NewHolders(cfg HoldersConfig) *Holders {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ProbeTimeout <= 0 {
-		cfg.ProbeTimeout = defaultProbeTimeout
-	}
 	return &Holders{cfg: cfg}
 }
 
@@ -123,15 +117,14 @@ func NewHolders(cfg HoldersConfig) *Holders {
 // runs for long.
 const maxRecopyPass = 500
 
-// Probes of one pass: at most probeConcurrency at a time, each bounded
-// by HoldersConfig.ProbeTimeout (defaultProbeTimeout, the bound of a
-// session for a copy on receipt). A hung holder so delays a pass by one
-// probe's bound at most, not by one bound per hung holder, and never
-// the probe of a holder that answers.
-const (
-	probeConcurrency    = 4
-	defaultProbeTimeout = 10 * time.Second
-)
+// Probes of one pass run at most probeConcurrency at a time, each
+// bounded by the Copier itself (delivery.ReceiptShadow.Probe: the 10 s
+// of a try for a copy on receipt). Up to probeConcurrency-1 hung
+// holders (3) so delay no probe of a holder that answers; with more,
+// each probeConcurrency of them ahead of it delays it by one probe's
+// bound. A pass lasts about one bound per probeConcurrency hung
+// holders, not one per hung holder.
+const probeConcurrency = 4
 
 // Run makes a pass at once and then every Interval, until ctx ends.
 func (h *Holders) Run(ctx context.Context) {
@@ -225,7 +218,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 }
 
 // probeAll probes the servers names, up to probeConcurrency at once,
-// each with a deadline of its own (ProbeTimeout), and returns when every
+// each bounded by the Copier (Copier.Probe), and returns when every
 // probe has ended, with each one's error (by position). Each probe
 // records what it met in the store itself (Copier.Probe), in a commit
 // of its own; the pass reads the marks only after all of them.
@@ -244,9 +237,7 @@ func (h *Holders) probeAll(ctx context.Context, names []string) []error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			pctx, cancel := context.WithTimeout(ctx, h.cfg.ProbeTimeout)
-			defer cancel()
-			_, errs[i] = h.cfg.Copier.Probe(pctx, n)
+			_, errs[i] = h.cfg.Copier.Probe(ctx, n) // bounded by the Copier (ReceiptShadow: receiptTry)
 		}()
 	}
 	wg.Wait()

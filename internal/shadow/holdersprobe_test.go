@@ -23,9 +23,12 @@ type tcpCopier struct {
 	answered map[string]time.Duration // since start
 	start    time.Time
 	made     []uint64
+	deadline time.Duration // each probe's own bound, as ReceiptShadow.Probe's
 }
 
 func (c *tcpCopier) Probe(ctx context.Context, server string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", c.addrs[server])
 	if err != nil {
@@ -54,23 +57,26 @@ func (c *tcpCopier) Recopy(_ context.Context, id uint64) (string, error) {
 	return "hub-e", nil
 }
 
-// rt19 fixa19 item 2 (SR-7): holders are probed at once, each with a
-// deadline of its own: two holders that take the connection and never
-// answer (a stopped process) delay neither the probe of a third that
-// answers nor the copies its probe found lost, and the pass lasts about
-// one probe's deadline, not one per hung holder.
+// rt19 fixa19 item 2 (SR-7): holders are probed at once, each probe
+// bounded by the copier: three holders that take the connection and
+// never answer (stopped processes) — one fewer than the probes of a pass
+// run at once — delay neither the probe of a fourth that answers nor
+// the copies its probe found lost, and the pass lasts about one probe's
+// bound, not one per hung holder.
 func TestHoldersPassProbesHungHoldersAtOnce(t *testing.T) {
 	hung1 := testsupport.Silent(t, "127.0.0.1:0")
 	hung2 := testsupport.Silent(t, "127.0.0.1:0")
+	hung3 := testsupport.Silent(t, "127.0.0.1:0")
 	ok := testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("220 hub-d ready\r\n")) })
-	st := &fakeHolderStore{holders: map[string]int{"hub-b": 1, "hub-c": 1, "hub-d": 1}}
+	st := &fakeHolderStore{holders: map[string]int{"hub-a": 1, "hub-b": 1, "hub-c": 1, "hub-d": 1}}
+	const deadline = 2 * time.Second
 	cp := &tcpCopier{
-		addrs:    map[string]string{"hub-b": hung1.Addr(), "hub-c": hung2.Addr(), "hub-d": ok.Addr()},
+		addrs:    map[string]string{"hub-a": hung3.Addr(), "hub-b": hung1.Addr(), "hub-c": hung2.Addr(), "hub-d": ok.Addr()},
 		store:    st,
 		answered: map[string]time.Duration{},
+		deadline: deadline,
 	}
-	const deadline = 2 * time.Second
-	h := NewHolders(HoldersConfig{Store: st, Copier: cp, ProbeTimeout: deadline})
+	h := NewHolders(HoldersConfig{Store: st, Copier: cp})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // the test's bound
 	defer cancel()
 	cp.start = time.Now()
@@ -83,7 +89,7 @@ func TestHoldersPassProbesHungHoldersAtOnce(t *testing.T) {
 		t.Fatalf("hub-d answered its probe at %v (%v): behind the hung holders", at, ok)
 	}
 	if took >= deadline+deadline/2 {
-		t.Fatalf("the pass took %v with two hung holders: their probes ran one after the other (deadline %v each)", took, deadline)
+		t.Fatalf("the pass took %v with three hung holders: their probes ran one after the other (deadline %v each)", took, deadline)
 	}
 	if took < deadline {
 		t.Fatalf("the pass took %v: it did not wait for the hung holders' probes (deadline %v)", took, deadline)

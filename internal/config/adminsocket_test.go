@@ -1,0 +1,32 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// AdminSocketOf reads the socket of a file that does not validate
+// (OPS-: route explain asks the daemon the file names), resolved as
+// Load resolves it; a file that is not YAML names none.
+func TestAdminSocketOfInvalidFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ text, want string }{
+		{"server:\n  data_dir: data\n  hostname: [\nsend_connectors: nope\n", ""},
+		{"server:\n  data_dir: data\n  bogus: 1\nsend_connectors:\n  - tls: sometimes\n", filepath.Join(dir, "data", "admin.sock")},
+		{"server:\n  data_dir: data\n  admin_socket: run/a.sock\n  max_connections: many\n", filepath.Join(dir, "data", "run", "a.sock")},
+		{"server:\n  admin_socket: /run/umbra.sock\n", "/run/umbra.sock"},
+		{"transport: {}\n", "/var/lib/umbra/admin.sock"},
+	} {
+		f := filepath.Join(dir, "u.yaml")
+		if err := os.WriteFile(f, []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := AdminSocketOf(f); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.text, got, tc.want)
+		}
+	}
+	if got := AdminSocketOf(filepath.Join(dir, "missing.yaml")); got != "" {
+		t.Errorf("a missing file: %q", got)
+	}
+}
