@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/dumpster"
 )
 
 func newDumpsterCmd() *cobra.Command {
@@ -316,19 +317,14 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && days >= 0 && fmt.Sprint(days) == n {
-			if days > int(math.MaxInt64/int64(24*time.Hour)) {
-				// Longer than any duration (292 years): before every
-				// copy, never a product wrapped into the future; the
-				// daemon takes a window from before 1970 as every copy.
-				return time.Time{}, nil
-			}
-			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
+	// One rule with the admin API's since_ago (dumpster.ParseAgo).
+	if d, err := dumpster.ParseAgo(s); err == nil {
+		if d == math.MaxInt64 {
+			// Longer than any duration (292 years): before every
+			// copy, never a product wrapped into the future; the
+			// daemon takes a window from before 1970 as every copy.
+			return time.Time{}, nil
 		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: give an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d)", s)
