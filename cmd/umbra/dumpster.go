@@ -173,8 +173,10 @@ func newDumpsterCmd() *cobra.Command {
 				case out.Resumed:
 					verb = "interrupted before, finished now; it resubmitted"
 				}
+				// The stored instant exactly (with its fraction): a retry
+				// naming it with --since is the same request.
 				fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
-					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339), verb, out.Resubmitted, out.Cleared)
+					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339Nano), verb, out.Resubmitted, out.Cleared)
 			}
 			if out.Skipped > 0 {
 				return &exitError{code: exitSkipped, err: fmt.Errorf("%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -51,5 +52,39 @@ func TestSinceAgoOneRuleForAPIAndCLI(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "0001-01-01T00:00:00Z") {
 			t.Errorf("resubmit --since %s: exit %d, want 0, every copy\n%s%s", since, code, out, errOut)
 		}
+	}
+}
+
+// The window start a resubmit prints names the stored instant exactly
+// (RFC 3339 with its fraction), in text and --json, so that a retry
+// naming it is the same request (fixh19 item 3: whole seconds were
+// printed, and a retry with them was "already used for another
+// redelivery").
+func TestResubmitPrintsItsWindowStartExactly(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "rr1")
+	_, rest, ok := strings.Cut(out, " since ")
+	since, _, ok2 := strings.Cut(rest, ": ")
+	if code != 0 || !ok || !ok2 {
+		t.Fatalf("resubmit: exit %d %q", code, out)
+	}
+	out, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", since, "--request-id", "rr1")
+	if code != 0 || !strings.Contains(out, "already carried out") {
+		t.Errorf("retry with the printed start %s: exit %d, want the same request\n%s%s", since, code, out, errOut)
+	}
+	out, code = cli(t, cfg, "--json", "dumpster", "resubmit", "--database", "local", "--since", "2h", "--request-id", "rr2")
+	var v struct {
+		Since string `json:"since"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Since == "" {
+		t.Fatalf("resubmit --json: exit %d %q", code, out)
+	}
+	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", v.Since, "--request-id", "rr2")
+	if code != 0 || !strings.Contains(out, "already carried out") {
+		t.Errorf("retry with the --json start %s: exit %d, want the same request\n%s%s", v.Since, code, out, errOut)
 	}
 }
