@@ -217,7 +217,13 @@ func newDBCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			schema, _ := cmd.Flags().GetInt("schema")
-			if err := queue.CheckCompactSchema(schema); err != nil {
+			err := queue.CheckCompactSchema(schema)
+			if err == nil && schema == 0 && cmd.Flags().Changed("schema") {
+				// 0 given is no version either: only the flag left out
+				// keeps the file's own.
+				err = fmt.Errorf("schema version 0: %w", queue.ErrCompactSchema)
+			}
+			if err != nil {
 				// A version it does not write means nothing here: a
 				// usage error, before anything is opened.
 				return &exitError{code: exitUsage, err: fmt.Errorf("--schema: %w", err)}
