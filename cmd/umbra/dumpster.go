@@ -226,15 +226,26 @@ func newDumpsterRemoveCmd() *cobra.Command {
 					q.Set(k, v)
 				}
 			}
+			now := time.Now()
+			window := map[string]time.Time{}
 			for k, v := range map[string]string{"since": since, "until": until} {
 				if v == "" {
 					continue
 				}
-				t, err := parseSince(v, time.Now())
+				t, err := parseSince(v, now)
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("--%s: %v", k, err)}
 				}
+				window[k] = t
 				q.Set(k, t.UTC().Format(time.RFC3339Nano))
+			}
+			// An empty window is a mistake in the command, not a
+			// removal that found nothing (as track's).
+			if s, ok := window["since"]; ok {
+				if u, ok := window["until"]; ok && !u.After(s) {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--until %s is not after --since %s: no copy can match",
+						u.Local().Format(time.RFC3339), s.Local().Format(time.RFC3339))}
+				}
 			}
 			if yes {
 				q.Set("confirm", "true")
