@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 	"umbra/internal/jsonsafe"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -60,7 +62,7 @@ func newDBCmd() *cobra.Command {
 			if err != nil && !errors.As(err, &ae) {
 				// Refused here (the file exists, its directory is
 				// missing): the text names the file as given, once.
-				err = shownErr(err)
+				err = shownErr(err, args[0])
 			}
 			if err != nil {
 				return apiErr(err)
@@ -106,15 +108,15 @@ func newDBCmd() *cobra.Command {
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
 			owner, _ := cmd.Flags().GetString("owner")
 			if err := checkRestoreOwner(owner); errors.As(err, new(errOwnerNotRoot)) {
-				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}
+				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
 			} else if err != nil {
 				// No such user or group here: the argument names
 				// nothing, a usage error before the backup is read.
-				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err))}
+				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
 			}
 			if force, _ := cmd.Flags().GetBool("force"); !force {
 				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
-					return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err))}
+					return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
 				}
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
@@ -125,10 +127,10 @@ func newDBCmd() *cobra.Command {
 			// removed again when it is refused (rt17a F1).
 			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
 			if errors.As(err, new(errOwnerNotRoot)) {
-				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err))}
+				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
 			}
 			if err != nil {
-				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, fmt.Errorf("restore: %w", err)))}
+				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, fmt.Errorf("restore: %w", err)), args[0])}
 			}
 			refused := true
 			defer func() {
@@ -217,7 +219,13 @@ func newDBCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			schema, _ := cmd.Flags().GetInt("schema")
-			if err := queue.CheckCompactSchema(schema); err != nil {
+			err := queue.CheckCompactSchema(schema)
+			if err == nil && schema == 0 && cmd.Flags().Changed("schema") {
+				// 0 given is no version either: only the flag left out
+				// keeps the file's own.
+				err = fmt.Errorf("schema version 0: %w", queue.ErrCompactSchema)
+			}
+			if err != nil {
 				// A version it does not write means nothing here: a
 				// usage error, before anything is opened.
 				return &exitError{code: exitUsage, err: fmt.Errorf("--schema: %w", err)}
@@ -287,7 +295,7 @@ func newDBCmd() *cobra.Command {
 					err = fmt.Errorf("verify: the backup %s is damaged: %v", args[0], err)
 				}
 			}
-			err = shownErr(err) // file names as given, once
+			err = shownErr(err, args[0]) // file names as given, once
 			// What carries no checksum of its own (an older release's
 			// records and bodies): checked only against the backup's.
 			var unchecked *queue.Unchecked
@@ -371,27 +379,68 @@ func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
 		func() float64 { return float64(duplicateRecords()) }))
 }
 
-// shown is a file name as the CLI prints it, in text and --json: a
-// byte that is not UTF-8 as \xNN, and the text \xNN with its backslash
-// doubled (jsonsafe.TextBytes), so that two names read apart.
-func shown(name string) string { return jsonsafe.TextBytes(name) }
+// shown is a file name as the CLI prints it, in text and --json, success
+// and refusal lines alike: a byte that is not UTF-8 as \xNN, and the
+// text \xNN with its backslash doubled (jsonsafe.TextBytes), so that two
+// names read apart; and a control character (tab, newline, ESC) as its
+// byte, \x09 (queue.QuoteShown, as message show names an id), so that a
+// name never forges a line or moves the cursor.
+func shown(name string) string {
+	q := queue.QuoteShown(name)
+	return q[1 : len(q)-1]
+}
 
 // shownError is an error of this command (not the daemon's answer, which
 // comes escaped already) whose text names files as given: its text is
-// written by the one rule (shown), so that two names read apart there
-// too. It unwraps to the error, whose kind decides the exit status.
-type shownError struct{ err error }
+// written by the one rule (jsonsafe.TextBytes), which keeps the error's
+// own tabs and newlines, and each name given (and each directory above
+// it, which a missing directory's refusal names) by shown, its control
+// characters as bytes. It unwraps to the error, whose kind decides the
+// exit status.
+type shownError struct {
+	err   error
+	names []string
+}
 
-func (e shownError) Error() string { return shown(e.err.Error()) }
+func (e shownError) Error() string {
+	text := e.err.Error()
+	var names []string
+	for _, n := range e.names {
+		for ; n != "" && n != "." && n != "/" && strings.ContainsFunc(n, unicode.IsControl); n = filepath.Dir(n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return jsonsafe.TextBytes(text)
+	}
+	slices.SortFunc(names, func(a, b string) int { return len(b) - len(a) }) // the longest first
+	var b strings.Builder
+	for text != "" {
+		at, name := -1, ""
+		for _, n := range names {
+			if i := strings.Index(text, n); i >= 0 && (at < 0 || i < at) {
+				at, name = i, n
+			}
+		}
+		if at < 0 {
+			break
+		}
+		b.WriteString(jsonsafe.TextBytes(text[:at]))
+		b.WriteString(shown(name))
+		text = text[at+len(name):]
+	}
+	b.WriteString(jsonsafe.TextBytes(text))
+	return b.String()
+}
 func (e shownError) Unwrap() error { return e.err }
 
-// shownErr is err with its text written by the rule (shownError); nil
-// stays nil.
-func shownErr(err error) error {
+// shownErr is err with its text written by the rule (shownError), the
+// file names given (names) by shown; nil stays nil.
+func shownErr(err error, names ...string) error {
 	if err == nil {
 		return nil
 	}
-	return shownError{err}
+	return shownError{err, names}
 }
 
 // plural is "1 message", "2 messages".

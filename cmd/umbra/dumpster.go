@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/dumpster"
 )
 
 func newDumpsterCmd() *cobra.Command {
@@ -172,8 +173,10 @@ func newDumpsterCmd() *cobra.Command {
 				case out.Resumed:
 					verb = "interrupted before, finished now; it resubmitted"
 				}
+				// The stored instant exactly (with its fraction): a retry
+				// naming it with --since is the same request.
 				fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
-					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339), verb, out.Resubmitted, out.Cleared)
+					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339Nano), verb, out.Resubmitted, out.Cleared)
 			}
 			if out.Skipped > 0 {
 				return &exitError{code: exitSkipped, err: fmt.Errorf("%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+
@@ -223,15 +226,26 @@ func newDumpsterRemoveCmd() *cobra.Command {
 					q.Set(k, v)
 				}
 			}
+			now := time.Now()
+			window := map[string]time.Time{}
 			for k, v := range map[string]string{"since": since, "until": until} {
 				if v == "" {
 					continue
 				}
-				t, err := parseSince(v, time.Now())
+				t, err := parseSince(v, now)
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("--%s: %v", k, err)}
 				}
+				window[k] = t
 				q.Set(k, t.UTC().Format(time.RFC3339Nano))
+			}
+			// An empty window is a mistake in the command, not a
+			// removal that found nothing (as track's).
+			if s, ok := window["since"]; ok {
+				if u, ok := window["until"]; ok && !u.After(s) {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--until %s is not after --since %s: no copy can match",
+						u.Local().Format(time.RFC3339), s.Local().Format(time.RFC3339))}
+				}
 			}
 			if yes {
 				q.Set("confirm", "true")
@@ -316,19 +330,14 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && days >= 0 && fmt.Sprint(days) == n {
-			if days > int(math.MaxInt64/int64(24*time.Hour)) {
-				// Longer than any duration (292 years): before every
-				// copy, never a product wrapped into the future; the
-				// daemon takes a window from before 1970 as every copy.
-				return time.Time{}, nil
-			}
-			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
+	// One rule with the admin API's since_ago (dumpster.ParseAgo).
+	if d, err := dumpster.ParseAgo(s); err == nil {
+		if d == math.MaxInt64 {
+			// Longer than any duration (292 years): before every
+			// copy, never a product wrapped into the future; the
+			// daemon takes a window from before 1970 as every copy.
+			return time.Time{}, nil
 		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: give an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d)", s)

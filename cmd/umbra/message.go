@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,6 +174,20 @@ func newMessageCmd() *cobra.Command {
 			}
 			if !wantJSON(cmd) {
 				return exportEML(c, args[0], exportOut, rawOut(cmd)) // messageexport.go: whole or nothing, byte for byte
+			}
+			if exportOut != "" {
+				// --json with -o writes the file as without --json
+				// (refused alike: an existing file, a missing
+				// directory) and prints the verdict of that, not the
+				// message: no flag is silently ignored.
+				if err := exportEML(c, args[0], exportOut, rawOut(cmd)); err != nil {
+					return err
+				}
+				var n int64
+				if fi, err := os.Lstat(exportOut); err == nil {
+					n = fi.Size()
+				}
+				return printJSON(cmd.OutOrStdout(), map[string]any{"id": args[0], "file": shown(exportOut), "bytes": n})
 			}
 			m, err := c.Message(args[0])
 			if err != nil {

@@ -26,7 +26,7 @@ func exportEML(c *admin.Client, id, out string, stdout io.Writer) error {
 		// Refused here (no such directory, no room): the text names
 		// the file as given, once (shownErr); the daemon's answer
 		// comes escaped already.
-		err = shownErr(err)
+		err = shownErr(err, out)
 	}
 	return err
 }
@@ -39,7 +39,7 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		// key's: -o naming the configuration or queue.db by a slip
 		// would put the message in its place.
 		if _, err := os.Lstat(out); err == nil {
-			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
+			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out), out)}
 		}
 	}
 	// Errors of the temporary file beside out name out, as given
@@ -75,7 +75,7 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		// Link, not rename: a file that appeared at out meanwhile is kept.
 		if err := os.Link(tmp.Name(), out); err != nil {
 			if errors.Is(err, os.ErrExist) {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out))}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out), out)}
 			}
 			return given(err)
 		}

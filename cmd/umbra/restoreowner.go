@@ -216,11 +216,16 @@ func (rd *restoreDir) finish() error {
 func parseOwner(s string) (uid, gid int, err error) {
 	name, group, hasGroup := strings.Cut(s, ":")
 	uid, gid = -1, -1
+	// A number names a user (a group) only where this machine has one,
+	// as a name does: a made-up id would give the files to no one
+	// umbra runs as (README: exit 64 before the backup is read).
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		uid, gid = n, n
-		if u, err := user.LookupId(name); err == nil {
-			gid, _ = strconv.Atoi(u.Gid)
+		u, err := user.LookupId(name)
+		if err != nil {
+			return 0, 0, fmt.Errorf("--owner %s: no user %q on this machine", s, name)
 		}
+		uid = n
+		gid, _ = strconv.Atoi(u.Gid)
 	} else if u, err := user.Lookup(name); err == nil {
 		uid, _ = strconv.Atoi(u.Uid)
 		gid, _ = strconv.Atoi(u.Gid)
@@ -229,6 +234,9 @@ func parseOwner(s string) (uid, gid int, err error) {
 	}
 	if hasGroup {
 		if n, err := strconv.Atoi(group); err == nil && n >= 0 {
+			if _, err := user.LookupGroupId(group); err != nil {
+				return 0, 0, fmt.Errorf("--owner %s: no group %q on this machine", s, group)
+			}
 			gid = n
 		} else if g, err := user.LookupGroup(group); err == nil {
 			gid, _ = strconv.Atoi(g.Gid)

@@ -20,7 +20,7 @@ func TestRestoreAsRootIntoRootOwnedDataDir(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: db restore run as root")
 	}
-	const uid = 4242 // a made-up user the daemon would run as
+	const uid = 1 // a user of this machine other than root (daemon), as the one umbra runs as
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: mail stays queued
@@ -48,7 +48,7 @@ func TestRestoreAsRootIntoRootOwnedDataDir(t *testing.T) {
 		t.Fatalf("the refused restore left the data directory behind (%v)", err)
 	}
 
-	if out, code := cli(t, cfg, "db", "restore", "--owner", "4242:4242", backup); code != 0 {
+	if out, code := cli(t, cfg, "db", "restore", "--owner", "1:1", backup); code != 0 {
 		t.Fatalf("db restore --owner: exit %d %q", code, out)
 	}
 	ownedBy(t, data, uid, uid)

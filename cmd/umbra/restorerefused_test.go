@@ -93,7 +93,7 @@ func TestRefusedRestoreKeepsOwners(t *testing.T) {
 	other := filepath.Join(dir, "other.yaml")
 	b, _ = os.ReadFile(cfg)
 	os.WriteFile(other, bytes.Replace(b, []byte(data), []byte(filepath.Join(dir, "new", "data")), 1), 0o644)
-	out, code = cliCombined(t, other, "db", "restore", "--owner", "4242", damaged)
+	out, code = cliCombined(t, other, "db", "restore", "--owner", "1", damaged)
 	if code != 1 || !strings.Contains(out, "damaged") {
 		t.Fatalf("db restore --owner into a missing data directory of a damaged backup: exit %d %q, want 1, damaged", code, out)
 	}
@@ -145,7 +145,7 @@ func TestRestoreOwnerOfAnotherUserNotRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadDir(data)
-	for _, owner := range []string{"root", "4242", "65534:0"} {
+	for _, owner := range []string{"root", "1", "65534:0"} {
 		out, code := cliAs(t, nobody, cfg, "db", "restore", "--owner", owner, backup)
 		if code != 77 || !strings.Contains(out, "not root") || strings.Contains(out, "chown") || strings.Contains(out, "lchown") {
 			t.Errorf("db restore --owner %s as nobody: exit %d %q, want 77 saying only root gives files away", owner, code, out)
@@ -159,8 +159,8 @@ func TestRestoreOwnerOfAnotherUserNotRoot(t *testing.T) {
 	if strings.Contains(out, "as root without --owner") || !strings.Contains(out, "sudo umbra db restore --owner root") {
 		t.Errorf("db restore --owner root as nobody: %q, want the one fix (run it as root), not a contradiction", out)
 	}
-	if out, _ := cliAs(t, nobody, cfg, "db", "restore", "--owner", "4242", backup); !strings.Contains(out, "as 4242 without --owner") {
-		t.Errorf("db restore --owner 4242 as nobody: %q, want the other fix: run it as 4242 without --owner", out)
+	if out, _ := cliAs(t, nobody, cfg, "db", "restore", "--owner", "1", backup); !strings.Contains(out, "as daemon without --owner") {
+		t.Errorf("db restore --owner 1 as nobody: %q, want the other fix: run it as daemon (user 1) without --owner", out)
 	}
 	unreadable := filepath.Join(dir, "unreadable.backup")
 	if b, err := os.ReadFile(backup); err != nil || os.WriteFile(unreadable, b, 0o600) != nil {

@@ -50,7 +50,9 @@ func TestExportIntoMissingDirectoryIsFailure(t *testing.T) {
 func TestCompactSchemaThatMeansNothing(t *testing.T) {
 	dir := t.TempDir()
 	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
-	for _, v := range []string{"2", "1", "-1", "99"} {
+	// 0 given is no version either (fixh19 item 4); only the flag left
+	// out keeps the file's own.
+	for _, v := range []string{"2", "1", "-1", "99", "0"} {
 		code, errOut := cliErr(t, cfg, "db", "compact", "--schema", v)
 		if code != exitUsage || !strings.Contains(errOut, "--schema: schema version "+v+": ") || !strings.Contains(errOut, "3, 4") {
 			t.Errorf("db compact --schema %s: exit %d %q, want 64 naming the versions it writes", v, code, errOut)
@@ -66,7 +68,9 @@ func TestRestoreOwnerThatMeansNothing(t *testing.T) {
 	cfg := relayConfig(t, dir, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
 	backup := filepath.Join(dir, "empty.db") // no backup: the owner is judged first
 	os.WriteFile(backup, nil, 0o600)
-	for _, owner := range []string{"no-such-user-fixd19", ":", "root:no-such-group-fixd19"} {
+	// A number names a user or group only where this machine has one
+	// (fixh19 item 4: 99999:99999 was taken and chowned to).
+	for _, owner := range []string{"no-such-user-fixd19", ":", "root:no-such-group-fixd19", "99999:99999", "99999", "root:99999", "0:99999"} {
 		code, errOut := cliErr(t, cfg, "db", "restore", "--owner", owner, backup)
 		if code != exitUsage || !strings.Contains(errOut, "--owner "+owner) {
 			t.Errorf("db restore --owner %s: exit %d %q, want 64 naming the owner", owner, code, errOut)

@@ -107,6 +107,7 @@
 //	GET  /v1/dumpster
 //	GET  /v1/dumpster/{database}?since=&limit=
 //	POST /v1/dumpster/{database}/redeliver?request_id=ID&since=RFC3339 | since_ago=DURATION
+//	     (DURATION as the CLI's --since reads one, dumpster.ParseAgo: 90m, 24h, 1d)
 //	     (the same id and parameters again: the first outcome, "repeated",
 //	     or the interrupted request finished, "resumed"; other parameters: 409)
 //	POST /v1/dumpster/remove?id=QUEUEID…&database=&since=&until=&from=&to=&message_id=&org_id=

@@ -753,7 +753,7 @@ func (s *Server) routes() http.Handler {
 	}))
 	// A redelivery request, as a mailbox cluster manager makes it after a
 	// failover: POST /v1/dumpster/DB/redeliver?since=RFC3339&request_id=ID,
-	// or since_ago=DURATION (Go syntax, 90m, 24h): the copies kept since
+	// or since_ago=DURATION (90m, 24h, 1d: dumpster.ParseAgo): the copies kept since
 	// that long before the request's start. Repeating it with the same
 	// request_id and parameters does nothing more (a duration is measured
 	// from the first call's start, so a retry names the same window); the
@@ -779,8 +779,10 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 		default:
-			if ago, err = time.ParseDuration(v.Get("since_ago")); err != nil || ago <= 0 {
-				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h): %q", v.Get("since_ago")))
+			// The CLI's --since rule (dumpster.ParseAgo): days are a
+			// unit, and past 292 years is every copy.
+			if ago, err = dumpster.ParseAgo(v.Get("since_ago")); err != nil || ago <= 0 {
+				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h, 1d): %q", v.Get("since_ago")))
 				return
 			}
 		}

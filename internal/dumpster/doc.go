@@ -53,7 +53,10 @@
 //     (Repeated); interrupted, it is finished (Resumed), as it is at start
 //     (Run). A window given as a duration (RedeliverAgo) is measured back
 //     from the stored request's start, so a retry with the same duration
-//     names the same window however late it comes. A window's start is
+//     names the same window however late it comes; the CLI's --since and
+//     the admin API's since_ago read that duration by one rule (ParseAgo:
+//     whole days a unit too; past 292 years the longest, every copy). A
+//     window's start is
 //     what the record holds (queue.StoredTime, window.at): one before
 //     1970, before any copy, is the zero time — every copy — for List,
 //     Remove and Redeliver alike, never a time the record cannot hold

@@ -124,7 +124,14 @@ func checkedMeta(path string) (boltMeta, error) {
 		m = m0
 	default:
 		if size < boltPageHeader+boltMetaSize {
-			return boltMeta{}, fmt.Errorf("a file of %d bytes: not a database (shorter than its first page)", size)
+			return boltMeta{}, fmt.Errorf("%w: a file of %d bytes (shorter than a database's first page)", errNoDatabaseFile, size)
+		}
+		// No database's mark where its first page begins: some other
+		// file (a configuration, a log), not a database whose pages
+		// were damaged — said so, not "damaged".
+		magic := make([]byte, 4)
+		if n, _ := f.ReadAt(magic, boltPageHeader); n == 4 && binary.NativeEndian.Uint32(magic) != boltMagic {
+			return boltMeta{}, fmt.Errorf("%w: it does not begin as a database file does (neither meta page is valid)", errNoDatabaseFile)
 		}
 		return boltMeta{}, errors.New("neither meta page is valid: not a database, or its first pages were overwritten")
 	}

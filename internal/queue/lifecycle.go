@@ -157,7 +157,8 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// Link, not rename: a file that appeared at path meanwhile is kept.
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("backup %s: the file exists; name a new file", path)
+			fi, _ := os.Lstat(path)
+			return 0, backupExists(path, fi)
 		}
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -169,13 +170,23 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	return fi.Size(), nil
 }
 
+// backupExists words the refusal of a backup to path, which exists (fi,
+// nil when it went again): a directory is said to be one, with the way
+// to write into it; anything else is a file that is never replaced.
+func backupExists(path string, fi fs.FileInfo) error {
+	if fi != nil && fi.IsDir() {
+		return fmt.Errorf("backup %s: is a directory; name a new file (in it: %s)", path, filepath.Join(path, "queue.backup"))
+	}
+	return fmt.Errorf("backup %s: the file exists; name a new file", path)
+}
+
 // CheckBackupTarget refuses a backup file SaveBackup would refuse, one
 // that exists or whose directory does not, naming the file as given
 // (GivenFileError): the CLI asks it before it asks the daemon for a
 // copy, which would be written for nothing.
 func CheckBackupTarget(path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("backup %s: the file exists; name a new file", path)
+	if fi, err := os.Lstat(path); err == nil {
+		return backupExists(path, fi)
 	}
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
