@@ -211,17 +211,37 @@ func headerOrgID(p string) string {
 		return ""
 	}
 	r := bufio.NewReaderSize(io.LimitReader(f, scanHeaderBytes), 4096)
-	prefix := []byte(strings.ToLower(OrgHeader) + ":")
+	// A field is read unfolded (RFC 5322 §2.2.3: a line that begins with
+	// a space or a tab continues the one before), its name compared
+	// without the blanks before the colon (§4.5.3 obsolete syntax, which
+	// every reader still takes): a reader that rewrote the header keeps
+	// the field findable. A field's text is kept up to fieldKeep.
+	const fieldKeep = 1024
+	var field []byte
+	orgOf := func() string {
+		name, value, ok := bytes.Cut(field, []byte(":"))
+		if !ok || !bytes.EqualFold(bytes.TrimRight(name, " \t"), []byte(OrgHeader)) {
+			return ""
+		}
+		if id := string(bytes.TrimSpace(value)); hex32(id) {
+			return id
+		}
+		return ""
+	}
 	for {
 		line, err := r.ReadSlice('\n')
 		l := bytes.TrimRight(line, "\r\n")
-		if len(l) == 0 {
-			return "" // the end of the header section (or of the file)
-		}
-		if len(l) > len(prefix) && bytes.EqualFold(l[:len(prefix)], prefix) {
-			if id := string(bytes.TrimSpace(l[len(prefix):])); hex32(id) {
+		if len(l) == 0 || l[0] != ' ' && l[0] != '\t' { // a new field, or the end of the section
+			if id := orgOf(); id != "" {
 				return id
 			}
+			field = field[:0]
+			if len(l) == 0 {
+				return "" // the end of the header section (or of the file)
+			}
+		}
+		if len(field)+len(l) <= fieldKeep {
+			field = append(field, l...)
 		}
 		if err == bufio.ErrBufferFull { // a line longer than the buffer: skip its rest
 			for err == bufio.ErrBufferFull {
@@ -229,7 +249,7 @@ func headerOrgID(p string) string {
 			}
 		}
 		if err != nil {
-			return ""
+			return orgOf()
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +89,36 @@ func TestScanCacheBounded(t *testing.T) {
 	d.hasOrgID(k.dir, "0123456789abcdef0123456789abcdef", "r2")
 	if d.cache.scans[k] == first {
 		t.Fatal("a scan older than scanKeep served again")
+	}
+}
+
+// rt19h F1: a reader that rewrote the copy's header — the org id field
+// folded onto a continuation line (space or tab), a blank before its
+// colon, both RFC 5322 forms of one field — still has it found by a
+// redelivery's scan, as any reader of the header finds it.
+func TestCheckHeadersFindsRewrittenOrgIDField(t *testing.T) {
+	d := &Maildir{Root: t.TempDir(), Hostname: "mx.test"}
+	dir := d.Path("alice", "example.test")
+	body := []byte("Subject: x\r\n\r\nhi\r\n")
+	if err := d.Deliver("alice", "example.test", "a@b", Name("DB1", "dddddddddddddddddddddddddddddddd", "alice@example.test"), body); err != nil {
+		t.Fatal(err) // makes the mailbox
+	}
+	forms := map[string]string{
+		"11111111111111111111111111111111": "X-Umbra-Org-Id:\r\n 11111111111111111111111111111111\r\nSubject: a\r\n\r\n",
+		"22222222222222222222222222222222": "Subject: b\nX-Umbra-Org-Id:\n\t22222222222222222222222222222222\n\n",
+		"33333333333333333333333333333333": "X-Umbra-Org-Id : 33333333333333333333333333333333\r\n\r\n",
+		"44444444444444444444444444444444": "X-Umbra-Org-Id:\r\n\r\n44444444444444444444444444444444\r\n", // in the body: not found
+	}
+	i := 0
+	for _, text := range forms {
+		i++
+		os.WriteFile(filepath.Join(dir, "cur", fmt.Sprintf("%d.M%d.mbx:2,S", i, i)), []byte(text), 0o600)
+	}
+	for org := range forms {
+		err := d.DeliverWith("alice", "example.test", "a@b", Name("DB1", org, "alice@example.test"), body, nil, Options{Check: CheckHeaders, OrgID: org, Scan: "f1"})
+		want := org != "44444444444444444444444444444444"
+		if got := errors.Is(err, ErrAlreadyDelivered); got != want {
+			t.Errorf("org id %s: found %v (%v), want %v", org, got, err, want)
+		}
 	}
 }
