@@ -774,9 +774,11 @@
 // attempted, keep theirs); Recover and the stranded retry mark the
 // message (markRepeat). A copy taken over names its primary and
 // queue; a redelivered copy is marked with its request
-// (MarkRedelivery), read as PriorRedelivery and its request's scan name.
-// A restored backup's mark and an older release's redelivery mark (no
-// value) read as PriorAttempt.
+// (MarkRedelivery), read as PriorRedelivery and its request's scan name;
+// the marks of its repeats (markRepeat, however many attempts are lost
+// in a row) and of a restore of a backup holding it (restoredMark) keep
+// that request. A restored backup's mark and an older release's
+// redelivery mark (no value) read as PriorAttempt.
 //
 // A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster
