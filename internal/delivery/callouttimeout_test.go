@@ -71,3 +71,24 @@ func TestCalloutTimeoutSaidInWords(t *testing.T) {
 		t.Fatalf("error %q, want the timeout in words", msg)
 	}
 }
+
+// mendx19 item 5: the callout owns the words for a probe cut off by a
+// context: its own timeout (above), or the caller's shorter deadline,
+// said as the caller's with its cause — never as the error the closed
+// connection gave the step, nor as the callout's timeout.
+func TestCalloutCutByCallerSaidInWords(t *testing.T) {
+	host := rcptHangHost(t)
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, config.SendConnector{Name: "to-hub",
+		AddressSpaces: []config.AddressSpace{{Domain: "relay.test", Cost: 1}}, SmartHosts: []string{host}, TLS: config.TLSNone})
+	c := recipients.NewCallout(recipients.CalloutConfig{Verifier: d, Cache: nopCache{}, Timeout: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	v, err := c.Lookup(ctx, "alice@relay.test")
+	if v != recipients.CannotDecide || err == nil {
+		t.Fatalf("a next hop that never answers RCPT, the caller's deadline first: %v %v", v, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "recipient callout cut off by the caller") || !strings.Contains(msg, "deadline exceeded") ||
+		strings.Contains(msg, "recipients.callout.timeout") || strings.Contains(msg, "closed network connection") {
+		t.Fatalf("error %q, want the caller's cut in words", msg)
+	}
+}

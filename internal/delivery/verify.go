@@ -123,7 +123,7 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	defer c.Close()
 	if err := c.Mail("", nil); err != nil {
 		if !isReply(err) {
-			return recipients.CannotDecide, "", noAnswer(ctx, "MAIL FROM:<>", err)
+			return recipients.CannotDecide, "", noAnswer("MAIL FROM:<>", err)
 		}
 		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("MAIL FROM:<> refused: %s", smtp.Reply(err))
 	}
@@ -136,7 +136,7 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	case smtp.Permanent(err):
 		return recipients.Unknown, smtp.Reply(err), nil
 	case !isReply(err):
-		return recipients.CannotDecide, "", noAnswer(ctx, "RCPT TO", err)
+		return recipients.CannotDecide, "", noAnswer("RCPT TO", err)
 	}
 	return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered %s", smtp.Reply(err))
 }
@@ -149,13 +149,10 @@ func isReply(err error) bool {
 }
 
 // noAnswer is the error of a probe step the next hop did not answer:
-// cut off by ctx (the callout's timeout, which closes the connection —
-// said so, not as the read error that closing caused), or the
-// connection's own failure.
-func noAnswer(ctx context.Context, step string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s not answered: %w", step, context.Cause(ctx))
-	}
+// the connection's failure. A probe cut off by ctx (which closes the
+// connection) is worded by the caller, which knows whose bound ran out
+// (recipients.Callout: its timeout, or its caller's).
+func noAnswer(step string, err error) error {
 	return fmt.Errorf("%s not answered: %w", step, err)
 }
 

@@ -78,7 +78,10 @@
 // timeout, also Timeout); one that
 // timed out wraps context.DeadlineExceeded, a setup step that failed
 // after the deadline included (go-ldap hands a pending StartTLS or bind
-// its reader's timeout as a plain error). A message from the directory
+// its reader's timeout as a plain error), and says so once in words:
+// "no answer within 5s (ldap.timeout)", or, when the caller's shorter
+// deadline (or its end) cut the question first, "cut off by the caller
+// before an answer" with its cause (context.Cause). A message from the directory
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown

@@ -202,12 +202,14 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 	// error go-ldap makes of that: its reader's read error reaches a
 	// pending StartTLS or Bind as a plain error ("unable to read LDAP
 	// response packet: … i/o timeout", no net.Error in it), which would
-	// otherwise not say it was the directory not answering in time.
+	// otherwise not say it was the directory not answering in time. It
+	// is marked (os.ErrDeadlineExceeded), not worded: the question's
+	// error says it in words, once (unavailable).
 	timedOut := func(err error) error {
 		if time.Now().Before(deadline) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		return fmt.Errorf("%w (no answer within the timeout, %v: %w)", err, d.cfg.Timeout, os.ErrDeadlineExceeded)
+		return pastDeadline{err}
 	}
 	nc := raw
 	if u.Scheme == "ldaps" {
@@ -403,12 +405,12 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	if d.cfg.AwaitPeer != nil {
 		defer d.cfg.AwaitPeer(ctx)()
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
 		d.m.lookups.WithLabelValues("error").Inc()
-		return recipient{}, d.unavailable(err)
+		return recipient{}, unavailable(err)
 	}
 	// Only entries holding the address itself (ASCII case and the form
 	// of an internationalised domain aside): the directory's matching
@@ -442,23 +444,65 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	return r, nil
 }
 
+// question bounds one question to the directory: parent, cut at
+// ldap.timeout from now. Its unavailable words the question's failure
+// (Directory.unavailable), knowing which of the two deadlines bounds it.
+func (d *Directory) question(parent context.Context) (context.Context, context.CancelFunc, func(error) error) {
+	own := time.Now().Add(d.cfg.Timeout)
+	ctx, cancel := context.WithDeadline(parent, own)
+	return ctx, cancel, func(err error) error { return d.unavailable(parent, own, err) }
+}
+
 // unavailable wraps a failure to get an answer in ErrUnavailable; one
 // that is the directory not answering in time (the dial's deadline, a
 // request's timeout, the question's own bound) wraps
 // context.DeadlineExceeded as well, so that a caller can say so, and
-// says it in words ("no answer within 5s (ldap.timeout)"), so that the
-// log tells a slow directory from a broken connection.
-func (d *Directory) unavailable(err error) error {
+// says it in words, once, so that the log tells a slow directory from a
+// broken connection: "no answer within 5s (ldap.timeout)" when the
+// question's own deadline own bounds it, and "cut off by the caller"
+// with the cause (context.Cause) when parent's shorter deadline — the
+// session's, a delivery's — or its end cut it first.
+func (d *Directory) unavailable(parent context.Context, own time.Time, err error) error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
 		// go-ldap words its own timeouts and wraps some transport
 		// errors (the StartTLS handshake's) with %v, not %w:
 		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && (strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "i/o timeout")) {
+		if pd, ok := parent.Deadline(); ok && pd.Before(own) || parent.Err() != nil {
+			cause := context.Cause(parent)
+			if cause == nil { // its deadline reached, its timer not yet fired
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("%w: %w", ErrUnavailable, cutOff{cause: cause, err: err})
+		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, timedOut{after: d.cfg.Timeout, err: err})
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
+
+// cutOff is a question the caller's context ended (cause) before the
+// directory answered and before ldap.timeout: context.DeadlineExceeded
+// and cause (errors.Is), worded for the log.
+type cutOff struct {
+	cause, err error
+}
+
+func (e cutOff) Error() string {
+	if msg := e.err.Error(); msg != e.cause.Error() {
+		return fmt.Sprintf("cut off by the caller before an answer (%v): %s", e.cause, msg)
+	}
+	return fmt.Sprintf("cut off by the caller before an answer (%v)", e.cause)
+}
+
+func (e cutOff) Unwrap() []error { return []error{context.DeadlineExceeded, e.cause} }
+
+// pastDeadline is a step of a dial that failed once the question's
+// deadline had passed: os.ErrDeadlineExceeded too (errors.Is), worded
+// as the step's own error.
+type pastDeadline struct{ error }
+
+func (e pastDeadline) Unwrap() []error { return []error{e.error, os.ErrDeadlineExceeded} }
 
 // timedOut is a question the directory did not answer within after: it
 // is context.DeadlineExceeded (errors.Is), worded for the log.
@@ -600,12 +644,12 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	// One timeout bounds the whole AUTH: the search for the account,
 	// the bind as its entry and the server-account search.
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, "", d.unavailable(err)
+		return false, "", unavailable(err)
 	}
 	if len(found) > 1 {
 		// Two entries claim the name: no password decides which one is
@@ -630,7 +674,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
 		d.m.auths.WithLabelValues("error").Inc()
-		return false, "", d.unavailable(err)
+		return false, "", unavailable(err)
 	}
 	if !ok || !own {
 		d.m.auths.WithLabelValues("refused").Inc()
@@ -643,7 +687,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
 		if err != nil {
 			d.m.auths.WithLabelValues("error").Inc()
-			return false, "", d.unavailable(err)
+			return false, "", unavailable(err)
 		}
 		server = len(e) == 1
 	}

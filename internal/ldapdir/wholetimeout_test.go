@@ -84,3 +84,41 @@ func TestLookupOneTimeoutForTheWhole(t *testing.T) {
 		t.Errorf("AUTH timeout worded %q", err)
 	}
 }
+
+// mendx19 item 5: a timeout is said once. A directory whose service
+// bind outlasts the whole question's timeout is "no answer within 1s
+// (ldap.timeout)", not that and the dial's own "no answer within the
+// timeout" inside it. A question the caller's shorter deadline cut off
+// says so, not that the directory took ldap.timeout.
+func TestLookupTimeoutSaidOnce(t *testing.T) {
+	const timeout = time.Second
+	d, err := New(Config{URL: slowDirectory(t, 1500*time.Millisecond), BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org", BindPassword: "secret",
+		Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = d.Lookup(context.Background(), "alice@example.org")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lookup against a directory whose bind outlasts the timeout: %v; want ErrUnavailable and a timeout", err)
+	}
+	if n := strings.Count(err.Error(), "within"); n != 1 || !strings.Contains(err.Error(), "no answer within 1s (ldap.timeout)") {
+		t.Errorf("timeout said %d times: %q", n, err)
+	}
+
+	d2, err := New(Config{URL: slowDirectory(t, 600*time.Millisecond), BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org", BindPassword: "secret",
+		Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = d2.Lookup(ctx, "bob@example.org")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lookup cut off by the caller's deadline: %v; want ErrUnavailable and a timeout", err)
+	}
+	if s := err.Error(); strings.Contains(s, "ldap.timeout") || !strings.Contains(s, "cut off by the caller") {
+		t.Errorf("a lookup the caller's deadline cut off worded %q", s)
+	}
+}

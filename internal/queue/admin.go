@@ -278,6 +278,13 @@ func DeliveryType(queue string) string {
 // Ready record's retry fields (readyRetryFields).
 const nextRetryScan = 10000
 
+// readyNext is a Ready record's id and next attempt, as Queues orders
+// them to read the stored error of the most recently deferred first.
+type readyNext struct {
+	id   ID
+	next time.Time
+}
+
 // firstAttemptsIn counts, in tx, each message in its first attempt —
 // Active, every pending recipient still in submission, no queue named
 // before its results do — in the queues of the destinations its jobs
@@ -443,7 +450,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	now := q.clk.Now()
 	var out []QueueInfo
 	waiting := map[string][2]int{} // due now, waiting for a retry
-	stored, storedAt := map[string]string{}, map[string]time.Time{}
+	stored := map[string]string{}
 	// Read before the store: a message it names and the store no longer
 	// has Active is skipped. Where a message's jobs only wait, it is
 	// "waiting" there.
@@ -477,7 +484,8 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			// 12,000 as 10,000 retry and the rest ready (fixd19). Of
 			// each record only its retry fields are read.
 			due, retry := 0, 0
-			tx.readyRetryFields(st.Name, func(_ ID, f retryFields) {
+			var byNext []readyNext
+			tx.readyRetryFields(st.Name, func(id ID, f retryFields) {
 				if qi.NextRetry.IsZero() || f.next.Before(qi.NextRetry) {
 					qi.NextRetry = f.next
 				}
@@ -487,20 +495,25 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				case !f.next.After(now):
 					due++
 				}
+				byNext = append(byNext, readyNext{id, f.next})
 			})
 			// The stored error of the queue: the last reply of its
 			// recipient in the most recently deferred message (the
 			// latest next attempt), for a queue the running process
-			// has not tried yet (after a restart). The Ready ones only,
-			// bounded: a queue of suspended or held records first must
-			// not hide them (rt17c F3); the whole records are read.
-			for _, id := range tx.InQueueIn(st.Name, Ready, nextRetryScan) {
-				m, err := tx.Get(id)
+			// has not tried yet (after a restart). The Ready ones only:
+			// a queue of suspended or held records first must not hide
+			// them (rt17c F3). Whole records are read latest next
+			// first, until one has a reply here: usually one, at most
+			// nextRetryScan (of equal next attempts, the oldest id first).
+			slices.SortStableFunc(byNext, func(a, b readyNext) int { return b.next.Compare(a.next) })
+			for _, r := range byNext[:min(len(byNext), nextRetryScan)] {
+				m, err := tx.Get(r.id)
 				if err != nil || m.State != Ready {
 					continue
 				}
-				if e := lastReplyIn(m, st.Name); e != "" && (stored[st.Name] == "" || m.NextAttempt.After(storedAt[st.Name])) {
-					stored[st.Name], storedAt[st.Name] = e, m.NextAttempt
+				if e := lastReplyIn(m, st.Name); e != "" {
+					stored[st.Name] = e
+					break
 				}
 			}
 			if retry > 0 {

@@ -290,8 +290,10 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 // "retry". Every Ready message of the queue is counted, with no bound
 // (a bounded count showed a dead destination's 12,000 as 10,000 retry
 // and the rest ready): the index names them, and of each record only
-// the fields before its recipients are read (peekRetryFields), so the
-// cost grows with the number of ready messages, not with their sizes.
+// the fields before its recipients are decoded (peekRetryFields), after
+// one checksum pass over the whole record, its recipients included: the
+// cost is that pass over each ready record's bytes (never its body), with
+// no decode of its recipients.
 func (t *Tx) WaitingRetry(name string, now time.Time) int {
 	n := 0
 	t.readyRetryFields(name, func(_ ID, f retryFields) {

@@ -718,12 +718,14 @@
 // counts it so: message state and queue status agree. The counts are
 // exact at any size (queue list, the console, the umbra_queue_messages
 // gauge), and stay cheap: the queue index gives every count but the
-// retry split without a record read (Tx.Queues), and the split reads of
-// each Ready message of the queue only the fields before its recipients
-// (peekRetryFields: checksum, state, attempts, next attempt, last
-// error's length; no allocation) — a scrape's cost grows with the
-// number of queued messages, never with their recipients or bodies, and
-// nothing is cached that could drift from the records. An operator's retry or flush (bulk.go)
+// retry split without a record read (Tx.Queues), and the split decodes
+// of each Ready message of the queue only the fields before its
+// recipients (peekRetryFields: state, attempts, next attempt, last
+// error's length; no allocation), after one checksum pass over the
+// whole stored record — recipients included, as every read of a record
+// checks it. A scrape's cost is that pass over each Ready record's
+// bytes (never its body, stored apart), with no decode of its
+// recipients, and nothing is cached that could drift from the records. An operator's retry or flush (bulk.go)
 // only moves NextAttempt; it never counts as an attempt. A removal or any
 // other action by the operator names its actor in the tracking log (the
 // admin API audits it); a removal's own event keeps the envelope.
@@ -774,9 +776,11 @@
 // attempted, keep theirs); Recover and the stranded retry mark the
 // message (markRepeat). A copy taken over names its primary and
 // queue; a redelivered copy is marked with its request
-// (MarkRedelivery), read as PriorRedelivery and its request's scan name.
-// A restored backup's mark and an older release's redelivery mark (no
-// value) read as PriorAttempt.
+// (MarkRedelivery), read as PriorRedelivery and its request's scan name;
+// the marks of its repeats (markRepeat, however many attempts are lost
+// in a row) and of a restore of a backup holding it (restoredMark) keep
+// that request. A restored backup's mark and an older release's
+// redelivery mark (no value) read as PriorAttempt.
 //
 // A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster

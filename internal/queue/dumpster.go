@@ -630,14 +630,40 @@ func (t *Tx) MarkRedelivery(id ID, request string) error {
 // markRepeat records that message id is attempted again after an
 // attempt whose results were lost. A redelivery's mark keeps its
 // request after markRepeatValue (the repeat of a redelivered message
-// still looks for a copy by its header).
+// still looks for a copy by its header); a mark that is already a
+// repeat's is kept as it is, request and all, however many attempts
+// are lost in a row.
 func (t *Tx) markRepeat(id ID) error {
 	b := t.tx.Bucket(bucketRedeliver)
+	old := b.Get(id.Key())
+	if bytes.HasPrefix(old, markRepeatValue) {
+		return nil
+	}
 	v := markRepeatValue
-	if old := b.Get(id.Key()); old != nil && !bytes.HasPrefix(old, markRepeatValue) {
+	if old != nil {
 		v = append(append(append([]byte(nil), markRepeatValue...), 0), old...)
 	}
 	return b.Put(id.Key(), v)
+}
+
+// restoredMark is the mark a restored backup's message gets at the
+// first Open (Store.init) from the mark old it had in the backup: no
+// value (a restore's: by name, no deliver event of its own), or a
+// redelivery's request when it had one, so that its repeat still looks
+// for a copy by its header under the request's scan name. A repeat's
+// prefix is dropped: the delivery the replaced database may have made
+// had its event there.
+func restoredMark(old []byte) []byte {
+	if rest, ok := bytes.CutPrefix(old, markRepeatValue); ok {
+		if len(rest) == 0 {
+			return nil
+		}
+		old = rest[1:]
+	}
+	if bytes.HasPrefix(old, []byte(markRequestPrefix)) {
+		return bytes.Clone(old)
+	}
+	return nil
 }
 
 // markRequestPrefix starts a redelivery's mark (then the request's

@@ -93,3 +93,83 @@ func TestPriorSaysWhetherAnAttemptBegan(t *testing.T) {
 		}
 	}
 }
+
+// mendx19 item 1: a redelivered message attempted again after a second
+// lost attempt (two crashes, or a crash and a failed commit) is still a
+// redelivery: its repeat keeps the request's scan name, so the Maildir
+// writer still finds a copy a reader renamed by its header.
+func TestRepeatOfARepeatKeepsTheRedelivery(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := msg(s, "a@example.org", "again@example.net")
+	m.State, m.Arrived, m.NextAttempt = Ready, time.Now(), time.Now()
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(m, []byte(body)); err != nil {
+			return err
+		}
+		if err := tx.MarkRedelivery(m.ID, "r4/0001"); err != nil {
+			return err
+		}
+		for n := 1; n <= 3; n++ {
+			if err := tx.markRepeat(m.ID); err != nil {
+				return err
+			}
+			if p, scan := tx.priorOf(m); p != PriorRedelivery || scan != "r4/0001" {
+				t.Errorf("after %d lost attempts: prior %v scan %q, want %v %q", n, p, scan, PriorRedelivery, "r4/0001")
+			}
+			if !tx.repeatsLostAttempt(m.ID) {
+				t.Errorf("after %d lost attempts: not marked as a repeat", n)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mendx19 item 1's sibling: a restored backup marks each of its messages
+// as one the replaced database may have delivered, without wiping the
+// mark a redelivered message already has: its repeat still searches by
+// header under its request's scan name.
+func TestRestoreKeepsARedeliveryMark(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "queue.db")
+	s, err := Open(live, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msg(s, "a@example.org", "again@example.net")
+	m.State, m.Arrived, m.NextAttempt = Ready, time.Now(), time.Now().Add(time.Hour)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(m, []byte(body)); err != nil {
+			return err
+		}
+		return tx.MarkRedelivery(m.ID, "r4/0001")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(dir, "b.db")
+	if _, err := s.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Restore(backup, live); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(live, Options{UnsafeNoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.RestoredFrom() == "" {
+		t.Fatal("not seen as restored")
+	}
+	s.View(func(tx *Tx) error {
+		if p, scan := tx.priorOf(m); p != PriorRedelivery || scan != "r4/0001" {
+			t.Errorf("restored redelivery: prior %v scan %q, want %v %q", p, scan, PriorRedelivery, "r4/0001")
+		}
+		return nil
+	})
+}

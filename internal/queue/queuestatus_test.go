@@ -195,3 +195,48 @@ func BenchmarkQueueRetrySplit(b *testing.B) {
 		}
 	})
 }
+
+// mendx19 item 2: the stored error of a queue the running process has
+// not tried (after a restart) is the reply of its most recently
+// deferred message (the latest next attempt) at any count: here
+// the newest id, beyond the first nextRetryScan records of the queue's
+// order, which is all a bounded scan of whole records read.
+func TestQueueStoredErrorBeyondScan(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	clk := clock.NewFake(t0)
+	const name = "smarthost:sink.test"
+	const latest = "451 4.4.1 connect to sink.test: no route to host"
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		for i := range nextRetryScan + 31 {
+			m := msg(s, "a@example.org", "x@b.test")
+			m.Arrived = t0.Add(-time.Minute)
+			m.Rcpts[0].Queue = name
+			m.State, m.Attempts, m.NextAttempt = Ready, 1, t0.Add(4*time.Minute)
+			m.Rcpts[0].LastReply = "451 4.4.1 connect to sink.test: connection refused"
+			if i == nextRetryScan+30 { // the newest id, deferred last
+				m.NextAttempt, m.Rcpts[0].LastReply = t0.Add(9*time.Minute), latest
+			}
+			if err := tx.PutNew(m, []byte(body)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := NewManager(s, nil, ManagerConfig{MaxActive: 100, Clock: clk})
+	qs, err := q.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, qi := range qs {
+		if qi.Name == name {
+			if qi.LastError != latest {
+				t.Errorf("queue %s: last error %q, want %q", name, qi.LastError, latest)
+			}
+			return
+		}
+	}
+	t.Fatalf("queue %s not listed", name)
+}

@@ -478,8 +478,10 @@ func (f retryFields) waitsForRetry(now time.Time) bool {
 }
 
 // peekRetryFields reads the retryFields of the stored record b without
-// decoding the rest: they come before its recipients, so the cost is the
-// record's checksum and a few varints, whatever its recipients. A record
+// decoding the rest: they come before its recipients, so the cost is one
+// checksum pass over the whole record (recipients included: its length
+// grows with them) and a few varints, with no decode of the recipients
+// and no allocation. A record
 // that does not decode there, or whose checksum fails, gives ok false,
 // as Tx.Get would fail on it.
 func peekRetryFields(b []byte) (f retryFields, ok bool) {

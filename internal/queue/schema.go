@@ -367,18 +367,12 @@ func QueuesOf(m *Message) []string {
 		return []string{QueueDamaged}
 	}
 	var out []string
-	for _, r := range m.Rcpts {
-		var q string
-		switch {
-		case r.Status == Shadowed:
-			q = "shadow:" + r.Primary
-		case r.Status.Done():
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status != Shadowed && r.Status.Done() {
 			continue
-		case r.Queue == "":
-			q = QueueSubmission
-		default:
-			q = r.Queue
 		}
+		q := waitsIn(r) // admin.go: the one rule of which queue a recipient waits in
 		dup := false
 		for _, o := range out {
 			dup = dup || o == q

@@ -327,9 +327,12 @@ func (s *Store) init(now time.Time) error {
 			// Every message of a restored backup may have been delivered
 			// after the backup by the database it replaced, whose record
 			// and dumpster copy are gone with it: a copy its repeat finds
-			// in a mailbox is kept as a delivery (dumpster.go).
+			// in a mailbox is kept as a delivery (dumpster.go). A
+			// redelivered message keeps its request (restoredMark).
 			red := tx.Bucket(bucketRedeliver)
-			if err := tx.Bucket(bucketMessages).ForEach(func(k, _ []byte) error { return red.Put(bytes.Clone(k), nil) }); err != nil {
+			if err := tx.Bucket(bucketMessages).ForEach(func(k, _ []byte) error {
+				return red.Put(bytes.Clone(k), restoredMark(red.Get(k)))
+			}); err != nil {
 				return err
 			}
 		}

@@ -316,9 +316,16 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 		return cl.v, cl.err
 	}
 	v, reply, err := c.cfg.Verifier.Verify(ctx, address)
-	if v == CannotDecide && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
-		// recipients.callout.timeout ran out: said in words, not as the
-		// error the closed connection gave the step it cut off.
+	// A probe cut off by a context is said so here, in words, not as
+	// the error the closed connection gave the step it cut off: the
+	// Verifier words only its connection's own failures.
+	if v == CannotDecide && parent.Err() != nil {
+		// The caller's shorter deadline (the session's), or its end.
+		cl.v, cl.err = CannotDecide, fmt.Errorf("recipient callout cut off by the caller: %w", context.Cause(parent))
+		return cl.v, cl.err
+	}
+	if v == CannotDecide && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// recipients.callout.timeout ran out.
 		cl.v, cl.err = CannotDecide, fmt.Errorf("recipient callout timed out after %s (recipients.callout.timeout)", c.cfg.Timeout)
 		return cl.v, cl.err
 	}
