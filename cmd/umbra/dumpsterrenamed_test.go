@@ -110,37 +110,48 @@ func TestDumpsterWindowFarInThePast(t *testing.T) {
 // meanwhile, and the repeat still finds it — one copy, kept in the
 // dumpster (queue markRepeat → Message.Prior).
 func TestRepeatAfterKillFindsCopyMovedToFolder(t *testing.T) {
-	dir := t.TempDir()
-	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	cfg := relayConfig(t, dir, listen, sink)
-	withResultCommitDelay(t, cfg, "1m")
-	d := startUmbra(t, cfg, listen)
-	d.dumpLogIfFailed()
-	if r := rawSend(t, listen, "s@example.org", []string{"bob@example.test"}, "Message-ID: <moved-repeat@example.org>\r\n\r\nonce\r\n"); !strings.HasPrefix(r, "250") {
-		t.Fatalf("send: %q", r)
-	}
-	box := filepath.Join(dir, "data", "maildir", "example.test", "bob")
-	var file string
-	waitCond(t, "the Maildir file", 30*time.Second, func() bool {
-		fs, _ := filepath.Glob(filepath.Join(box, "new", "*"))
-		if len(fs) == 1 {
-			file = fs[0]
-		}
-		return len(fs) == 1
-	})
-	d.kill() // the file is written, its result is not committed
-	moved := filepath.Join(box, ".Archive", "cur", filepath.Base(file)+":2,FS")
-	os.MkdirAll(filepath.Dir(moved), 0o700)
-	if err := os.Rename(file, moved); err != nil {
-		t.Fatal(err)
-	}
-	d = startUmbra(t, cfg, listen)
-	waitCond(t, "the repeat suppressed as a duplicate", 30*time.Second, func() bool {
-		cli(t, cfg, "dumpster", "list") // an operator's request commits the waiting results
-		out, _ := cli(t, cfg, "track", "--event", "duplicate-suppressed", "--json")
-		return strings.Contains(out, "moved-repeat@example.org")
-	})
-	if fs, _ := filepath.Glob(filepath.Join(box, "new", "*")); len(fs) != 0 {
-		t.Fatalf("the repeat wrote a second copy: %v", fs)
+	// The reader kept umbra's name (a flag added), or gave the file a
+	// name of its own, as an IMAP MOVE does (rt19h F2: found then only
+	// by the org id in its header).
+	for _, c := range []struct{ name, to string }{
+		{"flagged", ".Archive/cur/NAME:2,FS"},
+		{"renamed", ".Archive/cur/1764790000.M9P9.imapmoved:2,S"},
+		{"renamed in the inbox", "cur/1764790001.M1P1.imapmoved:2,S"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+			cfg := relayConfig(t, dir, listen, sink)
+			withResultCommitDelay(t, cfg, "1m")
+			d := startUmbra(t, cfg, listen)
+			d.dumpLogIfFailed()
+			if r := rawSend(t, listen, "s@example.org", []string{"bob@example.test"}, "Message-ID: <moved-repeat@example.org>\r\n\r\nonce\r\n"); !strings.HasPrefix(r, "250") {
+				t.Fatalf("send: %q", r)
+			}
+			box := filepath.Join(dir, "data", "maildir", "example.test", "bob")
+			var file string
+			waitCond(t, "the Maildir file", 30*time.Second, func() bool {
+				fs, _ := filepath.Glob(filepath.Join(box, "new", "*"))
+				if len(fs) == 1 {
+					file = fs[0]
+				}
+				return len(fs) == 1
+			})
+			d.kill() // the file is written, its result is not committed
+			moved := filepath.Join(box, strings.ReplaceAll(c.to, "NAME", filepath.Base(file)))
+			os.MkdirAll(filepath.Dir(moved), 0o700)
+			if err := os.Rename(file, moved); err != nil {
+				t.Fatal(err)
+			}
+			d = startUmbra(t, cfg, listen)
+			waitCond(t, "the repeat suppressed as a duplicate", 30*time.Second, func() bool {
+				cli(t, cfg, "dumpster", "list") // an operator's request commits the waiting results
+				out, _ := cli(t, cfg, "track", "--event", "duplicate-suppressed", "--json")
+				return strings.Contains(out, "moved-repeat@example.org")
+			})
+			if fs, _ := filepath.Glob(filepath.Join(box, "new", "*")); len(fs) != 0 {
+				t.Fatalf("the repeat wrote a second copy: %v", fs)
+			}
+		})
 	}
 }

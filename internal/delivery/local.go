@@ -123,10 +123,12 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // the mailbox before it writes (mailbox.Check), by what the queue knows
 // of one written before (queue.Message.Prior): the first attempt of a
 // message no attempt of this server began on reads no directory (its
-// cost does not grow with the mailbox: CheckFirst); a repeat, a later
-// attempt or a copy taken over looks for its file name in every folder;
-// a dumpster redelivery's copy also by the org id in the header of a
-// file a reader renamed (one scan of the mailbox per request).
+// cost does not grow with the mailbox: CheckFirst); a later attempt or
+// a copy taken over looks for its file name in every folder; a dumpster
+// redelivery's copy, a repeat of an attempt whose results were lost and
+// a restored message also by the org id in the header of a file a
+// reader renamed (one scan of the mailbox per request, or per ten
+// minutes of repeats or restored messages: queue.Message.Scan).
 func mailboxCheck(m *queue.Message) mailbox.Options {
 	switch m.Prior {
 	case queue.PriorNone:

@@ -43,14 +43,15 @@
 // the first attempt of a message no attempt of this server began on
 // reads no directory (CheckFirst: the name in the inbox's new/, which
 // the link refuses anyway, and in its cur/ as NAME:2, or NAME:2,S, a
-// stat each); a repeat, a later attempt, a copy taken over search the
-// whole mailbox (CheckNames, Deliver's); a dumpster redelivery also by
-// header (CheckHeaders, below).
+// stat each); a later attempt, a copy taken over search the whole
+// mailbox (CheckNames, Deliver's); a dumpster redelivery, a repeat of an
+// attempt whose results were lost and a restored message also by header
+// (CheckHeaders, below).
 //
 // A reader's MOVE or COPY may give the file a name of its own
 // ("1796317000.M5P7.mbx,S=400,W=410:2,S"). The name check cannot find
 // that copy; CheckHeaders (DeliverWith, for a dumpster redelivery's
-// copies: package queue Message.Prior) finds it by the org id umbra
+// copies, repeats and restored messages: package queue Message.Prior) finds it by the org id umbra
 // wrote in its header (OrgHeader, orgid.Header): one scan per mailbox and
 // redelivery request (Options.Scan) reads the header section, at most
 // scanHeaderBytes (16 KiB), of each file in new/ and cur/ of the inbox

@@ -691,14 +691,23 @@ func (t *Tx) priorOf(m *Message) (Prior, string) {
 		if v := b.Get(m.ID.Key()); v != nil {
 			if rest, ok := bytes.CutPrefix(v, markRepeatValue); ok {
 				if len(rest) == 0 {
-					return PriorAttempt, ""
+					// A repeat: the lost attempt may have written the
+					// file, and a reader may have renamed it since
+					// (umbra was down): by its name and by the org id
+					// in the header, one scan of a mailbox shared by
+					// the repeats of the next scanKeep (rt19h F2).
+					return PriorRedelivery, scanRepeat
 				}
 				v = rest[1:] // a redelivery's mark after the repeat's
 			}
 			if scan, ok := bytes.CutPrefix(v, []byte(markRequestPrefix)); ok {
 				return PriorRedelivery, string(scan)
 			}
-			return PriorAttempt, "" // a restore's mark, or an older release's redelivery: by name
+			// A restore's mark (or an older release's redelivery): the
+			// messages delivered after the backup are delivered again,
+			// and their files may have been read and renamed since — by
+			// name and header, as a repeat.
+			return PriorRedelivery, scanRestore
 
 		}
 	}
@@ -712,6 +721,15 @@ func (t *Tx) priorOf(m *Message) (Prior, string) {
 	}
 	return PriorNone, ""
 }
+
+// scanRepeat and scanRestore name the header scans a repeat and a
+// restored message share (mailbox.Options.Scan): one scan of a mailbox
+// for the repeats (or the restored messages) delivered within the
+// scan's lifetime, not one per message.
+const (
+	scanRepeat  = "repeat"
+	scanRestore = "restore"
+)
 
 // markRepeatValue tells markRepeat's mark from a redelivery's or a
 // restore's (no value): the delivery a repeat finds was made by an

@@ -295,8 +295,11 @@ const (
 	// PriorAttempt: an attempt of this server (or the primary of a copy
 	// taken over) may have written it: look for it by its name.
 	PriorAttempt
-	// PriorRedelivery: a dumpster redelivery: look by its name and by
-	// its org id in the header of a file a reader renamed.
+	// PriorRedelivery: a dumpster redelivery, a repeat of an attempt
+	// whose results were lost, a message of a restored backup — a copy
+	// may be in the mailbox under a name a reader gave it: look by its
+	// name and by its org id in the header of a file a reader renamed
+	// (one scan of a mailbox per Message.Scan).
 	PriorRedelivery
 )
 
