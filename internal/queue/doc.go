@@ -1296,7 +1296,11 @@
 //     hold the copy (MarkSingleCopy, RecopyUnconfirmed), and the commit
 //     that makes the copy on another server (ShadowRecopied) adds the
 //     discard of the unconfirmed one — kept there as an early discard
-//     when it comes before the copy, so the copy is never stored — while
+//     when it comes before the copy, so the copy is never stored; that
+//     commit writes it also for a message in delivery, whose record the
+//     attempt's commit names the new holder in later (unconfirmedheld.go,
+//     rt19f-F1: else the loss of this disk during a hung attempt leaves
+//     two copies that are both taken over) — while
 //     a message that stays marked keeps naming the first server in its
 //     record, which its completion sends the discard to. A crash before
 //     the push's outcome is recorded leaves the note the commit wrote of

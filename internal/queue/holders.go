@@ -79,8 +79,7 @@ const howSep = "\x02"
 
 // markSingleHow is markSingle of a copy that how befell on server.
 func (t *Tx) markSingleHow(id ID, server, how string, now time.Time) error {
-	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
-	return t.markSingleKind(id, server+howSep+how, now, pushed)
+	return t.markSingleKind(id, server+howSep+how, now, t.keptHolders(id, server)) // unconfirmedheld.go
 }
 
 // singleHow reads what befell the copy from a mark's value ("" when
@@ -221,8 +220,9 @@ func (t *Tx) markedSingle(id ID) bool {
 }
 
 func (t *Tx) markSingle(id ID, server string, now time.Time) error {
-	_, _, pushed, _ := singleMark(t.tx.Bucket(bucketSingle).Get(id.Key()))
-	return t.markSingleKind(id, server, now, pushed) // the servers that may hold a copy still may
+	// the servers that may hold a copy still may; one that holds the
+	// copy made again in delivery still does (unconfirmedheld.go)
+	return t.markSingleKind(id, server, now, t.keptHolders(id, server))
 }
 
 // refusedSep ends, in a mark's value, the server its copy was on or
@@ -740,6 +740,12 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 			// that hangs or cycles in delivery so has its copy all the
 			// same.
 			if err := tx.dropPushing(id); err != nil { // its outcome is known now
+				return err
+			}
+			// The servers a copy was pushed to without confirmation
+			// get their discard in this commit, not after the attempt
+			// (unconfirmedheld.go, rt19f-F1).
+			if err := tx.discardUnconfirmedInDelivery(m, to, now); err != nil {
 				return err
 			}
 			return tx.addHeld(id, to)
