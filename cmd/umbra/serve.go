@@ -447,7 +447,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
 	adm.SetLoadedConfig(func() admin.LoadedConfig {
 		c := current()
-		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource)}
+		srv := c.Server // in force: a reload keeps the running section (keepRunning)
+		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource), Server: &srv}
 	})
 	adm.SetRedirectCheck(del.RedirectSelf)
 	if tlsReports != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"umbra/internal/backpressure"
+	"umbra/internal/config"
 	"umbra/internal/dumpster"
 	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
@@ -320,12 +321,17 @@ func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
 // configuration file and of its topology file as it read them at start
 // or at its last reload that succeeded (GET /v1/config; route explain
 // explains these, not the files as edited since). The configuration
-// names credentials only by file, never holds them.
+// names credentials only by file, never holds them. Server is the server
+// section in force: it applies only at a restart, so after a reload
+// that changed it (server.postmaster derived from an authoritative
+// domain added first, server.name) it is not what Config's text says;
+// nil from a daemon older than this field.
 type LoadedConfig struct {
-	File         string `json:"file"` // "": the embedded default
-	Config       string `json:"config"`
-	TopologyFile string `json:"topology_file,omitempty"`
-	Topology     string `json:"topology,omitempty"`
+	File         string         `json:"file"` // "": the embedded default
+	Config       string         `json:"config"`
+	TopologyFile string         `json:"topology_file,omitempty"`
+	Topology     string         `json:"topology,omitempty"`
+	Server       *config.Server `json:"server,omitempty"`
 }
 
 // SetLoadedConfig gives the API the configuration the daemon runs.

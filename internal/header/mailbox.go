@@ -1,6 +1,10 @@
 package header
 
-import "strings"
+import (
+	"encoding/base64"
+	"regexp"
+	"strings"
+)
 
 // Mailbox is one mailbox of a From: field as written: its local part
 // (quotes kept) and its domain (a dot-atom, possibly with a final dot; a
@@ -30,9 +34,13 @@ func (e *MailboxError) Error() string { return e.Why }
 // or angle brackets in a display name, two addresses without a comma,
 // text after an address, a group ("team: a@x;"), a source route, an
 // unterminated quoted string, comment or angle bracket, a control
-// character, or a line break that is not folding (CRLF or LF followed by
-// white space) is an error (*MailboxError), never a guess. Allowed as
-// RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms),
+// character, a line break that is not folding (CRLF or LF followed by
+// white space), a display name or comment that shows an address once its
+// quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
+// "=?utf-8?q?ceo=40x?=", "(ceo@x)"), or an encoded word in an addr-spec
+// (RFC 2047 §5) is an error (*MailboxError), never a guess. Allowed as
+// RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
+// that decode to a name,
 // empty list elements ("a@x.test, "), dots in a display name, a quoted
 // local part, and a final dot on a domain. Total: any string gives a
 // list or an error.
@@ -132,7 +140,9 @@ func (p *mboxParser) cfws() error {
 			}
 			depth++
 		case depth > 0 && c == ')':
-			depth--
+			if depth--; depth == 0 && showsAddress(p.s[start:p.i+1]) {
+				return &MailboxError{Why: "a comment that shows an address", At: p.s[start:]}
+			}
 		case depth > 0 && c == '\\':
 			if p.i++; p.i >= len(p.s) {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
@@ -245,6 +255,9 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		if len(kinds) > 0 && kinds[0] != tokWord {
 			return Mailbox{}, p.fail("a display name starting with a dot")
 		}
+		if showsAddress(text) {
+			return Mailbox{}, &MailboxError{Why: "a display name that shows an address", At: text}
+		}
 		p.i++
 		if err := p.cfws(); err != nil {
 			return Mailbox{}, err
@@ -324,5 +337,77 @@ func (p *mboxParser) addrSpec(kinds []int, local string) (Mailbox, error) {
 	default:
 		return Mailbox{}, p.fail("address " + local + "@ without a domain")
 	}
-	return Mailbox{Local: local, Domain: p.s[start:p.i]}, nil
+	m := Mailbox{Local: local, Domain: p.s[start:p.i]}
+	if encodedWord.MatchString(m.Local) || encodedWord.MatchString(m.Domain) {
+		// RFC 2047 §5: never in an addr-spec; a reader that decodes it
+		// anyway shows another address.
+		return Mailbox{}, &MailboxError{Why: "an encoded word in an address", At: local + "@" + m.Domain}
+	}
+	return m, nil
+}
+
+// encodedWord: an RFC 2047 encoded word, =?charset?encoding?text?=.
+var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+
+// showsAddress says whether a display name or comment, as written, shows
+// an address to a reader: after decoding its encoded words (in any
+// charset, byte for byte: '@' is 0x40 in every charset a reader would
+// use for a name) and removing quotes and quoted-pair backslashes, an
+// '@' between two address characters (x@y, <x@y>).
+func showsAddress(s string) bool {
+	if !strings.Contains(s, "@") && !strings.Contains(s, "=?") {
+		return false
+	}
+	d := encodedWord.ReplaceAllStringFunc(s, decodeWord)
+	d = strings.NewReplacer("\\", "", "\"", "").Replace(d)
+	for i := 1; i+1 < len(d); i++ {
+		if d[i] == '@' && isAddrByte(d[i-1]) && isAddrByte(d[i+1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c == ']' }
+
+// decodeWord decodes one encoded word's text (Q or B) to its bytes, or
+// returns it as written where it does not decode.
+func decodeWord(w string) string {
+	parts := strings.Split(w[2:len(w)-2], "?")
+	if len(parts) != 3 {
+		return w
+	}
+	text := parts[2]
+	if parts[1] == "b" || parts[1] == "B" {
+		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(text, "="))
+		if err != nil {
+			return w
+		}
+		return string(b)
+	}
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '_':
+			b.WriteByte(' ')
+		case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
+			b.WriteByte(unhex(text[i+1])<<4 | unhex(text[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

@@ -13,9 +13,13 @@ func TestMailboxes(t *testing.T) {
 	for v, want := range map[string]string{
 		"a@x.test":                             "x.test",
 		" Sender <a@x.test>\r\n":               "x.test",
-		"\"ceo@y.test\" <a@x.test>":            "x.test",
+		"\"Doe, John\" <a@x.test>":             "x.test",
+		"\"J. Doe (work)\" <a@x.test>":         "x.test",
+		"=?utf-8?q?Doe=2C_John?= <a@x.test>":   "x.test",
+		"=?utf-8?b?SsO2cmc=?= <a@x.test>":      "x.test",
+		"\"a @ b\" <a@x.test>":                 "x.test",
+		"a@x.test (=?utf-8?q?J=C3=B6rg?=)":     "x.test",
 		"John Q. Public <a@x.test>":            "x.test",
-		"a@x.test (ceo@y.test)":                "x.test",
 		"=?utf-8?q?J=C3=B6rg?= <a@x.test.>":    "x.test.",
 		"Jörg <j@Bücher.test>":                 "Bücher.test",
 		"\"a b\"@x.test":                       "x.test",
@@ -64,6 +68,19 @@ func TestMailboxes(t *testing.T) {
 		"S <a@x.test> \x00":            "text after the address",
 		"S\x01 <a@x.test>":             "an unexpected character",
 		"a..b@x.test":                  "an '@' outside quotes",
+		// rt19 fixg F1: what a reader shows as the author, decoded
+		// (RFC 2047 words in a phrase or comment), is not another address.
+		"=?utf-8?q?ceo=40rej.test_=3Cceo=40rej.test=3E?= <a@x.test>": "a display name that shows an address",
+		"=?iso-8859-1?B?Y2VvQHJlai50ZXN0?= <a@x.test>":               "a display name that shows an address",
+		"=?x-unknown?q?ceo=40rej.test?= <a@x.test>":                  "a display name that shows an address",
+		"\"ceo@y.test\" <a@x.test>":                                  "a display name that shows an address",
+		"\"<ceo@y.test>\" <a@x.test>":                                "a display name that shows an address",
+		"a@x.test (a@y.test)":                                        "a comment that shows an address",
+		"(a@y.test) <a@x.test>":                                      "a comment that shows an address",
+		"S <a(c (ceo@y.test))@x.test>":                               "a comment that shows an address",
+		"a@x.test (=?utf-8?q?a=40y.test?=)":                          "a comment that shows an address",
+		"=?utf-8?q?=3Cceo=40rej.test=3E?=@x.test":                    "an encoded word in an address",
+		"S <a@=?utf-8?q?y.test?=>":                                   "an encoded word in an address",
 	} {
 		got, err := Mailboxes(v)
 		if err == nil || !strings.Contains(err.Error(), why) {
@@ -76,7 +93,9 @@ func TestMailboxes(t *testing.T) {
 // where net/mail also reads the field, it finds the same domains.
 func FuzzMailboxes(f *testing.F) {
 	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;",
-		`"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`, "ceo@x.test <a@y.test>", "a@x.test\r\n b@y.test"} {
+		`"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`, "ceo@x.test <a@y.test>", "a@x.test\r\n b@y.test",
+		"=?utf-8?q?ceo=40rej.test_=3Cceo=40rej.test=3E?= <a@good.test>", "a@good.test (a@rej.test)", "=?utf-8?q?=3Cceo=40rej.test=3E?=@good.test",
+		"=?utf-8?b?Y2VvQHJlai50ZXN0?= <a@good.test>", "\"Doe, John\" <a@x.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -100,6 +119,11 @@ func FuzzMailboxes(f *testing.F) {
 			return
 		}
 		for i, a := range list {
+			// net/mail decodes the display name's encoded words as a
+			// reader does: an accepted one shows no address.
+			if at := strings.IndexByte(a.Name, '@'); at > 0 && at+1 < len(a.Name) && isAddrByte(a.Name[at-1]) && isAddrByte(a.Name[at+1]) {
+				t.Fatalf("%q: accepted, and a reader shows the name %q", v, a.Name)
+			}
 			if d := a.Address[strings.LastIndexByte(a.Address, '@')+1:]; !strings.EqualFold(d, got[i].Domain) {
 				t.Fatalf("%q: net/mail reads domain %q, Mailboxes %q", v, d, got[i].Domain)
 			}

@@ -214,6 +214,9 @@ func TestMilterRefusals(t *testing.T) {
 		{name: "reject in body", s: &script{body: gomilter.RespReject}, greet: "250", mail: "250", rcpt: "250", eod: "550 5.7.1 Message content rejected"},
 		{name: "multi-line reply code at eom", s: &script{eom: reject(554, "5.7.1 first line\r\n100% spam")}, greet: "250", mail: "250", rcpt: "250",
 			eod: "554-5.7.1 first line|554 5.7.1 100% spam"},
+		// rt19 fixg F4: a control character in the text is escaped
+		// \xNN (the reply backstop), the refusal kept.
+		{name: "reply code with ESC at rcpt", s: &script{rcpt: reject(550, "5.7.1 esc\x1b[31m")}, greet: "250", mail: "250", rcpt: "550 5.7.1 esc\\x1b[31m"},
 		{name: "discard at eom", s: &script{eom: gomilter.RespDiscard}, greet: "250", mail: "250", rcpt: "250", eod: "250"},
 		{name: "discard at rcpt", s: &script{rcpt: gomilter.RespDiscard}, greet: "250", mail: "250", rcpt: "250", eod: "250"},
 		{name: "accept at mail", s: &script{mail: gomilter.RespAccept, header: gomilter.RespReject}, greet: "250", mail: "250", rcpt: "250", eod: "250", queued: 1},

@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -24,6 +25,26 @@ func TestMilterReplyCodeClamped(t *testing.T) {
 		e, err := parseReplyCode(append([]byte(in), 0))
 		if err != nil || e.Code != want.code || e.Message != want.msg || e.EnhancedCode[0] != want.code/100 {
 			t.Errorf("%q: %+v %v, want %d %q", in, e, err, want.code, want.msg)
+		}
+	}
+}
+
+// rt19 fixg F4: a control character in a reply code's text keeps the
+// refusal (the SMTP layer writes it \xNN); a malformed code is named as
+// sent, not as the three digits read of it.
+func TestMilterReplyCodeText(t *testing.T) {
+	if e, err := parseReplyCode([]byte("550 5.7.1 esc\x1b[31m\x00")); err != nil || e.Code != 550 || e.Message != "esc\x1b[31m" {
+		t.Errorf("ESC in text: %+v %v", e, err)
+	}
+	for in, want := range map[string]string{
+		"0550 5.7.1 x": `"0550"`,
+		"5500 x":       `"5500"`,
+		"250 ok":       `"250"`,
+		"55a x":        `"55a x"`,
+	} {
+		_, err := parseReplyCode(append([]byte(in), 0))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error naming %s", in, err, want)
 		}
 	}
 }

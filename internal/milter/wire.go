@@ -324,7 +324,8 @@ func parseReplyCode(data []byte) (*gosmtp.SMTPError, error) {
 		return nil, protoErr("reply code: NUL in text")
 	}
 	text = strings.TrimRight(text, "\r\n")
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	// A bare CR breaks a line as CRLF and LF do: no CR is left in the text.
+	lines := strings.Split(strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n"), "\n")
 	if len(lines) > 32 {
 		return nil, protoErr("reply code: %d lines", len(lines))
 	}
@@ -332,14 +333,20 @@ func parseReplyCode(data []byte) (*gosmtp.SMTPError, error) {
 	var enh gosmtp.EnhancedCode
 	var out []string
 	for i, l := range lines {
-		if len(l) < 3 || !isDigits(l[:3]) {
-			return nil, protoErr("reply code: line %q", l)
+		// The code as sent, up to the first space or hyphen: named so
+		// in an error ("0550", not the 55 of its first three digits).
+		tok := l
+		if j := strings.IndexAny(l, " -"); j >= 0 {
+			tok = l[:j]
+		}
+		if len(tok) != 3 || !isDigits(tok) {
+			return nil, protoErr("reply code %q in line %q", tok, l)
 		}
 		c := int(l[0]-'0')*100 + int(l[1]-'0')*10 + int(l[2]-'0')
 		if i == 0 {
 			code = c
 			if c < 400 || c > 599 {
-				return nil, protoErr("reply code %d is not 4xx or 5xx", c)
+				return nil, protoErr("reply code %q is not 4xx or 5xx", tok)
 			}
 		} else if c != code {
 			return nil, protoErr("reply code: lines with %d and %d", code, c)
@@ -361,11 +368,9 @@ func parseReplyCode(data []byte) (*gosmtp.SMTPError, error) {
 			}
 			rest = tail
 		}
-		for _, r := range rest {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return nil, protoErr("reply code: control character in text")
-			}
-		}
+		// A control character stays in the text: the SMTP layer writes
+		// every byte outside printable ASCII of a reply as \xNN (and
+		// the log escapes it), so the refusal is kept as sent.
 		out = append(out, strings.ReplaceAll(rest, "%%", "%"))
 	}
 	if enh == (gosmtp.EnhancedCode{}) {

@@ -13,6 +13,18 @@ import (
 // permerror.
 var errNoValidPolicy = errors.New("no valid p= and no valid rua=: no policy applies")
 
+// repeatedTagError: a tag given twice (names compared case-
+// insensitively, "p=none; P=reject" too) makes the whole tag list
+// invalid (RFC 6376 §3.2, which RFC 7489 §6.4 uses): the record is no
+// policy, whichever order the values come in — never the first or the
+// last of them. Like two records at a name it ends discovery (not the
+// organisational domain's policy either): dmarc=none, nothing refused.
+type repeatedTagError struct{ tag string }
+
+func (e *repeatedTagError) Error() string {
+	return "tag " + quoteShort(e.tag) + " repeated: no policy"
+}
+
 // parseDMARCRecord reads a DMARC record (RFC 7489 §6.3, §6.4) as the
 // RFC asks a receiver to: v=DMARC1 first; a valid p= (its ABNF literals
 // compare case-insensitively) and, when present, a valid sp= apply; a
@@ -21,11 +33,13 @@ var errNoValidPolicy = errors.New("no valid p= and no valid rua=: no policy appl
 // switches the policy off; an invalid sp= is ignored too (subdomains get
 // p=). ignored names them. A missing or invalid p= is §6.6.3 step 6:
 // with a syntactically valid rua= URI the record acts as p=none (a valid
-// sp= still applying to subdomains), else errNoValidPolicy. The tags umbra does not act on
+// sp= still applying to subdomains), else errNoValidPolicy. A repeated
+// tag is *repeatedTagError. The tags umbra does not act on
 // (fo=, rf=, ri=, ruf=) are checked only to name them when invalid.
 func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err error) {
 	tags := map[string]string{}
 	var order []string
+	var repeated *repeatedTagError
 	for _, part := range strings.Split(txt, ";") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -38,7 +52,9 @@ func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err erro
 			continue
 		}
 		if _, dup := tags[k]; dup {
-			ignored = append(ignored, "second "+quoteShort(k))
+			if repeated == nil {
+				repeated = &repeatedTagError{tag: k}
+			}
 			continue
 		}
 		tags[k] = strings.TrimSpace(v)
@@ -46,6 +62,9 @@ func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err erro
 	}
 	if len(order) == 0 || order[0] != "v" || tags["v"] != "DMARC1" {
 		return nil, nil, errors.New("not a DMARC1 record")
+	}
+	if repeated != nil {
+		return nil, nil, repeated
 	}
 	rec = &dmarc.Record{DKIMAlignment: dmarc.AlignmentRelaxed, SPFAlignment: dmarc.AlignmentRelaxed}
 	policy := func(v string) (dmarc.Policy, bool) {

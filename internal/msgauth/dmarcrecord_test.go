@@ -32,6 +32,11 @@ func TestDMARCRecordErrorsAndDuplicates(t *testing.T) {
 		`_dmarc.nop.test. 300 IN TXT "v=DMARC1; rua=mailto:d@nop.test"`,
 		`_dmarc.badprua.test. 300 IN TXT "v=DMARC1; p=sometimes; sp=reject; rua=mailto:d@badprua.test"`,
 		`_dmarc.upper.test. 300 IN TXT "v=DMARC1; P=Reject; ADKIM=S"`,
+		`_dmarc.dupa.test. 300 IN TXT "v=DMARC1; p=none; p=reject"`,
+		`_dmarc.dupb.test. 300 IN TXT "v=DMARC1; p=reject; p=none"`,
+		`_dmarc.dupc.test. 300 IN TXT "v=DMARC1; p=reject; P=reject"`,
+		`_dmarc.dupd.test. 300 IN TXT "v=DMARC1; p=reject; pct=100; pct=0"`,
+		`_dmarc.dupsub.org.test. 300 IN TXT "v=DMARC1; p=none; p=none"`,
 	}
 	bad := map[string]string{"pct": "pct=abc", "adkim": "adkim=x", "aspf": "aspf=", "fo": "fo=9", "ri": "ri=-1",
 		"pct150": "pct=150", "rf": "rf=xml", "junk": "junk", "sp": "sp=bogus", "rua": "rua=::"}
@@ -69,6 +74,14 @@ func TestDMARCRecordErrorsAndDuplicates(t *testing.T) {
 		{"a@two.test", "none", ""},                         // two records: no policy
 		{"a@twosub.org.test", "none", ""},                  // two records: not the org domain's either
 		{"a@other.org.test", "fail", dmarc.PolicyReject},   // none at the name: the org domain's
+		// rt19 fixg F5 (RFC 6376 §3.2, RFC 7489 §6.4): a repeated tag
+		// makes the record invalid, in either order: no policy, and
+		// not the org domain's either (as two records).
+		{"a@dupa.test", "none", ""},
+		{"a@dupb.test", "none", ""},
+		{"a@dupc.test", "none", ""},
+		{"a@dupd.test", "none", ""},
+		{"a@dupsub.org.test", "none", ""},
 	} {
 		if r := eval(c.from); r.value != c.value || r.policy != c.policy {
 			t.Errorf("%s: %+v, want %s policy %q", c.from, r, c.value, c.policy)
@@ -84,7 +97,11 @@ func TestDMARCRecordErrorsOverSMTP(t *testing.T) {
 		`_dmarc.badpct.test. 300 IN TXT "v=DMARC1; p=reject; pct=abc"`,
 		`two.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
 		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=reject"`,
-		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none"`)...)
+		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none"`,
+		`dupa.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		`_dmarc.dupa.test. 300 IN TXT "v=DMARC1; p=none; p=reject"`,
+		`dupb.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		`_dmarc.dupb.test. 300 IN TXT "v=DMARC1; p=reject; p=none"`)...)
 	if got := e.send(t, "client.test", "a@badpct.test", message("a@badpct.test", "badpct")); !strings.HasPrefix(got, "550 5.7.1 message refused: DMARC policy of badpct.test is reject") {
 		t.Errorf("p=reject; pct=abc: %q", got)
 	}
@@ -96,6 +113,15 @@ func TestDMARCRecordErrorsOverSMTP(t *testing.T) {
 	} else {
 		_, body := lax.q.last(t)
 		wantAll(t, authResults(t, body), "dmarc=fail (p=reject policy record: invalid 'pct' ignored) header.from=badpct.test")
+	}
+	for _, dom := range []string{"dupa.test", "dupb.test"} {
+		// rt19 fixg F5: a repeated tag, either order: no policy, 250.
+		if got := e.send(t, "client.test", "a@"+dom, message("a@"+dom, dom)); !strings.HasPrefix(got, "250") {
+			t.Errorf("%s (p= twice): %q", dom, got)
+		} else {
+			_, body := e.q.last(t)
+			wantAll(t, authResults(t, body), "dmarc=none (policy record: tag 'p' repeated: no policy) header.from="+dom)
+		}
 	}
 	if got := e.send(t, "client.test", "a@two.test", message("a@two.test", "two")); !strings.HasPrefix(got, "250") {
 		t.Errorf("two records: %q", got)

@@ -555,6 +555,9 @@ func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spf
 	case err == errManyRecords:
 		res.value, res.reason = "none", "more than one DMARC record: no policy"
 		return res
+	case errors.As(err, new(*repeatedTagError)):
+		res.value, res.reason = "none", "policy record: "+err.Error()
+		return res
 	case err != nil:
 		res.value, res.reason = "permerror", "policy record: "+err.Error()
 		return res

@@ -24,6 +24,12 @@ func TestFromNotAMailboxListRefused(t *testing.T) {
 		"ceo (c) @reject.test <a@client.test>",
 		"broken \"quote <a@client.test>",
 		"Team: a@client.test;",
+		// rt19 fixg F1: a display name or comment that shows another
+		// address once decoded, an encoded word in an addr-spec.
+		"=?utf-8?q?ceo=40reject.test_=3Cceo=40reject.test=3E?= <a@client.test>",
+		"\"ceo@reject.test\" <a@client.test>",
+		"a@client.test (a@reject.test)",
+		"=?utf-8?q?=3Cceo=40reject.test=3E?=@client.test",
 	} {
 		msg := strings.Replace(message("a@client.test", "strict"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
 		got := e.send(t, "client.test", "a@client.test", msg)
@@ -37,9 +43,10 @@ func TestFromNotAMailboxListRefused(t *testing.T) {
 	// Well-formed forms still name their author domain.
 	for i, c := range []struct{ from, ar string }{
 		{"Sender <a@client.test>", "header.from=client.test"},
-		{"\"ceo@reject.test\" <a@client.test>", "header.from=client.test"},
+		{"\"Doe, John\" <a@client.test>", "header.from=client.test"},
+		{"=?utf-8?q?Doe=2C_J=C3=B6rg?= <a@client.test>", "header.from=client.test"},
 		{"John Q. Public <a@client.test>", "header.from=client.test"},
-		{"a@client.test (ceo@reject.test)", "header.from=client.test"},
+		{"a@client.test (at work)", "header.from=client.test"},
 		{"=?utf-8?q?J=C3=B6rg?= <a@client.test>", "header.from=client.test"},
 		{"a@client.test, \"b\" <b@CLIENT.test.>", "header.from=client.test"},
 		{"Sender\r\n <a@client.test>", "header.from=client.test"},

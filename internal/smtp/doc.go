@@ -311,7 +311,10 @@
 //     greeting (none, or one a connection check refused: no TLS for a
 //     refused client) is 503 5.5.1 "Send EHLO first" (the layer's
 //     greeted, not the session object, decides). RSET or QUIT with an
-//     argument is 501 5.5.4 and does nothing. A verb the connector does not offer
+//     argument is 501 5.5.4 and does nothing. Spaces and tabs before a
+//     command line's CRLF are dropped before the verb is read
+//     (fillCommand, RFC 5321 §4.1.1): "NOOP " is NOOP, "RSET x " is
+//     still RSET with an argument. A verb the connector does not offer
 //     at all (AUTH without mechanisms, STARTTLS without a certificate)
 //     keeps its 502.
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores

@@ -157,7 +157,7 @@ func (v *verbConn) fillCommand() error {
 	}
 	line, tooLong, err := v.readLine()
 	if !v.sasl && (tooLong || err == nil) {
-		v.due = countedCommand(lineCommand(line)) // cmdcount.go; a SASL response answers AUTH
+		v.due = countedCommand(lineCommand(trimTrailingBlanks(line))) // cmdcount.go; a SASL response answers AUTH
 	}
 	if tooLong {
 		// The rest of the line cannot be told from a command: the
@@ -195,6 +195,12 @@ func (v *verbConn) fillCommand() error {
 		// A response in go-smtp's AUTH exchange, not a command.
 		v.hand(v.saslResponse(line))
 		return nil
+	}
+	if lineCommand(line) != "BDAT" {
+		// RFC 5321 §4.1.1: trailing white space is tolerated ("NOOP ",
+		// "RSET\t", "DATA  "), before the verb is read; the line is
+		// traced as received. BDAT keeps its strict syntax (parseBDAT).
+		line = trimTrailingBlanks(line)
 	}
 	verb, arg := splitCommand(line)
 	cmd := lineCommand(line)
@@ -512,6 +518,21 @@ func notImplemented(cmd string) bool {
 		return true
 	}
 	return false
+}
+
+// trimTrailingBlanks drops the spaces and tabs before a command line's
+// CRLF; a line without a CRLF (refused as it is) is returned unchanged.
+// The result never shares the reader's buffer past its own length.
+func trimTrailingBlanks(line []byte) []byte {
+	body, ok := bytes.CutSuffix(line, []byte("\r\n"))
+	if !ok {
+		return line
+	}
+	t := bytes.TrimRight(body, " \t")
+	if len(t) == len(body) {
+		return line
+	}
+	return append(t[:len(t):len(t)], '\r', '\n')
 }
 
 // hand gives go-smtp one complete line.

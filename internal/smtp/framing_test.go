@@ -449,9 +449,10 @@ func (r *frameRecorder) record(kind byte, b []byte) {
 		case r.bad != "":
 		case !crlfOnly(b):
 			r.bad = fmt.Sprintf("go-smtp was given %q", s)
-		case s != r.last && s != "DATA\r\n" && s != "RSET\r\n" && s != ".\r\n" && s != "*\r\n":
+		case s != r.last && s != string(trimTrailingBlanks([]byte(r.last))) && s != "DATA\r\n" && s != "RSET\r\n" && s != ".\r\n" && s != "*\r\n":
 			// DATA, RSET and "." the layer makes up for BDAT; "*" cancels
 			// an AUTH exchange whose response is not base64 (authpolicy.go).
+			// A command's trailing spaces and tabs are dropped (RFC 5321 §4.1.1).
 			r.bad = fmt.Sprintf("go-smtp was given %q, not the framed line %q", s, r.last)
 		}
 	case traceEOF:

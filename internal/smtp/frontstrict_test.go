@@ -1,8 +1,11 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +65,41 @@ func TestFrontDoorStrictness(t *testing.T) {
 	d.cmd("RSET x", "501 5.5.4")
 	d.cmd("QUIT x", "501 5.5.4")
 	d.cmd("QUIT", "221")
+}
+
+// rt19 fixg F2 (SMTP-1, RFC 5321 §4.1.1: a receiver SHOULD tolerate
+// trailing white space): spaces and tabs after a command without
+// arguments are none — "NOOP " is NOOP, not 501 5.5.2 with the session
+// left as it was — while an argument is still refused.
+func TestTrailingWhiteSpaceTolerated(t *testing.T) {
+	s := startTLSWithChecks(t)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test ", "250")
+	for _, line := range []string{"NOOP ", "NOOP\t", "NOOP  \t ", "noop ", "RSET ", "RSET\t", "HELO client.test\t"} {
+		d.cmd(line, "250")
+	}
+	d.cmd("RSET x ", "501 5.5.4 RSET takes no argument")
+	d.cmd("QUIT x\t", "501 5.5.4 QUIT takes no argument")
+	d.cmd("NOOP\tx", "500 5.5.1")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<a@example.org> ", "250")
+	d.cmd("RCPT TO:<b@example.test>\t", "250")
+	d.cmd("DATA ", "354")
+	d.cmd("Subject: t\r\n\r\nbody\r\n.", "250")
+	d.cmd("VRFY ", "252")
+	d.cmd("HELP ", "502 5.5.1 HELP command not implemented")
+	d.send("STARTTLS \r\n")
+	d.expect("220")
+	// The handshake is what is checked, not the server's certificate.
+	tc := tls.Client(d.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	d.conn, d.r = tc, bufio.NewReader(tc)
+	d.cmd("EHLO client.test", "250")
+	d.cmd("QUIT ", "221")
+	if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Errorf("after QUIT: %q", got)
+	}
 }
