@@ -255,9 +255,7 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		if len(kinds) > 0 && kinds[0] != tokWord {
 			return Mailbox{}, p.fail("a display name starting with a dot")
 		}
-		if showsAddress(text) {
-			return Mailbox{}, &MailboxError{Why: "a display name that shows an address", At: text}
-		}
+		shown := shownDomains(text)
 		p.i++
 		if err := p.cfws(); err != nil {
 			return Mailbox{}, err
@@ -272,6 +270,14 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		m, err := p.addrSpec(lk, local)
 		if err != nil {
 			return Mailbox{}, err
+		}
+		// A display name that is the address itself ("a@x.test"
+		// <a@x.test>, as many clients write one) shows the author's own
+		// domain: only another domain shown is a second author.
+		for _, d := range shown {
+			if !sameDomain(d, m.Domain) {
+				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: text}
+			}
 		}
 		if err := p.cfws(); err != nil {
 			return Mailbox{}, err
@@ -366,6 +372,34 @@ func showsAddress(s string) bool {
 		}
 	}
 	return false
+}
+
+// shownDomains lists the domains of the addresses showsAddress finds in
+// a display name (x@y: y up to the first byte no address has).
+func shownDomains(s string) []string {
+	if !showsAddress(s) {
+		return nil
+	}
+	d := encodedWord.ReplaceAllStringFunc(s, decodeWord)
+	d = strings.NewReplacer("\\", "", "\"", "").Replace(d)
+	var out []string
+	for i := 1; i+1 < len(d); i++ {
+		if d[i] != '@' || !isAddrByte(d[i-1]) || !isAddrByte(d[i+1]) {
+			continue
+		}
+		j := i + 1
+		for j < len(d) && isAddrByte(d[j]) {
+			j++
+		}
+		out = append(out, d[i+1:j])
+	}
+	return out
+}
+
+// sameDomain compares two domains as DNS does: case folded, a final
+// dot not counted.
+func sameDomain(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }
 
 func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c == ']' }

@@ -32,6 +32,8 @@ func TestMailboxes(t *testing.T) {
 		"a@x.test, b@y.test":                   "x.test y.test",
 		"\"q\\\"(\" (c(d)) <a@x.test>":         "x.test",
 		"bob@\"x); dmarc=pass; (y\"":           "\"x); dmarc=pass; (y\"",
+		"\"a@x.test\" <a@x.test>":              "x.test", // the address as its own name: one author
+		"\"Ann (a@X.Test.)\" <a@x.test>":       "x.test",
 	} {
 		got, err := Mailboxes(v)
 		var ds []string
