@@ -8,8 +8,9 @@
 // Mailboxes, a strict RFC 5322 mailbox-list reading, so that both find
 // the same author domain — a@example.org. is example.org — and a field
 // a mail reader could show with another author than the one a lenient
-// parser would pick — including a display name or comment that shows an
-// address once its encoded words are decoded — is no author at all). It imports nothing of umbra's.
+// parser would pick — including a display name that shows an address of
+// another domain, or a comment that shows an address, once encoded words
+// are decoded — is no author at all). It imports nothing of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

@@ -968,7 +968,8 @@
 // does it. The same commit records the last message id the backup holds
 // (meta restored_upto): the shadow copies up to it may be of messages
 // whose discards this server applied after the backup, so they are
-// asked about at once, whatever their age (heldquery.go), until none of
+// asked about at their primary's first contact, whatever their age
+// (heldquery.go), until none of
 // them is younger than HeldQueryAge: then the mark goes (endRestored),
 // the age rule covering them all. The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
