@@ -1,40 +1,16 @@
 package queue
 
 import (
-	"context"
 	"testing"
-	"time"
-
-	"umbra/internal/clock"
 )
 
 // heldInDelivery is a taken-over message in delivery whose copy was made
 // again on hub-c meanwhile (heldPrefix): the record does not name hub-c.
 func heldInDelivery(t *testing.T) (*Manager, *Message) {
 	t.Helper()
-	ctx := context.Background()
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-	m := receiptCopy(s, "x@b.example", "y@c.example")
-	if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Update(ctx, func(tx *Tx) error {
-		o, err := tx.Get(m.ID)
-		if err != nil {
-			return err
-		}
-		o.State = Active
-		return tx.Put(o)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	q, s, clk := idleManager(t)
+	m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example", "y@c.example")[0]
+	setState(t, s, m.ID, Active)
 	if _, _, err := q.ShadowHolderSeen("hub-c", "dbC"); err != nil {
 		t.Fatal(err)
 	}

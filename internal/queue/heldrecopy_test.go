@@ -17,33 +17,9 @@ import (
 // elsewhere; a pass after the attempt names the holder and drops the
 // mark; an attempt that finishes it owes that holder the discard.
 func TestCopyMadeAgainWhileInDelivery(t *testing.T) {
-	ctx := context.Background()
-	setState := func(t *testing.T, s *Store, id ID, st State) {
-		t.Helper()
-		if err := s.Update(ctx, func(tx *Tx) error {
-			o, err := tx.Get(id)
-			if err != nil {
-				return err
-			}
-			o.State = st
-			return tx.Put(o)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	taken := func(t *testing.T) (*Manager, *Store, *Message) {
-		s := openTest(t)
-		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-		m := receiptCopy(s, "x@b.example", "y@c.example")
-		if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 3; i++ {
-			if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		q, s, clk := idleManager(t)
+		m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example", "y@c.example")[0]
 		if q.SingleCopyCount() != 1 {
 			t.Fatalf("taken over: %d marks", q.SingleCopyCount())
 		}
@@ -136,39 +112,16 @@ func TestRemovedMessageOwesHeldAndPushedHoldersTheirDiscard(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"remove", "bounce", "suspend"} {
 		t.Run(name, func(t *testing.T) {
-			s := openTest(t)
-			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-			m := receiptCopy(s, "x@b.example", "y@c.example")
-			if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < 3; i++ {
-				if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			setState := func(st State) {
-				t.Helper()
-				if err := s.Update(ctx, func(tx *Tx) error {
-					o, err := tx.Get(m.ID)
-					if err != nil {
-						return err
-					}
-					o.State = st
-					return tx.Put(o)
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			q, s, clk := idleManager(t)
+			m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example", "y@c.example")[0]
 			if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
 				t.Fatal(err)
 			}
-			setState(Active)
+			setState(t, s, m.ID, Active)
 			if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
 				t.Fatal(err)
 			}
-			setState(Ready) // the attempt ended without naming hub-c
+			setState(t, s, m.ID, Ready) // the attempt ended without naming hub-c
 			if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Held != "hub-c" {
 				t.Fatalf("mark %+v, %v; want hub-c held", sc, ok)
 			}
@@ -214,37 +167,12 @@ func TestSingleCopiesLeaveHeldOutAndNameItAfterDelivery(t *testing.T) {
 	}
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-	var ms []*Message
-	for i := 0; i < 2; i++ {
-		m := receiptCopy(s, "x@b.example", "y@c.example")
-		if _, err := q.SubmitShadowCopy(ctx, m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-			t.Fatal(err)
-		}
-		ms = append(ms, m)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ms := takenReceiptCopies(t, q, s, clk, 2, "x@b.example", "y@c.example")
 	if n := q.SingleCopyCount(); n != 2 {
 		t.Fatalf("taken over: %d counted, want 2", n)
 	}
-	setState := func(id ID, st State) {
-		t.Helper()
-		if err := s.Update(ctx, func(tx *Tx) error {
-			o, err := tx.Get(id)
-			if err != nil {
-				return err
-			}
-			o.State = st
-			return tx.Put(o)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	m := ms[0]
-	setState(m.ID, Active)
+	setState(t, s, m.ID, Active)
 	if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +186,7 @@ func TestSingleCopiesLeaveHeldOutAndNameItAfterDelivery(t *testing.T) {
 	if n := q.SingleCopyCount(); n != 1 {
 		t.Fatalf("counted %d, want 1", n)
 	}
-	setState(m.ID, Ready) // the attempt ended; the record does not name hub-c yet
+	setState(t, s, m.ID, Ready) // the attempt ended; the record does not name hub-c yet
 	if _, err := q.SingleCopies(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
-
-	"umbra/internal/clock"
 )
 
 // takenRecopied is a shadow copy on receipt of x@b.example and
@@ -17,18 +14,8 @@ import (
 // that delivers nothing.
 func takenRecopied(t *testing.T) (*Manager, *Store, *Message) {
 	t.Helper()
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-	m := receiptCopy(s, "x@b.example", "y@c.example")
-	if _, err := q.SubmitShadowCopy(context.Background(), m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	q, s, clk := idleManager(t)
+	m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example", "y@c.example")[0]
 	if sc, ok := q.SingleCopyOf(m.ID); !ok || !sc.TakenOver {
 		t.Fatalf("taken over: mark %+v, %v", sc, ok)
 	}
@@ -115,18 +102,8 @@ func TestTakenOverCopyMadeAgainGetsItsDiscard(t *testing.T) {
 // and not confirmed: the views keep saying it, and the give-back to the
 // primary still finds the mark and drops it.
 func TestTakenOverMarkKeptThroughRefusalAndUnconfirmedPush(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-	m := receiptCopy(s, "x@b.example")
-	if _, err := q.SubmitShadowCopy(context.Background(), m, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := q.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	q, s, clk := idleManager(t)
+	m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example")[0]
 	if err := q.RecopyRefused(m.ID, "hub-c", "452 4.3.1 full"); err != nil {
 		t.Fatal(err)
 	}
