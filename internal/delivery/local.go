@@ -127,8 +127,8 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // a copy taken over looks for its file name in every folder; a dumpster
 // redelivery's copy, a repeat of an attempt whose results were lost and
 // a restored message also by the org id in the header of a file a
-// reader renamed (one scan of the mailbox per request, or per ten
-// minutes of repeats or restored messages: queue.Message.Scan).
+// reader renamed (one scan of the mailbox per request, per repeat, or
+// per ten minutes of restored messages: queue.Message.Scan).
 func mailboxCheck(m *queue.Message) mailbox.Options {
 	switch m.Prior {
 	case queue.PriorNone:

@@ -469,7 +469,11 @@ func (d *Directory) unavailable(parent context.Context, own time.Time, err error
 		// go-ldap words its own timeouts and wraps some transport
 		// errors (the StartTLS handshake's) with %v, not %w:
 		ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && (strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "i/o timeout")) {
-		if pd, ok := parent.Deadline(); ok && pd.Before(own) || parent.Err() != nil {
+		// The caller is blamed only when its deadline has passed (or it
+		// ended), not merely for being the shorter one: a directory's own
+		// time-limit result or a network timeout before it is the
+		// directory's.
+		if pd, ok := parent.Deadline(); ok && pd.Before(own) && !time.Now().Before(pd) || parent.Err() != nil {
 			cause := context.Cause(parent)
 			if cause == nil { // its deadline reached, its timer not yet fired
 				cause = context.DeadlineExceeded

@@ -779,8 +779,10 @@
 // (MarkRedelivery), read as PriorRedelivery and its request's scan name;
 // the marks of its repeats (markRepeat, however many attempts are lost
 // in a row) and of a restore of a backup holding it (restoredMark) keep
-// that request. A restored backup's mark and an older release's
-// redelivery mark (no value) read as PriorAttempt.
+// that request. A repeat's own mark reads as PriorRedelivery with a
+// scan of its own, a restored backup's mark and an older release's
+// redelivery mark (no value) as PriorRedelivery with the restore's
+// shared scan: a reader may have renamed their files meanwhile.
 //
 // A redelivery request (package dumpster) first
 // clears a database's records of its window, then moves each dumpster

@@ -674,14 +674,17 @@ const markRequestPrefix = "request:"
 // priorOf is what the store knows of a copy of m a mailbox may hold from
 // before this attempt (Message.Prior) and the header scan a redelivery
 // shares (Message.Scan), read in the commit that claims m.
-//   - PriorRedelivery: a redelivery request's copy (or its repeat): its
-//     copy may be in the mailbox, under a reader's name too.
-//   - PriorAttempt: an attempt of this server may have written it (a
-//     repeat after lost results: markRepeat; a restored backup's
-//     message, which the replaced database may have delivered; a recipient with a result
-//     of an earlier attempt — deferred after its write, held, redirected
-//     — or of a takeover: Recipient.Queue set), or the message was
-//     attempted before (Attempts, LastError).
+//   - PriorRedelivery: its copy may be in the mailbox under a reader's
+//     name too: a redelivery request's copy (or its repeat), a repeat
+//     after lost results (markRepeat: a scan of its own, "" — the lost
+//     attempt may have written the file in this very process, after a
+//     scan another repeat shared), a restored backup's message, which
+//     the replaced database may have delivered (scanRestore: shared,
+//     its files predate the process).
+//   - PriorAttempt: a recipient with a result of an earlier attempt —
+//     deferred after its write, held, redirected — or of a takeover
+//     (Recipient.Queue set), or the message was attempted before
+//     (Attempts, LastError).
 //   - PriorNone: none of these: no attempt of this server began on it
 //     (a claim's commit makes it Active before any; a crash after that
 //     leaves the repeat mark, Recover), so nothing of it was written into
@@ -694,9 +697,10 @@ func (t *Tx) priorOf(m *Message) (Prior, string) {
 					// A repeat: the lost attempt may have written the
 					// file, and a reader may have renamed it since
 					// (umbra was down): by its name and by the org id
-					// in the header, one scan of a mailbox shared by
-					// the repeats of the next scanKeep (rt19h F2).
-					return PriorRedelivery, scanRepeat
+					// in the header (rt19h F2), a scan of its own — a
+					// stranded attempt of this process may have written
+					// it after a scan another repeat would share.
+					return PriorRedelivery, ""
 				}
 				v = rest[1:] // a redelivery's mark after the repeat's
 			}
@@ -722,14 +726,11 @@ func (t *Tx) priorOf(m *Message) (Prior, string) {
 	return PriorNone, ""
 }
 
-// scanRepeat and scanRestore name the header scans a repeat and a
-// restored message share (mailbox.Options.Scan): one scan of a mailbox
-// for the repeats (or the restored messages) delivered within the
-// scan's lifetime, not one per message.
-const (
-	scanRepeat  = "repeat"
-	scanRestore = "restore"
-)
+// scanRestore names the header scan restored messages share
+// (mailbox.Options.Scan): one scan of a mailbox for those delivered
+// within the scan's lifetime, not one per message — their files were
+// written before the restore, so before this process began.
+const scanRestore = "restore"
 
 // markRepeatValue tells markRepeat's mark from a redelivery's or a
 // restore's (no value): the delivery a repeat finds was made by an

@@ -74,7 +74,7 @@ func TestPriorSaysWhetherAnAttemptBegan(t *testing.T) {
 	}
 	want := map[string][]seen{
 		"fresh@example.net":   {{PriorNone, ""}, {PriorAttempt, ""}},
-		"crashed@example.net": {{PriorRedelivery, "repeat"}}, // rt19h F2: by name and header
+		"crashed@example.net": {{PriorRedelivery, ""}}, // rt19h F2: by name and header
 		"again@example.net":   {{PriorRedelivery, "r4/0001"}},
 	}
 	got := map[string][]seen{}
