@@ -131,7 +131,7 @@ func checkedMeta(path string) (boltMeta, error) {
 		// were damaged — said so, not "damaged".
 		magic := make([]byte, 4)
 		if n, _ := f.ReadAt(magic, boltPageHeader); n == 4 && binary.NativeEndian.Uint32(magic) != boltMagic {
-			return boltMeta{}, fmt.Errorf("%w: it does not begin as a database file does (neither meta page is valid)", errNoDatabaseFile)
+			return boltMeta{}, fmt.Errorf("%w: it does not begin as a database file does (neither meta page is valid; or its first page was overwritten)", errNoDatabaseFile)
 		}
 		return boltMeta{}, errors.New("neither meta page is valid: not a database, or its first pages were overwritten")
 	}
