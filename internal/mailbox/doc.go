@@ -23,7 +23,8 @@
 // Deliver returns nil; only then does the queue count the recipient as
 // delivered. A crash in between leaves at most a stray file in tmp/ and a
 // redelivery (at-least-once), never a partial message in new/; that
-// delivery's next attempt by this server removes the stray file (its name
+// delivery's next attempt by this server (never a CheckFirst one: it
+// follows no write of this server's) removes the stray file (its name
 // NAME.HOST.PID.SEQ under another process id), as it removes any file of
 // tmp/ untouched for 36 hours (sweepTmp).
 //

@@ -158,7 +158,12 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 	}
 	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
 	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
-	sweepTmp(filepath.Join(dir, "tmp"), name+"."+host+".", time.Now())
+	if o.Check != CheckFirst {
+		// A first attempt (CheckFirst) follows no write of this
+		// server's for this delivery, so none can have left a file in
+		// tmp/, and it keeps its fixed cost: no directory read.
+		sweepTmp(filepath.Join(dir, "tmp"), name+"."+host+".", time.Now())
+	}
 	switch o.Check {
 	case CheckFirst:
 		if hasFirst(dir, name) {
