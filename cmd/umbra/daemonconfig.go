@@ -145,6 +145,12 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 			if l.Topology == "" {
 				cfg.TopologySource = nil
 			}
+			if l.Server != nil {
+				// The server section applies only at a restart: the
+				// daemon's in force (its postmaster, its name), not the
+				// one the text it reloaded says (rt19 fixg F3).
+				cfg.Server = *l.Server
+			}
 			return cfg, c, "", nil
 		}
 	}
