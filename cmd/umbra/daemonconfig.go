@@ -176,17 +176,11 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 // since must not keep it from. "" when the file names none that can be
 // read.
 func explainSocket(cmd *cobra.Command) string {
-	if path, _ := cmd.Flags().GetString("socket"); path != "" {
-		return path
-	}
-	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+	if path := socketNamed(cmd); path != "" {
 		return path
 	}
 	file := configNamed(cmd)
 	if file == "" {
-		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return installedSocket
-		}
 		file = installedConfig()
 	}
 	if file == "" {
