@@ -99,6 +99,16 @@ func TestCLIManagesRunningDaemon(t *testing.T) {
 	if _, code := cli(t, cfg, "message", "show", "not-an-id"); code != exitUsage {
 		t.Fatalf("show of a malformed id: exit %d, want %d", code, exitUsage)
 	}
+	// A --domain that is no domain is refused, not passed on to select
+	// nothing; one written with "@" and a final dot is the domain.
+	for _, args := range [][]string{{"message", "list", "--domain", "a b"}, {"message", "suspend", "--domain", "a..b"}} {
+		if out, code := cli(t, cfg, args...); code != exitUsage {
+			t.Fatalf("%v: exit %d, want %d: %s", args, code, exitUsage, out)
+		}
+	}
+	if _, code := cli(t, cfg, "message", "list", "--domain", "@Example.TEST."); code != 0 {
+		t.Fatalf("message list --domain @Example.TEST.: exit %d", code)
+	}
 
 	time.Sleep(2500 * time.Millisecond) // two retry intervals while suspended
 	if got := r.counts(); len(got) != 0 {

@@ -51,22 +51,33 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 // else the installed daemon's socket when it exists, else the socket of an
 // installed configuration, else the embedded default's.
 func adminSocket(cmd *cobra.Command) (string, error) {
-	if path, _ := cmd.Flags().GetString("socket"); path != "" {
+	if path := socketNamed(cmd); path != "" {
 		return path, nil
-	}
-	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
-		return path, nil
-	}
-	if configNamed(cmd) == "" {
-		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return installedSocket, nil
-		}
 	}
 	cfg, err := discoverConfig(cmd)
 	if err != nil {
 		return "", err
 	}
 	return cfg.Server.AdminSocket, nil
+}
+
+// socketNamed is the admin socket found before any configuration file
+// is read, in adminSocket's order: --socket, else $UMBRA_SOCKET, else —
+// no file named — the installed daemon's socket when it exists; "" when
+// the socket must come from a file.
+func socketNamed(cmd *cobra.Command) string {
+	if path, _ := cmd.Flags().GetString("socket"); path != "" {
+		return path
+	}
+	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+		return path
+	}
+	if configNamed(cmd) == "" {
+		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return installedSocket
+		}
+	}
+	return ""
 }
 
 // configNamed is --config, else $UMBRA_CONFIG.

@@ -13,8 +13,8 @@ import (
 	"umbra/internal/config"
 )
 
-// daemonConfig finds the configuration of the running daemon for the
-// commands that read it (track, route explain), in the admin commands'
+// daemonConfig finds the configuration of the running daemon for track
+// (route explain has explainConfig), in the admin commands'
 // order (adminSocket): --socket, else $UMBRA_SOCKET, else --config or
 // $UMBRA_CONFIG (read directly), else the installed daemon's socket when
 // it exists, else the socket of an installed configuration or of the
@@ -45,7 +45,7 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 	why := fmt.Sprintf("no daemon answers on %s", sock)
 	switch {
 	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
-		return configOfDaemon(st, sock)
+		return configOfDaemon(st), nil
 	case err == nil:
 		// A daemon older than these fields (the binary was replaced,
 		// the daemon not restarted yet), or the embedded default
@@ -64,25 +64,17 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, nil
 }
 
-// configOfDaemon loads the configuration a daemon reported in its status,
-// with the tracking log it actually writes.
-func configOfDaemon(st admin.Status, sock string) (*config.Config, error) {
-	var cfg *config.Config
-	var err error
-	if st.ConfigFile == "" {
-		cfg, err = config.LoadDefault()
-	} else {
-		cfg, err = config.Load(st.ConfigFile)
-	}
-	if err != nil {
-		return nil, &exitError{code: exitConfig, err: fmt.Errorf("the configuration of the daemon on %s: %w", sock, err)}
-	}
+// configOfDaemon is the configuration a daemon reported in its status,
+// as far as track reads one: the file it runs and the tracking log it
+// actually writes. The file itself is not read: edited since the
+// daemon's start into an invalid state, it would refuse a search of the
+// log the daemon still writes.
+func configOfDaemon(st admin.Status) *config.Config {
+	cfg := &config.Config{File: st.ConfigFile}
 	cfg.Tracking.Enabled = st.TrackingPath != ""
-	if st.TrackingPath != "" {
-		cfg.Tracking.Path = st.TrackingPath
-		cfg.Tracking.MaxFiles = st.TrackingMaxFiles
-	}
-	return cfg, nil
+	cfg.Tracking.Path = st.TrackingPath
+	cfg.Tracking.MaxFiles = st.TrackingMaxFiles
+	return cfg
 }
 
 func loadFile(file string) (*config.Config, error) {
@@ -153,6 +145,12 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 			if l.Topology == "" {
 				cfg.TopologySource = nil
 			}
+			if l.Server != nil {
+				// The server section applies only at a restart: the
+				// daemon's in force (its postmaster, its name), not the
+				// one the text it reloaded says (rt19 fixg F3).
+				cfg.Server = *l.Server
+			}
 			return cfg, c, "", nil
 		}
 	}
@@ -178,17 +176,11 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 // since must not keep it from. "" when the file names none that can be
 // read.
 func explainSocket(cmd *cobra.Command) string {
-	if path, _ := cmd.Flags().GetString("socket"); path != "" {
-		return path
-	}
-	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+	if path := socketNamed(cmd); path != "" {
 		return path
 	}
 	file := configNamed(cmd)
 	if file == "" {
-		if fi, err := os.Stat(installedSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return installedSocket
-		}
 		file = installedConfig()
 	}
 	if file == "" {

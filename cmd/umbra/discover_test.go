@@ -214,8 +214,27 @@ func TestTrackAndRouteExplainAskTheDaemon(t *testing.T) {
 		}
 	}
 
+	// The file edited into an invalid state without a reload: the daemon
+	// still writes the tracking log it names in its status, and track
+	// reads it (it read the file and failed).
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, append(good, []byte("\nnot_a_setting: [\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := umbraIn(t, elsewhere, nil, "--socket", sock, "track", "--json", "--event", "receive", "--since", "1h")
+	var es []tracking.Entry
+	if json.Unmarshal([]byte(out), &es); code != 0 || len(es) != 1 {
+		t.Errorf("track with the file edited into an invalid state: exit %d, %d events\n%s\nstderr: %s", code, len(es), out, errOut)
+	}
+	if err := os.WriteFile(cfgPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	// No daemon named, none installed: the embedded default, said so.
-	_, errOut, code := umbraIn(t, elsewhere, nil, "track", "--event", "receive", "--since", "1h")
+	_, errOut, code = umbraIn(t, elsewhere, nil, "track", "--event", "receive", "--since", "1h")
 	if code != exitNotFound || !strings.Contains(errOut, "using the embedded default configuration") {
 		t.Errorf("track without a daemon: exit %d, stderr %s", code, errOut)
 	}

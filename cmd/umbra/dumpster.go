@@ -308,7 +308,7 @@ func newDumpsterRemoveCmd() *cobra.Command {
 // of 0) is refused: stored as a request, it would resubmit nothing and
 // answer success.
 func parseWindow(s string, now time.Time) (since time.Time, ago time.Duration, byAgo bool, err error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if t, err := dumpster.ParseTime(s); err == nil {
 		if !t.Before(now) {
 			return time.Time{}, 0, false, fmt.Errorf("%q is not before now (%s): no copy is kept since then", s, now.UTC().Format(time.RFC3339))
 		}
@@ -327,7 +327,7 @@ func parseWindow(s string, now time.Time) (since time.Time, ago time.Duration, b
 // parseSince reads an RFC 3339 time or a duration before now ("90m",
 // "2h", "1d").
 func parseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if t, err := dumpster.ParseTime(s); err == nil {
 		return t, nil
 	}
 	// One rule with the admin API's since_ago (dumpster.ParseAgo).

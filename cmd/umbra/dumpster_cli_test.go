@@ -13,12 +13,13 @@ func TestParseSince(t *testing.T) {
 		"2h":                   now.Add(-2 * time.Hour),
 		"1d":                   now.Add(-24 * time.Hour),
 		"0s":                   now,
+		"2026-11-22t09:30:00z": time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC),
 	} {
 		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
 			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-2h", "yesterday", "1.5d", "d", "+1d", "2026-11-22"} {
+	for _, in := range []string{"", "-2h", "yesterday", "1.5d", "d", "+1d", "2026-11-22", "2026-11-22T09:30:00+24:00", "2026-11-22T09:30:00+00:60"} {
 		if _, err := parseSince(in, now); err == nil {
 			t.Errorf("parseSince(%q) succeeded", in)
 		}

@@ -34,6 +34,9 @@ func newMessageCmd() *cobra.Command {
 			if err := queue.CheckState(f.State); err != nil {
 				return &exitError{code: exitNotFound, err: err}
 			}
+			if err := queue.CheckDomain(f.Domain); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %v", err)}
+			}
 			if olderThan != "" {
 				now := time.Now()
 				t, err := parseSince(olderThan, now)
@@ -253,6 +256,9 @@ nothing.`,
 			}
 			if err := queue.CheckState(f.State); err != nil {
 				return &exitError{code: exitNotFound, err: err}
+			}
+			if err := queue.CheckDomain(f.Domain); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %v", err)}
 			}
 			c, err := adminClient(cmd)
 			if err != nil {

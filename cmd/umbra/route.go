@@ -53,14 +53,6 @@ exits 64, naming each refusal on standard error.`,
 			if err != nil {
 				return err
 			}
-			if daemon != nil {
-				// The server section applies only at a restart: the
-				// daemon's in force (its postmaster, its name), not the
-				// one the text it reloaded says (rt19 fixg F3).
-				if l, ok := daemon.LastLoadedConfig(); ok && l.Server != nil {
-					cfg.Server = *l.Server
-				}
-			}
 			daemonTopology := topoFile == "" && daemon != nil // the topology the daemon read, not the file now
 			if topoFile == "" {
 				topoFile = cfg.Topology

@@ -296,6 +296,9 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 	f := queue.MessageFilter{Queue: queueNameOf(v.Get("queue")), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")), State: v.Get("state"),
 		Domain: v.Get("domain")}
 	f.Limit, _ = strconv.Atoi(v.Get("limit"))
+	if err := queue.CheckDomain(f.Domain); err != nil {
+		return f, err
+	}
 	if s := v.Get("older_than"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {

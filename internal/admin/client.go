@@ -26,8 +26,6 @@ type Client struct {
 	probed func()
 	// stopping: an answer carried StoppingHeader (Stopping).
 	stopping atomic.Bool
-	// loaded: LoadedConfig's last answer (LastLoadedConfig).
-	loaded atomic.Pointer[LoadedConfig]
 	// stop, once closed, ends a command's batches after the batch in
 	// flight (StopBatchesOn).
 	stop <-chan struct{}
@@ -109,24 +107,10 @@ func (c *Client) Status() (Status, error) {
 	return s, c.do("GET", "/v1/status", nil, &s)
 }
 
-// LoadedConfig asks the daemon for the configuration it runs. The
-// answer is kept for LastLoadedConfig.
+// LoadedConfig asks the daemon for the configuration it runs.
 func (c *Client) LoadedConfig() (LoadedConfig, error) {
 	var l LoadedConfig
-	err := c.do("GET", "/v1/config", nil, &l)
-	if err == nil {
-		c.loaded.Store(&l)
-	}
-	return l, err
-}
-
-// LastLoadedConfig is the last answer LoadedConfig had, so that what
-// is read of it later is of the same configuration; false before one.
-func (c *Client) LastLoadedConfig() (LoadedConfig, bool) {
-	if l := c.loaded.Load(); l != nil {
-		return *l, true
-	}
-	return LoadedConfig{}, false
+	return l, c.do("GET", "/v1/config", nil, &l)
 }
 
 // TLSPolicy asks the daemon which outbound TLS policy applies to domain

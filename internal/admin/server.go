@@ -739,8 +739,8 @@ func (s *Server) routes() http.Handler {
 		var since time.Time
 		if v.Get("since") != "" {
 			var err error
-			if since, err = time.Parse(time.RFC3339Nano, v.Get("since")); err != nil {
-				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
+			if since, err = dumpster.ParseTime(v.Get("since")); err != nil {
+				fail(w, http.StatusBadRequest, "since: "+err.Error())
 				return
 			}
 		}
@@ -774,8 +774,8 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusBadRequest, "give one of since (an RFC 3339 time) and since_ago (a duration such as 90m)")
 			return
 		case v.Has("since"):
-			if since, err = time.Parse(time.RFC3339Nano, v.Get("since")); err != nil {
-				fail(w, http.StatusBadRequest, "since must be an RFC 3339 time: "+err.Error())
+			if since, err = dumpster.ParseTime(v.Get("since")); err != nil {
+				fail(w, http.StatusBadRequest, "since: "+err.Error())
 				return
 			}
 			// A window that cannot hold a copy would be stored as a
@@ -1130,8 +1130,8 @@ func queryTimes(w http.ResponseWriter, v url.Values, since, until *time.Time) bo
 			continue
 		}
 		var err error
-		if *t.to, err = time.Parse(time.RFC3339Nano, v.Get(t.key)); err != nil {
-			fail(w, http.StatusBadRequest, t.key+" must be an RFC 3339 time: "+err.Error())
+		if *t.to, err = dumpster.ParseTime(v.Get(t.key)); err != nil {
+			fail(w, http.StatusBadRequest, t.key+": "+err.Error())
 			return false
 		}
 	}

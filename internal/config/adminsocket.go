@@ -42,12 +42,6 @@ func AdminSocketOf(path string) string {
 	if c.Server.AdminSocket == "" {
 		c.Server.AdminSocket = defaultAdminSocket
 	}
-	if !filepath.IsAbs(c.Server.DataDir) {
-		c.Server.DataDir = filepath.Join(filepath.Dir(path), c.Server.DataDir) // resolvePaths
-	}
-	if !filepath.IsAbs(c.Server.AdminSocket) {
-		c.Server.AdminSocket = filepath.Join(c.Server.DataDir, c.Server.AdminSocket)
-	}
-	socketAbs(&c.Server.AdminSocket)
+	resolvePaths(c, filepath.Dir(path)) // as Load places them
 	return c.Server.AdminSocket
 }

@@ -55,7 +55,9 @@
 //     from the stored request's start, so a retry with the same duration
 //     names the same window however late it comes; the CLI's --since and
 //     the admin API's since_ago read that duration by one rule (ParseAgo:
-//     whole days a unit too; past 292 years the longest, every copy). A
+//     whole days a unit too; past 292 years the longest, every copy), and
+//     a time given as such by one rule too (ParseTime: RFC 3339 §5.6, "t"
+//     and "z" in either case, offsets up to ±23:59 and nothing else). A
 //     window's start is
 //     what the record holds (queue.StoredTime, window.at): one before
 //     1970, before any copy, is the zero time — every copy — for List,

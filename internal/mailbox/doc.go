@@ -22,7 +22,11 @@
 // written to tmp/, fsync'd, renamed into new/, and new/ is fsync'd before
 // Deliver returns nil; only then does the queue count the recipient as
 // delivered. A crash in between leaves at most a stray file in tmp/ and a
-// redelivery (at-least-once), never a partial message in new/.
+// redelivery (at-least-once), never a partial message in new/; that
+// delivery's next attempt by this server (never a CheckFirst one: it
+// follows no write of this server's) removes the stray file (its name
+// NAME.HOST.PID.SEQ under another process id), as it removes any file of
+// tmp/ untouched for 36 hours (sweepTmp).
 //
 // Once per copy: the file name comes from (database, organisation message
 // id, recipient keyed by mailaddr.AddrKey, so an internationalised

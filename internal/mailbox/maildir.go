@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"umbra/internal/mailaddr"
 	"unicode"
 	"unicode/utf8"
@@ -155,6 +157,13 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 		}
 	}
 	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
+	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
+	if o.Check != CheckFirst {
+		// A first attempt (CheckFirst) follows no write of this
+		// server's for this delivery, so none can have left a file in
+		// tmp/, and it keeps its fixed cost: no directory read.
+		sweepTmp(filepath.Join(dir, "tmp"), name+"."+host+".", time.Now())
+	}
 	switch o.Check {
 	case CheckFirst:
 		if hasFirst(dir, name) {
@@ -169,7 +178,6 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 			return ErrAlreadyDelivered
 		}
 	}
-	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
 	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%s.%d.%d", name, host, os.Getpid(), d.seq.Add(1)))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -203,6 +211,54 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 		return err
 	}
 	return nil
+}
+
+// staleTmpAge is how long a file may stay in tmp/ untouched before a
+// writer takes it for abandoned: the Maildir rule (36 hours), far beyond
+// any write's timeout.
+const staleTmpAge = 36 * time.Hour
+
+// sweepTmp removes from tmp what a crash left there (rt19h F10): a file
+// this server wrote for this delivery under another process id (prefix
+// NAME.HOST., then PID.SEQ — a process killed between the write and its
+// unlink, whether or not the link into new/ happened: the delivery is
+// repeated or found by its name after this), and any file untouched for
+// staleTmpAge. A file of another server sharing the store, or of this
+// process, may be in the middle of its write and is kept. Errors are
+// ignored: a file left behind costs space, never a delivery.
+func sweepTmp(tmp, prefix string, now time.Time) {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return
+	}
+	entries, _ := f.ReadDir(-1)
+	f.Close()
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range entries {
+		n := e.Name()
+		if rest, ok := strings.CutPrefix(n, prefix); ok {
+			if pid, seq, ok := strings.Cut(rest, "."); ok && digits(pid) && digits(seq) && pid != self {
+				os.Remove(filepath.Join(tmp, n))
+				continue
+			}
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > staleTmpAge {
+			os.Remove(filepath.Join(tmp, n))
+		}
+	}
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // has reports whether the delivery named name is in the Maildir already:

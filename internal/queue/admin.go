@@ -837,7 +837,10 @@ type MessageFilter struct {
 	From  string
 	To    string
 	State string // one of MessageStates
-	// Domain: a recipient's domain is this one (case-insensitive).
+	// Domain: a recipient's domain is this one (case-insensitive, with or
+	// without a leading "@" or a final dot, either form of an
+	// internationalised name: domainKey); CheckDomain refuses text that
+	// is no domain.
 	Domain string
 	// OlderThan: the message arrived at least this long ago.
 	OlderThan time.Duration
@@ -854,10 +857,9 @@ func (f MessageFilter) match(m *Message) bool {
 		return false
 	}
 	if f.Domain != "" {
-		ok := false
+		ok, want := false, domainKey(f.Domain)
 		for _, r := range m.Rcpts {
-			d := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
-			ok = ok || strings.EqualFold(d, strings.TrimPrefix(f.Domain, "@"))
+			ok = ok || domainKey(r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]) == want
 		}
 		if !ok {
 			return false

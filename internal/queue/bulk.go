@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"umbra/internal/jsonsafe"
+	"umbra/internal/mailaddr"
 )
 
 // Operator actions on many messages, and the names the operator may use.
@@ -316,6 +317,44 @@ func CheckState(s string) error {
 		}
 	}
 	return &UnknownNameError{Kind: "state", Name: s, Valid: MessageStates}
+}
+
+// CheckDomain returns an error for a --domain filter (MessageFilter.Domain)
+// that names no domain: a name of letters, digits, hyphens and
+// underscores in labels of 1–63 characters (an internationalised name in
+// either form: mailaddr.Domain), or an address literal
+// (mailaddr.ParseLiteral); a leading "@" and a final dot are allowed.
+// Text that is neither would select nothing and say nothing.
+func CheckDomain(d string) error {
+	if d == "" {
+		return nil
+	}
+	s := strings.TrimSuffix(strings.TrimPrefix(d, "@"), ".")
+	if strings.HasPrefix(s, "[") {
+		if _, err := mailaddr.ParseLiteral(s); err != nil {
+			return fmt.Errorf("domain %s: %v", QuoteShown(d), err)
+		}
+		return nil
+	}
+	a, err := mailaddr.Domain(s)
+	if err != nil {
+		return fmt.Errorf("domain %s: %v", QuoteShown(d), err)
+	}
+	for _, l := range strings.Split(a, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' ||
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return fmt.Errorf("domain %s is no domain name or address literal", QuoteShown(d))
+		}
+	}
+	return nil
+}
+
+// domainKey is the key a --domain filter and a recipient's domain are
+// compared by: the domain as the queue stores it (no "@", no final dot;
+// mailaddr.CanonicalDomain), either form of an internationalised name
+// (mailaddr.DomainKey).
+func domainKey(d string) string {
+	return mailaddr.DomainKey(mailaddr.CanonicalDomain(strings.TrimPrefix(d, "@")))
 }
 
 // CheckQueue returns an UnknownNameError for a queue the operator names
