@@ -308,9 +308,16 @@
 //     first: <VERB> is a service extension, not available after HELO"
 //     (extensionSequence; a well-formed BDAT's chunk is read and
 //     dropped, the transaction stays); STARTTLS before an accepted
-//     greeting (none, or one a connection check refused: no TLS for a
-//     refused client) is 503 5.5.1 "Send EHLO first" (the layer's
-//     greeted, not the session object, decides). RSET or QUIT with an
+//     greeting is 503 5.5.1 "Send EHLO first" (the layer's greeted, not
+//     the session object, decides). A client a connection check refused
+//     permanently (a 5xx at its first greeting: a blocklisted client) is
+//     refused as a 554 greeting refuses it (RFC 5321 §3.1): every later
+//     command but QUIT — EHLO, HELO, NOOP and RSET included — gets
+//     "503 5.5.1 This connection was refused (554 5.7.1): only QUIT is
+//     accepted" (refuseClient, refusedClient; a well-formed BDAT's chunk
+//     is read and dropped), the checks are not asked again, and no TLS
+//     is started for it. A HELO check's refusal answers that greeting
+//     only: the client may greet again with another name. RSET or QUIT with an
 //     argument is 501 5.5.4 and does nothing. Spaces and tabs before a
 //     command line's CRLF are dropped before the verb is read
 //     (fillCommand, RFC 5321 §4.1.1): "NOOP " is NOOP, "RSET x " is

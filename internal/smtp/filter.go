@@ -2,11 +2,13 @@ package smtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -397,6 +399,7 @@ func (s *session) checkGreeting() error {
 		if cc, ok := ck.(ConnectCheck); ok {
 			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
 				s.closeChecksLocked()
+				s.refuseClient(err)
 				return err
 			}
 		}
@@ -412,6 +415,23 @@ func (s *session) checkGreeting() error {
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
 	s.sessionDiscardBy = s.discardBy
 	return nil
+}
+
+// refuseClient records a connection check's permanent refusal of the
+// client in the verb layer: the connection is refused as a 554 greeting
+// refuses it (RFC 5321 §3.1), so every later command but QUIT gets
+// 503 5.5.1 naming the refusal's codes, and no greeting is checked
+// again. A 4xx (a tempfail closes) records nothing.
+func (s *session) refuseClient(err error) {
+	var r *gosmtp.SMTPError
+	if s.vc == nil || !errors.As(err, &r) || r.Code < 500 {
+		return
+	}
+	code := strconv.Itoa(r.Code)
+	if enh := r.EnhancedCode; enh != gosmtp.EnhancedCodeNotSet && enh != gosmtp.NoEnhancedCode {
+		code += fmt.Sprintf(" %d.%d.%d", enh[0], enh[1], enh[2])
+	}
+	s.vc.refusedClient = "503 5.5.1 This connection was refused (" + code + "): only QUIT is accepted"
 }
 
 // checkGreetingAgain runs the Helo checks on the name of a later EHLO or
