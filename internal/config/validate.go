@@ -686,6 +686,9 @@ func RecipientEntryProblem(s string) string {
 	if local == "" {
 		return ""
 	}
+	if why := mailaddr.LocalDots(local); why != "" {
+		return "has a bad local part: " + why
+	}
 	if !mailaddr.DotAtomLocal(local) {
 		return "has a bad local part (a dot-atom of at most 64 octets)"
 	}

@@ -454,7 +454,7 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 			return r
 		}
 		if err != nil {
-			return replyBadSender
+			return syntaxReply(err, replyBadSender)
 		}
 		if r := UTF8Refusal(a, opts != nil && opts.UTF8); r != nil {
 			return r
