@@ -109,7 +109,10 @@
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
-//     lines it drops are counted and reported. No credentials are logged.
+//     lines it drops are counted and reported. Each INFO line names the
+//     reply the client got, code=554 enhanced_code=5.7.1 (replyAttrs;
+//     none for a check's added recipient dropped, which answers nothing).
+//     No credentials are logged.
 //   - Every session logs connect, TLS established (version, cipher), a
 //     line per message accepted (HELO, TLS, SASL user; never the body)
 //     and disconnect (connlog.go); shadow sessions end at DEBUG. The

@@ -316,7 +316,7 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 	if v.Reply == nil {
 		return nil
 	}
-	s.srv.refusals.log(s.log, "refused by check", ck.Name(), s.ip, "stage", stage, "code", v.Reply.Code)
+	s.srv.refusals.log(s.log, "refused by check", ck.Name(), codesOf(v.Reply), s.ip, "stage", stage)
 	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
 		// A body a check could not hold within the budget (a milter's
 		// replacement): counted as the reply the client gets.
@@ -550,7 +550,7 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, err error) {
 	if s.pendingCopyDB != "" {
 		if s.discard || s.quarantine != "" {
-			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", s.ip, "primary", s.shadowServer)
+			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", "554 5.7.0", s.ip, "primary", s.shadowServer)
 			return nil, nil, false, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Shadow copy not kept: this server's checks would not keep it as sent"}
 		}
 		return content, s.rcpt, false, nil
