@@ -397,8 +397,12 @@
 //     line that is neither a header field nor a continuation, decided on
 //     its first max_header_size+1 bytes by headerSection in both paths,
 //     and only it gets header work), and every check on the whole body (NUL,
-//     empty, bare CR/LF, size, line length) gives the same reply as for a
-//     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
+//     empty, bare CR/LF, size, line length; a byte above 127, which makes
+//     a message received without BODY=8BITMIME 8BITMIME — bodyStats.eight,
+//     eightBit —, decided once at the end of data, before the 250, on the
+//     content as received: the record's EightBit is then what every later
+//     step reads, delivery's MAIL and a shadow copy's alike) gives the same
+//     reply as for a body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
 //     test of DATA and BDAT through both paths). The stored body is the
 //     edited header section followed by the file (queue.Body.WithHead),
 //     submitted with SubmitBody after the file is durable (Finish). Every

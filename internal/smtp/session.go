@@ -756,6 +756,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		s.srv.refusals.log(s.log, "message rejected", err.Message, codesOf(err), s.ip)
 		return nil, nil, err
 	}
+	eight := eightBit(body[len(trace):]) // as received, before any check's edit
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
 	if err := s.checkHeaderSize(hlen); err != nil {
 		return nil, nil, err
@@ -785,7 +786,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	if s.replBody != nil {
 		more = s.replBody.size // content is the header section, the replacement follows in its file
 	}
-	body, m := s.message(id, body, len(trace), rcpts, more)
+	body, m := s.message(id, body, len(trace), rcpts, more, eight)
 	return body, m, nil
 }
 
@@ -946,6 +947,17 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 // A message with text but no header section is still taken: scripts send such mail, and refusing it helps no one.
 var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
 
+// eightBit: b holds a byte above 127. Content with one is 8BITMIME
+// whatever MAIL declared (session.message).
+func eightBit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 // emptyMessage: b holds nothing but white space and line ends.
 func emptyMessage(b []byte) bool {
 	return len(bytes.TrimSpace(b)) == 0
@@ -1083,7 +1095,11 @@ func (s *session) Logout() error {
 // Authentication-Results among them, which the firewall leaves alone as
 // body — would sit under the real header fields with nothing between,
 // and a reader would take them for header fields.
-func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64) ([]byte, *queue.Message) {
+//
+// eight says the content as received holds a byte above 127: the
+// message is then 8BITMIME whatever MAIL declared (BODY=7BIT, or no
+// BODY), decided here once, before the 250 (README, 8-bit mail).
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64, eight bool) ([]byte, *queue.Message) {
 	// Only the header section is header work's (the in-memory path hands
 	// the whole message; a body line is never a header field).
 	n := trace + headerSectionLen(msg[trace:], len(msg))
@@ -1100,7 +1116,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		ID: id, From: s.from, MessageID: msgID, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
-		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
 }

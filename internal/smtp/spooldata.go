@@ -133,7 +133,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
-	head, m := s.message(id, head, len(trace), rcpts, more)
+	head, m := s.message(id, head, len(trace), rcpts, more, st.eight)
 	switch {
 	case replaced && s.replBody != nil:
 		return s.submitStored(m, s.replBody.withHead(head), s.replBody)
