@@ -29,8 +29,20 @@ func TestNotFoundSaysWhatIsNotHere(t *testing.T) {
 			t.Errorf("umbra %s: exit %d, want %d saying %q (not \"no such message\")\n%s%s", strings.Join(c.args, " "), code, exitNotFound, c.want, out, errOut)
 		}
 	}
-	// A message id not here is still a message's refusal.
-	if out, errOut, code := cliAll(t, cfg, "message", "show", "0000000000000001"); code != exitNotFound || !strings.Contains(errOut, "no such message") {
-		t.Errorf("message show of an id not here: exit %d\n%s%s", code, out, errOut)
+	// A message id not here is still a message's refusal, and names the
+	// id (OPS-3): every message command that takes one.
+	for _, args := range [][]string{
+		{"message", "show", "0000000000000001"},
+		{"message", "export", "0000000000000001"},
+		{"message", "suspend", "0000000000000001"},
+		{"message", "resume", "0000000000000001"},
+		{"message", "retry", "0000000000000001"},
+		{"message", "remove", "0000000000000001"},
+		{"message", "remove", "--dry-run", "0000000000000001"},
+	} {
+		out, errOut, code := cliAll(t, cfg, args...)
+		if code != exitNotFound || !strings.Contains(errOut, "no such message 0000000000000001") {
+			t.Errorf("umbra %s of an id not here: exit %d, want %d naming the id\n%s%s", strings.Join(args, " "), code, exitNotFound, out, errOut)
+		}
 	}
 }

@@ -25,7 +25,8 @@
 //     400 bad request, 404 no such message, queue, state, dumpster
 //     database, transport database id or quarantined message, each said
 //     in its own words (queue.NotFoundError: never "no such message" for
-//     what is not a message id) (the error
+//     what is not a message id; a message id not here is named,
+//     "no such message <id>": messageNotHere) (the error
 //     lists the valid names: a typo never acts on a phantom queue; a
 //     suspension, resume or retry of a queue that holds no message is
 //     checked against the configuration in force by the SetQueueNames

@@ -971,7 +971,7 @@ func (s *Server) routes() http.Handler {
 		}
 		m, err := s.q.Message(id)
 		if err != nil {
-			reply(w, nil, err)
+			reply(w, nil, messageNotHere(id, err))
 			return
 		}
 		v := view(m, s.stateView())
@@ -1005,7 +1005,7 @@ func (s *Server) routes() http.Handler {
 		}
 		b, err := s.q.BodyOf(id)
 		if err != nil {
-			reply(w, nil, err)
+			reply(w, nil, messageNotHere(id, err))
 			return
 		}
 		serveExport(w, b) // spoolview.go: whole, or an error the client sees
@@ -1030,7 +1030,7 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusNotFound, err.Error())
 			return
 		}
-		reply(w, res, err)
+		reply(w, res, messageNotHere(id, err))
 	})
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go
@@ -1062,6 +1062,27 @@ func (s *Server) withDumpster(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// idNotHere is the refusal of a message id the queue does not hold,
+// naming it ("no such message 0123456789abcdef"): ErrNotFound to
+// errors.Is (404, the CLI's exit 3).
+type idNotHere struct{ msg string }
+
+func (e *idNotHere) Error() string        { return e.msg }
+func (e *idNotHere) Is(target error) bool { return target == queue.ErrNotFound }
+
+// messageNotHere names id in err when err is the queue's bare "no such
+// message" (the store does not know which id it was asked of); a
+// refusal in other words (a queue.NotFoundError, one naming the id
+// already) and any other error pass unchanged.
+func messageNotHere(id queue.ID, err error) error {
+	var other *queue.NotFoundError
+	if !errors.Is(err, queue.ErrNotFound) || errors.As(err, &other) || strings.Contains(err.Error(), id.String()) {
+		return err
+	}
+	what := queue.ErrNotFound.Error()
+	return &idNotHere{strings.Replace(err.Error(), what, what+" "+id.String(), 1)}
 }
 
 func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {

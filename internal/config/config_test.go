@@ -139,7 +139,10 @@ func TestBadConfigs(t *testing.T) {
 		// a host name (its top label is all digits): refused before any
 		// lookup could be made of it.
 		"smart-host-numeric.yaml": `smart-host-numeric.yaml:10: smart host "999.1.1.1:25": the host is not a host name or an IP address`,
-		"mx-limit-negative.yaml":  `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
+		// An IPv6 zone names an interface of one machine: no smart host
+		// carries one, bracketed or not (edge20 item 5).
+		"smart-host-zone.yaml":   `smart-host-zone.yaml:10: smart host "[fe80::1%eth0]:25": not HOST[:PORT]`,
+		"mx-limit-negative.yaml": `mx-limit-negative.yaml:11: mx_address_limit must not be negative (0: no bound)`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
 		// A command line is buffered whole before it is judged: a bound

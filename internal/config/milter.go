@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"umbra/internal/mailaddr"
 )
 
 // Milter is one Sendmail milter (protocol v6) a receive connector asks
@@ -78,6 +80,9 @@ func MilterAddress(a string) (network, addr string, err error) {
 			return "", "", fmt.Errorf("want inet:HOST:PORT, not %q", a)
 		}
 		if err := checkHostPort(hp); err != nil {
+			return "", "", fmt.Errorf("%q: %v", a, err)
+		}
+		if err := mailaddr.NoZone(host); err != nil {
 			return "", "", fmt.Errorf("%q: %v", a, err)
 		}
 		return "tcp", hp, nil

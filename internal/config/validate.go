@@ -493,7 +493,9 @@ func checkHostPort(s string) error {
 }
 
 // checkDialAddress is checkHostPort for an address umbra connects to (a
-// topology server's, mailbox.lmtp): it needs a host, and a port other
+// topology server's, mailbox.lmtp): it needs a host, an IPv6 address
+// without a zone (a listener may bind a link-local address with its
+// zone; a destination is not one machine's interface), and a port other
 // than 0, which only a listener takes (any port).
 func checkDialAddress(s string) error {
 	if err := checkHostPort(s); err != nil {
@@ -502,6 +504,9 @@ func checkDialAddress(s string) error {
 	host, port, _ := net.SplitHostPort(s)
 	if host == "" {
 		return fmt.Errorf("no host (a listener's form): name the host to connect to")
+	}
+	if err := mailaddr.NoZone(host); err != nil {
+		return err // an interface of one machine: as a smart host's (mailaddr.SplitHostPort)
 	}
 	if port == "0" || strings.TrimLeft(port, "0") == "" {
 		return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
@@ -685,6 +690,9 @@ func RecipientEntryProblem(s string) string {
 	}
 	if local == "" {
 		return ""
+	}
+	if why := mailaddr.LocalDots(local); why != "" {
+		return "has a bad local part: " + why
 	}
 	if !mailaddr.DotAtomLocal(local) {
 		return "has a bad local part (a dot-atom of at most 64 octets)"

@@ -18,7 +18,8 @@ import (
 // of net.SplitHostPort's: a sign or leading zeros are its to judge). The host is returned without brackets. It is not
 // checked to be a host name; text that fits none of these forms (a
 // missing bracket, an empty host or port, a name with two colons, a
-// name in brackets) is an error.
+// name in brackets, an IPv6 address with a zone — "[fe80::1%eth0]",
+// tagged or not, bracketed or bare: errNoZone) is an error.
 func SplitHostPort(s string) (host, port string, err error) {
 	if rest, ok := strings.CutPrefix(s, "["); ok {
 		inner, after, ok := strings.Cut(rest, "]")
@@ -34,6 +35,8 @@ func SplitHostPort(s string) (host, port string, err error) {
 			inner = a.String()
 		} else if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() {
 			return "", "", errors.New("brackets hold an IPv6 address only")
+		} else if a.Zone() != "" {
+			return "", "", errNoZone
 		}
 		switch {
 		case after == "":
@@ -60,9 +63,29 @@ func SplitHostPort(s string) (host, port string, err error) {
 		return h, p, nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+		if a.Zone() != "" {
+			return "", "", errNoZone
+		}
 		return s, "", nil // a bare IPv6 address: no port (write [ADDRESS]:PORT for one)
 	}
 	return "", "", errors.New("more than one colon and no IPv6 address (write an IPv6 address with a port as [ADDRESS]:PORT)")
+}
+
+// errNoZone refuses an IPv6 address with a zone ("fe80::1%eth0", in
+// brackets or bare): a zone names an interface of one machine, which a
+// setting or a next hop shared across servers cannot mean; the words of
+// an address literal's refusal of one (ParseLiteral).
+var errNoZone = errors.New("an IPv6 address is written without a zone (%)")
+
+// NoZone is errNoZone when host is an IP address with a zone, else nil:
+// the check of an address umbra connects to that is read with
+// net.SplitHostPort (a topology server's, an LMTP or milter address), so
+// that it refuses a zone as SplitHostPort does.
+func NoZone(host string) error {
+	if a, err := netip.ParseAddr(host); err == nil && a.Zone() != "" {
+		return errNoZone
+	}
+	return nil
 }
 
 // ValidPort reports whether p is a port as HOST:PORT writes it: digits

@@ -76,11 +76,29 @@ func Atext(c byte) bool {
 		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
+// LocalDots is what is wrong with the dots of an unquoted local part
+// (RFC 5321 §4.1.2: a Dot-string is atoms joined by single dots): "local
+// part starts with a dot", "… ends with a dot", "… has two dots in a
+// row", or "" when its dots are right. A quoted local part ("a."@x) may
+// hold dots anywhere and is not asked. The words are fixed (they name
+// no client text), so a reply may carry them.
+func LocalDots(s string) string {
+	switch {
+	case strings.HasPrefix(s, "."):
+		return "local part starts with a dot"
+	case strings.HasSuffix(s, "."):
+		return "local part ends with a dot"
+	case strings.Contains(s, ".."):
+		return "local part has two dots in a row"
+	}
+	return ""
+}
+
 // DotAtomLocal reports whether s is a dot-atom local part of at most 64
 // octets: RFC 5322 atext, and UTF-8 letters for SMTPUTF8 (RFC 6531),
 // no leading, trailing or doubled dot.
 func DotAtomLocal(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") || !utf8.ValidString(s) {
+	if len(s) == 0 || len(s) > 64 || LocalDots(s) != "" || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {

@@ -68,15 +68,16 @@ var dnsServer = regexp.MustCompile(`(lookup \S+) on \S+:`)
 // commentText is the one way a check's reason (text of the message or
 // of a DNS record among it) reaches an Authentication-Results comment or
 // a refusal's reply: printable ASCII that cannot end or nest the
-// comment, and "=", ";" and quotes as "?", so that no parser searching
-// the field's text reads a result in it (an ARC set's d= or cv= quoted
-// in "key …" or "i=1 cv=…" included).
+// comment — a control or non-ASCII byte, a parenthesis or a backslash
+// as a space (reasonSpace) —, and "=", ";" and quotes as "?", so that no
+// parser searching the field's text reads a result in it (an ARC set's
+// d= or cv= quoted in "key …" or "i=1 cv=…" included).
 func commentText(s string) string {
 	s = dnsServer.ReplaceAllString(s, "$1:")
 	var b strings.Builder
 	for _, r := range s {
 		switch {
-		case r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\':
+		case reasonSpace(r):
 			r = ' '
 		case r == '=' || r == ';' || r == '"':
 			r = '?'
@@ -88,6 +89,14 @@ func commentText(s string) string {
 		out = out[:200]
 	}
 	return out
+}
+
+// reasonSpace: a character a reason shows as a space — a control or
+// non-ASCII character (a byte that is not UTF-8 reads as U+FFFD), a
+// parenthesis, a backslash. commentText and quoteShort both ask it, so
+// a reason says the same whichever way its text came.
+func reasonSpace(r rune) bool {
+	return r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\'
 }
 
 // pvalue writes a property value as a token, or quoted when it is not one.

@@ -65,9 +65,11 @@
 //   - A check's reason (which may quote the message, or a DNS record)
 //     reaches a reply or an Authentication-Results comment only through
 //     commentText: no "=", ";", quote, parenthesis or backslash of it, so
-//     no parser searching the field reads it as a result. Text a check
+//     no parser searching the field reads it as a result ("=", ";" and
+//     quotes show as "?"; a parenthesis, backslash, control or non-ASCII
+//     byte as a space: reasonSpace, the one mapping). Text a check
 //     could not parse is quoted in the reason by quoteShort (64 bytes at
-//     most). umbra's own words in a comment (p=…, i=N, the override) are
+//     most, mapped by reasonSpace too). umbra's own words in a comment (p=…, i=N, the override) are
 //     result.note, written as they are: never text of the message (the
 //     override names the configured sealer's A-label, not the seal's
 //     d=) and, past p=, no "=". A domain property the message wrote as

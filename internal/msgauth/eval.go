@@ -417,9 +417,11 @@ var errAddressLiteral = errors.New("From: address literal: no DMARC policy")
 // quoteShort quotes text of the message (or of a DNS record) that a
 // check could not parse, for an error that may become a reply or an
 // Authentication-Results comment: at most 64 bytes of it, in single
-// quotes, a control or non-ASCII byte as "?". The mapping that keeps
-// such text from reading as a result ("=", ";", quotes) is commentText's,
-// the one way a reason reaches a comment or a reply.
+// quotes, each byte reasonSpace names (a control or non-ASCII byte, a
+// parenthesis, a backslash) as a space, as commentText shows it. The
+// mapping that keeps such text from reading as a result ("=", ";",
+// quotes) is commentText's, the one way a reason reaches a comment or a
+// reply.
 func quoteShort(s string) string {
 	long := len(s) > 64
 	if long {
@@ -427,8 +429,8 @@ func quoteShort(s string) string {
 	}
 	b := []byte(s)
 	for i, c := range b {
-		if c < ' ' || c > '~' {
-			b[i] = '?'
+		if reasonSpace(rune(c)) {
+			b[i] = ' '
 		}
 	}
 	if long {

@@ -105,6 +105,8 @@ func (l *List) add(entry string) error {
 	switch {
 	case local == "":
 		l.catchAll[mailaddr.AddrKey(domain)] = true
+	case mailaddr.LocalDots(local) != "":
+		return errors.New("bad local part: " + mailaddr.LocalDots(local))
 	case !validLocal(local):
 		return errors.New("bad local part")
 	default:

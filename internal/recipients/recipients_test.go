@@ -39,7 +39,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"alice@example.test\nbob\n", "r.txt:2: \"bob\": not user@domain or @domain"},
 		{"a@b@example.test\n", "r.txt:1:"},
 		{"alice@exa mple.test\n", "r.txt:1: one address per line"},
-		{"ok@example.test\n.alice@example.test\n", "r.txt:2: \".alice@example.test\": bad local part"},
+		{"ok@example.test\n.alice@example.test\n", "r.txt:2: \".alice@example.test\": bad local part: local part starts with a dot"},
 		{"alice@-bad.test", "r.txt:1: \"alice@-bad.test\": bad domain"},
 		{"alice@example.test\x00\n", "r.txt:1: one address per line"},
 		{"\xff@example.test\n", "r.txt: not UTF-8"},

@@ -46,6 +46,25 @@ var (
 	errDomainPort = errors.New("domain has a port: an address names a domain, not a server's port")
 )
 
+// syntaxError is an address syntax error whose reason is known in fixed
+// words (mailaddr.LocalDots): the refusal names it after "Bad recipient
+// (sender) address syntax: ". It is errAddrSyntax to errors.Is.
+type syntaxError struct{ why string }
+
+func (e *syntaxError) Error() string        { return errAddrSyntax.Error() + ": " + e.why }
+func (e *syntaxError) Is(target error) bool { return target == errAddrSyntax }
+
+// syntaxReply is the refusal of an address by its syntax: base (501
+// 5.1.3 for a recipient, 5.1.7 for a sender) with the reason named when
+// one is known.
+func syntaxReply(err error, base *gosmtp.SMTPError) *gosmtp.SMTPError {
+	var se *syntaxError
+	if !errors.As(err, &se) {
+		return base
+	}
+	return &gosmtp.SMTPError{Code: base.Code, EnhancedCode: base.EnhancedCode, Message: base.Message + ": " + se.why}
+}
+
 // IPText reports whether the domain is IP-address text written without
 // brackets (u@192.0.2.1, u@127.1; mailaddr.IPText): no domain, refused
 // at RCPT (DomainRefusal) and never resolved.
@@ -157,7 +176,7 @@ func RcptRefusal(err error) *gosmtp.SMTPError {
 	if r := literalReply(err, 3); r != nil {
 		return r
 	}
-	return replyBadRcpt
+	return syntaxReply(err, replyBadRcpt)
 }
 
 // UTF8Refusal is the refusal of address a from a client that did or
@@ -188,6 +207,11 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, errAddrSyntax
 	}
 	local, domain := s[:at], s[at+1:]
+	if !strings.HasPrefix(local, `"`) {
+		if why := mailaddr.LocalDots(local); why != "" {
+			return Address{}, &syntaxError{why}
+		}
+	}
 	if len(local) > 64 || !validLocal(local) {
 		return Address{}, errAddrSyntax
 	}

@@ -72,15 +72,18 @@ func (s *session) authLockedOut(name string) error {
 	s.authFailures++
 	delay := s.srv.guard.failedLockedOut(s.ip, name)
 	s.observeAuthFailure("locked_out")
-	s.srv.refusals.log(s.log, "authentication refused", "locked_out", s.ip, "delay", delay)
-	s.authDelay(delay)
+	reply := replyAuthLockedOut
 	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
+		reply = replyAuthLimit
+	}
+	s.srv.refusals.log(s.log, "authentication refused", "locked_out", codesOf(reply), s.ip, "delay", delay)
+	s.authDelay(delay)
+	if reply == replyAuthLimit {
 		if tc, ok := s.raw.(*trackedConn); ok {
 			tc.hangUp.Store(true)
 		}
-		return replyAuthLimit
 	}
-	return replyAuthLockedOut
+	return reply
 }
 
 // authFailed counts a failure with the session and with the server-wide
@@ -101,18 +104,21 @@ func (s *session) authFailed(name, account, reason string) error {
 	if lockedNow {
 		attrs = append(attrs, "locked_out_for", s.srv.guard.cfg.Lockout.D())
 	}
-	s.srv.refusals.log(s.log, "authentication failed", reason, s.ip, attrs...)
-	s.authDelay(delay)
+	reply := gosmtp.ErrAuthFailed
 	switch {
 	case s.authFailures >= s.c.cfg.Limits.MaxAuthFailures:
+		reply = replyAuthLimit
+	case lockedNow:
+		reply = replyAuthLockedOut
+	}
+	s.srv.refusals.log(s.log, "authentication failed", reason, codesOf(reply), s.ip, attrs...)
+	s.authDelay(delay)
+	if reply == replyAuthLimit {
 		if tc, ok := s.raw.(*trackedConn); ok {
 			tc.hangUp.Store(true)
 		}
-		return replyAuthLimit
-	case lockedNow:
-		return replyAuthLockedOut
 	}
-	return gosmtp.ErrAuthFailed
+	return reply
 }
 
 func (s *session) observeAuthFailure(reason string) {

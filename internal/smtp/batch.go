@@ -302,7 +302,7 @@ func (s *session) keepBatch(payload []byte) error {
 	}
 	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients)
 	if err != nil {
-		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), s.ip, "primary", s.shadowServer)
+		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), "554 5.6.0", s.ip, "primary", s.shadowServer)
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
 	}
 	replies := make([]*gosmtp.SMTPError, len(copies))
@@ -394,7 +394,7 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 		return nil, nil, asReply(err)
 	}
 	if m.OrgID == "" {
-		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", s.ip, "primary", s.shadowServer)
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", "554 5.6.0", s.ip, "primary", s.shadowServer)
 		return nil, nil, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
 	}
 	m.ShadowServer, m.ShadowID = "", ""

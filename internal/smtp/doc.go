@@ -109,7 +109,10 @@
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
-//     lines it drops are counted and reported. No credentials are logged.
+//     lines it drops are counted and reported. Each INFO line names the
+//     reply the client got, code=554 enhanced_code=5.7.1 (replyAttrs;
+//     none for a check's added recipient dropped, which answers nothing).
+//     No credentials are logged.
 //   - Every session logs connect, TLS established (version, cipher), a
 //     line per message accepted (HELO, TLS, SASL user; never the body)
 //     and disconnect (connlog.go); shadow sessions end at DEBUG. The
@@ -308,9 +311,16 @@
 //     first: <VERB> is a service extension, not available after HELO"
 //     (extensionSequence; a well-formed BDAT's chunk is read and
 //     dropped, the transaction stays); STARTTLS before an accepted
-//     greeting (none, or one a connection check refused: no TLS for a
-//     refused client) is 503 5.5.1 "Send EHLO first" (the layer's
-//     greeted, not the session object, decides). RSET or QUIT with an
+//     greeting is 503 5.5.1 "Send EHLO first" (the layer's greeted, not
+//     the session object, decides). A client a connection check refused
+//     permanently (a 5xx at its first greeting: a blocklisted client) is
+//     refused as a 554 greeting refuses it (RFC 5321 §3.1): every later
+//     command but QUIT — EHLO, HELO, NOOP and RSET included — gets
+//     "503 5.5.1 This connection was refused (554 5.7.1): only QUIT is
+//     accepted" (refuseClient, refusedClient; a well-formed BDAT's chunk
+//     is read and dropped), the checks are not asked again, and no TLS
+//     is started for it. A HELO check's refusal answers that greeting
+//     only: the client may greet again with another name. RSET or QUIT with an
 //     argument is 501 5.5.4 and does nothing. Spaces and tabs before a
 //     command line's CRLF are dropped before the verb is read
 //     (fillCommand, RFC 5321 §4.1.1): "NOOP " is NOOP, "RSET x " is
@@ -387,8 +397,12 @@
 //     line that is neither a header field nor a continuation, decided on
 //     its first max_header_size+1 bytes by headerSection in both paths,
 //     and only it gets header work), and every check on the whole body (NUL,
-//     empty, bare CR/LF, size, line length) gives the same reply as for a
-//     body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
+//     empty, bare CR/LF, size, line length; a byte above 127, which makes
+//     a message received without BODY=8BITMIME 8BITMIME — bodyStats.eight,
+//     eightBit —, decided once at the end of data, before the 250, on the
+//     content as received: the record's EightBit is then what every later
+//     step reads, delivery's MAIL and a shadow copy's alike) gives the same
+//     reply as for a body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential
 //     test of DATA and BDAT through both paths). The stored body is the
 //     edited header section followed by the file (queue.Body.WithHead),
 //     submitted with SubmitBody after the file is durable (Finish). Every

@@ -2,11 +2,13 @@ package smtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -314,7 +316,7 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 	if v.Reply == nil {
 		return nil
 	}
-	s.srv.refusals.log(s.log, "refused by check", ck.Name(), s.ip, "stage", stage, "code", v.Reply.Code)
+	s.srv.refusals.log(s.log, "refused by check", ck.Name(), codesOf(v.Reply), s.ip, "stage", stage)
 	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
 		// A body a check could not hold within the budget (a milter's
 		// replacement): counted as the reply the client gets.
@@ -397,6 +399,7 @@ func (s *session) checkGreeting() error {
 		if cc, ok := ck.(ConnectCheck); ok {
 			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
 				s.closeChecksLocked()
+				s.refuseClient(err)
 				return err
 			}
 		}
@@ -412,6 +415,23 @@ func (s *session) checkGreeting() error {
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
 	s.sessionDiscardBy = s.discardBy
 	return nil
+}
+
+// refuseClient records a connection check's permanent refusal of the
+// client in the verb layer: the connection is refused as a 554 greeting
+// refuses it (RFC 5321 §3.1), so every later command but QUIT gets
+// 503 5.5.1 naming the refusal's codes, and no greeting is checked
+// again. A 4xx (a tempfail closes) records nothing.
+func (s *session) refuseClient(err error) {
+	var r *gosmtp.SMTPError
+	if s.vc == nil || !errors.As(err, &r) || r.Code < 500 {
+		return
+	}
+	code := strconv.Itoa(r.Code)
+	if enh := r.EnhancedCode; enh != gosmtp.EnhancedCodeNotSet && enh != gosmtp.NoEnhancedCode {
+		code += fmt.Sprintf(" %d.%d.%d", enh[0], enh[1], enh[2])
+	}
+	s.vc.refusedClient = "503 5.5.1 This connection was refused (" + code + "): only QUIT is accepted"
 }
 
 // checkGreetingAgain runs the Helo checks on the name of a later EHLO or
@@ -530,7 +550,7 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, err error) {
 	if s.pendingCopyDB != "" {
 		if s.discard || s.quarantine != "" {
-			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", s.ip, "primary", s.shadowServer)
+			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", "554 5.7.0", s.ip, "primary", s.shadowServer)
 			return nil, nil, false, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Shadow copy not kept: this server's checks would not keep it as sent"}
 		}
 		return content, s.rcpt, false, nil

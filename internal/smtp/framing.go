@@ -214,6 +214,18 @@ func (v *verbConn) fillCommand() error {
 		v.limitHit("transaction time")
 		return v.hangUp(replyTxnTooLong)
 	}
+	if v.refusedClient != "" && cmd != "QUIT" {
+		// RFC 5321 §3.1: a client refused at connection may only QUIT;
+		// a well-formed BDAT's chunk is read and dropped, as anywhere
+		// else, so that no chunk byte is taken for a command.
+		if size, _, ok := parseBDAT(line); cmd == "BDAT" && ok {
+			if err := v.readChunk(size, false); err != nil {
+				return err
+			}
+		}
+		v.reply(v.refusedClient)
+		return nil
+	}
 	if cmd == "BDAT" {
 		return v.bdatCommand(line)
 	}
@@ -432,10 +444,10 @@ func (v *verbConn) extensionSequence(cmd string) string {
 			return "" // not offered at all: an EHLO would not help
 		}
 		if !v.greeted && !v.tlsOn.Load() {
-			// No accepted EHLO yet — none sent, or the greeting refused
-			// (a blocklisted client: RFC 5321 §3.1, no TLS handshake
-			// for it). The session object may exist before any
-			// greeting, so the layer's own record decides.
+			// No accepted EHLO yet — none sent, or a HELO check refused
+			// the greeting (a client a connection check refused gets
+			// refusedClient before this). The session object may exist
+			// before any greeting, so the layer's own record decides.
 			return replyNoGreeting
 		}
 	case "AUTH":

@@ -51,8 +51,8 @@ func TestFrontDoorStrictness(t *testing.T) {
 	d.expect("220")
 	d.cmd("STARTTLS", "503 5.5.1")
 	d.cmd("EHLO client.test", "554 5.7.1 listed")
-	d.cmd("STARTTLS", "503 5.5.1")
-	d.cmd("EHLO client.test", "554 5.7.1 listed")
+	d.cmd("STARTTLS", "503 5.5.1 This connection was refused (554 5.7.1)")
+	d.cmd("EHLO client.test", "503 5.5.1 This connection was refused (554 5.7.1)") // only QUIT now
 	d.cmd("QUIT", "221")
 
 	s := startTLSWithChecks(t)

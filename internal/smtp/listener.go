@@ -23,7 +23,7 @@ type binding struct {
 	trace func() func(kind byte, b []byte)
 }
 
-func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) {
+func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why, reply string)) {
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
@@ -41,13 +41,15 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why string)) 
 		ip := remoteIP(nc)
 		c := b.pick(ip)
 		if c == nil {
-			refuse(nc, "554 5.7.1 This server does not accept connections from your address")
-			onReject(nil, ip, "no connector for remote address")
+			const reply = "554 5.7.1 This server does not accept connections from your address"
+			refuse(nc, reply)
+			onReject(nil, ip, "no connector for remote address", reply)
 			continue
 		}
 		if why := c.limits.acquire(ip); why != "" {
-			refuse(nc, "421 4.3.2 Too many connections, try again later")
-			onReject(c, ip, why)
+			const reply = "421 4.3.2 Too many connections, try again later"
+			refuse(nc, reply)
+			onReject(c, ip, why, reply)
 			continue
 		}
 		tc := &trackedConn{Conn: nc, c: c}

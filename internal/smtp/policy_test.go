@@ -248,21 +248,21 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	l := slog.New(slog.NewTextHandler(logs, nil))
 	r := newRefusalLog(clk, l, 2, time.Minute)
 	for i := 0; i < 5; i++ {
-		r.log(l, "relay denied", "relay_denied", netip.MustParseAddr("192.0.2.1"))
+		r.log(l, "relay denied", "relay_denied", "550 5.7.1", netip.MustParseAddr("192.0.2.1"))
 	}
 	clk.Advance(2 * time.Minute)
 	// Another key — another session's, whose logger names its client —
 	// triggers the sweep. The summary names the offender under
 	// client_ip, the key every refusal line uses (rt50 L1), never the
 	// session that happened to write it.
-	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", netip.MustParseAddr("192.0.2.9"))
+	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", "554 5.7.1", netip.MustParseAddr("192.0.2.9"))
 	if got := logs.lines("log lines suppressed"); len(got) != 1 || !strings.Contains(got[0], "suppressed=3") ||
 		!strings.Contains(got[0], "client_ip=192.0.2.1 ") || strings.Contains(got[0], "192.0.2.9") {
 		t.Fatalf("summary: %q", got)
 	}
 	for i := 0; i < maxLogKeys+100; i++ {
 		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i), 1})
-		r.log(l, "relay denied", "relay_denied", a)
+		r.log(l, "relay denied", "relay_denied", "550 5.7.1", a)
 	}
 	if len(r.keys) > maxLogKeys+1 {
 		t.Errorf("%d log keys kept", len(r.keys))

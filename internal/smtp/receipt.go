@@ -196,7 +196,7 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWCOPY not offered"}
 	}
 	if m.OrgID == "" {
-		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", s.ip, "primary", s.shadowServer)
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", "554 5.6.0", s.ip, "primary", s.shadowServer)
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
 	}
 	m.ShadowServer, m.ShadowID = "", ""

@@ -2,10 +2,15 @@ package smtp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/clock"
 )
@@ -54,7 +59,7 @@ func newRefusalLog(clk clock.Clock, base *slog.Logger, burst int, interval time.
 // log writes msg at info level with the reason, unless the bucket of
 // reason and ip is empty. l must carry the client's address (a session's
 // logger does). Callers must never pass credentials.
-func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attrs ...any) {
+func (r *refusalLog) log(l *slog.Logger, msg, reason, reply string, ip netip.Addr, attrs ...any) {
 	now := r.clk.Now()
 	key := refusalKey{reason, sourceKey(ip)}
 	r.mu.Lock()
@@ -86,7 +91,59 @@ func (r *refusalLog) log(l *slog.Logger, msg, reason string, ip netip.Addr, attr
 		attrs = append(attrs, "suppressed", b.suppressed)
 		b.suppressed = 0
 	}
-	l.Info(msg, append([]any{"reason", reason}, attrs...)...)
+	l.Info(msg, append(append([]any{"reason", reason}, replyAttrs(reply)...), attrs...)...)
+}
+
+// replyAttrs are the log attributes of the reply a refusal gave: its
+// code and, when it has one, its enhanced code (code=554
+// enhanced_code=5.7.1); none for a refusal that answered nothing (a
+// check's added recipient dropped). reply is the reply line, or its
+// codes alone (codesOf).
+func replyAttrs(reply string) []any {
+	f := strings.Fields(reply)
+	if len(f) == 0 {
+		return nil
+	}
+	code, err := strconv.Atoi(strings.TrimRight(f[0], "-"))
+	if err != nil {
+		return nil
+	}
+	out := []any{"code", code}
+	if len(f) > 1 && enhancedCode(f[1]) {
+		out = append(out, "enhanced_code", f[1])
+	}
+	return out
+}
+
+// enhancedCode: s reads as an enhanced status code (RFC 3463: class,
+// subject, detail).
+func enhancedCode(s string) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 {
+		return false
+	}
+	for _, n := range p {
+		if _, err := strconv.Atoi(n); err != nil || n == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// codesOf is the code and enhanced code of r as the client reads them
+// ("554 5.7.1"), for replyAttrs.
+func codesOf(r *gosmtp.SMTPError) string {
+	if r == nil {
+		return ""
+	}
+	enh := r.EnhancedCode
+	if enh == gosmtp.EnhancedCodeNotSet {
+		enh = gosmtp.EnhancedCode{r.Code / 100, 0, 0} // as replyLines writes it
+	}
+	if enh == gosmtp.NoEnhancedCode {
+		return strconv.Itoa(r.Code)
+	}
+	return fmt.Sprintf("%d %d.%d.%d", r.Code, enh[0], enh[1], enh[2])
 }
 
 // flush writes the summaries of every key with suppressed lines.

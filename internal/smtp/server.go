@@ -479,13 +479,13 @@ func (s *Server) serveBinding(b *binding) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		b.serve(func(c *connector, ip netip.Addr, why string) {
+		b.serve(func(c *connector, ip netip.Addr, why, reply string) {
 			name := ""
 			if c != nil {
 				name = c.cfg.Name
 			}
 			s.obs.Rejected(name, why)
-			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, ip, "connector", name)
+			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, reply, ip, "connector", name)
 		})
 	}()
 }

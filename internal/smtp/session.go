@@ -207,13 +207,13 @@ func (s *session) shadowVerbRefusal(verb string) string {
 func (s *session) startShadow(serverID string) string {
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
-		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", "550 5.7.1", s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
 	case s.user != "" && !asciiEqualFold(serverID, s.user):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", "550 5.7.1", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", "550 5.7.1", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
 		if reply := s.bindServerID(serverID); reply != "" {
@@ -243,10 +243,10 @@ func (s *session) bindServerID(serverID string) string {
 	}
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the topology")
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the topology", "code", 550, "enhanced_code", "5.7.1")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology")
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology", "code", 550, "enhanced_code", "5.7.1")
 		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
 			" is neither that server's topology address nor one of its source_addresses"
 	}
@@ -266,7 +266,7 @@ func (s *session) transportServerID(serverID string) string {
 		return ""
 	}
 	if known, _ := d.d.ServerAt(serverID, s.ip); !known || !d.d.Transport(serverID) {
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", "550 5.7.1", s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not a transport server of the organisation"
 	}
 	return ""
@@ -454,7 +454,7 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 			return r
 		}
 		if err != nil {
-			return replyBadSender
+			return syntaxReply(err, replyBadSender)
 		}
 		if r := UTF8Refusal(a, opts != nil && opts.UTF8); r != nil {
 			return r
@@ -499,7 +499,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	}
 	if a.Literal() {
 		if !s.ownPostmasterLiteral(a) {
-			s.srv.refusals.log(s.log, "recipient refused", "address_literal", s.ip, "rcpt", a.String())
+			s.srv.refusals.log(s.log, "recipient refused", "address_literal", codesOf(replyAddressLiteral), s.ip, "rcpt", a.String())
 			return replyAddressLiteral
 		}
 		a, err = parsePathAddress(s.srv.postmaster)
@@ -509,11 +509,11 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		postmaster = true
 	}
 	if r := DomainRefusal(a); r != nil {
-		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", s.ip, "rcpt", a.String())
+		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", codesOf(r), s.ip, "rcpt", a.String())
 		return r
 	}
 	if !s.relayAllowed(a, postmaster) {
-		s.srv.refusals.log(s.log, "relay denied", "relay_denied", s.ip, "rcpt", a.String(), "authenticated", s.user != "")
+		s.srv.refusals.log(s.log, "relay denied", "relay_denied", codesOf(replyRelayDenied), s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
 	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
@@ -753,9 +753,10 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
 	if err := checkBody(body[len(trace):]); err != nil {
-		s.srv.refusals.log(s.log, "message rejected", err.Message, s.ip)
+		s.srv.refusals.log(s.log, "message rejected", err.Message, codesOf(err), s.ip)
 		return nil, nil, err
 	}
+	eight := eightBit(body[len(trace):]) // as received, before any check's edit
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
 	if err := s.checkHeaderSize(hlen); err != nil {
 		return nil, nil, err
@@ -785,7 +786,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	if s.replBody != nil {
 		more = s.replBody.size // content is the header section, the replacement follows in its file
 	}
-	body, m := s.message(id, body, len(trace), rcpts, more)
+	body, m := s.message(id, body, len(trace), rcpts, more, eight)
 	return body, m, nil
 }
 
@@ -946,6 +947,17 @@ func checkBody(b []byte) *gosmtp.SMTPError {
 // A message with text but no header section is still taken: scripts send such mail, and refusing it helps no one.
 var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
 
+// eightBit: b holds a byte above 127. Content with one is 8BITMIME
+// whatever MAIL declared (session.message).
+func eightBit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 // emptyMessage: b holds nothing but white space and line ends.
 func emptyMessage(b []byte) bool {
 	return len(bytes.TrimSpace(b)) == 0
@@ -1080,7 +1092,11 @@ func (s *session) Logout() error {
 // Authentication-Results among them, which the firewall leaves alone as
 // body — would sit under the real header fields with nothing between,
 // and a reader would take them for header fields.
-func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64) ([]byte, *queue.Message) {
+//
+// eight says the content as received holds a byte above 127: the
+// message is then 8BITMIME whatever MAIL declared (BODY=7BIT, or no
+// BODY), decided here once, before the 250 (README, 8-bit mail).
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64, eight bool) ([]byte, *queue.Message) {
 	// Only the header section is header work's (the in-memory path hands
 	// the whole message; a body line is never a header field).
 	n := trace + headerSectionLen(msg[trace:], len(msg))
@@ -1097,7 +1113,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		ID: id, From: s.from, MessageID: msgID, Connector: s.c.cfg.Name, ClientIP: s.ip.String(), Helo: s.conn.Hostname(),
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
-		EightBit: s.opts.Body == gosmtp.Body8BitMIME, Rcpts: rcpts, Quarantine: s.quarantine,
+		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
 }

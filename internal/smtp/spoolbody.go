@@ -108,6 +108,7 @@ type bodyStats struct {
 	bare     byte   // the first bare CR or LF ('\r', '\n'), as bareNewline
 	lastCR   bool   // the last byte was a CR (its verdict waits for the next)
 	nonSpace bool   // a rune that is not white space: not empty (emptyMessage)
+	eight    bool   // a byte above 127 (eightBit)
 	carry    []byte // a UTF-8 sequence cut by the end of the last piece
 	n        int64
 }
@@ -116,6 +117,9 @@ func (s *bodyStats) scan(p []byte) {
 	s.n += int64(len(p))
 	if !s.nul && bytes.IndexByte(p, 0) >= 0 {
 		s.nul = true
+	}
+	if !s.eight {
+		s.eight = eightBit(p)
 	}
 	s.scanSpace(p)
 	for i := 0; i < len(p) && s.bare == 0; {

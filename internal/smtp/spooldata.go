@@ -31,7 +31,7 @@ var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.Enhanc
 // checkHeaderSize refuses a header section of n bytes over the limit.
 func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
 	if n > s.maxHeaderSize() {
-		s.srv.refusals.log(s.log, "message rejected", "header section too large", s.ip, "max_header_size", s.srv.maxHeader)
+		s.srv.refusals.log(s.log, "message rejected", "header section too large", codesOf(replyHeaderTooBig), s.ip, "max_header_size", s.srv.maxHeader)
 		return replyHeaderTooBig
 	}
 	return nil
@@ -82,7 +82,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		berr = replyBareCR
 	}
 	if berr != nil {
-		s.srv.refusals.log(s.log, "message rejected", berr.Message, s.ip)
+		s.srv.refusals.log(s.log, "message rejected", berr.Message, codesOf(berr), s.ip)
 		return berr
 	}
 	skip := len(sp.head) // the header section; the whole content when it has no end
@@ -133,7 +133,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
-	head, m := s.message(id, head, len(trace), rcpts, more)
+	head, m := s.message(id, head, len(trace), rcpts, more, st.eight)
 	switch {
 	case replaced && s.replBody != nil:
 		return s.submitStored(m, s.replBody.withHead(head), s.replBody)

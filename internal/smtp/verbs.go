@@ -147,6 +147,10 @@ type verbConn struct {
 	gone      bool   // the client's stream ended (or broke): no reply reaches it
 	due       string // the counted command whose reply is due (cmdcount.go)
 
+	// refusedClient: a connection check refused the client at its
+	// greeting; the reply every later command but QUIT gets ("": none).
+	refusedClient string
+
 	// bdatErr: the open BDAT transfer is refused at LAST (a line too
 	// long); its chunks are read and dropped.
 	bdatErr *gosmtp.SMTPError

@@ -1,0 +1,36 @@
+package smtp
+
+import (
+	"testing"
+)
+
+// SMTP-1 (RFC 5321 §4.1.2: a Dot-string is atoms joined by single
+// dots): a local part that starts or ends with a dot, or holds two in a
+// row, is refused at RCPT (501 5.1.3) and MAIL (501 5.1.7) with the
+// reason named. A quoted local part is taken by its content (README,
+// Addresses): the same local parts quoted get the same refusal, and a
+// quoted valid dot-string ("a.b") is accepted.
+func TestLocalPartDotsNamed(t *testing.T) {
+	s := startWithChecks(t, &fakeQueue{})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	for _, c := range []struct{ local, why string }{
+		{"a.", "local part ends with a dot"},
+		{".a", "local part starts with a dot"},
+		{"a..b", "local part has two dots in a row"},
+	} {
+		d.cmd("MAIL FROM:<"+c.local+"@sender.test>", "501 5.1.7 Bad sender address syntax: "+c.why)
+		d.cmd("MAIL FROM:<a@sender.test>", "250")
+		d.cmd("RCPT TO:<"+c.local+"@example.test>", "501 5.1.3 Bad recipient address syntax: "+c.why)
+		d.cmd("RCPT TO:<\""+c.local+"\"@example.test>", "501 5.1.3 Bad recipient address syntax: "+c.why)
+		d.cmd("RCPT TO:<\"a.b\"@example.test>", "250") // quoted valid dot-string
+		d.cmd("RSET", "250")
+		d.cmd("MAIL FROM:<\""+c.local+"\"@sender.test>", "501 5.1.7 Bad sender address syntax: "+c.why)
+		d.cmd("MAIL FROM:<\"a.b\"@sender.test>", "250")
+		d.cmd("RSET", "250")
+		if r := RecipientRefusal(c.local + "@example.test"); r == nil || r.Message != "Bad recipient address syntax: "+c.why {
+			t.Errorf("RecipientRefusal(%s@example.test) = %v", c.local, r)
+		}
+	}
+}
