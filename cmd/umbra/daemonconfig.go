@@ -13,18 +13,35 @@ import (
 	"umbra/internal/config"
 )
 
-// daemonConfig finds the configuration of the running daemon for track
-// (route explain has explainConfig), in the admin commands'
-// order (adminSocket): --socket, else $UMBRA_SOCKET, else --config or
-// $UMBRA_CONFIG (read directly), else the installed daemon's socket when
-// it exists, else the socket of an installed configuration or of the
-// embedded default: a daemon found by its socket is asked which file it
-// runs and where its tracking log is (GET /v1/status), so that the
-// command reads what the daemon reads wherever it was started. Without an answering daemon it
-// falls back to an installed configuration (/etc/umbra), else the
-// embedded default, and says on stderr which configuration it used:
-// a search of the wrong tracking log must not pass for an empty result.
+// daemonConfig finds the configuration of the running daemon, in the
+// admin commands' order (adminSocket): --socket, else $UMBRA_SOCKET, else
+// --config or $UMBRA_CONFIG (read directly), else the installed daemon's
+// socket when it exists, else the socket of an installed configuration or
+// of the embedded default: a daemon found by its socket is asked which
+// file it runs and where its tracking log is (GET /v1/status), and that
+// file is read (daemonFile), so that the command judges by what the
+// daemon runs wherever it was started (checkWritePlace). Without an
+// answering daemon it falls back to an installed configuration
+// (/etc/umbra), else the embedded default, and says on stderr which
+// configuration it used. route explain has explainConfig; track
+// trackingConfig.
 func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
+	return daemonConfigBy(cmd, daemonFile)
+}
+
+// trackingConfig is daemonConfig for track: of an answering daemon only
+// what its status says — the tracking log it writes — and not its file,
+// which, edited since the daemon's start into an invalid state, would
+// refuse a search of the log the daemon still writes. A search of the
+// wrong tracking log must not pass for an empty result: the fallbacks are
+// daemonConfig's, said on stderr.
+func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
+	return daemonConfigBy(cmd, func(st admin.Status, _ string) (*config.Config, error) { return configOfDaemon(st), nil })
+}
+
+// daemonConfigBy is daemonConfig with of, what is made of an answering
+// daemon's status.
+func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.Config, error)) (*config.Config, error) {
 	sock, _ := cmd.Flags().GetString("socket")
 	if sock == "" {
 		sock = os.Getenv("UMBRA_SOCKET")
@@ -45,7 +62,7 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 	why := fmt.Sprintf("no daemon answers on %s", sock)
 	switch {
 	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
-		return configOfDaemon(st), nil
+		return of(st, sock)
 	case err == nil:
 		// A daemon older than these fields (the binary was replaced,
 		// the daemon not restarted yet), or the embedded default
@@ -66,15 +83,34 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 
 // configOfDaemon is the configuration a daemon reported in its status,
 // as far as track reads one: the file it runs and the tracking log it
-// actually writes. The file itself is not read: edited since the
-// daemon's start into an invalid state, it would refuse a search of the
-// log the daemon still writes.
+// actually writes.
 func configOfDaemon(st admin.Status) *config.Config {
 	cfg := &config.Config{File: st.ConfigFile}
 	cfg.Tracking.Enabled = st.TrackingPath != ""
 	cfg.Tracking.Path = st.TrackingPath
 	cfg.Tracking.MaxFiles = st.TrackingMaxFiles
 	return cfg
+}
+
+// daemonFile loads the configuration file a daemon reported in its
+// status, with the tracking log it actually writes.
+func daemonFile(st admin.Status, sock string) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if st.ConfigFile == "" {
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(st.ConfigFile)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: fmt.Errorf("the configuration of the daemon on %s: %w", sock, err)}
+	}
+	cfg.Tracking.Enabled = st.TrackingPath != ""
+	if st.TrackingPath != "" {
+		cfg.Tracking.Path = st.TrackingPath
+		cfg.Tracking.MaxFiles = st.TrackingMaxFiles
+	}
+	return cfg, nil
 }
 
 func loadFile(file string) (*config.Config, error) {

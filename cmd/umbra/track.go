@@ -64,7 +64,7 @@ and from what time the events shown start.`,
 			if q.ID == "" && q.Sender == "" && q.Recipient == "" && q.Since.IsZero() && len(q.Events) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("give --message-id, --sender, --recipient, --since or --event")}
 			}
-			cfg, err := daemonConfig(cmd)
+			cfg, err := trackingConfig(cmd)
 			if err != nil {
 				return err
 			}

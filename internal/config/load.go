@@ -121,7 +121,7 @@ func parse(data []byte, file string) (*Config, error) {
 		base = filepath.Dir(file)
 	}
 	resolvePaths(cfg, base)
-	vs := append(append(replacedZeros(zeros), zeroCosts(zeros)...), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	vs := append(append(append(replacedZeros(zeros), zeroCosts(zeros)...), zeroSizes(zeros)...), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
 	if len(left.errs) > 0 {
 		// Values that do not decode were left out; what is left is
 		// checked as a whole file is (zero values, validation), so that

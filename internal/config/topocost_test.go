@@ -41,6 +41,11 @@ send_connectors:
 		{"routing group connector cost negative", "cost: 5}", "cost: -5}", "t.yaml:11: routing group connector cost must be 1 to"},
 		{"address space cost 0", `cost: 1}]`, `cost: 0}]`, "t.yaml:14: send_connectors[0].address_spaces[0].cost: 0 is refused"},
 		{"address space cost negative", `cost: 1}]`, `cost: -1}]`, "t.yaml:14: address space cost must be between"},
+		// A size of 0 is no "no limit" (rt20c F4): without the key there is none.
+		{"site link max_message_size 0", "cost: 10}", "cost: 10, max_message_size: 0}", "t.yaml:5: site_links[0].max_message_size: 0 is refused"},
+		{"site link max_message_size 0MiB", "cost: 10}", "cost: 10, max_message_size: 0MiB}", "t.yaml:5: site_links[0].max_message_size: 0MiB is refused"},
+		{"send connector max_message_size 0", "smart_hosts: [\"127.0.3.8:25\"]\n", "smart_hosts: [\"127.0.3.8:25\"]\n    max_message_size: 0\n", "t.yaml:17: send_connectors[0].max_message_size: 0 is refused"},
+		{"routing group connector max_message_size 0", "cost: 5}", "cost: 5, max_message_size: 0}", "t.yaml:11: routing_group_connectors[0].max_message_size: 0 is refused"},
 		// Names that name nothing.
 		{"site link naming no site", "sites: [A, B]", "sites: [A, C]", `t.yaml:5: site link "ab" names unknown site "C"`},
 		{"server in an unknown site", `{name: hubB, role: hub, address`, `{name: hubB, role: hub, site: C, address`, `t.yaml:8: server "hubB" is in unknown site "C"`},
@@ -65,5 +70,10 @@ send_connectors:
 		"send_connectors: [{name: out, address_spaces: [{domain: \"*\", cost: 0}], smart_hosts: [\"127.0.3.8:25\"], tls: none}]\n"), "c.yaml")
 	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: send_connectors[0].address_spaces[0].cost: 0 is refused") {
 		t.Errorf("configuration address space cost 0: %v", err)
+	}
+	_, err = Parse([]byte("server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"+
+		"send_connectors: [{name: out, address_spaces: [{domain: \"*\", cost: 1}], smart_hosts: [\"127.0.3.8:25\"], tls: none, max_message_size: 0}]\n"), "c.yaml")
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: send_connectors[0].max_message_size: 0 is refused") {
+		t.Errorf("configuration send connector max_message_size 0: %v", err)
 	}
 }

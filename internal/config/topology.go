@@ -133,7 +133,7 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	t.File, t.doc, t.Source = file, doc, data
 	var zeros []explicitZero
 	walkZeros(doc, reflect.ValueOf(t).Elem(), nil, "", &zeros)
-	dups := append(zeroCosts(zeros), canonicalTopologyNames(t)...)
+	dups := append(append(zeroCosts(zeros), zeroSizes(zeros)...), canonicalTopologyNames(t)...)
 	for i := range t.SendConnectors {
 		for j := range t.SendConnectors[i].AddressSpaces {
 			a := &t.SendConnectors[i].AddressSpaces[j]

@@ -214,3 +214,19 @@ func zeroCosts(zs []explicitZero) []violation {
 	}
 	return vs
 }
+
+// zeroSizes refuses a max_message_size written as 0 where umbra keeps it
+// (a send connector's, a topology link's or connector's: no default
+// replaces it, so replacedZeros does not see it): there 0 read as "no
+// limit", which an operator who wrote 0 (or 0MiB) may have meant as
+// "none may pass" or a unit slip. Without the key there is no limit.
+func zeroSizes(zs []explicitZero) []violation {
+	var vs []violation
+	for _, z := range zs {
+		if !strings.HasSuffix("."+z.name, ".max_message_size") || !isEmptyValue(z.field) {
+			continue
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited; without the key there is no limit here", z.name, z.written)})
+	}
+	return vs
+}

@@ -786,7 +786,7 @@ func (s Selection) match(e queue.DumpsterEntry) bool {
 		return false
 	}
 	if s.From != "" && !strings.Contains(strings.ToLower(m.From), strings.ToLower(s.From)) ||
-		s.MessageID != "" && m.MessageID != s.MessageID || s.OrgID != "" && m.OrgID != s.OrgID {
+		s.MessageID != "" && m.MessageID != queue.CutMessageID(s.MessageID) || s.OrgID != "" && m.OrgID != s.OrgID {
 		return false
 	}
 	if s.To != "" {

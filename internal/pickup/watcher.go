@@ -347,11 +347,7 @@ func messageID(msg []byte) string {
 	if err != nil {
 		return ""
 	}
-	v := strings.TrimSpace(m.Header.Get("Message-ID"))
-	if len(v) > 998 {
-		v = v[:998]
-	}
-	return v
+	return queue.CutMessageID(strings.TrimSpace(m.Header.Get("Message-ID")))
 }
 
 // await deletes the file once ownership of its message has passed on.

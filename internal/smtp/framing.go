@@ -911,6 +911,11 @@ func (v *verbConn) hangUp(reply string) error {
 	return io.EOF
 }
 
+// rcptOvershootLimit is how many recipients over max_recipients a client
+// may name (each answered 452 4.5.3) between two messages before those
+// replies count as its errors (max_errors).
+const rcptOvershootLimit = 1000
+
 // noteReply watches the final line of every reply the client gets: it
 // counts errors, and a 250 to the end of a message resets the junk and
 // error counts (the limits bound a client that delivers nothing).
@@ -926,12 +931,17 @@ func (v *verbConn) noteReply(line []byte) {
 	if v.result && code != 354 {
 		v.result = false
 		if code/100 == 2 {
-			v.junk, v.errors, v.delayed = 0, 0, 0 // a client that delivers mail starts afresh
+			v.junk, v.errors, v.delayed, v.surplus = 0, 0, 0, 0 // a client that delivers mail starts afresh
 		}
 	}
 	switch {
 	case code < 400, code == 421, code == 451, bytes.HasPrefix(line, []byte("452 4.3.1")):
 		// Not the client's error.
+	case bytes.HasPrefix(line, []byte("452 4.5.3")) && v.surplus < rcptOvershootLimit:
+		// Recipients over max_recipients: the client sends them in a
+		// later transaction (RFC 5321 §4.5.3.1.8), no error of its own
+		// — up to a surplus no client sends.
+		v.surplus++
 	default:
 		v.errors++
 	}

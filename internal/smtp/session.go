@@ -964,7 +964,8 @@ func emptyMessage(b []byte) bool {
 }
 
 // headerValue returns the unfolded value of the first header field name
-// in a message's header section, trimmed and cut to 998 octets.
+// in a message's header section, trimmed and cut as a Message-ID is kept
+// (queue.CutMessageID: 998 octets).
 func headerValue(msg []byte, name string) string {
 	var val []byte
 	found := false
@@ -991,11 +992,7 @@ func headerValue(msg []byte, name string) string {
 			found, val = true, append([]byte(nil), v...)
 		}
 	}
-	out := strings.TrimSpace(string(val))
-	if len(out) > 998 {
-		out = out[:998]
-	}
-	return out
+	return queue.CutMessageID(strings.TrimSpace(string(val)))
 }
 
 // receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848

@@ -142,6 +142,7 @@ type verbConn struct {
 	result    bool   // the next final reply ends a message
 	junk      int    // commands outside a transaction since the last message
 	errors    int    // error replies so far
+	surplus   int    // 452 4.5.3 replies to recipients over max_recipients since the last message (rcptOvershootLimit)
 	delayed   int    // the error count the last error delay was for
 	closed    bool   // the layer ended the session
 	gone      bool   // the client's stream ended (or broke): no reply reaches it

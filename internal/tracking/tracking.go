@@ -327,9 +327,22 @@ func (q Query) match(e *Entry) bool {
 }
 
 // idMatch reports whether the query's id is the umbra id (any case) or
-// the Message-ID (with or without its angle brackets).
+// the Message-ID (with or without its angle brackets; a longer one than
+// is kept compared as kept: queue.CutMessageID).
 func idMatch(q, id, messageID string) bool {
-	return strings.EqualFold(id, q) || messageID != "" && (messageID == q || strings.Trim(messageID, "<>") == strings.Trim(q, "<>"))
+	if strings.EqualFold(id, q) {
+		return true
+	}
+	if messageID == "" {
+		return false
+	}
+	bare := strings.Trim(q, "<>")
+	for _, v := range []string{q, "<" + bare + ">", bare} {
+		if messageID == queue.CutMessageID(v) {
+			return true
+		}
+	}
+	return strings.Trim(messageID, "<>") == bare
 }
 
 // Search reads the rotated files and the current one, oldest first, and

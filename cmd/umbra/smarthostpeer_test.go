@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"umbra/internal/config"
+)
+
+// rt20c F5: a send connector whose smart host is another server of the
+// topology hands the organisation's mail back to its routing, which sends
+// it through the connector again, round and round until the hop limit
+// bounces it (554 5.4.6). config check (and start, and each reload) warns
+// at the smart host's line.
+func TestSmartHostThatIsAnotherServerOfTheTopology(t *testing.T) {
+	ct, err := config.ParseTopology([]byte(`sites:
+  - {name: A, subnets: ["127.0.1.0/24", "::1/128"]}
+servers:
+  - {name: hub-a.test, role: hub, address: "127.0.1.1:2525"}
+  - {name: hub-d.test, role: hub, address: "127.0.1.4:25"}
+  - {name: hub-e.test, role: hub, address: "[::1]:25"}
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*", cost: 1}]
+    source_servers: [hub-d.test]
+    smart_hosts: ["127.0.9.9:25", "127.0.1.1:2525"]
+  - name: other
+    address_spaces: [{domain: "x.test", cost: 1}]
+    source_servers: [hub-a.test]
+    smart_hosts: ["127.0.1.4"]
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`server: {name: hub-d.test}
+receive_connectors: [{name: x, bindings: ["127.0.1.4:25"]}]
+send_connectors:
+  - name: mine
+    address_spaces: [{domain: "y.test", cost: 1}]
+    tls: none
+    smart_hosts: ["127.0.9.8", "[0:0::1]", "127.0.1.1:2525"]
+`), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := smartHostsThatAreTopologyServers(cfg, ct)
+	want := []string{
+		"c.yaml:7: warning: send connector mine: smart host [0:0::1] is the address of hub-e.test, a server of the topology",
+		"c.yaml:7: warning: send connector mine: smart host 127.0.1.1:2525 is the address of hub-a.test, a server of the topology",
+		"t.yaml:11: warning: topology send connector out: smart host 127.0.1.1:2525 is the address of hub-a.test, a server of the topology",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %d:\n got %s\nwant %s…", i, got[i], want[i])
+		}
+	}
+}
