@@ -455,6 +455,14 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	// has Active is skipped. Where a message's jobs only wait, it is
 	// "waiting" there.
 	jobs := q.jobViews()
+	// A queue this process has tried has its last error in memory: its
+	// stored one is not looked for (a sort and record reads per queue).
+	tried := map[string]bool{}
+	q.qmu.Lock()
+	for name, r := range q.runtime {
+		tried[name] = r.lastError != ""
+	}
+	q.qmu.Unlock()
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}
 		for _, st := range tx.Queues() {
@@ -495,7 +503,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				case !f.next.After(now):
 					due++
 				}
-				byNext = append(byNext, readyNext{id, f.next})
+				if !tried[st.Name] {
+					byNext = append(byNext, readyNext{id, f.next})
+				}
 			})
 			// The stored error of the queue: the last reply of its
 			// recipient in the most recently deferred message (the
