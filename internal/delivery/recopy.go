@@ -205,7 +205,7 @@ func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) bool {
 // was away (queue.Manager.ShadowFinishedElsewhere): those recipients are
 // neither delivered nor reported again here.
 type TakenDoneRecorder interface {
-	ShadowFinishedElsewhere(server string, notes []queue.TakenDone) ([]queue.FinishedElsewhere, error)
+	ShadowFinishedElsewhere(server string, notes []queue.TakenDone) ([]queue.FinishedElsewhere, int, error)
 }
 
 // Bounds of one probe's questions about copies finished elsewhere: a
@@ -237,9 +237,18 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) bool {
 		if len(notes) == 0 {
 			return true
 		}
-		if _, err := rec.ShadowFinishedElsewhere(server, notes); err != nil {
+		_, busy, err := rec.ShadowFinishedElsewhere(server, notes)
+		if err != nil {
 			r.d.log.Error("recording what the shadow server finished of the copies it took over failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
+			return false
+		}
+		if busy > 0 {
+			// A message a note names is in delivery here: no command
+			// after the reply, so the server tells the notes again at
+			// the next probe, once the attempt has committed.
+			r.d.log.Info("a message the shadow server finished part of is in delivery here; it is told again at the next probe",
+				"shadow_server", server, "messages", busy)
 			return false
 		}
 		if len(notes) < takenDoneBatch {

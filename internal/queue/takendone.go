@@ -264,11 +264,14 @@ type FinishedElsewhere struct {
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. A message left with none pending ends as a finished one does
 // (its copy's discard is owed, though the holder keeps none). A record
-// in delivery here is left alone: its attempt's commit is the one writer
-// (a duplicate DSN at worst). It returns what it changed.
-func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) ([]FinishedElsewhere, error) {
+// in delivery here is left alone: its attempt's commit is the one
+// writer; inDelivery counts those a note would have changed, and the
+// caller then ends the session without another command, so that the
+// holder keeps its notes and tells them again at the next probe (those
+// applied now change nothing then). It returns what it changed.
+func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (changed []FinishedElsewhere, inDelivery int, err error) {
 	if server == "" || len(notes) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	byID := map[string][]TakenDone{}
 	for _, n := range notes {
@@ -277,13 +280,20 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) ([]F
 	now := q.clk.Now()
 	var out []FinishedElsewhere
 	var ended []ID
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		out, ended = out[:0], ended[:0]
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		out, ended, inDelivery = out[:0], ended[:0], 0
 		var found []*Message
 		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && m.State != Active && holdsCopyOn(m, server) && byID[m.ShadowID] != nil {
-				found = append(found, m)
+			if err != nil || !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+				return true
 			}
+			if m.State == Active {
+				if takenDoneNamesPending(m, byID[m.ShadowID]) {
+					inDelivery++
+				}
+				return true
+			}
+			found = append(found, m)
 			return true
 		})
 		for _, m := range found {
@@ -331,7 +341,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) ([]F
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, f := range out {
 		if f.Rcpt < 0 {
@@ -351,7 +361,27 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) ([]F
 	if len(ended) > 0 {
 		q.dsig.signal(server)
 	}
-	return out, nil
+	return out, inDelivery, nil
+}
+
+// takenDoneNamesPending reports whether one of notes (all for m's copy)
+// would change m: a recipient of it still pending, or its delay DSN not
+// sent yet.
+func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
+	for _, n := range notes {
+		if n.Kind == TakenDelayed {
+			if !m.DelayNotified {
+				return true
+			}
+			continue
+		}
+		for _, i := range m.Pending() {
+			if rcptKey(m.Rcpts[i].Addr) == rcptKey(n.Addr) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // takenDoneWhat is the reply text of a recipient finished elsewhere.

@@ -95,10 +95,18 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 	if err := qP.Submit(ctx, o, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	if fe, err := qP.ShadowFinishedElsewhere("hub-c", notes); err != nil || len(fe) != 0 {
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-c", notes); err != nil || len(fe) != 0 {
 		t.Fatalf("notes from a server that does not keep the copy changed %d recipients (%v)", len(fe), err)
 	}
-	fe, err := qP.ShadowFinishedElsewhere("hub-b", notes)
+	// In delivery here: left to its attempt's commit, and counted, so
+	// that the probe ends its session without a command (the holder
+	// tells the notes again).
+	setState(t, pS, o.ID, Active)
+	if fe, busy, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 0 || busy != 1 {
+		t.Fatalf("a record in delivery: %d changed, %d in delivery (%v); want 0 and 1", len(fe), busy, err)
+	}
+	setState(t, pS, o.ID, Ready)
+	fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes)
 	if err != nil || len(fe) != 3 {
 		t.Fatalf("finished elsewhere: %d, %v; want 3", len(fe), err)
 	}
@@ -123,11 +131,11 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 	// The last recipients finished there: the message ends, no DSN made.
 	rest := []TakenDone{{ID: org, Addr: "s@x.example", Kind: TakenRelayed}, {ID: org, Addr: "H@x.example", Kind: TakenFailed},
 		{ID: org, Addr: "p@x.example", Kind: TakenFailed}, {ID: org, Kind: TakenDelayed}}
-	if fe, err := qP.ShadowFinishedElsewhere("hub-b", rest); err != nil || len(fe) != 3 {
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest); err != nil || len(fe) != 3 {
 		t.Fatalf("the rest: %d, %v; want 3 (H@ is not h@: the local part as written)", len(fe), err)
 	}
 	rest[1].Addr = "h@x.example"
-	if fe, err := qP.ShadowFinishedElsewhere("hub-b", rest[1:2]); err != nil || len(fe) != 1 {
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest[1:2]); err != nil || len(fe) != 1 {
 		t.Fatalf("the last: %d, %v", len(fe), err)
 	}
 	if _, err := qP.Message(o.ID); err == nil {
