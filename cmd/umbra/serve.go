@@ -55,6 +55,12 @@ const drainTimeout = 30 * time.Second
 // last replies (their discards) are written, then they close.
 const shadowCloseTimeout = 5 * time.Second
 
+// holdersFirstAsk bounds the start's question to the servers keeping
+// copies of this server's messages (shadow.Holders.AskFirst), asked
+// before the queue starts: a holder that hangs delays the first
+// delivery by that much, no more.
+const holdersFirstAsk = 3 * time.Second
+
 // httpStopTimeout bounds, in all, the stop of the HTTP servers left
 // after the drain (the admin API, the console, the MTA-STS policy):
 // their requests still open then are cut when it ends. A request whose
@@ -568,6 +574,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return reachError("pickup directory", dir, err)
 		}
+	}
+	if holders != nil {
+		// Before the first delivery: what the servers keeping copies of
+		// this server's messages finished of the copies they took over
+		// while it was away is neither delivered nor reported again
+		// here (queue takendone.go). A holder that does not answer
+		// delays the start by at most holdersFirstAsk.
+		actx, cancelAsk := context.WithTimeout(context.Background(), holdersFirstAsk)
+		holders.AskFirst(actx)
+		cancelAsk()
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()

@@ -128,7 +128,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.presentMark(c, s.Name)
 		var db string
 		if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
-			if r.askDropped(c, s.Name) {
+			if r.askDropped(c, s.Name) && r.askTakenDone(c, s.Name) {
 				c.Quit() // the server forgets the copies told: they are recorded
 			} else {
 				c.Close() // no command after them: the server tells them again
@@ -194,6 +194,64 @@ func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) bool {
 			return false
 		}
 		if len(ids) < droppedBatch {
+			return true
+		}
+	}
+	return true
+}
+
+// TakenDoneRecorder records what a server that kept copies of this
+// server's messages finished of those it took over while this server
+// was away (queue.Manager.ShadowFinishedElsewhere): those recipients are
+// neither delivered nor reported again here.
+type TakenDoneRecorder interface {
+	ShadowFinishedElsewhere(server string, notes []queue.TakenDone) ([]queue.FinishedElsewhere, int, error)
+}
+
+// Bounds of one probe's questions about copies finished elsewhere: a
+// server that has more tells the rest at the next probe.
+const (
+	takenDoneBatch  = 500
+	takenDoneRounds = 20
+)
+
+// askTakenDone asks server, in the probe session c (shadow verbs 15),
+// what it finished of the copies it took over from this server's
+// database (the session presented it), and records it before the next
+// command, which tells the server it may forget the notes (SR-15). It
+// reports whether the session may go on: false when a batch could not
+// be recorded (the session must end without a command, so the server
+// keeps the notes). With an older peer nothing is asked.
+func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) bool {
+	rec, ok := r.holders.(TakenDoneRecorder)
+	if !ok || c.ShadowVersion < 15 {
+		return true
+	}
+	for range takenDoneRounds {
+		notes, err := c.QueryTakenDone(takenDoneBatch)
+		if err != nil {
+			r.d.log.Info("asking the shadow server what it finished of the copies it took over failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return true // nothing was told
+		}
+		if len(notes) == 0 {
+			return true
+		}
+		_, busy, err := rec.ShadowFinishedElsewhere(server, notes)
+		if err != nil {
+			r.d.log.Error("recording what the shadow server finished of the copies it took over failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return false
+		}
+		if busy > 0 {
+			// A message a note names is in delivery here: no command
+			// after the reply, so the server tells the notes again at
+			// the next probe, once the attempt has committed.
+			r.d.log.Info("a message the shadow server finished part of is in delivery here; it is told again at the next probe",
+				"shadow_server", server, "messages", busy)
+			return false
+		}
+		if len(notes) < takenDoneBatch {
 			return true
 		}
 	}

@@ -1209,6 +1209,21 @@
 //     is dropped by the commit that would have queued it: a crash leaves
 //     the recipient pending (the copy merges into it) or finished and
 //     recorded, never finished and unrecorded.
+//     A note of a taken-over copy's recipient finished here (bucket
+//     takendone, takendone.go: delivered, relayed by MX, failed; or its
+//     delay DSN made) is written by the commit of the attempt's results
+//     that finishes it, keyed by the database id the copy may be given
+//     back to; the returning primary that presented that id marks its
+//     originals' recipients done without a DSN in one commit before its
+//     next command, and only that command makes this server forget the
+//     notes: a crash of either leaves the note to be told again, and
+//     telling it again changes nothing there (the recipient is no longer
+//     pending). Only recipients finished for good here are noted — not
+//     one handed to a transport server (the primary itself may have
+//     merged it into its original, which still owes it), nor one relayed
+//     through a smart host — so a note never drops a recipient that
+//     still needs delivering: at worst it is not written, and the
+//     primary sends its own DSN as before.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

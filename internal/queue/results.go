@@ -505,6 +505,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else if t {
 			tookOver = true
 		}
+		// Recipients of a copy taken over for failed heartbeats that this
+		// commit finishes, or whose delay DSN it makes: noted for their
+		// primary, should it return with its database (takendone.go).
+		// Before the write of m, whose index entries it reads.
+		if err := tx.noteTakenDone(m, before, delayed, now); err != nil {
+			return err
+		}
 		done := (done || settledDone) && !tookOver
 		discard := (discard || settledDone && m.ShadowServer != "" && m.ShadowID != "") && !tookOver
 		keep := done && hasShadowed(m) // a shadow copy stays for its primaries

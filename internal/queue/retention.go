@@ -21,7 +21,7 @@ func (q *Manager) pruneBacklog(now time.Time) {
 	dupCutoff := now.Add(-q.duplicateWindow())
 	finCutoff := now.Add(-q.policy().MessageExpiration - shadowExpiryGrace) // finished.go
 	for i := 0; i < expiredRounds; i++ {
-		var d, r, k, f int
+		var d, r, k, f, td int
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			var err error
 			if d, err = tx.PruneDiscards(cutoff, expiredBatch); err != nil {
@@ -33,6 +33,9 @@ func (q *Manager) pruneBacklog(now time.Time) {
 			if f, err = tx.pruneFinished(finCutoff, expiredBatch); err != nil {
 				return err
 			}
+			if td, err = tx.pruneTakenDone(finCutoff, expiredBatch); err != nil { // takendone.go
+				return err
+			}
 			k, err = tx.PruneSubmitKeys(cutoff, expiredBatch)
 			return err
 		})
@@ -40,7 +43,7 @@ func (q *Manager) pruneBacklog(now time.Time) {
 			q.log.Error("pruning expired records failed; the next hour tries again", "err", err)
 			return
 		}
-		if d < expiredBatch && r < expiredBatch && k < expiredBatch && f < expiredBatch {
+		if d < expiredBatch && r < expiredBatch && k < expiredBatch && f < expiredBatch && td < expiredBatch {
 			return
 		}
 	}

@@ -243,11 +243,15 @@ var (
 	// bucketPeerDBOrder: each server's ids in the order first met, for
 	// the bound of retired ids (retiredbound.go).
 	bucketPeerDBOrder = []byte("peerdborder")
+	// bucketTakenDone: recipients of copies taken over for failed
+	// heartbeats finished here, for their returning primary
+	// (takendone.go).
+	bucketTakenDone = []byte("takendone")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")

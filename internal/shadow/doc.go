@@ -259,7 +259,13 @@
 // message show with the latest refusal, a metric) and is tried again at
 // each pass. The same probe asks a server of version 12 which copies its
 // operator removed (XQUERYDROPPED; queue droppedcopy.go): their messages
-// are marked as for a lost database, and made again by the same pass.
+// are marked as for a lost database, and made again by the same pass;
+// and a server of version 15 what it finished of the copies it took over
+// from this server's database (XQUERYTAKENDONE; queue takendone.go):
+// those recipients are done here without a DSN. The start probes every
+// holder once before the queue's first delivery (Holders.AskFirst, at
+// most 3 s), so that an original that expired while this server was
+// away is not bounced again before it hears.
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the
@@ -326,7 +332,10 @@
 // all or nothing, pushed in one round trip; 6 batches of copies; 7
 // rollback marks (below); 8 an id per transaction (queue copyid.go); 9
 // partial discards (above); 10 a database id presented without a mark
-// (smtp shadowwait.go).
+// (smtp shadowwait.go); 11 messages given to their copy's holder; 12
+// XQUERYDROPPED; 13 and 14 XDISCARD; 15 XQUERYTAKENDONE (the holders'
+// probe asks what a holder finished of the copies it took over from this
+// server's database: holders.go, queue takendone.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -42,6 +42,15 @@ import (
 // records the answer, before the session's next command, and this pass
 // makes them again like copies of a lost database.
 //
+// And it asks (shadow verbs 15, delivery askTakenDone) what the server
+// finished of the copies it took over from this server's database while
+// this server was away (delivered, relayed, failed with its DSN, or its
+// delay DSN sent): those recipients are marked done here without a DSN
+// (queue takendone.go), before the session's next command. The start
+// makes one such probe of every holder before the queue's first delivery
+// (AskFirst, bounded), so that an original that expired or fails at
+// once is not bounced a second time.
+//
 // The probe is also this server's contact with a quiet shadow server:
 // destination health learns from it that the server answers (or does
 // not), so its server:NAME rows follow its real state (rt23 NEW-3).
@@ -142,6 +151,25 @@ func (h *Holders) Run(ctx context.Context) {
 		case <-t.C():
 		}
 	}
+}
+
+// AskFirst probes every holder of a message pending here once, up to
+// probeConcurrency at a time, until ctx ends: the queue calls it before
+// its first delivery, so that what a holder finished of the copies it
+// took over while this server was away (the probe asks it, shadow verbs
+// 15) is known before an attempt here delivers or bounces it again. It
+// makes no copy again (Pass does, at once after).
+func (h *Holders) AskFirst(ctx context.Context) {
+	holders, err := h.cfg.Store.Holders()
+	if err != nil || len(holders) == 0 {
+		return
+	}
+	names := make([]string, 0, len(holders))
+	for n := range holders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h.probeAll(ctx, names)
 }
 
 // Pass probes every holder once and makes again the copies of the

@@ -34,7 +34,7 @@ func countedCommand(cmd string) string {
 	switch cmd {
 	case "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
 		"STARTTLS", "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD",
-		"XQUERYDROPPED", "XDISCARD":
+		"XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
 		return cmd
 	}
 	return "other"

@@ -188,7 +188,12 @@
 //     one commit, one reply saying how many applied and how many name no
 //     copy held; a command line within maxPushLine, CRLF included, the
 //     smallest max_line_length; a 501 to them at 13 is no loss: the client
-//     sends several only to a server that advertised 14). A database id
+//     sends several only to a server that advertised 14), and peers
+//     below 15 never see XQUERYTAKENDONE (shadowtakendone.go: a primary
+//     back with its database asks what the holder finished of the copies
+//     it took over from that database, told only to a session that
+//     presented it at XSHADOW; offered only with a queue that keeps the
+//     notes, TakenDoneTeller; 500 if sent to an older server). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A
@@ -307,7 +312,7 @@
 //     dataSequence); MAIL or RCPT parameters after a plain HELO are
 //     555 5.5.4 (helloOnly), and the commands of service extensions —
 //     STARTTLS, AUTH, BDAT, XSHADOW, XQUERYDISCARD/XQDISCARD,
-//     XQUERYHELD, XQUERYDROPPED, XDISCARD — 503 5.5.1 "Send EHLO
+//     XQUERYHELD, XQUERYDROPPED, XQUERYTAKENDONE, XDISCARD — 503 5.5.1 "Send EHLO
 //     first: <VERB> is a service extension, not available after HELO"
 //     (extensionSequence; a well-formed BDAT's chunk is read and
 //     dropped, the transaction stays); STARTTLS before an accepted

@@ -333,6 +333,11 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 		}
 		return nil
+	case "XQUERYTAKENDONE":
+		if r := v.xqueryTakenDone(arg); r != "" {
+			v.reply(r)
+		}
+		return nil
 	case "XDISCARD":
 		v.reply(v.xdiscard(arg))
 		return nil
@@ -454,7 +459,7 @@ func (v *verbConn) extensionSequence(cmd string) string {
 		if v.noAuth {
 			return "" // not offered at all: 502 5.5.1
 		}
-	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XDISCARD":
+	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
 	default:
 		return ""
 	}

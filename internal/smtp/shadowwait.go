@@ -116,7 +116,14 @@ import (
 // commit with one reply: a stop's hand-over costs a commit and a round
 // trip per hundred, not per notification. A client sends several only to
 // a server that advertised 14; it needs nothing more of the queue.
-const ShadowVersion = 14
+//
+// Version 15 adds XQUERYTAKENDONE <max> (shadowtakendone.go): a primary
+// back with its database asks the server that keeps its messages' copies
+// what it finished of those it took over meanwhile, and neither delivers
+// nor reports them again. A client asks only a server that advertised
+// 15; it is offered by a server whose queue keeps the notes
+// (TakenDoneTeller).
+const ShadowVersion = 15
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -185,6 +192,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.shadow.(DiscardTaker); !ok {
 		return 12
+	}
+	if _, ok := s.srv.shadow.(TakenDoneTeller); !ok {
+		return 14
 	}
 	return ShadowVersion
 }

@@ -264,7 +264,8 @@ func (l *Log) Close() error {
 // Events are the event names the log holds: `umbra track --event` takes
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
-	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release", "results-pending", "repeat"}
+	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release", "results-pending", "repeat",
+	"finished-elsewhere"}
 
 // givenBackReply starts the reply of a giveback event: copies taken over
 // made held copies again for their returning primary.

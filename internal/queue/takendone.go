@@ -1,0 +1,396 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"umbra/internal/mailaddr"
+)
+
+// What a shadow server finished of the copies it took over (rt19e F4).
+//
+// A copy taken over for failed heartbeats may fail or expire here while
+// its primary is away: its failure DSN goes from here. When the primary
+// returns with the database it had, its original of that recipient is
+// still pending there, and fails or expires in turn: a second failure
+// DSN to the same sender for the same recipients (a delay DSN the same
+// way). A give-back cannot help: the copy is no longer waiting here.
+//
+// So the commit of an attempt's results that finishes a recipient of a
+// copy taken over for failed heartbeats (one whose entry in the index of
+// taken-over copies names the database it may be given back to,
+// takenindex.go) — delivered, relayed out of the organisation, or failed
+// (its DSN, when the sender asked for one, made in that commit) — also
+// records it in bucket takendone:
+//
+//	takendone  database id ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ rcptKey(address) → at (8, BE) ‖ kind ‖ address
+//
+// and a commit that makes the delay DSN of such a copy records the
+// copy with an empty address key (kind TakenDelayed). Keyed by the
+// primary's database id: only the server holding that database
+// presents it (XSHADOW … DB=, a secret of the transport servers), and
+// only a primary back with that very database has the originals the
+// notes speak of. The returning primary asks for them in its holders'
+// probe (XQUERYTAKENDONE, shadow verbs version 15; package smtp) — at
+// its start before its first delivery, then every heartbeat timeout —
+// and, in one commit, marks done without a DSN each recipient of its
+// records with this server as holder under that shadow id that is still
+// pending (ShadowFinishedElsewhere), and a delay note as its delay DSN
+// sent. The notes are forgotten once the primary speaks again after the
+// reply (its commit precedes its next command), or message_expiration +
+// shadowExpiryGrace after they were written (as the finished records:
+// finished.go) — the primary's originals have expired by then.
+//
+// Not recorded, the primary keeping today's behaviour for them: a
+// recipient handed to another transport server in a shadow session (the
+// primary itself among them: its original merged the copy and still
+// owes the recipient), and a relay into the organisation or through a
+// smart host (a next hop that may be the primary, which would have
+// merged it into the original the same way): only a relay to the
+// internet by MX counts.
+//
+// Crash: the note is in the commit that finishes the recipient; the
+// primary's drop in one commit before its next command, which is what
+// makes this server forget the note: a crash of either leaves the note
+// to be told again, and telling it again changes nothing (the recipient
+// is no longer pending there).
+
+// Kinds of a takendone note (the wire word after the address).
+const (
+	TakenDelivered = 'd'
+	TakenRelayed   = 'r'
+	TakenFailed    = 'f'
+	TakenDelayed   = 'D' // the copy's delay DSN was made here (no address)
+)
+
+// TakenDone is one note: the recipient Addr of the copy ID (shadow id)
+// was finished here as Kind; Addr is "" for TakenDelayed.
+type TakenDone struct {
+	ID, Addr string
+	Kind     byte
+}
+
+// takenDoneWords are the wire words of the kinds.
+var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED"}
+
+// Wire is the note as an XQUERYTAKENDONE reply line carries it:
+// "<id> RCPT=<xtext address> DELIVERED|RELAYED|FAILED" or "<id> DELAYED".
+func (n TakenDone) Wire() string {
+	if n.Kind == TakenDelayed {
+		return n.ID + " DELAYED"
+	}
+	return n.ID + PartialDiscardSep + mailaddr.Xtext(n.Addr) + " " + takenDoneWords[n.Kind]
+}
+
+// ParseTakenDone reads a line Wire wrote; ok is false for anything else.
+func ParseTakenDone(s string) (TakenDone, bool) {
+	f := strings.Fields(s)
+	if len(f) == 2 && f[1] == "DELAYED" && !strings.Contains(f[0], "\x00") {
+		return TakenDone{ID: f[0], Kind: TakenDelayed}, true
+	}
+	if len(f) != 3 {
+		return TakenDone{}, false
+	}
+	pd, ok := ParsePartialDiscard(f[0] + " " + f[1])
+	if !ok {
+		return TakenDone{}, false
+	}
+	for k, w := range takenDoneWords {
+		if w == f[2] && k != TakenDelayed {
+			return TakenDone{ID: pd.ID, Addr: pd.Addr, Kind: k}, true
+		}
+	}
+	return TakenDone{}, false
+}
+
+func takenDoneKey(dbID, id, addr string) []byte {
+	k := make([]byte, 0, len(dbID)+len(id)+len(addr)+2)
+	k = append(append(append(k, dbID...), 0), id...)
+	k = append(k, 0)
+	if addr != "" {
+		k = append(k, rcptKey(addr)...)
+	}
+	return k
+}
+
+// takenDoneKind is the note's kind for recipient r of m finished by this
+// commit, 0 for none (see above: not handed to a transport server, not
+// relayed but by MX).
+func takenDoneKind(r *Recipient) byte {
+	switch r.Status {
+	case Delivered:
+		return TakenDelivered
+	case Failed:
+		return TakenFailed
+	case Relayed:
+		if strings.HasPrefix(r.Queue, "mx:") {
+			return TakenRelayed
+		}
+	}
+	return 0
+}
+
+// noteTakenDone records, in the commit of an attempt's results and
+// before that commit writes m (the index entries it reads go with the
+// write), the recipients of m taken over for failed heartbeats that the
+// attempt finished (pending in before), and delayed, when this commit
+// made the delay DSN, the copies it was made for.
+func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, now time.Time) error {
+	b, idx := t.tx.Bucket(bucketTakenDone), t.tx.Bucket(bucketTakenBy)
+	if b == nil || idx == nil {
+		return nil
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(nanos(now)))
+	dbOf := func(r *Recipient) string {
+		if r.Primary == "" || r.ShadowID == "" {
+			return ""
+		}
+		return string(idx.Get(takenByKey(r.Primary, m.ID)))
+	}
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if i >= len(before) || before[i] != Pending {
+			continue
+		}
+		kind := takenDoneKind(r)
+		db := dbOf(r)
+		if kind == 0 || db == "" {
+			continue
+		}
+		v := append(append(ts[:8:8], kind), r.Addr...)
+		if err := b.Put(takenDoneKey(db, r.ShadowID, r.Addr), v); err != nil {
+			return err
+		}
+	}
+	for _, i := range delayed {
+		if i < 0 || i >= len(m.Rcpts) {
+			continue
+		}
+		r := &m.Rcpts[i]
+		if db := dbOf(r); db != "" {
+			if err := b.Put(takenDoneKey(db, r.ShadowID, ""), append(ts[:8:8], TakenDelayed)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TakenDoneFor lists up to max notes for the primary that presented
+// database dbID in this session; ack forgets those listed (called once
+// the primary spoke again after the reply).
+func (q *Manager) TakenDoneFor(dbID string, max int) ([]TakenDone, func()) {
+	if dbID == "" || max <= 0 {
+		return nil, nil
+	}
+	prefix := append([]byte(dbID), 0)
+	var notes []TakenDone
+	var keys [][]byte
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketTakenDone)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(notes) < max; k, v = c.Next() {
+			id, _, ok := bytes.Cut(k[len(prefix):], []byte{0})
+			if !ok || len(v) < 9 {
+				continue
+			}
+			notes = append(notes, TakenDone{ID: string(id), Addr: string(v[9:]), Kind: v[8]})
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	if len(notes) == 0 {
+		return nil, nil
+	}
+	return notes, func() {
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketTakenDone)
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			q.log.Error("forgetting what the returning primary was told it need not send failed; it is told again", "database_id", dbID, "err", err)
+		}
+	}
+}
+
+// pruneTakenDone forgets up to limit notes written before cutoff.
+func (t *Tx) pruneTakenDone(cutoff time.Time, limit int) (int, error) {
+	b := t.tx.Bucket(bucketTakenDone)
+	if b == nil {
+		return 0, nil
+	}
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
+		if len(v) < 8 || time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))).Before(cutoff) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
+
+// FinishedElsewhere is a recipient (or a delay DSN) of a message here
+// that the server keeping its copy finished after taking it over
+// (ShadowFinishedElsewhere), for the log and the events.
+type FinishedElsewhere struct {
+	Msg  *Message
+	Rcpt int // -1: the delay DSN
+	Kind byte
+}
+
+// ShadowFinishedElsewhere is the returning primary's side: server (a
+// shadow server this server probed, whose database it presented) says
+// it finished, after taking them over, the recipients notes name. In one
+// commit, each still pending in a record here that names server as its
+// copy's holder under the note's shadow id is marked done without a DSN
+// (Relayed for one delivered or relayed there, Failed for one failed
+// there: its DSN went from there), and a delay note marks the delay DSN
+// sent. A message left with none pending ends as a finished one does
+// (its copy's discard is owed, though the holder keeps none). A record
+// in delivery here is left alone: its attempt's commit is the one
+// writer; inDelivery counts those a note would have changed, and the
+// caller then ends the session without another command, so that the
+// holder keeps its notes and tells them again at the next probe (those
+// applied now change nothing then). It returns what it changed.
+func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (changed []FinishedElsewhere, inDelivery int, err error) {
+	if server == "" || len(notes) == 0 {
+		return nil, 0, nil
+	}
+	byID := map[string][]TakenDone{}
+	for _, n := range notes {
+		byID[n.ID] = append(byID[n.ID], n)
+	}
+	now := q.clk.Now()
+	var out []FinishedElsewhere
+	var ended []ID
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		out, ended, inDelivery = out[:0], ended[:0], 0
+		var found []*Message
+		tx.ForEach(func(m *Message, err error) bool {
+			if err != nil || !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+				return true
+			}
+			if m.State == Active {
+				if takenDoneNamesPending(m, byID[m.ShadowID]) {
+					inDelivery++
+				}
+				return true
+			}
+			found = append(found, m)
+			return true
+		})
+		for _, m := range found {
+			changed := false
+			for _, n := range byID[m.ShadowID] {
+				if n.Kind == TakenDelayed {
+					if !m.DelayNotified {
+						m.DelayNotified, changed = true, true
+						out = append(out, FinishedElsewhere{Msg: m, Rcpt: -1, Kind: n.Kind})
+					}
+					continue
+				}
+				for _, i := range m.Pending() {
+					r := &m.Rcpts[i]
+					if rcptKey(r.Addr) != rcptKey(n.Addr) {
+						continue
+					}
+					r.Status, r.NextHop = Relayed, ""
+					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)
+					if n.Kind == TakenFailed {
+						r.Status = Failed
+						r.LastReply = "550 5.0.0 " + takenDoneWhat(n.Kind, server)
+					}
+					changed = true
+					out = append(out, FinishedElsewhere{Msg: m, Rcpt: i, Kind: n.Kind})
+				}
+			}
+			if !changed {
+				continue
+			}
+			if len(m.Pending()) > 0 {
+				if err := tx.Put(m); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tx.Delete(m.ID); err != nil {
+				return err
+			}
+			if _, err := tx.addCopyDiscard(m, now); err != nil {
+				return err
+			}
+			ended = append(ended, m.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, f := range out {
+		if f.Rcpt < 0 {
+			q.ev.Event("finished-elsewhere", f.Msg, nil, "delay DSN sent by "+server+", which took the copy over: not sent again here")
+			q.log.Warn("delay DSN sent by the shadow server that took the copy over: not sent again here",
+				"msg_id", f.Msg.ID.String(), "shadow_server", server)
+			continue
+		}
+		r := &f.Msg.Rcpts[f.Rcpt]
+		q.ev.Event("finished-elsewhere", f.Msg, r, takenDoneWhat(f.Kind, server))
+		q.log.Warn("recipient finished by the shadow server that took the copy over: not delivered or reported again here",
+			"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
+	}
+	for _, id := range ended {
+		q.notifyGone(id)
+	}
+	if len(ended) > 0 {
+		q.dsig.signal(server)
+	}
+	return out, inDelivery, nil
+}
+
+// takenDoneNamesPending reports whether one of notes (all for m's copy)
+// would change m: a recipient of it still pending, or its delay DSN not
+// sent yet.
+func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
+	for _, n := range notes {
+		if n.Kind == TakenDelayed {
+			if !m.DelayNotified {
+				return true
+			}
+			continue
+		}
+		for _, i := range m.Pending() {
+			if rcptKey(m.Rcpts[i].Addr) == rcptKey(n.Addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// takenDoneWhat is the reply text of a recipient finished elsewhere.
+func takenDoneWhat(kind byte, server string) string {
+	switch kind {
+	case TakenDelivered:
+		return "delivered by " + server + ", which took the copy over while this server was away"
+	case TakenRelayed:
+		return "relayed by " + server + ", which took the copy over while this server was away"
+	}
+	return "failed on " + server + ", which took the copy over while this server was away and reported it to the sender"
+}

@@ -1,0 +1,167 @@
+package queue
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// rt19e F4: the commit of a taken-over copy's results notes, under the
+// primary's database id, the recipients it delivered, relayed by MX or
+// failed — not one handed to a transport server in a shadow session or
+// relayed through a smart host (either may be the primary itself, whose
+// original merged the copy and still owes the recipient) — and the
+// returning primary marks those done without a DSN; the notes go once
+// told (ack), or with their lifetime.
+func TestTakenDoneNotedAndApplied(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	rcpts := []string{"f@x.example", "d@x.example", "r@x.example", "s@x.example", "h@x.example", "p@x.example"}
+
+	// The shadow server: a copy on receipt from hub-a (database dbA),
+	// taken over for failed heartbeats, then attempted.
+	sS := openTest(t)
+	var on atomic.Bool
+	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			if !on.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "smarthost:out", Reply: "451 4.4.1 down"})
+				continue
+			}
+			switch strings.SplitN(m.Rcpts[i].Addr, "@", 2)[0] {
+			case "f":
+				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, Queue: "smarthost:out", Reply: "550 5.1.1 no such user"})
+			case "d":
+				out = append(out, Result{Rcpt: i, Outcome: DeliveredOK, Queue: "mailbox:x", Reply: "250 ok"})
+			case "r":
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:x.example", Reply: "250 ok"})
+			case "s":
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "smarthost:out", Reply: "250 ok"})
+			case "h":
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:a", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: "c-1", Reply: "250 ok"})
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "smarthost:out", Reply: "451 4.4.1 later"})
+			}
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	c := msg(sS, "s@example.org", rcpts...)
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v, %v", stored, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); qS.Wait() }()
+	qS.Start(runCtx)
+	waitFor(t, "the taken-over copy's attempt", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.Attempts >= 1 && len(got.Pending()) == 1
+	})
+	if n, _ := qS.TakenDoneFor("dbB", 10); n != nil {
+		t.Fatalf("notes for another database: %+v", n)
+	}
+	notes, ack := qS.TakenDoneFor("dbA", 10)
+	got := map[string]byte{}
+	for _, n := range notes {
+		if n.ID != org {
+			t.Errorf("note %+v names another copy than %s", n, org)
+		}
+		got[n.Addr] = n.Kind
+	}
+	if want := map[string]byte{"f@x.example": TakenFailed, "d@x.example": TakenDelivered, "r@x.example": TakenRelayed}; len(got) != len(want) ||
+		got["f@x.example"] != TakenFailed || got["d@x.example"] != TakenDelivered || got["r@x.example"] != TakenRelayed {
+		t.Fatalf("notes %+v, want %+v", notes, want)
+	}
+
+	// The returning primary: its original, whose copy hub-b keeps.
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", rcpts...)
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	if err := qP.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-c", notes); err != nil || len(fe) != 0 {
+		t.Fatalf("notes from a server that does not keep the copy changed %d recipients (%v)", len(fe), err)
+	}
+	// In delivery here: left to its attempt's commit, and counted, so
+	// that the probe ends its session without a command (the holder
+	// tells the notes again).
+	setState(t, pS, o.ID, Active)
+	if fe, busy, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 0 || busy != 1 {
+		t.Fatalf("a record in delivery: %d changed, %d in delivery (%v); want 0 and 1", len(fe), busy, err)
+	}
+	setState(t, pS, o.ID, Ready)
+	fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes)
+	if err != nil || len(fe) != 3 {
+		t.Fatalf("finished elsewhere: %d, %v; want 3", len(fe), err)
+	}
+	ack()
+	if n, _ := qS.TakenDoneFor("dbA", 10); n != nil {
+		t.Fatalf("notes left after the primary had them: %+v", n)
+	}
+	m, err := qP.Message(o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []string
+	for _, i := range m.Pending() {
+		pending = append(pending, m.Rcpts[i].Addr)
+	}
+	if want := []string{"s@x.example", "h@x.example", "p@x.example"}; !slices.Equal(pending, want) {
+		t.Fatalf("pending at the primary: %q, want %q", pending, want)
+	}
+	if m.Rcpts[0].Status != Failed || m.Rcpts[1].Status != Relayed || m.Rcpts[2].Status != Relayed {
+		t.Fatalf("statuses %s %s %s, want failed relayed relayed", m.Rcpts[0].Status, m.Rcpts[1].Status, m.Rcpts[2].Status)
+	}
+	// The last recipients finished there: the message ends, no DSN made.
+	rest := []TakenDone{{ID: org, Addr: "s@x.example", Kind: TakenRelayed}, {ID: org, Addr: "H@x.example", Kind: TakenFailed},
+		{ID: org, Addr: "p@x.example", Kind: TakenFailed}, {ID: org, Kind: TakenDelayed}}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest); err != nil || len(fe) != 3 {
+		t.Fatalf("the rest: %d, %v; want 3 (H@ is not h@: the local part as written)", len(fe), err)
+	}
+	rest[1].Addr = "h@x.example"
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest[1:2]); err != nil || len(fe) != 1 {
+		t.Fatalf("the last: %d, %v", len(fe), err)
+	}
+	if _, err := qP.Message(o.ID); err == nil {
+		t.Fatal("the original stays with every recipient finished elsewhere")
+	}
+	n := 0
+	pS.View(func(tx *Tx) error {
+		tx.ForEach(func(*Message, error) bool { n++; return true })
+		return nil
+	})
+	if n != 0 {
+		t.Fatalf("%d messages left at the primary (a DSN?), want none", n)
+	}
+
+	// Pruned with their lifetime (message_expiration + 1 h).
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		return tx.tx.Bucket(bucketTakenDone).Put(takenDoneKey("dbA", "old", "z@x.example"), append(make([]byte, 8), TakenFailed))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var pruned int
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		var err error
+		pruned, err = tx.pruneTakenDone(clk.Now(), 100)
+		return err
+	}); err != nil || pruned != 1 {
+		t.Fatalf("pruned %d (%v), want the old note", pruned, err)
+	}
+}

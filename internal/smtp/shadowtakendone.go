@@ -1,0 +1,108 @@
+package smtp
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"umbra/internal/queue"
+	"umbra/internal/shadowid"
+)
+
+// XQUERYTAKENDONE (shadow verbs version 15): a primary back with the
+// transport database it had asks a server that keeps copies of its
+// messages what that server finished of the copies it took over from
+// that database while the primary was away (queue takendone.go).
+// "XQUERYTAKENDONE <max>", only after an XSHADOW in the same session
+// that presented the client's database id (… DB=<id>), lists up to max
+// notes, as XQUERYDISCARD lists notifications:
+//
+//	250-2.0.0 2 finished here
+//	250-<id> RCPT=<address as xtext> DELIVERED|RELAYED|FAILED
+//	250 <id> DELAYED
+//
+// A line with RCPT= is a recipient of the copy <id> delivered, relayed
+// out or failed here (its DSN went from here); DELAYED, the copy's delay
+// DSN went from here. The client marks those recipients of its records
+// done without a DSN (and a delay DSN sent) before its next command; the
+// server forgets the notes once the client speaks again (SR-15), and
+// the client repeats while n == max. A session that presented no
+// database id hears of none (250 2.0.0 0 finished here): the notes are
+// kept by database id, a secret of the transport servers. A client asks
+// only a server that advertised 15; a server offers it when its queue
+// keeps the notes (TakenDoneTeller): an older peer, on either side, sees
+// the commands of version 14, and the primary sends its own DSNs as
+// before.
+
+// TakenDoneTeller is a ShadowVerbs that keeps the notes
+// (queue.Manager): only then is version 15 offered.
+type TakenDoneTeller interface {
+	// TakenDoneFor lists up to max notes for the primary that presented
+	// dbID; ack forgets those listed.
+	TakenDoneFor(dbID string, max int) ([]queue.TakenDone, func())
+}
+
+// xqueryTakenDone answers XQUERYTAKENDONE <max> (version 15).
+func (v *verbConn) xqueryTakenDone(arg string) string {
+	s := v.sess()
+	if s == nil {
+		return "503 5.5.1 XSHADOW first"
+	}
+	if r := s.shadowVerbRefusal("XQUERYTAKENDONE"); r != "" {
+		return r
+	}
+	tt, ok := s.srv.shadow.(TakenDoneTeller)
+	if !ok || s.shadowVersion() < 15 {
+		return "503 5.5.1 XQUERYTAKENDONE not available"
+	}
+	arg = strings.TrimSpace(arg)
+	max, err := strconv.Atoi(arg)
+	if err != nil || max <= 0 || !digitsOnly(arg) {
+		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max>, max a positive integer"
+	}
+	s.peerAnswered()
+	if s.shadowPeerDB == "" {
+		return "250 2.0.0 0 finished here"
+	}
+	notes, ack := tt.TakenDoneFor(s.shadowPeerDB, max)
+	if len(notes) == 0 {
+		return "250 2.0.0 0 finished here"
+	}
+	lines := []string{fmt.Sprintf("250-2.0.0 %d finished here", len(notes))}
+	for i, n := range notes {
+		sep := "-"
+		if i == len(notes)-1 {
+			sep = " "
+		}
+		lines = append(lines, "250"+sep+n.Wire())
+	}
+	if err := v.writeReply(lines...); err != nil {
+		s.log.Info("what this server finished of the taken-over copies not told; told again", "primary", s.shadowServer, "err", err)
+		return ""
+	}
+	v.deferAck(ack) // forgotten once the peer speaks again
+	s.log.Info("returning primary told what this server finished of the copies it took over", "primary", s.shadowServer, "notes", len(notes))
+	return ""
+}
+
+// QueryTakenDone asks the shadow server what it finished of the copies
+// it took over from this server's database (version 15; with an older
+// peer nothing is asked and nil returned). Up to max notes; the server
+// forgets them once this client sends its next command, so the caller
+// records them before that. A line that does not read is passed over.
+func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
+	if c.ShadowVersion < 15 {
+		return nil, nil
+	}
+	lines, err := c.command("XQUERYTAKENDONE " + strconv.Itoa(max))
+	if err != nil {
+		return nil, err
+	}
+	var notes []queue.TakenDone
+	for _, l := range lines[1:] {
+		if n, ok := queue.ParseTakenDone(strings.TrimSpace(l)); ok && shadowid.Valid(n.ID) {
+			notes = append(notes, n)
+		}
+	}
+	return notes, nil
+}
