@@ -385,7 +385,10 @@
 // receipt not stored here yet (named by an org id no record holds) gets
 // it kept in bucket early under "<id> 0x00 <address>", and the commit
 // that stores the copy leaves those recipients out (keepCopyTx,
-// takeEarlyPartials; none left: not stored; rt55 F2); and
+// takeEarlyPartials; none left: not stored; rt55 F2) — unless that
+// copy's rollback mark is above the one stored for the primary when the
+// discard was kept: a copy committed there after it, which the stale
+// discard must not settle (earlystale.go); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit
 // (applyEarlyDiscards) or dropped as spent with the full ones. A restart
