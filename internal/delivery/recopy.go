@@ -250,9 +250,11 @@ type RecopyStore interface {
 	// RecopyUnconfirmed records a push of the copy to server that was
 	// not confirmed: server may hold it (queue holders.go).
 	RecopyUnconfirmed(id queue.ID, server string) error
-	// BumpHolderMark raises the rollback mark for the server a copy is
-	// about to be pushed to (queue marks.go), before the push.
-	BumpHolderMark(server string) (uint64, error)
+	// RecopyPushing raises the rollback mark for the server a copy is
+	// about to be pushed to (queue marks.go), before the push, and
+	// withdraws a discard of that copy it has not fetched yet (queue
+	// holders.go).
+	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
 	RecopyRefused(id queue.ID, server, reply string) error
@@ -336,7 +338,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		}
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
-		if m.HolderMark, err = q.BumpHolderMark(srv); err != nil {
+		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
 			link.Done(true)
 			return "", err
 		}

@@ -527,6 +527,43 @@ func (q *Manager) RecopyRefused(id ID, server, reply string) error {
 	})
 }
 
+// RecopyPushing is the commit before message id's copy is pushed again
+// to server: it raises server's rollback mark (marks.go) and returns it,
+// and, for a message still marked held by this server only, withdraws a
+// discard of that copy (its org id) owed to server and not fetched yet —
+// written for an earlier push to it that was abandoned (nameCopyHolder,
+// settleSingleMark). Fetched after this push stored the copy, it would
+// drop the copy this server is about to name (rt19f F1's other side).
+// server is kept as one that may hold the copy (addPushed), so that
+// whatever the push's outcome it gets the discard again once the copy is
+// made elsewhere or no longer needed. A crash after this commit leaves
+// the same: the mark, server in it.
+func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
+	var n uint64
+	now := q.clk.Now()
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if n, err = tx.bumpHolderMark(server); err != nil {
+			return err
+		}
+		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
+			return nil // copied or gone meanwhile: the push names nothing
+		}
+		m, err := tx.Get(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil || m.OrgID == "" || !needsCopyMarked(m) {
+			return err
+		}
+		if err := tx.addPushed(id, server, now); err != nil {
+			return err
+		}
+		return tx.DeleteDiscards(server, []string{m.OrgID})
+	})
+	return n, err
+}
+
 // RecopyUnconfirmed records that a copy of message id, marked held by
 // this server only, was pushed to server again and not confirmed: server
 // may hold it all the same, and gets its discard when the copy is made
