@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,58 @@ func TestDelayedPushToHungHolderGetsItsDiscard(t *testing.T) {
 	o.ha.kill()
 	sink := startRecorder(t, o.sink)
 	waitArrived(t, sink, []string{"first", "second"}, o.hc)
+	time.Sleep(3 * time.Second) // a second copy on its way would land now
+	for s, k := range sink.counts() {
+		if k != 1 {
+			t.Errorf("%s arrived %d times", s, k)
+		}
+	}
+}
+
+// The loss an early discard could cause (SR-3, SR-17): as above, hub-b
+// fetches the discard of the push it has not read, but that push never
+// reaches its disk (the session broke). The discard stays kept at hub-b
+// for a copy that will not come. hub-c, which holds the message's copy,
+// loses its database; hub-a makes the copy again on hub-b, under the
+// same org id. hub-b must keep it: answered 250 and not kept, hub-a
+// would name hub-b for a copy that does not exist, and hub-a's loss would
+// lose the message.
+func TestCopyPushedAfterStaleEarlyDiscardIsKept(t *testing.T) {
+	o := hungPeerOrg(t)
+	p := &shadowPair{}
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: first\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("first reply %q: want a copy on hub-b (its session is kept for the next copy)", reply)
+	}
+	o.proxy.hold = true
+	o.proxy.hang.Store(true)
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: second\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-c") {
+		t.Fatalf("reply %q with hub-b hung: want the copy on hub-c", reply)
+	}
+	waitCond(t, "hub-a to hand hub-b the discard of the unconfirmed push", 30*time.Second, func() bool {
+		return metricValue(t, o.metricsA, "umbra_shadow_discards_sent_total") >= 1
+	})
+	time.Sleep(time.Second)     // hub-b's commit of it
+	o.proxy.drop()              // the push never reaches hub-b
+	time.Sleep(3 * time.Second) // hub-a's passes find hub-b answering again
+	// hub-c loses its database.
+	o.hc.kill()
+	os.RemoveAll(o.dataC)
+	o.hc = startUmbra(t, o.cfgC, o.c)
+	waitLogCount(t, o.ha, "shadow server returned with a new transport database", 1)
+	waitCond(t, "hub-a to make the second message's copy again", 60*time.Second, func() bool {
+		out, code := cli(t, o.cfgA, "shadow", "single")
+		return code == 0 && strings.HasPrefix(strings.TrimSpace(out), "none:")
+	})
+	if s, _ := p.held(t, o.cfgC, "hub-a"); s != 0 {
+		t.Fatalf("hub-c holds %d copies for hub-a; want the copy made again on hub-b (prefer-remote)", s)
+	}
+	waitCond(t, "hub-b to hold both messages' copies (hub-a names hub-b for the second: without that copy, hub-a's loss loses it)", 10*time.Second, func() bool {
+		s, _ := p.held(t, o.cfgB, "hub-a")
+		return s == 2
+	})
+	o.ha.kill()
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, []string{"first", "second"}, o.hb)
 	time.Sleep(3 * time.Second) // a second copy on its way would land now
 	for s, k := range sink.counts() {
 		if k != 1 {

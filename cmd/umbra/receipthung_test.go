@@ -93,6 +93,15 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 	}
 }
 
+// drop forgets what a held hang kept and ends the hang: the stopped peer
+// died before reading it, or the session broke on the way.
+func (p *hangingProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.kept = nil
+	p.hang.Store(false)
+}
+
 // release forwards what a held hang kept, in order, and ends the hang.
 func (p *hangingProxy) release() {
 	p.mu.Lock()
@@ -120,7 +129,7 @@ func (p *hangingProxy) answers() string {
 // metricsA.
 type hungPeerHubs struct {
 	a, b, c, sink, metricsA string
-	cfgA, cfgB, cfgC        string
+	cfgA, cfgB, cfgC, dataC string
 	ha, hb, hc              *daemon
 	proxy                   *hangingProxy
 }
@@ -152,7 +161,7 @@ send_connectors:
 		t.Fatal("orgHub's server line changed: cannot mark hub-b's address translated")
 	}
 	os.WriteFile(o.cfgB, []byte(patched), 0o600)
-	o.cfgC, _ = orgHub(t, dir, "hub-c", o.c, topoPath, "0s", "")
+	o.cfgC, o.dataC = orgHub(t, dir, "hub-c", o.c, topoPath, "0s", "")
 	o.hb = startUmbra(t, o.cfgB, o.b)
 	o.hc = startUmbra(t, o.cfgC, o.c)
 	o.ha = startUmbra(t, o.cfgA, o.a)
