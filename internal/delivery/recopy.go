@@ -358,7 +358,16 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			if uerr := q.RecopyUnconfirmed(id, srv); uerr != nil {
 				r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", uerr)
 			}
-			return "", fmt.Errorf("%s: %w", srv, err)
+			if !errors.Is(err, smtp.ErrCopyTimedOut) || ctx.Err() != nil {
+				return "", fmt.Errorf("%s: %w", srv, err)
+			}
+			// Not answered in time (hung: the push marked it): a
+			// failed try, as on receipt — the next candidate now, not
+			// at the next pass, whose probe of the hung server would
+			// wait for it a second time first (rt19f F4).
+			tried[srv] = true
+			refusals = append(refusals, srv+": not answered within "+receiptTry.String())
+			continue
 		}
 		// Refused: srv holds no copy; the next candidate is tried.
 		if rerr := q.RecopyRefused(id, srv, smtp.Reply(err)); rerr != nil {
