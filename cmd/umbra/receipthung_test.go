@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -16,11 +17,24 @@ import (
 // hangingProxy forwards connections to target until hang is set; from
 // then on it forwards nothing more on any connection (a peer stopped
 // with SIGSTOP: its sockets stay open, nothing answers) and accepts new
-// connections without ever answering them.
+// connections without ever answering them. With hold set (before hang),
+// what the open connections carry meanwhile is kept rather than dropped,
+// and release forwards it and ends the hang: the stopped peer resumed,
+// reading what its sockets buffered — a push its sender gave up on
+// included.
 type hangingProxy struct {
 	hang atomic.Bool
+	hold bool
 	mu   sync.Mutex
 	up   []net.Conn // the connections to target, closed when the test ends
+	kept []keptBytes
+	back strings.Builder // what target answered on any connection
+}
+
+// keptBytes is what one connection carried towards to during a held hang.
+type keptBytes struct {
+	to net.Conn
+	b  []byte
 }
 
 func startHangingProxy(t *testing.T, addr, target string) *hangingProxy {
@@ -45,18 +59,31 @@ func startHangingProxy(t *testing.T, addr, target string) *hangingProxy {
 		p.mu.Lock()
 		p.up = append(p.up, u)
 		p.mu.Unlock()
-		go p.pipe(c, u)
-		go p.pipe(u, c)
+		go p.pipe(c, u, false)
+		go p.pipe(u, c, true)
 	})
 	return p
 }
 
-func (p *hangingProxy) pipe(from, to net.Conn) {
+// pipe copies from to to; back: from is target (its answers are noted).
+func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := from.Read(buf)
-		if n > 0 && !p.hang.Load() {
-			if _, werr := to.Write(buf[:n]); werr != nil {
+		if n > 0 {
+			p.mu.Lock() // a write after release comes after what release forwards
+			if back {
+				p.back.Write(buf[:n])
+			}
+			var werr error
+			switch {
+			case !p.hang.Load():
+				_, werr = to.Write(buf[:n])
+			case p.hold:
+				p.kept = append(p.kept, keptBytes{to, bytes.Clone(buf[:n])})
+			}
+			p.mu.Unlock()
+			if werr != nil {
 				return
 			}
 		}
@@ -66,16 +93,52 @@ func (p *hangingProxy) pipe(from, to net.Conn) {
 	}
 }
 
-// rt43 observation 1: a shadow server that took this server's session
-// for copies on receipt and then hangs (SIGSTOP) is not tried again on a
-// new session after the push's bound ran out: the copy goes to the next
-// candidate of the preference within the same receipt, and the sender's
-// 250 names it instead of ", no shadow copy".
-func TestReceiptCopyMovesOnFromHungPeer(t *testing.T) {
+// drop forgets what a held hang kept and ends the hang: the stopped peer
+// died before reading it, or the session broke on the way.
+func (p *hangingProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.kept = nil
+	p.hang.Store(false)
+}
+
+// release forwards what a held hang kept, in order, and ends the hang.
+func (p *hangingProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.kept {
+		k.to.Write(k.b)
+	}
+	p.kept = nil
+	p.hang.Store(false)
+}
+
+// answers is what target sent back so far, on every connection.
+func (p *hangingProxy) answers() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.back.String()
+}
+
+// hungPeerOrg is hub-a and hub-c (site a) and hub-b (site b), each of
+// which may send to the sink (reserved: started by the test, if at all)
+// through connector "out". hub-a copies on receipt, the other site
+// first; it reaches hub-b only through a hanging proxy (hub-b's address
+// is translated), while hub-b reaches hub-a directly (its heartbeats and
+// discard queries). All three are running, hub-a's /metrics served at
+// metricsA.
+type hungPeerHubs struct {
+	a, b, c, sink, metricsA string
+	cfgA, cfgB, cfgC, dataC string
+	ha, hb, hc              *daemon
+	proxy                   *hangingProxy
+}
+
+func hungPeerOrg(t *testing.T) *hungPeerHubs {
+	t.Helper()
 	dir := t.TempDir()
-	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
+	o := &hungPeerHubs{a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), c: freeAddr(t, "127.0.0.3"), sink: reserveAddr(t, "127.0.0.1")}
 	proxyAddr := freeAddr(t, "127.0.0.4")
-	sink := reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
 site_links: [{name: a-b, sites: [a, b], cost: 10}]
 servers:
@@ -83,35 +146,46 @@ servers:
   - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
   - {name: hub-c, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a], smart_hosts: [%q]}
-`, a, proxyAddr, c, sink)
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b, hub-c], smart_hosts: [%q]}
+`, o.a, proxyAddr, o.c, o.sink)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	raw, _ := os.ReadFile(cfgB) // hub-b is reached through the proxy
+	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")
+	o.metricsA = withMetrics(t, o.cfgA)
+	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
+	raw, _ := os.ReadFile(o.cfgB) // hub-b is reached through the proxy
 	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)
 	if patched == string(raw) {
 		t.Fatal("orgHub's server line changed: cannot mark hub-b's address translated")
 	}
-	os.WriteFile(cfgB, []byte(patched), 0o600)
-	cfgC, _ := orgHub(t, dir, "hub-c", c, topoPath, "0s", "")
-	hb := startUmbra(t, cfgB, b)
-	hc := startUmbra(t, cfgC, c)
-	ha := startUmbra(t, cfgA, a)
-	ha.dumpLogIfFailed()
-	hb.dumpLogIfFailed()
-	hc.dumpLogIfFailed()
-	proxy := startHangingProxy(t, proxyAddr, b)
+	os.WriteFile(o.cfgB, []byte(patched), 0o600)
+	o.cfgC, o.dataC = orgHub(t, dir, "hub-c", o.c, topoPath, "0s", "")
+	o.hb = startUmbra(t, o.cfgB, o.b)
+	o.hc = startUmbra(t, o.cfgC, o.c)
+	o.ha = startUmbra(t, o.cfgA, o.a)
+	o.ha.dumpLogIfFailed()
+	o.hb.dumpLogIfFailed()
+	o.hc.dumpLogIfFailed()
+	o.proxy = startHangingProxy(t, proxyAddr, o.b)
+	return o
+}
+
+// rt43 observation 1: a shadow server that took this server's session
+// for copies on receipt and then hangs (SIGSTOP) is not tried again on a
+// new session after the push's bound ran out: the copy goes to the next
+// candidate of the preference within the same receipt, and the sender's
+// 250 names it instead of ", no shadow copy".
+func TestReceiptCopyMovesOnFromHungPeer(t *testing.T) {
+	o := hungPeerOrg(t)
 	// The first copy goes to hub-b (the other site first); its session
 	// is kept for the next copy.
-	if reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: first\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: first\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
 		t.Fatalf("first reply %q: want a copy on hub-b", reply)
 	}
-	proxy.hang.Store(true)
-	reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: second\r\n\r\nhello")
+	o.proxy.hang.Store(true)
+	reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: second\r\n\r\nhello")
 	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-c") {
 		t.Fatalf("reply %q with hub-b hung: want the copy on hub-c", reply)
 	}

@@ -429,6 +429,13 @@ type DatabaseForgetter interface {
 
 // singleCopies is the queue's record of the messages held by this server
 // only (queue.Manager, holders.go).
+// copyHolder names the server whose shadow copy backs a message now
+// (queue.Manager.CopyHolderOf): the record's server, but for a message
+// whose hold or quarantine discarded the copy.
+type copyHolder interface {
+	CopyHolderOf(id queue.ID) string
+}
+
 type singleCopies interface {
 	SingleCopies() ([]queue.SingleCopy, error)
 	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)
@@ -975,7 +982,9 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		v := view(m, s.stateView())
-		if m.ShadowServer != "" && m.ShadowID != "" {
+		if ch, ok := s.q.(copyHolder); ok {
+			v.ShadowCopy = ch.CopyHolderOf(id) // not a copy a hold discarded (rt19f F3)
+		} else if m.ShadowServer != "" && m.ShadowID != "" {
 			v.ShadowCopy = m.ShadowServer
 		}
 		if sc, ok := s.q.(singleCopies); ok {

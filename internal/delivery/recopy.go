@@ -308,9 +308,11 @@ type RecopyStore interface {
 	// RecopyUnconfirmed records a push of the copy to server that was
 	// not confirmed: server may hold it (queue holders.go).
 	RecopyUnconfirmed(id queue.ID, server string) error
-	// BumpHolderMark raises the rollback mark for the server a copy is
-	// about to be pushed to (queue marks.go), before the push.
-	BumpHolderMark(server string) (uint64, error)
+	// RecopyPushing raises the rollback mark for the server a copy is
+	// about to be pushed to (queue marks.go), before the push, and
+	// withdraws a discard of that copy it has not fetched yet (queue
+	// holders.go).
+	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
 	RecopyRefused(id queue.ID, server, reply string) error
@@ -394,7 +396,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		}
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
-		if m.HolderMark, err = q.BumpHolderMark(srv); err != nil {
+		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
 			link.Done(true)
 			return "", err
 		}
@@ -414,7 +416,16 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			if uerr := q.RecopyUnconfirmed(id, srv); uerr != nil {
 				r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", uerr)
 			}
-			return "", fmt.Errorf("%s: %w", srv, err)
+			if !errors.Is(err, smtp.ErrCopyTimedOut) || ctx.Err() != nil {
+				return "", fmt.Errorf("%s: %w", srv, err)
+			}
+			// Not answered in time (hung: the push marked it): a
+			// failed try, as on receipt — the next candidate now, not
+			// at the next pass, whose probe of the hung server would
+			// wait for it a second time first (rt19f F4).
+			tried[srv] = true
+			refusals = append(refusals, srv+": not answered within "+receiptTry.String())
+			continue
 		}
 		// Refused: srv holds no copy; the next candidate is tried.
 		if rerr := q.RecopyRefused(id, srv, smtp.Reply(err)); rerr != nil {

@@ -59,7 +59,7 @@ func TestUnparsableSingleMarksDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.Update(ctx, func(tx *Tx) (err error) { n, err = tx.forgetHeldOn("hub-x"); return err }); err != nil {
+	if err := s.Update(ctx, func(tx *Tx) (err error) { n, err = tx.forgetHeldOn("hub-x", clk.Now()); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.View(func(tx *Tx) error {

@@ -385,7 +385,10 @@
 // receipt not stored here yet (named by an org id no record holds) gets
 // it kept in bucket early under "<id> 0x00 <address>", and the commit
 // that stores the copy leaves those recipients out (keepCopyTx,
-// takeEarlyPartials; none left: not stored; rt55 F2); and
+// takeEarlyPartials; none left: not stored; rt55 F2) — unless that
+// copy's rollback mark is above the one stored for the primary when the
+// discard was kept: a copy committed there after it, which the stale
+// discard must not settle (earlystale.go); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit
 // (applyEarlyDiscards) or dropped as spent with the full ones. A restart
@@ -1332,13 +1335,19 @@
 //     keeps the copy, and any other reply ends the copy's transaction
 //     with nothing kept. So the mark keeps the refusal for the views
 //     (MarkSingleCopy's refused, RecopyRefused) and not that server
-//     among those that may hold the copy: it gets no discard. The copy
+//     among those that may hold the copy: it gets no discard — but for
+//     a copy made again, whose push is preceded by a commit
+//     (RecopyPushing) that keeps the server among them (whatever the
+//     outcome, or a crash before it, it gets the discard: an earlier
+//     push may have left a copy there) and withdraws the discard of that
+//     copy owed to it and not fetched yet (fetched after the push
+//     stored the new copy, it would drop it). The copy
 //     is made on the next candidate at once — within the receipt, its
 //     first attempt under way or not, or by the next pass — through the
 //     same ShadowRecopied commit as above.
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
-//     again is pushed (BumpHolderMark), so it never goes down with this
+//     again is pushed (RecopyPushing), so it never goes down with this
 //     database id; what is presented is read from committed state. On
 //     the shadow server, the highest mark seen is raised in the commit
 //     that keeps the copies it came with, and a lower one found takes

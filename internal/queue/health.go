@@ -140,13 +140,19 @@ func (h *Health) Unresponsive(since time.Time, why string, keys ...string) {
 func (h *Health) Probe(now time.Time, every time.Duration, keys ...string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	due := false
+	// Due when the latest failure or probe of any of its keys is every
+	// or more before now: one key's old mark (a copy refused long ago)
+	// does not make a server found hung a moment ago due (rt19f F4).
+	marked := false
 	for _, k := range keys {
-		if m, ok := h.bad[k]; ok && now.Sub(m.last) >= every {
-			due = true
+		if m, ok := h.bad[k]; ok {
+			if now.Sub(m.last) < every {
+				return false
+			}
+			marked = true
 		}
 	}
-	if !due {
+	if !marked {
 		return false
 	}
 	for _, k := range keys {

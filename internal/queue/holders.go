@@ -167,20 +167,24 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 			}
 			return true
 		})
+		held := 0
 		for _, id := range ids {
 			if err := tx.markSingle(id, server, now); err != nil {
 				return err
+			}
+			if tx.heldCopy(id) != "" {
+				held++ // another server holds the copy made in delivery: not lost, not made again
 			}
 		}
 		// A copy made again on server while its message was in
 		// delivery (heldPrefix) went with the old database too: the
 		// mark keeps server only as one that may hold it, so the next
 		// pass pushes the copy again, in delivery or not.
-		again, err := tx.forgetHeldOn(server)
+		again, err := tx.forgetHeldOn(server, now)
 		if err != nil {
 			return err
 		}
-		lost = len(ids) + again
+		lost = len(ids) - held + again
 		return nil
 	})
 	return lost, old, err
@@ -354,7 +358,8 @@ func singleMark(v []byte) (server string, since time.Time, pushed []string, ok b
 // settles the mark treats the server as one of those that may hold the
 // copy: it gets the discard (settleSingleMark, ShadowRecopied). A new
 // database id of that server (ShadowHolderSeen) makes it such a server
-// only (forgetHeldOn), and the copy is pushed again. A commit that writes the mark again for another reason may keep it as
+// only (forgetHeldOn), the mark naming it as the server whose copy was
+// lost, since then, and the copy is pushed again. A commit that writes the mark again for another reason may keep it as
 // such a server only (singleMark reads the names without the prefix):
 // the copy is then pushed again at the next pass, in delivery or not.
 const heldPrefix = "\x03"
@@ -386,8 +391,12 @@ func (t *Tx) heldCopy(id ID) string {
 
 // forgetHeldOn turns every mark that names server as the holder of a
 // copy made again while in delivery (heldPrefix) into one that keeps
-// server only as a server that may hold it; it returns how many.
-func (t *Tx) forgetHeldOn(server string) (int, error) {
+// server only as a server that may hold it; it returns how many. The
+// mark then names server as the one whose copy was lost, since now (when
+// its new database was met): what the views say (shadow single, message
+// show), not the server an earlier push failed on and that push's time
+// (rt19f F2). A refusal kept stays.
+func (t *Tx) forgetHeldOn(server string, now time.Time) (int, error) {
 	b := t.tx.Bucket(bucketSingle)
 	type mark struct {
 		k, v []byte
@@ -410,8 +419,12 @@ func (t *Tx) forgetHeldOn(server string) (int, error) {
 			continue
 		}
 		n++
-		_, since, pushed, _ := singleMark(f.v) // names without the prefix
-		if err := t.markSingleKind(ID(binary.BigEndian.Uint64(f.k)), markHead(f.v), since, pushed); err != nil {
+		_, _, pushed, _ := singleMark(f.v) // names without the prefix
+		head := server
+		if r := singleRefusal(f.v); r != "" {
+			head += refusedSep + r
+		}
+		if err := t.markSingleKind(ID(binary.BigEndian.Uint64(f.k)), head, now, pushed); err != nil {
 			return 0, err
 		}
 	}
@@ -525,6 +538,43 @@ func (q *Manager) RecopyRefused(id ID, server, reply string) error {
 	return q.store.Update(context.Background(), func(tx *Tx) error {
 		return tx.setRefused(id, server+": "+reply)
 	})
+}
+
+// RecopyPushing is the commit before message id's copy is pushed again
+// to server: it raises server's rollback mark (marks.go) and returns it,
+// and, for a message still marked held by this server only, withdraws a
+// discard of that copy (its org id) owed to server and not fetched yet —
+// written for an earlier push to it that was abandoned (nameCopyHolder,
+// settleSingleMark). Fetched after this push stored the copy, it would
+// drop the copy this server is about to name (rt19f F1's other side).
+// server is kept as one that may hold the copy (addPushed), so that
+// whatever the push's outcome it gets the discard again once the copy is
+// made elsewhere or no longer needed. A crash after this commit leaves
+// the same: the mark, server in it.
+func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
+	var n uint64
+	now := q.clk.Now()
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		var err error
+		if n, err = tx.bumpHolderMark(server); err != nil {
+			return err
+		}
+		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
+			return nil // copied or gone meanwhile: the push names nothing
+		}
+		m, err := tx.Get(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil || m.OrgID == "" || !needsCopyMarked(m) {
+			return err
+		}
+		if err := tx.addPushed(id, server, now); err != nil {
+			return err
+		}
+		return tx.DeleteDiscards(server, []string{m.OrgID})
+	})
+	return n, err
 }
 
 // RecopyUnconfirmed records that a copy of message id, marked held by
@@ -796,6 +846,30 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		return err
 	}
 	return t.Put(m)
+}
+
+// CopyHolderOf returns the shadow server whose copy backs message id now
+// ("" for none): the one its record names while the message needs its
+// copy (needsCopy). A message held by an operator or kept in the
+// quarantine names its server still (a takeover resubmission merges into
+// it: hold.go), but the commit that held it discarded the copy — unless
+// another record here still needs that copy (siblingcopy.go: then no
+// discard was written, and the copy is kept). The copy made again on a
+// server while the message was in delivery is its mark's (SingleCopyOf).
+func (q *Manager) CopyHolderOf(id ID) string {
+	var out string
+	_ = q.store.View(func(tx *Tx) error {
+		m, err := tx.Get(id)
+		switch {
+		case err != nil || m.ShadowServer == "" || m.ShadowID == "":
+		case needsCopy(m):
+			out = m.ShadowServer
+		case (m.State == Suspended || m.State == Quarantined) && tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID):
+			out = m.ShadowServer
+		}
+		return nil
+	})
+	return out
 }
 
 // SingleCopyCount is the number of marks (for the metrics): messages held

@@ -15,7 +15,7 @@ import (
 // per shadow server H, a counter (bucket holdermarks) raised in every
 // commit that stores a message naming H as the keeper of its copy
 // (PutNew: a copy on receipt's commit, a message relayed here by H in a
-// shadow session; BumpHolderMark before a copy is made again). It only
+// shadow session; RecopyPushing before a copy is made again). It only
 // grows, so a database that presents less than H saw before is an older
 // file of the same database.
 //

@@ -180,7 +180,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			if res[i].Err != nil {
 				continue
 			}
-			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, now, q.policy().MessageExpiration+shadowExpiryGrace)
+			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, dbID, mark, now, q.policy().MessageExpiration+shadowExpiryGrace)
 			if err != nil {
 				return err
 			}
@@ -253,15 +253,18 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 // reply was lost: kept once, so that one discard removes it; the
 // recipients it lacked added to it), neither
 // when its discard came first or every recipient is quarantined here.
-func keepCopyTx(tx *Tx, m *Message, body Body, primary string, now time.Time, foldTTL time.Duration) (stored, again bool, err error) {
-	early, err := tx.TakeEarlyDiscard(primary, m.OrgID)
+// mark is the rollback mark the copy came with (0 for none) and dbID the
+// primary's database id: a discard kept before a copy pushed after it
+// does not apply to that copy (earlystale.go).
+func keepCopyTx(tx *Tx, m *Message, body Body, primary, dbID string, mark uint64, now time.Time, foldTTL time.Duration) (stored, again bool, err error) {
+	early, err := tx.takeEarlyForPush(primary, m.OrgID, dbID, mark)
 	if err != nil || early {
 		return false, false, err
 	}
 	// Partial discards that came before the copy (applyPartialDiscardTx):
 	// those recipients are done at the primary, and the copy is kept
 	// without them (none left: not kept, as after a full discard).
-	if m.Rcpts, err = tx.takeEarlyPartials(primary, m.OrgID, m.Rcpts); err != nil || len(m.Rcpts) == 0 {
+	if m.Rcpts, err = tx.takeEarlyPartials(primary, m.OrgID, dbID, mark, m.Rcpts); err != nil || len(m.Rcpts) == 0 {
 		return false, false, err
 	}
 	if kept := tx.receiptCopies(primary, m.OrgID); len(kept) > 0 {
@@ -630,14 +633,16 @@ func (t *Tx) receiptCopyRecords(primary, sid string) []*Message {
 
 // takeEarlyPartials returns rcpts without those a partial discard for
 // the copy on receipt sid of primary, kept before the copy came, names;
-// those discards are taken (forgotten) in tx.
-func (t *Tx) takeEarlyPartials(primary, sid string, rcpts []Recipient) ([]Recipient, error) {
+// those discards are taken (forgotten) in tx — one kept before a copy
+// pushed after it (mark, dbID: takeEarlyForPush) is forgotten without
+// leaving its recipient out.
+func (t *Tx) takeEarlyPartials(primary, sid, dbID string, mark uint64, rcpts []Recipient) ([]Recipient, error) {
 	if k, _ := t.tx.Bucket(bucketEarly).Cursor().First(); k == nil || !orgid.Valid(sid) {
 		return rcpts, nil
 	}
 	var keep []Recipient
 	for _, r := range rcpts {
-		done, err := t.TakeEarlyDiscard(primary, earlyPartialID(sid, r.Addr))
+		done, err := t.takeEarlyForPush(primary, earlyPartialID(sid, r.Addr), dbID, mark)
 		if err != nil {
 			return nil, err
 		}

@@ -37,8 +37,12 @@ import (
 //	          discard notifications owed to shadow servers (SR-3), kept
 //	          until the reply carrying them was written
 //	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
+//	          ‖ the primary's rollback mark stored then (8, BE) ‖ its
+//	          database id (earlystale.go; an earlier release wrote the
+//	          time alone, and prunes only such entries)
 //	          discards that arrived while their message was still in
-//	          delivery here; the commit of its results consumes them
+//	          delivery here, or before their copy on receipt; the commit
+//	          of its results (or of the copy) consumes them
 //	delivered database ‖ 0x00 ‖ sha256(org id ‖ 0x00 ‖ recipient)[:16] → delivered-at (8, BE)
 //	          final deliveries into mailbox databases, to suppress
 //	          duplicates (SR-11), keyed on the organisation message id

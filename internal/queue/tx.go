@@ -497,7 +497,9 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucket)
 	var stale [][]byte
 	_ = b.ForEach(func(k, v []byte) error {
-		if len(stale) < limit && len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < nanos(cutoff) {
+		// The time is the first 8 bytes (an early discard's mark and
+		// database id follow it: AddEarlyDiscard).
+		if len(stale) < limit && len(v) >= 8 && int64(binary.BigEndian.Uint64(v[:8])) < nanos(cutoff) {
 			stale = append(stale, bytes.Clone(k))
 		}
 		return nil
@@ -510,11 +512,17 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 	return len(stale), nil
 }
 
-// AddEarlyDiscard records a discard for a message still in delivery.
+// AddEarlyDiscard records a discard for a message still in delivery, or
+// for a copy on receipt not stored here yet, with the rollback mark
+// stored for primary as it comes (and the database id it is of): a copy
+// pushed later with a higher mark is a new one, which it must not
+// settle (earlystale.go).
 func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
-	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), v[:])
+	mark, db := t.primaryMark(primary)
+	v := make([]byte, 16, 16+len(db))
+	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
+	binary.BigEndian.PutUint64(v[8:], mark)
+	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), append(v, db...))
 }
 
 // TakeEarlyDiscard reports and forgets an early discard.

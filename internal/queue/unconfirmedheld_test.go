@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,65 @@ func TestUnconfirmedPushDiscardedWhenCopiedElsewhereInDelivery(t *testing.T) {
 		}
 		if ds := discards(s, "hub-d"); len(ds) != 0 {
 			t.Fatalf("discards for hub-d %v; want none (it holds the copy)", ds)
+		}
+	})
+
+	// rt19f F2: the copy on hub-b not answered in time (the mark names
+	// hub-b since then), made on hub-c during the attempt; later hub-c
+	// loses its database. The views name hub-c, the holder gone, and when
+	// that was noticed — not hub-b and the push's time — and the count of
+	// messages whose copy was lost is one.
+	t.Run("holder of the copy made in delivery loses its database", func(t *testing.T) {
+		q, s := primary()
+		if _, _, err := q.ShadowHolderSeen("hub-c", "dbC"); err != nil {
+			t.Fatal(err)
+		}
+		m := inDelivery(q, s, "hub-b")
+		if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Hour)
+		if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Hour)
+		noticed := clk.Now()
+		lost, _, err := q.ShadowHolderSeen("hub-c", "dbC2")
+		if err != nil || lost != 1 {
+			t.Fatalf("ShadowHolderSeen: %d lost, %v; want 1", lost, err)
+		}
+		list, err := q.SingleCopies()
+		if err != nil || len(list) != 1 {
+			t.Fatalf("SingleCopies: %+v, %v; want the message", list, err)
+		}
+		if sc := list[0]; sc.Lost != "hub-c" || !sc.Since.Equal(noticed) {
+			t.Fatalf("shadow single: copy lost on %q since %v; want hub-c since %v (hub-b only failed to answer a push)", sc.Lost, sc.Since, noticed)
+		}
+		if sc, ok := q.SingleCopyOf(m.ID); !ok || !strings.Contains(sc.String(), "its shadow copy on hub-c was lost") {
+			t.Fatalf("message show: %q; want the copy on hub-c lost", sc.String())
+		}
+		if n := q.SingleCopyCount(); n != 1 {
+			t.Fatalf("metric: %d; want 1", n)
+		}
+	})
+
+	// The count of messages whose copy a new database lost leaves out a
+	// message another holder keeps a copy of (the variant above): it is
+	// not made again.
+	t.Run("lost count leaves out a copy held elsewhere", func(t *testing.T) {
+		q, s := primary()
+		if _, _, err := q.ShadowHolderSeen("hub-c", "dbC"); err != nil {
+			t.Fatal(err)
+		}
+		m := inDelivery(q, s, "hub-c")
+		if err := q.MarkSingleCopy(m.ID, "hub-c", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.ShadowRecopied(m.ID, "hub-d"); err != nil {
+			t.Fatal(err)
+		}
+		if lost, _, err := q.ShadowHolderSeen("hub-c", "dbC2"); err != nil || lost != 0 {
+			t.Fatalf("ShadowHolderSeen: %d lost, %v; want 0 (hub-d holds the copy)", lost, err)
 		}
 	})
 }

@@ -1,0 +1,69 @@
+package queue
+
+import "encoding/binary"
+
+// Early discards and copies pushed after them (rt19f F1's other side). A
+// primary's discard of a copy on receipt this server does not hold yet is
+// kept in bucket early (receiptcopy.go, partialdiscard.go) so that the
+// push it was for, still on its way — a push the primary abandoned at its
+// bound while this server hung, stored when it runs again — is not kept.
+// But the push may never be stored (the session broke before the body's
+// end, the commit failed, the copy was refused), and the same org id can
+// come again from the same primary: a copy made again after the server
+// the primary named instead was lost, or the copy of a second record of
+// it. Taken by that later push, the stale discard would have it answered
+// "Shadow copy already discarded" and not kept: the primary reads a 250,
+// names this server, and believes in a copy that does not exist — losing
+// the primary would then lose the acknowledged message.
+//
+// So an early discard records the rollback mark stored for its primary
+// when it came (marks.go; with the database id it is of), and applies to
+// a copy only when that copy's own mark (XSHADOWMARK=: the value the
+// primary's commit of it raised its counter to) is not above it:
+//
+//   - The push the discard was for: its commit at the primary came before
+//     the push began, the discard after the push was abandoned, and the
+//     mark presented with the discard (the XQUERYDISCARD reply's, read
+//     there after the discards it lists, and stored here before the
+//     commit that keeps them) after that. Its mark is at most the one
+//     recorded: not kept, as before.
+//   - A copy whose commit at the primary came after this server kept the
+//     discard: every mark stored here was read there before that commit,
+//     so its mark is higher. The discard is stale: it is forgotten in the
+//     commit that keeps the copy, and the copy is kept.
+//
+// A copy of another database id of the primary (it lost its database:
+// SR-7) is a new one as well. A copy without a mark, or a discard kept
+// with none (a peer below shadow verb version 7, or an entry of an earlier
+// release), cannot be placed: the discard applies, as it always did. What
+// remains open: a copy whose commit at the primary falls between the
+// reading of the discard reply there and this server's commit of it —
+// taken for the abandoned push, not kept; and a discard pushed with
+// XDISCARD in a session whose XSHADOW mark is older than the discard —
+// the abandoned push may then be kept, a copy the primary no longer
+// names (a duplicate if the primary is lost, asked about after an hour
+// otherwise), never a copy lost.
+
+// takeEarlyForPush reports whether the early discard kept under id for
+// primary applies to a copy pushed now with mark (0 for none) by
+// primary's database dbID, and forgets the entry either way.
+func (t *Tx) takeEarlyForPush(primary, id, dbID string, mark uint64) (bool, error) {
+	b := t.tx.Bucket(bucketEarly)
+	k := discardKey(primary, id)
+	v := b.Get(k)
+	if v == nil {
+		return false, nil
+	}
+	applies := true
+	if len(v) >= 16 && mark > 0 {
+		seen, db := binary.BigEndian.Uint64(v[8:16]), string(v[16:])
+		switch {
+		case seen == 0:
+		case db != "" && dbID != "" && db != dbID:
+			applies = false // another database's discard (SR-7)
+		case mark > seen:
+			applies = false // a copy committed after the discard came
+		}
+	}
+	return applies, b.Delete(k)
+}
