@@ -406,12 +406,6 @@ func unstuffData(dst, raw []byte) []byte {
 	return out
 }
 
-func splitCommand(line []byte) (verb, arg string) {
-	s := strings.TrimRight(string(line), "\r\n")
-	verb, arg, _ = strings.Cut(s, " ")
-	return strings.ToUpper(verb), strings.TrimSpace(arg)
-}
-
 // Write passes go-smtp's replies on (one line per call: go-smtp's
 // textproto writer flushes each line), editing its EHLO reply, noticing
 // the 354 that starts a DATA body and the 334 that asks for a SASL
