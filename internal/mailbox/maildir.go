@@ -139,6 +139,11 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 	return d.DeliverWith(local, domain, from, name, body, tail, Options{})
 }
 
+// fileNameSafe makes a message name or host name one file name part
+// (no directory, no Maildir info separator); built once, for every
+// delivery.
+var fileNameSafe = strings.NewReplacer("/", "_", ":", "_")
+
 // DeliverWith is DeliverFrom looking for an earlier copy as o says:
 // by its name everywhere in the mailbox (CheckNames, DeliverFrom's), in
 // the inbox at a fixed cost with no directory read (CheckFirst), or by
@@ -154,7 +159,7 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 			return err
 		}
 	}
-	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
+	name = fileNameSafe.Replace(name)
 	switch o.Check {
 	case CheckFirst:
 		if hasFirst(dir, name) {
@@ -169,7 +174,7 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 			return ErrAlreadyDelivered
 		}
 	}
-	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
+	host := fileNameSafe.Replace(d.Hostname)
 	tmp := filepath.Join(dir, "tmp", fmt.Sprintf("%s.%s.%d.%d", name, host, os.Getpid(), d.seq.Add(1)))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
