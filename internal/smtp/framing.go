@@ -568,9 +568,11 @@ func readCommandLine(line []byte) commandLine {
 // "STARTTLSX" for STARTTLS).
 func (c commandLine) wholeVerb() bool { return strings.ToUpper(c.first) == c.cmd }
 
-// hand gives go-smtp one complete line.
+// hand gives go-smtp one complete line, in a buffer the session keeps
+// (Read slices pending to nothing as go-smtp takes it).
 func (v *verbConn) hand(line []byte) {
-	v.pending = append(v.pending[:0], line...)
+	v.handBuf = append(v.handBuf[:0], line...)
+	v.pending = v.handBuf
 }
 
 // crlfOnly: line ends in CRLF and has no other CR or LF.

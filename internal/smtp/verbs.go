@@ -109,6 +109,7 @@ type verbConn struct {
 	// organisation CA verified: the client is then that transport server.
 	certNames  []string
 	pending    []byte // one vetted line waiting for go-smtp's Read
+	handBuf    []byte // pending's buffer, kept for the next line (hand)
 	mode       int
 	dstate     int          // where DATA's end-of-data scan stands (modeData)
 	rawLen     int64        // the DATA body's bytes so far, as received
