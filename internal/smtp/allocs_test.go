@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"bufio"
+	"io"
+	"net"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,41 @@ func TestFastPathAllocations(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("hand: %v allocations per line, want 0", n)
+	}
+}
+
+// A write to the next hop the socket takes at once (peerWriteConn, with
+// the client's await function set, as on every outbound session)
+// allocates nothing: it is every command and body write of the fast
+// path.
+func TestPeerWriteAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	w := newPeerWriteConn(nc)
+	w.c = &Client{awaitReply: func() func() { return func() {} }}
+	line := []byte("NOOP\r\n")
+	if n := testing.AllocsPerRun(50, func() {
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a write the socket took at once: %v allocations, want 0", n)
 	}
 }
