@@ -65,8 +65,10 @@ func field(s string) string {
 	if !strings.ContainsAny(s, "\t\n\r") {
 		return s
 	}
-	return strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
+	return controlsEscaped.Replace(s)
 }
+
+var controlsEscaped = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`) // built once
 
 // messageActionOffered says whether the console offers action on a
 // message the operator sees in state (queue.StateView), following the

@@ -10,7 +10,12 @@
 // a mail reader could show with another author than the one a lenient
 // parser would pick — including a display name that shows an address of
 // another domain, or a comment that shows an address, once encoded words
-// are decoded — is no author at all). It imports nothing of umbra's.
+// are decoded as a reader decodes them, adjacent ones joined — is no
+// author at all). The decoding is the package's own, not
+// mime.WordDecoder's: that one keeps a word with a stray '=' or base64
+// without padding as written, and a reader that decodes it anyway would
+// show an address Mailboxes did not see (TestMailboxes). It imports
+// nothing of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

@@ -37,7 +37,9 @@ func (e *MailboxError) Error() string { return e.Why }
 // character, a line break that is not folding (CRLF or LF followed by
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
-// "=?utf-8?q?ceo=40x?=", "(ceo@x)"), or an encoded word in an addr-spec
+// "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
+// does — base64 without padding, a stray '=' in a Q word — and the white
+// space between two words dropped, RFC 2047 §6.2), or an encoded word in an addr-spec
 // (RFC 2047 §5) is an error (*MailboxError), never a guess. Allowed as
 // RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
 // that decode to a name,
@@ -160,21 +162,36 @@ func (p *mboxParser) cfws() error {
 	return nil
 }
 
-// token kinds of a phrase or local part.
-const (
-	tokWord = iota
-	tokDot
-)
+// wordKinds sums up the tokens of a phrase or local part (words: atoms
+// and quoted strings; dots), as read, without a list of them.
+type wordKinds struct {
+	n         int  // tokens read
+	dotFirst  bool // the first is a dot
+	alternate bool // word, dot, word, …: each token's kind so far alternates, from a word
+}
+
+// add counts one token, a word or a dot.
+func (k *wordKinds) add(word bool) {
+	if k.n == 0 {
+		k.dotFirst, k.alternate = !word, word
+	} else if word != (k.n%2 == 0) {
+		k.alternate = false
+	}
+	k.n++
+}
+
+// isDotWords: word *("." word), RFC 5322 §4.4 obs-local-part.
+func (k wordKinds) isDotWords() bool { return k.n%2 == 1 && k.alternate }
 
 // words reads atoms, quoted strings and dots (with CFWS between) up to
 // the first other character; it returns their kinds and the text from
 // the first to the last, as written.
-func (p *mboxParser) words() ([]int, string, error) {
-	var kinds []int
+func (p *mboxParser) words() (wordKinds, string, error) {
+	var kinds wordKinds
 	start, last := -1, -1
 	for {
 		if err := p.cfws(); err != nil {
-			return nil, "", err
+			return wordKinds{}, "", err
 		}
 		if p.end() {
 			break
@@ -183,20 +200,20 @@ func (p *mboxParser) words() ([]int, string, error) {
 		switch {
 		case c == '"':
 			if err := p.quoted(); err != nil {
-				return nil, "", err
+				return wordKinds{}, "", err
 			}
-			kinds = append(kinds, tokWord)
+			kinds.add(true)
 		case c == '.':
 			p.i++
-			kinds = append(kinds, tokDot)
+			kinds.add(false)
 		case isAtext(c):
 			for p.i < len(p.s) && isAtext(p.s[p.i]) {
 				p.i++
 			}
-			kinds = append(kinds, tokWord)
+			kinds.add(true)
 		default:
 			if start < 0 {
-				return nil, "", nil
+				return wordKinds{}, "", nil
 			}
 			return kinds, p.s[start:last], nil
 		}
@@ -206,7 +223,7 @@ func (p *mboxParser) words() ([]int, string, error) {
 		last = p.i
 	}
 	if start < 0 {
-		return nil, "", nil
+		return wordKinds{}, "", nil
 	}
 	return kinds, p.s[start:last], nil
 }
@@ -228,19 +245,6 @@ func (p *mboxParser) quoted() error {
 	return &MailboxError{Why: "an unterminated quoted string", At: p.s[start:]}
 }
 
-// isDotWords: word *("." word), RFC 5322 §4.4 obs-local-part.
-func isDotWords(kinds []int) bool {
-	if len(kinds)%2 == 0 {
-		return false
-	}
-	for i, k := range kinds {
-		if (k == tokWord) != (i%2 == 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // mailbox reads one name-addr or addr-spec.
 func (p *mboxParser) mailbox() (Mailbox, error) {
 	kinds, text, err := p.words()
@@ -252,7 +256,7 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 	}
 	switch p.s[p.i] {
 	case '<':
-		if len(kinds) > 0 && kinds[0] != tokWord {
+		if kinds.dotFirst {
 			return Mailbox{}, p.fail("a display name starting with a dot")
 		}
 		shown := shownDomains(text)
@@ -298,17 +302,17 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 }
 
 // addrSpec reads "@" domain after a local part already read.
-func (p *mboxParser) addrSpec(kinds []int, local string) (Mailbox, error) {
+func (p *mboxParser) addrSpec(kinds wordKinds, local string) (Mailbox, error) {
 	if p.end() || p.s[p.i] != '@' {
-		if len(kinds) == 0 {
+		if kinds.n == 0 {
 			return Mailbox{}, p.fail("no address")
 		}
 		return Mailbox{}, p.fail("address " + local + " without a domain")
 	}
-	if len(kinds) == 0 {
+	if kinds.n == 0 {
 		return Mailbox{}, p.fail("an '@' without a local part")
 	}
-	if !isDotWords(kinds) {
+	if !kinds.isDotWords() {
 		// "ceo@example.org <a@x>" read from the start, or "John Doe@x":
 		// a phrase, then '@', outside angle brackets.
 		return Mailbox{}, p.fail("an '@' outside quotes or angle brackets")
@@ -356,37 +360,25 @@ func (p *mboxParser) addrSpec(kinds []int, local string) (Mailbox, error) {
 var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 
 // showsAddress says whether a display name or comment, as written, shows
-// an address to a reader: after decoding its encoded words (in any
-// charset, byte for byte: '@' is 0x40 in every charset a reader would
-// use for a name) and removing quotes and quoted-pair backslashes, an
-// '@' between two address characters (x@y, <x@y>).
+// an address to a reader (shownAddresses).
 func showsAddress(s string) bool {
 	if !strings.Contains(s, "@") && !strings.Contains(s, "=?") {
 		return false
 	}
-	d := encodedWord.ReplaceAllStringFunc(s, decodeWord)
-	d = strings.NewReplacer("\\", "", "\"", "").Replace(d)
-	for i := 1; i+1 < len(d); i++ {
-		if d[i] == '@' && isAddrByte(d[i-1]) && isAddrByte(d[i+1]) {
-			return true
-		}
-	}
-	return false
+	d := shown(s)
+	return nextShownAddress(d, 1) > 0
 }
 
-// shownDomains lists the domains of the addresses showsAddress finds in
-// a display name (x@y: y up to the first byte no address has).
+// shownDomains lists the domains of the addresses a display name shows
+// (showsAddress; x@y: y up to the first byte no address has). The name
+// is decoded once.
 func shownDomains(s string) []string {
-	if !showsAddress(s) {
+	if !strings.Contains(s, "@") && !strings.Contains(s, "=?") {
 		return nil
 	}
-	d := encodedWord.ReplaceAllStringFunc(s, decodeWord)
-	d = strings.NewReplacer("\\", "", "\"", "").Replace(d)
+	d := shown(s)
 	var out []string
-	for i := 1; i+1 < len(d); i++ {
-		if d[i] != '@' || !isAddrByte(d[i-1]) || !isAddrByte(d[i+1]) {
-			continue
-		}
+	for i := nextShownAddress(d, 1); i > 0; i = nextShownAddress(d, i+1) {
 		j := i + 1
 		for j < len(d) && isAddrByte(d[j]) {
 			j++
@@ -394,6 +386,55 @@ func shownDomains(s string) []string {
 		out = append(out, d[i+1:j])
 	}
 	return out
+}
+
+// nextShownAddress is the index of the first '@' at or after from in a
+// shown text d with an address byte on each side (x@y, <x@y>), 0 when
+// there is none.
+func nextShownAddress(d string, from int) int {
+	for i := max(from, 1); i+1 < len(d); i++ {
+		if d[i] == '@' && isAddrByte(d[i-1]) && isAddrByte(d[i+1]) {
+			return i
+		}
+	}
+	return 0
+}
+
+// shown is a display name or comment as a reader shows it: its encoded
+// words decoded (decodeWords) and its quotes and quoted-pair
+// backslashes removed.
+func shown(s string) string {
+	return unquote.Replace(decodeWords(s))
+}
+
+// unquote removes quotes and backslashes (built once: a Replacer is
+// costly to build and safe for concurrent use).
+var unquote = strings.NewReplacer("\\", "", "\"", "")
+
+// decodeWords decodes the encoded words of s (decodeWord: in any
+// charset, byte for byte, '@' being 0x40 in every charset a reader would
+// use for a name), dropping the white space between two of them as a
+// reader does (RFC 2047 §6.2: "ceo" and "@x" shown as "ceo@x").
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	words := encodedWord.FindAllStringIndex(s, -1)
+	if words == nil {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0
+	for k, w := range words {
+		if gap := s[last:w[0]]; k == 0 || strings.Trim(gap, " \t") != "" {
+			b.WriteString(gap)
+		}
+		b.WriteString(decodeWord(s[w[0]:w[1]]))
+		last = w[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 // sameDomain compares two domains as DNS does: case folded, a final
@@ -407,12 +448,12 @@ func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c ==
 // decodeWord decodes one encoded word's text (Q or B) to its bytes, or
 // returns it as written where it does not decode.
 func decodeWord(w string) string {
-	parts := strings.Split(w[2:len(w)-2], "?")
-	if len(parts) != 3 {
+	_, rest, ok := strings.Cut(w[2:len(w)-2], "?") // the charset, not read
+	enc, text, ok2 := strings.Cut(rest, "?")
+	if !ok || !ok2 || strings.Contains(text, "?") {
 		return w
 	}
-	text := parts[2]
-	if parts[1] == "b" || parts[1] == "B" {
+	if enc == "b" || enc == "B" {
 		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(text, "="))
 		if err != nil {
 			return w

@@ -141,6 +141,11 @@ func (d *Maildir) DeliverFrom(local, domain, from, name string, body []byte, tai
 	return d.DeliverWith(local, domain, from, name, body, tail, Options{})
 }
 
+// fileNameSafe makes a message name or host name one file name part
+// (no directory, no Maildir info separator); built once, for every
+// delivery.
+var fileNameSafe = strings.NewReplacer("/", "_", ":", "_")
+
 // DeliverWith is DeliverFrom looking for an earlier copy as o says:
 // by its name everywhere in the mailbox (CheckNames, DeliverFrom's), in
 // the inbox at a fixed cost with no directory read (CheckFirst), or by
@@ -156,8 +161,8 @@ func (d *Maildir) DeliverWith(local, domain, from, name string, body []byte, tai
 			return err
 		}
 	}
-	name = strings.NewReplacer("/", "_", ":", "_").Replace(name)
-	host := strings.NewReplacer("/", "_", ":", "_").Replace(d.Hostname)
+	name = fileNameSafe.Replace(name)
+	host := fileNameSafe.Replace(d.Hostname)
 	if o.Check != CheckFirst {
 		// A first attempt (CheckFirst) follows no write of this
 		// server's for this delivery, so none can have left a file in

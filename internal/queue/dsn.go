@@ -311,8 +311,10 @@ func remoteMTA(hop string) string {
 }
 
 func oneLine(s string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	return lineBreaksToSpaces.Replace(s)
 }
+
+var lineBreaksToSpaces = strings.NewReplacer("\r", " ", "\n", " ") // built once
 
 // retFullNote is why a DSN of kind for m returns the header section
 // although its sender asked RET=FULL, when that is not for the size or

@@ -148,11 +148,14 @@ func isFieldName(s string) bool {
 	return true
 }
 
+// lineBreaksRemoved unfolds a field value (built once).
+var lineBreaksRemoved = strings.NewReplacer("\r\n", "", "\n", "", "\r", "")
+
 // encodeField writes name and the unfolded value as RFC 2047 Q-encoded
 // UTF-8 words (invalid UTF-8 as U+FFFD), one word a line, no line over
 // 76 characters (but for a field name that long itself).
 func encodeField(name, value string) []byte {
-	v := strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(value)
+	v := lineBreaksRemoved.Replace(value)
 	v = strings.TrimLeft(v, " \t")
 	v = strings.ToValidUTF8(v, "\uFFFD")
 	words := strings.Fields(mime.QEncoding.Encode("utf-8", v)) // encoded words hold no space

@@ -153,6 +153,8 @@ type peerWaitSlots struct {
 	free []int64 // released slots, taken again first
 	next int64   // slots handed out so far
 	cut  bool    // StopAtOnce marked the slots: nothing is written after
+
+	slotBuf [peerWaitSlotSize]byte // put's, under mu
 }
 
 // bootID is the identity of the running kernel's boot; nil when the
@@ -333,10 +335,6 @@ func (p *peerWaitSlots) take() (int64, bool) {
 // put writes slot: id, its phase and the checksum; one pwrite, no
 // fsync. On failure the slots are off (off).
 func (p *peerWaitSlots) put(slot int64, id ID, phase byte) error {
-	var b [peerWaitSlotSize]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(id))
-	b[8] = phase
-	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(b[:12], castagnoli))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.f == nil {
@@ -345,6 +343,11 @@ func (p *peerWaitSlots) put(slot int64, id ID, phase byte) error {
 	if p.cut {
 		return nil // the process ends: the slots say how the stop found each attempt
 	}
+	b := &p.slotBuf // a slice of a local array would escape to the heap at every write
+	*b = [peerWaitSlotSize]byte{}
+	binary.BigEndian.PutUint64(b[:8], uint64(id))
+	b[8] = phase
+	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(b[:12], castagnoli))
 	if _, err := p.f.WriteAt(b[:], peerWaitHeaderSize+slot*peerWaitSlotSize); err != nil {
 		p.off(err)
 		return err

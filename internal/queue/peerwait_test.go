@@ -275,6 +275,10 @@ func TestPeerWaitSlotsRead(t *testing.T) {
 	for _, a := range []*attempt{running, waiting, freed} {
 		q.markPhase(a)
 	}
+	// A slot write (six a message) allocates nothing.
+	if n := testing.AllocsPerRun(10, func() { s.pw.put(running.slot-1, 101, slotRunning) }); n != 0 {
+		t.Errorf("a slot write: %v allocations, want 0", n)
+	}
 	freed.own = 0
 	q.markPhase(freed)
 	run := s.pw.run

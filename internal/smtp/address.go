@@ -296,7 +296,9 @@ func validDomain(d string) bool {
 // letters, digits, hyphens (not first or last) and underscores, or
 // non-ASCII (a U-label, checked by the IDNA mapping).
 func validLabels(d string) bool {
-	for _, label := range strings.Split(d, ".") {
+	for rest, more := d, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}

@@ -591,10 +591,12 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 	var texts []string
 	var cur []byte
 	first := 0 // the code of the reply's first line
-	one := make([]byte, 1)
-	next := func() (byte, error) { _, err := r.Read(one); return one[0], err }
+	var next func() (byte, error)
 	if br, ok := r.(io.ByteReader); ok {
 		next = br.ReadByte
+	} else {
+		one := make([]byte, 1)
+		next = func() (byte, error) { _, err := r.Read(one); return one[0], err }
 	}
 	for {
 		b, err := next()

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 )
@@ -43,17 +42,17 @@ func countedCommand(cmd string) string {
 // noCommand labels a reply that answers no command.
 const noCommand = "none"
 
-// lineCommand is the command a command line (or the start of one too
-// long to read whole) is: go-smtp's reading of its verb, else its first
-// word.
-func lineCommand(line []byte) string {
-	if cmd := goSMTPVerb(line); cmd != "" {
+// lineCommand is the command a command line (its CRLF taken off; or the
+// start of one too long to read whole) is: go-smtp's reading of its
+// verb, else its first word.
+func lineCommand(s string) string {
+	if cmd := goSMTPVerb(s); cmd != "" {
 		return cmd
 	}
-	if i := bytes.IndexAny(line, " \r\n"); i >= 0 {
-		line = line[:i]
+	if i := strings.IndexAny(s, " \r\n"); i >= 0 {
+		s = s[:i]
 	}
-	return strings.ToUpper(string(line))
+	return strings.ToUpper(s)
 }
 
 // countReply counts the final reply line b if it answers the command

@@ -300,7 +300,10 @@
 //     AUTH exchange (saslBareNewline), so the client's next line is a
 //     command again.
 //   - The layer classifies a line by go-smtp's own parser (goSMTPVerb), so
-//     both always agree which command a line is. go-smtp's replies get the
+//     both always agree which command a line is. It reads each line once
+//     (readCommandLine: blanks before the CRLF trimmed, a BDAT line's
+//     kept; the verb and argument read once), and the metric's label
+//     and the dispatch both use that reading. go-smtp's replies get the
 //     RFC 5321 codes where its own differ (replycodes.go: 503 for a
 //     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
 //     and AUTH on a connector with no mechanism is 502 5.5.1. The

@@ -156,8 +156,10 @@ func (v *verbConn) fillCommand() error {
 		v.refreshDeadline()
 	}
 	line, tooLong, err := v.readLine()
+	var c commandLine
 	if !v.sasl && (tooLong || err == nil) {
-		v.due = countedCommand(lineCommand(trimTrailingBlanks(line))) // cmdcount.go; a SASL response answers AUTH
+		c = readCommandLine(line)
+		v.due = countedCommand(c.cmd) // cmdcount.go; a SASL response answers AUTH
 	}
 	if tooLong {
 		// The rest of the line cannot be told from a command: the
@@ -196,14 +198,9 @@ func (v *verbConn) fillCommand() error {
 		v.hand(v.saslResponse(line))
 		return nil
 	}
-	if lineCommand(line) != "BDAT" {
-		// RFC 5321 §4.1.1: trailing white space is tolerated ("NOOP ",
-		// "RSET\t", "DATA  "), before the verb is read; the line is
-		// traced as received. BDAT keeps its strict syntax (parseBDAT).
-		line = trimTrailingBlanks(line)
-	}
-	verb, arg := splitCommand(line)
-	cmd := lineCommand(line)
+	// The line as read once (readCommandLine): trailing blanks trimmed
+	// except a BDAT's, its command and its argument.
+	line, cmd, arg := c.line, c.cmd, c.arg
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit("junk command limit")
@@ -229,7 +226,7 @@ func (v *verbConn) fillCommand() error {
 	if cmd == "BDAT" {
 		return v.bdatCommand(line)
 	}
-	if cmd == "STARTTLS" && verb != "STARTTLS" {
+	if cmd == "STARTTLS" && !c.wholeVerb() {
 		// go-smtp takes any line starting "STARTTLS" for STARTTLS.
 		v.reply(replyUnrecognized)
 		return nil
@@ -367,7 +364,7 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 	case "EHLO":
-		if verb == "EHLO" && arg == "" {
+		if arg == "" { // "EHLO" is the line's whole first word (readCommandLine)
 			// go-smtp's reply would name HELO; nothing changes state.
 			v.reply("501 5.5.2 Domain/address argument required for EHLO")
 			return nil
@@ -552,9 +549,47 @@ func trimTrailingBlanks(line []byte) []byte {
 	return append(t[:len(t):len(t)], '\r', '\n')
 }
 
-// hand gives go-smtp one complete line.
+// commandLine is a command line as the layer reads it, once per line
+// (readCommandLine), for the metric's label and the dispatch alike.
+type commandLine struct {
+	// line is what the layer acts on and go-smtp may be handed: the
+	// line with the blanks before its CRLF dropped (RFC 5321 §4.1.1:
+	// "NOOP ", "RSET\t", "DATA  " are tolerated), except a BDAT line,
+	// which keeps its strict syntax (parseBDAT) and is taken as received.
+	line []byte
+	// cmd is go-smtp's reading of the trimmed line's verb, else its
+	// first word, upper-cased (lineCommand).
+	cmd string
+	// arg is the text after the first space, white space trimmed;
+	// first is the first word as written.
+	arg, first string
+}
+
+// readCommandLine reads a command line (CRLF-terminated; or the start
+// of one too long to read whole, or one with a bare CR or LF, for which
+// only cmd counts): trailing blanks trimmed once, the text made a
+// string once, the verb read once.
+func readCommandLine(line []byte) commandLine {
+	t := trimTrailingBlanks(line)
+	s := string(bytes.TrimRight(t, "\r\n"))
+	c := commandLine{line: t, cmd: lineCommand(s)}
+	c.first, c.arg, _ = strings.Cut(s, " ")
+	c.arg = strings.TrimSpace(c.arg)
+	if c.cmd == "BDAT" {
+		c.line = line
+	}
+	return c
+}
+
+// wholeVerb: the first word of the line is its command (go-smtp takes
+// "STARTTLSX" for STARTTLS).
+func (c commandLine) wholeVerb() bool { return strings.ToUpper(c.first) == c.cmd }
+
+// hand gives go-smtp one complete line, in a buffer the session keeps
+// (Read slices pending to nothing as go-smtp takes it).
 func (v *verbConn) hand(line []byte) {
-	v.pending = append(v.pending[:0], line...)
+	v.handBuf = append(v.handBuf[:0], line...)
+	v.pending = v.handBuf
 }
 
 // crlfOnly: line ends in CRLF and has no other CR or LF.
@@ -565,13 +600,12 @@ func crlfOnly(line []byte) bool {
 }
 
 // goSMTPVerb is the command go-smtp's parseCmd (parse.go, v0.25.1) makes
-// of a line, "" where it refuses the line. The layer classifies lines
-// by it, so that it never disagrees with go-smtp about which command a
-// line is.
-func goSMTPVerb(line []byte) string {
-	s := strings.TrimRight(string(line), "\r\n")
+// of a line (its CRLF taken off), "" where it refuses the line. The layer
+// classifies lines by it, so that it never disagrees with go-smtp about
+// which command a line is.
+func goSMTPVerb(s string) string {
 	switch {
-	case strings.HasPrefix(strings.ToUpper(s), "STARTTLS"):
+	case hasPrefixUpper(s, "STARTTLS"):
 		return "STARTTLS"
 	case len(s) < 4 || len(s) == 5:
 		return ""
@@ -579,6 +613,19 @@ func goSMTPVerb(line []byte) string {
 		return ""
 	}
 	return strings.ToUpper(s[:4])
+}
+
+// hasPrefixUpper is strings.HasPrefix(strings.ToUpper(s), p) for an
+// upper-case ASCII p, without upper-casing the whole of s where the
+// bytes it compares are ASCII (the usual case).
+func hasPrefixUpper(s, p string) bool {
+	for i := 0; i < len(p) && i < len(s); i++ {
+		if s[i] >= 0x80 {
+			// A rune whose upper case is ASCII ('ſ' is 'S'): go-smtp's own way.
+			return strings.HasPrefix(strings.ToUpper(s), p)
+		}
+	}
+	return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p)
 }
 
 // parseBDAT parses "BDAT" SP chunk-size [SP "LAST"] CRLF (RFC 3030),

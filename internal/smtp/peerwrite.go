@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -25,11 +26,23 @@ type peerWriteConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: plain writes (a connection with no socket)
 	c   *Client         // set once the client exists: its await function
+
+	// The state of the Write under way, kept here with the function the
+	// socket calls (writeFD, made once) so that a write allocates
+	// nothing; mu holds it for one Write at a time (the socket takes
+	// one writer at a time anyway).
+	mu      sync.Mutex
+	b       []byte
+	n       int
+	done    func()
+	werr    error
+	writeFD func(fd uintptr) bool
 }
 
 // newPeerWriteConn wraps the connection of an outbound session.
 func newPeerWriteConn(conn net.Conn) *peerWriteConn {
 	w := &peerWriteConn{Conn: conn}
+	w.writeFD = w.write
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -50,32 +63,12 @@ func (w *peerWriteConn) Write(b []byte) (int, error) {
 	if w.raw == nil || w.c == nil || w.c.awaitReply == nil || len(b) == 0 {
 		return w.Conn.Write(b)
 	}
-	var done func()
-	n := 0
-	var werr error
-	err := w.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-			case e == syscall.EAGAIN:
-				if done == nil {
-					done = w.c.awaitingReply() // blocked on the next hop from here
-				}
-				return false // the runtime waits until the socket takes more (or the deadline)
-			case e != nil:
-				werr = os.NewSyscallError("write", e)
-				return true
-			case m == 0:
-				werr = io.ErrUnexpectedEOF
-				return true
-			}
-		}
-		return true
-	})
+	w.mu.Lock()
+	w.b, w.n, w.done, w.werr = b, 0, nil, nil
+	err := w.raw.Write(w.writeFD)
+	n, done, werr := w.n, w.done, w.werr
+	w.b, w.done, w.werr = nil, nil, nil
+	w.mu.Unlock()
 	if done != nil {
 		done()
 	}
@@ -86,4 +79,30 @@ func (w *peerWriteConn) Write(b []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "tcp", Source: w.LocalAddr(), Addr: w.RemoteAddr(), Err: err}
 	}
 	return n, nil
+}
+
+// write is the socket's side of Write: it writes w.b from w.n on, and
+// says false to be called again once the socket takes more.
+func (w *peerWriteConn) write(fd uintptr) bool {
+	for w.n < len(w.b) {
+		m, e := syscall.Write(int(fd), w.b[w.n:])
+		if m > 0 {
+			w.n += m
+		}
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			if w.done == nil {
+				w.done = w.c.awaitingReply() // blocked on the next hop from here
+			}
+			return false // the runtime waits until the socket takes more (or the deadline)
+		case e != nil:
+			w.werr = os.NewSyscallError("write", e)
+			return true
+		case m == 0:
+			w.werr = io.ErrUnexpectedEOF
+			return true
+		}
+	}
+	return true
 }

@@ -109,6 +109,7 @@ type verbConn struct {
 	// organisation CA verified: the client is then that transport server.
 	certNames  []string
 	pending    []byte // one vetted line waiting for go-smtp's Read
+	handBuf    []byte // pending's buffer, kept for the next line (hand)
 	mode       int
 	dstate     int          // where DATA's end-of-data scan stands (modeData)
 	rawLen     int64        // the DATA body's bytes so far, as received
@@ -409,12 +410,6 @@ func unstuffData(dst, raw []byte) []byte {
 		out, i = append(out, raw[i:i+j+2]...), i+j+2
 	}
 	return out
-}
-
-func splitCommand(line []byte) (verb, arg string) {
-	s := strings.TrimRight(string(line), "\r\n")
-	verb, arg, _ = strings.Cut(s, " ")
-	return strings.ToUpper(verb), strings.TrimSpace(arg)
 }
 
 // Write passes go-smtp's replies on (one line per call: go-smtp's
