@@ -10,12 +10,19 @@
 // a mail reader could show with another author than the one a lenient
 // parser would pick — including a display name that shows an address of
 // another domain, or a comment that shows an address, once encoded words
-// are decoded as a reader decodes them, adjacent ones joined — is no
-// author at all). The decoding is the package's own, not
+// are decoded as a reader decodes them, adjacent ones joined, and
+// compatibility forms folded (NFKC: U+FF20 is '@') — is no author at
+// all; the author's own domain shown, in whatever quotes or brackets, is
+// the one author). The decoding is the package's own, not
 // mime.WordDecoder's: that one keeps a word with a stray '=' or base64
 // without padding as written, and a reader that decodes it anyway would
-// show an address Mailboxes did not see (TestMailboxes). It imports
-// nothing of umbra's.
+// show an address Mailboxes did not see (TestMailboxes). Each word is
+// decoded in its charset (charset.go: UTF-16, UTF-32 and UTF-7 by hand,
+// the rest through golang.org/x/text's WHATWG and IANA indexes, not byte
+// for byte: '@' is no 0x40 byte in UTF-16, and a 0x40 byte inside a
+// Big5 or ISO-2022-JP character is no '@'); a word in a charset not
+// decoded there may show anything and is refused as showing an address.
+// It imports nothing of umbra's.
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first

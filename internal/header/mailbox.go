@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"regexp"
 	"strings"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Mailbox is one mailbox of a From: field as written: its local part
@@ -38,8 +41,11 @@ func (e *MailboxError) Error() string { return e.Why }
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
-// does — base64 without padding, a stray '=' in a Q word — and the white
-// space between two words dropped, RFC 2047 §6.2), or an encoded word in an addr-spec
+// does — base64 without padding, a stray '=' in a Q word — each word in
+// its charset, the white space between two words dropped, RFC 2047 §6.2,
+// and compatibility forms folded, "ceo＠x"; a display name may show the
+// author's own domain, in quotes or brackets; a word in a charset not
+// decoded here may show any address), or an encoded word in an addr-spec
 // (RFC 2047 §5) is an error (*MailboxError), never a guess. Allowed as
 // RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
 // that decode to a name,
@@ -142,8 +148,14 @@ func (p *mboxParser) cfws() error {
 			}
 			depth++
 		case depth > 0 && c == ')':
-			if depth--; depth == 0 && showsAddress(p.s[start:p.i+1]) {
-				return &MailboxError{Why: "a comment that shows an address", At: p.s[start:]}
+			if depth--; depth == 0 && mayShow(p.s[start:p.i+1]) {
+				c := shown(p.s[start : p.i+1])
+				if c.unknown != "" {
+					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here (it may show an address)", At: c.unknown}
+				}
+				if a := c.addresses(); len(a) > 0 {
+					return &MailboxError{Why: "a comment that shows an address", At: a[0]}
+				}
 			}
 		case depth > 0 && c == '\\':
 			if p.i++; p.i >= len(p.s) {
@@ -259,7 +271,10 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		if kinds.dotFirst {
 			return Mailbox{}, p.fail("a display name starting with a dot")
 		}
-		shown := shownDomains(text)
+		var name shownText
+		if mayShow(text) {
+			name = shown(text)
+		}
 		p.i++
 		if err := p.cfws(); err != nil {
 			return Mailbox{}, err
@@ -276,11 +291,16 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 			return Mailbox{}, err
 		}
 		// A display name that is the address itself ("a@x.test"
-		// <a@x.test>, as many clients write one) shows the author's own
-		// domain: only another domain shown is a second author.
-		for _, d := range shown {
-			if !sameDomain(d, m.Domain) {
-				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: text}
+		// <a@x.test>, "'a@x.test'" <a@x.test>, as many clients write
+		// one) shows the author's own domain: only another domain
+		// shown is a second author. A word in a charset not decoded
+		// here may show one.
+		if name.unknown != "" {
+			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here (it may show an address)", At: name.unknown}
+		}
+		for _, a := range name.addresses() {
+			if !sameDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
+				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: a}
 			}
 		}
 		if err := p.cfws(); err != nil {
@@ -359,34 +379,91 @@ func (p *mboxParser) addrSpec(kinds wordKinds, local string) (Mailbox, error) {
 // encodedWord: an RFC 2047 encoded word, =?charset?encoding?text?=.
 var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 
-// showsAddress says whether a display name or comment, as written, shows
-// an address to a reader (shownAddresses).
-func showsAddress(s string) bool {
-	if !strings.Contains(s, "@") && !strings.Contains(s, "=?") {
-		return false
-	}
-	d := shown(s)
-	return nextShownAddress(d, 1) > 0
+// shownText is a display name or comment as readers show it (shown):
+// one text, or two where a word's byte order is read either way.
+type shownText struct {
+	views   []string
+	unknown string // the first encoded word in a charset not decoded here
 }
 
-// shownDomains lists the domains of the addresses a display name shows
-// (showsAddress; x@y: y up to the first byte no address has). The name
-// is decoded once.
-func shownDomains(s string) []string {
-	if !strings.Contains(s, "@") && !strings.Contains(s, "=?") {
-		return nil
+// mayShow says whether a display name or comment, as written, could
+// show an address at all: an '@', an encoded word, or a character that
+// is not ASCII (a compatibility form of '@', U+FF20, U+FE6B).
+func mayShow(s string) bool {
+	if strings.Contains(s, "@") || strings.Contains(s, "=?") {
+		return true
 	}
-	d := shown(s)
-	var out []string
-	for i := nextShownAddress(d, 1); i > 0; i = nextShownAddress(d, i+1) {
-		j := i + 1
-		for j < len(d) && isAddrByte(d[j]) {
-			j++
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
 		}
-		out = append(out, d[i+1:j])
+	}
+	return false
+}
+
+// shown is a display name or comment as a reader shows it: its encoded
+// words decoded in their charsets (decodeWords), compatibility forms
+// folded (NFKC: U+FF20 and U+FE6B are '@', fullwidth letters and dots
+// ASCII ones), its quotes and quoted-pair backslashes removed.
+func shown(s string) shownText {
+	d, twoWays, unknown := decodeWords(s, false)
+	out := shownText{views: []string{fold(d)}, unknown: unknown}
+	if twoWays {
+		d, _, _ = decodeWords(s, true)
+		out.views = append(out.views, fold(d))
 	}
 	return out
 }
+
+// fold is a decoded text as it shows: NFKC where it is not ASCII, then
+// without quotes and backslashes.
+func fold(d string) string {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			d = norm.NFKC.String(d)
+			break
+		}
+	}
+	return unquote.Replace(d)
+}
+
+// addresses lists the addresses the text shows (x@y: an '@' with an
+// address byte on each side, y up to the first byte no address has),
+// without the quotes, apostrophes and brackets a name puts around one
+// ("'a@x.test'", "<a@x.test>", "[a@x.test]") or a sentence's final
+// punctuation: as a reader takes them in.
+func (t shownText) addresses() []string {
+	var out []string
+	for _, d := range t.views {
+		for i := nextShownAddress(d, 1); i > 0; i = nextShownAddress(d, i+1) {
+			k := i
+			for k > 0 && isAddrByte(d[k-1]) {
+				k--
+			}
+			j := i + 1
+			for j < len(d) && isAddrByte(d[j]) {
+				j++
+			}
+			local := strings.TrimLeft(d[k:i], aroundLeft)
+			domain := strings.TrimLeft(strings.TrimRight(d[i+1:j], aroundRight), aroundLeft)
+			if domain == "" {
+				domain = d[i+1 : j]
+			}
+			if local == "" {
+				local = d[k:i]
+			}
+			out = append(out, local+"@"+domain)
+		}
+	}
+	return out
+}
+
+// aroundLeft and aroundRight: what may stand around an address in a
+// name without being part of it.
+const (
+	aroundLeft  = "'`\"([{<"
+	aroundRight = "'`\")]}>.,;:!?"
+)
 
 // nextShownAddress is the index of the first '@' at or after from in a
 // shown text d with an address byte on each side (x@y, <x@y>), 0 when
@@ -400,28 +477,22 @@ func nextShownAddress(d string, from int) int {
 	return 0
 }
 
-// shown is a display name or comment as a reader shows it: its encoded
-// words decoded (decodeWords) and its quotes and quoted-pair
-// backslashes removed.
-func shown(s string) string {
-	return unquote.Replace(decodeWords(s))
-}
-
 // unquote removes quotes and backslashes (built once: a Replacer is
 // costly to build and safe for concurrent use).
 var unquote = strings.NewReplacer("\\", "", "\"", "")
 
-// decodeWords decodes the encoded words of s (decodeWord: in any
-// charset, byte for byte, '@' being 0x40 in every charset a reader would
-// use for a name), dropping the white space between two of them as a
-// reader does (RFC 2047 §6.2: "ceo" and "@x" shown as "ceo@x").
-func decodeWords(s string) string {
+// decodeWords decodes the encoded words of s (decodeWord: each in its
+// charset), dropping the white space between two of them as a reader
+// does (RFC 2047 §6.2: "ceo" and "@x" shown as "ceo@x"). twoWays and
+// alt as decodeCharset's; unknown is the first word in a charset not
+// decoded here, "" if none.
+func decodeWords(s string, alt bool) (out string, twoWays bool, unknown string) {
 	if !strings.Contains(s, "=?") {
-		return s
+		return s, false, ""
 	}
 	words := encodedWord.FindAllStringIndex(s, -1)
 	if words == nil {
-		return s
+		return s, false, ""
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -430,49 +501,65 @@ func decodeWords(s string) string {
 		if gap := s[last:w[0]]; k == 0 || strings.Trim(gap, " \t") != "" {
 			b.WriteString(gap)
 		}
-		b.WriteString(decodeWord(s[w[0]:w[1]]))
+		d, two, known := decodeWord(s[w[0]:w[1]], alt)
+		if !known && unknown == "" {
+			unknown = s[w[0]:w[1]]
+		}
+		twoWays = twoWays || two
+		b.WriteString(d)
 		last = w[1]
 	}
 	b.WriteString(s[last:])
-	return b.String()
+	return b.String(), twoWays, unknown
 }
 
 // sameDomain compares two domains as DNS does: case folded, a final
-// dot not counted.
+// dot not counted, a U-label the same as its A-label.
 func sameDomain(a, b string) bool {
-	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	a2, err1 := idna.Lookup.ToASCII(a)
+	b2, err2 := idna.Lookup.ToASCII(b)
+	return err1 == nil && err2 == nil && strings.EqualFold(a2, b2)
 }
 
 func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c == ']' }
 
-// decodeWord decodes one encoded word's text (Q or B) to its bytes, or
-// returns it as written where it does not decode.
-func decodeWord(w string) string {
-	_, rest, ok := strings.Cut(w[2:len(w)-2], "?") // the charset, not read
+// decodeWord decodes one encoded word (Q or B, as leniently as a reader
+// does: base64 without padding, a stray '=' in a Q word kept) in its
+// charset (decodeCharset), or returns it as written where it does not
+// decode. known is false for a charset not decoded here.
+func decodeWord(w string, alt bool) (text string, twoWays, known bool) {
+	charset, rest, ok := strings.Cut(w[2:len(w)-2], "?")
 	enc, text, ok2 := strings.Cut(rest, "?")
 	if !ok || !ok2 || strings.Contains(text, "?") {
-		return w
+		return w, false, true
 	}
+	var raw []byte
 	if enc == "b" || enc == "B" {
 		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(text, "="))
 		if err != nil {
-			return w
+			return w, false, true
 		}
-		return string(b)
-	}
-	var b strings.Builder
-	for i := 0; i < len(text); i++ {
-		switch c := text[i]; {
-		case c == '_':
-			b.WriteByte(' ')
-		case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
-			b.WriteByte(unhex(text[i+1])<<4 | unhex(text[i+2]))
-			i += 2
-		default:
-			b.WriteByte(c)
+		raw = b
+	} else {
+		raw = make([]byte, 0, len(text))
+		for i := 0; i < len(text); i++ {
+			switch c := text[i]; {
+			case c == '_':
+				raw = append(raw, ' ')
+			case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
+				raw = append(raw, unhex(text[i+1])<<4|unhex(text[i+2]))
+				i += 2
+			default:
+				raw = append(raw, c)
+			}
 		}
 	}
-	return b.String()
+	d, known, twoWays := decodeCharset(charset, raw, alt)
+	return d, twoWays, known
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

@@ -34,6 +34,20 @@ func TestMailboxes(t *testing.T) {
 		"bob@\"x); dmarc=pass; (y\"":           "\"x); dmarc=pass; (y\"",
 		"\"a@x.test\" <a@x.test>":              "x.test", // the address as its own name: one author
 		"\"Ann (a@X.Test.)\" <a@x.test>":       "x.test",
+		// rt20b-F2: the author's own address as its name, quoted or
+		// bracketed as clients write it, case and IDN form aside.
+		"\"'alice@evil.test'\" <alice@evil.test>":          "evil.test",
+		"\"<Alice@EVIL.test>\" <alice@evil.test>":          "evil.test",
+		"\"[alice@evil.test]\" <alice@evil.test>":          "evil.test",
+		"\"alice@bücher.test\" <alice@xn--bcher-kva.test>": "xn--bcher-kva.test",
+		"alice\uff20evil.test <alice@evil.test>":           "evil.test",
+		// rt20b-F1: a name decoded in its charset, not byte for byte:
+		// '@' (0x40) as a byte of a CJK character shows no address.
+		"=?utf-16?b?/v8ASgD2AHIAZw==?= <a@x.test>":      "x.test",
+		"=?iso-2022-jp?b?GyRCNEA0QRsoQg==?= <a@x.test>": "x.test",
+		"=?big5?b?pEBh?= <a@x.test>":                    "x.test",
+		"=?shift_jis?b?gUBh?= <a@x.test>":               "x.test",
+		"=?utf-7?q?J+APY-rg?= <a@x.test>":               "x.test",
 	} {
 		got, err := Mailboxes(v)
 		var ds []string
@@ -74,7 +88,7 @@ func TestMailboxes(t *testing.T) {
 		// (RFC 2047 words in a phrase or comment), is not another address.
 		"=?utf-8?q?ceo=40rej.test_=3Cceo=40rej.test=3E?= <a@x.test>": "a display name that shows an address",
 		"=?iso-8859-1?B?Y2VvQHJlai50ZXN0?= <a@x.test>":               "a display name that shows an address",
-		"=?x-unknown?q?ceo=40rej.test?= <a@x.test>":                  "a display name that shows an address",
+		"=?x-unknown?q?ceo=40rej.test?= <a@x.test>":                  "in a charset not decoded here",
 		"\"ceo@y.test\" <a@x.test>":                                  "a display name that shows an address",
 		"\"<ceo@y.test>\" <a@x.test>":                                "a display name that shows an address",
 		"a@x.test (a@y.test)":                                        "a comment that shows an address",
@@ -93,10 +107,51 @@ func TestMailboxes(t *testing.T) {
 		"=?utf-8?q?ceo=40rej.test=ZZ?= <a@x.test>":         "a display name that shows an address",
 		"a@x.test (=?utf-8?q?a?=\t =?utf-8?q?=40y.test?=)": "a comment that shows an address",
 		"S <a@=?utf-8?q?y.test?=>":                         "an encoded word in an address",
+		// rt20b-F1: decoded in the charsets readers decode; a charset
+		// not decoded here may show anything, an address included.
+		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>":                                     "a display name that shows an address",
+		"=?utf-16be?b?AGMAZQBvAEAAYgBhAG4AawAuAHQAZQBzAHQ=?= <a@evil.test>":                                       "a display name that shows an address",
+		"=?utf-16?b?AGMAZQBvAEAAYgBhAG4AawAuAHQAZQBzAHQ=?= <a@evil.test>":                                         "a display name that shows an address",
+		"=?utf-16?b?YwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdAA=?= <a@evil.test>":                                         "a display name that shows an address",
+		"=?utf-16le?b?YwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdAA=?= <a@evil.test>":                                       "a display name that shows an address",
+		"=?utf-32be?b?AAAAYwAAAGUAAABvAAAAQAAAAGIAAABhAAAAbgAAAGsAAAAuAAAAdAAAAGUAAABzAAAAdA==?= <a@evil.test>":   "a display name that shows an address",
+		"=?utf-32?b?AAD+/wAAAGMAAABlAAAAbwAAAEAAAABiAAAAYQAAAG4AAABrAAAALgAAAHQAAABlAAAAcwAAAHQ=?= <a@evil.test>": "a display name that shows an address",
+		"=?utf-7?q?ceo+AEA-bank.test?= <a@evil.test>":                                                             "a display name that shows an address",
+		"=?UTF-7*en?q?ceo+AEA-bank.test?= <a@evil.test>":                                                          "a display name that shows an address",
+		"=?x-klingon?q?Kahless?= <a@evil.test>":                                                                   "a charset",
+		"a@evil.test (=?x-klingon?q?Kahless?=)":                                                                   "a charset",
+		"a@evil.test (=?utf-7?q?ceo+AEA-bank.test?=)":                                                             "a comment that shows an address",
+		// rt20b-F3: compatibility forms of '@' (and of the domain's
+		// letters and dots) are shown as '@': folded (NFKC) first.
+		"ceo\uff20bank.test <a@evil.test>":                   "a display name that shows an address",
+		"\"Bank Security ceo\ufe6bbank.test\" <a@evil.test>": "a display name that shows an address",
+		"=?utf-8?q?ceo=EF=BC=A0bank.test?= <a@evil.test>":    "a display name that shows an address",
+		"ceo\uff20\uff42\uff41nk\uff0etest <a@evil.test>":    "a display name that shows an address",
+		"a@evil.test (ceo\uff20bank.test)":                   "a comment that shows an address",
+		// rt20b-F2: another domain stays refused, quotes or not.
+		"\"'alice@bank.test'\" <alice@evil.test>":         "a display name that shows an address",
+		"\"alice@evil.test.bank.test\" <alice@evil.test>": "a display name that shows an address",
 	} {
 		got, err := Mailboxes(v)
 		if err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("Mailboxes(%q) = %v %v, want an error saying %q", v, got, err, why)
+		}
+	}
+}
+
+// rt20b-F2: the reason names the address shown, as given, without the
+// quotes around it.
+func TestMailboxErrorShowsAddress(t *testing.T) {
+	for v, at := range map[string]string{
+		"\"'ceo@bank.test'\" <alice@evil.test>":                               "ceo@bank.test",
+		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>": "ceo@bank.test",
+		"ceo\uff20bank.test <a@evil.test>":                                    "ceo@bank.test",
+		"=?x-klingon?q?Kahless?= <a@evil.test>":                               "=?x-klingon?q?Kahless?=",
+	} {
+		_, err := Mailboxes(v)
+		me, ok := err.(*MailboxError)
+		if !ok || me.At != at {
+			t.Errorf("Mailboxes(%q) = %#v, want an error at %q", v, err, at)
 		}
 	}
 }
@@ -107,7 +162,9 @@ func FuzzMailboxes(f *testing.F) {
 	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;",
 		`"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`, "ceo@x.test <a@y.test>", "a@x.test\r\n b@y.test",
 		"=?utf-8?q?ceo=40rej.test_=3Cceo=40rej.test=3E?= <a@good.test>", "a@good.test (a@rej.test)", "=?utf-8?q?=3Cceo=40rej.test=3E?=@good.test",
-		"=?utf-8?b?Y2VvQHJlai50ZXN0?= <a@good.test>", "\"Doe, John\" <a@x.test>"} {
+		"=?utf-8?b?Y2VvQHJlai50ZXN0?= <a@good.test>", "\"Doe, John\" <a@x.test>",
+		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>", "=?utf-7?q?ceo+AEA-bank.test?= <a@evil.test>",
+		"ceo\uff20bank.test <a@evil.test>", "\"'alice@evil.test'\" <alice@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -135,15 +192,10 @@ func FuzzMailboxes(f *testing.F) {
 			// reader does: an accepted one shows no address of another
 			// domain than the author's (its own address as its name is
 			// one author).
-			for at := 1; at+1 < len(a.Name); at++ {
-				if a.Name[at] != '@' || !isAddrByte(a.Name[at-1]) || !isAddrByte(a.Name[at+1]) {
-					continue
-				}
-				end := at + 1
-				for end < len(a.Name) && isAddrByte(a.Name[end]) {
-					end++
-				}
-				if !sameDomain(a.Name[at+1:end], got[i].Domain) {
+			// Compatibility forms folded, quotes around an address
+			// not taken for part of it (shownText.addresses).
+			for _, shownAddr := range (shownText{views: []string{fold(a.Name)}}).addresses() {
+				if !sameDomain(shownAddr[strings.LastIndexByte(shownAddr, '@')+1:], got[i].Domain) {
 					t.Fatalf("%q: accepted, and a reader shows the name %q", v, a.Name)
 				}
 			}

@@ -38,6 +38,7 @@ type Metrics struct {
 	duplicates      *prometheus.CounterVec
 
 	authFailures *prometheus.CounterVec
+	bpRefused    *prometheus.CounterVec
 
 	ops   *Ops     // RegisterOps (ops.go)
 	known []string // Known: the configured mailbox databases
@@ -100,7 +101,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_auth_failures_total",
 		Help: "Refused AUTH attempts, by connector and reason (bad_credentials, identity_mismatch, locked_out)."},
 		[]string{"connector", "reason"})
-	reg.MustRegister(m.authFailures)
+	m.bpRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_back_pressure_refused_total",
+		Help: "MAIL commands answered 452 4.3.1 by back pressure, by connector (refused commands inside a session, not refused connections)."},
+		[]string{"connector"})
+	reg.MustRegister(m.authFailures, m.bpRefused)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -342,6 +346,11 @@ func (m *Metrics) Rejected(connector, why string) { m.rejected.WithLabelValues(c
 // set chosen by the smtp package, never client input.
 func (m *Metrics) AuthFailure(connector, reason string) {
 	m.authFailures.WithLabelValues(connector, reason).Inc()
+}
+
+// BackPressureRefused implements smtp.PressureObserver.
+func (m *Metrics) BackPressureRefused(connector string) {
+	m.bpRefused.WithLabelValues(connector).Inc()
 }
 
 // Received implements smtp.Observer.

@@ -47,6 +47,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 	m.AuthFailure("default", "bad_credentials")
 	m.AuthFailure("default", "bad_credentials")
 	m.AuthFailure("default", "locked_out")
+	m.BackPressureRefused("default")
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -100,6 +101,13 @@ umbra_queue_messages{queue_type="smtp-mx",state="retry"} 1
 	if testutil.ToFloat64(m.resubmitted) != 7 || testutil.ToFloat64(m.takeovers) != 1 || testutil.ToFloat64(m.discardsIn) != 3 ||
 		testutil.ToFloat64(m.discardsOut) != 2 {
 		t.Error("shadow counters")
+	}
+	// rt20b-F4: a MAIL refused by back pressure is no refused connection.
+	if n := testutil.ToFloat64(m.bpRefused.WithLabelValues("default")); n != 1 {
+		t.Errorf("back pressure refusals = %v", n)
+	}
+	if n, err := testutil.GatherAndCount(reg, "umbra_smtp_connections_rejected_total"); err != nil || n != 0 {
+		t.Errorf("umbra_smtp_connections_rejected_total: %d series (%v), want none", n, err)
 	}
 	if n := testutil.ToFloat64(m.events.WithLabelValues("send", "smtp-smart-host")); n != 1 {
 		t.Errorf("send events = %v", n)

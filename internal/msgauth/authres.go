@@ -99,7 +99,11 @@ func reasonSpace(r rune) bool {
 	return r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\'
 }
 
-// pvalue writes a property value as a token, or quoted when it is not one.
+// pvalue writes a property value as a token, or quoted when it is not
+// one. The field is ASCII: a control character or a character above
+// ASCII left (a domain property is already an A-label: propDomain) is
+// written as '?', one for each character, never dropped: dropping it
+// named another, real-looking value ("ceo@bnk.test" for ceo@bänk.test).
 func pvalue(s string) string {
 	token := s != ""
 	for i := 0; i < len(s); i++ {
@@ -113,15 +117,14 @@ func pvalue(s string) string {
 	}
 	var b strings.Builder
 	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < ' ' || c >= 0x7f {
-			continue
-		}
-		if c == '"' || c == '\\' {
+	for _, r := range s {
+		switch {
+		case r < ' ' || r >= 0x7f:
+			r = '?'
+		case r == '"' || r == '\\':
 			b.WriteByte('\\')
 		}
-		b.WriteByte(c)
+		b.WriteRune(r)
 	}
 	b.WriteByte('"')
 	return b.String()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
 	gosmtp "github.com/emersion/go-smtp"
@@ -318,7 +319,7 @@ func (r *results) results() []result {
 		}
 		for _, d := range r.dkim {
 			out = append(out, result{method: "dkim", value: d.value, comment: d.reason,
-				props: [][2]string{{"header.d", propDomain(d.domain)}, {"header.i", d.identity}, {"header.s", d.selector}, {"header.b", d.b}}})
+				props: [][2]string{{"header.d", propDomain(d.domain)}, {"header.i", propIdentity(d.identity)}, {"header.s", d.selector}, {"header.b", d.b}}})
 		}
 	}
 	if r.dmarcRun {
@@ -362,6 +363,17 @@ func propDomain(d string) string {
 		}
 	}
 	return d
+}
+
+// propIdentity is a DKIM identity (header.i, local-part@domain or
+// @domain) as the header writes it: its domain as propDomain writes one
+// (a U-label as its A-label, as header.d), the local part as written.
+func propIdentity(i string) string {
+	at := strings.LastIndexByte(i, '@')
+	if at < 0 {
+		return i
+	}
+	return i[:at+1] + propDomain(i[at+1:])
 }
 
 // sameDomain compares two domain names (A-labels, case, final dot).

@@ -61,3 +61,44 @@ func TestFromNotAMailboxListRefused(t *testing.T) {
 		wantAll(t, authResults(t, body), c.ar)
 	}
 }
+
+// rt20b-F1, F3, F2 (EDGE-1) over SMTP: a display name in a charset a
+// reader decodes (UTF-16, UTF-32, UTF-7), in one not decoded here, or
+// with a compatibility form of '@' that shows reject.test is refused,
+// the reason naming the address as given; the author's own address as
+// its name, in the quotes a client puts around it, is accepted.
+func TestFromShownAddressOverSMTP(t *testing.T) {
+	e := startEdge(t, "{profile: internet}", senderZone...)
+	for i, c := range []struct{ from, why string }{
+		{"=?utf-16?b?/v8AYwBlAG8AQAByAGUAagBlAGMAdAAuAHQAZQBzAHQ=?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?utf-16be?b?AGMAZQBvAEAAcgBlAGoAZQBjAHQALgB0AGUAcwB0?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?utf-7?q?ceo+AEA-reject.test?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?x-klingon?q?ceo?= <a@client.test>", "a charset not decoded here"},
+		{"ceo\uff20reject.test <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"Bank Security ceo\ufe6breject.test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?utf-8?q?ceo=EF=BC=A0reject.test?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"'ceo@reject.test'\" <a@client.test>", "another domain at 'ceo@reject.test')"},
+	} {
+		msg := strings.Replace(message("a@client.test", "shown"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
+		got := e.send(t, "client.test", "a@client.test", msg)
+		if !strings.HasPrefix(got, "550 5.7.1 message refused: DMARC needs one author domain in From:") || !strings.Contains(got, c.why) {
+			t.Errorf("From: %q: %q, want a refusal saying %q", c.from, got, c.why)
+		}
+	}
+	if len(e.q.msgs) != 0 {
+		t.Errorf("%d messages queued", len(e.q.msgs))
+	}
+	for i, from := range []string{
+		"\"'a@client.test'\" <a@client.test>",
+		"\"<A@Client.Test>\" <a@client.test>",
+		"=?utf-16?b?/v8ASgD2AHIAZw==?= <a@client.test>",
+	} {
+		msg := strings.Replace(message("a@client.test", "own"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
+		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {
+			t.Errorf("From: %q: %q", from, got)
+			continue
+		}
+		_, body := e.q.last(t)
+		wantAll(t, authResults(t, body), "header.from=client.test")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The header splitter keeps every byte: fields, the empty line and the
@@ -101,6 +102,21 @@ func FuzzAuthResults(f *testing.F) {
 		}
 		if id := authservID(fields[0].value()); id != "mx.example.test" {
 			t.Fatalf("authserv-id %q in %q", id, out)
+		}
+		// The field is ASCII; a value's other characters are '?', one
+		// each, never dropped (rt20b-F5).
+		for i := 0; i < len(out); i++ {
+			if out[i] >= 0x7f {
+				t.Fatalf("byte 0x%x in %q", out[i], out)
+			}
+		}
+		if w := pvalue(prop); utf8.ValidString(prop) && prop != "" {
+			if strings.HasPrefix(w, `"`) {
+				w = strings.NewReplacer(`\\`, "x", `\"`, "x").Replace(w[1 : len(w)-1])
+			}
+			if utf8.RuneCountInString(w) != utf8.RuneCountInString(prop) {
+				t.Fatalf("%q written as %q: characters dropped", prop, pvalue(prop))
+			}
 		}
 	})
 }

@@ -59,7 +59,9 @@ func (s *session) backPressure() error {
 	case st.Level == backpressure.High || (st.Level == backpressure.Medium && anonymous):
 		s.srv.refusals.log(s.log, "mail refused: back pressure", "back_pressure", codesOf(replyBackPressure), s.ip,
 			"level", st.Level.String(), "resource", st.Resource)
-		s.srv.obs.Rejected(s.c.cfg.Name, "back_pressure")
+		if po, ok := s.srv.obs.(PressureObserver); ok {
+			po.BackPressureRefused(s.c.cfg.Name)
+		}
 		return replyBackPressure
 	case st.Level == backpressure.Medium && g.slow > 0:
 		t := s.srv.clk.NewTimer(g.slow)

@@ -26,7 +26,8 @@ func TestBackPressureAtMail(t *testing.T) {
     permissions: {servers: [submit, relay]}
 `)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}, Clock: clk})
+	obs := &pressureObserver{rejectObserver: rejectObserver{why: map[string]int{}}}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{}, Clock: clk, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,33 @@ func TestBackPressureAtMail(t *testing.T) {
 	level.Store(int32(backpressure.Normal))
 	anon.cmd("MAIL FROM:<a@example.org>", "250")
 	server.cmd("MAIL FROM:<a@example.org>", "250")
+
+	// rt20b-F4: a refused MAIL is no refused connection; it is counted
+	// as what it is, per connector.
+	if n := obs.count("back_pressure"); n != 0 {
+		t.Errorf("%d MAIL refusals counted as refused connections", n)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.refused["internet"] != 2 || obs.refused["org"] != 1 {
+		t.Errorf("back pressure refusals %v, want internet 2, org 1", obs.refused)
+	}
+}
+
+// pressureObserver counts MAIL commands refused by back pressure, per
+// connector, and sessions ended by a limit (rejectObserver).
+type pressureObserver struct {
+	rejectObserver
+	refused map[string]int
+}
+
+func (o *pressureObserver) BackPressureRefused(connector string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refused == nil {
+		o.refused = map[string]int{}
+	}
+	o.refused[connector]++
 }
 
 // At high back pressure a shadow session still gets its discard

@@ -50,6 +50,14 @@ type PolicyObserver interface {
 	AuthFailure(connector, reason string)
 }
 
+// PressureObserver is told about each MAIL command back pressure
+// refused (452 4.3.1): a refused command inside a session, not a refused
+// connection (Observer.Rejected). An Observer that also implements it
+// gets the calls.
+type PressureObserver interface {
+	BackPressureRefused(connector string)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Session(string)                         {}
