@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ func newConfigCmd() *cobra.Command {
 			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
 			warnings = append(warnings, configSlips(cfg)...)
 			warnings = append(warnings, publishWarnings(cfg)...)
-			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo)...)
+			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
 			// Smart hosts given by name are looked up with the server's
 			// resolver (dns:), bounded: a check does not hang on DNS.
 			var r delivery.Resolver = noDNS{}
@@ -388,40 +387,51 @@ func topologySmartHostsThatAreThisServer(ctx context.Context, cfg *config.Config
 		return nil
 	}
 	bindings := ownBindings(cfg)
-	me := mailaddr.NameKey(cfg.Server.Name)
 	var out []string
+	topologySmartHostConnectors(cfg, ct, rt, func(i int, sc config.SendConnector) {
+		for j, w := range selfSmartHosts(ctx, r, bindings, sc) {
+			if w != "" {
+				out = append(out, ct.ErrorAt("warning: topology send connector "+sc.Name+": "+w, "send_connectors", i, "smart_hosts", j).Error())
+			}
+		}
+	})
+	return out
+}
+
+// topologySmartHostConnectors calls fn with each send connector of the
+// topology this server sends through with the topology's smart hosts
+// (it is one of the connector's source servers, the connector is not
+// disabled, and the configuration gives it no smart hosts of its own —
+// those are the configuration's to check), as delivery sends through it
+// (delivery.TopologyConnector: its settings inherited), and its index in
+// the topology file.
+func topologySmartHostConnectors(cfg *config.Config, ct *config.Topology, rt *routing.Topology, fn func(i int, sc config.SendConnector)) {
+	me := mailaddr.NameKey(cfg.Server.Name)
 	for i, tc := range ct.SendConnectors {
 		if len(tc.SmartHosts) == 0 || (tc.Enabled != nil && !*tc.Enabled) ||
 			!slices.ContainsFunc(tc.SourceServers, func(s string) bool { return mailaddr.NameKey(s) == me }) {
 			continue
 		}
 		if slices.ContainsFunc(cfg.SendConnectors, func(sc config.SendConnector) bool { return sc.Name == tc.Name && len(sc.SmartHosts) > 0 }) {
-			continue // its own smart hosts: smartHostsThatAreThisServer
+			continue
 		}
-		sc := delivery.TopologyConnector(cfg.SendConnectors, rt, tc.Name)
-		for j, w := range selfSmartHosts(ctx, r, bindings, sc) {
-			if w != "" {
-				out = append(out, ct.ErrorAt("warning: topology send connector "+tc.Name+": "+w, "send_connectors", i, "smart_hosts", j).Error())
-			}
-		}
+		fn(i, delivery.TopologyConnector(cfg.SendConnectors, rt, tc.Name))
 	}
-	return out
 }
 
 // smartHostsThatAreTopologyServers warns of each smart host of a send
 // connector this server sends through — the configuration's, and the
-// topology's it is a source server of (one the configuration gives
-// smart hosts of its own aside: those are checked as the
-// configuration's) — that is the address of another server of the
-// topology (rt20c F5). A send connector hands mail out of the
-// organisation; a server of the topology takes it as the organisation's
-// and routes it again, through this connector again, until the hop
-// limit bounces it (554 5.4.6). Compared as written, with no lookup:
-// mailaddr.CanonicalHostPort of the host with the connector's port (25)
-// where it names none, against each server's address. Each warning is
-// at the smart host's line (of the file that writes it).
-func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology) []string {
-	if ct == nil {
+// topology's as topologySmartHostConnectors gives them — that is the
+// address of another server of the topology (rt20c F5). A send
+// connector hands mail out of the organisation; a server of the
+// topology takes it as the organisation's and routes it again, through
+// this connector again, until the hop limit bounces it (554 5.4.6).
+// Compared as written, with no lookup: mailaddr.CanonicalHostPort of
+// the host with the connector's port (config.SmartHostAddr, as delivery
+// dials it) against each server's address. Each warning is at the smart
+// host's line (of the file that writes it).
+func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
+	if ct == nil || rt == nil {
 		return nil
 	}
 	me := mailaddr.NameKey(cfg.Server.Name)
@@ -431,49 +441,25 @@ func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology) [
 			servers[mailaddr.CanonicalHostPort(s.Address)] = s.Name
 		}
 	}
-	peer := func(h string, port int) string {
-		host, p, err := mailaddr.SplitHostPort(h)
-		if err != nil {
-			return ""
-		}
-		if p == "" {
-			if port == 0 {
-				port = 25
+	peers := func(sc config.SendConnector, warn func(j int, w string)) {
+		for j, h := range sc.SmartHosts {
+			if name := servers[mailaddr.CanonicalHostPort(config.SmartHostAddr(h, sc.Port))]; name != "" {
+				warn(j, fmt.Sprintf("smart host %s is the address of %s, a server of the topology: mail sent there is routed by the organisation again "+
+					"and comes back through this connector until the hop limit bounces it (554 5.4.6); a send connector hands mail out of the organisation", h, name))
 			}
-			p = strconv.Itoa(port)
 		}
-		return servers[mailaddr.CanonicalHostPort(net.JoinHostPort(host, p))]
-	}
-	what := func(h, name string) string {
-		return fmt.Sprintf("smart host %s is the address of %s, a server of the topology: mail sent there is routed by the organisation again "+
-			"and comes back through this connector until the hop limit bounces it (554 5.4.6); a send connector hands mail out of the organisation", h, name)
 	}
 	var out []string
 	for i, sc := range cfg.SendConnectors {
-		for j, h := range sc.SmartHosts {
-			if name := peer(h, sc.Port); name != "" {
-				out = append(out, warnAt(cfg, []any{"send_connectors", i, "smart_hosts", j}, "send connector %s: %s", sc.Name, what(h, name)))
-			}
-		}
+		peers(sc, func(j int, w string) {
+			out = append(out, warnAt(cfg, []any{"send_connectors", i, "smart_hosts", j}, "send connector %s: %s", sc.Name, w))
+		})
 	}
-	for i, tc := range ct.SendConnectors {
-		if len(tc.SmartHosts) == 0 || (tc.Enabled != nil && !*tc.Enabled) ||
-			!slices.ContainsFunc(tc.SourceServers, func(s string) bool { return mailaddr.NameKey(s) == me }) {
-			continue
-		}
-		port := 0
-		if k := slices.IndexFunc(cfg.SendConnectors, func(sc config.SendConnector) bool { return sc.Name == tc.Name }); k >= 0 {
-			if len(cfg.SendConnectors[k].SmartHosts) > 0 {
-				continue // its own smart hosts, checked above
-			}
-			port = cfg.SendConnectors[k].Port
-		}
-		for j, h := range tc.SmartHosts {
-			if name := peer(h, port); name != "" {
-				out = append(out, ct.ErrorAt("warning: topology send connector "+tc.Name+": "+what(h, name), "send_connectors", i, "smart_hosts", j).Error())
-			}
-		}
-	}
+	topologySmartHostConnectors(cfg, ct, rt, func(i int, sc config.SendConnector) {
+		peers(sc, func(j int, w string) {
+			out = append(out, ct.ErrorAt("warning: topology send connector "+sc.Name+": "+w, "send_connectors", i, "smart_hosts", j).Error())
+		})
+	})
 	return out
 }
 
@@ -520,7 +506,7 @@ func selfSmartHosts(ctx context.Context, r delivery.Resolver, bindings []string,
 func selfSmartHostWarnings(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
 	ctx := context.Background()
 	return append(append(smartHostsThatAreThisServer(ctx, cfg, noDNS{}), topologySmartHostsThatAreThisServer(ctx, cfg, ct, rt, noDNS{})...),
-		smartHostsThatAreTopologyServers(cfg, ct)...)
+		smartHostsThatAreTopologyServers(cfg, ct, rt)...)
 }
 
 // warnAt is a config check warning about the value at path: "file:line:

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"umbra/internal/config"
+	"umbra/internal/topology"
 )
 
 // rt20c F5: a send connector whose smart host is another server of the
@@ -43,7 +44,11 @@ send_connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := smartHostsThatAreTopologyServers(cfg, ct)
+	rt, err := topology.Build(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := smartHostsThatAreTopologyServers(cfg, ct, rt)
 	want := []string{
 		"c.yaml:7: warning: send connector mine: smart host [0:0::1] is the address of hub-e.test, a server of the topology",
 		"c.yaml:7: warning: send connector mine: smart host 127.0.1.1:2525 is the address of hub-a.test, a server of the topology",

@@ -21,9 +21,23 @@ func SmartHostNames(sh string, port int, name, addr string) int {
 	if err != nil {
 		host, aport = addr, strconv.Itoa(DefaultSMTPPort)
 	}
+	h, p, err := net.SplitHostPort(SmartHostAddr(sh, port))
+	if err != nil {
+		h, p = sh, strconv.Itoa(DefaultSMTPPort)
+	}
+	if p == aport && (mailaddr.NameKey(h) == mailaddr.NameKey(name) || h == host) {
+		return 1
+	}
+	return 0
+}
+
+// SmartHostAddr is the host:port a smart host sh is dialled at: its own
+// port, else the connector's (port; DefaultSMTPPort when 0). A smart host
+// that does not parse is returned as it is.
+func SmartHostAddr(sh string, port int) string {
 	h, p, err := mailaddr.SplitHostPort(sh)
 	if err != nil {
-		h = sh
+		return sh
 	}
 	if p == "" {
 		if port == 0 {
@@ -31,8 +45,5 @@ func SmartHostNames(sh string, port int, name, addr string) int {
 		}
 		p = strconv.Itoa(port)
 	}
-	if p == aport && (mailaddr.NameKey(h) == mailaddr.NameKey(name) || h == host) {
-		return 1
-	}
-	return 0
+	return net.JoinHostPort(h, p)
 }

@@ -514,27 +514,9 @@ func checkDialAddress(s string) error {
 	return nil
 }
 
-// IsDomain reports whether s is a syntactically valid DNS name (letters,
-// digits, hyphens; labels of 1–63 octets; at most 253 octets; a trailing
-// dot allowed).
-func IsDomain(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// IsDomain reports whether s is a syntactically valid DNS name
+// (mailaddr.IsDomain).
+func IsDomain(s string) bool { return mailaddr.IsDomain(s) }
 
 // IsHost reports whether s is something umbra can connect to: an IP
 // address (without brackets) or a host name — a domain whose last label

@@ -1,5 +1,7 @@
 package mailaddr
 
+import "strings"
+
 // Fold is s with its ASCII capital letters lowered and every other byte
 // unchanged: the comparison key of an address, a domain or a pattern. s
 // is returned as it is (no copy) when it has no ASCII capital.
@@ -48,3 +50,25 @@ func EqualFold(a, b string) bool {
 // the postmaster name: RCPT, the recipient check, delivery and the CLI's
 // explanations all ask it.
 func IsPostmaster(local string) bool { return EqualFold(local, "postmaster") }
+
+// IsDomain reports whether s is a syntactically valid DNS name (letters,
+// digits, hyphens, underscores; labels of 1–63 octets; at most 253 octets; a trailing
+// dot allowed).
+func IsDomain(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

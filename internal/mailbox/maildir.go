@@ -225,7 +225,8 @@ const staleTmpAge = 36 * time.Hour
 
 // sweepTmp removes from tmp what a crash left there (rt19h F10): a file
 // this server wrote for this delivery under another process id (prefix
-// NAME.HOST., then PID.SEQ — a process killed between the write and its
+// NAME.HOST., then PID.SEQ, written before this process began when PID is
+// its own — a process killed between the write and its
 // unlink, whether or not the link into new/ happened: the delivery is
 // repeated or found by its name after this), and any file untouched for
 // staleTmpAge. A file of another server sharing the store, or of this
@@ -242,9 +243,18 @@ func sweepTmp(tmp, prefix string, now time.Time) {
 	for _, e := range entries {
 		n := e.Name()
 		if rest, ok := strings.CutPrefix(n, prefix); ok {
-			if pid, seq, ok := strings.Cut(rest, "."); ok && digits(pid) && digits(seq) && pid != self {
-				os.Remove(filepath.Join(tmp, n))
-				continue
+			if pid, seq, ok := strings.Cut(rest, "."); ok && digits(pid) && digits(seq) {
+				// Another process id is an earlier process; this one is
+				// too when the file is older than this process (a
+				// daemon that is PID 1 in its container every time).
+				if pid != self {
+					os.Remove(filepath.Join(tmp, n))
+					continue
+				}
+				if fi, err := e.Info(); err == nil && fi.ModTime().Before(processStart) {
+					os.Remove(filepath.Join(tmp, n))
+					continue
+				}
 			}
 		}
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > staleTmpAge {
@@ -252,6 +262,11 @@ func sweepTmp(tmp, prefix string, now time.Time) {
 		}
 	}
 }
+
+// processStart is when this process began: a tmp/ file of this server's
+// name and of this process id written before it is an earlier process's
+// whose id was the same.
+var processStart = time.Now()
 
 // digits reports whether s is one or more ASCII digits.
 func digits(s string) bool {

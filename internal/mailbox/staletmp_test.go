@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,10 +39,15 @@ func TestDeliverRemovesStaleTmp(t *testing.T) {
 	otherHost := write("O1.mx2.test.1.4", 0)      // this name, another server of a shared store
 	fresh := write("O3.mx.test.1.5", time.Minute) // another name, maybe being written now
 	ours := write("O1.mx.test.1x.9", 0)           // not a name this server writes
+	// This process's id, written before it began: an earlier process
+	// that had the same id (PID 1 in a container at every start).
+	samePID := write(fmt.Sprintf("O1.mx.test.%d.4", os.Getpid()), time.Since(processStart)+time.Minute)
+	// This process's id, written now: maybe mid-write, kept.
+	nowPID := write(fmt.Sprintf("O1.mx.test.%d.999", os.Getpid()), 0)
 	if err := d.Deliver("bob", "example.test", "a@example.org", "O1", []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	for p, gone := range map[string]bool{earlier: true, old: true, otherHost: false, fresh: false, ours: false} {
+	for p, gone := range map[string]bool{earlier: true, old: true, otherHost: false, fresh: false, ours: false, samePID: true, nowPID: false} {
 		_, err := os.Stat(p)
 		if gone != errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: removed %v, want %v", filepath.Base(p), !gone, gone)

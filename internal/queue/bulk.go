@@ -340,11 +340,8 @@ func CheckDomain(d string) error {
 	if err != nil {
 		return fmt.Errorf("domain %s: %v", QuoteShown(d), err)
 	}
-	for _, l := range strings.Split(a, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' ||
-			strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			return fmt.Errorf("domain %s is no domain name or address literal", QuoteShown(d))
-		}
+	if !mailaddr.IsDomain(a) {
+		return fmt.Errorf("domain %s is no domain name or address literal", QuoteShown(d))
 	}
 	return nil
 }
