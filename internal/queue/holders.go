@@ -149,6 +149,11 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 			return err // the id is the server's (peerdb.go)
 		}
 		old = cur
+		// The counter presented to the server goes on from its old
+		// database's (marks.go).
+		if err := tx.carryHolderMarkTx(cur, dbID); err != nil {
+			return err
+		}
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err
 		}

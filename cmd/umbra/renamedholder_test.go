@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rt20c-F1: a typo renames the shadow server hub-b in the shared
+// topology (hub-b2 at the same address) and both hubs get SIGHUP. hub-b
+// refuses the reload (its name is no server of the file) and runs on as
+// hub-b; hub-a takes it and copies on receipt to hub-b2, the same server
+// and transport database. hub-a's mark for that database must go on
+// from what hub-b saw: a mark counted under the new name from 0 read as
+// a rolled-back primary there, hub-b took hub-a's live copies over and
+// every message arrived twice. Each acknowledged message arrives once,
+// and hub-b never reports hub-a rolled back (SR-7, W-2).
+func TestRenamedShadowServerIsNoRollback(t *testing.T) {
+	o := newReceiptHubs(t, "prefer-remote", false)
+	ha, hb := o.start(t)
+	p := &shadowPair{}
+	acked := sendMany(o.a, "before", 3, 1, nil)
+	waitCond(t, "hub-b to hold the first copies", 30e9, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 3 })
+
+	topo := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
+	text, err := os.ReadFile(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(topo, []byte(strings.ReplaceAll(string(text), "hub-b", "hub-b2")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ha.cmd.Process.Signal(syscall.SIGHUP)
+	hb.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "hub-a to take the renamed topology", 15*time.Second, func() bool {
+		b, _ := os.ReadFile(ha.log)
+		return strings.Count(string(b), "configuration reloaded") >= 1
+	})
+	waitCond(t, "hub-b to refuse it", 15*time.Second, func() bool {
+		b, _ := os.ReadFile(hb.log)
+		return strings.Contains(string(b), "reload failed")
+	})
+
+	acked = append(acked, sendMany(o.a, "after", 2, 1, nil)...)
+	if len(acked) != 5 {
+		t.Fatalf("%d of 5 acknowledged", len(acked))
+	}
+	time.Sleep(2 * time.Second) // heartbeats and queries of the renamed pair
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, acked, hb)
+	time.Sleep(3 * time.Second) // a second delivery, if any, comes now
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	if b, _ := os.ReadFile(hb.log); strings.Contains(string(b), "rolled back") {
+		t.Errorf("hub-b took hub-a's copies over as rolled back")
+	}
+}
