@@ -17,11 +17,32 @@ import (
 // a rolled-back primary there, hub-b took hub-a's live copies over and
 // every message arrived twice. Each acknowledged message arrives once,
 // and hub-b never reports hub-a rolled back (SR-7, W-2).
-func TestRenamedShadowServerIsNoRollback(t *testing.T) {
+func TestRenamedShadowServerIsNoRollback(t *testing.T) { testRenamedShadowServer(t, false) }
+
+// rt20c-F1 (SR-7), both ways: hub-b is also a primary of copies on hub-a
+// (its record there, at hub-b's address). Once hub-b is no server of
+// hub-a's topology, that record looked like one kept under a send
+// connector's host name whose copies went to hub-b2's address, and
+// hub-a recorded hub-b's database id under hub-b2 as well, silently. It
+// is refused now (WARN, as for any other server's id), and still every
+// message arrives once.
+func TestRenamedShadowServerBothWaysIDNotRecordedTwice(t *testing.T) {
+	testRenamedShadowServer(t, true)
+}
+
+func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	o := newReceiptHubs(t, "prefer-remote", false)
+	if bothWays {
+		topo := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
+		o.cfgB, o.dataB = orgHub(t, o.dir, "hub-b", o.b, topo, shadowOnReceipt("prefer-remote", false), "")
+	}
 	ha, hb := o.start(t)
 	p := &shadowPair{}
 	acked := sendMany(o.a, "before", 3, 1, nil)
+	if bothWays {
+		acked = append(acked, sendMany(o.b, "fromb", 2, 1, nil)...)
+		waitCond(t, "hub-a to hold hub-b's copies", 30e9, func() bool { s, _ := p.held(t, o.cfgA, "hub-b"); return s == 2 })
+	}
 	waitCond(t, "hub-b to hold the first copies", 30e9, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 3 })
 
 	topo := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
@@ -44,8 +65,8 @@ func TestRenamedShadowServerIsNoRollback(t *testing.T) {
 	})
 
 	acked = append(acked, sendMany(o.a, "after", 2, 1, nil)...)
-	if len(acked) != 5 {
-		t.Fatalf("%d of 5 acknowledged", len(acked))
+	if want := map[bool]int{false: 5, true: 7}[bothWays]; len(acked) != want {
+		t.Fatalf("%d of %d acknowledged", len(acked), want)
 	}
 	time.Sleep(2 * time.Second) // heartbeats and queries of the renamed pair
 	sink := startRecorder(t, o.sink)
@@ -58,5 +79,8 @@ func TestRenamedShadowServerIsNoRollback(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(hb.log); strings.Contains(string(b), "rolled back") {
 		t.Errorf("hub-b took hub-a's copies over as rolled back")
+	}
+	if b, _ := os.ReadFile(ha.log); bothWays && !strings.Contains(string(b), "shadow server's transport database id not recorded: it is another server's") {
+		t.Errorf("hub-a did not refuse hub-b's database id under the name hub-b2")
 	}
 }
