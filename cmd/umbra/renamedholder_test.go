@@ -45,14 +45,7 @@ func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	}
 	waitCond(t, "hub-b to hold the first copies", 30e9, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 3 })
 
-	topo := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
-	text, err := os.ReadFile(topo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(topo, []byte(strings.ReplaceAll(string(text), "hub-b", "hub-b2")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	renameInFile(t, twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b"), "hub-b", "hub-b2")
 	ha.cmd.Process.Signal(syscall.SIGHUP)
 	hb.cmd.Process.Signal(syscall.SIGHUP)
 	waitCond(t, "hub-a to take the renamed topology", 15*time.Second, func() bool {
@@ -82,5 +75,60 @@ func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	}
 	if b, _ := os.ReadFile(ha.log); bothWays && !strings.Contains(string(b), "shadow server's transport database id not recorded: it is another server's") {
 		t.Errorf("hub-a did not refuse hub-b's database id under the name hub-b2")
+	}
+}
+
+// renameInFile replaces every from in the file at path by to.
+func renameInFile(t *testing.T, path, from, to string) {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(text), from, to)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rt20c-F1 (sibling): hub-b is renamed hub-b2 for good — in the topology
+// and in its own configuration, restarted with its database. Its
+// heartbeats to hub-a present its database id under the new name: hub-a
+// knows that id as hub-b's and refuses them (550 5.7.1 … is another
+// server's here: the copies wait, named, until the operator runs umbra
+// shadow forget-database). hub-a's pushes of copies on receipt to hub-b2
+// present the counter of hub-b's database, not one of the new name from
+// 0: no rollback is read, no copy taken over, each message arrives once.
+func TestShadowServerRenamedEverywhereIsNoRollback(t *testing.T) {
+	o := newReceiptHubs(t, "prefer-remote", false)
+	ha, hb := o.start(t)
+	p := &shadowPair{}
+	acked := sendMany(o.a, "before", 3, 1, nil)
+	waitCond(t, "hub-b to hold the first copies", 30e9, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 3 })
+
+	renameInFile(t, twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b"), "hub-b", "hub-b2")
+	renameInFile(t, o.cfgB, "{name: hub-b,", "{name: hub-b2,")
+	hb.kill()
+	hb = startUmbra(t, o.cfgB, o.b)
+	hb.dumpLogIfFailed()
+	ha.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "hub-a to take the renamed topology", 15*time.Second, func() bool {
+		b, _ := os.ReadFile(ha.log)
+		return strings.Contains(string(b), "configuration reloaded")
+	})
+	time.Sleep(3 * time.Second) // hub-b2's heartbeats and queries to hub-a
+	acked = append(acked, sendMany(o.a, "after", 2, 1, nil)...)
+	if len(acked) != 5 {
+		t.Fatalf("%d of 5 acknowledged", len(acked))
+	}
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, acked, hb)
+	time.Sleep(3 * time.Second) // a second delivery, if any, comes now
+	for s, n := range sink.counts() {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", s, n)
+		}
+	}
+	if b, _ := os.ReadFile(hb.log); strings.Contains(string(b), "rolled back") {
+		t.Errorf("hub-b2 took hub-a's copies over as rolled back")
 	}
 }
