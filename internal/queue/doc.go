@@ -1324,7 +1324,11 @@
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this
-//     database id; what is presented is read from committed state. On
+//     database id; what is presented is read from committed state. It is
+//     kept per shadow server database (its recorded id), started from
+//     the counters it replaces in the commit that first raises it (or,
+//     for a new id of the server, in the commit recording that id), so
+//     no name the server is given presents less than it saw. On
 //     the shadow server, the highest mark seen is raised in the commit
 //     that keeps the copies it came with, and a lower one found takes
 //     the copies over in the commit that records it: after a crash the
