@@ -59,6 +59,16 @@ func TestHolderMarkIsTheDatabasesUnderEveryName(t *testing.T) {
 	if n := q.ShadowHolderMark("hub-b"); n != 6 {
 		t.Fatalf("hub-b's mark %d after a copy on hub-b2, want 6", n)
 	}
+	// The name's counter follows the database's: a release counting by
+	// name, started on this file, presents no less than was seen.
+	if err := s.View(func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketHolderMarks).Get(holderMarkKey("hub-b2")); len(v) != 8 || v[7] != 6 {
+			t.Errorf("hub-b2's counter by name %v, want 6", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// hub-b comes back with a new database: its counter goes on.
 	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB-new"); err != nil {
 		t.Fatal(err)

@@ -145,6 +145,13 @@ func (t *Tx) bumpHolderMark(server string) (uint64, error) {
 	k, n := t.holderMarkTx(server)
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], n+1)
+	if name := holderMarkKey(server); string(k) != string(name) {
+		// The name's counter follows: a release that counts by name
+		// (started on this file again) presents no less than was seen.
+		if err := b.Put(name, v[:]); err != nil {
+			return 0, err
+		}
+	}
 	return n + 1, b.Put(k, v[:])
 }
 
