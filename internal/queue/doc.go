@@ -1324,16 +1324,16 @@
 //     Rollback marks (marks.go): a shadow server's counter is raised in
 //     the commit that names it (PutNew) or durably before a copy made
 //     again is pushed (BumpHolderMark), so it never goes down with this
-//     database id; what is presented is read from committed state. It is
-//     kept per shadow server database (its recorded id), started from
-//     the counters it replaces in the commit that first raises it (or,
-//     for a new id of the server, in the commit recording that id), so
-//     no name the server is given presents less than it saw. On
+//     database id; what is presented is read from committed state. On
 //     the shadow server, the highest mark seen is raised in the commit
 //     that keeps the copies it came with, and a lower one found takes
 //     the copies over in the commit that records it: after a crash the
 //     takeover and the new mark are both there or neither (the next
 //     presentation finds it again).
+//     The counter is kept per shadow server database (its recorded id),
+//     started from the counters it replaces in the commit that first
+//     raises it (or, for a new id of the server, in the commit recording
+//     that id), so no name the server is given presents less than it saw.
 //     A shadow copy an operator removes (RemoveMessageForce) is noted
 //     for its primary (bucket dropped: primary ‖ copy id) in the commit
 //     that deletes it (droppedcopy.go): after a crash the copy is there
