@@ -32,9 +32,17 @@ type HolderRecorder interface {
 }
 
 // presentMark makes the next Shadow of c, a session to the shadow server
-// name, present this server's rollback mark for it (version 7).
+// name, present this server's rollback mark for it (version 7): the
+// counter of the database the peer advertised (XSHADOWDB) when its id is
+// recorded here, under whatever name (rt20c-F1: a topology that spells
+// the server anew dials it by a name whose counter is not that
+// database's, and a lower mark reads as a rollback there); the counter
+// of the database recorded for name otherwise (queue marks.go).
 func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
 	if r.holders != nil && r.dbID != "" {
+		if known := r.holders.ShadowHolderByDigest(c.PeerDatabaseDigest()); known != "" {
+			name = known
+		}
 		c.PresentMark(r.holders.ShadowHolderMark(name), r.dbID)
 	}
 }

@@ -1354,6 +1354,10 @@
 //     the copies over in the commit that records it: after a crash the
 //     takeover and the new mark are both there or neither (the next
 //     presentation finds it again).
+//     The counter is kept per shadow server database (its recorded id),
+//     started from the counters it replaces in the commit that first
+//     raises it (or, for a new id of the server, in the commit recording
+//     that id), so no name the server is given presents less than it saw.
 //     A shadow copy an operator removes (RemoveMessageForce) is noted
 //     for its primary (bucket dropped: primary ‖ copy id) in the commit
 //     that deletes it (droppedcopy.go): after a crash the copy is there

@@ -124,8 +124,10 @@ func (q *Manager) ShadowHolderID(server string) (string, error) {
 // copy was on it is marked held by this server only, in the same commit,
 // and their count is returned with the old id. An empty dbID changes
 // nothing. A dbID this server keeps as another server's (the one check,
-// databaseOfAnotherTx: a retired id too) is refused with a
-// *DatabaseOfAnotherError and changes nothing (rt18d-F1).
+// databaseOfAnotherTx: a retired id too), or the id recorded for a
+// shadow server of another name (rt20c-F1: a topology that spells the
+// server anew), is refused with a *DatabaseOfAnotherError and changes
+// nothing (rt18d-F1).
 func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
 	if server == "" || dbID == "" {
 		return 0, "", nil
@@ -144,11 +146,24 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil {
 			return err // another server's database id: not this one's
 		}
+		if other := tx.holderOfDB(server, dbID); other != "" {
+			// The recorded id of another shadow server (rt20c-F1): a
+			// holder is named as the topology names it, now or before,
+			// never by a send connector's host name, so the exception of
+			// databaseOfAnotherTx for those (reaches) does not apply —
+			// the same server spelt anew, or a typo, records nothing.
+			return &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
+		}
 		added, err := tx.noteHolderDB(server, dbID)
 		if err != nil {
 			return err // the id is the server's (peerdb.go)
 		}
 		old = cur
+		// The counter presented to the server goes on from its old
+		// database's (marks.go).
+		if err := tx.carryHolderMarkTx(cur, dbID); err != nil {
+			return err
+		}
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err
 		}
@@ -188,6 +203,19 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		return nil
 	})
 	return lost, old, err
+}
+
+// holderOfDB names another shadow server than server whose recorded
+// database id is dbID, or "".
+func (t *Tx) holderOfDB(server, dbID string) (other string) {
+	self := string(holderKey(server))
+	t.tx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
+		if other == "" && string(v) == dbID && string(k) != self {
+			other = string(k)
+		}
+		return nil
+	})
+	return other
 }
 
 // holdsCopyOn: m needs a shadow copy (needsCopy) and names server as

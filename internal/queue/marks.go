@@ -12,7 +12,8 @@ import (
 // SR-7 does not see that it lost the messages it acknowledged since the
 // copy; its shadow servers would ask about their copies of those (an
 // hour later, XQUERYHELD), hear "done" and drop them. So a primary keeps,
-// per shadow server H, a counter (bucket holdermarks) raised in every
+// per shadow server H (per H's transport database: below), a counter
+// (bucket holdermarks) raised in every
 // commit that stores a message naming H as the keeper of its copy
 // (PutNew: a copy on receipt's commit, a message relayed here by H in a
 // shadow session; RecopyPushing before a copy is made again). It only
@@ -52,8 +53,87 @@ import (
 // and relays from H answered after H's last query; a peer of version 6
 // or below on either side (no marks: the behaviour of before, README).
 
-// holderMarkKey is the key of a shadow server's counter.
+// The counter is the holder's database's, not its name's (rt20c-F1): it
+// is kept under the transport database id recorded for the server
+// (bucket holders: ShadowHolderSeen), so every name this server may
+// give one database — a topology's new spelling of it, a typo, a send
+// connector's host name — presents one counter that only grows. Counted
+// by name, a name met for the first time started from 0 and presented
+// a lower mark to a database that had seen a higher one: a live
+// primary read as rolled back, its copies taken over and delivered a
+// second time. A server with no recorded id is counted under its name
+// until one is recorded; the database's counter starts from the highest
+// of the names' counters recorded with that id (a database written
+// before counters were kept by id, or one id recorded under two names)
+// and from the counter of the server's previous id (ShadowHolderSeen:
+// a presentation made to the old database before its new id is read
+// stays below nothing it saw). A session presents the counter of the
+// database its peer advertises (XSHADOWDB), whatever name it dials:
+// package delivery, presentMark.
+
+// holderMarkKey is the key of a shadow server's counter while no
+// database id is recorded for it.
 func holderMarkKey(server string) []byte { return []byte(strings.ToLower(server)) }
+
+// holderDBMarkKey is the key of the counter of the shadow server whose
+// database is dbID: a 0 byte first, which no server name holds.
+func holderDBMarkKey(dbID string) []byte { return append([]byte{0}, dbID...) }
+
+// holderMarkTx returns the key of server's counter and its value, in tx.
+func (t *Tx) holderMarkTx(server string) (key []byte, n uint64) {
+	if hb := t.tx.Bucket(bucketHolders); hb != nil {
+		if id := hb.Get(holderKey(server)); len(id) > 0 {
+			return t.holderDBMarkTx(string(id))
+		}
+	}
+	key = holderMarkKey(server)
+	if v := t.tx.Bucket(bucketHolderMarks).Get(key); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return key, n
+}
+
+// holderDBMarkTx returns the key of the counter of database dbID and its
+// value: while none is written, the highest of the counters of the names
+// recorded with dbID.
+func (t *Tx) holderDBMarkTx(dbID string) (key []byte, n uint64) {
+	key = holderDBMarkKey(dbID)
+	marks := t.tx.Bucket(bucketHolderMarks)
+	if v := marks.Get(key); len(v) == 8 {
+		return key, binary.BigEndian.Uint64(v)
+	}
+	hb := t.tx.Bucket(bucketHolders)
+	if hb == nil {
+		return key, 0
+	}
+	hb.ForEach(func(k, v []byte) error {
+		if string(v) == dbID {
+			if m := marks.Get(holderMarkKey(string(k))); len(m) == 8 {
+				n = max(n, binary.BigEndian.Uint64(m))
+			}
+		}
+		return nil
+	})
+	return key, n
+}
+
+// carryHolderMarkTx starts the counter of server's new database newID
+// from its old one's (ShadowHolderSeen, in the commit recording newID),
+// so that the counter presented to the server never goes down.
+func (t *Tx) carryHolderMarkTx(oldID, newID string) error {
+	b := t.tx.Bucket(bucketHolderMarks)
+	if b == nil || oldID == "" || newID == "" {
+		return nil
+	}
+	_, was := t.holderDBMarkTx(oldID)
+	key, n := t.holderDBMarkTx(newID)
+	if b.Get(key) != nil && n >= was {
+		return nil
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], max(n, was))
+	return b.Put(key, v[:])
+}
 
 // bumpHolderMark raises the counter of shadow server server by one and
 // returns it.
@@ -62,23 +142,26 @@ func (t *Tx) bumpHolderMark(server string) (uint64, error) {
 	if b == nil || server == "" { // absent in a database opened for a restore check
 		return 0, nil
 	}
-	k := holderMarkKey(server)
-	var n uint64
-	if v := b.Get(k); len(v) == 8 {
-		n = binary.BigEndian.Uint64(v)
-	}
+	k, n := t.holderMarkTx(server)
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], n+1)
+	if name := holderMarkKey(server); string(k) != string(name) {
+		// The name's counter follows: a release that counts by name
+		// (started on this file again) presents no less than was seen.
+		if err := b.Put(name, v[:]); err != nil {
+			return 0, err
+		}
+	}
 	return n + 1, b.Put(k, v[:])
 }
 
-// ShadowHolderMark returns the counter of shadow server server: the
-// mark this server presents to it.
+// ShadowHolderMark returns the counter of shadow server server (of the
+// database recorded for it): the mark this server presents to it.
 func (q *Manager) ShadowHolderMark(server string) uint64 {
 	var n uint64
 	_ = q.store.View(func(tx *Tx) error {
-		if v := tx.tx.Bucket(bucketHolderMarks).Get(holderMarkKey(server)); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
+		if tx.tx.Bucket(bucketHolderMarks) != nil {
+			_, n = tx.holderMarkTx(server)
 		}
 		return nil
 	})

@@ -156,9 +156,12 @@ import (
 //	          finished here of a message with a copy elsewhere, so that the
 //	          copy coming back is not delivered again (finished.go)
 //	finishedat finished at (8, BE) ‖ its finished key → empty: for pruning
-//	holdermarks lower-cased shadow server name → counter (8, BE): raised in
-//	          every commit that names that server as the keeper of a copy
-//	          (marks.go); presented to it so that it sees a rolled-back file
+//	holdermarks 0x00 ‖ shadow server's database id (as recorded in
+//	          shadowholders), or the lower-cased server name while none is
+//	          recorded → counter (8, BE): raised in every commit that names
+//	          that server as the keeper of a copy (marks.go); presented to
+//	          it so that it sees a rolled-back file; one counter per
+//	          database whatever name the server is given (rt20c-F1)
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
