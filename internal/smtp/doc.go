@@ -208,7 +208,13 @@
 //     refuses it in the copy's commit too (rt17f-F1): the commit is the
 //     authority; the check at MAIL is one seek in the queue's index of
 //     database ids (it grows not with the primaries known), kept so that
-//     the body of a copy the commit would refuse is never sent. Sending end: on a connector with
+//     the body of a copy the commit would refuse is never sent. After
+//     the copy's commit and before its 250 (a batch's copies alike), a
+//     primary that has closed the session already (its FIN is in the
+//     socket below any TLS: peerShutDown, POLLRDHUP) gave up on the push
+//     and counts it unconfirmed: the copies that commit stored anew are
+//     withdrawn in a commit of their own and the answer, 451 4.4.0, goes
+//     nowhere (pushgiveup.go, rt20a-F1). Sending end: on a connector with
 //     shadow_on_receipt, a message with no other copy (not relayed in a
 //     shadow session, not a client submission) gets a shadow session
 //     from the ReceiptShadow before the local commit, so that the one
