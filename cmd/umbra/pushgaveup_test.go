@@ -68,6 +68,16 @@ send_connectors:
 	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-c") {
 		t.Fatalf("second reply %q with hub-b stopped: want the copy on hub-c", reply)
 	}
+	// rt20a F3: hub-a names both servers: hub-c holds the copy, hub-b may
+	// (its discard owed, not fetched: hub-b is stopped).
+	id := strings.Fields(strings.SplitN(reply, "queued as ", 2)[1])[0]
+	id = strings.TrimSuffix(id, ",")
+	if out, _ := cli(t, cfgA, "message", "show", id); !strings.Contains(out, "copy:       on hub-c; unconfirmed push to hub-b (discard owed)") {
+		t.Errorf("message show %s:\n%s\nwant the copy on hub-c and the unconfirmed push to hub-b named", id, out)
+	}
+	if out, _ := cli(t, cfgA, "message", "show", "--json", id); !strings.Contains(out, `"unconfirmed_copies":[{"server":"hub-b","discard_owed":true}]`) && !strings.Contains(out, `"server": "hub-b"`) {
+		t.Errorf("message show --json %s:\n%s\nwant unconfirmed_copies naming hub-b", id, out)
+	}
 	// hub-a is lost for good before hub-b runs again: the discard it owes
 	// hub-b for the unconfirmed push is lost with it.
 	ha.kill()

@@ -429,6 +429,12 @@ type DatabaseForgetter interface {
 
 // singleCopies is the queue's record of the messages held by this server
 // only (queue.Manager, holders.go).
+// unconfirmedPushes is the part of the queue that knows the servers a
+// copy on receipt was pushed to without confirmation (rt20a F3).
+type unconfirmedPushes interface {
+	UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+}
+
 type singleCopies interface {
 	SingleCopies() ([]queue.SingleCopy, error)
 	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)
@@ -446,6 +452,10 @@ type SingleCopyView struct {
 	// TakenOver: the message was a shadow copy taken over from Lost;
 	// this server's disk is its only one known until a copy is made.
 	TakenOver bool `json:"taken_over,omitempty"`
+	// AlsoPushed: the other servers its copy was pushed to without
+	// confirmation (each may hold it, and gets its discard when the copy
+	// is made elsewhere or the message ends), in name order (rt20a F3).
+	AlsoPushed []string `json:"also_pushed_to,omitempty"`
 }
 
 // ShadowViews is what shadow list shows of each primary: the shadow
@@ -698,8 +708,17 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
+		up, _ := s.q.(unconfirmedPushes)
 		for _, c := range list {
-			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
+			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver}
+			if up != nil {
+				for _, p := range up.UnconfirmedPushes(c.ID) {
+					if !strings.EqualFold(p.Server, c.Lost) {
+						v.AlsoPushed = append(v.AlsoPushed, p.Server)
+					}
+				}
+			}
+			out = append(out, v)
 		}
 		reply(w, out, err)
 	})
@@ -983,6 +1002,13 @@ func (s *Server) routes() http.Handler {
 				v.ShadowCopy = c.Held // made again while in delivery, not named yet
 			} else if ok {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
+			}
+		}
+		if up, ok := s.q.(unconfirmedPushes); ok {
+			for _, p := range up.UnconfirmedPushes(id) {
+				if !strings.EqualFold(p.Server, v.ShadowCopy) {
+					v.Unconfirmed = append(v.Unconfirmed, p)
+				}
 			}
 		}
 		if pr, ok := s.q.(pendingResults); ok {
