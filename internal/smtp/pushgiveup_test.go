@@ -68,11 +68,17 @@ func TestPeerShutDownSeesTheFIN(t *testing.T) {
 // rt20a F1 (SR-3, SR-17): a push whose primary closed the session before
 // this server answered it (its bound ran out: it counts the copy
 // unconfirmed and makes it elsewhere) leaves no copy here; the same push
-// answered is kept. Real queue, real TCP.
+// answered is kept. Real queue, real TCP; over TLS too, where the
+// primary's close_notify comes before its FIN.
 func TestPushClosedBeforeAnswerLeavesNoCopy(t *testing.T) {
 	if !peekSupported(&net.TCPConn{}) {
 		t.Skip("no look at the socket on this system")
 	}
+	t.Run("plain", func(t *testing.T) { pushClosedBeforeAnswer(t, false) })
+	t.Run("tls", func(t *testing.T) { pushClosedBeforeAnswer(t, true) })
+}
+
+func pushClosedBeforeAnswer(t *testing.T, withTLS bool) {
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +87,18 @@ func TestPushClosedBeforeAnswerLeavesNoCopy(t *testing.T) {
 	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	cq := &countedCopies{Manager: q}
-	s := startShadowServer(t, cq, sh, true, transportConnector(t, ""))
+	conns := transportConnector(t, "")
+	cert, key, pool := testCert(t)
+	if withTLS {
+		conns = connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q}
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
+`, cert, key, credsFile(t)))
+	}
+	s := startShadowServer(t, cq, sh, true, conns)
 	held := func() int {
 		c, err := q.ShadowCopies()
 		if err != nil {
@@ -97,6 +114,10 @@ func TestPushClosedBeforeAnswerLeavesNoCopy(t *testing.T) {
 		d := dial(t, s, "")
 		d.expect("220")
 		d.cmd("EHLO hub2.test", "250")
+		if withTLS {
+			d.startTLS(pool)
+			d.cmd("EHLO hub2.test", "250")
+		}
 		d.cmd(authHub2, "235")
 		d.cmd("XSHADOW hub2", "250")
 		return d
