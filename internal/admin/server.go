@@ -429,12 +429,6 @@ type DatabaseForgetter interface {
 
 // singleCopies is the queue's record of the messages held by this server
 // only (queue.Manager, holders.go).
-// unconfirmedPushes is the part of the queue that knows the servers a
-// copy on receipt was pushed to without confirmation (rt20a F3).
-type unconfirmedPushes interface {
-	UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
-}
-
 type singleCopies interface {
 	SingleCopies() ([]queue.SingleCopy, error)
 	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)
@@ -708,16 +702,9 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
-		up, _ := s.q.(unconfirmedPushes)
 		for _, c := range list {
 			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver}
-			if up != nil {
-				for _, p := range up.UnconfirmedPushes(c.ID) {
-					if !strings.EqualFold(p.Server, c.Lost) {
-						v.AlsoPushed = append(v.AlsoPushed, p.Server)
-					}
-				}
-			}
+			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
 			out = append(out, v)
 		}
 		reply(w, out, err)
@@ -1004,18 +991,12 @@ func (s *Server) routes() http.Handler {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
 			}
 		}
-		if up, ok := s.q.(unconfirmedPushes); ok {
-			for _, p := range up.UnconfirmedPushes(id) {
-				if !strings.EqualFold(p.Server, v.ShadowCopy) {
-					v.Unconfirmed = append(v.Unconfirmed, p)
-				}
-			}
-		}
 		if pr, ok := s.q.(pendingResults); ok {
 			if v.ResultsPending = resultsPendingText(pr, id); v.ResultsPending != "" {
 				showPendingOutcome(&v, pr, id) // view.go
 			}
 		}
+		s.showUnconfirmed(&v, id) // unconfirmed.go
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole
