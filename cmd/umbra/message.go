@@ -145,8 +145,8 @@ func newMessageCmd() *cobra.Command {
 			if m.SingleCopy != "" {
 				fmt.Fprintf(out, "copies:     %s\n", termSafe(m.SingleCopy))
 			}
-			if m.ShadowCopy != "" {
-				fmt.Fprintf(out, "copy:       on %s\n", termSafe(m.ShadowCopy))
+			if m.ShadowCopy != "" || len(m.Unconfirmed) > 0 {
+				fmt.Fprintf(out, "copy:       %s\n", copyLine(m.ShadowCopy, m.Unconfirmed))
 			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
@@ -528,4 +528,25 @@ func skippedText(skipped map[string]int) string {
 	}
 	sort.Strings(reasons)
 	return fmt.Sprintf(", %d skipped (%s)", n, strings.Join(reasons, ", "))
+}
+
+// copyLine is message show's "copy:" line: the server holding the copy,
+// then each other one a push reached without confirmation (rt20a F3):
+// "on hub-c; unconfirmed push to hub-b (discard owed)" — "(may hold a
+// copy)" while no discard is written for it yet.
+func copyLine(holder string, unconfirmed []queue.UnconfirmedPush) string {
+	var parts []string
+	if holder != "" {
+		parts = append(parts, "on "+termSafe(holder))
+	} else {
+		parts = append(parts, "none confirmed")
+	}
+	for _, p := range unconfirmed {
+		what := "may hold a copy"
+		if p.DiscardOwed {
+			what = "discard owed"
+		}
+		parts = append(parts, fmt.Sprintf("unconfirmed push to %s (%s)", termSafe(p.Server), what))
+	}
+	return strings.Join(parts, "; ")
 }

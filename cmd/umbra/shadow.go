@@ -160,6 +160,13 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		if s.Refused != "" {
 			lost += " (refused: " + termSafe(s.Refused) + ")"
 		}
+		if len(s.AlsoPushed) > 0 {
+			names := make([]string, len(s.AlsoPushed))
+			for i, n := range s.AlsoPushed {
+				names[i] = termSafe(n)
+			}
+			lost += " (also pushed, unconfirmed: " + strings.Join(names, ", ") + ")"
+		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, lost, s.Since.UTC().Format(time.RFC3339))
 	}
 	w.Flush()

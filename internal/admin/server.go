@@ -453,6 +453,10 @@ type SingleCopyView struct {
 	// TakenOver: the message was a shadow copy taken over from Lost;
 	// this server's disk is its only one known until a copy is made.
 	TakenOver bool `json:"taken_over,omitempty"`
+	// AlsoPushed: the other servers its copy was pushed to without
+	// confirmation (each may hold it, and gets its discard when the copy
+	// is made elsewhere or the message ends), in name order (rt20a F3).
+	AlsoPushed []string `json:"also_pushed_to,omitempty"`
 }
 
 // ShadowViews is what shadow list shows of each primary: the shadow
@@ -706,7 +710,9 @@ func (s *Server) routes() http.Handler {
 		}
 		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
 		for _, c := range list {
-			out = append(out, SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver})
+			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver}
+			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
+			out = append(out, v)
 		}
 		reply(w, out, err)
 	})
@@ -999,6 +1005,7 @@ func (s *Server) routes() http.Handler {
 				showPendingOutcome(&v, pr, id) // view.go
 			}
 		}
+		s.showUnconfirmed(&v, id) // unconfirmed.go
 		if b, err := s.q.BodyOf(id); err == nil {
 			v.Spool = spoolView(b)                                   // spoolview.go: the file and whether it holds the body
 			if h, err := b.ReadHeaderSection(64 << 10); err == nil { // the header section only, capped: never a spooled body whole

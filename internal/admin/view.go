@@ -42,6 +42,11 @@ type MessageView struct {
 	// when none is known (only for a single message: message show). A
 	// copy it lost is SingleCopy instead.
 	ShadowCopy string `json:"shadow_copy,omitempty"`
+	// Unconfirmed: the other servers that may hold a copy on receipt of
+	// the message — pushed to without confirmation (README "Unconfirmed
+	// copies"), each with whether its discard is owed and not fetched
+	// yet (only for a single message: message show).
+	Unconfirmed []queue.UnconfirmedPush `json:"unconfirmed_copies,omitempty"`
 	// Damaged: the record does not decode (state damaged): why, the
 	// size of its bytes kept as found, and what acts on it (queue
 	// damaged.go).

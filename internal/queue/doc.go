@@ -1310,10 +1310,18 @@
 //     A push this server did not
 //     see confirmed (it broke, or was abandoned at its bound while the
 //     shadow server hung) may still be committed there — the server reads
-//     what was sent when it runs again, and its 250 may be written after
-//     this server gave up, so the shadow server cannot tell that the
-//     sender left: dropping the copy on its side would not be sound. So
-//     this server keeps that server in the message's mark as one that may
+//     what was sent when it runs again. When this server's close is in
+//     the shadow server's socket by the time it has committed the copy
+//     (it ran again after the bound), that server withdraws the copy in
+//     a commit of its own before answering (WithdrawShadowCopies,
+//     copywithdraw.go; smtp pushgiveup.go, rt20a-F1): a FIN before the
+//     answer means no answer was read, so this server counts the copy
+//     unconfirmed whatever that server does, and removing it there loses
+//     nothing this server relies on; a crash between the two commits
+//     keeps the copy, as before. But a 250 written in the same instant
+//     as this server's close, or a session broken after it was written,
+//     cannot be told apart there: dropping such a copy on its side would
+//     not be sound. So this server keeps that server in the message's mark as one that may
 //     hold the copy (MarkSingleCopy, RecopyUnconfirmed), and the commit
 //     that makes the copy on another server (ShadowRecopied) adds the
 //     discard of the unconfirmed one — kept there as an early discard

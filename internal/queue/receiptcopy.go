@@ -77,6 +77,10 @@ type ShadowCopy struct {
 type CopyResult struct {
 	Stored bool
 	Err    error
+	// New: this commit wrote a record of its own for the copy (c.M.ID),
+	// not one found kept already — the one WithdrawShadowCopies may
+	// remove when the push turns out to be one its primary gave up on.
+	New bool
 }
 
 // SubmitShadowCopies is SubmitShadowCopyBody for several copies from one
@@ -133,7 +137,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		clear(named)
 		for i := range res {
 			if res[i].Err == nil {
-				res[i].Stored = false
+				res[i].Stored, res[i].New = false, false
 			}
 		}
 		// A database id this server keeps as another primary's is
@@ -185,6 +189,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 				return err
 			}
 			res[i].Stored, again[i], named[i] = stored || again1, again1, stored
+			res[i].New = stored
 			if stored {
 				// The relay of the same message may have reached this
 				// server before its copy on receipt (the primary hands

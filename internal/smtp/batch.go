@@ -329,6 +329,16 @@ func (s *session) keepBatch(payload []byte) error {
 			s.srv.storage.stored()
 		}
 		refused := s.refusedDatabase(err) // another primary's database id (rt17f-F1)
+		withdrawn := false
+		if err == nil {
+			var fresh []queue.ID
+			for k := range res {
+				if res[k].New && res[k].Err == nil {
+					fresh = append(fresh, keep[k].M.ID)
+				}
+			}
+			withdrawn = s.withdrawAbandoned(fresh) // pushgiveup.go
+		}
 		for k, i := range at {
 			m := keep[k].M
 			switch {
@@ -347,6 +357,8 @@ func (s *session) keepBatch(payload []byte) error {
 				replies[i] = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Shadow copy not kept: " + res[k].Err.Error())}
 			case !res[k].Stored:
 				replies[i] = &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Shadow copy already discarded"}
+			case withdrawn && res[k].New:
+				replies[i] = replyCopyWithdrawn
 			default:
 				replies[i] = &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Shadow copy kept as " + m.ID.String()}
 			}

@@ -28,6 +28,16 @@
 //     the count not logged, and a line when messages are stored again
 //     (storageLog): a flood of retries must not write a line each to the
 //     disk that is full.
+//     Two successes carry no enhanced status code, although
+//     ENHANCEDSTATUSCODES is advertised (RFC 2034 §3; rt20a F4): the
+//     XSHADOW reply ("250 <database id>[ MARK=<n>]") and the id lines
+//     after XQUERYHELD's first ("250 <id>"; the first has 2.0.0). Every
+//     release's client reads the id from the line's text as it stands
+//     (shadowDatabaseID, discardIDs): a "2.0.0 " before it would make
+//     every older peer of a mixed-version organisation refuse the shadow
+//     session as malformed, or never drop a copy its primary is done
+//     with. Only a client that says it reads the code could be sent one
+//     (a new shadow verb version).
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
@@ -213,7 +223,13 @@
 //     refuses it in the copy's commit too (rt17f-F1): the commit is the
 //     authority; the check at MAIL is one seek in the queue's index of
 //     database ids (it grows not with the primaries known), kept so that
-//     the body of a copy the commit would refuse is never sent. Sending end: on a connector with
+//     the body of a copy the commit would refuse is never sent. After
+//     the copy's commit and before its 250 (a batch's copies alike), a
+//     primary that has closed the session already (its FIN is in the
+//     socket below any TLS: peerShutDown, POLLRDHUP) gave up on the push
+//     and counts it unconfirmed: the copies that commit stored anew are
+//     withdrawn in a commit of their own and the answer, 451 4.4.0, goes
+//     nowhere (pushgiveup.go, rt20a-F1). Sending end: on a connector with
 //     shadow_on_receipt, a message with no other copy (not relayed in a
 //     shadow session, not a client submission) gets a shadow session
 //     from the ReceiptShadow before the local commit, so that the one

@@ -200,16 +200,19 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
 	}
 	m.ShadowServer, m.ShadowID = "", ""
-	var stored bool
+	var stored, fresh bool // fresh: the commit wrote a record of its own for it
 	var err error
+	var res []queue.CopyResult
+	one := []queue.ShadowCopy{{M: m, Body: body}}
 	if mc, ok := s.srv.queue.(MarkedCopier); ok && s.pendingCopyMark > 0 {
-		var res []queue.CopyResult
-		if res, err = mc.SubmitShadowCopiesMarked(s.srv.ctx, []queue.ShadowCopy{{M: m, Body: body}}, s.shadowServer, s.primaryAddr(s.shadowServer),
-			s.pendingCopyDB, s.pendingCopyMark); err == nil {
-			stored, err = res[0].Stored, res[0].Err
-		}
+		res, err = mc.SubmitShadowCopiesMarked(s.srv.ctx, one, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB, s.pendingCopyMark)
+	} else if bc, ok := s.srv.queue.(ShadowBatchCopier); ok {
+		res, err = bc.SubmitShadowCopies(s.srv.ctx, one, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
 	} else {
 		stored, err = cp.SubmitShadowCopyBody(s.srv.ctx, m, body, s.shadowServer, s.primaryAddr(s.shadowServer), s.pendingCopyDB)
+	}
+	if err == nil && res != nil {
+		stored, fresh, err = res[0].Stored, res[0].New, res[0].Err
 	}
 	if err == nil && body.Spooled() {
 		sp.handed = true
@@ -225,6 +228,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return replyLocalError(m.ID)
 	}
 	s.srv.storage.stored()
+	if fresh && s.withdrawAbandoned([]queue.ID{m.ID}) { // pushgiveup.go
+		return replyCopyWithdrawn
+	}
 	s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
 	msg := "Shadow copy kept as " + m.ID.String()
 	if !stored {

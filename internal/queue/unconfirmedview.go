@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"slices"
+	"strings"
+)
+
+// UnconfirmedPush is a server a copy on receipt of a message was pushed
+// to without confirmation (README "Unconfirmed copies"): it may hold the
+// copy. DiscardOwed: the discard of that copy is written for it and not
+// fetched yet (the copy was made on another server); else the server is
+// still named in the message's mark, and gets the discard when the copy
+// is made elsewhere or the message ends.
+type UnconfirmedPush struct {
+	Server      string `json:"server"`
+	DiscardOwed bool   `json:"discard_owed"`
+}
+
+// UnconfirmedPushes lists, in name order, the servers that may hold a
+// copy on receipt of message id without its being confirmed (rt20a F3):
+// those its mark keeps as pushed to without confirmation, and those a
+// discard of its copy (its org id) is owed to and not fetched yet; the
+// caller leaves out the server that holds the confirmed copy. One
+// read; a cursor seek per server with discards owed, never a scan of
+// them all.
+func (q *Manager) UnconfirmedPushes(id ID) []UnconfirmedPush {
+	var out []UnconfirmedPush
+	_ = q.store.View(func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			return nil
+		}
+		seen := map[string]int{}
+		add := func(server string, owed bool) {
+			if server == "" {
+				return
+			}
+			if i, ok := seen[strings.ToLower(server)]; ok {
+				out[i].DiscardOwed = out[i].DiscardOwed || owed
+				return
+			}
+			seen[strings.ToLower(server)] = len(out)
+			out = append(out, UnconfirmedPush{Server: server, DiscardOwed: owed})
+		}
+		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
+		if _, _, pushed, ok := singleMark(v); ok {
+			held := singleHeld(v)
+			for _, p := range pushed {
+				if !strings.EqualFold(p, held) {
+					add(p, false)
+				}
+			}
+		}
+		if m.OrgID != "" {
+			b := tx.tx.Bucket(bucketDiscards)
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; {
+				i := slices.Index(k, 0)
+				if i < 0 {
+					k, _ = c.Next()
+					continue
+				}
+				server := string(k[:i])
+				if b.Get(discardKey(server, m.OrgID)) != nil {
+					add(server, true)
+				}
+				k, _ = c.Seek(append([]byte(server), 1)) // the next server's first
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b UnconfirmedPush) int { return strings.Compare(a.Server, b.Server) })
+	return out
+}
