@@ -1221,7 +1221,12 @@
 //     next command, and only that command makes this server forget the
 //     notes: a crash of either leaves the note to be told again, and
 //     telling it again changes nothing there (the recipient is no longer
-//     pending). Only recipients finished for good here are noted — not
+//     pending). That commit removes an original left with none pending
+//     only when it keeps no shadow copy for another primary (a recipient
+//     Shadowed: it stays as that copy, which that primary counts), and
+//     writes the discards the settled recipients owe (copySettled), so
+//     a crash leaves the original and its copies, or the discards with
+//     it. Only recipients finished for good here are noted — not
 //     one handed to a transport server (the primary itself may have
 //     merged it into its original, which still owes it), nor one relayed
 //     through a smart host — so a note never drops a recipient that

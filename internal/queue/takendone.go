@@ -262,8 +262,13 @@ type FinishedElsewhere struct {
 // copy's holder under the note's shadow id is marked done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
-// sent. A message left with none pending ends as a finished one does
-// (its copy's discard is owed, though the holder keeps none). A record
+// sent. The commit ends as every settling outside an attempt's results
+// does (settleIdle, copySettled): the copy there is owed the discard of
+// the recipients settled (the whole of it with none pending, though the
+// holder keeps none), and so are the servers the single-copy mark lists;
+// a message left with none pending is removed, unless the record also
+// keeps a shadow copy for another primary (a recipient Shadowed): that
+// primary counts it, so it stays as that copy (state Shadow). A record
 // in delivery here is left alone: its attempt's commit is the one
 // writer; inDelivery counts those a note would have changed, and the
 // caller then ends the session without another command, so that the
@@ -280,8 +285,9 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	now := q.clk.Now()
 	var out []FinishedElsewhere
 	var ended []ID
+	settled := 0
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		out, ended, inDelivery = out[:0], ended[:0], 0
+		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
 		tx.ForEach(func(m *Message, err error) bool {
 			if err != nil || !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
@@ -297,6 +303,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			return true
 		})
 		for _, m := range found {
+			before := statusesNow(m)
 			changed := false
 			for _, n := range byID[m.ShadowID] {
 				if n.Kind == TakenDelayed {
@@ -324,19 +331,31 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			if !changed {
 				continue
 			}
-			if len(m.Pending()) > 0 {
-				if err := tx.Put(m); err != nil {
+			// The shared ending of a commit that settles recipients
+			// other than by an attempt's results (settleIdle): the copy
+			// there is owed its discard, full or partial, and the
+			// servers the single-copy mark lists theirs (copySettled);
+			// a record that also keeps a shadow copy for another
+			// primary stays as that copy — that primary counts it.
+			if len(m.Pending()) == 0 {
+				settled++
+			}
+			if err := tx.copySettled(m, before, now); err != nil {
+				return err
+			}
+			if nothingLeft(m) {
+				if err := tx.Delete(m.ID); err != nil {
 					return err
 				}
+				ended = append(ended, m.ID)
 				continue
 			}
-			if err := tx.Delete(m.ID); err != nil {
+			if len(m.Pending()) == 0 {
+				m.State = Shadow
+			}
+			if err := tx.Put(m); err != nil {
 				return err
 			}
-			if _, err := tx.addCopyDiscard(m, now); err != nil {
-				return err
-			}
-			ended = append(ended, m.ID)
 		}
 		return nil
 	})
@@ -358,7 +377,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	for _, id := range ended {
 		q.notifyGone(id)
 	}
-	if len(ended) > 0 {
+	if settled > 0 {
 		q.dsig.signal(server)
 	}
 	return out, inDelivery, nil

@@ -165,3 +165,38 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 		t.Fatalf("pruned %d (%v), want the old note", pruned, err)
 	}
 }
+
+// A record whose recipients all finished at the shadow server that took
+// its copy over, but that also keeps a shadow copy for another primary
+// (a recipient Shadowed), stays as that copy: the other primary counts
+// it (SR- shadow redundancy: two disks). Its own copy's discard is
+// written all the same.
+func TestTakenDoneKeepsShadowedRecipients(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", "a@x.example", "b@x.example", "k@x.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	// Written as it stands, before any attempt: Submit would start one.
+	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	o.Rcpts[2].Status, o.Rcpts[2].Primary, o.Rcpts[2].PrimaryAddr, o.Rcpts[2].ShadowID = Shadowed, "hub-c", "127.0.0.3:25", "c-1"
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	notes := []TakenDone{{ID: org, Addr: "a@x.example", Kind: TakenDelivered}, {ID: org, Addr: "b@x.example", Kind: TakenRelayed}}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 2 {
+		t.Fatalf("finished elsewhere: %d, %v; want 2", len(fe), err)
+	}
+	m, err := qP.Message(o.ID)
+	if err != nil {
+		t.Fatalf("the record keeping hub-c's copy is gone: %v", err)
+	}
+	if m.Rcpts[2].Status != Shadowed || m.State != Shadow {
+		t.Fatalf("kept copy: recipient %s, state %s; want shadowed, shadow", m.Rcpts[2].Status, m.State)
+	}
+	if ids, _ := qP.Discards("hub-b", 10); !slices.Equal(ids, []string{org}) {
+		t.Fatalf("discards owed to hub-b: %q, want %q", ids, org)
+	}
+}
