@@ -294,7 +294,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return true
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, pendingMatch(m), byID[m.ShadowID]) {
 					inDelivery++
 				}
 				return true
@@ -304,6 +304,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		})
 		for _, m := range found {
 			before := statusesNow(m)
+			pending := pendingMatch(m)
 			changed := false
 			for _, n := range byID[m.ShadowID] {
 				if n.Kind == TakenDelayed {
@@ -313,11 +314,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				for _, i := range m.Pending() {
+				if i, ok := pending.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 					r := &m.Rcpts[i]
-					if rcptKey(r.Addr) != rcptKey(n.Addr) {
-						continue
-					}
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)
 					if n.Kind == TakenFailed {
@@ -386,7 +384,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
 // would change m: a recipient of it still pending, or its delay DSN not
 // sent yet.
-func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
+func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenDelayed {
 			if !m.DelayNotified {
@@ -394,13 +392,23 @@ func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
 			}
 			continue
 		}
-		for _, i := range m.Pending() {
-			if rcptKey(m.Rcpts[i].Addr) == rcptKey(n.Addr) {
-				return true
-			}
+		if pending.has(n.Addr) {
+			return true
 		}
 	}
 	return false
+}
+
+// pendingMatch is the matcher of m's pending recipients (their index in
+// m.Rcpts): a note's address, from the copy the shadow server held,
+// names one as any other copy's address does (rcptMatch) — the same
+// local part first, else the one recipient equal in ASCII case.
+func pendingMatch(m *Message) *rcptMatch[int] {
+	p := newRcptMatch[int]()
+	for _, i := range m.Pending() {
+		p.put(m.Rcpts[i].Addr, i)
+	}
+	return p
 }
 
 // takenDoneWhat is the reply text of a recipient finished elsewhere.
