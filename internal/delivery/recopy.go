@@ -305,13 +305,11 @@ func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []s
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
 	ShadowRecopiedOrg(id queue.ID, orgID, to string) error
-	// RecopyUnconfirmed records a push of the copy to server that was
-	// not confirmed: server may hold it (queue holders.go).
-	RecopyUnconfirmed(id queue.ID, server string) error
 	// RecopyPushing raises the rollback mark for the server a copy is
-	// about to be pushed to (queue marks.go), before the push, and
-	// withdraws a discard of that copy it has not fetched yet (queue
-	// holders.go).
+	// about to be pushed to (queue marks.go), before the push, withdraws
+	// a discard of that copy it has not fetched yet, and keeps server as
+	// one that may hold the copy, whatever the push's outcome: an
+	// unconfirmed push needs no commit of its own (queue holders.go).
 	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
@@ -411,11 +409,9 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		if !refusedCopy(err) {
 			// Not confirmed, but the server may store it all the same
 			// (a push abandoned at its bound, committed when the
-			// server runs again): it gets the copy's discard once the
-			// copy is made elsewhere (rt27 F7).
-			if uerr := q.RecopyUnconfirmed(id, srv); uerr != nil {
-				r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", uerr)
-			}
+			// server runs again): RecopyPushing kept it in the mark,
+			// so it gets the copy's discard once the copy is made
+			// elsewhere (rt27 F7).
 			if !errors.Is(err, smtp.ErrCopyTimedOut) || ctx.Err() != nil {
 				return "", fmt.Errorf("%s: %w", srv, err)
 			}

@@ -1319,7 +1319,7 @@
 //     this server gave up, so the shadow server cannot tell that the
 //     sender left: dropping the copy on its side would not be sound. So
 //     this server keeps that server in the message's mark as one that may
-//     hold the copy (MarkSingleCopy, RecopyUnconfirmed), and the commit
+//     hold the copy (MarkSingleCopy, RecopyPushing), and the commit
 //     that makes the copy on another server (ShadowRecopied) adds the
 //     discard of the unconfirmed one — kept there as an early discard
 //     when it comes before the copy, so the copy is never stored; that
