@@ -120,6 +120,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 	if !ok {
 		return "", fmt.Errorf("%s: %w", name, ErrUnknownServer)
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
@@ -148,7 +149,11 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		// to the other candidates first.
 		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
 	}
-	if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if caller.Err() == nil {
+		// The session failed, or ran out the probe's own bound. Not
+		// the caller's end (a shutdown, or the start's bound on asking
+		// every holder, AskFirst): a holder slower than that answers
+		// all the same, and is not to be passed over for it.
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
 	}
 	return "", err
