@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/mailaddr"
+	"umbra/internal/orgid"
 )
 
 // What a shadow server finished of the copies it took over (rt19e F4).
@@ -259,7 +260,10 @@ type FinishedElsewhere struct {
 // shadow server this server probed, whose database it presented) says
 // it finished, after taking them over, the recipients notes name. In one
 // commit, each still pending in a record here that names server as its
-// copy's holder under the note's shadow id is marked done without a DSN
+// copy's holder under the note's shadow id (an original of that copy:
+// found by its org id, a walk over the queue only for a relayed
+// message's copy; a failure DSN carrying the copy's discard is another
+// message, left alone) is marked done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. The commit ends as every settling outside an attempt's results
@@ -279,7 +283,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		return nil, 0, nil
 	}
 	byID := map[string][]TakenDone{}
+	var ids []string // as the notes first name them
 	for _, n := range notes {
+		if byID[n.ID] == nil {
+			ids = append(ids, n.ID)
+		}
 		byID[n.ID] = append(byID[n.ID], n)
 	}
 	now := q.clk.Now()
@@ -289,19 +297,44 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
-		tx.ForEach(func(m *Message, err error) bool {
-			if err != nil || !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
-				return true
+		consider := func(m *Message) {
+			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+				return
 			}
 			if m.State == Active {
 				if takenDoneNamesPending(m, pendingMatch(m), byID[m.ShadowID]) {
 					inDelivery++
 				}
-				return true
+				return
 			}
 			found = append(found, m)
-			return true
-		})
+		}
+		// A copy on receipt, or one made again, is named by its
+		// message's org id (its shadow id): found by the index, not a
+		// walk over the queue — nor a record of another message that
+		// carries that copy's discard (a failure DSN: its own org id).
+		// Only the ids of relayed messages' copies ("<id>-…") need the
+		// walk.
+		relayed := false
+		for _, id := range ids {
+			if !orgid.Valid(id) {
+				relayed = true
+				continue
+			}
+			for _, mid := range tx.ByOrgID(id) {
+				if m, err := tx.Get(mid); err == nil && m.ShadowID == id {
+					consider(m)
+				}
+			}
+		}
+		if relayed {
+			tx.ForEach(func(m *Message, err error) bool {
+				if err == nil && !orgid.Valid(m.ShadowID) {
+					consider(m)
+				}
+				return true
+			})
+		}
 		for _, m := range found {
 			before := statusesNow(m)
 			pending := pendingMatch(m)

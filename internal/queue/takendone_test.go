@@ -198,3 +198,32 @@ func TestTakenDoneKeepsShadowedRecipients(t *testing.T) {
 		t.Fatalf("discards owed to hub-b: %q, want %q", ids, org)
 	}
 }
+
+// A note names a recipient of the copy the shadow server took over: the
+// records found are the originals of that copy (by its org id), not a
+// failure DSN here that carries the copy's discard (its ShadowID is the
+// original's org id) and goes to the sender, who was also a recipient:
+// that DSN is still owed, whatever became of the sender's own copy.
+func TestTakenDoneSparesDSNCarryingTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	dsn := msg(pS, "", "s@example.org")
+	dsn.ShadowServer, dsn.ShadowID, dsn.Arrived = "hub-b", org, clk.Now()
+	dsn.State, dsn.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(dsn, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if dsn.OrgID == org {
+		t.Fatal("fixture: the DSN has the original's org id")
+	}
+	notes := []TakenDone{{ID: org, Addr: "s@example.org", Kind: TakenDelivered}}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 0 {
+		t.Fatalf("finished elsewhere: %d, %v; want the DSN left alone", len(fe), err)
+	}
+	if m, err := qP.Message(dsn.ID); err != nil || len(m.Pending()) != 1 {
+		t.Fatalf("the DSN: %+v, %v; want it pending", m, err)
+	}
+}
