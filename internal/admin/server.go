@@ -427,8 +427,6 @@ type DatabaseForgetter interface {
 	ForgetDatabaseID(dbID string) ([]string, error)
 }
 
-// singleCopies is the queue's record of the messages held by this server
-// only (queue.Manager, holders.go).
 // copyHolder names the server whose shadow copy backs a message now
 // (queue.Manager.CopyHolderOf): the record's server, but for a message
 // whose hold or quarantine discarded the copy.
@@ -436,6 +434,8 @@ type copyHolder interface {
 	CopyHolderOf(id queue.ID) string
 }
 
+// singleCopies is the queue's record of the messages held by this server
+// only (queue.Manager, holders.go).
 type singleCopies interface {
 	SingleCopies() ([]queue.SingleCopy, error)
 	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)

@@ -128,6 +128,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 	if !ok {
 		return "", fmt.Errorf("%s: %w", name, ErrUnknownServer)
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
@@ -156,7 +157,11 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		// to the other candidates first.
 		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
 	}
-	if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if caller.Err() == nil {
+		// The session failed, or ran out the probe's own bound. Not
+		// the caller's end (a shutdown, or the start's bound on asking
+		// every holder, AskFirst): a holder slower than that answers
+		// all the same, and is not to be passed over for it.
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
 	}
 	return "", err
@@ -313,13 +318,11 @@ func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []s
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
 	ShadowRecopiedOrg(id queue.ID, orgID, to string) error
-	// RecopyUnconfirmed records a push of the copy to server that was
-	// not confirmed: server may hold it (queue holders.go).
-	RecopyUnconfirmed(id queue.ID, server string) error
 	// RecopyPushing raises the rollback mark for the server a copy is
-	// about to be pushed to (queue marks.go), before the push, and
-	// withdraws a discard of that copy it has not fetched yet (queue
-	// holders.go).
+	// about to be pushed to (queue marks.go), before the push, withdraws
+	// a discard of that copy it has not fetched yet, and keeps server as
+	// one that may hold the copy, whatever the push's outcome: an
+	// unconfirmed push needs no commit of its own (queue holders.go).
 	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
@@ -419,11 +422,9 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		if !refusedCopy(err) {
 			// Not confirmed, but the server may store it all the same
 			// (a push abandoned at its bound, committed when the
-			// server runs again): it gets the copy's discard once the
-			// copy is made elsewhere (rt27 F7).
-			if uerr := q.RecopyUnconfirmed(id, srv); uerr != nil {
-				r.d.log.Error("recording an unconfirmed shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", uerr)
-			}
+			// server runs again): RecopyPushing kept it in the mark,
+			// so it gets the copy's discard once the copy is made
+			// elsewhere (rt27 F7).
 			if !errors.Is(err, smtp.ErrCopyTimedOut) || ctx.Err() != nil {
 				return "", fmt.Errorf("%s: %w", srv, err)
 			}

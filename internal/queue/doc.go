@@ -1221,7 +1221,12 @@
 //     next command, and only that command makes this server forget the
 //     notes: a crash of either leaves the note to be told again, and
 //     telling it again changes nothing there (the recipient is no longer
-//     pending). Only recipients finished for good here are noted — not
+//     pending). That commit removes an original left with none pending
+//     only when it keeps no shadow copy for another primary (a recipient
+//     Shadowed: it stays as that copy, which that primary counts), and
+//     writes the discards the settled recipients owe (copySettled), so
+//     a crash leaves the original and its copies, or the discards with
+//     it. Only recipients finished for good here are noted — not
 //     one handed to a transport server (the primary itself may have
 //     merged it into its original, which still owes it), nor one relayed
 //     through a smart host — so a note never drops a recipient that
@@ -1322,7 +1327,7 @@
 //     as this server's close, or a session broken after it was written,
 //     cannot be told apart there: dropping such a copy on its side would
 //     not be sound. So this server keeps that server in the message's mark as one that may
-//     hold the copy (MarkSingleCopy, RecopyUnconfirmed), and the commit
+//     hold the copy (MarkSingleCopy, RecopyPushing), and the commit
 //     that makes the copy on another server (ShadowRecopied) adds the
 //     discard of the unconfirmed one — kept there as an early discard
 //     when it comes before the copy, so the copy is never stored; that

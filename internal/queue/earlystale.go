@@ -33,9 +33,12 @@ import "encoding/binary"
 //     commit that keeps the copy, and the copy is kept.
 //
 // A copy of another database id of the primary (it lost its database:
-// SR-7) is a new one as well. A copy without a mark, or a discard kept
-// with none (a peer below shadow verb version 7, or an entry of an earlier
-// release), cannot be placed: the discard applies, as it always did. What
+// SR-7) is a new one as well — also when the discard or the copy came
+// without a mark (a primary of shadow verbs 10 presents its database id
+// without one): the database ids alone tell them apart. Otherwise a copy
+// without a mark, or a discard kept with none (a peer below shadow verb
+// version 7, or an entry of an earlier release), cannot be placed: the
+// discard applies, as it always did. What
 // remains open: a copy whose commit at the primary falls between the
 // reading of the discard reply there and this server's commit of it —
 // taken for the abandoned push, not kept; and a discard pushed with
@@ -55,12 +58,14 @@ func (t *Tx) takeEarlyForPush(primary, id, dbID string, mark uint64) (bool, erro
 		return false, nil
 	}
 	applies := true
-	if len(v) >= 16 && mark > 0 {
+	if len(v) >= 16 {
 		seen, db := binary.BigEndian.Uint64(v[8:16]), string(v[16:])
 		switch {
-		case seen == 0:
 		case db != "" && dbID != "" && db != dbID:
-			applies = false // another database's discard (SR-7)
+			// Another database's discard (SR-7), whether or not either
+			// came with a mark: the database id alone places it.
+			applies = false
+		case seen == 0 || mark == 0:
 		case mark > seen:
 			applies = false // a copy committed after the discard came
 		}

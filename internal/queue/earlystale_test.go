@@ -92,3 +92,28 @@ func TestEarlyDiscardStillSwallowsItsOwnPush(t *testing.T) {
 		t.Fatalf("unmarked push: stored %v, %v; want not stored", stored, err)
 	}
 }
+
+// SR-7: an early discard kept when hub-a presented its database id dbA
+// without a rollback mark (a peer of shadow verbs 10) is of dbA's copy.
+// A copy pushed later by another database of hub-a (it lost dbA) is a
+// new one: kept, not taken by that discard.
+func TestEarlyDiscardWithoutMarkSparesAnotherDatabase(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	m := receiptCopy(s, "x@b.example")
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.putPrimaryMark("hub-a", "dbA", 0) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowContact("hub-a", "dbA", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute)
+	res, err := q.SubmitShadowCopiesMarked(context.Background(), []ShadowCopy{{M: m, Body: MemBody([]byte(body))}}, "hub-a", "127.0.0.1:25", "dbB", 3)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("push: %+v, %v", res, err)
+	}
+	if !res[0].Stored {
+		t.Fatal("a copy pushed by hub-a's new database dbB was taken by dbA's early discard: answered 250, not kept")
+	}
+}

@@ -608,7 +608,8 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 // RecopyUnconfirmed records that a copy of message id, marked held by
 // this server only, was pushed to server again and not confirmed: server
 // may hold it all the same, and gets its discard when the copy is made
-// elsewhere (ShadowRecopied).
+// elsewhere (ShadowRecopied). The holders' pass needs no such commit:
+// RecopyPushing kept server in the mark before the push.
 func (q *Manager) RecopyUnconfirmed(id ID, server string) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {

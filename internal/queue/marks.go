@@ -168,19 +168,6 @@ func (q *Manager) ShadowHolderMark(server string) uint64 {
 	return n
 }
 
-// BumpHolderMark raises the counter of server by one, durably, before a
-// copy is pushed to it outside the commit that names it (a copy made
-// again: holders.go), and returns it: the mark that copy presents.
-func (q *Manager) BumpHolderMark(server string) (uint64, error) {
-	var n uint64
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		var err error
-		n, err = tx.bumpHolderMark(server)
-		return err
-	})
-	return n, err
-}
-
 // SubmitShadowCopiesMarked is SubmitShadowCopies for copies whose
 // primary presented its rollback mark with them (XSHADOWMARK=: the mark
 // its commit of the copy, or of the last of a batch, raised): the same

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/mailaddr"
+	"umbra/internal/orgid"
 )
 
 // What a shadow server finished of the copies it took over (rt19e F4).
@@ -259,11 +260,19 @@ type FinishedElsewhere struct {
 // shadow server this server probed, whose database it presented) says
 // it finished, after taking them over, the recipients notes name. In one
 // commit, each still pending in a record here that names server as its
-// copy's holder under the note's shadow id is marked done without a DSN
+// copy's holder under the note's shadow id (an original of that copy:
+// found by its org id, a walk over the queue only for a relayed
+// message's copy; a failure DSN carrying the copy's discard is another
+// message, left alone) is marked done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
-// sent. A message left with none pending ends as a finished one does
-// (its copy's discard is owed, though the holder keeps none). A record
+// sent. The commit ends as every settling outside an attempt's results
+// does (settleIdle, copySettled): the copy there is owed the discard of
+// the recipients settled (the whole of it with none pending, though the
+// holder keeps none), and so are the servers the single-copy mark lists;
+// a message left with none pending is removed, unless the record also
+// keeps a shadow copy for another primary (a recipient Shadowed): that
+// primary counts it, so it stays as that copy (state Shadow). A record
 // in delivery here is left alone: its attempt's commit is the one
 // writer; inDelivery counts those a note would have changed, and the
 // caller then ends the session without another command, so that the
@@ -274,29 +283,61 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		return nil, 0, nil
 	}
 	byID := map[string][]TakenDone{}
+	var ids []string // as the notes first name them
 	for _, n := range notes {
+		if byID[n.ID] == nil {
+			ids = append(ids, n.ID)
+		}
 		byID[n.ID] = append(byID[n.ID], n)
 	}
 	now := q.clk.Now()
 	var out []FinishedElsewhere
 	var ended []ID
+	settled := 0
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		out, ended, inDelivery = out[:0], ended[:0], 0
+		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
-		tx.ForEach(func(m *Message, err error) bool {
-			if err != nil || !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
-				return true
+		consider := func(m *Message) {
+			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, pendingMatch(m), byID[m.ShadowID]) {
 					inDelivery++
 				}
-				return true
+				return
 			}
 			found = append(found, m)
-			return true
-		})
+		}
+		// A copy on receipt, or one made again, is named by its
+		// message's org id (its shadow id): found by the index, not a
+		// walk over the queue — nor a record of another message that
+		// carries that copy's discard (a failure DSN: its own org id).
+		// Only the ids of relayed messages' copies ("<id>-…") need the
+		// walk.
+		relayed := false
+		for _, id := range ids {
+			if !orgid.Valid(id) {
+				relayed = true
+				continue
+			}
+			for _, mid := range tx.ByOrgID(id) {
+				if m, err := tx.Get(mid); err == nil && m.ShadowID == id {
+					consider(m)
+				}
+			}
+		}
+		if relayed {
+			tx.ForEach(func(m *Message, err error) bool {
+				if err == nil && !orgid.Valid(m.ShadowID) {
+					consider(m)
+				}
+				return true
+			})
+		}
 		for _, m := range found {
+			before := statusesNow(m)
+			pending := pendingMatch(m)
 			changed := false
 			for _, n := range byID[m.ShadowID] {
 				if n.Kind == TakenDelayed {
@@ -306,11 +347,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				for _, i := range m.Pending() {
+				if i, ok := pending.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 					r := &m.Rcpts[i]
-					if rcptKey(r.Addr) != rcptKey(n.Addr) {
-						continue
-					}
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)
 					if n.Kind == TakenFailed {
@@ -324,19 +362,31 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			if !changed {
 				continue
 			}
-			if len(m.Pending()) > 0 {
-				if err := tx.Put(m); err != nil {
+			// The shared ending of a commit that settles recipients
+			// other than by an attempt's results (settleIdle): the copy
+			// there is owed its discard, full or partial, and the
+			// servers the single-copy mark lists theirs (copySettled);
+			// a record that also keeps a shadow copy for another
+			// primary stays as that copy — that primary counts it.
+			if len(m.Pending()) == 0 {
+				settled++
+			}
+			if err := tx.copySettled(m, before, now); err != nil {
+				return err
+			}
+			if nothingLeft(m) {
+				if err := tx.Delete(m.ID); err != nil {
 					return err
 				}
+				ended = append(ended, m.ID)
 				continue
 			}
-			if err := tx.Delete(m.ID); err != nil {
+			if len(m.Pending()) == 0 {
+				m.State = Shadow
+			}
+			if err := tx.Put(m); err != nil {
 				return err
 			}
-			if _, err := tx.addCopyDiscard(m, now); err != nil {
-				return err
-			}
-			ended = append(ended, m.ID)
 		}
 		return nil
 	})
@@ -358,7 +408,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	for _, id := range ended {
 		q.notifyGone(id)
 	}
-	if len(ended) > 0 {
+	if settled > 0 {
 		q.dsig.signal(server)
 	}
 	return out, inDelivery, nil
@@ -367,7 +417,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
 // would change m: a recipient of it still pending, or its delay DSN not
 // sent yet.
-func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
+func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenDelayed {
 			if !m.DelayNotified {
@@ -375,13 +425,23 @@ func takenDoneNamesPending(m *Message, notes []TakenDone) bool {
 			}
 			continue
 		}
-		for _, i := range m.Pending() {
-			if rcptKey(m.Rcpts[i].Addr) == rcptKey(n.Addr) {
-				return true
-			}
+		if pending.has(n.Addr) {
+			return true
 		}
 	}
 	return false
+}
+
+// pendingMatch is the matcher of m's pending recipients (their index in
+// m.Rcpts): a note's address, from the copy the shadow server held,
+// names one as any other copy's address does (rcptMatch) — the same
+// local part first, else the one recipient equal in ASCII case.
+func pendingMatch(m *Message) *rcptMatch[int] {
+	p := newRcptMatch[int]()
+	for _, i := range m.Pending() {
+		p.put(m.Rcpts[i].Addr, i)
+	}
+	return p
 }
 
 // takenDoneWhat is the reply text of a recipient finished elsewhere.

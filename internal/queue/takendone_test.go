@@ -131,12 +131,10 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 	// The last recipients finished there: the message ends, no DSN made.
 	rest := []TakenDone{{ID: org, Addr: "s@x.example", Kind: TakenRelayed}, {ID: org, Addr: "H@x.example", Kind: TakenFailed},
 		{ID: org, Addr: "p@x.example", Kind: TakenFailed}, {ID: org, Kind: TakenDelayed}}
-	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest); err != nil || len(fe) != 3 {
-		t.Fatalf("the rest: %d, %v; want 3 (H@ is not h@: the local part as written)", len(fe), err)
-	}
-	rest[1].Addr = "h@x.example"
-	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest[1:2]); err != nil || len(fe) != 1 {
-		t.Fatalf("the last: %d, %v", len(fe), err)
+	// H@ names h@ (rcptMatch: no recipient spelled H@, one equal in
+	// ASCII case): a copy spelling it otherwise gets no second DSN.
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", rest); err != nil || len(fe) != 4 {
+		t.Fatalf("the rest: %d, %v; want 4 (H@ names h@, the one recipient equal in case)", len(fe), err)
 	}
 	if _, err := qP.Message(o.ID); err == nil {
 		t.Fatal("the original stays with every recipient finished elsewhere")
@@ -163,5 +161,69 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 		return err
 	}); err != nil || pruned != 1 {
 		t.Fatalf("pruned %d (%v), want the old note", pruned, err)
+	}
+}
+
+// A record whose recipients all finished at the shadow server that took
+// its copy over, but that also keeps a shadow copy for another primary
+// (a recipient Shadowed), stays as that copy: the other primary counts
+// it (SR- shadow redundancy: two disks). Its own copy's discard is
+// written all the same.
+func TestTakenDoneKeepsShadowedRecipients(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", "a@x.example", "b@x.example", "k@x.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	// Written as it stands, before any attempt: Submit would start one.
+	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	o.Rcpts[2].Status, o.Rcpts[2].Primary, o.Rcpts[2].PrimaryAddr, o.Rcpts[2].ShadowID = Shadowed, "hub-c", "127.0.0.3:25", "c-1"
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	notes := []TakenDone{{ID: org, Addr: "a@x.example", Kind: TakenDelivered}, {ID: org, Addr: "b@x.example", Kind: TakenRelayed}}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 2 {
+		t.Fatalf("finished elsewhere: %d, %v; want 2", len(fe), err)
+	}
+	m, err := qP.Message(o.ID)
+	if err != nil {
+		t.Fatalf("the record keeping hub-c's copy is gone: %v", err)
+	}
+	if m.Rcpts[2].Status != Shadowed || m.State != Shadow {
+		t.Fatalf("kept copy: recipient %s, state %s; want shadowed, shadow", m.Rcpts[2].Status, m.State)
+	}
+	if ids, _ := qP.Discards("hub-b", 10); !slices.Equal(ids, []string{org}) {
+		t.Fatalf("discards owed to hub-b: %q, want %q", ids, org)
+	}
+}
+
+// A note names a recipient of the copy the shadow server took over: the
+// records found are the originals of that copy (by its org id), not a
+// failure DSN here that carries the copy's discard (its ShadowID is the
+// original's org id) and goes to the sender, who was also a recipient:
+// that DSN is still owed, whatever became of the sender's own copy.
+func TestTakenDoneSparesDSNCarryingTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	dsn := msg(pS, "", "s@example.org")
+	dsn.ShadowServer, dsn.ShadowID, dsn.Arrived = "hub-b", org, clk.Now()
+	dsn.State, dsn.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(dsn, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if dsn.OrgID == org {
+		t.Fatal("fixture: the DSN has the original's org id")
+	}
+	notes := []TakenDone{{ID: org, Addr: "s@example.org", Kind: TakenDelivered}}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes); err != nil || len(fe) != 0 {
+		t.Fatalf("finished elsewhere: %d, %v; want the DSN left alone", len(fe), err)
+	}
+	if m, err := qP.Message(dsn.ID); err != nil || len(m.Pending()) != 1 {
+		t.Fatalf("the DSN: %+v, %v; want it pending", m, err)
 	}
 }

@@ -265,7 +265,9 @@
 // those recipients are done here without a DSN. The start probes every
 // holder once before the queue's first delivery (Holders.AskFirst, at
 // most 3 s), so that an original that expired while this server was
-// away is not bounced again before it hears.
+// away is not bounced again before it hears. That probe is the first
+// pass's for the holders it reached: the pass right after skips them
+// and makes again what they told of lost copies.
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the

@@ -65,7 +65,8 @@ type Holders struct {
 	cfg HoldersConfig
 
 	mu        sync.Mutex
-	lastCount int // marks left after the last pass, for the log
+	lastCount int             // marks left after the last pass, for the log
+	asked     map[string]bool // holders AskFirst reached: the next pass's probe of them
 }
 
 // HolderStore is the queue's record of the holders (queue.Manager, via
@@ -158,7 +159,10 @@ func (h *Holders) Run(ctx context.Context) {
 // its first delivery, so that what a holder finished of the copies it
 // took over while this server was away (the probe asks it, shadow verbs
 // 15) is known before an attempt here delivers or bounces it again. It
-// makes no copy again (Pass does, at once after).
+// makes no copy again (Pass does, at once after). Its probe of a holder
+// it reached is the next pass's: that pass does not probe it again
+// seconds later (a second session and round of questions), and makes
+// again the copies the probe found lost.
 func (h *Holders) AskFirst(ctx context.Context) {
 	holders, err := h.cfg.Store.Holders()
 	if err != nil || len(holders) == 0 {
@@ -169,7 +173,16 @@ func (h *Holders) AskFirst(ctx context.Context) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	h.probeAll(ctx, names)
+	errs := h.probeAll(ctx, names)
+	asked := map[string]bool{}
+	for i, n := range names {
+		if errs[i] == nil {
+			asked[n] = true
+		}
+	}
+	h.mu.Lock()
+	h.asked = asked
+	h.mu.Unlock()
 }
 
 // Pass probes every holder once and makes again the copies of the
@@ -196,6 +209,21 @@ func (h *Holders) Pass(ctx context.Context) int {
 		}
 	}
 	sort.Strings(names)
+	h.mu.Lock()
+	asked := h.asked
+	h.asked = nil
+	h.mu.Unlock()
+	if len(asked) > 0 {
+		// The first pass after AskFirst: the holders it reached are
+		// probed already.
+		probe := names[:0:0]
+		for _, n := range names {
+			if !asked[n] {
+				probe = append(probe, n)
+			}
+		}
+		names = probe
+	}
 	errs := h.probeAll(ctx, names)
 	if ctx.Err() != nil {
 		return -1

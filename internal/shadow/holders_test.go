@@ -78,3 +78,25 @@ func TestHoldersPassMakesLostCopiesAgain(t *testing.T) {
 		t.Fatalf("the recovery is not logged:\n%s", logBuf.String())
 	}
 }
+
+// The start's AskFirst probe is the first pass's: a holder it reached is
+// not probed again seconds later by that pass (a second session, a
+// second round of questions), while the copies its probe found lost are
+// made again by the pass all the same. The next pass probes every holder.
+func TestHoldersFirstPassSkipsHoldersAskedFirst(t *testing.T) {
+	st := &fakeHolderStore{holders: map[string]int{"hub-b": 2, "hub-c": 1}}
+	cp := &fakeCopier{store: st, newDB: map[string][]uint64{"hub-b": {7}}}
+	h := NewHolders(HoldersConfig{Store: st, Copier: cp})
+	h.AskFirst(context.Background())
+	if left := h.Pass(context.Background()); left != 0 || len(cp.made) != 1 {
+		t.Fatalf("first pass: left %d, made %v; want the copy AskFirst found lost made", left, cp.made)
+	}
+	sort.Strings(cp.probed)
+	if strings.Join(cp.probed, ",") != "hub-b,hub-c" {
+		t.Fatalf("probed %v by AskFirst and the first pass, want each holder once", cp.probed)
+	}
+	h.Pass(context.Background())
+	if len(cp.probed) != 4 {
+		t.Fatalf("probed %v after a second pass, want every holder again", cp.probed)
+	}
+}
