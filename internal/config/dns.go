@@ -94,6 +94,12 @@ func validateDNS(v *validator, d DNS) {
 			v.add(fmt.Sprintf("dns.servers: %q is not an IP address or ip:port", s), "dns", "servers", i)
 			continue
 		}
+		if err := mailaddr.NoZone(host); err != nil {
+			// A server umbra dials, as checkDialAddress refuses one: a
+			// zone names one machine's interface (and was dropped).
+			v.add(fmt.Sprintf("dns.servers: %q: %v", s, err), "dns", "servers", i)
+			continue
+		}
 		if !mailaddr.ValidPort(port) {
 			v.add(fmt.Sprintf("dns.servers: %q has no valid port", s), "dns", "servers", i)
 		} else if msg := leadingZeroText(port, false); msg != "" {

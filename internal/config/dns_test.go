@@ -84,6 +84,10 @@ func TestDNSBadConfigs(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
 		{"dns:\n  servers: [\"resolver.example\"]\n", `x.yaml:8: dns.servers: "resolver.example" is not an IP address`},
 		{"dns:\n  servers: [\"127.0.0.1:0\"]\n", `x.yaml:8: dns.servers: "127.0.0.1:0" has no valid port`},
+		// rt20e-F6: a zone names one machine's interface; it was dropped silently.
+		{"dns:\n  servers: [\"[fe80::1%eth0]:53\"]\n", `x.yaml:8: dns.servers: "[fe80::1%eth0]:53": an IPv6 address is written without a zone (%)`},
+		{"dns:\n  servers: [\"fe80::1%lo\"]\n", `x.yaml:8: dns.servers: "fe80::1%lo": an IPv6 address is written without a zone (%)`},
+		{"dns:\n  servers: [\"127.0.0.1\", \"[::1%nosuchif9]:41853\"]\n", `x.yaml:8: dns.servers: "[::1%nosuchif9]:41853": an IPv6 address is written without a zone (%)`},
 		{"dns:\n  servers: [\"192.0.2.1\"]\n  trust_ad: true\n", `x.yaml:8: dns.trust_ad: server 192.0.2.1 is not on loopback`},
 		{"dns:\n  trust_ad: true\n", `x.yaml:8: dns.trust_ad needs dns.servers listed`},
 		{"dns:\n  hosts_file: etc/hosts\n", `x.yaml:8: dns.hosts_file: "etc/hosts" is not an absolute path`},

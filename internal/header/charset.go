@@ -13,7 +13,9 @@ import (
 
 // decodeCharset decodes the bytes of an encoded word written in charset
 // (RFC 2047 §2; an RFC 2231 language after '*' ignored) to UTF-8 as a
-// reader shows them. known is false for a charset decoded here neither
+// reader shows them; the Windows code page names (cp932, cp936, cp949,
+// cp950, cp1250 … cp1258) as their WHATWG ones, and UNKNOWN-8BIT
+// (RFC 1428) as the raw bytes, which shown reads in each legacy charset. known is false for a charset decoded here neither
 // by hand (UTF-16, UTF-32, UTF-7: readers decode them, and the text
 // package's indexes lack UTF-32 and UTF-7) nor by the WHATWG or IANA
 // index (an encoding that only stands for "replacement", as ISO-2022-KR
@@ -50,6 +52,22 @@ func decodeCharset(charset string, b []byte, alt bool) (text string, known, twoW
 		return s, true, false
 	case "utf-7", "utf7", "unicode-1-1-utf-7", "csunicode11utf7":
 		return decodeUTF7(b), true, false
+	case "unknown-8bit", "x-unknown-8bit":
+		// RFC 1428: bytes of no named charset; shown reads them as
+		// raw header bytes, in each legacy charset.
+		return string(b), true, false
+	case "cp932":
+		cs = "shift_jis"
+	case "cp936":
+		cs = "gbk"
+	case "cp949":
+		cs = "euc-kr"
+	case "cp950":
+		cs = "big5"
+	default:
+		if n, ok := strings.CutPrefix(cs, "cp"); ok && len(n) == 4 && strings.HasPrefix(n, "125") {
+			cs = "windows-" + n // cp1250 … cp1258
+		}
 	}
 	e, err := htmlindex.Get(cs)
 	if err != nil || e == nil || e == encoding.Replacement {

@@ -11,9 +11,13 @@
 // parser would pick — including a display name that shows an address of
 // another domain, or a comment that shows an address, once encoded words
 // are decoded as a reader decodes them, adjacent ones joined, and
-// compatibility forms folded (NFKC: U+FF20 is '@') — is no author at
-// all; the author's own domain shown, in whatever quotes or brackets, is
-// the one author). The decoding is the package's own, not
+// compatibility forms folded (NFKC: U+FF20 is '@'), white space around
+// '@' and a domain's dots set aside (RFC 5322 §3.4.1 CFWS; the domain
+// then needs a dot), raw bytes that are not UTF-8 also read in the
+// legacy charsets a reader may pick — or a quoted local part that holds
+// an address — is no author at all; the author's own domain shown, in
+// whatever quotes or brackets, typographic ones included, is the one
+// author). The decoding is the package's own, not
 // mime.WordDecoder's: that one keeps a word with a stray '=' or base64
 // without padding as written, and a reader that decodes it anyway would
 // show an address Mailboxes did not see (TestMailboxes). Each word is

@@ -4,6 +4,11 @@ import (
 	"encoding/base64"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
@@ -43,10 +48,12 @@ func (e *MailboxError) Error() string { return e.Why }
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
 // does — base64 without padding, a stray '=' in a Q word — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
-// and compatibility forms folded, "ceo＠x"; a display name may show the
+// and compatibility forms folded, "ceo＠x"; white space around '@' and
+// the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
+// read in each legacy charset too; a display name may show the
 // author's own domain, in quotes or brackets; a word in a charset not
-// decoded here may show any address), or an encoded word in an addr-spec
-// (RFC 2047 §5) is an error (*MailboxError), never a guess. Allowed as
+// decoded here may show any address), an encoded word in an addr-spec
+// (RFC 2047 §5), or a quoted local part holding an address is an error (*MailboxError), never a guess. Allowed as
 // RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
 // that decode to a name,
 // empty list elements ("a@x.test, "), dots in a display name, a quoted
@@ -368,6 +375,16 @@ func (p *mboxParser) addrSpec(kinds wordKinds, local string) (Mailbox, error) {
 		return Mailbox{}, p.fail("address " + local + "@ without a domain")
 	}
 	m := Mailbox{Local: local, Domain: p.s[start:p.i]}
+	if strings.Contains(local, "\"") && mayShow(local) {
+		// '"ceo@bank.test"@evil.test': a quoted local part holding an
+		// address may be read as that address (as at RCPT and MAIL).
+		t := shown(local)
+		for _, v := range append(t.views, t.spaced...) {
+			if strings.Contains(v, "@") {
+				return Mailbox{}, &MailboxError{Why: "a quoted local part that shows an address", At: local + "@" + m.Domain}
+			}
+		}
+	}
 	if encodedWord.MatchString(m.Local) || encodedWord.MatchString(m.Domain) {
 		// RFC 2047 §5: never in an addr-spec; a reader that decodes it
 		// anyway shows another address.
@@ -380,9 +397,14 @@ func (p *mboxParser) addrSpec(kinds wordKinds, local string) (Mailbox, error) {
 var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 
 // shownText is a display name or comment as readers show it (shown):
-// one text, or two where a word's byte order is read either way.
+// one text, or more where a word's byte order is read either way or raw
+// bytes that are not UTF-8 are read in the legacy charsets a reader
+// might pick; spaced holds the same texts with the white space around
+// '@' and dots set aside (RFC 5322 §3.4.1 allows CFWS there, and a
+// reader takes "ceo @ bank . test" for ceo@bank.test).
 type shownText struct {
 	views   []string
+	spaced  []string
 	unknown string // the first encoded word in a charset not decoded here
 }
 
@@ -402,17 +424,93 @@ func mayShow(s string) bool {
 }
 
 // shown is a display name or comment as a reader shows it: its encoded
-// words decoded in their charsets (decodeWords), compatibility forms
-// folded (NFKC: U+FF20 and U+FE6B are '@', fullwidth letters and dots
-// ASCII ones), its quotes and quoted-pair backslashes removed.
+// words decoded in their charsets (decodeWords), bytes that are not
+// UTF-8 also read in each legacy charset (legacyCharsets: Shift_JIS
+// 0x81 0x97 is U+FF20), compatibility forms folded (NFKC: U+FF20 and
+// U+FE6B are '@', fullwidth letters and dots ASCII ones, U+3000 a
+// space), its quotes and quoted-pair backslashes removed.
 func shown(s string) shownText {
 	d, twoWays, unknown := decodeWords(s, false)
-	out := shownText{views: []string{fold(d)}, unknown: unknown}
+	out := shownText{unknown: unknown}
+	out.add(d)
 	if twoWays {
 		d, _, _ = decodeWords(s, true)
-		out.views = append(out.views, fold(d))
+		out.add(d)
 	}
 	return out
+}
+
+// add adds a decoded text's views: as it is, in each legacy charset
+// where it is not UTF-8, and each with its white space around '@' and
+// dots set aside.
+func (t *shownText) add(d string) {
+	t.view(d)
+	if utf8.ValidString(d) {
+		return
+	}
+	for _, e := range legacyCharsets {
+		if l, err := e.NewDecoder().String(d); err == nil {
+			t.view(l)
+		}
+	}
+}
+
+func (t *shownText) view(d string) {
+	f := fold(d)
+	t.views = append(t.views, f)
+	if c, ok := closeUp(f); ok {
+		t.spaced = append(t.spaced, c)
+	}
+}
+
+// legacyCharsets: the charsets a reader may read a header's raw bytes
+// in when they are not UTF-8 (RFC 6532 allows only UTF-8).
+var legacyCharsets = func() []encoding.Encoding {
+	var out []encoding.Encoding
+	for _, n := range []string{"shift_jis", "euc-jp", "gb18030", "big5", "euc-kr", "windows-1252"} {
+		e, err := htmlindex.Get(n)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}()
+
+// closeUp removes the white space (every Unicode space, and invisible
+// format characters) next to an '@' or a dot; ok is false where there
+// is none to remove.
+func closeUp(f string) (string, bool) {
+	gap := func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }
+	if !strings.ContainsAny(f, "@.") || strings.IndexFunc(f, gap) < 0 {
+		return "", false
+	}
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(f); {
+		r, n := utf8.DecodeRuneInString(f[i:])
+		if !gap(r) {
+			b.WriteRune(r)
+			i += n
+			continue
+		}
+		j := i
+		for j < len(f) {
+			r, n := utf8.DecodeRuneInString(f[j:])
+			if !gap(r) {
+				break
+			}
+			j += n
+		}
+		prev := b.String()
+		if prev != "" && strings.ContainsRune("@.", rune(prev[len(prev)-1])) || j < len(f) && strings.ContainsRune("@.", rune(f[j])) {
+			changed = true
+		} else {
+			b.WriteString(f[i:j])
+		}
+		i = j
+	}
+	return b.String(), changed
 }
 
 // fold is a decoded text as it shows: NFKC where it is not ASCII, then
@@ -430,40 +528,62 @@ func fold(d string) string {
 // addresses lists the addresses the text shows (x@y: an '@' with an
 // address byte on each side, y up to the first byte no address has),
 // without the quotes, apostrophes and brackets a name puts around one
-// ("'a@x.test'", "<a@x.test>", "[a@x.test]") or a sentence's final
-// punctuation: as a reader takes them in.
+// ("'a@x.test'", "<a@x.test>", "[a@x.test]", "“a@x.test”", "「a@x.test」":
+// every opening, closing, initial and final punctuation mark, Unicode
+// Ps, Pe, Pi, Pf) or a sentence's final punctuation: as a reader takes
+// them in. In the spaced views (white space around '@' and dots set
+// aside) only an address whose domain has a dot counts: "Meet @ noon"
+// shows none.
 func (t shownText) addresses() []string {
 	var out []string
-	for _, d := range t.views {
-		for i := nextShownAddress(d, 1); i > 0; i = nextShownAddress(d, i+1) {
-			k := i
-			for k > 0 && isAddrByte(d[k-1]) {
-				k--
+	for n, views := range [][]string{t.views, t.spaced} {
+		for _, d := range views {
+			for i := nextShownAddress(d, 1); i > 0; i = nextShownAddress(d, i+1) {
+				k := i
+				for k > 0 && isAddrByte(d[k-1]) {
+					k--
+				}
+				j := i + 1
+				for j < len(d) && isAddrByte(d[j]) {
+					j++
+				}
+				local := strings.TrimLeftFunc(d[k:i], isAroundLeft)
+				domain := strings.TrimLeftFunc(strings.TrimRightFunc(d[i+1:j], isAroundRight), isAroundLeft)
+				if domain == "" {
+					domain = d[i+1 : j]
+				}
+				if local == "" {
+					local = d[k:i]
+				}
+				if n == 1 && !strings.Contains(strings.Trim(domain, "."), ".") {
+					continue
+				}
+				out = append(out, local+"@"+domain)
 			}
-			j := i + 1
-			for j < len(d) && isAddrByte(d[j]) {
-				j++
-			}
-			local := strings.TrimLeft(d[k:i], aroundLeft)
-			domain := strings.TrimLeft(strings.TrimRight(d[i+1:j], aroundRight), aroundLeft)
-			if domain == "" {
-				domain = d[i+1 : j]
-			}
-			if local == "" {
-				local = d[k:i]
-			}
-			out = append(out, local+"@"+domain)
 		}
 	}
 	return out
 }
 
 // aroundLeft and aroundRight: what may stand around an address in a
-// name without being part of it.
+// name without being part of it, besides the punctuation marks of
+// Unicode categories Ps, Pe, Pi and Pf.
 const (
 	aroundLeft  = "'`\"([{<"
 	aroundRight = "'`\")]}>.,;:!?"
 )
+
+func isQuoteMark(r rune) bool {
+	return r >= 0x80 && unicode.In(r, unicode.Ps, unicode.Pe, unicode.Pi, unicode.Pf)
+}
+
+func isAroundLeft(r rune) bool {
+	return r < 0x80 && strings.ContainsRune(aroundLeft, r) || isQuoteMark(r)
+}
+
+func isAroundRight(r rune) bool {
+	return r < 0x80 && strings.ContainsRune(aroundRight, r) || isQuoteMark(r)
+}
 
 // nextShownAddress is the index of the first '@' at or after from in a
 // shown text d with an address byte on each side (x@y, <x@y>), 0 when

@@ -48,6 +48,27 @@ func TestMailboxes(t *testing.T) {
 		"=?big5?b?pEBh?= <a@x.test>":                    "x.test",
 		"=?shift_jis?b?gUBh?= <a@x.test>":               "x.test",
 		"=?utf-7?q?J+APY-rg?= <a@x.test>":               "x.test",
+		// rt20e-F1: white space around an '@' without a dotted domain
+		// shows no address; rt20e-F2: raw legacy bytes that show none.
+		"\"Meet @ noon\" <a@x.test>":      "x.test",
+		"J\xf6rg M\xfcller <a@x.test>":    "x.test",
+		"\"\x93\xfa\x96{\" <a@x.test>":    "x.test",
+		"Jörg Müller <a@x.test>":          "x.test",
+		"山田太郎 <a@x.test>":                 "x.test",
+		"=?utf-8?b?5bGx55Sw?= <a@x.test>": "x.test",
+		// rt20e-F4: the author's own address in typographic quotes or
+		// brackets is one author.
+		"\"\u201ca@x.test\u201d\" <a@x.test>":                 "x.test",
+		"\"\u2018a@x.test\u2019\" <a@x.test>":                 "x.test",
+		"\"\u201ea@x.test\u201c\" <a@x.test>":                 "x.test",
+		"\"\u00aba@x.test\u00bb\" <a@x.test>":                 "x.test",
+		"\"\u2039a@x.test\u203a\" <a@x.test>":                 "x.test",
+		"\"\u300ca@x.test\u300d\" <a@x.test>":                 "x.test",
+		"\"\u300aa@x.test\u300b\" <a@x.test>":                 "x.test",
+		"=?utf-8?q?=E2=80=9Ca=40x.test=E2=80=9D?= <a@x.test>": "x.test",
+		// rt20e-F5: Windows code page aliases.
+		"=?cp932?b?gUBh?= <a@x.test>": "x.test",
+		"=?cp950?b?pEBh?= <a@x.test>": "x.test",
 	} {
 		got, err := Mailboxes(v)
 		var ds []string
@@ -131,6 +152,36 @@ func TestMailboxes(t *testing.T) {
 		// rt20b-F2: another domain stays refused, quotes or not.
 		"\"'alice@bank.test'\" <alice@evil.test>":         "a display name that shows an address",
 		"\"alice@evil.test.bank.test\" <alice@evil.test>": "a display name that shows an address",
+		// rt20e-F1: RFC 5322 §3.4.1 allows white space around '@' and
+		// the dots of a domain; a reader shows these as an address.
+		"\"ceo @ bank.test\" <a@evil.test>":            "a display name that shows an address",
+		"\"ceo@ bank.test\" <a@evil.test>":             "a display name that shows an address",
+		"\"ceo @bank.test\" <a@evil.test>":             "a display name that shows an address",
+		"\"ceo @ bank . test\" <a@evil.test>":          "a display name that shows an address",
+		"\"ceo\t@\tbank.test\" <a@evil.test>":          "a display name that shows an address",
+		"\"ceo\u00a0@\u00a0bank.test\" <a@evil.test>":  "a display name that shows an address",
+		"\"ceo\u2003@\u2003bank.test\" <a@evil.test>":  "a display name that shows an address",
+		"\"ceo\u3000@\u3000bank.test\" <a@evil.test>":  "a display name that shows an address",
+		"\"ceo \uff20 bank.test\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo \ufe6b bank.test\" <a@evil.test>":       "a display name that shows an address",
+		"=?utf-8?q?ceo_=40_bank.test?= <a@evil.test>":  "a display name that shows an address",
+		"\"ceo@\" \"bank.test\" <a@evil.test>":         "a display name that shows an address",
+		"\"ceo@\" =?utf-8?q?bank.test?= <a@evil.test>": "a display name that shows an address",
+		"\"ceo @\r\n bank.test\" <a@evil.test>":        "a display name that shows an address",
+		"a@evil.test (ceo @ bank.test)":                "a comment that shows an address",
+		// rt20e-F2: raw bytes that are not UTF-8 read as a reader
+		// might (Shift_JIS 0x81 0x97 is U+FF20; GB2312 0xA3 0xC0 too).
+		"\"ceo\x81\x97bank.test\" <a@evil.test>":              "a display name that shows an address",
+		"\"ceo\xa3\xc0bank\xa3\xaetest\" <a@evil.test>":       "a display name that shows an address",
+		"a@evil.test (ceo\x81\x97bank.test)":                  "a comment that shows an address",
+		"=?unknown-8bit?q?ceo=81=97bank.test?= <a@evil.test>": "a display name that shows an address",
+		// rt20e-F3: a quoted local part holding an address.
+		"Boss <\"ceo@bank.test\"@evil.test>": "a quoted local part that shows an address",
+		"<\"ceo@bank.test\"@evil.test>":      "a quoted local part that shows an address",
+		"\"ceo@bank.test\"@evil.test":        "a quoted local part that shows an address",
+		// rt20e-F5: charsets not decoded here.
+		"=?iso-2022-jp-2?q?x?= <a@evil.test>": "a charset",
+		"=?viscii?q?x?= <a@evil.test>":        "a charset",
 	} {
 		got, err := Mailboxes(v)
 		if err == nil || !strings.Contains(err.Error(), why) {
@@ -147,6 +198,10 @@ func TestMailboxErrorShowsAddress(t *testing.T) {
 		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>": "ceo@bank.test",
 		"ceo\uff20bank.test <a@evil.test>":                                    "ceo@bank.test",
 		"=?x-klingon?q?Kahless?= <a@evil.test>":                               "=?x-klingon?q?Kahless?=",
+		"\"ceo @ bank . test\" <a@evil.test>":                                 "ceo@bank.test",
+		"\"\u201ca@x.test\u201d\" <a@evil.test>":                              "a@x.test",
+		"\"\u300cceo@bank.test\u300d\" <a@evil.test>":                         "ceo@bank.test",
+		"Boss <\"ceo@bank.test\"@evil.test>":                                  "\"ceo@bank.test\"@evil.test",
 	} {
 		_, err := Mailboxes(v)
 		me, ok := err.(*MailboxError)

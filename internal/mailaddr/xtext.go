@@ -94,6 +94,20 @@ func LocalDots(s string) string {
 	return ""
 }
 
+// DomainDots is what is wrong with the dots of a domain name (RFC 5321
+// §4.1.2: sub-domains joined by single dots; a final dot is allowed):
+// "domain starts with a dot", "domain has two dots in a row", or "".
+// Fixed words, as LocalDots'.
+func DomainDots(s string) string {
+	switch {
+	case strings.HasPrefix(s, "."):
+		return "domain starts with a dot"
+	case strings.Contains(s, ".."):
+		return "domain has two dots in a row"
+	}
+	return ""
+}
+
 // DotAtomLocal reports whether s is a dot-atom local part of at most 64
 // octets: RFC 5322 atext, and UTF-8 letters for SMTPUTF8 (RFC 6531),
 // no leading, trailing or doubled dot.

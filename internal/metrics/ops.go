@@ -128,8 +128,8 @@ func (m *Metrics) observeDelivery(name string, msg *queue.Message, r *queue.Reci
 }
 
 // Known creates the series of the configured names at zero, so that a
-// fresh server shows them: sessions, refusals, messages and delayed
-// acknowledgements per receive connector, and the dumpster and duplicate
+// fresh server shows them: sessions, refusals (back pressure's and AUTH's too),
+// messages and delayed acknowledgements per receive connector, and the dumpster and duplicate
 // series per mailbox database.
 func (m *Metrics) Known(connectors, databases []string) {
 	for _, c := range connectors {
@@ -138,6 +138,10 @@ func (m *Metrics) Known(connectors, databases []string) {
 		m.receivedBytes.WithLabelValues(c)
 		m.ackDelay.WithLabelValues(c)
 		m.ackTimeouts.WithLabelValues(c)
+		m.bpRefused.WithLabelValues(c)
+		for _, r := range []string{"bad_credentials", "identity_mismatch", "locked_out"} {
+			m.authFailures.WithLabelValues(c, r)
+		}
 		m.rejected.WithLabelValues(c, "max_connections_per_source reached")
 		for _, cmd := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
 			for _, class := range []string{"2xx", "4xx", "5xx"} {

@@ -75,3 +75,27 @@ func TestOpsMetrics(t *testing.T) {
 }
 
 func goVersion() string { return runtime.Version() }
+
+// rt20e-F7 (OPS-): a fresh server exports the back-pressure refusals (and
+// the refused AUTH attempts) of
+// each configured receive connector at zero, with its HELP, before the
+// first refusal.
+func TestKnownBackPressureAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.Known([]string{"internet", "org"}, nil)
+	if n := testutil.CollectAndCount(reg, "umbra_smtp_back_pressure_refused_total"); n != 2 {
+		t.Fatalf("%d back-pressure series on a fresh server, want 2 (one per connector)", n)
+	}
+	// A sibling: refused AUTH attempts, per reason the README lists.
+	if n := testutil.CollectAndCount(reg, "umbra_smtp_auth_failures_total"); n != 6 {
+		t.Errorf("%d AUTH failure series on a fresh server, want 6", n)
+	}
+	m.BackPressureRefused("internet")
+	if got := testutil.ToFloat64(m.bpRefused.WithLabelValues("internet")); got != 1 {
+		t.Errorf("internet: %v after one refusal", got)
+	}
+	if got := testutil.ToFloat64(m.bpRefused.WithLabelValues("org")); got != 0 {
+		t.Errorf("org: %v", got)
+	}
+}

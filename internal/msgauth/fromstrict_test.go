@@ -78,6 +78,17 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		{"\"Bank Security ceo\ufe6breject.test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 		{"=?utf-8?q?ceo=EF=BC=A0reject.test?= <a@client.test>", "another domain at 'ceo@reject.test'"},
 		{"\"'ceo@reject.test'\" <a@client.test>", "another domain at 'ceo@reject.test')"},
+		// rt20e-F1: white space around '@' and dots set aside.
+		{"\"ceo @ reject . test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo@\" =?utf-8?q?reject.test?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"a@client.test (ceo\u3000@\u3000reject.test)", "a comment that shows an address at 'ceo@reject.test'"},
+		// rt20e-F2: raw bytes not UTF-8 (Shift_JIS, GB2312 '＠').
+		{"\"ceo\x81\x97reject.test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo\xa3\xc0reject\xa3\xaetest\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		// rt20e-F3: a quoted local part holding an address.
+		{"Boss <\"ceo@reject.test\"@client.test>", "a quoted local part that shows an address"},
+		// rt20e-F4: the address named without the marks around it.
+		{"\"\u201cceo@reject.test\u201d\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 	} {
 		msg := strings.Replace(message("a@client.test", "shown"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
 		got := e.send(t, "client.test", "a@client.test", msg)
@@ -92,6 +103,10 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		"\"'a@client.test'\" <a@client.test>",
 		"\"<A@Client.Test>\" <a@client.test>",
 		"=?utf-16?b?/v8ASgD2AHIAZw==?= <a@client.test>",
+		"\"\u201ca@client.test\u201d\" <a@client.test>",
+		"\"\u300ca@client.test\u300d\" <a@client.test>",
+		"\"Meet @ noon\" <a@client.test>",
+		"J\xf6rg <a@client.test>",
 	} {
 		msg := strings.Replace(message("a@client.test", "own"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
 		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {

@@ -241,6 +241,9 @@ func ParseAddress(s string) (Address, error) {
 	}
 	domain = mailaddr.CanonicalDomain(domain) // the one canonical form (mailaddr.Canonical)
 	if !validDomain(domain) {
+		if why := mailaddr.DomainDots(domain); why != "" {
+			return Address{}, &syntaxError{why}
+		}
 		return Address{}, errAddrSyntax
 	}
 	// An internationalised domain (a U-label, or an A-label) must be

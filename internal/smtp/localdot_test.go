@@ -34,3 +34,26 @@ func TestLocalPartDotsNamed(t *testing.T) {
 		}
 	}
 }
+
+// SMTP-1 (RFC 5321 §4.1.2: a Domain is sub-domains joined by single
+// dots): a domain that starts with a dot or holds two in a row is
+// refused at RCPT (501 5.1.3) and MAIL (501 5.1.7) with its fault named,
+// as a local part's is (rt20e F8).
+func TestDomainDotsNamed(t *testing.T) {
+	s := startWithChecks(t, &fakeQueue{})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	for _, c := range []struct{ domain, why string }{
+		{"corp..test", "domain has two dots in a row"},
+		{".corp.test", "domain starts with a dot"},
+	} {
+		d.cmd("MAIL FROM:<a@"+c.domain+">", "501 5.1.7 Bad sender address syntax: "+c.why)
+		d.cmd("MAIL FROM:<a@sender.test>", "250")
+		d.cmd("RCPT TO:<alice@"+c.domain+">", "501 5.1.3 Bad recipient address syntax: "+c.why)
+		d.cmd("RSET", "250")
+		if r := RecipientRefusal("alice@" + c.domain); r == nil || r.Message != "Bad recipient address syntax: "+c.why {
+			t.Errorf("RecipientRefusal(alice@%s) = %v", c.domain, r)
+		}
+	}
+}
