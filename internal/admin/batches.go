@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,7 +28,14 @@ import (
 type selection struct {
 	ids  []queue.ID
 	used time.Time
+	// so far: what the command's batches did before this one, for its
+	// one audit line (auditBatch, auditQueueBatch).
+	so far
 }
+
+// far is what a command's batches did: messages looked at, done,
+// failed, skipped (a bulk message action), or changed (a queue action).
+type far struct{ matched, done, failed, skipped, kept int }
 
 const (
 	selectionIdle = 10 * time.Minute // a selection unused this long is forgotten
@@ -182,6 +190,87 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	} else {
 		delete(s.selections, token)
 	}
-	s.audit(r, audit, nil, name, err)
+	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
 	reply(w, out, err)
+}
+
+// auditQueueBatch writes a queue action's one audit line, with how many
+// messages it changed over all its batches (rt20d-F6: a resume of
+// 120,000 in three batches read as three resumes, none counted): at its
+// last batch, at a failure, or at a batch whose client went away (the
+// command is cut short there; its next run is a command of its own).
+// Called with bulkMu held, before the last batch forgets the selection.
+func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) {
+	var so far
+	sel := s.selections[token]
+	if sel != nil {
+		so = sel.so
+	}
+	so.done += b.Changed
+	so.kept += b.KeptRequireTLS
+	if sel != nil {
+		sel.so = so
+	}
+	cut := r.Context().Err() != nil
+	if more && err == nil && !cut {
+		return
+	}
+	if sel != nil {
+		sel.so = far{}
+	}
+	verb := "made due"
+	if action == "redirect" {
+		verb = "redirected"
+	}
+	counts := fmt.Sprintf("%d messages %s", so.done, verb)
+	if so.kept > 0 {
+		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+	}
+	result := "ok: " + counts
+	switch {
+	case err != nil:
+		result = auditText(err) + " (" + counts + " before)"
+	case more:
+		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
+	}
+	s.auditAs(r, audit, nil, name, result)
+}
+
+// auditBatch adds a batch of a bulk message action to its command's
+// tally and writes the command's one audit line (rt20d-F1: a removal of
+// 100,000 messages wrote 100,000 lines) at its last batch, or at a batch
+// whose client went away, with its counts; each message's own tracking
+// event (remove, and the DSN's) is written as for one message. Called
+// with bulkMu held, before the last batch forgets the selection.
+func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) {
+	var so far
+	sel := s.selections[token]
+	if sel != nil {
+		so = sel.so
+	}
+	so.matched += b.Matched
+	so.done += len(b.Done)
+	so.failed += len(b.Failed)
+	for _, n := range b.Skipped {
+		so.skipped += n
+	}
+	if sel != nil {
+		sel.so = so
+	}
+	cut := r.Context().Err() != nil
+	if b.Next != "" && !cut {
+		return
+	}
+	if sel != nil {
+		sel.so = far{}
+	}
+	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
+	result := "ok: " + counts
+	switch {
+	case b.Next != "":
+		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
+	case so.failed > 0:
+		result = "failed in part: " + counts
+	}
+	s.auditAs(r, action, nil, queueName, result)
 }
