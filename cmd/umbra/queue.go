@@ -396,3 +396,16 @@ func checkLimit(limit int) error {
 	}
 	return nil
 }
+
+// checkListLimit is checkLimit for a listing the daemon answers
+// (message list, queue quarantine list, dumpster list): at most
+// admin.MaxListLimit, the most one listing returns (rt20d-F2).
+func checkListLimit(limit int) error {
+	if err := checkLimit(limit); err != nil {
+		return err
+	}
+	if limit > admin.MaxListLimit {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d is above the most one listing returns, %d: narrow the filter", limit, admin.MaxListLimit)}
+	}
+	return nil
+}

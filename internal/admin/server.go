@@ -744,6 +744,10 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 		}
+		if msg := listLimitError(v.Get("limit")); msg != "" {
+			fail(w, http.StatusBadRequest, msg)
+			return
+		}
 		limit, _ := strconv.Atoi(v.Get("limit"))
 		// A typo in the database name must not look like an empty
 		// dumpster; a configured database without copies is empty.
@@ -951,6 +955,10 @@ func (s *Server) routes() http.Handler {
 		f, err := filterOf(r.URL.Query())
 		if err != nil {
 			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if msg := listLimitError(r.URL.Query().Get("limit")); msg != "" {
+			fail(w, http.StatusBadRequest, msg)
 			return
 		}
 		if !s.checkNames(w, f.Queue, f.State, false) {
