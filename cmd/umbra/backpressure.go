@@ -109,11 +109,12 @@ func printBackPressure(cmd *cobra.Command, c *admin.Client) {
 	}
 	line := "Back pressure: " + st.Level.String()
 	if st.Level != backpressure.Normal {
-		line += fmt.Sprintf(" (%s at %s)", st.Resource, backpressure.FormatValue(st.Value))
+		shown := func(v float64) string { return backpressure.FormatResourceValue(st.Resource, v) }
+		line += fmt.Sprintf(" (%s at %s)", st.Resource, shown(st.Value))
 		for _, r := range st.Resources {
 			if r.Name == st.Resource {
-				line += fmt.Sprintf("; watermarks normal %s, medium %s, high %s", backpressure.FormatValue(r.Mark.Normal),
-					backpressure.FormatValue(r.Mark.Medium), backpressure.FormatValue(r.Mark.High))
+				line += fmt.Sprintf("; watermarks normal %s, medium %s, high %s", shown(r.Mark.Normal),
+					shown(r.Mark.Medium), shown(r.Mark.High))
 			}
 		}
 	}
