@@ -83,6 +83,7 @@ func newQueueCmd() *cobra.Command {
 	}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")
 	cmd.AddCommand(list)
+	cmd.AddCommand(backPressureCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "destinations",
 		Short: "List the scheduler's destinations: concurrency window, running and waiting attempts, dead or unresponsive",
