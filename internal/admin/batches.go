@@ -34,8 +34,60 @@ type selection struct {
 }
 
 // far is what a command's batches did: messages looked at, done,
-// failed, skipped (a bulk message action), or changed (a queue action).
-type far struct{ matched, done, failed, skipped, kept int }
+// failed, skipped (a bulk message action), or changed (a queue action);
+// open while its line is not written, with who asked, the action as
+// audited and its queue, and the line's counts so far (counts).
+type far struct {
+	matched, done, failed, skipped, kept int
+	open                                 bool
+	who, action, queue, counts           string
+	idle                                 *time.Timer
+}
+
+// keepOpen notes the command's tally after a batch with more to come:
+// its line is written by its last batch, or, when it asks for none
+// (Ctrl-C waits for the batch in flight and stops), once its selection
+// is forgotten (auditLeft): at selectionIdle, or at a stop.
+func (s *Server) keepOpen(r *http.Request, token string, sel *selection, action, queueName, counts string) {
+	if sel == nil {
+		return
+	}
+	sel.so.open, sel.so.who, sel.so.action, sel.so.queue, sel.so.counts = true, actor(r), action, queueName, counts
+	if sel.so.idle != nil {
+		sel.so.idle.Stop()
+	}
+	sel.so.idle = time.AfterFunc(selectionIdle+time.Second, func() {
+		s.bulkMu.Lock()
+		defer s.bulkMu.Unlock()
+		if s.selections[token] == sel && time.Since(sel.used) > selectionIdle {
+			s.auditLeft(sel)
+			delete(s.selections, token)
+		}
+	})
+}
+
+// auditLeft writes the line of a command that asked for no further
+// batch, when its selection is forgotten. Called with bulkMu held.
+func (s *Server) auditLeft(sel *selection) {
+	if !sel.so.open {
+		return
+	}
+	sel.so.open = false
+	if sel.so.idle != nil {
+		sel.so.idle.Stop()
+	}
+	s.auditBy(sel.so.who, sel.so.action, nil, sel.so.queue, "cut short, no further batch asked for: "+sel.so.counts+"; the rest is left as it was")
+}
+
+// closeSelections writes the lines of the commands still open (a stop).
+func (s *Server) closeSelections() {
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	for k, v := range s.selections {
+		s.auditLeft(v)
+		delete(s.selections, k)
+	}
+}
 
 const (
 	selectionIdle = 10 * time.Minute // a selection unused this long is forgotten
@@ -76,6 +128,7 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 	now := time.Now()
 	for k, v := range s.selections {
 		if now.Sub(v.used) > selectionIdle {
+			s.auditLeft(v)
 			delete(s.selections, k)
 		}
 	}
@@ -97,6 +150,7 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 					oldest = k
 				}
 			}
+			s.auditLeft(s.selections[oldest])
 			delete(s.selections, oldest)
 		}
 		var b [12]byte
@@ -211,13 +265,6 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	if sel != nil {
 		sel.so = so
 	}
-	cut := r.Context().Err() != nil
-	if more && err == nil && !cut {
-		return
-	}
-	if sel != nil {
-		sel.so = far{}
-	}
 	verb := "made due"
 	if action == "redirect" {
 		verb = "redirected"
@@ -225,6 +272,17 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	counts := fmt.Sprintf("%d messages %s", so.done, verb)
 	if so.kept > 0 {
 		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+	}
+	cut := r.Context().Err() != nil
+	if more && err == nil && !cut {
+		s.keepOpen(r, token, sel, audit, name, counts)
+		return
+	}
+	if sel != nil {
+		if sel.so.idle != nil {
+			sel.so.idle.Stop()
+		}
+		sel.so = far{}
 	}
 	result := "ok: " + counts
 	switch {
@@ -257,14 +315,18 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	if sel != nil {
 		sel.so = so
 	}
+	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
 	cut := r.Context().Err() != nil
 	if b.Next != "" && !cut {
+		s.keepOpen(r, token, sel, action, queueName, counts)
 		return
 	}
 	if sel != nil {
+		if sel.so.idle != nil {
+			sel.so.idle.Stop()
+		}
 		sel.so = far{}
 	}
-	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
 	result := "ok: " + counts
 	switch {
 	case b.Next != "":

@@ -81,7 +81,12 @@ func auditText(err error) string {
 
 // auditAs is audit with the result in words.
 func (s *Server) auditAs(r *http.Request, action string, m *queue.Message, queueName, result string) {
-	who := actor(r)
+	s.auditBy(actor(r), action, m, queueName, result)
+}
+
+// auditBy is auditAs for the operator who (a command's line written
+// after its last request: auditLeft).
+func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result string) {
 	args := []any{"action", action, "actor", who, "result", result}
 	if m != nil {
 		args = append(args, "msg_id", m.ID.String())

@@ -2,7 +2,11 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,5 +121,47 @@ func TestBulkActionAuditedOnceWithCounts(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audit lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A command that asks for no further batch (Ctrl-C waits for the batch
+// in flight, then stops) is audited too, once its selection is
+// forgotten — here at the daemon's stop — with what its batches did.
+func TestBulkActionCutShortIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	q := queue.NewManager(st, nil, queue.ManagerConfig{})
+	now := time.Now()
+	for range 5 {
+		m := &queue.Message{ID: st.NewID(now), State: queue.Suspended, From: "a@example.org", NextAttempt: now.Add(time.Hour),
+			Rcpts: []queue.Recipient{{Addr: "b@example.net", Status: queue.Pending}}}
+		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNewBody(m, queue.MemBody([]byte("x\r\n"))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := tracking.Open(filepath.Join(dir, "tracking.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	s, err := Listen(filepath.Join(dir, "admin.sock"), q, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/messages/resume?all=true&max_time=1ns", nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var out BulkResult
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Next == "" || len(out.Done) == 0 {
+		t.Fatalf("first batch: %d %s", rec.Code, rec.Body)
+	}
+	if es, _ := tl.Search(tracking.Query{Events: []string{"admin"}}); len(es) != 0 {
+		t.Fatalf("audited before the command ended: %+v", es)
+	}
+	s.Shutdown(context.Background())
+	es, err := tl.Search(tracking.Query{Events: []string{"admin"}})
+	want := "cut short, no further batch asked for: " + fmt.Sprintf("%d of %d selected done", len(out.Done), out.Matched)
+	if err != nil || len(es) != 1 || es[0].Action != "message resume" || !strings.HasPrefix(es[0].Reply, want) {
+		t.Fatalf("audit of the command cut short: %+v %v; want one line %q…", es, err, want)
 	}
 }

@@ -58,9 +58,10 @@
 //     peer's uid and pid from SO_PEERCRED. A command in batches (a bulk
 //     message action, a queue resume, retry, redirect, flush) is one
 //     line with its counts over all its batches, written at its last
-//     batch, at a failure, or at a batch whose client went away
-//     (auditBatch, auditQueueBatch; the tally is kept with its
-//     selection), not one per message or per batch.
+//     batch, at a failure, at a batch whose client went away, or, for
+//     one that asked for no further batch, when its selection is
+//     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
+//     is kept with its selection. Not one line per message or batch.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.

@@ -548,6 +548,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.http.Close()
 	}
 	os.Remove(s.Path())
+	s.closeSelections() // the audit lines of commands cut short (batches.go)
 }
 
 func (s *Server) routes() http.Handler {
