@@ -107,17 +107,52 @@ func printBackPressure(cmd *cobra.Command, c *admin.Client) {
 	if err != nil {
 		return // off, or a daemon without it
 	}
+	fmt.Fprintln(cmd.OutOrStdout(), backPressureLine(st))
+}
+
+// backPressureCmd is umbra queue backpressure [--json]: the line queue
+// list ends with, or with --json every resource (GET /v1/backpressure),
+// so that what queue list shows below its table has a --json too
+// (rt20d-F4; the queues are queue list --json, the destinations queue
+// destinations --json).
+func backPressureCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backpressure",
+		Short: "Show the back pressure level, the resource that set it, and with --json every resource",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := c.BackPressure()
+			if err != nil {
+				return apiErr(err)
+			}
+			if wantJSON(cmd) {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), backPressureLine(st))
+			return err
+		},
+	}
+}
+
+// backPressureLine is the level and, above normal, the resource that
+// set it with its watermarks, in their units.
+func backPressureLine(st backpressure.State) string {
 	line := "Back pressure: " + st.Level.String()
 	if st.Level != backpressure.Normal {
-		line += fmt.Sprintf(" (%s at %s)", st.Resource, backpressure.FormatValue(st.Value))
+		shown := func(v float64) string { return backpressure.FormatResourceValue(st.Resource, v) }
+		line += fmt.Sprintf(" (%s at %s)", st.Resource, shown(st.Value))
 		for _, r := range st.Resources {
 			if r.Name == st.Resource {
-				line += fmt.Sprintf("; watermarks normal %s, medium %s, high %s", backpressure.FormatValue(r.Mark.Normal),
-					backpressure.FormatValue(r.Mark.Medium), backpressure.FormatValue(r.Mark.High))
+				line += fmt.Sprintf("; watermarks normal %s, medium %s, high %s", shown(r.Mark.Normal),
+					shown(r.Mark.Medium), shown(r.Mark.High))
 			}
 		}
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), line)
+	return line
 }
 
 // pickupPaused holds the pickup directory at high back pressure (nil:

@@ -23,7 +23,7 @@ func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	const n = 1500
+	const n = 4000 // many per commit (rt20d-F1): 1,500 were suspended before a Ctrl-C could stop them
 	sendAll(t, d, listen, "intr", n, 4)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("queue suspend: exit %d %q", code, out)
@@ -68,7 +68,7 @@ func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
 		!strings.Contains(all, "run the command again for the rest") {
 		t.Fatalf("totals after SIGINT: %q", all)
 	}
-	out, code := cli(t, cfg, "message", "list", "--state", "suspended", "--json")
+	out, code := cli(t, cfg, "message", "list", "--state", "suspended", "--json", "--limit", "10000") // more than the default 1,000
 	var held []struct{ ID string }
 	if code != 0 || json.Unmarshal([]byte(out), &held) != nil {
 		t.Fatalf("message list: exit %d %.300q", code, out)

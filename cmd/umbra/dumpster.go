@@ -27,7 +27,7 @@ func newDumpsterCmd() *cobra.Command {
 		Short: "List each database's dumpster (messages, size, oldest), or with --database its copies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(limit); err != nil {
+			if err := checkListLimit(limit); err != nil {
 				return err
 			}
 			// --since and --limit filter one database's copies: without

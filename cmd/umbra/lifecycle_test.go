@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -200,6 +201,28 @@ func TestBackPressureLowWatermarks(t *testing.T) {
 		out, _ := cli(t, cfg, "queue", "list")
 		return strings.Contains(out, "Back pressure: medium (total_queue at 2)")
 	})
+	// rt20d-F4: what queue list shows below its table has a --json of
+	// its own: queue backpressure --json (queue list --json is the
+	// queues, queue destinations --json the destinations).
+	out, code := cli(t, cfg, "queue", "backpressure", "--json")
+	var bp struct {
+		Level, Resource string
+		Resources       []struct {
+			Name      string `json:"resource"`
+			Watermark struct{ Normal, Medium, High float64 }
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &bp) != nil || bp.Level != "medium" || bp.Resource != "total_queue" {
+		t.Errorf("queue backpressure --json: exit %d %s", code, out)
+	}
+	for _, r := range bp.Resources {
+		if r.Name == "total_queue" && (r.Watermark.Normal != 1 || r.Watermark.High != 3 || !strings.Contains(out, `"normal": 1`)) {
+			t.Errorf("total_queue's watermarks in %s", out)
+		}
+	}
+	if out, code := cli(t, cfg, "queue", "backpressure"); code != 0 || !strings.HasPrefix(out, "Back pressure: medium (total_queue at 2)") {
+		t.Errorf("queue backpressure: exit %d %q", code, out)
+	}
 	c := rawDial(t, listen)
 	c.cmd("EHLO client.example", "250")
 	c.cmd("MAIL FROM:<s@example.org>", "452 4.3.1") // medium: anonymous senders are refused

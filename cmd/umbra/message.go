@@ -28,7 +28,7 @@ func newMessageCmd() *cobra.Command {
 		Short: "List messages (filters: --queue, --from, --to, --state, --domain, --older-than)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(f.Limit); err != nil {
+			if err := checkListLimit(f.Limit); err != nil {
 				return err
 			}
 			if err := queue.CheckState(f.State); err != nil {
@@ -55,6 +55,7 @@ func newMessageCmd() *cobra.Command {
 			if limit <= 0 {
 				limit = 1000
 			}
+
 			q := f
 			q.Limit = limit + 1 // one more tells whether the list stops at the limit
 			ms, err := c.Messages(q)

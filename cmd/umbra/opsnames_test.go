@@ -325,10 +325,10 @@ func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 }
 
 // The daemon's log line of a recipient's event says how long the
-// message took (delay), its size and its attempts that ended in a
-// deferral, the event's own included — message show's count (rt18a F5:
-// the first attempt's defer line said attempts=0 while message show
-// said 1).
+// message took (delay), its size and the number of the attempt it is
+// of, 1-based — after a deferral message show's count (rt18a F5: the
+// first attempt's defer line said attempts=0 while message show said
+// 1); a send after k deferrals says k+1 (rt20d-F5: it said k).
 func TestLogDeliveryDelay(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
@@ -366,7 +366,8 @@ func TestLogDeliveryDelay(t *testing.T) {
 	}
 	startRecorder(t, sinkAddr)
 	waitCond(t, "a send line", 30*time.Second, func() bool { return line("send") != "" })
-	for ev, attempts := range map[string]string{"defer": "attempts=1", "send": "attempts=1"} {
+	sendAttempts := fmt.Sprintf("attempts=%d", defers()+1) // one message: its deferrals, then its send
+	for ev, attempts := range map[string]string{"defer": "attempts=1", "send": sendAttempts} {
 		l := line(ev)
 		if !regexp.MustCompile(` delay=[0-9.]+m?s `).MatchString(l) || !regexp.MustCompile(` size=[1-9][0-9]* `).MatchString(l) ||
 			!strings.Contains(l, " "+attempts) {

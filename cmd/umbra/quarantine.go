@@ -25,7 +25,7 @@ func newQuarantineCmd() *cobra.Command {
 		Short: "List quarantined messages, oldest first, with the reason each is held",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(limit); err != nil {
+			if err := checkListLimit(limit); err != nil {
 				return err
 			}
 			c, err := adminClient(cmd)

@@ -83,6 +83,7 @@ func newQueueCmd() *cobra.Command {
 	}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")
 	cmd.AddCommand(list)
+	cmd.AddCommand(backPressureCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "destinations",
 		Short: "List the scheduler's destinations: concurrency window, running and waiting attempts, dead or unresponsive",
@@ -393,6 +394,19 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 func checkLimit(limit int) error {
 	if limit <= 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d: give a positive count", limit)}
+	}
+	return nil
+}
+
+// checkListLimit is checkLimit for a listing the daemon answers
+// (message list, queue quarantine list, dumpster list): at most
+// admin.MaxListLimit, the most one listing returns (rt20d-F2).
+func checkListLimit(limit int) error {
+	if err := checkLimit(limit); err != nil {
+		return err
+	}
+	if limit > admin.MaxListLimit {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d is above the most one listing returns, %d: narrow the filter", limit, admin.MaxListLimit)}
 	}
 	return nil
 }

@@ -1192,9 +1192,9 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 		var buf [9]slog.Attr
 		attrs := append(buf[:0], slog.String("event", name), slog.String("msg_id", m.ID.String()))
 		if r != nil {
-			// delay: from arrival to this event; attempts are
-			// the message's attempts that ended in a deferral, the one
-			// this event ends included (message show's count).
+			// delay: from arrival to this event; attempts: for the
+			// event of an attempt the number of that attempt, 1-based,
+			// whatever its outcome (queue heldEvents.counted).
 			attrs = append(attrs, slog.String("rcpt", r.Addr), slog.String("next_hop", r.NextHop),
 				slog.Duration("delay", time.Since(m.Arrived).Round(time.Millisecond)),
 				slog.Int64("size", m.Size), slog.Int("attempts", m.Attempts))

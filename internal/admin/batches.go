@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,65 @@ import (
 type selection struct {
 	ids  []queue.ID
 	used time.Time
+	// so far: what the command's batches did before this one, for its
+	// one audit line (auditBatch, auditQueueBatch).
+	so far
+}
+
+// far is what a command's batches did: messages looked at, done,
+// failed, skipped (a bulk message action), or changed (a queue action);
+// open while its line is not written, with who asked, the action as
+// audited and its queue, and the line's counts so far (counts).
+type far struct {
+	matched, done, failed, skipped, kept int
+	open                                 bool
+	who, action, queue, counts           string
+	idle                                 *time.Timer
+}
+
+// keepOpen notes the command's tally after a batch with more to come:
+// its line is written by its last batch, or, when it asks for none
+// (Ctrl-C waits for the batch in flight and stops), once its selection
+// is forgotten (auditLeft): at selectionIdle, or at a stop.
+func (s *Server) keepOpen(r *http.Request, token string, sel *selection, action, queueName, counts string) {
+	if sel == nil {
+		return
+	}
+	sel.so.open, sel.so.who, sel.so.action, sel.so.queue, sel.so.counts = true, actor(r), action, queueName, counts
+	if sel.so.idle != nil {
+		sel.so.idle.Stop()
+	}
+	sel.so.idle = time.AfterFunc(selectionIdle+time.Second, func() {
+		s.bulkMu.Lock()
+		defer s.bulkMu.Unlock()
+		if s.selections[token] == sel && time.Since(sel.used) > selectionIdle {
+			s.auditLeft(sel)
+			delete(s.selections, token)
+		}
+	})
+}
+
+// auditLeft writes the line of a command that asked for no further
+// batch, when its selection is forgotten. Called with bulkMu held.
+func (s *Server) auditLeft(sel *selection) {
+	if !sel.so.open {
+		return
+	}
+	sel.so.open = false
+	if sel.so.idle != nil {
+		sel.so.idle.Stop()
+	}
+	s.auditBy(sel.so.who, sel.so.action, nil, sel.so.queue, "cut short, no further batch asked for: "+sel.so.counts+"; the rest is left as it was")
+}
+
+// closeSelections writes the lines of the commands still open (a stop).
+func (s *Server) closeSelections() {
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	for k, v := range s.selections {
+		s.auditLeft(v)
+		delete(s.selections, k)
+	}
 }
 
 const (
@@ -68,6 +128,7 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 	now := time.Now()
 	for k, v := range s.selections {
 		if now.Sub(v.used) > selectionIdle {
+			s.auditLeft(v)
 			delete(s.selections, k)
 		}
 	}
@@ -89,6 +150,7 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 					oldest = k
 				}
 			}
+			s.auditLeft(s.selections[oldest])
 			delete(s.selections, oldest)
 		}
 		var b [12]byte
@@ -182,6 +244,95 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	} else {
 		delete(s.selections, token)
 	}
-	s.audit(r, audit, nil, name, err)
+	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
 	reply(w, out, err)
+}
+
+// auditQueueBatch writes a queue action's one audit line, with how many
+// messages it changed over all its batches (rt20d-F6: a resume of
+// 120,000 in three batches read as three resumes, none counted): at its
+// last batch, at a failure, or at a batch whose client went away (the
+// command is cut short there; its next run is a command of its own).
+// Called with bulkMu held, before the last batch forgets the selection.
+func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) {
+	var so far
+	sel := s.selections[token]
+	if sel != nil {
+		so = sel.so
+	}
+	so.done += b.Changed
+	so.kept += b.KeptRequireTLS
+	if sel != nil {
+		sel.so = so
+	}
+	verb := "made due"
+	if action == "redirect" {
+		verb = "redirected"
+	}
+	counts := fmt.Sprintf("%d messages %s", so.done, verb)
+	if so.kept > 0 {
+		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+	}
+	cut := r.Context().Err() != nil
+	if more && err == nil && !cut {
+		s.keepOpen(r, token, sel, audit, name, counts)
+		return
+	}
+	if sel != nil {
+		if sel.so.idle != nil {
+			sel.so.idle.Stop()
+		}
+		sel.so = far{}
+	}
+	result := "ok: " + counts
+	switch {
+	case err != nil:
+		result = auditText(err) + " (" + counts + " before)"
+	case more:
+		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
+	}
+	s.auditAs(r, audit, nil, name, result)
+}
+
+// auditBatch adds a batch of a bulk message action to its command's
+// tally and writes the command's one audit line (rt20d-F1: a removal of
+// 100,000 messages wrote 100,000 lines) at its last batch, or at a batch
+// whose client went away, with its counts; each message's own tracking
+// event (remove, and the DSN's) is written as for one message. Called
+// with bulkMu held, before the last batch forgets the selection.
+func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) {
+	var so far
+	sel := s.selections[token]
+	if sel != nil {
+		so = sel.so
+	}
+	so.matched += b.Matched
+	so.done += len(b.Done)
+	so.failed += len(b.Failed)
+	for _, n := range b.Skipped {
+		so.skipped += n
+	}
+	if sel != nil {
+		sel.so = so
+	}
+	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
+	cut := r.Context().Err() != nil
+	if b.Next != "" && !cut {
+		s.keepOpen(r, token, sel, action, queueName, counts)
+		return
+	}
+	if sel != nil {
+		if sel.so.idle != nil {
+			sel.so.idle.Stop()
+		}
+		sel.so = far{}
+	}
+	result := "ok: " + counts
+	switch {
+	case b.Next != "":
+		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
+	case so.failed > 0:
+		result = "failed in part: " + counts
+	}
+	s.auditAs(r, action, nil, queueName, result)
 }

@@ -81,7 +81,12 @@ func auditText(err error) string {
 
 // auditAs is audit with the result in words.
 func (s *Server) auditAs(r *http.Request, action string, m *queue.Message, queueName, result string) {
-	who := actor(r)
+	s.auditBy(actor(r), action, m, queueName, result)
+}
+
+// auditBy is auditAs for the operator who (a command's line written
+// after its last request: auditLeft).
+func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result string) {
 	args := []any{"action", action, "actor", who, "result", result}
 	if m != nil {
 		args = append(args, "msg_id", m.ID.String())
@@ -313,7 +318,9 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 //
 // One request does one batch: the messages selected, oldest first (by
 // id), after After and up to Through, for as long as max_time allows
-// (bulkBatchTime); each message's action is its own commit. Next is the
+// (bulkBatchTime); many messages share a commit (queue.MessageBatch:
+// each done or not after a crash, each answering as the action on it
+// alone does). Next is the
 // id to pass as after for the next batch, "" when none is left. The
 // first request selects the messages (the filter's, once) and keeps
 // them for the next under Selection (batches.go): a message selected is
@@ -364,6 +371,10 @@ type BulkFailed struct {
 	Error string `json:"error"`
 }
 
+// bulkChunk is how many messages a batch hands the queue at once
+// (MessageBatcher): about as many as one commit takes.
+const bulkChunk = 256
+
 // bulkLimit bounds how many messages one bulk action selects.
 const bulkLimit = 1_000_000
 
@@ -388,40 +399,75 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 	return s.messageActionOn(r, action, m, ndr)
 }
 
-// messageActionOn is messageAction on m as read just before.
+// messageActionOn is messageAction on m as read just before, audited.
 func (s *Server) messageActionOn(r *http.Request, action string, m *queue.Message, ndr bool) error {
-	id := m.ID
-	var err error
+	err := s.actOn(r, action, m.ID, ndr)
+	s.audit(r, auditedAction(r, action, ndr), m, "", err)
+	return err
+}
+
+// auditedAction is the action as the audit names it: remove with its
+// --force and --ndr.
+func auditedAction(r *http.Request, action string, ndr bool) string {
+	if action == "remove" && r.URL.Query().Get("force") == "true" {
+		action = "remove --force"
+	}
+	if action == "remove" || action == "remove --force" {
+		if ndr {
+			action += " --ndr"
+		}
+	}
+	return "message " + action
+}
+
+// actOn carries out one message action, not audited.
+func (s *Server) actOn(r *http.Request, action string, id queue.ID, ndr bool) error {
 	switch action {
 	case "suspend":
-		err = s.q.SuspendMessage(r.Context(), id)
+		return s.q.SuspendMessage(r.Context(), id)
 	case "resume":
-		err = s.q.ResumeMessage(r.Context(), id)
+		return s.q.ResumeMessage(r.Context(), id)
 	case "remove":
 		if r.URL.Query().Get("force") == "true" {
 			fr, ok := s.q.(ForceRemover)
 			if !ok {
 				return errors.New("remove --force is not supported")
 			}
-			err = fr.RemoveMessageForce(r.Context(), id, ndr)
-			action = "remove --force"
-		} else {
-			err = s.q.RemoveMessage(r.Context(), id, ndr)
+			return fr.RemoveMessageForce(r.Context(), id, ndr)
 		}
-		if ndr {
-			action += " --ndr"
-		}
+		return s.q.RemoveMessage(r.Context(), id, ndr)
 	case "retry":
 		op, ok := s.q.(Operator)
 		if !ok {
 			return errors.New("retry is not supported")
 		}
-		err = op.RetryMessage(r.Context(), id)
-	default:
-		return errUnknownAction
+		return op.RetryMessage(r.Context(), id)
 	}
-	s.audit(r, "message "+action, m, "", err)
-	return err
+	return errUnknownAction
+}
+
+// MessageBatcher is the queue's message actions on many messages per
+// commit (queue.Manager.MessageBatch): the outcomes of a prefix of ids,
+// each as the action on that message alone answers it.
+type MessageBatcher interface {
+	MessageBatch(ctx context.Context, action string, ids []queue.ID, ndr, force bool, until time.Time) []error
+}
+
+// actOnMany carries out action on ids (in their order) until deadline:
+// the outcomes of a prefix of them, at least the first. Without a
+// MessageBatcher, one message at a time.
+func (s *Server) actOnMany(r *http.Request, action string, ids []queue.ID, ndr, force bool, deadline time.Time) []error {
+	if mb, ok := s.q.(MessageBatcher); ok {
+		return mb.MessageBatch(r.Context(), action, ids, ndr, force, deadline)
+	}
+	var errs []error
+	for i, id := range ids {
+		if i > 0 && (time.Now().After(deadline) || r.Context().Err() != nil) {
+			break
+		}
+		errs = append(errs, s.actOn(r, action, id, ndr))
+	}
+	return errs
 }
 
 // ForceRemover is the queue's removal of a message holding a shadow
@@ -548,53 +594,94 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		sv = s.stateView() // once for the batch, not per message
 	}
 	deadline := arrived.Add(budget)
+	// Each message selected in turn: read, skipped or checked (a dry
+	// run), or put with the next to act on in one commit (actOnMany).
+	// outcomes[i] is ids[i]'s; a commit that stopped short of its time
+	// cuts the batch after the last message it reached.
+	type outcome struct {
+		skip string
+		err  error
+	}
+	var outcomes []outcome
+	var pending []int // indexes of ids to act on, in order
+	cut := -1
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		pids := make([]queue.ID, len(pending))
+		for k, i := range pending {
+			pids[k] = ids[i]
+		}
+		errs := s.actOnMany(r, action, pids, ndr, force, deadline)
+		for k, err := range errs {
+			outcomes[pending[k]] = outcome{err: err}
+		}
+		if len(errs) < len(pending) {
+			cut = pending[len(errs)]
+		}
+		pending = pending[:0]
+	}
 	for i, id := range ids {
 		if i > 0 && (time.Now().After(deadline) || r.Context().Err() != nil) {
-			out.Next, out.Selection = ids[i-1].String(), token
+			// Those read and waiting are acted on as far as the
+			// queue takes them now (at least one).
+			if flush(); cut < 0 {
+				cut = i
+			}
 			break
 		}
-		out.Matched++
+		outcomes = append(outcomes, outcome{})
 		m, err := s.q.Message(id)
 		if errors.Is(err, queue.ErrNotFound) {
-			out.skip(bulkGone)
+			outcomes[i].skip = bulkGone
 			continue
 		} else if err != nil {
-			out.Failed = append(out.Failed, BulkFailed{ID: id.String(), Error: err.Error()})
+			outcomes[i].err = err
 			continue
 		}
 		if why := queue.BulkSkipForce(action, m, force); why != "" {
-			out.skip(why)
+			outcomes[i].skip = why
 			continue
 		}
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			if err := s.refusal(sv, action, m, force); errors.Is(err, queue.ErrNotFound) {
-				out.skip(bulkGone)
-				continue
-			} else if why := queue.SkipReason(err); why != "" {
-				out.skip(why)
-				continue
-			} else if err != nil {
-				out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
-				continue
-			}
-			out.Done = append(out.Done, m.ID.String())
+			outcomes[i].err = s.refusal(sv, action, m, force)
 			continue
 		}
-		if err := s.messageActionOn(r, action, m, ndr); errors.Is(err, queue.ErrNotFound) {
+		if pending = append(pending, i); len(pending) >= bulkChunk {
+			if flush(); cut >= 0 {
+				break
+			}
+		}
+	}
+	if cut < 0 {
+		flush()
+	}
+	if cut >= 0 {
+		outcomes = outcomes[:cut]
+		out.Next, out.Selection = ids[cut-1].String(), token
+	}
+	for i, o := range outcomes {
+		out.Matched++
+		switch {
+		case o.skip != "":
+			out.skip(o.skip)
+		case errors.Is(o.err, queue.ErrNotFound):
 			out.skip(bulkGone)
-			continue
-		} else if why := queue.SkipReason(err); why != "" {
+		case queue.SkipReason(o.err) != "":
 			// Nothing to do on it, as it is now (another command may
 			// have changed it since the selection): a skip by reason.
-			out.skip(why)
-			continue
-		} else if err != nil {
-			out.Failed = append(out.Failed, BulkFailed{ID: m.ID.String(), Error: err.Error()})
-			continue
+			out.skip(queue.SkipReason(o.err))
+		case o.err != nil:
+			out.Failed = append(out.Failed, BulkFailed{ID: ids[i].String(), Error: o.err.Error()})
+		default:
+			out.Done = append(out.Done, ids[i].String())
 		}
-		out.Done = append(out.Done, m.ID.String())
+	}
+	if !out.DryRun {
+		s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
 	}
 	if out.Next == "" {
 		delete(s.selections, token) // the command's last batch

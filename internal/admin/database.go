@@ -74,12 +74,20 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	// The daemon knows what it handed to the socket, not what the client
 	// kept: a complete copy is "sent", never "ok".
-	action := fmt.Sprintf("database backup (sent %d of %d bytes)", n, total)
+	// The number is the database's snapshot the daemon sent; the client
+	// marks and seals the copy it writes (queue.SaveBackup), so the
+	// file is larger (rt20d-F6: 298725376 bytes sent, a file of
+	// 343781376): the line says which it is.
+	sent := fmt.Sprintf("snapshot of %d bytes sent whole", total)
+	if n != total {
+		sent = fmt.Sprintf("snapshot of %d bytes, %d sent", total, n)
+	}
+	action := "database backup (" + sent + "; the file the client writes is larger by the backup's mark and checksums: not the file's size)"
 	if total < 0 { // refused before its length was known: nothing sent
 		action = "database backup (nothing sent)"
 	}
 	if len(skipped) > 0 {
-		action = fmt.Sprintf("database backup (sent %d of %d bytes; %d bodies left out, their spool file unreadable)", n, total, len(skipped))
+		action = fmt.Sprintf("database backup (%s, %d bodies left out, their spool file unreadable; the file the client writes is larger by the backup's mark and checksums: not the file's size)", sent, len(skipped))
 	}
 	switch {
 	case err != nil:

@@ -55,7 +55,16 @@
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket
-//     peer's uid and pid from SO_PEERCRED.
+//     peer's uid and pid from SO_PEERCRED. A command in batches (a bulk
+//     message action, a queue resume, retry, redirect, flush) is one
+//     line with its counts over all its batches, written at its last
+//     batch, at a failure, at a batch whose client went away, or, for
+//     one that asked for no further batch, when its selection is
+//     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
+//     is kept with its selection. Not one line per message or batch.
+//   - A bulk message action hands the queue the messages it selected
+//     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
+//     share a commit, each answered as the action on it alone answers.
 //   - A bulk action needs a filter (or all=true): an empty filter never
 //     selects every message by accident. One request does one batch
 //     (BulkResult: oldest first, after=ID, through=ID, max_time, counted

@@ -28,6 +28,10 @@ type Quarantiner interface {
 // show is GET /v1/messages/{id}, whose view carries the reason.
 func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/quarantine", func(w http.ResponseWriter, r *http.Request) {
+		if msg := listLimitError(r.URL.Query().Get("limit")); msg != "" {
+			fail(w, http.StatusBadRequest, msg)
+			return
+		}
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		ms, err := s.q.Messages(queue.MessageFilter{Queue: queue.QueueQuarantine, Limit: limit})
 		out := make([]MessageView, 0, len(ms))

@@ -559,6 +559,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.http.Close()
 	}
 	os.Remove(s.Path())
+	s.closeSelections() // the audit lines of commands cut short (batches.go)
 }
 
 func (s *Server) routes() http.Handler {
@@ -756,6 +757,10 @@ func (s *Server) routes() http.Handler {
 				fail(w, http.StatusBadRequest, "since: "+err.Error())
 				return
 			}
+		}
+		if msg := listLimitError(v.Get("limit")); msg != "" {
+			fail(w, http.StatusBadRequest, msg)
+			return
 		}
 		limit, _ := strconv.Atoi(v.Get("limit"))
 		// A typo in the database name must not look like an empty
@@ -964,6 +969,10 @@ func (s *Server) routes() http.Handler {
 		f, err := filterOf(r.URL.Query())
 		if err != nil {
 			fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if msg := listLimitError(r.URL.Query().Get("limit")); msg != "" {
+			fail(w, http.StatusBadRequest, msg)
 			return
 		}
 		if !s.checkNames(w, f.Queue, f.State, false) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"mime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,4 +189,29 @@ func removeNote(m *queue.Message) string {
 	return fmt.Sprintf("it was a shadow copy of a message of %s, set aside here as damaged: %s is told (at its next holder probe, "+
 		"if it was not already), holds the message as its only copy and copies it again; nothing of the message is lost by this removal",
 		m.DamagedCopyOf, m.DamagedCopyOf)
+}
+
+// MaxListLimit is the most messages one listing (GET /v1/messages,
+// umbra message list) returns (rt20d-F2): the answer is built in the
+// daemon's memory, about 2 KiB a message while it is encoded, so a
+// listing of a whole large queue (100,000 messages: 211 MiB of heap,
+// eight at once 2.7 GB) is refused; a request may ask for one more
+// (limit=10001), as the CLI does to tell whether more match.
+const MaxListLimit = 10_000
+
+// listLimitError is the refusal of a listing's limit parameter: not a
+// positive count, or above MaxListLimit+1; "" for one answered (none
+// given: 1,000).
+func listLimitError(v string) string {
+	if v == "" {
+		return ""
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n <= 0:
+		return fmt.Sprintf("limit must be a positive count of at most %d: %s", MaxListLimit, queue.QuoteShown(v))
+	case n > MaxListLimit+1:
+		return fmt.Sprintf("limit %d is above the most one listing returns, %d messages: narrow the filter (queue, state, domain, older_than, from, to)", n, MaxListLimit)
+	}
+	return ""
 }

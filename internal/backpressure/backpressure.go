@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,8 +60,14 @@ func (l Level) String() string {
 // Medium (High) raises it to medium (high); the level falls only when
 // the value is below the next lower mark: high to medium below Medium,
 // to normal below Normal. High 0 means the resource is not watched.
+//
+// Its JSON keys are snake_case as the API's others (rt20d-F7); an
+// answer of an earlier release ("Normal") reads too: encoding/json
+// matches a key in any case.
 type Watermark struct {
-	Normal, Medium, High float64
+	Normal float64 `json:"normal"`
+	Medium float64 `json:"medium"`
+	High   float64 `json:"high"`
 }
 
 // next is the hysteresis step.
@@ -194,6 +201,28 @@ func (m *Monitor) Check() State {
 // reads it: a byte count or a queue length as the whole number it is, a
 // percentage with its fraction, never in exponent form.
 func FormatValue(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// FormatResourceValue is a value (or watermark) of resource as the
+// operator reads it (queue list, rt20d-F7): a percentage with one
+// decimal and a sign (94.9%), a size in bytes with its unit (3.3MiB),
+// a count as the whole number it is (FormatValue).
+func FormatResourceValue(resource string, v float64) string {
+	switch {
+	case strings.HasSuffix(resource, "_percent"):
+		return strconv.FormatFloat(v, 'f', 1, 64) + "%"
+	case strings.HasSuffix(resource, "_size"):
+		for _, u := range []struct {
+			name string
+			size float64
+		}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+			if v >= u.size {
+				return strconv.FormatFloat(v/u.size, 'f', 1, 64) + u.name
+			}
+		}
+		return FormatValue(v) + "B"
+	}
+	return FormatValue(v)
+}
 
 // Run checks every interval until ctx ends, timed by clk (nil: the
 // system clock), whose timers run on the monotonic clock: a step of the

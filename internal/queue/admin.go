@@ -1004,35 +1004,35 @@ func (q *Manager) changeOnce(ctx context.Context, id ID, fn func(tx *Tx, m *Mess
 // discard notification for its shadow copy (hold.go), so no other server
 // takes the held message over and delivers it.
 func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
-	now := q.clk.Now()
-	sv := q.StateView()
-	var settled *Message
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		settled = nil
-		if err := sv.Refusal("suspend", m); err != nil {
-			return err
-		}
-		if m.State != Suspended {
-			ok, err := settleHeldCopy(tx, m, now)
-			if err != nil {
-				return err
+	return q.changeBy(ctx, id, q.suspendAction(q.StateView(), q.clk.Now()))
+}
+
+// suspendAction is SuspendMessage's change of one message, for the
+// message alone (changeBy) or with others in one commit (MessageBatch).
+func (q *Manager) suspendAction(sv StateView, now time.Time) msgAction {
+	return msgAction{
+		check: func(_ *Tx, m *Message) error { return sv.Refusal("suspend", m) },
+		apply: func(tx *Tx, m *Message) (func(), error) {
+			settled := false
+			if m.State != Suspended {
+				ok, err := settleHeldCopy(tx, m, now)
+				if err != nil {
+					return nil, err
+				}
+				settled = ok
+				// Marked held by this server only, it is not copied while
+				// held, and the next listing of the marks drops a mark it
+				// needs no more (SingleCopies): its release marks it again
+				// (markReleasedSingle), whatever its record names.
+				m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
 			}
-			if ok {
-				settled = m
+			m.State = Suspended
+			if err := tx.Put(m); err != nil || !settled {
+				return nil, err
 			}
-			// Marked held by this server only, it is not copied while
-			// held, and the next listing of the marks drops a mark it
-			// needs no more (SingleCopies): its release marks it again
-			// (markReleasedSingle), whatever its record names.
-			m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
-		}
-		m.State = Suspended
-		return tx.Put(m)
-	})
-	if err == nil && settled != nil {
-		q.heldCopySettled(settled)
+			return func() { q.heldCopySettled(m) }, nil
+		},
 	}
-	return err
 }
 
 // ResumeMessage makes a suspended or poison message due now. A poison
@@ -1043,43 +1043,46 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 // it was released when nothing changed.
 func (q *Manager) ResumeMessage(ctx context.Context, id ID) (err error) {
 	// No dead destination is revived (rt17c F3): see ResumeQueue.
-	sv := q.StateView()
-	var single *Message
-	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
-		single = nil
-		if err := sv.Refusal("resume", m); err != nil {
-			return err
-		}
-		if err := tx.refuseGiven(m); err != nil { // handback.go
-			return err
-		}
-		if m.State == Suspended {
-			marked, err := tx.markReleasedSingle(m, q.clk.Now())
-			if err != nil {
-				return err
-			}
-			if marked {
-				single = m
-			}
-		}
-		if m.State == Poison {
-			// The operator's verdict on the crashes that held it. A
-			// suspended message's crashes stay counted: a suspend
-			// and a resume of a suspect (one taken out of its
-			// destination's queue, withdraw.go, too) is no way round
-			// the poison heuristic.
-			m.CrashCount = 0
-		}
-		m.State, m.NextAttempt = Ready, q.clk.Now()
-		m.LastError = ""     // it described the hold or the crashes, which end here
-		m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
-		return tx.Put(m)
-	})
-	if err == nil && single != nil {
-		q.releasedSingle(single, "resume")
-	}
+	err = q.changeBy(ctx, id, q.resumeAction(q.StateView()))
 	q.Kick()
 	return err
+}
+
+// resumeAction is ResumeMessage's change of one message (suspendAction).
+func (q *Manager) resumeAction(sv StateView) msgAction {
+	return msgAction{
+		check: func(tx *Tx, m *Message) error {
+			if err := sv.Refusal("resume", m); err != nil {
+				return err
+			}
+			return tx.refuseGiven(m) // handback.go
+		},
+		apply: func(tx *Tx, m *Message) (func(), error) {
+			single := false
+			if m.State == Suspended {
+				marked, err := tx.markReleasedSingle(m, q.clk.Now())
+				if err != nil {
+					return nil, err
+				}
+				single = marked
+			}
+			if m.State == Poison {
+				// The operator's verdict on the crashes that held it. A
+				// suspended message's crashes stay counted: a suspend
+				// and a resume of a suspect (one taken out of its
+				// destination's queue, withdraw.go, too) is no way round
+				// the poison heuristic.
+				m.CrashCount = 0
+			}
+			m.State, m.NextAttempt = Ready, q.clk.Now()
+			m.LastError = ""     // it described the hold or the crashes, which end here
+			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
+			if err := tx.Put(m); err != nil || !single {
+				return nil, err
+			}
+			return func() { q.releasedSingle(m, "resume") }, nil
+		},
+	}
 }
 
 // RemoveMessage deletes a message. With ndr, the sender gets a failure DSN
@@ -1115,6 +1118,14 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	if err := q.DeleteQuarantined(ctx, id, ndr); !errors.Is(err, ErrNotQuarantined) {
 		return err
 	}
+	return q.changeBy(ctx, id, q.operatorRemoval(ndr, force))
+}
+
+// operatorRemoval is the operator's removal of one message (remove),
+// for the message alone (changeBy) or with others in one commit
+// (MessageBatch); a damaged record and a quarantined message are
+// removed by their own code, one at a time.
+func (q *Manager) operatorRemoval(ndr, force bool) msgAction {
 	var how removal
 	copyOf := ""
 	var told []string
@@ -1125,14 +1136,23 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 		copyOf, err = removeCheck(tx, m, force)
 		return err
 	}
-	if err := q.removeMessage(ctx, id, ndr, how); err != nil {
-		return err
+	a := q.removeAction(ndr, how)
+	apply := a.apply
+	a.apply = func(tx *Tx, m *Message) (func(), error) {
+		after, err := apply(tx, m)
+		if err != nil {
+			return nil, err
+		}
+		of, n := copyOf, len(told)
+		return func() {
+			after()
+			if of != "" {
+				q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone until it asks this server (its next holder probe, shadow verbs 12) and makes the copy again",
+					"msg_id", m.ID.String(), "primary", of, "primaries_told", n)
+			}
+		}, nil
 	}
-	if copyOf != "" {
-		q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone until it asks this server (its next holder probe, shadow verbs 12) and makes the copy again",
-			"msg_id", id.String(), "primary", copyOf, "primaries_told", len(told))
-	}
-	return nil
+	return a
 }
 
 // removeCheck is the operator's removal's decision on m (force: message
@@ -1203,6 +1223,14 @@ type removal struct {
 }
 
 func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how removal) error {
+	return q.changeBy(ctx, id, q.removeAction(ndr, how))
+}
+
+// removeAction is removeMessage's change of one message (suspendAction):
+// how.check is its check, the rest its write; what follows the commit
+// (the log line, the tracking event, the discard signal, the DSN's
+// event) runs once the commit went through.
+func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 	if how.reply == "" {
 		how.reply = "550 5.3.0 message removed by the administrator of " + q.cfg.Hostname
 	}
@@ -1210,16 +1238,14 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		how.event, how.note = "remove", "removed by the administrator"
 	}
 	now := q.clk.Now()
-	var dsn *Message
-	discardFor := ""
-	var removed *Message
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
-		dsn, discardFor, removed = nil, "", m
-		if how.check != nil {
-			if err := how.check(tx, m); err != nil {
-				return err
-			}
-		}
+	check := how.check
+	if check == nil {
+		check = func(*Tx, *Message) error { return nil }
+	}
+	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(), error) {
+		id := m.ID
+		var dsn *Message
+		discardFor := ""
 		var failed []int
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
@@ -1234,52 +1260,50 @@ func (q *Manager) removeMessage(ctx context.Context, id ID, ndr bool, how remova
 		}
 		body, err := tx.BodyOf(id) // a spooled file is not read (BuildDSNBody)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+			return nil, err
 		}
 		// Its DSN is on this disk alone (the discard goes now): marked held
 		// by this server only when the message had a copy or was marked.
 		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
 		if how.dropped != nil {
 			if *how.dropped, err = tx.noteDroppedTx(m, now, q.policy().MessageExpiration); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := tx.Delete(id); err != nil {
-			return err
+			return nil, err
 		}
 		// The operator ended the message: its shadow must not resurrect it.
 		// Unless another record here still needs the copy (siblingcopy.go).
 		if ok, err := tx.addCopyDiscard(m, now); err != nil {
-			return err
+			return nil, err
 		} else if ok {
 			discardFor = m.ShadowServer
 		}
-		if !ndr || len(failed) == 0 || m.From == "" {
-			return nil
+		if ndr && len(failed) > 0 && m.From != "" {
+			dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
+				UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+			dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
+			db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
+			dsn.Size = int64(len(db))
+			if err := tx.PutNew(dsn, db); err != nil {
+				return nil, err
+			}
+			if _, err := tx.markEnteredSingle(dsn, now, singleDSN || tx.makesCopies()); err != nil { // enteredsingle.go
+				return nil, err
+			}
 		}
-		dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
-			UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
-		db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
-		dsn.Size = int64(len(db))
-		if err := tx.PutNew(dsn, db); err != nil {
-			return err
-		}
-		_, err = tx.markEnteredSingle(dsn, now, singleDSN || tx.makesCopies()) // enteredsingle.go
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
-	q.ev.Event(how.event, removed, nil, how.note)
-	q.notifyGone(id)
-	if discardFor != "" {
-		q.dsig.signal(discardFor)
-	}
-	if dsn != nil {
-		q.dsnEvent(dsn, NotifyFailure)
-		q.Kick()
-	}
-	return nil
+		return func() {
+			q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
+			q.ev.Event(how.event, m, nil, how.note)
+			q.notifyGone(id)
+			if discardFor != "" {
+				q.dsig.signal(discardFor)
+			}
+			if dsn != nil {
+				q.dsnEvent(dsn, NotifyFailure)
+				q.Kick()
+			}
+		}, nil
+	}}
 }

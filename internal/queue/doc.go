@@ -49,6 +49,9 @@
 //     redundancy in the store), hold.go (an operator's hold settles the
 //     message's shadow copy), admin.go (the operator's commands),
 //     queuebatch.go (queue resume, retry, redirect and flush in batches),
+//     messagebatch.go (message suspend, resume and remove of many
+//     messages, many per commit: each message done or not after a
+//     crash, its effects after the commit as for one message),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema

@@ -46,13 +46,14 @@ func (q *Manager) discardEvents(primary string, gone []*Message) {
 // recipient as it was when the event was raised, and the message as it
 // was when the first was (a shallow copy): the receivers read them after
 // the commit, when the attempt has changed both (a recipient settled by
-// an early discard). The attempt count is the exception: the events are
-// raised before the attempt's count is decided, so counted sets the
-// copy's count to the one the attempt left (the count message show
-// gives), not the one as raised.
+// an early discard). The attempt count is the exception: the events of
+// an attempt carry the number of that attempt, 1-based, whatever their
+// outcome (rt20d-F5: a relay at the first try said attempts=0, a
+// deferral attempts=1), which counted sets on the copy.
 type heldEvents struct {
-	m   *Message // the message as the events were raised (a shallow copy)
-	evs []heldEvent
+	m        *Message // the message as the events were raised (a shallow copy)
+	evs      []heldEvent
+	attempts int // counted's number; 0: the message's count as raised
 }
 
 type heldEvent struct {
@@ -66,14 +67,17 @@ func (h *heldEvents) Event(name string, m *Message, r *Recipient, reply string) 
 	if h.m == nil {
 		snap := *m
 		h.m = &snap
+		if h.attempts > 0 {
+			h.m.Attempts = h.attempts
+		}
 	}
 	h.evs = append(h.evs, heldEvent{name: name, rc: *r, reply: reply})
 }
 
-// counted sets the attempt count the kept events carry to the count
-// the attempt left (they were raised before it was decided): the log's
-// and the tracking log's attempts are message show's.
+// counted sets the attempt count the kept events carry, those raised
+// and those to come, to the number of the attempt whose events they are.
 func (h *heldEvents) counted(attempts int) {
+	h.attempts = attempts
 	if h.m != nil {
 		h.m.Attempts = attempts
 	}

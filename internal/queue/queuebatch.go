@@ -325,7 +325,14 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		if m.State != Ready {
 			return false, nil
 		}
+		// The suspension's own reply (HeldReply) stops applying here
+		// (rt20d-F3): the last error and the recipient's last reply
+		// no longer say the queue is suspended.
+		ended := endHeldReplies(m, name)
 		if !m.NextAttempt.After(now) {
+			if ended {
+				return true, tx.Put(m)
+			}
 			return true, nil
 		}
 		m.NextAttempt, m.ManualRetry = now, true
@@ -335,6 +342,23 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		q.log.Info("queue resumed", "queue", name, "due", due, "more", used < len(ids))
 	}
 	return due, used, err
+}
+
+// endHeldReplies clears the replies of queue name's suspension
+// (HeldReply) from m's pending recipients and its last error, and says
+// whether it cleared one.
+func endHeldReplies(m *Message, name string) bool {
+	ended := false
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if !r.Status.Done() && r.LastReply != "" && heldBy(r.LastReply) == name {
+			r.LastReply, ended = "", true
+		}
+	}
+	if m.LastError != "" && heldBy(m.LastError) == name {
+		m.LastError, ended = "", true
+	}
+	return ended
 }
 
 // notSuspendedError is the refusal of a resume of a queue not
@@ -466,10 +490,16 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 			if !r.Status.Done() && (queueOf(r) == name || routed) && name != to {
 				r.Redirect, r.Queue = target, to
 				moved[m.ID]++
+				if heldBy(r.LastReply) == name {
+					r.LastReply = "" // it left the suspended queue: that reply no longer applies (rt20d-F3)
+				}
 			}
 		}
 		if moved[m.ID] == 0 {
 			return false, nil
+		}
+		if heldBy(m.LastError) == name {
+			m.LastError = ""
 		}
 		if m.State == Ready {
 			m.NextAttempt, m.ManualRetry = now, true

@@ -131,6 +131,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	for i, rc := range m.Rcpts {
 		before[i] = rc.Status
 	}
+	attemptsBefore := m.Attempts // the attempts counted before this one
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
@@ -274,11 +275,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	manual := m.ManualRetry
 	if attemptedAny {
 		m.ManualRetry = false
+		// Its events say the number of this attempt, 1-based, whatever
+		// their outcome (rt20d-F5): the count message show gives after a
+		// deferral, one more than that count after a relay or delivery.
+		ev.counted(attemptsBefore + 1)
 	}
 	if len(pending) > 0 {
 		if attemptedAny && !interrupted && !onlyThrottled && !manual {
 			m.Attempts++
-			ev.counted(m.Attempts) // its events say the count as message show does (rt18a F5)
 		}
 		age := now.Sub(m.Arrived)
 		if age >= pol.MessageExpiration {

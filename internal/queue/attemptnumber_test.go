@@ -1,0 +1,82 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// allAttemptEvents records every recipient event with the attempts
+// it carries.
+type allAttemptEvents struct {
+	mu  sync.Mutex
+	evs []string
+	n   []int
+	ids []ID
+}
+
+func (a *allAttemptEvents) Event(name string, m *Message, r *Recipient, reply string) {
+	if r == nil {
+		return
+	}
+	a.mu.Lock()
+	a.evs, a.n, a.ids = append(a.evs, name), append(a.n, m.Attempts), append(a.ids, m.ID)
+	a.mu.Unlock()
+}
+
+// of is the events of message id, "name=attempts" each.
+func (a *allAttemptEvents) of(id ID) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for i := range a.evs {
+		if a.ids[i] == id {
+			out = append(out, a.evs[i]+"="+string(rune('0'+a.n[i])))
+		}
+	}
+	return out
+}
+
+// rt20d-F5 (OPS-): attempts= in the events of an attempt (the daemon's
+// log line, the tracking log) is the number of that attempt, 1-based,
+// whatever its outcome: a first-try relay says 1 (it said 0), and a
+// relay after one deferral says 2, as the deferral said 1 (it said 1).
+func TestAttemptEventsCarryTheAttemptsNumber(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	ev := &allAttemptEvents{}
+	q := NewManager(s, p, ManagerConfig{MaxActive: 10, Clock: clk, Events: ev,
+		RetrySchedule: []time.Duration{10 * time.Second, time.Hour},
+		Scheduler:     SchedulerConfig{InitialWindow: 1, DeadCoolDown: time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	q.Start(ctx)
+	first := msg(s, "a@example.org", "b@ok.test")
+	later := msg(s, "a@example.org", "b@down.test")
+	for _, m := range []*Message{first, later} {
+		m.Arrived = clk.Now()
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first-try relay and the deferral", func() bool {
+		return len(ev.of(first.ID)) == 1 && len(ev.of(later.ID)) == 1
+	})
+	p.mu.Lock()
+	p.refuse["down.test"] = false
+	p.mu.Unlock()
+	clk.Advance(11 * time.Second)
+	q.Kick()
+	waitFor(t, "the relay after the deferral", func() bool { return len(ev.of(later.ID)) == 2 })
+	if got := ev.of(first.ID); got[0] != "send=1" {
+		t.Errorf("first-try relay: %v, want send=1", got)
+	}
+	if got := ev.of(later.ID); got[0] != "defer=1" || got[1] != "send=2" {
+		t.Errorf("relay after one deferral: %v, want [defer=1 send=2]", got)
+	}
+}
