@@ -241,10 +241,13 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	if err == nil && used < len(ids) && used > 0 {
 		out.Next, out.Selection = ids[used-1].String(), token
-	} else {
+	}
+	// The audit adds this batch to what the selection counted of the
+	// batches before it: the last batch forgets the selection after it.
+	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
+	if out.Next == "" {
 		delete(s.selections, token)
 	}
-	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
 	reply(w, out, err)
 }
 

@@ -148,6 +148,9 @@ func (q *Manager) messageChunk(ctx context.Context, action string, chunk []ID, n
 	if err != nil {
 		errs := make([]error, len(chunk))
 		for i, id := range chunk {
+			if ctx.Err() != nil {
+				return errs[:i] // the command went away: the rest not reached, not failed
+			}
 			errs[i] = q.messageOne(ctx, action, id, ndr, force)
 		}
 		return errs
