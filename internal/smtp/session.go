@@ -752,11 +752,11 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
 		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
-	if err := checkBody(body[len(trace):]); err != nil {
+	eight, err := checkBody(body[len(trace):]) // eight: as received, before any check's edit
+	if err != nil {
 		s.srv.refusals.log(s.log, "message rejected", err.Message, codesOf(err), s.ip)
 		return nil, nil, err
 	}
-	eight := eightBit(body[len(trace):]) // as received, before any check's edit
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
 	if err := s.checkHeaderSize(hlen); err != nil {
 		return nil, nil, err
@@ -925,38 +925,33 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 }
 
 // checkBody rejects bare LF and bare CR (SMTP smuggling needs them) and
-// NUL bytes.
-func checkBody(b []byte) *gosmtp.SMTPError {
+// NUL bytes. eight: b holds a byte above 127, found in the same walk
+// over its lines as the bare newlines (crlfLines); content with one is
+// 8BITMIME whatever MAIL declared (session.message).
+func checkBody(b []byte) (eight bool, err *gosmtp.SMTPError) {
 	if bytes.IndexByte(b, 0) >= 0 {
-		return replyNUL
+		return false, replyNUL
 	}
 	if emptyMessage(b) {
-		return replyEmptyMessage
+		return false, replyEmptyMessage
+	}
+	only, eight := crlfLines(b)
+	if only {
+		return eight, nil
 	}
 	switch bareNewline(b) {
 	case '\n':
-		return replyBareLF
+		return false, replyBareLF
 	case '\r':
-		return replyBareCR
+		return false, replyBareCR
 	}
-	return nil
+	return queue.Has8bit(b), nil // not reached: crlfLines and bareNewline agree
 }
 
 // replyEmptyMessage refuses a message with nothing in it: no header
 // field and no body (BDAT 0 LAST, DATA ended at once, only blank lines).
 // A message with text but no header section is still taken: scripts send such mail, and refusing it helps no one.
 var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
-
-// eightBit: b holds a byte above 127. Content with one is 8BITMIME
-// whatever MAIL declared (session.message).
-func eightBit(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return true
-		}
-	}
-	return false
-}
 
 // emptyMessage: b holds nothing but white space and line ends.
 func emptyMessage(b []byte) bool {
