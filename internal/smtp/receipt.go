@@ -196,8 +196,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWCOPY not offered"}
 	}
 	if m.OrgID == "" {
-		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", "554 5.6.0", s.ip, "primary", s.shadowServer)
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", reply, s.ip, "primary", s.shadowServer)
+		return reply
 	}
 	m.ShadowServer, m.ShadowID = "", ""
 	var stored bool

@@ -207,13 +207,13 @@ func (s *session) shadowVerbRefusal(verb string) string {
 func (s *session) startShadow(serverID string) string {
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
-		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
 	case s.user != "" && !asciiEqualFold(serverID, s.user):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
 		if reply := s.bindServerID(serverID); reply != "" {
@@ -266,7 +266,7 @@ func (s *session) transportServerID(serverID string) string {
 		return ""
 	}
 	if known, _ := d.d.ServerAt(serverID, s.ip); !known || !d.d.Transport(serverID) {
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not a transport server of the organisation"
 	}
 	return ""
@@ -499,7 +499,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	}
 	if a.Literal() {
 		if !s.ownPostmasterLiteral(a) {
-			s.srv.refusals.log(s.log, "recipient refused", "address_literal", codesOf(replyAddressLiteral), s.ip, "rcpt", a.String())
+			s.srv.refusals.log(s.log, "recipient refused", "address_literal", replyAddressLiteral, s.ip, "rcpt", a.String())
 			return replyAddressLiteral
 		}
 		a, err = parsePathAddress(s.srv.postmaster)
@@ -509,11 +509,11 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		postmaster = true
 	}
 	if r := DomainRefusal(a); r != nil {
-		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", codesOf(r), s.ip, "rcpt", a.String())
+		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", r, s.ip, "rcpt", a.String())
 		return r
 	}
 	if !s.relayAllowed(a, postmaster) {
-		s.srv.refusals.log(s.log, "relay denied", "relay_denied", codesOf(replyRelayDenied), s.ip, "rcpt", a.String(), "authenticated", s.user != "")
+		s.srv.refusals.log(s.log, "relay denied", "relay_denied", replyRelayDenied, s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
 	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
@@ -754,7 +754,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	}
 	eight, err := checkBody(body[len(trace):]) // eight: as received, before any check's edit
 	if err != nil {
-		s.srv.refusals.log(s.log, "message rejected", err.Message, codesOf(err), s.ip)
+		s.srv.refusals.log(s.log, "message rejected", err.Message, err, s.ip)
 		return nil, nil, err
 	}
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
