@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -226,7 +227,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return replyLocalError(m.ID)
 	}
 	s.srv.storage.stored()
-	s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
+	if s.log.Enabled(s.srv.ctx, slog.LevelDebug) { // its arguments cost allocations on every copy otherwise
+		s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
+	}
 	msg := "Shadow copy kept as " + m.ID.String()
 	if !stored {
 		msg = "Shadow copy already discarded"
@@ -624,11 +627,15 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		msg += ", no shadow copy"
 	} else if again != "" {
 		observe("copied")
-		s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
+		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
+			s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
+		}
 		msg += ", shadow copy on " + again
 	} else {
 		observe("copied")
-		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
+			s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		}
 		msg += ", shadow copy on " + link.Server()
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
