@@ -1089,25 +1089,17 @@ func (s *Server) withDumpster(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// idNotHere is the refusal of a message id the queue does not hold,
-// naming it ("no such message 0123456789abcdef"): ErrNotFound to
-// errors.Is (404, the CLI's exit 3).
-type idNotHere struct{ msg string }
-
-func (e *idNotHere) Error() string        { return e.msg }
-func (e *idNotHere) Is(target error) bool { return target == queue.ErrNotFound }
-
-// messageNotHere names id in err when err is the queue's bare "no such
-// message" (the store does not know which id it was asked of); a
-// refusal in other words (a queue.NotFoundError, one naming the id
-// already) and any other error pass unchanged.
+// messageNotHere names id in err when err is the queue's "no such
+// message" (the store does not know which id it was asked of): "no such
+// message 0123456789abcdef", still ErrNotFound to errors.Is (404, the
+// CLI's exit 3). A refusal in other words (a queue.NotFoundError) and
+// any other error pass unchanged.
 func messageNotHere(id queue.ID, err error) error {
-	var other *queue.NotFoundError
-	if !errors.Is(err, queue.ErrNotFound) || errors.As(err, &other) || strings.Contains(err.Error(), id.String()) {
-		return err
+	var nf *queue.NotFoundError
+	if errors.Is(err, queue.ErrNotFound) && !errors.As(err, &nf) {
+		return fmt.Errorf("%w %s", err, id)
 	}
-	what := queue.ErrNotFound.Error()
-	return &idNotHere{strings.Replace(err.Error(), what, what+" "+id.String(), 1)}
+	return err
 }
 
 func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"umbra/internal/mailaddr"
 )
 
 // Milter is one Sendmail milter (protocol v6) a receive connector asks
@@ -79,10 +77,7 @@ func MilterAddress(a string) (network, addr string, err error) {
 		if err != nil || host == "" || port == "" {
 			return "", "", fmt.Errorf("want inet:HOST:PORT, not %q", a)
 		}
-		if err := checkHostPort(hp); err != nil {
-			return "", "", fmt.Errorf("%q: %v", a, err)
-		}
-		if err := mailaddr.NoZone(host); err != nil {
+		if err := checkDialAddress(hp); err != nil { // port 0, a zone: as any address umbra dials
 			return "", "", fmt.Errorf("%q: %v", a, err)
 		}
 		return "tcp", hp, nil

@@ -24,6 +24,7 @@ func TestMilterConfig(t *testing.T) {
 		`      - {name: a, address: "127.0.0.1:11332"}`:                                                      `m.yaml:6: milter "a": address: want inet:HOST:PORT or unix:/path`,
 		`      - {name: a, address: "unix:milter.sock"}`:                                                     `m.yaml:6: milter "a": address: unix socket path "milter.sock" is not absolute`,
 		`      - {name: a, address: "inet:127.0.0.1"}`:                                                       `m.yaml:6: milter "a": address: want inet:HOST:PORT`,
+		`      - {name: a, address: "inet:127.0.0.1:0"}`:                                                     `m.yaml:6: milter "a": address: "inet:127.0.0.1:0": bad port "0": a port to connect to is 1 to 65535`,
 		`      - {address: "inet:127.0.0.1:1"}`:                                                              `m.yaml:6: milter needs a name`,
 		`      - {name: a, address: "inet:127.0.0.1:1", on_failure: reject}`:                                 `m.yaml:6: milter "a": on_failure "reject": want tempfail or accept`,
 		`      - {name: a, address: "inet:127.0.0.1:1", command_timeout: -1s}`:                               `m.yaml:6: negative duration`,

@@ -493,7 +493,7 @@ func checkHostPort(s string) error {
 }
 
 // checkDialAddress is checkHostPort for an address umbra connects to (a
-// topology server's, mailbox.lmtp): it needs a host, an IPv6 address
+// topology server's, mailbox.lmtp, a milter's inet:): it needs a host, an IPv6 address
 // without a zone (a listener may bind a link-local address with its
 // zone; a destination is not one machine's interface), and a port other
 // than 0, which only a listener takes (any port).

@@ -144,12 +144,7 @@ func (s *eightBitScan) write(p []byte) {
 	}
 	for i := 0; i < len(p); i++ {
 		if s.inBody {
-			for _, b := range p[i:] {
-				if b >= 0x80 {
-					s.body8 = true
-					return
-				}
-			}
+			s.body8 = s.body8 || queue.Has8bit(p[i:])
 			return
 		}
 		switch b := p[i]; {

@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"context"
+	"log/slog"
+
 	"umbra/internal/queue"
 	"umbra/internal/signing"
 )
@@ -52,7 +55,7 @@ func (d *Deliverer) noteSigning(m *queue.Message, res signing.Result, err error)
 	if res.NoARC != "" {
 		d.log.Info("message forwarded without ARC set", "msg_id", m.ID.String(), "reason", res.NoARC)
 	}
-	if res.DKIM != "" || res.ARC != 0 {
+	if (res.DKIM != "" || res.ARC != 0) && d.log.Enabled(context.Background(), slog.LevelDebug) { // no allocations for it with debug off
 		d.log.Debug("message signed", "msg_id", m.ID.String(), "dkim_domain", res.DKIM, "arc_instance", res.ARC)
 	}
 	if o != nil {

@@ -476,7 +476,7 @@ func (s *session) negotiate() error {
 	if err != nil {
 		return err
 	}
-	if s.neg.ignored != 0 {
+	if s.neg.ignored != 0 && s.c.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.c.log.Debug("milter asked for actions umbra does not offer; they will be ignored", "actions", fmt.Sprintf("%#x", s.neg.ignored))
 	}
 	return nil

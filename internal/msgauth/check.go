@@ -67,8 +67,10 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	defer cancel()
 	r := c.evaluate(ctx, info, t, fields, body)
 	c.met.observe(r)
-	c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
-		"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
+	if c.log.Enabled(ctx, slog.LevelDebug) { // dkimSummary and the arguments allocate: only with debug on
+		c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
+			"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
+	}
 	out, reply, why := c.decide(r)
 	if out == outTempfail && cutOff(ctx) {
 		// The lookups did not fail: the time allowed for the checks

@@ -857,8 +857,23 @@ type MessageFilter struct {
 	Limit     int
 
 	view *StateView // for State and OlderThan (a pointer: filters stay comparable)
+	// The forms the fields are compared in, made once per listing
+	// (prepared), not per message or recipient.
+	domain, from, to string
 }
 
+// prepared is f ready to match messages with the state view sv: its
+// domain's key and its From and To in lower case made once.
+func (f MessageFilter) prepared(sv *StateView) MessageFilter {
+	f.view = sv
+	f.from, f.to = strings.ToLower(f.From), strings.ToLower(f.To)
+	if f.Domain != "" {
+		f.domain = domainKey(f.Domain)
+	}
+	return f
+}
+
+// match: m is one f selects; f is prepared.
 func (f MessageFilter) match(m *Message) bool {
 	if f.State != "" && f.view.State(m) != f.State {
 		return false
@@ -867,21 +882,21 @@ func (f MessageFilter) match(m *Message) bool {
 		return false
 	}
 	if f.Domain != "" {
-		ok, want := false, domainKey(f.Domain)
+		ok := false
 		for _, r := range m.Rcpts {
-			ok = ok || domainKey(r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]) == want
+			ok = ok || domainKey(r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]) == f.domain
 		}
 		if !ok {
 			return false
 		}
 	}
-	if f.From != "" && !strings.Contains(strings.ToLower(m.From), strings.ToLower(f.From)) {
+	if f.From != "" && !strings.Contains(strings.ToLower(m.From), f.from) {
 		return false
 	}
 	if f.To != "" {
 		ok := false
 		for _, r := range m.Rcpts {
-			ok = ok || strings.Contains(strings.ToLower(r.Addr), strings.ToLower(f.To))
+			ok = ok || strings.Contains(strings.ToLower(r.Addr), f.to)
 		}
 		if !ok {
 			return false
@@ -896,7 +911,7 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 		f.Limit = 1000
 	}
 	sv := q.StateView()
-	f.view = &sv
+	f = f.prepared(&sv)
 	var out []*Message
 	// The messages attempted through the queue now: a first attempt's
 	// recipients name it only once its results do (attemptsOn).

@@ -206,13 +206,13 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (content []byte, isFull bool, notes []string) {
 	if full && limit > 0 && int64(len(body)) > limit {
 		notes = append(notes, fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", limit))
-	} else if full && sevenBit && has8bit(body) {
+	} else if full && sevenBit && Has8bit(body) {
 		notes = append(notes, "The message has 8-bit content, which this report cannot carry; only its headers are returned.")
 	} else if full {
 		return body, true, nil
 	}
 	h := headersOf(body)
-	if sevenBit && has8bit(h) {
+	if sevenBit && Has8bit(h) {
 		var dropped []string
 		h, dropped = sevenBitHeader(h)
 		if len(dropped) > 0 {

@@ -168,7 +168,7 @@ func FuzzSevenBitHeader(f *testing.F) {
 	f.Add([]byte("no colon \xc3\xa9"), "")
 	f.Fuzz(func(t *testing.T, h []byte, subject string) {
 		out, dropped := sevenBitHeader(h)
-		if has8bit(out) {
+		if Has8bit(out) {
 			t.Fatalf("8-bit output %q", out)
 		}
 		if again, d := sevenBitHeader(out); !bytes.Equal(again, out) || len(d) != 0 {
@@ -176,7 +176,7 @@ func FuzzSevenBitHeader(f *testing.F) {
 		}
 		rest := out
 		for _, f := range headerFields(h) {
-			if has8bit(f) {
+			if Has8bit(f) {
 				continue
 			}
 			i := bytes.Index(rest, f)
@@ -186,7 +186,7 @@ func FuzzSevenBitHeader(f *testing.F) {
 			rest = rest[i+len(f):]
 		}
 		for _, d := range dropped {
-			if d == "" || has8bit([]byte(d)) {
+			if d == "" || Has8bit([]byte(d)) {
 				t.Fatalf("dropped field named %q", d)
 			}
 		}

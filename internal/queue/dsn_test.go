@@ -102,14 +102,14 @@ func FuzzReturnedContent(f *testing.F) {
 		out, isFull, _ := returnedContent(msg, full, limit, sevenBit)
 		switch {
 		case isFull:
-			if !full || (limit > 0 && int64(len(msg)) > limit) || !bytes.Equal(out, msg) || (sevenBit && has8bit(msg)) {
+			if !full || (limit > 0 && int64(len(msg)) > limit) || !bytes.Equal(out, msg) || (sevenBit && Has8bit(msg)) {
 				t.Fatalf("full content returned wrongly (limit %d, len %d)", limit, len(msg))
 			}
 		case limit > 0 && int64(len(out)) > limit:
 			t.Fatalf("%d bytes returned over a limit of %d", len(out), limit)
-		case sevenBit && has8bit(out):
+		case sevenBit && Has8bit(out):
 			t.Fatalf("8-bit content %q returned for a 7-bit DSN", out)
-		case (!sevenBit || !has8bit(headersOf(msg))) && !bytes.HasPrefix(msg, out):
+		case (!sevenBit || !Has8bit(headersOf(msg))) && !bytes.HasPrefix(msg, out):
 			t.Fatal("returned content is not the message's start")
 		}
 	})

@@ -255,7 +255,9 @@ func (h *Holders) Pass(ctx context.Context) int {
 			lastErr = err
 		case srv != "":
 			made++
-			h.cfg.Log.Debug("shadow copy made again", "msg_id", idString(id), "shadow_server", srv)
+			if h.cfg.Log.Enabled(context.Background(), slog.LevelDebug) {
+				h.cfg.Log.Debug("shadow copy made again", "msg_id", idString(id), "shadow_server", srv)
+			}
 		}
 	}
 	if made > 0 {

@@ -120,7 +120,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			if errors.As(err, &se) {
 				reason = se.Message
 			}
-			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, "", s.ip, "msg_id", id.String(), "rcpt", a)
+			s.srv.refusals.log(s.log, "recipient added by a check dropped", reason, nil, s.ip, "msg_id", id.String(), "rcpt", a)
 			continue
 		}
 		lk := s.rcptKey(norm)
@@ -132,7 +132,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 		added++
 	}
 	if overLimit > 0 {
-		s.srv.refusals.log(s.log, "recipients added by a check dropped", "max_recipients reached", "", s.ip,
+		s.srv.refusals.log(s.log, "recipients added by a check dropped", "max_recipients reached", nil, s.ip,
 			"msg_id", id.String(), "dropped", overLimit, "max_recipients", max)
 	}
 	return out, nil

@@ -76,7 +76,7 @@ func (s *session) authLockedOut(name string) error {
 	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
 		reply = replyAuthLimit
 	}
-	s.srv.refusals.log(s.log, "authentication refused", "locked_out", codesOf(reply), s.ip, "delay", delay)
+	s.srv.refusals.log(s.log, "authentication refused", "locked_out", reply, s.ip, "delay", delay)
 	s.authDelay(delay)
 	if reply == replyAuthLimit {
 		if tc, ok := s.raw.(*trackedConn); ok {
@@ -111,7 +111,7 @@ func (s *session) authFailed(name, account, reason string) error {
 	case lockedNow:
 		reply = replyAuthLockedOut
 	}
-	s.srv.refusals.log(s.log, "authentication failed", reason, codesOf(reply), s.ip, attrs...)
+	s.srv.refusals.log(s.log, "authentication failed", reason, reply, s.ip, attrs...)
 	s.authDelay(delay)
 	if reply == replyAuthLimit {
 		if tc, ok := s.raw.(*trackedConn); ok {

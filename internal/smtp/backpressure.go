@@ -57,7 +57,7 @@ func (s *session) backPressure() error {
 	anonymous := s.user == "" && !s.server
 	switch {
 	case st.Level == backpressure.High || (st.Level == backpressure.Medium && anonymous):
-		s.srv.refusals.log(s.log, "mail refused: back pressure", "back_pressure", codesOf(replyBackPressure), s.ip,
+		s.srv.refusals.log(s.log, "mail refused: back pressure", "back_pressure", replyBackPressure, s.ip,
 			"level", st.Level.String(), "resource", st.Resource)
 		if po, ok := s.srv.obs.(PressureObserver); ok {
 			po.BackPressureRefused(s.c.cfg.Name)

@@ -302,8 +302,9 @@ func (s *session) keepBatch(payload []byte) error {
 	}
 	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients)
 	if err != nil {
-		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), "554 5.6.0", s.ip, "primary", s.shadowServer)
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
+		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
+		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), reply, s.ip, "primary", s.shadowServer)
+		return reply
 	}
 	replies := make([]*gosmtp.SMTPError, len(copies))
 	keep := make([]queue.ShadowCopy, 0, len(copies))
@@ -406,8 +407,9 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 		return nil, nil, asReply(err)
 	}
 	if m.OrgID == "" {
-		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", "554 5.6.0", s.ip, "primary", s.shadowServer)
-		return nil, nil, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", reply, s.ip, "primary", s.shadowServer)
+		return nil, nil, reply
 	}
 	m.ShadowServer, m.ShadowID = "", ""
 	return m, body, nil

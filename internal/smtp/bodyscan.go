@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"sync"
+
+	"umbra/internal/queue"
 )
 
 // The DATA path reads a body in as few passes and system calls as it
@@ -255,17 +257,32 @@ func putBodyWriter(bw *bufio.Writer) {
 // LF follows a CR, and there are no more CRs than LFs (a vectorised
 // count). bareNewline then needs no search for CR line by line.
 func onlyCRLF(b []byte) bool {
+	only, _ := crlfLines(b)
+	return only
+}
+
+// crlfLines is onlyCRLF, and, when only, whether b holds a byte above
+// 127 (queue.Has8bit), looked for in each line while the search for
+// its LF has just read it, not in a pass of its own over the body.
+func crlfLines(b []byte) (only, eight bool) {
 	lf := 0
-	for i := 0; i < len(b); {
+	i := 0
+	for i < len(b) {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
 			break
 		}
 		if i+j == 0 || b[i+j-1] != '\r' {
-			return false
+			return false, false
+		}
+		if !eight {
+			eight = queue.Has8bit(b[i : i+j])
 		}
 		lf++
 		i += j + 1
 	}
-	return bytes.Count(b, crByte) == lf
+	if bytes.Count(b, crByte) != lf {
+		return false, false
+	}
+	return true, eight || queue.Has8bit(b[i:])
 }

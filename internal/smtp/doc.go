@@ -423,7 +423,7 @@
 //     and only it gets header work), and every check on the whole body (NUL,
 //     empty, bare CR/LF, size, line length; a byte above 127, which makes
 //     a message received without BODY=8BITMIME 8BITMIME — bodyStats.eight,
-//     eightBit —, decided once at the end of data, before the 250, on the
+//     checkBody in the walk over its lines, both by queue.Has8bit —, decided once at the end of data, before the 250, on the
 //     content as received: the record's EightBit is then what every later
 //     step reads, delivery's MAIL and a shadow copy's alike) gives the same
 //     reply as for a body in memory (FuzzUnstuffStream, FuzzBodySink, and a differential

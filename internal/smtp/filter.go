@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -316,7 +315,7 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 	if v.Reply == nil {
 		return nil
 	}
-	s.srv.refusals.log(s.log, "refused by check", ck.Name(), codesOf(v.Reply), s.ip, "stage", stage)
+	s.srv.refusals.log(s.log, "refused by check", ck.Name(), v.Reply, s.ip, "stage", stage)
 	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
 		// A body a check could not hold within the budget (a milter's
 		// replacement): counted as the reply the client gets.
@@ -427,11 +426,7 @@ func (s *session) refuseClient(err error) {
 	if s.vc == nil || !errors.As(err, &r) || r.Code < 500 {
 		return
 	}
-	code := strconv.Itoa(r.Code)
-	if enh := r.EnhancedCode; enh != gosmtp.EnhancedCodeNotSet && enh != gosmtp.NoEnhancedCode {
-		code += fmt.Sprintf(" %d.%d.%d", enh[0], enh[1], enh[2])
-	}
-	s.vc.refusedClient = "503 5.5.1 This connection was refused (" + code + "): only QUIT is accepted"
+	s.vc.refusedClient = "503 5.5.1 This connection was refused (" + codesOf(r) + "): only QUIT is accepted"
 }
 
 // checkGreetingAgain runs the Helo checks on the name of a later EHLO or
@@ -550,8 +545,9 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.ReadCloser, error), restLen int64) (_ []byte, _ []queue.Recipient, replaced bool, err error) {
 	if s.pendingCopyDB != "" {
 		if s.discard || s.quarantine != "" {
-			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", "554 5.7.0", s.ip, "primary", s.shadowServer)
-			return nil, nil, false, &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Shadow copy not kept: this server's checks would not keep it as sent"}
+			reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Shadow copy not kept: this server's checks would not keep it as sent"}
+			s.srv.refusals.log(s.log, "shadow copy refused", "a check of this server would not keep it", reply, s.ip, "primary", s.shadowServer)
+			return nil, nil, false, reply
 		}
 		return content, s.rcpt, false, nil
 	}

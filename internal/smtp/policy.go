@@ -103,13 +103,13 @@ func (s *session) hopLimit() int {
 func (s *session) receivePolicy(body []byte) ([]byte, *gosmtp.SMTPError) {
 	if s.srv.maxHops > 0 {
 		if n, limit := header.Count(body, "Received"), s.hopLimit(); n > limit {
-			s.srv.refusals.log(s.log, "message rejected", "too_many_hops", codesOf(replyTooManyHops), s.ip,
+			s.srv.refusals.log(s.log, "message rejected", "too_many_hops", replyTooManyHops, s.ip,
 				"received_headers", n, "hop_limit", limit, "max_hop_count", s.srv.maxHops)
 			return nil, replyTooManyHops
 		}
 	}
 	if addr := s.deliveredBefore(body); addr != "" {
-		s.srv.refusals.log(s.log, "message rejected", "delivered_to_loop", codesOf(replyDeliveredLoop), s.ip, "rcpt", addr)
+		s.srv.refusals.log(s.log, "message rejected", "delivered_to_loop", replyDeliveredLoop, s.ip, "rcpt", addr)
 		return nil, replyDeliveredLoop
 	}
 	return header.Remove(body, "Return-Path"), nil

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/clock"
 )
 
@@ -248,21 +250,21 @@ func TestRefusalLogSummaryAndBounds(t *testing.T) {
 	l := slog.New(slog.NewTextHandler(logs, nil))
 	r := newRefusalLog(clk, l, 2, time.Minute)
 	for i := 0; i < 5; i++ {
-		r.log(l, "relay denied", "relay_denied", "550 5.7.1", netip.MustParseAddr("192.0.2.1"))
+		r.log(l, "relay denied", "relay_denied", fixedReply("550 5.7.1"), netip.MustParseAddr("192.0.2.1"))
 	}
 	clk.Advance(2 * time.Minute)
 	// Another key — another session's, whose logger names its client —
 	// triggers the sweep. The summary names the offender under
 	// client_ip, the key every refusal line uses (rt50 L1), never the
 	// session that happened to write it.
-	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", "554 5.7.1", netip.MustParseAddr("192.0.2.9"))
+	r.log(l.With("client_ip", "192.0.2.9"), "connection refused", "range", fixedReply("554 5.7.1"), netip.MustParseAddr("192.0.2.9"))
 	if got := logs.lines("log lines suppressed"); len(got) != 1 || !strings.Contains(got[0], "suppressed=3") ||
 		!strings.Contains(got[0], "client_ip=192.0.2.1 ") || strings.Contains(got[0], "192.0.2.9") {
 		t.Fatalf("summary: %q", got)
 	}
 	for i := 0; i < maxLogKeys+100; i++ {
 		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i), 1})
-		r.log(l, "relay denied", "relay_denied", "550 5.7.1", a)
+		r.log(l, "relay denied", "relay_denied", fixedReply("550 5.7.1"), a)
 	}
 	if len(r.keys) > maxLogKeys+1 {
 		t.Errorf("%d log keys kept", len(r.keys))
@@ -389,4 +391,28 @@ func TestIPAddressTextRecipients(t *testing.T) {
 	d.cmd("RCPT TO:<u@192-0-2-1.example.test>", "250") // digits in a name are fine
 	d.cmd("RCPT TO:<u@123.example>", "250")
 	d.cmd("RCPT TO:<u@0x7f.example>", "250")
+}
+
+// A refusal's log line carries the codes the client read: from the reply
+// itself, the class alone when it has no enhanced code set, none when it
+// is written without one; a fixed line's codes read from its words.
+func TestRefusalLogReplyCodes(t *testing.T) {
+	for _, tc := range []struct {
+		reply *gosmtp.SMTPError
+		want  string
+	}{
+		{&gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}}, "code=554 enhanced_code=5.7.1"},
+		{&gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCodeNotSet}, "code=451 enhanced_code=4.0.0"},
+		{&gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.NoEnhancedCode}, "code=554 stage"},
+		{fixedReply("550 5.7.1 Not permitted"), "code=550 enhanced_code=5.7.1"},
+		{fixedReply("421 Too busy"), "code=421 stage"},
+		{nil, "reason=r stage"},
+	} {
+		logs := &syncBuffer{}
+		l := slog.New(slog.NewTextHandler(logs, nil))
+		newRefusalLog(clock.NewFake(time.Now()), l, 2, time.Minute).log(l, "refused", "r", tc.reply, netip.MustParseAddr("192.0.2.1"), "stage", "x")
+		if got := logs.lines("refused"); len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("%v: %q, want %q in it", tc.reply, got, tc.want)
+		}
+	}
 }

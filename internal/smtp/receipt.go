@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -196,8 +197,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWCOPY not offered"}
 	}
 	if m.OrgID == "" {
-		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", "554 5.6.0", s.ip, "primary", s.shadowServer)
-		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "A shadow copy needs a valid organisation message id"}
+		s.srv.refusals.log(s.log, "shadow copy refused", "no organisation message id", reply, s.ip, "primary", s.shadowServer)
+		return reply
 	}
 	m.ShadowServer, m.ShadowID = "", ""
 	var stored, fresh bool // fresh: the commit wrote a record of its own for it
@@ -231,7 +233,9 @@ func (s *session) keepCopy(m *queue.Message, body queue.Body, sp *spooledBody) e
 	if fresh && s.withdrawAbandoned([]queue.ID{m.ID}) { // pushgiveup.go
 		return replyCopyWithdrawn
 	}
-	s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
+	if s.log.Enabled(s.srv.ctx, slog.LevelDebug) { // its arguments cost allocations on every copy otherwise
+		s.log.Debug("shadow copy on receipt kept", "msg_id", m.ID.String(), "org_id", m.OrgID, "primary", s.shadowServer, "stored", stored)
+	}
 	msg := "Shadow copy kept as " + m.ID.String()
 	if !stored {
 		msg = "Shadow copy already discarded"
@@ -629,11 +633,15 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		msg += ", no shadow copy"
 	} else if again != "" {
 		observe("copied")
-		s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
+		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
+			s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
+		}
 		msg += ", shadow copy on " + again
 	} else {
 		observe("copied")
-		s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
+			s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
+		}
 		msg += ", shadow copy on " + link.Server()
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}

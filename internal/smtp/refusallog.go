@@ -56,10 +56,11 @@ func newRefusalLog(clk clock.Clock, base *slog.Logger, burst int, interval time.
 	return &refusalLog{clk: clk, base: base, burst: float64(burst), interval: interval, keys: map[refusalKey]*logBucket{}, lastSweep: clk.Now()}
 }
 
-// log writes msg at info level with the reason, unless the bucket of
+// log writes msg at info level with the reason and the codes of reply
+// (replyAttrs; nil: the refusal answered nothing), unless the bucket of
 // reason and ip is empty. l must carry the client's address (a session's
 // logger does). Callers must never pass credentials.
-func (r *refusalLog) log(l *slog.Logger, msg, reason, reply string, ip netip.Addr, attrs ...any) {
+func (r *refusalLog) log(l *slog.Logger, msg, reason string, reply *gosmtp.SMTPError, ip netip.Addr, attrs ...any) {
 	now := r.clk.Now()
 	key := refusalKey{reason, sourceKey(ip)}
 	r.mu.Lock()
@@ -96,11 +97,48 @@ func (r *refusalLog) log(l *slog.Logger, msg, reason, reply string, ip netip.Add
 
 // replyAttrs are the log attributes of the reply a refusal gave: its
 // code and, when it has one, its enhanced code (code=554
-// enhanced_code=5.7.1); none for a refusal that answered nothing (a
-// check's added recipient dropped). reply is the reply line, or its
-// codes alone (codesOf).
-func replyAttrs(reply string) []any {
-	f := strings.Fields(reply)
+// enhanced_code=5.7.1), as the client reads them; none for a refusal
+// that answered nothing (a check's added recipient dropped).
+func replyAttrs(r *gosmtp.SMTPError) []any {
+	if r == nil {
+		return nil
+	}
+	out := []any{"code", r.Code}
+	if enh, ok := enhancedOf(r); ok {
+		out = append(out, "enhanced_code", fmt.Sprintf("%d.%d.%d", enh[0], enh[1], enh[2]))
+	}
+	return out
+}
+
+// enhancedOf is the enhanced code the client reads in r: the class
+// alone (X.0.0) when r has none set, as replyLines writes it; none
+// (false) for a reply written without one.
+func enhancedOf(r *gosmtp.SMTPError) (gosmtp.EnhancedCode, bool) {
+	enh := r.EnhancedCode
+	if enh == gosmtp.EnhancedCodeNotSet {
+		enh = gosmtp.EnhancedCode{r.Code / 100, 0, 0}
+	}
+	return enh, enh != gosmtp.NoEnhancedCode
+}
+
+// codesOf is the code and enhanced code of r as the client reads them
+// ("554 5.7.1").
+func codesOf(r *gosmtp.SMTPError) string {
+	if r == nil {
+		return ""
+	}
+	if enh, ok := enhancedOf(r); ok {
+		return fmt.Sprintf("%d %d.%d.%d", r.Code, enh[0], enh[1], enh[2])
+	}
+	return strconv.Itoa(r.Code)
+}
+
+// fixedReply is the reply a fixed line written as it stands gives
+// ("550 5.7.1 Not permitted ..."), for refusals that answer with such
+// a line rather than a reply value: its code, and its enhanced code when
+// its second word reads as one (RFC 3463: class, subject, detail).
+func fixedReply(line string) *gosmtp.SMTPError {
+	f := strings.Fields(line)
 	if len(f) == 0 {
 		return nil
 	}
@@ -108,42 +146,22 @@ func replyAttrs(reply string) []any {
 	if err != nil {
 		return nil
 	}
-	out := []any{"code", code}
-	if len(f) > 1 && enhancedCode(f[1]) {
-		out = append(out, "enhanced_code", f[1])
-	}
-	return out
-}
-
-// enhancedCode: s reads as an enhanced status code (RFC 3463: class,
-// subject, detail).
-func enhancedCode(s string) bool {
-	p := strings.Split(s, ".")
-	if len(p) != 3 {
-		return false
-	}
-	for _, n := range p {
-		if _, err := strconv.Atoi(n); err != nil || n == "" {
-			return false
+	r := &gosmtp.SMTPError{Code: code, EnhancedCode: gosmtp.NoEnhancedCode}
+	if len(f) > 1 {
+		if p := strings.Split(f[1], "."); len(p) == 3 {
+			var enh gosmtp.EnhancedCode
+			ok := true
+			for i, n := range p {
+				v, err := strconv.Atoi(n)
+				ok = ok && err == nil && n != ""
+				enh[i] = v
+			}
+			if ok {
+				r.EnhancedCode = enh
+			}
 		}
 	}
-	return true
-}
-
-// codesOf is the code and enhanced code of r as the client reads them
-// ("554 5.7.1"), for replyAttrs.
-func codesOf(r *gosmtp.SMTPError) string {
-	if r == nil {
-		return ""
-	}
-	enh := r.EnhancedCode
-	if enh == gosmtp.EnhancedCodeNotSet {
-		enh = gosmtp.EnhancedCode{r.Code / 100, 0, 0} // as replyLines writes it
-	}
-	if enh == gosmtp.NoEnhancedCode {
-		return strconv.Itoa(r.Code)
-	}
-	return fmt.Sprintf("%d %d.%d.%d", r.Code, enh[0], enh[1], enh[2])
+	return r
 }
 
 // flush writes the summaries of every key with suppressed lines.

@@ -37,3 +37,16 @@ func TestRefusedClientOnlyQuits(t *testing.T) {
 		})
 	}
 }
+
+// SMTP-1: the 503 names the codes the client read in the refusal: a
+// check's reply without an enhanced code went out with its class alone
+// (5.0.0), and the 503 says so too (codesOf).
+func TestRefusedClientNamesCodesAsRead(t *testing.T) {
+	ck := &scripted{connect: checkRefuse(554, gosmtp.EnhancedCodeNotSet, "listed")}
+	s := startWithChecks(t, &fakeQueue{}, ck)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "554 5.0.0 listed")
+	d.cmd("NOOP", "503 5.5.1 This connection was refused (554 5.0.0): only QUIT is accepted")
+	d.cmd("QUIT", "221")
+}

@@ -493,7 +493,7 @@ func (s *Server) serveBinding(b *binding) {
 				name = c.cfg.Name
 			}
 			s.obs.Rejected(name, why)
-			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, reply, ip, "connector", name)
+			s.refusals.log(s.log.With("client_ip", ip.String()), "connection refused", why, fixedReply(reply), ip, "connector", name)
 		})
 	}()
 }

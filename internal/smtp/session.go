@@ -207,13 +207,13 @@ func (s *session) shadowVerbRefusal(verb string) string {
 func (s *session) startShadow(serverID string) string {
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
-		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
 	case s.user != "" && !asciiEqualFold(serverID, s.user):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
 	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
 		if reply := s.bindServerID(serverID); reply != "" {
@@ -266,7 +266,7 @@ func (s *session) transportServerID(serverID string) string {
 		return ""
 	}
 	if known, _ := d.d.ServerAt(serverID, s.ip); !known || !d.d.Transport(serverID) {
-		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", "550 5.7.1", s.ip, "server_id", serverID)
+		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not a transport server of the organisation"
 	}
 	return ""
@@ -499,7 +499,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	}
 	if a.Literal() {
 		if !s.ownPostmasterLiteral(a) {
-			s.srv.refusals.log(s.log, "recipient refused", "address_literal", codesOf(replyAddressLiteral), s.ip, "rcpt", a.String())
+			s.srv.refusals.log(s.log, "recipient refused", "address_literal", replyAddressLiteral, s.ip, "rcpt", a.String())
 			return replyAddressLiteral
 		}
 		a, err = parsePathAddress(s.srv.postmaster)
@@ -509,11 +509,11 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		postmaster = true
 	}
 	if r := DomainRefusal(a); r != nil {
-		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", codesOf(r), s.ip, "rcpt", a.String())
+		s.srv.refusals.log(s.log, "recipient refused", "ip_text_domain", r, s.ip, "rcpt", a.String())
 		return r
 	}
 	if !s.relayAllowed(a, postmaster) {
-		s.srv.refusals.log(s.log, "relay denied", "relay_denied", codesOf(replyRelayDenied), s.ip, "rcpt", a.String(), "authenticated", s.user != "")
+		s.srv.refusals.log(s.log, "relay denied", "relay_denied", replyRelayDenied, s.ip, "rcpt", a.String(), "authenticated", s.user != "")
 		return replyRelayDenied
 	}
 	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
@@ -752,11 +752,11 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
 		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
-	if err := checkBody(body[len(trace):]); err != nil {
-		s.srv.refusals.log(s.log, "message rejected", err.Message, codesOf(err), s.ip)
+	eight, err := checkBody(body[len(trace):]) // eight: as received, before any check's edit
+	if err != nil {
+		s.srv.refusals.log(s.log, "message rejected", err.Message, err, s.ip)
 		return nil, nil, err
 	}
-	eight := eightBit(body[len(trace):]) // as received, before any check's edit
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
 	if err := s.checkHeaderSize(hlen); err != nil {
 		return nil, nil, err
@@ -925,38 +925,33 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 }
 
 // checkBody rejects bare LF and bare CR (SMTP smuggling needs them) and
-// NUL bytes.
-func checkBody(b []byte) *gosmtp.SMTPError {
+// NUL bytes. eight: b holds a byte above 127, found in the same walk
+// over its lines as the bare newlines (crlfLines); content with one is
+// 8BITMIME whatever MAIL declared (session.message).
+func checkBody(b []byte) (eight bool, err *gosmtp.SMTPError) {
 	if bytes.IndexByte(b, 0) >= 0 {
-		return replyNUL
+		return false, replyNUL
 	}
 	if emptyMessage(b) {
-		return replyEmptyMessage
+		return false, replyEmptyMessage
+	}
+	only, eight := crlfLines(b)
+	if only {
+		return eight, nil
 	}
 	switch bareNewline(b) {
 	case '\n':
-		return replyBareLF
+		return false, replyBareLF
 	case '\r':
-		return replyBareCR
+		return false, replyBareCR
 	}
-	return nil
+	return queue.Has8bit(b), nil // not reached: crlfLines and bareNewline agree
 }
 
 // replyEmptyMessage refuses a message with nothing in it: no header
 // field and no body (BDAT 0 LAST, DATA ended at once, only blank lines).
 // A message with text but no header section is still taken: scripts send such mail, and refusing it helps no one.
 var replyEmptyMessage = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message is empty: no header section and no body"}
-
-// eightBit: b holds a byte above 127. Content with one is 8BITMIME
-// whatever MAIL declared (session.message).
-func eightBit(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return true
-		}
-	}
-	return false
-}
 
 // emptyMessage: b holds nothing but white space and line ends.
 func emptyMessage(b []byte) bool {

@@ -108,7 +108,7 @@ type bodyStats struct {
 	bare     byte   // the first bare CR or LF ('\r', '\n'), as bareNewline
 	lastCR   bool   // the last byte was a CR (its verdict waits for the next)
 	nonSpace bool   // a rune that is not white space: not empty (emptyMessage)
-	eight    bool   // a byte above 127 (eightBit)
+	eight    bool   // a byte above 127 (checkBody's eight)
 	carry    []byte // a UTF-8 sequence cut by the end of the last piece
 	n        int64
 }
@@ -119,7 +119,7 @@ func (s *bodyStats) scan(p []byte) {
 		s.nul = true
 	}
 	if !s.eight {
-		s.eight = eightBit(p)
+		s.eight = queue.Has8bit(p)
 	}
 	s.scanSpace(p)
 	for i := 0; i < len(p) && s.bare == 0; {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"umbra/internal/queue"
 )
 
 // cuts splits b at the offsets the fuzzer chose (each byte of cut is a
@@ -95,7 +97,7 @@ func FuzzBodySink(f *testing.F) {
 			t.Fatalf("%q: file %q, want %q", b, got, want)
 		}
 		s := &sp.stats
-		if s.nul != (bytes.IndexByte(b, 0) >= 0) || s.empty() != emptyMessage(b) || s.end() != bareNewline(b) || s.n != int64(len(b)) {
+		if s.nul != (bytes.IndexByte(b, 0) >= 0) || s.empty() != emptyMessage(b) || s.end() != bareNewline(b) || s.eight != queue.Has8bit(b) || s.n != int64(len(b)) {
 			t.Fatalf("%q: stats nul %v empty %v bare %q n %d", b, s.nul, s.empty(), s.end(), s.n)
 		}
 		if n := headerSectionLen(want, maxHead); !bytes.Equal(sp.head, want[:n]) {

@@ -297,7 +297,29 @@ type Query struct {
 	Limit  int
 }
 
-func (q Query) match(e *Entry) bool {
+// match: e is one q finds (one entry; Search prepares q once).
+func (q Query) match(e *Entry) bool { return q.matcher().match(e) }
+
+// queryMatcher is a Query with the forms it is compared in computed
+// once per search, not once per log entry.
+type queryMatcher struct {
+	q                 Query
+	bare              string    // the id without its angle brackets
+	idForms           [3]string // q.ID, "<"+bare+">", bare, each cut as a Message-ID is kept
+	sender, recipient string    // lower case
+}
+
+func (q Query) matcher() *queryMatcher {
+	m := &queryMatcher{q: q, sender: strings.ToLower(q.Sender), recipient: strings.ToLower(q.Recipient)}
+	if q.ID != "" {
+		m.bare = strings.Trim(q.ID, "<>")
+		m.idForms = [3]string{queue.CutMessageID(q.ID), queue.CutMessageID("<" + m.bare + ">"), queue.CutMessageID(m.bare)}
+	}
+	return m
+}
+
+func (m *queryMatcher) match(e *Entry) bool {
+	q := &m.q
 	if !q.Since.IsZero() && e.Time.Before(q.Since) || !q.Until.IsZero() && !e.Time.Before(q.Until) {
 		return false
 	}
@@ -310,17 +332,17 @@ func (q Query) match(e *Entry) bool {
 			return false
 		}
 	}
-	if q.ID != "" && !idMatch(q.ID, e.ID, e.MessageID) && !(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) &&
-		!(e.Original != "" && idMatch(q.ID, e.Original, e.OriginalMessageID)) {
+	if q.ID != "" && !m.idMatch(e.ID, e.MessageID) && !(e.OrgID != "" && strings.EqualFold(e.OrgID, q.ID)) &&
+		!(e.Original != "" && m.idMatch(e.Original, e.OriginalMessageID)) {
 		return false
 	}
-	if q.Sender != "" && !strings.Contains(strings.ToLower(e.Sender), strings.ToLower(q.Sender)) {
+	if q.Sender != "" && !strings.Contains(strings.ToLower(e.Sender), m.sender) {
 		return false
 	}
 	if q.Recipient != "" {
 		ok := false
 		for _, r := range e.Recipients {
-			ok = ok || strings.Contains(strings.ToLower(r), strings.ToLower(q.Recipient))
+			ok = ok || strings.Contains(strings.ToLower(r), m.recipient)
 		}
 		return ok
 	}
@@ -330,20 +352,19 @@ func (q Query) match(e *Entry) bool {
 // idMatch reports whether the query's id is the umbra id (any case) or
 // the Message-ID (with or without its angle brackets; a longer one than
 // is kept compared as kept: queue.CutMessageID).
-func idMatch(q, id, messageID string) bool {
-	if strings.EqualFold(id, q) {
+func (m *queryMatcher) idMatch(id, messageID string) bool {
+	if strings.EqualFold(id, m.q.ID) {
 		return true
 	}
 	if messageID == "" {
 		return false
 	}
-	bare := strings.Trim(q, "<>")
-	for _, v := range []string{q, "<" + bare + ">", bare} {
-		if messageID == queue.CutMessageID(v) {
+	for _, v := range m.idForms {
+		if messageID == v {
 			return true
 		}
 	}
-	return strings.Trim(messageID, "<>") == bare
+	return strings.Trim(messageID, "<>") == m.bare
 }
 
 // Search reads the rotated files and the current one, oldest first, and
@@ -388,6 +409,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		*p = v
 		alt = alt || ok
 	}
+	mq, ms := q.matcher(), shown.matcher()
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
 		files = append(files, fmt.Sprintf("%s.%d", path, i))
@@ -419,7 +441,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				continue
 			}
 			readOldEvent(&e)
-			if q.match(&e) || alt && shown.match(&e) {
+			if mq.match(&e) || alt && ms.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
 					out = out[1:]
