@@ -46,7 +46,10 @@ func (e *MailboxError) Error() string { return e.Why }
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
-// does — base64 without padding, a stray '=' in a Q word — each word in
+// does — base64 without padding, a stray '=' in a Q word, and a "=?"
+// that opens no well-formed word read to the next "?=" as lenient readers
+// read it (white space, '?' and folds in its text; base64 keeping only its
+// alphabet up to the first '=') — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
 // the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
@@ -434,10 +437,123 @@ func shown(s string) shownText {
 	out := shownText{unknown: unknown}
 	out.add(d)
 	if twoWays {
-		d, _, _ = decodeWords(s, true)
-		out.add(d)
+		d2, _, _ := decodeWords(s, true)
+		out.add(d2)
+	}
+	// rt20g-F1: where "=?" opens what the strict reading does not take
+	// for an encoded word (or does not decode: it is left as written),
+	// read it as lenient readers do too. Where every "=?" was a word
+	// decoded, the lenient reading is the same.
+	if !strings.Contains(d, "=?") {
+		return out
+	}
+	if l, two, unk := decodeLenient(s, false); l != d {
+		if out.unknown == "" {
+			out.unknown = unk
+		}
+		out.add(l)
+		if two {
+			l, _, _ = decodeLenient(s, true)
+			out.add(l)
+		}
 	}
 	return out
+}
+
+// decodeLenient decodes s as a lenient reader does: every "=?" that
+// opens charset '?' encoding '?' is an encoded word up to the next "?="
+// (its text may hold white space and '?', as when it was folded inside);
+// base64 text keeps only the characters of its alphabet up to the first
+// '=' (padding and what follows it dropped), Q text decodes =XX and '_'
+// and keeps the rest. White space between two such words is dropped.
+// twoWays, alt and unknown as decodeWords'.
+func decodeLenient(s string, alt bool) (out string, twoWays bool, unknown string) {
+	var b strings.Builder
+	b.Grow(len(s))
+	last, prevWord := 0, false
+	for i := 0; i+1 < len(s); {
+		j := strings.Index(s[i:], "=?")
+		if j < 0 {
+			break
+		}
+		j += i
+		// A charset name is short (RFC 2047 §2: a word is at most 75
+		// characters): looked for in a bounded window, so that the
+		// reading stays linear.
+		c := strings.IndexByte(s[j+2:min(len(s), j+2+76)], '?')
+		if c <= 0 {
+			i = j + 2
+			continue
+		}
+		charset, rest := s[j+2:j+2+c], s[j+2+c+1:]
+		if strings.ContainsAny(charset, " \t") || len(rest) < 2 || rest[1] != '?' ||
+			!strings.ContainsRune("bBqQ", rune(rest[0])) {
+			i = j + 2
+			continue
+		}
+		textStart := j + 2 + len(charset) + 3
+		k := strings.Index(s[textStart:], "?=")
+		if k < 0 {
+			break // no word ends after this: none can start later either
+		}
+		text := s[textStart : textStart+k]
+		if gap := s[last:j]; !prevWord || strings.Trim(gap, " \t") != "" {
+			b.WriteString(gap)
+		}
+		var raw []byte
+		if rest[0] == 'b' || rest[0] == 'B' {
+			raw = lenientBase64(text)
+		} else {
+			raw = decodeQ(text)
+		}
+		d, known, two := decodeCharset(charset, raw, alt)
+		if !known && unknown == "" {
+			unknown = s[j : textStart+k+2]
+		}
+		twoWays = twoWays || two
+		b.WriteString(d)
+		last = textStart + k + 2
+		i, prevWord = last, true
+	}
+	b.WriteString(s[last:])
+	return b.String(), twoWays, unknown
+}
+
+// lenientBase64 decodes base64 text keeping only the characters of its
+// alphabet up to the first '=', a final lone character dropped.
+func lenientBase64(text string) []byte {
+	keep := make([]byte, 0, len(text))
+	for i := 0; i < len(text) && text[i] != '='; i++ {
+		if c := text[i]; c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep)%4 == 1 {
+		keep = keep[:len(keep)-1]
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(string(keep))
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// decodeQ decodes Q text (RFC 2047 §4.2): '_' a space, =XX a byte, a
+// stray '=' and any other byte kept.
+func decodeQ(text string) []byte {
+	raw := make([]byte, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '_':
+			raw = append(raw, ' ')
+		case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
+			raw = append(raw, unhex(text[i+1])<<4|unhex(text[i+2]))
+			i += 2
+		default:
+			raw = append(raw, c)
+		}
+	}
+	return raw
 }
 
 // add adds a decoded text's views: as it is, in each legacy charset
@@ -665,18 +781,7 @@ func decodeWord(w string, alt bool) (text string, twoWays, known bool) {
 		}
 		raw = b
 	} else {
-		raw = make([]byte, 0, len(text))
-		for i := 0; i < len(text); i++ {
-			switch c := text[i]; {
-			case c == '_':
-				raw = append(raw, ' ')
-			case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
-				raw = append(raw, unhex(text[i+1])<<4|unhex(text[i+2]))
-				i += 2
-			default:
-				raw = append(raw, c)
-			}
-		}
+		raw = decodeQ(text)
 	}
 	d, known, twoWays := decodeCharset(charset, raw, alt)
 	return d, twoWays, known

@@ -179,6 +179,24 @@ func TestMailboxes(t *testing.T) {
 		"Boss <\"ceo@bank.test\"@evil.test>": "a quoted local part that shows an address",
 		"<\"ceo@bank.test\"@evil.test>":      "a quoted local part that shows an address",
 		"\"ceo@bank.test\"@evil.test":        "a quoted local part that shows an address",
+		// rt20g-F1: encoded words a strict reader does not take as
+		// such, read as lenient readers decode them: base64 keeping only
+		// its alphabet up to the padding, Q with white space or '?' in
+		// its text, a word folded inside, a word opened inside another.
+		"=?utf-8?b?Y2VvQGJhbmsudGVzdCA=ZZ?= <a@evil.test>":        "a display name that shows an address",
+		"=?utf-8?b?Y2VvQGJhbmsudGVzdA==x?= <a@evil.test>":         "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.test ?= <a@evil.test>":              "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.test\t?= <a@evil.test>":             "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.testx?= <a@evil.test>":              "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.test?x?= <a@evil.test>":             "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.test?_?= <a@evil.test>":             "a display name that shows an address",
+		"=?utf-8?q?ceo?x=40bank.test?= <a@evil.test>":             "a display name that shows an address",
+		"a@evil.test (=?utf-8?q?ceo=40bank.test ?=)":              "a comment that shows an address",
+		"=?utf-8?b?Y2VvQGJh bmsudGVzdA==?= <a@evil.test>":         "a display name that shows an address",
+		"=?utf-8?b?Y2VvQGJhbmsudGVzdA.?= <a@evil.test>":           "a display name that shows an address",
+		"=?utf-8?q?ceo=40bank.\r\n test?= <a@evil.test>":          "a display name that shows an address",
+		"=?utf-8?q?ceo=4?utf-8?q?ceo=40bank.test?= <a@evil.test>": "a display name that shows an address",
+		"=?utf-8?b?Y2VvQGV4YW1wbGUub3Jn=ZZ?= <a@evil.test>":       "a display name that shows an address",
 		// rt20e-F5: charsets not decoded here.
 		"=?iso-2022-jp-2?q?x?= <a@evil.test>": "a charset",
 		"=?viscii?q?x?= <a@evil.test>":        "a charset",
