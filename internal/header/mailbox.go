@@ -648,8 +648,10 @@ func fold(d string) string {
 // every opening, closing, initial and final punctuation mark, Unicode
 // Ps, Pe, Pi, Pf) or a sentence's final punctuation: as a reader takes
 // them in. In the spaced views (white space around '@' and dots set
-// aside) only an address whose domain has a dot counts: "Meet @ noon"
-// shows none.
+// aside) only an address whose domain has a dot and whose local part a
+// letter or digit counts: "Meet @ noon" and "Doe | @jane.doe" show none.
+// In every view a domain whose top label does not start with a letter
+// is none (domainShaped): "Price @ 9.99", "Webinar@3.30" show none.
 func (t shownText) addresses() []string {
 	var out []string
 	for n, views := range [][]string{t.views, t.spaced} {
@@ -671,7 +673,10 @@ func (t shownText) addresses() []string {
 				if local == "" {
 					local = d[k:i]
 				}
-				if n == 1 && !strings.Contains(strings.Trim(domain, "."), ".") {
+				if n == 1 && (!strings.Contains(strings.Trim(domain, "."), ".") || !hasAlnum(local)) {
+					continue
+				}
+				if !domainShaped(domain) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -679,6 +684,23 @@ func (t shownText) addresses() []string {
 		}
 	}
 	return out
+}
+
+// domainShaped says whether a shown domain could be a domain name: its
+// top label starts with a letter (RFC 3696 §2: a top-level domain is
+// not all digits; none starts with one), so "3.30", "9.99", "v2.0" and
+// "3.30pm" are none. A bracketed literal is none either.
+func domainShaped(domain string) bool {
+	d := strings.TrimRight(domain, ".")
+	top := d[strings.LastIndexByte(d, '.')+1:]
+	r, _ := utf8.DecodeRuneInString(top)
+	return unicode.IsLetter(r)
+}
+
+// hasAlnum says whether a shown local part holds a letter or digit: "|"
+// set before " @jane.doe" is no mailbox's name.
+func hasAlnum(local string) bool {
+	return strings.IndexFunc(local, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 // aroundLeft and aroundRight: what may stand around an address in a

@@ -66,6 +66,17 @@ func TestMailboxes(t *testing.T) {
 		"\"\u300ca@x.test\u300d\" <a@x.test>":                 "x.test",
 		"\"\u300aa@x.test\u300b\" <a@x.test>":                 "x.test",
 		"=?utf-8?q?=E2=80=9Ca=40x.test=E2=80=9D?= <a@x.test>": "x.test",
+		// rt20g-F2: a domain whose top label does not start with a
+		// letter is no domain (RFC 3696 §2), and a local part needs a
+		// letter or digit: these show no address.
+		"\"Webinar @ 3.30 PM\" <a@evil.test>":      "evil.test",
+		"\"Lunch @ 12.30\" <a@evil.test>":          "evil.test",
+		"\"Q3 results @ 10.00 CET\" <a@evil.test>": "evil.test",
+		"\"Price @ 9.99\" <a@evil.test>":           "evil.test",
+		"\"Sales @ v2.0\" <a@evil.test>":           "evil.test",
+		"\"Meet @ 3.30pm\" <a@evil.test>":          "evil.test",
+		"\"Jane Doe | @jane.doe\" <a@evil.test>":   "evil.test",
+		"\"Price@9.99\" <a@evil.test>":             "evil.test",
 		// rt20e-F5: Windows code page aliases.
 		"=?cp932?b?gUBh?= <a@x.test>": "x.test",
 		"=?cp950?b?pEBh?= <a@x.test>": "x.test",
@@ -197,6 +208,13 @@ func TestMailboxes(t *testing.T) {
 		"=?utf-8?q?ceo=40bank.\r\n test?= <a@evil.test>":          "a display name that shows an address",
 		"=?utf-8?q?ceo=4?utf-8?q?ceo=40bank.test?= <a@evil.test>": "a display name that shows an address",
 		"=?utf-8?b?Y2VvQGV4YW1wbGUub3Jn=ZZ?= <a@evil.test>":       "a display name that shows an address",
+		// rt20g-F2: a spoof keeps being one with digits about.
+		"\"ceo @ bank2.test\" <a@evil.test>":      "a display name that shows an address",
+		"\"12.30 ceo @ bank.test\" <a@evil.test>": "a display name that shows an address",
+		"\"ceo @ 3.30.bank.test\" <a@evil.test>":  "a display name that shows an address",
+		"\"_x @ bank.test\" <a@evil.test>":        "a display name that shows an address",
+		"\"ceo@bank.xn--p1ai\" <a@evil.test>":     "a display name that shows an address",
+		"\"ceo@bank.рф\" <a@evil.test>":           "a display name that shows an address",
 		// rt20e-F5: charsets not decoded here.
 		"=?iso-2022-jp-2?q?x?= <a@evil.test>": "a charset",
 		"=?viscii?q?x?= <a@evil.test>":        "a charset",
