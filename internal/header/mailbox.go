@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -54,7 +55,7 @@ func (e *MailboxError) Error() string { return e.Why }
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
 // the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
-// author's own domain, in quotes or brackets; a word in a charset not
+// author's own domain or organisational domain, in quotes or brackets; a word in a charset not
 // decoded here may show any address), an encoded word in an addr-spec
 // (RFC 2047 §5), or a quoted local part holding an address is an error (*MailboxError), never a guess. Allowed as
 // RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
@@ -302,14 +303,16 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		}
 		// A display name that is the address itself ("a@x.test"
 		// <a@x.test>, "'a@x.test'" <a@x.test>, as many clients write
-		// one) shows the author's own domain: only another domain
-		// shown is a second author. A word in a charset not decoded
+		// one) shows the author's own domain, and one of its
+		// organisational domain ("support@x.test" <a@mail.x.test>) the
+		// author's own as DMARC's relaxed alignment reads it: only
+		// another organisational domain shown is a second author. A word in a charset not decoded
 		// here may show one.
 		if name.unknown != "" {
 			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here (it may show an address)", At: name.unknown}
 		}
 		for _, a := range name.addresses() {
-			if !sameDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
+			if !sameOrgDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
 				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: a}
 			}
 		}
@@ -781,6 +784,29 @@ func sameDomain(a, b string) bool {
 	a2, err1 := idna.Lookup.ToASCII(a)
 	b2, err2 := idna.Lookup.ToASCII(b)
 	return err1 == nil && err2 == nil && strings.EqualFold(a2, b2)
+}
+
+// sameOrgDomain: the same domain (sameDomain), or two with the same
+// organisational domain (RFC 7489 §3.2: the public suffix plus one
+// label, as internal/msgauth's relaxed alignment reads it), each as its
+// A-label in lower case without a final dot.
+func sameOrgDomain(a, b string) bool {
+	if sameDomain(a, b) {
+		return true
+	}
+	org := func(d string) string {
+		d, err := idna.Lookup.ToASCII(strings.TrimSuffix(d, "."))
+		if err != nil || d == "" {
+			return ""
+		}
+		o, err := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(d))
+		if err != nil {
+			return ""
+		}
+		return o
+	}
+	oa := org(a)
+	return oa != "" && oa == org(b)
 }
 
 func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c == ']' }
