@@ -13,9 +13,11 @@
 // are decoded as a reader decodes them, adjacent ones joined, and
 // compatibility forms folded (NFKC: U+FF20 is '@'), white space around
 // '@' and a domain's dots set aside (RFC 5322 §3.4.1 CFWS; the domain
-// then needs a dot), raw bytes that are not UTF-8 also read in the
+// then needs a dot and the local part a letter or digit; a shown domain's
+// top label starts with a letter, RFC 3696 §2), raw bytes that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
-// an address — is no author at all; the author's own domain shown, in
+// an address — is no author at all; the author's own domain (or its
+// organisational domain, RFC 7489 §3.2) shown, in
 // whatever quotes or brackets, typographic ones included, is the one
 // author). The decoding is the package's own, not
 // mime.WordDecoder's: that one keeps a word with a stray '=' or base64

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -46,12 +47,15 @@ func (e *MailboxError) Error() string { return e.Why }
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
-// does — base64 without padding, a stray '=' in a Q word — each word in
+// does — base64 without padding, a stray '=' in a Q word, and a "=?"
+// that opens no well-formed word read to the next "?=" as lenient readers
+// read it (white space, '?' and folds in its text; base64 keeping only its
+// alphabet up to the first '=') — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
 // the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
-// author's own domain, in quotes or brackets; a word in a charset not
+// author's own domain or organisational domain, in quotes or brackets; a word in a charset not
 // decoded here may show any address), an encoded word in an addr-spec
 // (RFC 2047 §5), or a quoted local part holding an address is an error (*MailboxError), never a guess. Allowed as
 // RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
@@ -299,14 +303,16 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		}
 		// A display name that is the address itself ("a@x.test"
 		// <a@x.test>, "'a@x.test'" <a@x.test>, as many clients write
-		// one) shows the author's own domain: only another domain
-		// shown is a second author. A word in a charset not decoded
+		// one) shows the author's own domain, and one of its
+		// organisational domain ("support@x.test" <a@mail.x.test>) the
+		// author's own as DMARC's relaxed alignment reads it: only
+		// another organisational domain shown is a second author. A word in a charset not decoded
 		// here may show one.
 		if name.unknown != "" {
 			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here (it may show an address)", At: name.unknown}
 		}
 		for _, a := range name.addresses() {
-			if !sameDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
+			if !sameOrgDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
 				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: a}
 			}
 		}
@@ -434,10 +440,123 @@ func shown(s string) shownText {
 	out := shownText{unknown: unknown}
 	out.add(d)
 	if twoWays {
-		d, _, _ = decodeWords(s, true)
-		out.add(d)
+		d2, _, _ := decodeWords(s, true)
+		out.add(d2)
+	}
+	// rt20g-F1: where "=?" opens what the strict reading does not take
+	// for an encoded word (or does not decode: it is left as written),
+	// read it as lenient readers do too. Where every "=?" was a word
+	// decoded, the lenient reading is the same.
+	if !strings.Contains(d, "=?") {
+		return out
+	}
+	if l, two, unk := decodeLenient(s, false); l != d {
+		if out.unknown == "" {
+			out.unknown = unk
+		}
+		out.add(l)
+		if two {
+			l, _, _ = decodeLenient(s, true)
+			out.add(l)
+		}
 	}
 	return out
+}
+
+// decodeLenient decodes s as a lenient reader does: every "=?" that
+// opens charset '?' encoding '?' is an encoded word up to the next "?="
+// (its text may hold white space and '?', as when it was folded inside);
+// base64 text keeps only the characters of its alphabet up to the first
+// '=' (padding and what follows it dropped), Q text decodes =XX and '_'
+// and keeps the rest. White space between two such words is dropped.
+// twoWays, alt and unknown as decodeWords'.
+func decodeLenient(s string, alt bool) (out string, twoWays bool, unknown string) {
+	var b strings.Builder
+	b.Grow(len(s))
+	last, prevWord := 0, false
+	for i := 0; i+1 < len(s); {
+		j := strings.Index(s[i:], "=?")
+		if j < 0 {
+			break
+		}
+		j += i
+		// A charset name is short (RFC 2047 §2: a word is at most 75
+		// characters): looked for in a bounded window, so that the
+		// reading stays linear.
+		c := strings.IndexByte(s[j+2:min(len(s), j+2+76)], '?')
+		if c <= 0 {
+			i = j + 2
+			continue
+		}
+		charset, rest := s[j+2:j+2+c], s[j+2+c+1:]
+		if strings.ContainsAny(charset, " \t") || len(rest) < 2 || rest[1] != '?' ||
+			!strings.ContainsRune("bBqQ", rune(rest[0])) {
+			i = j + 2
+			continue
+		}
+		textStart := j + 2 + len(charset) + 3
+		k := strings.Index(s[textStart:], "?=")
+		if k < 0 {
+			break // no word ends after this: none can start later either
+		}
+		text := s[textStart : textStart+k]
+		if gap := s[last:j]; !prevWord || strings.Trim(gap, " \t") != "" {
+			b.WriteString(gap)
+		}
+		var raw []byte
+		if rest[0] == 'b' || rest[0] == 'B' {
+			raw = lenientBase64(text)
+		} else {
+			raw = decodeQ(text)
+		}
+		d, known, two := decodeCharset(charset, raw, alt)
+		if !known && unknown == "" {
+			unknown = s[j : textStart+k+2]
+		}
+		twoWays = twoWays || two
+		b.WriteString(d)
+		last = textStart + k + 2
+		i, prevWord = last, true
+	}
+	b.WriteString(s[last:])
+	return b.String(), twoWays, unknown
+}
+
+// lenientBase64 decodes base64 text keeping only the characters of its
+// alphabet up to the first '=', a final lone character dropped.
+func lenientBase64(text string) []byte {
+	keep := make([]byte, 0, len(text))
+	for i := 0; i < len(text) && text[i] != '='; i++ {
+		if c := text[i]; c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep)%4 == 1 {
+		keep = keep[:len(keep)-1]
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(string(keep))
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// decodeQ decodes Q text (RFC 2047 §4.2): '_' a space, =XX a byte, a
+// stray '=' and any other byte kept.
+func decodeQ(text string) []byte {
+	raw := make([]byte, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '_':
+			raw = append(raw, ' ')
+		case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
+			raw = append(raw, unhex(text[i+1])<<4|unhex(text[i+2]))
+			i += 2
+		default:
+			raw = append(raw, c)
+		}
+	}
+	return raw
 }
 
 // add adds a decoded text's views: as it is, in each legacy charset
@@ -532,8 +651,10 @@ func fold(d string) string {
 // every opening, closing, initial and final punctuation mark, Unicode
 // Ps, Pe, Pi, Pf) or a sentence's final punctuation: as a reader takes
 // them in. In the spaced views (white space around '@' and dots set
-// aside) only an address whose domain has a dot counts: "Meet @ noon"
-// shows none.
+// aside) only an address whose domain has a dot and whose local part a
+// letter or digit counts: "Meet @ noon" and "Doe | @jane.doe" show none.
+// In every view a domain whose top label does not start with a letter
+// is none (domainShaped): "Price @ 9.99", "Webinar@3.30" show none.
 func (t shownText) addresses() []string {
 	var out []string
 	for n, views := range [][]string{t.views, t.spaced} {
@@ -555,7 +676,10 @@ func (t shownText) addresses() []string {
 				if local == "" {
 					local = d[k:i]
 				}
-				if n == 1 && !strings.Contains(strings.Trim(domain, "."), ".") {
+				if n == 1 && (!strings.Contains(strings.Trim(domain, "."), ".") || !hasAlnum(local)) {
+					continue
+				}
+				if !domainShaped(domain) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -563,6 +687,23 @@ func (t shownText) addresses() []string {
 		}
 	}
 	return out
+}
+
+// domainShaped says whether a shown domain could be a domain name: its
+// top label starts with a letter (RFC 3696 §2: a top-level domain is
+// not all digits; none starts with one), so "3.30", "9.99", "v2.0" and
+// "3.30pm" are none. A bracketed literal is none either.
+func domainShaped(domain string) bool {
+	d := strings.TrimRight(domain, ".")
+	top := d[strings.LastIndexByte(d, '.')+1:]
+	r, _ := utf8.DecodeRuneInString(top)
+	return unicode.IsLetter(r)
+}
+
+// hasAlnum says whether a shown local part holds a letter or digit: "|"
+// set before " @jane.doe" is no mailbox's name.
+func hasAlnum(local string) bool {
+	return strings.IndexFunc(local, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 // aroundLeft and aroundRight: what may stand around an address in a
@@ -645,6 +786,29 @@ func sameDomain(a, b string) bool {
 	return err1 == nil && err2 == nil && strings.EqualFold(a2, b2)
 }
 
+// sameOrgDomain: the same domain (sameDomain), or two with the same
+// organisational domain (RFC 7489 §3.2: the public suffix plus one
+// label, as internal/msgauth's relaxed alignment reads it), each as its
+// A-label in lower case without a final dot.
+func sameOrgDomain(a, b string) bool {
+	if sameDomain(a, b) {
+		return true
+	}
+	org := func(d string) string {
+		d, err := idna.Lookup.ToASCII(strings.TrimSuffix(d, "."))
+		if err != nil || d == "" {
+			return ""
+		}
+		o, err := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(d))
+		if err != nil {
+			return ""
+		}
+		return o
+	}
+	oa := org(a)
+	return oa != "" && oa == org(b)
+}
+
 func isAddrByte(c byte) bool { return isAtext(c) || c == '.' || c == '[' || c == ']' }
 
 // decodeWord decodes one encoded word (Q or B, as leniently as a reader
@@ -665,18 +829,7 @@ func decodeWord(w string, alt bool) (text string, twoWays, known bool) {
 		}
 		raw = b
 	} else {
-		raw = make([]byte, 0, len(text))
-		for i := 0; i < len(text); i++ {
-			switch c := text[i]; {
-			case c == '_':
-				raw = append(raw, ' ')
-			case c == '=' && i+2 < len(text) && isHex(text[i+1]) && isHex(text[i+2]):
-				raw = append(raw, unhex(text[i+1])<<4|unhex(text[i+2]))
-				i += 2
-			default:
-				raw = append(raw, c)
-			}
-		}
+		raw = decodeQ(text)
 	}
 	d, known, twoWays := decodeCharset(charset, raw, alt)
 	return d, twoWays, known

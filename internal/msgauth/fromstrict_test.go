@@ -89,6 +89,14 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		{"Boss <\"ceo@reject.test\"@client.test>", "a quoted local part that shows an address"},
 		// rt20e-F4: the address named without the marks around it.
 		{"\"\u201cceo@reject.test\u201d\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		// rt20g-F1: malformed encoded words read as lenient readers do.
+		{"=?utf-8?b?Y2VvQHJlamVjdC50ZXN0=ZZ?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?utf-8?q?ceo=40reject.test ?= <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"=?utf-8?q?ceo=40reject.\r\n test?= <a@client.test>", "another domain at 'ceo@reject"},
+		// rt20g-F3, as the README says: refused whatever the domains'
+		// policies (none.test p=none, client.test none).
+		{"\"ceo@none.test\" <a@client.test>", "another domain at 'ceo@none.test'"},
+		{"\"'john@none.test' via Group\" <a@client.test>", "another domain at 'john@none.test'"},
 	} {
 		msg := strings.Replace(message("a@client.test", "shown"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
 		got := e.send(t, "client.test", "a@client.test", msg)
@@ -107,6 +115,12 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		"\"\u300ca@client.test\u300d\" <a@client.test>",
 		"\"Meet @ noon\" <a@client.test>",
 		"J\xf6rg <a@client.test>",
+		// rt20g-F2: an '@' before a number or after a symbol alone.
+		"\"Webinar @ 3.30 PM\" <a@client.test>",
+		"\"Sales @ v2.0\" <a@client.test>",
+		"\"Jane Doe | @jane.doe\" <a@client.test>",
+		// rt20g-F4: the author's organisational domain.
+		"\"support@mail.client.test\" <a@client.test>",
 	} {
 		msg := strings.Replace(message("a@client.test", "own"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
 		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {
