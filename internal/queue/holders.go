@@ -296,7 +296,8 @@ const refusedSep = "\x01"
 
 // pushedSep starts, in a mark's value, each server a copy of the message
 // was pushed to without its confirmation (MarkSingleCopy,
-// RecopyUnconfirmed): that server may store it all the same.
+// RecopyPushing before a push again): that server may store it all the
+// same.
 const pushedSep = "\x00"
 
 // markSingleKind writes the mark of message id: when it was made, the
@@ -635,21 +636,6 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 		return tx.DeleteDiscards(server, []string{m.OrgID})
 	})
 	return n, err
-}
-
-// RecopyUnconfirmed records that a copy of message id, marked held by
-// this server only, was pushed to server again and not confirmed: server
-// may hold it all the same, and gets its discard when the copy is made
-// elsewhere (ShadowRecopied). The holders' pass needs no such commit:
-// RecopyPushing kept server in the mark before the push.
-func (q *Manager) RecopyUnconfirmed(id ID, server string) error {
-	now := q.clk.Now()
-	return q.store.Update(context.Background(), func(tx *Tx) error {
-		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
-			return nil // copied or gone meanwhile
-		}
-		return tx.addPushed(id, server, now)
-	})
 }
 
 // SingleCopies lists the messages held by this server only, oldest mark
