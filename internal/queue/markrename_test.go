@@ -145,3 +145,42 @@ func TestHolderMarkSecondNameRaisesTheDatabasesCounter(t *testing.T) {
 		t.Fatalf("a primary presenting %d after %d seen: rolled back %v (%v), want true", snapshot, last, rolled, err)
 	}
 }
+
+// The mark a session presents (package delivery, presentMark) is the
+// database's its peer advertises, read in one transaction: by the
+// name's own recorded id, its alias, or the walk for a host name.
+func TestShadowHolderMarkForDigest(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		m := receiptCopy(s, "x@b.example")
+		m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.ShadowHolderSeen("hub-b2", "dbB") // refused: an alias
+	d := DatabaseDigest("dbB")
+	for _, c := range []struct {
+		name, digest string
+		want         uint64
+	}{{"hub-b", d, 3}, {"hub-b2", d, 3}, {"relay.example", d, 3}, {"hub-b", "", 3}, {"hub-c", "", 0}, {"hub-c", DatabaseDigest("dbX"), 0}} {
+		if n := q.ShadowHolderMarkFor(c.name, c.digest); n != c.want {
+			t.Errorf("ShadowHolderMarkFor(%q, %q) = %d, want %d", c.name, c.digest, n, c.want)
+		}
+		if c.digest != "" {
+			name := c.name
+			if k := q.ShadowHolderByDigest(c.digest); k != "" {
+				name = k
+			}
+			if n := q.ShadowHolderMark(name); n != c.want {
+				t.Errorf("the two reads give %d for %q, want %d", n, c.name, c.want)
+			}
+		}
+	}
+}
