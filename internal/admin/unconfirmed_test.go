@@ -32,7 +32,7 @@ func TestUnconfirmedPushesInTheViews(t *testing.T) {
 	if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+	if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Listen(filepath.Join(dir, "admin.sock"), q, nil, Status{}, slog.New(slog.DiscardHandler))

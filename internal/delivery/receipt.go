@@ -48,6 +48,8 @@ type ReceiptShadow struct {
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn
 	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
+
+	refusedIDs sync.Map // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
 }
 
 type receiptConn struct {

@@ -40,6 +40,12 @@ type HolderRecorder interface {
 // of the database recorded for name otherwise (queue marks.go).
 func (r *ReceiptShadow) presentMark(c *smtp.Client, name string) {
 	if r.holders != nil && r.dbID != "" {
+		if f, ok := r.holders.(interface {
+			ShadowHolderMarkFor(name, digest string) uint64
+		}); ok { // one read transaction, the name's own id first
+			c.PresentMark(f.ShadowHolderMarkFor(name, c.PeerDatabaseDigest()), r.dbID)
+			return
+		}
 		if known := r.holders.ShadowHolderByDigest(c.PeerDatabaseDigest()); known != "" {
 			name = known
 		}
@@ -85,7 +91,8 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 
 // holderSeen records the id a session to server met; a failure to record
 // is logged (the next session records it), an id kept as another
-// server's at WARN (queue ShadowHolderSeen refuses it).
+// server's at WARN once per (name, id) (queue ShadowHolderSeen refuses
+// it).
 func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	if r.holders == nil || dbID == "" {
 		return
@@ -95,7 +102,12 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	switch {
 	case errors.As(err, &other):
 		// Another server's database id here (a retired one too): not
-		// recorded, nothing marked lost (rt18d-F1).
+		// recorded, nothing marked lost (rt18d-F1). Logged once per
+		// (name, id) a process meets: a server met under a second
+		// name is refused in every session, one per accepted message.
+		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
+			return
+		}
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
 			"shadow_server", server, "database_id", dbID, "err", err)
 	case err != nil:

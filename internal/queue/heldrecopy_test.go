@@ -114,7 +114,7 @@ func TestRemovedMessageOwesHeldAndPushedHoldersTheirDiscard(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			q, s, clk := idleManager(t)
 			m := takenReceiptCopies(t, q, s, clk, 1, "x@b.example", "y@c.example")[0]
-			if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+			if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
 				t.Fatal(err)
 			}
 			setState(t, s, m.ID, Active)

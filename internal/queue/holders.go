@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -127,32 +128,60 @@ func (q *Manager) ShadowHolderID(server string) (string, error) {
 // databaseOfAnotherTx: a retired id too), or the id recorded for a
 // shadow server of another name (rt20c-F1: a topology that spells the
 // server anew), is refused with a *DatabaseOfAnotherError and changes
-// nothing (rt18d-F1).
+// nothing else (rt18d-F1): an id recorded for another shadow server's
+// name makes server an alias of that database, committed with the
+// refusal, whose counter its copies raise (marks.go); a refusal of an
+// alias already recorded is read-only.
 func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
 	if server == "" || dbID == "" {
 		return 0, "", nil
 	}
-	if cur, err := q.ShadowHolderID(server); err != nil || cur == dbID {
-		return 0, "", err // nothing to write: the common case
+	var same bool
+	var refused error
+	if err := q.store.View(func(tx *Tx) error {
+		if same = string(tx.tx.Bucket(bucketHolders).Get(holderKey(server))) == dbID; same {
+			return nil // nothing to write: the common case
+		}
+		if tx.holderAliasTx(server) == dbID {
+			// Refused before, its alias recorded: no write transaction
+			// per session (each accepted message's copy on receipt).
+			if other := tx.holderOfDB(server, dbID); other != "" {
+				refused = &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
+			}
+		}
+		return nil
+	}); err != nil || same || refused != nil {
+		return 0, "", cmp.Or(err, refused)
 	}
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		lost, old = 0, ""
+		lost, old, refused = 0, "", nil
 		b := tx.tx.Bucket(bucketHolders)
 		cur := string(b.Get(holderKey(server)))
 		if cur == dbID {
 			return nil
 		}
-		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil {
+		other := tx.holderOfDB(server, dbID)
+		var another *DatabaseOfAnotherError
+		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil && (other == "" || !errors.As(err, &another)) {
 			return err // another server's database id: not this one's
 		}
-		if other := tx.holderOfDB(server, dbID); other != "" {
+		if other != "" {
 			// The recorded id of another shadow server (rt20c-F1): a
 			// holder is named as the topology names it, now or before,
 			// never by a send connector's host name, so the exception of
 			// databaseOfAnotherTx for those (reaches) does not apply —
-			// the same server spelt anew, or a typo, records nothing.
-			return &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
+			// the same server spelt anew, or a typo, records no id. Its
+			// name is kept as an alias of the database, committed, so
+			// that its copies raise the database's counter (marks.go):
+			// counted by the name alone they would leave the counter
+			// presented to the database below what it saw, and a
+			// rollback to a file from before them unseen.
+			refused = &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
+			if tx.holderAliasTx(server) == dbID {
+				return nil
+			}
+			return tx.aliasHolderTx(server, dbID)
 		}
 		added, err := tx.noteHolderDB(server, dbID)
 		if err != nil {
@@ -202,6 +231,9 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		lost = len(ids) - held + again
 		return nil
 	})
+	if err == nil && refused != nil {
+		return 0, "", refused
+	}
 	return lost, old, err
 }
 
@@ -264,7 +296,8 @@ const refusedSep = "\x01"
 
 // pushedSep starts, in a mark's value, each server a copy of the message
 // was pushed to without its confirmation (MarkSingleCopy,
-// RecopyUnconfirmed): that server may store it all the same.
+// RecopyPushing before a push again): that server may store it all the
+// same.
 const pushedSep = "\x00"
 
 // markSingleKind writes the mark of message id: when it was made, the
@@ -603,21 +636,6 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 		return tx.DeleteDiscards(server, []string{m.OrgID})
 	})
 	return n, err
-}
-
-// RecopyUnconfirmed records that a copy of message id, marked held by
-// this server only, was pushed to server again and not confirmed: server
-// may hold it all the same, and gets its discard when the copy is made
-// elsewhere (ShadowRecopied). The holders' pass needs no such commit:
-// RecopyPushing kept server in the mark before the push.
-func (q *Manager) RecopyUnconfirmed(id ID, server string) error {
-	now := q.clk.Now()
-	return q.store.Update(context.Background(), func(tx *Tx) error {
-		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil {
-			return nil // copied or gone meanwhile
-		}
-		return tx.addPushed(id, server, now)
-	})
 }
 
 // SingleCopies lists the messages held by this server only, oldest mark

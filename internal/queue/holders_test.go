@@ -215,7 +215,7 @@ func TestRecopyElsewhereDiscardsAnUnconfirmedPush(t *testing.T) {
 		t.Fatalf("mark %+v (%v); want the copy on hub-b", sc, ok)
 	}
 	// A pass pushes it to hub-d, unconfirmed too; the next makes it on hub-c.
-	if err := q.RecopyUnconfirmed(unconfirmed.ID, "hub-d"); err != nil {
+	if _, err := q.RecopyPushing(unconfirmed.ID, "hub-d"); err != nil {
 		t.Fatal(err)
 	}
 	if sc, ok := q.SingleCopyOf(unconfirmed.ID); !ok || sc.Lost != "hub-b" {
@@ -285,7 +285,7 @@ func TestSingleCopyRefusalShown(t *testing.T) {
 		t.Fatalf("mark %+v %q (%v); want hub-b's refusal, not a lost copy", sc, sc.String(), ok)
 	}
 	// A pass: hub-d's push breaks (unconfirmed), hub-e refuses too.
-	if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+	if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.RecopyRefused(m.ID, "hub-e", "550 5.7.1 no"); err != nil {

@@ -83,3 +83,104 @@ func TestHolderMarkIsTheDatabasesUnderEveryName(t *testing.T) {
 		t.Fatalf("hub-b2 (still dbB) presents %d, want 6", n)
 	}
 }
+
+// rt20c-F1 mend: a server met under a second name whose database id is
+// recorded for the first (a topology that spells it anew, a typo) gets
+// no id of its own, but its copies raise the database's counter — the
+// one presented to it under either name — so a primary put back to a
+// file from before those copies presents less than the shadow server
+// saw, and is found rolled back (SR-7 / W- rollback marks).
+func TestHolderMarkSecondNameRaisesTheDatabasesCounter(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	copyOn := func(server string) uint64 {
+		t.Helper()
+		m := receiptCopy(s, "x@b.example")
+		m.ShadowServer, m.ShadowID = server, m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m.HolderMark
+	}
+	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		copyOn("hub-b")
+	}
+	snapshot := q.ShadowHolderMark("hub-b") // what a file copied now would present
+	if snapshot != 3 {
+		t.Fatalf("hub-b's mark %d, want 3", snapshot)
+	}
+	// Met as hub-b2 with hub-b's database: refused as an id of its own,
+	// twice (the second read-only).
+	for range 2 {
+		if _, _, err := q.ShadowHolderSeen("hub-b2", "dbB"); err == nil {
+			t.Fatal("dbB recorded under a second name")
+		}
+	}
+	if n := q.ShadowHolderMark("hub-b2"); n != 3 {
+		t.Fatalf("hub-b2 (database dbB) presents %d, want the database's 3", n)
+	}
+	var last uint64
+	for i := range 2 {
+		if last = copyOn("hub-b2"); last != snapshot+uint64(i)+1 {
+			t.Fatalf("copy %d on hub-b2 marked %d, want %d", i, last, snapshot+uint64(i)+1)
+		}
+	}
+	if n := q.ShadowHolderMark("hub-b"); n != last {
+		t.Fatalf("database dbB's counter %d after copies under hub-b2, want %d", n, last)
+	}
+	// The shadow server stored last; the primary put back to the
+	// snapshot presents snapshot: a rollback.
+	h := NewManager(openTest(t), DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	if _, _, err := h.ShadowMarkSeen("hub-a", "dbA", last, MarkFloor{}); err != nil {
+		t.Fatal(err)
+	}
+	rolled, _, err := h.ShadowMarkSeen("hub-a", "dbA", snapshot, h.ShadowMarkFloor("hub-a"))
+	if err != nil || !rolled {
+		t.Fatalf("a primary presenting %d after %d seen: rolled back %v (%v), want true", snapshot, last, rolled, err)
+	}
+}
+
+// The mark a session presents (package delivery, presentMark) is the
+// database's its peer advertises, read in one transaction: by the
+// name's own recorded id, its alias, or the walk for a host name.
+func TestShadowHolderMarkForDigest(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		m := receiptCopy(s, "x@b.example")
+		m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.ShadowHolderSeen("hub-b2", "dbB") // refused: an alias
+	d := DatabaseDigest("dbB")
+	for _, c := range []struct {
+		name, digest string
+		want         uint64
+	}{{"hub-b", d, 3}, {"hub-b2", d, 3}, {"relay.example", d, 3}, {"hub-b", "", 3}, {"hub-c", "", 0}, {"hub-c", DatabaseDigest("dbX"), 0}} {
+		if n := q.ShadowHolderMarkFor(c.name, c.digest); n != c.want {
+			t.Errorf("ShadowHolderMarkFor(%q, %q) = %d, want %d", c.name, c.digest, n, c.want)
+		}
+		if c.digest != "" {
+			name := c.name
+			if k := q.ShadowHolderByDigest(c.digest); k != "" {
+				name = k
+			}
+			if n := q.ShadowHolderMark(name); n != c.want {
+				t.Errorf("the two reads give %d for %q, want %d", n, c.name, c.want)
+			}
+		}
+	}
+}

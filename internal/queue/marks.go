@@ -67,7 +67,13 @@ import (
 // before counters were kept by id, or one id recorded under two names)
 // and from the counter of the server's previous id (ShadowHolderSeen:
 // a presentation made to the old database before its new id is read
-// stays below nothing it saw). A session presents the counter of the
+// stays below nothing it saw). A name refused an id of its own because
+// the id is recorded for another name (ShadowHolderSeen: the server
+// spelt anew, a typo) is kept as an alias of that database (0x01 ‖
+// name → id, committed with the refusal): its copies raise the
+// database's counter, which starts from no less than the name's own, so
+// a rollback to a file from before them presents less than the server
+// saw (rt20c-F1 mend). A session presents the counter of the
 // database its peer advertises (XSHADOWDB), whatever name it dials:
 // package delivery, presentMark.
 
@@ -79,15 +85,30 @@ func holderMarkKey(server string) []byte { return []byte(strings.ToLower(server)
 // database is dbID: a 0 byte first, which no server name holds.
 func holderDBMarkKey(dbID string) []byte { return append([]byte{0}, dbID...) }
 
-// holderMarkTx returns the key of server's counter and its value, in tx.
+// holderAliasKey is the key of the database id of a server met under a
+// name whose database id is recorded for another name (a topology that
+// spells the server anew, a typo: ShadowHolderSeen refuses to record it
+// in shadowholders): a 1 byte first, which no server name holds. The
+// name's copies raise that database's counter.
+func holderAliasKey(server string) []byte {
+	return append([]byte{1}, strings.ToLower(server)...)
+}
+
+// holderMarkTx returns the key of server's counter and its value, in tx:
+// the counter of the database recorded for it, or of the database its
+// name is an alias of, else its name's.
 func (t *Tx) holderMarkTx(server string) (key []byte, n uint64) {
 	if hb := t.tx.Bucket(bucketHolders); hb != nil {
 		if id := hb.Get(holderKey(server)); len(id) > 0 {
 			return t.holderDBMarkTx(string(id))
 		}
 	}
+	marks := t.tx.Bucket(bucketHolderMarks)
+	if id := marks.Get(holderAliasKey(server)); len(id) > 0 {
+		return t.holderDBMarkTx(string(id))
+	}
 	key = holderMarkKey(server)
-	if v := t.tx.Bucket(bucketHolderMarks).Get(key); len(v) == 8 {
+	if v := marks.Get(key); len(v) == 8 {
 		n = binary.BigEndian.Uint64(v)
 	}
 	return key, n
@@ -115,6 +136,40 @@ func (t *Tx) holderDBMarkTx(dbID string) (key []byte, n uint64) {
 		return nil
 	})
 	return key, n
+}
+
+// aliasHolderTx records server as another name of database dbID (whose
+// id is recorded for another server name), in tx: its copies raise the
+// database's counter from now on, which starts from no less than the
+// name's own (copies counted under the name before).
+func (t *Tx) aliasHolderTx(server, dbID string) error {
+	b := t.tx.Bucket(bucketHolderMarks)
+	if b == nil {
+		return nil
+	}
+	if err := b.Put(holderAliasKey(server), []byte(dbID)); err != nil {
+		return err
+	}
+	var own uint64
+	if v := b.Get(holderMarkKey(server)); len(v) == 8 {
+		own = binary.BigEndian.Uint64(v)
+	}
+	key, n := t.holderDBMarkTx(dbID)
+	if b.Get(key) != nil && n >= own {
+		return nil
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], max(n, own))
+	return b.Put(key, v[:])
+}
+
+// holderAliasTx returns the database id server's name is an alias of
+// ("" when none).
+func (t *Tx) holderAliasTx(server string) string {
+	if b := t.tx.Bucket(bucketHolderMarks); b != nil {
+		return string(b.Get(holderAliasKey(server)))
+	}
+	return ""
 }
 
 // carryHolderMarkTx starts the counter of server's new database newID

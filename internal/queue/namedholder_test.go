@@ -31,7 +31,7 @@ func TestNamedCopyHolderSparesSiblingsCopy(t *testing.T) {
 	if err := q.Submit(ctx, b, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RecopyUnconfirmed(b.ID, "hub-p"); err != nil {
+	if _, err := q.RecopyPushing(b.ID, "hub-p"); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.ShadowRecopied(b.ID, "hub-c"); err != nil {

@@ -34,7 +34,7 @@ func TestRecopyWithdrawsUnfetchedDiscardOfEarlierPush(t *testing.T) {
 	if err := q.MarkSingleCopy(m.ID, "hub-c", ""); err != nil { // hub-c lost it
 		t.Fatal(err)
 	}
-	if err := q.RecopyUnconfirmed(m.ID, "hub-b"); err != nil { // hub-b hung
+	if _, err := q.RecopyPushing(m.ID, "hub-b"); err != nil { // hub-b hung
 		t.Fatal(err)
 	}
 	if err := q.ShadowRecopiedOrg(m.ID, m.OrgID, "hub-d"); err != nil {

@@ -161,7 +161,10 @@ import (
 //	          recorded → counter (8, BE): raised in every commit that names
 //	          that server as the keeper of a copy (marks.go); presented to
 //	          it so that it sees a rolled-back file; one counter per
-//	          database whatever name the server is given (rt20c-F1)
+//	          database whatever name the server is given (rt20c-F1);
+//	          0x01 ‖ lower-cased server name → database id: a name
+//	          refused an id of its own because it is another name's,
+//	          whose copies raise that database's counter (marks.go)
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID

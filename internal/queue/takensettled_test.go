@@ -107,7 +107,7 @@ func TestTakenOverMarkKeptThroughRefusalAndUnconfirmedPush(t *testing.T) {
 	if err := q.RecopyRefused(m.ID, "hub-c", "452 4.3.1 full"); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+	if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
 		t.Fatal(err)
 	}
 	sc, ok := q.SingleCopyOf(m.ID)

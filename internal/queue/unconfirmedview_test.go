@@ -30,7 +30,7 @@ func TestUnconfirmedPushesListsEveryServerTried(t *testing.T) {
 	if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RecopyUnconfirmed(m.ID, "hub-d"); err != nil {
+	if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
 		t.Fatal(err)
 	}
 	got := q.UnconfirmedPushes(m.ID)
