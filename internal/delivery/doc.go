@@ -204,6 +204,12 @@
 // clears — it still answers sessions, heartbeats and probes), and the
 // receive session has the next candidate make the copy
 // (RecopyRefused), the refusing server counted against the budgets.
+// The receive session holds its message from its push until its reply
+// (HoldRecopy): the made-again pass (Recopy) leaves a held message
+// alone, though the failed push marked it held by this server only —
+// else it pushed the copy again, to the server the session gave up on
+// once that one answered again, and named it in the record over the one
+// the reply names (rt20h-F1).
 // Candidates of a kind rotate once per copy.
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent

@@ -48,6 +48,9 @@ type ReceiptShadow struct {
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn
 	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
+	// receipts: messages whose copy on receipt a receive session is
+	// making (HoldRecopy, recopy.go), by the sessions holding each.
+	receipts map[queue.ID]int
 
 	refusedIDs sync.Map // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
 }
@@ -72,7 +75,7 @@ const maxIdleReceipt = 64
 // dbID); its retry budgets are the deliverer's configuration
 // (Config.ShadowRetriesRemote and …Local, reloaded with it).
 func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
-	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}, batches: map[string]*copyBatcher{}}
+	return &ReceiptShadow{d: d, dbID: dbID, idle: map[string][]*receiptConn{}, batches: map[string]*copyBatcher{}, receipts: map[queue.ID]int{}}
 }
 
 // ErrNoShadowServer is returned by Open when no candidate took a session.

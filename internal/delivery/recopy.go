@@ -348,7 +348,9 @@ type RecopyStore interface {
 // relayed here in a shadow session, or pref nil — means prefer-remote), with
 // the message's pending recipients, then recorded in q. It returns the
 // server that keeps it; ("", nil) when the message needs no copy any
-// more (delivered meanwhile).
+// more (delivered meanwhile), or when a receive session is making its
+// copy on receipt (HoldRecopy): the session's answer stands, and a mark
+// it leaves is the next pass's.
 //
 // A server that refuses the copy (its reply: 452 4.3.1 from a full disk)
 // is a failed try, as for a copy on receipt: the next candidate of the
@@ -356,7 +358,39 @@ type RecopyStore interface {
 // the refusal is marked in destination health (receiptLink.Push), so
 // that the next passes try the unmarked candidates first (rt30 F2).
 func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string) (string, error) {
+	if r.receiptHeld(id) {
+		return "", nil
+	}
 	return r.recopy(ctx, q, id, prefOf, nil)
+}
+
+// HoldRecopy implements smtp.ReceiptRecopyHolder: the receive session
+// making message id's copy on receipt holds it from its push until it
+// answered (release), through RecopyRefused. Meanwhile the made-again
+// pass (Recopy) leaves the message alone, though the session marked it
+// held by this server only: its push to the server the session gave up
+// on (that server answering again, its probe passed) made a second
+// copy there, and its record named that server the holder over the one
+// whose 250 the session's reply named (rt20h-F1). The mark left after
+// release is the next pass's.
+func (r *ReceiptShadow) HoldRecopy(id queue.ID) (release func()) {
+	r.mu.Lock()
+	r.receipts[id]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.receipts[id]--; r.receipts[id] <= 0 {
+			delete(r.receipts, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// receiptHeld: a receive session holds id (HoldRecopy).
+func (r *ReceiptShadow) receiptHeld(id queue.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.receipts[id] > 0
 }
 
 // RecopyRefused implements smtp.ReceiptRecopier: a copy on receipt

@@ -255,7 +255,8 @@
 // (Copier.Recopy: a copy on receipt to that server or another by the
 // same preference; a server that refuses the copy — 452 4.3.1 from a
 // full disk — is a failed try, and the next candidate is tried in the
-// same pass). A mark that cannot be cleared stays visible (shadow list,
+// same pass; a message whose receive session is still making its copy
+// on receipt is left to it, rt20h-F1). A mark that cannot be cleared stays visible (shadow list,
 // message show with the latest refusal, a metric) and is tried again at
 // each pass. The same probe asks a server of version 12 which copies its
 // operator removed (XQUERYDROPPED; queue droppedcopy.go): their messages

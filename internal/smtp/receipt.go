@@ -87,6 +87,17 @@ type ReceiptRecopier interface {
 	RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error)
 }
 
+// ReceiptRecopyHolder is implemented by a ReceiptRecopier whose
+// made-again pass must leave a message alone while its receive session
+// makes the copy (delivery.ReceiptShadow, rt20h-F1): the session holds
+// the message from its push until it answered — through the mark of a
+// failed push and RecopyRefused — so that no push of another goroutine
+// goes to the server the session gave up on, and the record names the
+// server the reply names.
+type ReceiptRecopyHolder interface {
+	HoldRecopy(id queue.ID) (release func())
+}
+
 // MarkedCopier keeps copies whose primary presented its rollback mark
 // with them (XSHADOWMARK=, version 7): the commit also raises the mark
 // seen for that primary (queue.Manager, marks.go).
@@ -574,6 +585,11 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	msg := "Ok: queued as " + m.ID.String()
 	snap.HolderMark = m.HolderMark // raised by the commit (queue marks.go): the copy presents it
 	if link != nil {
+		if h := s.srv.receipt.Load(); h != nil {
+			if rh, ok := h.r.(ReceiptRecopyHolder); ok {
+				defer rh.HoldRecopy(m.ID)() // until the reply is made (rt20h-F1)
+			}
+		}
 		err = link.Push(s.srv.ctx, &snap, push)
 		link.Done(err == nil)
 		if cc, ok := s.srv.queue.(ReceiptCopyConfirmer); ok && err == nil {

@@ -88,3 +88,64 @@ func TestShadowOnReceiptRefusedCopyMovesOn(t *testing.T) {
 		t.Fatalf("made again %q; want once, by prefer-remote, hub-b tried", calls)
 	}
 }
+
+// holdingReceipt is a refusingReceipt that is a ReceiptRecopyHolder: it
+// counts the holds, and each RecopyRefused records whether the message
+// was held when it came.
+type holdingReceipt struct {
+	refusingReceipt
+	held     map[queue.ID]int
+	heldThen []bool // per RecopyRefused
+}
+
+func (r *holdingReceipt) HoldRecopy(id queue.ID) func() {
+	r.mu.Lock()
+	r.held[id]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		r.held[id]--
+		r.mu.Unlock()
+	}
+}
+
+func (r *holdingReceipt) RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error) {
+	r.mu.Lock()
+	r.heldThen = append(r.heldThen, r.held[id] > 0)
+	r.mu.Unlock()
+	return r.refusingReceipt.RecopyRefused(ctx, id, pref, tried)
+}
+
+// rt20h-F1 (SR-17): the receive session holds the message from its push
+// until its reply — through the mark of the failed push and the copy on
+// the next candidate — so that the made-again pass, which lists the
+// mark, pushes no second copy meanwhile (to the server given up on);
+// the hold ends with the reply.
+func TestShadowOnReceiptHoldsTheMessageUntilItsReply(t *testing.T) {
+	peer := startShadowServer(t, &copyQueue{}, &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}, true, transportConnector(t, ""))
+	q := &markingQueue{}
+	r := &holdingReceipt{refusingReceipt: refusingReceipt{fakeReceipt: fakeReceipt{peer: peer}}, held: map[queue.ID]int{}}
+	s := receiptServer(t, q, "    shadow_on_receipt: prefer-remote\n", r)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.example", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	if got := d.cmd("Subject: hi\r\n\r\nhello\r\n.", "250"); !strings.Contains(got, "shadow copy on hub-c") {
+		t.Fatalf("reply %q; want the copy on hub-c, the next candidate", got)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.heldThen) != 1 || !r.heldThen[0] {
+		t.Fatalf("held at the copy on the next candidate: %v; want [true]", r.heldThen)
+	}
+	for id, n := range r.held {
+		if n != 0 {
+			t.Fatalf("message %v still held %d times after the reply; want released", id, n)
+		}
+	}
+	if len(r.held) != 1 {
+		t.Fatalf("holds of %d messages; want the one message's", len(r.held))
+	}
+}

@@ -1,0 +1,68 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+)
+
+// rt20h-F1 (SR-17): a receive session gave up on its push to hub-b at
+// the bound and marked the message held by this server only before it
+// made the copy on the next candidate; the made-again pass, its probe of
+// hub-b passed as hub-b ran again, listed the mark and pushed the same
+// message to hub-b on a new session — a second copy there, and the
+// record naming hub-b over the server the session's reply named. While
+// a receive session holds the message (HoldRecopy) the pass leaves it
+// alone; once released, the pass makes the copy as before.
+func TestRecopyLeavesAMessageItsReceiveSessionHolds(t *testing.T) {
+	bAddr, bCopies := copyPeer(t, "127.0.0.2:0", "250 2.0.0 kept")
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 2,
+		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r := NewReceiptShadow(d, "db-a")
+	defer r.Close()
+	s, q := openQueue(t, clock.NewFake(time.Now()))
+	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "2", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}, NoCopy: true}
+	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(context.Background(), func(tx *queue.Tx) error { // its attempt deferred: waiting
+		o, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		o.State = queue.Ready
+		return tx.Put(o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	release := r.HoldRecopy(m.ID)
+	srv, err := r.Recopy(context.Background(), q, m.ID, nil)
+	if err != nil || srv != "" || bCopies.Load() != 0 {
+		t.Fatalf("pass while the receive session holds the message: made on %q (%v), hub-b has %d copies; want none pushed", srv, err, bCopies.Load())
+	}
+	release()
+	srv, err = r.Recopy(context.Background(), q, m.ID, nil)
+	if err != nil || srv != "hub-b" || bCopies.Load() != 1 {
+		t.Fatalf("pass after release: made on %q (%v), hub-b has %d copies; want hub-b, 1", srv, err, bCopies.Load())
+	}
+}
