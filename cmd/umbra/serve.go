@@ -61,6 +61,27 @@ const shadowCloseTimeout = 5 * time.Second
 // delivery by that much, no more.
 const holdersFirstAsk = 3 * time.Second
 
+// askHolders is the round of questions to the holders before deliveries
+// (re)start: at the start, and after a stall (queue.Manager.GuardStall).
+// A holder slower than holdersFirstAsk is not marked unanswering for it
+// (the bound is the caller's, delivery recopy.go).
+func askHolders(ctx context.Context, holders *shadow.Holders) {
+	actx, cancel := context.WithTimeout(ctx, holdersFirstAsk)
+	defer cancel()
+	holders.AskFirst(actx)
+}
+
+// stallAfter is the shortest stall of this process after which a shadow
+// server may have taken its copies over: every one of the retries
+// heartbeats, a timeout apart, must have gone unanswered, so the process
+// did not run for at least (retries-1) timeouts (one timeout at least).
+// It is below the takeover delay the shadow server counts from its last
+// contact (README, *Shadow redundancy*): a stall is noticed also when
+// it began some time after that contact.
+func stallAfter(t shadow.Timing) time.Duration {
+	return t.Timeout * time.Duration(max(t.Retries-1, 1))
+}
+
 // httpStopTimeout bounds, in all, the stop of the HTTP servers left
 // after the drain (the admin API, the console, the MTA-STS policy):
 // their requests still open then are cut when it ends. A request whose
@@ -581,9 +602,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// while it was away is neither delivered nor reported again
 		// here (queue takendone.go). A holder that does not answer
 		// delays the start by at most holdersFirstAsk.
-		actx, cancelAsk := context.WithTimeout(context.Background(), holdersFirstAsk)
-		holders.AskFirst(actx)
-		cancelAsk()
+		askHolders(context.Background(), holders)
+		// The same round after a stall (SIGSTOP, a long hang) that a
+		// shadow server may have taken copies over in: new attempts
+		// wait for it (queue stallguard.go); a process that runs on has
+		// no start.
+		mgr.GuardStall(func() time.Duration { return stallAfter(shadowTiming(current())) },
+			func(ctx context.Context) { askHolders(ctx, holders) })
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()

@@ -168,6 +168,9 @@ func nextWake(due time.Time, ok bool, now time.Time, room int) time.Duration {
 // due mail (retries toward a dead primary, every few seconds) can never
 // hold the heartbeats, and with them the takeover, back.
 func (q *Manager) claimDue(ctx context.Context) {
+	if q.stallHeld(ctx) {
+		return // after a stall, nothing is claimed until the holders were asked (stallguard.go)
+	}
 	if !q.stopping(ctx) {
 		now := q.clk.Now()
 		// Reserve only what is due, so that a Submit meanwhile still

@@ -206,6 +206,19 @@
 // never reach the clients — no heartbeat, no takeover, for as long as
 // the stream flowed.
 //
+// A stall (stallguard.go, GuardStall): a process that did not run for
+// longer than a shadow server may wait before it takes its copies over
+// (SIGSTOP, a long hang) has no start to ask its holders what they
+// finished meanwhile, and every timer fires at once when it runs on —
+// an overdue retry beside the holders' next probe. A tick of the guard
+// (every second) or a dispatch, whichever runs first, finds the
+// monotonic clock moved on by more than that delay since the last check,
+// and starts the start's round (shadow.Holders.AskFirst, bounded by its
+// caller: 3 s); until it returns claimDue claims nothing and pump starts
+// no job (a job of an attempt already running waits too, by the same
+// bound; a session already running is not touched). Its end kicks the
+// loop. A stop (Drain, the context's end) is never held.
+//
 // Destination health (Health, health.go) is the scheduler's record of
 // servers that did not answer a heartbeat or a session: delivery tries
 // them last on every route until they answer (SR-16), except once per

@@ -105,6 +105,7 @@ type Manager struct {
 	// suspects is the one turn for a suspect's attempt to run
 	// (suspectgate.go, "Suspects").
 	suspects suspectGate
+	stall    *stallGuard // GuardStall: new attempts wait for a round after a stall (stallguard.go)
 	cfg      ManagerConfig
 	clk      clock.Clock
 	log      *slog.Logger
@@ -380,6 +381,16 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 		defer q.wg.Done()
 		q.run(ctx)
 	}()
+	if q.stall != nil {
+		q.stall.mu.Lock()
+		q.stall.last = q.mono() // the time before the start is no stall
+		q.stall.mu.Unlock()
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			q.runStallGuard(ctx) // stallguard.go
+		}()
+	}
 }
 
 // Wait blocks until the scheduler and every attempt have finished.

@@ -684,6 +684,9 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 // taking destinations in turn (round robin), and answers at once the
 // jobs of a dead destination.
 func (q *Manager) pump(ctx context.Context) {
+	if q.stallHeld(ctx) {
+		return // after a stall, no job starts until the holders were asked; the round's end kicks the loop (stallguard.go)
+	}
 	s := q.sched
 	now := q.clk.Now()
 	var run, deadJobs []*job
