@@ -23,14 +23,17 @@ func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	const n = 4000 // many per commit (rt20d-F1): 1,500 were suspended before a Ctrl-C could stop them
+	// Many per commit (rt20d-F1): 1,500 were suspended before a Ctrl-C
+	// could stop them, and 4,000 on an idle machine; batches of 25 ms
+	// (the wait's quarter) leave dozens of batches after the first.
+	const n = 10000
 	sendAll(t, d, listen, "intr", n, 4)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("queue suspend: exit %d %q", code, out)
 	}
 	waitNoneInDelivery(t, cfg)
 	cmd := exec.Command(umbraBin, "--config", cfg, "message", "suspend", "--all")
-	cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_TIMEOUT=200ms") // batches of 50 ms
+	cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_TIMEOUT=100ms") // batches of 25 ms
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
