@@ -80,13 +80,15 @@ func TestBulkActionOutlastsTheWait(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	const n = 1500
+	// Many messages per commit: 1,500 were removed in one 50 ms batch on an
+	// idle machine (CI run 69); 5,000 in batches of 25 ms take several.
+	const n = 5000
 	sendAll(t, d, listen, "bulk", n, 4)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("queue suspend: exit %d %q", code, out)
 	}
 	waitNoneInDelivery(t, cfg)
-	wait := []string{"UMBRA_ADMIN_TIMEOUT=200ms"} // batches of 50 ms; the rest of the wait is the margin for the last commit and scheduling under load
+	wait := []string{"UMBRA_ADMIN_TIMEOUT=100ms"} // batches of 25 ms; the rest of the wait is the margin for the last commit and scheduling under load
 
 	// A dry run and a suspension of every message: nothing goes, every
 	// message is counted once.
