@@ -53,7 +53,9 @@ func (e *MailboxError) Error() string { return e.Why }
 // alphabet up to the first '=') — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
-// the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
+// the domain's dots set aside, "ceo @ x . test"; a shown domain cut back
+// to its last label that starts with a letter, "ceo@x.test.1"; quoted
+// strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
 // author's own domain or organisational domain, in quotes or brackets; a word in a charset not
 // decoded here may show any address), an encoded word in an addr-spec
@@ -436,43 +438,53 @@ func mayShow(s string) bool {
 // U+FE6B are '@', fullwidth letters and dots ASCII ones, U+3000 a
 // space), its quotes and quoted-pair backslashes removed.
 //
-// A quoted string is a word of its own: a reader that joins the words of
-// a phrase with a space shows '"ceo@bank.test"x.evil.test' as
-// "ceo@bank.test x.evil.test" where the quotes removed give
-// "ceo@bank.testx.evil.test" (an address of evil.test's organisational
-// domain). Both are read: the text as written, and again with each
-// quoted string's quotes turned into spaces (quotesSpaced).
+// A quoted string is a word of its own, and a comment in a name is not
+// shown: a reader that shows a phrase's words with a space between them
+// shows '"ceo@bank.test"x.evil.test' as "ceo@bank.test x.evil.test"
+// where the quotes removed give "ceo@bank.testx.evil.test" (an address
+// of evil.test's organisational domain), and '"ceo @ bank"(x)".test"' as
+// "ceo @ bank .test". Both are read: the text as written, and again with
+// each quoted string's quotes and each comment turned into white space
+// (wordsApart).
 func shown(s string) shownText {
 	var out shownText
 	out.read(s)
-	if q, ok := quotesSpaced(s); ok {
-		out.read(q)
+	if w, ok := wordsApart(s); ok {
+		out.read(w)
 	}
 	return out
 }
 
-// quotesSpaced is s with the quotes that open and close its quoted
-// strings (not a quoted pair's, not one in a comment) turned into
-// spaces; ok is false where s has no quoted string.
-func quotesSpaced(s string) (string, bool) {
-	if !strings.Contains(s, "\"") {
+// wordsApart is s with the quotes that open and close its quoted
+// strings (not a quoted pair's, not one in a comment) and its comments,
+// byte for byte, turned into spaces; ok is false where s has neither.
+func wordsApart(s string) (string, bool) {
+	if !strings.ContainsAny(s, "\"(") {
 		return "", false
 	}
 	b := []byte(s)
 	quoted, depth, ok := false, 0, false
 	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '\\' && (quoted || depth > 0):
+		c := b[i]
+		switch {
+		case quoted && c == '\\':
 			i++
-		case quoted && c == '"':
-			b[i], quoted = ' ', false
 		case quoted:
-		case c == '(':
-			depth++
-		case depth > 0 && c == ')':
-			depth--
-		case depth == 0 && c == '"':
+			if c == '"' {
+				b[i], quoted = ' ', false
+			}
+		case c == '"' && depth == 0:
 			b[i], quoted, ok = ' ', true, true
+		case c == '(':
+			b[i], depth, ok = ' ', depth+1, true
+		case depth > 0:
+			b[i] = ' '
+			if c == '\\' && i+1 < len(b) {
+				i++
+				b[i] = ' '
+			} else if c == ')' {
+				depth--
+			}
 		}
 	}
 	return string(b), ok
@@ -642,10 +654,11 @@ var legacyCharsets = func() []encoding.Encoding {
 }()
 
 // closeUp removes the white space (every Unicode space, and invisible
-// format characters) next to an '@' or a dot; ok is false where there
-// is none to remove.
+// marks: format characters and the combining marks a space carries,
+// isInvisibleMark) next to an '@' or a dot; ok is false where there is
+// none to remove.
 func closeUp(f string) (string, bool) {
-	gap := func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }
+	gap := func(r rune) bool { return unicode.IsSpace(r) || isInvisibleMark(r) }
 	if !strings.ContainsAny(f, "@.") || strings.IndexFunc(f, gap) < 0 {
 		return "", false
 	}

@@ -111,6 +111,8 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		// between them; ideographic full stops are dots.
 		{"\"ceo@reject.test\"x.client.test <a@client.test>", "another domain at 'ceo@reject.test'"},
 		{"\"ceo@reject.test\".client.test <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo @ reject\"(x)\".test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo \u034f@ reject.test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 		{"\"ceo @ reject\u3002test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 		{"\"ceo @ reject\uff61test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 	} {
