@@ -457,13 +457,15 @@ func shown(s string) shownText {
 
 // wordsApart is s with the quotes that open and close its quoted
 // strings (not a quoted pair's, not one in a comment) and its comments,
-// byte for byte, turned into spaces; ok is false where s has neither.
+// byte for byte, turned into spaces; ok is false where that parts no
+// two characters the text as written joins (only white space, or the
+// text's start or end, on a side of each: '"alice@example.org"').
 func wordsApart(s string) (string, bool) {
 	if !strings.ContainsAny(s, "\"(") {
 		return "", false
 	}
 	b := []byte(s)
-	quoted, depth, ok := false, 0, false
+	quoted, depth := false, 0
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
@@ -474,9 +476,9 @@ func wordsApart(s string) (string, bool) {
 				b[i], quoted = ' ', false
 			}
 		case c == '"' && depth == 0:
-			b[i], quoted, ok = ' ', true, true
+			b[i], quoted = ' ', true
 		case c == '(':
-			b[i], depth, ok = ' ', depth+1, true
+			b[i], depth = ' ', depth+1
 		case depth > 0:
 			b[i] = ' '
 			if c == '\\' && i+1 < len(b) {
@@ -487,7 +489,23 @@ func wordsApart(s string) (string, bool) {
 			}
 		}
 	}
-	return string(b), ok
+	// A run of white space holding a byte turned into one, between two
+	// characters that are not white space, parts what was joined.
+	for i := 0; i < len(b); {
+		if !isWSP(b[i]) {
+			i++
+			continue
+		}
+		j, turned := i, false
+		for ; j < len(b) && isWSP(b[j]); j++ {
+			turned = turned || b[j] != s[j]
+		}
+		if turned && i > 0 && j < len(b) {
+			return string(b), true
+		}
+		i = j
+	}
+	return "", false
 }
 
 // read adds the views of s, a display name or comment as written, to t.
@@ -691,22 +709,18 @@ func closeUp(f string) (string, bool) {
 }
 
 // fold is a decoded text as it shows: NFKC where it is not ASCII, the
-// ideographic full stops dots (UTS 46 §4.5 maps U+3002, U+FF0E and
-// U+FF61 to '.' in a domain name: "bank。test" is bank.test), then
-// without quotes and backslashes.
+// ideographic full stops dots (UTS 46 maps U+3002, U+FF0E and U+FF61 to
+// '.' in a domain name: "bank。test" is bank.test; NFKC makes U+FF0E '.'
+// and U+FF61 U+3002), then without quotes and backslashes.
 func fold(d string) string {
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
-			d = fullStops.Replace(norm.NFKC.String(d))
+			d = strings.ReplaceAll(norm.NFKC.String(d), "\u3002", ".")
 			break
 		}
 	}
 	return unquote.Replace(d)
 }
-
-// fullStops maps the ideographic full stops to '.' (U+FF61 is U+3002
-// after NFKC, U+FF0E '.'; all three named all the same).
-var fullStops = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
 
 // addresses lists the addresses the text shows (x@y: an '@' with an
 // address byte on each side, y up to the first byte no address has),

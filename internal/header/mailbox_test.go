@@ -92,6 +92,9 @@ func TestMailboxes(t *testing.T) {
 		"\"Release @ v2.0.1\" <a@evil.test>":   "evil.test",
 		"\"Price @ 9.99.-\" <a@evil.test>":     "evil.test",
 		"\"Webinar\" \"@ 3.30\" <a@evil.test>": "evil.test",
+		// Quotes and comments that part nothing joined.
+		"\"alice@evil.test\" (Alice) <alice@evil.test>":     "evil.test",
+		"\"Alice\" \"(alice@evil.test)\" <alice@evil.test>": "evil.test",
 		// The author's own address, junk after it cut away.
 		"\"a@evil.test.1\" <a@evil.test>": "evil.test",
 	} {
@@ -262,6 +265,7 @@ func TestMailboxes(t *testing.T) {
 		// A comment in a name is dropped from it as readers drop it
 		// (net/mail: "ceo @ bank .test").
 		"\"ceo @ bank\"(x)\".test\" <a@evil.test>":               "a display name that shows an address",
+		"\"ceo @ bank\" (x) \".test\" <a@evil.test>":             "a display name that shows an address",
 		"\"ceo @ bank\"(x).test <a@evil.test>":                   "a display name that shows an address",
 		"\"0@evil.tes\"t<0@evil.test>":                           "a display name that shows an address",
 		"\"ceo@bank.test\"=?utf-8?q?x.evil.test?= <a@evil.test>": "a display name that shows an address",
