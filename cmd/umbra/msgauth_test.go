@@ -80,6 +80,11 @@ func TestFromDisplayNameEndToEnd(t *testing.T) {
 		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>",
 		"=?utf-7?q?ceo+AEA-bank.test?= <a@evil.test>",
 		"ceo\uff20bank.test <a@evil.test>",
+		// fromfix21: junk after the top label, a quoted string joined
+		// to a word of the author's domain, an ideographic full stop.
+		"\"ceo@bank.test.1\" <a@evil.test>",
+		"\"ceo@bank.test\"x.evil.test <a@evil.test>",
+		"\"ceo @ bank\u3002test\" <a@evil.test>",
 	} {
 		r := rawSend(t, listen, "x@evil.test", []string{"bob@example.test"}, msg(from, "spoof"))
 		if !strings.HasPrefix(r, "550 5.7.1 message refused: DMARC needs one author domain in From:") || !strings.Contains(r, "'ceo@bank.test'") {

@@ -11,10 +11,16 @@
 // parser would pick — including a display name that shows an address of
 // another domain, or a comment that shows an address, once encoded words
 // are decoded as a reader decodes them, adjacent ones joined, and
-// compatibility forms folded (NFKC: U+FF20 is '@'), white space around
-// '@' and a domain's dots set aside (RFC 5322 §3.4.1 CFWS; the domain
-// then needs a dot and the local part a letter or digit; a shown domain's
-// top label starts with a letter, RFC 3696 §2), raw bytes that are not UTF-8 also read in the
+// compatibility forms folded (NFKC: U+FF20 is '@'; the ideographic full
+// stops U+3002, U+FF0E, U+FF61 are dots, UTS 46), white space and
+// invisible marks around '@' and a domain's dots set aside (RFC 5322
+// §3.4.1 CFWS; the domain then needs a dot and the local part a letter
+// or digit), a shown domain cut back to its last label that starts with
+// a letter (RFC 3696 §2: "bank.test.1" is bank.test; "9.99" and "v2.0"
+// are none, as is any domain left with one label by the cut), read
+// again with each quoted string a word of its own and comments dropped
+// ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), raw bytes
+// that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its
 // organisational domain, RFC 7489 §3.2) shown, in

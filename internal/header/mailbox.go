@@ -53,7 +53,9 @@ func (e *MailboxError) Error() string { return e.Why }
 // alphabet up to the first '=') — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
-// the domain's dots set aside, "ceo @ x . test"; bytes that are not UTF-8
+// the domain's dots set aside, "ceo @ x . test"; a shown domain cut back
+// to its last label that starts with a letter, "ceo@x.test.1"; quoted
+// strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
 // author's own domain or organisational domain, in quotes or brackets; a word in a charset not
 // decoded here may show any address), an encoded word in an addr-spec
@@ -435,32 +437,105 @@ func mayShow(s string) bool {
 // 0x81 0x97 is U+FF20), compatibility forms folded (NFKC: U+FF20 and
 // U+FE6B are '@', fullwidth letters and dots ASCII ones, U+3000 a
 // space), its quotes and quoted-pair backslashes removed.
+//
+// A quoted string is a word of its own, and a comment in a name is not
+// shown: a reader that shows a phrase's words with a space between them
+// shows '"ceo@bank.test"x.evil.test' as "ceo@bank.test x.evil.test"
+// where the quotes removed give "ceo@bank.testx.evil.test" (an address
+// of evil.test's organisational domain), and '"ceo @ bank"(x)".test"' as
+// "ceo @ bank .test". Both are read: the text as written, and again with
+// each quoted string's quotes and each comment turned into white space
+// (wordsApart).
 func shown(s string) shownText {
+	var out shownText
+	out.read(s)
+	if w, ok := wordsApart(s); ok {
+		out.read(w)
+	}
+	return out
+}
+
+// wordsApart is s with the quotes that open and close its quoted
+// strings (not a quoted pair's, not one in a comment) and its comments,
+// byte for byte, turned into spaces; ok is false where that parts no
+// two characters the text as written joins (only white space, or the
+// text's start or end, on a side of each: '"alice@example.org"').
+func wordsApart(s string) (string, bool) {
+	if !strings.ContainsAny(s, "\"(") {
+		return "", false
+	}
+	b := []byte(s)
+	quoted, depth := false, 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case quoted && c == '\\':
+			i++
+		case quoted:
+			if c == '"' {
+				b[i], quoted = ' ', false
+			}
+		case c == '"' && depth == 0:
+			b[i], quoted = ' ', true
+		case c == '(':
+			b[i], depth = ' ', depth+1
+		case depth > 0:
+			b[i] = ' '
+			if c == '\\' && i+1 < len(b) {
+				i++
+				b[i] = ' '
+			} else if c == ')' {
+				depth--
+			}
+		}
+	}
+	// A run of white space holding a byte turned into one, between two
+	// characters that are not white space, parts what was joined.
+	for i := 0; i < len(b); {
+		if !isWSP(b[i]) {
+			i++
+			continue
+		}
+		j, turned := i, false
+		for ; j < len(b) && isWSP(b[j]); j++ {
+			turned = turned || b[j] != s[j]
+		}
+		if turned && i > 0 && j < len(b) {
+			return string(b), true
+		}
+		i = j
+	}
+	return "", false
+}
+
+// read adds the views of s, a display name or comment as written, to t.
+func (t *shownText) read(s string) {
 	d, twoWays, unknown := decodeWords(s, false)
-	out := shownText{unknown: unknown}
-	out.add(d)
+	if t.unknown == "" {
+		t.unknown = unknown
+	}
+	t.add(d)
 	if twoWays {
 		d2, _, _ := decodeWords(s, true)
-		out.add(d2)
+		t.add(d2)
 	}
 	// rt20g-F1: where "=?" opens what the strict reading does not take
 	// for an encoded word (or does not decode: it is left as written),
 	// read it as lenient readers do too. Where every "=?" was a word
 	// decoded, the lenient reading is the same.
 	if !strings.Contains(d, "=?") {
-		return out
+		return
 	}
 	if l, two, unk := decodeLenient(s, false); l != d {
-		if out.unknown == "" {
-			out.unknown = unk
+		if t.unknown == "" {
+			t.unknown = unk
 		}
-		out.add(l)
+		t.add(l)
 		if two {
 			l, _, _ = decodeLenient(s, true)
-			out.add(l)
+			t.add(l)
 		}
 	}
-	return out
 }
 
 // decodeLenient decodes s as a lenient reader does: every "=?" that
@@ -597,10 +672,11 @@ var legacyCharsets = func() []encoding.Encoding {
 }()
 
 // closeUp removes the white space (every Unicode space, and invisible
-// format characters) next to an '@' or a dot; ok is false where there
-// is none to remove.
+// marks: format characters and the combining marks a space carries,
+// isInvisibleMark) next to an '@' or a dot; ok is false where there is
+// none to remove.
 func closeUp(f string) (string, bool) {
-	gap := func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }
+	gap := func(r rune) bool { return unicode.IsSpace(r) || isInvisibleMark(r) }
 	if !strings.ContainsAny(f, "@.") || strings.IndexFunc(f, gap) < 0 {
 		return "", false
 	}
@@ -632,12 +708,14 @@ func closeUp(f string) (string, bool) {
 	return b.String(), changed
 }
 
-// fold is a decoded text as it shows: NFKC where it is not ASCII, then
-// without quotes and backslashes.
+// fold is a decoded text as it shows: NFKC where it is not ASCII, the
+// ideographic full stops dots (UTS 46 maps U+3002, U+FF0E and U+FF61 to
+// '.' in a domain name: "bank。test" is bank.test; NFKC makes U+FF0E '.'
+// and U+FF61 U+3002), then without quotes and backslashes.
 func fold(d string) string {
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
-			d = norm.NFKC.String(d)
+			d = strings.ReplaceAll(norm.NFKC.String(d), "\u3002", ".")
 			break
 		}
 	}
@@ -653,8 +731,9 @@ func fold(d string) string {
 // them in. In the spaced views (white space around '@' and dots set
 // aside) only an address whose domain has a dot and whose local part a
 // letter or digit counts: "Meet @ noon" and "Doe | @jane.doe" show none.
-// In every view a domain whose top label does not start with a letter
-// is none (domainShaped): "Price @ 9.99", "Webinar@3.30" show none.
+// In every view the domain is cut back to its last label that starts
+// with a letter (shownDomain): "bank.test.1" shows bank.test, and
+// "Price @ 9.99", "Webinar@3.30", "Sales @ v2.0" show none.
 func (t shownText) addresses() []string {
 	var out []string
 	for n, views := range [][]string{t.views, t.spaced} {
@@ -676,10 +755,8 @@ func (t shownText) addresses() []string {
 				if local == "" {
 					local = d[k:i]
 				}
-				if n == 1 && (!strings.Contains(strings.Trim(domain, "."), ".") || !hasAlnum(local)) {
-					continue
-				}
-				if !domainShaped(domain) {
+				domain, ok := shownDomain(domain)
+				if !ok || n == 1 && (!strings.Contains(strings.Trim(domain, "."), ".") || !hasAlnum(local)) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -689,16 +766,35 @@ func (t shownText) addresses() []string {
 	return out
 }
 
-// domainShaped says whether a shown domain could be a domain name: its
-// top label starts with a letter (RFC 3696 §2: a top-level domain is
-// not all digits; none starts with one), so "3.30", "9.99", "v2.0" and
-// "3.30pm" are none. A bracketed literal is none either.
-func domainShaped(domain string) bool {
+// shownDomain is the domain name a shown domain names: cut back to its
+// last label that starts with a letter once invisible marks (Unicode Mn,
+// Me, Cf) before it are set aside (RFC 3696 §2: a top-level domain is
+// not all digits; none starts with one), as a reader takes
+// "bank.test.1", "bank.test.-" or "bank.test" then junk for bank.test,
+// and "bank.\u034ftest" for an address too. ok is false where no label
+// starts with a letter, or where one was cut and one label is left:
+// "3.30", "9.99", "3.30pm", "v2.0" and "v2.0.1" name none. A bracketed
+// literal names none either.
+func shownDomain(domain string) (string, bool) {
 	d := strings.TrimRight(domain, ".")
-	top := d[strings.LastIndexByte(d, '.')+1:]
-	r, _ := utf8.DecodeRuneInString(top)
-	return unicode.IsLetter(r)
+	for cut := false; d != ""; cut = true {
+		i := strings.LastIndexByte(d, '.')
+		r, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(d[i+1:], isInvisibleMark))
+		switch {
+		case unicode.IsLetter(r):
+			return d, !cut || i >= 0
+		case i < 0:
+			return "", false
+		}
+		d = strings.TrimRight(d[:i], ".")
+	}
+	return "", false
 }
+
+// isInvisibleMark: a character that shows nothing of its own before a
+// label's first letter (a combining mark, U+034F, a variation selector,
+// U+FE0F; a format character, U+200B).
+func isInvisibleMark(r rune) bool { return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) }
 
 // hasAlnum says whether a shown local part holds a letter or digit: "|"
 // set before " @jane.doe" is no mailbox's name.

@@ -86,6 +86,17 @@ func TestMailboxes(t *testing.T) {
 		// rt20e-F5: Windows code page aliases.
 		"=?cp932?b?gUBh?= <a@x.test>": "x.test",
 		"=?cp950?b?pEBh?= <a@x.test>": "x.test",
+		// fromfix21: a number after the '@' still shows no address,
+		// whatever follows it; nor does a version.
+		"\"Webinar @ 3.30 PM.\" <a@evil.test>": "evil.test",
+		"\"Release @ v2.0.1\" <a@evil.test>":   "evil.test",
+		"\"Price @ 9.99.-\" <a@evil.test>":     "evil.test",
+		"\"Webinar\" \"@ 3.30\" <a@evil.test>": "evil.test",
+		// Quotes and comments that part nothing joined.
+		"\"alice@evil.test\" (Alice) <alice@evil.test>":     "evil.test",
+		"\"Alice\" \"(alice@evil.test)\" <alice@evil.test>": "evil.test",
+		// The author's own address, junk after it cut away.
+		"\"a@evil.test.1\" <a@evil.test>": "evil.test",
 	} {
 		got, err := Mailboxes(v)
 		var ds []string
@@ -225,6 +236,44 @@ func TestMailboxes(t *testing.T) {
 		"\"ceo@bank.test\" <a@bank.test.evil.test>": "a display name that shows an address",
 		"\"ceo@other.co.uk\" <a@example.co.uk>":     "a display name that shows an address",
 		"\"ceo@bank.github.io\" <a@evil.github.io>": "a display name that shows an address",
+		// fromfix21 (1): junk after the top label does not make the
+		// shown domain none: it is cut back to its last label that
+		// starts with a letter (an invisible mark before it set aside).
+		"\"ceo@bank.test.-\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo@bank.test.1\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo@bank.test._\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo@bank.test.=\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo@bank.test.#\" <a@evil.test>":       "a display name that shows an address",
+		"\"ceo @ bank.test.1\" <a@evil.test>":     "a display name that shows an address",
+		"a@evil.test (ceo@bank.test.1)":           "a comment that shows an address",
+		"\"ceo@bank.test\".1 <a@evil.test>":       "a display name that shows an address",
+		"\"ceo@bank.\u034ftest\" <a@evil.test>":   "a display name that shows an address",
+		"\"ceo@bank.\ufe0ftest\" <a@evil.test>":   "a display name that shows an address",
+		"\"ceo@bank.\u200btest\" <a@evil.test>":   "a display name that shows an address",
+		"\"ceo@bank.test.\u034f1\" <a@evil.test>": "a display name that shows an address",
+		// An invisible mark (Mn, Me) beside white space around '@' or
+		// a dot is set aside with it, as a format character is.
+		"\"ceo \u034f@ bank.test\" <a@evil.test>":   "a display name that shows an address",
+		"\"ceo @\u034f bank.test\" <a@evil.test>":   "a display name that shows an address",
+		"\"ceo @ bank \ufe0f. test\" <a@evil.test>": "a display name that shows an address",
+		// fromfix21 (2): a quoted string joined to the next word is
+		// shown with a space between them (net/mail: "ceo@bank.test
+		// x.evil.test"), not as one domain of the author's.
+		"\"ceo@bank.test\"x.evil.test <a@evil.test>":     "a display name that shows an address",
+		"\"ceo@bank.test\".evil.test <a@evil.test>":      "a display name that shows an address",
+		"\"ceo@bank.test\"\"x.evil.test\" <a@evil.test>": "a display name that shows an address",
+		// A comment in a name is dropped from it as readers drop it
+		// (net/mail: "ceo @ bank .test").
+		"\"ceo @ bank\"(x)\".test\" <a@evil.test>":               "a display name that shows an address",
+		"\"ceo @ bank\" (x) \".test\" <a@evil.test>":             "a display name that shows an address",
+		"\"ceo @ bank\"(x).test <a@evil.test>":                   "a display name that shows an address",
+		"\"0@evil.tes\"t<0@evil.test>":                           "a display name that shows an address",
+		"\"ceo@bank.test\"=?utf-8?q?x.evil.test?= <a@evil.test>": "a display name that shows an address",
+		// fromfix21 (3): ideographic full stops are dots (UTS 46).
+		"\"ceo @ bank\u3002test\" <a@evil.test>": "a display name that shows an address",
+		"\"ceo @ bank\uff61test\" <a@evil.test>": "a display name that shows an address",
+		"\"ceo @ bank\uff0etest\" <a@evil.test>": "a display name that shows an address",
+		"a@evil.test (ceo @ bank\u3002test)":     "a comment that shows an address",
 		// rt20e-F5: charsets not decoded here.
 		"=?iso-2022-jp-2?q?x?= <a@evil.test>": "a charset",
 		"=?viscii?q?x?= <a@evil.test>":        "a charset",
@@ -248,6 +297,11 @@ func TestMailboxErrorShowsAddress(t *testing.T) {
 		"\"\u201ca@x.test\u201d\" <a@evil.test>":                              "a@x.test",
 		"\"\u300cceo@bank.test\u300d\" <a@evil.test>":                         "ceo@bank.test",
 		"Boss <\"ceo@bank.test\"@evil.test>":                                  "\"ceo@bank.test\"@evil.test",
+		// fromfix21: the domain cut back to its top label; the quoted
+		// string read as a word of its own; a full stop a dot.
+		"\"ceo@bank.test.1\" <a@evil.test>":          "ceo@bank.test",
+		"\"ceo@bank.test\"x.evil.test <a@evil.test>": "ceo@bank.test",
+		"\"ceo @ bank\uff61test\" <a@evil.test>":     "ceo@bank.test",
 	} {
 		_, err := Mailboxes(v)
 		me, ok := err.(*MailboxError)
@@ -294,8 +348,11 @@ func FuzzMailboxes(f *testing.F) {
 			// domain than the author's (its own address as its name is
 			// one author, and so is one of its organisational domain).
 			// Compatibility forms folded, quotes around an address
-			// not taken for part of it (shownText.addresses).
-			for _, shownAddr := range (shownText{views: []string{fold(a.Name)}}).addresses() {
+			// not taken for part of it, white space around '@' and
+			// dots set aside (shownText.addresses).
+			var name shownText
+			name.view(a.Name)
+			for _, shownAddr := range name.addresses() {
 				if !sameOrgDomain(shownAddr[strings.LastIndexByte(shownAddr, '@')+1:], got[i].Domain) {
 					t.Fatalf("%q: accepted, and a reader shows the name %q", v, a.Name)
 				}

@@ -97,6 +97,24 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		// policies (none.test p=none, client.test none).
 		{"\"ceo@none.test\" <a@client.test>", "another domain at 'ceo@none.test'"},
 		{"\"'john@none.test' via Group\" <a@client.test>", "another domain at 'john@none.test'"},
+		// fromfix21: junk after the top label is cut away, not taken
+		// for a domain that is none; an invisible mark before a label
+		// set aside.
+		{"\"ceo@reject.test.-\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo@reject.test.1\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo@reject.test._\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"a@client.test (ceo@reject.test.1)", "a comment that shows an address at 'ceo@reject.test'"},
+		{"\"ceo@reject.test\".1 <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo@reject.\u034ftest\" <a@client.test>", "another domain at 'ceo@reject."},
+		{"\"ceo@reject.\ufe0ftest\" <a@client.test>", "another domain at 'ceo@reject."},
+		// A quoted string joined to the next word, shown with a space
+		// between them; ideographic full stops are dots.
+		{"\"ceo@reject.test\"x.client.test <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo@reject.test\".client.test <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo @ reject\"(x)\".test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo \u034f@ reject.test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo @ reject\u3002test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
+		{"\"ceo @ reject\uff61test\" <a@client.test>", "another domain at 'ceo@reject.test'"},
 	} {
 		msg := strings.Replace(message("a@client.test", "shown"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
 		got := e.send(t, "client.test", "a@client.test", msg)
@@ -121,6 +139,11 @@ func TestFromShownAddressOverSMTP(t *testing.T) {
 		"\"Jane Doe | @jane.doe\" <a@client.test>",
 		// rt20g-F4: the author's organisational domain.
 		"\"support@mail.client.test\" <a@client.test>",
+		// fromfix21: a number or version stays none, whatever follows.
+		"\"Price @ 9.99\" <a@client.test>",
+		"\"Meet @ 3.30pm\" <a@client.test>",
+		"\"Release @ v2.0.1\" <a@client.test>",
+		"\"Price @ 9.99.-\" <a@client.test>",
 	} {
 		msg := strings.Replace(message("a@client.test", "own"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
 		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {
