@@ -769,6 +769,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		return nil, nil, perr
 	}
 	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
+	head = sealHeadSection(head, len(trace), len(body) > len(trace)+hlen)
 	body = withHeadSection(body, head, len(trace)+hlen)
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
@@ -1111,6 +1112,21 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
+}
+
+// sealHeadSection puts the empty line after the header section head
+// (the trace field's trace bytes in front) when a body follows it and
+// the section ended at a line that is not a header field: every check
+// (message authentication's DMARC and DKIM, a milter) then reads the
+// header/body boundary umbra stores from the bytes themselves, and none
+// can take a body line — a From: below a line that is no field — for a
+// header field (rt21b M1), or a leading continuation line for part of
+// the header (L1). session.message does the same for the checks' edits.
+func sealHeadSection(head []byte, trace int, bodyFollows bool) []byte {
+	if !bodyFollows || endsWithEmptyLine(head[trace:]) {
+		return head
+	}
+	return append(head[:len(head):len(head)], '\r', '\n')
 }
 
 // endsWithEmptyLine reports whether a header section ends with its empty
