@@ -143,6 +143,10 @@ type session struct {
 
 	// declaredSize is MAIL SIZE= of the open transaction (0: none).
 	declaredSize int64
+
+	// perms are the connector's permissions as of the last MAIL
+	// (refreshRights): has decides with them.
+	perms config.Permissions
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -150,7 +154,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 	if vc, ok := raw.(*verbConn); ok {
 		raw = vc.tc
 	}
-	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw)}
+	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw), perms: c.cfg.Permissions}
 	ss.server = c.cfg.ExternallySecured
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
@@ -178,7 +182,7 @@ func (s *session) tlsActive() bool {
 // is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
 // offers the keyword is advertiseNow's rule (advertise.go).
 func (s *session) advertiseXShadow() bool {
-	p := s.c.cfg.Permissions
+	p := s.perms
 	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
 		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
 }
@@ -285,11 +289,25 @@ func (s *session) forgetAfterTLS() {
 	s.Reset()
 }
 
+// refreshRights takes the permissions of the session's connector as the
+// configuration now in force has them (a reload may have changed them
+// since the session began: rt21b L4), at the start of each transaction —
+// a transaction in progress keeps its recipients. A connector the
+// reload removed leaves the session the rights it had; its other
+// settings are those it started with.
+func (s *session) refreshRights() {
+	if m := s.srv.rights.Load(); m != nil {
+		if p, ok := (*m)[s.c.cfg.Name]; ok {
+			s.perms = p
+		}
+	}
+}
+
 // rights are cumulative: every session has the anonymous rights; an
 // authenticated one adds the authenticated rights; a transport server
 // (SASL server account or externally secured connector) adds the servers'.
 func (s *session) has(right string) bool {
-	p := s.c.cfg.Permissions
+	p := s.perms
 	if slices.Contains(p.Anonymous, right) {
 		return true
 	}
@@ -414,6 +432,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		}
 	}
 	s.Reset()
+	s.refreshRights()
 	if err := s.openMail(from, opts); err != nil {
 		return err
 	}
