@@ -515,7 +515,10 @@ func (s *Server) storeRights(conns []*connector) {
 
 // Reload replaces the connectors (certificates and credentials are read
 // again) and the routing table. New connections get the new connectors;
-// sessions in progress finish on the connector they started with. If any
+// sessions in progress finish on the connector they started with, but
+// take its new permissions at their next MAIL (storeRights,
+// session.refreshRights: a relay right taken away ends with the
+// transaction in progress). If any
 // part fails (a bad certificate, a binding that cannot be opened), the
 // old set stays in force and the error is returned.
 func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) error {
