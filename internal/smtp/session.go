@@ -20,6 +20,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
@@ -980,34 +981,15 @@ func emptyMessage(b []byte) bool {
 
 // headerValue returns the unfolded value of the first header field name
 // in a message's header section, trimmed and cut as a Message-ID is kept
-// (queue.CutMessageID: 998 octets).
+// (queue.CutMessageID: 998 octets). The section is read by package
+// header, which ends it where the receive side does (at the first line
+// that is no field nor continuation), so a body line is never read.
 func headerValue(msg []byte, name string) string {
-	var val []byte
-	found := false
-	for len(msg) > 0 {
-		line := msg
-		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
-			line, msg = msg[:i], msg[i+2:]
-		} else {
-			msg = nil
-		}
-		if len(line) == 0 {
-			break // end of the header section
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if found {
-				val = append(val, line...)
-			}
-			continue
-		}
-		if found {
-			break
-		}
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
-			found, val = true, append([]byte(nil), v...)
-		}
+	vs := header.Values(msg, name)
+	if len(vs) == 0 {
+		return ""
 	}
-	return queue.CutMessageID(strings.TrimSpace(string(val)))
+	return queue.CutMessageID(vs[0])
 }
 
 // receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848
