@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 
 	"umbra/internal/header"
@@ -21,6 +22,10 @@ func (f field) Value() string {
 	_, v, _ := strings.Cut(f.Raw, ":")
 	return strings.TrimRight(v, "\r\n")
 }
+
+// errUnframed refuses to sign a message splitHeader finds no header
+// section in that every reader frames alike.
+var errUnframed = errors.New("message has no header/body separator, or a line before it that is neither a header field nor a continuation")
 
 // splitHeader cuts msg into its header fields and the offset of the
 // body (after the empty line). ok is false when msg has no empty line
