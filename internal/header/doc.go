@@ -38,10 +38,14 @@
 //
 // Invariants:
 //   - Only the header section is read or changed: it ends at the first
-//     empty line (or at the end of the message). The body is never looked
-//     at and comes out of Remove byte for byte.
-//   - A field is a line starting with a name and a colon plus its
-//     continuation lines (starting with space or tab). Names compare
+//     empty line, at the first line that is neither a field (FieldStart)
+//     nor a continuation of one — where the receive side ends it and the
+//     body starts (package smtp) — or at the end of the message. The
+//     body is never looked at and comes out of Remove byte for byte,
+//     whatever the caller hands in: a field-looking body line is never
+//     counted, read or removed (rt21b M1).
+//   - A field is a line FieldStart takes for one plus its continuation
+//     lines (starting with space or tab). Names compare
 //     case-insensitively, and white space before the colon (obsolete
 //     syntax, RFC 5322 §4.5) is ignored, so "Return-Path :" cannot slip
 //     past a removal that "Return-Path:" would not.

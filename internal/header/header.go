@@ -14,7 +14,9 @@ type field struct {
 }
 
 // fields lists the header section's fields and returns where the section
-// ends (the offset of the empty line, or len(msg)).
+// ends: the offset of the empty line, of the first line that is neither
+// a field (FieldStart) nor a continuation of one — the receive side's
+// end, where the body starts — or len(msg).
 func fields(msg []byte) ([]field, int) {
 	var out []field
 	pos := 0
@@ -24,10 +26,15 @@ func fields(msg []byte) ([]field, int) {
 		if len(line) == 0 {
 			return out, pos
 		}
-		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 && out[len(out)-1].end == pos {
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(out) == 0 {
+				return out, pos // continues no field: the body's first line
+			}
 			out[len(out)-1].end = end // continuation of the previous field
-		} else if i := bytes.IndexByte(line, ':'); i > 0 {
-			out = append(out, field{name: strings.TrimRight(string(line[:i]), " \t"), start: pos, end: end})
+		} else if kind, n := FieldStart(line); kind == Field {
+			out = append(out, field{name: string(line[:n]), start: pos, end: end})
+		} else {
+			return out, pos
 		}
 		pos = end
 	}

@@ -1,7 +1,6 @@
 package header
 
 import (
-	"bytes"
 	"strings"
 	"unicode/utf8"
 )
@@ -27,13 +26,16 @@ func (w *fieldWalk) next() bool {
 			w.pos = len(w.msg) // the empty line ends the header section
 			return false
 		}
+		kind, n := FieldStart(line) // a line starting with a blank is none
+		if kind != Field {
+			// The body's first line (or one continuing no field): the
+			// header section ends here, as fields ends it.
+			w.pos = len(w.msg)
+			return false
+		}
 		start := w.pos
 		w.pos = e
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
-			continue // not a field (fields skips it too)
-		}
-		w.name, w.start = bytes.TrimRight(line[:i], " \t"), start
+		w.name, w.start = line[:n], start
 		for w.pos < len(w.msg) { // its continuation lines
 			e := lineEnd(w.msg, w.pos)
 			l := trimEOL(w.msg[w.pos:e])

@@ -13,6 +13,13 @@
 //     expansion over 253 characters is first shortened from the left,
 //     label by label (RFC 7208 §7.3, spfNames), as the SPF library does
 //     not do it.
+//   - Every field the checks read (From:, DKIM-Signature, the ARC sets,
+//     Authentication-Results) is one of the header section umbra stores,
+//     as the receive side frames it (smtp.HeaderSectionLen, header.go
+//     splitHeader): it ends at the empty line the session puts where the
+//     client's header section ended at a line that is no field, so a
+//     From: below such a line is body and the message has no From: (rt21b
+//     M1); the check never reads past that line, never drops one.
 //   - The author domain is read from a From: field that is an RFC 5322
 //     mailbox-list (header.Mailboxes, the reading DKIM signing shares);
 //     any other From: (an '@' in a display name outside quotes or angle

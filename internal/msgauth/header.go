@@ -3,6 +3,9 @@ package msgauth
 import (
 	"bytes"
 	"strings"
+
+	"umbra/internal/header"
+	"umbra/internal/smtp"
 )
 
 // field is one header field as received.
@@ -24,42 +27,38 @@ func (f field) value() string {
 func (f field) is(name string) bool { return strings.EqualFold(f.name, name) }
 
 // splitHeader splits a message into its header fields and its body. The
-// header ends at the first empty line (which belongs to neither part) or
-// at the end of the message. A line starting with a space or tab
-// continues the field before it; a first line that does so, or a line
-// without a colon, is a field with no name, kept so that the message is
-// rebuilt byte for byte.
+// header section is the one umbra stores, as the receive side decides
+// it (smtp.HeaderSectionLen, the one framing authority): it ends at the
+// first empty line (which belongs to neither part) or at the first line
+// that is neither a field nor a continuation of one, and that line
+// starts the body. (The session puts the empty line there before any
+// check runs, so a check's content has it; a line below it is never
+// read as a field, rt21b M1.) Every line of the section is a field or
+// a continuation, so the fields and the body rebuild the message byte
+// for byte.
 func splitHeader(msg []byte) (fields []field, body []byte) {
+	n := smtp.HeaderSectionLen(msg)
+	head, body := msg[:n], msg[n:]
+	if bytes.HasSuffix(head, []byte("\r\n")) && (len(head) == 2 || bytes.HasSuffix(head, []byte("\r\n\r\n"))) {
+		head = head[:len(head)-2] // the empty line
+	}
 	start, pos := 0, 0 // start of the current field, start of the line
-	for pos < len(msg) {
-		end := len(msg)
-		if i := bytes.IndexByte(msg[pos:], '\n'); i >= 0 {
+	for pos < len(head) {
+		end := len(head)
+		if i := bytes.IndexByte(head[pos:], '\n'); i >= 0 {
 			end = pos + i + 1
 		}
-		line := msg[pos:end]
-		if isBlankLine(line) {
-			return fields, msg[end:]
-		}
+		line := head[pos:end]
 		if (line[0] == ' ' || line[0] == '\t') && len(fields) > 0 {
-			fields[len(fields)-1].raw = msg[start:end]
+			fields[len(fields)-1].raw = head[start:end]
 		} else {
-			name := ""
-			if i := bytes.IndexByte(line, ':'); i > 0 {
-				name = strings.TrimRight(string(line[:i]), " \t")
-				if strings.ContainsAny(name, " \t") {
-					name = ""
-				}
-			}
+			_, nameLen := header.FieldStart(line)
 			start = pos
-			fields = append(fields, field{name: name, raw: line})
+			fields = append(fields, field{name: string(line[:nameLen]), raw: line})
 		}
 		pos = end
 	}
-	return fields, nil
-}
-
-func isBlankLine(line []byte) bool {
-	return string(line) == "\r\n" || string(line) == "\n"
+	return fields, body
 }
 
 // joinFields rebuilds a header (without the empty line).

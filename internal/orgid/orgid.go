@@ -158,8 +158,10 @@ func insertAt(body []byte) int {
 // section of msg, and returns the message and the value of the first
 // Header field it removed, trimmed ("" if none; a folded value keeps its
 // first line only, which Valid then refuses). Only the header section
-// is looked at: it ends at the first empty line (or, malformed, at the
-// end of msg). msg is not changed when there is nothing to remove.
+// is looked at: it ends at the first empty line, at the first line that
+// is neither a field (header.FieldStart) nor a continuation, where the
+// receive side ends it, or at the end of msg; the rest comes back byte
+// for byte. msg is not changed when there is nothing to remove.
 func Strip(msg []byte) (out []byte, found string) {
 	pos, drop, removed := 0, false, false
 	var keep []byte
@@ -174,7 +176,14 @@ func Strip(msg []byte) (out []byte, found string) {
 		if len(line) == 0 {
 			break // end of the header section
 		}
-		if line[0] != ' ' && line[0] != '\t' { // not a continuation line
+		if line[0] == ' ' || line[0] == '\t' {
+			if pos == 0 {
+				break // continues no field: the body starts here
+			}
+		} else {
+			if kind, _ := header.FieldStart(line); kind != header.Field {
+				break // no field: the body starts here (package smtp ends the header section so)
+			}
 			drop = false
 			if name, value, ok := bytes.Cut(line, []byte(":")); ok && hasPrefixFold(bytes.TrimSpace(name), Prefix) {
 				drop = true

@@ -6,7 +6,11 @@
 // it is never read half-written) holds one RFC 5322 message. Its envelope
 // comes from X-Sender and X-Receiver headers when present, otherwise from
 // From and To/Cc/Bcc; those envelope headers and Bcc are removed. Bare LF
-// line ends are turned into CRLF. Sender and recipients are queued in the
+// line ends are turned into CRLF. Every line of the header section (up
+// to its empty line) is a field or a continuation as the receive side
+// reads them (header.FieldStart), else the file is refused: a next hop
+// must not end the header section earlier than this server's readers
+// (DKIM signing, trace work) do. Sender and recipients are queued in the
 // one canonical form RCPT stores (mailaddr.Canonical: no final dot, the
 // domain's ASCII case folded), so validation, the Maildir path and the
 // relayed RCPT see what an SMTP client's RCPT would have given.

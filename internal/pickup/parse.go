@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 
+	"umbra/internal/header"
 	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
 )
@@ -34,17 +35,24 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 	var kept bytes.Buffer
 	var xsender string
 	drop := false
-	for _, line := range splitLines(head) {
+	for i, line := range splitLines(head) {
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if i == 0 {
+				return Envelope{}, nil, fmt.Errorf("malformed header line %q (continues no field)", trunc(line))
+			}
 			if !drop {
 				kept.WriteString(line + "\r\n")
 			}
 			continue
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
+		// A field as the receive side reads one (header.FieldStart): a
+		// line it would take for the body's first ("From " of mbox, a
+		// name with a space or a byte outside ASCII) is refused, so that
+		// this server and every next hop see one header section.
+		if kind, _ := header.FieldStart([]byte(line)); kind != header.Field {
 			return Envelope{}, nil, fmt.Errorf("malformed header line %q", trunc(line))
 		}
+		name, value, _ := strings.Cut(line, ":")
 		value = strings.TrimSpace(value)
 		drop = false
 		switch strings.ToLower(strings.TrimSpace(name)) {

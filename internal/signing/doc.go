@@ -19,6 +19,10 @@
 //   - Sign never changes the message: it returns header fields to put in
 //     front of it, or the message as it was with an error (then the
 //     caller sends it unsigned). The stored copy is never modified.
+//   - Only a header section every reader frames alike is signed: each line
+//     before the empty line is a field (header.FieldStart, the receive
+//     side's rule) or a continuation; else the message goes unsigned, as
+//     one without the empty line does (header.go splitHeader).
 //   - Signed once: the fields made for a message (its bytes and envelope
 //     sender) are remembered (cache.go, bounded LRU) and sent again on a
 //     retry or to a second destination; a reload builds a new Signer.

@@ -2,7 +2,10 @@ package signing
 
 import (
 	"bytes"
+	"errors"
 	"strings"
+
+	"umbra/internal/header"
 )
 
 // field is one header field as it stands in the message: Raw is the
@@ -20,11 +23,17 @@ func (f field) Value() string {
 	return strings.TrimRight(v, "\r\n")
 }
 
+// errUnframed refuses to sign a message splitHeader finds no header
+// section in that every reader frames alike.
+var errUnframed = errors.New("message has no header/body separator, or a line before it that is neither a header field nor a continuation")
+
 // splitHeader cuts msg into its header fields and the offset of the
 // body (after the empty line). ok is false when msg has no empty line
-// ending the header: such a message is sent unsigned (a verifier would
-// find no header either). A line without a colon is a field whose name
-// is the whole line, as the DKIM library reads it.
+// ending the header, or when a line before it is neither a header field
+// (header.FieldStart, the receive side's rule) nor a continuation of
+// one: a next hop would end the header section at that line, so a
+// signature would cover fields no reader there shows as header. Such a
+// message is sent unsigned.
 func splitHeader(msg []byte) (fields []field, body int, ok bool) {
 	pos := 0
 	for pos < len(msg) {
@@ -37,11 +46,17 @@ func splitHeader(msg []byte) (fields []field, body int, ok bool) {
 		if len(content) == 0 {
 			return fields, pos + end + 1, true
 		}
-		if (content[0] == ' ' || content[0] == '\t') && len(fields) > 0 {
+		if content[0] == ' ' || content[0] == '\t' {
+			if len(fields) == 0 {
+				return fields, len(msg), false // continues no field
+			}
 			fields[len(fields)-1].Raw += string(line)
 		} else {
-			name, _, _ := bytes.Cut(content, []byte(":"))
-			fields = append(fields, field{Name: string(bytes.TrimRight(name, " \t")), Raw: string(line)})
+			kind, n := header.FieldStart(content)
+			if kind != header.Field {
+				return fields, len(msg), false // the body would start here
+			}
+			fields = append(fields, field{Name: string(content[:n]), Raw: string(line)})
 		}
 		pos += end + 1
 	}

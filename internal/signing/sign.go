@@ -202,7 +202,7 @@ func (s *Signer) sign(msg []byte, envelopeFrom string, internal bool) ([]byte, R
 	var res Result
 	fields, _, ok := splitHeader(msg)
 	if !ok {
-		return msg, res, fmt.Errorf("message has no header/body separator")
+		return msg, res, errUnframed
 	}
 	out := msg
 	if k, ok := s.keyFor(fields, envelopeFrom); ok && internal {

@@ -25,7 +25,7 @@ func (s *Signer) SignOriginStream(header []byte, content io.Reader, envelopeFrom
 	}
 	fields, bodyAt, ok := splitHeader(header)
 	if !ok || bodyAt != len(header) {
-		return nil, Result{}, fmt.Errorf("message has no header/body separator")
+		return nil, Result{}, errUnframed
 	}
 	ck := sha256.New()
 	ck.Write([]byte(envelopeFrom))

@@ -436,6 +436,13 @@
 //     and read the rest through Transaction.Rest (message authentication
 //     and milters do); a session with a check that is not a BodyStreamer
 //     keeps its bodies in memory.
+//   - Every check reads the header/body boundary umbra stores: before
+//     the checks run, a header section that ended at a line that is no
+//     field gets its empty line (sealHeadSection, both paths), so a
+//     check's Content has it; HeaderSectionLen is the same decision for
+//     a check that splits Content itself (message authentication). No
+//     reader takes a body line for a field (a From: below a line that
+//     is no field: rt21b M1).
 //   - BDAT is the layer's alone: "BDAT" SP 1*DIGIT [SP "LAST"] CRLF with a
 //     size below 2^32, anything else is 501 5.5.4 and no byte after it is
 //     chunk data. A well-formed BDAT's chunk is always read (RFC 3030),

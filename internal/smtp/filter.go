@@ -81,7 +81,10 @@ type Transaction struct {
 	From    string
 	Rcpts   []string
 	// Content is the message as received (header and body), without
-	// umbra's trace header; a check replaces it to edit it.
+	// umbra's trace header; a check replaces it to edit it. Its header
+	// section ends at its empty line, as umbra stores it: where the
+	// client's ended at a line that is no field, the session put the
+	// empty line there (sealHeadSection; HeaderSectionLen decides).
 	Content []byte
 	// AuthResults is the Authentication-Results field (raw, with its
 	// line end) umbra's message authentication wrote into Content. After

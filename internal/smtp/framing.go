@@ -51,6 +51,7 @@ const (
 	replyDataRate    = "421 4.4.2 Data rate too low, closing connection"
 	replyDataTime    = "421 4.4.2 Message transfer took too long, closing connection"
 	replyErrorLimit  = "421 4.7.0 Too many errors, closing connection"
+	replyRcptLimit   = "421 4.5.3 Too many recipients, closing connection"
 )
 
 // Replies of the session to bodies and transactions.
@@ -140,6 +141,10 @@ func (v *verbConn) fillCommand() error {
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
 		v.limitHit("error limit")
 		return v.hangUp(replyErrorLimit)
+	}
+	if v.surplus > rcptOvershootLimit {
+		v.limitHit("recipient limit")
+		return v.hangUp(replyRcptLimit)
 	}
 	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
 		// A client past the soft limit waits before each next command
@@ -964,8 +969,12 @@ func (v *verbConn) hangUp(reply string) error {
 }
 
 // rcptOvershootLimit is how many recipients over max_recipients a client
-// may name (each answered 452 4.5.3) between two messages before those
-// replies count as its errors (max_errors).
+// may name (each answered 452 4.5.3, never counted as an error) between
+// two accepted messages: after one more the session ends with
+// replyRcptLimit — no client sends so many, and one that keeps naming
+// recipients past the limit is cut off (Postfix's
+// smtpd_recipient_overshoot_limit, 1,000 too, counts the excess as
+// errors instead; umbra's reply names the recipients, not errors).
 const rcptOvershootLimit = 1000
 
 // noteReply watches the final line of every reply the client gets: it
@@ -989,10 +998,10 @@ func (v *verbConn) noteReply(line []byte) {
 	switch {
 	case code < 400, code == 421, code == 451, bytes.HasPrefix(line, []byte("452 4.3.1")):
 		// Not the client's error.
-	case bytes.HasPrefix(line, []byte("452 4.5.3")) && v.surplus < rcptOvershootLimit:
+	case bytes.HasPrefix(line, []byte("452 4.5.3")):
 		// Recipients over max_recipients: the client sends them in a
-		// later transaction (RFC 5321 §4.5.3.1.8), no error of its own
-		// — up to a surplus no client sends.
+		// later transaction (RFC 5321 §4.5.3.1.8), no error of its own;
+		// a surplus no client sends ends the session (fillCommand).
 		v.surplus++
 	default:
 		v.errors++

@@ -10,7 +10,7 @@ import (
 // (RFC 5321 §4.5.3.1.8); those replies are not its errors. Counted as
 // errors, 21 of them cut the client off with 421 before its DATA and the
 // accepted recipients' message was never sent. A surplus far beyond any
-// client's (rcptOvershootLimit) is counted again.
+// client's (rcptOvershootLimit) ends the session (TestRecipientSurplusCutOff).
 func TestRecipientSurplusIsNoError(t *testing.T) {
 	s := startWith(t, ServerConfig{Connectors: connectors(t, `
   - name: default

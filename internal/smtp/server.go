@@ -199,6 +199,10 @@ type Server struct {
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
+	// rights are the current connectors' permissions by name, replaced
+	// whole with the connectors (Reload): an open session takes its
+	// connector's at each MAIL (session.refreshRights).
+	rights atomic.Pointer[map[string]config.Permissions]
 
 	newSpool       func() (*queue.SpoolFile, error) // nil: bodies stay in memory
 	spoolThreshold int64
@@ -272,6 +276,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.conns = conns
+	s.storeRights(conns)
 	return s, nil
 }
 
@@ -498,9 +503,22 @@ func (s *Server) serveBinding(b *binding) {
 	}()
 }
 
+// storeRights publishes the permissions of conns, the connectors now in
+// force.
+func (s *Server) storeRights(conns []*connector) {
+	m := make(map[string]config.Permissions, len(conns))
+	for _, c := range conns {
+		m[c.cfg.Name] = c.cfg.Permissions
+	}
+	s.rights.Store(&m)
+}
+
 // Reload replaces the connectors (certificates and credentials are read
 // again) and the routing table. New connections get the new connectors;
-// sessions in progress finish on the connector they started with. If any
+// sessions in progress finish on the connector they started with, but
+// take its new permissions at their next MAIL (storeRights,
+// session.refreshRights: a relay right taken away ends with the
+// transaction in progress). If any
 // part fails (a bad certificate, a binding that cannot be opened), the
 // old set stays in force and the error is returned.
 func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) error {
@@ -523,6 +541,7 @@ func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) e
 		return err
 	}
 	s.conns = next
+	s.storeRights(next)
 	s.routing.Store(table)
 	if s.serving {
 		for _, c := range next {

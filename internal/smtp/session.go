@@ -20,6 +20,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/header"
 	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
@@ -143,6 +144,10 @@ type session struct {
 
 	// declaredSize is MAIL SIZE= of the open transaction (0: none).
 	declaredSize int64
+
+	// perms are the connector's permissions as of the last MAIL
+	// (refreshRights): has decides with them.
+	perms config.Permissions
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -150,7 +155,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 	if vc, ok := raw.(*verbConn); ok {
 		raw = vc.tc
 	}
-	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw)}
+	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw), perms: c.cfg.Permissions}
 	ss.server = c.cfg.ExternallySecured
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
@@ -178,7 +183,7 @@ func (s *session) tlsActive() bool {
 // is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
 // offers the keyword is advertiseNow's rule (advertise.go).
 func (s *session) advertiseXShadow() bool {
-	p := s.c.cfg.Permissions
+	p := s.perms
 	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
 		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
 }
@@ -285,11 +290,25 @@ func (s *session) forgetAfterTLS() {
 	s.Reset()
 }
 
+// refreshRights takes the permissions of the session's connector as the
+// configuration now in force has them (a reload may have changed them
+// since the session began: rt21b L4), at the start of each transaction —
+// a transaction in progress keeps its recipients. A connector the
+// reload removed leaves the session the rights it had; its other
+// settings are those it started with.
+func (s *session) refreshRights() {
+	if m := s.srv.rights.Load(); m != nil {
+		if p, ok := (*m)[s.c.cfg.Name]; ok {
+			s.perms = p
+		}
+	}
+}
+
 // rights are cumulative: every session has the anonymous rights; an
 // authenticated one adds the authenticated rights; a transport server
 // (SASL server account or externally secured connector) adds the servers'.
 func (s *session) has(right string) bool {
-	p := s.c.cfg.Permissions
+	p := s.perms
 	if slices.Contains(p.Anonymous, right) {
 		return true
 	}
@@ -414,6 +433,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		}
 	}
 	s.Reset()
+	s.refreshRights()
 	if err := s.openMail(from, opts); err != nil {
 		return err
 	}
@@ -769,6 +789,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		return nil, nil, perr
 	}
 	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
+	head = sealHeadSection(head, len(trace), len(body) > len(trace)+hlen)
 	body = withHeadSection(body, head, len(trace)+hlen)
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
@@ -960,34 +981,15 @@ func emptyMessage(b []byte) bool {
 
 // headerValue returns the unfolded value of the first header field name
 // in a message's header section, trimmed and cut as a Message-ID is kept
-// (queue.CutMessageID: 998 octets).
+// (queue.CutMessageID: 998 octets). The section is read by package
+// header, which ends it where the receive side does (at the first line
+// that is no field nor continuation), so a body line is never read.
 func headerValue(msg []byte, name string) string {
-	var val []byte
-	found := false
-	for len(msg) > 0 {
-		line := msg
-		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
-			line, msg = msg[:i], msg[i+2:]
-		} else {
-			msg = nil
-		}
-		if len(line) == 0 {
-			break // end of the header section
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if found {
-				val = append(val, line...)
-			}
-			continue
-		}
-		if found {
-			break
-		}
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
-			found, val = true, append([]byte(nil), v...)
-		}
+	vs := header.Values(msg, name)
+	if len(vs) == 0 {
+		return ""
 	}
-	return queue.CutMessageID(strings.TrimSpace(string(val)))
+	return queue.CutMessageID(vs[0])
 }
 
 // receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848
@@ -1111,6 +1113,21 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS,
 	}
+}
+
+// sealHeadSection puts the empty line after the header section head
+// (the trace field's trace bytes in front) when a body follows it and
+// the section ended at a line that is not a header field: every check
+// (message authentication's DMARC and DKIM, a milter) then reads the
+// header/body boundary umbra stores from the bytes themselves, and none
+// can take a body line — a From: below a line that is no field — for a
+// header field (rt21b M1), or a leading continuation line for part of
+// the header (L1). session.message does the same for the checks' edits.
+func sealHeadSection(head []byte, trace int, bodyFollows bool) []byte {
+	if !bodyFollows || endsWithEmptyLine(head[trace:]) {
+		return head
+	}
+	return append(head[:len(head):len(head)], '\r', '\n')
 }
 
 // endsWithEmptyLine reports whether a header section ends with its empty

@@ -286,6 +286,17 @@ func headerFieldStart(line []byte) int {
 	return kind
 }
 
+// HeaderSectionLen is the length of the header section of content, a
+// whole message or a check's Transaction.Content, through its empty
+// line when it has one: the receive side's one decision on where the
+// header section ends (headerSection), for the checks that read header
+// fields (message authentication), so that none reads past the line
+// where umbra's header section ends.
+func HeaderSectionLen(content []byte) int {
+	n, _ := headerSection(content, true)
+	return n
+}
+
 // headerWindow is the length of the header section of a message whose
 // first bytes are window — at most max+1 of them; final: the message is
 // no longer — or max+1 when the header section is longer than max.

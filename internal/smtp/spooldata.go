@@ -95,6 +95,9 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return perr
 	}
 	head = s.removeForgedResults(head, len(trace))
+	// The stored header/body boundary for the checks: the empty line
+	// where the header section ended at a line that is no field.
+	head = sealHeadSection(head, len(trace), sp.size > int64(skip))
 	// Durable before any commit names it; the checks read it from here.
 	file, err := sp.file.Finish()
 	if err != nil {

@@ -44,7 +44,8 @@ const maxServerID = 255
 // is the one framing authority of the session (framing.go): it alone
 // decides where a command line, a DATA body or a BDAT chunk ends, and:
 //   - refuses command lines with a bare CR or LF, never executes a line
-//     without its CRLF, and ends sessions over the junk and error limits;
+//     without its CRLF, and ends sessions over the junk, error and recipient
+//     limits;
 //   - terminates STARTTLS itself (go-smtp would hide the plaintext below
 //     it), refuses AUTH before TLS where the connector demands it, and
 //     after STARTTLS takes nothing but a new greeting (RFC 3207 §4.2);

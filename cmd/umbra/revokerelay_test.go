@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// rt21b L4, OPS-1: a SIGHUP that takes a receive connector's relay right
+// away reaches the sessions already open at their next MAIL: the
+// transaction in progress keeps its recipient, the next one is refused
+// "Relay access denied" for an outside address and still takes the
+// organisation's own.
+func TestSIGHUPRevokedRelayReachesOpenSessions(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	d := startUmbra(t, cfg, listen)
+
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("x@outside.example", nil); err != nil {
+		t.Fatalf("relay before the reload: %v", err)
+	}
+
+	orig, _ := os.ReadFile(cfg)
+	revoked := strings.Replace(string(orig), "anonymous: [submit, relay]", "anonymous: [submit]", 1)
+	if revoked == string(orig) {
+		t.Fatal("the relay right is not in the test configuration")
+	}
+	os.WriteFile(cfg, []byte(revoked), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the reload", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "configuration reloaded")
+	})
+
+	w, err := c.Data()
+	if err != nil {
+		t.Fatalf("the transaction in progress was cut: %v", err)
+	}
+	w.Write([]byte("Subject: before the reload\r\n\r\nx\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("DATA of the transaction in progress: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.Mail("a@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Rcpt("after-revoke@outside.example", nil)
+		if se, ok := err.(*gosmtp.SMTPError); !ok || se.Code != 550 || !strings.Contains(se.Message, "Relay access denied") {
+			t.Fatalf("transaction %d after the reload, outside recipient: %v", i, err)
+		}
+		if err := c.Rcpt("bob@example.test", nil); err != nil {
+			t.Fatalf("transaction %d after the reload, own recipient: %v", i, err)
+		}
+		if err := c.Reset(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
