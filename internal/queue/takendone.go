@@ -302,7 +302,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, pendingMatch(m), byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), byID[m.ShadowID]) {
 					inDelivery++
 				}
 				return
@@ -337,7 +337,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		for _, m := range found {
 			before := statusesNow(m)
-			pending := pendingMatch(m)
+			rcpts := rcptsMatch(m)
 			changed := false
 			for _, n := range byID[m.ShadowID] {
 				if n.Kind == TakenDelayed {
@@ -347,7 +347,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				if i, ok := pending.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 					r := &m.Rcpts[i]
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)
@@ -416,8 +416,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
 // would change m: a recipient of it still pending, or its delay DSN not
-// sent yet.
-func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDone) bool {
+// sent yet. rcpts is rcptsMatch(m).
+func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenDelayed {
 			if !m.DelayNotified {
@@ -425,20 +425,24 @@ func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDon
 			}
 			continue
 		}
-		if pending.has(n.Addr) {
+		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 			return true
 		}
 	}
 	return false
 }
 
-// pendingMatch is the matcher of m's pending recipients (their index in
-// m.Rcpts): a note's address, from the copy the shadow server held,
-// names one as any other copy's address does (rcptMatch) — the same
-// local part first, else the one recipient equal in ASCII case.
-func pendingMatch(m *Message) *rcptMatch[int] {
+// rcptsMatch is the matcher of m's recipients (their index in m.Rcpts):
+// a note's address, from the copy the shadow server held, names one as
+// any other copy's address does (rcptMatch) — the same local part first,
+// else the one recipient equal in ASCII case. Built over every recipient
+// of the record, not only those pending: "TD@" finished here and "td@"
+// still pending are two mailboxes, and a note naming TD@ must find TD@
+// (done: nothing to change), never fall back to its case twin — the
+// callers then require the recipient found to be pending.
+func rcptsMatch(m *Message) *rcptMatch[int] {
 	p := newRcptMatch[int]()
-	for _, i := range m.Pending() {
+	for i := range m.Rcpts {
 		p.put(m.Rcpts[i].Addr, i)
 	}
 	return p
