@@ -262,8 +262,9 @@ type FinishedElsewhere struct {
 // commit, each still pending in a record here that names server as its
 // copy's holder under the note's shadow id (an original of that copy:
 // found by its org id, a walk over the queue only for a relayed
-// message's copy; a failure DSN carrying the copy's discard is another
-// message, left alone) is marked done without a DSN
+// message's copy; a failure DSN carrying the copy's discard, under the
+// copy's org id or relay id, is another message, left alone) is marked
+// done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. The commit ends as every settling outside an attempt's results
@@ -298,7 +299,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
 		consider := func(m *Message) {
-			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
 				return
 			}
 			if m.State == Active {
@@ -311,10 +312,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		// A copy on receipt, or one made again, is named by its
 		// message's org id (its shadow id): found by the index, not a
-		// walk over the queue — nor a record of another message that
-		// carries that copy's discard (a failure DSN: its own org id).
-		// Only the ids of relayed messages' copies ("<id>-…") need the
-		// walk.
+		// walk over the queue. Only the ids of relayed messages' copies
+		// ("<id>-…") need the walk. A record of another message that
+		// carries the copy's discard (a failure DSN, its own org id, its
+		// shadow id the copy's: relay id or org id) is left alone on
+		// either path (consider: carriesOthersCopy).
 		relayed := false
 		for _, id := range ids {
 			if !orgid.Valid(id) {
