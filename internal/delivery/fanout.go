@@ -61,7 +61,7 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 // and avoiding that one would hold it for the other hubs of its site
 // only, lost if they are down (rt56 F6).
 func messageOrigin(tp *routing.Topology, m *queue.Message) string {
-	if m.Internal && m.Connector == "dsn" && m.ClientIP == "" {
+	if m.OwnDSN() {
 		return ""
 	}
 	if _, ok := tp.Server(m.ShadowServer); ok && !m.CopiedOnReceipt() {

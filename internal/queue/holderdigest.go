@@ -29,32 +29,42 @@ func (q *Manager) ShadowHolderByDigest(digest string) string {
 
 // ShadowHolderMarkFor is the rollback mark to present in a session to
 // the shadow server name whose peer advertised digest (XSHADOWDB): the
-// counter of the database with that digest — found first by the id
-// recorded for name (or the database name is an alias of: one Get), by
-// a walk over the recorded ids only when that is not it — else name's
-// own counter (marks.go). One read transaction.
+// counter of the database with that digest — found first among the
+// database name is an alias of and the id recorded for name (two
+// Gets), by a walk over the recorded ids only when neither is it —
+// else name's own counter (marks.go, holderMarkTx). The database's
+// counter, not the name's: a name whose alias is not yet undone by
+// this very session (its own id met again) presents its own
+// database's. One read transaction.
 func (q *Manager) ShadowHolderMarkFor(name, digest string) uint64 {
 	var n uint64
 	_ = q.store.View(func(tx *Tx) error {
 		if tx.tx.Bucket(bucketHolderMarks) == nil {
 			return nil
 		}
+		db := ""
 		if digest != "" {
-			own := string(tx.tx.Bucket(bucketHolders).Get(holderKey(name)))
-			if own == "" {
-				own = tx.holderAliasTx(name)
+			for _, id := range []string{tx.holderAliasTx(name), string(tx.tx.Bucket(bucketHolders).Get(holderKey(name)))} {
+				if id != "" && DatabaseDigest(id) == digest {
+					db = id
+					break
+				}
 			}
-			if own == "" || DatabaseDigest(own) != digest {
-				tx.tx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
+			if db == "" {
+				tx.tx.Bucket(bucketHolders).ForEach(func(_, v []byte) error {
 					if len(v) > 0 && DatabaseDigest(string(v)) == digest {
-						name = string(k)
+						db = string(v)
 						return errStopWalk
 					}
 					return nil
 				})
 			}
 		}
-		_, n = tx.holderMarkTx(name)
+		if db != "" {
+			_, n = tx.holderDBMarkTx(db)
+		} else {
+			_, n = tx.holderMarkTx(name)
+		}
 		return nil
 	})
 	return n

@@ -131,7 +131,8 @@ func (q *Manager) ShadowHolderID(server string) (string, error) {
 // nothing else (rt18d-F1): an id recorded for another shadow server's
 // name makes server an alias of that database, committed with the
 // refusal, whose counter its copies raise (marks.go); a refusal of an
-// alias already recorded is read-only.
+// alias already recorded is read-only. The alias goes when server
+// presents an id of its own again (recorded for it, or new).
 func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
 	if server == "" || dbID == "" {
 		return 0, "", nil
@@ -140,7 +141,11 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 	var refused error
 	if err := q.store.View(func(tx *Tx) error {
 		if same = string(tx.tx.Bucket(bucketHolders).Get(holderKey(server))) == dbID; same {
-			return nil // nothing to write: the common case
+			// Nothing to write, the common case — but for an alias
+			// the name kept while it dialled another's database: it
+			// goes (the Update below).
+			same = tx.holderAliasTx(server) == ""
+			return nil
 		}
 		if tx.holderAliasTx(server) == dbID {
 			// Refused before, its alias recorded: no write transaction
@@ -159,7 +164,7 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		b := tx.tx.Bucket(bucketHolders)
 		cur := string(b.Get(holderKey(server)))
 		if cur == dbID {
-			return nil
+			return tx.unaliasHolderTx(server, dbID) // its own id again (marks.go)
 		}
 		other := tx.holderOfDB(server, dbID)
 		var another *DatabaseOfAnotherError
@@ -189,8 +194,11 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		}
 		old = cur
 		// The counter presented to the server goes on from its old
-		// database's (marks.go).
+		// database's, and an alias its name kept goes (marks.go).
 		if err := tx.carryHolderMarkTx(cur, dbID); err != nil {
+			return err
+		}
+		if err := tx.unaliasHolderTx(server, dbID); err != nil {
 			return err
 		}
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {

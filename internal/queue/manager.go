@@ -145,6 +145,10 @@ type Manager struct {
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
 	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
+	// refusedNextHops: lower-cased primary ‖ 0 ‖ address ‖ 0 ‖ database
+	// id of next hops whose id, kept as another server's, was warned of
+	// (shadowTransitions): once per process, not per relayed message.
+	refusedNextHops sync.Map
 
 	// suspendMu serialises SuspendQueue and ResumeQueue, each a commit
 	// and then the change in memory: without it a suspend and a resume

@@ -73,9 +73,12 @@ import (
 // name → id, committed with the refusal): its copies raise the
 // database's counter, which starts from no less than the name's own, so
 // a rollback to a file from before them presents less than the server
-// saw (rt20c-F1 mend). A session presents the counter of the
-// database its peer advertises (XSHADOWDB), whatever name it dials:
-// package delivery, presentMark.
+// saw (rt20c-F1 mend). The alias wins over an id recorded for the name
+// itself (its address mistyped to reach another server: the copies are
+// made there), and goes in the commit that finds the name presenting an
+// id of its own again, the recorded one or a new one. A session
+// presents the counter of the database its peer advertises
+// (XSHADOWDB), whatever name it dials: package delivery, presentMark.
 
 // holderMarkKey is the key of a shadow server's counter while no
 // database id is recorded for it.
@@ -95,17 +98,19 @@ func holderAliasKey(server string) []byte {
 }
 
 // holderMarkTx returns the key of server's counter and its value, in tx:
-// the counter of the database recorded for it, or of the database its
-// name is an alias of, else its name's.
+// the counter of the database its name is an alias of, else of the
+// database recorded for it, else its name's. The alias wins over the
+// name's own recorded id: while the name dials another server's
+// database (a typo in its address), its copies are made there.
 func (t *Tx) holderMarkTx(server string) (key []byte, n uint64) {
+	marks := t.tx.Bucket(bucketHolderMarks)
+	if id := marks.Get(holderAliasKey(server)); len(id) > 0 {
+		return t.holderDBMarkTx(string(id))
+	}
 	if hb := t.tx.Bucket(bucketHolders); hb != nil {
 		if id := hb.Get(holderKey(server)); len(id) > 0 {
 			return t.holderDBMarkTx(string(id))
 		}
-	}
-	marks := t.tx.Bucket(bucketHolderMarks)
-	if id := marks.Get(holderAliasKey(server)); len(id) > 0 {
-		return t.holderDBMarkTx(string(id))
 	}
 	key = holderMarkKey(server)
 	if v := marks.Get(key); len(v) == 8 {
@@ -141,18 +146,24 @@ func (t *Tx) holderDBMarkTx(dbID string) (key []byte, n uint64) {
 // aliasHolderTx records server as another name of database dbID (whose
 // id is recorded for another server name), in tx: its copies raise the
 // database's counter from now on, which starts from no less than the
-// name's own (copies counted under the name before).
+// name's own counter (copies counted under the name before) and than
+// its own database's (the one recorded for it, or an earlier alias's):
+// a copy committed under that counter and pushed in a session that
+// meets dbID presents no more than dbID is presented after.
 func (t *Tx) aliasHolderTx(server, dbID string) error {
 	b := t.tx.Bucket(bucketHolderMarks)
 	if b == nil {
 		return nil
 	}
-	if err := b.Put(holderAliasKey(server), []byte(dbID)); err != nil {
-		return err
-	}
 	var own uint64
 	if v := b.Get(holderMarkKey(server)); len(v) == 8 {
 		own = binary.BigEndian.Uint64(v)
+	}
+	if k, n := t.holderMarkTx(server); string(k) != string(holderDBMarkKey(dbID)) {
+		own = max(own, n)
+	}
+	if err := b.Put(holderAliasKey(server), []byte(dbID)); err != nil {
+		return err
 	}
 	key, n := t.holderDBMarkTx(dbID)
 	if b.Get(key) != nil && n >= own {
@@ -161,6 +172,27 @@ func (t *Tx) aliasHolderTx(server, dbID string) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], max(n, own))
 	return b.Put(key, v[:])
+}
+
+// unaliasHolderTx forgets that server's name is an alias (the name
+// presented ownID, an id of its own: recorded for it, or new), in tx:
+// its copies raise ownID's counter again, which goes on from no less
+// than the alias database's — a copy committed under that counter may
+// be pushed in the very session that met ownID, and a mark above what
+// ownID is presented after would read as a rollback there.
+func (t *Tx) unaliasHolderTx(server, ownID string) error {
+	b := t.tx.Bucket(bucketHolderMarks)
+	if b == nil {
+		return nil
+	}
+	alias := b.Get(holderAliasKey(server))
+	if alias == nil {
+		return nil
+	}
+	if err := t.carryHolderMarkTx(string(alias), ownID); err != nil {
+		return err
+	}
+	return b.Delete(holderAliasKey(server))
 }
 
 // holderAliasTx returns the database id server's name is an alias of
@@ -203,8 +235,12 @@ func (t *Tx) bumpHolderMark(server string) (uint64, error) {
 	if name := holderMarkKey(server); string(k) != string(name) {
 		// The name's counter follows: a release that counts by name
 		// (started on this file again) presents no less than was seen.
-		if err := b.Put(name, v[:]); err != nil {
-			return 0, err
+		// It never goes down (a name back on its own database after
+		// an alias counts from that database's, which may be lower).
+		if w := b.Get(name); len(w) != 8 || binary.BigEndian.Uint64(w) < n+1 {
+			if err := b.Put(name, v[:]); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return n + 1, b.Put(k, v[:])

@@ -303,6 +303,20 @@ const (
 	PriorRedelivery
 )
 
+// OwnDSN reports whether m is a DSN this server made (results.go,
+// admin.go), not a message it received. A failure DSN may carry the
+// discard of the copy of the message it reports on (doc.go, "DSNs and
+// shadow copies": its ShadowServer and ShadowID are that copy's, not a
+// copy of the DSN, which would be named by the DSN's own org id).
+func (m *Message) OwnDSN() bool { return m.Internal && m.Connector == "dsn" && m.ClientIP == "" }
+
+// carriesOthersCopy reports whether m names, as its shadow copy, the
+// copy of another message: a failure DSN carrying the discard of the
+// copy of the message it reports on (OwnDSN).
+func carriesOthersCopy(m *Message) bool {
+	return m.OwnDSN() && m.ShadowID != "" && m.ShadowID != m.OrgID
+}
+
 // Pending returns the indexes of the recipients still to be delivered.
 func (m *Message) Pending() []int {
 	var out []int

@@ -504,10 +504,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
-		if t, err := q.shadowTransitions(tx, m, results, now); err != nil {
+		t, after, err := q.shadowTransitions(tx, m, results, now)
+		if err != nil {
 			return err
-		} else if t {
-			tookOver = true
+		}
+		tookOver = tookOver || t
+		if after != nil { // its warning, once the commit returned
+			afters = append(afters, after)
 		}
 		// Recipients of a copy taken over for failed heartbeats that this
 		// commit finishes, or whose delay DSN it makes: noted for their

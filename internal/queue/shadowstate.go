@@ -975,12 +975,19 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // back at once when the primary's stored database id differs from the
 // one it was made against (the primary was replaced while the attempt
 // ran), and applies the takeovers kept aside while m was in delivery.
-// It reports whether any recipient was taken over.
-func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, error) {
+// It reports whether any recipient was taken over, and returns what to
+// run once the commit returned (nil: nothing): the warning of a next
+// hop's database id kept as another server's, logged once per process
+// for that hop, address and id (refusedNextHops) — the id is not
+// recorded, so every later relay to the hop meets it again, and the
+// commit's function may run more than once (a retried commit,
+// pendingresults.go).
+func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, func(), error) {
 	took := false
 	fresh := map[int]bool{}       // copies made by this attempt: judged by their database id
 	var back map[int]string       // copies given back by it, with the database the primary presented
-	var checked map[string]string // primary NUL id → the server this server keeps the id as ("": none)
+	var checked map[string]string // primary NUL address NUL id → the server this server keeps the id as ("": none)
+	var refused []refusedNextHop  // the checks of checked that found another server's
 	for _, r := range results {
 		if r.Outcome != ShadowedOK && r.Outcome != GivenBack || r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) {
 			continue
@@ -999,7 +1006,7 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		}
 		p, err := tx.Peer(r.Primary)
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if p != nil && p.DatabaseID != "" && r.PrimaryDB != "" && p.DatabaseID != r.PrimaryDB {
 			took = takeoverRcpts(m, r.Primary, fmt.Sprintf("it has another transport database (%s) than the copy was made with (%s)",
@@ -1023,15 +1030,15 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 			other, seen := checked[k]
 			if !seen {
 				if other, err = q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
-					return false, err
+					return false, nil, err
 				}
 				if checked == nil {
 					checked = map[string]string{}
 				}
 				checked[k] = other
 				if other != "" {
-					q.log.Warn("next hop's transport database id not recorded: it is another server's",
-						"primary", r.Primary, "database_id", dbID, "known_as", other, "msg_id", m.ID.String())
+					refused = append(refused, refusedNextHop{key: strings.ToLower(r.Primary) + "\x00" + addr + "\x00" + dbID,
+						primary: r.Primary, addr: addr, dbID: dbID, other: other})
 				}
 			}
 			if other != "" {
@@ -1039,11 +1046,31 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 			}
 		}
 		if err := tx.notePeer(r.Primary, addr, dbID, now); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	t, err := applyEarlyTakeoversBack(tx, m, fresh, back)
-	return took || t, err
+	var after func()
+	if len(refused) > 0 {
+		id := m.ID.String()
+		after = func() {
+			for _, r := range refused {
+				if _, logged := q.refusedNextHops.LoadOrStore(r.key, struct{}{}); logged {
+					continue
+				}
+				q.log.Warn("next hop's transport database id not recorded: it is another server's",
+					"primary", r.primary, "addr", r.addr, "database_id", r.dbID, "known_as", r.other, "msg_id", id)
+			}
+		}
+	}
+	return took || t, after, err
+}
+
+// refusedNextHop is a next hop whose database id a results commit found
+// kept as another server's (shadowTransitions), for its warning.
+type refusedNextHop struct {
+	key                        string // lower-cased primary NUL address NUL id: refusedNextHops
+	primary, addr, dbID, other string
 }
 
 // applyEarlyTakeovers applies to m the takeovers recorded while it was in

@@ -262,8 +262,9 @@ type FinishedElsewhere struct {
 // commit, each still pending in a record here that names server as its
 // copy's holder under the note's shadow id (an original of that copy:
 // found by its org id, a walk over the queue only for a relayed
-// message's copy; a failure DSN carrying the copy's discard is another
-// message, left alone) is marked done without a DSN
+// message's copy; a failure DSN carrying the copy's discard, under the
+// copy's org id or relay id, is another message, left alone) is marked
+// done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. The commit ends as every settling outside an attempt's results
@@ -298,11 +299,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
 		consider := func(m *Message) {
-			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil {
+			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, pendingMatch(m), byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), byID[m.ShadowID]) {
 					inDelivery++
 				}
 				return
@@ -311,10 +312,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		// A copy on receipt, or one made again, is named by its
 		// message's org id (its shadow id): found by the index, not a
-		// walk over the queue — nor a record of another message that
-		// carries that copy's discard (a failure DSN: its own org id).
-		// Only the ids of relayed messages' copies ("<id>-…") need the
-		// walk.
+		// walk over the queue. Only the ids of relayed messages' copies
+		// ("<id>-…") need the walk. A record of another message that
+		// carries the copy's discard (a failure DSN, its own org id, its
+		// shadow id the copy's: relay id or org id) is left alone on
+		// either path (consider: carriesOthersCopy).
 		relayed := false
 		for _, id := range ids {
 			if !orgid.Valid(id) {
@@ -337,7 +339,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		for _, m := range found {
 			before := statusesNow(m)
-			pending := pendingMatch(m)
+			rcpts := rcptsMatch(m)
 			changed := false
 			for _, n := range byID[m.ShadowID] {
 				if n.Kind == TakenDelayed {
@@ -347,7 +349,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				if i, ok := pending.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 					r := &m.Rcpts[i]
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)
@@ -416,8 +418,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
 // would change m: a recipient of it still pending, or its delay DSN not
-// sent yet.
-func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDone) bool {
+// sent yet. rcpts is rcptsMatch(m).
+func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenDelayed {
 			if !m.DelayNotified {
@@ -425,20 +427,24 @@ func takenDoneNamesPending(m *Message, pending *rcptMatch[int], notes []TakenDon
 			}
 			continue
 		}
-		if pending.has(n.Addr) {
+		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
 			return true
 		}
 	}
 	return false
 }
 
-// pendingMatch is the matcher of m's pending recipients (their index in
-// m.Rcpts): a note's address, from the copy the shadow server held,
-// names one as any other copy's address does (rcptMatch) — the same
-// local part first, else the one recipient equal in ASCII case.
-func pendingMatch(m *Message) *rcptMatch[int] {
+// rcptsMatch is the matcher of m's recipients (their index in m.Rcpts):
+// a note's address, from the copy the shadow server held, names one as
+// any other copy's address does (rcptMatch) — the same local part first,
+// else the one recipient equal in ASCII case. Built over every recipient
+// of the record, not only those pending: "TD@" finished here and "td@"
+// still pending are two mailboxes, and a note naming TD@ must find TD@
+// (done: nothing to change), never fall back to its case twin — the
+// callers then require the recipient found to be pending.
+func rcptsMatch(m *Message) *rcptMatch[int] {
 	p := newRcptMatch[int]()
-	for _, i := range m.Pending() {
+	for i := range m.Rcpts {
 		p.put(m.Rcpts[i].Addr, i)
 	}
 	return p
