@@ -257,7 +257,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 	}
 	for i, n := range names {
 		if errs[i] != nil {
-			h.cfg.Log.Debug("shadow server not reached", "shadow_server", n, "copies", holders[n], "err", errs[i])
+			h.cfg.Log.Debug("shadow server probe did not finish (not reached, or its questions cut)", "shadow_server", n, "copies", holders[n], "err", errs[i])
 		}
 	}
 	ids, err := h.cfg.Store.SingleCopies()
