@@ -828,20 +828,27 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	}
 	q.sched.handOn() // until its start check: a stall's give-back waits for it (stallguard.go)
 	q.workers.run(func() {
-		if suspect {
-			// Its attempt's turn first, and only then umbra's code
-			// (suspectgate.go, "Suspects"): waiting for the turn runs
-			// nothing on it. The turn goes back when nothing of the
-			// attempt runs any more (markPhase). A stall's give-back
-			// ends the wait (the job is parked at its check).
-			q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
-			jctx, pw = q.withJob(ctx, a)
+		for turn := true; ; {
+			if suspect {
+				// Its attempt's turn first, and only then umbra's code
+				// (suspectgate.go, "Suspects"): waiting for the turn
+				// runs nothing on it. The turn goes back when nothing
+				// of the attempt runs any more (markPhase). A stall's
+				// give-back ends the wait (the job is parked at its
+				// check).
+				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
+				jctx, pw = q.withJob(ctx, a)
+			}
+			check := q.parkForStall(ctx, jb, turn)
+			if check == startJob {
+				break
+			}
+			q.jobLeft(pw) // not started: nothing of umbra's runs on it until it is put back, or has the turn
+			if check == parkedJob {
+				return
+			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
-		if q.parkForStall(ctx, jb) {
-			q.jobLeft(pw) // not started: nothing of umbra's runs on it until it is put back
-			return
-		}
 		if q.stopping(ctx) {
 			// The server is stopping: no new delivery begins (the
 			// message is due at once at the next start, no attempt).

@@ -132,19 +132,32 @@ func (s *scheduler) handOverLocked() {
 	}
 }
 
+// startCheck is what a job's start check (parkForStall) decided.
+type startCheck int
+
+const (
+	startJob  startCheck = iota // it starts
+	parkedJob                   // parked: given back or put back by giveBackUnstarted
+	waitTurn                    // a suspect let go of its wait for the turn by a give-back that has ended: it waits again
+)
+
 // parkForStall is a job's start check after a stall (stallHeld): while
 // the guard gives back the jobs not started (parking), the job is taken
 // off its destination's running count and parked; giveBackUnstarted
-// then gives back its attempt, or puts it back where it was. It reports
-// whether the job was parked.
-func (q *Manager) parkForStall(ctx context.Context, jb *job) bool {
+// then gives back its attempt, or puts it back where it was. turn: the
+// job holds the suspects' turn, or needs none.
+func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startCheck {
 	q.stallHeld(ctx) // a stall noticed here first starts the give-back
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handOverLocked()
 	if !s.parking.Load() {
-		return false
+		if !turn && !q.stopping(ctx) {
+			s.handing++ // until its next check
+			return waitTurn
+		}
+		return startJob
 	}
 	if d := jb.d; d != nil {
 		// Not started: pump's start is undone, with no feedback.
@@ -158,7 +171,7 @@ func (q *Manager) parkForStall(ctx context.Context, jb *job) bool {
 		jb.started = time.Time{}
 	}
 	s.parked = append(s.parked, jb)
-	return true
+	return parkedJob
 }
 
 // giveBackUnstarted runs when a stall is noticed, before the round: an
