@@ -62,13 +62,18 @@ const shadowCloseTimeout = 5 * time.Second
 const holdersFirstAsk = 3 * time.Second
 
 // askHolders is the round of questions to the holders before deliveries
-// (re)start: at the start, and after a stall (queue.Manager.GuardStall).
-// A holder slower than holdersFirstAsk is not marked unanswering for it
-// (the bound is the caller's, delivery recopy.go).
-func askHolders(ctx context.Context, holders *shadow.Holders) {
+// (re)start: at the start (first: its probes stand for the first pass's),
+// and after a stall (queue.Manager.GuardStall: the next pass probes
+// every holder). A holder slower than holdersFirstAsk is not marked
+// unanswering for it (the bound is the caller's, delivery recopy.go).
+func askHolders(ctx context.Context, holders *shadow.Holders, first bool) {
 	actx, cancel := context.WithTimeout(ctx, holdersFirstAsk)
 	defer cancel()
-	holders.AskFirst(actx)
+	if first {
+		holders.AskFirst(actx)
+		return
+	}
+	holders.Ask(actx)
 }
 
 // stallAfter is the shortest stall of this process after which a shadow
@@ -602,13 +607,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// while it was away is neither delivered nor reported again
 		// here (queue takendone.go). A holder that does not answer
 		// delays the start by at most holdersFirstAsk.
-		askHolders(context.Background(), holders)
+		askHolders(context.Background(), holders, true)
 		// The same round after a stall (SIGSTOP, a long hang) that a
 		// shadow server may have taken copies over in: new attempts
 		// wait for it (queue stallguard.go); a process that runs on has
 		// no start.
 		mgr.GuardStall(func() time.Duration { return stallAfter(shadowTiming(current())) },
-			func(ctx context.Context) { askHolders(ctx, holders) })
+			func(ctx context.Context) { askHolders(ctx, holders, false) })
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()

@@ -125,12 +125,22 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 // relayed a message here under a name of its own) cannot be probed.
 var ErrUnknownServer = errors.New("not a server of the topology")
 
+// ErrQuestionsUnfinished: a probe met the server and read its database
+// id, but its questions (what it dropped, what it finished of the copies
+// it took over) did not all finish — one failed or was cut by the
+// caller's bound, a batch could not be recorded, a noted message was in
+// delivery, or the server had more than one probe asks. The server tells
+// the rest at the next probe: the probe does not stand for the next
+// pass's (shadow.Holders.AskFirst).
+var ErrQuestionsUnfinished = errors.New("the shadow server's questions did not all finish")
+
 // Probe opens a shadow session to the transport server name (logged in
 // as heartbeats to it are, loginVia), reads its transport database id
 // from the XSHADOW reply and ends the session. The id is recorded
 // (WithHolders) and destination health learns the server answers (or
 // does not): a quiet pair's server:NAME rows follow the server's real
-// state (rt23 NEW-3).
+// state (rt23 NEW-3). A probe whose questions did not all finish
+// returns the id with ErrQuestionsUnfinished: the holder is not asked.
 func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
@@ -149,7 +159,12 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.presentMark(c, s.Name)
 		var db string
 		if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
-			if r.askDropped(c, s.Name) && r.askTakenDone(c, s.Name) {
+			goOn, dropped := r.askDropped(c, s.Name)
+			taken := false
+			if goOn {
+				goOn, taken = r.askTakenDone(c, s.Name)
+			}
+			if goOn {
 				c.Quit() // the server forgets the copies told: they are recorded
 			} else {
 				c.Close() // no command after them: the server tells them again
@@ -157,6 +172,9 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 			stop()
 			r.d.health.Responsive(s.Name, s.Address)
 			r.holderSeen(s.Name, db)
+			if !dropped || !taken {
+				return db, fmt.Errorf("%s: %w", s.Name, ErrQuestionsUnfinished)
+			}
 			return db, nil
 		}
 		stop()
@@ -198,31 +216,31 @@ const (
 // them before the next command, which tells the server it may forget
 // them (SR-15). It reports whether the session may go on: false when a
 // batch could not be recorded (the session must end without a command,
-// so the server keeps the notes). With an older peer nothing is asked.
-func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) bool {
+// so the server keeps the notes); and whether the questions finished
+// (the server told all it had). With an older peer nothing is asked.
+func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) (goOn, finished bool) {
 	rec, ok := r.holders.(DroppedRecorder)
 	if !ok || c.ShadowVersion < 12 {
-
-		return true
+		return true, true
 	}
 	for range droppedRounds {
 		ids, err := c.QueryDropped(droppedBatch)
 		if err != nil {
 			r.d.log.Info("asking the shadow server for the copies its administrator removed failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
-			return true // nothing was told
+			return true, false // nothing was told
 		}
 		if len(ids) == 0 {
-			return true
+			return true, true
 		}
 		if err := recordDropped(r.d.log, rec, server, ids); err != nil {
-			return false
+			return false, false
 		}
 		if len(ids) < droppedBatch {
-			return true
+			return true, true
 		}
 	}
-	return true
+	return true, false // more than droppedRounds batches: the rest at the next probe
 }
 
 // TakenDoneRecorder records what a server that kept copies of this
@@ -246,27 +264,28 @@ const (
 // command, which tells the server it may forget the notes (SR-15). It
 // reports whether the session may go on: false when a batch could not
 // be recorded (the session must end without a command, so the server
-// keeps the notes). With an older peer nothing is asked.
-func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) bool {
+// keeps the notes); and whether the questions finished (every note
+// told and recorded). With an older peer nothing is asked.
+func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finished bool) {
 	rec, ok := r.holders.(TakenDoneRecorder)
 	if !ok || c.ShadowVersion < 15 {
-		return true
+		return true, true
 	}
 	for range takenDoneRounds {
 		notes, err := c.QueryTakenDone(takenDoneBatch)
 		if err != nil {
 			r.d.log.Info("asking the shadow server what it finished of the copies it took over failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
-			return true // nothing was told
+			return true, false // nothing was told
 		}
 		if len(notes) == 0 {
-			return true
+			return true, true
 		}
 		_, busy, err := rec.ShadowFinishedElsewhere(server, notes)
 		if err != nil {
 			r.d.log.Error("recording what the shadow server finished of the copies it took over failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
-			return false
+			return false, false
 		}
 		if busy > 0 {
 			// A message a note names is in delivery here: no command
@@ -274,13 +293,13 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) bool {
 			// the next probe, once the attempt has committed.
 			r.d.log.Info("a message the shadow server finished part of is in delivery here; it is told again at the next probe",
 				"shadow_server", server, "messages", busy)
-			return false
+			return false, false
 		}
 		if len(notes) < takenDoneBatch {
-			return true
+			return true, true
 		}
 	}
-	return true
+	return true, false // more than takenDoneRounds batches: the rest at the next probe
 }
 
 // recordDropped records what server told (askDropped) and logs, per

@@ -66,6 +66,7 @@ func (q *Manager) run(ctx context.Context) {
 	var lastPrune, lastUnlinkRetry time.Time
 	steps := clock.NewStepDetector(q.clk) // clockstep.go
 	for {
+		q.loopPasses.Add(1)
 		if s := steps.Step(); s >= clockStepThreshold || s <= -clockStepThreshold {
 			q.followClockStep(s)
 			lastPrune = lastPrune.Add(s)
@@ -97,6 +98,9 @@ func (q *Manager) run(ctx context.Context) {
 		}
 		if q.draining.Load() {
 			wake = time.Hour // nothing is claimed: due mail waits for the next start, not a spinning loop
+		}
+		if q.stallBusy() {
+			wake = time.Hour // nothing is claimed while the stall's round runs; its end kicks the loop (stallguard.go)
 		}
 		wait := min(wake, q.stepClients(ctx))
 		if q.store.SpoolUnlinkPending() > 0 {

@@ -214,10 +214,18 @@
 // (every second) or a dispatch, whichever runs first, finds the
 // monotonic clock moved on by more than that delay since the last check,
 // and starts the start's round (shadow.Holders.AskFirst, bounded by its
-// caller: 3 s); until it returns claimDue claims nothing and pump starts
-// no job (a job of an attempt already running waits too, by the same
-// bound; a session already running is not touched). Its end kicks the
-// loop. A stop (Drain, the context's end) is never held.
+// caller: 3 s); until it returns claimDue claims nothing, pump starts
+// no job and the loop waits for the round's kick (no pass for the mail
+// that stays due). Before the round, every attempt none of whose jobs
+// started — waiting for a window, handed on to a worker short of its
+// start check (parked there), or waiting for the suspects' turn — is
+// given back as a stop gives back an unstarted job (giveBackUnstarted:
+// Ready, due at once, no attempt counted), so the round finds it Ready
+// and applies what the holders finished; claimDue claims it again
+// after. An attempt with a job past its start check is in its session:
+// its waiting jobs start after the round with the recipients it began
+// with, and a session already running is not touched. A stop (Drain,
+// the context's end) is never held.
 //
 // Destination health (Health, health.go) is the scheduler's record of
 // servers that did not answer a heartbeat or a session: delivery tries

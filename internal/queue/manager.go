@@ -110,6 +110,11 @@ type Manager struct {
 	clk      clock.Clock
 	log      *slog.Logger
 	ev       Events
+
+	// loopPasses counts the scheduler loop's passes (run): a test finds
+	// a loop that comes round without waiting.
+	loopPasses atomic.Int64
+
 	// released: ids released from quarantine (quarantine.go).
 	released releasedSet
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -377,11 +378,21 @@ type scheduler struct {
 	dests map[string]*dest
 	ring  []*dest // destinations with waiting jobs, in round-robin order
 	next  int
+
+	// After a stall, the jobs not started yet are given back
+	// (stallguard.go, giveBackUnstarted): handing counts the starts and
+	// the jobs handed on (runJob) that have not reached their start
+	// check; while parking, a job at its check is parked instead of
+	// started; handed is told each time handing drops.
+	handing int
+	parked  []*job
+	parking atomic.Bool
+	handed  chan struct{}
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
 	cfg.defaults()
-	return &scheduler{cfg: cfg, dests: map[string]*dest{}}
+	return &scheduler{cfg: cfg, dests: map[string]*dest{}, handed: make(chan struct{}, 1)}
 }
 
 // DestinationInfo is one destination's window and state for the operator.
@@ -605,6 +616,8 @@ func (q *Manager) plan(ctx context.Context, a *attempt, rcpts []int) []Job {
 // until its last job reports (complete).
 func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	q.wg.Add(1)
+	q.sched.handOn()
+	defer q.sched.handOver() // its jobs are queued or handed on: a stall's give-back may take them (stallguard.go)
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	// The start is umbra's code on the message (its recipients filtered,
@@ -813,14 +826,27 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 	if !suspect {
 		jctx, pw = q.withJob(ctx, a)
 	}
+	q.sched.handOn() // until its start check: a stall's give-back waits for it (stallguard.go)
 	q.workers.run(func() {
-		if suspect {
-			// Its attempt's turn first, and only then umbra's code
-			// (suspectgate.go, "Suspects"): waiting for the turn runs
-			// nothing on it. The turn goes back when nothing of the
-			// attempt runs any more (markPhase).
-			q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn)
-			jctx, pw = q.withJob(ctx, a)
+		for turn := true; ; {
+			if suspect {
+				// Its attempt's turn first, and only then umbra's code
+				// (suspectgate.go, "Suspects"): waiting for the turn
+				// runs nothing on it. The turn goes back when nothing
+				// of the attempt runs any more (markPhase). A stall's
+				// give-back ends the wait (the job is parked at its
+				// check).
+				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
+				jctx, pw = q.withJob(ctx, a)
+			}
+			check := q.parkForStall(ctx, jb, turn)
+			if check == startJob {
+				break
+			}
+			q.jobLeft(pw) // not started: nothing of umbra's runs on it until it is put back, or has the turn
+			if check == parkedJob {
+				return
+			}
 		}
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
 		if q.stopping(ctx) {

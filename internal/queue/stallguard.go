@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,9 +83,15 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 		g.busy = true
 		q.log.Warn("this server did not run for longer than a shadow server waits before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished",
 			"stalled", gap.Round(time.Second))
+		// From now on a job at its start check is parked, not started
+		// (parkForStall): set before the round's goroutine runs, so that
+		// a job that resumes first cannot slip past.
+		q.sched.parking.Store(true)
+		q.suspects.wake()
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
+			q.giveBackUnstarted(ctx)
 			g.round(ctx)
 			g.mu.Lock()
 			g.busy = false
@@ -92,5 +100,261 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 			q.Kick()
 		}()
 	}
+	return g.busy
+}
+
+// stallSettle bounds how long a stall's give-back waits for the jobs
+// handed on before the stall to reach their start check
+// (giveBackUnstarted): they only have to be scheduled; a start that
+// does not get there in time runs as one in its session.
+const stallSettle = 2 * stallTick
+
+// handOn counts a start, or a job handed on to a worker (runJob), until
+// handOver: it has not reached its start check yet.
+func (s *scheduler) handOn() {
+	s.mu.Lock()
+	s.handing++
+	s.mu.Unlock()
+}
+
+// handOver ends handOn.
+func (s *scheduler) handOver() {
+	s.mu.Lock()
+	s.handOverLocked()
+	s.mu.Unlock()
+}
+
+func (s *scheduler) handOverLocked() {
+	s.handing--
+	select {
+	case s.handed <- struct{}{}:
+	default:
+	}
+}
+
+// startCheck is what a job's start check (parkForStall) decided.
+type startCheck int
+
+const (
+	startJob  startCheck = iota // it starts
+	parkedJob                   // parked: given back or put back by giveBackUnstarted
+	waitTurn                    // a suspect let go of its wait for the turn by a give-back that has ended: it waits again
+)
+
+// parkForStall is a job's start check after a stall (stallHeld): while
+// the guard gives back the jobs not started (parking), the job is taken
+// off its destination's running count and parked; giveBackUnstarted
+// then gives back its attempt, or puts it back where it was. turn: the
+// job holds the suspects' turn, or needs none.
+func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startCheck {
+	q.stallHeld(ctx) // a stall noticed here first starts the give-back
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handOverLocked()
+	if !s.parking.Load() {
+		if !turn && !q.stopping(ctx) {
+			s.handing++ // until its next check
+			return waitTurn
+		}
+		return startJob
+	}
+	if d := jb.d; d != nil {
+		// Not started: pump's start is undone, with no feedback.
+		d.busy--
+		if d.running[jb.a.m.ID]--; d.running[jb.a.m.ID] <= 0 {
+			delete(d.running, jb.a.m.ID)
+		}
+		if k := slices.Index(d.starts, jb.started); k >= 0 {
+			d.starts = slices.Delete(d.starts, k, k+1)
+		}
+		jb.started = time.Time{}
+	}
+	s.parked = append(s.parked, jb)
+	return parkedJob
+}
+
+// giveBackUnstarted runs when a stall is noticed, before the round: an
+// attempt none of whose jobs started — each waits for its destination's
+// window, was handed on to a worker but has not reached its start check,
+// or waits for the suspects' turn — is given back as a stop gives back
+// a job it kept from starting: the record Ready and due at once, no
+// attempt counted (its crash count as stored). The round then finds it
+// Ready, not in delivery, and applies what the holders say; the
+// scheduler claims it again after. An attempt with a job in its session
+// (past its start check) keeps its waiting jobs: they start after the
+// round with the recipients the attempt began with, as the job in its
+// session goes on (doc.go, "A stall").
+func (q *Manager) giveBackUnstarted(ctx context.Context) {
+	s := q.sched
+	defer s.parking.Store(false)
+	// The starts and jobs handed on before the stall reach their check
+	// (parked there) first; bounded, for one that is not scheduled.
+	bound := q.clk.NewTimer(stallSettle)
+	defer bound.Stop()
+	for waiting := true; waiting; {
+		s.mu.Lock()
+		waiting = s.handing > 0
+		s.mu.Unlock()
+		if !waiting {
+			break
+		}
+		select {
+		case <-s.handed:
+		case <-bound.C():
+			waiting = false
+		case <-ctx.Done():
+			waiting = false
+		}
+	}
+	s.mu.Lock()
+	s.parking.Store(false)
+	parked := s.parked
+	s.parked = nil
+	jobs := map[*attempt][]*job{}
+	var order []*attempt
+	add := func(jb *job) {
+		if jobs[jb.a] == nil {
+			order = append(order, jb.a)
+		}
+		jobs[jb.a] = append(jobs[jb.a], jb)
+	}
+	for _, d := range s.dests {
+		if !d.task {
+			for _, jb := range d.waiting {
+				add(jb)
+			}
+		}
+	}
+	for _, jb := range parked {
+		add(jb)
+	}
+	isParked := map[*job]bool{}
+	for _, jb := range parked {
+		isParked[jb] = true
+	}
+	gone := map[*job]bool{}
+	var given []*attempt
+	var again []*job // parked jobs of attempts in their session: they go on
+	for _, a := range order {
+		js := jobs[a]
+		if a.waitsWhole(len(js)) && !q.stopping(ctx) {
+			a.mu.Lock()
+			a.left = 0
+			a.mu.Unlock()
+			for _, jb := range js {
+				gone[jb] = true
+			}
+			given = append(given, a)
+			continue
+		}
+		for _, jb := range js {
+			if isParked[jb] {
+				again = append(again, jb)
+			}
+		}
+	}
+	s.dropJobs(gone)
+	var runNow []*job
+	for _, jb := range again {
+		if d := jb.d; d != nil {
+			if len(d.waiting) == 0 {
+				s.ring = append(s.ring, d)
+			}
+			d.waiting = append([]*job{jb}, d.waiting...)
+			continue
+		}
+		runNow = append(runNow, jb)
+	}
+	s.mu.Unlock()
+	if len(again) > len(runNow) && q.stopped.Load() {
+		// The loop's last pump (run, at its stop) is past: these go
+		// back unattempted now, as it would have sent them.
+		stopped, cancel := context.WithCancel(context.Background())
+		cancel()
+		q.pump(stopped)
+	}
+	for _, jb := range runNow {
+		q.runJob(ctx, jb) // no window: started again at once, as it was
+	}
+	if len(given) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	ready := map[ID]bool{}
+	var took []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		clear(ready)
+		took = took[:0]
+		for _, a := range given {
+			m, err := tx.Get(a.m.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if m.State != Active {
+				continue
+			}
+			m.State, m.NextAttempt = Ready, now
+			t, err := putLeavingTook(tx, m)
+			if err != nil {
+				return err
+			}
+			if t {
+				took = append(took, m)
+			}
+			ready[m.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		clear(ready)
+		if !errors.Is(err, ErrClosed) {
+			q.log.Error("giving back the mail that waited to start after a stall failed; it starts after the round as it was", "err", err)
+		}
+	}
+	for _, m := range took {
+		q.trackTakeover(m)
+	}
+	for _, a := range given {
+		w := &withdrawal{a: a}
+		if ready[a.m.ID] {
+			w.end(q)
+			continue
+		}
+		// As it was: its jobs back at the head of their queues, those
+		// without a destination started again (after the round: pump
+		// and the jobs' checks hold while it runs).
+		var nodest []*job
+		for _, jb := range jobs[a] {
+			if jb.d != nil {
+				w.jobs = append(w.jobs, jb)
+			} else {
+				nodest = append(nodest, jb)
+			}
+		}
+		w.putBack(q)
+		a.mu.Lock()
+		a.left += len(nodest)
+		a.mu.Unlock()
+		for _, jb := range nodest {
+			q.runJob(ctx, jb)
+		}
+	}
+	q.Kick()
+}
+
+// stallBusy reports whether a stall's round runs (claimDue and pump
+// hold), without reading the clock: the scheduler's loop then waits for
+// the round's kick instead of coming round at once for the mail that
+// stays due meanwhile.
+func (q *Manager) stallBusy() bool {
+	g := q.stall
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	return g.busy
 }

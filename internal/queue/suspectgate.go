@@ -54,9 +54,14 @@ type suspectGate struct {
 
 // acquire waits until a holds the turn: free, a's already, or held by
 // another attempt for bound; false when ctx ended first (the job goes
-// on without it: it ends at once).
-func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration) bool {
+// on without it: it ends at once), or when parked says so (a stall's
+// give-back parks the job at its check: stallguard.go; wake ends the
+// waits for it to look).
+func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration, parked func() bool) bool {
 	for {
+		if parked() {
+			return false
+		}
 		g.mu.Lock()
 		now := clk.Now()
 		if g.holder == nil || g.holder == a || now.Sub(g.since) >= bound {
@@ -102,6 +107,17 @@ func (g *suspectGate) release(a *attempt) {
 		return
 	}
 	g.holder = nil
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+// wake makes every suspect waiting for the turn look again (acquire):
+// a stall's give-back parks them (stallguard.go).
+func (g *suspectGate) wake() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.changed != nil {
 		close(g.changed)
 		g.changed = nil

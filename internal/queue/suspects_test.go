@@ -101,11 +101,11 @@ func TestSuspectTurnBoundedByTheClockNotByTheArming(t *testing.T) {
 	holder, waiter := &attempt{}, &attempt{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn) {
+	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn, never) {
 		t.Fatal("a free turn not taken")
 	}
 	got := make(chan bool, 1)
-	go func() { got <- g.acquire(ctx, waiter, armLate{clk, DefaultSuspectTurn}, DefaultSuspectTurn) }()
+	go func() { got <- g.acquire(ctx, waiter, armLate{clk, DefaultSuspectTurn}, DefaultSuspectTurn, never) }()
 	select {
 	case ok := <-got:
 		if !ok || g.holder != waiter {
@@ -115,3 +115,7 @@ func TestSuspectTurnBoundedByTheClockNotByTheArming(t *testing.T) {
 		t.Fatal("the waiter still waits for a turn whose bound passed by the clock")
 	}
 }
+
+// never is acquire's parked for a gate outside a manager: no stall
+// parks its jobs.
+func never() bool { return false }

@@ -267,10 +267,14 @@
 // holder once before the queue's first delivery (Holders.AskFirst, at
 // most 3 s), so that an original that expired while this server was
 // away is not bounced again before it hears. That probe is the first
-// pass's for the holders it reached: the pass right after skips them
-// and makes again what they told of lost copies. A process that did not
-// run for longer than the takeover could take (SIGSTOP) makes the same
-// round before its next attempt starts (queue stallguard.go).
+// pass's for the holders whose questions all finished (within
+// askedFresh): the pass right after skips them and makes again what
+// they told of lost copies; a holder not dialled before the bound, or
+// whose questions were cut, is probed by that pass. A process that did
+// not run for longer than the takeover could take (SIGSTOP) makes the
+// same round before its next attempt starts (queue stallguard.go;
+// Holders.Ask), which leaves nothing for the next pass: every holder is
+// probed again an interval later.
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the

@@ -66,8 +66,14 @@ type Holders struct {
 
 	mu        sync.Mutex
 	lastCount int             // marks left after the last pass, for the log
-	asked     map[string]bool // holders AskFirst reached: the next pass's probe of them
+	asked     map[string]bool // holders the start's AskFirst finished asking: the next pass's probe of them
+	askedAt   time.Time       // when; a pass later than askedFresh probes them again
 }
+
+// askedFresh bounds how long the start's probe of a holder stands for
+// the next pass's (AskFirst, then Run's first pass at once): an older
+// one is not taken for it.
+const askedFresh = 10 * time.Second
 
 // HolderStore is the queue's record of the holders (queue.Manager, via
 // package shadowstore).
@@ -160,13 +166,33 @@ func (h *Holders) Run(ctx context.Context) {
 // took over while this server was away (the probe asks it, shadow verbs
 // 15) is known before an attempt here delivers or bounces it again. It
 // makes no copy again (Pass does, at once after). Its probe of a holder
-// it reached is the next pass's: that pass does not probe it again
-// seconds later (a second session and round of questions), and makes
-// again the copies the probe found lost.
+// whose questions all finished (Probe returned no error) is the next
+// pass's, within askedFresh: that pass does not probe it again seconds
+// later (a second session and round of questions), and makes again the
+// copies the probe found lost. A holder not probed before ctx ended, or
+// probed only part way, is the pass's to probe.
 func (h *Holders) AskFirst(ctx context.Context) {
+	asked := h.ask(ctx)
+	h.mu.Lock()
+	h.asked, h.askedAt = asked, h.cfg.Clock.Now()
+	h.mu.Unlock()
+}
+
+// Ask is AskFirst for a process that runs on after a stall (queue
+// GuardStall): the same probes, but nothing left for the next pass — the
+// pass that ran as the process resumed is past, and the next comes an
+// interval later, when every holder is probed again.
+func (h *Holders) Ask(ctx context.Context) {
+	h.ask(ctx)
+}
+
+// ask probes every holder of a message pending here once, up to
+// probeConcurrency at a time, until ctx ends, and returns those whose
+// probe finished without an error.
+func (h *Holders) ask(ctx context.Context) map[string]bool {
 	holders, err := h.cfg.Store.Holders()
 	if err != nil || len(holders) == 0 {
-		return
+		return nil
 	}
 	names := make([]string, 0, len(holders))
 	for n := range holders {
@@ -180,9 +206,7 @@ func (h *Holders) AskFirst(ctx context.Context) {
 			asked[n] = true
 		}
 	}
-	h.mu.Lock()
-	h.asked = asked
-	h.mu.Unlock()
+	return asked
 }
 
 // Pass probes every holder once and makes again the copies of the
@@ -211,6 +235,9 @@ func (h *Holders) Pass(ctx context.Context) int {
 	sort.Strings(names)
 	h.mu.Lock()
 	asked := h.asked
+	if h.cfg.Clock.Now().Sub(h.askedAt) > askedFresh {
+		asked = nil // not the start's ask of this pass: a pass an interval later, or after a long start
+	}
 	h.asked = nil
 	h.mu.Unlock()
 	if len(asked) > 0 {
@@ -230,7 +257,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 	}
 	for i, n := range names {
 		if errs[i] != nil {
-			h.cfg.Log.Debug("shadow server not reached", "shadow_server", n, "copies", holders[n], "err", errs[i])
+			h.cfg.Log.Debug("shadow server probe did not finish (not reached, or its questions cut)", "shadow_server", n, "copies", holders[n], "err", errs[i])
 		}
 	}
 	ids, err := h.cfg.Store.SingleCopies()
@@ -277,7 +304,8 @@ func (h *Holders) Pass(ctx context.Context) int {
 
 // probeAll probes the servers names, up to probeConcurrency at once,
 // each bounded by the Copier (Copier.Probe), and returns when every
-// probe has ended, with each one's error (by position). Each probe
+// probe has ended, with each one's error (by position): ctx's for a
+// server not probed before ctx ended. Each probe
 // records what it met in the store itself (Copier.Probe), in a commit
 // of its own; the pass reads the marks only after all of them.
 func (h *Holders) probeAll(ctx context.Context, names []string) []error {
@@ -288,6 +316,9 @@ func (h *Holders) probeAll(ctx context.Context, names []string) []error {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			for j := i; j < len(names); j++ {
+				errs[j] = ctx.Err() // never started: not asked
+			}
 			wg.Wait()
 			return errs
 		}
