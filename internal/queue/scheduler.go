@@ -360,6 +360,12 @@ type attempt struct {
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 	settled   func()  // ends its settling mark (settling.go)
 
+	// Its jobs' own commits (jobcommit.go): cmu orders them before the
+	// attempt's end, which sets ending; early is what they committed.
+	cmu    sync.Mutex
+	ending bool
+	early  map[int]Result
+
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
 	// their waits, its end) and jobs waiting on a peer; what its slot
@@ -993,7 +999,7 @@ func enhanced(reply string) string {
 
 // report adds a job's results to its attempt and ends the job (pw; nil
 // for a job that never ran); the last job's report completes the
-// attempt. The attempt's end, umbra's code, begins before the last job
+// attempt, another's commits what it finished (commitJob). The attempt's end, umbra's code, begins before the last job
 // ends: one phase for the poison heuristic, no free slot between.
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
@@ -1012,6 +1018,8 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	a.mu.Unlock()
 	if last {
 		q.complete(ctx, a)
+	} else if len(res) > 0 {
+		q.commitJob(ctx, a, res) // what it finished, committed now (jobcommit.go)
 	}
 }
 
@@ -1042,6 +1050,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	defer leave()
 	m := a.m
+	early := a.endJobs() // after its jobs' own commits (jobcommit.go)
 	switch {
 	case a.bodyErr != nil:
 		leave()
@@ -1049,6 +1058,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		return
 	case a.panicked != "":
 		leave()
+		applyEarly(m, early)
 		q.poison(m, a.panicked)
 		return
 	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0:
@@ -1085,7 +1095,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	q.finish(m, body, rcpts, a.results, ctx.Err() != nil || a.stopped, leave)
+	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made
