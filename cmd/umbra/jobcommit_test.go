@@ -153,3 +153,67 @@ send_connectors:
 		t.Fatalf("a@one.test reached the sink %d times, want once", n)
 	}
 }
+
+// The same beside a final delivery (rt20f F1): hub-a delivers x@ into
+// its Maildir while y@'s relay hangs at the end of the data; the
+// delivery, its claim and its dumpster copy are committed then. A kill
+// -9 in that span: the restarted hub-a attempts y@ again and not x@ (no
+// repeat, no duplicate found in the mailbox), and the mailbox has one
+// copy.
+func TestKill9WhileRelayHangsKeepsMailboxDelivery(t *testing.T) {
+	dir := t.TempDir()
+	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	hangAddr := freeAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
+site_links: [{name: a-b, sites: [a, b], cost: 10}]
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: to-a, address_spaces: [{domain: example.test, cost: 1}], source_servers: [hub-a]}
+  - {name: to-two, address_spaces: [{domain: two.test, cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, a, b, hangAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false),
+		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "accepted_domains: [{domain: example.test, type: internal_relay}]\n")
+	hang := startEODHang(t, hangAddr)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	hb.dumpLogIfFailed()
+	ha.dumpLogIfFailed()
+	inbox := filepath.Join(dir, "hub-a", "data", "maildir", "example.test", "x", "new")
+	files := func() int { f, _ := filepath.Glob(filepath.Join(inbox, "*")); return len(f) }
+
+	msg := "From: s@example.org\r\nTo: x@example.test, y@two.test\r\nSubject: mailbox-beside-hung\r\n\r\nhello\r\n"
+	if r := rawSend(t, a, "s@example.org", []string{"x@example.test", "y@two.test"}, msg); !strings.HasPrefix(r, "250") || !strings.Contains(r, "shadow copy on hub-b") {
+		t.Fatalf("DATA: %q; want a 250 naming the copy on hub-b", r)
+	}
+	delivered := func(cfg string) bool {
+		out, _ := cli(t, cfg, "track", "--json", "--event", "deliver", "--recipient", "x@example.test")
+		return strings.Contains(out, `"deliver"`)
+	}
+	waitCond(t, "x@ in its mailbox and y@'s session hung", 60*time.Second, func() bool {
+		return files() == 1 && hang.sessions() == 1
+	})
+	// Its event follows its commit. Waited for a while, not required
+	// here: what counts is the restart below.
+	for deadline := time.Now().Add(15 * time.Second); !delivered(cfgA) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	ha.kill() // y@'s job still hangs
+	waitCond(t, "hub-b's takeover and its attempt of y@", 60*time.Second, func() bool { return hang.sessions() >= 2 })
+	ha = startUmbra(t, cfgA, a)
+	ha.dumpLogIfFailed()
+	waitCond(t, "the restarted hub-a's attempt of y@", 60*time.Second, func() bool { return hang.sessions() >= 3 })
+	time.Sleep(2 * time.Second) // a repeat of x@ would have been made by now
+	if out, _ := cli(t, cfgA, "track", "--json", "--event", "repeat,duplicate-suppressed", "--recipient", "x@example.test"); strings.Contains(out, `"event"`) {
+		t.Fatalf("the restarted hub-a attempted x@ again, delivered before the kill:\n%s", out)
+	}
+	if n := files(); n != 1 {
+		t.Fatalf("x@'s mailbox has %d copies, want 1", n)
+	}
+}
