@@ -222,11 +222,26 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 	}
 }
 
-// endJobs ends the jobs' own commits of a (the attempt's end begins):
-// none starts from now on, one under way is waited for. It returns the
-// results they committed, by recipient.
-func (a *attempt) endJobs() map[int]Result {
-	a.cmu.Lock()
+// endJobs ends the jobs' own commits of a (the attempt's end begins,
+// inside a section of umbra's code on it): none starts from now on, one
+// under way is waited for — as a wait, not umbra's code (a.peer: a crash
+// while a commit is awaited counts none, doc.go point 3; the slot and a
+// suspect's turn are kept). It returns the results they committed, by
+// recipient.
+func (q *Manager) endJobs(a *attempt) map[int]Result {
+	if !a.cmu.TryLock() {
+		a.mu.Lock()
+		a.own--
+		a.peer++
+		q.markPhase(a)
+		a.mu.Unlock()
+		a.cmu.Lock()
+		a.mu.Lock()
+		a.peer--
+		a.own++
+		q.markPhase(a)
+		a.mu.Unlock()
+	}
 	defer a.cmu.Unlock()
 	a.ending = true
 	return a.early

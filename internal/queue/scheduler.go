@@ -1050,7 +1050,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	defer leave()
 	m := a.m
-	early := a.endJobs() // after its jobs' own commits (jobcommit.go)
+	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	switch {
 	case a.bodyErr != nil:
 		leave()
