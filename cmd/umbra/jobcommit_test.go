@@ -162,6 +162,26 @@ send_connectors:
 // copy.
 func TestKill9WhileRelayHangsKeepsMailboxDelivery(t *testing.T) {
 	dir := t.TempDir()
+	inbox := filepath.Join(dir, "hub-a", "data", "maildir", "example.test", "x", "new")
+	kill9BesideHungRelay(t, dir, "mailbox: {maildir: maildir}\n", func() int {
+		f, _ := filepath.Glob(filepath.Join(inbox, "*"))
+		return len(f)
+	})
+}
+
+// The same over LMTP, to a mailbox server without the Sieve rule that
+// drops a second copy: it would keep the restarted hub-a's repeat.
+func TestKill9WhileRelayHangsKeepsLMTPDelivery(t *testing.T) {
+	lmtpAddr := freeAddr(t, "127.0.0.1")
+	mbx := startLMTPSink(t, lmtpAddr)
+	kill9BesideHungRelay(t, t.TempDir(), fmt.Sprintf("mailbox: {lmtp: %q, database: MDB1}\n", lmtpAddr), func() int { return mbx.count("x@example.test") })
+}
+
+// kill9BesideHungRelay is hub-a (mailbox as given; copies counts x@'s
+// copies in it) and hub-b, which keeps hub-a's copies on receipt; a
+// message to x@example.test (final delivery at hub-a) and y@two.test (a
+// next hop that never answers the end of the data).
+func kill9BesideHungRelay(t *testing.T, dir, mailbox string, copies func() int) {
 	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	hangAddr := freeAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
@@ -178,15 +198,13 @@ send_connectors:
 		t.Fatal(err)
 	}
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false),
-		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\nmailbox: {maildir: maildir}\n")
+		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: off}]\n"+mailbox)
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "accepted_domains: [{domain: example.test, type: internal_relay}]\n")
 	hang := startEODHang(t, hangAddr)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	hb.dumpLogIfFailed()
 	ha.dumpLogIfFailed()
-	inbox := filepath.Join(dir, "hub-a", "data", "maildir", "example.test", "x", "new")
-	files := func() int { f, _ := filepath.Glob(filepath.Join(inbox, "*")); return len(f) }
 
 	msg := "From: s@example.org\r\nTo: x@example.test, y@two.test\r\nSubject: mailbox-beside-hung\r\n\r\nhello\r\n"
 	if r := rawSend(t, a, "s@example.org", []string{"x@example.test", "y@two.test"}, msg); !strings.HasPrefix(r, "250") || !strings.Contains(r, "shadow copy on hub-b") {
@@ -197,7 +215,7 @@ send_connectors:
 		return strings.Contains(out, `"deliver"`)
 	}
 	waitCond(t, "x@ in its mailbox and y@'s session hung", 60*time.Second, func() bool {
-		return files() == 1 && hang.sessions() == 1
+		return copies() == 1 && hang.sessions() == 1
 	})
 	// Its event follows its commit. Waited for a while, not required
 	// here: what counts is the restart below.
@@ -213,7 +231,70 @@ send_connectors:
 	if out, _ := cli(t, cfgA, "track", "--json", "--event", "repeat,duplicate-suppressed", "--recipient", "x@example.test"); strings.Contains(out, `"event"`) {
 		t.Fatalf("the restarted hub-a attempted x@ again, delivered before the kill:\n%s", out)
 	}
-	if n := files(); n != 1 {
+	if n := copies(); n != 1 {
 		t.Fatalf("x@'s mailbox has %d copies, want 1", n)
 	}
+}
+
+// lmtpSink is an LMTP server that answers every recipient 250 and counts
+// the copies each got.
+type lmtpSink struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func startLMTPSink(t *testing.T, addr string) *lmtpSink {
+	s := &lmtpSink{n: map[string]int{}}
+	testsupport.Serve(t, addr, func(c net.Conn) { go s.serve(c) })
+	return s
+}
+
+func (s *lmtpSink) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "220 lmtp.test LMTP\r\n")
+	var rcpts []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "LHLO"):
+			fmt.Fprintf(c, "250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n")
+		case strings.HasPrefix(cmd, "MAIL"):
+			rcpts = nil
+			fmt.Fprintf(c, "250 2.1.0 ok\r\n")
+		case strings.HasPrefix(cmd, "RCPT"):
+			a := strings.TrimSpace(line[strings.IndexByte(line, ':')+1:])
+			rcpts = append(rcpts, strings.ToLower(strings.Trim(a, "<> \r\n")))
+			fmt.Fprintf(c, "250 2.1.5 ok\r\n")
+		case cmd == "DATA":
+			fmt.Fprintf(c, "354 go ahead\r\n")
+			if _, err := testsupport.ReadData(r); err != nil {
+				return
+			}
+			for _, rc := range rcpts {
+				s.mu.Lock()
+				s.n[rc]++
+				s.mu.Unlock()
+				fmt.Fprintf(c, "250 2.0.0 <%s> delivered\r\n", rc)
+			}
+		case cmd == "RSET", cmd == "NOOP":
+			fmt.Fprintf(c, "250 2.0.0 ok\r\n")
+		case cmd == "QUIT":
+			fmt.Fprintf(c, "221 2.0.0 bye\r\n")
+			return
+		default:
+			fmt.Fprintf(c, "500 5.5.2 unknown\r\n")
+		}
+	}
+}
+
+func (s *lmtpSink) count(rcpt string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n[rcpt]
 }
