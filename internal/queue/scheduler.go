@@ -340,7 +340,9 @@ type job struct {
 }
 
 // attempt is one message in the active set: its jobs run independently;
-// when the last one reports, the results are committed together.
+// what one finishes is committed when it reports while others run
+// (jobcommit.go), and when the last one reports, the results are
+// committed together.
 type attempt struct {
 	m *Message
 
