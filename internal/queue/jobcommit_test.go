@@ -151,7 +151,7 @@ func TestJobResultsCommittedWhileAnotherJobHangs(t *testing.T) {
 	released = true
 	waitFor(t, "the attempt's end", func() bool {
 		got, err := q.Message(m.ID)
-		return err == nil && got.State == Ready
+		return err == nil && got.State == Ready && ev.count("defer y@hung.test") > 0 // events follow the commit
 	})
 	got, _ = q.Message(m.ID)
 	if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Pending || got.Attempts != 1 || got.LastError != "451 4.4.2 timeout" {
@@ -274,5 +274,40 @@ func TestMailboxJobCommittedWhileRelayHangs(t *testing.T) {
 	})
 	if n, d := keep.count("DB1 x@mbox.test"), ev.count("deliver x@mbox.test"); n != 1 || d != 1 {
 		t.Fatalf("after the attempt: %d dumpster copies of x@, %d deliver events; want 1 and 1", n, d)
+	}
+}
+
+// The hung job ends while the first job's commit still waits for
+// another to ride along with (result_commit_delay): the attempt's end
+// waits for it, and the record and events are those of one attempt.
+func TestAttemptEndWaitsForJobCommitSetAside(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{DeferLimit: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := newPlanned()
+	p.stall["hung.test"] = true
+	ev := &rcptEvents{}
+	q := NewManager(s, p, ManagerConfig{Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@fast.test", "y@hung.test") // no copy elsewhere: nobody waits, x@'s commit is set aside
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "x@ relayed", func() bool { return p.count(p.done, "fast.test") == 1 })
+	close(p.stop) // y@'s job ends while x@'s commit may still be set aside
+	waitFor(t, "the attempt's end", func() bool {
+		got, err := q.Message(m.ID)
+		return err == nil && got.State == Ready && ev.count("defer y@hung.test") == 1
+	})
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Relayed || got.Rcpts[1].Status != Pending || got.Attempts != 1 {
+		t.Fatalf("x@ %v, y@ %v, attempts %d; want relayed, pending, 1", got.Rcpts[0].Status, got.Rcpts[1].Status, got.Attempts)
+	}
+	if n := ev.count("send x@fast.test"); n != 1 {
+		t.Fatalf("%d send events for x@, want 1", n)
 	}
 }
