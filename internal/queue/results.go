@@ -121,9 +121,9 @@ type Keeper interface {
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
 // early is the results its jobs' own commits wrote already (jobcommit.go):
-// the same record results, without their claims, dumpster copies, notes,
-// partial discards and events again. interrupted (shutdown) makes the pending recipients due at once, without
-// counting the attempt. handed is called when the results are handed to
+// the record is the same, their claims, dumpster copies, notes, partial
+// discards and events are not made again. interrupted (shutdown) makes
+// the pending recipients due at once, without counting the attempt. handed is called when the results are handed to
 // the store's commit: umbra's processing of the message ends there (the
 // wait for the commit is not its code; peerwait.go).
 func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, early map[int]Result, interrupted bool, handed func()) {

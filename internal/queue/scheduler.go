@@ -1001,8 +1001,9 @@ func enhanced(reply string) string {
 
 // report adds a job's results to its attempt and ends the job (pw; nil
 // for a job that never ran); the last job's report completes the
-// attempt, another's commits what it finished (commitJob). The attempt's end, umbra's code, begins before the last job
-// ends: one phase for the poison heuristic, no free slot between.
+// attempt, another's commits what it finished (commitJob). The
+// attempt's end, umbra's code, begins before the last job ends: one
+// phase for the poison heuristic, no free slot between.
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
