@@ -83,7 +83,7 @@ func (h *eodHang) sessions() int {
 	return h.hung
 }
 
-// rt20f F1: hub-a takes a message for a@one.test (connector to a sink
+// rt20f F1 (SR-4, SR-6): hub-a takes a message for a@one.test (connector to a sink
 // that answers) and b@two.test (connector to a next hop that greets and
 // never answers the end of the data) and makes its copy on receipt on
 // hub-b. a@ is handed on while b@'s job hangs: its result is committed
@@ -154,7 +154,7 @@ send_connectors:
 	}
 }
 
-// The same beside a final delivery (rt20f F1): hub-a delivers x@ into
+// The same beside a final delivery (rt20f F1, SR-11): hub-a delivers x@ into
 // its Maildir while y@'s relay hangs at the end of the data; the
 // delivery, its claim and its dumpster copy are committed then. A kill
 // -9 in that span: the restarted hub-a attempts y@ again and not x@ (no

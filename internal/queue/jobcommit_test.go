@@ -97,7 +97,7 @@ func owedTo(q *Manager, server string) []string {
 	return lines
 }
 
-// rt20f F1: one job per destination; the job that ends first has its
+// rt20f F1 (SR-4, SR-9): one job per destination; the job that ends first has its
 // results committed when it ends — the recipient done in the record and,
 // in the same commit, the partial discard owed to the shadow server —
 // while the other job hangs in its session; a sender waiting for every
