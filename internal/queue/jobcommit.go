@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// Jobs' own commits (rt20f F1; doc.go, "A job's commit").
+// Jobs' own commits (rt20f F1; doc.go, "Durability and the crash
+// argument", point 4).
 //
 // An attempt runs one job per destination, and its results used to be
 // committed only when its last job ended: a recipient handed on by one
@@ -35,8 +36,10 @@ import (
 // Not committed early, so that a crash between cannot lose what only
 // the attempt's end makes: a failure (its DSN), a recipient whose
 // sender asked for a success DSN, a duplicate found in a mailbox, a
-// group's expansion, a shadowed or given-back recipient (their shadow
-// transitions), and anything of a record that is no longer Active here.
+// group's expansion, a recipient handed on in a shadow session (to a
+// transport server of the organisation) or given back (their shadow
+// transitions, database checks and early discards are the end's), and
+// anything of a record that is no longer Active here.
 
 // jobCommittable reports whether r, a result of a job of m's attempt,
 // is committed when its job ends (see above).
