@@ -36,7 +36,8 @@
 //     the tasks they start in a destination's window, and the primaries
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - results.go: an attempt's results committed in one transaction, with
-//     the DSNs they cause; retry.go: the retry policy, requeue, poison;
+//     the DSNs they cause; jobcommit.go: what a job that ends while others
+//     of its attempt run finished, committed then; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
 //     umbra's code ran on the message, as its slot says);
 //     suspectgate.go: messages that counted a crash run one at a time;
@@ -333,7 +334,8 @@
 // that race is in "One writer per message").
 //
 // Partial discards (partialdiscard.go; shadow verb version 9). The
-// commit of an attempt's results that finishes some recipients of a
+// commit of an attempt's results (or of a job's, ended while others of
+// the attempt run: jobcommit.go) that finishes some recipients of a
 // record with a shadow copy elsewhere — pending as the attempt began,
 // now delivered, relayed, shadowed at a next hop or failed — and does
 // not write the full discard (recipients still pending; a sibling still
@@ -651,10 +653,13 @@
 //
 // # One writer per message
 //
-// A message in delivery (Active) is written only by the commit that ends
-// its attempt (finish, or requeue, hold, poison): that commit writes the
-// attempt's in-memory copy, so any other writer's change to the stored
-// record would be lost. The one exception is an attempt no job of which
+// A message in delivery (Active) is written only by its attempt: the
+// commit that ends it (finish, or requeue, hold, poison), and before it
+// the commits of its jobs that end while others run (jobcommit.go: the
+// in-memory copy with the recipients they finished done, still Active;
+// ordered before the end by the attempt's lock, and none after it).
+// These write the attempt's in-memory copy, so any other writer's change
+// to the stored record would be lost. The one exception is an attempt no job of which
 // has started — claimed, every job waiting for a slot of its
 // destination's window: an operator's command takes it out of the
 // scheduler's queues under the scheduler's lock first (withdraw.go), so
@@ -770,7 +775,8 @@
 // org id, recipient) with ClaimFinal: a record in bucket delivered
 // makes it a Duplicate (reported DeliveredOK with Duplicate set, not
 // written again); a claim held by another message in flight makes it
-// Busy (deferred). The commit of an attempt's results writes the record
+// Busy (deferred). The commit of an attempt's results (or of the job's,
+// ended while others of the attempt run: jobcommit.go) writes the record
 // of each fresh final delivery and, through ManagerConfig.Dumpster
 // (package dumpster), the database's dumpster copy — one transaction with
 // the recipient's Delivered state. Claims are released only after that
@@ -1145,6 +1151,29 @@
 //     (throttled), are answered and committed on one of their own, not on
 //     the receiving session's inside Submit nor on the scheduler's loop
 //     (TestSubmitDoesNotWaitForDeadDestinationResults, …ThrottledResults).
+//     A job that ends while another job of the attempt still runs (a
+//     session hung for command_timeout or data_timeout) does not wait
+//     for it: what it relayed or delivered into a mailbox is committed
+//     then, the same way (jobcommit.go) — the recipients done in the
+//     record, which stays Active, with their claims, dumpster copies,
+//     finished notes and the partial discards owed, which a waiting
+//     shadow server's long poll takes at once — so that a crash in the
+//     rest of the attempt repeats neither here nor, after a takeover,
+//     at the copy's holder what was handed on (rt20f F1). Nothing else
+//     is: a failure (its DSN), a recipient whose sender asked for a
+//     success DSN, the retry time, the attempt count, the delay DSN, the
+//     full discard and the waiters are the end's, which commits them over
+//     all the results as one commit of the attempt would, leaving out
+//     only what the jobs' commits wrote. A crash between a job's commit
+//     and the end leaves the message Active with those recipients done
+//     and the rest pending as the attempt found them; Recover makes it
+//     Ready (3), and the next attempt tries the pending ones — none lost,
+//     none of the finished repeated — and its end makes what the lost
+//     end would have (the DSNs, the full discard). Restart is right
+//     because a job's commit wrote only what is true of its recipients
+//     whatever the rest of the attempt does, and nothing that depends on
+//     it (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient, cmd/umbra
+//     TestKill9WhileAnotherJobHangsHandsOnceOnly).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in

@@ -68,7 +68,8 @@ type ManagerConfig struct {
 // Manager is the queue manager: the only scheduler. It claims due
 // messages from the time index into a bounded active set, hands each to
 // the Deliverer, and commits each attempt's results in one transaction
-// together with the DSNs they cause.
+// together with the DSNs they cause (what a job finished while others
+// of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
 	store *Store
 	// restoredFor, restoredLatest: the restore's mark and the latest

@@ -120,16 +120,25 @@ type Keeper interface {
 
 // finish applies an attempt's results in one transaction: recipient
 // states, the retry time or the message's removal, and any DSNs.
-// interrupted (shutdown) makes the pending recipients due at once, without
-// counting the attempt. handed is called when the results are handed to
+// early is the results its jobs' own commits wrote already (jobcommit.go):
+// the record is the same, their claims, dumpster copies, notes, partial
+// discards and events are not made again. interrupted (shutdown) makes
+// the pending recipients due at once, without counting the attempt. handed is called when the results are handed to
 // the store's commit: umbra's processing of the message ends there (the
 // wait for the commit is not its code; peerwait.go).
-func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, interrupted bool, handed func()) {
+func (q *Manager) finish(m *Message, body Body, attempted []int, results []Result, early map[int]Result, interrupted bool, handed func()) {
 	now := q.clk.Now()
 	pol := q.policy()
 	before := make([]RcptStatus, len(m.Rcpts)) // as the attempt began (freshCopies)
 	for i, rc := range m.Rcpts {
 		before[i] = rc.Status
+	}
+	since := before // as this commit finds them: the jobs' own commits finished some
+	if len(early) > 0 {
+		since = slices.Clone(before)
+		for i, r := range early {
+			since[i] = jobStatus(r)
+		}
 	}
 	attemptsBefore := m.Attempts // the attempts counted before this one
 	got := map[int]bool{}
@@ -190,7 +199,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				dupDB[r.Rcpt] = r.Database
 				ev.Event("duplicate-suppressed", m, rc, r.detail())
 				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
-			} else {
+			} else if _, ok := early[r.Rcpt]; !ok {
 				final = append(final, r.Rcpt)
 				finalDB[r.Rcpt] = r.Database
 				ev.Event("deliver", m, rc, r.detail())
@@ -200,7 +209,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
 				delivered = append(delivered, r.Rcpt)
 			}
-			ev.Event("send", m, rc, r.detail())
+			if _, ok := early[r.Rcpt]; !ok {
+				ev.Event("send", m, rc, r.detail())
+			}
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
 			if !r.DSNPassed {
@@ -516,7 +527,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// commit finishes, or whose delay DSN it makes: noted for their
 		// primary, should it return with its database (takendone.go).
 		// Before the write of m, whose index entries it reads.
-		if err := tx.noteTakenDone(m, before, delayed, now); err != nil {
+		if err := tx.noteTakenDone(m, since, delayed, now); err != nil {
 			return err
 		}
 		done := (done || settledDone) && !tookOver
@@ -585,7 +596,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		// The recipients finished by this commit, of a message whose copy
 		// elsewhere could come back: not delivered again (finished.go).
-		if err := tx.noteFinished(m, before, outcome, now); err != nil {
+		if err := tx.noteFinished(m, since, outcome, now); err != nil {
 			return err
 		}
 		// Some recipients finished, the copy elsewhere not settled whole
@@ -593,7 +604,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// doc.go, "Partial discards"). Not after a takeover here (the
 		// recipients are this server's again), nor with the full discard.
 		if m.ShadowServer != "" && m.ShadowID != "" && !tookOver && (!discard || dsnOwesDiscard) {
-			addrs, err := tx.finishedForCopy(m, before, outcome, inDSN)
+			addrs, err := tx.finishedForCopy(m, since, outcome, inDSN)
 			if err != nil {
 				return err
 			}
@@ -612,7 +623,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if h := tx.heldCopy(m.ID); h != "" && (!strings.EqualFold(h, m.ShadowServer) || m.ShadowID != m.OrgID) {
 				hm := *m
 				hm.ShadowServer, hm.ShadowID = h, m.OrgID
-				addrs, err := tx.finishedForCopy(&hm, before, outcome, inDSN)
+				addrs, err := tx.finishedForCopy(&hm, since, outcome, inDSN)
 				if err != nil {
 					return err
 				}

@@ -341,7 +341,9 @@ type job struct {
 }
 
 // attempt is one message in the active set: its jobs run independently;
-// when the last one reports, the results are committed together.
+// what one finishes is committed when it reports while others run
+// (jobcommit.go), and when the last one reports, the results are
+// committed together.
 type attempt struct {
 	m *Message
 
@@ -360,6 +362,12 @@ type attempt struct {
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 	settled   func()  // ends its settling mark (settling.go)
+
+	// Its jobs' own commits (jobcommit.go): cmu orders them before the
+	// attempt's end, which sets ending; early is what they committed.
+	cmu    sync.Mutex
+	ending bool
+	early  map[int]Result
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -1019,8 +1027,9 @@ func enhanced(reply string) string {
 
 // report adds a job's results to its attempt and ends the job (pw; nil
 // for a job that never ran); the last job's report completes the
-// attempt. The attempt's end, umbra's code, begins before the last job
-// ends: one phase for the poison heuristic, no free slot between.
+// attempt, another's commits what it finished (commitJob). The
+// attempt's end, umbra's code, begins before the last job ends: one
+// phase for the poison heuristic, no free slot between.
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
@@ -1038,6 +1047,8 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	a.mu.Unlock()
 	if last {
 		q.complete(ctx, a)
+	} else if len(res) > 0 {
+		q.commitJob(ctx, a, res) // what it finished, committed now (jobcommit.go)
 	}
 }
 
@@ -1068,6 +1079,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	defer leave()
 	m := a.m
+	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	switch {
 	case a.bodyErr != nil:
 		leave()
@@ -1075,6 +1087,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		return
 	case a.panicked != "":
 		leave()
+		applyEarly(m, early)
 		q.poison(m, a.panicked)
 		return
 	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0:
@@ -1111,7 +1124,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	q.finish(m, body, rcpts, a.results, ctx.Err() != nil || a.stopped, leave)
+	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made

@@ -1,0 +1,261 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Jobs' own commits (rt20f F1; doc.go, "Durability and the crash
+// argument", point 4).
+//
+// An attempt runs one job per destination, and its results used to be
+// committed only when its last job ended: a recipient handed on by one
+// job while another hung in its session (up to command_timeout or
+// data_timeout) stayed pending on disk, with no partial discard for the
+// copy elsewhere, for as long as that took. A kill -9 then left it
+// pending here and in the shadow server's copy: the shadow server took
+// the copy over and handed it on again, and the restarted server
+// repeated it too.
+//
+// Now a job that ends while others of its attempt run has its results
+// committed at once (riding along with the next commit when nobody waits,
+// as the attempt's: deferResults): the recipients it relayed or
+// delivered into a mailbox are done in the record — which stays Active,
+// in delivery — and, in the same commit, their final deliveries' claims
+// and dumpster copies, their notes for a copy that comes back
+// (noteFinished, noteTakenDone) and the partial discard owed to the
+// copy's holder (and to the holder of a copy made again), which a
+// waiting shadow server's long poll is told of at once. Its events are
+// written then. The attempt's end commits everything else exactly as
+// before — DSNs, the retry time, the attempt counted once, the delay
+// DSN, the windows, the full discard, its waiters — over all the
+// results, and leaves out only what a job's commit wrote already.
+//
+// Not committed early, so that a crash between cannot lose what only
+// the attempt's end makes: a failure (its DSN), a recipient whose
+// sender asked for a success DSN, a duplicate found in a mailbox, a
+// group's expansion, a recipient handed on in a shadow session (to a
+// transport server of the organisation) or given back (their shadow
+// transitions, database checks and early discards are the end's), and
+// anything of a record that is no longer Active here.
+
+// jobCommittable reports whether r, a result of a job of m's attempt,
+// is committed when its job ends (see above).
+func jobCommittable(m *Message, r Result) bool {
+	if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || m.Rcpts[r.Rcpt].Status != Pending {
+		return false
+	}
+	rc := &m.Rcpts[r.Rcpt]
+	switch {
+	case r.Outcome == DeliveredOK && !r.Duplicate:
+		return !(m.From != "" && rc.Notify.Wants(NotifySuccess))
+	case r.Outcome == RelayedOK:
+		return r.DSNPassed || !(m.From != "" && rc.Notify.Wants(NotifySuccess))
+	}
+	return false
+}
+
+// jobStatus is the status a committable result gives its recipient.
+func jobStatus(r Result) RcptStatus {
+	if r.Outcome == DeliveredOK {
+		return Delivered
+	}
+	return Relayed
+}
+
+// commitJob commits the committable results res of a job of a that
+// ended while another job of a still runs. It runs on the job's
+// goroutine after the job ended (outside every section of umbra's code
+// on the message: a crash while it waits for its commit counts none).
+// a.cmu orders it before the attempt's end (complete), which then
+// leaves out what it wrote (a.early).
+func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if a.ending {
+		return // the attempt's end commits these results with the rest
+	}
+	m := a.m
+	var fresh []Result
+	for _, r := range res {
+		if _, done := a.early[r.Rcpt]; !done && jobCommittable(m, r) && !slices.ContainsFunc(fresh, func(f Result) bool { return f.Rcpt == r.Rcpt }) {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	a.mu.Lock()
+	body := a.body
+	a.mu.Unlock()
+	now := q.clk.Now()
+	// The record as this commit leaves it: the attempt's message (which
+	// other jobs read, and the attempt's end changes: never written
+	// here) with the recipients committed so far done.
+	pm := *m
+	pm.Rcpts = slices.Clone(m.Rcpts)
+	pm.State = Active
+	set := func(r Result) {
+		rc := &pm.Rcpts[r.Rcpt]
+		rc.Status, rc.Queue, rc.NextHop, rc.LastReply = jobStatus(r), r.Queue, r.NextHop, r.Reply
+	}
+	for _, r := range a.early {
+		set(r)
+	}
+	prev := make([]RcptStatus, len(pm.Rcpts)) // as the commits before this one left them
+	for i := range pm.Rcpts {
+		prev[i] = pm.Rcpts[i].Status
+	}
+	outcome := map[int]Outcome{}
+	var dbs []string
+	perDB := map[string][]int{}
+	for _, r := range fresh {
+		set(r)
+		outcome[r.Rcpt] = r.Outcome
+		if r.Outcome == DeliveredOK {
+			if perDB[r.Database] == nil {
+				dbs = append(dbs, r.Database)
+			}
+			perDB[r.Database] = append(perDB[r.Database], r.Rcpt)
+		}
+	}
+	var afters []func()
+	var partial []string
+	wrote := false
+	commit := func(tx *Tx) error {
+		afters, partial, wrote = afters[:0], nil, false
+		// Only a record still in delivery here: anything else is the
+		// attempt's end's to settle, with every result.
+		if old, err := tx.Get(m.ID); err != nil || old.State != Active {
+			return nil
+		}
+		for _, db := range dbs {
+			for _, i := range perDB[db] {
+				if err := tx.RecordDelivered(db, pm.OrgID, pm.Rcpts[i].Addr, now); err != nil {
+					return err
+				}
+			}
+			if q.cfg.Dumpster != nil {
+				after, err := q.cfg.Dumpster.Keep(tx, &pm, body, db, perDB[db], now)
+				if err != nil {
+					return fmt.Errorf("dumpster: %w", err)
+				}
+				if after != nil {
+					afters = append(afters, after)
+				}
+			}
+		}
+		if err := tx.noteTakenDone(&pm, prev, nil, now); err != nil { // before the write: it reads the index entries
+			return err
+		}
+		if err := tx.Put(&pm); err != nil {
+			return err
+		}
+		if err := tx.noteFinished(&pm, prev, outcome, now); err != nil {
+			return err
+		}
+		if pm.ShadowServer != "" && pm.ShadowID != "" {
+			addrs, err := tx.finishedForCopy(&pm, prev, outcome, nil)
+			if err != nil {
+				return err
+			}
+			if len(addrs) > 0 {
+				if err := tx.AddPartialDiscard(pm.ShadowServer, pm.ShadowID, addrs, now); err != nil {
+					return err
+				}
+				partial = addrs
+			}
+		}
+		// A copy made again while the attempt runs (heldPrefix), as at
+		// the attempt's end (finish).
+		if pm.OrgID != "" {
+			if h := tx.heldCopy(pm.ID); h != "" && (!strings.EqualFold(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) {
+				hm := pm
+				hm.ShadowServer, hm.ShadowID = h, pm.OrgID
+				addrs, err := tx.finishedForCopy(&hm, prev, outcome, nil)
+				if err != nil {
+					return err
+				}
+				if len(addrs) > 0 {
+					if err := tx.AddPartialDiscard(h, pm.OrgID, addrs, now); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		wrote = true
+		return nil
+	}
+	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
+	if q.deferResults(m, false, pm.ShadowServer != "" && pm.ShadowID != "", ctx.Err() != nil) {
+		update = q.store.UpdateDeferred
+	}
+	if err := update(commit); err != nil {
+		// The attempt's end commits them with the rest, as before.
+		q.log.Warn("committing a delivery job's results failed; they are committed when the attempt ends", "msg_id", m.ID.String(), "err", err)
+		return
+	}
+	if !wrote {
+		return
+	}
+	if a.early == nil {
+		a.early = map[int]Result{}
+	}
+	for _, r := range fresh {
+		a.early[r.Rcpt] = r
+	}
+	for _, f := range afters {
+		f()
+	}
+	ev := &heldEvents{}
+	ev.counted(m.Attempts + 1) // the number of the attempt they belong to, as finish gives its events
+	for _, r := range fresh {
+		name := "send"
+		if r.Outcome == DeliveredOK {
+			name = "deliver"
+		}
+		ev.Event(name, &pm, &pm.Rcpts[r.Rcpt], r.detail())
+	}
+	ev.emit(q)
+	if len(partial) > 0 {
+		q.ev.Event("discard", &pm, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", pm.ShadowServer, len(partial)))
+		q.dsig.signal(pm.ShadowServer)
+	}
+}
+
+// endJobs ends the jobs' own commits of a (the attempt's end begins,
+// inside a section of umbra's code on it): none starts from now on, one
+// under way is waited for — as a wait, not umbra's code (a.peer: a crash
+// while a commit is awaited counts none, doc.go point 3; the slot and a
+// suspect's turn are kept). It returns the results they committed, by
+// recipient.
+func (q *Manager) endJobs(a *attempt) map[int]Result {
+	if !a.cmu.TryLock() {
+		a.mu.Lock()
+		a.own--
+		a.peer++
+		q.markPhase(a)
+		a.mu.Unlock()
+		a.cmu.Lock()
+		a.mu.Lock()
+		a.peer--
+		a.own++
+		q.markPhase(a)
+		a.mu.Unlock()
+	}
+	defer a.cmu.Unlock()
+	a.ending = true
+	return a.early
+}
+
+// applyEarly writes into m what the jobs' own commits made of it, for an
+// end that does not go through finish (a panic's poison record): their
+// recipients stay done.
+func applyEarly(m *Message, early map[int]Result) {
+	for i, r := range early {
+		rc := &m.Rcpts[i]
+		rc.Status, rc.Queue, rc.NextHop, rc.LastReply = jobStatus(r), r.Queue, r.NextHop, r.Reply
+	}
+}
