@@ -36,7 +36,7 @@ func TestDaemonDamagedRecordSetAside(t *testing.T) {
 	if err := s.Update(context.Background(), func(tx *queue.Tx) error {
 		ids, recs = nil, nil
 		for i := 1; i <= 6; i++ {
-			m := &queue.Message{ID: s.NewID(time.Now()), State: queue.Ready, From: "a@example.org", Connector: "loopback",
+			m := &queue.Message{ID: tx.NewID(time.Now()), State: queue.Ready, From: "a@example.org", Connector: "loopback",
 				Rcpts: []queue.Recipient{{Addr: fmt.Sprintf("r%d@example.net", i)}}, NextAttempt: time.Now()}
 			if err := tx.PutNew(m, []byte(fmt.Sprintf("From: a@example.org\r\nSubject: dmg%d\r\n\r\nhello\r\n", i))); err != nil {
 				return err

@@ -36,7 +36,7 @@ func BenchmarkBulkMessageAction(b *testing.B) {
 				for i := 0; i < n; i += 500 {
 					if err := st.Update(context.Background(), func(tx *queue.Tx) error {
 						for range min(500, n-i) {
-							m := &queue.Message{ID: st.NewID(now), State: queue.Ready, From: "a@example.org", NextAttempt: now.Add(time.Hour),
+							m := &queue.Message{ID: tx.NewID(now), State: queue.Ready, From: "a@example.org", NextAttempt: now.Add(time.Hour),
 								Rcpts: []queue.Recipient{{Addr: "b@example.net", Status: queue.Pending, Queue: "smarthost:sink"}}}
 							if err := tx.PutNewBody(m, queue.MemBody([]byte("Subject: x\r\n\r\nbody\r\n"))); err != nil {
 								return err

@@ -23,10 +23,10 @@ func TestDamagedRequestSetAside(t *testing.T) {
 		r.clk.Advance(time.Minute)
 	}
 	err := r.store.Update(context.Background(), func(tx *queue.Tx) error {
-		if err := tx.PutRequest(&queue.Request{ID: "bad", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: r.mgr.NewID(), Phase: 9}); err != nil {
+		if err := tx.PutRequest(&queue.Request{ID: "bad", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: tx.NewID(r.clk.Now()), Phase: 9}); err != nil {
 			return err
 		}
-		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: r.mgr.NewID()})
+		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: tx.NewID(r.clk.Now())})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -384,7 +384,7 @@ func TestInterruptedRequestResumes(t *testing.T) {
 		r.clk.Advance(time.Minute)
 	}
 	err := r.store.Update(context.Background(), func(tx *queue.Tx) error {
-		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: r.mgr.NewID()})
+		return tx.PutRequest(&queue.Request{ID: "crashed", Database: "DB1", Since: t0, Started: r.clk.Now(), FirstID: tx.NewID(r.clk.Now())})
 	})
 	if err != nil {
 		t.Fatal(err)

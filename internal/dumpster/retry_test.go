@@ -90,7 +90,7 @@ func TestRetryFinishesAnInterruptedRequest(t *testing.T) {
 	// phase before its context ended.
 	err := r.store.Update(context.Background(), func(tx *queue.Tx) error {
 		now := r.clk.Now()
-		return tx.PutRequest(&queue.Request{ID: "op-2", Database: "DB1", Since: now.Add(-time.Hour), Started: now, FirstID: r.mgr.NewID()})
+		return tx.PutRequest(&queue.Request{ID: "op-2", Database: "DB1", Since: now.Add(-time.Hour), Started: now, FirstID: tx.NewID(now)})
 	})
 	if err != nil {
 		t.Fatal(err)

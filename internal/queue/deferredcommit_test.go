@@ -252,7 +252,7 @@ func TestWindowSlotFreedBeforeDeferredCommit(t *testing.T) {
 	if err := s.Update(ctx, func(tx *Tx) error {
 		ids = ids[:0]
 		for i := 0; i < 6; i++ {
-			m := msg(s, "a@example.org", "x@one.test")
+			m := txMsg(tx, "a@example.org", "x@one.test")
 			m.State, m.NextAttempt, m.Arrived = Ready, clk.Now(), clk.Now()
 			if err := tx.PutNew(m, []byte(body)); err != nil {
 				return err

@@ -28,7 +28,7 @@ func TestKeyOutOfOrderRefusedAtOpen(t *testing.T) {
 	ids := map[ID]bool{}
 	if err := s.Update(context.Background(), func(tx *Tx) error {
 		for i := 0; i < 300; i++ {
-			m := msg(s, "a@example.org", "b@example.net")
+			m := txMsg(tx, "a@example.org", "b@example.net")
 			m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
 			if err := tx.PutNew(m, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
 				return err

@@ -25,7 +25,7 @@ func TestDamagedPageNamed(t *testing.T) {
 	}
 	if err := s.Update(context.Background(), func(tx *Tx) error {
 		for i := 0; i < 200; i++ {
-			m := msg(s, "a@example.org", "b@example.net")
+			m := txMsg(tx, "a@example.org", "b@example.net")
 			m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
 			if err := tx.PutNew(m, []byte("Subject: x\r\n\r\n"+strings.Repeat("body ", 100))); err != nil {
 				return err

@@ -73,6 +73,16 @@ func msg(s *Store, from string, rcpts ...string) *Message {
 	return m
 }
 
+// txMsg is msg for a function run in a write transaction: Store.NewID
+// may wait for a commit of its own, which waits for that transaction.
+func txMsg(tx *Tx, from string, rcpts ...string) *Message {
+	m := &Message{ID: tx.NewID(time.Now()), From: from, Connector: "test", ClientIP: "127.0.0.1"}
+	for _, r := range rcpts {
+		m.Rcpts = append(m.Rcpts, Recipient{Addr: r})
+	}
+	return m
+}
+
 const body = "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
 
 // waitFor polls cond (reading the store) until it holds.

@@ -25,7 +25,7 @@ func TestQueueStatusTrueBeyondScan(t *testing.T) {
 	put := func(n int, st State) {
 		if err := s.Update(context.Background(), func(tx *Tx) error {
 			for range n {
-				m := msg(s, "a@example.org", "x@b.test")
+				m := txMsg(tx, "a@example.org", "x@b.test")
 				m.Arrived = t0.Add(-time.Minute)
 				m.Rcpts[0].Queue = name
 				m.Rcpts[0].LastReply = "451 4.4.1 connect to mx.b.test: connection refused"
@@ -71,7 +71,7 @@ func TestQueueRetryCountBeyondScan(t *testing.T) {
 	const retrying, due = nextRetryScan + 30, 7
 	if err := s.Update(context.Background(), func(tx *Tx) error {
 		for i := range retrying + due {
-			m := msg(s, "a@example.org", "x@b.test")
+			m := txMsg(tx, "a@example.org", "x@b.test")
 			m.Arrived = t0.Add(-time.Minute)
 			m.Rcpts[0].Queue = name
 			m.State, m.Attempts, m.NextAttempt = Ready, 1, t0.Add(4*time.Minute)
@@ -209,7 +209,7 @@ func TestQueueStoredErrorBeyondScan(t *testing.T) {
 	const latest = "451 4.4.1 connect to sink.test: no route to host"
 	if err := s.Update(context.Background(), func(tx *Tx) error {
 		for i := range nextRetryScan + 31 {
-			m := msg(s, "a@example.org", "x@b.test")
+			m := txMsg(tx, "a@example.org", "x@b.test")
 			m.Arrived = t0.Add(-time.Minute)
 			m.Rcpts[0].Queue = name
 			m.State, m.Attempts, m.NextAttempt = Ready, 1, t0.Add(4*time.Minute)

@@ -478,7 +478,7 @@ func TestRestoreCompactsWithoutSpooledBodies(t *testing.T) {
 	for range 8 {
 		if err := s.Update(ctx, func(tx *Tx) error {
 			for range 32 {
-				m := msg(s, "a@example.org", "b@example.test")
+				m := txMsg(tx, "a@example.org", "b@example.test")
 				m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
 				ids = append(ids, m.ID)
 				if err := tx.PutNew(m, filler); err != nil {

@@ -127,7 +127,7 @@ func BenchmarkStartCheckSpooled(b *testing.B) {
 					return err
 				}
 				body, _ = body.WithHead([]byte("Received: by mx.test\r\n"), 0)
-				m := msg(s, "a@example.org", "b@example.test")
+				m := txMsg(tx, "a@example.org", "b@example.test")
 				m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
 				if err := tx.PutNewBody(m, body); err != nil {
 					return err

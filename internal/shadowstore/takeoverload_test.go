@@ -99,7 +99,7 @@ func TestTakeoverOnTimeUnderDeliveryLoad(t *testing.T) {
 	// The backlog toward the primary's site, all due now.
 	if err := s.Update(context.Background(), func(tx *queue.Tx) error {
 		for range 6000 {
-			m := &queue.Message{ID: s.NewID(clk.Now()), From: "s@ext.test", Arrived: clk.Now(), State: queue.Ready,
+			m := &queue.Message{ID: tx.NewID(clk.Now()), From: "s@ext.test", Arrived: clk.Now(), State: queue.Ready,
 				NextAttempt: clk.Now(), Rcpts: []queue.Recipient{{Addr: "u@sb.test"}}}
 			if err := tx.PutNew(m, []byte(body)); err != nil {
 				return err
