@@ -43,8 +43,8 @@ func (e *MailboxError) Error() string { return e.Why }
 // or angle brackets in a display name, two addresses without a comma,
 // text after an address, a group ("team: a@x;"), a source route, an
 // unterminated quoted string, comment or angle bracket, a control
-// character (an ISO-2022-JP escape sequence in a quoted string or
-// comment is text), a line break that is not folding (CRLF or LF followed by
+// character (RFC 1468 ISO-2022-JP, whole JIS characters, in a quoted
+// string or comment is text), a line break that is not folding (CRLF or LF followed by
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
@@ -179,8 +179,12 @@ func (p *mboxParser) cfws() error {
 			if p.i++; p.i >= len(p.s) {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
 			}
-		case depth > 0 && c == esc && iso2022JPEscape(p.s[p.i:]) > 0:
-			p.i += iso2022JPEscape(p.s[p.i:]) - 1 // raw ISO-2022-JP: text (obs-ctext)
+		case depth > 0 && c == esc: // raw ISO-2022-JP: text (obs-ctext)
+			n, why := iso2022JPRun(p.s[p.i:], "()\\")
+			if n == 0 {
+				return p.fail(why)
+			}
+			p.i += n - 1
 		case depth > 0 && c < ' ' || c == 0x7f:
 			return p.fail("a control character")
 		case depth > 0:
@@ -270,8 +274,12 @@ func (p *mboxParser) quoted() error {
 			return nil
 		case c == '\\':
 			p.i++
-		case c == esc && iso2022JPEscape(p.s[p.i:]) > 0:
-			p.i += iso2022JPEscape(p.s[p.i:]) - 1 // raw ISO-2022-JP: text (obs-qtext)
+		case c == esc: // raw ISO-2022-JP: text (obs-qtext)
+			n, why := iso2022JPRun(p.s[p.i:], "\"\\")
+			if n == 0 {
+				return p.fail(why)
+			}
+			p.i += n - 1
 		case c < ' ' && c != '\t' || c == 0x7f:
 			return p.fail("a control character")
 		}
