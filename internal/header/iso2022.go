@@ -48,7 +48,7 @@ func iso2022JPRun(s, delims string) (n int, why string) {
 	if !twoByte {
 		return n, ""
 	}
-	const notJIS = "ISO-2022-JP text that is not JIS X 0208 characters (each two bytes 0x21-0x7E, then an escape sequence)"
+	const notJIS = "ISO-2022-JP text that is not JIS X 0208 characters"
 	for ; n < len(s) && s[n] != esc; n += 2 {
 		if n+1 >= len(s) || s[n+1] == esc {
 			return 0, notJIS

@@ -39,6 +39,7 @@ func TestFromProseIsNoAddressOverSMTP(t *testing.T) {
 		{"a@client.test (ceo\x1b$B!w\x1b(Breject.test)", "a comment that shows an address at 'ceo@reject.test'"},
 		{"\"J. Smith @ U.S. Office\" <a@client.test>", "another domain at 'J.Smith@U.S.Office'"},
 		{"\"a\x1b[2Jb\" <a@client.test>", "a control character"},
+		{"\"ceo\x1b$B !w\x1b(Breject.test\" <a@client.test>", "ISO-2022-JP text that is not JIS X 0208 characters at "},
 	} {
 		msg := strings.Replace(message("a@client.test", "spoof"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
 		got := e.send(t, "client.test", "a@client.test", msg)
