@@ -65,11 +65,12 @@ func iso2022JPRun(s, delims string) (n int, why string) {
 	return n, ""
 }
 
-// decodeISO2022JP is s with each run that an ISO-2022-JP escape
-// sequence starts, up to and with the next return to ASCII (ESC ( B or
-// ESC ( J) or to the end of s, decoded as a reader decodes it (JIS X
-// 0208 "!w" is U+FF20, '@' once folded); the rest, and an ESC that
-// starts no such sequence, as it is.
+// decodeISO2022JP is s with each ISO-2022-JP escape sequence taken as
+// a reader takes it: one that starts JIS X 0208 and the bytes after it
+// up to the next ESC decoded (JIS X 0208 "!w" is U+FF20, '@' once
+// folded), one back to ASCII or JIS X 0201 Roman dropped (the bytes
+// after it are text as they are: Roman differs from ASCII only in '¥'
+// and '‾'); the rest, and an ESC that starts no such sequence, as it is.
 func decodeISO2022JP(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) * 2)
@@ -79,23 +80,24 @@ func decodeISO2022JP(s string) string {
 			b.WriteString(s)
 			return b.String()
 		}
-		n, _ := iso2022JPEscape(s[i:])
-		if n == 0 {
+		n, twoByte := iso2022JPEscape(s[i:])
+		switch {
+		case n == 0:
 			b.WriteString(s[:i+1])
 			s = s[i+1:]
-			continue
-		}
-		b.WriteString(s[:i])
-		end := len(s)
-		for j := i + n; j < len(s); j++ {
-			if s[j] == esc && (strings.HasPrefix(s[j:], "\x1b(B") || strings.HasPrefix(s[j:], "\x1b(J")) {
-				end = j + 3
-				break
+		case !twoByte:
+			b.WriteString(s[:i])
+			s = s[i+n:]
+		default:
+			b.WriteString(s[:i])
+			end := len(s)
+			if j := strings.IndexByte(s[i+n:], esc); j >= 0 {
+				end = i + n + j
 			}
+			// The decoder never fails: a byte it cannot read is U+FFFD.
+			d, _ := japanese.ISO2022JP.NewDecoder().String(s[i:end])
+			b.WriteString(d)
+			s = s[end:]
 		}
-		// The decoder never fails: a byte it cannot read is U+FFFD.
-		d, _ := japanese.ISO2022JP.NewDecoder().String(s[i:end])
-		b.WriteString(d)
-		s = s[end:]
 	}
 }

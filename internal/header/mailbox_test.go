@@ -406,7 +406,8 @@ func TestMailboxesShowOnlyAddresses(t *testing.T) {
 		"\"Taro \x1b$B;3ED\x1b(B\" <a@evil.test>":               "evil.test",
 		"\"\x1b$B$3$s\x1b(B\"@evil.test":                        "evil.test",
 		// The author's own address, its '@' a JIS X 0208 one.
-		"\"a\x1b$B!w\x1b(Bevil.test\" <a@evil.test>": "evil.test",
+		"\"a\x1b$B!w\x1b(Bevil.test\" <a@evil.test>":       "evil.test",
+		"\"\x1b(BJ\u00f6rg \x1b$B$3\x1b(B\" <a@evil.test>": "evil.test",
 	} {
 		got, err := Mailboxes(v)
 		var ds []string
@@ -442,7 +443,10 @@ func TestMailboxesShowOnlyAddresses(t *testing.T) {
 		"a@evil.test (ceo\x1b$B!w\x1b(Bexample.org)":                  "ceo@example.org",
 		"\"\x1b$Bceo@example.org.\x1b(B\" <a@evil.test>":              "$Bceo@example.org", // undecoded
 		"\"\x1b(Bceo@example.org\" <a@evil.test>":                     "ceo@example.org",
-		"=?us-ascii?q?ceo=1B$B!w=1B=28Bexample.org?= <a@evil.test>":   "ceo@example.org",
+		// ESC ( B changes nothing of the text after it, UTF-8 included.
+		"\"\x1b(Bceo\uff20bank\" <a@evil.test>":                     "ceo@bank",
+		"\"\x1b$B$3\x1b(Bceo\uff20bank\" <a@evil.test>":             "\u3053ceo@bank",
+		"=?us-ascii?q?ceo=1B$B!w=1B=28Bexample.org?= <a@evil.test>": "ceo@example.org",
 	} {
 		_, err := Mailboxes(v)
 		me, ok := err.(*MailboxError)
