@@ -443,6 +443,7 @@ func TestMailboxesShowOnlyAddresses(t *testing.T) {
 		"a@evil.test (ceo\x1b$B!w\x1b(Bexample.org)":                  "ceo@example.org",
 		"\"\x1b$Bceo@example.org.\x1b(B\" <a@evil.test>":              "$Bceo@example.org", // undecoded
 		"\"\x1b(Bceo@example.org\" <a@evil.test>":                     "ceo@example.org",
+		"\"\x1b$B#c#e#o!w#b#a#n#k!%#t#e#s#t\x1b(B\" <a@evil.test>":    "ceo@bank.test", // all fullwidth
 		// ESC ( B changes nothing of the text after it, UTF-8 included.
 		"\"\x1b(Bceo\uff20bank\" <a@evil.test>":                     "ceo@bank",
 		"\"\x1b$B$3\x1b(Bceo\uff20bank\" <a@evil.test>":             "\u3053ceo@bank",
