@@ -15,9 +15,17 @@
 // stops U+3002, U+FF0E, U+FF61 are dots, UTS 46), white space and
 // invisible marks around '@' and a domain's dots set aside (RFC 5322
 // §3.4.1 CFWS; the domain then needs a dot and the local part a letter
-// or digit), a shown domain cut back to its last label that starts with
-// a letter (RFC 3696 §2: "bank.test.1" is bank.test; "9.99" and "v2.0"
-// are none, as is any domain left with one label by the cut), read
+// or digit; a dot that ends a word before white space and a word with
+// an apostrophe is prose, "Bob @ St. Mary's"), a shown domain ended at
+// the first character no domain name holds (an apostrophe:
+// "bank.test's" is bank.test) and cut back to its last label that
+// starts with a letter and has a second character (RFC 3696 §2:
+// "bank.test.1" is bank.test; "9.99", "v2.0" and "N.Y.C" are none, as
+// is any domain left with one label by the cut), raw ISO-2022-JP in a
+// quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
+// escape sequences, whole JIS X 0208 characters: read alike by every
+// reader) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
+// is '＠'), read
 // again with each quoted string a word of its own and comments dropped
 // ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), raw bytes
 // that are not UTF-8 also read in the

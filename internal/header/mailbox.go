@@ -43,7 +43,8 @@ func (e *MailboxError) Error() string { return e.Why }
 // or angle brackets in a display name, two addresses without a comma,
 // text after an address, a group ("team: a@x;"), a source route, an
 // unterminated quoted string, comment or angle bracket, a control
-// character, a line break that is not folding (CRLF or LF followed by
+// character (RFC 1468 ISO-2022-JP, whole JIS characters, in a quoted
+// string or comment is text), a line break that is not folding (CRLF or LF followed by
 // white space), a display name or comment that shows an address once its
 // quotes are removed and its RFC 2047 encoded words decoded ("ceo@x",
 // "=?utf-8?q?ceo=40x?=", "(ceo@x)"; decoded as leniently as a reader
@@ -53,14 +54,18 @@ func (e *MailboxError) Error() string { return e.Why }
 // alphabet up to the first '=') — each word in
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
-// the domain's dots set aside, "ceo @ x . test"; a shown domain cut back
-// to its last label that starts with a letter, "ceo@x.test.1"; quoted
+// the domain's dots set aside, "ceo @ x . test", but for a word's final
+// dot before a word with an apostrophe, "Bob @ St. Mary's"; a shown
+// domain ended where a domain name cannot go on, "ceo@x.test's", and cut
+// back to its last label that starts with a letter and is not one
+// character, "ceo@x.test.1"; raw ISO-2022-JP decoded; quoted
 // strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
 // author's own domain or organisational domain, in quotes or brackets; a word in a charset not
 // decoded here may show any address), an encoded word in an addr-spec
 // (RFC 2047 §5), or a quoted local part holding an address is an error (*MailboxError), never a guess. Allowed as
-// RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, encoded words (atoms)
+// RFC 5322 §4 and RFC 6532 allow them: raw UTF-8, raw ISO-2022-JP in a
+// quoted string or comment, encoded words (atoms)
 // that decode to a name,
 // empty list elements ("a@x.test, "), dots in a display name, a quoted
 // local part, and a final dot on a domain. Total: any string gives a
@@ -174,6 +179,12 @@ func (p *mboxParser) cfws() error {
 			if p.i++; p.i >= len(p.s) {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
 			}
+		case depth > 0 && c == esc: // raw ISO-2022-JP: text (obs-ctext)
+			n, why := iso2022JPRun(p.s[p.i:], "()\\")
+			if n == 0 {
+				return p.fail(why)
+			}
+			p.i += n - 1
 		case depth > 0 && c < ' ' || c == 0x7f:
 			return p.fail("a control character")
 		case depth > 0:
@@ -263,6 +274,12 @@ func (p *mboxParser) quoted() error {
 			return nil
 		case c == '\\':
 			p.i++
+		case c == esc: // raw ISO-2022-JP: text (obs-qtext)
+			n, why := iso2022JPRun(p.s[p.i:], "\"\\")
+			if n == 0 {
+				return p.fail(why)
+			}
+			p.i += n - 1
 		case c < ' ' && c != '\t' || c == 0x7f:
 			return p.fail("a control character")
 		}
@@ -418,13 +435,14 @@ type shownText struct {
 
 // mayShow says whether a display name or comment, as written, could
 // show an address at all: an '@', an encoded word, or a character that
-// is not ASCII (a compatibility form of '@', U+FF20, U+FE6B).
+// is not ASCII (a compatibility form of '@', U+FF20, U+FE6B) or that
+// starts ISO-2022-JP (JIS X 0208 "!w" is U+FF20).
 func mayShow(s string) bool {
 	if strings.Contains(s, "@") || strings.Contains(s, "=?") {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
+		if s[i] >= 0x80 || s[i] == esc {
 			return true
 		}
 	}
@@ -636,9 +654,23 @@ func decodeQ(text string) []byte {
 
 // add adds a decoded text's views: as it is, in each legacy charset
 // where it is not UTF-8, and each with its white space around '@' and
-// dots set aside.
+// dots set aside. A text with an ESC is shown as raw ISO-2022-JP
+// decodes (decodeISO2022JP), and as its bytes are, as a reader that
+// does not decode it shows them — there only an address with a dot in
+// its domain and a letter or digit in its local part counts, as in the
+// spaced views: a JIS character's bytes hold an '@' now and then
+// ("0@Ab" is 粟曹), a name's JIS text no address.
 func (t *shownText) add(d string) {
-	t.view(d)
+	if strings.IndexByte(d, esc) >= 0 {
+		t.view(decodeISO2022JP(d))
+		f := fold(d)
+		t.spaced = append(t.spaced, f)
+		if c, ok := closeUp(f); ok {
+			t.spaced = append(t.spaced, c)
+		}
+	} else {
+		t.view(d)
+	}
 	if utf8.ValidString(d) {
 		return
 	}
@@ -673,8 +705,9 @@ var legacyCharsets = func() []encoding.Encoding {
 
 // closeUp removes the white space (every Unicode space, and invisible
 // marks: format characters and the combining marks a space carries,
-// isInvisibleMark) next to an '@' or a dot; ok is false where there is
-// none to remove.
+// isInvisibleMark) next to an '@' or a dot — but after a word's final
+// dot before a word with an apostrophe (proseDot) —; ok is false where
+// there is none to remove.
 func closeUp(f string) (string, bool) {
 	gap := func(r rune) bool { return unicode.IsSpace(r) || isInvisibleMark(r) }
 	if !strings.ContainsAny(f, "@.") || strings.IndexFunc(f, gap) < 0 {
@@ -698,7 +731,8 @@ func closeUp(f string) (string, bool) {
 			j += n
 		}
 		prev := b.String()
-		if prev != "" && strings.ContainsRune("@.", rune(prev[len(prev)-1])) || j < len(f) && strings.ContainsRune("@.", rune(f[j])) {
+		if (prev != "" && strings.ContainsRune("@.", rune(prev[len(prev)-1])) || j < len(f) && strings.ContainsRune("@.", rune(f[j]))) &&
+			!proseDot(f, i, j) {
 			changed = true
 		} else {
 			b.WriteString(f[i:j])
@@ -706,6 +740,67 @@ func closeUp(f string) (string, bool) {
 		i = j
 	}
 	return b.String(), changed
+}
+
+// proseDot says whether the white space f[i:j] follows a dot that ends
+// a word and comes before a word with an apostrophe in it — "St. Mary's",
+// "Mr. Smith’s", "M.D. @ St. Mary's": a reader reads an abbreviation and
+// a name there, not a domain's dot with white space around it, and no
+// domain label holds an apostrophe. White space before the dot too
+// ("bank . test's") is a domain's dot set apart.
+func proseDot(f string, i, j int) bool {
+	if i < 2 || f[i-1] != '.' || j >= len(f) || f[j] == '@' || f[j] == '.' {
+		return false
+	}
+	if r, _ := utf8.DecodeLastRuneInString(f[:i-1]); unicode.IsSpace(r) || isInvisibleMark(r) {
+		return false
+	}
+	letter := false
+	for _, r := range f[j:] {
+		switch {
+		case unicode.IsSpace(r) || isInvisibleMark(r):
+			return false
+		case isApostrophe(r) && letter:
+			return true
+		}
+		letter = unicode.IsLetter(r) && !isApostrophe(r)
+	}
+	return false
+}
+
+// isApostrophe: an apostrophe as a name writes one (U+0027, and U+2019,
+// U+02BC, U+FF07, which a reader shows alike). No domain label holds one.
+func isApostrophe(r rune) bool {
+	return r == '\'' || r == '\u2019' || r == '\u02bc' || r == '\uff07'
+}
+
+// domainEnd is where a shown domain, text that follows an '@', ends: at
+// the first character a domain name cannot hold, as a reader takes
+// "ceo@bank.test's", "ceo@bank.test/x" for ceo@bank.test — anything
+// ASCII but a letter, digit, hyphen, underscore or dot; an apostrophe
+// (isApostrophe: U+02BC is a letter, U+2019 one a lenient IDNA mapping
+// takes); any other character not a letter, mark, digit or invisible
+// format character (Unicode L, M, N, Cf: an IDN's) but for the
+// punctuation IDNA 2008 lets a label hold in context (U+00B7, U+0375,
+// U+05F3, U+05F4, U+30FB). A byte that is not UTF-8 does not end it.
+func domainEnd(d string) int {
+	for i := 0; i < len(d); {
+		c := d[i]
+		if c < 0x80 {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+				return i
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(d[i:])
+		if isApostrophe(r) || r != utf8.RuneError && !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.Cf) &&
+			!strings.ContainsRune("\u00b7\u0375\u05f3\u05f4\u30fb", r) {
+			return i
+		}
+		i += n
+	}
+	return len(d)
 }
 
 // fold is a decoded text as it shows: NFKC where it is not ASCII, the
@@ -731,9 +826,11 @@ func fold(d string) string {
 // them in. In the spaced views (white space around '@' and dots set
 // aside) only an address whose domain has a dot and whose local part a
 // letter or digit counts: "Meet @ noon" and "Doe | @jane.doe" show none.
-// In every view the domain is cut back to its last label that starts
-// with a letter (shownDomain): "bank.test.1" shows bank.test, and
-// "Price @ 9.99", "Webinar@3.30", "Sales @ v2.0" show none.
+// In every view the domain ends where a domain name cannot go on
+// (domainEnd: "bank.test's" shows bank.test) and is cut back to its
+// last label that starts with a letter (shownDomain): "bank.test.1"
+// shows bank.test, and "Price @ 9.99", "Webinar@3.30", "Sales @ v2.0",
+// "Sam @ N.Y.C." show none.
 func (t shownText) addresses() []string {
 	var out []string
 	for n, views := range [][]string{t.views, t.spaced} {
@@ -748,10 +845,8 @@ func (t shownText) addresses() []string {
 					j++
 				}
 				local := strings.TrimLeftFunc(d[k:i], isAroundLeft)
-				domain := strings.TrimLeftFunc(strings.TrimRightFunc(d[i+1:j], isAroundRight), isAroundLeft)
-				if domain == "" {
-					domain = d[i+1 : j]
-				}
+				domain := strings.TrimLeftFunc(d[i+1:j], isAroundLeft)
+				domain = domain[:domainEnd(domain)]
 				if local == "" {
 					local = d[k:i]
 				}
@@ -768,20 +863,22 @@ func (t shownText) addresses() []string {
 
 // shownDomain is the domain name a shown domain names: cut back to its
 // last label that starts with a letter once invisible marks (Unicode Mn,
-// Me, Cf) before it are set aside (RFC 3696 §2: a top-level domain is
-// not all digits; none starts with one), as a reader takes
-// "bank.test.1", "bank.test.-" or "bank.test" then junk for bank.test,
-// and "bank.\u034ftest" for an address too. ok is false where no label
-// starts with a letter, or where one was cut and one label is left:
-// "3.30", "9.99", "3.30pm", "v2.0" and "v2.0.1" name none. A bracketed
-// literal names none either.
+// Me, Cf) before it are set aside and has a second character (RFC 3696
+// §2: a top-level domain is not all digits; none starts with one, and
+// none is one character), as a reader takes "bank.test.1", "bank.test.-",
+// "bank.test.x" or "bank.test" then junk for bank.test, and
+// "bank.\u034ftest" for an address too. ok is false where no label
+// qualifies, or where one was cut and one label is left: "3.30", "9.99",
+// "3.30pm", "v2.0", "v2.0.1" and "N.Y.C" name none. A bracketed literal
+// names none either.
 func shownDomain(domain string) (string, bool) {
 	d := strings.TrimRight(domain, ".")
 	for cut := false; d != ""; cut = true {
 		i := strings.LastIndexByte(d, '.')
-		r, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(d[i+1:], isInvisibleMark))
+		label := strings.TrimLeftFunc(d[i+1:], isInvisibleMark)
+		r, n := utf8.DecodeRuneInString(label)
 		switch {
-		case unicode.IsLetter(r):
+		case unicode.IsLetter(r) && strings.IndexFunc(label[n:], func(r rune) bool { return !isInvisibleMark(r) }) >= 0:
 			return d, !cut || i >= 0
 		case i < 0:
 			return "", false

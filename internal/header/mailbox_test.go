@@ -319,7 +319,13 @@ func FuzzMailboxes(f *testing.F) {
 		"=?utf-8?q?ceo=40rej.test_=3Cceo=40rej.test=3E?= <a@good.test>", "a@good.test (a@rej.test)", "=?utf-8?q?=3Cceo=40rej.test=3E?=@good.test",
 		"=?utf-8?b?Y2VvQHJlai50ZXN0?= <a@good.test>", "\"Doe, John\" <a@x.test>",
 		"=?utf-16?b?/v8AYwBlAG8AQABiAGEAbgBrAC4AdABlAHMAdA==?= <a@evil.test>", "=?utf-7?q?ceo+AEA-bank.test?= <a@evil.test>",
-		"ceo\uff20bank.test <a@evil.test>", "\"'alice@evil.test'\" <alice@evil.test>"} {
+		"ceo\uff20bank.test <a@evil.test>", "\"'alice@evil.test'\" <alice@evil.test>",
+		// rt21b L2, L3: prose around an '@', an apostrophe after a
+		// shown domain, raw ISO-2022-JP.
+		"\"Bob @ St. Mary's\" <a@evil.test>", "\"Dr. Jane Doe, M.D. @ St. Mary\u2019s Hospital\" <a@evil.test>",
+		"\"Sam @ N.Y.C.\" <a@evil.test>", "\"ceo@bank.com's\" <a@evil.test>", "\"ceo @ bank . com\u02bcs\" <a@evil.test>",
+		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@evil.test>", "\"ceo\x1b$B!w\x1b(Bexample.org\" <a@evil.test>",
+		"a@evil.test (\x1b$B0@Ab\x1b(B)", "\"ceo\x1b$B !w\x1b(Bbank.test\" <a@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -362,4 +368,125 @@ func FuzzMailboxes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rt21b L2, L3 (EDGE-1): a display name is refused only where it shows
+// an address. A shown domain is made of what a domain name can hold: an
+// apostrophe (or U+2019, U+02BC, U+FF07) ends it, so "ceo@bank.test's"
+// shows ceo@bank.test; a dot that ends a word ("St.", "M.D.") followed by
+// white space and a word with an apostrophe ("Mary's") is prose, not a
+// domain's dot; no top-level label is one character ("N.Y.C."). Raw
+// ISO-2022-JP in a quoted string or comment (RFC 5322 §4 obs-qtext,
+// obs-ctext) is text, read as a reader decodes it.
+func TestMailboxesShowOnlyAddresses(t *testing.T) {
+	for v, want := range map[string]string{
+		"\"Bob @ St. Mary's\" <a@evil.test>":                         "evil.test",
+		"\"Dr. Jane Doe, M.D. @ St. Mary's Hospital\" <a@evil.test>": "evil.test",
+		"\"Jo @ Mr. Smith's\" <a@evil.test>":                         "evil.test",
+		"\"Bob @ St. Mary\u2019s\" <a@evil.test>":                    "evil.test",
+		"\"Bob @ St. Mary\u02bcs\" <a@evil.test>":                    "evil.test",
+		"\"Bob @ St. Mary\uff07s\" <a@evil.test>":                    "evil.test",
+		"\"Bob @ St. Jones' Hall\" <a@evil.test>":                    "evil.test",
+		"\"Bob @ Mary's Diner\" <a@evil.test>":                       "evil.test",
+		"a@evil.test (Bob @ St. Mary's)":                             "evil.test",
+		"\"Sam @ N.Y.C.\" <a@evil.test>":                             "evil.test",
+		"\"Sam @ N. Y. C.\" <a@evil.test>":                           "evil.test",
+		"\"Ann @ U.K.\" <a@evil.test>":                               "evil.test",
+		// The author's own address, a possessive or a word after it.
+		"\"a@evil.test's\" <a@evil.test>":           "evil.test",
+		"\"a@evil.test\u2019s desk\" <a@evil.test>": "evil.test",
+		"\"a@evil.test/sales\" <a@evil.test>":       "evil.test",
+		// Raw ISO-2022-JP (こんにちは; 粟曹 and 汗漢, whose JIS bytes
+		// hold a 0x40).
+		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@evil.test>":              "evil.test",
+		"\"\x1b$B0@Ab\x1b(B\" <a@evil.test>":                    "evil.test",
+		"\"\x1b$B4@4A\x1b(B\" <a@evil.test>":                    "evil.test",
+		"\"\x1b$B$3$s\x1b(J \x1b$@$K$A$O\x1b(B\" <a@evil.test>": "evil.test",
+		"a@evil.test (\x1b$B$3$s$K$A$O\x1b(B)":                  "evil.test",
+		"\"Taro \x1b$B;3ED\x1b(B\" <a@evil.test>":               "evil.test",
+		"\"\x1b$B$3$s\x1b(B\"@evil.test":                        "evil.test",
+		// The author's own address, its '@' a JIS X 0208 one.
+		"\"a\x1b$B!w\x1b(Bevil.test\" <a@evil.test>":       "evil.test",
+		"\"\x1b(BJ\u00f6rg \x1b$B$3\x1b(B\" <a@evil.test>": "evil.test",
+	} {
+		got, err := Mailboxes(v)
+		var ds []string
+		for _, m := range got {
+			ds = append(ds, m.Domain)
+		}
+		if err != nil || strings.Join(ds, " ") != want {
+			t.Errorf("Mailboxes(%q) = %v %v, want %s", v, got, err, want)
+		}
+	}
+	for v, at := range map[string]string{
+		// What a domain can hold ends it: the address shown stays one.
+		"\"ceo@bank.test's\" <a@evil.test>":         "ceo@bank.test",
+		"\"ceo@bank.test\u2019s\" <a@evil.test>":    "ceo@bank.test",
+		"\"ceo@bank.test\u02bcs\" <a@evil.test>":    "ceo@bank.test",
+		"\"ceo@bank.test\uff07s\" <a@evil.test>":    "ceo@bank.test",
+		"\"ceo @ bank.test's\" <a@evil.test>":       "ceo@bank.test",
+		"\"ceo @ bank . test's\" <a@evil.test>":     "ceo@bank.test",
+		"\"ceo @ bank .test's\" <a@evil.test>":      "ceo@bank.test",
+		"\"ceo@bank.test/x\" <a@evil.test>":         "ceo@bank.test",
+		"\"ceo@bank.test\u00a0x\" <a@evil.test>":    "ceo@bank.test",
+		"a@evil.test (ceo@bank.test's)":             "ceo@bank.test",
+		"\"Bob @ St.Mary's\" <a@evil.test>":         "Bob@St.Mary",
+		"\"J. Smith @ U.S. Office\" <a@evil.test>":  "J.Smith@U.S.Office",
+		"\"ceo@bank.test.x\" <a@evil.test>":         "ceo@bank.test",
+		"\"ceo@bank.co\" <a@evil.test>":             "ceo@bank.co",
+		"\"ceo@col\u00b7legi.cat\" <a@evil.test>":   "ceo@col\u00b7legi.cat",
+		"\"ceo @ col\u00b7legi.cat\" <a@evil.test>": "ceo@col\u00b7legi.cat",
+		// ISO-2022-JP decoded: JIS X 0208's '＠' and '．' are '@' and
+		// '.'; the bytes as a reader that does not decode shows them.
+		"\"ceo\x1b$B!w\x1b(Bexample.org\" <a@evil.test>":              "ceo@example.org",
+		"\"ceo\x1b$B!w\x1b(Bexample\x1b$B!%\x1b(Borg\" <a@evil.test>": "ceo@example.org",
+		"a@evil.test (ceo\x1b$B!w\x1b(Bexample.org)":                  "ceo@example.org",
+		"\"\x1b$Bceo@example.org.\x1b(B\" <a@evil.test>":              "$Bceo@example.org", // undecoded
+		"\"\x1b(Bceo@example.org\" <a@evil.test>":                     "ceo@example.org",
+		"\"\x1b$B#c#e#o!w#b#a#n#k!%#t#e#s#t\x1b(B\" <a@evil.test>":    "ceo@bank.test", // all fullwidth
+		// ESC ( B changes nothing of the text after it, UTF-8 included.
+		"\"\x1b(Bceo\uff20bank\" <a@evil.test>":                     "ceo@bank",
+		"\"\x1b$B$3\x1b(Bceo\uff20bank\" <a@evil.test>":             "\u3053ceo@bank",
+		"=?us-ascii?q?ceo=1B$B!w=1B=28Bexample.org?= <a@evil.test>": "ceo@example.org",
+	} {
+		_, err := Mailboxes(v)
+		me, ok := err.(*MailboxError)
+		if !ok || me.At != at {
+			t.Errorf("Mailboxes(%q) = %#v, want an error at %q", v, err, at)
+		}
+	}
+	// Other escape sequences and C0 controls stay refused: those of
+	// RFC 1468 alone are ISO-2022-JP as every reader decodes it (JIS X
+	// 0212 and JIS X 0201 katakana are not in the WHATWG decoder: one
+	// shows "ESC(I@" as U+FFFD, "(I@"); and a two-byte run is JIS
+	// characters only, so that no reader pairs its bytes otherwise
+	// (WHATWG reads " !w" as U+FFFD, '＠'), and no byte of one is a quote,
+	// backslash or parenthesis the quoted string or comment ends at.
+	for _, v := range []string{
+		"\"\x1b$(D0@\x1b(B\" <a@evil.test>",
+		"\"\x1b(I1\x1b(B\" <a@evil.test>",
+		"\"ceo\x1b(I@\x1b(Bbank.test\" <a@evil.test>",
+		"\"ceo\x1b$B !w\x1b(Bbank.test\" <a@evil.test>",
+		"\"ceo\x1b$B\t!w\x1b(Bbank.test\" <a@evil.test>",
+		"\"ceo\x1b$B!w!\x1b(Bbank.test\" <a@evil.test>",
+		"\"ceo\x1b$B!w\xa1\x1b(Bbank.test\" <a@evil.test>",
+		"\"\x1b$B!\"\x1b(B\" <a@evil.test>",
+		"\"\x1b$B!\\\x1b(B\" <a@evil.test>",
+		"\"\x1b$B$3$s\" <a@evil.test>",
+		"a@evil.test (\x1b$B$3(s\x1b(B)",
+		"a@evil.test (\x1b$B$3)s\x1b(B)",
+		"\"a\x1b$Ab\" <a@evil.test>", // ISO-2022-JP-2's GB 2312
+		"\"a\x1b$(Cb\" <a@evil.test>",
+		"\"a\x1b[31mb\" <a@evil.test>",
+		"\"a\x1b\" <a@evil.test>",
+		"\"a\x1b(\" <a@evil.test>",
+		"\"a\x01b\" <a@evil.test>",
+		"a@evil.test (a\x1b[2Jb)",
+		"\x1b$B$3$s\x1b(B <a@evil.test>", // outside a quoted string
+	} {
+		if _, err := Mailboxes(v); err == nil || !strings.Contains(err.Error(), "a control character") && !strings.Contains(err.Error(), "an unexpected character") &&
+			!strings.Contains(err.Error(), "not JIS X 0208 characters") {
+			t.Errorf("Mailboxes(%q) = %v, want a control character refused", v, err)
+		}
+	}
 }

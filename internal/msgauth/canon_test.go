@@ -163,6 +163,10 @@ func TestDomains(t *testing.T) {
 	}
 	for _, h := range []string{"From: undisclosed-recipients:;\r\n", "From: a@[192.0.2.1]\r\n", "From: a@x.test, b@y.test\r\n", "From: a@x.test\r\nFrom: b@x.test\r\n", "Subject: none\r\n", "From: undisclosed\r\n",
 		"From: broken \"quote <a@x.test>\r\n", // an unterminated quote: who the author is depends on the reader
+		// rt21b L5: IP-address text, a last label that does not start
+		// with a letter, is no domain name.
+		"From: a@127.0.0.1\r\n", "From: a@999.999.999.999\r\n", "From: a@0x7f.1\r\n", "From: a@x.test, b@127.0.0.1\r\n",
+		"From: a@[127.0.0.1], b@127.0.0.1\r\n", "From: a@x.1test\r\n", "From: a@x._test\r\n",
 	} {
 		if d, err := fromDomain(mustFields(h)); err == nil {
 			t.Errorf("%q: domain %q", h, d)

@@ -352,7 +352,8 @@ type dmarcResult struct {
 // §6.6.1): one From: field that is an RFC 5322 mailbox-list
 // (header.Mailboxes: no '@' outside quotes or angle brackets in a
 // display name, no group, nothing after an address) whose addresses all
-// have one domain. A final
+// have one domain, a host name whose last label starts with a letter
+// (topLabelIsName: a@127.0.0.1 names none). A final
 // dot is the same domain (a@example.org. is example.org). An address
 // literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
 // the other addresses decide, and with none errAddressLiteral says so.
@@ -391,7 +392,7 @@ func fromDomain(fields []field) (string, error) {
 			continue
 		}
 		d, ok := asciiDomain(raw)
-		if !ok {
+		if !ok || !topLabelIsName(d) {
 			return "", fmt.Errorf("From: domain %s is not a domain name", quoteShort(raw))
 		}
 		if !slices.Contains(domains, d) {
@@ -408,6 +409,17 @@ func fromDomain(fields []field) (string, error) {
 		return "", errors.New("From: addresses of several domains: " + strings.Join(domains, ", "))
 	}
 	return domains[0], nil
+}
+
+// topLabelIsName says whether the last label of d, an ASCII domain in
+// lower case (asciiDomain), starts with a letter, as every top-level
+// domain's does (RFC 3696 §2; an A-label's "xn--" too): "127.0.0.1",
+// "999.999.999.999", "0x7f.1" and "x.1test" are IP-address text or
+// nothing, no author domain, as the From: check reads a display name's
+// domain (header.Mailboxes). An address literal is read before.
+func topLabelIsName(d string) bool {
+	c := d[strings.LastIndexByte(d, '.')+1]
+	return c >= 'a' && c <= 'z'
 }
 
 // errAddressLiteral: the From: addresses are address literals, which

@@ -122,9 +122,12 @@ func FuzzAuthResults(f *testing.F) {
 }
 
 // fromDomain reads any From: value without panicking, and what it
-// returns is a lower-case domain name without a final dot, or an error.
+// returns is a lower-case domain name without a final dot whose last
+// label starts with a letter (rt21b L5), or an error.
 func FuzzFromDomain(f *testing.F) {
-	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;", `"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`} {
+	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;", `"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`,
+		"a@127.0.0.1", "a@0x7f.1", "a@x.1test", "a@[127.0.0.1], b@127.0.0.1", "\"Bob @ St. Mary's\" <a@x.test>",
+		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@x.test>", "a@x.test (ceo\x1b$B!w\x1b(By.test)"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -132,7 +135,7 @@ func FuzzFromDomain(f *testing.F) {
 			return
 		}
 		d, err := fromDomain(mustFields("From: " + v + "\r\n"))
-		if err == nil && (d == "" || strings.HasSuffix(d, ".") || d != strings.ToLower(d)) {
+		if err == nil && (d == "" || strings.HasSuffix(d, ".") || d != strings.ToLower(d) || !topLabelIsName(d)) {
 			t.Fatalf("%q: domain %q", v, d)
 		}
 	})
