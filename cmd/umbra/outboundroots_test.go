@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,4 +219,48 @@ send_connectors:
 	send("trusted by ca_file")
 	waitCond(t, "the message relayed with outbound_tls.ca_file", 30*time.Second, func() bool { return delivered() == 2 })
 	ha.kill()
+}
+
+// rt21d M4: the trust store is read again at a reload, so a CA file
+// renewed in place (the same outbound_tls.ca_file path, so no restart is
+// named) applies at SIGHUP: a smart host whose certificate the old file
+// did not vouch for takes the deferred mail after the reload.
+func TestOutboundCAFileRenewedAppliesAtReload(t *testing.T) {
+	noTestRootsInEnvironment(t)
+	dir := t.TempDir()
+	old := newTestCA(t, dir)
+	renewedDir := filepath.Join(dir, "renewed")
+	os.MkdirAll(renewedDir, 0o700)
+	renewed := newTestCA(t, renewedDir)
+	sinkAddr := freeAddr(t, "127.0.0.181")
+	sinkIP, _, _ := net.SplitHostPort(sinkAddr)
+	sinkCert := renewed.issue(t, sinkIP)
+	sink := startTLSSink(t, sinkAddr, "relay.roots.test", func(srv *gosmtp.Server) {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{sinkCert}}
+	})
+	listen := freeAddr(t, "127.0.0.180")
+	cfgPath := umbraHub(t, dir, listen, "1s", "relay", fmt.Sprintf("smart_hosts: [%q]\ntls: verify", sinkAddr),
+		fmt.Sprintf("outbound_tls:\n  mta_sts: false\n  ca_file: %q\n", old.file))
+	d := startUmbra(t, cfgPath, listen)
+	d.dumpLogIfFailed()
+	if r := rawSend(t, listen, "a@umbra.test", []string{"b@far.test"}, "Subject: renewed\r\n\r\nhello\r\n"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("DATA: %s", r)
+	}
+	waitCond(t, "the deferral under the old CA", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "certificate not trusted")
+	})
+	pemBytes, err := os.ReadFile(renewed.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old.file, pemBytes, 0o600); err != nil { // renewed in place
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "delivery with the CA file read again at the reload", 30*time.Second, func() bool { return len(sink.received()) == 1 })
+	b, _ := os.ReadFile(d.log)
+	if strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "apply only after a restart") {
+		t.Errorf("the reload of a CA file renewed in place failed or asked for a restart")
+	}
 }
