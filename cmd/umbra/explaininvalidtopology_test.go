@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// rt21d M5: the shared topology file edited into one that does not
+// rt21d M5 (RT-11, OPS-3): the shared topology file edited into one that does not
 // validate while the daemon runs (a reload refuses it and keeps the
 // loaded one). route explain asked of that daemon explains the routing
 // it runs, exit 0, and warns that the next reload would fail, with the

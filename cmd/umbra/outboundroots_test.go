@@ -87,7 +87,7 @@ func noTestRootsInEnvironment(t *testing.T) {
 	t.Setenv("SSL_CERT_DIR", t.TempDir())
 }
 
-// rt21d M4: a `tls: verify` send connector verifies its smart host
+// rt21d M4 (SMTP-4, TLS-1): a `tls: verify` send connector verifies its smart host
 // against the system roots and outbound_tls.ca_file. A smart host whose
 // certificate comes from the organisation's CA defers the mail with
 // "certificate not trusted" while no setting names that CA, and takes
@@ -128,7 +128,7 @@ func TestVerifyConnectorTrustsOutboundCAFile(t *testing.T) {
 	}
 }
 
-// rt21d M4: a REQUIRETLS message is relayed between hubs only over TLS
+// rt21d M4 (TLS-1): a REQUIRETLS message is relayed between hubs only over TLS
 // whose certificate verifies for the next hub's topology name. With the
 // hubs' certificates from the organisation's CA it is deferred while
 // hub-a trusts only the system roots, and relayed once hub-a trusts the
@@ -221,7 +221,7 @@ send_connectors:
 	ha.kill()
 }
 
-// rt21d M4: the trust store is read again at a reload, so a CA file
+// rt21d M4 (TLS-1, OPS-1): the trust store is read again at a reload, so a CA file
 // renewed in place (the same outbound_tls.ca_file path, so no restart is
 // named) applies at SIGHUP: a smart host whose certificate the old file
 // did not vouch for takes the deferred mail after the reload.

@@ -8,7 +8,7 @@ import (
 	"umbra/internal/tlspolicy"
 )
 
-// rt21d L8: route explain's TLS column names a host's policy source
+// rt21d L8 (RT-11, TLS-1): route explain's TLS column names a host's policy source
 // once: DANE whose records are all unusable printed "dane dane-unusable"
 // (the source, then the mode that repeats it). The mode is shown only
 // where it says more than the source (MTA-STS's enforce or testing); the

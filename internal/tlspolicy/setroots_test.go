@@ -13,7 +13,7 @@ import (
 	"umbra/internal/resolver/dnstest"
 )
 
-// rt21d M4: SetRoots (a reload that read the CA files of the outbound
+// rt21d M4 (TLS-1): SetRoots (a reload that read the CA files of the outbound
 // trust store again) replaces the CAs that both the policy host's
 // certificate and, under an enforced policy, the MX hosts' certificates
 // are verified against: a fetch and a check after it trust the new
