@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"umbra/internal/mailaddr"
 
@@ -249,14 +250,15 @@ type routeExplanation struct {
 // topology that file names, as they read now: the file's own
 // validation and the checks serve and a reload make of this server
 // against the topology (serverTopology). The files a setting names
-// beyond the topology (keys, credentials) are not read here: route
-// explain may run as a user that cannot read them.
+// beyond the topology (keys, credentials) are not read here, and a
+// file this user may not read says nothing: route explain may run as
+// another user than the daemon.
 func nextReloadErrors(file string) []string {
 	disk, err := config.Load(file)
 	if err == nil && disk.Topology != "" {
 		_, err = serverTopology(disk)
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, fs.ErrPermission) {
 		return nil
 	}
 	var out []string
