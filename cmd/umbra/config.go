@@ -683,7 +683,7 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 			return err
 		}},
 		{badFile, func(c *config.Config) error { // loaded whether or not a policy that uses it is on
-			_, err := outboundRoots(c.OutboundTLS)
+			_, err := outboundRoots(c)
 			return err
 		}},
 		{badFile, func(c *config.Config) error {

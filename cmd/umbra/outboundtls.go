@@ -38,7 +38,7 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 		log.Warn("outbound_tls.dane is not set (default: on where dns.trust_ad allows) and dns.trust_ad is off: DANE is off (for DANE set dns.trust_ad: true with a validating resolver on loopback, such as unbound)")
 		dane = false
 	}
-	roots, err := outboundRoots(o)
+	roots, err := outboundRoots(cfg)
 	if err != nil {
 		return nil, nil, cfg.Place(err)
 	}
@@ -67,21 +67,61 @@ func outboundTLS(cfg *config.Config, res resolver.Resolver, store *queue.Store, 
 	return eng, counter, nil
 }
 
-// outboundRoots is the system roots with the certificates of
-// outbound_tls.ca_file added, or nil (the system roots) without one.
-// config check loads it whether or not a policy that uses it is on.
-func outboundRoots(o config.OutboundTLS) (*x509.CertPool, error) {
-	if o.CAFile == "" {
+// outboundRoots is the one trust store of every certificate check this
+// server makes of a next hop (a verify send connector or smart host, a
+// relay or shadow copy to another transport server verified for
+// REQUIRETLS, MTA-STS policy hosts and MX hosts): the system roots, the
+// certificates of outbound_tls.ca_file, and the organisation CA each
+// receive connector's tls.client_ca_file names — the CA that makes a
+// client certificate a transport server's vouches for the same servers
+// when this one connects to them. nil (the system roots alone) when no
+// file is named. Each file is read now (start, reload, config check),
+// a bad one refused at its setting's line; config check loads it
+// whether or not a policy that uses it is on. DANE uses none of it: a
+// TLSA record is its own trust anchor (RFC 7672).
+func outboundRoots(cfg *config.Config) (*x509.CertPool, error) {
+	type caFile struct {
+		file    string
+		setting []any
+	}
+	var files []caFile
+	if f := cfg.OutboundTLS.CAFile; f != "" {
+		files = append(files, caFile{f, []any{"outbound_tls", "ca_file"}})
+	}
+	for i, rc := range cfg.ReceiveConnectors {
+		if f := rc.TLS.ClientCAFile; f != "" {
+			files = append(files, caFile{f, []any{"receive_connectors", i, "tls", "client_ca_file"}})
+		}
+	}
+	if len(files) == 0 {
 		return nil, nil
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil {
 		roots = x509.NewCertPool()
 	}
-	if err := config.AppendCAFile(roots, o.CAFile, "outbound_tls", "ca_file"); err != nil {
-		return nil, err
+	for _, f := range files {
+		if err := config.AppendCAFile(roots, f.file, f.setting...); err != nil {
+			return nil, err
+		}
 	}
 	return roots, nil
+}
+
+// reloadRoots gives the policy engine (nil when DANE and MTA-STS are
+// off) the trust store of the reloaded configuration next, as delivery
+// got it (deliveryConfig). A store that no longer loads keeps the one
+// in force (the reload's checks refused it first).
+func reloadRoots(eng *tlspolicy.Engine, next *config.Config, log *slog.Logger) {
+	if eng == nil {
+		return
+	}
+	roots, err := outboundRoots(next)
+	if err != nil {
+		log.Error("the CA certificates of outbound TLS checks were not reloaded; those loaded before stay in force", "err", next.Place(err))
+		return
+	}
+	eng.SetRoots(roots)
 }
 
 // metricsOnly counts results as metrics when TLS reports are off.

@@ -21,7 +21,16 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 	var lists recipients.Chain
 	var topoEntries []string
 	if cfg.Topology != "" {
-		t, err := config.LoadTopology(cfg.Topology)
+		// The topology as loaded where cfg holds its text (serve: the
+		// bytes routing was built from; route explain: the daemon's),
+		// else the file as it reads now.
+		var t *config.Topology
+		var err error
+		if cfg.TopologySource != nil {
+			t, err = config.ParseTopology(cfg.TopologySource, cfg.Topology)
+		} else {
+			t, err = config.LoadTopology(cfg.Topology)
+		}
 		if err != nil {
 			return nil, err
 		}

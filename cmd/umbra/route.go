@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"umbra/internal/mailaddr"
 
@@ -27,7 +28,8 @@ every choice, and what RCPT answers each recipient.
 
 All of one configuration: when a daemon answers (--socket, else the socket of the
 configuration), the configuration and topology it runs, as it read them at start
-or at its last reload (a file edited since without a reload is not explained);
+or at its last reload (a file edited since without a reload is not explained;
+errors the next reload would refuse the files with are a warning on stderr);
 else the files as they read now, said once on stderr. The routes, path costs,
 next hops, connectors, size limits, fan-out copies and the rcpt: answers are
 worked out here from it.
@@ -56,6 +58,22 @@ exits 64, naming each refusal on standard error.`,
 			daemonTopology := topoFile == "" && daemon != nil // the topology the daemon read, not the file now
 			if topoFile == "" {
 				topoFile = cfg.Topology
+			}
+			if !daemonTopology {
+				cfg.TopologySource = nil // --topology FILE: that file as it reads now, for the rcpt: lines too
+			}
+			// The daemon's loaded configuration is explained; the files
+			// as they read now are what its next reload reads: what it
+			// would refuse there is a warning, not a refusal of the
+			// explanation (rt21d M5).
+			var reloadErrs []string
+			if daemon != nil && cfg.File != "" {
+				reloadErrs = nextReloadErrors(cfg.File)
+			}
+			if len(reloadErrs) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: the next reload would fail: the files as they read now are refused; "+
+					"explaining the configuration and topology the daemon runs (as loaded at start or at its last reload that succeeded):\n%s\n",
+					strings.Join(reloadErrs, "\n"))
 			}
 			// The routes of the configuration with this topology, as the
 			// daemon would run them: recipients checked against it too.
@@ -94,7 +112,7 @@ exits 64, naming each refusal on standard error.`,
 			if server == "" {
 				server = cfg.Server.Name
 			}
-			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}}
+			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}, NextReloadErrors: reloadErrs}
 			if ex.Recipients, err = checkRecipients(cmd.Context(), cfg, table, args); err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}
@@ -220,6 +238,36 @@ type routeExplanation struct {
 	// Recipients: what RCPT answers each recipient (rcptcheck.go), in
 	// the order of Routes.
 	Recipients []rcptCheck `json:"recipients"`
+	// NextReloadErrors: when a daemon answered, the errors (file:line:
+	// message) its next reload would refuse the configuration file and
+	// its topology with as they read now (nextReloadErrors); the
+	// routing explained is the daemon's loaded one all the same.
+	NextReloadErrors []string `json:"next_reload_errors,omitempty"`
+}
+
+// nextReloadErrors are the errors, one a line, with which the daemon's
+// next reload would refuse its configuration file (file) and the
+// topology that file names, as they read now: the file's own
+// validation and the checks serve and a reload make of this server
+// against the topology (serverTopology). The files a setting names
+// beyond the topology (keys, credentials) are not read here, and a
+// file this user may not read says nothing: route explain may run as
+// another user than the daemon.
+func nextReloadErrors(file string) []string {
+	disk, err := config.Load(file)
+	if err == nil && disk.Topology != "" {
+		_, err = serverTopology(disk)
+	}
+	if err == nil || errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func printExplanation(out io.Writer, ex routeExplanation) {

@@ -117,7 +117,10 @@ func printRouteTLS(out io.Writer, t routeTLS) {
 	}
 	for _, h := range p.Hosts {
 		src := h.Source
-		if h.Mode != "" && h.Mode != h.Source {
+		// The mode where it says more than the source (MTA-STS's enforce,
+		// testing); DANE's modes repeat its name (dane, dane-unusable),
+		// and the effect says what an unusable DANE policy does (rt21d L8).
+		if h.Mode != "" && h.Mode != h.Source && !strings.HasPrefix(h.Mode, h.Source+"-") {
 			src += " " + h.Mode
 		}
 		if src == "" { // not looked up (past what one attempt looks up)

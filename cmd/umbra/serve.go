@@ -689,6 +689,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
 				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
+				reloadRoots(tlsEngine, next, log.With("component", "tlspolicy"))                    // outboundtls.go
 			}
 			if err != nil && stopping.Load() {
 				// The stop began while it ran: the drain closed what it
@@ -865,6 +866,19 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		}
 		clientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	// Every certificate check of a next hop (a verify connector, a
+	// REQUIRETLS relay between hubs) trusts the one store outboundRoots
+	// makes, as the MTA-STS checks do (rt21d M4).
+	roots, err := outboundRoots(cfg)
+	if err != nil {
+		return delivery.Config{}, cfg.Place(err)
+	}
+	if roots != nil {
+		if clientTLS == nil {
+			clientTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		clientTLS.RootCAs = roots
+	}
 	dc := delivery.Config{
 		TLSConfig: clientTLS,
 		Topology:  topo, LocalServer: cfg.Server.Name,
@@ -979,6 +993,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, err
 	}
 	restart := restartOnly(cur, next)
+	// outbound_tls stays as it runs (restartOnly named a change): the
+	// trust store below is made from the running ca_file, read again
+	// (a CA renewed in place), and the receive connectors' CAs as now.
+	next.KeepOutboundTLS(cur)
 	// The recipients file is read again; a broken one fails the reload.
 	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {

@@ -78,7 +78,10 @@ type Config struct {
 	MXLookupTimeout time.Duration
 	// MaxConnectionsPerDestination applies where a connector sets none.
 	MaxConnectionsPerDestination int
-	// TLSConfig is the base for outbound TLS (tests add their CA).
+	// TLSConfig is the base for outbound TLS: the client certificate, and
+	// RootCAs, the CAs every certificate check of a next hop trusts (nil:
+	// the system roots; serve adds outbound_tls.ca_file and the
+	// organisation CA of tls.client_ca_file; tests add their CA).
 	TLSConfig *tls.Config
 	// TLSPolicy, when set, applies the destination domains' DANE and
 	// MTA-STS policies to MX routes and counts TLS-RPT results (tlsout.go).

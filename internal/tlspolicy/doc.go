@@ -56,7 +56,8 @@
 //     REQUIRETLS deferral). max_age above 31557600 is capped to it.
 //     Refresh fetches again every policy past half its max_age.
 //   - The policy host is fetched over HTTPS with its certificate verified
-//     for mta-sts.<domain> (RootCAs or the system's), no redirects, the
+//     for mta-sts.<domain> (RootCAs or the system's; SetRoots replaces
+//     them for later fetches and sessions), no redirects, the
 //     body capped at 64 KiB and the media type text/plain.
 //   - TLS-RPT counts are memory until Flush adds them to the day's
 //     record (tlsrpt bucket) in one commit per domain; SendDue queues

@@ -46,7 +46,7 @@ type Config struct {
 	// DANE and MTASTS switch the two policy sources on.
 	DANE, MTASTS bool
 	// RootCAs verifies the policy host's certificate and MX certificates
-	// under MTA-STS (nil: the system's roots).
+	// under MTA-STS (nil: the system's roots); SetRoots replaces it.
 	RootCAs *x509.CertPool
 	// HTTPSPort is where policy hosts are asked (443; tests use another).
 	HTTPSPort int
@@ -89,8 +89,9 @@ const (
 // DNSSEC-validated TLSA records first, then MTA-STS (cached), else the
 // send connector's own setting (RFC 8461 §2, RFC 7672 §1.3).
 type Engine struct {
-	cfg  Config
-	http *http.Client
+	cfg   Config
+	roots atomic.Pointer[x509.CertPool] // Config.RootCAs, then SetRoots's (nil: the system's)
+	http  atomic.Pointer[http.Client]   // verifies against roots
 
 	mu     sync.Mutex
 	mem    map[string]*STSPolicy   // cache in front of Store
@@ -131,17 +132,26 @@ func New(cfg Config) *Engine {
 		cfg.FetchTimeout = 30 * time.Second
 	}
 	e := &Engine{cfg: cfg, mem: map[string]*STSPolicy{}, failed: map[string]FetchFailure{}}
+	e.SetRoots(cfg.RootCAs)
+	return e
+}
+
+// SetRoots makes roots (nil: the system's) the CA certificates the
+// policy host's and the MX hosts' certificates are verified against
+// from now on (a reload that read the CA files again); a fetch or a
+// session under way keeps the ones it began with.
+func (e *Engine) SetRoots(roots *x509.CertPool) {
 	tr := &http.Transport{
-		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		DialContext:            e.dialPolicyHost,
-		ResponseHeaderTimeout:  cfg.FetchTimeout,
+		ResponseHeaderTimeout:  e.cfg.FetchTimeout,
 		MaxResponseHeaderBytes: 16 << 10,
 		DisableKeepAlives:      true,
 		Proxy:                  nil,
 	}
-	e.http = &http.Client{Transport: tr, Timeout: cfg.FetchTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("mta-sts: redirects are not followed") }}
-	return e
+	e.roots.Store(roots)
+	e.http.Store(&http.Client{Transport: tr, Timeout: e.cfg.FetchTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return errors.New("mta-sts: redirects are not followed") }})
 }
 
 // Reporter returns the engine's TLS-RPT counter (nil when none).
@@ -324,7 +334,7 @@ func (e *Engine) fetch(ctx context.Context, domain, id string) (*STSPolicy, erro
 	if err != nil {
 		return nil, err
 	}
-	resp, err := e.http.Do(req)
+	resp, err := e.http.Load().Do(req)
 	if err != nil {
 		return nil, hung(err)
 	}
@@ -567,7 +577,7 @@ func (e *Engine) Host(ctx context.Context, domain string, mxSecure bool, host st
 		}
 	}
 	if sts != nil && sts.Mode != ModeNone {
-		roots, clk := e.cfg.RootCAs, e.cfg.Clock
+		roots, clk := e.roots.Load(), e.cfg.Clock
 		d := &Decision{Source: SourceMTASTS, Mode: sts.Mode, PolicyDomain: domain, PolicyType: PolicySTS,
 			Require: sts.Mode == ModeEnforce, Enforce: sts.Mode == ModeEnforce,
 			Detail: fmt.Sprintf("policy id %s, mx %s, fetched %s, expires %s", sts.ID, strings.Join(sts.MX, ","),
