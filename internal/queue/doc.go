@@ -1266,7 +1266,8 @@
 //     the recipient pending (the copy merges into it) or finished and
 //     recorded, never finished and unrecorded.
 //     A note of a taken-over copy's recipient finished here (bucket
-//     takendone, takendone.go: delivered, relayed by MX, failed; or its
+//     takendone, takendone.go: delivered, relayed out of the organisation
+//     (by MX, or through a smart host no server of it), failed; or its
 //     delay DSN made) is written by the commit of the attempt's results
 //     that finishes it, keyed by the database id the copy may be given
 //     back to; the returning primary that presented that id marks its
