@@ -1344,7 +1344,8 @@
 //     no crash leaves it on one disk unmarked; one quarantined on
 //     receipt (no copy while the quarantine holds it) stores
 //     CopyOnRelease instead, and the commit that releases it marks it
-//     (markReleasedSingle). A shadow copy taken over, by any path, is
+//     (markReleasedSingle; a copy the hold or the quarantine discarded
+//     is marked as such, HowHeld or HowQuarantined, for the views). A shadow copy taken over, by any path, is
 //     marked in the commit that writes its first taken-over recipient
 //     (Tx.Put, takensingle.go): no crash leaves a taken-over message on
 //     one disk unmarked (rt55 F1); the mark keeps what befell the copy
