@@ -421,32 +421,32 @@ func topologySmartHostConnectors(cfg *config.Config, ct *config.Topology, rt *ro
 
 // smartHostsThatAreTopologyServers warns of each smart host of a send
 // connector this server sends through — the configuration's, and the
-// topology's as topologySmartHostConnectors gives them — that is the
-// address of another server of the topology (rt20c F5). A send
-// connector hands mail out of the organisation; a server of the
-// topology takes it as the organisation's and routes it again, through
-// this connector again, until the hop limit bounces it (554 5.4.6).
-// Compared as written, with no lookup: mailaddr.CanonicalHostPort of
-// the host with the connector's port (config.SmartHostAddr, as delivery
-// dials it) against each server's address. Each warning is at the smart
-// host's line (of the file that writes it).
+// topology's as topologySmartHostConnectors gives them — that is
+// another server of the topology (rt20c F5). A send connector hands
+// mail out of the organisation; a server of the topology takes it as
+// the organisation's and routes it again, through this connector again,
+// until the hop limit bounces it (554 5.4.6). Compared as written, with
+// no lookup, by routing.SmartHostServer (the host with the connector's
+// port, config.SmartHostAddr, as delivery dials it, against each
+// server's address and name) — the rule delivery reads a relay through
+// a smart host as leaving the organisation by (rt20f F3). Each warning
+// is at the smart host's line (of the file that writes it).
 func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
 	if ct == nil || rt == nil {
 		return nil
 	}
-	me := mailaddr.NameKey(cfg.Server.Name)
-	servers := map[string]string{} // canonical address → name
-	for _, s := range ct.Servers {
-		if s.Address != "" && mailaddr.NameKey(s.Name) != me {
-			servers[mailaddr.CanonicalHostPort(s.Address)] = s.Name
-		}
-	}
 	peers := func(sc config.SendConnector, warn func(j int, w string)) {
 		for j, h := range sc.SmartHosts {
-			if name := servers[mailaddr.CanonicalHostPort(config.SmartHostAddr(h, sc.Port))]; name != "" {
-				warn(j, fmt.Sprintf("smart host %s is the address of %s, a server of the topology: mail sent there is routed by the organisation again "+
-					"and comes back through this connector until the hop limit bounces it (554 5.4.6); a send connector hands mail out of the organisation", h, name))
+			name := rt.SmartHostServer(config.SmartHostAddr(h, sc.Port), cfg.Server.Name)
+			if name == "" {
+				continue
 			}
+			what := "the address of"
+			if host, _, err := mailaddr.SplitHostPort(h); err == nil && mailaddr.NameKey(host) == mailaddr.NameKey(name) {
+				what = "the name of"
+			}
+			warn(j, fmt.Sprintf("smart host %s is %s %s, a server of the topology: mail sent there is routed by the organisation again "+
+				"and comes back through this connector until the hop limit bounces it (554 5.4.6); a send connector hands mail out of the organisation", h, what, name))
 		}
 	}
 	var out []string

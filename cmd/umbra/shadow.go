@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/queue"
 )
 
 func newShadowCmd() *cobra.Command {
@@ -142,7 +143,7 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		return
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost or not made; copied again while a shadow server answers):\n", len(single))
+	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost, discarded by a hold or not made; copied again while a shadow server answers):\n", len(single))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "MESSAGE\tCOPY LOST ON\tSINCE")
 	for i, s := range single {
@@ -157,6 +158,9 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		if s.TakenOver {
 			lost = "- (taken over from " + lost + ")"
 		}
+		if what := singleHowText[s.How]; what != "" {
+			lost += " (" + what + ")" // not lost: what befell it (rt20f F4)
+		}
 		if s.Refused != "" {
 			lost += " (refused: " + termSafe(s.Refused) + ")"
 		}
@@ -170,6 +174,16 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, lost, s.Since.UTC().Format(time.RFC3339))
 	}
 	w.Flush()
+}
+
+// singleHowText is what shadow list and shadow single say of a copy
+// that was not lost with its server's database, by what befell it
+// (SingleCopyView.How; queue.SingleCopy.String says the same).
+var singleHowText = map[string]string{
+	queue.HowHeld:        "discarded when the message was held; made again when it goes",
+	queue.HowQuarantined: "discarded when the message was quarantined; made again now that it is released",
+	queue.HowRemoved:     "removed by the administrator there",
+	queue.HowDamaged:     "a copy there was damaged and set aside",
 }
 
 // takeoverText forecasts the takeover of a primary whose heartbeats

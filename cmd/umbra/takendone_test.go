@@ -112,3 +112,45 @@ func TestReturningPrimarySendsNoSecondDelayDSN(t *testing.T) {
 		t.Errorf("hub-a's tracking log has no finished-elsewhere event for the delay DSN: %s", out)
 	}
 }
+
+// rt20f F3: as TestReturningPrimaryDropsRecipientFailedOnTakeover, but
+// the sink — the smart host of connector "out", no server of the
+// topology — takes the message when it comes back: hub-b relays the copy
+// it took over out of the organisation and notes it, as a relay by MX
+// is. hub-a returns with its database and hears it (XQUERYTAKENDONE): it
+// does not send its original through the sink again.
+func TestReturningPrimaryDropsRecipientRelayedThroughSmartHost(t *testing.T) {
+	o := newReceiptHubs(t, "remote-only", false)
+	ha, _ := o.start(t)
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: out once\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||
+		!strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+	p := &shadowPair{}
+	waitCond(t, "hub-b to hold the copy for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 1 })
+	ha.kill()
+	waitCond(t, "hub-b to take the copy over", 60*time.Second, func() bool {
+		out, _ := cli(t, o.cfgB, "track", "--json", "--event", "takeover")
+		return strings.Contains(out, `"event": "takeover"`)
+	})
+	sink := startRecorder(t, o.sink)
+	waitCond(t, "hub-b to relay the copy through the smart host", 60*time.Second, func() bool { return sink.counts()["out once"] == 1 })
+	waitCond(t, "hub-b's queue to empty", 30*time.Second, func() bool { return len(p.queued(t, o.cfgB)) == 0 })
+
+	ha = startUmbra(t, o.cfgA, o.a)
+	ha.dumpLogIfFailed()
+	waitCond(t, "hub-a's queue to empty", 60*time.Second, func() bool {
+		n := 0
+		for _, c := range p.queued(t, o.cfgA) {
+			n += c
+		}
+		return n == 0
+	})
+	time.Sleep(2 * time.Second) // a second copy on its way would land now
+	if n := sink.counts()["out once"]; n != 1 {
+		t.Fatalf("the smart host got the message %d times, want once", n)
+	}
+	if out, _ := cli(t, o.cfgA, "track", "--json", "--event", "finished-elsewhere"); !strings.Contains(out, `"event": "finished-elsewhere"`) {
+		t.Errorf("hub-a's tracking log has no finished-elsewhere event: %s", out)
+	}
+}

@@ -453,6 +453,12 @@ type SingleCopyView struct {
 	// TakenOver: the message was a shadow copy taken over from Lost;
 	// this server's disk is its only one known until a copy is made.
 	TakenOver bool `json:"taken_over,omitempty"`
+	// How: what befell the copy on Lost, when known (queue.SingleCopy.How):
+	// "removed" by its holder's administrator, "damaged" there, "held" or
+	// "quarantined" (discarded by this server's hold or quarantine, made
+	// again since the release), "taken-over" (TakenOver); "" for a copy
+	// lost with its holder's database, or none made.
+	How string `json:"how,omitempty"`
 	// AlsoPushed: the other servers its copy was pushed to without
 	// confirmation (each may hold it, and gets its discard when the copy
 	// is made elsewhere or the message ends), in name order (rt20a F3).
@@ -711,7 +717,7 @@ func (s *Server) routes() http.Handler {
 		}
 		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
 		for _, c := range list {
-			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver}
+			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver, How: c.How}
 			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
 			out = append(out, v)
 		}
@@ -999,7 +1005,7 @@ func (s *Server) routes() http.Handler {
 		v := view(m, s.stateView())
 		if ch, ok := s.q.(copyHolder); ok {
 			v.ShadowCopy = ch.CopyHolderOf(id) // not a copy a hold discarded (rt19f F3)
-		} else if m.ShadowServer != "" && m.ShadowID != "" {
+		} else if m.ShadowServer != "" && m.ShadowID != "" && queue.HoldDiscardedCopy(m) == "" {
 			v.ShadowCopy = m.ShadowServer
 		}
 		if sc, ok := s.q.(singleCopies); ok {
@@ -1008,6 +1014,9 @@ func (s *Server) routes() http.Handler {
 			} else if ok {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
 			}
+		}
+		if v.SingleCopy == "" && v.ShadowCopy == "" {
+			v.SingleCopy = queue.HoldDiscardedCopy(m) // held now: the hold discarded its copy (rt20f F4)
 		}
 		if pr, ok := s.q.(pendingResults); ok {
 			if v.ResultsPending = resultsPendingText(pr, id); v.ResultsPending != "" {

@@ -140,7 +140,7 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 		v.NextAttempt = m.NextAttempt // a held message waits for its queue's resume, not for a time
 	}
 	for i, r := range m.Rcpts {
-		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: r.Queue,
+		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: queue.RecipientQueue(&m.Rcpts[i]),
 			NextHop: r.NextHop, LastReply: r.LastReply})
 	}
 	return v

@@ -397,8 +397,10 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			} else {
 				res = d.deliverRemote(ctx, st, m, stored, g)
 			}
+			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
 			for k := range res {
 				res[k].Queue = g.queue
+				res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
 				if res[k].Outcome == queue.DeliveredOK {
 					res[k].Database = g.db
 				}

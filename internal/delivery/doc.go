@@ -387,6 +387,11 @@
 // connector carries no X-Umbra- header (leave.go: leavesOrganisation),
 // so no outsider learns an id to replay; an administrator's redirect
 // and, without a topology, a send_xshadow connector count as inside.
+// A relay that leaves so, and whose connector has no smart host that is
+// a server of the topology (routing.SmartHostServer), says so in its
+// results (queue.Result.LeftOrg, leave.go: relayLeavesOrganisation): a
+// taken-over copy's recipient relayed so is noted for its returning
+// primary (queue takendone.go).
 // Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
 // header in front of a message with the null reverse path: a DSN
 // carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A

@@ -1,6 +1,10 @@
 package delivery
 
-import "strings"
+import (
+	"strings"
+
+	"umbra/internal/config"
+)
 
 // leavesOrganisation: a send connector's next hop (smart host or MX) is
 // outside the organisation, so the copy sent there carries no umbra
@@ -18,6 +22,29 @@ func leavesOrganisation(st *state, g *group) bool {
 		return false
 	case st.cfg.Topology == nil && g.conn != nil && g.conn.cfg.SendXShadow:
 		return false
+	}
+	return true
+}
+
+// relayLeavesOrganisation: a relay through g's send connector reaches
+// no transport server of the organisation — it leaves it
+// (leavesOrganisation) and, under a topology, no smart host of the
+// connector is a server of it (routing.SmartHostServer, the rule config
+// check warns of such a smart host by; by MX, with no smart host, none
+// is). Its RelayedOK results say so (queue.Result.LeftOrg): a shadow
+// server that took the copy over notes such a recipient for the
+// returning primary (rt20f F3), which could not have merged it into its
+// original (the copy a transport server takes may be the primary's own).
+func relayLeavesOrganisation(st *state, g *group) bool {
+	if g.conn == nil || !leavesOrganisation(st, g) {
+		return false
+	}
+	if tp := st.cfg.Topology; tp != nil {
+		for _, h := range g.conn.cfg.SmartHosts {
+			if tp.SmartHostServer(config.SmartHostAddr(h, g.conn.cfg.Port), "") != "" {
+				return false
+			}
+		}
 	}
 	return true
 }

@@ -190,6 +190,19 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 	}
 }
 
+// RecipientQueue is the queue the views show recipient r in (message
+// show and list, the console, the API): its primary's shadow queue
+// while it is a copy (Shadowed), as QueuesOf files it and message list
+// --queue finds it, else the queue it waits in or was finished through
+// (Recipient.Queue) — one answer in every view (rt21a L2: message show
+// gave a copy's recipient no queue).
+func RecipientQueue(r *Recipient) string {
+	if r.Status == Shadowed {
+		return waitsIn(r)
+	}
+	return r.Queue
+}
+
 // waitsIn is the queue a recipient waits in, as QueuesOf files it: its
 // primary's shadow queue while it is a copy (Shadowed), else queueOf's.
 func waitsIn(r *Recipient) string {
@@ -1075,7 +1088,7 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 		apply: func(tx *Tx, m *Message) (func(), error) {
 			single := false
 			if m.State == Suspended {
-				marked, err := tx.markReleasedSingle(m, q.clk.Now())
+				marked, err := tx.markReleasedSingle(m, HowHeld, q.clk.Now())
 				if err != nil {
 					return nil, err
 				}

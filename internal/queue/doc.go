@@ -1266,7 +1266,8 @@
 //     the recipient pending (the copy merges into it) or finished and
 //     recorded, never finished and unrecorded.
 //     A note of a taken-over copy's recipient finished here (bucket
-//     takendone, takendone.go: delivered, relayed by MX, failed; or its
+//     takendone, takendone.go: delivered, relayed out of the organisation
+//     (by MX, or through a smart host no server of it), failed; or its
 //     delay DSN made) is written by the commit of the attempt's results
 //     that finishes it, keyed by the database id the copy may be given
 //     back to; the returning primary that presented that id marks its
@@ -1343,7 +1344,8 @@
 //     no crash leaves it on one disk unmarked; one quarantined on
 //     receipt (no copy while the quarantine holds it) stores
 //     CopyOnRelease instead, and the commit that releases it marks it
-//     (markReleasedSingle). A shadow copy taken over, by any path, is
+//     (markReleasedSingle; a copy the hold or the quarantine discarded
+//     is marked as such, HowHeld or HowQuarantined, for the views). A shadow copy taken over, by any path, is
 //     marked in the commit that writes its first taken-over recipient
 //     (Tx.Put, takensingle.go): no crash leaves a taken-over message on
 //     one disk unmarked (rt55 F1); the mark keeps what befell the copy

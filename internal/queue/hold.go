@@ -18,7 +18,9 @@ import "time"
 // What this costs: from the hold on, the message has one copy, on this
 // server's disk; a lost disk loses it (the quarantine's rule too). A
 // release (ResumeMessage) marks it held by this server only in its
-// commit (markReleasedSingle, holders.go): the views count it, and the
+// commit (markReleasedSingle, holders.go; kind HowHeld: the views say the
+// hold discarded the copy, not that it was lost — and, while it is held,
+// HoldDiscardedCopy): the views count it, and the
 // re-make pass pushes its copy again as for a copy lost with its
 // holder's database; until then it is on this disk alone.
 //
@@ -76,18 +78,42 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // found marked (SuspendMessage stores CopyOnRelease: a listing of the
 // marks while it is held drops the mark, SingleCopies). A message that never had
 // nor wanted a copy is not marked, nor one marked already. It reports
-// whether it marked m.
-func (t *Tx) markReleasedSingle(m *Message, now time.Time) (bool, error) {
+// whether it marked m. The mark of a copy the hold settled says so —
+// how is HowHeld or HowQuarantined (rt20f F4: the views said the copy
+// "was lost"); one the hold found marked, or a message with no copy,
+// keeps the kind of mark it had (none).
+func (t *Tx) markReleasedSingle(m *Message, how string, now time.Time) (bool, error) {
 	lost := m.ShadowServer
 	if m.CopyOnRelease {
 		m.CopyOnRelease = false
 	} else if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
 		return false, nil
+	} else {
+		lost += howSep + how
 	}
 	if _, _, _, ok := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); ok {
 		return false, nil
 	}
 	return true, t.markSingleKind(m.ID, lost, now, nil)
+}
+
+// HoldDiscardedCopy is what the views say of the shadow copy of m while
+// an operator's hold (Suspended) or the quarantine holds m and the
+// commit that held it discarded the copy (settleHeldCopy; the caller
+// knows, CopyHolderOf naming no holder): "" for any other message. The
+// release marks it (markReleasedSingle), and SingleCopy.String says the
+// rest.
+func HoldDiscardedCopy(m *Message) string {
+	if m.ShadowServer == "" || m.ShadowID == "" {
+		return ""
+	}
+	switch m.State {
+	case Suspended:
+		return "held by this server only: its shadow copy on " + m.ShadowServer + " was discarded when the message was held; made again when it goes"
+	case Quarantined:
+		return "held by this server only: its shadow copy on " + m.ShadowServer + " was discarded when the message was quarantined; made again when it is released"
+	}
+	return ""
 }
 
 // releasedSingle logs a message marked held by this server only by its

@@ -72,6 +72,12 @@ const (
 	HowRemoved = "removed"
 	HowDamaged = "damaged"
 	HowTaken   = "taken-over"
+	// HowHeld and HowQuarantined: this server's own hold (message
+	// suspend) or quarantine discarded the copy, and its release marked
+	// the message (markReleasedSingle, hold.go). A release before this
+	// kind wrote the mark with none: it reads as a copy lost, as it did.
+	HowHeld        = "held"
+	HowQuarantined = "quarantined"
 )
 
 // howSep ends, in a mark's value, the server its copy was on and starts
@@ -958,6 +964,12 @@ func (sc SingleCopy) String() string {
 		return fmt.Sprintf("held by this server only since %s: no shadow server took its copy on receipt", sc.Since.UTC().Format(time.RFC3339))
 	}
 	switch sc.How {
+	case HowHeld:
+		return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was discarded when the message was held; made again now that it goes, when a shadow server takes it",
+			sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+	case HowQuarantined:
+		return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was discarded when the message was quarantined; made again now that it is released, when a shadow server takes it",
+			sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowRemoved:
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was removed by the administrator of %s", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowDamaged:

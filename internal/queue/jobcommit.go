@@ -147,7 +147,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 				}
 			}
 		}
-		if err := tx.noteTakenDone(&pm, prev, nil, now); err != nil { // before the write: it reads the index entries
+		if err := tx.noteTakenDone(&pm, prev, nil, leftOrg(fresh), now); err != nil { // before the write: it reads the index entries
 			return err
 		}
 		if err := tx.Put(&pm); err != nil {

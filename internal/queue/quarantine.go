@@ -160,7 +160,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		reason = m.Quarantine
 		// The quarantine discarded its shadow copy (submit.go): from
 		// the release on it is held by this server only (hold.go).
-		if single, err = tx.markReleasedSingle(m, q.clk.Now()); err != nil {
+		if single, err = tx.markReleasedSingle(m, HowQuarantined, q.clk.Now()); err != nil {
 			return err
 		}
 		m.Quarantine = ""

@@ -86,6 +86,12 @@ type Result struct {
 	// DSN and so took NOTIFY, ORCPT, RET and ENVID: reporting success is
 	// then its job, and this server sends no success DSN (RFC 3461 §6.2).
 	DSNPassed bool
+	// LeftOrg marks a RelayedOK whose next hop cannot be a transport
+	// server of the organisation (delivery decides: MX, or a smart host
+	// that is no topology server's address or name): a taken-over copy's
+	// recipient relayed so is noted for its returning primary
+	// (takendone.go).
+	LeftOrg bool
 	// Expand is the members of an Expanded group recipient; Owned reports
 	// whether this organisation is authoritative for a member's domain
 	// (nil: for none), whose mailboxes then compare in ASCII case
@@ -527,7 +533,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// commit finishes, or whose delay DSN it makes: noted for their
 		// primary, should it return with its database (takendone.go).
 		// Before the write of m, whose index entries it reads.
-		if err := tx.noteTakenDone(m, since, delayed, now); err != nil {
+		if err := tx.noteTakenDone(m, since, delayed, leftOrg(results), now); err != nil {
 			return err
 		}
 		done := (done || settledDone) && !tookOver

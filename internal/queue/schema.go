@@ -124,7 +124,11 @@ import (
 //	          server met with another id lost the copies it kept for this one
 //	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
 //	          held by this server only, its copy on that server lost (the
-//	          server's new database id) or never made; its copy is made
+//	          server's new database id) or never made; after the server
+//	          name, 0x02 ‖ what befell the copy when known (removed,
+//	          damaged, taken-over, held, quarantined: SingleCopy.How;
+//	          none, as an earlier release wrote every mark it did not
+//	          know more of, reads as lost); its copy is made
 //	          again and the entry goes (holders.go); meta key
 //	          single_count holds the number of entries that name no
 //	          holder of a copy made again while in delivery (8, BE),

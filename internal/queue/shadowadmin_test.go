@@ -238,6 +238,20 @@ func TestResumedMessageIsSingleCopy(t *testing.T) {
 	if !ok || sc.Lost != "hub-b.example" {
 		t.Fatalf("resumed message whose copy the hold discarded: mark %+v, %v; want held by this server only", sc, ok)
 	}
+	// rt20f F4: the mark says the hold discarded the copy, not that it
+	// was lost; a mark of the previous release (no kind) reads as before.
+	if sc.How != HowHeld || !strings.Contains(sc.String(), "discarded when the message was held") || strings.Contains(sc.String(), "was lost") {
+		t.Fatalf("resumed message's mark: how %q, %q; want it discarded by the hold", sc.How, sc.String())
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.markSingleKind(plain.ID, "hub-b.example", time.Now(), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if old, ok := q.SingleCopyOf(plain.ID); !ok || old.How != "" || !strings.HasSuffix(old.String(), "its shadow copy on hub-b.example was lost") {
+		t.Fatalf("a mark without a kind: %+v %q; want it read as a lost copy", old, old.String())
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.dropMark(plain.ID.Key()) }); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := q.SingleCopyOf(plain.ID); ok {
 		t.Fatal("a resumed message that never had a copy is marked")
 	}
@@ -264,8 +278,9 @@ func TestReleasedFromQuarantineIsSingleCopy(t *testing.T) {
 	if err := q.ReleaseQuarantined(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "hub-b.example" {
-		t.Fatalf("message released from quarantine: mark %+v, %v; want held by this server only", sc, ok)
+	if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.Lost != "hub-b.example" || sc.How != HowQuarantined ||
+		!strings.Contains(sc.String(), "discarded when the message was quarantined") {
+		t.Fatalf("message released from quarantine: mark %+v %q, %v; want held by this server only, its copy discarded by the quarantine", sc, sc.String(), ok)
 	}
 }
 

@@ -48,10 +48,14 @@ import (
 // Not recorded, the primary keeping today's behaviour for them: a
 // recipient handed to another transport server in a shadow session (the
 // primary itself among them: its original merged the copy and still
-// owes the recipient), and a relay into the organisation or through a
-// smart host (a next hop that may be the primary, which would have
-// merged it into the original the same way): only a relay to the
-// internet by MX counts.
+// owes the recipient), and a relay into the organisation or to a next
+// hop that may be in it (the primary, which would have merged it into
+// the original the same way): only a relay out of the organisation
+// counts — by MX, or through a smart host that cannot be a transport
+// server of it (rt20f F3). Package delivery says which (Result.LeftOrg:
+// no topology server's address or name, routing.SmartHostServer, the
+// rule config check warns by; without a topology, a connector that does
+// not send XSHADOW); a record of an "mx:" queue counts as before.
 //
 // Crash: the note is in the commit that finishes the recipient; the
 // primary's drop in one commit before its next command, which is what
@@ -119,27 +123,46 @@ func takenDoneKey(dbID, id, addr string) []byte {
 
 // takenDoneKind is the note's kind for recipient r of m finished by this
 // commit, 0 for none (see above: not handed to a transport server, not
-// relayed but by MX).
-func takenDoneKind(r *Recipient) byte {
+// relayed but out of the organisation: by MX, or as left says, the
+// attempt's Result.LeftOrg).
+func takenDoneKind(r *Recipient, left bool) byte {
 	switch r.Status {
 	case Delivered:
 		return TakenDelivered
 	case Failed:
 		return TakenFailed
 	case Relayed:
-		if strings.HasPrefix(r.Queue, "mx:") {
+		if left || strings.HasPrefix(r.Queue, "mx:") {
 			return TakenRelayed
 		}
 	}
 	return 0
 }
 
+// leftOrg is the set of recipients whose results say they left the
+// organisation (Result.LeftOrg), for noteTakenDone.
+func leftOrg(results ...[]Result) map[int]bool {
+	var out map[int]bool
+	for _, rs := range results {
+		for _, r := range rs {
+			if r.LeftOrg && r.Outcome == RelayedOK {
+				if out == nil {
+					out = map[int]bool{}
+				}
+				out[r.Rcpt] = true
+			}
+		}
+	}
+	return out
+}
+
 // noteTakenDone records, in the commit of an attempt's results and
 // before that commit writes m (the index entries it reads go with the
 // write), the recipients of m taken over for failed heartbeats that the
 // attempt finished (pending in before), and delayed, when this commit
-// made the delay DSN, the copies it was made for.
-func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, now time.Time) error {
+// made the delay DSN, the copies it was made for. left names the
+// recipients relayed out of the organisation (leftOrg).
+func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left map[int]bool, now time.Time) error {
 	b, idx := t.tx.Bucket(bucketTakenDone), t.tx.Bucket(bucketTakenBy)
 	if b == nil || idx == nil {
 		return nil
@@ -157,7 +180,7 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, now t
 		if i >= len(before) || before[i] != Pending {
 			continue
 		}
-		kind := takenDoneKind(r)
+		kind := takenDoneKind(r, left[i])
 		db := dbOf(r)
 		if kind == 0 || db == "" {
 			continue

@@ -13,16 +13,18 @@ import (
 
 // rt19e F4: the commit of a taken-over copy's results notes, under the
 // primary's database id, the recipients it delivered, relayed by MX or
-// failed — not one handed to a transport server in a shadow session or
-// relayed through a smart host (either may be the primary itself, whose
-// original merged the copy and still owes the recipient) — and the
-// returning primary marks those done without a DSN; the notes go once
-// told (ack), or with their lifetime.
+// through a smart host that is no server of the organisation (rt20f F3:
+// delivery says so, Result.LeftOrg), or failed — not one handed to a
+// transport server in a shadow session or relayed through a smart host
+// that may be one (either may be the primary itself, whose original
+// merged the copy and still owes the recipient) — and the returning
+// primary marks those done without a DSN; the notes go once told (ack),
+// or with their lifetime.
 func TestTakenDoneNotedAndApplied(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdef"
-	rcpts := []string{"f@x.example", "d@x.example", "r@x.example", "s@x.example", "h@x.example", "p@x.example"}
+	rcpts := []string{"f@x.example", "d@x.example", "r@x.example", "s@x.example", "h@x.example", "p@x.example", "o@x.example"}
 
 	// The shadow server: a copy on receipt from hub-a (database dbA),
 	// taken over for failed heartbeats, then attempted.
@@ -44,6 +46,8 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:x.example", Reply: "250 ok"})
 			case "s":
 				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "smarthost:out", Reply: "250 ok"})
+			case "o":
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "smarthost:out", Reply: "250 ok", LeftOrg: true})
 			case "h":
 				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:a", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: "c-1", Reply: "250 ok"})
 			default:
@@ -82,8 +86,8 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 		}
 		got[n.Addr] = n.Kind
 	}
-	if want := map[string]byte{"f@x.example": TakenFailed, "d@x.example": TakenDelivered, "r@x.example": TakenRelayed}; len(got) != len(want) ||
-		got["f@x.example"] != TakenFailed || got["d@x.example"] != TakenDelivered || got["r@x.example"] != TakenRelayed {
+	if want := map[string]byte{"f@x.example": TakenFailed, "d@x.example": TakenDelivered, "r@x.example": TakenRelayed, "o@x.example": TakenRelayed}; len(got) != len(want) ||
+		got["f@x.example"] != TakenFailed || got["d@x.example"] != TakenDelivered || got["r@x.example"] != TakenRelayed || got["o@x.example"] != TakenRelayed {
 		t.Fatalf("notes %+v, want %+v", notes, want)
 	}
 
@@ -110,8 +114,8 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 	}
 	setState(t, pS, o.ID, Ready)
 	fe, _, err := qP.ShadowFinishedElsewhere("hub-b", notes)
-	if err != nil || len(fe) != 3 {
-		t.Fatalf("finished elsewhere: %d, %v; want 3", len(fe), err)
+	if err != nil || len(fe) != 4 {
+		t.Fatalf("finished elsewhere: %d, %v; want 4", len(fe), err)
 	}
 	ack()
 	if n, _ := qS.TakenDoneFor("dbA", 10); n != nil {
@@ -128,8 +132,8 @@ func TestTakenDoneNotedAndApplied(t *testing.T) {
 	if want := []string{"s@x.example", "h@x.example", "p@x.example"}; !slices.Equal(pending, want) {
 		t.Fatalf("pending at the primary: %q, want %q", pending, want)
 	}
-	if m.Rcpts[0].Status != Failed || m.Rcpts[1].Status != Relayed || m.Rcpts[2].Status != Relayed {
-		t.Fatalf("statuses %s %s %s, want failed relayed relayed", m.Rcpts[0].Status, m.Rcpts[1].Status, m.Rcpts[2].Status)
+	if m.Rcpts[0].Status != Failed || m.Rcpts[1].Status != Relayed || m.Rcpts[2].Status != Relayed || m.Rcpts[6].Status != Relayed {
+		t.Fatalf("statuses %s %s %s %s, want failed relayed relayed relayed", m.Rcpts[0].Status, m.Rcpts[1].Status, m.Rcpts[2].Status, m.Rcpts[6].Status)
 	}
 	// The last recipients finished there: the message ends, no DSN made.
 	rest := []TakenDone{{ID: org, Addr: "s@x.example", Kind: TakenRelayed}, {ID: org, Addr: "H@x.example", Kind: TakenFailed},

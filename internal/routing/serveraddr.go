@@ -1,5 +1,7 @@
 package routing
 
+import "umbra/internal/mailaddr"
+
 // ServerAddress is the address ("host:port", as written in the topology)
 // of server name, and whether name is a server of the topology. The
 // queue keeps the shadow state of a primary under its server name and
@@ -27,4 +29,32 @@ func (t *Topology) ServerWithAddress(hostport string) string {
 		found = name
 	}
 	return found
+}
+
+// SmartHostServer names a server of the topology that smart host
+// hostport (HOST:PORT, the connector's port filled in as delivery dials
+// it: config.SmartHostAddr) is, as written, with no lookup: its
+// topology address (both as mailaddr.CanonicalHostPort reads them), or
+// its name (the host, at any port); "" when it is none, and never
+// except (this server, whose own address other checks look at). The one
+// rule for "a smart host that is a server of the organisation": config
+// check warns of such a smart host (mail sent there comes back), and a
+// relay through any other leaves the organisation — a shadow server
+// notes it for the primary whose copy it took over (queue takendone.go).
+func (t *Topology) SmartHostServer(hostport, except string) string {
+	want := mailaddr.CanonicalHostPort(hostport)
+	host, _, err := mailaddr.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	skip := mailaddr.NameKey(except)
+	for _, s := range t.in.Servers {
+		if except != "" && mailaddr.NameKey(s.Name) == skip {
+			continue
+		}
+		if s.Address != "" && mailaddr.CanonicalHostPort(s.Address) == want || mailaddr.NameKey(s.Name) == mailaddr.NameKey(host) {
+			return s.Name
+		}
+	}
+	return ""
 }
