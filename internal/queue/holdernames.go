@@ -1,0 +1,101 @@
+package queue
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// Notifications owed to a server met under another name (rt21a H1). A
+// primary files what it owes a shadow server — discard notifications,
+// partial ones, messages given back (handback) — under the name its
+// topology gave the holder when the copy was made (Message.ShadowServer).
+// A typo in that name, on the primary only, files them under a name the
+// holder never asks as: the holder dropped nothing, and a later takeover
+// (a stall of the primary past timeout × retries) delivered the messages
+// a second time, or failed them with false DSNs once expired — even after
+// the typo was put right.
+//
+// The copies are where the push's XSHADOW reply said: in the transport
+// database it presented. A name met with the recorded database id of
+// another holder is kept as an alias of that database (ShadowHolderSeen,
+// marks.go), committed with the push that met it. So a holder asking as
+// server, whose recorded database id is D, is owed what is filed under
+// server and under every name that is an alias of D: the server that
+// holds the copies gets their notifications, whatever name the
+// primary's topology gives it now. A name with an alias of its own (it
+// dials another's database) is owed only what is filed under it.
+
+// holderAliasesTx returns the names (in lower case) that are aliases of
+// server's recorded database id, in tx; nil when none, when no id is
+// recorded for server, or when server's name is itself an alias (it
+// dials another's database).
+func (t *Tx) holderAliasesTx(server string) map[string]bool {
+	hb := t.tx.Bucket(bucketHolders)
+	marks := t.tx.Bucket(bucketHolderMarks)
+	if hb == nil || marks == nil {
+		return nil
+	}
+	db := hb.Get(holderKey(server))
+	if len(db) == 0 || t.holderAliasTx(server) != "" {
+		return nil
+	}
+	self := string(holderKey(server))
+	var aliases map[string]bool
+	c := marks.Cursor()
+	for k, v := c.Seek([]byte{1}); k != nil && k[0] == 1; k, v = c.Next() {
+		if bytes.Equal(v, db) && string(k[1:]) != self {
+			if aliases == nil {
+				aliases = map[string]bool{}
+			}
+			aliases[string(k[1:])] = true
+		}
+	}
+	return aliases
+}
+
+// holderNamesTx returns the names notifications owed to the shadow
+// server server are filed under, server first, in tx: the spellings
+// found in buckets discards, partial and handback of the names that are
+// aliases of server's recorded database id.
+func (t *Tx) holderNamesTx(server string) []string {
+	names := []string{server}
+	aliases := t.holderAliasesTx(server)
+	if len(aliases) == 0 {
+		return names
+	}
+	seen := map[string]bool{server: true}
+	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketHandBack} {
+		b := t.tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; {
+			s, _, ok := bytes.Cut(k, []byte{0})
+			if !ok {
+				k, _ = c.Next()
+				continue
+			}
+			if n := string(s); !seen[n] && aliases[strings.ToLower(n)] {
+				seen[n] = true
+				names = append(names, n)
+			}
+			k, _ = c.Seek(append(bytes.Clone(s), 1)) // past this name's keys
+		}
+	}
+	return names
+}
+
+// holderNamesAllTx is holderNamesTx with every alias of server's
+// database (in lower case) whether or not anything is filed under it:
+// the names a record here may give the server that holds its copy.
+func (t *Tx) holderNamesAllTx(server string) []string {
+	names := t.holderNamesTx(server)
+	for a := range t.holderAliasesTx(server) {
+		if !slices.Contains(names, a) {
+			names = append(names, a)
+		}
+	}
+	return names
+}
