@@ -30,7 +30,11 @@ func TestUnknownServerIDRefusalWordedAsReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Serve()
-	t.Cleanup(func() { ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second); defer cancel(); s.Shutdown(ctx) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
 	s.SetServers(topo)
 	d := dial(t, s, "127.0.0.4")
 	d.expect("220")
