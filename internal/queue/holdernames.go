@@ -32,19 +32,24 @@ import (
 // dials another's database).
 func (t *Tx) holderAliasesTx(server string) map[string]bool {
 	hb := t.tx.Bucket(bucketHolders)
+	if hb == nil || t.holderAliasTx(server) != "" {
+		return nil
+	}
+	return t.aliasesOfDBTx(hb.Get(holderKey(server)), server)
+}
+
+// aliasesOfDBTx returns the names (in lower case) other than self that
+// are aliases of the database id db, in tx; nil when none.
+func (t *Tx) aliasesOfDBTx(db []byte, self string) map[string]bool {
 	marks := t.tx.Bucket(bucketHolderMarks)
-	if hb == nil || marks == nil {
+	if marks == nil || len(db) == 0 {
 		return nil
 	}
-	db := hb.Get(holderKey(server))
-	if len(db) == 0 || t.holderAliasTx(server) != "" {
-		return nil
-	}
-	self := string(holderKey(server))
+	own := string(holderKey(self))
 	var aliases map[string]bool
 	c := marks.Cursor()
 	for k, v := c.Seek([]byte{1}); k != nil && k[0] == 1; k, v = c.Next() {
-		if bytes.Equal(v, db) && string(k[1:]) != self {
+		if bytes.Equal(v, db) && string(k[1:]) != own {
 			if aliases == nil {
 				aliases = map[string]bool{}
 			}
@@ -52,6 +57,24 @@ func (t *Tx) holderAliasesTx(server string) map[string]bool {
 		}
 	}
 	return aliases
+}
+
+// holdsCopyOnAny is holdsCopyOn of server or of a name that is an alias
+// of its database (aliases, holderAliasesTx): the probe of server asks
+// about, and a new database of server loses, the copies pushed under
+// those names too.
+func holdsCopyOnAny(m *Message, server string, aliases map[string]bool) bool {
+	return holdsCopyOn(m, server) || needsCopy(m) && aliases[strings.ToLower(m.ShadowServer)]
+}
+
+// holderOfAliasTx names the holder whose recorded database id name is an
+// alias of ("" when none), in tx.
+func (t *Tx) holderOfAliasTx(name string) string {
+	db := t.holderAliasTx(name)
+	if db == "" {
+		return ""
+	}
+	return t.holderOfDB(name, db)
 }
 
 // holderNamesTx returns the names notifications owed to the shadow

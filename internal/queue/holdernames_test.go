@@ -65,4 +65,22 @@ func TestNotificationsOwedUnderAliasReachHolder(t *testing.T) {
 	if !slices.Equal(done, []string{"typo-done"}) {
 		t.Fatalf("XQUERYHELD of hub-b: done %v, want [typo-done] (typo-pending still needs its copy)", done)
 	}
+
+	// The holders' probe asks hub-b about it (dropped copies, what it
+	// finished of copies it took over), and hub-b back with a new
+	// database lost its copy too.
+	holders, err := q.ShadowHolders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holders["hub-b"] != 1 {
+		t.Fatalf("holders probed: %v; want hub-b for the copy pushed under Hub-B2", holders)
+	}
+	lost, _, err := q.ShadowHolderSeen("hub-b", "dbB-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost != 1 {
+		t.Fatalf("hub-b back with a new database: %d copies lost, want 1 (the one pushed under Hub-B2)", lost)
+	}
 }
