@@ -122,3 +122,52 @@ func (t *Tx) holderNamesAllTx(server string) []string {
 	}
 	return names
 }
+
+// warnUnclaimedOwed logs at WARN, once per name while it lasts, each
+// name discard notifications (full or partial) are owed to that no
+// server of the topology asks as: not a server of the topology, and not
+// an alias of the database of one (a name the topology gave a holder
+// once, now gone from it: a typo put right, or the holder's
+// notifications pass to it, above). Such notifications wait for no one:
+// the copies they concern stay on their holder until its XQUERYHELD
+// (after an hour) or their expiry. Called by the run loop once a minute
+// and at each SetServers; a name claimed again is warned of again
+// should it lose its claim.
+func (q *Manager) warnUnclaimedOwed() {
+	d := q.servers.Load()
+	if d == nil {
+		return
+	}
+	names, err := q.OwedDiscardServers()
+	if err != nil || len(names) == 0 {
+		return
+	}
+	known := func(n string) bool { k, _ := (*d).ServerAtHostPort(n, ""); return k }
+	type owed struct {
+		name, holder string
+		count        int
+	}
+	var out []owed
+	_ = q.store.View(func(tx *Tx) error {
+		for _, n := range names {
+			if known(n) {
+				q.unclaimed.Delete(strings.ToLower(n))
+				continue
+			}
+			h := tx.holderOfAliasTx(n)
+			if h != "" && known(h) {
+				q.unclaimed.Delete(strings.ToLower(n))
+				continue
+			}
+			out = append(out, owed{n, h, len(tx.Discards(n, 1000)) + len(tx.PartialDiscards(n, 1000))})
+		}
+		return nil
+	})
+	for _, o := range out {
+		if _, seen := q.unclaimed.LoadOrStore(strings.ToLower(o.name), struct{}{}); seen {
+			continue
+		}
+		q.log.Warn("discard notifications owed to a name no server of the topology asks as: the copies they concern stay on their holder until its question about old copies (XQUERYHELD) or their expiry",
+			"shadow_server", o.name, "notifications", o.count, "database_of", o.holder)
+	}
+}

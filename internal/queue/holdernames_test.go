@@ -3,7 +3,9 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +84,51 @@ func TestNotificationsOwedUnderAliasReachHolder(t *testing.T) {
 	}
 	if lost != 1 {
 		t.Fatalf("hub-b back with a new database: %d copies lost, want 1 (the one pushed under Hub-B2)", lost)
+	}
+}
+
+// rt21a H1 (the operator's view): notifications owed to a name no
+// server of the topology asks as — neither a server of it nor an alias
+// of one's database — wait for no one; they are logged at WARN once
+// per name, not at every look, and again once a name claimed since
+// loses its claim. An alias of a server of the topology is claimed (its
+// holder gets them) and logged as nothing.
+func TestUnclaimedOwedNotificationsWarnOnce(t *testing.T) {
+	s := openTest(t)
+	var logs lockedBuffer
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	q.ShadowHolderSeen("hub-b2", "dbB") // refused: an alias of hub-b's database
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		for _, n := range []string{"hub-b", "hub-b2", "hub-gone"} {
+			if err := tx.AddDiscard(n, n+"-1", time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	warned := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "no server of the topology asks as") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	q.SetServers(addrTopo{"hub-a": "127.0.0.1:25", "hub-b": "127.0.0.2:25"})
+	q.warnUnclaimedOwed()
+	if w := warned(); len(w) != 1 || !strings.Contains(w[0], "shadow_server=hub-gone") {
+		t.Fatalf("WARNs: %q; want one, of hub-gone", w)
+	}
+	q.SetServers(addrTopo{"hub-a": "127.0.0.1:25", "hub-b": "127.0.0.2:25", "hub-gone": "127.0.0.3:25"})
+	q.SetServers(addrTopo{"hub-a": "127.0.0.1:25", "hub-b": "127.0.0.2:25"})
+	if w := warned(); len(w) != 2 {
+		t.Fatalf("WARNs: %q; want a second one of hub-gone, once out of the topology again", w)
 	}
 }
