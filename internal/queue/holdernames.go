@@ -171,3 +171,34 @@ func (q *Manager) warnUnclaimedOwed() {
 			"shadow_server", o.name, "notifications", o.count, "database_of", o.holder)
 	}
 }
+
+// sameHolderTx reports whether the names a and b, given to the holder of
+// a copy by two records, name one holder, in tx: the same name, or names
+// met with the same transport database (recorded for one, an alias of
+// it for the other: a typo in the topology). One copy under both names
+// is needed while either record needs it (siblingcopy.go).
+func (t *Tx) sameHolderTx(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if a == "" || b == "" {
+		return false
+	}
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	da, db := t.holderDBTx(a), t.holderDBTx(b)
+	return da != "" && da == db
+}
+
+// holderDBTx is the transport database id name was met with as a
+// holder: its alias's, else the one recorded for it ("" when none).
+func (t *Tx) holderDBTx(name string) string {
+	if id := t.holderAliasTx(name); id != "" {
+		return id
+	}
+	if hb := t.tx.Bucket(bucketHolders); hb != nil {
+		return string(hb.Get(holderKey(name)))
+	}
+	return ""
+}

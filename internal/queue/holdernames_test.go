@@ -132,3 +132,39 @@ func TestUnclaimedOwedNotificationsWarnOnce(t *testing.T) {
 		t.Fatalf("WARNs: %q; want a second one of hub-gone, once out of the topology again", w)
 	}
 }
+
+// rt21a H1 (sibling): two records of one message name its copy, one
+// under hub-b and one under Hub-B2, an alias of hub-b's database (made
+// while the topology misspelt it). Now that hub-b gets what is filed
+// under Hub-B2, the end of one record must not write the copy's discard
+// while the other still needs the copy: they are one copy on one
+// database.
+func TestCopyUnderAliasNeededBySibling(t *testing.T) {
+	s := openTest(t)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+		t.Fatal(err)
+	}
+	q.ShadowHolderSeen("Hub-B2", "dbB") // refused: an alias of hub-b's database
+	a := msg(s, "a@example.org", "x@example.test")
+	b := msg(s, "a@example.org", "y@example.test")
+	a.State, a.ShadowServer, a.ShadowID, a.OrgID = Ready, "Hub-B2", "copy-1", "copy-1"
+	b.State, b.ShadowServer, b.ShadowID, b.OrgID = Ready, "hub-b", "copy-1", "copy-1"
+	var wrote bool
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.PutNew(a, []byte(body)); err != nil {
+			return err
+		}
+		if err := tx.PutNew(b, []byte(body)); err != nil {
+			return err
+		}
+		var err error
+		wrote, err = tx.addCopyDiscard(a, time.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if lines, _ := q.Discards("hub-b", 10); wrote || len(lines) != 0 {
+		t.Fatalf("discard written (%v), owed to hub-b: %v; want none while hub-b's record needs the copy", wrote, lines)
+	}
+}
