@@ -53,6 +53,9 @@ type ReceiptShadow struct {
 	receipts map[queue.ID]int
 
 	refusedIDs sync.Map // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
+	// probeRefusals: lower-cased server name → the reply with which it
+	// refuses this server's probe, while it does (recopy.go probeRefused).
+	probeRefusals sync.Map
 }
 
 type receiptConn struct {

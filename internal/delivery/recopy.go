@@ -171,6 +171,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 			}
 			stop()
 			r.d.health.Responsive(s.Name, s.Address)
+			r.probeLetIn(s.Name)
 			r.holderSeen(s.Name, db)
 			if !dropped || !taken {
 				return db, fmt.Errorf("%s: %w", s.Name, ErrQuestionsUnfinished)
@@ -185,6 +186,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		// It answers, but refuses this server's shadow session: its
 		// mark (if a refused copy made one) stays, so copies keep going
 		// to the other candidates first.
+		r.probeRefused(st, s, ref)
 		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
 	}
 	if caller.Err() == nil {
@@ -195,6 +197,34 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
 	}
 	return "", err
+}
+
+// probeRefused reports a holder that refused this server's probe
+// (rt21a L1: its topology does not know this server, or knows its
+// database under another name): the copies of messages held here stay
+// on it unconfirmed, and nothing else tells the operator. It is
+// recorded as a session of kind "probe" (counted; judged by the digest
+// as the receipt's is) and logged at WARN with the holder's reply once
+// per state change — the first refusal, or one with another reply —
+// not at each probe (every holders' interval).
+func (r *ReceiptShadow) probeRefused(st *state, s *routing.Server, ref *refusedError) {
+	if rr, ok := st.cfg.Shadows.(RefusalRecorder); ok {
+		rr.SessionRefused(s.Name, "probe", ref.Refusal(), ref.DatabaseDigest())
+	}
+	key := strings.ToLower(s.Name)
+	if prev, ok := r.probeRefusals.Swap(key, ref.Refusal()); ok && prev == ref.Refusal() {
+		return
+	}
+	r.d.log.Warn("shadow server refuses this server's probe: copies of messages held here stay there, unconfirmed",
+		"shadow_server", s.Name, "addr", s.Address, "reply", ref.Refusal())
+}
+
+// probeLetIn ends the refused state probeRefused logged for server: its
+// probe was let in.
+func (r *ReceiptShadow) probeLetIn(server string) {
+	if prev, ok := r.probeRefusals.LoadAndDelete(strings.ToLower(server)); ok {
+		r.d.log.Info("shadow server lets this server's probe in again", "shadow_server", server, "refused", prev)
+	}
 }
 
 // DroppedRecorder records the shadow copies a server's operator removed

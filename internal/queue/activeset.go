@@ -79,6 +79,7 @@ func (q *Manager) run(ctx context.Context) {
 		if now := q.clk.Now(); now.Sub(lastUnlinkRetry) >= time.Minute {
 			lastUnlinkRetry = now
 			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
+			q.warnUnclaimedOwed()       // holdernames.go
 		}
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed

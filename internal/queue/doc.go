@@ -294,6 +294,14 @@
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
 // still finds the notification when it looks).
 //
+// Notifications are filed under the name the record gives its shadow
+// server, and owed to the database that name was met with
+// (holdernames.go): a server asking under its own name also gets what is
+// filed under the names that are aliases of its recorded database id (a
+// typo in the topology), read in the same transaction; nothing is moved,
+// so a crash changes nothing of it. A wait under one name is not woken
+// by a notification filed under an alias: the next query finds it.
+//
 // One copy, several records (siblingcopy.go): the shadow id names the
 // message and this server (the relay's "<id>-<hash of the primary>" from
 // a shadow server below version 8, or the org id of a copy on receipt;

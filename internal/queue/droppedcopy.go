@@ -178,8 +178,9 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		marked = marked[:0]
 		var found []*Message
+		aliases := tx.holderAliasesTx(server) // holdernames.go
 		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && holdsCopyOn(m, server) && (want[m.ShadowID] || want[DroppedEvery]) {
+			if err == nil && holdsCopyOnAny(m, server, aliases) && (want[m.ShadowID] || want[DroppedEvery]) {
 				found = append(found, m)
 			}
 			return true

@@ -27,18 +27,23 @@ type sentNote struct {
 // then, when partial, the partial ones — with what each entry holds now.
 func (q *Manager) owed(server string, max int, partial bool) (lines []string, notes []sentNote) {
 	_ = q.store.View(func(tx *Tx) error {
-		for _, id := range tx.Discards(server, max) {
-			k := discardKey(server, id)
-			lines = append(lines, id)
-			notes = append(notes, sentNote{key: k, val: bytes.Clone(tx.tx.Bucket(bucketDiscards).Get(k))})
+		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
+		for _, name := range names {
+			for _, id := range tx.Discards(name, max-len(lines)) {
+				k := discardKey(name, id)
+				lines = append(lines, id)
+				notes = append(notes, sentNote{key: k, val: bytes.Clone(tx.tx.Bucket(bucketDiscards).Get(k))})
+			}
 		}
-		if !partial || len(lines) == max {
+		if !partial {
 			return nil
 		}
-		for _, p := range tx.PartialDiscards(server, max-len(lines)) {
-			k := partialKey(server, p.ID, p.Addr)
-			lines = append(lines, p.Wire())
-			notes = append(notes, sentNote{partial: true, key: k, val: bytes.Clone(tx.tx.Bucket(bucketPartial).Get(k))})
+		for _, name := range names {
+			for _, p := range tx.PartialDiscards(name, max-len(lines)) {
+				k := partialKey(name, p.ID, p.Addr)
+				lines = append(lines, p.Wire())
+				notes = append(notes, sentNote{partial: true, key: k, val: bytes.Clone(tx.tx.Bucket(bucketPartial).Get(k))})
+			}
 		}
 		return nil
 	})

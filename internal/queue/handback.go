@@ -101,21 +101,33 @@ func (t *Tx) handBackTx(m *Message, now time.Time) (string, error) {
 }
 
 type handBack struct {
-	sid string
-	id  ID
+	holder string // the name it is filed under (holderNamesTx)
+	sid    string
+	id     ID
 }
 
 // handBacks lists up to max messages given to server (their copies'
 // ids), each still here as poison under that copy; entries of any other
-// are returned in stale, to be dropped (not sent).
+// are returned in stale, to be dropped (not sent). Those filed under a
+// name the topology gave server's database before are server's too
+// (holdernames.go).
 func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
+	for _, name := range t.holderNamesTx(server) {
+		o, s := t.handBacksFiled(name, max-len(out))
+		out, stale = append(out, o...), append(stale, s...)
+	}
+	return out, stale
+}
+
+// handBacksFiled is handBacks of the entries filed under name.
+func (t *Tx) handBacksFiled(server string, max int) (out, stale []handBack) {
 	prefix := append([]byte(server), 0)
 	c := t.tx.Bucket(bucketHandBack).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, v = c.Next() {
 		if len(v) < 8 {
 			continue
 		}
-		h := handBack{sid: string(k[len(prefix):]), id: ID(binary.BigEndian.Uint64(v[:8]))}
+		h := handBack{holder: server, sid: string(k[len(prefix):]), id: ID(binary.BigEndian.Uint64(v[:8]))}
 		if m, err := t.Get(h.id); err == nil && m.State == Poison && m.ShadowServer == server && m.ShadowID == h.sid {
 			out = append(out, h)
 		} else if _, ok := t.givenDamaged(h.id, server, h.sid); ok { // damaged.go
@@ -156,12 +168,12 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 			// (resumed, removed). Dropped now, as no acknowledgement
 			// comes for them.
 			for _, h := range stale {
-				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
+				if err := b.Delete(handBackKey(h.holder, h.sid)); err != nil {
 					return err
 				}
 			}
 			for _, h := range hs {
-				k := handBackKey(server, h.sid)
+				k := handBackKey(h.holder, h.sid)
 				v := b.Get(k)
 				if len(v) < 16 || len(v) > 16 && v[16] == handBackOffered {
 					continue
@@ -191,8 +203,8 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 			given = given[:0]
 			b := tx.tx.Bucket(bucketHandBack)
 			for _, h := range hs {
-				d, dmg := tx.givenDamaged(h.id, server, h.sid) // damaged.go; read before its entry goes
-				if err := b.Delete(handBackKey(server, h.sid)); err != nil {
+				d, dmg := tx.givenDamaged(h.id, h.holder, h.sid) // damaged.go; read before its entry goes
+				if err := b.Delete(handBackKey(h.holder, h.sid)); err != nil {
 					return err
 				}
 				if dmg {
@@ -203,7 +215,7 @@ func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
 					continue
 				}
 				m, err := tx.Get(h.id)
-				if err != nil || m.State != Poison || m.ShadowServer != server || m.ShadowID != h.sid {
+				if err != nil || m.State != Poison || m.ShadowServer != h.holder || m.ShadowID != h.sid {
 					continue // changed since the line went out: the holder took its copy over all the same
 				}
 				if err := tx.Delete(m.ID); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,20 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 		asked[id] = true
 	}
 	held := map[string]bool{}
+	// The names its copies' records may give it: a record made while the
+	// topology misspelt it names the alias its database was met as
+	// (holdernames.go), and still needs the copy.
+	var names []string
+	holder := map[string]bool{}
+	if err := q.store.View(func(tx *Tx) error {
+		names = tx.holderNamesAllTx(server)
+		for _, n := range names {
+			holder[strings.ToLower(n)] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	var from []byte // the key to start after
 	for more := true; more; {
 		err = q.store.View(func(tx *Tx) error {
@@ -81,7 +96,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 				if err != nil {
 					return err // an unreadable record could be one of them: answer nothing
 				}
-				if m.ShadowServer == server && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
+				if holder[strings.ToLower(m.ShadowServer)] && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
 					held[m.ShadowID] = true
 				}
 				from = append(from[:0], k...)
@@ -100,8 +115,10 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 	unknown := false
 	err = q.store.View(func(tx *Tx) error {
 		for _, id := range ids {
-			if tx.carriedElsewhere(0, server, id) { // an original here carries it (carried.go)
-				held[id] = true
+			for _, n := range names {
+				if tx.carriedElsewhere(0, n, id) { // an original here carries it (carried.go)
+					held[id] = true
+				}
 			}
 		}
 		for _, d := range tx.DamagedRecords() {
@@ -109,7 +126,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 			switch {
 			case !ok:
 				unknown = true
-			case h.ShadowServer == server && asked[h.ShadowID]:
+			case holder[strings.ToLower(h.ShadowServer)] && asked[h.ShadowID]:
 				held[h.ShadowID] = true
 			}
 		}

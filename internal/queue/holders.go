@@ -207,6 +207,9 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		if err := tx.unaliasHolderTx(server, dbID); err != nil {
 			return err
 		}
+		// Names its old database was met as (a typo in the topology):
+		// their copies went with it too (holdernames.go).
+		aliases := tx.aliasesOfDBTx([]byte(cur), server)
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
 			return err
 		}
@@ -220,7 +223,7 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		}
 		var ids []ID
 		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && holdsCopyOn(m, server) {
+			if err == nil && holdsCopyOnAny(m, server, aliases) {
 				ids = append(ids, m.ID)
 			}
 			return true
@@ -757,6 +760,13 @@ func (q *Manager) ShadowHolders() (map[string]int, error) {
 		tx.ForEach(func(m *Message, err error) bool {
 			if err == nil && needsCopy(m) {
 				out[m.ShadowServer]++
+				if h := tx.holderOfAliasTx(m.ShadowServer); h != "" {
+					// Pushed under a name its holder's database was
+					// met as (a typo in the topology, holdernames.go):
+					// its holder is probed for it, by the name it is
+					// recorded under.
+					out[h]++
+				}
 			}
 			return true
 		})

@@ -80,6 +80,9 @@ type Manager struct {
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]
+	// unclaimed: lower-cased names whose owed notifications no server
+	// of the topology claims, warned of (holdernames.go).
+	unclaimed sync.Map
 	// claimFailed: the last claim failed (the run loop waits
 	// claimRetry); claimLogged, claimFailures: when a failed claim was
 	// last logged and how many failed since. The run loop's alone.

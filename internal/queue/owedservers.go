@@ -93,6 +93,7 @@ func (q *Manager) SetServers(d Servers) {
 		old = *o
 	}
 	q.followServers(old, d)
+	q.warnUnclaimedOwed() // holdernames.go
 }
 
 // reaches: the record p, kept under a name that is no server of the

@@ -630,10 +630,12 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	}
 	var res ContactResult
 	var taken, gone, back, given []*Message
+	var heldBack []ID // of back, messages an operator's hold held here
 	var settled []partialSettled
 	var left map[string]int // recipients the discards settled, by queue (applyDiscardsTx)
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], map[string]int{}
+		heldBack = heldBack[:0]
 		if !sameOnly { // sameOnly records only the stored id
 			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 				return err // another primary's database id (rt17f-F1)
@@ -681,7 +683,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 				// before any heartbeat: the copies still waiting are
 				// its own again (takenindex.go), before one of them
 				// is sent to it.
-				if back, err = tx.giveBackTx(p, dbID, now); err != nil {
+				if back, err = tx.giveBackTx(p, dbID, now, &heldBack); err != nil {
 					return err
 				}
 				res.GivenBack = len(back)
@@ -691,7 +693,7 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 		if res.OldDatabaseID == "" {
 			// Back with the database its copies were taken over from:
 			// those still waiting are its own again (takenindex.go).
-			if back, err = tx.giveBackTx(p, dbID, now); err != nil {
+			if back, err = tx.giveBackTx(p, dbID, now, &heldBack); err != nil {
 				return err
 			}
 			res.GivenBack = len(back)
@@ -718,6 +720,12 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 	if len(back) > 0 {
 		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
 			"primary", primary, "messages", len(back))
+	}
+	for _, id := range heldBack {
+		// rt21a M1: the hold does not travel with the copy; the
+		// primary, which still holds the original, delivers it.
+		q.log.Warn("taken-over copy held by the administrator given back to its primary: the hold here ends, the primary delivers the message (hold it there: umbra message suspend on the primary)",
+			"msg_id", id.String(), "primary", primary)
 	}
 	if res.Retried > 0 || len(taken) > 0 {
 		q.Kick()

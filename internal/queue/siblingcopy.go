@@ -66,7 +66,7 @@ func (t *Tx) siblingsUnderCopy(self ID, orgID, server, id string, fn func(*Messa
 		if err != nil {
 			return err
 		}
-		if o.ShadowServer != server || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
+		if !t.sameHolderTx(o.ShadowServer, server) || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
 			continue
 		}
 		if !fn(o) {

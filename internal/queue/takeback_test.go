@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,10 @@ type takebackRig struct {
 	entered  chan struct{}
 }
 
-func newTakebackRig(t *testing.T) *takebackRig {
+func newTakebackRig(t *testing.T) *takebackRig { return newTakebackRigLog(t, nil) }
+
+// newTakebackRigLog is newTakebackRig whose manager logs to log.
+func newTakebackRigLog(t *testing.T, log *slog.Logger) *takebackRig {
 	r := &takebackRig{s: openTest(t), clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		db: &primaryDB{v: "db1"}, entered: make(chan struct{}, 4)}
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
@@ -54,7 +58,7 @@ func newTakebackRig(t *testing.T) *takebackRig {
 		}
 		return out
 	})
-	r.q = NewManager(r.s, d, ManagerConfig{Clock: r.clk, RetrySchedule: []time.Duration{time.Hour}})
+	r.q = NewManager(r.s, d, ManagerConfig{Clock: r.clk, RetrySchedule: []time.Duration{time.Hour}, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); r.q.Wait() })
 	r.q.Start(ctx)

@@ -321,8 +321,9 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		out, ended, inDelivery, settled = out[:0], ended[:0], 0, 0
 		var found []*Message
+		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
 		consider := func(m *Message) {
-			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
+			if !holdsCopyOnAny(m, server, aliases) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
 				return
 			}
 			if m.State == Active {

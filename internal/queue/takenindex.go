@@ -289,8 +289,9 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 // the poison queue). The takeovers kept aside for messages in delivery
 // (earlytakeover) that were made for those heartbeats are dropped: the
 // copies stay shadowed when the attempt commits. It returns the
-// messages changed.
-func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, error) {
+// messages changed, and adds to held those an operator's hold
+// (message suspend) held here: the hold ends with the give-back.
+func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) ([]*Message, error) {
 	if dbID == "" || p.DatabaseID != dbID {
 		return nil, nil
 	}
@@ -322,6 +323,9 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time) ([]*Message, 
 			continue
 		}
 		before := statusesNow(m)
+		if m.State == Suspended {
+			*held = append(*held, m.ID)
+		}
 		for j := range m.Rcpts {
 			r := &m.Rcpts[j]
 			if r.Status != Pending || r.Primary != p.Primary || r.ShadowID == "" {

@@ -248,7 +248,7 @@ func (s *session) bindServerID(serverID string) string {
 	}
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the topology", "code", 550, "enhanced_code", "5.7.1")
+		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the organisation", "code", 550, "enhanced_code", "5.7.1")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology", "code", 550, "enhanced_code", "5.7.1")
