@@ -59,6 +59,9 @@ func TestStoppedPrimaryBackKeepsHoldOfTakenCopy(t *testing.T) {
 	if out, _ := cli(t, o.cfgA, "message", "show", idA); !strings.Contains(out, "hub-b") {
 		t.Errorf("hub-a's view of the held message does not say who held it:\n%s", out)
 	}
+	if out, _ := cli(t, o.cfgA, "track", "--json", "--event", "held-elsewhere"); !strings.Contains(out, `"event": "held-elsewhere"`) {
+		t.Errorf("hub-a's tracking log has no held-elsewhere event: %s", out)
+	}
 	waitCond(t, "hub-b's copy to be discarded", 45*time.Second, func() bool { return len(p.queued(t, o.cfgB)) == 0 })
 
 	sink := startRecorder(t, o.sink)

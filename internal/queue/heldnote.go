@@ -157,7 +157,7 @@ func (t *Tx) holdTakenBackTx(m *Message, server string, now time.Time) (bool, er
 // of server (ShadowFinishedElsewhere), after the commit.
 func (q *Manager) heldTakenBack(server string, held []heldBack) {
 	for _, h := range held {
-		q.ev.Event("suspend", h.m, nil, "held by the administrator of "+server+", which had taken the copy over")
+		q.ev.Event("held-elsewhere", h.m, nil, "held by the administrator of "+server+", which had taken the copy over")
 		q.log.Warn("message held: the administrator of the shadow server that took its copy over suspended it there; it stays held here until umbra message resume",
 			"msg_id", h.m.ID.String(), "shadow_server", server)
 		if h.settled {
