@@ -1566,7 +1566,10 @@
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a
 // RET=FULL message over it comes back as its headers only, and a header
 // section over it is cut at a field boundary, so no sender can make umbra
-// reflect more than that of its own text to a (forged) address. RET=FULL
+// reflect more than that of its own text to a (forged) address. A DSN
+// returning the whole message that the way back refuses as too big is
+// made again with the headers only, in the commit that fails it, and
+// carries what the first carried (dsnrefit.go). RET=FULL
 // asks for the content in a failure report only (RFC 3461 §4.3), and a
 // REQUIRETLS message's report returns its headers whatever RET says: a
 // report that returns headers only to a RET=FULL sender says why in its

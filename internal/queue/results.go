@@ -377,6 +377,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
 	}
+	// A DSN of this server's too big for the way back goes again with
+	// the headers only (dsnrefit.go); it carries what the first carried.
+	var refit *Message
+	var refitBody []byte
+	if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
+		q.log.Info("DSN too big for the way back: sent again with the headers only", "msg_id", m.ID.String(), "dsn", refit.ID.String(),
+			"reply", m.Rcpts[0].LastReply)
+		failDSN = len(dsns)
+		dsns, dsnKinds, dsnBodies = append(dsns, refit), append(dsnKinds, NotifyFailure), append(dsnBodies, refitBody)
+	}
 
 	done := len(m.Pending()) == 0
 	discard := done && m.ShadowServer != "" && m.ShadowID != ""
