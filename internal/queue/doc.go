@@ -770,6 +770,12 @@
 // organisation. Duplicate suppression keys on it, never on the sender's
 // Message-ID: two different messages that share a Message-ID are both
 // delivered, and copies of one message without any are recognised.
+// With it travel the organisation's first arrival (OrgEarlier, kept in
+// the record's flags from bit 32 up, which older releases ignore: no
+// format change) and DelayNotified: expiry, the delay notice and a
+// DSN's Arrival-Date count from OrgArrived, and a notice sent by one
+// server is not sent again by the next (settleArrival bounds a carried
+// time for clock skew; rt21d M2, M3).
 //
 // Before writing into a mailbox database the deliverer claims (database,
 // org id, recipient) with ClaimFinal: a record in bucket delivered

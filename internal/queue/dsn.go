@@ -157,7 +157,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if m.EnvID != "" {
 		w("Original-Envelope-Id: %s", dsnText(m.EnvID, global))
 	}
-	w("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
+	w("Arrival-Date: %s", m.OrgArrived().Format(time.RFC1123Z)) // the organisation's (RFC 3464 §2.2.5)
 	for _, i := range rcpts {
 		r, status := dsnRecipient(m.Rcpts[i], kind)
 		w("")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/orgid"
 )
@@ -16,7 +17,10 @@ import (
 // directions, over real SMTP on loopback.
 func TestHeaderFirewall(t *testing.T) {
 	id := "0123456789abcdef0123456789abcdef"
-	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
+	// The organisation's arrival and its delay notice travel under the
+	// same rules (rt21d M2, M3).
+	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Arrived: 1796341050\r\nX-Umbra-Delay-Notified: yes\r\n" +
+		"X-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
 	cases := []struct {
 		name    string
 		extra   string // connector settings
@@ -49,6 +53,10 @@ func TestHeaderFirewall(t *testing.T) {
 			m, body := q.msgs[0], q.bodies[0]
 			if m.OrgID != c.wantOrg {
 				t.Errorf("org id %q, want %q", m.OrgID, c.wantOrg)
+			}
+			if trusted := c.wantOrg != ""; m.DelayNotified != trusted || m.CarriedArrival.Equal(time.Unix(1796341050, 0)) != trusted ||
+				!trusted && !m.CarriedArrival.IsZero() {
+				t.Errorf("carried arrival %v, delay notified %v; want them believed only from a server (%v)", m.CarriedArrival, m.DelayNotified, trusted)
 			}
 			head, rest, _ := bytes.Cut(body, []byte("\r\n\r\n"))
 			if bytes.Contains(bytes.ToLower(head), []byte("x-umbra-")) || bytes.Contains(head, []byte("folded")) {
