@@ -70,6 +70,9 @@ func TestDSNTooBigForTheWayBackReturnsHeadersOnly(t *testing.T) {
 			if len(last) >= len(dsns[0].Helo)/4 {
 				t.Errorf("the DSN sent again has %d bytes of the first's %d", len(last), len(dsns[0].Helo))
 			}
+			if c.wantLost { // the event follows the commit
+				waitFor(t, "the bounce-lost event", func() bool { return ev.count("bounce-lost sender@example.org") > 0 })
+			}
 			if got := ev.count("bounce-lost sender@example.org"); (got == 1) != c.wantLost || got > 1 {
 				t.Errorf("%d bounce-lost events, want lost=%v", got, c.wantLost)
 			}
