@@ -86,3 +86,19 @@ func TestHeaderFirewallMalformedID(t *testing.T) {
 		t.Fatalf("malformed id kept: %q", q.msgs[0].OrgID)
 	}
 }
+
+// OPS-4 (rt21d L6): a Message-ID folded inside the id is recorded as
+// the id, without the folding's white space, so a search for the id
+// finds the message.
+func TestFoldedMessageIDRecordedUnfolded(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, transportConnector(t, "")...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send("Message-ID: <bbb@\r\n rt21d.test> (a comment)\r\nSubject: x\r\n\r\nhi\r\n.\r\n")
+	d.expect("250")
+	if q.count() != 1 || q.msgs[0].MessageID != "<bbb@rt21d.test>" {
+		t.Fatalf("Message-ID recorded as %q", q.msgs[0].MessageID)
+	}
+}
