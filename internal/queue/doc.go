@@ -1589,6 +1589,10 @@
 // (a duplicate found in the mailbox: that is a delivery to the sender)
 // into Result.Note, which the tracking log reads instead (Result.detail).
 //
+// No line of a DSN exceeds 998 octets (dsnlines.go): a RET=FULL message
+// with a longer line returns its headers; a longer header or report
+// line is folded at white space, else cut with a note.
+//
 // A DSN is 7-bit and not marked SMTPUTF8 (dsn7bit.go), whatever the
 // original was, so it reaches the sender over any hop that carries 7-bit
 // mail — the hop the original failed on for want of 8BITMIME or SMTPUTF8
