@@ -224,7 +224,7 @@ func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
 // RCPT stores them: a copy kept with a final dot by an earlier release is
 // redelivered to the mailbox the user reads (rt16d F1).
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
-	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.Arrived, OrgEarlier: m.OrgEarlier, Size: m.Size,
+	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.Arrived, Size: m.Size,
 		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
 		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS}
 	for _, i := range rcpts {
@@ -665,7 +665,8 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				was = append(was, cp.ID)
 				cp.ID = tx.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
-				// notices) counts from now.
+				// notices) counts from now, not from the organisation's
+				// first arrival (Copy does not carry OrgEarlier).
 				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, body.Len()
 				// The new record's reference is counted before the
 				// copy's is dropped: the file is never without one.
