@@ -367,7 +367,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	withID := func() []byte {
 		once.Do(func() {
 			if !noteAtFinalDelivery(m) {
-				body = orgid.PrependRecord(m.OrgID, m.Internal, stored)
+				body = orgid.PrependRecord(m.Carried(), stored)
 			}
 		})
 		return body

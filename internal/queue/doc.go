@@ -778,6 +778,12 @@
 // organisation. Duplicate suppression keys on it, never on the sender's
 // Message-ID: two different messages that share a Message-ID are both
 // delivered, and copies of one message without any are recognised.
+// With it travel the organisation's first arrival (OrgEarlier, kept in
+// the record's flags from bit 32 up, which older releases ignore: no
+// format change) and DelayNotified: expiry, the delay notice and a
+// DSN's Arrival-Date count from OrgArrived, and a notice sent by one
+// server is not sent again by the next (settleArrival bounds a carried
+// time for clock skew; rt21d M2, M3).
 //
 // Before writing into a mailbox database the deliverer claims (database,
 // org id, recipient) with ClaimFinal: a record in bucket delivered
@@ -1576,7 +1582,10 @@
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a
 // RET=FULL message over it comes back as its headers only, and a header
 // section over it is cut at a field boundary, so no sender can make umbra
-// reflect more than that of its own text to a (forged) address. RET=FULL
+// reflect more than that of its own text to a (forged) address. A DSN
+// returning the whole message that the way back refuses as too big is
+// made again with the headers only, in the commit that fails it, and
+// carries what the first carried (dsnrefit.go). RET=FULL
 // asks for the content in a failure report only (RFC 3461 §4.3), and a
 // REQUIRETLS message's report returns its headers whatever RET says: a
 // report that returns headers only to a RET=FULL sender says why in its
@@ -1589,6 +1598,10 @@
 // what DSNs quote, so delivery writes the detail the sender must not see
 // (a duplicate found in the mailbox: that is a delivery to the sender)
 // into Result.Note, which the tracking log reads instead (Result.detail).
+//
+// No line of a DSN exceeds 998 octets (dsnlines.go): a RET=FULL message
+// with a longer line returns its headers; a longer header or report
+// line is folded at white space, else cut with a note.
 //
 // A DSN is 7-bit and not marked SMTPUTF8 (dsn7bit.go), whatever the
 // original was, so it reaches the sender over any hop that carries 7-bit

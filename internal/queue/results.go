@@ -301,7 +301,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if attemptedAny && !interrupted && !onlyThrottled && !manual {
 			m.Attempts++
 		}
-		age := now.Sub(m.Arrived)
+		age := now.Sub(m.OrgArrived()) // the organisation's, not this server's (rt21d M3)
 		if age >= pol.MessageExpiration {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
@@ -317,7 +317,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else {
 			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
 				m.DelayNotified = true
-				delayed = q.delayOwedHere(m, pending, m.Arrived.Add(pol.DelayNotification))
+				delayed = q.delayOwedHere(m, pending, m.OrgArrived().Add(pol.DelayNotification))
 			}
 			m.State = Ready
 			if interrupted || expanded {
@@ -374,7 +374,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
 		dsnKinds = append(dsnKinds, d.kind)
-		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
 		dm.Size = int64(len(db))
 		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
 		dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)
@@ -382,6 +382,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			failDSN = len(dsns)
 		}
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
+	}
+	// A DSN of this server's too big for the way back goes again with
+	// the headers only (dsnrefit.go); it carries what the first carried.
+	var refit *Message
+	var refitBody []byte
+	if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
+		q.log.Info("DSN too big for the way back: sent again with the headers only", "msg_id", m.ID.String(), "dsn", refit.ID.String(),
+			"reply", m.Rcpts[0].LastReply)
+		failDSN = len(dsns)
+		dsns, dsnKinds, dsnBodies = append(dsns, refit), append(dsnKinds, NotifyFailure), append(dsnBodies, refitBody)
 	}
 
 	done := len(m.Pending()) == 0

@@ -1174,7 +1174,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 // destination's deferrals, throttles, holds).
 func (q *Manager) dsnDue(m *Message) bool {
 	pol := q.policy()
-	age := q.clk.Now().Sub(m.Arrived)
+	age := q.clk.Now().Sub(m.OrgArrived())
 	return age >= pol.MessageExpiration || pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified
 }
 

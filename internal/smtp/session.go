@@ -1099,7 +1099,14 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	n := trace + headerSectionLen(msg[trace:], len(msg))
 	head := msg[:n:n]
 	internal := s.originInside(head[trace:])
+	// The organisation's arrival and its delay notice (rt21d M2, M3):
+	// believed, as the id, only from a transport server of it that named
+	// the message (the firewall kept its id); the queue bounds the time.
+	carried, notified := orgid.Carried(head[trace:])
 	head, orgID := s.headerFirewall(head, trace)
+	if orgID == "" {
+		carried, notified = time.Time{}, false
+	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	if (len(msg) > n || more > 0) && !endsWithEmptyLine(msg[trace:n]) {
 		head = append(head[:len(head):len(head)], '\r', '\n')
@@ -1111,7 +1118,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS,
+		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified,
 	}
 }
 
