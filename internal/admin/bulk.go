@@ -479,7 +479,7 @@ type ForceRemover interface {
 // checkAction is messageAction's dry run: the action's own check
 // (queue.StateView.Refusal) of message id now, nothing written. A forced
 // removal is refused only for a message in delivery.
-func (s *Server) checkAction(action string, id queue.ID, force bool) error {
+func (s *Server) checkAction(ctx context.Context, action string, id queue.ID, force bool) error {
 	switch action {
 	case "suspend", "resume", "remove", "retry":
 	default:
@@ -489,7 +489,33 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 	if err != nil {
 		return err
 	}
-	return s.refusal(s.stateView(), action, m, force)
+	return s.settledRefusal(ctx, s.stateView(), action, m, force)
+}
+
+// SettleAwaiter is the queue's wait for a message found in an attempt
+// that hands nothing on (queue.Manager.AwaitSettled: a dead
+// destination's answer waiting for its commit).
+type SettleAwaiter interface {
+	AwaitSettled(ctx context.Context, id queue.ID) bool
+}
+
+// settledRefusal is refusal, and for a message it finds in delivery the
+// wait the action itself makes (rt21c M2): an attempt that only settles
+// — its destination dead, its answer waiting for its commit — is waited
+// for (at most 2 s), and the message checked again as it is then, in a
+// view of that moment. A dry run behind a dead next hop listed hundreds
+// of messages "being delivered" that the action then acted on.
+func (s *Server) settledRefusal(ctx context.Context, sv queue.StateView, action string, m *queue.Message, force bool) error {
+	err := s.refusal(sv, action, m, force)
+	sa, ok := s.q.(SettleAwaiter)
+	if !ok || !errors.Is(err, queue.ErrBusy) || !sa.AwaitSettled(ctx, m.ID) {
+		return err
+	}
+	again, gerr := s.q.Message(m.ID)
+	if gerr != nil {
+		return gerr
+	}
+	return s.refusal(s.stateView(), action, again, force)
 }
 
 // refusal is the action's check of m as sv sees it (one view for a
@@ -647,7 +673,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			outcomes[i].err = s.refusal(sv, action, m, force)
+			outcomes[i].err = s.settledRefusal(r.Context(), sv, action, m, force)
 			continue
 		}
 		if pending = append(pending, i); len(pending) >= bulkChunk {

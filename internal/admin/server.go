@@ -1043,7 +1043,7 @@ func (s *Server) routes() http.Handler {
 		var err error
 		res := map[string]string{"id": id.String()}
 		if r.URL.Query().Get("dry_run") == "true" {
-			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
+			err = s.checkAction(r.Context(), r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
 			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
