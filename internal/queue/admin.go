@@ -1027,7 +1027,7 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) suspendAction(sv StateView, now time.Time) msgAction {
 	return msgAction{
 		check: func(_ *Tx, m *Message) error { return sv.Refusal("suspend", m) },
-		apply: func(tx *Tx, m *Message) (func(), error) {
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			settled := false
 			if m.State != Suspended {
 				ok, err := settleHeldCopy(tx, m, now)
@@ -1045,7 +1045,7 @@ func (q *Manager) suspendAction(sv StateView, now time.Time) msgAction {
 			if err := tx.Put(m); err != nil || !settled {
 				return nil, err
 			}
-			return func() { q.heldCopySettled(m) }, nil
+			return func(ev Events) { q.heldCopySettled(ev, m) }, nil
 		},
 	}
 }
@@ -1072,7 +1072,7 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			}
 			return tx.refuseGiven(m) // handback.go
 		},
-		apply: func(tx *Tx, m *Message) (func(), error) {
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			single := false
 			if m.State == Suspended {
 				marked, err := tx.markReleasedSingle(m, q.clk.Now())
@@ -1095,7 +1095,7 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if err := tx.Put(m); err != nil || !single {
 				return nil, err
 			}
-			return func() { q.releasedSingle(m, "resume") }, nil
+			return func(Events) { q.releasedSingle(m, "resume") }, nil
 		},
 	}
 }
@@ -1153,14 +1153,14 @@ func (q *Manager) operatorRemoval(ndr, force bool) msgAction {
 	}
 	a := q.removeAction(ndr, how)
 	apply := a.apply
-	a.apply = func(tx *Tx, m *Message) (func(), error) {
+	a.apply = func(tx *Tx, m *Message) (func(Events), error) {
 		after, err := apply(tx, m)
 		if err != nil {
 			return nil, err
 		}
 		of, n := copyOf, len(told)
-		return func() {
-			after()
+		return func(ev Events) {
+			after(ev)
 			if of != "" {
 				q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone until it asks this server (its next holder probe, shadow verbs 12) and makes the copy again",
 					"msg_id", m.ID.String(), "primary", of, "primaries_told", n)
@@ -1257,7 +1257,7 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 	if check == nil {
 		check = func(*Tx, *Message) error { return nil }
 	}
-	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(), error) {
+	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(Events), error) {
 		id := m.ID
 		var dsn *Message
 		discardFor := ""
@@ -1308,15 +1308,15 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 				return nil, err
 			}
 		}
-		return func() {
+		return func(ev Events) {
 			q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
-			q.ev.Event(how.event, m, nil, how.note)
+			ev.Event(how.event, m, nil, how.note)
 			q.notifyGone(id)
 			if discardFor != "" {
 				q.dsig.signal(discardFor)
 			}
 			if dsn != nil {
-				q.dsnEvent(dsn, NotifyFailure)
+				dsnEventTo(ev, dsn, NotifyFailure)
 				q.Kick()
 			}
 		}, nil
