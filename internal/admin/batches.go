@@ -39,6 +39,7 @@ type selection struct {
 // audited and its queue, and the line's counts so far (counts).
 type far struct {
 	matched, done, failed, skipped, kept int
+	selected                             int // the messages the command selected (a bulk message action)
 	open                                 bool
 	who, action, queue, counts           string
 	idle                                 *time.Timer
@@ -310,6 +311,7 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 		so = sel.so
 	}
 	so.matched += b.Matched
+	so.selected = max(so.selected, b.Selected)
 	so.done += len(b.Done)
 	so.failed += len(b.Failed)
 	for _, n := range b.Skipped {
@@ -318,7 +320,14 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	if sel != nil {
 		sel.so = so
 	}
-	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
+	// Of the messages selected, those done, failed and skipped, and
+	// for a command cut short those it did not reach (rt21c L1: "20224
+	// of 20224 selected done" when 30,000 were selected).
+	selected := max(so.selected, so.matched)
+	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, selected, so.failed, so.skipped)
+	if left := selected - so.matched; left > 0 && b.Next != "" {
+		counts += fmt.Sprintf(", %d not reached", left)
+	}
 	cut := r.Context().Err() != nil
 	if b.Next != "" && !cut {
 		s.keepOpen(r, token, sel, action, queueName, counts)

@@ -346,7 +346,12 @@ type BulkResult struct {
 	// a message another command changed since the selection). They are
 	// in Matched, not in Done or Failed.
 	Skipped map[string]int `json:"skipped,omitempty"`
-	Next    string         `json:"next,omitempty"`
+	// Selected counts the messages the command selected, all its
+	// batches (those before this one, this one, those to come; after a
+	// restart, what was left to select again): a command cut short says
+	// how many of them it did not reach (rt21c L1).
+	Selected int    `json:"selected,omitempty"`
+	Next     string `json:"next,omitempty"`
 	Through string         `json:"through,omitempty"`
 	// Selection names the messages the command selected at its first
 	// batch, kept for its next (batches.go).
@@ -610,6 +615,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Done: []string{}}
+	if sel := s.selections[token]; sel != nil {
+		out.Selected = len(sel.ids)
+	}
 	if through != 0 {
 		out.Through = through.String()
 	}
