@@ -352,7 +352,7 @@ type BulkResult struct {
 	// how many of them it did not reach (rt21c L1).
 	Selected int    `json:"selected,omitempty"`
 	Next     string `json:"next,omitempty"`
-	Through string         `json:"through,omitempty"`
+	Through  string `json:"through,omitempty"`
 	// Selection names the messages the command selected at its first
 	// batch, kept for its next (batches.go).
 	Selection string `json:"selection,omitempty"`
