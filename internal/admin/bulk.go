@@ -459,11 +459,12 @@ type MessageBatcher interface {
 }
 
 // actOnMany carries out action on ids (in their order) until deadline:
-// the outcomes of a prefix of them, at least the first. Without a
-// MessageBatcher, one message at a time.
-func (s *Server) actOnMany(r *http.Request, action string, ids []queue.ID, ndr, force bool, deadline time.Time) []error {
+// the outcomes of a prefix of them, at least the first, its commits in
+// ctx (the command's tally: withTally). Without a MessageBatcher, one
+// message at a time.
+func (s *Server) actOnMany(ctx context.Context, r *http.Request, action string, ids []queue.ID, ndr, force bool, deadline time.Time) []error {
 	if mb, ok := s.q.(MessageBatcher); ok {
-		return mb.MessageBatch(r.Context(), action, ids, ndr, force, deadline)
+		return mb.MessageBatch(ctx, action, ids, ndr, force, deadline)
 	}
 	var errs []error
 	for i, id := range ids {
@@ -623,6 +624,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	ndr := v.Get("ndr") == "true"
 	force := v.Get("force") == "true"
+	tallied := s.withTally(r, token, auditedAction(r, action, ndr), f.Queue, out.Selected) // the command's audit, with its commits
 	var sv queue.StateView
 	if out.DryRun {
 		sv = s.stateView() // once for the batch, not per message
@@ -647,7 +649,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		for k, i := range pending {
 			pids[k] = ids[i]
 		}
-		errs := s.actOnMany(r, action, pids, ndr, force, deadline)
+		errs := s.actOnMany(tallied, r, action, pids, ndr, force, deadline)
 		for k, err := range errs {
 			outcomes[pending[k]] = outcome{err: err}
 		}

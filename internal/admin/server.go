@@ -228,6 +228,7 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 	}
 	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	s.auditStopped() // the lines of commands a stop cut short (batches.go)
 	return s, nil
 }
 

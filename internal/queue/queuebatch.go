@@ -230,7 +230,7 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 					k++
 				}
 			}
-			return nil
+			return tx.addTally(ctx, k) // the command's audit, with its commits (bulktally.go)
 		})
 		if st.after != nil {
 			reached := end - used
