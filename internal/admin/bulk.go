@@ -476,6 +476,12 @@ func (s *Server) actOnMany(ctx context.Context, r *http.Request, action string, 
 	return errs
 }
 
+// MessageLister is the queue's selection of a filter's messages by id
+// (queue.Manager.MessageIDs), the records not kept.
+type MessageLister interface {
+	MessageIDs(f queue.MessageFilter) ([]queue.ID, error)
+}
+
 // ForceRemover is the queue's removal of a message holding a shadow
 // copy (queue.Manager.RemoveMessageForce: message remove --force).
 type ForceRemover interface {
@@ -604,6 +610,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// The selection is made once, by the command's first batch, and kept
 	// for the next (batches.go); each message is read again at its turn.
 	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
+		if ml, ok := s.q.(MessageLister); ok {
+			return ml.MessageIDs(f) // ids only: a selection of 100,000 messages holds no record (ops22 2)
+		}
 		ms, err := s.q.Messages(f)
 		ids := make([]queue.ID, len(ms))
 		for i, m := range ms {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -252,4 +253,75 @@ func BenchmarkMessageBatchRetry(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s/command")
 		s.Close()
 	}
+}
+
+// A bulk action's selection is the ids Messages lists, in its order and
+// to its limit, with no record kept (ops22 2): MessageIDs.
+func TestMessageIDsAreMessagesIDs(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 64, Clock: clk})
+	putWaiting(t, s, 700, clk.Now())
+	for _, f := range []MessageFilter{{Limit: 1_000_000}, {Limit: 300}, {Queue: "mx:later.test", Limit: 1_000_000},
+		{Queue: "mx:later.test", Limit: 10}, {State: "retry", Limit: 1000}} {
+		ms, err := q.Messages(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := q.MessageIDs(f)
+		if err != nil || len(ids) != len(ms) || len(ms) == 0 {
+			t.Fatalf("filter %+v: %d ids (%v), %d messages", f, len(ids), err, len(ms))
+		}
+		for i, m := range ms {
+			if ids[i] != m.ID {
+				t.Fatalf("filter %+v: id %d is %s, the listing's %s", f, i, ids[i], m.ID)
+			}
+		}
+	}
+}
+
+// BenchmarkBulkSelection is the memory of a bulk action's selection of
+// UMBRA_BENCH_MESSAGES (default 100,000) messages: the records
+// (Messages, as the first batch kept them) against the ids (MessageIDs).
+// go test ./internal/queue -run '^$' -bench BulkSelection -benchtime 1x -benchmem
+func BenchmarkBulkSelection(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("UMBRA_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	s, err := Open(b.TempDir()+"/queue.db", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 64, Clock: clk})
+	putWaiting(b, s, n, clk.Now())
+	f := MessageFilter{Limit: 1_000_000}
+	// held is the heap the result holds once the selection is made.
+	held := func(b *testing.B, sel func() int) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if k := sel(); k != n {
+			b.Fatalf("%d selected, want %d", k, n)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "MiB-held")
+	}
+	b.Run("records", func(b *testing.B) {
+		for range b.N {
+			var ms []*Message
+			held(b, func() int { ms, _ = q.Messages(f); return len(ms) })
+			runtime.KeepAlive(ms)
+		}
+	})
+	b.Run("ids", func(b *testing.B) {
+		for range b.N {
+			var ids []ID
+			held(b, func() int { ids, _ = q.MessageIDs(f); return len(ids) })
+			runtime.KeepAlive(ids)
+		}
+	})
 }
