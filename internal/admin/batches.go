@@ -316,11 +316,24 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	// The audit adds this batch to what the selection counted of the
 	// batches before it: the last batch forgets the selection after it.
-	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
+	written := s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
 	if out.Next == "" {
 		delete(s.selections, token)
 	}
 	reply(w, out, err)
+	if written {
+		s.endTallyAfter(w, token)
+	}
+}
+
+// endTallyAfter is endTally once the answer is sent: its commit is not
+// in the time the client waits for the command's last batch. The next
+// batch of any command waits for it (bulkMu, held by the caller).
+func (s *Server) endTallyAfter(w http.ResponseWriter, token string) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.endTally(token)
 }
 
 // auditQueueBatch writes a queue action's one audit line, with how many
@@ -329,7 +342,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 // last batch, at a failure, or at a batch whose client went away (the
 // command is cut short there; its next run is a command of its own).
 // Called with bulkMu held, before the last batch forgets the selection.
-func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) {
+func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) (written bool) {
 	var so far
 	sel := s.selections[token]
 	if sel != nil {
@@ -351,7 +364,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	cut := r.Context().Err() != nil
 	if more && err == nil && !cut {
 		s.keepOpen(r, token, sel, audit, name, counts)
-		return
+		return false
 	}
 	if sel != nil {
 		if sel.so.idle != nil {
@@ -367,7 +380,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
 	}
 	s.auditAs(r, audit, nil, name, result)
-	s.endTally(token)
+	return true
 }
 
 // auditBatch adds a batch of a bulk message action to its command's
@@ -376,7 +389,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 // whose client went away, with its counts; each message's own tracking
 // event (remove, and the DSN's) is written as for one message. Called
 // with bulkMu held, before the last batch forgets the selection.
-func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) {
+func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) (written bool) {
 	var so far
 	sel := s.selections[token]
 	if sel != nil {
@@ -403,7 +416,7 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	cut := r.Context().Err() != nil
 	if b.Next != "" && !cut {
 		s.keepOpen(r, token, sel, action, queueName, counts)
-		return
+		return false
 	}
 	if sel != nil {
 		if sel.so.idle != nil {
@@ -419,5 +432,5 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 		result = "failed in part: " + counts
 	}
 	s.auditAs(r, action, nil, queueName, result)
-	s.endTally(token)
+	return true
 }

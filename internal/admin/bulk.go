@@ -725,13 +725,17 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			out.Done = append(out.Done, ids[i].String())
 		}
 	}
+	written := false // the command's line: its tally is deleted after the answer
 	if !out.DryRun {
-		s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
+		written = s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
 	}
 	if out.Next == "" {
 		delete(s.selections, token) // the command's last batch
 	}
 	reply(w, out, nil)
+	if written {
+		s.endTallyAfter(w, token)
+	}
 }
 
 // asGiven is a filter value an operator copied from what umbra shows
