@@ -269,6 +269,7 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
 	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, func(out BulkResult) batchCursor {
 		sum.Matched += out.Matched
+		sum.Selected = max(sum.Selected, out.Selected)
 		sum.Done = append(sum.Done, out.Done...)
 		sum.Failed = append(sum.Failed, out.Failed...)
 		for why, n := range out.Skipped {

@@ -228,6 +228,7 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 	}
 	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	s.auditStopped() // the lines of commands a stop cut short (batches.go)
 	return s, nil
 }
 
@@ -1052,7 +1053,7 @@ func (s *Server) routes() http.Handler {
 		var err error
 		res := map[string]string{"id": id.String()}
 		if r.URL.Query().Get("dry_run") == "true" {
-			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
+			err = s.checkAction(r.Context(), r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
 			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")

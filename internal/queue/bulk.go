@@ -420,18 +420,45 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 	}
 	revived := q.reviveDead()
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
-		if err := sv.Refusal("retry", m); err != nil {
-			return err
-		}
-		if !m.NextAttempt.After(now) {
-			return nil
-		}
-		m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule (scheduler.go)
-		return tx.Put(m)
-	})
+	err = q.changeBy(ctx, id, retryAction(sv))
 	q.Kick()
 	return err
+}
+
+// retryAction is RetryMessage's change of one message, for the message
+// alone (changeBy) or with others in one commit (MessageBatch): due at
+// sv's moment, with no step of the retry schedule (scheduler.go).
+func retryAction(sv StateView) msgAction {
+	return msgAction{
+		check: func(_ *Tx, m *Message) error { return sv.Refusal("retry", m) },
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
+			if !m.NextAttempt.After(sv.Now) {
+				return nil, nil
+			}
+			m.NextAttempt, m.ManualRetry = sv.Now, true
+			return nil, tx.Put(m)
+		},
+	}
+}
+
+// retryGoesAhead says whether a retry of one of ids goes ahead as the
+// messages are now (retryAction's check): only such a retry ends the
+// dead destinations' cool-downs (RetryMessage). A message in its
+// attempt is done alone, by RetryMessage, which decides for itself.
+func (q *Manager) retryGoesAhead(ids []ID) bool {
+	sv := NewStateView(q.clk.Now(), q.SuspendedQueues())
+	ahead := false
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err == nil && m.State != Active && m.State != Quarantined && sv.Refusal("retry", m) == nil {
+				ahead = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return ahead
 }
 
 // heldOnlyBy is the suspended queue (one of them) every pending

@@ -50,9 +50,12 @@
 //     redundancy in the store), hold.go (an operator's hold settles the
 //     message's shadow copy), admin.go (the operator's commands),
 //     queuebatch.go (queue resume, retry, redirect and flush in batches),
-//     messagebatch.go (message suspend, resume and remove of many
-//     messages, many per commit: each message done or not after a
-//     crash, its effects after the commit as for one message),
+//     messagebatch.go (message suspend, resume, remove and retry of many
+//     messages, many per commit, cut as queuebatch.go cuts them: each
+//     message done or not after a crash, its effects after the commit
+//     as for one message, its commit's events in one write),
+//     bulktally.go (a bulk command's audit tally, written in its
+//     commits: after a crash it says what they did),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema

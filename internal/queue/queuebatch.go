@@ -154,6 +154,14 @@ type chunkSteps struct {
 	// many of chunk it went through (none when it failed).
 	before func(chunk []ID) error
 	after  func(chunk []ID, reached int, err error)
+	// begin runs at the start of each run of a commit's function (it may
+	// run again: what change gathered is dropped there); full says,
+	// before each message but the commit's first, that the commit has
+	// taken enough; gone runs, in the commit, for an id whose message is
+	// not there (else skipped).
+	begin func()
+	full  func() bool
+	gone  func(id ID)
 }
 
 // inChunks runs change on each message of ids in commits of at most
@@ -191,18 +199,24 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 			k, end = 0, used
 			loopStart = time.Now()
 			defer func() { loopEnd = time.Now() }()
+			if st.begin != nil {
+				st.begin()
+			}
 			if used == 0 && st.pre != nil {
 				if err := st.pre(tx); err != nil {
 					return err
 				}
 			}
 			for end < used+len(chunk) {
-				if end > used && !until.IsZero() && time.Now().Add(cost.tail).After(until) {
+				if end > used && (!until.IsZero() && time.Now().Add(cost.tail).After(until) || st.full != nil && st.full()) {
 					break
 				}
 				m, err := tx.Get(ids[end])
 				end++
 				if errors.Is(err, ErrNotFound) {
+					if st.gone != nil {
+						st.gone(ids[end-1])
+					}
 					continue // gone since the command began
 				}
 				if err != nil {
@@ -216,7 +230,7 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 					k++
 				}
 			}
-			return nil
+			return tx.addTally(ctx, k) // the command's audit, with its commits (bulktally.go)
 		})
 		if st.after != nil {
 			reached := end - used

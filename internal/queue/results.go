@@ -788,12 +788,15 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 // (its commit returned): the DSN's own id and Message-ID, the message it
 // reports on (tracking: original, original_message_id) and, in the
 // reply, what kind of report on which message it is.
-func (q *Manager) dsnEvent(dm *Message, kind Notify) {
+func (q *Manager) dsnEvent(dm *Message, kind Notify) { dsnEventTo(q.ev, dm, kind) }
+
+// dsnEventTo is dsnEvent written to ev (a batch of events).
+func dsnEventTo(ev Events, dm *Message, kind Notify) {
 	reply := "DSN (" + dsnKindName(kind) + ") on " + dm.ReportOn.String()
 	if dm.ReportOnMessageID != "" {
 		reply += " " + dm.ReportOnMessageID
 	}
-	q.ev.Event("dsn", dm, &dm.Rcpts[0], reply)
+	ev.Event("dsn", dm, &dm.Rcpts[0], reply)
 }
 
 // dsnMessageID is the Message-ID of the DSN id made by host.
