@@ -91,8 +91,12 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 		json.NewDecoder(resp.Body).Decode(&e)
 		return &APIError{Status: resp.StatusCode, Msg: e.Error}
 	}
+	var fileErr error
 	if w, ok := out.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
+		_, err = io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)
+		if fileErr != nil {
+			return fileErr // w's own failure (a full disk), not the daemon's
+		}
 	} else if out != nil {
 		err = json.NewDecoder(resp.Body).Decode(out)
 	}

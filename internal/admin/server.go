@@ -566,6 +566,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
+	mux.HandleFunc("POST /v1/db/backup/failed", s.backupFailed)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	s.tlsReportRoutes(mux)
 	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
