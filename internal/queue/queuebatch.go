@@ -50,6 +50,11 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	switch action {
 	case "resume", "retry", "redirect":
 		states := []State{Ready}
+		if action == "resume" {
+			// A suspended copy keeps the queue's reply until the resume
+			// clears it (resumeBatch, rt21c L2).
+			states = append(states, Suspended, Poison)
+		}
 		if action == "redirect" {
 			states = append(states, Suspended)
 			extra = q.waitingOn(name)
@@ -322,13 +327,21 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		}
 	}
 	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst}, func(tx *Tx, m *Message) (bool, error) {
-		if m.State != Ready {
-			return false, nil
+		if m.State == Active {
+			return false, nil // in delivery: its attempt writes its own reply
 		}
 		// The suspension's own reply (HeldReply) stops applying here
 		// (rt20d-F3): the last error and the recipient's last reply
-		// no longer say the queue is suspended.
+		// no longer say the queue is suspended, of a message also
+		// suspended by itself (or held otherwise) too (rt21c L2); only
+		// the waiting (Ready) ones are made due and counted.
 		ended := endHeldReplies(m, name)
+		if m.State != Ready {
+			if ended {
+				return false, tx.Put(m)
+			}
+			return false, nil
+		}
 		if !m.NextAttempt.After(now) {
 			if ended {
 				return true, tx.Put(m)
