@@ -647,7 +647,9 @@ func (s *Server) routes() http.Handler {
 				failShown(w, http.StatusNotFound, fmt.Sprintf("queue %s holds no message now: nothing to redirect", queue.QuoteShown(name)))
 				return
 			}
-			if !s.checkNamesFor(w, name, "", later || r.PathValue("action") != "redirect", true) {
+			// The names of every command (checkNames): a redirect of a
+			// configured queue that holds nothing is answered above.
+			if !s.checkNamesFor(w, name, "", true, true) {
 				return
 			}
 		}
@@ -976,7 +978,7 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusBadRequest, msg)
 			return
 		}
-		if !s.checkNames(w, f.Queue, f.State, false) {
+		if !s.checkNames(w, f.Queue, f.State) {
 			return
 		}
 		ms, err := s.q.Messages(f)
