@@ -160,7 +160,8 @@ func (c *Client) QueueActionProgress(name, action, to string, progress func(sum 
 }
 
 // QueueActionTotals is QueueActionProgress returning the sums of its
-// batches' answers (QueueResult: Rescheduled and KeptRequireTLS).
+// batches' answers (QueueResult: Rescheduled, KeptRequireTLS and
+// KeptInDelivery).
 func (c *Client) QueueActionTotals(name, action, to string, progress func(sum int)) (sum QueueResult, err error) {
 	q := url.Values{}
 	if to != "" {
@@ -177,6 +178,7 @@ func (c *Client) QueueActionTotals(name, action, to string, progress func(sum in
 	err = runBatches(c, path, q, func(out QueueResult) batchCursor {
 		sum.Rescheduled += out.Rescheduled
 		sum.KeptRequireTLS += out.KeptRequireTLS
+		sum.KeptInDelivery += out.KeptInDelivery
 		return batchCursor{out.Next, out.Through, out.Selection}
 	}, func() {
 		if progress != nil {

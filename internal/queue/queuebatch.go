@@ -43,7 +43,7 @@ const queueChunk = 256
 // those in the queue's index, the copies taken over from a failed
 // primary whose route is the queue (takenOverOn), for a redirect also
 // those whose jobs wait for a slot of the queue's destinations
-// (withdraw.go), and for a flush every message waiting for a later
+// (withdraw.go) or run on one (left, counted: KeptInDelivery), and for a flush every message waiting for a later
 // attempt (the schedule's entries after now). Keys only are read.
 func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	var extra []ID
@@ -57,7 +57,10 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 		}
 		if action == "redirect" {
 			states = append(states, Suspended)
-			extra = q.waitingOn(name)
+			// Those whose jobs wait are withdrawn and moved; those whose
+			// jobs run stay, counted (KeptInDelivery), in their first
+			// attempt too, when no recipient names the queue yet.
+			extra = q.attemptsOn(name)
 		}
 		taken, err := q.takenOverOn(name, states...)
 		if err != nil {
@@ -86,15 +89,6 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	ids = append(ids, extra...)
 	slices.Sort(ids)
 	return slices.Compact(ids), err
-}
-
-// waitingOn is the messages with a job waiting for a slot of a
-// destination of queue name.
-func (q *Manager) waitingOn(name string) []ID {
-	s := q.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.onQueue(name, false)
 }
 
 // QueueBatch carries out a queue action (QueueSelection) on ids, in
@@ -133,6 +127,11 @@ type BatchResult struct {
 	// left on their own route (waiting, not in delivery): no policy of
 	// their domains verifies the target.
 	KeptRequireTLS int
+	// KeptInDelivery counts, for a redirect, the messages it left in the
+	// queue because they were in delivery (an attempt running): the
+	// attempt writes its results to them; a redirect after it moves them
+	// (rt21c L4).
+	KeptInDelivery int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -425,6 +424,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	var b BatchResult
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
+	busy := map[ID]bool{} // messages in delivery left in the queue, likewise
 	var ws map[ID]*withdrawal
 	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
 	steps := chunkSteps{
@@ -459,6 +459,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 				if kept[id] {
 					b.KeptRequireTLS++
 				}
+				if busy[id] {
+					b.KeptInDelivery++
+				}
 			}
 			q.settleAll(ws, err, func(id ID) bool { return done[id] })
 			q.qmu.Lock()
@@ -475,14 +478,22 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		},
 	}
 	n, used, err := q.inChunks(ctx, ids, until, steps, func(tx *Tx, m *Message) (bool, error) {
-		moved[m.ID], kept[m.ID] = 0, false
+		moved[m.ID], kept[m.ID], busy[m.ID] = 0, false, false
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
 			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			jobQueue = w.queues()
 		}
+		if m.State == Active {
+			// In delivery (its attempt runs): left alone, its results
+			// are the attempt's to write. Counted for the CLI, which
+			// says how many stayed and to redirect again (rt21c L4).
+			// Selected, it has a recipient in the queue or a job on it.
+			busy[m.ID] = true
+			return false, nil
+		}
 		if m.State != Ready && m.State != Suspended {
-			return false, nil // in delivery or poison: left alone
+			return false, nil // poison: left alone
 		}
 		if m.RequireTLS {
 			// Kept on its own route (rt17d F6): a target the operator
