@@ -41,6 +41,7 @@ type selection struct {
 type far struct {
 	matched, done, failed, skipped, kept int
 	selected                             int // the messages the command selected (a bulk message action)
+	inDelivery                           int // a redirect's messages left in delivery
 	open                                 bool
 	who, action, queue, counts, key      string
 	idle                                 *time.Timer
@@ -274,6 +275,10 @@ type QueueResult struct {
 	Queue          string `json:"queue,omitempty"`
 	Rescheduled    int    `json:"rescheduled"`
 	KeptRequireTLS int    `json:"kept_requiretls,omitempty"`
+	// KeptInDelivery counts the messages a redirect's batch left in
+	// the queue because they were in delivery: a redirect after their
+	// attempt moves them (rt21c L4).
+	KeptInDelivery int    `json:"kept_in_delivery,omitempty"`
 	Next           string `json:"next,omitempty"`
 	Through        string `json:"through,omitempty"`
 	Selection      string `json:"selection,omitempty"`
@@ -307,7 +312,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery}
 	if through != 0 {
 		out.Through = through.String()
 	}
@@ -350,6 +355,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	}
 	so.done += b.Changed
 	so.kept += b.KeptRequireTLS
+	so.inDelivery += b.KeptInDelivery
 	if sel != nil {
 		sel.so = so
 	}
@@ -360,6 +366,9 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	counts := fmt.Sprintf("%d messages %s", so.done, verb)
 	if so.kept > 0 {
 		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+	}
+	if so.inDelivery > 0 {
+		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)
 	}
 	cut := r.Context().Err() != nil
 	if more && err == nil && !cut {

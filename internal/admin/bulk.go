@@ -110,9 +110,12 @@ func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result
 }
 
 // checkNames answers 404 with the valid names for an unknown queue or
-// state; it reports whether the request may go on.
-func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayBeNew bool) bool {
-	return s.checkNamesFor(w, queueName, state, mayBeNew, false)
+// state; it reports whether the request may go on. One rule names a
+// queue in every command (rt21c L3): one the configuration can produce,
+// empty or not, or one that holds a message now; a configured queue
+// that drained is found empty, not refused as a typo.
+func (s *Server) checkNames(w http.ResponseWriter, queueName, state string) bool {
+	return s.checkNamesFor(w, queueName, state, true, false)
 }
 
 // checkNamesFor is checkNames; for a queue action (suspend, resume,
@@ -156,7 +159,7 @@ func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, m
 					// The queues that exist now, but for those the
 					// queue actions refuse (nothing is delivered from
 					// them), and those the configuration can produce.
-					ue.Valid = append(actionable(existing.Valid), ue.Valid...)
+					ue.Valid = append(existing.Valid, ue.Valid...)
 				}
 			}
 		}
@@ -596,7 +599,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	if after != 0 && s.selectionHeld(v.Get("selection")) {
 		named = ""
 	}
-	if !s.checkNames(w, named, f.State, after != 0) {
+	if !s.checkNames(w, named, f.State) {
 		return
 	}
 	if f.Limit <= 0 || f.Limit > bulkLimit {

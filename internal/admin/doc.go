@@ -134,6 +134,8 @@
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
+//	POST /v1/db/backup/failed?error= (the command's reason for a copy it could
+//	                     not keep, a full disk: audited beside the backup's line)
 //
 // A dry run (dry_run=true) makes the action's own check of each message
 // (queue.StateView.Refusal; for remove also the removal's own decision,

@@ -468,6 +468,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	// has Active is skipped. Where a message's jobs only wait, it is
 	// "waiting" there.
 	jobs := q.jobViews()
+	// A queue whose every destination is dead is attempted when the
+	// cool-down ends: its next retry is no earlier (rt21c L6).
+	cool := q.coolingDown(now)
 	// A queue this process has tried has its last error in memory: its
 	// stored one is not looked for (a sort and record reads per queue).
 	tried := map[string]bool{}
@@ -544,6 +547,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				if qi.ByState["ready"] -= retry; qi.ByState["ready"] <= 0 {
 					delete(qi.ByState, "ready")
 				}
+			}
+			if end := cool[st.Name]; !qi.NextRetry.IsZero() && end.After(qi.NextRetry) {
+				qi.NextRetry = end
 			}
 			waiting[st.Name] = [2]int{due, retry}
 			out = append(out, qi)

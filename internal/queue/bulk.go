@@ -159,6 +159,10 @@ type StateView struct {
 	// message none of whose jobs runs "waiting". nil: every recipient
 	// of such a message shows its stored status, the message "active".
 	jobs map[ID]*jobView
+	// coolUntil: of each queue every destination of which is dead
+	// now, when the first of their cool-downs ends (WithJobs): its mail
+	// is not attempted before (Due).
+	coolUntil map[string]time.Time
 }
 
 // NewStateView is the view at now with the suspended queues given.
@@ -179,7 +183,34 @@ func (q *Manager) StateView() StateView {
 // WithJobs is v with the scheduler's jobs now (the admin API's view).
 func (q *Manager) WithJobs(v StateView) StateView {
 	v.jobs = q.jobViews()
+	v.coolUntil = q.coolingDown(v.Now)
 	return v
+}
+
+// Due is when m is attempted next as the scheduler will do it: its next
+// attempt, or, for a recipient whose queue's every destination is dead
+// (WithJobs), the end of that cool-down if later — a dead destination's
+// jobs are answered without a connection until then (rt21c L6: message
+// show gave `next:` 20 s before it). The earliest of its pending
+// recipients'; the zero time for a message not waiting (Ready).
+func (v StateView) Due(m *Message) time.Time {
+	if m.State != Ready {
+		return time.Time{}
+	}
+	var due time.Time
+	for _, i := range m.Pending() {
+		at := m.NextAttempt
+		if end := v.coolUntil[queueOf(&m.Rcpts[i])]; end.After(at) {
+			at = end
+		}
+		if due.IsZero() || at.Before(due) {
+			due = at
+		}
+	}
+	if due.IsZero() {
+		return m.NextAttempt
+	}
+	return due
 }
 
 // Queues is the queues m is in as the operator sees it (QueuesOf): a

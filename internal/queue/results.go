@@ -290,15 +290,26 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the retry schedule (the wait after it is the step the message was
 	// on).
 	manual := m.ManualRetry
+	// An attempt that leaves recipients pending counts (a retry step)
+	// unless it was an operator's retry, cut by the stop, or only
+	// throttled: those count as no attempt (README).
+	counts := attemptedAny && !interrupted && !onlyThrottled && !manual
 	if attemptedAny {
 		m.ManualRetry = false
 		// Its events say the number of this attempt, 1-based, whatever
 		// their outcome (rt20d-F5): the count message show gives after a
 		// deferral, one more than that count after a relay or delivery.
-		ev.counted(attemptsBefore + 1)
+		// An attempt that counts as none and leaves recipients pending
+		// says the count it leaves, as message show does (rt21c L6: the
+		// log said attempts=2 after an operator's retry, show 1).
+		n := attemptsBefore + 1
+		if len(pending) > 0 && !counts {
+			n = attemptsBefore
+		}
+		ev.counted(n)
 	}
 	if len(pending) > 0 {
-		if attemptedAny && !interrupted && !onlyThrottled && !manual {
+		if counts {
 			m.Attempts++
 		}
 		age := now.Sub(m.OrgArrived()) // the organisation's, not this server's (rt21d M3)

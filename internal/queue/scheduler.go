@@ -539,6 +539,31 @@ func (q *Manager) jobViews() map[ID]*jobView {
 	return out
 }
 
+// coolingDown is, of each queue every mail destination of which the
+// scheduler holds is dead at now, the earliest end of their cool-downs:
+// the queue's mail is attempted no earlier (pump answers a dead
+// destination's jobs without a connection).
+func (q *Manager) coolingDown(now time.Time) map[string]time.Time {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]time.Time{}
+	alive := map[string]bool{}
+	for _, d := range s.dests {
+		switch {
+		case d.task:
+		case !d.dead(now):
+			alive[d.queue] = true
+		case out[d.queue].IsZero() || d.deadUntil.Before(out[d.queue]):
+			out[d.queue] = d.deadUntil
+		}
+	}
+	for name := range alive {
+		delete(out, name)
+	}
+	return out
+}
+
 // Destinations lists the scheduler's destinations with their windows.
 func (q *Manager) Destinations() []DestinationInfo {
 	now := q.clk.Now()
