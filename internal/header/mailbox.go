@@ -170,10 +170,10 @@ func (p *mboxParser) cfws() error {
 			if depth--; depth == 0 && mayShow(p.s[start:p.i+1]) {
 				c := shown(p.s[start : p.i+1])
 				if c.bidi != "" {
-					return &MailboxError{Why: "a comment with a bidi override or isolate (" + c.bidi + "): it is shown reordered", At: p.s[start : p.i+1]}
+					return &MailboxError{Why: "a comment with a bidi override or isolate, " + c.bidi + ", shown reordered", At: p.s[start : p.i+1]}
 				}
 				if c.unknown != "" {
-					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here (it may show an address)", At: c.unknown}
+					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here, which may show an address", At: c.unknown}
 				}
 				if a := c.addresses(); len(a) > 0 {
 					return &MailboxError{Why: "a comment that shows an address", At: a[0]}
@@ -332,10 +332,10 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		// another organisational domain shown is a second author. A word in a charset not decoded
 		// here may show one.
 		if name.bidi != "" {
-			return Mailbox{}, &MailboxError{Why: "a display name with a bidi override or isolate (" + name.bidi + "): it is shown reordered", At: text}
+			return Mailbox{}, &MailboxError{Why: "a display name with a bidi override or isolate, " + name.bidi + ", shown reordered", At: text}
 		}
 		if name.unknown != "" {
-			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here (it may show an address)", At: name.unknown}
+			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here, which may show an address", At: name.unknown}
 		}
 		for _, a := range name.addresses() {
 			if !sameOrgDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
@@ -353,7 +353,7 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 	case '@':
 		return p.addrSpec(kinds, text)
 	case ':':
-		return Mailbox{}, p.fail("a group (a name and a colon), not a mailbox")
+		return Mailbox{}, p.fail("a group, a name and a colon, not a mailbox")
 	case ',':
 		return Mailbox{}, p.fail("address " + text + " without a domain")
 	}

@@ -300,7 +300,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 	}
 	p, ok := tags["p"]
 	if !ok {
-		return nil, errors.New("key record without p=")
+		return nil, errors.New("key record without a p tag")
 	}
 	p = stripWSP(p)
 	if p == "" {
@@ -330,7 +330,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 		}
 		rk, ok := pub.(*rsa.PublicKey)
 		if !ok {
-			return nil, errors.New("k=rsa but not an RSA key")
+			return nil, errors.New("key type rsa but not an RSA key")
 		}
 		if rk.N.BitLen() < 1024 {
 			return nil, errors.New("rsa key shorter than 1024 bits")

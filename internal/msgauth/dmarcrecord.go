@@ -11,7 +11,7 @@ import (
 // errNoValidPolicy: a record without a valid p= and without a valid
 // rua= (RFC 7489 §6.6.3 step 6): no policy applies; the result is
 // permerror.
-var errNoValidPolicy = errors.New("no valid p= and no valid rua=: no policy applies")
+var errNoValidPolicy = errors.New("no valid p tag and no valid rua tag: no policy applies")
 
 // repeatedTagError: a tag given twice (names compared case-
 // insensitively, "p=none; P=reject" too) makes the whole tag list

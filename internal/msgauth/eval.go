@@ -100,7 +100,7 @@ type dkimResult struct {
 const maxSignedFields = 100
 
 // errTooExpensive: a signature names more fields than maxSignedFields.
-var errTooExpensive = fmt.Errorf("signature names more than %d header fields (h=); not verified", maxSignedFields)
+var errTooExpensive = fmt.Errorf("signature names more than %d header fields in its h tag, not verified", maxSignedFields)
 
 // dkimSig is one DKIM-Signature field of the message.
 type dkimSig struct {
@@ -291,7 +291,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 const maxEmptyRun = 64 << 10
 
 // errEmptyRun: a body's run of empty lines is longer than maxEmptyRun.
-var errEmptyRun = fmt.Errorf("body has more than %d bytes of empty lines in a row; not verified", maxEmptyRun)
+var errEmptyRun = fmt.Errorf("body has more than %d bytes of empty lines in a row, not verified", maxEmptyRun)
 
 // emptyRunReader ends the body (io.EOF, so the library finishes and its
 // goroutines end) once a run of line breaks passes max; over says so,
