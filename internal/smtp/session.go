@@ -292,8 +292,8 @@ func (s *session) forgetAfterTLS() {
 
 // refreshRights takes the permissions of the session's connector as the
 // configuration now in force has them (a reload may have changed them
-// since the session began: rt21b L4), at the start of each transaction —
-// a transaction in progress keeps its recipients. A connector the
+// since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
+// L2) — a transaction in progress keeps the recipients it has. A connector the
 // reload removed leaves the session the rights it had; its other
 // settings are those it started with.
 func (s *session) refreshRights() {
@@ -493,6 +493,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	// A right a reload took away (relay) refuses the next recipient, in
+	// the open transaction too; those it has are kept (rt22b L2).
+	s.refreshRights()
 	if f := s.foreignOrcpt; f != "" {
 		// An ORCPT of another address type the verb layer took off
 		// this RCPT line (orcpt.go): checked and stored as any other.
