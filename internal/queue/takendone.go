@@ -39,7 +39,9 @@ import (
 // its start before its first delivery, then every heartbeat timeout —
 // and, in one commit, marks done without a DSN each recipient of its
 // records with this server as holder under that shadow id that is still
-// pending (ShadowFinishedElsewhere), and a delay note as its delay DSN
+// pending (ShadowFinishedElsewhere; a record whose copy was made again
+// there while in delivery, the mark keeping the holder, under its org
+// id too: rt22a M2), and a delay note as its delay DSN
 // sent; a failure DSN here that carries that copy's discard, every
 // recipient of which the notes name, is dropped with the discard written
 // (rt22a M1: the shadow server, which took the copy over, tried those
@@ -325,17 +327,30 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		out, ended, dropped, inDelivery, settled = out[:0], ended[:0], dropped[:0], 0, 0
 		var found []*Message
-		consider := func(m *Message) {
-			if !holdsCopyOn(m, server) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
+		var foundID []string // the copy id each of found was matched by
+		// A record names server as its copy's holder under the note's
+		// id (ShadowServer, ShadowID), or — a copy made again while the
+		// message was in delivery, not named by the record yet — the
+		// mark keeps server as the holder of the copy pushed under the
+		// org id (heldPrefix; rt22a M2: a taken-over copy of this
+		// server's, made again on server while its attempt hung, then
+		// taken over there while this server was away).
+		consider := func(m *Message, id string) {
+			if byID[id] == nil || carriesOthersCopy(m) {
+				return
+			}
+			named := holdsCopyOn(m, server) && m.ShadowID == id
+			held := !named && id == m.OrgID && needsCopyMarked(m) && strings.EqualFold(tx.heldCopy(m.ID), server)
+			if !named && !held {
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, rcptsMatch(m), byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), byID[id]) {
 					inDelivery++
 				}
 				return
 			}
-			found = append(found, m)
+			found, foundID = append(found, m), append(foundID, id)
 		}
 		// A copy on receipt, or one made again, is named by its
 		// message's org id (its shadow id): found by the index, not a
@@ -351,8 +366,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				continue
 			}
 			for _, mid := range tx.ByOrgID(id) {
-				if m, err := tx.Get(mid); err == nil && m.ShadowID == id {
-					consider(m)
+				if m, err := tx.Get(mid); err == nil {
+					consider(m, id)
 				}
 			}
 		}
@@ -365,7 +380,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return true
 			}
 			if relayed && !orgid.Valid(m.ShadowID) {
-				consider(m)
+				consider(m, m.ShadowID)
 			}
 			if carriesOthersCopy(m) && strings.EqualFold(m.ShadowServer, server) && byID[m.ShadowID] != nil &&
 				(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
@@ -392,11 +407,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			}
 			dropped = append(dropped, m)
 		}
-		for _, m := range found {
+		for k, m := range found {
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
 			changed := false
-			for _, n := range byID[m.ShadowID] {
+			for _, n := range byID[foundID[k]] {
 				if n.Kind == TakenDelayed {
 					if !m.DelayNotified {
 						m.DelayNotified, changed = true, true
