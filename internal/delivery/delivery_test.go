@@ -630,7 +630,7 @@ func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8})
+	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8, Scheduler: queue.SchedulerConfig{MaxWindow: 2}}) // the limit is the scheduler's (serve.go passes both the same)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
 		cancel()

@@ -313,6 +313,9 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 		}
 		return "active" // its job runs, or ran and its results wait for the others'
 	}
+	if r.Status == Relayed && strings.HasPrefix(r.LastReply, partialDoneReply) {
+		return "done by primary" // a copy's recipient its primary's partial discard settled
+	}
 	return r.Status.String()
 }
 

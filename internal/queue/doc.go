@@ -451,7 +451,10 @@
 // original's shadow server and shadow id instead, and the commit that
 // makes the DSN done writes the discard. If this server dies before, the
 // shadow server takes its copy over and the failure (and its DSN) happens
-// again there. A success DSN alone carries no discard (rt36 F3: holding
+// again there; if this server returns with its database, the shadow
+// server's taken-done notes naming every recipient the DSN reports drop
+// the DSN in one commit with the discard it carried (takendone.go,
+// droppableDSN; rt22a M1), so the sender is told once. A success DSN alone carries no discard (rt36 F3: holding
 // the copy until the notice left let a takeover send the whole message
 // again to every recipient, for as long as the return path deferred):
 // the commit writes the discard and marks the DSN held by this server
