@@ -228,7 +228,13 @@
 // and applies what the holders finished; claimDue claims it again
 // after. An attempt with a job past its start check is in its session:
 // its waiting jobs start after the round with the recipients it began
-// with, and a session already running is not touched. A stop (Drain,
+// with — those without a destination too, and a job that reaches its
+// check only while the round runs (after the give-back's 2 s bound) is
+// held there until the round ended (startAfterRound) — and a session
+// already running is not touched. A job parked at its check counts as
+// umbra's code on its message until it left it, and only then lets the
+// give-back look at its attempt; a suspect looks whether it is parked
+// under the turn's lock, so a stall noticed as it looks still parks it. A stop (Drain,
 // the context's end) is never held.
 //
 // Destination health (Health, health.go) is the scheduler's record of

@@ -392,10 +392,14 @@ type scheduler struct {
 	// the jobs handed on (runJob) that have not reached their start
 	// check; while parking, a job at its check is parked instead of
 	// started; handed is told each time handing drops.
-	handing int
-	parked  []*job
-	parking atomic.Bool
-	handed  chan struct{}
+	handing    int
+	parked     []*job
+	afterRound []*job // held by a stall's round, started at its end (startAfterRound)
+	parking    atomic.Bool
+	handed     chan struct{}
+	// parkedHook, when set (tests only), runs in runJob after a job was
+	// parked at its start check, before it leaves the attempt.
+	parkedHook atomic.Pointer[func(*job)]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -876,8 +880,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			if check == startJob {
 				break
 			}
+			if f := q.sched.parkedHook.Load(); check == parkedJob && f != nil {
+				(*f)(jb)
+			}
 			q.jobLeft(pw) // not started: nothing of umbra's runs on it until it is put back, or has the turn
 			if check == parkedJob {
+				q.sched.handOver() // after it left: the give-back then finds its attempt as it is (stallguard.go)
 				return
 			}
 		}
