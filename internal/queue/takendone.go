@@ -328,7 +328,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		out, ended, dropped, inDelivery, settled = out[:0], ended[:0], dropped[:0], 0, 0
 		var found []*Message
 		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
-		var foundID []string // the copy id each of found was matched by
+		var foundID []string                  // the copy id each of found was matched by
 		// A record names server as its copy's holder under the note's
 		// id (ShadowServer, ShadowID), or — a copy made again while the
 		// message was in delivery, not named by the record yet — the
