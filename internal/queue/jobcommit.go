@@ -21,8 +21,10 @@ import (
 //
 // Now a job that ends while others of its attempt run has its results
 // committed at once (riding along with the next commit when nobody waits,
-// as the attempt's: deferResults): the recipients it relayed or
-// delivered into a mailbox are done in the record — which stays Active,
+// as the attempt's: deferResults): the recipients it relayed, handed on
+// in a shadow session (reread22a F1: shadowed for their primary, the
+// primary noted as shadowTransitions does) or delivered into a mailbox
+// are done in the record — which stays Active,
 // in delivery — and, in the same commit, their final deliveries' claims
 // and dumpster copies, their notes for a copy that comes back
 // (noteFinished, noteTakenDone) and the partial discard owed to the
@@ -36,10 +38,11 @@ import (
 // Not committed early, so that a crash between cannot lose what only
 // the attempt's end makes: a failure (its DSN), a recipient whose
 // sender asked for a success DSN, a duplicate found in a mailbox, a
-// group's expansion, a recipient handed on in a shadow session (to a
-// transport server of the organisation) or given back (their shadow
-// transitions, database checks and early discards are the end's), and
-// anything of a record that is no longer Active here.
+// group's expansion, a recipient given back to its primary (its
+// shadow transition is the end's), one handed on in a shadow session to
+// a primary whose stored database differs from the one the copy was
+// made with (the end takes it over), and anything of a record that is
+// no longer Active here.
 
 // jobCommittable reports whether r, a result of a job of m's attempt,
 // is committed when its job ends (see above).
