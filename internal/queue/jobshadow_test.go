@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // shadowPlanned is planned whose recipients at hubc.test are handed to
@@ -152,5 +153,55 @@ func TestCrashAfterShadowedJobCommitHandsOnOnce(t *testing.T) {
 	})
 	if a, b := p2.count(p2.calls, "hubc.test"), p2.count(p2.done, "hung.test"); a != 0 || b != 1 {
 		t.Fatalf("after the restart: x@ handed to hub-c %d times, y@ relayed %d; want 0 (committed before the crash) and 1", a, b)
+	}
+}
+
+// A hand-off to a primary this server knows with another database than
+// the one the copy was made with (replaced while the attempt ran) is
+// not committed by its job: the attempt's end takes it over, as before.
+func TestShadowedJobToReplacedPrimaryLeftToTheEnd(t *testing.T) {
+	s := openTest(t)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		return tx.notePeer("hub-c", "127.0.0.3:25", "db-old", time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := newPlanned()
+	p.stall["hung.test"] = true
+	ev := &rcptEvents{}
+	q := NewManager(s, shadowPlanned{p}, ManagerConfig{Events: ev})
+	ctx, cancel := context.WithCancel(context.Background())
+	released := false
+	defer func() {
+		if !released {
+			close(p.stop)
+		}
+		cancel()
+		q.Wait()
+	}()
+	q.Start(ctx)
+	m := copiedMessage(s, "x@hubc.test", "w@fast.test", "y@hung.test")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	// w@'s relay, committed by its job, shows the jobs' commits ran.
+	waitFor(t, "w@'s relay committed while y@'s job hangs", func() bool {
+		got, err := q.Message(m.ID)
+		return err == nil && got.Rcpts[1].Status == Relayed && p.count(p.calls, "hubc.test") == 1
+	})
+	waitFor(t, "x@'s job ended", func() bool { return p.count(p.done, "hubc.test") == 1 })
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Pending || ev.count("shadow x@hubc.test") != 0 {
+		t.Fatalf("x@ %v with %d shadow events while y@ hangs; want pending, none (left to the end)", got.Rcpts[0].Status, ev.count("shadow x@hubc.test"))
+	}
+	close(p.stop)
+	released = true
+	waitFor(t, "the attempt's end", func() bool {
+		got, err := q.Message(m.ID)
+		return err == nil && got.State == Ready && ev.count("defer y@hung.test") > 0
+	})
+	got, _ = q.Message(m.ID)
+	if got.Rcpts[0].Status != Pending {
+		t.Fatalf("after the attempt: x@ %v; want pending again (taken over: hub-c has another database)", got.Rcpts[0].Status)
 	}
 }
