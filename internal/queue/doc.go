@@ -1193,9 +1193,10 @@
 //     (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient,
 //     TestCrashAfterShadowedJobCommitHandsOnOnce, cmd/umbra
 //     TestKill9WhileAnotherJobHangsHandsOnceOnly). A job is what the
-//     plan made it: with a topology, the recipients only the directory
-//     routes are one job (delivery.Plan), whose groups' results all wait
-//     for its slowest session.
+//     plan made it: with a topology, the recipients whose mailbox
+//     database only the directory can tell (not in its cache) are one
+//     job (delivery.Plan), whose groups' results all wait for its
+//     slowest session.
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
