@@ -1179,15 +1179,22 @@
 //     (TestSubmitDoesNotWaitForDeadDestinationResults, …ThrottledResults).
 //     A job that ends while another job of the attempt still runs (a
 //     session hung for command_timeout or data_timeout) does not wait
-//     for it: what it relayed or delivered into a mailbox is committed
-//     then, the same way (jobcommit.go) — the recipients done in the
-//     record, which stays Active, with their claims, dumpster copies,
+//     for it: what it relayed, handed to another transport server in a
+//     shadow session or delivered into a mailbox is committed then, the
+//     same way (jobcommit.go) — the recipients done in the record, which
+//     stays Active (a hand-off shadowed for its primary, the primary
+//     noted through the one database check, as the end's
+//     shadowTransitions does), with their claims, dumpster copies,
 //     finished notes and the partial discards owed, which a waiting
 //     shadow server's long poll takes at once — so that a crash in the
 //     rest of the attempt repeats neither here nor, after a takeover,
-//     at the copy's holder what was handed on (rt20f F1). Nothing else
-//     is: a failure (its DSN), a recipient whose sender asked for a
-//     success DSN, the retry time, the attempt count, the delay DSN, the
+//     at the copy's holder what was handed on (rt20f F1, reread22a F1).
+//     A hand-off to a primary whose stored database is not the one the
+//     copy was made with is left to the end, which takes it over; the
+//     end judges the database of the hand-offs committed early again,
+//     and so takes them over too if the primary was replaced since.
+//     Nothing else is: a failure (its DSN), a recipient whose sender
+//     asked for a success DSN, the retry time, the attempt count, the delay DSN, the
 //     full discard and the waiters are the end's, which commits them over
 //     all the results as one commit of the attempt would, leaving out
 //     only what the jobs' commits wrote. A crash between a job's commit
@@ -1198,8 +1205,16 @@
 //     end would have (the DSNs, the full discard). Restart is right
 //     because a job's commit wrote only what is true of its recipients
 //     whatever the rest of the attempt does, and nothing that depends on
-//     it (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient, cmd/umbra
-//     TestKill9WhileAnotherJobHangsHandsOnceOnly).
+//     it: a copy shadowed for its primary is the same whether the end
+//     writes it or a job's commit did, and Recover settles it by the
+//     discards kept aside for it as any copy (putLeaving)
+//     (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient,
+//     TestCrashAfterShadowedJobCommitHandsOnOnce, cmd/umbra
+//     TestKill9WhileAnotherJobHangsHandsOnceOnly). A job is what the
+//     plan made it: with a topology, the recipients whose mailbox
+//     database only the directory can tell (not in its cache) are one
+//     job (delivery.Plan), whose groups' results all wait for its
+//     slowest session.
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in

@@ -223,7 +223,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if !r.DSNPassed {
 				delivered = append(delivered, r.Rcpt)
 			}
-			ev.Event("shadow", m, rc, r.detail())
+			if _, ok := early[r.Rcpt]; !ok {
+				ev.Event("shadow", m, rc, r.detail())
+			}
 		case GivenBack:
 			// Held for its primary again, under the copy's own id: the
 			// primary's discard (or XQUERYHELD answer) for its original
@@ -542,7 +544,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
-		t, after, err := q.shadowTransitions(tx, m, results, now)
+		t, after, err := q.shadowTransitions(tx, m, results, early, now)
 		if err != nil {
 			return err
 		}
