@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,7 @@ const (
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
+	exitStarting    = 75 // the daemon does not answer yet, its database held: starting (or a db command runs); try again (EX_TEMPFAIL)
 	exitNoPerm      = 77 // not permitted: the admin socket refuses this user; --owner of another user, not root (EX_NOPERM)
 )
 
@@ -139,6 +141,7 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 		return nil, err
 	}
 	c := admin.NewClient(path)
+	c.SetDatabase(daemonDatabase(cmd, path))
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
@@ -147,6 +150,22 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 		c.SetTimeout(d)
 	}
 	return c, nil
+}
+
+// daemonDatabase is the transport database of the daemon behind the
+// admin socket at socket: of the configuration the command reads, else
+// (a socket named alone) the queue.db beside the socket, as umbra lays
+// out its data directory; "" when neither is known.
+func daemonDatabase(cmd *cobra.Command, socket string) string {
+	if socketNamed(cmd) == "" {
+		if cfg, err := discoverConfig(cmd); err == nil && cfg.Server.DataDir != "" {
+			return filepath.Join(cfg.Server.DataDir, "queue.db")
+		}
+	}
+	if p := filepath.Join(filepath.Dir(socket), "queue.db"); func() bool { _, err := os.Stat(p); return err == nil }() {
+		return p
+	}
+	return ""
 }
 
 // apiErr maps an admin API error to an exit code scripts can rely on.
@@ -162,6 +181,10 @@ func apiErr(err error) error {
 	case errors.Is(err, admin.ErrPermission):
 		// The socket refuses this user: not "not running" (rt17a F4).
 		return &exitError{code: exitNoPerm, err: err}
+	case errors.Is(err, admin.ErrStarting):
+		// Its database held, its socket not answering yet: starting
+		// (rt21c L5), not "not running" — starting it again is refused.
+		return &exitError{code: exitStarting, err: err}
 	case errors.Is(err, admin.ErrUnavailable), errors.Is(err, admin.ErrStopped):
 		// Not running, or stopped during the command: not running now.
 		return &exitError{code: exitUnavailable, err: err}

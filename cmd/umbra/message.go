@@ -285,8 +285,8 @@ nothing.`,
 						// the rest. Their lines go to standard output as an
 						// uninterrupted run prints them (fixd19): what was
 						// changed is not hidden behind the totals.
-						err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s; run the command again for the rest",
-							err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped)))
+						err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s%s; run the command again for the rest",
+							err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notReached(sum)))
 						reportBulkBefore(cmd, sum, err)
 						return err
 					}
@@ -517,6 +517,15 @@ func reportBulkBefore(cmd *cobra.Command, res admin.BulkResult, err error) {
 
 // skippedText is ", N skipped (REASON: N, …)" for the messages a bulk
 // action left untouched, "" for none.
+// notReached is what the summary of a command cut short adds: how many
+// of the messages it selected its batches did not reach (rt21c L1).
+func notReached(sum admin.BulkResult) string {
+	if left := sum.Selected - sum.Matched; left > 0 {
+		return fmt.Sprintf("; %d of the %d selected not reached", left, sum.Selected)
+	}
+	return ""
+}
+
 func skippedText(skipped map[string]int) string {
 	if len(skipped) == 0 {
 		return ""

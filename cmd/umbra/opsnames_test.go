@@ -305,6 +305,7 @@ func TestMetricsSayRetryAsTheCLIDoes(t *testing.T) {
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down
 	metricsAddr := withMetrics(t, cfg)
+	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]") // "retry" stays "retry" while it is read
 	startUmbra(t, cfg, listen)
 	if acked := sendMany(listen, "vocab", 2, 1, nil); len(acked) != 2 {
 		t.Fatalf("acknowledged %d", len(acked))

@@ -173,17 +173,33 @@ func newQueueCmd() *cobra.Command {
 			// REQUIRETLS messages stay on their route (queue
 			// redirectBatch): each batch counts those it kept.
 			kept := sum.KeptRequireTLS
+			// Messages in delivery stay where they are (their attempt
+			// writes their results): said, counted, and exit 4 (in
+			// delivery, try again), so that the redirect is run again
+			// once their attempt ends (rt21c L4).
+			busy := sum.KeptInDelivery
+			var again error
+			if busy > 0 {
+				again = &exitError{code: exitBusy, err: fmt.Errorf("%d messages of %s were in delivery and stay in it; "+
+					"run umbra queue redirect %s --to %s again once their attempt ends (those it defers are moved then)", busy, args[0], args[0], to)}
+			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
-					"kept_requiretls": kept}))
+				if err := printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
+					"kept_requiretls": kept, "kept_in_delivery": busy})); err != nil {
+					return err
+				}
+				return again
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages redirected to %s\n", args[0], n, to)
 			if kept > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d REQUIRETLS messages kept in %s: no DANE or MTA-STS policy of their domains verifies %s, "+
 					"where they would fail at once (550 5.7.10); they are attempted on their own route\n", args[0], kept, args[0], to)
 			}
+			if busy > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages in delivery stay in %s\n", args[0], busy, args[0])
+			}
 			stoppingNote(cmd, c)
-			return nil
+			return again
 		},
 	}
 	redirect.Flags().StringVar(&to, "to", "", "the server to send the queue's messages to")

@@ -17,6 +17,7 @@ func TestRefusedActionIsNoFailedCommit(t *testing.T) {
 	listen, sinkAddr, metricsAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // nothing listens at sinkAddr: deferred
 	editConfig(t, cfg, `metrics_listen: ""`, "metrics_listen: "+metricsAddr)
+	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]") // "retry" stays "retry" while it is read
 	startUmbra(t, cfg, listen)
 	if ok, err := send(listen, "refusals"); !ok || err != nil {
 		t.Fatalf("not acknowledged: %v %v", ok, err)

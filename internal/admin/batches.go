@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"umbra/internal/queue"
@@ -39,8 +40,10 @@ type selection struct {
 // audited and its queue, and the line's counts so far (counts).
 type far struct {
 	matched, done, failed, skipped, kept int
+	selected                             int // the messages the command selected (a bulk message action)
+	inDelivery                           int // a redirect's messages left in delivery
 	open                                 bool
-	who, action, queue, counts           string
+	who, action, queue, counts, key      string
 	idle                                 *time.Timer
 }
 
@@ -52,7 +55,7 @@ func (s *Server) keepOpen(r *http.Request, token string, sel *selection, action,
 	if sel == nil {
 		return
 	}
-	sel.so.open, sel.so.who, sel.so.action, sel.so.queue, sel.so.counts = true, actor(r), action, queueName, counts
+	sel.so.open, sel.so.who, sel.so.action, sel.so.queue, sel.so.counts, sel.so.key = true, actor(r), action, queueName, counts, token
 	if sel.so.idle != nil {
 		sel.so.idle.Stop()
 	}
@@ -77,6 +80,72 @@ func (s *Server) auditLeft(sel *selection) {
 		sel.so.idle.Stop()
 	}
 	s.auditBy(sel.so.who, sel.so.action, nil, sel.so.queue, "cut short, no further batch asked for: "+sel.so.counts+"; the rest is left as it was")
+	s.endTally(sel.so.key)
+}
+
+// TallyKeeper is the queue's record of a running command's tally, kept
+// with its commits (queue.WithTally, BulkTallies, EndTally): the audit
+// of what a command did survives a daemon killed before its line
+// (rt21c M3).
+type TallyKeeper interface {
+	BulkTallies() ([]queue.BulkTally, error)
+	EndTally(key string) error
+}
+
+// withTally is ctx for the commits of a command's batch: each adds the
+// messages it changed to the command's record (queue.WithTally).
+func (s *Server) withTally(r *http.Request, token, action, queueName string, selected int) context.Context {
+	ctx := r.Context()
+	if _, ok := s.q.(TallyKeeper); !ok || token == "" {
+		return ctx
+	}
+	return queue.WithTally(ctx, queue.BulkTally{Key: token, Who: actor(r), Action: action, Queue: queueName, Selected: selected})
+}
+
+// endTally deletes a command's record once its line is written.
+func (s *Server) endTally(token string) {
+	tk, ok := s.q.(TallyKeeper)
+	if !ok || token == "" {
+		return
+	}
+	if err := tk.EndTally(token); err != nil {
+		s.log.Warn("admin: the tally of a command whose line is written stays recorded; the next start writes its line again", "err", err)
+	}
+}
+
+// auditStopped writes, at the start, the line of each command a stop of
+// the daemon cut short before its line (kill -9, a crash, a power
+// loss), from its record: who asked, the action, and what its commits
+// did — those are done, the rest is left as it was.
+func (s *Server) auditStopped() {
+	tk, ok := s.q.(TallyKeeper)
+	if !ok {
+		return
+	}
+	ts, err := tk.BulkTallies()
+	if err != nil {
+		s.log.Error("admin: reading the tallies of commands cut short by a stop", "err", err)
+		return
+	}
+	for _, t := range ts {
+		verb := "done"
+		switch {
+		case strings.HasPrefix(t.Action, "queue redirect"):
+			verb = "redirected"
+		case strings.HasPrefix(t.Action, "queue "):
+			verb = "made due"
+		}
+		counts := fmt.Sprintf("%d messages %s in its commits", t.Done, verb)
+		if t.Selected > 0 {
+			counts += fmt.Sprintf(" of %d selected", t.Selected)
+		}
+		began := ""
+		if !t.Began.IsZero() {
+			began = " begun " + t.Began.UTC().Format(time.RFC3339)
+		}
+		s.auditBy(t.Who, t.Action, nil, t.Queue, "cut short by a stop of the daemon (killed or crashed) before its end: the command"+began+" had "+counts+"; the rest is left as it was")
+		s.endTally(t.Key)
+	}
 }
 
 // closeSelections writes the lines of the commands still open (a stop).
@@ -206,6 +275,10 @@ type QueueResult struct {
 	Queue          string `json:"queue,omitempty"`
 	Rescheduled    int    `json:"rescheduled"`
 	KeptRequireTLS int    `json:"kept_requiretls,omitempty"`
+	// KeptInDelivery counts the messages a redirect's batch left in
+	// the queue because they were in delivery: a redirect after their
+	// attempt moves them (rt21c L4).
+	KeptInDelivery int    `json:"kept_in_delivery,omitempty"`
 	Next           string `json:"next,omitempty"`
 	Through        string `json:"through,omitempty"`
 	Selection      string `json:"selection,omitempty"`
@@ -233,9 +306,13 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	if bounded {
 		until = time.Now().Add(budget)
 	}
-	b, err := qb.QueueBatch(r.Context(), action, name, to, ids, after == 0, until)
+	selected := 0
+	if sel := s.selections[token]; sel != nil {
+		selected = len(sel.ids)
+	}
+	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery}
 	if through != 0 {
 		out.Through = through.String()
 	}
@@ -244,11 +321,24 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	// The audit adds this batch to what the selection counted of the
 	// batches before it: the last batch forgets the selection after it.
-	s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
+	written := s.auditQueueBatch(r, token, action, audit, name, b, out.Next != "", err)
 	if out.Next == "" {
 		delete(s.selections, token)
 	}
 	reply(w, out, err)
+	if written {
+		s.endTallyAfter(w, token)
+	}
+}
+
+// endTallyAfter is endTally once the answer is sent: its commit is not
+// in the time the client waits for the command's last batch. The next
+// batch of any command waits for it (bulkMu, held by the caller).
+func (s *Server) endTallyAfter(w http.ResponseWriter, token string) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.endTally(token)
 }
 
 // auditQueueBatch writes a queue action's one audit line, with how many
@@ -257,7 +347,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 // last batch, at a failure, or at a batch whose client went away (the
 // command is cut short there; its next run is a command of its own).
 // Called with bulkMu held, before the last batch forgets the selection.
-func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) {
+func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name string, b queue.BatchResult, more bool, err error) (written bool) {
 	var so far
 	sel := s.selections[token]
 	if sel != nil {
@@ -265,6 +355,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	}
 	so.done += b.Changed
 	so.kept += b.KeptRequireTLS
+	so.inDelivery += b.KeptInDelivery
 	if sel != nil {
 		sel.so = so
 	}
@@ -276,10 +367,13 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 	if so.kept > 0 {
 		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
 	}
+	if so.inDelivery > 0 {
+		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)
+	}
 	cut := r.Context().Err() != nil
 	if more && err == nil && !cut {
 		s.keepOpen(r, token, sel, audit, name, counts)
-		return
+		return false
 	}
 	if sel != nil {
 		if sel.so.idle != nil {
@@ -295,6 +389,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		result = "cut short, the client gone: " + counts + "; the rest is left as it was"
 	}
 	s.auditAs(r, audit, nil, name, result)
+	return true
 }
 
 // auditBatch adds a batch of a bulk message action to its command's
@@ -303,13 +398,14 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 // whose client went away, with its counts; each message's own tracking
 // event (remove, and the DSN's) is written as for one message. Called
 // with bulkMu held, before the last batch forgets the selection.
-func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) {
+func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b BulkResult) (written bool) {
 	var so far
 	sel := s.selections[token]
 	if sel != nil {
 		so = sel.so
 	}
 	so.matched += b.Matched
+	so.selected = max(so.selected, b.Selected)
 	so.done += len(b.Done)
 	so.failed += len(b.Failed)
 	for _, n := range b.Skipped {
@@ -318,11 +414,18 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	if sel != nil {
 		sel.so = so
 	}
-	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, so.matched, so.failed, so.skipped)
+	// Of the messages selected, those done, failed and skipped, and
+	// for a command cut short those it did not reach (rt21c L1: "20224
+	// of 20224 selected done" when 30,000 were selected).
+	selected := max(so.selected, so.matched)
+	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, selected, so.failed, so.skipped)
+	if left := selected - so.matched; left > 0 && b.Next != "" {
+		counts += fmt.Sprintf(", %d not reached", left)
+	}
 	cut := r.Context().Err() != nil
 	if b.Next != "" && !cut {
 		s.keepOpen(r, token, sel, action, queueName, counts)
-		return
+		return false
 	}
 	if sel != nil {
 		if sel.so.idle != nil {
@@ -338,4 +441,5 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 		result = "failed in part: " + counts
 	}
 	s.auditAs(r, action, nil, queueName, result)
+	return true
 }

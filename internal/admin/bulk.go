@@ -110,9 +110,12 @@ func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result
 }
 
 // checkNames answers 404 with the valid names for an unknown queue or
-// state; it reports whether the request may go on.
-func (s *Server) checkNames(w http.ResponseWriter, queueName, state string, mayBeNew bool) bool {
-	return s.checkNamesFor(w, queueName, state, mayBeNew, false)
+// state; it reports whether the request may go on. One rule names a
+// queue in every command (rt21c L3): one the configuration can produce,
+// empty or not, or one that holds a message now; a configured queue
+// that drained is found empty, not refused as a typo.
+func (s *Server) checkNames(w http.ResponseWriter, queueName, state string) bool {
+	return s.checkNamesFor(w, queueName, state, true, false)
 }
 
 // checkNamesFor is checkNames; for a queue action (suspend, resume,
@@ -156,7 +159,7 @@ func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, m
 					// The queues that exist now, but for those the
 					// queue actions refuse (nothing is delivered from
 					// them), and those the configuration can produce.
-					ue.Valid = append(actionable(existing.Valid), ue.Valid...)
+					ue.Valid = append(existing.Valid, ue.Valid...)
 				}
 			}
 		}
@@ -346,8 +349,13 @@ type BulkResult struct {
 	// a message another command changed since the selection). They are
 	// in Matched, not in Done or Failed.
 	Skipped map[string]int `json:"skipped,omitempty"`
-	Next    string         `json:"next,omitempty"`
-	Through string         `json:"through,omitempty"`
+	// Selected counts the messages the command selected, all its
+	// batches (those before this one, this one, those to come; after a
+	// restart, what was left to select again): a command cut short says
+	// how many of them it did not reach (rt21c L1).
+	Selected int    `json:"selected,omitempty"`
+	Next     string `json:"next,omitempty"`
+	Through  string `json:"through,omitempty"`
 	// Selection names the messages the command selected at its first
 	// batch, kept for its next (batches.go).
 	Selection string `json:"selection,omitempty"`
@@ -454,11 +462,12 @@ type MessageBatcher interface {
 }
 
 // actOnMany carries out action on ids (in their order) until deadline:
-// the outcomes of a prefix of them, at least the first. Without a
-// MessageBatcher, one message at a time.
-func (s *Server) actOnMany(r *http.Request, action string, ids []queue.ID, ndr, force bool, deadline time.Time) []error {
+// the outcomes of a prefix of them, at least the first, its commits in
+// ctx (the command's tally: withTally). Without a MessageBatcher, one
+// message at a time.
+func (s *Server) actOnMany(ctx context.Context, r *http.Request, action string, ids []queue.ID, ndr, force bool, deadline time.Time) []error {
 	if mb, ok := s.q.(MessageBatcher); ok {
-		return mb.MessageBatch(r.Context(), action, ids, ndr, force, deadline)
+		return mb.MessageBatch(ctx, action, ids, ndr, force, deadline)
 	}
 	var errs []error
 	for i, id := range ids {
@@ -470,6 +479,12 @@ func (s *Server) actOnMany(r *http.Request, action string, ids []queue.ID, ndr, 
 	return errs
 }
 
+// MessageLister is the queue's selection of a filter's messages by id
+// (queue.Manager.MessageIDs), the records not kept.
+type MessageLister interface {
+	MessageIDs(f queue.MessageFilter) ([]queue.ID, error)
+}
+
 // ForceRemover is the queue's removal of a message holding a shadow
 // copy (queue.Manager.RemoveMessageForce: message remove --force).
 type ForceRemover interface {
@@ -479,7 +494,7 @@ type ForceRemover interface {
 // checkAction is messageAction's dry run: the action's own check
 // (queue.StateView.Refusal) of message id now, nothing written. A forced
 // removal is refused only for a message in delivery.
-func (s *Server) checkAction(action string, id queue.ID, force bool) error {
+func (s *Server) checkAction(ctx context.Context, action string, id queue.ID, force bool) error {
 	switch action {
 	case "suspend", "resume", "remove", "retry":
 	default:
@@ -489,7 +504,33 @@ func (s *Server) checkAction(action string, id queue.ID, force bool) error {
 	if err != nil {
 		return err
 	}
-	return s.refusal(s.stateView(), action, m, force)
+	return s.settledRefusal(ctx, s.stateView(), action, m, force)
+}
+
+// SettleAwaiter is the queue's wait for a message found in an attempt
+// that hands nothing on (queue.Manager.AwaitSettled: a dead
+// destination's answer waiting for its commit).
+type SettleAwaiter interface {
+	AwaitSettled(ctx context.Context, id queue.ID) bool
+}
+
+// settledRefusal is refusal, and for a message it finds in delivery the
+// wait the action itself makes (rt21c M2): an attempt that only settles
+// — its destination dead, its answer waiting for its commit — is waited
+// for (at most 2 s), and the message checked again as it is then, in a
+// view of that moment. A dry run behind a dead next hop listed hundreds
+// of messages "being delivered" that the action then acted on.
+func (s *Server) settledRefusal(ctx context.Context, sv queue.StateView, action string, m *queue.Message, force bool) error {
+	err := s.refusal(sv, action, m, force)
+	sa, ok := s.q.(SettleAwaiter)
+	if !ok || !errors.Is(err, queue.ErrBusy) || !sa.AwaitSettled(ctx, m.ID) {
+		return err
+	}
+	again, gerr := s.q.Message(m.ID)
+	if gerr != nil {
+		return gerr
+	}
+	return s.refusal(s.stateView(), action, again, force)
 }
 
 // refusal is the action's check of m as sv sees it (one view for a
@@ -558,7 +599,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	if after != 0 && s.selectionHeld(v.Get("selection")) {
 		named = ""
 	}
-	if !s.checkNames(w, named, f.State, after != 0) {
+	if !s.checkNames(w, named, f.State) {
 		return
 	}
 	if f.Limit <= 0 || f.Limit > bulkLimit {
@@ -572,6 +613,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// The selection is made once, by the command's first batch, and kept
 	// for the next (batches.go); each message is read again at its turn.
 	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
+		if ml, ok := s.q.(MessageLister); ok {
+			return ml.MessageIDs(f) // ids only: a selection of 100,000 messages holds no record (ops22 2)
+		}
 		ms, err := s.q.Messages(f)
 		ids := make([]queue.ID, len(ms))
 		for i, m := range ms {
@@ -584,11 +628,15 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := BulkResult{Action: action, DryRun: v.Get("dry_run") == "true", Done: []string{}}
+	if sel := s.selections[token]; sel != nil {
+		out.Selected = len(sel.ids)
+	}
 	if through != 0 {
 		out.Through = through.String()
 	}
 	ndr := v.Get("ndr") == "true"
 	force := v.Get("force") == "true"
+	tallied := s.withTally(r, token, auditedAction(r, action, ndr), f.Queue, out.Selected) // the command's audit, with its commits
 	var sv queue.StateView
 	if out.DryRun {
 		sv = s.stateView() // once for the batch, not per message
@@ -613,7 +661,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		for k, i := range pending {
 			pids[k] = ids[i]
 		}
-		errs := s.actOnMany(r, action, pids, ndr, force, deadline)
+		errs := s.actOnMany(tallied, r, action, pids, ndr, force, deadline)
 		for k, err := range errs {
 			outcomes[pending[k]] = outcome{err: err}
 		}
@@ -647,7 +695,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
-			outcomes[i].err = s.refusal(sv, action, m, force)
+			outcomes[i].err = s.settledRefusal(r.Context(), sv, action, m, force)
 			continue
 		}
 		if pending = append(pending, i); len(pending) >= bulkChunk {
@@ -680,13 +728,17 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			out.Done = append(out.Done, ids[i].String())
 		}
 	}
+	written := false // the command's line: its tally is deleted after the answer
 	if !out.DryRun {
-		s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
+		written = s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
 	}
 	if out.Next == "" {
 		delete(s.selections, token) // the command's last batch
 	}
 	reply(w, out, nil)
+	if written {
+		s.endTallyAfter(w, token)
+	}
 }
 
 // asGiven is a filter value an operator copied from what umbra shows

@@ -20,7 +20,7 @@ import (
 //
 //	go test -run '^$' -bench BulkMessageAction -benchtime 1x ./internal/admin/
 func BenchmarkBulkMessageAction(b *testing.B) {
-	for _, action := range []string{"suspend", "remove"} {
+	for _, action := range []string{"suspend", "remove", "retry"} {
 		b.Run(action, func(b *testing.B) {
 			const n = 10_000
 			var total time.Duration

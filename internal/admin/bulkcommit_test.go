@@ -160,7 +160,12 @@ func TestBulkActionCutShortIsAudited(t *testing.T) {
 	}
 	s.Shutdown(context.Background())
 	es, err := tl.Search(tracking.Query{Events: []string{"admin"}})
-	want := "cut short, no further batch asked for: " + fmt.Sprintf("%d of %d selected done", len(out.Done), out.Matched)
+	// Of the 5 selected, those done and those not reached (rt21c L1:
+	// not "N of N selected" with N the messages reached).
+	want := "cut short, no further batch asked for: " + fmt.Sprintf("%d of 5 selected done, 0 failed, 0 skipped, %d not reached", len(out.Done), 5-out.Matched)
+	if out.Selected != 5 {
+		t.Errorf("first batch says %d selected, want 5", out.Selected)
+	}
 	if err != nil || len(es) != 1 || es[0].Action != "message resume" || !strings.HasPrefix(es[0].Reply, want) {
 		t.Fatalf("audit of the command cut short: %+v %v; want one line %q…", es, err, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,50 @@ type Client struct {
 	// stop, once closed, ends a command's batches after the batch in
 	// flight (StopBatchesOn).
 	stop <-chan struct{}
+	// database: the transport database of the daemon behind the socket
+	// (SetDatabase), looked at when the socket does not answer.
+	database string
 }
+
+// SetDatabase names the transport database of the daemon behind the
+// socket: when the socket does not answer and another process holds
+// that database, the daemon is starting (or a db command runs), not
+// "not running" (ErrStarting).
+func (c *Client) SetDatabase(path string) { c.database = path }
+
+// ErrStarting means no daemon answers on the socket yet while a process
+// holds its transport database: umbra starting (opening its database,
+// then getting ready), or an offline db command (compact, restore)
+// running. Try again in a moment; starting it again would be refused.
+var ErrStarting = errors.New("umbra is starting, not ready yet")
+
+// startingErr is ErrStarting for the holder of the database, or nil
+// when no process holds it (not running: ErrUnavailable).
+func (c *Client) startingErr() error {
+	if c.database == "" {
+		return nil
+	}
+	held, pid, cmdline := queue.LockHolder(c.database)
+	switch {
+	case !held:
+		return nil
+	case strings.Contains(" "+cmdline+" ", " serve "):
+		return fmt.Errorf("%w: pid %d (%s) holds its transport database %s and its admin socket %s answers once it is ready; "+
+			"try again in a moment", ErrStarting, pid, cmdline, c.database, c.path)
+	case pid != 0:
+		return startingError(fmt.Sprintf("umbra does not answer on the admin socket %s, and pid %d (%s) holds its transport database %s "+
+			"(a db command, or umbra starting): try again once it is done", c.path, pid, cmdline, c.database))
+	}
+	return startingError(fmt.Sprintf("umbra does not answer on the admin socket %s yet, and another process holds its transport database %s "+
+		"(umbra starting, or a db command): try again in a moment", c.path, c.database))
+}
+
+// startingError is ErrStarting in words of its own: the holder of the
+// database is not known to be the daemon.
+type startingError string
+
+func (e startingError) Error() string        { return string(e) }
+func (e startingError) Is(target error) bool { return target == ErrStarting }
 
 // ErrInterrupted ends a command's batches when the operator asked it to
 // stop (StopBatchesOn): the batches answered are counted, the batch in
@@ -91,8 +135,12 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 		json.NewDecoder(resp.Body).Decode(&e)
 		return &APIError{Status: resp.StatusCode, Msg: e.Error}
 	}
+	var fileErr error
 	if w, ok := out.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
+		_, err = io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)
+		if fileErr != nil {
+			return fileErr // w's own failure (a full disk), not the daemon's
+		}
 	} else if out != nil {
 		err = json.NewDecoder(resp.Body).Decode(out)
 	}
@@ -156,7 +204,8 @@ func (c *Client) QueueActionProgress(name, action, to string, progress func(sum 
 }
 
 // QueueActionTotals is QueueActionProgress returning the sums of its
-// batches' answers (QueueResult: Rescheduled and KeptRequireTLS).
+// batches' answers (QueueResult: Rescheduled, KeptRequireTLS and
+// KeptInDelivery).
 func (c *Client) QueueActionTotals(name, action, to string, progress func(sum int)) (sum QueueResult, err error) {
 	q := url.Values{}
 	if to != "" {
@@ -173,6 +222,7 @@ func (c *Client) QueueActionTotals(name, action, to string, progress func(sum in
 	err = runBatches(c, path, q, func(out QueueResult) batchCursor {
 		sum.Rescheduled += out.Rescheduled
 		sum.KeptRequireTLS += out.KeptRequireTLS
+		sum.KeptInDelivery += out.KeptInDelivery
 		return batchCursor{out.Next, out.Through, out.Selection}
 	}, func() {
 		if progress != nil {
@@ -269,6 +319,7 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
 	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, func(out BulkResult) batchCursor {
 		sum.Matched += out.Matched
+		sum.Selected = max(sum.Selected, out.Selected)
 		sum.Done = append(sum.Done, out.Done...)
 		sum.Failed = append(sum.Failed, out.Failed...)
 		for why, n := range out.Skipped {

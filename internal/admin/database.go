@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"umbra/internal/backpressure"
@@ -90,6 +92,11 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		action = fmt.Sprintf("database backup (%s, %d bodies left out, their spool file unreadable; the file the client writes is larger by the backup's mark and checksums: not the file's size)", sent, len(skipped))
 	}
 	switch {
+	case err != nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)):
+		// The command closed the connection before the end: its file
+		// failed (it says so in a line of its own: backupFailed), or it
+		// was interrupted. Not a failure of the daemon's.
+		s.auditAs(r, action, nil, "", "failed: the command stopped reading and closed the connection (its own error says why)")
 	case err != nil:
 		s.auditAs(r, action, nil, "", "failed: "+err.Error())
 	case n != total:
@@ -170,8 +177,15 @@ func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable boo
 			return 0, nil, fmt.Errorf("backup: the daemon's list of bodies left out: %w; no file was written", err)
 		}
 	}
+	var fileErr error // the file's own failure (a full disk): the daemon is not to blame
 	n, err := queue.SaveBackup(path, func(w io.Writer) (int64, error) {
-		n, err := io.Copy(w, resp.Body)
+		n, err := io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)
+		if fileErr != nil {
+			// The copy stopped because the file could not be written:
+			// SaveBackup names the file as given and the cause, and the
+			// daemon is told why the command stopped reading.
+			return n, fileErr
+		}
 		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
 			err = fmt.Errorf("the copy ended after %d of %d bytes", n, resp.ContentLength)
 		}
@@ -184,7 +198,49 @@ func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable boo
 		}
 		return n, err
 	})
+	if fileErr != nil {
+		resp.Body.Close()
+		c.backupFailed(err)
+	}
 	return n, skipped, err
+}
+
+// failedWriter is a writer that keeps its first error in *err, so that
+// a copy tells the failure of its file from that of its source.
+type failedWriter struct {
+	w   io.Writer
+	err *error
+}
+
+func (f *failedWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && *f.err == nil {
+		*f.err = err
+	}
+	return n, err
+}
+
+// backupFailed tells the daemon why the command stopped reading a
+// backup (POST /v1/db/backup/failed): its audit has the command's
+// reason beside its own line of a copy cut short. Best effort: a daemon
+// that does not answer changes nothing about the command's error.
+func (c *Client) backupFailed(err error) {
+	_ = c.do("POST", "/v1/db/backup/failed", url.Values{"error": {err.Error()}}, nil)
+}
+
+// backupFailed is the audit line of a backup the command could not keep
+// (Client.backupFailed): the command's own error, as it said it.
+func (s *Server) backupFailed(w http.ResponseWriter, r *http.Request) {
+	msg := r.URL.Query().Get("error")
+	if msg == "" {
+		fail(w, http.StatusBadRequest, "error= with the command's error is needed")
+		return
+	}
+	if len(msg) > 1024 {
+		msg = msg[:1024] + "…"
+	}
+	s.auditAs(r, "database backup not kept by the command", nil, "", "failed at the command: "+msg)
+	reply(w, map[string]string{"noted": "yes"}, nil)
 }
 
 func apiError(resp *http.Response) error {

@@ -62,6 +62,12 @@
 //     one that asked for no further batch, when its selection is
 //     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
 //     is kept with its selection. Not one line per message or batch.
+//     What its commits changed is also counted in those commits
+//     (withTally, queue.WithTally): a line written deletes that record
+//     (endTally), and a record a start finds is of a command the
+//     daemon's kill or crash cut short — its line is written then, from
+//     the record (auditStopped), so the audit of what was committed does
+//     not depend on the command ending.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.
@@ -128,6 +134,8 @@
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
+//	POST /v1/db/backup/failed?error= (the command's reason for a copy it could
+//	                     not keep, a full disk: audited beside the backup's line)
 //
 // A dry run (dry_run=true) makes the action's own check of each message
 // (queue.StateView.Refusal; for remove also the removal's own decision,

@@ -228,6 +228,7 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 	}
 	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	s.auditStopped() // the lines of commands a stop cut short (batches.go)
 	return s, nil
 }
 
@@ -572,6 +573,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
+	mux.HandleFunc("POST /v1/db/backup/failed", s.backupFailed)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	s.tlsReportRoutes(mux)
 	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
@@ -652,7 +654,9 @@ func (s *Server) routes() http.Handler {
 				failShown(w, http.StatusNotFound, fmt.Sprintf("queue %s holds no message now: nothing to redirect", queue.QuoteShown(name)))
 				return
 			}
-			if !s.checkNamesFor(w, name, "", later || r.PathValue("action") != "redirect", true) {
+			// The names of every command (checkNames): a redirect of a
+			// configured queue that holds nothing is answered above.
+			if !s.checkNamesFor(w, name, "", true, true) {
 				return
 			}
 		}
@@ -981,7 +985,7 @@ func (s *Server) routes() http.Handler {
 			fail(w, http.StatusBadRequest, msg)
 			return
 		}
-		if !s.checkNames(w, f.Queue, f.State, false) {
+		if !s.checkNames(w, f.Queue, f.State) {
 			return
 		}
 		ms, err := s.q.Messages(f)
@@ -1052,7 +1056,7 @@ func (s *Server) routes() http.Handler {
 		var err error
 		res := map[string]string{"id": id.String()}
 		if r.URL.Query().Get("dry_run") == "true" {
-			err = s.checkAction(r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
+			err = s.checkAction(r.Context(), r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
 			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")

@@ -108,7 +108,13 @@ func (c *Client) Export(id string, w io.Writer) error {
 		json.NewDecoder(resp.Body).Decode(&e)
 		return &APIError{Status: resp.StatusCode, Msg: e.Error}
 	}
-	n, err := io.Copy(w, resp.Body)
+	var fileErr error
+	n, err := io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)
+	if fileErr != nil {
+		// w could not be written (a full disk): its own error, which
+		// names its file; neither the daemon nor the stream is to blame.
+		return fileErr
+	}
 	if err != nil {
 		if cutShort(err) { // the daemon went away, or cut the stream
 			err = c.requestErr(err, "GET", path)

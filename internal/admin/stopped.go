@@ -63,6 +63,9 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		return c.permissionErr(err)
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
+		if serr := c.startingErr(); serr != nil {
+			return serr // its database held: starting, not "not running" (rt21c L5)
+		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	var ne net.Error

@@ -137,7 +137,9 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 		}
 	}
 	if m.State == queue.Ready && v.State != "held" {
-		v.NextAttempt = m.NextAttempt // a held message waits for its queue's resume, not for a time
+		// A held message waits for its queue's resume, not for a time;
+		// one behind a dead destination for its cool-down's end (Due).
+		v.NextAttempt = sv.Due(m)
 	}
 	for i, r := range m.Rcpts {
 		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: queue.RecipientQueue(&m.Rcpts[i]),

@@ -266,7 +266,8 @@ func applyDefaults(c *Config) {
 		if sc.TLS == "" {
 			sc.TLS = TLSOpportunistic
 		}
-		setInt(&sc.MaxConnections, t.MaxConnectionsPerDestination)
+		// MaxConnections 0: max_connections_per_destination, which the
+		// scheduler holds (a reload moves it for known destinations).
 	}
 	if s.Postmaster == "" {
 		s.Postmaster = defaultPostmaster(c) // after the domain types

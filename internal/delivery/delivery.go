@@ -76,7 +76,9 @@ type Config struct {
 	// attempt together (transport.mx_lookup_timeout; 0: the default,
 	// config.DefaultMXLookupTimeout).
 	MXLookupTimeout time.Duration
-	// MaxConnectionsPerDestination applies where a connector sets none.
+	// MaxConnectionsPerDestination applies where a connector sets none:
+	// Plan leaves it to the scheduler (Job.Max 0), which holds the same
+	// value and moves it at a reload (rt22a L1).
 	MaxConnectionsPerDestination int
 	// TLSConfig is the base for outbound TLS: the client certificate, and
 	// RootCAs, the CAs every certificate check of a next hop trusts (nil:
@@ -367,7 +369,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	withID := func() []byte {
 		once.Do(func() {
 			if !noteAtFinalDelivery(m) {
-				body = orgid.PrependRecord(m.OrgID, m.Internal, stored)
+				body = orgid.PrependRecord(m.Carried(), stored)
 			}
 		})
 		return body

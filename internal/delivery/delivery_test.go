@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -629,7 +630,7 @@ func TestHungMXDoesNotDelayOtherDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8})
+	q := queue.NewManager(store, d, queue.ManagerConfig{MaxActive: 8, Scheduler: queue.SchedulerConfig{MaxWindow: 2}}) // the limit is the scheduler's (serve.go passes both the same)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
 		cancel()
@@ -790,5 +791,35 @@ func TestDSNAtFinalDeliveryCarriesNoUmbraField(t *testing.T) {
 	}
 	if got := s.received(); len(got) != 1 || strings.Contains(strings.ToLower(got[0].body), "x-umbra-") {
 		t.Errorf("a DSN over LMTP:\n%+v", got)
+	}
+}
+
+// SR-14 (rt21d M2, M3): a copy relayed inside the organisation carries
+// the organisation's first arrival and the delay notice next to the id,
+// from the record; a copy leaving it carries neither.
+func TestCopiesCarryTheOrganisationsArrival(t *testing.T) {
+	org := "0123456789abcdef0123456789abcdef"
+	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: test\r\n\r\nhello\r\n")
+	arrived := time.Date(2026, 12, 3, 23, 42, 25, 0, time.UTC)
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net", Pref: 10}}}, hosts: map[string][]string{"mx.example.net": {"127.0.0.2"}}}
+	m := message("a@example.net")
+	m.OrgID, m.Arrived, m.OrgEarlier, m.DelayNotified = org, arrived.Add(80*time.Second), 80*time.Second, true
+	want := "Received: from c\r\n\tby umbra.test; now\r\nX-Umbra-Org-Id: " + org + "\r\nX-Umbra-Arrived: " +
+		strconv.FormatInt(arrived.Unix(), 10) + "\r\nX-Umbra-Delay-Notified: yes\r\nSubject: test\r\n\r\nhello\r\n"
+	for _, inside := range []bool{true, false} {
+		s := startSink(t, "127.0.0.2:0", false, nil)
+		conn := mxConnector(portOf(s.addr))
+		conn.SendXShadow = inside // a server of the organisation, without a topology
+		d := newDeliverer(t, dns, config.Mailbox{}, conn)
+		if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.RelayedOK {
+			t.Fatalf("relay: %+v", r)
+		}
+		w := want
+		if !inside {
+			w = string(stored)
+		}
+		if got := s.received(); len(got) != 1 || got[0].body != w {
+			t.Errorf("inside %v: relayed\n%+v\nwant\n%q", inside, got, w)
+		}
 	}
 }

@@ -144,7 +144,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return append(dup, d.deliverOrg(ctx, st, m, body, &cp)...)
 		}
 	}
-	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
+	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the stored body not copied
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && noteAtFinalDelivery(m) {
 		parts = [][]byte{body} // into a mailbox: a DSN carries no umbra field
 	}

@@ -69,12 +69,14 @@ func (d *Deliverer) RouteQueues(m *queue.Message, rcpts []int) []string {
 }
 
 // limit is a destination's concurrency limit: its send connector's
-// max_connections, else max_connections_per_destination.
+// max_connections, else 0: max_connections_per_destination, which the
+// scheduler holds and a reload moves at once for the destinations known
+// already (queue.Manager.SetReloadable; rt22a L1).
 func (st *state) limit(g *group) int {
 	if g.conn != nil && g.conn.cfg.MaxConnections > 0 {
 		return g.conn.cfg.MaxConnections
 	}
-	return st.cfg.MaxConnectionsPerDestination
+	return 0
 }
 
 // group sorts a message's recipients by next hop. Recipients that need

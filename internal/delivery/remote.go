@@ -25,7 +25,7 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
-	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the stored body not copied
+	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
 		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
 		parts = [][]byte{d.signOutboundTail(ctx, st, m, b)} // stream.go: two passes over a spooled body

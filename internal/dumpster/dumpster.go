@@ -665,7 +665,8 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				was = append(was, cp.ID)
 				cp.ID = tx.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
-				// notices) counts from now.
+				// notices) counts from now, not from the organisation's
+				// first arrival (Copy does not carry OrgEarlier).
 				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, body.Len()
 				// The new record's reference is counted before the
 				// copy's is dropped: the file is never without one.

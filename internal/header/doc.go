@@ -27,7 +27,9 @@
 // reader) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
 // is '＠'), read
 // again with each quoted string a word of its own and comments dropped
-// ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), raw bytes
+// ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), one with an
+// explicit bidi embedding, override or isolate (U+202A–U+202E,
+// U+2066–U+2069: shown in another order than written), raw bytes
 // that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its

@@ -2,6 +2,7 @@ package header
 
 import (
 	"encoding/base64"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
@@ -168,8 +169,11 @@ func (p *mboxParser) cfws() error {
 		case depth > 0 && c == ')':
 			if depth--; depth == 0 && mayShow(p.s[start:p.i+1]) {
 				c := shown(p.s[start : p.i+1])
+				if c.bidi != "" {
+					return &MailboxError{Why: "a comment with a bidi override or isolate, " + c.bidi + ", shown reordered", At: p.s[start : p.i+1]}
+				}
 				if c.unknown != "" {
-					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here (it may show an address)", At: c.unknown}
+					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here, which may show an address", At: c.unknown}
 				}
 				if a := c.addresses(); len(a) > 0 {
 					return &MailboxError{Why: "a comment that shows an address", At: a[0]}
@@ -327,8 +331,11 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		// author's own as DMARC's relaxed alignment reads it: only
 		// another organisational domain shown is a second author. A word in a charset not decoded
 		// here may show one.
+		if name.bidi != "" {
+			return Mailbox{}, &MailboxError{Why: "a display name with a bidi override or isolate, " + name.bidi + ", shown reordered", At: text}
+		}
 		if name.unknown != "" {
-			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here (it may show an address)", At: name.unknown}
+			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here, which may show an address", At: name.unknown}
 		}
 		for _, a := range name.addresses() {
 			if !sameOrgDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
@@ -346,7 +353,7 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 	case '@':
 		return p.addrSpec(kinds, text)
 	case ':':
-		return Mailbox{}, p.fail("a group (a name and a colon), not a mailbox")
+		return Mailbox{}, p.fail("a group, a name and a colon, not a mailbox")
 	case ',':
 		return Mailbox{}, p.fail("address " + text + " without a domain")
 	}
@@ -431,6 +438,22 @@ type shownText struct {
 	views   []string
 	spaced  []string
 	unknown string // the first encoded word in a charset not decoded here
+	bidi    string // the first bidi embedding, override or isolate, "U+202E"
+}
+
+// bidiControl: an explicit bidi embedding, override or isolate (U+202A–
+// U+202E, U+2066–U+2069). A reader shows the text they hold in another
+// order than it is written ("\u202egro.elpmaxe @ oec" as "ceo @
+// example.org"); no name needs one — Hebrew and Arabic letters carry
+// their direction, and the marks U+200E, U+200F, U+061C, which reorder
+// no letters within a word, are taken as invisible marks (closeUp).
+func bidiControl(d string) string {
+	for _, r := range d {
+		if r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+			return fmt.Sprintf("U+%04X", r)
+		}
+	}
+	return ""
 }
 
 // mayShow says whether a display name or comment, as written, could
@@ -682,6 +705,9 @@ func (t *shownText) add(d string) {
 }
 
 func (t *shownText) view(d string) {
+	if t.bidi == "" {
+		t.bidi = bidiControl(d)
+	}
 	f := fold(d)
 	t.views = append(t.views, f)
 	if c, ok := closeUp(f); ok {

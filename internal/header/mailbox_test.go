@@ -325,7 +325,10 @@ func FuzzMailboxes(f *testing.F) {
 		"\"Bob @ St. Mary's\" <a@evil.test>", "\"Dr. Jane Doe, M.D. @ St. Mary\u2019s Hospital\" <a@evil.test>",
 		"\"Sam @ N.Y.C.\" <a@evil.test>", "\"ceo@bank.com's\" <a@evil.test>", "\"ceo @ bank . com\u02bcs\" <a@evil.test>",
 		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@evil.test>", "\"ceo\x1b$B!w\x1b(Bexample.org\" <a@evil.test>",
-		"a@evil.test (\x1b$B0@Ab\x1b(B)", "\"ceo\x1b$B !w\x1b(Bbank.test\" <a@evil.test>"} {
+		"a@evil.test (\x1b$B0@Ab\x1b(B)", "\"ceo\x1b$B !w\x1b(Bbank.test\" <a@evil.test>",
+		// rt22b M2: bidi overrides and isolates; a Hebrew name with a mark.
+		"\"\u202egro.elpmaxe @ oec\" <a@evil.test>", "a@evil.test (\u202egro.elpmaxe @ oec)",
+		"=?utf-8?q?=E2=80=AEgro.elpmaxe_=40_oec?= <a@evil.test>", "\"\u2067x\u2069 \u05d3\u05d5\u05d3\u200f\" <a@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

@@ -201,3 +201,30 @@ func TestQueueMessagesHeldAsTheCLISays(t *testing.T) {
 		}
 	}
 }
+
+// rt22b L3: the help of umbra_smtp_connections_rejected_total names
+// every reason the metric records (RejectReasons, the list the SMTP
+// server counts by), recipient limit and transaction time included.
+func TestRejectedHelpNamesEveryReason(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.Rejected("c", RejectRecipients)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "umbra_smtp_connections_rejected_total" {
+			continue
+		}
+		for _, r := range []string{"recipient limit", "transaction time", "data rate", "data time", "line length",
+			"junk command limit", "error limit", "max_connections reached", "max_connections_per_source reached",
+			"no connector for remote address"} {
+			if !strings.Contains(f.GetHelp(), r) {
+				t.Errorf("help %q does not name %q", f.GetHelp(), r)
+			}
+		}
+		return
+	}
+	t.Fatal("umbra_smtp_connections_rejected_total not gathered")
+}

@@ -142,7 +142,7 @@ func (m *Metrics) Known(connectors, databases []string) {
 		for _, r := range []string{"bad_credentials", "identity_mismatch", "locked_out"} {
 			m.authFailures.WithLabelValues(c, r)
 		}
-		m.rejected.WithLabelValues(c, "max_connections_per_source reached")
+		m.rejected.WithLabelValues(c, RejectMaxPerSource)
 		for _, cmd := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
 			for _, class := range []string{"2xx", "4xx", "5xx"} {
 				m.commands.WithLabelValues(c, cmd, class)

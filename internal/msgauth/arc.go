@@ -97,13 +97,13 @@ func parseARCSets(fields []field) ([]arcSet, error) {
 			continue
 		}
 		if *slot != nil {
-			return nil, fmt.Errorf("two %s fields for i=%d", f.name, i)
+			return nil, fmt.Errorf("two %s fields for instance %d", f.name, i)
 		}
 		*slot = f
 	}
 	for i, s := range sets {
 		if s.as == nil || s.ams == nil || s.aar == nil {
-			return nil, fmt.Errorf("ARC set i=%d incomplete", i+1)
+			return nil, fmt.Errorf("ARC set %d incomplete", i+1)
 		}
 	}
 	return sets, nil
@@ -125,11 +125,11 @@ func aarInstance(v string) (int, error) {
 	v = strings.TrimLeft(v, " \t\r\n")
 	tag, _, ok := strings.Cut(v, ";")
 	if !ok {
-		return 0, errors.New("ARC-Authentication-Results without i=")
+		return 0, errors.New("ARC-Authentication-Results without an instance tag")
 	}
 	k, n, ok := strings.Cut(tag, "=")
 	if !ok || strings.TrimSpace(k) != "i" {
-		return 0, errors.New("ARC-Authentication-Results without i=")
+		return 0, errors.New("ARC-Authentication-Results without an instance tag")
 	}
 	return instanceNumber(n)
 }
@@ -310,7 +310,7 @@ type keyFunc func(domain, selector string) (*pubKey, error)
 func sigTags(tags map[string]string, need ...string) error {
 	for _, t := range need {
 		if _, ok := tags[t]; !ok {
-			return fmt.Errorf("no %s= tag", t)
+			return fmt.Errorf("no %s tag", t)
 		}
 	}
 	return nil
@@ -334,12 +334,12 @@ func verifyAMS(fields []field, body []byte, rest restOpener, s arcSet, key keyFu
 	}
 	for _, n := range names {
 		if strings.EqualFold(n, hdrAS) {
-			return errors.New("h= names ARC-Seal")
+			return errors.New("its h tag names ARC-Seal")
 		}
 	}
 	bh, err := base64.StdEncoding.DecodeString(stripWSP(t["bh"]))
 	if err != nil {
-		return fmt.Errorf("bh=: %w", err)
+		return fmt.Errorf("body hash tag: %w", err)
 	}
 	var sum []byte
 	if rest == nil {
@@ -383,7 +383,7 @@ func verifySeal(sets []arcSet, key keyFunc) error {
 		return err
 	}
 	if _, ok := t["h"]; ok {
-		return errors.New("ARC-Seal with h=")
+		return errors.New("ARC-Seal with an h tag")
 	}
 	var data bytes.Buffer
 	for i, s := range sets {
@@ -400,7 +400,7 @@ func verifySeal(sets []arcSet, key keyFunc) error {
 func checkSignature(t map[string]string, data []byte, key keyFunc) error {
 	sig, err := base64.StdEncoding.DecodeString(stripWSP(t["b"]))
 	if err != nil {
-		return fmt.Errorf("b=: %w", err)
+		return fmt.Errorf("signature tag: %w", err)
 	}
 	k, err := key(stripWSP(t["d"]), stripWSP(t["s"]))
 	if err != nil {

@@ -18,29 +18,75 @@ import (
 // (RFC 6376 §3, RFC 8463), written here because ARC signs header fields
 // go-msgauth's DKIM verifier does not know.
 
+// tagSpec is one tag-spec of a tag list (RFC 6376 §3.2, the grammar
+// RFC 7489 §6.4 uses for DMARC records too): its name and value with the
+// white space around them dropped, and whether it had an "=" at all.
+type tagSpec struct {
+	name, value, raw string
+	eq               bool
+}
+
+// tagList splits s into its non-empty tag-specs: the one reading of the
+// tag-list grammar for DKIM signatures and key records, ARC fields and
+// DMARC records. White space there is WSP (SP, HTAB) and folding (CR,
+// LF), nothing else: a form feed or a no-break space stays part of the
+// name or value it touches.
+func tagList(s string) []tagSpec {
+	var out []tagSpec
+	for _, raw := range strings.Split(s, ";") {
+		if trimFWS(raw) == "" {
+			continue // empty: a trailing ";" (RFC 6376 allows it)
+		}
+		k, v, ok := strings.Cut(raw, "=")
+		out = append(out, tagSpec{name: trimFWS(k), value: trimFWS(v), raw: raw, eq: ok})
+	}
+	return out
+}
+
+// trimFWS drops the tag-list grammar's white space (FWS: SP, HTAB, CR,
+// LF) around s.
+func trimFWS(s string) string { return strings.Trim(s, " \t\r\n") }
+
 // parseTags parses a tag list (RFC 6376 §3.2). Tag names are case-
 // sensitive; a repeated tag, a tag without "=", or an invalid name is an
 // error. White space (and folding) around names and values is dropped.
 func parseTags(s string) (map[string]string, error) {
 	tags := map[string]string{}
-	for _, spec := range strings.Split(s, ";") {
-		if strings.TrimSpace(spec) == "" {
-			continue // empty: a trailing ";" (RFC 6376 allows it)
-		}
-		k, v, ok := strings.Cut(spec, "=")
-		if !ok {
+	for _, t := range tagList(s) {
+		if !t.eq {
 			return nil, fmt.Errorf("tag without a value")
 		}
-		k = strings.TrimSpace(k)
-		if !validTagName(k) {
-			return nil, fmt.Errorf("bad tag name %s", quoteShort(k))
+		if !validTagName(t.name) {
+			return nil, fmt.Errorf("bad tag name %s", quoteShort(t.name))
 		}
-		if _, dup := tags[k]; dup {
-			return nil, fmt.Errorf("tag %s repeated", quoteShort(k))
+		if _, dup := tags[t.name]; dup {
+			return nil, fmt.Errorf("tag %s repeated", quoteShort(t.name))
 		}
-		tags[k] = strings.TrimSpace(v)
+		tags[t.name] = t.value
 	}
 	return tags, nil
+}
+
+// keyRecordAsRead is a DKIM key record as umbra's tag-list grammar reads
+// it, for the DKIM verifier umbra uses (go-msgauth), which splits on
+// spaces only: names and values without their white space, and the
+// base64 and colon lists of p=, h=, k=, s=, t= without the FWS RFC 6376
+// §3.6.1 allows inside them (a tab or a fold in p= is part of a valid
+// record). A record that is no valid tag list is handed on as it is, for
+// the verifier to refuse.
+func keyRecordAsRead(txt string) string {
+	if _, err := parseTags(txt); err != nil {
+		return txt
+	}
+	var b strings.Builder
+	for _, t := range tagList(txt) {
+		v := t.value
+		if t.name != "n" {
+			v = stripWSP(v)
+		}
+		b.WriteString(t.name + "=" + v + ";")
+	}
+	return b.String()
 }
 
 func validTagName(k string) bool {
@@ -254,7 +300,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 	}
 	p, ok := tags["p"]
 	if !ok {
-		return nil, errors.New("key record without p=")
+		return nil, errors.New("key record without a p tag")
 	}
 	p = stripWSP(p)
 	if p == "" {
@@ -284,7 +330,7 @@ func parseKeyRecord(txt string) (*pubKey, error) {
 		}
 		rk, ok := pub.(*rsa.PublicKey)
 		if !ok {
-			return nil, errors.New("k=rsa but not an RSA key")
+			return nil, errors.New("key type rsa but not an RSA key")
 		}
 		if rk.N.BitLen() < 1024 {
 			return nil, errors.New("rsa key shorter than 1024 bits")

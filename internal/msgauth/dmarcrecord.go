@@ -11,7 +11,7 @@ import (
 // errNoValidPolicy: a record without a valid p= and without a valid
 // rua= (RFC 7489 §6.6.3 step 6): no policy applies; the result is
 // permerror.
-var errNoValidPolicy = errors.New("no valid p= and no valid rua=: no policy applies")
+var errNoValidPolicy = errors.New("no valid p tag and no valid rua tag: no policy applies")
 
 // repeatedTagError: a tag given twice (names compared case-
 // insensitively, "p=none; P=reject" too) makes the whole tag list
@@ -40,15 +40,13 @@ func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err erro
 	tags := map[string]string{}
 	var order []string
 	var repeated *repeatedTagError
-	for _, part := range strings.Split(txt, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		k = strings.ToLower(strings.TrimSpace(k))
-		if !ok || k == "" {
-			ignored = append(ignored, quoteShort(part))
+	if !isDMARCRecord(txt) {
+		return nil, nil, errors.New("not a DMARC1 record")
+	}
+	for _, t := range tagList(txt) {
+		k := strings.ToLower(t.name)
+		if !t.eq || k == "" {
+			ignored = append(ignored, quoteShort(trimFWS(t.raw)))
 			continue
 		}
 		if _, dup := tags[k]; dup {
@@ -57,11 +55,8 @@ func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err erro
 			}
 			continue
 		}
-		tags[k] = strings.TrimSpace(v)
+		tags[k] = t.value
 		order = append(order, k)
-	}
-	if len(order) == 0 || order[0] != "v" || tags["v"] != "DMARC1" {
-		return nil, nil, errors.New("not a DMARC1 record")
 	}
 	if repeated != nil {
 		return nil, nil, repeated
@@ -137,6 +132,21 @@ func parseDMARCRecord(txt string) (rec *dmarc.Record, ignored []string, err erro
 		}
 	}
 	return rec, ignored, nil
+}
+
+// isDMARCRecord: txt starts with the tag v=DMARC1 (RFC 7489 §6.4:
+// dmarc-version = "v" *WSP "=" *WSP %x44.4d.41.52.43.31): the tag name
+// is an ABNF literal, so "V=" counts (as "P=" always did; reading it
+// only ever applies a policy the domain published, while not reading it
+// let mail forging a p=reject domain through); the value DMARC1 is spelt
+// by its octets, so it does not fold case. Discovery (which records count) and parsing read it the
+// same way, by tagList.
+func isDMARCRecord(txt string) bool {
+	if i := strings.IndexByte(txt, ';'); i >= 0 {
+		txt = txt[:i] // the first tag-spec is all that is needed
+	}
+	tags := tagList(txt)
+	return len(tags) > 0 && strings.EqualFold(tags[0].name, "v") && tags[0].eq && tags[0].value == "DMARC1"
 }
 
 // smallNumber reads 1 to max decimal digits.

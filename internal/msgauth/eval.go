@@ -100,7 +100,7 @@ type dkimResult struct {
 const maxSignedFields = 100
 
 // errTooExpensive: a signature names more fields than maxSignedFields.
-var errTooExpensive = fmt.Errorf("signature names more than %d header fields (h=); not verified", maxSignedFields)
+var errTooExpensive = fmt.Errorf("signature names more than %d header fields in its h tag, not verified", maxSignedFields)
 
 // dkimSig is one DKIM-Signature field of the message.
 type dkimSig struct {
@@ -204,7 +204,14 @@ func verifyDKIMRest(ctx context.Context, lookup txtLookup, fields []field, msg [
 	runs := &emptyRunReader{r: ctxReader{ctx: ctx, r: body}, max: maxEmptyRun}
 	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&pruned, runs),
 		&dkim.VerifyOptions{
-			LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
+			LookupTXT: func(name string) ([]string, error) {
+				txts, err := lookup(ctx, name)
+				out := make([]string, len(txts))
+				for i, t := range txts {
+					out[i] = keyRecordAsRead(t)
+				}
+				return out, err
+			},
 			MaxVerifications: len(cheap),
 		})
 	if cutOff(ctx) {
@@ -284,7 +291,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 const maxEmptyRun = 64 << 10
 
 // errEmptyRun: a body's run of empty lines is longer than maxEmptyRun.
-var errEmptyRun = fmt.Errorf("body has more than %d bytes of empty lines in a row; not verified", maxEmptyRun)
+var errEmptyRun = fmt.Errorf("body has more than %d bytes of empty lines in a row, not verified", maxEmptyRun)
 
 // emptyRunReader ends the body (io.EOF, so the library finishes and its
 // goroutines end) once a run of line breaks passes max; over says so,
@@ -515,8 +522,8 @@ func lookupDMARC(ctx context.Context, r resolver.Resolver, domain string) (rec *
 	return rec, ignored, true, err
 }
 
-// dmarcRecord reads _dmarc.domain: the TXT records starting "v=DMARC1"
-// count; none is errNoPolicy, more than one errManyRecords; the one is
+// dmarcRecord reads _dmarc.domain: the TXT records whose first tag is
+// v=DMARC1 (isDMARCRecord) count; none is errNoPolicy, more than one errManyRecords; the one is
 // read by parseDMARCRecord.
 func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmarc.Record, []string, error) {
 	txts, err := r.LookupTXT(ctx, "_dmarc."+domain)
@@ -529,7 +536,7 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 	}
 	var recs []string
 	for _, t := range txts {
-		if v, _, _ := strings.Cut(t, ";"); strings.TrimSpace(strings.ReplaceAll(v, " ", "")) == "v=DMARC1" {
+		if isDMARCRecord(t) {
 			recs = append(recs, t)
 		}
 	}

@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -137,6 +138,33 @@ func FuzzFromDomain(f *testing.F) {
 		d, err := fromDomain(mustFields("From: " + v + "\r\n"))
 		if err == nil && (d == "" || strings.HasSuffix(d, ".") || d != strings.ToLower(d) || !topLabelIsName(d)) {
 			t.Fatalf("%q: domain %q", v, d)
+		}
+	})
+}
+
+// The DMARC record parser and the key record rewrite: no panic, the
+// record discovery and the parser agree, and a rewritten key record is
+// a valid tag list with the same tags (rt22b M1, L1).
+func FuzzTagRecords(f *testing.F) {
+	for _, s := range []string{"v=DMARC1;\tp=reject", "V=DMARC1; p=reject\t", "v=DMARC1\t; p=reject", "v=DMARC1;\r\n\tp=reject",
+		"v\t=\tDMARC1", "v=DMARC1; p=none; P=reject", "v=DKIM1;\tk=ed25519;\tp=AAAA\tBBBB", "k=rsa; n=a note; p=", "v=dmarc1; p=reject", "v=DMARC1;\fp=reject"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rec, _, err := parseDMARCRecord(s)
+		if isDMARCRecord(s) != (err == nil || err == errNoValidPolicy || errors.As(err, new(*repeatedTagError))) {
+			t.Fatalf("isDMARCRecord(%q) = %v, parse: %v", s, isDMARCRecord(s), err)
+		}
+		if err == nil && rec.Policy == "" {
+			t.Fatalf("record %q without a policy", s)
+		}
+		want, err := parseTags(s)
+		if err != nil {
+			return
+		}
+		got, err := parseTags(keyRecordAsRead(s))
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("keyRecordAsRead(%q) = %q: %v, %v", s, keyRecordAsRead(s), got, err)
 		}
 	})
 }

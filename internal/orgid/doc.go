@@ -27,5 +27,11 @@
 // to the id, stripped with it, and believed (Internal) only from an
 // authenticated transport server of the organisation.
 //
+// The organisation's first arrival (ArrivedHeader) and whether the
+// "delayed" DSN went (DelayNotifiedHeader) travel the same way, from the
+// record (Record, PrependRecord), and are read (Carried) only with a
+// kept id: expiry and the delay notice count once across the
+// organisation's servers.
+//
 // Parse, Strip and Valid never panic on any input (fuzzed).
 package orgid

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"strings"
+	"time"
 
 	"umbra/internal/header"
 )
@@ -67,24 +69,76 @@ func Internal(msg []byte) bool {
 	return false
 }
 
-// recordLines are the header lines delivery writes from a record: the
-// id's and, when internal, the OriginHeader line.
-func recordLines(id string, internal bool) string {
-	l := ""
-	if id != "" {
-		l = Line(id)
+// ArrivedHeader carries, inside the organisation, when the organisation
+// first received the message (queue.Message.OrgArrived), in Unix
+// seconds: every umbra server counts message_expiration, the delay
+// notification and a DSN's Arrival-Date from it, not from its own
+// receipt (rt21d M3). DelayNotifiedHeader says that a server already
+// sent the sender the "delayed" DSN (queue.Message.DelayNotified): no
+// later server sends another (M2). Both are umbra's own (Prefix):
+// written by delivery from the record next to the id, stripped on
+// receipt, believed only from a transport server of the organisation,
+// never sent out of it.
+const (
+	ArrivedHeader       = "X-Umbra-Arrived"
+	DelayNotifiedHeader = "X-Umbra-Delay-Notified"
+)
+
+// Record is what delivery writes from a queue record in front of every
+// copy it sends inside the organisation: the id, the origin, the
+// organisation's arrival time and whether the delay notice went.
+type Record struct {
+	ID            string
+	Internal      bool
+	Arrived       time.Time // zero: not written
+	DelayNotified bool
+}
+
+// Carried reads what a transport server of the organisation said about
+// the message's first arrival and its delay notice (ArrivedHeader,
+// DelayNotifiedHeader) from its header section: the zero time when
+// there is no well-formed arrival field. Only a transport server of the
+// organisation is believed: the caller asks only of its mail.
+func Carried(msg []byte) (arrived time.Time, delayNotified bool) {
+	for _, v := range header.Values(msg, ArrivedHeader) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 && n < 1<<40 {
+			arrived = time.Unix(n, 0)
+			break
+		}
 	}
-	if internal {
+	for _, v := range header.Values(msg, DelayNotifiedHeader) {
+		if strings.EqualFold(strings.TrimSpace(v), "yes") {
+			delayNotified = true
+		}
+	}
+	return arrived, delayNotified
+}
+
+// recordLines are the header lines delivery writes from a record: the
+// id's, the OriginHeader line when internal, and with an id the
+// arrival's and the delay notice's.
+func recordLines(r Record) string {
+	l := ""
+	if r.ID != "" {
+		l = Line(r.ID)
+	}
+	if r.Internal {
 		l += OriginHeader + ": " + OriginInternal + "\r\n"
+	}
+	if r.ID != "" && !r.Arrived.IsZero() {
+		l += ArrivedHeader + ": " + strconv.FormatInt(r.Arrived.Unix(), 10) + "\r\n"
+	}
+	if r.ID != "" && r.DelayNotified {
+		l += DelayNotifiedHeader + ": yes\r\n"
 	}
 	return l
 }
 
-// PrependRecord is Prepend with, when internal, the OriginHeader line
-// after the id's: what delivery writes from a record in front of every
-// copy it sends inside the organisation.
-func PrependRecord(id string, internal bool, body []byte) []byte {
-	l := recordLines(id, internal)
+// PrependRecord is Prepend with the lines of r (recordLines): what
+// delivery writes from a record in front of every copy it sends inside
+// the organisation.
+func PrependRecord(r Record, body []byte) []byte {
+	l := recordLines(r)
 	if l == "" {
 		return body
 	}
@@ -96,8 +150,8 @@ func PrependRecord(id string, internal bool, body []byte) []byte {
 }
 
 // PartsRecord is PrependRecord without the copy, as Parts is Prepend's.
-func PartsRecord(id string, internal bool, body []byte) [][]byte {
-	l := recordLines(id, internal)
+func PartsRecord(r Record, body []byte) [][]byte {
+	l := recordLines(r)
 	if l == "" {
 		return [][]byte{body}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewIsValidAndUnique(t *testing.T) {
@@ -108,7 +109,7 @@ func TestPrependPlacement(t *testing.T) {
 func TestOriginRoundTrips(t *testing.T) {
 	body := []byte("Received: from x\r\n\tby y\r\nSubject: x\r\n\r\nX-Umbra-Origin: internal\r\n")
 	id := New()
-	with := PrependRecord(id, true, body)
+	with := PrependRecord(Record{ID: id, Internal: true}, body)
 	if !Internal(with) || !strings.Contains(string(with), "\tby y\r\n"+Header+": "+id+"\r\n"+OriginHeader+": internal\r\nSubject") {
 		t.Fatalf("origin not written after the trace field:\n%s", with)
 	}
@@ -116,10 +117,41 @@ func TestOriginRoundTrips(t *testing.T) {
 	if found != id || !bytes.Equal(out, body) || Internal(out) {
 		t.Fatalf("strip: %q %q", out, found)
 	}
-	if without := PrependRecord(id, false, body); Internal(without) || !bytes.Equal(without, Prepend(id, body)) {
+	if without := PrependRecord(Record{ID: id}, body); Internal(without) || !bytes.Equal(without, Prepend(id, body)) {
 		t.Fatalf("origin written for external mail:\n%s", without)
 	}
-	if got := PrependRecord("", false, body); !bytes.Equal(got, body) {
+	if got := PrependRecord(Record{}, body); !bytes.Equal(got, body) {
 		t.Fatal("nothing to write changed the body")
+	}
+}
+
+// SR-14 (rt21d M2, M3): the organisation's arrival and the delay notice
+// travel next to the id, are read back by Carried, removed by Strip
+// with it, and written only with an id; a malformed arrival is none.
+func TestCarriedRoundTrips(t *testing.T) {
+	body := []byte("Received: from x\r\n\tby y\r\nSubject: x\r\n\r\nX-Umbra-Arrived: 5\r\n")
+	id := New()
+	at := time.Unix(1796341050, 0)
+	with := PrependRecord(Record{ID: id, Arrived: at, DelayNotified: true}, body)
+	if got, dn := Carried(with); !got.Equal(at) || !dn {
+		t.Fatalf("Carried = %v, %v; want %v, true:\n%s", got, dn, at, with)
+	}
+	out, found := Strip(with)
+	if found != id || !bytes.Equal(out, body) {
+		t.Fatalf("strip: %q %q", out, found)
+	}
+	if got, dn := Carried(out); !got.IsZero() || dn {
+		t.Fatalf("Carried read the body: %v %v", got, dn)
+	}
+	if got := PrependRecord(Record{Arrived: at, DelayNotified: true}, body); !bytes.Equal(got, body) {
+		t.Fatalf("written without an id:\n%s", got)
+	}
+	for _, v := range []string{"", "x", "-5", "0", "1796341050.5", "99999999999999999999"} {
+		if got, _ := Carried([]byte(ArrivedHeader + ": " + v + "\r\n\r\n")); !got.IsZero() {
+			t.Errorf("Carried(%q) = %v", v, got)
+		}
+	}
+	if _, dn := Carried(with[:0]); dn {
+		t.Error("delay notice read from nothing")
 	}
 }

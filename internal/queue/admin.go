@@ -468,6 +468,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 	// has Active is skipped. Where a message's jobs only wait, it is
 	// "waiting" there.
 	jobs := q.jobViews()
+	// A queue whose every destination is dead is attempted when the
+	// cool-down ends: its next retry is no earlier (rt21c L6).
+	cool := q.coolingDown(now)
 	// A queue this process has tried has its last error in memory: its
 	// stored one is not looked for (a sort and record reads per queue).
 	tried := map[string]bool{}
@@ -544,6 +547,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 				if qi.ByState["ready"] -= retry; qi.ByState["ready"] <= 0 {
 					delete(qi.ByState, "ready")
 				}
+			}
+			if end := cool[st.Name]; !qi.NextRetry.IsZero() && end.After(qi.NextRetry) {
+				qi.NextRetry = end
 			}
 			waiting[st.Name] = [2]int{due, retry}
 			out = append(out, qi)
@@ -920,20 +926,61 @@ func (f MessageFilter) match(m *Message) bool {
 
 // Messages lists messages matching f, oldest first.
 func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
+	var out []*Message
+	err := q.eachMatching(f, func(m *Message) { out = append(out, m) })
+	return out, err
+}
+
+// MessageIDs is the ids of the messages Messages selects, in its order:
+// a bulk action's selection keeps these, 8 bytes a message, not the
+// records (ops22 2: the records of every message selected, 100,000 and
+// more, were held at once).
+func (q *Manager) MessageIDs(f MessageFilter) ([]ID, error) {
+	var out []ID
+	err := q.eachMatching(f, func(m *Message) { out = append(out, m.ID) })
+	return out, err
+}
+
+// eachMatching gives keep each message f selects (at most f.Limit; no
+// limit given: 1,000), oldest first, a damaged record as its listing
+// (damagedListed), one at a time: a caller that keeps less than the
+// record holds less.
+func (q *Manager) eachMatching(f MessageFilter, keep func(m *Message)) error {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
 	sv := q.StateView()
 	f = f.prepared(&sv)
-	var out []*Message
 	// The messages attempted through the queue now: a first attempt's
 	// recipients name it only once its results do (attemptsOn).
 	var attempted []ID
 	if f.Queue != "" {
 		attempted = q.attemptsOn(f.Queue)
 	}
-	err := q.store.View(func(tx *Tx) error {
+	return q.store.View(func(tx *Tx) error {
+		n := 0
+		// The damaged records listed (damagedListed), merged by id.
+		damaged := damagedListed(tx, f, nil)
+		give := func(m *Message) bool {
+			for len(damaged) > 0 && damaged[0].ID < m.ID && n < f.Limit {
+				keep(damaged[0])
+				damaged, n = damaged[1:], n+1
+			}
+			if n >= f.Limit {
+				return false
+			}
+			keep(m)
+			n++
+			return n < f.Limit
+		}
+		defer func() {
+			for ; len(damaged) > 0 && n < f.Limit; n++ {
+				keep(damaged[0])
+				damaged = damaged[1:]
+			}
+		}()
 		if f.Queue != "" {
+			damaged = nil // the queue's own listing names its damaged records
 			ids := tx.InQueue(f.Queue, 1<<31-1)
 			if len(attempted) > 0 {
 				listed := make(map[ID]bool, len(ids))
@@ -952,24 +999,20 @@ func (q *Manager) Messages(f MessageFilter) ([]*Message, error) {
 				if d, ok := tx.Damaged(id); err != nil && ok {
 					m, err = d.asMessage(), nil // the queue damaged (damaged.go)
 				}
-				if err == nil && f.match(m) {
-					if out = append(out, m); len(out) >= f.Limit {
-						break
-					}
+				if err == nil && f.match(m) && !give(m) {
+					break
 				}
 			}
 			return nil
 		}
 		tx.ForEach(func(m *Message, err error) bool {
 			if err == nil && f.match(m) {
-				out = append(out, m)
+				return give(m)
 			}
-			return len(out) < f.Limit
+			return true
 		})
-		out = damagedListed(tx, f, out) // damaged.go
 		return nil
 	})
-	return out, err
 }
 
 // Message returns one message record.
@@ -1021,7 +1064,7 @@ func (q *Manager) changeOnce(ctx context.Context, id ID, fn func(tx *Tx, m *Mess
 		}
 		after, err := tx.Get(id)
 		changed = errors.Is(err, ErrNotFound) || err == nil && after.State != Active
-		return nil
+		return tx.addTally(ctx, 1) // a bulk command's message done alone (bulktally.go)
 	})
 	w.settle(q, err, changed)
 	return err
@@ -1040,7 +1083,7 @@ func (q *Manager) SuspendMessage(ctx context.Context, id ID) error {
 func (q *Manager) suspendAction(sv StateView, now time.Time) msgAction {
 	return msgAction{
 		check: func(_ *Tx, m *Message) error { return sv.Refusal("suspend", m) },
-		apply: func(tx *Tx, m *Message) (func(), error) {
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			settled := false
 			if m.State != Suspended {
 				ok, err := settleHeldCopy(tx, m, now)
@@ -1058,7 +1101,7 @@ func (q *Manager) suspendAction(sv StateView, now time.Time) msgAction {
 			if err := tx.Put(m); err != nil || !settled {
 				return nil, err
 			}
-			return func() { q.heldCopySettled(m) }, nil
+			return func(ev Events) { q.heldCopySettled(ev, m) }, nil
 		},
 	}
 }
@@ -1085,7 +1128,7 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			}
 			return tx.refuseGiven(m) // handback.go
 		},
-		apply: func(tx *Tx, m *Message) (func(), error) {
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			single := false
 			if m.State == Suspended {
 				marked, err := tx.markReleasedSingle(m, HowHeld, q.clk.Now())
@@ -1108,7 +1151,7 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if err := tx.Put(m); err != nil || !single {
 				return nil, err
 			}
-			return func() { q.releasedSingle(m, "resume") }, nil
+			return func(Events) { q.releasedSingle(m, "resume") }, nil
 		},
 	}
 }
@@ -1166,14 +1209,14 @@ func (q *Manager) operatorRemoval(ndr, force bool) msgAction {
 	}
 	a := q.removeAction(ndr, how)
 	apply := a.apply
-	a.apply = func(tx *Tx, m *Message) (func(), error) {
+	a.apply = func(tx *Tx, m *Message) (func(Events), error) {
 		after, err := apply(tx, m)
 		if err != nil {
 			return nil, err
 		}
 		of, n := copyOf, len(told)
-		return func() {
-			after()
+		return func(ev Events) {
+			after(ev)
 			if of != "" {
 				q.log.Warn("shadow copy removed by the administrator: the primary's message is held by the primary alone until it asks this server (its next holder probe, shadow verbs 12) and makes the copy again",
 					"msg_id", m.ID.String(), "primary", of, "primaries_told", n)
@@ -1270,7 +1313,7 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 	if check == nil {
 		check = func(*Tx, *Message) error { return nil }
 	}
-	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(), error) {
+	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(Events), error) {
 		id := m.ID
 		var dsn *Message
 		discardFor := ""
@@ -1321,15 +1364,15 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 				return nil, err
 			}
 		}
-		return func() {
+		return func(ev Events) {
 			q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
-			q.ev.Event(how.event, m, nil, how.note)
+			ev.Event(how.event, m, nil, how.note)
 			q.notifyGone(id)
 			if discardFor != "" {
 				q.dsig.signal(discardFor)
 			}
 			if dsn != nil {
-				q.dsnEvent(dsn, NotifyFailure)
+				dsnEventTo(ev, dsn, NotifyFailure)
 				q.Kick()
 			}
 		}, nil

@@ -80,3 +80,36 @@ func TestAttemptEventsCarryTheAttemptsNumber(t *testing.T) {
 		t.Errorf("relay after one deferral: %v, want [defer=1 send=2]", got)
 	}
 }
+
+// rt21c L6: an operator's retry counts as no attempt (README): the
+// events of its deferral carry the count message show gives after it,
+// not one more (the log said attempts=2 where show said attempts: 1).
+func TestOperatorRetryEventsCarryTheShownCount(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.3.0 try later" })
+	ev := &allAttemptEvents{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Events: ev, RetrySchedule: []time.Duration{time.Minute, time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@example.net")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "the first deferral", func() bool { return len(ev.of(m.ID)) == 1 })
+	clk.Advance(10 * time.Second)
+	if err := q.RetryMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "the operator's retry deferred", func() bool { return len(ev.of(m.ID)) == 2 })
+	got, err := q.Message(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := ev.of(m.ID); evs[1] != "defer="+string(rune('0'+got.Attempts)) {
+		t.Errorf("events %v; the operator's retry's deferral should carry the count message show gives, %d", evs, got.Attempts)
+	}
+}

@@ -159,6 +159,10 @@ type StateView struct {
 	// message none of whose jobs runs "waiting". nil: every recipient
 	// of such a message shows its stored status, the message "active".
 	jobs map[ID]*jobView
+	// coolUntil: of each queue every destination of which is dead
+	// now, when the first of their cool-downs ends (WithJobs): its mail
+	// is not attempted before (Due).
+	coolUntil map[string]time.Time
 }
 
 // NewStateView is the view at now with the suspended queues given.
@@ -179,7 +183,34 @@ func (q *Manager) StateView() StateView {
 // WithJobs is v with the scheduler's jobs now (the admin API's view).
 func (q *Manager) WithJobs(v StateView) StateView {
 	v.jobs = q.jobViews()
+	v.coolUntil = q.coolingDown(v.Now)
 	return v
+}
+
+// Due is when m is attempted next as the scheduler will do it: its next
+// attempt, or, for a recipient whose queue's every destination is dead
+// (WithJobs), the end of that cool-down if later — a dead destination's
+// jobs are answered without a connection until then (rt21c L6: message
+// show gave `next:` 20 s before it). The earliest of its pending
+// recipients'; the zero time for a message not waiting (Ready).
+func (v StateView) Due(m *Message) time.Time {
+	if m.State != Ready {
+		return time.Time{}
+	}
+	var due time.Time
+	for _, i := range m.Pending() {
+		at := m.NextAttempt
+		if end := v.coolUntil[queueOf(&m.Rcpts[i])]; end.After(at) {
+			at = end
+		}
+		if due.IsZero() || at.Before(due) {
+			due = at
+		}
+	}
+	if due.IsZero() {
+		return m.NextAttempt
+	}
+	return due
 }
 
 // Queues is the queues m is in as the operator sees it (QueuesOf): a
@@ -281,6 +312,9 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 			return "waiting" // for a slot of its destination's window
 		}
 		return "active" // its job runs, or ran and its results wait for the others'
+	}
+	if r.Status == Relayed && strings.HasPrefix(r.LastReply, partialDoneReply) {
+		return "done by primary" // a copy's recipient its primary's partial discard settled
 	}
 	return r.Status.String()
 }
@@ -420,18 +454,45 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 	}
 	revived := q.reviveDead()
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	err = q.change(ctx, id, func(tx *Tx, m *Message) error {
-		if err := sv.Refusal("retry", m); err != nil {
-			return err
-		}
-		if !m.NextAttempt.After(now) {
-			return nil
-		}
-		m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule (scheduler.go)
-		return tx.Put(m)
-	})
+	err = q.changeBy(ctx, id, retryAction(sv))
 	q.Kick()
 	return err
+}
+
+// retryAction is RetryMessage's change of one message, for the message
+// alone (changeBy) or with others in one commit (MessageBatch): due at
+// sv's moment, with no step of the retry schedule (scheduler.go).
+func retryAction(sv StateView) msgAction {
+	return msgAction{
+		check: func(_ *Tx, m *Message) error { return sv.Refusal("retry", m) },
+		apply: func(tx *Tx, m *Message) (func(Events), error) {
+			if !m.NextAttempt.After(sv.Now) {
+				return nil, nil
+			}
+			m.NextAttempt, m.ManualRetry = sv.Now, true
+			return nil, tx.Put(m)
+		},
+	}
+}
+
+// retryGoesAhead says whether a retry of one of ids goes ahead as the
+// messages are now (retryAction's check): only such a retry ends the
+// dead destinations' cool-downs (RetryMessage). A message in its
+// attempt is done alone, by RetryMessage, which decides for itself.
+func (q *Manager) retryGoesAhead(ids []ID) bool {
+	sv := NewStateView(q.clk.Now(), q.SuspendedQueues())
+	ahead := false
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err == nil && m.State != Active && m.State != Quarantined && sv.Refusal("retry", m) == nil {
+				ahead = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return ahead
 }
 
 // heldOnlyBy is the suspended queue (one of them) every pending

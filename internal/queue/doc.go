@@ -50,9 +50,12 @@
 //     redundancy in the store), hold.go (an operator's hold settles the
 //     message's shadow copy), admin.go (the operator's commands),
 //     queuebatch.go (queue resume, retry, redirect and flush in batches),
-//     messagebatch.go (message suspend, resume and remove of many
-//     messages, many per commit: each message done or not after a
-//     crash, its effects after the commit as for one message),
+//     messagebatch.go (message suspend, resume, remove and retry of many
+//     messages, many per commit, cut as queuebatch.go cuts them: each
+//     message done or not after a crash, its effects after the commit
+//     as for one message, its commit's events in one write),
+//     bulktally.go (a bulk command's audit tally, written in its
+//     commits: after a crash it says what they did),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema
@@ -225,7 +228,13 @@
 // and applies what the holders finished; claimDue claims it again
 // after. An attempt with a job past its start check is in its session:
 // its waiting jobs start after the round with the recipients it began
-// with, and a session already running is not touched. A stop (Drain,
+// with — those without a destination too, and a job that reaches its
+// check only while the round runs (after the give-back's 2 s bound) is
+// held there until the round ended (startAfterRound) — and a session
+// already running is not touched. A job parked at its check counts as
+// umbra's code on its message until it left it, and only then lets the
+// give-back look at its attempt; a suspect looks whether it is parked
+// under the turn's lock, so a stall noticed as it looks still parks it. A stop (Drain,
 // the context's end) is never held.
 //
 // Destination health (Health, health.go) is the scheduler's record of
@@ -448,7 +457,10 @@
 // original's shadow server and shadow id instead, and the commit that
 // makes the DSN done writes the discard. If this server dies before, the
 // shadow server takes its copy over and the failure (and its DSN) happens
-// again there. A success DSN alone carries no discard (rt36 F3: holding
+// again there; if this server returns with its database, the shadow
+// server's taken-done notes naming every recipient the DSN reports drop
+// the DSN in one commit with the discard it carried (takendone.go,
+// droppableDSN; rt22a M1), so the sender is told once. A success DSN alone carries no discard (rt36 F3: holding
 // the copy until the notice left let a takeover send the whole message
 // again to every recipient, for as long as the return path deferred):
 // the commit writes the discard and marks the DSN held by this server
@@ -778,6 +790,12 @@
 // organisation. Duplicate suppression keys on it, never on the sender's
 // Message-ID: two different messages that share a Message-ID are both
 // delivered, and copies of one message without any are recognised.
+// With it travel the organisation's first arrival (OrgEarlier, kept in
+// the record's flags from bit 32 up, which older releases ignore: no
+// format change) and DelayNotified: expiry, the delay notice and a
+// DSN's Arrival-Date count from OrgArrived, and a notice sent by one
+// server is not sent again by the next (settleArrival bounds a carried
+// time for clock skew; rt21d M2, M3).
 //
 // Before writing into a mailbox database the deliverer claims (database,
 // org id, recipient) with ClaimFinal: a record in bucket delivered
@@ -1161,15 +1179,22 @@
 //     (TestSubmitDoesNotWaitForDeadDestinationResults, …ThrottledResults).
 //     A job that ends while another job of the attempt still runs (a
 //     session hung for command_timeout or data_timeout) does not wait
-//     for it: what it relayed or delivered into a mailbox is committed
-//     then, the same way (jobcommit.go) — the recipients done in the
-//     record, which stays Active, with their claims, dumpster copies,
+//     for it: what it relayed, handed to another transport server in a
+//     shadow session or delivered into a mailbox is committed then, the
+//     same way (jobcommit.go) — the recipients done in the record, which
+//     stays Active (a hand-off shadowed for its primary, the primary
+//     noted through the one database check, as the end's
+//     shadowTransitions does), with their claims, dumpster copies,
 //     finished notes and the partial discards owed, which a waiting
 //     shadow server's long poll takes at once — so that a crash in the
 //     rest of the attempt repeats neither here nor, after a takeover,
-//     at the copy's holder what was handed on (rt20f F1). Nothing else
-//     is: a failure (its DSN), a recipient whose sender asked for a
-//     success DSN, the retry time, the attempt count, the delay DSN, the
+//     at the copy's holder what was handed on (rt20f F1, reread22a F1).
+//     A hand-off to a primary whose stored database is not the one the
+//     copy was made with is left to the end, which takes it over; the
+//     end judges the database of the hand-offs committed early again,
+//     and so takes them over too if the primary was replaced since.
+//     Nothing else is: a failure (its DSN), a recipient whose sender
+//     asked for a success DSN, the retry time, the attempt count, the delay DSN, the
 //     full discard and the waiters are the end's, which commits them over
 //     all the results as one commit of the attempt would, leaving out
 //     only what the jobs' commits wrote. A crash between a job's commit
@@ -1180,8 +1205,16 @@
 //     end would have (the DSNs, the full discard). Restart is right
 //     because a job's commit wrote only what is true of its recipients
 //     whatever the rest of the attempt does, and nothing that depends on
-//     it (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient, cmd/umbra
-//     TestKill9WhileAnotherJobHangsHandsOnceOnly).
+//     it: a copy shadowed for its primary is the same whether the end
+//     writes it or a job's commit did, and Recover settles it by the
+//     discards kept aside for it as any copy (putLeaving)
+//     (TestCrashAfterJobCommitRetriesOnlyTheHungRecipient,
+//     TestCrashAfterShadowedJobCommitHandsOnOnce, cmd/umbra
+//     TestKill9WhileAnotherJobHangsHandsOnceOnly). A job is what the
+//     plan made it: with a topology, the recipients whose mailbox
+//     database only the directory can tell (not in its cache) are one
+//     job (delivery.Plan), whose groups' results all wait for its
+//     slowest session.
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
@@ -1583,7 +1616,10 @@
 // is bounded by ManagerConfig.BounceSizeLimit (bounce_size_limit): a
 // RET=FULL message over it comes back as its headers only, and a header
 // section over it is cut at a field boundary, so no sender can make umbra
-// reflect more than that of its own text to a (forged) address. RET=FULL
+// reflect more than that of its own text to a (forged) address. A DSN
+// returning the whole message that the way back refuses as too big is
+// made again with the headers only, in the commit that fails it, and
+// carries what the first carried (dsnrefit.go). RET=FULL
 // asks for the content in a failure report only (RFC 3461 §4.3), and a
 // REQUIRETLS message's report returns its headers whatever RET says: a
 // report that returns headers only to a RET=FULL sender says why in its
@@ -1596,6 +1632,10 @@
 // what DSNs quote, so delivery writes the detail the sender must not see
 // (a duplicate found in the mailbox: that is a delivery to the sender)
 // into Result.Note, which the tracking log reads instead (Result.detail).
+//
+// No line of a DSN exceeds 998 octets (dsnlines.go): a RET=FULL message
+// with a longer line returns its headers; a longer header or report
+// line is folded at white space, else cut with a note.
 //
 // A DSN is 7-bit and not marked SMTPUTF8 (dsn7bit.go), whatever the
 // original was, so it reaches the sender over any hop that carries 7-bit

@@ -122,7 +122,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		r, _ := dsnRecipient(m.Rcpts[i], kind)
 		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shownReply(m, r, kind, in)), false) + "\r\n")
 	}
-	cte, readable := readablePart(text.String())
+	cte, readable := readablePart(foldedText(text.String()))
 
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
@@ -153,11 +153,12 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	w("Content-Type: %s", statusType)
 	w("Content-Description: Delivery report")
 	w("")
+	statusAt := b.Len() // its fields are held to maxLine below (a next hop's long reply)
 	w("Reporting-MTA: dns; %s", reportingMTA)
 	if m.EnvID != "" {
 		w("Original-Envelope-Id: %s", dsnText(m.EnvID, global))
 	}
-	w("Arrival-Date: %s", m.Arrived.Format(time.RFC1123Z))
+	w("Arrival-Date: %s", m.OrgArrived().Format(time.RFC1123Z)) // the organisation's (RFC 3464 §2.2.5)
 	for _, i := range rcpts {
 		r, status := dsnRecipient(m.Rcpts[i], kind)
 		w("")
@@ -184,6 +185,11 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))
 		}
 	}
+	if hasLongLine(b.Bytes()[statusAt:]) {
+		folded, _ := foldLongLines(bytes.Clone(b.Bytes()[statusAt:]))
+		b.Truncate(statusAt)
+		b.Write(folded)
+	}
 	w("")
 	w("--%s", boundary)
 	w("Content-Type: %s", headersType)
@@ -208,6 +214,8 @@ func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (conten
 		notes = append(notes, fmt.Sprintf("The message was larger than %d bytes; only its headers are returned.", limit))
 	} else if full && sevenBit && Has8bit(body) {
 		notes = append(notes, "The message has 8-bit content, which this report cannot carry; only its headers are returned.")
+	} else if full && hasLongLine(body) {
+		notes = append(notes, fmt.Sprintf("The message has lines longer than %d characters, which this report cannot carry; only its headers are returned.", maxLine))
 	} else if full {
 		return body, true, nil
 	}
@@ -218,6 +226,13 @@ func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (conten
 		if len(dropped) > 0 {
 			notes = append(notes, "Header fields of the message that cannot be written in 7-bit text are left out: "+
 				fieldList(dropped))
+		}
+	}
+	if hasLongLine(h) {
+		var cut []string
+		if h, cut = foldLongLines(h); len(cut) > 0 {
+			notes = append(notes, fmt.Sprintf("Header fields of the message with lines longer than %d characters and no place to fold them are cut: %s",
+				maxLine, fieldList(cut)))
 		}
 	}
 	if limit <= 0 || int64(len(h)) <= limit {

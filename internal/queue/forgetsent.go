@@ -26,6 +26,7 @@ type sentNote struct {
 // owed reads up to max notifications owed to server — the full ones,
 // then, when partial, the partial ones — with what each entry holds now.
 func (q *Manager) owed(server string, max int, partial bool) (lines []string, notes []sentNote) {
+	q.commitAside()
 	_ = q.store.View(func(tx *Tx) error {
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
 		for _, name := range names {
@@ -74,5 +75,23 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 		if err != nil {
 			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
 		}
+	}
+}
+
+// commitAside commits the results set aside to ride along with a later
+// commit (Store.UpdateDeferred, result_commit_delay) before a shadow
+// server's question for its discards is answered: the question — plain
+// XQUERYDISCARD at the end of a session as much as WAIT= — is a wait
+// for them, and an answer without them would leave its copies there
+// until the next heartbeat, and the window for a repeat after a crash
+// here as long as the whole delay (rt21d L7). A commit only when
+// something is set aside: an empty Update takes every set-aside writer
+// into its transaction.
+func (q *Manager) commitAside() {
+	if q.store.deferredN.Load() == 0 {
+		return
+	}
+	if err := q.store.Update(context.Background(), func(*Tx) error { return nil }); err != nil {
+		q.log.Info("committing results set aside before a discard query failed; the query is answered with what is committed", "err", err)
 	}
 }

@@ -161,7 +161,7 @@ func (q *Manager) heldTakenBack(server string, held []heldBack) {
 		q.log.Warn("message held: the administrator of the shadow server that took its copy over suspended it there; it stays held here until umbra message resume",
 			"msg_id", h.m.ID.String(), "shadow_server", server)
 		if h.settled {
-			q.heldCopySettled(h.m)
+			q.heldCopySettled(q.ev, h.m)
 		}
 	}
 }

@@ -72,3 +72,44 @@ func TestQueueResumeEndsTheSuspensionsReply(t *testing.T) {
 		t.Errorf("after the redirect of the suspended queue: queue %s, last error %q", got.Rcpts[0].Queue, CurrentError(got))
 	}
 }
+
+// rt21c L2: a message that is also message-suspended when its queue is
+// resumed loses the queue's suspension reply too (last error and the
+// recipient's LAST REPLY): the queue no longer holds it, its own
+// suspension does, and it stays suspended and uncounted by the resume.
+func TestQueueResumeEndsTheReplyOnSuspendedMessages(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	q := NewManager(s, nil, ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	if err := q.SuspendQueue(ctx, "smarthost:sink"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []ID
+	for _, st := range []State{Ready, Suspended} {
+		m := msg(s, "a@example.org", "x@ext.example")
+		m.State, m.Arrived, m.NextAttempt = st, clk.Now(), clk.Now().Add(time.Hour)
+		m.Rcpts[0].Queue, m.Rcpts[0].LastReply = "smarthost:sink", HeldReply("smarthost:sink")
+		m.LastError = HeldReply("smarthost:sink")
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	n, err := q.ResumeQueue(ctx, "smarthost:sink")
+	if err != nil || n != 1 {
+		t.Fatalf("resume: %d %v; want the one waiting message released", n, err)
+	}
+	for i, id := range ids {
+		got, err := q.Message(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Rcpts[0].LastReply != "" || CurrentError(got) != "" {
+			t.Errorf("message %d (%v) after the queue's resume: last reply %q, last error %q", i, got.State, got.Rcpts[0].LastReply, CurrentError(got))
+		}
+	}
+	if got, _ := q.Message(ids[1]); got.State != Suspended {
+		t.Errorf("the message-suspended message is %v after the queue's resume; want still suspended", got.State)
+	}
+}

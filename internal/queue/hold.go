@@ -124,10 +124,10 @@ func (q *Manager) releasedSingle(m *Message, how string) {
 }
 
 // heldCopySettled tells, after the commit, the shadow server's waiting
-// sessions of the discard and tracks it.
-func (q *Manager) heldCopySettled(m *Message) {
+// sessions of the discard and tracks it (to ev: its commit's batch).
+func (q *Manager) heldCopySettled(ev Events, m *Message) {
 	q.log.Info("message held: its shadow copy is discarded, the message lives on this server only until delivered",
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
-	q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: held by the administrator")
+	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: held by the administrator")
 	q.dsig.signal(m.ShadowServer)
 }

@@ -21,8 +21,10 @@ import (
 //
 // Now a job that ends while others of its attempt run has its results
 // committed at once (riding along with the next commit when nobody waits,
-// as the attempt's: deferResults): the recipients it relayed or
-// delivered into a mailbox are done in the record — which stays Active,
+// as the attempt's: deferResults): the recipients it relayed, handed on
+// in a shadow session (reread22a F1: shadowed for their primary, the
+// primary noted as shadowTransitions does) or delivered into a mailbox
+// are done in the record — which stays Active,
 // in delivery — and, in the same commit, their final deliveries' claims
 // and dumpster copies, their notes for a copy that comes back
 // (noteFinished, noteTakenDone) and the partial discard owed to the
@@ -36,10 +38,11 @@ import (
 // Not committed early, so that a crash between cannot lose what only
 // the attempt's end makes: a failure (its DSN), a recipient whose
 // sender asked for a success DSN, a duplicate found in a mailbox, a
-// group's expansion, a recipient handed on in a shadow session (to a
-// transport server of the organisation) or given back (their shadow
-// transitions, database checks and early discards are the end's), and
-// anything of a record that is no longer Active here.
+// group's expansion, a recipient given back to its primary (its
+// shadow transition is the end's), one handed on in a shadow session to
+// a primary whose stored database differs from the one the copy was
+// made with (the end takes it over), and anything of a record that is
+// no longer Active here.
 
 // jobCommittable reports whether r, a result of a job of m's attempt,
 // is committed when its job ends (see above).
@@ -51,7 +54,7 @@ func jobCommittable(m *Message, r Result) bool {
 	switch {
 	case r.Outcome == DeliveredOK && !r.Duplicate:
 		return !(m.From != "" && rc.Notify.Wants(NotifySuccess))
-	case r.Outcome == RelayedOK:
+	case r.Outcome == RelayedOK || r.Outcome == ShadowedOK:
 		return r.DSNPassed || !(m.From != "" && rc.Notify.Wants(NotifySuccess))
 	}
 	return false
@@ -59,10 +62,22 @@ func jobCommittable(m *Message, r Result) bool {
 
 // jobStatus is the status a committable result gives its recipient.
 func jobStatus(r Result) RcptStatus {
-	if r.Outcome == DeliveredOK {
+	switch r.Outcome {
+	case DeliveredOK:
 		return Delivered
+	case ShadowedOK:
+		return Shadowed
 	}
 	return Relayed
+}
+
+// applyJob writes into rc what a job's own commit made of it: done, and
+// a hand-off in a shadow session held for its primary (as finish).
+func applyJob(rc *Recipient, r Result) {
+	rc.Status, rc.Queue, rc.NextHop, rc.LastReply = jobStatus(r), r.Queue, r.NextHop, r.Reply
+	if r.Outcome == ShadowedOK {
+		rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
+	}
 }
 
 // commitJob commits the committable results res of a job of a that
@@ -91,45 +106,68 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 	body := a.body
 	a.mu.Unlock()
 	now := q.clk.Now()
-	// The record as this commit leaves it: the attempt's message (which
-	// other jobs read, and the attempt's end changes: never written
-	// here) with the recipients committed so far done.
-	pm := *m
-	pm.Rcpts = slices.Clone(m.Rcpts)
-	pm.State = Active
-	set := func(r Result) {
-		rc := &pm.Rcpts[r.Rcpt]
-		rc.Status, rc.Queue, rc.NextHop, rc.LastReply = jobStatus(r), r.Queue, r.NextHop, r.Reply
-	}
-	for _, r := range a.early {
-		set(r)
-	}
-	prev := make([]RcptStatus, len(pm.Rcpts)) // as the commits before this one left them
-	for i := range pm.Rcpts {
-		prev[i] = pm.Rcpts[i].Status
-	}
-	outcome := map[int]Outcome{}
-	var dbs []string
-	perDB := map[string][]int{}
-	for _, r := range fresh {
-		set(r)
-		outcome[r.Rcpt] = r.Outcome
-		if r.Outcome == DeliveredOK {
-			if perDB[r.Database] == nil {
-				dbs = append(dbs, r.Database)
-			}
-			perDB[r.Database] = append(perDB[r.Database], r.Rcpt)
-		}
-	}
+	var pm Message
+	var these []Result // fresh, less the hand-offs left to the attempt's end
 	var afters []func()
 	var partial []string
 	wrote := false
 	commit := func(tx *Tx) error {
-		afters, partial, wrote = afters[:0], nil, false
+		afters, partial, wrote, these = afters[:0], nil, false, these[:0]
 		// Only a record still in delivery here: anything else is the
 		// attempt's end's to settle, with every result.
 		if old, err := tx.Get(m.ID); err != nil || old.State != Active {
 			return nil
+		}
+		// A hand-off in a shadow session: its primary noted (notePeer,
+		// through the one database check), as the attempt's end does
+		// (shadowTransitions). A primary whose stored database is not
+		// the one the copy was made with (replaced while the attempt
+		// ran) leaves its recipients to the end, which takes them over.
+		var checked map[string]string
+		var refused []refusedNextHop
+		for _, r := range fresh {
+			if r.Outcome == ShadowedOK {
+				other, err := q.notePrimaryTx(tx, r, true, &checked, &refused, now)
+				if err != nil {
+					return err
+				}
+				if other != "" {
+					continue
+				}
+			}
+			these = append(these, r)
+		}
+		if len(these) == 0 {
+			return nil
+		}
+		if after := q.refusedWarning(m, refused); after != nil {
+			afters = append(afters, after)
+		}
+		// The record as this commit leaves it: the attempt's message
+		// (which other jobs read, and the attempt's end changes: never
+		// written here) with the recipients committed so far done.
+		pm = *m
+		pm.Rcpts = slices.Clone(m.Rcpts)
+		pm.State = Active
+		for _, r := range a.early {
+			applyJob(&pm.Rcpts[r.Rcpt], r)
+		}
+		prev := make([]RcptStatus, len(pm.Rcpts)) // as the commits before this one left them
+		for i := range pm.Rcpts {
+			prev[i] = pm.Rcpts[i].Status
+		}
+		outcome := map[int]Outcome{}
+		var dbs []string
+		perDB := map[string][]int{}
+		for _, r := range these {
+			applyJob(&pm.Rcpts[r.Rcpt], r)
+			outcome[r.Rcpt] = r.Outcome
+			if r.Outcome == DeliveredOK {
+				if perDB[r.Database] == nil {
+					dbs = append(dbs, r.Database)
+				}
+				perDB[r.Database] = append(perDB[r.Database], r.Rcpt)
+			}
 		}
 		for _, db := range dbs {
 			for _, i := range perDB[db] {
@@ -147,7 +185,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 				}
 			}
 		}
-		if err := tx.noteTakenDone(&pm, prev, nil, leftOrg(fresh), now); err != nil { // before the write: it reads the index entries
+		if err := tx.noteTakenDone(&pm, prev, nil, leftOrg(these), now); err != nil { // before the write: it reads the index entries
 			return err
 		}
 		if err := tx.Put(&pm); err != nil {
@@ -189,7 +227,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		return nil
 	}
 	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
-	if q.deferResults(m, false, pm.ShadowServer != "" && pm.ShadowID != "", ctx.Err() != nil) {
+	if q.deferResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil) {
 		update = q.store.UpdateDeferred
 	}
 	if err := update(commit); err != nil {
@@ -203,7 +241,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 	if a.early == nil {
 		a.early = map[int]Result{}
 	}
-	for _, r := range fresh {
+	for _, r := range these {
 		a.early[r.Rcpt] = r
 	}
 	for _, f := range afters {
@@ -211,10 +249,13 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 	}
 	ev := &heldEvents{}
 	ev.counted(m.Attempts + 1) // the number of the attempt they belong to, as finish gives its events
-	for _, r := range fresh {
+	for _, r := range these {
 		name := "send"
-		if r.Outcome == DeliveredOK {
+		switch r.Outcome {
+		case DeliveredOK:
 			name = "deliver"
+		case ShadowedOK:
+			name = "shadow"
 		}
 		ev.Event(name, &pm, &pm.Rcpts[r.Rcpt], r.detail())
 	}
@@ -255,7 +296,6 @@ func (q *Manager) endJobs(a *attempt) map[int]Result {
 // recipients stay done.
 func applyEarly(m *Message, early map[int]Result) {
 	for i, r := range early {
-		rc := &m.Rcpts[i]
-		rc.Status, rc.Queue, rc.NextHop, rc.LastReply = jobStatus(r), r.Queue, r.NextHop, r.Reply
+		applyJob(&m.Rcpts[i], r)
 	}
 }

@@ -646,6 +646,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	tmp := path + ".restore"
 	if err := copyFile(backup, tmp); err != nil {
 		os.Remove(tmp)
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == tmp {
+			// The copy could not be written (a full disk): the database
+			// is named, not its temporary copy (rt21c M1).
+			return "", fmt.Errorf("%w. The database is unchanged", GivenFileError("restore: writing", path, err))
+		}
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	// The copy that takes the database's name is the one checked: every

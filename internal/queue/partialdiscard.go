@@ -261,7 +261,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 			}
 			if discardSettles(r, primary, pd.ID) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
 				from := waitsIn(r)
-				r.Status = Relayed
+				r.Status, r.LastReply = Relayed, partialDoneReply+primary+" (its partial discard); not sent from this server"
 				these = append(these, partialSettled{m: m, rc: *r, from: from})
 			}
 		}
@@ -286,6 +286,12 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	}
 	return applied, gone, settled, nil
 }
+
+// partialDoneReply starts the reply of a copy's recipient its primary
+// finished (a partial discard): done here, never sent from here. The
+// views show such a recipient as "done by primary", not "relayed"
+// (StateView.RecipientStatus; rt22a L2).
+const partialDoneReply = "250 2.0.0 finished by the primary "
 
 // partialSettled is a recipient of a copy a partial discard settled, for
 // its event once the commit returned.

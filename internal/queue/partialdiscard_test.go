@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,11 @@ func TestPartialDiscardSettlesFinishedRecipients(t *testing.T) {
 	got, _ = qS.Message(m.ID)
 	if pend := got.Pending(); len(pend) != 1 || got.Rcpts[pend[0]].Addr != "b@c.example" {
 		t.Fatalf("taken over: pending %v of %+v, want b@ alone", pend, got.Rcpts)
+	}
+	// rt22a L2: every view says what is true of a@: finished by the
+	// primary (its partial discard), not relayed by this server.
+	if st, reply := qS.StateView().RecipientStatus(got, 0), got.Rcpts[0].LastReply; st != "done by primary" || !strings.Contains(reply, "hub-b") {
+		t.Fatalf("a@ after the takeover: %q, %q; want done by primary, naming hub-b", st, reply)
 	}
 }
 

@@ -43,16 +43,24 @@ const queueChunk = 256
 // those in the queue's index, the copies taken over from a failed
 // primary whose route is the queue (takenOverOn), for a redirect also
 // those whose jobs wait for a slot of the queue's destinations
-// (withdraw.go), and for a flush every message waiting for a later
+// (withdraw.go) or run on one (left, counted: KeptInDelivery), and for a flush every message waiting for a later
 // attempt (the schedule's entries after now). Keys only are read.
 func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	var extra []ID
 	switch action {
 	case "resume", "retry", "redirect":
 		states := []State{Ready}
+		if action == "resume" {
+			// A suspended copy keeps the queue's reply until the resume
+			// clears it (resumeBatch, rt21c L2).
+			states = append(states, Suspended, Poison)
+		}
 		if action == "redirect" {
 			states = append(states, Suspended)
-			extra = q.waitingOn(name)
+			// Those whose jobs wait are withdrawn and moved; those whose
+			// jobs run stay, counted (KeptInDelivery), in their first
+			// attempt too, when no recipient names the queue yet.
+			extra = q.attemptsOn(name)
 		}
 		taken, err := q.takenOverOn(name, states...)
 		if err != nil {
@@ -81,15 +89,6 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 	ids = append(ids, extra...)
 	slices.Sort(ids)
 	return slices.Compact(ids), err
-}
-
-// waitingOn is the messages with a job waiting for a slot of a
-// destination of queue name.
-func (q *Manager) waitingOn(name string) []ID {
-	s := q.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.onQueue(name, false)
 }
 
 // QueueBatch carries out a queue action (QueueSelection) on ids, in
@@ -128,6 +127,11 @@ type BatchResult struct {
 	// left on their own route (waiting, not in delivery): no policy of
 	// their domains verifies the target.
 	KeptRequireTLS int
+	// KeptInDelivery counts, for a redirect, the messages it left in the
+	// queue because they were in delivery (an attempt running): the
+	// attempt writes its results to them; a redirect after it moves them
+	// (rt21c L4).
+	KeptInDelivery int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -154,6 +158,14 @@ type chunkSteps struct {
 	// many of chunk it went through (none when it failed).
 	before func(chunk []ID) error
 	after  func(chunk []ID, reached int, err error)
+	// begin runs at the start of each run of a commit's function (it may
+	// run again: what change gathered is dropped there); full says,
+	// before each message but the commit's first, that the commit has
+	// taken enough; gone runs, in the commit, for an id whose message is
+	// not there (else skipped).
+	begin func()
+	full  func() bool
+	gone  func(id ID)
 }
 
 // inChunks runs change on each message of ids in commits of at most
@@ -191,18 +203,24 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 			k, end = 0, used
 			loopStart = time.Now()
 			defer func() { loopEnd = time.Now() }()
+			if st.begin != nil {
+				st.begin()
+			}
 			if used == 0 && st.pre != nil {
 				if err := st.pre(tx); err != nil {
 					return err
 				}
 			}
 			for end < used+len(chunk) {
-				if end > used && !until.IsZero() && time.Now().Add(cost.tail).After(until) {
+				if end > used && (!until.IsZero() && time.Now().Add(cost.tail).After(until) || st.full != nil && st.full()) {
 					break
 				}
 				m, err := tx.Get(ids[end])
 				end++
 				if errors.Is(err, ErrNotFound) {
+					if st.gone != nil {
+						st.gone(ids[end-1])
+					}
 					continue // gone since the command began
 				}
 				if err != nil {
@@ -216,7 +234,7 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 					k++
 				}
 			}
-			return nil
+			return tx.addTally(ctx, k) // the command's audit, with its commits (bulktally.go)
 		})
 		if st.after != nil {
 			reached := end - used
@@ -322,13 +340,21 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		}
 	}
 	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst}, func(tx *Tx, m *Message) (bool, error) {
-		if m.State != Ready {
-			return false, nil
+		if m.State == Active {
+			return false, nil // in delivery: its attempt writes its own reply
 		}
 		// The suspension's own reply (HeldReply) stops applying here
 		// (rt20d-F3): the last error and the recipient's last reply
-		// no longer say the queue is suspended.
+		// no longer say the queue is suspended, of a message also
+		// suspended by itself (or held otherwise) too (rt21c L2); only
+		// the waiting (Ready) ones are made due and counted.
 		ended := endHeldReplies(m, name)
+		if m.State != Ready {
+			if ended {
+				return false, tx.Put(m)
+			}
+			return false, nil
+		}
 		if !m.NextAttempt.After(now) {
 			if ended {
 				return true, tx.Put(m)
@@ -412,6 +438,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	var b BatchResult
 	moved := map[ID]int{} // recipients moved, per message (a retried commit counts again, per message)
 	kept := map[ID]bool{} // REQUIRETLS messages left on their route, likewise
+	busy := map[ID]bool{} // messages in delivery left in the queue, likewise
 	var ws map[ID]*withdrawal
 	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
 	steps := chunkSteps{
@@ -446,6 +473,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 				if kept[id] {
 					b.KeptRequireTLS++
 				}
+				if busy[id] {
+					b.KeptInDelivery++
+				}
 			}
 			q.settleAll(ws, err, func(id ID) bool { return done[id] })
 			q.qmu.Lock()
@@ -462,14 +492,22 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 		},
 	}
 	n, used, err := q.inChunks(ctx, ids, until, steps, func(tx *Tx, m *Message) (bool, error) {
-		moved[m.ID], kept[m.ID] = 0, false
+		moved[m.ID], kept[m.ID], busy[m.ID] = 0, false, false
 		var jobQueue map[int]string
 		if w := ws[m.ID]; w != nil && m.State == Active {
 			_ = asReady(m, true) // whole, it cannot fail: withdrawn, the message is due, as before its claim
 			jobQueue = w.queues()
 		}
+		if m.State == Active {
+			// In delivery (its attempt runs): left alone, its results
+			// are the attempt's to write. Counted for the CLI, which
+			// says how many stayed and to redirect again (rt21c L4).
+			// Selected, it has a recipient in the queue or a job on it.
+			busy[m.ID] = true
+			return false, nil
+		}
 		if m.State != Ready && m.State != Suspended {
-			return false, nil // in delivery or poison: left alone
+			return false, nil // poison: left alone
 		}
 		if m.RequireTLS {
 			// Kept on its own route (rt17d F6): a target the operator

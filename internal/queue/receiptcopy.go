@@ -112,9 +112,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			continue
 		}
 		valid++
-		if m.Arrived.IsZero() {
-			m.Arrived = now
-		}
+		m.settleArrival(now, q.policy().MessageExpiration)
 		m.Size = c.Body.Len()
 		m.State = Shadow
 		m.ShadowServer, m.ShadowID = "", ""

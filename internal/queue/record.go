@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"math"
 	"time"
+
+	"umbra/internal/orgid"
 )
 
 // ID names a message in the transport database. IDs grow with time, so the
@@ -210,9 +212,24 @@ type Message struct {
 	// header delivery writes from the record, like OrgID.
 	Internal bool
 
-	Attempts      int
-	NextAttempt   time.Time
-	CrashCount    int
+	// OrgEarlier is how much earlier than Arrived the organisation
+	// first received the message, as the umbra server it came from said
+	// (orgid.ArrivedHeader; whole seconds, bounded at receipt:
+	// settleArrival). Expiry, the delay notice and a DSN's Arrival-Date
+	// count from OrgArrived (rt21d M3). Stored in the flags' bits from
+	// orgEarlierShift up, which an older release ignores.
+	OrgEarlier time.Duration
+	// CarriedArrival is not stored: the organisation's arrival a
+	// transport server of it named (orgid.Carried), which the receiving
+	// session sets and submit turns into OrgEarlier.
+	CarriedArrival time.Time
+
+	Attempts    int
+	NextAttempt time.Time
+	CrashCount  int
+	// DelayNotified: the "delayed" DSN went — from this server, or from
+	// the umbra server the message came from (orgid.DelayNotifiedHeader:
+	// one notice across the organisation, rt21d M2).
 	DelayNotified bool
 	// ManualRetry marks a message an operator made due (queue retry,
 	// redirect): its next attempt uses no step of the retry schedule.
@@ -338,6 +355,43 @@ const recordVersion = 2
 
 const recordVersionQuarantine = 3
 
+// orgEarlierShift is where OrgEarlier's seconds start in a record's
+// flags: the bits below are flags, those from it up an older release
+// ignores as it ignores any flag it does not know.
+const (
+	orgEarlierShift      = 32
+	maxOrgEarlierSeconds = 1<<(64-orgEarlierShift) - 1
+)
+
+// OrgArrived is when the organisation first received m: Arrived, or
+// earlier by what the umbra server it came from said (OrgEarlier).
+func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
+
+// settleArrival sets Arrived to now when unset and turns a carried
+// arrival (CarriedArrival) into OrgEarlier, bounded for clock skew
+// between servers: one later than Arrived (a clock ahead of this one)
+// counts as Arrived, and one earlier counts back at most nine tenths of
+// expiration (message_expiration), so a clock behind or an absurd time
+// still leaves the message a tenth of it here and never expires it at
+// once; a message cannot outlive the setting by more than that tenth
+// per server. Without a carried arrival OrgEarlier stays as it is.
+func (m *Message) settleArrival(now time.Time, expiration time.Duration) {
+	if m.Arrived.IsZero() {
+		m.Arrived = now
+	}
+	if m.CarriedArrival.IsZero() {
+		return
+	}
+	early := m.Arrived.Sub(m.CarriedArrival)
+	m.OrgEarlier = min(max(early, 0), expiration/10*9).Truncate(time.Second)
+}
+
+// Carried is what delivery writes from m in front of a copy it sends
+// inside the organisation (orgid.PrependRecord).
+func (m *Message) Carried() orgid.Record {
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified}
+}
+
 // encode writes m in umbra's record format: a version byte, then every
 // field in order, integers as varints and strings length-prefixed.
 func (m *Message) encode() []byte {
@@ -365,6 +419,9 @@ func (m *Message) encode() []byte {
 		if b {
 			flags |= 1 << i
 		}
+	}
+	if sec := uint64(m.OrgEarlier / time.Second); m.OrgEarlier > 0 {
+		flags |= min(sec, maxOrgEarlierSeconds) << orgEarlierShift
 	}
 	e.uint(flags)
 	e.uint(uint64(m.Attempts))
@@ -425,12 +482,13 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.ShadowID = d.str()
 	flags := d.uint()
 	m.RetFull, m.UTF8, m.EightBit, m.DelayNotified = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
-	m.ManualRetry = flags&16 != 0    // unknown to older releases, which ignore the bit
-	m.RequireTLS = flags&32 != 0     // likewise (RFC 8689)
-	m.Internal = flags&64 != 0       // likewise: an older release's record is not DKIM-signed
-	m.RetHdrs = flags&128 != 0       // likewise: an older release passed RET=HDRS on as no RET
-	m.CopyOnRelease = flags&256 != 0 // likewise: an older release does not mark it at its release
-	m.BodySummed = flags&512 != 0    // likewise: an older release's body is unchecked
+	m.ManualRetry = flags&16 != 0                                      // unknown to older releases, which ignore the bit
+	m.RequireTLS = flags&32 != 0                                       // likewise (RFC 8689)
+	m.Internal = flags&64 != 0                                         // likewise: an older release's record is not DKIM-signed
+	m.RetHdrs = flags&128 != 0                                         // likewise: an older release passed RET=HDRS on as no RET
+	m.CopyOnRelease = flags&256 != 0                                   // likewise: an older release does not mark it at its release
+	m.BodySummed = flags&512 != 0                                      // likewise: an older release's body is unchecked
+	m.OrgEarlier = time.Duration(flags>>orgEarlierShift) * time.Second // likewise: an older release counts from its own receipt
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

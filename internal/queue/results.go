@@ -223,7 +223,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if !r.DSNPassed {
 				delivered = append(delivered, r.Rcpt)
 			}
-			ev.Event("shadow", m, rc, r.detail())
+			if _, ok := early[r.Rcpt]; !ok {
+				ev.Event("shadow", m, rc, r.detail())
+			}
 		case GivenBack:
 			// Held for its primary again, under the copy's own id: the
 			// primary's discard (or XQUERYHELD answer) for its original
@@ -290,18 +292,29 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the retry schedule (the wait after it is the step the message was
 	// on).
 	manual := m.ManualRetry
+	// An attempt that leaves recipients pending counts (a retry step)
+	// unless it was an operator's retry, cut by the stop, or only
+	// throttled: those count as no attempt (README).
+	counts := attemptedAny && !interrupted && !onlyThrottled && !manual
 	if attemptedAny {
 		m.ManualRetry = false
 		// Its events say the number of this attempt, 1-based, whatever
 		// their outcome (rt20d-F5): the count message show gives after a
 		// deferral, one more than that count after a relay or delivery.
-		ev.counted(attemptsBefore + 1)
+		// An attempt that counts as none and leaves recipients pending
+		// says the count it leaves, as message show does (rt21c L6: the
+		// log said attempts=2 after an operator's retry, show 1).
+		n := attemptsBefore + 1
+		if len(pending) > 0 && !counts {
+			n = attemptsBefore
+		}
+		ev.counted(n)
 	}
 	if len(pending) > 0 {
-		if attemptedAny && !interrupted && !onlyThrottled && !manual {
+		if counts {
 			m.Attempts++
 		}
-		age := now.Sub(m.Arrived)
+		age := now.Sub(m.OrgArrived()) // the organisation's, not this server's (rt21d M3)
 		if age >= pol.MessageExpiration {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
@@ -317,7 +330,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		} else {
 			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
 				m.DelayNotified = true
-				delayed = q.delayOwedHere(m, pending, m.Arrived.Add(pol.DelayNotification))
+				delayed = q.delayOwedHere(m, pending, m.OrgArrived().Add(pol.DelayNotification))
 			}
 			m.State = Ready
 			if interrupted || expanded {
@@ -374,7 +387,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 		dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
 		dsnKinds = append(dsnKinds, d.kind)
-		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.Arrived.Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
+		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
 		dm.Size = int64(len(db))
 		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
 		dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)
@@ -382,6 +395,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			failDSN = len(dsns)
 		}
 		dsns, dsnBodies = append(dsns, dm), append(dsnBodies, db)
+	}
+	// A DSN of this server's too big for the way back goes again with
+	// the headers only (dsnrefit.go); it carries what the first carried.
+	var refit *Message
+	var refitBody []byte
+	if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
+		q.log.Info("DSN too big for the way back: sent again with the headers only", "msg_id", m.ID.String(), "dsn", refit.ID.String(),
+			"reply", m.Rcpts[0].LastReply)
+		failDSN = len(dsns)
+		dsns, dsnKinds, dsnBodies = append(dsns, refit), append(dsnKinds, NotifyFailure), append(dsnBodies, refitBody)
 	}
 
 	done := len(m.Pending()) == 0
@@ -521,7 +544,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
-		t, after, err := q.shadowTransitions(tx, m, results, now)
+		t, after, err := q.shadowTransitions(tx, m, results, early, now)
 		if err != nil {
 			return err
 		}
@@ -778,12 +801,15 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 // (its commit returned): the DSN's own id and Message-ID, the message it
 // reports on (tracking: original, original_message_id) and, in the
 // reply, what kind of report on which message it is.
-func (q *Manager) dsnEvent(dm *Message, kind Notify) {
+func (q *Manager) dsnEvent(dm *Message, kind Notify) { dsnEventTo(q.ev, dm, kind) }
+
+// dsnEventTo is dsnEvent written to ev (a batch of events).
+func dsnEventTo(ev Events, dm *Message, kind Notify) {
 	reply := "DSN (" + dsnKindName(kind) + ") on " + dm.ReportOn.String()
 	if dm.ReportOnMessageID != "" {
 		reply += " " + dm.ReportOnMessageID
 	}
-	q.ev.Event("dsn", dm, &dm.Rcpts[0], reply)
+	ev.Event("dsn", dm, &dm.Rcpts[0], reply)
 }
 
 // dsnMessageID is the Message-ID of the DSN id made by host.

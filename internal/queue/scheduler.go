@@ -392,10 +392,14 @@ type scheduler struct {
 	// the jobs handed on (runJob) that have not reached their start
 	// check; while parking, a job at its check is parked instead of
 	// started; handed is told each time handing drops.
-	handing int
-	parked  []*job
-	parking atomic.Bool
-	handed  chan struct{}
+	handing    int
+	parked     []*job
+	afterRound []*job // held by a stall's round, started at its end (startAfterRound)
+	parking    atomic.Bool
+	handed     chan struct{}
+	// parkedHook, when set (tests only), runs in runJob after a job was
+	// parked at its start check, before it leaves the attempt.
+	parkedHook atomic.Pointer[func(*job)]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -535,6 +539,31 @@ func (q *Manager) jobViews() map[ID]*jobView {
 		v.running = v.running || a.left > n
 		v.whole = a.waitsWholeLocked(n)
 		a.mu.Unlock()
+	}
+	return out
+}
+
+// coolingDown is, of each queue every mail destination of which the
+// scheduler holds is dead at now, the earliest end of their cool-downs:
+// the queue's mail is attempted no earlier (pump answers a dead
+// destination's jobs without a connection).
+func (q *Manager) coolingDown(now time.Time) map[string]time.Time {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]time.Time{}
+	alive := map[string]bool{}
+	for _, d := range s.dests {
+		switch {
+		case d.task:
+		case !d.dead(now):
+			alive[d.queue] = true
+		case out[d.queue].IsZero() || d.deadUntil.Before(out[d.queue]):
+			out[d.queue] = d.deadUntil
+		}
+	}
+	for name := range alive {
+		delete(out, name)
 	}
 	return out
 }
@@ -851,8 +880,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			if check == startJob {
 				break
 			}
+			if f := q.sched.parkedHook.Load(); check == parkedJob && f != nil {
+				(*f)(jb)
+			}
 			q.jobLeft(pw) // not started: nothing of umbra's runs on it until it is put back, or has the turn
 			if check == parkedJob {
+				q.sched.handOver() // after it left: the give-back then finds its attempt as it is (stallguard.go)
 				return
 			}
 		}
@@ -1174,7 +1207,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 // destination's deferrals, throttles, holds).
 func (q *Manager) dsnDue(m *Message) bool {
 	pol := q.policy()
-	age := q.clk.Now().Sub(m.Arrived)
+	age := q.clk.Now().Sub(m.OrgArrived())
 	return age >= pol.MessageExpiration || pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified
 }
 

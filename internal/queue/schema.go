@@ -313,6 +313,13 @@ var bucketBackupSums = []byte("backupsums")
 //	backupspool spooled key ‖ piece (4, BE) → bucket: 0x00 → the piece's bytes
 var bucketBackupSpool = []byte("backupspool")
 
+// bucketBulkTally: the audit tally of each operator command acting on
+// many messages while it runs, written in its commits (bulktally.go);
+// made by the first such commit, not at Open.
+//
+//	bulktally command key → JSON BulkTally
+var bucketBulkTally = []byte("bulktally")
+
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the
 // Message-ID, gives every record an org id and indexes it (orgids). A

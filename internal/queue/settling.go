@@ -80,21 +80,31 @@ func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message)
 	if !errors.Is(err, ErrBusy) {
 		return err
 	}
+	if !q.AwaitSettled(ctx, id) {
+		return err
+	}
+	return q.changeOnce(ctx, id, fn)
+}
+
+// AwaitSettled waits, for a command that found message id Active, until
+// its attempt stops settling (at most settleWait; ctx), and reports
+// whether to look at the message again: its mark ended, or it has none —
+// a job of it runs (in delivery: busy again), or its answers were
+// committed between the first look and this one, and then it is not in
+// delivery. The actions (change) and their dry run (the admin API's
+// check) wait so alike.
+func (q *Manager) AwaitSettled(ctx context.Context, id ID) bool {
 	done := q.settling.of(id)
 	if done == nil {
-		// No mark: a job of it runs (in delivery: busy again), or its
-		// answers were committed between the first look and this one —
-		// then it is not in delivery, so ask once more.
-		return q.changeOnce(ctx, id, fn)
+		return true
 	}
 	t := q.clk.NewTimer(settleWait)
 	defer t.Stop()
 	select {
 	case <-done:
+		return true
 	case <-t.C():
-		return err
 	case <-ctx.Done():
-		return err
 	}
-	return q.changeOnce(ctx, id, fn)
+	return false
 }

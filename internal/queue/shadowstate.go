@@ -984,6 +984,8 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // back at once when the primary's stored database id differs from the
 // one it was made against (the primary was replaced while the attempt
 // ran), and applies the takeovers kept aside while m was in delivery.
+// A copy a job's own commit made (early, jobcommit.go) had its primary
+// noted there: only its database is judged again here.
 // It reports whether any recipient was taken over, and returns what to
 // run once the commit returned (nil: nothing): the warning of a next
 // hop's database id kept as another server's, logged once per process
@@ -991,7 +993,7 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 // recorded, so every later relay to the hop meets it again, and the
 // commit's function may run more than once (a retried commit,
 // pendingresults.go).
-func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now time.Time) (bool, func(), error) {
+func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, early map[int]Result, now time.Time) (bool, func(), error) {
 	took := false
 	fresh := map[int]bool{}       // copies made by this attempt: judged by their database id
 	var back map[int]string       // copies given back by it, with the database the primary presented
@@ -1013,66 +1015,89 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, now ti
 		} else {
 			fresh[r.Rcpt] = true
 		}
-		p, err := tx.Peer(r.Primary)
+		// A copy its job's own commit made (jobcommit.go) has its peer
+		// noted: only the primary's database is judged again (replaced
+		// since?).
+		_, noted := early[r.Rcpt]
+		other, err := q.notePrimaryTx(tx, r, !noted, &checked, &refused, now)
 		if err != nil {
 			return false, nil, err
 		}
-		if p != nil && p.DatabaseID != "" && r.PrimaryDB != "" && p.DatabaseID != r.PrimaryDB {
-			took = takeoverRcpts(m, r.Primary, fmt.Sprintf("it has another transport database (%s) than the copy was made with (%s)",
-				p.DatabaseID, r.PrimaryDB)) || took
-			continue
-		}
-		addr := r.PrimaryAddr
-		if r.PrimaryVia != "" {
-			addr += " via " + r.PrimaryVia
-		}
-		// The next hop's database id goes through the one check
-		// (databaseOfAnotherTx): one this server keeps as another
-		// primary's is not recorded as this one's. The copy stays held
-		// for it; its heartbeats present the id to the same check.
-		// notePeer records an id only on a record without one (a
-		// differing stored id was met above): the check runs only then,
-		// once per primary and id in this commit, not per recipient.
-		dbID := r.PrimaryDB
-		if dbID != "" && (p == nil || p.DatabaseID == "") {
-			k := r.Primary + "\x00" + addr + "\x00" + dbID
-			other, seen := checked[k]
-			if !seen {
-				if other, err = q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
-					return false, nil, err
-				}
-				if checked == nil {
-					checked = map[string]string{}
-				}
-				checked[k] = other
-				if other != "" {
-					refused = append(refused, refusedNextHop{key: strings.ToLower(r.Primary) + "\x00" + addr + "\x00" + dbID,
-						primary: r.Primary, addr: addr, dbID: dbID, other: other})
-				}
-			}
-			if other != "" {
-				dbID = ""
-			}
-		}
-		if err := tx.notePeer(r.Primary, addr, dbID, now); err != nil {
-			return false, nil, err
+		if other != "" {
+			took = takeoverRcpts(m, r.Primary, other) || took
 		}
 	}
 	t, err := applyEarlyTakeoversBack(tx, m, fresh, back)
-	var after func()
-	if len(refused) > 0 {
-		id := m.ID.String()
-		after = func() {
-			for _, r := range refused {
-				if _, logged := q.refusedNextHops.LoadOrStore(r.key, struct{}{}); logged {
-					continue
-				}
-				q.log.Warn("next hop's transport database id not recorded: it is another server's",
-					"primary", r.primary, "addr", r.addr, "database_id", r.dbID, "known_as", r.other, "msg_id", id)
+	return took || t, q.refusedWarning(m, refused), err
+}
+
+// notePrimaryTx is shadowTransitions for one copy made or given back by
+// r: when the primary's stored database id differs from the one the copy
+// was made against, it returns the takeover's reason; else, with note,
+// it records the primary (notePeer), its id through the one check
+// (databaseOfAnotherTx), which checked and refused keep per commit.
+func (q *Manager) notePrimaryTx(tx *Tx, r Result, note bool, checked *map[string]string, refused *[]refusedNextHop, now time.Time) (string, error) {
+	p, err := tx.Peer(r.Primary)
+	if err != nil {
+		return "", err
+	}
+	if p != nil && p.DatabaseID != "" && r.PrimaryDB != "" && p.DatabaseID != r.PrimaryDB {
+		return fmt.Sprintf("it has another transport database (%s) than the copy was made with (%s)", p.DatabaseID, r.PrimaryDB), nil
+	}
+	if !note {
+		return "", nil
+	}
+	addr := r.PrimaryAddr
+	if r.PrimaryVia != "" {
+		addr += " via " + r.PrimaryVia
+	}
+	// The next hop's database id goes through the one check
+	// (databaseOfAnotherTx): one this server keeps as another
+	// primary's is not recorded as this one's. The copy stays held
+	// for it; its heartbeats present the id to the same check.
+	// notePeer records an id only on a record without one (a
+	// differing stored id was met above): the check runs only then,
+	// once per primary and id in this commit, not per recipient.
+	dbID := r.PrimaryDB
+	if dbID != "" && (p == nil || p.DatabaseID == "") {
+		k := r.Primary + "\x00" + addr + "\x00" + dbID
+		other, seen := (*checked)[k]
+		if !seen {
+			if other, err = q.databaseOfAnotherAtTx(tx, r.Primary, addr, dbID); err != nil {
+				return "", err
+			}
+			if *checked == nil {
+				*checked = map[string]string{}
+			}
+			(*checked)[k] = other
+			if other != "" {
+				*refused = append(*refused, refusedNextHop{key: strings.ToLower(r.Primary) + "\x00" + addr + "\x00" + dbID,
+					primary: r.Primary, addr: addr, dbID: dbID, other: other})
 			}
 		}
+		if other != "" {
+			dbID = ""
+		}
 	}
-	return took || t, after, err
+	return "", tx.notePeer(r.Primary, addr, dbID, now)
+}
+
+// refusedWarning is what to run once a commit that met refused returned
+// (nil: nothing): each warning logged once per process (refusedNextHops).
+func (q *Manager) refusedWarning(m *Message, refused []refusedNextHop) func() {
+	if len(refused) == 0 {
+		return nil
+	}
+	id := m.ID.String()
+	return func() {
+		for _, r := range refused {
+			if _, logged := q.refusedNextHops.LoadOrStore(r.key, struct{}{}); logged {
+				continue
+			}
+			q.log.Warn("next hop's transport database id not recorded: it is another server's",
+				"primary", r.primary, "addr", r.addr, "database_id", r.dbID, "known_as", r.other, "msg_id", id)
+		}
+	}
 }
 
 // refusedNextHop is a next hop whose database id a results commit found

@@ -97,6 +97,7 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 			g.busy = false
 			g.last = q.mono() // the round's own time is no stall
 			g.mu.Unlock()
+			q.startAfterRound(ctx)
 			q.Kick()
 		}()
 	}
@@ -106,7 +107,9 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 // stallSettle bounds how long a stall's give-back waits for the jobs
 // handed on before the stall to reach their start check
 // (giveBackUnstarted): they only have to be scheduled; a start that
-// does not get there in time runs as one in its session.
+// does not get there in time runs as one in its session, after the
+// round (parkForStall holds it while the round runs). New attempts thus
+// wait up to stallSettle, the give-back's commit and the round.
 const stallSettle = 2 * stallTick
 
 // handOn counts a start, or a job handed on to a worker (runJob), until
@@ -137,22 +140,35 @@ type startCheck int
 
 const (
 	startJob  startCheck = iota // it starts
-	parkedJob                   // parked: given back or put back by giveBackUnstarted
+	parkedJob                   // parked (given back or put back by giveBackUnstarted) or held until the round's end (startAfterRound); the job leaves its attempt, then hands over
 	waitTurn                    // a suspect let go of its wait for the turn by a give-back that has ended: it waits again
 )
 
 // parkForStall is a job's start check after a stall (stallHeld): while
 // the guard gives back the jobs not started (parking), the job is taken
 // off its destination's running count and parked; giveBackUnstarted
-// then gives back its attempt, or puts it back where it was. turn: the
-// job holds the suspects' turn, or needs none.
+// then gives back its attempt, or puts it back where it was. While the
+// round runs after that, the job is held the same way and started at
+// the round's end (startAfterRound). turn: the job holds the suspects'
+// turn, or needs none.
+//
+// A parked or held job still counts as umbra's code on its message
+// (withJob) until runJob ends it (jobLeft): only then does it hand over
+// (handOver), so that the give-back, which looks once every job it
+// waits for handed over, never finds the attempt in its session for
+// the parked job's own count (reread22b F1).
 func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startCheck {
 	q.stallHeld(ctx) // a stall noticed here first starts the give-back
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.handOverLocked()
-	if !s.parking.Load() {
+	// Read under s.mu: the round's end clears busy before it takes s.mu
+	// for the held jobs (startAfterRound), so a job held here is among
+	// them.
+	parking := s.parking.Load()
+	held := !parking && !q.stopping(ctx) && q.stallBusy()
+	if !parking && !held {
+		s.handOverLocked()
 		if !turn && !q.stopping(ctx) {
 			s.handing++ // until its next check
 			return waitTurn
@@ -170,8 +186,48 @@ func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startChe
 		}
 		jb.started = time.Time{}
 	}
-	s.parked = append(s.parked, jb)
+	if parking {
+		s.parked = append(s.parked, jb)
+	} else {
+		s.afterRound = append(s.afterRound, jb)
+	}
 	return parkedJob
+}
+
+// startAfterRound starts the jobs a stall's round held (afterRound),
+// once it ended: those with a destination back at the head of its
+// queue, the others at once, as they were.
+func (q *Manager) startAfterRound(ctx context.Context) {
+	s := q.sched
+	s.mu.Lock()
+	held := s.afterRound
+	s.afterRound = nil
+	var run []*job
+	queued := false
+	for k := len(held) - 1; k >= 0; k-- { // in their order, at the head
+		jb := held[k]
+		d := jb.d
+		if d == nil {
+			run = append([]*job{jb}, run...)
+			continue
+		}
+		if len(d.waiting) == 0 {
+			s.ring = append(s.ring, d)
+		}
+		d.waiting = append([]*job{jb}, d.waiting...)
+		queued = true
+	}
+	s.mu.Unlock()
+	if queued && q.stopped.Load() {
+		// The loop's last pump (run, at its stop) is past: these go
+		// back unattempted now, as it would have sent them.
+		stopped, cancel := context.WithCancel(context.Background())
+		cancel()
+		q.pump(stopped)
+	}
+	for _, jb := range run {
+		q.runJob(ctx, jb) // no window: started again at once, as it was
+	}
 }
 
 // giveBackUnstarted runs when a stall is noticed, before the round: an
@@ -255,27 +311,27 @@ func (q *Manager) giveBackUnstarted(ctx context.Context) {
 		}
 	}
 	s.dropJobs(gone)
-	var runNow []*job
+	queued := false
 	for _, jb := range again {
 		if d := jb.d; d != nil {
 			if len(d.waiting) == 0 {
 				s.ring = append(s.ring, d)
 			}
 			d.waiting = append([]*job{jb}, d.waiting...)
+			queued = true
 			continue
 		}
-		runNow = append(runNow, jb)
+		// No window: started again after the round (startAfterRound),
+		// not before it — nothing starts before the holders were asked.
+		s.afterRound = append(s.afterRound, jb)
 	}
 	s.mu.Unlock()
-	if len(again) > len(runNow) && q.stopped.Load() {
+	if queued && q.stopped.Load() {
 		// The loop's last pump (run, at its stop) is past: these go
 		// back unattempted now, as it would have sent them.
 		stopped, cancel := context.WithCancel(context.Background())
 		cancel()
 		q.pump(stopped)
-	}
-	for _, jb := range runNow {
-		q.runJob(ctx, jb) // no window: started again at once, as it was
 	}
 	if len(given) == 0 {
 		return
@@ -323,9 +379,9 @@ func (q *Manager) giveBackUnstarted(ctx context.Context) {
 			w.end(q)
 			continue
 		}
-		// As it was: its jobs back at the head of their queues, those
-		// without a destination started again (after the round: pump
-		// and the jobs' checks hold while it runs).
+		// As it was: its jobs back at the head of their queues (pump
+		// holds while the round runs), those without a destination
+		// started again after the round (startAfterRound).
 		var nodest []*job
 		for _, jb := range jobs[a] {
 			if jb.d != nil {
@@ -338,9 +394,9 @@ func (q *Manager) giveBackUnstarted(ctx context.Context) {
 		a.mu.Lock()
 		a.left += len(nodest)
 		a.mu.Unlock()
-		for _, jb := range nodest {
-			q.runJob(ctx, jb)
-		}
+		s.mu.Lock()
+		s.afterRound = append(s.afterRound, nodest...)
+		s.mu.Unlock()
 	}
 	q.Kick()
 }

@@ -49,9 +49,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		return 0, false, ErrNoRecipients // before the merge, which would take it for one fully merged
 	}
 	now := q.clk.Now()
-	if m.Arrived.IsZero() {
-		m.Arrived = now
-	}
+	m.settleArrival(now, q.policy().MessageExpiration) // the organisation's arrival, bounded (record.go)
 	m.Size = body.Len()
 	quarantined := quarantineOnSubmit(m) // quarantine.go: never scheduled
 	if quarantined {

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/clock"
@@ -50,6 +51,10 @@ type suspectGate struct {
 	holder  *attempt
 	since   time.Time     // when holder took it (the manager's clock)
 	changed chan struct{} // closed when the turn is given back
+
+	// looking, when set (tests only), runs in acquire before each look
+	// under mu: a stall noticed there must not be missed.
+	looking atomic.Pointer[func(*attempt)]
 }
 
 // acquire waits until a holds the turn: free, a's already, or held by
@@ -59,10 +64,19 @@ type suspectGate struct {
 // waits for it to look).
 func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration, parked func() bool) bool {
 	for {
-		if parked() {
-			return false
+		if f := g.looking.Load(); f != nil {
+			(*f)(a)
 		}
 		g.mu.Lock()
+		// Looked at under mu: a stall's guard sets parking before wake
+		// takes mu, so either this look sees it or wake finds the
+		// channel this wait is on and closes it. A look before the lock
+		// could miss both, and the job would wait for the turn while
+		// the give-back waits for it (reread22b F2).
+		if parked() {
+			g.mu.Unlock()
+			return false
+		}
 		now := clk.Now()
 		if g.holder == nil || g.holder == a || now.Sub(g.since) >= bound {
 			if g.holder != a {

@@ -39,8 +39,13 @@ import (
 // its start before its first delivery, then every heartbeat timeout —
 // and, in one commit, marks done without a DSN each recipient of its
 // records with this server as holder under that shadow id that is still
-// pending (ShadowFinishedElsewhere), and a delay note as its delay DSN
-// sent. The notes are forgotten once the primary speaks again after the
+// pending (ShadowFinishedElsewhere; a record whose copy was made again
+// there while in delivery, the mark keeping the holder, under its org
+// id too: rt22a M2), and a delay note as its delay DSN
+// sent; a failure DSN here that carries that copy's discard, every
+// recipient of which the notes name, is dropped with the discard written
+// (rt22a M1: the shadow server, which took the copy over, tried those
+// recipients again and reported them, or got them through). The notes are forgotten once the primary speaks again after the
 // reply (its commit precedes its next command), or message_expiration +
 // shadowExpiryGrace after they were written (as the finished records:
 // finished.go) — the primary's originals have expired by then.
@@ -334,23 +339,38 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	now := q.clk.Now()
 	var out []FinishedElsewhere
 	var ended []ID
+	var dropped []*Message // failure DSNs not sent (droppableDSN)
 	var heldHere []heldBack
 	settled := 0
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		out, ended, inDelivery, settled, heldHere = out[:0], ended[:0], 0, 0, heldHere[:0]
+		out, ended, dropped, inDelivery, settled, heldHere = out[:0], ended[:0], dropped[:0], 0, 0, heldHere[:0]
 		var found []*Message
 		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
-		consider := func(m *Message) {
-			if !holdsCopyOnAny(m, server, aliases) || byID[m.ShadowID] == nil || carriesOthersCopy(m) {
+		var foundID []string                  // the copy id each of found was matched by
+		// A record names server as its copy's holder under the note's
+		// id (ShadowServer, ShadowID), or — a copy made again while the
+		// message was in delivery, not named by the record yet — the
+		// mark keeps server as the holder of the copy pushed under the
+		// org id (heldPrefix; rt22a M2: a taken-over copy of this
+		// server's, made again on server while its attempt hung, then
+		// taken over there while this server was away).
+		consider := func(m *Message, id string) {
+			if byID[id] == nil || carriesOthersCopy(m) {
+				return
+			}
+			named := holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
+			hc := strings.ToLower(tx.heldCopy(m.ID))
+			held := !named && id == m.OrgID && needsCopyMarked(m) && (hc == strings.ToLower(server) || aliases[hc])
+			if !named && !held {
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, rcptsMatch(m), byID[m.ShadowID]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), byID[id]) {
 					inDelivery++
 				}
 				return
 			}
-			found = append(found, m)
+			found, foundID = append(found, m), append(foundID, id)
 		}
 		// A copy on receipt, or one made again, is named by its
 		// message's org id (its shadow id): found by the index, not a
@@ -366,24 +386,52 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				continue
 			}
 			for _, mid := range tx.ByOrgID(id) {
-				if m, err := tx.Get(mid); err == nil && m.ShadowID == id {
-					consider(m)
+				if m, err := tx.Get(mid); err == nil {
+					consider(m, id)
 				}
 			}
 		}
-		if relayed {
-			tx.ForEach(func(m *Message, err error) bool {
-				if err == nil && !orgid.Valid(m.ShadowID) {
-					consider(m)
-				}
+		// The failure DSNs here that carry the discard of a copy the
+		// notes name (rt22a M1) are found by the same walk: they are
+		// named by their own org id, not the copy's.
+		var carrying []*Message
+		tx.ForEach(func(m *Message, err error) bool {
+			if err != nil {
 				return true
-			})
+			}
+			if relayed && !orgid.Valid(m.ShadowID) {
+				consider(m, m.ShadowID)
+			}
+			if carriesOthersCopy(m) && strings.EqualFold(m.ShadowServer, server) && byID[m.ShadowID] != nil &&
+				(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
+				carrying = append(carrying, m)
+			}
+			return true
+		})
+		for _, m := range carrying {
+			if !tx.droppableDSN(m, byID[m.ShadowID]) {
+				continue
+			}
+			if m.State == Active {
+				inDelivery++ // its attempt's commit is the one writer; told again
+				continue
+			}
+			if err := tx.Delete(m.ID); err != nil {
+				return err
+			}
+			// What the DSN's end would have written (results.go).
+			if !tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+					return err
+				}
+			}
+			dropped = append(dropped, m)
 		}
-		for _, m := range found {
+		for k, m := range found {
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
 			changed, held := false, false
-			for _, n := range byID[m.ShadowID] {
+			for _, n := range byID[foundID[k]] {
 				if n.Kind == TakenHeld {
 					held = true // after the recipients' notes: for those still pending
 					continue
@@ -462,13 +510,61 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
 	}
 	q.heldTakenBack(server, heldHere)
+	for _, m := range dropped {
+		what := "failure DSN not sent: " + server + ", which took the copy of " + m.ReportOn.String() +
+			" over while this server was away, finished every recipient it reports (failed there and reported it, or got it through)"
+		q.ev.Event("finished-elsewhere", m, nil, what)
+		q.log.Warn("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
+			"msg_id", m.ID.String(), "report_on", m.ReportOn.String(), "shadow_server", server)
+		ended = append(ended, m.ID)
+	}
 	for _, id := range ended {
 		q.notifyGone(id)
 	}
-	if settled > 0 {
+	if settled > 0 || len(dropped) > 0 {
 		q.dsig.signal(server)
 	}
 	return out, inDelivery, nil
+}
+
+// droppableDSN reports whether the failure DSN m, which carries the
+// discard of a copy notes (all for that copy) speak of, reports only
+// recipients those notes name as finished at the shadow server that took
+// the copy over (rt22a M1): failed there (and reported there, as its
+// DSN says), or delivered or relayed — then this DSN's "failed" is not
+// even true. Its recipients are read from its body (Final-Recipient, one
+// per recipient reported, results.go); a body that cannot be read, a
+// recipient written as utf-8 (xtext), or one no note names keeps the
+// DSN: that recipient may still be pending there (and given back to this
+// server, which has no other record of it), so a second report is the
+// safe side, never none.
+func (t *Tx) droppableDSN(m *Message, notes []TakenDone) bool {
+	named := newRcptMatch[int]()
+	for i, n := range notes {
+		if n.Kind != TakenDelayed && n.Addr != "" {
+			named.put(n.Addr, i)
+		}
+	}
+	b, err := t.Body(m.ID)
+	if err != nil {
+		return false
+	}
+	seen := 0
+	for line := range bytes.Lines(b) {
+		v, ok := bytes.CutPrefix(line, []byte("Final-Recipient:"))
+		if !ok {
+			continue
+		}
+		addr, ok := strings.CutPrefix(strings.TrimSpace(string(v)), "rfc822;")
+		if !ok {
+			return false
+		}
+		if _, ok := named.get(strings.TrimSpace(addr)); !ok {
+			return false
+		}
+		seen++
+	}
+	return seen > 0
 }
 
 // takenDoneNamesPending reports whether one of notes (all for m's copy)

@@ -11,6 +11,10 @@
 //     libraries written for net.Resolver) tell "no such record" from
 //     "could not find out" by those flags alone; a temporary error must
 //     never be read as an answer.
+//   - LookupTXT returns the bytes a record holds (its strings joined), as
+//     net.Resolver does: a tab is a tab, never the presentation form
+//     "\009" the DNS library keeps, so every TXT grammar sees its white
+//     space.
 //   - Answer.Secure is true only when the server that answered set the
 //     AD bit, and umbra trusts that server to validate (Config.TrustAD):
 //     a stub cannot validate DNSSEC itself, so DANE needs a validating

@@ -448,7 +448,7 @@ func lookupHost(ctx context.Context, c lookuper, hosts *hostsFile, host string) 
 	return out, nil
 }
 
-// lookupTXT: each TXT record's strings joined.
+// lookupTXT: each TXT record's strings joined, as the bytes published.
 func lookupTXT(ctx context.Context, c lookuper, name string) ([]string, error) {
 	a, err := c.Lookup(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -456,10 +456,39 @@ func lookupTXT(ctx context.Context, c lookuper, name string) ([]string, error) {
 	}
 	out := make([]string, 0, len(a.RRs))
 	for _, rr := range a.RRs {
-		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+		out = append(out, txtBytes(strings.Join(rr.(*dns.TXT).Txt, "")))
 	}
 	return out, nil
 }
+
+// txtBytes undoes the presentation format the DNS library keeps a TXT
+// string in ("\009" for a tab, "\\" and "\"" for a backslash and a
+// quote, "\DDD" for any byte outside printable ASCII): the readers of
+// TXT records parse the bytes the domain published.
+func txtBytes(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b = append(b, s[i])
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); n < 256 {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // lookupAddr: the PTR names of an address.
 func lookupAddr(ctx context.Context, c lookuper, addr string) ([]string, error) {

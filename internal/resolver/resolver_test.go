@@ -205,3 +205,27 @@ func TestIPTextNeverAsked(t *testing.T) {
 		t.Errorf("%d queries sent for IP-address text", n)
 	}
 }
+
+// EDGE: a TXT record's strings are the bytes published, not the DNS
+// presentation format the DNS library keeps them in: a tab is a tab
+// (not "\009"), a quote or backslash is itself, 8-bit bytes stay bytes.
+// Every TXT reader (SPF, DKIM keys, DMARC, MTA-STS, TLS-RPT) parses by
+// its grammar, in which "\009" is no white space (rt22b M1, L1).
+func TestTXTBytes(t *testing.T) {
+	srv := dnstest.Start(t,
+		`tab.test. 300 IN TXT "v=DMARC1;\009p=reject\009" "; rua=\"x\\y\" \195\169\013\010end"`,
+	)
+	c := newClient(t, srv.Addr)
+	txt, err := c.LookupTXT(context.Background(), "tab.test")
+	want := "v=DMARC1;\tp=reject\t; rua=\"x\\y\" \u00e9\r\nend"
+	if err != nil || len(txt) != 1 || txt[0] != want {
+		t.Fatalf("TXT = %q, %v; want %q", txt, err, want)
+	}
+	cache := resolver.NewCache(c, resolver.CacheConfig{})
+	for i := 0; i < 2; i++ {
+		txt, err = cache.LookupTXT(context.Background(), "tab.test")
+		if err != nil || len(txt) != 1 || txt[0] != want {
+			t.Fatalf("cached TXT (%d) = %q, %v", i, txt, err)
+		}
+	}
+}

@@ -93,6 +93,7 @@ func (n *Node) Start() error {
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold, Log: n.log,
 		Dumpster: dump, DuplicateWindow: max(t.MessageExpiration.D(), t.MaxDumpsterTime.D()),
 		BounceSizeLimit: int64(t.BounceSizeLimit), Events: eventLog{n.log}, Claims: claims,
+		Scheduler: queue.SchedulerConfig{MaxWindow: t.MaxConnectionsPerDestination}, // the limit of a job naming none
 	})
 	shadows := shadow.New(shadow.Config{Timeout: t.ShadowHeartbeatTimeout.D(), Retries: t.ShadowHeartbeatRetryCount,
 		CommandTimeout: t.CommandTimeout.D(), Log: n.log, Store: shadowstore.Store{M: &mgr},

@@ -443,7 +443,7 @@ func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 		// goes alone, with the parameter on its MAIL.
 		return nil, false
 	}
-	parts := orgid.PartsRecord(m.OrgID, m.Internal, body)
+	parts := orgid.PartsRecord(m.Carried(), body)
 	n, ok := oneTripLen(parts)
 	if !ok {
 		return nil, false

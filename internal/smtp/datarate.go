@@ -1,6 +1,10 @@
 package smtp
 
-import "time"
+import (
+	"time"
+
+	"umbra/internal/metrics"
+)
 
 // rateBudget is min_data_rate: a body (a DATA body from its 354, a BDAT transfer from its first
 // chunk to LAST, commands between chunks included) must arrive by its
@@ -79,10 +83,10 @@ func (v *verbConn) creditRate(n int64) bool {
 // rateCut ends a session whose body fell behind min_data_rate.
 func (v *verbConn) rateCut() error {
 	if v.dataTooLong(v.clk.Now()) {
-		v.limitHit("data time")
+		v.limitHit(metrics.RejectDataTime)
 		return v.hangUp(replyDataTime)
 	}
-	v.limitHit("data rate")
+	v.limitHit(metrics.RejectDataRate)
 	return v.hangUp(replyDataRate)
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/metrics"
 )
 
 // The verb layer is the one framing authority of a receive session (see
@@ -139,11 +141,11 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
-		v.limitHit("error limit")
+		v.limitHit(metrics.RejectErrors)
 		return v.hangUp(replyErrorLimit)
 	}
 	if v.surplus > rcptOvershootLimit {
-		v.limitHit("recipient limit")
+		v.limitHit(metrics.RejectRecipients)
 		return v.hangUp(replyRcptLimit)
 	}
 	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
@@ -170,7 +172,7 @@ func (v *verbConn) fillCommand() error {
 		// The rest of the line cannot be told from a command: the
 		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
 		// that closes.
-		v.limitHit("line length")
+		v.limitHit(metrics.RejectLineLength)
 		return v.hangUp(replyLineTooLong)
 	}
 	if err != nil {
@@ -208,12 +210,12 @@ func (v *verbConn) fillCommand() error {
 	line, cmd, arg := c.line, c.cmd, c.arg
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
-			v.limitHit("junk command limit")
+			v.limitHit(metrics.RejectJunkCommands)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
 	if v.transactionTooLong() {
-		v.limitHit("transaction time")
+		v.limitHit(metrics.RejectTransactionTime)
 		return v.hangUp(replyTxnTooLong)
 	}
 	if v.refusedClient != "" && cmd != "QUIT" {
@@ -912,9 +914,9 @@ func (v *verbConn) readError(err error) error {
 		r := v.timeoutReply()
 		switch r {
 		case replyDataRate:
-			v.limitHit("data rate")
+			v.limitHit(metrics.RejectDataRate)
 		case replyDataTime:
-			v.limitHit("data time")
+			v.limitHit(metrics.RejectDataTime)
 		}
 		return v.hangUp(r)
 	}

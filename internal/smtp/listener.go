@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"umbra/internal/metrics"
 )
 
 // binding is one listening address shared by the connectors bound to it.
@@ -43,7 +45,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why, reply st
 		if c == nil {
 			const reply = "554 5.7.1 This server does not accept connections from your address"
 			refuse(nc, reply)
-			onReject(nil, ip, "no connector for remote address", reply)
+			onReject(nil, ip, metrics.RejectNoConnector, reply)
 			continue
 		}
 		if why := c.limits.acquire(ip); why != "" {
@@ -198,10 +200,10 @@ func (l *connLimits) acquire(ip netip.Addr) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {
-		return "max_connections reached"
+		return metrics.RejectMaxConnections
 	}
 	if l.per > 0 && l.perSource[ip] >= l.per {
-		return "max_connections_per_source reached"
+		return metrics.RejectMaxPerSource
 	}
 	l.total++
 	l.perSource[ip]++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/orgid"
 )
@@ -16,7 +17,10 @@ import (
 // directions, over real SMTP on loopback.
 func TestHeaderFirewall(t *testing.T) {
 	id := "0123456789abcdef0123456789abcdef"
-	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
+	// The organisation's arrival and its delay notice travel under the
+	// same rules (rt21d M2, M3).
+	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Arrived: 1796341050\r\nX-Umbra-Delay-Notified: yes\r\n" +
+		"X-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
 	cases := []struct {
 		name    string
 		extra   string // connector settings
@@ -50,6 +54,10 @@ func TestHeaderFirewall(t *testing.T) {
 			if m.OrgID != c.wantOrg {
 				t.Errorf("org id %q, want %q", m.OrgID, c.wantOrg)
 			}
+			if trusted := c.wantOrg != ""; m.DelayNotified != trusted || m.CarriedArrival.Equal(time.Unix(1796341050, 0)) != trusted ||
+				!trusted && !m.CarriedArrival.IsZero() {
+				t.Errorf("carried arrival %v, delay notified %v; want them believed only from a server (%v)", m.CarriedArrival, m.DelayNotified, trusted)
+			}
 			head, rest, _ := bytes.Cut(body, []byte("\r\n\r\n"))
 			if bytes.Contains(bytes.ToLower(head), []byte("x-umbra-")) || bytes.Contains(head, []byte("folded")) {
 				t.Errorf("umbra headers left in the stored header section:\n%s", head)
@@ -76,5 +84,21 @@ func TestHeaderFirewallMalformedID(t *testing.T) {
 	d.expect("250")
 	if q.count() != 1 || q.msgs[0].OrgID != "" || bytes.Contains(q.bodies[0], []byte(orgid.Header)) {
 		t.Fatalf("malformed id kept: %q", q.msgs[0].OrgID)
+	}
+}
+
+// OPS-4 (rt21d L6): a Message-ID folded inside the id is recorded as
+// the id, without the folding's white space, so a search for the id
+// finds the message.
+func TestFoldedMessageIDRecordedUnfolded(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, transportConnector(t, "")...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.openData()
+	d.send("Message-ID: <bbb@\r\n rt21d.test> (a comment)\r\nSubject: x\r\n\r\nhi\r\n.\r\n")
+	d.expect("250")
+	if q.count() != 1 || q.msgs[0].MessageID != "<bbb@rt21d.test>" {
+		t.Fatalf("Message-ID recorded as %q", q.msgs[0].MessageID)
 	}
 }

@@ -326,7 +326,7 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		c.sc.copyParam, c.sc.copyMark = "", 0
 		return errNoUTF8Copy
 	}
-	parts := orgid.PartsRecord(m.OrgID, m.Internal, body) // the id (and origin) lines in front, the body not copied
+	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the body not copied
 	if tail == nil && c.canPushOneTrip() {
 		if n, ok := oneTripLen(parts); ok {
 			return c.pushOneTrip(m, opts, parts, n)

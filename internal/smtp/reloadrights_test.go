@@ -57,3 +57,49 @@ func TestReloadRightsApplyFromNextMail(t *testing.T) {
 		t.Fatalf("%d messages queued, want 1", q.count())
 	}
 }
+
+// rt22b L2: an operator closing an open relay expects it closed at once:
+// in the transaction open at the reload, a new RCPT is judged by the
+// rights now in force (550 5.7.1 Relay access denied), while the
+// recipients it was given are kept and the message goes to them. A
+// submit right taken away refuses the next MAIL with 530 5.7.1 Not
+// permitted to submit mail on this connector.
+func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(rights string) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    permissions: {anonymous: [%s]}
+`, addr, rights)
+	}
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, conf("submit, relay"))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<x1@example.org>", "250")
+	if err := s.Reload(connectors(t, conf("submit")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("RCPT TO:<x2@example.org>", "550 5.7.1 Relay access denied")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0")
+	q.mu.Lock()
+	var got []string
+	for _, r := range q.msgs[0].Rcpts {
+		got = append(got, r.Addr)
+	}
+	q.mu.Unlock()
+	if fmt.Sprint(got) != "[x1@example.org bob@example.test]" {
+		t.Fatalf("recipients %v, want x1@example.org (given before the reload) and bob@example.test", got)
+	}
+	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "530 5.7.1 Not permitted to submit mail on this connector")
+}

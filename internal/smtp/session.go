@@ -292,8 +292,8 @@ func (s *session) forgetAfterTLS() {
 
 // refreshRights takes the permissions of the session's connector as the
 // configuration now in force has them (a reload may have changed them
-// since the session began: rt21b L4), at the start of each transaction —
-// a transaction in progress keeps its recipients. A connector the
+// since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
+// L2) — a transaction in progress keeps the recipients it has. A connector the
 // reload removed leaves the session the rights it had; its other
 // settings are those it started with.
 func (s *session) refreshRights() {
@@ -493,6 +493,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	// A right a reload took away (relay) refuses the next recipient, in
+	// the open transaction too; those it has are kept (rt22b L2).
+	s.refreshRights()
 	if f := s.foreignOrcpt; f != "" {
 		// An ORCPT of another address type the verb layer took off
 		// this RCPT line (orcpt.go): checked and stored as any other.
@@ -1099,7 +1102,14 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	n := trace + headerSectionLen(msg[trace:], len(msg))
 	head := msg[:n:n]
 	internal := s.originInside(head[trace:])
+	// The organisation's arrival and its delay notice (rt21d M2, M3):
+	// believed, as the id, only from a transport server of it that named
+	// the message (the firewall kept its id); the queue bounds the time.
+	carried, notified := orgid.Carried(head[trace:])
 	head, orgID := s.headerFirewall(head, trace)
+	if orgID == "" {
+		carried, notified = time.Time{}, false
+	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	if (len(msg) > n || more > 0) && !endsWithEmptyLine(msg[trace:n]) {
 		head = append(head[:len(head):len(head)], '\r', '\n')
@@ -1111,7 +1121,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS,
+		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified,
 	}
 }
 

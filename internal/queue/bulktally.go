@@ -1,0 +1,116 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The audit of an operator's command acting on many messages (rt21c M3).
+//
+// Such a command (a bulk message action, queue resume, retry, redirect,
+// flush) writes one audit line when it ends (the admin API). A daemon
+// killed before that line left the commits made — 512 messages
+// suspended, 32,000 made due — and no line saying who made them. So the
+// command's tally goes with its commits: every commit of the command
+// that changes messages adds how many to the command's record in bucket
+// bulktally, in the same transaction, with who asked, the action and
+// the queue. The line at the command's end deletes the record; a record
+// a start finds is of a command the daemon's stop (kill -9, a crash)
+// cut short, and its line is written then, from the record, with what
+// its commits did (BulkTallies, EndTally).
+
+// BulkTally is a command's tally in the transport database.
+type BulkTally struct {
+	Key      string    `json:"-"` // the command's (its selection's) key
+	Who      string    `json:"who"`
+	Action   string    `json:"action"` // as audited: "message suspend", "queue retry", …
+	Queue    string    `json:"queue,omitempty"`
+	Selected int       `json:"selected,omitempty"`
+	Done     int       `json:"done"` // messages its commits changed
+	Began    time.Time `json:"began"`
+}
+
+type tallyKey struct{}
+
+// WithTally is ctx for the commits of the command t names: each commit
+// of MessageBatch and QueueBatch that changes messages, and each of a
+// message done alone (change), adds them to t's record.
+func WithTally(ctx context.Context, t BulkTally) context.Context {
+	return context.WithValue(ctx, tallyKey{}, &t)
+}
+
+func tallyOf(ctx context.Context) *BulkTally {
+	t, _ := ctx.Value(tallyKey{}).(*BulkTally)
+	return t
+}
+
+// addTally adds n messages changed to the record of ctx's command, if
+// any, in tx.
+func (tx *Tx) addTally(ctx context.Context, n int) error {
+	t := tallyOf(ctx)
+	if t == nil || n <= 0 || t.Key == "" {
+		return nil
+	}
+	b, err := tx.tx.CreateBucketIfNotExists(bucketBulkTally)
+	if err != nil {
+		return err
+	}
+	rec := *t
+	if v := b.Get([]byte(t.Key)); v != nil {
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("bulk tally %s: %w", t.Key, err)
+		}
+	} else if rec.Began.IsZero() {
+		rec.Began = time.Now().UTC()
+	}
+	rec.Done += n
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(t.Key), v)
+}
+
+// BulkTallies is the tallies recorded, of commands whose line is not
+// written: at a start, those a stop cut short.
+func (q *Manager) BulkTallies() ([]BulkTally, error) {
+	var out []BulkTally
+	err := q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketBulkTally)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var t BulkTally
+			if err := json.Unmarshal(v, &t); err != nil {
+				t = BulkTally{Action: "(unreadable tally)"}
+			}
+			t.Key = string(k)
+			out = append(out, t)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// EndTally deletes command key's tally once its line is written; a
+// command none of whose commits changed a message has none, and costs
+// no commit.
+func (q *Manager) EndTally(key string) error {
+	found := false
+	if err := q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketBulkTally)
+		found = b != nil && b.Get([]byte(key)) != nil
+		return nil
+	}); err != nil || !found {
+		return err
+	}
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		if b := tx.tx.Bucket(bucketBulkTally); b != nil {
+			return b.Delete([]byte(key))
+		}
+		return nil
+	})
+}

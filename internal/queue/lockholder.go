@@ -1,0 +1,71 @@
+package queue
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// LockHolder says whether another process holds the lock a running
+// umbra (or an offline db command) holds on the transport database at
+// path, and, where the system tells (/proc/locks on Linux), which: its
+// pid and command line ("" and 0 when not told). A daemon that has
+// opened its database but whose admin socket does not answer yet is
+// starting (rt21c L5): the CLI tells that from "not running". The probe
+// takes a shared lock for an instant and reads nothing of the file: a
+// process opening the database meanwhile waits that instant (bbolt
+// retries its lock).
+func LockHolder(path string) (held bool, pid int, cmdline string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, 0, ""
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false, 0, ""
+	}
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, 0, ""
+	}
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) != nil {
+		return true, 0, ""
+	}
+	pid = flockHolder(st.Ino)
+	if pid == 0 {
+		return true, 0, ""
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return true, pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// flockHolder is the pid /proc/locks gives for the FLOCK write lock on
+// the file of inode ino, 0 when none is listed.
+func flockHolder(ino uint64) int {
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 6 || fs[1] != "FLOCK" || fs[3] != "WRITE" {
+			continue
+		}
+		dev := strings.Split(fs[5], ":")
+		if len(dev) != 3 || dev[2] != strconv.FormatUint(ino, 10) {
+			continue
+		}
+		if pid, err := strconv.Atoi(fs[4]); err == nil {
+			return pid
+		}
+	}
+	return 0
+}

@@ -1,0 +1,47 @@
+package queue
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rt21c M1's sibling: db restore onto a data directory without room
+// names the database it writes, as given, and the cause, never its
+// temporary copy (queue.db.restore) beside it; nothing is left.
+func TestRestoreOntoFullDiskNamesTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", data).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("cannot mount a small tmpfs in CI: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", data).Run() })
+	s := openTest(t)
+	ctx := context.Background()
+	for range 8 {
+		m := msg(s, "a@example.org", "x@ext.example")
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(strings.Repeat("x", 32<<10))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backup := filepath.Join(dir, "b.db")
+	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) { return s.Backup(w, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(data, "queue.db")
+	_, err := Restore(backup, live)
+	if err == nil || !strings.Contains(err.Error(), live+": no space left on device") || strings.Contains(err.Error(), ".restore") {
+		t.Fatalf("restore onto a full disk: %v\nwant the database %s named with the cause, not its temporary copy", err, live)
+	}
+	if ents, _ := os.ReadDir(data); len(ents) != 0 {
+		t.Errorf("left in the data directory: %v", ents)
+	}
+}
