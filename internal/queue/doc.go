@@ -1327,6 +1327,13 @@
 //     through a smart host — so a note never drops a recipient that
 //     still needs delivering: at worst it is not written, and the
 //     primary sends its own DSN as before.
+//     A held note (heldnote.go: a taken-over copy the administrator held
+//     here when it was given back) is written by the give-back's commit;
+//     the primary that presented the database suspends its original in
+//     one commit before its next command (the hold's discard of the copy
+//     given back with it), and only that command forgets the note: a
+//     crash of either tells it again, and a suspended original does not
+//     change for it.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

@@ -722,9 +722,10 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			"primary", primary, "messages", len(back))
 	}
 	for _, id := range heldBack {
-		// rt21a M1: the hold does not travel with the copy; the
-		// primary, which still holds the original, delivers it.
-		q.log.Warn("taken-over copy held by the administrator given back to its primary: the hold here ends, the primary delivers the message (hold it there: umbra message suspend on the primary)",
+		// rt21a M1: the hold goes to the primary with the copy (a
+		// held note, heldnote.go); a primary below shadow verbs 16
+		// cannot take it, and is warned of when it asks.
+		q.log.Warn("taken-over copy held by the administrator given back to its primary: the hold goes with it, the primary holds its original when it next asks this server (shadow verbs 16; an older primary delivers it)",
 			"msg_id", id.String(), "primary", primary)
 	}
 	if res.Retried > 0 || len(taken) > 0 {

@@ -74,6 +74,7 @@ const (
 	TakenRelayed   = 'r'
 	TakenFailed    = 'f'
 	TakenDelayed   = 'D' // the copy's delay DSN was made here (no address)
+	TakenHeld      = 'H' // the copy was held here by the administrator when given back (no address)
 )
 
 // TakenDone is one note: the recipient Addr of the copy ID (shadow id)
@@ -84,13 +85,14 @@ type TakenDone struct {
 }
 
 // takenDoneWords are the wire words of the kinds.
-var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED"}
+var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED", TakenHeld: "HELD"}
 
 // Wire is the note as an XQUERYTAKENDONE reply line carries it:
-// "<id> RCPT=<xtext address> DELIVERED|RELAYED|FAILED" or "<id> DELAYED".
+// "<id> RCPT=<xtext address> DELIVERED|RELAYED|FAILED", "<id> DELAYED"
+// or "<id> HELD".
 func (n TakenDone) Wire() string {
-	if n.Kind == TakenDelayed {
-		return n.ID + " DELAYED"
+	if n.Kind == TakenDelayed || n.Kind == TakenHeld {
+		return n.ID + " " + takenDoneWords[n.Kind]
 	}
 	return n.ID + PartialDiscardSep + mailaddr.Xtext(n.Addr) + " " + takenDoneWords[n.Kind]
 }
@@ -98,8 +100,12 @@ func (n TakenDone) Wire() string {
 // ParseTakenDone reads a line Wire wrote; ok is false for anything else.
 func ParseTakenDone(s string) (TakenDone, bool) {
 	f := strings.Fields(s)
-	if len(f) == 2 && f[1] == "DELAYED" && !strings.Contains(f[0], "\x00") {
-		return TakenDone{ID: f[0], Kind: TakenDelayed}, true
+	if len(f) == 2 && (f[1] == "DELAYED" || f[1] == "HELD") && !strings.Contains(f[0], "\x00") {
+		k := byte(TakenDelayed)
+		if f[1] == "HELD" {
+			k = TakenHeld
+		}
+		return TakenDone{ID: f[0], Kind: k}, true
 	}
 	if len(f) != 3 {
 		return TakenDone{}, false
@@ -109,7 +115,7 @@ func ParseTakenDone(s string) (TakenDone, bool) {
 		return TakenDone{}, false
 	}
 	for k, w := range takenDoneWords {
-		if w == f[2] && k != TakenDelayed {
+		if w == f[2] && k != TakenDelayed && k != TakenHeld {
 			return TakenDone{ID: pd.ID, Addr: pd.Addr, Kind: k}, true
 		}
 	}
@@ -211,14 +217,21 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 
 // TakenDoneFor lists up to max notes for the primary that presented
 // database dbID in this session; ack forgets those listed (called once
-// the primary spoke again after the reply).
+// the primary spoke again after the reply). Held notes are not listed:
+// the primary asked without HELD (below shadow verbs 16), and they are
+// forgotten (heldnote.go).
 func (q *Manager) TakenDoneFor(dbID string, max int) ([]TakenDone, func()) {
+	return q.takenDoneFor(dbID, max, false)
+}
+
+func (q *Manager) takenDoneFor(dbID string, max int, held bool) ([]TakenDone, func()) {
 	if dbID == "" || max <= 0 {
 		return nil, nil
 	}
 	prefix := append([]byte(dbID), 0)
 	var notes []TakenDone
-	var keys [][]byte
+	var keys, untold [][]byte
+	defer func() { q.forgetHeldFor(dbID, untold) }()
 	_ = q.store.View(func(tx *Tx) error {
 		b := tx.tx.Bucket(bucketTakenDone)
 		if b == nil {
@@ -228,6 +241,10 @@ func (q *Manager) TakenDoneFor(dbID string, max int) ([]TakenDone, func()) {
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(notes) < max; k, v = c.Next() {
 			id, _, ok := bytes.Cut(k[len(prefix):], []byte{0})
 			if !ok || len(v) < 9 {
+				continue
+			}
+			if v[8] == TakenHeld && !held {
+				untold = append(untold, bytes.Clone(k))
 				continue
 			}
 			notes = append(notes, TakenDone{ID: string(id), Addr: string(v[9:]), Kind: v[8]})
@@ -323,9 +340,10 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	var out []FinishedElsewhere
 	var ended []ID
 	var dropped []*Message // failure DSNs not sent (droppableDSN)
+	var heldHere []heldBack
 	settled := 0
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		out, ended, dropped, inDelivery, settled = out[:0], ended[:0], dropped[:0], 0, 0
+		out, ended, dropped, inDelivery, settled, heldHere = out[:0], ended[:0], dropped[:0], 0, 0, heldHere[:0]
 		var found []*Message
 		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
 		var foundID []string                  // the copy id each of found was matched by
@@ -412,8 +430,12 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		for k, m := range found {
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
-			changed := false
+			changed, held := false, false
 			for _, n := range byID[foundID[k]] {
+				if n.Kind == TakenHeld {
+					held = true // after the recipients' notes: for those still pending
+					continue
+				}
 				if n.Kind == TakenDelayed {
 					if !m.DelayNotified {
 						m.DelayNotified, changed = true, true
@@ -432,6 +454,14 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					changed = true
 					out = append(out, FinishedElsewhere{Msg: m, Rcpt: i, Kind: n.Kind})
 				}
+			}
+			if held && holdable(m) {
+				settled, err := tx.holdTakenBackTx(m, server, now)
+				if err != nil {
+					return err
+				}
+				changed = true
+				heldHere = append(heldHere, heldBack{m, settled})
 			}
 			if !changed {
 				continue
@@ -479,6 +509,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		q.log.Warn("recipient finished by the shadow server that took the copy over: not delivered or reported again here",
 			"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
 	}
+	q.heldTakenBack(server, heldHere)
 	for _, m := range dropped {
 		what := "failure DSN not sent: " + server + ", which took the copy of " + m.ReportOn.String() +
 			" over while this server was away, finished every recipient it reports (failed there and reported it, or got it through)"
@@ -541,6 +572,12 @@ func (t *Tx) droppableDSN(m *Message, notes []TakenDone) bool {
 // sent yet. rcpts is rcptsMatch(m).
 func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone) bool {
 	for _, n := range notes {
+		if n.Kind == TakenHeld {
+			if holdable(m) {
+				return true
+			}
+			continue
+		}
 		if n.Kind == TakenDelayed {
 			if !m.DelayNotified {
 				return true

@@ -290,7 +290,8 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 // (earlytakeover) that were made for those heartbeats are dropped: the
 // copies stay shadowed when the attempt commits. It returns the
 // messages changed, and adds to held those an operator's hold
-// (message suspend) held here: the hold ends with the give-back.
+// (message suspend) held here: the hold ends here with the give-back,
+// and goes to the primary as a held note in this commit (heldnote.go).
 func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) ([]*Message, error) {
 	if dbID == "" || p.DatabaseID != dbID {
 		return nil, nil
@@ -324,7 +325,11 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 		}
 		before := statusesNow(m)
 		if m.State == Suspended {
+			// The hold goes to the primary with the copy (heldnote.go).
 			*held = append(*held, m.ID)
+			if err := t.noteTakenHeldTx(dbID, heldShadowIDs(m, p.Primary), now); err != nil {
+				return nil, err
+			}
 		}
 		for j := range m.Rcpts {
 			r := &m.Rcpts[j]

@@ -344,7 +344,9 @@
 // (smtp shadowwait.go); 11 messages given to their copy's holder; 12
 // XQUERYDROPPED; 13 and 14 XDISCARD; 15 XQUERYTAKENDONE (the holders'
 // probe asks what a holder finished of the copies it took over from this
-// server's database: holders.go, queue takendone.go).
+// server's database: holders.go, queue takendone.go); 16 XQUERYTAKENDONE
+// HELD (also the copies its administrator held when they were given
+// back: the original is suspended here, queue heldnote.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -203,7 +203,10 @@
 //     back with its database asks what the holder finished of the copies
 //     it took over from that database, told only to a session that
 //     presented it at XSHADOW; offered only with a queue that keeps the
-//     notes, TakenDoneTeller; 500 if sent to an older server). A database id
+//     notes, TakenDoneTeller; 500 if sent to an older server), and peers
+//     below 16 never see "XQUERYTAKENDONE <max> HELD" (the held notes
+//     too, HeldTeller; a query without HELD lists none; 501 if sent to
+//     a server of 15, so the client says HELD only to one of 16). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A

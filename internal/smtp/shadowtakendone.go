@@ -33,6 +33,17 @@ import (
 // keeps the notes (TakenDoneTeller): an older peer, on either side, sees
 // the commands of version 14, and the primary sends its own DSNs as
 // before.
+//
+// Version 16 adds "XQUERYTAKENDONE <max> HELD": the list also carries
+//
+//	250 <id> HELD
+//
+// for a copy taken over here and held by this server's administrator
+// when it was given back (queue heldnote.go); the client suspends its
+// original of that copy before its next command. A client says HELD
+// only to a server that advertised 16; a server lists held notes only
+// to a query that says HELD (HeldTeller), and one without forgets them
+// (the older primary delivers: the queue says so at WARN).
 
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
 // (queue.Manager): only then is version 15 offered.
@@ -42,7 +53,14 @@ type TakenDoneTeller interface {
 	TakenDoneFor(dbID string, max int) ([]queue.TakenDone, func())
 }
 
-// xqueryTakenDone answers XQUERYTAKENDONE <max> (version 15).
+// HeldTeller is a TakenDoneTeller that also keeps held notes
+// (queue.Manager): only then is version 16 offered.
+type HeldTeller interface {
+	// TakenDoneHeldFor is TakenDoneFor with the held notes.
+	TakenDoneHeldFor(dbID string, max int) ([]queue.TakenDone, func())
+}
+
+// xqueryTakenDone answers XQUERYTAKENDONE <max> [HELD] (versions 15, 16).
 func (v *verbConn) xqueryTakenDone(arg string) string {
 	s := v.sess()
 	if s == nil {
@@ -56,15 +74,23 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		return "503 5.5.1 XQUERYTAKENDONE not available"
 	}
 	arg = strings.TrimSpace(arg)
+	held := false
+	if n, w, ok := strings.Cut(arg, " "); ok && strings.EqualFold(w, "HELD") && s.shadowVersion() >= 16 {
+		arg, held = n, true
+	}
 	max, err := strconv.Atoi(arg)
 	if err != nil || max <= 0 || !digitsOnly(arg) {
-		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max>, max a positive integer"
+		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD], max a positive integer"
 	}
 	s.peerAnswered()
 	if s.shadowPeerDB == "" {
 		return "250 2.0.0 0 finished here"
 	}
-	notes, ack := tt.TakenDoneFor(s.shadowPeerDB, max)
+	list := tt.TakenDoneFor
+	if ht, ok := tt.(HeldTeller); ok && held {
+		list = ht.TakenDoneHeldFor
+	}
+	notes, ack := list(s.shadowPeerDB, max)
 	if len(notes) == 0 {
 		return "250 2.0.0 0 finished here"
 	}
@@ -87,14 +113,18 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 
 // QueryTakenDone asks the shadow server what it finished of the copies
 // it took over from this server's database (version 15; with an older
-// peer nothing is asked and nil returned). Up to max notes; the server
+// peer nothing is asked and nil returned; with 16, held notes too). Up to max notes; the server
 // forgets them once this client sends its next command, so the caller
 // records them before that. A line that does not read is passed over.
 func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
 	if c.ShadowVersion < 15 {
 		return nil, nil
 	}
-	lines, err := c.command("XQUERYTAKENDONE " + strconv.Itoa(max))
+	cmd := "XQUERYTAKENDONE " + strconv.Itoa(max)
+	if c.ShadowVersion >= 16 {
+		cmd += " HELD" // held notes too (version 16)
+	}
+	lines, err := c.command(cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,13 @@ import (
 // nor reports them again. A client asks only a server that advertised
 // 15; it is offered by a server whose queue keeps the notes
 // (TakenDoneTeller).
-const ShadowVersion = 15
+//
+// Version 16 adds "XQUERYTAKENDONE <max> HELD" (shadowtakendone.go): the
+// server also lists the copies it took over that its administrator held
+// when they were given back, and the primary holds its originals. A
+// client says HELD only to a server that advertised 16; it is offered by
+// a server whose queue keeps those notes (HeldTeller).
+const ShadowVersion = 16
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -195,6 +201,9 @@ func (s *session) shadowVersion() int {
 	}
 	if _, ok := s.srv.shadow.(TakenDoneTeller); !ok {
 		return 14
+	}
+	if _, ok := s.srv.shadow.(HeldTeller); !ok {
+		return 15
 	}
 	return ShadowVersion
 }
