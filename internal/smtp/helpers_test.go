@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -160,6 +162,20 @@ func dial(t *testing.T, s *Server, from string) *dialog {
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	t.Cleanup(func() { c.Close() })
 	return &dialog{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// closed waits for the server to end the connection (after QUIT): the
+// session's connection slot is free by then (trackedConn.Close releases
+// it before the close), so the next dial of a test that opens sessions
+// one after another is not refused for max_connections_per_source.
+func (d *dialog) closed() {
+	d.t.Helper()
+	if _, err := io.Copy(io.Discard, d.r); err != nil && !errors.Is(err, net.ErrClosed) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			d.t.Fatalf("the server did not end the connection: %v", err)
+		}
+	}
 }
 
 // reply reads one (possibly multi-line) reply and returns its last line.

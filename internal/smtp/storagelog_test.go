@@ -27,6 +27,7 @@ func TestFullDiskRefusalsLoggedOncePerEpisode(t *testing.T) {
 		d.openData()
 		d.cmd("Subject: x\r\n\r\nhi\r\n.", want)
 		d.cmd("QUIT", "221")
+		d.closed() // its slot free: 24 sessions one after another, 2 per source
 	}
 	for i := 0; i < 20; i++ {
 		send("452 4.3.1")
