@@ -306,10 +306,8 @@ type FinishedElsewhere struct {
 // it finished, after taking them over, the recipients notes name. In one
 // commit, each still pending in a record here that names server as its
 // copy's holder under the note's shadow id (an original of that copy:
-// found by its org id, a walk over the queue only for a relayed
-// message's copy; a failure DSN carrying the copy's discard, under the
-// copy's org id or relay id, is another message, left alone) is marked
-// done without a DSN
+// found by its org id, or by a walk over the queue for a relayed
+// message's copy) is marked done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. The commit ends as every settling outside an attempt's results
@@ -323,7 +321,11 @@ type FinishedElsewhere struct {
 // writer; inDelivery counts those a note would have changed, and the
 // caller then ends the session without another command, so that the
 // holder keeps its notes and tells them again at the next probe (those
-// applied now change nothing then). It returns what it changed.
+// applied now change nothing then). A failure DSN here that carries the
+// discard of a copy the notes name (its holder server, or a name of
+// server's database: holdernames.go) is not sent when the notes name
+// every recipient it reports (droppableDSN): the holder reported them;
+// its discard is written instead. It returns what it changed.
 func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (changed []FinishedElsewhere, inDelivery int, err error) {
 	if server == "" || len(notes) == 0 {
 		return nil, 0, nil
@@ -402,7 +404,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			if relayed && !orgid.Valid(m.ShadowID) {
 				consider(m, m.ShadowID)
 			}
-			if carriesOthersCopy(m) && strings.EqualFold(m.ShadowServer, server) && byID[m.ShadowID] != nil &&
+			if carriesOthersCopy(m) && (strings.EqualFold(m.ShadowServer, server) || aliases[strings.ToLower(m.ShadowServer)]) && byID[m.ShadowID] != nil &&
 				(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
 				carrying = append(carrying, m)
 			}

@@ -25,12 +25,14 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 		rcpts []string
 		notes []TakenDone
 		drop  bool
+		typo  bool // the copy pushed under a misspelt name of hub-b's database (holdernames.go)
 	}{
-		{"failed there", []string{"f@x.example"}, []TakenDone{{Addr: "f@x.example", Kind: TakenFailed}}, true},
-		{"relayed there", []string{"f@x.example"}, []TakenDone{{Addr: "F@x.example", Kind: TakenRelayed}}, true},
-		{"both named", []string{"f@x.example", "g@x.example"}, []TakenDone{{Addr: "g@x.example", Kind: TakenFailed}, {Addr: "f@x.example", Kind: TakenDelivered}}, true},
-		{"one not named", []string{"f@x.example", "g@x.example"}, []TakenDone{{Addr: "f@x.example", Kind: TakenFailed}}, false},
-		{"a delay note alone", []string{"f@x.example"}, []TakenDone{{Kind: TakenDelayed}}, false},
+		{"failed there", []string{"f@x.example"}, []TakenDone{{Addr: "f@x.example", Kind: TakenFailed}}, true, false},
+		{"relayed there", []string{"f@x.example"}, []TakenDone{{Addr: "F@x.example", Kind: TakenRelayed}}, true, false},
+		{"both named", []string{"f@x.example", "g@x.example"}, []TakenDone{{Addr: "g@x.example", Kind: TakenFailed}, {Addr: "f@x.example", Kind: TakenDelivered}}, true, false},
+		{"one not named", []string{"f@x.example", "g@x.example"}, []TakenDone{{Addr: "f@x.example", Kind: TakenFailed}}, false, false},
+		{"a delay note alone", []string{"f@x.example"}, []TakenDone{{Kind: TakenDelayed}}, false, false},
+		{"copy under a misspelt name", []string{"f@x.example"}, []TakenDone{{Addr: "f@x.example", Kind: TakenFailed}}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -51,6 +53,13 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-c", RetrySchedule: []time.Duration{time.Hour}})
 			o := msg(pS, "s@example.org", tc.rcpts...)
 			o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+			if tc.typo {
+				if _, _, err := qP.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+					t.Fatal(err)
+				}
+				qP.ShadowHolderSeen("hub-bb", "dbB") // refused: recorded as an alias of hub-b's database
+				o.ShadowServer = "hub-bb"
+			}
 			runCtx, cancel := context.WithCancel(ctx)
 			qP.Start(runCtx)
 			if err := qP.Submit(ctx, o, []byte(body)); err != nil {
