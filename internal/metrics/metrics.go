@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/queue"
+	"umbra/internal/smtp"
 )
 
 // Metrics holds every collector.
@@ -44,32 +45,13 @@ type Metrics struct {
 	known []string // Known: the configured mailbox databases
 }
 
-// The reasons umbra_smtp_connections_rejected_total records: the one
-// list the SMTP server counts by and the metric's help names.
-const (
-	RejectNoConnector     = "no connector for remote address"
-	RejectMaxConnections  = "max_connections reached"
-	RejectMaxPerSource    = "max_connections_per_source reached"
-	RejectJunkCommands    = "junk command limit"
-	RejectErrors          = "error limit"
-	RejectRecipients      = "recipient limit"
-	RejectLineLength      = "line length"
-	RejectTransactionTime = "transaction time"
-	RejectDataRate        = "data rate"
-	RejectDataTime        = "data time"
-)
-
-// RejectReasons lists every reason, in the order the help names them.
-var RejectReasons = []string{RejectNoConnector, RejectMaxConnections, RejectMaxPerSource, RejectJunkCommands,
-	RejectErrors, RejectRecipients, RejectLineLength, RejectTransactionTime, RejectDataRate, RejectDataTime}
-
 // New creates the collectors and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_sessions_total",
 			Help: "SMTP sessions opened, by receive connector."}, []string{"connector"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_connections_rejected_total",
-			Help: "Connections refused before the greeting, and sessions ended by a limit, by reason: " + strings.Join(RejectReasons, ", ") + "."}, []string{"connector", "reason"}),
+			Help: "Connections refused before the greeting, and sessions ended by a limit, by reason: " + strings.Join(smtp.RejectReasons, ", ") + "."}, []string{"connector", "reason"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_messages_received_total",
 			Help: "Messages accepted and made durable, by receive connector."}, []string{"connector"}),
 		receivedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_received_bytes_total",

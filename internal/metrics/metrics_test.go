@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"umbra/internal/queue"
+	"umbra/internal/smtp"
 )
 
 // Every metric passes Prometheus' own lint (the checks of promtool check
@@ -203,12 +204,12 @@ func TestQueueMessagesHeldAsTheCLISays(t *testing.T) {
 }
 
 // rt22b L3: the help of umbra_smtp_connections_rejected_total names
-// every reason the metric records (RejectReasons, the list the SMTP
+// every reason the metric records (smtp.RejectReasons, the list the SMTP
 // server counts by), recipient limit and transaction time included.
 func TestRejectedHelpNamesEveryReason(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg)
-	m.Rejected("c", RejectRecipients)
+	m.Rejected("c", smtp.RejectRecipients)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

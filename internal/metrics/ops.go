@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/queue"
+	"umbra/internal/smtp"
 )
 
 // Operations metrics: build, delivery latency and per-destination
@@ -142,7 +143,7 @@ func (m *Metrics) Known(connectors, databases []string) {
 		for _, r := range []string{"bad_credentials", "identity_mismatch", "locked_out"} {
 			m.authFailures.WithLabelValues(c, r)
 		}
-		m.rejected.WithLabelValues(c, RejectMaxPerSource)
+		m.rejected.WithLabelValues(c, smtp.RejectMaxPerSource)
 		for _, cmd := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
 			for _, class := range []string{"2xx", "4xx", "5xx"} {
 				m.commands.WithLabelValues(c, cmd, class)

@@ -2,8 +2,6 @@ package smtp
 
 import (
 	"time"
-
-	"umbra/internal/metrics"
 )
 
 // rateBudget is min_data_rate: a body (a DATA body from its 354, a BDAT transfer from its first
@@ -83,10 +81,10 @@ func (v *verbConn) creditRate(n int64) bool {
 // rateCut ends a session whose body fell behind min_data_rate.
 func (v *verbConn) rateCut() error {
 	if v.dataTooLong(v.clk.Now()) {
-		v.limitHit(metrics.RejectDataTime)
+		v.limitHit(RejectDataTime)
 		return v.hangUp(replyDataTime)
 	}
-	v.limitHit(metrics.RejectDataRate)
+	v.limitHit(RejectDataRate)
 	return v.hangUp(replyDataRate)
 }
 

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-
-	"umbra/internal/metrics"
 )
 
 // The verb layer is the one framing authority of a receive session (see
@@ -141,11 +139,11 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
-		v.limitHit(metrics.RejectErrors)
+		v.limitHit(RejectErrors)
 		return v.hangUp(replyErrorLimit)
 	}
 	if v.surplus > rcptOvershootLimit {
-		v.limitHit(metrics.RejectRecipients)
+		v.limitHit(RejectRecipients)
 		return v.hangUp(replyRcptLimit)
 	}
 	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
@@ -172,7 +170,7 @@ func (v *verbConn) fillCommand() error {
 		// The rest of the line cannot be told from a command: the
 		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
 		// that closes.
-		v.limitHit(metrics.RejectLineLength)
+		v.limitHit(RejectLineLength)
 		return v.hangUp(replyLineTooLong)
 	}
 	if err != nil {
@@ -210,12 +208,12 @@ func (v *verbConn) fillCommand() error {
 	line, cmd, arg := c.line, c.cmd, c.arg
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
-			v.limitHit(metrics.RejectJunkCommands)
+			v.limitHit(RejectJunkCommands)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
 	if v.transactionTooLong() {
-		v.limitHit(metrics.RejectTransactionTime)
+		v.limitHit(RejectTransactionTime)
 		return v.hangUp(replyTxnTooLong)
 	}
 	if v.refusedClient != "" && cmd != "QUIT" {
@@ -914,9 +912,9 @@ func (v *verbConn) readError(err error) error {
 		r := v.timeoutReply()
 		switch r {
 		case replyDataRate:
-			v.limitHit(metrics.RejectDataRate)
+			v.limitHit(RejectDataRate)
 		case replyDataTime:
-			v.limitHit(metrics.RejectDataTime)
+			v.limitHit(RejectDataTime)
 		}
 		return v.hangUp(r)
 	}

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"umbra/internal/metrics"
 )
 
 // binding is one listening address shared by the connectors bound to it.
@@ -45,7 +43,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why, reply st
 		if c == nil {
 			const reply = "554 5.7.1 This server does not accept connections from your address"
 			refuse(nc, reply)
-			onReject(nil, ip, metrics.RejectNoConnector, reply)
+			onReject(nil, ip, RejectNoConnector, reply)
 			continue
 		}
 		if why := c.limits.acquire(ip); why != "" {
@@ -200,10 +198,10 @@ func (l *connLimits) acquire(ip netip.Addr) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {
-		return metrics.RejectMaxConnections
+		return RejectMaxConnections
 	}
 	if l.per > 0 && l.perSource[ip] >= l.per {
-		return metrics.RejectMaxPerSource
+		return RejectMaxPerSource
 	}
 	l.total++
 	l.perSource[ip]++
