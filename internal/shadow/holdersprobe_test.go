@@ -26,12 +26,17 @@ type tcpCopier struct {
 	ended    int
 	made     []uint64
 	deadline time.Duration // each probe's own bound, as ReceiptShadow.Probe's
+	want     int           // probes that make a pass's probes "all in"
+	allIn    chan struct{} // closed when want probes are in flight at once
 }
 
 func (c *tcpCopier) Probe(ctx context.Context, server string) (string, error) {
 	c.mu.Lock()
 	c.inFlight++
 	c.most = max(c.most, c.inFlight)
+	if c.inFlight == c.want {
+		close(c.allIn)
+	}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -79,14 +84,26 @@ func TestHoldersPassProbesHungHoldersAtOnce(t *testing.T) {
 	hung1 := testsupport.Silent(t, "127.0.0.1:0")
 	hung2 := testsupport.Silent(t, "127.0.0.1:0")
 	hung3 := testsupport.Silent(t, "127.0.0.1:0")
-	ok := testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("220 hub-d ready\r\n")) })
 	st := &fakeHolderStore{holders: map[string]int{"hub-a": 1, "hub-b": 1, "hub-c": 1, "hub-d": 1}}
 	cp := &tcpCopier{
-		addrs:    map[string]string{"hub-a": hung3.Addr(), "hub-b": hung1.Addr(), "hub-c": hung2.Addr(), "hub-d": ok.Addr()},
 		store:    st,
 		atAnswer: map[string]int{},
-		deadline: 2 * time.Second,
+		deadline: 3 * time.Second,
+		want:     4,
+		allIn:    make(chan struct{}),
 	}
+	// hub-d answers once all four probes are in flight, so a pass that
+	// probed one holder at a time gets no answer within hub-d's bound
+	// and makes no copy; a loaded machine cannot end hub-d's probe
+	// before the last one begins.
+	ok := testsupport.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		select {
+		case <-cp.allIn:
+			c.Write([]byte("220 hub-d ready\r\n"))
+		case <-time.After(10 * time.Second):
+		}
+	})
+	cp.addrs = map[string]string{"hub-a": hung3.Addr(), "hub-b": hung1.Addr(), "hub-c": hung2.Addr(), "hub-d": ok.Addr()}
 	h := NewHolders(HoldersConfig{Store: st, Copier: cp})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // the test's bound
 	defer cancel()
