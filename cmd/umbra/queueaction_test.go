@@ -20,6 +20,10 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1") // nothing listens at sinkAddr: deferred
 	cfg := relayConfig(t, dir, listen, sinkAddr)
+	// A retry an hour away: the message is read before and after a
+	// resume that releases nothing, and a retry due in 1 s attempted it
+	// in between on a loaded machine (CI run 76: attempts 1, then 2).
+	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	startUmbra(t, cfg, listen)
 	for _, name := range []string{"poison", "quarantine"} {
 		for _, action := range []string{"suspend", "resume", "retry"} {
