@@ -560,7 +560,8 @@ type commandLine struct {
 	// line is what the layer acts on and go-smtp may be handed: the
 	// line with the blanks before its CRLF dropped (RFC 5321 §4.1.1:
 	// "NOOP ", "RSET\t", "DATA  " are tolerated), except a BDAT line,
-	// which keeps its strict syntax (parseBDAT) and is taken as received.
+	// which is taken as received: parseBDAT reads its strict syntax and
+	// drops the blanks before its CRLF itself.
 	line []byte
 	// cmd is go-smtp's reading of the trimmed line's verb, else its
 	// first word, upper-cased (lineCommand).
@@ -634,9 +635,15 @@ func hasPrefixUpper(s, p string) bool {
 }
 
 // parseBDAT parses "BDAT" SP chunk-size [SP "LAST"] CRLF (RFC 3030),
-// strictly: single spaces, digits only, a size that fits 32 bits.
+// strictly: single spaces, digits only, a size that fits 32 bits. Blanks
+// before the CRLF are tolerated as on every command line (RFC 5321
+// §4.1.1): they are no part of the size or of LAST, and the chunk
+// begins after the CRLF all the same.
 func parseBDAT(line []byte) (size int64, last, ok bool) {
-	s := strings.TrimSuffix(string(line), "\r\n")
+	s, crlf := strings.CutSuffix(string(line), "\r\n")
+	if crlf {
+		s = strings.TrimRight(s, " \t")
+	}
 	if len(s) < 6 || s[4] != ' ' {
 		return 0, false, false
 	}

@@ -89,6 +89,15 @@ func TestTrailingWhiteSpaceTolerated(t *testing.T) {
 	d.cmd("Subject: t\r\n\r\nbody\r\n.", "250")
 	d.cmd("VRFY ", "252")
 	d.cmd("HELP ", "502 5.5.1 HELP command not implemented")
+	// BDAT too (rt23b F1): blanks before the CRLF are no part of the
+	// size or of LAST, and the chunk is read after the CRLF as ever.
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.send("BDAT 4 \r\nSubj")
+	d.expect("250")
+	d.send("BDAT 14 LAST\t \r\nect: t\r\n\r\nhi\r\n")
+	d.expect("250")
+	d.cmd("BDAT 3x ", "503 5.5.1")
 	d.send("STARTTLS \r\n")
 	d.expect("220")
 	// The handshake is what is checked, not the server's certificate.
