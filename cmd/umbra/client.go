@@ -52,15 +52,35 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 // $UMBRA_SOCKET, else the configuration given (--config, $UMBRA_CONFIG),
 // else the installed daemon's socket when it exists, else the socket of an
 // installed configuration, else the embedded default's.
+//
+// A file edited into an invalid state while its daemon runs (a typo in
+// the middle of an incident) still names that daemon's socket: when the
+// file does not load but the socket it names (read leniently:
+// config.AdminSocketOf) exists, the command asks that daemon, warning
+// that the file would fail the next reload (rt23c F6); when no such
+// socket exists the file's error stands, with --socket named as the way
+// to reach a daemon.
 func adminSocket(cmd *cobra.Command) (string, error) {
 	if path := socketNamed(cmd); path != "" {
 		return path, nil
 	}
 	cfg, err := discoverConfig(cmd)
-	if err != nil {
-		return "", err
+	if err == nil {
+		return cfg.Server.AdminSocket, nil
 	}
-	return cfg.Server.AdminSocket, nil
+	file := configNamed(cmd)
+	if file == "" {
+		file = installedConfig()
+	}
+	if file != "" {
+		if sock := config.AdminSocketOf(file); sock != "" {
+			if fi, serr := os.Stat(sock); serr == nil && fi.Mode()&os.ModeSocket != 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: %v (the next reload would fail); asking the daemon on %s, the socket %s names\n", err, sock, file)
+				return sock, nil
+			}
+		}
+	}
+	return "", &exitError{code: exitConfig, err: fmt.Errorf("%v (a running daemon is reached with --socket PATH or UMBRA_SOCKET whatever its file says)", err)}
 }
 
 // socketNamed is the admin socket found before any configuration file
