@@ -23,8 +23,9 @@
 // "bank.test.1" is bank.test; "9.99", "v2.0" and "N.Y.C" are none, as
 // is any domain left with one label by the cut), raw ISO-2022-JP in a
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
-// escape sequences, whole JIS X 0208 characters: read alike by every
-// reader) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
+// escape sequences, whole JIS X 0208 characters, a quote or parenthesis
+// byte of one the character's: read alike by every reader that decodes
+// it) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
 // is '＠'), read
 // again with each quoted string a word of its own and comments dropped
 // ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), one with an

@@ -184,7 +184,7 @@ func (p *mboxParser) cfws() error {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
 			}
 		case depth > 0 && c == esc: // raw ISO-2022-JP: text (obs-ctext)
-			n, why := iso2022JPRun(p.s[p.i:], "()\\")
+			n, why := iso2022JPRun(p.s[p.i:])
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -279,7 +279,7 @@ func (p *mboxParser) quoted() error {
 		case c == '\\':
 			p.i++
 		case c == esc: // raw ISO-2022-JP: text (obs-qtext)
-			n, why := iso2022JPRun(p.s[p.i:], "\"\\")
+			n, why := iso2022JPRun(p.s[p.i:])
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -510,6 +510,17 @@ func wordsApart(s string) (string, bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
+		case (quoted || depth > 0) && c == esc:
+			// A JIS X 0208 run's bytes are its characters', a quote or
+			// parenthesis among them (iso2022JPRun, as the parser
+			// reads it); turned into spaces in a comment.
+			n, _ := iso2022JPRun(s[i:])
+			if depth > 0 {
+				for k := i; k < i+max(n, 1); k++ {
+					b[k] = ' '
+				}
+			}
+			i += max(n, 1) - 1
 		case quoted && c == '\\':
 			i++
 		case quoted:
