@@ -1004,6 +1004,13 @@ func isInvisibleMark(r rune) bool { return unicode.In(r, unicode.Mn, unicode.Me,
 // "jane.doe@home") names no domain on the internet — DMARC protects
 // none, no sender can be aligned with one — and is a name's word.
 func isTLD(label string) bool {
+	// Invisible marks show nothing: "n@\u034fai" shows n@ai.
+	label = strings.Map(func(r rune) rune {
+		if isInvisibleMark(r) {
+			return -1
+		}
+		return r
+	}, label)
 	a, err := idna.Lookup.ToASCII(strings.Trim(label, "."))
 	if err != nil || a == "" || strings.Contains(a, ".") {
 		return false

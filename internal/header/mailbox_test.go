@@ -330,7 +330,10 @@ func FuzzMailboxes(f *testing.F) {
 		"\"\x1b$B$\"$\\\x1b(B\" <a@evil.test> (\x1b$B$($)\x1b(B)", "\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@evil.test>",
 		// rt22b M2: bidi overrides and isolates; a Hebrew name with a mark.
 		"\"\u202egro.elpmaxe @ oec\" <a@evil.test>", "a@evil.test (\u202egro.elpmaxe @ oec)",
-		"=?utf-8?q?=E2=80=AEgro.elpmaxe_=40_oec?= <a@evil.test>", "\"\u2067x\u2069 \u05d3\u05d5\u05d3\u200f\" <a@evil.test>"} {
+		"=?utf-8?q?=E2=80=AEgro.elpmaxe_=40_oec?= <a@evil.test>", "\"\u2067x\u2069 \u05d3\u05d5\u05d3\u200f\" <a@evil.test>",
+		// bidi23: marks reordering Latin words; abbreviations; one label.
+		"\"\u200forg \u200f. \u200fexample \u200f@ \u200fceo\" <a@evil.test>", "=?windows-1255?q?=FEorg_=FE._=FEexample_=FE=40_=FEceo?= <a@evil.test>",
+		"\"Events @ Mt. St. Helen's\" <a@evil.test>", "\"Team@Acme\" <a@evil.test>", "\"n@ai\" <a@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

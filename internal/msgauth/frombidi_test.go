@@ -40,10 +40,10 @@ func TestFromDisplayNamesOverSMTP(t *testing.T) {
 	}
 	n := len(e.q.msgs)
 	for i, c := range []struct{ from, why string }{
-		{"\"\u200forg \u200f. \u200fexample \u200f@ \u200fceo\" <a@client.test>", "another domain at 'ceo@example.org'"},
-		{"\"\u061corg\u061c.\u061cexample\u061c@\u061cceo\" <a@client.test>", "another domain at 'ceo"},
-		{"=?utf-8?q?=E2=80=8Forg_=E2=80=8F._=E2=80=8Fexample_=E2=80=8F=40_=E2=80=8Fceo?= <a@client.test>", "another domain at 'ceo@example.org'"},
-		{"=?windows-1255?q?=FEorg_=FE._=FEexample_=FE=40_=FEceo?= <a@client.test>", "another domain at 'ceo@example.org'"},
+		{"\"\u200forg \u200f. \u200fexample \u200f@ \u200fjdoe\" <a@client.test>", "another domain at 'jdoe@example.org'"},
+		{"\"\u061corg\u061c.\u061cexample\u061c@\u061cjdoe\" <a@client.test>", "another domain at 'jdoe"},
+		{"=?utf-8?q?=E2=80=8Forg_=E2=80=8F._=E2=80=8Fexample_=E2=80=8F=40_=E2=80=8Fjdoe?= <a@client.test>", "another domain at 'jdoe@example.org'"},
+		{"=?windows-1255?q?=FEorg_=FE._=FEexample_=FE=40_=FEjdoe?= <a@client.test>", "another domain at 'jdoe@example.org'"},
 		{"\"\u202egro.elpmaxe @ oec\" <a@client.test>", "a display name with a bidi override or isolate, U+202E, shown reordered"},
 		{"\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@client.test>", "another domain at 'ceo@bank.test'"},
 		{"\"ceo @ bank. test. Jo's\" <a@client.test>", "another domain at 'ceo@bank.test'"},
