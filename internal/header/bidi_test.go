@@ -1,6 +1,7 @@
 package header
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -156,4 +157,34 @@ func dropMarks(r rune) rune {
 		return -1
 	}
 	return r
+}
+
+// bidi23 (1): every explicit embedding, override and isolate, alone (a
+// PDF or PDI closes what a reader may have opened before the name), and
+// in encoded words of other charsets than UTF-8 (UTF-16 with and without
+// a byte order mark, UTF-7), in a display name or a comment: refused,
+// naming the control.
+func TestMailboxesBidiControlsEveryForm(t *testing.T) {
+	for _, r := range []rune{0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069} {
+		for _, v := range []string{
+			"\"Support" + string(r) + "\" <a@evil.test>",
+			"a@evil.test (x" + string(r) + ")",
+		} {
+			_, err := Mailboxes(v)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("U+%04X", r)) {
+				t.Errorf("Mailboxes(%q) = %v, want a refusal naming U+%04X", v, err, r)
+			}
+		}
+	}
+	for _, v := range []string{
+		"=?utf-16?b?/v8gLgBnAHIAbwAuAGUAbABwAG0AYQB4AGUAIABAACAAbwBlAGM=?= <a@evil.test>",
+		"=?utf-16le?b?ZyB4AGkg?= <a@evil.test>",
+		"=?utf-7?q?+IC4-gro.elpmaxe_=40_oec?= <a@evil.test>",
+		"a@evil.test (=?utf-16?b?/v8gLgBnAHIAbwAuAGUAbABwAG0AYQB4AGUAIABAACAAbwBlAGM=?=)",
+	} {
+		_, err := Mailboxes(v)
+		if err == nil || !strings.Contains(err.Error(), "bidi") {
+			t.Errorf("Mailboxes(%q) = %v, want a refusal naming the bidi control", v, err)
+		}
+	}
 }
