@@ -1,6 +1,7 @@
 package header
 
 import (
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -25,17 +26,22 @@ import (
 // U+2066–U+2069) are refused before (bidiControl): a name needs none.
 
 // visualOrders returns s as readers lay it out on one line, left to
-// right, where s holds a right-to-left character (Bidi_Class R or AL):
+// right, where s holds a right-to-left character or an Arabic digit
+// (Bidi_Class R, AL or AN: an Arabic-Indic digit between Latin words
+// reorders them in a right-to-left paragraph as a letter does):
 // with a left-to-right paragraph, with a right-to-left one, and with
 // each paragraph's direction its first strong character's (UAX #9 P2,
 // P3: dir=auto, a reader that takes the direction from the text); nil
 // where s holds none (its order is the one written, whatever the
 // paragraph's direction: Latin words are never reordered among
 // themselves without one). The levels are UAX #9's implicit ones (W1–W7,
-// N1–N2, I1–I2, L1, L2); bracket pairs (N0) are not resolved (their
-// neutrals take N1's direction), and explicit formatting characters,
-// refused before, are read as neutrals. Total and linear; the bytes of
-// each character are kept (a byte that is not UTF-8 is a neutral).
+// N0 bracket pairs, N1–N2, I1–I2, L1, L2, L4's mirrored brackets);
+// explicit formatting characters, refused before, and boundary neutrals
+// are read as neutrals. Total and linear; the bytes of each character
+// are kept (a byte that is not UTF-8 is a neutral). Checked against
+// golang.org/x/text's implementation and UAX #9's bracket examples
+// (bidilevels_test.go); that package's Paragraph is not called here: it
+// panics where an internal assert fails, and it never pairs brackets.
 func visualOrders(s string) []string {
 	if !hasRTL(s) {
 		return nil
@@ -76,14 +82,14 @@ func containsString(l []string, s string) bool {
 	return false
 }
 
-// hasRTL says whether s holds a character of Bidi_Class R or AL.
+// hasRTL says whether s holds a character of Bidi_Class R, AL or AN.
 func hasRTL(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x80 {
 			continue
 		}
 		_, c, n := bidiClass(s[i:])
-		if c == bidi.R || c == bidi.AL {
+		if c == bidi.R || c == bidi.AL || c == bidi.AN {
 			return true
 		}
 		i += n - 1
@@ -107,23 +113,38 @@ func bidiClass(s string) (bidi.Properties, bidi.Class, int) {
 // left-to-right paragraph, 1 a right-to-left one, -1 the direction of
 // its first strong character (left to right where there is none).
 func visualLine(s string, dir int) string {
-	type char struct {
-		start, end int
-		orig, cls  bidi.Class
-		level      int
-		bracket    bool
-	}
-	cs := make([]char, 0, len(s))
+	cs, _ := bidiLevels(s, dir)
+	return reorderLine(s, cs)
+}
+
+// bidiChar is one character of a paragraph: its bytes, its class as
+// looked up and as resolved, its level.
+type bidiChar struct {
+	start, end int
+	r          rune
+	orig, cls  bidi.Class
+	level      int
+	bracket    bool // Bidi_Paired_Bracket_Type open or close
+	open       bool
+}
+
+// bidiLevels resolves the implicit levels of one paragraph (UAX #9 P2,
+// P3 where dir is -1, W1–W7, N0–N2, I1–I2, L1); para is the paragraph's
+// level.
+func bidiLevels(s string, dir int) (cs []bidiChar, para int) {
+	cs = make([]bidiChar, 0, len(s))
 	for i := 0; i < len(s); {
 		p, c, n := bidiClass(s[i:])
 		switch c {
 		case bidi.LRO, bidi.RLO, bidi.LRE, bidi.RLE, bidi.PDF, bidi.LRI, bidi.RLI, bidi.FSI, bidi.PDI, bidi.Control, bidi.BN:
 			c = bidi.ON // refused before (bidiControl), or boundary neutrals
 		}
-		cs = append(cs, char{start: i, end: i + n, orig: c, cls: c, bracket: p.IsBracket()})
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		br := c == bidi.ON && p.IsBracket()
+		cs = append(cs, bidiChar{start: i, end: i + n, r: r, orig: c, cls: c, bracket: br, open: br && p.IsOpeningBracket()})
 		i += n
 	}
-	para := dir
+	para = dir
 	if para < 0 { // P2, P3
 		para = 0
 		for _, c := range cs {
@@ -214,9 +235,6 @@ func visualLine(s string, dir int) string {
 			}
 		}
 	}
-	// N1, N2: a run of neutrals between two strong characters of one
-	// direction (numbers are right to left here) takes it, else the
-	// paragraph's.
 	strong := func(c bidi.Class) (bidi.Class, bool) {
 		switch c {
 		case bidi.L:
@@ -226,6 +244,10 @@ func visualLine(s string, dir int) string {
 		}
 		return 0, false
 	}
+	resolveBrackets(cs, sos, strong)
+	// N1, N2: a run of neutrals between two strong characters of one
+	// direction (numbers are right to left here) takes it, else the
+	// paragraph's.
 	for i := 0; i < len(cs); {
 		if _, ok := strong(cs[i].cls); ok {
 			i++
@@ -282,6 +304,12 @@ func visualLine(s string, dir int) string {
 			trailing = false
 		}
 	}
+	return cs, para
+}
+
+// reorderLine lays the characters of s out left to right by their
+// levels (UAX #9 L2), a bracket at an odd level mirrored (L4).
+func reorderLine(s string, cs []bidiChar) string {
 	// L2: from the highest level to the lowest odd one, each run at that
 	// level or higher reversed.
 	order := make([]int, len(cs))
@@ -313,11 +341,87 @@ func visualLine(s string, dir int) string {
 	b.Grow(len(s))
 	for _, k := range order {
 		c := cs[k]
-		if c.level%2 == 1 && c.bracket { // L4: a mirrored bracket
+		if c.level%2 == 1 && c.bracket { // L4: a mirrored bracket (an ON one)
 			b.WriteString(bidi.ReverseString(s[c.start:c.end]))
 			continue
 		}
 		b.WriteString(s[c.start:c.end])
 	}
 	return b.String()
+}
+
+// resolveBrackets is UAX #9 N0: the bracket pairs of the paragraph
+// (BD16: an opening bracket and the next closing one that is its pair,
+// at most 63 open at once) take the direction of the paragraph (sos) if
+// a strong character of it is inside, else the other direction if one
+// of that is inside and also the first strong character before the pair
+// (or sos), else the paragraph's; a pair with no strong character inside
+// is left neutral. Non-spacing marks after a bracket take its class.
+func resolveBrackets(cs []bidiChar, sos bidi.Class, strong func(bidi.Class) (bidi.Class, bool)) {
+	type open struct {
+		close rune
+		at    int
+	}
+	var stack []open
+	var pairs [][2]int
+scan:
+	for i, c := range cs {
+		switch {
+		case !c.bracket:
+		case c.open:
+			if len(stack) == 63 {
+				break scan
+			}
+			cl, _ := utf8.DecodeRuneInString(bidi.ReverseString(string(c.r)))
+			stack = append(stack, open{close: cl, at: i})
+		default:
+			for k := len(stack) - 1; k >= 0; k-- {
+				if stack[k].close == c.r {
+					pairs = append(pairs, [2]int{stack[k].at, i})
+					stack = stack[:k]
+					break
+				}
+			}
+		}
+	}
+	// In the order of the opening brackets; the first strong character
+	// before each found by one pass forward (what lies before an
+	// opening bracket is resolved by then: brackets of pairs opened
+	// before it), so that the work stays linear.
+	sort.Slice(pairs, func(a, b int) bool { return pairs[a][0] < pairs[b][0] })
+	pos, before := 0, sos
+	for _, p := range pairs {
+		for ; pos < p[0]; pos++ {
+			if x, ok := strong(cs[pos].cls); ok {
+				before = x
+			}
+		}
+		e := sos
+		var other bool
+		d := bidi.Class(255)
+		for k := p[0] + 1; k < p[1]; k++ {
+			if x, ok := strong(cs[k].cls); ok {
+				if x == e {
+					d = e
+					break
+				}
+				other = true
+			}
+		}
+		if d != e && other {
+			d = e
+			if before != e {
+				d = before
+			}
+		}
+		if d == bidi.Class(255) {
+			continue
+		}
+		for _, at := range p {
+			cs[at].cls = d
+			for k := at + 1; k < len(cs) && cs[k].orig == bidi.NSM; k++ {
+				cs[k].cls = d
+			}
+		}
+	}
 }

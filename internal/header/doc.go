@@ -36,8 +36,9 @@
 // U+2066–U+2069: shown in another order than written) — a name with a
 // right-to-left character (a Hebrew or Arabic letter, the marks U+200F
 // and U+061C, which reorder Latin words in a right-to-left paragraph)
-// is read in its visual orders too (bidi.go, UAX #9's implicit levels,
-// left-to-right, right-to-left and first-strong paragraphs) —, raw bytes
+// is read in its visual orders too (bidi.go, UAX #9's implicit levels
+// and bracket pairs, left-to-right, right-to-left and first-strong
+// paragraphs) —, raw bytes
 // that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its
