@@ -21,15 +21,24 @@
 // "bank.test's" is bank.test) and cut back to its last label that
 // starts with a letter and has a second character (RFC 3696 §2:
 // "bank.test.1" is bank.test; "9.99", "v2.0" and "N.Y.C" are none, as
-// is any domain left with one label by the cut), raw ISO-2022-JP in a
+// is any domain left with one label by the cut; a chain of
+// abbreviations before a possessive is prose, "Mt. St. Helen's"; one
+// label is a domain only if it is an ICANN top-level domain, "n@ai",
+// not "Team@Acme"), raw ISO-2022-JP in a
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
-// escape sequences, whole JIS X 0208 characters: read alike by every
-// reader) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
+// escape sequences, whole JIS X 0208 characters, a quote or parenthesis
+// byte of one the character's: read alike by every reader that decodes
+// it) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
 // is '＠'), read
 // again with each quoted string a word of its own and comments dropped
 // ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), one with an
 // explicit bidi embedding, override or isolate (U+202A–U+202E,
-// U+2066–U+2069: shown in another order than written), raw bytes
+// U+2066–U+2069: shown in another order than written) — a name with a
+// right-to-left character (a Hebrew or Arabic letter, the marks U+200F
+// and U+061C, which reorder Latin words in a right-to-left paragraph)
+// is read in its visual orders too (bidi.go, UAX #9's implicit levels
+// and bracket pairs, left-to-right, right-to-left and first-strong
+// paragraphs) —, raw bytes
 // that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its

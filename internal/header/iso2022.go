@@ -34,13 +34,16 @@ func iso2022JPEscape(s string) (n int, twoByte bool) {
 // with and, after one that starts JIS X 0208, of the two-byte characters
 // that follow up to the next ESC; 0 where there is no such sequence
 // (why says what is wrong). The characters are whole, each byte
-// 0x21–0x7E, and none of their bytes is one of delims (the quote and
-// backslash of a quoted string, the parentheses and backslash of a
-// comment), and they end at an ESC: so every reader pairs the bytes
+// 0x21–0x7E, and they end at an ESC: so every reader pairs the bytes
 // alike (a byte of another kind is read by one as a character's, by
 // another as a character of its own: WHATWG reads " !w" as U+FFFD and
-// '＠') and ends the quoted string or comment where the parser does.
-func iso2022JPRun(s, delims string) (n int, why string) {
+// '＠'). A byte of a character is the character's whatever it is — a
+// quote, backslash or parenthesis too (あ is "$\"", え "$(", ぜ "$\\"):
+// it ends no quoted string or comment, as it ends none for a reader that
+// decodes the name (bidi23). A reader that does not decode ISO-2022-JP
+// sees the run's bytes, and those are read too (shownText.add): no
+// address of another domain hides in them.
+func iso2022JPRun(s string) (n int, why string) {
 	n, twoByte := iso2022JPEscape(s)
 	if n == 0 {
 		return 0, "a control character"
@@ -54,7 +57,7 @@ func iso2022JPRun(s, delims string) (n int, why string) {
 			return 0, notJIS
 		}
 		for _, c := range []byte{s[n], s[n+1]} {
-			if c < 0x21 || c > 0x7e || strings.IndexByte(delims, c) >= 0 {
+			if c < 0x21 || c > 0x7e {
 				return 0, notJIS
 			}
 		}

@@ -56,10 +56,14 @@ func (e *MailboxError) Error() string { return e.Why }
 // its charset, the white space between two words dropped, RFC 2047 §6.2,
 // and compatibility forms folded, "ceo＠x"; white space around '@' and
 // the domain's dots set aside, "ceo @ x . test", but for a word's final
-// dot before a word with an apostrophe, "Bob @ St. Mary's"; a shown
+// dot before a word with an apostrophe, "Bob @ St. Mary's", or a chain
+// of abbreviations' dots before one, "Mt. St. Helen's"; a shown
 // domain ended where a domain name cannot go on, "ceo@x.test's", and cut
 // back to its last label that starts with a letter and is not one
-// character, "ceo@x.test.1"; raw ISO-2022-JP decoded; quoted
+// character, "ceo@x.test.1"; one label a domain only where it is an
+// ICANN top-level domain, "n@ai" but not "Team@Acme"; laid out in its
+// visual order where it holds a right-to-left character, "RLM org RLM .
+// RLM example RLM @ RLM ceo"; raw ISO-2022-JP decoded; quoted
 // strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
 // read in each legacy charset too; a display name may show the
 // author's own domain or organisational domain, in quotes or brackets; a word in a charset not
@@ -184,7 +188,7 @@ func (p *mboxParser) cfws() error {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
 			}
 		case depth > 0 && c == esc: // raw ISO-2022-JP: text (obs-ctext)
-			n, why := iso2022JPRun(p.s[p.i:], "()\\")
+			n, why := iso2022JPRun(p.s[p.i:])
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -279,7 +283,7 @@ func (p *mboxParser) quoted() error {
 		case c == '\\':
 			p.i++
 		case c == esc: // raw ISO-2022-JP: text (obs-qtext)
-			n, why := iso2022JPRun(p.s[p.i:], "\"\\")
+			n, why := iso2022JPRun(p.s[p.i:])
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -445,8 +449,10 @@ type shownText struct {
 // U+202E, U+2066–U+2069). A reader shows the text they hold in another
 // order than it is written ("\u202egro.elpmaxe @ oec" as "ceo @
 // example.org"); no name needs one — Hebrew and Arabic letters carry
-// their direction, and the marks U+200E, U+200F, U+061C, which reorder
-// no letters within a word, are taken as invisible marks (closeUp).
+// their direction. The marks U+200E, U+200F, U+061C are no such control
+// (names need them): they are invisible marks around '@' and dots
+// (closeUp), and a name with a right-to-left one is read in its visual
+// orders too (visualOrders), where an address they bring together counts.
 func bidiControl(d string) string {
 	for _, r := range d {
 		if r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
@@ -510,6 +516,17 @@ func wordsApart(s string) (string, bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
+		case (quoted || depth > 0) && c == esc:
+			// A JIS X 0208 run's bytes are its characters', a quote or
+			// parenthesis among them (iso2022JPRun, as the parser
+			// reads it); turned into spaces in a comment.
+			n, _ := iso2022JPRun(s[i:])
+			if depth > 0 {
+				for k := i; k < i+max(n, 1); k++ {
+					b[k] = ' '
+				}
+			}
+			i += max(n, 1) - 1
 		case quoted && c == '\\':
 			i++
 		case quoted:
@@ -708,6 +725,17 @@ func (t *shownText) view(d string) {
 	if t.bidi == "" {
 		t.bidi = bidiControl(d)
 	}
+	t.viewAs(d)
+	// A name with a right-to-left character is shown in another order
+	// than it is written (bidi.go): read as laid out too.
+	for _, v := range visualOrders(d) {
+		t.viewAs(v)
+	}
+}
+
+// viewAs adds one text as shown: folded, and with its white space
+// around '@' and dots set aside.
+func (t *shownText) viewAs(d string) {
 	f := fold(d)
 	t.views = append(t.views, f)
 	if c, ok := closeUp(f); ok {
@@ -773,8 +801,19 @@ func closeUp(f string) (string, bool) {
 // "Mr. Smith’s", "M.D. @ St. Mary's": a reader reads an abbreviation and
 // a name there, not a domain's dot with white space around it, and no
 // domain label holds an apostrophe. White space before the dot too
-// ("bank . test's") is a domain's dot set apart.
-func proseDot(f string, i, j int) bool {
+// ("bank . test's") is a domain's dot set apart. A chain of such dots
+// is prose too where each ends an abbreviation — a capital letter and at
+// most two small ones, "Mt. St. Helen's", "Ft. Mt. Jo's" — and the last
+// comes before a word with an apostrophe: "bank. test. Jo's" and "Bank.
+// Test. Jo's" are a domain's labels (bidi23 4). A chain is followed for
+// at most maxProseChain abbreviations, so that a long one costs no more
+// than a short one per dot.
+func proseDot(f string, i, j int) bool { return proseChain(f, i, j, maxProseChain) }
+
+// maxProseChain: abbreviations a prose chain may hold ("Mt. St." two).
+const maxProseChain = 4
+
+func proseChain(f string, i, j, more int) bool {
 	if i < 2 || f[i-1] != '.' || j >= len(f) || f[j] == '@' || f[j] == '.' {
 		return false
 	}
@@ -782,16 +821,51 @@ func proseDot(f string, i, j int) bool {
 		return false
 	}
 	letter := false
-	for _, r := range f[j:] {
+	for k, r := range f[j:] {
 		switch {
 		case unicode.IsSpace(r) || isInvisibleMark(r):
 			return false
 		case isApostrophe(r) && letter:
 			return true
+		case r == '.' && more > 0 && abbreviation(f[j:j+k]) && abbreviation(wordBefore(f, i-1)):
+			// "Mt. St. …": prose if the next dot is.
+			e := j + k + 1
+			for e < len(f) {
+				r, n := utf8.DecodeRuneInString(f[e:])
+				if !unicode.IsSpace(r) && !isInvisibleMark(r) {
+					break
+				}
+				e += n
+			}
+			return e > j+k+1 && proseChain(f, j+k+1, e, more-1)
 		}
 		letter = unicode.IsLetter(r) && !isApostrophe(r)
 	}
 	return false
+}
+
+// wordBefore is the run of letters of f that ends at end.
+func wordBefore(f string, end int) string {
+	k := end
+	for k > 0 {
+		r, n := utf8.DecodeLastRuneInString(f[:k])
+		if !unicode.IsLetter(r) {
+			break
+		}
+		k -= n
+	}
+	return f[k:end]
+}
+
+// abbreviation: a capital letter and at most two small ones ("Mt", "St",
+// "Dr", "Mrs", "J"), as a name's abbreviations are written.
+func abbreviation(w string) bool {
+	for k, r := range w {
+		if k == 0 && !unicode.IsUpper(r) || k > 0 && !unicode.IsLower(r) {
+			return false
+		}
+	}
+	return w != "" && utf8.RuneCountInString(w) <= 3
 }
 
 // isApostrophe: an apostrophe as a name writes one (U+0027, and U+2019,
@@ -877,7 +951,8 @@ func (t shownText) addresses() []string {
 					local = d[k:i]
 				}
 				domain, ok := shownDomain(domain)
-				if !ok || n == 1 && (!strings.Contains(strings.Trim(domain, "."), ".") || !hasAlnum(local)) {
+				dotted := strings.Contains(strings.Trim(domain, "."), ".")
+				if !ok || n == 1 && (!dotted || !hasAlnum(local)) || !dotted && !isTLD(domain) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -893,12 +968,15 @@ func (t shownText) addresses() []string {
 // §2: a top-level domain is not all digits; none starts with one, and
 // none is one character), as a reader takes "bank.test.1", "bank.test.-",
 // "bank.test.x" or "bank.test" then junk for bank.test, and
-// "bank.\u034ftest" for an address too. ok is false where no label
+// "bank.\u034ftest" for an address too; invisible marks after it are
+// not part of it. ok is false where no label
 // qualifies, or where one was cut and one label is left: "3.30", "9.99",
 // "3.30pm", "v2.0", "v2.0.1" and "N.Y.C" name none. A bracketed literal
 // names none either.
 func shownDomain(domain string) (string, bool) {
-	d := strings.TrimRight(domain, ".")
+	// Invisible marks after it show nothing: "bank.test\u200f" (a mark
+	// a right-to-left name ends a word with) shows bank.test.
+	d := strings.TrimRightFunc(domain, func(r rune) bool { return r == '.' || isInvisibleMark(r) })
 	for cut := false; d != ""; cut = true {
 		i := strings.LastIndexByte(d, '.')
 		label := strings.TrimLeftFunc(d[i+1:], isInvisibleMark)
@@ -918,6 +996,28 @@ func shownDomain(domain string) (string, bool) {
 // label's first letter (a combining mark, U+034F, a variation selector,
 // U+FE0F; a format character, U+200B).
 func isInvisibleMark(r rune) bool { return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) }
+
+// isTLD says whether a one-label domain is a top-level domain of the
+// ICANN section of the public suffix list, one that can take mail with
+// no dot ("n@ai", "ceo@bank", "sales@shop"): another organisation's
+// address a name may show. Any other one label ("Team@Acme",
+// "jane.doe@home") names no domain on the internet — DMARC protects
+// none, no sender can be aligned with one — and is a name's word.
+func isTLD(label string) bool {
+	// Invisible marks show nothing: "n@\u034fai" shows n@ai.
+	label = strings.Map(func(r rune) rune {
+		if isInvisibleMark(r) {
+			return -1
+		}
+		return r
+	}, label)
+	a, err := idna.Lookup.ToASCII(strings.Trim(label, "."))
+	if err != nil || a == "" || strings.Contains(a, ".") {
+		return false
+	}
+	_, icann := publicsuffix.PublicSuffix(strings.ToLower(a))
+	return icann
+}
 
 // hasAlnum says whether a shown local part holds a letter or digit: "|"
 // set before " @jane.doe" is no mailbox's name.

@@ -85,6 +85,7 @@ func (q *recQueue) last(t *testing.T) (*queue.Message, string) {
 }
 
 type edge struct {
+	src  string // the client's address, 127.0.0.2 when empty
 	addr string
 	dns  *dnstest.Server
 	q    *recQueue
@@ -155,7 +156,7 @@ receive_connectors:
 	return &edge{addr: s.Addrs()[0].String(), dns: dns, q: q, met: met}
 }
 
-// send delivers one message from 127.0.0.2 and returns the final reply.
+// send delivers one message from 127.0.0.2 (e.src) and returns the final reply.
 func (e *edge) send(t *testing.T, helo, from, msg string) string {
 	t.Helper()
 	return e.sendWith(t, helo, from, msg, false)
@@ -164,7 +165,11 @@ func (e *edge) send(t *testing.T, helo, from, msg string) string {
 // sendWith sends with DATA, or with one BDAT LAST chunk (RFC 3030).
 func (e *edge) sendWith(t *testing.T, helo, from, msg string, bdat bool) string {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	src := e.src
+	if src == "" {
+		src = "127.0.0.2"
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	c, err := d.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)

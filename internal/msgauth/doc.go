@@ -26,9 +26,12 @@
 //     brackets, a group, two addresses without a comma, text after an
 //     address) names no author domain: dmarc=permerror, refused where
 //     the policy is followed. No lenient guess picks an author. Nor does
-//     a domain whose last label does not start with a letter
-//     (a@127.0.0.1, a@0x7f.1: IP-address text, topLabelIsName; rt21b
-//     L5): never asked for a DMARC record, never header.from.
+//     a domain whose last label does not start with a letter or is one
+//     character (a@127.0.0.1, a@0x7f.1: IP-address text; a@x.y: no
+//     top-level domain is one character; topLabelIsName; rt21b L5,
+//     bidi23): never asked for a DMARC record, never header.from. An
+//     SPF identity (MAIL FROM, HELO) with such a domain is spf=none,
+//     never asked.
 //   - A domain a check names (the From: domain, an SPF identity's, a DKIM
 //     d=) is compared and looked up as mailaddr.Name gives it, the one
 //     mapping of the tree (asciiDomain): lower case, A-labels, no final

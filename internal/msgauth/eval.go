@@ -31,13 +31,17 @@ type spfResult struct {
 
 // checkSPF evaluates the SPF record of identity's domain for ip.
 // identity is an address (MAIL FROM) or a HELO name given as
-// postmaster@name; a domain that is not a host name is "none".
+// postmaster@name; a domain that is not a host name, or whose top label
+// is no name (topLabelIsName), is "none" and not asked.
 func checkSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, identity string) spfResult {
 	at := strings.LastIndexByte(identity, '@')
 	local, domain := identity[:max(at, 0)], identity[at+1:]
 	res := spfResult{value: "none", domain: strings.ToLower(domain)}
 	ascii, ok := asciiDomain(domain)
-	if !ok {
+	if !ok || !topLabelIsName(ascii) {
+		// RFC 7208 §4.3: a domain that is no multi-label domain name
+		// is "none"; one whose top label is no name (a@x.y, HELO
+		// 192.0.2.1) is not asked either.
 		res.reason = "no domain to check"
 		return res
 	}
@@ -419,14 +423,16 @@ func fromDomain(fields []field) (string, error) {
 }
 
 // topLabelIsName says whether the last label of d, an ASCII domain in
-// lower case (asciiDomain), starts with a letter, as every top-level
-// domain's does (RFC 3696 §2; an A-label's "xn--" too): "127.0.0.1",
-// "999.999.999.999", "0x7f.1" and "x.1test" are IP-address text or
-// nothing, no author domain, as the From: check reads a display name's
-// domain (header.Mailboxes). An address literal is read before.
+// lower case (asciiDomain), starts with a letter and has a second
+// character, as every top-level domain's does (RFC 3696 §2; an
+// A-label's "xn--" too; none is one character): "127.0.0.1",
+// "999.999.999.999", "0x7f.1", "x.1test" and "x.y" are IP-address text
+// or nothing, no author domain and no SPF identity, as the From: check
+// reads a display name's domain (header.Mailboxes: shownDomain). An
+// address literal is read before.
 func topLabelIsName(d string) bool {
-	c := d[strings.LastIndexByte(d, '.')+1]
-	return c >= 'a' && c <= 'z'
+	top := d[strings.LastIndexByte(d, '.')+1:]
+	return len(top) >= 2 && top[0] >= 'a' && top[0] <= 'z'
 }
 
 // errAddressLiteral: the From: addresses are address literals, which

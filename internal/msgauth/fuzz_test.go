@@ -124,11 +124,14 @@ func FuzzAuthResults(f *testing.F) {
 
 // fromDomain reads any From: value without panicking, and what it
 // returns is a lower-case domain name without a final dot whose last
-// label starts with a letter (rt21b L5), or an error.
+// label starts with a letter and is not one character (rt21b L5,
+// bidi23), or an error.
 func FuzzFromDomain(f *testing.F) {
 	for _, s := range []string{"a@example.org.", "A <a@[IPv6:2001:db8::1]>", "a@x.test, b@y.test", "team: a@x.test;", `"q\"(" (c(d)) <a@x.test>`, "a@[1.2.3.4", "<<a@b>>,", "(((", `"\`,
 		"a@127.0.0.1", "a@0x7f.1", "a@x.1test", "a@[127.0.0.1], b@127.0.0.1", "\"Bob @ St. Mary's\" <a@x.test>",
-		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@x.test>", "a@x.test (ceo\x1b$B!w\x1b(By.test)"} {
+		"\"\x1b$B$3$s$K$A$O\x1b(B\" <a@x.test>", "a@x.test (ceo\x1b$B!w\x1b(By.test)",
+		"a@x.y", "a@x.y.", "\"\x1b$B$\"$(\x1b(B\" <a@x.test>", "\"\u200forg \u200f. \u200fexample \u200f@ \u200fceo\" <a@x.test>",
+		"\"Events @ Mt. St. Helen's\" <a@x.test>", "\"Team@Acme\" <a@x.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
