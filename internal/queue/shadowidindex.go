@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -95,33 +96,58 @@ func (t *Tx) byShadowID(sid string) []*Message {
 }
 
 // shadowIDRepair is the Open's check of the index (repairTakenIndex
-// feeds it every record it decodes): see is called once per record, then
-// finish adds the entries missing and deletes those naming no record
-// with that id.
+// feeds it every record it decodes): see collects the key each record
+// wants, finish sorts them and walks the index once beside them, adding
+// the entries missing and deleting those naming no record with that id
+// — one ordered pass over the index, not a lookup per record (the org
+// ids of a real queue are random, so lookups would be too).
 type shadowIDRepair struct {
 	b    *bolt.Bucket
-	want map[string]struct{}
+	want [][]byte
 }
 
 func newShadowIDRepair(tx *bolt.Tx) *shadowIDRepair {
-	return &shadowIDRepair{b: tx.Bucket(bucketShadowIDs), want: map[string]struct{}{}}
+	return &shadowIDRepair{b: tx.Bucket(bucketShadowIDs)}
 }
 
-func (r *shadowIDRepair) see(m *Message) error {
-	if r.b == nil || m.ShadowID == "" {
-		return nil
+func (r *shadowIDRepair) see(m *Message) {
+	if r.b != nil && m.ShadowID != "" {
+		r.want = append(r.want, shadowIDKey(m.ShadowID, m.ID))
 	}
-	k := shadowIDKey(m.ShadowID, m.ID)
-	r.want[string(k)] = struct{}{}
-	if r.b.Get(k) != nil {
-		return nil
-	}
-	return r.b.Put(k, []byte{})
 }
 
 func (r *shadowIDRepair) finish() error {
 	if r.b == nil {
 		return nil
 	}
-	return deleteKeysWhere(r.b, func(k []byte) bool { _, ok := r.want[string(k)]; return !ok }) // damaged.go
+	slices.SortFunc(r.want, bytes.Compare)
+	var missing, extra [][]byte
+	c := r.b.Cursor()
+	k, _ := c.First()
+	for i := 0; i < len(r.want) || k != nil; {
+		switch {
+		case k == nil || i < len(r.want) && bytes.Compare(r.want[i], k) < 0:
+			if i == 0 || !bytes.Equal(r.want[i], r.want[i-1]) {
+				missing = append(missing, r.want[i])
+			}
+			i++
+		case i == len(r.want) || bytes.Compare(r.want[i], k) > 0:
+			extra = append(extra, bytes.Clone(k))
+			k, _ = c.Next()
+		default: // agrees
+			i++
+			k, _ = c.Next()
+		}
+	}
+	for _, k := range extra {
+		if err := r.b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range missing {
+		if err := r.b.Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
