@@ -295,11 +295,22 @@ const (
 // reports whether the session may go on: false when a batch could not
 // be recorded (the session must end without a command, so the server
 // keeps the notes); and whether the questions finished (every note
-// told and recorded). With an older peer nothing is asked.
+// told and applied: not while the notes of a message in delivery here
+// wait in the queue, which applies them at a later probe). With an
+// older peer nothing is asked.
 func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finished bool) {
 	rec, ok := r.holders.(TakenDoneRecorder)
 	if !ok || c.ShadowVersion < 15 {
 		return true, true
+	}
+	// The notes kept at an earlier probe for a message then in
+	// delivery here first (the queue applies them with any batch; this
+	// call is for a server that has nothing new to tell).
+	_, waiting, err := rec.ShadowFinishedElsewhere(server, nil)
+	if err != nil {
+		r.d.log.Error("applying what the shadow server finished of the copies it took over, kept for messages in delivery, failed; tried again at the next probe",
+			"shadow_server", server, "err", err)
+		waiting = 1
 	}
 	for range takenDoneRounds {
 		notes, err := c.QueryTakenDone(takenDoneBatch)
@@ -309,7 +320,7 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 			return true, false // nothing was told
 		}
 		if len(notes) == 0 {
-			return true, true
+			return true, waiting == 0
 		}
 		_, busy, err := rec.ShadowFinishedElsewhere(server, notes)
 		if err != nil {
@@ -318,15 +329,17 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 			return false, false
 		}
 		if busy > 0 {
-			// A message a note names is in delivery here: no command
-			// after the reply, so the server tells the notes again at
-			// the next probe, once the attempt has committed.
-			r.d.log.Info("a message the shadow server finished part of is in delivery here; it is told again at the next probe",
+			// A message a note names is in delivery here: the queue
+			// kept its notes in the commit that recorded the batch
+			// (queue takendonewait.go) and applies them at a later
+			// probe, once the attempt has committed. The session goes
+			// on: that message delays only its own notes.
+			r.d.log.Info("a message the shadow server finished part of is in delivery here; applied at a later probe",
 				"shadow_server", server, "messages", busy)
-			return false, false
+			waiting = busy
 		}
 		if len(notes) < takenDoneBatch {
-			return true, true
+			return true, waiting == 0
 		}
 	}
 	return true, false // more than takenDoneRounds batches: the rest at the next probe

@@ -326,7 +326,7 @@ func dropIndexesOf(btx *bolt.Tx, ids map[ID]bool) error {
 		size int // the key's length when fixed, else 0
 	}{
 		{bucketSchedule, false, 16}, {bucketActive, false, 8}, {bucketQueues, true, 0}, {bucketOrgIDs, true, 0},
-		{bucketTakenBy, true, 0}, {bucketRedeliver, false, 8},
+		{bucketTakenBy, true, 0}, {bucketRedeliver, false, 8}, {bucketShadowIDs, true, 0},
 	} {
 		b := btx.Bucket(ix.name)
 		if b == nil {

@@ -1316,7 +1316,14 @@
 //     next command, and only that command makes this server forget the
 //     notes: a crash of either leaves the note to be told again, and
 //     telling it again changes nothing there (the recipient is no longer
-//     pending). That commit removes an original left with none pending
+//     pending). The notes of a record in delivery at the primary are
+//     kept there (bucket takendonewait, takendonewait.go) in that same
+//     commit, so the holder's forgetting them after the next command
+//     loses nothing; a later batch of that holder's applies them once
+//     the attempt has committed (one writer). The records a batch names
+//     are found by index (orgids; shadowids, shadowidindex.go, kept by
+//     Tx.Put/Tx.Delete like orgids and checked against the records by
+//     every Open in the pass that checks takenby), never by a walk. That commit removes an original left with none pending
 //     only when it keeps no shadow copy for another primary (a recipient
 //     Shadowed: it stays as that copy, which that primary counts), and
 //     writes the discards the settled recipients owe (copySettled), so

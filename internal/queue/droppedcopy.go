@@ -179,12 +179,32 @@ func (q *Manager) ShadowCopiesDropped(server string, ids []string) (int, error) 
 		marked = marked[:0]
 		var found []*Message
 		aliases := tx.holderAliasesTx(server) // holdernames.go
-		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && holdsCopyOnAny(m, server, aliases) && (want[m.ShadowID] || want[DroppedEvery]) {
-				found = append(found, m)
+		if want[DroppedEvery] {
+			// Which copy is unknown: every record is read (rare: a
+			// damaged copy there).
+			tx.ForEach(func(m *Message, err error) bool {
+				if err == nil && holdsCopyOnAny(m, server, aliases) {
+					found = append(found, m)
+				}
+				return true
+			})
+		} else {
+			// The copies named: one seek each in the index of records
+			// by copy id (shadowidindex.go), not a walk over the queue
+			// in the single writer's transaction.
+			seen := map[string]bool{}
+			for _, id := range ids {
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				for _, m := range tx.byShadowID(id) {
+					if holdsCopyOnAny(m, server, aliases) {
+						found = append(found, m)
+					}
+				}
 			}
-			return true
-		})
+		}
 		for _, m := range found {
 			if tx.markedSingle(m.ID) {
 				continue // known already (a note told twice after a crash)

@@ -181,6 +181,14 @@ import (
 //	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
 //	          that primary is proved to have reached with that database
 //	          (marks.go); a lower one presented means a rollback
+//	shadowids shadow id ‖ 0x00 ‖ ID (8, BE) → empty: one entry per
+//	          record whose ShadowID is set, kept by Tx.Put/Tx.Delete and
+//	          checked at every Open (shadowidindex.go): the notes that
+//	          name copies find their records without a walk
+//	takendonewait lower-cased holder ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ rcptKey
+//	          (as takendone) → at (8, BE) ‖ kind ‖ address: a holder's
+//	          taken-done notes kept for a record that was in delivery
+//	          when told, applied by the next batch (takendonewait.go)
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
@@ -261,11 +269,17 @@ var (
 	// heartbeats finished here, for their returning primary
 	// (takendone.go).
 	bucketTakenDone = []byte("takendone")
+	// bucketShadowIDs: the message records by the id of their copy
+	// (shadowidindex.go).
+	bucketShadowIDs = []byte("shadowids")
+	// bucketTakenDoneWait: a holder's taken-done notes kept for a record
+	// that was in delivery when they were told (takendonewait.go).
+	bucketTakenDoneWait = []byte("takendonewait")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")

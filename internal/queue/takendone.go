@@ -271,25 +271,31 @@ func (q *Manager) takenDoneFor(dbID string, max int, held bool) ([]TakenDone, fu
 	}
 }
 
-// pruneTakenDone forgets up to limit notes written before cutoff.
+// pruneTakenDone forgets up to limit notes written before cutoff: a
+// holder's (takendone), and those kept for a record that was in
+// delivery (takendonewait), of a holder never probed again.
 func (t *Tx) pruneTakenDone(cutoff time.Time, limit int) (int, error) {
-	b := t.tx.Bucket(bucketTakenDone)
-	if b == nil {
-		return 0, nil
-	}
-	var old [][]byte
-	c := b.Cursor()
-	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
-		if len(v) < 8 || time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))).Before(cutoff) {
-			old = append(old, bytes.Clone(k))
+	n := 0
+	for _, name := range [][]byte{bucketTakenDone, bucketTakenDoneWait} {
+		b := t.tx.Bucket(name)
+		if b == nil {
+			continue
 		}
-	}
-	for _, k := range old {
-		if err := b.Delete(k); err != nil {
-			return 0, err
+		var old [][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && n+len(old) < limit; k, v = c.Next() {
+			if len(v) < 8 || time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))).Before(cutoff) {
+				old = append(old, bytes.Clone(k))
+			}
 		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+		n += len(old)
 	}
-	return len(old), nil
+	return n, nil
 }
 
 // FinishedElsewhere is a recipient (or a delay DSN) of a message here
@@ -306,8 +312,8 @@ type FinishedElsewhere struct {
 // it finished, after taking them over, the recipients notes name. In one
 // commit, each still pending in a record here that names server as its
 // copy's holder under the note's shadow id (an original of that copy:
-// found by its org id, or by a walk over the queue for a relayed
-// message's copy) is marked done without a DSN
+// found by its org id, or by the index of records by copy id for a
+// relayed message's copy: shadowidindex.go) is marked done without a DSN
 // (Relayed for one delivered or relayed there, Failed for one failed
 // there: its DSN went from there), and a delay note marks the delay DSN
 // sent. The commit ends as every settling outside an attempt's results
@@ -318,25 +324,18 @@ type FinishedElsewhere struct {
 // keeps a shadow copy for another primary (a recipient Shadowed): that
 // primary counts it, so it stays as that copy (state Shadow). A record
 // in delivery here is left alone: its attempt's commit is the one
-// writer; inDelivery counts those a note would have changed, and the
-// caller then ends the session without another command, so that the
-// holder keeps its notes and tells them again at the next probe (those
-// applied now change nothing then). A failure DSN here that carries the
+// writer; inDelivery counts those a note would have changed, and their
+// notes are kept here in this commit (takendonewait.go) and applied
+// first by the next call for server (notes nil: those kept only), so
+// the caller goes on with the session and the next batch — a record in
+// delivery delays only its own notes. A failure DSN here that carries the
 // discard of a copy the notes name (its holder server, or a name of
 // server's database: holdernames.go) is not sent when the notes name
 // every recipient it reports (droppableDSN): the holder reported them;
 // its discard is written instead. It returns what it changed.
 func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (changed []FinishedElsewhere, inDelivery int, err error) {
-	if server == "" || len(notes) == 0 {
+	if server == "" || len(notes) == 0 && !q.takenDoneWaiting(server) {
 		return nil, 0, nil
-	}
-	byID := map[string][]TakenDone{}
-	var ids []string // as the notes first name them
-	for _, n := range notes {
-		if byID[n.ID] == nil {
-			ids = append(ids, n.ID)
-		}
-		byID[n.ID] = append(byID[n.ID], n)
 	}
 	now := q.clk.Now()
 	var out []FinishedElsewhere
@@ -346,6 +345,27 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	settled := 0
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		out, ended, dropped, inDelivery, settled, heldHere = out[:0], ended[:0], dropped[:0], 0, 0, heldHere[:0]
+		// The notes told now, after those kept from an earlier batch
+		// for a record that was in delivery then (waiting, below).
+		waiting, err := tx.takenDoneWaitingTx(server)
+		if err != nil {
+			return err
+		}
+		byID := map[string][]TakenDone{}
+		var ids []string // as the notes first name them
+		seen := map[string]bool{}
+		for _, n := range append(waiting, notes...) {
+			k := string(takenDoneWaitKey(server, n))
+			if seen[k] {
+				continue // kept, and told again (the holder's reply was lost)
+			}
+			seen[k] = true
+			if byID[n.ID] == nil {
+				ids = append(ids, n.ID)
+			}
+			byID[n.ID] = append(byID[n.ID], n)
+		}
+		busy := map[string]bool{} // the copy ids whose notes wait for a record in delivery
 		var found []*Message
 		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
 		var foundID []string                  // the copy id each of found was matched by
@@ -369,53 +389,48 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			if m.State == Active {
 				if takenDoneNamesPending(m, rcptsMatch(m), byID[id]) {
 					inDelivery++
+					busy[id] = true
 				}
 				return
 			}
 			found, foundID = append(found, m), append(foundID, id)
 		}
 		// A copy on receipt, or one made again, is named by its
-		// message's org id (its shadow id): found by the index, not a
-		// walk over the queue. Only the ids of relayed messages' copies
-		// ("<id>-…") need the walk. A record of another message that
-		// carries the copy's discard (a failure DSN, its own org id, its
-		// shadow id the copy's: relay id or org id) is left alone on
-		// either path (consider: carriesOthersCopy).
-		relayed := false
+		// message's org id (its shadow id): found by the org id index.
+		// A relayed message's copy ("<id>-…"), and a failure DSN here
+		// that carries the discard of a copy the notes name (rt22a M1:
+		// named by its own org id, its shadow id the copy's), are found
+		// by the index of records by copy id (shadowidindex.go): one
+		// seek per id the notes name, never a walk over the queue in
+		// this, the single writer's, transaction. A record of another
+		// message that carries the copy's discard is left alone by
+		// consider (carriesOthersCopy).
+		var carrying []*Message
 		for _, id := range ids {
-			if !orgid.Valid(id) {
-				relayed = true
-				continue
+			if orgid.Valid(id) {
+				for _, mid := range tx.ByOrgID(id) {
+					if m, err := tx.Get(mid); err == nil {
+						consider(m, id)
+					}
+				}
 			}
-			for _, mid := range tx.ByOrgID(id) {
-				if m, err := tx.Get(mid); err == nil {
+			for _, m := range tx.byShadowID(id) {
+				if !orgid.Valid(id) {
 					consider(m, id)
+				}
+				if carriesOthersCopy(m) && (strings.EqualFold(m.ShadowServer, server) || aliases[strings.ToLower(m.ShadowServer)]) &&
+					(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
+					carrying = append(carrying, m)
 				}
 			}
 		}
-		// The failure DSNs here that carry the discard of a copy the
-		// notes name (rt22a M1) are found by the same walk: they are
-		// named by their own org id, not the copy's.
-		var carrying []*Message
-		tx.ForEach(func(m *Message, err error) bool {
-			if err != nil {
-				return true
-			}
-			if relayed && !orgid.Valid(m.ShadowID) {
-				consider(m, m.ShadowID)
-			}
-			if carriesOthersCopy(m) && (strings.EqualFold(m.ShadowServer, server) || aliases[strings.ToLower(m.ShadowServer)]) && byID[m.ShadowID] != nil &&
-				(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
-				carrying = append(carrying, m)
-			}
-			return true
-		})
 		for _, m := range carrying {
 			if !tx.droppableDSN(m, byID[m.ShadowID]) {
 				continue
 			}
 			if m.State == Active {
-				inDelivery++ // its attempt's commit is the one writer; told again
+				inDelivery++ // its attempt's commit is the one writer; kept for later
+				busy[m.ShadowID] = true
 				continue
 			}
 			if err := tx.Delete(m.ID); err != nil {
@@ -494,7 +509,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return err
 			}
 		}
-		return nil
+		return tx.keepTakenDoneWaiting(server, ids, byID, busy, now)
 	})
 	if err != nil {
 		return nil, 0, err

@@ -235,6 +235,7 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 	want := map[string]bool{}
 	var damaged []DamagedRecord
 	var damagedKeys [][]byte
+	sids := newShadowIDRepair(tx) // the index by copy id, in the same pass (shadowidindex.go)
 	err := tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
 		m, err := decodeMessage(v)
 		if err != nil || len(k) != 8 || m.ID != ID(beUint64(k)) {
@@ -242,6 +243,7 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 			damagedKeys = append(damagedKeys, bytes.Clone(k))
 			return nil
 		}
+		sids.see(m)
 		for _, p := range takenFrom(m) {
 			key := takenByKey(p, m.ID)
 			want[string(key)] = true
@@ -257,6 +259,9 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 		return nil, err
 	}
 	if err := deleteKeysWhere(b, func(k []byte) bool { return !want[string(k)] }); err != nil { // damaged.go
+		return nil, err
+	}
+	if err := sids.finish(); err != nil {
 		return nil, err
 	}
 	for i := range damaged {

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,16 +18,21 @@ import (
 // record), on a queue of UMBRA_BENCH_QUEUED (100,000) messages of 1 KiB
 // with two recipients each, one in a hundred a copy taken over, and
 // reports it beside the whole Open (page walk, index keys, this check).
+// UMBRA_BENCH_COPIES set: every record also names its copy (ShadowServer,
+// ShadowID), as with shadow redundancy on, so the check of the index by
+// copy id (shadowidindex.go), in the same pass, has an entry per record.
 // Each iteration runs the check in a transaction rolled back, with the
 // file in the page cache (the Open before it read it), as at a restart.
 //
 //	flock -o /tmp/umbra-bench.lock go test -run '^$' -bench TakenIndexCheck -benchtime 3x ./internal/queue/
+//	UMBRA_BENCH_COPIES=1 flock -o /tmp/umbra-bench.lock go test -run '^$' -bench TakenIndexCheck -benchtime 3x ./internal/queue/
 //	UMBRA_BENCH_QUEUED=1000000 flock -o /tmp/umbra-bench.lock go test -run '^$' -bench TakenIndexCheck -benchtime 3x -timeout 30m ./internal/queue/
 func BenchmarkTakenIndexCheck(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("UMBRA_BENCH_QUEUED")); err == nil && v > 0 {
 		n = v
 	}
+	copies := os.Getenv("UMBRA_BENCH_COPIES") != ""
 	path := filepath.Join(b.TempDir(), "queue.db")
 	s, err := Open(path, Options{UnsafeNoSync: true})
 	if err != nil {
@@ -46,6 +52,11 @@ func BenchmarkTakenIndexCheck(b *testing.B) {
 						{Addr: "y@example.net", Queue: "smarthost:relay.example"}}}
 				if (done+i)%100 == 0 {
 					m.Rcpts[1].Primary, m.Rcpts[1].ShadowID = "hub-b", "0123456789ABCDEF-01234567"
+				}
+				if copies {
+					// With shadow redundancy on every original names
+					// its copy: an entry in the index by copy id each.
+					m.ShadowServer, m.ShadowID = "hub-c", fmt.Sprintf("%032x", done+i)
 				}
 				if err := tx.PutNew(m, content); err != nil {
 					return err

@@ -26,6 +26,10 @@ type Tx struct {
 	forgotten []forgottenDB // retired database ids the bound forgot (retiredbound.go), logged after the commit
 
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
+
+	// decoded counts the message records this transaction read (Get,
+	// ForEach): what a test proves a lookup reads (shadowidindex.go).
+	decoded int
 }
 
 // wrap is wrapTx for a transaction of s: it can name spool files.
@@ -53,6 +57,7 @@ func (t *Tx) Get(id ID) (*Message, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
+	t.decoded++
 	return decodeMessage(v)
 }
 
@@ -91,6 +96,9 @@ func (t *Tx) Put(m *Message) error {
 		return err
 	}
 	if err := t.indexTaken(old, m); err != nil { // takenindex.go
+		return err
+	}
+	if err := t.indexShadowID(old, m); err != nil { // shadowidindex.go
 		return err
 	}
 	if err := t.markTakenOver(old, m); err != nil { // takensingle.go
@@ -185,6 +193,8 @@ func (t *Tx) Delete(id ID) error {
 	} else if err := t.unindex(old); err != nil {
 		return err
 	} else if err := t.unindexTaken(old, id, nil, nil); err != nil {
+		return err
+	} else if err := t.unindexShadowID(old); err != nil { // shadowidindex.go
 		return err
 	}
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
@@ -285,6 +295,7 @@ func (t *Tx) ActiveIDs() []ID {
 func (t *Tx) ForEach(fn func(m *Message, err error) bool) {
 	c := t.messages.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		t.decoded++
 		m, err := decodeMessage(v)
 		if err == nil && len(k) == 8 && m.ID != ID(beUint64(k)) {
 			err = errCorrupt
