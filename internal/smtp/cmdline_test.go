@@ -32,10 +32,12 @@ func TestCommandLineReadOnce(t *testing.T) {
 		{"BDAT 3\r\nabc", "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"},
 		{"MAIL FROM:<a@example.org> \t", "250"},
 		{"RCPT TO:<b@example.test>\t", "250"},
-		// A BDAT line is taken as received: trailing blanks make it
-		// malformed, and no chunk is read (the next line is a command).
-		{"BDAT 4 ", "501 5.5.4 Syntax: BDAT"},
+		// Blanks before a BDAT line's CRLF are tolerated as on any
+		// line (rt23b F1): its chunk follows the CRLF. A BDAT with no
+		// size is malformed, and no chunk is read (the next line is a
+		// command); before the first chunk the transaction stays.
 		{"BDAT\t", "501 5.5.4 Syntax: BDAT"},
+		{"BDAT 4 \r\nabcd", "250 2.0.0"},
 		{"NOOP", "250 2.0.0"},
 		{"bdat 4 last\r\nabcd", "250 2.0.0"},
 	} {
@@ -46,7 +48,7 @@ func TestCommandLineReadOnce(t *testing.T) {
 		}
 		d.cmd(c.line, c.want)
 	}
-	want := "BDAT 2xx=1 BDAT 5xx=3 EHLO 2xx=1 EHLO 5xx=2 EXPN 5xx=1 MAIL 2xx=1 NOOP 2xx=3 RCPT 2xx=1 " +
+	want := "BDAT 2xx=2 BDAT 5xx=2 EHLO 2xx=1 EHLO 5xx=2 EXPN 5xx=1 MAIL 2xx=1 NOOP 2xx=3 RCPT 2xx=1 " +
 		"RSET 2xx=1 RSET 5xx=1 STARTTLS 5xx=2 VRFY 2xx=1 none 2xx=1 other 5xx=1"
 	deadline := time.Now().Add(5 * time.Second)
 	for obs.snapshot() != want && time.Now().Before(deadline) {

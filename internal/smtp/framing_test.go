@@ -350,7 +350,7 @@ func TestErrorLimit(t *testing.T) {
 }
 
 // bdatRef is RFC 3030's BDAT command line, as a regular expression.
-var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?\r\n$`)
+var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?[ \t]*\r\n$`)
 
 // referenceFrame is a small, independent framer of a client's byte
 // stream: lines end at CRLF, and only there (a line with a bare CR or LF
