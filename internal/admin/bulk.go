@@ -608,6 +608,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// One batch at a time: a batch whose client went away (Ctrl-C) runs
 	// to its time's end; the next run's first batch waits for it, then
 	// selects what is left, so no two batches act on one message.
+	if s.batchArrived != nil {
+		s.batchArrived()
+	}
 	s.bulkMu.Lock()
 	defer s.bulkMu.Unlock()
 	// The selection is made once, by the command's first batch, and kept

@@ -33,6 +33,10 @@ type Client struct {
 	// database: the transport database of the daemon behind the socket
 	// (SetDatabase), looked at when the socket does not answer.
 	database string
+	// batchTime, when set and shorter than a quarter of the wait, is
+	// how long each batch of a command run in batches works
+	// (SetBatchTime).
+	batchTime time.Duration
 }
 
 // SetDatabase names the transport database of the daemon behind the
@@ -242,8 +246,8 @@ type batchCursor struct{ Next, Through, Selection string }
 // left: add takes each answer and says where the next starts; progress
 // is called after each batch but the last.
 func runBatches[T any](c *Client, path string, q url.Values, add func(T) batchCursor, progress func()) error {
-	if c.http.Timeout > 0 {
-		q.Set("max_time", (c.http.Timeout / 4).String())
+	if d := c.batchMaxTime(); d > 0 {
+		q.Set("max_time", d.String())
 	}
 	for {
 		var out T
@@ -340,6 +344,26 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 // SetTimeout sets how long the client waits for one answer (30 s
 // unless set); a bulk action asks for batches of a quarter of it.
 func (c *Client) SetTimeout(d time.Duration) { c.http.Timeout = d }
+
+// SetBatchTime makes each batch of a command run in batches (a bulk
+// message action, queue resume, retry, redirect, flush) work for d
+// (max_time), when d is shorter than a quarter of the wait for an
+// answer: smaller batches, each holding the daemon's one batch slot for
+// less time. It never makes them longer: a batch must answer within
+// the wait.
+func (c *Client) SetBatchTime(d time.Duration) { c.batchTime = d }
+
+// batchMaxTime is the max_time a batch asks for: a quarter of the wait
+// (the rest is the margin for its last commit and for scheduling), or
+// the batch time set when shorter; 0 (the daemon's default) without a
+// wait.
+func (c *Client) batchMaxTime() time.Duration {
+	d := c.http.Timeout / 4
+	if c.batchTime > 0 && (d <= 0 || c.batchTime < d) {
+		d = c.batchTime
+	}
+	return d
+}
 
 // Flush makes every waiting message due now (in batches:
 // QueueActionProgress).
