@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,3 +198,68 @@ func TestBulkActionsAtOnceCountEachMessageOnce(t *testing.T) {
 
 // tail is the last 400 bytes of s.
 func tail(s string) string { return s[max(0, len(s)-400):] }
+
+// `message ACTION -` (ids on standard input) tallies each id as the
+// README says: changed (`ID: suspend`), already in that state (`ID:
+// unchanged: already suspended`, a skip, no failure), not found (`ID:
+// not found`, exit 1), refused (`ID: failed: …`); the ids go in batches,
+// one audit line for the command (OPS-5, Q-4). Before, every id not
+// changed was "failed", and each id was a request and a commit.
+func TestMessageActionFromStdinTalliesEachID(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+	cfg := slowRetryConfig(t, dir, listen, sink)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	sendAll(t, d, listen, "stdin", 3, 1)
+	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
+		t.Fatalf("queue suspend: exit %d %q", code, out)
+	}
+	waitNoneInDelivery(t, cfg)
+	out, code := cli(t, cfg, "message", "list", "--json")
+	var ms []struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 3 {
+		t.Fatalf("message list: exit %d %.300q", code, out)
+	}
+	held := ms[0].ID
+	if out, code := cli(t, cfg, "message", "suspend", held); code != 0 {
+		t.Fatalf("suspend %s: exit %d %q", held, code, out)
+	}
+	gone := queue.ID(12345).String()
+	run := func(stdin string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(umbraBin, "--config", cfg, "message", "suspend", "-")
+		cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_BATCH_TIME=1ns") // one message a batch
+		cmd.Stdin = strings.NewReader(stdin)
+		b, err := cmd.Output()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(b), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), 0
+	}
+	// `message list` output piped: its header line is skipped.
+	listing, _ := cli(t, cfg, "message", "list")
+	out, code = run(listing + gone + "\n")
+	want := []string{
+		ms[1].ID + ": suspend", ms[2].ID + ": suspend",
+		held + ": unchanged: already suspended",
+		gone + ": not found",
+		"4 messages matched, 2 suspend, 0 failed, 1 skipped (already suspended: 1), 1 not found",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("suspend - : no line %q in %q", w, out)
+		}
+	}
+	if code != exitFailure {
+		t.Errorf("suspend - with an id not found: exit %d, want %d", code, exitFailure)
+	}
+	// All already suspended: nothing to do is no failure.
+	out, code = run(listing)
+	if code != 0 || !strings.Contains(out, "3 messages matched, 0 suspend, 0 failed, 3 skipped (already suspended: 3)\n") {
+		t.Errorf("suspend - of suspended messages: exit %d %q, want exit 0 and 3 skipped", code, out)
+	}
+}
