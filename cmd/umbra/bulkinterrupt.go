@@ -34,8 +34,10 @@ func stopBatchesOnInterrupt(cmd *cobra.Command, c *admin.Client, action string) 
 		case <-done:
 			return
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: interrupted: waiting for the batch in flight, then stopping (Ctrl-C again to quit at once, without the summary)\n", action)
+		// The stop first, then the line: once the line is out, no
+		// further batch is asked for (a test waits for it).
 		close(stop)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: interrupted: waiting for the batch in flight, then stopping (Ctrl-C again to quit at once, without the summary)\n", action)
 		select {
 		case <-sig:
 			os.Exit(exitInterrupted)

@@ -23,14 +23,17 @@ func TestBulkCommandKilledDaemonIsAudited(t *testing.T) {
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
-	const n = 10000
+	const n = 1000 // a batch each (below): the kill comes long before the last
 	sendAll(t, d, listen, "killed", n, 4)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("queue suspend: exit %d %q", code, out)
 	}
 	waitNoneInDelivery(t, cfg)
 	cmd := exec.Command(umbraBin, "--config", cfg, "message", "suspend", "--all")
-	cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_TIMEOUT=400ms") // batches of 100 ms
+	// One message a batch, each answered within the default wait: a
+	// 400 ms wait that drove 100 ms batches could pass on a loaded
+	// machine before the first answer.
+	cmd.Env = append(cmd.Environ(), "UMBRA_ADMIN_BATCH_TIME=1ns")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

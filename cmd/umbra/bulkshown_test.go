@@ -10,7 +10,9 @@ import (
 // an operator's value: the byte 0xe9 as \xe9, the text \xe9 as \\xe9, in
 // the text lines and in --json failed[].id (never U+FFFD), for every
 // bulk command (message suspend/resume/remove/retry, their --dry-run,
-// quarantine release/delete).
+// quarantine release/delete). The message commands count an id that
+// names no message as not found (`ID: not found`, --json not_found[]),
+// apart from a refusal, and exit 1 for it.
 func TestBulkRefusalsNameIDsByTheRule(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
@@ -29,20 +31,32 @@ func TestBulkRefusalsNameIDsByTheRule(t *testing.T) {
 		if code == 0 {
 			t.Errorf("%s: exit 0 for unknown ids", name)
 		}
+		line := ": failed: "
+		if c[0] == "message" {
+			line = ": not found"
+		}
 		for _, id := range []string{byteID, textID} {
-			if !strings.Contains(out, "\n"+want[id]+": failed: ") && !strings.HasPrefix(out, want[id]+": failed: ") {
-				t.Errorf("%s: %q, want a line %q", name, out, want[id]+": failed: …")
+			if !strings.Contains(out, "\n"+want[id]+line) && !strings.HasPrefix(out, want[id]+line) {
+				t.Errorf("%s: %q, want a line %q", name, out, want[id]+line+"…")
 			}
 		}
 		jout, _ := cli(t, cfg, append(append([]string{}, c...), "--json", byteID, textID)...)
 		var res struct {
-			Failed []struct{ ID, Error string }
+			Failed   []struct{ ID, Error string }
+			NotFound []string `json:"not_found"`
 		}
-		if err := json.Unmarshal([]byte(jout), &res); err != nil || len(res.Failed) != 2 {
+		if err := json.Unmarshal([]byte(jout), &res); err != nil {
 			t.Fatalf("%s --json: %v\n%s", name, err, jout)
 		}
-		if res.Failed[0].ID != want[byteID] || res.Failed[1].ID != want[textID] || strings.Contains(jout, `\ufffd`) {
-			t.Errorf("%s --json: failed ids %q %q, want %q %q", name, res.Failed[0].ID, res.Failed[1].ID, want[byteID], want[textID])
+		got := res.NotFound
+		if c[0] != "message" {
+			got = nil
+			for _, f := range res.Failed {
+				got = append(got, f.ID)
+			}
+		}
+		if len(got) != 2 || got[0] != want[byteID] || got[1] != want[textID] || strings.Contains(jout, `\ufffd`) {
+			t.Errorf("%s --json: ids %q, want %q %q\n%s", name, got, want[byteID], want[textID], jout)
 		}
 	}
 }

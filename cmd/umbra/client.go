@@ -169,6 +169,13 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 		}
 		c.SetTimeout(d)
 	}
+	if t := os.Getenv("UMBRA_ADMIN_BATCH_TIME"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("UMBRA_ADMIN_BATCH_TIME must be a duration like 1s or 500ms: %q", t)}
+		}
+		c.SetBatchTime(d)
+	}
 	return c, nil
 }
 

@@ -63,7 +63,7 @@ func TestDrainDeliveredDiscardReachesShadowServer(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond) // its long poll is in
 	ha.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond) // the drain runs (below the 3 s takeover delay)
+	waitLogCount(t, ha, "draining:", 1) // the drain runs (a 500 ms sleep could end before it began on a loaded machine)
 	close(answer)
 	select {
 	case <-ha.done:

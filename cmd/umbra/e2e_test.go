@@ -417,7 +417,7 @@ func TestSIGTERMDrainLosesNothing(t *testing.T) {
 	}
 	w.Write([]byte("Subject: drained\r\n\r\nhalf a message\r\n"))
 	d.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond) // the drain has begun; the transaction is still open
+	waitLogCount(t, d, "draining:", 1) // the drain has begun (not a 200 ms guess); the transaction is still open
 	w.Write([]byte("the other half\r\n"))
 	if err := w.Close(); err != nil {
 		d.dumpLog()

@@ -114,7 +114,7 @@ send_connectors:
 		t.Fatalf("hub-a holds %d copies for hub-b.test after another's id presented hub-b's database; want 1", s)
 	}
 	hb.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond)
+	waitLogCount(t, hb, "draining:", 1) // the answer comes in the drain (a 500 ms sleep could end before it began)
 	close(answer)
 	select {
 	case <-hb.done:

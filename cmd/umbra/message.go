@@ -265,7 +265,6 @@ nothing.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			if len(args) == 0 {
 				verb := action
 				if dryRun {
@@ -303,51 +302,39 @@ nothing.`,
 					return &exitError{code: exitUsage, err: err}
 				}
 			}
-			res := admin.BulkResult{Action: action, DryRun: dryRun, Matched: len(ids), Done: []string{}}
-			var firstErr error
-			var notes []string // what follows from an action, by id (a damaged copy's removal)
-			for _, id := range ids {
-				if dryRun {
-					err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
-				} else {
-					var note string
-					note, err = c.MessageActionNoted(id, action, ndr, force)
-					if note != "" {
-						notes = append(notes, shown(id)+": "+note)
-					}
-				}
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					// The id as given, by the one rule (shown): a byte
-					// that is not UTF-8 reads \xNN, the text \xNN
-					// \\xNN, in the text lines and in --json.
-					res.Failed = append(res.Failed, admin.BulkFailed{ID: shown(id), Error: err.Error()})
-					continue
-				}
-				res.Done = append(res.Done, shown(id))
+			if len(ids) == 1 {
+				return messageActionOne(cmd, c, action, ids[0], dryRun, ndr, force)
 			}
-			if len(ids) == 1 && firstErr != nil {
-				return apiErr(firstErr)
+			// Many ids: sent once, done in batches as a filter's, many
+			// messages per commit (not one request and one commit per id).
+			verb := action
+			if dryRun {
+				verb = "would " + action
+			}
+			defer stopBatchesOnInterrupt(cmd, c, action)()
+			res, err := c.BulkActionIDs(action, ids, dryRun, ndr, force, func(sum admin.BulkResult) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages matched, %d %s, %d failed%s%s\n",
+					action, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum))
+			})
+			// An id not found is named as given, by the one rule
+			// (shown): a byte that is not UTF-8 reads \xNN, the text
+			// \xNN \\xNN, in the lines and in --json.
+			for i, id := range res.NotFound {
+				res.NotFound[i] = shown(id)
+			}
+			if err != nil {
+				if sum := res; sum.Matched > 0 {
+					err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s%s%s; run the command again for the rest",
+						err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum), notReached(sum)))
+					reportBulkBefore(cmd, sum, err)
+					return err
+				}
+				return apiErr(err)
 			}
 			if makesDue(action, dryRun) && len(res.Done) > 0 {
 				defer stoppingNote(cmd, c)
 			}
-			if len(ids) == 1 && !dryRun && !wantJSON(cmd) {
-				fmt.Fprintf(out, "%s: %s\n", ids[0], action)
-				for _, n := range notes {
-					fmt.Fprintf(out, "%s\n", termSafe(n))
-				}
-				return nil
-			}
-			err = reportBulk(cmd, res)
-			if !wantJSON(cmd) {
-				for _, n := range notes {
-					fmt.Fprintf(out, "%s\n", termSafe(n))
-				}
-			}
-			return err
+			return reportBulk(cmd, res)
 		},
 	}
 	fl := c.Flags()
@@ -365,6 +352,37 @@ nothing.`,
 			"their primary is left with the only copy until its next holder probe learns of it and makes the copy again)")
 	}
 	return c
+}
+
+// messageActionOne is message ACTION on one id: its own request, its
+// refusal as the command's error (an unknown id exits 3).
+func messageActionOne(cmd *cobra.Command, c *admin.Client, action, id string, dryRun, ndr, force bool) error {
+	var note string
+	var err error
+	if dryRun {
+		err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
+	} else {
+		note, err = c.MessageActionNoted(id, action, ndr, force)
+	}
+	if err != nil {
+		return apiErr(err)
+	}
+	if makesDue(action, dryRun) {
+		defer stoppingNote(cmd, c)
+	}
+	if dryRun || wantJSON(cmd) {
+		res := admin.BulkResult{Action: action, DryRun: dryRun, Matched: 1, Done: []string{shown(id)}}
+		if note != "" {
+			res.Notes = []admin.BulkNote{{ID: shown(id), Note: note}}
+		}
+		return reportBulk(cmd, res)
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "%s: %s\n", id, action)
+	if note != "" {
+		fmt.Fprintf(out, "%s\n", termSafe(shown(id)+": "+note))
+	}
+	return nil
 }
 
 // readIDs reads message ids, the first field of each line; blank lines
@@ -463,7 +481,10 @@ func makesDue(action string, dryRun bool) bool {
 	return !dryRun && (action == "retry" || action == "resume")
 }
 
-// reportBulk prints what a bulk action did; any failure exits 1.
+// reportBulk prints what a bulk action did: of the messages matched,
+// those changed (ACTION), refused (failed), left as they were by
+// reason (skipped: already in that state, …) and, of ids given, not
+// found. A refusal or an id not found exits 1.
 func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 	out := cmd.OutOrStdout()
 	if wantJSON(cmd) {
@@ -472,12 +493,24 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		}
 	} else {
 		verb := bulkLines(out, res)
-		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped))
+		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
 	}
-	if len(res.Failed) > 0 {
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages", res.Action, len(res.Failed), res.Matched)}
+	switch {
+	case len(res.Failed) > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages%s", res.Action, len(res.Failed), res.Matched, notFoundText(res))}
+	case len(res.NotFound) > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d of the %d message ids given not found", res.Action, len(res.NotFound), res.Matched)}
 	}
 	return nil
+}
+
+// notFoundText is ", N not found" for the ids given that name no
+// message here, "" for none.
+func notFoundText(res admin.BulkResult) string {
+	if len(res.NotFound) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d not found", len(res.NotFound))
 }
 
 // bulkLines writes a bulk action's line for each message it changed
@@ -493,6 +526,17 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 	}
 	for _, f := range res.Failed {
 		fmt.Fprintf(out, "%s: failed: %s\n", termSafe(f.ID), termSafe(f.Error))
+	}
+	// Of ids given: each left as it was, each not found, and what
+	// follows from an action (a removal of a damaged shadow copy).
+	for _, u := range res.Unchanged {
+		fmt.Fprintf(out, "%s: unchanged: %s\n", termSafe(u.ID), termSafe(u.Error))
+	}
+	for _, id := range res.NotFound {
+		fmt.Fprintf(out, "%s: not found\n", termSafe(id))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(out, "%s: %s\n", termSafe(n.ID), termSafe(n.Note))
 	}
 	return verb
 }

@@ -176,9 +176,34 @@ func TestKill9TwiceDuringSlowBodyWriteDoesNotPoison(t *testing.T) {
 		c.Quit()
 		subjects = append(subjects, subj)
 	}
+	var ids []queue.ID
+	out, _ := cli(t, cfg, "message", "list", "--json")
+	var ms []admin.MessageView
+	if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != n {
+		t.Fatalf("message list: %s (%v), want the %d messages", out, err, n)
+	}
+	for _, m := range ms {
+		id, err := queue.ParseID(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	dataDir := filepath.Join(dir, "data")
 	for crash := 1; crash <= 2; crash++ {
 		sink.awaitBodies(t, n, d, fmt.Sprintf("crash %d", crash))
-		time.Sleep(300 * time.Millisecond) // every body under way, blocked on the slow reader
+		// Every body under way, blocked on the slow reader: each
+		// delivery's peer-wait slot says so (an event, not a 300 ms
+		// sleep that a loaded machine could end before the writes
+		// blocked).
+		waitCond(t, fmt.Sprintf("crash %d: every delivery blocked on the slow reader", crash), 60*time.Second, func() bool {
+			for _, id := range ids {
+				if slotPhase(t, dataDir, id) != 'W' {
+					return false
+				}
+			}
+			return true
+		})
 		d.kill()
 		sink.drain()
 		d = startUmbra(t, cfg, listen)

@@ -20,14 +20,17 @@ func soakOnly(t *testing.T, what string) {
 	}
 }
 
-// queueActionWait is the client's wait for one answer in
-// TestQueueActionsOutlastTheWait: shorter than one commit that changes
-// every message of its queue takes, longer than a batch.
-var queueActionWait = func() string {
-	if w := os.Getenv("UMBRA_TEST_QUEUE_WAIT"); w != "" {
+// queueActionBatch is the time each batch of a queue action works in
+// TestQueueActionsOutlastTheWait (UMBRA_ADMIN_BATCH_TIME): far shorter
+// than one commit that changes every message of its queue takes, so
+// that the commands need many batches, each answered well within the
+// default wait on a loaded machine (a 100 ms wait driving 25 ms batches
+// depended on the machine's speed).
+var queueActionBatch = func() string {
+	if w := os.Getenv("UMBRA_TEST_QUEUE_BATCH"); w != "" {
 		return w
 	}
-	return "100ms"
+	return "5ms"
 }()
 
 // Queue resume, retry, redirect and flush on more messages than the
@@ -51,7 +54,7 @@ func TestQueueActionsOutlastTheWait(t *testing.T) {
 	const n = 8000
 	sendAll(t, d, listen, "qbatch", n, 4)
 	waitQuiet(t, cfg)
-	wait := []string{"UMBRA_ADMIN_TIMEOUT=" + queueActionWait}
+	wait := []string{"UMBRA_ADMIN_BATCH_TIME=" + queueActionBatch}
 	// count is the figure a command's summary line gives.
 	count := func(out, after string) int {
 		i := strings.Index(out, after)

@@ -141,7 +141,7 @@ func stopPushWith(t *testing.T, binA, binB string) {
 	}
 	waitCond(t, "hub-a to hold the copies for hub-b", 10*time.Second, func() bool { s, _ := heldWith(t, binA, p, p.cfgA, "hub-b"); return s == len(subjects) })
 	hb.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond)
+	waitLogCount(t, hb, "draining:", 1) // the answer comes in the drain (a 500 ms sleep could end before it began)
 	close(answer)
 	select {
 	case <-hb.done:

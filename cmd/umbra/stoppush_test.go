@@ -46,7 +46,7 @@ func TestStopPushesOwedDiscards(t *testing.T) {
 	}
 	waitCond(t, "hub-a to hold the copy for hub-b", 10*time.Second, func() bool { s, _ := p.held(t, p.cfgA, "hub-b"); return s == 1 })
 	hb.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond) // the drain runs
+	waitLogCount(t, hb, "draining:", 1) // the drain runs (a 500 ms sleep could end before it began on a loaded machine)
 	close(answer)
 	select {
 	case <-hb.done:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,16 +18,28 @@ import (
 
 // slowBackuper serves a real store's backup, handing the copy out in
 // small writes so that a cancelled client is met mid-copy.
-type slowBackuper struct{ s *queue.Store }
+// slowBackuper writes the backup in small paced chunks; sent, when
+// set, is closed once the first chunk is written.
+type slowBackuper struct {
+	s    *queue.Store
+	sent chan struct{}
+	once *sync.Once
+}
 
-type chunked struct{ w io.Writer }
+type chunked struct {
+	w    io.Writer
+	sent func()
+}
 
-func (c chunked) Write(p []byte) (int, error) {
+func (c *chunked) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), 4096)
 		m, err := c.w.Write(p[:k])
 		n += m
+		if c.sent != nil && m > 0 {
+			c.sent()
+		}
 		if err != nil {
 			return n, err
 		}
@@ -37,7 +50,11 @@ func (c chunked) Write(p []byte) (int, error) {
 }
 
 func (b slowBackuper) Backup(w io.Writer, size func(int64)) (int64, error) {
-	return b.s.Backup(chunked{w}, size)
+	c := &chunked{w: w}
+	if b.sent != nil {
+		c.sent = func() { b.once.Do(func() { close(b.sent) }) }
+	}
+	return b.s.Backup(c, size)
 }
 
 // A backup the client gives up on leaves no partial file, and the audit
@@ -63,7 +80,8 @@ func TestBackupInterruptedIsAuditedAndLeavesNoPartial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetDatabase(slowBackuper{st})
+	sent := make(chan struct{})
+	s.SetDatabase(slowBackuper{s: st, sent: sent, once: new(sync.Once)})
 	go s.Serve()
 	defer s.Shutdown(context.Background())
 	c := NewClient(sock)
@@ -71,7 +89,10 @@ func TestBackupInterruptedIsAuditedAndLeavesNoPartial(t *testing.T) {
 	out := filepath.Join(dir, "bk")
 	os.Mkdir(out, 0o700)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	// Cut once the first chunk is sent (not 50 ms after the start: a
+	// loaded machine could reach that before the backup began, or after
+	// it ended).
+	go func() { <-sent; cancel() }()
 	if _, err := c.BackupContext(ctx, filepath.Join(out, "cut.db")); err == nil {
 		t.Fatal("a cancelled backup succeeded")
 	}

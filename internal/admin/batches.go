@@ -40,6 +40,7 @@ type selection struct {
 // audited and its queue, and the line's counts so far (counts).
 type far struct {
 	matched, done, failed, skipped, kept int
+	notFound                             int // of the ids a command gave (given=true)
 	selected                             int // the messages the command selected (a bulk message action)
 	inDelivery                           int // a redirect's messages left in delivery
 	open                                 bool
@@ -408,6 +409,7 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	so.selected = max(so.selected, b.Selected)
 	so.done += len(b.Done)
 	so.failed += len(b.Failed)
+	so.notFound += len(b.NotFound)
 	for _, n := range b.Skipped {
 		so.skipped += n
 	}
@@ -419,6 +421,9 @@ func (s *Server) auditBatch(r *http.Request, token, action, queueName string, b 
 	// of 20224 selected done" when 30,000 were selected).
 	selected := max(so.selected, so.matched)
 	counts := fmt.Sprintf("%d of %d selected done, %d failed, %d skipped", so.done, selected, so.failed, so.skipped)
+	if so.notFound > 0 {
+		counts += fmt.Sprintf(", %d not found", so.notFound) // of the ids given
+	}
 	if left := selected - so.matched; left > 0 && b.Next != "" {
 		counts += fmt.Sprintf(", %d not reached", left)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -353,9 +354,22 @@ type BulkResult struct {
 	// batches (those before this one, this one, those to come; after a
 	// restart, what was left to select again): a command cut short says
 	// how many of them it did not reach (rt21c L1).
-	Selected int    `json:"selected,omitempty"`
-	Next     string `json:"next,omitempty"`
-	Through  string `json:"through,omitempty"`
+	Selected int `json:"selected,omitempty"`
+	// NotFound lists the ids a command was given (given=true) that name
+	// no message here (never, or no longer: delivered, expired,
+	// removed); they are in Matched. A filter's message gone by its turn
+	// is skipped instead (bulkGone): the filter named no id.
+	NotFound []string `json:"not_found,omitempty"`
+	// Unchanged lists, with the reason, the ids given that the action
+	// had nothing to do on (already suspended, not waiting for a retry:
+	// queue.SkipReason), also counted in Skipped; they are no failure.
+	Unchanged []BulkFailed `json:"unchanged,omitempty"`
+	// Notes is what follows from the action on an id given (a removal of
+	// a damaged shadow copy names what its primary does), as the action
+	// on that one message answers it.
+	Notes   []BulkNote `json:"notes,omitempty"`
+	Next    string     `json:"next,omitempty"`
+	Through string     `json:"through,omitempty"`
 	// Selection names the messages the command selected at its first
 	// batch, kept for its next (batches.go).
 	Selection string `json:"selection,omitempty"`
@@ -365,6 +379,49 @@ type BulkResult struct {
 // by the time its turn comes (delivered, expired, removed by another
 // command meanwhile).
 const bulkGone = "no longer queued"
+
+// errGivenGone answers a later batch of a command given ids whose
+// selection the daemon no longer holds (it restarted): the ids were sent
+// with the first batch only.
+var errGivenGone = errors.New("the ids this command was given are no longer held here (the daemon restarted, or the command waited over 10 minutes): run the command again for the rest")
+
+// maxGivenBody bounds the ids one command may give (given=true): 10
+// million ids as the CLI reads them, each at most 100 bytes and its
+// newline.
+const maxGivenBody = 10_000_000 * 101
+
+// readGivenIDs reads the ids a command gives in its first request's
+// body, one a line; each line must be a message id (the client sends
+// only those: one that is not names no message, not found before it is
+// sent). Duplicates are acted on once.
+func readGivenIDs(w http.ResponseWriter, r *http.Request) ([]queue.ID, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxGivenBody))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the ids given: %v", errBadGiven, err)
+	}
+	var ids []queue.ID
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		id, err := queue.ParseID(line)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadGiven, err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no message id in the request's body", errBadGiven)
+	}
+	if len(ids) > bulkLimit*10 {
+		return nil, fmt.Errorf("%w: more than %d ids", errBadGiven, bulkLimit*10)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// errBadGiven marks a request whose given ids cannot be read (400).
+var errBadGiven = errors.New("bad request")
 
 func (b *BulkResult) skip(why string) {
 	if b.Skipped == nil {
@@ -377,6 +434,12 @@ func (b *BulkResult) skip(why string) {
 type BulkFailed struct {
 	ID    string `json:"id"`
 	Error string `json:"error"`
+}
+
+// BulkNote is what follows from the action on one message given by id.
+type BulkNote struct {
+	ID   string `json:"id"`
+	Note string `json:"note"`
 }
 
 // bulkChunk is how many messages a batch hands the queue at once
@@ -563,7 +626,12 @@ var errUnknownAction = errors.New("unknown message action (suspend, resume, remo
 // bulk serves POST /v1/messages/{action}?FILTER[&dry_run=true][&ndr=true]
 // [&after=ID][&through=ID][&max_time=DURATION]: the action on one batch
 // of the messages the filter selects (BulkResult). A filter is required;
-// all=true selects every message.
+// all=true selects every message; given=true selects the ids in the
+// first batch's body (one a line: `message ACTION ID...` and `-`), many
+// per commit as a filter's. A command given ids names each message: one
+// the action has nothing to do on is Unchanged (by reason), one not here
+// NotFound, and a refusal (a shadow copy, a quarantined message) is a
+// failure as by id — no skip of the filters' (queue.BulkSkipForce).
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// The batch's time counts from its arrival: the wait for another
 	// batch (bulkMu), the first batch's selection and a dry run's view
@@ -583,7 +651,12 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if f == (queue.MessageFilter{Limit: f.Limit}) && v.Get("all") != "true" {
+	given := v.Get("given") == "true"
+	switch filtered := f != (queue.MessageFilter{Limit: f.Limit}) || v.Get("all") == "true"; {
+	case given && filtered:
+		fail(w, http.StatusBadRequest, "give ids (given=true) or a filter, not both")
+		return
+	case !given && !filtered:
 		fail(w, http.StatusBadRequest, "select messages with a filter (queue, from, to, state, domain, older_than) or all=true")
 		return
 	}
@@ -608,11 +681,20 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	// One batch at a time: a batch whose client went away (Ctrl-C) runs
 	// to its time's end; the next run's first batch waits for it, then
 	// selects what is left, so no two batches act on one message.
+	if s.batchArrived != nil {
+		s.batchArrived()
+	}
 	s.bulkMu.Lock()
 	defer s.bulkMu.Unlock()
 	// The selection is made once, by the command's first batch, and kept
 	// for the next (batches.go); each message is read again at its turn.
 	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
+		if given {
+			if after != 0 {
+				return nil, errGivenGone // sent with the first batch only
+			}
+			return readGivenIDs(w, r)
+		}
 		if ml, ok := s.q.(MessageLister); ok {
 			return ml.MessageIDs(f) // ids only: a selection of 100,000 messages holds no record (ops22 2)
 		}
@@ -623,7 +705,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		return ids, err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errGivenGone):
+		fail(w, http.StatusGone, err.Error())
+		return
+	case errors.Is(err, errBadGiven):
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
 		reply(w, nil, err)
 		return
 	}
@@ -649,6 +738,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	type outcome struct {
 		skip string
 		err  error
+		note string // given ids: what follows from a removal (removeNote)
 	}
 	var outcomes []outcome
 	var pending []int // indexes of ids to act on, in order
@@ -688,7 +778,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			outcomes[i].err = err
 			continue
 		}
-		if why := queue.BulkSkipForce(action, m, force); why != "" {
+		if given {
+			// Named by the operator: refused as by id (a shadow copy, a
+			// quarantined message), or nothing to do (SkipReason) —
+			// a suspension of one suspended is the action's own answer.
+			if action == "remove" && !out.DryRun {
+				outcomes[i].note = removeNote(m)
+			}
+		} else if why := queue.BulkSkipForce(action, m, force); why != "" {
 			outcomes[i].skip = why
 			continue
 		}
@@ -714,6 +811,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	for i, o := range outcomes {
 		out.Matched++
 		switch {
+		case given && (o.skip == bulkGone || errors.Is(o.err, queue.ErrNotFound)):
+			out.NotFound = append(out.NotFound, ids[i].String())
 		case o.skip != "":
 			out.skip(o.skip)
 		case errors.Is(o.err, queue.ErrNotFound):
@@ -722,10 +821,16 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			// Nothing to do on it, as it is now (another command may
 			// have changed it since the selection): a skip by reason.
 			out.skip(queue.SkipReason(o.err))
+			if given {
+				out.Unchanged = append(out.Unchanged, BulkFailed{ID: ids[i].String(), Error: queue.SkipReason(o.err)})
+			}
 		case o.err != nil:
-			out.Failed = append(out.Failed, BulkFailed{ID: ids[i].String(), Error: o.err.Error()})
+			out.Failed = append(out.Failed, BulkFailed{ID: ids[i].String(), Error: messageNotHere(ids[i], o.err).Error()})
 		default:
 			out.Done = append(out.Done, ids[i].String())
+			if o.note != "" {
+				out.Notes = append(out.Notes, BulkNote{ID: ids[i].String(), Note: o.note})
+			}
 		}
 	}
 	written := false // the command's line: its tally is deleted after the answer

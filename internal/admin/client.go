@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,10 @@ type Client struct {
 	// database: the transport database of the daemon behind the socket
 	// (SetDatabase), looked at when the socket does not answer.
 	database string
+	// batchTime, when set and shorter than a quarter of the wait, is
+	// how long each batch of a command run in batches works
+	// (SetBatchTime).
+	batchTime time.Duration
 }
 
 // SetDatabase names the transport database of the daemon behind the
@@ -114,13 +119,25 @@ func (e *APIError) Error() string { return e.Msg }
 var ErrUnavailable = errors.New("umbra is not running (no answer on the admin socket)")
 
 func (c *Client) do(method, path string, q url.Values, out any) error {
+	return c.doBody(method, path, q, nil, out)
+}
+
+// doBody is do with a request body (nil: none).
+func (c *Client) doBody(method, path string, q url.Values, body []byte, out any) error {
 	u := "http://umbra" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequest(method, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -242,14 +259,21 @@ type batchCursor struct{ Next, Through, Selection string }
 // left: add takes each answer and says where the next starts; progress
 // is called after each batch but the last.
 func runBatches[T any](c *Client, path string, q url.Values, add func(T) batchCursor, progress func()) error {
-	if c.http.Timeout > 0 {
-		q.Set("max_time", (c.http.Timeout / 4).String())
+	return runBatchesBody(c, path, q, nil, add, progress)
+}
+
+// runBatchesBody is runBatches whose first request carries body (the
+// ids a command gives: they are selected once, by its first batch).
+func runBatchesBody[T any](c *Client, path string, q url.Values, body []byte, add func(T) batchCursor, progress func()) error {
+	if d := c.batchMaxTime(); d > 0 {
+		q.Set("max_time", d.String())
 	}
 	for {
 		var out T
-		if err := c.do("POST", path, q, &out); err != nil {
+		if err := c.doBody("POST", path, q, body, &out); err != nil {
 			return err
 		}
+		body = nil
 		next := add(out)
 		if next.Next == "" {
 			return nil
@@ -317,19 +341,7 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 		}
 	}
 	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
-	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, func(out BulkResult) batchCursor {
-		sum.Matched += out.Matched
-		sum.Selected = max(sum.Selected, out.Selected)
-		sum.Done = append(sum.Done, out.Done...)
-		sum.Failed = append(sum.Failed, out.Failed...)
-		for why, n := range out.Skipped {
-			if sum.Skipped == nil {
-				sum.Skipped = map[string]int{}
-			}
-			sum.Skipped[why] += n
-		}
-		return batchCursor{out.Next, out.Through, out.Selection}
-	}, func() {
+	err := runBatches(c, "/v1/messages/"+url.PathEscape(action), q, sum.add, func() {
 		if progress != nil {
 			progress(sum)
 		}
@@ -337,9 +349,93 @@ func (c *Client) BulkActionProgress(action string, f queue.MessageFilter, all, d
 	return sum, err
 }
 
+// BulkActionIDs carries out a message action on the messages ids name
+// (message ACTION ID... and -), in batches as BulkActionProgress: the
+// ids go once, with the first batch, and many messages share a commit,
+// instead of one request and one commit per id. The sum tells each id's
+// outcome: Done (changed), Unchanged (nothing to do on it, by reason:
+// already in that state), NotFound, Failed (refused). An id that is no
+// message id is not found without asking the daemon.
+func (c *Client) BulkActionIDs(action string, ids []string, dryRun, ndr, force bool, progress func(BulkResult)) (BulkResult, error) {
+	q := url.Values{"given": {"true"}}
+	for k, on := range map[string]bool{"dry_run": dryRun, "ndr": ndr, "force": force} {
+		if on {
+			q.Set(k, "true")
+		}
+	}
+	sum := BulkResult{Action: action, DryRun: dryRun, Done: []string{}}
+	var body bytes.Buffer
+	bad := 0
+	seen := make(map[queue.ID]bool, len(ids))
+	for _, id := range ids {
+		qid, err := queue.ParseID(id)
+		switch {
+		case err != nil:
+			sum.Matched++
+			bad++
+			sum.NotFound = append(sum.NotFound, id)
+		case !seen[qid]:
+			seen[qid] = true
+			body.WriteString(qid.String())
+			body.WriteByte('\n')
+		}
+	}
+	if body.Len() == 0 {
+		return sum, nil
+	}
+	err := runBatchesBody(c, "/v1/messages/"+url.PathEscape(action), q, body.Bytes(), sum.add, func() {
+		if progress != nil {
+			progress(sum)
+		}
+	})
+	if sum.Selected > 0 {
+		sum.Selected += bad // the daemon counts the ids it was sent
+	}
+	return sum, err
+}
+
+// add adds a batch's answer to the sum of a command's batches and says
+// where the next starts.
+func (sum *BulkResult) add(out BulkResult) batchCursor {
+	sum.Matched += out.Matched
+	sum.Selected = max(sum.Selected, out.Selected)
+	sum.Done = append(sum.Done, out.Done...)
+	sum.Failed = append(sum.Failed, out.Failed...)
+	sum.NotFound = append(sum.NotFound, out.NotFound...)
+	sum.Unchanged = append(sum.Unchanged, out.Unchanged...)
+	sum.Notes = append(sum.Notes, out.Notes...)
+	for why, n := range out.Skipped {
+		if sum.Skipped == nil {
+			sum.Skipped = map[string]int{}
+		}
+		sum.Skipped[why] += n
+	}
+	return batchCursor{out.Next, out.Through, out.Selection}
+}
+
 // SetTimeout sets how long the client waits for one answer (30 s
 // unless set); a bulk action asks for batches of a quarter of it.
 func (c *Client) SetTimeout(d time.Duration) { c.http.Timeout = d }
+
+// SetBatchTime makes each batch of a command run in batches (a bulk
+// message action, queue resume, retry, redirect, flush) work for d
+// (max_time), when d is shorter than a quarter of the wait for an
+// answer: smaller batches, each holding the daemon's one batch slot for
+// less time. It never makes them longer: a batch must answer within
+// the wait.
+func (c *Client) SetBatchTime(d time.Duration) { c.batchTime = d }
+
+// batchMaxTime is the max_time a batch asks for: a quarter of the wait
+// (the rest is the margin for its last commit and for scheduling), or
+// the batch time set when shorter; 0 (the daemon's default) without a
+// wait.
+func (c *Client) batchMaxTime() time.Duration {
+	d := c.http.Timeout / 4
+	if c.batchTime > 0 && (d <= 0 || c.batchTime < d) {
+		d = c.batchTime
+	}
+	return d
+}
 
 // Flush makes every waiting message due now (in batches:
 // QueueActionProgress).

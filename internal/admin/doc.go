@@ -115,6 +115,8 @@
 //	     QueueResult; without max_time the whole selection at once)
 //	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
+//	     (or given=true: the ids in the first batch's body, one a line;
+//	     each batch answers done, unchanged, not_found and failed ids)
 //	GET  /v1/messages/{id}
 //	GET  /v1/messages/{id}/eml
 //	POST /v1/messages/{id}/suspend | resume | retry[?dry_run=true]

@@ -124,6 +124,9 @@ type Status struct {
 type Server struct {
 	lnMu   sync.Mutex // guards ln: a reload may move the socket (Move)
 	bulkMu sync.Mutex // one batch of a bulk action at a time (bulk.go)
+	// batchArrived, when set (tests), is called by a bulk action's batch
+	// once its time counts, before it waits for the batch slot (bulkMu).
+	batchArrived func()
 	// selections: the messages of the commands in batches, by token
 	// (batches.go); guarded by bulkMu.
 	selections map[string]*selection

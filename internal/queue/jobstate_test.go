@@ -35,6 +35,15 @@ func TestRecipientGroupsShowTheirJobsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "y's c.test recipient answered", func() bool { return p.count(p.done, "c.test") == 1 })
+	// The deliverer answered; the manager marks the job ended just
+	// after, on its own goroutine: the state is read once it has (on a
+	// loaded machine the read came first and found y's job running). A
+	// y shown "active" with no job running never gets there.
+	waitFor(t, "y's c.test job ended, its a.test job waiting (y shown waiting)", func() bool {
+		var ym *Message
+		s.View(func(tx *Tx) error { ym, _ = tx.Get(y.ID); return nil })
+		return ym != nil && q.StateView().State(ym) == "waiting"
+	})
 
 	sv := q.StateView()
 	var mm, ym *Message

@@ -667,13 +667,16 @@ func TestMinDataRate(t *testing.T) {
     permissions: {anonymous: [submit]}
     limits: {idle_timeout: 1s, min_data_rate: 4000}
 `)...)
-	// 400 bytes every 100 ms (4000 B/s) for 1.5 s: kept.
+	// 800 bytes every 100 ms (8000 B/s, twice the minimum) for 1.5 s:
+	// kept. At exactly the minimum (400 bytes) each sleep's overrun on a
+	// loaded machine took from the 1 s of grace until the steady sender
+	// was cut; at twice it, each sleep would have to overrun by 100 ms.
 	d := dial(t, s, "")
 	d.expect("220")
 	d.openData()
 	d.send("Subject: steady\r\n\r\n")
 	for i := 0; i < 15; i++ {
-		d.send(strings.Repeat("s", 398) + "\r\n")
+		d.send(strings.Repeat("s", 798) + "\r\n")
 		time.Sleep(100 * time.Millisecond)
 	}
 	d.cmd(".", "250")
