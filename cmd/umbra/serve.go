@@ -698,6 +698,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				continue
 			}
 			ops.Reload(err)
+			// The admin socket's file removed or replaced under the
+			// daemon (a cleanup of /run, by hand): SIGHUP makes it
+			// again at its path, whether or not the file reloaded —
+			// the CLI, finding the daemon listening on a socket whose
+			// file is gone, says to send it (admin.ErrSocketGone).
+			if made, serr := adm.Remake(); serr != nil {
+				log.Error("the admin socket is gone and was not made again; commands cannot reach umbra", "admin_socket", adm.Path(), "err", serr)
+			} else if made {
+				log.Warn("the admin socket's file was gone (removed or replaced); made again", "admin_socket", adm.Path())
+			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {

@@ -64,7 +64,10 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		if serr := c.startingErr(); serr != nil {
-			return serr // its database held: starting, not "not running" (rt21c L5)
+			return serr // its database held: starting, not "not running" (rt21c L5); or its socket gone
+		}
+		if gerr := c.socketGoneErr(0, ""); gerr != nil {
+			return gerr // a process listens on the socket made at the path: running, not "not running"
 		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
