@@ -110,6 +110,9 @@ func NewClient(path string) *Client {
 	}}}
 }
 
+// Path is the admin socket the client talks to.
+func (c *Client) Path() string { return c.path }
+
 // APIError is an error the daemon answered with.
 type APIError struct {
 	Status int

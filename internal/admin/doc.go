@@ -141,6 +141,11 @@
 //	POST /v1/shadows/databases/{id}/forget (a database id met as a server's
 //	     forgotten, a retired one too; 422 while a primary's record holds it; audited)
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
+//	GET  /v1/rcptcheck?address=A[&address=B…] (what RCPT answers each, by
+//	     the recipients and directory the daemon loaded, no callout made;
+//	     route explain)
+//	GET  /v1/mailboxdb?address=A (the mailbox database the daemon's
+//	     directory assigns; 404 where no directory assigns them)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
 //	POST /v1/db/backup/failed?error= (the command's reason for a copy it could

@@ -158,6 +158,10 @@ type Server struct {
 	// are this server and whether its mail loops back here (route
 	// explain; SetSelfCheck).
 	selfCheck func(ctx context.Context, connector, domain string) any
+	// rcptCheck and mailboxDB answer for the daemon's recipients and
+	// directory (route explain; recipients.go).
+	rcptCheck func(ctx context.Context, addrs []string) any
+	mailboxDB func(ctx context.Context, addr string) (string, bool, error)
 	// redirectSelf says why a queue redirect's target is this server
 	// ("" when it is not; SetRedirectCheck).
 	redirectSelf func(ctx context.Context, to string) string
@@ -632,6 +636,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/db/backup/failed", s.backupFailed)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	s.tlsReportRoutes(mux)
+	s.recipientRoutes(mux)
 	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
 		if s.loaded == nil {
 			fail(w, http.StatusNotFound, "no configuration given")
