@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -201,6 +202,36 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; explaining %s as the file reads now (the daemon's tls policy and this-server lines not looked up)\n",
 		why, orDefault(cfg.File, "the embedded default configuration"))
 	return cfg, nil, why, nil
+}
+
+// loadedConfig is the configuration a daemon answering on the socket
+// the command finds (explainSocket) runs, as it loaded it (GET
+// /v1/config, with the server section in force); nil when none answers,
+// when --config names another file than it runs, or when it does not
+// say. Not said on stderr: a command that judges by it judges by the
+// files too.
+func loadedConfig(cmd *cobra.Command) *config.Config {
+	sock := explainSocket(cmd)
+	if sock == "" {
+		return nil
+	}
+	c := admin.NewClient(sock)
+	c.SetTimeout(5 * time.Second) // a daemon that does not answer (SIGSTOP) does not hold a command that needs none
+	l, err := c.LoadedConfig()
+	if err != nil {
+		return nil
+	}
+	if named := configNamed(cmd); named != "" && absPath(named) != l.File {
+		return nil
+	}
+	cfg, err := config.Parse([]byte(l.Config), l.File)
+	if err != nil {
+		return nil
+	}
+	if l.Server != nil {
+		cfg.Server = *l.Server
+	}
+	return cfg
 }
 
 // explainSocket is the admin socket in adminSocket's order — --socket,

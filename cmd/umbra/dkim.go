@@ -141,7 +141,8 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 // a place umbra writes or that umbra reads or owns (config.WriteConflict),
 // as the configuration the management commands find (discoverConfig; the
 // daemon's own, daemonConfig, when it is named by its socket) places them; a file that exists is left to the command, which never
-// replaces one. A configuration named (--config, $UMBRA_CONFIG) that does
+// replaces one. The places of the configuration a daemon answering runs
+// (loadedConfig) are refused too. A configuration named (--config, $UMBRA_CONFIG) that does
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
 func checkWritePlace(cmd *cobra.Command, what, path string) error {
@@ -164,6 +165,14 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 	}
 	if err := cfg.WriteConflict(path); err != nil {
 		return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+	}
+	// The daemon that answers writes where the configuration it loaded
+	// says (a file edited since without a reload, a section that applies
+	// at a restart): its places are umbra's too.
+	if lc := loadedConfig(cmd); lc != nil {
+		if err := lc.WriteConflict(path); err != nil {
+			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+		}
 	}
 	return nil
 }
