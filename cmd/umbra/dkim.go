@@ -109,8 +109,8 @@ type fileOwner struct{ uid, gid int }
 
 // daemonOwner is the user and group the daemon runs as, for a file a
 // command run as root writes for the daemon to read (a DKIM key): the
-// owner of the data directory of the configuration the command finds
-// (as checkWritePlace finds it), as db compact and db restore give their
+// owner of the data directory the daemon answering runs with, else of
+// the configuration the command finds (as checkWritePlace finds it), as db compact and db restore give their
 // files (internal/queue ownership.go). nil — the file stays the
 // runner's — for a command not run as root, a configuration that does
 // not load, a data directory that does not exist or is root's.
@@ -118,13 +118,19 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	find := discoverConfig
-	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
-		find = daemonConfig
-	}
-	cfg, err := find(cmd)
-	if err != nil {
-		return nil
+	// The data directory of a daemon answering is the one it runs with
+	// (the server section applies at a restart: the file may name
+	// another since), else the file's.
+	cfg := loadedConfig(cmd)
+	if cfg == nil {
+		find := discoverConfig
+		if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+			find = daemonConfig
+		}
+		var err error
+		if cfg, err = find(cmd); err != nil {
+			return nil
+		}
 	}
 	fi, err := os.Stat(cfg.Server.DataDir)
 	if err != nil || !fi.IsDir() {

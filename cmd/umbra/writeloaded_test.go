@@ -37,3 +37,30 @@ func TestCLIWritersJudgedByTheLoadedConfiguration(t *testing.T) {
 		t.Error("the backup was written into the daemon's Maildir tree")
 	}
 }
+
+// OPS-3: keygen run as root gives the key the owner of the data
+// directory the running daemon uses — the server section applies at a
+// restart, so after the file's data_dir was edited (not yet restarted)
+// the daemon's user is still the owner of the one it runs with, not of
+// the one the file names now.
+func TestDKIMKeygenOwnerOfTheRunningDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: keygen run as root for a daemon of another user")
+	}
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	data := filepath.Join(dir, "data")
+	if err := os.Lchown(data, nobody, nobody); err != nil { // the daemon's user, as a start by that user leaves it
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other-data") // root's
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	editConfig(t, cfg, "  data_dir: "+data+"\n", "  data_dir: "+other+"\n  admin_socket: "+filepath.Join(data, "admin.sock")+"\n")
+	key, _ := keygen(t, t.TempDir(), "example.org", "run1", "--config", cfg)
+	ownedBy(t, key, nobody, nobody)
+}
