@@ -59,8 +59,8 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 			return nil, err
 		}
 	}
-	st, err := admin.NewClient(sock).Status()
-	why := fmt.Sprintf("no daemon answers on %s", sock)
+	st, err := daemonClient(cmd, sock).Status()
+	why := noAnswer(sock, err)
 	switch {
 	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
 		return of(st, sock)
@@ -80,6 +80,32 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, cfg.File)
 	}
 	return cfg, nil
+}
+
+// daemonClient is a client of the daemon on sock that knows its
+// transport database (daemonDatabase): a daemon that does not answer is
+// told apart as starting, or as running with its socket's file gone.
+func daemonClient(cmd *cobra.Command, sock string) *admin.Client {
+	c := admin.NewClient(sock)
+	c.SetDatabase(daemonDatabase(cmd, sock))
+	return c
+}
+
+// noAnswer says why the daemon on sock gave no configuration (err, of a
+// request that got no answer): "no daemon answers" only when none runs
+// there, not of a daemon starting, one whose socket's file is gone, or
+// a socket that refuses this user — each in its own words, with what
+// the commands then read instead said by the caller.
+func noAnswer(sock string, err error) string {
+	switch {
+	case errors.Is(err, admin.ErrSocketGone):
+		return fmt.Sprintf("the daemon runs, but its admin socket %s is gone (its file removed or replaced: SIGHUP makes it again), so it is not asked", sock)
+	case errors.Is(err, admin.ErrStarting):
+		return fmt.Sprintf("the daemon on %s is starting and does not answer yet", sock)
+	case errors.Is(err, admin.ErrPermission):
+		return fmt.Sprintf("the admin socket %s refuses this user, so whether a daemon answers there is not known", sock)
+	}
+	return fmt.Sprintf("no daemon answers on %s", sock)
 }
 
 // configOfDaemon is the configuration a daemon reported in its status,
@@ -161,7 +187,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 	named := configNamed(cmd)
 	why = "no admin socket known"
 	if sock := explainSocket(cmd); sock != "" {
-		c := admin.NewClient(sock)
+		c := daemonClient(cmd, sock)
 		l, err := c.LoadedConfig()
 		var ae *admin.APIError
 		switch {
@@ -170,7 +196,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 		case errors.As(err, &ae):
 			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
 		case err != nil:
-			why = "no daemon answers on " + sock
+			why = noAnswer(sock, err)
 		case named != "" && absPath(named) != l.File:
 			why = fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(l.File, "the embedded default configuration"), named)
 		default:

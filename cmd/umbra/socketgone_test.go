@@ -18,7 +18,8 @@ import (
 // and exit 69 (unavailable), never "starting" nor "not running". A
 // SIGHUP makes the socket again at its path (logged), and commands
 // reach the daemon; a file that is not a socket is left alone (an
-// ERROR), until it is removed and SIGHUP sent again. The socket is
+// ERROR), until it is removed and SIGHUP sent again. route explain,
+// which then explains the files, says why the daemon was not asked. The socket is
 // looked at after every SIGHUP, its own left as it is.
 func TestCommandsTellSocketGone(t *testing.T) {
 	dir := t.TempDir()
@@ -60,6 +61,13 @@ func TestCommandsTellSocketGone(t *testing.T) {
 	}
 	both := [][]string{{"queue", "list"}, {"--socket", sock, "message", "list"}}
 	gone("removed", "no file is there now", both...)
+	// The commands that read the files when no daemon answers say why
+	// the daemon was not asked, not that none answers.
+	out, errOut, code := routeExplain(t, "--config", cfg, "x@remote.example")
+	if code != 0 || !strings.Contains(errOut, "the daemon runs, but its admin socket "+sock+" is gone") || strings.Contains(out+errOut, "no daemon answers") ||
+		!strings.Contains(out, "its admin socket "+sock+" is gone") {
+		t.Errorf("route explain with the socket's file removed: exit %d\n%s%s\nwant the daemon said to run, its socket gone", code, out, errOut)
+	}
 	hup()
 	if code, errOut := cliErr(t, cfg, "queue", "list"); code != 0 {
 		t.Fatalf("queue list after SIGHUP: exit %d %q; want the socket made again", code, errOut)
