@@ -107,7 +107,9 @@
 //     socketgone.go: /proc/net/unix still names it, and the holder of
 //     the database, or a process of this user, has it open): it runs,
 //     and SIGHUP makes the socket again; "starting" is said only when
-//     no socket of that name is listened on. "Still runs" is said only when the daemon
+//     no socket of that name is listened on. A connection cut during a
+//     request with the socket's file gone and its listener still there
+//     is "still running" with that, not "stopped". "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener
 //     outlives its connections by a moment and takes a connection into
 //     its backlog meanwhile, so a connection proves nothing.

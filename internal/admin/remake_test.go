@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,33 @@ func TestRemakeSocketGone(t *testing.T) {
 	s.Shutdown(context.Background())
 	if b, err := os.ReadFile(path); err != nil || string(b) != "x" {
 		t.Errorf("the stop removed a file that is not its socket: %q %v", b, err)
+	}
+}
+
+// OPS-3: a connection cut during a request, the socket's file gone
+// meanwhile while its listener still runs: the daemon runs (its socket
+// gone), not "stopped" — a killed daemon's file would still be there.
+func TestCutConnectionSocketGoneIsNotStopped(t *testing.T) {
+	if _, err := os.Stat("/proc/net/unix"); err != nil {
+		t.Skip("no /proc/net/unix")
+	}
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Read(make([]byte, 512)) // the request
+		os.Remove(path)           // the file removed under it
+		c.Close()                 // and no answer
+	}()
+	_, err = NewClient(path).Status()
+	if !errors.Is(err, ErrSocketGone) || errors.Is(err, ErrStopped) || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("a cut connection with the socket's file gone and its listener running: %v, want still running, its socket gone", err)
 	}
 }

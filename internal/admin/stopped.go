@@ -81,6 +81,15 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 			return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
 				what, outcome, err)
 		}
+		// No answer because the socket's file is gone while the daemon
+		// still listens on the socket it made: it runs (not "stopped").
+		// A killed daemon's file is still there: not asked then.
+		if fi, lerr := os.Lstat(c.path); lerr != nil || fi.Mode()&os.ModeSocket == 0 {
+			if gerr := c.socketGoneErr(0, ""); gerr != nil {
+				return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v; %w",
+					what, outcome, err, gerr)
+			}
+		}
 	}
 	return fmt.Errorf("%w during %s (it was running when that began; see its log, and start it again)%s: %v",
 		ErrStopped, what, outcome, err)
