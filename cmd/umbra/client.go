@@ -23,7 +23,7 @@ const (
 	exitBusy        = 4  // the message is in delivery; try again
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
-	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE)
+	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE): not running, or running with its admin socket's file gone
 	exitStarting    = 75 // the daemon does not answer yet, its database held: starting (or a db command runs); try again (EX_TEMPFAIL)
 	exitNoPerm      = 77 // not permitted: the admin socket refuses this user; --owner of another user, not root (EX_NOPERM)
 )
@@ -208,6 +208,11 @@ func apiErr(err error) error {
 	case errors.Is(err, admin.ErrPermission):
 		// The socket refuses this user: not "not running" (rt17a F4).
 		return &exitError{code: exitNoPerm, err: err}
+	case errors.Is(err, admin.ErrSocketGone):
+		// It runs, but no command reaches it until SIGHUP makes its
+		// socket again: unavailable, not "starting" (waiting does not
+		// help) and not "not running".
+		return &exitError{code: exitUnavailable, err: err}
 	case errors.Is(err, admin.ErrStarting):
 		// Its database held, its socket not answering yet: starting
 		// (rt21c L5), not "not running" — starting it again is refused.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,8 +59,8 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 			return nil, err
 		}
 	}
-	st, err := admin.NewClient(sock).Status()
-	why := fmt.Sprintf("no daemon answers on %s", sock)
+	st, err := daemonClient(cmd, sock).Status()
+	why := noAnswer(sock, err)
 	switch {
 	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
 		return of(st, sock)
@@ -79,6 +80,32 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, cfg.File)
 	}
 	return cfg, nil
+}
+
+// daemonClient is a client of the daemon on sock that knows its
+// transport database (daemonDatabase): a daemon that does not answer is
+// told apart as starting, or as running with its socket's file gone.
+func daemonClient(cmd *cobra.Command, sock string) *admin.Client {
+	c := admin.NewClient(sock)
+	c.SetDatabase(daemonDatabase(cmd, sock))
+	return c
+}
+
+// noAnswer says why the daemon on sock gave no configuration (err, of a
+// request that got no answer): "no daemon answers" only when none runs
+// there, not of a daemon starting, one whose socket's file is gone, or
+// a socket that refuses this user — each in its own words, with what
+// the commands then read instead said by the caller.
+func noAnswer(sock string, err error) string {
+	switch {
+	case errors.Is(err, admin.ErrSocketGone):
+		return fmt.Sprintf("the daemon runs, but its admin socket %s is gone (its file removed or replaced: SIGHUP makes it again), so it is not asked", sock)
+	case errors.Is(err, admin.ErrStarting):
+		return fmt.Sprintf("the daemon on %s is starting and does not answer yet", sock)
+	case errors.Is(err, admin.ErrPermission):
+		return fmt.Sprintf("the admin socket %s refuses this user, so whether a daemon answers there is not known", sock)
+	}
+	return fmt.Sprintf("no daemon answers on %s", sock)
 }
 
 // configOfDaemon is the configuration a daemon reported in its status,
@@ -160,7 +187,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 	named := configNamed(cmd)
 	why = "no admin socket known"
 	if sock := explainSocket(cmd); sock != "" {
-		c := admin.NewClient(sock)
+		c := daemonClient(cmd, sock)
 		l, err := c.LoadedConfig()
 		var ae *admin.APIError
 		switch {
@@ -169,7 +196,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 		case errors.As(err, &ae):
 			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
 		case err != nil:
-			why = "no daemon answers on " + sock
+			why = noAnswer(sock, err)
 		case named != "" && absPath(named) != l.File:
 			why = fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(l.File, "the embedded default configuration"), named)
 		default:
@@ -201,6 +228,36 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; explaining %s as the file reads now (the daemon's tls policy and this-server lines not looked up)\n",
 		why, orDefault(cfg.File, "the embedded default configuration"))
 	return cfg, nil, why, nil
+}
+
+// loadedConfig is the configuration a daemon answering on the socket
+// the command finds (explainSocket) runs, as it loaded it (GET
+// /v1/config, with the server section in force); nil when none answers,
+// when --config names another file than it runs, or when it does not
+// say. Not said on stderr: a command that judges by it judges by the
+// files too.
+func loadedConfig(cmd *cobra.Command) *config.Config {
+	sock := explainSocket(cmd)
+	if sock == "" {
+		return nil
+	}
+	c := admin.NewClient(sock)
+	c.SetTimeout(5 * time.Second) // a daemon that does not answer (SIGSTOP) does not hold a command that needs none
+	l, err := c.LoadedConfig()
+	if err != nil {
+		return nil
+	}
+	if named := configNamed(cmd); named != "" && absPath(named) != l.File {
+		return nil
+	}
+	cfg, err := config.Parse([]byte(l.Config), l.File)
+	if err != nil {
+		return nil
+	}
+	if l.Server != nil {
+		cfg.Server = *l.Server
+	}
+	return cfg
 }
 
 // explainSocket is the admin socket in adminSocket's order — --socket,

@@ -109,8 +109,8 @@ type fileOwner struct{ uid, gid int }
 
 // daemonOwner is the user and group the daemon runs as, for a file a
 // command run as root writes for the daemon to read (a DKIM key): the
-// owner of the data directory of the configuration the command finds
-// (as checkWritePlace finds it), as db compact and db restore give their
+// owner of the data directory the daemon answering runs with, else of
+// the configuration the command finds (as checkWritePlace finds it), as db compact and db restore give their
 // files (internal/queue ownership.go). nil — the file stays the
 // runner's — for a command not run as root, a configuration that does
 // not load, a data directory that does not exist or is root's.
@@ -118,13 +118,19 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	find := discoverConfig
-	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
-		find = daemonConfig
-	}
-	cfg, err := find(cmd)
-	if err != nil {
-		return nil
+	// The data directory of a daemon answering is the one it runs with
+	// (the server section applies at a restart: the file may name
+	// another since), else the file's.
+	cfg := loadedConfig(cmd)
+	if cfg == nil {
+		find := discoverConfig
+		if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+			find = daemonConfig
+		}
+		var err error
+		if cfg, err = find(cmd); err != nil {
+			return nil
+		}
 	}
 	fi, err := os.Stat(cfg.Server.DataDir)
 	if err != nil || !fi.IsDir() {
@@ -141,7 +147,8 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 // a place umbra writes or that umbra reads or owns (config.WriteConflict),
 // as the configuration the management commands find (discoverConfig; the
 // daemon's own, daemonConfig, when it is named by its socket) places them; a file that exists is left to the command, which never
-// replaces one. A configuration named (--config, $UMBRA_CONFIG) that does
+// replaces one. The places of the configuration a daemon answering runs
+// (loadedConfig) are refused too. A configuration named (--config, $UMBRA_CONFIG) that does
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
 func checkWritePlace(cmd *cobra.Command, what, path string) error {
@@ -164,6 +171,14 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 	}
 	if err := cfg.WriteConflict(path); err != nil {
 		return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+	}
+	// The daemon that answers writes where the configuration it loaded
+	// says (a file edited since without a reload, a section that applies
+	// at a restart): its places are umbra's too.
+	if lc := loadedConfig(cmd); lc != nil {
+		if err := lc.WriteConflict(path); err != nil {
+			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+		}
 	}
 	return nil
 }

@@ -101,13 +101,12 @@ type rcptRefused struct {
 func (e rcptRefused) Error() string { return e.err.Error() }
 func (e rcptRefused) Unwrap() error { return e.err }
 
-// checkRecipients answers each address as the receive side's recipient
-// check does (internal/smtp validateRcpt): postmaster and addresses of
-// domains not accepted here are not checked (relaying is the
-// connector's right), an accepted domain is checked by its
-// recipient_validation — the directory lists, the recipients file and
-// LDAP as the daemon reads them; a callout domain's addresses the lists
-// do not know are decided by the next hop at RCPT, not asked here.
+// checkRecipients answers each address as checkAddresses does, with
+// the validator of cfg as its files read now — the recipients file, the
+// LDAP directory its password and CA files reach —: route explain with
+// no daemon answering. A daemon that answers checks them itself, with
+// the lists and the directory it loaded (GET /v1/rcptcheck:
+// daemonRecipientCheck).
 func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Table, addrs []string) ([]rcptCheck, error) {
 	dir, err := newDirectory(cfg, nil)
 	if err != nil {
@@ -120,6 +119,18 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 	if err != nil {
 		return nil, err
 	}
+	return checkAddresses(ctx, v, table, addrs), nil
+}
+
+// checkAddresses answers each address as the receive side's recipient
+// check does (internal/smtp validateRcpt): postmaster and addresses of
+// domains not accepted here are not checked (relaying is the
+// connector's right), an accepted domain is checked by its
+// recipient_validation — the directory lists, the recipients file and
+// LDAP as v holds them; a callout domain's addresses the lists do not
+// know are decided by the next hop at RCPT, not asked here (v has no
+// callout).
+func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing.Table, addrs []string) []rcptCheck {
 	out := []rcptCheck{}
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
@@ -156,5 +167,5 @@ func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Tab
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	return out
 }

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"strings"
-	"umbra/internal/mailaddr"
 
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 	"umbra/internal/topology"
 )
@@ -30,18 +33,24 @@ All of one configuration: when a daemon answers (--socket, else the socket of th
 configuration), the configuration and topology it runs, as it read them at start
 or at its last reload (a file edited since without a reload is not explained;
 errors the next reload would refuse the files with are a warning on stderr);
-else the files as they read now, said once on stderr. The routes, path costs,
-next hops, connectors, size limits, fan-out copies and the rcpt: answers are
-worked out here from it.
+else the files as they read now, said once on stderr. The first line of the
+output says which ("from the configuration the daemon on SOCKET runs", or
+"from the configuration file FILE as it reads now: no daemon answers on
+SOCKET"; --json: daemon, from). The routes, path costs, next hops, connectors,
+size limits and fan-out copies are worked out here from it.
 
-Two parts ask the running daemon (that one), as only it holds what they need:
+Some parts ask the running daemon (that one), as only it holds what they need:
   tls policy:   the DANE and MTA-STS policy of a destination leaving by MX (the
                 policy cache is in the transport database, which only the daemon
                 opens)
   this server:  whether a next hop (an MX host or a smart host) is this server, by
                 the daemon's resolver and listening addresses, as a delivery does
-Without the daemon these say so on their lines ("not looked up", "not checked")
-and the rest of the explanation is complete.
+  rcpt:         what RCPT answers, by the recipients file, lists and LDAP
+                directory the daemon loaded (no callout made), and the mailbox
+                databases its directory assigns
+Without the daemon the first two say so on their lines ("not looked up", "not
+checked"), the rcpt: answers and databases come from the files as they read
+now, and the rest of the explanation is complete.
 
 An address RCPT refuses by its address alone (bad syntax, an address literal,
 IP-address text, a port, an invalid internationalised domain) has no route: its
@@ -112,9 +121,13 @@ exits 64, naming each refusal on standard error.`,
 			if server == "" {
 				server = cfg.Server.Name
 			}
-			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}, NextReloadErrors: reloadErrs}
-			if ex.Recipients, err = checkRecipients(cmd.Context(), cfg, table, args); err != nil {
-				return &exitError{code: exitConfig, err: err}
+			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}, NextReloadErrors: reloadErrs,
+				Daemon: daemon != nil, From: explainedFrom(cfg, daemon, why)}
+			// What RCPT answers: with the daemon's topology, the daemon's
+			// own answer (its lists and directory as loaded); else the
+			// files as they read now.
+			if ex.Recipients, err = explainRecipients(cmd, daemon, daemonTopology, cfg, table, args); err != nil {
+				return err
 			}
 			var tp *routing.Topology
 			if topoFile == "" && mailaddr.NameKey(server) != mailaddr.NameKey(cfg.Server.Name) {
@@ -159,15 +172,14 @@ exits 64, naming each refusal on standard error.`,
 					}
 				}
 				// The directory's mailbox database assignments, as the
-				// daemon routes by them (ldap.go).
-				dir, err := newDirectory(cfg, nil)
+				// daemon routes by them: the daemon's directory when one
+				// answers (GET /v1/mailboxdb), else one built from the
+				// files (ldap.go).
+				closeDir, err := explainDatabases(cmd, daemon, tp, cfg)
 				if err != nil {
-					return &exitError{code: exitConfig, err: err}
+					return err
 				}
-				if dir != nil {
-					defer dir.Close()
-					withDirectoryDatabases(tp, cfg, dir)
-				}
+				defer closeDir()
 				ex.Topology = topoFile
 				for _, rcpt := range args {
 					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
@@ -243,7 +255,115 @@ type routeExplanation struct {
 	// its topology with as they read now (nextReloadErrors); the
 	// routing explained is the daemon's loaded one all the same.
 	NextReloadErrors []string `json:"next_reload_errors,omitempty"`
+	// Daemon: the explanation is of the configuration, recipients and
+	// directory a running daemon loaded (it answered); false: of the
+	// files as they read now, no daemon answered (From says why).
+	Daemon bool `json:"daemon"`
+	// From says in words what is explained: "the configuration the
+	// daemon on SOCKET runs (FILE, as loaded …)" or "the configuration
+	// file FILE as it reads now: no daemon answered on SOCKET".
+	From string `json:"from"`
 }
+
+// explainedFrom is routeExplanation.From: what the explanation is of.
+func explainedFrom(cfg *config.Config, daemon *admin.Client, why string) string {
+	file := orDefault(cfg.File, "the embedded default configuration")
+	if daemon != nil {
+		return fmt.Sprintf("the configuration the daemon on %s runs (%s, as loaded at its start or last reload), its recipients and directory",
+			daemon.Path(), file)
+	}
+	if cfg.File == "" {
+		return fmt.Sprintf("the embedded default configuration: %s", why)
+	}
+	return fmt.Sprintf("the configuration file %s as it reads now: %s", file, why)
+}
+
+// explainRecipients is what RCPT answers each address: the daemon's own
+// answer when one runs the configuration explained with its topology
+// (GET /v1/rcptcheck: its recipients file, lists and LDAP directory as
+// it loaded them — never the files as edited since, nor a directory
+// built here from its password and CA files); else the files as they
+// read now (checkRecipients). A daemon older than the endpoint is said
+// on stderr, and the files answer.
+func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, cfg *config.Config, table *routing.Table, addrs []string) ([]rcptCheck, error) {
+	if daemon != nil && daemonTopology {
+		var out []rcptCheck
+		err := daemon.RecipientCheck(addrs, &out)
+		var ae *admin.APIError
+		switch {
+		case err == nil && len(out) == len(addrs):
+			return out, nil
+		case err == nil:
+			return nil, &exitError{code: exitFailure, err: fmt.Errorf("the daemon on %s answered %d recipient checks for %d addresses", daemon.Path(), len(out), len(addrs))}
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not check recipients (a release before GET /v1/rcptcheck): "+
+				"the rcpt: lines are of the files as they read now\n", daemon.Path())
+		default:
+			return nil, apiErr(err)
+		}
+	}
+	checks, err := checkRecipients(cmd.Context(), cfg, table, addrs)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	return checks, nil
+}
+
+// explainDatabases makes tp ask for the mailbox database assignments as
+// the daemon routes by them: the daemon's directory when one answers
+// (GET /v1/mailboxdb: the directory it connected at its start — the
+// ldap section applies at a restart, so the text it last reloaded may
+// name other settings —; a daemon whose directory assigns none says so,
+// and none is asked), else, when the ldap section names a database
+// attribute, a directory built from the files (its password and CA files
+// as they read now). close ends what was opened here.
+func explainDatabases(cmd *cobra.Command, daemon *admin.Client, tp *routing.Topology, cfg *config.Config) (close func(), err error) {
+	if daemon != nil {
+		// A question without an address first, which asks no
+		// directory: 400 where the daemon's directory assigns
+		// databases, 404 with its reason where none does, a bare 404
+		// from a daemon older than the endpoint.
+		_, _, err := daemon.MailboxDatabase("")
+		var ae *admin.APIError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+			tp.SetDatabases(daemonDatabases{daemon})
+			return func() {}, nil
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Msg != "":
+			return func() {}, nil
+		case !errors.As(err, &ae) || ae.Status != http.StatusNotFound:
+			return nil, apiErr(err)
+		}
+		if cfg.LDAP.Enabled() && cfg.LDAP.DatabaseAttribute != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not give its directory's mailbox databases (a release before GET /v1/mailboxdb): "+
+				"the directory is asked with the ldap settings of the files as they read now\n", daemon.Path())
+		}
+	}
+	if !cfg.LDAP.Enabled() || cfg.LDAP.DatabaseAttribute == "" {
+		return func() {}, nil
+	}
+	dir, err := newDirectory(cfg, nil)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	if dir == nil {
+		return func() {}, nil
+	}
+	withDirectoryDatabases(tp, cfg, dir)
+	return func() { dir.Close() }, nil
+}
+
+// daemonDatabases is the running daemon's directory as the topology's
+// source of mailbox databases (routing.DatabaseSource): every question
+// asks the daemon, which answers from its directory's cache or asks its
+// directory.
+type daemonDatabases struct{ c *admin.Client }
+
+func (d daemonDatabases) MailboxDatabase(_ context.Context, rcpt string) (string, bool, error) {
+	return d.c.MailboxDatabase(rcpt)
+}
+
+func (d daemonDatabases) CachedMailboxDatabase(string) (string, bool, bool) { return "", false, false }
 
 // nextReloadErrors are the errors, one a line, with which the daemon's
 // next reload would refuse its configuration file (file) and the
@@ -271,6 +391,9 @@ func nextReloadErrors(file string) []string {
 }
 
 func printExplanation(out io.Writer, ex routeExplanation) {
+	if ex.From != "" {
+		fmt.Fprintf(out, "(from %s)\n", ex.From)
+	}
 	if ex.Topology == "" {
 		fmt.Fprintf(out, "(no topology: send connector choice of the configuration only)\n")
 	}

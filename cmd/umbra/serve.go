@@ -468,7 +468,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	adm.SetDumpster(dump)
 	adm.SetDatabase(store)
-	var cfgMu sync.Mutex // cfg changes on reload
+	var liveRcpt atomic.Pointer[recipients.Validator] // the recipient validator in force (start, reload)
+	var cfgMu sync.Mutex                              // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
 	if tlsEngine != nil {
 		adm.SetTLSPolicy(func(ctx context.Context, domain string) any {
@@ -483,6 +484,19 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource), Server: &srv}
 	})
 	adm.SetRedirectCheck(del.RedirectSelf)
+	// route explain's recipients: RCPT's answer by the lists and the
+	// directory this daemon loaded (no callout made), and the mailbox
+	// databases its directory assigns — not the files as they read now.
+	adm.SetRecipientCheck(func(ctx context.Context, addrs []string) any {
+		v := liveRcpt.Load()
+		if v == nil {
+			return []rcptCheck{} // not before the validator is made (the socket answers a moment before)
+		}
+		return checkAddresses(ctx, v.WithoutCallout(), topology.RoutingTable(current()), addrs)
+	})
+	if dir != nil && cfg.LDAP.DatabaseAttribute != "" { // the ldap section applies at a restart: as withDirectoryDatabases
+		adm.SetMailboxDatabase(dir.MailboxDatabase)
+	}
 	if tlsReports != nil {
 		adm.SetTLSReports(tlsReportsAPI{tlsReports})
 	}
@@ -519,6 +533,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	del.SetRecipients(rcptv)
+	liveRcpt.Store(rcptv)
 	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: cfg.Server.Name, Connectors: cfg.ReceiveConnectors,
 		Routing: table, Queue: mgr, Log: log.With("component", "smtp"), Observer: met,
 		Shadow: mgr, ShadowEnabled: cfg.Transport.ShadowRedundancyEnabled,
@@ -685,7 +700,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				continue
 			}
 			systemd.Notify("RELOADING=1")
-			next, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
+			next, nextRcpt, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
 				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
@@ -698,6 +713,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				continue
 			}
 			ops.Reload(err)
+			// The admin socket's file removed or replaced under the
+			// daemon (a cleanup of /run, by hand): SIGHUP makes it
+			// again at its path, whether or not the file reloaded —
+			// the CLI, finding the daemon listening on a socket whose
+			// file is gone, says to send it (admin.ErrSocketGone).
+			if made, serr := adm.Remake(); serr != nil {
+				log.Error("the admin socket is gone and was not made again; commands cannot reach umbra", "admin_socket", adm.Path(), "err", serr)
+			} else if made {
+				log.Warn("the admin socket's file was gone (removed or replaced); made again", "admin_socket", adm.Path())
+			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			} else {
@@ -705,6 +730,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				cfgMu.Lock()
 				cfg = next
 				cfgMu.Unlock()
+				liveRcpt.Store(nextRcpt)
 				forgetGone(next) // a server the new topology moved or removed
 			}
 			systemd.Notify("READY=1")
@@ -961,10 +987,12 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // in place: receive connectors (with their certificates and credentials),
 // accepted domains, send connectors, mailbox delivery, retry and expiry,
 // and the shadow heartbeat settings.
-// What needs a restart is named in a warning and left as it was.
+// What needs a restart is named in a warning and left as it was. It
+// returns the new configuration and the recipient validator it put in
+// force (route explain asks the daemon's: GET /v1/rcptcheck).
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
-	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, error) {
+	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, *recipients.Validator, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -973,7 +1001,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next, err = config.Load(cur.File)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Everything serve and config check refuse, at the same lines: a
 	// listener on an address this machine does not have, a key that does
@@ -987,10 +1015,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
 			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 		}
-		return nil, f
+		return nil, nil, f
 	}
 	if err := probeNewBindings(next, held); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	restart := restartOnly(cur, next)
 	// outbound_tls stays as it runs (restartOnly named a change): the
@@ -1000,12 +1028,12 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// The recipients file is read again; a broken one fails the reload.
 	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	table := topology.RoutingTable(next)
 	topo, ctopo, err := serverTopologies(next)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ctopo != nil {
 		next.TopologySource = ctopo.Source
@@ -1013,10 +1041,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	topo = withDirectoryDatabases(topo, next, dir)
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := del.Reload(dc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
@@ -1027,7 +1055,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if rerr := del.Reload(old); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if topo != nil {
 		srv.SetServers(topo)
@@ -1076,7 +1104,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	keepRunning(cur, next)
 	next.Server.AdminSocket = socket // where it is now
-	return next, nil
+	return next, rcptv, nil
 }
 
 // restartOnly names the settings of next that differ from the running

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -13,8 +12,12 @@ import (
 // answer on its admin socket yet (starting: its database opens, then it
 // gets ready) is not "not running": commands say it is starting, naming
 // its pid, and exit 75 (try again); a daemon truly gone is still exit 69.
-// The state is made by stopping a running daemon (SIGSTOP) and taking
-// its socket's name away: what a command sees during a start.
+// The state is made by pointing the commands at a socket the running
+// daemon has not made (the configuration's admin_socket edited without
+// a reload, --socket beside its database): its database held, no
+// socket of that name listened on — what a command sees during a
+// start. (Taking the name of the socket it listens on away is another
+// state, the socket gone: TestCommandsTellSocketGone.)
 func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
@@ -25,16 +28,9 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatal(err)
 	}
-	pid := d.cmd.Process.Pid
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
-	held := sock + ".held"
-	if err := os.Rename(sock, held); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"queue", "list"}, {"--socket", sock, "message", "list"}} {
+	notYet := filepath.Join(dir, "data", "notyet.sock")
+	editConfig(t, cfg, "  metrics_listen: \"\"\n", "  metrics_listen: \"\"\n  admin_socket: "+notYet+"\n")
+	for _, args := range [][]string{{"queue", "list"}, {"--socket", notYet, "message", "list"}} {
 		code, errOut := cliErr(t, cfg, args...)
 		if code != exitStarting || !strings.Contains(errOut, "umbra is starting") || !strings.Contains(errOut, "serve") ||
 			strings.Contains(errOut, "not running") {
@@ -42,8 +38,7 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 				strings.Join(args, " "), code, errOut, exitStarting)
 		}
 	}
-	os.Rename(held, sock)
-	syscall.Kill(pid, syscall.SIGCONT)
+	editConfig(t, cfg, "  admin_socket: "+notYet+"\n", "")
 	d.kill()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

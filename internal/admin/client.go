@@ -53,15 +53,23 @@ func (c *Client) SetDatabase(path string) { c.database = path }
 var ErrStarting = errors.New("umbra is starting, not ready yet")
 
 // startingErr is ErrStarting for the holder of the database, or nil
-// when no process holds it (not running: ErrUnavailable).
+// when no process holds it (not running: ErrUnavailable). A holder that
+// listens on a socket made at the path that does not answer there runs
+// and has lost its socket's file: ErrSocketGone.
 func (c *Client) startingErr() error {
 	if c.database == "" {
 		return nil
 	}
 	held, pid, cmdline := queue.LockHolder(c.database)
-	switch {
-	case !held:
+	if !held {
 		return nil
+	}
+	// A daemon that listens on a socket made at the path, which did not
+	// answer there: its file was removed or replaced — not starting.
+	if err := c.socketGoneErr(pid, cmdline); err != nil {
+		return err
+	}
+	switch {
 	case strings.Contains(" "+cmdline+" ", " serve "):
 		return fmt.Errorf("%w: pid %d (%s) holds its transport database %s and its admin socket %s answers once it is ready; "+
 			"try again in a moment", ErrStarting, pid, cmdline, c.database, c.path)
@@ -106,6 +114,9 @@ func NewClient(path string) *Client {
 		},
 	}}}
 }
+
+// Path is the admin socket the client talks to.
+func (c *Client) Path() string { return c.path }
 
 // APIError is an error the daemon answered with.
 type APIError struct {

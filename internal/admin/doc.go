@@ -6,7 +6,11 @@
 // Invariants:
 //   - The socket is created with mode 0660 (owner and the service group);
 //     a stale socket file is replaced, a live one (another daemon) is an
-//     error.
+//     error. Its file, removed or replaced under the running daemon, is
+//     made again at SIGHUP (Server.Remake; a file that is not a socket
+//     is left alone); closing a listener never removes a file by its
+//     name, and the stop (and a move) removes the file only while it is
+//     still the one the daemon made (removeOwn).
 //   - Every state change goes through the queue manager's operations, one
 //     transaction each; the API adds no state of its own.
 //   - The web console (package console) serves the same handler
@@ -98,7 +102,14 @@
 //     when the dial failed, and not for a dial refused for permission
 //     (ErrPermission: the socket refuses this user; whether a daemon
 //     runs is not known, and the error names the socket's owner and
-//     mode). "Still runs" is said only when the daemon
+//     mode). Nor is it said of a daemon that listens on a socket made
+//     at the path whose file was removed or replaced (ErrSocketGone,
+//     socketgone.go: /proc/net/unix still names it, and the holder of
+//     the database, or a process of this user, has it open): it runs,
+//     and SIGHUP makes the socket again; "starting" is said only when
+//     no socket of that name is listened on. A connection cut during a
+//     request with the socket's file gone and its listener still there
+//     is "still running" with that, not "stopped". "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener
 //     outlives its connections by a moment and takes a connection into
 //     its backlog meanwhile, so a connection proves nothing.
@@ -134,6 +145,11 @@
 //	POST /v1/shadows/databases/{id}/forget (a database id met as a server's
 //	     forgotten, a retired one too; 422 while a primary's record holds it; audited)
 //	GET  /v1/backpressure (level, the resource that set it, every resource)
+//	GET  /v1/rcptcheck?address=A[&address=B…] (what RCPT answers each, by
+//	     the recipients and directory the daemon loaded, no callout made;
+//	     route explain)
+//	GET  /v1/mailboxdb?address=A (the mailbox database the daemon's
+//	     directory assigns; 404 where no directory assigns them)
 //	GET  /v1/db/backup  (the database's pages as of one read transaction;
 //	                     Content-Length first; the client writes the file)
 //	POST /v1/db/backup/failed?error= (the command's reason for a copy it could

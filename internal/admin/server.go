@@ -140,7 +140,11 @@ type Server struct {
 	log        *slog.Logger
 	http       *http.Server
 	ln         net.Listener
-	now        func() time.Time // audit times
+	// made is the file the socket was made as (guarded by lnMu): a
+	// file at its path that is not this one is another's (Remake,
+	// removeOwn).
+	made os.FileInfo
+	now  func() time.Time // audit times
 	// newQueue checks a queue name that holds no message now (nil:
 	// any well-formed KIND:NAME).
 	newQueue func(name string) error
@@ -157,6 +161,10 @@ type Server struct {
 	// are this server and whether its mail loops back here (route
 	// explain; SetSelfCheck).
 	selfCheck func(ctx context.Context, connector, domain string) any
+	// rcptCheck and mailboxDB answer for the daemon's recipients and
+	// directory (route explain; recipients.go).
+	rcptCheck func(ctx context.Context, addrs []string) any
+	mailboxDB func(ctx context.Context, addr string) (string, bool, error)
 	// redirectSelf says why a queue redirect's target is this server
 	// ("" when it is not; SetRedirectCheck).
 	redirectSelf func(ctx context.Context, to string) string
@@ -225,11 +233,11 @@ func (w *stoppingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // Listen creates the socket at path (mode 0660).
 func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger) (*Server, error) {
-	ln, err := listenSocket(path)
+	ln, made, err := listenSocket(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{q: q, track: track, status: status, log: log, ln: ln, now: time.Now}
+	s := &Server{q: q, track: track, status: status, log: log, ln: ln, made: made, now: time.Now}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 	s.auditStopped() // the lines of commands a stop cut short (batches.go)
 	return s, nil
@@ -237,24 +245,39 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 
 // listenSocket makes the admin socket at path: refused while another
 // process answers there; a stale socket of a process that is gone is
-// replaced.
-func listenSocket(path string) (net.Listener, error) {
+// replaced. made is the file it made: closing the listener does not
+// remove the file at path (which may be another's by then: removeOwn).
+func listenSocket(path string) (ln net.Listener, made os.FileInfo, err error) {
 	if err := SocketFree(path); err != nil {
-		return nil, fmt.Errorf("admin socket %w", err)
+		return nil, nil, fmt.Errorf("admin socket %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	os.Remove(path) // stale socket of a process that is gone
-	ln, err := net.Listen("unix", path)
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
+		return nil, nil, fmt.Errorf("admin socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, err
+	ul.SetUnlinkOnClose(false)
+	if made, err = os.Lstat(path); err == nil {
+		err = os.Chmod(path, 0o660)
 	}
-	return ln, nil
+	if err != nil {
+		ul.Close()
+		os.Remove(path)
+		return nil, nil, err
+	}
+	return ul, made, nil
+}
+
+// removeOwn removes the file at path if it is made, the socket this
+// server made there: a file another process put in its place since is
+// left alone. Called with lnMu held.
+func removeOwn(path string, made os.FileInfo) {
+	if fi, err := os.Lstat(path); err == nil && made != nil && os.SameFile(fi, made) {
+		os.Remove(path)
+	}
 }
 
 // SocketFree reports, as nil, that no process answers on the admin
@@ -304,15 +327,50 @@ func (s *Server) Move(path string) error {
 	if filepath.Clean(path) == filepath.Clean(old.Addr().String()) {
 		return nil
 	}
-	ln, err := listenSocket(path)
+	ln, made, err := listenSocket(path)
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	oldMade := s.made
+	s.ln, s.made = ln, made
 	go s.serveOn(ln)
 	old.Close() // its Serve returns; Shutdown no longer tracks it
-	os.Remove(old.Addr().String())
+	removeOwn(old.Addr().String(), oldMade)
 	return nil
+}
+
+// Remake makes the admin socket again at its path when the file there
+// is no longer the socket it serves — removed (by hand, by a cleanup of
+// /run) or replaced —, so that the CLI reaches the daemon again; the
+// daemon calls it at SIGHUP, which the CLI names when it finds the
+// daemon listening on a socket whose file is gone (ErrSocketGone). It
+// reports whether it made one. A file at the path that is not a socket
+// is left alone, and so is a socket another process answers on (both an
+// error); a stale socket there is replaced, as at a start. Requests
+// under way on the socket it replaces are answered.
+func (s *Server) Remake() (bool, error) {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	path := s.ln.Addr().String()
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && s.made != nil && os.SameFile(fi, s.made):
+		return false, nil // its own: nothing to do
+	case err == nil && fi.Mode()&os.ModeSocket == 0:
+		return false, fmt.Errorf("admin socket %s: a file that is not a socket is there (%s); it is left alone: "+
+			"remove it, then SIGHUP makes the admin socket again", path, fi.Mode().Type())
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return false, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	ln, made, err := listenSocket(path) // refused while another process answers there
+	if err != nil {
+		return false, err
+	}
+	old := s.ln
+	s.ln, s.made = ln, made
+	go s.serveOn(ln)
+	old.Close() // its Serve returns; its name is the new socket's, left as it is
+	return true, nil
 }
 
 // SetShadows gives the API the shadow manager's view of its primaries.
@@ -568,7 +626,9 @@ func (s *Server) Shutdown(ctx context.Context) {
 	if s.http.Shutdown(ctx) != nil {
 		s.http.Close()
 	}
-	os.Remove(s.Path())
+	s.lnMu.Lock()
+	removeOwn(s.ln.Addr().String(), s.made) // not a file another process put in its place
+	s.lnMu.Unlock()
 	s.closeSelections() // the audit lines of commands cut short (batches.go)
 }
 
@@ -579,6 +639,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/db/backup/failed", s.backupFailed)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)
 	s.tlsReportRoutes(mux)
+	s.recipientRoutes(mux)
 	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
 		if s.loaded == nil {
 			fail(w, http.StatusNotFound, "no configuration given")

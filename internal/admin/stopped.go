@@ -64,7 +64,10 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		if serr := c.startingErr(); serr != nil {
-			return serr // its database held: starting, not "not running" (rt21c L5)
+			return serr // its database held: starting, not "not running" (rt21c L5); or its socket gone
+		}
+		if gerr := c.socketGoneErr(0, ""); gerr != nil {
+			return gerr // a process listens on the socket made at the path: running, not "not running"
 		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -77,6 +80,15 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		if c.answers() {
 			return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
 				what, outcome, err)
+		}
+		// No answer because the socket's file is gone while the daemon
+		// still listens on the socket it made: it runs (not "stopped").
+		// A killed daemon's file is still there: not asked then.
+		if fi, lerr := os.Lstat(c.path); lerr != nil || fi.Mode()&os.ModeSocket == 0 {
+			if gerr := c.socketGoneErr(0, ""); gerr != nil {
+				return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v; %w",
+					what, outcome, err, gerr)
+			}
 		}
 	}
 	return fmt.Errorf("%w during %s (it was running when that began; see its log, and start it again)%s: %v",

@@ -94,7 +94,7 @@ func TestEveryAnswerFieldUnambiguous(t *testing.T) {
 		MessageView{}, RecipientView{}, ShadowView{}, SingleCopyView{}, SpoolView{}, BulkResult{}, BulkFailed{},
 		Status{}, Redelivery{}, DumpsterRemoval{}, queue.QueueInfo{}, queue.DestinationInfo{},
 		queue.SingleCopy{}, queue.UnreadableBody{}, dumpster.Entry{}, dumpster.Summary{},
-		tracking.Entry{}, backpressure.State{}, map[string]string{}, map[string]any{},
+		tracking.Entry{}, backpressure.State{}, MailboxDB{}, map[string]string{}, map[string]any{},
 	}
 	for _, c := range []struct{ in, want string }{
 		{"a\xe9b", `a\xe9b`},

@@ -79,6 +79,40 @@ func (st *state) limit(g *group) int {
 	return 0
 }
 
+// DestinationLimit is the limit a job of the scheduler's destination
+// key gets under the configuration in force, as Plan gives it (limit): a
+// send connector's destination ("connector:NAME", "connector:NAME/DOMAIN")
+// its max_connections, 0 for none of its own; this server's mailbox
+// store ("local") and a destination of the topology ("org:…") 0. A
+// reload calls it (queue.Manager.SetReloadable) so that the destinations
+// known already show the reloaded limit at once. ok is false for a key it
+// names no limit for: a redirect target (its limit is its recipients'
+// connector's), a connector the configuration no longer has.
+func (d *Deliverer) DestinationLimit(key string) (max int, ok bool) {
+	st := d.st.Load()
+	switch {
+	case key == "local", strings.HasPrefix(key, "org:"):
+		return 0, true
+	case strings.HasPrefix(key, "connector:"):
+		name := strings.TrimPrefix(key, "connector:")
+		sc := st.conns[name]
+		if i := strings.LastIndexByte(name, '/'); sc == nil && i >= 0 {
+			name = name[:i] // connector:NAME/DOMAIN
+			sc = st.conns[name]
+		}
+		if sc == nil && st.cfg.Topology != nil {
+			if _, known := st.cfg.Topology.Connector(name); known {
+				sc = st.topoConnector(name)
+			}
+		}
+		if sc == nil {
+			return 0, false
+		}
+		return st.limit(&group{conn: sc}), true
+	}
+	return 0, false
+}
+
 // group sorts a message's recipients by next hop. Recipients that need
 // no connection get their result at once. With plan (Plan) it does no
 // I/O: a recipient only the directory can route is among the results

@@ -27,3 +27,24 @@ func TestPlanLeavesTheDefaultLimitToTheScheduler(t *testing.T) {
 	}
 
 }
+
+// OPS-1: the limit a reload gives the scheduler's destinations known
+// already (queue.Manager.SetReloadable) is the one Plan gives their next
+// job: a connector's own, 0 (the scheduler's default) for one without
+// and for this server's mailbox store; a redirect target and a connector
+// the configuration does not have are not named.
+func TestDestinationLimitIsThePlansLimit(t *testing.T) {
+	own := config.SendConnector{Name: "own", AddressSpaces: []config.AddressSpace{{Domain: "b.example", Cost: 1}}, MaxConnections: 7}
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Database: "db1"}, mxConnector("25"), own)
+	m := message("a@x.example", "b@b.example", "l@example.test")
+	for _, j := range d.Plan(context.Background(), m, all(m)) {
+		if got, ok := d.DestinationLimit(j.Dest); !ok || got != j.Max {
+			t.Errorf("destination %s: DestinationLimit %d, %v; its job's limit is %d", j.Dest, got, ok, j.Max)
+		}
+	}
+	for _, key := range []string{"redirect:h.example", "connector:gone", "connector:gone/b.example"} {
+		if got, ok := d.DestinationLimit(key); ok {
+			t.Errorf("%s: limit %d named, want none", key, got)
+		}
+	}
+}

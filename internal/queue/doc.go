@@ -138,7 +138,9 @@
 // an X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
 // message's, not the host's, and changes neither the window nor the
 // streak: rt17f-F3), never above the destination's limit (its send
-// connector's max_connections, else max_connections_per_destination) nor
+// connector's max_connections, else max_connections_per_destination; a
+// reload gives the destinations known already their new limit at once,
+// as the deliverer names it: SetReloadable, DestinationLimiter) nor
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once

@@ -58,6 +58,16 @@ func NewValidator(domains []DomainMode, lists Directory, callout Directory) *Val
 	return v
 }
 
+// WithoutCallout is v with the same modes and lists but no callout: a
+// callout domain's address the lists do not know is CannotDecide
+// (errNoCallout) instead of asked of its next hop. route explain asks the
+// daemon's validator so (its lists, its directory), making no callout.
+func (v *Validator) WithoutCallout() *Validator {
+	c := *v
+	c.callout = nil
+	return &c
+}
+
 // ModeOf is the mode of a domain; a domain that is not accepted is Off
 // (relaying is the session's decision, not this one's).
 func (v *Validator) ModeOf(domain string) Mode {
