@@ -261,11 +261,16 @@ var (
 	// heartbeats finished here, for their returning primary
 	// (takendone.go).
 	bucketTakenDone = []byte("takendone")
+	// bucketDSNReported: per failure DSN made while the message it
+	// reports on kept other recipients pending, the copies elsewhere
+	// whose recipients it reports, owed their partial discard once the
+	// DSN has left (reportedcopy.go).
+	bucketDSNReported = []byte("dsnreported")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketDSNReported}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")
