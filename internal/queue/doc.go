@@ -1233,8 +1233,11 @@
 //     TestKill9WhileAnotherJobHangsHandsOnceOnly). A job is what the
 //     plan made it: with a topology, the recipients whose mailbox
 //     database only the directory can tell (not in its cache) are one
-//     job (delivery.Plan), whose groups' results all wait for its
-//     slowest session.
+//     job (delivery.Plan), which Deliver routes into several groups; each
+//     group's results are reported as its session ends (ReportGroup,
+//     groupreport.go) and committed then as a job's are (commitJob), so
+//     they do not wait for the slowest group's session either
+//     (TestGroupOfJobCommittedWhileAnotherGroupHangs).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
