@@ -35,8 +35,10 @@ import (
 // holds for that primary under that id — shadowed, or taken over and
 // still pending — is marked DelayNotified, so that its own attempts, a
 // takeover's too, make no delay DSN. A record in delivery here is left
-// as it is (its attempt's end writes the record it began with): that
-// copy may still send one.
+// as it is (its attempt's end writes the record it began with), and a
+// note for a copy on receipt not stored here yet is dropped (it is not
+// kept aside as a partial discard is): that copy may still send one,
+// under the rule of takendelay.go alone, as before.
 
 // DelayNoteSuffix ends the XQUERYDISCARD reply line of a delay note:
 // "<copy id> DELAYED".
