@@ -50,9 +50,9 @@ func (t *Tx) noteReported(dsn, orig ID, orgID, server, id string, addrs []string
 	if len(addrs) == 0 {
 		return nil
 	}
-	b := t.tx.Bucket(bucketDSNReported)
-	if b == nil {
-		return nil
+	b, err := t.tx.CreateBucketIfNotExists(bucketDSNReported) // made by the first note (schema.go)
+	if err != nil {
+		return err
 	}
 	v := bytes.Clone(b.Get(dsn.Key()))
 	if len(v) < 8 {

@@ -261,16 +261,11 @@ var (
 	// heartbeats finished here, for their returning primary
 	// (takendone.go).
 	bucketTakenDone = []byte("takendone")
-	// bucketDSNReported: per failure DSN made while the message it
-	// reports on kept other recipients pending, the copies elsewhere
-	// whose recipients it reports, owed their partial discard once the
-	// DSN has left (reportedcopy.go).
-	bucketDSNReported = []byte("dsnreported")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketDSNReported}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")
@@ -324,6 +319,15 @@ var bucketBackupSpool = []byte("backupspool")
 //
 //	bulktally command key → JSON BulkTally
 var bucketBulkTally = []byte("bulktally")
+
+// bucketDSNReported: per failure DSN made while the message it reports
+// on kept other recipients pending, the copies elsewhere whose
+// recipients it reports, owed their partial discard once the DSN has
+// left (reportedcopy.go); made by the first commit that writes one, not
+// at Open (a database without it has none owed).
+//
+//	dsnreported DSN id (8, BE) → original id (8, BE) ‖ org id ‖ 0x00 ‖ { server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ address ‖ 0x00 }…
+var bucketDSNReported = []byte("dsnreported")
 
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the
