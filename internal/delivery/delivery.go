@@ -410,6 +410,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			mu.Lock()
 			results = append(results, res...)
 			mu.Unlock()
+			if len(order) > 1 {
+				// One of several groups of this job (the recipients
+				// only the directory routes): committed as it ends,
+				// not when the slowest group does (queue groupreport.go).
+				queue.ReportGroup(ctx, res)
+			}
 		}
 		if len(order) == 1 { // the scheduler's jobs: one destination each
 			one()

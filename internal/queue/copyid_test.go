@@ -24,6 +24,12 @@ type copyPrimary struct {
 }
 
 func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
+	return newCopyPrimaryWith(t, clk, ManagerConfig{})
+}
+
+// newCopyPrimaryWith is newCopyPrimary with cfg (its clock and retry
+// schedule set here).
+func newCopyPrimaryWith(t *testing.T, clk *clock.Fake, cfg ManagerConfig) *copyPrimary {
 	p := &copyPrimary{s: openTest(t), clk: clk}
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var out []Result
@@ -39,7 +45,8 @@ func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
 		}
 		return out
 	})
-	p.q = NewManager(p.s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}})
+	cfg.Clock, cfg.RetrySchedule = clk, []time.Duration{time.Minute}
+	p.q = NewManager(p.s, d, cfg)
 	return p
 }
 
@@ -57,7 +64,7 @@ func (p *copyPrimary) relayID(t *testing.T, ctx context.Context, m *Message, rcp
 		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
 	var out []Result
 	for _, i := range rcpts {
-		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr})
+		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr, Notify: m.Rcpts[i].Notify})
 		out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
 			ShadowID: sid, PrimaryDB: "db-b", NextHop: "hub-b", Queue: qname, Reply: "250 queued"})
 	}

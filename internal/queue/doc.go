@@ -361,9 +361,17 @@
 // needs the copy; a failure DSN carries the full discard) writes, in the
 // same commit, one entry per finished address in bucket partialdiscards
 // (server, copy id, address). Left out: a group expanded here (the copy
-// names the group, its members are pending), a recipient a DSN of that
-// commit reports (the DSN exists only here until it leaves; the copy
-// covers it, as the full discard a failure DSN carries), and an address
+// names the group, its members are pending), a recipient a failure DSN
+// of that commit reports (the DSN exists only here until it leaves; the
+// copy covers it, as the full discard a failure DSN carries: that commit
+// notes the copy and the addresses under the DSN's id in bucket
+// dsnreported, and the commit that sees the DSN leave — delivered,
+// relayed, handed on — writes their partial discard, while a record
+// here still needs the copy; a DSN that fails, expires or is removed
+// drops its note with its record, and the copy keeps covering them:
+// reportedcopy.go; a recipient a success DSN reports is named at once,
+// as the full discard is written at once beside a success DSN), and an
+// address
 // another record under the same (server, id) has pending and not held
 // or quarantined (pendingUnderCopy: the last to finish it names it; a
 // record stored later under an id withdraws the unfetched entries of
@@ -383,6 +391,18 @@
 // the copy with every recipient — the duplicate of before for the
 // finished ones, never a recipient lost; with the database back, the
 // entries are sent at the next query.
+//
+// Delay notes (delaynote.go; shadow verb version 17). The results
+// commit that makes a message's delay notice here, for a record with a
+// copy elsewhere, writes in the same commit a delay note for that copy:
+// an entry in partialdiscards under the copy's key with an empty
+// address, sent as "<id> DELAYED" only to a query that asked (… PARTIAL
+// TAKEOVER DELAYED), otherwise fetched, forgotten, superseded and pruned
+// as the partial discards are. The shadow server marks the copy's
+// records DelayNotified in the commit of the batch (one in delivery
+// there is left as it is), so a takeover sends no second notice. A
+// crash before the commit leaves neither the notice nor the note; after
+// it, the note is sent until acknowledged.
 //
 // Copies removed by an operator (droppedcopy.go; shadow verb version
 // 12). A forced removal of a shadow copy writes, in its commit, an
@@ -1215,8 +1235,11 @@
 //     TestKill9WhileAnotherJobHangsHandsOnceOnly). A job is what the
 //     plan made it: with a topology, the recipients whose mailbox
 //     database only the directory can tell (not in its cache) are one
-//     job (delivery.Plan), whose groups' results all wait for its
-//     slowest session.
+//     job (delivery.Plan), which Deliver routes into several groups; each
+//     group's results are reported as its session ends (ReportGroup,
+//     groupreport.go) and committed then as a job's are (commitJob), so
+//     they do not wait for the slowest group's session either
+//     (TestGroupOfJobCommittedWhileAnotherGroupHangs).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
@@ -1308,6 +1331,12 @@
 //     is dropped by the commit that would have queued it: a crash leaves
 //     the recipient pending (the copy merges into it) or finished and
 //     recorded, never finished and unrecorded.
+//     The note of a failure DSN's reported recipients (bucket
+//     dsnreported, reportedcopy.go) is written by the commit that makes
+//     the DSN, and turned into their partial discard by the commit that
+//     sees the DSN leave, which deletes it: a crash leaves the DSN here
+//     and the copy covering them, or the DSN gone and the partial
+//     discard owed, never the DSN gone and nothing owed.
 //     A note of a taken-over copy's recipient finished here (bucket
 //     takendone, takendone.go: delivered, relayed out of the organisation
 //     (by MX, or through a smart host no server of it), failed; or its

@@ -25,7 +25,7 @@ type sentNote struct {
 
 // owed reads up to max notifications owed to server — the full ones,
 // then, when partial, the partial ones — with what each entry holds now.
-func (q *Manager) owed(server string, max int, partial bool) (lines []string, notes []sentNote) {
+func (q *Manager) owed(server string, max int, partial, delay bool) (lines []string, notes []sentNote) {
 	q.commitAside()
 	_ = q.store.View(func(tx *Tx) error {
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
@@ -40,7 +40,7 @@ func (q *Manager) owed(server string, max int, partial bool) (lines []string, no
 			return nil
 		}
 		for _, name := range names {
-			for _, p := range tx.PartialDiscards(name, max-len(lines)) {
+			for _, p := range tx.partialNotes(name, max-len(lines), delay) {
 				k := partialKey(name, p.ID, p.Addr)
 				lines = append(lines, p.Wire())
 				notes = append(notes, sentNote{partial: true, key: k, val: bytes.Clone(tx.tx.Bucket(bucketPartial).Get(k))})

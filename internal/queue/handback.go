@@ -151,7 +151,13 @@ func (t *Tx) handBacksFiled(server string, max int) (out, stale []handBack) {
 // here would deliver the message twice; ResumeMessage refuses an
 // offered message (refuseGiven).
 func (q *Manager) DiscardsHandBack(server string, max int) ([]string, func()) {
-	lines, ackPartial := q.DiscardsPartial(server, max)
+	return q.handBackAfter(server, max, q.DiscardsPartial)
+}
+
+// handBackAfter is DiscardsHandBack after the notifications first lists
+// (DiscardsPartial, or DiscardsDelayed's with the delay notes).
+func (q *Manager) handBackAfter(server string, max int, first func(string, int) ([]string, func())) ([]string, func()) {
+	lines, ackPartial := first(server, max)
 	var hs, stale []handBack
 	if n := max - len(lines); n > 0 {
 		_ = q.store.View(func(tx *Tx) error {

@@ -35,6 +35,11 @@ import (
 // DSN, the windows, the full discard, its waiters — over all the
 // results, and leaves out only what a job's commit wrote already.
 //
+// The groups of one job (the recipients only the directory routes,
+// which its Deliver splits by next hop) are reported one by one as
+// their sessions end (ReportGroup, groupreport.go) and committed here
+// the same way, each with its own results, not the job's as a whole.
+//
 // Not committed early, so that a crash between cannot lose what only
 // the attempt's end makes: a failure (its DSN), a recipient whose
 // sender asked for a success DSN, a duplicate found in a mailbox, a

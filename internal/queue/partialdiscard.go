@@ -61,17 +61,29 @@ func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time)
 // of the copy ID is done.
 type PartialDiscard struct{ ID, Addr string }
 
-// Wire is the notification as an XQUERYDISCARD reply line carries it.
-func (p PartialDiscard) Wire() string { return p.ID + PartialDiscardSep + mailaddr.Xtext(p.Addr) }
+// Wire is the notification as an XQUERYDISCARD reply line carries it:
+// a delay note's (Addr "") "<id> DELAYED" (delaynote.go).
+func (p PartialDiscard) Wire() string {
+	if p.Addr == "" {
+		return p.ID + DelayNoteSuffix
+	}
+	return p.ID + PartialDiscardSep + mailaddr.Xtext(p.Addr)
+}
 
 // PartialDiscards lists up to max partial notifications owed to server.
 func (t *Tx) PartialDiscards(server string, max int) []PartialDiscard {
+	return t.partialNotes(server, max, false)
+}
+
+// partialNotes lists up to max partial notifications owed to server,
+// and, when delay, the delay notes among them (Addr "": delaynote.go).
+func (t *Tx) partialNotes(server string, max int, delay bool) []PartialDiscard {
 	var out []PartialDiscard
 	prefix := append([]byte(server), 0)
 	c := t.tx.Bucket(bucketPartial).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
 		id, addr, ok := strings.Cut(string(k[len(prefix):]), "\x00")
-		if ok {
+		if ok && (addr != "" || delay) {
 			out = append(out, PartialDiscard{id, addr})
 		}
 	}
@@ -112,7 +124,7 @@ func (t *Tx) dropPartialDiscards(server, id string) error {
 // notifications, then the partial ones (PartialDiscard.Wire), up to max
 // in all. ack forgets exactly those sent.
 func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
-	lines, notes := q.owed(server, max, true)
+	lines, notes := q.owed(server, max, true, false)
 	return lines, q.forgetSent(server, lines, notes)
 }
 
@@ -121,15 +133,17 @@ func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
 // delivered, relayed, shadowed at a next hop or failed — that the
 // shadow copy of m (m.ShadowServer, m.ShadowID) no longer needs: not a
 // group expanded here (its members are new recipients the copy does not
-// name), not one a DSN of this commit reports (that DSN exists only here
-// until it leaves; the copy covers it, as the full discard a failure DSN
-// carries), and not one another record here under the same copy id still
-// has pending (siblingcopy.go: the last to finish it names it).
-func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Outcome, inDSN map[int]bool) ([]string, error) {
+// name), not one in skip (the results commit's: one its failure DSN
+// reports — that DSN exists only here until it leaves; the copy covers
+// it, as the full discard a failure DSN carries, and the DSN's departure
+// names it: reportedcopy.go), and not one another record here under the
+// same copy id still has pending (siblingcopy.go: the last to finish it
+// names it).
+func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Outcome, skip map[int]bool) ([]string, error) {
 	var addrs []string
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if i >= len(before) || before[i] != Pending || r.Status == Pending || outcome[i] == Expanded || inDSN[i] {
+		if i >= len(before) || before[i] != Pending || r.Status == Pending || outcome[i] == Expanded || skip[i] {
 			continue
 		}
 		addrs = append(addrs, r.Addr)

@@ -310,6 +310,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		ev.counted(n)
 	}
+	delayFlipped := false // this attempt made the delay notice: the copy elsewhere is owed a delay note (delaynote.go)
 	if len(pending) > 0 {
 		if counts {
 			m.Attempts++
@@ -329,7 +330,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		} else {
 			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
-				m.DelayNotified = true
+				m.DelayNotified, delayFlipped = true, true
 				delayed = q.delayOwedHere(m, pending, m.OrgArrived().Add(pol.DelayNotification))
 			}
 			m.State = Ready
@@ -349,8 +350,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// A sender still waiting for its reply (SR-9) whose every recipient
 	// was refused now gets the refusal instead of a DSN (SMTP-7).
 	refusal := q.claimRefusal(m, failed)
-	failDSN := -1          // index in dsns of the DSN that carries the discard
-	var inDSN map[int]bool // recipients a DSN of this commit reports (partial discards leave them out)
+	failDSN := -1 // index in dsns of the DSN that carries the discard
+	// Recipients a failure DSN of this commit reports: partial discards
+	// leave them out until that DSN has left (reportedcopy.go). One a
+	// success DSN reports is not left out: that DSN is marked held here
+	// only and copied, as when it comes with the full discard (rt36 F3).
+	var inDSN map[int]bool
 	var dsns []*Message
 	var dsnKinds []Notify // dsns' kinds, for their events
 	var dsnBodies [][]byte
@@ -367,7 +372,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if len(want) == 0 {
 			continue
 		}
-		if d.kind != NotifyDelay && (d.kind != NotifyFailure || refusal == nil) && m.From != "" { // a DSN made below reports them
+		if d.kind == NotifyFailure && refusal == nil && m.From != "" { // a DSN made below reports them
 			if inDSN == nil {
 				inDSN = map[int]bool{}
 			}
@@ -445,6 +450,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	tookOver := false    // sticky: a rerun of the function sees m already changed
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
+	var reportedTo []string // the servers a DSN's departure owes a partial discard, or this commit a delay note (reportedcopy.go, delaynote.go)
 	// The DSNs of a message that had a shadow copy, or was marked held
 	// here only, are marked held by this server only in the commit that
 	// makes them, save the one that carries the discard (the copy covers
@@ -467,6 +473,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	handed()
 	commit := func(tx *Tx) error {
 		afters = afters[:0]
+		reportedTo = nil
 		dsnOwesDiscard = false
 		singleDSNs = len(dsns) > 0 && (m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID))
 		partial = nil
@@ -588,7 +595,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// a takeover and a second delivery (rt18b F1). The delete
 			// does so itself; a record kept as a shadow copy settles
 			// it here.
-			var err error
+			// A failure DSN that left: the recipients it reports are
+			// owed their partial discard (reportedcopy.go).
+			servers, err := tx.settleReported(m, now)
+			if err != nil {
+				return err
+			}
+			reportedTo = servers
 			if keep {
 				if err = tx.settleSingleMark(m, now); err == nil {
 					err = tx.Put(m)
@@ -643,6 +656,21 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 				partial = addrs
 			}
+			// Those its failure DSN reports are owed theirs once that
+			// DSN has left (reportedcopy.go), unless it carries the
+			// full discard.
+			if err := tx.noteReportedFor(m, m.ShadowServer, m.ShadowID, since, outcome, inDSN, dsns, failDSN, dsnOwesDiscard); err != nil {
+				return err
+			}
+		}
+		// The delay notice this commit made: the copy elsewhere, which
+		// still covers pending recipients, must not send another after
+		// a takeover (delaynote.go).
+		if delayNoteOwed(m, delayFlipped, m.ShadowServer, m.ShadowID) && !tookOver && !discard {
+			if err := tx.AddDelayNote(m.ShadowServer, m.ShadowID, now); err != nil {
+				return err
+			}
+			reportedTo = append(reportedTo, m.ShadowServer)
 		}
 		// A copy made again while this attempt ran (heldPrefix), not
 		// named by the record yet: the recipients the attempt finished
@@ -660,6 +688,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					if err := tx.AddPartialDiscard(h, m.OrgID, addrs, now); err != nil {
 						return err
 					}
+				}
+				if err := tx.noteReportedFor(&hm, h, m.OrgID, since, outcome, inDSN, dsns, failDSN, false); err != nil {
+					return err
+				}
+				if delayNoteOwed(m, delayFlipped, h, m.OrgID) {
+					if err := tx.AddDelayNote(h, m.OrgID, now); err != nil {
+						return err
+					}
+					reportedTo = append(reportedTo, h)
 				}
 			}
 		}
@@ -684,6 +721,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
+		for _, server := range reportedTo {
+			what := "partial discard notification for " + server + " prepared: the recipients this DSN reports"
+			if !m.OwnDSN() {
+				what = "delay note for " + server + " prepared: the delay DSN went from here"
+			}
+			q.ev.Event("discard", m, nil, what)
+			q.dsig.signal(server)
+		}
 		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, dsns, dsnKinds, failed,
 			done, discard, dsnOwesDiscard, failDSN, partial)
 	}

@@ -902,7 +902,10 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
-		res, panicked := q.deliver(jctx, a.m, body, jb.rcpts)
+		// A group of the job that ends before the others has its
+		// results committed then (groupreport.go).
+		gctx := WithGroupReport(jctx, func(res []Result) { q.commitJob(ctx, a, res) })
+		res, panicked := q.deliver(gctx, a.m, body, jb.rcpts)
 		if jctx.Err() != nil {
 			res = stoppedByShutdown(res)
 		}

@@ -334,6 +334,15 @@ var bucketBackupSpool = []byte("backupspool")
 //	bulktally command key → JSON BulkTally
 var bucketBulkTally = []byte("bulktally")
 
+// bucketDSNReported: per failure DSN made while the message it reports
+// on kept other recipients pending, the copies elsewhere whose
+// recipients it reports, owed their partial discard once the DSN has
+// left (reportedcopy.go); made by the first commit that writes one, not
+// at Open (a database without it has none owed).
+//
+//	dsnreported DSN id (8, BE) → original id (8, BE) ‖ org id ‖ 0x00 ‖ { server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ address ‖ 0x00 }…
+var bucketDSNReported = []byte("dsnreported")
+
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the
 // Message-ID, gives every record an org id and indexes it (orgids). A

@@ -18,7 +18,7 @@ func (q *Manager) DatabaseID() string { return q.store.DatabaseID() }
 // forgetting failed is sent again: a shadow server ignores ids it does
 // not know.
 func (q *Manager) Discards(server string, max int) ([]string, func()) {
-	lines, notes := q.owed(server, max, false)
+	lines, notes := q.owed(server, max, false, false)
 	return lines, q.forgetSent(server, lines, notes)
 }
 

@@ -1165,6 +1165,16 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			}
 			continue
 		}
+		if cid, ok := strings.CutSuffix(sid, DelayNoteSuffix); ok { // delaynote.go
+			applied, err := q.applyDelayNoteTx(tx, primary, cid)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			if applied {
+				n++
+			}
+			continue
+		}
 		if pd, ok := ParsePartialDiscard(sid); ok {
 			applied, g, these, err := q.applyPartialDiscardTx(tx, primary, pd, now)
 			if err != nil {

@@ -225,6 +225,9 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropPushing(id); err != nil { // pushcrash.go
 		return err
 	}
+	if err := t.dropReported(id); err != nil { // reportedcopy.go
+		return err
+	}
 	if err := t.messages.Delete(id.Key()); err != nil {
 		return err
 	}

@@ -287,9 +287,12 @@
 // that session's primary only, applied only to copies held for it; so a
 // kill -9 here leaves each either applied or still at the primary. The
 // copy stays for its other recipients, and a takeover after that routes
-// only those. What stays open (README, duplicate window 1): a primary
-// below version 9, a recipient whose DSN the primary made in the
-// finishing commit (the copy covers it until the full discard), and the
+// only those. A recipient the primary failed is named once its failure
+// DSN has left the primary (until then the copy covers that DSN; queue
+// reportedcopy.go). What stays open (README, duplicate window 1): a
+// primary below version 9, a failure DSN copied to a holder of its own
+// and not yet left when the primary dies for good (both holders report
+// the failure), and the
 // time between the primary's commit and this server's fetch — a
 // heartbeat timeout at most, a watch session's next wait while a sender
 // waits — in which a primary killed for good leaves the copy whole.
@@ -346,7 +349,10 @@
 // probe asks what a holder finished of the copies it took over from this
 // server's database: holders.go, queue takendone.go); 16 XQUERYTAKENDONE
 // HELD (also the copies its administrator held when they were given
-// back: the original is suspended here, queue heldnote.go).
+// back: the original is suspended here, queue heldnote.go); 17 delay
+// notes, "<id> DELAYED" with the discards (XQUERYDISCARD … PARTIAL
+// TAKEOVER DELAYED): the primary sent the copy's "delayed" DSN, so the
+// copy, taken over, sends none (queue delaynote.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

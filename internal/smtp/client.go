@@ -887,7 +887,8 @@ func shadowDatabaseID(lines []string) (string, error) {
 // the ids, one per following line — or, from version 9, a partial
 // discard "<id> RCPT=<xtext address>", kept in that form (the queue
 // reads it: queue.ParsePartialDiscard), or from version 11 a message
-// given to this server "<id> TAKEOVER" (queue.HandBackSuffix). Lines that are neither a valid
+// given to this server "<id> TAKEOVER" (queue.HandBackSuffix), or from
+// version 17 a delay note "<id> DELAYED" (queue.DelayNoteSuffix). Lines that are neither a valid
 // shadow message id nor a well-formed partial discard of one are
 // dropped: they can match no copy.
 func discardIDs(lines []string) []string {
@@ -900,6 +901,10 @@ func discardIDs(lines []string) []string {
 		}
 		if cid, ok := strings.CutSuffix(id, queue.HandBackSuffix); ok && shadowid.Valid(cid) {
 			ids = append(ids, id) // version 11: the message is given to this server (queue handback.go)
+			continue
+		}
+		if cid, ok := strings.CutSuffix(id, queue.DelayNoteSuffix); ok && shadowid.Valid(cid) {
+			ids = append(ids, id) // version 17: the primary sent the copy's delay DSN (queue delaynote.go)
 			continue
 		}
 		if pd, ok := queue.ParsePartialDiscard(id); ok && shadowid.Valid(pd.ID) {

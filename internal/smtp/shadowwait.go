@@ -73,7 +73,8 @@ import (
 // full ones, and the reply then carries, after the ids of the copies to
 // drop whole, lines "<id> RCPT=<xtext address>": the recipient of that
 // copy is done at the primary (delivered, relayed, failed with no DSN of
-// the primary's own to cover), and the copy stays for its others. max
+// the primary's own to cover or with that DSN gone from it), and the
+// copy stays for its others. max
 // counts the lines. A client asks PARTIAL only of a server that
 // advertised version 9; a server sends such lines only to a query that
 // asked, so an older peer, on either side, sees the replies of version 8
@@ -129,7 +130,25 @@ import (
 // when they were given back, and the primary holds its originals. A
 // client says HELD only to a server that advertised 16; it is offered by
 // a server whose queue keeps those notes (HeldTeller).
-const ShadowVersion = 16
+//
+// Version 17 adds delay notes (package queue, delaynote.go):
+// "XQUERYDISCARD <max> [WAIT=<seconds>] PARTIAL TAKEOVER DELAYED" asks
+// for them too, and the reply then carries, among the partial discards,
+// lines "<id> DELAYED": the primary sent the "delayed" DSN of that
+// copy's message, so the copy, taken over, sends none. A client says
+// DELAYED only to a server that advertised 17; a server sends such
+// lines only to a query that asked, so an older peer sees the replies
+// of version 16. It is offered by a server whose queue keeps the notes
+// (DelayNoteDiscarder).
+const ShadowVersion = 17
+
+// DelayNoteDiscarder is a HandBackDiscarder that also keeps delay notes
+// (queue.Manager): only then is version 17 offered.
+type DelayNoteDiscarder interface {
+	// DiscardsDelayed is DiscardsHandBack with the delay notes
+	// ("<id> DELAYED") among the partial notifications.
+	DiscardsDelayed(serverID string, max int) (lines []string, ack func())
+}
 
 // HandBackDiscarder is a PartialDiscarder that also gives messages to
 // the holders of their copies (queue.Manager): only then is version 11
@@ -205,6 +224,9 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(HeldTeller); !ok {
 		return 15
 	}
+	if _, ok := s.srv.shadow.(DelayNoteDiscarder); !ok {
+		return 16
+	}
 	return ShadowVersion
 }
 
@@ -255,10 +277,25 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, par
 	return max, wait, partial, takeover, true
 }
 
+// cutDelayed takes the DELAYED keyword off XQUERYDISCARD's arguments
+// ("… PARTIAL TAKEOVER DELAYED", version 17), reporting whether it was
+// there; to a session below 17 the argument stays whole (and is refused).
+func (s *session) cutDelayed(arg string) (string, bool) {
+	f := strings.Fields(arg)
+	if n := len(f); n > 3 && strings.EqualFold(f[n-1], "DELAYED") && strings.EqualFold(f[n-2], "TAKEOVER") && s.shadowVersion() >= 17 {
+		return strings.Join(f[:n-1], " "), true
+	}
+	return arg, false
+}
+
 // discards is the session's look at the notifications owed to its
 // shadow server: the full ones, and the partial ones when its query
-// asked for them (version 9).
-func (s *session) discards(max int, partial, takeover bool) ([]string, func()) {
+// asked for them (version 9), with the messages given to it (11) and
+// the delay notes (17).
+func (s *session) discards(max int, partial, takeover, delayed bool) ([]string, func()) {
+	if dn, ok := s.srv.shadow.(DelayNoteDiscarder); ok && delayed {
+		return dn.DiscardsDelayed(s.shadowServer, max)
+	}
 	if hb, ok := s.srv.shadow.(HandBackDiscarder); ok && takeover {
 		return hb.DiscardsHandBack(s.shadowServer, max)
 	}
@@ -275,7 +312,7 @@ func (s *session) discards(max int, partial, takeover bool) ([]string, func()) {
 // prepared during the drain are in the reply, rt27 F3). The signal is
 // taken before looking, so that a commit between the look and the wait
 // is not missed.
-func (s *session) waitDiscards(wait time.Duration, partial, takeover bool) {
+func (s *session) waitDiscards(wait time.Duration, partial, takeover, delayed bool) {
 	ds, ok := s.srv.shadow.(DiscardSignaller)
 	if !ok || wait <= 0 {
 		return
@@ -287,7 +324,7 @@ func (s *session) waitDiscards(wait time.Duration, partial, takeover bool) {
 	defer t.Stop()
 	for {
 		sig := ds.DiscardSignal(s.shadowServer)
-		if ids, _ := s.discards(1, partial, takeover); len(ids) > 0 {
+		if ids, _ := s.discards(1, partial, takeover, delayed); len(ids) > 0 {
 			return
 		}
 		select {
@@ -355,6 +392,9 @@ func (s *session) readMarkFloors() {
 // partialArg is the PARTIAL keyword of XQUERYDISCARD for a peer of
 // version 9, "" for an older one.
 func (c *Client) partialArg() string {
+	if c.ShadowVersion >= 17 {
+		return " PARTIAL TAKEOVER DELAYED" // and the delay notes (version 17)
+	}
 	if c.ShadowVersion >= 11 {
 		return " PARTIAL TAKEOVER" // and the messages given to this server (version 11)
 	}

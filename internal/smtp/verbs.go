@@ -888,8 +888,12 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 	if r := s.shadowVerbRefusal("XQUERYDISCARD"); r != "" {
 		return r
 	}
+	arg, delayed := s.cutDelayed(arg)
 	max, wait, partial, takeover, ok := s.parseDiscardArgs(arg)
 	if !ok {
+		if s.shadowVersion() >= 17 {
+			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL [TAKEOVER [DELAYED]]], max a positive integer"
+		}
 		if s.shadowVersion() >= 11 {
 			return "501 5.5.4 Syntax: XQUERYDISCARD <max> [WAIT=<seconds>] [PARTIAL [TAKEOVER]], max a positive integer"
 		}
@@ -907,8 +911,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		// their sum (maxDiscardWait each).
 		wait = 0
 	}
-	s.waitDiscards(wait, partial, takeover)
-	ids, ack := s.discards(max, partial, takeover)
+	s.waitDiscards(wait, partial, takeover, delayed)
+	ids, ack := s.discards(max, partial, takeover, delayed)
 	s.peerAnswered()
 	mark := ""
 	if s.wantMark {

@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"strings"
+	"time"
+)
+
+// Delay notes (holdfail23; shadow verb version 17, package smtp).
+//
+// A message's "delayed" DSN goes once across the organisation
+// (Message.DelayNotified; orgid.DelayNotifiedHeader carries it forward
+// to the next hop). Backward it did not go: the shadow copy of a message
+// whose primary sent its delay DSN did not know, and a takeover after
+// that sent the sender a second one. So the results commit that makes
+// the delay DSN here (m.DelayNotified set by it) of a record with a copy
+// elsewhere also writes a delay note for that copy, in bucket
+// partialdiscards under the copy's key with an empty address:
+//
+//	partialdiscards server ‖ 0x00 ‖ copy id ‖ 0x00 → prepared-at (8, BE)
+//
+// It travels as the partial discards do (fetched with them, forgotten
+// once the peer spoke again, superseded by the full discard, pruned with
+// message_expiration), as the line "<copy id> DELAYED", but only to a
+// query that asked (XQUERYDISCARD … PARTIAL TAKEOVER DELAYED, version
+// 17): PartialDiscards and DiscardsPartial leave it out, so an older
+// shadow server (or a stop's XDISCARD hand-over) sees what it saw before,
+// and keeps today's behaviour — its copy may send a second delay DSN
+// after a takeover. The note is written when the DSN is made, as the
+// holder's taken-done note for a delay DSN is (takendone.go): that DSN
+// is marked held here only and copied (enteredsingle.go), and a lost
+// delay notice is a warning lost, never a message.
+//
+// The shadow server applies it in the commit of the batch (as partial
+// discards: ShadowContact, before the next command): each record it
+// holds for that primary under that id — shadowed, or taken over and
+// still pending — is marked DelayNotified, so that its own attempts, a
+// takeover's too, make no delay DSN. A record in delivery here is left
+// as it is (its attempt's end writes the record it began with), and a
+// note for a copy on receipt not stored here yet is dropped (it is not
+// kept aside as a partial discard is): that copy may still send one,
+// under the rule of takendelay.go alone, as before.
+
+// DelayNoteSuffix ends the XQUERYDISCARD reply line of a delay note:
+// "<copy id> DELAYED".
+const DelayNoteSuffix = " DELAYED"
+
+// AddDelayNote records that the copy id kept by server is owed a delay
+// note: its message's delay DSN went from here.
+func (t *Tx) AddDelayNote(server, id string, now time.Time) error {
+	return t.AddPartialDiscard(server, id, []string{""}, now)
+}
+
+// DiscardsDelayed is DiscardsHandBack for a shadow server of version
+// 17: the full and partial notifications with the delay notes among
+// the partial ones ("<id> DELAYED"), then the messages given to it.
+func (q *Manager) DiscardsDelayed(server string, max int) ([]string, func()) {
+	return q.handBackAfter(server, max, func(server string, max int) ([]string, func()) {
+		lines, notes := q.owed(server, max, true, true)
+		return lines, q.forgetSent(server, lines, notes)
+	})
+}
+
+// delayNoteOwed reports whether the results commit of m owes a delay
+// note to the copy id kept by server: the commit made m's delay notice
+// (flipped: DelayNotified set by this attempt). Not for a DSN of this
+// server's, whose ShadowServer and ShadowID, when set, name the copy of
+// the message it reports on (doc.go, "DSNs and shadow copies").
+func delayNoteOwed(m *Message, flipped bool, server, id string) bool {
+	return flipped && server != "" && id != "" && !m.OwnDSN()
+}
+
+// applyDelayNoteTx applies primary's delay note for the copy sid: the
+// records held for it under that id are marked DelayNotified. It
+// reports whether one was.
+func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
+	hexID, _, ok := strings.Cut(sid, "-")
+	id, perr := ParseID(hexID)
+	relay := ok && perr == nil
+	records := []ID{id}
+	if !relay {
+		records = tx.receiptCopies(primary, sid) // a copy on receipt: named by its org id
+	}
+	applied := false
+	for _, id := range records {
+		m, err := tx.Get(id)
+		if err != nil || m.State == Active || m.DelayNotified {
+			continue
+		}
+		held := false
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if discardSettles(r, primary, sid) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+				held = true
+			}
+		}
+		if !held {
+			continue
+		}
+		m.DelayNotified = true
+		if err := tx.Put(m); err != nil {
+			return false, err
+		}
+		applied = true
+	}
+	return applied, nil
+}

@@ -1,0 +1,190 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+)
+
+// Recipients a failure DSN reports, for the copy elsewhere (holdfail23;
+// doc.go, "Partial discards").
+//
+// A results commit that fails some recipients of a record with a copy
+// elsewhere, while others stay pending, makes their failure DSN and
+// leaves them out of the partial discard it writes: that DSN is on this
+// disk and, until it leaves, the copy covers the failure (a kill -9 for
+// good here, and the shadow server's takeover fails them again and
+// reports it). They used to stay in the copy until the full discard, so
+// a takeover after the DSN had left tried them again and sent the
+// sender a second failure DSN (or delivered, where the failure had been
+// a transient destination's, a message the sender was told had failed).
+//
+// Now that commit also records, in bucket dsnreported under the DSN's
+// id, the copy and the addresses the DSN reports:
+//
+//	dsnreported DSN id (8, BE) → original id (8, BE) ‖ org id ‖ 0x00 ‖ { server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ address ‖ 0x00 }…
+//
+// and the commit that sees the DSN leave — delivered, relayed, or handed
+// on in a shadow session: the sender's side has it — writes their
+// partial discard (AddPartialDiscard) and deletes the entry: the same
+// commit, so a crash leaves the DSN here and the copy whole, or the DSN
+// gone and the partial discard owed. It is not written when the original
+// is gone by then (its end wrote the full discard, which settles all)
+// or when another record under the copy id has the address pending
+// (pendingUnderCopy, as at any partial discard). A DSN that does not
+// leave — it failed (the null sender is told nothing), expired, or an
+// operator removed it — has its entry dropped with its record
+// (Tx.Delete): the copy keeps covering those recipients, as before. The
+// wire is the partial discard of version 9: a shadow server of that
+// version or later marks them done as it marks any recipient the
+// primary finished.
+//
+// What stays open: a failure DSN marked held here only is copied to a
+// holder of its own (enteredsingle.go); a kill -9 for good of this server
+// after that copy and before the DSN left lets both that holder (the
+// DSN) and the original's (a second failure) report it.
+
+// noteReported records that the DSN dsn reports the recipients addrs of
+// the copy id kept by server of the record orig (org id orgID).
+func (t *Tx) noteReported(dsn, orig ID, orgID, server, id string, addrs []string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	b, err := t.tx.CreateBucketIfNotExists(bucketDSNReported) // made by the first note (schema.go)
+	if err != nil {
+		return err
+	}
+	v := bytes.Clone(b.Get(dsn.Key()))
+	if len(v) < 8 {
+		v = append(orig.Key(), orgID...)
+		v = append(v, 0)
+	}
+	for _, a := range addrs {
+		v = append(append(append(append(append(append(v, server...), 0), id...), 0), a...), 0)
+	}
+	return b.Put(dsn.Key(), v)
+}
+
+// reportedEntry is one copy's recipients a DSN reports.
+type reportedEntry struct {
+	server, id string
+	addrs      []string
+}
+
+// reportedOf reads the entry of the DSN dsn: the original's id and the
+// copies' recipients, in the order written.
+func (t *Tx) reportedOf(dsn ID) (orig ID, orgID string, out []reportedEntry, ok bool) {
+	b := t.tx.Bucket(bucketDSNReported)
+	if b == nil {
+		return 0, "", nil, false
+	}
+	v := b.Get(dsn.Key())
+	if len(v) < 8 {
+		return 0, "", nil, false
+	}
+	orig = ID(binary.BigEndian.Uint64(v[:8]))
+	org, rest, _ := bytes.Cut(v[8:], []byte{0})
+	orgID = string(org)
+	f := bytes.Split(rest, []byte{0})
+	for i := 0; i+2 < len(f); i += 3 {
+		server, id, addr := string(f[i]), string(f[i+1]), string(f[i+2])
+		if n := len(out); n > 0 && out[n-1].server == server && out[n-1].id == id {
+			out[n-1].addrs = append(out[n-1].addrs, addr)
+			continue
+		}
+		out = append(out, reportedEntry{server, id, []string{addr}})
+	}
+	return orig, orgID, out, true
+}
+
+// dropReported forgets the entry of the DSN id (its record goes).
+func (t *Tx) dropReported(id ID) error {
+	if b := t.tx.Bucket(bucketDSNReported); b != nil {
+		return b.Delete(id.Key())
+	}
+	return nil
+}
+
+// settleReported is called by the commit that makes the DSN dsn done:
+// when it left (a recipient delivered, relayed or shadowed), the
+// recipients it reports are owed their partial discard, written here;
+// the entry goes either way. It returns the servers owed one.
+func (t *Tx) settleReported(dsn *Message, now time.Time) ([]string, error) {
+	orig, orgID, entries, ok := t.reportedOf(dsn.ID)
+	if !ok {
+		return nil, nil
+	}
+	if err := t.dropReported(dsn.ID); err != nil {
+		return nil, err
+	}
+	left := false
+	for _, r := range dsn.Rcpts {
+		if r.Status == Delivered || r.Status == Relayed || r.Status == Shadowed {
+			left = true
+		}
+	}
+	if !left {
+		return nil, nil
+	}
+	om, err := t.Get(orig)
+	if err != nil {
+		om = nil // gone: its end wrote the copy's full discard, unless a sibling needs the copy
+	}
+	var servers []string
+	for _, e := range entries {
+		needs, err := t.pendingUnderCopy(orig, orgID, e.server, e.id)
+		if err != nil {
+			return nil, err
+		}
+		if len(needs) == 0 && (om == nil || len(om.Pending()) == 0) {
+			continue // no record here needs the copy: its full discard is written, which settles all
+		}
+		var addrs []string
+		for _, a := range e.addrs {
+			if !needs.needs(a) && (om == nil || !om.pendingAddr(a)) {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if err := t.AddPartialDiscard(e.server, e.id, addrs, now); err != nil {
+			return nil, err
+		}
+		servers = append(servers, e.server)
+	}
+	return servers, nil
+}
+
+// pendingAddr reports whether a recipient of m with the address addr is
+// pending.
+func (m *Message) pendingAddr(addr string) bool {
+	for _, r := range m.Rcpts {
+		if r.Addr == addr && r.Status == Pending {
+			return true
+		}
+	}
+	return false
+}
+
+// noteReportedFor is the results commit's part: of m's recipients this
+// commit finished that its failure DSN (dsns[failDSN]) reports (inDSN),
+// those the copy id kept by server no longer needs otherwise
+// (finishedForCopy's rules) are noted for that DSN. Nothing when no
+// failure DSN was made, or when it carries the copy's full discard.
+func (t *Tx) noteReportedFor(m *Message, server, id string, before []RcptStatus, outcome map[int]Outcome, inDSN map[int]bool, dsns []*Message, failDSN int, carries bool) error {
+	if failDSN < 0 || failDSN >= len(dsns) || carries || len(inDSN) == 0 {
+		return nil
+	}
+	others := map[int]bool{} // every recipient but those the DSN reports
+	for i := range m.Rcpts {
+		if !inDSN[i] {
+			others[i] = true
+		}
+	}
+	addrs, err := t.finishedForCopy(m, before, outcome, others)
+	if err != nil {
+		return err
+	}
+	return t.noteReported(dsns[failDSN].ID, m.ID, m.OrgID, server, id, addrs)
+}
