@@ -45,6 +45,11 @@ func newShadowCmd() *cobra.Command {
 				switch {
 				case v.Refused != "":
 					why = "refused since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
+					if !v.TakeoverAt.IsZero() {
+						// Refused here (another server's database id): its
+						// heartbeats count as failed (rt23a F1).
+						why += "; " + takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now())
+					}
 				case v.TakenOverWhy != "":
 					// Taken over for failed heartbeats, and they go on.
 					why = "taken over: " + v.TakenOverWhy

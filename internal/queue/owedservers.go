@@ -227,6 +227,10 @@ func (e *DatabaseOfAnotherError) Error() string {
 // without knowing the queue (shadow's recorder logs it as a WARN).
 func (e *DatabaseOfAnotherError) AnotherServersDatabase() bool { return true }
 
+// OtherServer is the server this server keeps the id as (shadow's
+// recorder names it in what the operator does).
+func (e *DatabaseOfAnotherError) OtherServer() string { return e.Other }
+
 // refuseDatabaseOfAnotherTx gives a *DatabaseOfAnotherError when dbID is
 // another primary's than name's (databaseOfAnotherTx).
 func (q *Manager) refuseDatabaseOfAnotherTx(tx *Tx, name, dbID string) error {

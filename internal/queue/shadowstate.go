@@ -586,7 +586,24 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 // heartbeat timer it resets is the bound on how long a discard committed
 // at the primary waits to be fetched (SR-5). An XSHADOW reply alone is
 // ShadowPresented.
+//
+// A contact presenting a database id this server keeps as another
+// server's is refused before anything is noted (rt23a F1): it is no
+// contact — not the primary heard from (answeredAt), not its
+// destinations' failures cleared — so the failed heartbeats of a primary
+// whose every session presents another server's id take its copies over
+// at the time shadow list announces, instead of a bound that slides with
+// each refusal.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	if dbID != "" {
+		other, err := q.ShadowDatabaseOfAnother(primary, dbID)
+		if err != nil {
+			return ContactResult{}, err
+		}
+		if other != "" {
+			return ContactResult{}, &DatabaseOfAnotherError{Server: primary, DatabaseID: dbID, Other: other}
+		}
+	}
 	q.primaryAnswered(primary)
 	q.answered.note(primary, q.clk.Now())
 	return q.shadowContact(primary, dbID, discards, true, false)

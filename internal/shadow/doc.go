@@ -114,6 +114,32 @@
 // umbra mailbox or duplicate record sees them (SR-11), and may be
 // delivered twice elsewhere.
 //
+// A contact refused here (rt23a F1): a session whose XSHADOW reply
+// presents a database id the store keeps as another server's (two
+// servers run one database: a data dir copied between hosts) is
+// refused by the store, nothing recorded — and it is never a contact:
+// not the primary heard from, no reset, the takeover time stays
+// (queue.ShadowContact refuses before it notes anything). The Recorder
+// counts each (ContactRefusedDatabase), WARNs once per primary and id
+// with what the operator does, and keeps it as a refusal for Status
+// (state refused, the reply, since when). What happens to the copies:
+//
+//   - the primary's stored id is another one than it presents: the
+//     copies were made against a database it evidently no longer runs
+//     (SR-7's case, the id itself refused): each refused heartbeat
+//     counts as failed, and they are taken over at the retry count, at
+//     the TakeoverAt Status shows — as for a failed primary, so a
+//     genuine contact with the stored id (a push, a session completed
+//     here) still defers it. The owner of the presented id is not
+//     touched: its record and copies are its own;
+//   - no id stored, or the one presented: nothing says it lost them — it
+//     may be the id's genuine owner, met after the copy presented the id
+//     first (this server keeps an id as the first server's that
+//     presented it, and cannot tell the copy from the original). Nothing
+//     is counted or taken over; the next heartbeat is a timeout away; the
+//     view and the WARN say what to do: give the server running the copy
+//     a data dir of its own, then umbra shadow forget-database ID here.
+//
 // One record of refusals (Recorder.Refused, memory): every session kind
 // — heartbeat, watch, reconciliation, and a delivery's relay whose
 // XSHADOW was refused, and this server's session for copies on receipt

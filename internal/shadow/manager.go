@@ -380,6 +380,11 @@ type Recorder struct {
 type refusal struct {
 	since, last time.Time
 	reply       string
+	// here: the refusal is this server's — the primary's session
+	// presented presented, a transport database id kept here as other's
+	// (refusedHere) — not the primary's.
+	here             bool
+	presented, other string
 }
 
 // Kinds of sessions with a primary, as Refused and the metrics name them.
@@ -391,6 +396,10 @@ const (
 	// SessionReceipt: this server's session to a shadow server for copies
 	// on receipt (SR-17), where the peer is the shadow server.
 	SessionReceipt = "receipt"
+	// ContactRefusedDatabase: a session with a primary whose contact this
+	// server refused — it presented a transport database id kept here as
+	// another server's (Recorder.refusedHere) — counted as such.
+	ContactRefusedDatabase = "contact"
 )
 
 // Sessions lists the kinds of sessions (metrics zero-fill them).
@@ -637,16 +646,99 @@ func (r *Recorder) Presented(name, dbID string, discards []string) error {
 }
 
 // logRecordFailed logs a failed record of a contact: a database id the
-// store keeps as another primary's is refused, nothing changed, and
-// logged as a WARN (rt17f-F1); any other failure as an error.
+// store keeps as another primary's is refused, nothing changed
+// (rt17f-F1), counted each time and logged as a WARN once per primary
+// and state (refusedHere), with what the operator does; any other
+// failure as an error.
 func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
-	var o interface{ AnotherServersDatabase() bool }
+	var o anotherDatabase
 	if errors.As(err, &o) {
-		r.log.Warn("contact refused: the presented transport database id is another server's",
-			"primary", name, "database_id", dbID, "err", err)
+		other := ""
+		var on interface{ OtherServer() string }
+		if errors.As(err, &on) {
+			other = on.OtherServer()
+		}
+		if r.refusedHere(name, dbID, other, err.Error()) {
+			stored := ""
+			if ps, perr := r.store.Primaries(); perr == nil {
+				for _, p := range ps {
+					if p.Name == name {
+						stored = p.DatabaseID
+					}
+				}
+			}
+			r.log.Warn("contact refused: the presented transport database id is another server's",
+				"primary", name, "database_id", dbID, "err", err,
+				"what_to_do", anotherDatabaseAdvice(name, stored, dbID, other))
+		}
 		return
 	}
 	r.log.Error(msg, "primary", name, "err", err)
+}
+
+// anotherDatabase is the store's refusal of a database id it keeps as
+// another server's (queue.DatabaseOfAnotherError).
+type anotherDatabase interface {
+	AnotherServersDatabase() bool
+}
+
+// refusedHere records a contact of primary refused by this server's
+// store: it presented the database id presented, kept here as other's
+// (rt23a F1). It is counted (ContactRefusedDatabase) and kept for the
+// operator's view as a refusal (state refused, the reply and since
+// when) until a session is let in or a heartbeat fails for another
+// reason. It reports whether a WARN is due: once per primary and state
+// — the first such refusal, or another id presented — not once per
+// session.
+func (r *Recorder) refusedHere(primary, presented, other, reply string) (warn bool) {
+	r.obs.Refused(ContactRefusedDatabase)
+	now := r.clk.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.refusals[primary]
+	fresh := f == nil || !f.here || f.presented != presented
+	if fresh {
+		f = &refusal{since: now, here: true, presented: presented, other: other}
+		r.refusals[primary] = f
+	}
+	f.last, f.reply = now, reply
+	return fresh
+}
+
+// refusedHereOf returns the refusal of primary's contacts by this
+// server (refusedHere), if its last session was one.
+func (r *Recorder) refusedHereOf(primary string) (presented, other string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.refusals[primary]
+	if f == nil || !f.here {
+		return "", "", false
+	}
+	return f.presented, f.other, true
+}
+
+// takesOverRefused reports whether a primary whose contacts are refused
+// for presenting presented has its copies taken over by its failed
+// heartbeats: its copies were made against stored, another database,
+// which it evidently no longer runs (doc.go: A contact refused here).
+func takesOverRefused(stored, presented string) bool {
+	return stored != "" && stored != presented
+}
+
+// anotherDatabaseAdvice is what the WARN and shadow list say of a
+// primary whose contacts are refused for presenting other's database id.
+func anotherDatabaseAdvice(primary, stored, presented, other string) string {
+	if other == "" {
+		other = "another server"
+	}
+	if takesOverRefused(stored, presented) {
+		return primary + " no longer runs the transport database its copies here were made against (" + stored +
+			"): its heartbeats count as failed and its copies are taken over at the retry count; if " + primary +
+			" runs a copy of " + other + "'s data dir, give it a data dir of its own"
+	}
+	return "two servers present one transport database id (one runs a copy of the other's data dir); " + primary +
+		"'s copies wait here, not taken over: give the server that runs the copy a data dir of its own, then, if " + primary +
+		" is the id's owner, run umbra shadow forget-database " + presented + " on this server"
 }
 
 // save is the Save of sessions with primary name.
@@ -851,6 +943,16 @@ func (e *notThePrimary) Error() string {
 	return "refused by a server with another database digest (" + e.digest + "; not the primary's database): " + e.reply
 }
 
+// refusedHereError is a heartbeat whose contact this server refused (the
+// primary presented another server's database id) and that counts no
+// failure: a Refusal, so the scheduler shows it without counting it in
+// a row.
+type refusedHereError struct{ err error }
+
+func (e *refusedHereError) Error() string   { return "contact refused here: " + e.err.Error() }
+func (e *refusedHereError) Unwrap() error   { return e.err }
+func (e *refusedHereError) Refusal() string { return e.Error() }
+
 // notPrimary is the failure of a session refused by something other
 // than the primary (refusedByPrimary false).
 func notPrimary(err error, ref Refusal) error {
@@ -904,10 +1006,33 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		return nil // shutting down: not the primary's fault
 	}
 	var saveErr *SaveError
+	keepRefusal := false // the view keeps this server's refusal of its contact
 	if errors.As(err, &saveErr) {
-		// This server's store failed, not the primary: no failure is
-		// counted against it (the Recorder logged the cause).
-		return nil
+		var o anotherDatabase
+		if !errors.As(saveErr.Err, &o) {
+			// This server's store failed, not the primary: no failure is
+			// counted against it (the Recorder logged the cause).
+			return nil
+		}
+		// rt23a F1: the store refused the contact — the primary presented
+		// a database id kept here as another server's. A refused contact
+		// is never a contact.
+		presented, _, _ := m.rec.refusedHereOf(p.Name)
+		if !takesOverRefused(p.DatabaseID, presented) {
+			// Nothing says it lost the copies' database (none stored,
+			// or the one it presents): it may be the id's genuine
+			// owner, so nothing is taken over; the next heartbeat is a
+			// timeout away, as after a refusal by the primary.
+			m.mu.Lock()
+			m.refusedAt[p.Name] = started
+			delete(m.failedWhy, p.Name)
+			m.mu.Unlock()
+			return &refusedHereError{saveErr.Err}
+		}
+		// Its copies were made against another database, which it no
+		// longer runs: the heartbeat fails, counted towards the
+		// takeover at the time shadow list announces.
+		err, keepRefusal = saveErr.Err, true
 	}
 	if err == nil {
 		m.cfg.Observer.Heartbeat(true)
@@ -950,8 +1075,11 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		err = context.DeadlineExceeded // the bound, not an error of the primary's making
 	}
 	// It did not complete: whatever it refused before, the views say
-	// unreachable now, with this error (rt18 F5).
-	m.rec.unreachable(p.Name)
+	// unreachable now, with this error (rt18 F5) — unless this server
+	// refused its contact (the view says refused, with the takeover).
+	if !keepRefusal {
+		m.rec.unreachable(p.Name)
+	}
 	m.mu.Lock()
 	delete(m.refusedAt, p.Name)
 	m.failedWhy[p.Name] = err.Error()
@@ -1081,6 +1209,15 @@ func (m *Manager) Status() []PrimaryStatus {
 		st := PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
 			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver}
 		st.Refused, st.RefusedSince, st.LastRefused, _ = m.rec.Refusal(p.Name)
+		if presented, other, ok := m.rec.refusedHereOf(p.Name); ok {
+			// This server refuses its contacts (rt23a F1): the view says
+			// what happens to the copies, and when.
+			st.Refused += "; " + anotherDatabaseAdvice(p.Name, p.DatabaseID, presented, other)
+			if takesOverRefused(p.DatabaseID, presented) && !p.TakenOver {
+				st.TakeoverAt = takeoverAt(p, t)
+				st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
+			}
+		}
 		watchErr := m.rec.watchFailure(p.Name)
 		if (p.Failures > 0 || watchErr != "") && !p.TakenOver && st.Refused == "" {
 			m.mu.Lock()

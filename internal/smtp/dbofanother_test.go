@@ -124,3 +124,36 @@ func TestXShadowHolderRefusalIsWarned(t *testing.T) {
 		t.Errorf("primaries given back under a refused id: %v", q.prim)
 	}
 }
+
+// rt23a F1 (SR-3, OPS- logs): a server that presents another server's
+// database id does so in every session — a copy of another's data dir
+// probes and pushes each heartbeat timeout — and was WARNed of at each:
+// the WARN is once per server and id (then DEBUG), every session still
+// refused.
+func TestAnotherServersDatabaseWarnedOnce(t *testing.T) {
+	q := &ownersQueue{markQueue: markQueue{mark: 5}, owners: map[string]string{"dbB": "hub3"}}
+	logs := &syncBuffer{}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(), Queue: q,
+		Shadow: newPartialShadow(), ShadowEnabled: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	for i := 0; i < 3; i++ {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		d.cmd("XSHADOW hub2 MARK DB=dbB", "550 5.7.1")
+		d.cmd("XSHADOW hub2", "250")
+		d.cmd("MAIL FROM:<s@x.test> XSHADOWCOPY=dbB", "550 5.7.1")
+		d.cmd("QUIT", "221")
+	}
+	if warn := logs.lines("another server's"); len(warn) != 1 {
+		t.Fatalf("%d WARNs of 6 refusals of one server and id, want 1: %q", len(warn), warn)
+	}
+}

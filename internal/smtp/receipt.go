@@ -683,8 +683,7 @@ func (s *session) refusedDatabase(err error) *gosmtp.SMTPError {
 	if !errors.As(err, &o) {
 		return nil
 	}
-	s.log.Warn("shadow copy or session refused: the presented transport database id is another server's",
-		"shadow_server", o.Server, "database_id", o.DatabaseID, "known_as", o.Other, "remote", s.ip.String())
+	s.logAnotherDatabase("shadow copy or session refused: the presented transport database id is another server's", o.Server, o.DatabaseID, o.Other)
 	return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Database id " + o.DatabaseID + " is another server's here; nothing changed"}
 }

@@ -169,6 +169,10 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
+	// refusedDBs: server NUL database id of each other server's id a
+	// session presented here and was refused for (logAnotherDatabase:
+	// WARNed once, then DEBUG).
+	refusedDBs sync.Map
 	hostname   string
 	queue      Queue
 	shadow     ShadowVerbs // nil when shadow redundancy is off

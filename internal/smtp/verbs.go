@@ -3,10 +3,12 @@ package smtp
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -778,11 +780,23 @@ func (s *session) databaseOfAnother(server, dbID string) string {
 		s.log.Error("checking a presented transport database id failed", "shadow_server", server, "err", err)
 		return "451 4.3.0 Database id not checked, try again later"
 	case other != "":
-		s.log.Warn("shadow session refused: the presented transport database id is another server's",
-			"shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String())
+		s.logAnotherDatabase("shadow session refused: the presented transport database id is another server's", server, dbID, other)
 		return "550 5.7.1 Database id " + dbID + " is another server's here; nothing changed"
 	}
 	return ""
+}
+
+// logAnotherDatabase logs a session of server refused for presenting
+// dbID, kept here as other's: at WARN the first time this server refuses
+// that server for that id, then at DEBUG (rt23a F1: a server running a
+// copy of another's data dir presents it in every probe and push, each
+// heartbeat timeout). Every such session is refused all the same.
+func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
+	level := slog.LevelDebug
+	if _, seen := s.srv.refusedDBs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); !seen {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, msg, "shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String())
 }
 
 // HolderRecorder is the part of the queue that records the transport

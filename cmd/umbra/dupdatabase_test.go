@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// SR-6, SR-7 (rt23a F1): hub-a holds the shadow copy of a message hub-b
+// acknowledged, and keeps a database id as hub-c's. hub-b is killed
+// (-9) and started again on a database with that id (a data dir copied
+// from hub-c's host): every contact of hub-b is refused at hub-a
+// (another server's id; nothing changed). Before, the refused contact
+// counted as hub-b heard from: shadow list showed a stale unreachable
+// with a takeover that slid forward forever, and the copy — whose
+// original died with hub-b's database — was delivered by nobody. Now a
+// refused contact is no contact: shadow list says refused, with the
+// reply and the takeover time, and the copy is taken over.
+func TestPrimaryPresentingAnotherServersDatabaseTakenOver(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+  - {name: c}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: a-c, sites: [a, c], cost: 100}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
+`, a, b, c, sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The database hub-b will be started on: hub-c's, as hub-a knows it.
+	cloneDir := filepath.Join(dir, "clone")
+	os.MkdirAll(cloneDir, 0o700)
+	cs, err := queue.Open(filepath.Join(cloneDir, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloneID := cs.DatabaseID()
+	cs.Close()
+
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	// hub-a meets cloneID as hub-c's.
+	s := rawDial(t, a)
+	s.cmd("EHLO hub-c.test", "250")
+	s.cmd("XSHADOW hub-c MARK DB="+cloneID, "250 ")
+	s.cmd("QUIT", "221")
+	p := &shadowPair{}
+	sendMany(a, "dupdb", 1, 1, nil) // the sink is down: hub-b keeps it, hub-a the copy
+	waitCond(t, "hub-a to hold the shadow copy for hub-b", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 1 })
+	hb.kill()
+	os.RemoveAll(dataB)
+	if err := os.Rename(cloneDir, dataB); err != nil {
+		t.Fatal(err)
+	}
+	hb = startUmbra(t, cfgB, b)
+	type view struct {
+		Primary     string
+		State       string
+		Refused     string
+		TakeoverAt  time.Time `json:"takeover_at"`
+		TakenOver   int       `json:"taken_over_copies"`
+		Unreachable string
+	}
+	row := func() (view, bool) {
+		out, code := cli(t, cfgA, "shadow", "list", "--json")
+		var vs []view
+		if json.Unmarshal([]byte(out), &vs) != nil || code != 0 {
+			return view{}, false
+		}
+		for _, v := range vs {
+			if v.Primary == "hub-b" {
+				return v, true
+			}
+		}
+		return view{}, false
+	}
+	var seen view
+	waitCond(t, "hub-a to show hub-b refused for presenting hub-c's database id", 60*time.Second, func() bool {
+		v, ok := row()
+		if ok && v.State == "refused" && strings.Contains(v.Refused, "is hub-c's here") {
+			seen = v
+			return true
+		}
+		return false
+	})
+	if seen.TakeoverAt.IsZero() && seen.TakenOver == 0 {
+		t.Fatalf("hub-b refused here: %+v; want the takeover time", seen)
+	}
+	waitCond(t, "hub-a to take hub-b's copy over", 60*time.Second, func() bool {
+		shadow, _ := p.held(t, cfgA, "hub-b")
+		return shadow == 0
+	})
+	l, _ := os.ReadFile(ha.log)
+	if n := strings.Count(string(l), "contact refused: the presented transport database id is another server's"); n < 1 || n > 2 {
+		ha.dumpLog()
+		t.Fatalf("%d WARNs of the refused contact; want one per state (at most two: hub-b was met under its id by one session more)", n)
+	}
+	_ = hb
+}
+
+// rt23a F1, the other order: hub-a met hub-b's database id first as
+// hub-c's (hub-c ran a copy of hub-b's data dir), then holds a copy for
+// the genuine hub-b, whose id it therefore does not record. Before,
+// every heartbeat to hub-b was refused here while shadow list showed it
+// healthy. Nothing says hub-b lost the copy's database: shadow list says
+// refused with what to do and no takeover; done in that order (hub-c
+// presents an id of its own, then umbra shadow forget-database), hub-b
+// is let in again (healthy) — no takeover, so no duplicate against
+// hub-b, which delivers its own message.
+func TestGenuineOwnerRefusedRecoversByTheNamedCommand(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+  - {name: c}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: a-c, sites: [a, c], cost: 100}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
+`, a, b, c, sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	os.MkdirAll(dataB, 0o700)
+	bs, err := queue.Open(filepath.Join(dataB, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idB := bs.DatabaseID()
+	bs.Close()
+	ha := startUmbra(t, cfgA, a)
+	s := rawDial(t, a) // hub-c presents hub-b's id first
+	s.cmd("EHLO hub-c.test", "250")
+	s.cmd("XSHADOW hub-c MARK DB="+idB, "250 ")
+	s.cmd("QUIT", "221")
+	hb := startUmbra(t, cfgB, b)
+	p := &shadowPair{}
+	sendMany(a, "genuine", 1, 1, nil) // the sink is down: hub-b keeps it, hub-a the copy
+	waitCond(t, "hub-a to hold the shadow copy for hub-b", 45*time.Second, func() bool { return p.queued(t, cfgA)["shadow:hub-b"] == 1 })
+	type view struct {
+		Primary    string
+		State      string
+		Refused    string
+		TakeoverAt time.Time `json:"takeover_at"`
+	}
+	row := func() view {
+		out, _ := cli(t, cfgA, "shadow", "list", "--json")
+		var vs []view
+		json.Unmarshal([]byte(out), &vs)
+		for _, v := range vs {
+			if v.Primary == "hub-b" {
+				return v
+			}
+		}
+		return view{}
+	}
+	cmd := "umbra shadow forget-database " + idB
+	var seen view
+	waitCond(t, "hub-a to show hub-b refused, naming the command", 60*time.Second, func() bool {
+		seen = row()
+		return seen.State == "refused" && strings.Contains(seen.Refused, "is hub-c's here") && strings.Contains(seen.Refused, cmd)
+	})
+	if !seen.TakeoverAt.IsZero() {
+		t.Fatalf("the genuine owner refused: %+v; want no takeover announced", seen)
+	}
+	time.Sleep(4 * time.Second) // 4 heartbeat timeouts: more than the retry count
+	if shadow, _ := p.held(t, cfgA, "hub-b"); shadow != 1 {
+		t.Fatalf("hub-b's copy: %d held; want it kept (hub-b holds the message)", shadow)
+	}
+	// While hub-c still holds the id here the command is refused, as the
+	// advice orders: first the server running the copy gets a data dir of
+	// its own, and presents its new id.
+	if _, code := cli(t, cfgA, "shadow", "forget-database", idB); code != 1 {
+		t.Fatalf("%s while hub-c's record holds the id: exit %d, want 1 (refused, nothing changed)", cmd, code)
+	}
+	s = rawDial(t, a)
+	s.cmd("EHLO hub-c.test", "250")
+	s.cmd("XSHADOW hub-c MARK DB=dbc-own", "250 ")
+	s.cmd("QUIT", "221")
+	if out, code := cli(t, cfgA, "shadow", "forget-database", idB); code != 0 {
+		t.Fatalf("%s: exit %d: %s", cmd, code, out)
+	}
+	waitCond(t, "hub-b let in again after the command", 60*time.Second, func() bool {
+		v := row()
+		return v.State == "healthy" && v.Refused == ""
+	})
+	if shadow, _ := p.held(t, cfgA, "hub-b"); shadow != 1 {
+		t.Fatalf("hub-b's copy: %d held after the command; want it kept", shadow)
+	}
+	_, _ = ha, hb
+}
