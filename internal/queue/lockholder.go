@@ -16,8 +16,8 @@ import (
 // opened its database but whose admin socket does not answer yet is
 // starting (rt21c L5): the CLI tells that from "not running". The probe
 // takes a shared lock for an instant and reads nothing of the file: a
-// process opening the database meanwhile waits that instant (bbolt
-// retries its lock).
+// process opening the database meanwhile waits that instant (lockDB
+// retries its lock: openlock.go).
 func LockHolder(path string) (held bool, pid int, cmdline string) {
 	f, err := os.Open(path)
 	if err != nil {
