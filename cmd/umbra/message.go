@@ -79,7 +79,7 @@ func newMessageCmd() *cobra.Command {
 				// A held message waits for its queue's resume: that is
 				// what holds it now, not its last error (message show
 				// gives both).
-				why := m.LastError
+				why := queue.LastErrorShown(m.LastError) // behind a dead destination: the real reply first
 				if m.State == "held" {
 					why = m.Held
 				}

@@ -59,7 +59,7 @@ func newQueueCmd() *cobra.Command {
 					oldest = q.OldestAge.Round(time.Second).String()
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", termSafe(q.Name), q.DeliveryType, q.Status, q.Count, oldest,
-					q.IncomingRate, q.OutgoingRate, next, truncDash(q.LastError, 60))
+					q.IncomingRate, q.OutgoingRate, next, truncDash(queue.LastErrorShown(q.LastError), 60))
 			}
 			if err := w.Flush(); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -103,11 +104,18 @@ func (c *Config) ListenersNotHere() error {
 			continue // reported at its line
 		}
 		ip, ok := listenIP(host)
-		if !ok || !ip.IsValid() || ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
-			continue
+		if !ok || !ip.IsValid() || ip.IsLoopback() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() {
+			continue // a link-local address is bound with its zone, which listenIP drops
 		}
-		v.add(fmt.Sprintf("%s %s: %s is not an address of this machine, so it cannot be listened on "+
-			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(l.path), l.addr, ip, ipVersion(ip)), l.path...)
+		// The bind the listener will make, asked of the kernel
+		// (localaddr.go): no netlink, which the systemd units refuse,
+		// and ip_nonlocal_bind honoured without /proc/sys.
+		if err := CanBind(ip); errors.Is(err, ErrNotLocal) {
+			v.add(fmt.Sprintf("%s %s: %s is not an address of this machine, so it cannot be listened on "+
+				"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(l.path), l.addr, ip, ipVersion(ip)), l.path...)
+		} else if err != nil {
+			v.add(fmt.Sprintf("%s %s: whether %s can be listened on could not be checked: %v", settingName(l.path), l.addr, ip, err), l.path...)
+		}
 	}
 	return violations(c.File, c.doc, v.out)
 }
@@ -131,11 +139,15 @@ func (c *Config) SourceAddressesNotHere() error {
 			return // reported at its line by Load
 		}
 		ip = ip.Unmap()
-		if ip.IsLoopback() || isLocalAddr(ip) || nonlocalBind(ip) {
+		if ip.IsLoopback() {
 			return
 		}
-		v.add(fmt.Sprintf("%s %s is not an address of this machine, so no outbound connection can be bound to it "+
-			"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(path), a, ipVersion(ip)), path...)
+		if err := CanBind(ip); errors.Is(err, ErrNotLocal) { // localaddr.go
+			v.add(fmt.Sprintf("%s %s is not an address of this machine, so no outbound connection can be bound to it "+
+				"(for a floating address, allow it with the sysctl net.ipv%s.ip_nonlocal_bind)", settingName(path), a, ipVersion(ip)), path...)
+		} else if err != nil {
+			v.add(fmt.Sprintf("%s %s: whether an outbound connection can be bound to it could not be checked: %v", settingName(path), a, err), path...)
+		}
 	}
 	if a := c.Server.SourceAddress; a != "" {
 		check(a, "server", "source_address")
@@ -153,13 +165,6 @@ func ipVersion(ip netip.Addr) string {
 		return "4"
 	}
 	return "6"
-}
-
-// nonlocalBind: the system lets a process bind ip's family's addresses
-// it does not have.
-func nonlocalBind(ip netip.Addr) bool {
-	b, err := os.ReadFile("/proc/sys/net/ipv" + ipVersion(ip) + "/ip_nonlocal_bind")
-	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // listenersCollide: binding a and b (host:port) in one process fails.

@@ -167,7 +167,7 @@ servers:
 // refused at its line by ListenersNotHere (config check and serve),
 // unless the system binds such addresses (ip_nonlocal_bind).
 func TestListenersNotHere(t *testing.T) {
-	if nonlocalBind(netip.MustParseAddr("192.0.2.1")) {
+	if CanBind(netip.MustParseAddr("192.0.2.1")) == nil {
 		t.Skip("this machine binds addresses it does not have (ip_nonlocal_bind)")
 	}
 	yaml := "server:\n  name: mx.a.test\n  metrics_listen: 127.0.0.1:9325\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\", \"192.0.2.1:25\", \"0.0.0.0:587\", \"localhost:26\"]\n"
@@ -186,7 +186,7 @@ func TestListenersNotHere(t *testing.T) {
 // refused at its line, as a listener is (rt25 F1), for the server's and
 // for each send connector's; loopback and the machine's addresses pass.
 func TestSourceAddressesNotHere(t *testing.T) {
-	if nonlocalBind(netip.MustParseAddr("192.0.2.55")) {
+	if CanBind(netip.MustParseAddr("192.0.2.55")) == nil {
 		t.Skip("this machine binds addresses it does not have (ip_nonlocal_bind)")
 	}
 	yaml := `server:

@@ -298,16 +298,11 @@ func listensOn(address string, bindings []string) bool {
 	return false
 }
 
-// isLocalAddr: ip is an address of one of this machine's interfaces.
+// isLocalAddr: ip is an address of this machine (LocalAddr, without
+// netlink: localaddr.go). A kernel that cannot be asked answers false:
+// its callers warn (a smart host that is this server), and a warning
+// not given is no refusal.
 func isLocalAddr(ip netip.Addr) bool {
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip {
-			return true
-		}
-	}
-	return false
+	ok, _ := LocalAddr(ip)
+	return ok
 }

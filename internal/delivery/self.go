@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -267,7 +268,6 @@ func ownBinding(bindings []string, addr string) bool {
 			hostIP = netip.IPv6Loopback()
 		}
 	}
-	var local []netip.Addr // interface addresses, read once when needed
 	for _, b := range bindings {
 		bh, bp, err := net.SplitHostPort(b)
 		if n, ok := portNumber(bp); err != nil || !ok || n != port {
@@ -285,13 +285,8 @@ func ownBinding(bindings []string, addr string) bool {
 		if hostIP.IsLoopback() {
 			return true
 		}
-		if local == nil {
-			local = interfaceAddrs()
-		}
-		for _, a := range local {
-			if a == hostIP {
-				return true
-			}
+		if isOwnAddr(hostIP) {
+			return true
 		}
 	}
 	return false
@@ -306,37 +301,27 @@ func portNumber(p string) (int, bool) {
 	return n, err == nil
 }
 
-// interfaceAddrs lists this machine's interface addresses (none when
-// they cannot be read: then no wildcard binding matches). Every remote
-// delivery asks (an edge binds 0.0.0.0:25, the port of every MX), so the
-// list is read from the kernel at most every interfaceAddrsTTL.
-func interfaceAddrs() []netip.Addr {
-	now := time.Now()
-	if c := localAddrs.Load(); c != nil && now.Sub(c.at) < interfaceAddrsTTL {
-		return c.addrs
-	}
-	out := []netip.Addr{}
-	if as, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range as {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				out = append(out, p.Addr().Unmap())
-			}
+// isOwnAddr: ip is an address of this machine, asked of the kernel
+// without netlink (config.LocalAddr), which the systemd units refuse:
+// net.InterfaceAddrs failed there and read as "no address is this
+// machine's", so a wildcard-bound edge took its own address for another
+// next hop (rt23c F3). A kernel that cannot be asked is not read as
+// "not this machine": the address is taken for this server's, so its
+// mail waits with the loop reply instead of being sent to itself, and
+// the failure is logged (once a minute at most).
+func isOwnAddr(ip netip.Addr) bool {
+	own, err := config.LocalAddr(ip)
+	if err != nil {
+		if now := time.Now().Unix(); localAddrLogged.Load()+60 <= now {
+			localAddrLogged.Store(now)
+			slog.Warn("whether an address is this machine's could not be asked of the kernel; taken as this server's", "addr", ip.String(), "err", err.Error())
 		}
+		return true
 	}
-	localAddrs.Store(&cachedAddrs{at: now, addrs: out})
-	return out
+	return own
 }
 
-// interfaceAddrsTTL is how long a reading of the interface addresses is
-// used: an address added to the machine is known as its own within it.
-const interfaceAddrsTTL = 10 * time.Second
-
-type cachedAddrs struct {
-	at    time.Time
-	addrs []netip.Addr
-}
-
-var localAddrs atomic.Pointer[cachedAddrs]
+var localAddrLogged atomic.Int64
 
 // RedirectSelf says why an operator's queue redirect to target (host or
 // host:port, as the admin API checked it) would loop back here, "" when

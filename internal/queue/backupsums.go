@@ -301,11 +301,18 @@ func VerifyBackup(path string) (err error) {
 	// file shorter than its pages is not sound even when the pages cut
 	// off are free ones (filecheck.go); and its page tree, which a
 	// writable open (a restore's) walks with bbolt's fatal checks
-	// (pagewalk.go).
-	if err := checkPageTree(path); err != nil {
+	// (pagewalk.go). Under the shared lock (openlock.go): the live
+	// database, named by mistake, is refused as in use, not walked
+	// while its daemon rewrites it.
+	f, err := lockDB(path, false, time.Second)
+	if err != nil {
 		return err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err := checkPageTree(path); err != nil {
+		closeLocked(f)
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		return inUse(path, err)
 	}

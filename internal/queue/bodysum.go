@@ -182,7 +182,11 @@ func UncheckedIn(path string) (u Unchecked, err error) {
 			err = errors.New(damageText(path, r)) // pagewalk.go
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	f, err := lockDB(path, false, time.Second) // the holder named (openlock.go)
+	if err != nil {
+		return u, err
+	}
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		return u, inUse(path, err)
 	}

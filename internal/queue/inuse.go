@@ -17,6 +17,9 @@ var ErrInUse = errors.New("in use by another process (a running umbra holds its 
 // returned as it is. errors.Is finds both ErrInUse and bbolt's
 // ErrTimeout in the result.
 func inUse(path string, err error) error {
+	if ie := (*InUseError)(nil); errors.As(err, &ie) {
+		return ie // names the holder itself (openlock.go)
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%s is %w (%w)", path, ErrInUse, err)
 	}

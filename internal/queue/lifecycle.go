@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -291,7 +290,12 @@ const SchemaVersion = schemaVersion
 // its meta pages before bbolt maps it (checkBoltFile), and a page fault
 // or bbolt's panic on a bad page is recovered (as BackupOrigin does).
 func SchemaOf(path string) (v int, err error) {
+	f, err := lockDB(path, false, time.Second) // before its meta pages are read (openlock.go)
+	if err != nil {
+		return 0, err
+	}
 	if err := checkBoltFile(path); err != nil {
+		closeLocked(f)
 		return 0, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -300,9 +304,9 @@ func SchemaOf(path string) (v int, err error) {
 			v, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
-		return 0, err
+		return 0, inUse(path, err)
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
@@ -382,7 +386,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// reports it, never with a panic.
 	src, err := openChecked(path, Options{})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return 0, 0, fmt.Errorf("transport database %s is in use (stop umbra first): compaction works on a stopped server", path)
+		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
 	}
 	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
 		return 0, 0, perr
@@ -631,8 +635,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// restore is for) is replaced as a sound one is. Held until the
 		// new file has the name: nothing opens the old one meanwhile.
 		unlock, err := lockFile(path, time.Second)
-		if errors.Is(err, errLocked) {
-			return "", fmt.Errorf("restore: transport database %s is in use (stop umbra first)", path)
+		if errors.Is(err, ErrInUse) {
+			return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
 		}
 		if err != nil {
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
@@ -786,33 +790,16 @@ func backupMark(backup string) (err error) {
 	})
 }
 
-// errLocked is lockFile's answer for a file another process holds.
-var errLocked = errors.New("the file is locked by another process")
-
 // lockFile takes the exclusive lock bbolt takes on a database it opens
 // for writing (flock), on the file at path, retrying for up to timeout;
-// errLocked when another process holds it. It reads nothing of the file.
+// *InUseError, naming the holder, when another process holds it
+// (openlock.go). It reads nothing of the file.
 func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := lockDB(path, true, timeout)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, errLocked
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return func() { closeLocked(f) }, nil
 }
 
 // keepReplaced links the database at path to path.replaced-TIME, with
@@ -929,11 +916,18 @@ func (s *Store) SetServer(name string) error {
 // mapping (filecheck.go); a page fault or bbolt's panic on a bad page
 // met while reading the meta bucket is an error too, never a crash.
 func BackupOrigin(backup string) (server, dbID string, err error) {
+	f, err := lockDB(backup, false, time.Second) // before its meta pages are read (openlock.go)
+	if err != nil {
+		return "", "", err
+	}
 	if err := checkBoltFile(backup); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		closeLocked(f)
 		return "", "", err
 	} else if errors.Is(err, errNoDatabaseFile) {
+		closeLocked(f)
 		return "", "", fmt.Errorf("%s is not a backup made by umbra db backup: %w", backup, err)
 	} else if err != nil {
+		closeLocked(f)
 		return "", "", fmt.Errorf("the backup %s is damaged: %w", backup, err)
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -942,7 +936,7 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 			server, dbID, err = "", "", fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r)) // pagewalk.go
 		}
 	}()
-	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	b, err := bolt.Open(backup, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return "", "", inUse(backup, err)

@@ -16,8 +16,8 @@ import (
 // opened its database but whose admin socket does not answer yet is
 // starting (rt21c L5): the CLI tells that from "not running". The probe
 // takes a shared lock for an instant and reads nothing of the file: a
-// process opening the database meanwhile waits that instant (bbolt
-// retries its lock).
+// process opening the database meanwhile waits that instant (lockDB
+// retries its lock: openlock.go).
 func LockHolder(path string) (held bool, pid int, cmdline string) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -46,7 +46,21 @@ func LockHolder(path string) (held bool, pid int, cmdline string) {
 
 // flockHolder is the pid /proc/locks gives for the FLOCK write lock on
 // the file of inode ino, 0 when none is listed.
-func flockHolder(ino uint64) int {
+func flockHolder(ino uint64) int { return flockHolderAs(ino, "WRITE") }
+
+// flockHolderOf is the holder of a write lock on the file of inode ino,
+// else of a read lock (a read-only open: db verify, a restore that
+// installs its spool), 0 when none is listed.
+func flockHolderOf(ino uint64) int {
+	if pid := flockHolderAs(ino, "WRITE"); pid != 0 {
+		return pid
+	}
+	return flockHolderAs(ino, "READ")
+}
+
+// flockHolderAs is the pid of a FLOCK lock of kind (WRITE, READ) on the
+// file of inode ino.
+func flockHolderAs(ino uint64, kind string) int {
 	f, err := os.Open("/proc/locks")
 	if err != nil {
 		return 0
@@ -56,7 +70,7 @@ func flockHolder(ino uint64) int {
 	for sc.Scan() {
 		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 || fs[1] != "FLOCK" || fs[3] != "WRITE" {
+		if len(fs) < 6 || fs[1] != "FLOCK" || fs[3] != kind {
 			continue
 		}
 		dev := strings.Split(fs[5], ":")

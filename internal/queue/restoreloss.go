@@ -41,12 +41,19 @@ func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err err
 	if _, err := os.Stat(path); err != nil {
 		return nil, false, nil
 	}
-	if err := checkPageTree(path); err != nil {
-		return nil, false, nil // damaged: it is what a restore is for
-	}
 	in, err := backupIDs(backup)
 	if err != nil {
 		return nil, false, err
+	}
+	// The lock before the walk (openlock.go): a running daemon's file is
+	// not known here (the restore refuses it as in use), not damaged.
+	f, lerr := lockDB(path, false, time.Second)
+	if lerr != nil {
+		return nil, false, nil
+	}
+	if err := checkPageTree(path); err != nil {
+		closeLocked(f)
+		return nil, false, nil // damaged: it is what a restore is for
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -54,7 +61,7 @@ func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err err
 			lost, known, err = nil, false, nil
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		return nil, false, nil
 	}
@@ -114,10 +121,15 @@ func backupIDs(backup string) (ids map[string]bool, err error) {
 			ids, err = nil, fmt.Errorf("the backup %s is damaged: %s", backup, damageText(backup, r))
 		}
 	}()
+	f, err := lockDB(backup, false, time.Second) // openlock.go
+	if err != nil {
+		return nil, err
+	}
 	if err := checkPageTree(backup); err != nil {
+		closeLocked(f)
 		return nil, fmt.Errorf("the backup %s is damaged: %w", backup, err)
 	}
-	b, err := bolt.Open(backup, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	b, err := bolt.Open(backup, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
 		return nil, inUse(backup, err)
 	}

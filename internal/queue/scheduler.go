@@ -1296,3 +1296,19 @@ func revivedBefore(err error, revived []string) error {
 	}
 	return &revivedError{err: err, revived: revived}
 }
+
+// LastErrorShown is reply as a one-line column shows it (message list's
+// and queue list's LAST ERROR): for a recipient deferred behind a dead
+// destination, its last real reply first — the reason, which a cut
+// column would otherwise lose behind the dead mark (rt23c F5) — and the
+// dead destination after it; any other reply as it is.
+func LastErrorShown(reply string) string {
+	key, ok := deadDest(reply)
+	if !ok {
+		return reply
+	}
+	if last := realReply(reply); last != reply {
+		return last + " (destination " + key + " dead: no connection until its cool-down ends)"
+	}
+	return reply
+}

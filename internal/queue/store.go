@@ -144,7 +144,7 @@ func Open(path string, o Options) (*Store, error) {
 	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("transport database %s is in use by another process", path)
+		return nil, fmt.Errorf("transport database %w", inUse(path, err))
 	}
 	if err != nil && isNoSpace(err) {
 		return nil, refuseNoSpace(path, fresh, err)
@@ -234,21 +234,38 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	// file is one bbolt makes a new database of.
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
-	} else if serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
+	}
+	// The lock first, then the pages (openlock.go): another process's
+	// database is refused as in use before a page of it is read.
+	f, err := lockDB(path, true, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened && f != nil {
+			f.Close()
+		}
+	}()
+	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
 		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
 	} else if serr == nil && fi.Size() > 0 {
 		// Every page, before bbolt's own walk of them at a writable
 		// open, whose findings kill the process (pagewalk.go).
+		if hookWalk != nil {
+			hookWalk(path)
+		}
 		if err := checkPageTree(path); err != nil {
 			return nil, err
 		}
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
+	opened = true // bbolt closes f from here on, also when it fails
+	db, err = bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{
 		Timeout:        2 * time.Second,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         o.UnsafeNoSync,
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -569,3 +586,6 @@ func (s *Store) Wake() {
 	default:
 	}
 }
+
+// hookWalk, set by a test, runs before the page walk of openChecked.
+var hookWalk func(path string)

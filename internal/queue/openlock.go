@@ -1,0 +1,135 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// The lock before the walk (rt23c F1).
+//
+// bbolt takes its lock (flock: exclusive for a writable open, shared
+// for a read-only one) inside bolt.Open. Every opener here reads the
+// file before that — the meta pages (checkBoltFile) and the page walk
+// (checkPageTree) — so that a damaged file is refused in words and not
+// by bbolt's fatal checks. Done without the lock, that read meets the
+// pages a running daemon is rewriting, and a live, sound database was
+// reported damaged, with the advice to move it aside and start empty;
+// and a compaction run while a daemon was still walking its pages at
+// start was not refused. So the lock is taken first, on a descriptor of
+// our own (lockDB), then the file is read, then bbolt is given that same
+// descriptor (boltOptsOn): flock locks belong to the open file, so
+// bbolt's own flock on it succeeds at once, and the lock is never let go
+// between the walk and the open. A daemon holds its lock from before its
+// walk, so the CLI tells a starting daemon (LockHolder) from the first
+// instant.
+
+// InUseError is a database file whose lock another process holds,
+// naming that process where the system tells (/proc/locks): its pid and
+// command line. errors.Is finds ErrInUse and bbolt's ErrTimeout in it.
+type InUseError struct {
+	Path    string
+	PID     int
+	Command string
+}
+
+func (e *InUseError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("%s is in use by another process", e.Path)
+	}
+	return fmt.Sprintf("%s is in use by pid %d (%s)", e.Path, e.PID, e.Command)
+}
+
+// Is makes errors.Is(err, ErrInUse) and errors.Is(err, ErrTimeout) true.
+func (e *InUseError) Is(target error) bool {
+	return target == ErrInUse || target == bolterrors.ErrTimeout
+}
+
+// lockDB opens the database file at path and takes the lock bbolt
+// takes on it (exclusive when write, else shared), retrying for up to
+// wait — a CLI's LockHolder probe holds a shared lock for an instant —
+// and then refusing with *InUseError. A writable open creates a missing
+// file, as bbolt does. It returns nil and no error when path is not a
+// regular file (or, read-only, does not exist): the caller's own checks
+// say what it is, and bbolt opens nothing then. The file is handed to
+// bbolt with boltOptsOn, which closes it (and so lets the lock go) at
+// its Close or failed Open; a caller that does not get that far closes
+// it.
+func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, nil // opening a FIFO waits for a writer, forever
+	} else if err != nil && !write {
+		return nil, nil
+	}
+	flag, how := os.O_RDONLY, syscall.LOCK_SH
+	if write {
+		flag, how = os.O_RDWR|os.O_CREATE, syscall.LOCK_EX
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() { // replaced in between
+		f.Close()
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err = syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !time.Now().Before(deadline) {
+			e := &InUseError{Path: path}
+			var st syscall.Stat_t
+			if syscall.Fstat(int(f.Fd()), &st) == nil {
+				e.PID = flockHolderOf(st.Ino)
+			}
+			if e.PID != 0 {
+				b, _ := os.ReadFile("/proc/" + strconv.Itoa(e.PID) + "/cmdline")
+				e.Command = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+			}
+			f.Close()
+			return nil, e
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// boltOptsOn is o with bbolt opening f, locked by lockDB, instead of
+// the file by its name (nil f: by its name, as before). Only bbolt's
+// first open is f: it opens files again later through the same option
+// (Tx.WriteTo reads the database through a descriptor of its own, which
+// it closes; Tx.CopyFile opens its destination), and those are opened
+// by name.
+func boltOptsOn(f *os.File, o *bolt.Options) *bolt.Options {
+	if f != nil {
+		var given atomic.Bool
+		o.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			if given.CompareAndSwap(false, true) {
+				return f, nil
+			}
+			return os.OpenFile(name, flag, mode)
+		}
+	}
+	return o
+}
+
+// closeLocked lets go of a file lockDB locked that bbolt was not given.
+func closeLocked(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
