@@ -262,4 +262,10 @@ func TestMessageActionFromStdinTalliesEachID(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "3 messages matched, 0 suspend, 0 failed, 3 skipped (already suspended: 3)\n") {
 		t.Errorf("suspend - of suspended messages: exit %d %q, want exit 0 and 3 skipped", code, out)
 	}
+	// Each id given twice (rt23c F4): one message, counted once.
+	out, code = run(listing + listing)
+	if code != 0 || !strings.Contains(out, "3 messages matched, 0 suspend, 0 failed, 3 skipped (already suspended: 3)\n") ||
+		strings.Count(out, held+": ") != 1 {
+		t.Errorf("suspend - with each id twice: exit %d %q, want each id once", code, out)
+	}
 }

@@ -302,6 +302,10 @@ nothing.`,
 					return &exitError{code: exitUsage, err: err}
 				}
 			}
+			// An id given twice (lists joined, a grep) is one message,
+			// counted and acted on once, in a dry run as in the real one
+			// (rt23c F4).
+			ids = uniqueIDs(ids)
 			if len(ids) == 1 {
 				return messageActionOne(cmd, c, action, ids[0], dryRun, ndr, force)
 			}
@@ -383,6 +387,19 @@ func messageActionOne(cmd *cobra.Command, c *admin.Client, action, id string, dr
 		fmt.Fprintf(out, "%s\n", termSafe(shown(id)+": "+note))
 	}
 	return nil
+}
+
+// uniqueIDs is ids with each id kept at its first place only.
+func uniqueIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // readIDs reads message ids, the first field of each line; blank lines
