@@ -38,7 +38,8 @@
 // and U+061C, which reorder Latin words in a right-to-left paragraph)
 // is read in its visual orders too (bidi.go, UAX #9's implicit levels
 // and bracket pairs, left-to-right, right-to-left and first-strong
-// paragraphs) —, raw bytes
+// paragraphs, boundary neutrals kept and removed as UAX #9 X9 does) —,
+// raw bytes
 // that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its
