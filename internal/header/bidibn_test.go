@@ -17,10 +17,23 @@ func TestBoundaryNeutralVisualOrder(t *testing.T) {
 		"test\u00ad\u0661 \u200f. bank \u200f@ ceo",
 		"test\u200b\u0661 \u200f. bank \u200f@ ceo",
 		"test\u200d\u0661 \u200f. bank \u200f@ ceo",
+		"test\u200c\u0661 \u200f. bank \u200f@ ceo",
+		"test\u2060\u0661 \u200f. bank \u200f@ ceo",
+		"test\ufeff\u0661 \u200f. bank \u200f@ ceo",
+		"test\u180e\u0661 \u200f. bank \u200f@ ceo",
 	} {
 		v := "\"" + name + "\" <a@x.test>"
 		if _, err := Mailboxes(v); err == nil {
 			t.Errorf("%+q accepted; visualOrders gives %+q, UAX #9 (X9, N1) shows \"ceo @ bank . test\u0661\" in a right-to-left paragraph", v, visualOrders(name))
+		}
+	}
+	// The same name in a comment and in an encoded word.
+	for _, v := range []string{
+		"a@x.test (test\u00ad\u0661 \u200f. bank \u200f@ ceo)",
+		"=?utf-8?q?test=C2=AD=D9=A1_=E2=80=8F._bank_=E2=80=8F=40_ceo?= <a@x.test>",
+	} {
+		if _, err := Mailboxes(v); err == nil {
+			t.Errorf("%+q accepted", v)
 		}
 	}
 }

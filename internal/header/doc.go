@@ -28,7 +28,9 @@
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
 // escape sequences, whole JIS X 0208 characters, a quote or parenthesis
 // byte of one the character's: read alike by every reader that decodes
-// it) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
+// it; a run holding such a byte and a '<', '>' or '@' byte refused: a
+// reader that does not decode it ends the quoted string or comment
+// there and may read an address from the bytes) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
 // is '＠'), read
 // again with each quoted string a word of its own and comments dropped
 // ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), one with an
