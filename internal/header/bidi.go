@@ -37,20 +37,54 @@ import (
 // themselves without one). The levels are UAX #9's implicit ones (W1–W7,
 // N0 bracket pairs, N1–N2, I1–I2, L1, L2, L4's mirrored brackets);
 // explicit formatting characters, refused before, and boundary neutrals
-// are read as neutrals. Total and linear; the bytes of each character
+// are read as neutrals (the text is also laid out without the boundary
+// neutrals, below). Total and linear; the bytes of each character
 // are kept (a byte that is not UTF-8 is a neutral). Checked against
 // golang.org/x/text's implementation and UAX #9's bracket examples
 // (bidilevels_test.go); that package's Paragraph is not called here: it
 // panics where an internal assert fails, and it never pairs brackets.
+//
+// A boundary neutral (Bidi_Class BN: U+00AD, U+200B–U+200D, U+2060,
+// U+FEFF, U+180E…) is removed before resolution (UAX #9 X9) and shown
+// as nothing: read as a neutral it would split a run it does not split
+// for a reader ("test\u00ad\u0661 \u200f. bank \u200f@ ceo" shows
+// "ceo @ bank . test\u0661" in a right-to-left paragraph, rr23 F1). So
+// where s holds one, s without them is laid out too (the views of s as
+// written are kept: a reader that does not implement X9 shows those).
 func visualOrders(s string) []string {
 	if !hasRTL(s) {
 		return nil
 	}
 	var out []string
+	out = appendVisualOrders(out, s, s)
+	if t := withoutBN(s); t != s {
+		out = appendVisualOrders(out, s, t)
+	}
+	return out
+}
+
+// withoutBN is s without its boundary neutrals (UAX #9 X9); a byte that
+// is not UTF-8 is kept.
+func withoutBN(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		_, c, n := bidiClass(s[i:])
+		if c != bidi.BN {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// appendVisualOrders adds to out the layouts of t (s, or s without its
+// boundary neutrals) in each paragraph direction, but for s itself and
+// those already in out.
+func appendVisualOrders(out []string, s, t string) []string {
 	for _, dir := range []int{0, 1, -1} {
 		var b strings.Builder
-		b.Grow(len(s))
-		rest := s
+		b.Grow(len(t))
+		rest := t
 		for rest != "" {
 			// Paragraphs (UAX #9 P1): each ends after a paragraph
 			// separator.

@@ -28,7 +28,9 @@
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
 // escape sequences, whole JIS X 0208 characters, a quote or parenthesis
 // byte of one the character's: read alike by every reader that decodes
-// it) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
+// it; a run holding such a byte and a '<', '>' or '@' byte refused: a
+// reader that does not decode it ends the quoted string or comment
+// there and may read an address from the bytes) read as decoded and as its bytes (iso2022.go: JIS X 0208 "!w"
 // is '＠'), read
 // again with each quoted string a word of its own and comments dropped
 // ('"ceo@bank.test"x.evil.test' also shows ceo@bank.test), one with an
@@ -38,7 +40,8 @@
 // and U+061C, which reorder Latin words in a right-to-left paragraph)
 // is read in its visual orders too (bidi.go, UAX #9's implicit levels
 // and bracket pairs, left-to-right, right-to-left and first-strong
-// paragraphs) —, raw bytes
+// paragraphs, boundary neutrals kept and removed as UAX #9 X9 does) —,
+// raw bytes
 // that are not UTF-8 also read in the
 // legacy charsets a reader may pick — or a quoted local part that holds
 // an address — is no author at all; the author's own domain (or its

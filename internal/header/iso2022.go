@@ -42,8 +42,16 @@ func iso2022JPEscape(s string) (n int, twoByte bool) {
 // it ends no quoted string or comment, as it ends none for a reader that
 // decodes the name (bidi23). A reader that does not decode ISO-2022-JP
 // sees the run's bytes, and those are read too (shownText.add): no
-// address of another domain hides in them.
-func iso2022JPRun(s string) (n int, why string) {
+// address of another domain hides in them. But such a reader ends the
+// quoted string or comment at that byte and reads the bytes after it
+// as the field's own syntax, where a comment in a domain
+// ("<ceo@bank(x).test>") hides the address from the bytes as read
+// (rr23 F2): so a run that holds one of delims (the quote and
+// backslash of a quoted string, the parentheses and backslash of a
+// comment) is refused where it also holds a byte of an address or of
+// the list's syntax (< > @ , ; :), the one form a byte reader could
+// read a mailbox from.
+func iso2022JPRun(s, delims string) (n int, why string) {
 	n, twoByte := iso2022JPEscape(s)
 	if n == 0 {
 		return 0, "a control character"
@@ -64,6 +72,9 @@ func iso2022JPRun(s string) (n int, why string) {
 	}
 	if n >= len(s) {
 		return 0, notJIS
+	}
+	if run := s[:n]; strings.ContainsAny(run, delims) && strings.ContainsAny(run, "<>@") {
+		return 0, "ISO-2022-JP text whose bytes a reader that does not decode it reads as an address"
 	}
 	return n, ""
 }

@@ -48,12 +48,15 @@ func TestMailboxesJISDelimiterBytes(t *testing.T) {
 		}
 	}
 	// Spoof cases stay refused: an address in the JIS bytes, or one a
-	// reader that ends the quoted string at the quote byte sees.
+	// reader that ends the quoted string at the quote byte sees; a run
+	// holding a delimiter byte and an address's byte (< > @) is refused
+	// as it is (rr23 F2: a comment in the domain hides the address from
+	// the bytes as read, TestJISDelimiterByteTwoAuthors).
 	for v, at := range map[string]string{
-		"\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@evil.test>": "ceo@bank.test",
-		"\"\x1b$B$\"ceo@bank.test!\x1b(B\" <a@evil.test>":   "$B$ceo@bank.test",
+		"\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@evil.test>": "\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@evil.test>",
+		"\"\x1b$B$\"ceo@bank.test!\x1b(B\" <a@evil.test>":   "\x1b$B$\"ceo@bank.test!\x1b(B\" <a@evil.test>",
 		"\"\x1b$B$\"\x1b(Bceo@bank.test\" <a@evil.test>":    "\u3042ceo@bank.test",
-		"a@evil.test (\x1b$B$)ceo@bank.test!\x1b(B)":        "ceo@bank.test",
+		"a@evil.test (\x1b$B$)ceo@bank.test!\x1b(B)":        "\x1b$B$)ceo@bank.test!\x1b(B)",
 		"\"\x1b$B$\"!w\x1b(Bbank.test\" <a@evil.test>":      "\u3042@bank.test",
 	} {
 		_, err := Mailboxes(v)
@@ -75,5 +78,18 @@ func TestMailboxesJISDelimiterBytes(t *testing.T) {
 		if got, err := Mailboxes(v); err == nil {
 			t.Errorf("Mailboxes(%q) = %v, want refused", v, got)
 		}
+	}
+}
+
+// rr23 F2: a quote byte inside a raw JIS X 0208 run now belongs to the
+// character, so Mailboxes reads one quoted string up to the last quote and
+// the author a@evil.test; a parser that does not decode ISO-2022-JP
+// (Python's email.headerregistry, policy.default) ends the quoted string at
+// the first quote byte and reads the single author ceo@bank.test. The
+// comment in the domain hides the address from the raw-bytes view.
+func TestJISDelimiterByteTwoAuthors(t *testing.T) {
+	v := "\"\x1b$B$\"<ceo@bank(x).test>$\"\x1b(B\" <a@evil.test>"
+	if m, err := Mailboxes(v); err == nil {
+		t.Fatalf("%q read as %v; a byte parser reads the author ceo@bank.test", v, m)
 	}
 }

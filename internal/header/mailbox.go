@@ -188,7 +188,7 @@ func (p *mboxParser) cfws() error {
 				return &MailboxError{Why: "an unterminated comment", At: p.s[start:]}
 			}
 		case depth > 0 && c == esc: // raw ISO-2022-JP: text (obs-ctext)
-			n, why := iso2022JPRun(p.s[p.i:])
+			n, why := iso2022JPRun(p.s[p.i:], "()\\")
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -283,7 +283,7 @@ func (p *mboxParser) quoted() error {
 		case c == '\\':
 			p.i++
 		case c == esc: // raw ISO-2022-JP: text (obs-qtext)
-			n, why := iso2022JPRun(p.s[p.i:])
+			n, why := iso2022JPRun(p.s[p.i:], "\"\\")
 			if n == 0 {
 				return p.fail(why)
 			}
@@ -520,7 +520,11 @@ func wordsApart(s string) (string, bool) {
 			// A JIS X 0208 run's bytes are its characters', a quote or
 			// parenthesis among them (iso2022JPRun, as the parser
 			// reads it); turned into spaces in a comment.
-			n, _ := iso2022JPRun(s[i:])
+			delims := "\"\\"
+			if depth > 0 {
+				delims = "()\\"
+			}
+			n, _ := iso2022JPRun(s[i:], delims)
 			if depth > 0 {
 				for k := i; k < i+max(n, 1); k++ {
 					b[k] = ' '

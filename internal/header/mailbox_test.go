@@ -333,7 +333,10 @@ func FuzzMailboxes(f *testing.F) {
 		"=?utf-8?q?=E2=80=AEgro.elpmaxe_=40_oec?= <a@evil.test>", "\"\u2067x\u2069 \u05d3\u05d5\u05d3\u200f\" <a@evil.test>",
 		// bidi23: marks reordering Latin words; abbreviations; one label.
 		"\"\u200forg \u200f. \u200fexample \u200f@ \u200fceo\" <a@evil.test>", "=?windows-1255?q?=FEorg_=FE._=FEexample_=FE=40_=FEceo?= <a@evil.test>",
-		"\"Events @ Mt. St. Helen's\" <a@evil.test>", "\"Team@Acme\" <a@evil.test>", "\"n@ai\" <a@evil.test>"} {
+		"\"Events @ Mt. St. Helen's\" <a@evil.test>", "\"Team@Acme\" <a@evil.test>", "\"n@ai\" <a@evil.test>",
+		// rr23 F1, F2: a boundary neutral in a right-to-left name; a JIS
+		// run holding a quote byte and an address a byte reader reads.
+		"\"test\u00ad\u0661 \u200f. bank \u200f@ ceo\" <a@x.test>", "\"\x1b$B$\"<ceo@bank(x).test>$\"\x1b(B\" <a@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

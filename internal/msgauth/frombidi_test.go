@@ -14,7 +14,9 @@ var bidiZone = []string{
 // bidi23 (1), (3), (4) over SMTP (EDGE-1): a From: display name is read
 // as a reader lays it out — the marks RLM and ALM reorder Latin words in
 // a right-to-left paragraph, so a name that shows another domain's
-// address only in its visual order is refused with 550 5.7.1; a raw
+// address only in its visual order (boundary neutrals removed, as UAX #9
+// X9 does: rr23 F1) is refused with 550 5.7.1, as is a JIS run whose
+// quote byte a byte reader ends the name at before an address (rr23 F2); a raw
 // ISO-2022-JP name whose JIS characters hold a quote or parenthesis byte,
 // a Hebrew name with its marks, "Events @ Mt. St. Helen's" and
 // "Team@Acme" name their author and are taken.
@@ -45,7 +47,9 @@ func TestFromDisplayNamesOverSMTP(t *testing.T) {
 		{"=?utf-8?q?=E2=80=8Forg_=E2=80=8F._=E2=80=8Fexample_=E2=80=8F=40_=E2=80=8Fjdoe?= <a@client.test>", "another domain at 'jdoe@example.org'"},
 		{"=?windows-1255?q?=FEorg_=FE._=FEexample_=FE=40_=FEjdoe?= <a@client.test>", "another domain at 'jdoe@example.org'"},
 		{"\"\u202egro.elpmaxe @ oec\" <a@client.test>", "a display name with a bidi override or isolate, U+202E, shown reordered"},
-		{"\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@client.test>", "another domain at 'ceo@bank.test'"},
+		{"\"\x1b$B$\"<ceo@bank.test>!\x1b(B\" <a@client.test>", "ISO-2022-JP text whose bytes a reader that does not decode it reads as an address"},
+		{"\"\x1b$B$\"<ceo@bank(x).test>$\"\x1b(B\" <a@client.test>", "ISO-2022-JP text whose bytes a reader that does not decode it reads as an address"},
+		{"\"test\u00ad\u0661 \u200f. bank \u200f@ jdoe\" <a@client.test>", "another domain at 'jdoe@bank.test"},
 		{"\"ceo @ bank. test. Jo's\" <a@client.test>", "another domain at 'ceo@bank.test'"},
 		{"\"n@ai\" <a@client.test>", "another domain at 'n@ai'"},
 	} {
