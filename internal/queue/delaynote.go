@@ -70,8 +70,8 @@ func delayNoteOwed(m *Message, flipped bool, server, id string) bool {
 }
 
 // applyDelayNoteTx applies primary's delay note for the copy sid: the
-// records held for it under that id are marked DelayNotified. It
-// reports whether one was.
+// records held for it under that id, and with no other recipient still
+// to deliver, are marked DelayNotified. It reports whether one was.
 func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
 	hexID, _, ok := strings.Cut(sid, "-")
 	id, perr := ParseID(hexID)
@@ -86,14 +86,21 @@ func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
 		if err != nil || m.State == Active || m.DelayNotified {
 			continue
 		}
-		held := false
+		// The note speaks for the recipients held for primary under
+		// sid only: a record with another recipient still to deliver
+		// (its own, or held for another primary) keeps its own delay
+		// notice, which the note must not silence (reread23 F1).
+		held, other := false, false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if discardSettles(r, primary, sid) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+			switch {
+			case discardSettles(r, primary, sid) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID):
 				held = true
+			case r.Status == Pending || r.Status == Shadowed:
+				other = true
 			}
 		}
-		if !held {
+		if !held || other {
 			continue
 		}
 		m.DelayNotified = true
