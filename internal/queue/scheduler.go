@@ -1239,6 +1239,9 @@ func (q *Manager) dueBy(m *Message) time.Time {
 // makes the delay notice or the expiry when it falls due, not a whole
 // retry step later (rt23d F1).
 func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
+	if m.Arrived.IsZero() {
+		return next // no arrival recorded (a record written by hand): nothing falls due
+	}
 	if due := q.dueBy(m); due.Before(next) {
 		return due
 	}
@@ -1249,7 +1252,7 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
 func (q *Manager) expiredNow(m *Message) bool {
-	return q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+	return !m.Arrived.IsZero() && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
