@@ -1252,7 +1252,9 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
 func (q *Manager) expiredNow(m *Message) bool {
-	return !m.Arrived.IsZero() && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+	// A message never attempted gets its first attempt (its reply is
+	// what the expiry DSN reports).
+	return !m.Arrived.IsZero() && m.Attempts > 0 && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
