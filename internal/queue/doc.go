@@ -266,8 +266,8 @@
 // the end of an attempt; a timer at the next due time otherwise). The
 // reasons to wait: a retry step, never past the message's expiry nor
 // its delay notice while owed (noLaterThanDue: the commit of the
-// attempt then makes the DSN; one that would start at or after the
-// expiry is not made, its recipients fail as expired: expiredNow); a
+// attempt then makes the DSN; a retry that would start at or after
+// the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
 // suspended queue, parked for holdRecheck. A hold's record lists each
