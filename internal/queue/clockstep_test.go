@@ -19,7 +19,7 @@ func TestClockStepMovesQueueTimes(t *testing.T) {
 	clk := clock.NewFake(t0)
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 try later" })
 	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 90 * time.Minute})
+		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 3 * time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx)
@@ -71,7 +71,7 @@ func TestClockStepMovesQueueTimes(t *testing.T) {
 		t.Fatal("retried at once after the clock stepped forward")
 	case <-time.After(100 * time.Millisecond):
 	}
-	clk.Advance(time.Hour) // one real hour: the retry, and no expiry (90 real minutes)
+	clk.Advance(time.Hour) // one real hour: the retry, and no expiry (3 real hours; its retry step stops short of it)
 	d.wait(t)
 	waitFor(t, "the second deferral", func() bool {
 		m := stored()

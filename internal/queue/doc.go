@@ -264,7 +264,11 @@
 // Store.Wake from outside the manager: submit, resume, retry, flush,
 // redirect, takeover, a primary answering again, a drained destination,
 // the end of an attempt; a timer at the next due time otherwise). The
-// reasons to wait: a retry step; a throttle's recheck (ended early by
+// reasons to wait: a retry step, never past the message's expiry nor
+// its delay notice while owed (noLaterThanDue: the commit of the
+// attempt then makes the DSN; a retry that would start at or after
+// the expiry is not made, its recipients fail as expired: expiredNow); a
+// throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
 // suspended queue, parked for holdRecheck. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it

@@ -362,6 +362,7 @@ type attempt struct {
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 	settled   func()  // ends its settling mark (settling.go)
+	expired   bool    // not made: the message's expiry had come (expiredNow)
 
 	// Its jobs' own commits (jobcommit.go): cmu orders them before the
 	// attempt's end, which sets ending; early is what they committed.
@@ -673,6 +674,13 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.hold(m)
 		q.release()
 		q.wg.Done()
+		return
+	}
+	if q.expiredNow(m) {
+		// No attempt: the commit of none fails the pending recipients
+		// as expired and makes the failure DSN (finish).
+		a.expired = true
+		q.complete(ctx, a)
 		return
 	}
 	jobs := q.plan(ctx, a, rcpts)
@@ -1126,7 +1134,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		applyEarly(m, early)
 		q.poison(m, a.panicked)
 		return
-	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0:
+	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0 && !a.expired:
 		// Shutting down before any job ran: due now, no attempt counted.
 		leave()
 		q.requeue(m)
@@ -1212,6 +1220,41 @@ func (q *Manager) dsnDue(m *Message) bool {
 	pol := q.policy()
 	age := q.clk.Now().Sub(m.OrgArrived())
 	return age >= pol.MessageExpiration || pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified
+}
+
+// dueBy is when m's expiry falls due, or its delay notice if one is
+// still owed and comes first.
+func (q *Manager) dueBy(m *Message) time.Time {
+	pol := q.policy()
+	due := m.OrgArrived().Add(pol.MessageExpiration)
+	if pol.DelayNotification > 0 && !m.DelayNotified {
+		if n := m.OrgArrived().Add(pol.DelayNotification); n.Before(due) {
+			due = n
+		}
+	}
+	return due
+}
+
+// noLaterThanDue caps a retry time at dueBy: the attempt's commit then
+// makes the delay notice or the expiry when it falls due, not a whole
+// retry step later (rt23d F1).
+func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
+	if m.Arrived.IsZero() {
+		return next // no arrival recorded (a record written by hand): nothing falls due
+	}
+	if due := q.dueBy(m); due.Before(next) {
+		return due
+	}
+	return next
+}
+
+// expiredNow: m's expiry has come; no attempt starts for it, its
+// pending recipients fail with the expiry's status (finish), so that no
+// next hop gets it after the Will-Retry-Until its delay DSN gave.
+func (q *Manager) expiredNow(m *Message) bool {
+	// A message never attempted gets its first attempt (its reply is
+	// what the expiry DSN reports).
+	return !m.Arrived.IsZero() && m.Attempts > 0 && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
