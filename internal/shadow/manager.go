@@ -439,7 +439,10 @@ func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f := r.refusals[primary]
-	if f == nil {
+	if f == nil || f.here {
+		// A refusal by the primary ends a refusal of this server's
+		// (refusedHere): its view, advice and takeover time no longer
+		// hold (reread23 F2).
 		f = &refusal{since: now}
 		r.refusals[primary] = f
 	}
