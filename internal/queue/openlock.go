@@ -56,7 +56,9 @@ func (e *InUseError) Is(target error) bool {
 // lockDB opens the database file at path and takes the lock bbolt
 // takes on it (exclusive when write, else shared), retrying for up to
 // wait — a CLI's LockHolder probe holds a shared lock for an instant —
-// and then refusing with *InUseError. A writable open creates a missing
+// and then refusing with *InUseError. The lock it returns is on the
+// file path names when it is taken: a holder waited for that renamed
+// another file to path (compact, restore) leaves path opened again. A writable open creates a missing
 // file, as bbolt does. It returns nil and no error when path is not a
 // regular file (or, read-only, does not exist): the caller's own checks
 // say what it is, and bbolt opens nothing then. The file is handed to
@@ -73,6 +75,7 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 	if write {
 		flag, how = os.O_RDWR|os.O_CREATE, syscall.LOCK_EX
 	}
+	deadline := time.Now().Add(wait)
 	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, err
@@ -81,15 +84,34 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	deadline := time.Now().Add(wait)
 	for {
 		err = syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
+			// The holder we waited for may have been a compaction or a
+			// restore, which give path to a new file and then let go of
+			// the old one's lock: the lock we now hold is on a file no
+			// longer named path, and a daemon opening it would keep its
+			// mail in a file deleted under it. Open path again and lock
+			// that (renamedUnder).
+			if renamedUnder(f, path) {
+				f.Close()
+				if f, err = os.OpenFile(path, flag, 0o600); err != nil {
+					return nil, err
+				}
+				if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+					f.Close()
+					return nil, err
+				}
+				continue
+			}
 			return f, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if hookLockWait != nil {
+			hookLockWait(path)
 		}
 		if !time.Now().Before(deadline) {
 			e := &InUseError{Path: path}
@@ -106,6 +128,23 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// hookLockWait, when set by a test, runs each time lockDB finds the
+// lock held and is about to wait.
+var hookLockWait func(path string)
+
+// renamedUnder tells whether path no longer names the file f: another
+// file was renamed to path (or path removed) since f was opened.
+func renamedUnder(f *os.File, path string) bool {
+	var held, named syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &held) != nil {
+		return false
+	}
+	if err := syscall.Stat(path, &named); err != nil {
+		return true
+	}
+	return held.Dev != named.Dev || held.Ino != named.Ino
 }
 
 // boltOptsOn is o with bbolt opening f, locked by lockDB, instead of

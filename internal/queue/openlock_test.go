@@ -183,3 +183,77 @@ func TestOpenHoldsTheLockDuringItsWalk(t *testing.T) {
 		t.Errorf("compaction during a start's walk: %v, want in use", compactErr)
 	}
 }
+
+// Q-1, OPS-3: a daemon that opens the transport database while a
+// compaction or a restore holds it waits for the lock; those give the
+// database's name to a new file and only then let go of the old one's
+// lock. The waiting opener must end up on the file the name now holds:
+// holding the old file's lock, it would keep every message it accepts
+// in a file already deleted, and lose them all at its next start.
+func TestOpenWaitingThroughARenameOpensTheNewFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// What compact and restore leave under the name: another sound
+	// database file, renamed over it.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := lockDB(path, true, 0) // the compaction's lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{})
+	var once bool
+	hookLockWait = func(string) {
+		if !once {
+			once = true
+			close(waiting)
+		}
+	}
+	defer func() { hookLockWait = nil }()
+	opened := make(chan error, 1)
+	var daemon *Store
+	go func() {
+		var err error
+		daemon, err = Open(path, Options{})
+		opened <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-opened:
+		t.Fatalf("Open did not wait for the held lock: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open neither waited nor returned")
+	}
+	tmp := path + ".compact"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	closeLocked(holder)
+	if err := <-opened; err != nil {
+		t.Fatal(err)
+	}
+	m := msg(daemon, "a@example.org", "b@example.test")
+	m.State = Ready
+	if err := daemon.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	daemon.Close()
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.View(func(tx *Tx) error { _, err := tx.Get(m.ID); return err }); err != nil {
+		t.Fatalf("a message the daemon stored after waiting out the rename is not in the database at its next start: %v", err)
+	}
+}
