@@ -312,11 +312,20 @@ func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
 	os.RemoveAll(filepath.Join(filepath.Dir(cfgA), "data")) // the disk is lost
 	startUmbra(t, cfgA, a)                                  // a new database, and no new mail
 	waitCond(t, "hub-b to take the copy over", 30e9, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 0 })
-	log, _ := os.ReadFile(hb.log)
-	if !strings.Contains(string(log), `msg="took over shadow copies" component=shadow primary=hub-a messages=1`) ||
-		!strings.Contains(string(log), "database digest changed") {
-		hb.dumpLog()
-		t.Fatalf("no WARN of a takeover for hub-a's new database")
+	// The takeover's line is written after its commit, which the list
+	// above may already show.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log, _ := os.ReadFile(hb.log)
+		if strings.Contains(string(log), `msg="took over shadow copies" component=shadow primary=hub-a messages=1`) &&
+			strings.Contains(string(log), "database digest changed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			hb.dumpLog()
+			t.Fatalf("no WARN of a takeover for hub-a's new database")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	sink := startRecorder(t, sinkAddr)
 	waitArrived(t, sink, acked, hb)
