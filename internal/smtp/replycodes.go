@@ -5,7 +5,10 @@ import "bytes"
 // goSMTPReplyFixes give go-smtp's replies the codes RFC 5321 asks for:
 // 503 for a command out of sequence (go-smtp says 502, "not
 // implemented"), 555 for a MAIL or RCPT parameter not recognized
-// (§4.1.1.11, §4.3.2; go-smtp says 500), 501 for a malformed one.
+// (§4.1.1.11, §4.3.2; go-smtp says 500), 501 for a malformed one; and
+// to its acceptance of MAIL and RCPT the enhanced codes RFC 3463 gives
+// them, 2.1.0 (the sender) and 2.1.5 (the destination), where go-smtp
+// says 2.0.0.
 var goSMTPReplyFixes = []struct{ from, to string }{
 	{"502 5.5.1 Please introduce yourself first.", "503 5.5.1 Please introduce yourself first."},
 	{"502 5.5.1 Missing MAIL FROM command.", "503 5.5.1 Missing MAIL FROM command."},
@@ -17,6 +20,8 @@ var goSMTPReplyFixes = []struct{ from, to string }{
 	{"500 5.5.4 Unknown RCPT TO argument", "555 5.5.4 RCPT TO parameter not recognized"},
 	{"500 5.5.4 Malformed AUTH parameter", "501 5.5.4 Malformed AUTH parameter"},
 	{"502 5.5.4 Missing parameter", "501 5.5.4 Missing parameter"},
+	{"250 2.0.0 Roger, accepting mail from <", "250 2.1.0 Roger, accepting mail from <"},
+	{"250 2.0.0 I'll make sure <", "250 2.1.5 I'll make sure <"},
 }
 
 // fixReplyCode rewrites one reply line of go-smtp's per

@@ -23,8 +23,8 @@ func TestEchoedClientTextIsUnambiguous(t *testing.T) {
 	}
 	d.cmd("EHLO client.test", "250")
 	for _, tc := range []struct{ send, want string }{
-		{"MAIL FROM:<\xc3\xa9@example.org> SMTPUTF8", `250 2.0.0 Roger, accepting mail from <\xc3\xa9@example.org>`},
-		{"RCPT TO:<\xc3\xa9@example.test>", `250 2.0.0 I'll make sure <\xc3\xa9@example.test> gets this`},
+		{"MAIL FROM:<\xc3\xa9@example.org> SMTPUTF8", `250 2.1.0 Roger, accepting mail from <\xc3\xa9@example.org>`},
+		{"RCPT TO:<\xc3\xa9@example.test>", `250 2.1.5 I'll make sure <\xc3\xa9@example.test> gets this`},
 	} {
 		if got := d.cmd(tc.send, "250"); got != tc.want {
 			t.Errorf("%q: reply %q, want %q", tc.send, got, tc.want)

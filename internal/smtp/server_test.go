@@ -30,8 +30,8 @@ func TestAcceptAndTraceHeader(t *testing.T) {
 			t.Errorf("EHLO lacks %s:\n%s", ext, ehlo)
 		}
 	}
-	d.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=e1", "250 2.0.0")
-	d.cmd("RCPT TO:<Bob@Example.TEST> NOTIFY=FAILURE,DELAY", "250 2.0.0")
+	d.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=e1", "250 2.1.0")
+	d.cmd("RCPT TO:<Bob@Example.TEST> NOTIFY=FAILURE,DELAY", "250 2.1.5")
 	d.cmd("DATA", "354")
 	reply := d.cmd("Subject: hi\r\n\r\n..leading dot\r\nbody\r\n.", "250 2.0.0 Ok: queued as 0000000000001001")
 	_ = reply
