@@ -713,9 +713,13 @@ func (v *verbConn) xshadow(arg string) string {
 	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	}
+	marks, codes := s.cutCodes(marks)
 	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
 		ok = false // the database id alone is of version 10
+	}
+	if !ok && s.shadowVersion() >= 18 {
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES]"
 	}
 	if !ok && s.shadowVersion() >= 10 {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>]"
@@ -724,6 +728,12 @@ func (v *verbConn) xshadow(arg string) string {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
 	}
 	reply := s.startShadow(id)
+	s.codes = false
+	if strings.HasPrefix(reply, "250 ") && codes {
+		// Version 18: this client reads the code (listLine too).
+		s.codes = true
+		reply = "250 2.0.0 " + strings.TrimPrefix(reply, "250 ")
+	}
 	if !strings.HasPrefix(reply, "250 ") || !ask {
 		return reply
 	}
@@ -943,7 +953,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		if i == len(ids)-1 {
 			sep = " "
 		}
-		lines = append(lines, "250"+sep+id)
+		lines = append(lines, s.listLine(sep, id))
 	}
 	if err := v.writeReply(lines...); err != nil {
 		s.log.Info("discard notifications not delivered; they will be sent again", "shadow_server", s.shadowServer, "err", err)
