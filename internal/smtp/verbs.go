@@ -3,12 +3,10 @@ package smtp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -762,6 +760,7 @@ func (v *verbConn) xshadow(arg string) string {
 			return r
 		}
 		s.shadowPeerDB = pdb
+		s.anotherDatabaseAccepted(id, pdb)
 		s.primarySeen(id, pdb)
 	}
 	s.wantMark = true
@@ -794,19 +793,6 @@ func (s *session) databaseOfAnother(server, dbID string) string {
 		return "550 5.7.1 Database id " + dbID + " is another server's here; nothing changed"
 	}
 	return ""
-}
-
-// logAnotherDatabase logs a session of server refused for presenting
-// dbID, kept here as other's: at WARN the first time this server refuses
-// that server for that id, then at DEBUG (rt23a F1: a server running a
-// copy of another's data dir presents it in every probe and push, each
-// heartbeat timeout). Every such session is refused all the same.
-func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
-	level := slog.LevelDebug
-	if _, seen := s.srv.refusedDBs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); !seen {
-		level = slog.LevelWarn
-	}
-	s.log.Log(context.Background(), level, msg, "shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String())
 }
 
 // HolderRecorder is the part of the queue that records the transport
