@@ -84,6 +84,24 @@ func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
 // ErrNoShadowServer is returned by Open when no candidate took a session.
 var ErrNoShadowServer = errors.New("no shadow server took the copy")
 
+// noCandidateError is Open's ErrNoShadowServer when no candidate was
+// left to try (the preference's candidates all tried, or none): told
+// apart by its type, never by its text (a candidate's refusal, which
+// the other ErrNoShadowServer quotes, may say anything).
+type noCandidateError struct{ pref string }
+
+func (e *noCandidateError) Error() string {
+	return ErrNoShadowServer.Error() + ": no candidate for " + e.pref
+}
+
+func (e *noCandidateError) Unwrap() error { return ErrNoShadowServer }
+
+// noCandidate: err is Open's answer that no candidate was left.
+func noCandidate(err error) bool {
+	var nc *noCandidateError
+	return errors.As(err, &nc)
+}
+
 // Open implements smtp.ReceiptShadow.
 func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
 	l, err := r.open(ctx, pref, nil, false)
@@ -206,7 +224,7 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		return &receiptLink{r: r, srv: s, c: c, verified: verify}, nil
 	}
 	if len(plan) == 0 {
-		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
+		return nil, &noCandidateError{pref: pref}
 	}
 	err := fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
 	if sizeOnly == len(plan) {

@@ -506,7 +506,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			if len(refusals) > 0 {
 				// Every candidate the budgets allow refused it, or
 				// the rest did not answer.
-				if errors.Is(err, ErrNoShadowServer) && strings.Contains(err.Error(), "no candidate") {
+				if noCandidate(err) {
 					return "", errors.New(strings.Join(refusals, "; "))
 				}
 				return "", fmt.Errorf("%s; %w", strings.Join(refusals, "; "), err)
