@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/queue"
 )
 
@@ -114,5 +116,32 @@ func TestShadowVerbsCodesVersion18(t *testing.T) {
 	sh.droppedShadow.mu.Unlock()
 	if ids, err := c.QueryDropped(5); err != nil || !slices.Equal(ids, []string{"d-1", queue.DroppedEvery}) {
 		t.Fatalf("QueryDropped: %q, %v", ids, err)
+	}
+
+	// A batch of copies (version 6): its per-copy lines carry the code
+	// too, and the client reads each copy's outcome as before.
+	body := []byte("Subject: c\r\n\r\nbody\r\n")
+	good, bad := batchMsg("a@example.org", "x@elsewhere.org"), batchMsg("b@example.org", "y@elsewhere.org")
+	bad.OrgID = ""
+	var recs [][]byte
+	for _, m := range []*queue.Message{good, bad} {
+		rec, ok := c.CopyRecord(m, body)
+		if !ok {
+			t.Fatal("cannot batch")
+		}
+		recs = append(recs, rec)
+	}
+	errs, err := c.PushBatch(recs, "dbA")
+	if err != nil || len(errs) != 2 || errs[0] != nil || errs[1] == nil {
+		t.Fatalf("batch with CODES: %v, %v; want the first kept, the second refused", errs, err)
+	}
+	for _, codes := range []bool{false, true} {
+		r := batchReply([]*gosmtp.SMTPError{nil, {Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "no"}}, codes)
+		lines := strings.Split(r.Message, "\n")
+		for _, l := range lines[:len(lines)-1] { // go-smtp puts the code on the last
+			if got := strings.HasPrefix(l, "2.0.0 COPY "); got != codes {
+				t.Errorf("batch reply line %q (codes %v)", l, codes)
+			}
+		}
 	}
 }

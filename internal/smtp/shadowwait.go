@@ -147,7 +147,8 @@ import (
 // answers that XSHADOW "250 2.0.0 <database-id>[ MARK=<n>]" and writes
 // every line of a shadow verb's list after the first (XQUERYDISCARD,
 // XQUERYHELD, XQUERYDROPPED, XQUERYTAKENDONE) as "250-2.0.0 <entry>"
-// (listLine). A client says CODES only to a server that advertised 18
+// (listLine), and each "COPY <i> …" line of a batch's reply (batchReply;
+// its first line too). A client says CODES only to a server that advertised 18
 // (one below answers it 501 5.5.4), and a session that did not say it —
 // every client of 17 and below — hears the replies of 17 byte for byte:
 // those clients read the id from the line's text as it stands. Offered
