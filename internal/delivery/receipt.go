@@ -52,7 +52,8 @@ type ReceiptShadow struct {
 	// making (HoldRecopy, recopy.go), by the sessions holding each.
 	receipts map[queue.ID]int
 
-	refusedIDs sync.Map // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
+	refusedIDs sync.Map     // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
+	refusedN   atomic.Int64 // entries of refusedIDs
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
