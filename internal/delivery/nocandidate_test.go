@@ -24,3 +24,20 @@ func TestNoCandidateToldByTypeNotText(t *testing.T) {
 		t.Fatalf("message %q, want %q", got, want)
 	}
 }
+
+// The same for a session's TLS failure (SR-17, TLS-): tlsFailed knows
+// connectWith's refusal by its type, so a change of its words (or an
+// error that merely starts with the same code) does not change the
+// decision.
+func TestTLSFailedToldByType(t *testing.T) {
+	h := host{name: "hub-b", addr: "127.0.0.181:42801"}
+	if err := tlsNotMet("%s: STARTTLS failed", h); !tlsFailed(answered{err}) || !tlsFailed(fmt.Errorf("dial: %w", answered{err})) {
+		t.Fatalf("connectWith's TLS refusal %v not told", err)
+	}
+	if err := tlsNotMet("%s: reworded entirely", h); !tlsFailed(err) || err.Error() != "451 4.7.5 "+h.String()+": reworded entirely" {
+		t.Fatalf("reworded: %v", err)
+	}
+	if tlsFailed(errors.New("451 4.7.5 some other error that starts with the code")) {
+		t.Fatal("an error of other origin taken for a TLS failure by its text")
+	}
+}

@@ -409,9 +409,11 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 }
 
 // tlsFailed: err is a session's TLS failure (smtp.ErrTLSUnavailable,
-// or connectWith's 451 4.7.5 naming it).
+// or connectWith's 451 4.7.5 naming it: a tlsNotMetError, told by its
+// type rather than its text).
 func tlsFailed(err error) bool {
-	return errors.Is(err, smtp.ErrTLSUnavailable) || strings.HasPrefix(err.Error(), "451 4.7.5 ")
+	var tn *tlsNotMetError
+	return errors.Is(err, smtp.ErrTLSUnavailable) || errors.As(err, &tn)
 }
 
 // takeIdle takes the newest idle session to name (verify: the newest
