@@ -206,7 +206,11 @@
 //     notes, TakenDoneTeller; 500 if sent to an older server), and peers
 //     below 16 never see "XQUERYTAKENDONE <max> HELD" (the held notes
 //     too, HeldTeller; a query without HELD lists none; 501 if sent to
-//     a server of 15, so the client says HELD only to one of 16). A database id
+//     a server of 15, so the client says HELD only to one of 16), and
+//     peers below 18 never see "XSHADOW … CODES" (501 if sent) nor an
+//     enhanced status code on the XSHADOW reply or a list's entry lines:
+//     a session gets them only when its client said CODES (listLine,
+//     batchReply). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A
