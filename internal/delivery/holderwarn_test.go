@@ -40,3 +40,36 @@ func TestHolderRefusalWarnedOncePerNameAndID(t *testing.T) {
 		t.Fatalf("%d calls to record the id, want 7", h.calls)
 	}
 }
+
+// switchingHolders refuses the ids in refuse, records any other.
+type switchingHolders struct{ refusingHolders }
+
+func (h *switchingHolders) ShadowHolderSeen(server, dbID string) (int, string, error) {
+	if dbID == "dbB" {
+		return h.refusingHolders.ShadowHolderSeen(server, dbID)
+	}
+	return 0, "", nil
+}
+
+// reread23 F4's class (OPS- logs): the WARN was once per (name, id) for
+// the process, never again — a server refused, then recorded under an id
+// of its own, then refused again (a data dir copied back) went unseen.
+// A recorded id ends the server's refusals: the next one is WARNed.
+func TestHolderRefusalWarnedAgainAfterAccepted(t *testing.T) {
+	var buf bytes.Buffer
+	d := &Deliverer{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	r := NewReceiptShadow(d, "dbA")
+	r.holders = &switchingHolders{}
+	r.holderSeen("hub-b2", "dbB")
+	r.holderSeen("hub-b2", "dbB")
+	r.holderSeen("hub-c", "dbQ") // another server's id recorded: hub-b2's refusal stays
+	r.holderSeen("hub-b2", "dbB")
+	if n := strings.Count(buf.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d WARN lines before hub-b2 was accepted, want 1:\n%s", n, buf.String())
+	}
+	r.holderSeen("Hub-B2", "dbN") // its own id, recorded
+	r.holderSeen("hub-b2", "dbB")
+	if n := strings.Count(buf.String(), "level=WARN"); n != 2 {
+		t.Fatalf("%d WARN lines, want 2: the refusal after hub-b2 was accepted again is WARNed:\n%s", n, buf.String())
+	}
+}

@@ -52,7 +52,8 @@ type ReceiptShadow struct {
 	// making (HoldRecopy, recopy.go), by the sessions holding each.
 	receipts map[queue.ID]int
 
-	refusedIDs sync.Map // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
+	refusedIDs sync.Map     // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
+	refusedN   atomic.Int64 // entries of refusedIDs
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
@@ -83,6 +84,24 @@ func NewReceiptShadow(d *Deliverer, dbID string) *ReceiptShadow {
 
 // ErrNoShadowServer is returned by Open when no candidate took a session.
 var ErrNoShadowServer = errors.New("no shadow server took the copy")
+
+// noCandidateError is Open's ErrNoShadowServer when no candidate was
+// left to try (the preference's candidates all tried, or none): told
+// apart by its type, never by its text (a candidate's refusal, which
+// the other ErrNoShadowServer quotes, may say anything).
+type noCandidateError struct{ pref string }
+
+func (e *noCandidateError) Error() string {
+	return ErrNoShadowServer.Error() + ": no candidate for " + e.pref
+}
+
+func (e *noCandidateError) Unwrap() error { return ErrNoShadowServer }
+
+// noCandidate: err is Open's answer that no candidate was left.
+func noCandidate(err error) bool {
+	var nc *noCandidateError
+	return errors.As(err, &nc)
+}
 
 // Open implements smtp.ReceiptShadow.
 func (r *ReceiptShadow) Open(ctx context.Context, pref string) (smtp.ReceiptLink, error) {
@@ -206,7 +225,7 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		return &receiptLink{r: r, srv: s, c: c, verified: verify}, nil
 	}
 	if len(plan) == 0 {
-		return nil, fmt.Errorf("%w: no candidate for %s", ErrNoShadowServer, pref)
+		return nil, &noCandidateError{pref: pref}
 	}
 	err := fmt.Errorf("%w: %s", ErrNoShadowServer, strings.Join(errs, "; "))
 	if sizeOnly == len(plan) {
@@ -390,9 +409,11 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 }
 
 // tlsFailed: err is a session's TLS failure (smtp.ErrTLSUnavailable,
-// or connectWith's 451 4.7.5 naming it).
+// or connectWith's 451 4.7.5 naming it: a tlsNotMetError, told by its
+// type rather than its text).
 func tlsFailed(err error) bool {
-	return errors.Is(err, smtp.ErrTLSUnavailable) || strings.HasPrefix(err.Error(), "451 4.7.5 ")
+	var tn *tlsNotMetError
+	return errors.Is(err, smtp.ErrTLSUnavailable) || errors.As(err, &tn)
 }
 
 // takeIdle takes the newest idle session to name (verify: the newest

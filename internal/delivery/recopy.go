@@ -91,8 +91,9 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 
 // holderSeen records the id a session to server met; a failure to record
 // is logged (the next session records it), an id kept as another
-// server's at WARN once per (name, id) (queue ShadowHolderSeen refuses
-// it).
+// server's at WARN once per (name, id) until an id of that server is
+// recorded again (queue ShadowHolderSeen refuses it; the refusal after
+// that is WARNed anew).
 func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	if r.holders == nil || dbID == "" {
 		return
@@ -103,15 +104,22 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	case errors.As(err, &other):
 		// Another server's database id here (a retired one too): not
 		// recorded, nothing marked lost (rt18d-F1). Logged once per
-		// (name, id) a process meets: a server met under a second
-		// name is refused in every session, one per accepted message.
+		// (name, id) until that name's id is recorded again: a server
+		// met under a second name is refused in every session, one
+		// per accepted message.
 		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
 			return
 		}
+		r.refusedN.Add(1)
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
 			"shadow_server", server, "database_id", dbID, "err", err)
+		return
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
+		return
+	}
+	r.forgetRefusedIDs(server)
+	switch {
 	case lost > 0:
 		r.d.log.Warn("shadow server returned with a new transport database: its copies of messages held here are lost and made again",
 			"shadow_server", server, "database_id", dbID, "was", old, "messages", lost)
@@ -119,6 +127,23 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
+}
+
+// forgetRefusedIDs forgets the refusals logged for server (refusedIDs):
+// an id of its own was recorded, so a refusal after it is a new episode.
+func (r *ReceiptShadow) forgetRefusedIDs(server string) {
+	if r.refusedN.Load() == 0 {
+		return // nothing refused: every session's record costs no walk
+	}
+	prefix := strings.ToLower(server) + "\x00"
+	r.refusedIDs.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), prefix) {
+			if _, ok := r.refusedIDs.LoadAndDelete(k); ok {
+				r.refusedN.Add(-1)
+			}
+		}
+		return true
+	})
 }
 
 // ErrUnknownServer: a shadow server the topology does not name (one that
@@ -506,7 +531,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			if len(refusals) > 0 {
 				// Every candidate the budgets allow refused it, or
 				// the rest did not answer.
-				if errors.Is(err, ErrNoShadowServer) && strings.Contains(err.Error(), "no candidate") {
+				if noCandidate(err) {
 					return "", errors.New(strings.Join(refusals, "; "))
 				}
 				return "", fmt.Errorf("%s; %w", strings.Join(refusals, "; "), err)

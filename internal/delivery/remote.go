@@ -405,6 +405,18 @@ func (l *mxLimit) reached() string {
 // address.
 type answered struct{ error }
 
+// tlsNotMetError is connectWith's refusal of a host whose TLS does not
+// meet the connector's or the domain's policy: "451 4.7.5 <host>: <why>".
+// Known by its type (tlsFailed), never by its words.
+type tlsNotMetError struct{ msg string }
+
+func (e *tlsNotMetError) Error() string { return e.msg }
+
+// tlsNotMet is a tlsNotMetError of format and args after "451 4.7.5 ".
+func tlsNotMet(format string, args ...any) error {
+	return &tlsNotMetError{msg: "451 4.7.5 " + fmt.Sprintf(format, args...)}
+}
+
 func (a answered) Unwrap() error { return a.error }
 
 // host is one address to try, with the name it was found under.
@@ -623,10 +635,10 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 				dt.tlsFailed = true
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
 				if dec != nil {
-					return nil, answered{fmt.Errorf("451 4.7.5 %s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))}
+					return nil, answered{tlsNotMet("%s: %s policy of %s: %s", h, dec.Source, dt.dom, tlspolicy.Describe(dec, h.name, verr, err))}
 				}
 			}
-			return nil, answered{fmt.Errorf("451 4.7.5 %s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))}
+			return nil, answered{tlsNotMet("%s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))}
 		}
 		if err != nil {
 			e := fmt.Errorf("451 4.4.2 %s from %s: %s", openingStage(err), h, smtp.Reply(err))
@@ -654,7 +666,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		}
 		return c, nil
 	}
-	return nil, answered{fmt.Errorf("451 4.7.5 %s: STARTTLS failed", h)}
+	return nil, answered{tlsNotMet("%s: STARTTLS failed", h)}
 }
 
 // openingReply is a host's answer that refused the session at its

@@ -40,6 +40,7 @@ type Metrics struct {
 
 	authFailures *prometheus.CounterVec
 	bpRefused    *prometheus.CounterVec
+	anotherDB    *prometheus.CounterVec
 
 	ops   *Ops     // RegisterOps (ops.go)
 	known []string // Known: the configured mailbox databases
@@ -105,7 +106,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.bpRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_back_pressure_refused_total",
 		Help: "MAIL commands answered 452 4.3.1 by back pressure, by connector (refused commands inside a session, not refused connections)."},
 		[]string{"connector"})
-	reg.MustRegister(m.authFailures, m.bpRefused)
+	m.anotherDB = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_shadow_database_refused_total",
+		Help: "Shadow sessions (XSHADOW) and copies on receipt this server refused because the transport server presented a transport database id kept here as another server's (a copy of another's data dir), by that server: its name when the topology names it as a transport server, else other."},
+		[]string{"server"})
+	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -352,6 +356,12 @@ func (m *Metrics) AuthFailure(connector, reason string) {
 // BackPressureRefused implements smtp.PressureObserver.
 func (m *Metrics) BackPressureRefused(connector string) {
 	m.bpRefused.WithLabelValues(connector).Inc()
+}
+
+// AnotherDatabaseRefused implements smtp.DatabaseRefusalObserver. server
+// is a transport server of the topology or "other" (a bounded set).
+func (m *Metrics) AnotherDatabaseRefused(server string) {
+	m.anotherDB.WithLabelValues(server).Inc()
 }
 
 // Received implements smtp.Observer.

@@ -378,7 +378,9 @@
 // back: the original is suspended here, queue heldnote.go); 17 delay
 // notes, "<id> DELAYED" with the discards (XQUERYDISCARD … PARTIAL
 // TAKEOVER DELAYED): the primary sent the copy's "delayed" DSN, so the
-// copy, taken over, sends none (queue delaynote.go).
+// copy, taken over, sends none (queue delaynote.go); 18 enhanced status
+// codes on the XSHADOW reply and the lines of the lists, for a client
+// that says CODES (smtp shadowwait.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

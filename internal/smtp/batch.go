@@ -231,8 +231,10 @@ func batchable(m *queue.Message) bool {
 }
 
 // batchReply builds the reply to a batch from each copy's reply (nil:
-// kept).
-func batchReply(replies []*gosmtp.SMTPError) *gosmtp.SMTPError {
+// kept). codes: the session said CODES (version 18): each copy's line
+// starts with an enhanced status code as well (go-smtp writes the
+// reply's own on its last line only).
+func batchReply(replies []*gosmtp.SMTPError, codes bool) *gosmtp.SMTPError {
 	var b strings.Builder
 	kept := 0
 	for i, r := range replies {
@@ -247,6 +249,9 @@ func batchReply(replies []*gosmtp.SMTPError) *gosmtp.SMTPError {
 			ec = gosmtp.EnhancedCode{r.Code / 100, 0, 0}
 		}
 		msg := strings.ReplaceAll(strings.ReplaceAll(r.Message, "\r", " "), "\n", " ")
+		if codes {
+			b.WriteString("2.0.0 ")
+		}
 		fmt.Fprintf(&b, "COPY %d %d %d.%d.%d %s\n", i+1, r.Code, ec[0], ec[1], ec[2], msg)
 	}
 	fmt.Fprintf(&b, "Batch of %d shadow copies: %d kept", len(replies), kept)
@@ -366,7 +371,7 @@ func (s *session) keepBatch(payload []byte) error {
 		}
 	}
 	s.log.Debug("shadow copy batch kept", "primary", s.shadowServer, "stored", len(keep), "copies", len(copies))
-	return batchReply(replies)
+	return batchReply(replies, s.codes)
 }
 
 // batchMessage is one copy of a batch as its own transaction would be
@@ -538,6 +543,13 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 			return nil, errors.Join(refused, err)
 		}
 		return nil, refused
+	}
+	if c.codes {
+		// Version 18: every copy's line starts with the code too (its
+		// first line as well: go-smtp codes only the last).
+		for i := range texts {
+			texts[i] = uncoded(texts[i])
+		}
 	}
 	out, err := parseBatchReply(texts, len(records))
 	if err != nil {

@@ -119,6 +119,10 @@ type Client struct {
 	// Shadow presents (PresentMark).
 	markAsked bool
 	present   *presentedMark
+	// codes: Shadow said CODES (version 18): the XSHADOW reply and each
+	// line of a shadow verb's list carry an enhanced status code, which
+	// listed takes off before the line is read.
+	codes bool
 
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
@@ -244,12 +248,19 @@ func (c *Client) Shadow(serverID string) (string, error) {
 			cmd += " MARK"
 		}
 	}
+	codes := peerShadowVersion(c) >= 18
+	if codes {
+		cmd += " CODES" // version 18: this client reads the codes (listed)
+	}
 	c.readFloor()
 	lines, err := c.command(cmd)
 	if err != nil {
 		return "", err
 	}
 	first := lines[0]
+	if codes {
+		first = uncoded(first)
+	}
 	var mark uint64
 	hasMark := false
 	if asked {
@@ -268,6 +279,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	c.ShadowDB = id
 	c.ShadowVersion = peerShadowVersion(c)
 	c.markAsked = asked
+	c.codes = codes
 	if hasMark && c.OnMark != nil {
 		c.OnMark(id, mark, c.floor, c.floorDB)
 	}
@@ -290,7 +302,7 @@ func (c *Client) ShadowUnoffered(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.ShadowDB, c.ShadowVersion, c.markAsked = id, 1, false
+	c.ShadowDB, c.ShadowVersion, c.markAsked, c.codes = id, 1, false, false
 	return id, nil
 }
 
@@ -417,7 +429,50 @@ func (c *Client) QueryDiscard(max int) ([]string, error) {
 		return nil, err
 	}
 	c.noteQueryMark(lines)
-	return discardIDs(lines), nil
+	return discardIDs(c.listed(lines)), nil
+}
+
+// listed is a shadow verb's reply as the list readers take it (the
+// first line, then one entry a line): from a session that said CODES
+// (version 18), each line after the first without its enhanced status
+// code.
+func (c *Client) listed(lines []string) []string {
+	if !c.codes || len(lines) < 2 {
+		return lines
+	}
+	out := make([]string, len(lines))
+	out[0] = lines[0]
+	for i, l := range lines[1:] {
+		out[i+1] = uncoded(l)
+	}
+	return out
+}
+
+// uncoded is a reply line's text without the enhanced status code of a
+// success it starts with ("2.0.0 "; RFC 3463's class 2 and its two
+// numbers of one to three digits), as a client of version 18 reads it.
+// A line without one is returned as it is.
+func uncoded(l string) string {
+	l = strings.TrimLeft(l, " ")
+	code, rest, ok := strings.Cut(l, " ")
+	if !ok || !isEnhancedSuccess(code) {
+		return l
+	}
+	return rest
+}
+
+// isEnhancedSuccess: s is an enhanced status code of class 2 ("2.x.y").
+func isEnhancedSuccess(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || parts[0] != "2" {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) < 1 || len(p) > 3 || !digitsOnly(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // shadowConn lies under go-smtp's client. go-smtp has no raw command, so

@@ -2,11 +2,15 @@ package smtp
 
 import (
 	"log/slog"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"umbra/internal/clock"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // ownersQueue knows the database ids of the primaries it keeps copies
@@ -155,5 +159,112 @@ func TestAnotherServersDatabaseWarnedOnce(t *testing.T) {
 	}
 	if warn := logs.lines("another server's"); len(warn) != 1 {
 		t.Fatalf("%d WARNs of 6 refusals of one server and id, want 1: %q", len(warn), warn)
+	}
+}
+
+// anotherDBObserver counts the refusals of another server's database id
+// (DatabaseRefusalObserver) by their label.
+type anotherDBObserver struct {
+	nopObserver
+	mu      sync.Mutex
+	refused map[string]int
+}
+
+func (o *anotherDBObserver) AnotherDatabaseRefused(server string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.refused[server]++
+}
+
+func (o *anotherDBObserver) counts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.refused)
+}
+
+// reread23 F4 (SR-3, OPS- logs and metrics): the WARN of a push or probe
+// refused for another server's database id was once per process per
+// (server, id), never again, and nothing counted it. Every refusal is
+// counted (labelled with the server's name, a transport server of the
+// topology, else "other"); the WARN comes once per server per
+// anotherDatabaseLogEvery with the refusals not logged since, and again
+// at once after that server's sessions are accepted again (logged at
+// INFO with the count).
+func TestAnotherServersDatabaseCountedPacedAndReset(t *testing.T) {
+	q := &ownersQueue{markQueue: markQueue{mark: 5}, owners: map[string]string{"dbB": "hub3"}}
+	logs := &syncBuffer{}
+	clk := clock.NewFake(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	obs := &anotherDBObserver{refused: map[string]int{}}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, ""), Routing: testTable(), Queue: q,
+		Shadow: newPartialShadow(), ShadowEnabled: true, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Clock: clk, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: []routing.Server{{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetServers(topo)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	refuse := func(n int) {
+		t.Helper()
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		for i := 0; i < n; i++ {
+			d.cmd("XSHADOW hub2 MARK DB=dbB", "550 5.7.1") // a probe's or push's session
+		}
+		d.cmd("QUIT", "221")
+	}
+	warns := func() []string { return logs.lines("level=WARN") }
+
+	refuse(3)
+	if w := warns(); len(w) != 1 || !strings.Contains(w[0], "shadow_server=hub2") || !strings.Contains(w[0], "database_id=dbB") {
+		t.Fatalf("after 3 refusals: WARNs %q, want 1 naming hub2 and dbB", w)
+	}
+	clk.Advance(anotherDatabaseLogEvery - time.Second)
+	refuse(1)
+	if w := warns(); len(w) != 1 {
+		t.Fatalf("within the interval: %d WARNs, want 1", len(w))
+	}
+	clk.Advance(2 * time.Second)
+	refuse(1)
+	w := warns()
+	if len(w) != 2 || !strings.Contains(w[1], "refused_since_last_warning=3") {
+		t.Fatalf("after the interval: WARNs %q, want a second one counting the 3 refusals not logged since", w)
+	}
+
+	// Accepted again (its own database id): said once, and the next
+	// refusal is WARNed at once.
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB=dbQ", "250")
+	d.cmd("XSHADOW hub2 MARK DB=dbQ", "250")
+	d.cmd("QUIT", "221")
+	if info := logs.lines("accepted again"); len(info) != 1 || !strings.Contains(info[0], "refusals=5") {
+		t.Fatalf("accepted again: %q, want one line counting the 5 refusals", info)
+	}
+	refuse(1)
+	if w := warns(); len(w) != 3 {
+		t.Fatalf("first refusal after an accepted session: %d WARNs, want 3", len(w))
+	}
+	if got := obs.counts(); got["hub2"] != 6 || len(got) != 1 {
+		t.Fatalf("counted %v, want hub2: 6", got)
+	}
+	// A name that is no transport server of the topology is counted
+	// under "other": the label set stays the configured servers.
+	s.SetServers(nil)
+	refuse(1)
+	if got := obs.counts(); got["other"] != 1 {
+		t.Fatalf("without a topology: counted %v, want other: 1", got)
 	}
 }

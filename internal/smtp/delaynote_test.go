@@ -37,8 +37,8 @@ func TestDelayNoteVerbs(t *testing.T) {
 	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 17") {
-		t.Fatalf("XSHADOW 17 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 18") { // 17 and after
+		t.Fatalf("XSHADOW 18 not advertised:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250")
@@ -58,8 +58,8 @@ func TestDelayNoteVerbs(t *testing.T) {
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
 	}
-	if c.ShadowVersion != 17 {
-		t.Fatalf("client speaks version %d, want 17", c.ShadowVersion)
+	if c.ShadowVersion != 18 {
+		t.Fatalf("client speaks version %d, want 18", c.ShadowVersion)
 	}
 	sh.delayed["hub2"] = append(sh.delayed["hub2"], "bad id")
 	ids, err := c.QueryDiscard(10)

@@ -28,16 +28,16 @@
 //     the count not logged, and a line when messages are stored again
 //     (storageLog): a flood of retries must not write a line each to the
 //     disk that is full.
-//     Two successes carry no enhanced status code, although
-//     ENHANCEDSTATUSCODES is advertised (RFC 2034 §3; rt20a F4): the
-//     XSHADOW reply ("250 <database id>[ MARK=<n>]") and the id lines
-//     after XQUERYHELD's first ("250 <id>"; the first has 2.0.0). Every
-//     release's client reads the id from the line's text as it stands
-//     (shadowDatabaseID, discardIDs): a "2.0.0 " before it would make
-//     every older peer of a mixed-version organisation refuse the shadow
-//     session as malformed, or never drop a copy its primary is done
-//     with. Only a client that says it reads the code could be sent one
-//     (a new shadow verb version).
+//     Two successes carry no enhanced status code for a client of shadow
+//     verbs 17 and below, although ENHANCEDSTATUSCODES is advertised
+//     (RFC 2034 §3; rt20a F4): the XSHADOW reply ("250 <database
+//     id>[ MARK=<n>]") and the entry lines of the shadow verbs' lists
+//     after the first ("250 <id>"; the first has 2.0.0). Those releases'
+//     clients read the id from the line's text as it stands
+//     (shadowDatabaseID, discardIDs): a "2.0.0 " before it would make them
+//     refuse the shadow session as malformed, or never drop a copy its
+//     primary is done with. A client of version 18 says CODES at XSHADOW
+//     and gets the code on both (listLine); only such a session does.
 //   - DATA and BDAT bodies are byte-exact after dot-unstuffing; bare LF,
 //     bare CR and NUL are refused (554 5.6.0), or with bare_newlines:
 //     normalize bare CR and LF become CRLF, so "\n.\n" and "\r.\r" can
@@ -206,7 +206,11 @@
 //     notes, TakenDoneTeller; 500 if sent to an older server), and peers
 //     below 16 never see "XQUERYTAKENDONE <max> HELD" (the held notes
 //     too, HeldTeller; a query without HELD lists none; 501 if sent to
-//     a server of 15, so the client says HELD only to one of 16). A database id
+//     a server of 15, so the client says HELD only to one of 16), and
+//     peers below 18 never see "XSHADOW … CODES" (501 if sent) nor an
+//     enhanced status code on the XSHADOW reply or a list's entry lines:
+//     a session gets them only when its client said CODES (listLine,
+//     batchReply). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A

@@ -169,10 +169,9 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
-	// refusedDBs: server NUL database id of each other server's id a
-	// session presented here and was refused for (logAnotherDatabase:
-	// WARNed once, then DEBUG).
-	refusedDBs sync.Map
+	// anotherDBs paces the WARN of sessions refused for presenting
+	// another server's database id (anotherdb.go).
+	anotherDBs *anotherDBLog
 	hostname   string
 	queue      Queue
 	shadow     ShadowVerbs // nil when shadow redundancy is off
@@ -267,6 +266,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
+	s.anotherDBs = newAnotherDBLog(s.clk)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}

@@ -92,6 +92,10 @@ type session struct {
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.
 	wantMark bool
+	// codes: the shadow server said CODES at XSHADOW (version 18): the
+	// XSHADOW reply and every line of a shadow verb's list carry an
+	// enhanced status code (listLine); never for a client that did not.
+	codes bool
 	// markFloors: the primaries' marks read at the EHLO that offered
 	// XSHADOW (version 7), before a primary read the mark it presents in
 	// its XSHADOW (queue marks.go: MarkFloor).

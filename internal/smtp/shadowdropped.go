@@ -65,7 +65,7 @@ func (v *verbConn) xqueryDropped(arg string) string {
 		if i == len(ids)-1 {
 			sep = " "
 		}
-		lines = append(lines, "250"+sep+id)
+		lines = append(lines, s.listLine(sep, id))
 	}
 	if err := v.writeReply(lines...); err != nil {
 		s.log.Info("dropped copies not told; they will be told again", "primary", s.shadowServer, "err", err)
@@ -109,7 +109,7 @@ func (c *Client) QueryDropped(max int) ([]string, error) {
 		return nil, err
 	}
 	var ids []string
-	for _, l := range lines[1:] {
+	for _, l := range c.listed(lines)[1:] {
 		// "*": a copy set aside as damaged there, which it cannot name
 		// (queue.DroppedEvery).
 		if id := strings.TrimSpace(l); shadowid.Valid(id) || id == "*" {

@@ -87,7 +87,7 @@ func (v *verbConn) xqueryHeld(arg string) string {
 		if i == len(done)-1 {
 			sep = " "
 		}
-		lines = append(lines, "250"+sep+id)
+		lines = append(lines, s.listLine(sep, id))
 	}
 	v.reply(lines...)
 	return ""
@@ -123,7 +123,7 @@ func (c *Client) QueryHeld(ids []string) ([]string, error) {
 		if err != nil {
 			return done, err
 		}
-		done = append(done, discardIDs(lines)...)
+		done = append(done, discardIDs(c.listed(lines))...)
 	}
 	return done, nil
 }

@@ -100,7 +100,7 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		if i == len(notes)-1 {
 			sep = " "
 		}
-		lines = append(lines, "250"+sep+n.Wire())
+		lines = append(lines, s.listLine(sep, n.Wire()))
 	}
 	if err := v.writeReply(lines...); err != nil {
 		s.log.Info("what this server finished of the taken-over copies not told; told again", "primary", s.shadowServer, "err", err)
@@ -129,7 +129,7 @@ func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
 		return nil, err
 	}
 	var notes []queue.TakenDone
-	for _, l := range lines[1:] {
+	for _, l := range c.listed(lines)[1:] {
 		if n, ok := queue.ParseTakenDone(strings.TrimSpace(l)); ok && shadowid.Valid(n.ID) {
 			notes = append(notes, n)
 		}

@@ -140,7 +140,20 @@ import (
 // lines only to a query that asked, so an older peer sees the replies
 // of version 16. It is offered by a server whose queue keeps the notes
 // (DelayNoteDiscarder).
-const ShadowVersion = 17
+//
+// Version 18 adds enhanced status codes where a success had none (RFC
+// 2034 §3; rt20a F4): a client says "CODES" as the last word of its
+// XSHADOW ("XSHADOW <server-id> [MARK…] CODES"), and the server then
+// answers that XSHADOW "250 2.0.0 <database-id>[ MARK=<n>]" and writes
+// every line of a shadow verb's list after the first (XQUERYDISCARD,
+// XQUERYHELD, XQUERYDROPPED, XQUERYTAKENDONE) as "250-2.0.0 <entry>"
+// (listLine), and each "COPY <i> …" line of a batch's reply (batchReply;
+// its first line too). A client says CODES only to a server that advertised 18
+// (one below answers it 501 5.5.4), and a session that did not say it —
+// every client of 17 and below — hears the replies of 17 byte for byte:
+// those clients read the id from the line's text as it stands. Offered
+// with version 17: it needs nothing more of the queue.
+const ShadowVersion = 18
 
 // DelayNoteDiscarder is a HandBackDiscarder that also keeps delay notes
 // (queue.Manager): only then is version 17 offered.
@@ -228,6 +241,29 @@ func (s *session) shadowVersion() int {
 		return 16
 	}
 	return ShadowVersion
+}
+
+// listLine is one entry line (after the first) of a shadow verb's list
+// reply, sep "-" or " ": with the enhanced status code for a session that
+// said CODES (version 18), else as every version before wrote it.
+func (s *session) listLine(sep, entry string) string {
+	if s.codes {
+		return "250" + sep + "2.0.0 " + entry
+	}
+	return "250" + sep + entry
+}
+
+// cutCodes takes version 18's CODES off XSHADOW's arguments (its last
+// word, offered from version 18 on).
+func (s *session) cutCodes(args string) (string, bool) {
+	if s.shadowVersion() < 18 {
+		return args, false
+	}
+	f := strings.Fields(args)
+	if n := len(f); n > 0 && strings.EqualFold(f[n-1], "CODES") {
+		return strings.Join(f[:n-1], " "), true
+	}
+	return args, false
 }
 
 // xshadowKeyword is the EHLO keyword with its version (W-1), or "" when
@@ -375,7 +411,7 @@ func (c *Client) WaitDiscard(max int, wait time.Duration) ([]string, error) {
 		return nil, err
 	}
 	c.noteQueryMark(lines)
-	return discardIDs(lines), nil
+	return discardIDs(c.listed(lines)), nil
 }
 
 // readMarkFloors reads the primaries' rollback marks for a session that

@@ -3,12 +3,10 @@ package smtp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -713,9 +711,13 @@ func (v *verbConn) xshadow(arg string) string {
 	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	}
+	marks, codes := s.cutCodes(marks)
 	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
 		ok = false // the database id alone is of version 10
+	}
+	if !ok && s.shadowVersion() >= 18 {
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES]"
 	}
 	if !ok && s.shadowVersion() >= 10 {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>]"
@@ -724,6 +726,12 @@ func (v *verbConn) xshadow(arg string) string {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
 	}
 	reply := s.startShadow(id)
+	s.codes = false
+	if strings.HasPrefix(reply, "250 ") && codes {
+		// Version 18: this client reads the code (listLine too).
+		s.codes = true
+		reply = "250 2.0.0 " + strings.TrimPrefix(reply, "250 ")
+	}
 	if !strings.HasPrefix(reply, "250 ") || !ask {
 		return reply
 	}
@@ -752,6 +760,7 @@ func (v *verbConn) xshadow(arg string) string {
 			return r
 		}
 		s.shadowPeerDB = pdb
+		s.anotherDatabaseAccepted(id, pdb)
 		s.primarySeen(id, pdb)
 	}
 	s.wantMark = true
@@ -784,19 +793,6 @@ func (s *session) databaseOfAnother(server, dbID string) string {
 		return "550 5.7.1 Database id " + dbID + " is another server's here; nothing changed"
 	}
 	return ""
-}
-
-// logAnotherDatabase logs a session of server refused for presenting
-// dbID, kept here as other's: at WARN the first time this server refuses
-// that server for that id, then at DEBUG (rt23a F1: a server running a
-// copy of another's data dir presents it in every probe and push, each
-// heartbeat timeout). Every such session is refused all the same.
-func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
-	level := slog.LevelDebug
-	if _, seen := s.srv.refusedDBs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); !seen {
-		level = slog.LevelWarn
-	}
-	s.log.Log(context.Background(), level, msg, "shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String())
 }
 
 // HolderRecorder is the part of the queue that records the transport
@@ -943,7 +939,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		if i == len(ids)-1 {
 			sep = " "
 		}
-		lines = append(lines, "250"+sep+id)
+		lines = append(lines, s.listLine(sep, id))
 	}
 	if err := v.writeReply(lines...); err != nil {
 		s.log.Info("discard notifications not delivered; they will be sent again", "shadow_server", s.shadowServer, "err", err)
