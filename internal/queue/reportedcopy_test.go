@@ -26,6 +26,13 @@ func reportedSetup(t *testing.T, notify Notify, rcpts ...string) (p *copyPrimary
 // reportedSetupWith is reportedSetup with cfg for both managers.
 func reportedSetupWith(t *testing.T, cfg ManagerConfig, notify Notify, rcpts ...string) (p *copyPrimary, qS *Manager, m *Message, sid string) {
 	t.Helper()
+	return reportedSetupMsg(t, cfg, notify, nil, rcpts...)
+}
+
+// reportedSetupMsg is reportedSetupWith with the message changed by mut
+// (when not nil) before its submission.
+func reportedSetupMsg(t *testing.T, cfg ManagerConfig, notify Notify, mut func(*Message), rcpts ...string) (p *copyPrimary, qS *Manager, m *Message, sid string) {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
 	if err != nil {
@@ -47,6 +54,9 @@ func reportedSetupWith(t *testing.T, cfg ManagerConfig, notify Notify, rcpts ...
 	m.Arrived = clk.Now()
 	for i := range m.Rcpts {
 		m.Rcpts[i].Notify = notify
+	}
+	if mut != nil {
+		mut(m)
 	}
 	if err := qS.Submit(ctxS, m, []byte(body)); err != nil {
 		t.Fatal(err)
@@ -107,6 +117,54 @@ func TestFailureDSNLeftSettlesCopy(t *testing.T) {
 	if lines := p.fetchPartial(t, qS, "hub-b"); !slices.Equal(lines, []string{sid + " RCPT=f@c.example"}) {
 		t.Fatalf("notifications after the DSN left: %q, want the partial discard of f@", lines)
 	}
+	if _, err := qS.Takeover("hub-b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := qS.Message(m.ID)
+	if pend := got.Pending(); len(pend) != 1 || got.Rcpts[pend[0]].Addr != "b@c.example" {
+		t.Fatalf("taken over: pending %v of %+v, want b@ alone (f@ failed at hub-b, its DSN sent)", pend, got.Rcpts)
+	}
+}
+
+// SR-4, SR-6, SR-11 (reread23 F3): the primary's failure DSN returns
+// the whole message (RET=FULL) and is refused on the way back as too
+// big; it is made again with the headers only under a new id
+// (dsnrefit.go). The entry that ties the DSN to the copy's recipients
+// moves to that id in the commit that makes it, so when the DSN made
+// again leaves, f@ is named in a partial discard: a takeover after that
+// does not fail f@ again and send the sender a second failure DSN.
+func TestRefitFailureDSNLeftSettlesCopy(t *testing.T) {
+	p, qS, m, sid := reportedSetupMsg(t, ManagerConfig{}, 0, func(m *Message) { m.RetFull = true }, "f@c.example", "b@c.example")
+	var first ID
+	for _, pm := range messages(t, p.s) {
+		if pm.OwnDSN() {
+			first = pm.ID
+		}
+	}
+	if first == 0 {
+		t.Fatal("no failure DSN at hub-b")
+	}
+	p.dsnTooBig.Store(true)
+	p.dsnGo.Store(true) // the DSN made again, headers only, leaves
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the failure DSN, made again with the headers, to leave hub-b", func() bool {
+		if _, err := p.q.Message(first); err == nil {
+			return false
+		}
+		return p.dsnsAt(t) == 0
+	})
+	if lines := p.fetchPartial(t, qS, "hub-b"); !slices.Equal(lines, []string{sid + " RCPT=f@c.example"}) {
+		t.Fatalf("notifications after the DSN made again left: %q, want the partial discard of f@", lines)
+	}
+	_ = p.s.View(func(tx *Tx) error {
+		if b := tx.tx.Bucket(bucketDSNReported); b != nil {
+			if k, _ := b.Cursor().First(); k != nil {
+				t.Errorf("an entry in dsnreported is left after the DSN left: %x", k)
+			}
+		}
+		return nil
+	})
 	if _, err := qS.Takeover("hub-b", "test"); err != nil {
 		t.Fatal(err)
 	}
