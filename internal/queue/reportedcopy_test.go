@@ -378,3 +378,35 @@ func TestDelayNoteNotSentToOlderPeer(t *testing.T) {
 		t.Fatalf("after the full discard: %q, want it alone (the delay note superseded)", lines)
 	}
 }
+
+// Q-3, SR-6, SR-15: a stopping primary hands its delay notes over with
+// the partial discards (DiscardsPartialDelayed, pushed as XDISCARD
+// "<id> DELAYED" to a shadow server of version 18): the shadow server
+// applies a pushed note as a fetched one — its copy marked notified, so
+// a takeover sends no second delay DSN — and the primary, once the
+// server answered, owes it no more.
+func TestPushedDelayNoteMarksCopy(t *testing.T) {
+	p, qS, m, sid := delayedSetup(t)
+	lines, ack := p.q.DiscardsPartialDelayed("hub-a", 100)
+	if !slices.Equal(lines, []string{sid + " DELAYED"}) {
+		t.Fatalf("the stop's hand-over: %q, want the delay note of the copy", lines)
+	}
+	if old, _ := p.q.DiscardsPartial("hub-a", 100); len(old) != 0 {
+		t.Fatalf("a hand-over to a server below 18 got %q", old)
+	}
+	res, err := qS.ShadowPushed("hub-b", "db-b", lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack()
+	if res.Discarded != 1 {
+		t.Errorf("pushed delay note counted %d, want 1 applied", res.Discarded)
+	}
+	got, _ := qS.Message(m.ID)
+	if !got.DelayNotified || got.Rcpts[0].Status != Shadowed {
+		t.Fatalf("copy after the pushed delay note: delay notified %v, %v; want notified and still shadowed", got.DelayNotified, got.Rcpts[0].Status)
+	}
+	if servers, err := p.q.OwedDiscardServers(); err != nil || len(servers) != 0 {
+		t.Fatalf("after the hand-over hub-b owes %q (%v)", servers, err)
+	}
+}

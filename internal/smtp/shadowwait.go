@@ -140,7 +140,21 @@ import (
 // lines only to a query that asked, so an older peer sees the replies
 // of version 16. It is offered by a server whose queue keeps the notes
 // (DelayNoteDiscarder).
-const ShadowVersion = 17
+//
+// Version 18 lets XDISCARD carry delay notes (shadowpush.go): "XDISCARD
+// <id> DELAYED", a DELAYED word going with the id before it as a RCPT=
+// word does, so that a stopping primary hands them over with its
+// partial discards and its holder, taking the copy over when the
+// primary does not come back, sends no second delay DSN. A client
+// pushes one only to a server that advertised 18 (to an older one the
+// word would read as a copy id: a full discard of a copy named DELAYED
+// and nothing of the note); it needs nothing more of the queue than 17:
+// the queue applies a pushed delay note as a fetched one.
+const ShadowVersion = PushDelayedVersion
+
+// PushDelayedVersion is the shadow verbs version from which XDISCARD
+// carries delay notes ("<id> DELAYED").
+const PushDelayedVersion = 18
 
 // DelayNoteDiscarder is a HandBackDiscarder that also keeps delay notes
 // (queue.Manager): only then is version 17 offered.
@@ -227,7 +241,7 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(DelayNoteDiscarder); !ok {
 		return 16
 	}
-	return ShadowVersion
+	return PushDelayedVersion // pushed delay notes need nothing more of the queue
 }
 
 // xshadowKeyword is the EHLO keyword with its version (W-1), or "" when
