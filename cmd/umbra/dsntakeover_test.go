@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +21,15 @@ import (
 // y@remote.example while down is set, and keeps what it accepts by
 // recipient (the sender's DSNs to a@example.org, y@'s message).
 type dsnSink struct {
-	srv     *gosmtp.Server
-	down    atomic.Bool
+	srv  *gosmtp.Server
+	down atomic.Bool
+	// tooBig: a DSN to the sender that returns the whole message is
+	// refused as too big for the way back (552 5.3.4 at DATA).
+	tooBig  atomic.Bool
 	mu      sync.Mutex
 	got     map[string][]string
 	refused int // RCPT x@ refused
+	big     int // whole-message DSNs refused
 }
 
 func startDSNSink(t *testing.T, addr string) *dsnSink {
@@ -90,6 +95,11 @@ func (x *dsnSinkSession) Logout() error { return nil }
 func (x *dsnSinkSession) Data(rd io.Reader) error {
 	b, _ := io.ReadAll(rd)
 	x.s.mu.Lock()
+	if x.s.tooBig.Load() && slices.Contains(x.rcpts, "a@example.org") && bytes.Contains(b, []byte("Content-Type: message/rfc822")) {
+		x.s.big++
+		x.s.mu.Unlock()
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "message too big for the way back"}
+	}
 	for _, r := range x.rcpts {
 		x.s.got[r] = append(x.s.got[r], string(b))
 	}
@@ -100,13 +110,15 @@ func (x *dsnSinkSession) Data(rd io.Reader) error {
 // SR-6, SR-11, Q-3 (multi-process, kill -9): hub-a (127.0.0.180) keeps a
 // message to x@ and y@ whose copy on receipt hub-b keeps; the way out
 // refuses x@ for good and defers y@. hub-a sends the sender its failure
-// DSN for x@ (and, in the second case, its delay DSN for y@), and hub-b
+// DSN for x@ (in the second case sent again with the headers only: the
+// one that returned the whole message was refused as too big; in the
+// third, also its delay DSN for y@), and hub-b
 // hears what that settles (the partial discard of x@ once the DSN left;
 // the delay note); then hub-a is killed -9 for good. hub-b takes the copy
 // over after its failed heartbeats: it does not try x@ again, and the
 // sender gets exactly one failure DSN and one delay DSN — the delay DSN
-// from hub-b in the first case (hub-a was killed before it was due),
-// from hub-a alone in the second, where hub-b's own delay_notification
+// from hub-b in the first two cases (hub-a was killed before it was due),
+// from hub-a alone in the third, where hub-b's own delay_notification
 // is longer and falls due after hub-a was last heard from (the rule of
 // a primary heard from after the due time does not hold: the delay note
 // alone tells hub-b). When the way out recovers, y@ is delivered exactly
@@ -116,11 +128,16 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 		name           string
 		delayA, delayB string // transport.delay_notification of hub-a and hub-b
 		killAfter      string // "failed", or "delayed": the DSNs hub-a sent before the kill
+		refit          bool   // RET=FULL, and the failure DSN that returns it refused as too big
 	}{
-		{"after-failure-dsn", "8s", "8s", "failed"},
+		{"after-failure-dsn", "8s", "8s", "failed", false},
+		// The failure DSN is sent again with the headers only, under a
+		// new id (reread23 F3): its departure settles x@ as the first's
+		// would have.
+		{"after-refit-failure-dsn", "8s", "8s", "failed", true},
 		// hub-b's notice falls due after hub-a was last heard from:
 		// only the delay note keeps hub-b from sending a second one.
-		{"after-delay-dsn", "3s", "8s", "delayed"},
+		{"after-delay-dsn", "3s", "8s", "delayed", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -145,9 +162,21 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 			hb := startUmbra(t, cfgB, b)
 			hb.dumpLogIfFailed()
 			ha := startUmbra(t, cfgA, a)
+			sink.tooBig.Store(c.refit)
 			sent := time.Now()
-			if reply := rawSend(t, a, "a@example.org", []string{"x@remote.example", "y@remote.example"}, "Subject: once\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||
-				!strings.Contains(reply, "shadow copy on hub-b") {
+			ret := ""
+			if c.refit {
+				ret = " RET=FULL"
+			}
+			rs := rawDial(t, a)
+			rs.cmd("EHLO client.example", "250")
+			rs.cmd("MAIL FROM:<a@example.org>"+ret, "250")
+			rs.cmd("RCPT TO:<x@remote.example>", "250")
+			rs.cmd("RCPT TO:<y@remote.example>", "250")
+			rs.cmd("DATA", "354")
+			r := rs.cmd("Subject: once\r\n\r\nhello\r\n.", "")
+			rs.cmd("QUIT", "221")
+			if reply := r[len(r)-1]; !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
 				ha.dumpLog()
 				t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
 			}
@@ -202,6 +231,15 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 			}
 			if n := sink.count("y@remote.example"); n != 1 {
 				t.Errorf("y@ got the message %d times, want once", n)
+			}
+			sink.mu.Lock()
+			big := sink.big
+			sink.mu.Unlock()
+			if want := map[bool]int{true: 1}[c.refit]; big != want {
+				t.Errorf("%d failure DSNs returning the whole message were refused as too big, want %d", big, want)
+			}
+			if c.refit && sink.dsns("failed") == 1 && !strings.Contains(sink.got["a@example.org"][0], "only its headers are returned") {
+				t.Errorf("the failure DSN that reached the sender is not the one sent again with the headers only:\n%.800s", sink.got["a@example.org"][0])
 			}
 			if n := sink.refusals(); n != 1 {
 				t.Errorf("x@ was tried %d times, want once (hub-a's attempt; hub-b heard it was done)", n)
