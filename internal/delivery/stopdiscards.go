@@ -19,6 +19,16 @@ type OwedDiscards interface {
 	DiscardsPartial(server string, max int) ([]string, func())
 }
 
+// DelayedOwedDiscards is OwedDiscards that also hands over the delay
+// notes (queue.Manager): a stop pushes them to a shadow server of
+// version 18 with the partial discards, so that it sends no second
+// delay DSN after taking the copy over.
+type DelayedOwedDiscards interface {
+	// DiscardsPartialDelayed is DiscardsPartial with the delay notes
+	// ("<id> DELAYED") among the partial notifications.
+	DiscardsPartialDelayed(server string, max int) ([]string, func())
+}
+
 // StopPushPerServer bounds, at a stop, the hand-over of the discards owed
 // to one shadow server (PushOwedDiscards): the servers are pushed to at
 // once, so a stop waits at most this long for them.
@@ -81,8 +91,10 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 // pushDiscards is PushOwedDiscards for one shadow server: a session
 // logged in as heartbeats are (dialPrimary), XSHADOW, then XDISCARD for
 // the notifications (smtp PushDiscards: up to a hundred a command with a
-// server of version 14, one a command with 13). It returns how many the
-// server committed.
+// server of version 14, one a command with 13), with the delay notes
+// among them to a server of version 18 (its copies, taken over, send no
+// second delay DSN; an older server fetches them when this server runs
+// again, as before). It returns how many the server committed.
 func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr string, q OwedDiscards) (int, error) {
 	c, err := d.dialPrimary(ctx, st, name, addr)
 	if err != nil {
@@ -98,9 +110,13 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 		c.Quit()
 		return 0, smtp.ErrNoPush
 	}
+	list := q.DiscardsPartial
+	if dq, ok := q.(DelayedOwedDiscards); ok && c.ShadowVersion >= smtp.PushDelayedVersion {
+		list = dq.DiscardsPartialDelayed // and the delay notes (version 18); an older server fetches them
+	}
 	n := 0
 	for range 1000 { // at most 100,000 lines; the deadline ends it sooner
-		lines, ack := q.DiscardsPartial(name, stopPushBatch)
+		lines, ack := list(name, stopPushBatch)
 		if len(lines) == 0 {
 			break
 		}

@@ -21,6 +21,9 @@ type copyPrimary struct {
 	clk   *clock.Fake
 	dsnGo atomic.Bool
 	allGo atomic.Bool // every recipient relayed at once
+	// dsnTooBig: a DSN to s@ that returns the whole message is refused
+	// as too big for the way back (refitDSN makes it again, headers only).
+	dsnTooBig atomic.Bool
 }
 
 func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
@@ -35,6 +38,8 @@ func newCopyPrimaryWith(t *testing.T, clk *clock.Fake, cfg ManagerConfig) *copyP
 		var out []Result
 		for _, i := range rcpts {
 			switch a := m.Rcpts[i].Addr; {
+			case a == "s@example.org" && p.dsnTooBig.Load() && strings.Contains(string(b), "Content-Type: message/rfc822"):
+				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, NextHop: "mx.example.org", Reply: "552 5.3.4 message too big for the way back"})
 			case a == "a@c.example" || a == "s@example.org" && p.dsnGo.Load() || p.allGo.Load():
 				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
 			case a == "f@c.example":
@@ -61,7 +66,7 @@ func (p *copyPrimary) relay(t *testing.T, ctx context.Context, m *Message, rcpts
 // relayID is relay under the shadow id sid.
 func (p *copyPrimary) relayID(t *testing.T, ctx context.Context, m *Message, rcpts []int, sid, qname string) []Result {
 	pm := &Message{ID: p.s.NewID(p.clk.Now()), From: m.From, Connector: "from-hub-a", ClientIP: "127.0.0.1",
-		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid}
+		OrgID: m.OrgID, ShadowServer: "hub-a", ShadowID: sid, RetFull: m.RetFull}
 	var out []Result
 	for _, i := range rcpts {
 		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: m.Rcpts[i].Addr, Notify: m.Rcpts[i].Notify})

@@ -23,9 +23,12 @@ import (
 // message_expiration), as the line "<copy id> DELAYED", but only to a
 // query that asked (XQUERYDISCARD … PARTIAL TAKEOVER DELAYED, version
 // 17): PartialDiscards and DiscardsPartial leave it out, so an older
-// shadow server (or a stop's XDISCARD hand-over) sees what it saw before,
-// and keeps today's behaviour — its copy may send a second delay DSN
-// after a takeover. The note is written when the DSN is made, as the
+// shadow server sees what it saw before, and keeps today's behaviour —
+// its copy may send a second delay DSN after a takeover. A stop hands
+// the notes over with the partial discards (XDISCARD "<id> DELAYED",
+// DiscardsPartialDelayed) to a shadow server of version 18, forgotten
+// once it answered as they are; to one of 17 or below they stay owed,
+// fetched when this server runs again. The note is written when the DSN is made, as the
 // holder's taken-done note for a delay DSN is (takendone.go): that DSN
 // is marked held here only and copied (enteredsingle.go), and a lost
 // delay notice is a warning lost, never a message.
@@ -60,6 +63,16 @@ func (q *Manager) DiscardsDelayed(server string, max int) ([]string, func()) {
 	})
 }
 
+// DiscardsPartialDelayed is DiscardsPartial with the delay notes among
+// the partial notifications ("<id> DELAYED"): what a stop hands to a
+// shadow server of version 18 (XDISCARD, delivery PushOwedDiscards),
+// without the messages given to it (those it takes at its own query).
+// ack forgets exactly those sent, as for the partial discards.
+func (q *Manager) DiscardsPartialDelayed(server string, max int) ([]string, func()) {
+	lines, notes := q.owed(server, max, true, true)
+	return lines, q.forgetSent(server, lines, notes)
+}
+
 // delayNoteOwed reports whether the results commit of m owes a delay
 // note to the copy id kept by server: the commit made m's delay notice
 // (flipped: DelayNotified set by this attempt). Not for a DSN of this
@@ -71,8 +84,9 @@ func delayNoteOwed(m *Message, flipped bool, server, id string) bool {
 
 // applyDelayNoteTx applies primary's delay note for the copy sid: the
 // records held for it under that id, and with no other recipient still
-// to deliver, are marked DelayNotified. It reports whether one was.
-func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
+// to deliver, are marked DelayNotified. It returns those, for their
+// events (tracking: discard, "delay note from PRIMARY").
+func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) ([]*Message, error) {
 	hexID, _, ok := strings.Cut(sid, "-")
 	id, perr := ParseID(hexID)
 	relay := ok && perr == nil
@@ -80,7 +94,7 @@ func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
 	if !relay {
 		records = tx.receiptCopies(primary, sid) // a copy on receipt: named by its org id
 	}
-	applied := false
+	var applied []*Message
 	for _, id := range records {
 		m, err := tx.Get(id)
 		if err != nil || m.State == Active || m.DelayNotified {
@@ -105,9 +119,9 @@ func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) (bool, error) {
 		}
 		m.DelayNotified = true
 		if err := tx.Put(m); err != nil {
-			return false, err
+			return nil, err
 		}
-		applied = true
+		applied = append(applied, m)
 	}
 	return applied, nil
 }

@@ -406,7 +406,10 @@
 // records DelayNotified in the commit of the batch (one in delivery
 // there is left as it is), so a takeover sends no second notice. A
 // crash before the commit leaves neither the notice nor the note; after
-// it, the note is sent until acknowledged.
+// it, the note is sent until acknowledged. A stop hands the notes to a
+// shadow server of version 18 with the partial discards (XDISCARD
+// "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
+// that server answered after its commit.
 //
 // Copies removed by an operator (droppedcopy.go; shadow verb version
 // 12). A forced removal of a shadow copy writes, in its commit, an

@@ -18,7 +18,9 @@ const refitNote = "The report with the whole message was too large for the way b
 // the first (rt21d M1). It returns the recipients of failed that stay
 // lost and the DSN made again (nil when none is). The new DSN keeps the
 // first's arrival (its expiry is not renewed) and its Message-ID;
-// finish moves the discard it carried to it. One made again returns no
+// finish moves the discard it carried to it, and the recipients of a
+// copy elsewhere that the first reported (moveReported: its departure
+// owes their partial discard). One made again returns no
 // whole message, so it is never made again: if even it does not fit,
 // the bounce is lost (WARN, bounce-lost).
 func refitDSN(m *Message, body Body, failed []int, newID func() ID, now time.Time) ([]int, *Message, []byte) {

@@ -315,6 +315,10 @@ type partialSettled struct {
 	// from is the queue the recipient waited in until it was settled
 	// (waitsIn): its OUT/MIN.
 	from string
+	// delay: not a recipient settled but the record marked
+	// delay-notified by the primary's delay note (delaynote.go; rc is
+	// empty).
+	delay bool
 }
 
 // partialEvents writes the events of the recipients partial discards
@@ -325,6 +329,10 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 	}
 	ev, flush := q.eventBatch()
 	for _, s := range settled {
+		if s.delay {
+			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
+			continue
+		}
 		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient done there")
 	}
 	flush()

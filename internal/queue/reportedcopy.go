@@ -28,7 +28,9 @@ import (
 // on in a shadow session: the sender's side has it — writes their
 // partial discard (AddPartialDiscard) and deletes the entry: the same
 // commit, so a crash leaves the DSN here and the copy whole, or the DSN
-// gone and the partial discard owed. It is not written when the original
+// gone and the partial discard owed. A DSN made again with the headers
+// only under a new id (refitDSN) takes the entry over in the commit
+// that makes it (moveReported): it reports what the first reported. It is not written when the original
 // is gone by then (its end wrote the full discard, which settles all)
 // or when another record under the copy id has the address pending
 // (pendingUnderCopy, as at any partial discard). A DSN that does not
@@ -103,6 +105,28 @@ func (t *Tx) dropReported(id ID) error {
 		return b.Delete(id.Key())
 	}
 	return nil
+}
+
+// moveReported moves the entry of the DSN from to the DSN to, made
+// again in its place under a new id (refitDSN, dsnrefit.go), in the
+// commit that makes it: the recipients the first reported are owed
+// their partial discard when the one made again leaves (reread23 F3:
+// dropped with the first, nothing settled the copy's recipients, and a
+// takeover sent a second failure DSN).
+func (t *Tx) moveReported(from, to ID) error {
+	b := t.tx.Bucket(bucketDSNReported)
+	if b == nil {
+		return nil
+	}
+	v := b.Get(from.Key())
+	if v == nil {
+		return nil
+	}
+	v = bytes.Clone(v)
+	if err := b.Delete(from.Key()); err != nil {
+		return err
+	}
+	return b.Put(to.Key(), v)
 }
 
 // settleReported is called by the commit that makes the DSN dsn done:

@@ -26,6 +26,13 @@ func reportedSetup(t *testing.T, notify Notify, rcpts ...string) (p *copyPrimary
 // reportedSetupWith is reportedSetup with cfg for both managers.
 func reportedSetupWith(t *testing.T, cfg ManagerConfig, notify Notify, rcpts ...string) (p *copyPrimary, qS *Manager, m *Message, sid string) {
 	t.Helper()
+	return reportedSetupMsg(t, cfg, notify, nil, rcpts...)
+}
+
+// reportedSetupMsg is reportedSetupWith with the message changed by mut
+// (when not nil) before its submission.
+func reportedSetupMsg(t *testing.T, cfg ManagerConfig, notify Notify, mut func(*Message), rcpts ...string) (p *copyPrimary, qS *Manager, m *Message, sid string) {
+	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
 	if err != nil {
@@ -47,6 +54,9 @@ func reportedSetupWith(t *testing.T, cfg ManagerConfig, notify Notify, rcpts ...
 	m.Arrived = clk.Now()
 	for i := range m.Rcpts {
 		m.Rcpts[i].Notify = notify
+	}
+	if mut != nil {
+		mut(m)
 	}
 	if err := qS.Submit(ctxS, m, []byte(body)); err != nil {
 		t.Fatal(err)
@@ -107,6 +117,54 @@ func TestFailureDSNLeftSettlesCopy(t *testing.T) {
 	if lines := p.fetchPartial(t, qS, "hub-b"); !slices.Equal(lines, []string{sid + " RCPT=f@c.example"}) {
 		t.Fatalf("notifications after the DSN left: %q, want the partial discard of f@", lines)
 	}
+	if _, err := qS.Takeover("hub-b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := qS.Message(m.ID)
+	if pend := got.Pending(); len(pend) != 1 || got.Rcpts[pend[0]].Addr != "b@c.example" {
+		t.Fatalf("taken over: pending %v of %+v, want b@ alone (f@ failed at hub-b, its DSN sent)", pend, got.Rcpts)
+	}
+}
+
+// SR-4, SR-6, SR-11 (reread23 F3): the primary's failure DSN returns
+// the whole message (RET=FULL) and is refused on the way back as too
+// big; it is made again with the headers only under a new id
+// (dsnrefit.go). The entry that ties the DSN to the copy's recipients
+// moves to that id in the commit that makes it, so when the DSN made
+// again leaves, f@ is named in a partial discard: a takeover after that
+// does not fail f@ again and send the sender a second failure DSN.
+func TestRefitFailureDSNLeftSettlesCopy(t *testing.T) {
+	p, qS, m, sid := reportedSetupMsg(t, ManagerConfig{}, 0, func(m *Message) { m.RetFull = true }, "f@c.example", "b@c.example")
+	var first ID
+	for _, pm := range messages(t, p.s) {
+		if pm.OwnDSN() {
+			first = pm.ID
+		}
+	}
+	if first == 0 {
+		t.Fatal("no failure DSN at hub-b")
+	}
+	p.dsnTooBig.Store(true)
+	p.dsnGo.Store(true) // the DSN made again, headers only, leaves
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the failure DSN, made again with the headers, to leave hub-b", func() bool {
+		if _, err := p.q.Message(first); err == nil {
+			return false
+		}
+		return p.dsnsAt(t) == 0
+	})
+	if lines := p.fetchPartial(t, qS, "hub-b"); !slices.Equal(lines, []string{sid + " RCPT=f@c.example"}) {
+		t.Fatalf("notifications after the DSN made again left: %q, want the partial discard of f@", lines)
+	}
+	_ = p.s.View(func(tx *Tx) error {
+		if b := tx.tx.Bucket(bucketDSNReported); b != nil {
+			if k, _ := b.Cursor().First(); k != nil {
+				t.Errorf("an entry in dsnreported is left after the DSN left: %x", k)
+			}
+		}
+		return nil
+	})
 	if _, err := qS.Takeover("hub-b", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -318,5 +376,37 @@ func TestDelayNoteNotSentToOlderPeer(t *testing.T) {
 	})
 	if lines, _ := p.q.DiscardsDelayed("hub-a", 100); len(lines) != 1 {
 		t.Fatalf("after the full discard: %q, want it alone (the delay note superseded)", lines)
+	}
+}
+
+// Q-3, SR-6, SR-15: a stopping primary hands its delay notes over with
+// the partial discards (DiscardsPartialDelayed, pushed as XDISCARD
+// "<id> DELAYED" to a shadow server of version 18): the shadow server
+// applies a pushed note as a fetched one — its copy marked notified, so
+// a takeover sends no second delay DSN — and the primary, once the
+// server answered, owes it no more.
+func TestPushedDelayNoteMarksCopy(t *testing.T) {
+	p, qS, m, sid := delayedSetup(t)
+	lines, ack := p.q.DiscardsPartialDelayed("hub-a", 100)
+	if !slices.Equal(lines, []string{sid + " DELAYED"}) {
+		t.Fatalf("the stop's hand-over: %q, want the delay note of the copy", lines)
+	}
+	if old, _ := p.q.DiscardsPartial("hub-a", 100); len(old) != 0 {
+		t.Fatalf("a hand-over to a server below 18 got %q", old)
+	}
+	res, err := qS.ShadowPushed("hub-b", "db-b", lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack()
+	if res.Discarded != 1 {
+		t.Errorf("pushed delay note counted %d, want 1 applied", res.Discarded)
+	}
+	got, _ := qS.Message(m.ID)
+	if !got.DelayNotified || got.Rcpts[0].Status != Shadowed {
+		t.Fatalf("copy after the pushed delay note: delay notified %v, %v; want notified and still shadowed", got.DelayNotified, got.Rcpts[0].Status)
+	}
+	if servers, err := p.q.OwedDiscardServers(); err != nil || len(servers) != 0 {
+		t.Fatalf("after the hand-over hub-b owes %q (%v)", servers, err)
 	}
 }

@@ -591,6 +591,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if tookOver {
 			m.State, m.NextAttempt = Ready, now
 		}
+		// A DSN made again with the headers only reports what the
+		// first reported: the copy's recipients it names are owed
+		// their partial discard when it leaves (reportedcopy.go).
+		if refit != nil {
+			if err := tx.moveReported(m.ID, refit.ID); err != nil {
+				return err
+			}
+		}
 		if done {
 			// Nothing of it is this server's to deliver any more: its
 			// mark goes (a takeover's, or one whose copy was made

@@ -1187,8 +1187,11 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			if err != nil {
 				return 0, nil, nil, err
 			}
-			if applied {
+			if len(applied) > 0 {
 				n++
+			}
+			for _, m := range applied {
+				settled = append(settled, partialSettled{m: m, delay: true}) // its event; no recipient left a queue
 			}
 			continue
 		}

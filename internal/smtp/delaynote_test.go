@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -37,8 +38,8 @@ func TestDelayNoteVerbs(t *testing.T) {
 	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 18") { // 17 and after
-		t.Fatalf("XSHADOW 18 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 19") {
+		t.Fatalf("XSHADOW 19 not advertised (17's delay notes, 19's pushed ones):\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250")
@@ -58,8 +59,8 @@ func TestDelayNoteVerbs(t *testing.T) {
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
 	}
-	if c.ShadowVersion != 18 {
-		t.Fatalf("client speaks version %d, want 18", c.ShadowVersion)
+	if c.ShadowVersion != PushDelayedVersion {
+		t.Fatalf("client speaks version %d, want %d", c.ShadowVersion, PushDelayedVersion)
 	}
 	sh.delayed["hub2"] = append(sh.delayed["hub2"], "bad id")
 	ids, err := c.QueryDiscard(10)
@@ -68,5 +69,54 @@ func TestDelayNoteVerbs(t *testing.T) {
 	}
 	if want := []string{partialCopyID + " DELAYED"}; !slices.Equal(ids, want) {
 		t.Fatalf("client read %q, want %q", ids, want)
+	}
+}
+
+// Version 18 (Q-3, SR-6, SR-15; queue delaynote.go): XDISCARD carries
+// delay notes, "<id> DELAYED", alone or among other notifications (the
+// DELAYED word goes with the id before it), handed to the queue as it
+// reads a fetched one; the client pushes a delay note only to a server
+// of 18 — to an older one "<id> DELAYED" would read as two full
+// discards, one of them of the copy — and starts a new command with a
+// copy whose id reads DELAYED, never taken for a note.
+func TestPushDelayNoteVerb(t *testing.T) {
+	sh := &delayNoteShadow{heldNoteShadow: &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{
+		handBackShadow: &handBackShadow{partialShadow: newPartialShadow(), given: map[string][]string{}}, dropped: map[string][]string{}}}}},
+		delayed: map[string][]string{}}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("XDISCARD a-1 DELAYED", "250 2.0.0 Delay note applied")
+	d.cmd("XDISCARD b-2 delayed c-3 RCPT=bob+40example.test d-4", "250 2.0.0 3 discards applied")
+	d.cmd("XDISCARD DELAYED f-6", "250 2.0.0 2 discards applied") // a copy named DELAYED first: a copy id
+	d.cmd("QUIT", "221")
+	want := []string{"hub2 a-1 DELAYED", "hub2 b-2 DELAYED", "hub2 c-3 RCPT=bob@example.test", "hub2 d-4", "hub2 DELAYED", "hub2 f-6"}
+	if got := sh.appliedNow(); !slices.Equal(got, want) {
+		t.Fatalf("applied %q, want %q", got, want)
+	}
+
+	c := clientFor(t, s)
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.PushDiscards([]string{"g-7", "DELAYED", "h-8 DELAYED"}); err != nil || n != 3 {
+		t.Fatalf("pushed %d: %v", n, err)
+	}
+	want = append(want, "hub2 g-7", "hub2 DELAYED", "hub2 h-8 DELAYED")
+	if got := sh.appliedNow(); !slices.Equal(got, want) {
+		t.Fatalf("applied %q, want %q (the copy named DELAYED not read as g-7's note)", got, want)
+	}
+	c.ShadowVersion = 17
+	if n, err := c.PushDiscards([]string{"i-9", "j-10 DELAYED"}); !errors.Is(err, ErrNoDelayPush) || n != 0 {
+		t.Fatalf("a delay note pushed to a server of 17: %d, %v; want nothing sent and ErrNoDelayPush", n, err)
+	}
+	if err := c.PushDiscard("j-10 DELAYED"); !errors.Is(err, ErrNoDelayPush) {
+		t.Fatalf("one delay note pushed to a server of 17: %v", err)
+	}
+	if got := sh.appliedNow(); len(got) != len(want) {
+		t.Fatalf("applied %q after the refused pushes, want nothing more", got[len(want):])
 	}
 }

@@ -29,6 +29,13 @@ import (
 //
 //	XDISCARD <id> <id> RCPT=<xtext address> <id> …
 //
+// From version 18 on a notification may be a delay note, "<id> DELAYED"
+// (a DELAYED word goes with the id before it, as a RCPT= word does; a
+// client starts a new command with a copy id that reads DELAYED, so that
+// it is never taken for one): the primary sent the delay DSN of that
+// copy's message (package queue, delaynote.go), and the shadow server
+// marks its copy as notified, as for one it fetched.
+//
 // (a RCPT= word belongs to the id before it; at most MaxPushDiscards a
 // command, and a client keeps the line under maxPushLine). It is sent only after
 // XSHADOW in the same session and outside a mail transaction. It names a
@@ -75,7 +82,7 @@ func (v *verbConn) xdiscard(arg string) string {
 	case s.busy.Load():
 		return "503 5.5.1 XDISCARD not allowed during a mail transaction"
 	}
-	lines, ok := discardLines(arg, s.shadowVersion() >= 14)
+	lines, ok := discardLines(arg, s.shadowVersion() >= 14, s.shadowVersion() >= PushDelayedVersion)
 	if !ok && s.shadowVersion() >= 14 {
 		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=...]]... (at most %d)", MaxPushDiscards)
 	}
@@ -94,6 +101,12 @@ func (v *verbConn) xdiscard(arg string) string {
 		applied := min(res.Discarded, len(lines))
 		s.log.Debug("discard notifications pushed by the primary applied", "primary", s.shadowServer, "notifications", len(lines), "discarded", res.Discarded)
 		return fmt.Sprintf("250 2.0.0 %d discards applied, %d not held for you", applied, len(lines)-applied)
+	}
+	if _, delay := strings.CutSuffix(lines[0], queue.DelayNoteSuffix); delay {
+		if res.Discarded == 0 {
+			return "250 2.0.0 Delay note: no copy held for you under that id to mark"
+		}
+		return "250 2.0.0 Delay note applied"
 	}
 	if res.Discarded == 0 {
 		// No copy held for this primary under those ids (one held for
@@ -115,21 +128,23 @@ const maxPushLine = 1000
 
 // discardLines reads the notifications of XDISCARD: one (discardLine), or
 // with several (version 14) words, a RCPT= word going with the id before
-// it; at most MaxPushDiscards. false when one does not read.
-func discardLines(arg string, several bool) ([]string, bool) {
+// it, and with delayed (version 18) a DELAYED word too; at most
+// MaxPushDiscards. false when one does not read.
+func discardLines(arg string, several, delayed bool) ([]string, bool) {
 	if !several {
-		l, ok := discardLine(arg)
+		l, ok := discardLine(arg, delayed)
 		return []string{l}, ok
 	}
 	var out []string
 	words := strings.Fields(arg)
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		if i+1 < len(words) && len(words[i+1]) >= 5 && strings.EqualFold(words[i+1][:5], "RCPT=") {
+		if i+1 < len(words) && (len(words[i+1]) >= 5 && strings.EqualFold(words[i+1][:5], "RCPT=") ||
+			delayed && strings.EqualFold(words[i+1], delayedWord)) {
 			w += " " + words[i+1]
 			i++
 		}
-		l, ok := discardLine(w)
+		l, ok := discardLine(w, delayed)
 		if !ok || len(out) == MaxPushDiscards {
 			return nil, false
 		}
@@ -138,13 +153,20 @@ func discardLines(arg string, several bool) ([]string, bool) {
 	return out, len(out) > 0
 }
 
-// discardLine checks one notification of XDISCARD: a shadow id, or a
-// partial discard "<id> RCPT=<xtext>". It returns it as the queue reads
+// delayedWord is the word of a delay note in XDISCARD (version 18).
+const delayedWord = "DELAYED"
+
+// discardLine checks one notification of XDISCARD: a shadow id, a
+// partial discard "<id> RCPT=<xtext>", or with delayed (version 18) a
+// delay note "<id> DELAYED". It returns it as the queue reads
 // notifications.
-func discardLine(arg string) (string, bool) {
+func discardLine(arg string, delayed bool) (string, bool) {
 	arg = strings.TrimSpace(arg)
 	if shadowid.Valid(arg) {
 		return arg, true
+	}
+	if id, word, ok := strings.Cut(arg, " "); delayed && ok && strings.EqualFold(strings.TrimSpace(word), delayedWord) && shadowid.Valid(id) {
+		return id + queue.DelayNoteSuffix, true
 	}
 	if pd, ok := queue.ParsePartialDiscard(arg); ok && shadowid.Valid(pd.ID) {
 		return pd.Wire(), true
@@ -158,6 +180,9 @@ func discardLine(arg string) (string, bool) {
 func (c *Client) PushDiscard(line string) error {
 	if c.ShadowVersion < 13 {
 		return ErrNoPush
+	}
+	if isDelayNote(line) && c.ShadowVersion < PushDelayedVersion {
+		return ErrNoDelayPush
 	}
 	_, err := c.command("XDISCARD " + line)
 	return err
@@ -175,11 +200,20 @@ func (c *Client) PushDiscards(lines []string) (int, error) {
 	if c.ShadowVersion < 13 {
 		return 0, ErrNoPush
 	}
+	if c.ShadowVersion < PushDelayedVersion {
+		for _, l := range lines {
+			if isDelayNote(l) {
+				return 0, ErrNoDelayPush // to an older server the word would read as a copy id
+			}
+		}
+	}
 	n := 0
 	for n < len(lines) {
 		k, size := 0, len("XDISCARD\r\n")
 		if c.ShadowVersion >= 14 {
-			for n+k < len(lines) && k < MaxPushDiscards && (k == 0 || size+1+len(lines[n+k]) <= maxPushLine) {
+			// A copy id that reads DELAYED starts a command: after
+			// another id it would be taken for that id's delay note.
+			for n+k < len(lines) && k < MaxPushDiscards && (k == 0 || size+1+len(lines[n+k]) <= maxPushLine && !startsDelayed(lines[n+k])) {
 				size += 1 + len(lines[n+k])
 				k++
 			}
@@ -203,6 +237,23 @@ func (c *Client) PushDiscards(lines []string) (int, error) {
 	}
 	return n, nil
 }
+
+// isDelayNote: line is a delay note ("<id> DELAYED", queue.DelayNoteSuffix).
+func isDelayNote(line string) bool {
+	_, ok := strings.CutSuffix(line, queue.DelayNoteSuffix)
+	return ok
+}
+
+// startsDelayed: line's copy id is the word DELAYED (any case).
+func startsDelayed(line string) bool {
+	id, _, _ := strings.Cut(line, " ")
+	return strings.EqualFold(id, delayedWord)
+}
+
+// ErrNoDelayPush: a delay note was to be pushed to a shadow server below
+// version 18, which would read its DELAYED word as a copy id; it is
+// left owed (fetched with XQUERYDISCARD … DELAYED, version 17).
+var ErrNoDelayPush = errors.New("the shadow server takes no pushed delay notes (shadow verbs below 18)")
 
 // unreadable: the server answered 501, a line it cannot read. It never
 // will, and XQUERYDISCARD would hand it on all the same: it counts as

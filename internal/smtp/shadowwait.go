@@ -153,7 +153,21 @@ import (
 // every client of 17 and below — hears the replies of 17 byte for byte:
 // those clients read the id from the line's text as it stands. Offered
 // with version 17: it needs nothing more of the queue.
-const ShadowVersion = 18
+//
+// Version 19 lets XDISCARD carry delay notes (shadowpush.go): "XDISCARD
+// <id> DELAYED", a DELAYED word going with the id before it as a RCPT=
+// word does, so that a stopping primary hands them over with its
+// partial discards and its holder, taking the copy over when the
+// primary does not come back, sends no second delay DSN. A client
+// pushes one only to a server that advertised 19 (to an older one the
+// word would read as a copy id: a full discard of a copy named DELAYED
+// and nothing of the note); it needs nothing more of the queue than 17:
+// the queue applies a pushed delay note as a fetched one.
+const ShadowVersion = PushDelayedVersion
+
+// PushDelayedVersion is the shadow verbs version from which XDISCARD
+// carries delay notes ("<id> DELAYED").
+const PushDelayedVersion = 19
 
 // DelayNoteDiscarder is a HandBackDiscarder that also keeps delay notes
 // (queue.Manager): only then is version 17 offered.
@@ -240,7 +254,7 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(DelayNoteDiscarder); !ok {
 		return 16
 	}
-	return ShadowVersion
+	return PushDelayedVersion // pushed delay notes need nothing more of the queue
 }
 
 // listLine is one entry line (after the first) of a shadow verb's list

@@ -1,0 +1,104 @@
+package delivery
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// stopHolder runs hub-a, the holder of hub-b's copies: a real transport
+// database and queue behind a real receive connector that trusts
+// loopback (externally secured), which knows hub-b (it presented its
+// database in a session, as a primary with copies here has). It returns
+// hub-a's address.
+func stopHolder(t *testing.T) string {
+	t.Helper()
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	if _, err := q.ShadowPresented("hub-b", "db-b", nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`server: {name: hub-a}
+receive_connectors:
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit, relay, accept-xshadow]}
+`), "holder.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "hub-a.test", Connectors: cfg.ReceiveConnectors,
+		Queue: q, Shadow: q, ShadowEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv.Addrs()[0].String()
+}
+
+// Q-3, SR-6, SR-15: a stopping primary (hub-b) hands its holder (hub-a)
+// the delay notes it owes (the delay DSN of a copy's message went from
+// here: queue delaynote.go) with the partial and full discards, so that
+// the holder, taking the copy over if hub-b does not come back, sends no
+// second delay DSN. Both sides are real transport databases, the
+// hand-over real SMTP (XDISCARD "<id> DELAYED", shadow verbs 18); the
+// primary forgets each note once the holder committed it, as the partial
+// discards.
+func TestStopHandsOverDelayNotes(t *testing.T) {
+	holder := stopHolder(t)
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	now := time.Now()
+	if err := st.Update(context.Background(), func(tx *queue.Tx) error {
+		if err := tx.AddDelayNote("hub-a", "0123456789abcdef-d1", now); err != nil {
+			return err
+		}
+		return tx.AddPartialDiscard("hub-a", "0123456789abcdef-d2", []string{"x@example.test"}, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: holder},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.1:1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-b.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-b",
+		ShadowServerID: "hub-b", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.PushOwedDiscards(context.Background(), q, StopPushPerServer)
+	if servers, err := q.OwedDiscardServers(); err != nil || len(servers) != 0 {
+		lines, _ := q.DiscardsDelayed("hub-a", 10)
+		t.Fatalf("after the stop's hand-over hub-b still owes %q: %q (%v); want the delay note handed over with the partial discard", servers, lines, err)
+	}
+}
