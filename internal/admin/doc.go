@@ -67,11 +67,15 @@
 //     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
 //     is kept with its selection. Not one line per message or batch.
 //     What its commits changed is also counted in those commits
-//     (withTally, queue.WithTally): a line written deletes that record
-//     (endTally), and a record a start finds is of a command the
-//     daemon's kill or crash cut short — its line is written then, from
-//     the record (auditStopped), so the audit of what was committed does
-//     not depend on the command ending.
+//     (withTally, queue.WithTally), and so are the messages it reached
+//     and left as they were (a queue action's in the same commits, a
+//     bulk message action's at the end of each batch: tallyUnchanged):
+//     a line written deletes that record (endTally), and a record a
+//     start finds is of a command the daemon's kill or crash cut short
+//     — its line is written then, from the record (auditStopped), with
+//     the messages selected, changed, left as they were and not
+//     reached, so the audit of what was committed does not depend on
+//     the command ending.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.
