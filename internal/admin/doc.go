@@ -116,7 +116,14 @@
 //     is "still running" with that, not "stopped". "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener
 //     outlives its connections by a moment and takes a connection into
-//     its backlog meanwhile, so a connection proves nothing.
+//     its backlog meanwhile, so a connection proves nothing. Nor is
+//     "not running" said of a daemon starting: one that holds its
+//     transport database (ErrStarting, LockHolder), and, before it
+//     locks it (reading and checking its configuration), one that
+//     listens on the abstract socket named after its admin socket's path
+//     (ListenStarting, startmark.go: umbra serve from its first moment
+//     until its database is locked; its pid from SO_PEERCRED, and only a
+//     process running umbra serve counts).
 //
 // Endpoints (v1):
 //

@@ -1,0 +1,100 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The start before the database (ops24 1). A daemon that holds its
+// transport database but does not answer on its admin socket yet is
+// starting (LockHolder, startingErr). Before it takes that lock it reads
+// and checks its configuration — a large topology, the checks of its
+// addresses and files: a second or more — and a command then found no
+// lock and said "not running" of a daemon that was starting. So umbra
+// serve, from its first moment, listens on a name of its own derived
+// from its admin socket's path (ListenStarting: a Linux abstract socket,
+// which touches no file — a refused configuration leaves nothing — and
+// which the kernel takes away with the process, killed or not), until
+// its database is locked; a command whose socket does not answer
+// connects there and learns the starting daemon's pid from the kernel
+// (SO_PEERCRED). A process there that is not umbra serve is ignored.
+
+// startingName is the abstract socket a daemon with the admin socket
+// socket listens on while it starts: the hash of the socket's absolute
+// path (an abstract name holds 107 bytes; a path may be longer).
+func startingName(socket string) string {
+	if abs, err := filepath.Abs(socket); err == nil {
+		socket = abs
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(socket)))
+	return "@umbra-starting-" + hex.EncodeToString(sum[:16])
+}
+
+// ListenStarting makes the process known as a daemon starting with the
+// admin socket socket until the listener it returns is closed (when
+// its transport database is locked; or its exit). A name taken already
+// (another daemon starting with the same socket, which one of the two
+// is refused at the database's lock) is an error the caller ignores.
+func ListenStarting(socket string) (net.Listener, error) {
+	l, err := net.Listen("unix", startingName(socket))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed
+			}
+			c.Close() // the connection is the answer: the peer's pid is the kernel's
+		}
+	}()
+	return l, nil
+}
+
+// startingMarkErr is ErrStarting for a daemon that starts with this
+// client's socket and has not locked its database yet (ListenStarting),
+// naming its pid; nil when none does.
+func (c *Client) startingMarkErr() error {
+	if c.path == "" {
+		return nil
+	}
+	conn, err := net.DialTimeout("unix", startingName(c.path), time.Second)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	pid := peerPid(conn)
+	cmdline := cmdlineOf(pid)
+	if pid == 0 || !strings.Contains(" "+cmdline+" ", " serve ") {
+		return nil // not umbra serve: nothing said of it
+	}
+	return fmt.Errorf("%w: pid %d (%s) is reading and checking its configuration, before it opens its transport database; "+
+		"its admin socket %s answers once it is ready; try again in a moment", ErrStarting, pid, cmdline, c.path)
+}
+
+// peerPid is the pid of the process that listens at the other end of
+// conn (SO_PEERCRED), 0 when not told.
+func peerPid(conn net.Conn) int {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return 0
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	raw.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	return pid
+}
