@@ -375,6 +375,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		so = sel.so
 	}
 	so.done += b.Changed
+	so.matched += b.Used // reached: changed, kept, or left as they were
 	so.kept += b.KeptRequireTLS
 	so.inDelivery += b.KeptInDelivery
 	if sel != nil {
@@ -392,6 +393,14 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)
 	}
 	cut := r.Context().Err() != nil
+	if more && sel != nil {
+		// Cut short (or asking for its next batch): the rest of what
+		// it selected, as a bulk message action's line says it — those
+		// it reached and left as they were, those it did not reach.
+		selected := len(sel.ids)
+		counts += fmt.Sprintf(", %d left as they were (already in that state, or not for this action), %d of the %d selected not reached",
+			max(so.matched-so.done-so.kept-so.inDelivery, 0), max(selected-so.matched, 0), selected)
+	}
 	if more && err == nil && !cut {
 		s.keepOpen(r, token, sel, audit, name, counts)
 		return false

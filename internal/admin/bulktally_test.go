@@ -159,3 +159,48 @@ func TestBulkCommandCutByAStopCountsUnchangedAndNotReached(t *testing.T) {
 		t.Fatalf("audit line %q; want %q in it", e.Reply, want)
 	}
 }
+
+// OPS-5 (ops24 3, the same for a queue action cut short by its client):
+// its line said how many messages it made due and nothing of the rest;
+// it says, as a bulk message action's does, how many it reached and
+// left as they were and how many of those it selected it did not reach.
+func TestQueueActionCutShortCountsTheRest(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	q := queue.NewManager(st, nil, queue.ManagerConfig{Hostname: "mx.example.org"})
+	now := time.Now()
+	const n = 600
+	for range n {
+		m := &queue.Message{ID: st.NewID(now), State: queue.Ready, From: "a@example.org", NextAttempt: now.Add(time.Hour),
+			Rcpts: []queue.Recipient{{Addr: "b@example.net", Status: queue.Pending, Queue: "smarthost:sink"}}}
+		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNewBody(m, queue.MemBody([]byte("x\r\n"))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := tracking.Open(filepath.Join(dir, "tracking.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	s, err := Listen(filepath.Join(dir, "admin.sock"), q, tl, Status{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/queues/smarthost:sink/retry?max_time=1ns", nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var out QueueResult
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Next == "" || out.Rescheduled == 0 {
+		t.Fatalf("first batch: %d %s", rec.Code, rec.Body)
+	}
+	s.Shutdown(context.Background()) // the command asked for no further batch: its line now
+	es, err := tl.Search(tracking.Query{Events: []string{"admin"}})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("audit: %+v %v; want one line", es, err)
+	}
+	want := fmt.Sprintf("cut short, no further batch asked for: %d messages made due, 0 left as they were (already in that state, or not for this action), %d of the %d selected not reached",
+		out.Rescheduled, n-out.Rescheduled, n)
+	if !strings.HasPrefix(es[0].Reply, want) {
+		t.Fatalf("audit line %q; want %q…", es[0].Reply, want)
+	}
+}
