@@ -129,7 +129,7 @@ exits 64, naming each refusal on standard error.`,
 			// What RCPT answers: with the daemon's topology, the daemon's
 			// own answer (its lists and directory as loaded); else the
 			// files as they read now.
-			if ex.Recipients, ex.RcptFrom, err = explainRecipients(cmd, daemon, daemonTopology, cfg, table, args); err != nil {
+			if ex.Recipients, ex.RcptFrom, err = explainRecipients(cmd, daemon, daemonTopology, why, cfg, table, args); err != nil {
 				return err
 			}
 			var tp *routing.Topology
@@ -301,9 +301,8 @@ func explainedFrom(cfg *config.Config, daemon *admin.Client, daemonTopology bool
 // output's "(rcpt: answers from …)" line, rcpt_from in --json): with
 // --topology FILE the answers are the files', checked against that
 // topology, even where a daemon answers — its own are for the topology
-// it runs.
-func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, cfg *config.Config, table *routing.Table, addrs []string) (checks []rcptCheck, from string, err error) {
-	why := "no daemon answers"
+// it runs. why is why no daemon was asked (explainConfig), when none was.
+func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, why string, cfg *config.Config, table *routing.Table, addrs []string) (checks []rcptCheck, from string, err error) {
 	if daemon != nil && !daemonTopology {
 		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", cfg.Topology, daemon.Path())
 	}
