@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,5 +138,73 @@ func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
 			t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// OPS-3 (ops24 1, the same at the other end): a daemon at the end of its
+// stop has closed its admin socket and still holds its transport
+// database a moment; a command then said it was starting. It says it is
+// stopping (exit 75, its pid), and "not running" once it is gone. The
+// daemon is held there by a hook for tests (UMBRA_TEST_HOLD_STOP).
+func TestCommandsTellStoppingFromStarting(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
+	hold := filepath.Join(dir, "hold")
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_STOP="+hold)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, code := cli(t, cfg, "queue", "list"); code == 0 {
+			break // ready
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra serve did not get ready\n%s", log.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := os.ReadFile(hold); len(b) > 0 {
+			break // stopped but for its database's close
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra serve did not reach the end of its stop\n%s", log.Bytes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for _, args := range [][]string{{"queue", "list"}, {"message", "list"}} {
+		code, errOut := cliErr(t, cfg, args...)
+		if code != exitStarting || !strings.Contains(errOut, "umbra is stopping") || !strings.Contains(errOut, "pid "+pid) ||
+			strings.Contains(errOut, "starting") || strings.Contains(errOut, "not running") {
+			t.Errorf("umbra %s while the daemon ends its stop: exit %d %q\nwant exit %d, stopping, pid %s",
+				strings.Join(args, " "), code, errOut, exitStarting, pid)
+		}
+	}
+	os.Remove(hold)
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("umbra serve did not exit after its stop\n%s", log.Bytes())
+	}
+	if code, errOut := cliErr(t, cfg, "queue", "list"); code != exitUnavailable || !strings.Contains(errOut, "not running") {
+		t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
 	}
 }

@@ -73,13 +73,15 @@ func databaseLocked(ctx context.Context) {
 	}
 }
 
-// holdStartForTest holds umbra serve in its configuration check while
-// the file $UMBRA_TEST_HOLD_START names exists (at most a minute),
-// writing its pid into it first: what a large configuration's check
-// does in time, made to last for a test (startingcli_test.go). Unset
-// in umbra's use: nothing is held.
-func holdStartForTest() {
-	path := os.Getenv("UMBRA_TEST_HOLD_START")
+// holdForTest holds umbra serve while the file the environment
+// variable env names exists (at most a minute), writing its pid into it
+// first: UMBRA_TEST_HOLD_START in its configuration check (what a large
+// configuration's check does in time), UMBRA_TEST_HOLD_STOP after its
+// admin socket closed at its stop, before its database is closed — made
+// to last for a test (startingcli_test.go). Unset in umbra's use:
+// nothing is held.
+func holdForTest(env string) {
+	path := os.Getenv(env)
 	if path == "" {
 		return
 	}
@@ -91,4 +93,13 @@ func holdStartForTest() {
 			return
 		}
 	}
+}
+
+// markStopping makes the process known as stopping from the start of
+// its drain until it exits (admin.ListenStopping): after its admin
+// socket closes it still holds its transport database a moment, and a
+// command would have said "starting" of it. The listener is never
+// closed: the process's exit ends it.
+func markStopping(sock string) {
+	_, _ = admin.ListenStopping(sock)
 }

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -41,7 +43,17 @@ func startingName(socket string) string {
 // its transport database is locked; or its exit). A name taken already
 // (another daemon starting with the same socket, which one of the two
 // is refused at the database's lock) is an error the caller ignores.
-func ListenStarting(socket string) (net.Listener, error) {
+func ListenStarting(socket string) (net.Listener, error) { return listenState(socket, "starting") }
+
+// ListenStopping makes the process known as a daemon stopping with the
+// admin socket socket, from the start of its drain until it exits:
+// once its admin socket is closed it still holds its transport database
+// for a moment, and a command would say "starting" of it (ErrStopping).
+func ListenStopping(socket string) (net.Listener, error) { return listenState(socket, "stopping") }
+
+// listenState listens on socket's abstract name, answering each
+// connection with state and closing it.
+func listenState(socket, state string) (net.Listener, error) {
 	l, err := net.Listen("unix", startingName(socket))
 	if err != nil {
 		return nil, err
@@ -52,15 +64,24 @@ func ListenStarting(socket string) (net.Listener, error) {
 			if err != nil {
 				return // closed
 			}
-			c.Close() // the connection is the answer: the peer's pid is the kernel's
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Write([]byte(state + "\n")) // the peer's pid is the kernel's (SO_PEERCRED)
+			c.Close()
 		}
 	}()
 	return l, nil
 }
 
+// ErrStopping means no daemon answers on the socket because the one
+// that did is stopping: its admin socket closed at the end of its drain,
+// it exits in a moment (its transport database still held until then).
+// Not "starting"; "not running" once it is gone.
+var ErrStopping = errors.New("umbra is stopping")
+
 // startingMarkErr is ErrStarting for a daemon that starts with this
 // client's socket and has not locked its database yet (ListenStarting),
-// naming its pid; nil when none does.
+// ErrStopping for one that stops (ListenStopping), naming its pid; nil
+// when none does.
 func (c *Client) startingMarkErr() error {
 	if c.path == "" {
 		return nil
@@ -74,6 +95,12 @@ func (c *Client) startingMarkErr() error {
 	cmdline := cmdlineOf(pid)
 	if pid == 0 || !strings.Contains(" "+cmdline+" ", " serve ") {
 		return nil // not umbra serve: nothing said of it
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	if strings.TrimSpace(line) == "stopping" {
+		return fmt.Errorf("%w: pid %d (%s) has ended its drain and closed its admin socket %s; it exits in a moment "+
+			"(start it again once it is gone)", ErrStopping, pid, cmdline, c.path)
 	}
 	return fmt.Errorf("%w: pid %d (%s) is reading and checking its configuration, before it opens its transport database; "+
 		"its admin socket %s answers once it is ready; try again in a moment", ErrStarting, pid, cmdline, c.path)
