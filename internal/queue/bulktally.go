@@ -22,10 +22,11 @@ import (
 // messages the admin API passes over before any commit — in one commit
 // at the end of each batch (TallyUnchanged). What a record does not
 // count of the selection was not reached (for a bulk message action, or
-// reached in the batch the stop cut and left as it was). The line at the command's end deletes the record; a record
-// a start finds is of a command the daemon's stop (kill -9, a crash)
-// cut short, and its line is written then, from the record, with what
-// its commits did (BulkTallies, EndTally).
+// reached in the batch the stop cut and left as it was). The line at
+// the command's end deletes the record; a record a start finds is of a
+// command the daemon's stop (kill -9, a crash) cut short, and its line
+// is written then, from the record, with what its commits did
+// (BulkTallies, EndTally).
 
 // BulkTally is a command's tally in the transport database.
 type BulkTally struct {
@@ -118,8 +119,8 @@ func (q *Manager) BulkTallies() ([]BulkTally, error) {
 }
 
 // EndTally deletes command key's tally once its line is written; a
-// command none of whose commits changed a message has none, and costs
-// no commit.
+// command that neither changed a message nor reached one it left as it
+// was has none, and costs no commit.
 func (q *Manager) EndTally(key string) error {
 	found := false
 	if err := q.store.View(func(tx *Tx) error {
