@@ -123,7 +123,12 @@
 //     listens on the abstract socket named after its admin socket's path
 //     (ListenStarting, startmark.go: umbra serve from its first moment
 //     until its database is locked; its pid from SO_PEERCRED, and only a
-//     process running umbra serve counts).
+//     process running umbra serve counts; a db command holding the
+//     database meanwhile is named by its lock). Nor is "starting" said of
+//     a daemon stopping: from the start of its drain until it exits it
+//     listens on that name again answering "stopping" (ListenStopping,
+//     ErrStopping), as it holds its database a moment after its admin
+//     socket closed.
 //
 // Endpoints (v1):
 //
