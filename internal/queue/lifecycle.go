@@ -805,6 +805,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
 				"was not moved aside (umbra does that at start): %w", err)
 		}
+		step("spool-moved")
 		return kept, syncDir(filepath.Dir(path))
 	}
 	return kept, nil
