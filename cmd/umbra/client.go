@@ -24,7 +24,7 @@ const (
 	exitSkipped     = 5  // dumpster resubmit: done, but some copies were not resubmitted (unreadable)
 	exitUnfinished  = 75 // dumpster resubmit: stored and begun, not finished; the next start or a retry with the same id finishes it (EX_TEMPFAIL)
 	exitUnavailable = 69 // the daemon does not answer (EX_UNAVAILABLE): not running, or running with its admin socket's file gone
-	exitStarting    = 75 // the daemon does not answer yet, its database held: starting (or a db command runs); try again (EX_TEMPFAIL)
+	exitStarting    = 75 // the daemon does not answer yet: starting (or a db command runs), or stopping, its drain ended; try again (EX_TEMPFAIL)
 	exitNoPerm      = 77 // not permitted: the admin socket refuses this user; --owner of another user, not root (EX_NOPERM)
 )
 
@@ -213,6 +213,10 @@ func apiErr(err error) error {
 		// socket again: unavailable, not "starting" (waiting does not
 		// help) and not "not running".
 		return &exitError{code: exitUnavailable, err: err}
+	case errors.Is(err, admin.ErrStopping):
+		// Its drain ended, its socket closed, its database still held
+		// a moment: not "starting", not yet "not running" (startmark.go).
+		return &exitError{code: exitStarting, err: err}
 	case errors.Is(err, admin.ErrStarting):
 		// Its database held, its socket not answering yet: starting
 		// (rt21c L5), not "not running" — starting it again is refused.

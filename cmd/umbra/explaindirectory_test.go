@@ -161,3 +161,55 @@ accepted_domains: [{domain: example.test, type: internal_relay, recipient_valida
 		t.Errorf("route explain with no daemon and the password file gone: exit %d, want %d naming ldap.bind_password_file\n%s%s", code, exitConfig, out, errOut)
 	}
 }
+
+// OPS-3 (ops24 4): route explain --topology FILE with a daemon answering
+// works the rcpt: answers out here, from the recipients file as it
+// reads now checked against that topology (the daemon's own answers are
+// for the topology it runs) — and says so: the output said only that it
+// explained the daemon's configuration "its recipients and directory",
+// while the rcpt: lines were the file's as edited since. Each answer's
+// source is said: the first lines (rcpt_from in --json), whichever it is.
+func TestRouteExplainTopologySaysWhereRcptComesFrom(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg, rcptFile, _ := rcptHub(t, dir, listen)
+	topo := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topo, []byte(fmt.Sprintf("sites: [{name: s1}]\nservers:\n  - {name: hub.rcpt.test, role: hub, site: s1, address: %q}\n", listen)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	sock := filepath.Join(dir, "hub-data", "admin.sock")
+	// The file now lists bob, not alice; the daemon was not reloaded.
+	if err := os.WriteFile(rcptFile, []byte("bob@example.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args           []string
+		known, unknown string
+		from           string // in the rcpt: source line and rcpt_from
+	}{
+		{[]string{"--config", cfg}, "alice@example.test", "bob@example.test", "the daemon on " + sock},
+		{[]string{"--config", cfg, "--topology", topo}, "bob@example.test", "alice@example.test", "the recipients file and directory of " + cfg + " as they read now"},
+	} {
+		out, errOut, code := routeExplain(t, append(c.args, c.known, c.unknown)...)
+		if code != 0 {
+			t.Fatalf("route explain %q: exit %d\n%s%s", c.args, code, out, errOut)
+		}
+		if k, u := rcptLine(out, c.known), rcptLine(out, c.unknown); !strings.HasPrefix(k, "250") || !strings.HasPrefix(u, "550 5.1.1") {
+			t.Fatalf("route explain %q: rcpt %s %q, %s %q; want %s known, %s refused\n%s", c.args, c.known, k, c.unknown, u, c.known, c.unknown, out)
+		}
+		head := strings.Join(strings.SplitN(out, "\n", 3)[:2], "\n")
+		if !strings.Contains(head, "(rcpt: answers from "+c.from) {
+			t.Errorf("route explain %q does not say where its rcpt: answers come from (%q):\n%s", c.args, c.from, head)
+		}
+		if len(c.args) > 2 && strings.Contains(head, "its recipients") {
+			t.Errorf("route explain %q claims the daemon's recipients for answers worked out from the files:\n%s", c.args, head)
+		}
+		jout, _, code := routeExplain(t, append(c.args, "--json", c.known)...)
+		var ex routeExplanation
+		if code != 0 || json.Unmarshal([]byte(jout), &ex) != nil || !strings.HasPrefix(ex.RcptFrom, c.from) {
+			t.Errorf("route explain %q --json: exit %d, rcpt_from %q; want %q…\n%s", c.args, code, ex.RcptFrom, c.from, jout)
+		}
+	}
+}

@@ -50,7 +50,10 @@ Some parts ask the running daemon (that one), as only it holds what they need:
                 databases its directory assigns
 Without the daemon the first two say so on their lines ("not looked up", "not
 checked"), the rcpt: answers and databases come from the files as they read
-now, and the rest of the explanation is complete.
+now, and the rest of the explanation is complete. With --topology FILE the
+rcpt: answers come from the files as they read now even where a daemon answers
+(its own are for the topology it runs). The output's second line says where
+they come from ("(rcpt: answers from …)"; --json: rcpt_from).
 
 An address RCPT refuses by its address alone (bad syntax, an address literal,
 IP-address text, a port, an invalid internationalised domain) has no route: its
@@ -122,11 +125,11 @@ exits 64, naming each refusal on standard error.`,
 				server = cfg.Server.Name
 			}
 			ex := routeExplanation{Server: server, Size: size, Copies: []routing.Copy{}, NextReloadErrors: reloadErrs,
-				Daemon: daemon != nil, From: explainedFrom(cfg, daemon, why)}
+				Daemon: daemon != nil, From: explainedFrom(cfg, daemon, daemonTopology, topoFile, why)}
 			// What RCPT answers: with the daemon's topology, the daemon's
 			// own answer (its lists and directory as loaded); else the
 			// files as they read now.
-			if ex.Recipients, err = explainRecipients(cmd, daemon, daemonTopology, cfg, table, args); err != nil {
+			if ex.Recipients, ex.RcptFrom, err = explainRecipients(cmd, daemon, daemonTopology, why, cfg, table, args); err != nil {
 				return err
 			}
 			var tp *routing.Topology
@@ -232,9 +235,13 @@ exits 64, naming each refusal on standard error.`,
 
 // routeExplanation is what `route explain` prints (--json: this object).
 type routeExplanation struct {
-	Server   string          `json:"server"`
-	Size     int64           `json:"size"`
-	Topology string          `json:"topology,omitempty"` // "": none, send connector choice only
+	Server   string `json:"server"`
+	Size     int64  `json:"size"`
+	Topology string `json:"topology,omitempty"` // "": none, send connector choice only
+	// RcptFrom says where the rcpt: answers come from: the daemon on
+	// its socket (its lists and directory as loaded), or the files as
+	// they read now, and why (no daemon answers; --topology FILE).
+	RcptFrom string          `json:"rcpt_from,omitempty"`
 	Routes   []routing.Route `json:"routes"`
 	// Copies: how the recipients are grouped into copies of the message
 	// and where each copy forks (with a topology; always a list, empty
@@ -266,8 +273,14 @@ type routeExplanation struct {
 }
 
 // explainedFrom is routeExplanation.From: what the explanation is of.
-func explainedFrom(cfg *config.Config, daemon *admin.Client, why string) string {
+func explainedFrom(cfg *config.Config, daemon *admin.Client, daemonTopology bool, topoFile, why string) string {
 	file := orDefault(cfg.File, "the embedded default configuration")
+	if daemon != nil && !daemonTopology && topoFile != "" {
+		// --topology FILE: the daemon's configuration with that file's
+		// topology; the rcpt: answers are the files' (rcpt_from).
+		return fmt.Sprintf("the configuration the daemon on %s runs (%s, as loaded at its start or last reload) with the topology %s as it reads now, and its directory",
+			daemon.Path(), file, topoFile)
+	}
 	if daemon != nil {
 		return fmt.Sprintf("the configuration the daemon on %s runs (%s, as loaded at its start or last reload), its recipients and directory",
 			daemon.Path(), file)
@@ -284,29 +297,37 @@ func explainedFrom(cfg *config.Config, daemon *admin.Client, why string) string 
 // it loaded them — never the files as edited since, nor a directory
 // built here from its password and CA files); else the files as they
 // read now (checkRecipients). A daemon older than the endpoint is said
-// on stderr, and the files answer.
-func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, cfg *config.Config, table *routing.Table, addrs []string) ([]rcptCheck, error) {
+// on stderr, and the files answer. from says which answered (the
+// output's "(rcpt: answers from …)" line, rcpt_from in --json): with
+// --topology FILE the answers are the files', checked against that
+// topology, even where a daemon answers — its own are for the topology
+// it runs. why is why no daemon was asked (explainConfig), when none was.
+func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, why string, cfg *config.Config, table *routing.Table, addrs []string) (checks []rcptCheck, from string, err error) {
+	if daemon != nil && !daemonTopology {
+		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", cfg.Topology, daemon.Path())
+	}
 	if daemon != nil && daemonTopology {
 		var out []rcptCheck
 		err := daemon.RecipientCheck(addrs, &out)
 		var ae *admin.APIError
 		switch {
 		case err == nil && len(out) == len(addrs):
-			return out, nil
+			return out, fmt.Sprintf("the daemon on %s (its recipients file, lists and LDAP directory as loaded at its start or last reload; no callout made)", daemon.Path()), nil
 		case err == nil:
-			return nil, &exitError{code: exitFailure, err: fmt.Errorf("the daemon on %s answered %d recipient checks for %d addresses", daemon.Path(), len(out), len(addrs))}
+			return nil, "", &exitError{code: exitFailure, err: fmt.Errorf("the daemon on %s answered %d recipient checks for %d addresses", daemon.Path(), len(out), len(addrs))}
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not check recipients (a release before GET /v1/rcptcheck): "+
 				"the rcpt: lines are of the files as they read now\n", daemon.Path())
+			why = fmt.Sprintf("the daemon on %s does not check recipients (a release before GET /v1/rcptcheck)", daemon.Path())
 		default:
-			return nil, apiErr(err)
+			return nil, "", apiErr(err)
 		}
 	}
-	checks, err := checkRecipients(cmd.Context(), cfg, table, addrs)
+	checks, err = checkRecipients(cmd.Context(), cfg, table, addrs)
 	if err != nil {
-		return nil, &exitError{code: exitConfig, err: err}
+		return nil, "", &exitError{code: exitConfig, err: err}
 	}
-	return checks, nil
+	return checks, fmt.Sprintf("the recipients file and directory of %s as they read now (%s)", orDefault(cfg.File, "the embedded default configuration"), why), nil
 }
 
 // explainDatabases makes tp ask for the mailbox database assignments as
@@ -393,6 +414,9 @@ func nextReloadErrors(file string) []string {
 func printExplanation(out io.Writer, ex routeExplanation) {
 	if ex.From != "" {
 		fmt.Fprintf(out, "(from %s)\n", ex.From)
+	}
+	if ex.RcptFrom != "" {
+		fmt.Fprintf(out, "(rcpt: answers from %s)\n", ex.RcptFrom)
 	}
 	if ex.Topology == "" {
 		fmt.Fprintf(out, "(no topology: send connector choice of the configuration only)\n")

@@ -130,10 +130,17 @@ func newServeCmd() *cobra.Command {
 				signal.Notify(hup, syscall.SIGHUP)
 			}
 			defer signal.Stop(hup)
+			// Starting from now, not "not running", for the management
+			// commands, until the transport database is locked
+			// (startmark.go): the checks below take a while.
+			mark := markStarting(cmd)
+			defer mark.close()
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return &exitError{code: exitConfig, err: err}
 			}
+			mark.moveTo(cfg.Server.AdminSocket)
+			holdForTest("UMBRA_TEST_HOLD_START")
 			// Everything config check checks, before the data directory
 			// is touched: a refused configuration leaves no database.
 			if f := checkConfig(cfg); f != nil {
@@ -145,7 +152,7 @@ func newServeCmd() *cobra.Command {
 				}
 				return &exitError{code: exitConfig, err: fmt.Errorf("%w\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary)}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(withStartMark(context.Background(), mark), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := serve(ctx, cfg, stop, hup); err != nil {
 				return &exitError{code: exitFailure, err: err}
@@ -215,7 +222,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	defer store.Close()
-	var mgr *queue.Manager // set before the metrics and admin listeners start
+	defer holdForTest("UMBRA_TEST_HOLD_STOP") // the moment before the close, after every other stop (startmark.go)
+	databaseLocked(ctx)                       // its lock tells a starting daemon from now on (startmark.go)
+	var mgr *queue.Manager                    // set before the metrics and admin listeners start
 	metrics.RegisterQueues(reg, func() ([]queue.QueueStats, error) {
 		// A first attempt's backlog counted behind its destination, as
 		// queue list counts it; before the manager exists, none runs.
@@ -739,6 +748,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 
 	<-ctx.Done()
 	stopping.Store(true)
+	// Stopping, for a command that finds the admin socket closed while
+	// the database is still held (startmark.go): not "starting".
+	markStopping(cfg.Server.AdminSocket)
 	// A second signal during the drain ends the process at once, as the
 	// operator's decision: not a crash (stopAtOnce).
 	now := make(chan os.Signal, 1)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,5 +54,157 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 			t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// OPS-3 (ops24 1): from the moment umbra serve exists — its
+// configuration read and checked, which takes a while with a large
+// topology, before it opens (locks) its transport database — the
+// management commands say it is starting (exit 75, its pid), not "not
+// running" (exit 69): starting it again would be refused. The daemon is
+// held in its configuration check by a hook for tests
+// (UMBRA_TEST_HOLD_START: it waits while that file exists); once it
+// goes on it answers, and once it is gone, "not running" again.
+func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
+	hold := filepath.Join(dir, "hold")
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_START="+hold)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, _ := os.ReadFile(hold); len(b) > 0 {
+			break // the daemon is in its configuration check
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("umbra serve exited: %v\n%s", err, log.Bytes())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra serve did not reach its configuration check\n%s", log.Bytes())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "queue.db")); err == nil {
+		t.Fatalf("the transport database exists during the configuration check: the test does not test the time before it")
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for _, args := range [][]string{{"queue", "list"}, {"message", "list"}, {"shadow", "list"}} {
+		code, errOut := cliErr(t, cfg, args...)
+		if code != exitStarting || !strings.Contains(errOut, "umbra is starting") || !strings.Contains(errOut, "pid "+pid) ||
+			strings.Contains(errOut, "not running") {
+			t.Errorf("umbra %s while the daemon checks its configuration: exit %d %q\nwant exit %d, starting, pid %s",
+				strings.Join(args, " "), code, errOut, exitStarting, pid)
+		}
+	}
+	os.Remove(hold)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, code := cli(t, cfg, "queue", "list")
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra queue list after the start went on: exit %d %q\n%s", code, out, log.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	err := <-done
+	done <- err
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, errOut := cliErr(t, cfg, "queue", "list")
+		if code == exitUnavailable && strings.Contains(errOut, "not running") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// OPS-3 (ops24 1, the same at the other end): a daemon at the end of its
+// stop has closed its admin socket and still holds its transport
+// database a moment; a command then said it was starting. It says it is
+// stopping (exit 75, its pid), and "not running" once it is gone. The
+// daemon is held there by a hook for tests (UMBRA_TEST_HOLD_STOP).
+func TestCommandsTellStoppingFromStarting(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
+	hold := filepath.Join(dir, "hold")
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_STOP="+hold)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, code := cli(t, cfg, "queue", "list"); code == 0 {
+			break // ready
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra serve did not get ready\n%s", log.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := os.ReadFile(hold); len(b) > 0 {
+			break // stopped but for its database's close
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("umbra serve did not reach the end of its stop\n%s", log.Bytes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for _, args := range [][]string{{"queue", "list"}, {"message", "list"}} {
+		code, errOut := cliErr(t, cfg, args...)
+		if code != exitStarting || !strings.Contains(errOut, "umbra is stopping") || !strings.Contains(errOut, "pid "+pid) ||
+			strings.Contains(errOut, "starting") || strings.Contains(errOut, "not running") {
+			t.Errorf("umbra %s while the daemon ends its stop: exit %d %q\nwant exit %d, stopping, pid %s",
+				strings.Join(args, " "), code, errOut, exitStarting, pid)
+		}
+	}
+	os.Remove(hold)
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("umbra serve did not exit after its stop\n%s", log.Bytes())
+	}
+	if code, errOut := cliErr(t, cfg, "queue", "list"); code != exitUnavailable || !strings.Contains(errOut, "not running") {
+		t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
 	}
 }

@@ -91,6 +91,23 @@ func (s *Server) auditLeft(sel *selection) {
 type TallyKeeper interface {
 	BulkTallies() ([]queue.BulkTally, error)
 	EndTally(key string) error
+	TallyUnchanged(ctx context.Context, n int) error
+}
+
+// tallyUnchanged adds to a bulk message action's record, at the end of
+// a batch, the messages the batch reached and left as they were: the
+// admin API passes over those before any commit (queue.TallyUnchanged).
+// A failure is logged: the line at the command's end counts them all
+// the same; only a line written from the record after a stop lacks
+// them (counted there as not reached).
+func (s *Server) tallyUnchanged(ctx context.Context, n int) {
+	tk, ok := s.q.(TallyKeeper)
+	if !ok || n <= 0 {
+		return
+	}
+	if err := tk.TallyUnchanged(ctx, n); err != nil {
+		s.log.Warn("admin: the messages a batch left as they were are not in the command's record; a line written from it after a stop counts them as not reached", "err", err)
+	}
 }
 
 // withTally is ctx for the commits of a command's batch: each adds the
@@ -136,15 +153,18 @@ func (s *Server) auditStopped() {
 		case strings.HasPrefix(t.Action, "queue "):
 			verb = "made due"
 		}
-		counts := fmt.Sprintf("%d messages %s in its commits", t.Done, verb)
+		// Of the messages selected: those its commits changed, those it
+		// reached and left as they were, and those it did not reach
+		// (rt21c L1's words for a command the client cut).
+		counts := fmt.Sprintf("%d %s in its commits, %d left as they were (already in that state, or not for this action)", t.Done, verb, t.Unchanged)
 		if t.Selected > 0 {
-			counts += fmt.Sprintf(" of %d selected", t.Selected)
+			counts = fmt.Sprintf("of %d selected, %s, %d not reached", t.Selected, counts, max(t.Selected-t.Done-t.Unchanged, 0))
 		}
 		began := ""
 		if !t.Began.IsZero() {
 			began = " begun " + t.Began.UTC().Format(time.RFC3339)
 		}
-		s.auditBy(t.Who, t.Action, nil, t.Queue, "cut short by a stop of the daemon (killed or crashed) before its end: the command"+began+" had "+counts+"; the rest is left as it was")
+		s.auditBy(t.Who, t.Action, nil, t.Queue, "cut short by a stop of the daemon (killed or crashed) before its end: the command"+began+" had, "+counts+"; what it did not change is left as it was")
 		s.endTally(t.Key)
 	}
 }
@@ -355,6 +375,7 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		so = sel.so
 	}
 	so.done += b.Changed
+	so.matched += b.Used // reached: changed, kept, or left as they were
 	so.kept += b.KeptRequireTLS
 	so.inDelivery += b.KeptInDelivery
 	if sel != nil {
@@ -372,6 +393,14 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)
 	}
 	cut := r.Context().Err() != nil
+	if more && sel != nil {
+		// Cut short (or asking for its next batch): the rest of what
+		// it selected, as a bulk message action's line says it — those
+		// it reached and left as they were, those it did not reach.
+		selected := len(sel.ids)
+		counts += fmt.Sprintf(", %d left as they were (already in that state, or not for this action), %d of the %d selected not reached",
+			max(so.matched-so.done-so.kept-so.inDelivery, 0), max(selected-so.matched, 0), selected)
+	}
 	if more && err == nil && !cut {
 		s.keepOpen(r, token, sel, audit, name, counts)
 		return false

@@ -835,6 +835,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	written := false // the command's line: its tally is deleted after the answer
 	if !out.DryRun {
+		// What the batch reached and left as it was goes into the
+		// command's record with the changes its commits counted: a stop
+		// before the command's line leaves a record that adds up
+		// (bulktally.go).
+		s.tallyUnchanged(tallied, out.Matched-len(out.Done))
 		written = s.auditBatch(r, token, auditedAction(r, action, ndr), f.Queue, out)
 	}
 	if out.Next == "" {

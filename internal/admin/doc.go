@@ -67,11 +67,15 @@
 //     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
 //     is kept with its selection. Not one line per message or batch.
 //     What its commits changed is also counted in those commits
-//     (withTally, queue.WithTally): a line written deletes that record
-//     (endTally), and a record a start finds is of a command the
-//     daemon's kill or crash cut short — its line is written then, from
-//     the record (auditStopped), so the audit of what was committed does
-//     not depend on the command ending.
+//     (withTally, queue.WithTally), and so are the messages it reached
+//     and left as they were (a queue action's in the same commits, a
+//     bulk message action's at the end of each batch: tallyUnchanged):
+//     a line written deletes that record (endTally), and a record a
+//     start finds is of a command the daemon's kill or crash cut short
+//     — its line is written then, from the record (auditStopped), with
+//     the messages selected, changed, left as they were and not
+//     reached, so the audit of what was committed does not depend on
+//     the command ending.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.
@@ -112,7 +116,19 @@
 //     is "still running" with that, not "stopped". "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener
 //     outlives its connections by a moment and takes a connection into
-//     its backlog meanwhile, so a connection proves nothing.
+//     its backlog meanwhile, so a connection proves nothing. Nor is
+//     "not running" said of a daemon starting: one that holds its
+//     transport database (ErrStarting, LockHolder), and, before it
+//     locks it (reading and checking its configuration), one that
+//     listens on the abstract socket named after its admin socket's path
+//     (ListenStarting, startmark.go: umbra serve from its first moment
+//     until its database is locked; its pid from SO_PEERCRED, and only a
+//     process running umbra serve counts; a db command holding the
+//     database meanwhile is named by its lock). Nor is "starting" said of
+//     a daemon stopping: from the start of its drain until it exits it
+//     listens on that name again answering "stopping" (ListenStopping,
+//     ErrStopping), as it holds its database a moment after its admin
+//     socket closed.
 //
 // Endpoints (v1):
 //

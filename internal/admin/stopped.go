@@ -63,8 +63,15 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		return c.permissionErr(err)
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
+		mark := c.startingMarkErr() // startmark.go
+		if errors.Is(mark, ErrStopping) {
+			return mark // its drain ended, its database still held: stopping, not "starting"
+		}
 		if serr := c.startingErr(); serr != nil {
-			return serr // its database held: starting, not "not running" (rt21c L5); or its socket gone
+			return serr // its database held: starting, not "not running" (rt21c L5); a db command; or its socket gone
+		}
+		if mark != nil {
+			return mark // its database not locked yet: starting all the same
 		}
 		if gerr := c.socketGoneErr(0, ""); gerr != nil {
 			return gerr // a process listens on the socket made at the path: running, not "not running"

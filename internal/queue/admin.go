@@ -1064,7 +1064,7 @@ func (q *Manager) changeOnce(ctx context.Context, id ID, fn func(tx *Tx, m *Mess
 		}
 		after, err := tx.Get(id)
 		changed = errors.Is(err, ErrNotFound) || err == nil && after.State != Active
-		return tx.addTally(ctx, 1) // a bulk command's message done alone (bulktally.go)
+		return tx.addTally(ctx, 1, 0) // a bulk command's message done alone (bulktally.go)
 	})
 	w.settle(q, err, changed)
 	return err

@@ -16,20 +16,30 @@ import (
 // command's tally goes with its commits: every commit of the command
 // that changes messages adds how many to the command's record in bucket
 // bulktally, in the same transaction, with who asked, the action and
-// the queue. The line at the command's end deletes the record; a record
-// a start finds is of a command the daemon's stop (kill -9, a crash)
-// cut short, and its line is written then, from the record, with what
-// its commits did (BulkTallies, EndTally).
+// the queue; so do the messages it reached and left as they were
+// (already in that state, or not for the action): a queue action's in
+// the commit that went through them, a bulk message action's — whose
+// messages the admin API passes over before any commit — in one commit
+// at the end of each batch (TallyUnchanged). What a record does not
+// count of the selection was not reached (for a bulk message action, or
+// reached in the batch the stop cut and left as it was). The line at
+// the command's end deletes the record; a record a start finds is of a
+// command the daemon's stop (kill -9, a crash) cut short, and its line
+// is written then, from the record, with what its commits did
+// (BulkTallies, EndTally).
 
 // BulkTally is a command's tally in the transport database.
 type BulkTally struct {
-	Key      string    `json:"-"` // the command's (its selection's) key
-	Who      string    `json:"who"`
-	Action   string    `json:"action"` // as audited: "message suspend", "queue retry", …
-	Queue    string    `json:"queue,omitempty"`
-	Selected int       `json:"selected,omitempty"`
-	Done     int       `json:"done"` // messages its commits changed
-	Began    time.Time `json:"began"`
+	Key      string `json:"-"` // the command's (its selection's) key
+	Who      string `json:"who"`
+	Action   string `json:"action"` // as audited: "message suspend", "queue retry", …
+	Queue    string `json:"queue,omitempty"`
+	Selected int    `json:"selected,omitempty"`
+	Done     int    `json:"done"` // messages its commits changed
+	// Unchanged: messages it reached and left as they were (already in
+	// that state, or not for the action: a shadow copy, one gone).
+	Unchanged int       `json:"unchanged,omitempty"`
+	Began     time.Time `json:"began"`
 }
 
 type tallyKey struct{}
@@ -46,11 +56,11 @@ func tallyOf(ctx context.Context) *BulkTally {
 	return t
 }
 
-// addTally adds n messages changed to the record of ctx's command, if
-// any, in tx.
-func (tx *Tx) addTally(ctx context.Context, n int) error {
+// addTally adds n messages changed and unchanged messages reached and
+// left as they were to the record of ctx's command, if any, in tx.
+func (tx *Tx) addTally(ctx context.Context, n, unchanged int) error {
 	t := tallyOf(ctx)
-	if t == nil || n <= 0 || t.Key == "" {
+	if t == nil || n <= 0 && unchanged <= 0 || t.Key == "" {
 		return nil
 	}
 	b, err := tx.tx.CreateBucketIfNotExists(bucketBulkTally)
@@ -66,11 +76,24 @@ func (tx *Tx) addTally(ctx context.Context, n int) error {
 		rec.Began = time.Now().UTC()
 	}
 	rec.Done += n
+	rec.Unchanged += max(unchanged, 0)
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
 	return b.Put([]byte(t.Key), v)
+}
+
+// TallyUnchanged adds n messages reached and left as they were to the
+// record of ctx's command (WithTally), in a commit of its own: a bulk
+// message action's, at the end of each batch (the admin API passes
+// over those it does not act on before any commit). Nothing without a
+// command or n.
+func (q *Manager) TallyUnchanged(ctx context.Context, n int) error {
+	if t := tallyOf(ctx); t == nil || t.Key == "" || n <= 0 {
+		return nil
+	}
+	return q.store.Update(ctx, func(tx *Tx) error { return tx.addTally(ctx, 0, n) })
 }
 
 // BulkTallies is the tallies recorded, of commands whose line is not
@@ -96,8 +119,8 @@ func (q *Manager) BulkTallies() ([]BulkTally, error) {
 }
 
 // EndTally deletes command key's tally once its line is written; a
-// command none of whose commits changed a message has none, and costs
-// no commit.
+// command that neither changed a message nor reached one it left as it
+// was has none, and costs no commit.
 func (q *Manager) EndTally(key string) error {
 	found := false
 	if err := q.store.View(func(tx *Tx) error {

@@ -1082,7 +1082,15 @@
 // schemaVersion (ErrNewerSchema), whatever the options, before anything
 // is copied, as VerifyBackup names it. The Open that takes the mark drops the
 // checksums. Compact (same lock) replaces the file only with a complete,
-// fsync'd copy. A file whose schema version is newer than schemaVersion
+// fsync'd copy. Both lock their copy (flock) before it takes the
+// database's name and hold it until they end: the name is locked at
+// every moment — before the rename by the old file's lock, after it by
+// the copy's — so a daemon starting waits (its Open retries the lock)
+// and a command says a db command runs (LockHolder), never finds the
+// restored file unlocked while the restore still moves its spool
+// directories; a restore killed with SIGKILL at any step leaves the
+// replaced database or the restored one at the name, whole, and the
+// next Open finishes the rest (restorekill_test.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

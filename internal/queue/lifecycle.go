@@ -472,6 +472,17 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		}
 	}
 	if err == nil {
+		// The copy is locked before it takes the database's name (as a
+		// restore's is): the name stays locked at every moment, after
+		// the rename by this lock, so a daemon starting waits and a
+		// command says a db command runs while the spool directory is
+		// given its owner below.
+		var unlockNew func()
+		if unlockNew, err = lockFile(tmp, time.Second); err == nil {
+			defer unlockNew()
+		}
+	}
+	if err == nil {
 		err = compactRename(tmp, path)
 	}
 	if err != nil {
@@ -583,11 +594,17 @@ func syncDir(dir string) error {
 // same suffix (a -N added when an earlier restore took the name). Every
 // body over RestoreOptions.SpoolThreshold goes back into a spool file,
 // and the copy is compacted (restorespool.go). The copy is fsync'd
-// before it takes path's name. It returns the name the
+// and locked before it takes path's name, and stays locked until the
+// restore ends (a start waits; the name is never unlocked meanwhile). It returns the name the
 // old file was kept under ("" when there was none).
 func Restore(backup, path string) (kept string, err error) {
 	return RestoreWith(backup, path, RestoreOptions{})
 }
+
+// restoreStep, set by a test only, is called at each step of a restore
+// (the point named), from the process restoring: the test kills it
+// there (restorekill_test.go). nil in umbra.
+var restoreStep func(point string)
 
 // RestoreOptions relax Restore.
 type RestoreOptions struct {
@@ -608,6 +625,11 @@ type RestoreOptions struct {
 
 // RestoreWith is Restore with options.
 func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
+	step := func(point string) {
+		if restoreStep != nil {
+			restoreStep(point)
+		}
+	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
 	// ordinary reads, before any of its pages is read through bbolt's
@@ -648,7 +670,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: removing what a killed restore left: %w. The database is unchanged", err)
 	}
 	tmp := path + ".restore"
-	if err := copyFile(backup, tmp); err != nil {
+	err = copyFile(backup, tmp)
+	step("copied")
+	if err != nil {
 		os.Remove(tmp)
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
@@ -685,6 +709,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
 	}
 	respooled, err := respoolInline(tmp, staging, o.SpoolThreshold, false)
+	step("respooled")
 	if err != nil {
 		os.Remove(tmp)
 		os.RemoveAll(staging)
@@ -699,6 +724,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		os.RemoveAll(staging)
 		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
+	step("compacted")
 	// The owner of the file replaced (or of the data directory), for the
 	// copy and its spool files (ownership.go): run as root, they would be
 	// root's, and the daemon could not open them.
@@ -718,6 +744,23 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
 	}
+	// The copy is locked before it takes the database's name, and held
+	// until the restore ends: the lock goes with the file, so the name
+	// is locked at every moment — before the rename by the lock on the
+	// database replaced (above), after it by this one. A daemon starting
+	// meanwhile waits (its Open retries the lock), and a command says a
+	// db command runs, not "not running" (LockHolder), while the spool
+	// directories are moved under it; a restore killed anywhere leaves
+	// the one database or the other at the name, and a start finishes
+	// the rest (finishRestore).
+	unlockNew, err := lockFile(tmp, time.Second)
+	if err != nil {
+		os.Remove(tmp)
+		os.RemoveAll(staging)
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
+	defer unlockNew()
+	step("locked")
 	var suffix string
 	if exists {
 		if kept, suffix, err = keepReplaced(path, spool); err != nil {
@@ -726,6 +769,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			return "", fmt.Errorf("restore: keeping the replaced database: %w. The database is unchanged", err)
 		}
 	}
+	step("kept")
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		os.RemoveAll(staging)
@@ -734,21 +778,21 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
+	step("renamed")
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err
 	}
 	if len(respooled) > 0 {
 		// The restored database names files in spool.restore: it
 		// becomes spool, the replaced one moved aside. The restored
-		// file's lock is held meanwhile, so a daemon started now waits;
-		// a crash here is finished by the next Open (finishRestore).
-		if nb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true}); err == nil {
-			defer nb.Close()
-		}
+		// file's lock is held meanwhile (unlockNew), so a daemon started
+		// now waits; a crash here is finished by the next Open
+		// (finishRestore).
 		if err := installRestoredSpool(spool, suffix); err != nil {
 			return kept, fmt.Errorf("restore: the database is restored, but the spool directory %s holding its large "+
 				"bodies was not put in place as %s (umbra does that at start): %w", staging, spool, err)
 		}
+		step("spool-installed")
 		return kept, nil
 	}
 	// The replaced database's spooled bodies go beside it: the restored
@@ -761,6 +805,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
 				"was not moved aside (umbra does that at start): %w", err)
 		}
+		step("spool-moved")
 		return kept, syncDir(filepath.Dir(path))
 	}
 	return kept, nil

@@ -166,6 +166,11 @@ type chunkSteps struct {
 	begin func()
 	full  func() bool
 	gone  func(id ID)
+	// tallyUnchanged: the messages a commit went through and did not
+	// count are added to the command's record as left as they were (a
+	// queue action's; a bulk message action's are the admin API's to
+	// count: TallyUnchanged).
+	tallyUnchanged bool
 }
 
 // inChunks runs change on each message of ids in commits of at most
@@ -234,7 +239,11 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 					k++
 				}
 			}
-			return tx.addTally(ctx, k) // the command's audit, with its commits (bulktally.go)
+			unchanged := 0
+			if st.tallyUnchanged {
+				unchanged = end - used - k
+			}
+			return tx.addTally(ctx, k, unchanged) // the command's audit, with its commits (bulktally.go)
 		})
 		if st.after != nil {
 			reached := end - used
@@ -301,7 +310,7 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	}
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
 	now := q.clk.Now()
-	return q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
+	return q.inChunks(ctx, ids, until, chunkSteps{tallyUnchanged: true}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -339,7 +348,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			q.qmu.Unlock()
 		}
 	}
-	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst}, func(tx *Tx, m *Message) (bool, error) {
+	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst, tallyUnchanged: true}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State == Active {
 			return false, nil // in delivery: its attempt writes its own reply
 		}
@@ -411,7 +420,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 	q.qmu.Lock()
 	suspended := maps.Clone(q.suspended)
 	q.qmu.Unlock()
-	n, used, err = q.inChunks(ctx, ids, until, chunkSteps{}, func(tx *Tx, m *Message) (bool, error) {
+	n, used, err = q.inChunks(ctx, ids, until, chunkSteps{tallyUnchanged: true}, func(tx *Tx, m *Message) (bool, error) {
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
@@ -442,6 +451,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	var ws map[ID]*withdrawal
 	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
 	steps := chunkSteps{
+		tallyUnchanged: true,
 		// Messages claimed and waiting for a slot of this queue's
 		// destinations are taken out of the scheduler's queues before
 		// the commit that changes them (withdraw.go): in their first

@@ -64,13 +64,23 @@ func TestQueueBatchCutShortLeavesTheRestAsItWas(t *testing.T) {
 	if _, w := waitingOn(q, "mx/slow.test"); w < 7 {
 		t.Fatalf("%d waiting after the first batch, want the 7 not reached back in the queue", w)
 	}
-	b, err = q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", ids[1:], false, time.Time{})
+	// The command's record (bulktally.go) counts, with its commits, the
+	// messages they changed and those they went through and left as
+	// they were (OPS-5, ops24 3: the two in delivery).
+	tallied := WithTally(ctx, BulkTally{Key: "redirect-cmd", Who: "test", Action: "queue redirect", Queue: "mx:slow.test", Selected: 9})
+	b, err = q.QueueBatch(tallied, "redirect", "mx:slow.test", "standby.test:2525", ids[1:], false, time.Time{})
 	if n, used := b.Changed, b.Used; err != nil || n != 7 || used != 7 {
 		t.Fatalf("second batch: %d redirected, %d used, %v; want 7, 7", n, used, err)
 	}
-	b, err = q.QueueBatch(ctx, "redirect", "mx:slow.test", "standby.test:2525", running, false, time.Time{})
+	b, err = q.QueueBatch(tallied, "redirect", "mx:slow.test", "standby.test:2525", running, false, time.Time{})
 	if err != nil || b.Changed != 0 || b.KeptInDelivery != 2 {
 		t.Fatalf("the batch of the running: %d redirected, %d left in delivery, %v; want 0, 2", b.Changed, b.KeptInDelivery, err)
+	}
+	if ts, err := q.BulkTallies(); err != nil || len(ts) != 1 || ts[0].Done != 7 || ts[0].Unchanged != 2 || ts[0].Selected != 9 {
+		t.Fatalf("the command's record: %+v %v; want 7 changed, 2 left as they were, of 9 selected", ts, err)
+	}
+	if err := q.EndTally("redirect-cmd"); err != nil {
+		t.Fatal(err)
 	}
 
 	// resume: the first batch, cut short, lifts the suspension.

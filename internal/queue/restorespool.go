@@ -351,6 +351,9 @@ func installRestoredSpool(spool, suffix string) error {
 		if err := os.Rename(spool, aside); err != nil {
 			return err
 		}
+		if restoreStep != nil {
+			restoreStep("spool-aside")
+		}
 	} else if err := os.Remove(spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
