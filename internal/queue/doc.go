@@ -270,7 +270,21 @@
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
-// suspended queue, parked for holdRecheck. A hold's record lists each
+// suspended queue, parked for holdRecheck, never past the expiry nor
+// the delay notice while owed either (noLaterThanDue): the claim then
+// finds the DSN due and commits no attempt instead of a hold, its
+// recipients held where they wait (Held), so the notice goes and the
+// expiry fails them on time whatever the state of their queues, not at
+// the resume. The expiry and a running delivery: a delivery that
+// started before the expiry is not cut short (a slow destination may
+// take its time, its MX fallback included: Postfix lets it finish), and
+// its results are committed as any; but no work for an expired message
+// starts after its expiry — not a retry (expiredNow at the claim), and
+// not a job of its attempt that waited in its destination's queue for a
+// slot until past the expiry (expiredNow again at the job's start,
+// runJob): that job makes no connection and the attempt's commit fails
+// its recipients as expired. A first attempt is still made (its reply
+// is what the DSN reports). A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -667,6 +667,18 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		return
 	}
 	rcpts := q.attemptable(m)
+	if pending := m.Pending(); len(rcpts) == 0 && len(pending) > 0 && q.dsnDue(m) {
+		// Every pending recipient is held in a suspended queue, and its
+		// delay notice or its expiry has come: the commit of no attempt
+		// makes the DSN (finish) — a hold does not put it off until the
+		// resume (sched24). Each stays held where it waits.
+		for _, i := range pending {
+			rc := &m.Rcpts[i]
+			a.results = append(a.results, Result{Rcpt: i, Outcome: Held, Queue: queueOf(rc), NextHop: rc.NextHop, Reply: rc.LastReply})
+		}
+		q.complete(ctx, a)
+		return
+	}
 	if len(rcpts) == 0 {
 		q.leaveOwn(a)
 		a.settled()
@@ -902,6 +914,17 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			// The server is stopping: no new delivery begins (the
 			// message is due at once at the next start, no attempt).
 			unstarted(jb)
+			q.jobDone(ctx, jb, nil, pw)
+			return
+		}
+		if q.expiredNow(a.m) {
+			// Its expiry came while the job waited for its
+			// destination's slot: no connection starts for it (a
+			// delivery already running finishes). The commit fails
+			// its recipients as expired (finish), as at a claim.
+			a.mu.Lock()
+			a.expired = true
+			a.mu.Unlock()
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
