@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -207,11 +208,15 @@ type dest struct {
 	streak     int // failed attempts in a row
 	cohort     int // the window when the streak began: that many failures in a row make it dead
 	deadUntil  time.Time
-	lastErr    string
-	lastHop    string // the host that answered lastErr ("" when none did)
-	lastUse    time.Time
-	avg        time.Duration // moving average of a job's duration
-	starts     []time.Time   // start times of the running jobs
+	// nextTry: when the mail a failed job of it left waiting is due
+	// again, the earliest still ahead (complete); the operator's "next
+	// try" of a failing destination (Destinations).
+	nextTry time.Time
+	lastErr string
+	lastHop string // the host that answered lastErr ("" when none did)
+	lastUse time.Time
+	avg     time.Duration // moving average of a job's duration
+	starts  []time.Time   // start times of the running jobs
 	// held: messages throttled for this destination since it last
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
@@ -361,8 +366,9 @@ type attempt struct {
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
+	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
-	expired   bool    // not made: the message's expiry had come (expiredNow)
+	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 
 	// Its jobs' own commits (jobcommit.go): cmu orders them before the
 	// attempt's end, which sets ending; early is what they committed.
@@ -410,15 +416,22 @@ func newScheduler(cfg SchedulerConfig) *scheduler {
 
 // DestinationInfo is one destination's window and state for the operator.
 type DestinationInfo struct {
-	Name      string    `json:"name"`
-	Queue     string    `json:"queue"`
-	State     string    `json:"state"` // active, idle, dead
+	Name  string `json:"name"`
+	Queue string `json:"queue"`
+	// State is the destination's state, the first that holds:
+	// suspended (its queue is, by the operator: no job starts), dead
+	// (until DeadUntil, after a failed cohort), failing (Failures in a
+	// row and no success since; its mail waits for its retry, NextTry
+	// when known), active (jobs running or waiting), idle;
+	// unresponsive for a server that did not answer (Health).
+	State     string    `json:"state"`
 	Window    int       `json:"window"`
 	Max       int       `json:"max"`
 	Running   int       `json:"running"`
 	Waiting   int       `json:"waiting"`
 	Failures  int       `json:"failures_in_a_row"`
 	DeadUntil time.Time `json:"dead_until,omitzero"`
+	NextTry   time.Time `json:"next_try,omitzero"` // failing: when the mail a failed attempt left waiting is due again
 	LastError string    `json:"last_error,omitempty"`
 }
 
@@ -587,6 +600,9 @@ func (q *Manager) Destinations() []DestinationInfo {
 			return nil
 		})
 	}
+	q.qmu.Lock()
+	suspended := maps.Clone(q.suspended)
+	q.qmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]DestinationInfo, 0, len(s.dests))
@@ -597,9 +613,19 @@ func (q *Manager) Destinations() []DestinationInfo {
 		}
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
 			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+		// Never "idle" while it is held or failing (sched24): a
+		// destination with failures in a row and its mail waiting for
+		// a retry is not idle.
 		switch {
+		case !d.task && suspended[d.queue]:
+			di.State = "suspended"
 		case d.dead(now):
 			di.State, di.DeadUntil = "dead", d.deadUntil
+		case d.streak > 0:
+			di.State = "failing"
+			if d.nextTry.After(now) {
+				di.NextTry = d.nextTry
+			}
 		case d.busy > 0 || len(d.waiting) > 0:
 			di.State = "active"
 		}
@@ -1004,9 +1030,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		} else {
 			d.avg = (7*d.avg + took) / 8
 		}
-		switch feedback(res) {
+		fb := feedback(res)
+		switch fb {
 		case +1:
-			d.streak, d.cohort, d.lastErr, d.lastHop = 0, 0, "", ""
+			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
 			d.window = min(d.window+1, d.max)
 		case -1:
 			if d.streak == 0 {
@@ -1032,6 +1059,11 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			d.held = nil
 		}
 		s.mu.Unlock()
+		if fb < 0 {
+			jb.a.mu.Lock()
+			jb.a.failedOn = append(jb.a.failedOn, d)
+			jb.a.mu.Unlock()
+		}
 		q.wakeHeld(wake)
 		// The freed slot goes to the next waiting job now, not after
 		// the results' commit: that commit may wait for another to
@@ -1211,6 +1243,19 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		if wake {
 			q.wakeHeld([]ID{m.ID})
 		}
+	}
+	if len(a.failedOn) > 0 && m.State == Ready && len(m.Pending()) > 0 {
+		// Its failing destinations are tried next when it is due
+		// again, or earlier mail of theirs is (Destinations).
+		now := q.clk.Now()
+		s := q.sched
+		s.mu.Lock()
+		for _, d := range a.failedOn {
+			if d.streak > 0 && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
+				d.nextTry = m.NextAttempt
+			}
+		}
+		s.mu.Unlock()
 	}
 	if len(a.deadOn) > 0 && ctx.Err() == nil {
 		// A dead destination the operator revived (retry, resume,
