@@ -283,8 +283,11 @@
 // not a job of its attempt that waited in its destination's queue for a
 // slot until past the expiry (expiredNow again at the job's start,
 // runJob): that job makes no connection and the attempt's commit fails
-// its recipients as expired. A first attempt is still made (its reply
-// is what the DSN reports). A hold's record lists each
+// its recipients as expired. A message never tried still gets its first
+// attempt (its reply is what the DSN reports); tried means an attempt
+// counted, or a next hop's reply kept from one that counted none (an
+// operator's retry of mail a dead destination deferred at receipt:
+// answered), which the DSN reports instead. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

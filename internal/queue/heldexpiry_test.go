@@ -182,3 +182,35 @@ func TestNoJobStartsAfterExpiry(t *testing.T) {
 	// The failure DSN of the retry, and no DSN of the delivered one.
 	waitFor(t, "the retry's failure DSN", func() bool { return g.count("example.org") == 1 })
 }
+
+// Q-3 (sched24, a defect of rt23d's fix): the first attempt made at the
+// expiry is for a message never tried, whose DSN would have no reply to
+// report. A message whose attempts counted none — an operator's retry of
+// mail a dead destination deferred at receipt — but whose next hop did
+// answer is not tried again at or after its expiry: it fails with that
+// reply, without a connection.
+func TestNoAttemptAfterExpiryForMailTriedUncounted(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	p := newPlanned()
+	p.refuse["down.test"] = true
+	q := NewManager(s, p, ManagerConfig{Hostname: "mx.test", Clock: clk,
+		RetrySchedule: []time.Duration{10 * time.Minute}, MessageExpiration: 60 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(p.stop); cancel(); q.Wait() }()
+	const refused = "451 4.4.1 connect to mx.down.test: connection refused"
+	m := msg(s, "a@example.org", "x@down.test")
+	m.State, m.Arrived, m.NextAttempt, m.Attempts = Ready, t0, t0.Add(60*time.Second), 0
+	m.Rcpts[0].Queue, m.Rcpts[0].NextHop, m.Rcpts[0].LastReply = "mx:down.test", "mx.down.test[192.0.2.1]:25", refused
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	clk.Advance(60 * time.Second)
+	waitFor(t, "the expiry", func() bool { return len(messages(t, s)) == 0 })
+	if n := p.count(p.calls, "down.test"); n != 0 {
+		t.Errorf("down.test contacted %d times at the expiry of mail it had answered", n)
+	}
+	waitFor(t, "the failure DSN", func() bool { return p.count(p.done, "example.org") == 1 })
+}

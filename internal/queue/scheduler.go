@@ -693,11 +693,12 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		return
 	}
 	rcpts := q.attemptable(m)
-	if pending := m.Pending(); len(rcpts) == 0 && len(pending) > 0 && q.dsnDue(m) {
+	if pending := m.Pending(); len(rcpts) == 0 && len(pending) > 0 && !m.Arrived.IsZero() && q.dsnDue(m) {
 		// Every pending recipient is held in a suspended queue, and its
 		// delay notice or its expiry has come: the commit of no attempt
 		// makes the DSN (finish) — a hold does not put it off until the
-		// resume (sched24). Each stays held where it waits.
+		// resume (sched24). Each stays held where it waits. (A record
+		// without an arrival, written by hand, has nothing due.)
 		for _, i := range pending {
 			rc := &m.Rcpts[i]
 			a.results = append(a.results, Result{Rcpt: i, Outcome: Held, Queue: queueOf(rc), NextHop: rc.NextHop, Reply: rc.LastReply})
@@ -1320,9 +1321,27 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
 func (q *Manager) expiredNow(m *Message) bool {
-	// A message never attempted gets its first attempt (its reply is
-	// what the expiry DSN reports).
-	return !m.Arrived.IsZero() && m.Attempts > 0 && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+	// A message never tried gets its first attempt (its reply is what
+	// the expiry DSN reports). Tried is a counted attempt, or a reply of
+	// a next hop kept from one that counted none (an operator's retry,
+	// sched24): that reply is what the DSN reports.
+	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+}
+
+// answered: a pending recipient of m keeps a reply of an attempt — not
+// umbra's note that it was not tried (held, throttled, stopped, dead
+// with no reply to carry).
+func answered(m *Message) bool {
+	for _, i := range m.Pending() {
+		r := m.Rcpts[i].LastReply
+		switch {
+		case r == "", r == throttleReply, r == stopReply, heldBy(r) != "":
+		case isDeadReply(r) && realReply(r) == r:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
