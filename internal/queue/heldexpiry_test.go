@@ -214,3 +214,57 @@ func TestNoAttemptAfterExpiryForMailTriedUncounted(t *testing.T) {
 	}
 	waitFor(t, "the failure DSN", func() bool { return p.count(p.done, "example.org") == 1 })
 }
+
+// Q-3, Q-6 (sched24): mail behind a dead destination expires at its
+// expiry too, not when the cool-down ends: one message attempted when
+// the destination went dead, one that arrived while it was dead (never
+// attempted, answered by the dead mark). Cool-down 1h, expiry 60s: both
+// fail at 60 s, with no second connection.
+func TestDeadDestinationMailExpiresOnTime(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	h := &busyHost{}
+	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk, MessageExpiration: 60 * time.Second,
+		RetrySchedule: []time.Duration{time.Hour}, Scheduler: SchedulerConfig{InitialWindow: 1, DeadCoolDown: time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	tried := msg(s, "a@example.org", "x@busy.test")
+	tried.Arrived = t0
+	if err := q.Submit(ctx, tried, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed attempt", func() bool {
+		m, _ := q.Message(tried.ID)
+		return m != nil && m.State == Ready && m.Attempts == 1
+	})
+	behind := msg(s, "b@example.org", "y@busy.test")
+	behind.Arrived = t0
+	if err := q.Submit(ctx, behind, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead mark's answer", func() bool {
+		m, _ := q.Message(behind.ID)
+		return m != nil && m.State == Ready && isDeadReply(m.Rcpts[0].LastReply)
+	})
+	for _, id := range []ID{tried.ID, behind.ID} {
+		if m, _ := q.Message(id); m.NextAttempt.After(t0.Add(60 * time.Second)) {
+			t.Errorf("%s due at %v after arrival, past its expiry at 60s", id, m.NextAttempt.Sub(t0))
+		}
+	}
+	clk.Advance(60 * time.Second)
+	waitFor(t, "both expired at 60s", func() bool {
+		for _, m := range messages(t, s) {
+			if m.Connector != "dsn" {
+				return false
+			}
+		}
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.calls != 1 {
+		t.Errorf("%d connections to the dead destination, want the one that made it dead", h.calls)
+	}
+}
