@@ -163,6 +163,13 @@
 // end as the rest of its destination's mail), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min).
+// The operator's view of a destination (Destinations: queue
+// destinations, the API, the console, umbra_scheduler_destinations)
+// says the first state that holds: suspended (its queue), dead (until
+// the cool-down's end), failing (failures in a row and no success
+// since, with the earliest retry a failed job of it left: in memory,
+// set when that attempt's results are committed), active, idle — never
+// idle while it fails (sched24).
 // Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or
