@@ -272,8 +272,10 @@
 // redirect, takeover, a primary answering again, a drained destination,
 // the end of an attempt; a timer at the next due time otherwise). The
 // reasons to wait: a retry step, never past the message's expiry nor
-// its delay notice while owed (noLaterThanDue: the commit of the
-// attempt then makes the DSN; a retry that would start at or after
+// its delay notice while owed (noLaterThanDue: the claim then makes the
+// delay notice in a commit of its own, no attempt counted, the message
+// due again at once for its attempt — noticeOwed —, so a next hop that
+// hangs does not hold the notice back; a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
