@@ -395,14 +395,28 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 		if d.Max > 0 {
 			window = fmt.Sprintf("%d/%d", d.Window, d.Max)
 		}
-		state := d.State
-		if !d.DeadUntil.IsZero() {
-			state += " until " + d.DeadUntil.Format(time.TimeOnly)
-		}
+		state := destStateText(d, time.Now())
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", termSafe(d.Name), orDash(d.Queue), termSafe(state), window, d.Running, d.Waiting,
 			d.Failures, truncDash(d.LastError, 60))
 	}
 	return w.Flush()
+}
+
+// destStateText is a destination's state as the table shows it: a dead
+// one until when, a failing one how many failures in a row and when its
+// mail is tried next (never "idle" for either).
+func destStateText(d queue.DestinationInfo, now time.Time) string {
+	switch {
+	case d.State == "failing":
+		s := fmt.Sprintf("failing (%d in a row", d.Failures)
+		if until := d.NextTry.Sub(now); !d.NextTry.IsZero() && until >= time.Second/2 {
+			s += ", next try in " + until.Round(time.Second).String()
+		}
+		return s + ")"
+	case !d.DeadUntil.IsZero():
+		return d.State + " until " + d.DeadUntil.Format(time.TimeOnly)
+	}
+	return d.State
 }
 
 // checkLimit refuses a --limit that is not a positive count (exit 64):

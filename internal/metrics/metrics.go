@@ -388,7 +388,7 @@ type schedulerCollector struct {
 // each.
 func RegisterScheduler(reg prometheus.Registerer, src SchedulerSource) {
 	reg.MustRegister(&schedulerCollector{src: src,
-		dests: prometheus.NewDesc("umbra_scheduler_destinations", "Destinations the scheduler knows, by state (active, idle, dead; unresponsive servers).",
+		dests: prometheus.NewDesc("umbra_scheduler_destinations", "Destinations the scheduler knows, by state (active, idle, failing, dead, suspended; unresponsive servers).",
 			[]string{"state"}, nil),
 		running: prometheus.NewDesc("umbra_scheduler_attempts_running", "Delivery attempts running, over all destinations.", nil, nil),
 		waiting: prometheus.NewDesc("umbra_scheduler_attempts_waiting", "Delivery attempts waiting for their destination's window.", nil, nil),
@@ -405,7 +405,7 @@ func (c *schedulerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
-	states := map[string]int{"active": 0, "idle": 0, "dead": 0, "unresponsive": 0}
+	states := map[string]int{"active": 0, "idle": 0, "failing": 0, "dead": 0, "suspended": 0, "unresponsive": 0}
 	running, waiting := 0, 0
 	windows := map[string]int{} // per queue: several destinations may show under one
 	for _, d := range c.src() {

@@ -10,7 +10,8 @@ import (
 	"umbra/internal/queue"
 )
 
-// The scheduler's gauges: destinations by state, attempts running and
+// OPS-2: the scheduler's gauges: destinations by state (failing and
+// suspended too, never counted idle: sched24), attempts running and
 // waiting, and a window per configured destination — never one per MX
 // domain (an unbounded label).
 func TestSchedulerGauges(t *testing.T) {
@@ -21,6 +22,8 @@ func TestSchedulerGauges(t *testing.T) {
 			{Name: "connector:internet/example.net", Queue: "mx:example.net", State: "dead", Window: 1, Max: 10},
 			{Name: "org:site:B", Queue: "site:B", State: "idle", Window: 5, Max: 10},
 			{Name: "server:hub-b", State: "unresponsive"},
+			{Name: "connector:internet/example.com", Queue: "mx:example.com", State: "failing", Window: 4, Max: 10, Failures: 1},
+			{Name: "connector:internet/example.edu", Queue: "mx:example.edu", State: "suspended", Window: 5, Max: 10},
 		}
 	})
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
@@ -33,11 +36,13 @@ umbra_scheduler_attempts_running 7
 # HELP umbra_scheduler_attempts_waiting Delivery attempts waiting for their destination's window.
 # TYPE umbra_scheduler_attempts_waiting gauge
 umbra_scheduler_attempts_waiting 30
-# HELP umbra_scheduler_destinations Destinations the scheduler knows, by state (active, idle, dead; unresponsive servers).
+# HELP umbra_scheduler_destinations Destinations the scheduler knows, by state (active, idle, failing, dead, suspended; unresponsive servers).
 # TYPE umbra_scheduler_destinations gauge
 umbra_scheduler_destinations{state="active"} 1
 umbra_scheduler_destinations{state="dead"} 1
+umbra_scheduler_destinations{state="failing"} 1
 umbra_scheduler_destinations{state="idle"} 1
+umbra_scheduler_destinations{state="suspended"} 1
 umbra_scheduler_destinations{state="unresponsive"} 1
 # HELP umbra_scheduler_window Concurrency window of a destination named by the configuration (not MX domains).
 # TYPE umbra_scheduler_window gauge

@@ -163,6 +163,13 @@
 // end as the rest of its destination's mail), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min).
+// The operator's view of a destination (Destinations: queue
+// destinations, the API, the console, umbra_scheduler_destinations)
+// says the first state that holds: suspended (its queue), dead (until
+// the cool-down's end), failing (failures in a row and no success
+// since, with the earliest retry a failed job of it left: in memory,
+// set when that attempt's results are committed), active, idle — never
+// idle while it fails (sched24).
 // Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or
@@ -265,12 +272,31 @@
 // redirect, takeover, a primary answering again, a drained destination,
 // the end of an attempt; a timer at the next due time otherwise). The
 // reasons to wait: a retry step, never past the message's expiry nor
-// its delay notice while owed (noLaterThanDue: the commit of the
-// attempt then makes the DSN; a retry that would start at or after
+// its delay notice while owed (noLaterThanDue: the claim then makes the
+// delay notice in a commit of its own, no attempt counted, the message
+// due again at once for its attempt — noticeOwed —, so a next hop that
+// hangs does not hold the notice back; a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
-// suspended queue, parked for holdRecheck. A hold's record lists each
+// suspended queue, parked for holdRecheck, never past the expiry nor
+// the delay notice while owed either (noLaterThanDue): the claim then
+// finds the DSN due and commits no attempt instead of a hold, its
+// recipients held where they wait (Held), so the notice goes and the
+// expiry fails them on time whatever the state of their queues, not at
+// the resume. The expiry and a running delivery: a delivery that
+// started before the expiry is not cut short (a slow destination may
+// take its time, its MX fallback included: Postfix lets it finish), and
+// its results are committed as any; but no work for an expired message
+// starts after its expiry — not a retry (expiredNow at the claim), and
+// not a job of its attempt that waited in its destination's queue for a
+// slot until past the expiry (expiredNow again at the job's start,
+// runJob): that job makes no connection and the attempt's commit fails
+// its recipients as expired. A message never tried still gets its first
+// attempt (its reply is what the DSN reports); tried means an attempt
+// counted, or a next hop's reply kept from one that counted none (an
+// operator's retry of mail a dead destination deferred at receipt:
+// answered), which the DSN reports instead. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

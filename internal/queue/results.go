@@ -344,12 +344,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
 				parked = true
 			}
-			if !parked {
-				// No retry step passes the message's expiry, nor its
-				// delay notice still owed: the commit of the attempt
-				// then makes the DSN on time (rt23d F1).
-				m.NextAttempt = q.noLaterThanDue(m, m.NextAttempt)
-			}
+			// No retry step passes the message's expiry, nor its delay
+			// notice still owed: the commit of the attempt then makes
+			// the DSN on time (rt23d F1). Nor does a hold's recheck: a
+			// message held in a suspended queue gets its notice and its
+			// expiry on time too (sched24).
+			m.NextAttempt = q.noLaterThanDue(m, m.NextAttempt)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -207,11 +208,15 @@ type dest struct {
 	streak     int // failed attempts in a row
 	cohort     int // the window when the streak began: that many failures in a row make it dead
 	deadUntil  time.Time
-	lastErr    string
-	lastHop    string // the host that answered lastErr ("" when none did)
-	lastUse    time.Time
-	avg        time.Duration // moving average of a job's duration
-	starts     []time.Time   // start times of the running jobs
+	// nextTry: when the mail a failed job of it left waiting is due
+	// again, the earliest still ahead (complete); the operator's "next
+	// try" of a failing destination (Destinations).
+	nextTry time.Time
+	lastErr string
+	lastHop string // the host that answered lastErr ("" when none did)
+	lastUse time.Time
+	avg     time.Duration // moving average of a job's duration
+	starts  []time.Time   // start times of the running jobs
 	// held: messages throttled for this destination since it last
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
@@ -361,8 +366,10 @@ type attempt struct {
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
+	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
-	expired   bool    // not made: the message's expiry had come (expiredNow)
+	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
+	notice    bool    // not made: its delay notice went first (noticeOwed), the attempt follows at once
 
 	// Its jobs' own commits (jobcommit.go): cmu orders them before the
 	// attempt's end, which sets ending; early is what they committed.
@@ -410,15 +417,22 @@ func newScheduler(cfg SchedulerConfig) *scheduler {
 
 // DestinationInfo is one destination's window and state for the operator.
 type DestinationInfo struct {
-	Name      string    `json:"name"`
-	Queue     string    `json:"queue"`
-	State     string    `json:"state"` // active, idle, dead
+	Name  string `json:"name"`
+	Queue string `json:"queue"`
+	// State is the destination's state, the first that holds:
+	// suspended (its queue is, by the operator: no job starts), dead
+	// (until DeadUntil, after a failed cohort), failing (Failures in a
+	// row and no success since; its mail waits for its retry, NextTry
+	// when known), active (jobs running or waiting), idle;
+	// unresponsive for a server that did not answer (Health).
+	State     string    `json:"state"`
 	Window    int       `json:"window"`
 	Max       int       `json:"max"`
 	Running   int       `json:"running"`
 	Waiting   int       `json:"waiting"`
 	Failures  int       `json:"failures_in_a_row"`
 	DeadUntil time.Time `json:"dead_until,omitzero"`
+	NextTry   time.Time `json:"next_try,omitzero"` // failing: when the mail a failed attempt left waiting is due again
 	LastError string    `json:"last_error,omitempty"`
 }
 
@@ -587,6 +601,9 @@ func (q *Manager) Destinations() []DestinationInfo {
 			return nil
 		})
 	}
+	q.qmu.Lock()
+	suspended := maps.Clone(q.suspended)
+	q.qmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]DestinationInfo, 0, len(s.dests))
@@ -597,9 +614,19 @@ func (q *Manager) Destinations() []DestinationInfo {
 		}
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
 			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+		// Never "idle" while it is held or failing (sched24): a
+		// destination with failures in a row and its mail waiting for
+		// a retry is not idle.
 		switch {
+		case !d.task && suspended[d.queue]:
+			di.State = "suspended"
 		case d.dead(now):
 			di.State, di.DeadUntil = "dead", d.deadUntil
+		case d.streak > 0:
+			di.State = "failing"
+			if d.nextTry.After(now) {
+				di.NextTry = d.nextTry
+			}
 		case d.busy > 0 || len(d.waiting) > 0:
 			di.State = "active"
 		}
@@ -667,6 +694,19 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		return
 	}
 	rcpts := q.attemptable(m)
+	if pending := m.Pending(); len(rcpts) == 0 && len(pending) > 0 && !m.Arrived.IsZero() && q.dsnDue(m) {
+		// Every pending recipient is held in a suspended queue, and its
+		// delay notice or its expiry has come: the commit of no attempt
+		// makes the DSN (finish) — a hold does not put it off until the
+		// resume (sched24). Each stays held where it waits. (A record
+		// without an arrival, written by hand, has nothing due.)
+		for _, i := range pending {
+			rc := &m.Rcpts[i]
+			a.results = append(a.results, Result{Rcpt: i, Outcome: Held, Queue: queueOf(rc), NextHop: rc.NextHop, Reply: rc.LastReply})
+		}
+		q.complete(ctx, a)
+		return
+	}
 	if len(rcpts) == 0 {
 		q.leaveOwn(a)
 		a.settled()
@@ -680,6 +720,15 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		// No attempt: the commit of none fails the pending recipients
 		// as expired and makes the failure DSN (finish).
 		a.expired = true
+		q.complete(ctx, a)
+		return
+	}
+	if q.noticeOwed(m) {
+		// Its delay notice is due: it goes in a commit of its own, with
+		// no attempt and no retry step, and the message is due again at
+		// once for the attempt — the notice does not wait for a session
+		// that a hung next hop could hold for minutes (sched24).
+		a.notice = true
 		q.complete(ctx, a)
 		return
 	}
@@ -905,6 +954,17 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
+		if q.expiredNow(a.m) {
+			// Its expiry came while the job waited for its
+			// destination's slot: no connection starts for it (a
+			// delivery already running finishes). The commit fails
+			// its recipients as expired (finish), as at a claim.
+			a.mu.Lock()
+			a.expired = true
+			a.mu.Unlock()
+			q.jobDone(ctx, jb, nil, pw)
+			return
+		}
 		body, err := a.loadBody(q)
 		if err != nil {
 			q.jobDone(ctx, jb, nil, pw)
@@ -981,9 +1041,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		} else {
 			d.avg = (7*d.avg + took) / 8
 		}
-		switch feedback(res) {
+		fb := feedback(res)
+		switch fb {
 		case +1:
-			d.streak, d.cohort, d.lastErr, d.lastHop = 0, 0, "", ""
+			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
 			d.window = min(d.window+1, d.max)
 		case -1:
 			if d.streak == 0 {
@@ -1009,6 +1070,11 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			d.held = nil
 		}
 		s.mu.Unlock()
+		if fb < 0 {
+			jb.a.mu.Lock()
+			jb.a.failedOn = append(jb.a.failedOn, d)
+			jb.a.mu.Unlock()
+		}
 		q.wakeHeld(wake)
 		// The freed slot goes to the next waiting job now, not after
 		// the results' commit: that commit may wait for another to
@@ -1134,7 +1200,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		applyEarly(m, early)
 		q.poison(m, a.panicked)
 		return
-	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0 && !a.expired:
+	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0 && !a.expired && !a.notice:
 		// Shutting down before any job ran: due now, no attempt counted.
 		leave()
 		q.requeue(m)
@@ -1168,7 +1234,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
+	// The commit of a delay notice alone (a.notice) is as an
+	// interrupted attempt's: no attempt counted, due again at once.
+	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped || a.notice, leave)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made
@@ -1188,6 +1256,19 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		if wake {
 			q.wakeHeld([]ID{m.ID})
 		}
+	}
+	if len(a.failedOn) > 0 && m.State == Ready && len(m.Pending()) > 0 {
+		// Its failing destinations are tried next when it is due
+		// again, or earlier mail of theirs is (Destinations).
+		now := q.clk.Now()
+		s := q.sched
+		s.mu.Lock()
+		for _, d := range a.failedOn {
+			if d.streak > 0 && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
+				d.nextTry = m.NextAttempt
+			}
+		}
+		s.mu.Unlock()
 	}
 	if len(a.deadOn) > 0 && ctx.Err() == nil {
 		// A dead destination the operator revived (retry, resume,
@@ -1252,9 +1333,36 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
 func (q *Manager) expiredNow(m *Message) bool {
-	// A message never attempted gets its first attempt (its reply is
-	// what the expiry DSN reports).
-	return !m.Arrived.IsZero() && m.Attempts > 0 && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+	// A message never tried gets its first attempt (its reply is what
+	// the expiry DSN reports). Tried is a counted attempt, or a reply of
+	// a next hop kept from one that counted none (an operator's retry,
+	// sched24): that reply is what the DSN reports.
+	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+}
+
+// noticeOwed: m's delay notice is due and not made, and m was tried (as
+// for expiredNow: a message never tried gets its attempt first, whose
+// reply the notice reports).
+func (q *Manager) noticeOwed(m *Message) bool {
+	pol := q.policy()
+	return pol.DelayNotification > 0 && !m.DelayNotified && !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) &&
+		q.clk.Now().Sub(m.OrgArrived()) >= pol.DelayNotification
+}
+
+// answered: a pending recipient of m keeps a reply of an attempt — not
+// umbra's note that it was not tried (held, throttled, stopped, dead
+// with no reply to carry).
+func answered(m *Message) bool {
+	for _, i := range m.Pending() {
+		r := m.Rcpts[i].LastReply
+		switch {
+		case r == "", r == throttleReply, r == stopReply, heldBy(r) != "":
+		case isDeadReply(r) && realReply(r) == r:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.

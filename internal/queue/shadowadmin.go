@@ -175,7 +175,9 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	if err := q.store.Update(ctx, func(tx *Tx) error {
 		// A resume committed since attemptable looked found the message
 		// in delivery and left it: the hold it lifted is not kept.
-		m.State, m.NextAttempt = Ready, now.Add(holdRecheck)
+		// Claimed again when its delay notice or expiry falls due, if
+		// before the recheck: that claim makes the DSN (start).
+		m.State, m.NextAttempt = Ready, q.noLaterThanDue(m, now.Add(holdRecheck))
 		if took || tx.anyResumed(queues) {
 			m.NextAttempt = now
 		}
