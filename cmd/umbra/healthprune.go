@@ -55,7 +55,8 @@ func forgetGoneServers(cfg *config.Config, h *queue.Health, peers []queue.Shadow
 		}
 	}
 	h.Forget(func(k string) bool {
-		if !known[strings.TrimPrefix(k, delivery.CopiesKeyPrefix)] { // a refusal of copies: its server's name
+		name := strings.TrimPrefix(strings.TrimPrefix(k, delivery.CopiesKeyPrefix), delivery.RefusedKeyPrefix) // a refusal of copies, of its contacts: its server's name
+		if !known[name] {
 			log.Info("server no longer in the topology: its unresponsive mark is dropped", "server", k)
 			return false
 		}

@@ -12,13 +12,17 @@ import (
 	"umbra/internal/queue"
 )
 
-// SR-7, W-6 (ident18 item 2b): hub-a relays to hub-b in a shadow
-// session and keeps the copy. hub-a already knows hub-b's transport
-// database id as another server's (hub-c's: a record naming hub-c,
-// whose copies went to an address that is not hub-b's). The id hub-b
-// presents goes through the one check on the relay path too: it is not
-// recorded as hub-b's (WARN), as a contact presenting it is refused; the
-// copy stays held for hub-b.
+// SR-7, W-6 (ident18 item 2b; rt24a F1): hub-a relays to hub-b in a
+// shadow session. hub-a already knows hub-b's transport database id as
+// another server's (hub-c's: a record naming hub-c, whose copies went
+// to an address that is not hub-b's). The id hub-b presents goes through
+// the one check on the relay path too: it is not recorded as hub-b's
+// (WARN), as a contact presenting it is refused. Before rt24a F1 the
+// relay went on and hub-a held a copy for hub-b — a copy no discard of
+// hub-b's could ever confirm (its contacts are refused here), taken over
+// at its expiry or at once while hub-b delivered its original. Now the
+// message is not relayed to hub-b: it waits at hub-a with the reason,
+// and shadow list shows hub-b refused.
 func TestRelayNextHopPresentingAnotherServersDatabase(t *testing.T) {
 	p := newShadowPair(t)
 	dataA := filepath.Join(p.dir, "hub-a", "data")
@@ -46,21 +50,43 @@ func TestRelayNextHopPresentingAnotherServersDatabase(t *testing.T) {
 	}
 	b = startUmbra(t, p.cfgB, p.b)
 	a = startUmbra(t, p.cfgA, p.a)
-	sendMany(p.a, "dbofanother", 1, 1, nil) // the sink is down: hub-b keeps it
-	waitCond(t, "hub-a to hold the shadow copy for hub-b", 45*time.Second, func() bool { return p.queued(t, p.cfgA)["shadow:hub-b"] == 1 })
-	out, code := cli(t, p.cfgA, "shadow", "list", "--json")
-	var vs []struct {
+	sendMany(p.a, "dbofanother", 1, 1, nil)
+	type view struct {
 		Primary    string
+		State      string
+		Refused    string
 		Copies     int
 		DatabaseID string `json:"database_id"`
 	}
-	if err := json.Unmarshal([]byte(out), &vs); err != nil || code != 0 {
-		t.Fatalf("shadow list: %d %s", code, out)
+	var out string
+	waitCond(t, "hub-a to show hub-b refused, no copy held", 45*time.Second, func() bool {
+		var code int
+		out, code = cli(t, p.cfgA, "shadow", "list", "--json")
+		var vs []view
+		if json.Unmarshal([]byte(out), &vs) != nil || code != 0 {
+			return false
+		}
+		for _, v := range vs {
+			if v.Primary == "hub-b" && v.DatabaseID == dbB {
+				a.dumpLog()
+				t.Fatalf("hub-b's record holds hub-c's database id %s: %s", dbB, out)
+			}
+			if v.Primary == "hub-b" && v.State == "refused" && v.Copies == 0 && strings.Contains(v.Refused, "is hub-c's here") {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second) // retries: each must stay at hub-a
+	if q := p.queued(t, p.cfgA); q["site:b"] != 1 || q["shadow:hub-b"] != 0 {
+		a.dumpLog()
+		t.Fatalf("hub-a's queues %v; want the message waiting for site b, no copy for hub-b", q)
 	}
-	for _, v := range vs {
-		if v.Primary == "hub-b" && v.DatabaseID == dbB {
-			a.dumpLog()
-			t.Fatalf("hub-b's record holds hub-c's database id %s: %s", dbB, out)
+	if q := p.queued(t, p.cfgB); len(q) != 0 {
+		for _, n := range q {
+			if n != 0 {
+				t.Fatalf("hub-b queued %v; want nothing relayed to it", q)
+			}
 		}
 	}
 	log, _ := os.ReadFile(a.log)

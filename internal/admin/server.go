@@ -569,7 +569,15 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		byName[out[i].Primary] = &out[i]
 	}
 	if s.shadows != nil {
+		var refusedOnly []ShadowView
 		for _, st := range s.shadows() {
+			if byName[st.Name] == nil && st.Refused != "" {
+				// No copy held for it, and its contacts refused here
+				// (rt24a F1): listed refused while the refusal stands.
+				refusedOnly = append(refusedOnly, ShadowView{Primary: st.Name, LastContact: st.LastContact, DatabaseID: st.DatabaseID,
+					Refused: st.Refused, RefusedSince: st.RefusedSince, LastRefused: st.LastRefused})
+				continue
+			}
 			if v := byName[st.Name]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
@@ -580,6 +588,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				}
 			}
 		}
+		out = append(out, refusedOnly...)
 	}
 	for i := range out {
 		v := &out[i]

@@ -21,7 +21,7 @@ func orderOrg(h *queue.Health, names, addrs []string) ([]string, []string) {
 	var n, a, lateN, lateA []string
 	now := time.Now()
 	for i := range addrs {
-		if h.Last(now, names[i], addrs[i], copiesKey(names[i])) {
+		if h.Last(now, names[i], addrs[i], copiesKey(names[i]), refusedKey(names[i])) {
 			lateN, lateA = append(lateN, names[i]), append(lateA, addrs[i])
 			continue
 		}
@@ -35,7 +35,7 @@ func orderHosts(h *queue.Health, hosts []host) []host {
 	var ok, late []host
 	now := time.Now()
 	for _, x := range hosts {
-		if h.Last(now, x.name, x.addr) {
+		if h.Last(now, x.name, x.addr, refusedKey(x.name)) {
 			late = append(late, x)
 			continue
 		}

@@ -68,7 +68,7 @@ func (d *Deliverer) hopDown(h routing.NextHop) bool {
 	defer d.bal.mu.Unlock()
 	for i, a := range h.Addresses {
 		failed := now.Before(d.bal.failed[a])
-		if !failed && (i >= len(h.Servers) || !d.health.Unhealthy(h.Servers[i], a)) {
+		if !failed && (i >= len(h.Servers) || !d.health.Unhealthy(h.Servers[i], a, refusedKey(h.Servers[i]))) {
 			return false
 		}
 	}
@@ -273,7 +273,14 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			}
 			d.orgSession(h.Kind, c)
 			if !lmtp && h.Kind == routing.HopRelay {
-				d.openShadow(ctx, st, c, names[k]) // inside the organisation: whenever shadowing is on
+				// Inside the organisation: whenever shadowing is on. A
+				// server whose contacts are refused here gets no relay.
+				if why := d.openShadow(ctx, st, c, names[k]); why != "" {
+					c.Quit()
+					d.log.Info("next hop server skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
+					lastErr, lastHop = why, names[k]
+					continue
+				}
 				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
 					return res
 				}

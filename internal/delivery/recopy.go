@@ -94,9 +94,13 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 // server's at WARN once per (name, id) until an id of that server is
 // recorded again (queue ShadowHolderSeen refuses it; the refusal after
 // that is WARNed anew).
-func (r *ReceiptShadow) holderSeen(server, dbID string) {
+//
+// It reports whether the id was refused as another server's: no copy on
+// receipt is made on that server (dial), as no relay goes to one
+// (openShadow).
+func (r *ReceiptShadow) holderSeen(server, dbID string) (another bool) {
 	if r.holders == nil || dbID == "" {
-		return
+		return false
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
 	var other interface{ AnotherServersDatabase() bool }
@@ -108,15 +112,15 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 		// met under a second name is refused in every session, one
 		// per accepted message.
 		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
-			return
+			return true
 		}
 		r.refusedN.Add(1)
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
 			"shadow_server", server, "database_id", dbID, "err", err)
-		return
+		return true
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
-		return
+		return false
 	}
 	r.forgetRefusedIDs(server)
 	switch {
@@ -127,6 +131,7 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
+	return false
 }
 
 // forgetRefusedIDs forgets the refusals logged for server (refusedIDs):

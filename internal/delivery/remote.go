@@ -238,7 +238,14 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if g.conn.cfg.SendXShadow {
-			d.openShadow(ctx, st, c, h.name)
+			if why := d.openShadow(ctx, st, c, h.name); why != "" {
+				// Its contacts are refused here: the next host.
+				d.log.Info("next hop host skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
+				c.Quit()
+				lastErr, lastHost = why, h.String()
+				failedTemp = true
+				continue
+			}
 			c.Via = g.conn.cfg.Name
 			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
 				return res

@@ -17,9 +17,21 @@ import (
 // and the peer offers XSHADOW; the peer is then the primary, named by hop.
 // Waiting for the XSHADOW reply is the next hop's time, as connecting is
 // (queue/peerwait.go).
-func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string) {
+//
+// It returns a reply ("" none) when the message must not go over this
+// session: the primary presented a transport database id this server
+// keeps as another server's (a copy of another's data dir, rt24a F1).
+// Every contact of that server is refused here, so its discard for a
+// copy made now would never be applied: the copy would be taken over —
+// at once when the server's stored id is another (the commit judges the
+// copy's database, shadowTransitions), else at its expiry — while the
+// server delivers its original: a duplicate. The caller quits the
+// session and tries the hop's next server; the server is marked in
+// destination health (refusedKey) and tried last until a session of it
+// is let in again.
+func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string) (refused string) {
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
-		return
+		return ""
 	}
 	watchMarks(st, c, primary)
 	d.presentTo(st, c, primary)
@@ -67,16 +79,39 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 			if warn {
 				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
 			}
-			return
+			return ""
 		}
 		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
-		return
+		return ""
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
-		st.cfg.Shadows.Presented(primary, db, nil)
+		err := st.cfg.Shadows.Presented(primary, db, nil)
+		var other interface{ AnotherServersDatabase() bool }
+		if errors.As(err, &other) {
+			// The shadow recorder counted, logged and keeps the refusal
+			// (shadow list: refused).
+			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
+			return "451 4.4.0 Not relayed to " + primary + ": " + err.Error() +
+				" (its contacts are refused here, so a shadow copy of it could never be confirmed)"
+		}
+		if err == nil && db != "" {
+			d.health.Responsive(refusedKey(primary))
+		}
 	}
+	return ""
 }
+
+// refusedKey is the destination health key of a transport server whose
+// contacts this server refuses (openShadow, Heartbeat): it presents a
+// database id kept here as another server's. Its relays go to the
+// hop's other servers first (orderOrg, hopDown); its own session is
+// refused at XSHADOW all the same.
+func refusedKey(name string) string { return RefusedKeyPrefix + name }
+
+// RefusedKeyPrefix starts refusedKey's keys (queue destinations lists
+// them as server:refused:NAME).
+const RefusedKeyPrefix = "refused:"
 
 // presentTo makes the next Shadow of c, a session to primary, present
 // this server's database id and the rollback mark kept for primary, on
@@ -199,7 +234,13 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 	var refused *refusedError
 	switch {
 	case saveFailed:
-		// This server's store failed; the primary answered.
+		// This server's store failed, or refused the contact: the
+		// primary answered. A contact refused for another server's
+		// database id marks it for relays (openShadow).
+		var other interface{ AnotherServersDatabase() bool }
+		if errors.As(err, &other) {
+			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
+		}
 	case errors.As(err, &refused) && refused.DatabaseDigest() != "":
 		// A transport server answered and refused the session: it is
 		// alive. One without a database digest may be anything at the
@@ -211,7 +252,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		// Deliveries try other servers first from now on (SR-16).
 		d.health.Unresponsive(time.Now(), err.Error(), primary, hostAddr)
 	default:
-		d.health.Responsive(primary, hostAddr)
+		d.health.Responsive(primary, hostAddr, refusedKey(primary))
 	}
 	return err
 }

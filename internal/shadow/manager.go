@@ -1266,8 +1266,56 @@ func (m *Manager) Status() []PrimaryStatus {
 		}
 		out = append(out, st)
 	}
+	// A server whose contacts this server refuses keeps its row while
+	// the refusal stands, though no copy is held for it any more (its
+	// copies were taken over and went on, rt24a F1): relays skip it,
+	// and the operator must see why. Memory, as every refusal: after a
+	// restart, from its next refused session (a relay tried to it).
+	listed := map[string]bool{}
+	for _, st := range out {
+		listed[st.Name] = true
+	}
+	for _, h := range m.rec.refusedHereAll() {
+		if listed[h.primary] {
+			continue
+		}
+		out = append(out, PrimaryStatus{Name: h.primary, Refused: h.reply + "; " + refusedNoCopiesAdvice(h.primary, h.presented, h.other),
+			RefusedSince: h.since, LastRefused: h.last})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// refusedHereRow is a server whose contacts this server refuses
+// (refusedHere), for Status.
+type refusedHereRow struct {
+	primary, presented, other, reply string
+	since, last                      time.Time
+}
+
+// refusedHereAll lists the servers whose last session this server
+// refused for presenting another server's database id.
+func (r *Recorder) refusedHereAll() []refusedHereRow {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []refusedHereRow
+	for name, f := range r.refusals {
+		if f.here {
+			out = append(out, refusedHereRow{primary: name, presented: f.presented, other: f.other, reply: f.reply, since: f.since, last: f.last})
+		}
+	}
+	return out
+}
+
+// refusedNoCopiesAdvice is what the operator does about a server whose
+// contacts are refused here and for which no copy is held.
+func refusedNoCopiesAdvice(primary, presented, other string) string {
+	if other == "" {
+		other = "another server"
+	}
+	return "no copy held here for " + primary + "; no message is relayed to it (they go to the other servers of its hop, or wait) while it presents " + other +
+		"'s transport database id: give the server that runs the copy a data dir of its own, then, if " + primary +
+		" is the id's owner, run umbra shadow forget-database " + presented + " on this server"
 }
 
 // MarkStore is implemented by a Store that keeps rollback marks (queue
