@@ -462,6 +462,11 @@ func (v *verbConn) extensionSequence(cmd string) string {
 			return "" // not offered at all: 502 5.5.1
 		}
 	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
+		if v.noShadow != nil && v.noShadow() {
+			// Not offered at all: no greeting would make it available,
+			// and nothing is said of the shadow protocol (rt24b F3).
+			return "502 5.5.1 " + cmd + " not available"
+		}
 	default:
 		return ""
 	}
