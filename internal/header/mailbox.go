@@ -910,16 +910,34 @@ func domainEnd(d string) int {
 // fold is a decoded text as it shows: NFKC where it is not ASCII, the
 // ideographic full stops dots (UTS 46 maps U+3002, U+FF0E and U+FF61 to
 // '.' in a domain name: "bank。test" is bank.test; NFKC makes U+FF0E '.'
-// and U+FF61 U+3002), then without quotes and backslashes.
+// and U+FF61 U+3002), every character Unicode's confusables data maps
+// to FULL STOP a dot and every one it maps to '@' an '@'
+// (confusabledots.go: "bankꓸtest", U+A4F8, shows as bank.test; NFKC
+// already makes U+2024 a dot), then without quotes and backslashes.
 func fold(d string) string {
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
-			d = strings.ReplaceAll(norm.NFKC.String(d), "\u3002", ".")
+			d = lookAlikes.Replace(norm.NFKC.String(d))
 			break
 		}
 	}
 	return unquote.Replace(d)
 }
+
+//go:generate go run gendots.go -in confusables.txt
+
+// lookAlikes folds the ideographic full stop and the confusables of '.'
+// and '@' (confusabledots.go) to the ASCII characters (built once).
+var lookAlikes = func() *strings.Replacer {
+	pairs := []string{"\u3002", "."}
+	for _, r := range confusableDots {
+		pairs = append(pairs, string(r), ".")
+	}
+	for _, r := range confusableAts {
+		pairs = append(pairs, string(r), "@")
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // addresses lists the addresses the text shows (x@y: an '@' with an
 // address byte on each side, y up to the first byte no address has),
