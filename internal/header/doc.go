@@ -27,7 +27,10 @@
 // is any domain left with one label by the cut; a chain of
 // abbreviations before a possessive is prose, "Mt. St. Helen's"; one
 // label is a domain only if it is an ICANN top-level domain, "n@ai",
-// not "Team@Acme"), raw ISO-2022-JP in a
+// not "Team@Acme"; a domain of several labels only if its top label is
+// one, or a special-use one such as test or internal, "Sales @ St.
+// Louis" is prose — unless it is one of the organisation's own domains
+// or a subdomain of one, whatever its top label: MailboxesOwn), raw ISO-2022-JP in a
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
 // escape sequences, whole JIS X 0208 characters, a quote or parenthesis
 // byte of one the character's: read alike by every reader that decodes
