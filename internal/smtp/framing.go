@@ -424,11 +424,18 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
-	reply := v.mailShadowParam(&ml)
+	// On a connector that offers the shadow verbs to nobody their MAIL
+	// parameters are unknown ones (555 5.5.4, as go-smtp refuses any),
+	// not "outside a shadow session" (rt24b F3's class).
+	shadowOff := v.noShadow != nil && v.noShadow()
+	reply := ""
+	if !shadowOff {
+		reply = v.mailShadowParam(&ml)
+	}
 	if reply == "" {
 		reply = checkParams(ml.params, true)
 	}
-	if reply == "" {
+	if reply == "" && !shadowOff {
 		reply = v.copyParams(&ml)
 	}
 	if reply != "" {

@@ -169,11 +169,8 @@ func TestShadowVerbsNeedEHLO(t *testing.T) {
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250")
 	d.cmd("HELO hub2.test", "250")
-	// This connector offers no shadow verbs at all: 502, as AUTH where
-	// none is offered (rt24b F3; a connector that offers them answers
-	// 503 here: TestShadowVerbsNotOfferedAre502InEveryState).
 	for _, verb := range []string{"XSHADOW hub2", "XQUERYDISCARD 5", "XQDISCARD 5", "XQUERYHELD a-1", "XQUERYDROPPED 5", "XDISCARD a-1"} {
-		d.cmd(verb, "502 5.5.1")
+		d.cmd(verb, "503 5.5.1 Send EHLO first")
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 // "<verb> not available" before any greeting, after HELO and after
 // EHLO, as AUTH is on a connector without it: no greeting would make
 // them available, and no reply names the shadow protocol's order
-// ("XSHADOW first"). A connector that does offer them keeps the
+// ("XSHADOW first"), and their MAIL parameters are unknown ones (555
+// 5.5.4), not "outside a shadow session". A connector that does offer them keeps the
 // sequence replies: 503 5.5.1 "Send EHLO first" before a greeting and
 // after HELO.
 func TestShadowVerbsNotOfferedAre502InEveryState(t *testing.T) {
@@ -34,6 +35,12 @@ func TestShadowVerbsNotOfferedAre502InEveryState(t *testing.T) {
 				t.Errorf("after %q, %s: %q, want 502 5.5.1 %s not available", greet, v, got, verb)
 			}
 		}
+		if greet == "EHLO c.test" {
+			// Their MAIL parameters are unknown ones here.
+			for _, p := range []string{"XSHADOW=abc", "XSHADOWCOPY=abc", "XSHADOWMARK=1", "XSHADOWBATCH=1"} {
+				d.cmd("MAIL FROM:<a@example.org> "+p, "555 5.5.4 MAIL FROM parameter not recognized")
+			}
+		}
 		d.cmd("QUIT", "221")
 		d.closed()
 	}
@@ -44,6 +51,8 @@ func TestShadowVerbsNotOfferedAre502InEveryState(t *testing.T) {
 	for _, v := range verbs { // before any greeting: the greeting first
 		d.cmd(v, "503 5.5.1 Send EHLO first")
 	}
+	d.cmd("EHLO c.test", "250")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=abc", "503 5.5.1 XSHADOW parameter outside a shadow session")
 	d.cmd("HELO c.test", "250")
 	for _, v := range verbs {
 		d.cmd(v, "503 5.5.1 Send EHLO first: ")
