@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/milter"
 	"umbra/internal/msgauth"
 	"umbra/internal/ratelimit"
@@ -46,6 +48,18 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 	return e
 }
 
+// ownDomain reports whether d (ASCII, lower case, no final dot) is one
+// of the organisation's accepted domains (a "*." pattern's domain
+// included), as the configuration now in force lists them.
+func (e *edgeChecks) ownDomain(d string) bool {
+	for _, a := range e.cfg.Load().AcceptedDomains {
+		if mailaddr.DomainKey(strings.TrimPrefix(a.Domain, "*.")) == d {
+			return true
+		}
+	}
+	return false
+}
+
 // build is the smtp.CheckBuilder: the checks of one receive connector,
 // in the order they run. Milters come last: the local checks refuse
 // what they can before a milter is asked, and a milter sees the
@@ -68,7 +82,9 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		if e.dns == nil {
 			return nil, fmt.Errorf("receive connector %s: message_authentication needs the server's resolver", rc.Name)
 		}
-		checks = append(checks, msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth))
+		mc := msgauth.New(ma, e.dns, e.log.With("check", "msgauth"), e.msgauth)
+		mc.SetOwnDomains(e.ownDomain) // a From: name showing one is refused (rt24b F4)
+		checks = append(checks, mc)
 	}
 	for _, mc := range rc.Milters {
 		m, err := milter.New(mc, e.cfg.Load().Server.Name, e.log.With("connector", rc.Name), e.milterMetrics)

@@ -19,7 +19,7 @@ import (
 // recipient callout of recipient validation (SMTP-6). It routes rcpt as
 // a message to it would be routed (send connector with its TLS policy
 // and authentication, or the organisation route), and runs EHLO, MAIL
-// FROM:<>, RCPT TO, RSET, QUIT on the first host that answers. A 2xx to
+// FROM:<> (with SMTPUTF8 for an address that needs it), RCPT TO, RSET, QUIT on the first host that answers. A 2xx to
 // RCPT is Known, a 5xx Unknown; a 4xx, a refused MAIL, or no host
 // answering is CannotDecide with the reason. Every step is bounded by
 // ctx and the connect and command timeouts; no connection is pooled.
@@ -116,12 +116,25 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 }
 
 // probe runs MAIL FROM:<>, RCPT TO:<rcpt>, RSET and QUIT on c, and
-// closes it.
+// closes it. An address that needs SMTPUTF8 is asked as a message to it
+// is sent (transaction.go, eightbit.go): MAIL says SMTPUTF8 when the
+// next hop offers it, and a hop that does not offer it is not asked at
+// all but answered with the refusal delivery would get there (553 5.6.7
+// ... does not support SMTPUTF8) — never the hop's refusal of a MAIL
+// without SMTPUTF8, which says nothing about the recipient (rt24b F1).
 func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict, string, error) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	defer c.Close()
-	if err := c.Mail("", nil); err != nil {
+	var opts *gosmtp.MailOptions
+	if strings.ContainsFunc(rcpt, func(r rune) bool { return r >= 0x80 }) {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			c.Quit()
+			return recipients.Unknown, "553 5.6.7 " + c.Hop() + " does not support SMTPUTF8", nil
+		}
+		opts = &gosmtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail("", opts); err != nil {
 		if !isReply(err) {
 			return recipients.CannotDecide, "", noAnswer("MAIL FROM:<>", err)
 		}

@@ -61,7 +61,10 @@ func (e *MailboxError) Error() string { return e.Why }
 // domain ended where a domain name cannot go on, "ceo@x.test's", and cut
 // back to its last label that starts with a letter and is not one
 // character, "ceo@x.test.1"; one label a domain only where it is an
-// ICANN top-level domain, "n@ai" but not "Team@Acme"; laid out in its
+// ICANN top-level domain, "n@ai" but not "Team@Acme", and several only
+// where the top one is an ICANN or special-use one, "ceo@x.test" but
+// not "Sales @ St. Louis" (namesDomain; MailboxesOwn: or an own
+// domain's); laid out in its
 // visual order where it holds a right-to-left character, "RLM org RLM .
 // RLM example RLM @ RLM ceo"; raw ISO-2022-JP decoded; quoted
 // strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
@@ -75,12 +78,21 @@ func (e *MailboxError) Error() string { return e.Why }
 // empty list elements ("a@x.test, "), dots in a display name, a quoted
 // local part, and a final dot on a domain. Total: any string gives a
 // list or an error.
-func Mailboxes(v string) ([]Mailbox, error) {
+func Mailboxes(v string) ([]Mailbox, error) { return MailboxesOwn(v, nil) }
+
+// MailboxesOwn is Mailboxes for a server whose organisation's own
+// domains own reports (an ASCII domain in lower case, no final dot;
+// nil: none): a display name or comment that shows an address whose
+// domain is one of them, or a subdomain of one, shows an address
+// whatever its top-level label — "ceo @ corp.lan" where corp.lan is the
+// organisation's — where a shown domain whose top label is no ICANN
+// top-level domain ("Sales @ St. Louis") otherwise names none.
+func MailboxesOwn(v string, own func(domain string) bool) ([]Mailbox, error) {
 	s, err := unfold(v)
 	if err != nil {
 		return nil, err
 	}
-	p := &mboxParser{s: s}
+	p := &mboxParser{s: s, own: own}
 	var out []Mailbox
 	for {
 		if err := p.cfws(); err != nil {
@@ -139,8 +151,9 @@ func unfold(v string) (string, error) {
 }
 
 type mboxParser struct {
-	s string
-	i int
+	s   string
+	i   int
+	own func(domain string) bool // the organisation's domains (MailboxesOwn)
 }
 
 func (p *mboxParser) end() bool { return p.i >= len(p.s) }
@@ -179,7 +192,7 @@ func (p *mboxParser) cfws() error {
 				if c.unknown != "" {
 					return &MailboxError{Why: "a comment with an encoded word in a charset not decoded here, which may show an address", At: c.unknown}
 				}
-				if a := c.addresses(); len(a) > 0 {
+				if a := c.addresses(p.own); len(a) > 0 {
 					return &MailboxError{Why: "a comment that shows an address", At: a[0]}
 				}
 			}
@@ -341,7 +354,7 @@ func (p *mboxParser) mailbox() (Mailbox, error) {
 		if name.unknown != "" {
 			return Mailbox{}, &MailboxError{Why: "a display name with an encoded word in a charset not decoded here, which may show an address", At: name.unknown}
 		}
-		for _, a := range name.addresses() {
+		for _, a := range name.addresses(p.own) {
 			if !sameOrgDomain(a[strings.LastIndexByte(a, '@')+1:], m.Domain) {
 				return Mailbox{}, &MailboxError{Why: "a display name that shows an address of another domain", At: a}
 			}
@@ -910,16 +923,34 @@ func domainEnd(d string) int {
 // fold is a decoded text as it shows: NFKC where it is not ASCII, the
 // ideographic full stops dots (UTS 46 maps U+3002, U+FF0E and U+FF61 to
 // '.' in a domain name: "bank。test" is bank.test; NFKC makes U+FF0E '.'
-// and U+FF61 U+3002), then without quotes and backslashes.
+// and U+FF61 U+3002), every character Unicode's confusables data maps
+// to FULL STOP a dot and every one it maps to '@' an '@'
+// (confusabledots.go: "bankꓸtest", U+A4F8, shows as bank.test; NFKC
+// already makes U+2024 a dot), then without quotes and backslashes.
 func fold(d string) string {
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
-			d = strings.ReplaceAll(norm.NFKC.String(d), "\u3002", ".")
+			d = lookAlikes.Replace(norm.NFKC.String(d))
 			break
 		}
 	}
 	return unquote.Replace(d)
 }
+
+//go:generate go run gendots.go -in confusables.txt
+
+// lookAlikes folds the ideographic full stop and the confusables of '.'
+// and '@' (confusabledots.go) to the ASCII characters (built once).
+var lookAlikes = func() *strings.Replacer {
+	pairs := []string{"\u3002", "."}
+	for _, r := range confusableDots {
+		pairs = append(pairs, string(r), ".")
+	}
+	for _, r := range confusableAts {
+		pairs = append(pairs, string(r), "@")
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // addresses lists the addresses the text shows (x@y: an '@' with an
 // address byte on each side, y up to the first byte no address has),
@@ -935,7 +966,7 @@ func fold(d string) string {
 // last label that starts with a letter (shownDomain): "bank.test.1"
 // shows bank.test, and "Price @ 9.99", "Webinar@3.30", "Sales @ v2.0",
 // "Sam @ N.Y.C." show none.
-func (t shownText) addresses() []string {
+func (t shownText) addresses(own func(string) bool) []string {
 	var out []string
 	for n, views := range [][]string{t.views, t.spaced} {
 		for _, d := range views {
@@ -956,7 +987,7 @@ func (t shownText) addresses() []string {
 				}
 				domain, ok := shownDomain(domain)
 				dotted := strings.Contains(strings.Trim(domain, "."), ".")
-				if !ok || n == 1 && (!dotted || !hasAlnum(local)) || !dotted && !isTLD(domain) {
+				if !ok || n == 1 && (!dotted || !hasAlnum(local)) || !namesDomain(domain, dotted) && !isOwn(domain, own) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -1008,6 +1039,9 @@ func isInvisibleMark(r rune) bool { return unicode.In(r, unicode.Mn, unicode.Me,
 // "jane.doe@home") names no domain on the internet — DMARC protects
 // none, no sender can be aligned with one — and is a name's word.
 func isTLD(label string) bool {
+	if label == "" {
+		return false
+	}
 	// Invisible marks show nothing: "n@\u034fai" shows n@ai.
 	label = strings.Map(func(r rune) rune {
 		if isInvisibleMark(r) {
@@ -1021,6 +1055,85 @@ func isTLD(label string) bool {
 	}
 	_, icann := publicsuffix.PublicSuffix(strings.ToLower(a))
 	return icann
+}
+
+// namesDomain says whether a shown domain (dotted: of more than one
+// label) could name a domain of the internet or of a private network,
+// by its top label: an ICANN top-level domain (isTLD) — "n@ai",
+// "ceo@bank.com" — or, for a dotted one, a top-level name reserved for
+// special use, which names domains in test networks, private networks
+// and overlays (RFC 6761: test, example, invalid, localhost; RFC 6762:
+// local; RFC 7686: onion; RFC 9476: alt; ICANN's private-use internal):
+// "ceo@bank.test", "hr@corp.internal". A top label that is neither is a
+// word of prose ("Sales @ St. Louis", "Alerts @ prod.db"): no domain
+// DMARC could protect or a sender align with.
+//
+// A top label whose ASCII letters, digits and hyphens are followed by
+// another character (another script's: a reader may show it apart, as
+// a right-to-left paragraph shows "bank . test١") is read as those
+// first characters too: "ceo@bank.test١" names bank.test.
+func namesDomain(domain string, dotted bool) bool {
+	top := strings.ToLower(strings.Map(func(r rune) rune {
+		if isInvisibleMark(r) {
+			return -1
+		}
+		return r
+	}, topLabel(domain)))
+	labels := []string{top}
+	if i := strings.IndexFunc(top, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}); i > 0 {
+		labels = append(labels, top[:i])
+	}
+	for _, t := range labels {
+		if isTLD(t) {
+			return true
+		}
+		switch t {
+		case "test", "example", "invalid", "localhost", "local", "onion", "alt", "internal":
+			if dotted {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// topLabel is the last label of a shown domain (a final dot set aside).
+func topLabel(d string) string {
+	d = strings.TrimRight(d, ".")
+	return d[strings.LastIndexByte(d, '.')+1:]
+}
+
+// isOwn says whether a shown domain is one of the organisation's own
+// domains or a subdomain of one (own, MailboxesOwn): read as a reader
+// shows it — invisible marks set aside, lower case, its A-labels (the
+// shown text is folded already: fold).
+func isOwn(d string, own func(string) bool) bool {
+	if own == nil {
+		return false
+	}
+	d = strings.Map(func(r rune) rune {
+		if isInvisibleMark(r) {
+			return -1
+		}
+		return r
+	}, d)
+	a, err := idna.Lookup.ToASCII(strings.Trim(d, "."))
+	if err != nil {
+		a = strings.ToLower(strings.Trim(d, "."))
+	}
+	for a != "" {
+		if own(a) {
+			return true
+		}
+		i := strings.IndexByte(a, '.')
+		if i < 0 {
+			break
+		}
+		a = a[i+1:]
+	}
+	return false
 }
 
 // hasAlnum says whether a shown local part holds a letter or digit: "|"

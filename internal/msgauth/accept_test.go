@@ -95,6 +95,10 @@ type edge struct {
 // startEdge runs umbra's receive side with one connector whose
 // message_authentication block is given (YAML flow mapping), checks
 // built by msgauth.New over a resolver asking the loopback DNS server.
+// edgeOwnDomain is the test edge's organisation's domains: its accepted
+// domain, and corp.lan, one whose top label is no top-level domain.
+func edgeOwnDomain(d string) bool { return d == "example.test" || d == "corp.lan" }
+
 func startEdge(t *testing.T, msgauth string, records ...string) *edge {
 	t.Helper()
 	return startEdgeWith(t, 0, msgauth, records...)
@@ -139,7 +143,9 @@ receive_connectors:
 			if !rc.MessageAuthentication.Enabled() {
 				return nil, nil
 			}
-			return []smtp.Check{New(rc.MessageAuthentication, res, log, met)}, nil
+			c := New(rc.MessageAuthentication, res, log, met)
+			c.SetOwnDomains(edgeOwnDomain) // as cmd/umbra sets the accepted domains
+			return []smtp.Check{c}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)

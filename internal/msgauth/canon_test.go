@@ -149,7 +149,7 @@ func TestDomains(t *testing.T) {
 			t.Errorf("aligned(%s, %s, %s) = %v", c.a, c.b, mode, got)
 		}
 	}
-	if d, err := fromDomain(mustFields("From: a@x.test, b@X.test\r\n")); err != nil || d != "x.test" {
+	if d, err := fromDomain(mustFields("From: a@x.test, b@X.test\r\n"), nil); err != nil || d != "x.test" {
 		t.Errorf("same-domain From: %q %v", d, err)
 	}
 	for h, want := range map[string]string{
@@ -157,7 +157,7 @@ func TestDomains(t *testing.T) {
 		"From: John Q. Public <john@x.test>\r\n":      "x.test",
 		"From: =?utf-8?q?J=C3=B6rg?= <j@x.test.>\r\n": "x.test",
 	} {
-		if d, err := fromDomain(mustFields(h)); err != nil || d != want {
+		if d, err := fromDomain(mustFields(h), nil); err != nil || d != want {
 			t.Errorf("%q: %q %v, want %s", h, d, err, want)
 		}
 	}
@@ -168,7 +168,7 @@ func TestDomains(t *testing.T) {
 		"From: a@127.0.0.1\r\n", "From: a@999.999.999.999\r\n", "From: a@0x7f.1\r\n", "From: a@x.test, b@127.0.0.1\r\n",
 		"From: a@[127.0.0.1], b@127.0.0.1\r\n", "From: a@x.1test\r\n", "From: a@x._test\r\n",
 	} {
-		if d, err := fromDomain(mustFields(h)); err == nil {
+		if d, err := fromDomain(mustFields(h), nil); err == nil {
 			t.Errorf("%q: domain %q", h, d)
 		}
 	}

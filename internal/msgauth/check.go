@@ -25,7 +25,19 @@ type Check struct {
 	met *Metrics
 	// sample says whether a message falls in a DMARC pct= share.
 	sample func(pct int) bool
+	// own reports the organisation's own domains (SetOwnDomains; nil:
+	// none), which a From: display name may not show.
+	own func(domain string) bool
 }
+
+// SetOwnDomains sets own, which reports whether a domain (ASCII, lower
+// case, no final dot) is one of the organisation's own or accepted
+// domains: a From: display name or comment that shows an address of one
+// of them, or of a subdomain, is refused whatever its top-level label
+// ("ceo @ corp.lan"), where a shown domain whose top label is no
+// top-level domain otherwise names none (header.MailboxesOwn, rt24b F4).
+// Call it before the check is used.
+func (c *Check) SetOwnDomains(own func(domain string) bool) { c.own = own }
 
 // New returns the check for a connector's settings. met may be nil.
 func New(cfg config.MessageAuthentication, dns resolver.Resolver, log *slog.Logger, met *Metrics) *Check {
@@ -188,7 +200,7 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 	}
 	if dmarcOn {
 		r.dmarcRun = true
-		r.dmarc = evaluateDMARC(ctx, c.dns, fields, r.spf, r.dkim, c.sample)
+		r.dmarc = evaluateDMARC(ctx, c.dns, fields, r.spf, r.dkim, c.sample, c.own)
 	}
 	if m.ARC != config.MsgAuthOff {
 		r.arcRun = true

@@ -57,13 +57,13 @@ func TestEvaluateDMARC(t *testing.T) {
 		{"other TXT records ignored", "a@other.test", spf("fail", "other.test"), nil, in, "fail", dmarc.PolicyQuarantine},
 		{"SPF temperror", "a@org.test", spf("temperror", "org.test"), nil, in, "temperror", dmarc.PolicyReject},
 	} {
-		r := evaluateDMARC(context.Background(), res, mustFields("From: "+c.from+"\r\n"), c.spf, c.dkim, c.sample)
+		r := evaluateDMARC(context.Background(), res, mustFields("From: "+c.from+"\r\n"), c.spf, c.dkim, c.sample, nil)
 		if r.value != c.value || r.policy != c.policy {
 			t.Errorf("%s: %+v, want %s policy %q", c.name, r, c.value, c.policy)
 		}
 	}
 	dns.Fail("_dmarc.down.test")
-	if r := evaluateDMARC(context.Background(), res, mustFields("From: a@down.test\r\n"), spf("fail", "down.test"), nil, in); r.value != "temperror" {
+	if r := evaluateDMARC(context.Background(), res, mustFields("From: a@down.test\r\n"), spf("fail", "down.test"), nil, in, nil); r.value != "temperror" {
 		t.Errorf("SERVFAIL: %+v", r)
 	}
 }

@@ -52,7 +52,7 @@ func TestDMARCInternationalisedDomains(t *testing.T) {
 		{"A-label DKIM d= aligned with a U-label From:", "a@post.bücher.test", spf("fail", "x.test"), pass("XN--BCHER-KVA.TEST"), "pass", ""},
 		{"U-label SPF domain aligned", "a@xn--bcher-kva.test", spf("pass", "bounce.bücher.test."), nil, "pass", ""},
 	} {
-		r := evaluateDMARC(context.Background(), g, mustFields("From: "+c.from+"\r\n"), c.spf, c.dkim, in)
+		r := evaluateDMARC(context.Background(), g, mustFields("From: "+c.from+"\r\n"), c.spf, c.dkim, in, nil)
 		if r.value != c.value || r.policy != c.policy {
 			t.Errorf("%s: %+v, want %s policy %q", c.name, r, c.value, c.policy)
 		}
@@ -91,7 +91,7 @@ func TestDKIMDomainIDNAStandInNotMapped(t *testing.T) {
 	}
 	in := func(int) bool { return true }
 	r := evaluateDMARC(context.Background(), g, mustFields("From: a@xn--bcher-kva.test\r\n"),
-		spfResult{value: "fail", domain: "x.test"}, []dkimResult{{value: "pass", domain: d}}, in)
+		spfResult{value: "fail", domain: "x.test"}, []dkimResult{{value: "pass", domain: d}}, in, nil)
 	if r.value != "fail" {
 		t.Errorf("DKIM d=%s aligned with From: xn--bcher-kva.test: %+v, want fail", d, r)
 	}

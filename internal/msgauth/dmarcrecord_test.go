@@ -51,7 +51,7 @@ func TestDMARCRecordErrorsAndDuplicates(t *testing.T) {
 	in := func(int) bool { return true }
 	eval := func(from string) dmarcResult {
 		return evaluateDMARC(context.Background(), res, mustFields("From: "+from+"\r\n"),
-			spfResult{value: "fail", domain: "x.test"}, nil, in)
+			spfResult{value: "fail", domain: "x.test"}, nil, in, nil)
 	}
 	for name := range bad {
 		r := eval("a@bad" + name + ".test")

@@ -368,8 +368,11 @@ type dmarcResult struct {
 // dot is the same domain (a@example.org. is example.org). An address
 // literal (a@[192.0.2.1]) names no domain and so has no DMARC policy:
 // the other addresses decide, and with none errAddressLiteral says so.
-// Every other error says precisely what is wrong with the field.
-func fromDomain(fields []field) (string, error) {
+// Every other error says precisely what is wrong with the field. own
+// reports the organisation's own domains (header.MailboxesOwn: a display
+// name showing one of them shows an address whatever its top label;
+// nil: none).
+func fromDomain(fields []field, own func(string) bool) (string, error) {
 	var from []field
 	for _, f := range fields {
 		if f.is("From") {
@@ -386,7 +389,7 @@ func fromDomain(fields []field) (string, error) {
 	// The one strict reading of an author (header.Mailboxes), as DKIM
 	// signing reads it: a field that is not a mailbox-list names no
 	// author domain, never the one a lenient reader would guess.
-	boxes, err := header.Mailboxes(from[0].value())
+	boxes, err := header.MailboxesOwn(from[0].value(), own)
 	if err != nil {
 		var me *header.MailboxError
 		if errors.As(err, &me) {
@@ -559,8 +562,8 @@ func dmarcRecord(ctx context.Context, r resolver.Resolver, domain string) (*dmar
 // result of the MAIL FROM (or HELO) identity and the DKIM results.
 // sample(pct) says whether a message falls in the pct= share.
 func evaluateDMARC(ctx context.Context, r resolver.Resolver, fields []field, spfRes spfResult,
-	dkims []dkimResult, sample func(pct int) bool) dmarcResult {
-	domain, err := fromDomain(fields)
+	dkims []dkimResult, sample func(pct int) bool, own func(string) bool) dmarcResult {
+	domain, err := fromDomain(fields, own)
 	if err == errAddressLiteral {
 		return dmarcResult{value: "none", reason: err.Error()}
 	}

@@ -82,3 +82,44 @@ func TestFromIPTextIsNoDomainOverSMTP(t *testing.T) {
 	_, body := e.q.last(t)
 	wantAll(t, authResults(t, body), "dmarc=none (From: address literal: no DMARC policy)")
 }
+
+// rt24b F4 (EDGE-1) over SMTP: a display name whose shown domain has
+// several labels but a top label that is no top-level domain ("Sales @
+// St. Louis", "Alerts @ prod.db") shows no address and names its
+// author; one that shows one of the organisation's own domains
+// (SetOwnDomains: corp.lan here, whose top label is no top-level
+// domain) is refused, also written with a look-alike dot.
+func TestFromProseWithoutTopLevelDomainOverSMTP(t *testing.T) {
+	e := startEdge(t, "{profile: internet}", senderZone...)
+	for i, from := range []string{
+		"\"Sales @ St. Louis\" <a@client.test>",
+		"\"Lunch @ Ft. Worth\" <a@client.test>",
+		"\"Events @ Mt. Hood\" <a@client.test>",
+		"\"Alerts @ prod.db\" <a@client.test>",
+	} {
+		msg := strings.Replace(message("a@client.test", "tld"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+from, 1)
+		if got := e.send(t, "client.test", "a@client.test", msg); !strings.HasPrefix(got, "250") {
+			t.Errorf("From: %q: %q", from, got)
+			continue
+		}
+		_, body := e.q.last(t)
+		wantAll(t, authResults(t, body), "header.from=client.test")
+	}
+	n := len(e.q.msgs)
+	for i, c := range []struct{ from, at string }{
+		{"\"ceo @ corp.lan\" <a@client.test>", "ceo@corp.lan"},
+		{"\"ceo@hr.corp.lan\" <a@client.test>", "ceo@hr.corp.lan"},
+		{"\"ceo@corp\ua4f8lan\" <a@client.test>", "ceo@corp.lan"},
+		{"\"ceo@example\ua4f8test\" <a@client.test>", "ceo@example.test"},
+		{"\"ceo@reject\u0660test\" <a@client.test>", "ceo@reject.test"},
+	} {
+		msg := strings.Replace(message("a@client.test", "own"+string(rune('a'+i))), "From: Sender <a@client.test>", "From: "+c.from, 1)
+		got := e.send(t, "client.test", "a@client.test", msg)
+		if !strings.HasPrefix(got, "550 5.7.1 ") || !strings.Contains(got, "shows an address of another domain at '"+c.at+"'") {
+			t.Errorf("From: %q: %q, want a refusal at %q", c.from, got, c.at)
+		}
+	}
+	if len(e.q.msgs) != n {
+		t.Errorf("%d messages queued", len(e.q.msgs)-n)
+	}
+}

@@ -138,7 +138,7 @@ func FuzzFromDomain(f *testing.F) {
 		if strings.ContainsAny(v, "\r\n") {
 			return
 		}
-		d, err := fromDomain(mustFields("From: " + v + "\r\n"))
+		d, err := fromDomain(mustFields("From: "+v+"\r\n"), nil)
 		if err == nil && (d == "" || strings.HasSuffix(d, ".") || d != strings.ToLower(d) || !topLabelIsName(d)) {
 			t.Fatalf("%q: domain %q", v, d)
 		}

@@ -39,7 +39,7 @@ func TestDMARCRecordWhiteSpaceAndCase(t *testing.T) {
 	}
 	for name, txt := range recs {
 		r := evaluateDMARC(context.Background(), res, mustFields("From: ceo@"+name+".test\r\n"),
-			spfResult{value: "fail", domain: "evil.test"}, nil, func(int) bool { return true })
+			spfResult{value: "fail", domain: "evil.test"}, nil, func(int) bool { return true }, nil)
 		if r.value != "fail" || r.policy != dmarc.PolicyReject {
 			t.Errorf("%q: %+v, want fail under p=reject", txt, r)
 		}

@@ -357,8 +357,10 @@
 //     command line's CRLF are dropped before the verb is read
 //     (fillCommand, RFC 5321 §4.1.1): "NOOP " is NOOP, "RSET x " is
 //     still RSET with an argument. A verb the connector does not offer
-//     at all (AUTH without mechanisms, STARTTLS without a certificate)
-//     keeps its 502.
+//     at all (AUTH without mechanisms, STARTTLS without a certificate,
+//     the shadow verbs where no one is granted accept-xshadow: noShadow)
+//     keeps its 502 in every state; a shadow verb before any greeting on
+//     a connector that offers them is 503 5.5.1 "Send EHLO first".
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores
 //     tolerated, no final dot, A-labels only: RFC 6531 §3.7.1) or one
 //     address literal ([IPv4], [IPv6:…]); anything else — a parameter

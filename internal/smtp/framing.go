@@ -424,11 +424,18 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
-	reply := v.mailShadowParam(&ml)
+	// On a connector that offers the shadow verbs to nobody their MAIL
+	// parameters are unknown ones (555 5.5.4, as go-smtp refuses any),
+	// not "outside a shadow session" (rt24b F3's class).
+	shadowOff := v.noShadow != nil && v.noShadow()
+	reply := ""
+	if !shadowOff {
+		reply = v.mailShadowParam(&ml)
+	}
 	if reply == "" {
 		reply = checkParams(ml.params, true)
 	}
-	if reply == "" {
+	if reply == "" && !shadowOff {
 		reply = v.copyParams(&ml)
 	}
 	if reply != "" {
@@ -462,6 +469,11 @@ func (v *verbConn) extensionSequence(cmd string) string {
 			return "" // not offered at all: 502 5.5.1
 		}
 	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
+		if v.noShadow != nil && v.noShadow() {
+			// Not offered at all: no greeting would make it available,
+			// and nothing is said of the shadow protocol (rt24b F3).
+			return "502 5.5.1 " + cmd + " not available"
+		}
 	default:
 		return ""
 	}

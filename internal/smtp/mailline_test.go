@@ -26,10 +26,12 @@ func TestMailParamsAfterThePathOnly(t *testing.T) {
 		d.cmd("MAIL FROM:<"+from+"> SIZE=100", "501 5.1.7")
 	}
 	// The parameters after the path are still read: a size over the
-	// limit, a keyword twice, a shadow parameter outside a shadow session.
+	// limit, a keyword twice, a shadow parameter where none is offered.
 	d.cmd(`MAIL FROM:<"a b"@example.org> SIZE=99999999999`, "552 5.3.4")
 	d.cmd(`MAIL FROM:<"a b"@example.org> SIZE=10 size=20`, "501 5.5.4")
-	d.cmd(`MAIL FROM:<a@example.org> XSHADOW=x`, "503 5.5.1")
+	// (This connector offers no shadow verbs: XSHADOW= is an unknown
+	// parameter here, rt24b F3.)
+	d.cmd(`MAIL FROM:<a@example.org> XSHADOW=x`, "555 5.5.4")
 	d.cmd(`MAIL FROM:a@example.org SIZE=99999999999`, "552 5.3.4") // a path without brackets, as go-smtp takes it
 }
 

@@ -234,6 +234,9 @@ type connector struct {
 	clk    clock.Clock
 	obs    Observer // the server's (cmdcount.go: replies before a session exists)
 	log    *slog.Logger
+	// shadowOff reports whether the connector offers the shadow verbs
+	// to nobody (Server.offersShadow): they are then 502 in every state.
+	shadowOff func() bool
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -291,6 +294,7 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
 		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log}
+		c.shadowOff = func() bool { return !s.offersShadow(c) }
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

@@ -186,10 +186,26 @@ func (s *session) tlsActive() bool {
 // accept-xshadow to some kind of session; whether this session may use it
 // is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
 // offers the keyword is advertiseNow's rule (advertise.go).
-func (s *session) advertiseXShadow() bool {
-	p := s.perms
-	return s.srv.shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
+func (s *session) advertiseXShadow() bool { return shadowOffered(s.srv.shadow, s.perms) }
+
+// shadowOffered is advertiseXShadow for a connector with permissions p
+// on a server whose shadow verbs are shadow (nil: off).
+func shadowOffered(shadow ShadowVerbs, p config.Permissions) bool {
+	return shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
 		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
+}
+
+// offersShadow reports whether connector c offers the shadow verbs to
+// anyone, with its permissions as the configuration now in force has
+// them (refreshRights): the layer's question before any session exists.
+func (s *Server) offersShadow(c *connector) bool {
+	p := c.cfg.Permissions
+	if m := s.rights.Load(); m != nil {
+		if q, ok := (*m)[c.cfg.Name]; ok {
+			p = q
+		}
+	}
+	return shadowOffered(s.shadow, p)
 }
 
 // shadowVerbRefusal is the reply refusing verb, a shadow verb that

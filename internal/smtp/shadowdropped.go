@@ -39,8 +39,8 @@ type DroppedNoter interface {
 // xqueryDropped answers XQUERYDROPPED <max> (version 12).
 func (v *verbConn) xqueryDropped(arg string) string {
 	s := v.sess()
-	if s == nil {
-		return "503 5.5.1 XSHADOW first"
+	if s == nil { // no greeting yet (a connector that offers the verbs)
+		return replyNoGreeting
 	}
 	if r := s.shadowVerbRefusal("XQUERYDROPPED"); r != "" {
 		return r

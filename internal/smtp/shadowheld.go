@@ -54,8 +54,8 @@ func parseHeldArgs(arg string) ([]string, bool) {
 // xqueryHeld answers XQUERYHELD (version 4).
 func (v *verbConn) xqueryHeld(arg string) string {
 	s := v.sess()
-	if s == nil {
-		return "503 5.5.1 XSHADOW first"
+	if s == nil { // no greeting yet (a connector that offers the verbs)
+		return replyNoGreeting
 	}
 	if r := s.shadowVerbRefusal("XQUERYHELD"); r != "" {
 		return r

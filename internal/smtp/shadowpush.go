@@ -69,8 +69,8 @@ type DiscardTaker interface {
 // xdiscard answers XDISCARD <line> (version 13).
 func (v *verbConn) xdiscard(arg string) string {
 	s := v.sess()
-	if s == nil {
-		return "503 5.5.1 XSHADOW first"
+	if s == nil { // no greeting yet (a connector that offers the verbs)
+		return replyNoGreeting
 	}
 	if r := s.shadowVerbRefusal("XDISCARD"); r != "" {
 		return r

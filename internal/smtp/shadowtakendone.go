@@ -63,8 +63,8 @@ type HeldTeller interface {
 // xqueryTakenDone answers XQUERYTAKENDONE <max> [HELD] (versions 15, 16).
 func (v *verbConn) xqueryTakenDone(arg string) string {
 	s := v.sess()
-	if s == nil {
-		return "503 5.5.1 XSHADOW first"
+	if s == nil { // no greeting yet (a connector that offers the verbs)
+		return replyNoGreeting
 	}
 	if r := s.shadowVerbRefusal("XQUERYTAKENDONE"); r != "" {
 		return r

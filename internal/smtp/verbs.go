@@ -76,28 +76,31 @@ type verbConn struct {
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
 	noAuth       bool // the connector offers no AUTH mechanism
-	maxLine      int
-	maxSize      int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
-	limit        int64         // the size limit of the body being read (sizeLimit at its start)
-	idle         time.Duration // read deadline of each line and body piece
-	maxJunk      int           // commands outside a transaction (0: no limit)
-	maxErrors    int           // error replies per session (0: no limit)
-	minRate      int64         // bytes per second a body must keep up, after idle
-	softErrors   int           // past this many errors, each reply waits errorDelay
-	errorDelay   time.Duration
-	clk          clock.Clock
-	wallRate     rateBudget    // the body's min_data_rate deadline, wall clock (the read deadline)
-	clkRate      rateBudget    // the same on the session clock (checked as data arrives)
-	lastRead     time.Time     // wall clock: the body's last read
-	inChunk      bool          // a BDAT chunk is being read
-	maxTxn       time.Duration // max_transaction_time (0: no limit)
-	maxData      time.Duration // max_data_time: a body's whole transfer (0: no limit)
-	bodyClk      time.Time     // session clock: the body's transfer began (startRate)
-	bodyWall     time.Time     // the same on the wall clock (the read deadline)
-	txnStart     time.Time     // session clock: the first command seen inside the open transaction
-	banner       string        // the connector's greeting text after "220 " ("": go-smtp's)
-	greetSeen    bool          // the greeting was written
-	rcptAsGiven  string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
+	// noShadow reports whether the connector offers the shadow verbs to
+	// nobody (nil: it may): each is then 502 5.5.1 whatever the sequence.
+	noShadow    func() bool
+	maxLine     int
+	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	limit       int64         // the size limit of the body being read (sizeLimit at its start)
+	idle        time.Duration // read deadline of each line and body piece
+	maxJunk     int           // commands outside a transaction (0: no limit)
+	maxErrors   int           // error replies per session (0: no limit)
+	minRate     int64         // bytes per second a body must keep up, after idle
+	softErrors  int           // past this many errors, each reply waits errorDelay
+	errorDelay  time.Duration
+	clk         clock.Clock
+	wallRate    rateBudget    // the body's min_data_rate deadline, wall clock (the read deadline)
+	clkRate     rateBudget    // the same on the session clock (checked as data arrives)
+	lastRead    time.Time     // wall clock: the body's last read
+	inChunk     bool          // a BDAT chunk is being read
+	maxTxn      time.Duration // max_transaction_time (0: no limit)
+	maxData     time.Duration // max_data_time: a body's whole transfer (0: no limit)
+	bodyClk     time.Time     // session clock: the body's transfer began (startRate)
+	bodyWall    time.Time     // the same on the wall clock (the read deadline)
+	txnStart    time.Time     // session clock: the first command seen inside the open transaction
+	banner      string        // the connector's greeting text after "220 " ("": go-smtp's)
+	greetSeen   bool          // the greeting was written
+	rcptAsGiven string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
 	tlsOn atomic.Bool
 	// handshaking: a STARTTLS handshake is under way (guarded by mu).
@@ -892,8 +895,8 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 // xqueryDiscard answers XQUERYDISCARD <max> (W-4).
 func (v *verbConn) xqueryDiscard(arg string) string {
 	s := v.sess()
-	if s == nil {
-		return "503 5.5.1 XSHADOW first"
+	if s == nil { // no greeting yet (a connector that offers the verbs)
+		return replyNoGreeting
 	}
 	if r := s.shadowVerbRefusal("XQUERYDISCARD"); r != "" {
 		return r

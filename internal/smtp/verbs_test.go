@@ -195,8 +195,8 @@ func TestShadowVerbsRefused(t *testing.T) {
 		t.Fatalf("XSHADOW offered with the switch off:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")
-	d.cmd("XSHADOW hub2", "502 5.5.1") // not offered: not implemented here (rt17c F6)
-	d.cmd("MAIL FROM:<a@example.org> XSHADOW=x1", "503 5.5.1")
+	d.cmd("XSHADOW hub2", "502 5.5.1")                         // not offered: not implemented here (rt17c F6)
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=x1", "555 5.5.4") // an unknown parameter where none is offered (rt24b F3)
 
 	// A user account is not a transport server.
 	s = startShadowServer(t, &fakeQueue{}, &fakeShadow{}, true, transportConnector(t, ""))
