@@ -77,6 +77,11 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 			what, c.http.Timeout, outcome, err)
 	}
 	if c.path != "" {
+		// The file at the path is another process's socket, the daemon
+		// listening on the one it made (rt24c F6): not "stopped".
+		if gerr := c.replacedErr(); gerr != nil {
+			return gerr
+		}
 		if c.answers() {
 			return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
 				what, outcome, err)
