@@ -194,6 +194,17 @@ func daemonDatabase(cmd *cobra.Command, socket string) string {
 		if cfg, err := discoverConfig(cmd); err == nil && cfg.Server.DataDir != "" {
 			return filepath.Join(cfg.Server.DataDir, "queue.db")
 		}
+		// A file that does not load (mid-edit) still names its data
+		// directory, read as leniently as its socket (adminSocket).
+		file := configNamed(cmd)
+		if file == "" {
+			file = installedConfig()
+		}
+		if file != "" && config.AdminSocketOf(file) == socket {
+			if dir := config.DataDirOf(file); dir != "" {
+				return filepath.Join(dir, "queue.db")
+			}
+		}
 	}
 	if p := filepath.Join(filepath.Dir(socket), "queue.db"); func() bool { _, err := os.Stat(p); return err == nil }() {
 		return p

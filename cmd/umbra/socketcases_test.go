@@ -35,9 +35,19 @@ func TestCommandsTellSocketCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The socket outside the data directory, as installed (/run/umbra,
+	// /var/lib/umbra): a command finds the daemon's database from the
+	// file, mid-edit too, not beside the socket.
+	sock := filepath.Join(dir, "run", "admin.sock")
+	if err := os.Mkdir(filepath.Join(dir, "run"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	good = []byte(strings.Replace(string(good), "server:\n", fmt.Sprintf("server:\n  admin_socket: %q\n", sock), 1))
+	if err := os.WriteFile(cfg, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	sock := filepath.Join(dir, "data", "admin.sock")
 	pid := d.cmd.Process.Pid
 	hups := 0
 	hup := func() {
@@ -84,7 +94,7 @@ func TestCommandsTellSocketCases(t *testing.T) {
 		}
 	}
 	byConfig := []string{"--config", cfg, "queue", "list"}
-	bySocket := []string{"--socket", filepath.Join("data", "admin.sock"), "queue", "list"}
+	bySocket := []string{"--socket", filepath.Join("run", "admin.sock"), "queue", "list"}
 
 	// A regular file at the path (F2), and the daemon's ERROR for it (F13).
 	os.Remove(sock)
@@ -146,6 +156,18 @@ func TestCommandsTellSocketCases(t *testing.T) {
 		check("the file with "+what, want{0, []string{"warning:", "asking the daemon on " + sock}}, byConfig,
 			[]string{"--config", cfg, "message", "list"})
 	}
+	// Another process's socket there while the file is mid-edit.
+	os.Remove(sock)
+	fl, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It takes the connection and never answers: replaced, not "busy"
+	// (UMBRA_ADMIN_TIMEOUT keeps the wait short).
+	t.Setenv("UMBRA_ADMIN_TIMEOUT", "2s")
+	check("another process's silent socket at the path, the file mid-edit", want{exitUnavailable, append(goneWords, "replaced since by the socket of pid")}, byConfig)
+	fl.Close()
+	os.Remove(sock)
 	// The socket removed while the file is mid-edit (F3): gone, SIGHUP named.
 	os.WriteFile(cfg, []byte(slips["a duplicate key"]), 0o600)
 	os.Remove(sock)

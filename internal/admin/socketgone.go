@@ -97,27 +97,48 @@ func fileNow(path string) string {
 // or dropped the connection, is not umbra. nil when that is not so, or
 // cannot be told (the database or its holder not known).
 func (c *Client) replacedErr() error {
-	if c.database == "" {
-		return nil
-	}
-	held, pid, cmdline := queue.LockHolder(c.database)
-	if !held || pid == 0 {
-		return nil
-	}
 	inos := unixListeners(c.path)
 	if len(inos) < 2 {
 		return nil // one listener at most: the path reaches it (or nothing)
 	}
+	owners := make([]int, len(inos))
+	for i, ino := range inos {
+		owners[i] = socketOwnerPid(ino, 0)
+	}
+	// The daemon: the holder of the transport database when it is
+	// known, else (a --socket outside the data directory) the owner
+	// that runs umbra serve.
+	pid, cmdline := 0, ""
+	if c.database != "" {
+		if held, p, cl := queue.LockHolder(c.database); held && p != 0 {
+			pid, cmdline = p, cl
+		}
+	}
+	if pid == 0 {
+		for _, o := range owners {
+			if cl := cmdlineOf(o); o != 0 && strings.Contains(" "+cl+" ", " serve ") {
+				pid, cmdline = o, cl
+				break
+			}
+		}
+	}
+	if pid == 0 {
+		return nil
+	}
 	mine, other := false, 0
-	for _, ino := range inos {
+	for i, ino := range inos {
 		if holds(pid, ino) {
 			mine = true
-		} else if o := socketOwnerPid(ino, 0); o != 0 && o != pid {
+		} else if o := owners[i]; o != 0 && o != pid {
 			other = o
 		}
 	}
 	if !mine {
 		return nil
+	}
+	held := ""
+	if c.database != "" {
+		held = " holds its transport database " + c.database + " and"
 	}
 	what := fmt.Sprintf("pid %d", pid)
 	if cmdline != "" {
@@ -130,10 +151,10 @@ func (c *Client) replacedErr() error {
 			by += " (" + cl + ")"
 		}
 	}
-	return fmt.Errorf("%w: %s holds its transport database %s and listens on the admin socket it made as %s, whose file was "+
+	return fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was "+
 		"replaced since by %s, which answers there instead. Remove that file (SIGHUP leaves a socket another process listens on alone), "+
 		"then SIGHUP makes the socket again: kill -HUP %d (under systemd, systemctl reload of its unit); a restart does too",
-		ErrSocketGone, what, c.database, c.path, by, pid)
+		ErrSocketGone, what, held, c.path, by, pid)
 }
 
 // holds reports whether process pid has the socket of inode ino open

@@ -22,9 +22,26 @@ import (
 // from the daemon. "" when the file cannot be read, or its server block
 // cannot be told apart.
 func AdminSocketOf(path string) string {
+	_, sock := serverPathsOf(path)
+	return sock
+}
+
+// DataDirOf is the data directory a configuration file names, read as
+// leniently as AdminSocketOf reads the socket: the CLI finds the
+// transport database of the daemon behind a socket a file mid-edit
+// names, to tell a daemon whose socket is gone from one not running. ""
+// when AdminSocketOf would give "".
+func DataDirOf(path string) string {
+	dir, _ := serverPathsOf(path)
+	return dir
+}
+
+// serverPathsOf is server.data_dir and server.admin_socket of the file
+// at path, read leniently (AdminSocketOf); "", "" when not told.
+func serverPathsOf(path string) (string, string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	var f struct {
 		Server struct {
@@ -40,7 +57,7 @@ func AdminSocketOf(path string) string {
 		// left unset is read from the lines too.
 		dd, as, ok := serverKeysOf(string(data))
 		if te := (*yaml.TypeError)(nil); !errors.As(err, &te) && !ok {
-			return ""
+			return "", ""
 		}
 		if f.Server.DataDir == "" {
 			f.Server.DataDir = dd
@@ -58,7 +75,7 @@ func AdminSocketOf(path string) string {
 		c.Server.AdminSocket = defaultAdminSocket
 	}
 	resolvePaths(c, filepath.Dir(path)) // as Load places them
-	return c.Server.AdminSocket
+	return c.Server.DataDir, c.Server.AdminSocket
 }
 
 // serverKeysOf reads server.data_dir and server.admin_socket from the

@@ -33,6 +33,12 @@ func TestAdminSocketOfInvalidFile(t *testing.T) {
 			t.Errorf("%q: %q, want %q", tc.text, got, tc.want)
 		}
 	}
+	// The data directory of a file mid-edit, read the same way.
+	f := filepath.Join(dir, "u.yaml")
+	os.WriteFile(f, []byte("server:\n  role: hub\n  role: edge\n  data_dir: d1\n  admin_socket: /run/u.sock\n"), 0o600)
+	if got := DataDirOf(f); got != filepath.Join(dir, "d1") {
+		t.Errorf("DataDirOf of a file with a duplicate key: %q", got)
+	}
 	if got := AdminSocketOf(filepath.Join(dir, "missing.yaml")); got != "" {
 		t.Errorf("a missing file: %q", got)
 	}
