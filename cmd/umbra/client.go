@@ -59,7 +59,8 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 // config.AdminSocketOf) exists, the command asks that daemon, warning
 // that the file would fail the next reload (rt23c F6); when no such
 // socket exists the file's error stands, with --socket named as the way
-// to reach a daemon.
+// to reach a daemon. A syntax slip (a duplicate key, an unclosed [) is
+// read past too: AdminSocketOf reads the server block's lines (rt24c F5).
 func adminSocket(cmd *cobra.Command) (string, error) {
 	if path := socketNamed(cmd); path != "" {
 		return path, nil
@@ -74,7 +75,12 @@ func adminSocket(cmd *cobra.Command) (string, error) {
 	}
 	if file != "" {
 		if sock := config.AdminSocketOf(file); sock != "" {
-			if fi, serr := os.Stat(sock); serr == nil && fi.Mode()&os.ModeSocket != 0 {
+			// A socket there, or a daemon listening on one made there
+			// whose file was removed or replaced since (a regular file
+			// there makes the file fail to load): the client says what
+			// is, "umbra runs, but its admin socket is gone" (rt24c F2,
+			// F3), not the file's error alone.
+			if fi, serr := os.Stat(sock); (serr == nil && fi.Mode()&os.ModeSocket != 0) || admin.Listening(sock) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: %v (the next reload would fail); asking the daemon on %s, the socket %s names\n", err, sock, file)
 				return sock, nil
 			}
@@ -187,6 +193,17 @@ func daemonDatabase(cmd *cobra.Command, socket string) string {
 	if socketNamed(cmd) == "" {
 		if cfg, err := discoverConfig(cmd); err == nil && cfg.Server.DataDir != "" {
 			return filepath.Join(cfg.Server.DataDir, "queue.db")
+		}
+		// A file that does not load (mid-edit) still names its data
+		// directory, read as leniently as its socket (adminSocket).
+		file := configNamed(cmd)
+		if file == "" {
+			file = installedConfig()
+		}
+		if file != "" && config.AdminSocketOf(file) == socket {
+			if dir := config.DataDirOf(file); dir != "" {
+				return filepath.Join(dir, "queue.db")
+			}
 		}
 	}
 	if p := filepath.Join(filepath.Dir(socket), "queue.db"); func() bool { _, err := os.Stat(p); return err == nil }() {

@@ -52,6 +52,25 @@ func TestSystemdUnits(t *testing.T) {
 				t.Errorf("%s unit lacks %s", role, d)
 			}
 		}
+		// OPS- (rt24c F3): systemd ends ExecReload at its first failing
+		// line, so a line before the SIGHUP that can fail (config check
+		// of a file mid-edit) keeps the reload from making the admin
+		// socket again, the remedy the CLI names. Every line before the
+		// SIGHUP has its failure ignored ("-"), and the SIGHUP is last.
+		var reload []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "ExecReload="); ok {
+				reload = append(reload, v)
+			}
+		}
+		if len(reload) == 0 || reload[len(reload)-1] != "/bin/kill -HUP $MAINPID" {
+			t.Errorf("%s unit: the last ExecReload is not the SIGHUP: %q", role, reload)
+		}
+		for _, v := range reload[:max(len(reload)-1, 0)] {
+			if !strings.HasPrefix(v, "-") {
+				t.Errorf("%s unit: ExecReload=%s can fail before the SIGHUP and stop the reload", role, v)
+			}
+		}
 	}
 }
 

@@ -169,6 +169,8 @@ func newServeCmd() *cobra.Command {
 // management; the walk of a large queue.db takes a while) must not stop
 // the server. One asked before "umbra ready" waits in it and is done
 // after. Other commands keep the default (a terminal's hangup ends them).
+// Before this init, the cgo constructor of earlyhup_cgo.go keeps SIGHUP
+// ignored from the process's first instant (rt24c F4).
 var serveHUP chan os.Signal
 
 func init() {

@@ -161,6 +161,14 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)
+		if e.Error == "" {
+			// Not umbra's answer: every refusal of its API says why
+			// (rt24c F6: an empty "umbra: " was printed).
+			if gerr := c.replacedErr(); gerr != nil {
+				return gerr
+			}
+			e.Error = fmt.Sprintf("the admin socket %s answered %q without umbra's error text (is it another program's socket?)", c.path, resp.Status)
+		}
 		return &APIError{Status: resp.StatusCode, Msg: e.Error}
 	}
 	var fileErr error

@@ -358,7 +358,7 @@ func (s *Server) Remake() (bool, error) {
 		return false, nil // its own: nothing to do
 	case err == nil && fi.Mode()&os.ModeSocket == 0:
 		return false, fmt.Errorf("admin socket %s: a file that is not a socket is there (%s); it is left alone: "+
-			"remove it, then SIGHUP makes the admin socket again", path, fi.Mode().Type())
+			"remove it, then SIGHUP makes the admin socket again", path, config.FileKind(fi.Mode()))
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return false, fmt.Errorf("admin socket %s: %w", path, err)
 	}

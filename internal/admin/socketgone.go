@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
 )
 
 // ErrSocketGone means the daemon runs but its admin socket cannot be
@@ -27,13 +30,18 @@ var ErrSocketGone = errors.New("umbra runs, but its admin socket is gone")
 // starting, or not running), or when this system does not say
 // (/proc/net/unix).
 func (c *Client) socketGoneErr(pid int, cmdline string) error {
-	ino, ok := unixListener(c.path)
-	if !ok {
+	inos := unixListeners(c.path)
+	if len(inos) == 0 {
 		return nil
 	}
 	// The holder of the database listens on it, or the process that
 	// does is found among those whose descriptors this user may read.
-	owner := socketOwnerPid(ino, pid)
+	owner := 0
+	for _, ino := range inos {
+		if o := socketOwnerPid(ino, pid); o != 0 && (owner == 0 || o == pid) {
+			owner = o
+		}
+	}
 	if owner == 0 {
 		held := ""
 		if pid != 0 && c.database != "" {
@@ -79,22 +87,118 @@ func fileNow(path string) string {
 		return fmt.Sprintf("it cannot be looked at: %v", err)
 	case fi.Mode()&os.ModeSocket != 0:
 		return "another socket, on which nothing listens, is there now"
-	case fi.Mode().IsRegular():
-		return "a regular file is there now"
 	}
-	return "a " + fi.Mode().Type().String() + " file is there now"
+	return config.FileKind(fi.Mode()) + " is there now" // not Mode().Type()'s dashes (rt24c F13)
+}
+
+// replacedErr is ErrSocketGone when the socket file at the path is
+// another process's while the daemon that holds the transport database
+// still listens on the socket it made there (rt24c F6): what answered,
+// or dropped the connection, is not umbra. nil when that is not so, or
+// cannot be told (the database or its holder not known).
+func (c *Client) replacedErr() error {
+	inos := unixListeners(c.path)
+	if len(inos) < 2 {
+		return nil // one listener at most: the path reaches it (or nothing)
+	}
+	owners := make([]int, len(inos))
+	for i, ino := range inos {
+		owners[i] = socketOwnerPid(ino, 0)
+	}
+	// The daemon: the holder of the transport database when it is
+	// known, else (a --socket outside the data directory) the owner
+	// that runs umbra serve.
+	pid, cmdline := 0, ""
+	if c.database != "" {
+		if held, p, cl := queue.LockHolder(c.database); held && p != 0 {
+			pid, cmdline = p, cl
+		}
+	}
+	if pid == 0 {
+		for _, o := range owners {
+			if cl := cmdlineOf(o); o != 0 && strings.Contains(" "+cl+" ", " serve ") {
+				pid, cmdline = o, cl
+				break
+			}
+		}
+	}
+	if pid == 0 {
+		return nil
+	}
+	mine, other := false, 0
+	for i, ino := range inos {
+		if holds(pid, ino) {
+			mine = true
+		} else if o := owners[i]; o != 0 && o != pid {
+			other = o
+		}
+	}
+	if !mine {
+		return nil
+	}
+	held := ""
+	if c.database != "" {
+		held = " holds its transport database " + c.database + " and"
+	}
+	what := fmt.Sprintf("pid %d", pid)
+	if cmdline != "" {
+		what += " (" + cmdline + ")"
+	}
+	by := "another process's socket"
+	if other != 0 {
+		by = fmt.Sprintf("the socket of pid %d", other)
+		if cl := cmdlineOf(other); cl != "" {
+			by += " (" + cl + ")"
+		}
+	}
+	return fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was "+
+		"replaced since by %s, which answers there instead. Remove that file (SIGHUP leaves a socket another process listens on alone), "+
+		"then SIGHUP makes the socket again: kill -HUP %d (under systemd, systemctl reload of its unit); a restart does too",
+		ErrSocketGone, what, held, c.path, by, pid)
+}
+
+// holds reports whether process pid has the socket of inode ino open
+// (its descriptors readable by this user, and naming it).
+func holds(pid int, ino uint64) bool {
+	want := "socket:[" + strconv.FormatUint(ino, 10) + "]"
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && l == want {
+			return true
+		}
+	}
+	return false
 }
 
 // unixListener is the inode of a listening Unix socket bound to path
-// (/proc/net/unix, which still names a socket whose file was removed);
-// false when there is none, or the table cannot be read.
+// (unixListeners' first); false when there is none.
 func unixListener(path string) (uint64, bool) {
+	inos := unixListeners(path)
+	if len(inos) == 0 {
+		return 0, false
+	}
+	return inos[0], true
+}
+
+// unixListeners are the inodes of the listening Unix sockets bound to
+// path (/proc/net/unix, which still names a socket whose file was
+// removed): more than one when the file of one was removed or replaced
+// and another bound since. A path given relative (--socket d1/a.sock)
+// matches the absolute one the daemon bound (rt24c F2). None when the
+// table cannot be read.
+func unixListeners(path string) []uint64 {
 	f, err := os.Open("/proc/net/unix")
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	defer f.Close()
 	path = filepath.Clean(path)
+	abs, _ := filepath.Abs(path)
+	var inos []uint64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	sc.Scan() // the header
@@ -116,15 +220,15 @@ func unixListener(path string) (uint64, bool) {
 		if err != nil || flags&acceptCon == 0 {
 			continue
 		}
-		if filepath.Clean(strings.TrimLeft(fs[7], " ")) != path {
+		if p := filepath.Clean(strings.TrimLeft(fs[7], " ")); p != path && p != abs {
 			continue
 		}
 		ino, err := strconv.ParseUint(fs[6], 10, 64)
 		if err == nil {
-			return ino, true
+			inos = append(inos, ino)
 		}
 	}
-	return 0, false
+	return inos
 }
 
 // socketOwnerPid is the process that has the socket of inode ino open:
@@ -169,3 +273,10 @@ func cmdlineOf(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
+
+// Listening reports whether a process listens on a Unix socket made as
+// path, its file there or not (/proc/net/unix): a daemon whose socket's
+// file was removed or replaced still does. The CLI asks on such a path
+// when the configuration file that names it does not load, so that it
+// says the socket is gone (ErrSocketGone) rather than the file's error.
+func Listening(path string) bool { return len(unixListeners(path)) > 0 }

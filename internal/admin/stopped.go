@@ -78,6 +78,13 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	// The file at the path is another process's socket, the daemon
+	// listening on the one it made (rt24c F6): what dropped the
+	// connection, or kept it unanswered, is not umbra — not "stopped",
+	// not "busy".
+	if gerr := c.replacedErr(); gerr != nil {
+		return gerr
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("umbra did not finish %s within %s (it accepted the connection: busy, or stopped with SIGSTOP?)%s: %v",

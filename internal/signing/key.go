@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"umbra/internal/config"
 )
 
 // MinRSABits is the smallest RSA key umbra signs with: RFC 8301 §3.2
@@ -34,7 +36,7 @@ func LoadKey(path string) (crypto.Signer, error) {
 	if !fi.Mode().IsRegular() {
 		// A FIFO would block the start, the reload and config check for
 		// ever; a device or directory is no key either.
-		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, config.FileKind(fi.Mode()))
 	}
 	// Opened non-blocking, and checked again on the open file: a FIFO
 	// put in its place after the Stat cannot block either.
@@ -47,7 +49,7 @@ func LoadKey(path string) (crypto.Signer, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, config.FileKind(fi.Mode()))
 	}
 	// Every fault is reported, not only the first: a key every user
 	// can read that is too large (or no key) is both (errors.Join).
