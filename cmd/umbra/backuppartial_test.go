@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
 )
@@ -125,4 +128,53 @@ func TestBackupRemovesPartialOfKilledBackup(t *testing.T) {
 	}
 	live.Process.Kill()
 	live.Wait()
+}
+
+// The same for message export -o: the hidden copy a killed export left
+// (a message body) is removed by the next export into that directory
+// and said on stderr; one named for a live process is left alone.
+func TestExportRemovesCopyOfKilledExport(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	startUmbra(t, cfg, listen)
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"b@remote.example"}, strings.NewReader("From: a@example.org\r\nSubject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var ms []struct{ ID string }
+	out, code := cli(t, cfg, "message", "list", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 1 {
+		t.Fatalf("message list: exit %d %s", code, out)
+	}
+	// A process that is gone: its pid names no live process now.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ex := filepath.Join(dir, "ex")
+	os.Mkdir(ex, 0o700)
+	stale := filepath.Join(ex, fmt.Sprintf(".umbra-export-%d-123.eml", gone.Process.Pid))
+	live := filepath.Join(ex, fmt.Sprintf(".umbra-export-%d-456.eml", os.Getpid()))
+	for _, f := range []string{stale, live} {
+		if err := os.WriteFile(f, []byte("Subject: x\r\n\r\nbody\r\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(umbraBin, "--config", cfg, "message", "export", "-o", filepath.Join(ex, "m.eml"), ms[0].ID)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("message export: %v %s", err, stderr.String())
+	}
+	if _, err := os.Lstat(stale); err == nil || !strings.Contains(stderr.String(), "removed "+stale) {
+		t.Errorf("the killed export's copy: %v, stderr %q", err, stderr.String())
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("a live export's copy was touched: %v", err)
+	}
 }

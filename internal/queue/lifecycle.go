@@ -206,9 +206,16 @@ type StalePartial struct {
 // never touched. What it removed and what it left is returned for the
 // caller to say (db backup prints it).
 func RemoveStalePartials(path string) StalePartials {
+	return RemoveStaleTemps(filepath.Dir(path), partialPrefix(path), "")
+}
+
+// RemoveStaleTemps is RemoveStalePartials for any temporary file of a
+// command named prefix, the writer's pid, "-", anything, suffix, in dir
+// (message export's copy too): those whose writer is gone are removed,
+// those named without a pid kept and listed.
+func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 	var st StalePartials
-	prefix := partialPrefix(path)
-	found, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(prefix)+"*"))
+	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
 		pidText, _, ok := strings.Cut(rest, "-")
