@@ -45,6 +45,13 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// What killed backups to this file left (kill -9, an OOM
+			// kill): removed and said, never left to pile up unseen.
+			var stale queue.StalePartials
+			if queue.CheckBackupTarget(args[0]) == nil {
+				stale = queue.RemoveStalePartials(args[0])
+				notePartials(cmd, args[0], stale)
+			}
 			// A signal ends the copy and removes the partial file
 			// (SaveBackup) instead of leaving it behind.
 			parent := cmd.Context()
@@ -69,6 +76,13 @@ func newDBCmd() *cobra.Command {
 			}
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(args[0]), "bytes": n}
+				if len(stale.Removed) > 0 {
+					removed := make([]queue.StalePartial, len(stale.Removed))
+					for i, p := range stale.Removed {
+						removed[i] = queue.StalePartial{Path: shown(p.Path), Bytes: p.Bytes}
+					}
+					out["removed_partials"] = removed
+				}
 				if skipped != nil {
 					out["without_body"] = skipped
 				}
@@ -277,8 +291,14 @@ func newDBCmd() *cobra.Command {
 			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
 			server, id, err := queue.BackupOrigin(args[0])
 			if errors.Is(err, queue.ErrInUse) {
-				err = fmt.Errorf("verify: %w: verify reads a backup or a stopped server's database; "+
-					"umbra db backup FILE writes a consistent copy of a running one, to verify", err)
+				err = fmt.Errorf("verify: %w: verify checks a backup made by umbra db backup, against the checksums "+
+					"it recorded; umbra db backup FILE writes one of the running server, to verify", err)
+			} else if errors.Is(err, queue.ErrServerDatabase) {
+				// A stopped server's queue.db: no backup checksums to
+				// compare with; said so, and how to get a backup of it.
+				err = fmt.Errorf("verify: %w: verify checks a backup against the checksums umbra db backup recorded in it, "+
+					"which a server's own database does not carry; start umbra on it and run umbra db backup FILE, "+
+					"then verify FILE (a start reads the database and sets aside any record that does not decode)", err)
 			} else if err != nil {
 				err = fmt.Errorf("verify: %w", err)
 			} else if err = queue.VerifyBackup(args[0]); err != nil {
@@ -338,6 +358,21 @@ func newDBCmd() *cobra.Command {
 	}
 	cmd.AddCommand(backup, restore, compact, verify)
 	return cmd
+}
+
+// notePartials tells, on standard error, what RemoveStalePartials did
+// before a backup to file: each partial copy a killed backup left that
+// it removed, and each an older release named without its writer that
+// it left alone.
+func notePartials(cmd *cobra.Command, file string, st queue.StalePartials) {
+	for _, p := range st.Removed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: removed %s (%s), the partial copy of a backup that was killed\n",
+			shown(file), shown(p.Path), size(p.Bytes))
+	}
+	for _, p := range st.Kept {
+		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: left %s, the partial copy of an interrupted backup of an older release "+
+			"(its name does not say which process writes it): remove it once no backup runs\n", shown(file), shown(p))
+	}
 }
 
 // restorePermission is err of db restore, with the advice for a

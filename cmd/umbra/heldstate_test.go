@@ -68,10 +68,22 @@ func TestCLIHeldMessagesOfSuspendedQueue(t *testing.T) {
 		return out, strings.Contains(out, " held ") && !strings.Contains(out, " ready ") &&
 			strings.Contains(out, "smarthost:sink is suspended")
 	})
+	// rt24c F14: --json and show give the fact the table's LAST ERROR
+	// column gives: last_error names the hold (and held too), the
+	// recipient's last reply keeps its deferral.
+	heldIn("message list --json last_error", func() (string, bool) {
+		out, _ := cli(t, cfg, "message", "list", "--json")
+		ms = nil
+		json.Unmarshal([]byte(out), &ms)
+		return out, len(ms) == 1 && ms[0].State == "held" &&
+			ms[0].LastError == "queue smarthost:sink is suspended (umbra queue resume smarthost:sink)" && ms[0].Held == ms[0].LastError &&
+			len(ms[0].Recipients) == 1 && strings.HasPrefix(ms[0].Recipients[0].LastReply, "4")
+	})
 	heldIn("message show", func() (string, bool) {
 		out, _ := cli(t, cfg, "message", "show", m.ID)
 		return out, strings.Contains(out, "state:      held") &&
-			strings.Contains(out, "held:       queue smarthost:sink is suspended (umbra queue resume smarthost:sink)")
+			strings.Contains(out, "last error: queue smarthost:sink is suspended (umbra queue resume smarthost:sink)") &&
+			strings.Count(out, "is suspended (umbra queue resume") == 1
 	})
 	heldIn("message list --state held", func() (string, bool) {
 		out, code := cli(t, cfg, "message", "list", "--state", "held")

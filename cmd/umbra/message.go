@@ -79,6 +79,8 @@ func newMessageCmd() *cobra.Command {
 				// A held message waits for its queue's resume: that is
 				// what holds it now, not its last error (message show
 				// gives both).
+				// (admin view: the LastError of a held message is its hold,
+				// in --json and message show alike).
 				why := queue.LastErrorShown(m.LastError) // behind a dead destination: the real reply first
 				if m.State == "held" {
 					why = m.Held
@@ -131,7 +133,7 @@ func newMessageCmd() *cobra.Command {
 				// the last failure that still applies.
 				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
 			}
-			if m.Held != "" {
+			if m.Held != "" && m.Held != m.LastError { // a held message's last error is its hold, said once
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
 			if m.Damaged != "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"umbra/internal/admin"
 	"umbra/internal/queue"
@@ -51,7 +52,13 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		}
 		return queue.GivenFileError("message export -o", out, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".umbra-export-*.eml")
+	// A copy a killed export left (its writer's pid in the name) is a
+	// message body in a hidden file: removed here and said; one a
+	// running export writes is never touched.
+	for _, p := range queue.RemoveStaleTemps(dir, ".umbra-export-", ".eml").Removed {
+		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
+	}
+	tmp, err := os.CreateTemp(dir, ".umbra-export-"+strconv.Itoa(os.Getpid())+"-*.eml")
 	if err != nil {
 		return given(err)
 	}

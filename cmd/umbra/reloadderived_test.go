@@ -48,3 +48,35 @@ receive_connectors: [{name: x, bindings: ["127.0.0.1:0"]}]
 		t.Errorf("first authoritative domain changed: %q", got)
 	}
 }
+
+// rt24c F11: the derived transport.body_memory_limit is named with its
+// value before and after, as the other derived keys are: a reload that
+// moves max_connections says how large the change waiting for a restart
+// is; one the file comes to set says it was derived.
+func TestRestartOnlyGivesDerivedBodyMemoryLimitValues(t *testing.T) {
+	parse := func(conns int, limit string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.example.test}
+transport: {retry_schedule: [10s]%s}
+accepted_domains: [{domain: a.example, type: authoritative, recipient_validation: off}]
+mailbox: {maildir: /tmp/md}
+receive_connectors: [{name: x, bindings: ["127.0.0.1:0"], limits: {max_connections: %d, max_message_size: 10MiB}}]
+`, limit, conns)), "umbra.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	got := restartOnly(parse(2, ""), parse(7, ""))
+	if len(got) != 1 || got[0] != "transport.body_memory_limit (not set: derived from the receive connectors' max_message_size and max_connections, 512.0KiB -> 1.8MiB)" {
+		t.Errorf("max_connections 2 -> 7: %q", got)
+	}
+	got = restartOnly(parse(2, ""), parse(2, ", body_memory_limit: 4MiB"))
+	if len(got) != 1 || got[0] != "transport.body_memory_limit (set now, was derived from the receive connectors' max_message_size and max_connections, 512.0KiB -> 4.0MiB)" {
+		t.Errorf("set now: %q", got)
+	}
+	got = restartOnly(parse(2, ", body_memory_limit: 4MiB"), parse(2, ", body_memory_limit: 8MiB"))
+	if !slices.Equal(got, []string{"transport.body_memory_limit"}) {
+		t.Errorf("set in both: %q", got)
+	}
+}

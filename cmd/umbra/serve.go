@@ -1152,13 +1152,12 @@ func restartOnly(cur, next *config.Config) []string {
 	next.Transport.SpoolThreshold, next.Transport.MaxHeaderSize = cur.Transport.SpoolThreshold, cur.Transport.MaxHeaderSize
 	if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit || next.Transport.BodyMemoryDerived != cur.Transport.BodyMemoryDerived {
 		// The receive side's budget, made at start. Not in the file, it
-		// is named for what it derives from, which the operator changed.
-		key := "transport.body_memory_limit"
-		if next.Transport.BodyMemoryDerived && cur.Transport.BodyMemoryDerived {
-			key = "transport.body_memory_limit (not set: derived from the receive connectors' max_message_size and max_connections)"
-		}
+		// is named for what it derives from, which the operator changed,
+		// with its value before and after (derivedKey; rt24c F11).
 		if next.Transport.BodyMemoryLimit != cur.Transport.BodyMemoryLimit {
-			restart = append(restart, key)
+			restart = append(restart, derivedKey("transport.body_memory_limit", cur.Transport.BodyMemoryDerived, next.Transport.BodyMemoryDerived,
+				"the receive connectors' max_message_size and max_connections",
+				size(int64(cur.Transport.BodyMemoryLimit)), size(int64(next.Transport.BodyMemoryLimit))))
 		}
 		next.Transport.BodyMemoryLimit, next.Transport.BodyMemoryDerived = cur.Transport.BodyMemoryLimit, cur.Transport.BodyMemoryDerived
 	}

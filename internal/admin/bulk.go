@@ -82,6 +82,7 @@ func auditText(err error) string {
 
 // auditAs is audit with the result in words.
 func (s *Server) auditAs(r *http.Request, action string, m *queue.Message, queueName, result string) {
+	markAudited(r) // auditrefused.go
 	s.auditBy(actor(r), action, m, queueName, result)
 }
 

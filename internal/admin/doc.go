@@ -59,7 +59,11 @@
 //   - Every state change is audited: a log line and an "admin" line in
 //     the tracking log with the action, its target (the message's
 //     envelope, or the queue), the result and the actor, the socket
-//     peer's uid and pid from SO_PEERCRED. A command in batches (a bulk
+//     peer's uid and pid from SO_PEERCRED. An action refused before it
+//     is tried (a bad redirect target, an unknown queue or id, the
+//     poison queue, an unknown action) is audited as one that failed,
+//     "refused: " and the refusal's words (auditRefusals wraps each
+//     action's handler; a dry run is not audited). A command in batches (a bulk
 //     message action, a queue resume, retry, redirect, flush) is one
 //     line with its counts over all its batches, written at its last
 //     batch, at a failure, at a batch whose client went away, or, for

@@ -41,7 +41,9 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 		}
 		reply(w, out, err)
 	})
-	mux.HandleFunc("POST /v1/quarantine/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/quarantine/{id}/{action}", s.auditRefusals(func(r *http.Request) (string, string) {
+		return "quarantine " + r.PathValue("action"), queue.QueueQuarantine
+	}, func(w http.ResponseWriter, r *http.Request) {
 		id, ok := parseID(w, r)
 		if !ok {
 			return
@@ -100,7 +102,7 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			return
 		}
 		reply(w, map[string]string{"id": id.String()}, err)
-	})
+	}))
 }
 
 // NoQuarantined refuses a quarantine action on id, a message not here

@@ -610,6 +610,17 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 	return out, nil
 }
 
+// queueActionAudited names a queue action for the audit of its refusal
+// (auditRefusals), as the handler names it when it acts: "queue
+// ACTION[ to TARGET]" on the queue.
+func queueActionAudited(r *http.Request) (action, target string) {
+	action = "queue " + r.PathValue("action")
+	if to := r.URL.Query().Get("to"); to != "" {
+		action += " to " + to
+	}
+	return action, queueNameOf(r.PathValue("name"))
+}
+
 // Serve answers requests until Shutdown.
 func (s *Server) Serve() {
 	s.lnMu.Lock()
@@ -681,7 +692,7 @@ func (s *Server) routes() http.Handler {
 		}
 		reply(w, ds, nil)
 	})
-	mux.HandleFunc("POST /v1/queues/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/queues/{name}/{action}", s.auditRefusals(queueActionAudited, func(w http.ResponseWriter, r *http.Request) {
 		name := queueNameOf(r.PathValue("name")) // either form of a redirect target, read here once (rt18e-F2): the queue takes the one form only
 		var err error
 		n := 0
@@ -769,9 +780,9 @@ func (s *Server) routes() http.Handler {
 		}
 		s.audit(r, action, nil, name, err)
 		reply(w, map[string]any{"queue": name, "rescheduled": n}, err)
-	})
+	}))
 	// Every waiting message due now (umbra queue flush).
-	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/flush", s.auditRefusals(func(*http.Request) (string, string) { return "queue flush", "" }, func(w http.ResponseWriter, r *http.Request) {
 		if qb, ok := s.q.(QueueBatcher); ok {
 			s.queueBatch(w, r, qb, "flush", "", "", "queue flush") // batches.go
 			return
@@ -784,7 +795,7 @@ func (s *Server) routes() http.Handler {
 		n, err := op.Flush(r.Context())
 		s.audit(r, "queue flush", nil, "", err)
 		reply(w, map[string]any{"rescheduled": n}, err)
-	})
+	}))
 	mux.HandleFunc("GET /v1/shadows/single", func(w http.ResponseWriter, r *http.Request) {
 		out := []SingleCopyView{}
 		sc, ok := s.q.(singleCopies)
@@ -802,7 +813,9 @@ func (s *Server) routes() http.Handler {
 	})
 	// The operator forgets a transport database id met as a server's
 	// (umbra shadow forget-database; queue.Manager.ForgetDatabaseID).
-	mux.HandleFunc("POST /v1/shadows/databases/{id}/forget", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/shadows/databases/{id}/forget", s.auditRefusals(func(r *http.Request) (string, string) {
+		return "shadow forget-database " + r.PathValue("id"), ""
+	}, func(w http.ResponseWriter, r *http.Request) {
 		df, ok := s.q.(DatabaseForgetter)
 		if !ok {
 			fail(w, http.StatusNotImplemented, "forgetting a database id is not supported")
@@ -819,7 +832,7 @@ func (s *Server) routes() http.Handler {
 			owners = []string{}
 		}
 		reply(w, map[string]any{"database_id": id, "was": owners}, err)
-	})
+	}))
 	mux.HandleFunc("GET /v1/shadows", func(w http.ResponseWriter, r *http.Request) {
 		vs, err := s.ShadowViews()
 		if vs == nil {
@@ -1121,7 +1134,9 @@ func (s *Server) routes() http.Handler {
 		}
 		serveExport(w, b) // spoolview.go: whole, or an error the client sees
 	})
-	mux.HandleFunc("POST /v1/messages/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/messages/{id}/{action}", s.auditRefusals(func(r *http.Request) (string, string) {
+		return auditedAction(r, r.PathValue("action"), r.URL.Query().Get("ndr") == "true"), ""
+	}, func(w http.ResponseWriter, r *http.Request) {
 		id, ok := parseID(w, r)
 		if !ok {
 			return
@@ -1142,7 +1157,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		reply(w, res, messageNotHere(id, err))
-	})
+	}))
 	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
 	s.quarantineRoutes(mux) // quarantine.go
 	return settleFirst(s.q, s.markStopping(mux))

@@ -136,6 +136,13 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 				m.Size, m.LastError, m.DamagedCopyOf, m.DamagedCopyOf, m.ID, m.ID)
 		}
 	}
+	if v.State == "held" && v.Held != "" {
+		// What holds it now is its queue's suspension: last_error says
+		// so, as message list's LAST ERROR column does and message show's
+		// last error: does (rt24c F14), and held names the queues; each
+		// recipient's last_reply keeps its own deferral.
+		v.LastError = v.Held
+	}
 	if m.State == queue.Ready && v.State != "held" {
 		// A held message waits for its queue's resume, not for a time;
 		// one behind a dead destination for its cool-down's end (Due).

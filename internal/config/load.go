@@ -305,7 +305,7 @@ func secondDocument(data []byte, file string) *Error {
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
-	line := documentStart(data)
+	line, endLine, startMarker := documentStart(data)
 	if line == 0 {
 		switch {
 		case err == nil:
@@ -314,13 +314,28 @@ func secondDocument(data []byte, file string) *Error {
 			line = yamlError(file, err).Line
 		}
 	}
-	return &Error{File: file, Line: line, Msg: "a second YAML document begins here: a file holds one document (remove the \"---\" line and merge what follows into the first)"}
+	// The advice names the lines the file has (rt24c F12): a "..."
+	// line that ended the first document, a "---" that began the second.
+	msg := "a second YAML document begins here"
+	switch {
+	case endLine > 0 && startMarker:
+		msg += fmt.Sprintf(", after the document end \"...\" at line %d: a file holds one document (remove the \"...\" line and this \"---\" line and merge what follows into the first)", endLine)
+	case endLine > 0:
+		msg += fmt.Sprintf(", after the document end \"...\" at line %d: a file holds one document (remove the \"...\" line and merge what follows into the first)", endLine)
+	case startMarker:
+		msg += ": a file holds one document (remove this \"---\" line and merge what follows into the first)"
+	default:
+		msg += ": a file holds one document (remove the \"---\" or \"...\" line that ends the first and merge what follows into it)"
+	}
+	return &Error{File: file, Line: line, Msg: msg}
 }
 
 // documentStart is the line where a second document begins in data:
 // a "---" line after content, or the first content after a "..." line;
-// 0 when none is found that way.
-func documentStart(data []byte) int {
+// 0 when none is found that way. endLine is the line of the "..." that
+// ended the first document (0: none), startMarker whether line is a
+// "---" line.
+func documentStart(data []byte) (line, endLine int, startMarker bool) {
 	content, ended := false, false
 	for i, l := range strings.Split(string(data), "\n") {
 		l = strings.TrimRight(l, "\r")
@@ -329,24 +344,27 @@ func documentStart(data []byte) int {
 		switch {
 		case marker("---"):
 			if content || ended {
-				return i + 1
+				return i + 1, endLine, true
 			}
 			if rest := strings.TrimSpace(l[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
 				content = true
 			}
 		case marker("..."):
+			if !ended {
+				endLine = i + 1
+			}
 			ended = true
 		case t == "" || strings.HasPrefix(t, "#"):
 		case strings.HasPrefix(l, "%") && !content:
 			// a directive before the first document
 		default:
 			if ended {
-				return i + 1
+				return i + 1, endLine, false
 			}
 			content = true
 		}
 	}
-	return 0
+	return 0, 0, false
 }
 
 // violations turns validation results into Errors with lines, or nil.

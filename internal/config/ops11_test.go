@@ -26,6 +26,21 @@ func TestSecondDocumentRefused(t *testing.T) {
 			}
 		})
 	}
+	// rt24c F12: after a "..." line the advice names that line, never a
+	// "---" line the file does not have; a "---" after the "..." is
+	// named as well.
+	for name, tc := range map[string]struct{ data, want, not string }{
+		"valid second":     {base + "---\nx: 1\n", `c.yaml:3: a second YAML document begins here: a file holds one document (remove this "---" line and merge what follows into the first)`, "..."},
+		"after end marker": {base + "# c\n...\n\nx: 1\n", `c.yaml:6: a second YAML document begins here, after the document end "..." at line 4: a file holds one document (remove the "..." line and merge what follows into the first)`, "---"},
+		"end then start":   {base + "...\n---\nx: 1\n", `c.yaml:4: a second YAML document begins here, after the document end "..." at line 3: a file holds one document (remove the "..." line and this "---" line and merge what follows into the first)`, ""},
+	} {
+		t.Run("advice "+name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.data), "c.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.not != "" && strings.Contains(err.Error(), `"`+tc.not+`"`)) {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
 	// One document opened by "---" and closed by "..." is one document.
 	if _, err := Parse([]byte("---\n"+base+"...\n# trailing comment\n"), "c.yaml"); err != nil {
 		t.Fatalf("one document with markers: %v", err)

@@ -12,6 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -125,7 +128,11 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	if err := CheckBackupTarget(path); err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	RemoveStalePartials(path)
+	// The writer's pid in the name: a later backup to the same file
+	// removes the partial copy a killed one left (RemoveStalePartials),
+	// never one a live process still writes.
+	f, err := os.CreateTemp(filepath.Dir(path), partialPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -167,6 +174,80 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// partialPrefix is the start of the name of SaveBackup's partial copy
+// of path, hidden beside it: ".FILE.partial-", then (since release 24)
+// the writing process's pid, "-" and a random suffix.
+func partialPrefix(path string) string {
+	return "." + filepath.Base(path) + ".partial-"
+}
+
+// StalePartials are the partial copies of backups to one file that
+// RemoveStalePartials found beside it: Removed, written by a process
+// that is gone (killed mid-copy: kill -9, an OOM kill, a lost SSH
+// session's SIGKILL), and Kept, named without a writer's pid (an older
+// release wrote them, and may still be writing them): left alone.
+type StalePartials struct {
+	Removed []StalePartial
+	Kept    []string
+}
+
+// StalePartial is one partial copy removed, its path and size.
+type StalePartial struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
+// RemoveStalePartials removes the partial copies (SaveBackup) of
+// backups to path whose writer's pid, in their name, names no live
+// process: a killed backup leaves one the size of the database, and
+// each interrupted try another. A copy another live backup writes is
+// never touched. What it removed and what it left is returned for the
+// caller to say (db backup prints it).
+func RemoveStalePartials(path string) StalePartials {
+	return RemoveStaleTemps(filepath.Dir(path), partialPrefix(path), "")
+}
+
+// RemoveStaleTemps is RemoveStalePartials for any temporary file of a
+// command named prefix, the writer's pid, "-", anything, suffix, in dir
+// (message export's copy too): those whose writer is gone are removed,
+// those named without a pid kept and listed.
+func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
+	var st StalePartials
+	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
+	for _, f := range found {
+		rest := strings.TrimPrefix(filepath.Base(f), prefix)
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			st.Kept = append(st.Kept, f)
+			continue
+		}
+		if pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // its writer lives (or may: EPERM is another user's)
+		}
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if os.Remove(f) == nil {
+			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: fi.Size()})
+		}
+	}
+	return st
+}
+
+// globEscape quotes the characters filepath.Match gives a meaning to.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // backupExists words the refusal of a backup to path, which exists (fi,
@@ -991,6 +1072,11 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 	defer b.Close()
 	err = b.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		if meta != nil && meta.Get(keyBackupOf) == nil && meta.Get(keyDBID) != nil {
+			// A server's own database (stopped: its lock was free):
+			// named as what it is, not only as what it is not.
+			return &ServerDatabaseError{Path: backup, Server: string(meta.Get(keyServer)), DBID: string(meta.Get(keyDBID))}
+		}
 		if meta == nil || meta.Get(keyBackupOf) == nil {
 			return fmt.Errorf("%s is not a backup made by umbra db backup", backup)
 		}
@@ -1001,6 +1087,28 @@ func BackupOrigin(backup string) (server, dbID string, err error) {
 	})
 	return server, dbID, err
 }
+
+// ServerDatabaseError is BackupOrigin's refusal of a server's own
+// transport database (a queue.db whose lock is free: its server is
+// stopped) given where a backup is expected: it carries no backup mark
+// and no backup checksums (backupsums.go), which db verify checks and db
+// restore requires. errors.Is(err, ErrServerDatabase) holds.
+type ServerDatabaseError struct {
+	Path, Server, DBID string
+}
+
+// ErrServerDatabase matches a *ServerDatabaseError.
+var ErrServerDatabase = errors.New("a server's own transport database, not a backup")
+
+func (e *ServerDatabaseError) Error() string {
+	of := ""
+	if e.Server != "" {
+		of = " of " + e.Server
+	}
+	return fmt.Sprintf("%s is the transport database%s (database id %s), not a backup made by umbra db backup", e.Path, of, e.DBID)
+}
+
+func (e *ServerDatabaseError) Is(target error) bool { return target == ErrServerDatabase }
 
 // CheckBackupOrigin refuses (ErrOtherServer) a backup taken of another
 // server than server: restored here it would make this server deliver
