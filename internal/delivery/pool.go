@@ -22,8 +22,8 @@ const idleReuse = 5 * time.Second
 // destination, or closes it.
 func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
-			c.Close() // the connection broke
+		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+			c.Close() // the connection broke, or the message's expiry ended it (transaction)
 			return
 		}
 	}

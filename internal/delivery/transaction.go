@@ -25,7 +25,7 @@ import (
 // reply to its final dot (transaction).
 const stopReplyGrace = 10 * time.Second
 
-func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (results []queue.Result) {
 	if c.ShadowDB != "" && !lmtp {
 		// A copy taken over from this very primary, which answered
 		// XSHADOW with the database the copy was taken over from, goes
@@ -54,6 +54,12 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 			return append(loops, d.transaction(ctx, st, c, hop, m, [][]byte{body}, rest, true)...)
 		}
 		parts = [][]byte{withoutTrace(body)}
+	}
+	if queue.PastExpiry(ctx) {
+		// The message expired during the attempt (an earlier host or
+		// transaction took that long): nothing of it begins now
+		// (queue/expirycut.go).
+		return expiredUnsent(rcpts)
 	}
 	size := 0
 	for _, p := range parts {
@@ -94,6 +100,43 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		}
 		stopMu.Unlock()
 	}()
+	// The message's expiry reached while the session waits on the next
+	// hop (a tarpit at RCPT) and before its body began: the connection
+	// closes at once — the next hop has nothing of the message — and
+	// the recipients the break left deferred are the expiry's
+	// (queue/expirycut.go, rt24d F2). A body begun goes on: its end is
+	// the next hop's to say.
+	if reached := queue.ExpiryReached(ctx); reached != nil {
+		var cut, over bool
+		quit := make(chan struct{})
+		go func() {
+			select {
+			case <-reached:
+				stopMu.Lock()
+				if !over && c.BodiesBegun() == bodies {
+					cut = true
+					c.Close()
+				}
+				stopMu.Unlock()
+			case <-quit:
+			}
+		}()
+		defer func() {
+			close(quit)
+			stopMu.Lock()
+			over = true
+			wasCut := cut
+			stopMu.Unlock()
+			if !wasCut {
+				return
+			}
+			for i, r := range results {
+				if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
+					results[i] = expiredUnsent([]int{r.Rcpt})[0]
+				}
+			}
+		}()
+	}
 	// Waiting for the next hop's replies (to the envelope, DATA and the
 	// end of the message) is its time: a crash then is not this
 	// message's (queue/peerwait.go).
@@ -134,7 +177,27 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		opts.Body = gosmtp.Body8BitMIME
 	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
+		c.SetBeforeBody(func() error {
+			if queue.PastExpiry(ctx) {
+				return errExpiredUnsent
+			}
+			return nil
+		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
+		c.SetBeforeBody(nil)
+		if errors.Is(p.Err, errExpiredUnsent) {
+			// The 354 came after the expiry: the connection was closed
+			// before the body (queue/expirycut.go).
+			var out []queue.Result
+			for k, i := range rcpts {
+				if p.Rcpts[k] != nil {
+					out = append(out, classify(i, hop, p.Rcpts[k]))
+				} else {
+					out = append(out, expiredUnsent([]int{i})...)
+				}
+			}
+			return out
+		}
 		return unreadableContent(pipelinedResults(c, hop, rcpts, p, lmtp, okOutcome, primary, shadowID), p.Err)
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
@@ -162,6 +225,13 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	if len(accepted) == 0 {
 		c.Reset()
 		return out
+	}
+	if queue.PastExpiry(ctx) {
+		// The envelope's replies came after the message's expiry: the
+		// transaction ends before DATA, nothing of it sent
+		// (queue/expirycut.go).
+		c.Rset()
+		return append(out, expiredUnsent(indexes(accepted))...)
 	}
 	n := 1
 	if lmtp {
@@ -367,6 +437,16 @@ func classifyAll(rcpts []int, hop string, err error) []queue.Result {
 		out[k] = classify(i, hop, err)
 	}
 	return out
+}
+
+// errExpiredUnsent abandons a pipelined transaction whose message
+// expired before its body began (smtp.Client.SetBeforeBody).
+var errExpiredUnsent = errors.New("the message expired before its body was sent")
+
+// expiredUnsent answers rcpts of a message whose expiry passed before
+// its body was sent: umbra's decision, no host's reply (no next hop).
+func expiredUnsent(rcpts []int) []queue.Result {
+	return deferAll(rcpts, "", queue.ExpiredUnsentReply)
 }
 
 func deferAll(rcpts []int, hop, reply string) []queue.Result {

@@ -116,6 +116,9 @@ func (q *Manager) run(ctx context.Context) {
 		if w := q.recoveryWait(q.clk.Now()); w > 0 {
 			wait = min(wait, w)
 		}
+		if w := q.answerWaitingDue(ctx); w > 0 {
+			wait = min(wait, w) // a waiting message's delay notice or expiry (waitdue.go)
+		}
 		t := q.clk.NewTimer(wait)
 		if wait > 0 && q.clk.Now().Sub(read) >= wait {
 			// The clock passed the wake between the reading and the

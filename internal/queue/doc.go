@@ -35,6 +35,8 @@
 //   - tasks.go: the scheduler's clients (shadow redundancy's timing),
 //     the tasks they start in a destination's window, and the primaries
 //     senders wait on (markUrgent, ShadowUrgent);
+//   - waitdue.go: a waiting message's delay notice and expiry;
+//     expirycut.go: the expiry inside a running attempt;
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; jobcommit.go: what a job that ends while others
 //     of its attempt run finished, committed then; retry.go: the retry policy, requeue, poison;
@@ -271,7 +273,10 @@
 // Store.Wake from outside the manager: submit, resume, retry, flush,
 // redirect, takeover, a primary answering again, a drained destination,
 // the end of an attempt; a timer at the next due time otherwise). The
-// reasons to wait: a retry step, never past the message's expiry nor
+// reasons to wait (a message claimed whose jobs wait for windows is
+// answered at its delay notice and expiry all the same, waitdue.go, and
+// an attempt running at the expiry sends nothing more of it,
+// expirycut.go): a retry step, never past the message's expiry nor
 // its delay notice while owed (noLaterThanDue: the claim then makes the
 // delay notice in a commit of its own, no attempt counted, the message
 // due again at once for its attempt — noticeOwed —, so a next hop that

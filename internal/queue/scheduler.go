@@ -395,6 +395,11 @@ type scheduler struct {
 	ring  []*dest // destinations with waiting jobs, in round-robin order
 	next  int
 
+	// waitDue is the earliest delay notice or expiry of a message with
+	// a job waiting for a window (zero: none), as the scan at waitScan
+	// found it or a job queued since lowered it (waitdue.go).
+	waitDue, waitScan time.Time
+
 	// After a stall, the jobs not started yet are given back
 	// (stallguard.go, giveBackUnstarted): handing counts the starts and
 	// the jobs handed on (runJob) that have not reached their start
@@ -734,6 +739,8 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	}
 	jobs := q.plan(ctx, a, rcpts)
 	now := q.clk.Now()
+	waitDue := q.waitDueOf(m) // when its waiting jobs are answered (waitdue.go)
+	lowered := false
 	s := q.sched
 	share := max(q.cfg.MaxActive/destShare, 1)
 	crowded := q.room() < share
@@ -769,9 +776,13 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			s.ring = append(s.ring, d)
 		}
 		d.waiting = append(d.waiting, jb)
+		lowered = s.noteWaiting(waitDue) || lowered
 	}
 	left := a.left
 	s.mu.Unlock()
+	if lowered {
+		q.Kick() // the loop's sleep may end after this message's notice or expiry (answerWaitingDue)
+	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
 	}
@@ -1106,6 +1117,9 @@ func feedback(res []Result) int {
 			continue
 		case Deferred:
 			code := enhanced(r.Reply)
+			if expiredUnsent(r.Reply) {
+				continue // the message's expiry ended the transaction, not the host (expirycut.go)
+			}
 			if strings.HasPrefix(code, "4.4.") {
 				tried = true
 				continue
@@ -1382,6 +1396,8 @@ func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []in
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()
+	ctx, endExpiry := q.withExpiry(ctx, m) // nothing of it sent once its expiry passed (expirycut.go)
+	defer endExpiry()
 	if bd, ok := q.del.(BodyDeliverer); ok {
 		return bd.DeliverBody(ctx, m, body, rcpts), "" // streams a spooled body from its file
 	}

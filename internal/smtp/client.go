@@ -126,7 +126,17 @@ type Client struct {
 
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
+	beforeBody func() error         // SetBeforeBody
 }
+
+// SetBeforeBody sets the check a pipelined transaction (Pipeline) makes
+// after the 354 to its DATA, before the first byte of the body: an
+// error abandons the message — the connection is closed, the only way
+// to take back a DATA the server opened, so the next hop discards the
+// transaction — and is the Pipelined's Err. The queue uses it to send
+// nothing of a message whose expiry passed while the next hop answered
+// its envelope (queue.PastExpiry). nil clears it.
+func (c *Client) SetBeforeBody(f func() error) { c.beforeBody = f }
 
 // BodiesBegun is how many message bodies this session has begun to send
 // (each after a 354 to DATA). A transaction that leaves it unchanged

@@ -211,6 +211,11 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		}
 		return c.settle(br, out)
 	}
+	if c.beforeBody != nil {
+		if err := c.beforeBody(); err != nil {
+			return fail(err) // no byte of the body sent: the next hop has no message (SetBeforeBody)
+		}
+	}
 	envelope() // writing the message is umbra's own work
 	c.bodies.Add(1)
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write

@@ -1,0 +1,88 @@
+package queue
+
+import (
+	"context"
+	"strings"
+)
+
+// The expiry inside an attempt (rt24d F3).
+//
+// No retry starts at or after a message's expiry (expiredNow), but an
+// attempt that started before it can last past it: a next hop that
+// tarpits its RCPT replies holds the session for up to command_timeout
+// per command. Its recipients accepted after the expiry were then sent
+// the body — after the Will-Retry-Until a delay DSN had given the sender.
+// The attempt's context carries its message's expiry (deliver): the
+// deliverer asks PastExpiry before it begins a transaction and again
+// before DATA (before the body, on a pipelined one), and when the
+// expiry has passed it sends nothing more of the message — RSET, or the
+// connection closed after a 354 it cannot take back — and answers the
+// recipients not refused with ExpiredUnsentReply. The attempt's commit
+// then fails them as expired (550 5.4.7, finish) with the failure DSN;
+// the next hop's window is not marked for it (feedback).
+//
+// Only a message the expiry may cut: one attempted before or whose delay
+// notice went (it has a Will-Retry-Until to keep) — the same rule as
+// expiredNow's, which lets a message never attempted have its one
+// attempt.
+
+// ExpiredUnsentReply is the reply of a recipient whose attempt reached
+// its message's expiry before the body was sent (umbra's own: no host
+// said it).
+const ExpiredUnsentReply = "451 4.4.7 message expired during the attempt: transaction ended before DATA, nothing sent"
+
+type expiryKey struct{}
+
+// expiryCheck is what an attempt's context carries of its message's
+// expiry: whether it passed, and a channel closed when it does.
+type expiryCheck struct {
+	past    func() bool
+	reached <-chan struct{}
+}
+
+// withExpiry gives ctx the expiry check of m's attempt; end releases
+// its timer (the deliverer returned).
+func (q *Manager) withExpiry(ctx context.Context, m *Message) (_ context.Context, end func()) {
+	if m.Arrived.IsZero() || m.Attempts == 0 && !m.DelayNotified {
+		return ctx, func() {}
+	}
+	expiry := m.OrgArrived().Add(q.policy().MessageExpiration)
+	reached, stop := make(chan struct{}), make(chan struct{})
+	t := q.clk.NewTimer(max(expiry.Sub(q.clk.Now()), 0))
+	go func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			close(reached)
+		case <-stop:
+		}
+	}()
+	check := expiryCheck{past: func() bool { return !q.clk.Now().Before(expiry) }, reached: reached}
+	return context.WithValue(ctx, expiryKey{}, check), func() { close(stop) }
+}
+
+// PastExpiry reports whether the message of the attempt ctx belongs to
+// has reached its expiry: nothing more of it is sent (see above).
+func PastExpiry(ctx context.Context) bool {
+	c, _ := ctx.Value(expiryKey{}).(expiryCheck)
+	return c.past != nil && c.past()
+}
+
+// ExpiryReached is closed when the message of the attempt ctx belongs
+// to reaches its expiry (nil: no expiry cuts it). A session that has
+// not begun the message's body then ends at once (delivery's
+// transaction closes the connection): its recipients fail as expired
+// when the expiry comes, not when a next hop that holds its replies
+// (a tarpit, for up to command_timeout a command) lets the attempt end
+// — and with them the attempt's other recipients, which wait for its
+// end (rt24d F2).
+func ExpiryReached(ctx context.Context) <-chan struct{} {
+	c, _ := ctx.Value(expiryKey{}).(expiryCheck)
+	return c.reached
+}
+
+// expiredUnsent: reply is ExpiredUnsentReply's kind — the message's
+// own expiry, not the next hop's failure.
+func expiredUnsent(reply string) bool {
+	return strings.HasPrefix(reply, "451 4.4.7 message expired during the attempt")
+}
