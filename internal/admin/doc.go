@@ -74,8 +74,10 @@
 //     start finds is of a command the daemon's kill or crash cut short
 //     — its line is written then, from the record (auditStopped), with
 //     the messages selected, changed, left as they were and not
-//     reached, so the audit of what was committed does not depend on
-//     the command ending.
+//     reached (a redirect's left in delivery and kept for REQUIRETLS
+//     apart, worded as its live line words them: BulkTally.InDelivery,
+//     KeptRequireTLS), so the audit of what was committed does not
+//     depend on the command ending.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.
