@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,9 +20,20 @@ import (
 // exit 75, not "not running" (ops24 1). The database's lock says so
 // from then on (queue.LockHolder).
 type startMark struct {
+	mu   sync.Mutex
 	l    net.Listener
 	sock string
+	gen  int // moveTo's and close's count: a retry of an older one stops
 }
+
+// startMarkRetry is how often, and startMarkRetries how many times, a
+// start whose mark's name is taken tries to take it again (rr24 F3): the
+// daemon before it holds the name with "stopping" until it exits, a
+// moment; the retries end when the database is locked (close).
+const (
+	startMarkRetry   = 50 * time.Millisecond
+	startMarkRetries = 1200 // a minute
+)
 
 // markStarting starts the mark for the admin socket of the
 // configuration file named (--config, $UMBRA_CONFIG), read leniently
@@ -40,23 +52,62 @@ func markStarting(cmd *cobra.Command) *startMark {
 // socket of the configuration as loaded, where the lenient read named
 // another (or none).
 func (m *startMark) moveTo(sock string) {
-	if m == nil || sock == "" || sock == m.sock {
+	if m == nil || sock == "" {
 		return
 	}
-	m.close()
-	// A name taken (another daemon starting with this socket: one of the
-	// two is refused at the database's lock) leaves this one unmarked.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sock == m.sock {
+		return
+	}
+	m.closeLocked()
+	m.sock = sock
+	gen := m.gen
 	if l, err := admin.ListenStarting(sock); err == nil {
-		m.l, m.sock = l, sock
+		m.l = l
+		return
+	}
+	// The name is taken: the daemon before this one ends its stop (its
+	// "stopping" mark until it exits), or another daemon starts with this
+	// socket (one of the two is refused at the database's lock). Taken
+	// again once free, until the database is locked (rr24 F3): a start
+	// after a stop is not "not running" meanwhile.
+	go func() {
+		for i := 0; i < startMarkRetries; i++ {
+			time.Sleep(startMarkRetry)
+			m.mu.Lock()
+			if m.gen != gen {
+				m.mu.Unlock()
+				return
+			}
+			l, err := admin.ListenStarting(sock)
+			if err == nil {
+				m.l = l
+			}
+			m.mu.Unlock()
+			if err == nil {
+				return
+			}
+		}
+	}()
+}
+
+// close ends the mark (and its retries): the database is locked (or the
+// process ends).
+func (m *startMark) close() {
+	if m != nil {
+		m.mu.Lock()
+		m.closeLocked()
+		m.mu.Unlock()
 	}
 }
 
-// close ends the mark: the database is locked (or the process ends).
-func (m *startMark) close() {
-	if m != nil && m.l != nil {
+func (m *startMark) closeLocked() {
+	m.gen++
+	if m.l != nil {
 		m.l.Close()
-		m.l, m.sock = nil, ""
 	}
+	m.l, m.sock = nil, ""
 }
 
 type startMarkKey struct{}

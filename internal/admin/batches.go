@@ -156,7 +156,18 @@ func (s *Server) auditStopped() {
 		// Of the messages selected: those its commits changed, those it
 		// reached and left as they were, and those it did not reach
 		// (rt21c L1's words for a command the client cut).
-		counts := fmt.Sprintf("%d %s in its commits, %d left as they were (already in that state, or not for this action)", t.Done, verb, t.Unchanged)
+		counts := fmt.Sprintf("%d %s in its commits", t.Done, verb)
+		// A redirect's messages kept on their route and left in delivery
+		// are worded as the live line words them: the operator redirects
+		// those again (rr24 F4). They are of Unchanged.
+		if t.KeptRequireTLS > 0 {
+			counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", t.KeptRequireTLS)
+		}
+		if t.InDelivery > 0 {
+			counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", t.InDelivery)
+		}
+		counts += fmt.Sprintf(", %d left as they were (already in that state, or not for this action)",
+			max(t.Unchanged-t.KeptRequireTLS-t.InDelivery, 0))
 		if t.Selected > 0 {
 			counts = fmt.Sprintf("of %d selected, %s, %d not reached", t.Selected, counts, max(t.Selected-t.Done-t.Unchanged, 0))
 		}

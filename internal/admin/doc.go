@@ -78,8 +78,10 @@
 //     start finds is of a command the daemon's kill or crash cut short
 //     — its line is written then, from the record (auditStopped), with
 //     the messages selected, changed, left as they were and not
-//     reached, so the audit of what was committed does not depend on
-//     the command ending.
+//     reached (a redirect's left in delivery and kept for REQUIRETLS
+//     apart, worded as its live line words them: BulkTally.InDelivery,
+//     KeptRequireTLS), so the audit of what was committed does not
+//     depend on the command ending.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.
@@ -126,8 +128,11 @@
 //     locks it (reading and checking its configuration), one that
 //     listens on the abstract socket named after its admin socket's path
 //     (ListenStarting, startmark.go: umbra serve from its first moment
-//     until its database is locked; its pid from SO_PEERCRED, and only a
-//     process running umbra serve counts; a db command holding the
+//     until its database is locked; its pid and uid from SO_PEERCRED,
+//     and only umbra serve of this installation counts — root or the
+//     owner of the database, the executable the command runs, serve its
+//     subcommand (trustedMark: an abstract name carries no permission);
+//     "stopping" only while the database is held; a db command holding the
 //     database meanwhile is named by its lock). Nor is "starting" said of
 //     a daemon stopping: from the start of its drain until it exits it
 //     listens on that name again answering "stopping" (ListenStopping,

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 // The start before the database (ops24 1). A daemon that holds its
@@ -25,7 +29,12 @@ import (
 // which the kernel takes away with the process, killed or not), until
 // its database is locked; a command whose socket does not answer
 // connects there and learns the starting daemon's pid from the kernel
-// (SO_PEERCRED). A process there that is not umbra serve is ignored.
+// (SO_PEERCRED). Any local process may bind an abstract name (it carries
+// no permission), so a process there is believed only if it is umbra
+// serve of this installation (trustedMark, rr24 F1): root or the owner
+// of the database, its data directory or the socket's directory; running
+// the very executable the command runs; serve its subcommand. Its
+// "stopping" only while a process holds the database.
 
 // startingName is the abstract socket a daemon with the admin socket
 // socket listens on while it starts: the hash of the socket's absolute
@@ -91,10 +100,12 @@ func (c *Client) startingMarkErr() error {
 		return nil
 	}
 	defer conn.Close()
-	pid := peerPid(conn)
+	uid, pid, ok := peerCred(conn)
 	cmdline := cmdlineOf(pid)
-	if pid == 0 || !strings.Contains(" "+cmdline+" ", " serve ") {
-		return nil // not umbra serve: nothing said of it
+	if !ok || pid == 0 || !c.trustedMark(uid, pid) {
+		// Not umbra serve of this installation: an abstract name carries
+		// no permission, any local process may bind it (rr24 F1).
+		return nil
 	}
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	line, _ := bufio.NewReader(conn).ReadString('\n')
@@ -106,22 +117,97 @@ func (c *Client) startingMarkErr() error {
 		"its admin socket %s answers once it is ready; try again in a moment", ErrStarting, pid, cmdline, c.path)
 }
 
-// peerPid is the pid of the process that listens at the other end of
-// conn (SO_PEERCRED), 0 when not told.
-func peerPid(conn net.Conn) int {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return 0
+// databaseHeld says whether a process holds the transport database
+// (LockHolder): a stopping daemon does until it exits, so its "stopping"
+// mark is believed only then (rr24 F1). True when the database is not
+// known.
+func (c *Client) databaseHeld() bool {
+	if c.database == "" {
+		return true
+	}
+	held, _, _ := queue.LockHolder(c.database)
+	return held
+}
+
+// peerCred is the uid and pid of the process that listens at the other
+// end of conn (SO_PEERCRED); ok false when not told.
+func peerCred(conn net.Conn) (uid, pid int, ok bool) {
+	uc, isUnix := conn.(*net.UnixConn)
+	if !isUnix {
+		return 0, 0, false
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
-	pid := 0
 	raw.Control(func(fd uintptr) {
 		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
+			uid, pid, ok = int(cred.Uid), int(cred.Pid), true
 		}
 	})
-	return pid
+	return uid, pid, ok
+}
+
+// trustedMark says whether the listener on the start mark, uid and pid
+// (SO_PEERCRED), is umbra serve of this installation (rr24 F1): its uid
+// root or the owner of the transport database, its data directory or
+// the admin socket's directory; its executable the very file this
+// command runs (or, replaced by an upgrade since it started, one that
+// had this file's name); and serve its subcommand.
+func (c *Client) trustedMark(uid, pid int) bool {
+	if uid != 0 {
+		owned := false
+		for _, p := range []string{c.database, filepath.Dir(c.database), filepath.Dir(c.path)} {
+			if p == "" || p == "." && c.database == "" {
+				continue
+			}
+			if fi, err := os.Stat(p); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
+					owned = true
+					break
+				}
+			}
+		}
+		if !owned {
+			return false
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	mine, err1 := os.Stat(self)
+	theirs, err2 := os.Stat(exe)
+	if err1 != nil || err2 != nil || !os.SameFile(mine, theirs) {
+		// An upgraded binary: the daemon runs the replaced file, now
+		// "(deleted)", that had this one's name.
+		target, err := os.Readlink(exe)
+		if err != nil || target != self+" (deleted)" {
+			return false
+		}
+	}
+	return serveSubcommand(pid)
+}
+
+// serveSubcommand says whether the command line of pid is umbra's with
+// serve as its subcommand: the first argument that is neither a flag nor
+// the value of a root flag given apart (--config FILE, --socket PATH).
+func serveSubcommand(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-c" || a == "--config" || a == "--socket":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a == "serve"
+		}
+	}
+	return false
 }

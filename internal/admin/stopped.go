@@ -64,7 +64,7 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		mark := c.startingMarkErr() // startmark.go
-		if errors.Is(mark, ErrStopping) {
+		if errors.Is(mark, ErrStopping) && c.databaseHeld() {
 			return mark // its drain ended, its database still held: stopping, not "starting"
 		}
 		if serr := c.startingErr(); serr != nil {

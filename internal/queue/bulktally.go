@@ -38,8 +38,13 @@ type BulkTally struct {
 	Done     int    `json:"done"` // messages its commits changed
 	// Unchanged: messages it reached and left as they were (already in
 	// that state, or not for the action: a shadow copy, one gone).
-	Unchanged int       `json:"unchanged,omitempty"`
-	Began     time.Time `json:"began"`
+	Unchanged int `json:"unchanged,omitempty"`
+	// Of Unchanged, a redirect's: messages in delivery left in the
+	// queue (to redirect again after their attempt), and REQUIRETLS
+	// messages kept on their route (rr24 F4).
+	InDelivery     int       `json:"in_delivery,omitempty"`
+	KeptRequireTLS int       `json:"kept_requiretls,omitempty"`
+	Began          time.Time `json:"began"`
 }
 
 type tallyKey struct{}
@@ -59,6 +64,18 @@ func tallyOf(ctx context.Context) *BulkTally {
 // addTally adds n messages changed and unchanged messages reached and
 // left as they were to the record of ctx's command, if any, in tx.
 func (tx *Tx) addTally(ctx context.Context, n, unchanged int) error {
+	return tx.addTallyOf(ctx, tallyAdd{done: n, unchanged: unchanged})
+}
+
+// tallyAdd is what one commit adds to a command's record: inDelivery
+// and keptRequireTLS are of unchanged.
+type tallyAdd struct {
+	done, unchanged, inDelivery, keptRequireTLS int
+}
+
+// addTallyOf is addTally with the kinds of unchanged messages counted.
+func (tx *Tx) addTallyOf(ctx context.Context, a tallyAdd) error {
+	n, unchanged := a.done, a.unchanged
 	t := tallyOf(ctx)
 	if t == nil || n <= 0 && unchanged <= 0 || t.Key == "" {
 		return nil
@@ -77,6 +94,8 @@ func (tx *Tx) addTally(ctx context.Context, n, unchanged int) error {
 	}
 	rec.Done += n
 	rec.Unchanged += max(unchanged, 0)
+	rec.InDelivery += max(a.inDelivery, 0)
+	rec.KeptRequireTLS += max(a.keptRequireTLS, 0)
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return err

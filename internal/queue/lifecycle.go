@@ -730,21 +730,54 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	if err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	// The owner of the file replaced (or of the data directory), for the
+	// copy and its spool files (ownership.go): run as root, they would be
+	// root's, and the daemon could not open them. Read before the lock
+	// below creates the file when there is none.
+	owner := databaseOwner(path)
+	if o.Owner != nil {
+		owner.uid, owner.gid = o.Owner.UID, o.Owner.GID
+	}
+	_, serr := os.Stat(path)
+	hadFile := serr == nil
+	// The lock bbolt takes, taken on the file itself: none of the
+	// database's pages is read, so a damaged database (the case a
+	// restore is for) is replaced as a sound one is. Held until the
+	// new file has the name: nothing opens the old one meanwhile. With
+	// no database at path the lock creates an empty file and holds it
+	// (rr24 F2): a start treats an empty file as no database, and one
+	// started meanwhile waits for the lock instead of making a database
+	// of its own there, whose Open would delete this restore's copy
+	// (finishRestore) and whose mail the rename would drop.
+	unlock, err := lockFile(path, time.Second)
+	if errors.Is(err, ErrInUse) {
+		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
+	defer unlock()
+	// Whether there is a database to keep as path.replaced-TIME: read
+	// under the lock; an empty file (this lock's, or a killed restore's)
+	// is none.
 	exists := false
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		exists = true
-		// The lock bbolt takes, taken on the file itself: none of the
-		// database's pages is read, so a damaged database (the case a
-		// restore is for) is replaced as a sound one is. Held until the
-		// new file has the name: nothing opens the old one meanwhile.
-		unlock, err := lockFile(path, time.Second)
-		if errors.Is(err, ErrInUse) {
-			return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
-		}
-		if err != nil {
+	}
+	renamed := false
+	if !hadFile {
+		// Runs before unlock (deferred after it): the empty file this
+		// restore made goes when its copy does not take the name.
+		defer func() {
+			if fi, err := os.Stat(path); !renamed && err == nil && fi.Size() == 0 {
+				os.Remove(path)
+			}
+		}()
+		// A restore killed now leaves it: the daemon's user must be able
+		// to open it.
+		if err := giveOwner(path, owner); err != nil {
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
-		defer unlock()
 	}
 	// A killed restore's second name of the live database (restorespool.go).
 	if _, err := removeLiveLinks(path); err != nil {
@@ -774,6 +807,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w: %s was written by an umbra release that did not record them, so a changed "+
 			"byte in it cannot be found; the database is unchanged. Take a new backup with this release, or restore "+
 			"this one with --unverified (its pages are still read)", err, backup)
+	}
+	if _, serr := os.Stat(tmp); err != nil && errors.Is(serr, fs.ErrNotExist) {
+		// The copy was there a moment ago (copyFile wrote it): another
+		// process removed it, not a fault of the backup.
+		return "", fmt.Errorf("restore: the copy %s was removed by another process while the backup was checked; "+
+			"the database is unchanged: run the restore again", tmp)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -806,13 +845,6 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	step("compacted")
-	// The owner of the file replaced (or of the data directory), for the
-	// copy and its spool files (ownership.go): run as root, they would be
-	// root's, and the daemon could not open them.
-	owner := databaseOwner(path)
-	if o.Owner != nil {
-		owner.uid, owner.gid = o.Owner.UID, o.Owner.GID
-	}
 	if err := giveOwner(tmp, owner); err != nil {
 		os.Remove(tmp)
 		os.RemoveAll(staging)
@@ -859,6 +891,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
+	renamed = true
 	step("renamed")
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err

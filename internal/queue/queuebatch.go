@@ -171,6 +171,13 @@ type chunkSteps struct {
 	// queue action's; a bulk message action's are the admin API's to
 	// count: TallyUnchanged).
 	tallyUnchanged bool
+	// unchangedKinds, in the commit, says how many of the messages it
+	// went through (reached) were left in delivery and how many were
+	// REQUIRETLS messages kept on their route (a redirect's): the
+	// command's record counts them apart (BulkTally.InDelivery,
+	// KeptRequireTLS), so that the line a stop leaves says which to act
+	// on again, as the live line does (rr24 F4).
+	unchangedKinds func(reached []ID) (inDelivery, keptRequireTLS int)
 }
 
 // inChunks runs change on each message of ids in commits of at most
@@ -239,11 +246,14 @@ func (q *Manager) inChunks(ctx context.Context, ids []ID, until time.Time, st ch
 					k++
 				}
 			}
-			unchanged := 0
+			add := tallyAdd{done: k}
 			if st.tallyUnchanged {
-				unchanged = end - used - k
+				add.unchanged = end - used - k
+				if st.unchangedKinds != nil {
+					add.inDelivery, add.keptRequireTLS = st.unchangedKinds(ids[used:end])
+				}
 			}
-			return tx.addTally(ctx, k, unchanged) // the command's audit, with its commits (bulktally.go)
+			return tx.addTallyOf(ctx, add) // the command's audit, with its commits (bulktally.go)
 		})
 		if st.after != nil {
 			reached := end - used
@@ -452,6 +462,17 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 	var taken map[ID][]int // the chunk's copies taken over whose route is name (takenOverOn)
 	steps := chunkSteps{
 		tallyUnchanged: true,
+		unchangedKinds: func(reached []ID) (inDelivery, keptRequireTLS int) {
+			for _, id := range reached {
+				if busy[id] {
+					inDelivery++
+				}
+				if kept[id] {
+					keptRequireTLS++
+				}
+			}
+			return inDelivery, keptRequireTLS
+		},
 		// Messages claimed and waiting for a slot of this queue's
 		// destinations are taken out of the scheduler's queues before
 		// the commit that changes them (withdraw.go): in their first
