@@ -61,7 +61,7 @@ receive_connectors:
 // here: queue delaynote.go) with the partial and full discards, so that
 // the holder, taking the copy over if hub-b does not come back, sends no
 // second delay DSN. Both sides are real transport databases, the
-// hand-over real SMTP (XDISCARD "<id> DELAYED", shadow verbs 18); the
+// hand-over real SMTP (XDISCARD "<id> DELAYED", shadow verbs 19); the
 // primary forgets each note once the holder committed it, as the partial
 // discards.
 func TestStopHandsOverDelayNotes(t *testing.T) {

@@ -210,7 +210,10 @@
 //     peers below 18 never see "XSHADOW … CODES" (501 if sent) nor an
 //     enhanced status code on the XSHADOW reply or a list's entry lines:
 //     a session gets them only when its client said CODES (listLine,
-//     batchReply). A database id
+//     batchReply), and peers below 19 never see "XDISCARD <id> DELAYED"
+//     (a pushed delay note, shadowpush.go: a server of 18 would read
+//     the DELAYED word as a copy id and drop the copy; the client
+//     refuses to send one, ErrNoDelayPush, and the note stays owed). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A
