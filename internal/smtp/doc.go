@@ -229,8 +229,11 @@
 //     submitted for delivery, named by its organisation message id (554
 //     5.6.0 without a valid one). A database id this server knows as
 //     another primary's is refused at MAIL as at XSHADOW (550 5.7.1 …
-//     is another server's here; nothing changed, WARN once per server
-//     and id in a process, then DEBUG: logAnotherDatabase), and the queue
+//     is another server's here; nothing changed; each refusal counted,
+//     WARNed for a server at the first, then at DEBUG with a WARN again
+//     at most once per 10 minutes giving the refusals since, an INFO
+//     with the count when that server's session is accepted again, and
+//     its next refusal WARNed at once: logAnotherDatabase), and the queue
 //     refuses it in the copy's commit too (rt17f-F1): the commit is the
 //     authority; the check at MAIL is one seek in the queue's index of
 //     database ids (it grows not with the primaries known), kept so that
