@@ -92,6 +92,9 @@ func TestPushDelayNoteVerb(t *testing.T) {
 	d.cmd("XDISCARD a-1 DELAYED", "250 2.0.0 Delay note applied")
 	d.cmd("XDISCARD b-2 delayed c-3 RCPT=bob+40example.test d-4", "250 2.0.0 3 discards applied")
 	d.cmd("XDISCARD DELAYED f-6", "250 2.0.0 2 discards applied") // a copy named DELAYED first: a copy id
+	if got := d.cmd("XDISCARD k-11 DELAYED bad/id", "501 5.5.4"); !strings.Contains(got, "DELAYED") {
+		t.Fatalf("the syntax reply of a server of 19 leaves out its DELAYED word: %s", got)
+	}
 	d.cmd("QUIT", "221")
 	want := []string{"hub2 a-1 DELAYED", "hub2 b-2 DELAYED", "hub2 c-3 RCPT=bob@example.test", "hub2 d-4", "hub2 DELAYED", "hub2 f-6"}
 	if got := sh.appliedNow(); !slices.Equal(got, want) {

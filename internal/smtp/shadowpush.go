@@ -83,6 +83,9 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "503 5.5.1 XDISCARD not allowed during a mail transaction"
 	}
 	lines, ok := discardLines(arg, s.shadowVersion() >= 14, s.shadowVersion() >= PushDelayedVersion)
+	if !ok && s.shadowVersion() >= PushDelayedVersion {
+		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext> | DELAYED] [<id> [RCPT=... | DELAYED]]... (at most %d)", MaxPushDiscards)
+	}
 	if !ok && s.shadowVersion() >= 14 {
 		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=...]]... (at most %d)", MaxPushDiscards)
 	}
