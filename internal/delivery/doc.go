@@ -180,9 +180,9 @@
 // once every line of it was answered 250, which the server sends after
 // its commit; anything not answered stays owed in the transport database
 // and is fetched as before. A server below 13 is not pushed to. To a
-// server of version 18 the delay notes go too ("<id> DELAYED": this
+// server of version 19 the delay notes go too ("<id> DELAYED": this
 // server sent the copy's delay DSN), under the same rule, so that the
-// copy, taken over, sends no second one; a server below 18 fetches them
+// copy, taken over, sends no second one; a server below 19 fetches them
 // when this server runs again.
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens

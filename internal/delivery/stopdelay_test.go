@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -16,8 +17,8 @@ import (
 // database and queue behind a real receive connector that trusts
 // loopback (externally secured), which knows hub-b (it presented its
 // database in a session, as a primary with copies here has). It returns
-// hub-a's address.
-func stopHolder(t *testing.T) string {
+// hub-a's address and queue.
+func stopHolder(t *testing.T) (string, *queue.Manager) {
 	t.Helper()
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {
@@ -53,7 +54,7 @@ receive_connectors:
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return srv.Addrs()[0].String()
+	return srv.Addrs()[0].String(), q
 }
 
 // Q-3, SR-6, SR-15: a stopping primary (hub-b) hands its holder (hub-a)
@@ -61,11 +62,19 @@ receive_connectors:
 // here: queue delaynote.go) with the partial and full discards, so that
 // the holder, taking the copy over if hub-b does not come back, sends no
 // second delay DSN. Both sides are real transport databases, the
-// hand-over real SMTP (XDISCARD "<id> DELAYED", shadow verbs 18); the
+// hand-over real SMTP (XDISCARD "<id> DELAYED", shadow verbs 19); the
 // primary forgets each note once the holder committed it, as the partial
-// discards.
+// discards. The holder keeps a real copy of the noted message: after the
+// hand-over it is still held (shadowed) and marked delay-notified — a
+// holder that read "<id> DELAYED" as two full discards (XDISCARD of 18)
+// would have dropped it, and the test could not tell without the copy.
 func TestStopHandsOverDelayNotes(t *testing.T) {
-	holder := stopHolder(t)
+	holder, hq := stopHolder(t)
+	oid := orgid.New()
+	cp := &queue.Message{From: "s@example.org", OrgID: oid, Rcpts: []queue.Recipient{{Addr: "y@remote.example"}}}
+	if stored, err := hq.SubmitShadowCopy(context.Background(), cp, []byte("Subject: x\r\n\r\nx\r\n"), "hub-b", "127.0.0.1:1", "db-b"); err != nil || !stored {
+		t.Fatalf("the holder's copy: stored %v, %v", stored, err)
+	}
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +83,7 @@ func TestStopHandsOverDelayNotes(t *testing.T) {
 	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
 	now := time.Now()
 	if err := st.Update(context.Background(), func(tx *queue.Tx) error {
-		if err := tx.AddDelayNote("hub-a", "0123456789abcdef-d1", now); err != nil {
+		if err := tx.AddDelayNote("hub-a", oid, now); err != nil {
 			return err
 		}
 		return tx.AddPartialDiscard("hub-a", "0123456789abcdef-d2", []string{"x@example.test"}, now)
@@ -100,5 +109,12 @@ func TestStopHandsOverDelayNotes(t *testing.T) {
 	if servers, err := q.OwedDiscardServers(); err != nil || len(servers) != 0 {
 		lines, _ := q.DiscardsDelayed("hub-a", 10)
 		t.Fatalf("after the stop's hand-over hub-b still owes %q: %q (%v); want the delay note handed over with the partial discard", servers, lines, err)
+	}
+	got, err := hq.Message(cp.ID)
+	if err != nil {
+		t.Fatalf("the holder's copy is gone after the stop's delay note (read as a full discard?): %v", err)
+	}
+	if !got.DelayNotified || got.Rcpts[0].Status != queue.Shadowed {
+		t.Fatalf("the holder's copy: delay notified %v, status %v; want notified and still shadowed", got.DelayNotified, got.Rcpts[0].Status)
 	}
 }

@@ -21,7 +21,7 @@ type OwedDiscards interface {
 
 // DelayedOwedDiscards is OwedDiscards that also hands over the delay
 // notes (queue.Manager): a stop pushes them to a shadow server of
-// version 18 with the partial discards, so that it sends no second
+// version 19 with the partial discards, so that it sends no second
 // delay DSN after taking the copy over.
 type DelayedOwedDiscards interface {
 	// DiscardsPartialDelayed is DiscardsPartial with the delay notes
@@ -92,7 +92,7 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 // logged in as heartbeats are (dialPrimary), XSHADOW, then XDISCARD for
 // the notifications (smtp PushDiscards: up to a hundred a command with a
 // server of version 14, one a command with 13), with the delay notes
-// among them to a server of version 18 (its copies, taken over, send no
+// among them to a server of version 19 (its copies, taken over, send no
 // second delay DSN; an older server fetches them when this server runs
 // again, as before). It returns how many the server committed.
 func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr string, q OwedDiscards) (int, error) {
@@ -112,7 +112,7 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	}
 	list := q.DiscardsPartial
 	if dq, ok := q.(DelayedOwedDiscards); ok && c.ShadowVersion >= smtp.PushDelayedVersion {
-		list = dq.DiscardsPartialDelayed // and the delay notes (version 18); an older server fetches them
+		list = dq.DiscardsPartialDelayed // and the delay notes (version 19); an older server fetches them
 	}
 	n := 0
 	for range 1000 { // at most 100,000 lines; the deadline ends it sooner

@@ -26,8 +26,8 @@ import (
 // shadow server sees what it saw before, and keeps today's behaviour —
 // its copy may send a second delay DSN after a takeover. A stop hands
 // the notes over with the partial discards (XDISCARD "<id> DELAYED",
-// DiscardsPartialDelayed) to a shadow server of version 18, forgotten
-// once it answered as they are; to one of 17 or below they stay owed,
+// DiscardsPartialDelayed) to a shadow server of version 19, forgotten
+// once it answered as they are; to one of 18 or below they stay owed,
 // fetched when this server runs again. The note is written when the DSN is made, as the
 // holder's taken-done note for a delay DSN is (takendone.go): that DSN
 // is marked held here only and copied (enteredsingle.go), and a lost
@@ -65,7 +65,7 @@ func (q *Manager) DiscardsDelayed(server string, max int) ([]string, func()) {
 
 // DiscardsPartialDelayed is DiscardsPartial with the delay notes among
 // the partial notifications ("<id> DELAYED"): what a stop hands to a
-// shadow server of version 18 (XDISCARD, delivery PushOwedDiscards),
+// shadow server of version 19 (XDISCARD, delivery PushOwedDiscards),
 // without the messages given to it (those it takes at its own query).
 // ack forgets exactly those sent, as for the partial discards.
 func (q *Manager) DiscardsPartialDelayed(server string, max int) ([]string, func()) {

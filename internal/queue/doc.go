@@ -438,7 +438,7 @@
 // there is left as it is), so a takeover sends no second notice. A
 // crash before the commit leaves neither the notice nor the note; after
 // it, the note is sent until acknowledged. A stop hands the notes to a
-// shadow server of version 18 with the partial discards (XDISCARD
+// shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
 // that server answered after its commit.
 //

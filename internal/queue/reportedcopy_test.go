@@ -381,7 +381,7 @@ func TestDelayNoteNotSentToOlderPeer(t *testing.T) {
 
 // Q-3, SR-6, SR-15: a stopping primary hands its delay notes over with
 // the partial discards (DiscardsPartialDelayed, pushed as XDISCARD
-// "<id> DELAYED" to a shadow server of version 18): the shadow server
+// "<id> DELAYED" to a shadow server of version 19): the shadow server
 // applies a pushed note as a fetched one — its copy marked notified, so
 // a takeover sends no second delay DSN — and the primary, once the
 // server answered, owes it no more.
@@ -392,7 +392,7 @@ func TestPushedDelayNoteMarksCopy(t *testing.T) {
 		t.Fatalf("the stop's hand-over: %q, want the delay note of the copy", lines)
 	}
 	if old, _ := p.q.DiscardsPartial("hub-a", 100); len(old) != 0 {
-		t.Fatalf("a hand-over to a server below 18 got %q", old)
+		t.Fatalf("a hand-over to a server below 19 got %q", old)
 	}
 	res, err := qS.ShadowPushed("hub-b", "db-b", lines)
 	if err != nil {

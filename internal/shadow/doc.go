@@ -380,7 +380,10 @@
 // TAKEOVER DELAYED): the primary sent the copy's "delayed" DSN, so the
 // copy, taken over, sends none (queue delaynote.go); 18 enhanced status
 // codes on the XSHADOW reply and the lines of the lists, for a client
-// that says CODES (smtp shadowwait.go).
+// that says CODES (smtp shadowwait.go); 19 delay notes pushed with
+// XDISCARD, "<id> DELAYED", by a primary that stops (smtp shadowpush.go,
+// delivery stopdiscards.go) — never to a holder below 19, which would
+// read the DELAYED word as a copy id and drop the copy.
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -72,13 +72,13 @@ func TestDelayNoteVerbs(t *testing.T) {
 	}
 }
 
-// Version 18 (Q-3, SR-6, SR-15; queue delaynote.go): XDISCARD carries
+// Version 19 (Q-3, SR-6, SR-15; queue delaynote.go): XDISCARD carries
 // delay notes, "<id> DELAYED", alone or among other notifications (the
 // DELAYED word goes with the id before it), handed to the queue as it
 // reads a fetched one; the client pushes a delay note only to a server
-// of 18 — to an older one "<id> DELAYED" would read as two full
-// discards, one of them of the copy — and starts a new command with a
-// copy whose id reads DELAYED, never taken for a note.
+// of 19 — to an older one, 18 (CODES) included, "<id> DELAYED" would
+// read as two full discards, one of them of the copy — and starts a new
+// command with a copy whose id reads DELAYED, never taken for a note.
 func TestPushDelayNoteVerb(t *testing.T) {
 	sh := &delayNoteShadow{heldNoteShadow: &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{
 		handBackShadow: &handBackShadow{partialShadow: newPartialShadow(), given: map[string][]string{}}, dropped: map[string][]string{}}}}},
@@ -92,6 +92,9 @@ func TestPushDelayNoteVerb(t *testing.T) {
 	d.cmd("XDISCARD a-1 DELAYED", "250 2.0.0 Delay note applied")
 	d.cmd("XDISCARD b-2 delayed c-3 RCPT=bob+40example.test d-4", "250 2.0.0 3 discards applied")
 	d.cmd("XDISCARD DELAYED f-6", "250 2.0.0 2 discards applied") // a copy named DELAYED first: a copy id
+	if got := d.cmd("XDISCARD k-11 DELAYED bad/id", "501 5.5.4"); !strings.Contains(got, "DELAYED") {
+		t.Fatalf("the syntax reply of a server of 19 leaves out its DELAYED word: %s", got)
+	}
 	d.cmd("QUIT", "221")
 	want := []string{"hub2 a-1 DELAYED", "hub2 b-2 DELAYED", "hub2 c-3 RCPT=bob@example.test", "hub2 d-4", "hub2 DELAYED", "hub2 f-6"}
 	if got := sh.appliedNow(); !slices.Equal(got, want) {
@@ -109,12 +112,16 @@ func TestPushDelayNoteVerb(t *testing.T) {
 	if got := sh.appliedNow(); !slices.Equal(got, want) {
 		t.Fatalf("applied %q, want %q (the copy named DELAYED not read as g-7's note)", got, want)
 	}
-	c.ShadowVersion = 17
-	if n, err := c.PushDiscards([]string{"i-9", "j-10 DELAYED"}); !errors.Is(err, ErrNoDelayPush) || n != 0 {
-		t.Fatalf("a delay note pushed to a server of 17: %d, %v; want nothing sent and ErrNoDelayPush", n, err)
-	}
-	if err := c.PushDiscard("j-10 DELAYED"); !errors.Is(err, ErrNoDelayPush) {
-		t.Fatalf("one delay note pushed to a server of 17: %v", err)
+	// 18 is the boundary: a release of 18 (CODES, build 551e5867) reads
+	// "j-10 DELAYED" as the full discards of j-10 and of a copy DELAYED.
+	for _, v := range []int{18, 17} {
+		c.ShadowVersion = v
+		if n, err := c.PushDiscards([]string{"i-9", "j-10 DELAYED"}); !errors.Is(err, ErrNoDelayPush) || n != 0 {
+			t.Fatalf("a delay note pushed to a server of %d: %d, %v; want nothing sent and ErrNoDelayPush", v, n, err)
+		}
+		if err := c.PushDiscard("j-10 DELAYED"); !errors.Is(err, ErrNoDelayPush) {
+			t.Fatalf("one delay note pushed to a server of %d: %v", v, err)
+		}
 	}
 	if got := sh.appliedNow(); len(got) != len(want) {
 		t.Fatalf("applied %q after the refused pushes, want nothing more", got[len(want):])

@@ -210,7 +210,10 @@
 //     peers below 18 never see "XSHADOW … CODES" (501 if sent) nor an
 //     enhanced status code on the XSHADOW reply or a list's entry lines:
 //     a session gets them only when its client said CODES (listLine,
-//     batchReply). A database id
+//     batchReply), and peers below 19 never see "XDISCARD <id> DELAYED"
+//     (a pushed delay note, shadowpush.go: a server of 18 would read
+//     the DELAYED word as a copy id and drop the copy; the client
+//     refuses to send one, ErrNoDelayPush, and the note stays owed). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A
@@ -226,8 +229,11 @@
 //     submitted for delivery, named by its organisation message id (554
 //     5.6.0 without a valid one). A database id this server knows as
 //     another primary's is refused at MAIL as at XSHADOW (550 5.7.1 …
-//     is another server's here; nothing changed, WARN once per server
-//     and id in a process, then DEBUG: logAnotherDatabase), and the queue
+//     is another server's here; nothing changed; each refusal counted,
+//     WARNed for a server at the first, then at DEBUG with a WARN again
+//     at most once per 10 minutes giving the refusals since, an INFO
+//     with the count when that server's session is accepted again, and
+//     its next refusal WARNed at once: logAnotherDatabase), and the queue
 //     refuses it in the copy's commit too (rt17f-F1): the commit is the
 //     authority; the check at MAIL is one seek in the queue's index of
 //     database ids (it grows not with the primaries known), kept so that

@@ -29,7 +29,7 @@ import (
 //
 //	XDISCARD <id> <id> RCPT=<xtext address> <id> …
 //
-// From version 18 on a notification may be a delay note, "<id> DELAYED"
+// From version 19 on a notification may be a delay note, "<id> DELAYED"
 // (a DELAYED word goes with the id before it, as a RCPT= word does; a
 // client starts a new command with a copy id that reads DELAYED, so that
 // it is never taken for one): the primary sent the delay DSN of that
@@ -83,6 +83,9 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "503 5.5.1 XDISCARD not allowed during a mail transaction"
 	}
 	lines, ok := discardLines(arg, s.shadowVersion() >= 14, s.shadowVersion() >= PushDelayedVersion)
+	if !ok && s.shadowVersion() >= PushDelayedVersion {
+		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext> | DELAYED] [<id> [RCPT=... | DELAYED]]... (at most %d)", MaxPushDiscards)
+	}
 	if !ok && s.shadowVersion() >= 14 {
 		return fmt.Sprintf("501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>] [<id> [RCPT=...]]... (at most %d)", MaxPushDiscards)
 	}
@@ -128,7 +131,7 @@ const maxPushLine = 1000
 
 // discardLines reads the notifications of XDISCARD: one (discardLine), or
 // with several (version 14) words, a RCPT= word going with the id before
-// it, and with delayed (version 18) a DELAYED word too; at most
+// it, and with delayed (version 19) a DELAYED word too; at most
 // MaxPushDiscards. false when one does not read.
 func discardLines(arg string, several, delayed bool) ([]string, bool) {
 	if !several {
@@ -153,11 +156,11 @@ func discardLines(arg string, several, delayed bool) ([]string, bool) {
 	return out, len(out) > 0
 }
 
-// delayedWord is the word of a delay note in XDISCARD (version 18).
+// delayedWord is the word of a delay note in XDISCARD (version 19).
 const delayedWord = "DELAYED"
 
 // discardLine checks one notification of XDISCARD: a shadow id, a
-// partial discard "<id> RCPT=<xtext>", or with delayed (version 18) a
+// partial discard "<id> RCPT=<xtext>", or with delayed (version 19) a
 // delay note "<id> DELAYED". It returns it as the queue reads
 // notifications.
 func discardLine(arg string, delayed bool) (string, bool) {
@@ -251,9 +254,10 @@ func startsDelayed(line string) bool {
 }
 
 // ErrNoDelayPush: a delay note was to be pushed to a shadow server below
-// version 18, which would read its DELAYED word as a copy id; it is
-// left owed (fetched with XQUERYDISCARD … DELAYED, version 17).
-var ErrNoDelayPush = errors.New("the shadow server takes no pushed delay notes (shadow verbs below 18)")
+// version 19 (18, CODES, included), which would read its DELAYED word as
+// a copy id and drop the copy; it is left owed (fetched with
+// XQUERYDISCARD … DELAYED, version 17).
+var ErrNoDelayPush = errors.New("the shadow server takes no pushed delay notes (shadow verbs below 19)")
 
 // unreadable: the server answered 501, a line it cannot read. It never
 // will, and XQUERYDISCARD would hand it on all the same: it counts as
