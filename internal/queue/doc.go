@@ -300,9 +300,11 @@
 // runJob): that job makes no connection and the attempt's commit fails
 // its recipients as expired. A message never tried still gets its first
 // attempt (its reply is what the DSN reports); tried means an attempt
-// counted, or a next hop's reply kept from one that counted none (an
-// operator's retry of mail a dead destination deferred at receipt:
-// answered), which the DSN reports instead. A hold's record lists each
+// counted, or a host's reply (its next hop named host[addr]) kept from
+// one that counted none (an operator's retry of mail a dead destination
+// deferred at receipt: answered), which the DSN reports instead — not
+// umbra's own notes, so a copy taken over from a primary gets its first
+// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt). A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -1347,20 +1347,34 @@ func (q *Manager) expiredNow(m *Message) bool {
 	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
-// answered: a pending recipient of m keeps a reply of an attempt — not
-// umbra's note that it was not tried (held, throttled, stopped, dead
-// with no reply to carry).
+// answered: a pending recipient of m keeps a host's reply from an
+// attempt (hostReplied) — a next hop tried it, though the attempt may
+// have counted none (an operator's retry of mail a dead destination
+// deferred at receipt). Umbra's own notes are not tries: not tried
+// (held, throttled, stopped, dead with no reply to carry), or a copy
+// taken over from a primary ("taken over from", no next hop:
+// takeoverRcpt) — that copy's first attempt here comes before its
+// delay notice and its expiry.
 func answered(m *Message) bool {
 	for _, i := range m.Pending() {
-		r := m.Rcpts[i].LastReply
-		switch {
-		case r == "", r == throttleReply, r == stopReply, heldBy(r) != "":
-		case isDeadReply(r) && realReply(r) == r:
-		default:
+		if hostReplied(m.Rcpts[i]) {
 			return true
 		}
 	}
 	return false
+}
+
+// hostReplied: r's last reply is a host's — what a DSN could name a
+// Remote-MTA for (dsnReporter): a reply, carried through a dead mark
+// too (realReply), from a next hop named host[addr] (as deadWaitReply
+// tests), or the mailbox store's (lmtp).
+func hostReplied(r Recipient) bool {
+	reply := realReply(r.LastReply)
+	switch {
+	case reply == "", isDeadReply(reply), reply == throttleReply, reply == stopReply, heldBy(reply) != "":
+		return false
+	}
+	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
