@@ -708,7 +708,12 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			rc := &m.Rcpts[i]
 			a.results = append(a.results, Result{Rcpt: i, Outcome: Held, Queue: queueOf(rc), NextHop: rc.NextHop, Reply: rc.LastReply})
 		}
-		q.complete(ctx, a)
+		// Its commit may be set aside for DeferLimit (deferResults):
+		// not on this goroutine, the scheduler's loop (or a receiving
+		// session's inside Submit), as for a throttled attempt below —
+		// a hundred held messages' notices would hold claims and
+		// heartbeats for a hundred DeferLimits (rr24 F4).
+		go q.complete(ctx, a)
 		return
 	}
 	if len(rcpts) == 0 {
@@ -724,7 +729,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		// No attempt: the commit of none fails the pending recipients
 		// as expired and makes the failure DSN (finish).
 		a.expired = true
-		q.complete(ctx, a)
+		go q.complete(ctx, a) // off the loop, as a held message's DSN above
 		return
 	}
 	jobs := q.plan(ctx, a, rcpts)
@@ -957,8 +962,8 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		}
 		if q.expiredNow(a.m) {
 			// Its expiry came while the job waited for its
-			// destination's slot: no connection starts for it (a
-			// delivery already running finishes). The commit fails
+			// destination's slot: no connection starts for it (an
+			// attempt already running is cut: expirycut.go). The commit fails
 			// its recipients as expired (finish), as at a claim.
 			a.mu.Lock()
 			a.expired = true
