@@ -274,13 +274,13 @@
 // redirect, takeover, a primary answering again, a drained destination,
 // the end of an attempt; a timer at the next due time otherwise). The
 // reasons to wait (a message claimed whose jobs wait for windows is
-// answered at its delay notice and expiry all the same, waitdue.go, and
-// an attempt running at the expiry sends nothing more of it,
-// expirycut.go): a retry step, never past the message's expiry nor
-// its delay notice while owed (noLaterThanDue: the claim then makes the
-// delay notice in a commit of its own, no attempt counted, the message
-// due again at once for its attempt — noticeOwed —, so a next hop that
-// hangs does not hold the notice back; a retry that would start at or after
+// answered at its delay notice and expiry all the same, waitdue.go):
+// a retry step, never past the message's expiry nor its delay notice
+// while owed (noLaterThanDue: an attempt is made then and its commit
+// makes the notice, for the recipients it leaves pending — mail that
+// attempt delivers gets none, as Postfix and sendmail warn only after a
+// deferral; an attempt that hangs holds the notice until it ends,
+// bounded by the expiry; a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
@@ -289,19 +289,22 @@
 // finds the DSN due and commits no attempt instead of a hold, its
 // recipients held where they wait (Held), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
-// the resume. The expiry and a running delivery: a delivery that
-// started before the expiry is not cut short (a slow destination may
-// take its time, its MX fallback included: Postfix lets it finish), and
-// its results are committed as any; but no work for an expired message
-// starts after its expiry — not a retry (expiredNow at the claim), and
-// not a job of its attempt that waited in its destination's queue for a
+// the resume. The expiry and a running delivery (expirycut.go): an
+// attempt running at the expiry sends nothing more of the message — a
+// session not yet at the body is closed, a transaction not yet at the
+// body ends before DATA or before the body —, but a body already begun
+// is finished and what the next hop answers is committed as any; and
+// no work for an expired message starts after its expiry — not a
+// retry (expiredNow at the claim), and not a job of its attempt that waited in its destination's queue for a
 // slot until past the expiry (expiredNow again at the job's start,
 // runJob): that job makes no connection and the attempt's commit fails
 // its recipients as expired. A message never tried still gets its first
 // attempt (its reply is what the DSN reports); tried means an attempt
-// counted, or a next hop's reply kept from one that counted none (an
-// operator's retry of mail a dead destination deferred at receipt:
-// answered), which the DSN reports instead. A hold's record lists each
+// counted, or a host's reply (its next hop named host[addr]) kept from
+// one that counted none (an operator's retry of mail a dead destination
+// deferred at receipt: answered), which the DSN reports instead — not
+// umbra's own notes, so a copy taken over from a primary gets its first
+// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt). A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -21,10 +21,11 @@ import (
 // then fails them as expired (550 5.4.7, finish) with the failure DSN;
 // the next hop's window is not marked for it (feedback).
 //
-// Only a message the expiry may cut: one attempted before or whose delay
-// notice went (it has a Will-Retry-Until to keep) — the same rule as
-// expiredNow's, which lets a message never attempted have its one
-// attempt.
+// Only a message the expiry may cut: one tried before — an attempt
+// counted, or a host's reply kept from one that counted none (answered)
+// — or whose delay notice went (it has a Will-Retry-Until to keep): the
+// rule of expiredNow, which lets a message never tried (a taken-over
+// copy included) have its one attempt.
 
 // ExpiredUnsentReply is the reply of a recipient whose attempt reached
 // its message's expiry before the body was sent (umbra's own: no host
@@ -43,7 +44,7 @@ type expiryCheck struct {
 // withExpiry gives ctx the expiry check of m's attempt; end releases
 // its timer (the deliverer returned).
 func (q *Manager) withExpiry(ctx context.Context, m *Message) (_ context.Context, end func()) {
-	if m.Arrived.IsZero() || m.Attempts == 0 && !m.DelayNotified {
+	if m.Arrived.IsZero() || m.Attempts == 0 && !answered(m) && !m.DelayNotified {
 		return ctx, func() {}
 	}
 	expiry := m.OrgArrived().Add(q.policy().MessageExpiration)

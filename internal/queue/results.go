@@ -345,10 +345,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				parked = true
 			}
 			// No retry step passes the message's expiry, nor its delay
-			// notice still owed: the commit of the attempt then makes
-			// the DSN on time (rt23d F1). Nor does a hold's recheck: a
-			// message held in a suspended queue gets its notice and its
-			// expiry on time too (sched24).
+			// notice still owed (rt23d F1): the claim then fails it as
+			// expired, or makes the attempt whose commit makes the
+			// notice for what stays pending. Nor does a hold's recheck:
+			// a message held in a suspended queue gets its notice and
+			// its expiry on time too (sched24).
 			m.NextAttempt = q.noLaterThanDue(m, m.NextAttempt)
 		}
 	}

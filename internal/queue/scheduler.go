@@ -369,7 +369,6 @@ type attempt struct {
 	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
-	notice    bool    // not made: its delay notice went first (noticeOwed), the attempt follows at once
 
 	// Its jobs' own commits (jobcommit.go): cmu orders them before the
 	// attempt's end, which sets ending; early is what they committed.
@@ -709,7 +708,12 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			rc := &m.Rcpts[i]
 			a.results = append(a.results, Result{Rcpt: i, Outcome: Held, Queue: queueOf(rc), NextHop: rc.NextHop, Reply: rc.LastReply})
 		}
-		q.complete(ctx, a)
+		// Its commit may be set aside for DeferLimit (deferResults):
+		// not on this goroutine, the scheduler's loop (or a receiving
+		// session's inside Submit), as for a throttled attempt below —
+		// a hundred held messages' notices would hold claims and
+		// heartbeats for a hundred DeferLimits (rr24 F4).
+		go q.complete(ctx, a)
 		return
 	}
 	if len(rcpts) == 0 {
@@ -725,16 +729,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		// No attempt: the commit of none fails the pending recipients
 		// as expired and makes the failure DSN (finish).
 		a.expired = true
-		q.complete(ctx, a)
-		return
-	}
-	if q.noticeOwed(m) {
-		// Its delay notice is due: it goes in a commit of its own, with
-		// no attempt and no retry step, and the message is due again at
-		// once for the attempt — the notice does not wait for a session
-		// that a hung next hop could hold for minutes (sched24).
-		a.notice = true
-		q.complete(ctx, a)
+		go q.complete(ctx, a) // off the loop, as a held message's DSN above
 		return
 	}
 	jobs := q.plan(ctx, a, rcpts)
@@ -967,8 +962,8 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		}
 		if q.expiredNow(a.m) {
 			// Its expiry came while the job waited for its
-			// destination's slot: no connection starts for it (a
-			// delivery already running finishes). The commit fails
+			// destination's slot: no connection starts for it (an
+			// attempt already running is cut: expirycut.go). The commit fails
 			// its recipients as expired (finish), as at a claim.
 			a.mu.Lock()
 			a.expired = true
@@ -1214,7 +1209,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		applyEarly(m, early)
 		q.poison(m, a.panicked)
 		return
-	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0 && !a.expired && !a.notice:
+	case !a.ran && len(a.results) == 0 && len(a.throttled) == 0 && !a.expired:
 		// Shutting down before any job ran: due now, no attempt counted.
 		leave()
 		q.requeue(m)
@@ -1248,9 +1243,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
-	// The commit of a delay notice alone (a.notice) is as an
-	// interrupted attempt's: no attempt counted, due again at once.
-	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped || a.notice, leave)
+	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made
@@ -1330,9 +1323,14 @@ func (q *Manager) dueBy(m *Message) time.Time {
 	return due
 }
 
-// noLaterThanDue caps a retry time at dueBy: the attempt's commit then
-// makes the delay notice or the expiry when it falls due, not a whole
-// retry step later (rt23d F1).
+// noLaterThanDue caps a retry time at dueBy, so the claim then comes
+// when the delay notice or the expiry falls due, not a whole retry step
+// later (rt23d F1): at the expiry the claim makes no attempt and fails
+// the pending recipients (expiredNow); at the notice it makes the
+// attempt, whose commit makes the notice for the recipients it leaves
+// pending (none for mail it delivers) — when that attempt ends, so one
+// that hangs holds the notice back until then, at most to the expiry;
+// a held message's claim commits no attempt and makes the DSN (start).
 func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 	if m.Arrived.IsZero() {
 		return next // no arrival recorded (a record written by hand): nothing falls due
@@ -1354,29 +1352,34 @@ func (q *Manager) expiredNow(m *Message) bool {
 	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
-// noticeOwed: m's delay notice is due and not made, and m was tried (as
-// for expiredNow: a message never tried gets its attempt first, whose
-// reply the notice reports).
-func (q *Manager) noticeOwed(m *Message) bool {
-	pol := q.policy()
-	return pol.DelayNotification > 0 && !m.DelayNotified && !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) &&
-		q.clk.Now().Sub(m.OrgArrived()) >= pol.DelayNotification
-}
-
-// answered: a pending recipient of m keeps a reply of an attempt — not
-// umbra's note that it was not tried (held, throttled, stopped, dead
-// with no reply to carry).
+// answered: a pending recipient of m keeps a host's reply from an
+// attempt (hostReplied) — a next hop tried it, though the attempt may
+// have counted none (an operator's retry of mail a dead destination
+// deferred at receipt). Umbra's own notes are not tries: not tried
+// (held, throttled, stopped, dead with no reply to carry), or a copy
+// taken over from a primary ("taken over from", no next hop:
+// takeoverRcpt) — that copy's first attempt here comes before its
+// delay notice and its expiry.
 func answered(m *Message) bool {
 	for _, i := range m.Pending() {
-		r := m.Rcpts[i].LastReply
-		switch {
-		case r == "", r == throttleReply, r == stopReply, heldBy(r) != "":
-		case isDeadReply(r) && realReply(r) == r:
-		default:
+		if hostReplied(m.Rcpts[i]) {
 			return true
 		}
 	}
 	return false
+}
+
+// hostReplied: r's last reply is a host's — what a DSN could name a
+// Remote-MTA for (dsnReporter): a reply, carried through a dead mark
+// too (realReply), from a next hop named host[addr] (as deadWaitReply
+// tests), or the mailbox store's (lmtp).
+func hostReplied(r Recipient) bool {
+	reply := realReply(r.LastReply)
+	switch {
+	case reply == "", isDeadReply(reply), reply == throttleReply, reply == stopReply, heldBy(reply) != "":
+		return false
+	}
+	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.
