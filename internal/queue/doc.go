@@ -280,7 +280,8 @@
 // makes the notice, for the recipients it leaves pending — mail that
 // attempt delivers gets none, as Postfix and sendmail warn only after a
 // deferral; an attempt that hangs holds the notice until it ends,
-// bounded by the expiry; a retry that would start at or after
+// bounded by the expiry in a retry (expirycut.go; a first attempt is
+// never cut, so there by the outbound timeouts); a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
