@@ -94,13 +94,9 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 // server's at WARN once per (name, id) until an id of that server is
 // recorded again (queue ShadowHolderSeen refuses it; the refusal after
 // that is WARNed anew).
-//
-// It reports whether the id was refused as another server's: no copy on
-// receipt is made on that server (dial), as no relay goes to one
-// (openShadow).
-func (r *ReceiptShadow) holderSeen(server, dbID string) (another bool) {
+func (r *ReceiptShadow) holderSeen(server, dbID string) {
 	if r.holders == nil || dbID == "" {
-		return false
+		return
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
 	var other interface{ AnotherServersDatabase() bool }
@@ -112,15 +108,15 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) (another bool) {
 		// met under a second name is refused in every session, one
 		// per accepted message.
 		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
-			return true
+			return
 		}
 		r.refusedN.Add(1)
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
 			"shadow_server", server, "database_id", dbID, "err", err)
-		return true
+		return
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
-		return false
+		return
 	}
 	r.forgetRefusedIDs(server)
 	switch {
@@ -131,7 +127,6 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) (another bool) {
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
-	return false
 }
 
 // forgetRefusedIDs forgets the refusals logged for server (refusedIDs):
