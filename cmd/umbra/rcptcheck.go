@@ -134,7 +134,7 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 	out := []rcptCheck{}
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
-		c := rcptCheck{Address: addr, RCPT: "250 2.0.0 accepted"}
+		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
 		if a, err := smtp.ParseAddress(addr); err == nil {
 			if r := smtp.UTF8Refusal(a, false); r != nil {
 				c.SMTPUTF8 = fmt.Sprintf("needs SMTPUTF8: a client that does not say it gets %d %d.%d.%d %s (route explain --smtputf8=false)",

@@ -63,7 +63,7 @@ mailbox:
 	}{
 		{[]string{"--smtputf8=false", "anna@bücher.example"}, exitUsage, "553 5.6.7"},
 		{[]string{"--smtputf8=false", "émile@xn--bcher-kva.example"}, exitUsage, "553 5.6.7"},
-		{[]string{"--smtputf8=false", "anna@xn--bcher-kva.example"}, 0, "250 2.0.0"},
+		{[]string{"--smtputf8=false", "anna@xn--bcher-kva.example"}, 0, "250 2.1.5"},
 		{[]string{"anna@bücher.example"}, 0, "553 5.6.7"},
 		{[]string{"--smtputf8=true", "anna@bücher.example"}, 0, "needs SMTPUTF8"},
 	} {
