@@ -4,14 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
-	"umbra/internal/mailaddr"
 	"umbra/internal/milter"
 	"umbra/internal/msgauth"
 	"umbra/internal/ratelimit"
@@ -49,16 +47,9 @@ func newEdgeChecks(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 }
 
 // ownDomain reports whether d (ASCII, lower case, no final dot) is one
-// of the organisation's accepted domains (a "*." pattern's domain
-// included), as the configuration now in force lists them.
-func (e *edgeChecks) ownDomain(d string) bool {
-	for _, a := range e.cfg.Load().AcceptedDomains {
-		if mailaddr.DomainKey(strings.TrimPrefix(a.Domain, "*.")) == d {
-			return true
-		}
-	}
-	return false
-}
+// of the organisation's accepted domains as the configuration now in
+// force lists them (config.OwnDomain).
+func (e *edgeChecks) ownDomain(d string) bool { return e.cfg.Load().OwnDomain(d) }
 
 // build is the smtp.CheckBuilder: the checks of one receive connector,
 // in the order they run. Milters come last: the local checks refuse

@@ -694,7 +694,7 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 			return err
 		}},
 		{badFile, func(c *config.Config) error { // the DKIM and ARC keys, each refused named
-			_, err := signing.New(c.DKIM)
+			_, err := signing.New(c.DKIM, c.OwnDomain)
 			return err
 		}},
 		{": its outbound delivery cannot be set up", func(c *config.Config) error {

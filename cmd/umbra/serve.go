@@ -931,7 +931,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	for _, rc := range cfg.ReceiveConnectors {
 		dc.OwnBindings = append(dc.OwnBindings, rc.Bindings...)
 	}
-	signer, err := signing.New(cfg.DKIM) // key files: read at start, reload and config check
+	signer, err := signing.New(cfg.DKIM, cfg.OwnDomain) // key files: read at start, reload and config check; the author read as the From: check reads it
 	if err != nil {
 		return delivery.Config{}, cfg.Place(err) // a key file at its line
 	}

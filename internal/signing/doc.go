@@ -34,6 +34,8 @@
 //   - One DKIM signature per copy: the key of the From: domain (single
 //     address; the nearest parent domain with a key), else of the
 //     envelope sender's domain, else none. Never a top-level domain's.
+//     The author is read as the receive connectors' DMARC check reads it
+//     (header.MailboxesOwn with the same own domains, Options.Own).
 //   - Every configured header field is oversigned: h= names it once more
 //     than the message has it, so an added instance breaks the signature.
 //   - An ARC set is added only when the message carries an

@@ -64,7 +64,7 @@ func TestNewNamesEveryBadKey(t *testing.T) {
 		{Domain: "a.test", Selector: "s", KeyFile: missing},
 		{Domain: "b.test", Selector: "s", KeyFile: goodFile},
 		{Domain: "c.test", Selector: "s", KeyFile: dir},
-	}, ARC: config.ARC{Domain: "a.test", Selector: "s", KeyFile: goodFile}}) // Ed25519: ARC seals with RSA only
+	}, ARC: config.ARC{Domain: "a.test", Selector: "s", KeyFile: goodFile}}, nil) // Ed25519: ARC seals with RSA only
 	var got []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var fe *config.FileError
@@ -94,7 +94,7 @@ func TestNewNamesEveryFaultOfAKey(t *testing.T) {
 		big:     {"lets every user read the key", "more than 65536 bytes"},
 		garbage: {"lets every user read the key", "no PEM block"},
 	} {
-		_, err := New(config.DKIM{Keys: []config.DKIMKey{{Domain: "a.test", Selector: "s", KeyFile: file}}})
+		_, err := New(config.DKIM{Keys: []config.DKIMKey{{Domain: "a.test", Selector: "s", KeyFile: file}}}, nil)
 		j, ok := err.(interface{ Unwrap() []error })
 		if !ok || len(j.Unwrap()) != len(want) {
 			t.Errorf("%s: %v, want %d errors", file, err, len(want))

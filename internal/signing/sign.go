@@ -35,6 +35,12 @@ type Options struct {
 	// Now stamps the ARC-Seal (t=); nil: time.Now. (The DKIM library
 	// stamps its own signature's t= with the wall clock.)
 	Now func() time.Time
+	// Own reports the organisation's own domains (ASCII, lower case, no
+	// final dot; nil: none), as the receive connectors' DMARC check is
+	// given them: the author is read as that check reads it
+	// (header.MailboxesOwn), so a From: display name showing an address
+	// of one ("ceo @ corp.lan") names no author here either.
+	Own func(domain string) bool
 }
 
 // Sealer is the ARC sealer's identity and key.
@@ -48,6 +54,7 @@ type Sealer struct {
 // concurrent use: its settings are immutable, its cache locked.
 type Signer struct {
 	keys    map[string]Key // lower-case domain → key
+	own     func(domain string) bool
 	headers []string
 	arc     *Sealer
 	now     func() time.Time
@@ -57,12 +64,13 @@ type Signer struct {
 // New loads every key file of c. Errors name the domain, the selector
 // and the file: a key that cannot be used fails the start, the reload
 // and `umbra config check`, never a delivery. A configuration without
-// keys and without ARC returns nil (nothing is signed).
-func New(c config.DKIM) (*Signer, error) {
+// keys and without ARC returns nil (nothing is signed). own reports the
+// organisation's own domains (Options.Own).
+func New(c config.DKIM, own func(domain string) bool) (*Signer, error) {
 	if len(c.Keys) == 0 && !c.ARC.Enabled() {
 		return nil, nil
 	}
-	o := Options{Headers: c.Headers}
+	o := Options{Headers: c.Headers, Own: own}
 	// Every key is loaded, and every one that does not load is named
 	// (errors.Join of FileErrors): an operator with two bad keys learns
 	// of both in one config check.
@@ -118,7 +126,7 @@ func sealingKey(k crypto.Signer) error {
 
 // NewSigner builds a Signer from loaded keys.
 func NewSigner(o Options) (*Signer, error) {
-	s := &Signer{keys: map[string]Key{}, headers: o.Headers, arc: o.ARC, now: o.Now, cache: newSigCache()}
+	s := &Signer{keys: map[string]Key{}, own: o.Own, headers: o.Headers, arc: o.ARC, now: o.Now, cache: newSigCache()}
 	if s.headers == nil {
 		s.headers = config.DefaultDKIMHeaders
 	}
@@ -243,10 +251,11 @@ func (s *Signer) keyFor(fields []field, envelopeFrom string) (Key, bool) {
 		}
 	}
 	if len(from) == 1 {
-		// The author DMARC reads (header.Mailboxes, the one strict
-		// reading): a domain with a final dot is that domain; a field
-		// that is not a mailbox-list names no author.
-		if list, err := header.Mailboxes(from[0]); err == nil && len(list) == 1 {
+		// The author DMARC reads (header.MailboxesOwn with the same own
+		// domains, the one strict reading): a domain with a final dot is
+		// that domain; a field that is not a mailbox-list, or whose
+		// display name shows an address, names no author.
+		if list, err := header.MailboxesOwn(from[0], s.own); err == nil && len(list) == 1 {
 			if k, ok := s.keyForDomain(list[0].Domain); ok {
 				return k, true
 			}

@@ -359,3 +359,31 @@ func TestLookalikeDomainFindsNoKey(t *testing.T) {
 		t.Fatal("a key for a disallowed domain accepted")
 	}
 }
+
+// A From: whose display name shows an address of one of the
+// organisation's own domains ("ceo @ corp.lan", a top label that is no
+// ICANN top-level domain) names no author to DMARC's reading at the
+// receive connector (header.MailboxesOwn with the accepted domains):
+// signing reads the same author, so such a From: is absent here too and
+// the envelope sender's key signs, never the From: domain's
+// (EDGE-1: one reading of the author for DKIM signing and DMARC).
+func TestOwnDomainShownInNameReadsAsAtTheDoor(t *testing.T) {
+	ed := testEd25519(t)
+	keys := []Key{{Domain: "example.org", Selector: "s", Signer: ed}, {Domain: "mail.example", Selector: "s", Signer: ed}}
+	msg := []byte(strings.Replace(plain, "From: Alice <alice@example.org>", `From: "ceo @ corp.lan" <alice@example.org>`, 1))
+	for _, c := range []struct {
+		own  func(string) bool
+		want string
+	}{
+		{nil, "example.org"}, // "corp.lan" is prose: the From: domain's key
+		{func(d string) bool { return d == "corp.lan" }, "mail.example"}, // an own domain shown: no author
+	} {
+		s, err := NewSigner(Options{Keys: keys, Own: c.own})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, res, err := s.Sign(msg, "bounce@mail.example"); err != nil || res.DKIM != c.want {
+			t.Errorf("own set %v: signed %q (%v), want %q", c.own != nil, res.DKIM, err, c.want)
+		}
+	}
+}
