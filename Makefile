@@ -23,8 +23,16 @@ UNITDIR   ?= /lib/systemd/system
 
 all: build
 
+# Without a C compiler the go command builds with CGO_ENABLED=0, and the
+# binary lacks the constructor that takes a SIGHUP from the process's
+# first instant (cmd/umbra/earlyhup_cgo.go): a logrotate or reload HUP in
+# its first tens of milliseconds ends it. `make build` and `make run` say
+# so; `make install` (a service binary) refuses such a build unless
+# ALLOW_NOCGO=1.
+NOCGO_WARNING := binary built without cgo (no C compiler: apt-get install gcc): a SIGHUP in its first tens of milliseconds ends it
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/umbra
+	@$(GO) version -m $(BIN) | grep -q 'CGO_ENABLED=1' || echo "warning: $(NOCGO_WARNING)" >&2
 
 # A hub on 127.0.0.1:2525 with the embedded default configuration:
 # mail for example.test lands in ./umbra-data/maildir.
@@ -164,6 +172,8 @@ demo: build
 # are world-readable (0644), so that the unit's start-up check, which runs
 # as the umbra user, can read them; secrets go in the files they name.
 install: build
+	@$(GO) version -m $(BIN) | grep -q 'CGO_ENABLED=1' || [ "$(ALLOW_NOCGO)" = 1 ] || \
+	  { echo "make install: $(NOCGO_WARNING); install gcc, or ALLOW_NOCGO=1 to install it anyway" >&2; exit 1; }
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/umbra
 	for role in hub edge; do \
 	  sed 's|/usr/bin/umbra|$(PREFIX)/bin/umbra|g' deploy/umbra-$$role.service > umbra-$$role.service.tmp && \
