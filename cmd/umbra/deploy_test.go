@@ -108,6 +108,41 @@ func TestMakeInstallDESTDIR(t *testing.T) {
 	}
 }
 
+// A binary built without cgo (no C compiler: the go command turns cgo
+// off by itself) lacks the constructor that takes a SIGHUP from the
+// process's first instant: `make install` refuses it, unless the
+// operator says ALLOW_NOCGO=1, and `make build` warns (OPS-1).
+func TestMakeInstallRefusesBuildWithoutCgo(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "umbra")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("make", append([]string{"-C", "../..", "BIN=" + bin}, args...)...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("build")
+	if err != nil || !strings.Contains(out, "warning: binary built without cgo") {
+		t.Fatalf("make build without cgo: %v, want a warning:\n%s", err, out)
+	}
+	dest := filepath.Join(dir, "root")
+	if out, err := run("install", "DESTDIR="+dest); err == nil || !strings.Contains(out, "ALLOW_NOCGO=1") {
+		t.Fatalf("make install of a build without cgo: %v, want a refusal naming ALLOW_NOCGO=1:\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "usr/bin/umbra")); err == nil {
+		t.Fatal("the refused binary was installed")
+	}
+	if out, err := run("install", "DESTDIR="+dest, "ALLOW_NOCGO=1"); err != nil {
+		t.Fatalf("make install ALLOW_NOCGO=1: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "usr/bin/umbra")); err != nil {
+		t.Fatal("ALLOW_NOCGO=1 installed nothing")
+	}
+}
+
 // Every umbra metric the alert rules, the dashboard and the README name
 // exists, so none of them silently watches nothing.
 func TestMonitoringNamesExistingMetrics(t *testing.T) {
