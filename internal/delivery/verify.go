@@ -130,7 +130,7 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	if strings.ContainsFunc(rcpt, func(r rune) bool { return r >= 0x80 }) {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
 			c.Quit()
-			return recipients.Unknown, "553 5.6.7 " + c.Hop() + " does not support SMTPUTF8", nil
+			return recipients.Unknown, "553 5.6.7 " + c.Hop() + " does not support SMTPUTF8", recipients.ErrNextHopNoSMTPUTF8
 		}
 		opts = &gosmtp.MailOptions{UTF8: true}
 	}

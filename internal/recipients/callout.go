@@ -230,7 +230,16 @@ type Refusal struct {
 	Code     int    // 500–599
 	Enhanced [3]int // class 5; {5, 0, 0} when the reply had none
 	Text     string // the next hop's text, printable ASCII, at most maxRefusalText
+	// NotAsked: the next hop was not asked; the reply is the one its
+	// delivery would get there (ErrNextHopNoSMTPUTF8), not the hop's.
+	NotAsked bool
 }
+
+// ErrNextHopNoSMTPUTF8 is the error a Verifier gives with an Unknown
+// verdict it reached without asking: the address needs SMTPUTF8 and its
+// next hop does not offer it, so the reply is the 553 5.6.7 a delivery
+// to it would get there, and the hop never saw the address.
+var ErrNextHopNoSMTPUTF8 = errors.New("the next hop does not support SMTPUTF8: not asked")
 
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("the next hop refused it: %d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text)
@@ -333,7 +342,9 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 		// A full mailbox, a policy refusal: the mailbox may well
 		// exist, so this is no unknown address to remember for
 		// negative_ttl; the sender gets the next hop's reply.
-		cl.v, cl.err = CannotDecide, parseRefusal(reply)
+		rf := parseRefusal(reply)
+		rf.NotAsked = errors.Is(err, ErrNextHopNoSMTPUTF8)
+		cl.v, cl.err = CannotDecide, rf
 		return cl.v, cl.err
 	}
 	switch v {

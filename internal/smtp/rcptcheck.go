@@ -50,8 +50,15 @@ func (s *session) validateRcpt(a Address) error {
 		// mailbox (full, policy): its code, not "user unknown". The
 		// hop is the organisation's: its text (which can name its hosts
 		// or paths) goes to the log, the client gets the status's reason.
-		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code, "reply", rf.Text)
 		st := fmt.Sprintf("%d.%d.%d", rf.Enhanced[0], rf.Enhanced[1], rf.Enhanced[2])
+		if rf.NotAsked {
+			// The hop was never asked: it does not offer SMTPUTF8,
+			// which the address needs (delivery would get this 553).
+			s.log.Info("recipient refused", "rcpt", a.String(), "reason", "next hop does not support SMTPUTF8 (not asked)", "code", rf.Code, "reply", rf.Text)
+			return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
+				Message: "Recipient address rejected: its next hop does not support SMTPUTF8"}
+		}
+		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code, "reply", rf.Text)
 		return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
 			Message: "Recipient address rejected by the next hop: " + queue.StatusReason(st)}
 	}

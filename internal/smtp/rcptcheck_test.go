@@ -143,3 +143,24 @@ func TestRecipientRefusalPassedOn(t *testing.T) {
 		d.cmd("QUIT", "221")
 	}
 }
+
+// rt25b F3: a callout that did not ask the next hop — its route's hop
+// offers no SMTPUTF8, so the internationalised address gets the 553 5.6.7
+// its delivery would get there — does not say the hop rejected it: the
+// hop never saw the address (SMTP-6).
+func TestRecipientRefusalNotAskedSaysSo(t *testing.T) {
+	rf := &recipients.Refusal{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "hub-b.corp.test does not support SMTPUTF8", NotAsked: true}
+	v := recipients.NewValidator([]recipients.DomainMode{{Pattern: "relay.test", Mode: recipients.ModeCallout}},
+		recipients.Chain{}, refusingCallout{rf})
+	s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
+	s.SetRecipients(v)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	got := d.cmd("RCPT TO:<émile@relay.test>", "553 5.6.7 Recipient address rejected: its next hop does not support SMTPUTF8")
+	if strings.Contains(got, "hub-b") {
+		t.Errorf("the refusal names the next hop's inside: %q", got)
+	}
+	d.cmd("QUIT", "221")
+}
