@@ -63,7 +63,9 @@
 //     is tried (a bad redirect target, an unknown queue or id, the
 //     poison queue, an unknown action) is audited as one that failed,
 //     "refused: " and the refusal's words (auditRefusals wraps each
-//     action's handler; a dry run is not audited). A command in batches (a bulk
+//     action's handler — queue, message by id, bulk message, flush,
+//     forget-database, quarantine, dumpster resubmit and remove, TLS
+//     report send; a dry run is not audited). A command in batches (a bulk
 //     message action, a queue resume, retry, redirect, flush) is one
 //     line with its counts over all its batches, written at its last
 //     batch, at a failure, at a batch whose client went away, or, for
