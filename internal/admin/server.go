@@ -1165,6 +1165,7 @@ func (s *Server) routes() http.Handler {
 		}
 		reply(w, res, messageNotHere(id, err))
 	}))
+	mux.HandleFunc("POST /v1/selections/{token}/stop", s.stopSelection) // batches.go
 	mux.HandleFunc("POST /v1/messages/{action}", s.auditRefusals(func(r *http.Request) (string, string) {
 		return auditedAction(r, r.PathValue("action"), r.URL.Query().Get("ndr") == "true"), queueNameOf(r.URL.Query().Get("queue"))
 	}, s.bulk))
