@@ -96,6 +96,10 @@ func TestRefusedActionsAuditedOnEveryRoute(t *testing.T) {
 	refused(hc, "/v1/dumpster/remove?id=zz", http.StatusBadRequest, line{"dumpster remove", "", "zz"})
 	refused(hc, "/v1/dumpster/remove?database=NOPE&confirm=true", http.StatusNotFound, line{"dumpster remove", "dumpster:NOPE", "NOPE"})
 	post(hc, "/v1/dumpster/remove?database=NOPE&dry_run=true", http.StatusNotFound) // no action: not audited
+	// An id with no copy: answered 200 with it not found (the CLI's exit
+	// 3), audited as a message action on an id that names nothing is.
+	refused(hc, "/v1/dumpster/remove?id=0123456789abcdef", http.StatusOK, line{"dumpster remove", "", "no dumpster copy of 0123456789ABCDEF"})
+	post(hc, "/v1/dumpster/remove?id=0123456789abcdef&dry_run=true", http.StatusOK) // no action: not audited
 	refused(bare, "/v1/dumpster/DB1/redeliver?since_ago=1h&request_id=r2", http.StatusNotFound, line{"dumpster resubmit", "dumpster:DB1", "no dumpster"})
 	refused(bare, "/v1/dumpster/remove?id=0123456789abcdef", http.StatusNotFound, line{"dumpster remove", "", "no dumpster"})
 	// The TLS reports' send.

@@ -1025,6 +1025,13 @@ func (s *Server) routes() http.Handler {
 				}
 				s.auditAs(r, "dumpster remove", m, "dumpster:"+e.Database, "removed")
 			}
+			// An id with no copy is a removal refused, audited as a
+			// message action on an id that names nothing is.
+			for _, id := range out.NotFound {
+				m := &queue.Message{}
+				m.ID, _ = queue.ParseID(id)
+				s.auditAs(r, "dumpster remove", m, "", "refused: no dumpster copy of "+id)
+			}
 			if err != nil {
 				s.audit(r, "dumpster remove", nil, "dumpster:"+sel.Database, err)
 			}
