@@ -452,8 +452,12 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	}
 	out, _ = cli(t, cfg, "track", "--json", "--event", "admin", "--since", "1h")
 	json.Unmarshal([]byte(out), &es)
-	actions := map[string]int{}
+	actions, refusedOn := map[string]int{}, map[string]string{}
 	for _, e := range es {
+		if strings.HasPrefix(e.Reply, "refused: ") {
+			refusedOn[e.Action] = e.Queue // the typos above, refused before any action
+			continue
+		}
 		actions[e.Action]++
 	}
 	// A command by filter is one line with its counts (rt20d-F1), and so
@@ -461,6 +465,11 @@ func TestCLIBulkAuditAndTypos(t *testing.T) {
 	// filter's, tests23): the resume by state and the resume of three ids.
 	if actions["message suspend"] != 1 || actions["message resume"] != 2 || actions["message retry"] != 1 || actions["queue flush"] != 1 {
 		t.Errorf("audited actions: %v", actions)
+	}
+	// The bulk command refused for its typo is audited as refused (OPS-5),
+	// as a refused queue action is.
+	if q, ok := refusedOn["message suspend"]; !ok || q != "nosuch" {
+		t.Errorf("the refused message suspend --queue nosuch: audited %v (refused lines %v)", ok, refusedOn)
 	}
 	raw, _ = os.ReadFile(filepath.Join(dir, "data", "tracking.log"))
 	if victim.MessageID != "" && !strings.Contains(string(raw), victim.MessageID) {

@@ -154,23 +154,33 @@ func newDBCmd() *cobra.Command {
 			}()
 			// What the replaced database holds that the backup lacks and
 			// no shadow server keeps: left behind, it is never delivered
-			// (restoreloss.go). Refused unless --discard-newer.
-			lost, known, _ := queue.LostByRestore(args[0], path) // the backup's own faults: RestoreWith names them
+			// (restoreloss.go). Refused unless --discard-newer. Counted
+			// under the restore's lock, as the database it replaces is
+			// (a message accepted before the lock is in the count).
 			discard, _ := cmd.Flags().GetBool("discard-newer")
-			if len(lost) > 0 && !discard {
+			var lost []queue.NotInBackup
+			var known bool
+			errLost := errors.New("messages left behind")
+			// --owner: the data directory and spool are given to that
+			// user within the restore, the data directory before the
+			// restored file takes the name (queue.RestoreOptions).
+			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
+				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
+				Lost: func(l []queue.NotInBackup, k bool) error {
+					if lost, known = l, k; len(l) > 0 && !discard {
+						return errLost
+					}
+					return nil
+				}})
+			if errors.Is(err, errLost) {
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %s holds %s that the backup %s lacks and "+
 					"that no shadow server keeps a copy of: after the restore nothing would deliver them (they would stay in the "+
 					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
 					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
 					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
 			}
-			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
-				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner})
 			if kept != "" || err == nil {
 				refused = false // the database is replaced
-			}
-			if err == nil {
-				err = rd.finish() // the last step: --owner's data directory
 			}
 			if err != nil {
 				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err))}

@@ -150,7 +150,13 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 
 	// Audited, with the envelope and without the content.
 	out, code = cli(t, cfg, "track", "--event", "admin", "--json")
-	if code != 0 || strings.Count(out, `"action": "dumpster remove"`) != 2 || !strings.Contains(out, "op-1@example.org") ||
+	// Two removals, and the removals the daemon refused above (OPS-5: a
+	// refused action is audited, "refused: …"): the id removed already,
+	// an unknown database. The CLI refuses a filter without --yes and
+	// neither ids nor --database before it asks; a dry run is no action.
+	if code != 0 || strings.Count(out, `"action": "dumpster remove"`) != 4 || !strings.Contains(out, `"reply": "refused: no dumpster database \"nosuch\"`) ||
+		!strings.Contains(out, `"reply": "refused: no dumpster copy of `+one+`"`) ||
+		!strings.Contains(out, "op-1@example.org") ||
 		!strings.Contains(out, "op-2@example.org") || !strings.Contains(out, `"action": "dumpster resubmit"`) {
 		t.Fatalf("audit lines (exit %d):\n%s", code, out)
 	}

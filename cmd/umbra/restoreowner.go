@@ -31,7 +31,12 @@ import (
 // above it stay root's, mode 0755, so that the user passes through).
 //
 // A refused restore changes nothing (rt17a F1): no owner changes before
-// the restore has replaced the database (a restore refused because the
+// the restore is past every check and about to give the restored copy
+// the database's name — the data directory is given to --owner's user
+// then, before the rename (given back when the rename fails), and the
+// spool directory before the restore lets go of the name's lock, so the
+// daemon's user can open the database from its first moment there
+// (queue.RestoreOptions.GiveDataDir) — (a restore refused because the
 // daemon runs, or because the backup is damaged, would otherwise leave
 // the running daemon's files to another user), and a data directory it
 // made for the restore is removed again. A user who is not root cannot
@@ -39,7 +44,7 @@ import (
 // anything is done (rt17a F3).
 
 // restoreDir is the data directory prepared for a restore: what was
-// made for it, and the owner to give it at the end.
+// made for it, and the owner the restore gives it.
 type restoreDir struct {
 	dir   string
 	made  []string     // directories made for the restore, the deepest last
@@ -182,33 +187,6 @@ func (rd *restoreDir) undo() {
 		os.Remove(rd.made[i])
 	}
 	rd.made = nil
-}
-
-// finish is the last step of a restore that succeeded: with --owner,
-// the data directory and the spool directory (the restored one, or the
-// one the replaced database left, empty) are given to that user; the
-// restored database was written for it already. The files the restore
-// kept aside (queue.db.replaced-TIME, spool.replaced-TIME) keep their
-// owner.
-func (rd *restoreDir) finish() error {
-	if rd.owner == nil {
-		return nil
-	}
-	uid, gid := rd.owner.UID, rd.owner.GID
-	if err := os.Lchown(rd.dir, uid, gid); err != nil {
-		return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", rd.dir, rd.name, uid, gid, err)
-	}
-	p := filepath.Join(rd.dir, "spool")
-	err := filepath.WalkDir(p, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("giving %s to %s (uid %d, gid %d): %w", p, rd.name, uid, gid, err)
-	}
-	return nil
 }
 
 // parseOwner reads USER[:GROUP], each a name or a number; without a

@@ -156,6 +156,20 @@ exits 64, naming each refusal on standard error.`,
 				if err != nil {
 					return &exitError{code: exitConfig, err: err}
 				}
+				if mailaddr.NameKey(server) == mailaddr.NameKey(cfg.Server.Name) && !daemonTopology { // the daemon runs it: serve or its reload accepted it
+					// The checks serve and a reload make of this server
+					// against the topology (its place in it, its own
+					// mailbox store, shadow copies on receipt): a route
+					// is not explained for a configuration and topology
+					// the daemon refuses to run. Before the server is
+					// looked up in it: a topology without this server
+					// is that refusal at server.name's line (exit 2),
+					// not an unknown --server (exit 3; rt24c F8).
+					if _, err := serverTopology(cfg); err != nil {
+						return &exitError{code: exitConfig, err: fmt.Errorf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
+							err, orDefault(cfg.File, "the configuration"), topoFile)}
+					}
+				}
 				s, ok := tp.Server(server)
 				if !ok {
 					return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\" is not in %s", server, topoFile))}
@@ -163,17 +177,6 @@ exits 64, naming each refusal on standard error.`,
 				// A server's name is a host name: --server Hub-A. is
 				// the topology's hub-a (rt51 F9).
 				server, ex.Server = s.Name, s.Name
-				if server == cfg.Server.Name && !daemonTopology { // the daemon runs it: serve or its reload accepted it
-					// The checks serve and a reload make of this server
-					// against the topology (its place in it, its own
-					// mailbox store, shadow copies on receipt): a route
-					// is not explained for a configuration and topology
-					// the daemon refuses to run.
-					if _, err := serverTopology(cfg); err != nil {
-						return &exitError{code: exitConfig, err: fmt.Errorf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
-							err, orDefault(cfg.File, "the configuration"), topoFile)}
-					}
-				}
 				// The directory's mailbox database assignments, as the
 				// daemon routes by them: the daemon's directory when one
 				// answers (GET /v1/mailboxdb), else one built from the

@@ -44,6 +44,7 @@ type far struct {
 	selected                             int // the messages the command selected (a bulk message action)
 	inDelivery                           int // a redirect's messages left in delivery
 	open                                 bool
+	waiting                              bool // marked so in the command's record (tallyWaiting)
 	who, action, queue, counts, key      string
 	idle                                 *time.Timer
 }
@@ -57,6 +58,9 @@ func (s *Server) keepOpen(r *http.Request, token string, sel *selection, action,
 		return
 	}
 	sel.so.open, sel.so.who, sel.so.action, sel.so.queue, sel.so.counts, sel.so.key = true, actor(r), action, queueName, counts, token
+	// Between its batches: a stop of the daemon now cuts no batch, and
+	// the line a start writes from the record says so (auditStopped).
+	s.tallyWaiting(sel, s.now())
 	if sel.so.idle != nil {
 		sel.so.idle.Stop()
 	}
@@ -82,6 +86,49 @@ func (s *Server) auditLeft(sel *selection) {
 	}
 	s.auditBy(sel.so.who, sel.so.action, nil, sel.so.queue, "cut short, no further batch asked for: "+sel.so.counts+"; the rest is left as it was")
 	s.endTally(sel.so.key)
+}
+
+// stopSelection is POST /v1/selections/TOKEN/stop: a command run in
+// batches asks for no further batch (the CLI's Ctrl-C). Its line is
+// written now, `cut short, no further batch asked for: …` with its
+// counts, and its record deleted with it, so the fact survives a kill
+// of the daemon after it (rt24c F10); a selection forgotten already
+// (its line written) is 404.
+func (s *Server) stopSelection(w http.ResponseWriter, r *http.Request) {
+	s.bulkMu.Lock()
+	defer s.bulkMu.Unlock()
+	token := r.PathValue("token")
+	sel := s.selections[token]
+	if sel == nil {
+		fail(w, http.StatusNotFound, "no such selection: its command ended, or it was forgotten and its line written")
+		return
+	}
+	open := sel.so.open
+	s.auditLeft(sel)
+	delete(s.selections, token)
+	reply(w, map[string]any{"stopped": true, "audited": open}, nil)
+}
+
+// TallyWaiter marks a command's record as between its batches
+// (queue.Manager.TallyWaiting).
+type TallyWaiter interface {
+	TallyWaiting(key string, at time.Time) error
+}
+
+// tallyWaiting marks sel's command in its record as waiting for its
+// client's next batch since at, or (zero) as running again. A failure
+// is logged: a stop between its batches is then audited as one that
+// cut a batch.
+func (s *Server) tallyWaiting(sel *selection, at time.Time) {
+	tw, ok := s.q.(TallyWaiter)
+	if !ok || sel.so.key == "" {
+		return
+	}
+	if err := tw.TallyWaiting(sel.so.key, at); err != nil {
+		s.log.Warn("admin: a command between its batches is not marked so in its record; a stop now is audited as one that cut a batch", "err", err)
+		return
+	}
+	sel.so.waiting = !at.IsZero()
 }
 
 // TallyKeeper is the queue's record of a running command's tally, kept
@@ -175,7 +222,14 @@ func (s *Server) auditStopped() {
 		if !t.Began.IsZero() {
 			began = " begun " + t.Began.UTC().Format(time.RFC3339)
 		}
-		s.auditBy(t.Who, t.Action, nil, t.Queue, "cut short by a stop of the daemon (killed or crashed) before its end: the command"+began+" had, "+counts+"; what it did not change is left as it was")
+		when := "before its end"
+		if !t.Waiting.IsZero() {
+			// It cut no batch: the client had asked for no further one
+			// since its last ended (Ctrl-C, or the next not sent yet).
+			when = "between its batches, no further batch asked for since its last ended at " + t.Waiting.UTC().Format(time.RFC3339) +
+				" (the command stopped by its client — Ctrl-C — or its next batch not sent yet)"
+		}
+		s.auditBy(t.Who, t.Action, nil, t.Queue, "cut short by a stop of the daemon (killed or crashed) "+when+": the command"+began+" had, "+counts+"; what it did not change is left as it was")
 		s.endTally(t.Key)
 	}
 }
@@ -264,6 +318,9 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 		s.selections[token] = kept
 	}
 	kept.used = now
+	if kept.so.waiting {
+		s.tallyWaiting(kept, time.Time{}) // its next batch begins
+	}
 	k := sort.Search(len(kept.ids), func(i int) bool { return kept.ids[i] > after })
 	return token, kept.ids[k:], nil
 }

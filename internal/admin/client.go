@@ -299,6 +299,13 @@ func runBatchesBody[T any](c *Client, path string, q url.Values, body []byte, ad
 		}
 		select {
 		case <-c.stop:
+			// The command asks for no further batch: said to the daemon,
+			// which writes its line now (`cut short, no further batch
+			// asked for`) rather than when it forgets the selection — a
+			// kill of the daemon in between would leave the cut to be
+			// told as its stop's (rt24c F10). A daemon that does not
+			// take it (an older release) writes the line then.
+			c.do("POST", "/v1/selections/"+url.PathEscape(next.Selection)+"/stop", nil, nil)
 			return ErrInterrupted
 		default:
 		}

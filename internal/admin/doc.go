@@ -63,13 +63,17 @@
 //     is tried (a bad redirect target, an unknown queue or id, the
 //     poison queue, an unknown action) is audited as one that failed,
 //     "refused: " and the refusal's words (auditRefusals wraps each
-//     action's handler; a dry run is not audited). A command in batches (a bulk
+//     action's handler — queue, message by id, bulk message, flush,
+//     forget-database, quarantine, dumpster resubmit and remove, TLS
+//     report send; a dry run is not audited). A command in batches (a bulk
 //     message action, a queue resume, retry, redirect, flush) is one
 //     line with its counts over all its batches, written at its last
 //     batch, at a failure, at a batch whose client went away, or, for
-//     one that asked for no further batch, when its selection is
-//     forgotten (idle, evicted, or at Shutdown: auditLeft); the tally
-//     is kept with its selection. Not one line per message or batch.
+//     one that asked for no further batch, when its client says so
+//     (POST /v1/selections/TOKEN/stop: the CLI's Ctrl-C, stopSelection)
+//     or, for one that never says, when its selection is forgotten
+//     (idle, evicted, or at Shutdown: auditLeft); the tally is kept
+//     with its selection. Not one line per message or batch.
 //     What its commits changed is also counted in those commits
 //     (withTally, queue.WithTally), and so are the messages it reached
 //     and left as they were (a queue action's in the same commits, a
@@ -81,7 +85,10 @@
 //     reached (a redirect's left in delivery and kept for REQUIRETLS
 //     apart, worded as its live line words them: BulkTally.InDelivery,
 //     KeptRequireTLS), so the audit of what was committed does not
-//     depend on the command ending.
+//     depend on the command ending. A command between its batches (its
+//     last ended with more to do, none begun since) is marked so in its
+//     record (BulkTally.Waiting, tallyWaiting), so a stop then is told
+//     as one that cut no batch: no further batch had been asked for.
 //   - A bulk message action hands the queue the messages it selected
 //     many at a time (MessageBatcher, queue.Manager.MessageBatch): many
 //     share a commit, each answered as the action on it alone answers.

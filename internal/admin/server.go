@@ -878,7 +878,9 @@ func (s *Server) routes() http.Handler {
 	// request_id and parameters does nothing more (a duration is measured
 	// from the first call's start, so a retry names the same window); the
 	// same request_id with other parameters is 409.
-	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/dumpster/{database}/redeliver", s.auditRefusals(func(r *http.Request) (string, string) {
+		return "dumpster resubmit", "dumpster:" + r.PathValue("database")
+	}, s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		var since time.Time
 		var ago time.Duration
@@ -959,14 +961,19 @@ func (s *Server) routes() http.Handler {
 				Repeated: outcome == dumpster.Repeated, Resumed: outcome == dumpster.Resumed}
 		}
 		reply(w, out, err)
-	}))
+	})))
 	// Removal of copies from the dumpster: POST /v1/dumpster/remove with
 	// id=QUEUEID (repeated) and/or database=DB and the filter since,
 	// until (RFC 3339), from, to (substrings), message_id, org_id (exact).
 	// Without ids, confirm=true is required (bulk removal), unless
 	// dry_run=true, which removes nothing. Each removed copy is audited
 	// (envelope and ids, never the content).
-	mux.HandleFunc("POST /v1/dumpster/remove", s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/dumpster/remove", s.auditRefusals(func(r *http.Request) (string, string) {
+		if db := r.URL.Query().Get("database"); db != "" {
+			return "dumpster remove", "dumpster:" + db
+		}
+		return "dumpster remove", ""
+	}, s.withDumpster(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		sel := selectionOf(v)
 		if !queryTimes(w, v, &sel.Since, &sel.Until) {
@@ -1018,12 +1025,19 @@ func (s *Server) routes() http.Handler {
 				}
 				s.auditAs(r, "dumpster remove", m, "dumpster:"+e.Database, "removed")
 			}
+			// An id with no copy is a removal refused, audited as a
+			// message action on an id that names nothing is.
+			for _, id := range out.NotFound {
+				m := &queue.Message{}
+				m.ID, _ = queue.ParseID(id)
+				s.auditAs(r, "dumpster remove", m, "", "refused: no dumpster copy of "+id)
+			}
 			if err != nil {
 				s.audit(r, "dumpster remove", nil, "dumpster:"+sel.Database, err)
 			}
 		}
 		reply(w, out, err)
-	}))
+	})))
 	mux.HandleFunc("GET /v1/track", func(w http.ResponseWriter, r *http.Request) {
 		if s.track == nil {
 			fail(w, http.StatusNotFound, "the message tracking log is disabled")
@@ -1158,7 +1172,10 @@ func (s *Server) routes() http.Handler {
 		}
 		reply(w, res, messageNotHere(id, err))
 	}))
-	mux.HandleFunc("POST /v1/messages/{action}", s.bulk)
+	mux.HandleFunc("POST /v1/selections/{token}/stop", s.stopSelection) // batches.go
+	mux.HandleFunc("POST /v1/messages/{action}", s.auditRefusals(func(r *http.Request) (string, string) {
+		return auditedAction(r, r.PathValue("action"), r.URL.Query().Get("ndr") == "true"), queueNameOf(r.URL.Query().Get("queue"))
+	}, s.bulk))
 	s.quarantineRoutes(mux) // quarantine.go
 	return settleFirst(s.q, s.markStopping(mux))
 }

@@ -50,7 +50,9 @@ func (s *Server) tlsReportRoutes(mux *http.ServeMux) {
 		v, err := rep.PendingAny(r.Context(), d)
 		reply(w, v, err)
 	})
-	mux.HandleFunc("POST /v1/tlsreport/send", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/tlsreport/send", s.auditRefusals(func(r *http.Request) (string, string) {
+		return "tls report send " + r.URL.Query().Get("date"), ""
+	}, func(w http.ResponseWriter, r *http.Request) {
 		rep := get()
 		if rep == nil {
 			fail(w, http.StatusNotFound, "outbound_tls.tls_rpt is off")
@@ -68,7 +70,7 @@ func (s *Server) tlsReportRoutes(mux *http.ServeMux) {
 			return
 		}
 		reply(w, map[string]any{"date": d, "queued": n}, err)
-	})
+	}))
 }
 
 // TLSReport asks for the pending TLS reports of date (YYYY-MM-DD; ""

@@ -45,6 +45,12 @@ type BulkTally struct {
 	InDelivery     int       `json:"in_delivery,omitempty"`
 	KeptRequireTLS int       `json:"kept_requiretls,omitempty"`
 	Began          time.Time `json:"began"`
+	// Waiting: when the command's last batch ended, had it more to do
+	// and no further batch had begun since — its client had asked for
+	// none (stopped by Ctrl-C, or its next batch not sent yet). Kept
+	// so that a stop of the daemon then (kill -9, a crash) is audited
+	// for what it is: it cut no batch (TallyWaiting).
+	Waiting time.Time `json:"waiting,omitzero"`
 }
 
 type tallyKey struct{}
@@ -93,6 +99,7 @@ func (tx *Tx) addTallyOf(ctx context.Context, a tallyAdd) error {
 		rec.Began = time.Now().UTC()
 	}
 	rec.Done += n
+	rec.Waiting = time.Time{} // a batch commits: the command runs
 	rec.Unchanged += max(unchanged, 0)
 	rec.InDelivery += max(a.inDelivery, 0)
 	rec.KeptRequireTLS += max(a.keptRequireTLS, 0)
@@ -113,6 +120,38 @@ func (q *Manager) TallyUnchanged(ctx context.Context, n int) error {
 		return nil
 	}
 	return q.store.Update(ctx, func(tx *Tx) error { return tx.addTally(ctx, 0, n) })
+}
+
+// TallyWaiting marks command key's record as waiting for its client's
+// next batch since at (its last batch ended with more to do), or, at
+// zero, as running again (the next batch began): in a commit of its
+// own, fsync'd, so that a start after a stop between its batches says
+// so. Nothing without a record (a command that has changed and reached
+// nothing yet has no line after a stop either).
+func (q *Manager) TallyWaiting(key string, at time.Time) error {
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketBulkTally)
+		if b == nil || key == "" {
+			return nil
+		}
+		v := b.Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var rec BulkTally
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("bulk tally %s: %w", key, err)
+		}
+		if rec.Waiting.Equal(at) {
+			return nil
+		}
+		rec.Waiting = at.UTC()
+		nv, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), nv)
+	})
 }
 
 // BulkTallies is the tallies recorded, of commands whose line is not

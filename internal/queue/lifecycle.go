@@ -702,6 +702,21 @@ type RestoreOptions struct {
 	// they replace (ownership.go). They are new files: nothing that
 	// exists changes owner, so a refused restore changes none.
 	Owner *Owner
+	// GiveDataDir, with Owner: the data directory (path's) and the
+	// spool directory the restored database uses are given to Owner
+	// too (db restore --owner) — the data directory just before the
+	// copy takes the database's name (given back when that rename
+	// fails), the spool directory before the restore lets go of the
+	// name's lock — so that the daemon's user can open the database
+	// from the moment it has the name. The files kept aside
+	// (path.replaced-TIME, spool.replaced-TIME) keep their owner.
+	GiveDataDir bool
+	// Lost, when set, is given what the database replaced holds that
+	// the backup lacks and no shadow server keeps (LostByRestore), as
+	// the database is when the restore holds its lock: counted again
+	// when a commit came between the count and the lock. An error it
+	// returns refuses the restore, returned as it is, nothing replaced.
+	Lost func(lost []NotInBackup, known bool) error
 }
 
 // RestoreWith is Restore with options.
@@ -749,7 +764,11 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// started meanwhile waits for the lock instead of making a database
 	// of its own there, whose Open would delete this restore's copy
 	// (finishRestore) and whose mail the rename would drop.
-	unlock, err := lockFile(path, time.Second)
+	unlock, err := lockCounted(backup, path, o.Lost, step)
+	var refused *refusedByCount
+	if errors.As(err, &refused) {
+		return "", refused.err // the caller's own words
+	}
 	if errors.Is(err, ErrInUse) {
 		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
 	}
@@ -883,7 +902,24 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}
 	}
 	step("kept")
+	// --owner: the data directory is the daemon's user's before the
+	// restored copy takes the name (given back if the rename fails).
+	giveBack := func() {}
+	if o.Owner != nil && o.GiveDataDir {
+		dir := filepath.Dir(path)
+		was, _ := ownerOf(dir)
+		if err := os.Lchown(dir, o.Owner.UID, o.Owner.GID); err != nil {
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			if kept != "" {
+				os.Remove(kept)
+			}
+			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
+		}
+		giveBack = func() { os.Lchown(dir, was.uid, was.gid) }
+	}
 	if err := os.Rename(tmp, path); err != nil {
+		giveBack()
 		os.Remove(tmp)
 		os.RemoveAll(staging)
 		if kept != "" {
@@ -893,6 +929,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	renamed = true
 	step("renamed")
+	if o.Owner != nil && o.GiveDataDir {
+		// The spool directory the restored database uses (the one put
+		// in place, or the replaced one's left empty), given before
+		// the lock on the name is let go (deferred before unlockNew).
+		defer func() {
+			if err == nil {
+				err = giveTree(spool, *o.Owner)
+			}
+		}()
+	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return kept, err
 	}

@@ -219,3 +219,19 @@ func GroupName(gid int) string {
 	}
 	return strconv.Itoa(gid)
 }
+
+// giveTree gives the directory at path and everything in it to o's
+// user and group, modes unchanged (db restore --owner's spool
+// directory); a missing path is nothing to give.
+func giveTree(path string, o Owner) error {
+	err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, o.UID, o.GID)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("giving %s to uid %d, gid %d: %w", path, o.UID, o.GID, err)
+	}
+	return nil
+}

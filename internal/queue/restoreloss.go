@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -143,4 +144,71 @@ func backupIDs(backup string) (ids map[string]bool, err error) {
 		return mb.ForEach(func(k, _ []byte) error { ids[string(k)] = true; return nil })
 	})
 	return ids, err
+}
+
+// refusedByCount is the error RestoreOptions.Lost refused a restore
+// with, passed through lockCounted unwrapped.
+type refusedByCount struct{ err error }
+
+func (r *refusedByCount) Error() string { return r.err.Error() }
+
+// lockCounted takes the database's lock for a restore (lockFile) and,
+// with lost set, gives it what the restore would leave behind
+// (LostByRestore) as the database is under that lock. The count is made
+// before the lock (its walk takes a shared lock of its own, which the
+// restore's would exclude); a commit between the two — a daemon started
+// and stopped in between — changes the database's state, and the count
+// is made again, so that what lost is given is never older than the
+// database the restore replaces.
+func lockCounted(backup, path string, lost func([]NotInBackup, bool) error, step func(string)) (unlock func(), err error) {
+	if lost == nil {
+		return lockFile(path, time.Second)
+	}
+	const tries = 5
+	for try := 1; ; try++ {
+		before := dbStateOf(path)
+		l, known, _ := LostByRestore(backup, path) // the backup's own faults: the restore names them
+		step("counted")
+		unlock, err := lockFile(path, time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if dbStateOf(path) == before {
+			if err := lost(l, known); err != nil {
+				unlock()
+				return nil, &refusedByCount{err}
+			}
+			return unlock, nil
+		}
+		unlock()
+		if try == tries {
+			return nil, fmt.Errorf("the database %s changed between the count of what the restore would leave behind and its lock, %d times: another process writes it", path, tries)
+		}
+	}
+}
+
+// dbState tells one state of a database file from another: the file (a
+// compaction or restore gives the name to another), its size, its time
+// of change and its last transaction id (every commit moves it).
+type dbState struct {
+	dev, ino    uint64
+	size, mtime int64
+	txid        uint64
+}
+
+// dbStateOf is path's dbState; the zero value for no file or an empty
+// one (the restore's lock makes an empty file where there was none).
+func dbStateOf(path string) dbState {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		return dbState{}
+	}
+	s := dbState{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino = uint64(st.Dev), st.Ino
+	}
+	if m, err := checkedMeta(path); err == nil {
+		s.txid = m.txid
+	}
+	return s
 }

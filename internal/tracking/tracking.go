@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"umbra/internal/config"
 	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
@@ -97,10 +97,12 @@ func (l *Log) open() error {
 	// Read and write: the last byte is read to see whether a crash
 	// left a torn line.
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
-	if errors.Is(err, syscall.ENXIO) {
-		return fmt.Errorf("tracking log %s is a FIFO, not a regular file", l.path)
-	}
 	if err != nil {
+		// What is there, named by its kind: a directory (EISDIR), a
+		// socket (ENXIO, which a FIFO without a reader gives too).
+		if fi, serr := os.Stat(l.path); serr == nil && !fi.Mode().IsRegular() {
+			return notRegular(l.path, fi.Mode())
+		}
 		return err
 	}
 	fi, err := f.Stat()
@@ -110,7 +112,7 @@ func (l *Log) open() error {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return fmt.Errorf("tracking log %s is not a regular file (%s)", l.path, fi.Mode().Type())
+		return notRegular(l.path, fi.Mode())
 	}
 	l.f, l.size = f, fi.Size()
 	l.first = time.Time{}
@@ -529,6 +531,9 @@ func (p *Partial) Error() string {
 func openRegular(name string) (*os.File, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if fi, serr := os.Stat(name); serr == nil && !fi.Mode().IsRegular() {
+			return nil, notRegular(name, fi.Mode()) // a socket: ENXIO
+		}
 		return nil, err
 	}
 	fi, err := f.Stat()
@@ -538,9 +543,17 @@ func openRegular(name string) (*os.File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("tracking log %s is not a regular file (%s)", name, fi.Mode().Type())
+		return nil, notRegular(name, fi.Mode())
 	}
 	return f, nil
+}
+
+// notRegular refuses a tracking log path that holds no regular file,
+// naming what it is in config check's words ("a directory", "a socket",
+// "a FIFO", "a device"), not by fs.FileMode's type letters
+// ("d---------").
+func notRegular(name string, m os.FileMode) error {
+	return fmt.Errorf("tracking log %s is %s, not a regular file", name, config.FileKind(m))
 }
 
 // nonASCII counts the bytes of s above 0x7f.
