@@ -198,3 +198,39 @@ func FuzzCutStatedName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzXShadowNameArgs: XSHADOW's arguments at a server of version 20 —
+// never a panic; NAME is read only as the last word, and what is left
+// never ends in NAME (a second one is not taken off); at a server of 19
+// NAME is never read.
+func FuzzXShadowNameArgs(f *testing.F) {
+	for _, s := range []string{"", "NAME", "MARK NAME", "MARK CODES NAME", "MARK=1 DB=x CODES name", "NAME NAME", "NAME CODES", " NAME ", "NAME=x"} {
+		f.Add(s)
+	}
+	v20 := &session{srv: &Server{shadow: &delayNoteShadow{heldNoteShadow: &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{
+		handBackShadow: &handBackShadow{partialShadow: newPartialShadow(), given: map[string][]string{}}, dropped: map[string][]string{}}}}},
+		delayed: map[string][]string{}}, queue: &markQueue{mark: 1}}}
+	if v := v20.shadowVersion(); v != NameVersion {
+		f.Fatalf("the fuzzed session speaks %d, want %d", v, NameVersion)
+	}
+	v1 := &session{srv: &Server{shadow: &fakeShadow{}}}
+	f.Fuzz(func(t *testing.T, args string) {
+		rest, named := v20.cutName(args)
+		if named {
+			f := strings.Fields(args)
+			if len(f) == 0 || !strings.EqualFold(f[len(f)-1], "NAME") {
+				t.Fatalf("%q: NAME read, but it is not the last word", args)
+			}
+			if g := strings.Fields(rest); len(g) != len(f)-1 {
+				t.Fatalf("%q: %q left, want every word but the last", args, rest)
+			}
+		} else if rest != args {
+			t.Fatalf("%q: no NAME, but the arguments changed to %q", args, rest)
+		}
+		if r, n := v1.cutName(args); n || r != args {
+			t.Fatalf("%q: a server below 20 read NAME", args)
+		}
+		rest, _ = v20.cutCodes(rest)
+		parseMarkArgs(rest)
+	})
+}
