@@ -419,7 +419,8 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 	// that server reached under a second name here (a typo, a rename in
 	// the topology): its sessions are let in, the copy is made. A server
 	// below 20 states no name: the copy is made, as before.
-	if r.holderSeen(s.Name, c.ShadowName, db) {
+	another, copied := r.holderSeen(s.Name, c.ShadowName, db)
+	if copied {
 		c.Quit()
 		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
 			rr.HolderRefused()
@@ -427,7 +428,9 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		return nil, fmt.Errorf("%w: %s presents transport database id %s, kept here as another server's, under its own name %s (a copy of that server's data dir: its sessions are refused here, so a copy there could never be discarded)",
 			errHolderRefusedHere, s.Name, db, c.ShadowName)
 	}
-	if h := r.d.health; h != nil && db != "" {
+	if h := r.d.health; h != nil && db != "" && !another {
+		// An id of its own: a refusal of its sessions here (this
+		// one's, or a relay's) ended.
 		h.Responsive(refusedKey(s.Name))
 	}
 	if c.ShadowVersion < 3 {

@@ -97,15 +97,16 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 // that is WARNed anew).
 //
 // stated is the name the server stated as its own in its XSHADOW reply
-// (shadow verbs 20; "" from an older server). It reports copied: the id
+// (shadow verbs 20; "" from an older server). It reports another: the id
+// is kept here as another server's (not recorded); and copied: the id
 // is kept here as another server's and stated is not that server's name
 // — a second server running a copy of its data dir, whose sessions are
 // refused here: no copy on receipt is made on it (dial). The id stated
 // under the name it is kept as is that server reached under a second
 // name (a typo or a rename in the topology): not copied.
-func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (copied bool) {
+func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another, copied bool) {
 	if r.holders == nil || dbID == "" {
-		return false
+		return false, false
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
 	var other interface{ AnotherServersDatabase() bool }
@@ -123,20 +124,20 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (copied bool) {
 		}
 		copied = copiedDatabase(stated, owner)
 		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
-			return copied
+			return true, copied
 		}
 		r.refusedN.Add(1)
 		if copied {
 			r.d.log.Warn("no copy on receipt on a shadow server presenting another server's transport database id under its own name (a copy of that server's data dir?): give it a data dir of its own",
 				"shadow_server", server, "stated_name", stated, "database_id", dbID, "known_as", owner, "err", err)
-			return true
+			return true, true
 		}
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
 			"shadow_server", server, "stated_name", stated, "database_id", dbID, "err", err)
-		return false
+		return true, false
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
-		return false
+		return false, false
 	}
 	r.forgetRefusedIDs(server)
 	switch {
@@ -147,7 +148,7 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (copied bool) {
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
-	return false
+	return false, false
 }
 
 // copiedDatabase: a server that stated the name stated as its own
