@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,6 +89,17 @@ send_connectors:
 	}
 	if b, _ := os.ReadFile(ha.log); !strings.Contains(string(b), "no copy on receipt on a shadow server presenting another server's transport database id") {
 		t.Errorf("hub-a logged no refusal of the copy on hub-c")
+	}
+	// The operator sees it in queue destinations: tried last.
+	out, _ := cli(t, cfgA, "queue", "destinations", "--json")
+	var ds []struct{ Name, State string }
+	json.Unmarshal([]byte(out), &ds)
+	refusedRow := false
+	for _, d := range ds {
+		refusedRow = refusedRow || d.Name == "server:refused:hub-c"
+	}
+	if !refusedRow {
+		t.Errorf("queue destinations on hub-a has no server:refused:hub-c row:\n%s", out)
 	}
 
 	// The expiry of any copy hub-c holds: its arrival put back past
