@@ -95,9 +95,13 @@ func renameInFile(t *testing.T, path, from, to string) {
 // heartbeats to hub-a present its database id under the new name: hub-a
 // knows that id as hub-b's and refuses them (550 5.7.1 … is another
 // server's here: the copies wait, named, until the operator runs umbra
-// shadow forget-database). hub-a's pushes of copies on receipt to hub-b2
-// present the counter of hub-b's database, not one of the new name from
-// 0: no rollback is read, no copy taken over, each message arrives once.
+// shadow forget-database). hub-b2 states its new name in its XSHADOW
+// reply (shadow verbs 20), not the name hub-a keeps the id as: hub-a makes
+// no copy on receipt there — its sessions are refused at hub-a, so the
+// copy could never be discarded (TestNoCopyOnReceiptOnCopiedDataDir) —
+// and before verbs 20 its pushes presented the counter of hub-b's
+// database, not one of the new name from 0: either way no rollback is
+// read, no copy taken over, each message arrives once.
 func TestShadowServerRenamedEverywhereIsNoRollback(t *testing.T) {
 	o := newReceiptHubs(t, "prefer-remote", false)
 	ha, hb := o.start(t)

@@ -141,6 +141,13 @@ func (r *ReceiptShadow) OpenFor(ctx context.Context, pref string, m *queue.Messa
 
 var _ smtp.SizedReceiptShadow = (*ReceiptShadow)(nil)
 
+// errHolderRefusedHere is a shadow server whose sessions this server
+// refuses: it presents a database id kept here as another server's and
+// states a name of its own that is not that server's (a copied data dir;
+// dial). No copy on receipt is made there; it is marked refusedKey, not
+// as a server that failed.
+var errHolderRefusedHere = errors.New("no copy on a shadow server whose sessions are refused here")
+
 // errNotVerified is a session that could not have TLS verified for the
 // server's name (OpenVerified, a REQUIRETLS copy).
 var errNotVerified = errors.New("REQUIRETLS: no TLS verified for the shadow server's name")
@@ -203,7 +210,9 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 				r.refused(st, s, ref)
 			}
 			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
-			if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
+			if errors.Is(err, errHolderRefusedHere) {
+				r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // tried last, as for relays
+			} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
 				// Tried last from now on, as delivery and heartbeats
 				// mark a server that did not answer (SR-16) — or
 				// refuses: queue destinations shows why.
@@ -294,7 +303,8 @@ func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
 		if v, ok := seen[s]; ok {
 			return v
 		}
-		v := h.Unhealthy(s.Name, s.Address, copiesKey(s.Name)) && !h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name))
+		v := h.Unhealthy(s.Name, s.Address, copiesKey(s.Name), refusedKey(s.Name)) &&
+			!h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name), refusedKey(s.Name))
 		seen[s] = v
 		return v
 	}
@@ -398,8 +408,31 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		return nil, refusalIn(err, c)
 	}
 	// Before a copy's commit names s: a new database of s marks the
-	// messages whose copies it lost (recopy.go).
-	r.holderSeen(s.Name, db)
+	// messages whose copies it lost (recopy.go). An id kept here as
+	// another server's, presented by a server that states a name of its
+	// own which is not that server's (shadow verbs 20): a second server
+	// running a copy of the other's data dir (rt24a F1's class). Every
+	// session it opens here is refused — its discard queries too —, so
+	// a copy made on it could never be discarded, and it would take the
+	// copy over at its expiry while this server delivers the original.
+	// No copy there. The same id stated under the name it is kept as is
+	// that server reached under a second name here (a typo, a rename in
+	// the topology): its sessions are let in, the copy is made. A server
+	// below 20 states no name: the copy is made, as before.
+	another, copied := r.holderSeen(s.Name, c.ShadowName, db)
+	if copied {
+		c.Quit()
+		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
+			rr.HolderRefused()
+		}
+		return nil, fmt.Errorf("%w: %s presents transport database id %s, kept here as another server's, under its own name %s (a copy of that server's data dir: its sessions are refused here, so a copy there could never be discarded)",
+			errHolderRefusedHere, s.Name, db, c.ShadowName)
+	}
+	if h := r.d.health; h != nil && db != "" && !another {
+		// An id of its own: a refusal of its sessions here (this
+		// one's, or a relay's) ended.
+		h.Responsive(refusedKey(s.Name))
+	}
 	if c.ShadowVersion < 3 {
 		c.Quit()
 		return nil, smtp.ErrNoCopies

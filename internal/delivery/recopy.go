@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -94,9 +95,18 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 // server's at WARN once per (name, id) until an id of that server is
 // recorded again (queue ShadowHolderSeen refuses it; the refusal after
 // that is WARNed anew).
-func (r *ReceiptShadow) holderSeen(server, dbID string) {
+//
+// stated is the name the server stated as its own in its XSHADOW reply
+// (shadow verbs 20; "" from an older server). It reports another: the id
+// is kept here as another server's (not recorded); and copied: the id
+// is kept here as another server's and stated is not that server's name
+// — a second server running a copy of its data dir, whose sessions are
+// refused here: no copy on receipt is made on it (dial). The id stated
+// under the name it is kept as is that server reached under a second
+// name (a typo or a rename in the topology): not copied.
+func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another, copied bool) {
 	if r.holders == nil || dbID == "" {
-		return
+		return false, false
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
 	var other interface{ AnotherServersDatabase() bool }
@@ -107,16 +117,27 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 		// (name, id) until that name's id is recorded again: a server
 		// met under a second name is refused in every session, one
 		// per accepted message.
+		owner := ""
+		var o interface{ OtherServer() string }
+		if errors.As(err, &o) {
+			owner = o.OtherServer()
+		}
+		copied = copiedDatabase(stated, owner)
 		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
-			return
+			return true, copied
 		}
 		r.refusedN.Add(1)
+		if copied {
+			r.d.log.Warn("no copy on receipt on a shadow server presenting another server's transport database id under its own name (a copy of that server's data dir?): give it a data dir of its own",
+				"shadow_server", server, "stated_name", stated, "database_id", dbID, "known_as", owner, "err", err)
+			return true, true
+		}
 		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
-			"shadow_server", server, "database_id", dbID, "err", err)
-		return
+			"shadow_server", server, "stated_name", stated, "database_id", dbID, "err", err)
+		return true, false
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
-		return
+		return false, false
 	}
 	r.forgetRefusedIDs(server)
 	switch {
@@ -127,6 +148,15 @@ func (r *ReceiptShadow) holderSeen(server, dbID string) {
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
+	return false, false
+}
+
+// copiedDatabase: a server that stated the name stated as its own
+// (shadow verbs 20) presented a database id kept here as owner's, and is
+// not owner — a copy of owner's data dir. A server that stated no name
+// (below 20), or an owner not known, is not judged so.
+func copiedDatabase(stated, owner string) bool {
+	return stated != "" && owner != "" && mailaddr.NameKey(stated) != mailaddr.NameKey(owner)
 }
 
 // forgetRefusedIDs forgets the refusals logged for server (refusedIDs):
@@ -197,7 +227,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 			stop()
 			r.d.health.Responsive(s.Name, s.Address)
 			r.probeLetIn(s.Name)
-			r.holderSeen(s.Name, db)
+			r.holderSeen(s.Name, c.ShadowName, db)
 			if !dropped || !taken {
 				return db, fmt.Errorf("%s: %w", s.Name, ErrQuestionsUnfinished)
 			}

@@ -383,7 +383,18 @@
 // that says CODES (smtp shadowwait.go); 19 delay notes pushed with
 // XDISCARD, "<id> DELAYED", by a primary that stops (smtp shadowpush.go,
 // delivery stopdiscards.go) — never to a holder below 19, which would
-// read the DELAYED word as a copy id and drop the copy.
+// read the DELAYED word as a copy id and drop the copy; 20 the shadow
+// server's own name (server.name) stated in the XSHADOW reply, " NAME=<name>"
+// after the mark, for a client that says NAME (smtp shadowwait.go): a
+// copy on receipt is not made on a server presenting a database id kept
+// here as another server's under a name of its own (a copied data dir:
+// every session it opens here is refused, so the copy could never be
+// discarded, and it would take the copy over at its expiry while this
+// server delivers the original), and is made on that server met under a
+// second name here (a typo or rename in this server's topology; it states
+// the name the id is kept as, and its sessions are let in). Counted as
+// HolderRefusedDatabase; a server below 20 states no name and gets the
+// copy, as before (package delivery, receipt.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

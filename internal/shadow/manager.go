@@ -400,6 +400,13 @@ const (
 	// server refused — it presented a transport database id kept here as
 	// another server's (Recorder.refusedHere) — counted as such.
 	ContactRefusedDatabase = "contact"
+	// HolderRefusedDatabase: a shadow server this server made no copy on
+	// receipt on — it presented a transport database id kept here as
+	// another server's and stated a name of its own that is not that
+	// server's (a copied data dir; its sessions here are refused, so the
+	// copy could never be discarded) — counted at each copy so passed
+	// over (HolderRefused).
+	HolderRefusedDatabase = "holder"
 )
 
 // Sessions lists the kinds of sessions (metrics zero-fill them).
@@ -684,6 +691,11 @@ func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
 type anotherDatabase interface {
 	AnotherServersDatabase() bool
 }
+
+// HolderRefused counts a shadow server passed over for a copy on receipt
+// because it presents another server's transport database id under a
+// name of its own (HolderRefusedDatabase; package delivery logs it).
+func (r *Recorder) HolderRefused() { r.obs.Refused(HolderRefusedDatabase) }
 
 // refusedHere records a contact of primary refused by this server's
 // store: it presented the database id presented, kept here as other's

@@ -94,6 +94,10 @@ type Client struct {
 	// ShadowVersion is the shadow verb version both sides speak (1 for a
 	// peer that advertises a bare XSHADOW), set by Shadow.
 	ShadowVersion int
+	// ShadowName is the name the peer stated as its own in its XSHADOW
+	// reply (version 20, NAME=: its server.name), set by Shadow; "" for
+	// a peer below 20, which states none.
+	ShadowName string
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
@@ -262,6 +266,10 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if codes {
 		cmd += " CODES" // version 18: this client reads the codes (listed)
 	}
+	named := peerShadowVersion(c) >= NameVersion
+	if named {
+		cmd += " NAME" // version 20: the server states its own name
+	}
 	c.readFloor()
 	lines, err := c.command(cmd)
 	if err != nil {
@@ -270,6 +278,13 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	first := lines[0]
 	if codes {
 		first = uncoded(first)
+	}
+	var name string
+	if named {
+		var ok bool
+		if first, name, ok = CutStatedName(first); !ok {
+			return "", fmt.Errorf("malformed XSHADOW reply %q: NAME= is no server name", lines[0])
+		}
 	}
 	var mark uint64
 	hasMark := false
@@ -286,7 +301,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.ShadowDB = id
+	c.ShadowDB, c.ShadowName = id, name
 	c.ShadowVersion = peerShadowVersion(c)
 	c.markAsked = asked
 	c.codes = codes
@@ -312,7 +327,7 @@ func (c *Client) ShadowUnoffered(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.ShadowDB, c.ShadowVersion, c.markAsked, c.codes = id, 1, false, false
+	c.ShadowDB, c.ShadowName, c.ShadowVersion, c.markAsked, c.codes = id, "", 1, false, false
 	return id, nil
 }
 

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,8 +27,8 @@ func TestShadowVerbsCodesVersion18(t *testing.T) {
 	session := func(xshadow string) *dialog {
 		d := dial(t, s, "")
 		d.expect("220")
-		if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 19") { // 18 and after
-			t.Fatalf("XSHADOW 19 not advertised:\n%s", ehlo)
+		if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW "+strconv.Itoa(ShadowVersion)) { // 18 and after
+			t.Fatalf("XSHADOW %d not advertised:\n%s", ShadowVersion, ehlo)
 		}
 		d.cmd(authHub2, "235")
 		return d

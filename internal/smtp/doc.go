@@ -213,7 +213,12 @@
 //     batchReply), and peers below 19 never see "XDISCARD <id> DELAYED"
 //     (a pushed delay note, shadowpush.go: a server of 18 would read
 //     the DELAYED word as a copy id and drop the copy; the client
-//     refuses to send one, ErrNoDelayPush, and the note stays owed). A database id
+//     refuses to send one, ErrNoDelayPush, and the note stays owed), and
+//     peers below 20 never see "XSHADOW … NAME" (501 if sent) nor the
+//     " NAME=<server-name>" a server of 20 ends its XSHADOW reply with for
+//     a client that said NAME (its own server.name: the client tells a
+//     server met under a second name from a copy of another's data dir,
+//     package delivery receipt.go; CutStatedName reads it). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1). A

@@ -163,7 +163,24 @@ import (
 // word would read as a copy id: a full discard of a copy named DELAYED
 // and nothing of the note); it needs nothing more of the queue than 17:
 // the queue applies a pushed delay note as a fetched one.
-const ShadowVersion = PushDelayedVersion
+//
+// Version 20 lets the shadow server state its own name (its server.name):
+// a client says "NAME" as the last word of its XSHADOW ("XSHADOW
+// <server-id> [MARK…] [CODES] NAME"), and the server ends its 250 reply
+// with " NAME=<server-name>" — after the database id and the mark
+// ("250 2.0.0 <database-id> MARK=<n> NAME=<server-name>"). The client
+// tells by it a server it reaches under a second name (a typo or a
+// rename in its topology: the stated name is the one it keeps the
+// database id as) from a second server running a copy of another's data
+// dir (it states its own name, which is not the id's: package delivery,
+// receipt.go). A client says NAME only to a server that advertised 20
+// (one below answers it 501 5.5.4), and a session that did not say it
+// hears the replies of 19 byte for byte. It needs nothing of the queue.
+const ShadowVersion = NameVersion
+
+// NameVersion is the shadow verbs version from which the XSHADOW reply
+// states the server's own name to a client that says NAME.
+const NameVersion = 20
 
 // PushDelayedVersion is the shadow verbs version from which XDISCARD
 // carries delay notes ("<id> DELAYED").
@@ -254,7 +271,67 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(DelayNoteDiscarder); !ok {
 		return 16
 	}
-	return PushDelayedVersion // pushed delay notes need nothing more of the queue
+	return NameVersion // pushed delay notes and the stated name need nothing more of the queue
+}
+
+// cutName takes version 20's NAME off XSHADOW's arguments (its last word,
+// after CODES; offered from version 20 on).
+func (s *session) cutName(args string) (string, bool) {
+	if s.shadowVersion() < NameVersion {
+		return args, false
+	}
+	f := strings.Fields(args)
+	if n := len(f); n > 0 && strings.EqualFold(f[n-1], "NAME") {
+		return strings.Join(f[:n-1], " "), true
+	}
+	return args, false
+}
+
+// statedName is the " NAME=<server-name>" version 20 ends a 250 XSHADOW
+// reply with for a client that said NAME: this server's own name
+// (server.name), "" when it has none a reply can carry
+// (ValidStatedName).
+func (s *session) statedName() string {
+	if !ValidStatedName(s.srv.hostname) {
+		return ""
+	}
+	return " NAME=" + s.srv.hostname
+}
+
+// ValidStatedName: name can stand as the value of NAME= in an XSHADOW
+// reply (version 20): 1 to 255 visible ASCII characters, no "=".
+func ValidStatedName(name string) bool {
+	if name == "" || len(name) > maxServerID {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// CutStatedName reads version 20's stated name off the text of a 250
+// XSHADOW reply (its code and enhanced code taken off): the last word
+// "NAME=<server-name>", the parameter's name in any case. It returns the
+// text before it and the name; a text without such a word is returned
+// as it is, with no name; ok is false when the word is there but its
+// value is no valid name (ValidStatedName): a malformed reply.
+func CutStatedName(text string) (rest, name string, ok bool) {
+	t := strings.TrimRight(text, " \t")
+	i := strings.LastIndexAny(t, " \t")
+	w := t[i+1:]
+	if len(w) < 5 || !strings.EqualFold(w[:5], "NAME=") {
+		return text, "", true
+	}
+	if !ValidStatedName(w[5:]) {
+		return text, "", false
+	}
+	if i < 0 {
+		return "", w[5:], true
+	}
+	return t[:i], w[5:], true
 }
 
 // listLine is one entry line (after the first) of a shadow verb's list

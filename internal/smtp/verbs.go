@@ -698,8 +698,10 @@ func (v *verbConn) handshakeTimeout() time.Duration {
 }
 
 // xshadow answers XSHADOW <server-id> (W-2), and from version 7 on
-// XSHADOW <server-id> MARK[=<n> DB=<database-id>] (rollback marks).
-func (v *verbConn) xshadow(arg string) string {
+// XSHADOW <server-id> MARK[=<n> DB=<database-id>] (rollback marks), from
+// 18 with CODES, from 20 with NAME (this server's name stated in the
+// reply: shadowwait.go).
+func (v *verbConn) xshadow(arg string) (out string) {
 	s := v.sess()
 	id, marks, _ := strings.Cut(arg, " ")
 	switch {
@@ -714,10 +716,14 @@ func (v *verbConn) xshadow(arg string) string {
 	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
 		return "501 5.5.4 Syntax: XSHADOW <server-id>"
 	}
+	marks, named := s.cutName(marks)
 	marks, codes := s.cutCodes(marks)
 	ask, presented, hasMark, pdb, ok := parseMarkArgs(marks)
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
 		ok = false // the database id alone is of version 10
+	}
+	if !ok && s.shadowVersion() >= NameVersion {
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES] [NAME]"
 	}
 	if !ok && s.shadowVersion() >= 18 {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES]"
@@ -735,7 +741,19 @@ func (v *verbConn) xshadow(arg string) string {
 		s.codes = true
 		reply = "250 2.0.0 " + strings.TrimPrefix(reply, "250 ")
 	}
-	if !strings.HasPrefix(reply, "250 ") || !ask {
+	if !strings.HasPrefix(reply, "250 ") {
+		return reply
+	}
+	if named {
+		// Version 20: this server's own name ends the reply, after the
+		// mark (a client of 19 or below never said NAME).
+		defer func() {
+			if strings.HasPrefix(out, "250 ") {
+				out += s.statedName()
+			}
+		}()
+	}
+	if !ask {
 		return reply
 	}
 	if r := s.databaseOfAnother(id, pdb); r != "" {
