@@ -937,6 +937,11 @@ func fold(d string) string {
 	return unquote.Replace(d)
 }
 
+// confusables.txt is not in the repository: download the version the
+// table cites (confusablesVersion) into this directory first,
+// https://www.unicode.org/Public/security/17.0.0/confusables.txt, then
+// run go generate (gendots.go).
+//
 //go:generate go run gendots.go -in confusables.txt
 
 // lookAlikes folds the ideographic full stop and the confusables of '.'
