@@ -416,6 +416,13 @@ func (v *verbConn) fillCommand() error {
 // reply that refuses the command. The line is read once (mailLine); each
 // step reads and changes that.
 func (v *verbConn) mailParams(line []byte) ([]byte, string) {
+	// Every MAIL starts with no shadow id and no copy, refused or not:
+	// only this line's XSHADOW= / XSHADOWCOPY= (taken below) set them,
+	// whichever way it is read (rr25 F3: a MAIL that skipped those steps
+	// inherited the last transaction's id or copy).
+	if s := v.sess(); s != nil {
+		s.forgetShadowParams()
+	}
 	ml := parseMailLine(line)
 	if v.helloOnly && len(ml.params) > 0 {
 		return nil, replyMailParamsNeedEHLO
@@ -424,13 +431,6 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
-	// Every MAIL starts with no shadow id and no copy: only this line's
-	// XSHADOW= / XSHADOWCOPY= (taken below) set them, whichever way it
-	// is read (rr25 F3: a MAIL that skipped those steps inherited the
-	// last transaction's id or copy).
-	if s := v.sess(); s != nil {
-		s.forgetShadowParams()
-	}
 	// Where the shadow verbs are unknown (shadowOff) their MAIL
 	// parameters are unknown ones (555 5.5.4, as go-smtp refuses any),
 	// not "outside a shadow session" (rt24b F3's class).
