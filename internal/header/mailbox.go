@@ -64,7 +64,11 @@ func (e *MailboxError) Error() string { return e.Why }
 // ICANN top-level domain, "n@ai" but not "Team@Acme", and several only
 // where the top one is an ICANN or special-use one, "ceo@x.test" but
 // not "Sales @ St. Louis" (namesDomain; MailboxesOwn: or an own
-// domain's); laid out in its
+// domain's) — a top label read without the non-letters it ends with too,
+// "ceo@x.test1", one naming nothing as junk after the domain before it
+// while that keeps two labels, "ceo@x.test.zz", and a dotted shown
+// domain with any character outside ASCII always one, "ceo@x.tеst"
+// (showsDomain); laid out in its
 // visual order where it holds a right-to-left character, "RLM org RLM .
 // RLM example RLM @ RLM ceo"; raw ISO-2022-JP decoded; quoted
 // strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
