@@ -30,7 +30,14 @@
 // not "Team@Acme"; a domain of several labels only if its top label is
 // one, or a special-use one such as test or internal, "Sales @ St.
 // Louis" is prose — unless it is one of the organisation's own domains
-// or a subdomain of one, whatever its top label: MailboxesOwn), raw ISO-2022-JP in a
+// or a subdomain of one, whatever its top label: MailboxesOwn; prose
+// only where a reader cannot take it for an address (showsDomain, rr25
+// F1, F2): a top label is also read without the non-letters it ends
+// with, "bank.com1" is bank.com, a top label naming nothing as junk
+// after the domain before it while that keeps two labels,
+// "paypal.com.verify" is paypal.com, and a dotted shown domain with any
+// character outside ASCII is an address, a look-alike letter,
+// "bank.сom", showing what no comparison finds), raw ISO-2022-JP in a
 // quoted string or comment (obsolete syntax, RFC 5322 §4; RFC 1468's
 // escape sequences, whole JIS X 0208 characters, a quote or parenthesis
 // byte of one the character's: read alike by every reader that decodes

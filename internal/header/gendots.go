@@ -5,10 +5,17 @@
 // and those it maps to COMMERCIAL AT alone, the look-alikes of a
 // domain's dot and of '@' that the From: check folds (mailbox.go: fold).
 //
-// Run from internal/header with the data file of the Unicode version
-// to cite (https://www.unicode.org/Public/security/<version>/confusables.txt):
+// The data file is not in the repository. Download the one of the
+// Unicode version to cite — the tables now cite 17.0.0
+// (confusablesVersion), from
+// https://www.unicode.org/Public/security/17.0.0/confusables.txt (UCD
+// security data; another version: replace 17.0.0 in the path) — into
+// internal/header, and run there
 //
 //	go run gendots.go -in confusables.txt
+//
+// (go generate ./internal/header/ runs the same). The file is not kept:
+// the generated tables name its version and date.
 package main
 
 import (

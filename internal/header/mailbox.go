@@ -64,7 +64,11 @@ func (e *MailboxError) Error() string { return e.Why }
 // ICANN top-level domain, "n@ai" but not "Team@Acme", and several only
 // where the top one is an ICANN or special-use one, "ceo@x.test" but
 // not "Sales @ St. Louis" (namesDomain; MailboxesOwn: or an own
-// domain's); laid out in its
+// domain's) — a top label read without the non-letters it ends with too,
+// "ceo@x.test1", one naming nothing as junk after the domain before it
+// while that keeps two labels, "ceo@x.test.zz", and a dotted shown
+// domain with any character outside ASCII always one, "ceo@x.tеst"
+// (showsDomain); laid out in its
 // visual order where it holds a right-to-left character, "RLM org RLM .
 // RLM example RLM @ RLM ceo"; raw ISO-2022-JP decoded; quoted
 // strings read as words of their own too, '"ceo@x.test"y.z'; bytes that are not UTF-8
@@ -937,6 +941,11 @@ func fold(d string) string {
 	return unquote.Replace(d)
 }
 
+// confusables.txt is not in the repository: download the version the
+// table cites (confusablesVersion) into this directory first,
+// https://www.unicode.org/Public/security/17.0.0/confusables.txt, then
+// run go generate (gendots.go).
+//
 //go:generate go run gendots.go -in confusables.txt
 
 // lookAlikes folds the ideographic full stop and the confusables of '.'
@@ -987,7 +996,7 @@ func (t shownText) addresses(own func(string) bool) []string {
 				}
 				domain, ok := shownDomain(domain)
 				dotted := strings.Contains(strings.Trim(domain, "."), ".")
-				if !ok || n == 1 && (!dotted || !hasAlnum(local)) || !namesDomain(domain, dotted) && !isOwn(domain, own) {
+				if !ok || n == 1 && (!dotted || !hasAlnum(local)) || !showsDomain(domain, dotted, own) {
 					continue
 				}
 				out = append(out, local+"@"+domain)
@@ -1057,6 +1066,68 @@ func isTLD(label string) bool {
 	return icann
 }
 
+// showsDomain says whether a shown domain (dotted: of more than one
+// label) is read as an address's, not as prose: it could name a domain
+// of the internet or of a private network (namesDomain), or it is one
+// of the organisation's own domains or a subdomain of one (isOwn).
+//
+// Prose is read only where a reader cannot take the text for another's
+// address, so three readings come first (rr25 F1, F2):
+//   - a dotted domain with any character outside ASCII (invisible marks
+//     set aside) is an address: a look-alike letter ("bank.сom" with a
+//     Cyrillic es, "cοm" with a Greek omicron, "corp.lаn") shows
+//     a top-level or own domain no comparison of letters would find, and
+//     a name of another script's letters after a dot is rare in prose
+//     (the cost: "Café @ Mt. Zürich" is refused);
+//   - a top label is also read without the characters a reader sets
+//     apart after it (topVariants: "bank.com-", "bank.com1" show
+//     bank.com; "corp.lan-" corp.lan);
+//   - a top label that names nothing is also read as junk after the
+//     domain before it, while that has two labels or more:
+//     "paypal.com.verify", "example.org.zz" and "corp.lan.x1" show
+//     paypal.com, example.org and corp.lan; "St. Louis" and "prod.db"
+//     keep one label once cut, and stay prose.
+func showsDomain(domain string, dotted bool, own func(string) bool) bool {
+	d := strings.Trim(dropInvisible(domain), ".")
+	if dotted && !isASCII(d) {
+		return true
+	}
+	for {
+		if namesDomain(d, dotted) || isOwn(d, own) {
+			return true
+		}
+		i := strings.LastIndexByte(d, '.')
+		if i < 0 {
+			return false
+		}
+		rest := strings.TrimRight(d[:i], ".")
+		if !strings.Contains(rest, ".") {
+			return false // one label left: "St. Louis" is prose
+		}
+		d = rest
+	}
+}
+
+// dropInvisible sets aside the invisible marks of a shown domain
+// (isInvisibleMark): they show nothing.
+func dropInvisible(d string) string {
+	return strings.Map(func(r rune) rune {
+		if isInvisibleMark(r) {
+			return -1
+		}
+		return r
+	}, d)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // namesDomain says whether a shown domain (dotted: of more than one
 // label) could name a domain of the internet or of a private network,
 // by its top label: an ICANN top-level domain (isTLD) — "n@ai",
@@ -1066,26 +1137,10 @@ func isTLD(label string) bool {
 // local; RFC 7686: onion; RFC 9476: alt; ICANN's private-use internal):
 // "ceo@bank.test", "hr@corp.internal". A top label that is neither is a
 // word of prose ("Sales @ St. Louis", "Alerts @ prod.db"): no domain
-// DMARC could protect or a sender align with.
-//
-// A top label whose ASCII letters, digits and hyphens are followed by
-// another character (another script's: a reader may show it apart, as
-// a right-to-left paragraph shows "bank . test١") is read as those
-// first characters too: "ceo@bank.test١" names bank.test.
+// DMARC could protect or a sender align with. Each reading of the top
+// label counts (topVariants).
 func namesDomain(domain string, dotted bool) bool {
-	top := strings.ToLower(strings.Map(func(r rune) rune {
-		if isInvisibleMark(r) {
-			return -1
-		}
-		return r
-	}, topLabel(domain)))
-	labels := []string{top}
-	if i := strings.IndexFunc(top, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
-	}); i > 0 {
-		labels = append(labels, top[:i])
-	}
-	for _, t := range labels {
+	for _, t := range topVariants(strings.ToLower(dropInvisible(topLabel(domain)))) {
 		if isTLD(t) {
 			return true
 		}
@@ -1099,6 +1154,28 @@ func namesDomain(domain string, dotted bool) bool {
 	return false
 }
 
+// topVariants are the readings of a top label (lower case): as written;
+// its ASCII letters, digits and hyphens when another character follows
+// them (another script's: a reader may show it apart, as a right-to-left
+// paragraph shows "bank . test١": bank.test); and each of these
+// without the characters other than letters at its end, which a reader
+// sets apart as junk after the domain ("bank.com-", "bank.com1":
+// bank.com; rr25 F2).
+func topVariants(top string) []string {
+	out := []string{top}
+	if i := strings.IndexFunc(top, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}); i > 0 {
+		out = append(out, top[:i])
+	}
+	for _, t := range out[:len(out):len(out)] {
+		if c := strings.TrimRightFunc(t, func(r rune) bool { return !unicode.IsLetter(r) }); c != "" && c != t {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // topLabel is the last label of a shown domain (a final dot set aside).
 func topLabel(d string) string {
 	d = strings.TrimRight(d, ".")
@@ -1108,30 +1185,32 @@ func topLabel(d string) string {
 // isOwn says whether a shown domain is one of the organisation's own
 // domains or a subdomain of one (own, MailboxesOwn): read as a reader
 // shows it — invisible marks set aside, lower case, its A-labels (the
-// shown text is folded already: fold).
+// shown text is folded already: fold), its top label in each of its
+// readings (topVariants: "corp.lan-" is corp.lan).
 func isOwn(d string, own func(string) bool) bool {
 	if own == nil {
 		return false
 	}
-	d = strings.Map(func(r rune) rune {
-		if isInvisibleMark(r) {
-			return -1
-		}
-		return r
-	}, d)
-	a, err := idna.Lookup.ToASCII(strings.Trim(d, "."))
-	if err != nil {
-		a = strings.ToLower(strings.Trim(d, "."))
+	d = strings.Trim(dropInvisible(d), ".")
+	base, top := "", d
+	if i := strings.LastIndexByte(d, '.'); i >= 0 {
+		base, top = d[:i+1], d[i+1:]
 	}
-	for a != "" {
-		if own(a) {
-			return true
+	for _, t := range topVariants(strings.ToLower(top)) {
+		a, err := idna.Lookup.ToASCII(base + t)
+		if err != nil {
+			a = strings.ToLower(base + t)
 		}
-		i := strings.IndexByte(a, '.')
-		if i < 0 {
-			break
+		for a != "" {
+			if own(a) {
+				return true
+			}
+			i := strings.IndexByte(a, '.')
+			if i < 0 {
+				break
+			}
+			a = a[i+1:]
 		}
-		a = a[i+1:]
 	}
 	return false
 }

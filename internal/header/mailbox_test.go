@@ -338,11 +338,19 @@ func FuzzMailboxes(f *testing.F) {
 		"\"Events @ Mt. St. Helen's\" <a@evil.test>", "\"Team@Acme\" <a@evil.test>", "\"n@ai\" <a@evil.test>",
 		// rr23 F1, F2: a boundary neutral in a right-to-left name; a JIS
 		// run holding a quote byte and an address a byte reader reads.
-		"\"test\u00ad\u0661 \u200f. bank \u200f@ ceo\" <a@x.test>", "\"\x1b$B$\"<ceo@bank(x).test>$\"\x1b(B\" <a@evil.test>"} {
+		"\"test\u00ad\u0661 \u200f. bank \u200f@ ceo\" <a@x.test>", "\"\x1b$B$\"<ceo@bank(x).test>$\"\x1b(B\" <a@evil.test>",
+		// rr25 F1, F2: look-alike letters, junk after a domain.
+		"\"ceo@bank.\u0441om\" <a@evil.test>", "\"ceo@corp.l\u0430n\" <a@evil.test>", "\"ceo@bank.com1\" <a@evil.test>",
+		"\"ceo@corp.lan-\" <a@evil.test>", "\"service@paypal.com.verify\" <a@evil.test>", "\"Sales @ St. Louis\" <a@evil.test>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		got, err := Mailboxes(v)
+		// The organisation's own domains only add refusals (MailboxesOwn:
+		// one shown is an address whatever its top label).
+		if _, errOwn := MailboxesOwn(v, func(d string) bool { return d == "corp.lan" }); errOwn == nil && err != nil {
+			t.Fatalf("%q: refused (%v), but accepted with own domains", v, err)
+		}
 		if err != nil {
 			if len(got) != 0 {
 				t.Fatalf("%q: mailboxes with an error", v)

@@ -369,9 +369,22 @@
 //     (fillCommand, RFC 5321 §4.1.1): "NOOP " is NOOP, "RSET x " is
 //     still RSET with an argument. A verb the connector does not offer
 //     at all (AUTH without mechanisms, STARTTLS without a certificate,
-//     the shadow verbs where no one is granted accept-xshadow: noShadow)
-//     keeps its 502 in every state; a shadow verb before any greeting on
-//     a connector that offers them is 503 5.5.1 "Send EHLO first".
+//     the shadow verbs where no one is granted accept-xshadow: shadowOff)
+//     is 502 whatever the sequence, but for one state every command but
+//     EHLO, HELO, NOOP, RSET and QUIT shares: after STARTTLS, before the
+//     new EHLO, AUTH and the shadow verbs get 503 5.5.1 "Send EHLO first
+//     (state discarded by STARTTLS)", as any other command does (RFC 3207
+//     §4.2); a shadow verb before any greeting on a connector that
+//     offers them is 503 5.5.1 "Send EHLO first". Whether the connector
+//     offers the shadow verbs is read from the rights now in force
+//     (refreshRights) at each EHLO, shadow verb and MAIL, so the XSHADOW
+//     keyword, the verbs and their MAIL parameters agree after a reload;
+//     a shadow session established before a reload that took
+//     accept-xshadow away keeps its verbs and MAIL parameters until it
+//     ends (its primary puts XSHADOW= on every MAIL: a 555 would bounce
+//     its mail), while XSHADOW, which opens one, is 502 there too. Every
+//     MAIL starts with no shadow id or copy (forgetShadowParams): only
+//     its own XSHADOW= / XSHADOWCOPY= set them (rr25 F3).
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores
 //     tolerated, no final dot, A-labels only: RFC 6531 §3.7.1) or one
 //     address literal ([IPv4], [IPv6:…]); anything else — a parameter

@@ -416,6 +416,13 @@ func (v *verbConn) fillCommand() error {
 // reply that refuses the command. The line is read once (mailLine); each
 // step reads and changes that.
 func (v *verbConn) mailParams(line []byte) ([]byte, string) {
+	// Every MAIL starts with no shadow id and no copy, refused or not:
+	// only this line's XSHADOW= / XSHADOWCOPY= (taken below) set them,
+	// whichever way it is read (rr25 F3: a MAIL that skipped those steps
+	// inherited the last transaction's id or copy).
+	if s := v.sess(); s != nil {
+		s.forgetShadowParams()
+	}
 	ml := parseMailLine(line)
 	if v.helloOnly && len(ml.params) > 0 {
 		return nil, replyMailParamsNeedEHLO
@@ -424,10 +431,10 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
-	// On a connector that offers the shadow verbs to nobody their MAIL
+	// Where the shadow verbs are unknown (shadowOff) their MAIL
 	// parameters are unknown ones (555 5.5.4, as go-smtp refuses any),
 	// not "outside a shadow session" (rt24b F3's class).
-	shadowOff := v.noShadow != nil && v.noShadow()
+	shadowOff := v.shadowOff()
 	reply := ""
 	if !shadowOff {
 		reply = v.mailShadowParam(&ml)
@@ -469,7 +476,7 @@ func (v *verbConn) extensionSequence(cmd string) string {
 			return "" // not offered at all: 502 5.5.1
 		}
 	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
-		if v.noShadow != nil && v.noShadow() {
+		if v.shadowOff() {
 			// Not offered at all: no greeting would make it available,
 			// and nothing is said of the shadow protocol (rt24b F3).
 			return "502 5.5.1 " + cmd + " not available"
@@ -481,6 +488,31 @@ func (v *verbConn) extensionSequence(cmd string) string {
 		return replyNeedEHLO(cmd)
 	}
 	return ""
+}
+
+// shadowOff reports whether the shadow verbs and their MAIL parameters
+// are unknown on this connection (502 5.5.1, 555 5.5.4): the connector
+// offers them to nobody under the configuration now in force, and no
+// shadow session is established here. Before a session exists the
+// connector answers (noShadow); a session decides with its rights read
+// now (refreshRights), the rights its EHLO offers XSHADOW with and
+// XSHADOW is granted with, so that keyword, verbs and parameters agree.
+// A shadow session established (XSHADOW answered 250) keeps its verbs
+// and its MAIL parameters until it ends, whatever a reload takes away
+// meanwhile: its primary puts XSHADOW= on every MAIL and takes a 5xx to
+// it as a permanent failure of every recipient (rr25 F3). XSHADOW
+// itself opens a session and is granted with the rights now in force
+// (xshadow).
+func (v *verbConn) shadowOff() bool {
+	s := v.sess()
+	if s == nil {
+		return v.noShadow != nil && v.noShadow()
+	}
+	if s.shadowServer != "" {
+		return false
+	}
+	s.refreshRights()
+	return !s.advertiseXShadow()
 }
 
 // replyNeedEHLO refuses a service extension's command after HELO.

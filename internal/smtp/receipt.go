@@ -123,10 +123,7 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 	}
 	batch := 0
 	ss := v.sess()
-	if !found {
-		if ss != nil {
-			ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
-		}
+	if !found { // no copy: pendingCopyDB and the rest forgotten at every MAIL (mailParams)
 		if len(batches) > 0 {
 			return "501 5.5.4 XSHADOWBATCH= needs XSHADOWCOPY="
 		}

@@ -204,7 +204,8 @@ type Server struct {
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 	// rights are the current connectors' permissions by name, replaced
 	// whole with the connectors (Reload): an open session takes its
-	// connector's at each MAIL (session.refreshRights).
+	// connector's at each MAIL, RCPT, EHLO and shadow verb
+	// (session.refreshRights).
 	rights atomic.Pointer[map[string]config.Permissions]
 
 	newSpool       func() (*queue.SpoolFile, error) // nil: bodies stay in memory

@@ -310,10 +310,20 @@ func (s *session) forgetAfterTLS() {
 	s.Reset()
 }
 
+// forgetShadowParams forgets the shadow id and the copy of the last MAIL
+// (XSHADOW=, XSHADOWCOPY= and what comes with it): each MAIL sets them
+// anew from its own parameters (mailParams).
+func (s *session) forgetShadowParams() {
+	s.pendingShadowID, s.pendingCopyDB, s.pendingBatch, s.pendingCopyMark = "", "", 0, 0
+	s.copyRefused = false
+}
+
 // refreshRights takes the permissions of the session's connector as the
 // configuration now in force has them (a reload may have changed them
 // since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
-// L2) — a transaction in progress keeps the recipients it has. A connector the
+// L2) — a transaction in progress keeps the recipients it has — and at
+// each EHLO and shadow verb (the XSHADOW keyword, shadowOff, xshadow:
+// rr25 F3). A connector the
 // reload removed leaves the session the rights it had; its other
 // settings are those it started with.
 func (s *session) refreshRights() {

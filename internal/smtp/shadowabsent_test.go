@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,35 @@ func TestShadowVerbsNotOfferedAre502InEveryState(t *testing.T) {
 	for _, v := range verbs {
 		d.cmd(v, "503 5.5.1 Send EHLO first: ")
 	}
+	d.cmd("QUIT", "221")
+}
+
+// TestShadowVerbsNotOfferedAfterStartTLS (W-1, rr25 M1): the one state in
+// which a verb the connector does not offer gets no 502: after STARTTLS
+// and before the new EHLO, AUTH and the shadow verbs are answered as any
+// command but EHLO, HELO, NOOP, RSET and QUIT (RFC 3207 §4.2), 503 5.5.1
+// "Send EHLO first (state discarded by STARTTLS)"; after that EHLO they
+// are 502 again.
+func TestShadowVerbsNotOfferedAfterStartTLS(t *testing.T) {
+	cert, key, pool := testCert(t)
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, connectors(t, fmt.Sprintf(`
+  - name: internet
+    bindings: ["127.0.0.1:0"]
+    tls: {cert_file: %q, key_file: %q}
+    permissions: {anonymous: [submit]}
+`, cert, key)))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c.test", "250")
+	d.startTLS(pool)
+	for _, v := range []string{"AUTH PLAIN", "XSHADOW abc", "XQUERYDISCARD 1", "XDISCARD 000661CE00000000"} {
+		if got := d.cmd(v, "503"); got != replyGreetAgain {
+			t.Errorf("after STARTTLS, before EHLO, %s: %q, want %q", v, got, replyGreetAgain)
+		}
+	}
+	d.cmd("EHLO c.test", "250")
+	d.cmd("AUTH PLAIN", "502 5.5.1")
+	d.cmd("XSHADOW abc", "502 5.5.1 XSHADOW not available")
+	d.cmd("XQUERYDISCARD 1", "502 5.5.1 XQUERYDISCARD not available")
 	d.cmd("QUIT", "221")
 }

@@ -77,7 +77,8 @@ type verbConn struct {
 	insecureAuth bool
 	noAuth       bool // the connector offers no AUTH mechanism
 	// noShadow reports whether the connector offers the shadow verbs to
-	// nobody (nil: it may): each is then 502 5.5.1 whatever the sequence.
+	// nobody (nil: it may): the answer before a session exists
+	// (shadowOff).
 	noShadow    func() bool
 	maxLine     int
 	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
@@ -537,7 +538,13 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsCfg != nil && !v.tlsOn.Load() {
 			out.WriteString("250-STARTTLS\r\n")
 		}
-		if s := v.sess(); s != nil && s.xshadowKeyword() != "" {
+		s := v.sess()
+		if s != nil {
+			// The rights now in force, as the shadow verbs read them
+			// (shadowOff): the keyword offers only what XSHADOW grants.
+			s.refreshRights()
+		}
+		if s != nil && s.xshadowKeyword() != "" {
 			s.readMarkFloors()
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
 			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
@@ -704,6 +711,13 @@ func (v *verbConn) handshakeTimeout() time.Duration {
 func (v *verbConn) xshadow(arg string) (out string) {
 	s := v.sess()
 	id, marks, _ := strings.Cut(arg, " ")
+	if s != nil {
+		// Opening a shadow session is granted with the rights now in
+		// force, also to a session that has one (rr25 F3): a reload
+		// that took accept-xshadow away refuses it as the EHLO after it
+		// no longer offers it.
+		s.refreshRights()
+	}
 	switch {
 	case s == nil:
 		return "503 5.5.1 Send EHLO first"
@@ -978,10 +992,7 @@ func (v *verbConn) mailShadowParam(ml *mailLine) string {
 	taken := ml.take("XSHADOW")
 	ss := v.sess()
 	if len(taken) == 0 {
-		if ss != nil {
-			ss.pendingShadowID = ""
-		}
-		return ""
+		return "" // pendingShadowID: forgotten at every MAIL (mailParams)
 	}
 	id := taken[0].value
 	switch {

@@ -1,0 +1,247 @@
+package smtp
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"umbra/internal/orgid"
+)
+
+// TestShadowOffByReloadKeepsNoStaleShadowID (W-3, SR-17; rr25 F3 of
+// front24, ef8d2246/a3dba2be): mailParams skips mailShadowParam and copyParams
+// when the connector offers the shadow verbs to nobody, but those two
+// are also what forgets the previous MAIL's XSHADOW= / XSHADOWCOPY=
+// (pendingShadowID, pendingCopyDB: nothing else clears them). A reload
+// that takes accept-xshadow away from a connector while a shadow
+// session is open makes noShadow() true for that session, and its next
+// MAIL — without any shadow parameter — inherits the last transaction's
+// shadow id: a plain message is queued as shadowed under another
+// message's id.
+func TestShadowOffByReloadKeepsNoStaleShadowID(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := func(right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
+`, addr, creds, right)
+	}
+	sh := &fakeShadow{notes: map[string][]string{}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-42", "250")
+	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: one\r\n\r\nhi\r\n.", "250")
+	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<b@example.org>", "250")
+	d.cmd("RCPT TO:<y@elsewhere.org>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: two\r\n\r\nhi\r\n.", "250")
+	if q.count() != 2 {
+		t.Fatalf("%d queued", q.count())
+	}
+	if m := q.msgs[1]; m.ShadowID != "" {
+		t.Errorf("second message, sent without XSHADOW=, queued with ShadowID %q (ShadowServer %q): the first message's", m.ShadowID, m.ShadowServer)
+	}
+}
+
+// TestShadowOffByReloadTurnsNoMessageIntoCopy (SR-17, rr25 F3): the same for
+// XSHADOWCOPY= (copyParams is skipped, pendingCopyDB kept): after the
+// reload, a plain MAIL on the session that pushed a copy is answered
+// "250 2.0.0 Shadow copy kept" — the message is kept as hub2's shadow
+// copy, not submitted for delivery, while the client holds a 250.
+func TestShadowOffByReloadTurnsNoMessageIntoCopy(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := func(right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
+`, addr, creds, right)
+	}
+	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
+	q := &copyQueue{}
+	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOWCOPY=db1", "250")
+	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
+	d.cmd("DATA", "354")
+	d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: copy\r\n\r\nhello\r\n.", "250 2.0.0 Shadow copy kept")
+	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<b@example.org>", "250")
+	d.cmd("RCPT TO:<y@elsewhere.org>", "250")
+	d.cmd("DATA", "354")
+	got := d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: plain\r\n\r\nhello\r\n.", "250")
+	if q.count() != 1 {
+		t.Errorf("plain MAIL after the reload: %q; submitted %d, copies %d — want it submitted", got, q.count(), len(q.copies))
+	}
+}
+
+// TestShadowSessionKeepsItsParamsAfterReload (W-3, OPS-1; rr25 F3): the
+// session the reload
+// found open was established (XSHADOW answered 250); umbra's client
+// puts XSHADOW= on every MAIL of such a session (delivery/transaction.go
+// SetShadowID) and takes a 5xx to MAIL as a permanent failure of every
+// recipient (classifyAll → FailedPerm: a bounce). Before front24 the
+// MAIL was taken (the session kept its shadow state); now it is
+// "555 5.5.4 MAIL FROM parameter not recognized".
+func TestShadowSessionKeepsItsParamsAfterReload(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := func(right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
+`, addr, creds, right)
+	}
+	sh := &fakeShadow{notes: map[string][]string{}}
+	q := &fakeQueue{}
+	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-43", ""); !strings.HasPrefix(got, "250") {
+		t.Errorf("MAIL with XSHADOW= in the established shadow session after the reload: %q (a permanent failure to the primary)", got)
+	}
+}
+
+// TestShadowParamsForgottenWhereShadowOff (W-3, SR-17; rr25 F3): where
+// the shadow MAIL parameters are unknown — a reload took accept-xshadow
+// away and the session's shadow session ended with STARTTLS (RFC 3207
+// §4.2: the session forgets what it learnt before) — a plain MAIL still forgets the shadow id and the copy of the
+// transaction before: the message is submitted with no shadow id, not
+// kept as a copy.
+func TestShadowParamsForgottenWhereShadowOff(t *testing.T) {
+	cert, key, pool := testCert(t)
+	conf := func(addr, right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    tls: {cert_file: %q, key_file: %q}
+    externally_secured: true
+    permissions: {anonymous: [submit], servers: [submit, relay%s]}
+`, addr, cert, key, right)
+	}
+	for _, param := range []string{"XSHADOW=hub2.msg-42", "XSHADOWCOPY=db1"} {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		addr := ln.Addr().String()
+		ln.Close()
+		sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
+		q := &copyQueue{}
+		s := startShadowServer(t, q, sh, true, connectors(t, conf(addr, ", accept-xshadow")))
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd("XSHADOW hub2", "250") // externally secured: a transport server
+		d.cmd("MAIL FROM:<a@example.org> "+param, "250")
+		d.cmd("RCPT TO:<x@elsewhere.org>", "250")
+		d.cmd("DATA", "354")
+		d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: first\r\n\r\nhello\r\n.", "250")
+		before := q.count()
+		d.startTLS(pool)
+		if err := s.Reload(connectors(t, conf(addr, "")), testTable()); err != nil {
+			t.Fatal(err)
+		}
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd("MAIL FROM:<a@example.org> "+param, "555 5.5.4") // unknown here now
+		d.cmd("MAIL FROM:<b@example.org>", "250")
+		d.cmd("RCPT TO:<y@elsewhere.org>", "250")
+		d.cmd("DATA", "354")
+		got := d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: plain\r\n\r\nhello\r\n.", "250")
+		if q.count() != before+1 {
+			t.Fatalf("%s, then a plain MAIL after STARTTLS and the reload: %q; %d submitted — want it submitted", param, got, q.count()-before)
+		}
+		if m := q.msgs[len(q.msgs)-1]; m.ShadowID != "" || m.ShadowServer != "" {
+			t.Errorf("%s, then a plain MAIL: queued with ShadowServer %q ShadowID %q", param, m.ShadowServer, m.ShadowID)
+		}
+		d.cmd("QUIT", "221")
+	}
+}
+
+// TestShadowKeywordAgreesWithVerbsAfterReload (W-1, SR-1, OPS-1; rr25
+// F3): the EHLO keyword and the shadow verbs read the same rights, those
+// now in force: after a reload takes accept-xshadow away, a session's
+// next EHLO no longer offers XSHADOW and XSHADOW is 502; after one that
+// grants it, the next EHLO offers it and XSHADOW opens a shadow session.
+// The shadow session established before the reload keeps its verbs.
+func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := func(right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
+`, addr, creds, right)
+	}
+	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1"}}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf(", accept-xshadow")))
+	shadowed := dial(t, s, "")
+	shadowed.expect("220")
+	shadowed.cmd("EHLO hub2.test", "250")
+	shadowed.cmd(authHub2, "235")
+	shadowed.cmd("XSHADOW hub2", "250")
+	d := dial(t, s, "")
+	d.expect("220")
+	if got := d.cmd("EHLO hub2.test", "250"); !strings.Contains(got, "XSHADOW") {
+		t.Fatalf("XSHADOW not offered before the reload:\n%s", got)
+	}
+	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.cmd("EHLO hub2.test", "250"); strings.Contains(got, "XSHADOW") {
+		t.Errorf("EHLO after the reload that took accept-xshadow away still offers it:\n%s", got)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "502 5.5.1 XSHADOW not available")
+	d.cmd("XQUERYDISCARD 1", "502 5.5.1 XQUERYDISCARD not available")
+	// The shadow session established before keeps its verbs; opening
+	// another is refused as on any session now.
+	shadowed.cmd("XQUERYDISCARD 1", "250 s1")
+	shadowed.cmd("XSHADOW hub2", "502 5.5.1 XSHADOW not available")
+
+	if err := s.Reload(connectors(t, conf(", accept-xshadow")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.cmd("EHLO hub2.test", "250"); !strings.Contains(got, "XSHADOW") {
+		t.Errorf("EHLO after the reload that granted accept-xshadow again does not offer it:\n%s", got)
+	}
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("QUIT", "221")
+	shadowed.cmd("QUIT", "221")
+}
