@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // The scheduler decides when and how many: every
@@ -375,6 +377,13 @@ type attempt struct {
 	cmu    sync.Mutex
 	ending bool
 	early  map[int]Result
+	// Its delay notice made while a job of it ran (noticecommit.go):
+	// noticed is set once it is committed; the timer (under mu) fires
+	// noticeGrace after the notice fell due, and the end stops it.
+	noticed     atomic.Bool
+	noticeTimer clock.Timer
+	noticeStop  chan struct{}
+	noticeOff   bool
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -976,10 +985,13 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
+		// Its attempt's delay notice, should it fall due while a job
+		// of it still runs (noticecommit.go).
+		q.armNotice(ctx, a)
 		// A group of the job that ends before the others has its
 		// results committed then (groupreport.go).
 		gctx := WithGroupReport(jctx, func(res []Result) { q.commitJob(ctx, a, res) })
-		res, panicked := q.deliver(gctx, a.m, body, jb.rcpts)
+		res, panicked := q.deliver(gctx, a, body, jb.rcpts)
 		if jctx.Err() != nil {
 			res = stoppedByShutdown(res)
 		}
@@ -1199,6 +1211,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer leave()
 	m := a.m
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
+	if a.noticed.Load() {
+		m.DelayNotified = true // its notice went while a job ran (noticecommit.go): none again
+	}
 	switch {
 	case a.bodyErr != nil:
 		leave()
@@ -1328,8 +1343,9 @@ func (q *Manager) dueBy(m *Message) time.Time {
 // later (rt23d F1): at the expiry the claim makes no attempt and fails
 // the pending recipients (expiredNow); at the notice it makes the
 // attempt, whose commit makes the notice for the recipients it leaves
-// pending (none for mail it delivers) — when that attempt ends, so one
-// that hangs holds the notice back until then, at most to the expiry;
+// pending (none for mail it delivers) — when that attempt ends, or,
+// when a job of it still runs noticeGrace later, beside that job
+// (noticecommit.go);
 // a held message's claim commits no attempt and makes the DSN (start).
 func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 	if m.Arrived.IsZero() {
@@ -1392,14 +1408,15 @@ func needsBody(res []Result) bool {
 	return false
 }
 
-func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []int) (res []Result, panicked string) {
+func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []int) (res []Result, panicked string) {
+	m := a.m
 	defer func() {
 		if r := recover(); r != nil {
 			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()
-	ctx, endExpiry := q.withExpiry(ctx, m) // nothing of it sent once its expiry passed (expirycut.go)
+	ctx, endExpiry := q.withExpiry(ctx, m, a.noticed.Load) // nothing of it sent once its expiry passed (expirycut.go)
 	defer endExpiry()
 	if bd, ok := q.del.(BodyDeliverer); ok {
 		return bd.DeliverBody(ctx, m, body, rcpts), "" // streams a spooled body from its file
