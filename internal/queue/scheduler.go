@@ -946,7 +946,18 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// give-back ends the wait (the job is parked at its
 				// check).
 				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
-				jctx, pw = q.withJob(ctx, a)
+				if f := q.suspects.acquired.Load(); f != nil {
+					(*f)(a)
+				}
+				if !turn {
+					jctx, pw = q.withJob(ctx, a)
+				} else if jctx, pw = q.withJobInTurn(ctx, a); pw == nil {
+					// The turn went back between the acquire and
+					// this start (nothing of the attempt ran for
+					// that instant: its start had left its own
+					// section): taken again, not run without it.
+					continue
+				}
 			}
 			check := q.parkForStall(ctx, jb, turn)
 			if check == startJob {
