@@ -42,7 +42,15 @@ import (
 // (TestDelayNoticeNotSentForMailTheAttemptThenDelivers).
 //
 // Once its notice is made the attempt is one the expiry may cut
-// (expirycut.go): the notice gave the sender a Will-Retry-Until.
+// (expirycut.go): the notice gave the sender a Will-Retry-Until. A job
+// of it that starts after the notice carries it to the next umbra
+// server (deliver: Message.Carried, X-Umbra-Delay-Notified). A session
+// already under way does not: its carried fields are written in front
+// of the body before it connects, and their length is in the SIZE it
+// announces at MAIL, so the hung session that ends by handing the
+// message to another umbra server says "not notified", and that server,
+// should it defer the message, sends a second notice (left: README,
+// *Delivery*).
 //
 // What still waits for the hung job: a finished job's deferral — its
 // retry time. A Ready record has one retry time and one schedule entry,

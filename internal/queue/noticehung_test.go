@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -339,5 +340,113 @@ func TestQ3FirstAttemptCutAtExpiryAfterItsNotice(t *testing.T) {
 	}
 	if dsn := p.kept()[1]; !strings.Contains(dsn, "Action: failed") || !strings.Contains(dsn, "5.4.7") {
 		t.Fatalf("the second DSN is not the expiry's failure:\n%s", dsn)
+	}
+}
+
+// gatedDomains is a Planner and Deliverer: one job per domain, window 1; a
+// domain's sessions wait until its gate opens, then relay. It keeps,
+// per domain, whether the copy each session carried said the delay
+// notice went (Message.Carried), and counts the DSNs.
+type gatedDomains struct {
+	mu      sync.Mutex
+	gates   map[string]chan struct{}
+	carried map[string][]bool
+	dsns    int
+}
+
+func (g *gatedDomains) Plan(_ context.Context, m *Message, rcpts []int) []Job {
+	var jobs []Job
+	at := map[string]int{}
+	for _, i := range rcpts {
+		d := domainOf(m.Rcpts[i].Addr)
+		k, ok := at[d]
+		if !ok {
+			k = len(jobs)
+			at[d] = k
+			jobs = append(jobs, Job{Dest: "mx/" + d, Queue: "mx:" + d, Max: 1})
+		}
+		jobs[k].Rcpts = append(jobs[k].Rcpts, i)
+	}
+	return jobs
+}
+
+func (g *gatedDomains) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
+	d := domainOf(m.Rcpts[rcpts[0]].Addr)
+	g.mu.Lock()
+	if m.Connector == "dsn" {
+		g.dsns++
+	} else {
+		g.carried[d] = append(g.carried[d], m.Carried().DelayNotified)
+	}
+	gate := g.gates[d]
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	out := make([]Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:" + d, NextHop: "hub." + d + "[192.0.2.7]:25", Reply: "250 ok"}
+	}
+	return out
+}
+
+// Q-3 (hungnotice25; rt21d M2, one notice across the organisation): a
+// job of the attempt that starts after the notice went beside a hung
+// sibling — it waited for its destination's window — carries "notice
+// sent" to the next umbra server (X-Umbra-Delay-Notified), which would
+// otherwise send a second one.
+func TestQ3JobStartedAfterNoticeCarriesIt(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	g := &gatedDomains{gates: map[string]chan struct{}{"hung.test": make(chan struct{}), "busy.test": make(chan struct{})},
+		carried: map[string][]bool{}}
+	q := NewManager(s, g, ManagerConfig{Hostname: "mx.test", Clock: clk,
+		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 2 * time.Hour, DelayNotification: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	var opened []string
+	defer func() {
+		for d, c := range g.gates {
+			if !slices.Contains(opened, d) {
+				close(c)
+			}
+		}
+		cancel()
+		q.Wait()
+	}()
+	q.Start(ctx)
+	// Another message, from the null sender (no notice of its own),
+	// holds busy.test's one slot.
+	b := msg(s, "", "x@busy.test")
+	b.Arrived = t0
+	if err := q.Submit(ctx, b, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	carried := func(d string) []bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return slices.Clone(g.carried[d])
+	}
+	waitFor(t, "busy.test's slot taken", func() bool { return len(carried("busy.test")) == 1 })
+	m := msg(s, "a@example.org", "y@hung.test", "z@busy.test")
+	m.Arrived = t0
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "y@'s session", func() bool { return len(carried("hung.test")) == 1 })
+	clk.Advance(5*time.Second + noticeGrace)
+	waitFor(t, "the delay notice relayed while y@ hangs and z@ waits", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.dsns == 1 // its session starts after the notice's commit returned
+	})
+	close(g.gates["busy.test"])
+	opened = append(opened, "busy.test")
+	waitFor(t, "z@'s session", func() bool { return len(carried("busy.test")) == 2 })
+	if c := carried("busy.test"); !c[1] {
+		t.Fatalf("z@'s session, started after the notice went, carried DelayNotified=%v; want true", c[1])
 	}
 }

@@ -1421,6 +1421,15 @@ func needsBody(res []Result) bool {
 
 func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []int) (res []Result, panicked string) {
 	m := a.m
+	if a.noticed.Load() && !m.DelayNotified {
+		// Its delay notice went while another job of the attempt ran
+		// (noticecommit.go): what this job carries to another umbra
+		// server says so (Message.Carried), or that server would send
+		// a second one. The attempt's message itself is the end's.
+		cp := *m
+		cp.DelayNotified = true
+		m = &cp
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
