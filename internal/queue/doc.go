@@ -282,7 +282,8 @@
 // makes the notice, for the recipients it leaves pending — mail that
 // attempt delivers gets none, as Postfix and sendmail warn only after a
 // deferral; an attempt a job of which still runs noticeGrace (a minute)
-// after the notice fell due gets it then, committed beside the running
+// after the notice fell due (or after its first job started, if later)
+// gets it then, committed beside the running
 // job for the recipients still pending, and its end makes none
 // (noticecommit.go) — a hung job holds the notice no longer, but it
 // still holds a finished sibling job's retry until it ends, bounded by
