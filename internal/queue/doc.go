@@ -39,7 +39,9 @@
 //     expirycut.go: the expiry inside a running attempt;
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; jobcommit.go: what a job that ends while others
-//     of its attempt run finished, committed then; retry.go: the retry policy, requeue, poison;
+//     of its attempt run finished, committed then; noticecommit.go: the
+//     delay notice of an attempt a job of which still runs when it falls
+//     due, committed then; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
 //     umbra's code ran on the message, as its slot says);
 //     suspectgate.go: messages that counted a crash run one at a time;
@@ -279,9 +281,15 @@
 // while owed (noLaterThanDue: an attempt is made then and its commit
 // makes the notice, for the recipients it leaves pending — mail that
 // attempt delivers gets none, as Postfix and sendmail warn only after a
-// deferral; an attempt that hangs holds the notice until it ends,
-// bounded by the expiry in a retry (expirycut.go; a first attempt is
-// never cut, so there by the outbound timeouts); a retry that would start at or after
+// deferral; an attempt a job of which still runs noticeGrace (a minute)
+// after the notice fell due (or after its first job started, if later)
+// gets it then, committed beside the running
+// job for the recipients still pending, and its end makes none
+// (noticecommit.go) — a hung job holds the notice no longer, but it
+// still holds a finished sibling job's retry until it ends, bounded by
+// the expiry in a retry and in a first attempt whose notice went
+// (expirycut.go; another first attempt is never cut, so there by the
+// outbound timeouts); a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
@@ -431,9 +439,10 @@
 // finished ones, never a recipient lost; with the database back, the
 // entries are sent at the next query.
 //
-// Delay notes (delaynote.go; shadow verb version 17). The results
-// commit that makes a message's delay notice here, for a record with a
-// copy elsewhere, writes in the same commit a delay note for that copy:
+// Delay notes (delaynote.go; shadow verb version 17). The commit that
+// makes a message's delay notice here (an attempt's results, or the
+// notice's own while a job of the attempt hangs: noticecommit.go), for
+// a record with a copy elsewhere, writes in the same commit a delay note for that copy:
 // an entry in partialdiscards under the copy's key with an empty
 // address, sent as "<id> DELAYED" only to a query that asked (… PARTIAL
 // TAKEOVER DELAYED), otherwise fetched, forgotten, superseded and pruned
@@ -1266,10 +1275,23 @@
 //     end judges the database of the hand-offs committed early again,
 //     and so takes them over too if the primary was replaced since.
 //     Nothing else is: a failure (its DSN), a recipient whose sender
-//     asked for a success DSN, the retry time, the attempt count, the delay DSN, the
+//     asked for a success DSN, the retry time, the attempt count, the
 //     full discard and the waiters are the end's, which commits them over
 //     all the results as one commit of the attempt would, leaving out
-//     only what the jobs' commits wrote. A crash between a job's commit
+//     only what the jobs' commits wrote. The delay DSN is the end's too,
+//     unless a job still runs noticeGrace after it fell due: then it is
+//     committed beside that job, through the same path (a.cmu before the
+//     end; noticecommit.go), for the recipients still pending and not
+//     finished by a job that ended — the DSN's PutNew, the record marked
+//     DelayNotified (Active, as the jobs' commits left it) and the delay
+//     notes owed in one transaction — and the end, finding it made,
+//     makes none. A crash before that commit leaves no notice and the
+//     record unmarked (the next attempt's end makes it); after it, the
+//     record is marked, and Recover's Ready message makes no second one
+//     (TestQ3CrashAfterNoticeWhileJobHangsNoSecondNotice). A finished
+//     job's deferral still waits for the end for its retry time: a
+//     second attempt of the record while this one runs would be a second
+//     writer of it. A crash between a job's commit
 //     and the end leaves the message Active with those recipients done
 //     and the rest pending as the attempt found them; Recover makes it
 //     Ready (3), and the next attempt tries the pending ones — none lost,
@@ -1391,7 +1413,8 @@
 //     takendone, takendone.go: delivered, relayed out of the organisation
 //     (by MX, or through a smart host no server of it), failed; or its
 //     delay DSN made) is written by the commit of the attempt's results
-//     that finishes it, keyed by the database id the copy may be given
+//     that finishes it (of the notice, by the notice's own commit while a
+//     job hangs: noticecommit.go), keyed by the database id the copy may be given
 //     back to; the returning primary that presented that id marks its
 //     originals' recipients done without a DSN in one commit before its
 //     next command, and only that command makes this server forget the

@@ -23,9 +23,10 @@ import (
 //
 // Only a message the expiry may cut: one tried before — an attempt
 // counted, or a host's reply kept from one that counted none (answered)
-// — or whose delay notice went (it has a Will-Retry-Until to keep): the
-// rule of expiredNow, which lets a message never tried (a taken-over
-// copy included) have its one attempt.
+// — or whose delay notice went (it has a Will-Retry-Until to keep),
+// also while this attempt ran (noticecommit.go): the rule of
+// expiredNow, which lets a message never tried (a taken-over copy
+// included) have its one attempt.
 
 // ExpiredUnsentReply is the reply of a recipient whose attempt reached
 // its message's expiry before the body was sent (umbra's own: no host
@@ -42,24 +43,34 @@ type expiryCheck struct {
 }
 
 // withExpiry gives ctx the expiry check of m's attempt; end releases
-// its timer (the deliverer returned).
-func (q *Manager) withExpiry(ctx context.Context, m *Message) (_ context.Context, end func()) {
-	if m.Arrived.IsZero() || m.Attempts == 0 && !answered(m) && !m.DelayNotified {
+// its timer (the deliverer returned). noticed reports whether the
+// attempt made m's delay notice while it ran (noticecommit.go): a
+// message never tried becomes one the expiry cuts then, as its notice
+// gave a Will-Retry-Until (a notice is made only before the expiry).
+func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() bool) (_ context.Context, end func()) {
+	if m.Arrived.IsZero() {
 		return ctx, func() {}
 	}
-	expiry := m.OrgArrived().Add(q.policy().MessageExpiration)
+	tried := m.Attempts > 0 || answered(m) || m.DelayNotified
+	pol := q.policy()
+	if !tried && (noticed == nil || m.From == "" || pol.DelayNotification <= 0 || pol.DelayNotification >= pol.MessageExpiration) {
+		return ctx, func() {} // no notice can make it one the expiry cuts
+	}
+	cuts := func() bool { return tried || noticed() }
+	expiry := m.OrgArrived().Add(pol.MessageExpiration)
 	reached, stop := make(chan struct{}), make(chan struct{})
 	t := q.clk.NewTimer(max(expiry.Sub(q.clk.Now()), 0))
 	go func() {
-		defer t.Stop()
 		select {
 		case <-t.C():
-			close(reached)
+			if cuts() {
+				close(reached)
+			}
 		case <-stop:
 		}
 	}()
-	check := expiryCheck{past: func() bool { return !q.clk.Now().Before(expiry) }, reached: reached}
-	return context.WithValue(ctx, expiryKey{}, check), func() { close(stop) }
+	check := expiryCheck{past: func() bool { return !q.clk.Now().Before(expiry) && cuts() }, reached: reached}
+	return context.WithValue(ctx, expiryKey{}, check), func() { t.Stop(); close(stop) }
 }
 
 // PastExpiry reports whether the message of the attempt ctx belongs to

@@ -32,7 +32,8 @@ import (
 // waiting shadow server's long poll is told of at once. Its events are
 // written then. The attempt's end commits everything else exactly as
 // before — DSNs, the retry time, the attempt counted once, the delay
-// DSN, the windows, the full discard, its waiters — over all the
+// DSN (unless a job still ran noticeGrace after it fell due:
+// noticecommit.go), the windows, the full discard, its waiters — over all the
 // results, and leaves out only what a job's commit wrote already.
 //
 // The groups of one job (the recipients only the directory routes,
@@ -154,6 +155,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		pm = *m
 		pm.Rcpts = slices.Clone(m.Rcpts)
 		pm.State = Active
+		pm.DelayNotified = m.DelayNotified || a.noticed.Load() // a notice committed before (noticecommit.go) stays made
 		for _, r := range a.early {
 			applyJob(&pm.Rcpts[r.Rcpt], r)
 		}
@@ -293,6 +295,7 @@ func (q *Manager) endJobs(a *attempt) map[int]Result {
 	}
 	defer a.cmu.Unlock()
 	a.ending = true
+	a.endNotice()
 	return a.early
 }
 

@@ -657,6 +657,27 @@ func (q *Manager) withJob(ctx context.Context, a *attempt) (context.Context, *pe
 	return context.WithValue(ctx, peerWaitKey{}, j), j
 }
 
+// withJobInTurn is withJob for a suspect's job whose attempt acquired
+// the suspects' turn (suspectgate.go): the job starts only if the
+// attempt still holds it, looked at under a.mu, where markPhase gives
+// it back — between the acquire and this start nothing of the attempt
+// may have run for an instant (its start left its own section), and
+// the turn went back then; the job would have run beside another
+// suspect's. It returns a nil job then: the turn is to be acquired
+// again.
+func (q *Manager) withJobInTurn(ctx context.Context, a *attempt) (context.Context, *peerWaitJob) {
+	a.mu.Lock()
+	if !q.suspects.holds(a) {
+		a.mu.Unlock()
+		return nil, nil
+	}
+	a.own++
+	q.markPhase(a)
+	a.mu.Unlock()
+	j := &peerWaitJob{q: q, a: a}
+	return context.WithValue(ctx, peerWaitKey{}, j), j
+}
+
 // jobLeft is withJob's end: the job reported. A wait it never ended (a
 // panic unwound it) ends here. Calling it again does nothing.
 func (q *Manager) jobLeft(j *peerWaitJob) {

@@ -395,14 +395,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			q.log.Info("no DSN for a message from the null sender", "msg_id", m.ID.String(), "kind", dsnKindName(d.kind))
 			continue
 		}
-		dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
-			Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
-		dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
+		dm, db := q.newDSN(m, body, d.kind, want, now, pol)
 		dsnKinds = append(dsnKinds, d.kind)
-		db := BuildDSNBody(q.cfg.Hostname, m, body, d.kind, want, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
-		dm.Size = int64(len(db))
-		dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
-		dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)
 		if d.kind == NotifyFailure {
 			failDSN = len(dsns)
 		}
@@ -771,6 +765,19 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		return
 	}
 	committed()
+}
+
+// newDSN makes the DSN of kind on m for its recipients rcpts, and its
+// body: a new message of this server's to m's sender, due now.
+func (q *Manager) newDSN(m *Message, body Body, kind Notify, rcpts []int, now time.Time, pol Policy) (*Message, []byte) {
+	dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
+		Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
+	dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
+	db := BuildDSNBody(q.cfg.Hostname, m, body, kind, rcpts, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
+	dm.Size = int64(len(db))
+	dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
+	dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)
+	return dm, db
 }
 
 // resultsCommitted is what finish does once an attempt's results are

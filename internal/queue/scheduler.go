@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // The scheduler decides when and how many: every
@@ -375,6 +377,13 @@ type attempt struct {
 	cmu    sync.Mutex
 	ending bool
 	early  map[int]Result
+	// Its delay notice made while a job of it ran (noticecommit.go):
+	// noticed is set once it is committed; the timer (under mu) fires
+	// noticeGrace after the notice fell due, and the end stops it.
+	noticed     atomic.Bool
+	noticeTimer clock.Timer
+	noticeStop  chan struct{}
+	noticeOff   bool
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -937,7 +946,18 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// give-back ends the wait (the job is parked at its
 				// check).
 				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
-				jctx, pw = q.withJob(ctx, a)
+				if f := q.suspects.acquired.Load(); f != nil {
+					(*f)(a)
+				}
+				if !turn {
+					jctx, pw = q.withJob(ctx, a)
+				} else if jctx, pw = q.withJobInTurn(ctx, a); pw == nil {
+					// The turn went back between the acquire and
+					// this start (nothing of the attempt ran for
+					// that instant: its start had left its own
+					// section): taken again, not run without it.
+					continue
+				}
 			}
 			check := q.parkForStall(ctx, jb, turn)
 			if check == startJob {
@@ -976,10 +996,13 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
+		// Its attempt's delay notice, should it fall due while a job
+		// of it still runs (noticecommit.go).
+		q.armNotice(ctx, a)
 		// A group of the job that ends before the others has its
 		// results committed then (groupreport.go).
 		gctx := WithGroupReport(jctx, func(res []Result) { q.commitJob(ctx, a, res) })
-		res, panicked := q.deliver(gctx, a.m, body, jb.rcpts)
+		res, panicked := q.deliver(gctx, a, body, jb.rcpts)
 		if jctx.Err() != nil {
 			res = stoppedByShutdown(res)
 		}
@@ -1199,6 +1222,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer leave()
 	m := a.m
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
+	if a.noticed.Load() {
+		m.DelayNotified = true // its notice went while a job ran (noticecommit.go): none again
+	}
 	switch {
 	case a.bodyErr != nil:
 		leave()
@@ -1328,8 +1354,9 @@ func (q *Manager) dueBy(m *Message) time.Time {
 // later (rt23d F1): at the expiry the claim makes no attempt and fails
 // the pending recipients (expiredNow); at the notice it makes the
 // attempt, whose commit makes the notice for the recipients it leaves
-// pending (none for mail it delivers) — when that attempt ends, so one
-// that hangs holds the notice back until then, at most to the expiry;
+// pending (none for mail it delivers) — when that attempt ends, or,
+// when a job of it still runs noticeGrace later, beside that job
+// (noticecommit.go);
 // a held message's claim commits no attempt and makes the DSN (start).
 func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 	if m.Arrived.IsZero() {
@@ -1392,14 +1419,24 @@ func needsBody(res []Result) bool {
 	return false
 }
 
-func (q *Manager) deliver(ctx context.Context, m *Message, body Body, rcpts []int) (res []Result, panicked string) {
+func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []int) (res []Result, panicked string) {
+	m := a.m
+	if a.noticed.Load() && !m.DelayNotified {
+		// Its delay notice went while another job of the attempt ran
+		// (noticecommit.go): what this job carries to another umbra
+		// server says so (Message.Carried), or that server would send
+		// a second one. The attempt's message itself is the end's.
+		cp := *m
+		cp.DelayNotified = true
+		m = &cp
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()
-	ctx, endExpiry := q.withExpiry(ctx, m) // nothing of it sent once its expiry passed (expirycut.go)
+	ctx, endExpiry := q.withExpiry(ctx, m, a.noticed.Load) // nothing of it sent once its expiry passed (expirycut.go)
 	defer endExpiry()
 	if bd, ok := q.del.(BodyDeliverer); ok {
 		return bd.DeliverBody(ctx, m, body, rcpts), "" // streams a spooled body from its file

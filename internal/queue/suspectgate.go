@@ -24,7 +24,15 @@ import (
 // the store — until nothing of the attempt runs (its slot is free,
 // markPhase): the attempt ended, or its remaining jobs wait behind
 // their destination's window (running nothing, they count no crash,
-// and take the turn again to start). At a crash at most one suspect
+// and take the turn again to start). A job starts only while its
+// attempt still holds the turn, looked at under a.mu where markPhase
+// gives it back (withJobInTurn): the attempt's start leaves its own
+// section while its first job goes from the acquire to its start, and
+// the turn given back in that instant had let the job run beside
+// another suspect (the 1-in-300 flake of
+// TestSuspectHoldsTurnPastItsFirstWait, made certain by
+// TestSuspectTurnGivenBackBeforeItsJobStartsIsTakenAgain; hungnotice25).
+// At a crash at most one suspect
 // runs, so a bystander suspect counts again only if its own attempt
 // was the one running, while a poisonous message still crashes the
 // server with the turn in hand and counts. Waiting for the turn runs
@@ -55,6 +63,9 @@ type suspectGate struct {
 	// looking, when set (tests only), runs in acquire before each look
 	// under mu: a stall noticed there must not be missed.
 	looking atomic.Pointer[func(*attempt)]
+	// acquired, when set (tests only), runs in runJob after acquire
+	// gave a job's attempt the turn, before the job starts.
+	acquired atomic.Pointer[func(*attempt)]
 }
 
 // acquire waits until a holds the turn: free, a's already, or held by
@@ -109,6 +120,15 @@ func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, 
 		}
 		t.Stop()
 	}
+}
+
+// holds reports whether a holds the turn. Called with a.mu held, as
+// release is, so that no release comes between it and what its caller
+// does under a.mu (withJobInTurn).
+func (g *suspectGate) holds(a *attempt) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.holder == a
 }
 
 // release gives the turn back if a holds it. Never blocks; called from

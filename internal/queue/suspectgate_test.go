@@ -77,6 +77,59 @@ func TestSuspectHoldsTurnPastItsFirstWait(t *testing.T) {
 	}
 }
 
+// The flake of TestSuspectHoldsTurnPastItsFirstWait (1 in 300 under
+// load, failing at once though the bound is 10 s), made certain: the
+// attempt's start leaves its own section (markPhase gives the turn
+// back: nothing of the attempt runs) between its job's acquire and the
+// job's start, and the job ran without the turn beside another
+// suspect. The job now starts only while its attempt holds the turn
+// (withJobInTurn), and takes it again otherwise.
+func TestSuspectTurnGivenBackBeforeItsJobStartsIsTakenAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	ids := submitReady(t, s, n)
+	markSuspects(t, s, ids)
+	var inOwn, most atomic.Int32
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, _ []byte, rcpts []int) []Result {
+		AwaitingPeer(ctx)()
+		k := inOwn.Add(1)
+		for {
+			if m := most.Load(); k <= m || most.CompareAndSwap(m, k) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		inOwn.Add(-1)
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "mx:slow.example", Reply: "250 ok"})
+		}
+		return out
+	}), ManagerConfig{PoisonThreshold: 5})
+	// Between the acquire and the job's start, long enough for the
+	// attempt's start to leave its section (a descheduled goroutine).
+	pause := func(*attempt) { time.Sleep(5 * time.Millisecond) }
+	q.suspects.acquired.Store(&pause)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait(); s.Close() }()
+	q.Start(ctx)
+	waitFor(t, "every suspect delivered", func() bool {
+		for _, id := range ids {
+			if _, err := q.Message(id); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d suspects ran umbra's code at once past their first wait, want 1", m)
+	}
+}
+
 // The turn is bounded: a suspect that hangs (here on its peer, for
 // ever) hands it on after SuspectTurn, so one hung suspect does not stall
 // every other suspect's delivery.

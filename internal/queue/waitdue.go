@@ -31,8 +31,9 @@ import (
 //     destination drains (dest.held) or after the estimate of its
 //     drain, at most ThrottleRecheck — it loses its place in the
 //     destination's queue once, for the notice. A message with a job
-//     running keeps its waiting jobs: its notice goes with the attempt's
-//     end, as before.
+//     running keeps its waiting jobs: its notice goes beside the running
+//     job noticeGrace after it fell due, or with the attempt's end if
+//     that comes first (noticecommit.go).
 //
 // One writer per record holds: the jobs are answered through report,
 // as a dead destination's are (answerDead), and the attempt's end
@@ -123,7 +124,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 			take = a.left == len(js) && a.own == 0 && a.peer == 0
 			a.mu.Unlock()
 			if !take {
-				later(expiry) // its notice goes with the attempt's end; its expiry is still ours
+				later(expiry) // its notice goes beside the running job or with the end (noticecommit.go); its expiry is still ours
 			}
 		default:
 			later(due)
