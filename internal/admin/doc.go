@@ -127,7 +127,8 @@
 //     which lists a removed socket under its path as long as it
 //     listens, nor from /proc/PID/fd, which a member of the socket's
 //     group may not read; the daemon's own socket there keeps "did not
-//     finish … busy" and "closed the connection". An APIError keeps the
+//     finish … busy" and "closed the connection", and a dial refused
+//     with EAGAIN (its backlog full) is busy, not gone. An APIError keeps the
 //     daemon's error text as sent (Msg "" for none: a bare 404 of an
 //     older release, which route explain falls back on); its Error
 //     says what answered. A connection cut during a
