@@ -132,7 +132,7 @@ func TestBackupRemovesPartialOfKilledBackup(t *testing.T) {
 
 // The same for message export -o: the hidden copy a killed export left
 // (a message body) is removed by the next export into that directory
-// and said on stderr; one named for a live process is left alone.
+// and said on stderr; one a live export writes (locked) is left alone.
 func TestExportRemovesCopyOfKilledExport(t *testing.T) {
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
@@ -159,12 +159,17 @@ func TestExportRemovesCopyOfKilledExport(t *testing.T) {
 	ex := filepath.Join(dir, "ex")
 	os.Mkdir(ex, 0o700)
 	stale := filepath.Join(ex, fmt.Sprintf(".umbra-export-%d-123.eml", gone.Process.Pid))
-	live := filepath.Join(ex, fmt.Sprintf(".umbra-export-%d-456.eml", os.Getpid()))
-	for _, f := range []string{stale, live} {
-		if err := os.WriteFile(f, []byte("Subject: x\r\n\r\nbody\r\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(stale, []byte("Subject: x\r\n\r\nbody\r\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	// A live export's copy: its writer holds its lock (rr25 F3).
+	lf, err := queue.CreateTemp(ex, fmt.Sprintf(".umbra-export-%d-*.eml", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	lf.WriteString("Subject: x\r\n\r\nbody\r\n")
+	live := lf.Name()
 	cmd := exec.Command(umbraBin, "--config", cfg, "message", "export", "-o", filepath.Join(ex, "m.eml"), ms[0].ID)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

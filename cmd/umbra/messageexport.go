@@ -52,21 +52,23 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		}
 		return queue.GivenFileError("message export -o", out, err)
 	}
-	// A copy a killed export left (its writer's pid in the name) is a
-	// message body in a hidden file: removed here and said; one a
-	// running export writes is never touched.
+	// A copy a killed export left is a message body in a hidden file:
+	// removed here and said; one a running export writes is never
+	// touched, in whatever pid namespace it runs: its writer holds a
+	// lock on it (queue.CreateTemp) until it is linked or removed. The
+	// writer's pid in the name is for the operator's eyes.
 	for _, p := range queue.RemoveStaleTemps(dir, ".umbra-export-", ".eml").Removed {
 		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
 	}
-	tmp, err := os.CreateTemp(dir, ".umbra-export-"+strconv.Itoa(os.Getpid())+"-*.eml")
+	tmp, err := queue.CreateTemp(dir, ".umbra-export-"+strconv.Itoa(os.Getpid())+"-*.eml")
 	if err != nil {
 		return given(err)
 	}
 	done := false
 	defer func() {
 		if !done {
+			os.Remove(tmp.Name()) // before its lock goes
 			tmp.Close()
-			os.Remove(tmp.Name())
 		}
 	}()
 	if err := c.Export(id, givenWriter{tmp, given}); err != nil {
@@ -76,10 +78,8 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		if err := tmp.Sync(); err != nil {
 			return given(err)
 		}
-		if err := tmp.Close(); err != nil {
-			return given(err)
-		}
-		// Link, not rename: a file that appeared at out meanwhile is kept.
+		// Link, not rename: a file that appeared at out meanwhile is
+		// kept. Still locked: the temporary name goes before the lock.
 		if err := os.Link(tmp.Name(), out); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out), out)}
@@ -88,6 +88,7 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 		}
 		os.Remove(tmp.Name())
 		done = true
+		tmp.Close() // its content fsync'd above: a close error loses nothing
 		return nil
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {

@@ -121,10 +121,64 @@ func (c *Client) Path() string { return c.path }
 // APIError is an error the daemon answered with.
 type APIError struct {
 	Status int
-	Msg    string
+	// Msg is umbra's error text as the daemon sent it: "" for an answer
+	// without one — a bare 404 or 405 of a daemon of an older release,
+	// which lacks the request (route explain falls back on it), or
+	// another program's answer. Error says which it can tell.
+	Msg string
+	// bare is Error's text for an answer without umbra's error text
+	// (Client.apiError).
+	bare string
 }
 
-func (e *APIError) Error() string { return e.Msg }
+func (e *APIError) Error() string {
+	switch {
+	case e.Msg != "":
+		return e.Msg
+	case e.bare != "":
+		return e.bare
+	}
+	return fmt.Sprintf("the daemon answered %d %s without umbra's error text", e.Status, http.StatusText(e.Status))
+}
+
+// apiError is the refusal resp (its status not 200) to method path
+// carries: umbra's error text; else, another process answering at the
+// path while the daemon listens on the socket it made there,
+// ErrSocketGone (replacedErr); else an APIError without text (Msg ""),
+// whose Error says what answered: the daemon, of a release older than
+// this command's when the request is unknown to it (404, 405), or,
+// where the process answering is not known to be the daemon, either
+// that or another program (rt24c F6: an empty "umbra: " was printed;
+// rr25 F5: that text had filled Msg, and route explain no longer told
+// an older daemon's bare 404).
+func (c *Client) apiError(resp *http.Response, method, path string) error {
+	var e struct{ Error string }
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+	if e.Error != "" {
+		return &APIError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	if gerr := c.replacedErr(); gerr != nil {
+		return gerr
+	}
+	unknown := resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed
+	ae := &APIError{Status: resp.StatusCode}
+	pid, daemon := c.daemonAnswers()
+	switch {
+	case daemon && unknown:
+		ae.bare = fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
+			"this command, which lacks that request (upgrade and restart it, or use the command of its release)", c.path, pid, resp.Status, method, path)
+	case daemon:
+		ae.bare = fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
+			"command?)", c.path, pid, resp.Status, method, path)
+	case unknown:
+		ae.bare = fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
+			"this command, which lacks that request, or another program's socket", c.path, resp.Status, method, path)
+	default:
+		ae.bare = fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
+			"daemon of an older release)", c.path, resp.Status, method, path)
+	}
+	return ae
+}
 
 // ErrUnavailable means no daemon answers on the socket.
 var ErrUnavailable = errors.New("umbra is not running (no answer on the admin socket)")
@@ -159,17 +213,7 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 		c.stopping.Store(true)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			// Not umbra's answer: every refusal of its API says why
-			// (rt24c F6: an empty "umbra: " was printed).
-			if gerr := c.replacedErr(); gerr != nil {
-				return gerr
-			}
-			e.Error = fmt.Sprintf("the admin socket %s answered %q without umbra's error text (is it another program's socket?)", c.path, resp.Status)
-		}
-		return &APIError{Status: resp.StatusCode, Msg: e.Error}
+		return c.apiError(resp, method, path)
 	}
 	var fileErr error
 	if w, ok := out.(io.Writer); ok {

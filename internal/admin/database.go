@@ -169,7 +169,7 @@ func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable boo
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, nil, apiError(resp)
+		return 0, nil, c.apiError(resp, "GET", "/v1/db/backup")
 	}
 	var skipped []queue.UnreadableBody
 	if h := resp.Header.Get(headerUnreadable); h != "" {
@@ -241,12 +241,6 @@ func (s *Server) backupFailed(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auditAs(r, "database backup not kept by the command", nil, "", "failed at the command: "+msg)
 	reply(w, map[string]string{"noted": "yes"}, nil)
-}
-
-func apiError(resp *http.Response) error {
-	var e struct{ Error string }
-	json.NewDecoder(resp.Body).Decode(&e)
-	return &APIError{Status: resp.StatusCode, Msg: e.Error}
 }
 
 // SetBackPressure gives the API the back pressure monitor's state.

@@ -124,7 +124,21 @@
 //     socketgone.go: /proc/net/unix still names it, and the holder of
 //     the database, or a process of this user, has it open): it runs,
 //     and SIGHUP makes the socket again; "starting" is said only when
-//     no socket of that name is listened on. A connection cut during a
+//     no socket of that name is listened on. A request cut, unanswered
+//     or answered without umbra's error text while another process's
+//     socket is at the path and the daemon listens on its own made
+//     there is ErrSocketGone too ("replaced", replacedErr): who answers
+//     at the path is asked of the kernel (SO_PEERCRED of a new
+//     connection: the pid that made that socket listen), compared with
+//     the holder of the database — never inferred from /proc/net/unix,
+//     which lists a removed socket under its path as long as it
+//     listens, nor from /proc/PID/fd, which a member of the socket's
+//     group may not read; the daemon's own socket there keeps "did not
+//     finish … busy" and "closed the connection", and a dial refused
+//     with EAGAIN (its backlog full) is busy, not gone. An APIError keeps the
+//     daemon's error text as sent (Msg "" for none: a bare 404 of an
+//     older release, which route explain falls back on); its Error
+//     says what answered. A connection cut during a
 //     request with the socket's file gone and its listener still there
 //     is "still running" with that, not "stopped". "Still runs" is said only when the daemon
 //     answers a probe (GET /v1/status): a killed daemon's listener

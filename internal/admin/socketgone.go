@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
@@ -91,49 +93,32 @@ func fileNow(path string) string {
 	return config.FileKind(fi.Mode()) + " is there now" // not Mode().Type()'s dashes (rt24c F13)
 }
 
-// replacedErr is ErrSocketGone when the socket file at the path is
-// another process's while the daemon that holds the transport database
-// still listens on the socket it made there (rt24c F6): what answered,
-// or dropped the connection, is not umbra. nil when that is not so, or
-// cannot be told (the database or its holder not known).
+// replacedErr is ErrSocketGone when the socket at the path is another
+// process's while the daemon that holds the transport database still
+// listens on the socket it made there (rt24c F6): what answered, or
+// dropped the connection, is not umbra. Who answers at the path is
+// asked of the kernel — the process that made the socket there listen,
+// by SO_PEERCRED of a new connection (peerAt) — not inferred from
+// /proc/net/unix, which still lists under the path the other process's
+// socket after its file was removed and SIGHUP made the daemon's again
+// (rr25 F1: the daemon's own live socket was then called "replaced",
+// its removal advised), nor from /proc/DAEMONPID/fd, which only root
+// and the daemon's user may read (rr25 F4: a member of the socket's
+// group got "umbra stopped" of a running daemon). nil when the daemon
+// answers there (busy, stopped with SIGSTOP, or dropping the
+// connection: the caller says which), when nothing answers there, or
+// when the daemon is not known.
 func (c *Client) replacedErr() error {
 	inos := unixListeners(c.path)
 	if len(inos) < 2 {
 		return nil // one listener at most: the path reaches it (or nothing)
 	}
-	owners := make([]int, len(inos))
-	for i, ino := range inos {
-		owners[i] = socketOwnerPid(ino, 0)
+	peer, ok := peerAt(c.path)
+	if !ok {
+		return nil // nothing answers at the path now
 	}
-	// The daemon: the holder of the transport database when it is
-	// known, else (a --socket outside the data directory) the owner
-	// that runs umbra serve.
-	pid, cmdline := 0, ""
-	if c.database != "" {
-		if held, p, cl := queue.LockHolder(c.database); held && p != 0 {
-			pid, cmdline = p, cl
-		}
-	}
-	if pid == 0 {
-		for _, o := range owners {
-			if cl := cmdlineOf(o); o != 0 && strings.Contains(" "+cl+" ", " serve ") {
-				pid, cmdline = o, cl
-				break
-			}
-		}
-	}
-	if pid == 0 {
-		return nil
-	}
-	mine, other := false, 0
-	for i, ino := range inos {
-		if holds(pid, ino) {
-			mine = true
-		} else if o := owners[i]; o != 0 && o != pid {
-			other = o
-		}
-	}
-	if !mine {
+	pid, cmdline := c.daemonPid(inos, peer)
+	if pid == 0 || peer == pid || !listensOn(pid, inos) {
 		return nil
 	}
 	held := ""
@@ -144,10 +129,10 @@ func (c *Client) replacedErr() error {
 	if cmdline != "" {
 		what += " (" + cmdline + ")"
 	}
-	by := "another process's socket"
-	if other != 0 {
-		by = fmt.Sprintf("the socket of pid %d", other)
-		if cl := cmdlineOf(other); cl != "" {
+	by := "another process's socket" // peer 0: a process in a pid namespace this one does not see
+	if peer != 0 {
+		by = fmt.Sprintf("the socket of pid %d", peer)
+		if cl := cmdlineOf(peer); cl != "" {
 			by += " (" + cl + ")"
 		}
 	}
@@ -155,6 +140,76 @@ func (c *Client) replacedErr() error {
 		"replaced since by %s, which answers there instead. Remove that file (SIGHUP leaves a socket another process listens on alone), "+
 		"then SIGHUP makes the socket again: kill -HUP %d (under systemd, systemctl reload of its unit); a restart does too",
 		ErrSocketGone, what, held, c.path, by, pid)
+}
+
+// peerAt is the pid of the process that listens on the socket at path
+// now: the one that made it listen, as the kernel gives it for a new
+// connection (SO_PEERCRED) — a connection the daemon takes into its
+// backlog while it is busy or stopped with SIGSTOP names it all the
+// same. 0 with ok for a process in a pid namespace this one does not
+// see; ok false when nothing answers there (no file, no listener, a
+// file that is not a socket, a full backlog).
+func peerAt(path string) (pid int, ok bool) {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return 0, false
+	}
+	defer conn.Close()
+	_, pid, ok = peerCred(conn)
+	return pid, ok
+}
+
+// daemonPid is the daemon behind the socket, its pid and command line:
+// the holder of the transport database when it is known (LockHolder,
+// which a member of the socket's group asks too), else (a --socket
+// outside the data directory) the process answering at the path, peer,
+// when it runs umbra serve, else the owner of another listener on a
+// socket made there (inos) that does, among the processes whose
+// descriptors this user may read. 0 when none is found.
+func (c *Client) daemonPid(inos []uint64, peer int) (int, string) {
+	if c.database != "" {
+		if held, p, cl := queue.LockHolder(c.database); held && p != 0 {
+			return p, cl
+		}
+	}
+	if peer != 0 && serveSubcommand(peer) {
+		return peer, cmdlineOf(peer)
+	}
+	for _, ino := range inos {
+		if o := socketOwnerPid(ino, 0); o != 0 && serveSubcommand(o) {
+			return o, cmdlineOf(o)
+		}
+	}
+	return 0, ""
+}
+
+// daemonAnswers reports whether the process listening at the path is
+// the daemon (daemonPid, peerAt): an answer there without umbra's error
+// text is then a release of umbra older than this command's.
+func (c *Client) daemonAnswers() (pid int, yes bool) {
+	peer, ok := peerAt(c.path)
+	if !ok || peer == 0 {
+		return 0, false
+	}
+	pid, _ = c.daemonPid(nil, peer)
+	return pid, pid == peer
+}
+
+// listensOn reports whether process pid listens on one of the sockets
+// inos: by its descriptors where this user may read them, else (the
+// daemon another user's, asked by a member of the socket's group: rr25
+// F4) whether it runs umbra serve, which listens on its admin socket
+// from its start to the end of its drain.
+func listensOn(pid int, inos []uint64) bool {
+	if _, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); err != nil {
+		return serveSubcommand(pid)
+	}
+	for _, ino := range inos {
+		if holds(pid, ino) {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether process pid has the socket of inode ino open

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,9 +103,7 @@ func (c *Client) Export(id string, w io.Writer) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		return &APIError{Status: resp.StatusCode, Msg: e.Error}
+		return c.apiError(resp, "GET", path)
 	}
 	var fileErr error
 	n, err := io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)

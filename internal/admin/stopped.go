@@ -62,6 +62,14 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	if errors.As(err, &op) && op.Op == "dial" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) {
 		return c.permissionErr(err)
 	}
+	if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.EAGAIN) {
+		// A listener at the path whose backlog is full: the daemon is
+		// there and takes no connection (busy, or stopped with
+		// SIGSTOP) — not its socket gone, which /proc/net/unix alone
+		// would say (rr25 F1: who answers at the path decides).
+		return fmt.Errorf("the admin socket %s took no connection for %s: as many wait there as it holds (umbra busy, or stopped "+
+			"with SIGSTOP?)%s: %v", c.path, what, outcome, err)
+	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		mark := c.startingMarkErr() // startmark.go
 		if errors.Is(mark, ErrStopping) && c.databaseHeld() {

@@ -1094,7 +1094,13 @@
 // transaction must never wait for a client's socket.
 // SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
 // backup_of: the id it was taken of) and links it to its name, so a
-// backup is never half a file and never replaces one. The Open that
+// backup is never half a file and never replaces one. Its writer holds
+// a lock (flock) on the new file from its creation until its temporary
+// name is gone (CreateTemp; bbolt is given that descriptor for the
+// mark): a later backup removes a partial copy only when it can take
+// that lock — its writer killed; the kernel lets the lock go with the
+// process — never by the writer's pid, which names no process from
+// another pid namespace or host (RemoveStaleTemps). The Open that
 // finds the mark gives the database a new id and deletes the mark in
 // the same commit: the shadow servers hold copies of what the original
 // acknowledged after the backup, and only a new id makes them resubmit

@@ -119,9 +119,10 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 
 // SaveBackup writes a backup to path: copy writes the database's pages
 // (Store.Backup, or its stream from the daemon's admin API) into a new
-// file beside path, which is fsync'd, marked as a backup of its
-// database id (meta backup_of), fsync'd again, and renamed to path; the
-// directory is fsync'd last. An existing path is never replaced, and a
+// file beside path, locked until its temporary name is gone
+// (CreateTemp), which is fsync'd, marked as a backup of its database id
+// (meta backup_of), fsync'd again, and linked to path; the directory is
+// fsync'd last. An existing path is never replaced, and a
 // failure leaves no file behind. The mark is what makes a restored
 // database present a new id (Open).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
@@ -129,10 +130,12 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 		return 0, err
 	}
 	RemoveStalePartials(path)
-	// The writer's pid in the name: a later backup to the same file
-	// removes the partial copy a killed one left (RemoveStalePartials),
-	// never one a live process still writes.
-	f, err := os.CreateTemp(filepath.Dir(path), partialPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
+	// Locked from its creation until it is linked to path or removed
+	// (CreateTemp): a later backup to the same file removes the partial
+	// copy a killed one left (RemoveStalePartials), never one a live
+	// process still writes. The writer's pid in the name is for the
+	// operator's eyes only.
+	f, err := CreateTemp(filepath.Dir(path), partialPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -140,54 +143,71 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	ok := false
 	defer func() {
 		if !ok {
-			os.Remove(tmp)
+			os.Remove(tmp) // before its lock goes
+			f.Close()
 		}
 	}()
 	_, err = copy(f)
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
-	if err := markBackup(tmp); err != nil {
+	var size int64
+	var linkErr error
+	// The mark's commit is fsync'd before the copy is linked to path,
+	// and the copy stays locked (bbolt given its descriptor) until its
+	// temporary name is gone.
+	err = markBackup(f, func() error {
+		fi, err := os.Stat(tmp)
+		if err != nil {
+			linkErr = GivenFileError("backup", path, err)
+			return linkErr
+		}
+		size = fi.Size()
+		// Link, not rename: a file that appeared at path meanwhile is kept.
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				fi, _ := os.Lstat(path)
+				linkErr = backupExists(path, fi)
+			} else {
+				linkErr = GivenFileError("backup", path, err)
+			}
+			return linkErr
+		}
+		os.Remove(tmp)
+		ok = true
+		return nil
+	})
+	switch {
+	case linkErr != nil:
+		return 0, linkErr
+	case err != nil && !ok:
 		return 0, GivenFileError("backup", path, fmt.Errorf("marking the copy: %w", err))
 	}
-	fi, err := os.Stat(tmp)
-	if err != nil {
-		return 0, GivenFileError("backup", path, err)
-	}
-	// Link, not rename: a file that appeared at path meanwhile is kept.
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			fi, _ := os.Lstat(path)
-			return 0, backupExists(path, fi)
-		}
-		return 0, GivenFileError("backup", path, err)
-	}
-	os.Remove(tmp)
-	ok = true
+	// An error of bbolt's Close after the link (err, ok) is not the
+	// backup's: its every byte was fsync'd by the mark's commit.
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return 0, err
 	}
-	return fi.Size(), nil
+	return size, nil
 }
 
 // partialPrefix is the start of the name of SaveBackup's partial copy
 // of path, hidden beside it: ".FILE.partial-", then (since release 24)
-// the writing process's pid, "-" and a random suffix.
+// the writing process's pid, "-" and a random suffix. Since release 25
+// the writer holds a lock on it (CreateTemp), which alone tells that it
+// still writes it; the pid is for the operator's eyes.
 func partialPrefix(path string) string {
 	return "." + filepath.Base(path) + ".partial-"
 }
 
 // StalePartials are the partial copies of backups to one file that
-// RemoveStalePartials found beside it: Removed, written by a process
-// that is gone (killed mid-copy: kill -9, an OOM kill, a lost SSH
-// session's SIGKILL), and Kept, named without a writer's pid (an older
-// release wrote them, and may still be writing them): left alone.
+// RemoveStalePartials found beside it: Removed, whose writer is gone
+// (killed mid-copy: kill -9, an OOM kill, a lost SSH session's SIGKILL),
+// and Kept, named without a writer's pid (a release before 24 wrote
+// them, and may still be writing them): left alone.
 type StalePartials struct {
 	Removed []StalePartial
 	Kept    []string
@@ -200,19 +220,30 @@ type StalePartial struct {
 }
 
 // RemoveStalePartials removes the partial copies (SaveBackup) of
-// backups to path whose writer's pid, in their name, names no live
-// process: a killed backup leaves one the size of the database, and
-// each interrupted try another. A copy another live backup writes is
-// never touched. What it removed and what it left is returned for the
-// caller to say (db backup prints it).
+// backups to path that no process writes any more: a killed backup
+// leaves one the size of the database, and each interrupted try
+// another. A copy another live backup writes is never touched. What it
+// removed and what it left is returned for the caller to say (db backup
+// prints it).
 func RemoveStalePartials(path string) StalePartials {
 	return RemoveStaleTemps(filepath.Dir(path), partialPrefix(path), "")
 }
 
 // RemoveStaleTemps is RemoveStalePartials for any temporary file of a
-// command named prefix, the writer's pid, "-", anything, suffix, in dir
-// (message export's copy too): those whose writer is gone are removed,
-// those named without a pid kept and listed.
+// command made by CreateTemp as prefix, the writer's pid, "-", anything,
+// suffix, in dir (message export's copy too): those whose writer is
+// gone are removed, those named without a pid (an older release's)
+// kept and listed.
+//
+// Whether the writer is gone is told by its lock, not by its pid
+// (rr25 F3): CreateTemp's file is locked (flock) by its writer until it
+// is linked or removed, and the kernel lets the lock go with the
+// writer, however it ends. A pid tells nothing across pid namespaces (a
+// backup run in a container, a pod or a unit with private pids, into a
+// directory shared with the host: its writer's pid names no process
+// there, and a live copy was removed) nor across hosts (NFS), and a
+// pid reused by an unrelated process kept a dead copy forever, unseen.
+// A file another user's, which this user may not open, is left alone.
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
@@ -221,21 +252,74 @@ func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 		pidText, _, ok := strings.Cut(rest, "-")
 		pid, err := strconv.Atoi(pidText)
 		if !ok || err != nil || pid <= 0 {
+			// Named before release 24, by a writer that took no lock:
+			// whether it still writes cannot be told.
 			st.Kept = append(st.Kept, f)
 			continue
 		}
-		if pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
-			continue // its writer lives (or may: EPERM is another user's)
-		}
-		fi, err := os.Lstat(f)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		if os.Remove(f) == nil {
-			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: fi.Size()})
+		if size, removed := removeUnlocked(f); removed {
+			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: size})
 		}
 	}
 	return st
+}
+
+// CreateTemp creates a new file in dir named as os.CreateTemp names it
+// after pattern, locked (flock, exclusive) until it is closed. Its
+// writer keeps it open until the file is linked to its name or removed:
+// RemoveStaleTemps removes only a file whose lock it can take, so never
+// one a live process writes, whatever pid namespace or host it runs in.
+// A cleaner may open the new file and lock it before the writer does
+// (between the creation and the lock), and then removes it: the writer
+// makes another, its lock taken on the file still named so.
+func CreateTemp(dir, pattern string) (*os.File, error) {
+	for try := 0; ; try++ {
+		f, err := os.CreateTemp(dir, pattern)
+		if err != nil {
+			return nil, err
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil && !renamedUnder(f, f.Name()) {
+			return f, nil
+		}
+		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+			os.Remove(f.Name())
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		// A cleaner holds it, or has removed it: it is not ours to use.
+		f.Close()
+		if try == 9 {
+			return nil, fmt.Errorf("%s: every new temporary file was taken away at once (another process removes them)", dir)
+		}
+	}
+}
+
+// removeUnlocked removes the file at path when its lock can be taken —
+// no process writes it (CreateTemp) — and path still names the file
+// locked; it returns its size. A file this user may not open, one that
+// is not a regular file, and one whose lock is held are left.
+func removeUnlocked(path string) (int64, bool) {
+	const flags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK // a FIFO or a link under the name is no partial copy
+	f, err := os.OpenFile(path, os.O_RDWR|flags, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		f, err = os.OpenFile(path, os.O_RDONLY|flags, 0) // a read-only file of this user's (flock needs no write access)
+	}
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close() // after the removal: the lock is held until the name is gone
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return 0, false // its writer lives
+	}
+	if renamedUnder(f, path) || os.Remove(path) != nil {
+		return 0, false
+	}
+	return fi.Size(), true
 }
 
 // globEscape quotes the characters filepath.Match gives a meaning to.
@@ -281,9 +365,15 @@ func CheckBackupTarget(path string) error {
 
 // markBackup records in a copy's meta bucket which database it is a
 // backup of, and the checksums of the copy's content (sealBackup). A
-// file opened with that mark was restored: Open gives it a new id.
-func markBackup(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+// file opened with that mark was restored: Open gives it a new id. f is
+// the copy, locked (CreateTemp): bbolt is given its descriptor, so its
+// own lock succeeds at once and the copy is never unlocked before
+// bbolt's Close, which closes f. then runs after the mark's commit
+// (fsync'd), before that Close: the copy is linked to its name and its
+// temporary name removed while it is still locked. then's error is
+// returned as it is.
+func markBackup(f *os.File, then func() error) error {
+	db, err := bolt.Open(f.Name(), 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}))
 	if err != nil {
 		return err
 	}
@@ -300,6 +390,9 @@ func markBackup(path string) error {
 		// Last: the checksums cover the mark too (backupsums.go).
 		return sealBackup(tx)
 	})
+	if err == nil {
+		err = then()
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

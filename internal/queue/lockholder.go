@@ -3,6 +3,8 @@ package queue
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -17,9 +19,23 @@ import (
 // starting (rt21c L5): the CLI tells that from "not running". The probe
 // takes a shared lock for an instant and reads nothing of the file: a
 // process opening the database meanwhile waits that instant (lockDB
-// retries its lock: openlock.go).
+// retries its lock: openlock.go). A user who may not open the file
+// (the daemon's 0600 database, asked by a member of its socket's group:
+// rr25 F4) is told from /proc/locks alone, which anyone may read.
 func LockHolder(path string) (held bool, pid int, cmdline string) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrPermission) {
+		var st syscall.Stat_t
+		if syscall.Stat(path, &st) != nil {
+			return false, 0, ""
+		}
+		pid, held = flockListed(uint64(st.Dev), st.Ino)
+		if pid == 0 {
+			return held, 0, ""
+		}
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return held, pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	}
 	if err != nil {
 		return false, 0, ""
 	}
@@ -82,4 +98,29 @@ func flockHolderAs(ino uint64, kind string) int {
 		}
 	}
 	return 0
+}
+
+// flockListed looks in /proc/locks for a FLOCK write lock on the file
+// of device dev and inode ino: listed says whether there is one, pid
+// is its holder (0: in a pid namespace this process does not see).
+func flockListed(dev, ino uint64) (pid int, listed bool) {
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	major := (dev>>8)&0xfff | (dev>>32)&^uint64(0xfff)
+	minor := dev&0xff | (dev>>12)&^uint64(0xff)
+	want := fmt.Sprintf("%02x:%02x:%d", major, minor, ino)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" || fields[5] != want {
+			continue
+		}
+		pid, _ := strconv.Atoi(fields[4])
+		return pid, true
+	}
+	return 0, false
 }
