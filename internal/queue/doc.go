@@ -305,7 +305,12 @@
 // one that counted none (an operator's retry of mail a dead destination
 // deferred at receipt: answered), which the DSN reports instead — not
 // umbra's own notes, so a copy taken over from a primary gets its first
-// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt). A hold's record lists each
+// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
+// also when its job waits for a slot (waitdue.go answers only jobs of a
+// message the expiry binds). A message whose delay notice went, tried
+// or not, is bound as a tried one (it has a Will-Retry-Until to keep):
+// expiryBinds is the one rule of the claim, a job's start, the waiting
+// jobs' scan and the cut inside an attempt (expirycut.go). A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

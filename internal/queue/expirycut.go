@@ -23,9 +23,11 @@ import (
 //
 // Only a message the expiry may cut: one tried before — an attempt
 // counted, or a host's reply kept from one that counted none (answered)
-// — or whose delay notice went (it has a Will-Retry-Until to keep): the
-// rule of expiredNow, which lets a message never tried (a taken-over
-// copy included) have its one attempt.
+// — or whose delay notice went (it has a Will-Retry-Until to keep):
+// expiryBinds, the one rule expiredNow applies too, which lets a
+// message never tried and not notified (a taken-over copy included)
+// have its one attempt, whole, and fails a notified one at its claim
+// rather than begin an attempt already cut.
 
 // ExpiredUnsentReply is the reply of a recipient whose attempt reached
 // its message's expiry before the body was sent (umbra's own: no host
@@ -44,7 +46,7 @@ type expiryCheck struct {
 // withExpiry gives ctx the expiry check of m's attempt; end releases
 // its timer (the deliverer returned).
 func (q *Manager) withExpiry(ctx context.Context, m *Message) (_ context.Context, end func()) {
-	if m.Arrived.IsZero() || m.Attempts == 0 && !answered(m) && !m.DelayNotified {
+	if !expiryBinds(m) {
 		return ctx, func() {}
 	}
 	expiry := m.OrgArrived().Add(q.policy().MessageExpiration)
