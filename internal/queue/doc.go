@@ -280,8 +280,9 @@
 // makes the notice, for the recipients it leaves pending — mail that
 // attempt delivers gets none, as Postfix and sendmail warn only after a
 // deferral; an attempt that hangs holds the notice until it ends,
-// bounded by the expiry in a retry (expirycut.go; a first attempt is
-// never cut, so there by the outbound timeouts); a retry that would start at or after
+// bounded by the expiry in a retry (expirycut.go; a first attempt of a
+// message whose notice has not gone is never cut, so there by the
+// outbound timeouts); a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
 // the drain: wakeHeld); a hold — every pending recipient in a
@@ -292,8 +293,11 @@
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
-// session not yet at the body is closed, a transaction not yet at the
-// body ends before DATA or before the body —, but a body already begun
+// session not yet at the body is closed, from its connection on (its
+// greeting, EHLO, STARTTLS, login; the XSHADOW opening of an
+// organisation's relay excepted, after which its transaction sends
+// nothing), no session to a further host opens, a transaction not yet
+// at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
 // retry (expiredNow at the claim), and not a job of its attempt that waited in its destination's queue for a

@@ -13,9 +13,11 @@ import (
 // per command. Its recipients accepted after the expiry were then sent
 // the body — after the Will-Retry-Until a delay DSN had given the sender.
 // The attempt's context carries its message's expiry (deliver): the
-// deliverer asks PastExpiry before it begins a transaction and again
-// before DATA (before the body, on a pipelined one), and when the
-// expiry has passed it sends nothing more of the message — RSET, or the
+// deliverer asks PastExpiry before it opens a session to a host, before
+// it begins a transaction and again before DATA (before the body, on a
+// pipelined one), and closes a session still opening (greeting, EHLO,
+// STARTTLS, login) when ExpiryReached fires (delivery's expiryopen.go);
+// when the expiry has passed it sends nothing more of the message — RSET, or the
 // connection closed after a 354 it cannot take back — and answers the
 // recipients not refused with ExpiredUnsentReply. The attempt's commit
 // then fails them as expired (550 5.4.7, finish) with the failure DSN;
@@ -62,6 +64,15 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message) (_ context.Context
 	}()
 	check := expiryCheck{past: func() bool { return !q.clk.Now().Before(expiry) }, reached: reached}
 	return context.WithValue(ctx, expiryKey{}, check), func() { close(stop) }
+}
+
+// WithExpiryCheck gives ctx an expiry check of its own: past reports
+// whether the expiry passed, reached is closed when it does (nil: no
+// cut armed). The manager gives each attempt its message's (withExpiry);
+// a deliverer's tests use this one to reach its checks before DATA and
+// before the body with no cut armed to close the session first.
+func WithExpiryCheck(ctx context.Context, past func() bool, reached <-chan struct{}) context.Context {
+	return context.WithValue(ctx, expiryKey{}, expiryCheck{past: past, reached: reached})
 }
 
 // PastExpiry reports whether the message of the attempt ctx belongs to
