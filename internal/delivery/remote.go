@@ -646,6 +646,12 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout,
 			VerifyConnection: verify})
 		connected()
+		if err != nil && octx.Err() != nil && ctx.Err() == nil {
+			// The message's expiry closed the opening, not the host: no
+			// TLS failure to report, no plaintext retry (deliverRemote
+			// answers it as expired).
+			return nil, fmt.Errorf("451 4.4.2 %s from %s: closed at the message's expiry", openingStage(err), h)
+		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
 			if dt != nil {
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
