@@ -30,12 +30,17 @@ type tarpitRcpt struct {
 	rcpts    int
 	inRcpt   chan struct{} // told when the held RCPT came
 	release  chan struct{}
-	bodies   [][]string // the recipients of each message received
-	datas    int        // DATA commands seen
-	deferred int        // RCPTs of x@defer.test answered
+	bodies   [][]string      // the recipients of each message received
+	datas    int             // DATA commands seen
+	deferred int             // RCPTs of x@defer.test answered
+	rsets    int             // RSET commands seen (serveLockstep)
+	atRcpt   func(to string) // called as each RCPT comes, before its reply
 }
 
 func (s *tarpitRcpt) rcpt(to string) error {
+	if s.atRcpt != nil {
+		s.atRcpt(to)
+	}
 	switch to {
 	case "x@defer.test": // always deferred
 		s.mu.Lock()
@@ -159,6 +164,9 @@ func (s *tarpitRcpt) serveLockstep(c net.Conn) {
 			fmt.Fprintf(c, "250 2.0.0 queued\r\n")
 		case cmd == "RSET":
 			rcpts = nil
+			s.mu.Lock()
+			s.rsets++
+			s.mu.Unlock()
 			fmt.Fprintf(c, "250 2.0.0 ok\r\n")
 		case cmd == "NOOP":
 			fmt.Fprintf(c, "250 2.0.0 ok\r\n")

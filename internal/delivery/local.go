@@ -103,15 +103,27 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
 	}
+	if queue.PastExpiry(ctx) {
+		return expiredUnsent(rcpts) // expired during the attempt: no session opens for it (expiryopen.go)
+	}
 	connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
-	nc, err := st.dial(ctx, nil, network, addr)
+	octx, opened := untilExpiry(ctx)     // the opening cut at the message's expiry (expiryopen.go)
+	defer opened()
+	nc, err := st.dial(octx, nil, network, addr)
 	if err != nil {
 		connected()
+		if queue.PastExpiry(ctx) {
+			return expiredUnsent(rcpts)
+		}
 		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
 	}
-	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
+	c, err := smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
 		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
 	connected()
+	opened()
+	if err != nil && queue.PastExpiry(ctx) {
+		return expiredUnsent(rcpts)
+	}
 	if err != nil {
 		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
 	}

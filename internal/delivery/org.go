@@ -160,6 +160,11 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			continue
 		}
 		for k, addr := range addrs {
+			if queue.PastExpiry(ctx) {
+				// The message expired during the attempt: no session to
+				// another server opens for it (expiryopen.go).
+				return expiredUnsent(g.rcpts)
+			}
 			key := "org:" + addr
 			lmtp := h.Kind == routing.HopMailbox
 			ctx := ctx
@@ -212,7 +217,9 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					sc = &cp
 				}
 				srv := host{name: names[k], addr: addr}
-				if c, err = d.connect(ctx, st, sc, srv); err != nil {
+				if c, err = d.connect(ctx, st, sc, srv); err != nil && queue.PastExpiry(ctx) {
+					return expiredUnsent(g.rcpts) // its opening cut by the expiry (expiryopen.go)
+				} else if err != nil {
 					// Its words name the server as srv.String(): the hop the
 					// queue's DSN finds it by, to quote a refusal as the
 					// server's own reply (queue openingHostReply).
@@ -228,9 +235,14 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			} else {
 				hop := names[k] + "[" + addr + "]"   // as c.Hop() below: a refusal is quoted by it (queue openingHostReply)
 				connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
-				nc, err := st.dial(ctx, nil, "tcp", addr)
+				octx, opened := untilExpiry(ctx)     // the opening cut at the message's expiry (expiryopen.go)
+				nc, err := st.dial(octx, nil, "tcp", addr)
 				if err != nil {
+					opened()
 					connected()
+					if queue.PastExpiry(ctx) {
+						return expiredUnsent(g.rcpts)
+					}
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.4.1 connect to "+hop+": "+err.Error(), hop
 					continue
@@ -242,9 +254,13 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				case requireTLS:
 					policy = smtp.TLSVerify
 				}
-				c, err = smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
+				c, err = smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
 					RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
+				opened()
 				connected()
+				if err != nil && queue.PastExpiry(ctx) {
+					return expiredUnsent(g.rcpts)
+				}
 				if err == nil && policy == smtp.TLSVerify && c.TLS {
 					c.Assurance = smtp.Assurance{Host: names[k], Addr: addr, Verified: checkVerify}
 				}

@@ -193,6 +193,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			}
 			hosts = append(hosts, next...)
 		}
+		if queue.PastExpiry(ctx) {
+			// The message expired during the attempt (a host before
+			// held it that long): no session to another host opens
+			// for it (expiryopen.go).
+			return expiredUnsent(g.rcpts)
+		}
 		h := hosts[k]
 		limit.addresses++ // its TLSA lookup too may take a timeout
 		dec, err := d.hostTLS(ctx, dt, g.conn, h)
@@ -211,6 +217,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			refusal, refusalHost = or.reply, h.String()
 			limit.sessions++
 			continue
+		}
+		if err != nil && queue.PastExpiry(ctx) {
+			// The expiry closed the opening session (a host holding its
+			// greeting, EHLO, STARTTLS or login): the message's
+			// expiry, not the host's failure (expiryopen.go).
+			d.log.Info("session opening cut by the message's expiry", "msg_id", m.ID.String(), "next_hop", h.String())
+			return expiredUnsent(g.rcpts)
 		}
 		if err != nil {
 			lastErr, lastHost = err.Error(), h.String()
@@ -618,17 +631,27 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	var verr error
 	policy, verify := tlsOptions(policy, dec, &verr)
+	// Opening is cut at the message's expiry (expiryopen.go); the
+	// message's own ctx is still the one every reply waits under.
+	octx, opened := untilExpiry(ctx)
+	defer opened()
 	for attempt := 0; attempt < 2; attempt++ {
 		connected := queue.AwaitingPeer(ctx) // connecting runs nothing on the message (queue/peerwait.go)
-		nc, err := st.dial(ctx, sc, "tcp", h.addr)
+		nc, err := st.dial(octx, sc, "tcp", h.addr)
 		if err != nil {
 			connected()
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
-		c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
+		c, err := smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
 			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout,
 			VerifyConnection: verify})
 		connected()
+		if err != nil && octx.Err() != nil && ctx.Err() == nil {
+			// The message's expiry closed the opening, not the host: no
+			// TLS failure to report, no plaintext retry (deliverRemote
+			// answers it as expired).
+			return nil, fmt.Errorf("451 4.4.2 %s from %s: closed at the message's expiry", openingStage(err), h)
+		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
 			if dt != nil {
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
@@ -662,8 +685,12 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			dt.report(dec, h.name, c, verr)
 		}
 		if sc.cfg.Auth.Username != "" {
-			authed := queue.AwaitingPeer(ctx) // the login's replies: the next hop's time, as connecting is
+			authed := queue.AwaitingPeer(ctx)                    // the login's replies: the next hop's time, as connecting is
+			cut := context.AfterFunc(octx, func() { c.Close() }) // the expiry ends the login too
 			err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password))
+			if !cut() && err == nil {
+				err = octx.Err() // logged in as the expiry closed the session
+			}
 			authed()
 			if err != nil {
 				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used

@@ -86,11 +86,9 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	stop := context.AfterFunc(ctx, func() {
 		stopMu.Lock()
 		defer stopMu.Unlock()
-		if c.BodiesBegun() != bodies {
+		if !c.AbortUnlessBodyBegun(bodies) { // one step with the body's beginning (smtp.Client)
 			grace = time.AfterFunc(d.stopGrace, func() { c.Close() })
-			return
 		}
-		c.Close()
 	})
 	defer func() {
 		stop()
@@ -113,9 +111,8 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 			select {
 			case <-reached:
 				stopMu.Lock()
-				if !over && c.BodiesBegun() == bodies {
+				if !over && c.AbortUnlessBodyBegun(bodies) { // one step with the body's beginning (smtp.Client)
 					cut = true
-					c.Close()
 				}
 				stopMu.Unlock()
 			case <-quit:

@@ -288,7 +288,8 @@
 // (noticecommit.go) — a hung job holds the notice no longer, but it
 // still holds a finished sibling job's retry until it ends, bounded by
 // the expiry in a retry and in a first attempt whose notice went
-// (expirycut.go; another first attempt is never cut, so there by the
+// (expirycut.go; a first attempt of a message whose notice has not gone
+// is never cut, so there by the
 // outbound timeouts); a retry that would start at or after
 // the expiry is not made, its recipients fail as expired: expiredNow); a
 // throttle's recheck (ended early by
@@ -300,8 +301,11 @@
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
-// session not yet at the body is closed, a transaction not yet at the
-// body ends before DATA or before the body —, but a body already begun
+// session not yet at the body is closed, from its connection on (its
+// greeting, EHLO, STARTTLS, login; the XSHADOW opening of an
+// organisation's relay excepted, after which its transaction sends
+// nothing), no session to a further host opens, a transaction not yet
+// at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
 // retry (expiredNow at the claim), and not a job of its attempt that waited in its destination's queue for a
@@ -313,7 +317,12 @@
 // one that counted none (an operator's retry of mail a dead destination
 // deferred at receipt: answered), which the DSN reports instead — not
 // umbra's own notes, so a copy taken over from a primary gets its first
-// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt). A hold's record lists each
+// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
+// also when its job waits for a slot (waitdue.go answers only jobs of a
+// message the expiry binds). A message whose delay notice went, tried
+// or not, is bound as a tried one (it has a Will-Retry-Until to keep):
+// expiryBinds is the one rule of the claim, a job's start, the waiting
+// jobs' scan and the cut inside an attempt (expirycut.go). A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -39,15 +39,16 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 }
 
 // withRealReplies is m, or a copy of it whose recipients among rcpts
-// that wait on a dead destination report the last real reply their
-// dead mark carries (realReply), from the host their next hop names
-// (deadWaitReply): a DSN made during a destination's cool-down says
-// what the remote host said, as any DSN does, not that umbra did not
-// connect.
+// that wait on a dead destination, or for a slot of a busy one, report
+// the last real reply their dead or throttle mark carries (realReply),
+// from the host their next hop names (deadWaitReply, throttledReply): a
+// DSN made during a destination's cool-down or while a retry waits for
+// its window says what the remote host said, as any DSN does, not
+// umbra's note under the host's name.
 func withRealReplies(m *Message, rcpts []int) *Message {
 	var c *Message
 	for _, i := range rcpts {
-		if i < 0 || i >= len(m.Rcpts) || !isDeadReply(m.Rcpts[i].LastReply) {
+		if i < 0 || i >= len(m.Rcpts) || !isDeadReply(m.Rcpts[i].LastReply) && !isThrottleReply(m.Rcpts[i].LastReply) {
 			continue
 		}
 		if c == nil {

@@ -13,9 +13,11 @@ import (
 // per command. Its recipients accepted after the expiry were then sent
 // the body — after the Will-Retry-Until a delay DSN had given the sender.
 // The attempt's context carries its message's expiry (deliver): the
-// deliverer asks PastExpiry before it begins a transaction and again
-// before DATA (before the body, on a pipelined one), and when the
-// expiry has passed it sends nothing more of the message — RSET, or the
+// deliverer asks PastExpiry before it opens a session to a host, before
+// it begins a transaction and again before DATA (before the body, on a
+// pipelined one), and closes a session still opening (greeting, EHLO,
+// STARTTLS, login) when ExpiryReached fires (delivery's expiryopen.go);
+// when the expiry has passed it sends nothing more of the message — RSET, or the
 // connection closed after a 354 it cannot take back — and answers the
 // recipients not refused with ExpiredUnsentReply. The attempt's commit
 // then fails them as expired (550 5.4.7, finish) with the failure DSN;
@@ -24,9 +26,11 @@ import (
 // Only a message the expiry may cut: one tried before — an attempt
 // counted, or a host's reply kept from one that counted none (answered)
 // — or whose delay notice went (it has a Will-Retry-Until to keep),
-// also while this attempt ran (noticecommit.go): the rule of
-// expiredNow, which lets a message never tried (a taken-over copy
-// included) have its one attempt.
+// also while this attempt ran (noticecommit.go): expiryBinds, the one
+// rule expiredNow applies too, which lets a message never tried and not
+// notified (a taken-over copy included) have its one attempt, whole,
+// and fails a notified one at its claim rather than begin an attempt
+// already cut.
 
 // ExpiredUnsentReply is the reply of a recipient whose attempt reached
 // its message's expiry before the body was sent (umbra's own: no host
@@ -51,7 +55,7 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() boo
 	if m.Arrived.IsZero() {
 		return ctx, func() {}
 	}
-	tried := m.Attempts > 0 || answered(m) || m.DelayNotified
+	tried := expiryBinds(m)
 	pol := q.policy()
 	if !tried && (noticed == nil || m.From == "" || pol.DelayNotification <= 0 || pol.DelayNotification >= pol.MessageExpiration) {
 		return ctx, func() {} // no notice can make it one the expiry cuts
@@ -71,6 +75,15 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() boo
 	}()
 	check := expiryCheck{past: func() bool { return !q.clk.Now().Before(expiry) && cuts() }, reached: reached}
 	return context.WithValue(ctx, expiryKey{}, check), func() { t.Stop(); close(stop) }
+}
+
+// WithExpiryCheck gives ctx an expiry check of its own: past reports
+// whether the expiry passed, reached is closed when it does (nil: no
+// cut armed). The manager gives each attempt its message's (withExpiry);
+// a deliverer's tests use this one to reach its checks before DATA and
+// before the body with no cut armed to close the session first.
+func WithExpiryCheck(ctx context.Context, past func() bool, reached <-chan struct{}) context.Context {
+	return context.WithValue(ctx, expiryKey{}, expiryCheck{past: past, reached: reached})
 }
 
 // PastExpiry reports whether the message of the attempt ctx belongs to

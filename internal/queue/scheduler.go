@@ -125,10 +125,14 @@ const deadLastText = "; last error: "
 // a DSN reports (buildDSN), not the dead mark, which is umbra's note
 // that it did not connect.
 func realReply(reply string) string {
-	if !isDeadReply(reply) {
+	sep := deadLastText
+	switch {
+	case isThrottleReply(reply):
+		sep = throttleLastText // a throttle's note carries one too (throttledReply)
+	case !isDeadReply(reply):
 		return reply
 	}
-	if _, last, ok := strings.Cut(reply, deadLastText); ok && last != "" {
+	if _, last, ok := strings.Cut(reply, sep); ok && last != "" {
 		return last
 	}
 	return reply
@@ -192,6 +196,32 @@ const destShare = 4
 
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
+
+// throttleLastText joins a throttle's note and the host's reply it
+// carries (throttledReply).
+const throttleLastText = "; last reply: "
+
+// throttledReply is the reply a recipient answered throttled keeps
+// (finish, outcome throttled; its next hop is kept as it was): the
+// throttle's note, which its scheduling reads (onlyThrottled), carrying
+// the host's last reply when it has one (hostReplied) — so a delay or
+// failure DSN made meanwhile reports what the remote host said under
+// its name (Remote-MTA, Diagnostic-Code: realReply), not umbra's note as
+// the host's, and answered still finds that the message was tried, as a
+// dead destination's mark does (deadWaitReply; rr25 F3: a retry waiting
+// for a window lost its host's reply, and past its expiry was tried
+// again).
+func throttledReply(rc Recipient) string {
+	if hostReplied(rc) {
+		return throttleReply + throttleLastText + realReply(rc.LastReply)
+	}
+	return throttleReply
+}
+
+// isThrottleReply reports whether reply is one throttledReply made.
+func isThrottleReply(reply string) bool {
+	return reply == throttleReply || strings.HasPrefix(reply, throttleReply+throttleLastText)
+}
 
 // heldCap bounds the messages a destination remembers as held back by
 // its share (dest.held); beyond it a held message waits for its
@@ -332,7 +362,7 @@ const heldScan = 100000
 func onlyThrottled(m *Message) bool {
 	pending := m.Pending()
 	for _, i := range pending {
-		if r := m.Rcpts[i].LastReply; r != throttleReply && !isDeadReply(r) {
+		if r := m.Rcpts[i].LastReply; !isThrottleReply(r) && !isDeadReply(r) {
 			return false
 		}
 	}
@@ -1246,7 +1276,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	rcpts := a.attempted
 	for _, i := range a.throttled {
 		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: queueOf(&m.Rcpts[i]),
-			Reply: throttleReply, wait: a.recheck})
+			Reply: throttledReply(m.Rcpts[i]), wait: a.recheck})
 	}
 	body := a.body
 	if !a.loaded && (needsBody(a.results) || q.dsnDue(m)) {
@@ -1372,11 +1402,23 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
 func (q *Manager) expiredNow(m *Message) bool {
-	// A message never tried gets its first attempt (its reply is what
-	// the expiry DSN reports). Tried is a counted attempt, or a reply of
-	// a next hop kept from one that counted none (an operator's retry,
-	// sched24): that reply is what the DSN reports.
-	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m)) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+	return expiryBinds(m) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+}
+
+// expiryBinds: m's expiry ends its delivery here — the one rule of the
+// claim and a waiting job's start (expiredNow), the scan of waiting
+// jobs (waitDueOf) and the cut inside an attempt (withExpiry), so that
+// none of them starts or cuts what another lets go (rr25 F1, F5). A
+// message never tried gets its first attempt (its reply is what the
+// expiry DSN reports). Tried is a counted attempt, or a reply of a next
+// hop kept from one that counted none (an operator's retry, sched24:
+// answered): that reply is what the DSN reports. A message whose delay
+// notice went (here, or at the umbra server it came from) is bound
+// too, tried or not: the notice gave the sender a Will-Retry-Until,
+// after which no next hop gets it. A record without an arrival (written
+// by hand) has nothing due.
+func expiryBinds(m *Message) bool {
+	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified)
 }
 
 // answered: a pending recipient of m keeps a host's reply from an
@@ -1396,10 +1438,14 @@ func answered(m *Message) bool {
 	return false
 }
 
-// hostReplied: r's last reply is a host's — what a DSN could name a
-// Remote-MTA for (dsnReporter): a reply, carried through a dead mark
-// too (realReply), from a next hop named host[addr] (as deadWaitReply
-// tests), or the mailbox store's (lmtp).
+// hostReplied: r's last reply is from an attempt at a next hop — a try
+// of the message, not one of umbra's own notes: carried through a dead
+// or throttle mark too (realReply), with a next hop named host[addr]
+// (as deadWaitReply tests) or the mailbox store (lmtp). That is a
+// host's reply, and also a connection to that host that failed (refused,
+// a failed TLS handshake) or the mailbox store unreachable: tries all
+// the same (expiryBinds), though a DSN names a Remote-MTA only for the
+// replies a host gave (dsnReporter).
 func hostReplied(r Recipient) bool {
 	reply := realReply(r.LastReply)
 	switch {
@@ -1508,8 +1554,16 @@ func revivedBefore(err error, revived []string) error {
 // and queue list's LAST ERROR): for a recipient deferred behind a dead
 // destination, its last real reply first — the reason, which a cut
 // column would otherwise lose behind the dead mark (rt23c F5) — and the
-// dead destination after it; any other reply as it is.
+// dead destination after it; for one whose retry waits for a slot of
+// a busy destination, likewise its host's last reply first
+// (throttledReply); any other reply as it is.
 func LastErrorShown(reply string) string {
+	if isThrottleReply(reply) {
+		if last := realReply(reply); last != reply {
+			return last + " (destination busy: waiting for a delivery slot)"
+		}
+		return reply
+	}
 	key, ok := deadDest(reply)
 	if !ok {
 		return reply

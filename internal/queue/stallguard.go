@@ -217,7 +217,11 @@ func (q *Manager) startAfterRound(ctx context.Context) {
 		d.waiting = append([]*job{jb}, d.waiting...)
 		queued = true
 	}
+	lowered := q.noteRequeued(held...)
 	s.mu.Unlock()
+	if lowered {
+		q.Kick() // the loop looks at their notice and expiry (answerWaitingDue)
+	}
 	if queued && q.stopped.Load() {
 		// The loop's last pump (run, at its stop) is past: these go
 		// back unattempted now, as it would have sent them.
@@ -325,7 +329,11 @@ func (q *Manager) giveBackUnstarted(ctx context.Context) {
 		// not before it — nothing starts before the holders were asked.
 		s.afterRound = append(s.afterRound, jb)
 	}
+	lowered := q.noteRequeued(again...)
 	s.mu.Unlock()
+	if lowered {
+		q.Kick() // the loop looks at their notice and expiry (answerWaitingDue)
+	}
 	if queued && q.stopped.Load() {
 		// The loop's last pump (run, at its stop) is past: these go
 		// back unattempted now, as it would have sent them.

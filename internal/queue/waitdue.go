@@ -17,9 +17,13 @@ import (
 // was sent after its expiry with no DSN at all.
 //
 // Now the scheduler's loop looks, when the earliest such time among
-// the waiting messages comes (sched.waitDue), and answers their jobs
+// the waiting messages comes (sched.waitDue), and answers their jobs —
+// of a message the expiry binds (expiryBinds: tried before, or its
+// delay notice gone; one never tried waits for its first attempt, as
+// at a claim) —
 // without a connection, as a throttled destination does (outcome
-// throttled: no attempt counted, no retry step used, throttleReply):
+// throttled: no attempt counted, no retry step used, throttledReply:
+// the note carries the host's last reply, which the DSNs report):
 //   - at the expiry, every waiting job of the message — also when
 //     another job of it runs: nothing starts for it at or after its
 //     expiry; the attempt's end (finish) fails its pending recipients
@@ -39,16 +43,20 @@ import (
 // as a dead destination's are (answerDead), and the attempt's end
 // commits, as for any attempt; nothing here writes the store.
 
-// waitRescan bounds how long the loop trusts sched.waitDue: jobs put
-// back at the head of their queues (a withdrawal's putBack, a stall's
-// give-back) are found at the next scan at the latest.
+// waitRescan bounds how long the loop trusts sched.waitDue, a guard:
+// every queuing of a job lowers it (start, and noteRequeued for jobs put
+// back at the head of their queues by a withdrawal's putBack or a
+// stall's give-back).
 const waitRescan = time.Minute
 
 // waitDueOf is when m's waiting jobs must be answered: its delay notice
-// while owed, else its expiry (dueBy); zero for a record without an
-// arrival (nothing falls due).
+// while owed, else its expiry (dueBy); zero for a message the expiry
+// does not bind (expiryBinds: never tried and not notified, or a record
+// without an arrival) — its job waits for its first attempt, which
+// makes its notice when it ends (rr25 F1: a taken-over copy past its
+// expiry was failed with no attempt, or sent a notice with none).
 func (q *Manager) waitDueOf(m *Message) time.Time {
-	if m.Arrived.IsZero() {
+	if !expiryBinds(m) {
 		return time.Time{}
 	}
 	return q.dueBy(m)
@@ -63,6 +71,22 @@ func (s *scheduler) noteWaiting(due time.Time) bool {
 	}
 	s.waitDue = due
 	return true
+}
+
+// noteRequeued lowers sched.waitDue for jobs put back at the head of
+// their queues (a withdrawal's putBack, a stall's give-back): a scan
+// made while they were out of the queues did not count them, and with
+// no due time known the loop slept to its next wake, up to an hour past
+// their notice or expiry (rr25 F6). It reports whether the loop must
+// look again (Kick, once s.mu is released). Called with s.mu held.
+func (q *Manager) noteRequeued(jobs ...*job) bool {
+	lowered := false
+	for _, jb := range jobs {
+		if jb.d != nil {
+			lowered = q.sched.noteWaiting(q.waitDueOf(jb.a.m)) || lowered
+		}
+	}
+	return lowered
 }
 
 // answerWaitingDue answers the waiting jobs whose message's delay notice
@@ -152,7 +176,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 		a := jb.a
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: throttled, Queue: jb.d.queue, Reply: throttleReply, wait: recheck[k]}
+			res[i] = Result{Rcpt: r, Outcome: throttled, Queue: jb.d.queue, Reply: throttledReply(a.m.Rcpts[r]), wait: recheck[k]}
 		}
 		a.mu.Lock()
 		a.heldBy = append(a.heldBy, jb.d)

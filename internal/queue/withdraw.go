@@ -264,6 +264,7 @@ func (w *withdrawal) putBack(q *Manager) {
 		}
 		d.waiting = append(byDest[d], d.waiting...)
 	}
+	q.noteRequeued(w.jobs...) // its notice and expiry are looked at again (the Kick below)
 	w.a.mu.Lock()
 	w.a.left = len(w.jobs)
 	w.a.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -131,6 +132,46 @@ type Client struct {
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
 	beforeBody func() error         // SetBeforeBody
+	bodyMu     sync.Mutex           // orders beginBody and AbortUnlessBodyBegun
+	aborted    bool                 // AbortUnlessBodyBegun closed the session: no body begins
+}
+
+// errAborted is a transaction's error when AbortUnlessBodyBegun closed
+// the session before its body began.
+var errAborted = errors.New("connection closed before the message's body began")
+
+// beginBody counts a body begun (BodiesBegun) before its first byte is
+// written, unless AbortUnlessBodyBegun came first: then nothing of it
+// is written, and the transaction fails with errAborted.
+func (c *Client) beginBody() bool {
+	c.bodyMu.Lock()
+	defer c.bodyMu.Unlock()
+	if c.aborted {
+		return false
+	}
+	c.bodies.Add(1)
+	return true
+}
+
+// AbortUnlessBodyBegun closes the connection unless a body has begun
+// since BodiesBegun returned n, and reports whether it closed it. The
+// test and the close are one step against the client's beginning of a
+// body (beginBody): a caller on another goroutine (a stop, the expiry's
+// cut) that closes because no body began can no longer race a body and
+// its final dot to the next hop — which would hold the message while
+// its sender counts it undelivered (RFC 1047's duplicate), or, at the
+// expiry, fail mail that was delivered. A body begun first goes on: its
+// end is the next hop's to say.
+func (c *Client) AbortUnlessBodyBegun(n int) bool {
+	c.bodyMu.Lock()
+	if int(c.bodies.Load()) != n {
+		c.bodyMu.Unlock()
+		return false
+	}
+	c.aborted = true
+	c.bodyMu.Unlock()
+	c.Close()
+	return true
 }
 
 // SetBeforeBody sets the check a pipelined transaction (Pipeline) makes
@@ -787,7 +828,10 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
 	}
-	c.bodies.Add(1)
+	if !c.beginBody() {
+		conn.Close()
+		return nil, errAborted // no byte of the body sent (AbortUnlessBodyBegun)
+	}
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()
 	emit, flush := bodyWrites(watch, parts, tail)

@@ -216,8 +216,10 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			return fail(err) // no byte of the body sent: the next hop has no message (SetBeforeBody)
 		}
 	}
-	envelope() // writing the message is umbra's own work
-	c.bodies.Add(1)
+	if !c.beginBody() {
+		return fail(errAborted) // no byte of the body sent: closed by AbortUnlessBodyBegun
+	}
+	envelope()                                 // writing the message is umbra's own work
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()
 	emit, flush := bodyWrites(watch, parts, tail)
