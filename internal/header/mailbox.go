@@ -1087,11 +1087,58 @@ func isTLD(label string) bool {
 //     "paypal.com.verify", "example.org.zz" and "corp.lan.x1" show
 //     paypal.com, example.org and corp.lan; "St. Louis" and "prod.db"
 //     keep one label once cut, and stay prose.
+//
+// An ASCII shown domain is read as a reader may misread it too
+// (asciiReadings, rr25 front25 F1, F2): "corp.Ian" shows corp.lan,
+// "bank.corn" and "bank.c0m" bank.com, "paypal.com-verify" paypal.com.
 func showsDomain(domain string, dotted bool, own func(string) bool) bool {
 	d := strings.Trim(dropInvisible(domain), ".")
 	if dotted && !isASCII(d) {
 		return true
 	}
+	if !dotted {
+		return showsDomainAsWritten(d, dotted, own)
+	}
+	for _, r := range asciiReadings(d) {
+		if showsDomainAsWritten(r, dotted, own) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiLookAlikes folds the ASCII characters a reader takes for others
+// in most typefaces: capital I, one and bar for a small l, zero for o,
+// "rn" for m, "vv" for w. Applied before lower-casing (an "I" is an
+// "l" only as a capital).
+var asciiLookAlikes = strings.NewReplacer("I", "l", "1", "l", "|", "l", "0", "o", "rn", "m", "vv", "w")
+
+// asciiReadings are the readings of a dotted ASCII shown domain: as
+// written, its look-alikes folded (asciiLookAlikes), and each of these
+// with its top label cut at its first hyphen — a top-level label has
+// none (an A-label's "xn--" aside), so "com-verify" is com and junk.
+func asciiReadings(d string) []string {
+	out := []string{d}
+	if f := asciiLookAlikes.Replace(d); f != d {
+		out = append(out, f)
+	}
+	for _, r := range out[:len(out):len(out)] {
+		i := strings.LastIndexByte(r, '.')
+		top := r[i+1:]
+		if strings.HasPrefix(strings.ToLower(top), "xn--") {
+			continue
+		}
+		if j := strings.IndexByte(top, '-'); j > 0 {
+			out = append(out, r[:i+1]+top[:j])
+		}
+	}
+	return out
+}
+
+// showsDomainAsWritten is showsDomain for one reading of the domain:
+// its top label, else the domain cut back label by label while two or
+// more remain.
+func showsDomainAsWritten(d string, dotted bool, own func(string) bool) bool {
 	for {
 		if namesDomain(d, dotted) || isOwn(d, own) {
 			return true

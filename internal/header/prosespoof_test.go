@@ -7,9 +7,10 @@ import "testing"
 // display name below shows, to a reader, an address of bank.com or of
 // the organisation's own corp.lan / example.org; each was refused before
 // front24 (a dotted shown domain was an address whatever its top label)
-// and is accepted after it, because namesDomain/isOwn read the top label
-// as written: a look-alike letter (F1), or junk a reader sets apart
-// after the domain (F2), makes it "no TLD", hence prose.
+// and was accepted after it, because namesDomain/isOwn read the top
+// label as written: a look-alike letter (F1), or junk a reader sets
+// apart after the domain (F2), made it "no TLD", hence prose. Each is
+// refused again.
 func TestProseRuleLetsNoSpoofThrough(t *testing.T) {
 	own := func(d string) bool { return d == "corp.lan" || d == "example.org" }
 	for _, v := range []string{

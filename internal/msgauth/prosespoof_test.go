@@ -8,9 +8,9 @@ import (
 // TestProseSpoofOverSMTP (EDGE-1; rr25 F1, F2 of front24, 5d39648b): a From:
 // display name that shows bank.com, or the organisation's own corp.lan,
 // with one look-alike letter or with junk a reader sets apart after the
-// domain is now prose: the message is accepted with header.from of the
-// real sender. Before front24 each was refused (550 5.7.1 ... shows an
-// address of another domain).
+// domain is refused (550 5.7.1 ... shows an address of another domain),
+// as before front24; front24's prose rule had accepted each, with
+// header.from of the real sender.
 func TestProseSpoofOverSMTP(t *testing.T) {
 	e := startEdge(t, "{profile: internet}", senderZone...)
 	for i, from := range []string{
