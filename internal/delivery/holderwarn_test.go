@@ -98,8 +98,8 @@ func TestHolderPresentingAnotherServersIDJudgedByStatedName(t *testing.T) {
 		{"hub-c", "hub-c", true}, // again: judged again, not WARNed again
 		{"hub-d", "hub-b2", true},
 	} {
-		if another, got := r.holderSeen(c.dialled, c.stated, "dbB"); !another || got != c.copied {
-			t.Errorf("holderSeen(%s stating %q): another %v, copied %v; want true, %v", c.dialled, c.stated, another, got, c.copied)
+		if another, got := r.holderSeen(c.dialled, c.stated, "dbB"); !another || (got != "") != c.copied {
+			t.Errorf("holderSeen(%s stating %q): another %v, copied %q; want true, %v", c.dialled, c.stated, another, got, c.copied)
 		}
 	}
 	out := buf.String()

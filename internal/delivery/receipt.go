@@ -54,6 +54,10 @@ type ReceiptShadow struct {
 
 	refusedIDs sync.Map     // lower-cased server name ‖ 0 ‖ database id → struct{}: its refusal was logged (recopy.go holderSeen)
 	refusedN   atomic.Int64 // entries of refusedIDs
+	// judgedCopied: mailaddr.NameKey of a shadow server → *copiedMark,
+	// while it is judged a copied data dir (recopy.go holderSeen): it is
+	// tried last for copies on receipt (marked).
+	judgedCopied sync.Map
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
@@ -141,11 +145,14 @@ func (r *ReceiptShadow) OpenFor(ctx context.Context, pref string, m *queue.Messa
 
 var _ smtp.SizedReceiptShadow = (*ReceiptShadow)(nil)
 
-// errHolderRefusedHere is a shadow server whose sessions this server
-// refuses: it presents a database id kept here as another server's and
-// states a name of its own that is not that server's (a copied data dir;
-// dial). No copy on receipt is made there; it is marked refusedKey, not
-// as a server that failed.
+// errHolderRefusedHere is a shadow server judged a copied data dir: it
+// presents a database id kept here as another server's and states a
+// name of its own that is not that server's (its sessions are refused
+// here), or states that server's name while this server's topology
+// lists that server at another address (two hosts state the name; dial).
+// No copy on receipt is made there; it is marked refusedKey for the
+// operator (queue destinations), not as a server that failed, and tried
+// last by the receipt path's own judgement (marked, judgedLate).
 var errHolderRefusedHere = errors.New("no copy on a shadow server whose sessions are refused here")
 
 // errNotVerified is a session that could not have TLS verified for the
@@ -211,7 +218,7 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 			}
 			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
 			if errors.Is(err, errHolderRefusedHere) {
-				r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // tried last, as for relays
+				r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // shown in queue destinations; tried last by judgedLate
 			} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
 				// Tried last from now on, as delivery and heartbeats
 				// mark a server that did not answer (SR-16) — or
@@ -297,14 +304,16 @@ func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
 	h := r.d.health
 	seen := map[*routing.Server]bool{}
 	return func(s *routing.Server) bool {
-		if h == nil {
-			return false
-		}
 		if v, ok := seen[s]; ok {
 			return v
 		}
-		v := h.Unhealthy(s.Name, s.Address, copiesKey(s.Name), refusedKey(s.Name)) &&
-			!h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name), refusedKey(s.Name))
+		// Not the relays' refused:NAME mark: a server met under a
+		// second name keeps it (its relays are refused by design), yet
+		// it is promised its copy; the receipt path's own judgement
+		// (judgedLate) puts a copied data dir last (rr25 F2).
+		v := h != nil && h.Unhealthy(s.Name, s.Address, copiesKey(s.Name)) &&
+			!h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name))
+		v = v || r.judgedLate(now, s.Name)
 		seen[s] = v
 		return v
 	}
@@ -417,16 +426,19 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 	// copy over at its expiry while this server delivers the original.
 	// No copy there. The same id stated under the name it is kept as is
 	// that server reached under a second name here (a typo, a rename in
-	// the topology): its sessions are let in, the copy is made. A server
+	// the topology): its sessions are let in, the copy is made — unless
+	// this server's topology lists that name at another address than
+	// s's: then two hosts state it (a copy of the data dir and of the
+	// configuration, rr25 F1), and a copy filed under s could be
+	// discarded or taken over by either: no copy there either. A server
 	// below 20 states no name: the copy is made, as before.
 	another, copied := r.holderSeen(s.Name, c.ShadowName, db)
-	if copied {
+	if copied != "" {
 		c.Quit()
 		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
 			rr.HolderRefused()
 		}
-		return nil, fmt.Errorf("%w: %s presents transport database id %s, kept here as another server's, under its own name %s (a copy of that server's data dir: its sessions are refused here, so a copy there could never be discarded)",
-			errHolderRefusedHere, s.Name, db, c.ShadowName)
+		return nil, fmt.Errorf("%w: %s", errHolderRefusedHere, copied)
 	}
 	if h := r.d.health; h != nil && db != "" && !another {
 		// An id of its own: a refusal of its sessions here (this

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/config"
@@ -92,21 +93,32 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 
 // holderSeen records the id a session to server met; a failure to record
 // is logged (the next session records it), an id kept as another
-// server's at WARN once per (name, id) until an id of that server is
-// recorded again (queue ShadowHolderSeen refuses it; the refusal after
-// that is WARNed anew).
+// server's at WARN once per (name, kind, id) until an id of that server
+// is recorded again (queue ShadowHolderSeen refuses it; the refusal
+// after that is WARNed anew). The kind is the judgement below (not
+// recorded, a copied data dir, two hosts stating one name): a server
+// first met below 20, then stating a name of its own, is WARNed for
+// each.
 //
 // stated is the name the server stated as its own in its XSHADOW reply
 // (shadow verbs 20; "" from an older server). It reports another: the id
-// is kept here as another server's (not recorded); and copied: the id
-// is kept here as another server's and stated is not that server's name
-// — a second server running a copy of its data dir, whose sessions are
-// refused here: no copy on receipt is made on it (dial). The id stated
-// under the name it is kept as is that server reached under a second
-// name (a typo or a rename in the topology): not copied.
-func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another, copied bool) {
+// is kept here as another server's (not recorded); and copied, why no
+// copy on receipt is made on it ("": one is), when the id is kept here
+// as another server's and either stated is not that server's name — a
+// second server running a copy of its data dir, whose sessions are
+// refused here — or stated is that server's name, and this server's
+// topology lists that server at another address than server, the one
+// dialled: a second host running a copy of its data dir and of its
+// configuration, whose sessions here pass as that server's, so copies
+// filed under server could be discarded or taken over by either (dial).
+// The id stated under the name it is kept as, by a server that name is
+// not a topology server at another address of (a typo or a rename in the
+// topology), is that server reached under a second name: not copied.
+// The judgement is kept per name (judgedCopied, marked): such a server
+// is tried last for copies on receipt until it is judged otherwise.
+func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another bool, copied string) {
 	if r.holders == nil || dbID == "" {
-		return false, false
+		return false, ""
 	}
 	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
 	var other interface{ AnotherServersDatabase() bool }
@@ -114,32 +126,51 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another, copied
 	case errors.As(err, &other):
 		// Another server's database id here (a retired one too): not
 		// recorded, nothing marked lost (rt18d-F1). Logged once per
-		// (name, id) until that name's id is recorded again: a server
-		// met under a second name is refused in every session, one
-		// per accepted message.
+		// (name, kind, id) until that name's id is recorded again: a
+		// server met under a second name is refused in every session,
+		// one per accepted message.
 		owner := ""
 		var o interface{ OtherServer() string }
 		if errors.As(err, &o) {
 			owner = o.OtherServer()
 		}
-		copied = copiedDatabase(stated, owner)
-		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+dbID, struct{}{}); seen {
+		kind := "other"
+		twinAddr := ""
+		switch {
+		case copiedDatabase(stated, owner):
+			kind = "copied"
+			copied = fmt.Sprintf("%s presents transport database id %s, kept here as %s's, under its own name %s (a copy of that server's data dir: its sessions are refused here, so a copy there could never be discarded)",
+				server, dbID, owner, stated)
+		case stated != "":
+			if twinAddr = r.twinHost(server, owner); twinAddr != "" {
+				kind = "twin"
+				copied = fmt.Sprintf("%s presents transport database id %s, kept here as %s's, and states the name %s, a server of the topology at %s: two hosts state that name (a copy of its data dir and configuration: a copy there could be discarded or taken over by either)",
+					server, dbID, owner, stated, twinAddr)
+			}
+		}
+		r.judge(server, copied != "")
+		if _, seen := r.refusedIDs.LoadOrStore(strings.ToLower(server)+"\x00"+kind+"\x00"+dbID, struct{}{}); seen {
 			return true, copied
 		}
 		r.refusedN.Add(1)
-		if copied {
+		switch kind {
+		case "copied":
 			r.d.log.Warn("no copy on receipt on a shadow server presenting another server's transport database id under its own name (a copy of that server's data dir?): give it a data dir of its own",
 				"shadow_server", server, "stated_name", stated, "database_id", dbID, "known_as", owner, "err", err)
-			return true, true
+		case "twin":
+			r.d.log.Warn("no copy on receipt on a shadow server stating the name of another server of the topology at another address: two hosts state that name (a copy of that server's data dir and configuration?): give it a data dir and server.name of its own",
+				"shadow_server", server, "stated_name", stated, "database_id", dbID, "known_as", owner, "known_address", twinAddr, "err", err)
+		default:
+			r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
+				"shadow_server", server, "stated_name", stated, "database_id", dbID, "err", err)
 		}
-		r.d.log.Warn("shadow server's transport database id not recorded: it is another server's",
-			"shadow_server", server, "stated_name", stated, "database_id", dbID, "err", err)
-		return true, false
+		return true, copied
 	case err != nil:
 		r.d.log.Error("recording the shadow server's transport database failed", "shadow_server", server, "err", err)
-		return false, false
+		return false, ""
 	}
 	r.forgetRefusedIDs(server)
+	r.judge(server, false)
 	switch {
 	case lost > 0:
 		r.d.log.Warn("shadow server returned with a new transport database: its copies of messages held here are lost and made again",
@@ -148,7 +179,7 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another, copied
 		r.d.log.Info("shadow server returned with a new transport database; it held no copy of a message still here",
 			"shadow_server", server, "database_id", dbID, "was", old)
 	}
-	return false, false
+	return false, ""
 }
 
 // copiedDatabase: a server that stated the name stated as its own
@@ -159,13 +190,77 @@ func copiedDatabase(stated, owner string) bool {
 	return stated != "" && owner != "" && mailaddr.NameKey(stated) != mailaddr.NameKey(owner)
 }
 
+// twinHost is the topology address of owner when this server's topology
+// lists owner as a server other than server (the one dialled, which
+// stated owner's name and presented its id) at another address: two
+// hosts state owner's name (rr25 F1: a host cloned with its
+// configuration, added to the topology under a name of its own). ""
+// when owner is no server of the topology (a rename: server is owner
+// under its new name), is server, or is listed at server's address (a
+// typo listed beside the right name): server is owner met under a
+// second name.
+func (r *ReceiptShadow) twinHost(server, owner string) string {
+	st := r.d.st.Load()
+	if st == nil || st.cfg.Topology == nil || owner == "" {
+		return ""
+	}
+	o, ok := st.cfg.Topology.Server(owner)
+	if !ok {
+		return ""
+	}
+	d, ok := st.cfg.Topology.Server(server)
+	if !ok || d == o || mailaddr.CanonicalHostPort(d.Address) == mailaddr.CanonicalHostPort(o.Address) {
+		return ""
+	}
+	return o.Address
+}
+
+// judge keeps whether server was last judged a copied data dir
+// (holderSeen): such a server is tried last for copies on receipt
+// (marked), by this judgement of the receipt path's own — not by the
+// relays' refused:NAME mark, which a server met under a second name
+// keeps (its relays are refused by design) though it gets its copy.
+func (r *ReceiptShadow) judge(server string, copied bool) {
+	k := mailaddr.NameKey(server)
+	if !copied {
+		r.judgedCopied.Delete(k)
+		return
+	}
+	if _, ok := r.judgedCopied.Load(k); !ok {
+		m := &copiedMark{}
+		m.last.Store(time.Now().UnixNano())
+		r.judgedCopied.LoadOrStore(k, m)
+	}
+}
+
+// copiedMark is a server judged a copied data dir: when a copy on
+// receipt last tried it in its normal place (its judgement or a probe).
+type copiedMark struct{ last atomic.Int64 }
+
+// judgedLate: server was judged a copied data dir and is not due its
+// probe (receiptProbe after its last one): it is tried after every
+// candidate not so judged. A due one is tried in its normal place once
+// (the probe taken), so a server given a data dir of its own is found.
+func (r *ReceiptShadow) judgedLate(now time.Time, server string) bool {
+	v, ok := r.judgedCopied.Load(mailaddr.NameKey(server))
+	if !ok {
+		return false
+	}
+	m := v.(*copiedMark)
+	last := m.last.Load()
+	if now.Sub(time.Unix(0, last)) < receiptProbe {
+		return true
+	}
+	return !m.last.CompareAndSwap(last, now.UnixNano())
+}
+
 // forgetRefusedIDs forgets the refusals logged for server (refusedIDs):
 // an id of its own was recorded, so a refusal after it is a new episode.
 func (r *ReceiptShadow) forgetRefusedIDs(server string) {
 	if r.refusedN.Load() == 0 {
 		return // nothing refused: every session's record costs no walk
 	}
-	prefix := strings.ToLower(server) + "\x00"
+	prefix := strings.ToLower(server) + "\x00" // then the kind and the id
 	r.refusedIDs.Range(func(k, _ any) bool {
 		if strings.HasPrefix(k.(string), prefix) {
 			if _, ok := r.refusedIDs.LoadAndDelete(k); ok {

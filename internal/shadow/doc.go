@@ -390,11 +390,17 @@
 // here as another server's under a name of its own (a copied data dir:
 // every session it opens here is refused, so the copy could never be
 // discarded, and it would take the copy over at its expiry while this
-// server delivers the original), and is made on that server met under a
-// second name here (a typo or rename in this server's topology; it states
-// the name the id is kept as, and its sessions are let in). Counted as
-// HolderRefusedDatabase; a server below 20 states no name and gets the
-// copy, as before (package delivery, receipt.go).
+// server delivers the original), nor on one stating the name the id is
+// kept as while this server's topology lists a server of that name at
+// another address (two hosts state it: a copy of the data dir and of the
+// configuration, whose sessions here pass as that server's, so either
+// could take the discards of copies filed under the name dialled); it
+// is made on that server met under a second name here (a typo or rename
+// in this server's topology: it states the name the id is kept as, which
+// the topology does not list or lists at the address dialled, and its
+// sessions are let in). Counted as HolderRefusedDatabase; a server below
+// 20 states no name and gets the copy, as before (package delivery,
+// receipt.go, recopy.go holderSeen).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

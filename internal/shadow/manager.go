@@ -404,8 +404,10 @@ const (
 	// receipt on — it presented a transport database id kept here as
 	// another server's and stated a name of its own that is not that
 	// server's (a copied data dir; its sessions here are refused, so the
-	// copy could never be discarded) — counted at each copy so passed
-	// over (HolderRefused).
+	// copy could never be discarded), or stated that server's name while
+	// the topology lists it at another address (a copy of the data dir
+	// and configuration: two hosts state the name) — counted at each
+	// copy so passed over (HolderRefused).
 	HolderRefusedDatabase = "holder"
 )
 
@@ -694,7 +696,8 @@ type anotherDatabase interface {
 
 // HolderRefused counts a shadow server passed over for a copy on receipt
 // because it presents another server's transport database id under a
-// name of its own (HolderRefusedDatabase; package delivery logs it).
+// name of its own, or under that server's name at another address than
+// the topology's (HolderRefusedDatabase; package delivery logs it).
 func (r *Recorder) HolderRefused() { r.obs.Refused(HolderRefusedDatabase) }
 
 // refusedHere records a contact of primary refused by this server's

@@ -199,10 +199,11 @@ func FuzzCutStatedName(f *testing.F) {
 	})
 }
 
-// FuzzXShadowNameArgs: XSHADOW's arguments at a server of version 20 —
-// never a panic; NAME is read only as the last word, and what is left
-// never ends in NAME (a second one is not taken off); at a server of 19
-// NAME is never read.
+// FuzzXShadowNameArgs (SMTP- shadow verbs 20): XSHADOW's arguments at a
+// server of version 20 — never a panic; NAME is read only as the last
+// word, and only one is taken off: what is left ending in a second NAME
+// ("NAME NAME") is not read as mark arguments, so xshadow answers it
+// 501; at a server of 19 NAME is never read.
 func FuzzXShadowNameArgs(f *testing.F) {
 	for _, s := range []string{"", "NAME", "MARK NAME", "MARK CODES NAME", "MARK=1 DB=x CODES name", "NAME NAME", "NAME CODES", " NAME ", "NAME=x"} {
 		f.Add(s)
@@ -231,6 +232,9 @@ func FuzzXShadowNameArgs(f *testing.F) {
 			t.Fatalf("%q: a server below 20 read NAME", args)
 		}
 		rest, _ = v20.cutCodes(rest)
-		parseMarkArgs(rest)
+		_, _, _, _, ok := parseMarkArgs(rest)
+		if g := strings.Fields(rest); ok && len(g) > 0 && strings.EqualFold(g[len(g)-1], "NAME") {
+			t.Fatalf("%q: a second NAME left in %q is read as mark arguments, not refused with 501", args, rest)
+		}
 	})
 }
