@@ -29,6 +29,17 @@ func TestDamagedRecordActionsByIDAgree(t *testing.T) {
 	defer s.Close()
 	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.0.0 later" }), ManagerConfig{Hostname: "mx.test"})
 	ctx := context.Background()
+	// Selected as list selects it: by its state and by its queue.
+	for _, f := range []MessageFilter{{State: "damaged"}, {Queue: QueueDamaged}, {}} {
+		got, err := q.MessageIDs(f)
+		found := false
+		for _, id := range got {
+			found = found || id == bad
+		}
+		if err != nil || !found {
+			t.Errorf("selection %+v: %v %v, want it to hold the damaged %s", f, got, err, bad)
+		}
+	}
 	for name, act := range map[string]func() error{
 		"retry":   func() error { return q.RetryMessage(ctx, bad) },
 		"suspend": func() error { return q.SuspendMessage(ctx, bad) },
