@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -166,6 +167,9 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := socketIsDirectory(path); err != nil {
+		return nil, err
+	}
 	c := admin.NewClient(path)
 	c.SetDatabase(daemonDatabase(cmd, path))
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
@@ -293,4 +297,30 @@ func trunc(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// socketIsDirectory refuses an admin socket path that names a
+// directory (exit 64): the data directory given for the socket in it
+// was "umbra is not running" (rt25c F7), and the operator went to start
+// a second daemon. It names the sockets in the directory, if any, to
+// give instead.
+func socketIsDirectory(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	var socks []string
+	if ents, err := os.ReadDir(path); err == nil {
+		for _, e := range ents {
+			if e.Type()&os.ModeSocket != 0 {
+				socks = append(socks, filepath.Join(path, e.Name()))
+			}
+		}
+	}
+	advice := "give the path of the admin socket itself (server.admin_socket of the daemon's configuration; by default admin.sock in its data directory)"
+	if len(socks) > 0 {
+		advice = "give the socket's own path: " + strings.Join(socks, " or ")
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("the admin socket path %s is a directory, not a socket (from --socket, UMBRA_SOCKET or the configuration): %s",
+		path, advice)}
 }

@@ -98,6 +98,20 @@ func TestDaemonDamagedRecordSetAside(t *testing.T) {
 	if code, errOut := cliErr(t, cfg, "message", "suspend", bad.String()); code != exitFailure || !strings.Contains(errOut, "does not decode") {
 		t.Errorf("message suspend of a damaged record: exit %d %q", code, errOut)
 	}
+	// Every action but export and remove refused as damaged, exit 1, by
+	// id and by selection alike (rt25c F4): retry said "no such message"
+	// (exit 3), and --state damaged selected nothing.
+	for _, args := range [][]string{{"message", "retry", bad.String()}, {"message", "resume", bad.String()}} {
+		if code, errOut := cliErr(t, cfg, args...); code != exitFailure || !strings.Contains(errOut, "does not decode") {
+			t.Errorf("umbra %s of a damaged record: exit %d %q, want %d, damaged", strings.Join(args, " "), code, errOut, exitFailure)
+		}
+	}
+	for _, args := range [][]string{{"message", "retry", "--state", "damaged"}, {"message", "suspend", "--queue", "damaged"}} {
+		out, _ := cli(t, cfg, args...)
+		if !strings.Contains(out, "1 messages matched") && !strings.Contains(out, "1 message matched") {
+			t.Errorf("umbra %s: %q, want the damaged record matched (and refused)", strings.Join(args, " "), out)
+		}
+	}
 	if out, code := cli(t, cfg, "message", "export", bad.String()); code != 0 || !strings.Contains(out, "Subject: dmg3") {
 		t.Errorf("message export of a damaged record: exit %d %q", code, out)
 	}

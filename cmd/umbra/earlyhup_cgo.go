@@ -12,7 +12,18 @@ package main
 // SIGHUP to be ignored, which the runtime keeps (it respects an
 // inherited SIG_IGN for SIGHUP) until serveHUP's signal.Notify takes
 // it. A SIGHUP in between asks for nothing the start does not do
-// anyway: no file has been read, no log or socket opened yet. The
+// anyway: no file has been read, no log or socket opened yet.
+//
+// The window is narrowed, not closed (rt25c F3): between exec and this
+// constructor the kernel maps the binary and the dynamic loader maps
+// and relocates libc, milliseconds on a loaded machine, and a SIGHUP
+// then still has its default action. Nothing in the process runs
+// before the loader, so no userland code can close it; the exec'ing
+// parent could, by starting umbra with SIGHUP ignored (an ignored
+// disposition survives exec). systemd never sends one there: a
+// `systemctl reload` queued during the start job waits for it (and
+// ExecReload needs $MAINPID's service active); only a raw kill -HUP
+// of a pid just exec'd can. The
 // arguments come from /proc/self/cmdline, which every libc has (musl
 // gives a constructor no argv). Without cgo (CGO_ENABLED=0) the window
 // until serveHUP's init stays.

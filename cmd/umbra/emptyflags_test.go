@@ -32,3 +32,22 @@ func TestEmptyFlagValuesRefused(t *testing.T) {
 		}
 	}
 }
+
+// A required flag given with no value is not told to be left out, which
+// is refused next (rt25c F6, OPS-3): `queue redirect Q --to ""` said
+// "leave the flag out", and leaving it out says "redirect needs --to".
+// The advice given must be one the command takes.
+func TestEmptyRequiredFlagAdviceWorks(t *testing.T) {
+	cmd := exec.Command(umbraBin, "--socket", "/nonexistent/admin.sock", "queue", "redirect", "smarthost:sink", "--to", "")
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != exitUsage || !strings.Contains(string(out), "no value") {
+		t.Fatalf("--to '': exit %d, want %d\n%s", code, exitUsage, out)
+	}
+	if strings.Contains(string(out), "leave the flag out") || !strings.Contains(string(out), "--to HOST[:PORT]") {
+		t.Errorf("--to \"\": advice the command refuses next, or none: %s", out)
+	}
+}

@@ -203,6 +203,7 @@ func newQueueCmd() *cobra.Command {
 		},
 	}
 	redirect.Flags().StringVar(&to, "to", "", "the server to send the queue's messages to")
+	needsValue(redirect, "to", "HOST[:PORT]")
 	cmd.AddCommand(redirect)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "flush",

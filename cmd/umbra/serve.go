@@ -170,7 +170,8 @@ func newServeCmd() *cobra.Command {
 // the server. One asked before "umbra ready" waits in it and is done
 // after. Other commands keep the default (a terminal's hangup ends them).
 // Before this init, the cgo constructor of earlyhup_cgo.go keeps SIGHUP
-// ignored from the process's first instant (rt24c F4).
+// ignored from the moment it runs, once the dynamic loader is done
+// (rt24c F4; the milliseconds before it are earlyhup_cgo.go's).
 var serveHUP chan os.Signal
 
 func init() {
@@ -219,7 +220,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	met.Known(knownConnectors, knownDatabases)
 
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
-		DeferLimit: cfg.Transport.ResultCommitDelay.D()})
+		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
 	if err != nil {
 		return err
 	}

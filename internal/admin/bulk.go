@@ -784,7 +784,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			// quarantined message), or nothing to do (SkipReason) —
 			// a suspension of one suspended is the action's own answer.
 			if action == "remove" && !out.DryRun {
-				outcomes[i].note = removeNote(m)
+				outcomes[i].note = removeNoteNDR(m, ndr)
 			}
 		} else if why := queue.BulkSkipForce(action, m, force); why != "" {
 			outcomes[i].skip = why

@@ -34,3 +34,20 @@ func TestDamagedCopyShownAsCopy(t *testing.T) {
 		t.Errorf("remove note for this server's own record: %q", n)
 	}
 }
+
+// OPS-5 (rt25c F4): remove --ndr of a damaged record says that no DSN
+// was made (its envelope does not decode), instead of a bare "remove"
+// as though the --ndr had been honoured.
+func TestRemoveNDROfDamagedRecordSaysNoDSN(t *testing.T) {
+	own := &queue.Message{ID: 2, State: queue.Damaged, LastError: "checksum mismatch"}
+	if n := removeNoteNDR(own, true); !strings.Contains(n, "no DSN") {
+		t.Errorf("remove --ndr note of a damaged record: %q, want it to say no DSN was made", n)
+	}
+	if n := removeNoteNDR(own, false); n != "" {
+		t.Errorf("remove note without --ndr: %q", n)
+	}
+	sound := &queue.Message{ID: 3, State: queue.Ready}
+	if n := removeNoteNDR(sound, true); n != "" {
+		t.Errorf("remove --ndr note of a sound message: %q", n)
+	}
+}

@@ -1162,7 +1162,7 @@ func (s *Server) routes() http.Handler {
 		} else {
 			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
-			if n := removeNote(before); err == nil && r.PathValue("action") == "remove" && n != "" {
+			if n := removeNoteNDR(before, r.URL.Query().Get("ndr") == "true"); err == nil && r.PathValue("action") == "remove" && n != "" {
 				res["note"] = n // what follows from the removal (view.go)
 			}
 		}

@@ -191,7 +191,27 @@ func subjectOf(body []byte) string {
 // removeNote is what the removal of m tells the operator beyond its
 // having been done, "" when nothing: for a damaged record that was a
 // shadow copy kept here, what its primary does about the copy gone.
-func removeNote(m *queue.Message) string {
+func removeNote(m *queue.Message) string { return removeNoteNDR(m, false) }
+
+// removeNoteNDR is removeNote of a removal asked with --ndr (ndr): a
+// damaged record's envelope does not decode, so no DSN can be made for
+// it, and the removal says so rather than let the --ndr pass as
+// honoured (rt25c F4).
+func removeNoteNDR(m *queue.Message, ndr bool) string {
+	n := removeNoteCopy(m)
+	if ndr && m != nil && m.State == queue.Damaged {
+		nodsn := "no DSN was made: the record is damaged and its envelope (sender, recipients) does not decode; " +
+			"tell the sender another way (umbra message export wrote its body, if it was exported)"
+		if n == "" {
+			return nodsn
+		}
+		return n + "; " + nodsn
+	}
+	return n
+}
+
+// removeNoteCopy is removeNote's note of a damaged shadow copy.
+func removeNoteCopy(m *queue.Message) string {
 	if m == nil || m.State != queue.Damaged || m.DamagedCopyOf == "" {
 		return ""
 	}

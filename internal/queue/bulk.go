@@ -445,6 +445,12 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 	sv := NewStateView(now, q.SuspendedQueues())
 	if err := q.store.View(func(tx *Tx) error {
 		m, err := tx.Get(id)
+		if _, damaged := tx.Damaged(id); errors.Is(err, ErrNotFound) && damaged {
+			// Set aside as damaged: refused as such, as suspend and
+			// resume are (changeOnce), not "no such message" while
+			// show and list show it (rt25c F4).
+			return damagedRefusal(id, "message retry")
+		}
 		if err != nil {
 			return err
 		}

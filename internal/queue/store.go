@@ -130,7 +130,24 @@ type Options struct {
 	// Log receives what Open has to tell the operator (a schema
 	// upgrade: LogUpgrade); nil: nothing is logged.
 	Log *slog.Logger
+	// HeldBy, when set, is asked whenever another process has held the
+	// database's lock past Open's wait (2 s at first, then every
+	// HeldByEvery): pid and command name it (0 and "" when the system
+	// does not tell). nil goes on waiting — an offline db command
+	// (restore, compact) ends, and the daemon then opens what it left
+	// (rt25c F1) —; an error ends Open with it. nil HeldBy: refused as
+	// in use after the first wait, as before.
+	HeldBy func(pid int, command string) error
 }
+
+// heldRefused is the error Options.HeldBy ended Open with.
+type heldRefused struct{ err error }
+
+func (h *heldRefused) Error() string { return h.err.Error() }
+
+// HeldByEvery is how often Open asks Options.HeldBy again while the
+// database stays held.
+const HeldByEvery = 5 * time.Second
 
 // Open opens or creates the transport database at path. A new database
 // gets a new random id; an existing one keeps its own.
@@ -143,6 +160,9 @@ type Options struct {
 func Open(path string, o Options) (*Store, error) {
 	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
+	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
+		return nil, hr.err // Options.HeldBy's own words
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("transport database %w", inUse(path, err))
 	}
@@ -238,6 +258,12 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	// The lock first, then the pages (openlock.go): another process's
 	// database is refused as in use before a page of it is read.
 	f, err := lockDB(path, true, 2*time.Second)
+	for ie := (*InUseError)(nil); o.HeldBy != nil && errors.As(err, &ie); {
+		if herr := o.HeldBy(ie.PID, ie.Command); herr != nil {
+			return nil, &heldRefused{herr}
+		}
+		f, err = lockDB(path, true, HeldByEvery)
+	}
 	if err != nil {
 		return nil, err
 	}
