@@ -1011,9 +1011,29 @@ func (s *Server) routes() http.Handler {
 		for _, e := range removed {
 			seen[e.QueueID] = true
 		}
+		// An id is not found only when the scan found no copy of it: a
+		// removal whose commit failed leaves copies that are there
+		// (rr25 ops25 F2); those are failed, not refused.
+		var failed []string
+		noCopy := map[string]bool{}
+		var re *dumpster.RemoveError
+		switch {
+		case err == nil:
+			for _, id := range sel.IDs {
+				noCopy[id.String()] = true
+			}
+		case errors.As(err, &re):
+			for _, id := range re.NoCopy {
+				noCopy[id] = true
+			}
+		}
 		for _, id := range sel.IDs {
-			if !seen[id.String()] {
+			switch {
+			case seen[id.String()]:
+			case noCopy[id.String()]:
 				out.NotFound = append(out.NotFound, id.String())
+			default:
+				failed = append(failed, id.String())
 			}
 		}
 		if !dry {
@@ -1031,6 +1051,11 @@ func (s *Server) routes() http.Handler {
 				m := &queue.Message{}
 				m.ID, _ = queue.ParseID(id)
 				s.auditAs(r, "dumpster remove", m, "", "refused: no dumpster copy of "+id)
+			}
+			for _, id := range failed {
+				m := &queue.Message{}
+				m.ID, _ = queue.ParseID(id)
+				s.auditAs(r, "dumpster remove", m, "", "failed: "+err.Error())
 			}
 			if err != nil {
 				s.audit(r, "dumpster remove", nil, "dumpster:"+sel.Database, err)
