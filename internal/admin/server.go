@@ -130,16 +130,18 @@ type Server struct {
 	// selections: the messages of the commands in batches, by token
 	// (batches.go); guarded by bulkMu.
 	selections map[string]*selection
-	q          Queue
-	track      Tracker                       // nil when tracking is off
-	shadows    func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	dump       Dumpster
-	db         Backuper                  // nil: no backups
-	pressure   func() backpressure.State // nil: back pressure off
-	status     Status
-	log        *slog.Logger
-	http       *http.Server
-	ln         net.Listener
+	// stopped: tokens of selections stopped by their client (batches.go), answered 410.
+	stopped  map[string]time.Time
+	q        Queue
+	track    Tracker                       // nil when tracking is off
+	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	dump     Dumpster
+	db       Backuper                  // nil: no backups
+	pressure func() backpressure.State // nil: back pressure off
+	status   Status
+	log      *slog.Logger
+	http     *http.Server
+	ln       net.Listener
 	// made is the file the socket was made as (guarded by lnMu): a
 	// file at its path that is not this one is another's (Remake,
 	// removeOwn).
