@@ -112,7 +112,9 @@ func newDBCmd() *cobra.Command {
 			"database they replace, else of the data directory; run as root where the data directory does not exist,\n" +
 			"the restore is refused unless --owner names the user umbra runs as, for whom it is made (mode 0750). With --owner\n" +
 			"the restored files are written for that user, and the data directory and spool are given to it only once the\n" +
-			"restore has succeeded: a refused restore changes no owner. Only root may name another user.",
+			"restore is past every check: the data directory just before the restored file takes the database's name\n" +
+			"(given back should that rename fail), the spool directory before the restore lets go of the database's lock.\n" +
+			"A refused restore (umbra runs, a damaged backup, ...) changes no owner. Only root may name another user.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -104,10 +105,37 @@ func (s *Server) stopSelection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	open := sel.so.open
+	// The stop itself is audited with who sent it (it may not be who
+	// began the command), then the command's line.
+	s.auditAs(r, "stop "+sel.so.action, nil, sel.so.queue, "no further batch asked for (the command was begun by "+sel.so.who+")")
 	s.auditLeft(sel)
 	delete(s.selections, token)
+	if s.stopped == nil {
+		s.stopped = map[string]time.Time{}
+	}
+	for k, at := range s.stopped {
+		if time.Since(at) > stoppedKept {
+			delete(s.stopped, k)
+		}
+	}
+	if len(s.stopped) < maxStopped {
+		s.stopped[token] = time.Now()
+	}
 	reply(w, map[string]any{"stopped": true, "audited": open}, nil)
 }
+
+// errSelectionStopped answers a batch carrying the token of a command
+// whose client asked for no further batch (stopSelection): its line
+// said the rest was left as it was, so nothing more is selected or done
+// under it (a later batch selected again and acted: rr25 ops25).
+var errSelectionStopped = errors.New("this command was stopped (no further batch was asked for, and its audit line says the rest is left as it was): run the command again for the rest")
+
+// stoppedKept is how long a stopped selection's token is remembered
+// (answered 410), and maxStopped how many at most.
+const (
+	stoppedKept = 24 * time.Hour
+	maxStopped  = 4096
+)
 
 // TallyWaiter marks a command's record as between its batches
 // (queue.Manager.TallyWaiting).
@@ -287,6 +315,9 @@ func (s *Server) selectionFor(token string, after queue.ID, through *queue.ID, s
 			delete(s.selections, k)
 		}
 	}
+	if _, ok := s.stopped[token]; ok && token != "" {
+		return "", nil, errSelectionStopped
+	}
 	kept := s.selections[token]
 	if kept == nil {
 		ids, err := sel()
@@ -386,6 +417,11 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	token, ids, err := s.selectionFor(v.Get("selection"), after, &through, func() ([]queue.ID, error) {
 		return qb.QueueSelection(action, name)
 	})
+	if errors.Is(err, errSelectionStopped) {
+		s.auditAs(r, audit, nil, name, "refused: "+err.Error())
+		fail(w, http.StatusGone, err.Error())
+		return
+	}
 	if err != nil {
 		s.audit(r, audit, nil, name, err)
 		reply(w, nil, err)

@@ -93,16 +93,42 @@ func TestBulkCommandStoppedBetweenBatchesIsToldSo(t *testing.T) {
 	if ts, err := q.BulkTallies(); err != nil || len(ts) != 0 {
 		t.Fatalf("records after the stop's line: %+v %v", ts, err)
 	}
+	// The stop itself is audited with who sent it (OPS-5, rr25 ops25),
+	// then the command's line.
 	es = lines()
-	if len(es) != 2 || es[1].Action != "message suspend" || es[1].Actor != "alice" ||
-		!strings.HasPrefix(es[1].Reply, "cut short, no further batch asked for: 1 of 50 selected done") {
-		t.Fatalf("the stopped command's line: %+v", es)
+	if len(es) != 3 || es[1].Action != "stop message suspend" || es[1].Actor != "alice" ||
+		es[2].Action != "message suspend" || es[2].Actor != "alice" ||
+		!strings.HasPrefix(es[2].Reply, "cut short, no further batch asked for: 1 of 50 selected done") {
+		t.Fatalf("the stop's and the stopped command's lines: %+v", es)
 	}
 	if code, _ := post(s, "/v1/selections/"+out.Selection+"/stop"); code != http.StatusNotFound {
 		t.Errorf("a second stop of the command: %d, want 404 (its line is written)", code)
 	}
+	// A later batch carrying the stopped token is refused (410), not
+	// selected again and acted on after the line said the rest was left.
+	countSuspended := func() int {
+		ms, err := q.Messages(queue.MessageFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range ms {
+			if m.State == queue.Suspended {
+				n++
+			}
+		}
+		return n
+	}
+	before := countSuspended()
+	if code, body := post(s, "/v1/messages/suspend?all=true&max_time=1ns&after="+out.Next+"&through="+out.Through+"&selection="+out.Selection); code != http.StatusGone {
+		t.Errorf("a batch after the stop: %d %s, want 410", code, body)
+	}
+	if after := countSuspended(); after != before {
+		t.Errorf("%d messages suspended after a batch carrying the stopped token, %d before: it acted", after, before)
+	}
+	n := len(lines())
 	listen("d.sock") // a start after a kill: no line again
-	if es := lines(); len(es) != 2 {
-		t.Fatalf("%d lines after the next start, want 2: %+v", len(es), es)
+	if es := lines(); len(es) != n {
+		t.Fatalf("%d lines after the next start, want %d: %+v", len(es), n, es)
 	}
 }

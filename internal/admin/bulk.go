@@ -707,7 +707,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return ids, err
 	})
 	switch {
-	case errors.Is(err, errGivenGone):
+	case errors.Is(err, errGivenGone), errors.Is(err, errSelectionStopped):
 		fail(w, http.StatusGone, err.Error())
 		return
 	case errors.Is(err, errBadGiven):

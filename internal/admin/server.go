@@ -130,16 +130,18 @@ type Server struct {
 	// selections: the messages of the commands in batches, by token
 	// (batches.go); guarded by bulkMu.
 	selections map[string]*selection
-	q          Queue
-	track      Tracker                       // nil when tracking is off
-	shadows    func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	dump       Dumpster
-	db         Backuper                  // nil: no backups
-	pressure   func() backpressure.State // nil: back pressure off
-	status     Status
-	log        *slog.Logger
-	http       *http.Server
-	ln         net.Listener
+	// stopped: tokens of selections stopped by their client (batches.go), answered 410.
+	stopped  map[string]time.Time
+	q        Queue
+	track    Tracker                       // nil when tracking is off
+	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	dump     Dumpster
+	db       Backuper                  // nil: no backups
+	pressure func() backpressure.State // nil: back pressure off
+	status   Status
+	log      *slog.Logger
+	http     *http.Server
+	ln       net.Listener
 	// made is the file the socket was made as (guarded by lnMu): a
 	// file at its path that is not this one is another's (Remake,
 	// removeOwn).
@@ -1011,9 +1013,29 @@ func (s *Server) routes() http.Handler {
 		for _, e := range removed {
 			seen[e.QueueID] = true
 		}
+		// An id is not found only when the scan found no copy of it: a
+		// removal whose commit failed leaves copies that are there
+		// (rr25 ops25 F2); those are failed, not refused.
+		var failed []string
+		noCopy := map[string]bool{}
+		var re *dumpster.RemoveError
+		switch {
+		case err == nil:
+			for _, id := range sel.IDs {
+				noCopy[id.String()] = true
+			}
+		case errors.As(err, &re):
+			for _, id := range re.NoCopy {
+				noCopy[id] = true
+			}
+		}
 		for _, id := range sel.IDs {
-			if !seen[id.String()] {
+			switch {
+			case seen[id.String()]:
+			case noCopy[id.String()]:
 				out.NotFound = append(out.NotFound, id.String())
+			default:
+				failed = append(failed, id.String())
 			}
 		}
 		if !dry {
@@ -1031,6 +1053,11 @@ func (s *Server) routes() http.Handler {
 				m := &queue.Message{}
 				m.ID, _ = queue.ParseID(id)
 				s.auditAs(r, "dumpster remove", m, "", "refused: no dumpster copy of "+id)
+			}
+			for _, id := range failed {
+				m := &queue.Message{}
+				m.ID, _ = queue.ParseID(id)
+				s.auditAs(r, "dumpster remove", m, "", "failed: "+err.Error())
 			}
 			if err != nil {
 				s.audit(r, "dumpster remove", nil, "dumpster:"+sel.Database, err)

@@ -797,6 +797,30 @@ func (s Selection) match(e queue.DumpsterEntry) bool {
 	return true
 }
 
+// RemoveError is a removal whose commit failed: the copies removed before
+// it are returned beside it; NoCopy are the ids given that matched no
+// copy in Remove's scan (the others were found and not removed: the
+// failure is theirs, not a missing copy).
+type RemoveError struct {
+	Err    error
+	NoCopy []string
+}
+
+func (e *RemoveError) Error() string { return e.Err.Error() }
+func (e *RemoveError) Unwrap() error { return e.Err }
+
+// noCopy is the ids of sel that none of the copies selected (scanned)
+// carries.
+func noCopy(sel Selection, scanned map[string]bool) []string {
+	var out []string
+	for _, id := range sel.IDs {
+		if !scanned[id.String()] {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
 // Remove deletes the copies sel selects, for good: an operator purging a
 // message (one delivered to the wrong mailbox, a confidential one). It
 // returns them as listed (with dryRun: what it would remove, removing
@@ -859,7 +883,11 @@ func (d *Dumpster) Remove(ctx context.Context, sel Selection, dryRun bool) ([]En
 			return nil
 		})
 		if err != nil {
-			return out, err
+			scanned := map[string]bool{}
+			for _, f := range all {
+				scanned[f.entry.QueueID] = true
+			}
+			return out, &RemoveError{Err: err, NoCopy: noCopy(sel, scanned)}
 		}
 		perDB := map[string]int{}
 		for _, f := range gone {

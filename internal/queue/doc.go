@@ -58,8 +58,11 @@
 //     messages, many per commit, cut as queuebatch.go cuts them: each
 //     message done or not after a crash, its effects after the commit
 //     as for one message, its commit's events in one write),
-//     bulktally.go (a bulk command's audit tally, written in its
-//     commits: after a crash it says what they did),
+//     bulktally.go (a bulk command's audit tally, written in the
+//     commits of what it changed, and in commits of its own for what
+//     it left unchanged and for a wait between its client's batches
+//     (TallyUnchanged, TallyWaiting): after a crash it says what they
+//     did),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema

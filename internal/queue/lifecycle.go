@@ -1000,8 +1000,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	giveBack := func() {}
 	if o.Owner != nil && o.GiveDataDir {
 		dir := filepath.Dir(path)
-		was, _ := ownerOf(dir)
-		if err := os.Lchown(dir, o.Owner.UID, o.Owner.GID); err != nil {
+		was, ok := ownerOf(dir)
+		if !ok {
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			if kept != "" {
+				os.Remove(kept)
+			}
+			return "", fmt.Errorf("restore: %s cannot be looked at to give it to uid %d, gid %d. The database is unchanged", dir, o.Owner.UID, o.Owner.GID)
+		}
+		if err := chownDir(dir, o.Owner.UID, o.Owner.GID); err != nil {
 			os.Remove(tmp)
 			os.RemoveAll(staging)
 			if kept != "" {
@@ -1009,7 +1017,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			}
 			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
 		}
-		giveBack = func() { os.Lchown(dir, was.uid, was.gid) }
+		giveBack = func() { chownDir(dir, was.uid, was.gid) }
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		giveBack()

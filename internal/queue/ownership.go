@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The files db compact and db restore write into the data directory are
@@ -80,39 +82,48 @@ func databaseOwner(path string) fileOwner {
 // user who is not root) is an error, before the file takes the place it
 // is written for.
 func giveOwner(path string, o fileOwner) error {
-	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return giveOwnerOne(p, d.IsDir(), o)
+	return walkOwned(path, func(f *os.File, st *unix.Stat_t) error {
+		return giveOwnerFile(f, st, st.Mode&unix.S_IFMT == unix.S_IFDIR, o)
 	})
 }
 
 // giveOwnerDir gives the directory at path, and none of the files in
-// it, the owner o (giveOwner).
-func giveOwnerDir(path string, o fileOwner) error { return giveOwnerOne(path, true, o) }
-
-func giveOwnerOne(p string, dir bool, o fileOwner) error {
-	fi, err := os.Lstat(p)
+// it, the owner o (giveOwner). The directory itself is not followed if
+// it is a symlink (walkOwned).
+func giveOwnerDir(path string, o fileOwner) error {
+	parent, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
+	defer unix.Close(parent)
+	fd, err := unix.Openat(parent, filepath.Base(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	return giveOwnerFile(f, &st, true, o)
+}
+
+// giveOwnerFile gives the open file f (st its fstat) the owner o, by
+// its descriptor: what the name points at now is not looked at again.
+func giveOwnerFile(f *os.File, st *unix.Stat_t, dir bool, o fileOwner) error {
 	if int(st.Uid) != o.uid || int(st.Gid) != o.gid {
-		if err := os.Lchown(p, o.uid, o.gid); err != nil {
+		if err := f.Chown(o.uid, o.gid); err != nil {
 			return fmt.Errorf("giving %s to the owner of the file it replaces (uid %d, gid %d), whom the daemon runs as: %w; "+
-				"run the command as that user or as root", p, o.uid, o.gid, err)
+				"run the command as that user or as root", f.Name(), o.uid, o.gid, err)
 		}
 	}
 	want := o.perm
 	if dir {
 		want = 0o700
 	}
-	if (fi.Mode().IsRegular() || dir) && want != 0 && fi.Mode().Perm() != want {
-		if err := os.Chmod(p, want); err != nil {
+	if want != 0 && fs.FileMode(st.Mode&0o777) != want {
+		if err := f.Chmod(want); err != nil {
 			return err
 		}
 	}
@@ -224,14 +235,107 @@ func GroupName(gid int) string {
 // user and group, modes unchanged (db restore --owner's spool
 // directory); a missing path is nothing to give.
 func giveTree(path string, o Owner) error {
-	err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	err := walkOwned(path, func(f *os.File, st *unix.Stat_t) error {
+		if int(st.Uid) == o.UID && int(st.Gid) == o.GID {
+			return nil
 		}
-		return os.Lchown(p, o.UID, o.GID)
+		return f.Chown(o.UID, o.GID)
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("giving %s to uid %d, gid %d: %w", path, o.UID, o.GID, err)
 	}
 	return nil
+}
+
+// walkOwned calls fn for path (a file, or a directory and everything in
+// it) with an open descriptor of each entry and what fstat says of it,
+// never following a symbolic link: a directory is opened relative to the
+// descriptor of the one above it (openat, O_NOFOLLOW), so a directory of
+// the tree that its user (who may write the spool) swaps for a symlink
+// while the walk is inside it is refused, not followed out of the tree
+// (a restore run as root gave /etc's files to the service user: rr25
+// ops25 F1). A symlink, a file with more than one hard link (it may be
+// another directory's file) and what is neither a regular file nor a
+// directory are skipped. The last component of path itself is not
+// followed either; the directories above it are (the data directory,
+// as configured). A missing path is fs.ErrNotExist.
+func walkOwned(path string, fn func(f *os.File, st *unix.Stat_t) error) error {
+	parent, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
+	}
+	defer unix.Close(parent)
+	return walkOwnedAt(parent, filepath.Dir(path), filepath.Base(path), fn, 0)
+}
+
+// maxOwnedDepth bounds walkOwned's recursion (the spool is two deep).
+const maxOwnedDepth = 64
+
+func walkOwnedAt(dirfd int, dir, name string, fn func(f *os.File, st *unix.Stat_t) error, depth int) error {
+	p := filepath.Join(dir, name)
+	var lst unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	mode := lst.Mode & unix.S_IFMT
+	if mode != unix.S_IFREG && mode != unix.S_IFDIR {
+		return nil // a symlink, a socket, a fifo: not given
+	}
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	if mode == unix.S_IFDIR {
+		flags |= unix.O_DIRECTORY
+	}
+	fd, err := unix.Openat(dirfd, name, flags, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT) && depth > 0 {
+		return nil // swapped for a symlink (or removed) since: not followed
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			return nil // another name of it may be outside the tree
+		}
+		return fn(f, &st)
+	case unix.S_IFDIR:
+	default:
+		return nil
+	}
+	if err := fn(f, &st); err != nil {
+		return err
+	}
+	if depth >= maxOwnedDepth {
+		return fmt.Errorf("%s: directories nested more than %d deep", p, maxOwnedDepth)
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return &fs.PathError{Op: "readdir", Path: p, Err: err}
+	}
+	for _, n := range names {
+		if err := walkOwnedAt(fd, p, n, fn, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chownDir gives the directory dir itself to uid, gid: a data directory
+// that is a symlink (as configured) has the directory it names changed,
+// not the link (os.Lchown changed the link and left the directory
+// root's); by its descriptor, so that what the name points at is looked
+// up once.
+func chownDir(dir string, uid, gid int) error {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chown(uid, gid)
 }
