@@ -39,19 +39,33 @@ type NotInBackup struct {
 // read (a damaged database: what it holds is not known); err is
 // backup's own failure to be read.
 func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err error) {
+	lost, known, _, err = lostByRestore(backup, path)
+	return lost, known, err
+}
+
+// lostByRestore is LostByRestore that also says whether the count was
+// not made because another process held the database's lock (busy):
+// not a damaged database, a count to make again (lockCounted).
+func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, err error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	in, err := backupIDs(backup)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	// The lock before the walk (openlock.go): a running daemon's file is
 	// not known here (the restore refuses it as in use), not damaged.
 	f, lerr := lockDB(path, false, time.Second)
 	if lerr != nil {
-		return nil, false, nil
+		return nil, false, true, nil
 	}
+	lost, known, err = lostLocked(in, path, f)
+	return lost, known, false, err
+}
+
+// lostLocked is the count of LostByRestore on path, locked by f.
+func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup, known bool, err error) {
 	if err := checkPageTree(path); err != nil {
 		closeLocked(f)
 		return nil, false, nil // damaged: it is what a restore is for
@@ -167,13 +181,17 @@ func lockCounted(backup, path string, lost func([]NotInBackup, bool) error, step
 	const tries = 5
 	for try := 1; ; try++ {
 		before := dbStateOf(path)
-		l, known, _ := LostByRestore(backup, path) // the backup's own faults: the restore names them
+		l, known, busy, _ := lostByRestore(backup, path) // the backup's own faults: the restore names them
 		step("counted")
 		unlock, err := lockFile(path, time.Second)
 		if err != nil {
 			return nil, err
 		}
-		if dbStateOf(path) == before {
+		// A count another process's lock kept from being made is made
+		// again under ours, as after a commit: a database locked for a
+		// moment (a daemon that stopped meanwhile) is no damaged one,
+		// whose contents are not known.
+		if dbStateOf(path) == before && !busy {
 			if err := lost(l, known); err != nil {
 				unlock()
 				return nil, &refusedByCount{err}
@@ -182,7 +200,7 @@ func lockCounted(backup, path string, lost func([]NotInBackup, bool) error, step
 		}
 		unlock()
 		if try == tries {
-			return nil, fmt.Errorf("the database %s changed between the count of what the restore would leave behind and its lock, %d times: another process writes it", path, tries)
+			return nil, fmt.Errorf("the database %s changed, or was locked by another process, between the count of what the restore would leave behind and its lock, %d times: another process writes it", path, tries)
 		}
 	}
 }
