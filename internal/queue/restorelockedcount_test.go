@@ -4,14 +4,13 @@ import (
 	"testing"
 )
 
-// OPS-3 (reread of ops25, F3): a count that could not read the database only because
-// another process held its lock (the daemon still stopping, a db
-// command) is given to Lost as "not known" when that holder let go
-// without a commit: the state compared is unchanged, so the count is not
-// made again, and the restore replaces a readable database holding a
-// message the backup lacks and no shadow server keeps — db restore goes
-// on without --discard-newer ("what it held beyond the backup is not
-// known"). The count is made again under the restore's lock.
+// OPS-3 (reread of ops25, F3): a count that could not read the database
+// only because another process held its lock (the daemon still stopping,
+// a db command) was given to Lost as "not known" when that holder let go
+// without a commit (the state compared unchanged), and the restore
+// replaced a readable database holding a message the backup lacks — db
+// restore went on without --discard-newer. The count is made again under
+// the restore's lock, and finds the message.
 func TestRestoreCountsAgainAfterALockedCount(t *testing.T) {
 	backup, path := restoreFixture(t, t.TempDir())
 	st, err := Open(path, Options{}) // the daemon, stopping: holds the lock
