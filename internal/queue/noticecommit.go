@@ -135,7 +135,10 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	}
 	a.mu.Lock()
 	body, loaded := a.body, a.loaded
-	results := slices.Clone(a.results)
+	// Every result known to the attempt: a group's that commitJob left
+	// to the end, a job's that returned but has not reported yet
+	// (a.known), besides the results reported (a.results).
+	results := append(slices.Clone(a.results), a.known...)
 	a.mu.Unlock()
 	if !loaded {
 		return
