@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,4 +109,62 @@ func TestNoticeNamesRecipientItsGroupRelayed(t *testing.T) {
 	if strings.Contains(dsns[0], "x@g.test") {
 		t.Fatalf("the delay notice names x@, which its group relayed (then %d DSNs):\n%s", len(dsns), dsns[0])
 	}
+}
+
+// Q-3 (notice25b F2): the notice committed beside a hung job of a
+// suspect (CrashCount > 0) builds its DSN — umbra's code on the message
+// — only while the attempt holds the suspects' turn (suspectgate.go);
+// one that lost it (the turn's bound handed it on) leaves the notice to
+// the attempt's end.
+func TestNoticeOfSuspectWaitsForItsTurn(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	g := &groupsThenHang{gate: make(chan struct{}), out: Deferred, reply: "451 4.3.0 try later"}
+	q := NewManager(s, g, ManagerConfig{Hostname: "mx.test", Clock: clk,
+		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 2 * time.Hour, DelayNotification: 5 * time.Second})
+	var got atomic.Pointer[attempt]
+	hook := func(a *attempt) { got.CompareAndSwap(nil, a) }
+	q.suspects.acquired.Store(&hook)
+	ctx, cancel := context.WithCancel(context.Background())
+	opened := false
+	defer func() {
+		if !opened {
+			close(g.gate)
+		}
+		cancel()
+		q.Wait()
+	}()
+	m := msg(s, "a@example.org", "x@g.test", "y@g.test")
+	for i := range m.Rcpts {
+		m.Rcpts[i].Notify = NotifyFailure | NotifyDelay
+	}
+	m.Arrived = t0
+	m.State, m.NextAttempt, m.CrashCount = Ready, t0, 1 // a suspect, due
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q.Start(ctx)
+	waitFor(t, "the suspect's job in its session", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.calls == 1 })
+	a := got.Load()
+	if a == nil || a.m.CrashCount == 0 {
+		t.Fatalf("the message's attempt is no suspect's (%v)", a != nil)
+	}
+	clk.Advance(5 * time.Second) // the notice due; its timer (noticeGrace later) not fired
+	q.suspects.mu.Lock()
+	q.suspects.holder = nil // the turn handed on while the job hangs
+	q.suspects.mu.Unlock()
+	q.commitNotice(ctx, a)
+	if a.noticed.Load() {
+		t.Fatal("the delay notice of a suspect was made without the suspects' turn")
+	}
+	q.suspects.mu.Lock()
+	q.suspects.holder = a
+	q.suspects.mu.Unlock()
+	q.commitNotice(ctx, a)
+	if !a.noticed.Load() {
+		t.Fatal("the delay notice of a suspect holding the turn, its job hung, was not made")
+	}
+	close(g.gate)
+	opened = true
 }

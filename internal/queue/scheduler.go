@@ -426,8 +426,11 @@ type attempt struct {
 	// their waits, its end) and jobs waiting on a peer; what its slot
 	// says (0: no slot) and the slot + 1 (0: none).
 	own, peer int
-	phase     byte
-	slot      int64
+	// jobs is how many of its jobs started (withJob) and have not left
+	// (jobLeft): a job of it still runs (noticecommit.go).
+	jobs  int
+	phase byte
+	slot  int64
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.
