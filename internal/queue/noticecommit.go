@@ -19,7 +19,9 @@ import (
 // the outbound timeouts.
 //
 // Now an attempt one of whose jobs runs when the notice falls due gets
-// it noticeGrace later, if a job of it still runs then: committed on a
+// it noticeGrace later, if a job of it still runs then (a.jobs: started,
+// not left) and, for a suspect, the attempt holds the suspects' turn
+// (suspectgate.go; otherwise the end makes it): committed on a
 // goroutine of its own through the jobs' commit path (a.cmu orders it
 // before the attempt's end, as commitJob), in one transaction with the
 // record's DelayNotified — the record, which stays Active, as the jobs'
@@ -113,6 +115,18 @@ func (a *attempt) endNotice() {
 	}
 }
 
+// noticeMayRunLocked reports whether commitNotice may make a's notice
+// now: a job of a started and has not left (a.jobs — not a.own or
+// a.peer alone, which the attempt's start and end hold too), and, for a
+// suspect (CrashCount > 0), a holds the suspects' turn: umbra's code on
+// a suspect runs only with it (suspectgate.go). Called with a.mu held.
+func (q *Manager) noticeMayRunLocked(a *attempt) bool {
+	if a.jobs <= 0 {
+		return false
+	}
+	return a.m.CrashCount == 0 || q.suspects.holds(a)
+}
+
 // commitNotice commits a's delay notice while a job of it still runs
 // (see above). Nothing is written when the attempt's end has begun, the
 // notice is not owed (any more), or the message expires: the end's.
@@ -134,8 +148,15 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 		return
 	}
 	a.mu.Lock()
+	if !q.noticeMayRunLocked(a) {
+		a.mu.Unlock()
+		return // the attempt's end makes it
+	}
 	body, loaded := a.body, a.loaded
-	results := slices.Clone(a.results)
+	// Every result known to the attempt: a group's that commitJob left
+	// to the end, a job's that returned but has not reported yet
+	// (a.known), besides the results reported (a.results).
+	results := append(slices.Clone(a.results), a.known...)
 	a.mu.Unlock()
 	if !loaded {
 		return
@@ -187,7 +208,18 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	}
 	// Building the DSN reads the message's headers: umbra's code on it
 	// (a crash here counts, peerwait.go), as at the attempt's end.
-	q.enterOwn(a)
+	// Entered only while a job of the attempt still runs and, for a
+	// suspect, the attempt holds the suspects' turn (suspectgate.go),
+	// looked at under a.mu with the section's start: markPhase gives
+	// the turn back only under a.mu, and not while the section runs.
+	a.mu.Lock()
+	if !q.noticeMayRunLocked(a) {
+		a.mu.Unlock()
+		return // the job ended meanwhile: the attempt's end makes it
+	}
+	a.own++
+	q.markPhase(a)
+	a.mu.Unlock()
 	dm, db := q.newDSN(&rm, body, NotifyDelay, want, now, pol)
 	q.leaveOwn(a)
 

@@ -651,6 +651,7 @@ func (q *Manager) leaveOwn(a *attempt) {
 func (q *Manager) withJob(ctx context.Context, a *attempt) (context.Context, *peerWaitJob) {
 	a.mu.Lock()
 	a.own++
+	a.jobs++
 	q.markPhase(a)
 	a.mu.Unlock()
 	j := &peerWaitJob{q: q, a: a}
@@ -672,6 +673,7 @@ func (q *Manager) withJobInTurn(ctx context.Context, a *attempt) (context.Contex
 		return nil, nil
 	}
 	a.own++
+	a.jobs++
 	q.markPhase(a)
 	a.mu.Unlock()
 	j := &peerWaitJob{q: q, a: a}
@@ -698,6 +700,7 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 		j.waiting = 0
 	}
 	a.own--
+	a.jobs--
 	j.left = true
 	q.markPhase(a)
 }

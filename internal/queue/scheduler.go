@@ -384,11 +384,17 @@ type job struct {
 type attempt struct {
 	m *Message
 
-	mu        sync.Mutex
-	body      Body // loaded when loaded is set: a head and a file reference, never the file's content
-	loaded    bool
-	bodyErr   error
-	results   []Result
+	mu      sync.Mutex
+	body    Body // loaded when loaded is set: a head and a file reference, never the file's content
+	loaded  bool
+	bodyErr error
+	results []Result
+	// known is every result known to the attempt as soon as it is
+	// known — a group's as it reports (before commitJob keeps only the
+	// committable ones), a job's as deliver returns (before jobDone and
+	// report) — for the delay notice committed while a job still runs
+	// (noticecommit.go); results keeps finish's order.
+	known     []Result
 	attempted []int // the recipients of the jobs that reached the deliverer
 	left      int
 	ran       bool   // at least one job reached the deliverer
@@ -420,8 +426,11 @@ type attempt struct {
 	// their waits, its end) and jobs waiting on a peer; what its slot
 	// says (0: no slot) and the slot + 1 (0: none).
 	own, peer int
-	phase     byte
-	slot      int64
+	// jobs is how many of its jobs started (withJob) and have not left
+	// (jobLeft): a job of it still runs (noticecommit.go).
+	jobs  int
+	phase byte
+	slot  int64
 }
 
 // scheduler holds the destinations. Its lock is never held across I/O.
@@ -1031,12 +1040,18 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		q.armNotice(ctx, a)
 		// A group of the job that ends before the others has its
 		// results committed then (groupreport.go).
-		gctx := WithGroupReport(jctx, func(res []Result) { q.commitJob(ctx, a, res) })
+		gctx := WithGroupReport(jctx, func(res []Result) {
+			a.mu.Lock()
+			a.known = append(a.known, res...)
+			a.mu.Unlock()
+			q.commitJob(ctx, a, res)
+		})
 		res, panicked := q.deliver(gctx, a, body, jb.rcpts)
 		if jctx.Err() != nil {
 			res = stoppedByShutdown(res)
 		}
 		a.mu.Lock()
+		a.known = append(a.known, res...)
 		a.attempted = append(a.attempted, jb.rcpts...)
 		if panicked != "" {
 			a.panicked = panicked
