@@ -23,19 +23,39 @@ import (
 // (the daemon's 0600 database, asked by a member of its socket's group:
 // rr25 F4) is told from /proc/locks alone, which anyone may read.
 func LockHolder(path string) (held bool, pid int, cmdline string) {
+	held, _, pid, cmdline = LockState(path)
+	return held, pid, cmdline
+}
+
+// LockState is LockHolder that also says whether the answer is known:
+// false for a database this user may not open whose lock /proc/locks
+// does not list. The kernel lists only the locks whose holder this
+// process's pid namespace sees (rr-sockadm25 F2): a daemon run in
+// another one (a container, a unit with private pids) holds its lock
+// unlisted, so "not listed" may be held as well as free.
+func LockState(path string) (held, known bool, pid int, cmdline string) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrPermission) {
 		var st syscall.Stat_t
 		if syscall.Stat(path, &st) != nil {
-			return false, 0, ""
+			return false, false, 0, ""
 		}
 		pid, held = flockListed(path, st.Ino)
+		if !held {
+			return false, false, 0, ""
+		}
 		if pid == 0 {
-			return held, 0, ""
+			return true, true, 0, ""
 		}
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		return held, pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		return true, true, pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 	}
+	held, pid, cmdline = lockHolderOpened(f, err)
+	return held, true, pid, cmdline
+}
+
+// lockHolderOpened is LockHolder for the database opened (f, err).
+func lockHolderOpened(f *os.File, err error) (held bool, pid int, cmdline string) {
 	if err != nil {
 		return false, 0, ""
 	}
