@@ -163,7 +163,7 @@ func TestExportRemovesCopyOfKilledExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A live export's copy: its writer holds its lock (rr25 F3).
-	lf, err := queue.CreateTemp(ex, fmt.Sprintf(".umbra-export-%d-*.eml", os.Getpid()))
+	lf, err := queue.CreateTemp(ex, queue.MarkedTemp(".umbra-export-")+"*.eml")
 	if err != nil {
 		t.Fatal(err)
 	}

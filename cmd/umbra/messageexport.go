@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"umbra/internal/admin"
 	"umbra/internal/queue"
@@ -60,7 +59,7 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 	for _, p := range queue.RemoveStaleTemps(dir, ".umbra-export-", ".eml").Removed {
 		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
 	}
-	tmp, err := queue.CreateTemp(dir, ".umbra-export-"+strconv.Itoa(os.Getpid())+"-*.eml")
+	tmp, err := queue.CreateTemp(dir, queue.MarkedTemp(".umbra-export-")+"*.eml")
 	if err != nil {
 		return given(err)
 	}

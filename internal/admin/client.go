@@ -60,7 +60,21 @@ func (c *Client) startingErr() error {
 	if c.database == "" {
 		return nil
 	}
-	held, pid, cmdline := queue.LockHolder(c.database)
+	held, known, pid, cmdline := queue.LockState(c.database)
+	if !known {
+		// This user may not open the database and the kernel lists no
+		// lock on it, which it does not for a holder in another pid
+		// namespace (rr-sockadm25 F2): neither "stopped" nor "starting".
+		if err := c.startingMarkErr(); err != nil {
+			return err
+		}
+		if err := c.socketGoneErr(0, ""); err != nil {
+			return err
+		}
+		return unknownHolderError(fmt.Sprintf("umbra does not answer on the admin socket %s, and whether it holds its transport database %s "+
+			"is not known to this user: it may not open it, and the kernel lists no lock on it — as for umbra stopped, but also for umbra "+
+			"running in another pid namespace (a container, a unit with private pids); ask as the database's owner or root", c.path, c.database))
+	}
 	if !held {
 		return nil
 	}
@@ -80,6 +94,14 @@ func (c *Client) startingErr() error {
 	return startingError(fmt.Sprintf("umbra does not answer on the admin socket %s yet, and another process holds its transport database %s "+
 		"(umbra starting, or a db command): try again in a moment", c.path, c.database))
 }
+
+// unknownHolderError is ErrUnavailable in words of its own: no answer
+// on the socket, and whether a process holds the database not known
+// (queue.LockState).
+type unknownHolderError string
+
+func (e unknownHolderError) Error() string        { return string(e) }
+func (e unknownHolderError) Is(target error) bool { return target == ErrUnavailable }
 
 // startingError is ErrStarting in words of its own: the holder of the
 // database is not known to be the daemon.

@@ -125,8 +125,8 @@ func (c *Client) databaseHeld() bool {
 	if c.database == "" {
 		return true
 	}
-	held, _, _ := queue.LockHolder(c.database)
-	return held
+	held, known, _, _ := queue.LockState(c.database)
+	return held || !known // not listed, to a user who may not open it, is not "free" (rr-sockadm25 F2)
 }
 
 // peerCred is the uid and pid of the process that listens at the other

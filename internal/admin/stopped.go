@@ -66,9 +66,12 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		// A listener at the path whose backlog is full: the daemon is
 		// there and takes no connection (busy, or stopped with
 		// SIGSTOP) — not its socket gone, which /proc/net/unix alone
-		// would say (rr25 F1: who answers at the path decides).
+		// would say (rr25 F1: who answers at the path decides). The
+		// connection was refused, so nothing of the request was sent:
+		// not outcome, which is for a request that may have reached
+		// the daemon (rr-sockadm25 F4).
 		return fmt.Errorf("the admin socket %s took no connection for %s: as many wait there as it holds (umbra busy, or stopped "+
-			"with SIGSTOP?)%s: %v", c.path, what, outcome, err)
+			"with SIGSTOP?); nothing was sent: try again: %v", c.path, what, err)
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		mark := c.startingMarkErr() // startmark.go

@@ -1112,7 +1112,8 @@
 // mark): a later backup removes a partial copy only when it can take
 // that lock — its writer killed; the kernel lets the lock go with the
 // process — never by the writer's pid, which names no process from
-// another pid namespace or host (RemoveStaleTemps). The Open that
+// another pid namespace or host (RemoveStaleTemps; a release-24 copy,
+// named without the lock mark, still by its pid). The Open that
 // finds the mark gives the database a new id and deletes the mark in
 // the same commit: the shadow servers hold copies of what the original
 // acknowledged after the backup, and only a new id makes them resubmit

@@ -135,7 +135,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// copy a killed one left (RemoveStalePartials), never one a live
 	// process still writes. The writer's pid in the name is for the
 	// operator's eyes only.
-	f, err := CreateTemp(filepath.Dir(path), partialPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
+	f, err := CreateTemp(filepath.Dir(path), MarkedTemp(partialPrefix(path))+"*")
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -197,8 +197,9 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 // partialPrefix is the start of the name of SaveBackup's partial copy
 // of path, hidden beside it: ".FILE.partial-", then (since release 24)
 // the writing process's pid, "-" and a random suffix. Since release 25
-// the writer holds a lock on it (CreateTemp), which alone tells that it
-// still writes it; the pid is for the operator's eyes.
+// the pid is marked "L" (MarkedTemp) and the writer holds a lock on it
+// (CreateTemp), which alone tells that it still writes it; the pid is
+// for the operator's eyes.
 func partialPrefix(path string) string {
 	return "." + filepath.Base(path) + ".partial-"
 }
@@ -230,38 +231,60 @@ func RemoveStalePartials(path string) StalePartials {
 }
 
 // RemoveStaleTemps is RemoveStalePartials for any temporary file of a
-// command made by CreateTemp as prefix, the writer's pid, "-", anything,
-// suffix, in dir (message export's copy too): those whose writer is
-// gone are removed, those named without a pid (an older release's)
-// kept and listed.
+// command made by CreateTemp as MarkedTemp(prefix), anything, suffix,
+// in dir (message export's copy too): those whose writer is gone are
+// removed, those named without a pid (an older release's) kept and
+// listed.
 //
-// Whether the writer is gone is told by its lock, not by its pid
-// (rr25 F3): CreateTemp's file is locked (flock) by its writer until it
-// is linked or removed, and the kernel lets the lock go with the
-// writer, however it ends. A pid tells nothing across pid namespaces (a
-// backup run in a container, a pod or a unit with private pids, into a
-// directory shared with the host: its writer's pid names no process
-// there, and a live copy was removed) nor across hosts (NFS), and a
-// pid reused by an unrelated process kept a dead copy forever, unseen.
-// A file another user's, which this user may not open, is left alone.
+// Whether a marked copy's writer is gone ("L" before its pid: release
+// 25 on) is told by its lock, not by its pid (rr25 F3): CreateTemp's
+// file is locked (flock) by its writer until it is linked or removed,
+// and the kernel lets the lock go with the writer, however it ends. A
+// pid tells nothing across pid namespaces (a backup run in a container,
+// a pod or a unit with private pids, into a directory shared with the
+// host: its writer's pid names no process there, and a live copy was
+// removed) nor across hosts (NFS), and a pid reused by an unrelated
+// process kept a dead copy forever, unseen. A copy named with a bare
+// pid was written by release 24, which took no lock (os.CreateTemp): its
+// free lock tells nothing, so it is removed only when its pid names no
+// process here (kill(pid, 0) == ESRCH), as release 24 did — a release-24
+// backup still copying during an upgrade keeps its copy (rr-sockadm25
+// F3). A file another user's, which this user may not open, is left
+// alone.
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
-		pidText, _, ok := strings.Cut(rest, "-")
+		marked := strings.HasPrefix(rest, tempMark)
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(rest, tempMark), "-")
 		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 {
+		if !ok || err != nil || pid <= 0 || pidText[0] == '+' {
 			// Named before release 24, by a writer that took no lock:
 			// whether it still writes cannot be told.
 			st.Kept = append(st.Kept, f)
 			continue
+		}
+		if !marked && (pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH) {
+			continue // release 24's, unlocked: its writer lives (or may: EPERM is another user's)
 		}
 		if size, removed := removeUnlocked(f); removed {
 			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: size})
 		}
 	}
 	return st
+}
+
+// tempMark begins the pid in the name of a temporary file CreateTemp
+// locks (MarkedTemp): release 24 wrote a bare pid and took no lock.
+const tempMark = "L"
+
+// MarkedTemp is prefix followed by this process's pid, marked as that
+// of a writer that locks its file (CreateTemp), and "-": the start of
+// a CreateTemp pattern whose files RemoveStaleTemps judges by their
+// lock. The pid is for the operator's eyes.
+func MarkedTemp(prefix string) string {
+	return prefix + tempMark + strconv.Itoa(os.Getpid()) + "-"
 }
 
 // CreateTemp creates a new file in dir named as os.CreateTemp names it

@@ -65,19 +65,19 @@ func TestLivePartialKeptFromAnotherPIDNamespace(t *testing.T) {
 			close(release)
 		}
 	}()
-	live, _ := filepath.Glob(filepath.Join(dir, ".x.db.partial-"+strconv.Itoa(os.Getpid())+"-*"))
+	live, _ := filepath.Glob(filepath.Join(dir, MarkedTemp(".x.db.partial-")+"*"))
 	if len(live) != 1 {
 		t.Fatalf("the live backup's partial copy: %v", live)
 	}
 	// A live export's copy.
-	ex, err := CreateTemp(dir, ".umbra-export-"+strconv.Itoa(os.Getpid())+"-*.eml")
+	ex, err := CreateTemp(dir, MarkedTemp(".umbra-export-")+"*.eml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	ex.WriteString("being written")
 	// Copies whose writers are gone, named with a pid that lives.
-	dead := []string{filepath.Join(dir, ".x.db.partial-1-12345"), filepath.Join(dir, ".umbra-export-1-777.eml")}
+	dead := []string{filepath.Join(dir, ".x.db.partial-L1-12345"), filepath.Join(dir, ".umbra-export-L1-777.eml")}
 	for _, f := range dead {
 		if err := os.WriteFile(f, []byte("left by a killed writer"), 0o600); err != nil {
 			t.Fatal(err)
@@ -126,11 +126,11 @@ func TestLivePartialKeptFromAnotherPIDNamespace(t *testing.T) {
 func TestStalePartialOfReusedPIDRemoved(t *testing.T) {
 	dir := t.TempDir()
 	pid := strconv.Itoa(os.Getpid())
-	dead := filepath.Join(dir, ".x.db.partial-"+pid+"-1")
+	dead := filepath.Join(dir, ".x.db.partial-L"+pid+"-1")
 	if err := os.WriteFile(dead, []byte("left by a killed writer"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	live, err := CreateTemp(dir, ".x.db.partial-"+pid+"-*")
+	live, err := CreateTemp(dir, ".x.db.partial-L"+pid+"-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestStalePartialOfReusedPIDRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not regular files: never opened for their lock, never removed.
-	fifo := filepath.Join(dir, ".x.db.partial-"+pid+"-fifo")
+	fifo := filepath.Join(dir, ".x.db.partial-L"+pid+"-fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
