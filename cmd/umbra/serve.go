@@ -220,7 +220,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	met.Known(knownConnectors, knownDatabases)
 
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
-		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
+		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
 	if err != nil {
 		return err
 	}

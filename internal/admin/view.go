@@ -199,7 +199,7 @@ func removeNote(m *queue.Message) string { return removeNoteNDR(m, false) }
 // honoured (rt25c F4).
 func removeNoteNDR(m *queue.Message, ndr bool) string {
 	n := removeNoteCopy(m)
-	if ndr && m != nil && m.State == queue.Damaged {
+	if ndr && m != nil && m.State == queue.Damaged && m.DamagedCopyOf == "" { // a copy: its primary delivers it, no DSN is due
 		nodsn := "no DSN was made: the record is damaged and its envelope (sender, recipients) does not decode; " +
 			"tell the sender another way (umbra message export wrote its body, if it was exported)"
 		if n == "" {
