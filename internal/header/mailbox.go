@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -1111,16 +1112,38 @@ func showsDomain(domain string, dotted bool, own func(string) bool) bool {
 // in most typefaces: capital I, one and bar for a small l, zero for o,
 // "rn" for m, "vv" for w. Applied before lower-casing (an "I" is an
 // "l" only as a capital).
-var asciiLookAlikes = strings.NewReplacer("I", "l", "1", "l", "|", "l", "0", "o", "rn", "m", "vv", "w")
+var asciiLookAlikes = strings.NewReplacer(asciiLookAlikeRules...)
+
+// asciiLookAlikeRules are asciiLookAlikes' pairs, each also applied on
+// its own (asciiFolds): an own domain holding one of them ("learn.lan",
+// "site1.lan") is then found in a spoof that imitates another of its
+// letters ("Iearn.lan", "site1.Ian"), which folding all at once would
+// turn into neither.
+var asciiLookAlikeRules = []string{"I", "l", "1", "l", "|", "l", "0", "o", "rn", "m", "vv", "w"}
 
 // asciiReadings are the readings of a dotted ASCII shown domain: as
-// written, its look-alikes folded (asciiLookAlikes), and each of these
-// with its top label cut at its first hyphen — a top-level label has
-// none (an A-label's "xn--" aside), so "com-verify" is com and junk.
+// written; its top label without the digits and marks it ends with
+// (topVariants: "com1" is com), so that a folded "1" stays apart too;
+// each of these with its look-alikes folded (asciiFolds); and each
+// reading with its top label cut at its first hyphen where three
+// letters or more are left — a top-level label has no hyphen (an
+// A-label's "xn--" aside), so "com-verify" is com and junk, while
+// "us-east" (a cloud region) stays a word.
 func asciiReadings(d string) []string {
 	out := []string{d}
-	if f := asciiLookAlikes.Replace(d); f != d {
-		out = append(out, f)
+	add := func(r string) {
+		if r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	i := strings.LastIndexByte(d, '.')
+	if c := strings.TrimRightFunc(d[i+1:], func(r rune) bool { return !unicode.IsLetter(r) }); c != "" && c != d[i+1:] {
+		add(d[:i+1] + c)
+	}
+	for _, r := range out[:len(out):len(out)] {
+		for _, f := range asciiFolds(r) {
+			add(f)
+		}
 	}
 	for _, r := range out[:len(out):len(out)] {
 		i := strings.LastIndexByte(r, '.')
@@ -1128,9 +1151,40 @@ func asciiReadings(d string) []string {
 		if strings.HasPrefix(strings.ToLower(top), "xn--") {
 			continue
 		}
-		if j := strings.IndexByte(top, '-'); j > 0 {
-			out = append(out, r[:i+1]+top[:j])
+		if j := strings.IndexByte(top, '-'); j >= 3 {
+			add(r[:i+1] + top[:j])
 		}
+	}
+	return out
+}
+
+// asciiFolds are r with its look-alikes folded: all at once, and each
+// pair of asciiLookAlikeRules on its own. A digit in a top label of two
+// characters or fewer is kept: "db.n1", "node.c0" are host names, not
+// nl or co.
+func asciiFolds(r string) []string {
+	i := strings.LastIndexByte(r, '.')
+	base, top := r[:i+1], r[i+1:]
+	shortTop := len(top) <= 2
+	fold := func(pairs []string) string {
+		rep := strings.NewReplacer(pairs...)
+		if !shortTop {
+			return rep.Replace(r)
+		}
+		var letters []string
+		for k := 0; k < len(pairs); k += 2 {
+			if pairs[k] != "0" && pairs[k] != "1" {
+				letters = append(letters, pairs[k], pairs[k+1])
+			}
+		}
+		if len(letters) == 0 {
+			return rep.Replace(base) + top
+		}
+		return rep.Replace(base) + strings.NewReplacer(letters...).Replace(top)
+	}
+	out := []string{fold(asciiLookAlikeRules)}
+	for k := 0; k < len(asciiLookAlikeRules); k += 2 {
+		out = append(out, fold(asciiLookAlikeRules[k:k+2]))
 	}
 	return out
 }
