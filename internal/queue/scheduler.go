@@ -782,7 +782,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	}
 	jobs := q.plan(ctx, a, rcpts)
 	now := q.clk.Now()
-	waitDue := q.waitDueOf(m) // when its waiting jobs are answered (waitdue.go)
+	waitDue := q.waitDueOf(m, false) // when its waiting jobs are answered (waitdue.go)
 	lowered := false
 	s := q.sched
 	share := max(q.cfg.MaxActive/destShare, 1)
@@ -1019,7 +1019,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
-		if q.expiredNow(a.m) {
+		if q.expiredNow(a.m) || a.noticed.Load() && q.clk.Now().Sub(a.m.OrgArrived()) >= q.policy().MessageExpiration {
 			// Its expiry came while the job waited for its
 			// destination's slot: no connection starts for it (an
 			// attempt already running is cut: expirycut.go). The commit fails

@@ -55,7 +55,14 @@ const waitRescan = time.Minute
 // without an arrival) — its job waits for its first attempt, which
 // makes its notice when it ends (rr25 F1: a taken-over copy past its
 // expiry was failed with no attempt, or sent a notice with none).
-func (q *Manager) waitDueOf(m *Message) time.Time {
+func (q *Manager) waitDueOf(m *Message, noticed bool) time.Time {
+	if noticed && !m.DelayNotified {
+		// Its notice went beside a running job of the attempt
+		// (noticecommit.go): bound by the expiry it promised.
+		c := *m
+		c.DelayNotified = true
+		m = &c
+	}
 	if !expiryBinds(m) {
 		return time.Time{}
 	}
@@ -83,7 +90,7 @@ func (q *Manager) noteRequeued(jobs ...*job) bool {
 	lowered := false
 	for _, jb := range jobs {
 		if jb.d != nil {
-			lowered = q.sched.noteWaiting(q.waitDueOf(jb.a.m)) || lowered
+			lowered = q.sched.noteWaiting(q.waitDueOf(jb.a.m, jb.a.noticed.Load())) || lowered
 		}
 	}
 	return lowered
@@ -133,7 +140,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 	var recheck []time.Duration
 	for _, a := range order {
 		m := a.m
-		due := q.waitDueOf(m)
+		due := q.waitDueOf(m, a.noticed.Load())
 		if due.IsZero() {
 			continue
 		}
