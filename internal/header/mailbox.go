@@ -1108,14 +1108,11 @@ func showsDomain(domain string, dotted bool, own func(string) bool) bool {
 	return false
 }
 
-// asciiLookAlikes folds the ASCII characters a reader takes for others
-// in most typefaces: capital I, one and bar for a small l, zero for o,
-// "rn" for m, "vv" for w. Applied before lower-casing (an "I" is an
-// "l" only as a capital).
-var asciiLookAlikes = strings.NewReplacer(asciiLookAlikeRules...)
-
-// asciiLookAlikeRules are asciiLookAlikes' pairs, each also applied on
-// its own (asciiFolds): an own domain holding one of them ("learn.lan",
+// asciiLookAlikeRules are the ASCII characters a reader takes for
+// others in most typefaces, in pairs: capital I, one and bar for a small
+// l, zero for o, "rn" for m, "vv" for w. Applied before lower-casing (an
+// "I" is an "l" only as a capital); all at once and each pair on its own
+// (asciiFolds): an own domain holding one of them ("learn.lan",
 // "site1.lan") is then found in a spoof that imitates another of its
 // letters ("Iearn.lan", "site1.Ian"), which folding all at once would
 // turn into neither.
@@ -1166,28 +1163,47 @@ func asciiFolds(r string) []string {
 	i := strings.LastIndexByte(r, '.')
 	base, top := r[:i+1], r[i+1:]
 	shortTop := len(top) <= 2
-	fold := func(pairs []string) string {
-		rep := strings.NewReplacer(pairs...)
-		if !shortTop {
-			return rep.Replace(r)
+	out := make([]string, 0, len(asciiFoldSets))
+	for _, f := range asciiFoldSets {
+		switch {
+		case !shortTop:
+			out = append(out, f.all.Replace(r))
+		case f.letters == nil:
+			out = append(out, f.all.Replace(base)+top)
+		default:
+			out = append(out, f.all.Replace(base)+f.letters.Replace(top))
 		}
+	}
+	return out
+}
+
+// asciiFold is one set of asciiFolds' pairs, its replacers made once: all
+// its pairs, and its pairs without a digit (for a short top label; nil
+// when no pair is left).
+type asciiFold struct{ all, letters *strings.Replacer }
+
+// asciiFoldSets are asciiFolds' sets: every pair of asciiLookAlikeRules
+// at once, then each pair on its own.
+var asciiFoldSets = func() []asciiFold {
+	set := func(pairs []string) asciiFold {
+		f := asciiFold{all: strings.NewReplacer(pairs...)}
 		var letters []string
 		for k := 0; k < len(pairs); k += 2 {
 			if pairs[k] != "0" && pairs[k] != "1" {
 				letters = append(letters, pairs[k], pairs[k+1])
 			}
 		}
-		if len(letters) == 0 {
-			return rep.Replace(base) + top
+		if len(letters) > 0 {
+			f.letters = strings.NewReplacer(letters...)
 		}
-		return rep.Replace(base) + strings.NewReplacer(letters...).Replace(top)
+		return f
 	}
-	out := []string{fold(asciiLookAlikeRules)}
+	sets := []asciiFold{set(asciiLookAlikeRules)}
 	for k := 0; k < len(asciiLookAlikeRules); k += 2 {
-		out = append(out, fold(asciiLookAlikeRules[k:k+2]))
+		sets = append(sets, set(asciiLookAlikeRules[k:k+2]))
 	}
-	return out
-}
+	return sets
+}()
 
 // showsDomainAsWritten is showsDomain for one reading of the domain:
 // its top label, else the domain cut back label by label while two or
