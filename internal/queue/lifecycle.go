@@ -577,6 +577,19 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if err != nil {
 		return 0, 0, err
 	}
+	// Its lock before anything of the database is read (cmdlock.go): a
+	// daemon started now waits for the compaction.
+	unlockCmd, err := lockCommand(path, time.Second)
+	if errors.Is(err, ErrInUse) {
+		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", err)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
+	}
+	defer unlockCmd()
+	if compactStep != nil {
+		compactStep("begin")
+	}
 	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
@@ -706,6 +719,11 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	return before, fi.Size(), nil
 }
+
+// compactStep, set by a test only, is called at each step of a
+// compaction (the point named), from the process compacting. nil in
+// umbra.
+var compactStep func(point string)
 
 // compactRename gives the compacted copy the database's name (a test
 // makes it fail).
@@ -842,6 +860,19 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			restoreStep(point)
 		}
 	}
+	// Its lock before anything is read (cmdlock.go): a daemon started
+	// while the backup is checked and counted waits for the restore,
+	// instead of opening the database first and the restore then being
+	// refused as in use.
+	unlockCmd, err := lockCommand(path, time.Second)
+	if errors.Is(err, ErrInUse) {
+		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
+	defer unlockCmd()
+	step("begin")
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
 	// ordinary reads, before any of its pages is read through bbolt's

@@ -31,11 +31,20 @@ func LockHolder(path string) (held bool, pid int, cmdline string) {
 
 // LockState is LockHolder that also says whether the answer is known:
 // false for a database this user may not open whose lock /proc/locks
-// does not list. The kernel lists only the locks whose holder this
+// does not list. A db command holding its side lock (cmdlock.go) is
+// the holder from its first step. The kernel lists only the locks whose holder this
 // process's pid namespace sees (rr-sockadm25 F2): a daemon run in
 // another one (a container, a unit with private pids) holds its lock
 // unlisted, so "not listed" may be held as well as free.
 func LockState(path string) (held, known bool, pid int, cmdline string) {
+	// A db command holds its side lock from its first step, before it
+	// locks the database (cmdlock.go): it runs, named as it wrote itself.
+	if held, pid, cmdline := commandHolder(path); held {
+		if cmdline == "" {
+			cmdline = cmdlineOf(pid)
+		}
+		return true, true, pid, cmdline
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrPermission) {
 		var st syscall.Stat_t
