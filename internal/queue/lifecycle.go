@@ -19,6 +19,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 )
 
 // The life cycle of the database file: backup, restore, compaction and
@@ -649,16 +650,33 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if err == nil {
 		respooled, err = respoolInline(tmp, spool, threshold, false)
 	}
+	if compactStep != nil {
+		compactStep("respooled")
+	}
 	if err == nil && (schema == 3 || schema == 4) {
 		err = recordsUnsummed(tmp) // checksum.go
 	}
 	if err == nil && schema == 3 {
 		err = bodiesAsValues(tmp)
 	}
+	// The spool directory the files were written in, opened once
+	// without following it should it be a symlink now (openDirAt): the
+	// daemon's user may swap it for a link while this runs, as root.
+	// The files' owner is given, and a failure removes them, through
+	// this descriptor, never by a path through the name.
+	var spoolDir *os.File
+	if err == nil && len(respooled) > 0 {
+		spoolDir, err = openDirAt(spool, false)
+	}
+	if spoolDir != nil {
+		defer spoolDir.Close()
+	}
 	defer func() {
 		if err != nil {
 			for _, name := range respooled {
-				os.Remove(filepath.Join(spool, name))
+				if spoolDir != nil {
+					unix.Unlinkat(int(spoolDir.Fd()), name, 0)
+				}
 			}
 			if madeSpool {
 				os.Remove(spool) // empty now: only this compaction's files were in it
@@ -674,11 +692,11 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		err = giveOwner(tmp, owner)
 		for _, name := range respooled {
 			if err == nil {
-				err = giveOwner(filepath.Join(spool, name), owner)
+				err = giveOwnerAt(spoolDir, name, owner)
 			}
 		}
 		if err == nil && len(respooled) > 0 && !spoolThere {
-			err = giveOwnerDir(spool, owner) // its files are the ones above
+			err = giveOwnerOpenDir(spoolDir, owner) // its files are the ones above
 		}
 	}
 	if err == nil {
@@ -709,7 +727,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// compaction took place (the directory alone: the files it spooled
 	// have theirs, the others are not this compaction's).
 	if spooled && spoolThere {
-		if err := giveOwnerDir(spool, owner); err != nil {
+		if err := giveOwnerOpenDir(spoolDir, owner); err != nil {
 			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
 		}
 	}
