@@ -168,6 +168,7 @@ func newDBCmd() *cobra.Command {
 			// restored file takes the name (queue.RestoreOptions).
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
+				Begun: func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					if lost, known = l, k; len(l) > 0 && !discard {
 						return errLost

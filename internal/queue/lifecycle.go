@@ -869,6 +869,9 @@ type RestoreOptions struct {
 	// when a commit came between the count and the lock. An error it
 	// returns refuses the restore, returned as it is, nothing replaced.
 	Lost func(lost []NotInBackup, known bool) error
+	// Begun, when set, is called once the restore holds its lock, before
+	// it reads anything (a test holds the command there).
+	Begun func()
 }
 
 // RestoreWith is Restore with options.
@@ -891,6 +894,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	defer unlockCmd()
 	step("begin")
+	if o.Begun != nil {
+		o.Begun()
+	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
 	// ordinary reads, before any of its pages is read through bbolt's
