@@ -114,7 +114,9 @@ func newDBCmd() *cobra.Command {
 			"the restored files are written for that user, and the data directory and spool are given to it only once the\n" +
 			"restore is past every check: the data directory just before the restored file takes the database's name\n" +
 			"(given back should that rename fail), the spool directory before the restore lets go of the database's lock.\n" +
-			"A refused restore (umbra runs, a damaged backup, ...) changes no owner. Only root may name another user.",
+			"A refused restore (umbra runs, a damaged backup, ...) changes no owner. Only root may name another user.\n" +
+			"From its first step the restore holds the db commands' side lock beside the database (queue.db.cmdlock, its\n" +
+			"pid and command line in it): an umbra serve started meanwhile waits for it to end, then opens what it left.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := discoverConfig(cmd)
@@ -168,6 +170,7 @@ func newDBCmd() *cobra.Command {
 			// restored file takes the name (queue.RestoreOptions).
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
+				Begun: func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					if lost, known = l, k; len(l) > 0 && !discard {
 						return errLost
@@ -241,7 +244,8 @@ func newDBCmd() *cobra.Command {
 			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.\n" +
 			"With --schema 4 the copy is written in the layout of schema version 4 (every message record without its\n" +
 			"checksum), which the release before version 5 reads; with --schema 3 also every body a value of its table\n" +
-			"again, which the release before version 4 reads: the way back before rolling back the binary.",
+			"again, which the release before version 4 reads: the way back before rolling back the binary. From its first\n" +
+			"step it holds the db commands' side lock (queue.db.cmdlock): an umbra serve started meanwhile waits for it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			schema, _ := cmd.Flags().GetInt("schema")

@@ -209,7 +209,7 @@ func newDumpsterRemoveCmd() *cobra.Command {
 			"line and an \"admin\" line in the tracking log (action \"dumpster remove\", envelope and ids, never the\n" +
 			"content; umbra track --event admin).\n" +
 			"\n" +
-			"Exit codes: 0 removed (or listed); 3 an id had no copy (the others were removed) or no such\n" +
+			"Exit codes: 0 removed (or listed); 3 an id had no copy the selection took (the others were removed) or no such\n" +
 			"database; 64 usage (no ids and no --database, or a filter without --yes or --dry-run); 69 daemon\n" +
 			"not running.",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -278,6 +278,19 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				} else {
 					fmt.Fprintf(cmd.OutOrStdout(), "%d copies removed\n", len(out.Removed))
 				}
+			}
+			// A filter given with the ids narrows them: an id it left
+			// no copy of may have copies outside it, which are kept.
+			var narrowed []string
+			for _, n := range []string{"database", "since", "until", "from", "to", "message-id", "org-id"} {
+				if cmd.Flags().Changed(n) {
+					narrowed = append(narrowed, "--"+n)
+				}
+			}
+			if len(out.NotFound) > 0 && len(narrowed) > 0 {
+				return &exitError{code: exitNotFound, err: fmt.Errorf("no dumpster copy of %s is selected by %s: none of it was "+
+					"removed, and a copy of it the selection leaves out, if any, is kept (umbra dumpster list shows them)",
+					strings.Join(out.NotFound, ", "), strings.Join(narrowed, " "))}
 			}
 			if len(out.NotFound) > 0 {
 				return &exitError{code: exitNotFound, err: fmt.Errorf("no dumpster copy of %s (a copy a redelivery request took "+

@@ -14,12 +14,15 @@ import (
 // process holds past the first wait (queue.Options.HeldBy, rt25c F1).
 // Another umbra serve — running, or stopping and not gone yet — is
 // refused at once: two daemons never share a database, and waiting
-// would only start this one when the other stops. A holder the system
-// does not name here (pid 0: the shipped units' ProcSubset=pid hides
-// /proc/locks, or it runs in another pid namespace) may be another
-// serve: refused too, in words that say so, never waited for without
-// end (a unit's Restart= starts it again after a db command ended). A
-// named holder that is no serve (an offline db restore or compact) is
+// would only start this one when the other stops. A db command of this
+// release names itself in its side lock (queue.db.cmdlock), read
+// whether or not /proc/locks is visible. A holder the system does not
+// name here (pid 0: a db command of an older release or any other
+// holder while the shipped units' ProcSubset=pid hides /proc/locks, or
+// one in another pid namespace) may be another serve: refused too, in
+// words that say so, never waited for without end (a unit's Restart=
+// starts it again after a db command ended). A named holder that is no
+// serve (an offline db restore or compact) is
 // waited for as long as it runs, as the README promises: logged once,
 // naming it, and under systemd the start timeout is pushed back each
 // time (EXTEND_TIMEOUT_USEC), so that the unit's start is not killed
@@ -38,7 +41,8 @@ func waitForHolder(ctx context.Context, log *slog.Logger, path string) func(pid 
 		}
 		if pid == 0 {
 			return fmt.Errorf("transport database %s is held by a process the system does not name here (a unit with "+
-				"ProcSubset=pid hides /proc/locks, or it runs in another pid namespace): if it is another umbra serve, "+
+				"ProcSubset=pid hides /proc/locks, or it runs in another pid namespace; it is no db command of this "+
+				"release, which names itself): if it is another umbra serve, "+
 				"two daemons cannot share a database — stop it; if it is a db restore or compact, start umbra again "+
 				"when it has ended (the units' Restart=on-failure does, every 5 s)", path)
 		}

@@ -128,9 +128,10 @@ func databaseLocked(ctx context.Context) {
 // variable env names exists (at most a minute), writing its pid into it
 // first: UMBRA_TEST_HOLD_START in its configuration check (what a large
 // configuration's check does in time), UMBRA_TEST_HOLD_STOP after its
-// admin socket closed at its stop, before its database is closed — made
-// to last for a test (startingcli_test.go). Unset in umbra's use:
-// nothing is held.
+// admin socket closed at its stop, before its database is closed,
+// UMBRA_TEST_HOLD_RESTORE in db restore once it holds its lock, before
+// it reads the backup — made to last for a test (startingcli_test.go,
+// restorerace_test.go). Unset in umbra's use: nothing is held.
 func holdForTest(env string) {
 	path := os.Getenv(env)
 	if path == "" {

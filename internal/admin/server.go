@@ -1049,10 +1049,18 @@ func (s *Server) routes() http.Handler {
 			}
 			// An id with no copy is a removal refused, audited as a
 			// message action on an id that names nothing is.
+			// Narrowed by a filter, an id may have copies outside it:
+			// "selected", not "no copy".
+			narrowed := sel.Database != "" || !sel.Since.IsZero() || !sel.Until.IsZero() || sel.From != "" || sel.To != "" ||
+				sel.MessageID != "" || sel.OrgID != ""
 			for _, id := range out.NotFound {
 				m := &queue.Message{}
 				m.ID, _ = queue.ParseID(id)
-				s.auditAs(r, "dumpster remove", m, "", "refused: no dumpster copy of "+id)
+				reply := "refused: no dumpster copy of " + id
+				if narrowed {
+					reply += " selected by the filter"
+				}
+				s.auditAs(r, "dumpster remove", m, "", reply)
 			}
 			for _, id := range failed {
 				m := &queue.Message{}

@@ -97,6 +97,9 @@ func TestTrackingPathNeverAnOwnedFile(t *testing.T) {
 		"compaction copy": {"queue.db.compact", "the next start removes it"},
 		"restore copy":    {"queue.db.restore", "the next start removes it"},
 		"restore staging": {"spool.restore/t.log", "the next start removes it"},
+		// The db commands' side lock (ops26 1): a log there would be
+		// removed under umbra's feet, or lock nothing.
+		"db command lock": {"queue.db.cmdlock", "is the db commands' side lock"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			y := head + "  path: " + tc.path + "\n"

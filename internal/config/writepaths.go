@@ -85,7 +85,11 @@ func places(c *Config, written func(path ...string) bool) []place {
 		out = append(out,
 			place{name: filepath.Join(c.Server.DataDir, "queue.db"), what: "the transport database", at: dataDir, derived: true},
 			place{name: filepath.Join(c.Server.DataDir, "spool"), what: "the spool directory", dir: true, kind: placeWritten, at: dataDir, derived: true, why: whySpool},
-			place{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file", at: dataDir, derived: true})
+			place{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file", at: dataDir, derived: true},
+			// db restore and db compact lock it from their first step,
+			// serve while it opens the database; each removes it (queue:
+			// cmdlock.go).
+			place{name: filepath.Join(c.Server.DataDir, "queue.db.cmdlock"), what: "the db commands' side lock", at: dataDir, derived: true})
 		for _, n := range leftoverNames {
 			out = append(out, place{name: filepath.Join(c.Server.DataDir, n), what: "a file of db compact or db restore", at: dataDir, derived: true, why: whyLeftover})
 		}

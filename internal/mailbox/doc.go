@@ -26,7 +26,14 @@
 // delivery's next attempt by this server (never a CheckFirst one: it
 // follows no write of this server's) removes the stray file (its name
 // NAME.HOST.PID.SEQ under another process id), as it removes any file of
-// tmp/ untouched for 36 hours (sweepTmp).
+// tmp/ untouched for 36 hours (sweepTmp). HOST is the server's name:
+// hubs sharing one store (each its own server.name, as the topology
+// has them) never remove each other's file in flight, whatever their
+// process ids, also where one name begins with the other's
+// (TestSharedStoreKeepsAnotherServersTmpFile). Two servers given one
+// name (a copied configuration, which the README warns of) can: the
+// writer whose file went fails its link and the delivery is retried,
+// nothing lost.
 //
 // Once per copy: the file name comes from (database, organisation message
 // id, recipient keyed by mailaddr.AddrKey, so an internationalised

@@ -1153,7 +1153,17 @@
 // restored file unlocked while the restore still moves its spool
 // directories; a restore killed with SIGKILL at any step leaves the
 // replaced database or the restored one at the name, whole, and the
-// next Open finishes the rest (restorekill_test.go). A file whose schema version is newer than schemaVersion
+// next Open finishes the rest (restorekill_test.go). Before any of
+// that — before the backup is read or what it leaves behind is counted
+// — Restore and Compact take the db commands' side lock beside the
+// database (path.cmdlock, flock, exclusive, their pid and command line
+// written in it: cmdlock.go), and Open takes it shared before it looks
+// at the database and lets it go once the database's own lock is held:
+// a daemon started at a command's first second waits for it, naming it
+// from the file where /proc/locks is hidden; the lock dies with its
+// holder, so a killed command's file blocks nothing; a command of an
+// older release, which knows no side lock, is still met at the
+// database's lock (cmdlock_test.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

@@ -19,6 +19,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 )
 
 // The life cycle of the database file: backup, restore, compaction and
@@ -577,6 +578,19 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if err != nil {
 		return 0, 0, err
 	}
+	// Its lock before anything of the database is read (cmdlock.go): a
+	// daemon started now waits for the compaction.
+	unlockCmd, err := lockCommand(path, time.Second)
+	if errors.Is(err, ErrInUse) {
+		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", err)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
+	}
+	defer unlockCmd()
+	if compactStep != nil {
+		compactStep("begin")
+	}
 	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
@@ -636,16 +650,33 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	if err == nil {
 		respooled, err = respoolInline(tmp, spool, threshold, false)
 	}
+	if compactStep != nil {
+		compactStep("respooled")
+	}
 	if err == nil && (schema == 3 || schema == 4) {
 		err = recordsUnsummed(tmp) // checksum.go
 	}
 	if err == nil && schema == 3 {
 		err = bodiesAsValues(tmp)
 	}
+	// The spool directory the files were written in, opened once
+	// without following it should it be a symlink now (openDirAt): the
+	// daemon's user may swap it for a link while this runs, as root.
+	// The files' owner is given, and a failure removes them, through
+	// this descriptor, never by a path through the name.
+	var spoolDir *os.File
+	if err == nil && len(respooled) > 0 {
+		spoolDir, err = openDirAt(spool, false)
+	}
+	if spoolDir != nil {
+		defer spoolDir.Close()
+	}
 	defer func() {
 		if err != nil {
 			for _, name := range respooled {
-				os.Remove(filepath.Join(spool, name))
+				if spoolDir != nil {
+					unix.Unlinkat(int(spoolDir.Fd()), name, 0)
+				}
 			}
 			if madeSpool {
 				os.Remove(spool) // empty now: only this compaction's files were in it
@@ -661,11 +692,11 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		err = giveOwner(tmp, owner)
 		for _, name := range respooled {
 			if err == nil {
-				err = giveOwner(filepath.Join(spool, name), owner)
+				err = giveOwnerAt(spoolDir, name, owner)
 			}
 		}
 		if err == nil && len(respooled) > 0 && !spoolThere {
-			err = giveOwnerDir(spool, owner) // its files are the ones above
+			err = giveOwnerOpenDir(spoolDir, owner) // its files are the ones above
 		}
 	}
 	if err == nil {
@@ -696,7 +727,7 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// compaction took place (the directory alone: the files it spooled
 	// have theirs, the others are not this compaction's).
 	if spooled && spoolThere {
-		if err := giveOwnerDir(spool, owner); err != nil {
+		if err := giveOwnerOpenDir(spoolDir, owner); err != nil {
 			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
 		}
 	}
@@ -706,6 +737,11 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	}
 	return before, fi.Size(), nil
 }
+
+// compactStep, set by a test only, is called at each step of a
+// compaction (the point named), from the process compacting. nil in
+// umbra.
+var compactStep func(point string)
 
 // compactRename gives the compacted copy the database's name (a test
 // makes it fail).
@@ -833,6 +869,9 @@ type RestoreOptions struct {
 	// when a commit came between the count and the lock. An error it
 	// returns refuses the restore, returned as it is, nothing replaced.
 	Lost func(lost []NotInBackup, known bool) error
+	// Begun, when set, is called once the restore holds its lock, before
+	// it reads anything (a test holds the command there).
+	Begun func()
 }
 
 // RestoreWith is Restore with options.
@@ -841,6 +880,22 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		if restoreStep != nil {
 			restoreStep(point)
 		}
+	}
+	// Its lock before anything is read (cmdlock.go): a daemon started
+	// while the backup is checked and counted waits for the restore,
+	// instead of opening the database first and the restore then being
+	// refused as in use.
+	unlockCmd, err := lockCommand(path, time.Second)
+	if errors.Is(err, ErrInUse) {
+		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
+	defer unlockCmd()
+	step("begin")
+	if o.Begun != nil {
+		o.Begun()
 	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with

@@ -1,14 +1,16 @@
 package queue
 
 import (
-	"bufio"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // LockHolder says whether another process holds the lock a running
@@ -29,11 +31,20 @@ func LockHolder(path string) (held bool, pid int, cmdline string) {
 
 // LockState is LockHolder that also says whether the answer is known:
 // false for a database this user may not open whose lock /proc/locks
-// does not list. The kernel lists only the locks whose holder this
+// does not list. A db command holding its side lock (cmdlock.go) is
+// the holder from its first step. The kernel lists only the locks whose holder this
 // process's pid namespace sees (rr-sockadm25 F2): a daemon run in
 // another one (a container, a unit with private pids) holds its lock
 // unlisted, so "not listed" may be held as well as free.
 func LockState(path string) (held, known bool, pid int, cmdline string) {
+	// A db command holds its side lock from its first step, before it
+	// locks the database (cmdlock.go): it runs, named as it wrote itself.
+	if held, pid, cmdline := commandHolder(path); held {
+		if cmdline == "" {
+			cmdline = cmdlineOf(pid)
+		}
+		return true, true, pid, cmdline
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrPermission) {
 		var st syscall.Stat_t
@@ -72,7 +83,7 @@ func lockHolderOpened(f *os.File, err error) (held bool, pid int, cmdline string
 	if syscall.Fstat(int(f.Fd()), &st) != nil {
 		return true, 0, ""
 	}
-	pid = flockHolder(st.Ino)
+	pid = flockHolder(f.Name(), &st)
 	if pid == 0 {
 		return true, 0, ""
 	}
@@ -81,79 +92,96 @@ func lockHolderOpened(f *os.File, err error) (held bool, pid int, cmdline string
 }
 
 // flockHolder is the pid /proc/locks gives for the FLOCK write lock on
-// the file of inode ino, 0 when none is listed.
-func flockHolder(ino uint64) int { return flockHolderAs(ino, "WRITE") }
-
-// flockHolderOf is the holder of a write lock on the file of inode ino,
-// else of a read lock (a read-only open: db verify, a restore that
-// installs its spool), 0 when none is listed.
-func flockHolderOf(ino uint64) int {
-	if pid := flockHolderAs(ino, "WRITE"); pid != 0 {
-		return pid
-	}
-	return flockHolderAs(ino, "READ")
+// the file at path (st its stat), 0 when none is listed.
+func flockHolder(path string, st *syscall.Stat_t) int {
+	pid, _, _ := listedLock(procLocks, lockedFileAt(path, st), "WRITE")
+	return pid
 }
 
-// flockHolderAs is the pid of a FLOCK lock of kind (WRITE, READ) on the
-// file of inode ino.
-func flockHolderAs(ino uint64, kind string) int {
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 || fs[1] != "FLOCK" || fs[3] != kind {
-			continue
-		}
-		dev := strings.Split(fs[5], ":")
-		if len(dev) != 3 || dev[2] != strconv.FormatUint(ino, 10) {
-			continue
-		}
-		if pid, err := strconv.Atoi(fs[4]); err == nil {
-			return pid
-		}
-	}
-	return 0
+// flockHolderOf is the holder of a write lock on the file at path (st
+// its stat), else of a read lock (a read-only open: db verify, a
+// restore that installs its spool), 0 when none is listed.
+func flockHolderOf(path string, st *syscall.Stat_t) int {
+	pid, _, _ := listedLock(procLocks, lockedFileAt(path, st), "WRITE", "READ")
+	return pid
 }
 
 // flockListed looks in /proc/locks for a FLOCK write lock on the file
 // at path, of inode ino: listed says whether there is one, pid is its
-// holder. /proc/locks names the file by its superblock's device, which
-// stat does not give on every filesystem (btrfs gives a subvolume's:
-// rr-sockadm25 F1): the device is taken from /proc/self/mountinfo for
-// the mount holding path, and when that is not found the inode alone
-// is matched, on any device. The kernel lists only locks whose holder
-// this process's pid namespace sees: a lock held from outside it is
-// not listed at all (never "pid 0"), so "not listed" is not "not held".
+// holder. The kernel lists only locks whose holder this process's pid
+// namespace sees: a lock held from outside it is not listed at all
+// (never "pid 0"), so "not listed" is not "not held".
 func flockListed(path string, ino uint64) (pid int, listed bool) {
-	dev, devKnown := mountDev(path)
-	f, err := os.Open("/proc/locks")
-	if err != nil {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil || st.Ino != ino {
 		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" {
-			continue
+	pid, listed, _ = listedLock(procLocks, lockedFileAt(path, &st), "WRITE")
+	return pid, listed
+}
+
+// lockedFile names a file as /proc/locks does: the device of its
+// filesystem's superblock (major, minor) and its inode.
+type lockedFile struct {
+	major, minor uint64
+	ino          uint64
+}
+
+// lockedFileAt is the file at path, st its stat. /proc/locks names the
+// superblock's device, which stat does not give on every filesystem
+// (btrfs gives a subvolume's: rr-sockadm25 F1): the device is taken
+// from /proc/self/mountinfo for the mount holding path, else from st.
+func lockedFileAt(path string, st *syscall.Stat_t) lockedFile {
+	f := lockedFile{major: uint64(unix.Major(uint64(st.Dev))), minor: uint64(unix.Minor(uint64(st.Dev))), ino: st.Ino}
+	if dev, ok := mountDev(path); ok {
+		ma, mi, _ := strings.Cut(dev, ":")
+		a, e1 := strconv.ParseUint(ma, 10, 32)
+		b, e2 := strconv.ParseUint(mi, 10, 32)
+		if e1 == nil && e2 == nil {
+			f.major, f.minor = a, b
 		}
-		i := strings.LastIndexByte(fields[5], ':')
-		if i < 0 || fields[5][i+1:] != strconv.FormatUint(ino, 10) {
-			continue
-		}
-		if devKnown && !sameDev(fields[5][:i], dev) {
-			continue
-		}
-		pid, _ := strconv.Atoi(fields[4])
-		return pid, true
 	}
-	return 0, false
+	return f
+}
+
+// listedLock is the one reader of the kernel's list of locks (locks:
+// /proc/locks): the pid holding a FLOCK lock of one of kinds ("WRITE",
+// "READ"; the first kind listed wins) on file, matched by device
+// (major:minor) and inode together — a file of the same inode on
+// another filesystem is another file. listed says whether one is
+// listed (its pid may still be 0: a holder in another pid namespace
+// the kernel names so); err that the list cannot be read (a unit's
+// ProcSubset=pid hides it): then nothing is known of the lock.
+func listedLock(locks string, file lockedFile, kinds ...string) (pid int, listed bool, err error) {
+	b, err := os.ReadFile(locks)
+	if err != nil {
+		return 0, false, err
+	}
+	best := len(kinds)
+	for _, line := range strings.Split(string(b), "\n") {
+		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
+		// (a lock waited for: "1: -> FLOCK ..."; not held, skipped)
+		fields := strings.Fields(line)
+		if len(fields) < 6 || fields[1] != "FLOCK" {
+			continue
+		}
+		k := slices.Index(kinds, fields[3])
+		if k < 0 || k >= best {
+			continue
+		}
+		dev := strings.Split(fields[5], ":")
+		if len(dev) != 3 || dev[2] != strconv.FormatUint(file.ino, 10) {
+			continue
+		}
+		ma, e1 := strconv.ParseUint(dev[0], 16, 32)
+		mi, e2 := strconv.ParseUint(dev[1], 16, 32)
+		if e1 != nil || e2 != nil || ma != file.major || mi != file.minor {
+			continue
+		}
+		p, _ := strconv.Atoi(fields[4])
+		pid, listed, best = p, true, k
+	}
+	return pid, listed, nil
 }
 
 // mountDev is the device (major:minor, hex as /proc/locks prints it) of
@@ -186,21 +214,6 @@ func mountDev(path string) (string, bool) {
 	return dev, best >= 0
 }
 
-// sameDev says whether /proc/locks' device (hex major:minor) is
-// mountinfo's (decimal major:minor).
-func sameDev(locks, mountinfo string) bool {
-	lma, lmi, ok1 := strings.Cut(locks, ":")
-	mma, mmi, ok2 := strings.Cut(mountinfo, ":")
-	if !ok1 || !ok2 {
-		return false
-	}
-	a, e1 := strconv.ParseUint(lma, 16, 32)
-	b, e2 := strconv.ParseUint(lmi, 16, 32)
-	c, e3 := strconv.ParseUint(mma, 10, 32)
-	d, e4 := strconv.ParseUint(mmi, 10, 32)
-	return e1 == nil && e2 == nil && e3 == nil && e4 == nil && a == c && b == d
-}
-
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).
 func unescapeMount(s string) string {
 	if !strings.Contains(s, "\\") {
@@ -219,3 +232,7 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
+
+// procLocks is where the kernel lists the locks held; a test names
+// another file.
+var procLocks = "/proc/locks"

@@ -117,7 +117,7 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 			e := &InUseError{Path: path}
 			var st syscall.Stat_t
 			if syscall.Fstat(int(f.Fd()), &st) == nil {
-				e.PID = flockHolderOf(st.Ino)
+				e.PID = flockHolderOf(path, &st)
 			}
 			if e.PID != 0 {
 				b, _ := os.ReadFile("/proc/" + strconv.Itoa(e.PID) + "/cmdline")

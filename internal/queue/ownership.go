@@ -109,6 +109,26 @@ func giveOwnerDir(path string, o fileOwner) error {
 	return giveOwnerFile(f, &st, true, o)
 }
 
+// giveOwnerAt gives the entry name of the open directory dir the owner
+// o (giveOwner), opened through dir's descriptor without following it
+// (walkOwned): a name swapped for a symlink is not given; a missing one
+// is an error.
+func giveOwnerAt(dir *os.File, name string, o fileOwner) error {
+	return walkOwnedAt(int(dir.Fd()), dir.Name(), name, func(f *os.File, st *unix.Stat_t) error {
+		return giveOwnerFile(f, st, st.Mode&unix.S_IFMT == unix.S_IFDIR, o)
+	}, 0)
+}
+
+// giveOwnerOpenDir gives the open directory dir itself, and none of the
+// files in it, the owner o, by its descriptor.
+func giveOwnerOpenDir(dir *os.File, o fileOwner) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: dir.Name(), Err: err}
+	}
+	return giveOwnerFile(dir, &st, true, o)
+}
+
 // giveOwnerFile gives the open file f (st its fstat) the owner o, by
 // its descriptor: what the name points at now is not looked at again.
 func giveOwnerFile(f *os.File, st *unix.Stat_t, dir bool, o fileOwner) error {

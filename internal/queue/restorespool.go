@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSpoolThreshold is config.DefaultSpoolThreshold (the queue does
@@ -83,7 +84,11 @@ func respoolHead(v []byte, threshold int64) int {
 // spoolDir (made when the first is needed), replacing it by its head, a
 // reference and the file's count, in one commit. It returns the names
 // of the files it wrote. On an error the files it wrote are removed and
-// the database is unchanged.
+// the database is unchanged. The files are written and removed through
+// one descriptor of spoolDir, opened without following it should it be
+// a symlink (openDirAt): the directory belongs to the daemon's user, and
+// a restore or compaction run as root writes nothing where a link
+// swapped in names.
 func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]string, error) {
 	if threshold <= 0 {
 		threshold = DefaultSpoolThreshold
@@ -96,9 +101,16 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	defer db.Close()
 	var plan []respoolEntry
 	var written []string
+	var dir *os.File // spoolDir, opened when the first file is written
+	defer func() {
+		if dir != nil {
+			dir.Close()
+		}
+	}()
+	remove := func(name string) { unix.Unlinkat(int(dir.Fd()), name, 0) }
 	fail := func(err error) ([]string, error) {
 		for _, name := range written {
-			os.Remove(filepath.Join(spoolDir, name))
+			remove(name)
 		}
 		return nil, err
 	}
@@ -108,11 +120,11 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	err = db.View(func(tx *bolt.Tx) error {
 		spooled := tx.Bucket(bucketSpooled)
 		same := map[[sha256.Size]byte]string{}
-		newFile := func() error {
-			if len(written) == 0 {
-				return makeSpoolDir(spoolDir)
+		newFile := func() (err error) {
+			if dir == nil {
+				dir, err = openDirAt(spoolDir, true)
 			}
-			return nil
+			return err
 		}
 		// A backup's spooled bodies, piece by piece into their files.
 		pieced := map[string]bool{}
@@ -135,7 +147,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 				if err := newFile(); err != nil {
 					return err
 				}
-				f, name, err := createSpoolFile(spoolDir)
+				f, name, err := createSpoolFile(dir)
 				if err != nil {
 					return err
 				}
@@ -166,12 +178,12 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 					err = cerr
 				}
 				if err != nil {
-					os.Remove(filepath.Join(spoolDir, name))
+					remove(name)
 					return fmt.Errorf("spool file for %s: %w", describeValue(e.bucket, e.key), err)
 				}
 				sum := [sha256.Size]byte(h.Sum(nil))
 				if prev, ok := same[sum]; ok {
-					os.Remove(filepath.Join(spoolDir, name))
+					remove(name)
 					name = prev
 				} else {
 					written = append(written, name)
@@ -210,7 +222,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 					if err := newFile(); err != nil {
 						return err
 					}
-					if name, err = writeSpoolFile(spoolDir, part, noSync); err != nil {
+					if name, err = writeSpoolFile(dir, part, noSync); err != nil {
 						return fmt.Errorf("spool file for %s: %w", describeValue(bk.name, k), err)
 					}
 					written = append(written, name)
@@ -229,7 +241,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 		return nil, nil
 	}
 	if !noSync && len(written) > 0 {
-		if err := syncDir(spoolDir); err != nil {
+		if err := dir.Sync(); err != nil {
 			return fail(err)
 		}
 	}
@@ -283,29 +295,57 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	return written, nil
 }
 
-func makeSpoolDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+// openDirAt opens the directory dir through a descriptor of its parent,
+// never following dir itself should it be a symlink (O_NOFOLLOW): what
+// a name swapped for a link points at is not written, given an owner or
+// removed through it. The directories above are followed (the data
+// directory, as configured). With create it is made first (mode 0700)
+// when missing, and its parent synced.
+func openDirAt(dir string, create bool) (*os.File, error) {
+	parent, err := unix.Open(filepath.Dir(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: filepath.Dir(dir), Err: err}
 	}
-	return syncDir(filepath.Dir(dir))
+	defer unix.Close(parent)
+	base := filepath.Base(dir)
+	if create {
+		if err := unix.Mkdirat(parent, base, 0o700); err == nil {
+			if err := unix.Fsync(parent); err != nil {
+				return nil, &fs.PathError{Op: "fsync", Path: filepath.Dir(dir), Err: err}
+			}
+		} else if !errors.Is(err, unix.EEXIST) {
+			return nil, &fs.PathError{Op: "mkdir", Path: dir, Err: err}
+		}
+	}
+	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return nil, fmt.Errorf("%s is not a directory (a symbolic link, or replaced by one): not followed", dir)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
-// createSpoolFile makes a new, empty file of dir with the name of a
-// spool file that carries its checksum: its writer appends the CRC-32C
-// of its bytes (checksum.go) before it syncs it.
-func createSpoolFile(dir string) (*os.File, string, error) {
+// createSpoolFile makes a new, empty file of the directory dir with the
+// name of a spool file that carries its checksum: its writer appends
+// the CRC-32C of its bytes (checksum.go) before it syncs it.
+func createSpoolFile(dir *os.File) (*os.File, string, error) {
 	var r [12]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, "", err
 	}
 	name := summedSpoolPrefix + hex.EncodeToString(r[:]) // its checksum follows its bytes (checksum.go)
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	return f, name, err
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, "", &fs.PathError{Op: "open", Path: filepath.Join(dir.Name(), name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), name, nil
 }
 
 // writeSpoolFile writes p and its checksum into a new file of dir and
 // fsyncs it; the caller syncs the directory.
-func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
+func writeSpoolFile(dir *os.File, p []byte, noSync bool) (string, error) {
 	f, name, err := createSpoolFile(dir)
 	if err != nil {
 		return "", err
@@ -321,7 +361,7 @@ func writeSpoolFile(dir string, p []byte, noSync bool) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(filepath.Join(dir, name))
+		unix.Unlinkat(int(dir.Fd()), name, 0)
 		return "", err
 	}
 	return name, nil

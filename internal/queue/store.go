@@ -158,6 +158,17 @@ const HeldByEvery = 5 * time.Second
 // by a crash in the middle of delivery. A read beyond a truncated file's
 // end faults inside the mapping; that fault becomes an error too.
 func Open(path string, o Options) (*Store, error) {
+	// A db command (restore, compact) holds its side lock from its
+	// first step (cmdlock.go): waited for before the database is
+	// looked at, named as it wrote itself.
+	release, err := waitCommands(path, o.HeldBy)
+	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
+		return nil, hr.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transport database %w", err)
+	}
+	defer release()             // the database's own lock is held from here on, or Open failed
 	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {

@@ -1,0 +1,238 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The db commands' side lock (ops26 1).
+//
+// An offline db command that writes the database (restore, compact)
+// reads a good deal before it may take the database's own lock: a
+// restore checks the backup and counts what it would leave behind, and
+// that count opens the database with a shared lock of its own, which
+// the restore's exclusive one would exclude. A daemon started in those
+// seconds opened the database first, and the restore was refused as in
+// use. So such a command first takes a lock beside the database,
+// path.cmdlock in the data directory (flock, exclusive), and writes its
+// pid and command line in it for the operator and for the daemon, and
+// removes it at its end, still holding it (removeCmdLock): the
+// daemon's Open takes that lock shared before it opens the database and
+// lets it go when it is open, so it waits while a command runs — and
+// names the command from the file, also where /proc/locks is hidden (the
+// shipped units' ProcSubset=pid), as HeldBy's pid and command.
+//
+// A flock dies with its holder: a command killed leaves the file with its
+// words in it but no lock, and nothing reads the words of a file nobody
+// locks — a stale side lock never blocks (the next taker removes it at
+// its end). A daemon makes the file when it is missing and removes it
+// once open, unless another daemon holds it too. Two daemons take it shared
+// together (they meet at the database's own lock, as before), and the
+// database's lock keeps every check it had: a db command of an older
+// release, which knows no side lock, is still found there (by the
+// daemon's Open waiting for it, by LockHolder). A lock on a removed file
+// locks nothing another opener sees: every taker checks, once it holds
+// it, that the name still names its file, and else opens the name again.
+
+// cmdLockSuffix names the side lock beside the database.
+const cmdLockSuffix = ".cmdlock"
+
+// CmdLockPath is the db commands' side lock of the database at path.
+func CmdLockPath(path string) string { return path + cmdLockSuffix }
+
+// openCmdLock opens (creating it, mode 0644: a daemon of another user
+// than the command's reads it) the side lock of the database at path:
+// nil and no error when there is nothing to lock (no data directory
+// yet, or the name is no regular file: the database's own lock guards
+// it then, as before). Without create a missing file is nothing to
+// lock either (a probe: LockState).
+func openCmdLock(path string, create bool) (*os.File, error) {
+	name := CmdLockPath(path)
+	flags := unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+	created := false
+	fd, err := unix.Open(name, unix.O_RDWR|flags, 0)
+	if errors.Is(err, unix.ENOENT) && create {
+		fd, err = unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|flags, 0o644)
+		created = err == nil
+		if errors.Is(err, unix.EEXIST) {
+			fd, err = unix.Open(name, unix.O_RDWR|flags, 0)
+		}
+	}
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(name, unix.O_RDONLY|flags, 0) // locked, not written: the holder is not named
+	}
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, nil
+	}
+	if created && os.Geteuid() == 0 {
+		// A command run as root: the daemon's user may write it too.
+		if o, ok := ownerOf(filepath.Dir(path)); ok {
+			f.Chown(o.uid, o.gid)
+		}
+	}
+	return f, nil
+}
+
+// lockCommand takes the side lock of the database at path for an
+// offline db command (exclusive), retrying for up to wait, and writes
+// this process's pid and command line in it. *InUseError when another
+// process holds it past wait: a daemon opening the database, or another
+// db command (named where /proc/locks tells). unlock removes the file
+// and lets the lock go.
+func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		f, err := openCmdLock(path, true)
+		if err != nil || f == nil {
+			return func() {}, err
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err == nil || !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			e := &InUseError{Path: path}
+			var st syscall.Stat_t
+			if syscall.Fstat(int(f.Fd()), &st) == nil {
+				e.PID = flockHolderOf(f.Name(), &st)
+				e.Command = cmdlineOf(e.PID)
+			}
+			f.Close()
+			return nil, e
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		if renamedUnder(f, f.Name()) {
+			f.Close()
+			continue
+		}
+		f.Truncate(0)
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(os.Args, " ")+"\n"), 0)
+		return func() { removeCmdLock(f) }, nil
+	}
+}
+
+// commandHolder is the db command that holds the side lock of the
+// database at path, as it wrote itself in it (its pid, its command
+// line), told by a shared lock that cannot be had; held false when none
+// does (a stale file, its holder gone, holds no lock).
+func commandHolder(path string) (held bool, pid int, command string) {
+	f, err := openCmdLock(path, false)
+	if err != nil || f == nil {
+		return false, 0, ""
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false, 0, ""
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
+		return false, 0, ""
+	}
+	pid, command = cmdLockWords(f)
+	return true, pid, command
+}
+
+// cmdLockWords is the pid and command line a db command wrote in its
+// side lock f (0 and "" when not written yet).
+func cmdLockWords(f *os.File) (pid int, command string) {
+	b, _ := io.ReadAll(io.NewSectionReader(f, 0, 64<<10))
+	first, rest, _ := strings.Cut(string(b), "\n")
+	pid, _ = strconv.Atoi(first)
+	return pid, strings.TrimSpace(rest)
+}
+
+// waitCommands is the daemon's side of the side lock (Open): taken
+// shared before the database is opened, and let go (release) once it
+// is. Held by a db command: waited for 2 s, then, with heldBy, asked
+// every HeldByEvery as for the database's own lock (Options.HeldBy),
+// naming the command as it wrote itself; without heldBy refused as in
+// use.
+func waitCommands(path string, heldBy func(pid int, command string) error) (release func(), err error) {
+	if hookNoCmdLock {
+		return func() {}, nil
+	}
+	f, err := openCmdLock(path, true)
+	if err != nil || f == nil {
+		return func() {}, nil // the database's own lock guards it
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			if renamedUnder(f, f.Name()) {
+				f.Close()
+				return waitCommands(path, heldBy)
+			}
+			return func() { removeCmdLock(f) }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return func() {}, nil
+		}
+		if time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		pid, command := cmdLockWords(f)
+		if heldBy == nil {
+			f.Close()
+			return nil, &InUseError{Path: path, PID: pid, Command: command}
+		}
+		if herr := heldBy(pid, command); herr != nil {
+			f.Close()
+			return nil, &heldRefused{herr}
+		}
+		deadline = time.Now().Add(HeldByEvery)
+	}
+}
+
+// cmdlineOf is the command line of pid ("" for 0 or when not told).
+func cmdlineOf(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// removeCmdLock lets go of the side lock f, removing its file first
+// when this process can hold it alone (a daemon's shared lock another
+// daemon shares is left): whoever opened it meanwhile and waits finds it
+// gone under its lock and opens the name again (renamedUnder), so
+// nothing is left in the data directory once no one holds it.
+func removeCmdLock(f *os.File) {
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && !renamedUnder(f, f.Name()) {
+		os.Remove(f.Name())
+	}
+	f.Close()
+}
+
+// hookNoCmdLock, set by a test, makes Open a daemon of an older release,
+// which knows no side lock (it meets a db command at the database's own
+// lock only).
+var hookNoCmdLock bool
