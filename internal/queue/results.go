@@ -190,6 +190,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if r.Outcome == deadWait {
 				rc.LastReply, rc.NextHop = deadWaitReply(prevReply, prevHop, r)
 			}
+			if r.Outcome == Deferred && expiredUnsent(r.Reply) && prevReply != "" {
+				// The message's expiry cut this attempt before any host
+				// answered it (expirycut.go): the last reply a host gave
+				// stays the recipient's, with its host — the failure
+				// the expiry makes quotes it (rt26d F1).
+				rc.LastReply, rc.NextHop = prevReply, prevHop
+			}
 		}
 		if r.Outcome == deadWait {
 			throttledAny = true // due again after its wait, with no retry step
@@ -249,7 +256,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
 		default:
-			m.LastError = r.Reply
+			m.LastError = rc.LastReply
 			deferredAny = true
 			if !stillDead {
 				ev.Event("defer", m, rc, r.detail())
