@@ -115,6 +115,9 @@
 //     RFC 5321 §4.1.3 literal: "([192.0.2.1])", "([IPv6:2001:db8::1])"
 //     (mailaddr.AddrLiteral; an IPv4-mapped address in its IPv4 form),
 //     and a bare IPv4 greeting as the literal it stands for (traceName).
+//     Its "with" is the protocol of RFC 3848 / RFC 6531 (withProtocol):
+//     SMTP after a HELO (the last greeting), else ESMTP or UTF8SMTP with
+//     S for TLS and A for an authenticated client.
 //   - An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
