@@ -516,7 +516,16 @@
 //     takes no read deadline from its session, whose goroutine may still
 //     be in a read of it), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
-//     the 421 among them. Nothing is written or handed on after that.
+//     the 421 among them. Nothing is written or handed on after that:
+//     once a session has ended — the layer's hangUp, go-smtp's Close
+//     (its QUIT's 221, a recovered panic's 421), a reply that ends it
+//     (trackedConn.hangUp: a check's or AUTH's 421), a drain's 421
+//     (sayLast) — the layer frames nothing more, not even what it read
+//     already with the last command: go-smtp reads the end of the
+//     stream (verbConn.ended, endStream), so no command pipelined behind
+//     runs (after QUIT go-smtp's session is gone: a MAIL there panicked
+//     in go-smtp, rt26b F1) and no message pipelined behind a 421 is
+//     taken; a body the layer held is dropped with its spool file.
 //     The connection's slot (max_connections, per source) is released
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at

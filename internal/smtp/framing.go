@@ -126,6 +126,7 @@ const (
 	trace334     = 'A' // go-smtp answered the last line with 334
 	traceEOF     = 'E' // the client's stream ended (or broke)
 	traceClosed  = 'C' // the session was closed by the server
+	traceEnded   = 'Z' // go-smtp was told the stream ended: it handles nothing more
 )
 
 func (v *verbConn) traceUnit(kind byte, b []byte) {

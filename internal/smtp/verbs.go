@@ -186,20 +186,57 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	return v
 }
 
-// Read hands go-smtp the next vetted bytes.
+// Read hands go-smtp the next vetted bytes. Once the session has ended
+// — the layer ended it (hangUp), go-smtp closed it (its QUIT, the 421 of
+// a recovered panic), a reply that ends it was written (a check's or
+// AUTH's 421, trackedConn.hangUp), a drain or stop wrote its 421
+// (sayLast) — go-smtp gets the end of the stream and nothing more:
+// what the client pipelined behind, already in the layer's buffer, is
+// dropped, never framed, so no command runs after the reply that ended
+// the session (go-smtp's session is gone after its QUIT: a MAIL there
+// panicked in go-smtp, rt26b F1) and no message pipelined behind a 421
+// is taken. A unit already begun (a line longer than go-smtp's read) is
+// handed whole; the check is at each new unit, before and after it is
+// framed.
 func (v *verbConn) Read(b []byte) (int, error) {
 	for len(v.pending) == 0 {
-		if v.closed {
-			return 0, io.EOF
+		if v.ended() {
+			return v.endStream()
 		}
 		if err := v.fill(); err != nil {
+			v.traceUnit(traceEnded, nil)
 			return 0, err
+		}
+		if len(v.pending) > 0 && v.ended() {
+			// Framed while the session ended (a drain's 421 written from
+			// another goroutine meanwhile): not handed.
+			v.pending = nil
+			return v.endStream()
 		}
 	}
 	n := copy(b, v.pending)
 	v.traceUnit(traceGoSMTP, v.pending[:n])
 	v.pending = v.pending[n:]
 	return n, nil
+}
+
+// ended reports whether the session is over: the layer closed it, or
+// its connection is ending (trackedConn.ending: closed, or a last reply
+// written from another goroutine).
+func (v *verbConn) ended() bool {
+	return v.closed || v.tc != nil && v.tc.ending.Load()
+}
+
+// endStream tells go-smtp the stream ended: a body being read or not yet
+// taken is dropped (its spool file removed), nothing more is framed.
+func (v *verbConn) endStream() (int, error) {
+	if !v.closed {
+		v.closed = true
+		v.dropBDAT()
+		v.dropBody()
+	}
+	v.traceUnit(traceEnded, nil)
+	return 0, io.EOF
 }
 
 func (v *verbConn) fill() error {
