@@ -525,7 +525,11 @@
 //     stream (verbConn.ended, endStream), so no command pipelined behind
 //     runs (after QUIT go-smtp's session is gone: a MAIL there panicked
 //     in go-smtp, rt26b F1) and no message pipelined behind a 421 is
-//     taken; a body the layer held is dropped with its spool file.
+//     taken; a body the layer held is dropped with its spool file. A
+//     read that fails (a reset, a broken TLS record) is the end of the
+//     stream to go-smtp too (readError; logged at DEBUG), never a WARN
+//     line per connection. A panic go-smtp recovers is counted and
+//     logged at most once a minute (paniclog.go).
 //     The connection's slot (max_connections, per source) is released
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at

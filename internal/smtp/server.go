@@ -197,6 +197,7 @@ type Server struct {
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
+	panics     *panicLog   // recovered panics of sessions: counted, logged once a minute
 	storage    *storageLog // full-disk refusals, once per episode
 	postmaster string
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
@@ -268,6 +269,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
+	s.panics = newPanicLog(s.clk, s.obs)
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
@@ -387,7 +389,7 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	// REQUIRETLS (RFC 8689) is advertised by the verb layer once TLS is
 	// on (go-smtp cannot see the layer's TLS); MAIL refuses it without.
 	gs.EnableREQUIRETLS = true
-	gs.ErrorLog = slogPrinter{s.log.With("connector", c.cfg.Name)}
+	gs.ErrorLog = slogPrinter{l: s.log.With("connector", c.cfg.Name), connector: c.cfg.Name, panics: s.panics} // paniclog.go
 	return gs
 }
 
@@ -652,12 +654,6 @@ func (s *Server) closeSessions(ctx context.Context, all []*connector, keepShadow
 		}
 	}
 }
-
-// slogPrinter adapts go-smtp's Printf logger to slog.
-type slogPrinter struct{ l *slog.Logger }
-
-func (p slogPrinter) Printf(format string, v ...any) { p.l.Warn(fmt.Sprintf(format, v...)) }
-func (p slogPrinter) Println(v ...any)               { p.l.Warn(fmt.Sprint(v...)) }
 
 // PeerHealth is the record of servers that did not answer
 // (queue.Health): a shadow session another transport server completes
