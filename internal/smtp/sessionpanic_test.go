@@ -158,6 +158,11 @@ func TestSessionPanicLeavesNoSpoolFile(t *testing.T) {
 	if n := q.count(); n != 1 {
 		t.Errorf("%d messages queued, want 1", n)
 	}
+	q.bmu.Lock()
+	defer q.bmu.Unlock()
+	if len(q.spooled) != 1 || !q.spooled[0] {
+		t.Errorf("the body was not spooled (%v): the test would not show a spool file removed", q.spooled)
+	}
 }
 
 // A client that resets its connection ends its session quietly: the
