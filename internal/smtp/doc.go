@@ -529,7 +529,11 @@
 //     read that fails (a reset, a broken TLS record) is the end of the
 //     stream to go-smtp too (readError; logged at DEBUG), never a WARN
 //     line per connection. A panic go-smtp recovers is counted and
-//     logged at most once a minute (paniclog.go).
+//     logged at most once a minute (paniclog.go); so is one in what the
+//     layer runs itself (framing, the shadow verbs, STARTTLS), which the
+//     layer recovers (verbConn.panicked: 421 4.0.0 and the end of the
+//     session) — go-smtp's recover does not cover its reads, and such a
+//     panic ended the daemon.
 //     The connection's slot (max_connections, per source) is released
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at

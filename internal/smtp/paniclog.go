@@ -24,8 +24,10 @@ const panicLogInterval = time.Minute
 // maxPanicStack bounds the stack a panic's log line carries.
 const maxPanicStack = 8 << 10
 
-// panicLog writes the log lines of the panics go-smtp recovers in
-// receive sessions. go-smtp writes 421 4.0.0, closes the connection and
+// panicLog writes the log lines of the panics of receive sessions: those
+// go-smtp recovers in a command, and those the verb layer recovers in
+// what it runs itself (verbConn.panicked; outside go-smtp's recover such
+// a panic ended the daemon). go-smtp writes 421 4.0.0, closes the connection and
 // hands its ErrorLog "panic serving <addr>: <value>\n<stack>"; written
 // as given, each connection that made a session panic wrote a stack of
 // ~1.5 KiB at WARN (rt26b F1: 20 connections, 20 stacks), so a client

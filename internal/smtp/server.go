@@ -239,6 +239,7 @@ type connector struct {
 	// shadowOff reports whether the connector offers the shadow verbs
 	// to nobody (Server.offersShadow): they are then 502 in every state.
 	shadowOff func() bool
+	panics    *panicLog // the server's (paniclog.go)
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -296,7 +297,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
-		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log}
+		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log, panics: s.panics}
 		c.shadowOff = func() bool { return !s.offersShadow(c) }
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {

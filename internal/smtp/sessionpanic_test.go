@@ -198,3 +198,42 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 	}
 }
+
+// panicShadow is fakeShadow whose Discards panics.
+type panicShadow struct{ fakeShadow }
+
+func (*panicShadow) Discards(string, int) ([]string, func()) { panic("discards exploded") }
+
+// A panic in what the verb layer runs itself — here the shadow verbs'
+// XQUERYDISCARD, answered below go-smtp, outside go-smtp's recover —
+// ends that session as a panic go-smtp recovers does (421 4.0.0, the end
+// of the stream, counted, logged once a minute), instead of ending the
+// daemon with every session and delivery in it.
+func TestVerbLayerPanicEndsTheSessionOnly(t *testing.T) {
+	obs := &panicObserver{}
+	var buf syncBuffer
+	sh := &panicShadow{}
+	s := startWith(t, ServerConfig{Connectors: transportConnector(t, ""), Observer: obs, Shadow: sh, ShadowEnabled: true,
+		Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	for i := 0; i < 3; i++ {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		d.cmd("XSHADOW hub2", "250")
+		d.send("XQUERYDISCARD 2\r\nNOOP\r\n")
+		if got := d.reply(); got != "421 4.0.0 Internal server error" {
+			t.Fatalf("reply to the XQUERYDISCARD that panicked: %q", got)
+		}
+		if got := d.reply(); !strings.HasPrefix(got, "EOF") {
+			t.Fatalf("after the 421: %q, want the end of the stream", got)
+		}
+	}
+	waitFor(t, func() bool { return obs.count("transport") == 3 }, "every panic counted")
+	if lines := buf.lines("panic"); len(lines) != 1 || !strings.Contains(lines[0], "discards exploded") || !strings.Contains(lines[0], "stack=") {
+		t.Errorf("panic log lines, want one with the panic and its stack:\n%s", strings.Join(lines, "\n"))
+	}
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c.test", "250")
+}

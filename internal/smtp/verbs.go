@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,7 +199,12 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 // is taken. A unit already begun (a line longer than go-smtp's read) is
 // handed whole; the check is at each new unit, before and after it is
 // framed.
-func (v *verbConn) Read(b []byte) (int, error) {
+func (v *verbConn) Read(b []byte) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = v.panicked(r)
+		}
+	}()
 	for len(v.pending) == 0 {
 		if v.ended() {
 			return v.endStream()
@@ -214,10 +220,50 @@ func (v *verbConn) Read(b []byte) (int, error) {
 			return v.endStream()
 		}
 	}
-	n := copy(b, v.pending)
+	n = copy(b, v.pending)
 	v.traceUnit(traceGoSMTP, v.pending[:n])
 	v.pending = v.pending[n:]
 	return n, nil
+}
+
+// panicked ends the session after a panic in what the layer runs
+// itself (framing, the shadow verbs, STARTTLS): Read is called from
+// go-smtp's connection loop, outside the recover go-smtp puts around a
+// command, so such a panic ended the daemon, every session and delivery
+// with it. The session ends as one whose command panicked in go-smtp
+// does: 421 4.0.0, the end of the stream, counted and logged at most
+// once a minute (paniclog.go); a body the layer held is dropped with
+// its spool file.
+func (v *verbConn) panicked(r any) (int, error) {
+	stack := debug.Stack()
+	if c := v.connector(); c != nil && c.panics != nil {
+		l := v.logger()
+		if l == nil {
+			l = c.log.With("connector", c.cfg.Name)
+		}
+		c.panics.panicked(l, c.cfg.Name, v.tc.RemoteAddr().String(), r, stack)
+	}
+	func() {
+		defer func() { recover() }() // the state may be what broke: the end comes regardless
+		v.dropBDAT()
+		v.dropBody()
+	}()
+	v.closed = true
+	if v.tc != nil {
+		v.sayLast("421 4.0.0 Internal server error")
+		v.tc.Close()
+	}
+	v.traceUnit(traceEnded, nil)
+	return 0, io.EOF
+}
+
+// connector is the receive connector of the session (nil in tests'
+// bare layers).
+func (v *verbConn) connector() *connector {
+	if v.tc == nil {
+		return nil
+	}
+	return v.tc.c
 }
 
 // ended reports whether the session is over: the layer closed it, or
