@@ -248,6 +248,9 @@ func (s *session) startShadow(serverID string) string {
 	if reply := s.transportServerID(serverID); reply != "" {
 		return reply
 	}
+	if reply := s.addressedServerID(serverID); reply != "" {
+		return reply
+	}
 	s.shadowServer, s.shadowPeerDB = serverID, ""
 	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
