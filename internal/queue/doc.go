@@ -459,10 +459,14 @@
 // address, sent as "<id> DELAYED" only to a query that asked (… PARTIAL
 // TAKEOVER DELAYED), otherwise fetched, forgotten, superseded and pruned
 // as the partial discards are. The shadow server marks the copy's
-// records DelayNotified in the commit of the batch (one in delivery
-// there is left as it is), so a takeover sends no second notice. A
-// crash before the commit leaves neither the notice nor the note; after
-// it, the note is sent until acknowledged. A stop hands the notes to a
+// records DelayNotified in the commit of the batch, so a takeover sends
+// no second notice. One in delivery there (taken over, its attempt
+// running) is marked as stored and on its attempt (attempt.noticed, in
+// the note's transaction), so the attempt's job commits and end, which
+// write the record they began with, keep the mark; a crash before its
+// end leaves the stored record marked (Recover makes it Ready,
+// DelayNotified). A crash before the commit leaves neither the notice
+// nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
 // shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
 // that server answered after its commit.
