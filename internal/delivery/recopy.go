@@ -120,7 +120,18 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another bool, c
 	if r.holders == nil || dbID == "" {
 		return false, ""
 	}
-	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
+	var lost int
+	var old string
+	var err error
+	if sh, ok := r.holders.(interface {
+		ShadowHolderSeenStated(server, stated, dbID string) (int, string, error)
+	}); ok {
+		// The name it states decides, with the topology, whose id it
+		// is (an id recorded under a typo since fixed moves to it).
+		lost, old, err = sh.ShadowHolderSeenStated(server, stated, dbID)
+	} else {
+		lost, old, err = r.holders.ShadowHolderSeen(server, dbID)
+	}
 	var other interface{ AnotherServersDatabase() bool }
 	switch {
 	case errors.As(err, &other):

@@ -620,7 +620,14 @@
 // retired, not released — rt18d-F1; the primary presenting it again, its
 // database put back from a copy, is its own). The entry goes when
 // the operator forgets the id (ForgetDatabaseID) while no record holds
-// it — a retired id or one whose record went —, and when its server has
+// it — a retired id or one whose record went —, when a shadow server's
+// id recorded under a name that is no server of the topology any more
+// (a typo since fixed) is presented by the server of the topology that
+// states that name as its own and the old name has no primary record
+// (ShadowHolderSeenStated: the old name's holder record and index entry
+// go, its name becomes an alias of the id, and the id is recorded under
+// the new name, all in one commit — a crash leaves the id the old
+// name's or the new name's, never neither's), and when its server has
 // more than RetiredDatabaseIDsKept (32) ids no record holds: the commit
 // that writes the record retiring one more (PutPeer, ShadowHolderSeen),
 // or removes the record holding one (DeletePeer), also forgets the
