@@ -152,7 +152,9 @@
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
 //     transport server of the organisation (session.trustedServer: a
-//     server account, an organisation certificate, or an externally
+//     server account, an organisation certificate — from one of that
+//     server's addresses where the topology lists them, fromAddressOf —,
+//     or an externally
 //     secured connector's client whose address the topology gives a
 //     transport server; without a topology, any client of that
 //     connector) and only when well formed. With a topology a transport
