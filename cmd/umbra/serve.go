@@ -354,6 +354,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	dc.Resolver = dnsResolver
+	resolveServerHosts(topo, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -1054,6 +1055,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next.TopologySource = ctopo.Source
 	}
 	topo = withDirectoryDatabases(topo, next, dir)
+	resolveServerHosts(topo, edge.dns, log) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, err

@@ -201,7 +201,11 @@
 // copies queued behind that batch, answered with its timeout rather than
 // sent to the hung peer as the next batch (rt55 F3). A copy waits
 // at most for the batch in flight and its own, each bounded by
-// receiptTry (10 s).
+// receiptTry (10 s). A second try's new session (and a REQUIRETLS copy's
+// session of its own) that cannot be had is recorded as a first dial's
+// failure is (ReceiptShadow.dialFailed): a server judged a copied data
+// dir there is marked refused:NAME and a refused session recorded as
+// refused, never a server that failed (shadow26 item 5).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

@@ -459,10 +459,14 @@
 // address, sent as "<id> DELAYED" only to a query that asked (… PARTIAL
 // TAKEOVER DELAYED), otherwise fetched, forgotten, superseded and pruned
 // as the partial discards are. The shadow server marks the copy's
-// records DelayNotified in the commit of the batch (one in delivery
-// there is left as it is), so a takeover sends no second notice. A
-// crash before the commit leaves neither the notice nor the note; after
-// it, the note is sent until acknowledged. A stop hands the notes to a
+// records DelayNotified in the commit of the batch, so a takeover sends
+// no second notice. One in delivery there (taken over, its attempt
+// running) is marked as stored and on its attempt (attempt.noticed, in
+// the note's transaction), so the attempt's job commits and end, which
+// write the record they began with, keep the mark; a crash before its
+// end leaves the stored record marked (Recover makes it Ready,
+// DelayNotified). A crash before the commit leaves neither the notice
+// nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
 // shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
 // that server answered after its commit.
@@ -616,7 +620,14 @@
 // retired, not released — rt18d-F1; the primary presenting it again, its
 // database put back from a copy, is its own). The entry goes when
 // the operator forgets the id (ForgetDatabaseID) while no record holds
-// it — a retired id or one whose record went —, and when its server has
+// it — a retired id or one whose record went —, when a shadow server's
+// id recorded under a name that is no server of the topology any more
+// (a typo since fixed) is presented by the server of the topology that
+// states that name as its own and the old name has no primary record
+// (ShadowHolderSeenStated: the old name's holder record and index entry
+// go, its name becomes an alias of the id, and the id is recorded under
+// the new name, all in one commit — a crash leaves the id the old
+// name's or the new name's, never neither's), and when its server has
 // more than RetiredDatabaseIDsKept (32) ids no record holds: the commit
 // that writes the record retiring one more (PutPeer, ShadowHolderSeen),
 // or removes the record holding one (DeletePeer), also forgets the

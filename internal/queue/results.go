@@ -649,8 +649,18 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					return err
 				}
 			}
-		} else if err := tx.Put(m); err != nil {
-			return err
+		} else {
+			if !m.DelayNotified {
+				// A primary's delay note applied while the attempt
+				// ran, after its end read the attempt's mark
+				// (delaynote.go): kept.
+				if old, err := tx.Get(m.ID); err == nil && old.DelayNotified {
+					m.DelayNotified = true
+				}
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
 		}
 		// The recipients finished by this commit, of a message whose copy
 		// elsewhere could come back: not delivered again (finished.go).

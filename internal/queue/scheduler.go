@@ -737,6 +737,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	defer q.sched.handOver() // its jobs are queued or handed on: a stall's give-back may take them (stallguard.go)
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
+	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
 	// now take over, or none does (queued behind windows: no code runs).
@@ -1247,6 +1248,7 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
+	defer q.inDelivery.CompareAndDelete(a.m.ID, a)
 	if a.settled != nil {
 		defer a.settled() // its answers committed (settling.go)
 	}

@@ -172,6 +172,11 @@ type Server struct {
 	// anotherDBs paces the WARN of sessions refused for presenting
 	// another server's database id (anotherdb.go).
 	anotherDBs *anotherDBLog
+
+	// addrRefusals paces the WARN of shadow sessions refused for coming
+	// from an address that is not the stated server's (shadowaddr.go).
+	addrRefusals *anotherDBLog
+
 	hostname   string
 	queue      Queue
 	shadow     ShadowVerbs // nil when shadow redundancy is off
@@ -271,6 +276,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
+	s.addrRefusals = newAnotherDBLog(s.clk)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
