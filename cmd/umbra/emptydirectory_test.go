@@ -89,12 +89,13 @@ func TestEmptyRecipientsFileIsAConfigError(t *testing.T) {
 // check (rt26c F1).
 func TestEmptyCredentialsFileIsAConfigError(t *testing.T) {
 	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.195")
 	creds := filepath.Join(dir, "credentials")
 	cfg := filepath.Join(dir, "hub.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.creds.test, data_dir: %s, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: maildir}
-%s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.195:40601",
+%s`, filepath.Join(dir, "data"), submitConnector("in", listen,
 		`auth: {mechanisms: [PLAIN], credentials_file: `+creds+`, allow_insecure: true}`))), 0o600)
 	at := lineOf(t, cfg, creds)
 	for _, c := range []struct{ name, text string }{
@@ -104,4 +105,19 @@ mailbox: {maildir: maildir}
 		os.WriteFile(creds, []byte(c.text), 0o600)
 		checkFails(t, c.name, cfg, at, creds, "no account", "in")
 	}
+
+	// A reload to an emptied file fails; the accounts loaded stay.
+	good, err := os.ReadFile("../../configs/dev-credentials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(creds, good, 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	os.WriteFile(creds, nil, 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "holds no account")
+	})
 }
