@@ -32,6 +32,17 @@ const RunFile = "admin.run"
 // the file's (a data_dir applies at a restart). Waiting does not help.
 var ErrSocketElsewhere = errors.New("umbra runs, but not at this admin socket")
 
+// SocketElsewhereError is ErrSocketElsewhere with the socket the daemon
+// answers on (Socket; "" when not known), for a caller that says it
+// shorter (route explain, track).
+type SocketElsewhereError struct {
+	Socket string
+	msg    string
+}
+
+func (e *SocketElsewhereError) Error() string        { return e.msg }
+func (e *SocketElsewhereError) Is(target error) bool { return target == ErrSocketElsewhere }
+
 // WriteRunFile writes the run file of this process into dataDir, naming
 // its admin socket: a new file renamed over the old, so that a reader
 // never sees half of it.
@@ -101,10 +112,10 @@ func (c *Client) elsewhereErr(pid int, cmdline string) error {
 	if runPid != pid || sock == "" || samePath(sock, c.path) || !answers(sock) {
 		return nil
 	}
-	return fmt.Errorf("%w %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
+	return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
 		"file names %s since its start or last reload, which it has not reloaded. SIGHUP moves the socket there: kill -HUP %d (under "+
 		"systemd, systemctl reload of its unit); or reach it now with --socket %s", ErrSocketElsewhere, c.path, pid, cmdline, c.database,
-		sock, c.path, pid, sock)
+		sock, c.path, pid, sock)}
 }
 
 // SetConfigFile names the configuration file the command read the
@@ -165,10 +176,10 @@ func (c *Client) startedWithErr() error {
 		if sock != "" {
 			reach = "reach it now with --socket " + sock
 		}
-		return fmt.Errorf("%w %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
+		return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
 			"names now (its transport database there, %s, is held by none): the file was edited since its start, and a change of "+
 			"server.data_dir applies at a restart — restore the file's data_dir, or restart umbra to move to the new one; %s",
-			ErrSocketElsewhere, c.path, pid, cmdline, c.configFile, c.database, reach)
+			ErrSocketElsewhere, c.path, pid, cmdline, c.configFile, c.database, reach)}
 	}
 	return nil
 }
