@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -157,7 +158,7 @@ func (c *Client) startedWithErr() error {
 				_, cfgArg, _ = strings.Cut(a, "=")
 			}
 		}
-		if !serve || cfgArg == "" || len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "umbra") {
+		if !serve || cfgArg == "" || !serveSubcommand(pid) || !trustedRunner(pid, file) {
 			continue
 		}
 		if !filepath.IsAbs(cfgArg) {
@@ -182,6 +183,29 @@ func (c *Client) startedWithErr() error {
 			ErrSocketElsewhere, c.path, pid, cmdline, c.configFile, c.database, reach)}
 	}
 	return nil
+}
+
+// trustedRunner: process pid runs as root, as this user, or as the owner
+// of the configuration file file — not any user's process whose command
+// line merely names the file (any local process can).
+func trustedRunner(pid int, file string) bool {
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	if st.Uid == 0 || int(st.Uid) == os.Getuid() {
+		return true
+	}
+	if cf, err := os.Stat(file); err == nil {
+		if cst, ok := cf.Sys().(*syscall.Stat_t); ok && cst.Uid == st.Uid {
+			return true
+		}
+	}
+	return false
 }
 
 // socketOf is the admin socket of daemon pid as far as this user may
