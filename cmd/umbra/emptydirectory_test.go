@@ -67,6 +67,12 @@ func TestEmptyRecipientsFileIsAConfigError(t *testing.T) {
 		checkFails(t, c.name, cfg, at, `"example.test"`)
 	}
 
+	// Inline addresses only, none of the domain: at the domain's line.
+	inline := filepath.Join(dir, "inline.yaml")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(inline, []byte(strings.Replace(string(text), "recipients: {file: "+rcptFile+"}", "recipients: {addresses: [alice@exmaple.test]}", 1)), 0o600)
+	checkFails(t, "inline addresses of another domain", inline, lineOf(t, inline, "accepted_domains:")+`accepted domain "example.test"`, "recipients.addresses")
+
 	os.WriteFile(rcptFile, []byte("alice@example.test\n"), 0o600)
 	hub := startUmbra(t, cfg, addr)
 	os.WriteFile(rcptFile, nil, 0o600)

@@ -115,12 +115,12 @@ func noRecipientOf(cfg *config.Config, i int, domain string) error {
 		return config.NewFileError(f, fmt.Errorf("lists no address of accepted domain %q, validated by directory, "+
 			"nor does another directory source: %s", domain, fix), "recipients", "file")
 	}
-	var srcs []string
+	src := "no directory source"
 	if len(cfg.Recipients.Addresses) > 0 {
-		srcs = append(srcs, "recipients.addresses")
+		src = "no directory source (recipients.addresses)"
 	}
-	return cfg.ErrorAt(fmt.Sprintf("accepted domain %q is validated by directory but no directory source (%s) lists an address of it: %s",
-		domain, strings.Join(srcs, ", "), fix), "accepted_domains", i, "domain")
+	return cfg.ErrorAt(fmt.Sprintf("accepted domain %q is validated by directory but %s lists an address of it: %s",
+		domain, src, fix), "accepted_domains", i, "domain")
 }
 
 // newCallout is the recipient callout of a server: its verifier is the
