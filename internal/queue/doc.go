@@ -147,7 +147,9 @@
 // streak: rt17f-F3), never above the destination's limit (its send
 // connector's max_connections, else max_connections_per_destination; a
 // reload gives the destinations known already their new limit at once,
-// as the deliverer names it: SetReloadable, DestinationLimiter) nor
+// as the deliverer names it: SetReloadable, DestinationLimiter; and drops
+// one of a send connector the reload renamed or removed, with its streak
+// and cool-down, once no job of it waits or runs: DestinationNamer) nor
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once

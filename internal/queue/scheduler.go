@@ -1144,6 +1144,14 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			}
 			d.held = nil
 		}
+		if d.busy == 0 && len(d.waiting) == 0 && s.dests[d.key] == d && q.unnamed(d) {
+			// Its connector was renamed or removed by a reload while
+			// this job ran (SetReloadable): no job will name it again.
+			delete(s.dests, d.key)
+			for id := range d.held {
+				wake = append(wake, id)
+			}
+		}
 		s.mu.Unlock()
 		if fb < 0 {
 			jb.a.mu.Lock()
@@ -1531,13 +1539,16 @@ func (q *Manager) reviveDead() (revived []string) {
 }
 
 // pruneDests forgets idle destinations that are neither dead nor
-// recently used, so the map stays bounded by the destinations in use.
+// recently used, so the map stays bounded by the destinations in use,
+// and at once an idle one the configuration no longer names (its
+// connector renamed or removed by a reload while a job of it ran:
+// SetReloadable).
 func (q *Manager) pruneDests(now time.Time) {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, d := range s.dests {
-		if d.busy == 0 && len(d.waiting) == 0 && !d.dead(now) && now.Sub(d.lastUse) > time.Hour {
+		if d.busy == 0 && len(d.waiting) == 0 && (q.unnamed(d) || !d.dead(now) && now.Sub(d.lastUse) > time.Hour) {
 			delete(s.dests, k)
 		}
 	}

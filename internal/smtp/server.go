@@ -343,6 +343,13 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			creds, err := LoadCredentials(rc.Auth.CredentialsFile)
 			if err != nil {
 				bad = append(bad, credentialsFileErrors(err, "receive_connectors", i, "auth", "credentials_file")...)
+			} else if len(creds.users) == 0 && len(rc.Auth.Mechanisms) > 0 && !rc.Auth.LDAP {
+				// An empty file (0 bytes, only comments) on a connector
+				// that offers AUTH, with no directory to ask: every AUTH
+				// would fail, as with no file at all (rt26c F1).
+				bad = append(bad, config.NewFileError(rc.Auth.CredentialsFile, fmt.Errorf(
+					"holds no account: every AUTH on connector %s would fail (add name:bcrypt-hash lines, or remove auth.mechanisms)", rc.Name),
+					"receive_connectors", i, "auth", "credentials_file"))
 			}
 			c.creds = creds
 		}
