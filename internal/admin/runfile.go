@@ -50,7 +50,19 @@ func (e *SocketElsewhereError) Is(target error) bool { return target == ErrSocke
 func WriteRunFile(dataDir, socket string) error {
 	p := filepath.Join(dataDir, RunFile)
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("pid %d\nadmin_socket %s\n", os.Getpid(), socket)), 0o644); err != nil {
+	// A new file, never one a link left there names: a serve run as root
+	// must not write through a name the data dir's owner planted.
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "pid %d\nadmin_socket %s\n", os.Getpid(), socket)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, p)
