@@ -304,10 +304,10 @@
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
-// session not yet at the body is closed, from its connection on (its
-// greeting, EHLO, STARTTLS, login; the XSHADOW opening of an
-// organisation's relay excepted, after which its transaction sends
-// nothing), no session to a further host opens, a transaction not yet
+// session not yet at the body is closed, from its lookups on (MX,
+// addresses, MTA-STS, TLSA) and its connection (its greeting, EHLO,
+// STARTTLS, login, the XSHADOW of a shadow session), no session to a
+// further host opens, a transaction not yet
 // at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
