@@ -58,7 +58,11 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		reply, expired = last, true // the status is umbra's; the host is the one quoted
 	}
 	hop := r.NextHop
-	if strings.HasPrefix(reply, unreadablePrefix) {
+	if strings.HasPrefix(reply, unreadablePrefix) || heldBy(reply) != "" {
+		// Not the host's: a content unreadable here, or the operator's
+		// hold here (HeldReply) — whatever host a record still names
+		// from an earlier attempt (one a release before sched26 wrote
+		// kept it beside the hold's words).
 		return "", false
 	}
 	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it

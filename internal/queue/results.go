@@ -46,6 +46,16 @@ func HeldReply(queue string) string {
 
 const heldSuffix = " suspended by the administrator"
 
+// heldNote: reply, or the last reply an expiry's carries, is a hold's
+// (HeldReply): the operator's here, no host's — a DSN names no host
+// for it (dsnReporter, shownReply).
+func heldNote(reply string) bool {
+	if _, last, ok := splitExpired(reply); ok {
+		reply = last
+	}
+	return heldBy(reply) != ""
+}
+
 // heldBy names the queue a reply made by HeldReply names, "" for
 // another reply.
 func heldBy(reply string) string {
@@ -247,7 +257,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
 			}
-			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
+			rc.LastReply = r.Reply
+			if heldBy(r.Reply) != "" {
+				// The hold's words are the operator's here: no host
+				// said them, so none is named beside them (a DSN would
+				// quote them as that host's reply; sched26). A claim's
+				// Held result that carries the recipient's own reply
+				// keeps its host.
+				rc.NextHop = ""
+			}
 		default:
 			m.LastError = r.Reply
 			deferredAny = true
