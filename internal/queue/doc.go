@@ -327,7 +327,11 @@
 // message the expiry binds). A message whose delay notice went, tried
 // or not, is bound as a tried one (it has a Will-Retry-Until to keep):
 // expiryBinds is the one rule of the claim, a job's start, the waiting
-// jobs' scan and the cut inside an attempt (expirycut.go). A hold's record lists each
+// jobs' scan and the cut inside an attempt (expirycut.go), and with
+// dueBy and expiredNow it takes the attempt's notice made beside a
+// running job (a.noticed) as an argument, never as a copy of the
+// record made to say it, so none of the three judges the attempt's
+// message by another rule. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -57,11 +57,13 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() boo
 	if m.Arrived.IsZero() {
 		return ctx, func() {}
 	}
-	tried := expiryBinds(m)
+	tried := expiryBinds(m, false)
 	pol := q.policy()
 	if !tried && (noticed == nil || m.From == "" || pol.DelayNotification <= 0 || pol.DelayNotification >= pol.MessageExpiration) {
 		return ctx, func() {} // no notice can make it one the expiry cuts
 	}
+	// expiryBinds(m, noticed()), the one rule, read without m again:
+	// m has an arrival (above), and its commit may write it meanwhile.
 	cuts := func() bool { return tried || noticed() }
 	expiry := m.OrgArrived().Add(pol.MessageExpiration)
 	reached, stop := make(chan struct{}), make(chan struct{})
