@@ -66,7 +66,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// earlier one got (requireTLSCarry): its DNS failing now, say.
 	none := "no host of " + g.key
 	src, res := d.destinations(lctx, st, g)
-	if res != nil && queue.PastExpiry(ctx) {
+	if lookupCut(ctx, res) {
 		return expiredUnsent(g.rcpts) // the MX lookup cut by the expiry
 	}
 	if res != nil {
@@ -80,7 +80,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	healthy := func(h host) bool { return !d.health.Last(time.Now(), h.name, h.addr) }
 	src.fill(lctx, healthy)
 	if res := d.noAddress(lctx, g, src); res != nil {
-		if queue.PastExpiry(ctx) {
+		if lookupCut(ctx, res) {
 			return expiredUnsent(g.rcpts) // the address lookups cut by the expiry
 		}
 		return requireTLSCarry(m, none, res)
@@ -586,6 +586,14 @@ func (d *Deliverer) noAddress(ctx context.Context, g *group, src *hostSource) []
 		return failAll(g.rcpts, g.dom, reply)
 	}
 	return deferAll(g.rcpts, g.key, reply)
+}
+
+// lookupCut: res, the deferral of lookups under untilExpiry, is the
+// message's expiry's — it came while they waited, and they answered
+// nothing that fails the recipients for good (a null MX, a domain
+// without an address: that answer stands).
+func lookupCut(ctx context.Context, res []queue.Result) bool {
+	return len(res) > 0 && res[0].Outcome == queue.Deferred && queue.PastExpiry(ctx)
 }
 
 // errNullMX: the domain publishes a null MX (RFC 7505), it takes no mail.
