@@ -302,7 +302,8 @@
 // finds the DSN due and commits no attempt instead of a hold, its
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
-// its DSN names no Remote-MTA, heldNote), so the notice goes and the
+// its DSN names no Remote-MTA for it, nor for umbra's other notes:
+// umbraNote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a

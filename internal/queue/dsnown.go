@@ -63,7 +63,7 @@ func shownReply(m *Message, r Recipient, kind Notify, in Inside) string {
 	// umbra's words about a host outside (it did not answer, the
 	// connection broke) name it still: its name is no secret, the
 	// addresses and errors around it may be (this server's own address).
-	if host := remoteMTA(r.NextHop); host != "" && strings.Contains(r.NextHop, "[") && !in.hopInside(r) && !heldNote(r.LastReply) {
+	if host := remoteMTA(r.NextHop); host != "" && strings.Contains(r.NextHop, "[") && !in.hopInside(r) && !ownNote(r.LastReply) {
 		described += " (" + host + ")"
 	}
 	return described

@@ -46,14 +46,25 @@ func HeldReply(queue string) string {
 
 const heldSuffix = " suspended by the administrator"
 
-// heldNote: reply, or the last reply an expiry's carries, is a hold's
-// (HeldReply): the operator's here, no host's — a DSN names no host
-// for it (dsnReporter, shownReply).
-func heldNote(reply string) bool {
+// ownNote: reply, or the last reply an expiry's carries, is one of
+// umbra's own notes about a recipient it did not try (umbraNote) — a
+// DSN names no host for it (dsnReporter, shownReply), whatever host
+// the recipient's record still names from an earlier attempt.
+func ownNote(reply string) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last
 	}
-	return heldBy(reply) != ""
+	return umbraNote(reply)
+}
+
+// umbraNote: reply is umbra's own note, no host's words and no try of
+// the message: held in a suspended queue (HeldReply: the operator's
+// here), throttled with no host's reply to carry (throttleReply),
+// stopped by the shutdown (stopReply), a dead destination's mark
+// carrying none (deadReply; one that carries a host's reply is read
+// through realReply first).
+func umbraNote(reply string) bool {
+	return isDeadReply(reply) || reply == throttleReply || reply == stopReply || heldBy(reply) != ""
 }
 
 // heldBy names the queue a reply made by HeldReply names, "" for

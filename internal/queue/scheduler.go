@@ -1475,7 +1475,7 @@ func answered(m *Message) bool {
 func hostReplied(r Recipient) bool {
 	reply := realReply(r.LastReply)
 	switch {
-	case reply == "", isDeadReply(reply), reply == throttleReply, reply == stopReply, heldBy(reply) != "":
+	case reply == "", umbraNote(reply):
 		return false
 	}
 	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
