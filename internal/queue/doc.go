@@ -302,14 +302,17 @@
 // suspended queue, parked for holdRecheck, never past the expiry nor
 // the delay notice while owed either (noLaterThanDue): the claim then
 // finds the DSN due and commits no attempt instead of a hold, its
-// recipients held where they wait (Held), so the notice goes and the
+// recipients held where they wait (Held; a hold's reply, HeldReply, is
+// the operator's here and keeps no host of an earlier attempt beside it:
+// its DSN names no Remote-MTA for it, nor for umbra's other notes:
+// umbraNote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
-// session not yet at the body is closed, from its connection on (its
-// greeting, EHLO, STARTTLS, login; the XSHADOW opening of an
-// organisation's relay excepted, after which its transaction sends
-// nothing), no session to a further host opens, a transaction not yet
+// session not yet at the body is closed, from its lookups on (MX,
+// addresses, MTA-STS, TLSA) and its connection (its greeting, EHLO,
+// STARTTLS, login, the XSHADOW of a shadow session), no session to a
+// further host opens, a transaction not yet
 // at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
@@ -327,7 +330,11 @@
 // message the expiry binds). A message whose delay notice went, tried
 // or not, is bound as a tried one (it has a Will-Retry-Until to keep):
 // expiryBinds is the one rule of the claim, a job's start, the waiting
-// jobs' scan and the cut inside an attempt (expirycut.go). A hold's record lists each
+// jobs' scan and the cut inside an attempt (expirycut.go), and with
+// dueBy and expiredNow it takes the attempt's notice made beside a
+// running job (a.noticed) as an argument, never as a copy of the
+// record made to say it, so none of the three judges the attempt's
+// message by another rule. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

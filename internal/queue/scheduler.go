@@ -774,7 +774,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.wg.Done()
 		return
 	}
-	if q.expiredNow(m) {
+	if q.expiredNow(m, false) {
 		// No attempt: the commit of none fails the pending recipients
 		// as expired and makes the failure DSN (finish).
 		a.expired = true
@@ -1020,7 +1020,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
-		if q.expiredNow(a.m) || a.noticed.Load() && q.clk.Now().Sub(a.m.OrgArrived()) >= q.policy().MessageExpiration {
+		if q.expiredNow(a.m, a.noticed.Load()) {
 			// Its expiry came while the job waited for its
 			// destination's slot: no connection starts for it (an
 			// attempt already running is cut: expirycut.go). The commit fails
@@ -1392,11 +1392,13 @@ func (q *Manager) dsnDue(m *Message) bool {
 }
 
 // dueBy is when m's expiry falls due, or its delay notice if one is
-// still owed and comes first.
-func (q *Manager) dueBy(m *Message) time.Time {
+// still owed and comes first. noticed: the notice went beside a running
+// job of m's attempt (noticecommit.go), which m, the record its claim
+// read, does not show yet — no notice is owed (see expiryBinds).
+func (q *Manager) dueBy(m *Message, noticed bool) time.Time {
 	pol := q.policy()
 	due := m.OrgArrived().Add(pol.MessageExpiration)
-	if pol.DelayNotification > 0 && !m.DelayNotified {
+	if pol.DelayNotification > 0 && !m.DelayNotified && !noticed {
 		if n := m.OrgArrived().Add(pol.DelayNotification); n.Before(due) {
 			due = n
 		}
@@ -1417,7 +1419,7 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 	if m.Arrived.IsZero() {
 		return next // no arrival recorded (a record written by hand): nothing falls due
 	}
-	if due := q.dueBy(m); due.Before(next) {
+	if due := q.dueBy(m, false); due.Before(next) {
 		return due
 	}
 	return next
@@ -1426,8 +1428,9 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // expiredNow: m's expiry has come; no attempt starts for it, its
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
-func (q *Manager) expiredNow(m *Message) bool {
-	return expiryBinds(m) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+// noticed as for expiryBinds.
+func (q *Manager) expiredNow(m *Message, noticed bool) bool {
+	return expiryBinds(m, noticed) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
 // expiryBinds: m's expiry ends its delivery here — the one rule of the
@@ -1442,8 +1445,16 @@ func (q *Manager) expiredNow(m *Message) bool {
 // too, tried or not: the notice gave the sender a Will-Retry-Until,
 // after which no next hop gets it. A record without an arrival (written
 // by hand) has nothing due.
-func expiryBinds(m *Message) bool {
-	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified)
+//
+// noticed: the notice went beside a running job of m's attempt
+// (noticecommit.go: a.noticed) — the record the attempt's claim read
+// (a.m) still says DelayNotified false, and is not copied to say
+// otherwise: every place that judges an attempt's message (a waiting
+// job's start, the waiting scan, the cut) passes a.noticed here, and
+// those judging a record read from the store (the claim) pass false
+// (sched26: the scan and the start each copied the rule apart).
+func expiryBinds(m *Message, noticed bool) bool {
+	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified || noticed)
 }
 
 // answered: a pending recipient of m keeps a host's reply from an
@@ -1474,7 +1485,7 @@ func answered(m *Message) bool {
 func hostReplied(r Recipient) bool {
 	reply := realReply(r.LastReply)
 	switch {
-	case reply == "", isDeadReply(reply), reply == throttleReply, reply == stopReply, heldBy(reply) != "":
+	case reply == "", umbraNote(reply):
 		return false
 	}
 	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
