@@ -282,7 +282,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
-			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
+			a.Outcome, a.Reply = okOutcome, replies[r].Reply() // the host's own code: 251 stays 251 (RFC 3464)
 		}
 		if a.Outcome == okOutcome && !lmtp {
 			// go-smtp passed NOTIFY, ORCPT, RET and ENVID on when the

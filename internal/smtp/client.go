@@ -787,8 +787,25 @@ func stray(code int, texts []string) error {
 // DataReply is one reply to the end of the message: for LMTP there is
 // one per accepted recipient, in RCPT order.
 type DataReply struct {
+	// Code is the next hop's 2yz as it gave it (251, 252, 299 are
+	// success as much as 250, and a DSN quotes the host's own reply:
+	// RFC 3464 §2.3.6); 0 with Err.
+	Code int
 	Text string // the text after a 2xx code
 	Err  error  // a *gosmtp.SMTPError for 4xx and 5xx
+}
+
+// Reply is a successful reply whole, code and text as the next hop gave
+// them ("" for an error reply).
+func (r DataReply) Reply() string {
+	if r.Err != nil {
+		return ""
+	}
+	code := r.Code
+	if code == 0 {
+		code = 250 // a reply made without its code (not read from a next hop)
+	}
+	return strconv.Itoa(code) + " " + r.Text
 }
 
 // SendData sends DATA and then the whole message in one write,
@@ -858,7 +875,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		if err != nil {
 			return out, replyTo("the end of the message", err)
 		}
-		r := DataReply{Text: strings.Join(texts, " ")}
+		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
 			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
 		}
