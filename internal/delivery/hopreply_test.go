@@ -3,6 +3,7 @@ package delivery
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -202,5 +203,105 @@ func TestNextHopSuccessCodeKept(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SPEC SMTP-1, Q-6 (RFC 5321 §4.5.3.1.10): a next hop that takes two
+// recipients per transaction and refuses the others "452 4.5.3 Too many
+// recipients" gets all seven in one attempt, in transactions of two, on
+// one session, lock-step, pipelined and over LMTP; each recipient's reply
+// is the one of the transaction that delivered it.
+func TestTooManyRecipientsSentInBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		pipelining bool
+		lmtp       bool
+	}{
+		{"lockstep", false, false},
+		{"pipelined", true, false},
+		{"lmtp", false, true},
+		{"lmtp pipelined", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &replyHop{pipelining: tc.pipelining, lmtp: tc.lmtp, maxRcpts: 2}
+			d, m, ok := batchSetup(t, h, tc.lmtp, 7)
+			res := d.Deliver(context.Background(), m, body, all(m))
+			if len(res) != 7 {
+				t.Fatalf("%d results for 7 recipients: %+v", len(res), res)
+			}
+			for _, r := range res {
+				if r.Outcome != ok || r.Reply != "250 2.0.0 queued" {
+					t.Errorf("recipient %d: outcome %v reply %q", r.Rcpt, r.Outcome, r.Reply)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.conns != 1 || len(h.sent) != 4 {
+				t.Fatalf("%d sessions, transactions %v: want one session of 4 transactions", h.conns, h.sent)
+			}
+		})
+	}
+}
+
+// A transaction where every RCPT gets 452 is an ordinary deferral: one
+// transaction, no loop, the recipients deferred with the hop's reply.
+func TestTooManyRecipientsNoneAcceptedDefers(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		h := &replyHop{pipelining: pipelining, refuseAll452: true}
+		d, m, _ := batchSetup(t, h, false, 3)
+		res := d.Deliver(context.Background(), m, body, all(m))
+		for _, r := range res {
+			if r.Outcome != queue.Deferred || r.Reply != "452 4.5.3 Too many recipients" {
+				t.Errorf("pipelining %v: recipient %d: outcome %v reply %q", pipelining, r.Rcpt, r.Outcome, r.Reply)
+			}
+		}
+		h.mu.Lock()
+		if h.mails != 1 {
+			t.Errorf("pipelining %v: %d transactions begun, want 1", pipelining, h.mails)
+		}
+		h.mu.Unlock()
+	}
+}
+
+func batchSetup(t *testing.T, h *replyHop, lmtp bool, n int) (*Deliverer, *queue.Message, queue.Outcome) {
+	t.Helper()
+	var rcpts []string
+	if lmtp {
+		addr := h.start(t, "127.0.0.1:0")
+		for i := range n {
+			rcpts = append(rcpts, fmt.Sprintf("r%d@example.test", i))
+		}
+		return newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: addr}), message(rcpts...), queue.DeliveredOK
+	}
+	addr := h.start(t, "127.0.0.3:0")
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx.example.net": {"127.0.0.3"}}}
+	for i := range n {
+		rcpts = append(rcpts, fmt.Sprintf("r%d@example.net", i))
+	}
+	return newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(addr))), message(rcpts...), queue.RelayedOK
+}
+
+// The same next hop closing the session after each message: the
+// recipients it refused as too many go at once on a new session (three
+// sessions for five recipients at two each), in one attempt.
+func TestTooManyRecipientsHopClosesNewSession(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		h := &replyHop{pipelining: pipelining, maxRcpts: 2, closeAfterData: true}
+		d, m, ok := batchSetup(t, h, false, 5)
+		res := d.Deliver(context.Background(), m, body, all(m))
+		if len(res) != 5 {
+			t.Fatalf("pipelining %v: %d results for 5 recipients: %+v", pipelining, len(res), res)
+		}
+		for _, r := range res {
+			if r.Outcome != ok || r.Reply != "250 2.0.0 queued" {
+				t.Errorf("pipelining %v: recipient %d: outcome %v reply %q", pipelining, r.Rcpt, r.Outcome, r.Reply)
+			}
+		}
+		h.mu.Lock()
+		if h.conns != 3 || len(h.sent) != 3 {
+			t.Errorf("pipelining %v: %d sessions, transactions %v: want 3 of one transaction each", pipelining, h.conns, h.sent)
+		}
+		h.mu.Unlock()
 	}
 }
