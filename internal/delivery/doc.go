@@ -322,7 +322,8 @@
 // least, so the rounds are bounded by the recipients, and a transaction
 // that accepted none leaves its 452s deferred as any reply. A success is
 // recorded with the next hop's own code (smtp.DataReply.Reply: 251, 252
-// and 299 are not made 250; RFC 3464 quotes the host's reply).
+// and 299 are not made 250; RFC 3464 quotes the host's reply), and so
+// is a callout's accepted RCPT (Verify, smtp.Client.RcptReply).
 // Relays send the organisation id line and the
 // stored body as parts (orgid.Parts): no copy of the body per attempt;
 // only final delivery joins them once per message.

@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 )
 
 // replyHop is a next hop on loopback with scripted replies: its own
@@ -303,5 +304,20 @@ func TestTooManyRecipientsHopClosesNewSession(t *testing.T) {
 			t.Errorf("pipelining %v: %d sessions, transactions %v: want 3 of one transaction each", pipelining, h.conns, h.sent)
 		}
 		h.mu.Unlock()
+	}
+}
+
+// SPEC SMTP-6, Q-3: a callout's RCPT answered 251 (or 252) is Known with
+// the next hop's own reply recorded, not a "250" made up here.
+func TestCalloutKeepsTheRcptReply(t *testing.T) {
+	for _, rcptReply := range []string{"251 2.1.5 User not local; will forward", "252 2.1.5 Cannot VRFY, but will accept"} {
+		h := &replyHop{rcptReply: rcptReply}
+		addr := h.start(t, "127.0.0.1:0")
+		d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, config.SendConnector{Name: "to-hub",
+			AddressSpaces: []config.AddressSpace{{Domain: "relay.test", Cost: 1}}, SmartHosts: []string{addr}, TLS: config.TLSNone})
+		v, reply, err := d.Verify(context.Background(), "alice@relay.test")
+		if v != recipients.Known || err != nil || reply != rcptReply {
+			t.Errorf("callout: %v %q %v, want known with %q", v, reply, err, rcptReply)
+		}
 	}
 }
