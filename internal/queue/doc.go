@@ -184,8 +184,15 @@
 // room, so delivery never waits for a slot and a slow, tarpitting or
 // dead destination holds its own window and nothing else. The active
 // set itself is shared: once less than a quarter of it is free, a
-// destination that already holds a quarter (running and waiting) gets no
-// more — the message's recipients for it go back to the time index,
+// destination that already holds a quarter (running and waiting), or
+// its window when that is more, gets no more — and never more than the
+// set less its last quarter (one slot at least: destHoldLimit), whatever
+// its window: a new destination's window (5) above a small set
+// (MaxActive 4) let six messages for a next hop hung at its greeting
+// take every slot, and the other destinations' mail waited the command
+// timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
+// throttled so counts as drained only below that bound too — the
+// message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled), due again after
 // the time the destination needs to work off what it holds (1 s to
 // ThrottleRecheck), or at once when the destination drains before that

@@ -194,6 +194,22 @@ func isDeadReply(reply string) bool {
 // mail out of it.
 const destShare = 4
 
+// destHoldLimit is how much of a crowded active set of maxActive one
+// destination may hold (running and waiting): its share, or its window
+// when that is more — but never the set's last share (the reserve: at
+// least one slot), whatever its window. A new destination's window
+// (InitialWindow, 5) is above a small active set (max_active 4): six
+// messages for a next hop that hung at its greeting took every slot,
+// and the mail of every other destination waited the command timeout
+// for the first of them to end (rt26d F4).
+func destHoldLimit(maxActive, share, window int) int {
+	return min(max(share, window), holdCap(maxActive, share))
+}
+
+// holdCap is the most of an active set of maxActive one destination may
+// hold once it is crowded: all but the last share, one slot at least.
+func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
+
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
 
@@ -253,6 +269,9 @@ type dest struct {
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
 	held map[ID]struct{}
+	// holdCap: the most of a crowded active set it may hold whatever its
+	// window (destHoldLimit), as of its last throttle verdict; 0 before.
+	holdCap int
 	// running: the messages with a job running here, and how many
 	// (attemptsOn: the queue a first attempt is in before its results
 	// name it).
@@ -279,7 +298,7 @@ func (d *dest) dead(now time.Time) bool { return now.Before(d.deadUntil) }
 // drained: d worked off what it held — nothing waits and its window has
 // room — so the messages it held back (d.held) may come now.
 func (d *dest) drained(now time.Time) bool {
-	return len(d.waiting) == 0 && d.busy < d.window && !d.dead(now)
+	return len(d.waiting) == 0 && d.busy < d.window && (d.holdCap == 0 || d.busy < d.holdCap) && !d.dead(now)
 }
 
 // wakeHeld makes due now the messages a destination held back by its
@@ -800,7 +819,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		d := s.destFor(j.Dest, j.Queue, j.Max)
 		d.lastUse = now
 		delete(d.held, m.ID) // claimed again: a verdict of its own follows
-		if crowded && d.busy+len(d.waiting) >= max(share, d.window) {
+		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) {
 			// This destination holds its share of a crowded active set:
 			// the recipients wait in the time index, not in memory.
 			a.throttled = append(a.throttled, j.Rcpts...)
