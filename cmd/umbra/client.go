@@ -172,6 +172,7 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	}
 	c := admin.NewClient(path)
 	c.SetDatabase(daemonDatabase(cmd, path))
+	c.SetConfigFile(socketConfigFile(cmd))
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
@@ -187,6 +188,20 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 		c.SetBatchTime(d)
 	}
 	return c, nil
+}
+
+// socketConfigFile is the configuration file the admin socket was read
+// from (adminSocket): --config, $UMBRA_CONFIG or an installed one; ""
+// when a socket was named (--socket, $UMBRA_SOCKET, the installed
+// daemon's) or the embedded default gave it.
+func socketConfigFile(cmd *cobra.Command) string {
+	if socketNamed(cmd) != "" {
+		return ""
+	}
+	if f := configNamed(cmd); f != "" {
+		return f
+	}
+	return installedConfig()
 }
 
 // daemonDatabase is the transport database of the daemon behind the
@@ -233,6 +248,11 @@ func apiErr(err error) error {
 		// It runs, but no command reaches it until SIGHUP makes its
 		// socket again: unavailable, not "starting" (waiting does not
 		// help) and not "not running".
+		return &exitError{code: exitUnavailable, err: err}
+	case errors.Is(err, admin.ErrSocketElsewhere):
+		// It runs and is ready at another socket than the file names
+		// now (edited since its start or last reload): waiting does
+		// not help; SIGHUP or --socket does (rt26c F2).
 		return &exitError{code: exitUnavailable, err: err}
 	case errors.Is(err, admin.ErrStopping):
 		// Its drain ended, its socket closed, its database still held

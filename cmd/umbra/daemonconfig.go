@@ -100,6 +100,13 @@ func noAnswer(sock string, err error) string {
 	switch {
 	case errors.Is(err, admin.ErrSocketGone):
 		return fmt.Sprintf("the daemon runs, but its admin socket %s is gone (its file removed or replaced: SIGHUP makes it again), so it is not asked", sock)
+	case errors.Is(err, admin.ErrSocketElsewhere):
+		var se *admin.SocketElsewhereError
+		if errors.As(err, &se) && se.Socket != "" {
+			return fmt.Sprintf("the daemon runs, but not at %s: it answers on %s (its configuration file was edited since its start or last reload: "+
+				"SIGHUP moves its socket, or give --socket %s), so it is not asked", sock, se.Socket, se.Socket)
+		}
+		return fmt.Sprintf("the daemon runs, but not at %s (its configuration file was edited since its start: a change of data_dir applies at a restart), so it is not asked", sock)
 	case errors.Is(err, admin.ErrStarting):
 		return fmt.Sprintf("the daemon on %s is starting and does not answer yet", sock)
 	case errors.Is(err, admin.ErrPermission):

@@ -156,7 +156,11 @@ func newMessageCmd() *cobra.Command {
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
 			for _, r := range m.Recipients {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Address), r.Status, orDash(r.Queue), orDash(r.NextHop), orDash(r.LastReply))
+				hop := orDash(r.NextHop)
+				if r.NextHop == "" && r.Status == "active" {
+					hop = "(this attempt's: not known yet)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Address), r.Status, orDash(r.Queue), hop, orDash(r.LastReply))
 			}
 			return w.Flush()
 		},

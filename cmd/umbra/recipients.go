@@ -60,7 +60,8 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 		all = append(all, l)
 	}
 	var modes []recipients.DomainMode
-	for _, d := range cfg.AcceptedDomains {
+	var uncovered []error
+	for i, d := range cfg.AcceptedDomains {
 		m := map[string]recipients.Mode{config.ValidationDirectory: recipients.ModeDirectory,
 			config.ValidationCallout: recipients.ModeCallout, config.ValidationOff: recipients.Off}[d.RecipientValidation]
 		modes = append(modes, recipients.DomainMode{Pattern: d.Domain, Mode: m})
@@ -71,9 +72,25 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 		for _, l := range all {
 			covered = covered || l.Covers(strings.TrimPrefix(d.Domain, "*."))
 		}
-		if !covered && dir == nil && !strings.HasPrefix(d.Domain, "*.") {
+		if covered || dir != nil || cfg.LDAP.Enabled() || strings.HasPrefix(d.Domain, "*.") {
+			continue
+		}
+		// A domain no list names, with no directory asked per address
+		// (LDAP: config check has none open, so the setting decides),
+		// would have every address refused, as with no source at all
+		// (config.validateRecipientValidation): a configuration error,
+		// not a warning after which the server refuses all its mail
+		// (an emptied or mistyped recipients file; rt26c F1). With a
+		// topology, whose recipient map often names a domain's
+		// database and none of its addresses, it stays a warning.
+		if cfg.Topology == "" {
+			uncovered = append(uncovered, noRecipientOf(cfg, i, d.Domain))
+		} else {
 			log.Warn("no recipient of this domain is in any directory: every address there is refused", "domain", d.Domain)
 		}
+	}
+	if len(uncovered) > 0 {
+		return nil, cfg.Place(errors.Join(uncovered...))
 	}
 	for _, l := range all {
 		lists = append(lists, l)
@@ -85,6 +102,25 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 		return recipients.NewValidator(modes, lists, nil), nil
 	}
 	return recipients.NewValidator(modes, lists, callout), nil
+}
+
+// noRecipientOf is the error for accepted domain i, validated by
+// directory, of which no directory source lists an address: at the line
+// of recipients.file when there is one (the file emptied, or every entry
+// mistyped), else at the domain's.
+func noRecipientOf(cfg *config.Config, i int, domain string) error {
+	fix := fmt.Sprintf("every address there would be refused: list its addresses (or @%s for every local part), "+
+		"or set its recipient_validation: off", domain)
+	if f := cfg.Recipients.File; f != "" {
+		return config.NewFileError(f, fmt.Errorf("lists no address of accepted domain %q, validated by directory, "+
+			"nor does another directory source: %s", domain, fix), "recipients", "file")
+	}
+	src := "no directory source"
+	if len(cfg.Recipients.Addresses) > 0 {
+		src = "no directory source (recipients.addresses)"
+	}
+	return cfg.ErrorAt(fmt.Sprintf("accepted domain %q is validated by directory but %s lists an address of it: %s",
+		domain, src, fix), "accepted_domains", i, "domain")
 }
 
 // newCallout is the recipient callout of a server: its verifier is the

@@ -354,6 +354,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	dc.Resolver = dnsResolver
+	resolveServerHosts(topo, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -690,6 +691,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if _, err := systemd.Notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
+	// Ready, and where its admin socket is: a command that finds no
+	// answer at the socket an edited file names knows it runs (admin
+	// RunFile), not "starting".
+	runDir := cfg.Server.DataDir
+	if err := admin.WriteRunFile(runDir, adm.Path()); err != nil {
+		log.Warn("the run file was not written: a command reading a configuration file edited since may take umbra for starting", "file", filepath.Join(runDir, admin.RunFile), "err", err)
+	}
+	defer admin.RemoveRunFile(runDir)
 
 	// SIGHUP reloads the configuration file in place. The channel was
 	// notified before the start (newServeCmd): a signal that came
@@ -734,6 +743,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				log.Error("the admin socket is gone and was not made again; commands cannot reach umbra", "admin_socket", adm.Path(), "err", serr)
 			} else if made {
 				log.Warn("the admin socket's file was gone (removed or replaced); made again", "admin_socket", adm.Path())
+			}
+			if err := admin.WriteRunFile(runDir, adm.Path()); err != nil { // the socket moved, or its file made again
+				log.Warn("the run file was not written", "file", filepath.Join(runDir, admin.RunFile), "err", err)
 			}
 			if err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -1054,6 +1066,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next.TopologySource = ctopo.Source
 	}
 	topo = withDirectoryDatabases(topo, next, dir)
+	resolveServerHosts(topo, edge.dns, log) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, err

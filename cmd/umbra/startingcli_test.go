@@ -19,9 +19,12 @@ import (
 // The state is made by pointing the commands at a socket the running
 // daemon has not made (the configuration's admin_socket edited without
 // a reload, --socket beside its database): its database held, no
-// socket of that name listened on — what a command sees during a
-// start. (Taking the name of the socket it listens on away is another
-// state, the socket gone: TestCommandsTellSocketGone.)
+// socket of that name listened on, and no run file yet (a ready daemon
+// writes admin.run naming its socket: removed here) — what a command
+// sees during a start. (Taking the name of the socket it listens on away
+// is another state, the socket gone: TestCommandsTellSocketGone; the
+// edit with the run file there is a daemon that runs, ready, elsewhere:
+// TestCommandsTellARunningDaemonOfAnEditedFile.)
 func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
@@ -34,6 +37,9 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 	}
 	notYet := filepath.Join(dir, "data", "notyet.sock")
 	editConfig(t, cfg, "  metrics_listen: \"\"\n", "  metrics_listen: \"\"\n  admin_socket: "+notYet+"\n")
+	if err := os.Remove(filepath.Join(dir, "data", "admin.run")); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{{"queue", "list"}, {"--socket", notYet, "message", "list"}} {
 		code, errOut := cliErr(t, cfg, args...)
 		if code != exitStarting || !strings.Contains(errOut, "umbra is starting") || !strings.Contains(errOut, "serve") ||

@@ -34,6 +34,9 @@ type Client struct {
 	// database: the transport database of the daemon behind the socket
 	// (SetDatabase), looked at when the socket does not answer.
 	database string
+	// configFile: the configuration file the socket was read from
+	// (SetConfigFile), "" when the socket was named alone.
+	configFile string
 	// batchTime, when set and shorter than a quarter of the wait, is
 	// how long each batch of a command run in batches works
 	// (SetBatchTime).
@@ -81,6 +84,11 @@ func (c *Client) startingErr() error {
 	// A daemon that listens on a socket made at the path, which did not
 	// answer there: its file was removed or replaced — not starting.
 	if err := c.socketGoneErr(pid, cmdline); err != nil {
+		return err
+	}
+	// A ready daemon answering at another socket than the path, as its
+	// run file says: the file edited since (rt26c F2), not starting.
+	if err := c.elsewhereErr(pid, cmdline); err != nil {
 		return err
 	}
 	switch {

@@ -124,7 +124,15 @@
 //     socketgone.go: /proc/net/unix still names it, and the holder of
 //     the database, or a process of this user, has it open): it runs,
 //     and SIGHUP makes the socket again; "starting" is said only when
-//     no socket of that name is listened on. A request cut, unanswered
+//     no socket of that name is listened on, and the holder of the
+//     database has not written a run file beside it naming another
+//     socket it answers on (RunFile, runfile.go): a ready daemon whose
+//     configuration file was edited since its start or last reload is
+//     ErrSocketElsewhere, with its socket (--socket OLD) and SIGHUP;
+//     and where the database the file names is held by none, a serve
+//     started with the same file (its command line) is that daemon, run
+//     with the data_dir the file named at its start: ErrSocketElsewhere
+//     too, not "not running". A request cut, unanswered
 //     or answered without umbra's error text while another process's
 //     socket is at the path and the daemon listens on its own made
 //     there is ErrSocketGone too ("replaced", replacedErr): who answers

@@ -87,6 +87,9 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		if gerr := c.socketGoneErr(0, ""); gerr != nil {
 			return gerr // a process listens on the socket made at the path: running, not "not running"
 		}
+		if eerr := c.startedWithErr(); eerr != nil {
+			return eerr // a serve of the same file runs with the data_dir it named at its start (rt26c F2)
+		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	// The file at the path is another process's socket, the daemon

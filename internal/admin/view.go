@@ -110,9 +110,11 @@ func resultsPendingText(pr pendingResults, id queue.ID) string {
 
 // RecipientView is one recipient's progress.
 type RecipientView struct {
-	Address   string `json:"address"`
-	Status    string `json:"status"`
-	Queue     string `json:"queue,omitempty"`
+	Address string `json:"address"`
+	Status  string `json:"status"`
+	Queue   string `json:"queue,omitempty"`
+	// NextHop is the host its last attempt was at; none while its
+	// attempt runs ("active": that attempt's is not known yet).
 	NextHop   string `json:"next_hop,omitempty"`
 	LastReply string `json:"last_reply,omitempty"`
 }
@@ -150,7 +152,7 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	}
 	for i, r := range m.Rcpts {
 		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: queue.RecipientQueue(&m.Rcpts[i]),
-			NextHop: r.NextHop, LastReply: r.LastReply})
+			NextHop: sv.RecipientNextHop(m, i), LastReply: r.LastReply})
 	}
 	return v
 }

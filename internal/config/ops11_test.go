@@ -100,6 +100,10 @@ func TestTrackingPathNeverAnOwnedFile(t *testing.T) {
 		// The db commands' side lock (ops26 1): a log there would be
 		// removed under umbra's feet, or lock nothing.
 		"db command lock": {"queue.db.cmdlock", "is the db commands' side lock"},
+		// The daemon's run file (opsfix26 F2): renamed over at each
+		// reload, removed at the stop.
+		"run file":     {"admin.run", "is the daemon's run file"},
+		"run file new": {"admin.run.tmp", "is the daemon's run file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			y := head + "  path: " + tc.path + "\n"

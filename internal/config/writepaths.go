@@ -89,7 +89,11 @@ func places(c *Config, written func(path ...string) bool) []place {
 			// db restore and db compact lock it from their first step,
 			// serve while it opens the database; each removes it (queue:
 			// cmdlock.go).
-			place{name: filepath.Join(c.Server.DataDir, "queue.db.cmdlock"), what: "the db commands' side lock", at: dataDir, derived: true})
+			place{name: filepath.Join(c.Server.DataDir, "queue.db.cmdlock"), what: "the db commands' side lock", at: dataDir, derived: true},
+			// A ready daemon names its pid and admin socket there for the
+			// commands (admin: runfile.go), written as .tmp and renamed.
+			place{name: filepath.Join(c.Server.DataDir, "admin.run"), what: "the daemon's run file", at: dataDir, derived: true},
+			place{name: filepath.Join(c.Server.DataDir, "admin.run.tmp"), what: "the daemon's run file", at: dataDir, derived: true})
 		for _, n := range leftoverNames {
 			out = append(out, place{name: filepath.Join(c.Server.DataDir, n), what: "a file of db compact or db restore", at: dataDir, derived: true, why: whyLeftover})
 		}

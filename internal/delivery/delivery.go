@@ -391,13 +391,30 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			continue
 		}
 		one := func() {
-			var res []queue.Result
-			if g.key == "local" {
-				res = d.deliverLocal(ctx, st, m, withID(), g)
-			} else if g.hops != nil {
-				res = d.deliverOrg(ctx, st, m, stored, g)
-			} else {
-				res = d.deliverRemote(ctx, st, m, stored, g)
+			deliver := func(g *group) []queue.Result {
+				if g.key == "local" {
+					return d.deliverLocal(ctx, st, m, withID(), g)
+				} else if g.hops != nil {
+					return d.deliverOrg(ctx, st, m, stored, g)
+				}
+				return d.deliverRemote(ctx, st, m, stored, g)
+			}
+			res := deliver(g)
+			// Recipients a next hop refused as too many at RCPT in a
+			// transaction that delivered others, left over when it
+			// closed the session after the data (transaction): they go
+			// at once on a new session, not a retry step later. Each
+			// round delivers one at least, or ends: bounded by the
+			// recipients.
+			for next := res; ctx.Err() == nil; {
+				rest := batchedLeft(next)
+				if len(rest) == 0 {
+					break
+				}
+				again := *g
+				again.rcpts = rest
+				next = deliver(&again)
+				res = settledBy(res, next)
 			}
 			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
 			for k := range res {

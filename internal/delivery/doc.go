@@ -201,7 +201,11 @@
 // copies queued behind that batch, answered with its timeout rather than
 // sent to the hung peer as the next batch (rt55 F3). A copy waits
 // at most for the batch in flight and its own, each bounded by
-// receiptTry (10 s).
+// receiptTry (10 s). A second try's new session (and a REQUIRETLS copy's
+// session of its own) that cannot be had is recorded as a first dial's
+// failure is (ReceiptShadow.dialFailed): a server judged a copied data
+// dir there is marked refused:NAME and a refused session recorded as
+// refused, never a server that failed (shadow26 item 5).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps
@@ -314,7 +318,17 @@
 // refused MAIL refuses all with its reply, each RCPT reply decides its
 // recipient, a refused DATA refuses the accepted ones, a break defers
 // whatever was not answered). A next hop without PIPELINING gets
-// lock-step commands. Relays send the organisation id line and the
+// lock-step commands. A recipient a next hop refuses at RCPT as too
+// many (452, or 4.5.3: RFC 5321 §4.5.3.1.10) in a transaction that
+// accepted others goes at once in the next transaction of the session
+// (transaction, batched), or of a new session when the hop closed it
+// after the data (Deliver, batchedLeft); each round settles one at
+// least, so the rounds are bounded by the recipients, and a transaction
+// that accepted none leaves its 452s deferred as any reply. A success is
+// recorded with the next hop's own code (smtp.DataReply.Reply: 251, 252
+// and 299 are not made 250; RFC 3464 quotes the host's reply), and so
+// is a callout's accepted RCPT (Verify, smtp.Client.RcptReply).
+// Relays send the organisation id line and the
 // stored body as parts (orgid.Parts): no copy of the body per attempt;
 // only final delivery joins them once per message.
 //

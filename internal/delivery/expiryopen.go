@@ -11,10 +11,15 @@ import (
 //
 // A retry (an attempt the message's expiry binds: queue/expirycut.go)
 // is cut at the expiry inside its transaction (transaction), and from
-// its connection on: a next hop that holds its greeting, EHLO, STARTTLS
-// or login (a tarpit, for up to command_timeout a command) does not hold
+// its first lookup on: a resolver that does not answer the MX, address,
+// MTA-STS or TLSA lookups of deliverRemote (for up to
+// transport.mx_lookup_timeout, or the DNS budget), a next hop that holds
+// its greeting, EHLO, STARTTLS, login (a tarpit, for up to
+// command_timeout a command) or the XSHADOW reply of a shadow session
+// (openShadow; shadowOpeningCut answers the recipients) does not hold
 // the attempt — and the deferrals and expiry DSN of its other
-// destinations, which wait for its end — past the expiry. Past it, no
+// destinations, which wait for its end — past the expiry (sched26;
+// TestExpiryCutsEveryStepBeforeData). Past it, no
 // session to a next host of the destination opens either (deliverRemote,
 // deliverOrg and deliverLocal look before each host): its recipients are
 // answered ExpiredUnsentReply, nothing of the message sent, and the

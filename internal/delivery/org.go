@@ -291,7 +291,11 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			if !lmtp && h.Kind == routing.HopRelay {
 				// Inside the organisation: whenever shadowing is on. A
 				// server whose contacts are refused here gets no relay.
-				if why := d.openShadow(ctx, st, c, names[k]); why != "" {
+				why := d.openShadow(ctx, st, c, names[k])
+				if res := shadowOpeningCut(ctx, c, c.Hop(), g.rcpts); res != nil {
+					return res
+				}
+				if why != "" {
 					c.Quit()
 					d.log.Info("next hop server skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
 					lastErr, lastHop = why, names[k]

@@ -113,6 +113,19 @@ func (d *Deliverer) DestinationLimit(key string) (max int, ok bool) {
 	return 0, false
 }
 
+// DestinationNamed implements queue.DestinationNamer: whether the
+// configuration in force names destination key. Only a send connector's
+// ("connector:NAME", "connector:NAME/DOMAIN") can be told gone — its
+// connector renamed or removed by a reload, so no job will name it again;
+// every other key (MX, redirect, topology, local) is kept as named.
+func (d *Deliverer) DestinationNamed(key string) bool {
+	if !strings.HasPrefix(key, "connector:") {
+		return true
+	}
+	_, ok := d.DestinationLimit(key)
+	return ok
+}
+
 // group sorts a message's recipients by next hop. Recipients that need
 // no connection get their result at once. With plan (Plan) it does no
 // I/O: a recipient only the directory can route is among the results

@@ -210,21 +210,8 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		}
 		c, err := r.session(ctx, st, s, verify, size)
 		if err != nil {
-			why := "shadow copy on receipt: " + err.Error()
-			var ref *refusedError
-			if errors.As(err, &ref) {
-				why = "shadow copy on receipt refused: " + ref.Refusal()
-				r.refused(st, s, ref)
-			}
+			why := r.dialFailed(ctx, st, s, err)
 			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
-			if errors.Is(err, errHolderRefusedHere) {
-				r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // shown in queue destinations; tried last by judgedLate
-			} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
-				// Tried last from now on, as delivery and heartbeats
-				// mark a server that did not answer (SR-16) — or
-				// refuses: queue destinations shows why.
-				r.d.health.Unresponsive(time.Now(), why, s.Name, s.Address)
-			}
 			continue
 		}
 		r.d.health.Responsive(s.Name, s.Address) // it answers; a refusal of copies stays marked (copiesKey)
@@ -280,6 +267,34 @@ func copySizeRefusal(c *smtp.Client, name string, size int64) string {
 // "receipt"; a new database digest of a server that is also a primary
 // of this one takes its copies over). Copies go to the other candidates
 // meanwhile, or none is made.
+// dialFailed records a session to shadow server s that could not be
+// had for copies on receipt (err from dial: the first of an Open, or a
+// push's second session, receiptLink.Push, push2), the same way
+// whichever dial it was: a refused session is recorded as refused
+// (refused: shadow list, its counter, WARN); a server judged a copied
+// data dir here (errHolderRefusedHere) is marked refusedKey (queue
+// destinations; tried last by judgedLate), not as a server that
+// failed; any other failure but a session without copies or without
+// verified TLS, the caller's context alive, marks the server itself.
+// It returns the reason, "shadow copy on receipt[ refused]: …".
+func (r *ReceiptShadow) dialFailed(ctx context.Context, st *state, s *routing.Server, err error) string {
+	why := "shadow copy on receipt: " + err.Error()
+	var ref *refusedError
+	if errors.As(err, &ref) {
+		why = "shadow copy on receipt refused: " + ref.Refusal()
+		r.refused(st, s, ref)
+	}
+	if errors.Is(err, errHolderRefusedHere) {
+		r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // shown in queue destinations; tried last by judgedLate
+	} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
+		// Tried last from now on, as delivery and heartbeats
+		// mark a server that did not answer (SR-16) — or
+		// refuses: queue destinations shows why.
+		r.d.health.Unresponsive(time.Now(), why, s.Name, s.Address)
+	}
+	return why
+}
+
 func (r *ReceiptShadow) refused(st *state, s *routing.Server, ref *refusedError) {
 	warn := true
 	if rr, ok := st.cfg.Shadows.(RefusalRecorder); ok {
@@ -555,11 +570,10 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
 	if m.RequireTLS && l.c != nil && !l.c.TLSVerified() {
 		own := &receiptLink{r: l.r, srv: l.srv, verified: true}
-		c, err := l.r.dial(ctx, l.r.d.st.Load(), l.srv, true)
+		st := l.r.d.st.Load()
+		c, err := l.r.dial(ctx, st, l.srv, true)
 		if err != nil {
-			if !errors.Is(err, errNotVerified) && ctx.Err() == nil {
-				l.r.d.health.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), l.srv.Name, l.srv.Address)
-			}
+			l.r.dialFailed(ctx, st, l.srv, err) // as the first dial's: a copied data dir or a refused session is no failed server
 			return fmt.Errorf("REQUIRETLS: the copy is not pushed to shadow server %s without TLS verified for its name: %w", l.srv.Name, err)
 		}
 		own.c = c
@@ -578,7 +592,11 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 	}
 	err := l.push2(ctx, m, body)
 	h := l.r.d.health
+	var redial *redialError
 	switch {
+	case errors.As(err, &redial):
+		// The second session could not be had: recorded as the first
+		// dial's failure is (dialFailed), nothing more.
 	case err == nil:
 		h.Responsive(copiesKey(l.srv.Name))
 	case refusedCopy(err):
@@ -588,6 +606,15 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 	}
 	return err
 }
+
+// redialError is a push whose session broke and whose second session to
+// the same server could not be had (push2): its failure is recorded as
+// a first dial's (dialFailed) — a server judged a copied data dir there,
+// or refusing the session, is not marked as one that failed.
+type redialError struct{ first, again error }
+
+func (e *redialError) Error() string { return fmt.Sprintf("%v; again: %v", e.first, e.again) }
+func (e *redialError) Unwrap() error { return e.again }
 
 // refusedCopy reports whether err is the shadow server's reply refusing
 // the copy (Push): the next candidate may keep it.
@@ -611,10 +638,14 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	l.c.Close()
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
-	c, derr := l.r.dial(ctx, l.r.d.st.Load(), l.srv, l.verified || m.RequireTLS)
+	st := l.r.d.st.Load()
+	c, derr := l.r.dial(ctx, st, l.srv, l.verified || m.RequireTLS)
 	if derr != nil {
 		l.c = nil
-		return fmt.Errorf("%v; again: %w", err, derr)
+		// As the first dial's (dialFailed); Push marks nothing more
+		// for it (redialError).
+		l.r.dialFailed(ctx, st, l.srv, derr)
+		return &redialError{first: err, again: derr}
 	}
 	l.c = c
 	return l.push(ctx, m, body)

@@ -120,7 +120,18 @@ func (r *ReceiptShadow) holderSeen(server, stated, dbID string) (another bool, c
 	if r.holders == nil || dbID == "" {
 		return false, ""
 	}
-	lost, old, err := r.holders.ShadowHolderSeen(server, dbID)
+	var lost int
+	var old string
+	var err error
+	if sh, ok := r.holders.(interface {
+		ShadowHolderSeenStated(server, stated, dbID string) (int, string, error)
+	}); ok {
+		// The name it states decides, with the topology, whose id it
+		// is (an id recorded under a typo since fixed moves to it).
+		lost, old, err = sh.ShadowHolderSeenStated(server, stated, dbID)
+	} else {
+		lost, old, err = r.holders.ShadowHolderSeen(server, dbID)
+	}
 	var other interface{ AnotherServersDatabase() bool }
 	switch {
 	case errors.As(err, &other):
@@ -198,7 +209,9 @@ func copiedDatabase(stated, owner string) bool {
 // when owner is no server of the topology (a rename: server is owner
 // under its new name), is server, or is listed at server's address (a
 // typo listed beside the right name): server is owner met under a
-// second name.
+// second name. The addresses are compared as the topology resolved them
+// at load (routing.Topology.SameHost): a host listed once by name and
+// once by IP address is one host (shadow26 item 2).
 func (r *ReceiptShadow) twinHost(server, owner string) string {
 	st := r.d.st.Load()
 	if st == nil || st.cfg.Topology == nil || owner == "" {
@@ -209,7 +222,7 @@ func (r *ReceiptShadow) twinHost(server, owner string) string {
 		return ""
 	}
 	d, ok := st.cfg.Topology.Server(server)
-	if !ok || d == o || mailaddr.CanonicalHostPort(d.Address) == mailaddr.CanonicalHostPort(o.Address) {
+	if !ok || d == o || st.cfg.Topology.SameHost(d.Name, o.Name) {
 		return ""
 	}
 	return o.Address

@@ -30,12 +30,22 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
 		parts = [][]byte{d.signOutboundTail(ctx, st, m, b)} // stream.go: two passes over a spooled body
 	}
+	// Every lookup of the attempt — the MX lookup, the hosts' addresses,
+	// the MTA-STS TXT record and policy, the TLSA records — is cut at the
+	// message's expiry, as a session's opening is (expiryopen.go): a
+	// resolver that never answers does not hold a retry past it.
+	lctx, looked := untilExpiry(ctx)
+	defer looked()
 	var dt *destTLS // m's TLS policy state, computed once
 	if pc := d.takeIdle(g.key); pc != nil {
 		alive := pc.c.Alive() // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 		var meets bool
 		if alive {
-			meets, dt = d.pooledMeets(ctx, st, m, body, g, pc.c)
+			meets, dt = d.pooledMeets(lctx, st, m, body, g, pc.c)
+			if queue.PastExpiry(ctx) {
+				d.putBack(g.key, pc) // its lookups cut by the expiry: the session is no worse for it
+				return expiredUnsent(g.rcpts)
+			}
 		}
 		switch {
 		case meets:
@@ -55,7 +65,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// An attempt that reaches no host keeps a REQUIRETLS deferral an
 	// earlier one got (requireTLSCarry): its DNS failing now, say.
 	none := "no host of " + g.key
-	src, res := d.destinations(ctx, st, g)
+	src, res := d.destinations(lctx, st, g)
+	if lookupCut(ctx, res) {
+		return expiredUnsent(g.rcpts) // the MX lookup cut by the expiry
+	}
 	if res != nil {
 		return requireTLSCarry(m, none, res)
 	}
@@ -65,12 +78,20 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// failing (orderHosts: tried last), this server, not listed by an
 	// enforced MTA-STS policy.
 	healthy := func(h host) bool { return !d.health.Last(time.Now(), h.name, h.addr) }
-	src.fill(ctx, healthy)
-	if res := d.noAddress(ctx, g, src); res != nil {
+	src.fill(lctx, healthy)
+	if res := d.noAddress(lctx, g, src); res != nil {
+		if lookupCut(ctx, res) {
+			return expiredUnsent(g.rcpts) // the address lookups cut by the expiry
+		}
 		return requireTLSCarry(m, none, res)
 	}
 	if dt == nil {
-		dt = d.outboundTLS(ctx, st, m, body, g)
+		dt = d.outboundTLS(lctx, st, m, body, g)
+	}
+	if queue.PastExpiry(ctx) {
+		// The MTA-STS lookups (or the addresses') cut by the expiry: no
+		// decision is made on what they did not say.
+		return expiredUnsent(g.rcpts)
 	}
 	usable := healthy
 	if dt.enforcesMX() {
@@ -85,7 +106,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// once every other host was tried; nothing when none is left.
 	more := func() []host {
 		for {
-			src.fill(ctx, usable)
+			src.fill(lctx, usable)
 			batch := src.take()
 			if len(batch) == 0 {
 				out := late
@@ -118,6 +139,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 	hosts := more()
+	if len(hosts) == 0 && queue.PastExpiry(ctx) {
+		return expiredUnsent(g.rcpts) // the address lookups cut by the expiry
+	}
 	if len(hosts) == 0 {
 		if came && !listed {
 			_, res := d.filterHosts(dt, g, nil) // no MX host matches the policy: its reply
@@ -188,6 +212,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		if k == len(hosts) {
 			next := more()
+			if len(next) == 0 && queue.PastExpiry(ctx) {
+				return expiredUnsent(g.rcpts) // the next hosts' lookups cut by the expiry
+			}
 			if len(next) == 0 {
 				break
 			}
@@ -200,8 +227,8 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return expiredUnsent(g.rcpts)
 		}
 		h := hosts[k]
-		limit.addresses++ // its TLSA lookup too may take a timeout
-		dec, err := d.hostTLS(ctx, dt, g.conn, h)
+		limit.addresses++                          // its TLSA lookup too may take a timeout
+		dec, err := d.hostTLS(lctx, dt, g.conn, h) // cut by the expiry too: err, below
 		var c *smtp.Client
 		if err == nil {
 			c, err = d.connectWith(ctx, st, g.conn, h, dt, dec)
@@ -251,7 +278,11 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if g.conn.cfg.SendXShadow {
-			if why := d.openShadow(ctx, st, c, h.name); why != "" {
+			why := d.openShadow(ctx, st, c, h.name)
+			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
+				return res
+			}
+			if why != "" {
 				// Its contacts are refused here: the next host.
 				d.log.Info("next hop host skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
 				c.Quit()
@@ -555,6 +586,14 @@ func (d *Deliverer) noAddress(ctx context.Context, g *group, src *hostSource) []
 		return failAll(g.rcpts, g.dom, reply)
 	}
 	return deferAll(g.rcpts, g.key, reply)
+}
+
+// lookupCut: res, the deferral of lookups under untilExpiry, is the
+// message's expiry's — it came while they waited, and they answered
+// nothing that fails the recipients for good (a null MX, a domain
+// without an address: that answer stands).
+func lookupCut(ctx context.Context, res []queue.Result) bool {
+	return len(res) > 0 && res[0].Outcome == queue.Deferred && queue.PastExpiry(ctx)
 }
 
 // errNullMX: the domain publishes a null MX (RFC 7505), it takes no mail.

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,39 @@ func TestTypoHolderNotTriedLastAfterRelayRefusal(t *testing.T) {
 	r.holderSeen("hub-c", "hub-c", "dbC") // an id of its own
 	if plan := healthyFirst(r.marked(time.Now()), []*routing.Server{clone, local}); plan[0] != clone {
 		t.Errorf("plan %s, %s: hub-c, now presenting an id of its own, is still tried last", plan[0].Name, plan[1].Name)
+	}
+}
+
+// SR-7, SR-17 (shadow26 item 2): hub-b listed by IP address and, beside
+// it, the typo hub-b2 listed by a host name that resolves (at the
+// topology's load) to hub-b's IP address, same port: one host, spelled
+// twice. hub-b met under the typo is hub-b met under a second name and
+// gets its copy; no WARN of two hosts. A name resolving elsewhere is
+// still another host.
+func TestTwinHostComparesResolvedAddresses(t *testing.T) {
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}
+	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "Hub-B.corp.test.:44001"}
+	for _, c := range []struct {
+		what   string
+		addrs  map[string][]netip.Addr
+		copied bool
+	}{
+		{"the typo's host name resolves to hub-b's address", map[string][]netip.Addr{"hub-b.corp.test": {netip.MustParseAddr("127.0.0.9"), netip.MustParseAddr("127.0.0.187")}}, false},
+		{"the typo's host name resolves to another address", map[string][]netip.Addr{"hub-b.corp.test": {netip.MustParseAddr("127.0.0.9")}}, true},
+	} {
+		topo := nameTopology(t, hubB, typo)
+		topo.SetHostAddresses(c.addrs)
+		var buf bytes.Buffer
+		d := &Deliverer{log: slog.New(slog.NewTextHandler(&buf, nil))}
+		d.st.Store(&state{cfg: Config{Topology: topo, LocalServer: "hub-a"}})
+		r := NewReceiptShadow(d, "dbA")
+		r.holders = &refusingHolders{} // dbB kept as hub-b's
+		another, copied := r.holderSeen("hub-b2", "hub-b", "dbB")
+		if !another || (copied != "") != c.copied {
+			t.Errorf("%s: hub-b2 stating hub-b with hub-b's id: another %v, no copy for %q; want copied %v", c.what, another, copied, c.copied)
+		}
+		if warned := strings.Contains(buf.String(), "two hosts state that name"); warned != c.copied {
+			t.Errorf("%s: WARN of two hosts stating one name %v, want %v:\n%s", c.what, warned, c.copied, buf.String())
+		}
 	}
 }

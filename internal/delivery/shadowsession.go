@@ -35,6 +35,13 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	}
 	watchMarks(st, c, primary)
 	d.presentTo(st, c, primary)
+	// The XSHADOW reply waits under the message's expiry and the stop,
+	// as the session's opening does (expiryopen.go): either closes the
+	// session, and the caller answers the recipients (shadowOpeningCut).
+	octx, opened := untilExpiry(ctx)
+	defer opened()
+	cut := context.AfterFunc(octx, func() { c.Close() })
+	defer cut()
 	waited := queue.AwaitingPeer(ctx)
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	waited()
@@ -54,6 +61,9 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		waited := queue.AwaitingPeer(ctx)
 		db, err = c.ShadowUnoffered(st.cfg.ShadowServerID)
 		waited()
+	}
+	if err != nil && octx.Err() != nil {
+		return "" // closed at the expiry or the stop, not the next hop's refusal
 	}
 	if err != nil {
 		// The message goes on without a copy here: an operator must
@@ -100,6 +110,23 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		}
 	}
 	return ""
+}
+
+// shadowOpeningCut is the recipients' results when the message's
+// expiry or the stop came while the session opened its shadow session
+// (openShadow closed it then, or it is too late to begin the
+// transaction): expired unsent, or stopped — nothing of the message
+// was sent. nil when neither came.
+func shadowOpeningCut(ctx context.Context, c *smtp.Client, hop string, rcpts []int) []queue.Result {
+	switch {
+	case queue.PastExpiry(ctx):
+		c.Close()
+		return expiredUnsent(rcpts)
+	case ctx.Err() != nil:
+		c.Close()
+		return deferAll(rcpts, hop, stopped("the shadow session's opening at "+hop))
+	}
+	return nil
 }
 
 // refusedKey is the destination health key of a transport server whose

@@ -139,8 +139,14 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 		if !hd.made {
 			waited := queue.AwaitingPeer(ctx) // the host's TLSA lookup
 			hd.dec, hd.err = t.eng.Host(ctx, t.dom, t.mxSecure, h.name, h.port(), t.sts)
-			hd.made = true
 			waited()
+			if hd.err != nil && (ctx.Err() != nil || queue.PastExpiry(ctx)) {
+				// The lookup was cut by this attempt's end (the message's
+				// expiry, the stop), not failed by the domain's DNS: no
+				// TLS report names it, no decision is kept (rr26).
+				return nil, t.policyDefer(h, hd.err.Error())
+			}
+			hd.made = true
 			if hd.err != nil {
 				if r := t.eng.Reporter(); r != nil {
 					r.Result(t.dom, tlspolicy.PolicyTLSA, h.name, tlspolicy.ResultType(nil, hd.err)) // dnssec-invalid, once for the host

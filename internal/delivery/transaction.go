@@ -25,7 +25,122 @@ import (
 // reply to its final dot (transaction).
 const stopReplyGrace = 10 * time.Second
 
-func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (results []queue.Result) {
+func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
+	var more batched
+	res := d.transactionOnce(ctx, st, c, hop, m, parts, rcpts, lmtp, &more)
+	// A next hop that takes only so many recipients per transaction
+	// refuses the others at RCPT with 452 (or 4.5.3): "too many
+	// recipients", which RFC 5321 §4.5.3.1.10 asks the client to meet by
+	// sending them in another transaction, not by waiting a retry step
+	// per batch. So, when a transaction had some recipients accepted and
+	// its data sent (its session still in step), the ones refused so go
+	// at once in the next transaction of the same session. Each round
+	// has fewer recipients than the one before (one at least was
+	// accepted): bounded by the recipients. A transaction where none was
+	// accepted ends it; its 452s are deferrals as any other.
+	for len(more.rcpts) > 0 && more.accepted && !sessionEnded(res) && ctx.Err() == nil {
+		rest, bodies := more.rcpts, c.BodiesBegun()
+		more = batched{}
+		next := d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, &more)
+		if c.BodiesBegun() == bodies && sessionGone(next) {
+			// The next hop closed after the data (or answered the next
+			// MAIL with 421) before any of these had their message: they
+			// keep the reply of the transaction that refused them, and
+			// go again on a new session (Deliver, batchedLeft).
+			break
+		}
+		res = settledBy(res, next)
+	}
+	return res
+}
+
+// batched is what a transaction tells its caller of a next hop's limit
+// of recipients per transaction: the recipients it refused at RCPT as
+// too many (tooManyRcpts), and whether it accepted any.
+type batched struct {
+	rcpts    []int
+	accepted bool
+}
+
+// tooManyRcpts reports whether err, a next hop's reply to RCPT, is
+// "too many recipients": code 452 (RFC 5321 §4.5.3.1.10) or enhanced
+// status 4.5.3 (RFC 3463).
+func tooManyRcpts(err error) bool {
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code == 452 || se.EnhancedCode == gosmtp.EnhancedCode{4, 5, 3}
+}
+
+// sessionEnded reports whether a transaction's results end its session:
+// a broken connection, a 421, or the message's expiry cutting it.
+func sessionEnded(res []queue.Result) bool {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "421") || strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+			return true
+		}
+	}
+	return false
+}
+
+// batchedLeft is the recipients of one delivery's results deferred with
+// a next hop's "too many recipients" (tooManyReply) when another of them
+// was delivered or relayed: the hop takes them, in another transaction.
+// None when none of the results succeeded.
+func batchedLeft(res []queue.Result) []int {
+	var rest []int
+	ok := false
+	for _, r := range res {
+		switch {
+		case r.Outcome == queue.RelayedOK || r.Outcome == queue.DeliveredOK || r.Outcome == queue.ShadowedOK:
+			ok = true
+		case r.Outcome == queue.Deferred && tooManyReply(r.Reply):
+			rest = append(rest, r.Rcpt)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return rest
+}
+
+// tooManyReply reports whether reply, a recipient's recorded reply, is a
+// next hop's "too many recipients": 452 with no enhanced status or with
+// 4.5.3, or any 4yz with 4.5.3 (not 452 4.2.2 "mailbox full", an LMTP
+// server's reply to the data, nor 452 4.3.1 "insufficient storage").
+func tooManyReply(reply string) bool {
+	code, rest, _ := strings.Cut(reply, " ")
+	status, _, _ := strings.Cut(rest, " ")
+	if len(code) != 3 || code[0] != '4' {
+		return false
+	}
+	if status == "4.5.3" {
+		return true
+	}
+	return code == "452" && (strings.Count(status, ".") != 2 || !strings.HasPrefix(status, "4."))
+}
+
+// settledBy is res with each recipient's result replaced by its result
+// in next, the later transaction that settled it.
+func settledBy(res, next []queue.Result) []queue.Result {
+	at := make(map[int]int, len(res))
+	for k, r := range res {
+		at[r.Rcpt] = k
+	}
+	for _, r := range next {
+		if k, ok := at[r.Rcpt]; ok {
+			res[k] = r
+		} else {
+			res = append(res, r)
+		}
+	}
+	return res
+}
+
+// transactionOnce is one transaction of transaction; more gets the
+// recipients refused at RCPT as too many, and whether any was accepted.
+func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool, more *batched) (results []queue.Result) {
 	if c.ShadowDB != "" && !lmtp {
 		// A copy taken over from this very primary, which answered
 		// XSHADOW with the database the copy was taken over from, goes
@@ -40,7 +155,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 				d.queryDiscards(st, c, c.Hop()) // the original's discard, when it is done there
 				return out
 			}
-			return append(out, d.transaction(ctx, st, c, hop, m, parts, rest, lmtp)...)
+			return append(out, d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, more)...)
 		}
 	}
 	if lmtp { // final delivery: loops, and the trace fields are the LMTP server's
@@ -51,7 +166,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 			if len(rest) == 0 {
 				return loops
 			}
-			return append(loops, d.transaction(ctx, st, c, hop, m, [][]byte{body}, rest, true)...)
+			return append(loops, d.transactionOnce(ctx, st, c, hop, m, [][]byte{body}, rest, true, more)...)
 		}
 		parts = [][]byte{withoutTrace(body)}
 	}
@@ -195,6 +310,17 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 			}
 			return out
 		}
+		if p.Mail == nil {
+			for k, i := range rcpts {
+				switch {
+				case k >= len(p.Rcpts):
+				case p.Rcpts[k] == nil:
+					more.accepted = true
+				case tooManyRcpts(p.Rcpts[k]):
+					more.rcpts = append(more.rcpts, i)
+				}
+			}
+		}
 		return unreadableContent(pipelinedResults(c, hop, rcpts, p, lmtp, okOutcome, primary, shadowID), p.Err)
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
@@ -208,6 +334,9 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		r := &m.Rcpts[i]
 		ro := rcptOptions(r)
 		if err := c.Rcpt(r.Addr, ro); err != nil {
+			if tooManyRcpts(err) {
+				more.rcpts = append(more.rcpts, i)
+			}
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
@@ -219,6 +348,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
 		acceptedAddrs = append(acceptedAddrs, r.Addr)
 	}
+	more.accepted = len(accepted) > 0
 	if len(accepted) == 0 {
 		c.Reset()
 		return out
@@ -282,7 +412,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
-			a.Outcome, a.Reply = okOutcome, "250 "+replies[r].Text
+			a.Outcome, a.Reply = okOutcome, replies[r].Reply() // the host's own code: 251 stays 251 (RFC 3464)
 		}
 		if a.Outcome == okOutcome && !lmtp {
 			// go-smtp passed NOTIFY, ORCPT, RET and ENVID on when the

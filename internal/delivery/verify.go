@@ -140,12 +140,12 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 		}
 		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("MAIL FROM:<> refused: %s", smtp.Reply(err))
 	}
-	err := c.Rcpt(rcpt, nil)
+	reply, err := c.RcptReply(rcpt, nil) // the hop's own 2yz: 251 and 252 are known too, and recorded so
 	c.Reset()
 	c.Quit()
 	switch {
 	case err == nil:
-		return recipients.Known, "250", nil
+		return recipients.Known, reply, nil
 	case smtp.Permanent(err):
 		return recipients.Unknown, smtp.Reply(err), nil
 	case !isReply(err):

@@ -42,6 +42,7 @@ type Metrics struct {
 	bpRefused    *prometheus.CounterVec
 	panics       *prometheus.CounterVec
 	anotherDB    *prometheus.CounterVec
+	shadowAddr   *prometheus.CounterVec
 
 	ops   *Ops     // RegisterOps (ops.go)
 	known []string // Known: the configured mailbox databases
@@ -113,7 +114,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_session_panics_total",
 		Help: "Receive sessions that panicked (recovered: the client got 421 4.0.0 and the session ended; logged at most once a minute), by connector."},
 		[]string{"connector"})
-	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB, m.panics)
+	m.shadowAddr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_shadow_address_refused_total",
+		Help: "Shadow sessions (XSHADOW) this server refused because the connection came from an address the topology does not give the stated server (a copy of that server with its configuration?), by that server: its name when the topology names it as a transport server, else other."},
+		[]string{"server"})
+	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB, m.shadowAddr, m.panics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -371,6 +375,12 @@ func (m *Metrics) SessionPanic(connector string) {
 // is a transport server of the topology or "other" (a bounded set).
 func (m *Metrics) AnotherDatabaseRefused(server string) {
 	m.anotherDB.WithLabelValues(server).Inc()
+}
+
+// ShadowAddressRefused implements smtp.ShadowAddressObserver. server is
+// a transport server of the topology or "other" (a bounded set).
+func (m *Metrics) ShadowAddressRefused(server string) {
+	m.shadowAddr.WithLabelValues(server).Inc()
 }
 
 // Received implements smtp.Observer.

@@ -319,6 +319,20 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 	return r.Status.String()
 }
 
+// RecipientNextHop is the next hop the operator sees for recipient i of
+// m: its stored one, the host its last attempt was at, except while a
+// job of it runs or ran in the attempt in progress (RecipientStatus
+// "active"): that attempt's host is known with its result only, so it is
+// "" (not known yet) — never the last attempt's, which a queue redirect,
+// a reload or a failover to another smart host has left behind (rt26c
+// F3: "active redirect:HOST" beside the host that refused connections).
+func (v StateView) RecipientNextHop(m *Message, i int) string {
+	if v.RecipientStatus(m, i) == "active" {
+		return ""
+	}
+	return m.Rcpts[i].NextHop
+}
+
 // WaitingRetry counts the messages of queue name that wait for a retry
 // after a deferral at now (DisplayState "retry"): the split of ready
 // messages that the metrics, the CLI and the console all show as

@@ -37,11 +37,21 @@ import (
 // discards: ShadowContact, before the next command): each record it
 // holds for that primary under that id — shadowed, or taken over and
 // still pending — is marked DelayNotified, so that its own attempts, a
-// takeover's too, make no delay DSN. A record in delivery here is left
-// as it is (its attempt's end writes the record it began with), and a
-// note for a copy on receipt not stored here yet is dropped (it is not
-// kept aside as a partial discard is): that copy may still send one,
-// under the rule of takendelay.go alone, as before.
+// takeover's too, make no delay DSN. A record in delivery here (a copy
+// taken over, its attempt running) is marked too, as stored and on its
+// attempt (attempt.noticed, found through Manager.inDelivery), in the
+// note's transaction: its job commits and its end, which write the
+// record they began with, keep the mark (noticecommit.go), so neither
+// the end nor a later deferral makes a second delay DSN, and a crash
+// before the end leaves the record marked (shadow26 item 3; it was
+// skipped, and the note lost once the peer spoke again). The end
+// commit of a record left pending also keeps a mark it finds stored.
+// What remains: a note whose commit comes after the end read the mark
+// (complete) and whose end makes the notice itself in that window —
+// one commit's time — still gives two notices. A note for a copy on
+// receipt not stored here yet is dropped (it is not kept aside as a
+// partial discard is): that copy may still send one, under the rule of
+// takendelay.go alone, as before.
 
 // DelayNoteSuffix ends the XQUERYDISCARD reply line of a delay note:
 // "<copy id> DELAYED".
@@ -97,7 +107,7 @@ func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) ([]*Message, err
 	var applied []*Message
 	for _, id := range records {
 		m, err := tx.Get(id)
-		if err != nil || m.State == Active || m.DelayNotified {
+		if err != nil || m.DelayNotified {
 			continue
 		}
 		// The note speaks for the recipients held for primary under
@@ -120,6 +130,19 @@ func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) ([]*Message, err
 		m.DelayNotified = true
 		if err := tx.Put(m); err != nil {
 			return nil, err
+		}
+		if m.State == Active {
+			// In delivery here (a copy taken over): the record as
+			// stored is marked, and so is its attempt, whose job
+			// commits and end write the record they began with
+			// (noticecommit.go's mark: "its notice went while a job
+			// ran"). Set in the transaction, before any later commit
+			// of the attempt can write; a commit that fails leaves the
+			// mark on the attempt all the same, which is true: the
+			// primary sent the notice.
+			if v, ok := q.inDelivery.Load(id); ok {
+				v.(*attempt).noticed.Store(true)
+			}
 		}
 		applied = append(applied, m)
 	}

@@ -147,7 +147,9 @@
 // streak: rt17f-F3), never above the destination's limit (its send
 // connector's max_connections, else max_connections_per_destination; a
 // reload gives the destinations known already their new limit at once,
-// as the deliverer names it: SetReloadable, DestinationLimiter) nor
+// as the deliverer names it: SetReloadable, DestinationLimiter; and drops
+// one of a send connector the reload renamed or removed, with its streak
+// and cool-down, once no job of it waits or runs: DestinationNamer) nor
 // below 1. As many failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
@@ -182,8 +184,15 @@
 // room, so delivery never waits for a slot and a slow, tarpitting or
 // dead destination holds its own window and nothing else. The active
 // set itself is shared: once less than a quarter of it is free, a
-// destination that already holds a quarter (running and waiting) gets no
-// more — the message's recipients for it go back to the time index,
+// destination that already holds a quarter (running and waiting), or
+// its window when that is more, gets no more — and never more than the
+// set less its last quarter (one slot at least: destHoldLimit), whatever
+// its window: a new destination's window (5) above a small set
+// (MaxActive 4) let six messages for a next hop hung at its greeting
+// take every slot, and the other destinations' mail waited the command
+// timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
+// throttled so counts as drained only below that bound too — the
+// message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled), due again after
 // the time the destination needs to work off what it holds (1 s to
 // ThrottleRecheck), or at once when the destination drains before that
@@ -300,14 +309,17 @@
 // suspended queue, parked for holdRecheck, never past the expiry nor
 // the delay notice while owed either (noLaterThanDue): the claim then
 // finds the DSN due and commits no attempt instead of a hold, its
-// recipients held where they wait (Held), so the notice goes and the
+// recipients held where they wait (Held; a hold's reply, HeldReply, is
+// the operator's here and keeps no host of an earlier attempt beside it:
+// its DSN names no Remote-MTA for it, nor for umbra's other notes:
+// umbraNote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
-// session not yet at the body is closed, from its connection on (its
-// greeting, EHLO, STARTTLS, login; the XSHADOW opening of an
-// organisation's relay excepted, after which its transaction sends
-// nothing), no session to a further host opens, a transaction not yet
+// session not yet at the body is closed, from its lookups on (MX,
+// addresses, MTA-STS, TLSA) and its connection (its greeting, EHLO,
+// STARTTLS, login, the XSHADOW of a shadow session), no session to a
+// further host opens, a transaction not yet
 // at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
@@ -325,7 +337,11 @@
 // message the expiry binds). A message whose delay notice went, tried
 // or not, is bound as a tried one (it has a Will-Retry-Until to keep):
 // expiryBinds is the one rule of the claim, a job's start, the waiting
-// jobs' scan and the cut inside an attempt (expirycut.go). A hold's record lists each
+// jobs' scan and the cut inside an attempt (expirycut.go), and with
+// dueBy and expiredNow it takes the attempt's notice made beside a
+// running job (a.noticed) as an argument, never as a copy of the
+// record made to say it, so none of the three judges the attempt's
+// message by another rule. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:
@@ -459,10 +475,14 @@
 // address, sent as "<id> DELAYED" only to a query that asked (… PARTIAL
 // TAKEOVER DELAYED), otherwise fetched, forgotten, superseded and pruned
 // as the partial discards are. The shadow server marks the copy's
-// records DelayNotified in the commit of the batch (one in delivery
-// there is left as it is), so a takeover sends no second notice. A
-// crash before the commit leaves neither the notice nor the note; after
-// it, the note is sent until acknowledged. A stop hands the notes to a
+// records DelayNotified in the commit of the batch, so a takeover sends
+// no second notice. One in delivery there (taken over, its attempt
+// running) is marked as stored and on its attempt (attempt.noticed, in
+// the note's transaction), so the attempt's job commits and end, which
+// write the record they began with, keep the mark; a crash before its
+// end leaves the stored record marked (Recover makes it Ready,
+// DelayNotified). A crash before the commit leaves neither the notice
+// nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
 // shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
 // that server answered after its commit.
@@ -616,7 +636,14 @@
 // retired, not released — rt18d-F1; the primary presenting it again, its
 // database put back from a copy, is its own). The entry goes when
 // the operator forgets the id (ForgetDatabaseID) while no record holds
-// it — a retired id or one whose record went —, and when its server has
+// it — a retired id or one whose record went —, when a shadow server's
+// id recorded under a name that is no server of the topology any more
+// (a typo since fixed) is presented by the server of the topology that
+// states that name as its own and the old name has no primary record
+// (ShadowHolderSeenStated: the old name's holder record and index entry
+// go, its name becomes an alias of the id, and the id is recorded under
+// the new name, all in one commit — a crash leaves the id the old
+// name's or the new name's, never neither's), and when its server has
 // more than RetiredDatabaseIDsKept (32) ids no record holds: the commit
 // that writes the record retiring one more (PutPeer, ShadowHolderSeen),
 // or removes the record holding one (DeletePeer), also forgets the

@@ -63,7 +63,7 @@ func shownReply(m *Message, r Recipient, kind Notify, in Inside) string {
 	// umbra's words about a host outside (it did not answer, the
 	// connection broke) name it still: its name is no secret, the
 	// addresses and errors around it may be (this server's own address).
-	if host := remoteMTA(r.NextHop); host != "" && strings.Contains(r.NextHop, "[") && !in.hopInside(r) {
+	if host := remoteMTA(r.NextHop); host != "" && strings.Contains(r.NextHop, "[") && !in.hopInside(r) && !ownNote(r.LastReply) {
 		described += " (" + host + ")"
 	}
 	return described
@@ -104,6 +104,9 @@ func describedReply(reply string, kind Notify) string {
 		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
 		return code + expiredText + age + lastReplyText + describedReply(last, NotifyDelay)
 	}
+	if heldBy(reply) != "" {
+		return heldDescribed // the queue's name may be the organisation's own
+	}
 	f := strings.Fields(reply)
 	code := ""
 	if len(f) > 0 && len(f[0]) == 3 && strings.Trim(f[0], "0123456789") == "" && '2' <= f[0][0] && f[0][0] <= '5' {
@@ -118,6 +121,11 @@ func describedReply(reply string, kind Notify) string {
 	}
 	return code + " " + status + " " + StatusReason(status)
 }
+
+// heldDescribed is a hold's reply (HeldReply) as a DSN to a sender
+// outside the organisation describes it: the operator of this server
+// (the DSN's Reporting-MTA) holds the message, no host was asked.
+const heldDescribed = "452 4.3.2 held by the administrator of this server (its delivery queue is suspended); no host was asked"
 
 // StatusReason is the reason RFC 3463 (and RFC 5248's registry) gives a
 // status ("5.2.2"), in words a sender reads: the detail first, else its

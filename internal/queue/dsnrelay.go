@@ -58,7 +58,12 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		reply, expired = last, true // the status is umbra's; the host is the one quoted
 	}
 	hop := r.NextHop
-	if strings.HasPrefix(reply, unreadablePrefix) {
+	if strings.HasPrefix(reply, unreadablePrefix) || umbraNote(reply) {
+		// Not the host's: a content unreadable here, or umbra's own
+		// note (the operator's hold here, a throttle or a dead mark
+		// with no host's reply, the stop) — whatever host the record
+		// still names from an earlier attempt (a hold kept it beside
+		// its words before sched26; a throttle and the stop keep it).
 		return "", false
 	}
 	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it

@@ -15,8 +15,10 @@ import (
 // The attempt's context carries its message's expiry (deliver): the
 // deliverer asks PastExpiry before it opens a session to a host, before
 // it begins a transaction and again before DATA (before the body, on a
-// pipelined one), and closes a session still opening (greeting, EHLO,
-// STARTTLS, login) when ExpiryReached fires (delivery's expiryopen.go);
+// pipelined one), and ends a lookup still waiting (MX, addresses,
+// MTA-STS, TLSA) and closes a session still opening (greeting, EHLO,
+// STARTTLS, login, XSHADOW) when ExpiryReached fires (delivery's
+// expiryopen.go);
 // when the expiry has passed it sends nothing more of the message — RSET, or the
 // connection closed after a 354 it cannot take back — and answers the
 // recipients not refused with ExpiredUnsentReply. The attempt's commit
@@ -55,11 +57,13 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() boo
 	if m.Arrived.IsZero() {
 		return ctx, func() {}
 	}
-	tried := expiryBinds(m)
+	tried := expiryBinds(m, false)
 	pol := q.policy()
 	if !tried && (noticed == nil || m.From == "" || pol.DelayNotification <= 0 || pol.DelayNotification >= pol.MessageExpiration) {
 		return ctx, func() {} // no notice can make it one the expiry cuts
 	}
+	// expiryBinds(m, noticed()), the one rule, read without m again:
+	// m has an arrival (above), and its commit may write it meanwhile.
 	cuts := func() bool { return tried || noticed() }
 	expiry := m.OrgArrived().Add(pol.MessageExpiration)
 	reached, stop := make(chan struct{}), make(chan struct{})

@@ -140,9 +140,34 @@ func (q *Manager) ShadowHolderID(server string) (string, error) {
 // alias already recorded is read-only. The alias goes when server
 // presents an id of its own again (recorded for it, or new).
 func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, err error) {
+	return q.ShadowHolderSeenStated(server, "", dbID)
+}
+
+// ShadowHolderSeenStated is ShadowHolderSeen for a server that stated
+// stated as its own name (XSHADOW NAME, shadow verbs 20; the server id
+// of a session it opened here; "" when it stated none). The topology
+// decides whose id it is (shadow26 item 4): a name that is no server of
+// the topology is not recorded as a server's id (WARN naming it), and an
+// id recorded under a name that is no server of the topology any more
+// (a typo present from the very first contact, since fixed), presented
+// by a server of the topology stating that it is server, moves to server
+// in one commit: the typo's record and index entry go, its name becomes
+// an alias of the database (its copies raise that database's counter
+// and go with it, marks.go, holdernames.go), and a WARN names both. A
+// name that is a server of the topology, or a server that states no
+// name or another one (a rename introduced since: the first name keeps
+// the id), is refused as before.
+func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int, old string, err error) {
 	if server == "" || dbID == "" {
 		return 0, "", nil
 	}
+	if known, topo := q.topologyKnows(server); topo && !known {
+		q.log.Warn("shadow server's transport database id not recorded: the name is no server of the topology",
+			"shadow_server", server, "stated_name", stated, "database_id", dbID)
+		return 0, "", nil
+	}
+	claims := stated != "" && strings.EqualFold(stated, server)
+	moved := ""
 	var same bool
 	var refused error
 	if err := q.store.View(func(tx *Tx) error {
@@ -156,7 +181,7 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 		if tx.holderAliasTx(server) == dbID {
 			// Refused before, its alias recorded: no write transaction
 			// per session (each accepted message's copy on receipt).
-			if other := tx.holderOfDB(server, dbID); other != "" {
+			if other := tx.holderOfDB(server, dbID); other != "" && !(claims && q.holderMovable(tx, other, dbID)) {
 				refused = &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
 			}
 		}
@@ -166,13 +191,19 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 	}
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		lost, old, refused = 0, "", nil
+		lost, old, refused, moved = 0, "", nil, ""
 		b := tx.tx.Bucket(bucketHolders)
 		cur := string(b.Get(holderKey(server)))
 		if cur == dbID {
 			return tx.unaliasHolderTx(server, dbID) // its own id again (marks.go)
 		}
 		other := tx.holderOfDB(server, dbID)
+		if other != "" && claims && q.holderMovable(tx, other, dbID) {
+			if err := tx.moveHolderIDTx(other, dbID); err != nil {
+				return err
+			}
+			moved, other = other, ""
+		}
 		var another *DatabaseOfAnotherError
 		if err := q.refuseDatabaseOfAnotherTx(tx, server, dbID); err != nil && (other == "" || !errors.As(err, &another)) {
 			return err // another server's database id: not this one's
@@ -251,7 +282,59 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 	if err == nil && refused != nil {
 		return 0, "", refused
 	}
+	if err == nil && moved != "" {
+		q.log.Warn("shadow server's transport database id was recorded under a name that is no server of the topology now (a typo since fixed?): it is recorded under the name the topology gives that server, which it states",
+			"shadow_server", server, "recorded_as", moved, "database_id", dbID)
+	}
 	return lost, old, err
+}
+
+// topologyKnows reports whether the topology is set (topo) and names
+// server (known).
+func (q *Manager) topologyKnows(server string) (known, topo bool) {
+	d := q.servers.Load()
+	if d == nil {
+		return false, false
+	}
+	known, _ = (*d).ServerAtHostPort(server, "")
+	return known, true
+}
+
+// holderMovable: the id dbID recorded for shadow server other may move
+// to another name (ShadowHolderSeenStated): the topology is set and
+// names no server other, other has no primary record here (its index
+// entry is a holder's alone), and its recorded id is dbID.
+func (q *Manager) holderMovable(tx *Tx, other, dbID string) bool {
+	if known, topo := q.topologyKnows(other); !topo || known {
+		return false
+	}
+	if p, err := tx.Peer(other); err != nil || p != nil {
+		return false
+	}
+	return string(tx.tx.Bucket(bucketHolders).Get(holderKey(other))) == dbID
+}
+
+// moveHolderIDTx takes dbID from shadow server other (holderMovable):
+// its record and its holder index entry go, and its name becomes an
+// alias of dbID (marks.go), in tx; the caller records dbID under the
+// name it moves to.
+func (t *Tx) moveHolderIDTx(other, dbID string) error {
+	key := holderKey(other)
+	if err := t.tx.Bucket(bucketHolders).Delete(key); err != nil {
+		return err
+	}
+	if b := t.tx.Bucket(bucketPeerDBs); b != nil {
+		k := peerDBKey(dbID, string(key))
+		if v := b.Get(k); v != nil && len(v) == 0 {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if err := t.dropPeerDBOrder(string(key), dbID); err != nil {
+				return err
+			}
+		}
+	}
+	return t.aliasHolderTx(other, dbID)
 }
 
 // holderOfDB names another shadow server than server whose recorded

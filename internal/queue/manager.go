@@ -83,6 +83,10 @@ type Manager struct {
 	// unclaimed: lower-cased names whose owed notifications no server
 	// of the topology claims, warned of (holdernames.go).
 	unclaimed sync.Map
+	// inDelivery: the attempt of each message in delivery here (ID →
+	// *attempt, from start to the end of complete), for what arrives
+	// while it runs and must reach its end: a delay note (delaynote.go).
+	inDelivery sync.Map
 	// claimFailed: the last claim failed (the run loop waits
 	// claimRetry); claimLogged, claimFailures: when a failed claim was
 	// last logged and how many failed since. The run loop's alone.

@@ -1,6 +1,10 @@
 package queue
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // DestinationLimiter is implemented by a Deliverer that can name the
 // limit a job of a destination gets under the configuration in force
@@ -13,6 +17,16 @@ type DestinationLimiter interface {
 	DestinationLimit(key string) (max int, ok bool)
 }
 
+// DestinationNamer is implemented by a Deliverer that can say whether
+// the configuration in force names a destination: false for a send
+// connector's destination after a reload renamed or removed the
+// connector; true for every destination it cannot judge (an MX domain,
+// a redirect target, a site), which stay until idle for an hour
+// (pruneDests).
+type DestinationNamer interface {
+	DestinationNamed(key string) bool
+}
+
 // SetReloadable applies settings a configuration reload changes that
 // the manager was built with: maxWindow (max_connections_per_destination,
 // the limit of a destination whose job names none) and duplicateWindow
@@ -23,14 +37,30 @@ type DestinationLimiter interface {
 // DestinationLimiter, reloaded before this call) now names it —, a
 // window above it shrinking to it: queue destinations, queue list and
 // the window gauge show the configuration in force, not the one of each
-// destination's last job.
+// destination's last job. A destination the reloaded configuration no
+// longer names (a DestinationNamer says so: a renamed or removed send
+// connector's) with no job waiting or running is dropped, with its
+// streak, its cool-down and so its metrics series: it was listed
+// failing or dead under a queue that no longer exists, and a resume of
+// that queue promised its cool-down though the released mail goes to
+// the connector in force (rt26c F4, F5). One with a job goes when idle
+// (pruneDests).
 func (q *Manager) SetReloadable(maxWindow int, duplicateWindow time.Duration) {
 	limiter, _ := q.del.(DestinationLimiter)
 	q.sched.mu.Lock()
 	if maxWindow > 0 {
 		q.sched.cfg.MaxWindow = maxWindow
 	}
-	for _, d := range q.sched.dests {
+	var held []ID
+	for k, d := range q.sched.dests {
+		if q.unnamed(d) {
+			if d.busy == 0 && len(d.waiting) == 0 {
+				q.log.Info("destination dropped: the configuration no longer names it", "next_hop", d.key, "queue", d.queue)
+				held = append(held, slices.Collect(maps.Keys(d.held))...)
+				delete(q.sched.dests, k)
+			}
+			continue
+		}
 		own, def := d.max, d.defaultMax
 		if limiter != nil && !d.task {
 			if max, ok := limiter.DestinationLimit(d.key); ok {
@@ -44,9 +74,17 @@ func (q *Manager) SetReloadable(maxWindow int, duplicateWindow time.Duration) {
 		d.window = min(d.window, own)
 	}
 	q.sched.mu.Unlock()
+	q.wakeHeld(held) // throttled for a destination that is gone: not until their recheck
 	if duplicateWindow > 0 {
 		q.pmu.Lock()
 		q.cfg.DuplicateWindow = duplicateWindow
 		q.pmu.Unlock()
 	}
+}
+
+// unnamed: d is a mail destination the configuration in force does not
+// name (DestinationNamer). Called with q.sched.mu held.
+func (q *Manager) unnamed(d *dest) bool {
+	namer, ok := q.del.(DestinationNamer)
+	return ok && !d.task && !namer.DestinationNamed(d.key)
 }

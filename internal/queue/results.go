@@ -46,6 +46,27 @@ func HeldReply(queue string) string {
 
 const heldSuffix = " suspended by the administrator"
 
+// ownNote: reply, or the last reply an expiry's carries, is one of
+// umbra's own notes about a recipient it did not try (umbraNote) — a
+// DSN names no host for it (dsnReporter, shownReply), whatever host
+// the recipient's record still names from an earlier attempt.
+func ownNote(reply string) bool {
+	if _, last, ok := splitExpired(reply); ok {
+		reply = last
+	}
+	return umbraNote(reply)
+}
+
+// umbraNote: reply is umbra's own note, no host's words and no try of
+// the message: held in a suspended queue (HeldReply: the operator's
+// here), throttled with no host's reply to carry (throttleReply),
+// stopped by the shutdown (stopReply), a dead destination's mark
+// carrying none (deadReply; one that carries a host's reply is read
+// through realReply first).
+func umbraNote(reply string) bool {
+	return isDeadReply(reply) || reply == throttleReply || reply == stopReply || heldBy(reply) != ""
+}
+
 // heldBy names the queue a reply made by HeldReply names, "" for
 // another reply.
 func heldBy(reply string) string {
@@ -254,7 +275,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
 			}
-			rc.NextHop, rc.LastReply = m.Rcpts[r.Rcpt].NextHop, r.Reply
+			rc.LastReply = r.Reply
+			if heldBy(r.Reply) != "" {
+				// The hold's words are the operator's here: no host
+				// said them, so none is named beside them (a DSN would
+				// quote them as that host's reply; sched26). A claim's
+				// Held result that carries the recipient's own reply
+				// keeps its host.
+				rc.NextHop = ""
+			}
 		default:
 			m.LastError = rc.LastReply
 			deferredAny = true
@@ -649,8 +678,18 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					return err
 				}
 			}
-		} else if err := tx.Put(m); err != nil {
-			return err
+		} else {
+			if !m.DelayNotified {
+				// A primary's delay note applied while the attempt
+				// ran, after its end read the attempt's mark
+				// (delaynote.go): kept.
+				if old, err := tx.Get(m.ID); err == nil && old.DelayNotified {
+					m.DelayNotified = true
+				}
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
 		}
 		// The recipients finished by this commit, of a message whose copy
 		// elsewhere could come back: not delivered again (finished.go).

@@ -194,6 +194,22 @@ func isDeadReply(reply string) bool {
 // mail out of it.
 const destShare = 4
 
+// destHoldLimit is how much of a crowded active set of maxActive one
+// destination may hold (running and waiting): its share, or its window
+// when that is more — but never the set's last share (the reserve: at
+// least one slot), whatever its window. A new destination's window
+// (InitialWindow, 5) is above a small active set (max_active 4): six
+// messages for a next hop that hung at its greeting took every slot,
+// and the mail of every other destination waited the command timeout
+// for the first of them to end (rt26d F4).
+func destHoldLimit(maxActive, share, window int) int {
+	return min(max(share, window), holdCap(maxActive, share))
+}
+
+// holdCap is the most of an active set of maxActive one destination may
+// hold once it is crowded: all but the last share, one slot at least.
+func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
+
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
 
@@ -253,6 +269,9 @@ type dest struct {
 	// drained, made due when it drains (jobDone) rather than when the
 	// recheck estimated at the verdict comes round.
 	held map[ID]struct{}
+	// holdCap: the most of a crowded active set it may hold whatever its
+	// window (destHoldLimit), as of its last throttle verdict; 0 before.
+	holdCap int
 	// running: the messages with a job running here, and how many
 	// (attemptsOn: the queue a first attempt is in before its results
 	// name it).
@@ -279,7 +298,7 @@ func (d *dest) dead(now time.Time) bool { return now.Before(d.deadUntil) }
 // drained: d worked off what it held — nothing waits and its window has
 // room — so the messages it held back (d.held) may come now.
 func (d *dest) drained(now time.Time) bool {
-	return len(d.waiting) == 0 && d.busy < d.window && !d.dead(now)
+	return len(d.waiting) == 0 && d.busy < d.window && (d.holdCap == 0 || d.busy < d.holdCap) && !d.dead(now)
 }
 
 // wakeHeld makes due now the messages a destination held back by its
@@ -737,6 +756,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	defer q.sched.handOver() // its jobs are queued or handed on: a stall's give-back may take them (stallguard.go)
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
+	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
 	// now take over, or none does (queued behind windows: no code runs).
@@ -773,7 +793,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		q.wg.Done()
 		return
 	}
-	if q.expiredNow(m) {
+	if q.expiredNow(m, false) {
 		// No attempt: the commit of none fails the pending recipients
 		// as expired and makes the failure DSN (finish).
 		a.expired = true
@@ -799,7 +819,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		d := s.destFor(j.Dest, j.Queue, j.Max)
 		d.lastUse = now
 		delete(d.held, m.ID) // claimed again: a verdict of its own follows
-		if crowded && d.busy+len(d.waiting) >= max(share, d.window) {
+		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) {
 			// This destination holds its share of a crowded active set:
 			// the recipients wait in the time index, not in memory.
 			a.throttled = append(a.throttled, j.Rcpts...)
@@ -1019,7 +1039,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			q.jobDone(ctx, jb, nil, pw)
 			return
 		}
-		if q.expiredNow(a.m) || a.noticed.Load() && q.clk.Now().Sub(a.m.OrgArrived()) >= q.policy().MessageExpiration {
+		if q.expiredNow(a.m, a.noticed.Load()) {
 			// Its expiry came while the job waited for its
 			// destination's slot: no connection starts for it (an
 			// attempt already running is cut: expirycut.go). The commit fails
@@ -1143,6 +1163,14 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			}
 			d.held = nil
 		}
+		if d.busy == 0 && len(d.waiting) == 0 && s.dests[d.key] == d && q.unnamed(d) {
+			// Its connector was renamed or removed by a reload while
+			// this job ran (SetReloadable): no job will name it again.
+			delete(s.dests, d.key)
+			for id := range d.held {
+				wake = append(wake, id)
+			}
+		}
 		s.mu.Unlock()
 		if fb < 0 {
 			jb.a.mu.Lock()
@@ -1247,6 +1275,7 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 func (q *Manager) complete(ctx context.Context, a *attempt) {
 	defer q.wg.Done()
 	defer q.release()
+	defer q.inDelivery.CompareAndDelete(a.m.ID, a)
 	if a.settled != nil {
 		defer a.settled() // its answers committed (settling.go)
 	}
@@ -1382,11 +1411,13 @@ func (q *Manager) dsnDue(m *Message) bool {
 }
 
 // dueBy is when m's expiry falls due, or its delay notice if one is
-// still owed and comes first.
-func (q *Manager) dueBy(m *Message) time.Time {
+// still owed and comes first. noticed: the notice went beside a running
+// job of m's attempt (noticecommit.go), which m, the record its claim
+// read, does not show yet — no notice is owed (see expiryBinds).
+func (q *Manager) dueBy(m *Message, noticed bool) time.Time {
 	pol := q.policy()
 	due := m.OrgArrived().Add(pol.MessageExpiration)
-	if pol.DelayNotification > 0 && !m.DelayNotified {
+	if pol.DelayNotification > 0 && !m.DelayNotified && !noticed {
 		if n := m.OrgArrived().Add(pol.DelayNotification); n.Before(due) {
 			due = n
 		}
@@ -1407,7 +1438,7 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 	if m.Arrived.IsZero() {
 		return next // no arrival recorded (a record written by hand): nothing falls due
 	}
-	if due := q.dueBy(m); due.Before(next) {
+	if due := q.dueBy(m, false); due.Before(next) {
 		return due
 	}
 	return next
@@ -1416,8 +1447,9 @@ func (q *Manager) noLaterThanDue(m *Message, next time.Time) time.Time {
 // expiredNow: m's expiry has come; no attempt starts for it, its
 // pending recipients fail with the expiry's status (finish), so that no
 // next hop gets it after the Will-Retry-Until its delay DSN gave.
-func (q *Manager) expiredNow(m *Message) bool {
-	return expiryBinds(m) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
+// noticed as for expiryBinds.
+func (q *Manager) expiredNow(m *Message, noticed bool) bool {
+	return expiryBinds(m, noticed) && q.clk.Now().Sub(m.OrgArrived()) >= q.policy().MessageExpiration
 }
 
 // expiryBinds: m's expiry ends its delivery here — the one rule of the
@@ -1432,8 +1464,16 @@ func (q *Manager) expiredNow(m *Message) bool {
 // too, tried or not: the notice gave the sender a Will-Retry-Until,
 // after which no next hop gets it. A record without an arrival (written
 // by hand) has nothing due.
-func expiryBinds(m *Message) bool {
-	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified)
+//
+// noticed: the notice went beside a running job of m's attempt
+// (noticecommit.go: a.noticed) — the record the attempt's claim read
+// (a.m) still says DelayNotified false, and is not copied to say
+// otherwise: every place that judges an attempt's message (a waiting
+// job's start, the waiting scan, the cut) passes a.noticed here, and
+// those judging a record read from the store (the claim) pass false
+// (sched26: the scan and the start each copied the rule apart).
+func expiryBinds(m *Message, noticed bool) bool {
+	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified || noticed)
 }
 
 // answered: a pending recipient of m keeps a host's reply from an
@@ -1464,7 +1504,7 @@ func answered(m *Message) bool {
 func hostReplied(r Recipient) bool {
 	reply := realReply(r.LastReply)
 	switch {
-	case reply == "", isDeadReply(reply), reply == throttleReply, reply == stopReply, heldBy(reply) != "":
+	case reply == "", umbraNote(reply):
 		return false
 	}
 	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
@@ -1529,13 +1569,16 @@ func (q *Manager) reviveDead() (revived []string) {
 }
 
 // pruneDests forgets idle destinations that are neither dead nor
-// recently used, so the map stays bounded by the destinations in use.
+// recently used, so the map stays bounded by the destinations in use,
+// and at once an idle one the configuration no longer names (its
+// connector renamed or removed by a reload while a job of it ran:
+// SetReloadable).
 func (q *Manager) pruneDests(now time.Time) {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, d := range s.dests {
-		if d.busy == 0 && len(d.waiting) == 0 && !d.dead(now) && now.Sub(d.lastUse) > time.Hour {
+		if d.busy == 0 && len(d.waiting) == 0 && (q.unnamed(d) || !d.dead(now) && now.Sub(d.lastUse) > time.Hour) {
 			delete(s.dests, k)
 		}
 	}

@@ -56,17 +56,13 @@ const waitRescan = time.Minute
 // makes its notice when it ends (rr25 F1: a taken-over copy past its
 // expiry was failed with no attempt, or sent a notice with none).
 func (q *Manager) waitDueOf(m *Message, noticed bool) time.Time {
-	if noticed && !m.DelayNotified {
-		// Its notice went beside a running job of the attempt
-		// (noticecommit.go): bound by the expiry it promised.
-		c := *m
-		c.DelayNotified = true
-		m = &c
-	}
-	if !expiryBinds(m) {
+	// noticed: its notice went beside a running job of the attempt
+	// (noticecommit.go): bound by the expiry it promised, no notice
+	// owed — the one rule (expiryBinds, dueBy), as at the job's start.
+	if !expiryBinds(m, noticed) {
 		return time.Time{}
 	}
-	return q.dueBy(m)
+	return q.dueBy(m, noticed)
 }
 
 // noteWaiting lowers sched.waitDue to due (a job of its message was

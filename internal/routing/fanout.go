@@ -2,7 +2,6 @@ package routing
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -258,18 +257,17 @@ func describeHopSite(h NextHop) string {
 }
 
 // ServerFrom names the server of the organisation a connection from ip
-// speaks for: the one whose Address host is ip, else the one whose
+// speaks for: the one whose Address host is ip (or resolved to it at
+// load: SetHostAddresses), else the one whose
 // Sources contain ip; "" when none, or when several servers share it
 // (test set-ups on one loopback address): then nobody is avoided.
 func (t *Topology) ServerFrom(ip netip.Addr) string {
 	ip = ip.Unmap()
 	var byAddr, bySource []string
 	for name, s := range t.servers {
-		if host, _, err := net.SplitHostPort(s.Address); err == nil {
-			if a, err := netip.ParseAddr(host); err == nil && a.Unmap() == ip {
-				byAddr = append(byAddr, name)
-				continue
-			}
+		if t.atHost(s.Address, ip) {
+			byAddr = append(byAddr, name)
+			continue
 		}
 		for _, p := range s.Sources {
 			if p.Contains(ip) {

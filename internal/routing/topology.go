@@ -144,6 +144,7 @@ type Topology struct {
 	rgcs      []RoutingGroupConnector  // costs defaulted
 	rgGroups  map[string]bool          // routing groups that exist
 	dbsrc     DatabaseSource           // asked before the recipient map (assign.go)
+	hostAddrs map[string][]netip.Addr  // host names of Address, resolved at load (hostaddrs.go)
 
 	mu    sync.Mutex
 	paths map[int]*pathTable // per source site, computed once
@@ -673,19 +674,18 @@ func (t *Topology) ServerAtHostPort(name, hostport string) (known, ok bool) {
 
 // ServerAt reports whether name is a server of the topology (known) and
 // whether a connection from ip may speak for it (ok): ip is the host of
-// its Address (when that is an IP address) or within one of its Sources.
-// A host name in Address is never resolved here: such a server lists
-// its addresses in Sources.
+// its Address (an IP address, or one a host name there resolved to at
+// load: SetHostAddresses) or within one of its Sources. A host name is
+// never resolved here: one that did not resolve at load counts for no
+// address, and such a server is known by its Sources.
 func (t *Topology) ServerAt(name string, ip netip.Addr) (known, ok bool) {
 	s := t.server(name)
 	if s == nil {
 		return false, false
 	}
 	ip = ip.Unmap()
-	if host, _, err := net.SplitHostPort(s.Address); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil && a.Unmap() == ip {
-			return true, true
-		}
+	if t.atHost(s.Address, ip) {
+		return true, true
 	}
 	for _, p := range s.Sources {
 		if p.Contains(ip) {

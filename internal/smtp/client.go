@@ -482,6 +482,43 @@ func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	return err
 }
 
+// RcptReply is Rcpt returning the next hop's reply to a recipient it
+// accepted, code and text as it gave them ("251 2.1.5 User not local;
+// will forward" is no "250": a recorded reply is the host's own, RFC
+// 3464). go-smtp's Rcpt keeps no reply of a 2yz, so the line it would
+// write (rcptline.go) is sent and its reply read here; a line only
+// go-smtp makes goes through Rcpt, its success "250".
+func (c *Client) RcptReply(to string, opts *gosmtp.RcptOptions) (string, error) {
+	dsn, _ := c.Extension("DSN")
+	line, ok := appendRcptLine(nil, to, opts, dsn)
+	if !ok {
+		if err := c.Rcpt(to, opts); err != nil {
+			return "", err
+		}
+		return "250", nil
+	}
+	defer c.awaitingReply()()
+	conn := c.sc.Conn
+	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write(line); err != nil {
+		conn.Close()
+		return "", err
+	}
+	code, texts, err := readReplyCode(c.sc.replies())
+	if err == nil {
+		err = stray(code, texts)
+	}
+	if err != nil {
+		conn.Close() // not read whole, or out of step: never used again
+		return "", replyTo("RCPT", err)
+	}
+	if code/100 != 2 {
+		return "", parseSMTPError(code, strings.Join(texts, "\n"))
+	}
+	return strconv.Itoa(code) + " " + strings.Join(texts, " "), nil
+}
+
 // SetShadowID makes the next MAIL command carry XSHADOW=id (W-3).
 func (c *Client) SetShadowID(id string) { c.sc.mailParam = id }
 
@@ -787,8 +824,25 @@ func stray(code int, texts []string) error {
 // DataReply is one reply to the end of the message: for LMTP there is
 // one per accepted recipient, in RCPT order.
 type DataReply struct {
+	// Code is the next hop's 2yz as it gave it (251, 252, 299 are
+	// success as much as 250, and a DSN quotes the host's own reply:
+	// RFC 3464 §2.3.6); 0 with Err.
+	Code int
 	Text string // the text after a 2xx code
 	Err  error  // a *gosmtp.SMTPError for 4xx and 5xx
+}
+
+// Reply is a successful reply whole, code and text as the next hop gave
+// them ("" for an error reply).
+func (r DataReply) Reply() string {
+	if r.Err != nil {
+		return ""
+	}
+	code := r.Code
+	if code == 0 {
+		code = 250 // a reply made without its code (not read from a next hop)
+	}
+	return strconv.Itoa(code) + " " + r.Text
 }
 
 // SendData sends DATA and then the whole message in one write,
@@ -858,7 +912,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		if err != nil {
 			return out, replyTo("the end of the message", err)
 		}
-		r := DataReply{Text: strings.Join(texts, " ")}
+		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
 			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
 		}

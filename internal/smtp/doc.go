@@ -142,7 +142,12 @@
 //     the client certificate; with neither (an externally secured
 //     connector) and a topology, it must be a server of the topology and
 //     the connection must come from that server's address or one of its
-//     source_addresses (550 5.7.1 otherwise). However it authenticated,
+//     source_addresses (550 5.7.1 otherwise). With a credential too, where
+//     the topology lists the stated server's addresses (an IP address or
+//     a host name resolved at load, or source_addresses), the connection
+//     must come from one of them (shadowaddr.go: a copy of a server with
+//     its configuration logs in as that server from elsewhere; 550 5.7.1,
+//     counted, WARN paced per server). However it authenticated,
 //     an id the topology gives a mailbox or legacy server is refused (550
 //     5.7.1): only hub and edge servers keep copies. So a peer can never
 //     collect another server's discard notifications.
@@ -150,7 +155,9 @@
 //     removed from a received message; the organisation message id it
 //     carried is kept (Message.OrgID) only from an authenticated
 //     transport server of the organisation (session.trustedServer: a
-//     server account, an organisation certificate, or an externally
+//     server account, an organisation certificate — from one of that
+//     server's addresses where the topology lists them, fromAddressOf —,
+//     or an externally
 //     secured connector's client whose address the topology gives a
 //     transport server; without a topology, any client of that
 //     connector) and only when well formed. With a topology a transport

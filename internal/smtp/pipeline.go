@@ -245,7 +245,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		if err != nil {
 			return fail(replyTo("the end of the message", err))
 		}
-		r := DataReply{Text: strings.Join(texts, " ")}
+		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
 			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
 		}

@@ -172,6 +172,11 @@ type Server struct {
 	// anotherDBs paces the WARN of sessions refused for presenting
 	// another server's database id (anotherdb.go).
 	anotherDBs *anotherDBLog
+
+	// addrRefusals paces the WARN of shadow sessions refused for coming
+	// from an address that is not the stated server's (shadowaddr.go).
+	addrRefusals *anotherDBLog
+
 	hostname   string
 	queue      Queue
 	shadow     ShadowVerbs // nil when shadow redundancy is off
@@ -274,6 +279,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
+	s.addrRefusals = newAnotherDBLog(s.clk)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
@@ -340,6 +346,13 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			creds, err := LoadCredentials(rc.Auth.CredentialsFile)
 			if err != nil {
 				bad = append(bad, credentialsFileErrors(err, "receive_connectors", i, "auth", "credentials_file")...)
+			} else if len(creds.users) == 0 && len(rc.Auth.Mechanisms) > 0 && !rc.Auth.LDAP {
+				// An empty file (0 bytes, only comments) on a connector
+				// that offers AUTH, with no directory to ask: every AUTH
+				// would fail, as with no file at all (rt26c F1).
+				bad = append(bad, config.NewFileError(rc.Auth.CredentialsFile, fmt.Errorf(
+					"holds no account: every AUTH on connector %s would fail (add name:bcrypt-hash lines, or remove auth.mechanisms)", rc.Name),
+					"receive_connectors", i, "auth", "credentials_file"))
 			}
 			c.creds = creds
 		}

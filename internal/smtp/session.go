@@ -248,6 +248,9 @@ func (s *session) startShadow(serverID string) string {
 	if reply := s.transportServerID(serverID); reply != "" {
 		return reply
 	}
+	if reply := s.addressedServerID(serverID); reply != "" {
+		return reply
+	}
 	s.shadowServer, s.shadowPeerDB = serverID, ""
 	s.stats.shadow.Store(true)
 	s.log.Debug("shadow session", "shadow_server", serverID)
@@ -875,17 +878,46 @@ func (s *session) headerFirewall(body []byte, traceLen int) ([]byte, string) {
 // organisation id names a message, so with a topology the client must
 // also be a server of it — the same binding XSHADOW's server id gets
 // (bindServerID). Without a topology the connector's trust is all there
-// is, as for XSHADOW (README: externally_secured).
+// is, as for XSHADOW (README: externally_secured). A server account or
+// certificate naming a server whose addresses the topology lists is
+// trusted only from one of them (fromAddressOf), as its XSHADOW is.
 func (s *session) trustedServer() bool {
 	switch {
 	case !s.server:
 		return false
 	case s.serverAccount:
-		return s.anyTransport(s.user)
+		return s.anyTransport(s.user) && s.fromAddressOf(s.user)
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
-		return s.anyTransport(s.vc.certNames...)
+		return s.anyTransport(s.vc.certNames...) && s.fromAddressOf(s.vc.certNames...)
 	}
 	return s.c.cfg.ExternallySecured && s.addressIsServer()
+}
+
+// fromAddressOf: the connection may come from one of the transport
+// servers names (a server account's, a certificate's) as
+// addressedServerID judges it
+// for XSHADOW: a server whose addresses the topology lists must connect
+// from one of them (a copy of it started with its configuration logs in
+// from elsewhere: shadowaddr.go), one whose addresses are not listed
+// may connect from anywhere. Without a topology, true.
+func (s *session) fromAddressOf(names ...string) bool {
+	d := s.srv.servers.Load()
+	if d == nil {
+		return true
+	}
+	ad, ok := d.d.(AddressedDirectory)
+	if !ok {
+		return true
+	}
+	for _, n := range names {
+		if !d.d.Transport(n) {
+			continue // no server's word (anyTransport)
+		}
+		if listed, at := ad.ServerAddressed(n, s.ip); !listed || at {
+			return true
+		}
+	}
+	return false
 }
 
 // anyTransport: with a topology, one of names (a server account's, a

@@ -921,6 +921,13 @@ type HolderRecorder interface {
 	ShadowHolderSeen(server, dbID string) (lost int, old string, err error)
 }
 
+// StatedHolderRecorder is a HolderRecorder told the name the server
+// states as its own (queue.Manager.ShadowHolderSeenStated): an id
+// recorded under a name the topology no longer has moves to it.
+type StatedHolderRecorder interface {
+	ShadowHolderSeenStated(server, stated, dbID string) (lost int, old string, err error)
+}
+
 // holderSeen records the database id a peer presented at XSHADOW. The
 // peer may relay messages in this session, and keeps their shadow copies
 // under that id: recorded before any MAIL of the session, so that the
@@ -937,7 +944,14 @@ func (s *session) holderSeen(server, dbID string) string {
 	if !ok {
 		return ""
 	}
-	lost, old, err := hr.ShadowHolderSeen(server, dbID)
+	var lost int
+	var old string
+	var err error
+	if sh, ok := hr.(StatedHolderRecorder); ok {
+		lost, old, err = sh.ShadowHolderSeenStated(server, server, dbID) // the session's server id is the name it states (an id another name keeps is refused before: databaseOfAnother)
+	} else {
+		lost, old, err = hr.ShadowHolderSeen(server, dbID)
+	}
 	if r := s.refusedDatabase(err); r != nil {
 		return Reply(r)
 	}

@@ -228,6 +228,13 @@ func (e *Engine) STS(ctx context.Context, domain string) (*STSPolicy, error) {
 	}
 	p, err := e.fetch(ctx, domain, id)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up (its message's expiry, the stop), not
+			// the policy host: nothing is learnt of the domain, and no
+			// other message is to go without its policy for fetchBackoff
+			// (rr26: a cut fetch was recorded as the domain's failure).
+			return cached, nil
+		}
 		e.fetchFailed(domain, id, now, err)
 		return cached, nil
 	}

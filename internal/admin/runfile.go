@@ -1,0 +1,282 @@
+package admin
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RunFile is the file in a ready daemon's data directory that says which
+// process it is and where its admin socket is ("pid N", "admin_socket
+// PATH" lines), written when it is ready and when a reload moved the
+// socket, removed at its stop. A command that finds no answer at the
+// socket its configuration file names now, while the process that holds
+// the transport database is that daemon, knows from it that the daemon
+// runs, ready, at another socket — the file edited since the daemon's
+// start or last reload — not that it is starting (rt26c F2). A run file
+// a crash left behind names a pid that holds no database, and is not
+// believed.
+const RunFile = "admin.run"
+
+// ErrSocketElsewhere means the daemon runs and is ready, but not at the
+// admin socket the command looked at: the configuration file was edited
+// since its start or last reload (server.admin_socket, or data_dir). It
+// answers at its own socket (--socket), and SIGHUP moves its socket to
+// the file's (a data_dir applies at a restart). Waiting does not help.
+var ErrSocketElsewhere = errors.New("umbra runs, but not at this admin socket")
+
+// SocketElsewhereError is ErrSocketElsewhere with the socket the daemon
+// answers on (Socket; "" when not known), for a caller that says it
+// shorter (route explain, track).
+type SocketElsewhereError struct {
+	Socket string
+	msg    string
+}
+
+func (e *SocketElsewhereError) Error() string        { return e.msg }
+func (e *SocketElsewhereError) Is(target error) bool { return target == ErrSocketElsewhere }
+
+// WriteRunFile writes the run file of this process into dataDir, naming
+// its admin socket: a new file renamed over the old, so that a reader
+// never sees half of it.
+func WriteRunFile(dataDir, socket string) error {
+	p := filepath.Join(dataDir, RunFile)
+	tmp := p + ".tmp"
+	// A new file, never one a link left there names: a serve run as root
+	// must not write through a name the data dir's owner planted.
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "pid %d\nadmin_socket %s\n", os.Getpid(), socket)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// RemoveRunFile removes this process's run file from dataDir (the stop);
+// one another process wrote is left.
+func RemoveRunFile(dataDir string) {
+	if pid, _ := readRunFile(dataDir); pid == os.Getpid() {
+		os.Remove(filepath.Join(dataDir, RunFile))
+	}
+}
+
+// readRunFile is the pid and admin socket a run file in dataDir names (0,
+// "" when there is none or it does not read).
+func readRunFile(dataDir string) (pid int, socket string) {
+	f, err := os.Open(filepath.Join(dataDir, RunFile))
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 8<<10)) // a few lines
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), " ")
+		switch k {
+		case "pid":
+			pid, _ = strconv.Atoi(v)
+		case "admin_socket":
+			socket = v
+		}
+	}
+	return pid, socket
+}
+
+// answers: a process accepts connections on the Unix socket at path.
+func answers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// samePath: a and b name one file (after cleaning, made absolute).
+func samePath(a, b string) bool {
+	a, _ = filepath.Abs(a)
+	b, _ = filepath.Abs(b)
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// elsewhereErr is ErrSocketElsewhere when pid, which holds the transport
+// database, wrote the run file beside it naming another admin socket
+// than the client's, and answers there; nil otherwise.
+func (c *Client) elsewhereErr(pid int, cmdline string) error {
+	if c.database == "" || pid == 0 {
+		return nil
+	}
+	runPid, sock := readRunFile(filepath.Dir(c.database))
+	if runPid != pid || sock == "" || samePath(sock, c.path) || !answers(sock) {
+		return nil
+	}
+	return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
+		"file names %s since its start or last reload, which it has not reloaded. SIGHUP moves the socket there: kill -HUP %d (under "+
+		"systemd, systemctl reload of its unit); or reach it now with --socket %s", ErrSocketElsewhere, c.path, pid, cmdline, c.database,
+		sock, c.path, pid, sock)}
+}
+
+// SetConfigFile names the configuration file the command read the
+// admin socket from: when nothing answers there and no process holds the
+// database that file names, a `serve` started with that file still runs
+// with the data directory it named at its start (startedWithErr).
+func (c *Client) SetConfigFile(path string) { c.configFile = path }
+
+// startedWithErr is ErrSocketElsewhere when an umbra serve started with
+// the client's configuration file runs while the database the file names
+// now is held by none: the file's data_dir (or admin_socket with it) was
+// edited since the daemon started. Its admin socket is found from its
+// run file, else from the sockets it listens on where this user may see
+// them; nil when no such process runs.
+func (c *Client) startedWithErr() error {
+	if c.configFile == "" {
+		return nil
+	}
+	file, _ := filepath.Abs(c.configFile)
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		cfgArg, serve := "", false
+		for i, a := range args {
+			switch {
+			case a == "serve":
+				serve = true
+			case (a == "-c" || a == "--config") && i+1 < len(args):
+				cfgArg = args[i+1]
+			case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-c="):
+				_, cfgArg, _ = strings.Cut(a, "=")
+			}
+		}
+		if !serve || cfgArg == "" || !serveSubcommand(pid) || !trustedRunner(pid, file) {
+			continue
+		}
+		if !filepath.IsAbs(cfgArg) {
+			cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd")
+			if err != nil {
+				continue // its directory is not this user's to see: not known to be this file
+			}
+			cfgArg = filepath.Join(cwd, cfgArg)
+		}
+		if !samePath(cfgArg, file) {
+			continue
+		}
+		cmdline := strings.Join(args, " ")
+		sock := c.socketOf(pid)
+		reach := "reach it with --socket PATH, the admin socket the file named at its start (by default admin.sock in the data_dir it named then)"
+		if sock != "" {
+			reach = "reach it now with --socket " + sock
+		}
+		return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
+			"names now (its transport database there, %s, is held by none): the file was edited since its start, and a change of "+
+			"server.data_dir applies at a restart — restore the file's data_dir, or restart umbra to move to the new one; %s",
+			ErrSocketElsewhere, c.path, pid, cmdline, c.configFile, c.database, reach)}
+	}
+	return nil
+}
+
+// trustedRunner: process pid runs as root, as this user, or as the owner
+// of the configuration file file — not any user's process whose command
+// line merely names the file (any local process can).
+func trustedRunner(pid int, file string) bool {
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	if st.Uid == 0 || int(st.Uid) == os.Getuid() {
+		return true
+	}
+	if cf, err := os.Stat(file); err == nil {
+		if cst, ok := cf.Sys().(*syscall.Stat_t); ok && cst.Uid == st.Uid {
+			return true
+		}
+	}
+	return false
+}
+
+// socketOf is the admin socket of daemon pid as far as this user may
+// see it: a Unix socket it listens on whose path is a socket answering
+// there; "" when not known.
+func (c *Client) socketOf(pid int) string {
+	for _, path := range unixListenerPaths() {
+		for _, ino := range unixListeners(path) {
+			if socketOwnerPidOnly(ino, pid) && answers(path) {
+				return path
+			}
+		}
+	}
+	return ""
+}
+
+// socketOwnerPidOnly: pid has socket inode ino among its descriptors
+// (false where this user may not read them).
+func socketOwnerPidOnly(ino uint64, pid int) bool {
+	want := "socket:[" + strconv.FormatUint(ino, 10) + "]"
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && l == want {
+			return true
+		}
+	}
+	return false
+}
+
+// unixListenerPaths is the path of every listening Unix socket with one
+// (/proc/net/unix), at most 4096.
+func unixListenerPaths() []string {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	sc.Scan() // the header
+	for sc.Scan() && len(out) < 4096 {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 8 || !strings.HasPrefix(fs[7], "/") {
+			continue
+		}
+		const acceptCon = 0x10000 // __SO_ACCEPTCON: listening
+		if flags, err := strconv.ParseUint(fs[3], 16, 32); err != nil || flags&acceptCon == 0 {
+			continue
+		}
+		if p := strings.Join(fs[7:], " "); !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
