@@ -101,7 +101,9 @@ func TestInteropPostfixSourceAndSink(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(dump)
-	if !bytes.Contains(b, []byte("by hub.e2e.test (umbra) with ESMTP id ")) || !bytes.Contains(b, []byte("X-Helo-Args: hub.e2e.test")) {
+	// smtp-source greets with HELO: umbra's Received field says "with
+	// SMTP" (RFC 3848; rt26b F2), the relay to the sink greets with EHLO.
+	if !bytes.Contains(b, []byte("by hub.e2e.test (umbra) with SMTP id ")) || !bytes.Contains(b, []byte("X-Helo-Args: hub.e2e.test")) {
 		t.Errorf("the sink's copy lacks umbra's trace header or EHLO name")
 	}
 	if got := countDump(dump); got != n {

@@ -40,6 +40,7 @@ type Metrics struct {
 
 	authFailures *prometheus.CounterVec
 	bpRefused    *prometheus.CounterVec
+	panics       *prometheus.CounterVec
 	anotherDB    *prometheus.CounterVec
 	shadowAddr   *prometheus.CounterVec
 
@@ -110,10 +111,13 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.anotherDB = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_shadow_database_refused_total",
 		Help: "Shadow sessions (XSHADOW) and copies on receipt this server refused because the transport server presented a transport database id kept here as another server's (a copy of another's data dir), by that server: its name when the topology names it as a transport server, else other."},
 		[]string{"server"})
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_session_panics_total",
+		Help: "Receive sessions that panicked (recovered: the client got 421 4.0.0 and the session ended; logged at most once a minute), by connector."},
+		[]string{"connector"})
 	m.shadowAddr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_shadow_address_refused_total",
 		Help: "Shadow sessions (XSHADOW) this server refused because the connection came from an address the topology does not give the stated server (a copy of that server with its configuration?), by that server: its name when the topology names it as a transport server, else other."},
 		[]string{"server"})
-	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB, m.shadowAddr)
+	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB, m.shadowAddr, m.panics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -360,6 +364,11 @@ func (m *Metrics) AuthFailure(connector, reason string) {
 // BackPressureRefused implements smtp.PressureObserver.
 func (m *Metrics) BackPressureRefused(connector string) {
 	m.bpRefused.WithLabelValues(connector).Inc()
+}
+
+// SessionPanic implements smtp.PanicObserver.
+func (m *Metrics) SessionPanic(connector string) {
+	m.panics.WithLabelValues(connector).Inc()
 }
 
 // AnotherDatabaseRefused implements smtp.DatabaseRefusalObserver. server

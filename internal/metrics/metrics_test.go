@@ -49,6 +49,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 	m.AuthFailure("default", "bad_credentials")
 	m.AuthFailure("default", "locked_out")
 	m.BackPressureRefused("default")
+	m.SessionPanic("default")
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -72,7 +73,10 @@ umbra_delivery_duplicates_suppressed_total{database="DB01"} 1
 # TYPE umbra_smtp_auth_failures_total counter
 umbra_smtp_auth_failures_total{connector="default",reason="bad_credentials"} 2
 umbra_smtp_auth_failures_total{connector="default",reason="locked_out"} 1
-`), "umbra_dumpster_bytes", "umbra_dumpster_evictions_total", "umbra_delivery_duplicates_suppressed_total", "umbra_smtp_auth_failures_total"); err != nil {
+# HELP umbra_smtp_session_panics_total Receive sessions that panicked (recovered: the client got 421 4.0.0 and the session ended; logged at most once a minute), by connector.
+# TYPE umbra_smtp_session_panics_total counter
+umbra_smtp_session_panics_total{connector="default"} 1
+`), "umbra_dumpster_bytes", "umbra_dumpster_evictions_total", "umbra_delivery_duplicates_suppressed_total", "umbra_smtp_auth_failures_total", "umbra_smtp_session_panics_total"); err != nil {
 		t.Error(err)
 	}
 

@@ -115,6 +115,9 @@
 //     RFC 5321 §4.1.3 literal: "([192.0.2.1])", "([IPv6:2001:db8::1])"
 //     (mailaddr.AddrLiteral; an IPv4-mapped address in its IPv4 form),
 //     and a bare IPv4 greeting as the literal it stands for (traceName).
+//     Its "with" is the protocol of RFC 3848 / RFC 6531 (withProtocol):
+//     SMTP after a HELO (the last greeting), else ESMTP or UTF8SMTP with
+//     S for TLS and A for an authenticated client.
 //   - An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
 //     sessions, rejected messages) are logged through refusalLog: a token
@@ -520,7 +523,24 @@
 //     takes no read deadline from its session, whose goroutine may still
 //     be in a read of it), before the close — a close with unread
 //     input sends a reset, and the client's stack may drop the replies,
-//     the 421 among them. Nothing is written or handed on after that.
+//     the 421 among them. Nothing is written or handed on after that:
+//     once a session has ended — the layer's hangUp, go-smtp's Close
+//     (its QUIT's 221, a recovered panic's 421), a reply that ends it
+//     (trackedConn.hangUp: a check's or AUTH's 421), a drain's 421
+//     (sayLast) — the layer frames nothing more, not even what it read
+//     already with the last command: go-smtp reads the end of the
+//     stream (verbConn.ended, endStream), so no command pipelined behind
+//     runs (after QUIT go-smtp's session is gone: a MAIL there panicked
+//     in go-smtp, rt26b F1) and no message pipelined behind a 421 is
+//     taken; a body the layer held is dropped with its spool file. A
+//     read that fails (a reset, a broken TLS record) is the end of the
+//     stream to go-smtp too (readError; logged at DEBUG), never a WARN
+//     line per connection. A panic go-smtp recovers is counted and
+//     logged at most once a minute (paniclog.go); so is one in what the
+//     layer runs itself (framing, the shadow verbs, STARTTLS), which the
+//     layer recovers (verbConn.panicked: 421 4.0.0 and the end of the
+//     session) — go-smtp's recover does not cover its reads, and such a
+//     panic ended the daemon.
 //     The connection's slot (max_connections, per source) is released
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -126,6 +127,7 @@ const (
 	trace334     = 'A' // go-smtp answered the last line with 334
 	traceEOF     = 'E' // the client's stream ended (or broke)
 	traceClosed  = 'C' // the session was closed by the server
+	traceEnded   = 'Z' // go-smtp was told the stream ended: it handles nothing more
 )
 
 func (v *verbConn) traceUnit(kind byte, b []byte) {
@@ -956,7 +958,12 @@ func (v *verbConn) bodyDeadline() {
 
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,
 // anything else (the client went away) just ends it. Whatever partial
-// line or chunk was read is dropped.
+// line or chunk was read is dropped. go-smtp is told the stream ended
+// (io.EOF) whatever broke it — a reset, a TLS record error: it wrote a
+// 421 nobody reads for any other error and logged it at WARN, a line per
+// connection any client could make by resetting its own (rt26b F1's
+// sibling); the session's disconnect line records the end, and the
+// error itself is logged at DEBUG.
 func (v *verbConn) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -972,10 +979,26 @@ func (v *verbConn) readError(err error) error {
 	v.traceUnit(traceEOF, nil)
 	v.closed, v.gone = true, true
 	v.dropBody() // a body cut off: its spool file goes
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		err = io.EOF
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
+		if l := v.logger(); l != nil {
+			l.Debug("client connection broke", "err", err)
+		}
 	}
-	return err
+	return io.EOF
+}
+
+// logger is the session's logger, or before a session exists the
+// connection's (nil when neither: tests' bare layers).
+func (v *verbConn) logger() *slog.Logger {
+	if v.sess != nil {
+		if s := v.sess(); s != nil {
+			return s.log
+		}
+	}
+	if tc := v.tc; tc != nil && tc.stats.log != nil {
+		return tc.stats.log
+	}
+	return nil
 }
 
 // errorWait waits error_delay on the session's clock, or until the

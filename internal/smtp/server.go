@@ -202,6 +202,7 @@ type Server struct {
 
 	guard      *authGuard  // AUTH throttle, shared by every connector
 	refusals   *refusalLog // rate-limited refusal log lines
+	panics     *panicLog   // recovered panics of sessions: counted, logged once a minute
 	storage    *storageLog // full-disk refusals, once per episode
 	postmaster string
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
@@ -243,6 +244,7 @@ type connector struct {
 	// shadowOff reports whether the connector offers the shadow verbs
 	// to nobody (Server.offersShadow): they are then 502 in every state.
 	shadowOff func() bool
+	panics    *panicLog // the server's (paniclog.go)
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -273,6 +275,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.bodyMem = newMemBudget(cfg.BodyMemoryLimit)
 	s.guard = newAuthGuard(s.clk, cfg.AuthThrottle)
+	s.panics = newPanicLog(s.clk, s.obs)
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
@@ -300,7 +303,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
-		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log}
+		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log, panics: s.panics}
 		c.shadowOff = func() bool { return !s.offersShadow(c) }
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
@@ -400,7 +403,7 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	// REQUIRETLS (RFC 8689) is advertised by the verb layer once TLS is
 	// on (go-smtp cannot see the layer's TLS); MAIL refuses it without.
 	gs.EnableREQUIRETLS = true
-	gs.ErrorLog = slogPrinter{s.log.With("connector", c.cfg.Name)}
+	gs.ErrorLog = slogPrinter{l: s.log.With("connector", c.cfg.Name), connector: c.cfg.Name, panics: s.panics} // paniclog.go
 	return gs
 }
 
@@ -665,12 +668,6 @@ func (s *Server) closeSessions(ctx context.Context, all []*connector, keepShadow
 		}
 	}
 }
-
-// slogPrinter adapts go-smtp's Printf logger to slog.
-type slogPrinter struct{ l *slog.Logger }
-
-func (p slogPrinter) Printf(format string, v ...any) { p.l.Warn(fmt.Sprintf(format, v...)) }
-func (p slogPrinter) Println(v ...any)               { p.l.Warn(fmt.Sprint(v...)) }
 
 // PeerHealth is the record of servers that did not answer
 // (queue.Health): a shadow session another transport server completes

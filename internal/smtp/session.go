@@ -1058,8 +1058,30 @@ func headerValue(msg []byte, name string) string {
 }
 
 // receivedHeader is the RFC 5321 §4.4 trace header, with the RFC 3848
-// protocol type.
+// protocol type (withProtocol).
 func (s *session) receivedHeader(id queue.ID) string {
+	proto := s.withProtocol()
+	helo := traceName(s.conn.Hostname())
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, mailaddr.AddrLiteral(s.ip), s.srv.hostname, proto, id)
+	if len(s.rcpt) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
+	return b.String()
+}
+
+// withProtocol is the Received field's "with" (RFC 3848, RFC 6531
+// §3.7.3): SMTP when the client's last greeting was HELO (rt26b F2: it
+// said ESMTP) — RFC 3848 registers no TLS or authenticated variant of
+// plain SMTP, and a HELO client has no SMTPUTF8 (its MAIL takes no
+// parameter) —, else ESMTP, or UTF8SMTP for a transaction under
+// SMTPUTF8, with S when TLS is on and A when the client authenticated.
+// umbra receives no LMTP.
+func (s *session) withProtocol() string {
+	if s.vc != nil && s.vc.helloOnly {
+		return "SMTP"
+	}
 	proto := "ESMTP"
 	if s.opts.UTF8 {
 		proto = "UTF8SMTP"
@@ -1070,14 +1092,7 @@ func (s *session) receivedHeader(id queue.ID) string {
 	if s.user != "" {
 		proto += "A"
 	}
-	helo := traceName(s.conn.Hostname())
-	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (umbra) with %s id %s", helo, mailaddr.AddrLiteral(s.ip), s.srv.hostname, proto, id)
-	if len(s.rcpt) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.rcpt[0].Addr)
-	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
-	return b.String()
+	return proto
 }
 
 // traceName is the client's HELO name as the Received field's "from"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,20 +187,102 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	return v
 }
 
-// Read hands go-smtp the next vetted bytes.
-func (v *verbConn) Read(b []byte) (int, error) {
+// Read hands go-smtp the next vetted bytes. Once the session has ended
+// — the layer ended it (hangUp), go-smtp closed it (its QUIT, the 421 of
+// a recovered panic), a reply that ends it was written (a check's or
+// AUTH's 421, trackedConn.hangUp), a drain or stop wrote its 421
+// (sayLast) — go-smtp gets the end of the stream and nothing more:
+// what the client pipelined behind, already in the layer's buffer, is
+// dropped, never framed, so no command runs after the reply that ended
+// the session (go-smtp's session is gone after its QUIT: a MAIL there
+// panicked in go-smtp, rt26b F1) and no message pipelined behind a 421
+// is taken. A unit already begun (a line longer than go-smtp's read) is
+// handed whole; the check is at each new unit, before and after it is
+// framed.
+func (v *verbConn) Read(b []byte) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = v.panicked(r)
+		}
+	}()
 	for len(v.pending) == 0 {
-		if v.closed {
-			return 0, io.EOF
+		if v.ended() {
+			return v.endStream()
 		}
 		if err := v.fill(); err != nil {
+			v.traceUnit(traceEnded, nil)
 			return 0, err
 		}
+		if len(v.pending) > 0 && v.ended() {
+			// Framed while the session ended (a drain's 421 written from
+			// another goroutine meanwhile): not handed.
+			v.pending = nil
+			return v.endStream()
+		}
 	}
-	n := copy(b, v.pending)
+	n = copy(b, v.pending)
 	v.traceUnit(traceGoSMTP, v.pending[:n])
 	v.pending = v.pending[n:]
 	return n, nil
+}
+
+// panicked ends the session after a panic in what the layer runs
+// itself (framing, the shadow verbs, STARTTLS): Read is called from
+// go-smtp's connection loop, outside the recover go-smtp puts around a
+// command, so such a panic ended the daemon, every session and delivery
+// with it. The session ends as one whose command panicked in go-smtp
+// does: 421 4.0.0, the end of the stream, counted and logged at most
+// once a minute (paniclog.go); a body the layer held is dropped with
+// its spool file.
+func (v *verbConn) panicked(r any) (int, error) {
+	stack := debug.Stack()
+	if c := v.connector(); c != nil && c.panics != nil {
+		l := v.logger()
+		if l == nil {
+			l = c.log.With("connector", c.cfg.Name)
+		}
+		c.panics.panicked(l, c.cfg.Name, v.tc.RemoteAddr().String(), r, stack)
+	}
+	func() {
+		defer func() { recover() }() // the state may be what broke: the end comes regardless
+		v.dropBDAT()
+		v.dropBody()
+	}()
+	v.closed = true
+	if v.tc != nil {
+		v.sayLast("421 4.0.0 Internal server error")
+		v.tc.Close()
+	}
+	v.traceUnit(traceEnded, nil)
+	return 0, io.EOF
+}
+
+// connector is the receive connector of the session (nil in tests'
+// bare layers).
+func (v *verbConn) connector() *connector {
+	if v.tc == nil {
+		return nil
+	}
+	return v.tc.c
+}
+
+// ended reports whether the session is over: the layer closed it, or
+// its connection is ending (trackedConn.ending: closed, or a last reply
+// written from another goroutine).
+func (v *verbConn) ended() bool {
+	return v.closed || v.tc != nil && v.tc.ending.Load()
+}
+
+// endStream tells go-smtp the stream ended: a body being read or not yet
+// taken is dropped (its spool file removed), nothing more is framed.
+func (v *verbConn) endStream() (int, error) {
+	if !v.closed {
+		v.closed = true
+		v.dropBDAT()
+		v.dropBody()
+	}
+	v.traceUnit(traceEnded, nil)
+	return 0, io.EOF
 }
 
 func (v *verbConn) fill() error {
