@@ -38,7 +38,13 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 	// has fewer recipients than the one before (one at least was
 	// accepted): bounded by the recipients. A transaction where none was
 	// accepted ends it; its 452s are deferrals as any other.
-	for len(more.rcpts) > 0 && more.accepted && !sessionEnded(res) && ctx.Err() == nil {
+	// A primary below shadow verb version 8 names every copy of the
+	// message by one id (queue/copyid.go): two transactions of one attempt
+	// would be two records there under it, which a discard fetched between
+	// them cannot tell apart here (queue freshCopies spares only a copy of
+	// a later attempt): the refused ones wait for the next attempt.
+	oneID := c.ShadowDB != "" && !lmtp && c.ShadowVersion < 8
+	for len(more.rcpts) > 0 && more.accepted && !oneID && !sessionEnded(res) && ctx.Err() == nil {
 		rest, bodies := more.rcpts, c.BodiesBegun()
 		more = batched{}
 		next := d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, &more)
@@ -93,6 +99,8 @@ func batchedLeft(res []queue.Result) []int {
 	ok := false
 	for _, r := range res {
 		switch {
+		case r.Outcome == queue.ShadowedOK && !queue.PerTransactionID(r.ShadowID):
+			return nil // a version-7 primary's copy: one id per message (transaction)
 		case r.Outcome == queue.RelayedOK || r.Outcome == queue.DeliveredOK || r.Outcome == queue.ShadowedOK:
 			ok = true
 		case r.Outcome == queue.Deferred && tooManyReply(r.Reply):

@@ -78,6 +78,9 @@ func takenOverID(m *Message, rcpts []int, primary string) string {
 	return sid
 }
 
+// PerTransactionID is perTransactionID for the delivery side.
+func PerTransactionID(sid string) bool { return perTransactionID(sid) }
+
 // perTransactionID reports whether sid has the form of a version-8
 // relay's id, "<16 hex>-<8 hex>-<12 hex>": a copy named by its
 // transaction.
