@@ -50,10 +50,19 @@ import (
 // shadowExpiryGrace after they were written (as the finished records:
 // finished.go) — the primary's originals have expired by then.
 //
+// A recipient handed to another transport server X in a shadow session
+// is recorded (as relayed) only later, by the commit that applies X's
+// discard of the copy kept here for X — whole, partial, or kept aside
+// while the copy was in delivery — when X has delivered it, relayed it
+// on, or failed it with its DSN (takenhanded.go, rt26a); while X still
+// holds it pending nothing is recorded, so a primary that asks then
+// delivers its original (and X its copy: the duplicate README's
+// "Duplicates after a takeover" names). One handed to the primary itself
+// is never recorded: its original merged the copy and still owes the
+// recipient.
+//
 // Not recorded, the primary keeping today's behaviour for them: a
-// recipient handed to another transport server in a shadow session (the
-// primary itself among them: its original merged the copy and still
-// owes the recipient), and a relay into the organisation or to a next
+// relay into the organisation or to a next
 // hop that may be in it (the primary, which would have merged it into
 // the original the same way): only a relay out of the organisation
 // counts — by MX, or through a smart host that cannot be a transport
@@ -192,8 +201,11 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 			continue
 		}
 		kind := takenDoneKind(r, left[i])
+		if kind == 0 {
+			continue
+		}
 		db := dbOf(r)
-		if kind == 0 || db == "" {
+		if db == "" {
 			continue
 		}
 		v := append(append(ts[:8:8], kind), r.Addr...)
@@ -276,7 +288,7 @@ func (q *Manager) takenDoneFor(dbID string, max int, held bool) ([]TakenDone, fu
 // delivery (takendonewait), of a holder never probed again.
 func (t *Tx) pruneTakenDone(cutoff time.Time, limit int) (int, error) {
 	n := 0
-	for _, name := range [][]byte{bucketTakenDone, bucketTakenDoneWait} {
+	for _, name := range [][]byte{bucketTakenDone, bucketTakenDoneWait, bucketTakenHanded} {
 		b := t.tx.Bucket(name)
 		if b == nil {
 			continue

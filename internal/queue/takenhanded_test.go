@@ -1,0 +1,148 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// rt26a (SR-6, SR-7): a copy taken over from hub-a (database dbA) whose
+// recipients this server hands to hub-c, another transport server, in a
+// shadow session (kept here for hub-c until its discard): no note while
+// hub-c still holds them — hub-c's discard (even one that arrives while
+// the attempt that handed the copy on is still committing), partial or whole, or kept
+// aside while the record was in delivery, settles them here and, in the
+// same commit, notes them for hub-a as relayed, under its database id
+// and the copy's id there. A recipient handed to hub-a itself is not
+// noted (its original merged the copy and still owes the recipient).
+func TestTakenCopyHandedOnNotedOnDiscard(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	rcpts := []string{"h1@x.example", "h2@x.example", "h3@x.example", "a@x.example", "p@x.example"}
+	sS := openTest(t)
+	var on atomic.Bool
+	var qS *Manager
+	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			if !on.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
+				continue
+			}
+			sid := m.ID.String() + "-1"
+			switch l := strings.SplitN(m.Rcpts[i].Addr, "@", 2)[0]; {
+			case l == "k":
+				// hub-c delivers it and its discard arrives before this
+				// attempt's commit: kept aside, applied by that commit.
+				if _, err := qS.ApplyDiscards("hub-c", []string{sid}); err != nil {
+					t.Error(err)
+				}
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: sid, Reply: "250 ok"})
+			case strings.HasPrefix(l, "h"):
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: sid, Reply: "250 ok"})
+			case l == "a":
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-a", PrimaryAddr: "127.0.0.1:25", ShadowID: sid + "a", Reply: "250 ok"})
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 later"})
+			}
+		}
+		return out
+	})
+	qS = NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	c := msg(sS, "s@example.org", rcpts...)
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v, %v", stored, err)
+	}
+	const org2 = "fedcba9876543210fedcba9876543210"
+	k := msg(sS, "s@example.org", "k@x.example")
+	k.OrgID, k.Arrived = org2, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, k, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("second copy on receipt: %v, %v", stored, err)
+	}
+	sid := c.ID.String() + "-1"
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); qS.Wait() }()
+	qS.Start(runCtx)
+	waitFor(t, "the taken-over copies handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		_, err := qS.Message(k.ID)
+		return got != nil && got.Attempts >= 1 && len(got.Pending()) == 1 && err != nil
+	})
+	notes := func() map[string]TakenDone {
+		ns, _ := qS.TakenDoneFor("dbA", 10)
+		out := map[string]TakenDone{}
+		for _, n := range ns {
+			if n.Addr == "k@x.example" {
+				if n != (TakenDone{ID: org2, Addr: "k@x.example", Kind: TakenRelayed}) {
+					t.Errorf("note of k@: %+v", n)
+				}
+				continue
+			}
+			out[n.Addr] = n
+		}
+		return out
+	}
+	if ns, _ := qS.TakenDoneFor("dbA", 10); len(ns) != 1 || ns[0].Addr != "k@x.example" {
+		t.Fatalf("notes after the copy of k@ was handed to hub-c and its discard applied by that commit: %+v, want k@ relayed", ns)
+	}
+	if n := notes(); len(n) != 0 {
+		t.Fatalf("notes while hub-c still holds the copy: %+v", n)
+	}
+	// hub-c delivered h1: its partial discard.
+	if _, err := qS.ApplyDiscards("hub-c", []string{PartialDiscard{ID: sid, Addr: "h1@x.example"}.Wire()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := notes(); len(n) != 1 || n["h1@x.example"] != (TakenDone{ID: org, Addr: "h1@x.example", Kind: TakenRelayed}) {
+		t.Fatalf("notes after hub-c's partial discard of h1: %+v", n)
+	}
+	// hub-c's whole discard, while the record is in delivery here: kept
+	// aside, applied as the record leaves delivery.
+	setState(t, sS, c.ID, Active)
+	if _, err := qS.ApplyDiscards("hub-c", []string{sid}); err != nil {
+		t.Fatal(err)
+	}
+	if n := notes(); len(n) != 1 {
+		t.Fatalf("notes while the discard is kept aside: %+v", n)
+	}
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(c.ID)
+		if err != nil {
+			return err
+		}
+		m.State = Ready
+		return putLeaving(tx, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := notes()
+	if len(n) != 3 || n["h2@x.example"].Kind != TakenRelayed || n["h3@x.example"].Kind != TakenRelayed || n["h2@x.example"].ID != org {
+		t.Fatalf("notes after hub-c's discard: %+v, want h1, h2, h3 relayed", n)
+	}
+	// Handed to hub-a itself: its own discard notes nothing.
+	if _, err := qS.ApplyDiscards("hub-a", []string{sid + "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := notes(); len(n) != 3 {
+		t.Fatalf("notes after hub-a's own discard: %+v", n)
+	}
+	if err := sS.View(func(tx *Tx) error {
+		if k, _ := tx.tx.Bucket(bucketTakenHanded).Cursor().First(); k != nil {
+			t.Errorf("a handed note stays after the discards: %q", k)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
