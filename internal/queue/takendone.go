@@ -204,6 +204,17 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		if kind == 0 {
 			continue
 		}
+		// Taken over again from the server this one had handed it to
+		// (that server failed its heartbeats in turn): the primary it
+		// was first taken from is owed the note too (takenhanded.go).
+		if hdb, pid, paddr, _, key, ok := t.handedTo(r); ok {
+			if err := b.Put(takenDoneKey(hdb, pid, paddr), append(append(ts[:8:8], kind), paddr...)); err != nil {
+				return err
+			}
+			if err := t.tx.Bucket(bucketTakenHanded).Delete(key); err != nil {
+				return err
+			}
+		}
 		db := dbOf(r)
 		if db == "" {
 			continue

@@ -32,7 +32,9 @@ import (
 // database id, kind TakenRelayed (takendone.go: P marks the recipient
 // done without a DSN, as for a relay out of the organisation; X
 // delivered it, relayed it on, or failed it and sent its DSN), and
-// forgets it.
+// forgets it. A recipient taken over here again from X (X failed its
+// heartbeats in turn) and finished here is noted for P as well as for X
+// (noteTakenDone).
 //
 // Not noted: a recipient handed to P itself (P's original merged the
 // copy and still owes the recipient), and one whose copy at X is settled
