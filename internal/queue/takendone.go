@@ -39,7 +39,9 @@ import (
 // its start before its first delivery, then every heartbeat timeout —
 // and, in one commit, marks done without a DSN each recipient of its
 // records with this server as holder under that shadow id that is still
-// pending (ShadowFinishedElsewhere; a record whose copy was made again
+// pending (ShadowFinishedElsewhere; never one its original carries for
+// another server's copy merged into it, carried.go: that server still
+// owes its sender the recipient; a record whose copy was made again
 // there while in delivery, the mark keeping the holder, under its org
 // id too: rt22a M2), and a delay note as its delay DSN
 // sent; a failure DSN here that carries that copy's discard, every
@@ -471,6 +473,14 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
 			changed, held := false, false
+			// A recipient merged from a copy another server handed here
+			// (carried.go) is owed to that copy's sender: a note never
+			// settles it. The holder notes a recipient it handed on once
+			// the next server's discard came (takenhanded.go), and that
+			// server writes it when it hands the copy on — to this
+			// server too, which merged it: settled here, it would be
+			// lost. A duplicate at worst.
+			carried := tx.carriedRcpts(m.ID)
 			for _, n := range byID[foundID[k]] {
 				if n.Kind == TakenHeld {
 					held = true // after the recipients' notes: for those still pending
@@ -483,7 +493,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending && !carried[""] && !carried[m.Rcpts[i].Addr] {
 					r := &m.Rcpts[i]
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)

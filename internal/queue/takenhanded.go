@@ -36,6 +36,12 @@ import (
 // heartbeats in turn) and finished here is noted for P as well as for X
 // (noteTakenDone).
 //
+// X's discard also comes when X hands the copy on in a shadow session —
+// to P itself among others, whose original merges it and carries X's
+// copy (carried.go): P's ShadowFinishedElsewhere never settles a
+// recipient its original carries for another server's copy, so the
+// note costs at worst a duplicate there, never the message.
+//
 // Not noted: a recipient handed to P itself (P's original merged the
 // copy and still owes the recipient), and one whose copy at X is settled
 // otherwise than by X's discard (an operator's removal here, a merge

@@ -216,3 +216,42 @@ func TestTakenCopyTakenBackFromHandedServerNotedForFirstPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// rt26a, no loss (SR-6, SR-7): hub-a took hub-b's copy over and handed it
+// to hub-c, which handed it on to hub-b (back meanwhile) in a shadow
+// session: hub-b merged it into its original, which now carries hub-c's
+// copy and owes the recipient (carried.go). hub-c's hand-on wrote its
+// discard of hub-a's copy, so hub-a notes the recipient as relayed; that
+// note must not settle the merged recipient at hub-b (hub-c keeps only
+// its copy for hub-b: the message would be lost). A recipient not
+// merged is settled as before.
+func TestTakenDoneNoteSparesRecipientMergedFromHandedCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", "b@x.example", "c@x.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-a", org, clk.Now()
+	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := pS.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutNew(o, []byte(body)); err != nil {
+			return err
+		}
+		return tx.carryCopy(o.ID, "hub-c", "1234-1", "b@x.example", "b@x.example")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	notes := []TakenDone{{ID: org, Addr: "b@x.example", Kind: TakenRelayed}, {ID: org, Addr: "c@x.example", Kind: TakenRelayed}}
+	fe, _, err := qP.ShadowFinishedElsewhere("hub-a", notes)
+	if err != nil || len(fe) != 1 {
+		t.Fatalf("finished elsewhere: %d (%v), want 1 (c@ only)", len(fe), err)
+	}
+	m, err := qP.Message(o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rcpts[0].Status != Pending || m.Rcpts[1].Status != Relayed {
+		t.Fatalf("statuses %s %s, want b@ pending (merged from hub-c's copy), c@ relayed", m.Rcpts[0].Status, m.Rcpts[1].Status)
+	}
+}
