@@ -189,7 +189,8 @@ import (
 //	          (as takendone) → at (8, BE) ‖ kind ‖ address: a holder's
 //	          taken-done notes kept for a record that was in delivery
 //	          when told, applied by the next batch (takendonewait.go)
-//	takenhanded server ‖ 0x00 ‖ its shadow id ‖ 0x00 ‖ rcptKey → at (8,
+//	takenhanded server ‖ 0x00 ‖ its shadow id ‖ 0x00 ‖ rcptKey ‖ 0x00 ‖
+//	          primary's database id → at (8,
 //	          BE) ‖ primary's database id ‖ 0x00 ‖ primary's shadow id ‖
 //	          0x00 ‖ address: a recipient taken over from that primary and
 //	          handed to server in a shadow session, turned into a

@@ -209,13 +209,8 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		// Taken over again from the server this one had handed it to
 		// (that server failed its heartbeats in turn): the primary it
 		// was first taken from is owed the note too (takenhanded.go).
-		if hdb, pid, paddr, _, key, ok := t.handedTo(r); ok {
-			if err := b.Put(takenDoneKey(hdb, pid, paddr), append(append(ts[:8:8], kind), paddr...)); err != nil {
-				return err
-			}
-			if err := t.tx.Bucket(bucketTakenHanded).Delete(key); err != nil {
-				return err
-			}
+		if err := t.handedDone(r, kind, ts[:]); err != nil {
+			return err
 		}
 		db := dbOf(r)
 		if db == "" {

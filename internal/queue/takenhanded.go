@@ -23,7 +23,8 @@ import (
 // is the commit that drops its index entry, also records in bucket
 // takenhanded:
 //
-//	takenhanded  X ‖ 0x00 ‖ X's shadow id ‖ 0x00 ‖ rcptKey(address) → at (8, BE) ‖ P's database id ‖ 0x00 ‖ P's shadow id ‖ 0x00 ‖ address
+//	takenhanded  X ‖ 0x00 ‖ X's shadow id ‖ 0x00 ‖ rcptKey(address) ‖ 0x00 ‖ P's database id
+//	             → at (8, BE) ‖ P's database id ‖ 0x00 ‖ P's shadow id ‖ 0x00 ‖ address
 //
 // and the commit that applies X's discard of that copy — whole
 // (applyDiscardsTx, an XQUERYHELD answer among them), partial
@@ -34,7 +35,8 @@ import (
 // delivered it, relayed it on, or failed it and sent its DSN), and
 // forgets it. A recipient taken over here again from X (X failed its
 // heartbeats in turn) and finished here is noted for P as well as for X
-// (noteTakenDone).
+// (noteTakenDone); handed on again, to Y, its note for P moves to Y's
+// copy beside the new one for X (one note per primary's database).
 //
 // X's discard also comes when X hands the copy on in a shadow session —
 // to P itself among others, whose original merges it and carries X's
@@ -57,12 +59,22 @@ import (
 // either the handed note (the discard applied again later: X's discard
 // is forgotten at X only once this server has it) or the takendone note.
 
-// takenHandedKey is the key of the note of recipient addr of the copy
-// this server keeps for server (its shadow id id there).
-func takenHandedKey(server, id, addr string) []byte {
-	k := make([]byte, 0, len(server)+len(id)+len(addr)+2)
+// takenHandedPrefix is the prefix of the notes of recipient addr of the
+// copy this server keeps for server (its shadow id id there); each note
+// adds 0x00 ‖ the database id of the primary it is for (a copy taken
+// back from a server it was handed to, and handed on again, owes both
+// primaries a note: noteHanded).
+func takenHandedPrefix(server, id, addr string) []byte {
+	k := make([]byte, 0, len(server)+len(id)+len(addr)+3)
 	k = append(append(append(k, server...), 0), id...)
-	return append(append(k, 0), rcptKey(addr)...)
+	return append(append(append(k, 0), rcptKey(addr)...), 0)
+}
+
+// handedNote is one takenhanded note: the primary's database id, its
+// shadow id and address, the note's time, and its key.
+type handedNote struct {
+	db, pid, paddr string
+	at, key        []byte
 }
 
 // noteHanded records, in the commit of an attempt's results and before
@@ -72,7 +84,10 @@ func takenHandedKey(server, id, addr string) []byte {
 // attempt handed to another transport server in a shadow session
 // (shadowed now for another server than its primary before). old is the
 // record as stored (the recipients' primary and shadow id before the
-// attempt), read here only when a recipient may need a note.
+// attempt), read here only when a recipient may need a note. A
+// recipient that was itself handed on by this server before, and taken
+// back (its server failed its heartbeats), carries the notes it had to
+// the new server: the first primary is owed its note as well.
 func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 	b, idx := t.tx.Bucket(bucketTakenHanded), t.tx.Bucket(bucketTakenBy)
 	if b == nil || idx == nil {
@@ -98,47 +113,59 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		if !takenOverRcpt(or) || or.Primary == r.Primary {
 			continue
 		}
+		for _, n := range t.handedNotes(or) {
+			if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.at); err != nil {
+				return err
+			}
+			if err := b.Delete(n.key); err != nil {
+				return err
+			}
+		}
 		db := idx.Get(takenByKey(or.Primary, m.ID))
 		if len(db) == 0 {
 			continue
 		}
-		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, now); err != nil {
+		var at [8]byte
+		binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
+		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, at[:]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tx) putHanded(server, id, addr, db, pid, paddr string, now time.Time) error {
+func (t *Tx) putHanded(server, id, addr, db, pid, paddr string, at []byte) error {
 	b := t.tx.Bucket(bucketTakenHanded)
-	if b == nil {
+	if b == nil || len(at) != 8 {
 		return nil
 	}
-	v := make([]byte, 8, 8+len(db)+len(pid)+len(paddr)+2)
-	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
-	v = append(append(append(append(append(v, db...), 0), pid...), 0), paddr...)
-	return b.Put(takenHandedKey(server, id, addr), v)
+	v := make([]byte, 0, 8+len(db)+len(pid)+len(paddr)+2)
+	v = append(append(append(append(append(append(v, at...), db...), 0), pid...), 0), paddr...)
+	return b.Put(append(takenHandedPrefix(server, id, addr), db...), v)
 }
 
-// handedTo reads the note of r, a recipient kept here for r.Primary
-// under r.ShadowID: the database id, shadow id and address of the
-// primary it was taken over from, and the note's time; ok is false
-// without one.
-func (t *Tx) handedTo(r *Recipient) (db, pid, paddr string, at, key []byte, ok bool) {
+// handedNotes reads the notes of r, a recipient kept here for r.Primary
+// under r.ShadowID (or taken over from it): one per primary it was
+// taken from before this server handed it on.
+func (t *Tx) handedNotes(r *Recipient) []handedNote {
 	b := t.tx.Bucket(bucketTakenHanded)
 	if b == nil || r.Primary == "" || r.ShadowID == "" {
-		return "", "", "", nil, nil, false
+		return nil
 	}
-	key = takenHandedKey(r.Primary, r.ShadowID, r.Addr)
-	v := b.Get(key)
-	if len(v) < 8 {
-		return "", "", "", nil, nil, false
+	var out []handedNote
+	prefix := takenHandedPrefix(r.Primary, r.ShadowID, r.Addr)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) < 8 {
+			continue
+		}
+		f := bytes.SplitN(v[8:], []byte{0}, 3)
+		if len(f) != 3 || len(f[0]) == 0 || len(f[1]) == 0 {
+			continue
+		}
+		out = append(out, handedNote{db: string(f[0]), pid: string(f[1]), paddr: string(f[2]), at: bytes.Clone(v[:8]), key: bytes.Clone(k)})
 	}
-	f := bytes.SplitN(v[8:], []byte{0}, 3)
-	if len(f) != 3 || len(f[0]) == 0 || len(f[1]) == 0 {
-		return "", "", "", nil, nil, false
-	}
-	return string(f[0]), string(f[1]), string(f[2]), bytes.Clone(v[:8]), key, true
+	return out
 }
 
 // handedSettled is called, in the commit that applies it, for r (still
@@ -150,16 +177,27 @@ func (t *Tx) handedTo(r *Recipient) (db, pid, paddr string, at, key []byte, ok b
 // later than the primary's original arrived: pruned with it
 // (pruneTakenDone), it outlives that original.
 func (t *Tx) handedSettled(r *Recipient) error {
-	db, pid, paddr, at, key, ok := t.handedTo(r)
-	if !ok {
-		return nil
-	}
+	return t.handedDone(r, TakenRelayed, nil)
+}
+
+// handedDone turns r's handed notes into takendone notes of kind,
+// written at at (nil: each handed note's own time).
+func (t *Tx) handedDone(r *Recipient, kind byte, at []byte) error {
 	b := t.tx.Bucket(bucketTakenDone)
 	if b == nil {
 		return nil
 	}
-	if err := b.Put(takenDoneKey(db, pid, paddr), append(append(at, TakenRelayed), paddr...)); err != nil {
-		return err
+	for _, n := range t.handedNotes(r) {
+		ts := n.at
+		if at != nil {
+			ts = at
+		}
+		if err := b.Put(takenDoneKey(n.db, n.pid, n.paddr), append(append(bytes.Clone(ts), kind), n.paddr...)); err != nil {
+			return err
+		}
+		if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
+			return err
+		}
 	}
-	return t.tx.Bucket(bucketTakenHanded).Delete(key)
+	return nil
 }

@@ -255,3 +255,67 @@ func TestTakenDoneNoteSparesRecipientMergedFromHandedCopy(t *testing.T) {
 		t.Fatalf("statuses %s %s, want b@ pending (merged from hub-c's copy), c@ relayed", m.Rcpts[0].Status, m.Rcpts[1].Status)
 	}
 }
+
+// rt26a, the longer chain (SR-6, SR-7): taken over from hub-a, handed to
+// hub-c, taken back from hub-c (its heartbeats failed), handed on to
+// hub-d: hub-d's discard notes the recipient for hub-a, whose original
+// still waits.
+func TestTakenCopyHandedOnAgainNotedForFirstPrimary(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	sS := openTest(t)
+	var on atomic.Bool
+	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			switch {
+			case !on.Load():
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
+			case m.Rcpts[i].Primary == "hub-a":
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-d", PrimaryAddr: "127.0.0.4:25", ShadowID: m.ID.String() + "-2", Reply: "250 ok"})
+			}
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	c := msg(sS, "s@example.org", "r@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v, %v", stored, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); qS.Wait() }()
+	qS.Start(runCtx)
+	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-c"
+	})
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-c", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the copy taken back from hub-c and handed to hub-d", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-d"
+	})
+	if ns, _ := qS.TakenDoneFor("dbA", 10); len(ns) != 0 {
+		t.Fatalf("notes while hub-d holds the copy: %+v", ns)
+	}
+	if _, err := qS.ApplyDiscards("hub-d", []string{c.ID.String() + "-2"}); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := qS.TakenDoneFor("dbA", 10)
+	if len(ns) != 1 || ns[0] != (TakenDone{ID: org, Addr: "r@x.example", Kind: TakenRelayed}) {
+		t.Fatalf("notes for hub-a after hub-d's discard: %+v, want r@ relayed", ns)
+	}
+}
