@@ -1471,8 +1471,10 @@
 //     once X's discard settles the copy kept for X here (takenhanded.go,
 //     rt26a): the commit that hands it on, which drops the primary's
 //     takenby entry, writes the handed note (bucket takenhanded: X, X's
-//     shadow id, address → the primary's database id, shadow id,
-//     address), and the commit that applies X's discard (whole, partial,
+//     shadow id, address, the primary's database id → that id, the
+//     primary's shadow id, address; a recipient taken back from X and
+//     handed on again carries its notes to the new copy in that same
+//     commit), and the commit that applies X's discard (whole, partial,
 //     or kept aside: applyEarlyDiscards) turns it into the takendone note
 //     and deletes it: a crash leaves the handed note (the discard is
 //     told again: X forgets it only once this server has it) or the
