@@ -279,3 +279,29 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 	}
 	return nil
 }
+
+// carriedRcpts is the set of o's addresses it carries another server's
+// copy for ("" when one is carried whole), nil for none: recipients a
+// copy handed here merged into, which o still owes that copy's sender.
+func (t *Tx) carriedRcpts(o ID) map[string]bool {
+	b := t.tx.Bucket(bucketCarried)
+	if b == nil {
+		return nil
+	}
+	var out map[string]bool
+	prefix := append([]byte{'o'}, o.Key()...)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		pairs, whole := decodeCarried(v)
+		if whole {
+			out[""] = true
+		}
+		for _, p := range pairs {
+			out[p.addr] = true
+		}
+	}
+	return out
+}

@@ -1489,11 +1489,24 @@
 //     writes the discards the settled recipients owe (copySettled), so
 //     a crash leaves the original and its copies, or the discards with
 //     it. Only recipients finished for good here are noted — not
-//     one handed to a transport server (the primary itself may have
-//     merged it into its original, which still owes it), nor one relayed
-//     through a smart host — so a note never drops a recipient that
-//     still needs delivering: at worst it is not written, and the
-//     primary sends its own DSN as before.
+//     one handed to a transport server while that server holds it (the
+//     primary itself may have merged it into its original, which still
+//     owes it), nor one relayed through a smart host — so a note never
+//     drops a recipient that still needs delivering: at worst it is not
+//     written, and the primary sends its own DSN as before. A recipient
+//     handed to another transport server X in a shadow session is noted
+//     once X's discard settles the copy kept for X here (takenhanded.go,
+//     rt26a): the commit that hands it on, which drops the primary's
+//     takenby entry, writes the handed note (bucket takenhanded: X, X's
+//     shadow id, address, the primary's database id → that id, the
+//     primary's shadow id, address; a recipient taken back from X and
+//     handed on again carries its notes to the new copy in that same
+//     commit), and the commit that applies X's discard (whole, partial,
+//     or kept aside: applyEarlyDiscards) turns it into the takendone note
+//     and deletes it: a crash leaves the handed note (the discard is
+//     told again: X forgets it only once this server has it) or the
+//     takendone note, never the recipient settled here and unnoted. Not
+//     for a copy handed to the primary itself.
 //     A held note (heldnote.go: a taken-over copy the administrator held
 //     here when it was given back) is written by the give-back's commit;
 //     the primary that presented the database suspends its original in

@@ -192,6 +192,9 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 				}
 			}
 		}
+		if err := tx.noteHanded(&pm, prev, now); err != nil { // takenhanded.go; before the write, as noteTakenDone
+			return err
+		}
 		if err := tx.noteTakenDone(&pm, prev, nil, leftOrg(these), now); err != nil { // before the write: it reads the index entries
 			return err
 		}

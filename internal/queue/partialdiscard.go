@@ -274,6 +274,9 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 				continue
 			}
 			if discardSettles(r, primary, pd.ID) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
+				if err := tx.handedSettled(r); err != nil { // takenhanded.go
+					return false, nil, nil, err
+				}
 				from := waitsIn(r)
 				r.Status, r.LastReply = Relayed, partialDoneReply+primary+" (its partial discard); not sent from this server"
 				these = append(these, partialSettled{m: m, rc: *r, from: from})

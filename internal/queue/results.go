@@ -580,6 +580,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// settles its copies of the quarantined recipients, taken-over
 		// ones still pending included (quarantine.go).
 		absorbed := settleForQuarantine(tx, m)
+		// Recipients of a copy taken over for failed heartbeats that this
+		// attempt handed to another transport server in a shadow session:
+		// noted for their primary, for that server's discard to turn into
+		// a takendone note (takenhanded.go) — before the discards kept
+		// aside are applied (that server may have delivered and
+		// discarded the copy while this attempt was still committing).
+		if err := tx.noteHanded(m, since, now); err != nil {
+			return err
+		}
 		settled, err := applyEarlyDiscards(tx, m, freshCopies(m, results, before))
 		if err != nil {
 			return err

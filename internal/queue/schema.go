@@ -189,6 +189,13 @@ import (
 //	          (as takendone) → at (8, BE) ‖ kind ‖ address: a holder's
 //	          taken-done notes kept for a record that was in delivery
 //	          when told, applied by the next batch (takendonewait.go)
+//	takenhanded server ‖ 0x00 ‖ its shadow id ‖ 0x00 ‖ rcptKey ‖ 0x00 ‖
+//	          primary's database id → at (8,
+//	          BE) ‖ primary's database id ‖ 0x00 ‖ primary's shadow id ‖
+//	          0x00 ‖ address: a recipient taken over from that primary and
+//	          handed to server in a shadow session, turned into a
+//	          takendone note by the commit that applies server's discard
+//	          (takenhanded.go)
 var (
 	bucketMeta       = []byte("meta")
 	bucketMessages   = []byte("messages")
@@ -275,11 +282,16 @@ var (
 	// bucketTakenDoneWait: a holder's taken-done notes kept for a record
 	// that was in delivery when they were told (takendonewait.go).
 	bucketTakenDoneWait = []byte("takendonewait")
+	// bucketTakenHanded: recipients of copies taken over for failed
+	// heartbeats that this server handed to another transport server,
+	// for their primary's takendone note once that server's discard
+	// settles them (takenhanded.go).
+	bucketTakenHanded = []byte("takenhanded")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait, bucketTakenHanded}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")

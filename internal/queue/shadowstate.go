@@ -1263,6 +1263,11 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
 				}
 				if settles {
+					// A copy taken over from another primary and handed
+					// to this one: noted for that primary (takenhanded.go).
+					if err := tx.handedSettled(r); err != nil {
+						return 0, nil, nil, err
+					}
 					left[waitsIn(r)]++
 					r.Status, changed = Relayed, true
 					if folds {
@@ -1336,6 +1341,9 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			early[k] = e
 		}
 		if e && !spare[i] {
+			if err := tx.handedSettled(rc); err != nil { // takenhanded.go
+				return false, err
+			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 			continue
@@ -1348,6 +1356,9 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 		if pe, err := tx.TakeEarlyDiscard(rc.Primary, earlyPartialID(rc.ShadowID, rc.Addr)); err != nil {
 			return false, err
 		} else if pe {
+			if err := tx.handedSettled(rc); err != nil { // takenhanded.go
+				return false, err
+			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
 		}

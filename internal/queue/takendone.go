@@ -39,7 +39,9 @@ import (
 // its start before its first delivery, then every heartbeat timeout —
 // and, in one commit, marks done without a DSN each recipient of its
 // records with this server as holder under that shadow id that is still
-// pending (ShadowFinishedElsewhere; a record whose copy was made again
+// pending (ShadowFinishedElsewhere; never one its original carries for
+// another server's copy merged into it, carried.go: that server still
+// owes its sender the recipient; a record whose copy was made again
 // there while in delivery, the mark keeping the holder, under its org
 // id too: rt22a M2), and a delay note as its delay DSN
 // sent; a failure DSN here that carries that copy's discard, every
@@ -50,10 +52,19 @@ import (
 // shadowExpiryGrace after they were written (as the finished records:
 // finished.go) — the primary's originals have expired by then.
 //
+// A recipient handed to another transport server X in a shadow session
+// is recorded (as relayed) only later, by the commit that applies X's
+// discard of the copy kept here for X — whole, partial, or kept aside
+// while the copy was in delivery — when X has delivered it, relayed it
+// on, or failed it with its DSN (takenhanded.go, rt26a); while X still
+// holds it pending nothing is recorded, so a primary that asks then
+// delivers its original (and X its copy: the duplicate README's
+// "Duplicates after a takeover" names). One handed to the primary itself
+// is never recorded: its original merged the copy and still owes the
+// recipient.
+//
 // Not recorded, the primary keeping today's behaviour for them: a
-// recipient handed to another transport server in a shadow session (the
-// primary itself among them: its original merged the copy and still
-// owes the recipient), and a relay into the organisation or to a next
+// relay into the organisation or to a next
 // hop that may be in it (the primary, which would have merged it into
 // the original the same way): only a relay out of the organisation
 // counts — by MX, or through a smart host that cannot be a transport
@@ -192,8 +203,17 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 			continue
 		}
 		kind := takenDoneKind(r, left[i])
+		if kind == 0 {
+			continue
+		}
+		// Taken over again from the server this one had handed it to
+		// (that server failed its heartbeats in turn): the primary it
+		// was first taken from is owed the note too (takenhanded.go).
+		if err := t.handedDone(r, kind, ts[:]); err != nil {
+			return err
+		}
 		db := dbOf(r)
-		if kind == 0 || db == "" {
+		if db == "" {
 			continue
 		}
 		v := append(append(ts[:8:8], kind), r.Addr...)
@@ -276,7 +296,7 @@ func (q *Manager) takenDoneFor(dbID string, max int, held bool) ([]TakenDone, fu
 // delivery (takendonewait), of a holder never probed again.
 func (t *Tx) pruneTakenDone(cutoff time.Time, limit int) (int, error) {
 	n := 0
-	for _, name := range [][]byte{bucketTakenDone, bucketTakenDoneWait} {
+	for _, name := range [][]byte{bucketTakenDone, bucketTakenDoneWait, bucketTakenHanded} {
 		b := t.tx.Bucket(name)
 		if b == nil {
 			continue
@@ -448,6 +468,14 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
 			changed, held := false, false
+			// A recipient merged from a copy another server handed here
+			// (carried.go) is owed to that copy's sender: a note never
+			// settles it. The holder notes a recipient it handed on once
+			// the next server's discard came (takenhanded.go), and that
+			// server writes it when it hands the copy on — to this
+			// server too, which merged it: settled here, it would be
+			// lost. A duplicate at worst.
+			carried := tx.carriedRcpts(m.ID)
 			for _, n := range byID[foundID[k]] {
 				if n.Kind == TakenHeld {
 					held = true // after the recipients' notes: for those still pending
@@ -460,7 +488,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 					}
 					continue
 				}
-				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+				if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending && !carried[""] && !carried[m.Rcpts[i].Addr] {
 					r := &m.Rcpts[i]
 					r.Status, r.NextHop = Relayed, ""
 					r.LastReply = "250 2.0.0 " + takenDoneWhat(n.Kind, server)

@@ -1,0 +1,203 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+)
+
+// A taken-over copy handed on to another transport server (rt26a).
+//
+// A copy taken over for failed heartbeats from primary P (its entry in
+// the index of taken-over copies names P's database id, takenindex.go)
+// may be handed by this server's attempt to another transport server X
+// in a shadow session: the recipient is then shadowed here for X (its
+// Primary X, its ShadowID the id X will name in its discard), and the
+// index entry for P goes with the commit. X delivers it (a mailbox
+// database both X and P deliver, say); when P returns with its database
+// its original of that recipient is still pending, and without a note
+// P delivers it again (a duplicate in a mailbox without the Sieve
+// duplicate rule, or at an external destination).
+//
+// So the commit of the results that hands such a recipient to X, which
+// is the commit that drops its index entry, also records in bucket
+// takenhanded:
+//
+//	takenhanded  X ‖ 0x00 ‖ X's shadow id ‖ 0x00 ‖ rcptKey(address) ‖ 0x00 ‖ P's database id
+//	             → at (8, BE) ‖ P's database id ‖ 0x00 ‖ P's shadow id ‖ 0x00 ‖ address
+//
+// and the commit that applies X's discard of that copy — whole
+// (applyDiscardsTx, an XQUERYHELD answer among them), partial
+// (applyPartialDiscardTx), or kept aside while the copy was in delivery
+// (applyEarlyDiscards) — turns the note into a takendone note under P's
+// database id, kind TakenRelayed (takendone.go: P marks the recipient
+// done without a DSN, as for a relay out of the organisation; X
+// delivered it, relayed it on, or failed it and sent its DSN), and
+// forgets it. A recipient taken over here again from X (X failed its
+// heartbeats in turn) and finished here is noted for P as well as for X
+// (noteTakenDone); handed on again, to Y, its note for P moves to Y's
+// copy beside the new one for X (one note per primary's database).
+//
+// X's discard also comes when X hands the copy on in a shadow session —
+// to P itself among others, whose original merges it and carries X's
+// copy (carried.go): P's ShadowFinishedElsewhere never settles a
+// recipient its original carries for another server's copy, so the
+// note costs at worst a duplicate there, never the message.
+//
+// Not noted: a recipient handed to P itself (P's original merged the
+// copy and still owes the recipient), and one whose copy at X is settled
+// otherwise than by X's discard (an operator's removal here, a merge
+// into an original X relayed here: mergeReceiptCopy): the note stays
+// until pruned with the takendone notes (message_expiration +
+// shadowExpiryGrace). Still a duplicate: P returning while X still holds
+// the copy pending (X's discard not written yet): P asks before its next
+// attempt and hears nothing of it (README, Duplicates after a takeover).
+//
+// Crash: the handed note is in the commit that hands the recipient on
+// (and drops P's index entry); the takendone note in the commit that
+// applies X's discard, which deletes the handed note: a crash leaves
+// either the handed note (the discard applied again later: X's discard
+// is forgotten at X only once this server has it) or the takendone note.
+
+// takenHandedPrefix is the prefix of the notes of recipient addr of the
+// copy this server keeps for server (its shadow id id there); each note
+// adds 0x00 ‖ the database id of the primary it is for (a copy taken
+// back from a server it was handed to, and handed on again, owes both
+// primaries a note: noteHanded).
+func takenHandedPrefix(server, id, addr string) []byte {
+	k := make([]byte, 0, len(server)+len(id)+len(addr)+3)
+	k = append(append(append(k, server...), 0), id...)
+	return append(append(append(k, 0), rcptKey(addr)...), 0)
+}
+
+// handedNote is one takenhanded note: the primary's database id, its
+// shadow id and address, the note's time, and its key.
+type handedNote struct {
+	db, pid, paddr string
+	at, key        []byte
+}
+
+// noteHanded records, in the commit of an attempt's results and before
+// it writes m (the index entries it reads go with the write), each
+// recipient of m taken over for failed heartbeats (pending in before,
+// taken from a primary whose index entry names its database) that the
+// attempt handed to another transport server in a shadow session
+// (shadowed now for another server than its primary before). old is the
+// record as stored (the recipients' primary and shadow id before the
+// attempt), read here only when a recipient may need a note. A
+// recipient that was itself handed on by this server before, and taken
+// back (its server failed its heartbeats), carries the notes it had to
+// the new server: the first primary is owed its note as well.
+func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
+	b, idx := t.tx.Bucket(bucketTakenHanded), t.tx.Bucket(bucketTakenBy)
+	if b == nil || idx == nil {
+		return nil
+	}
+	var old *Message
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if i >= len(before) || before[i] != Pending || r.Status != Shadowed || r.Primary == "" || r.ShadowID == "" {
+			continue
+		}
+		if old == nil {
+			o, err := t.Get(m.ID)
+			if err != nil {
+				return nil // not stored: nothing was taken over
+			}
+			old = o
+		}
+		if i >= len(old.Rcpts) || old.Rcpts[i].Addr != r.Addr {
+			continue
+		}
+		or := &old.Rcpts[i]
+		if !takenOverRcpt(or) || or.Primary == r.Primary {
+			continue
+		}
+		for _, n := range t.handedNotes(or) {
+			if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.at); err != nil {
+				return err
+			}
+			if err := b.Delete(n.key); err != nil {
+				return err
+			}
+		}
+		db := idx.Get(takenByKey(or.Primary, m.ID))
+		if len(db) == 0 {
+			continue
+		}
+		var at [8]byte
+		binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
+		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, at[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) putHanded(server, id, addr, db, pid, paddr string, at []byte) error {
+	b := t.tx.Bucket(bucketTakenHanded)
+	if b == nil || len(at) != 8 {
+		return nil
+	}
+	v := make([]byte, 0, 8+len(db)+len(pid)+len(paddr)+2)
+	v = append(append(append(append(append(append(v, at...), db...), 0), pid...), 0), paddr...)
+	return b.Put(append(takenHandedPrefix(server, id, addr), db...), v)
+}
+
+// handedNotes reads the notes of r, a recipient kept here for r.Primary
+// under r.ShadowID (or taken over from it): one per primary it was
+// taken from before this server handed it on.
+func (t *Tx) handedNotes(r *Recipient) []handedNote {
+	b := t.tx.Bucket(bucketTakenHanded)
+	if b == nil || r.Primary == "" || r.ShadowID == "" {
+		return nil
+	}
+	var out []handedNote
+	prefix := takenHandedPrefix(r.Primary, r.ShadowID, r.Addr)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) < 8 {
+			continue
+		}
+		f := bytes.SplitN(v[8:], []byte{0}, 3)
+		if len(f) != 3 || len(f[0]) == 0 || len(f[1]) == 0 {
+			continue
+		}
+		out = append(out, handedNote{db: string(f[0]), pid: string(f[1]), paddr: string(f[2]), at: bytes.Clone(v[:8]), key: bytes.Clone(k)})
+	}
+	return out
+}
+
+// handedSettled is called, in the commit that applies it, for r (still
+// as it was: shadowed here for r.Primary under r.ShadowID, or taken over
+// from it and pending) settled by r.Primary's discard: a recipient this
+// server took over from another primary and handed to r.Primary is
+// noted for that primary as relayed (takendone.go), and its handed note
+// forgotten. The takendone note keeps the handed note's time, which is
+// later than the primary's original arrived: pruned with it
+// (pruneTakenDone), it outlives that original.
+func (t *Tx) handedSettled(r *Recipient) error {
+	return t.handedDone(r, TakenRelayed, nil)
+}
+
+// handedDone turns r's handed notes into takendone notes of kind,
+// written at at (nil: each handed note's own time).
+func (t *Tx) handedDone(r *Recipient, kind byte, at []byte) error {
+	b := t.tx.Bucket(bucketTakenDone)
+	if b == nil {
+		return nil
+	}
+	for _, n := range t.handedNotes(r) {
+		ts := n.at
+		if at != nil {
+			ts = at
+		}
+		if err := b.Put(takenDoneKey(n.db, n.pid, n.paddr), append(append(bytes.Clone(ts), kind), n.paddr...)); err != nil {
+			return err
+		}
+		if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
