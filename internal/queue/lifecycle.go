@@ -621,13 +621,14 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		return 0, 0, err
 	}
 	tmp := path + ".compact"
-	os.Remove(tmp) // a crashed compaction's partial copy
 	// A second name of this very file a killed restore left would name
 	// the old file once the copy takes path's name (restorespool.go).
 	if _, err := removeLiveLinks(path); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: removing what a killed restore left: %w (the database is unchanged)", path, err)
 	}
-	dst, err := bolt.Open(tmp, 0o600, opts)
+	// A crashed compaction's partial copy, or a link planted at the
+	// name, removed and the file made afresh (datadirfiles.go).
+	dst, err := createFreshBolt(tmp, opts)
 	if err != nil {
 		os.Remove(tmp) // bbolt creates the file before it writes its first pages
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
@@ -1246,7 +1247,7 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createFresh(to, os.O_WRONLY) // in the data directory: no link followed (datadirfiles.go)
 	if err != nil {
 		return err
 	}
