@@ -581,6 +581,9 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
 	unlockCmd, err := lockCommand(path, time.Second)
+	if DBCommandHolder(err) {
+		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
+	}
 	if errors.Is(err, ErrInUse) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", err)
 	}
@@ -887,6 +890,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// instead of opening the database first and the restore then being
 	// refused as in use.
 	unlockCmd, err := lockCommand(path, time.Second)
+	if DBCommandHolder(err) {
+		return "", fmt.Errorf("restore: transport database %w, another db command: run the restore when it has ended. The database is unchanged", err)
+	}
 	if errors.Is(err, ErrInUse) {
 		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
 	}

@@ -40,6 +40,9 @@ type InUseError struct {
 	Path    string
 	PID     int
 	Command string
+	// DBCommand: the holder is another db command (it holds the db
+	// commands' side lock exclusively, cmdlock.go), not a daemon.
+	DBCommand bool
 }
 
 func (e *InUseError) Error() string {
