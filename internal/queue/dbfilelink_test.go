@@ -79,3 +79,27 @@ func TestOPS1OpenMakesNoDatabaseThroughADanglingLink(t *testing.T) {
 	}
 	s.Close()
 }
+
+// OPS-1, OPS-3 (opsec26 F3, its sibling in db compact): a symlink at
+// queue.db naming an existing empty file (as /etc/nologin) — an empty
+// file is one bbolt makes a new database of at a writable open — is not
+// written through by db compact run as root: there is no database to
+// compact, and the file the link names is left empty.
+func TestOPS1CompactWritesNothingThroughALinkedEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "queue.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "nologin")
+	if err := os.WriteFile(victim, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := CompactSpooling(path, testThreshold)
+	t.Logf("compact: %v", err)
+	if fi, err := os.Stat(victim); err != nil || fi.Size() != 0 {
+		t.Errorf("db compact wrote through the symlink queue.db into %s: %v", victim, fi.Size())
+	}
+}

@@ -598,9 +598,12 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
 	// reports it, never with a panic.
-	src, err := openChecked(path, Options{})
+	src, err := openChecked(path, Options{mustExist: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
+	}
+	if errors.Is(err, errEmptyDatabase) {
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
 		return 0, 0, perr
