@@ -92,6 +92,7 @@ func TestOPS1OwnCopyNotOpenedThroughALink(t *testing.T) {
 			},
 			"recordsUnsummed": recordsUnsummed,
 			"bodiesAsValues":  bodiesAsValues,
+			"compactCopy":     compactCopy,
 		} {
 			if err := open(p); !errors.Is(err, errNotOwnCopy) {
 				t.Errorf("%s of %s: %v; want it refused as not the command's own copy", name, filepath.Base(p), err)

@@ -520,7 +520,9 @@ var errStopWalk = errors.New("stop")
 func compactCopy(path string) error {
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	tmp := path + "-compact"
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	// path is the restore's own copy: not read through a symlink (or a
+	// FIFO, which would block) swapped in at its name (datadirfiles.go).
+	src, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return inUse(path, err)
 	}
