@@ -118,7 +118,7 @@ func deleteBodyValue(b *bolt.Bucket, kind byte, key []byte) error {
 // grows under it); the caller fsyncs the file before it takes the
 // database's name, so a crash leaves the old file.
 func bodiesAsValues(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return err

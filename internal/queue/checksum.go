@@ -86,7 +86,7 @@ const recordsUnsummedBatch = 4096
 // aside, as this one would), the body checksums (bodysum.go) are
 // dropped, and the version number is set to 4.
 func recordsUnsummed(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return err

@@ -42,6 +42,16 @@ import (
 // daemon's Open waiting for it, by LockHolder). A lock on a removed file
 // locks nothing another opener sees: every taker checks, once it holds
 // it, that the name still names its file, and else opens the name again.
+//
+// The data directory is the daemon's user's, and a command may run as
+// root: it writes its words only in a file it made just now or one with
+// one name that is its own user's or the data directory owner's and
+// that it opened for writing; any other file at the name (a hard link
+// to a file elsewhere — O_NOFOLLOW stops only a symlink —, a third
+// user's file) has its name removed under the lock and the file is made
+// afresh (opsec26 F1). A name that is no regular file (a symlink, a
+// directory, a socket) is no side lock: the database's own lock guards
+// the command then (opsec26 F4).
 
 // cmdLockSuffix names the side lock beside the database.
 const cmdLockSuffix = ".cmdlock"
@@ -52,43 +62,71 @@ func CmdLockPath(path string) string { return path + cmdLockSuffix }
 // openCmdLock opens (creating it, mode 0644: a daemon of another user
 // than the command's reads it) the side lock of the database at path:
 // nil and no error when there is nothing to lock (no data directory
-// yet, or the name is no regular file: the database's own lock guards
-// it then, as before). Without create a missing file is nothing to
-// lock either (a probe: LockState).
-func openCmdLock(path string, create bool) (*os.File, error) {
+// yet, or the name is no regular file — a symlink, a directory, a
+// socket, a FIFO: the database's own lock guards it then, as before).
+// Without create a missing file is nothing to lock either (a probe:
+// LockState). fresh is true when this call made the file (O_EXCL): it
+// is the caller's own; any other file there may be one the daemon's
+// user put there, a hard link to a file elsewhere among them
+// (lockCommand).
+func openCmdLock(path string, create bool) (f *os.File, fresh bool, err error) {
 	name := CmdLockPath(path)
 	flags := unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
-	created := false
 	fd, err := unix.Open(name, unix.O_RDWR|flags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
 		fd, err = unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|flags, 0o644)
-		created = err == nil
+		fresh = err == nil
 		if errors.Is(err, unix.EEXIST) {
 			fd, err = unix.Open(name, unix.O_RDWR|flags, 0)
 		}
 	}
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM) {
-		fd, err = unix.Open(name, unix.O_RDONLY|flags, 0) // locked, not written: the holder is not named
+		fd, err = unix.Open(name, unix.O_RDONLY|flags, 0) // locked, not written (lockCommand replaces it if it can)
 	}
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
-		return nil, nil
+	// A directory (EISDIR) or a socket (ENXIO) at the name: no regular
+	// file, nothing to lock, as the doc above says (opsec26 F4).
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) ||
+		errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENXIO) {
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		return nil, false, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), name)
+	f = os.NewFile(uintptr(fd), name)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
-		return nil, nil
+		return nil, false, nil
 	}
-	if created && os.Geteuid() == 0 {
+	if fresh && os.Geteuid() == 0 {
 		// A command run as root: the daemon's user may write it too.
 		if o, ok := ownerOf(filepath.Dir(path)); ok {
 			f.Chown(o.uid, o.gid)
 		}
 	}
-	return f, nil
+	return f, fresh, nil
+}
+
+// cmdLockWritable tells whether the side lock f, which this process did
+// not make, is one a command may write its words in: opened for
+// writing, with one name only (a hard link planted at the name would
+// have root write through it into a file elsewhere: walkOwned refuses
+// such a file for the same reason), and owned by this process's user
+// or by the data directory's (the daemon's, which makes it too) — not
+// a file of a third user moved in (opsec26 F1).
+func cmdLockWritable(f *os.File, path string) bool {
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDWR {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Nlink != 1 {
+		return false
+	}
+	if int(st.Uid) == os.Geteuid() {
+		return true
+	}
+	o, ok := ownerOf(filepath.Dir(path))
+	return ok && int(st.Uid) == o.uid
 }
 
 // lockCommand takes the side lock of the database at path for an
@@ -99,8 +137,8 @@ func openCmdLock(path string, create bool) (*os.File, error) {
 // and lets the lock go.
 func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 	deadline := time.Now().Add(wait)
-	for {
-		f, err := openCmdLock(path, true)
+	for replaced := 0; ; {
+		f, fresh, err := openCmdLock(path, true)
 		if err != nil || f == nil {
 			return func() {}, err
 		}
@@ -118,6 +156,14 @@ func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 				e.PID = flockHolderOf(f.Name(), &st)
 				e.Command = cmdlineOf(e.PID)
 			}
+			// Held exclusively (no shared lock can be had): another db
+			// command, not a daemon, which takes it shared.
+			e.DBCommand = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
+			if e.PID == 0 && e.DBCommand {
+				// /proc/locks hidden or of another pid namespace: the
+				// db command that holds it wrote itself in it.
+				e.PID, e.Command = wordsOfLiveHolder(f)
+			}
 			f.Close()
 			return nil, e
 		}
@@ -129,10 +175,51 @@ func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 			f.Close()
 			continue
 		}
+		if !fresh && !cmdLockWritable(f, path) {
+			// Not written through (a hard link to a file elsewhere, a
+			// file of another user, or one this process cannot write):
+			// its name is removed, under the lock — a waiter on it finds
+			// it gone and opens the name again (renamedUnder) — and the
+			// file made afresh. Where the name cannot be removed, the
+			// lock is held and nothing is written.
+			if replaced < 3 && os.Remove(f.Name()) == nil {
+				replaced++
+				f.Close()
+				continue
+			}
+			return func() { f.Close() }, nil
+		}
 		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(os.Args, " ")+"\n"), 0)
 		return func() { removeCmdLock(f) }, nil
 	}
+}
+
+// wordsOfLiveHolder is the pid and command line written in the side
+// lock f, which another process holds, when that pid is alive and, where
+// its command line can be read, runs that command line (a killed
+// command's words are left in the file: its pid may be gone or another
+// process's now); 0 and "" else.
+func wordsOfLiveHolder(f *os.File) (pid int, command string) {
+	pid, command = cmdLockWords(f)
+	if pid <= 0 {
+		return 0, ""
+	}
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return 0, ""
+	}
+	if running := cmdlineOf(pid); running != "" && running != command {
+		return 0, ""
+	}
+	return pid, command
+}
+
+// DBCommandHolder tells whether the holder err names (*InUseError) is
+// a db command (restore, compact) rather than a daemon: the refusal then
+// says to wait for it, not to stop umbra.
+func DBCommandHolder(err error) bool {
+	var ie *InUseError
+	return errors.As(err, &ie) && (ie.DBCommand || strings.Contains(" "+ie.Command+" ", " db "))
 }
 
 // commandHolder is the db command that holds the side lock of the
@@ -140,7 +227,7 @@ func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 // line), told by a shared lock that cannot be had; held false when none
 // does (a stale file, its holder gone, holds no lock).
 func commandHolder(path string) (held bool, pid int, command string) {
-	f, err := openCmdLock(path, false)
+	f, _, err := openCmdLock(path, false)
 	if err != nil || f == nil {
 		return false, 0, ""
 	}
@@ -176,7 +263,7 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 	if hookNoCmdLock {
 		return func() {}, nil
 	}
-	f, err := openCmdLock(path, true)
+	f, _, err := openCmdLock(path, true)
 	if err != nil || f == nil {
 		return func() {}, nil // the database's own lock guards it
 	}

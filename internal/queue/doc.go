@@ -1190,7 +1190,16 @@
 // from the file where /proc/locks is hidden; the lock dies with its
 // holder, so a killed command's file blocks nothing; a command of an
 // older release, which knows no side lock, is still met at the
-// database's lock (cmdlock_test.go). A file whose schema version is newer than schemaVersion
+// database's lock (cmdlock_test.go). The data directory is the daemon's
+// user's, who can plant links in it: a command run as root writes no
+// file there through a symlink or a hard link — its copies are made
+// afresh with O_EXCL and opened again only as the same one-name file
+// (datadirfiles.go), a side lock it did not make is written in only when
+// it has one name and is the caller's or the data directory owner's
+// (else replaced under its lock), and a missing database the restore's
+// lock makes is made with O_EXCL (a dangling symlink at the name is
+// refused: openDBFile) (datadirlinks_test.go, dbfilelink_test.go,
+// cmdlocklinks_test.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

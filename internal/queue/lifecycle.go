@@ -581,6 +581,9 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
 	unlockCmd, err := lockCommand(path, time.Second)
+	if DBCommandHolder(err) {
+		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
+	}
 	if errors.Is(err, ErrInUse) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", err)
 	}
@@ -595,9 +598,12 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
 	// reports it, never with a panic.
-	src, err := openChecked(path, Options{})
+	src, err := openChecked(path, Options{mustExist: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
+	}
+	if errors.Is(err, errEmptyDatabase) {
+		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
 		return 0, 0, perr
@@ -621,13 +627,14 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 		return 0, 0, err
 	}
 	tmp := path + ".compact"
-	os.Remove(tmp) // a crashed compaction's partial copy
 	// A second name of this very file a killed restore left would name
 	// the old file once the copy takes path's name (restorespool.go).
 	if _, err := removeLiveLinks(path); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: removing what a killed restore left: %w (the database is unchanged)", path, err)
 	}
-	dst, err := bolt.Open(tmp, 0o600, opts)
+	// A crashed compaction's partial copy, or a link planted at the
+	// name, removed and the file made afresh (datadirfiles.go).
+	dst, err := createFreshBolt(tmp, opts)
 	if err != nil {
 		os.Remove(tmp) // bbolt creates the file before it writes its first pages
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
@@ -886,6 +893,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// instead of opening the database first and the restore then being
 	// refused as in use.
 	unlockCmd, err := lockCommand(path, time.Second)
+	if DBCommandHolder(err) {
+		return "", fmt.Errorf("restore: transport database %w, another db command: run the restore when it has ended. The database is unchanged", err)
+	}
 	if errors.Is(err, ErrInUse) {
 		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
 	}
@@ -1246,7 +1256,7 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createFresh(to, os.O_WRONLY) // in the data directory: no link followed (datadirfiles.go)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ type InUseError struct {
 	Path    string
 	PID     int
 	Command string
+	// DBCommand: the holder is another db command (it holds the db
+	// commands' side lock exclusively, cmdlock.go), not a daemon.
+	DBCommand bool
 }
 
 func (e *InUseError) Error() string {
@@ -58,8 +62,9 @@ func (e *InUseError) Is(target error) bool {
 // wait — a CLI's LockHolder probe holds a shared lock for an instant —
 // and then refusing with *InUseError. The lock it returns is on the
 // file path names when it is taken: a holder waited for that renamed
-// another file to path (compact, restore) leaves path opened again. A writable open creates a missing
-// file, as bbolt does. It returns nil and no error when path is not a
+// another file to path (compact, restore) leaves path opened again. A
+// writable open creates a missing file, as bbolt does, but never
+// through a symlink (openDBFile). It returns nil and no error when path is not a
 // regular file (or, read-only, does not exist): the caller's own checks
 // say what it is, and bbolt opens nothing then. The file is handed to
 // bbolt with boltOptsOn, which closes it (and so lets the lock go) at
@@ -73,10 +78,10 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 	}
 	flag, how := os.O_RDONLY, syscall.LOCK_SH
 	if write {
-		flag, how = os.O_RDWR|os.O_CREATE, syscall.LOCK_EX
+		flag, how = os.O_RDWR, syscall.LOCK_EX
 	}
 	deadline := time.Now().Add(wait)
-	f, err := os.OpenFile(path, flag, 0o600)
+	f, err := openDBFile(path, flag)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +100,7 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 			// that (renamedUnder).
 			if renamedUnder(f, path) {
 				f.Close()
-				if f, err = os.OpenFile(path, flag, 0o600); err != nil {
+				if f, err = openDBFile(path, flag); err != nil {
 					return nil, err
 				}
 				if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
@@ -128,6 +133,34 @@ func lockDB(path string, write bool, wait time.Duration) (*os.File, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// openDBFile opens the database file at path with flag (os.O_RDONLY or
+// os.O_RDWR); read-write, a missing one is created, empty, mode 0600,
+// as bbolt would — with O_EXCL, which follows no symlink (opsec26 F3):
+// a restore run as root with no database yet made a file, root's,
+// wherever a dangling symlink the daemon's user put at queue.db named.
+// An existing database reached through a symlink is opened as before.
+// A dangling symlink at path is refused.
+func openDBFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag, 0)
+	if flag&os.O_RDWR == 0 || !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	f, err = os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		return f, err
+	}
+	// Made by another opener in between, or a symlink to nothing.
+	f, err = os.OpenFile(path, flag, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			target, _ := os.Readlink(path)
+			return nil, fmt.Errorf("%s is a symlink to %s, which does not exist: umbra makes no database through a link; "+
+				"remove the link, or make the file it names", path, target)
+		}
+	}
+	return f, err
 }
 
 // hookLockWait, when set by a test, runs each time lockDB finds the

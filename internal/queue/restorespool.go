@@ -93,7 +93,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 	if threshold <= 0 {
 		threshold = DefaultSpoolThreshold
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
 	if err != nil {
 		return nil, err
@@ -520,13 +520,14 @@ var errStopWalk = errors.New("stop")
 func compactCopy(path string) error {
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	tmp := path + "-compact"
-	os.Remove(tmp)
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	// path is the restore's own copy: not read through a symlink (or a
+	// FIFO, which would block) swapped in at its name (datadirfiles.go).
+	src, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return inUse(path, err)
 	}
 	defer src.Close()
-	dst, err := bolt.Open(tmp, 0o600, opts)
+	dst, err := createFreshBolt(tmp, opts) // what has the name removed, no link followed (datadirfiles.go)
 	if err != nil {
 		return err
 	}
@@ -545,8 +546,10 @@ func compactCopy(path string) error {
 
 // syncRename fsyncs the file tmp and then gives it path's name: a
 // compacted copy takes the database's place only once it is durable.
+// tmp is opened as the command's own copy (openOwnCopy): a symlink or a
+// FIFO swapped in at its name is neither followed nor waited on.
 func syncRename(tmp, path string) error {
-	f, err := os.Open(tmp)
+	f, err := openOwnCopy(tmp)
 	if err != nil {
 		return err
 	}

@@ -227,7 +227,7 @@ func (l *spoolLinks) inline(f *os.File) (int64, error) {
 
 // inlineInto is inline's first step, on the snapshot file at path.
 func (l *spoolLinks) inlineInto(path string) (int64, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return 0, err

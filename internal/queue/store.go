@@ -114,6 +114,12 @@ func (nopObserver) Commit(time.Duration, int, error) {}
 
 // Options tune Open.
 type Options struct {
+	// mustExist (db compact): an empty file is no database to work on,
+	// refused with errEmptyDatabase, never made a database of — bbolt
+	// writes a new database into an empty file it opens, and the name
+	// may be a symlink the daemon's user put in the data directory
+	// naming an empty file elsewhere, written so by root (opsec26).
+	mustExist bool
 	// UnsafeNoSync skips fsync. Only tests that do not test durability
 	// may set it: a crash then loses acknowledged mail.
 	UnsafeNoSync bool
@@ -250,6 +256,10 @@ func Open(path string, o Options) (*Store, error) {
 	return s, nil
 }
 
+// errEmptyDatabase is an empty file where a command needs a database
+// (Options.mustExist).
+var errEmptyDatabase = errors.New("the file is empty: there is no database to work on")
+
 // openChecked opens the file and reads every index key, with faults and
 // bbolt's panics on bad pages turned into errors.
 func openChecked(path string, o Options) (db *bolt.DB, err error) {
@@ -284,6 +294,12 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 			f.Close()
 		}
 	}()
+	if o.mustExist {
+		// The file locked, by its descriptor: what bbolt is given.
+		if fi, serr := f.Stat(); f == nil || serr != nil || fi.Size() == 0 {
+			return nil, errEmptyDatabase
+		}
+	}
 	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
 		return nil, fmt.Errorf("file of %d bytes is shorter than an empty database", fi.Size())
 	} else if serr == nil && fi.Size() > 0 {
