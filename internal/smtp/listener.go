@@ -182,6 +182,9 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	var wg sync.WaitGroup
 	for _, tc := range victims {
 		wg.Go(func() {
+			if s := tc.sess.Load(); s != nil {
+				s.holdCommits(10 * time.Second)
+			}
 			tc.SetWriteDeadline(time.Now().Add(time.Second))
 			if tc.vc != nil {
 				if tc.vc.sayLast("421 4.3.2 Service shutting down, try again later") == nil {

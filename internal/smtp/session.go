@@ -116,6 +116,10 @@ type session struct {
 	pendingCopyMark uint64
 
 	busy atomic.Bool // inside a mail transaction (MAIL … end of DATA)
+	// commit: 0 none, 1 a message is being stored and its reply not yet
+	// written (data … go-smtp's Reset), 2 the server is closing the
+	// session: nothing more is stored (holdCommits).
+	commit atomic.Int32
 	// querying: inside XQUERYDISCARD (a long poll, then its reply): a
 	// drain's last step closes the session only after it (CloseShadow).
 	querying atomic.Bool
@@ -740,6 +744,11 @@ func (s *session) data(r io.Reader) error {
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
 	}
+	if !s.commit.CompareAndSwap(0, 1) {
+		// The server is closing the session and has told (or tells) the
+		// client 421: nothing is stored that the client would send again.
+		return replyShuttingDown
+	}
 	if s.pendingBatch > 0 {
 		if sp != nil {
 			return replyBatchSpooled
@@ -1128,6 +1137,7 @@ func (s *session) shadowIfAny() string {
 }
 
 func (s *session) Reset() {
+	s.commit.CompareAndSwap(1, 0) // the reply to the end of data is written
 	s.resetTransaction()
 	s.busy.Store(false)
 }
@@ -1221,4 +1231,14 @@ func sealHeadSection(head []byte, trace int, bodyFollows bool) []byte {
 // line (an empty section is the empty line alone).
 func endsWithEmptyLine(section []byte) bool {
 	return bytes.Equal(section, []byte("\r\n")) || bytes.HasSuffix(section, []byte("\r\n\r\n"))
+}
+
+// holdCommits makes the session store nothing more, after a message
+// being stored now got its reply (bounded by wait): the 421 the server
+// then writes never stands for a message that was queued.
+func (s *session) holdCommits(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for !s.commit.CompareAndSwap(0, 2) && s.commit.Load() != 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
