@@ -1458,6 +1458,12 @@
 //     by the commit that finishes it (Tx.Put) and leaves the entry in
 //     that commit: a crash leaves it pending and carried, or finished
 //     and settled.
+//     A recipient merged into an original with no carry (mergeHeld: a
+//     plain relay, a takeover resubmission) is recorded (carriedcopies,
+//     'm' keys, carried.go) by the same Submit commit, and forgotten by
+//     the commit that removes or holds the original: no taken-over
+//     copy's note (takendone.go) settles it while it is recorded, nor a
+//     carried one — a crash leaves the merge and its record, or neither.
 //     A copy on receipt held here for the server that relays the same
 //     message here in a shadow session is settled by the Submit commit
 //     that stores the relayed original (nexthopcopy.go, rt18b F4): a
