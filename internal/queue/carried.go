@@ -259,6 +259,9 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 	if b == nil {
 		return nil
 	}
+	if err := t.dropMergedRcpts(o); err != nil {
+		return err
+	}
 	prefix := append([]byte{'o'}, o.Key()...)
 	var keys [][]byte
 	c := b.Cursor()
@@ -280,15 +283,73 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 	return nil
 }
 
-// carriedRcpts is the set of o's addresses it carries another server's
-// copy for ("" when one is carried whole), nil for none: recipients a
-// copy handed here merged into, which o still owes that copy's sender.
+// Recipients taken in from a copy without a carry (mergeHeld: a plain
+// relay merged under releasesNoCopy, a takeover resubmission from the
+// original's own shadow server, a give-back) are recorded too, in the
+// same merge commit: key 'm' ‖ original id ‖ the original's address, no
+// value, dropped with the 'o' keys when the original ends or is held
+// (settleCarried). Nothing is carried for them — no discard is owed —
+// but a taken-over copy's note (takendone.go) must not settle them
+// either: the copy merged may be the very message the note's holder
+// handed on, relayed here by the hub it went to (that hub's discard is
+// what the note reports), and the original is then its only copy left.
+// With both kinds, the rule is one: a note never settles a recipient
+// the original took in from any copy (carriedRcpts). A duplicate at
+// worst. Crash: the key and the merge are one commit.
+
+func mergedByOriginal(o ID, addr string) []byte {
+	return append(append([]byte{'m'}, o.Key()...), addr...)
+}
+
+// noteMergedRcpt records, in the commit that merges a copy's recipient
+// into original o's recipient addr with no carry, that o took it in.
+func (t *Tx) noteMergedRcpt(o ID, addr string) error {
+	b := t.tx.Bucket(bucketCarried)
+	if b == nil || addr == "" {
+		return nil
+	}
+	return b.Put(mergedByOriginal(o, addr), nil)
+}
+
+// dropMergedRcpts forgets the recipients o took in without a carry.
+func (t *Tx) dropMergedRcpts(o ID) error {
+	b := t.tx.Bucket(bucketCarried)
+	if b == nil {
+		return nil
+	}
+	prefix := append([]byte{'m'}, o.Key()...)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// carriedRcpts is the set of o's addresses it took in from another
+// server's copy ("" when a copy is carried whole), nil for none:
+// recipients a copy handed here merged into, carried (which o still
+// owes that copy's sender) or not (noteMergedRcpt) — never settled by a
+// taken-over copy's note.
 func (t *Tx) carriedRcpts(o ID) map[string]bool {
 	b := t.tx.Bucket(bucketCarried)
 	if b == nil {
 		return nil
 	}
 	var out map[string]bool
+	mp := append([]byte{'m'}, o.Key()...)
+	mc := b.Cursor()
+	for k, _ := mc.Seek(mp); k != nil && bytes.HasPrefix(k, mp); k, _ = mc.Next() {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[string(k[len(mp):])] = true
+	}
 	prefix := append([]byte{'o'}, o.Key()...)
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

@@ -1458,6 +1458,12 @@
 //     by the commit that finishes it (Tx.Put) and leaves the entry in
 //     that commit: a crash leaves it pending and carried, or finished
 //     and settled.
+//     A recipient merged into an original with no carry (mergeHeld: a
+//     plain relay, a takeover resubmission) is recorded (carriedcopies,
+//     'm' keys, carried.go) by the same Submit commit, and forgotten by
+//     the commit that removes or holds the original: no taken-over
+//     copy's note (takendone.go) settles it while it is recorded, nor a
+//     carried one — a crash leaves the merge and its record, or neither.
 //     A copy on receipt held here for the server that relays the same
 //     message here in a shadow session is settled by the Submit commit
 //     that stores the relayed original (nexthopcopy.go, rt18b F4): a
@@ -1508,14 +1514,16 @@
 //     rt26a): the commit that hands it on, which drops the primary's
 //     takenby entry, writes the handed note (bucket takenhanded: X, X's
 //     shadow id, address, the primary's database id → that id, the
-//     primary's shadow id, address; a recipient taken back from X and
-//     handed on again carries its notes to the new copy in that same
-//     commit), and the commit that applies X's discard (whole, partial,
-//     or kept aside: applyEarlyDiscards) turns it into the takendone note
-//     and deletes it: a crash leaves the handed note (the discard is
-//     told again: X forgets it only once this server has it) or the
-//     takendone note, never the recipient settled here and unnoted. Not
-//     for a copy handed to the primary itself.
+//     primary's shadow id, address, the primary's name; a recipient
+//     taken back from X and handed on again carries its notes to the
+//     new copy in that same commit, but for the notes for the server it
+//     is handed to, which that commit deletes), and the commit that
+//     applies X's discard (whole, partial, or kept aside:
+//     applyEarlyDiscards) turns it into the takendone note and deletes
+//     it: a crash leaves the handed note (the discard is told again: X
+//     forgets it only once this server has it) or the takendone note,
+//     never the recipient settled here and unnoted. Not for a copy
+//     handed to the primary itself, at any link of a chain.
 //     A held note (heldnote.go: a taken-over copy the administrator held
 //     here when it was given back) is written by the give-back's commit;
 //     the primary that presented the database suspends its original in

@@ -106,6 +106,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 				if err := tx.carryCopy(r.into, m.ShadowServer, m.ShadowID, r.intoAddr, r.rcpt.Addr); err != nil {
 					return err
 				}
+			} else if err := tx.noteMergedRcpt(r.into, r.intoAddr); err != nil {
+				// Taken in all the same: no note settles it (carried.go).
+				return err
 			}
 		}
 		// Recipients this server finished already, of a copy coming

@@ -474,7 +474,11 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			// the next server's discard came (takenhanded.go), and that
 			// server writes it when it hands the copy on — to this
 			// server too, which merged it: settled here, it would be
-			// lost. A duplicate at worst.
+			// lost. The same for one merged with no carry (a plain relay
+			// of the copy the holder handed on, a takeover resubmission:
+			// noteMergedRcpt): the rule is that a note never settles a
+			// recipient the original took in from any copy. A duplicate
+			// at worst.
 			carried := tx.carriedRcpts(m.ID)
 			for _, n := range byID[foundID[k]] {
 				if n.Kind == TakenHeld {

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,7 @@ import (
 //
 //	takenhanded  X ‖ 0x00 ‖ X's shadow id ‖ 0x00 ‖ rcptKey(address) ‖ 0x00 ‖ P's database id
 //	             → at (8, BE) ‖ P's database id ‖ 0x00 ‖ P's shadow id ‖ 0x00 ‖ address
+//	               ‖ 0x00 ‖ P's name (absent in a note of an older release)
 //
 // and the commit that applies X's discard of that copy — whole
 // (applyDiscardsTx, an XQUERYHELD answer among them), partial
@@ -45,7 +47,10 @@ import (
 // note costs at worst a duplicate there, never the message.
 //
 // Not noted: a recipient handed to P itself (P's original merged the
-// copy and still owes the recipient), and one whose copy at X is settled
+// copy and still owes the recipient) — directly, or after a chain: taken
+// back from X and handed to P, its note for P is deleted by that
+// hand-on's commit, not moved (the note keeps P's name for that; one of
+// an older release, without it, moves: a duplicate at worst) — and one whose copy at X is settled
 // otherwise than by X's discard (an operator's removal here, a merge
 // into an original X relayed here: mergeReceiptCopy): the note stays
 // until pruned with the takendone notes (message_expiration +
@@ -71,9 +76,10 @@ func takenHandedPrefix(server, id, addr string) []byte {
 }
 
 // handedNote is one takenhanded note: the primary's database id, its
-// shadow id and address, the note's time, and its key.
+// shadow id and address, its name, the note's time, and its key.
 type handedNote struct {
 	db, pid, paddr string
+	primary        string // the primary's name; "" in a note of an older release
 	at, key        []byte
 }
 
@@ -110,16 +116,31 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 			continue
 		}
 		or := &old.Rcpts[i]
-		if !takenOverRcpt(or) || or.Primary == r.Primary {
+		if !takenOverRcpt(or) {
 			continue
 		}
+		// The notes it carries go with it to the new server's copy —
+		// except those for the new server itself: handed back to the
+		// first primary of a chain, its original merges the copy and
+		// still owes the recipient, and its own discard of that copy
+		// must not turn into a note that settles it (not noted). A note
+		// written by a release that did not keep the primary's name
+		// moves (a duplicate at worst).
 		for _, n := range t.handedNotes(or) {
-			if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.at); err != nil {
-				return err
+			if n.primary == "" || !strings.EqualFold(n.primary, r.Primary) {
+				if bytes.Equal(n.key, append(takenHandedPrefix(r.Primary, r.ShadowID, r.Addr), n.db...)) {
+					continue // the same copy: the note stays as it is
+				}
+				if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.primary, n.at); err != nil {
+					return err
+				}
 			}
 			if err := b.Delete(n.key); err != nil {
 				return err
 			}
+		}
+		if strings.EqualFold(or.Primary, r.Primary) {
+			continue // handed back to the server it was taken from: not noted
 		}
 		db := idx.Get(takenByKey(or.Primary, m.ID))
 		if len(db) == 0 {
@@ -127,20 +148,23 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		}
 		var at [8]byte
 		binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
-		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, at[:]); err != nil {
+		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, or.Primary, at[:]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tx) putHanded(server, id, addr, db, pid, paddr string, at []byte) error {
+func (t *Tx) putHanded(server, id, addr, db, pid, paddr, primary string, at []byte) error {
 	b := t.tx.Bucket(bucketTakenHanded)
 	if b == nil || len(at) != 8 {
 		return nil
 	}
-	v := make([]byte, 0, 8+len(db)+len(pid)+len(paddr)+2)
+	v := make([]byte, 0, 8+len(db)+len(pid)+len(paddr)+len(primary)+3)
 	v = append(append(append(append(append(append(v, at...), db...), 0), pid...), 0), paddr...)
+	if primary != "" {
+		v = append(append(v, 0), primary...)
+	}
 	return b.Put(append(takenHandedPrefix(server, id, addr), db...), v)
 }
 
@@ -159,11 +183,15 @@ func (t *Tx) handedNotes(r *Recipient) []handedNote {
 		if len(v) < 8 {
 			continue
 		}
-		f := bytes.SplitN(v[8:], []byte{0}, 3)
-		if len(f) != 3 || len(f[0]) == 0 || len(f[1]) == 0 {
+		f := bytes.SplitN(v[8:], []byte{0}, 4)
+		if len(f) < 3 || len(f[0]) == 0 || len(f[1]) == 0 {
 			continue
 		}
-		out = append(out, handedNote{db: string(f[0]), pid: string(f[1]), paddr: string(f[2]), at: bytes.Clone(v[:8]), key: bytes.Clone(k)})
+		n := handedNote{db: string(f[0]), pid: string(f[1]), paddr: string(f[2]), at: bytes.Clone(v[:8]), key: bytes.Clone(k)}
+		if len(f) == 4 {
+			n.primary = string(f[3])
+		}
+		out = append(out, n)
 	}
 	return out
 }
