@@ -479,9 +479,16 @@
 // no second notice. One in delivery there (taken over, its attempt
 // running) is marked as stored and on its attempt (attempt.noticed, in
 // the note's transaction), so the attempt's job commits and end, which
-// write the record they began with, keep the mark; a crash before its
-// end leaves the stored record marked (Recover makes it Ready,
-// DelayNotified). A crash before the commit leaves neither the notice
+// write the record they began with, keep the mark. A note that comes
+// between the claim (the record Active) and the attempt's registration
+// in inDelivery finds no attempt: start reads the stored mark once
+// after registering (scheduler.go), so any note is seen by one of the
+// two. A note after the attempt's end read its mark is kept by every
+// writer of its end: the commit of results (finish) and the writers
+// leaving delivery without results (putLeavingTook: requeue, poison,
+// the give-back, Recover) keep a mark the stored record has. A crash
+// before its end leaves the stored record marked (Recover makes it
+// Ready, DelayNotified). A crash before the commit leaves neither the notice
 // nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
 // shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
