@@ -57,6 +57,8 @@
 //     the caller resolved once per load and gave with SetHostAddresses
 //     before sharing the topology (hostaddrs.go; routing itself never
 //     resolves): a name that did not resolve counts for no address.
+//     HostAddresses gives a load's addresses of a name back, so the
+//     caller keeps them at a reload whose lookup failed for a time.
 //   - NewTopology is total: every numeric field is ranged (link cost
 //     1..99999, routing-group connector cost 1..100 with 0 meaning 1,
 //     address-space cost 0..100, sizes >= 0), every reference resolves,

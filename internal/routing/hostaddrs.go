@@ -52,6 +52,16 @@ func (t *Topology) SetHostAddresses(m map[string][]netip.Addr) {
 	}
 }
 
+// HostAddresses are the addresses host name h (one of ServerHostNames)
+// resolved to at this topology's load (SetHostAddresses), none for a
+// nil topology: a reload whose lookup of h failed for a time keeps them.
+func (t *Topology) HostAddresses(h string) []netip.Addr {
+	if t == nil {
+		return nil
+	}
+	return t.hostAddrs[strings.ToLower(strings.TrimSuffix(h, "."))]
+}
+
 // addressHost is the host of a host:port address ("" when it is none).
 func addressHost(address string) string {
 	h, _, err := net.SplitHostPort(address)
