@@ -51,8 +51,10 @@
 //     answers. PlanRoute, a delivery's plan, asks only the cache: a
 //     recipient it would have to ask the directory for gets Route.Lookup,
 //     and the attempt routes it again with RouteContext.
-//   - Who a connection is from (ServerAt, ServerFrom, ServerAddressed)
-//     and whether two servers are one host (SameHost) read a server's
+//   - Who a connection is from (ServerAt, ServerFrom, ServerAddressed),
+//     whether two servers are one host (SameHost) and which server an
+//     address or a smart host is (ServerWithAddress, SmartHostServer: an
+//     IP address at the server's port) read a server's
 //     Address host as an IP address, or, for a host name, the addresses
 //     the caller resolved once per load and gave with SetHostAddresses
 //     before sharing the topology (hostaddrs.go; routing itself never

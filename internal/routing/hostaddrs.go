@@ -96,6 +96,25 @@ func (t *Topology) atHost(address string, ip netip.Addr) bool {
 	return false
 }
 
+// atHostPort reports whether hostport (HOST:PORT, as a connector or a
+// record gives it) is server address addr: the same as written (both as
+// mailaddr.CanonicalHostPort reads them), or an IP address that addr's
+// host is or resolved to at load (hostIPs), at the same port. A host
+// name hostport is not looked up.
+func (t *Topology) atHostPort(addr, hostport string) bool {
+	ca, ch := mailaddr.CanonicalHostPort(addr), mailaddr.CanonicalHostPort(hostport)
+	if ca == ch {
+		return true
+	}
+	_, pa, err1 := net.SplitHostPort(ca)
+	h, ph, err2 := net.SplitHostPort(ch)
+	if err1 != nil || err2 != nil || pa != ph {
+		return false
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && t.atHost(addr, ip)
+}
+
 // ServerAddressed reports whether the topology lists the addresses of
 // server name (listed: its Address host is an IP address or a host name
 // that resolved at load, or it has source_addresses) and whether ip is
