@@ -646,7 +646,11 @@
 // it — a retired id or one whose record went —, when a shadow server's
 // id recorded under a name that is no server of the topology any more
 // (a typo since fixed) is presented by the server of the topology that
-// states that name as its own and the old name has no primary record
+// states that name as its own, the old name has no primary record, and
+// the id was recorded under the old name from a server that stated the
+// new name (bucket holderstated: the NAME a server dialled here gave in
+// its XSHADOW reply; a session of its own here states none), so a
+// server briefly out of the topology keeps its id
 // (ShadowHolderSeenStated: the old name's holder record and index entry
 // go, its name becomes an alias of the id, and the id is recorded under
 // the new name, all in one commit — a crash leaves the id the old

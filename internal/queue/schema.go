@@ -275,11 +275,15 @@ var (
 	// bucketTakenDoneWait: a holder's taken-done notes kept for a record
 	// that was in delivery when they were told (takendonewait.go).
 	bucketTakenDoneWait = []byte("takendonewait")
+	// bucketHolderStated: the name a shadow server stated as its own
+	// when its database id was recorded under its topology name
+	// (holders.go: the link an id's move needs).
+	bucketHolderStated = []byte("holderstated")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait, bucketHolderStated}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")
