@@ -110,19 +110,24 @@ func newConfigCmd() *cobra.Command {
 			// of the value it is about, as errors are.
 			topo := topologyOf(cfg) // read once for the checks below
 			var rtopo *routing.Topology
-			if topo != nil {
-				rtopo, _ = topology.Build(topo) // its errors: checkConfig
-			}
-			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
-			warnings = append(warnings, configSlips(cfg)...)
-			warnings = append(warnings, publishWarnings(cfg)...)
-			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
 			// Smart hosts given by name are looked up with the server's
 			// resolver (dns:), bounded: a check does not hang on DNS.
 			var r delivery.Resolver = noDNS{}
 			if c, err := newResolver(cfg.DNS, nil); err == nil {
 				r = c
 			}
+			if topo != nil {
+				rtopo, _ = topology.Build(topo) // its errors: checkConfig
+				// The servers' host names as the daemon resolves them at
+				// load, before any check that compares addresses: the
+				// peers take a connection from those addresses for the
+				// server's (outgoingSourcesOutsideTopology).
+				resolveServerHosts(rtopo, nil, r, slog.New(slog.DiscardHandler))
+			}
+			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
+			warnings = append(warnings, configSlips(cfg)...)
+			warnings = append(warnings, publishWarnings(cfg)...)
+			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
 			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, rtopo, r)...)

@@ -354,7 +354,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	dc.Resolver = dnsResolver
-	resolveServerHosts(topo, dnsResolver, log) // before the topology is shared: the servers listed by host name
+	resolveServerHosts(topo, nil, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -1066,7 +1066,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next.TopologySource = ctopo.Source
 	}
 	topo = withDirectoryDatabases(topo, next, dir)
-	resolveServerHosts(topo, edge.dns, log) // once per reload, as at start
+	// The delivery configuration in force: its topology's addresses are
+	// kept for a name whose lookup fails for a time now; a failed reload
+	// gives it back as it ran.
+	running := del.RunningConfig()
+	resolveServerHosts(topo, running.Topology, edge.dns, log) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, err
@@ -1077,10 +1081,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
 		edge.cfg.Store(cur)
-		oldTopo, _ := serverTopology(cur)
-		oldTopo = withDirectoryDatabases(oldTopo, cur, dir)
-		old, _ := deliveryConfig(cur, topology.RoutingTable(cur), oldTopo, suspended, shadows.Recorder(), log)
-		if rerr := del.Reload(old); rerr != nil {
+		// The delivery configuration that ran, not one built again
+		// from cur: that one's topology had its server host names
+		// unresolved (a server listed by name then no twin of this
+		// one, its connections' source no longer its own).
+		if rerr := del.Reload(running); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, nil, err

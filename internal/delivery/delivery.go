@@ -331,6 +331,13 @@ func (d *Deliverer) Reload(cfg Config) error {
 	return nil
 }
 
+// RunningConfig is the configuration in force (as New or the last
+// Reload made it): a reload that fails after the Deliverer took the new
+// one gives it back to Reload as it ran — its topology with the host
+// names resolved at its load — and a reload reads the running
+// topology's resolved addresses from it.
+func (d *Deliverer) RunningConfig() Config { return d.st.Load().cfg }
+
 // group is the recipients of one message that share a next hop.
 type group struct {
 	key   string // destination: "local", "connector:NAME" or "connector:NAME/domain"

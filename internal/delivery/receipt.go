@@ -636,15 +636,17 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		return err
 	}
 	l.c.Close()
+	caller := ctx // whether the caller gave up (dialFailed), not this try's bound
 	ctx, cancel := context.WithTimeout(ctx, receiptTry)
 	defer cancel()
 	st := l.r.d.st.Load()
 	c, derr := l.r.dial(ctx, st, l.srv, l.verified || m.RequireTLS)
 	if derr != nil {
 		l.c = nil
-		// As the first dial's (dialFailed); Push marks nothing more
-		// for it (redialError).
-		l.r.dialFailed(ctx, st, l.srv, derr)
+		// As the first dial's (dialFailed, judged by the caller's
+		// context as Open's is); Push marks nothing more for it
+		// (redialError).
+		l.r.dialFailed(caller, st, l.srv, derr)
 		return &redialError{first: err, again: derr}
 	}
 	l.c = c

@@ -479,9 +479,16 @@
 // no second notice. One in delivery there (taken over, its attempt
 // running) is marked as stored and on its attempt (attempt.noticed, in
 // the note's transaction), so the attempt's job commits and end, which
-// write the record they began with, keep the mark; a crash before its
-// end leaves the stored record marked (Recover makes it Ready,
-// DelayNotified). A crash before the commit leaves neither the notice
+// write the record they began with, keep the mark. A note that comes
+// between the claim (the record Active) and the attempt's registration
+// in inDelivery finds no attempt: start reads the stored mark once
+// after registering (scheduler.go), so any note is seen by one of the
+// two. A note after the attempt's end read its mark is kept by every
+// writer of its end: the commit of results (finish) and the writers
+// leaving delivery without results (putLeavingTook: requeue, poison,
+// the give-back, Recover) keep a mark the stored record has. A crash
+// before its end leaves the stored record marked (Recover makes it
+// Ready, DelayNotified). A crash before the commit leaves neither the notice
 // nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
 // shadow server of version 19 with the partial discards (XDISCARD
 // "<id> DELAYED", DiscardsPartialDelayed), forgotten as they are once
@@ -639,7 +646,11 @@
 // it — a retired id or one whose record went —, when a shadow server's
 // id recorded under a name that is no server of the topology any more
 // (a typo since fixed) is presented by the server of the topology that
-// states that name as its own and the old name has no primary record
+// states that name as its own, the old name has no primary record, and
+// the id was recorded under the old name from a server that stated the
+// new name (bucket holderstated: the NAME a server dialled here gave in
+// its XSHADOW reply; a session of its own here states none), so a
+// server briefly out of the topology keeps its id
 // (ShadowHolderSeenStated: the old name's holder record and index entry
 // go, its name becomes an alias of the id, and the id is recorded under
 // the new name, all in one commit — a crash leaves the id the old

@@ -150,8 +150,10 @@ func (q *Manager) ShadowHolderSeen(server, dbID string) (lost int, old string, e
 // the topology is not recorded as a server's id (WARN naming it), and an
 // id recorded under a name that is no server of the topology any more
 // (a typo present from the very first contact, since fixed), presented
-// by a server of the topology stating that it is server, moves to server
-// in one commit: the typo's record and index entry go, its name becomes
+// by a server of the topology stating that it is server, when the id
+// was recorded under that name from a server that stated server's name
+// then (holderMovable: the link between the two names; a server briefly
+// out of the topology keeps its id), moves to server in one commit: the typo's record and index entry go, its name becomes
 // an alias of the database (its copies raise that database's counter
 // and go with it, marks.go, holdernames.go), and a WARN names both. A
 // name that is a server of the topology, or a server that states no
@@ -174,14 +176,15 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 		if same = string(tx.tx.Bucket(bucketHolders).Get(holderKey(server))) == dbID; same {
 			// Nothing to write, the common case — but for an alias
 			// the name kept while it dialled another's database: it
-			// goes (the Update below).
-			same = tx.holderAliasTx(server) == ""
+			// goes (the Update below); and for a name stated anew
+			// (recorded: holderStatedTx).
+			same = tx.holderAliasTx(server) == "" && (stated == "" || tx.holderStatedTx(server) == strings.ToLower(stated))
 			return nil
 		}
 		if tx.holderAliasTx(server) == dbID {
 			// Refused before, its alias recorded: no write transaction
 			// per session (each accepted message's copy on receipt).
-			if other := tx.holderOfDB(server, dbID); other != "" && !(claims && q.holderMovable(tx, other, dbID)) {
+			if other := tx.holderOfDB(server, dbID); other != "" && !(claims && q.holderMovable(tx, other, server, dbID)) {
 				refused = &DatabaseOfAnotherError{Server: server, DatabaseID: dbID, Other: other}
 			}
 		}
@@ -195,10 +198,15 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 		b := tx.tx.Bucket(bucketHolders)
 		cur := string(b.Get(holderKey(server)))
 		if cur == dbID {
+			if stated != "" { // a name stated anew; none stated says nothing new
+				if err := tx.noteHolderStatedTx(server, stated); err != nil {
+					return err
+				}
+			}
 			return tx.unaliasHolderTx(server, dbID) // its own id again (marks.go)
 		}
 		other := tx.holderOfDB(server, dbID)
-		if other != "" && claims && q.holderMovable(tx, other, dbID) {
+		if other != "" && claims && q.holderMovable(tx, other, server, dbID) {
 			if err := tx.moveHolderIDTx(other, dbID); err != nil {
 				return err
 			}
@@ -242,6 +250,9 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 		// their copies went with it too (holdernames.go).
 		aliases := tx.aliasesOfDBTx([]byte(cur), server)
 		if err := b.Put(holderKey(server), []byte(dbID)); err != nil {
+			return err
+		}
+		if err := tx.noteHolderStatedTx(server, stated); err != nil {
 			return err
 		}
 		if added { // the bound of retired ids, in this commit (retiredbound.go)
@@ -304,11 +315,20 @@ func (q *Manager) topologyKnows(server string) (known, topo bool) {
 // to another name (ShadowHolderSeenStated): the topology is set and
 // names no server other, other has no primary record here (its index
 // entry is a holder's alone), and its recorded id is dbID.
-func (q *Manager) holderMovable(tx *Tx, other, dbID string) bool {
+func (q *Manager) holderMovable(tx *Tx, other, server, dbID string) bool {
 	if known, topo := q.topologyKnows(other); !topo || known {
 		return false
 	}
 	if p, err := tx.Peer(other); err != nil || p != nil {
+		return false
+	}
+	// The link between the two names: the server the id was recorded
+	// from under other stated server's name (dialled at other's address,
+	// it answered NAME=server: a typo of the topology). Without it, a
+	// server stating its own name — every session here does — could take
+	// the id of a server briefly out of the topology (a copy of its data
+	// dir on another host).
+	if !strings.EqualFold(tx.holderStatedTx(other), server) {
 		return false
 	}
 	return string(tx.tx.Bucket(bucketHolders).Get(holderKey(other))) == dbID
@@ -321,6 +341,9 @@ func (q *Manager) holderMovable(tx *Tx, other, dbID string) bool {
 func (t *Tx) moveHolderIDTx(other, dbID string) error {
 	key := holderKey(other)
 	if err := t.tx.Bucket(bucketHolders).Delete(key); err != nil {
+		return err
+	}
+	if err := t.noteHolderStatedTx(other, ""); err != nil {
 		return err
 	}
 	if b := t.tx.Bucket(bucketPeerDBs); b != nil {
@@ -1069,4 +1092,35 @@ func (sc SingleCopy) String() string {
 		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}
 	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+}
+
+// holderStatedTx is the name (lower-cased) shadow server server stated
+// as its own when its database id was last recorded under server ("":
+// none stated: a session of its own here, or a release before the
+// record).
+func (t *Tx) holderStatedTx(server string) string {
+	b := t.tx.Bucket(bucketHolderStated)
+	if b == nil {
+		return ""
+	}
+	return string(b.Get(holderKey(server)))
+}
+
+// noteHolderStatedTx records stated as the name server's database id
+// was recorded with ("" removes it): only a name the server stated
+// independently — the NAME of its XSHADOW reply to a session this
+// server dialled at server's address — links an id recorded under one
+// name to another (holderMovable).
+func (t *Tx) noteHolderStatedTx(server, stated string) error {
+	b := t.tx.Bucket(bucketHolderStated)
+	if b == nil {
+		return nil
+	}
+	if stated == "" {
+		if b.Get(holderKey(server)) == nil {
+			return nil
+		}
+		return b.Delete(holderKey(server))
+	}
+	return b.Put(holderKey(server), []byte(strings.ToLower(stated)))
 }

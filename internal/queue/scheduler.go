@@ -757,6 +757,18 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
+	if !m.DelayNotified {
+		// A note committed between the claim (the record Active) and
+		// the Store above found no attempt: it marked the record as
+		// stored only, which this attempt's commits would overwrite.
+		// Any note after this read finds the attempt.
+		_ = q.store.View(func(tx *Tx) error {
+			if st, err := tx.Get(m.ID); err == nil && st.DelayNotified {
+				a.noticed.Store(true)
+			}
+			return nil
+		})
+	}
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
 	// now take over, or none does (queued behind windows: no code runs).

@@ -287,11 +287,15 @@ var (
 	// for their primary's takendone note once that server's discard
 	// settles them (takenhanded.go).
 	bucketTakenHanded = []byte("takenhanded")
+	// bucketHolderStated: the name a shadow server stated as its own
+	// when its database id was recorded under its topology name
+	// (holders.go: the link an id's move needs).
+	bucketHolderStated = []byte("holderstated")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
 		bucketPeers, bucketPeerDBs, bucketTaken, bucketTLSPolicy, bucketTLSRPT, bucketSpooled, bucketSpoolFiles, bucketRedeliver, bucketHolders, bucketSingle, bucketHolderMarks, bucketPrimaryMarks, bucketTakenBy, bucketPartial, bucketHandBack, bucketDamaged,
-		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait, bucketTakenHanded}
+		bucketDropped, bucketFolded, bucketBodySums, bucketPushing, bucketTakeoverFailures, bucketFinished, bucketFinishedAt, bucketCarried, bucketPeerDBOrder, bucketTakenDone, bucketShadowIDs, bucketTakenDoneWait, bucketTakenHanded, bucketHolderStated}
 
 	keyDBID              = []byte("db_id")
 	keySchemaVersion     = []byte("schema_version")

@@ -135,6 +135,15 @@ func settleIdle(tx *Tx, m *Message, now time.Time) (gone, took bool, err error) 
 // results does — a takeover is an event operators alert on, whichever
 // path applies it (requeue, poison, Recover, hold).
 func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
+	if !m.DelayNotified {
+		// A primary's delay note applied while the message was in
+		// delivery, after its attempt's end read the attempt's mark
+		// (delaynote.go): kept, as the commit of results keeps it
+		// (finish). m is the message the attempt began with.
+		if old, gerr := tx.Get(m.ID); gerr == nil && old.DelayNotified {
+			m.DelayNotified = true
+		}
+	}
 	before := statusesNow(m)
 	settleForQuarantine(tx, m) // quarantine.go
 	if _, err := applyEarlyDiscards(tx, m, nil); err != nil {

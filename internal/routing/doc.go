@@ -51,12 +51,16 @@
 //     answers. PlanRoute, a delivery's plan, asks only the cache: a
 //     recipient it would have to ask the directory for gets Route.Lookup,
 //     and the attempt routes it again with RouteContext.
-//   - Who a connection is from (ServerAt, ServerFrom, ServerAddressed)
-//     and whether two servers are one host (SameHost) read a server's
+//   - Who a connection is from (ServerAt, ServerFrom, ServerAddressed),
+//     whether two servers are one host (SameHost) and which server an
+//     address or a smart host is (ServerWithAddress, SmartHostServer: an
+//     IP address at the server's port) read a server's
 //     Address host as an IP address, or, for a host name, the addresses
 //     the caller resolved once per load and gave with SetHostAddresses
 //     before sharing the topology (hostaddrs.go; routing itself never
 //     resolves): a name that did not resolve counts for no address.
+//     HostAddresses gives a load's addresses of a name back, so the
+//     caller keeps them at a reload whose lookup failed for a time.
 //   - NewTopology is total: every numeric field is ranged (link cost
 //     1..99999, routing-group connector cost 1..100 with 0 meaning 1,
 //     address-space cost 0..100, sizes >= 0), every reference resolves,

@@ -52,6 +52,16 @@ func (t *Topology) SetHostAddresses(m map[string][]netip.Addr) {
 	}
 }
 
+// HostAddresses are the addresses host name h (one of ServerHostNames)
+// resolved to at this topology's load (SetHostAddresses), none for a
+// nil topology: a reload whose lookup of h failed for a time keeps them.
+func (t *Topology) HostAddresses(h string) []netip.Addr {
+	if t == nil {
+		return nil
+	}
+	return t.hostAddrs[strings.ToLower(strings.TrimSuffix(h, "."))]
+}
+
 // addressHost is the host of a host:port address ("" when it is none).
 func addressHost(address string) string {
 	h, _, err := net.SplitHostPort(address)
@@ -84,6 +94,25 @@ func (t *Topology) atHost(address string, ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// atHostPort reports whether hostport (HOST:PORT, as a connector or a
+// record gives it) is server address addr: the same as written (both as
+// mailaddr.CanonicalHostPort reads them), or an IP address that addr's
+// host is or resolved to at load (hostIPs), at the same port. A host
+// name hostport is not looked up.
+func (t *Topology) atHostPort(addr, hostport string) bool {
+	ca, ch := mailaddr.CanonicalHostPort(addr), mailaddr.CanonicalHostPort(hostport)
+	if ca == ch {
+		return true
+	}
+	_, pa, err1 := net.SplitHostPort(ca)
+	h, ph, err2 := net.SplitHostPort(ch)
+	if err1 != nil || err2 != nil || pa != ph {
+		return false
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && t.atHost(addr, ip)
 }
 
 // ServerAddressed reports whether the topology lists the addresses of

@@ -14,13 +14,14 @@ func (t *Topology) ServerAddress(name string) (string, bool) {
 	return s.Address, true
 }
 
-// ServerWithAddress names the server whose topology address is hostport,
-// exactly as written; "" when none, or when several share it (test
+// ServerWithAddress names the server whose topology address is hostport:
+// as written, or an IP address its host name resolved to at load, at its
+// port (atHostPort); "" when none, or when several share it (test
 // set-ups on one loopback address): no server is then implied.
 func (t *Topology) ServerWithAddress(hostport string) string {
 	found := ""
 	for name, s := range t.servers {
-		if s.Address != hostport {
+		if s.Address == "" || !t.atHostPort(s.Address, hostport) {
 			continue
 		}
 		if found != "" {
@@ -33,16 +34,17 @@ func (t *Topology) ServerWithAddress(hostport string) string {
 
 // SmartHostServer names a server of the topology that smart host
 // hostport (HOST:PORT, the connector's port filled in as delivery dials
-// it: config.SmartHostAddr) is, as written, with no lookup: its
-// topology address (both as mailaddr.CanonicalHostPort reads them), or
-// its name (the host, at any port); "" when it is none, and never
+// it: config.SmartHostAddr) is, with no lookup of its own: its
+// topology address (both as mailaddr.CanonicalHostPort reads them, or
+// the smart host an IP address that a server listed by host name
+// resolved to at load, at the same port: atHostPort), or its name (the
+// host, at any port); "" when it is none, and never
 // except (this server, whose own address other checks look at). The one
 // rule for "a smart host that is a server of the organisation": config
 // check warns of such a smart host (mail sent there comes back), and a
 // relay through any other leaves the organisation — a shadow server
 // notes it for the primary whose copy it took over (queue takendone.go).
 func (t *Topology) SmartHostServer(hostport, except string) string {
-	want := mailaddr.CanonicalHostPort(hostport)
 	host, _, err := mailaddr.SplitHostPort(hostport)
 	if err != nil {
 		host = hostport
@@ -52,7 +54,7 @@ func (t *Topology) SmartHostServer(hostport, except string) string {
 		if except != "" && mailaddr.NameKey(s.Name) == skip {
 			continue
 		}
-		if s.Address != "" && mailaddr.CanonicalHostPort(s.Address) == want || mailaddr.NameKey(s.Name) == mailaddr.NameKey(host) {
+		if s.Address != "" && t.atHostPort(s.Address, hostport) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(host) {
 			return s.Name
 		}
 	}

@@ -84,7 +84,12 @@ func (s *session) originInside(content []byte) bool {
 		// submission; a server account forwards what another server
 		// decided.
 		return orgid.Internal(content) || s.c.cfg.DKIMSign || s.user != "" && !s.serverAccount
-	case s.user != "":
+	case s.user != "" && !s.serverAccount:
+		// A user's submission. A server account that is no trusted
+		// transport server here (from an address the topology does not
+		// give it, or naming no transport server) forwards what
+		// another server decided, which cannot be believed: only the
+		// connector's dkim_sign speaks for its mail.
 		return true
 	}
 	return s.c.cfg.DKIMSign

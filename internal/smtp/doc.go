@@ -169,7 +169,9 @@
 //     sender can make umbra take its message for another (duplicate
 //     suppression, merge). Likewise the origin (orgid.OriginHeader) is
 //     believed only from such a server; otherwise Message.Internal is
-//     true for an authenticated client or a dkim_sign connector
+//     true for an authenticated user (a server account is none: from
+//     an address the topology does not give it, its mail is Internal
+//     only through a dkim_sign connector) or a dkim_sign connector
 //     (originInside, authres.go): only such mail is DKIM-signed.
 //   - umbra's own Authentication-Results (authres.go): on every
 //     connector, before the edge checks, arriving ones claiming one of

@@ -922,8 +922,8 @@ type HolderRecorder interface {
 }
 
 // StatedHolderRecorder is a HolderRecorder told the name the server
-// states as its own (queue.Manager.ShadowHolderSeenStated): an id
-// recorded under a name the topology no longer has moves to it.
+// states as its own (queue.Manager.ShadowHolderSeenStated). A session
+// here states nothing independent of its server id: it passes none.
 type StatedHolderRecorder interface {
 	ShadowHolderSeenStated(server, stated, dbID string) (lost int, old string, err error)
 }
@@ -948,7 +948,12 @@ func (s *session) holderSeen(server, dbID string) string {
 	var old string
 	var err error
 	if sh, ok := hr.(StatedHolderRecorder); ok {
-		lost, old, err = sh.ShadowHolderSeenStated(server, server, dbID) // the session's server id is the name it states (an id another name keeps is refused before: databaseOfAnother)
+		// Nothing independent is stated: the session's server id is
+		// the name it gave itself, which the topology already admitted
+		// for this address. It moves no id recorded under another name
+		// (queue holderMovable: only a name a server stated when this
+		// server dialled it links two names).
+		lost, old, err = sh.ShadowHolderSeenStated(server, "", dbID)
 	} else {
 		lost, old, err = hr.ShadowHolderSeen(server, dbID)
 	}
