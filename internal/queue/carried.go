@@ -259,9 +259,6 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 	if b == nil {
 		return nil
 	}
-	if err := t.dropMergedRcpts(o); err != nil {
-		return err
-	}
 	prefix := append([]byte{'o'}, o.Key()...)
 	var keys [][]byte
 	c := b.Cursor()
@@ -287,8 +284,10 @@ func (t *Tx) settleCarried(o ID, orgID string, now time.Time) error {
 // relay merged under releasesNoCopy, a takeover resubmission from the
 // original's own shadow server, a give-back) are recorded too, in the
 // same merge commit: key 'm' ‖ original id ‖ the original's address, no
-// value, dropped with the 'o' keys when the original ends or is held
-// (settleCarried). Nothing is carried for them — no discard is owed —
+// value, dropped when the original ends (Tx.Delete) and never at a hold:
+// a hold settles the carried copies (settleCarried), and writes an 'm'
+// key for each recipient they carried, which the original still owes
+// once released (hold.go). Nothing is carried for them — no discard is owed —
 // but a taken-over copy's note (takendone.go) must not settle them
 // either: the copy merged may be the very message the note's holder
 // handed on, relayed here by the hub it went to (that hub's discard is

@@ -51,6 +51,22 @@ import "time"
 func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	// Another record here under the same shadow id may still need the
 	// copy (siblingcopy.go): then its end writes the discard.
+	// The hold settles the carried copies, but the recipients the
+	// original took in from them are still its own to deliver: no
+	// taken-over copy's note may settle them after a release.
+	for addr := range tx.carriedRcpts(m.ID) {
+		if addr == "" {
+			for _, r := range m.Rcpts {
+				if err := tx.noteMergedRcpt(m.ID, r.Addr); err != nil {
+					return false, err
+				}
+			}
+			continue
+		}
+		if err := tx.noteMergedRcpt(m.ID, addr); err != nil {
+			return false, err
+		}
+	}
 	if err := tx.settleCarried(m.ID, m.OrgID, now); err != nil { // carried.go: held, as its own copy
 		return false, err
 	}

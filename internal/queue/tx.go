@@ -235,6 +235,9 @@ func (t *Tx) Delete(id ID) error {
 	if old != nil {
 		orgID = old.OrgID
 	}
+	if err := t.dropMergedRcpts(id); err != nil { // carried.go: only at the end, never at a hold
+		return err
+	}
 	return t.settleCarried(id, orgID, t.now()) // the manager's clock (takensingle.go); the copies it carried are owed their discard (carried.go)
 }
 
