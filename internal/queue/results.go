@@ -484,7 +484,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var afters []func()
 	var foundKept []int  // suppressed duplicates kept as deliveries (the redelivery bucket)
 	foundRepeat := false // and their message repeats an attempt whose results were lost (markRepeat)
-	tookOver := false    // sticky: a rerun of the function sees m already changed
+	tookOver := false    // a takeover while in delivery (each run of the commit's function says anew)
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
 	var reportedTo []string // the servers a DSN's departure owes a partial discard, or this commit a delay note (reportedcopy.go, delaynote.go)
@@ -508,7 +508,24 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	holdUntil := m.NextAttempt
 	handed()
+	// The function runs again after a failed try (a group's commit tried
+	// alone, pendingresults.go): each run starts from the message as the
+	// attempt left it, not as the failed run changed it in memory (the
+	// discards kept aside settle recipients, a quarantine absorbs them, a
+	// takeover makes them pending again) — a run that found a recipient
+	// settled already wrote neither its handed note nor the takendone
+	// note the failed run had written (takenhanded.go), and the returning
+	// primary delivered its original again. What the run decides it
+	// reads from the transaction, which a failed try left as it was.
+	attemptRcpts := slices.Clone(m.Rcpts)
+	attemptState, attemptNext, attemptNotified := m.State, m.NextAttempt, m.DelayNotified
 	commit := func(tx *Tx) error {
+		copy(m.Rcpts, attemptRcpts)
+		m.State, m.NextAttempt, m.DelayNotified = attemptState, attemptNext, attemptNotified
+		tookOver, settledDone = false, false
+		if failDSN >= 0 {
+			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""
+		}
 		afters = afters[:0]
 		reportedTo = nil
 		dsnOwesDiscard = false
@@ -593,7 +610,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		settledDone = settledDone || (settled || absorbed) && !done && len(m.Pending()) == 0 // sticky, as tookOver
+		settledDone = (settled || absorbed) && !done && len(m.Pending()) == 0
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
@@ -601,7 +618,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		tookOver = tookOver || t
+		tookOver = t
 		if after != nil { // its warning, once the commit returned
 			afters = append(afters, after)
 		}
