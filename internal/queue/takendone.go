@@ -407,7 +407,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, rcptsMatch(m), byID[id]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), tx.carriedRcpts(m.ID), byID[id]) {
 					inDelivery++
 					busy[id] = true
 				}
@@ -617,9 +617,12 @@ func (t *Tx) droppableDSN(m *Message, notes []TakenDone) bool {
 }
 
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
-// would change m: a recipient of it still pending, or its delay DSN not
-// sent yet. rcpts is rcptsMatch(m).
-func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone) bool {
+// would change m: a recipient of it still pending that it did not take
+// in from another copy (carried, tx.carriedRcpts: no note settles one,
+// as the commit that applies them says), or its delay DSN not sent yet.
+// rcpts is rcptsMatch(m). A note that would change nothing is not kept
+// for the record in delivery (takendonewait.go).
+func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], carried map[string]bool, notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenHeld {
 			if holdable(m) {
@@ -633,7 +636,7 @@ func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone)
 			}
 			continue
 		}
-		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending && !carried[""] && !carried[m.Rcpts[i].Addr] {
 			return true
 		}
 	}
