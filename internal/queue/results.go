@@ -113,6 +113,15 @@ type Result struct {
 	// recipient relayed so is noted for its returning primary
 	// (takendone.go).
 	LeftOrg bool
+	// RelayedTo names, for a RelayedOK that stayed in the organisation
+	// without a shadow session, the transport server of the topology it
+	// went to, when delivery knows which: every smart host of the
+	// connector (or the administrator's redirect target) is that one
+	// server ("": not known). A taken-over copy's recipient relayed to a
+	// server other than the primary it was taken from is noted for that
+	// primary (takendone.go); one relayed to the primary itself is not
+	// (its original merges the relay and still owes the recipient).
+	RelayedTo string
 	// Expand is the members of an Expanded group recipient; Owned reports
 	// whether this organisation is authoritative for a member's domain
 	// (nil: for none), whose mailboxes then compare in ASCII case

@@ -223,17 +223,26 @@ func (t *Tx) handedNotes(r *Recipient) []handedNote {
 // later than the primary's original arrived: pruned with it
 // (pruneTakenDone), it outlives that original.
 func (t *Tx) handedSettled(r *Recipient) error {
-	return t.handedDone(r, TakenRelayed, nil)
+	return t.handedDone(r, TakenRelayed, nil, "")
 }
 
 // handedDone turns r's handed notes into takendone notes of kind,
-// written at at (nil: each handed note's own time).
-func (t *Tx) handedDone(r *Recipient, kind byte, at []byte) error {
+// written at at (nil: each handed note's own time). A note for server
+// to (r relayed to that server without a shadow session: its original
+// merges the relay and still owes the recipient), or one that does not
+// say its primary while to is set, goes without a takendone note.
+func (t *Tx) handedDone(r *Recipient, kind byte, at []byte, to string) error {
 	b := t.tx.Bucket(bucketTakenDone)
 	if b == nil {
 		return nil
 	}
 	for _, n := range t.handedNotes(r) {
+		if to != "" && (n.primary == "" || strings.EqualFold(n.primary, to)) {
+			if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
+				return err
+			}
+			continue
+		}
 		ts := n.at
 		if at != nil {
 			ts = at
