@@ -1895,7 +1895,9 @@
 // have no effect outside the transaction — nor on the values it reads and
 // writes back: an attempt's results' function changes the message in
 // memory as it goes (discards kept aside settle recipients), so each run
-// starts again from the message as the attempt left it (finish); a run
+// starts again from the message as the attempt left it (finish; the
+// other ways out of delivery — requeue, poison, a hold — alike:
+// rerunnable); a run
 // that saw the failed run's changes took the recipients for settled
 // already and wrote none of the notes the failed run had written
 // (takenhanded.go, takendone.go). UnsafeNoSync exists for tests

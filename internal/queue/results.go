@@ -526,11 +526,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// note the failed run had written (takenhanded.go), and the returning
 	// primary delivered its original again. What the run decides it
 	// reads from the transaction, which a failed try left as it was.
-	attemptRcpts := slices.Clone(m.Rcpts)
-	attemptState, attemptNext, attemptNotified := m.State, m.NextAttempt, m.DelayNotified
+	restore := rerunnable(m) // shadowadmin.go
 	commit := func(tx *Tx) error {
-		copy(m.Rcpts, attemptRcpts)
-		m.State, m.NextAttempt, m.DelayNotified = attemptState, attemptNext, attemptNotified
+		restore()
 		tookOver, settledDone = false, false
 		if failDSN >= 0 {
 			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""
