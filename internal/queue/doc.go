@@ -482,8 +482,10 @@
 // write the record they began with, keep the mark. A note that comes
 // between the claim (the record Active) and the attempt's registration
 // in inDelivery finds no attempt: start reads the stored mark once
-// after registering (scheduler.go), so any note is seen by one of the
-// two. A note after the attempt's end read its mark is kept by every
+// after registering (scheduler.go), in a write transaction rolled back
+// (Store.ViewSettled: ordered after every writer, no fsync), so any
+// note is seen by one of the two — a plain read could begin before a
+// note that had looked the attempt up first committed, and miss it. A note after the attempt's end read its mark is kept by every
 // writer of its end: the commit of results (finish) and the writers
 // leaving delivery without results (putLeavingTook: requeue, poison,
 // the give-back, Recover) keep a mark the stored record has. A crash
