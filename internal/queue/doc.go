@@ -1325,7 +1325,11 @@
 //     acknowledgement or waiting for its refusal, no shadow server in
 //     XQUERYDISCARD WAIT= for the discard it writes, not at shutdown) it
 //     rides along with the next commit another writer asks for — a
-//     receipt's, usually — and waits at most DeferLimit for one. Every
+//     receipt's, usually — and waits at most DeferLimit for one. A
+//     waiter that registers later has it committed at once (its Flush),
+//     and so does one that registered between the decision and the
+//     queueing: the decision is asked again once the writer is queued
+//     (commitResults, Store.UpdateDeferredUnless). Every
 //     commit takes the deferred writers before it in arrival order, so a
 //     later change to the message sees the results. The attempt's
 //     goroutine still waits for the commit before it acts on the results

@@ -270,11 +270,7 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 		wrote = true
 		return nil
 	}
-	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
-	if q.deferResults(m, false, false, ctx.Err() != nil) {
-		update = q.store.UpdateDeferred
-	}
-	if err := update(commit); err != nil {
+	if err := q.commitResults(m, false, false, ctx.Err() != nil, commit); err != nil {
 		q.log.Warn("committing the delay notice of a message in delivery failed; the attempt's end makes it", "msg_id", m.ID.String(), "err", err)
 		return
 	}

@@ -498,14 +498,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// receipt's, usually) instead of paying one of their own: at most
 	// the store's DeferLimit later, and never when a sender, a shadow
 	// server or shutdown waits on them (deferResults).
-	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
 	// Recipients finished while others stay pending: a partial discard
 	// may be owed to the shadow server (partialdiscard.go).
 	partialOwed := !done && m.ShadowServer != "" && m.ShadowID != ""
-	var partial []string // the addresses of the partial discard this commit wrote
-	if q.deferResults(m, refusal != nil, discard || partialOwed, interrupted) {
-		update = q.store.UpdateDeferred
+	update := func(fn func(*Tx) error) error {
+		return q.commitResults(m, refusal != nil, discard || partialOwed, interrupted, fn)
 	}
+	var partial []string // the addresses of the partial discard this commit wrote
 	holdUntil := m.NextAttempt
 	handed()
 	commit := func(tx *Tx) error {
@@ -917,6 +916,22 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 		return false
 	}
 	return !discard || !q.dsig.waiting(m.ShadowServer)
+}
+
+// commitResults commits fn, a commit of an attempt's results (its end's,
+// a job's, a notice's), set aside for a later commit when deferResults
+// allows — and asked again once it is queued: a sender or a shadow
+// server that began to wait between the decision and the queueing has
+// it committed now (Store.UpdateDeferredUnless), as one that began
+// after it has (its Flush).
+func (q *Manager) commitResults(m *Message, refusal, discard, interrupted bool, fn func(*Tx) error) error {
+	if !q.deferResults(m, refusal, discard, interrupted) {
+		return q.store.Update(context.Background(), fn)
+	}
+	if f := q.deferHook.Load(); f != nil {
+		(*f)(m)
+	}
+	return q.store.UpdateDeferredUnless(fn, func() bool { return !q.deferResults(m, refusal, discard, interrupted) })
 }
 
 // dsnEvent raises the "dsn" event of a DSN this server has just made

@@ -505,6 +505,23 @@ func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
 	return s.queueDeferred(fn)()
 }
 
+// UpdateDeferredUnless is UpdateDeferred for a change someone may
+// start waiting for meanwhile: once fn is queued, waited (the caller's
+// question whether anyone waits for it now) is asked again, and a yes
+// has the set-aside writers committed now (Flush). A waiter registers
+// and then flushes (WaitGone, DiscardSignal); the caller queues and
+// then asks: either the waiter's Flush finds fn queued or the question
+// finds the waiter, never neither — asked only before queueing, a
+// waiter registering in between found nothing to flush and fn waited
+// DeferLimit.
+func (s *Store) UpdateDeferredUnless(fn func(*Tx) error, waited func() bool) error {
+	wait := s.queueDeferred(fn)
+	if waited() {
+		s.Flush()
+	}
+	return wait()
+}
+
 // UpdateLater is UpdateDeferred for a change whose writer need not wait
 // for it either: fn is queued before UpdateLater returns (so the next
 // commit any writer asks for takes it, in arrival order), and done, if
