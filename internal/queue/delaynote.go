@@ -50,9 +50,11 @@ import (
 // writer (Store.ViewSettled), when the record is one a note can reach
 // (delayNoteMayReach). The end
 // commit of a record left pending also keeps a mark it finds stored.
-// What remains: a note whose commit comes after the end read the mark
-// (complete) and whose end makes the notice itself in that window —
-// one commit's time — still gives two notices. A note for a copy on
+// A note whose commit comes after the end read the mark (complete), of
+// an attempt whose end was to make the notice itself, is found by that
+// end's commit, which reads the stored mark in its transaction
+// (finish: noteFirst) and then makes no delay DSN and writes no delay
+// note of its own. A note for a copy on
 // receipt not stored here yet is dropped (it is not kept aside as a
 // partial discard is): that copy may still send one, under the rule of
 // takendelay.go alone, as before.

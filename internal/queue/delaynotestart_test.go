@@ -172,3 +172,100 @@ func TestDelayNoteCommittedWhileStartReadsMark(t *testing.T) {
 		t.Errorf("the second copy after its attempt: DelayNotified false (the note's mark overwritten)")
 	}
 }
+
+// Q-3, SR-6, SR-11 (delaynote.go's "what remains"): hub-a's attempt of
+// a copy it took over from hub-b ends past hub-a's own
+// delay_notification; hub-b's delay note is applied after the end read
+// the attempt's mark (complete: a.noticed) and before the end's commit.
+// The end, deciding from what it read, made its own delay DSN: two.
+// The note is applied here at that very point (endReadHook).
+func TestDelayNoteAfterEndReadTheMark(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sS.Close() })
+	p := newCopyPrimaryWith(t, clk, ManagerConfig{DelayNotification: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.q.Start(ctx)
+	t.Cleanup(func() { cancel(); p.q.Wait() })
+	var taken atomic.Bool
+	started := make(chan struct{}, 4)
+	release := make(chan struct{})
+	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		if !taken.Load() {
+			return p.relay(t, ctx, m, rcpts, "hub-b")
+		}
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.1 no route"})
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}, DelayNotification: 4 * time.Hour})
+	qS.Start(ctx)
+	t.Cleanup(func() { cancel(); qS.Wait() })
+	m := msg(sS, "s@example.org", "b@c.example")
+	m.Arrived = clk.Now()
+	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "hub-a's copy", func() bool {
+		got, err := qS.Message(m.ID)
+		return err == nil && got.State == Shadow
+	})
+	taken.Store(true)
+	if _, err := qS.Takeover("hub-b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("hub-a's attempt of the taken-over copy did not start")
+	}
+	clk.Advance(2 * time.Hour)
+	p.q.Kick()
+	waitFor(t, "hub-b's delay DSN", func() bool { return p.dsnsAt(t) == 1 })
+	// hub-b's note comes at 3 h 59 min, just before hub-a's own
+	// delay_notification (a primary heard from after it would make the
+	// takeover's notice none by the rule of takendelay.go alone), and
+	// the end commits at 4 h 30 s, past it and before the grace of the
+	// notice of a hung job (noticecommit.go): the end makes the notice.
+	clk.Advance(time.Hour + 59*time.Minute)
+	applied := make(chan []string, 1)
+	hook := func(id ID) {
+		if id == m.ID {
+			lines := p.fetchDelayed(t, qS)
+			clk.Advance(time.Minute + 30*time.Second)
+			applied <- lines
+		}
+	}
+	qS.sched.endReadHook.Store(&hook)
+	close(release)
+	select {
+	case lines := <-applied:
+		if len(lines) != 1 || !strings.HasSuffix(lines[0], DelayNoteSuffix) {
+			t.Fatalf("notifications: %q, want the delay note of the copy", lines)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hub-a's attempt did not end")
+	}
+	waitFor(t, "hub-a's attempt to defer", func() bool {
+		got, err := qS.Message(m.ID)
+		return err == nil && got.State == Ready
+	})
+	for _, dm := range messages(t, sS) {
+		if dm.OwnDSN() {
+			t.Errorf("hub-a made delay DSN %s: hub-b told the sender already (its note came after the end read the mark)", dm.ID)
+		}
+	}
+	if got, _ := qS.Message(m.ID); !got.DelayNotified {
+		t.Errorf("the copy after its attempt: DelayNotified false")
+	}
+}

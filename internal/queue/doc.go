@@ -488,7 +488,9 @@
 // note that had looked the attempt up first committed, and miss it. A note after the attempt's end read its mark is kept by every
 // writer of its end: the commit of results (finish) and the writers
 // leaving delivery without results (putLeavingTook: requeue, poison,
-// the give-back, Recover) keep a mark the stored record has. A crash
+// the give-back, Recover) keep a mark the stored record has; the
+// commit of results that was to make the notice itself reads the
+// stored mark in its transaction and, finding it, makes none. A crash
 // before its end leaves the stored record marked (Recover makes it
 // Ready, DelayNotified). A crash before the commit leaves neither the notice
 // nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a

@@ -482,6 +482,9 @@ type scheduler struct {
 	// markReadHook, when set (tests only), runs in start inside the
 	// transaction that reads the stored delay mark.
 	markReadHook atomic.Pointer[func(ID)]
+	// endReadHook, when set (tests only), runs in complete once it read
+	// the attempt's delay mark (a.noticed), before its end commits.
+	endReadHook atomic.Pointer[func(ID)]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -1324,6 +1327,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	if a.noticed.Load() {
 		m.DelayNotified = true // its notice went while a job ran (noticecommit.go): none again
+	}
+	if f := q.sched.endReadHook.Load(); f != nil {
+		(*f)(m.ID)
 	}
 	switch {
 	case a.bodyErr != nil:
