@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // SR-9, Q-3 (note26, "a waiter can miss a set-aside commit"): an
@@ -76,5 +78,56 @@ func TestWaiterBetweenDeferDecisionAndQueueing(t *testing.T) {
 				t.Errorf("%s registered between the decision to set the results' commit aside and its queueing: not woken (the commit waits result_commit_delay)", c.name)
 			}
 		})
+	}
+}
+
+// SR-9, Q-3: the delay notice committed while a job of the attempt
+// hangs (noticecommit.go) writes the delay note owed to the message's
+// shadow server (delaynote.go), which that server's XQUERYDISCARD WAIT=
+// waits for as for any notification. The commit was set aside all the
+// same when that server was waiting (deferResults was not told the
+// commit writes a notification for it): the waiting session was
+// answered only DeferLimit later. DeferLimit is an hour here.
+func TestDelayNoteWhileJobHangsNotSetAsideFromWaitingShadow(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{DeferLimit: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	h := &hangsFrom{gate: make(chan struct{})}
+	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
+		RetrySchedule: []time.Duration{4 * time.Second}, MessageExpiration: time.Hour,
+		DelayNotification: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { close(h.gate); cancel(); q.Wait() })
+	q.Start(ctx)
+	m := msg(s, "sender@example.org", "w@slow.test")
+	m.Arrived = t0
+	m.ShadowServer, m.ShadowID = "hub-b", "0123-x"
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first deferral", func() bool {
+		s.Flush() // its results are set aside: nobody waits for them
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Attempts == 1
+	})
+	h.mu.Lock()
+	h.hang = true
+	h.mu.Unlock()
+	clk.Advance(4 * time.Second) // the retry at 4 s hangs
+	waitFor(t, "the retry", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.calls == 2 })
+	signal := q.DiscardSignal("hub-b") // hub-b's session waits (XQUERYDISCARD WAIT=)
+	clk.Advance(5 * time.Minute)       // the notice fell due at 5 s; the session hangs on
+	select {
+	case <-signal:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delay note of the notice made while the job hangs did not reach the waiting shadow server: its commit was set aside")
+	}
+	got, err := q.Message(m.ID)
+	if err != nil || got.State != Active || !got.DelayNotified {
+		t.Fatalf("the record with the notice made: %+v, %v; want Active, DelayNotified", got, err)
 	}
 }

@@ -1325,8 +1325,8 @@
 //     transport.result_commit_delay, 10 ms): when nobody waits
 //     for the results (deferResults: no sender in delayed
 //     acknowledgement or waiting for its refusal, no shadow server in
-//     XQUERYDISCARD WAIT= for the discard it writes, not at shutdown) it
-//     rides along with the next commit another writer asks for — a
+//     XQUERYDISCARD WAIT= for the discard or delay note it writes, not
+//     at shutdown) it rides along with the next commit another writer asks for — a
 //     receipt's, usually — and waits at most DeferLimit for one. A
 //     waiter that registers later has it committed at once (its Flush),
 //     and so does one that registered between the decision and the
