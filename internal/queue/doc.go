@@ -482,11 +482,15 @@
 // write the record they began with, keep the mark. A note that comes
 // between the claim (the record Active) and the attempt's registration
 // in inDelivery finds no attempt: start reads the stored mark once
-// after registering (scheduler.go), so any note is seen by one of the
-// two. A note after the attempt's end read its mark is kept by every
+// after registering (scheduler.go), in a write transaction rolled back
+// (Store.ViewSettled: ordered after every writer, no fsync), so any
+// note is seen by one of the two — a plain read could begin before a
+// note that had looked the attempt up first committed, and miss it. A note after the attempt's end read its mark is kept by every
 // writer of its end: the commit of results (finish) and the writers
 // leaving delivery without results (putLeavingTook: requeue, poison,
-// the give-back, Recover) keep a mark the stored record has. A crash
+// the give-back, Recover) keep a mark the stored record has; the
+// commit of results that was to make the notice itself reads the
+// stored mark in its transaction and, finding it, makes none. A crash
 // before its end leaves the stored record marked (Recover makes it
 // Ready, DelayNotified). A crash before the commit leaves neither the notice
 // nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
@@ -1321,9 +1325,13 @@
 //     transport.result_commit_delay, 10 ms): when nobody waits
 //     for the results (deferResults: no sender in delayed
 //     acknowledgement or waiting for its refusal, no shadow server in
-//     XQUERYDISCARD WAIT= for the discard it writes, not at shutdown) it
-//     rides along with the next commit another writer asks for — a
-//     receipt's, usually — and waits at most DeferLimit for one. Every
+//     XQUERYDISCARD WAIT= for the discard or delay note it writes, not
+//     at shutdown) it rides along with the next commit another writer asks for — a
+//     receipt's, usually — and waits at most DeferLimit for one. A
+//     waiter that registers later has it committed at once (its Flush),
+//     and so does one that registered between the decision and the
+//     queueing: the decision is asked again once the writer is queued
+//     (commitResults, Store.UpdateDeferredUnless). Every
 //     commit takes the deferred writers before it in arrival order, so a
 //     later change to the message sees the results. The attempt's
 //     goroutine still waits for the commit before it acts on the results

@@ -479,6 +479,12 @@ type scheduler struct {
 	// parkedHook, when set (tests only), runs in runJob after a job was
 	// parked at its start check, before it leaves the attempt.
 	parkedHook atomic.Pointer[func(*job)]
+	// markReadHook, when set (tests only), runs in start inside the
+	// transaction that reads the stored delay mark.
+	markReadHook atomic.Pointer[func(ID)]
+	// endReadHook, when set (tests only), runs in complete once it read
+	// the attempt's delay mark (a.noticed), before its end commits.
+	endReadHook atomic.Pointer[func(ID)]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -757,17 +763,28 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
-	if !m.DelayNotified {
+	if delayNoteMayReach(m) {
 		// A note committed between the claim (the record Active) and
 		// the Store above found no attempt: it marked the record as
 		// stored only, which this attempt's commits would overwrite.
-		// Any note after this read finds the attempt.
-		_ = q.store.View(func(tx *Tx) error {
+		// Any note whose transaction began after the Store finds the
+		// attempt. One that began before it and commits after a plain
+		// read began would be seen by neither side (two delay DSNs):
+		// a record a note can reach (a copy held for a primary) is read
+		// after every writer (ViewSettled: it waits for the commit
+		// under way). A record no note can reach is not read.
+		marked := func(tx *Tx) error {
+			if f := q.sched.markReadHook.Load(); f != nil {
+				(*f)(m.ID)
+			}
 			if st, err := tx.Get(m.ID); err == nil && st.DelayNotified {
 				a.noticed.Store(true)
 			}
 			return nil
-		})
+		}
+		if err := q.store.ViewSettled(marked); err != nil {
+			_ = q.store.View(marked) // no write transaction (a closing store): the snapshot at least
+		}
 	}
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
@@ -1310,6 +1327,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	if a.noticed.Load() {
 		m.DelayNotified = true // its notice went while a job ran (noticecommit.go): none again
+	}
+	if f := q.sched.endReadHook.Load(); f != nil {
+		(*f)(m.ID)
 	}
 	switch {
 	case a.bodyErr != nil:
