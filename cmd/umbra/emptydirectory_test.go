@@ -127,3 +127,58 @@ mailbox: {maildir: maildir}
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "holds no account")
 	})
 }
+
+// OPS-5, SMTP-2: the web console's credentials file with no account
+// that may log in (0 bytes, only comments, only transport server
+// accounts, which the console refuses) leaves the console with nobody to
+// log in: config check and serve refuse it at the line of the setting
+// that names it — console.credentials_file, or the receive connector's
+// auth.credentials_file it falls back to — as the recipients and
+// credentials files are refused (opsfix26). (The console's re-read of a
+// changed file keeps the accounts in force: internal/console.)
+func TestEmptyConsoleCredentialsFileIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.181")
+	creds := filepath.Join(dir, "console-credentials")
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "localhost"))
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.console.test, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+console:
+  listen: %s
+  cert_file: %s
+  key_file: %s
+  credentials_file: %s
+%s`, filepath.Join(dir, "data"), freeAddr(t, "127.0.0.181"), certFile, keyFile, creds, submitConnector("in", listen))), 0o600)
+	at := lineOf(t, cfg, "credentials_file: "+creds)
+	server, err := os.ReadFile("../../configs/dev-credentials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serverOnly string
+	for _, l := range strings.Split(string(server), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			serverOnly = l + ":server\n"
+			break
+		}
+	}
+	for _, c := range []struct{ name, text string }{
+		{"0 bytes", ""},
+		{"only comments", "# operators\n\n"},
+		{"only server accounts", serverOnly},
+	} {
+		os.WriteFile(creds, []byte(c.text), 0o600)
+		checkFails(t, c.name, cfg, at, "console.credentials_file "+creds, "no account that may log in")
+	}
+
+	// Falling back to a receive connector's file (no AUTH offered
+	// there, so the connector does not refuse it): at that line.
+	fallback := filepath.Join(dir, "fallback.yaml")
+	text, _ := os.ReadFile(cfg)
+	s := strings.Replace(string(text), "  credentials_file: "+creds+"\n", "", 1)
+	s = strings.TrimRight(s, "\n") + "\n    auth: {credentials_file: " + creds + "}\n"
+	os.WriteFile(fallback, []byte(s), 0o600)
+	os.WriteFile(creds, nil, 0o600)
+	checkFails(t, "the connector's empty file", fallback, lineOf(t, fallback, "auth: {credentials_file"), "no account that may log in")
+}
