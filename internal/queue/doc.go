@@ -1201,7 +1201,11 @@
 // from the file where /proc/locks is hidden; the lock dies with its
 // holder, so a killed command's file blocks nothing; a command of an
 // older release, which knows no side lock, is still met at the
-// database's lock (cmdlock_test.go). The data directory is the daemon's
+// database's lock (cmdlock_test.go). What such a command reports from
+// the files is read under that lock too: the backup's origin
+// (RestoreOptions.Server) and its schema version (BackupSchema), the
+// compacted file's (CompactOptions.FileSchema) — nothing before it
+// (ops27 3). The data directory is the daemon's
 // user's, who can plant links in it: a command run as root writes no
 // file there through a symlink or a hard link — its copies are made
 // afresh with O_EXCL and opened again only as the same one-name file
