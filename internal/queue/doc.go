@@ -1289,7 +1289,9 @@
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
 //     running, waiting or free, one pwrite per change of phase and no
-//     fsync (peerwait.go). The file is trusted only if it is a regular
+//     fsync (peerwait.go); each start makes it anew with O_EXCL
+//     (createFresh: a link planted at its name is unlinked, never
+//     written through). The file is trusted only if it is a regular
 //     file whose header names this boot (kill -9 keeps the page cache; a
 //     power loss or a kernel crash may lose it and changes the boot id)
 //     and the run the database recorded at the last Recover, read whole
