@@ -737,3 +737,44 @@ func TestConsoleKeepsAccountsWhenFileEmptied(t *testing.T) {
 		t.Errorf("the emptied file's refusal is not logged:\n%s", h.logs.String())
 	}
 }
+
+// deadDestQueue is fakeQueue with the scheduler's destinations: one
+// dead until a time to come.
+type deadDestQueue struct {
+	*fakeQueue
+	until time.Time
+}
+
+func (d deadDestQueue) Destinations() []queue.DestinationInfo {
+	return []queue.DestinationInfo{{Name: "connector:relay", Queue: "smarthost:relay", State: "dead", DeadUntil: d.until},
+		{Name: "connector:out/example.net", Queue: "mx:example.net", State: "idle"}}
+}
+
+// Q-4 (ops27 1): the flash of a queue resume says where the released
+// messages go, from the answer's released_to, as umbra queue resume
+// does: those of a dead destination when its cool-down ends, with the
+// time, the rest now — not "due now" for all.
+func TestConsoleResumeFlashSaysWhereReleasedMailGoes(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	q := deadDestQueue{&fakeQueue{}, until}
+	log := slog.New(slog.DiscardHandler)
+	adm, err := admin.Listen(filepath.Join(t.TempDir(), "admin.sock"), q, nil, admin.Status{Server: "hub1.example.org"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := New(Config{Listener: ln, API: adm.Handler(), Log: log})
+	got := s.releasedWhen(context.Background(), map[string]any{"released_to": map[string]any{"connector:relay": 3.0, "connector:out/example.net": 2.0}}, "ops")
+	for _, want := range []string{"3 due at " + until.Local().Format(time.TimeOnly), "connector:relay", "cool-down", "2 due now"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("released to a dead destination and a live one: %q, want %q in it", got, want)
+		}
+	}
+	if got := s.releasedWhen(context.Background(), map[string]any{"released_to": map[string]any{"connector:out/example.net": 2.0}}, "ops"); got != "" {
+		t.Errorf("all due now: %q, want \"\" (the flash says due now)", got)
+	}
+}

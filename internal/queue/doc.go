@@ -169,7 +169,10 @@
 // through and success regrows the window; an operator's retry or flush
 // ends every cool-down at once; a resume does
 // not (it releases what was held, which then waits for the cool-down's
-// end as the rest of its destination's mail), nor does a redirect (it
+// end as the rest of its destination's mail; each batch of a resume says
+// where the messages it made due go — the destinations the planner names
+// for them now, which a reload may have moved away from the resumed
+// queue's name: BatchResult.Released, releasedTo), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min).
 // The operator's view of a destination (Destinations: queue
