@@ -182,3 +182,49 @@ console:
 	os.WriteFile(creds, nil, 0o600)
 	checkFails(t, "the connector's empty file", fallback, lineOf(t, fallback, "auth: {credentials_file"), "no account that may log in")
 }
+
+// SMTP-6 (ops27 5): with a topology too, an accepted domain validated
+// by directory of which no source lists an address — the topology's
+// recipient map names its database and none of its addresses, no
+// recipients file or inline address names one — has every RCPT refused
+// (550 5.1.1): mail to it bounces at its senders. That is no
+// transitional state an operator means (recipient_validation: off or
+// callout says "accept, or ask the next hop, meanwhile"), so config
+// check and serve refuse it at the domain's line, naming the topology's
+// map, as without a topology (opsfix26); before, only a warning in the
+// log said so.
+func TestTopologyDomainWithoutAddressesIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	cfg := filepath.Join(dir, "hub.yaml")
+	listen := freeAddr(t, "127.0.0.185")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hubA, role: hub, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: corp.test, type: authoritative}]
+topology: %s
+%s`, filepath.Join(dir, "data"), topo, submitConnector("in", listen))), 0o600)
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites:
+  - {name: A, subnets: ["127.0.0.0/8"]}
+servers:
+  - {name: hubA, role: hub, address: %q}
+  - {name: mbx1, role: mailbox, address: "127.0.0.186:43024"}
+mailbox_databases:
+  - {name: DB1, server: mbx1}
+recipients:
+  - {match: corp.test, database: DB1}
+`, listen)), 0o600)
+	checkFails(t, "a mapped domain with no address", cfg, lineOf(t, cfg, "accepted_domains:")+`accepted domain "corp.test"`, "topology")
+
+	// Its addresses under its entry: accepted.
+	os.WriteFile(topo, []byte(strings.Replace(string(must(os.ReadFile(topo))), "{match: corp.test, database: DB1}",
+		"{match: corp.test, database: DB1, addresses: [alice@corp.test]}", 1)), 0o600)
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("config check with the domain's addresses listed: %v\n%s", err, out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
