@@ -220,6 +220,18 @@ recipients:
 	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("config check with the domain's addresses listed: %v\n%s", err, out)
 	}
+
+	// A reload to a map without them fails; the running list stays.
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	os.WriteFile(topo, []byte(strings.Replace(string(must(os.ReadFile(topo))), ", addresses: [alice@corp.test]", "", 1)), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), `corp.test`)
+	})
+	wantReplies(t, "after a reload to a map without addresses", rcptReplies(t, listen, "alice@corp.test", "carol@corp.test"),
+		map[string]string{"alice@corp.test": "250", "carol@corp.test": "550 5.1.1"})
 }
 
 func must[T any](v T, err error) T {
