@@ -105,7 +105,7 @@ func newQueueCmd() *cobra.Command {
 	})
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
-		{"resume", "Lift a suspension; the queue's messages are attempted at once"},
+		{"resume", "Lift a suspension; says where its messages go: now, or when a dead destination's cool-down ends (a resume ends none)"},
 		{"retry", "Attempt every waiting message of QUEUE now"},
 	} {
 		cmd.AddCommand(&cobra.Command{
