@@ -169,7 +169,10 @@
 // through and success regrows the window; an operator's retry or flush
 // ends every cool-down at once; a resume does
 // not (it releases what was held, which then waits for the cool-down's
-// end as the rest of its destination's mail), nor does a redirect (it
+// end as the rest of its destination's mail; each batch of a resume says
+// where the messages it made due go — the destinations the planner names
+// for them now, which a reload may have moved away from the resumed
+// queue's name: BatchResult.Released, releasedTo), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min).
 // The operator's view of a destination (Destinations: queue
@@ -1205,7 +1208,11 @@
 // from the file where /proc/locks is hidden; the lock dies with its
 // holder, so a killed command's file blocks nothing; a command of an
 // older release, which knows no side lock, is still met at the
-// database's lock (cmdlock_test.go). The data directory is the daemon's
+// database's lock (cmdlock_test.go). What such a command reports from
+// the files is read under that lock too: the backup's origin
+// (RestoreOptions.Server) and its schema version (BackupSchema), the
+// compacted file's (CompactOptions.FileSchema) — nothing before it
+// (ops27 3). The data directory is the daemon's
 // user's, who can plant links in it: a command run as root writes no
 // file there through a symlink or a hard link — its copies are made
 // afresh with O_EXCL and opened again only as the same one-name file
@@ -1289,7 +1296,9 @@
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
 //     running, waiting or free, one pwrite per change of phase and no
-//     fsync (peerwait.go). The file is trusted only if it is a regular
+//     fsync (peerwait.go); each start makes it anew with O_EXCL
+//     (createFresh: a link planted at its name is unlinked, never
+//     written through). The file is trusted only if it is a regular
 //     file whose header names this boot (kill -9 keeps the page cache; a
 //     power loss or a kernel crash may lose it and changes the boot id)
 //     and the run the database recorded at the last Recover, read whole
