@@ -1884,7 +1884,8 @@
 // Remote-MTA for; umbra's own diagnostics and the replies of the
 // organisation's servers, which can name its hosts, addresses, spool
 // and socket paths, queues and connectors, are given as reply code,
-// enhanced status code and reason (shownReply, dsnown.go), in
+// enhanced status code (both as the server gave them, whatever their
+// classes: describedReply) and reason (shownReply, dsnown.go), in
 // Diagnostic-Code and the text part alike. Tracking and the log keep
 // the whole text. This reads what delivery writes (Result.NextHop: a host tried as
 // name[address]:port, else where umbra decided; umbra's words about a
