@@ -190,7 +190,15 @@
 // its window: a new destination's window (5) above a small set
 // (MaxActive 4) let six messages for a next hop hung at its greeting
 // take every slot, and the other destinations' mail waited the command
-// timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
+// timeout (TestHungDestinationLeavesAnActiveSlot). The reserve applies
+// only while it is needed (reserveNeeded): while another destination
+// has mail waiting for its window or held back, or while the destination
+// has not shown it ends its jobs (none succeeded yet, one failed since,
+// one running past four times its average, a second at least); the
+// only destination with mail, ending its jobs, takes the whole set
+// (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
+// and mail of another that falls due meanwhile gets the slot its next
+// job frees. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled), due again after
