@@ -103,6 +103,8 @@
 //	                    never after a second signal's stop: StopAtOnce)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
 //	                                 its own shadow copy discarded in that commit: hold.go)
+//	(a panic the Deliverer recovers itself — package delivery, per group —
+//	 is a result: Deferred with PanicReply, Ready as any retry)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted

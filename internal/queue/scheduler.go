@@ -1271,6 +1271,9 @@ func feedback(res []Result) int {
 			if code == "4.7.5" {
 				continue // the message's TLS policy, not the host's failure
 			}
+			if r.Reply == PanicReply {
+				continue // umbra's defect, recovered: nothing of the host
+			}
 			if code == "4.3.2" && strings.Contains(r.Reply, "shutting down") {
 				continue
 			}
