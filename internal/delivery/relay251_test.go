@@ -18,9 +18,9 @@ import (
 func TestRcpt251IsRelayedWithoutDSNPassed(t *testing.T) {
 	for _, pipelining := range []bool{false, true} {
 		s := &scripted{pipelining: pipelining, refuse: map[string]string{"fwd@example.net": "251 2.1.5 User not local; will forward"}}
-		addr := s.start(t)
+		addr := startScriptedMany(t, s) // 127.0.0.1
 		dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
-			hosts: map[string][]string{"mx.example.net": {"127.0.0.3"}}}
+			hosts: map[string][]string{"mx.example.net": {"127.0.0.1"}}}
 		d := newDeliverer(t, dns, config.Mailbox{}, mxConnector(portOf(addr)))
 		m := message("fwd@example.net")
 		m.Rcpts[0].Notify = queue.NotifySuccess
