@@ -103,6 +103,8 @@
 //	                    never after a second signal's stop: StopAtOnce)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
 //	                                 its own shadow copy discarded in that commit: hold.go)
+//	(a panic the Deliverer recovers itself — package delivery, per group —
+//	 is a result: Deferred with PanicReply, Ready as any retry)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
@@ -193,7 +195,15 @@
 // its window: a new destination's window (5) above a small set
 // (MaxActive 4) let six messages for a next hop hung at its greeting
 // take every slot, and the other destinations' mail waited the command
-// timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
+// timeout (TestHungDestinationLeavesAnActiveSlot). The reserve applies
+// only while it is needed (reserveNeeded): while another destination
+// has mail waiting for its window or held back, or while the destination
+// has not shown it ends its jobs (none succeeded yet, one failed since,
+// one running past four times its average, a second at least); the
+// only destination with mail, ending its jobs, takes the whole set
+// (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
+// and mail of another that falls due meanwhile gets the slot its next
+// job frees. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled), due again after
@@ -1901,7 +1911,8 @@
 // Remote-MTA for; umbra's own diagnostics and the replies of the
 // organisation's servers, which can name its hosts, addresses, spool
 // and socket paths, queues and connectors, are given as reply code,
-// enhanced status code and reason (shownReply, dsnown.go), in
+// enhanced status code (both as the server gave them, whatever their
+// classes: describedReply) and reason (shownReply, dsnown.go), in
 // Diagnostic-Code and the text part alike. Tracking and the log keep
 // the whole text. This reads what delivery writes (Result.NextHop: a host tried as
 // name[address]:port, else where umbra decided; umbra's words about a

@@ -38,6 +38,12 @@ const (
 	GivenBack
 )
 
+// PanicReply is the reply of a recipient whose delivery panicked (a
+// defect of umbra's, recovered in package delivery): deferred, tried
+// again at its next retry; it says nothing of the next hop, so it gives
+// its destination's window no feedback (feedback).
+const PanicReply = "451 4.3.0 local error in delivery (recovered; tried again later)"
+
 // HeldReply is the reply of a recipient held (Held) because the
 // operator suspended the queue its route takes.
 func HeldReply(queue string) string {
