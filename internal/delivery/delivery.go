@@ -436,9 +436,16 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				res = settledBy(res, next)
 			}
 			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
+			to := ""
+			if g.key != "local" && g.hops == nil && !left {
+				to = relayServer(st, g)
+			}
 			for k := range res {
 				res[k].Queue = g.queue
 				res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
+				if res[k].Outcome == queue.RelayedOK {
+					res[k].RelayedTo = to
+				}
 				if res[k].Outcome == queue.DeliveredOK {
 					res[k].Database = g.db
 				}

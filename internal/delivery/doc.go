@@ -409,7 +409,11 @@
 // a server of the topology (routing.SmartHostServer), says so in its
 // results (queue.Result.LeftOrg, leave.go: relayLeavesOrganisation): a
 // taken-over copy's recipient relayed so is noted for its returning
-// primary (queue takendone.go).
+// primary (queue takendone.go). A relay that stays inside, through a
+// connector every smart host of which is one server of the topology (or
+// a redirect to one), names that server in its results
+// (queue.Result.RelayedTo, leave.go: relayServer): the queue notes it
+// for a returning primary that is not that server.
 // Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
 // header in front of a message with the null reverse path: a DSN
 // carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A

@@ -1920,6 +1920,14 @@
 //
 // Group commit: a writer's function may run twice (once in a shared
 // transaction that another writer's error aborted, once alone), so it must
-// have no effect outside the transaction. UnsafeNoSync exists for tests
+// have no effect outside the transaction — nor on the values it reads and
+// writes back: an attempt's results' function changes the message in
+// memory as it goes (discards kept aside settle recipients), so each run
+// starts again from the message as the attempt left it (finish; the
+// other ways out of delivery — requeue, poison, a hold — alike:
+// rerunnable); a run
+// that saw the failed run's changes took the recipients for settled
+// already and wrote none of the notes the failed run had written
+// (takenhanded.go, takendone.go). UnsafeNoSync exists for tests
 // that measure something other than durability.
 package queue

@@ -119,6 +119,15 @@ type Result struct {
 	// recipient relayed so is noted for its returning primary
 	// (takendone.go).
 	LeftOrg bool
+	// RelayedTo names, for a RelayedOK that stayed in the organisation
+	// without a shadow session, the transport server of the topology it
+	// went to, when delivery knows which: every smart host of the
+	// connector (or the administrator's redirect target) is that one
+	// server ("": not known). A taken-over copy's recipient relayed to a
+	// server other than the primary it was taken from is noted for that
+	// primary (takendone.go); one relayed to the primary itself is not
+	// (its original merges the relay and still owes the recipient).
+	RelayedTo string
 	// Expand is the members of an Expanded group recipient; Owned reports
 	// whether this organisation is authoritative for a member's domain
 	// (nil: for none), whose mailboxes then compare in ASCII case
@@ -490,7 +499,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var afters []func()
 	var foundKept []int  // suppressed duplicates kept as deliveries (the redelivery bucket)
 	foundRepeat := false // and their message repeats an attempt whose results were lost (markRepeat)
-	tookOver := false    // sticky: a rerun of the function sees m already changed
+	tookOver := false    // a takeover while in delivery (each run of the commit's function says anew)
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
 	var reportedTo []string // the servers a DSN's departure owes a partial discard, or this commit a delay note (reportedcopy.go, delaynote.go)
@@ -520,7 +529,22 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the commit, ordered after every note: the notice went from the
 	// primary, none is made here.
 	noteFirst := false
+	// The function runs again after a failed try (a group's commit tried
+	// alone, pendingresults.go): each run starts from the message as the
+	// attempt left it, not as the failed run changed it in memory (the
+	// discards kept aside settle recipients, a quarantine absorbs them, a
+	// takeover makes them pending again) — a run that found a recipient
+	// settled already wrote neither its handed note nor the takendone
+	// note the failed run had written (takenhanded.go), and the returning
+	// primary delivered its original again. What the run decides it
+	// reads from the transaction, which a failed try left as it was.
+	restore := rerunnable(m) // shadowadmin.go
 	commit := func(tx *Tx) error {
+		restore()
+		tookOver, settledDone = false, false
+		if failDSN >= 0 {
+			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""
+		}
 		afters = afters[:0]
 		reportedTo = nil
 		noteFirst = false
@@ -615,7 +639,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		settledDone = settledDone || (settled || absorbed) && !done && len(m.Pending()) == 0 // sticky, as tookOver
+		settledDone = (settled || absorbed) && !done && len(m.Pending()) == 0
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
@@ -623,7 +647,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		tookOver = tookOver || t
+		tookOver = t
 		if after != nil { // its warning, once the commit returned
 			afters = append(afters, after)
 		}
