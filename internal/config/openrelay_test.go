@@ -91,3 +91,26 @@ func TestTopologyRangeHostBitsRefused(t *testing.T) {
 		})
 	}
 }
+
+// rt27c F2: the unspecified address (0.0.0.0, [::], [::ffff:0.0.0.0])
+// as a next hop connects to this machine itself. CheckHostPort, the one
+// check of a smart host (the configuration's and the topology's) and a
+// queue redirect's target, refuses it in the words the topology's server
+// address check uses.
+func TestUnspecifiedNextHopRefused(t *testing.T) {
+	for _, hp := range []string{"0.0.0.0:2525", "0.0.0.0", "[::]:25", "[::ffff:0.0.0.0]:25", "::"} {
+		if err := CheckHostPort(hp); err == nil || !strings.Contains(err.Error(), "the unspecified address") {
+			t.Errorf("CheckHostPort(%q): %v", hp, err)
+		}
+	}
+	doc := "server: {name: hub.test}\nreceive_connectors:\n  - {name: x, bindings: [\"127.0.0.1:0\"], remote_ranges: [\"127.0.0.0/8\"]}\n" +
+		"send_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\", cost: 1}]\n    smart_hosts:\n      - \"127.0.0.2:25\"\n      - \"0.0.0.0:2525\"\n"
+	if _, err := Parse([]byte(doc), "x.yaml"); err == nil || !strings.Contains(err.Error(), `x.yaml:9: smart host "0.0.0.0:2525": the host is the unspecified address`) {
+		t.Errorf("smart host 0.0.0.0: %v", err)
+	}
+	topo := "sites:\n  - {name: A, subnets: [\"127.0.1.0/24\"]}\nservers:\n  - {name: hubA, role: hub, address: \"127.0.1.1:25\"}\n" +
+		"send_connectors:\n  - {name: out, address_spaces: [{domain: \"*\", cost: 1}], source_servers: [hubA], smart_hosts: [\"[::]:25\"]}\n"
+	if _, err := ParseTopology([]byte(topo), "t.yaml"); err == nil || !strings.Contains(err.Error(), "t.yaml:6:") || !strings.Contains(err.Error(), "the unspecified address") {
+		t.Errorf("topology smart host [::]: %v", err)
+	}
+}
