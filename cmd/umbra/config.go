@@ -317,7 +317,7 @@ func checkConfig(cfg *config.Config) *checkFailure {
 			if !cfg.Written(at...) {
 				at = []any{"server", "data_dir"}
 			}
-			r.add(": its tracking log is not one", config.Errors{cfg.ErrorAt(err.Error(), at...)})
+			r.add(": tracking.path names a file that is not its tracking log", config.Errors{cfg.ErrorAt(err.Error(), at...)})
 		}
 	}
 	return r.failure()
