@@ -32,7 +32,7 @@
 //     its line, never taken silently as its masked prefix (0.0.0.0/0).
 //   - No configuration Load accepts is an open relay (SMTP-3):
 //     checkOpenRelay refuses relay for sessions nobody authenticated
-//     (anonymous, or any class of an externally secured connector) unless
+//     (anonymous, or servers on an externally secured connector) unless
 //     remote_ranges is written and every range is in NonPublicRanges.
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,

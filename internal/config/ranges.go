@@ -78,7 +78,7 @@ func NonPublicRange(p netip.Prefix) bool {
 // checkOpenRelay refuses a receive connector that would relay mail from
 // a public address to any domain without authentication (SMTP-3):
 // relay granted to anonymous sessions, or on an externally secured
-// connector (whose every session is a transport server) to any class,
+// connector (whose every session is a transport server) to servers,
 // while a remote range is public or remote_ranges is not set (every
 // address). explicit says whether remote_ranges was written.
 func checkOpenRelay(v *validator, rc ReceiveConnector, explicit bool, at func(p ...any) []any) {
@@ -87,14 +87,12 @@ func checkOpenRelay(v *validator, rc ReceiveConnector, explicit bool, at func(p 
 		rights    []string
 	}{{"anonymous", "anonymous sessions", rc.Permissions.Anonymous}}
 	if rc.ExternallySecured {
-		who := "every session (externally_secured: every session is a transport server)"
+		// Every session is a transport server there (servers' rights
+		// without a login); authenticated rights still need one.
 		classes = append(classes, struct {
 			name, who string
 			rights    []string
-		}{"authenticated", who, rc.Permissions.Authenticated}, struct {
-			name, who string
-			rights    []string
-		}{"servers", who, rc.Permissions.Servers})
+		}{"servers", "every session (externally_secured: every session is a transport server)", rc.Permissions.Servers})
 	}
 	var public []string
 	for _, r := range rc.RemoteRanges {
