@@ -180,7 +180,9 @@
 //	     [&max_time=DURATION][&after=ID&through=ID&selection=TOKEN]
 //	POST /v1/flush[?max_time=…&after=…&through=…&selection=…]
 //	     (resume, retry, redirect and flush in batches: batches.go,
-//	     QueueResult; without max_time the whole selection at once)
+//	     QueueResult; without max_time the whole selection at once; a
+//	     resume's answer says where the messages it made due go:
+//	     released_to, messages per scheduler destination)
 //	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	     (or given=true: the ids in the first batch's body, one a line;

@@ -22,7 +22,7 @@
 // watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record),
 // stream.go (spooled bodies), eightbit.go (what content a next hop may
-// be sent).
+// be sent), panics.go (recovered panics of outbound work).
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores
@@ -465,4 +465,10 @@
 //     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue commits what was done and makes the rest due.
+//   - A panic in outbound work is umbra's defect and ends only that work
+//     (panics.go): a group's recipients Deferred with queue.PanicReply
+//     (tried again, never marked delivered; no window feedback), its
+//     connection closed; a heartbeat, watch, reconcile, callout or push
+//     ends with an error. Counted (PanicObserver) and logged once a
+//     minute with the stack.
 package delivery
