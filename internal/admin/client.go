@@ -37,6 +37,9 @@ type Client struct {
 	// configFile: the configuration file the socket was read from
 	// (SetConfigFile), "" when the socket was named alone.
 	configFile string
+	// defaultConfig: the command named no configuration and no socket;
+	// what it used instead (SetDefaultConfig), "" otherwise.
+	defaultConfig string
 	// batchTime, when set and shorter than a quarter of the wait, is
 	// how long each batch of a command run in batches works
 	// (SetBatchTime).

@@ -132,7 +132,10 @@
 //     and where the database the file names is held by none, a serve
 //     started with the same file (its command line) is that daemon, run
 //     with the data_dir the file named at its start: ErrSocketElsewhere
-//     too, not "not running". A request cut, unanswered
+//     too, not "not running"; and a command that named no configuration
+//     and no socket (SetDefaultConfig) names the umbra serve processes
+//     it may believe (trustedRunner), started with -c another file:
+//     ErrSocketElsewhere (Other), "give -c" (otherServeErr). A request cut, unanswered
 //     or answered without umbra's error text while another process's
 //     socket is at the path and the daemon listens on its own made
 //     there is ErrSocketGone too ("replaced", replacedErr): who answers

@@ -132,8 +132,10 @@
 // is this server itself: nothing is relayed, the recipients are deferred
 // with 451 4.4.6 naming the hop (self.go).
 // Likewise a send connector's next hop at one of this server's receive
-// bindings (Config.OwnBindings) is this server and is not connected to
-// (self.go, ownBinding, dropSelf): a smart host that is this server is
+// bindings (Config.OwnBindings), or at the unspecified address (0.0.0.0,
+// ::, ::ffff:0.0.0.0, on any port: it connects to this machine itself,
+// to the bound source address when one is set), is this server and is
+// not connected to (self.go, ownBinding, dropSelf): a smart host that is this server is
 // skipped; MX hosts no better than the best one at which this server
 // appears are dropped, the better ones tried and their failure deferred.
 // Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart

@@ -120,6 +120,7 @@ func TestPanicInShadowSessionEndsIt(t *testing.T) {
 receive_connectors:
   - name: transport
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit, relay, accept-xshadow]}
 `), "primary.yaml")
