@@ -12,6 +12,8 @@ func TestUTF8AddrXtext(t *testing.T) {
 		{"\u4e2d@b.test", `\x{4E2D}@b.test`, "\u4e2d@b.test"},
 		{"\U0001F600@b.test", `\x{1F600}@b.test`, "\U0001F600@b.test"},
 		{"a\x01@b", `a\x{01}@b`, `a\x{01}@b`},
+		{"a\u0085\u00a0@b", `a\x{85}\x{A0}@b`, "a\\x{85}\u00a0@b"},
+		{"a\xff\xfe@b", `a\x{FFFD}@b`, "a\ufffd@b"},
 	} {
 		if got := UTF8AddrXtext(tc.in, false); got != tc.xtext {
 			t.Errorf("xtext %q = %q, want %q", tc.in, got, tc.xtext)
