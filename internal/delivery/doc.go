@@ -345,7 +345,9 @@
 // it (TestStopDuringBodyFinishesTheTransaction).
 //
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT (rfc822 or utf-8, RFC
-// 6533: as xtext to a hop without SMTPUTF8; any other address type as
+// 6533: raw only in a transaction that uses SMTPUTF8, else as
+// utf-8-addr-xtext — the transaction decides, not the hop's EHLO
+// (smtp.Client.Rcpt, TestUTF8OrcptFormFollowsTheTransaction); any other address type as
 // given, written by the pipelined RCPT formatter, left out to a hop
 // without PIPELINING, which go-smtp writes), RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the

@@ -468,9 +468,10 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
-	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3; go-smtp
-	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8), or any
-	// other address type, as xtext (smtp.ForeignOrcptType).
+	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3: raw
+	// utf-8-addr-unitext only in an SMTPUTF8 transaction, else
+	// utf-8-addr-xtext, whatever the hop offers: smtp.Client.Rcpt), or
+	// any other address type, as xtext (smtp.ForeignOrcptType).
 	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
 	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
