@@ -972,13 +972,29 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 // acknowledgement or its refusal (a waiter on the message, a claimed
 // refusal), nor when the commit writes a discard notification a shadow
 // server's session waits for (XQUERYDISCARD WAIT=), nor at shutdown.
-// What a deferral costs is a longer window in which a crash repeats the
-// delivery (doc.go, point 4): never a loss.
+// The holder of a copy made again while the message was in delivery
+// (Tx.heldCopy) is owed the same notifications as the message's own
+// shadow server — its delay note, its partial discards, its discard at
+// the end — which the commit finds only in its transaction: when that
+// holder waits, the commit is not set aside either (one read, only while
+// some shadow server waits at all). What a deferral costs is a longer
+// window in which a crash repeats the delivery (doc.go, point 4): never
+// a loss.
 func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) bool {
 	if interrupted || refusal || q.hasWaiters(m.ID) {
 		return false
 	}
-	return !discard || !q.dsig.waiting(m.ShadowServer)
+	if discard && q.dsig.waiting(m.ShadowServer) {
+		return false
+	}
+	if q.dsig.any() {
+		var holder string
+		q.store.View(func(tx *Tx) error { holder = tx.heldCopy(m.ID); return nil })
+		if holder != "" && q.dsig.waiting(holder) {
+			return false
+		}
+	}
+	return true
 }
 
 // commitResults commits fn, a commit of an attempt's results (its end's,
