@@ -312,7 +312,11 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote), so the notice goes and the
+// umbraNote; every commit of an attempt's results makes it the last
+// reply of each pending recipient whose queue is suspended then —
+// heldNow: a hold that came while the attempt ran wrote nothing on the
+// message in delivery, and the attempt's later commit had left the
+// host's reply for the DSN to quote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
