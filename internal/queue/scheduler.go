@@ -1230,7 +1230,7 @@ func feedback(res []Result) int {
 			if code == "4.7.5" {
 				continue // the message's TLS policy, not the host's failure
 			}
-			if code == "4.3.2" && strings.Contains(r.Reply, "shutting down") {
+			if stoppedByStop(r.Reply) {
 				continue
 			}
 		}
