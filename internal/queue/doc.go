@@ -193,7 +193,11 @@
 // timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
-// unattempted and with no retry step (outcome throttled), due again after
+// unattempted and with no retry step (outcome throttled: listed in the
+// destination's queue, the throttle's note the message's last error, so
+// every view shows it "retry" there, not "ready" in submission; a dead
+// destination is never busy — its jobs are answered with its mark, due
+// at the cool-down's end: rt27d F4), due again after
 // the time the destination needs to work off what it holds (1 s to
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
@@ -959,7 +963,8 @@
 // Submit that dispatches at once) and every way out of Active leaves a
 // trace the next claim reads: the results' commit sets the attempted
 // recipients' Queue and LastReply (throttled recipients, never
-// attempted, keep theirs); Recover and the stranded retry mark the
+// attempted, get their destination's queue and the throttle's note);
+// Recover and the stranded retry mark the
 // message (markRepeat). A copy taken over names its primary and
 // queue; a redelivered copy is marked with its request
 // (MarkRedelivery), read as PriorRedelivery and its request's scan name;

@@ -302,6 +302,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
+				// It waits for a slot of its destination: listed in
+				// that destination's queue (a taken-over copy stays in
+				// its shadow queue), its note the message's last error,
+				// due at the recheck — "retry" in every view, never
+				// "ready" in the submission queue with no error (rt27d
+				// F4).
+				if r.Queue != "" && !strings.HasPrefix(prevQueue, "shadow:") {
+					rc.Queue = r.Queue
+				}
+				m.LastError, deferredAny = r.Reply, true
 			} else {
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
