@@ -322,7 +322,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				// said them, so none is named beside them (a DSN would
 				// quote them as that host's reply; sched26). A claim's
 				// Held result that carries the recipient's own reply
-				// keeps its host.
+				// (start, a DSN due) is made the hold's below (heldNow)
+				// while its queue is suspended.
 				rc.NextHop = ""
 			}
 		default:

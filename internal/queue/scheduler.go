@@ -687,8 +687,11 @@ func (q *Manager) Destinations() []DestinationInfo {
 			delete(s.dests, k)
 			continue
 		}
+		// Waiting counts the messages it turned away while it held its
+		// share (d.held: due again when it drains), listed in its queue
+		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + len(d.held), Failures: d.streak, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -702,7 +705,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 			if d.nextTry.After(now) {
 				di.NextTry = d.nextTry
 			}
-		case d.busy > 0 || len(d.waiting) > 0:
+		case d.busy > 0 || di.Waiting > 0:
 			di.State = "active"
 		}
 		out = append(out, di)

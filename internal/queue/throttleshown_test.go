@@ -69,6 +69,16 @@ func TestThrottledMailShownInItsDestinationsQueue(t *testing.T) {
 			t.Errorf("%s: last error %q, want the throttle's note", m.ID, CurrentError(m))
 		}
 	}
+	// A message just claimed is Active before its job is queued: the
+	// destinations' count is looked at until that job is in.
+	waitFor(t, "queue destinations counting every message for it (those turned away as waiting)", func() bool {
+		for _, di := range q.Destinations() {
+			if di.Queue == "mx:slow.test" {
+				return di.Running+di.Waiting == len(ids)
+			}
+		}
+		return false
+	})
 	listed, err := q.Messages(MessageFilter{Queue: "mx:slow.test"})
 	if err != nil {
 		t.Fatal(err)
