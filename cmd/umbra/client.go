@@ -173,6 +173,7 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	c := admin.NewClient(path)
 	c.SetDatabase(daemonDatabase(cmd, path))
 	c.SetConfigFile(socketConfigFile(cmd))
+	c.SetDefaultConfig(defaultUsed(cmd))
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
@@ -188,6 +189,23 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 		c.SetBatchTime(d)
 	}
 	return c, nil
+}
+
+// defaultUsed says which default the command used when it was given no
+// configuration and no socket (no --config, --socket, UMBRA_CONFIG,
+// UMBRA_SOCKET): a daemon started with -c FILE is then named when none
+// answers (admin: otherServeErr, rt27c F4); "" when one was given.
+func defaultUsed(cmd *cobra.Command) string {
+	if s, _ := cmd.Flags().GetString("socket"); s != "" || os.Getenv("UMBRA_SOCKET") != "" || configNamed(cmd) != "" {
+		return ""
+	}
+	if socketNamed(cmd) == installedSocket {
+		return "the installed daemon's socket"
+	}
+	if f := installedConfig(); f != "" {
+		return "the installed configuration " + f
+	}
+	return "the embedded default configuration"
 }
 
 // socketConfigFile is the configuration file the admin socket was read

@@ -21,6 +21,7 @@ import (
 	"umbra/internal/signing"
 	"umbra/internal/smtp"
 	"umbra/internal/topology"
+	"umbra/internal/tracking"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -305,6 +306,20 @@ func checkConfig(cfg *config.Config) *checkFailure {
 	}
 	// Every other file is read by the code serve reads it with.
 	checkAsServe(loadable, topoOK, sourceOK, &r)
+	// The tracking log renames and deletes its files at rotation: a path
+	// whose file (or a rotated one) is not a tracking log — another
+	// daemon's queue.db, /etc/passwd — is refused before a start
+	// touches it (rt27c F3). Its lock is not probed here: the daemon
+	// this configuration runs holds it.
+	if cfg.Tracking.Enabled && cfg.Tracking.Path != "" {
+		if err := tracking.CheckPath(cfg.Tracking.Path, cfg.Tracking.MaxFiles); err != nil {
+			at := []any{"tracking", "path"}
+			if !cfg.Written(at...) {
+				at = []any{"server", "data_dir"}
+			}
+			r.add(": tracking.path names a file that is not its tracking log", config.Errors{cfg.ErrorAt(err.Error(), at...)})
+		}
+	}
 	return r.failure()
 }
 

@@ -70,6 +70,15 @@ func consoleFiles(cfg *config.Config) (tls.Certificate, *smtp.Credentials, strin
 	var credErr error
 	if credFile != "" { // else left out by a check that refused it
 		creds, credErr = smtp.LoadCredentialsAt(credFile, at...)
+		if credErr == nil && creds.LoginAccounts() == 0 {
+			// 0 bytes, only comments, or only transport server accounts
+			// (which the console refuses): nobody could log in, as with
+			// no file at all (config: a console needs one) — refused at
+			// the setting's line like an empty recipients or
+			// credentials file (opsfix26).
+			credErr = config.NewFileError(credFile, errors.New("holds no account that may log in to the web console "+
+				"(transport server accounts cannot): nobody could log in; add name:bcrypt-hash lines, or turn the console off"), at...)
+		}
 	}
 	if err := flatJoin(certErr, credErr); err != nil {
 		return tls.Certificate{}, nil, "", cfg.Place(err)

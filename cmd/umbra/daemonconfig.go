@@ -88,6 +88,7 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 func daemonClient(cmd *cobra.Command, sock string) *admin.Client {
 	c := admin.NewClient(sock)
 	c.SetDatabase(daemonDatabase(cmd, sock))
+	c.SetDefaultConfig(defaultUsed(cmd))
 	return c
 }
 
@@ -102,6 +103,9 @@ func noAnswer(sock string, err error) string {
 		return fmt.Sprintf("the daemon runs, but its admin socket %s is gone (its file removed or replaced: SIGHUP makes it again), so it is not asked", sock)
 	case errors.Is(err, admin.ErrSocketElsewhere):
 		var se *admin.SocketElsewhereError
+		if errors.As(err, &se) && se.Other {
+			return fmt.Sprintf("%v; so it is not asked", err) // rt27c F4: another daemon, started with -c
+		}
 		if errors.As(err, &se) && se.Socket != "" {
 			return fmt.Sprintf("the daemon runs, but not at %s: it answers on %s (its configuration file was edited since its start or last reload: "+
 				"SIGHUP moves its socket, or give --socket %s), so it is not asked", sock, se.Socket, se.Socket)

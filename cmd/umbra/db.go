@@ -132,10 +132,11 @@ func newDBCmd() *cobra.Command {
 				// nothing, a usage error before the backup is read.
 				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
 			}
-			if force, _ := cmd.Flags().GetBool("force"); !force {
-				if err := queue.CheckBackupOrigin(args[0], cfg.Server.Name); err != nil {
-					return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
-				}
+			// Another server's backup is refused (without --force) by the
+			// restore, under its lock (ops27 3): nothing is read before it.
+			origin := cfg.Server.Name
+			if force, _ := cmd.Flags().GetBool("force"); force {
+				origin = ""
 			}
 			unverified, _ := cmd.Flags().GetBool("unverified")
 			// A machine rebuilt after its disk died has no data directory
@@ -162,6 +163,7 @@ func newDBCmd() *cobra.Command {
 			// under the restore's lock, as the database it replaces is
 			// (a message accepted before the lock is in the count).
 			discard, _ := cmd.Flags().GetBool("discard-newer")
+			restoredSchema := 0
 			var lost []queue.NotInBackup
 			var known bool
 			errLost := errors.New("messages left behind")
@@ -170,7 +172,11 @@ func newDBCmd() *cobra.Command {
 			// restored file takes the name (queue.RestoreOptions).
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
-				Begun: func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
+				Begun:  func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
+				Server: origin,
+				// A backup of an older release is restored in its version:
+				// noted from the backup, read under the lock.
+				BackupSchema: func(v int) { restoredSchema = v },
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					if lost, known = l, k; len(l) > 0 && !discard {
 						return errLost
@@ -188,9 +194,9 @@ func newDBCmd() *cobra.Command {
 				refused = false // the database is replaced
 			}
 			if err != nil {
-				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err))}
+				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err), args[0])}
 			}
-			noteOlderSchema(cmd, path) // a backup of an older release: restored in its version
+			noteSchema(cmd, path, restoredSchema) // a backup of an older release: restored in its version
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
 				if kept != "" {
@@ -265,10 +271,13 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			var o queue.CompactOptions
 			if schema == 0 {
-				noteOlderSchema(cmd, path) // the copy keeps the file's version
+				// The copy keeps the file's version: noted from the file
+				// as the compaction reads it, under its lock (ops27 3).
+				o.FileSchema = func(v int) { noteSchema(cmd, path, v) }
 			}
-			before, after, err := queue.CompactTo(path, int64(cfg.Transport.SpoolThreshold), schema)
+			before, after, err := queue.CompactWith(path, int64(cfg.Transport.SpoolThreshold), schema, o)
 			if perr := queue.CommandPermissionError("umbra db compact", cfg.Server.DataDir, err); perr != nil {
 				err = perr // run as the data directory's owner, not chown it to this user
 			}
@@ -510,7 +519,16 @@ func plural(n int, noun string) string {
 // one that cannot be read (the command reports that itself).
 func noteOlderSchema(cmd *cobra.Command, path string) {
 	v, err := queue.SchemaOf(path)
-	if err != nil || v == 0 || v >= queue.SchemaVersion {
+	if err != nil {
+		return
+	}
+	noteSchema(cmd, path, v)
+}
+
+// noteSchema is noteOlderSchema's note for path of schema version v,
+// read by the caller (under a db command's lock).
+func noteSchema(cmd *cobra.Command, path string, v int) {
+	if v == 0 || v >= queue.SchemaVersion {
 		return
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s is of schema version %d; the next start of this release upgrades it to version %d: %s\n",

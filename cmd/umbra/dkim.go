@@ -37,6 +37,19 @@ func newDKIMCmd() *cobra.Command {
 			if !config.IsDomain(selector) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("selector %q is not a DNS name", args[1])}
 			}
+			// --out names a directory: one that is missing (or a file)
+			// is said so, naming --out as given, not as the key file's
+			// open failing inside it (rt27c).
+			if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
+				why := "not a directory"
+				switch {
+				case errors.Is(err, os.ErrNotExist):
+					why = "the directory does not exist"
+				case err != nil:
+					why = err.Error()
+				}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("dkim keygen --out %s: %s", out, why))}
+			}
 			k, pemBytes, err := signing.GenerateKey(algorithm, bits)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}

@@ -68,7 +68,7 @@ func TestDKIMKeygen(t *testing.T) {
 		t.Fatalf("keygen over an existing key: %v\n%s", err, out)
 	}
 	out, err = exec.Command(umbraBin, "dkim", "keygen", "example.org", "io1", "--out", filepath.Join(dir, "nonexistent", "dir")).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(string(out), "no such file or directory") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure || !strings.Contains(string(out), "the directory does not exist") {
 		t.Fatalf("keygen into a missing directory: %v (want exit %d, an I/O error, not usage)\n%s", err, exitFailure, out)
 	}
 	for _, bad := range [][]string{{"example.org", "s", "--algorithm", "dsa"}, {"example.org", "s", "--algorithm", "rsa", "--bits", "1024"}, {"not a domain", "s"}} {

@@ -127,3 +127,116 @@ mailbox: {maildir: maildir}
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "holds no account")
 	})
 }
+
+// OPS-5, SMTP-2: the web console's credentials file with no account
+// that may log in (0 bytes, only comments, only transport server
+// accounts, which the console refuses) leaves the console with nobody to
+// log in: config check and serve refuse it at the line of the setting
+// that names it — console.credentials_file, or the receive connector's
+// auth.credentials_file it falls back to — as the recipients and
+// credentials files are refused (opsfix26). (The console's re-read of a
+// changed file keeps the accounts in force: internal/console.)
+func TestEmptyConsoleCredentialsFileIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.181")
+	creds := filepath.Join(dir, "console-credentials")
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "localhost"))
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.console.test, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+console:
+  listen: %s
+  cert_file: %s
+  key_file: %s
+  credentials_file: %s
+%s`, filepath.Join(dir, "data"), freeAddr(t, "127.0.0.181"), certFile, keyFile, creds, submitConnector("in", listen))), 0o600)
+	at := lineOf(t, cfg, "credentials_file: "+creds)
+	server, err := os.ReadFile("../../configs/dev-credentials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serverOnly string
+	for _, l := range strings.Split(string(server), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			serverOnly = l + ":server\n"
+			break
+		}
+	}
+	for _, c := range []struct{ name, text string }{
+		{"0 bytes", ""},
+		{"only comments", "# operators\n\n"},
+		{"only server accounts", serverOnly},
+	} {
+		os.WriteFile(creds, []byte(c.text), 0o600)
+		checkFails(t, c.name, cfg, at, "console.credentials_file "+creds, "no account that may log in")
+	}
+
+	// Falling back to a receive connector's file (no AUTH offered
+	// there, so the connector does not refuse it): at that line.
+	fallback := filepath.Join(dir, "fallback.yaml")
+	text, _ := os.ReadFile(cfg)
+	s := strings.Replace(string(text), "  credentials_file: "+creds+"\n", "", 1)
+	s = strings.TrimRight(s, "\n") + "\n    auth: {credentials_file: " + creds + "}\n"
+	os.WriteFile(fallback, []byte(s), 0o600)
+	os.WriteFile(creds, nil, 0o600)
+	checkFails(t, "the connector's empty file", fallback, lineOf(t, fallback, "auth: {credentials_file"), "no account that may log in")
+}
+
+// SMTP-6 (ops27 5): with a topology too, an accepted domain validated
+// by directory of which no source lists an address — the topology's
+// recipient map names its database and none of its addresses, no
+// recipients file or inline address names one — has every RCPT refused
+// (550 5.1.1): mail to it bounces at its senders. That is no
+// transitional state an operator means (recipient_validation: off or
+// callout says "accept, or ask the next hop, meanwhile"), so config
+// check and serve refuse it at the domain's line, naming the topology's
+// map, as without a topology (opsfix26); before, only a warning in the
+// log said so.
+func TestTopologyDomainWithoutAddressesIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	cfg := filepath.Join(dir, "hub.yaml")
+	listen := freeAddr(t, "127.0.0.185")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hubA, role: hub, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: corp.test, type: authoritative}]
+topology: %s
+%s`, filepath.Join(dir, "data"), topo, submitConnector("in", listen))), 0o600)
+	os.WriteFile(topo, []byte(fmt.Sprintf(`sites:
+  - {name: A, subnets: ["127.0.0.0/8"]}
+servers:
+  - {name: hubA, role: hub, address: %q}
+  - {name: mbx1, role: mailbox, address: "127.0.0.186:43024"}
+mailbox_databases:
+  - {name: DB1, server: mbx1}
+recipients:
+  - {match: corp.test, database: DB1}
+`, listen)), 0o600)
+	checkFails(t, "a mapped domain with no address", cfg, lineOf(t, cfg, "accepted_domains:")+`accepted domain "corp.test"`, "topology")
+
+	// Its addresses under its entry: accepted.
+	os.WriteFile(topo, []byte(strings.Replace(string(must(os.ReadFile(topo))), "{match: corp.test, database: DB1}",
+		"{match: corp.test, database: DB1, addresses: [alice@corp.test]}", 1)), 0o600)
+	if out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("config check with the domain's addresses listed: %v\n%s", err, out)
+	}
+
+	// A reload to a map without them fails; the running list stays.
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	os.WriteFile(topo, []byte(strings.Replace(string(must(os.ReadFile(topo))), ", addresses: [alice@corp.test]", "", 1)), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), `corp.test`)
+	})
+	wantReplies(t, "after a reload to a map without addresses", rcptReplies(t, listen, "alice@corp.test", "carol@corp.test"),
+		map[string]string{"alice@corp.test": "250", "carol@corp.test": "550 5.1.1"})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

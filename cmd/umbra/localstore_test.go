@@ -57,7 +57,7 @@ accepted_domains:
 		}
 		return string(out), 0
 	}
-	const mapped = "  - {domain: corp.test, type: authoritative}\n  - {domain: \"*.corp.test\", type: authoritative}\n"
+	const mapped = "  - {domain: corp.test, type: authoritative, recipient_validation: \"off\"}\n  - {domain: \"*.corp.test\", type: authoritative}\n"
 	const other = "  - {domain: other.test, type: authoritative, recipient_validation: off}\n"
 
 	// Every authoritative domain mapped by the topology: no store needed,

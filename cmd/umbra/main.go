@@ -1,5 +1,3 @@
-// Command umbra is the umbra mail transfer agent. main builds the command
-// tree; serve.go is the composition root.
 package main
 
 import (

@@ -105,7 +105,7 @@ func newQueueCmd() *cobra.Command {
 	})
 	for _, a := range []struct{ use, short string }{
 		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
-		{"resume", "Lift a suspension; the queue's messages are attempted at once"},
+		{"resume", "Lift a suspension; says where its messages go: now, or when a dead destination's cool-down ends (a resume ends none)"},
 		{"retry", "Attempt every waiting message of QUEUE now"},
 	} {
 		cmd.AddCommand(&cobra.Command{
@@ -124,25 +124,32 @@ func newQueueCmd() *cobra.Command {
 				if a.use == "resume" {
 					done = "released"
 				}
-				n, err := c.QueueActionProgress(args[0], a.use, "", queueProgress(cmd, a.use, done))
+				sum, err := c.QueueActionTotals(args[0], a.use, "", queueProgress(cmd, a.use, done))
+				n := sum.Rescheduled
 				if err != nil {
 					return queueActionErr(err, n, done)
 				}
-				var dead []queue.DestinationInfo
-				if a.use == "resume" && n > 0 {
-					dead = coolingDown(c, args[0])
+				var rp releasePlan
+				if a.use == "resume" && n > 0 && !c.Stopping() {
+					rp = releasedPlan(c, args[0], sum.Released)
 				}
 				if wantJSON(cmd) {
 					v := dueJSON(c, a.use != "suspend", map[string]any{"queue": args[0], "action": a.use, "rescheduled": n})
-					if len(dead) > 0 && !c.Stopping() {
-						v["due_at"], v["dead_destinations"] = dead[len(dead)-1].DeadUntil, deadJSON(dead)
+					if len(rp.dead) > 0 {
+						v["due_at"], v["dead_destinations"] = rp.dead[len(rp.dead)-1].d.DeadUntil, deadJSON(rp.dead)
+					}
+					if len(rp.held) > 0 {
+						v["held_in_suspended_queues"] = heldJSON(rp.held)
+					}
+					if rp.known && (len(rp.dead) > 0 || len(rp.held) > 0) {
+						v["due_now"] = rp.now
 					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
 				switch {
-				case len(dead) > 0 && !c.Stopping():
-					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", coolDownText(dead, n, args[0]))
+				case len(rp.dead) > 0 || len(rp.held) > 0:
+					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", rp.text(n, args[0]))
 				case a.use != "suspend":
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
@@ -262,13 +269,122 @@ func dueText(c *admin.Client, n int) string {
 	return fmt.Sprintf("%d messages due now", n)
 }
 
+// releasePlan is where the messages a queue resume released go, as
+// the daemon's scheduler routes them now (admin.QueueResult.Released,
+// ops27 1): the dead destinations among them (each with how many of the
+// messages, latest end last), the suspended queues that hold some
+// still, and how many go now. known: the daemon said where they go (an
+// older daemon does not: the resumed queue's own destinations are
+// looked at, as before).
+type releasePlan struct {
+	dead  []deadGroup
+	held  []heldGroup
+	now   int
+	known bool
+}
+
+type deadGroup struct {
+	d queue.DestinationInfo
+	n int // messages with a recipient there; -1: not known
+}
+
+type heldGroup struct {
+	queue string
+	n     int
+}
+
+// releasedPlan sorts released (destination -> messages) by the state
+// of each destination now: dead (no connection until its cool-down
+// ends: a resume ends none), held in a suspended queue, or due now. A
+// destination the scheduler does not list, or one not dead, is due now.
+// Without released (an older daemon), the dead destinations of queue
+// name (coolingDown).
+func releasedPlan(c *admin.Client, name string, released map[string]int) releasePlan {
+	if released == nil {
+		var rp releasePlan
+		for _, d := range coolingDown(c, name) {
+			rp.dead = append(rp.dead, deadGroup{d, -1})
+		}
+		return rp
+	}
+	rp := releasePlan{known: true}
+	ds, _ := c.Destinations()
+	byName := map[string]queue.DestinationInfo{}
+	for _, d := range ds {
+		byName[d.Name] = d
+	}
+	var suspended map[string]bool
+	for key, n := range released {
+		if q, ok := strings.CutPrefix(key, "queue:"); ok {
+			if suspended == nil {
+				suspended = map[string]bool{}
+				if qs, err := c.Queues(); err == nil {
+					for _, qi := range qs {
+						suspended[qi.Name] = qi.Status == "suspended"
+					}
+				}
+			}
+			if q != "" && suspended[q] {
+				rp.held = append(rp.held, heldGroup{q, n})
+				continue
+			}
+			rp.now += n
+			continue
+		}
+		if d, ok := byName[key]; ok && d.State == "dead" && time.Until(d.DeadUntil) > 0 {
+			rp.dead = append(rp.dead, deadGroup{d, n})
+			continue
+		}
+		rp.now += n
+	}
+	slices.SortFunc(rp.dead, func(a, b deadGroup) int { return a.d.DeadUntil.Compare(b.d.DeadUntil) })
+	slices.SortFunc(rp.held, func(a, b heldGroup) int { return strings.Compare(a.queue, b.queue) })
+	return rp
+}
+
+// text says when the n messages a resume of queue name released go:
+// those of a dead destination when its cool-down ends (with the time),
+// those held in another suspended queue when that is resumed, the rest
+// now. A message with recipients in two of them counts in each.
+func (rp releasePlan) text(n int, name string) string {
+	at := func(d queue.DestinationInfo) string {
+		return fmt.Sprintf("%s, in %s,", d.DeadUntil.Local().Format(time.TimeOnly), nextRetryText(time.Until(d.DeadUntil), false))
+	}
+	var parts []string
+	for _, g := range rp.dead {
+		count := ""
+		if g.n >= 0 {
+			count = fmt.Sprintf("%d ", g.n)
+		}
+		parts = append(parts, fmt.Sprintf("%sdue at %s when the cool-down of their dead destination %s ends", count, at(g.d), g.d.Name))
+	}
+	for _, g := range rp.held {
+		parts = append(parts, fmt.Sprintf("%d held: their route's queue %s is suspended (umbra queue resume %s releases them)", g.n, g.queue, g.queue))
+	}
+	if rp.now > 0 {
+		parts = append(parts, fmt.Sprintf("%d due now", rp.now))
+	}
+	out := fmt.Sprintf("%d messages released: %s", n, strings.Join(parts, "; "))
+	if len(rp.dead) > 0 {
+		// A retry of the queue a dead destination's mail waits in ends
+		// its cool-down: the released messages are shown there from
+		// their first attempt (no connection) on.
+		retry := name
+		if q := rp.dead[0].d.Queue; q != "" {
+			retry = q
+		}
+		out += fmt.Sprintf(" — a resume ends no cool-down; umbra queue retry %s attempts them now", retry)
+	}
+	return out
+}
+
 // coolingDown is the destinations of queue name in a cool-down (dead:
 // no connection until it ends), latest end last, when every
 // destination the scheduler knows of the queue is — nil when one is
-// not, or none is known (its messages are due now). A queue resume ends
-// no cool-down (only retry and flush do): what it releases goes when
-// the cool-down of its destination ends (rt18c-F4: "due now" was
-// printed while every message's next attempt was that end).
+// not, or none is known. Used only when the daemon does not say where
+// released mail goes (releasedPlan): the released mail may go by
+// another destination than the queue's name says (a reload changed its
+// route).
 func coolingDown(c *admin.Client, name string) []queue.DestinationInfo {
 	ds, err := c.Destinations()
 	if err != nil {
@@ -288,29 +404,25 @@ func coolingDown(c *admin.Client, name string) []queue.DestinationInfo {
 	return dead
 }
 
-// coolDownText says when the n messages a resume of queue name released
-// go: when the cool-down of its dead destination ends (each message at
-// its destination's), with the time.
-func coolDownText(dead []queue.DestinationInfo, n int, name string) string {
-	at := func(d queue.DestinationInfo) string {
-		return fmt.Sprintf("%s, in %s,", d.DeadUntil.Local().Format(time.TimeOnly), nextRetryText(time.Until(d.DeadUntil), false))
-	}
-	when := fmt.Sprintf("at %s when the cool-down of its dead destination %s ends", at(dead[0]), dead[0].Name)
-	if len(dead) > 1 {
-		var each []string
-		for _, d := range dead {
-			each = append(each, d.Name+" at "+at(d))
+// deadJSON is the dead destinations of a releasePlan for --json, each
+// with how many of the released messages wait for it (when known).
+func deadJSON(dead []deadGroup) []map[string]any {
+	out := make([]map[string]any, 0, len(dead))
+	for _, g := range dead {
+		v := map[string]any{"name": g.d.Name, "dead_until": g.d.DeadUntil}
+		if g.n >= 0 {
+			v["messages"] = g.n
 		}
-		when = "when the cool-downs of its dead destinations end: " + strings.Join(each, "; ") + ";"
+		out = append(out, v)
 	}
-	return fmt.Sprintf("%d messages released, due %s — a resume ends no cool-down; umbra queue retry %s attempts them now", n, when, name)
+	return out
 }
 
-// deadJSON is the dead destinations of coolingDown for --json.
-func deadJSON(dead []queue.DestinationInfo) []map[string]any {
-	out := make([]map[string]any, 0, len(dead))
-	for _, d := range dead {
-		out = append(out, map[string]any{"name": d.Name, "dead_until": d.DeadUntil})
+// heldJSON is the suspended queues of a releasePlan for --json.
+func heldJSON(held []heldGroup) []map[string]any {
+	out := make([]map[string]any, 0, len(held))
+	for _, g := range held {
+		out = append(out, map[string]any{"queue": g.queue, "messages": g.n})
 	}
 	return out
 }

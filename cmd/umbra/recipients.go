@@ -81,13 +81,12 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 		// (config.validateRecipientValidation): a configuration error,
 		// not a warning after which the server refuses all its mail
 		// (an emptied or mistyped recipients file; rt26c F1). With a
-		// topology, whose recipient map often names a domain's
-		// database and none of its addresses, it stays a warning.
-		if cfg.Topology == "" {
-			uncovered = append(uncovered, noRecipientOf(cfg, i, d.Domain))
-		} else {
-			log.Warn("no recipient of this domain is in any directory: every address there is refused", "domain", d.Domain)
-		}
+		// topology too (ops27 5), whose recipient map may name the
+		// domain's database and none of its addresses: every RCPT would
+		// get 550 5.1.1 and its senders' mail bounce — no transitional
+		// state an operator means; recipient_validation: off or callout
+		// says "accept, or ask the next hop, meanwhile".
+		uncovered = append(uncovered, noRecipientOf(cfg, i, d.Domain))
 	}
 	if len(uncovered) > 0 {
 		return nil, cfg.Place(errors.Join(uncovered...))
@@ -111,13 +110,25 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 func noRecipientOf(cfg *config.Config, i int, domain string) error {
 	fix := fmt.Sprintf("every address there would be refused: list its addresses (or @%s for every local part), "+
 		"or set its recipient_validation: off", domain)
+	if cfg.Topology != "" {
+		fix = fmt.Sprintf("every address there would be refused (550 5.1.1): list its addresses (addresses: under its entry in "+
+			"the topology's recipients map, a recipients file, or @%s for every local part), or set its recipient_validation: off "+
+			"(or callout, to ask its next hop)", domain)
+	}
 	if f := cfg.Recipients.File; f != "" {
 		return config.NewFileError(f, fmt.Errorf("lists no address of accepted domain %q, validated by directory, "+
 			"nor does another directory source: %s", domain, fix), "recipients", "file")
 	}
-	src := "no directory source"
+	var srcs []string
+	if cfg.Topology != "" {
+		srcs = append(srcs, "the recipients map of the topology "+cfg.Topology)
+	}
 	if len(cfg.Recipients.Addresses) > 0 {
-		src = "no directory source (recipients.addresses)"
+		srcs = append(srcs, "recipients.addresses")
+	}
+	src := "no directory source"
+	if len(srcs) > 0 {
+		src += " (" + strings.Join(srcs, ", ") + ")"
 	}
 	return cfg.ErrorAt(fmt.Sprintf("accepted domain %q is validated by directory but %s lists an address of it: %s",
 		domain, src, fix), "accepted_domains", i, "domain")

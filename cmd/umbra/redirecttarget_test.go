@@ -13,14 +13,17 @@ import (
 // config check refuses the smart host, there at its file and line, and a
 // redirect queue's name with it is no queue. A port with a leading zero
 // is refused by all three, not by the configuration alone (SR- smart
-// host syntax; OPS- queue redirect).
+// host syntax; OPS- queue redirect), and so is the unspecified address.
 func TestRedirectTargetCheckedAsSmartHost(t *testing.T) {
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)
 	startUmbra(t, cfg, listen)
 	for _, bad := range []string{"relay.example:025", "relay.example:", "[::1]:0", "[::1]:025", "relay.example:0",
-		"relay.example:65536", "relay.example:+25", "999.1.1.1", "[relay.example]", "relay.example:25:1", ":25"} {
+		"relay.example:65536", "relay.example:+25", "999.1.1.1", "[relay.example]", "relay.example:25:1", ":25",
+		// rt27c F2: the unspecified address connects to this machine
+		// itself (with server.source_address, to this server's listener).
+		"0.0.0.0:2525", "[::]:25", "[::ffff:0.0.0.0]:25"} {
 		// config check: exit 78 with FILE:LINE: smart host "bad": WORDS.
 		badCfg := relayConfig(t, t.TempDir(), listen, bad)
 		out, err := exec.Command(umbraBin, "config", "check", "-c", badCfg).CombinedOutput()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"umbra/internal/queue"
 )
@@ -149,6 +150,16 @@ func checkRestoreOwner(owner string) error {
 // the owner's who ran the restore (root), as install -d makes them: the
 // user umbra runs as must pass through them (rt18c-F3: made 0750, root's,
 // they kept it out of its own data directory), not own them.
+//
+// A directory above the data directory may lie in one another user can
+// write (/tmp, a shared mount), who can plant a name there between the
+// look and the mkdir (ops27 4): each directory is made by this mkdir or
+// the restore is refused — a name that appeared meanwhile (a symlink to
+// a directory elsewhere) is never taken as made, and nothing is made
+// under it — and its mode is set on the directory opened without
+// following a link, checked to be a directory of this user's
+// (ownDirChmod): no mode changes outside, as no file is written through
+// a link in the data directory (queue datadirfiles.go).
 func (rd *restoreDir) mkdir() error {
 	var missing []string
 	for p := rd.dir; ; p = filepath.Dir(p) {
@@ -158,26 +169,53 @@ func (rd *restoreDir) mkdir() error {
 		missing = append([]string{p}, missing...)
 	}
 	for _, p := range missing {
-		if err := os.Mkdir(p, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		if restoreMkdirStep != nil {
+			restoreMkdirStep(p)
+		}
+		if err := os.Mkdir(p, 0o700); errors.Is(err, fs.ErrExist) {
+			rd.undo()
+			return fmt.Errorf("data directory: %s appeared while the restore was making it (made by another process, or a link planted "+
+				"there): nothing is made through it. Nothing was changed; look at what %s is, and run the restore again", p, p)
+		} else if err != nil {
 			rd.undo()
 			return fmt.Errorf("data directory: %w", err)
 		}
 		rd.made = append(rd.made, p)
-		if p != rd.dir {
-			if err := os.Chmod(p, 0o755); err != nil {
-				rd.undo()
-				return fmt.Errorf("data directory: %w", err)
-			}
+		mode := os.FileMode(0o755)
+		if p == rd.dir {
+			mode = 0o750
 		}
-	}
-	if len(rd.made) > 0 {
-		if err := os.Chmod(rd.dir, 0o750); err != nil {
+		if err := ownDirChmod(p, mode); err != nil {
 			rd.undo()
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}
 	return nil
 }
+
+// ownDirChmod sets the mode of the directory at p that this process just
+// made, on the directory opened without following a symlink in its place
+// and checked to be a directory of this user's: a name swapped meanwhile
+// is refused, its target's mode unchanged.
+func ownDirChmod(p string, mode os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s, just made, cannot be opened as a directory (replaced meanwhile?): %w", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.IsDir() || ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s is no longer the directory this restore made (replaced meanwhile)", p)
+	}
+	return f.Chmod(mode)
+}
+
+// restoreMkdirStep, set by a test only, is called before each directory
+// mkdir makes (a test plants a name there). nil in umbra.
+var restoreMkdirStep func(p string)
 
 // undo removes what prepareRestoreDir made, for a refused restore: the
 // directories it made, each only when empty (a failed restore removes

@@ -141,8 +141,8 @@ func TestRouteExplainIsTheDeliveryPlan(t *testing.T) {
 	hubA := write("hub-a", fmt.Sprintf(`server: {name: hub-a, data_dir: %s}
 topology: %s
 accepted_domains:
-  - {domain: corp.test, type: authoritative}
-  - {domain: local.test, type: authoritative}
+  - {domain: corp.test, type: authoritative, recipient_validation: "off"}
+  - {domain: local.test, type: authoritative, recipient_validation: "off"}
   - {domain: other.test, type: authoritative, recipient_validation: off}
   - {domain: sales.test, type: internal_relay}
 mailbox: {maildir: maildir, database: HUBA}
@@ -150,7 +150,7 @@ mailbox: {maildir: maildir, database: HUBA}
 	edgeA := write("edge-a", fmt.Sprintf(`server: {name: edge-a, role: edge, data_dir: %s}
 topology: %s
 accepted_domains:
-  - {domain: corp.test, type: authoritative}
+  - {domain: corp.test, type: authoritative, recipient_validation: "off"}
   - {domain: other.test, type: authoritative, recipient_validation: off}
 mailbox: {maildir: maildir}
 `, filepath.Join(dir, "e"), topo)+binding("127.0.61.11:2525"))

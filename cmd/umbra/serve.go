@@ -382,6 +382,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	del.SetOutbound(metrics.RegisterOutbound(reg)) // outbound sessions by TLS outcome, at zero from the start
 	del.SetSigning(metrics.RegisterSigning(reg))   // DKIM signatures and ARC sets on mail leaving
+	del.SetPanics(met)                             // recovered panics of outbound work (umbra_delivery_panics_total)
 
 	dump := dumpster.New(store, dumpsterConfig(cfg), dumpster.Options{Log: log.With("component", "dumpster"),
 		Observer: met, Events: events})

@@ -43,7 +43,7 @@ servers:
   role: hub
   data_dir: %s
   metrics_listen: ""%s
-accepted_domains: [{domain: corp.test, type: authoritative}]
+accepted_domains: [{domain: corp.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
     bindings: ["127.0.1.1:2525"]

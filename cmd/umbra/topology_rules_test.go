@@ -21,7 +21,7 @@ func TestConfigCheckRefusesTopologyRules(t *testing.T) {
 	cfg := filepath.Join(dir, "hub.yaml")
 	write := func(role string) {
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hubA, role: %s, data_dir: %s, metrics_listen: ""}
-accepted_domains: [{domain: corp.test, type: authoritative}]
+accepted_domains: [{domain: corp.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
     bindings: ["127.0.1.1:2525"]

@@ -398,10 +398,15 @@ type QueueResult struct {
 	// KeptInDelivery counts the messages a redirect's batch left in
 	// the queue because they were in delivery: a redirect after their
 	// attempt moves them (rt21c L4).
-	KeptInDelivery int    `json:"kept_in_delivery,omitempty"`
-	Next           string `json:"next,omitempty"`
-	Through        string `json:"through,omitempty"`
-	Selection      string `json:"selection,omitempty"`
+	KeptInDelivery int `json:"kept_in_delivery,omitempty"`
+	// Released is, for a resume, where the messages its batch made due
+	// go, per scheduler destination (queue.BatchResult.Released):
+	// "queue:NAME" for those answered or held without one. The client
+	// adds the batches' up.
+	Released  map[string]int `json:"released_to,omitempty"`
+	Next      string         `json:"next,omitempty"`
+	Through   string         `json:"through,omitempty"`
+	Selection string         `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -437,7 +442,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released}
 	if through != 0 {
 		out.Through = through.String()
 	}

@@ -37,6 +37,9 @@ type Client struct {
 	// configFile: the configuration file the socket was read from
 	// (SetConfigFile), "" when the socket was named alone.
 	configFile string
+	// defaultConfig: the command named no configuration and no socket;
+	// what it used instead (SetDefaultConfig), "" otherwise.
+	defaultConfig string
 	// batchTime, when set and shorter than a quarter of the wait, is
 	// how long each batch of a command run in batches works
 	// (SetBatchTime).
@@ -314,8 +317,8 @@ func (c *Client) QueueActionProgress(name, action, to string, progress func(sum 
 }
 
 // QueueActionTotals is QueueActionProgress returning the sums of its
-// batches' answers (QueueResult: Rescheduled, KeptRequireTLS and
-// KeptInDelivery).
+// batches' answers (QueueResult: Rescheduled, KeptRequireTLS,
+// KeptInDelivery, and a resume's Released per destination).
 func (c *Client) QueueActionTotals(name, action, to string, progress func(sum int)) (sum QueueResult, err error) {
 	q := url.Values{}
 	if to != "" {
@@ -333,6 +336,12 @@ func (c *Client) QueueActionTotals(name, action, to string, progress func(sum in
 		sum.Rescheduled += out.Rescheduled
 		sum.KeptRequireTLS += out.KeptRequireTLS
 		sum.KeptInDelivery += out.KeptInDelivery
+		for k, n := range out.Released {
+			if sum.Released == nil {
+				sum.Released = map[string]int{}
+			}
+			sum.Released[k] += n
+		}
 		return batchCursor{out.Next, out.Through, out.Selection}
 	}, func() {
 		if progress != nil {

@@ -132,7 +132,10 @@
 //     and where the database the file names is held by none, a serve
 //     started with the same file (its command line) is that daemon, run
 //     with the data_dir the file named at its start: ErrSocketElsewhere
-//     too, not "not running". A request cut, unanswered
+//     too, not "not running"; and a command that named no configuration
+//     and no socket (SetDefaultConfig) names the umbra serve processes
+//     it may believe (trustedRunner), started with -c another file:
+//     ErrSocketElsewhere (Other), "give -c" (otherServeErr). A request cut, unanswered
 //     or answered without umbra's error text while another process's
 //     socket is at the path and the daemon listens on its own made
 //     there is ErrSocketGone too ("replaced", replacedErr): who answers
@@ -177,7 +180,9 @@
 //	     [&max_time=DURATION][&after=ID&through=ID&selection=TOKEN]
 //	POST /v1/flush[?max_time=…&after=…&through=…&selection=…]
 //	     (resume, retry, redirect and flush in batches: batches.go,
-//	     QueueResult; without max_time the whole selection at once)
+//	     QueueResult; without max_time the whole selection at once; a
+//	     resume's answer says where the messages it made due go:
+//	     released_to, messages per scheduler destination)
 //	GET  /v1/messages?queue=&from=&to=&state=&domain=&older_than=&limit=
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	     (or given=true: the ids in the first batch's body, one a line;

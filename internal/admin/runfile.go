@@ -38,7 +38,11 @@ var ErrSocketElsewhere = errors.New("umbra runs, but not at this admin socket")
 // shorter (route explain, track).
 type SocketElsewhereError struct {
 	Socket string
-	msg    string
+	// Other: the command used the default configuration and the daemon
+	// runs started with another (otherServeErr), not with the file the
+	// command read, edited since.
+	Other bool
+	msg   string
 }
 
 func (e *SocketElsewhereError) Error() string        { return e.msg }
@@ -148,43 +152,11 @@ func (c *Client) startedWithErr() error {
 		return nil
 	}
 	file, _ := filepath.Abs(c.configFile)
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == os.Getpid() {
+	for _, p := range serveProcs() {
+		if p.config == "" || !samePath(p.config, file) || !trustedRunner(p.pid, file) {
 			continue
 		}
-		b, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		cfgArg, serve := "", false
-		for i, a := range args {
-			switch {
-			case a == "serve":
-				serve = true
-			case (a == "-c" || a == "--config") && i+1 < len(args):
-				cfgArg = args[i+1]
-			case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-c="):
-				_, cfgArg, _ = strings.Cut(a, "=")
-			}
-		}
-		if !serve || cfgArg == "" || !serveSubcommand(pid) || !trustedRunner(pid, file) {
-			continue
-		}
-		if !filepath.IsAbs(cfgArg) {
-			cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd")
-			if err != nil {
-				continue // its directory is not this user's to see: not known to be this file
-			}
-			cfgArg = filepath.Join(cwd, cfgArg)
-		}
-		if !samePath(cfgArg, file) {
-			continue
-		}
-		cmdline := strings.Join(args, " ")
-		sock := c.socketOf(pid)
+		sock := c.socketOf(p.pid)
 		reach := "reach it with --socket PATH, the admin socket the file named at its start (by default admin.sock in the data_dir it named then)"
 		if sock != "" {
 			reach = "reach it now with --socket " + sock
@@ -192,9 +164,134 @@ func (c *Client) startedWithErr() error {
 		return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
 			"names now (its transport database there, %s, is held by none): the file was edited since its start, and a change of "+
 			"server.data_dir applies at a restart — restore the file's data_dir, or restart umbra to move to the new one; %s",
-			ErrSocketElsewhere, c.path, pid, cmdline, c.configFile, c.database, reach)}
+			ErrSocketElsewhere, c.path, p.pid, p.cmdline, c.configFile, c.database, reach)}
 	}
 	return nil
+}
+
+// serveProc is a running `umbra serve` process: its pid, the
+// configuration file it was started with (made absolute against its
+// working directory; "" without -c, or when its directory is not this
+// user's to see) and its command line.
+type serveProc struct {
+	pid     int
+	config  string
+	cmdline string
+	named   bool // started with -c/--config
+}
+
+// serveProcs lists the processes running umbra's serve subcommand
+// (serveSubcommand), at most 64.
+func serveProcs() []serveProc {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []serveProc
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		cfgArg, serve, named := "", false, false
+		for i, a := range args {
+			switch {
+			case a == "serve":
+				serve = true
+			case (a == "-c" || a == "--config") && i+1 < len(args):
+				cfgArg, named = args[i+1], true
+			case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-c="):
+				_, cfgArg, _ = strings.Cut(a, "=")
+				named = true
+			}
+		}
+		if !serve || !serveSubcommand(pid) {
+			continue
+		}
+		if cfgArg != "" && !filepath.IsAbs(cfgArg) {
+			cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd")
+			if err != nil {
+				cfgArg = "" // its directory is not this user's to see: not known
+			} else {
+				cfgArg = filepath.Join(cwd, cfgArg)
+			}
+		}
+		out = append(out, serveProc{pid: pid, config: cfgArg, cmdline: strings.Join(args, " "), named: named})
+		if len(out) == 64 {
+			break
+		}
+	}
+	return out
+}
+
+// SetDefaultConfig says the command chose no configuration and no
+// socket (no -c, --socket, UMBRA_CONFIG, UMBRA_SOCKET): what answered
+// for it (desc: "the default configuration" and which) is only the
+// default, and a daemon started with another file is not one it could
+// find (otherServeErr).
+func (c *Client) SetDefaultConfig(desc string) { c.defaultConfig = desc }
+
+// otherServeErr is ErrSocketElsewhere when the command used the default
+// configuration, no daemon answers at its socket, and umbra serve
+// processes this user may believe (trustedRunner: root's, its own, or
+// those of its configuration file's owner) run, started otherwise — with
+// -c FILE, at another socket (rt27c F4: the CLI without -c said "umbra
+// is not running" while a daemon started with -c hub.yaml ran). It
+// names each (at most 5): pid, -c, socket where this user may see it.
+func (c *Client) otherServeErr() error {
+	if c.defaultConfig == "" {
+		return nil
+	}
+	var runs []string
+	var first serveProc
+	socket := ""
+	for _, p := range serveProcs() {
+		if !trustedRunner(p.pid, p.config) {
+			continue
+		}
+		sock := c.socketOf(p.pid)
+		if sock != "" && samePath(sock, c.path) {
+			continue // the socket tried: not another daemon (answered for by the checks before)
+		}
+		if len(runs) == 0 {
+			first, socket = p, sock
+		}
+		how := "started without -c"
+		switch {
+		case p.config != "":
+			how = "-c " + p.config
+		case p.named:
+			how = "-c, its file not known to this user"
+		}
+		where := "socket not known to this user"
+		if sock != "" {
+			where = "socket " + sock
+		}
+		runs = append(runs, fmt.Sprintf("pid %d, %s, %s", p.pid, how, where))
+		if len(runs) == 5 {
+			break
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	give := "give -c FILE, the file it was started with, or --socket PATH"
+	if len(runs) == 1 {
+		switch {
+		case first.config != "" && socket != "":
+			give = "give -c " + first.config + " (or --socket " + socket + ")"
+		case first.config != "":
+			give = "give -c " + first.config
+		case socket != "":
+			give = "give --socket " + socket
+		}
+	} else {
+		socket = ""
+	}
+	return &SocketElsewhereError{Socket: socket, Other: true, msg: fmt.Sprintf("%v %s, which %s names: umbra runs (%s); this command used the default configuration: %s",
+		ErrSocketElsewhere, c.path, c.defaultConfig, strings.Join(runs, "; "), give)}
 }
 
 // trustedRunner: process pid runs as root, as this user, or as the owner

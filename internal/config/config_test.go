@@ -189,6 +189,7 @@ func TestXShadowRightOnExternallySecured(t *testing.T) {
 receive_connectors:
   - name: transport
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["10.0.0.0/8"] # relay for every session: never from public addresses (SMTP-3)
     externally_secured: true
     permissions: {anonymous: [submit, relay, accept-xshadow], authenticated: [accept-xshadow]}
 `), "es.yaml")

@@ -234,6 +234,7 @@ func applyDefaults(c *Config) {
 		rc := &c.ReceiveConnectors[i]
 		if len(rc.RemoteRanges) == 0 {
 			rc.RemoteRanges = []string{"0.0.0.0/0", "::/0"}
+			rc.rangesDefaulted = true
 		}
 		l := &rc.Limits
 		if l.MaxMessageSize == 0 {

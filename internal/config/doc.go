@@ -26,6 +26,14 @@
 //     MB, GB (1000-based), B (units.go sizeUnits; the README's "size
 //     unit" table lists the same, TestSizeUnitsDocumented holds them
 //     together).
+//   - Every address range (remote_ranges, rate_limits.exempt, a topology
+//     site's subnets and server's source_addresses) goes through
+//     ParseRange: a prefix with host bits set (10.9.9.9/0) is an error at
+//     its line, never taken silently as its masked prefix (0.0.0.0/0).
+//   - No configuration Load accepts is an open relay (SMTP-3):
+//     checkOpenRelay refuses relay for sessions nobody authenticated
+//     (anonymous, or servers on an externally secured connector) unless
+//     remote_ranges is written and every range is in NonPublicRanges.
 //   - Every default lives in defaults.go. A field whose zero value is a
 //     meaningful setting (shadow_redundancy_enabled: false,
 //     delay_notification: 0, max_acknowledgement_delay: 0) is preset

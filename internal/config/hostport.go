@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -14,7 +15,8 @@ import (
 // redirect queue's name: read by mailaddr.SplitHostPort, the port (when
 // one is given) a number from 1 to 65535 written with digits only and
 // no leading zero (025, which reads 21 as an octal number, and 007
-// alike), the host a host name or an IP address (IsHost). A target one
+// alike), the host a host name or an IP address (IsHost) other than the
+// unspecified address (UnspecifiedHost). A target one
 // of them refuses all of them refuse, in the same words.
 //
 // The error says what is wrong without quoting s: the caller names what
@@ -43,5 +45,23 @@ func CheckHostPort(s string) error {
 	if !IsHost(host) {
 		return errors.New("the host is not a host name or an IP address" + hostHint(host))
 	}
+	if UnspecifiedHost(host) {
+		return errors.New("the host " + UnspecifiedWords)
+	}
 	return nil
+}
+
+// UnspecifiedWords say why the unspecified address is no next hop: the
+// one wording of CheckHostPort and the topology's server addresses.
+const UnspecifiedWords = "is the unspecified address, which connects to this machine itself (its bound source address, or loopback): give the address the server is reached at"
+
+// UnspecifiedHost reports whether host (an IP address, in brackets or
+// not) is the unspecified address in any of its forms: 0.0.0.0, ::,
+// ::ffff:0.0.0.0. Connecting to it reaches this machine itself (rt27c
+// F2: a smart host or a redirect to it reached this server's own
+// listener), so no next hop may be one (CheckHostPort, the topology's
+// server addresses); delivery takes a resolved one for a loop.
+func UnspecifiedHost(host string) bool {
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil && ip.Unmap().IsUnspecified()
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 )
 
@@ -70,8 +69,12 @@ func validateRateLimits(v *validator, c *Config) {
 			v.add(fmt.Sprintf("rate_limits.ipv6_prefix %d: want 16 to 128", r.IPv6Prefix), at("ipv6_prefix")...)
 		}
 		for j, e := range r.Exempt {
-			if _, err := netip.ParsePrefix(e); err != nil {
-				v.add(fmt.Sprintf("rate_limits.exempt %q: want an address range (10.0.0.0/8)", e), at("exempt", j)...)
+			if _, err := ParseRange(e); err != nil {
+				msg := fmt.Sprintf("rate_limits.exempt %q: want an address range (10.0.0.0/8)", e)
+				if _, ok := err.(hostBitsError); ok {
+					msg = fmt.Sprintf("rate_limits.exempt %q %v", e, err)
+				}
+				v.add(msg, at("exempt", j)...)
 			}
 		}
 		for _, s := range []struct {

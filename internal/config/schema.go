@@ -324,6 +324,10 @@ type ReceiveConnector struct {
 	DKIMSign bool `yaml:"dkim_sign"`
 	// Milters are asked in order at every stage (milter.go).
 	Milters []Milter `yaml:"milters"`
+
+	// rangesDefaulted: remote_ranges was not written and applyDefaults
+	// gave it every address (checkOpenRelay words its error so).
+	rangesDefaulted bool
 }
 
 // Values of shadow_on_receipt.

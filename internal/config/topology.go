@@ -243,8 +243,8 @@ func validateTopology(t *Topology) []violation {
 	for i, s := range t.Sites {
 		unique("site", s.Name, sites, "sites", i)
 		for j, p := range s.Subnets {
-			if _, err := netip.ParsePrefix(p); err != nil {
-				v.add(fmt.Sprintf("subnet %q is not a CIDR prefix", p), "sites", i, "subnets", j)
+			if _, err := ParseRange(p); err != nil {
+				v.add(fmt.Sprintf("subnet %q %s", p, rangeProblem(err, "a CIDR prefix")), "sites", i, "subnets", j)
 			}
 		}
 	}
@@ -287,7 +287,7 @@ func validateTopology(t *Topology) []violation {
 			}
 			for j, a := range s.SourceAddresses {
 				if _, err := ParseSourceAddress(a); err != nil {
-					v.add(fmt.Sprintf("server %q: source address %q is not an IP address or CIDR prefix", s.Name, a), "servers", i, "source_addresses", j)
+					v.add(fmt.Sprintf("server %q: source address %q %s", s.Name, a, rangeProblem(err, "an IP address or CIDR prefix")), "servers", i, "source_addresses", j)
 				}
 			}
 		case "legacy":
@@ -613,11 +613,7 @@ func ParseSourceAddress(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return p.Masked(), nil
+	return ParseRange(s)
 }
 
 // topoAddressUnder reports whether a is user@domain with its domain

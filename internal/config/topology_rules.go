@@ -116,8 +116,8 @@ func topologyRules(t *Topology) []violation {
 		}
 		key := mailaddr.NameKey(host)
 		if ip, err := netip.ParseAddr(host); err == nil {
-			if ip.IsUnspecified() {
-				v.add(fmt.Sprintf("server %q: address %q is the unspecified address; give the address the server is reached at", s.Name, s.Address), "servers", i, "address")
+			if UnspecifiedHost(host) { // ::ffff:0.0.0.0 too: one rule with CheckHostPort
+				v.add(fmt.Sprintf("server %q: address %q %s", s.Name, s.Address, UnspecifiedWords), "servers", i, "address")
 				continue
 			}
 			key = ip.Unmap().String()

@@ -208,9 +208,9 @@ func validate(c *Config) []violation {
 			}
 		}
 		for j, r := range rc.RemoteRanges {
-			p, err := netip.ParsePrefix(r)
+			p, err := ParseRange(r)
 			if err != nil {
-				v.add(fmt.Sprintf("remote range %q is not a CIDR prefix", r), at("remote_ranges", j)...)
+				v.add(fmt.Sprintf("remote range %q %s", r, rangeProblem(err, "a CIDR prefix")), at("remote_ranges", j)...)
 				continue
 			}
 			for _, b := range rc.Bindings {
@@ -248,6 +248,7 @@ func validate(c *Config) []violation {
 		checkRights(v, rc.Permissions.Anonymous, at("permissions", "anonymous"))
 		checkRights(v, rc.Permissions.Authenticated, at("permissions", "authenticated"))
 		checkRights(v, rc.Permissions.Servers, at("permissions", "servers"))
+		checkOpenRelay(v, rc, !rc.rangesDefaulted, at)
 		// accept-xshadow is a transport server's right. Given to the
 		// anonymous or authenticated class it could only reach the
 		// transport servers among them (which permissions.servers

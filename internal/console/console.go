@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,8 +37,9 @@ type Config struct {
 	Credentials *smtp.Credentials
 	// CredentialsFile, when set, is read again when it changes (checked
 	// at each login), so that an account added or removed takes effect
-	// without a restart; a file that no longer parses leaves the last
-	// good accounts in force.
+	// without a restart; a file that no longer parses, or holds no
+	// account that may log in (emptied), leaves the last good accounts
+	// in force.
 	CredentialsFile string
 	// API is the admin API's handler (admin.Server.Handler).
 	API http.Handler
@@ -610,6 +612,12 @@ func (s *Server) credentials() *smtp.Credentials {
 		return s.creds
 	}
 	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
+	if err == nil && c.LoginAccounts() == 0 {
+		// Emptied (0 bytes, only comments, only transport server
+		// accounts): nobody could log in. Refused as serve and config
+		// check refuse it at start; the accounts in force stay.
+		err = fmt.Errorf("%s holds no account that may log in (transport server accounts cannot)", s.cfg.CredentialsFile)
+	}
 	if err != nil {
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
 	} else {

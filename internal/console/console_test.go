@@ -715,3 +715,66 @@ func TestConsoleRetrySaysNextStartDuringDrain(t *testing.T) {
 		t.Fatalf("retry during the drain: want the next start, not now:\n%s", page)
 	}
 }
+
+// OPS-5: the credentials file emptied while the console runs (0 bytes,
+// only comments, only transport server accounts) is not taken: nobody
+// could log in. The accounts in force stay, and the refusal is logged,
+// as for a file that does not parse.
+func TestConsoleKeepsAccountsWhenFileEmptied(t *testing.T) {
+	h := newHarness(t)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("relay-pass"), bcrypt.MinCost)
+	for i, text := range []string{"", "# nobody yet\n", "hub2:" + string(hash) + ":server\n"} {
+		os.WriteFile(h.credFile, []byte(text), 0o600)
+		// A size of its own each time: the file is read again when its
+		// size or time changed.
+		os.Chtimes(h.credFile, time.Now(), time.Now().Add(time.Duration(i+1)*time.Second))
+		h.client.Jar, _ = cookiejar.New(nil)
+		if code, _ := h.login("ops", "s3cret-pass"); code != http.StatusSeeOther {
+			t.Errorf("%q: login with the account in force: %d, want a login (the emptied file kept out)", text, code)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "holds no account that may log in") {
+		t.Errorf("the emptied file's refusal is not logged:\n%s", h.logs.String())
+	}
+}
+
+// deadDestQueue is fakeQueue with the scheduler's destinations: one
+// dead until a time to come.
+type deadDestQueue struct {
+	*fakeQueue
+	until time.Time
+}
+
+func (d deadDestQueue) Destinations() []queue.DestinationInfo {
+	return []queue.DestinationInfo{{Name: "connector:relay", Queue: "smarthost:relay", State: "dead", DeadUntil: d.until},
+		{Name: "connector:out/example.net", Queue: "mx:example.net", State: "idle"}}
+}
+
+// Q-4 (ops27 1): the flash of a queue resume says where the released
+// messages go, from the answer's released_to, as umbra queue resume
+// does: those of a dead destination when its cool-down ends, with the
+// time, the rest now — not "due now" for all.
+func TestConsoleResumeFlashSaysWhereReleasedMailGoes(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	q := deadDestQueue{&fakeQueue{}, until}
+	log := slog.New(slog.DiscardHandler)
+	adm, err := admin.Listen(filepath.Join(t.TempDir(), "admin.sock"), q, nil, admin.Status{Server: "hub1.example.org"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := New(Config{Listener: ln, API: adm.Handler(), Log: log})
+	got := s.releasedWhen(context.Background(), map[string]any{"released_to": map[string]any{"connector:relay": 3.0, "connector:out/example.net": 2.0}}, "ops")
+	for _, want := range []string{"3 due at " + until.Local().Format(time.TimeOnly), "connector:relay", "cool-down", "2 due now"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("released to a dead destination and a live one: %q, want %q in it", got, want)
+		}
+	}
+	if got := s.releasedWhen(context.Background(), map[string]any{"released_to": map[string]any{"connector:out/example.net": 2.0}}, "ops"); got != "" {
+		t.Errorf("all due now: %q, want \"\" (the flash says due now)", got)
+	}
+}

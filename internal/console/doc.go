@@ -10,7 +10,9 @@
 //   - Every page but /login and /assets/ needs a login, checked against
 //     the credentials file with package smtp's parser and bcrypt check;
 //     transport server accounts cannot log in; the file is read again
-//     when it changes (a broken file leaves the last good accounts).
+//     when it changes (a broken file, or one with no account that may
+//     log in — emptied —, leaves the last good accounts; serve and
+//     config check refuse such a file at start).
 //     Five failed logins for an account from an address in five minutes
 //     (variants of its name — case, spaces, Unicode forms — counting
 //     as one) lock that account out from that address for the rest of

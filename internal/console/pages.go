@@ -2,11 +2,14 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -397,7 +400,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		if stopping {
 			when = "at the next start"
 		}
-		flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
+		if w := s.releasedWhen(r.Context(), out, se.user); op == "resume" && !stopping && n > 0 && w != "" {
+			flash += " (" + strconv.Itoa(int(n)) + " messages released: " + w + ")"
+		} else {
+			flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
+		}
 	}
 	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
 		flash += "; umbra is stopping: no delivery attempt starts before it is started again"
@@ -410,4 +417,61 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	se.flash = flash
 	s.mu.Unlock()
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// releasedWhen says where the messages a queue resume released go, from
+// the answer's released_to (per scheduler destination, as the daemon
+// routes them now: admin.QueueResult.Released): those of a dead
+// destination when its cool-down ends (a resume ends none), those held
+// in another suspended queue when it is resumed, the rest now — or ""
+// when all go now or the answer does not say (the flash says "due now"
+// then), as umbra queue resume says it (ops27 1).
+func (s *Server) releasedWhen(ctx context.Context, out map[string]any, user string) string {
+	rel, _ := out["released_to"].(map[string]any)
+	if len(rel) == 0 {
+		return ""
+	}
+	var ds []queue.DestinationInfo
+	if _, err := s.call(ctx, "GET", "/v1/destinations", nil, user, &ds); err != nil {
+		return ""
+	}
+	var qs []queue.QueueInfo
+	suspended := map[string]bool{}
+	if _, err := s.call(ctx, "GET", "/v1/queues", nil, user, &qs); err == nil {
+		for _, q := range qs {
+			suspended[q.Name] = q.Status == "suspended"
+		}
+	}
+	dead := map[string]queue.DestinationInfo{}
+	for _, d := range ds {
+		if d.State == "dead" && time.Until(d.DeadUntil) > 0 {
+			dead[d.Name] = d
+		}
+	}
+	keys := make([]string, 0, len(rel))
+	for k := range rel {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	now := 0
+	for _, k := range keys {
+		f, _ := rel[k].(float64)
+		n := int(f)
+		if d, ok := dead[k]; ok {
+			parts = append(parts, fmt.Sprintf("%d due at %s when the cool-down of their dead destination %s ends", n,
+				d.DeadUntil.Local().Format(time.TimeOnly), d.Name))
+		} else if q, ok := strings.CutPrefix(k, "queue:"); ok && q != "" && suspended[q] {
+			parts = append(parts, fmt.Sprintf("%d held: their route's queue %s is suspended", n, q))
+		} else {
+			now += n
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if now > 0 {
+		parts = append(parts, fmt.Sprintf("%d due now", now))
+	}
+	return strings.Join(parts, "; ") + " — a resume ends no cool-down"
 }

@@ -169,6 +169,8 @@ type Deliverer struct {
 	outbound OutboundObserver
 	// signing counts DKIM and ARC results (SetSigning, sign.go).
 	signing SigningObserver
+	// panics counts and logs recovered panics (SetPanics, panics.go).
+	panics panicLog
 
 	rcpts atomic.Pointer[rcptHolder] // SetRecipients (verify.go)
 
@@ -398,7 +400,17 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			continue
 		}
 		one := func() {
-			deliver := func(g *group) []queue.Result {
+			deliver := func(g *group) (res []queue.Result) {
+				// A panic here is umbra's defect: it ends this group's
+				// attempt only, deferred (panics.go), never the daemon
+				// (a group of several runs on a goroutine of its own,
+				// outside the queue manager's recover).
+				defer func() {
+					if r := recover(); r != nil {
+						d.recovered(PanicDelivery, r, "msg_id", m.ID.String(), "destination", g.key)
+						res = panicResults(g.rcpts)
+					}
+				}()
 				if g.key == "local" {
 					return d.deliverLocal(ctx, st, m, withID(), g)
 				} else if g.hops != nil {
@@ -424,9 +436,16 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				res = settledBy(res, next)
 			}
 			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
+			to := ""
+			if g.key != "local" && g.hops == nil && !left {
+				to = relayServer(st, g)
+			}
 			for k := range res {
 				res[k].Queue = g.queue
 				res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
+				if res[k].Outcome == queue.RelayedOK {
+					res[k].RelayedTo = to
+				}
 				if res[k].Outcome == queue.DeliveredOK {
 					res[k].Database = g.db
 				}

@@ -22,7 +22,7 @@
 // watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record),
 // stream.go (spooled bodies), eightbit.go (what content a next hop may
-// be sent).
+// be sent), panics.go (recovered panics of outbound work).
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores
@@ -132,8 +132,10 @@
 // is this server itself: nothing is relayed, the recipients are deferred
 // with 451 4.4.6 naming the hop (self.go).
 // Likewise a send connector's next hop at one of this server's receive
-// bindings (Config.OwnBindings) is this server and is not connected to
-// (self.go, ownBinding, dropSelf): a smart host that is this server is
+// bindings (Config.OwnBindings), or at the unspecified address (0.0.0.0,
+// ::, ::ffff:0.0.0.0, on any port: it connects to this machine itself,
+// to the bound source address when one is set), is this server and is
+// not connected to (self.go, ownBinding, dropSelf): a smart host that is this server is
 // skipped; MX hosts no better than the best one at which this server
 // appears are dropped, the better ones tried and their failure deferred.
 // Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
@@ -343,7 +345,9 @@
 // it (TestStopDuringBodyFinishesTheTransaction).
 //
 // DSN (RFC 3461): go-smtp passes NOTIFY, ORCPT (rfc822 or utf-8, RFC
-// 6533: as xtext to a hop without SMTPUTF8; any other address type as
+// 6533: raw only in a transaction that uses SMTPUTF8, else as
+// utf-8-addr-xtext — the transaction decides, not the hop's EHLO
+// (smtp.Client.Rcpt, TestUTF8OrcptFormFollowsTheTransaction); any other address type as
 // given, written by the pipelined RCPT formatter, left out to a hop
 // without PIPELINING, which go-smtp writes), RET and ENVID on when the
 // next hop advertises DSN; a relayed result then carries DSNPassed and the
@@ -409,7 +413,11 @@
 // a server of the topology (routing.SmartHostServer), says so in its
 // results (queue.Result.LeftOrg, leave.go: relayLeavesOrganisation): a
 // taken-over copy's recipient relayed so is noted for its returning
-// primary (queue takendone.go).
+// primary (queue takendone.go). A relay that stays inside, through a
+// connector every smart host of which is one server of the topology (or
+// a redirect to one), names that server in its results
+// (queue.Result.RelayedTo, leave.go: relayServer): the queue notes it
+// for a returning primary that is not that server.
 // Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
 // header in front of a message with the null reverse path: a DSN
 // carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A
@@ -463,4 +471,10 @@
 //     prelude's EHLO reply answers go-smtp's own EHLO (no second one).
 //   - When ctx ends, open transactions are cut and their recipients
 //     Deferred; the queue commits what was done and makes the rest due.
+//   - A panic in outbound work is umbra's defect and ends only that work
+//     (panics.go): a group's recipients Deferred with queue.PanicReply
+//     (tried again, never marked delivered; no window feedback), its
+//     connection closed; a heartbeat, watch, reconcile, callout or push
+//     ends with an error. Counted (PanicObserver) and logged once a
+//     minute with the stack.
 package delivery

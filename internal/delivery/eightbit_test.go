@@ -25,6 +25,7 @@ type rawSink struct {
 	addr  string
 	mu    sync.Mutex
 	mails []string
+	rcpts []string
 	datas []string
 }
 
@@ -73,6 +74,9 @@ func (s *rawSink) serve(c net.Conn, keywords []string) {
 			rcpts = 0
 			c.Write([]byte("250 ok\r\n"))
 		case strings.HasPrefix(u, "RCPT"):
+			s.mu.Lock()
+			s.rcpts = append(s.rcpts, strings.TrimRight(l, "\r\n"))
+			s.mu.Unlock()
 			rcpts++
 			c.Write([]byte("250 ok\r\n"))
 		case strings.HasPrefix(u, "DATA"):

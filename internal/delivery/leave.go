@@ -48,3 +48,27 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 	}
 	return true
 }
+
+// relayServer names the transport server of the topology a relay through
+// g's send connector (or the administrator's redirect, whose connector's
+// smart host is the target) reaches without a shadow session, when it is
+// one server: every smart host of the connector is that server's address
+// or name (routing.SmartHostServer, the rule config check warns by). ""
+// without a topology, by MX, or when the smart hosts are not all one
+// server's — the relay may then have reached any of them, the primary a
+// taken-over copy came from among them (queue.Result.RelayedTo).
+func relayServer(st *state, g *group) string {
+	tp := st.cfg.Topology
+	if tp == nil || g.conn == nil || len(g.conn.cfg.SmartHosts) == 0 {
+		return ""
+	}
+	server := ""
+	for _, h := range g.conn.cfg.SmartHosts {
+		s := tp.SmartHostServer(config.SmartHostAddr(h, g.conn.cfg.Port), "")
+		if s == "" || server != "" && !strings.EqualFold(s, server) {
+			return ""
+		}
+		server = s
+	}
+	return server
+}

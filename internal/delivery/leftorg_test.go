@@ -54,4 +54,12 @@ func TestRelayResultSaysWhetherItLeftTheOrganisation(t *testing.T) {
 	if r := got[1]; r.Outcome != queue.RelayedOK || r.Queue != "smarthost:peer" || r.LeftOrg {
 		t.Errorf("through hub-b's address: %+v, want RelayedOK in smarthost:peer, not LeftOrg", r)
 	}
+	// SR-6, SR-7: which server of the topology it went to, for the
+	// note a taken-over copy's primary is owed when it is another.
+	if r := got[1]; r.RelayedTo != "hub-b" {
+		t.Errorf("through hub-b's address: RelayedTo %q, want hub-b", r.RelayedTo)
+	}
+	if r := got[0]; r.RelayedTo != "" {
+		t.Errorf("through the outside smart host: RelayedTo %q, want none", r.RelayedTo)
+	}
 }

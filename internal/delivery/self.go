@@ -63,7 +63,24 @@ const selfHow = "is an address this server listens on"
 // host carrying this server's name is looked up first, mxlookup.go, and
 // is this server only when that finds one of its addresses).
 func selfSays(h host) string {
+	if unspecifiedHop(h.addr) {
+		return "next hop " + h.String() + " " + selfHowUnspecified
+	}
 	return "next hop " + h.String() + " " + selfHow
+}
+
+// selfHowUnspecified says it for the unspecified address (0.0.0.0, ::,
+// ::ffff:0.0.0.0), which is a loop whatever this server listens on.
+const selfHowUnspecified = "is the unspecified address, which connects to this machine itself (its bound source address, or loopback)"
+
+// unspecifiedHop: addr (ip:port) is the unspecified address.
+func unspecifiedHop(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsUnspecified()
 }
 
 // nothingLeft decides for a destination whose hosts dropSelf all
@@ -244,9 +261,15 @@ func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) Sel
 // or a loopback address (127.0.0.0/8 and ::1 reach a wildcard listener
 // of this machine) (another machine cannot have it; another server on
 // this machine cannot listen on a port a wildcard binding holds). The
-// unspecified address (0.0.0.0, ::) as a target is this machine's
-// loopback. Another address on the same port, a loopback alias
-// included, is not this server when only specific addresses are bound.
+// unspecified address (0.0.0.0, ::, ::ffff:0.0.0.0) as a target is
+// always this server, on any port: Linux connects it to this machine
+// itself — to the bound source address when server.source_address is
+// set, which may well be a binding of this server's (rt27c F2: it was
+// taken for 127.0.0.1 only, passed, reached this server's own listener,
+// was refused 550 as a relay and the message failed for good); no
+// next hop is ever meant by it. Another address on the same port, a
+// loopback alias included, is not this server when only specific
+// addresses are bound.
 func ownBinding(bindings []string, addr string) bool {
 	ip, portText, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -261,12 +284,8 @@ func ownBinding(bindings []string, addr string) bool {
 		return false
 	}
 	hostIP = hostIP.Unmap()
-	if hostIP.IsUnspecified() { // connecting to it reaches this machine's loopback
-		if hostIP.Is4() {
-			hostIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		} else {
-			hostIP = netip.IPv6Loopback()
-		}
+	if hostIP.IsUnspecified() { // connecting to it reaches this machine itself
+		return true
 	}
 	for _, b := range bindings {
 		bh, bp, err := net.SplitHostPort(b)

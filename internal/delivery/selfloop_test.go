@@ -116,7 +116,11 @@ func TestOwnBinding(t *testing.T) {
 		{[]string{"[::]:2525"}, "[::]:2525", true},
 		{[]string{"[::]:2525"}, "[::ffff:127.0.0.5]:2525", true},
 		{[]string{"127.0.0.1:2525"}, "0.0.0.0:2525", true},
-		{[]string{"127.0.0.19:2525"}, "0.0.0.0:2525", false}, // reaches 127.0.0.1, not this binding
+		// rt27c F2: the unspecified address reaches this machine itself
+		// (its bound source address), whatever the bindings: a loop.
+		{[]string{"127.0.0.19:2525"}, "0.0.0.0:2525", true},
+		{[]string{"127.0.0.19:2525"}, "0.0.0.0:2600", true},
+		{[]string{"127.0.0.19:2525"}, "[::ffff:0.0.0.0]:2525", true},
 		{[]string{"127.0.0.19:2525"}, "127.0.0.20:2525", false},
 		{[]string{"0.0.0.0:2525"}, "192.0.2.1:2525", false},
 		{[]string{"0.0.0.0:25"}, "127.0.0.2:2525", false},

@@ -238,6 +238,12 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 // session with a primary (SR-3), not only at most once a second during
 // it, so that copies do not wait for the next heartbeat.
 func (d *Deliverer) endSession(c *smtp.Client) {
+	defer func() { // panics.go: often on a goroutine of its own (pool.go)
+		if r := recover(); r != nil {
+			d.recovered(PanicShadow, r, "next_hop", c.Hop())
+			c.Close()
+		}
+	}()
 	if c.ShadowDB != "" {
 		c.LastQuery = time.Time{}
 		d.queryDiscards(d.st.Load(), c, c.Hop())
@@ -250,10 +256,11 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 // connector the copies went through does (addr is "host:port" or
 // "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
 // bounded by ctx and the command timeout.
-func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
+func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (err error) {
+	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	hostAddr, _, _ := strings.Cut(addr, " via ")
 	saveFailed := false
-	err := d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
+	err = d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
 		err := save(dbID, discards, contact)
 		saveFailed = err != nil
 		return err

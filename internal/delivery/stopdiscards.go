@@ -70,6 +70,7 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
 			ctx, cancel := context.WithTimeout(ctx, per)
 			defer cancel()
 			n, err := d.pushDiscards(ctx, st, s.Name, s.Address, q)

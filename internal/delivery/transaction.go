@@ -26,6 +26,15 @@ import (
 const stopReplyGrace = 10 * time.Second
 
 func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
+	defer func() {
+		if r := recover(); r != nil {
+			// The session is out of step wherever the panic left it: it
+			// is closed, never pooled; the group's recover (Deliver)
+			// defers the recipients (panics.go).
+			c.Close()
+			panic(r)
+		}
+	}()
 	var more batched
 	res := d.transactionOnce(ctx, st, c, hop, m, parts, rcpts, lmtp, &more)
 	// A next hop that takes only so many recipients per transaction
@@ -459,9 +468,10 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
-	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3; go-smtp
-	// writes it as utf-8-addr-xtext to a hop without SMTPUTF8), or any
-	// other address type, as xtext (smtp.ForeignOrcptType).
+	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3: raw
+	// utf-8-addr-unitext only in an SMTPUTF8 transaction, else
+	// utf-8-addr-xtext, whatever the hop offers: smtp.Client.Rcpt), or
+	// any other address type, as xtext (smtp.ForeignOrcptType).
 	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
 		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
 	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
@@ -547,7 +557,14 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// replySeam, when set (tests only), sees every error reply classify
+// maps: a test drives a next hop's reply into a panic there.
+var replySeam func(error)
+
 func classify(i int, hop string, err error) queue.Result {
+	if replySeam != nil {
+		replySeam(err)
+	}
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) && se.Code < 400 {
 		// Not an error reply at all (a 3xx to RCPT, which go-smtp hands

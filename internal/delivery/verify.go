@@ -23,7 +23,13 @@ import (
 // RCPT is Known, a 5xx Unknown; a 4xx, a refused MAIL, or no host
 // answering is CannotDecide with the reason. Every step is bounded by
 // ctx and the connect and command timeouts; no connection is pooled.
-func (d *Deliverer) Verify(ctx context.Context, rcpt string) (recipients.Verdict, string, error) {
+func (d *Deliverer) Verify(ctx context.Context, rcpt string) (v recipients.Verdict, reason string, err error) {
+	defer func() { // panics.go: a callout that panicked cannot decide
+		if r := recover(); r != nil {
+			d.recovered(PanicVerify, r)
+			v, reason, err = recipients.CannotDecide, "internal error", fmt.Errorf("callout: internal error (recovered panic): %v", r)
+		}
+	}()
 	st := d.st.Load()
 	domain := mailaddr.AddrKey(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	typ := st.cfg.Routing.Accepted(domain)

@@ -30,7 +30,8 @@ const (
 // the commit was still running lost the batch when this server was
 // killed in between: the primary had forgotten it, the copies it named
 // stayed here until they expired and were taken over.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) error {
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) (err error) {
+	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
 		return err
@@ -170,7 +171,8 @@ func loginVia(st *state, name, addr string) string {
 // database id is saved first, so that a primary with a new database has
 // the copies taken over instead. A primary of an older release is asked
 // nothing.
-func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) error {
+func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) (err error) {
+	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
 		return err

@@ -1,8 +1,3 @@
-// Package jsonsafe escapes, in JSON umbra writes, the characters a
-// terminal or a browser would act on: one rule for the admin API, the
-// web console, the daemon's JSON log and the tracking log, the same
-// characters the CLI escapes. The escapes are JSON's, so a document
-// stays valid and decodes to the same values.
 package jsonsafe
 
 import (

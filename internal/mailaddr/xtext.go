@@ -1,6 +1,7 @@
 package mailaddr
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -124,4 +125,39 @@ func DotAtomLocal(s string) bool {
 		}
 	}
 	return true
+}
+
+// UTF8AddrXtext is the address s written as RFC 6533 §3 utf-8-addr-xtext
+// or, with unitext, utf-8-addr-unitext: every character outside "!" to
+// "~", and "+", "=" and "\", as "\x{" its code point in upper-case hex
+// (at least two digits) "}", but with unitext a non-ASCII character
+// stays as it is (a C1 control too is written \x{…}). The xtext form is
+// printable ASCII without "+" and "=", the unitext form the same plus
+// UTF-8: an encoder that passes such characters on leaves either
+// unchanged. Each run of invalid UTF-8 is written as U+FFFD. The one
+// encoder of the form: an ORCPT on the wire (smtp.Client.Rcpt) and a
+// DSN's typed-address fields (queue).
+func UTF8AddrXtext(s string, unitext bool) string {
+	var b []byte
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r >= '!' && r <= '~' && r != '+' && r != '=' && r != '\\':
+			b = append(b, byte(r))
+		case unitext && r >= 0xa0:
+			b = utf8.AppendRune(b, r)
+		default:
+			b = append(b, '\\', 'x', '{')
+			if r < 0x10 {
+				b = append(b, '0')
+			}
+			b = strconv.AppendUint(b, uint64(r), 16)
+			for i := len(b) - 1; i >= 0 && b[i] != '{'; i-- {
+				if b[i] >= 'a' && b[i] <= 'f' {
+					b[i] -= 'a' - 'A'
+				}
+			}
+			b = append(b, '}')
+		}
+	}
+	return string(b)
 }

@@ -41,6 +41,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	bpRefused    *prometheus.CounterVec
 	panics       *prometheus.CounterVec
+	outPanics    *prometheus.CounterVec
 	anotherDB    *prometheus.CounterVec
 	shadowAddr   *prometheus.CounterVec
 
@@ -118,6 +119,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Shadow sessions (XSHADOW) this server refused because the connection came from an address the topology does not give the stated server (a copy of that server with its configuration?), by that server: its name when the topology names it as a transport server, else other."},
 		[]string{"server"})
 	reg.MustRegister(m.authFailures, m.bpRefused, m.anotherDB, m.shadowAddr, m.panics)
+	m.outPanics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_panics_total",
+		Help: "Outbound work that panicked (recovered: a delivery's recipients deferred and tried again, a heartbeat, watch, reconcile, callout or push ended as a broken session; logged at most once a minute), by part (delivery, shadow, verify, push)."},
+		[]string{"part"})
+	for _, p := range DeliveryPanicParts {
+		m.outPanics.WithLabelValues(p)
+	}
+	reg.MustRegister(m.outPanics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -364,6 +372,15 @@ func (m *Metrics) AuthFailure(connector, reason string) {
 // BackPressureRefused implements smtp.PressureObserver.
 func (m *Metrics) BackPressureRefused(connector string) {
 	m.bpRefused.WithLabelValues(connector).Inc()
+}
+
+// DeliveryPanicParts are the part labels of umbra_delivery_panics_total
+// (delivery.PanicParts), exported at zero from the start.
+var DeliveryPanicParts = []string{"delivery", "shadow", "verify", "push"}
+
+// DeliveryPanic implements delivery.PanicObserver.
+func (m *Metrics) DeliveryPanic(part string) {
+	m.outPanics.WithLabelValues(part).Inc()
 }
 
 // SessionPanic implements smtp.PanicObserver.

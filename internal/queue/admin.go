@@ -1341,6 +1341,9 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 				return nil, err
 			}
 		}
+		if err := tx.forgetHanded(m); err != nil { // takenhanded.go
+			return nil, err
+		}
 		if err := tx.Delete(id); err != nil {
 			return nil, err
 		}

@@ -44,11 +44,17 @@ import (
 // record they began with, keep the mark (noticecommit.go), so neither
 // the end nor a later deferral makes a second delay DSN, and a crash
 // before the end leaves the record marked (shadow26 item 3; it was
-// skipped, and the note lost once the peer spoke again). The end
+// skipped, and the note lost once the peer spoke again). A note that
+// looks the attempt up before start registered it is read by start,
+// which reads the stored mark after registering, ordered after every
+// writer (Store.ViewSettled), when the record is one a note can reach
+// (delayNoteMayReach). The end
 // commit of a record left pending also keeps a mark it finds stored.
-// What remains: a note whose commit comes after the end read the mark
-// (complete) and whose end makes the notice itself in that window —
-// one commit's time — still gives two notices. A note for a copy on
+// A note whose commit comes after the end read the mark (complete), of
+// an attempt whose end was to make the notice itself, is found by that
+// end's commit, which reads the stored mark in its transaction
+// (finish: noteFirst) and then makes no delay DSN and writes no delay
+// note of its own. A note for a copy on
 // receipt not stored here yet is dropped (it is not kept aside as a
 // partial discard is): that copy may still send one, under the rule of
 // takendelay.go alone, as before.
@@ -90,6 +96,22 @@ func (q *Manager) DiscardsPartialDelayed(server string, max int) ([]string, func
 // the message it reports on (doc.go, "DSNs and shadow copies").
 func delayNoteOwed(m *Message, flipped bool, server, id string) bool {
 	return flipped && server != "" && id != "" && !m.OwnDSN()
+}
+
+// delayNoteMayReach reports whether a primary's delay note can mark m
+// (applyDelayNoteTx): m is not marked yet and a recipient of it is held
+// for a primary under a copy id. Every other record a note leaves alone.
+func delayNoteMayReach(m *Message) bool {
+	if m.DelayNotified {
+		return false
+	}
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if (r.Status == Shadowed || r.Status == Pending) && r.Primary != "" && r.ShadowID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // applyDelayNoteTx applies primary's delay note for the copy sid: the

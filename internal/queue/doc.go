@@ -103,6 +103,8 @@
 //	                    never after a second signal's stop: StopAtOnce)
 //	delivery panic ──▶ Poison        operator ──▶ Suspended (no schedule entry; never a Shadow copy;
 //	                                 its own shadow copy discarded in that commit: hold.go)
+//	(a panic the Deliverer recovers itself — package delivery, per group —
+//	 is a result: Deferred with PanicReply, Ready as any retry)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
@@ -169,7 +171,10 @@
 // through and success regrows the window; an operator's retry or flush
 // ends every cool-down at once; a resume does
 // not (it releases what was held, which then waits for the cool-down's
-// end as the rest of its destination's mail), nor does a redirect (it
+// end as the rest of its destination's mail; each batch of a resume says
+// where the messages it made due go — the destinations the planner names
+// for them now, which a reload may have moved away from the resumed
+// queue's name: BatchResult.Released, releasedTo), nor does a redirect (it
 // moves mail to another next hop and leaves the old one's health alone).
 // DeadCoolDown defaults to the first retry step (at most 5 min).
 // The operator's view of a destination (Destinations: queue
@@ -190,7 +195,15 @@
 // its window: a new destination's window (5) above a small set
 // (MaxActive 4) let six messages for a next hop hung at its greeting
 // take every slot, and the other destinations' mail waited the command
-// timeout (TestHungDestinationLeavesAnActiveSlot); a destination that
+// timeout (TestHungDestinationLeavesAnActiveSlot). The reserve applies
+// only while it is needed (reserveNeeded): while another destination
+// has mail waiting for its window or held back, or while the destination
+// has not shown it ends its jobs (none succeeded yet, one failed since,
+// one running past four times its average, a second at least); the
+// only destination with mail, ending its jobs, takes the whole set
+// (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
+// and mail of another that falls due meanwhile gets the slot its next
+// job frees. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -490,11 +503,15 @@
 // write the record they began with, keep the mark. A note that comes
 // between the claim (the record Active) and the attempt's registration
 // in inDelivery finds no attempt: start reads the stored mark once
-// after registering (scheduler.go), so any note is seen by one of the
-// two. A note after the attempt's end read its mark is kept by every
+// after registering (scheduler.go), in a write transaction rolled back
+// (Store.ViewSettled: ordered after every writer, no fsync), so any
+// note is seen by one of the two — a plain read could begin before a
+// note that had looked the attempt up first committed, and miss it. A note after the attempt's end read its mark is kept by every
 // writer of its end: the commit of results (finish) and the writers
 // leaving delivery without results (putLeavingTook: requeue, poison,
-// the give-back, Recover) keep a mark the stored record has. A crash
+// the give-back, Recover) keep a mark the stored record has; the
+// commit of results that was to make the notice itself reads the
+// stored mark in its transaction and, finding it, makes none. A crash
 // before its end leaves the stored record marked (Recover makes it
 // Ready, DelayNotified). A crash before the commit leaves neither the notice
 // nor the note; after it, the note is sent until acknowledged. A stop hands the notes to a
@@ -1210,7 +1227,11 @@
 // from the file where /proc/locks is hidden; the lock dies with its
 // holder, so a killed command's file blocks nothing; a command of an
 // older release, which knows no side lock, is still met at the
-// database's lock (cmdlock_test.go). The data directory is the daemon's
+// database's lock (cmdlock_test.go). What such a command reports from
+// the files is read under that lock too: the backup's origin
+// (RestoreOptions.Server) and its schema version (BackupSchema), the
+// compacted file's (CompactOptions.FileSchema) — nothing before it
+// (ops27 3). The data directory is the daemon's
 // user's, who can plant links in it: a command run as root writes no
 // file there through a symlink or a hard link — its copies are made
 // afresh with O_EXCL and opened again only as the same one-name file
@@ -1294,7 +1315,9 @@
 //     destination's window, nor while its results wait for their commit
 //     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
 //     running, waiting or free, one pwrite per change of phase and no
-//     fsync (peerwait.go). The file is trusted only if it is a regular
+//     fsync (peerwait.go); each start makes it anew with O_EXCL
+//     (createFresh: a link planted at its name is unlinked, never
+//     written through). The file is trusted only if it is a regular
 //     file whose header names this boot (kill -9 keeps the page cache; a
 //     power loss or a kernel crash may lose it and changes the boot id)
 //     and the run the database recorded at the last Recover, read whole
@@ -1330,9 +1353,13 @@
 //     transport.result_commit_delay, 10 ms): when nobody waits
 //     for the results (deferResults: no sender in delayed
 //     acknowledgement or waiting for its refusal, no shadow server in
-//     XQUERYDISCARD WAIT= for the discard it writes, not at shutdown) it
-//     rides along with the next commit another writer asks for — a
-//     receipt's, usually — and waits at most DeferLimit for one. Every
+//     XQUERYDISCARD WAIT= for the discard or delay note it writes, not
+//     at shutdown) it rides along with the next commit another writer asks for — a
+//     receipt's, usually — and waits at most DeferLimit for one. A
+//     waiter that registers later has it committed at once (its Flush),
+//     and so does one that registered between the decision and the
+//     queueing: the decision is asked again once the writer is queued
+//     (commitResults, Store.UpdateDeferredUnless). Every
 //     commit takes the deferred writers before it in arrival order, so a
 //     later change to the message sees the results. The attempt's
 //     goroutine still waits for the commit before it acts on the results
@@ -1893,7 +1920,8 @@
 // Remote-MTA for; umbra's own diagnostics and the replies of the
 // organisation's servers, which can name its hosts, addresses, spool
 // and socket paths, queues and connectors, are given as reply code,
-// enhanced status code and reason (shownReply, dsnown.go), in
+// enhanced status code (both as the server gave them, whatever their
+// classes: describedReply) and reason (shownReply, dsnown.go), in
 // Diagnostic-Code and the text part alike. Tracking and the log keep
 // the whole text. This reads what delivery writes (Result.NextHop: a host tried as
 // name[address]:port, else where umbra decided; umbra's words about a
@@ -1901,6 +1929,14 @@
 //
 // Group commit: a writer's function may run twice (once in a shared
 // transaction that another writer's error aborted, once alone), so it must
-// have no effect outside the transaction. UnsafeNoSync exists for tests
+// have no effect outside the transaction — nor on the values it reads and
+// writes back: an attempt's results' function changes the message in
+// memory as it goes (discards kept aside settle recipients), so each run
+// starts again from the message as the attempt left it (finish; the
+// other ways out of delivery — requeue, poison, a hold — alike:
+// rerunnable); a run
+// that saw the failed run's changes took the recipients for settled
+// already and wrote none of the notes the failed run had written
+// (takenhanded.go, takendone.go). UnsafeNoSync exists for tests
 // that measure something other than durability.
 package queue

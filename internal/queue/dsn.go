@@ -276,11 +276,17 @@ func headersOf(body []byte) []byte {
 // ("550 5.1.1 …" gives 5.1.1), falling back to the reply class. The
 // reply is the next hop's: a status of another class than its code
 // ("550 2.1.1") or a success class in a failure or delay is not taken.
+// A success's is the reply's own 2.x.y when its code is a 2yz (an LMTP
+// server's "250 2.1.5", a relay's "251 2.1.5": RFC 3464 §2.3.4), else
+// 2.0.0.
 func statusOf(reply string, kind Notify) string {
+	f := strings.Fields(reply)
 	if kind == NotifySuccess {
+		if len(f) >= 2 && len(f[0]) == 3 && f[0][0] == '2' && isStatusCode(f[1]) && f[1][0] == '2' {
+			return f[1] // the host's own: an LMTP server's 2.1.5, a relay's 251 2.1.5
+		}
 		return "2.0.0"
 	}
-	f := strings.Fields(reply)
 	if len(f) >= 2 && isStatusCode(f[1]) && f[1][0] != '2' && (len(f[0]) != 3 || f[0][0] == f[1][0]) {
 		return f[1]
 	}

@@ -8,6 +8,8 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
+
+	"umbra/internal/mailaddr"
 )
 
 // A DSN must reach the sender over any hop that carries 7-bit mail: the
@@ -205,20 +207,9 @@ func xtextAddr(addr string, global bool) string {
 // utf8AddrText is RFC 6533's utf-8-addr-xtext of s (unitext: characters
 // above ASCII kept as they are): "+", "=", "\", controls, space and
 // (xtext) every character above ASCII as \x{HEX}. Invalid UTF-8 is
-// written as U+FFFD.
-func utf8AddrText(s string, unitext bool) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r > 0x7e && (!unitext || r < 0xa0),
-			r <= 0x20, r == '+', r == '=', r == '\\':
-			fmt.Fprintf(&b, "\\x{%02X}", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// written as U+FFFD. mailaddr.UTF8AddrXtext, the encoder the ORCPT on
+// the wire uses too.
+func utf8AddrText(s string, unitext bool) string { return mailaddr.UTF8AddrXtext(s, unitext) }
 
 // dsnText is a line of a delivery-status field: one line, and 7-bit
 // ("?" for each byte above 127) unless global (valid UTF-8 then). It

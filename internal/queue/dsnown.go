@@ -96,9 +96,13 @@ func plainOwn(reply string) bool {
 // describedReply is reply with its text replaced by the reason of its
 // status: "451 4.4.2 connection with the next hop broken". An expired
 // recipient's reply keeps umbra's own words on the expiry, the last
-// reply described. The reply code and the enhanced status code are
-// kept; a reply without an enhanced code gets the one the DSN's Status
-// field gives it.
+// reply described. The reply code and the enhanced status code are the
+// host's, as it gave them, whatever their classes ("550 4.7.1" stays
+// so: a DSN quotes the host, RFC 3464 §2.3.6; the Status field is the
+// DSN's own); a reply without an enhanced code gets the one the DSN's
+// Status field gives it when that is of its code's class, else its
+// class's x.0.0. Only a reply without a code gets one, of its status's
+// class.
 func describedReply(reply string, kind Notify) string {
 	if code, last, ok := splitExpired(reply); ok {
 		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
@@ -109,14 +113,16 @@ func describedReply(reply string, kind Notify) string {
 	}
 	f := strings.Fields(reply)
 	code := ""
-	if len(f) > 0 && len(f[0]) == 3 && strings.Trim(f[0], "0123456789") == "" && '2' <= f[0][0] && f[0][0] <= '5' {
-		code = f[0]
+	if len(f) > 0 && len(f[0]) == 3 && strings.Trim(f[0], "0123456789") == "" && strings.IndexByte("245", f[0][0]) >= 0 {
+		code = f[0] // a final reply's (a 3yz is none: no status class is 3)
 	}
 	status := statusOf(reply, kind)
-	if code != "" && len(f) > 1 && isStatusCode(f[1]) && f[1][0] == code[0] {
-		status = f[1] // a success's own 2.x.y too
-	}
-	if code == "" || code[0] != status[0] {
+	switch {
+	case code != "" && len(f) > 1 && isStatusCode(f[1]):
+		status = f[1] // the host's own, a success's 2.x.y too
+	case code != "" && code[0] != status[0]:
+		status = code[:1] + ".0.0"
+	case code == "":
 		code = map[byte]string{'2': "250", '4': "451", '5': "550"}[status[0]]
 	}
 	return code + " " + status + " " + StatusReason(status)

@@ -236,11 +236,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		wrote = true
 		return nil
 	}
-	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
-	if q.deferResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil) {
-		update = q.store.UpdateDeferred
-	}
-	if err := update(commit); err != nil {
+	if err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
 		// The attempt's end commits them with the rest, as before.
 		q.log.Warn("committing a delivery job's results failed; they are committed when the attempt ends", "msg_id", m.ID.String(), "err", err)
 		return

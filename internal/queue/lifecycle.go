@@ -571,6 +571,24 @@ func CheckCompactSchema(schema int) error {
 // way back for a rollback (README, "Upgrades and rollback"). The
 // database takes the copy's name only once it is whole and durable.
 func CompactTo(path string, threshold int64, schema int) (before, after int64, err error) {
+	return CompactWith(path, threshold, schema, CompactOptions{})
+}
+
+// CompactOptions add to a compaction what the caller learns under its
+// lock.
+type CompactOptions struct {
+	// FileSchema, when set, is given the schema version of the file
+	// compacted, read under the db commands' side lock (cmdlock.go) with
+	// the rest of the file, before the copy is written: umbra db compact
+	// notes an older one from it, not from a read before the lock
+	// (ops27 3), which could be of a file another db command was about
+	// to replace, and held the database's lock a serve starting then
+	// needed.
+	FileSchema func(v int)
+}
+
+// CompactWith is CompactTo with options.
+func CompactWith(path string, threshold int64, schema int, o CompactOptions) (before, after int64, err error) {
 	if err := CheckCompactSchema(schema); err != nil {
 		return 0, 0, err
 	}
@@ -615,16 +633,22 @@ func CompactTo(path string, threshold int64, schema int) (before, after int64, e
 	// A newer release's file: its copy would be written in this
 	// release's layout (spool files, bodies), which that release may not
 	// read. Refused before anything is written, as Open refuses it.
+	fileSchema := 0
 	if err := src.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			if v := meta.Get(keySchemaVersion); len(v) == 1 && v[0] > schemaVersion {
 				return fmt.Errorf("%w: %s is of schema version %d, written by a newer release of umbra; this one knows versions 1 to %d "+
 					"and does not compact it: compact it with that release (the database is unchanged)", ErrNewerSchema, path, v[0], schemaVersion)
+			} else if len(v) == 1 {
+				fileSchema = int(v[0])
 			}
 		}
 		return nil
 	}); err != nil {
 		return 0, 0, err
+	}
+	if o.FileSchema != nil && fileSchema != 0 {
+		o.FileSchema(fileSchema)
 	}
 	tmp := path + ".compact"
 	// A second name of this very file a killed restore left would name
@@ -879,6 +903,18 @@ type RestoreOptions struct {
 	// Begun, when set, is called once the restore holds its lock, before
 	// it reads anything (a test holds the command there).
 	Begun func()
+	// Server, when set, is this server's name: a backup of another
+	// server is refused (CheckBackupOrigin; db restore without --force),
+	// checked under the restore's lock with the backup's other checks
+	// — not before the lock (ops27 3), where the refusal was of a file
+	// read while another db command ran.
+	Server string
+	// BackupSchema, when set, is given the backup's schema version once
+	// it is checked, under the lock: the restored database keeps it
+	// (db restore notes an older one from it; a read of the restored
+	// file after the lock held the database's lock a serve waiting for
+	// the restore needed).
+	BackupSchema func(v int)
 }
 
 // RestoreWith is Restore with options.
@@ -925,6 +961,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if err != nil {
 		return "", fmt.Errorf("restore: %w", err)
+	}
+	if o.Server != "" {
+		if err := CheckBackupOrigin(backup, o.Server); err != nil {
+			return "", fmt.Errorf("restore: %w", err)
+		}
+	}
+	if o.BackupSchema != nil {
+		if v, err := SchemaOf(backup); err == nil && v != 0 {
+			o.BackupSchema(v)
+		}
 	}
 	// The owner of the file replaced (or of the data directory), for the
 	// copy and its spool files (ownership.go): run as root, they would be

@@ -155,6 +155,10 @@ type Manager struct {
 
 	fc *FinalClaims // final deliveries in flight (finalclaims.go)
 
+	// deferHook, when set (tests only), runs in commitResults once it
+	// decided to set a commit aside, before the commit is queued.
+	deferHook atomic.Pointer[func(*Message)]
+
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
 	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)

@@ -270,11 +270,9 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 		wrote = true
 		return nil
 	}
-	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
-	if q.deferResults(m, false, false, ctx.Err() != nil) {
-		update = q.store.UpdateDeferred
-	}
-	if err := update(commit); err != nil {
+	// The delay note it writes for the copy elsewhere is a notification
+	// that server's XQUERYDISCARD WAIT= waits for: not set aside then.
+	if err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
 		q.log.Warn("committing the delay notice of a message in delivery failed; the attempt's end makes it", "msg_id", m.ID.String(), "err", err)
 		return
 	}

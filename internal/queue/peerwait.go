@@ -235,25 +235,28 @@ func (s *Store) peerWaitRun(log *slog.Logger) []byte {
 	return p.run
 }
 
-// createPeerWaitFile starts the slot file afresh: a regular file, the
-// header written and synced once. Something else in its place (a FIFO,
-// a symlink, a device) is never opened or followed: it is removed and a
-// regular file made.
+// createPeerWaitFile starts the slot file afresh: a new regular file,
+// the header written and synced once. Whatever has the name — the last
+// run's file, a FIFO, a symlink, a device, or a hard link the data
+// directory's owner planted to a file elsewhere — is never opened,
+// followed or truncated: its name is removed and the file made with
+// O_EXCL (createFresh, the rule of every file written in the data
+// directory: datadirfiles.go), so that it has one name, this run's.
 func createPeerWaitFile(path string, boot, run []byte, log *slog.Logger) (*os.File, error) {
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("%s is %s, not a regular file, and cannot be removed: %w", path, fileKind(fi.Mode()), err)
 		}
 		log.Warn("peer-wait slot path was not a regular file: removed, a new file made", "path", path, "was", fileKind(fi.Mode()))
+	} else if err == nil && linksOf(fi) > 1 {
+		log.Warn("peer-wait slot path was a second name of another file: the name removed, that file left as it is, a new file made",
+			"path", path, "links", linksOf(fi))
 	}
-	f, err := openNoFollow(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := createFresh(path, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
-	err = f.Truncate(0)
-	if err == nil {
-		_, err = f.WriteAt(peerWaitHeader(boot, run), 0)
-	}
+	_, err = f.WriteAt(peerWaitHeader(boot, run), 0)
 	if err == nil {
 		err = f.Sync() // once per start: the header, not the slots
 	}
@@ -262,6 +265,15 @@ func createPeerWaitFile(path string, boot, run []byte, log *slog.Logger) (*os.Fi
 		return nil, err
 	}
 	return f, nil
+}
+
+// linksOf is the number of names of the file fi describes (1 where the
+// system does not say).
+func linksOf(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }
 
 // ErrNotRegular is OpenRegular's error for a symlink, FIFO, device or

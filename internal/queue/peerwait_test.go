@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -469,5 +470,57 @@ func TestStopAtOnceCountsNoCrash(t *testing.T) {
 	m := stateOf(t, path)
 	if m.State == Poison || m.CrashCount != 0 {
 		t.Fatalf("after 3 immediate stops: state %s, crash count %d, %q", m.State, m.CrashCount, m.LastError)
+	}
+}
+
+// OPS-1 (ops27 4): the daemon starts the peer-wait slot file afresh,
+// and the data directory is its user's, who can plant a name there: a
+// hard link to another file at peerwait.slots was opened and truncated
+// (only a symlink was refused), so that file — anywhere the daemon may
+// write, its own database included — lost its content. As every file a
+// command writes there (datadirfiles.go), the slot file is made anew
+// with O_EXCL: what had the name is unlinked, never written, and the
+// slot file has one name.
+func TestPeerWaitFileNotWrittenThroughAPlantedLink(t *testing.T) {
+	for _, kind := range []string{"hard link", "symlink", "dangling symlink"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			victim := filepath.Join(t.TempDir(), "victim")
+			os.WriteFile(victim, []byte("precious"), 0o600)
+			slots := filepath.Join(dir, peerWaitFileName)
+			var err error
+			switch kind {
+			case "hard link":
+				err = os.Link(victim, slots)
+			case "symlink":
+				err = os.Symlink(victim, slots)
+			case "dangling symlink":
+				os.Remove(victim)
+				err = os.Symlink(victim, slots)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(filepath.Join(dir, "queue.db"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.takePeerWaits(16, nil) // at the start: read, then made afresh
+			if kind == "dangling symlink" {
+				if _, err := os.Stat(victim); err == nil {
+					t.Fatalf("the dangling symlink's target was created")
+				}
+			} else if b, err := os.ReadFile(victim); err != nil || string(b) != "precious" {
+				t.Fatalf("the file the %s named: %q %v, want it untouched", kind, b, err)
+			}
+			var st syscall.Stat_t
+			if err := syscall.Lstat(slots, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 || st.Size != peerWaitHeaderSize {
+				t.Fatalf("the slot file: %+v %v, want a regular file of one name holding the header", st, err)
+			}
+			if s.pw == nil || s.pw.f == nil {
+				t.Fatal("the slots are off")
+			}
+		})
 	}
 }

@@ -103,7 +103,9 @@ func (q *Manager) QueueSelection(action, name string) ([]ID, error) {
 func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, ids []ID, first bool, until time.Time) (b BatchResult, err error) {
 	switch action {
 	case "resume":
-		b.Changed, b.Used, err = q.resumeBatch(ctx, name, ids, first, until)
+		var madeDue []ID
+		b.Changed, b.Used, madeDue, err = q.resumeBatch(ctx, name, ids, first, until)
+		b.Released = q.releasedTo(madeDue) // outside the resume's lock: the planner takes its own
 	case "retry":
 		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 	case "redirect":
@@ -132,6 +134,10 @@ type BatchResult struct {
 	// attempt writes its results to them; a redirect after it moves them
 	// (rt21c L4).
 	KeptInDelivery int
+	// Released is, for a resume, where the messages it made due go
+	// (releasedTo): per scheduler destination ("queue:NAME" for those
+	// answered or held without one), how many of them.
+	Released map[string]int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -330,7 +336,7 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 }
 
 // resumeBatch is a batch of ResumeQueue.
-func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first bool, until time.Time) (due, used int, err error) {
+func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first bool, until time.Time) (due, used int, madeDue []ID, err error) {
 	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
 	// A resume releases what was held; it ends no dead destination's
@@ -345,7 +351,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	if first && !held {
 		// rt18e-F4: a resume of a queue not suspended releases nothing
 		// and changes nothing (umbra queue retry attempts its mail now).
-		return 0, 0, notSuspendedError(name)
+		return 0, 0, nil, notSuspendedError(name)
 	}
 	if first {
 		// The suspension goes in the commit that makes the first of its
@@ -358,7 +364,19 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			q.qmu.Unlock()
 		}
 	}
-	due, used, err = q.inChunks(ctx, ids, until, chunkSteps{pre: pre, afterFirst: afterFirst, tallyUnchanged: true}, func(tx *Tx, m *Message) (bool, error) {
+	// The messages each commit made due (its function may run again:
+	// begin drops what a run gathered), kept once it went through: where
+	// they go is told after the batch (releasedTo).
+	var commitDue []ID
+	steps := chunkSteps{pre: pre, afterFirst: afterFirst, tallyUnchanged: true,
+		begin: func() { commitDue = commitDue[:0] },
+		after: func(_ []ID, _ int, err error) {
+			if err == nil {
+				madeDue = append(madeDue, commitDue...)
+			}
+			commitDue = commitDue[:0]
+		}}
+	due, used, err = q.inChunks(ctx, ids, until, steps, func(tx *Tx, m *Message) (bool, error) {
 		if m.State == Active {
 			return false, nil // in delivery: its attempt writes its own reply
 		}
@@ -374,6 +392,7 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			}
 			return false, nil
 		}
+		commitDue = append(commitDue, m.ID)
 		if !m.NextAttempt.After(now) {
 			if ended {
 				return true, tx.Put(m)
@@ -386,7 +405,66 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	if err == nil || used > 0 {
 		q.log.Info("queue resumed", "queue", name, "due", due, "more", used < len(ids))
 	}
-	return due, used, err
+	return due, used, madeDue, err
+}
+
+// releasedTo is where the scheduler sends the messages a resume made
+// due (ids): for each destination of their pending recipients, as the
+// planner names it now (Plan, no I/O: the route in force, a reload's
+// included — not the resumed queue's name, ops27 1), how many of them
+// have a recipient there. Recipients the planner answers without a
+// connection (a suspended queue, no route) count under "queue:" and the
+// queue their route takes (RouteQueues), those still held in another
+// suspended queue under "queue:" and that queue. nil when the deliverer
+// plans nothing (every message one job without a destination) or no
+// message was made due.
+func (q *Manager) releasedTo(ids []ID) map[string]int {
+	p, ok := q.del.(Planner)
+	if !ok || len(ids) == 0 {
+		return nil
+	}
+	rn, _ := q.del.(RouteNamer)
+	var ms []*Message
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			if m, err := tx.Get(id); err == nil {
+				ms = append(ms, m)
+			}
+		}
+		return nil
+	})
+	out := map[string]int{}
+	for _, m := range ms {
+		seen := map[string]bool{}
+		add := func(key string) {
+			if !seen[key] {
+				seen[key] = true
+				out[key]++
+			}
+		}
+		rcpts := q.attemptable(m)
+		for _, i := range m.Pending() {
+			if !slices.Contains(rcpts, i) {
+				add("queue:" + queueOf(&m.Rcpts[i]))
+			}
+		}
+		if len(rcpts) == 0 {
+			continue
+		}
+		for _, j := range p.Plan(context.Background(), m, rcpts) {
+			switch {
+			case j.Dest != "":
+				add(j.Dest)
+			case rn != nil:
+				for _, qn := range rn.RouteQueues(m, j.Rcpts) {
+					add("queue:" + qn)
+				}
+			default:
+				add("queue:")
+			}
+		}
+	}
+	return out
 }
 
 // endHeldReplies clears the replies of queue name's suspension

@@ -38,6 +38,12 @@ const (
 	GivenBack
 )
 
+// PanicReply is the reply of a recipient whose delivery panicked (a
+// defect of umbra's, recovered in package delivery): deferred, tried
+// again at its next retry; it says nothing of the next hop, so it gives
+// its destination's window no feedback (feedback).
+const PanicReply = "451 4.3.0 local error in delivery (recovered; tried again later)"
+
 // HeldReply is the reply of a recipient held (Held) because the
 // operator suspended the queue its route takes.
 func HeldReply(queue string) string {
@@ -144,6 +150,15 @@ type Result struct {
 	// recipient relayed so is noted for its returning primary
 	// (takendone.go).
 	LeftOrg bool
+	// RelayedTo names, for a RelayedOK that stayed in the organisation
+	// without a shadow session, the transport server of the topology it
+	// went to, when delivery knows which: every smart host of the
+	// connector (or the administrator's redirect target) is that one
+	// server ("": not known). A taken-over copy's recipient relayed to a
+	// server other than the primary it was taken from is noted for that
+	// primary (takendone.go); one relayed to the primary itself is not
+	// (its original merges the relay and still owes the recipient).
+	RelayedTo string
 	// Expand is the members of an Expanded group recipient; Owned reports
 	// whether this organisation is authoritative for a member's domain
 	// (nil: for none), whose mailboxes then compare in ASCII case
@@ -527,7 +542,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var afters []func()
 	var foundKept []int  // suppressed duplicates kept as deliveries (the redelivery bucket)
 	foundRepeat := false // and their message repeats an attempt whose results were lost (markRepeat)
-	tookOver := false    // sticky: a rerun of the function sees m already changed
+	tookOver := false    // a takeover while in delivery (each run of the commit's function says anew)
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
 	var reportedTo []string // the servers a DSN's departure owes a partial discard, or this commit a delay note (reportedcopy.go, delaynote.go)
@@ -541,19 +556,50 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// receipt's, usually) instead of paying one of their own: at most
 	// the store's DeferLimit later, and never when a sender, a shadow
 	// server or shutdown waits on them (deferResults).
-	update := func(fn func(*Tx) error) error { return q.store.Update(context.Background(), fn) }
 	// Recipients finished while others stay pending: a partial discard
 	// may be owed to the shadow server (partialdiscard.go).
 	partialOwed := !done && m.ShadowServer != "" && m.ShadowID != ""
-	var partial []string // the addresses of the partial discard this commit wrote
-	if q.deferResults(m, refusal != nil, discard || partialOwed, interrupted) {
-		update = q.store.UpdateDeferred
+	update := func(fn func(*Tx) error) error {
+		return q.commitResults(m, refusal != nil, discard || partialOwed, interrupted, fn)
 	}
+	var partial []string // the addresses of the partial discard this commit wrote
 	holdUntil := m.NextAttempt
 	handed()
+	// noteFirst: this commit was to make the delay notice, and the
+	// stored record is marked already — a primary's delay note applied
+	// after the attempt's end read its mark (complete: a.noticed),
+	// which found the attempt still registered (delaynote.go). Read in
+	// the commit, ordered after every note: the notice went from the
+	// primary, none is made here.
+	noteFirst := false
+	// The function runs again after a failed try (a group's commit tried
+	// alone, pendingresults.go): each run starts from the message as the
+	// attempt left it, not as the failed run changed it in memory (the
+	// discards kept aside settle recipients, a quarantine absorbs them, a
+	// takeover makes them pending again) — a run that found a recipient
+	// settled already wrote neither its handed note nor the takendone
+	// note the failed run had written (takenhanded.go), and the returning
+	// primary delivered its original again. What the run decides it
+	// reads from the transaction, which a failed try left as it was.
+	restore := rerunnable(m) // shadowadmin.go
 	commit := func(tx *Tx) error {
+		restore()
+		tookOver, settledDone = false, false
+		if failDSN >= 0 {
+			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""
+		}
 		afters = afters[:0]
 		reportedTo = nil
+		noteFirst = false
+		if delayFlipped {
+			if old, err := tx.Get(m.ID); err == nil && old.DelayNotified {
+				noteFirst = true
+			}
+		}
+		delayedNow := delayed // the recipients whose delay notice this commit makes
+		if noteFirst {
+			delayedNow = nil
+		}
 		dsnOwesDiscard = false
 		singleDSNs = len(dsns) > 0 && (m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID))
 		partial = nil
@@ -636,7 +682,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		settledDone = settledDone || (settled || absorbed) && !done && len(m.Pending()) == 0 // sticky, as tookOver
+		settledDone = (settled || absorbed) && !done && len(m.Pending()) == 0
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the
 		// recipients are this server's again (one writer, see doc.go).
@@ -644,7 +690,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
-		tookOver = tookOver || t
+		tookOver = t
 		if after != nil { // its warning, once the commit returned
 			afters = append(afters, after)
 		}
@@ -652,7 +698,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// commit finishes, or whose delay DSN it makes: noted for their
 		// primary, should it return with its database (takendone.go).
 		// Before the write of m, whose index entries it reads.
-		if err := tx.noteTakenDone(m, since, delayed, leftOrg(results), now); err != nil {
+		if err := tx.noteTakenDone(m, since, delayedNow, leftOrg(results), now); err != nil {
 			return err
 		}
 		done := (done || settledDone) && !tookOver
@@ -773,7 +819,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// The delay notice this commit made: the copy elsewhere, which
 		// still covers pending recipients, must not send another after
 		// a takeover (delaynote.go).
-		if delayNoteOwed(m, delayFlipped, m.ShadowServer, m.ShadowID) && !tookOver && !discard {
+		if delayNoteOwed(m, delayFlipped && !noteFirst, m.ShadowServer, m.ShadowID) && !tookOver && !discard {
 			if err := tx.AddDelayNote(m.ShadowServer, m.ShadowID, now); err != nil {
 				return err
 			}
@@ -799,7 +845,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if err := tx.noteReportedFor(&hm, h, m.OrgID, since, outcome, inDSN, dsns, failDSN, false); err != nil {
 					return err
 				}
-				if delayNoteOwed(m, delayFlipped, h, m.OrgID) {
+				if delayNoteOwed(m, delayFlipped && !noteFirst, h, m.OrgID) {
 					if err := tx.AddDelayNote(h, m.OrgID, now); err != nil {
 						return err
 					}
@@ -808,6 +854,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		}
 		for i, dm := range dsns {
+			if noteFirst && dsnKinds[i] == NotifyDelay {
+				continue // the primary's went
+			}
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
 				return err
 			}
@@ -836,8 +885,21 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			q.ev.Event("discard", m, nil, what)
 			q.dsig.signal(server)
 		}
-		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, dsns, dsnKinds, failed,
-			done, discard, dsnOwesDiscard, failDSN, partial)
+		made, madeKinds, madeFail := dsns, dsnKinds, failDSN // the DSNs this commit wrote
+		if noteFirst {
+			made, madeKinds, madeFail = nil, nil, -1
+			for i, dm := range dsns {
+				if dsnKinds[i] == NotifyDelay {
+					continue
+				}
+				if i == failDSN {
+					madeFail = len(made)
+				}
+				made, madeKinds = append(made, dm), append(madeKinds, dsnKinds[i])
+			}
+		}
+		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, made, madeKinds, failed,
+			done, discard, dsnOwesDiscard, madeFail, partial)
 	}
 	err := update(commit)
 	refusal.answer(m, err == nil)
@@ -960,6 +1022,22 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 		return false
 	}
 	return !discard || !q.dsig.waiting(m.ShadowServer)
+}
+
+// commitResults commits fn, a commit of an attempt's results (its end's,
+// a job's, a notice's), set aside for a later commit when deferResults
+// allows — and asked again once it is queued: a sender or a shadow
+// server that began to wait between the decision and the queueing has
+// it committed now (Store.UpdateDeferredUnless), as one that began
+// after it has (its Flush).
+func (q *Manager) commitResults(m *Message, refusal, discard, interrupted bool, fn func(*Tx) error) error {
+	if !q.deferResults(m, refusal, discard, interrupted) {
+		return q.store.Update(context.Background(), fn)
+	}
+	if f := q.deferHook.Load(); f != nil {
+		(*f)(m)
+	}
+	return q.store.UpdateDeferredUnless(fn, func() bool { return !q.deferResults(m, refusal, discard, interrupted) })
 }
 
 // dsnEvent raises the "dsn" event of a DSN this server has just made

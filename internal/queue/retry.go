@@ -12,7 +12,13 @@ import (
 func (q *Manager) requeue(m *Message) {
 	m.State, m.NextAttempt = Ready, q.clk.Now()
 	var took bool
-	if err := q.store.Update(context.Background(), func(tx *Tx) error { var err error; took, err = putLeavingTook(tx, m); return err }); err != nil {
+	restore := rerunnable(m) // shadowadmin.go
+	if err := q.store.Update(context.Background(), func(tx *Tx) error {
+		restore()
+		var err error
+		took, err = putLeavingTook(tx, m)
+		return err
+	}); err != nil {
 		if !errors.Is(err, ErrClosed) {
 			q.log.Error("requeue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
 			q.strand(m.ID)
@@ -39,7 +45,9 @@ func (q *Manager) poisonGiving(m *Message, why string, give bool) {
 	m.State, m.LastError = Poison, why
 	var took bool
 	holder := ""
+	restore := rerunnable(m) // shadowadmin.go
 	if err := q.store.Update(context.Background(), func(tx *Tx) error {
+		restore()
 		var err error
 		if took, err = putLeavingTook(tx, m); err != nil {
 			return err

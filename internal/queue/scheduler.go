@@ -210,6 +210,41 @@ func destHoldLimit(maxActive, share, window int) int {
 // hold once it is crowded: all but the last share, one slot at least.
 func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 
+// reserveNeeded reports whether the reserve (destHoldLimit) applies to
+// d, at its limit in a crowded active set: while another destination
+// has mail the scheduler holds back or keeps waiting for its window,
+// and while d has not shown that it ends its jobs — no job of it ended
+// in a success yet, or one failed since (a next hop hung at its
+// greeting, TestHungDestinationLeavesAnActiveSlot), or one of its
+// running jobs has taken more than overdueAfter. Otherwise d is the
+// only destination with mail and ends its jobs as expected: it may take
+// the last slots too (max_active 2 halved its throughput), and mail of
+// another destination that falls due meanwhile gets the slot the next
+// of its jobs frees (claimDue takes the index in time order).
+// Under s.mu.
+func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
+	if !d.prompt || d.streak > 0 || d.dead(now) {
+		return true
+	}
+	late := overdueAfter(d.avg)
+	for _, t := range d.starts {
+		if now.Sub(t) > late {
+			return true
+		}
+	}
+	for _, o := range s.dests {
+		if o != d && (len(o.waiting) > 0 || len(o.held) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// overdueAfter is how long a job of a destination whose jobs take avg
+// may run before the destination counts as one that may hang
+// (reserveNeeded): four times its average, a second at least.
+func overdueAfter(avg time.Duration) time.Duration { return max(4*avg, time.Second) }
+
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
 
@@ -272,6 +307,9 @@ type dest struct {
 	// holdCap: the most of a crowded active set it may hold whatever its
 	// window (destHoldLimit), as of its last throttle verdict; 0 before.
 	holdCap int
+	// prompt: its last job that ended answered as the next hop's
+	// success does (feedback +1), none failed since (reserveNeeded).
+	prompt bool
 	// running: the messages with a job running here, and how many
 	// (attemptsOn: the queue a first attempt is in before its results
 	// name it).
@@ -483,6 +521,12 @@ type scheduler struct {
 	// parkedHook, when set (tests only), runs in runJob after a job was
 	// parked at its start check, before it leaves the attempt.
 	parkedHook atomic.Pointer[func(*job)]
+	// markReadHook, when set (tests only), runs in start inside the
+	// transaction that reads the stored delay mark.
+	markReadHook atomic.Pointer[func(ID)]
+	// endReadHook, when set (tests only), runs in complete once it read
+	// the attempt's delay mark (a.noticed), before its end commits.
+	endReadHook atomic.Pointer[func(ID)]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -764,17 +808,28 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
-	if !m.DelayNotified {
+	if delayNoteMayReach(m) {
 		// A note committed between the claim (the record Active) and
 		// the Store above found no attempt: it marked the record as
 		// stored only, which this attempt's commits would overwrite.
-		// Any note after this read finds the attempt.
-		_ = q.store.View(func(tx *Tx) error {
+		// Any note whose transaction began after the Store finds the
+		// attempt. One that began before it and commits after a plain
+		// read began would be seen by neither side (two delay DSNs):
+		// a record a note can reach (a copy held for a primary) is read
+		// after every writer (ViewSettled: it waits for the commit
+		// under way). A record no note can reach is not read.
+		marked := func(tx *Tx) error {
+			if f := q.sched.markReadHook.Load(); f != nil {
+				(*f)(m.ID)
+			}
 			if st, err := tx.Get(m.ID); err == nil && st.DelayNotified {
 				a.noticed.Store(true)
 			}
 			return nil
-		})
+		}
+		if err := q.store.ViewSettled(marked); err != nil {
+			_ = q.store.View(marked) // no write transaction (a closing store): the snapshot at least
+		}
 	}
 	// The start is umbra's code on the message (its recipients filtered,
 	// routed and split into jobs): running, until the jobs that start
@@ -842,7 +897,8 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		// answerDead: its mark and its cool-down's end), never held back
 		// as busy (rt27d F4: they read "destination busy" and a recheck
 		// time, not the death and the cool-down's end).
-		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && !d.dead(now) && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) {
+		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && !d.dead(now) && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) &&
+			s.reserveNeeded(d, now) {
 			// This destination holds its share of a crowded active set:
 			// the recipients wait in the time index, not in memory —
 			// listed in the destination's queue (throttledIn).
@@ -1167,7 +1223,9 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		case +1:
 			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
 			d.window = min(d.window+1, d.max)
+			d.prompt = true
 		case -1:
+			d.prompt = false
 			if d.streak == 0 {
 				d.cohort = d.window
 			}
@@ -1244,6 +1302,9 @@ func feedback(res []Result) int {
 			}
 			if code == "4.7.5" {
 				continue // the message's TLS policy, not the host's failure
+			}
+			if r.Reply == PanicReply {
+				continue // umbra's defect, recovered: nothing of the host
 			}
 			if stoppedByStop(r.Reply) {
 				continue
@@ -1325,6 +1386,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	if a.noticed.Load() {
 		m.DelayNotified = true // its notice went while a job ran (noticecommit.go): none again
+	}
+	if f := q.sched.endReadHook.Load(); f != nil {
+		(*f)(m.ID)
 	}
 	switch {
 	case a.bodyErr != nil:

@@ -180,8 +180,11 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	for _, i := range m.Pending() {
 		queues = append(queues, queueOf(&m.Rcpts[i]))
 	}
-	var gone, took bool // took is sticky: a rerun of the function sees m already changed
+	var gone, took bool
+	restore := rerunnable(m)
 	if err := q.store.Update(ctx, func(tx *Tx) error {
+		restore() // each run from the message as it left delivery
+		took = false
 		// A resume committed since attemptable looked found the message
 		// in delivery and left it: the hold it lifted is not kept.
 		// Claimed again when its delay notice or expiry falls due, if
@@ -190,10 +193,8 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 		if took || tx.anyResumed(queues) {
 			m.NextAttempt = now
 		}
-		var t bool
 		var err error
-		gone, t, err = settleIdle(tx, m, now)
-		took = took || t
+		gone, took, err = settleIdle(tx, m, now)
 		return err
 	}); err != nil {
 		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
@@ -241,4 +242,46 @@ func CheckQueueAction(name, action string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s is not delivered from; %s", ErrNotDeliveryQueue, name, why)
+}
+
+// rerunnable returns what puts m back as it is now. A commit's function
+// that changes a message held in memory (applying the discards kept
+// aside settles recipients in it: putLeavingTook, settleIdle) calls it
+// first: group commit may run the function twice — in a batch another
+// writer's error aborted, then alone (doc.go) — and a second run that
+// read the first run's changes took the recipients for settled already
+// and wrote none of the notes the first had (takenhanded.go: the
+// returning primary delivered again what a server this one handed the
+// copy to had delivered).
+func rerunnable(m *Message) func() {
+	saved := *m
+	rcpts := append([]Recipient(nil), m.Rcpts...)
+	return func() {
+		// Field by field, and only what differs: the first run writes
+		// nothing here, so a reader of m's other fields (its id, in an
+		// event) races with no write of this.
+		for i := range rcpts {
+			if i < len(m.Rcpts) && m.Rcpts[i] != rcpts[i] {
+				m.Rcpts[i] = rcpts[i]
+			}
+		}
+		if len(m.Rcpts) != len(rcpts) {
+			m.Rcpts = append(m.Rcpts[:0:0], rcpts...)
+		}
+		if m.State != saved.State {
+			m.State = saved.State
+		}
+		if !m.NextAttempt.Equal(saved.NextAttempt) {
+			m.NextAttempt = saved.NextAttempt
+		}
+		if m.DelayNotified != saved.DelayNotified {
+			m.DelayNotified = saved.DelayNotified
+		}
+		if m.LastError != saved.LastError {
+			m.LastError = saved.LastError
+		}
+		if m.ShadowServer != saved.ShadowServer || m.ShadowID != saved.ShadowID {
+			m.ShadowServer, m.ShadowID = saved.ShadowServer, saved.ShadowID
+		}
+	}
 }

@@ -29,7 +29,9 @@ func (q *Manager) Discards(server string, max int) ([]string, func()) {
 // with a DSN by that attempt's commit when no route takes it — never
 // dropped without a trace (SR-13).
 func (q *Manager) pruneDiscards(now time.Time) {
-	q.pruneBacklog(now) // retention.go: every expired record, not one batch
+	// The expired copies first: their takeover renews the handed notes
+	// the backlog's pruning would drop with them (takenhanded.go).
+	defer q.pruneBacklog(now) // retention.go: every expired record, not one batch
 	q.pruneQuarantine(now)
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int

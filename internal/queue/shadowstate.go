@@ -323,6 +323,9 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 			}
 			continue
 		}
+		if err := t.renewHanded(m, primary, now); err != nil { // takenhanded.go
+			return nil, 0, err
+		}
 		if !takeoverRcpts(m, primary, reason) {
 			continue
 		}
@@ -986,6 +989,9 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	changed := false
 	for _, r := range m.Rcpts {
 		if r.Status == Shadowed {
+			if err := tx.renewHanded(m, r.Primary, now); err != nil { // takenhanded.go
+				return false, err
+			}
 			changed = takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired") || changed
 		}
 	}

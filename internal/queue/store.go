@@ -64,6 +64,10 @@ type Store struct {
 
 	gc groupCommit // commit.go: the writers waiting and who commits them
 
+	// settledHook, when set (tests only), runs in ViewSettled before
+	// it waits for the commit under way.
+	settledHook atomic.Pointer[func()]
+
 	idMu     sync.Mutex
 	lastID   ID // the last id handed out (or stored, at Open)
 	clockAt  ID // the clock as NewID (or Open) last read it, in µs: reservations reach past it (idreserve.go)
@@ -501,6 +505,23 @@ func (s *Store) UpdateDeferred(fn func(*Tx) error) error {
 	return s.queueDeferred(fn)()
 }
 
+// UpdateDeferredUnless is UpdateDeferred for a change someone may
+// start waiting for meanwhile: once fn is queued, waited (the caller's
+// question whether anyone waits for it now) is asked again, and a yes
+// has the set-aside writers committed now (Flush). A waiter registers
+// and then flushes (WaitGone, DiscardSignal); the caller queues and
+// then asks: either the waiter's Flush finds fn queued or the question
+// finds the waiter, never neither — asked only before queueing, a
+// waiter registering in between found nothing to flush and fn waited
+// DeferLimit.
+func (s *Store) UpdateDeferredUnless(fn func(*Tx) error, waited func() bool) error {
+	wait := s.queueDeferred(fn)
+	if waited() {
+		s.Flush()
+	}
+	return wait()
+}
+
 // UpdateLater is UpdateDeferred for a change whose writer need not wait
 // for it either: fn is queued before UpdateLater returns (so the next
 // commit any writer asks for takes it, in arrival order), and done, if
@@ -565,6 +586,29 @@ func (s *Store) Settle(ctx context.Context) error {
 // fn returns (the Tx helpers do).
 func (s *Store) View(fn func(*Tx) error) error {
 	return s.db.View(func(btx *bolt.Tx) error { return fn(s.wrap(btx)) })
+}
+
+// ViewSettled is View ordered after every writer: fn runs in a write
+// transaction, begun when no commit is under way, and rolled back (no
+// page written, no fsync). A writer whose transaction began before it
+// has committed (fn sees its change) or failed; one that begins after
+// it comes after whatever the caller did before calling it. So a
+// caller that publishes something in memory and then reads the store
+// (start: the attempt in inDelivery, then the stored delay mark) and a
+// writer that looks that something up in its transaction cannot miss
+// each other, as a plain View can: its snapshot may begin before a
+// writer that looked first commits. It waits for the commit under way
+// (an fsync), so it is for what is rare.
+func (s *Store) ViewSettled(fn func(*Tx) error) error {
+	if f := s.settledHook.Load(); f != nil {
+		(*f)()
+	}
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = btx.Rollback() }()
+	return fn(s.wrap(btx))
 }
 
 // upgrade brings a file of schema version from (1 to 3) to

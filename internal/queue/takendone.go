@@ -71,7 +71,16 @@ import (
 // server of it (rt20f F3). Package delivery says which (Result.LeftOrg:
 // no topology server's address or name, routing.SmartHostServer, the
 // rule config check warns by; without a topology, a connector that does
-// not send XSHADOW); a record of an "mx:" queue counts as before.
+// not send XSHADOW); a record of an "mx:" queue counts as before. A
+// relay without a shadow session to one transport server of the
+// topology that is not the primary the copy was taken from counts too
+// (Result.RelayedTo: every smart host of the connector, or the
+// administrator's redirect target, is that server): it took the message
+// with its 250; should it relay it on to the primary, the primary's
+// original merges it (never settled by a note then: carried.go) or,
+// settled already, leaves the relay unmerged (mergeHeld merges no done
+// recipient) and delivers it. Relayed so to the primary itself, nothing
+// is recorded, and a handed note for it (takenhanded.go) goes unturned.
 //
 // Crash: the note is in the commit that finishes the recipient; the
 // primary's drop in one commit before its next command, which is what
@@ -145,33 +154,42 @@ func takenDoneKey(dbID, id, addr string) []byte {
 
 // takenDoneKind is the note's kind for recipient r of m finished by this
 // commit, 0 for none (see above: not handed to a transport server, not
-// relayed but out of the organisation: by MX, or as left says, the
-// attempt's Result.LeftOrg).
-func takenDoneKind(r *Recipient, left bool) byte {
+// relayed but out of the organisation — by MX, or as d says, the
+// attempt's Result.LeftOrg — or to one server of the topology that is
+// not r's primary, Result.RelayedTo).
+func takenDoneKind(r *Recipient, d relayDest) byte {
 	switch r.Status {
 	case Delivered:
 		return TakenDelivered
 	case Failed:
 		return TakenFailed
 	case Relayed:
-		if left || strings.HasPrefix(r.Queue, "mx:") {
+		if d.left || strings.HasPrefix(r.Queue, "mx:") || d.to != "" && !strings.EqualFold(d.to, r.Primary) {
 			return TakenRelayed
 		}
 	}
 	return 0
 }
 
-// leftOrg is the set of recipients whose results say they left the
-// organisation (Result.LeftOrg), for noteTakenDone.
-func leftOrg(results ...[]Result) map[int]bool {
-	var out map[int]bool
+// relayDest is where an attempt's relay of a recipient went, as far as
+// delivery knows: out of the organisation (left), or to the transport
+// server to ("" not known).
+type relayDest struct {
+	left bool
+	to   string
+}
+
+// leftOrg is, per recipient relayed, where its result says it went
+// (Result.LeftOrg, Result.RelayedTo), for noteTakenDone.
+func leftOrg(results ...[]Result) map[int]relayDest {
+	var out map[int]relayDest
 	for _, rs := range results {
 		for _, r := range rs {
-			if r.LeftOrg && r.Outcome == RelayedOK {
+			if r.Outcome == RelayedOK && (r.LeftOrg || r.RelayedTo != "") {
 				if out == nil {
-					out = map[int]bool{}
+					out = map[int]relayDest{}
 				}
-				out[r.Rcpt] = true
+				out[r.Rcpt] = relayDest{left: r.LeftOrg, to: r.RelayedTo}
 			}
 		}
 	}
@@ -182,9 +200,10 @@ func leftOrg(results ...[]Result) map[int]bool {
 // before that commit writes m (the index entries it reads go with the
 // write), the recipients of m taken over for failed heartbeats that the
 // attempt finished (pending in before), and delayed, when this commit
-// made the delay DSN, the copies it was made for. left names the
-// recipients relayed out of the organisation (leftOrg).
-func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left map[int]bool, now time.Time) error {
+// made the delay DSN, the copies it was made for. left says where the
+// recipients relayed went (leftOrg): out of the organisation, or to
+// which server of it.
+func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left map[int]relayDest, now time.Time) error {
 	b, idx := t.tx.Bucket(bucketTakenDone), t.tx.Bucket(bucketTakenBy)
 	if b == nil || idx == nil {
 		return nil
@@ -208,8 +227,9 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		}
 		// Taken over again from the server this one had handed it to
 		// (that server failed its heartbeats in turn): the primary it
-		// was first taken from is owed the note too (takenhanded.go).
-		if err := t.handedDone(r, kind, ts[:]); err != nil {
+		// was first taken from is owed the note too (takenhanded.go) —
+		// unless the relay went to that primary itself.
+		if err := t.handedDone(r, kind, ts[:], left[i].to); err != nil {
 			return err
 		}
 		db := dbOf(r)
@@ -407,7 +427,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return
 			}
 			if m.State == Active {
-				if takenDoneNamesPending(m, rcptsMatch(m), byID[id]) {
+				if takenDoneNamesPending(m, rcptsMatch(m), tx.carriedRcpts(m.ID), byID[id]) {
 					inDelivery++
 					busy[id] = true
 				}
@@ -617,9 +637,12 @@ func (t *Tx) droppableDSN(m *Message, notes []TakenDone) bool {
 }
 
 // takenDoneNamesPending reports whether one of notes (all for m's copy)
-// would change m: a recipient of it still pending, or its delay DSN not
-// sent yet. rcpts is rcptsMatch(m).
-func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone) bool {
+// would change m: a recipient of it still pending that it did not take
+// in from another copy (carried, tx.carriedRcpts: no note settles one,
+// as the commit that applies them says), or its delay DSN not sent yet.
+// rcpts is rcptsMatch(m). A note that would change nothing is not kept
+// for the record in delivery (takendonewait.go).
+func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], carried map[string]bool, notes []TakenDone) bool {
 	for _, n := range notes {
 		if n.Kind == TakenHeld {
 			if holdable(m) {
@@ -633,7 +656,7 @@ func takenDoneNamesPending(m *Message, rcpts *rcptMatch[int], notes []TakenDone)
 			}
 			continue
 		}
-		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending {
+		if i, ok := rcpts.get(n.Addr); ok && m.Rcpts[i].Status == Pending && !carried[""] && !carried[m.Rcpts[i].Addr] {
 			return true
 		}
 	}

@@ -51,10 +51,28 @@ import (
 // back from X and handed to P, its note for P is deleted by that
 // hand-on's commit, not moved (the note keeps P's name for that; one of
 // an older release, without it, moves: a duplicate at worst) — and one whose copy at X is settled
-// otherwise than by X's discard (an operator's removal here, a merge
-// into an original X relayed here: mergeReceiptCopy): the note stays
-// until pruned with the takendone notes (message_expiration +
-// shadowExpiryGrace). Still a duplicate: P returning while X still holds
+// otherwise than by X's discard. Each way it can end otherwise:
+//
+//   - X fails it (its expiry there, a refusal): X sends the DSN and
+//     writes its discard — noted as relayed, P sends no second DSN.
+//   - The copy kept here for X expires unconfirmed (X's discard never
+//     came): taken over and failed here as expired, its DSN from here —
+//     noted as failed for P by that commit (noteTakenDone, handedDone).
+//     The takeover renews the handed note (renewHanded) and runs before
+//     the hour's pruning, which would otherwise drop it with the copy.
+//     The same renewal for a takeover from X for failed heartbeats.
+//   - The administrator removes the copy kept here (message remove
+//     --force): X is told and makes its copy again elsewhere
+//     (droppedcopy.go), under another id; nothing here can learn that X
+//     finished the recipient, so P gets no note (it delivers its
+//     original: a duplicate at worst, never a recipient skipped that
+//     nobody delivered), and the removal's commit deletes the handed
+//     note (forgetHanded).
+//   - A merge into an original X relayed here (mergeReceiptCopy): the
+//     note stays until pruned with the takendone notes
+//     (message_expiration + shadowExpiryGrace); P gets none.
+//
+// Still a duplicate: P returning while X still holds
 // the copy pending (X's discard not written yet): P asks before its next
 // attempt and hears nothing of it (README, Duplicates after a takeover).
 //
@@ -205,17 +223,26 @@ func (t *Tx) handedNotes(r *Recipient) []handedNote {
 // later than the primary's original arrived: pruned with it
 // (pruneTakenDone), it outlives that original.
 func (t *Tx) handedSettled(r *Recipient) error {
-	return t.handedDone(r, TakenRelayed, nil)
+	return t.handedDone(r, TakenRelayed, nil, "")
 }
 
 // handedDone turns r's handed notes into takendone notes of kind,
-// written at at (nil: each handed note's own time).
-func (t *Tx) handedDone(r *Recipient, kind byte, at []byte) error {
+// written at at (nil: each handed note's own time). A note for server
+// to (r relayed to that server without a shadow session: its original
+// merges the relay and still owes the recipient), or one that does not
+// say its primary while to is set, goes without a takendone note.
+func (t *Tx) handedDone(r *Recipient, kind byte, at []byte, to string) error {
 	b := t.tx.Bucket(bucketTakenDone)
 	if b == nil {
 		return nil
 	}
 	for _, n := range t.handedNotes(r) {
+		if to != "" && (n.primary == "" || strings.EqualFold(n.primary, to)) {
+			if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
+				return err
+			}
+			continue
+		}
 		ts := n.at
 		if at != nil {
 			ts = at
@@ -225,6 +252,61 @@ func (t *Tx) handedDone(r *Recipient, kind byte, at []byte) error {
 		}
 		if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// renewHanded gives the handed notes of m's recipients kept here for
+// primary (about to be taken over from it: its failed heartbeats, or the
+// copy's expiry unconfirmed) the time now: a recipient taken back from
+// the server it was handed to is finished here later — failed as
+// expired, at once, when the copy expired unconfirmed — and its handed
+// note, turned into the takendone note for the first primary by that
+// finish (noteTakenDone), must still be there. Written at the hand-on,
+// it would otherwise be pruned with the copy's own expiry
+// (pruneTakenDone: message_expiration + shadowExpiryGrace after it was
+// written, the age at which the copy kept here expires too), and the
+// first primary, back with its database, sent a second failure DSN.
+func (t *Tx) renewHanded(m *Message, primary string, now time.Time) error {
+	var at [8]byte
+	binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status != Shadowed || r.Primary != primary {
+			continue
+		}
+		for _, n := range t.handedNotes(r) {
+			if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.primary, at[:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// forgetHanded deletes the handed notes of m's recipients kept here for
+// another server, in the commit that removes m otherwise than by that
+// server's discard (the administrator's removal): no discard of that
+// copy settles anything here any more — the server, told of the removal
+// (droppedcopy.go), makes its copy again under another id — so nothing
+// will say that server finished the recipient, and the first primary
+// gets no note: it delivers its original (a duplicate at worst; never a
+// note for a recipient nobody may have delivered).
+func (t *Tx) forgetHanded(m *Message) error {
+	b := t.tx.Bucket(bucketTakenHanded)
+	if b == nil {
+		return nil
+	}
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status != Shadowed {
+			continue
+		}
+		for _, n := range t.handedNotes(r) {
+			if err := b.Delete(n.key); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

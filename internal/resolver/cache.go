@@ -33,7 +33,8 @@ type CacheConfig struct {
 	// again for every connection (default 5 min).
 	NegativeTTL time.Duration
 	// Budget bounds one upstream lookup shared by several callers, which
-	// runs on past the caller that started it (default 30 s).
+	// runs on past the caller that started it while another still waits
+	// for it (default 30 s).
 	Budget  time.Duration
 	Clock   clock.Clock // default the system clock
 	Metrics *Metrics    // nil: none
@@ -70,6 +71,10 @@ type flight struct {
 	done chan struct{}
 	a    *Answer
 	err  error
+	// waiting is how many callers wait for it (under Cache.mu); when
+	// the last one gives up, cancel ends the lookup.
+	waiting int
+	cancel  context.CancelFunc
 }
 
 // NewCache returns a Cache in front of up.
@@ -121,12 +126,17 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 	}
 	f, shared := c.flights[k]
 	if !shared {
-		f = &flight{done: make(chan struct{})}
-		c.flights[k] = f
 		// The lookup runs on its own bounded context: a caller that
 		// gives up must not fail the others waiting for the answer.
-		go c.fly(context.WithoutCancel(ctx), k, name, f)
+		// It ends when the last of them gave up (no one is left to
+		// use the answer, and a silent server would hold it for the
+		// whole budget).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Budget)
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		c.flights[k] = f
+		go c.fly(fctx, k, name, f)
 	}
+	f.waiting++
 	c.mu.Unlock()
 	if shared {
 		c.cfg.Metrics.cache("shared")
@@ -141,19 +151,30 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 		a := *f.a // each caller its own Answer; the records are shared, read-only
 		return &a, f.err
 	case <-ctx.Done():
+		c.mu.Lock()
+		if f.waiting--; f.waiting == 0 {
+			// The last caller gave up: the lookup ends, and a question
+			// asked from now on starts one of its own.
+			if c.flights[k] == f {
+				delete(c.flights, k)
+			}
+			f.cancel()
+		}
+		c.mu.Unlock()
 		return nil, dnsError(name, "", "context: "+ctx.Err().Error(), true, false)
 	}
 }
 
 func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
-	defer cancel()
+	defer f.cancel()
 	start := c.cfg.Clock.Now()
 	a, err := c.up.Lookup(ctx, name, k.qtype)
 	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
 	f.a, f.err = a, err
 	c.mu.Lock()
-	delete(c.flights, k)
+	if c.flights[k] == f { // not when its callers all gave up and another began
+		delete(c.flights, k)
+	}
 	c.store(k, a, err)
 	c.mu.Unlock()
 	close(f.done)

@@ -23,7 +23,10 @@
 //     (Client.Lookup: its CNAME chain, a TCP retry; LookupHost and
 //     LookupIPAddr: A and AAAA asked together) by Client.Budget —
 //     Timeout × Attempts × servers — whatever queries it makes; and by
-//     the caller's context overall.
+//     the caller's context overall: its deadline, and its cancellation
+//     (a delivery attempt cut by the stop or by its message's expiry),
+//     which ends the query waiting on a server at once (ask), with a
+//     temporary error.
 //   - A reply is used only when its id and its question section (one
 //     question: the name, without ASCII case, the type and the class
 //     asked) are the query's; any other is no answer — the next server
@@ -56,7 +59,8 @@
 //   - At most CacheConfig.Size answers, the least recently used dropped.
 //   - Concurrent identical questions share one upstream lookup, bounded
 //     by CacheConfig.Budget; a caller that gives up leaves it running for
-//     the others and gets a temporary error.
+//     the others and gets a temporary error; when the last one gave up
+//     the lookup ends, and the next such question starts its own.
 //   - Callers get their own Answer; its RRs are shared and read-only.
 //   - Metrics labels are bounded: a fixed list of record types ("other"
 //     for the rest), fixed outcomes and cache results.

@@ -205,9 +205,9 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 			if err := ctx.Err(); err != nil {
 				return nil, srv, dnsError(name, srv, "context: "+err.Error(), true, false)
 			}
-			r, _, err := c.udp.ExchangeContext(ctx, q, srv)
+			r, err := ask(ctx, c.udp, q, srv)
 			if err == nil && r.Truncated {
-				r, _, err = c.tcp.ExchangeContext(ctx, q, srv)
+				r, err = ask(ctx, c.tcp, q, srv)
 			}
 			if err != nil {
 				last = dnsError(name, srv, err.Error(), true, false)
@@ -232,6 +232,28 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 		}
 	}
 	return nil, "", last
+}
+
+// ask sends q to srv over cl's transport and reads the reply, cut the
+// moment ctx ends. The DNS library bounds the exchange by the context's
+// deadline but never looks at a cancellation: a lookup of an attempt
+// cut by the stop or by its message's expiry (a cancel, no deadline)
+// waited on a silent server for the whole dns.timeout of each attempt.
+// The connection's deadline is set to now when ctx ends, which ends the
+// read at once.
+func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg, error) {
+	conn, err := cl.DialContext(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	r, _, err := cl.ExchangeWithConnContext(ctx, q, conn)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("context: %w", ctx.Err())
+	}
+	return r, err
 }
 
 // sameQuestion reports whether r's question section is q's one question:

@@ -1,10 +1,3 @@
-// Package shadowid is the one form of the ids of shadow redundancy: a
-// shadow copy's message id and a transport database id, as the shadow
-// verbs carry them (XSHADOW=, XSHADOWCOPY=, DB=, discard ids), as a
-// reply presents them (XSHADOW's database id) and as the operator names
-// them (umbra shadow forget-database). Every place that admits such an
-// id checks it here, so an id recorded from one is one the others take.
-// It imports no umbra package: any package may use it.
 package shadowid
 
 // MaxLen bounds an id.

@@ -104,6 +104,7 @@ func TestAddedRecipientsNotAddresses(t *testing.T) {
 	s, q := addingServer(t, `
   - name: relay
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     permissions: {anonymous: [submit, relay]}
 `, add)
 	if reply := sendAdded(t, s, "<a@sender.test>", "u@elsewhere.test"); reply[:3] != "250" {

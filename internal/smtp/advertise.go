@@ -47,6 +47,19 @@ func (s *session) saslServerPossible() bool {
 	return true
 }
 
+// LoginAccounts counts the file's accounts that are not transport
+// servers' (a directory asked per name, ext, is not counted): those
+// that may log in to the web console, which refuses server accounts.
+func (c *Credentials) LoginAccounts() int {
+	n := 0
+	for _, a := range c.users {
+		if !a.server {
+			n++
+		}
+	}
+	return n
+}
+
 // HasServer reports whether any account is a transport server's.
 func (c *Credentials) HasServer() bool {
 	if c.ext != nil && c.ext.HasServer() {

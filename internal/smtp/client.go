@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
 )
@@ -99,6 +100,10 @@ type Client struct {
 	// reply (version 20, NAME=: its server.name), set by Shadow; "" for
 	// a peer below 20, which states none.
 	ShadowName string
+	// smtputf8 is whether the transaction the last Mail opened uses
+	// SMTPUTF8 (its MailOptions.UTF8): the form of a utf-8 ORCPT
+	// follows it, never the next hop's EHLO (Rcpt).
+	smtputf8 bool
 	// Via is the send connector the session belongs to ("" inside the
 	// organisation).
 	Via string
@@ -457,6 +462,7 @@ func (c *Client) PeerDatabaseDigest() string {
 // (delivery refuses it 8-bit content: eightbit.go).
 func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = from, opts != nil && opts.Body == gosmtp.Body8BitMIME, true
+	c.smtputf8 = opts != nil && opts.UTF8
 	err := c.Client.Mail(from, opts)
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
 	if badReply(err) {
@@ -467,12 +473,28 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 
 // Rcpt is go-smtp's RCPT TO with a reply it could not take named as the
 // reply to RCPT (replyTo).
+//
+// A utf-8 ORCPT (RFC 6533 §3) goes raw (utf-8-addr-unitext) only in a
+// transaction that uses SMTPUTF8. go-smtp picks the form by the next
+// hop's EHLO: to a hop that offers SMTPUTF8 it writes raw UTF-8 even in
+// a MAIL without the SMTPUTF8 parameter, which such a hop refuses (umbra
+// does: 501 5.5.4) — a recipient umbra accepted would bounce. Outside an
+// SMTPUTF8 transaction the address is handed to go-smtp already as
+// utf-8-addr-xtext, all printable ASCII without "+" and "=", which both
+// its encoders leave as it is; inside one, as utf-8-addr-unitext, which
+// go-smtp's unitext encoder leaves as it is too (and a "\" in the address
+// is written "\x{5C}", as RFC 6533 asks and go-smtp does not).
 func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if opts != nil && ForeignOrcptType(string(opts.OriginalRecipientType)) {
 		// go-smtp cannot write an ORCPT of another address type
 		// (orcpt.go): left out rather than the recipient failed.
 		o := *opts
 		o.OriginalRecipientType, o.OriginalRecipient = "", ""
+		opts = &o
+	}
+	if opts != nil && opts.OriginalRecipientType == gosmtp.DSNAddressTypeUTF8 {
+		o := *opts
+		o.OriginalRecipient = mailaddr.UTF8AddrXtext(opts.OriginalRecipient, c.smtputf8)
 		opts = &o
 	}
 	err := c.Client.Rcpt(to, opts)

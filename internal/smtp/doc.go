@@ -353,7 +353,11 @@
 //     and the dispatch both use that reading. go-smtp's replies get the
 //     RFC 5321 codes where its own differ (replycodes.go: 503 for a
 //     command out of sequence, 555 for an unknown MAIL/RCPT parameter),
-//     and AUTH on a connector with no mechanism is 502 5.5.1. The
+//     and AUTH on a connector with no mechanism is 502 5.5.1. AUTH is
+//     checked in the order sequence, syntax, mechanism, TLS: before
+//     STARTTLS a mechanism the connector does not offer is 504 5.5.4,
+//     as after it (TLS would not make it available), and only an offered
+//     one gets 538 5.7.11 (TestAuthUnknownMechanismIs504BeforeTLS). The
 //     sequence is checked before the syntax: a command out of sequence
 //     gets 503 5.5.1 even when the layer's own checks would refuse its
 //     arguments (MAIL before a greeting, RCPT outside a transaction,

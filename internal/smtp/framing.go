@@ -316,6 +316,16 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
+			// The mechanism before TLS (RFC 4954 §4): one the
+			// connector does not offer is 504 with or without TLS —
+			// 538 would send the client to negotiate TLS for a
+			// mechanism it still would not get. After TLS (or with
+			// allow_insecure) go-smtp's session answers the same 504
+			// (session.authAllowed).
+			if mech := strings.Fields(arg)[0]; !containsFold(v.authMechs, mech) { // authCommand: one or two fields
+				v.reply(replyLines(replyAuthUnknownMech)...)
+				return nil
+			}
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
 			return nil
 		}

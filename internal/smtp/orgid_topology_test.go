@@ -58,6 +58,7 @@ func TestHeaderFirewallExternallySecuredBoundToTopology(t *testing.T) {
 			conns := connectors(t, `
   - name: org
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
 `)

@@ -339,6 +339,7 @@ func TestAddressLiteralRecipients(t *testing.T) {
 	s := startWith(t, ServerConfig{Queue: q, Postmaster: "postmaster@example.test", Connectors: connectors(t, `
   - name: relay
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     permissions: {anonymous: [submit, relay]}
 `)})
 	d := dial(t, s, "")
@@ -373,6 +374,7 @@ func TestIPAddressTextRecipients(t *testing.T) {
 	s := startWith(t, ServerConfig{Queue: q, Postmaster: "postmaster@example.test", Connectors: connectors(t, `
   - name: relay
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     permissions: {anonymous: [submit, relay]}
 `)})
 	d := dial(t, s, "")

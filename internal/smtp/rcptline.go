@@ -20,9 +20,10 @@ import (
 // as given (orcpt.go) —: a differential
 // fuzz test (rcptline_test.go) holds the two together. Whatever this
 // formatter does not cover — a refusal go-smtp would give (CR or LF in the
-// address, a malformed NOTIFY set, a non-printable ORCPT), a UTF-8 ORCPT,
-// RRVS, DELIVERBY, MT-PRIORITY, a line past go-smtp's write buffer — goes
-// to go-smtp as before.
+// address, a malformed NOTIFY set, a non-printable ORCPT), a UTF-8 ORCPT
+// (whose form Client.Rcpt chooses by the transaction, not go-smtp by the
+// hop's EHLO), RRVS, DELIVERBY, MT-PRIORITY, a line past go-smtp's write
+// buffer — goes through Client.Rcpt as before.
 
 // rcptWriteBuffer is go-smtp's (textproto's bufio) write buffer: a longer
 // command line reaches the connection in more than one write, which the

@@ -20,6 +20,7 @@ func TestReloadRightsApplyFromNextMail(t *testing.T) {
 		return fmt.Sprintf(`
   - name: default
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     permissions: {anonymous: [%s]}
 `, addr, rights)
 	}
@@ -72,6 +73,7 @@ func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
 		return fmt.Sprintf(`
   - name: default
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     permissions: {anonymous: [%s]}
 `, addr, rights)
 	}

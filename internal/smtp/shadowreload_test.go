@@ -27,6 +27,7 @@ func TestShadowOffByReloadKeepsNoStaleShadowID(t *testing.T) {
 		return fmt.Sprintf(`
   - name: transport
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
 `, addr, creds, right)
@@ -72,6 +73,7 @@ func TestShadowOffByReloadTurnsNoMessageIntoCopy(t *testing.T) {
 		return fmt.Sprintf(`
   - name: transport
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
 `, addr, creds, right)
@@ -117,6 +119,7 @@ func TestShadowSessionKeepsItsParamsAfterReload(t *testing.T) {
 		return fmt.Sprintf(`
   - name: transport
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
 `, addr, creds, right)
@@ -149,6 +152,7 @@ func TestShadowParamsForgottenWhereShadowOff(t *testing.T) {
 		return fmt.Sprintf(`
   - name: transport
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     tls: {cert_file: %q, key_file: %q}
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay%s]}
@@ -205,6 +209,7 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 		return fmt.Sprintf(`
   - name: transport
     bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
 `, addr, creds, right)

@@ -77,6 +77,10 @@ type verbConn struct {
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
 	insecureAuth bool
 	noAuth       bool // the connector offers no AUTH mechanism
+	// authMechs are the mechanisms the connector offers (after TLS,
+	// unless insecureAuth): one outside them is 504 5.5.4 before TLS
+	// too (framing.go).
+	authMechs []string
 	// noShadow reports whether the connector offers the shadow verbs to
 	// nobody (nil: it may): the answer before a session exists
 	// (shadowOff).
@@ -180,7 +184,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
-	v.noAuth = len(rc.Auth.Mechanisms) == 0
+	v.noAuth, v.authMechs = len(rc.Auth.Mechanisms) == 0, rc.Auth.Mechanisms
 	v.sess = func() *session { return tc.sess.Load() }
 	v.r = bufio.NewReaderSize(heldFirst{v, tc}, 4096) // replyhold.go
 	tc.vc = v

@@ -80,6 +80,7 @@ func transportConnector(t testing.TB, extra string) []config.ReceiveConnector {
 	return connectors(t, fmt.Sprintf(`
   - name: transport
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
 %s`, credsFile(t), extra))
@@ -238,6 +239,7 @@ func TestSTARTTLSThenXSHADOW(t *testing.T) {
 	conns := connectors(t, fmt.Sprintf(`
   - name: transport
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     tls: {cert_file: %q, key_file: %q, required: true}
     auth: {mechanisms: [PLAIN], credentials_file: %q}
     permissions: {servers: [submit, relay, accept-xshadow]}
@@ -425,6 +427,7 @@ func TestClientCertificateTransportServer(t *testing.T) {
 	conns := connectors(t, fmt.Sprintf(`
   - name: transport
     bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
     tls: {cert_file: %q, key_file: %q, client_ca_file: %q, required: true}
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
 `, cert, key, caFile))

@@ -32,6 +32,15 @@
 //     ended when the log is opened again, and a write cut short (a full
 //     disk) is ended before the next: the next event starts its own
 //     line instead of being written onto the torn one and lost with it.
+//   - The log touches only files of its own (owned.go): Open, and
+//     CheckPath for config check and reload, refuse a path whose file or
+//     rotated file (.1 … .MaxFiles) exists and is not a tracking log (not
+//     empty and not umbra's lines; a bbolt file is named as one), before
+//     anything is written to it; Open holds an exclusive flock on the file
+//     it writes, so a second daemon given the same path is refused; a
+//     rotation renames and deletes only when the file at the path is the
+//     one it holds (device and inode) and every rotated file is a
+//     tracking log, and the age bound deletes only tracking logs.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

@@ -62,7 +62,7 @@ func (l *Log) pruneLocked() int {
 	for i := 1; i <= l.maxFiles; i++ {
 		name := fmt.Sprintf("%s.%d", l.path, i)
 		fi, err := os.Stat(name)
-		if err != nil || !fi.ModTime().Before(cutoff) {
+		if err != nil || !fi.ModTime().Before(cutoff) || !ownRotated(name) {
 			continue
 		}
 		if os.Remove(name) == nil {

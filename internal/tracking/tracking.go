@@ -79,11 +79,18 @@ type Log struct {
 	lostLast time.Time // that line
 	failing  bool      // the last write failed
 	openAt   time.Time // no open of a file that could not be opened is tried again before it
+	// rotateRefused: a rotation found a file not the log's own and was
+	// refused (said once until one goes through; owned.go).
+	rotateRefused bool
 }
 
 // Open opens (or creates) the log at path.
 func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
 	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now, lost: newLostCounter()}
+	// The rotated files first: the current one is created when missing.
+	if err := checkRotated(path, maxFiles); err != nil {
+		return nil, err
+	}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -113,6 +120,16 @@ func (l *Log) open() error {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return notRegular(l.path, fi.Mode())
+	}
+	// Only a file of the log's own is written, and only by this log
+	// (owned.go): checked before anything is written to it.
+	if err := checkOwn(l.path, f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := lock(l.path, f); err != nil {
+		f.Close()
+		return err
 	}
 	l.f, l.size = f, fi.Size()
 	l.first = time.Time{}
@@ -231,6 +248,18 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 }
 
 func (l *Log) rotate() {
+	if err := l.mayRotate(); err != nil { // owned.go
+		if !l.rotateRefused {
+			l.rotateRefused = true
+			if l.log != nil {
+				l.log.Error("tracking log not rotated: it renames and deletes only its own files; it keeps writing its current file", "path", l.path, "err", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "umbra: tracking log %s not rotated: %v\n", l.path, err)
+			}
+		}
+		return
+	}
+	l.rotateRefused = false
 	l.f.Close()
 	os.Remove(fmt.Sprintf("%s.%d", l.path, l.maxFiles))
 	for i := l.maxFiles - 1; i >= 1; i-- {

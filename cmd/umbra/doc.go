@@ -1,0 +1,34 @@
+// Command umbra is the umbra mail transfer agent: one binary that runs
+// the daemon (umbra serve) and the operator's commands (config check,
+// queue, message, track, route explain, shadow, dumpster, db, dkim,
+// tls, version). main.go builds the command tree; serve.go is the
+// composition root, the one place every part is made and wired.
+//
+// Invariants:
+//   - Only this package (and the simulation, internal/sim) wires the
+//     parts together; the import rules of the architecture are checked
+//     by TestImportGraph (imports_test.go) and grow with every new rule.
+//   - serve, config check and a reload (SIGHUP) read a configuration
+//     with the same parser (internal/config) and refuse it by the same
+//     checks (checkConfig: topology, recipients, files, addresses): a
+//     file config check passes is one serve starts with, and each error
+//     names its file and line. A reload that fails keeps the running
+//     configuration.
+//   - The management commands change nothing themselves in a running
+//     daemon's state: they ask the daemon over its admin socket
+//     (client.go), which does the work under its own rules. When no
+//     daemon answers they say which of the cases it is (not running,
+//     starting, running at another socket, not permitted) with the exit
+//     codes of main.go and client.go, never a guess.
+//   - The db commands that rewrite the transport database (restore,
+//     compact) run only while no daemon has it open, take the side lock
+//     queue.db.cmdlock before they read anything, and create every file
+//     they write in the data directory afresh, following no link
+//     (internal/queue datadirfiles.go).
+//   - Text output escapes what a terminal would act on (termsafe.go, the
+//     same characters internal/jsonsafe escapes in JSON), and a filter
+//     takes a value as shown as well as typed.
+//   - Exit codes are stable for scripts: 0 done, 1 failure, 2 invalid
+//     configuration, 64 usage, and those of client.go for the daemon's
+//     answers.
+package main

@@ -1,0 +1,129 @@
+package delivery
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"umbra/internal/queue"
+)
+
+// What a panic in an outbound attempt does (a defect of umbra's, never
+// of the next hop). A receive session's panic ends that session
+// (package smtp, paniclog.go); outbound, a panic recovered here ends
+// only what it was doing:
+//   - a group of a delivery (Deliver: the group's transaction, on the
+//     job's goroutine or on one of its own when a job has several
+//     groups): its recipients are Deferred with queue.PanicReply —
+//     tried again at their next retry, never marked delivered or
+//     failed (a next hop that took the message before the panic gets it
+//     again: at least once), and no feedback to the destination's window;
+//   - a heartbeat, a watch session, a reconciliation, a callout, a push
+//     of owed discards at a stop: ends with an error, as a broken
+//     session does.
+// Each is counted (PanicObserver: umbra_delivery_panics_total{part})
+// and logged at ERROR as "delivery panicked" with the part, the
+// message or peer, the panic and its stack (cut at maxPanicStack) at
+// most once per panicLogInterval, the next line saying how many were
+// left out (suppressed=N). A connection the panic left in use is
+// closed by the recover where the transaction holds it.
+
+// PanicObserver counts recovered panics of outbound work by part
+// ("delivery", "shadow", "verify", "push": a bounded set).
+type PanicObserver interface {
+	DeliveryPanic(part string)
+}
+
+// Parts of outbound work a recovered panic is counted under.
+const (
+	PanicDelivery = "delivery" // a message's group (Deliver)
+	PanicShadow   = "shadow"   // a heartbeat, watch or reconcile session
+	PanicVerify   = "verify"   // a callout (Verify)
+	PanicPush     = "push"     // owed discards pushed at a stop
+)
+
+// PanicParts are the values of the part label.
+var PanicParts = []string{PanicDelivery, PanicShadow, PanicVerify, PanicPush}
+
+// SetPanics sets the observer of recovered panics, before the first
+// delivery.
+func (d *Deliverer) SetPanics(o PanicObserver) { d.panics.obs = o }
+
+// panicLogInterval: at most one log line of an outbound panic per
+// interval, deliverer-wide; maxPanicStack bounds its stack.
+const (
+	panicLogInterval = time.Minute
+	maxPanicStack    = 8 << 10
+)
+
+// panicLog counts and logs recovered panics (see above).
+type panicLog struct {
+	obs PanicObserver
+
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// recovered counts and logs the panic value r of part; attrs name
+// what it was about (msg_id, next_hop, primary).
+func (d *Deliverer) recovered(part string, r any, attrs ...any) {
+	stack := debug.Stack()
+	p := &d.panics
+	if p.obs != nil {
+		p.obs.DeliveryPanic(part)
+	}
+	now := time.Now()
+	p.mu.Lock()
+	if !p.last.IsZero() && now.Sub(p.last) < panicLogInterval {
+		p.suppressed++
+		p.mu.Unlock()
+		return
+	}
+	p.last = now
+	suppressed := p.suppressed
+	p.suppressed = 0
+	p.mu.Unlock()
+	if len(stack) > maxPanicStack {
+		stack = stack[:maxPanicStack]
+	}
+	attrs = append(attrs, "part", part, "panic", fmt.Sprint(r), "stack", string(stack))
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	log := d.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Error("delivery panicked", attrs...)
+}
+
+// recoverErr, deferred by an entry point that returns an error (a
+// heartbeat, a watch or reconcile session, a callout), turns a panic
+// into that error: the session ends as a broken one does.
+func (d *Deliverer) recoverErr(part string, err *error, attrs ...any) {
+	if r := recover(); r != nil {
+		d.recovered(part, r, attrs...)
+		*err = fmt.Errorf("internal error (recovered panic): %v", r)
+	}
+}
+
+// recoverLogged, deferred by work that returns nothing (a push at a
+// stop), ends it at a panic.
+func (d *Deliverer) recoverLogged(part string, attrs ...any) {
+	if r := recover(); r != nil {
+		d.recovered(part, r, attrs...)
+	}
+}
+
+// panicResults are the results of a group whose delivery panicked:
+// every recipient deferred with queue.PanicReply.
+func panicResults(rcpts []int) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = queue.Result{Rcpt: i, Outcome: queue.Deferred, Reply: queue.PanicReply}
+	}
+	return out
+}

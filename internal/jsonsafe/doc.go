@@ -1,0 +1,21 @@
+// Package jsonsafe escapes, in JSON umbra writes, the characters a
+// terminal or a browser would act on: one rule for the admin API, the
+// web console, the daemon's JSON log and the tracking log, the same
+// characters the CLI escapes. The escapes are JSON's, so a document
+// stays valid and decodes to the same values.
+//
+// Invariants:
+//   - Escape's output is valid JSON whenever its input is, and decodes to
+//     the same values: it writes JSON's own \uXXXX escapes (a surrogate
+//     pair above U+FFFF), and only for runes outside Raw, which outside a
+//     string JSON never has.
+//   - Raw is the one rule of what a view may show as itself: a printable
+//     rune, tab, newline and carriage return. The CLI's text output
+//     escapes the same characters (cmd/umbra termsafe.go), so no view
+//     shows raw what another escapes.
+//   - TextBytes writes a byte that is not UTF-8 as the text \xNN and
+//     doubles a run of backslashes that would read as one, so two
+//     different values never show alike; FromShown undoes exactly the
+//     CLI's escapes, so a value copied from a table matches the value.
+//   - It imports no umbra package: any package may use it.
+package jsonsafe
