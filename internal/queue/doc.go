@@ -206,7 +206,11 @@
 // job frees. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
-// unattempted and with no retry step (outcome throttled), due again after
+// unattempted and with no retry step (outcome throttled: listed in the
+// destination's queue, the throttle's note the message's last error, so
+// every view shows it "retry" there, not "ready" in submission; a dead
+// destination is never busy — its jobs are answered with its mark, due
+// at the cool-down's end: rt27d F4), due again after
 // the time the destination needs to work off what it holds (1 s to
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
@@ -325,7 +329,11 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote), so the notice goes and the
+// umbraNote; every commit of an attempt's results makes it the last
+// reply of each pending recipient whose queue is suspended then —
+// heldNow: a hold that came while the attempt ran wrote nothing on the
+// message in delivery, and the attempt's later commit had left the
+// host's reply for the DSN to quote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
@@ -972,7 +980,8 @@
 // Submit that dispatches at once) and every way out of Active leaves a
 // trace the next claim reads: the results' commit sets the attempted
 // recipients' Queue and LastReply (throttled recipients, never
-// attempted, keep theirs); Recover and the stranded retry mark the
+// attempted, get their destination's queue and the throttle's note);
+// Recover and the stranded retry mark the
 // message (markRepeat). A copy taken over names its primary and
 // queue; a redelivered copy is marked with its request
 // (MarkRedelivery), read as PriorRedelivery and its request's scan name;
