@@ -468,7 +468,9 @@ func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
-	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3: raw
+	// ORCPT goes on as it came: rfc822 (one that is not printable
+	// ASCII, as a release before rr27 stored for the members of a
+	// non-ASCII group, as utf-8: smtp.Client.Rcpt), utf-8 (RFC 6533 §3: raw
 	// utf-8-addr-unitext only in an SMTPUTF8 transaction, else
 	// utf-8-addr-xtext, whatever the hop offers: smtp.Client.Rcpt), or
 	// any other address type, as xtext (smtp.ForeignOrcptType).
@@ -572,6 +574,16 @@ func classify(i int, hop string, err error) queue.Result {
 		// stand as the reason mail waits, and the session ends (a 451
 		// 4.4.2 closes it: pool.go).
 		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
+	}
+	if smtp.NotSent(err) {
+		// umbra could not write the command (go-smtp refused to format
+		// it: nothing was sent, the session is intact). Not a lost
+		// connection — which would defer every recipient after this one
+		// and count against the destination —, and not the next hop's
+		// reply: the same record gives the same refusal at every
+		// attempt, so this recipient (all of them for a MAIL) fails
+		// now, in umbra's words naming the hop (rr27 F3).
+		return queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: hop, Reply: "554 5.5.4 " + hop + ": " + err.Error()}
 	}
 	if errors.As(err, &se) {
 		o := queue.Deferred

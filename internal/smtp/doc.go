@@ -422,6 +422,11 @@
 //     PIPELINING, CHUNKING, DSN, REQUIRETLS, AUTH, XSHADOW and STARTTLS
 //     are all seen in "250-size 1000 " or "250-8bitmime" alike. The
 //     reply to XSHADOW reads its MARK= the same way.
+//   - A MAIL or RCPT go-smtp refuses to write (it returns an error
+//     before any write reaches the connection: shadowConn counts them)
+//     is a NotSentError (notsent.go): nothing was sent and the session
+//     is intact; callers never take it for a lost connection. An rfc822
+//     ORCPT that is not printable ASCII is written as utf-8 (Client.Rcpt).
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is
