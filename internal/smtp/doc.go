@@ -20,6 +20,14 @@
 //     connector's organisation CA verified, or an externally secured
 //     connector). A recipient outside the accepted domains needs the relay
 //     right, so an anonymous session can never relay (550 5.7.1).
+//   - A reload gives an open session its connector's new permissions
+//     (refreshRights) in full only when the new configuration would
+//     accept the session on that connector as it stands (its binding
+//     picks that connector for its address; TLS, AUTH and the trust of
+//     an externally secured connector as the connector now requires);
+//     any other session keeps only the rights both grant. A reload takes
+//     rights away, it never adds one the new ranges would not give
+//     (SMTP-3, rr27 F1).
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
