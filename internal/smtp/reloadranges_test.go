@@ -111,3 +111,37 @@ func TestSMTP3ReloadAddsRightsOnlyToSessionsItAccepts(t *testing.T) {
 	accepted.cmd("MAIL FROM:<a@example.org>", "250")
 	accepted.cmd("RCPT TO:<victim@example.org>", "250")
 }
+
+// SMTP-3 (rr27 F1, sibling): a reload that grants a right together with
+// a requirement the session does not meet (auth.required) gives that
+// right only once the session meets it: before AUTH the session keeps
+// what both configurations grant, after AUTH it is one the new
+// configuration accepts.
+func TestSMTP3ReloadRightWaitsForNewRequirement(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := func(required bool, rights string) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, required: %v, allow_insecure: true}
+    permissions: {anonymous: [%s]}
+`, addr, creds, required, rights)
+	}
+	s := startServer(t, &fakeQueue{}, connectors(t, conf(false, "submit"))...)
+	d := dial(t, s, "127.0.0.185")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, conf(true, "submit, relay")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250") // the session's own settings: no AUTH required
+	d.cmd("RCPT TO:<victim@example.org>", "550 5.7.1 Relay access denied")
+	d.cmd("RSET", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235 2.0.0") // \0alice\0secret
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<victim@example.org>", "250")
+}
