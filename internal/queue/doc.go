@@ -1453,8 +1453,8 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The commit of a requeue or a move
-//     to poison, and the results' commit of an attempt that answered a
+//     deliver, with its queue: repeatEvents). The commit of a requeue, a hold or a
+//     move to poison, and the results' commit of an attempt that answered a
 //     waiting sender's refusal (which handed nothing on, and whose sender
 //     was told no refusal), are not retried as such: the manager
 //     remembers the message (stranded.go) and its loop tries every
