@@ -366,7 +366,13 @@
 // Judging a refusal). A relay whose XSHADOW the next hop refuses goes
 // on without a shadow copy (openShadow): at WARN with the reply,
 // recorded by the shadow recorder (SessionRefused, session "relay"; it
-// judges the digest, paces the WARN and counts it). A shadow server
+// judges the digest, paces the WARN and counts it) — except a message
+// carrying a taken-over copy (queue.TakenOverIn) to a transport server
+// of the topology: that is not sent over the session at all, the
+// server is marked refusedKey and the hop's next server tried, as for
+// one presenting another server's database id (rt27a F1: relayed
+// plainly, the copy was the next hop's alone and the returning primary
+// delivered its original too). A shadow server
 // that refuses the session for copies on receipt (ReceiptShadow.Open)
 // is reported the same way (session "receipt", WARN at most once a
 // minute per server) and marked in destination health with the reply.
