@@ -718,6 +718,22 @@ type anotherDatabase interface {
 	AnotherServersDatabase() bool
 }
 
+// PrimaryDatabase is the transport database id stored for primary, ""
+// when none (or the store could not be read): delivery compares it with
+// the database a copy was taken over from (rt27a F3).
+func (r *Recorder) PrimaryDatabase(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return ""
+	}
+	for _, p := range ps {
+		if p.Name == primary {
+			return p.DatabaseID
+		}
+	}
+	return ""
+}
+
 // HolderRefused counts a shadow server passed over for a copy on receipt
 // because it presents another server's transport database id under a
 // name of its own, or under that server's name at another address than
