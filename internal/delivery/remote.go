@@ -278,7 +278,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if g.conn.cfg.SendXShadow {
-			why := d.openShadow(ctx, st, c, h.name)
+			why := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
 			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
 				return res
 			}

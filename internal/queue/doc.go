@@ -1495,6 +1495,15 @@
 //     The count of failed heartbeats that made a takeover (bucket
 //     takeoverfailures) is written with the primary's record in the
 //     takeover's commit and deleted with it by the contact that ends it.
+//     A primary's refusal of this server's database as another server's
+//     (bucket disowned, disowned.go) is written in a commit of its own
+//     when a heartbeat is refused so, and deleted in one of its own when
+//     the primary lets a session in, before that session's contact is
+//     recorded: a crash between leaves the refusal standing (no copy
+//     taken over by failed heartbeats) until the next session let in.
+//     A failed heartbeat reads it in the commit that would take over; an
+//     expired copy of such a primary is dropped by the commit that would
+//     take it over, as the primary's discard drops it.
 //     A copy carried by an original (bucket carriedcopies, carried.go)
 //     is written by the Submit commit that merges it, and its discard
 //     by the commit that removes or holds the original: a crash leaves
