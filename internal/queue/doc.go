@@ -1240,7 +1240,14 @@
 // (else replaced under its lock), and a missing database the restore's
 // lock makes is made with O_EXCL (a dangling symlink at the name is
 // refused: openDBFile) (datadirlinks_test.go, dbfilelink_test.go,
-// cmdlocklinks_test.go). A file whose schema version is newer than schemaVersion
+// cmdlocklinks_test.go). The data directory's own path is walked name by
+// name by db restore (CheckDataDirPath, MakeDataDir) and by the chown
+// --owner makes of it (chownDir): a symlink on it that a user other
+// than root and the caller may have planted — in a directory such a user
+// owns or may write without the sticky bit, or of such a user in a
+// sticky one — is refused, the kernel's protected_symlinks rule made
+// strict; missing directories are made with mkdirat from a descriptor
+// of the checked one above (safepath.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
