@@ -129,6 +129,7 @@ func newConfigCmd() *cobra.Command {
 			warnings = append(warnings, configSlips(cfg)...)
 			warnings = append(warnings, publishWarnings(cfg)...)
 			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
+			warnings = append(warnings, config.ShadowListenerWarnings(cfg, topo)...) // its topology address offers no XSHADOW
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
 			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, rtopo, r)...)

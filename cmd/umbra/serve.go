@@ -330,6 +330,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	for _, w := range selfSmartHostWarnings(cfg, ctopo, topo) { // a smart host that is this server: its mail loops back here
 		log.Warn("configuration", "warning", w)
 	}
+	for _, w := range config.ShadowListenerWarnings(cfg, ctopo) { // its topology address offers no XSHADOW: its peers would take its copies over
+		log.Warn("configuration", "warning", w)
+	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and

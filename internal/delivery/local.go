@@ -115,7 +115,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		if queue.PastExpiry(ctx) {
 			return expiredUnsent(rcpts)
 		}
-		return deferAll(rcpts, "lmtp", "451 4.4.1 LMTP server unreachable: "+err.Error())
+		return deferAll(rcpts, "lmtp", queue.LMTPUnreachable+err.Error())
 	}
 	c, err := smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
 		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
@@ -125,7 +125,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		return expiredUnsent(rcpts)
 	}
 	if err != nil {
-		return deferAll(rcpts, "lmtp", "451 4.4.2 LMTP greeting failed: "+smtp.Reply(err))
+		return deferAll(rcpts, "lmtp", queue.LMTPGreetingFailed+smtp.Reply(err))
 	}
 	defer c.Close()
 	return d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)

@@ -298,7 +298,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			if !lmtp && h.Kind == routing.HopRelay {
 				// Inside the organisation: whenever shadowing is on. A
 				// server whose contacts are refused here gets no relay.
-				why := d.openShadow(ctx, st, c, names[k])
+				why := d.openShadow(ctx, st, c, names[k], queue.TakenOverIn(m, g.rcpts))
 				if res := shadowOpeningCut(ctx, c, c.Hop(), g.rcpts); res != nil {
 					return res
 				}

@@ -287,7 +287,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if g.conn.cfg.SendXShadow {
-			why := d.openShadow(ctx, st, c, h.name)
+			why := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
 			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
 				return res
 			}
@@ -652,7 +652,7 @@ func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom stri
 // what: a 4.3.2 "shutting down", which does not count against the
 // destination's window (queue's feedback), not a failed lookup.
 func stopped(what string) string {
-	return "451 4.3.2 delivery stopped (shutting down) during " + what
+	return queue.StoppedDuring + what
 }
 
 // authFailed is a login the next hop refused (err holds its reply, a

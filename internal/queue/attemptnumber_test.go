@@ -113,3 +113,48 @@ func TestOperatorRetryEventsCarryTheShownCount(t *testing.T) {
 		t.Errorf("events %v; the operator's retry's deferral should carry the count message show gives, %d", evs, got.Attempts)
 	}
 }
+
+// rt27d F1 (OPS-4, README "Logs"): the other half of the rule an
+// operator's retry follows. Its deferral carries the count message show
+// gives (above); one that ends the message — its recipient relayed —
+// carries the number of that attempt as any attempt's event does, one
+// more than the count show gave before it (a first deferral, an
+// operator's retry deferred: show said 1; the retry that relays says 2).
+func TestOperatorRetryThatEndsTheMessageCarriesItsNumber(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	d := newScripted(func(_ string, n int) (Outcome, string) {
+		if n >= 3 {
+			return RelayedOK, "250 2.0.0 ok"
+		}
+		return Deferred, "451 4.3.0 try later"
+	})
+	ev := &allAttemptEvents{}
+	q := NewManager(s, d, ManagerConfig{Clock: clk, Events: ev, RetrySchedule: []time.Duration{time.Minute, time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@example.net")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t)
+	waitFor(t, "the first deferral", func() bool { return len(ev.of(m.ID)) == 1 })
+	for k := 2; k <= 3; k++ {
+		clk.Advance(10 * time.Second)
+		if err := q.RetryMessage(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		d.wait(t)
+		waitFor(t, "the operator's retry's event", func() bool { return len(ev.of(m.ID)) == k })
+		if k == 2 {
+			got, err := q.Message(m.ID)
+			if err != nil || got.Attempts != 1 {
+				t.Fatalf("after the operator's retry deferred: %+v, %v; want attempts 1", got, err)
+			}
+		}
+	}
+	if evs := ev.of(m.ID); evs[0] != "defer=1" || evs[1] != "defer=1" || evs[2] != "send=2" {
+		t.Errorf("events %v, want [defer=1 defer=1 send=2]", evs)
+	}
+}

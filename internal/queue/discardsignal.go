@@ -34,6 +34,14 @@ func (d *discardSignals) waiting(server string) bool {
 	return d.chs[server] != nil
 }
 
+// any reports whether a session waits for a notification for any
+// server.
+func (d *discardSignals) any() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.chs) > 0
+}
+
 // signal is called after a commit that added notifications for server.
 func (d *discardSignals) signal(server string) {
 	d.mu.Lock()

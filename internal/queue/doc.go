@@ -210,7 +210,11 @@
 // job frees. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
-// unattempted and with no retry step (outcome throttled), due again after
+// unattempted and with no retry step (outcome throttled: listed in the
+// destination's queue, the throttle's note the message's last error, so
+// every view shows it "retry" there, not "ready" in submission; a dead
+// destination is never busy — its jobs are answered with its mark, due
+// at the cool-down's end: rt27d F4), due again after
 // the time the destination needs to work off what it holds (1 s to
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
@@ -329,7 +333,11 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote), so the notice goes and the
+// umbraNote; every commit of an attempt's results makes it the last
+// reply of each pending recipient whose queue is suspended then —
+// heldNow: a hold that came while the attempt ran wrote nothing on the
+// message in delivery, and the attempt's later commit had left the
+// host's reply for the DSN to quote), so the notice goes and the
 // expiry fails them on time whatever the state of their queues, not at
 // the resume. The expiry and a running delivery (expirycut.go): an
 // attempt running at the expiry sends nothing more of the message — a
@@ -976,7 +984,8 @@
 // Submit that dispatches at once) and every way out of Active leaves a
 // trace the next claim reads: the results' commit sets the attempted
 // recipients' Queue and LastReply (throttled recipients, never
-// attempted, keep theirs); Recover and the stranded retry mark the
+// attempted, get their destination's queue and the throttle's note);
+// Recover and the stranded retry mark the
 // message (markRepeat). A copy taken over names its primary and
 // queue; a redelivered copy is marked with its request
 // (MarkRedelivery), read as PriorRedelivery and its request's scan name;
@@ -1448,8 +1457,8 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The commit of a requeue or a move
-//     to poison, and the results' commit of an attempt that answered a
+//     deliver, with its queue: repeatEvents). The commit of a requeue, a hold or a
+//     move to poison, and the results' commit of an attempt that answered a
 //     waiting sender's refusal (which handed nothing on, and whose sender
 //     was told no refusal), are not retried as such: the manager
 //     remembers the message (stranded.go) and its loop tries every
@@ -1490,6 +1499,15 @@
 //     The count of failed heartbeats that made a takeover (bucket
 //     takeoverfailures) is written with the primary's record in the
 //     takeover's commit and deleted with it by the contact that ends it.
+//     A primary's refusal of this server's database as another server's
+//     (bucket disowned, disowned.go) is written in a commit of its own
+//     when a heartbeat is refused so, and deleted in one of its own when
+//     the primary lets a session in, before that session's contact is
+//     recorded: a crash between leaves the refusal standing (no copy
+//     taken over by failed heartbeats) until the next session let in.
+//     A failed heartbeat reads it in the commit that would take over; an
+//     expired copy of such a primary is dropped by the commit that would
+//     take it over, as the primary's discard drops it.
 //     A copy carried by an original (bucket carriedcopies, carried.go)
 //     is written by the Submit commit that merges it, and its discard
 //     by the commit that removes or holds the original: a crash leaves

@@ -67,7 +67,7 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		return "", false
 	}
 	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it
-		return "", !expired && !strings.Contains(strings.ToLower(reply), "lmtp")
+		return "", !expired && !lmtpOwn(reply)
 	}
 	host := remoteMTA(hop)
 	if host == "" || !strings.Contains(hop, "[") || reply == "" {
@@ -84,6 +84,43 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		return "", smtp
 	}
 	return host, smtp
+}
+
+// LMTPUnreachable and LMTPGreetingFailed begin umbra's own diagnostics
+// about the mailbox store's LMTP server (delivery, local.go).
+const (
+	LMTPUnreachable    = "451 4.4.1 LMTP server unreachable: "
+	LMTPGreetingFailed = "451 4.4.2 LMTP greeting failed: "
+)
+
+// lmtpOwnTexts begin every diagnostic of umbra's own about the LMTP
+// session, code and status included: the two above, delivery's words
+// about the session as about any host, its hop "lmtp" first
+// (transaction.go: the connection lost, an unexpected reply, an error),
+// and a content refusal decided from the server's LHLO answer
+// (eightbit.go).
+var lmtpOwnTexts = []string{
+	LMTPUnreachable,
+	LMTPGreetingFailed,
+	"451 4.4.2 lmtp: ",
+	"553 5.6.7 lmtp does not support ",
+	"550 5.6.7 lmtp does not support ",
+	"550 5.6.3 lmtp does not support ",
+}
+
+// lmtpOwn reports whether reply, of a recipient whose next hop is the
+// mailbox store's LMTP server, is umbra's own words about the session,
+// not that server's reply: it begins as one of lmtpOwnTexts (rt27d F3:
+// any reply that said "lmtp" was taken for umbra's — "550 5.2.2 mailbox
+// full (lmtp)" was labelled X-Umbra, the same reply without the word
+// smtp).
+func lmtpOwn(reply string) bool {
+	for _, p := range lmtpOwnTexts {
+		if strings.HasPrefix(reply, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // openingHostReply is reply as a DSN quotes it when it is delivery's

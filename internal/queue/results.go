@@ -52,6 +52,37 @@ func HeldReply(queue string) string {
 
 const heldSuffix = " suspended by the administrator"
 
+// heldNow makes the hold the last reply of every pending recipient of m
+// that waits in a queue suspended now, at the commit of an attempt's
+// results (finish), before the DSNs it makes read them (rt27d F2). A
+// hold that came while the attempt ran wrote nothing on the message in
+// delivery, and the attempt's commit came after it with the host's
+// reply (a greeting timeout); a claim at the delay notice or the expiry
+// of a message all of whose recipients are held carries each one's own
+// reply (scheduler.go, start); a recipient held while another of the
+// message is attempted gets no result at all. Each then kept an earlier
+// host's reply and host while the views said held, and the delay and
+// failure DSNs quoted that host, untrue: the administrator here holds
+// the message (README, Q-3). The host's reply stays in the tracking
+// log's defer event of the attempt that got it. The message's last
+// error follows when it was that reply.
+func (q *Manager) heldNow(m *Message) {
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for _, i := range m.Pending() {
+		rc := &m.Rcpts[i]
+		name := queueOf(rc)
+		if !q.suspended[name] || heldBy(rc.LastReply) == name {
+			continue
+		}
+		was := rc.LastReply
+		rc.LastReply, rc.NextHop = HeldReply(name), ""
+		if was != "" && m.LastError == was {
+			m.LastError = rc.LastReply
+		}
+	}
+}
+
 // ownNote: reply, or the last reply an expiry's carries, is one of
 // umbra's own notes about a recipient it did not try (umbraNote) — a
 // DSN names no host for it (dsnReporter, shownReply), whatever host
@@ -286,6 +317,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
+				// It waits for a slot of its destination: listed in
+				// that destination's queue (a taken-over copy stays in
+				// its shadow queue), its note the message's last error,
+				// due at the recheck — "retry" in every view, never
+				// "ready" in the submission queue with no error (rt27d
+				// F4).
+				if r.Queue != "" && !strings.HasPrefix(prevQueue, "shadow:") {
+					rc.Queue = r.Queue
+				}
+				m.LastError, deferredAny = r.Reply, true
 			} else {
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
@@ -296,7 +337,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				// said them, so none is named beside them (a DSN would
 				// quote them as that host's reply; sched26). A claim's
 				// Held result that carries the recipient's own reply
-				// keeps its host.
+				// (start, a DSN due) is made the hold's below (heldNow)
+				// while its queue is suspended.
 				rc.NextHop = ""
 			}
 		default:
@@ -324,6 +366,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	m.CrashCount = 0
+	q.heldNow(m)
 
 	var delayed []int
 	pending := m.Pending()
@@ -972,13 +1015,29 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 // acknowledgement or its refusal (a waiter on the message, a claimed
 // refusal), nor when the commit writes a discard notification a shadow
 // server's session waits for (XQUERYDISCARD WAIT=), nor at shutdown.
-// What a deferral costs is a longer window in which a crash repeats the
-// delivery (doc.go, point 4): never a loss.
+// The holder of a copy made again while the message was in delivery
+// (Tx.heldCopy) is owed the same notifications as the message's own
+// shadow server — its delay note, its partial discards, its discard at
+// the end — which the commit finds only in its transaction: when that
+// holder waits, the commit is not set aside either (one read, only while
+// some shadow server waits at all). What a deferral costs is a longer
+// window in which a crash repeats the delivery (doc.go, point 4): never
+// a loss.
 func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) bool {
 	if interrupted || refusal || q.hasWaiters(m.ID) {
 		return false
 	}
-	return !discard || !q.dsig.waiting(m.ShadowServer)
+	if discard && q.dsig.waiting(m.ShadowServer) {
+		return false
+	}
+	if q.dsig.any() {
+		var holder string
+		q.store.View(func(tx *Tx) error { holder = tx.heldCopy(m.ID); return nil })
+		if holder != "" && q.dsig.waiting(holder) {
+			return false
+		}
+	}
+	return true
 }
 
 // commitResults commits fn, a commit of an attempt's results (its end's,

@@ -486,6 +486,10 @@ type attempt struct {
 	settled   func()  // ends its settling mark (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 
+	// throttledIn: the queue of the destination that held each of
+	// throttled back ("" for none named: the recipient's own).
+	throttledIn []string
+
 	// Its jobs' own commits (jobcommit.go): cmu orders them before the
 	// attempt's end, which sets ending; early is what they committed.
 	cmu    sync.Mutex
@@ -748,8 +752,11 @@ func (q *Manager) Destinations() []DestinationInfo {
 			delete(s.dests, k)
 			continue
 		}
+		// Waiting counts the messages it turned away while it held its
+		// share (d.held: due again when it drains), listed in its queue
+		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + len(d.held), Failures: d.streak, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -763,7 +770,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 			if d.nextTry.After(now) {
 				di.NextTry = d.nextTry
 			}
-		case d.busy > 0 || len(d.waiting) > 0:
+		case d.busy > 0 || di.Waiting > 0:
 			di.State = "active"
 		}
 		out = append(out, di)
@@ -907,11 +914,19 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 		d := s.destFor(j.Dest, j.Queue, j.Max)
 		d.lastUse = now
 		delete(d.held, m.ID) // claimed again: a verdict of its own follows
-		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) &&
+		// A dead destination's jobs are answered at once (pump,
+		// answerDead: its mark and its cool-down's end), never held back
+		// as busy (rt27d F4: they read "destination busy" and a recheck
+		// time, not the death and the cool-down's end).
+		if d.holdCap = holdCap(q.cfg.MaxActive, share); crowded && !d.dead(now) && d.busy+len(d.waiting) >= destHoldLimit(q.cfg.MaxActive, share, d.window) &&
 			s.reserveNeeded(d, now) {
 			// This destination holds its share of a crowded active set:
-			// the recipients wait in the time index, not in memory.
+			// the recipients wait in the time index, not in memory —
+			// listed in the destination's queue (throttledIn).
 			a.throttled = append(a.throttled, j.Rcpts...)
+			for range j.Rcpts {
+				a.throttledIn = append(a.throttledIn, j.Queue)
+			}
 			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
 			a.heldBy = append(a.heldBy, d)
 			if len(d.held) < heldCap {
@@ -1322,7 +1337,7 @@ func feedback(res []Result) int {
 			if r.Reply == PanicReply {
 				continue // umbra's defect, recovered: nothing of the host
 			}
-			if code == "4.3.2" && strings.Contains(r.Reply, "shutting down") {
+			if stoppedByStop(r.Reply) {
 				continue
 			}
 		}
@@ -1425,8 +1440,12 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	// finish marks a recipient the deliverer was given but gave no
 	// result for ("no result from delivery").
 	rcpts := a.attempted
-	for _, i := range a.throttled {
-		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: queueOf(&m.Rcpts[i]),
+	for k, i := range a.throttled {
+		in := queueOf(&m.Rcpts[i])
+		if k < len(a.throttledIn) && a.throttledIn[k] != "" {
+			in = a.throttledIn[k] // the destination's queue: where it waits (rt27d F4)
+		}
+		a.results = append(a.results, Result{Rcpt: i, Outcome: throttled, Queue: in,
 			Reply: throttledReply(m.Rcpts[i]), wait: a.recheck})
 	}
 	body := a.body

@@ -301,7 +301,12 @@ func TestFeedback(t *testing.T) {
 		{"policy refusal and one answered", []Result{{Outcome: Deferred, Reply: "451 4.7.5 mx: STARTTLS unavailable"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
 		{"one answered", []Result{{Outcome: Deferred, Reply: "451 4.4.2 lost"}, {Outcome: RelayedOK, Reply: "250 ok"}}, +1},
 		{"held", []Result{{Outcome: Held, Reply: "452 4.3.2 queue suspended"}}, 0},
-		{"shutting down", []Result{{Outcome: Deferred, Reply: "451 4.3.2 shutting down"}}, 0},
+		{"shutting down", []Result{{Outcome: Deferred, Reply: stopReply}}, 0},
+		{"stopped during a lookup", []Result{{Outcome: Deferred, Reply: StoppedDuring + "the MX lookup of example"}}, 0},
+		// rt27d F3, its sibling: a host that answers it is shutting down
+		// answered; umbra's stop is known by its whole words, not by
+		// "shutting down" in a reply.
+		{"host shutting down", []Result{{Outcome: Deferred, Reply: "421 4.3.2 Service shutting down, try again later"}}, +1},
 		{"nothing", nil, 0},
 	} {
 		if got := feedback(tc.res); got != tc.want {

@@ -85,7 +85,13 @@
 //
 //   - the same digest, refusing: the primary is alive and holds the
 //     mail; state refused, no failure counted, no takeover (the copies
-//     wait for it to let this server in, or for their expiry);
+//     wait for it to let this server in, or for their expiry). A
+//     refusal saying this server's database id is another server's
+//     there (this server runs a copy of another's data dir: its copies
+//     are that server's, stale) is kept in the store (DisownStore) and
+//     stands through the primary's outages: its failed heartbeats are
+//     counted, none takes the copies over (ErrDisowned), until the
+//     primary lets a session in (rt27a F2);
 //   - another digest: the primary lost its queue (SR-7); every copy is
 //     taken over at once, and the heartbeat counts as failed;
 //   - no digest (nothing advertised, or the id is not known here):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,29 @@ var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeo
 // ErrTakeoverDeferred when the primary's copies were taken over before:
 // the failure is counted; no takeover is to come, it is done (rt46).
 var ErrTakenOverAlready = errors.New("the primary's copies are taken over already")
+
+// ErrDisowned is HeartbeatFailed's answer for a primary that refused
+// this server's transport database as another server's (DisownStore):
+// the failure is counted, nothing is taken over — the refusal stands
+// through the primary's outage (rt27a F2).
+var ErrDisowned = errors.New("the primary refused this server's transport database as another server's: its copies are not taken over")
+
+// DisownStore is a Store that keeps, across restarts, that a primary
+// refused this server's session as presenting another server's
+// transport database id (this server runs a copy of another's data
+// dir): its copies, stale, are never taken over for failed heartbeats,
+// until a session of this server is let in there (queue disowned.go).
+type DisownStore interface {
+	Disowned(primary, reply string) error
+}
+
+// disownsThisServer reports whether a primary's refusal says this
+// server's transport database id is another server's there (the reply
+// of umbra's XSHADOW check, smtp verbs.go: "550 5.7.1 Database id … is
+// another server's here; nothing changed").
+func disownsThisServer(reply string) bool {
+	return strings.Contains(reply, " is another server's here")
+}
 
 // ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
 // failed after the primary completed another session with this server
@@ -705,6 +729,22 @@ type anotherDatabase interface {
 	AnotherServersDatabase() bool
 }
 
+// PrimaryDatabase is the transport database id stored for primary, ""
+// when none (or the store could not be read): delivery compares it with
+// the database a copy was taken over from (rt27a F3).
+func (r *Recorder) PrimaryDatabase(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return ""
+	}
+	for _, p := range ps {
+		if p.Name == primary {
+			return p.DatabaseID
+		}
+	}
+	return ""
+}
+
 // HolderRefused counts a shadow server passed over for a copy on receipt
 // because it presents another server's transport database id under a
 // name of its own, or under that server's name at another address than
@@ -1104,6 +1144,16 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
 			m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
 				"reply", ref.Refusal())
+			if ds, ok := m.cfg.Store.(DisownStore); ok && disownsThisServer(ref.Refusal()) {
+				// It keeps this server's database id as another
+				// server's: this server runs a copy of that server's
+				// data dir, and its copies here are that server's,
+				// stale. The refusal stands through an outage of the
+				// primary (ErrDisowned).
+				if derr := ds.Disowned(p.Name, ref.Refusal()); derr != nil {
+					m.cfg.Log.Error("recording a primary's refusal of this server's database failed", "primary", p.Name, "err", derr)
+				}
+			}
 			return err
 		}
 	}
@@ -1132,6 +1182,11 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	if errors.Is(serr, ErrTakenOverAlready) {
 		m.logStillUnreachable(p, failures, err)
+		return err
+	}
+	if errors.Is(serr, ErrDisowned) {
+		m.cfg.Log.Warn("heartbeat failed; its copies are not taken over: the primary refused this server's transport database as another server's (a copy of another server's data dir runs here)",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
 		return err
 	}
 	if errors.Is(serr, ErrTakeoverDeferred) {
