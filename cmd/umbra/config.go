@@ -129,6 +129,7 @@ func newConfigCmd() *cobra.Command {
 			warnings = append(warnings, configSlips(cfg)...)
 			warnings = append(warnings, publishWarnings(cfg)...)
 			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
+			warnings = append(warnings, config.ShadowListenerWarnings(cfg, topo)...) // its topology address offers no XSHADOW
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
 			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, rtopo, r)...)
@@ -242,7 +243,24 @@ func (r *checkReport) failure() *checkFailure {
 // behind. It reports everything it finds, each at its file:line, not
 // only the first: the checks that do not need what an earlier one
 // refused go on after it.
-func checkConfig(cfg *config.Config) *checkFailure {
+func checkConfig(cfg *config.Config) *checkFailure { return checkConfigAt(cfg, nil) }
+
+// checkReload is checkConfig for a SIGHUP reload: the checks of parts a
+// reload does not apply — the web console (its listener, certificate
+// and accounts are made at start; the running console reads its
+// credentials file itself) and the DNS resolver (one, built at start) —
+// do not refuse it: what they find is given to warn (rr27 F3: a receive
+// connector's credentials file left with only a :server account, which
+// the console falls back to, refused the reload that revoked the last
+// SMTP AUTH user, who kept relaying). The start and config check still
+// refuse it.
+func checkReload(cfg *config.Config, warn func(summary string, err error)) *checkFailure {
+	return checkConfigAt(cfg, warn)
+}
+
+// checkConfigAt is checkConfig; with warn set (a reload), the refusals
+// of the steps that only the start applies go to warn instead.
+func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *checkFailure {
 	var r checkReport
 	// Each file setting at its line; then the files derived from
 	// others (the console's defaults), by name. The loaders below run
@@ -305,7 +323,7 @@ func checkConfig(cfg *config.Config) *checkFailure {
 		}
 	}
 	// Every other file is read by the code serve reads it with.
-	checkAsServe(loadable, topoOK, sourceOK, &r)
+	checkAsServe(loadable, topoOK, sourceOK, &r, warn)
 	// The tracking log renames and deletes its files at rotation: a path
 	// whose file (or a rotated one) is not a tracking log — another
 	// daemon's queue.db, /etc/passwd — is refused before a start
@@ -690,33 +708,38 @@ func referencedFiles(c *config.Config) []string {
 // topology was refused before) the steps that need it are left out;
 // with sourceOK false (a source address refused before) delivery is
 // set up without source addresses, which it would fail to bind again.
-func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
+func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport, warn func(summary string, err error)) {
 	const badFile = ": a file it names is not valid"
 	log := slog.New(slog.DiscardHandler)
 	table := topology.RoutingTable(cfg)
 	steps := []struct {
 		summary string // of a refusal that is not a file's
 		run     func(c *config.Config) error
+		// startOnly: what the step sets up is made at start only, and a
+		// reload leaves it as it runs (restartOnly names a change): with
+		// warn set (a reload), its refusals are warnings, not refusals
+		// of the reload (rr27 F3).
+		startOnly bool
 	}{
 		{badFile, func(c *config.Config) error { // the console's certificate, key and credentials
 			_, _, _, err := consoleFiles(c)
 			return err
-		}},
+		}, true},
 		{badFile, func(c *config.Config) error { // loaded whether or not a policy that uses it is on
 			_, err := outboundRoots(c)
 			return err
-		}},
+		}, false},
 		{badFile, func(c *config.Config) error {
 			if c.OutboundTLS.Publish.Listen == "" {
 				return nil
 			}
 			_, err := publishCertificate(c.OutboundTLS.Publish)
 			return err
-		}},
+		}, false},
 		{badFile, func(c *config.Config) error { // the DKIM and ARC keys, each refused named
 			_, err := signing.New(c.DKIM, c.OwnDomain)
 			return err
-		}},
+		}, false},
 		{": its outbound delivery cannot be set up", func(c *config.Config) error {
 			if !topoOK {
 				return nil // reported by checkConfig
@@ -747,11 +770,11 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 			}
 			d.Close()
 			return nil
-		}},
+		}, false},
 		{": its DNS resolver cannot be set up", func(c *config.Config) error {
 			_, err := newResolver(c.DNS, nil) // dns.servers, or a readable /etc/resolv.conf
 			return err
-		}},
+		}, true},
 		{badFile, func(c *config.Config) error {
 			dir, err := newDirectory(c, nil) // reads the ldap password and CA files; does not connect
 			if err != nil {
@@ -764,9 +787,14 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 				Log: log, AuthThrottle: c.AuthThrottle, Postmaster: c.Server.Postmaster, MaxHopCount: c.Transport.MaxHopCount,
 				Accounts: accountSource(dir)})
 			return err // the receive connectors' certificates and credentials
-		}},
+		}, false},
 	}
 	for _, st := range steps {
+		r := r
+		var startOnly checkReport
+		if st.startOnly && warn != nil {
+			r = &startOnly
+		}
 		c := cfg
 		for range maxFileRefusals {
 			err := st.run(c)
@@ -804,6 +832,9 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport) {
 				break // nothing more to leave out: the loader would refuse the same
 			}
 			c = next
+		}
+		if f := startOnly.failure(); f != nil {
+			warn(strings.TrimPrefix(f.summary, ": "), errors.New(strings.Join(f.detail, "\n")))
 		}
 	}
 }

@@ -24,7 +24,14 @@
 //     compact) run only while no daemon has it open, take the side lock
 //     queue.db.cmdlock before they read anything, and create every file
 //     they write in the data directory afresh, following no link
-//     (internal/queue datadirfiles.go).
+//     (internal/queue datadirfiles.go). db restore walks the data
+//     directory's path name by name and follows no symlink on it that
+//     a user other than root and the caller may have planted, before it
+//     makes or gives away anything (restoreowner.go, internal/queue
+//     safepath.go).
+//   - A SIGHUP reload refuses what config check and the start refuse,
+//     except in the parts only a restart applies (the web console, the
+//     DNS resolver): those are warned of (checkReload).
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.

@@ -134,8 +134,10 @@ mailbox: {maildir: maildir}
 // log in: config check and serve refuse it at the line of the setting
 // that names it — console.credentials_file, or the receive connector's
 // auth.credentials_file it falls back to — as the recipients and
-// credentials files are refused (opsfix26). (The console's re-read of a
-// changed file keeps the accounts in force: internal/console.)
+// credentials files are refused (opsfix26). (A reload only warns of it,
+// and the running console takes such a file — nobody logs in — as the
+// revocation of its last account: revokereload_test.go,
+// internal/console.)
 func TestEmptyConsoleCredentialsFileIsAConfigError(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.181")

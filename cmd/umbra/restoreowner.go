@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"umbra/internal/queue"
 )
@@ -62,14 +58,12 @@ func (e errOwnerNotRoot) Error() string { return e.msg }
 // prepareRestoreDir checks dir and owner ("" when not named) for a
 // restore and makes dir where it is missing; nothing else changes.
 func prepareRestoreDir(dir, owner string) (*restoreDir, error) {
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && !fi.IsDir():
-		return nil, fmt.Errorf("data directory %s is not a directory", dir)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("data directory: %w", err)
+	// Walked name by name: a symlink on the path that another user may
+	// have planted is refused, not followed (queue safepath.go, rr27 F1).
+	exists, err := queue.CheckDataDirPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
-	exists := err == nil
 	rd := &restoreDir{dir: dir, name: owner}
 	if owner == "" {
 		if os.Geteuid() != 0 {
@@ -152,65 +146,26 @@ func checkRestoreOwner(owner string) error {
 // they kept it out of its own data directory), not own them.
 //
 // A directory above the data directory may lie in one another user can
-// write (/tmp, a shared mount), who can plant a name there between the
-// look and the mkdir (ops27 4): each directory is made by this mkdir or
-// the restore is refused — a name that appeared meanwhile (a symlink to
-// a directory elsewhere) is never taken as made, and nothing is made
-// under it — and its mode is set on the directory opened without
-// following a link, checked to be a directory of this user's
-// (ownDirChmod): no mode changes outside, as no file is written through
-// a link in the data directory (queue datadirfiles.go).
+// write (/tmp, a shared mount), who can plant a name there — before the
+// restore (rr27 F1) or between the look and the mkdir (ops27 4). The
+// path is walked name by name from a descriptor of each directory
+// passed (queue.MakeDataDir): a symlink another user may have put there
+// is refused, not followed (the kernel's protected_symlinks rule); each
+// directory missing is made by this mkdir (mkdirat from the descriptor
+// of the one above) or the restore is refused — a name that appeared
+// meanwhile is never taken as made, and nothing is made under it — and
+// its mode is set on the directory opened without following a link,
+// checked to be a directory of this user's: no mode changes outside, as
+// no file is written through a link in the data directory (queue
+// datadirfiles.go).
 func (rd *restoreDir) mkdir() error {
-	var missing []string
-	for p := rd.dir; ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); err == nil || p == filepath.Dir(p) {
-			break
-		}
-		missing = append([]string{p}, missing...)
-	}
-	for _, p := range missing {
-		if restoreMkdirStep != nil {
-			restoreMkdirStep(p)
-		}
-		if err := os.Mkdir(p, 0o700); errors.Is(err, fs.ErrExist) {
-			rd.undo()
-			return fmt.Errorf("data directory: %s appeared while the restore was making it (made by another process, or a link planted "+
-				"there): nothing is made through it. Nothing was changed; look at what %s is, and run the restore again", p, p)
-		} else if err != nil {
-			rd.undo()
-			return fmt.Errorf("data directory: %w", err)
-		}
-		rd.made = append(rd.made, p)
-		mode := os.FileMode(0o755)
-		if p == rd.dir {
-			mode = 0o750
-		}
-		if err := ownDirChmod(p, mode); err != nil {
-			rd.undo()
-			return fmt.Errorf("data directory: %w", err)
-		}
+	made, err := queue.MakeDataDir(rd.dir, restoreMkdirStep)
+	rd.made = append(rd.made, made...)
+	if err != nil {
+		rd.undo()
+		return fmt.Errorf("data directory: %w", err)
 	}
 	return nil
-}
-
-// ownDirChmod sets the mode of the directory at p that this process just
-// made, on the directory opened without following a symlink in its place
-// and checked to be a directory of this user's: a name swapped meanwhile
-// is refused, its target's mode unchanged.
-func ownDirChmod(p string, mode os.FileMode) error {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("%s, just made, cannot be opened as a directory (replaced meanwhile?): %w", p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.IsDir() || ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s is no longer the directory this restore made (replaced meanwhile)", p)
-	}
-	return f.Chmod(mode)
 }
 
 // restoreMkdirStep, set by a test only, is called before each directory
@@ -222,7 +177,7 @@ var restoreMkdirStep func(p string)
 // its own files first).
 func (rd *restoreDir) undo() {
 	for i := len(rd.made) - 1; i >= 0; i-- {
-		os.Remove(rd.made[i])
+		queue.RemoveMadeDir(rd.made[i])
 	}
 	rd.made = nil
 }

@@ -330,6 +330,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	for _, w := range selfSmartHostWarnings(cfg, ctopo, topo) { // a smart host that is this server: its mail loops back here
 		log.Warn("configuration", "warning", w)
 	}
+	for _, w := range config.ShadowListenerWarnings(cfg, ctopo) { // its topology address offers no XSHADOW: its peers would take its copies over
+		log.Warn("configuration", "warning", w)
+	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and
@@ -1039,7 +1042,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	for _, rc := range cur.ReceiveConnectors {
 		held = append(held, rc.Bindings...)
 	}
-	if f := checkConfig(next); f != nil {
+	// The parts a reload does not apply (the console, the resolver) are
+	// warned of, not refused (checkReload).
+	if f := checkReload(next, func(summary string, err error) {
+		log.Warn("reload: a part that applies only at a restart would not start; it runs as it was", "what", summary, "err", err)
+	}); f != nil {
 		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
 			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 		}

@@ -6,9 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
 	"umbra/internal/mailaddr"
 )
 
@@ -305,4 +309,81 @@ func listensOn(address string, bindings []string) bool {
 func isLocalAddr(ip netip.Addr) bool {
 	ok, _ := LocalAddr(ip)
 	return ok
+}
+
+// ShadowListenerWarnings warns (rt27a F4) when shadow redundancy is on
+// and this server's own topology address names receive connectors of
+// this server none of which offers the shadow verbs to transport servers,
+// while another connector of it does (the topology names the wrong one)
+// (accept-xshadow in permissions.servers, or for an externally secured
+// connector in permissions.anonymous): every peer sends its shadow
+// sessions and heartbeats to that address, where they fail with "peer
+// does not offer XSHADOW" — its peers count failed heartbeats and take
+// its copies over while it runs, and its relays' copies are never
+// confirmed. A warning, at the connector's bindings, naming the
+// connectors that do offer them (a server none of whose connectors
+// offers them is not warned of here): an address behind translation
+// (server.address_translated) or given by host name is not compared.
+// Warnings are formatted "file:line: warning: …".
+func ShadowListenerWarnings(c *Config, t *Topology) []string {
+	if t == nil || !c.Transport.ShadowRedundancyEnabled || c.Server.AddressTranslated {
+		return nil
+	}
+	var doc *yaml.Node
+	if c.File != "" {
+		if data, err := os.ReadFile(c.File); err == nil {
+			var root yaml.Node
+			if yaml.Unmarshal(data, &root) == nil && len(root.Content) == 1 {
+				doc = root.Content[0]
+			}
+		}
+	}
+	warns := &validator{}
+	for _, s := range t.Servers {
+		if mailaddr.NameKey(s.Name) != mailaddr.NameKey(c.Server.Name) {
+			continue
+		}
+		if _, err := netip.ParseAddrPort(s.Address); err != nil {
+			continue // a host name: not resolved here
+		}
+		var there []int
+		var offering []string
+		for i, rc := range c.ReceiveConnectors {
+			offers := offersShadowToServers(rc)
+			if offers {
+				offering = append(offering, fmt.Sprintf("%q (%s)", rc.Name, strings.Join(rc.Bindings, ", ")))
+			}
+			if !listensOn(s.Address, rc.Bindings) {
+				continue
+			}
+			if offers {
+				return nil
+			}
+			there = append(there, i)
+		}
+		if len(offering) == 0 {
+			// No connector offers them at all: shadow sessions to this
+			// server are not configured (left alone here).
+			continue
+		}
+		other := "receive connector " + strings.Join(offering, ", ") + " offers them"
+		for _, i := range there {
+			warns.add(fmt.Sprintf("the topology puts server %q at %s, where receive connector %q listens, which does not offer XSHADOW to transport servers "+
+				"(no accept-xshadow in permissions.servers): its peers' shadow sessions and heartbeats there fail with \"peer does not offer XSHADOW\", "+
+				"so they take its shadow copies over while it runs (its mail delivered twice); %s: give the topology that address, or grant the shadow verbs here",
+				c.Server.Name, s.Address, c.ReceiveConnectors[i].Name, other), "receive_connectors", i, "bindings")
+		}
+	}
+	return warningLines(c.File, doc, warns.out)
+}
+
+// offersShadowToServers reports whether rc offers XSHADOW to a session
+// of a transport server (SR-1): the servers' class holds accept-xshadow,
+// or, on an externally secured connector, where every session is a
+// transport server, the anonymous class does.
+func offersShadowToServers(rc ReceiveConnector) bool {
+	if slices.Contains(rc.Permissions.Servers, RightAcceptXShadow) {
+		return true
+	}
+	return rc.ExternallySecured && slices.Contains(rc.Permissions.Anonymous, RightAcceptXShadow)
 }

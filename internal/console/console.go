@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,9 +35,13 @@ type Config struct {
 	// Credentials are the accounts that may log in (non-server ones).
 	Credentials *smtp.Credentials
 	// CredentialsFile, when set, is read again when it changes (checked
-	// at each login), so that an account added or removed takes effect
-	// without a restart; a file that no longer parses, or holds no
-	// account that may log in (emptied), leaves the last good accounts
+	// at each request), so that an account added or removed takes
+	// effect without a restart — the last one removed too: a file that
+	// holds no account that may log in (emptied, only comments or
+	// server accounts) is taken, nobody logs in (logged at ERROR), as a
+	// leaked password is revoked. A session ends at its next request
+	// once its account is removed or its password changed. Only a file
+	// that no longer parses (an accident) leaves the last good accounts
 	// in force.
 	CredentialsFile string
 	// API is the admin API's handler (admin.Server.Handler).
@@ -90,6 +93,11 @@ type session struct {
 	created time.Time
 	seen    time.Time
 	flash   string
+	// stamp is the account's entry in the credentials file at login
+	// (smtp.Credentials.LoginStamp), stamped whether it had one: the
+	// session ends when the file no longer holds it (current).
+	stamp   string
+	stamped bool
 }
 
 const (
@@ -253,6 +261,7 @@ func (s *Server) current(r *http.Request) *session {
 		return nil
 	}
 	now := s.cfg.Clock.Now()
+	creds := s.credentials() // read again if the file changed
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.sessions[c.Value]
@@ -261,6 +270,15 @@ func (s *Server) current(r *http.Request) *session {
 	}
 	if now.Sub(se.seen) > s.cfg.SessionIdle || now.Sub(se.created) > sessionMax {
 		delete(s.sessions, c.Value)
+		return nil
+	}
+	// A session lives only as long as its account, as the file says now:
+	// one removed, or given another password (a leaked one revoked), ends
+	// at its next request (rr27 F2).
+	if stamp, ok := creds.LoginStamp(se.user); se.stamped && (!ok || stamp != se.stamp) {
+		delete(s.sessions, c.Value)
+		s.cfg.Log.Warn("console session ended: its account was removed from the credentials file or its password changed",
+			"user", se.user, "client", clientIP(r))
 		return nil
 	}
 	se.seen = now
@@ -557,9 +575,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, next, a.page, http.StatusTooManyRequests)
 		return
 	}
+	creds := s.credentials()
 	check := s.checkPassword
 	if check == nil {
-		check = s.credentials().Check
+		check = creds.Check
 	}
 	server, err := check(user, r.PostFormValue("password"))
 	if err != nil || server {
@@ -591,7 +610,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if len(s.sessions) >= maxSessions {
 		s.pruneLocked(now)
 	}
-	s.sessions[id] = &session{user: user, csrf: randomToken(), created: now, seen: now}
+	stamp, stamped := creds.LoginStamp(user) // the accounts the password was checked against
+	s.sessions[id] = &session{user: user, csrf: randomToken(), created: now, seen: now, stamp: stamp, stamped: stamped}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode})
@@ -612,15 +632,22 @@ func (s *Server) credentials() *smtp.Credentials {
 		return s.creds
 	}
 	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
-	if err == nil && c.LoginAccounts() == 0 {
-		// Emptied (0 bytes, only comments, only transport server
-		// accounts): nobody could log in. Refused as serve and config
-		// check refuse it at start; the accounts in force stay.
-		err = fmt.Errorf("%s holds no account that may log in (transport server accounts cannot)", s.cfg.CredentialsFile)
-	}
-	if err != nil {
+	switch {
+	case err != nil:
+		// A file that no longer parses is an accident (a line cut
+		// short while edited): the last good accounts stay.
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
-	} else {
+	case c.LoginAccounts() == 0:
+		// Emptied (0 bytes, only comments, only transport server
+		// accounts): removing the last account is how an operator
+		// revokes a leaked password (rr27 F2), so it is taken — nobody
+		// logs in, and the sessions open end (current) — said loudly:
+		// serve and config check refuse such a file at start.
+		s.creds = c
+		s.cfg.Log.Error("console credentials file holds no account that may log in (transport server accounts cannot): "+
+			"nobody can log in to the web console, and the sessions open are ended; add name:bcrypt-hash lines to let an operator in",
+			"path", s.cfg.CredentialsFile)
+	default:
 		s.creds = c
 		s.cfg.Log.Info("console credentials file reloaded", "path", s.cfg.CredentialsFile)
 	}

@@ -716,28 +716,6 @@ func TestConsoleRetrySaysNextStartDuringDrain(t *testing.T) {
 	}
 }
 
-// OPS-5: the credentials file emptied while the console runs (0 bytes,
-// only comments, only transport server accounts) is not taken: nobody
-// could log in. The accounts in force stay, and the refusal is logged,
-// as for a file that does not parse.
-func TestConsoleKeepsAccountsWhenFileEmptied(t *testing.T) {
-	h := newHarness(t)
-	hash, _ := bcrypt.GenerateFromPassword([]byte("relay-pass"), bcrypt.MinCost)
-	for i, text := range []string{"", "# nobody yet\n", "hub2:" + string(hash) + ":server\n"} {
-		os.WriteFile(h.credFile, []byte(text), 0o600)
-		// A size of its own each time: the file is read again when its
-		// size or time changed.
-		os.Chtimes(h.credFile, time.Now(), time.Now().Add(time.Duration(i+1)*time.Second))
-		h.client.Jar, _ = cookiejar.New(nil)
-		if code, _ := h.login("ops", "s3cret-pass"); code != http.StatusSeeOther {
-			t.Errorf("%q: login with the account in force: %d, want a login (the emptied file kept out)", text, code)
-		}
-	}
-	if !strings.Contains(h.logs.String(), "holds no account that may log in") {
-		t.Errorf("the emptied file's refusal is not logged:\n%s", h.logs.String())
-	}
-}
-
 // deadDestQueue is fakeQueue with the scheduler's destinations: one
 // dead until a time to come.
 type deadDestQueue struct {

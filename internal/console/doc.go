@@ -10,9 +10,15 @@
 //   - Every page but /login and /assets/ needs a login, checked against
 //     the credentials file with package smtp's parser and bcrypt check;
 //     transport server accounts cannot log in; the file is read again
-//     when it changes (a broken file, or one with no account that may
-//     log in — emptied —, leaves the last good accounts; serve and
-//     config check refuse such a file at start).
+//     when it changes (checked at each request). An account removed
+//     takes effect at once, the last one too: a file with no account
+//     that may log in (emptied, comments only, only server accounts) is
+//     taken — nobody logs in, logged at ERROR — since that is how a
+//     leaked password is revoked; serve and config check refuse such a
+//     file at start. Only a file that no longer parses keeps the last
+//     good accounts. A session holds its account's entry at login
+//     (smtp.Credentials.LoginStamp) and ends at its next request once
+//     the file no longer holds it (removed, or its password changed).
 //     Five failed logins for an account from an address in five minutes
 //     (variants of its name — case, spaces, Unicode forms — counting
 //     as one) lock that account out from that address for the rest of

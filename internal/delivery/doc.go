@@ -101,7 +101,10 @@
 // failed a connection within a minute, or is marked unresponsive), then
 // each recipient takes its own route (rt56 F1) — and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
-// address; a DSN made here came from none) unless the path leads only there. Plan (plan.go) makes the
+// address; a DSN made here came from none) unless the path leads only there
+// — or the message is a copy taken over from that server for failed
+// heartbeats and the server has presented another database since (it
+// holds no original: originLostIt, rt27a F3). Plan (plan.go) makes the
 // same grouping for the queue manager's scheduler, which runs each group
 // as a job behind its destination's concurrency window: delivery itself
 // never waits for a connection slot. Each group is one SMTP transaction.
@@ -379,7 +382,13 @@
 // Judging a refusal). A relay whose XSHADOW the next hop refuses goes
 // on without a shadow copy (openShadow): at WARN with the reply,
 // recorded by the shadow recorder (SessionRefused, session "relay"; it
-// judges the digest, paces the WARN and counts it). A shadow server
+// judges the digest, paces the WARN and counts it) — except a message
+// carrying a taken-over copy (queue.TakenOverIn) to a transport server
+// of the topology: that is not sent over the session at all, the
+// server is marked refusedKey and the hop's next server tried, as for
+// one presenting another server's database id (rt27a F1: relayed
+// plainly, the copy was the next hop's alone and the returning primary
+// delivered its original too). A shadow server
 // that refuses the session for copies on receipt (ReceiptShadow.Open)
 // is reported the same way (session "receipt", WARN at most once a
 // minute per server) and marked in destination health with the reply.

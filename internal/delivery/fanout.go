@@ -44,6 +44,9 @@ func orgRoutes(ctx context.Context, st *state, m *queue.Message, rcpts []int, si
 	}
 	tp.FanOutAround(st.cfg.LocalServer, routes, down)
 	origin := messageOrigin(tp, m)
+	if originLostIt(st, m, origin) {
+		origin = "" // a route like any other: it does not hold the original
+	}
 	out := make(map[int]routing.Route, len(idx))
 	for k, i := range idx {
 		tp.AvoidOrigin(&routes[k], origin)
@@ -71,4 +74,29 @@ func messageOrigin(tp *routing.Topology, m *queue.Message) string {
 		return tp.ServerFrom(ip)
 	}
 	return ""
+}
+
+// originLostIt reports whether origin, the server m came from, no longer
+// holds m's original (rt27a F3): m carries a copy taken over from it for
+// failed heartbeats, made against the database it may be given back to
+// (Message.GiveBack), and origin has presented another database since —
+// it came back with a new one (SR-7), which holds nothing of m. Sending
+// m there is then no return to the server that has it: a route like any
+// other, and often the only live server of its site. The copy taken over
+// when it was already on another database, or at expiry, names none: the
+// rule stays.
+func originLostIt(st *state, m *queue.Message, origin string) bool {
+	if origin == "" || st.cfg.Shadows == nil {
+		return false
+	}
+	taken := m.GiveBack[origin]
+	if taken == "" {
+		return false
+	}
+	pd, ok := st.cfg.Shadows.(interface{ PrimaryDatabase(string) string })
+	if !ok {
+		return false
+	}
+	now := pd.PrimaryDatabase(origin)
+	return now != "" && now != taken
 }

@@ -128,6 +128,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		return deferAll(rcpts, "lmtp", queue.LMTPGreetingFailed+smtp.Reply(err))
 	}
 	defer c.Close()
+	c.SetHop("lmtp") // its own words about the session begin "lmtp: " (queue lmtpOwnTexts)
 	return d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
 }
 

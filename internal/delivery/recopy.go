@@ -352,6 +352,20 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) 
 		r.probeRefused(st, s, ref)
 		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
 	}
+	if errors.Is(err, smtp.ErrNoShadow) {
+		// It answers, but offers no XSHADOW to this server: the
+		// topology's address for it is likely a connector of it
+		// without the shadow verbs for transport servers (its
+		// internet connector: rt27a F4) — its peers' heartbeats there
+		// fail and they take its copies over while it runs. As loud
+		// as a refusal, once per state; still a failed session for
+		// destination health, below.
+		key := strings.ToLower(s.Name)
+		if prev, ok := r.probeRefusals.Swap(key, err.Error()); !ok || prev != err.Error() {
+			r.d.log.Warn("shadow server's probe failed: peer does not offer XSHADOW to this server (is the topology's address for it a connector without the shadow verbs?): copies of messages held here stay there, unconfirmed",
+				"shadow_server", s.Name, "addr", s.Address)
+		}
+	}
 	if caller.Err() == nil {
 		// The session failed, or ran out the probe's own bound. Not
 		// the caller's end (a shutdown, or the start's bound on asking

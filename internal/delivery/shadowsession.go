@@ -29,7 +29,19 @@ import (
 // session and tries the hop's next server; the server is marked in
 // destination health (refusedKey) and tried last until a session of it
 // is let in again.
-func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string) (refused string) {
+//
+// taken says the message carries a copy taken over from a primary
+// (queue.TakenOverIn). A transport server of the topology that refuses
+// its shadow session — its reply to XSHADOW, whether offered or not:
+// it takes this server's database id for another's (a copy of this
+// server's data dir presents it as its own), no right to the shadow
+// verbs — gets no such copy either (rt27a F1): relayed plainly, the
+// copy would be the next hop's alone, and the primary, back with its
+// database, would never hear of it and deliver its original too. It
+// is marked refusedKey as above and the caller tries the hop's next
+// server, or the copy waits. A session that broke at XSHADOW sends it
+// nothing either (nothing would be sent on it anyway).
+func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string, taken bool) (refused string) {
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
 		return ""
 	}
@@ -86,10 +98,25 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 			if r, ok := st.cfg.Shadows.(RefusalRecorder); ok {
 				warn = r.SessionRefused(primary, "relay", ref.Refusal(), ref.DatabaseDigest())
 			}
+			if taken && transportServerOf(st, primary) {
+				// Marked for every relay and every view (queue
+				// destinations: server:refused:NAME), logged at WARN as
+				// any refusal of the session (paced above).
+				d.health.Unresponsive(time.Now(), "shadow session refused: "+ref.Refusal(), refusedKey(primary))
+				if warn {
+					d.log.Warn("shadow session refused; a taken-over copy is not relayed without it", "primary", primary, "reply", ref.Refusal())
+				}
+				return "451 4.4.0 Not relayed to " + primary + ": it refused the shadow session (" + ref.Refusal() +
+					"), and a copy taken over goes to a transport server only with a shadow copy here"
+			}
 			if warn {
 				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
 			}
 			return ""
+		}
+		if taken && transportServerOf(st, primary) {
+			d.log.Info("shadow session failed; a taken-over copy is not relayed without it", "primary", primary, "err", err)
+			return "451 4.4.0 Not relayed to " + primary + ": its shadow session failed: " + err.Error()
 		}
 		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
 		return ""

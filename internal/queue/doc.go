@@ -199,7 +199,11 @@
 // only while it is needed (reserveNeeded): while another destination
 // has mail waiting for its window or held back, or while the destination
 // has not shown it ends its jobs (none succeeded yet, one failed since,
-// one running past four times its average, a second at least); the
+// one running past four times its average, a second at least, or two
+// running that started since its last proof — a success of a job that
+// started after the proof before: a next hop that delivered and then
+// hung at its greeting took every slot with the burst that followed,
+// TestHungAfterSuccessLeavesAnActiveSlot); the
 // only destination with mail, ending its jobs, takes the whole set
 // (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
 // and mail of another that falls due meanwhile gets the slot its next
@@ -1241,7 +1245,14 @@
 // (else replaced under its lock), and a missing database the restore's
 // lock makes is made with O_EXCL (a dangling symlink at the name is
 // refused: openDBFile) (datadirlinks_test.go, dbfilelink_test.go,
-// cmdlocklinks_test.go). A file whose schema version is newer than schemaVersion
+// cmdlocklinks_test.go). The data directory's own path is walked name by
+// name by db restore (CheckDataDirPath, MakeDataDir) and by the chown
+// --owner makes of it (chownDir): a symlink on it that a user other
+// than root and the caller may have planted — in a directory such a user
+// owns or may write without the sticky bit, or of such a user in a
+// sticky one — is refused, the kernel's protected_symlinks rule made
+// strict; missing directories are made with mkdirat from a descriptor
+// of the checked one above (safepath.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
@@ -1454,8 +1465,8 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The commit of a requeue or a move
-//     to poison, and the results' commit of an attempt that answered a
+//     deliver, with its queue: repeatEvents). The commit of a requeue, a hold or a
+//     move to poison, and the results' commit of an attempt that answered a
 //     waiting sender's refusal (which handed nothing on, and whose sender
 //     was told no refusal), are not retried as such: the manager
 //     remembers the message (stranded.go) and its loop tries every
@@ -1496,6 +1507,15 @@
 //     The count of failed heartbeats that made a takeover (bucket
 //     takeoverfailures) is written with the primary's record in the
 //     takeover's commit and deleted with it by the contact that ends it.
+//     A primary's refusal of this server's database as another server's
+//     (bucket disowned, disowned.go) is written in a commit of its own
+//     when a heartbeat is refused so, and deleted in one of its own when
+//     the primary lets a session in, before that session's contact is
+//     recorded: a crash between leaves the refusal standing (no copy
+//     taken over by failed heartbeats) until the next session let in.
+//     A failed heartbeat reads it in the commit that would take over; an
+//     expired copy of such a primary is dropped by the commit that would
+//     take it over, as the primary's discard drops it.
 //     A copy carried by an original (bucket carriedcopies, carried.go)
 //     is written by the Submit commit that merges it, and its discard
 //     by the commit that removes or holds the original: a crash leaves

@@ -109,6 +109,20 @@ func GiveBackRcpts(m *Message, rcpts []int, primary, dbID string) (back, send []
 	return back, send
 }
 
+// TakenOverIn reports whether any of rcpts, recipients of m in
+// delivery, is a copy taken over from a primary (its original may live
+// on there): such a recipient goes to a transport server only over a
+// shadow session, whose copy and discard its primary hears of — never
+// as a plain relay to a server that refused the session (rt27a F1).
+func TakenOverIn(m *Message, rcpts []int) bool {
+	for _, i := range rcpts {
+		if i >= 0 && i < len(m.Rcpts) && takenOverRcpt(&m.Rcpts[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // GivenBackResult is the result of recipient i of m given back to primary
 // (GiveBackRcpts) in a session with it at addr (through the send
 // connector via, "" inside the organisation) that presented dbID.

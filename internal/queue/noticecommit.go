@@ -196,6 +196,10 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	if len(pending) == 0 {
 		return
 	}
+	// A recipient held now is reported held, as the attempt's end reports
+	// it (heldNow): not with an earlier host's reply. rm is the DSN's
+	// alone; the record this commit writes keeps the jobs' replies.
+	q.heldNow(&rm)
 	delayed := q.delayOwedHere(&rm, pending, m.OrgArrived().Add(pol.DelayNotification))
 	var want []int
 	for _, i := range delayed {

@@ -350,9 +350,11 @@ func walkOwnedAt(dirfd int, dir, name string, fn func(f *os.File, st *unix.Stat_
 // that is a symlink (as configured) has the directory it names changed,
 // not the link (os.Lchown changed the link and left the directory
 // root's); by its descriptor, so that what the name points at is looked
-// up once.
+// up once, walked under the rule of safepath.go: a link on the way that
+// another user may have planted (the data directory's own name made a
+// link to /etc) is refused, not followed (rr27 F1).
 func chownDir(dir string, uid, gid int) error {
-	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	f, err := openDirChecked(dir, nil, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -66,19 +66,55 @@ const heldSuffix = " suspended by the administrator"
 // the message (README, Q-3). The host's reply stays in the tracking
 // log's defer event of the attempt that got it. The message's last
 // error follows when it was that reply.
-func (q *Manager) heldNow(m *Message) {
+//
+// The suspension is read in memory, before the commit: a resume that
+// commits in between (it leaves a message in delivery to its attempt)
+// would leave the hold as the reply of a queue no longer suspended, for
+// good. So heldNow returns what it replaced, and the commit gives it
+// back for every queue its transaction finds resumed (unheldResumed).
+func (q *Manager) heldNow(m *Message) []heldSwap {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
+	var swaps []heldSwap
 	for _, i := range m.Pending() {
 		rc := &m.Rcpts[i]
 		name := queueOf(rc)
 		if !q.suspended[name] || heldBy(rc.LastReply) == name {
 			continue
 		}
-		was := rc.LastReply
+		was := heldSwap{rcpt: i, queue: name, reply: rc.LastReply, hop: rc.NextHop}
 		rc.LastReply, rc.NextHop = HeldReply(name), ""
-		if was != "" && m.LastError == was {
-			m.LastError = rc.LastReply
+		if was.reply != "" && m.LastError == was.reply {
+			m.LastError, was.lastError = rc.LastReply, true
+		}
+		swaps = append(swaps, was)
+	}
+	return swaps
+}
+
+// heldSwap is a recipient's reply heldNow replaced with the hold's.
+type heldSwap struct {
+	rcpt       int
+	queue      string
+	reply, hop string
+	lastError  bool // the message's last error was that reply
+}
+
+// unheldResumed gives back, in the commit's transaction, the reply and
+// host heldNow replaced for each recipient whose queue that transaction
+// finds no longer suspended and which still has the hold's reply.
+func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
+	for _, w := range swaps {
+		if w.rcpt >= len(m.Rcpts) || tx.IsSuspended(w.queue) {
+			continue
+		}
+		rc := &m.Rcpts[w.rcpt]
+		if rc.Status.Done() || rc.LastReply != HeldReply(w.queue) {
+			continue
+		}
+		rc.LastReply, rc.NextHop = w.reply, w.hop
+		if w.lastError && m.LastError == HeldReply(w.queue) {
+			m.LastError = w.reply
 		}
 	}
 }
@@ -366,7 +402,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 	}
 	m.CrashCount = 0
-	q.heldNow(m)
+	heldSwaps := q.heldNow(m)
 
 	var delayed []int
 	pending := m.Pending()
@@ -584,6 +620,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	restore := rerunnable(m) // shadowadmin.go
 	commit := func(tx *Tx) error {
 		restore()
+		unheldResumed(tx, m, heldSwaps)
 		tookOver, settledDone = false, false
 		if failDSN >= 0 {
 			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""

@@ -258,6 +258,12 @@ var (
 	// bucketTakeoverFailures: per primary taken over for failed
 	// heartbeats, the count that made the takeover (shadowstate.go).
 	bucketTakeoverFailures = []byte("takeoverfailures")
+	// bucketDisowned: per primary that refused this server's session as
+	// presenting another server's transport database id (a copy of
+	// another's data dir), the refusal's reply (disowned.go). Made by
+	// the first such refusal, not at open: most databases never hold
+	// one.
+	bucketDisowned = []byte("disowned")
 	// bucketFinished, bucketFinishedAt: recipients finished here of
 	// messages with a copy elsewhere, by org id and by time (finished.go).
 	bucketFinished   = []byte("finished")

@@ -36,8 +36,10 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
 	var stale []*Message
+	var dropped map[string][]*Message // by primary: copies of a primary that disowned this server (disowned.go)
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
+		dropped = map[string][]*Message{}
 		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
 			return err
 		}
@@ -57,6 +59,19 @@ func (q *Manager) pruneDiscards(now time.Time) {
 				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff.Add(-shadowExpiryGrace)) {
 					continue
 				}
+				if primary, sids := disownedCopy(tx, m); primary != "" {
+					// Never taken over: its primary refused this
+					// server's database as another server's, so the
+					// copy is a stale one of that server's data dir;
+					// its primary finished the original long ago.
+					// Dropped as its discard would drop it.
+					_, gone, _, err := q.applyDiscardsTx(tx, primary, sids, now, new([]*Message), map[string]int{})
+					if err != nil {
+						return err
+					}
+					dropped[primary] = append(dropped[primary], gone...)
+					continue
+				}
 				if taken, err := expireShadowCopy(tx, m, now); err != nil {
 					return err
 				} else if taken {
@@ -66,6 +81,11 @@ func (q *Manager) pruneDiscards(now time.Time) {
 		}
 		return nil
 	})
+	for primary, gone := range dropped {
+		q.discardEvents(primary, gone)
+		q.log.Warn("expired shadow copies of a primary that refused this server's transport database as another server's: dropped, not taken over (a copy of another server's data dir runs here)",
+			"primary", primary, "count", len(gone), "reply", q.ShadowDisownedBy(primary))
+	}
 	for _, m := range stale {
 		q.ev.Event("takeover", m, nil, "shadow copy expired unconfirmed")
 	}

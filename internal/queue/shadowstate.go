@@ -599,6 +599,7 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 // each refusal.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
 	if dbID != "" {
+		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
 		other, err := q.ShadowDatabaseOfAnother(primary, dbID)
 		if err != nil {
 			return ContactResult{}, err
@@ -633,6 +634,9 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
+	}
+	if dbID != "" {
+		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
 	}
 	return q.shadowContact(primary, dbID, discards, false, false)
 }
@@ -897,9 +901,9 @@ type ContactResult struct {
 func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, takenN int, err error) {
 	now := q.clk.Now()
 	var taken []*Message
-	answered, deferred, already := false, false, false
+	answered, deferred, already, disowned := false, false, false, false
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		taken, takenN, answered, deferred, already = taken[:0], 0, false, false, false
+		taken, takenN, answered, deferred, already, disowned = taken[:0], 0, false, false, false, false
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -914,7 +918,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 		p.Failures++
 		p.LastTry = started
 		failures = p.Failures
-		if p.Failures >= retries && now.Sub(q.answered.last(primary)) < time.Duration(retries)*timeout {
+		if tx.disownedBy(primary) != "" {
+			disowned = true // counted; its refusal stands (disowned.go)
+		} else if p.Failures >= retries && now.Sub(q.answered.last(primary)) < time.Duration(retries)*timeout {
 			deferred = true // counted; the next failure past the bound takes over
 			already = p.TakenOver
 		} else if p.Failures >= retries {
@@ -942,6 +948,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	}
 	if answered {
 		return failures, 0, ErrAnsweredSince
+	}
+	if disowned {
+		return failures, 0, ErrDisowned
 	}
 	if deferred && already {
 		return failures, 0, ErrTakenOverAlready

@@ -13,8 +13,9 @@ const strandedRetry = 5 * time.Second
 
 // stranded holds the messages whose attempt ended without the commit
 // that ends it and whose attempt handed nothing on that a repeat would
-// duplicate: a requeue or a move to the poison queue failed (a full disk,
-// an I/O error), or the results' commit of an attempt that a waiting
+// duplicate: a requeue, a hold (every pending recipient in a suspended
+// queue) or a move to the poison queue failed (a full disk, an I/O
+// error), or the results' commit of an attempt that a waiting
 // sender's refusal answered (every recipient refused). The results'
 // commit of any other attempt is retried itself (pendingresults.go),
 // never the attempt. Such a message is still Active in the database — in

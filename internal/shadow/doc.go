@@ -70,7 +70,13 @@
 // this server in, or until they expire (the queue takes an unconfirmed
 // copy over after message_expiration and an hour). A copy the primary
 // pushes on receipt proves it alive too: the store forgets its counted
-// failures (not a contact: the timer stays).
+// failures (not a contact: the timer stays). A heartbeat that ends by a
+// fault of this server's — its store failing (SaveError, unless it
+// refused the contact) or a panic in its own code (LocalFault) — says
+// nothing of the primary: no failed heartbeat is counted; a watch
+// session that ends by a panic here (LocalFault) marks the primary
+// neither unreachable nor failing (watchFailing, TaskFailed). Its copies
+// are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
 // session presented the digest of the database id stored for it — the
@@ -79,7 +85,13 @@
 //
 //   - the same digest, refusing: the primary is alive and holds the
 //     mail; state refused, no failure counted, no takeover (the copies
-//     wait for it to let this server in, or for their expiry);
+//     wait for it to let this server in, or for their expiry). A
+//     refusal saying this server's database id is another server's
+//     there (this server runs a copy of another's data dir: its copies
+//     are that server's, stale) is kept in the store (DisownStore) and
+//     stands through the primary's outages: its failed heartbeats are
+//     counted, none takes the copies over (ErrDisowned), until the
+//     primary lets a session in (rt27a F2);
 //   - another digest: the primary lost its queue (SR-7); every copy is
 //     taken over at once, and the heartbeat counts as failed;
 //   - no digest (nothing advertised, or the id is not known here):

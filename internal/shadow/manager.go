@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +91,29 @@ var ErrTakeoverDeferred = errors.New("the primary was heard from less than timeo
 // the failure is counted; no takeover is to come, it is done (rt46).
 var ErrTakenOverAlready = errors.New("the primary's copies are taken over already")
 
+// ErrDisowned is HeartbeatFailed's answer for a primary that refused
+// this server's transport database as another server's (DisownStore):
+// the failure is counted, nothing is taken over — the refusal stands
+// through the primary's outage (rt27a F2).
+var ErrDisowned = errors.New("the primary refused this server's transport database as another server's: its copies are not taken over")
+
+// DisownStore is a Store that keeps, across restarts, that a primary
+// refused this server's session as presenting another server's
+// transport database id (this server runs a copy of another's data
+// dir): its copies, stale, are never taken over for failed heartbeats,
+// until a session of this server is let in there (queue disowned.go).
+type DisownStore interface {
+	Disowned(primary, reply string) error
+}
+
+// disownsThisServer reports whether a primary's refusal says this
+// server's transport database id is another server's there (the reply
+// of umbra's XSHADOW check, smtp verbs.go: "550 5.7.1 Database id … is
+// another server's here; nothing changed").
+func disownsThisServer(reply string) bool {
+	return strings.Contains(reply, " is another server's here")
+}
+
 // ErrAnsweredSince is HeartbeatFailed's answer for a heartbeat that
 // failed after the primary completed another session with this server
 // (it was stopped or slow while the heartbeat waited, and is back): no
@@ -166,6 +190,17 @@ type SaveError struct{ Err error }
 
 func (e *SaveError) Error() string { return "saving what the primary sent: " + e.Err.Error() }
 func (e *SaveError) Unwrap() error { return e.Err }
+
+// LocalFault is a session's failure of this server's own making (a
+// panic in its code, recovered): like a SaveError that is no refused
+// contact, it says nothing of the primary, so no failed heartbeat is
+// counted against it, and a watch session's failure marks it neither
+// unreachable nor failing. Its copies are still taken over at their
+// expiry.
+type LocalFault interface {
+	error
+	LocalFault()
+}
 
 // Observer counts what the manager does (metrics).
 type Observer interface {
@@ -694,6 +729,22 @@ type anotherDatabase interface {
 	AnotherServersDatabase() bool
 }
 
+// PrimaryDatabase is the transport database id stored for primary, ""
+// when none (or the store could not be read): delivery compares it with
+// the database a copy was taken over from (rt27a F3).
+func (r *Recorder) PrimaryDatabase(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return ""
+	}
+	for _, p := range ps {
+		if p.Name == primary {
+			return p.DatabaseID
+		}
+	}
+	return ""
+}
+
 // HolderRefused counts a shadow server passed over for a copy on receipt
 // because it presents another server's transport database id under a
 // name of its own, or under that server's name at another address than
@@ -1023,6 +1074,14 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if ctx.Err() != nil {
 		return nil // shutting down: not the primary's fault
 	}
+	var local LocalFault
+	if errors.As(err, &local) {
+		// This server's own fault (logged and counted where it was
+		// recovered): the primary may be alive and answering, so no
+		// failure is counted against it.
+		m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		return nil
+	}
 	var saveErr *SaveError
 	keepRefusal := false // the view keeps this server's refusal of its contact
 	if errors.As(err, &saveErr) {
@@ -1085,6 +1144,16 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
 			m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
 				"reply", ref.Refusal())
+			if ds, ok := m.cfg.Store.(DisownStore); ok && disownsThisServer(ref.Refusal()) {
+				// It keeps this server's database id as another
+				// server's: this server runs a copy of that server's
+				// data dir, and its copies here are that server's,
+				// stale. The refusal stands through an outage of the
+				// primary (ErrDisowned).
+				if derr := ds.Disowned(p.Name, ref.Refusal()); derr != nil {
+					m.cfg.Log.Error("recording a primary's refusal of this server's database failed", "primary", p.Name, "err", derr)
+				}
+			}
 			return err
 		}
 	}
@@ -1113,6 +1182,11 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	if errors.Is(serr, ErrTakenOverAlready) {
 		m.logStillUnreachable(p, failures, err)
+		return err
+	}
+	if errors.Is(serr, ErrDisowned) {
+		m.cfg.Log.Warn("heartbeat failed; its copies are not taken over: the primary refused this server's transport database as another server's (a copy of another server's data dir runs here)",
+			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
 		return err
 	}
 	if errors.Is(serr, ErrTakeoverDeferred) {

@@ -53,9 +53,14 @@ func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duratio
 		err = shadow.ErrTakeoverDeferred
 	case errors.Is(err, queue.ErrTakenOverAlready):
 		err = shadow.ErrTakenOverAlready
+	case errors.Is(err, queue.ErrDisowned):
+		err = shadow.ErrDisowned
 	}
 	return f, t, err
 }
+
+// Disowned implements shadow.DisownStore.
+func (s Store) Disowned(p, reply string) error { return (*s.M).ShadowDisowned(p, reply) }
 
 // Answered implements shadow.AnswerStore.
 func (s Store) Answered(p string) { (*s.M).ShadowAnswered(p) }

@@ -60,6 +60,22 @@ func (c *Credentials) LoginAccounts() int {
 	return n
 }
 
+// LoginStamp is what the file holds for name when it is an account that
+// may log in to the web console (not a transport server's): its stored
+// hash, which the console keeps with a session so that a session ends
+// once its account is removed or its password changed. ok false when
+// name is no such account.
+func (c *Credentials) LoginStamp(name string) (stamp string, ok bool) {
+	if c == nil {
+		return "", false
+	}
+	a, ok := c.users[name]
+	if !ok || a.server {
+		return "", false
+	}
+	return string(a.hash), true
+}
+
 // HasServer reports whether any account is a transport server's.
 func (c *Credentials) HasServer() bool {
 	if c.ext != nil && c.ext.HasServer() {

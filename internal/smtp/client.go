@@ -223,6 +223,10 @@ func (c *Client) awaitingReply() (done func()) {
 	}
 }
 
+// newClientArmed, when set (tests), runs in NewClient once the end of
+// its context is armed, before the greeting is read.
+var newClientArmed func(ctx context.Context)
+
 // SetHop records the name of the next hop this client talks to.
 func (c *Client) SetHop(h string) { c.hop = h }
 
@@ -231,10 +235,18 @@ func (c *Client) Hop() string { return c.hop }
 
 // NewClient runs the prelude on conn and returns a client that has
 // greeted the server with opts.LocalName (over TLS when negotiated).
-// On error conn is closed.
+// On error conn is closed. The end of ctx closes conn, whenever it
+// comes before NewClient returns: a deadline of now set then (as
+// before) was overwritten by the command timeout's deadline set for the
+// greeting, or cleared before EHLO and replaced by go-smtp's own, and a
+// cancelled session waited the command timeout at a next hop that does
+// not answer.
 func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, error) {
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if newClientArmed != nil {
+		newClientArmed(ctx)
+	}
 	if o.CommandTimeout == 0 {
 		o.CommandTimeout = 5 * time.Minute
 	}

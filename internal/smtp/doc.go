@@ -282,7 +282,11 @@
 //     message). Such a connector never delays the 250 for confirmation:
 //     shadow on receipt takes precedence over delayed acknowledgement.
 //     The copy is pushed from a snapshot of the message: delivery may
-//     start on the committed one at once.
+//     start on the committed one at once. Each recipient's DSN
+//     parameters (NOTIFY, ORCPT: RcptOptionsOf, as delivery sends them)
+//     go on its RCPT by every form of the push — a takeover answers the
+//     sender by them; a batch record carries none, so a copy with them
+//     goes alone (CopyRecord).
 //   - Batches of copies (version 6, batch.go): MAIL XSHADOWCOPY=
 //     XSHADOWBATCH=<n>, one RCPT, BDAT LAST; the payload's inner framing
 //     (n length-prefixed records, each with its own envelope) has one

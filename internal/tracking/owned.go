@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -128,11 +129,19 @@ func checkRotated(path string, maxFiles int) error {
 // what config check and a reload say before a start would refuse it.
 // It takes no lock: the running daemon of the same configuration holds
 // its own log's.
+//
+// A file it may not read is no finding of its own: the check may run
+// as another user than the daemon, and what the daemon may not open is
+// refused by its start in its own words (the data directory's owner).
 func CheckPath(path string, maxFiles int) error {
-	if err := checkFile(path); err != nil {
-		return err
+	err := checkFile(path)
+	if err == nil {
+		err = checkRotated(path, maxFiles)
 	}
-	return checkRotated(path, maxFiles)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return err
 }
 
 // lock takes the exclusive lock on f, the file the log writes.
