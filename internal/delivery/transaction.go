@@ -549,6 +549,16 @@ func classify(i int, hop string, err error) queue.Result {
 		// 4.4.2 closes it: pool.go).
 		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
 	}
+	if smtp.NotSent(err) {
+		// umbra could not write the command (go-smtp refused to format
+		// it: nothing was sent, the session is intact). Not a lost
+		// connection — which would defer every recipient after this one
+		// and count against the destination —, and not the next hop's
+		// reply: the same record gives the same refusal at every
+		// attempt, so this recipient (all of them for a MAIL) fails
+		// now, in umbra's words naming the hop (rr27 F3).
+		return queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: hop, Reply: "554 5.5.4 " + hop + ": " + err.Error()}
+	}
 	if errors.As(err, &se) {
 		o := queue.Deferred
 		if smtp.Permanent(err) {

@@ -625,7 +625,8 @@
 //
 // Group expansion (expand.go): an Expanded result marks the group
 // recipient done (Relayed, no DSN of its own) and appends its members as
-// Pending recipients in the same commit (ORCPT naming the group, its
+// Pending recipients in the same commit (ORCPT naming the group: its
+// own, or its address typed rfc822, or utf-8 when not ASCII; its
 // NOTIFY, no address twice, at most maxRecipients), and the message is
 // due at once; a crash before the commit leaves the group pending, so it
 // is expanded again, never lost.

@@ -475,8 +475,12 @@ func (c *Client) PeerDatabaseDigest() string {
 func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = from, opts != nil && opts.Body == gosmtp.Body8BitMIME, true
 	c.smtputf8 = opts != nil && opts.UTF8
+	before := c.sc.writes
 	err := c.Client.Mail(from, opts)
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
+	if err = c.notSent("MAIL", before, err); NotSent(err) {
+		return err
+	}
 	if badReply(err) {
 		err = replyTo("MAIL", err)
 	}
@@ -496,7 +500,20 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 // its encoders leave as it is; inside one, as utf-8-addr-unitext, which
 // go-smtp's unitext encoder leaves as it is too (and a "\" in the address
 // is written "\x{5C}", as RFC 6533 asks and go-smtp does not).
+//
+// An rfc822 ORCPT that is not printable ASCII (a record a release before
+// rr27 stored for the members of a group whose address is not ASCII:
+// "rfc822;équipe@…") goes as the utf-8 type, as a DSN's
+// Original-Recipient field writes it: go-smtp refuses to write it as
+// rfc822, an ASCII type (RFC 3461 §4.2), and the recipient would never
+// be sent. A command go-smtp still refuses to write is a NotSentError
+// (notsent.go), never taken for a lost connection.
 func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if opts != nil && opts.OriginalRecipientType == gosmtp.DSNAddressTypeRFC822 && !printableASCII(opts.OriginalRecipient) {
+		o := *opts
+		o.OriginalRecipientType = gosmtp.DSNAddressTypeUTF8
+		opts = &o
+	}
 	if opts != nil && ForeignOrcptType(string(opts.OriginalRecipientType)) {
 		// go-smtp cannot write an ORCPT of another address type
 		// (orcpt.go): left out rather than the recipient failed.
@@ -509,7 +526,11 @@ func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		o.OriginalRecipient = mailaddr.UTF8AddrXtext(opts.OriginalRecipient, c.smtputf8)
 		opts = &o
 	}
+	before := c.sc.writes
 	err := c.Client.Rcpt(to, opts)
+	if err = c.notSent("RCPT", before, err); NotSent(err) {
+		return err
+	}
 	if badReply(err) {
 		err = replyTo("RCPT", err)
 	}
@@ -634,6 +655,10 @@ type shadowConn struct {
 	captured  []byte
 	fake      []byte
 
+	// writes counts the calls to Write: a go-smtp call that returns an
+	// error without one wrote nothing (notsent.go).
+	writes uint64
+
 	// br reads the replies umbra reads itself (the shadow verbs,
 	// pipelined transactions, DATA), a buffer at a time rather than a
 	// byte at a time (a discard reply of 1,000 ids was 37,000 reads).
@@ -651,6 +676,7 @@ func (s *shadowConn) replies() *bufio.Reader {
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
+	s.writes++ // every write go-smtp tries, captured or failed too (notSent)
 	if s.capturing {
 		return s.captureWrite(b)
 	}

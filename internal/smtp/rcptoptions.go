@@ -25,7 +25,9 @@ func RcptOptionsOf(r *queue.Recipient) *gosmtp.RcptOptions {
 			}
 		}
 	}
-	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3: raw
+	// ORCPT goes on as it came: rfc822 (one that is not printable
+	// ASCII, as a release before rr27 stored for the members of a
+	// non-ASCII group, as utf-8: Client.Rcpt), utf-8 (RFC 6533 §3: raw
 	// utf-8-addr-unitext only in an SMTPUTF8 transaction, else
 	// utf-8-addr-xtext, whatever the hop offers: Client.Rcpt), or
 	// any other address type, as xtext (ForeignOrcptType).
