@@ -86,6 +86,13 @@ func (q *Manager) StartTask(ctx context.Context, dest, queue string, max int, fn
 	return true
 }
 
+// localFault is a task's error of this server's own making
+// (shadow.LocalFault).
+type localFault interface {
+	error
+	LocalFault()
+}
+
 // refusal is a task's error that is the peer's refusal, not its failure
 // (shadow.Refusal: a primary that refuses this server's shadow session
 // answered, alive).
@@ -109,6 +116,15 @@ func (q *Manager) taskDone(d *dest, started time.Time, err error) {
 	if err == nil {
 		d.streak, d.cohort, d.lastErr = 0, 0, ""
 		d.window = min(d.window+1, d.max)
+		return
+	}
+	var lf localFault
+	if errors.As(err, &lf) {
+		// This server's own fault (a panic recovered in the session, its
+		// store failing): nothing was learnt of the peer — neither a
+		// success that would clear its failures in a row and widen its
+		// window, nor a failure; the fault is its last error.
+		d.lastErr = err.Error()
 		return
 	}
 	var ref refusal

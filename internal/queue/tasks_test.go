@@ -206,3 +206,42 @@ func TestRunningTaskReportsFailures(t *testing.T) {
 		t.Fatalf("after the primary answered: %+v", d)
 	}
 }
+
+type localTaskFault struct{}
+
+func (localTaskFault) Error() string { return "internal error (recovered panic): boom" }
+func (localTaskFault) LocalFault()   {}
+
+// SR-7, Q-6: a task that ends by a fault of this server's own (a panic
+// recovered in the session, its store failing: shadow.LocalFault)
+// learnt nothing of the peer: its destination keeps its failures in a
+// row and its window — no success clears them — and shows the fault as
+// its last error.
+func TestTaskLocalFaultIsNeitherSuccessNorFailure(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, newPlanned(), ManagerConfig{Clock: clk})
+	cp := msg(s, "a@example.org", "x@b.example") // a copy held for hub-b: its row is listed
+	cp.Arrived, cp.State, cp.Rcpts[0].Status, cp.Rcpts[0].Primary, cp.Rcpts[0].ShadowID = clk.Now(), Shadow, Shadowed, "hub-b", "b1"
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(cp, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	run := func(err error) {
+		done := make(chan struct{})
+		if !q.StartTask(ctx, "shadow:hub-b", "shadow:hub-b", 1, func(context.Context) error { defer close(done); return err }) {
+			t.Fatal("the task did not start")
+		}
+		<-done
+		waitFor(t, "the task's slot given back", func() bool { d, _ := destInfo(q, "shadow:hub-b"); return d.Running == 0 })
+	}
+	run(errors.New("dial tcp 127.0.0.2:25: connection refused"))
+	run(errors.New("dial tcp 127.0.0.2:25: connection refused"))
+	run(localTaskFault{})
+	d, _ := destInfo(q, "shadow:hub-b")
+	if d.Failures != 2 || d.LastError != "internal error (recovered panic): boom" {
+		t.Fatalf("after two failures and a local fault: %+v (want 2 failures in a row kept, the fault as last error)", d)
+	}
+}

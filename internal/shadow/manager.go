@@ -202,6 +202,13 @@ type LocalFault interface {
 	LocalFault()
 }
 
+// localErr marks err, a heartbeat's end of this server's own making
+// (its store failed), as a LocalFault for the scheduler.
+type localErr struct{ error }
+
+func (localErr) LocalFault()     {}
+func (e localErr) Unwrap() error { return e.error }
+
 // Observer counts what the manager does (metrics).
 type Observer interface {
 	// Heartbeat counts regular heartbeats the primary completed (ok) or
@@ -1080,7 +1087,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		// recovered): the primary may be alive and answering, so no
 		// failure is counted against it.
 		m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
-		return nil
+		return err // the scheduler counts it neither a success nor a failure (queue tasks.go)
 	}
 	var saveErr *SaveError
 	keepRefusal := false // the view keeps this server's refusal of its contact
@@ -1088,8 +1095,9 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		var o anotherDatabase
 		if !errors.As(saveErr.Err, &o) {
 			// This server's store failed, not the primary: no failure is
-			// counted against it (the Recorder logged the cause).
-			return nil
+			// counted against it (the Recorder logged the cause), nor a
+			// success: the scheduler keeps its row as it was.
+			return localErr{err}
 		}
 		// rt23a F1: the store refused the contact — the primary presented
 		// a database id kept here as another server's. A refused contact

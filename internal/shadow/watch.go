@@ -122,7 +122,10 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			// This server's own fault: nothing said of the primary, so
 			// neither the views nor the scheduler count it; the next
 			// session a retry later.
-			m.cfg.Log.Warn("watch session ended by a fault of this server's; the primary is not marked failing", "primary", name, "err", err)
+			// Debug: the panic itself is logged at ERROR at most once a
+			// minute and counted where it was recovered; a retry a
+			// second later would repeat a WARN without bound.
+			m.cfg.Log.Debug("watch session ended by a fault of this server's; the primary is not marked failing", "primary", name, "err", err)
 		} else {
 			m.watchFailed(name, err)
 		}
