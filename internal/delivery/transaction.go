@@ -365,7 +365,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	more.accepted = len(accepted) > 0
 	if len(accepted) == 0 {
-		c.Reset()
+		c.Rset() // umbra's RSET: go-smtp's Reset would have it greet again on the next use
 		return out
 	}
 	if queue.PastExpiry(ctx) {

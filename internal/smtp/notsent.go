@@ -2,6 +2,10 @@ package smtp
 
 import (
 	"errors"
+	"io"
+	"net"
+	"net/textproto"
+	"syscall"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -36,13 +40,23 @@ func NotSent(err error) bool {
 // notSent makes err, go-smtp's answer to command cmd, a NotSentError
 // when it is no reply and nothing was written since writes was before:
 // go-smtp refused to write the command. Any other err is returned as it
-// is (a reply, or a write or read that failed: the connection's).
+// is (a reply, or a write or read that failed: the connection's). An
+// error of the connection is never one: go-smtp hands back, without
+// writing, a break it met before (a second EHLO after its Reset that
+// the next hop closed on, a buffered write that failed), and that is a
+// broken session to retry, not a command that can never be written.
 func (c *Client) notSent(cmd string, before uint64, err error) error {
 	if err == nil || c.sc.writes != before {
 		return err
 	}
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
+		return err
+	}
+	var ne net.Error
+	var pe textproto.ProtocolError
+	if errors.As(err, &ne) || errors.As(err, &pe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 		return err
 	}
 	return &NotSentError{Cmd: cmd, Err: err}
