@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// SPEC OPS-1: a recipients file saved with a UTF-8 byte-order mark has
+// SPEC OPS-3: a recipients file saved with a UTF-8 byte-order mark has
 // its first address known; an invisible character before an address is
 // refused at its line.
 func TestFileBOM(t *testing.T) {

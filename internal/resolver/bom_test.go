@@ -2,7 +2,7 @@ package resolver
 
 import "testing"
 
-// SPEC OPS-1: a hosts_file saved with a UTF-8 byte-order mark has its
+// SPEC OPS-3: a hosts_file saved with a UTF-8 byte-order mark has its
 // first line read.
 func TestHostsBOM(t *testing.T) {
 	m := parseHosts([]byte("\ufeff127.0.0.190 mx.example.org\n127.0.0.191 b.example.org\n"))

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// SPEC OPS-1: a credentials file saved with a UTF-8 byte-order mark
+// SPEC OPS-3: a credentials file saved with a UTF-8 byte-order mark
 // (console.credentials_file, a receive connector's auth.credentials_file)
 // has its first account usable; an invisible character before a name is
 // refused at its line instead of an account nobody can name.
