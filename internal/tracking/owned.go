@@ -110,7 +110,10 @@ func CheckPath(path string, maxFiles int) error {
 	if err := checkFile(path); err != nil {
 		return err
 	}
-	return checkRotated(path, maxFiles)
+	if err := checkRotated(path, maxFiles); err != nil {
+		return err
+	}
+	return checkHeld(path, maxFiles) // lockprobe.go
 }
 
 // lock takes the exclusive lock on f, the file the log writes.
@@ -139,7 +142,10 @@ func (l *Log) mayRotate() error {
 	if !os.SameFile(held, at) {
 		return fmt.Errorf("the file at %s is no longer the one the log opened", l.path)
 	}
-	return checkRotated(l.path, l.maxFiles)
+	if err := checkRotated(l.path, l.maxFiles); err != nil {
+		return err
+	}
+	return checkRotatedHeld(l.path, l.maxFiles) // lockprobe.go
 }
 
 // ownRotated reports whether name is a regular file holding tracking
