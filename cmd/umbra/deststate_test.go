@@ -17,6 +17,7 @@ func TestDestStateText(t *testing.T) {
 		want string
 	}{
 		{queue.DestinationInfo{State: "failing", Failures: 3, NextTry: now.Add(90 * time.Second)}, "failing (3 in a row, next try in 1m30s)"},
+		{queue.DestinationInfo{State: "failing", Failures: 3, NextTry: now.Add(90 * time.Second), Running: 3}, "failing (3 in a row)"},
 		{queue.DestinationInfo{State: "failing", Failures: 1}, "failing (1 in a row)"},
 		{queue.DestinationInfo{State: "failing", Failures: 2, NextTry: now.Add(-time.Second)}, "failing (2 in a row)"},
 		{queue.DestinationInfo{State: "dead", Failures: 5, DeadUntil: now.Add(5 * time.Minute)}, "dead until 12:05:00"},

@@ -516,13 +516,16 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 }
 
 // destStateText is a destination's state as the table shows it: a dead
-// one until when, a failing one how many failures in a row and when its
-// mail is tried next (never "idle" for either).
+// one until when, a failing one how many failures in a row and, while
+// none of its attempts runs, when its mail is tried next (never "idle"
+// for either). While attempts run (mail a crowded active set had turned
+// away, started when slots freed) no "next try in" a time to come is
+// shown: a try is under way (rt27f F2).
 func destStateText(d queue.DestinationInfo, now time.Time) string {
 	switch {
 	case d.State == "failing":
 		s := fmt.Sprintf("failing (%d in a row", d.Failures)
-		if until := d.NextTry.Sub(now); !d.NextTry.IsZero() && until >= time.Second/2 {
+		if until := d.NextTry.Sub(now); !d.NextTry.IsZero() && until >= time.Second/2 && d.Running == 0 {
 			s += ", next try in " + until.Round(time.Second).String()
 		}
 		return s + ")"

@@ -352,9 +352,18 @@
 // utf-8-addr-xtext — the transaction decides, not the hop's EHLO
 // (smtp.Client.Rcpt, TestUTF8OrcptFormFollowsTheTransaction); any other address type as
 // given, written by the pipelined RCPT formatter, left out to a hop
-// without PIPELINING, which go-smtp writes), RET and ENVID on when the
-// next hop advertises DSN; a relayed result then carries DSNPassed and the
-// queue sends no success DSN for it.
+// without PIPELINING, which go-smtp writes; an rfc822 one that is not
+// printable ASCII goes as utf-8, TestSMTP1GroupMemberUTF8OrcptIsSent),
+// RET and ENVID on when the next hop advertises DSN; a relayed result
+// then carries DSNPassed and the queue sends no success DSN for it.
+//
+// A command go-smtp refuses to write (smtp.NotSentError: nothing went
+// on the wire) is no lost connection: classify fails its recipient (all
+// of them for a MAIL) at once with "554 5.5.4 HOST: RCPT not sent: …",
+// umbra's words naming the hop; the session, the transaction's other
+// recipients and the destination's window go on as if it had not been
+// tried — the same record would be refused at every attempt
+// (TestSMTP1UnwritableRcptFailsAloneNotTheConnection).
 //
 // Sessions to another transport server — a push of a copy on receipt,
 // a heartbeat, watch session or reconciliation to a primary — all open

@@ -114,22 +114,6 @@ func testDSNParametersPassedOn(t *testing.T, dsn, retFull, retHdrs bool, wantRet
 	}
 }
 
-// notifyOrder is in sortNotify's order, so RCPT's NOTIFY list reads as it
-// did when each recipient's list was sorted.
-func TestNotifyOrderSorted(t *testing.T) {
-	var got []gosmtp.DSNNotify
-	for _, n := range notifyOrder {
-		got = append(got, n.dsn)
-	}
-	want := append([]gosmtp.DSNNotify(nil), got...)
-	sortNotify(want)
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("notifyOrder %v, sorted %v", got, want)
-		}
-	}
-}
-
 // An ORCPT of the utf-8 address type (RFC 6533 §3) goes on too, as
 // utf-8-addr-xtext to a next hop without SMTPUTF8: dropping it would
 // take the original recipient out of the DSN a later hop writes.

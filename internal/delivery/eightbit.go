@@ -23,12 +23,18 @@ import (
 // ASCII goes anywhere: nothing in it needs the extension. The content is
 // read only for a hop that lacks an extension.
 
+// contentSeam, when set (tests only), runs as contentRefusal begins.
+var contentSeam func(hop string)
+
 // contentRefusal is the reply with which m (parts, then the tail of a
 // spooled body in ctx) must not be sent to the next hop c for the
 // recipients rcpts, or "" when it may: over the hop's SIZE
 // (hopSizeRefusal), or content it lacks an extension for. A tail that cannot be read gives
 // err.
 func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int) (string, error) {
+	if contentSeam != nil {
+		contentSeam(hop)
+	}
 	if reply := hopSizeRefusal(ctx, c, hop, parts); reply != "" { // its SIZE (size.go)
 		return reply, nil
 	}

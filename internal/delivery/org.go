@@ -133,6 +133,8 @@ func TopologyConnector(conns []config.SendConnector, topo *routing.Topology, nam
 // deliverOrg relays a group along its route: each next hop in order
 // (queue at point of failure), each hop's servers in balanced order.
 func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	var hand inHand // the session held now, closed by a panic (inhand.go)
+	defer hand.closeAtPanic()
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox {
 		dup, rest := suppressDuplicates(st, m, g.db, g.rcpts, g.queue, mailboxDelivered)
 		if len(rest) == 0 {
@@ -188,15 +190,19 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				via = loginVia(st, names[k], addr)
 			}
 			if pc := d.takeIdle(key); pc != nil {
+				hand.take(pc.c)
 				// The session meets the connector a relay logs in
 				// through (its tls setting), as a fresh one would
 				// (rt17d F1); REQUIRETLS is never sent on a pooled one.
 				meets := !requireTLS && (via == "" || needOf(st.conns[via].cfg.TLS, nil).metBy(pc.c))
 				if pc.c.Alive() && meets { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-					if res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox); ok {
+					res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox)
+					hand.drop() // pooled or closed by reuse
+					if ok {
 						return res
 					}
 				} else {
+					hand.drop()
 					pc.c.Close()
 				}
 			}
@@ -279,6 +285,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					continue
 				}
 			}
+			hand.take(c)
 			d.bal.ok(addr)
 			d.health.Responsive(names[k], addr)
 			c.SetHop(names[k] + "[" + addr + "]")
@@ -296,6 +303,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					return res
 				}
 				if why != "" {
+					hand.drop()
 					c.Quit()
 					d.log.Info("next hop server skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
 					lastErr, lastHop = why, names[k]

@@ -22,13 +22,19 @@ import (
 //     again: at least once), and no feedback to the destination's window;
 //   - a heartbeat, a watch session, a reconciliation, a callout, a push
 //     of owed discards at a stop: ends with an error, as a broken
-//     session does.
+//     session does; a shadow session's error is a shadow.LocalFault
+//     (recoverErr), which counts no failed heartbeat and marks the
+//     primary neither unreachable nor failing.
 // Each is counted (PanicObserver: umbra_delivery_panics_total{part})
 // and logged at ERROR as "delivery panicked" with the part, the
 // message or peer, the panic and its stack (cut at maxPanicStack) at
 // most once per panicLogInterval, the next line saying how many were
 // left out (suppressed=N). A connection the panic left in use is
-// closed by the recover where the transaction holds it.
+// closed: by the transaction's recover inside it, by the group's
+// attempt's (inHand: deliverRemote, deliverOrg) around it — a pooled
+// session's checks, the content and REQUIRETLS checks, the shadow
+// session's opening, the self-relay check, the relay's storage note
+// before finishConn.
 
 // PanicObserver counts recovered panics of outbound work by part
 // ("delivery", "shadow", "verify", "push": a bounded set).
@@ -101,14 +107,26 @@ func (d *Deliverer) recovered(part string, r any, attrs ...any) {
 }
 
 // recoverErr, deferred by an entry point that returns an error (a
-// heartbeat, a watch or reconcile session, a callout), turns a panic
-// into that error: the session ends as a broken one does.
+// heartbeat, a watch or reconcile session), turns a panic into that
+// error: the session ends as a broken one does. The error is a
+// shadow.LocalFault: a fault of this server's says nothing of the
+// primary, so it counts no failed heartbeat (a takeover of a live
+// primary's copies, a second delivery) and marks it neither
+// unreachable nor failing.
 func (d *Deliverer) recoverErr(part string, err *error, attrs ...any) {
 	if r := recover(); r != nil {
 		d.recovered(part, r, attrs...)
-		*err = fmt.Errorf("internal error (recovered panic): %v", r)
+		*err = panicError{r}
 	}
 }
+
+// panicError is a recovered panic as a session's error.
+type panicError struct{ r any }
+
+func (e panicError) Error() string { return fmt.Sprintf("internal error (recovered panic): %v", e.r) }
+
+// LocalFault marks it as shadow.LocalFault.
+func (panicError) LocalFault() {}
 
 // recoverLogged, deferred by work that returns nothing (a push at a
 // stop), ends it at a panic.

@@ -25,6 +25,8 @@ import (
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
 func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+	var hand inHand // the session held now, closed by a panic (inhand.go)
+	defer hand.closeAtPanic()
 	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
 		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
@@ -38,26 +40,32 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	defer looked()
 	var dt *destTLS // m's TLS policy state, computed once
 	if pc := d.takeIdle(g.key); pc != nil {
+		hand.take(pc.c)
 		alive := pc.c.Alive() // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 		var meets bool
 		if alive {
 			meets, dt = d.pooledMeets(lctx, st, m, body, g, pc.c)
 			if queue.PastExpiry(ctx) {
+				hand.drop()
 				d.putBack(g.key, pc) // its lookups cut by the expiry: the session is no worse for it
 				return expiredUnsent(g.rcpts)
 			}
 		}
 		switch {
 		case meets:
-			if res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false); ok {
+			res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false)
+			hand.drop() // pooled or closed by reuse
+			if ok {
 				return res
 			}
 		case alive:
 			// Opened for a message that needed less (rt17d F1): back
 			// in the pool, its idle time running on, for a message it
 			// meets; m gets a session opened for it.
+			hand.drop()
 			d.putBack(g.key, pc)
 		default:
+			hand.drop()
 			pc.c.Close()
 		}
 	}
@@ -273,6 +281,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		limit.sessions++
+		hand.take(c)
 		d.health.Responsive(h.name, h.addr)
 		if res := requireTLSRefusal(ctx, c, h.String(), m, g.rcpts); res != nil {
 			return res
@@ -285,6 +294,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if why != "" {
 				// Its contacts are refused here: the next host.
 				d.log.Info("next hop host skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
+				hand.drop()
 				c.Quit()
 				lastErr, lastHost = why, h.String()
 				failedTemp = true
@@ -302,6 +312,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			d.log.Info("next hop host refused for the content", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", reply)
 			refusal, refusalHost = reply, h.String()
 			limit.sessions-- // an EHLO, not a transaction: mx_session_limit counts the hosts the message could go to
+			hand.drop()
 			d.finishConn(g.key, c, nil)
 			continue
 		}

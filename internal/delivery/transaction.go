@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
-	"unicode/utf8"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -459,29 +457,7 @@ func dsnReturn(m *queue.Message) gosmtp.DSNReturn {
 	return ""
 }
 
-func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions {
-	ro := &gosmtp.RcptOptions{}
-	if r.Notify != 0 {
-		for _, n := range notifyOrder { // already in sortNotify's order: no map, no sort per recipient
-			if r.Notify&n.bit != 0 {
-				ro.Notify = append(ro.Notify, n.dsn)
-			}
-		}
-	}
-	// ORCPT goes on as it came: rfc822, utf-8 (RFC 6533 §3: raw
-	// utf-8-addr-unitext only in an SMTPUTF8 transaction, else
-	// utf-8-addr-xtext, whatever the hop offers: smtp.Client.Rcpt), or
-	// any other address type, as xtext (smtp.ForeignOrcptType).
-	if typ, addr, ok := strings.Cut(r.ORcpt, ";"); ok && strings.EqualFold(typ, "rfc822") {
-		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeRFC822, addr
-	} else if ok && strings.EqualFold(typ, "utf-8") && utf8.ValidString(addr) {
-		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressTypeUTF8, addr
-	} else if ok && smtp.ForeignOrcptType(typ) {
-		// Another address type, passed on as given (RFC 3461 §4.2).
-		ro.OriginalRecipientType, ro.OriginalRecipient = gosmtp.DSNAddressType(typ), addr
-	}
-	return ro
-}
+func rcptOptions(r *queue.Recipient) *gosmtp.RcptOptions { return smtp.RcptOptionsOf(r) }
 
 // rcptList is the RCPT commands for recipients rcpts of m, whose
 // addresses Deliver gave their canonical form (plan.go canonical): a
@@ -573,6 +549,16 @@ func classify(i int, hop string, err error) queue.Result {
 		// 4.4.2 closes it: pool.go).
 		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
 	}
+	if smtp.NotSent(err) {
+		// umbra could not write the command (go-smtp refused to format
+		// it: nothing was sent, the session is intact). Not a lost
+		// connection — which would defer every recipient after this one
+		// and count against the destination —, and not the next hop's
+		// reply: the same record gives the same refusal at every
+		// attempt, so this recipient (all of them for a MAIL) fails
+		// now, in umbra's words naming the hop (rr27 F3).
+		return queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: hop, Reply: "554 5.5.4 " + hop + ": " + err.Error()}
+	}
 	if errors.As(err, &se) {
 		o := queue.Deferred
 		if smtp.Permanent(err) {
@@ -640,20 +626,4 @@ func envelopeASCII(m *queue.Message, rcpts []int) bool {
 		s = append(s, m.Rcpts[i].Addr...)
 	}
 	return !bytes.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
-}
-
-func sortNotify(n []gosmtp.DSNNotify) {
-	sort.Slice(n, func(i, j int) bool { return n[i] < n[j] })
-}
-
-// notifyOrder maps NOTIFY bits to go-smtp's values in the order
-// sortNotify gives them (DELAY, FAILURE, NEVER, SUCCESS).
-var notifyOrder = []struct {
-	bit queue.Notify
-	dsn gosmtp.DSNNotify
-}{
-	{queue.NotifyDelay, gosmtp.DSNNotifyDelayed},
-	{queue.NotifyFailure, gosmtp.DSNNotifyFailure},
-	{queue.NotifyNever, gosmtp.DSNNotifyNever},
-	{queue.NotifySuccess, gosmtp.DSNNotifySuccess},
 }

@@ -199,7 +199,11 @@
 // only while it is needed (reserveNeeded): while another destination
 // has mail waiting for its window or held back, or while the destination
 // has not shown it ends its jobs (none succeeded yet, one failed since,
-// one running past four times its average, a second at least); the
+// one running past four times its average, a second at least, or two
+// running that started since its last proof — a success of a job that
+// started after the proof before: a next hop that delivered and then
+// hung at its greeting took every slot with the burst that followed,
+// TestHungAfterSuccessLeavesAnActiveSlot); the
 // only destination with mail, ending its jobs, takes the whole set
 // (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
 // and mail of another that falls due meanwhile gets the slot its next
@@ -621,7 +625,8 @@
 //
 // Group expansion (expand.go): an Expanded result marks the group
 // recipient done (Relayed, no DSN of its own) and appends its members as
-// Pending recipients in the same commit (ORCPT naming the group, its
+// Pending recipients in the same commit (ORCPT naming the group: its
+// own, or its address typed rfc822, or utf-8 when not ASCII; its
 // NOTIFY, no address twice, at most maxRecipients), and the message is
 // due at once; a crash before the commit leaves the group pending, so it
 // is expanded again, never lost.

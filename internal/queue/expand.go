@@ -17,7 +17,9 @@ const maxRecipients = 10000
 // rt17b-F2 — but in ASCII case for a domain owned reports this
 // organisation authoritative for (nil: none), so one of its mailboxes
 // stays one. Members inherit the group's NOTIFY, and their ORCPT names
-// the group (RFC 3461 §5.2.1: the original recipient). It reports
+// the group (RFC 3461 §5.2.1: the original recipient): the group's own
+// ORCPT if it had one, else its address, typed rfc822 when it is ASCII
+// and utf-8 when it is not. It reports
 // whether any was added.
 func expandInto(m *Message, group int, members []string, owned func(domain string) bool) bool {
 	key := func(a string) string {
@@ -30,7 +32,14 @@ func expandInto(m *Message, group int, members []string, owned func(domain strin
 	g := m.Rcpts[group]
 	orcpt := g.ORcpt
 	if orcpt == "" {
+		// rfc822 is an ASCII address type (RFC 3461 §4.2): a group
+		// address that is not ASCII (SMTPUTF8 mail to équipe@…) is typed
+		// utf-8 (RFC 6533 §3), as the DSN's Original-Recipient field
+		// writes it; "rfc822;équipe@…" could not be sent on (rr27 F3).
 		orcpt = "rfc822;" + g.Addr
+		if !isASCII(g.Addr) {
+			orcpt = "utf-8;" + g.Addr
+		}
 	}
 	added := false
 	for _, a := range members {

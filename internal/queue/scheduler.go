@@ -216,14 +216,23 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 // and while d has not shown that it ends its jobs — no job of it ended
 // in a success yet, or one failed since (a next hop hung at its
 // greeting, TestHungDestinationLeavesAnActiveSlot), or one of its
-// running jobs has taken more than overdueAfter. Otherwise d is the
+// running jobs has taken more than overdueAfter, or two of its running
+// jobs started since its last proof (dest.gen: a next hop that
+// delivered and then hung at its greeting — every job of the burst
+// after the success was younger than overdueAfter, and they took every
+// slot: TestHungAfterSuccessLeavesAnActiveSlot). So jobs no success
+// proves never take the whole set of 3 or more; with max_active 2 the
+// reserve is the only destination's second slot (a next hop that hangs
+// right after a success holds both until the command timeout: the
+// price of its throughput), and a next hop that hangs while d's
+// sessions already fill the set holds them too. Otherwise d is the
 // only destination with mail and ends its jobs as expected: it may take
 // the last slots too (max_active 2 halved its throughput), and mail of
 // another destination that falls due meanwhile gets the slot the next
 // of its jobs frees (claimDue takes the index in time order).
 // Under s.mu.
 func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
-	if !d.prompt || d.streak > 0 || d.dead(now) {
+	if !d.prompt || d.streak > 0 || d.dead(now) || d.unproven > 1 {
 		return true
 	}
 	late := overdueAfter(d.avg)
@@ -310,6 +319,16 @@ type dest struct {
 	// prompt: its last job that ended answered as the next hop's
 	// success does (feedback +1), none failed since (reserveNeeded).
 	prompt bool
+	// gen counts the successes that proved the destination ends its
+	// jobs: a job started at gen g that ends in a success while gen is
+	// still g (it started after the last proof) makes it g+1. unproven:
+	// its running jobs started at the current gen — none of them is
+	// known to end (reserveNeeded). A success of a job started before
+	// the last proof proves nothing of the jobs started since: sessions
+	// opened before a next hop hung still end, one by one, while every
+	// one opened after hangs.
+	gen      uint64
+	unproven int
 	// running: the messages with a job running here, and how many
 	// (attemptsOn: the queue a first attempt is in before its results
 	// name it).
@@ -432,6 +451,8 @@ type job struct {
 	d       *dest // nil: no destination, no window
 	rcpts   []int
 	started time.Time
+	// gen: its destination's gen when it started (unproven).
+	gen uint64
 }
 
 // attempt is one message in the active set: its jobs run independently;
@@ -991,6 +1012,8 @@ func (q *Manager) pump(ctx context.Context) {
 				d.running[jb.a.m.ID]++
 				jb.started = now
 				d.starts = append(d.starts, now)
+				jb.gen = d.gen
+				d.unproven++
 				run = append(run, jb)
 				progress = true
 			default:
@@ -1212,6 +1235,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		if k := slices.Index(d.starts, jb.started); k >= 0 {
 			d.starts = slices.Delete(d.starts, k, k+1)
 		}
+		proof := jb.gen == d.gen // it started after the last proof
+		if proof {
+			d.unproven--
+		}
 		took := now.Sub(jb.started)
 		if d.avg == 0 {
 			d.avg = took
@@ -1224,6 +1251,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
 			d.window = min(d.window+1, d.max)
 			d.prompt = true
+			if proof {
+				d.gen++
+				d.unproven = 0 // every job running now started before this proof
+			}
 		case -1:
 			d.prompt = false
 			if d.streak == 0 {

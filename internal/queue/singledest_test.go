@@ -103,6 +103,8 @@ func TestReserveAppliesWhileAnotherWaitsOrTheDestinationMayHang(t *testing.T) {
 		{"a failure since", func() *dest { d := prompt(); d.streak = 1; return d }, nil, true},
 		{"dead", func() *dest { d := prompt(); d.deadUntil = now.Add(time.Minute); return d }, nil, true},
 		{"a running job overdue", func() *dest { d := prompt(); d.starts = append(d.starts, now.Add(-2*time.Second)); return d }, nil, true},
+		{"one running job started since its last proof", func() *dest { d := prompt(); d.unproven = 1; return d }, nil, false},
+		{"two running jobs started since its last proof", func() *dest { d := prompt(); d.unproven = 2; return d }, nil, true},
 	} {
 		d := c.d()
 		s := &scheduler{dests: map[string]*dest{d.key: d}}

@@ -184,6 +184,9 @@ func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startChe
 		if k := slices.Index(d.starts, jb.started); k >= 0 {
 			d.starts = slices.Delete(d.starts, k, k+1)
 		}
+		if jb.gen == d.gen {
+			d.unproven--
+		}
 		jb.started = time.Time{}
 	}
 	if parking {

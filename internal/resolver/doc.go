@@ -25,8 +25,9 @@
 //     Timeout × Attempts × servers — whatever queries it makes; and by
 //     the caller's context overall: its deadline, and its cancellation
 //     (a delivery attempt cut by the stop or by its message's expiry),
-//     which ends the query waiting on a server at once (ask), with a
-//     temporary error.
+//     which ends the query waiting on a server at once (ask: it closes
+//     the query's connection, whenever it lands — a deadline set then
+//     was overwritten by the exchange's own), with a temporary error.
 //   - A reply is used only when its id and its question section (one
 //     question: the name, without ASCII case, the type and the class
 //     asked) are the query's; any other is no answer — the next server

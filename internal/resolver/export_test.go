@@ -1,6 +1,10 @@
 package resolver
 
-import "github.com/prometheus/client_golang/prometheus/testutil"
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
 
 // CacheCount reads umbra_dns_cache_lookups_total{result}.
 func (m *Metrics) CacheCount(result string) func() float64 {
@@ -11,3 +15,7 @@ func (m *Metrics) CacheCount(result string) func() float64 {
 func (m *Metrics) QueryCount(typ, outcome string) float64 {
 	return testutil.ToFloat64(m.queries.WithLabelValues(typ, outcome))
 }
+
+// SetAfterDial sets the hook ask runs between its dial and its exchange
+// (nil: none).
+func SetAfterDial(f func(ctx context.Context)) { afterDial = f }

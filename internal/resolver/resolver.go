@@ -239,22 +239,33 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 // deadline but never looks at a cancellation: a lookup of an attempt
 // cut by the stop or by its message's expiry (a cancel, no deadline)
 // waited on a silent server for the whole dns.timeout of each attempt.
-// The connection's deadline is set to now when ctx ends, which ends the
-// read at once.
+// The connection is closed when ctx ends, which ends the write or read
+// at once, whenever the cancellation lands: a deadline set then (as
+// before) was overwritten by the exchange's own read and write
+// deadlines (now + the client's timeout) when the cancellation came
+// between the dial and the exchange, and the query waited the whole
+// timeout.
 func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg, error) {
 	conn, err := cl.DialContext(ctx, srv)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if afterDial != nil {
+		afterDial(ctx)
+	}
 	r, _, err := cl.ExchangeWithConnContext(ctx, q, conn)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("context: %w", ctx.Err())
 	}
 	return r, err
 }
+
+// afterDial, when set (tests), runs in ask between the dial and the
+// exchange.
+var afterDial func(ctx context.Context)
 
 // sameQuestion reports whether r's question section is q's one question:
 // the same name (without ASCII case: a server may echo a 0x20-encoded

@@ -70,7 +70,13 @@
 // this server in, or until they expire (the queue takes an unconfirmed
 // copy over after message_expiration and an hour). A copy the primary
 // pushes on receipt proves it alive too: the store forgets its counted
-// failures (not a contact: the timer stays).
+// failures (not a contact: the timer stays). A heartbeat that ends by a
+// fault of this server's — its store failing (SaveError, unless it
+// refused the contact) or a panic in its own code (LocalFault) — says
+// nothing of the primary: no failed heartbeat is counted; a watch
+// session that ends by a panic here (LocalFault) marks the primary
+// neither unreachable nor failing (watchFailing, TaskFailed). Its copies
+// are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
 // session presented the digest of the database id stored for it — the

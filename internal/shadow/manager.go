@@ -191,6 +191,17 @@ type SaveError struct{ Err error }
 func (e *SaveError) Error() string { return "saving what the primary sent: " + e.Err.Error() }
 func (e *SaveError) Unwrap() error { return e.Err }
 
+// LocalFault is a session's failure of this server's own making (a
+// panic in its code, recovered): like a SaveError that is no refused
+// contact, it says nothing of the primary, so no failed heartbeat is
+// counted against it, and a watch session's failure marks it neither
+// unreachable nor failing. Its copies are still taken over at their
+// expiry.
+type LocalFault interface {
+	error
+	LocalFault()
+}
+
 // Observer counts what the manager does (metrics).
 type Observer interface {
 	// Heartbeat counts regular heartbeats the primary completed (ok) or
@@ -1062,6 +1073,14 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	cancel()
 	if ctx.Err() != nil {
 		return nil // shutting down: not the primary's fault
+	}
+	var local LocalFault
+	if errors.As(err, &local) {
+		// This server's own fault (logged and counted where it was
+		// recovered): the primary may be alive and answering, so no
+		// failure is counted against it.
+		m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		return nil
 	}
 	var saveErr *SaveError
 	keepRefusal := false // the view keeps this server's refusal of its contact

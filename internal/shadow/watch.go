@@ -117,15 +117,14 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			m.rec.holdWatch(name, m.cfg.Clock.Now())
 			return
 		}
-		// The task goes on (the next connection a second later), so its
-		// failure is reported to the scheduler now: the destination's
-		// row counts it with its error, and the views show the primary
-		// unreachable, instead of a watch running without failures while
-		// nothing answers (rt27 F8).
-		m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
-		m.rec.watchFailing(name, err)
-		if tf, ok := m.cfg.Runner.(TaskFailer); ok {
-			tf.TaskFailed(WatchDest+name, err)
+		var local LocalFault
+		if errors.As(err, &local) {
+			// This server's own fault: nothing said of the primary, so
+			// neither the views nor the scheduler count it; the next
+			// session a retry later.
+			m.cfg.Log.Warn("watch session ended by a fault of this server's; the primary is not marked failing", "primary", name, "err", err)
+		} else {
+			m.watchFailed(name, err)
 		}
 		t := m.cfg.Clock.NewTimer(watchRetry)
 		select {
@@ -133,6 +132,20 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		case <-t.C():
 		}
 		t.Stop()
+	}
+}
+
+// watchFailed reports the failure of a watch session to name that is no
+// local fault. The task goes on (the next connection a second later),
+// so its failure is reported to the scheduler now: the destination's
+// row counts it with its error, and the views show the primary
+// unreachable, instead of a watch running without failures while
+// nothing answers (rt27 F8).
+func (m *Manager) watchFailed(name string, err error) {
+	m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
+	m.rec.watchFailing(name, err)
+	if tf, ok := m.cfg.Runner.(TaskFailer); ok {
+		tf.TaskFailed(WatchDest+name, err)
 	}
 }
 

@@ -438,14 +438,27 @@ func (c *Client) BatchLimit() int {
 	return limit
 }
 
+// rcptDSN reports whether a recipient of m has DSN parameters of its
+// own (NOTIFY, ORCPT), which a batch record does not carry.
+func rcptDSN(m *queue.Message) bool {
+	for _, r := range m.Rcpts {
+		if r.Notify != 0 || r.ORcpt != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // CopyRecord is the record of m's copy (body: its stored bytes) in a
 // batch to this peer, and false when the copy cannot go in a batch (its
 // body would change by the DATA form, or its envelope does not fit a
 // record): it then goes alone (PushCopy).
 func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
-	if !batchable(m) || m.RetHdrs {
+	if !batchable(m) || m.RetHdrs || rcptDSN(m) {
 		// A record carries RET=FULL only (flag F): a copy given RET=HDRS
-		// goes alone, with the parameter on its MAIL.
+		// goes alone, with the parameter on its MAIL; and no recipient's
+		// NOTIFY or ORCPT: a copy with one goes alone, with them on its
+		// RCPTs (RcptOptionsOf) — a takeover answers the sender by them.
 		return nil, false
 	}
 	parts := orgid.PartsRecord(m.Carried(), body)

@@ -223,6 +223,10 @@ func (c *Client) awaitingReply() (done func()) {
 	}
 }
 
+// newClientArmed, when set (tests), runs in NewClient once the end of
+// its context is armed, before the greeting is read.
+var newClientArmed func(ctx context.Context)
+
 // SetHop records the name of the next hop this client talks to.
 func (c *Client) SetHop(h string) { c.hop = h }
 
@@ -231,10 +235,18 @@ func (c *Client) Hop() string { return c.hop }
 
 // NewClient runs the prelude on conn and returns a client that has
 // greeted the server with opts.LocalName (over TLS when negotiated).
-// On error conn is closed.
+// On error conn is closed. The end of ctx closes conn, whenever it
+// comes before NewClient returns: a deadline of now set then (as
+// before) was overwritten by the command timeout's deadline set for the
+// greeting, or cleared before EHLO and replaced by go-smtp's own, and a
+// cancelled session waited the command timeout at a next hop that does
+// not answer.
 func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, error) {
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if newClientArmed != nil {
+		newClientArmed(ctx)
+	}
 	if o.CommandTimeout == 0 {
 		o.CommandTimeout = 5 * time.Minute
 	}
@@ -463,8 +475,12 @@ func (c *Client) PeerDatabaseDigest() string {
 func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = from, opts != nil && opts.Body == gosmtp.Body8BitMIME, true
 	c.smtputf8 = opts != nil && opts.UTF8
+	before := c.sc.writes
 	err := c.Client.Mail(from, opts)
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
+	if err = c.notSent("MAIL", before, err); NotSent(err) {
+		return err
+	}
 	if badReply(err) {
 		err = replyTo("MAIL", err)
 	}
@@ -484,7 +500,20 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 // its encoders leave as it is; inside one, as utf-8-addr-unitext, which
 // go-smtp's unitext encoder leaves as it is too (and a "\" in the address
 // is written "\x{5C}", as RFC 6533 asks and go-smtp does not).
+//
+// An rfc822 ORCPT that is not printable ASCII (a record a release before
+// rr27 stored for the members of a group whose address is not ASCII:
+// "rfc822;équipe@…") goes as the utf-8 type, as a DSN's
+// Original-Recipient field writes it: go-smtp refuses to write it as
+// rfc822, an ASCII type (RFC 3461 §4.2), and the recipient would never
+// be sent. A command go-smtp still refuses to write is a NotSentError
+// (notsent.go), never taken for a lost connection.
 func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if opts != nil && opts.OriginalRecipientType == gosmtp.DSNAddressTypeRFC822 && !printableASCII(opts.OriginalRecipient) {
+		o := *opts
+		o.OriginalRecipientType = gosmtp.DSNAddressTypeUTF8
+		opts = &o
+	}
 	if opts != nil && ForeignOrcptType(string(opts.OriginalRecipientType)) {
 		// go-smtp cannot write an ORCPT of another address type
 		// (orcpt.go): left out rather than the recipient failed.
@@ -497,7 +526,11 @@ func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		o.OriginalRecipient = mailaddr.UTF8AddrXtext(opts.OriginalRecipient, c.smtputf8)
 		opts = &o
 	}
+	before := c.sc.writes
 	err := c.Client.Rcpt(to, opts)
+	if err = c.notSent("RCPT", before, err); NotSent(err) {
+		return err
+	}
 	if badReply(err) {
 		err = replyTo("RCPT", err)
 	}
@@ -622,6 +655,10 @@ type shadowConn struct {
 	captured  []byte
 	fake      []byte
 
+	// writes counts the calls to Write: a go-smtp call that returns an
+	// error without one wrote nothing (notsent.go).
+	writes uint64
+
 	// br reads the replies umbra reads itself (the shadow verbs,
 	// pipelined transactions, DATA), a buffer at a time rather than a
 	// byte at a time (a discard reply of 1,000 ids was 37,000 reads).
@@ -639,6 +676,7 @@ func (s *shadowConn) replies() *bufio.Reader {
 }
 
 func (s *shadowConn) Write(b []byte) (int, error) {
+	s.writes++ // every write go-smtp tries, captured or failed too (notSent)
 	if s.capturing {
 		return s.captureWrite(b)
 	}

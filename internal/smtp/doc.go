@@ -20,6 +20,14 @@
 //     connector's organisation CA verified, or an externally secured
 //     connector). A recipient outside the accepted domains needs the relay
 //     right, so an anonymous session can never relay (550 5.7.1).
+//   - A reload gives an open session its connector's new permissions
+//     (refreshRights) in full only when the new configuration would
+//     accept the session on that connector as it stands (its binding
+//     picks that connector for its address; TLS, AUTH and the trust of
+//     an externally secured connector as the connector now requires);
+//     any other session keeps only the rights both grant. A reload takes
+//     rights away, it never adds one the new ranges would not give
+//     (SMTP-3, rr27 F1).
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
@@ -278,7 +286,11 @@
 //     message). Such a connector never delays the 250 for confirmation:
 //     shadow on receipt takes precedence over delayed acknowledgement.
 //     The copy is pushed from a snapshot of the message: delivery may
-//     start on the committed one at once.
+//     start on the committed one at once. Each recipient's DSN
+//     parameters (NOTIFY, ORCPT: RcptOptionsOf, as delivery sends them)
+//     go on its RCPT by every form of the push — a takeover answers the
+//     sender by them; a batch record carries none, so a copy with them
+//     goes alone (CopyRecord).
 //   - Batches of copies (version 6, batch.go): MAIL XSHADOWCOPY=
 //     XSHADOWBATCH=<n>, one RCPT, BDAT LAST; the payload's inner framing
 //     (n length-prefixed records, each with its own envelope) has one
@@ -426,6 +438,11 @@
 //     PIPELINING, CHUNKING, DSN, REQUIRETLS, AUTH, XSHADOW and STARTTLS
 //     are all seen in "250-size 1000 " or "250-8bitmime" alike. The
 //     reply to XSHADOW reads its MARK= the same way.
+//   - A MAIL or RCPT go-smtp refuses to write (it returns an error
+//     before any write reaches the connection: shadowConn counts them)
+//     is a NotSentError (notsent.go): nothing was sent and the session
+//     is intact; callers never take it for a lost connection. An rfc822
+//     ORCPT that is not printable ASCII is written as utf-8 (Client.Rcpt).
 //   - DATA: after go-smtp's 354 the layer reads the body up to the first
 //     CRLF "." CRLF (RFC 5321 §4.1.1.4), unstuffing it as it arrives, and
 //     hands go-smtp ".\r\n"; the session takes the body, or why it is

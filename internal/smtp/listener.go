@@ -52,7 +52,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why, reply st
 			onReject(c, ip, why, reply)
 			continue
 		}
-		tc := &trackedConn{Conn: nc, c: c}
+		tc := &trackedConn{Conn: nc, c: c, binding: b.addr}
 		tc.stats.connect(c, c.log.With("connector", c.cfg.Name, "client_ip", ip.String()), c.clk, nc)
 		tc.release = func() { c.limits.release(ip) }
 		tc.untrack = func() { c.limits.untrack(tc) }
@@ -239,6 +239,7 @@ type trackedConn struct {
 	untrack func()
 	sess    atomic.Pointer[session] // the session on it, once EHLO made one
 	c       *connector
+	binding string    // the binding it came in on, as configured (refreshRights)
 	stats   connStats // its connect and disconnect lines (connlog.go)
 
 	// hangUp makes the next write (the reply that ends the session) the

@@ -78,10 +78,12 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		return err
 	}
 	dsn, _ := c.Extension("DSN")
-	for _, r := range m.Rcpts {
-		if line, ok := appendRcptLine(c.sc.captured, r.Addr, nil, dsn); ok {
+	for k := range m.Rcpts {
+		r := &m.Rcpts[k]
+		ro := RcptOptionsOf(r) // its DSN parameters too: a takeover answers the sender by them
+		if line, ok := appendRcptLine(c.sc.captured, r.Addr, ro, dsn); ok {
 			c.sc.captured = line // go-smtp's line, without its round (rcptline.go)
-		} else if err := c.Rcpt(r.Addr, nil); err != nil {
+		} else if err := c.Rcpt(r.Addr, ro); err != nil {
 			c.sc.stopCapture() // nothing was sent: no copy without this recipient
 			return err
 		}

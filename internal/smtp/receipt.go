@@ -336,8 +336,9 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		c.sc.copyParam, c.sc.copyMark = "", 0
 		return err
 	}
-	for _, r := range m.Rcpts {
-		if err := c.Rcpt(r.Addr, nil); err != nil {
+	for k := range m.Rcpts {
+		r := &m.Rcpts[k]
+		if err := c.Rcpt(r.Addr, RcptOptionsOf(r)); err != nil {
 			c.Reset()
 			return err
 		}
@@ -356,8 +357,8 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 // the copy is all or nothing, so any refused command refuses it.
 func (c *Client) pushPipelined(m *queue.Message, opts *gosmtp.MailOptions, parts [][]byte, tail io.Reader) error {
 	rcpts := make([]Recipient, len(m.Rcpts))
-	for k, r := range m.Rcpts {
-		rcpts[k] = Recipient{Addr: r.Addr}
+	for k := range m.Rcpts {
+		rcpts[k] = Recipient{Addr: m.Rcpts[k].Addr, Opts: RcptOptionsOf(&m.Rcpts[k])} // its DSN parameters too: a takeover answers the sender by them
 	}
 	p := c.pipelineStream(m.From, opts, rcpts, parts, tail, false, true)
 	if p.Mail != nil {

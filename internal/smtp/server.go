@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,11 +215,12 @@ type Server struct {
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
-	// rights are the current connectors' permissions by name, replaced
-	// whole with the connectors (Reload): an open session takes its
-	// connector's at each MAIL, RCPT, EHLO and shadow verb
+	// rights are the connectors now in force, replaced whole with them
+	// (Reload): an open session takes its connector's permissions at each
+	// MAIL, RCPT, EHLO and shadow verb — in full only when this
+	// configuration would accept it on that connector as it stands
 	// (session.refreshRights).
-	rights atomic.Pointer[map[string]config.Permissions]
+	rights atomic.Pointer[rightsSet]
 
 	newSpool       func() (*queue.SpoolFile, error) // nil: bodies stay in memory
 	spoolThreshold int64
@@ -543,14 +545,51 @@ func (s *Server) serveBinding(b *binding) {
 	}()
 }
 
-// storeRights publishes the permissions of conns, the connectors now in
-// force.
+// rightsSet is what refreshRights reads of the connectors in force:
+// each one's permissions with its ranges, bindings and requirements,
+// so that a session's rights are never widened by a configuration that
+// would not accept it (rr27 F1).
+type rightsSet struct {
+	conns  []*connector // in configuration order, as the bindings pick
+	byName map[string]*connector
+}
+
+// storeRights publishes conns, the connectors now in force, for the
+// sessions' refreshRights.
 func (s *Server) storeRights(conns []*connector) {
-	m := make(map[string]config.Permissions, len(conns))
+	set := &rightsSet{conns: conns, byName: make(map[string]*connector, len(conns))}
 	for _, c := range conns {
-		m[c.cfg.Name] = c.cfg.Permissions
+		set.byName[c.cfg.Name] = c
 	}
-	s.rights.Store(&m)
+	s.rights.Store(set)
+}
+
+// picks reports whether a new connection from ip on binding would be
+// given c (binding.pick's rule: the longest remote range containing ip
+// among the binding's connectors, the first in order on a tie). A
+// session that came by no binding ("") is judged by c's ranges alone.
+func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
+	if binding == "" {
+		for _, p := range c.ranges {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	var best *connector
+	bestBits := -1
+	for _, o := range r.conns {
+		if !slices.Contains(o.cfg.Bindings, binding) {
+			continue
+		}
+		for _, p := range o.ranges {
+			if p.Contains(ip) && p.Bits() > bestBits {
+				best, bestBits = o, p.Bits()
+			}
+		}
+	}
+	return best == c
 }
 
 // Reload replaces the connectors (certificates and credentials are read
@@ -558,7 +597,9 @@ func (s *Server) storeRights(conns []*connector) {
 // sessions in progress finish on the connector they started with, but
 // take its new permissions at their next MAIL (storeRights,
 // session.refreshRights: a relay right taken away ends with the
-// transaction in progress). If any
+// transaction in progress) — a right the new permissions add only when
+// the new configuration would accept the session on that connector as
+// it stands (its address, binding, TLS, AUTH). If any
 // part fails (a bad certificate, a binding that cannot be opened), the
 // old set stays in force and the error is returned.
 func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) error {

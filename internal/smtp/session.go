@@ -154,8 +154,14 @@ type session struct {
 	declaredSize int64
 
 	// perms are the connector's permissions as of the last MAIL
-	// (refreshRights): has decides with them.
-	perms config.Permissions
+	// (refreshRights): has decides with them. narrowed: a reload's
+	// configuration would not accept the session as it stands, which
+	// was logged once.
+	perms    config.Permissions
+	narrowed bool
+	// binding is the listening address (as configured) the connection
+	// came in on, "" for none (refreshRights).
+	binding string
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -167,6 +173,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 	ss.server = c.cfg.ExternallySecured
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
+		ss.binding = tc.binding
 		ss.vc = tc.vc
 		ss.stats = &tc.stats // counted and logged at accept
 		tc.sess.Store(ss)
@@ -204,9 +211,9 @@ func shadowOffered(shadow ShadowVerbs, p config.Permissions) bool {
 // them (refreshRights): the layer's question before any session exists.
 func (s *Server) offersShadow(c *connector) bool {
 	p := c.cfg.Permissions
-	if m := s.rights.Load(); m != nil {
-		if q, ok := (*m)[c.cfg.Name]; ok {
-			p = q
+	if set := s.rights.Load(); set != nil {
+		if nc, ok := set.byName[c.cfg.Name]; ok {
+			p = nc.cfg.Permissions
 		}
 	}
 	return shadowOffered(s.shadow, p)
@@ -333,12 +340,72 @@ func (s *session) forgetShadowParams() {
 // rr25 F3). A connector the
 // reload removed leaves the session the rights it had; its other
 // settings are those it started with.
+//
+// The new permissions are the session's in full only when the new
+// configuration would accept it on that connector as it stands
+// (acceptedAsIs): its address is in the connector's new ranges and no
+// other connector of its binding takes it, and it meets the new
+// connector's tls.required, auth.required and, for a transport server
+// by the connector's trust alone, externally_secured. Otherwise it
+// keeps only the rights both its own and the new permissions grant: a
+// reload takes rights away from it, never adds one (rr27 F1: a reload
+// that narrowed default from 0.0.0.0/0 to 10.0.0.0/8 and granted
+// anonymous relay there gave relay to every session already open from
+// a public address).
 func (s *session) refreshRights() {
-	if m := s.srv.rights.Load(); m != nil {
-		if p, ok := (*m)[s.c.cfg.Name]; ok {
-			s.perms = p
+	set := s.srv.rights.Load()
+	if set == nil {
+		return
+	}
+	nc, ok := set.byName[s.c.cfg.Name]
+	if !ok {
+		return
+	}
+	if s.acceptedAsIs(set, nc) {
+		s.perms = nc.cfg.Permissions
+		return
+	}
+	s.perms = config.Permissions{
+		Anonymous:     bothGrant(s.perms.Anonymous, nc.cfg.Permissions.Anonymous),
+		Authenticated: bothGrant(s.perms.Authenticated, nc.cfg.Permissions.Authenticated),
+		Servers:       bothGrant(s.perms.Servers, nc.cfg.Permissions.Servers),
+	}
+	if !s.narrowed {
+		s.narrowed = true
+		s.log.Info("session outside its connector's configuration now in force: it keeps no right a reload added", "new_connector_ranges", nc.cfg.RemoteRanges)
+	}
+}
+
+// acceptedAsIs reports whether nc, the session's connector as the
+// configuration in force set has it, would accept the session as it
+// stands: a new connection from its address on its binding gets nc,
+// and the session meets nc's requirements of TLS and AUTH, and is a
+// transport server by a credential, or nc is externally secured.
+func (s *session) acceptedAsIs(set *rightsSet, nc *connector) bool {
+	switch {
+	case !set.picks(nc, s.binding, s.ip):
+		return false
+	case nc.cfg.TLS.Required && !s.tlsActive():
+		return false
+	case nc.cfg.Auth.Required && s.user == "":
+		return false
+	case s.server && !s.serverAccount && s.c.cfg.ExternallySecured && !nc.cfg.ExternallySecured:
+		// A transport server by the old connector's trust (or by a
+		// certificate: judged as the trust, erring toward less).
+		return false
+	}
+	return true
+}
+
+// bothGrant is the rights of have that grant grants too.
+func bothGrant(have, grant []string) []string {
+	var out []string
+	for _, r := range have {
+		if slices.Contains(grant, r) {
+			out = append(out, r)
 		}
 	}
+	return out
 }
 
 // rights are cumulative: every session has the anonymous rights; an

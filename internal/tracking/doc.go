@@ -35,7 +35,11 @@
 //   - The log touches only files of its own (owned.go): Open, and
 //     CheckPath for config check and reload, refuse a path whose file or
 //     rotated file (.1 … .MaxFiles) exists and is not a tracking log (not
-//     empty and not umbra's lines; a bbolt file is named as one), before
+//     empty and not umbra's lines; a first line shorter than {"time":"
+//     counts only as a torn one: a prefix of it followed by a whole
+//     tracking line, another such prefix or the end of the 4 KiB read,
+//     so a pretty-printed JSON file's "{" line does not; a bbolt file is
+//     named as one), before
 //     anything is written to it; Open holds an exclusive flock on the file
 //     it writes, so a second daemon given the same path is refused; a
 //     rotation renames and deletes only when the file at the path is the

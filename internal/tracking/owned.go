@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -17,7 +18,9 @@ import (
 //     at the path, or at a rotated name the rotation would rename or
 //     delete (path.1 … path.MaxFiles), that is not a tracking log: not a
 //     regular file, or not empty and not starting with umbra's tracking
-//     line ({"time":"…); a bbolt file is named as one. Nothing is written
+//     line ({"time":"…; lines shorter than that, torn ones, count only
+//     as prefixes of it followed by such a line or the end of what is
+//     read: ownHead); a bbolt file is named as one. Nothing is written
 //     to it first (not even the newline that ends a torn line).
 //   - Open takes an exclusive flock on the file it writes, and refuses a
 //     file another process holds locked (a second daemon given the same
@@ -40,20 +43,40 @@ var bboltMagic = []byte{0xED, 0xDA, 0x0C, 0xED}
 var errLocked = errors.New("locked by another process")
 
 // ownHead reports whether a file starting with head is the log's own:
-// empty, or its first line umbra's tracking line (or the start of one,
-// which a write cut short leaves).
+// empty, or its lines umbra's tracking lines. A line shorter than
+// {"time":" may be the start of one, torn by a crash or a full disk
+// (the log ends it with a newline at its next open or write), so such a
+// line is taken when it is a prefix of {"time":" and what follows it
+// is the log's as well: another such line, a line starting with the
+// whole {"time":", or the end of head (a prefix of {"time":" reaching
+// it, the empty one after a final newline included). A file's first
+// line that starts with {"time":" makes it the log's. So "{" alone, or
+// "{" and a newline, is the log's (a torn first line), but "{" followed
+// by "  \"key\": …" (a pretty-printed JSON document: another program's
+// daemon.json) is not (rr27 F2).
 func ownHead(head []byte) bool {
 	if len(head) == 0 {
 		return true
 	}
-	first := head
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		first = head[:i]
+	for {
+		line, rest, ended := bytes.Cut(head, []byte{'\n'})
+		if len(line) >= len(linePrefix) {
+			return bytes.HasPrefix(line, []byte(linePrefix))
+		}
+		if !bytes.HasPrefix([]byte(linePrefix), line) {
+			return false
+		}
+		if !ended {
+			return true // a prefix reaching the end of head
+		}
+		if len(line) == 0 {
+			return false // the log writes no empty line
+		}
+		if len(rest) == 0 {
+			return true // the newline that ended a torn line, and nothing yet
+		}
+		head = rest
 	}
-	if len(first) < len(linePrefix) {
-		return len(first) > 0 && bytes.HasPrefix([]byte(linePrefix), first)
-	}
-	return bytes.HasPrefix(first, []byte(linePrefix))
 }
 
 // checkOwn reads the start of f (named name) and refuses it when it is
@@ -104,16 +127,26 @@ func checkRotated(path string, maxFiles int) error {
 // CheckPath refuses a tracking path whose file, or a rotated file the
 // rotation would rename or delete, exists and is not a tracking log:
 // what config check and a reload say before a start would refuse it.
-// It takes no lock: the running daemon of the same configuration holds
-// its own log's.
+// It takes no lock on the path itself: the running daemon of the same
+// configuration holds its own log's; another process's lock on a
+// rotation name, or on the base of a path that is one, refuses it
+// (lockprobe.go).
+//
+// A file it may not read is no finding of its own: the check may run
+// as another user than the daemon, and what the daemon may not open is
+// refused by its start in its own words (the data directory's owner).
 func CheckPath(path string, maxFiles int) error {
-	if err := checkFile(path); err != nil {
-		return err
+	err := checkFile(path)
+	if err == nil {
+		err = checkRotated(path, maxFiles)
 	}
-	if err := checkRotated(path, maxFiles); err != nil {
-		return err
+	if err == nil {
+		err = checkHeld(path, maxFiles) // lockprobe.go
 	}
-	return checkHeld(path, maxFiles) // lockprobe.go
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return err
 }
 
 // lock takes the exclusive lock on f, the file the log writes.

@@ -1,0 +1,132 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// turnsHungHop serves its first `good` connections as healthyHop does,
+// then accepts and never greets (a next hop that delivered fine and
+// then hung); open counts the hung sessions it holds.
+func turnsHungHop(t *testing.T, good int32) (addr string, open *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open = new(atomic.Int32)
+	var served atomic.Int32
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			if served.Add(1) > good {
+				open.Add(1)
+				go func() {
+					defer conns.Done()
+					defer open.Add(-1)
+					c.Read(make([]byte, 1))
+					c.Close()
+				}()
+				continue
+			}
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				r := bufio.NewReader(c)
+				say := func(l string) { c.Write([]byte(l + "\r\n")) }
+				say("220 slow.test ESMTP")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
+					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+						say("250 ok")
+					case "DATA":
+						say("354 go ahead")
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						say("250 2.0.0 queued")
+					case "QUIT":
+						say("221 bye")
+						return
+					default:
+						say("502 unknown")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), open
+}
+
+// SPEC Q-6: TestHungDestinationLeavesAnActiveSlot's variant for a
+// destination that delivered a message fine and then hangs at its
+// greeting. Six messages for it arrive at once; no job of it is overdue
+// yet and no other destination has mail, and the reserve was lifted
+// (reserveNeeded): they took all four slots, and a message to a healthy
+// next hop submitted a moment later waited for a hung session to end
+// (the command timeout; here never). A success proves the jobs started
+// before it, not the ones started since: no more than two of those run
+// into the reserve. The clock never moves: no timeout and no overdue job
+// can be what lets the healthy mail through.
+func TestHungAfterSuccessLeavesAnActiveSlot(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Now())
+	slow, open := turnsHungHop(t, 1)
+	h := &smtpHops{addrs: map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first message to slow.test delivered", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["slow.test"] == 1
+	})
+	for range 6 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hung next hop holding sessions", func() bool { return open.Load() >= 3 })
+	time.Sleep(300 * time.Millisecond) // the burst's other messages claimed (held or started): no timing is asserted
+	if err := q.Submit(ctx, msg(s, "a@example.org", "y@fast.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["fast.test"] == 1
+	})
+	for _, d := range q.Destinations() {
+		if d.Name == "mx/slow.test" && d.Running >= 4 {
+			t.Fatalf("the destination that delivered once and then hung runs %d jobs: every slot of the active set of 4", d.Running)
+		}
+	}
+}
