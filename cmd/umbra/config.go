@@ -785,7 +785,7 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport, war
 			}
 			_, err = smtp.NewServer(smtp.ServerConfig{Hostname: c.Server.Name, Connectors: c.ReceiveConnectors, Routing: table,
 				Log: log, AuthThrottle: c.AuthThrottle, Postmaster: c.Server.Postmaster, MaxHopCount: c.Transport.MaxHopCount,
-				Accounts: accountSource(dir)})
+				Accounts: accountSource(dir), Reload: warn != nil})
 			return err // the receive connectors' certificates and credentials
 		}, false},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -144,6 +145,9 @@ func newDBCmd() *cobra.Command {
 			// as (restoreowner.go). Nothing changes owner before the
 			// restore has succeeded, and a directory made for it is
 			// removed again when it is refused (rt17a F1).
+			if err := otherServeForDataDir(cmd, cfg.Server.DataDir); err != nil {
+				return err
+			}
 			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
 			if errors.As(err, new(errOwnerNotRoot)) {
 				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
@@ -268,6 +272,9 @@ func newDBCmd() *cobra.Command {
 			}
 			cfg, err := discoverConfig(cmd)
 			if err != nil {
+				return err
+			}
+			if err := otherServeForDataDir(cmd, cfg.Server.DataDir); err != nil {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
@@ -419,6 +426,36 @@ func lostLines(lost []queue.NotInBackup) string {
 			shown(m.From), shown(strings.Join(m.Pending, ", ")), m.Arrived.UTC().Format(time.RFC3339))
 	}
 	return b.String()
+}
+
+// otherServeForDataDir: a command given no configuration and no socket
+// that reads the default data directory itself, where no database is,
+// while umbra serve processes started otherwise run, names them (exit
+// 69) as the socket commands do (admin: OtherServeErr) instead of
+// failing on a missing file, or making a data directory nobody runs on.
+func otherServeForDataDir(cmd *cobra.Command, dataDir string) error {
+	return otherServeForMissing(cmd, filepath.Join(dataDir, "queue.db"))
+}
+
+// otherServeForMissing is otherServeForDataDir for any file of the
+// default configuration a command reads itself: named daemons when file
+// does not exist. (umbra track names them already, in the note of
+// trackingConfig, before it reads the file.)
+func otherServeForMissing(cmd *cobra.Command, file string) error {
+	if defaultUsed(cmd) == "" {
+		return nil
+	}
+	if _, err := os.Stat(file); err == nil {
+		return nil
+	}
+	c, err := adminClient(cmd)
+	if err != nil {
+		return nil // the command's own error says the rest
+	}
+	if oerr := c.OtherServeErr(); oerr != nil {
+		return &exitError{code: exitUnavailable, err: oerr}
+	}
+	return nil
 }
 
 // databasePath is queue.db in the data directory of the configuration

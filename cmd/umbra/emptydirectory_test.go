@@ -112,7 +112,10 @@ mailbox: {maildir: maildir}
 		checkFails(t, c.name, cfg, at, creds, "no account", "in")
 	}
 
-	// A reload to an emptied file fails; the accounts loaded stay.
+	// A reload to an emptied file is taken, as the console's is: it is
+	// how the last account is revoked. Nobody authenticates after it,
+	// and it is logged at ERROR. A file that no longer parses (an edit
+	// cut short) keeps the accounts loaded.
 	good, err := os.ReadFile("../../configs/dev-credentials")
 	if err != nil {
 		t.Fatal(err)
@@ -120,12 +123,35 @@ mailbox: {maildir: maildir}
 	os.WriteFile(creds, good, 0o600)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	os.WriteFile(creds, nil, 0o600)
+	if r := authPlain(t, listen, "alice", "secret"); !strings.HasPrefix(r, "235") {
+		t.Fatalf("alice before the reload: %s", r)
+	}
+	os.WriteFile(creds, []byte("alice:not-a-hash\n"), 0o600)
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
-		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "holds no account")
+		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "not a bcrypt hash")
 	})
+	if r := authPlain(t, listen, "alice", "secret"); !strings.HasPrefix(r, "235") {
+		t.Fatalf("alice after a reload of a broken file: %s, want the old accounts kept", r)
+	}
+	os.WriteFile(creds, nil, 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the emptied file taken at ERROR", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		if !strings.Contains(string(b), "receive connectors reloaded") {
+			return false
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=ERROR") && strings.Contains(l, "holds no account") && !strings.Contains(l, "reload failed") {
+				return true
+			}
+		}
+		return false
+	})
+	if r := authPlain(t, listen, "alice", "secret"); !strings.HasPrefix(r, "535") {
+		t.Fatalf("alice after the reload emptying the file: %s, want 535", r)
+	}
 }
 
 // OPS-5, SMTP-2: the web console's credentials file with no account

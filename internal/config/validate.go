@@ -590,6 +590,11 @@ func hostHint(s string) string {
 	}
 	a |= v[last]
 	ip := netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+	if ip.IsUnspecified() {
+		// "write 0.0.0.0" would lead to a second refusal: the target is
+		// unusable in every spelling, so say that once.
+		return " (the system resolver reads it as the IPv4 address 0.0.0.0, which " + UnspecifiedWords + ")"
+	}
 	return fmt.Sprintf(" (the system resolver reads it as the IPv4 address %s: write that)", ip)
 }
 

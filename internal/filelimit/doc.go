@@ -6,6 +6,12 @@
 // Invariants: a read never returns more than limit bytes; a larger file
 // fails with an error that wraps ErrTooLarge and names the limit and the
 // kind ("larger than the 16 MiB limit for a certificate file"), after
-// reading at most limit+1 bytes. The package imports no other umbra
+// reading at most limit+1 bytes.
+//
+// Line-based files (credentials, recipients, hosts_file) share the rules
+// of lines.go: a UTF-8 byte-order mark at the file's start is skipped
+// (TrimBOM), and an entry whose name begins with an invisible character
+// (InvisibleStart) is refused at its line by the reader, never kept as
+// an entry that silently matches nothing. The package imports no other umbra
 // package, so every loader may use it.
 package filelimit

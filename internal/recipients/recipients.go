@@ -183,6 +183,7 @@ func ParseFile(data []byte, file string) (*List, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%s: not UTF-8 text", file)
 	}
+	data = filelimit.TrimBOM(data) // "UTF-8 with BOM"
 	for n, line := range strings.Split(string(data), "\n") {
 		if i := commentStart(line); i >= 0 {
 			line = line[:i]
@@ -191,7 +192,9 @@ func ParseFile(data []byte, file string) (*List, error) {
 		if line == "" {
 			continue
 		}
-		if strings.ContainsAny(line, " \t\r\x00") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if r, bad := filelimit.InvisibleStart(line); bad {
+			errs = append(errs, fmt.Errorf("%s:%d: the address begins with the invisible character %U, which no sender can type", file, n+1, r))
+		} else if strings.ContainsAny(line, " \t\r\x00") || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			errs = append(errs, fmt.Errorf("%s:%d: one address per line, no spaces or control characters", file, n+1))
 		} else if err := l.add(line); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %q: %w", file, n+1, line, err))

@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"umbra/internal/filelimit"
+
 	"bufio"
 	"bytes"
 	"net"
@@ -79,7 +81,7 @@ func (h *hostsFile) refresh() {
 // link-local addresses.
 func parseHosts(data []byte) map[string][]net.IP {
 	out := map[string][]net.IP{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(filelimit.TrimBOM(data)))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()

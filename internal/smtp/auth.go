@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
+	"umbra/internal/filelimit"
 	"umbra/internal/mailaddr"
 )
 
@@ -121,13 +122,21 @@ func readCredentials(r io.Reader, path string) (*Credentials, int, error) {
 	var bad []error
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan() && len(bad) < maxCredentialErrors; n++ {
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Text()
+		if n == 1 {
+			line = filelimit.TrimBOMString(line) // "UTF-8 with BOM"
+		}
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		parts := strings.Split(line, ":")
 		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
 			bad = append(bad, fmt.Errorf("%s:%d: want name:bcrypt-hash[:server]", path, n))
+			continue
+		}
+		if r, bad1 := filelimit.InvisibleStart(parts[0]); bad1 {
+			bad = append(bad, fmt.Errorf("%s:%d: the name begins with the invisible character %U, which no login can type", path, n, r))
 			continue
 		}
 		cost, err := bcrypt.Cost([]byte(parts[1]))

@@ -90,7 +90,11 @@
 //     its AccountSource (accounts.go: the LDAP directory) about names the
 //     credentials file does not list; a source that cannot answer gets
 //     454 4.7.0 "Temporary authentication failure" (RFC 4954 §6), not
-//     counted as a failure, and lets nobody in.
+//     counted as a failure, and lets nobody in. A credentials file with
+//     no account on a connector offering AUTH (no auth.ldap) is refused
+//     at a start; at a reload (ServerConfig.Reload, Server.Reload) it is
+//     taken, logged at ERROR: nobody authenticates, as in the console.
+//     A file that fails to parse fails the reload: the old accounts stay.
 //   - RCPT TO:<postmaster> (RFC 5321 §4.5.1) is accepted from anyone and
 //     goes to the configured postmaster; the verb layer hands go-smtp
 //     a path in .invalid for it, which its parser accepts. A postmaster

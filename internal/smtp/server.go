@@ -85,6 +85,12 @@ type ServerConfig struct {
 	Shadow        ShadowVerbs
 	ShadowEnabled bool
 
+	// Reload: the connectors are a reload's check of connectors that
+	// will replace running ones (Server.Reload), where a credentials
+	// file emptied is taken (the revocation of its last account: nobody
+	// authenticates, logged at ERROR) instead of refused as at a start.
+	Reload bool
+
 	// AuthThrottle slows and locks out password guessing across
 	// connections; its zero value turns it off.
 	AuthThrottle config.AuthThrottle
@@ -290,7 +296,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.rcptv.Store(cfg.Recipients)
 	s.SetAuthservIDs(cfg.AuthservIDs)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	conns, err := s.buildConnectors(cfg.Connectors, nil)
+	conns, err := s.buildConnectors(cfg.Connectors, nil, cfg.Reload)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +308,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // buildConnectors makes connectors from configuration. A connector whose
 // name exists in old keeps its connection accounting (with the new
 // limits), so a reload neither forgets nor double-counts open sessions.
-func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector) ([]*connector, error) {
+// reload says the connectors replace running ones (SIGHUP): an emptied
+// credentials file is taken then, refused at a start.
+func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector, reload bool) ([]*connector, error) {
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
 		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log, panics: s.panics}
@@ -351,10 +359,17 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			} else if len(creds.users) == 0 && len(rc.Auth.Mechanisms) > 0 && !rc.Auth.LDAP {
 				// An empty file (0 bytes, only comments) on a connector
 				// that offers AUTH, with no directory to ask: every AUTH
-				// would fail, as with no file at all (rt26c F1).
-				bad = append(bad, config.NewFileError(rc.Auth.CredentialsFile, fmt.Errorf(
-					"holds no account: every AUTH on connector %s would fail (add name:bcrypt-hash lines, or remove auth.mechanisms)", rc.Name),
-					"receive_connectors", i, "auth", "credentials_file"))
+				// would fail, as with no file at all (rt26c F1). At a
+				// start (and config check) that is a mistake; at a
+				// reload it is how the last account is revoked, as the
+				// console takes it: taken, nobody authenticates, ERROR.
+				words := fmt.Errorf("holds no account: every AUTH on connector %s would fail (add name:bcrypt-hash lines, or remove auth.mechanisms)", rc.Name)
+				if !reload {
+					bad = append(bad, config.NewFileError(rc.Auth.CredentialsFile, words, "receive_connectors", i, "auth", "credentials_file"))
+				} else {
+					s.log.Error("receive connector credentials file holds no account: no SMTP AUTH succeeds until accounts are added",
+						"connector", rc.Name, "file", rc.Auth.CredentialsFile, "err", words)
+				}
 			}
 			c.creds = creds
 		}
@@ -593,7 +608,7 @@ func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) e
 	if s.closed {
 		return errors.New("server is shut down")
 	}
-	next, err := s.buildConnectors(conns, s.conns)
+	next, err := s.buildConnectors(conns, s.conns, true)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,11 @@
 //     it writes, so a second daemon given the same path is refused; a
 //     rotation renames and deletes only when the file at the path is the
 //     one it holds (device and inode) and every rotated file is a
-//     tracking log, and the age bound deletes only tracking logs.
+//     tracking log, and the age bound deletes only tracking logs. No
+//     rotated name another process holds locked (another daemon's live
+//     log) is renamed or deleted: probed with a non-blocking flock, it
+//     makes Open and CheckPath refuse the path and a rotation skip
+//     (lockprobe.go); so does a path X.N whose base X is held.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

@@ -127,8 +127,10 @@ func checkRotated(path string, maxFiles int) error {
 // CheckPath refuses a tracking path whose file, or a rotated file the
 // rotation would rename or delete, exists and is not a tracking log:
 // what config check and a reload say before a start would refuse it.
-// It takes no lock: the running daemon of the same configuration holds
-// its own log's.
+// It takes no lock on the path itself: the running daemon of the same
+// configuration holds its own log's; another process's lock on a
+// rotation name, or on the base of a path that is one, refuses it
+// (lockprobe.go).
 //
 // A file it may not read is no finding of its own: the check may run
 // as another user than the daemon, and what the daemon may not open is
@@ -137,6 +139,9 @@ func CheckPath(path string, maxFiles int) error {
 	err := checkFile(path)
 	if err == nil {
 		err = checkRotated(path, maxFiles)
+	}
+	if err == nil {
+		err = checkHeld(path, maxFiles) // lockprobe.go
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		return nil
@@ -170,7 +175,10 @@ func (l *Log) mayRotate() error {
 	if !os.SameFile(held, at) {
 		return fmt.Errorf("the file at %s is no longer the one the log opened", l.path)
 	}
-	return checkRotated(l.path, l.maxFiles)
+	if err := checkRotated(l.path, l.maxFiles); err != nil {
+		return err
+	}
+	return checkRotatedHeld(l.path, l.maxFiles) // lockprobe.go
 }
 
 // ownRotated reports whether name is a regular file holding tracking

@@ -91,6 +91,9 @@ func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
 	if err := checkRotated(path, maxFiles); err != nil {
 		return nil, err
 	}
+	if err := checkHeld(path, maxFiles); err != nil { // lockprobe.go
+		return nil, err
+	}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
