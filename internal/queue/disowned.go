@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // A primary that disowned this server (rt27a F2).
@@ -120,4 +121,29 @@ func disownedCopy(tx *Tx, m *Message) (primary string, sids []string) {
 		return "", nil
 	}
 	return primary, sids
+}
+
+// ShadowDisownedUntil returns the reply with which primary disowned this
+// server ("" when it did not) and, then, the earliest expiry of the
+// copies held here for it: when the first of them is taken over
+// (pruneDiscards), the only takeover while the refusal stands. Zero
+// when no copy is held for it.
+func (q *Manager) ShadowDisownedUntil(primary string) (reply string, expiry time.Time) {
+	_ = q.store.View(func(tx *Tx) error {
+		if reply = tx.disownedBy(primary); reply == "" {
+			return nil
+		}
+		for _, id := range tx.InQueue("shadow:"+primary, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil || m.State != Shadow {
+				continue
+			}
+			at := m.Arrived.Add(q.policy().MessageExpiration + shadowExpiryGrace)
+			if expiry.IsZero() || at.Before(expiry) {
+				expiry = at
+			}
+		}
+		return nil
+	})
+	return reply, expiry
 }
