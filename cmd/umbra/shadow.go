@@ -45,6 +45,11 @@ func newShadowCmd() *cobra.Command {
 				switch {
 				case v.Refused != "":
 					why = "refused since " + time.Since(v.RefusedSince).Round(time.Second).String() + " ago: " + v.Refused
+					if v.RefusedSince.IsZero() {
+						// A refusal kept in the database (a primary that
+						// disowned this server), read after a restart.
+						why = "refused: " + v.Refused
+					}
 					if !v.TakeoverAt.IsZero() {
 						// Refused here (another server's database id): its
 						// heartbeats count as failed (rt23a F1).

@@ -443,8 +443,8 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			for k := range res {
 				res[k].Queue = g.queue
 				res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
-				if res[k].Outcome == queue.RelayedOK {
-					res[k].RelayedTo = to
+				if res[k].Outcome == queue.RelayedOK && to != "" {
+					res[k].RelayedTo = to // else as the relay named it (org.go: a server relayed without a shadow session)
 				}
 				if res[k].Outcome == queue.DeliveredOK {
 					res[k].Database = g.db

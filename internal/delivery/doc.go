@@ -384,11 +384,16 @@
 // recorded by the shadow recorder (SessionRefused, session "relay"; it
 // judges the digest, paces the WARN and counts it) — except a message
 // carrying a taken-over copy (queue.TakenOverIn) to a transport server
-// of the topology: that is not sent over the session at all, the
-// server is marked refusedKey and the hop's next server tried, as for
-// one presenting another server's database id (rt27a F1: relayed
-// plainly, the copy was the next hop's alone and the returning primary
-// delivered its original too). A shadow server
+// of the topology whose refusal says it takes this server's database id
+// for another server's (a copy of this server's data dir): that is not
+// sent over the session at all, the server is marked refusedKey and the
+// hop's next server tried, as for one presenting another server's
+// database id (rt27a F1), its deferral 4.7.0 (the hop answered: no
+// failure toward the destination's death). Refused for any other reason
+// (shadow redundancy off there, no right to the verbs) or broken at
+// XSHADOW, a taken-over copy is relayed plainly and the org relay names
+// the server in its results (queue.Result.RelayedTo), so its returning
+// primary is told (shfix27 F1). A shadow server
 // that refuses the session for copies on receipt (ReceiptShadow.Open)
 // is reported the same way (session "receipt", WARN at most once a
 // minute per server) and marked in destination health with the reply.
@@ -434,8 +439,9 @@
 // primary (queue takendone.go). A relay that stays inside, through a
 // connector every smart host of which is one server of the topology (or
 // a redirect to one), names that server in its results
-// (queue.Result.RelayedTo, leave.go: relayServer): the queue notes it
-// for a returning primary that is not that server.
+// (queue.Result.RelayedTo, leave.go: relayServer), as does a relay of
+// a site's server made without a shadow session (org.go): the queue
+// notes it for a returning primary that is not that server.
 // Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
 // header in front of a message with the null reverse path: a DSN
 // carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A

@@ -295,17 +295,19 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 			}
 			d.orgSession(h.Kind, c)
+			plain := false // relayed without a shadow session (openShadow)
 			if !lmtp && h.Kind == routing.HopRelay {
 				// Inside the organisation: whenever shadowing is on. A
 				// server whose contacts are refused here gets no relay.
-				why := d.openShadow(ctx, st, c, names[k], queue.TakenOverIn(m, g.rcpts))
+				why, p := d.openShadow(ctx, st, c, names[k], queue.TakenOverIn(m, g.rcpts))
+				plain = p
 				if res := shadowOpeningCut(ctx, c, c.Hop(), g.rcpts); res != nil {
 					return res
 				}
 				if why != "" {
 					hand.drop()
 					c.Quit()
-					d.log.Info("next hop server skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
+					d.log.Info(skippedWhy(why), "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
 					lastErr, lastHop = why, names[k]
 					continue
 				}
@@ -316,6 +318,16 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			res := d.transaction(ctx, st, c, c.Hop(), m, parts, g.rcpts, lmtp)
 			if h.Kind == routing.HopRelay {
 				d.relayStorage(names[k], res)
+			}
+			if plain {
+				// Relayed without a shadow session (the server refused
+				// it, shadow redundancy off there): a taken-over copy's
+				// primary is told (queue takendone.go, shfix27 F1).
+				for i := range res {
+					if res[i].Outcome == queue.RelayedOK {
+						res[i].RelayedTo = names[k]
+					}
+				}
 			}
 			d.finishConn(key, c, res) // kept for the next message to this server
 			return res

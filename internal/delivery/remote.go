@@ -287,13 +287,16 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			return res
 		}
 		if g.conn.cfg.SendXShadow {
-			why := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
+			// Relayed plainly (the second result), the results name the
+			// server by relayServer (delivery.go) when the connector's
+			// smart hosts are one server's.
+			why, _ := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
 			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
 				return res
 			}
 			if why != "" {
-				// Its contacts are refused here: the next host.
-				d.log.Info("next hop host skipped: its contacts are refused here", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
+				// Refused (one way or the other): the next host.
+				d.log.Info(strings.Replace(skippedWhy(why), "next hop server", "next hop host", 1), "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
 				hand.drop()
 				c.Quit()
 				lastErr, lastHost = why, h.String()

@@ -32,18 +32,22 @@ import (
 //
 // taken says the message carries a copy taken over from a primary
 // (queue.TakenOverIn). A transport server of the topology that refuses
-// its shadow session — its reply to XSHADOW, whether offered or not:
-// it takes this server's database id for another's (a copy of this
-// server's data dir presents it as its own), no right to the shadow
-// verbs — gets no such copy either (rt27a F1): relayed plainly, the
-// copy would be the next hop's alone, and the primary, back with its
-// database, would never hear of it and deliver its original too. It
-// is marked refusedKey as above and the caller tries the hop's next
-// server, or the copy waits. A session that broke at XSHADOW sends it
-// nothing either (nothing would be sent on it anyway).
-func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string, taken bool) (refused string) {
+// its shadow session because it takes this server's database id for
+// another server's (a copy of this server's data dir presents it as its
+// own: "Database id … is another server's here") gets no such copy
+// either (rt27a F1): the copy would be the clone's alone, its discards
+// never reaching this server. It is marked refusedKey as above and the
+// caller tries the hop's next server, or the copy waits. Any other
+// refusal (a server running with shadow redundancy off, no right to the
+// shadow verbs) or a session broken at XSHADOW relays the copy plainly
+// (shfix27 F1: blocking them left a dead primary's mail undeliverable
+// through its only, healthy route): plain reports it, and the caller
+// names the server in the results (queue.Result.RelayedTo), so the
+// primary, back with its database, is told the recipient was relayed
+// (queue takendone.go: TakenRelayed) and does not deliver its original.
+func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, primary string, taken bool) (refused string, plain bool) {
 	if st.cfg.ShadowServerID == "" || c.ShadowDB != "" {
-		return ""
+		return "", false
 	}
 	watchMarks(st, c, primary)
 	d.presentTo(st, c, primary)
@@ -60,7 +64,7 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	offered := !errors.Is(err, smtp.ErrNoShadow)
 	if !offered {
 		if !transportServerOf(st, primary) {
-			return // a non-shadow next hop (SR-10): deliver and forget
+			return "", false // a non-shadow next hop (SR-10): deliver and forget
 		}
 		// A hub or edge of the topology that offers no XSHADOW to this
 		// server refuses the shadow session (it does not take this
@@ -75,7 +79,7 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		waited()
 	}
 	if err != nil && octx.Err() != nil {
-		return "" // closed at the expiry or the stop, not the next hop's refusal
+		return "", false // closed at the expiry or the stop, not the next hop's refusal
 	}
 	if err != nil {
 		// The message goes on without a copy here: an operator must
@@ -98,28 +102,27 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 			if r, ok := st.cfg.Shadows.(RefusalRecorder); ok {
 				warn = r.SessionRefused(primary, "relay", ref.Refusal(), ref.DatabaseDigest())
 			}
-			if taken && transportServerOf(st, primary) {
+			if taken && transportServerOf(st, primary) && takesThisDatabaseForAnother(ref.Refusal()) {
 				// Marked for every relay and every view (queue
 				// destinations: server:refused:NAME), logged at WARN as
-				// any refusal of the session (paced above).
+				// any refusal of the session (paced above). The reply
+				// is 4.7.0: the next hop answered, and its refusal of
+				// this server is no failure of the destination
+				// (queue feedback counts 4.4.x toward its death).
 				d.health.Unresponsive(time.Now(), "shadow session refused: "+ref.Refusal(), refusedKey(primary))
 				if warn {
 					d.log.Warn("shadow session refused; a taken-over copy is not relayed without it", "primary", primary, "reply", ref.Refusal())
 				}
-				return "451 4.4.0 Not relayed to " + primary + ": it refused the shadow session (" + ref.Refusal() +
-					"), and a copy taken over goes to a transport server only with a shadow copy here"
+				return "451 4.7.0 Not relayed to " + primary + ": it refused the shadow session, taking this server's transport database for another server's (" + ref.Refusal() +
+					"), and a copy taken over goes to such a server only with a shadow copy here", false
 			}
 			if warn {
 				d.log.Warn("shadow session refused; relaying without it (no shadow copy here)", "primary", primary, "reply", ref.Refusal())
 			}
-			return ""
-		}
-		if taken && transportServerOf(st, primary) {
-			d.log.Info("shadow session failed; a taken-over copy is not relayed without it", "primary", primary, "err", err)
-			return "451 4.4.0 Not relayed to " + primary + ": its shadow session failed: " + err.Error()
+			return "", true
 		}
 		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
-		return ""
+		return "", true
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
@@ -129,14 +132,34 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 			// The shadow recorder counted, logged and keeps the refusal
 			// (shadow list: refused).
 			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
-			return "451 4.4.0 Not relayed to " + primary + ": " + err.Error() +
-				" (its contacts are refused here, so a shadow copy of it could never be confirmed)"
+			// 4.7.0: this server refuses the next hop, which answered;
+			// no failure of the destination (queue feedback).
+			return "451 4.7.0 Not relayed to " + primary + ": " + err.Error() +
+				" (its contacts are refused here, so a shadow copy of it could never be confirmed)", false
 		}
 		if err == nil && db != "" {
 			d.health.Responsive(refusedKey(primary))
 		}
 	}
-	return ""
+	return "", false
+}
+
+// skippedWhy is the log line of a next hop server a relay skipped for
+// openShadow's refusal why: who refused whom.
+func skippedWhy(why string) string {
+	if strings.Contains(why, "its contacts are refused here") {
+		return "next hop server skipped: this server refuses its contacts (it presents a transport database id kept here as another server's)"
+	}
+	return "next hop server skipped: it refused this server's shadow session, taking this server's transport database for another server's (no taken-over copy goes to it)"
+}
+
+// takesThisDatabaseForAnother reports whether a next hop's refusal of
+// the shadow session says this server's transport database id is
+// another server's there (smtp verbs.go: "550 5.7.1 Database id … is
+// another server's here; nothing changed"): it runs a copy of this
+// server's data dir, or this server one of another's.
+func takesThisDatabaseForAnother(reply string) bool {
+	return strings.Contains(reply, " is another server's here")
 }
 
 // shadowOpeningCut is the recipients' results when the message's

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // A primary that disowned this server (rt27a F2).
@@ -21,9 +22,15 @@ import (
 // server: ShadowHeartbeatFailed counts the failure and takes nothing
 // over (ErrDisowned). It ends only when the primary lets a session of
 // this server in (an XSHADOW reply: ShadowContact, ShadowPresented):
-// this server then runs a database of its own there. The copies wait
-// until then or their expiry (expireShadowCopy: dropped, never taken
-// over — the primary finished their originals long before).
+// this server then runs a database of its own there — or when the
+// primary pushes a copy here (the commit that stores it: receiptcopy.go),
+// which it does only to a shadow server it accepts again (an id
+// forgotten there since). The copies wait until then or their expiry,
+// where they are taken over as any copy (expireShadowCopy): the same
+// refusal meets a renamed server (README, Renaming a server), whose
+// copies are the only ones — dropping them lost mail; a clone's copies
+// are then delivered a second time, at expiry only. A loss is worse
+// than a duplicate.
 
 // ErrDisowned is ShadowHeartbeatFailed's answer for a primary that
 // refused this server's database as another server's: the failure is
@@ -78,14 +85,20 @@ func (q *Manager) shadowOwnedAgain(primary string) {
 		return
 	}
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		if b := tx.tx.Bucket(bucketDisowned); b != nil {
-			return b.Delete([]byte(primary))
-		}
-		return nil
+		return tx.ownedAgainTx(primary)
 	})
 	if err != nil {
 		q.log.Error("recording that a primary lets this server in again failed", "primary", primary, "err", err)
 	}
+}
+
+// ownedAgainTx is shadowOwnedAgain in a transaction; the commit that
+// stores a copy pushed by primary makes it too (receiptcopy.go).
+func (t *Tx) ownedAgainTx(primary string) error {
+	if b := t.tx.Bucket(bucketDisowned); b != nil && b.Get([]byte(primary)) != nil {
+		return b.Delete([]byte(primary))
+	}
+	return nil
 }
 
 // disownedCopy returns the primary of m, a shadow copy, and the shadow
@@ -108,4 +121,29 @@ func disownedCopy(tx *Tx, m *Message) (primary string, sids []string) {
 		return "", nil
 	}
 	return primary, sids
+}
+
+// ShadowDisownedUntil returns the reply with which primary disowned this
+// server ("" when it did not) and, then, the earliest expiry of the
+// copies held here for it: when the first of them is taken over
+// (pruneDiscards), the only takeover while the refusal stands. Zero
+// when no copy is held for it.
+func (q *Manager) ShadowDisownedUntil(primary string) (reply string, expiry time.Time) {
+	_ = q.store.View(func(tx *Tx) error {
+		if reply = tx.disownedBy(primary); reply == "" {
+			return nil
+		}
+		for _, id := range tx.InQueue("shadow:"+primary, 1<<31-1) {
+			m, err := tx.Get(id)
+			if err != nil || m.State != Shadow {
+				continue
+			}
+			at := m.Arrived.Add(q.policy().MessageExpiration + shadowExpiryGrace)
+			if expiry.IsZero() || at.Before(expiry) {
+				expiry = at
+			}
+		}
+		return nil
+	})
+	return reply, expiry
 }

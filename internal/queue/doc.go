@@ -1513,9 +1513,12 @@
 //     the primary lets a session in, before that session's contact is
 //     recorded: a crash between leaves the refusal standing (no copy
 //     taken over by failed heartbeats) until the next session let in.
-//     A failed heartbeat reads it in the commit that would take over; an
-//     expired copy of such a primary is dropped by the commit that would
-//     take it over, as the primary's discard drops it.
+//     A commit storing a copy the primary pushed deletes it too (the
+//     primary took this server as its shadow server again). A failed
+//     heartbeat reads it in the commit that would take over; an expired
+//     copy of such a primary is taken over at its expiry as any copy (a
+//     renamed server meets the same refusal: its copies are the only
+//     ones).
 //     A copy carried by an original (bucket carriedcopies, carried.go)
 //     is written by the Submit commit that merges it, and its discard
 //     by the commit that removes or holds the original: a crash leaves

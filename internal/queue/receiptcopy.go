@@ -143,6 +143,14 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 			return err
 		}
+		// A primary that pushes a copy here takes this server as its
+		// shadow server again: a refusal of this server's database it
+		// made before (an id forgotten there since, a rename) ends in
+		// this commit, so the copy is taken over if the primary dies
+		// (disowned.go).
+		if err := tx.ownedAgainTx(primary); err != nil {
+			return err
+		}
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err

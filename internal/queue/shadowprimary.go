@@ -36,10 +36,10 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	var n int
 	var stale []*Message
-	var dropped map[string][]*Message // by primary: copies of a primary that disowned this server (disowned.go)
+	var disownedTaken map[string]int // by primary: copies of a primary that disowned this server (disowned.go)
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		dropped = map[string][]*Message{}
+		disownedTaken = map[string]int{}
 		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
 			return err
 		}
@@ -59,32 +59,28 @@ func (q *Manager) pruneDiscards(now time.Time) {
 				if err != nil || m.State != Shadow || !m.Arrived.Before(cutoff.Add(-shadowExpiryGrace)) {
 					continue
 				}
-				if primary, sids := disownedCopy(tx, m); primary != "" {
-					// Never taken over: its primary refused this
-					// server's database as another server's, so the
-					// copy is a stale one of that server's data dir;
-					// its primary finished the original long ago.
-					// Dropped as its discard would drop it.
-					_, gone, _, err := q.applyDiscardsTx(tx, primary, sids, now, new([]*Message), map[string]int{})
-					if err != nil {
-						return err
-					}
-					dropped[primary] = append(dropped[primary], gone...)
-					continue
-				}
+				// A copy of a primary that refused this server's
+				// database as another server's is taken over too: the
+				// refusal is a clone's (its copies stale, the original
+				// finished on the data dir's owner: a duplicate) but also
+				// a renamed server's, whose copies are the only ones
+				// (dropped, a loss). A loss is worse (disowned.go).
+				primary, _ := disownedCopy(tx, m)
 				if taken, err := expireShadowCopy(tx, m, now); err != nil {
 					return err
 				} else if taken {
 					stale = append(stale, m)
+					if primary != "" {
+						disownedTaken[primary]++
+					}
 				}
 			}
 		}
 		return nil
 	})
-	for primary, gone := range dropped {
-		q.discardEvents(primary, gone)
-		q.log.Warn("expired shadow copies of a primary that refused this server's transport database as another server's: dropped, not taken over (a copy of another server's data dir runs here)",
-			"primary", primary, "count", len(gone), "reply", q.ShadowDisownedBy(primary))
+	for primary, n := range disownedTaken {
+		q.log.Warn("expired shadow copies of a primary that refused this server's transport database as another server's: taken over (a duplicate if this server runs on a copy of that server's data dir; a renamed server's copies are the only ones)",
+			"primary", primary, "count", n, "reply", q.ShadowDisownedBy(primary))
 	}
 	for _, m := range stale {
 		q.ev.Event("takeover", m, nil, "shadow copy expired unconfirmed")

@@ -91,7 +91,9 @@
 //     are that server's, stale) is kept in the store (DisownStore) and
 //     stands through the primary's outages: its failed heartbeats are
 //     counted, none takes the copies over (ErrDisowned), until the
-//     primary lets a session in (rt27a F2);
+//     primary lets a session in or pushes a copy here (rt27a F2); at
+//     their expiry the copies are taken over as any copy (the refusal
+//     is a renamed server's too, whose copies are the only ones);
 //   - another digest: the primary lost its queue (SR-7); every copy is
 //     taken over at once, and the heartbeat counts as failed;
 //   - no digest (nothing advertised, or the id is not known here):

@@ -106,6 +106,14 @@ type DisownStore interface {
 	Disowned(primary, reply string) error
 }
 
+// DisownReader is a Store that reads that refusal back for Status: the
+// reply ("" when the primary did not refuse this server so, or let a
+// session in or pushed a copy since) and the earliest expiry of the
+// copies held for it — the only takeover while it stands (shfix27 F4).
+type DisownReader interface {
+	DisownedUntil(primary string) (reply string, expiry time.Time)
+}
+
 // disownsThisServer reports whether a primary's refusal says this
 // server's transport database id is another server's there (the reply
 // of umbra's XSHADOW check, smtp verbs.go: "550 5.7.1 Database id … is
@@ -1334,6 +1342,25 @@ func (m *Manager) Status() []PrimaryStatus {
 			}
 			st.TakeoverAt = takeoverAt(p, t)
 			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
+		}
+		if dr, ok := m.cfg.Store.(DisownReader); ok && !p.TakenOver {
+			if reply, expiry := dr.DisownedUntil(p.Name); reply != "" {
+				// Its failed heartbeats take nothing over (ErrDisowned):
+				// no takeover is announced but the copies' expiry
+				// (shfix27 F4).
+				why := "refused this server's database as another server's: taken over only at the copies' expiry"
+				if !expiry.IsZero() {
+					why += " " + expiry.UTC().Format(time.RFC3339)
+				}
+				if st.Unreachable != "" {
+					why += "; heartbeats fail: " + st.Unreachable
+				}
+				if st.Refused == "" {
+					st.Refused = reply
+				}
+				st.Refused += "; " + why
+				st.Unreachable, st.TakeoverAt, st.TakeoverBy = "", time.Time{}, time.Time{}
+			}
 		}
 		if p.TakenOver && st.Refused == "" {
 			m.mu.Lock()

@@ -62,6 +62,9 @@ func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duratio
 // Disowned implements shadow.DisownStore.
 func (s Store) Disowned(p, reply string) error { return (*s.M).ShadowDisowned(p, reply) }
 
+// DisownedUntil implements shadow.DisownStore.
+func (s Store) DisownedUntil(p string) (string, time.Time) { return (*s.M).ShadowDisownedUntil(p) }
+
 // Answered implements shadow.AnswerStore.
 func (s Store) Answered(p string) { (*s.M).ShadowAnswered(p) }
 
