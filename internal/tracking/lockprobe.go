@@ -15,14 +15,18 @@ import (
 // B's rotation renamed A's open file to trk.2 and later deleted it).
 // So each rotation name is probed with a non-blocking shared flock
 // before anything is renamed or deleted: one held by another process
-// (the exclusive lock of its log) makes Open, CheckPath (config check,
-// reload) refuse the path, and a rotation skip (it keeps writing its
-// file and says so once, as for a file that is not a tracking log).
+// (the exclusive lock of its log) makes Open refuse the path, and a
+// rotation skip (it keeps writing its file and says so once, as for a
+// file that is not a tracking log). CheckPath (config check, reload)
+// does not probe the rotation names: the daemon of its own
+// configuration may hold path.1, its file moved aside by logrotate
+// until its next event, and a flock cannot tell the two apart.
 // Open and CheckPath also refuse a path that is itself a rotation name
 // (X.N) of a path X another process holds locked: as far as can be
 // known from here, X's rotation would rename or delete it. The probe
 // takes the lock for an instant only and never on the log's own path
-// (which the log itself holds).
+// (which the log itself holds); a log whose lock meets a probe's tries
+// again (owned.go lock).
 
 // heldByOther reports whether another open file description holds a
 // lock on the file at name that conflicts with a shared flock: another

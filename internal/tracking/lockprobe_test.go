@@ -26,8 +26,11 @@ func TestRotationSparesAnotherLogsLockedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := CheckPath(filepath.Join(dir, "trk"), 3); err == nil || !strings.Contains(err.Error(), "trk.1") {
-		t.Errorf("CheckPath of a path whose rotation name another log holds: %v, want refused naming trk.1", err)
+	// config check cannot tell this from its own daemon's file moved
+	// aside (TestOPS4CheckPathOwnMovedFileIsNotAnotherDaemons): it says
+	// nothing; the start refuses.
+	if err := CheckPath(filepath.Join(dir, "trk"), 3); err != nil {
+		t.Errorf("CheckPath of a path whose rotation name another log holds: %v, want left to the start", err)
 	}
 	if b, err := Open(filepath.Join(dir, "trk"), 4<<10, 3); err == nil {
 		b.Close()

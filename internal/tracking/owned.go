@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 )
 
 // The log touches only files that are its own (rt27c F3): tracking.path
@@ -128,9 +129,12 @@ func checkRotated(path string, maxFiles int) error {
 // rotation would rename or delete, exists and is not a tracking log:
 // what config check and a reload say before a start would refuse it.
 // It takes no lock on the path itself: the running daemon of the same
-// configuration holds its own log's; another process's lock on a
-// rotation name, or on the base of a path that is one, refuses it
-// (lockprobe.go).
+// configuration holds its own log's. Nor does it refuse a rotation name
+// held locked: a flock cannot tell another daemon's from this
+// configuration's own daemon's file moved aside by logrotate or mv
+// (path.1, held until its next event or SIGHUP) — Open, at a start,
+// refuses it. Another process's lock on the base of a path that is a
+// rotation name (X for X.N) refuses it here too (lockprobe.go).
 //
 // A file it may not read is no finding of its own: the check may run
 // as another user than the daemon, and what the daemon may not open is
@@ -141,7 +145,7 @@ func CheckPath(path string, maxFiles int) error {
 		err = checkRotated(path, maxFiles)
 	}
 	if err == nil {
-		err = checkHeld(path, maxFiles) // lockprobe.go
+		err = checkBaseHeld(path) // lockprobe.go
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		return nil
@@ -149,9 +153,21 @@ func CheckPath(path string, maxFiles int) error {
 	return err
 }
 
-// lock takes the exclusive lock on f, the file the log writes.
+// lock takes the exclusive lock on f, the file the log writes. A
+// conflict is tried again a few times a millisecond apart: another
+// process's probe (lockprobe.go: config check, a start refused) holds a
+// shared lock for an instant, which must not cost the log its file.
 func lock(name string, f *os.File) error {
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	var err error
+	for try := 0; try < lockTries; try++ {
+		if try > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+			break
+		}
+	}
+	if err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return fmt.Errorf("tracking log %s is %w (another umbra daemon writing it, or another program's file): give each daemon a tracking.path of its own", name, errLocked)
 		}
@@ -159,6 +175,9 @@ func lock(name string, f *os.File) error {
 	}
 	return nil
 }
+
+// lockTries bounds lock's tries of a conflicting lock.
+const lockTries = 20
 
 // mayRotate says why a rotation must not rename or delete now: the
 // file at the path is not the one the log holds, or a rotated file is
