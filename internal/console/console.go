@@ -44,6 +44,13 @@ type Config struct {
 	// that no longer parses (an accident) leaves the last good accounts
 	// in force.
 	CredentialsFile string
+	// CredentialsPath, when set, is the credentials file's path in
+	// force, asked at each request: a reload that moves it (the
+	// connector's auth.credentials_file the console's derives from)
+	// has the console read the new file at once, so an account the
+	// reload revoked for SMTP AUTH is not let in here. "" keeps the
+	// path it has.
+	CredentialsPath func() string
 	// API is the admin API's handler (admin.Server.Handler).
 	API http.Handler
 	// Topology gives the organisation's topology as the map draws it; nil
@@ -67,16 +74,17 @@ type Server struct {
 	http  *http.Server
 	hosts map[string]bool
 
-	mu       sync.Mutex
-	creds    *smtp.Credentials
-	credsMod time.Time
-	credsLen int64
-	sessions map[string]*session
-	failures map[string][]time.Time // failed logins per lockKey and sourceKey
-	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
-	checking map[string]int         // logins per source address holding one of its loginSlots
-	waiting  map[string]int         // logins per source address waiting for a place (at most loginWaiters)
-	ended    chan struct{}          // closed and replaced when a reserved login ends
+	mu        sync.Mutex
+	creds     *smtp.Credentials
+	credsMod  time.Time
+	credsLen  int64
+	credsPath string
+	sessions  map[string]*session
+	failures  map[string][]time.Time // failed logins per lockKey and sourceKey
+	inflight  map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
+	checking  map[string]int         // logins per source address holding one of its loginSlots
+	waiting   map[string]int         // logins per source address waiting for a place (at most loginWaiters)
+	ended     chan struct{}          // closed and replaced when a reserved login ends
 
 	// checkPassword checks a login's name and password (nil: the
 	// credentials file's check); tests count the checks through it.
@@ -155,6 +163,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
 		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{},
 		trusted: loopback}
+	s.credsPath = cfg.CredentialsFile
 	if cfg.CredentialsFile != "" {
 		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
 			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
@@ -624,14 +633,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) credentials() *smtp.Credentials {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.CredentialsFile == "" {
+	if s.cfg.CredentialsPath != nil {
+		if p := s.cfg.CredentialsPath(); p != "" && p != s.credsPath {
+			s.cfg.Log.Info("console.credentials_file moved by a reload (the configuration in force names another file): "+
+				"the console reads its accounts from it now", "path", p, "was", s.credsPath)
+			s.credsPath, s.credsMod, s.credsLen = p, time.Time{}, -1 // read at once
+		}
+	}
+	if s.credsPath == "" {
 		return s.creds
 	}
-	fi, err := os.Stat(s.cfg.CredentialsFile)
+	fi, err := os.Stat(s.credsPath)
 	if err != nil || (fi.ModTime().Equal(s.credsMod) && fi.Size() == s.credsLen) {
 		return s.creds
 	}
-	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
+	c, err := smtp.LoadCredentials(s.credsPath)
 	switch {
 	case err != nil:
 		// A file that no longer parses is an accident (a line cut
@@ -646,10 +662,10 @@ func (s *Server) credentials() *smtp.Credentials {
 		s.creds = c
 		s.cfg.Log.Error("console credentials file holds no account that may log in (transport server accounts cannot): "+
 			"nobody can log in to the web console, and the sessions open are ended; add name:bcrypt-hash lines to let an operator in",
-			"path", s.cfg.CredentialsFile)
+			"path", s.credsPath)
 	default:
 		s.creds = c
-		s.cfg.Log.Info("console credentials file reloaded", "path", s.cfg.CredentialsFile)
+		s.cfg.Log.Info("console credentials file reloaded", "path", s.credsPath)
 	}
 	s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
 	return s.creds
