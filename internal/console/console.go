@@ -39,7 +39,10 @@ type Config struct {
 	// effect without a restart — the last one removed too: a file that
 	// holds no account that may log in (emptied, only comments or
 	// server accounts) is taken, nobody logs in (logged at ERROR), as a
-	// leaked password is revoked. A session ends at its next request
+	// leaked password is revoked — once it stayed the same (size, mtime)
+	// across a second look emptySettle later: a save in place truncates
+	// the file before it writes it, and a request in between keeps the
+	// last accounts and sessions. A session ends at its next request
 	// once its account is removed or its password changed. Only a file
 	// that no longer parses (an accident) leaves the last good accounts
 	// in force.
@@ -79,12 +82,17 @@ type Server struct {
 	credsMod  time.Time
 	credsLen  int64
 	credsPath string
-	sessions  map[string]*session
-	failures  map[string][]time.Time // failed logins per lockKey and sourceKey
-	inflight  map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
-	checking  map[string]int         // logins per source address holding one of its loginSlots
-	waiting   map[string]int         // logins per source address waiting for a place (at most loginWaiters)
-	ended     chan struct{}          // closed and replaced when a reserved login ends
+	// emptyMod, emptyLen, emptyAt: a file with no login account seen
+	// (its mtime, size, when): taken only once it stayed so a second.
+	emptyMod time.Time
+	emptyLen int64
+	emptyAt  time.Time
+	sessions map[string]*session
+	failures map[string][]time.Time // failed logins per lockKey and sourceKey
+	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
+	checking map[string]int         // logins per source address holding one of its loginSlots
+	waiting  map[string]int         // logins per source address waiting for a place (at most loginWaiters)
+	ended    chan struct{}          // closed and replaced when a reserved login ends
 
 	// checkPassword checks a login's name and password (nil: the
 	// credentials file's check); tests count the checks through it.
@@ -629,6 +637,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// emptySettle is how long a credentials file with no login account must
+// stay unchanged before it is taken as revoking every account.
+const emptySettle = time.Second
+
 // credentials are the accounts, read again if the file changed.
 func (s *Server) credentials() *smtp.Credentials {
 	s.mu.Lock()
@@ -653,6 +665,17 @@ func (s *Server) credentials() *smtp.Credentials {
 		// A file that no longer parses is an accident (a line cut
 		// short while edited): the last good accounts stay.
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
+	case c.LoginAccounts() == 0 && (!fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen ||
+		s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
+		// Perhaps a save in place between its truncation and its write
+		// (rr27 opsfix F5): taken only once it stayed the same (size,
+		// mtime) across a second look emptySettle later; until then
+		// the last accounts and the sessions stay. Nobody is let in by
+		// this that the file before let in.
+		if !fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen {
+			s.emptyMod, s.emptyLen, s.emptyAt = fi.ModTime(), fi.Size(), s.cfg.Clock.Now()
+		}
+		return s.creds
 	case c.LoginAccounts() == 0:
 		// Emptied (0 bytes, only comments, only transport server
 		// accounts): removing the last account is how an operator
