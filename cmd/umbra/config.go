@@ -268,21 +268,55 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 	// once.
 	loadable := cfg
 	if err := cfg.UnreadableFiles(); err != nil {
-		r.add(" names files that cannot be read", err)
+		if warn == nil {
+			r.add(" names files that cannot be read", err)
+		} else {
+			// A reload: the console's files are read only by a
+			// restart (the running console keeps what it holds), so
+			// what is found in them is a warning and the rest applies.
+			if err := cfg.UnreadableFilesUnder("console", false); err != nil {
+				r.add(" names files that cannot be read", err)
+			}
+			if err := cfg.UnreadableFilesUnder("console", true); err != nil {
+				warn(" names console files that cannot be read (the console keeps what it holds until a restart)", err)
+			}
+		}
 		for _, at := range cfg.UnreadableSettings() {
 			if c, ok := loadable.Without(at...); ok {
 				loadable = c
 			}
 		}
 	} else {
-		var missing []string
+		var missing, consoleMissing []string
+		console := map[string]bool{}
+		if warn != nil && cfg.Console.Listen != "" {
+			cert, key := config.ConsoleCertificate(cfg)
+			for _, f := range []string{cert, key, config.ConsoleCredentials(cfg)} {
+				console[f] = f != ""
+			}
+			// A file the connectors use too (the credentials the
+			// console's derive from) is theirs: refused.
+			noConsole := *cfg
+			noConsole.Console.Listen = ""
+			for _, f := range referencedFiles(&noConsole) {
+				delete(console, f)
+			}
+		}
 		for _, f := range referencedFiles(cfg) {
 			if _, err := os.Stat(f); err != nil {
-				missing = append(missing, orDefault(cfg.File, "the configuration")+": "+err.Error())
+				m := orDefault(cfg.File, "the configuration") + ": " + err.Error()
+				if console[f] {
+					consoleMissing = append(consoleMissing, m)
+				} else {
+					missing = append(missing, m)
+				}
 			}
 		}
 		if len(missing) > 0 {
 			r.add(" names files that cannot be read", errors.New(strings.Join(missing, "\n")))
+		}
+		if len(consoleMissing) > 0 {
+			warn(" names console files that cannot be read (the console keeps what it holds until a restart)", errors.New(strings.Join(consoleMissing, "\n")))
 		}
 	}
 	// Listeners on addresses of this machine, at their lines.

@@ -42,6 +42,15 @@ func startConsole(cfg *config.Config, adm *admin.Server, shadows *shadow.Manager
 	if cur == nil {
 		cur = func() *config.Config { return cfg }
 	}
+	// The credentials file too: a reload that moves the connector's
+	// auth.credentials_file, from which the console's derives, has the
+	// console read the new one (an account revoked there is not let in).
+	c.CredentialsPath = func() string {
+		if cc := cur(); cc != nil && cc.Console.Listen != "" {
+			return config.ConsoleCredentials(cc)
+		}
+		return ""
+	}
 	c.Topology = func() (*console.Topology, error) {
 		path := cur().Topology
 		if path == "" {

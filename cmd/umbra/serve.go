@@ -1191,7 +1191,11 @@ func restartOnly(cur, next *config.Config) []string {
 	restart = append(restart, changedKeys("auth_throttle", cur.AuthThrottle, next.AuthThrottle)...)
 	// The console's listener and the pickup directory's watcher are
 	// made at start.
-	restart = append(restart, changedKeys("console", cur.Console, next.Console)...)
+	for _, k := range changedKeys("console", cur.Console, next.Console) {
+		if k != "console.credentials_file" { // read from the configuration in force (startConsole)
+			restart = append(restart, k)
+		}
+	}
 	restart = append(restart, changedKeys("pickup", cur.Pickup, next.Pickup)...)
 	if cur.OutboundTLSChanged(next) {
 		restart = append(restart, "outbound_tls") // the policy engine and its cache are built at start

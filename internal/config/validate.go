@@ -784,6 +784,22 @@ func (c *Config) UnreadableFiles() error {
 	return violations(c.File, c.doc, c.unreadable())
 }
 
+// UnreadableFilesUnder is UnreadableFiles of the settings under the
+// top-level key (in true) or of all the others (in false): a reload
+// takes the console's (applied only by a restart) as a warning.
+func (c *Config) UnreadableFilesUnder(key string, in bool) error {
+	if c.doc == nil {
+		return nil
+	}
+	var vs []violation
+	for _, v := range c.unreadable() {
+		if (len(v.path) > 0 && v.path[0] == key) == in {
+			vs = append(vs, v)
+		}
+	}
+	return violations(c.File, c.doc, vs)
+}
+
 // UnreadableSettings are the settings whose files UnreadableFiles
 // reports, as paths for Without: a check that goes on after them leaves
 // them out, rather than refuse the same file twice.

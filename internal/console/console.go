@@ -39,11 +39,21 @@ type Config struct {
 	// effect without a restart — the last one removed too: a file that
 	// holds no account that may log in (emptied, only comments or
 	// server accounts) is taken, nobody logs in (logged at ERROR), as a
-	// leaked password is revoked. A session ends at its next request
+	// leaked password is revoked — once it stayed the same (size, mtime)
+	// across a second look emptySettle later: a save in place truncates
+	// the file before it writes it, and a request in between keeps the
+	// last accounts and sessions. A session ends at its next request
 	// once its account is removed or its password changed. Only a file
 	// that no longer parses (an accident) leaves the last good accounts
 	// in force.
 	CredentialsFile string
+	// CredentialsPath, when set, is the credentials file's path in
+	// force, asked at each request: a reload that moves it (the
+	// connector's auth.credentials_file the console's derives from)
+	// has the console read the new file at once, so an account the
+	// reload revoked for SMTP AUTH is not let in here. "" keeps the
+	// path it has.
+	CredentialsPath func() string
 	// API is the admin API's handler (admin.Server.Handler).
 	API http.Handler
 	// Topology gives the organisation's topology as the map draws it; nil
@@ -67,10 +77,16 @@ type Server struct {
 	http  *http.Server
 	hosts map[string]bool
 
-	mu       sync.Mutex
-	creds    *smtp.Credentials
-	credsMod time.Time
-	credsLen int64
+	mu        sync.Mutex
+	creds     *smtp.Credentials
+	credsMod  time.Time
+	credsLen  int64
+	credsPath string
+	// emptyMod, emptyLen, emptyAt: a file with no login account seen
+	// (its mtime, size, when): taken only once it stayed so a second.
+	emptyMod time.Time
+	emptyLen int64
+	emptyAt  time.Time
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins per lockKey and sourceKey
 	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
@@ -155,6 +171,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
 		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{},
 		trusted: loopback}
+	s.credsPath = cfg.CredentialsFile
 	if cfg.CredentialsFile != "" {
 		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
 			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
@@ -620,23 +637,45 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// emptySettle is how long a credentials file with no login account must
+// stay unchanged before it is taken as revoking every account.
+const emptySettle = time.Second
+
 // credentials are the accounts, read again if the file changed.
 func (s *Server) credentials() *smtp.Credentials {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.CredentialsFile == "" {
+	if s.cfg.CredentialsPath != nil {
+		if p := s.cfg.CredentialsPath(); p != "" && p != s.credsPath {
+			s.cfg.Log.Info("console.credentials_file moved by a reload (the configuration in force names another file): "+
+				"the console reads its accounts from it now", "path", p, "was", s.credsPath)
+			s.credsPath, s.credsMod, s.credsLen = p, time.Time{}, -1 // read at once
+		}
+	}
+	if s.credsPath == "" {
 		return s.creds
 	}
-	fi, err := os.Stat(s.cfg.CredentialsFile)
+	fi, err := os.Stat(s.credsPath)
 	if err != nil || (fi.ModTime().Equal(s.credsMod) && fi.Size() == s.credsLen) {
 		return s.creds
 	}
-	c, err := smtp.LoadCredentials(s.cfg.CredentialsFile)
+	c, err := smtp.LoadCredentials(s.credsPath)
 	switch {
 	case err != nil:
 		// A file that no longer parses is an accident (a line cut
 		// short while edited): the last good accounts stay.
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
+	case c.LoginAccounts() == 0 && (!fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen ||
+		s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
+		// Perhaps a save in place between its truncation and its write
+		// (rr27 opsfix F5): taken only once it stayed the same (size,
+		// mtime) across a second look emptySettle later; until then
+		// the last accounts and the sessions stay. Nobody is let in by
+		// this that the file before let in.
+		if !fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen {
+			s.emptyMod, s.emptyLen, s.emptyAt = fi.ModTime(), fi.Size(), s.cfg.Clock.Now()
+		}
+		return s.creds
 	case c.LoginAccounts() == 0:
 		// Emptied (0 bytes, only comments, only transport server
 		// accounts): removing the last account is how an operator
@@ -646,10 +685,10 @@ func (s *Server) credentials() *smtp.Credentials {
 		s.creds = c
 		s.cfg.Log.Error("console credentials file holds no account that may log in (transport server accounts cannot): "+
 			"nobody can log in to the web console, and the sessions open are ended; add name:bcrypt-hash lines to let an operator in",
-			"path", s.cfg.CredentialsFile)
+			"path", s.credsPath)
 	default:
 		s.creds = c
-		s.cfg.Log.Info("console credentials file reloaded", "path", s.cfg.CredentialsFile)
+		s.cfg.Log.Info("console credentials file reloaded", "path", s.credsPath)
 	}
 	s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
 	return s.creds

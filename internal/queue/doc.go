@@ -1252,7 +1252,18 @@
 // owns or may write without the sticky bit, or of such a user in a
 // sticky one — is refused, the kernel's protected_symlinks rule made
 // strict; missing directories are made with mkdirat from a descriptor
-// of the checked one above (safepath.go). A file whose schema version is newer than schemaVersion
+// of the checked one above (safepath.go). Every later step of the
+// give-away opens the directory above its target the same way
+// (walkOwned, giveOwnerDir through openDirChecked), and the restore
+// holds one descriptor of the data directory, checked after its chown,
+// through which the spool is given (giveTreeAt, openat/fstatat with
+// O_NOFOLLOW) and the replaced spool moved aside (renameat): a link the
+// daemon's user puts at the data directory's name after the check (it
+// may own the directory above: /var/lib/umbra) is never followed by
+// root (ops3_restoreownerlink_test.go). What remains by path: the
+// rename of the restored file itself and the install of a restored
+// spool (installRestoredSpool), both renames within the directory the
+// name leads to, which give nothing away. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

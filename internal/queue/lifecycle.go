@@ -1132,6 +1132,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// --owner: the data directory is the daemon's user's before the
 	// restored copy takes the name (given back if the rename fails).
 	giveBack := func() {}
+	var ddir *os.File
 	if o.Owner != nil && o.GiveDataDir {
 		dir := filepath.Dir(path)
 		was, ok := ownerOf(dir)
@@ -1152,6 +1153,22 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
 		}
 		giveBack = func() { chownDir(dir, was.uid, was.gid) }
+		// The data directory, walked under safepath.go's rule once and
+		// held: the spool is given (and moved aside) relative to this
+		// descriptor, so a link the daemon's user puts at the data
+		// directory's name after this check (it may own the directory
+		// above: /var/lib/umbra) is never followed by root.
+		ddir, err = openDirChecked(dir, nil, nil, nil)
+		if err != nil {
+			giveBack()
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			if kept != "" {
+				os.Remove(kept)
+			}
+			return "", fmt.Errorf("restore: opening %s to give its spool to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
+		}
+		defer ddir.Close()
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		giveBack()
@@ -1170,7 +1187,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// the lock on the name is let go (deferred before unlockNew).
 		defer func() {
 			if err == nil {
-				err = giveTree(spool, *o.Owner)
+				err = giveTreeAt(ddir, spoolDirName, *o.Owner)
 			}
 		}()
 	}
@@ -1195,6 +1212,19 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// that the old database never lacks its spool files; a crash before
 	// this leaves them to the restored database's first Open, which
 	// moves them aside itself (setSpoolAside).
+	if ddir != nil && kept != "" {
+		// By the held descriptor (above): not through a name swapped
+		// since.
+		if !dirHasEntriesAt(ddir, spoolDirName) {
+			return kept, nil
+		}
+		if err := unix.Renameat(int(ddir.Fd()), spoolDirName, int(ddir.Fd()), spoolDirName+suffix); err != nil {
+			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
+				"was not moved aside (umbra does that at start): %w", err)
+		}
+		step("spool-moved")
+		return kept, unix.Fsync(int(ddir.Fd()))
+	}
 	if ents, _ := os.ReadDir(spool); kept != "" && len(ents) > 0 {
 		if err := os.Rename(spool, spool+suffix); err != nil {
 			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
@@ -1441,4 +1471,17 @@ func CheckBackupOrigin(backup, server string) error {
 			"messages resubmit those they hold, and mail %s delivered after the backup is delivered again", ErrOtherServer, backup, from, id, server, from, from, from, from)
 	}
 	return nil
+}
+
+// dirHasEntriesAt says whether the directory name in dir (not followed
+// if a link) holds any entry.
+func dirHasEntriesAt(dir *os.File, name string) bool {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name))
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }

@@ -91,12 +91,12 @@ func giveOwner(path string, o fileOwner) error {
 // it, the owner o (giveOwner). The directory itself is not followed if
 // it is a symlink (walkOwned).
 func giveOwnerDir(path string, o fileOwner) error {
-	parent, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	pf, err := openDirChecked(filepath.Dir(path), nil, nil, nil)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
+		return err
 	}
-	defer unix.Close(parent)
-	fd, err := unix.Openat(parent, filepath.Base(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	defer pf.Close()
+	fd, err := unix.Openat(int(pf.Fd()), filepath.Base(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -277,15 +277,35 @@ func giveTree(path string, o Owner) error {
 // ops25 F1). A symlink, a file with more than one hard link (it may be
 // another directory's file) and what is neither a regular file nor a
 // directory are skipped. The last component of path itself is not
-// followed either; the directories above it are (the data directory,
-// as configured). A missing path is fs.ErrNotExist.
+// followed either; the directories above it are walked under the rule
+// of safepath.go (openDirChecked: the data directory as configured, but
+// no link another user may have planted on its path — root's chown led
+// through one into a directory elsewhere, rr27 opsfix F1). A missing
+// path is fs.ErrNotExist.
 func walkOwned(path string, fn func(f *os.File, st *unix.Stat_t) error) error {
-	parent, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	pf, err := openDirChecked(filepath.Dir(path), nil, nil, nil)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
+		return err
 	}
-	defer unix.Close(parent)
-	return walkOwnedAt(parent, filepath.Dir(path), filepath.Base(path), fn, 0)
+	defer pf.Close()
+	return walkOwnedAt(int(pf.Fd()), filepath.Dir(path), filepath.Base(path), fn, 0)
+}
+
+// giveTreeAt is giveTree of the entry name of the open directory dir
+// (the data directory's descriptor a restore checked and holds): the
+// path is not looked up again, so a name swapped for a link after the
+// check is never followed.
+func giveTreeAt(dir *os.File, name string, o Owner) error {
+	err := walkOwnedAt(int(dir.Fd()), dir.Name(), name, func(f *os.File, st *unix.Stat_t) error {
+		if int(st.Uid) == o.UID && int(st.Gid) == o.GID {
+			return nil
+		}
+		return f.Chown(o.UID, o.GID)
+	}, 0)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("giving %s to uid %d, gid %d: %w", filepath.Join(dir.Name(), name), o.UID, o.GID, err)
+	}
+	return nil
 }
 
 // maxOwnedDepth bounds walkOwned's recursion (the spool is two deep).
