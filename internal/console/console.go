@@ -650,6 +650,7 @@ func (s *Server) credentials() *smtp.Credentials {
 			s.cfg.Log.Info("console.credentials_file moved by a reload (the configuration in force names another file): "+
 				"the console reads its accounts from it now", "path", p, "was", s.credsPath)
 			s.credsPath, s.credsMod, s.credsLen = p, time.Time{}, -1 // read at once
+			s.emptyMod, s.emptyLen = time.Time{}, -1                 // a wait for another file's save is not this one's
 		}
 	}
 	if s.credsPath == "" {
@@ -665,13 +666,16 @@ func (s *Server) credentials() *smtp.Credentials {
 		// A file that no longer parses is an accident (a line cut
 		// short while edited): the last good accounts stay.
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
-	case c.LoginAccounts() == 0 && (!fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen ||
-		s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
+	case c.LoginAccounts() == 0 && time.Since(fi.ModTime()) < emptySettle &&
+		(!fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen || s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
 		// Perhaps a save in place between its truncation and its write
-		// (rr27 opsfix F5): taken only once it stayed the same (size,
-		// mtime) across a second look emptySettle later; until then
-		// the last accounts and the sessions stay. Nobody is let in by
-		// this that the file before let in.
+		// (a file changed this last second): taken only once it stayed
+		// the same (size, mtime) across a second look emptySettle
+		// later; until then the last accounts and the sessions stay. A
+		// file emptied longer ago is taken at once, whenever the first
+		// request after it comes: the wait never lets a revoked account
+		// in beyond that second (the emptying's own mtime, not the
+		// first look, starts it).
 		if !fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen {
 			s.emptyMod, s.emptyLen, s.emptyAt = fi.ModTime(), fi.Size(), s.cfg.Clock.Now()
 		}

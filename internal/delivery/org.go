@@ -195,6 +195,11 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				// through (its tls setting), as a fresh one would
 				// (rt17d F1); REQUIRETLS is never sent on a pooled one.
 				meets := !requireTLS && (via == "" || needOf(st.conns[via].cfg.TLS, nil).metBy(pc.c))
+				// A taken-over copy goes only on a session that holds a
+				// shadow session, or on one opened for it (openShadow: the
+				// clone rule, and the note a plain relay leaves): a
+				// session kept from a plain relay never carries it.
+				meets = meets && (h.Kind != routing.HopRelay || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
 				if pc.c.Alive() && meets { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 					res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox)
 					hand.drop() // pooled or closed by reuse

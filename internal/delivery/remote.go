@@ -45,6 +45,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		var meets bool
 		if alive {
 			meets, dt = d.pooledMeets(lctx, st, m, body, g, pc.c)
+			// As in org.go: a taken-over copy never goes on a session
+			// kept from a relay without a shadow session.
+			meets = meets && (!g.conn.cfg.SendXShadow || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
 			if queue.PastExpiry(ctx) {
 				hand.drop()
 				d.putBack(g.key, pc) // its lookups cut by the expiry: the session is no worse for it
@@ -282,6 +285,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		limit.sessions++
 		hand.take(c)
+		plain := false // relayed without a shadow session (openShadow)
 		d.health.Responsive(h.name, h.addr)
 		if res := requireTLSRefusal(ctx, c, h.String(), m, g.rcpts); res != nil {
 			return res
@@ -290,7 +294,8 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// Relayed plainly (the second result), the results name the
 			// server by relayServer (delivery.go) when the connector's
 			// smart hosts are one server's.
-			why, _ := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
+			why, p := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
+			plain = p
 			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
 				return res
 			}
@@ -320,6 +325,16 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
+		if plain && transportServerOf(st, h.name) {
+			// Relayed without a shadow session to a server of the
+			// topology: a taken-over copy's primary is told (queue
+			// takendone.go), as on the org path.
+			for i := range res {
+				if res[i].Outcome == queue.RelayedOK {
+					res[i].RelayedTo = h.name
+				}
+			}
+		}
 		d.finishConn(g.key, c, res)
 		return res
 	}
