@@ -64,7 +64,7 @@ func TestImportGraph(t *testing.T) {
 	// which shadow.Manager satisfies without importing queue). The
 	// operator's views (admin, console) read both parts' status.
 	// Leaf utilities that import no umbra package: any package may use them.
-	leaf := map[string]bool{"umbra/internal/mailaddr": true, "umbra/internal/filelimit": true}
+	leaf := map[string]bool{"umbra/internal/mailaddr": true, "umbra/internal/filelimit": true, "umbra/internal/panicline": true}
 	wiring := map[string]bool{"umbra/cmd/umbra": true, "umbra/internal/sim": true, "umbra/internal/shadowstore": true,
 		"umbra/internal/admin": true, "umbra/internal/console": true}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync"
 	"time"
 
+	"umbra/internal/panicline"
 	"umbra/internal/queue"
 )
 
@@ -27,8 +27,8 @@ import (
 //     primary neither unreachable nor failing.
 // Each is counted (PanicObserver: umbra_delivery_panics_total{part})
 // and logged at ERROR as "delivery panicked" with the part, the
-// message or peer, the panic and its stack (cut at maxPanicStack) at
-// most once per panicLogInterval, the next line saying how many were
+// message or peer, the panic and its stack (cut at panicline.MaxStack)
+// at most once per panicline.Interval, the next line saying how many were
 // left out (suppressed=N). A connection the panic left in use is
 // closed: by the transaction's recover inside it, by the group's
 // attempt's (inHand: deliverRemote, deliverOrg) around it — a pooled
@@ -57,20 +57,10 @@ var PanicParts = []string{PanicDelivery, PanicShadow, PanicVerify, PanicPush}
 // delivery.
 func (d *Deliverer) SetPanics(o PanicObserver) { d.panics.obs = o }
 
-// panicLogInterval: at most one log line of an outbound panic per
-// interval, deliverer-wide; maxPanicStack bounds its stack.
-const (
-	panicLogInterval = time.Minute
-	maxPanicStack    = 8 << 10
-)
-
 // panicLog counts and logs recovered panics (see above).
 type panicLog struct {
-	obs PanicObserver
-
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
+	obs  PanicObserver
+	gate panicline.Gate // one line per interval, deliverer-wide
 }
 
 // recovered counts and logs the panic value r of part; attrs name
@@ -81,24 +71,12 @@ func (d *Deliverer) recovered(part string, r any, attrs ...any) {
 	if p.obs != nil {
 		p.obs.DeliveryPanic(part)
 	}
-	now := time.Now()
-	p.mu.Lock()
-	if !p.last.IsZero() && now.Sub(p.last) < panicLogInterval {
-		p.suppressed++
-		p.mu.Unlock()
+	attrs = append(attrs, "part", part)
+	line, ok := p.gate.Attrs(time.Now(), r, stack)
+	if !ok {
 		return
 	}
-	p.last = now
-	suppressed := p.suppressed
-	p.suppressed = 0
-	p.mu.Unlock()
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	attrs = append(attrs, "part", part, "panic", fmt.Sprint(r), "stack", string(stack))
-	if suppressed > 0 {
-		attrs = append(attrs, "suppressed", suppressed)
-	}
+	attrs = append(attrs, line...)
 	log := d.log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -31,7 +31,7 @@ func (s *syncBuf) count(sub string) int {
 
 // SR-9: a watch session that ends by a fault of this server's own (a
 // recovered panic, which delivery logs at most once per
-// panicLogInterval) is retried every watchRetry; its WARN must be
+// panicline.Interval) is retried every watchRetry; its WARN must be
 // rate-limited as a refusal's is (once a minute per primary), not one
 // line a second for as long as the fault lasts.
 func TestLocalFaultWatchWarnsOncePerMinute(t *testing.T) {

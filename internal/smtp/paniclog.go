@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // PanicObserver is told about each receive session that panicked (a
@@ -17,13 +16,6 @@ type PanicObserver interface {
 	SessionPanic(connector string)
 }
 
-// panicLogInterval: at most one log line of a session's panic per
-// interval, server-wide.
-const panicLogInterval = time.Minute
-
-// maxPanicStack bounds the stack a panic's log line carries.
-const maxPanicStack = 8 << 10
-
 // panicLog writes the log lines of the panics of receive sessions: those
 // go-smtp recovers in a command, and those the verb layer recovers in
 // what it runs itself (verbConn.panicked; outside go-smtp's recover such
@@ -32,9 +24,9 @@ const maxPanicStack = 8 << 10
 // as given, each connection that made a session panic wrote a stack of
 // ~1.5 KiB at WARN (rt26b F1: 20 connections, 20 stacks), so a client
 // that found a way to make one panic could fill the disk. Here every
-// panic is counted (PanicObserver), and one line per panicLogInterval
+// panic is counted (PanicObserver), and one line per panicline.Interval
 // is written at ERROR with the client, the panic's value and its stack
-// (cut at maxPanicStack); the next line says how many were left out
+// (cut at panicline.MaxStack); the next line says how many were left out
 // (suppressed=N). The session's own state needs nothing here: go-smtp
 // closes the connection (Session.Logout), the verb layer then hands
 // go-smtp nothing more and drops a body it held (verbConn.endStream),
@@ -42,12 +34,9 @@ const maxPanicStack = 8 << 10
 // deferred abort in session.data) — nothing is acknowledged, no file
 // is left behind.
 type panicLog struct {
-	clk clock.Clock
-	obs Observer
-
-	mu         sync.Mutex
-	last       time.Time // when a line was last written (zero: never)
-	suppressed int
+	clk  clock.Clock
+	obs  Observer
+	gate panicline.Gate // one line per interval, server-wide
 }
 
 func newPanicLog(clk clock.Clock, obs Observer) *panicLog {
@@ -55,29 +44,16 @@ func newPanicLog(clk clock.Clock, obs Observer) *panicLog {
 }
 
 // panicked counts a recovered panic of a session on connector and logs
-// it unless a line was written less than panicLogInterval ago.
+// it unless a line was written less than panicline.Interval ago.
 func (p *panicLog) panicked(l *slog.Logger, connector, client string, value any, stack []byte) {
 	if po, ok := p.obs.(PanicObserver); ok {
 		po.SessionPanic(connector)
 	}
-	now := p.clk.Now()
-	p.mu.Lock()
-	if !p.last.IsZero() && now.Sub(p.last) < panicLogInterval {
-		p.suppressed++
-		p.mu.Unlock()
+	attrs, ok := p.gate.Attrs(p.clk.Now(), value, stack)
+	if !ok {
 		return
 	}
-	p.last = now
-	suppressed := p.suppressed
-	p.suppressed = 0
-	p.mu.Unlock()
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	attrs := []any{"client", client, "panic", fmt.Sprint(value), "stack", string(stack)}
-	if suppressed > 0 {
-		attrs = append(attrs, "suppressed", suppressed)
-	}
+	attrs = append([]any{"client", client}, attrs...)
 	l.Error("session panicked", attrs...)
 }
 
