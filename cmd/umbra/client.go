@@ -194,7 +194,7 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 // defaultUsed says which default the command used when it was given no
 // configuration and no socket (no --config, --socket, UMBRA_CONFIG,
 // UMBRA_SOCKET): a daemon started with -c FILE is then named when none
-// answers (admin: otherServeErr, rt27c F4); "" when one was given.
+// answers (admin: OtherServeErr, rt27c F4); "" when one was given.
 func defaultUsed(cmd *cobra.Command) string {
 	if s, _ := cmd.Flags().GetString("socket"); s != "" || os.Getenv("UMBRA_SOCKET") != "" || configNamed(cmd) != "" {
 		return ""

@@ -39,7 +39,7 @@ var ErrSocketElsewhere = errors.New("umbra runs, but not at this admin socket")
 type SocketElsewhereError struct {
 	Socket string
 	// Other: the command used the default configuration and the daemon
-	// runs started with another (otherServeErr), not with the file the
+	// runs started with another (OtherServeErr), not with the file the
 	// command read, edited since.
 	Other bool
 	msg   string
@@ -230,17 +230,21 @@ func serveProcs() []serveProc {
 // socket (no -c, --socket, UMBRA_CONFIG, UMBRA_SOCKET): what answered
 // for it (desc: "the default configuration" and which) is only the
 // default, and a daemon started with another file is not one it could
-// find (otherServeErr).
+// find (OtherServeErr).
 func (c *Client) SetDefaultConfig(desc string) { c.defaultConfig = desc }
 
-// otherServeErr is ErrSocketElsewhere when the command used the default
+// OtherServeErr is ErrSocketElsewhere when the command used the default
 // configuration, no daemon answers at its socket, and umbra serve
 // processes this user may believe (trustedRunner: root's, its own, or
 // those of its configuration file's owner) run, started otherwise — with
 // -c FILE, at another socket (rt27c F4: the CLI without -c said "umbra
 // is not running" while a daemon started with -c hub.yaml ran). It
 // names each (at most 5): pid, -c, socket where this user may see it.
-func (c *Client) otherServeErr() error {
+// The socket commands return it when no daemon answers; a command that
+// reads the default configuration's data directory itself (db compact,
+// db restore) asks it where that directory holds no database (rt27e
+// F5), never printing a bare "no such file".
+func (c *Client) OtherServeErr() error {
 	if c.defaultConfig == "" {
 		return nil
 	}

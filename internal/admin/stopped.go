@@ -90,7 +90,7 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		if eerr := c.startedWithErr(); eerr != nil {
 			return eerr // a serve of the same file runs with the data_dir it named at its start (rt26c F2)
 		}
-		if oerr := c.otherServeErr(); oerr != nil {
+		if oerr := c.OtherServeErr(); oerr != nil {
 			return oerr // the default configuration's socket; a serve started with -c runs elsewhere (rt27c F4)
 		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
