@@ -214,7 +214,8 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		if r.Primary == "" || r.ShadowID == "" {
 			return ""
 		}
-		return string(idx.Get(takenByKey(r.Primary, m.ID)))
+		_, db := parseTaken(string(idx.Get(takenByKey(r.Primary, m.ID)))) // failed heartbeats only (takenindex.go)
+		return db
 	}
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]

@@ -160,13 +160,15 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		if strings.EqualFold(or.Primary, r.Primary) {
 			continue // handed back to the server it was taken from: not noted
 		}
-		db := idx.Get(takenByKey(or.Primary, m.ID))
-		if len(db) == 0 {
+		// Only a copy taken over for failed heartbeats (its entry the
+		// primary's database id alone, takenindex.go) is noted.
+		_, db := parseTaken(string(idx.Get(takenByKey(or.Primary, m.ID))))
+		if db == "" {
 			continue
 		}
 		var at [8]byte
 		binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
-		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, or.Primary, at[:]); err != nil {
+		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, db, or.ShadowID, or.Addr, or.Primary, at[:]); err != nil {
 			return err
 		}
 	}
