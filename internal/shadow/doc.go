@@ -74,8 +74,10 @@
 // fault of this server's — its store failing (SaveError, unless it
 // refused the contact) or a panic in its own code (LocalFault) — says
 // nothing of the primary: no failed heartbeat is counted; a watch
-// session that ends by a panic here (LocalFault) marks the primary
-// neither unreachable nor failing (watchFailing, TaskFailed). Its copies
+// session that ends by a panic here (LocalFault) or by its store
+// failing (SaveError, unless it refused the contact: localSaveError)
+// marks the primary neither unreachable nor failing (watchFailing,
+// TaskFailed). Its copies
 // are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
