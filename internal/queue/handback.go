@@ -280,6 +280,9 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 			marked++
 			continue
 		}
+		if err := t.renewHanded(m, primary, now); err != nil { // as takeoverTx: takenhanded.go
+			return nil, 0, err
+		}
 		changed := false
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]

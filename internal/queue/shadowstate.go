@@ -201,6 +201,7 @@ func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack str
 type earlyTakeover struct {
 	primary  string
 	giveBack string // the index value its copies get (takenValue), or ""
+	at       []byte // when it was taken over (8, BE), as the handed notes keep it
 }
 
 // TakeEarlyTakeovers returns and forgets the primaries whose takeover of
@@ -223,6 +224,9 @@ func (t *Tx) takeEarlyTakeovers(id ID) ([]earlyTakeover, error) {
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 		e := earlyTakeover{primary: string(k[len(prefix):])}
+		if len(v) >= 8 {
+			e.at = bytes.Clone(v[:8])
+		}
 		if len(v) > 8 {
 			e.giveBack = string(v[8:])
 		}
@@ -1215,6 +1219,15 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 			r := &m.Rcpts[i]
 			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
 				continue
+			}
+			// Its handed notes get the takeover's time, as takeoverTx
+			// and an expiry give them (renewHanded; shadow28 item 4:
+			// kept aside, the takeover left them to be pruned with the
+			// copy's own expiry).
+			for _, n := range tx.handedNotes(r) {
+				if err := tx.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.primary, p.at); err != nil {
+					return false, err
+				}
 			}
 			takeoverRcpt(r, "taken over while in delivery here")
 			took, mine = true, true

@@ -45,6 +45,12 @@
 //	             copies again, settled by its discard: queue, takenindex.go)
 //	             and makes the other waiting copies due at once
 //
+//	Every takeover, whatever its cause, records with each copy the
+//	database id it was taken over under (the one stored for the primary
+//	then: queue takenindex.go): shadow list shows it beside the
+//	primary's current id, and delivery no longer avoids the primary as
+//	the server a copy came from once it runs another database.
+//
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
 //	side restarted since. A refused session (login or XSHADOW refused)
