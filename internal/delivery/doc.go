@@ -102,9 +102,9 @@
 // each recipient takes its own route (rt56 F1) — and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
 // address; a DSN made here came from none) unless the path leads only there
-// — or the message is a copy taken over from that server for failed
-// heartbeats and the server has presented another database since (it
-// holds no original: originLostIt, rt27a F3). Plan (plan.go) makes the
+// — or the message is a copy taken over from that server (any takeover:
+// failed heartbeats, a new database met, expiry) under a database the
+// server no longer runs (it holds no original: originLostIt, rt27a F3). Plan (plan.go) makes the
 // same grouping for the queue manager's scheduler, which runs each group
 // as a job behind its destination's concurrency window: delivery itself
 // never waits for a connection slot. Each group is one SMTP transaction.

@@ -1318,6 +1318,10 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		var dsn *Message
 		discardFor := ""
 		var failed []int
+		before := make([]RcptStatus, len(m.Rcpts)) // for noteTakenDone
+		for i := range m.Rcpts {
+			before[i] = m.Rcpts[i].Status
+		}
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
 			// This server ends the recipient: no remote server answered
@@ -1338,6 +1342,17 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
 		if how.dropped != nil {
 			if *how.dropped, err = tx.noteDroppedTx(m, now, q.policy().MessageExpiration); err != nil {
+				return nil, err
+			}
+		}
+		if ndr {
+			// A copy taken over for failed heartbeats failed here with
+			// its DSN: its primary, back with its database, fails its
+			// original without a second one (takendone.go; shadow28
+			// item 4: the removal noted nothing). Before the Delete: it
+			// reads the index entries. Removed without a DSN, nothing is
+			// noted: the primary delivers its original.
+			if err := tx.noteTakenDone(m, before, nil, nil, now); err != nil {
 				return nil, err
 			}
 		}

@@ -730,8 +730,11 @@
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,
-// Manager.Takeover, an expired copy and a rollback mark record no id:
-// such copies are never given back. A copy Active at the contact stays taken over; its
+// Manager.Takeover, an expired copy, a rollback mark, a copy the primary
+// gave here and one whose database changed during its attempt record
+// the id too, marked never given back (takenindex.go: every takeover
+// names the database its copies were taken over under, for shadow list
+// and delivery's originLostIt): such copies are never given back. A copy Active at the contact stays taken over; its
 // attempt may hand it on beside the original (README, window 1).
 // A taken-over recipient keeps the primary
 // and shadow id of its copy until it is handed on, so the primary's

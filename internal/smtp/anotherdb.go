@@ -92,9 +92,21 @@ func (l *anotherDBLog) accepted(server string) int {
 // logAnotherDatabase counts and logs a session of server refused for
 // presenting dbID, kept here as other's (above). Every such session is
 // refused all the same.
+//
+// The server is marked at once (PeerRefusalHealth: queue destinations
+// server:refused:NAME, its relays tried last), as a relay that meets
+// this refusal marks it (shadow28 item 3: nothing showed it until a
+// relay was tried). A session of it that presents an id of its own
+// and that this server's relay then meets clears it (delivery
+// openShadow), as before.
 func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
 	if o, ok := s.srv.obs.(DatabaseRefusalObserver); ok {
 		o.AnotherDatabaseRefused(s.serverLabel(server))
+	}
+	if ph := s.srv.peerHealth.Load(); ph != nil && server != "" {
+		if h, ok := ph.h.(PeerRefusalHealth); ok {
+			h.Unresponsive(time.Now(), "contact refused here: database id "+dbID+" is "+other+"'s here", RefusedPeerKeyPrefix+server)
+		}
 	}
 	warn, suppressed := s.srv.anotherDBs.refused(server)
 	level := slog.LevelDebug

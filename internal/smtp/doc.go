@@ -245,7 +245,10 @@
 //     package delivery receipt.go; CutStatedName reads it). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
-//     (databaseOfAnother, rt17e-F1). A
+//     (databaseOfAnother, rt17e-F1), and the server is marked at once
+//     under RefusedPeerKeyPrefix+name (PeerRefusalHealth: its relays
+//     tried last, queue destinations server:refused:NAME), as a relay
+//     meeting the refusal marks it. A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that
