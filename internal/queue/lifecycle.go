@@ -1179,8 +1179,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	if exists {
 		if kept, suffix, err = keepReplacedAt(held, path); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
+			kept = ""
+			undo()
 			return "", fmt.Errorf("restore: keeping the replaced database: %w. The database is unchanged", err)
 		}
 	}
