@@ -141,7 +141,9 @@
 // not connected to (self.go, ownBinding, dropSelf): a smart host that is this server is
 // skipped; MX hosts no better than the best one at which this server
 // appears are dropped, the better ones tried and their failure deferred.
-// Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
+// An MX address that is unspecified is dropped alone: it is not this
+// server, so its host's other addresses and the MX hosts after it stay
+// (only an MX with nothing else left loops on it). Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
 // name: two servers may share a name, never an address. An MX host
 // named as this server (Config.Hostname, not localhost) is looked up

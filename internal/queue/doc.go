@@ -1257,16 +1257,25 @@
 // strict; missing directories are made with mkdirat from a descriptor
 // of the checked one above (safepath.go). Every later step of the
 // give-away opens the directory above its target the same way
-// (walkOwned, giveOwnerDir through openDirChecked), and the restore
-// holds one descriptor of the data directory, checked after its chown,
-// through which the spool is given (giveTreeAt, openat/fstatat with
-// O_NOFOLLOW) and the replaced spool moved aside (renameat): a link the
-// daemon's user puts at the data directory's name after the check (it
-// may own the directory above: /var/lib/umbra) is never followed by
-// root (ops3_restoreownerlink_test.go). What remains by path: the
-// rename of the restored file itself and the install of a restored
-// spool (installRestoredSpool), both renames within the directory the
-// name leads to, which give nothing away. A file whose schema version is newer than schemaVersion
+// (walkOwned, giveOwnerDir through openDirChecked), and db restore and
+// db compact each hold one descriptor of the data directory, walked
+// under that rule at their start (after the restore's lock on the
+// database), through which — with or without --owner — the spool is
+// given (giveTreeAt, openat/fstatat with O_NOFOLLOW), the replaced
+// database's second name made (keepReplacedAt: linkat), the restored
+// file renamed over the database and the restored spool installed
+// (renameat: installRestoredSpoolAt), the replaced spool moved aside,
+// and the compaction's spool files written, given and removed
+// (respoolInline and openDirAt from the held parent), its copy renamed
+// (syncRenameAt) and a spool directory it made removed (unlinkat).
+// Before its rename each command checks that the path still names the
+// directory it holds (stillAt): one moved and replaced by a link at its
+// name meanwhile — the daemon's user may, owning the directory above
+// (/var/lib/umbra) — refuses the command, the database unchanged, and
+// what it made is removed through the descriptor; nothing is done
+// through the link (ops3_restoreownerlink_test.go, ops28_swapdir_test.go).
+// The copy's own file (path.restore, path.compact) is still made by its
+// path before that check (O_EXCL, no link followed at its name). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
