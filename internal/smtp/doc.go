@@ -247,8 +247,10 @@
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1), and the server is marked at once
 //     under RefusedPeerKeyPrefix+name (PeerRefusalHealth: its relays
-//     tried last, queue destinations server:refused:NAME), as a relay
-//     meeting the refusal marks it. A
+//     tried last, queue destinations server:refused:NAME, NAME as the
+//     topology spells it), as a relay meeting the refusal marks it; a
+//     session of it let in again, presenting an id of its own, clears
+//     what these refusals marked (anotherDatabaseAccepted). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that
