@@ -355,7 +355,11 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
-				// Connection lost: the rest cannot be tried now.
+				// Connection lost: the rest cannot be tried now, and
+				// those accepted before it got no message: each is
+				// deferred with the connection's reply, none left
+				// without a result.
+				out = append(out, deferAll(indexes(accepted), hop, res.Reply)...)
 				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
 			}
 			continue
