@@ -384,6 +384,11 @@
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
 // than one of them (a resume: than its first commit).
+// A suspension sets its mark in memory and takes the queue's waiting
+// jobs out (withdraw.go) in one step under the scheduler's lock, which
+// every job's start takes: no job of the queue starts between the two
+// (a window freed then started a waiting job in the queue just
+// suspended: TestSuspendQueueRacesAStart).
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or

@@ -548,6 +548,13 @@ type scheduler struct {
 	// endReadHook, when set (tests only), runs in complete once it read
 	// the attempt's delay mark (a.noticed), before its end commits.
 	endReadHook atomic.Pointer[func(ID)]
+	// startHook, when set (tests only), runs in pump under s.mu as a
+	// job of d is started.
+	startHook atomic.Pointer[func(jb *job, d *dest)]
+	// suspendHook, when set (tests only), runs in SuspendQueue once the
+	// suspension's mark is set in memory, before the queue's waiting
+	// jobs are taken out.
+	suspendHook atomic.Pointer[func()]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -1014,6 +1021,9 @@ func (q *Manager) pump(ctx context.Context) {
 				d.starts = append(d.starts, now)
 				jb.gen = d.gen
 				d.unproven++
+				if f := s.startHook.Load(); f != nil {
+					(*f)(jb, d)
+				}
 				run = append(run, jb)
 				progress = true
 			default:
