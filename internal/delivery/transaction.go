@@ -238,13 +238,17 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		var cut, over bool
 		quit := make(chan struct{})
 		go func() {
+			// A panic here is umbra's defect (panics.go): the cut is
+			// not made, the transaction ends as its session does.
+			defer d.recoverLogged(PanicDelivery, "msg_id", m.ID.String(), "next_hop", hop)
 			select {
 			case <-reached:
+				mayPanic(PanicDelivery)
 				stopMu.Lock()
+				defer stopMu.Unlock()
 				if !over && c.AbortUnlessBodyBegun(bodies) { // one step with the body's beginning (smtp.Client)
 					cut = true
 				}
-				stopMu.Unlock()
 			case <-quit:
 			}
 		}()
