@@ -36,13 +36,14 @@ import (
 //   - job: a delivery job's own code around the deliverer (its body's
 //     load, its notice's timer, its report) — the job ends with no
 //     result if it had not reported: its slot goes back and its
-//     recipients stay pending for the attempt's retry, as a job the stop
-//     kept from starting; a panic inside the deliverer's call itself
-//     is the poison (deliver: a Deliverer that does not recover its own,
-//     package delivery does per group);
+//     recipients are deferred "no result from delivery", the attempt
+//     counted, tried again at the next retry step (noResult); a panic
+//     inside the deliverer's call itself is the poison (deliver: a
+//     Deliverer that does not recover its own, package delivery does
+//     per group);
 //   - dead: the answers of a dead destination's or a throttled waiting
 //     job (answerDead, answerWaitingDue) — the jobs not answered yet end
-//     with no result, their recipients pending for the retry;
+//     so too (noResult);
 //   - task: a client's task (a heartbeat, a watch session) — it ends
 //     with a local fault (no failure of the peer's: taskDone), its slot
 //     back; the client starts it again at its next step;
@@ -153,8 +154,26 @@ func (q *Manager) recoverAnswers(ctx context.Context, jobs []*job, next *int) {
 	}
 	q.recovered(PanicDead, r, attrs...)
 	for _, jb := range jobs[*next:] {
+		noResult(jb)
 		q.report(ctx, jb, nil, nil)
 	}
+}
+
+// noResult marks the recipients of jb, whose job a panic ended before
+// it reported, attempted with no result: finish defers them ("no result
+// from delivery") and counts the attempt, so they are tried again at
+// the next retry step — not due at once as an attempt no job of which
+// ran (a stop's), which a panic that comes back each time would turn
+// into a loop of claims. The attempt's lock may be what the panic left
+// held: then nothing is marked.
+func noResult(jb *job) {
+	a := jb.a
+	if !a.mu.TryLock() {
+		return
+	}
+	a.ran = true
+	a.attempted = append(a.attempted, jb.rcpts...)
+	a.mu.Unlock()
 }
 
 // taskPanic is a task's recovered panic as its error: this server's

@@ -273,3 +273,73 @@ func TestQueuePanicInStallRound(t *testing.T) {
 	}
 	waitFor(t, "mail after it delivered", func() bool { return removed(q, m2.ID) })
 }
+
+// SPEC Q-5: a job whose own code panics at every attempt does not turn
+// into a loop of claims: its recipients are deferred "no result from
+// delivery", the attempt counted, and the message waits its retry step.
+// Seen to fail first: the message went back due at once, unattempted,
+// and was claimed and panicked again without end.
+func TestQueuePanicEveryJobWaitsTheRetryStep(t *testing.T) {
+	s := openTest(t)
+	pc := &panicCount{}
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 8, RetrySchedule: []time.Duration{time.Hour}, Panics: pc})
+	f := func(part string) {
+		if part == PanicJob {
+			panic("injected panic of every job")
+		}
+	}
+	q.panics.hook.Store(&f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@one.test")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the attempt counted and the message waiting its retry step", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Attempts == 1
+	})
+	got, _ := q.Message(m.ID)
+	if !got.NextAttempt.After(time.Now().Add(30*time.Minute)) || !strings.Contains(got.Rcpts[0].LastReply, "no result from delivery") {
+		t.Fatalf("after the panic: next attempt %v, last reply %q", got.NextAttempt, got.Rcpts[0].LastReply)
+	}
+	if n := pc.of(PanicJob); n != 1 {
+		t.Fatalf("%d panics of the job, want 1: the message was claimed again at once", n)
+	}
+}
+
+// SPEC Q-2, Q-5: an attempt's end that panics at every attempt counts a
+// crash each time: at PoisonThreshold the message goes to the poison
+// queue for the operator, not round a loop of attempts.
+func TestQueuePanicEveryEndPoisons(t *testing.T) {
+	s := openTest(t)
+	p := newPlanned()
+	p.refuse["one.test"] = true // deferred: nothing of it handed on
+	pc := &panicCount{}
+	q := NewManager(s, p, ManagerConfig{MaxActive: 8, RetrySchedule: []time.Duration{time.Hour}, Panics: pc})
+	f := func(part string) {
+		if part == PanicAttempt {
+			panic("injected panic of every attempt's end")
+		}
+	}
+	q.panics.hook.Store(&f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@one.test")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message in the poison queue", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Poison
+	})
+	got, _ := q.Message(m.ID)
+	if got.CrashCount != 2 || !strings.Contains(got.LastError, "panic") {
+		t.Fatalf("poisoned with crash count %d, last error %q", got.CrashCount, got.LastError)
+	}
+	if n := pc.of(PanicAttempt); n != 2 {
+		t.Fatalf("%d panics of the attempt's end, want 2", n)
+	}
+}

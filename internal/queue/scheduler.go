@@ -1158,6 +1158,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// with no result, its recipients pending for the retry.
 				q.recovered(PanicJob, r, "msg_id", a.m.ID.String())
 				if !reported {
+					noResult(jb)
 					q.jobDone(ctx, jb, nil, pw)
 				}
 			}
