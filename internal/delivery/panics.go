@@ -32,7 +32,10 @@ import (
 //     find the expiry), counted under delivery;
 //   - the end of an idle session of copies on receipt (its QUIT or its
 //     close, on a goroutine of its own: ReceiptShadow.endApart): the
-//     connection is closed, counted under shadow.
+//     connection is closed, counted under shadow;
+//   - a probe of a holder (ReceiptShadow.Probe, on a goroutine of
+//     shadow.Holders at a start or after a stall): ends with a
+//     shadow.LocalFault error, counted under shadow.
 // (The goroutine that ends a session's opening at the expiry,
 // expiryopen.go, only selects and cancels a context: nothing there can
 // panic.)
