@@ -406,6 +406,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
+		Panics: met, // recovered panics of the queue's goroutines (umbra_queue_panics_total)
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)

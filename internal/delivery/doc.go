@@ -501,6 +501,9 @@
 //     (panics.go): a group's recipients Deferred with queue.PanicReply
 //     (tried again, never marked delivered; no window feedback), its
 //     connection closed; a heartbeat, watch, reconcile, callout or push
-//     ends with an error. Counted (PanicObserver) and logged once a
-//     minute with the stack.
+//     ends with an error; the expiry's cut of a transaction is not made
+//     (the checks before DATA and the body still find the expiry), an
+//     idle session of copies on receipt ended apart is closed. Every
+//     goroutine outbound work starts recovers so. Counted
+//     (PanicObserver) and logged once a minute with the stack.
 package delivery

@@ -646,12 +646,21 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	// taking the queue's slots when the jobs ahead end.
 	// The mark in memory first: a claim from now on (those withdrawn,
 	// once Ready) holds the queue's recipients; a failed commit takes it
-	// back.
+	// back. The mark and the withdrawal are one step under the
+	// scheduler's lock, which every job's start takes (pump): a window
+	// that frees between them (a running job of the queue ending) would
+	// otherwise start a waiting job in the queue just suspended.
+	s := q.sched
+	s.mu.Lock()
 	q.qmu.Lock()
 	was := q.suspended[name]
 	q.suspended[name] = true
 	q.qmu.Unlock()
-	ws := q.withdrawQueue(name)
+	if f := s.suspendHook.Load(); f != nil {
+		(*f)()
+	}
+	ws := q.withdrawWhereLocked(inQueue(name))
+	s.mu.Unlock()
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		if err := tx.SetSuspended(name, true); err != nil {
 			return err

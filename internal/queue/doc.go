@@ -37,6 +37,8 @@
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - waitdue.go: a waiting message's delay notice and expiry;
 //     expirycut.go: the expiry inside a running attempt;
+//   - panics.go: what a panic on each of the manager's goroutines
+//     leaves (every one recovers it, counts it by part and logs it);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; jobcommit.go: what a job that ends while others
 //     of its attempt run finished, committed then; noticecommit.go: the
@@ -105,6 +107,10 @@
 //	                                 its own shadow copy discarded in that commit: hold.go)
 //	(a panic the Deliverer recovers itself — package delivery, per group —
 //	 is a result: Deferred with PanicReply, Ready as any retry)
+//	a panic at an attempt's end (complete) ──▶ what its jobs handed on
+//	 committed (commitJob), then Ready as a stranded message, its crash
+//	 counted (Poison at PoisonThreshold); a panic of the queue's other
+//	 goroutines leaves its message where the part's rule says (panics.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
@@ -384,6 +390,11 @@
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
 // than one of them (a resume: than its first commit).
+// A suspension sets its mark in memory and takes the queue's waiting
+// jobs out (withdraw.go) in one step under the scheduler's lock, which
+// every job's start takes: no job of the queue starts between the two
+// (a window freed then started a waiting job in the queue just
+// suspended: TestSuspendQueueRacesAStart).
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
