@@ -1304,7 +1304,12 @@
 //
 // Every write goes through Store.Update (or UpdateDeferred, point 4, or
 // UpdateLater: the note of a push on receipt confirmed, pushcrash.go —
-// lost at a crash, the copy is made again),
+// lost at a crash, the copy is made again —, or UpdateLaterUnread: the
+// forgetting of discard notifications a shadow server acknowledged,
+// forgetsent.go — lost at a crash, they are sent again and ignored there;
+// until it commits, with the next commit any writer asks for or after
+// DeferLimit, what is being forgotten is left out of what is owed, and
+// neither a waiter's Flush nor the next query commits it early),
 // whose group commit (commit.go) folds the writers that are waiting into
 // one bbolt transaction, run on the goroutine of one of them (the
 // leader: the oldest writer queued when no commit runs), and returns to

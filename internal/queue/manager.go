@@ -75,6 +75,9 @@ type ManagerConfig struct {
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
 	store *Store
+	// forgetting: discard notifications acknowledged whose forgetting
+	// has not committed yet (forgetsent.go).
+	forgetting forgetting
 	// restoredFor, restoredLatest: the restore's mark and the latest
 	// arrival of a copy it brought back (endRestored, heldquery.go).
 	restoredMu     sync.Mutex

@@ -14,6 +14,10 @@
 //     connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
 //     The connector whose remote range contains the client most
 //     specifically takes the connection.
+//   - An accepted connection has TCP keep-alive (idle 15 s, every 15 s,
+//     9 probes: Go's defaults) and TCP_NODELAY. The keep-alive options
+//     are set once on the binding's listening socket, which its accepted
+//     sockets inherit (listenTCP), not per connection.
 //   - Rights are cumulative: the connector's anonymous rights, plus its
 //     authenticated rights after AUTH, plus its servers' rights for a
 //     transport server (a server account, a client certificate the

@@ -457,7 +457,7 @@ func (s *Server) assign(conns []*connector) (opened []*binding, err error) {
 		if s.bindings[addr] != nil {
 			continue
 		}
-		listen := net.Listen
+		listen := listenTCP
 		if s.listen != nil {
 			listen = s.listen
 		}

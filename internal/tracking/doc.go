@@ -58,7 +58,9 @@
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
 //   - A rotation from outside (logrotate) is followed: every write first
-//     checks that the file it holds is still the one at the path, and
+//     checks that the file it holds is still the one at the path (one
+//     stat(2) of the path, compared with the device and inode the held
+//     file had when it was opened), and
 //     opens the path again when it was renamed or removed; Reopen
 //     (SIGHUP) does so at once (reopen.go).
 //   - With an age bound (SetMaxAge, tracking.max_age) the file also

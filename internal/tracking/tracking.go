@@ -58,6 +58,7 @@ type Log struct {
 
 	mu   sync.Mutex
 	f    *os.File
+	held fileID // f's device and inode, taken when it was opened (reopen.go)
 	size int64
 	err  error // the last write error, reported once
 	// torn: the file does not end in a newline (a crash mid-write
@@ -142,6 +143,7 @@ func (l *Log) open() error {
 		return err
 	}
 	l.f, l.size = f, fi.Size()
+	l.held = fileIDOf(fi)
 	l.first = time.Time{}
 	l.torn = false
 	if l.size > 0 {
