@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -60,6 +61,11 @@ func ldapPassword(file string) (string, error) {
 		return "", config.NewFileError(file, err, "ldap", "bind_password_file")
 	}
 	password := filelimit.Secret(b) // as a send connector's password file is read
+	// Something below a blank first line: not an empty file.
+	if password == "" && strings.TrimSpace(string(filelimit.TrimBOM(b))) != "" {
+		return "", &config.FileError{Setting: []any{"ldap", "bind_password_file"},
+			Err: fmt.Errorf("ldap.bind_password_file %s: its first line is empty (the password is the file's first line)", file)}
+	}
 	if password == "" {
 		return "", &config.FileError{Setting: []any{"ldap", "bind_password_file"},
 			Err: fmt.Errorf("ldap.bind_password_file %s is empty", file)}

@@ -728,6 +728,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			systemd.Notify("RELOADING=1")
 			next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
+				if next.BackPressure.Enabled != cfg.BackPressure.Enabled { // a restart would change it (reloadBackPressure keeps it)
+					pending = append(pending, "changed: back_pressure.enabled")
+				}
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
 				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
 				reloadRoots(tlsEngine, next, log.With("component", "tlspolicy"))                    // outboundtls.go
@@ -1144,6 +1147,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
+			pending = append(pending, "refused: server.admin_socket "+next.Server.AdminSocket+": "+err.Error())
 		} else {
 			socket = next.Server.AdminSocket
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)

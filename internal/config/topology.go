@@ -293,7 +293,7 @@ func validateTopology(t *Topology) []violation {
 				case everyAddress(p):
 					v.add(fmt.Sprintf("server %q: source address %q covers every address: any host could claim to be %s on an externally secured connector; "+
 						"list the addresses its connections come from", s.Name, a, s.Name), "servers", i, "source_addresses", j)
-				case p.Addr().Unmap().IsUnspecified():
+				case p.Addr().Unmap().IsUnspecified() && p.IsSingleIP():
 					v.add(fmt.Sprintf("server %q: source address %q is the unspecified address, which no connection comes from; "+
 						"list the addresses its connections come from", s.Name, a), "servers", i, "source_addresses", j)
 				}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -488,7 +489,11 @@ func Password(i int, sc config.SendConnector) (string, error) {
 	if err != nil {
 		return "", config.NewFileError(file, err, setting...)
 	}
-	line := filelimit.Secret(b) // the first line, without a BOM or CR (one rule for every file umbra reads)
+	line := filelimit.Secret(b)                                              // the first line, without a BOM or CR (one rule for every file umbra reads)
+	if line == "" && strings.TrimSpace(string(filelimit.TrimBOM(b))) != "" { // something below a blank first line
+		return "", &config.FileError{Setting: setting,
+			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s: its first line is empty (the password is the file's first line; send connector %s)", i, file, sc.Name)}
+	}
 	if line == "" {
 		return "", &config.FileError{Setting: setting,
 			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s is empty (send connector %s)", i, file, sc.Name)}

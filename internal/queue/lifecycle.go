@@ -1193,19 +1193,11 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		dir := filepath.Dir(path)
 		was, ok := ownerOf(dir)
 		if !ok {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			if kept != "" {
-				os.Remove(kept)
-			}
+			undo()
 			return "", fmt.Errorf("restore: %s cannot be looked at to give it to uid %d, gid %d. The database is unchanged", dir, o.Owner.UID, o.Owner.GID)
 		}
 		if err := chownDir(dir, o.Owner.UID, o.Owner.GID); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			if kept != "" {
-				os.Remove(kept)
-			}
+			undo()
 			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
 		}
 		giveBack = func() { chownDir(dir, was.uid, was.gid) }
