@@ -1190,17 +1190,19 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	giveBack := func() {}
 	var ddir *os.File
 	if o.Owner != nil && o.GiveDataDir {
+		// Looked at and given through the held descriptor, and given
+		// back through it: never whatever the name holds by then.
 		dir := filepath.Dir(path)
-		was, ok := ownerOf(dir)
+		was, ok := heldOwner(held)
 		if !ok {
 			undo()
 			return "", fmt.Errorf("restore: %s cannot be looked at to give it to uid %d, gid %d. The database is unchanged", dir, o.Owner.UID, o.Owner.GID)
 		}
-		if err := chownDir(dir, o.Owner.UID, o.Owner.GID); err != nil {
+		if err := held.Chown(o.Owner.UID, o.Owner.GID); err != nil {
 			undo()
 			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
 		}
-		giveBack = func() { chownDir(dir, was.uid, was.gid) }
+		giveBack = func() { held.Chown(was.uid, was.gid) }
 		// The data directory held (above): the spool is given (and
 		// moved aside) relative to it, so a link the daemon's user puts
 		// at the data directory's name after chownDir (it may own the
