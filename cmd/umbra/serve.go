@@ -760,6 +760,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				cfgMu.Unlock()
 				liveRcpt.Store(nextRcpt)
 				forgetGone(next) // a server the new topology moved or removed
+				if con != nil {
+					con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
+				}
 			}
 			systemd.Notify("READY=1")
 		}
@@ -1253,7 +1256,13 @@ func keepRunning(cur, next *config.Config) {
 	next.Transport.DeadDestinationCoolDown = cur.Transport.DeadDestinationCoolDown
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
+	// The console's listener, certificate and hosts are made at start;
+	// its credentials file is read from the configuration in force
+	// (startConsole), so the reload's stays: kept as it ran, a moved
+	// console.credentials_file was never read (rt28c F1).
+	creds := next.Console.CredentialsFile
 	next.Console, next.Pickup = cur.Console, cur.Pickup
+	next.Console.CredentialsFile = creds
 	next.KeepOutboundTLS(cur)
 }
 

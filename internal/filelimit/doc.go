@@ -12,6 +12,13 @@
 // of lines.go: a UTF-8 byte-order mark at the file's start is skipped
 // (TrimBOM), and an entry whose name begins with an invisible character
 // (InvisibleStart) is refused at its line by the reader, never kept as
-// an entry that silently matches nothing. The package imports no other umbra
+// an entry that silently matches nothing.
+//
+// A file read again when it changes (the console's credentials, the
+// hosts file) is compared by its Version: the identity of the file its
+// path resolves to (device, inode), size, mtime and ctime, and the
+// digest of its content where the stat vouches for nothing (read within
+// RacyWindow of its change): size and mtime alone miss a copy that kept
+// them. The package imports no other umbra
 // package, so every loader may use it.
 package filelimit
