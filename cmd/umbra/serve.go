@@ -258,6 +258,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	for _, left := range store.Leftovers() { // restorespool.go
 		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
 	}
+	for _, done := range store.RestoreFinished() { // restorespool.go (rt28c F4)
+		log.Warn("finished an umbra db restore that was interrupted after it replaced the database", "step", done)
+	}
 	// Damaged message records: set aside by the open, the rest of the
 	// queue delivered (queue/damaged.go); one line each, at most
 	// damagedLogged of them, then how many more.
