@@ -482,6 +482,7 @@ func (s *Server) releasedWhen(ctx context.Context, out map[string]any, user stri
 	sort.Strings(keys)
 	var parts []string
 	now := 0
+	nowTo := map[string]any{}
 	for _, k := range keys {
 		f, _ := rel[k].(float64)
 		n := int(f)
@@ -492,13 +493,14 @@ func (s *Server) releasedWhen(ctx context.Context, out map[string]any, user stri
 			parts = append(parts, fmt.Sprintf("%d held: their route's queue %s is suspended", n, q))
 		} else {
 			now += n
+			nowTo[k] = f
 		}
 	}
 	if len(parts) == 0 {
 		return ""
 	}
 	if now > 0 {
-		parts = append(parts, fmt.Sprintf("%d due now", now))
+		parts = append(parts, fmt.Sprintf("%d due now%s", now, releasedTo(map[string]any{"released_to": nowTo})))
 	}
 	return strings.Join(parts, "; ") + " — a resume ends no cool-down"
 }
