@@ -1864,7 +1864,12 @@
 //     checksums before it moves anything. A database made or restored by
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
-//     spool.replaced-TIME.
+//     spool.replaced-TIME — the replaced database's own suffix: Restore
+//     writes it, synced, to path.restore-suffix before its rename, and
+//     the Open that finishes a restore killed after the rename moves the
+//     spool directory aside (or installs spool.restore) with it, says so
+//     (RestoreFinished), and removes the file; an Open of an unreplaced
+//     database removes it as a leftover.
 //  8. Bodies in buckets of their own (bodyalone.go, schema version 4). A
 //     body longer than bodyAloneMin is the one value of a bucket of its
 //     own under its key in bodies (or dumpbodies), so that no commit
