@@ -235,6 +235,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		}
 		return nil
 	})
+	store.early.Store(q) // the discards kept aside that a commit applies are tracked (earlydiscardevent.go)
 	return q
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -1341,6 +1342,17 @@ func putLeaving(tx *Tx, m *Message) error {
 // discard may predate, freshCopies).
 func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending bool, err error) {
 	early := map[[2]string]bool{}
+	var by []string // the primaries whose discards settled a recipient, tracked after the commit (SR-11)
+	settledBy := func(primary string) {
+		if !slices.Contains(by, primary) {
+			by = append(by, primary)
+		}
+	}
+	defer func() {
+		if err == nil && len(by) > 0 {
+			tx.settledEarly = append(tx.settledEarly, settledEarly{m: m, by: by})
+		}
+	}()
 	for i := range m.Rcpts {
 		rc := &m.Rcpts[i]
 		if !discardSettles(rc, rc.Primary, rc.ShadowID) {
@@ -1361,6 +1373,7 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
+			settledBy(rc.Primary)
 			continue
 		}
 		// A partial discard kept aside for this recipient
@@ -1376,6 +1389,7 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
+			settledBy(rc.Primary)
 		}
 	}
 	return settledPending, nil

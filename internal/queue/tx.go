@@ -25,6 +25,12 @@ type Tx struct {
 
 	forgotten []forgottenDB // retired database ids the bound forgot (retiredbound.go), logged after the commit
 
+	// settledEarly are the discards kept aside that this transaction
+	// applied (applyEarlyDiscards): tracked after the commit
+	// (earlydiscardevent.go), unless the writer claimed them to track
+	// them itself (claimSettledEarly).
+	settledEarly []settledEarly
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
 	// decoded counts the message records this transaction read (Get,
