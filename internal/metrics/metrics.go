@@ -29,6 +29,7 @@ type Metrics struct {
 	resubmitted   prometheus.Counter
 	discardsIn    prometheus.Counter
 	discardsOut   prometheus.Counter
+	discardsGiven prometheus.Counter
 	ackDelay      *prometheus.HistogramVec
 	ackTimeouts   *prometheus.CounterVec
 	receipt       *receiptMetrics // shadow on receipt (receipt.go)
@@ -82,9 +83,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
 			Help: "Shadow copies resubmitted to routing by takeovers."}),
 		discardsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_received_total",
-			Help: "Discard notifications received from primaries."}),
+			Help: "Shadow copies (or recipients of one) that primaries' discard notifications discarded here, each once: a notification a primary repeats (no session of this server acknowledged it yet) is not counted again."}),
 		discardsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_sent_total",
-			Help: "Discard notifications sent to shadow servers."}),
+			Help: "Discard notifications (full, partial, delay notes) shadow servers acknowledged, each once, however often it was handed (umbra_shadow_discard_ids_handed_total)."}),
+		discardsGiven: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discard_ids_handed_total",
+			Help: "Ids handed to shadow servers in XQUERYDISCARD replies, repeats included: a notification is handed again to every session that asks until one acknowledges it (concurrent sessions of one shadow server each get it)."}),
 		ackDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_delayed_ack_seconds",
 			Help:    "How long a non-shadow sender waited for its final reply (delayed acknowledgement), by connector.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"connector"}),
@@ -128,7 +131,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.outPanics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
-		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
+		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.discardsGiven, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
 	m.heartbeats.WithLabelValues("failed")
 	for _, s := range ShadowSessions {
@@ -191,8 +194,13 @@ func (m *Metrics) Takeover(messages int) {
 	m.resubmitted.Add(float64(messages))
 }
 
-// DiscardsSent implements smtp.Observer.
+// DiscardsSent counts discard notifications a shadow server
+// acknowledged (queue.ManagerConfig.DiscardsSent).
 func (m *Metrics) DiscardsSent(n int) { m.discardsOut.Add(float64(n)) }
+
+// DiscardsHanded implements smtp.Observer: the ids of one XQUERYDISCARD
+// reply, repeats included.
+func (m *Metrics) DiscardsHanded(n int) { m.discardsGiven.Add(float64(n)) }
 
 // DelayedAck implements smtp.Observer.
 func (m *Metrics) DelayedAck(connector string, wait time.Duration, confirmed bool) {

@@ -57,7 +57,9 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 		if len(lines) == 0 {
 			return
 		}
+		forgot := 0 // each notification is forgotten once: what a repeat's acknowledgement finds gone is not counted again
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			forgot = 0
 			for _, n := range notes {
 				b := tx.tx.Bucket(bucketDiscards)
 				if n.partial {
@@ -69,11 +71,16 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 				if err := b.Delete(n.key); err != nil {
 					return err
 				}
+				forgot++
 			}
 			return nil
 		})
 		if err != nil {
 			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+			return
+		}
+		if forgot > 0 && q.cfg.DiscardsSent != nil {
+			q.cfg.DiscardsSent(forgot)
 		}
 	}
 }

@@ -1249,11 +1249,15 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			}
 			if m.State == Active {
 				// Still in delivery here: its ShadowedOK results are not
-				// committed yet. Keep the discard for that commit.
+				// committed yet. Keep the discard for that commit —
+				// counted once: a repeat of it (the primary hands it
+				// again until it is acknowledged) finds it kept.
+				if !tx.hasEarlyDiscard(primary, sid) {
+					counted = true
+				}
 				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
 					return 0, nil, nil, err
 				}
-				counted = true
 				continue
 			}
 			changed, before, twins := false, statusesNow(m), newCaseTwins(m.Rcpts)

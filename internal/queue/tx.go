@@ -548,6 +548,12 @@ func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
 	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), append(v, db...))
 }
 
+// hasEarlyDiscard reports whether a discard of id by primary is kept
+// aside (AddEarlyDiscard).
+func (t *Tx) hasEarlyDiscard(primary, id string) bool {
+	return t.tx.Bucket(bucketEarly).Get(discardKey(primary, id)) != nil
+}
+
 // TakeEarlyDiscard reports and forgets an early discard.
 func (t *Tx) TakeEarlyDiscard(primary, id string) (bool, error) {
 	b := t.tx.Bucket(bucketEarly)
