@@ -62,3 +62,28 @@ func TestEarlyDiscardIsTracked(t *testing.T) {
 		t.Fatalf("events %v: want a discard after the shadow event (SR-11)", names)
 	}
 }
+
+// OPS-2 (rt28a F1): a discard kept aside for a copy in delivery is one
+// discard however often the primary hands it (again to every session
+// that asks until one acknowledges it): the second finds it kept and is
+// not counted (a partial one kept aside likewise: partialdiscard.go).
+func TestEarlyDiscardRepeatCountedOnce(t *testing.T) {
+	s := openTest(t)
+	var q *Manager
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		sid := m.ID.String() + "-b"
+		for i, want := range []int{1, 0, 0} {
+			if n, err := q.ApplyDiscards("hub-b", []string{sid}); n != want || err != nil {
+				t.Errorf("discard handed %d times: counted %d %v, want %d", i+1, n, err, want)
+			}
+		}
+		return []Result{{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid}}
+	})
+	q = NewManager(s, d, ManagerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@c.example")
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the message to go", func() bool { _, err := q.Message(m.ID); return errors.Is(err, ErrNotFound) })
+}
