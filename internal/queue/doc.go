@@ -865,6 +865,11 @@
 // released, deleted or expired (ErrBusy, quarantine.go) — the commit of
 // results and one that leaves without results
 // (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike.
+// A discard kept aside is tracked when that commit applies it, as one
+// applied at once is: event "discard" ("shadow copy discarded by P"),
+// after the commit, and after the "shadow" event of the attempt that
+// made the copy (earlydiscardevent.go; SR-11, rt28a F2 — the copy had
+// left the queue with no trace, shadowed forever in umbra track).
 //
 // A discard names a shadow id, and settles every recipient shadowed
 // under it (and every one taken over from that copy and still pending),

@@ -57,6 +57,7 @@ type Store struct {
 	dbID string
 
 	peerLog atomic.Pointer[slog.Logger] // logs the retired ids the bound forgets (retiredbound.go)
+	early   atomic.Pointer[Manager]     // tracks the discards kept aside that a commit applied (earlydiscardevent.go)
 
 	restoredFrom string // see RestoredFrom
 	upgradedFrom byte   // see UpgradedFrom
