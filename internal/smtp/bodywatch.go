@@ -20,7 +20,16 @@ import (
 // (a deadline in the past), and the transaction fails as before. The
 // last write returns while the kernel still holds much of the body, so
 // the wait for the reply to the final dot (the data timeout) starts
-// again at each progress until the next hop has taken it all.
+// again at each progress until the next hop has taken it all: from the
+// moment of that progress (the kernel says when the last acknowledgement
+// came; elsewhere from the look that found it), so the wait after the
+// next hop took the last byte is data_timeout, never more. What the next
+// hop had taken when the final dot was written is the count the looks
+// after it compare with: a body taken whole by then makes no progress
+// later, and the reply is awaited data_timeout from the dot (a count
+// from before the body, or from the last look while it was written,
+// found "progress" at the first look and set the wait again from then:
+// 1.5 times data_timeout, rt28d F2).
 type bodyWatch struct {
 	conn net.Conn     // what the body is written to (TLS or plain)
 	tcp  *net.TCPConn // underneath, for the acknowledged count; nil: none
@@ -32,6 +41,7 @@ type bodyWatch struct {
 	timer   *time.Timer
 	stopped bool
 	reply   time.Duration // awaitReply's data timeout; 0 while writing
+	until   time.Time     // the read deadline awaitReply set, moved only later
 }
 
 // watchBody starts watching writes to conn; stop must follow the last.
@@ -45,18 +55,19 @@ func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
 	return w
 }
 
-// progress is what the next hop has taken so far.
-func (w *bodyWatch) progress() uint64 {
-	if n, ok := tcpBytesAcked(w.tcp); ok {
-		return n
+// progress is what the next hop has taken so far, and how long ago it
+// last took something (0 where the system does not say).
+func (w *bodyWatch) progress() (uint64, time.Duration) {
+	if n, ago, ok := tcpBytesAcked(w.tcp); ok {
+		return n, ago
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.written
+	return w.written, 0
 }
 
 func (w *bodyWatch) look() {
-	p := w.progress()
+	p, ago := w.progress()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
@@ -65,7 +76,10 @@ func (w *bodyWatch) look() {
 	if p != w.seen {
 		w.seen = p
 		if w.reply > 0 {
-			w.conn.SetReadDeadline(time.Now().Add(w.reply))
+			if t := time.Now().Add(w.reply - ago); t.After(w.until) {
+				w.until = t
+				w.conn.SetReadDeadline(t)
+			}
 		}
 		w.timer.Reset(w.every())
 		return
@@ -88,12 +102,15 @@ func (w *bodyWatch) every() time.Duration {
 }
 
 // awaitReply follows the last write: the reply to the final dot is
-// awaited for d from now and from each progress after it.
+// awaited for d from now and from each progress after it (one system
+// call per message: the count at the dot).
 func (w *bodyWatch) awaitReply(d time.Duration) {
+	p, _ := w.progress() // what the next hop had taken at the final dot
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.reply = d
-	w.conn.SetReadDeadline(time.Now().Add(d))
+	w.reply, w.seen = d, p
+	w.until = time.Now().Add(d)
+	w.conn.SetReadDeadline(w.until)
 	if !w.stopped {
 		w.timer.Reset(w.every())
 	}
