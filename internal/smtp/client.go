@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/mailaddr"
@@ -287,16 +286,6 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 	}
 	pw.c = cl
 	return cl, nil
-}
-
-// Auth logs in with a. On a session greeted with HELO after the next
-// hop refused EHLO, nothing is offered: the error quotes that refusal
-// (go-smtp would say only that AUTH is not supported).
-func (c *Client) Auth(a sasl.Client) error {
-	if c.EHLORefused != "" {
-		return errors.New("AUTH not offered: " + ehloRefusedText(c.EHLORefused))
-	}
-	return c.Client.Auth(a)
 }
 
 // ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
