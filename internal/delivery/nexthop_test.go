@@ -27,6 +27,9 @@ type scriptHop struct {
 	// "close" closes the connection; any other text is written as it is
 	// (an unreadable reply).
 	afterDot string
+	// slow delays the greeting and each reply to EHLO and STARTTLS by
+	// that much (a slow next hop within command_timeout at each step).
+	slow time.Duration
 
 	mu   sync.Mutex
 	cmds []string
@@ -80,6 +83,7 @@ func startScriptHop(t *testing.T, h *scriptHop) *scriptHop {
 func (h *scriptHop) serve(c net.Conn) {
 	defer func() { c.Close() }()
 	c.SetDeadline(time.Now().Add(time.Minute)) // bounded: a test never waits longer
+	time.Sleep(h.slow)
 	c.Write([]byte("220 hop.example ESMTP\r\n"))
 	r := bufio.NewReader(c)
 	plain := h.tls != nil
@@ -106,6 +110,9 @@ func (h *scriptHop) serve(c net.Conn) {
 			inAuth = strings.HasPrefix(reply, "334")
 			c.Write([]byte(reply + "\r\n"))
 			continue
+		}
+		if strings.HasPrefix(cmd, "EHLO") || cmd == "STARTTLS" {
+			time.Sleep(h.slow)
 		}
 		switch {
 		case strings.HasPrefix(cmd, "EHLO") && plain:

@@ -652,7 +652,14 @@
 // timeout from the moment the next hop took the body's last byte: the
 // count of bytes taken at the dot is the baseline, and a later
 // acknowledgement moves the deadline to data_timeout after it (the time
-// of the kernel's last acknowledgement), never further.
+// of the kernel's last acknowledgement), never further. A reply to the
+// dot that does not come or does not parse is a FinalReplyError
+// (finalreply.go: "timed out after 30s waiting for the reply to the end
+// of the message", "unreadable reply to the end of the message: …"): the
+// message was sent whole and the next hop may have it (RFC 1047).
+// command_timeout bounds each step of a session's opening (greeting,
+// EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
+// opening as a whole (prelude).
 //
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —
