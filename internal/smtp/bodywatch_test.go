@@ -11,8 +11,9 @@ import (
 // deadlineConn records the read deadlines set on a connection.
 type deadlineConn struct {
 	net.Conn
-	mu    sync.Mutex
-	reads []time.Time
+	mu     sync.Mutex
+	reads  []time.Time
+	writes []time.Time
 }
 
 func (c *deadlineConn) SetReadDeadline(t time.Time) error {
@@ -98,5 +99,71 @@ func TestDataTimeoutIsTheConfiguredWait(t *testing.T) {
 					"%v (the first %v after the dot): it runs past data_timeout", after, dataTimeout)
 			}
 		})
+	}
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writes = append(c.writes, t)
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deadlineConn) writeDeadlines() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.writes...)
+}
+
+// rt28d F2, its sibling for the data transfer: a body the next hop takes
+// nothing more of is given up one command timeout after its last
+// progress, as command_timeout says, not after one to two (the first
+// look took the bytes written before it for progress made since). The
+// clock is the test's; the looks are called directly. SMTP-1.
+func TestBodyStallIsOneCommandTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const commandTimeout = time.Hour // no timer fires in the test
+	t0 := time.Now()
+	clock := t0
+	rec := &deadlineConn{Conn: nc}
+	w := watchBody(rec, commandTimeout)
+	defer w.stop()
+	w.tcp = nil // progress is the bytes written: the test's clock says when
+	w.now = func() time.Time { return clock }
+	w.seenAt = t0
+	clock = t0.Add(time.Second)
+	if _, err := w.Write([]byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	clock = t0.Add(commandTimeout) // the first look, as its timer would call it
+	w.look()
+	if got := rec.writeDeadlines(); len(got) != 1 || !got[0].IsZero() {
+		t.Fatalf("write deadlines %v: a stall found less than a command timeout after the last progress", got)
+	}
+	if last := t0.Add(time.Second); w.due.After(last.Add(commandTimeout)) {
+		t.Fatalf("next look due %v after the last progress: a stall would be found only then, not a command timeout (%v) after it",
+			w.due.Sub(last), commandTimeout)
+	}
+	clock = w.due
+	w.look()
+	got := rec.writeDeadlines()
+	if len(got) != 2 || got[1].IsZero() || got[1].After(clock) {
+		t.Fatalf("write deadlines %v: no stall found a command timeout after the last progress", got)
 	}
 }

@@ -652,7 +652,9 @@
 // timeout from the moment the next hop took the body's last byte: the
 // count of bytes taken at the dot is the baseline, and a later
 // acknowledgement moves the deadline to data_timeout after it (the time
-// of the kernel's last acknowledgement), never further. A reply to the
+// of the kernel's last acknowledgement), never further; a body the next
+// hop takes nothing more of is given up one command timeout after its
+// last progress. A reply to the
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the
