@@ -1,8 +1,10 @@
 package smtp
 
 import (
+	"bufio"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,5 +167,82 @@ func TestBodyStallIsOneCommandTimeout(t *testing.T) {
 	got := rec.writeDeadlines()
 	if len(got) != 2 || got[1].IsZero() || got[1].After(clock) {
 		t.Fatalf("write deadlines %v: no stall found a command timeout after the last progress", got)
+	}
+}
+
+// fullDeadlineConn records every deadline set on a connection.
+type fullDeadlineConn struct {
+	net.Conn
+	mu  sync.Mutex
+	set []time.Time
+}
+
+func (c *fullDeadlineConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.set = append(c.set, t)
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+// rt28d F2, its sibling for each command: umbra's own commands on an
+// outbound session (RSET, the shadow verbs) wait command_timeout for
+// their reply, as every other command does, not a fixed two minutes (a
+// hung next hop held a session that long whatever command_timeout said,
+// and a slow one was cut at two minutes under a longer one). SMTP-1,
+// W-7.
+func TestOwnCommandsWaitCommandTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Minute))
+		c.Write([]byte("220 hop ESMTP\r\n"))
+		r := bufio.NewReader(c)
+		for range 10 {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(strings.ToUpper(l), "EHLO") {
+				c.Write([]byte("250-hop\r\n250 PIPELINING\r\n"))
+			} else {
+				c.Write([]byte("250 2.0.0 ok\r\n"))
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &fullDeadlineConn{Conn: nc}
+	const commandTimeout = 7 * time.Second
+	c, err := NewClient(contextBackground(), rec, ClientOptions{LocalName: "umbra.test", TLS: TLSNone, CommandTimeout: commandTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := len(rec.set)
+	start := time.Now()
+	if err := c.Rset(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	set := append([]time.Time(nil), rec.set[before:]...)
+	rec.mu.Unlock()
+	var bound time.Time
+	for _, d := range set {
+		if !d.IsZero() {
+			bound = d
+		}
+	}
+	if bound.IsZero() || bound.Sub(start) > commandTimeout+time.Minute/2 {
+		t.Fatalf("RSET's reply awaited until %v after it was sent, want command_timeout (%v)", bound.Sub(start), commandTimeout)
 	}
 }

@@ -732,10 +732,15 @@ func (s *shadowConn) command(line string) ([]string, error) {
 }
 
 // command sends one of umbra's own commands (the shadow verbs, RSET) and
-// reads its reply; the wait for the reply is the next hop's time
-// (SetAwaitReply), as the transaction's replies are.
+// reads its reply within command_timeout, as every other command's
+// (two minutes where none is set); the wait for the reply is the next
+// hop's time (SetAwaitReply), as the transaction's replies are.
 func (c *Client) command(line string) ([]string, error) {
-	return c.commandWithin(line, 2*time.Minute)
+	d := c.CommandTimeout
+	if d <= 0 {
+		d = 2 * time.Minute
+	}
+	return c.commandWithin(line, d)
 }
 
 // commandWithin is command with the whole exchange bounded by d.

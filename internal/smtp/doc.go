@@ -661,7 +661,8 @@
 // message was sent whole and the next hop may have it (RFC 1047).
 // command_timeout bounds each step of a session's opening (greeting,
 // EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
-// opening as a whole (prelude).
+// opening as a whole (prelude), and the reply to each of umbra's own
+// commands (Client.command: RSET, the shadow verbs), as go-smtp's.
 //
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —
