@@ -375,7 +375,8 @@
 // else the organisation's opportunistic TLS with this server's client
 // certificate. A 5xx reply in a session to a primary, or a reply
 // refusing the login (authFailed: 535, a lockout's 454; never a 421,
-// which closes the connection and refuses nobody), is returned as a
+// which closes the connection and refuses nobody; or an EHLO reply that
+// offers no login, smtp.ErrAuthNotOffered, nothing sent), is returned as a
 // refusal (refusedError, shadow.Refusal) carrying the whole reply (its
 // enhanced status code too) and the database digest the server
 // advertised (XSHADOWDB): the shadow manager takes it for the

@@ -36,13 +36,20 @@ func TestHeartbeatLogsInLikeItsConnector(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds := filepath.Join(dir, "creds")
 	os.WriteFile(creds, []byte("edge1:"+string(hash)+":server\n"), 0o600)
+	// The login goes over TLS: credentials never go in the clear
+	// (smtp/clientauth.go), whatever the connector says.
+	certPEM, keyPEM, _ := selfSigned(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, keyPEM, 0o600)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: hub.test}
 receive_connectors:
   - name: transport
     bindings: ["127.0.0.1:0"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    tls: {cert_file: %q, key_file: %q}
+    auth: {mechanisms: [PLAIN], credentials_file: %q}
     permissions: {servers: [submit, relay, accept-xshadow]}
-`, creds)), "primary.yaml")
+`, certFile, keyFile, creds)), "primary.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +72,7 @@ receive_connectors:
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("pw\n"), 0o600)
 	sc := config.SendConnector{Name: "to-hub", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
-		SmartHosts: []string{addr}, TLS: config.TLSNone, SendXShadow: true, Auth: config.SendAuth{Username: "edge1", PasswordFile: pw}}
+		SmartHosts: []string{addr}, TLS: config.TLSRequired, SendXShadow: true, Auth: config.SendAuth{Username: "edge1", PasswordFile: pw}}
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)
 	d.st.Load().cfg.ShadowServerID = "edge1"
 

@@ -18,7 +18,6 @@ import (
 	"umbra/internal/smtp"
 	"umbra/internal/tlspolicy"
 
-	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -755,13 +754,17 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		if sc.cfg.Auth.Username != "" {
 			authed := queue.AwaitingPeer(ctx)                    // the login's replies: the next hop's time, as connecting is
 			cut := context.AfterFunc(octx, func() { c.Close() }) // the expiry ends the login too
-			err := c.Auth(sasl.NewPlainClient("", sc.cfg.Auth.Username, sc.password))
-			if !cut() && err == nil {
+			err := c.Login(sc.cfg.Auth.Username, sc.password)    // smtp/clientauth.go: only as offered, only over TLS
+			expired := !cut()
+			if expired && err == nil {
 				err = octx.Err() // logged in as the expiry closed the session
 			}
 			authed()
 			if err != nil {
 				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used
+				if !expired {
+					c.Quit() // still in step after a refusal or a login not attempted (a broken reply closed it)
+				}
 				c.Close()
 				return nil, answered{&authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}}
 			}

@@ -386,7 +386,11 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, sav
 // a takeover, but logs the reply (Refusal) for the operator to fix.
 type refusedError struct {
 	reply *gosmtp.SMTPError
-	err   error
+	// text stands for the reply where the primary refused this server's
+	// login by offering none (smtp.ErrAuthNotOffered: its EHLO reply
+	// lists no AUTH, or no mechanism umbra has): nothing was sent.
+	text string
+	err  error
 	// digest is the database digest the primary advertised in the
 	// session's EHLO (XSHADOWDB), "" when none (shadow.DatabaseDigester).
 	digest string
@@ -403,6 +407,9 @@ func (e *refusedError) Unwrap() error { return e.err }
 // Refusal is the primary's whole reply (shadow.Refusal): code, enhanced
 // status code when it sent one (535 5.7.8), text.
 func (e *refusedError) Refusal() string {
+	if e.reply == nil {
+		return e.text
+	}
 	return strings.TrimSpace(smtp.Reply(e.reply))
 }
 
@@ -413,12 +420,18 @@ func (e *refusedError) Refusal() string {
 // A 421 is never one, not even to AUTH: the server is closing the
 // connection (shutting down, overloaded), it refuses nobody (rt18 F5).
 func refusal(err error) error {
+	var af *authFailed
+	isAuth := errors.As(err, &af)
+	if isAuth && errors.Is(err, smtp.ErrAuthNotOffered) {
+		// The primary answered its EHLO and offers this server no login
+		// (credentials never go to a host that did not offer AUTH): up
+		// and speaking, only not to this server, as a 5xx to AUTH was.
+		return &refusedError{text: smtp.Reply(af.err), err: err, digest: af.peerDigest}
+	}
 	var rerr *gosmtp.SMTPError
 	if err == nil || !errors.As(err, &rerr) {
 		return err
 	}
-	var af *authFailed
-	isAuth := errors.As(err, &af)
 	if (rerr.Code < 500 || rerr.Code > 599) && !(isAuth && rerr.Code >= 400 && rerr.Code != 421) {
 		return err
 	}

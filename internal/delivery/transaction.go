@@ -431,7 +431,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// The connection broke before this reply: the message may or
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.4.2 " + hop + ": connection lost during DATA: " + errText(err)}
+				Reply: "451 4.4.2 " + hop + ": " + finalReplyMissing(err)}
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -532,6 +532,18 @@ func joined(parts [][]byte) []byte {
 		return parts[0]
 	}
 	return bytes.Join(parts, nil)
+}
+
+// finalReplyMissing says why a reply to the end of the message is
+// missing: no reply within the data timeout, a reply that does not
+// parse (smtp.FinalReplyError: the whole message was sent), or the
+// connection lost during DATA (before the dot, or closed after it).
+func finalReplyMissing(err error) string {
+	var fr *smtp.FinalReplyError
+	if errors.As(err, &fr) && (fr.TimedOut() || fr.Unreadable()) {
+		return fr.Error()
+	}
+	return "connection lost during DATA: " + errText(err)
 }
 
 func errText(err error) string {

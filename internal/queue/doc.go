@@ -2012,4 +2012,12 @@
 // already and wrote none of the notes the failed run had written
 // (takenhanded.go, takendone.go). UnsafeNoSync exists for tests
 // that measure something other than durability.
+//
+// A DSN about a recipient whose next hop took the whole message and
+// never answered its end (delivery's words: "timed out after …
+// waiting for the reply to the end of the message", or a connection
+// lost after the dot; MayHaveArrived) tells the sender that the next hop
+// may already have it (RFC 1047): the message is sent again, and may
+// arrive twice, or although a failure DSN says it was not delivered
+// (dsn.go unansweredNote).
 package queue

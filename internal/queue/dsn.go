@@ -97,6 +97,9 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if note != "" {
 		notes = append([]string{note}, notes...)
 	}
+	if n := unansweredNote(m, rcpts, kind); n != "" {
+		notes = append(notes, n)
+	}
 	original, _ = orgid.Strip(original)
 	// The part is labelled for what it holds and for what happened to
 	// the message: a success or delay report returns the headers of a
@@ -385,4 +388,41 @@ func sendable(reply, orgID string) string {
 		b.WriteString("(id withheld)")
 		at += i + len(orgID)
 	}
+}
+
+// Words of delivery's reply (delivery finalReplyMissing, smtp
+// FinalReplyError) for a message sent whole, up to its final dot, whose
+// reply never came: no reply within the data timeout, or the connection
+// closed after the dot. RFC 1047: the next hop may have the message.
+const (
+	unansweredTimeout = " waiting for the reply to the end of the message"
+	unansweredClosed  = ": connection lost during DATA: reply to the end of the message: "
+)
+
+// MayHaveArrived reports whether reply says that the message was sent
+// whole and no reply to its end came (the words above): the next hop
+// may already have it.
+func MayHaveArrived(reply string) bool {
+	return strings.Contains(reply, unansweredTimeout) || strings.Contains(reply, unansweredClosed)
+}
+
+// unansweredNote is the DSN's word to the sender when a recipient
+// reported waits (or failed) after its next hop took the whole message
+// and never answered its end: the message may be there already (RFC
+// 1047), so the report is not the last word.
+func unansweredNote(m *Message, rcpts []int, kind Notify) string {
+	if kind == NotifySuccess {
+		return ""
+	}
+	for _, i := range rcpts {
+		if i < len(m.Rcpts) && MayHaveArrived(m.Rcpts[i].LastReply) {
+			if kind == NotifyFailure {
+				return "The whole message reached the next hop, which never answered its end: " +
+					"it may already have the message, and a recipient may receive it although this report says it was not delivered."
+			}
+			return "The whole message reached the next hop, which never answered its end: " +
+				"it may already have the message, so a recipient may receive it twice when it is sent again."
+		}
+	}
+	return ""
 }

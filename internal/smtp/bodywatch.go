@@ -12,51 +12,70 @@ import (
 // buffer at once, and a write that then finds it full waits until the
 // buffer is half empty: at a slow but steady next hop's pace that takes
 // longer than any sensible deadline, though the next hop reads all the
-// time. So bodyWatch looks every command timeout at how many bytes the
+// time. So bodyWatch looks at how many bytes the
 // next hop has acknowledged (TCP_INFO's bytes_acked, where the system
 // tells it; else the bytes written): while that grows the body goes on,
 // however long it takes (RFC 5321 §4.5.3.2.5 bounds a block, not the
-// message); a timeout without any progress ends the write in progress
+// message); a command timeout without any progress (from the time of
+// the last progress, not from the look that found it) ends the write in progress
 // (a deadline in the past), and the transaction fails as before. The
 // last write returns while the kernel still holds much of the body, so
 // the wait for the reply to the final dot (the data timeout) starts
-// again at each progress until the next hop has taken it all.
+// again at each progress until the next hop has taken it all: from the
+// moment of that progress (the kernel says when the last acknowledgement
+// came; elsewhere the last write), so the wait after the
+// next hop took the last byte is data_timeout, never more. What the next
+// hop had taken when the final dot was written is the count the looks
+// after it compare with: a body taken whole by then makes no progress
+// later, and the reply is awaited data_timeout from the dot (a count
+// from before the body, or from the last look while it was written,
+// found "progress" at the first look and set the wait again from then:
+// 1.5 times data_timeout, rt28d F2).
 type bodyWatch struct {
 	conn net.Conn     // what the body is written to (TLS or plain)
 	tcp  *net.TCPConn // underneath, for the acknowledged count; nil: none
 	d    time.Duration
+	now  func() time.Time // time.Now; a test's clock
 
 	mu      sync.Mutex
-	written uint64 // bytes written to conn
-	seen    uint64 // progress at the last look
+	written uint64    // bytes written to conn
+	wroteAt time.Time // when the last write returned
+	seen    uint64    // progress at the last look
+	seenAt  time.Time // when the next hop last took something, as far as known
+	due     time.Time // when the next look is due
 	timer   *time.Timer
 	stopped bool
 	reply   time.Duration // awaitReply's data timeout; 0 while writing
+	until   time.Time     // the read deadline awaitReply set, moved only later
 }
 
 // watchBody starts watching writes to conn; stop must follow the last.
 func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
 	// No look now: that would cost a system call per message. The first
-	// look finds "progress" against 0 (the count is the connection's),
-	// so a stall is noticed within two command timeouts, not one.
-	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d}
+	// look finds "progress" against 0 (the count is the connection's)
+	// and takes its time from the kernel (or the last write), never
+	// earlier than the watch's start: a stall is noticed one command
+	// timeout after the last progress, not up to two.
+	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d, now: time.Now}
+	w.seenAt = w.now()
 	conn.SetWriteDeadline(time.Time{})
 	w.timer = time.AfterFunc(d, w.look)
 	return w
 }
 
-// progress is what the next hop has taken so far.
-func (w *bodyWatch) progress() uint64 {
-	if n, ok := tcpBytesAcked(w.tcp); ok {
-		return n
+// progress is what the next hop has taken so far, and when it last took
+// something: the kernel's last acknowledgement, else the last write.
+func (w *bodyWatch) progress() (uint64, time.Time) {
+	if n, ago, ok := tcpBytesAcked(w.tcp); ok {
+		return n, w.now().Add(-ago)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.written
+	return w.written, w.wroteAt
 }
 
 func (w *bodyWatch) look() {
-	p := w.progress()
+	p, at := w.progress()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
@@ -64,17 +83,32 @@ func (w *bodyWatch) look() {
 	}
 	if p != w.seen {
 		w.seen = p
-		if w.reply > 0 {
-			w.conn.SetReadDeadline(time.Now().Add(w.reply))
+		if at.After(w.seenAt) {
+			w.seenAt = at
 		}
-		w.timer.Reset(w.every())
-		return
+		if w.reply > 0 {
+			if t := w.seenAt.Add(w.reply); t.After(w.until) {
+				w.until = t
+				w.conn.SetReadDeadline(t)
+			}
+		}
 	}
 	if w.reply > 0 {
-		w.timer.Reset(w.every()) // the read deadline set at the last progress runs out by itself
+		w.resetTimer(w.every()) // the read deadline set at the last progress runs out by itself
 		return
 	}
-	w.conn.SetWriteDeadline(time.Now()) // stalled: the write under way fails, and so would the next
+	idle := w.now().Sub(w.seenAt)
+	if idle >= w.d {
+		w.conn.SetWriteDeadline(w.now()) // stalled: the write under way fails, and so would the next
+		return
+	}
+	w.resetTimer(max(w.d-idle, time.Millisecond)) // a command timeout after the last progress
+}
+
+// resetTimer has the next look come in d. Called with w.mu held.
+func (w *bodyWatch) resetTimer(d time.Duration) {
+	w.due = w.now().Add(d)
+	w.timer.Reset(d)
 }
 
 // every is the time between looks: the command timeout, and while the
@@ -88,14 +122,17 @@ func (w *bodyWatch) every() time.Duration {
 }
 
 // awaitReply follows the last write: the reply to the final dot is
-// awaited for d from now and from each progress after it.
+// awaited for d from now and from each progress after it (one system
+// call per message: the count at the dot).
 func (w *bodyWatch) awaitReply(d time.Duration) {
+	p, _ := w.progress() // what the next hop had taken at the final dot
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.reply = d
-	w.conn.SetReadDeadline(time.Now().Add(d))
+	w.reply, w.seen = d, p
+	w.until = w.now().Add(d)
+	w.conn.SetReadDeadline(w.until)
 	if !w.stopped {
-		w.timer.Reset(w.every())
+		w.resetTimer(w.every())
 	}
 }
 
@@ -103,6 +140,9 @@ func (w *bodyWatch) Write(b []byte) (int, error) {
 	n, err := w.conn.Write(b)
 	w.mu.Lock()
 	w.written += uint64(n)
+	if n > 0 {
+		w.wroteAt = w.now()
+	}
 	w.mu.Unlock()
 	return n, err
 }

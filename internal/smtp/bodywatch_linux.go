@@ -4,25 +4,28 @@ package smtp
 
 import (
 	"net"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// tcpBytesAcked is the bytes the peer acknowledged on c (TCP_INFO).
-func tcpBytesAcked(c *net.TCPConn) (uint64, bool) {
+// tcpBytesAcked is the bytes the peer acknowledged on c and how long
+// ago its last acknowledgement came (TCP_INFO).
+func tcpBytesAcked(c *net.TCPConn) (uint64, time.Duration, bool) {
 	if c == nil {
-		return 0, false
+		return 0, 0, false
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	var n uint64
+	var ago time.Duration
 	var ok bool
 	rc.Control(func(fd uintptr) {
 		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			n, ok = info.Bytes_acked, true
+			n, ago, ok = info.Bytes_acked, time.Duration(info.Last_ack_recv)*time.Millisecond, true
 		}
 	})
-	return n, ok
+	return n, ago, ok
 }

@@ -2,7 +2,10 @@
 
 package smtp
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // Elsewhere progress is the bytes written (bodywatch.go).
-func tcpBytesAcked(*net.TCPConn) (uint64, bool) { return 0, false }
+func tcpBytesAcked(*net.TCPConn) (uint64, time.Duration, bool) { return 0, 0, false }

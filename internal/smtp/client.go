@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/mailaddr"
@@ -287,16 +286,6 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 	}
 	pw.c = cl
 	return cl, nil
-}
-
-// Auth logs in with a. On a session greeted with HELO after the next
-// hop refused EHLO, nothing is offered: the error quotes that refusal
-// (go-smtp would say only that AUTH is not supported).
-func (c *Client) Auth(a sasl.Client) error {
-	if c.EHLORefused != "" {
-		return errors.New("AUTH not offered: " + ehloRefusedText(c.EHLORefused))
-	}
-	return c.Client.Auth(a)
 }
 
 // ErrNoShadow is returned by Shadow when the peer offers no XSHADOW.
@@ -743,10 +732,15 @@ func (s *shadowConn) command(line string) ([]string, error) {
 }
 
 // command sends one of umbra's own commands (the shadow verbs, RSET) and
-// reads its reply; the wait for the reply is the next hop's time
-// (SetAwaitReply), as the transaction's replies are.
+// reads its reply within command_timeout, as every other command's
+// (two minutes where none is set); the wait for the reply is the next
+// hop's time (SetAwaitReply), as the transaction's replies are.
 func (c *Client) command(line string) ([]string, error) {
-	return c.commandWithin(line, 2*time.Minute)
+	d := c.CommandTimeout
+	if d <= 0 {
+		d = 2 * time.Minute
+	}
+	return c.commandWithin(line, d)
 }
 
 // commandWithin is command with the whole exchange bounded by d.
@@ -831,11 +825,11 @@ func readReplyCode(r io.Reader) (int, []string, error) {
 		l := strings.TrimRight(string(cur), "\r\n")
 		cur = cur[:0]
 		if len(l) < 3 {
-			return 0, nil, fmt.Errorf("malformed reply %q", l)
+			return 0, nil, fmt.Errorf("%w %q", errMalformedReply, l)
 		}
 		code, err := strconv.Atoi(l[:3])
 		if err != nil || code < 200 || code > 599 || len(l) > 3 && l[3] != ' ' && l[3] != '-' {
-			return 0, nil, fmt.Errorf("malformed reply %q", l)
+			return 0, nil, fmt.Errorf("%w %q", errMalformedReply, l)
 		}
 		if len(texts) > 0 && code != first {
 			// RFC 5321 §4.2.1: one code for every line of a reply. A
@@ -878,8 +872,15 @@ func stray(code int, texts []string) error {
 	if code/100 != 3 {
 		return nil
 	}
-	return fmt.Errorf("unexpected reply %q", fmt.Sprintf("%d %s", code, strings.Join(texts, " ")))
+	return fmt.Errorf("%w %q", errUnexpectedReply, fmt.Sprintf("%d %s", code, strings.Join(texts, " ")))
 }
+
+// errMalformedReply and errUnexpectedReply are a reply line that does
+// not parse and a 3xx where a final reply was due (stray).
+var (
+	errMalformedReply  = errors.New("malformed reply")
+	errUnexpectedReply = errors.New("unexpected reply")
+)
 
 // DataReply is one reply to the end of the message: for LMTP there is
 // one per accepted recipient, in RCPT order.
@@ -970,7 +971,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 			err = stray(code, texts)
 		}
 		if err != nil {
-			return out, replyTo("the end of the message", err)
+			return out, c.finalReplyError(err) // finalreply.go: timed out, unreadable, or lost
 		}
 		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
@@ -1156,12 +1157,18 @@ func discardIDs(lines []string) []string {
 // STARTTLS. It returns the connection go-smtp should use, with a
 // greeting to replay in front of it.
 func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
+	// command_timeout bounds each step (the greeting, EHLO, STARTTLS,
+	// the handshake, EHLO over TLS, HELO, LHLO), never the opening
+	// whole: a next hop slow at each step is slow, not dead.
+	step := func() { conn.SetDeadline(time.Now().Add(o.CommandTimeout)) }
+	step()
 	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
 		return nil, false, &StageError{Stage: "greeting", Err: replyError(code, msg, err)}
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
+	step()
 	if o.LMTP {
 		return lhlo(tp, conn, greeting, o.LocalName)
 	}
@@ -1174,6 +1181,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		if !ehloUnknown(rerr) {
 			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
 		}
+		step()
 		return helo(tp, conn, o, greeting, rerr)
 	}
 	msg = NormalizeEHLO(msg) // once: every check below and go-smtp read this
@@ -1192,6 +1200,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		}
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered}
 	}
+	step()
 	if err := tp.PrintfLine("STARTTLS"); err != nil {
 		return nil, false, err
 	}
@@ -1212,6 +1221,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		cfg.InsecureSkipVerify = true // encryption without authentication, by policy
 	}
 	tc := tls.Client(conn, cfg)
+	step()
 	if err := tc.Handshake(); err != nil {
 		return nil, false, &tlsUnavailable{cause: ErrTLSHandshake, err: err}
 	}
@@ -1221,6 +1231,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	// new greeting; go-smtp expects one.
 	ttp := textproto.NewConn(newReplyLimitConn(tc))
 	tlsGreeting := "220 " + o.ServerName + " TLS established\r\n"
+	step()
 	if err := ttp.PrintfLine("EHLO %s", o.LocalName); err != nil {
 		return nil, false, err
 	}
@@ -1232,6 +1243,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		// Refused as the first EHLO may be: HELO, as after it. TLS stays
 		// up, so a policy that requires it is met; the session has no
 		// extensions.
+		step()
 		return heloOver(ttp, tc, o.LocalName, tlsGreeting, rerr, true)
 	}
 	return &replayConn{Conn: tc, prefix: []byte(tlsGreeting),

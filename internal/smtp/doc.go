@@ -649,6 +649,30 @@
 // where go-smtp reads the path) works on that; the line goes to go-smtp
 // as the client wrote it unless a step changed it.
 //
+// The outbound login (Client.Login, clientauth.go) is umbra's own, not
+// go-smtp's Client.Auth: credentials go only to a next hop whose EHLO
+// reply (the one after STARTTLS) offered AUTH with PLAIN or LOGIN, and
+// only over TLS (ErrAuthNotOffered, ErrAuthWithoutTLS: nothing sent);
+// "*" only answers a 334 the client cannot answer (RFC 4954 §4); any
+// other reply but 235 is the host's refusal with the session still in
+// step, so the caller ends it with QUIT.
+//
+// The wait for the reply to the final dot (bodywatch.go) is the data
+// timeout from the moment the next hop took the body's last byte: the
+// count of bytes taken at the dot is the baseline, and a later
+// acknowledgement moves the deadline to data_timeout after it (the time
+// of the kernel's last acknowledgement), never further; a body the next
+// hop takes nothing more of is given up one command timeout after its
+// last progress. A reply to the
+// dot that does not come or does not parse is a FinalReplyError
+// (finalreply.go: "timed out after 30s waiting for the reply to the end
+// of the message", "unreadable reply to the end of the message: …"): the
+// message was sent whole and the next hop may have it (RFC 1047).
+// command_timeout bounds each step of a session's opening (greeting,
+// EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
+// opening as a whole (prelude), and the reply to each of umbra's own
+// commands (Client.command: RSET, the shadow verbs), as go-smtp's.
+//
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —
 // the prelude's greeting and EHLO, go-smtp's, shadowConn.replies — reads

@@ -243,7 +243,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			err = stray(code, texts)
 		}
 		if err != nil {
-			return fail(replyTo("the end of the message", err))
+			return fail(c.finalReplyError(err)) // finalreply.go: timed out, unreadable, or lost
 		}
 		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
