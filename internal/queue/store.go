@@ -590,7 +590,7 @@ func (s *Store) queueDeferredAs(fn func(*Tx) error, awaited bool) (wait func() e
 // nor does Manager.commitAside; it rides along with the next commit a
 // writer asks for, or commits after DeferLimit (Settle, StopDeferring
 // and Close commit it too). The caller keeps readers from taking what
-// it changes for still true until then (forgetting.go).
+// it changes for still true until then (forgetsent.go).
 func (s *Store) UpdateLaterUnread(fn func(*Tx) error, done func(error)) {
 	wait := s.queueDeferredAs(fn, false)
 	go func() {
