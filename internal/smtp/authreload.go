@@ -29,6 +29,11 @@ import (
 //     revoked as above (shadowStanding): a 421 makes the peer try again
 //     on a new connection, judged by the configuration in force, where
 //     a 5xx to a MAIL with XSHADOW= would fail every recipient for good.
+//   - A transport server by its connector's trust (externally_secured)
+//     stays one only while the connector in force is so (a removed one
+//     is not): its shadow session ends as above and its headers lose
+//     their trust (trustedServer); its rights are refreshRights' (it
+//     keeps only what both configurations grant).
 //   - TLS and AUTH required (tls.required, auth.required) are read from
 //     the connector in force at each MAIL, as its permissions are
 //     (refreshRights).
@@ -129,14 +134,17 @@ func (s *session) shadowStanding() string {
 		return ""
 	}
 	why := ""
+	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
 	if s.dropRevokedAuth() {
 		why = "the account of this shadow session was revoked by a reload"
+	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
+		why = "this connection's receive connector is no longer externally secured"
 	} else if d := s.srv.servers.Load(); d != nil {
 		known, at := d.d.ServerAt(s.shadowServer, s.ip)
 		switch {
 		case !known || !d.d.Transport(s.shadowServer):
 			why = "server " + s.shadowServer + " is no longer a transport server of the organisation"
-		case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0) && !at:
+		case byTrust && !at:
 			why = "server " + s.shadowServer + " no longer has this connection's address in the topology"
 		}
 	}

@@ -1003,7 +1003,8 @@ func (s *session) trustedServer() bool {
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
 		return s.anyTransport(s.vc.certNames...) && s.fromAddressOf(s.vc.certNames...)
 	}
-	return s.c.cfg.ExternallySecured && s.addressIsServer()
+	c := s.inForce() // the trust as the configuration in force has it (authreload.go)
+	return s.c.cfg.ExternallySecured && c != nil && c.cfg.ExternallySecured && s.addressIsServer()
 }
 
 // fromAddressOf: the connection may come from one of the transport
