@@ -3,6 +3,7 @@ package smtp
 import (
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,40 @@ func TestSR1TrustTakenAwayEndsShadowSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cmd("XQUERYDISCARD 10", "421 4.7.0")
+}
+
+// SMTP-2, OPS-1 (rt28b F1, sibling): a reload that lowers a connector's
+// max_message_size holds the sessions already open to it from their
+// next MAIL (552 5.3.4 for a declared SIZE and for a body over it), as
+// it holds new ones; one that raises it gives them nothing beyond the
+// limit they began with (their EHLO announced that one).
+func TestSMTP2ReloadLowersSizeLimitOfOpenSessions(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(size string) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    limits: {max_message_size: %s}
+`, addr, size)
+	}
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, conf("100KiB"))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, conf("1KiB")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.org> SIZE=5000", "552 5.3.4")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: big\r\n\r\n"+strings.Repeat(strings.Repeat("x", 98)+"\r\n", 50)+".", "552 5.3.4")
+	if q.count() != 0 {
+		t.Errorf("%d messages queued over the reloaded limit", q.count())
+	}
 }

@@ -368,6 +368,7 @@ func (v *verbConn) fillCommand() error {
 		if s == nil {
 			break // no greeting yet: go-smtp's 503, before any parameter check
 		}
+		v.followSizeLimit(s)
 		var reply string
 		if line, reply = v.mailParams(line); reply != "" {
 			v.reply(reply)

@@ -86,7 +86,8 @@ type verbConn struct {
 	// (shadowOff).
 	noShadow    func() bool
 	maxLine     int
-	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes), as followSizeLimit last set it
+	ownMaxSize  int64         // max_message_size as the connection was opened (0: none)
 	limit       int64         // the size limit of the body being read (sizeLimit at its start)
 	idle        time.Duration // read deadline of each line and body piece
 	maxJunk     int           // commands outside a transaction (0: no limit)
@@ -185,6 +186,7 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 		v.maxLine = config.DefaultMaxLineLength
 	}
 	v.authMechs = rc.Auth.Mechanisms
+	v.ownMaxSize = v.maxSize
 	v.sess = func() *session { return tc.sess.Load() }
 	v.r = bufio.NewReaderSize(heldFirst{v, tc}, 4096) // replyhold.go
 	tc.vc = v
