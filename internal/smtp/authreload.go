@@ -119,6 +119,9 @@ func (s *session) dropRevokedAuth() bool {
 	}
 	s.log.Warn("authentication revoked by a reload: the account was removed or its password changed; the session continues unauthenticated", "user", s.user)
 	s.user, s.serverAccount, s.authStamp, s.authRevoked = "", false, "", true
+	if s.shadowServer != "" {
+		s.shadowRevoked = true // ended at its next verb (shadowStanding)
+	}
 	s.server = s.c.cfg.ExternallySecured || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
 	return true
 }
@@ -135,7 +138,7 @@ func (s *session) shadowStanding() string {
 	}
 	why := ""
 	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
-	if s.dropRevokedAuth() {
+	if s.dropRevokedAuth() || s.shadowRevoked {
 		why = "the account of this shadow session was revoked by a reload"
 	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
 		why = "this connection's receive connector is no longer externally secured"
@@ -152,7 +155,7 @@ func (s *session) shadowStanding() string {
 		return ""
 	}
 	s.log.Warn("shadow session ended by a reload", "shadow_server", s.shadowServer, "reason", why)
-	s.shadowServer, s.shadowPeerDB = "", ""
+	s.shadowServer, s.shadowPeerDB, s.shadowRevoked = "", "", false
 	s.server = false
 	if tc, ok := s.raw.(*trackedConn); ok {
 		tc.hangUp.Store(true) // the reply is the session's last

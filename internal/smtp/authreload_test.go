@@ -3,6 +3,7 @@ package smtp
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 )
@@ -72,4 +73,44 @@ func TestSMTP2ReloadLowersSizeLimitOfOpenSessions(t *testing.T) {
 	if q.count() != 0 {
 		t.Errorf("%d messages queued over the reloaded limit", q.count())
 	}
+}
+
+// SR-1, SMTP-8 (rt28b F1, sibling): a server account a reload removed
+// opens no shadow session on the connection it authenticated on before
+// the reload (XSHADOW 550 5.7.1), and the EHLO there offers no XSHADOW;
+// its shadow session open at the reload ends at its next verb (421).
+func TestSR1RevokedServerAccountOpensNoShadowSession(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	creds := credsFile(t)
+	conf := fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`, addr, creds)
+	sh := &fakeShadow{notes: map[string][]string{}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	open := dial(t, s, "") // a shadow session open at the revocation
+	open.expect("220")
+	open.cmd("EHLO hub2.test", "250")
+	open.cmd(authHub2, "235")
+	open.cmd("XSHADOW hub2", "250")
+	b, _ := os.ReadFile(creds)
+	lines := strings.Split(string(b), "\n")
+	os.WriteFile(creds, []byte(strings.Join(lines[:2], "\n")+"\n"), 0o600) // hub2 removed
+	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.cmd("EHLO hub2.test", "250"); strings.Contains(r, "XSHADOW") {
+		t.Errorf("the EHLO of a revoked server account offers XSHADOW: %v", r)
+	}
+	d.cmd("XSHADOW hub2", "550 5.7.1")
+	open.cmd("XQUERYDISCARD 10", "421 4.7.0 Shadow session ended: the account of this shadow session was revoked")
 }

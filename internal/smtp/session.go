@@ -81,6 +81,9 @@ type session struct {
 	// revoked the account, and go-smtp cannot take a second AUTH.
 	authStamp   string
 	authRevoked bool
+	// shadowRevoked: the account of the open shadow session was revoked
+	// (dropRevokedAuth); the shadow session ends at its next verb.
+	shadowRevoked bool
 
 	vc *verbConn // the verb layer of the connection
 

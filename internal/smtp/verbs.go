@@ -630,8 +630,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		s := v.sess()
 		if s != nil {
 			// The rights now in force, as the shadow verbs read them
-			// (shadowOff): the keyword offers only what XSHADOW grants.
+			// (shadowOff): the keyword offers only what XSHADOW grants;
+			// an account a reload revoked is no server's (authreload.go).
 			s.refreshRights()
+			s.dropRevokedAuth()
 		}
 		if s != nil && s.xshadowKeyword() != "" {
 			s.readMarkFloors()
@@ -824,8 +826,10 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		// Opening a shadow session is granted with the rights now in
 		// force, also to a session that has one (rr25 F3): a reload
 		// that took accept-xshadow away refuses it as the EHLO after it
-		// no longer offers it.
+		// no longer offers it. A server account the reload revoked
+		// opens none (authreload.go).
 		s.refreshRights()
+		s.dropRevokedAuth()
 	}
 	switch {
 	case s == nil:
