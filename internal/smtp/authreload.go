@@ -117,7 +117,10 @@ func (s *session) dropRevokedAuth() bool {
 	if s.accountValid() {
 		return false
 	}
-	s.log.Warn("authentication revoked by a reload: the account was removed or its password changed; the session continues unauthenticated", "user", s.user)
+	s.log.Warn("authentication revoked by a reload: the account was removed or its password changed; the session continues unauthenticated")
+	if s.logBeforeAuth != nil {
+		s.log = s.logBeforeAuth // its later lines name no user
+	}
 	s.user, s.serverAccount, s.authStamp, s.authRevoked = "", false, "", true
 	if s.shadowServer != "" {
 		s.shadowRevoked = true // ended at its next verb (shadowStanding)

@@ -81,6 +81,9 @@ type session struct {
 	// revoked the account, and go-smtp cannot take a second AUTH.
 	authStamp   string
 	authRevoked bool
+	// logBeforeAuth is the session's log before AUTH added the user: a
+	// revoked authentication goes back to it (dropRevokedAuth).
+	logBeforeAuth *slog.Logger
 	// shadowRevoked: the account of the open shadow session was revoked
 	// (dropRevokedAuth); the shadow session ends at its next verb.
 	shadowRevoked bool
@@ -531,6 +534,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
 		s.serverAccount = server
 		s.authStamp = creds.stamp(user)
+		s.logBeforeAuth = s.log
 		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)
 		return nil
