@@ -262,3 +262,29 @@ receive_connectors:
 		t.Errorf("XSHADOW of a server removed from the topology, new connection: %v", r)
 	}
 }
+
+// EDGE-1 (rate limits), OPS-1 (rt28b F1, sibling): a reload that lowers
+// a connector's rate limits holds the sessions already open to it from
+// their next MAIL, as it holds new ones (the counts survive the reload).
+func TestReloadLowersRateLimitOfOpenSessions(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.187")
+	creds := filepath.Join(dir, "credentials")
+	os.WriteFile(creds, []byte("alice:"+hashOf(t, "alice-pw")+"\n"), 0o600)
+	cfg, text := authReloadHub(t, dir, listen, creds)
+	text = strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n    rate_limits: {address: {messages: 100}}\n", 1)
+	os.WriteFile(cfg, []byte(text), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+
+	c := rawDial(t, listen)
+	c.cmd("EHLO client.example", "250")
+	reloadDaemon(t, d, func() {
+		os.WriteFile(cfg, []byte(strings.Replace(text, "messages: 100", "messages: 1", 1)), 0o600)
+	})
+	c.cmd("MAIL FROM:<a@example.test>", "250")
+	c.cmd("RSET", "250")
+	if r := c.cmd("MAIL FROM:<a@example.test>", ""); !strings.HasPrefix(r[len(r)-1], "450 4.7.1") {
+		t.Errorf("the second MAIL of a session opened before the reload lowered the limit to 1: %v (want 450 4.7.1)", r)
+	}
+}

@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"slices"
+
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -34,6 +36,9 @@ import (
 //     is not): its shadow session ends as above and its headers lose
 //     their trust (trustedServer); its rights are refreshRights' (it
 //     keeps only what both configurations grant).
+//   - The rate limits (the check named rateLimitsCheck, stateless, its
+//     counts the process's) of the connector in force count the
+//     session's MAIL and RCPT from the next MAIL on (followRateLimits).
 //   - TLS and AUTH required (tls.required, auth.required) are read from
 //     the connector in force at each MAIL, as its permissions are
 //     (refreshRights).
@@ -184,4 +189,36 @@ func (s *session) standing() error {
 		s.server = s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
 	}
 	return nil
+}
+
+// rateLimitsCheck is the name of the rate limits' check (package
+// ratelimit): it keeps no per-session state and counts in the process's
+// counters, so a session can take the one of a reload whole.
+const rateLimitsCheck = "rate_limits"
+
+// followRateLimits gives the session the rate limits of its connector
+// in force (a reload's): that connector's rate_limits check in place of
+// the one the session began with, none when the reload removed every
+// limit. A connector the reload removed leaves the session its own.
+func (s *session) followRateLimits() {
+	cur := s.inForce()
+	if cur == nil || cur == s.c {
+		return
+	}
+	isRate := func(ck Check) bool { return ck.Name() == rateLimitsCheck }
+	var now Check
+	at := slices.IndexFunc(cur.checks, isRate)
+	if at >= 0 {
+		now = cur.checks[at]
+	}
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	switch i := slices.IndexFunc(s.checks, isRate); {
+	case i >= 0 && now != nil:
+		s.checks[i] = now
+	case i >= 0:
+		s.checks = slices.Delete(s.checks, i, i+1)
+	case now != nil:
+		s.checks = slices.Insert(s.checks, min(at, len(s.checks)), now)
+	}
 }

@@ -44,8 +44,9 @@
 //     gone. tls.required and auth.required are read from the connector
 //     in force at each MAIL, and so is max_message_size, which a
 //     reload only lowers for an open session (followSizeLimit: go-smtp
-//     keeps the SIZE its EHLO announced). The other limits, rate
-//     limits, certificate and checks stay the session's own.
+//     keeps the SIZE its EHLO announced), and so are its rate limits
+//     (followRateLimits). The other limits, certificate and checks stay
+//     the session's own.
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
