@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"fmt"
 	"slices"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -39,6 +40,10 @@ import (
 //   - The rate limits (the check named rateLimitsCheck, stateless, its
 //     counts the process's) of the connector in force count the
 //     session's MAIL and RCPT from the next MAIL on (followRateLimits).
+//   - max_message_size and max_recipients of the connector in force
+//     hold an open session where they are lower than those it began
+//     with (followSizeLimit, recipientLimit); go-smtp keeps the ones the
+//     session's EHLO announced, so a raised one gives it nothing.
 //   - TLS and AUTH required (tls.required, auth.required) are read from
 //     the connector in force at each MAIL, as its permissions are
 //     (refreshRights).
@@ -221,4 +226,18 @@ func (s *session) followRateLimits() {
 	case now != nil:
 		s.checks = slices.Insert(s.checks, min(at, len(s.checks)), now)
 	}
+}
+
+// recipientLimit refuses a recipient past max_recipients of the
+// connector in force where a reload lowered it below the one the
+// session began with (go-smtp holds the session to that one itself):
+// 452 4.5.3 as go-smtp words it, so the verb layer counts it as its own
+// (rcptOvershootLimit). A shadow copy's recipients are its primary's,
+// as sent: not limited here either.
+func (s *session) recipientLimit() error {
+	max := s.inForceOrOwn().cfg.Limits.MaxRecipients
+	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || own > 0 && max >= own || s.pendingCopyDB != "" || len(s.rcpt) < max {
+		return nil
+	}
+	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}
 }

@@ -114,3 +114,32 @@ func TestSR1RevokedServerAccountOpensNoShadowSession(t *testing.T) {
 	d.cmd("XSHADOW hub2", "550 5.7.1")
 	open.cmd("XQUERYDISCARD 10", "421 4.7.0 Shadow session ended: the account of this shadow session was revoked")
 }
+
+// SMTP-2, OPS-1 (rt28b F1, sibling): a reload that lowers a connector's
+// max_recipients holds the sessions already open to it: a recipient past
+// the new limit is 452 4.5.3, as on a new connection.
+func TestSMTP2ReloadLowersRecipientLimitOfOpenSessions(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(n int) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+    limits: {max_recipients: %d}
+`, addr, n)
+	}
+	s := startServer(t, &fakeQueue{}, connectors(t, conf(10))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, conf(2)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<a@example.test>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("RCPT TO:<c@example.test>", "452 4.5.3")
+}

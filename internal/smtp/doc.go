@@ -42,9 +42,10 @@
 //     force (or at the connection's address, without a credential), its
 //     account was revoked, or the trust it had by externally_secured is
 //     gone. tls.required and auth.required are read from the connector
-//     in force at each MAIL, and so is max_message_size, which a
-//     reload only lowers for an open session (followSizeLimit: go-smtp
-//     keeps the SIZE its EHLO announced), and so are its rate limits
+//     in force at each MAIL, and so are max_message_size and
+//     max_recipients, which a reload only lowers for an open session
+//     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
+//     EHLO announced), and so are its rate limits
 //     (followRateLimits). The other limits, certificate and checks stay
 //     the session's own.
 //   - Every refusal has a precise code and enhanced status code (replies

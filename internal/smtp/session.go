@@ -645,6 +645,9 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err := s.standing(); err != nil {
 		return err
 	}
+	if r := s.recipientLimit(); r != nil {
+		return r
+	}
 	if f := s.foreignOrcpt; f != "" {
 		// An ORCPT of another address type the verb layer took off
 		// this RCPT line (orcpt.go): checked and stored as any other.
