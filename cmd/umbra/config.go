@@ -369,7 +369,11 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 			if !cfg.Written(at...) {
 				at = []any{"server", "data_dir"}
 			}
-			r.add(": tracking.path names a file that is not its tracking log", config.Errors{cfg.ErrorAt(err.Error(), at...)})
+			what := ": tracking.path names a file that is not its tracking log"
+			if fi, lerr := os.Lstat(cfg.Tracking.Path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+				what = ": tracking.path is a symbolic link, which the tracking log never follows"
+			}
+			r.add(what, config.Errors{cfg.ErrorAt(err.Error(), at...)})
 		}
 	}
 	return r.failure()

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
+	"umbra/internal/filelimit"
 	"umbra/internal/ldapdir"
 	"umbra/internal/queue"
 	"umbra/internal/recipients"
@@ -46,9 +47,10 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 		AwaitPeer: queue.AwaitingPeer})
 }
 
-// ldapPassword is the service account's password: the content of
-// ldap.bind_password_file without its trailing line ends ("" without
-// the setting). An empty one would be refused only by the directory, at
+// ldapPassword is the service account's password: the first line of
+// ldap.bind_password_file, without a byte-order mark or its line end
+// (filelimit.Secret, as every password file is read; "" without the
+// setting). An empty one would be refused only by the directory, at
 // the first lookup.
 func ldapPassword(file string) (string, error) {
 	if file == "" {
@@ -58,7 +60,12 @@ func ldapPassword(file string) (string, error) {
 	if err != nil {
 		return "", config.NewFileError(file, err, "ldap", "bind_password_file")
 	}
-	password := strings.TrimRight(string(b), "\r\n")
+	password := filelimit.Secret(b) // as a send connector's password file is read
+	// Something below a blank first line: not an empty file.
+	if password == "" && strings.TrimSpace(string(filelimit.TrimBOM(b))) != "" {
+		return "", &config.FileError{Setting: []any{"ldap", "bind_password_file"},
+			Err: fmt.Errorf("ldap.bind_password_file %s: its first line is empty (the password is the file's first line)", file)}
+	}
 	if password == "" {
 		return "", &config.FileError{Setting: []any{"ldap", "bind_password_file"},
 			Err: fmt.Errorf("ldap.bind_password_file %s is empty", file)}

@@ -406,6 +406,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Scheduler: queue.SchedulerConfig{InitialWindow: t.InitialDestinationConcurrency,
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
+		Panics: met, // recovered panics of the queue's goroutines (umbra_queue_panics_total)
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
@@ -725,8 +726,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				continue
 			}
 			systemd.Notify("RELOADING=1")
-			next, nextRcpt, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
+			next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
 			if err == nil {
+				if next.BackPressure.Enabled != cfg.BackPressure.Enabled { // a restart would change it (reloadBackPressure keeps it)
+					pending = append(pending, "changed: back_pressure.enabled")
+				}
 				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
 				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
 				reloadRoots(tlsEngine, next, log.With("component", "tlspolicy"))                    // outboundtls.go
@@ -737,7 +741,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				log.Warn("SIGHUP ignored: umbra began to stop during the reload; the configuration file is read at the next start")
 				continue
 			}
-			ops.Reload(err)
+			// A reload that applied but left a part to a restart (one
+			// refused, one changed) is a success that a restart would
+			// undo or refuse: said by its own gauge and a line of its
+			// own, as a failed reload is.
+			ops.Reload(err, len(pending) > 0)
+			if err == nil && len(pending) > 0 {
+				log.Warn("reload: the file has parts the running daemon did not take; a restart would refuse or change them (umbra_config_restart_would_fail 1)",
+					"parts", pending)
+			}
 			// The admin socket's file removed or replaced under the
 			// daemon (a cleanup of /run, by hand): SIGHUP makes it
 			// again at its path, whether or not the file reloaded —
@@ -1020,10 +1032,13 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // and the shadow heartbeat settings.
 // What needs a restart is named in a warning and left as it was. It
 // returns the new configuration and the recipient validator it put in
-// force (route explain asks the daemon's: GET /v1/rcptcheck).
+// force (route explain asks the daemon's: GET /v1/rcptcheck), and the
+// parts of the file the running daemon did not take that a restart
+// would refuse (a start-only part's refusal, warned of) or change (a
+// setting only a restart applies): umbra_config_restart_would_fail.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
-	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, *recipients.Validator, error) {
+	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, *recipients.Validator, []string, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -1032,7 +1047,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		next, err = config.Load(cur.File)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// Everything serve and config check refuse, at the same lines: a
 	// listener on an address this machine does not have, a key that does
@@ -1044,16 +1059,18 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	// The parts a reload does not apply (the console, the resolver) are
 	// warned of, not refused (checkReload).
+	var pending []string // what a restart would refuse or change
 	if f := checkReload(next, func(summary string, err error) {
 		log.Warn("reload: a part that applies only at a restart would not start; it runs as it was", "what", summary, "err", err)
+		pending = append(pending, "refused: "+strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(summary), ":")))
 	}); f != nil {
 		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
 			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 		}
-		return nil, nil, f
+		return nil, nil, nil, f
 	}
 	if err := probeNewBindings(next, held); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	restart := restartOnly(cur, next)
 	// outbound_tls stays as it runs (restartOnly named a change): the
@@ -1063,12 +1080,12 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// The recipients file is read again; a broken one fails the reload.
 	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	table := topology.RoutingTable(next)
 	topo, ctopo, err := serverTopologies(next)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if ctopo != nil {
 		next.TopologySource = ctopo.Source
@@ -1081,10 +1098,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	resolveServerHosts(topo, running.Topology, edge.dns, log) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := del.Reload(dc); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	edge.cfg.Store(next) // the checks of the new connectors read it
 	if err := srv.Reload(next.ReceiveConnectors, table); err != nil {
@@ -1096,7 +1113,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if rerr := del.Reload(running); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if topo != nil {
 		srv.SetServers(topo)
@@ -1130,6 +1147,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
+			pending = append(pending, "refused: server.admin_socket "+next.Server.AdminSocket+": "+err.Error())
 		} else {
 			socket = next.Server.AdminSocket
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
@@ -1145,7 +1163,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	keepRunning(cur, next)
 	next.Server.AdminSocket = socket // where it is now
-	return next, rcptv, nil
+	for _, k := range restart {
+		pending = append(pending, "changed: "+k)
+	}
+	return next, rcptv, pending, nil
 }
 
 // restartOnly names the settings of next that differ from the running

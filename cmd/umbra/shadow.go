@@ -16,7 +16,7 @@ func newShadowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "shadow", Short: "Shadow redundancy: the copies this server keeps for its primaries"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
-		Short: "List the primaries this server holds shadow copies for, with copies (held for it, and taken over from it and not handed on yet, wherever they wait: its shadow queue, a route's queue, a redirect, poison; TAKEN OVER counts the latter), oldest, last contact, failed heartbeats, state and why: the last refusal, or the last heartbeat error and when the takeover comes",
+		Short: "List the primaries this server holds shadow copies for, with copies (held for it, and taken over from it and not handed on yet, wherever they wait: its shadow queue, a route's queue, a redirect, poison; TAKEN OVER counts the latter), oldest, last contact, failed heartbeats, state, database id (and the ids its taken-over copies were taken over under, when another: NEW (taken over under OLD)) and why: the last refusal, or the last heartbeat error and when the takeover comes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
@@ -73,7 +73,7 @@ func newShadowCmd() *cobra.Command {
 				// heartbeat's error is the peer's text, and a tab or
 				// newline in it would shift the columns.
 				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", termSafe(v.Primary), v.Copies, v.TakenOverCopies, oldest, last,
-					v.FailedHeartbeats, termSafe(v.State), orDash(v.DatabaseID), termSafe(why))
+					v.FailedHeartbeats, termSafe(v.State), termSafe(v.DatabaseShown()), termSafe(why))
 			}
 			if err := w.Flush(); err != nil {
 				return err

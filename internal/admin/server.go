@@ -44,6 +44,12 @@ type shadowCopyCounter interface {
 	ShadowCopiesAged() (map[string]queue.ShadowCopyCount, map[string]time.Duration, error)
 }
 
+// takenUnderLister names the database ids each primary's taken-over
+// copies were taken over under (queue.Manager).
+type takenUnderLister interface {
+	ShadowTakenUnder() (map[string][]string, error)
+}
+
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
@@ -426,7 +432,16 @@ type ShadowView struct {
 	OldestAge        time.Duration `json:"oldest_age_ns"`
 	LastContact      time.Time     `json:"last_contact,omitzero"`
 	FailedHeartbeats int           `json:"failed_heartbeats"`
-	DatabaseID       string        `json:"database_id,omitempty"`
+	// DatabaseID is the primary's transport database id as stored now:
+	// the one its held copies were made against.
+	DatabaseID string `json:"database_id,omitempty"`
+	// TakenOverUnder lists the database ids its taken-over copies were
+	// taken over under (queue.Manager.ShadowTakenUnder): after the
+	// primary came back with a new database (SR-7) that is the old one,
+	// whose originals are gone — the copies are not the running
+	// primary's (shadow28 item 1). Empty for copies an earlier release
+	// took over.
+	TakenOverUnder []string `json:"taken_over_under,omitempty"`
 	// HeldCopies are copies the primary still has (this server keeps
 	// them until its discard); TakenOverCopies were taken back from it
 	// and not handed on yet, wherever they wait: its shadow queue (for a
@@ -461,6 +476,26 @@ type ShadowView struct {
 	// heartbeats: their count and the last one's error), while it is
 	// marked taken over and refuses nothing.
 	TakenOverWhy string `json:"taken_over_why,omitempty"`
+}
+
+// DatabaseShown is the primary's database id as shadow list and the
+// console show it: the stored id ("-" none), and the other ids its
+// taken-over copies were taken over under, "DB (taken over under OLD)".
+func (v ShadowView) DatabaseShown() string {
+	out := v.DatabaseID
+	if out == "" {
+		out = "-"
+	}
+	var other []string
+	for _, id := range v.TakenOverUnder {
+		if id != v.DatabaseID {
+			other = append(other, id)
+		}
+	}
+	if len(other) > 0 {
+		out += " (taken over under " + strings.Join(other, ", ") + ")"
+	}
+	return out
 }
 
 // ShadowState is the state of a primary as shadow list, the API and the
@@ -592,8 +627,15 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		}
 		out = append(out, refusedOnly...)
 	}
+	var under map[string][]string
+	if l, ok := s.q.(takenUnderLister); ok {
+		if under, err = l.ShadowTakenUnder(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range out {
 		v := &out[i]
+		v.TakenOverUnder = under[v.Primary]
 		if c, ok := counts[v.Primary]; ok {
 			v.HeldCopies, v.TakenOverCopies = c.Held, c.TakenOver
 			v.Copies = c.Held + c.TakenOver

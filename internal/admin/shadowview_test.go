@@ -78,3 +78,37 @@ func TestShadowViewsDescribeTheCopies(t *testing.T) {
 		t.Fatalf("hub-c: %+v", c)
 	}
 }
+
+// takenUnderQueue is shadowQueue whose hub-b copies were taken over
+// under hub-b's old database (it came back with a new one: SR-7).
+type takenUnderQueue struct{ shadowQueue }
+
+func (takenUnderQueue) ShadowTakenUnder() (map[string][]string, error) {
+	return map[string][]string{"hub-b": {"db-old"}, "hub-c": {"db-c"}}, nil
+}
+
+// SR-7 (shadow28 item 1): shadow list, its JSON and the console name the
+// database copies were taken over under, not only the primary's current
+// id: copies taken over from hub-b's old database read as the running
+// hub-b's before.
+func TestShadowViewsNameTheDatabaseTakenUnder(t *testing.T) {
+	s := &Server{q: takenUnderQueue{shadowQueue{&fakeQueue{}}}}
+	s.SetShadows(func() []shadow.PrimaryStatus {
+		return []shadow.PrimaryStatus{{Name: "hub-b", DatabaseID: "db-new"}, {Name: "hub-c", DatabaseID: "db-c", TakenOver: true}}
+	})
+	vs, err := s.ShadowViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ShadowView{}
+	for _, v := range vs {
+		got[v.Primary] = v
+	}
+	b, c := got["hub-b"], got["hub-c"]
+	if len(b.TakenOverUnder) != 1 || b.TakenOverUnder[0] != "db-old" || b.DatabaseShown() != "db-new (taken over under db-old)" {
+		t.Fatalf("hub-b: %+v shown %q; want its copies named under db-old", b, b.DatabaseShown())
+	}
+	if c.DatabaseShown() != "db-c" {
+		t.Fatalf("hub-c, taken over under its current database: shown %q", c.DatabaseShown())
+	}
+}

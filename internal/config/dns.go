@@ -94,6 +94,10 @@ func validateDNS(v *validator, d DNS) {
 			v.add(fmt.Sprintf("dns.servers: %q is not an IP address or ip:port", s), "dns", "servers", i)
 			continue
 		}
+		if ip.Unmap().IsUnspecified() { // a server umbra dials: checkDialAddress's rule
+			v.add(fmt.Sprintf("dns.servers: %q: %v", s, errUnspecifiedHost), "dns", "servers", i)
+			continue
+		}
 		if err := mailaddr.NoZone(host); err != nil {
 			// A server umbra dials, as checkDialAddress refuses one: a
 			// zone names one machine's interface (and was dropped).

@@ -487,7 +487,9 @@ type AddressSpace struct {
 type SendAuth struct {
 	Username string `yaml:"username"`
 	// PasswordFile holds the password on its first line, so that the
-	// configuration itself never contains a secret.
+	// configuration itself never contains a secret; a byte-order mark at
+	// its start and the line end (LF or CRLF) are no part of it
+	// (filelimit.Secret).
 	PasswordFile string `yaml:"password_file"`
 }
 

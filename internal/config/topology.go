@@ -282,12 +282,20 @@ func validateTopology(t *Topology) []violation {
 			if s.Site != "" && !sites[s.Site] {
 				v.add(fmt.Sprintf("server %q is in unknown site %q", s.Name, s.Site), "servers", i, "site")
 			}
-			if err := checkDialAddress(s.Address); err != nil {
+			if err := checkDialAddress(s.Address); err != nil && err != errUnspecifiedHost { // topologyRules says it
 				v.add(fmt.Sprintf("server %q: address %q: %v", s.Name, s.Address, err), "servers", i, "address")
 			}
 			for j, a := range s.SourceAddresses {
-				if _, err := ParseSourceAddress(a); err != nil {
+				p, err := ParseSourceAddress(a)
+				switch {
+				case err != nil:
 					v.add(fmt.Sprintf("server %q: source address %q %s", s.Name, a, rangeProblem(err, "an IP address or CIDR prefix")), "servers", i, "source_addresses", j)
+				case everyAddress(p):
+					v.add(fmt.Sprintf("server %q: source address %q covers every address: any host could claim to be %s on an externally secured connector; "+
+						"list the addresses its connections come from", s.Name, a, s.Name), "servers", i, "source_addresses", j)
+				case p.Addr().Unmap().IsUnspecified() && p.IsSingleIP():
+					v.add(fmt.Sprintf("server %q: source address %q is the unspecified address, which no connection comes from; "+
+						"list the addresses its connections come from", s.Name, a), "servers", i, "source_addresses", j)
 				}
 			}
 		case "legacy":
@@ -605,6 +613,12 @@ func inSomeSubnet(t *Topology, address string) bool {
 		}
 	}
 	return false
+}
+
+// everyAddress: p covers every IPv4 or every IPv6 address (0.0.0.0/0,
+// ::/0, ::ffff:0.0.0.0/96 and wider).
+func everyAddress(p netip.Prefix) bool {
+	return p.Bits() == 0 || p.Addr().Is4In6() && p.Bits() <= 96
 }
 
 // ParseSourceAddress reads a topology server's source address: an IP

@@ -321,8 +321,9 @@ func isLocalAddr(ip netip.Addr) bool {
 // does not offer XSHADOW" — its peers count failed heartbeats and take
 // its copies over while it runs, and its relays' copies are never
 // confirmed. A warning, at the connector's bindings, naming the
-// connectors that do offer them (a server none of whose connectors
-// offers them is not warned of here): an address behind translation
+// connectors that do offer them; a server none of whose connectors
+// offers them is warned of too, at the connector at its topology
+// address (mail relayed to it keeps no copy): an address behind translation
 // (server.address_translated) or given by host name is not compared.
 // Warnings are formatted "file:line: warning: …".
 func ShadowListenerWarnings(c *Config, t *Topology) []string {
@@ -362,8 +363,15 @@ func ShadowListenerWarnings(c *Config, t *Topology) []string {
 			there = append(there, i)
 		}
 		if len(offering) == 0 {
-			// No connector offers them at all: shadow sessions to this
-			// server are not configured (left alone here).
+			// No connector offers them at all (shadow28 item 3: left
+			// unsaid before): the same failures, and nothing relayed
+			// here keeps a copy.
+			for _, i := range there {
+				warns.add(fmt.Sprintf("the topology lists %q as a transport server at %s, where receive connector %q listens, and no receive connector of it offers XSHADOW to transport servers "+
+					"(no accept-xshadow in permissions.servers) while shadow redundancy is on: its peers' shadow sessions and heartbeats fail with \"peer does not offer XSHADOW\", "+
+					"so mail relayed to it keeps no shadow copy and a peer that kept copies for it takes them over while it runs (its mail delivered twice); grant the shadow verbs to transport servers on that connector",
+					c.Server.Name, s.Address, c.ReceiveConnectors[i].Name), "receive_connectors", i, "bindings")
+			}
 			continue
 		}
 		other := "receive connector " + strings.Join(offering, ", ") + " offers them"

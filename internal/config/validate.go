@@ -496,8 +496,9 @@ func checkHostPort(s string) error {
 // checkDialAddress is checkHostPort for an address umbra connects to (a
 // topology server's, mailbox.lmtp, a milter's inet:): it needs a host, an IPv6 address
 // without a zone (a listener may bind a link-local address with its
-// zone; a destination is not one machine's interface), and a port other
-// than 0, which only a listener takes (any port).
+// zone; a destination is not one machine's interface), a port other
+// than 0, which only a listener takes (any port), and a host other than
+// the unspecified address (errUnspecifiedHost).
 func checkDialAddress(s string) error {
 	if err := checkHostPort(s); err != nil {
 		return err
@@ -512,8 +513,18 @@ func checkDialAddress(s string) error {
 	if port == "0" || strings.TrimLeft(port, "0") == "" {
 		return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
 	}
+	if UnspecifiedHost(host) { // a listener's form: connecting to it reaches this machine itself
+		return errUnspecifiedHost
+	}
 	return nil
 }
+
+// errUnspecifiedHost is checkDialAddress's refusal of the unspecified
+// address (0.0.0.0, ::, ::ffff:0.0.0.0), in CheckHostPort's words: one
+// rule for every address umbra connects to (a smart host, a redirect,
+// mailbox.lmtp, a milter's inet:, a topology server's address, which
+// topologyRules words as its own).
+var errUnspecifiedHost = errors.New("the host " + UnspecifiedWords)
 
 // IsDomain reports whether s is a syntactically valid DNS name
 // (mailaddr.IsDomain).

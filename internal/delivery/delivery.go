@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 	"umbra/internal/config"
+	"umbra/internal/filelimit"
 	"umbra/internal/mailaddr"
 	"umbra/internal/mailbox"
 	"umbra/internal/orgid"
@@ -473,7 +474,8 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 
 // Password reads the password of send connector i (the ith of the
 // configuration's send_connectors) from its auth.password_file: the
-// first line, without its line end; "" without the setting. A file
+// first line, without a byte-order mark or its line end (LF or CRLF:
+// filelimit.Secret); "" without the setting. A file
 // that cannot be read, or an empty password (found otherwise only at
 // the next hop), is a config.FileError at the setting: config check,
 // the start and a reload read the file here.
@@ -487,7 +489,11 @@ func Password(i int, sc config.SendConnector) (string, error) {
 	if err != nil {
 		return "", config.NewFileError(file, err, setting...)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	line := filelimit.Secret(b)                                              // the first line, without a BOM or CR (one rule for every file umbra reads)
+	if line == "" && strings.TrimSpace(string(filelimit.TrimBOM(b))) != "" { // something below a blank first line
+		return "", &config.FileError{Setting: setting,
+			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s: its first line is empty (the password is the file's first line; send connector %s)", i, file, sc.Name)}
+	}
 	if line == "" {
 		return "", &config.FileError{Setting: setting,
 			Err: fmt.Errorf("send_connectors[%d].auth.password_file %s is empty (send connector %s)", i, file, sc.Name)}

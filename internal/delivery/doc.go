@@ -102,9 +102,9 @@
 // each recipient takes its own route (rt56 F1) — and no route goes back to the organisation server the
 // message came from (its shadow server, else the server of its client
 // address; a DSN made here came from none) unless the path leads only there
-// — or the message is a copy taken over from that server for failed
-// heartbeats and the server has presented another database since (it
-// holds no original: originLostIt, rt27a F3). Plan (plan.go) makes the
+// — or the message is a copy taken over from that server (any takeover:
+// failed heartbeats, a new database met, expiry) under a database the
+// server no longer runs (it holds no original: originLostIt, rt27a F3). Plan (plan.go) makes the
 // same grouping for the queue manager's scheduler, which runs each group
 // as a job behind its destination's concurrency window: delivery itself
 // never waits for a connection slot. Each group is one SMTP transaction.
@@ -141,7 +141,9 @@
 // not connected to (self.go, ownBinding, dropSelf): a smart host that is this server is
 // skipped; MX hosts no better than the best one at which this server
 // appears are dropped, the better ones tried and their failure deferred.
-// Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
+// An MX address that is unspecified is dropped alone: it is not this
+// server, so its host's other addresses and the MX hosts after it stay
+// (only an MX with nothing else left loops on it). Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
 // name: two servers may share a name, never an address. An MX host
 // named as this server (Config.Hostname, not localhost) is looked up
@@ -499,6 +501,9 @@
 //     (panics.go): a group's recipients Deferred with queue.PanicReply
 //     (tried again, never marked delivered; no window feedback), its
 //     connection closed; a heartbeat, watch, reconcile, callout or push
-//     ends with an error. Counted (PanicObserver) and logged once a
-//     minute with the stack.
+//     ends with an error; the expiry's cut of a transaction is not made
+//     (the checks before DATA and the body still find the expiry), an
+//     idle session of copies on receipt ended apart is closed. Every
+//     goroutine outbound work starts recovers so. Counted
+//     (PanicObserver) and logged once a minute with the stack.
 package delivery

@@ -77,19 +77,22 @@ func messageOrigin(tp *routing.Topology, m *queue.Message) string {
 }
 
 // originLostIt reports whether origin, the server m came from, no longer
-// holds m's original (rt27a F3): m carries a copy taken over from it for
-// failed heartbeats, made against the database it may be given back to
-// (Message.GiveBack), and origin has presented another database since —
-// it came back with a new one (SR-7), which holds nothing of m. Sending
-// m there is then no return to the server that has it: a route like any
-// other, and often the only live server of its site. The copy taken over
-// when it was already on another database, or at expiry, names none: the
-// rule stays.
+// holds m's original (rt27a F3): m carries a copy taken over from it,
+// under the database the copy was made against (Message.TakenUnder:
+// every kind of takeover records it — failed heartbeats, a new database
+// met (SR-7), expiry, the operator's takeover), and origin runs another
+// database now — it came back with a new one, which holds nothing of m.
+// Sending m there is then no return to the server that has it: a route
+// like any other, and often the only live server of its site. A copy
+// taken over under origin's current database, or whose entry names none
+// (written by an earlier release), keeps the rule (shadow28 item 2: one
+// taken over at SR-7 named none, and kept avoiding the server that had
+// lost it).
 func originLostIt(st *state, m *queue.Message, origin string) bool {
 	if origin == "" || st.cfg.Shadows == nil {
 		return false
 	}
-	taken := m.GiveBack[origin]
+	taken := m.TakenUnder[origin]
 	if taken == "" {
 		return false
 	}

@@ -29,6 +29,7 @@ type replyHop struct {
 	maxRcpts       int    // 0: no limit
 	refuseAll452   bool   // every RCPT gets 452 4.5.3
 	closeAfterData bool
+	dropAtRcpt     int // the connection closes, unanswered, at this RCPT (1-based); 0: never
 
 	mu    sync.Mutex
 	conns int
@@ -100,6 +101,10 @@ func (h *replyHop) serve(c net.Conn) {
 			addr := strings.Trim(strings.SplitN(cmd, ":", 2)[1], "<> ")
 			if i := strings.Index(addr, ">"); i >= 0 {
 				addr = addr[:i]
+			}
+			if h.dropAtRcpt > 0 && len(rcpts)+1 == h.dropAtRcpt {
+				w.Flush()
+				return
 			}
 			if h.refuseAll452 || (h.maxRcpts > 0 && len(rcpts) >= h.maxRcpts) {
 				say("452 4.5.3 Too many recipients")

@@ -279,7 +279,9 @@ func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
 
 func (s *hostSource) add(h host) {
 	s.hosts = append(s.hosts, h)
-	if s.mx && s.own(h.addr) && (s.self == nil || h.pref < s.selfPref) {
+	// The unspecified address is dropped alone (dropSelf): it does not
+	// make its host this server, nor cut the MX hosts after it.
+	if s.mx && s.own(h.addr) && !unspecifiedHop(h.addr) && (s.self == nil || h.pref < s.selfPref) {
 		self := h
 		s.self, s.selfPref = &self, h.pref
 	}

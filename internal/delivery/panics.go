@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/panicline"
@@ -25,6 +26,19 @@ import (
 //     session does; a shadow session's error is a shadow.LocalFault
 //     (recoverErr), which counts no failed heartbeat and marks the
 //     primary neither unreachable nor failing.
+//   - the goroutine that cuts a transaction at its message's expiry
+//     (transaction.go): the cut is not made, the transaction ends as its
+//     session does (the checks before DATA and before the body still
+//     find the expiry), counted under delivery;
+//   - the end of an idle session of copies on receipt (its QUIT or its
+//     close, on a goroutine of its own: ReceiptShadow.endApart): the
+//     connection is closed, counted under shadow;
+//   - a probe of a holder (ReceiptShadow.Probe, on a goroutine of
+//     shadow.Holders at a start or after a stall): ends with a
+//     shadow.LocalFault error, counted under shadow.
+// (The goroutine that ends a session's opening at the expiry,
+// expiryopen.go, only selects and cancels a context: nothing there can
+// panic.)
 // Each is counted (PanicObserver: umbra_delivery_panics_total{part})
 // and logged at ERROR as "delivery panicked" with the part, the
 // message or peer, the panic and its stack (cut at panicline.MaxStack)
@@ -49,6 +63,19 @@ const (
 	PanicVerify   = "verify"   // a callout (Verify)
 	PanicPush     = "push"     // owed discards pushed at a stop
 )
+
+// panicHook, set by a test only, is called at the start of work of a
+// part run on a goroutine of its own (the expiry's cut of a
+// transaction, the end of an idle session of copies on receipt), which
+// it may make panic. nil in umbra.
+var panicHook atomic.Pointer[func(part string)]
+
+// mayPanic calls panicHook for part.
+func mayPanic(part string) {
+	if f := panicHook.Load(); f != nil {
+		(*f)(part)
+	}
+}
 
 // PanicParts are the values of the part label.
 var PanicParts = []string{PanicDelivery, PanicShadow, PanicVerify, PanicPush}

@@ -405,7 +405,7 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 			continue
 		}
 		if copySizeRefusal(c, s.Name, size) != "" {
-			go c.Quit()
+			r.endApart(c, c.Quit)
 			continue
 		}
 		return c, nil
@@ -485,7 +485,7 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool) *smtp.Client {
 	kept := r.idle[name][:0] // oldest first, as putIdle appends
 	for _, rc := range r.idle[name] {
 		if time.Since(rc.used) >= receiptIdle {
-			go rc.c.Close()
+			r.endApart(rc.c, rc.c.Close)
 			continue
 		}
 		kept = append(kept, rc)
@@ -510,7 +510,7 @@ func (r *ReceiptShadow) putIdle(name string, c *smtp.Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.idle[name]) >= maxIdleReceipt {
-		go c.Quit()
+		r.endApart(c, c.Quit)
 		return
 	}
 	r.idle[name] = append(r.idle[name], &receiptConn{c: c, used: time.Now()})
@@ -688,3 +688,21 @@ func copiesKey(name string) string { return CopiesKeyPrefix + name }
 // refused a copy (copiesKey; queue destinations lists it as
 // server:copies:NAME).
 const CopiesKeyPrefix = "copies:"
+
+// endApart ends an idle session of copies on receipt (end: its QUIT or
+// its close) on a goroutine of its own, so that no receive session waits
+// for it. A panic there is umbra's defect: recovered, counted and
+// logged (panics.go, part shadow), the connection closed — never the
+// daemon's end, with every session it serves.
+func (r *ReceiptShadow) endApart(c *smtp.Client, end func() error) {
+	go func() {
+		defer func() {
+			if x := recover(); x != nil {
+				r.d.recovered(PanicShadow, x, "next_hop", c.Hop())
+				c.Close()
+			}
+		}()
+		mayPanic(PanicShadow)
+		end()
+	}()
+}

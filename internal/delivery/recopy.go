@@ -304,7 +304,11 @@ var ErrQuestionsUnfinished = errors.New("the shadow server's questions did not a
 // does not): a quiet pair's server:NAME rows follow the server's real
 // state (rt23 NEW-3). A probe whose questions did not all finish
 // returns the id with ErrQuestionsUnfinished: the holder is not asked.
-func (r *ReceiptShadow) Probe(ctx context.Context, name string) (string, error) {
+func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err error) {
+	// On a goroutine of the holders' (shadow.Holders): a panic here is
+	// umbra's defect, this server's fault, not the holder's (panics.go).
+	defer r.d.recoverErr(PanicShadow, &err, "shadow_server", name)
+	mayPanic(PanicShadow)
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
 		return "", fmt.Errorf("%s: %w (no topology)", name, ErrUnknownServer)

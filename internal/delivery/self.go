@@ -117,7 +117,34 @@ func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolve
 // and nothing left, the mail loops back to this server; with something
 // left, that is tried and a failure defers (this server is a backup),
 // never bounces.
+//
+// Among MX hosts the unspecified address (0.0.0.0, ::) is dropped
+// alone: it is never connected to (it reaches this machine itself), but
+// DNS junk of that kind does not make its host this server — the host's
+// other addresses and the MX hosts after it are tried. Only when it is
+// all that is left is it self (the mail loops back: nothingLeft). A
+// smart host at it is this server (the operator's configuration).
 func dropSelf(bindings []string, smart bool, hosts []host) (rest []host, self *host) {
+	var unspec *host // the first unspecified MX address, dropped alone
+	if !smart {
+		real := make([]host, 0, len(hosts))
+		for i := range hosts {
+			if unspecifiedHop(hosts[i].addr) {
+				if unspec == nil {
+					unspec = &hosts[i]
+				}
+				continue
+			}
+			real = append(real, hosts[i])
+		}
+		if unspec != nil {
+			rest, self = dropSelf(bindings, smart, real)
+			if self == nil && len(rest) == 0 {
+				self = unspec
+			}
+			return rest, self
+		}
+	}
 	best := 0
 	for i := range hosts {
 		if ownBinding(bindings, hosts[i].addr) && (self == nil || hosts[i].pref < best) {
@@ -219,23 +246,20 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 	if self == nil {
 		self = src.self // found by its address before its turn (mxlookup.go)
 	}
-	if self == nil {
-		for _, h := range hosts {
-			out.Tried = append(out.Tried, h.String())
-		}
-		return out
-	}
-	out.Self, out.Says = self.String(), selfSays(*self)
 	kept := map[string]bool{}
 	for _, h := range rest {
 		out.Tried = append(out.Tried, h.String())
 		kept[h.String()] = true
 	}
 	for _, h := range hosts {
-		if !kept[h.String()] {
+		if !kept[h.String()] { // this server, an MX no better, an unspecified MX address
 			out.Skipped = append(out.Skipped, h.String())
 		}
 	}
+	if self == nil {
+		return out
+	}
+	out.Self, out.Says = self.String(), selfSays(*self)
 	if len(rest) == 0 {
 		out.Reply, _, out.Loops = nothingLeft(dom, conn, smart, *self, unresolved)
 	}

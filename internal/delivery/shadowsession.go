@@ -188,7 +188,7 @@ func refusedKey(name string) string { return RefusedKeyPrefix + name }
 
 // RefusedKeyPrefix starts refusedKey's keys (queue destinations lists
 // them as server:refused:NAME).
-const RefusedKeyPrefix = "refused:"
+const RefusedKeyPrefix = smtp.RefusedPeerKeyPrefix
 
 // presentTo makes the next Shadow of c, a session to primary, present
 // this server's database id and the rollback mark kept for primary, on

@@ -238,13 +238,17 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		var cut, over bool
 		quit := make(chan struct{})
 		go func() {
+			// A panic here is umbra's defect (panics.go): the cut is
+			// not made, the transaction ends as its session does.
+			defer d.recoverLogged(PanicDelivery, "msg_id", m.ID.String(), "next_hop", hop)
 			select {
 			case <-reached:
+				mayPanic(PanicDelivery)
 				stopMu.Lock()
+				defer stopMu.Unlock()
 				if !over && c.AbortUnlessBodyBegun(bodies) { // one step with the body's beginning (smtp.Client)
 					cut = true
 				}
-				stopMu.Unlock()
 			case <-quit:
 			}
 		}()
@@ -355,7 +359,11 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
-				// Connection lost: the rest cannot be tried now.
+				// Connection lost: the rest cannot be tried now, and
+				// those accepted before it got no message: each is
+				// deferred with the connection's reply, none left
+				// without a result.
+				out = append(out, deferAll(indexes(accepted), hop, res.Reply)...)
 				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
 			}
 			continue

@@ -12,6 +12,9 @@
 // of lines.go: a UTF-8 byte-order mark at the file's start is skipped
 // (TrimBOM), and an entry whose name begins with an invisible character
 // (InvisibleStart) is refused at its line by the reader, never kept as
-// an entry that silently matches nothing. The package imports no other umbra
+// an entry that silently matches nothing. A password file (a send
+// connector's auth.password_file, ldap.bind_password_file) is read by
+// the same rule (Secret, secret.go): its first line, without the BOM
+// and the line end (LF or CRLF). The package imports no other umbra
 // package, so every loader may use it.
 package filelimit

@@ -42,6 +42,7 @@ type Metrics struct {
 	bpRefused    *prometheus.CounterVec
 	panics       *prometheus.CounterVec
 	outPanics    *prometheus.CounterVec
+	queuePanics  *prometheus.CounterVec
 	anotherDB    *prometheus.CounterVec
 	shadowAddr   *prometheus.CounterVec
 
@@ -126,6 +127,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.outPanics.WithLabelValues(p)
 	}
 	reg.MustRegister(m.outPanics)
+	m.queuePanics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_queue_panics_total",
+		Help: "Goroutines of the queue manager that panicked (recovered: the scheduler's loop run again, an attempt's message stranded as a crashed one, a job or a dead destination's answer ended with its recipients pending, a task ended as a local fault, a notice left to the attempt's end, an expiry's cut not made, a stall's round ended; logged at most once a minute), by part (loop, attempt, job, dead, task, notice, expiry, stall)."},
+		[]string{"part"})
+	for _, p := range QueuePanicParts {
+		m.queuePanics.WithLabelValues(p)
+	}
+	reg.MustRegister(m.queuePanics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
 		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
@@ -377,6 +385,15 @@ func (m *Metrics) BackPressureRefused(connector string) {
 // DeliveryPanicParts are the part labels of umbra_delivery_panics_total
 // (delivery.PanicParts), exported at zero from the start.
 var DeliveryPanicParts = []string{"delivery", "shadow", "verify", "push"}
+
+// QueuePanicParts are the part labels of umbra_queue_panics_total
+// (queue.PanicParts), exported at zero from the start.
+var QueuePanicParts = []string{"loop", "attempt", "job", "dead", "task", "notice", "expiry", "stall"}
+
+// QueuePanic implements queue.PanicObserver.
+func (m *Metrics) QueuePanic(part string) {
+	m.queuePanics.WithLabelValues(part).Inc()
+}
 
 // DeliveryPanic implements delivery.PanicObserver.
 func (m *Metrics) DeliveryPanic(part string) {

@@ -24,6 +24,9 @@ type Ops struct {
 	reloads      *prometheus.CounterVec
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
+	// restartFail: the file last reloaded has a part the running
+	// daemon did not take that a restart would refuse or change.
+	restartFail prometheus.Gauge
 }
 
 // eventNames are the message events a fresh server shows at zero.
@@ -57,8 +60,11 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it failed."}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully (start or reload)."}),
+		restartFail: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_restart_would_fail",
+			Help: "1 while the configuration file last reloaded has a part the running daemon did not take that a restart would refuse or change " +
+				"(a part only a restart applies refused, a setting only a restart applies changed, or the reload failed); 0 after a start, and after a reload with none."}),
 	}
-	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads, o.reloadOK, o.reloadTime)
+	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads, o.reloadOK, o.reloadTime, o.restartFail)
 	o.reloadOK.Set(1)
 	o.reloadTime.Set(float64(time.Now().Unix()))
 	for _, r := range []string{"ok", "failed"} {
@@ -71,8 +77,17 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 	return o
 }
 
-// Reload records a reload's result.
-func (o *Ops) Reload(err error) {
+// Reload records a reload's result: err is the reload's refusal (the
+// running configuration stays in force), pending whether the file it
+// read has a part the running daemon did not take that a restart would
+// refuse or change. A failed reload is such a part too: what refused
+// the reload refuses the start.
+func (o *Ops) Reload(err error, pending bool) {
+	if err != nil || pending {
+		o.restartFail.Set(1)
+	} else {
+		o.restartFail.Set(0)
+	}
 	if err != nil {
 		o.reloads.WithLabelValues("failed").Inc()
 		o.reloadOK.Set(0)

@@ -28,7 +28,7 @@ func TestOpsMetrics(t *testing.T) {
 	m.Event("defer", msg, &queue.Recipient{Queue: "smarthost:edge"}, "451 later")
 	m.Event("deliver", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 ok")
 	m.TLS("default", "TLS 1.3")
-	o.Reload(errors.New("bad file"))
+	o.Reload(errors.New("bad file"), false)
 
 	if n := testutil.ToFloat64(o.destinations.WithLabelValues("mx", "sent")); n != 50 {
 		t.Errorf("sent to mx: %v", n)
@@ -41,6 +41,17 @@ func TestOpsMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(o.reloadOK); got != 0 {
 		t.Errorf("last reload successful after a failure: %v", got)
+	}
+	if got := testutil.ToFloat64(o.restartFail); got != 1 {
+		t.Errorf("restart would fail after a failed reload: %v", got)
+	}
+	o.Reload(nil, true) // a part only a restart applies refused or changed
+	if ok, fail := testutil.ToFloat64(o.reloadOK), testutil.ToFloat64(o.restartFail); ok != 1 || fail != 1 {
+		t.Errorf("a reload that left a part to a restart: successful %v, restart would fail %v; want 1, 1", ok, fail)
+	}
+	o.Reload(nil, false)
+	if got := testutil.ToFloat64(o.restartFail); got != 0 {
+		t.Errorf("restart would fail after a reload that took the whole file: %v", got)
 	}
 	if got := testutil.ToFloat64(o.tls.WithLabelValues("default", "TLS 1.3")); got != 1 {
 		t.Errorf("TLS sessions: %v", got)

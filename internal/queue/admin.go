@@ -646,12 +646,21 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	// taking the queue's slots when the jobs ahead end.
 	// The mark in memory first: a claim from now on (those withdrawn,
 	// once Ready) holds the queue's recipients; a failed commit takes it
-	// back.
+	// back. The mark and the withdrawal are one step under the
+	// scheduler's lock, which every job's start takes (pump): a window
+	// that frees between them (a running job of the queue ending) would
+	// otherwise start a waiting job in the queue just suspended.
+	s := q.sched
+	s.mu.Lock()
 	q.qmu.Lock()
 	was := q.suspended[name]
 	q.suspended[name] = true
 	q.qmu.Unlock()
-	ws := q.withdrawQueue(name)
+	if f := s.suspendHook.Load(); f != nil {
+		(*f)()
+	}
+	ws := q.withdrawWhereLocked(inQueue(name))
+	s.mu.Unlock()
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		if err := tx.SetSuspended(name, true); err != nil {
 			return err
@@ -1318,6 +1327,10 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		var dsn *Message
 		discardFor := ""
 		var failed []int
+		before := make([]RcptStatus, len(m.Rcpts)) // for noteTakenDone
+		for i := range m.Rcpts {
+			before[i] = m.Rcpts[i].Status
+		}
 		for _, i := range m.Pending() {
 			m.Rcpts[i].Status = Failed
 			// This server ends the recipient: no remote server answered
@@ -1338,6 +1351,17 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		singleDSN := m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(id)
 		if how.dropped != nil {
 			if *how.dropped, err = tx.noteDroppedTx(m, now, q.policy().MessageExpiration); err != nil {
+				return nil, err
+			}
+		}
+		if ndr {
+			// A copy taken over for failed heartbeats failed here with
+			// its DSN: its primary, back with its database, fails its
+			// original without a second one (takendone.go; shadow28
+			// item 4: the removal noted nothing). Before the Delete: it
+			// reads the index entries. Removed without a DSN, nothing is
+			// noted: the primary delivers its original.
+			if err := tx.noteTakenDone(m, before, nil, nil, now); err != nil {
 				return nil, err
 			}
 		}

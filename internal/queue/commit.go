@@ -178,8 +178,11 @@ func (s *Store) deferExpired(gen uint64) {
 // write (a shadow server's XQUERYDISCARD WAIT=). It costs nothing when
 // none is set aside. A deferred writer that arrives after the Flush is
 // set aside again (at most DeferLimit).
+//
+// Writers set aside by UpdateLaterUnread alone (nobody waits for them)
+// are left to ride along with the next commit.
 func (s *Store) Flush() {
-	if s.deferredN.Load() == 0 {
+	if !s.awaitedAside() {
 		return
 	}
 	g := &s.gc

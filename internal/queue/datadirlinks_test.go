@@ -87,7 +87,7 @@ func TestOPS1OwnCopyNotOpenedThroughALink(t *testing.T) {
 	for _, p := range []string{sym, hard} {
 		for name, open := range map[string]func(string) error{
 			"respoolInline": func(p string) error {
-				_, err := respoolInline(p, filepath.Join(dir, "spool"), testThreshold, true)
+				_, err := respoolInline(p, nil, filepath.Join(dir, "spool"), testThreshold, true)
 				return err
 			},
 			"recordsUnsummed": recordsUnsummed,

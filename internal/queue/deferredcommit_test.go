@@ -165,6 +165,7 @@ func TestFlushCommitsDeferredWriters(t *testing.T) {
 	m.State = Ready
 	o := putOp(m, true, &order, &mu)
 	s.deferredN.Add(1) // as UpdateDeferred does before sending
+	s.awaitedN.Add(1)
 	done := sendOp(t, s, o)
 	s.Flush()
 	select {

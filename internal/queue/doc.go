@@ -37,6 +37,8 @@
 //     senders wait on (markUrgent, ShadowUrgent);
 //   - waitdue.go: a waiting message's delay notice and expiry;
 //     expirycut.go: the expiry inside a running attempt;
+//   - panics.go: what a panic on each of the manager's goroutines
+//     leaves (every one recovers it, counts it by part and logs it);
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; jobcommit.go: what a job that ends while others
 //     of its attempt run finished, committed then; noticecommit.go: the
@@ -105,6 +107,10 @@
 //	                                 its own shadow copy discarded in that commit: hold.go)
 //	(a panic the Deliverer recovers itself — package delivery, per group —
 //	 is a result: Deferred with PanicReply, Ready as any retry)
+//	a panic at an attempt's end (complete) ──▶ what its jobs handed on
+//	 committed (commitJob), then Ready as a stranded message, its crash
+//	 counted (Poison at PoisonThreshold); a panic of the queue's other
+//	 goroutines leaves its message where the part's rule says (panics.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted
@@ -384,6 +390,11 @@
 // ResumeQueue change the stored mark and the one in memory (what
 // attempts ask) under one lock, so the two never disagree for longer
 // than one of them (a resume: than its first commit).
+// A suspension sets its mark in memory and takes the queue's waiting
+// jobs out (withdraw.go) in one step under the scheduler's lock, which
+// every job's start takes: no job of the queue starts between the two
+// (a window freed then started a waiting job in the queue just
+// suspended: TestSuspendQueueRacesAStart).
 //
 // Backoff: the n-th scheduled failed attempt waits RetrySchedule[n-1]
 // (the last step repeating), with jitter. An operator's queue retry or
@@ -730,8 +741,11 @@
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,
-// Manager.Takeover, an expired copy and a rollback mark record no id:
-// such copies are never given back. A copy Active at the contact stays taken over; its
+// Manager.Takeover, an expired copy, a rollback mark, a copy the primary
+// gave here and one whose database changed during its attempt record
+// the id too, marked never given back (takenindex.go: every takeover
+// names the database its copies were taken over under, for shadow list
+// and delivery's originLostIt): such copies are never given back. A copy Active at the contact stays taken over; its
 // attempt may hand it on beside the original (README, window 1).
 // A taken-over recipient keeps the primary
 // and shadow id of its copy until it is handed on, so the primary's
@@ -1254,16 +1268,25 @@
 // strict; missing directories are made with mkdirat from a descriptor
 // of the checked one above (safepath.go). Every later step of the
 // give-away opens the directory above its target the same way
-// (walkOwned, giveOwnerDir through openDirChecked), and the restore
-// holds one descriptor of the data directory, checked after its chown,
-// through which the spool is given (giveTreeAt, openat/fstatat with
-// O_NOFOLLOW) and the replaced spool moved aside (renameat): a link the
-// daemon's user puts at the data directory's name after the check (it
-// may own the directory above: /var/lib/umbra) is never followed by
-// root (ops3_restoreownerlink_test.go). What remains by path: the
-// rename of the restored file itself and the install of a restored
-// spool (installRestoredSpool), both renames within the directory the
-// name leads to, which give nothing away. A file whose schema version is newer than schemaVersion
+// (walkOwned, giveOwnerDir through openDirChecked), and db restore and
+// db compact each hold one descriptor of the data directory, walked
+// under that rule at their start (after the restore's lock on the
+// database), through which — with or without --owner — the spool is
+// given (giveTreeAt, openat/fstatat with O_NOFOLLOW), the replaced
+// database's second name made (keepReplacedAt: linkat), the restored
+// file renamed over the database and the restored spool installed
+// (renameat: installRestoredSpoolAt), the replaced spool moved aside,
+// and the compaction's spool files written, given and removed
+// (respoolInline and openDirAt from the held parent), its copy renamed
+// (syncRenameAt) and a spool directory it made removed (unlinkat).
+// Before its rename each command checks that the path still names the
+// directory it holds (stillAt): one moved and replaced by a link at its
+// name meanwhile — the daemon's user may, owning the directory above
+// (/var/lib/umbra) — refuses the command, the database unchanged, and
+// what it made is removed through the descriptor; nothing is done
+// through the link (ops3_restoreownerlink_test.go, ops28_swapdir_test.go).
+// The copy's own file (path.restore, path.compact) is still made by its
+// path before that check (O_EXCL, no link followed at its name). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
@@ -1281,7 +1304,12 @@
 //
 // Every write goes through Store.Update (or UpdateDeferred, point 4, or
 // UpdateLater: the note of a push on receipt confirmed, pushcrash.go —
-// lost at a crash, the copy is made again),
+// lost at a crash, the copy is made again —, or UpdateLaterUnread: the
+// forgetting of discard notifications a shadow server acknowledged,
+// forgetsent.go — lost at a crash, they are sent again and ignored there;
+// until it commits, with the next commit any writer asks for or after
+// DeferLimit, what is being forgotten is left out of what is owed, and
+// neither a waiter's Flush nor the next query commits it early),
 // whose group commit (commit.go) folds the writers that are waiting into
 // one bbolt transaction, run on the goroutine of one of them (the
 // leader: the oldest writer queued when no commit runs), and returns to

@@ -291,7 +291,13 @@ func statusOf(reply string, kind Notify) string {
 		return f[1]
 	}
 	if len(f) >= 1 && len(f[0]) == 3 && (f[0][0] == '4' || f[0][0] == '5') && kind == NotifyFailure {
-		return f[0][:1] + ".0.0"
+		if f[0][0] == '4' {
+			// A transient reply fails a recipient only when its
+			// retries ran out: delivery time expired (RFC 3463
+			// X.4.7), what the sender needs, not 4.0.0.
+			return "4.4.7"
+		}
+		return "5.0.0"
 	}
 	if kind == NotifyDelay {
 		return "4.0.0"

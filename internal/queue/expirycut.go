@@ -69,8 +69,10 @@ func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() boo
 	reached, stop := make(chan struct{}), make(chan struct{})
 	t := q.clk.NewTimer(max(expiry.Sub(q.clk.Now()), 0))
 	go func() {
+		defer q.recoverLogged(PanicExpiry, "msg_id", m.ID.String()) // not cut: the attempt ends as its session does (panics.go)
 		select {
 		case <-t.C():
+			q.mayPanic(PanicExpiry)
 			if cuts() {
 				close(reached)
 			}

@@ -3,6 +3,8 @@ package queue
 import (
 	"bytes"
 	"context"
+	"sync"
+	"sync/atomic"
 )
 
 // Forgetting the discard notifications a shadow server has.
@@ -25,25 +27,36 @@ type sentNote struct {
 
 // owed reads up to max notifications owed to server — the full ones,
 // then, when partial, the partial ones — with what each entry holds now.
+// An entry whose forgetting is under way (acknowledged, holding what was
+// sent) is not owed: the peer has it.
 func (q *Manager) owed(server string, max int, partial, delay bool) (lines []string, notes []sentNote) {
 	q.commitAside()
+	aside := q.forgetting.len() // entries read past to fill max
 	_ = q.store.View(func(tx *Tx) error {
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
 		for _, name := range names {
-			for _, id := range tx.Discards(name, max-len(lines)) {
+			for _, id := range tx.Discards(name, max-len(lines)+aside) {
 				k := discardKey(name, id)
+				v := tx.tx.Bucket(bucketDiscards).Get(k)
+				if q.forgetting.under(false, k, v) || len(lines) == max {
+					continue
+				}
 				lines = append(lines, id)
-				notes = append(notes, sentNote{key: k, val: bytes.Clone(tx.tx.Bucket(bucketDiscards).Get(k))})
+				notes = append(notes, sentNote{key: k, val: bytes.Clone(v)})
 			}
 		}
 		if !partial {
 			return nil
 		}
 		for _, name := range names {
-			for _, p := range tx.partialNotes(name, max-len(lines), delay) {
+			for _, p := range tx.partialNotes(name, max-len(lines)+aside, delay) {
 				k := partialKey(name, p.ID, p.Addr)
+				v := tx.tx.Bucket(bucketPartial).Get(k)
+				if q.forgetting.under(true, k, v) || len(lines) == max {
+					continue
+				}
 				lines = append(lines, p.Wire())
-				notes = append(notes, sentNote{partial: true, key: k, val: bytes.Clone(tx.tx.Bucket(bucketPartial).Get(k))})
+				notes = append(notes, sentNote{partial: true, key: k, val: bytes.Clone(v)})
 			}
 		}
 		return nil
@@ -51,13 +64,18 @@ func (q *Manager) owed(server string, max int, partial, delay bool) (lines []str
 	return lines, notes
 }
 
-// forgetSent is the acknowledgement of lines (notes) sent to server.
+// forgetSent is the acknowledgement of lines (notes) sent to server. The
+// forgetting is no commit of its own: it rides along with the next
+// commit a writer asks for (Store.UpdateLaterUnread; at most DeferLimit
+// later), and until then the entries are left out of what is owed
+// (forgetting). Lost at a crash, they are sent again.
 func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) func() {
 	return func() {
 		if len(lines) == 0 {
 			return
 		}
-		err := q.store.Update(context.Background(), func(tx *Tx) error {
+		q.forgetting.begin(notes)
+		q.store.UpdateLaterUnread(func(tx *Tx) error {
 			for _, n := range notes {
 				b := tx.tx.Bucket(bucketDiscards)
 				if n.partial {
@@ -71,12 +89,67 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 				}
 			}
 			return nil
+		}, func(err error) {
+			q.forgetting.end(notes)
+			if err != nil {
+				q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+			}
 		})
-		if err != nil {
-			q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
-		}
 	}
 }
+
+// forgetting holds the notifications whose forgetting is under way: the
+// bucket key (and which bucket) with the value that was sent. An entry
+// holding another value was owed anew since, and is owed.
+type forgetting struct {
+	mu sync.Mutex
+	m  map[forgetKey][]byte
+	n  atomic.Int64 // len(m), read without the lock
+}
+
+type forgetKey struct {
+	partial bool
+	key     string
+}
+
+func (f *forgetting) begin(notes []sentNote) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[forgetKey][]byte{}
+	}
+	for _, n := range notes {
+		f.m[forgetKey{n.partial, string(n.key)}] = n.val
+	}
+	f.n.Store(int64(len(f.m)))
+}
+
+// end: the forgetting of notes committed (the entries are gone) or
+// failed (they are owed again).
+func (f *forgetting) end(notes []sentNote) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range notes {
+		k := forgetKey{n.partial, string(n.key)}
+		if v, ok := f.m[k]; ok && bytes.Equal(v, n.val) {
+			delete(f.m, k)
+		}
+	}
+	f.n.Store(int64(len(f.m)))
+}
+
+// under reports whether the entry key holding val is being forgotten.
+func (f *forgetting) under(partial bool, key, val []byte) bool {
+	if f.n.Load() == 0 || val == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.m[forgetKey{partial, string(key)}]
+	return ok && bytes.Equal(v, val)
+}
+
+func (f *forgetting) len() int { return int(f.n.Load()) }
 
 // commitAside commits the results set aside to ride along with a later
 // commit (Store.UpdateDeferred, result_commit_delay) before a shadow
@@ -87,8 +160,11 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 // here as long as the whole delay (rt21d L7). A commit only when
 // something is set aside: an empty Update takes every set-aside writer
 // into its transaction.
+//
+// The forgettings of acknowledged notifications set aside do not count
+// (Store.UpdateLaterUnread): owed leaves their entries out.
 func (q *Manager) commitAside() {
-	if q.store.deferredN.Load() == 0 {
+	if !q.store.awaitedAside() {
 		return
 	}
 	if err := q.store.Update(context.Background(), func(*Tx) error { return nil }); err != nil {

@@ -70,23 +70,30 @@ func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) 
 }
 
 // giveBackOf is, for m (read in tx), the database id each primary it has
-// a copy taken over from may have that copy back with (Message.GiveBack);
-// nil when none.
-func (t *Tx) giveBackOf(m *Message) map[string]string {
+// a copy taken over from may have that copy back with (Message.GiveBack),
+// and the one each copy was taken over under (Message.TakenUnder); nil
+// when none.
+func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
-		return nil
+		return nil, nil
 	}
-	var out map[string]string
 	for _, p := range takenFrom(m) {
-		if v := b.Get(takenByKey(p, m.ID)); len(v) > 0 {
-			if out == nil {
-				out = map[string]string{}
+		u, g := parseTaken(string(b.Get(takenByKey(p, m.ID))))
+		if g != "" {
+			if back == nil {
+				back = map[string]string{}
 			}
-			out[p] = string(v)
+			back[p] = g
+		}
+		if u != "" {
+			if under == nil {
+				under = map[string]string{}
+			}
+			under[p] = u
 		}
 	}
-	return out
+	return back, under
 }
 
 // GiveBackRcpts splits rcpts, recipients of m in delivery, for a shadow

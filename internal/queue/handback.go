@@ -265,17 +265,23 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 	// there is unreadable and one whose record there is damaged alike
 	// (damaged.go), and its log says which.
 	reason := "it gave the message to this server: its copy there cannot be delivered (its body unreadable or its record damaged)"
+	// Taken over under the database stored for it, never given back
+	// (takenindex.go): the primary gave the message away.
+	under := takenValue(t.peerDatabase(primary), false)
 	for _, id := range records {
 		m, err := t.Get(id)
 		if err != nil {
 			continue
 		}
 		if m.State == Active {
-			if err := t.addEarlyTakeover(m.ID, primary, now, ""); err != nil {
+			if err := t.addEarlyTakeover(m.ID, primary, now, under); err != nil {
 				return nil, 0, err
 			}
 			marked++
 			continue
+		}
+		if err := t.renewHanded(m, primary, now); err != nil { // as takeoverTx: takenhanded.go
+			return nil, 0, err
 		}
 		changed := false
 		for i := range m.Rcpts {
@@ -292,6 +298,9 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 			m.State, m.NextAttempt = Ready, now
 		}
 		if err := t.Put(m); err != nil {
+			return nil, 0, err
+		}
+		if err := t.markTaken(primary, m.ID, under); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, m)

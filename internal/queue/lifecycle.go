@@ -609,6 +609,20 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	defer unlockCmd()
+	// The data directory, walked under safepath.go's rule once and held
+	// (as db restore holds it): the spool files are written, given their
+	// owner and removed, a spool directory made is removed, and the copy
+	// renamed over the database, through this descriptor; a directory
+	// moved and replaced by a link at its name meanwhile (the daemon's
+	// user may, in a directory of its own, while root compacts) refuses
+	// the compaction before its rename (stillAt).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: opening the data directory: %w (the database is unchanged)", path, err)
+	}
+	defer held.Close()
+	heldFd := int(held.Fd())
 	if compactStep != nil {
 		compactStep("begin")
 	}
@@ -679,10 +693,13 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	madeSpool := !spoolThere                       // removed on failure until the copy has the database's name
 	owner := databaseOwner(path)
 	if err == nil {
-		respooled, err = respoolInline(tmp, spool, threshold, false)
+		respooled, err = respoolInline(tmp, held, spool, threshold, false)
 	}
 	if compactStep != nil {
 		compactStep("respooled")
+	}
+	if err == nil {
+		err = stillAt(held, dataDir)
 	}
 	if err == nil && (schema == 3 || schema == 4) {
 		err = recordsUnsummed(tmp) // checksum.go
@@ -697,20 +714,26 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	// this descriptor, never by a path through the name.
 	var spoolDir *os.File
 	if err == nil && len(respooled) > 0 {
-		spoolDir, err = openDirAt(spool, false)
+		spoolDir, err = openDirAt(held, spool, false)
 	}
 	if spoolDir != nil {
 		defer spoolDir.Close()
 	}
 	defer func() {
 		if err != nil {
+			if spoolDir == nil && len(respooled) > 0 { // refused before it was opened (stillAt)
+				if d, derr := openDirAt(held, spool, false); derr == nil {
+					spoolDir = d
+					defer d.Close()
+				}
+			}
 			for _, name := range respooled {
 				if spoolDir != nil {
 					unix.Unlinkat(int(spoolDir.Fd()), name, 0)
 				}
 			}
-			if madeSpool {
-				os.Remove(spool) // empty now: only this compaction's files were in it
+			if madeSpool { // empty now: only this compaction's files were in it
+				unix.Unlinkat(heldFd, spoolDirName, unix.AT_REMOVEDIR)
 			}
 		}
 	}()
@@ -742,15 +765,20 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		}
 	}
 	if err == nil {
+		err = stillAt(held, dataDir) // the commit point: still the directory held
+	}
+	if err == nil && compactRename != nil {
 		err = compactRename(tmp, path)
+	} else if err == nil {
+		err = syncRenameAt(held, tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	spooled := len(respooled) > 0
 	respooled, madeSpool = nil, false // named by the database now
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := unix.Fsync(heldFd); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
 	}
 	// A spool directory that was there already (the daemon's) holds the
@@ -776,7 +804,7 @@ var compactStep func(point string)
 
 // compactRename gives the compacted copy the database's name (a test
 // makes it fail).
-var compactRename = syncRename
+var compactRename func(tmp, path string) error // nil: syncRenameAt in the data directory held
 
 // compactChecked copies src into dst (bolt.Compact) with bbolt's panics
 // and faults on bad pages of src, and the faults tx.Check finds in src,
@@ -1003,6 +1031,21 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlock()
+	// The data directory, walked under safepath.go's rule once and held:
+	// the copy's rename over the database, the replaced database's
+	// second name, the restored spool's installation and the replaced
+	// spool's move aside go through this descriptor, never through the
+	// path, and a directory moved and replaced by a link at its name
+	// meanwhile (the daemon's user may, in a directory of its own, while
+	// root restores) refuses the restore before anything is replaced
+	// (stillAt).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return "", fmt.Errorf("restore: opening the data directory: %w. The database is unchanged", err)
+	}
+	defer held.Close()
+	heldFd := int(held.Fd())
 	// Whether there is a database to keep as path.replaced-TIME: read
 	// under the lock; an empty file (this lock's, or a killed restore's)
 	// is none.
@@ -1074,7 +1117,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		os.Remove(tmp)
 		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
 	}
-	respooled, err := respoolInline(tmp, staging, o.SpoolThreshold, false)
+	respooled, err := respoolInline(tmp, held, staging, o.SpoolThreshold, false)
 	step("respooled")
 	if err != nil {
 		os.Remove(tmp)
@@ -1121,10 +1164,23 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	defer unlockNew()
 	step("locked")
 	var suffix string
+	// What this restore made, removed through the held directory when
+	// it is refused from here on (a path could lead elsewhere now).
+	undo := func() {
+		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
+		removeFlatAt(held, filepath.Base(staging))
+		if kept != "" {
+			unix.Unlinkat(heldFd, filepath.Base(kept), 0)
+		}
+	}
+	if err := stillAt(held, dataDir); err != nil {
+		undo()
+		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+	}
 	if exists {
-		if kept, suffix, err = keepReplaced(path, spool); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
+		if kept, suffix, err = keepReplacedAt(held, path); err != nil {
+			kept = ""
+			undo()
 			return "", fmt.Errorf("restore: keeping the replaced database: %w. The database is unchanged", err)
 		}
 	}
@@ -1134,49 +1190,37 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	giveBack := func() {}
 	var ddir *os.File
 	if o.Owner != nil && o.GiveDataDir {
+		// Looked at and given through the held descriptor, and given
+		// back through it: never whatever the name holds by then.
 		dir := filepath.Dir(path)
-		was, ok := ownerOf(dir)
+		was, ok := heldOwner(held)
 		if !ok {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			if kept != "" {
-				os.Remove(kept)
-			}
+			undo()
 			return "", fmt.Errorf("restore: %s cannot be looked at to give it to uid %d, gid %d. The database is unchanged", dir, o.Owner.UID, o.Owner.GID)
 		}
-		if err := chownDir(dir, o.Owner.UID, o.Owner.GID); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			if kept != "" {
-				os.Remove(kept)
-			}
+		if err := held.Chown(o.Owner.UID, o.Owner.GID); err != nil {
+			undo()
 			return "", fmt.Errorf("restore: giving %s to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
 		}
-		giveBack = func() { chownDir(dir, was.uid, was.gid) }
-		// The data directory, walked under safepath.go's rule once and
-		// held: the spool is given (and moved aside) relative to this
-		// descriptor, so a link the daemon's user puts at the data
-		// directory's name after this check (it may own the directory
-		// above: /var/lib/umbra) is never followed by root.
-		ddir, err = openDirChecked(dir, nil, nil, nil)
-		if err != nil {
-			giveBack()
-			os.Remove(tmp)
-			os.RemoveAll(staging)
-			if kept != "" {
-				os.Remove(kept)
-			}
-			return "", fmt.Errorf("restore: opening %s to give its spool to uid %d, gid %d: %w. The database is unchanged", dir, o.Owner.UID, o.Owner.GID, err)
-		}
-		defer ddir.Close()
+		giveBack = func() { held.Chown(was.uid, was.gid) }
+		// The data directory held (above): the spool is given (and
+		// moved aside) relative to it, so a link the daemon's user puts
+		// at the data directory's name after chownDir (it may own the
+		// directory above: /var/lib/umbra) is never followed by root.
+		ddir = held
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		giveBack()
-		os.Remove(tmp)
-		os.RemoveAll(staging)
-		if kept != "" {
-			os.Remove(kept)
+	// The commit point: the data directory still the one held, and the
+	// copy renamed within it.
+	err = stillAt(held, dataDir)
+	if err == nil {
+		err = unix.Renameat(heldFd, filepath.Base(tmp), heldFd, filepath.Base(path))
+		if err != nil {
+			err = &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
 		}
+	}
+	if err != nil {
+		giveBack()
+		undo()
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	renamed = true
@@ -1191,8 +1235,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			}
 		}()
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return kept, err
+	if err := unix.Fsync(heldFd); err != nil {
+		return kept, &fs.PathError{Op: "fsync", Path: dataDir, Err: err}
 	}
 	if len(respooled) > 0 {
 		// The restored database names files in spool.restore: it
@@ -1200,7 +1244,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// file's lock is held meanwhile (unlockNew), so a daemon started
 		// now waits; a crash here is finished by the next Open
 		// (finishRestore).
-		if err := installRestoredSpool(spool, suffix); err != nil {
+		if err := installRestoredSpoolAt(held, suffix); err != nil {
 			return kept, fmt.Errorf("restore: the database is restored, but the spool directory %s holding its large "+
 				"bodies was not put in place as %s (umbra does that at start): %w", staging, spool, err)
 		}
@@ -1212,26 +1256,18 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// that the old database never lacks its spool files; a crash before
 	// this leaves them to the restored database's first Open, which
 	// moves them aside itself (setSpoolAside).
-	if ddir != nil && kept != "" {
+	if kept != "" {
 		// By the held descriptor (above): not through a name swapped
 		// since.
-		if !dirHasEntriesAt(ddir, spoolDirName) {
+		if !dirHasEntriesAt(held, spoolDirName) {
 			return kept, nil
 		}
-		if err := unix.Renameat(int(ddir.Fd()), spoolDirName, int(ddir.Fd()), spoolDirName+suffix); err != nil {
+		if err := unix.Renameat(heldFd, spoolDirName, heldFd, spoolDirName+suffix); err != nil {
 			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
 				"was not moved aside (umbra does that at start): %w", err)
 		}
 		step("spool-moved")
-		return kept, unix.Fsync(int(ddir.Fd()))
-	}
-	if ents, _ := os.ReadDir(spool); kept != "" && len(ents) > 0 {
-		if err := os.Rename(spool, spool+suffix); err != nil {
-			return kept, fmt.Errorf("restore: the database is restored, but its replaced spool directory "+
-				"was not moved aside (umbra does that at start): %w", err)
-		}
-		step("spool-moved")
-		return kept, syncDir(filepath.Dir(path))
+		return kept, unix.Fsync(heldFd)
 	}
 	return kept, nil
 }
@@ -1272,26 +1308,29 @@ func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
 	return func() { closeLocked(f) }, nil
 }
 
-// keepReplaced links the database at path to path.replaced-TIME, with
-// -2, -3 … added when that name, or the spool directory's
-// spool.replaced-TIME, is taken (restores within one second). It
-// returns the name and its suffix.
-func keepReplaced(path, spool string) (string, string, error) {
+// keepReplacedAt links the database at path (in the data directory
+// dir, held) to path.replaced-TIME, with -2, -3 … added when that name,
+// or the spool directory's spool.replaced-TIME, is taken (restores
+// within one second), through dir's descriptor. It returns the name and
+// its suffix.
+func keepReplacedAt(dir *os.File, path string) (string, string, error) {
 	stamp := ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+	fd, base := int(dir.Fd()), filepath.Base(path)
 	for i := 1; i <= 1000; i++ {
 		suffix := stamp
 		if i > 1 {
 			suffix = fmt.Sprintf("%s-%d", stamp, i)
 		}
-		if _, err := os.Lstat(spool + suffix); err == nil {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, spoolDirName+suffix, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 			continue
 		}
-		err := os.Link(path, path+suffix)
-		if errors.Is(err, fs.ErrExist) {
+		err := unix.Linkat(fd, base, fd, base+suffix, 0)
+		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
 		if err != nil {
-			return "", "", err
+			return "", "", &os.LinkError{Op: "link", Old: path, New: path + suffix, Err: err}
 		}
 		return path + suffix, suffix, nil
 	}

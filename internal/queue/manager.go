@@ -63,6 +63,9 @@ type ManagerConfig struct {
 	// SuspectTurn bounds how long one suspect's attempt keeps the
 	// suspects' turn (suspectgate.go; default DefaultSuspectTurn).
 	SuspectTurn time.Duration
+	// Panics counts the recovered panics of the queue's goroutines
+	// (panics.go); nil counts none.
+	Panics PanicObserver
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -72,6 +75,9 @@ type ManagerConfig struct {
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
 	store *Store
+	// forgetting: discard notifications acknowledged whose forgetting
+	// has not committed yet (forgetsent.go).
+	forgetting forgetting
 	// restoredFor, restoredLatest: the restore's mark and the latest
 	// arrival of a copy it brought back (endRestored, heldquery.go).
 	restoredMu     sync.Mutex
@@ -100,6 +106,7 @@ type Manager struct {
 	stopped atomic.Bool
 	// strandedSet: attempts whose ending commit failed (stranded.go).
 	strandedSet stranded
+	panics      panicState     // recovered panics (panics.go)
 	pending     pendingResults // attempts' results whose commit failed (pendingresults.go)
 	del         Deliverer
 
@@ -400,7 +407,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
-		q.run(ctx)
+		q.runAgain(ctx, q.run)
 	}()
 	if q.stall != nil {
 		q.stall.mu.Lock()
@@ -409,7 +416,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
-			q.runStallGuard(ctx) // stallguard.go
+			q.runAgain(ctx, q.runStallGuard) // stallguard.go
 		}()
 	}
 }

@@ -69,6 +69,15 @@ func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err e
 			if r.Status != Shadowed || r.Primary != from || r.ShadowID != m.OrgID || !carried[rcptKey(r.Addr)] {
 				continue
 			}
+			// A copy this server had handed to from (a recipient taken
+			// over from a first primary, takenhanded.go): from's discard
+			// of it will settle nothing here any more, so its handed
+			// notes go in this commit instead of waiting for the
+			// pruning (shadow28 item 4); the first primary gets none, as
+			// before (the original here now owes the recipient).
+			if err := t.dropHandedOf(r); err != nil {
+				return nil, err
+			}
 			r.Status, changed = Relayed, true
 			if err := t.dropFolded(from, m.OrgID, r.Addr, twins.of(r.Addr)); err != nil {
 				return nil, err

@@ -93,8 +93,10 @@ func (q *Manager) armNotice(ctx context.Context, a *attempt) {
 	a.noticeTimer, a.noticeStop = t, stop
 	a.mu.Unlock()
 	go func() {
+		defer q.recoverLogged(PanicNotice, "msg_id", m.ID.String()) // the attempt's end makes the notice (panics.go)
 		select {
 		case <-t.C():
+			q.mayPanic(PanicNotice)
 			q.commitNotice(ctx, a)
 		case <-stop:
 		case <-ctx.Done():

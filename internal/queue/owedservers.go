@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"strings"
 )
 
@@ -11,6 +12,12 @@ import (
 // rather than leave them to the servers' next query: a primary that does
 // not come back soon would have them take over what it delivered.
 func (q *Manager) OwedDiscardServers() ([]string, error) {
+	// The forgettings of notifications acknowledged and set aside to ride
+	// along (forgetsent.go) are committed first: a server that has them
+	// all is owed nothing.
+	if q.forgetting.len() > 0 {
+		_ = q.store.Settle(context.Background())
+	}
 	var out []string
 	err := q.store.View(func(tx *Tx) error {
 		seen := map[string]bool{}

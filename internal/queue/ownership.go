@@ -45,6 +45,20 @@ func ownerOf(path string) (fileOwner, bool) {
 	return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: fi.Mode().Perm()}, true
 }
 
+// heldOwner is ownerOf for a file already open (a directory held by
+// its descriptor).
+func heldOwner(f *os.File) (fileOwner, bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return fileOwner{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileOwner{}, false
+	}
+	return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: fi.Mode().Perm()}, true
+}
+
 // OwnerText is "USER:GROUP, mode M" of the file at path, false when it
 // cannot be looked at: the one wording of an owner in the permission
 // refusals (permissionError, the admin socket's, the start's).

@@ -55,22 +55,27 @@ type pendingResults struct {
 // results-pending event (its queue, for the metric's queue type).
 func (q *Manager) pendResults(m *Message, got []int, commit func(*Tx) error, committed func(), err error) {
 	now := q.clk.Now()
+	// What the log line and the events read of m is copied before the
+	// entry is visible: from then on a retry of the commit (retry round,
+	// flushPendingResults) may change m on another goroutine (shadow28
+	// item 4: m was read after the lock was let go).
+	shown := *m
+	shown.Rcpts = slices.Clone(m.Rcpts)
 	q.pending.mu.Lock()
 	if q.pending.byID == nil {
 		q.pending.byID = map[ID]*pendingResult{}
 	}
 	q.pending.byID[m.ID] = &pendingResult{m: m, commit: commit, committed: committed, since: now, failures: 1, lastErr: err,
-		rcpts: slices.Clone(m.Rcpts)}
+		rcpts: slices.Clone(shown.Rcpts)}
 	n := len(q.pending.byID)
 	q.pending.mu.Unlock()
 	q.log.Error("committing delivery results failed; the results are kept and their commit tried again: the message is not attempted again meanwhile",
-		"msg_id", m.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
-	rcpts := slices.Clone(m.Rcpts) // not m's: a retry of the commit may change them meanwhile
+		"msg_id", shown.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
 	for _, i := range got {
-		q.ev.Event("results-pending", m, &rcpts[i], "delivery results not committed: "+err.Error())
+		q.ev.Event("results-pending", &shown, &shown.Rcpts[i], "delivery results not committed: "+err.Error())
 	}
 	if len(got) == 0 {
-		q.ev.Event("results-pending", m, nil, "delivery results not committed: "+err.Error())
+		q.ev.Event("results-pending", &shown, nil, "delivery results not committed: "+err.Error())
 	}
 	q.Kick()
 }

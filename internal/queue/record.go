@@ -291,6 +291,12 @@ type Message struct {
 	// may have that copy back with (the index of taken-over copies, read
 	// in the claim's commit: takenindex.go); GiveBackRcpts reads it.
 	GiveBack map[string]string
+	// TakenUnder is not stored: of a message claimed for an attempt, the
+	// transport database id of each primary it holds a copy taken over
+	// from that the copy was taken over under, whatever the takeover
+	// (takenindex.go; none for an entry of an earlier release): the
+	// database that held the original (delivery's originLostIt).
+	TakenUnder map[string]string
 	// Prior and Scan are not stored: of a message claimed for an
 	// attempt, whether a mailbox may hold a copy of it written before
 	// (Tx.priorOf, read in the claim's commit; PriorNone for a message

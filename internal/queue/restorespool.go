@@ -86,10 +86,11 @@ func respoolHead(v []byte, threshold int64) int {
 // of the files it wrote. On an error the files it wrote are removed and
 // the database is unchanged. The files are written and removed through
 // one descriptor of spoolDir, opened without following it should it be
-// a symlink (openDirAt): the directory belongs to the daemon's user, and
-// a restore or compaction run as root writes nothing where a link
-// swapped in names.
-func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]string, error) {
+// a symlink (openDirAt), from parent, the data directory the command
+// holds (nil: opened by its path): the directory belongs to the daemon's
+// user, and a restore or compaction run as root writes nothing where a
+// link swapped in names.
+func respoolInline(path string, parent *os.File, spoolDir string, threshold int64, noSync bool) ([]string, error) {
 	if threshold <= 0 {
 		threshold = DefaultSpoolThreshold
 	}
@@ -122,7 +123,7 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 		same := map[[sha256.Size]byte]string{}
 		newFile := func() (err error) {
 			if dir == nil {
-				dir, err = openDirAt(spoolDir, true)
+				dir, err = openDirAt(parent, spoolDir, true)
 			}
 			return err
 		}
@@ -298,15 +299,24 @@ func respoolInline(path, spoolDir string, threshold int64, noSync bool) ([]strin
 // openDirAt opens the directory dir through a descriptor of its parent,
 // never following dir itself should it be a symlink (O_NOFOLLOW): what
 // a name swapped for a link points at is not written, given an owner or
-// removed through it. The directories above are followed (the data
-// directory, as configured). With create it is made first (mode 0700)
-// when missing, and its parent synced.
-func openDirAt(dir string, create bool) (*os.File, error) {
-	parent, err := unix.Open(filepath.Dir(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Dir(dir), Err: err}
+// removed through it. Its parent is held, the data directory a db
+// command walked under safepath.go's rule at its start (a directory
+// swapped for a link since is not followed either); with held nil, the
+// directories above are followed (the data directory, as configured).
+// With create it is made first (mode 0700) when missing, and its parent
+// synced.
+func openDirAt(held *os.File, dir string, create bool) (*os.File, error) {
+	var parent int
+	if held != nil {
+		parent = int(held.Fd()) // the data directory the command walked and holds (safepath.go)
+	} else {
+		fd, err := unix.Open(filepath.Dir(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: filepath.Dir(dir), Err: err}
+		}
+		defer unix.Close(fd)
+		parent = fd
 	}
-	defer unix.Close(parent)
 	base := filepath.Base(dir)
 	if create {
 		if err := unix.Mkdirat(parent, base, 0o700); err == nil {
@@ -371,36 +381,56 @@ func writeSpoolFile(dir *os.File, p []byte, noSync bool) (string, error) {
 // spool directory: a spool directory with files (the replaced
 // database's bodies) is moved aside as spool+suffix (suffix "" makes a
 // spool.replaced-TIME name), an empty one removed. Idempotent: a crash
-// in the middle is finished by the next call (Open).
+// in the middle is finished by the next call (Open). It opens the data
+// directory by its path (the daemon's Open, as the daemon's user); db
+// restore calls installRestoredSpoolAt with the directory it holds.
 func installRestoredSpool(spool, suffix string) error {
-	staging := spool + restoreSpoolSuffix
-	if _, err := os.Stat(staging); err != nil {
+	d, err := os.Open(filepath.Dir(spool))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return installRestoredSpoolAt(d, suffix)
+}
+
+// installRestoredSpoolAt is installRestoredSpool in the data directory
+// dir, through its descriptor: no name on the data directory's path is
+// looked up again.
+func installRestoredSpoolAt(dir *os.File, suffix string) error {
+	fd := int(dir.Fd())
+	staging := spoolDirName + restoreSpoolSuffix
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, staging, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil // done already, or nothing was spooled
 	}
-	if ents, err := os.ReadDir(spool); err == nil && len(ents) > 0 {
-		aside := spool + suffix
+	// Something else at the name (a link planted there) is moved aside
+	// as a spool with files is, never followed or removed.
+	var sst unix.Stat_t
+	notDir := unix.Fstatat(fd, spoolDirName, &sst, unix.AT_SYMLINK_NOFOLLOW) == nil && sst.Mode&unix.S_IFMT != unix.S_IFDIR
+	if notDir || dirHasEntriesAt(dir, spoolDirName) {
+		aside := spoolDirName + suffix
 		if suffix == "" {
-			aside = spool + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+			aside = spoolDirName + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 		}
 		for i := 2; i <= 1000; i++ {
-			if _, err := os.Lstat(aside); err != nil {
+			if err := unix.Fstatat(fd, aside, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				break
 			}
-			aside = fmt.Sprintf("%s.replaced-%s-%d", spool, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
+			aside = fmt.Sprintf("%s.replaced-%s-%d", spoolDirName, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
 		}
-		if err := os.Rename(spool, aside); err != nil {
-			return err
+		if err := unix.Renameat(fd, spoolDirName, fd, aside); err != nil {
+			return &os.LinkError{Op: "rename", Old: filepath.Join(dir.Name(), spoolDirName), New: filepath.Join(dir.Name(), aside), Err: err}
 		}
 		if restoreStep != nil {
 			restoreStep("spool-aside")
 		}
-	} else if err := os.Remove(spool); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	} else if err := unix.Unlinkat(fd, spoolDirName, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &fs.PathError{Op: "remove", Path: filepath.Join(dir.Name(), spoolDirName), Err: err}
 	}
-	if err := os.Rename(staging, spool); err != nil {
-		return err
+	if err := unix.Renameat(fd, staging, fd, spoolDirName); err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(dir.Name(), staging), New: filepath.Join(dir.Name(), spoolDirName), Err: err}
 	}
-	return syncDir(filepath.Dir(spool))
+	return unix.Fsync(fd)
 }
 
 // finishRestore runs in Open before the database is initialised: a
@@ -542,6 +572,34 @@ func compactCopy(path string) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// syncRenameAt is syncRename in the data directory dir, held: tmp and
+// path are looked up in it by their last names only, through its
+// descriptor (a data directory swapped for a link since it was walked is
+// not followed). tmp is opened without following a link.
+func syncRenameAt(dir *os.File, tmp, path string) error {
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(tmp), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: tmp, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	if err == nil && (st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1) {
+		err = fmt.Errorf("%s %w", tmp, errNotOwnCopy)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if err := unix.Renameat(int(dir.Fd()), filepath.Base(tmp), int(dir.Fd()), filepath.Base(path)); err != nil {
+		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
+	}
+	return nil
 }
 
 // syncRename fsyncs the file tmp and then gives it path's name: a

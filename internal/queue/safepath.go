@@ -228,3 +228,43 @@ func RemoveMadeDir(p string) error {
 	defer parent.Close()
 	return unix.Unlinkat(int(parent.Fd()), filepath.Base(p), unix.AT_REMOVEDIR)
 }
+
+// stillAt refuses, before a db command's commit point (the rename of its
+// copy over the database), a data directory held (openDirChecked at the
+// command's start) that its path no longer names: the directory was
+// moved and a link or another directory put at its name meanwhile (the
+// daemon's user may, in a directory of its own, while root runs the
+// command). Everything the command does in it goes through the held
+// descriptor, so nothing was done through the new name; refusing keeps
+// the database the daemon will open (by the path) unchanged.
+func stillAt(held *os.File, dir string) error {
+	var hs, ps unix.Stat_t
+	if err := unix.Fstat(int(held.Fd()), &hs); err != nil {
+		return &fs.PathError{Op: "fstat", Path: dir, Err: err}
+	}
+	if err := unix.Stat(dir, &ps); err != nil || ps.Dev != hs.Dev || ps.Ino != hs.Ino {
+		return fmt.Errorf("the data directory %s was replaced while the command ran (moved, and a link or another directory "+
+			"put at its name): nothing was done through the new name", dir)
+	}
+	return nil
+}
+
+// removeFlatAt removes the directory name of dir and the files in it
+// (a spool directory a db command made: files only), through dir's
+// descriptor and the directory's own, never through a path.
+func removeFlatAt(dir *os.File, name string) error {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: filepath.Join(dir.Name(), name), Err: err}
+	}
+	d := os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name))
+	names, _ := d.Readdirnames(-1)
+	for _, n := range names {
+		unix.Unlinkat(fd, n, 0)
+	}
+	d.Close()
+	return unix.Unlinkat(int(dir.Fd()), name, unix.AT_REMOVEDIR)
+}

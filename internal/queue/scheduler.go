@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -548,6 +547,13 @@ type scheduler struct {
 	// endReadHook, when set (tests only), runs in complete once it read
 	// the attempt's delay mark (a.noticed), before its end commits.
 	endReadHook atomic.Pointer[func(ID)]
+	// startHook, when set (tests only), runs in pump under s.mu as a
+	// job of d is started.
+	startHook atomic.Pointer[func(jb *job, d *dest)]
+	// suspendHook, when set (tests only), runs in SuspendQueue once the
+	// suspension's mark is set in memory, before the queue's waiting
+	// jobs are taken out.
+	suspendHook atomic.Pointer[func()]
 }
 
 func newScheduler(cfg SchedulerConfig) *scheduler {
@@ -1014,6 +1020,9 @@ func (q *Manager) pump(ctx context.Context) {
 				d.starts = append(d.starts, now)
 				jb.gen = d.gen
 				d.unproven++
+				if f := s.startHook.Load(); f != nil {
+					(*f)(jb, d)
+				}
 				run = append(run, jb)
 				progress = true
 			default:
@@ -1048,9 +1057,13 @@ func (q *Manager) pump(ctx context.Context) {
 // queue and left are each job's destination's last error, the host that
 // answered it, queue and time left dead, read under the scheduler's lock.
 func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue []string, left []time.Duration) {
+	next := 0 // the first job not reported (panics.go)
+	defer q.recoverAnswers(ctx, jobs, &next)
 	for k, jb := range jobs {
+		q.mayPanic(PanicDead)
 		if q.stopping(ctx) {
 			unstarted(jb)
+			next = k + 1
 			q.report(ctx, jb, nil, nil)
 			continue
 		}
@@ -1063,6 +1076,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
 		jb.a.mu.Unlock()
+		next = k + 1
 		q.report(ctx, jb, res, nil)
 	}
 }
@@ -1137,12 +1151,29 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				return
 			}
 		}
+		reported := false // jobDone called: the job's end is its own from there (complete recovers itself)
+		defer func() {
+			if r := recover(); r != nil {
+				// A panic of the job's own code (panics.go): it ends
+				// with no result, its recipients pending for the retry.
+				q.recovered(PanicJob, r, "msg_id", a.m.ID.String())
+				if !reported {
+					noResult(jb)
+					q.jobDone(ctx, jb, nil, pw)
+				}
+			}
+		}()
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
+		done := func(res []Result) {
+			reported = true
+			q.jobDone(ctx, jb, res, pw)
+		}
+		q.mayPanic(PanicJob)
 		if q.stopping(ctx) {
 			// The server is stopping: no new delivery begins (the
 			// message is due at once at the next start, no attempt).
 			unstarted(jb)
-			q.jobDone(ctx, jb, nil, pw)
+			done(nil)
 			return
 		}
 		if q.expiredNow(a.m, a.noticed.Load()) {
@@ -1153,12 +1184,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			a.mu.Lock()
 			a.expired = true
 			a.mu.Unlock()
-			q.jobDone(ctx, jb, nil, pw)
+			done(nil)
 			return
 		}
 		body, err := a.loadBody(q)
 		if err != nil {
-			q.jobDone(ctx, jb, nil, pw)
+			done(nil)
 			return
 		}
 		// Its attempt's delay notice, should it fall due while a job
@@ -1183,7 +1214,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			a.panicked = panicked
 		}
 		a.mu.Unlock()
-		q.jobDone(ctx, jb, res, pw)
+		done(res)
 	})
 }
 
@@ -1413,6 +1444,8 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		}
 	}
 	defer leave()
+	defer q.recoverEnd(ctx, a) // a panic: what was handed on committed, the message stranded as crashed (panics.go)
+	q.mayPanic(PanicAttempt)
 	m := a.m
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
 	if a.noticed.Load() {
@@ -1659,7 +1692,7 @@ func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []in
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			q.log.Error("delivery panicked", "msg_id", m.ID.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			q.recovered(PanicJob, r, "msg_id", m.ID.String()) // the message goes to the poison queue (complete)
 			panicked = fmt.Sprintf("delivery panicked: %v", r)
 		}
 	}()

@@ -184,13 +184,14 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 	restore := rerunnable(m)
 	if err := q.store.Update(ctx, func(tx *Tx) error {
 		restore() // each run from the message as it left delivery
-		took = false
 		// A resume committed since attemptable looked found the message
 		// in delivery and left it: the hold it lifted is not kept.
 		// Claimed again when its delay notice or expiry falls due, if
-		// before the recheck: that claim makes the DSN (start).
+		// before the recheck: that claim makes the DSN (start). A
+		// takeover kept aside makes it due now too: settleIdle, which
+		// applies it (a "took ||" here read took before it was set).
 		m.State, m.NextAttempt = Ready, q.noLaterThanDue(m, now.Add(holdRecheck))
-		if took || tx.anyResumed(queues) {
+		if tx.anyResumed(queues) {
 			m.NextAttempt = now
 		}
 		var err error

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -179,14 +180,17 @@ func takenKey(id ID, primary string) []byte {
 }
 
 // AddEarlyTakeover records a takeover from primary of a message that is
-// still in delivery here; the commit of its results applies it.
+// still in delivery here; the commit of its results applies it, under
+// the database id stored for primary now, never given back.
 func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
-	return t.addEarlyTakeover(id, primary, now, "")
+	return t.addEarlyTakeover(id, primary, now, takenValue(t.peerDatabase(primary), false))
 }
 
-// addEarlyTakeover is AddEarlyTakeover for a takeover whose copies may
-// go back to the primary when it answers again with database giveBack
-// ("" never; see takenindex.go): the id follows the time in the value.
+// addEarlyTakeover is AddEarlyTakeover with the index value its copies
+// get when the takeover is applied (giveBack, a takenValue: the database
+// id they were taken over under, and whether they may go back to the
+// primary answering again with it; takenindex.go): it follows the time
+// in the value.
 func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
 	v := make([]byte, 8, 8+len(giveBack))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
@@ -196,7 +200,8 @@ func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack str
 // earlyTakeover is a takeover kept aside for a message in delivery.
 type earlyTakeover struct {
 	primary  string
-	giveBack string // the database id its copies may go back to, or ""
+	giveBack string // the index value its copies get (takenValue), or ""
+	at       []byte // when it was taken over (8, BE), as the handed notes keep it
 }
 
 // TakeEarlyTakeovers returns and forgets the primaries whose takeover of
@@ -219,6 +224,9 @@ func (t *Tx) takeEarlyTakeovers(id ID) ([]earlyTakeover, error) {
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 		e := earlyTakeover{primary: string(k[len(prefix):])}
+		if len(v) >= 8 {
+			e.at = bytes.Clone(v[:8])
+		}
 		if len(v) > 8 {
 			e.giveBack = string(v[8:])
 		}
@@ -297,13 +305,17 @@ func takeoverRcpt(r *Recipient, reason string) {
 // commit of its results would save its older copy over the change —
 // but marked; that commit applies the takeover (one writer per message,
 // see doc.go). It returns the messages changed now and the number marked.
+// Each copy records the database id stored for the primary, read before
+// the caller changes it (a new database, SR-7): the one the copies were
+// made against, never given back (takenindex.go).
 func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message, marked int, err error) {
-	return t.takeoverGiveBackTx(primary, reason, "", now)
+	return t.takeoverGiveBackTx(primary, reason, takenValue(t.peerDatabase(primary), false), now)
 }
 
-// takeoverGiveBackTx is takeoverTx for a takeover whose copies go back
-// to the primary when it answers again with database giveBack (failed
-// heartbeats: it may only have been cut off or stopped; takenindex.go).
+// takeoverGiveBackTx is takeoverTx with the index value its copies get
+// (takenValue): for failed heartbeats, the primary's database id alone —
+// they go back to it when it answers again with that database (it may
+// only have been cut off or stopped; takenindex.go).
 func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time) (taken []*Message, marked int, err error) {
 	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
 		m, err := t.Get(id)
@@ -335,7 +347,7 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 		if err := t.Put(m); err != nil {
 			return nil, 0, err
 		}
-		if err := t.markGiveBack(primary, m.ID, giveBack); err != nil {
+		if err := t.markTaken(primary, m.ID, giveBack); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, m)
@@ -492,6 +504,34 @@ func (t *Tx) unrecordedPeers(known map[string]bool) []*ShadowPeer {
 type ShadowCopyCount struct {
 	Held      int `json:"held"`
 	TakenOver int `json:"taken_over"`
+}
+
+// ShadowTakenUnder lists, for every primary with copies taken over from
+// it here, the transport database ids those copies were taken over
+// under, sorted (takenindex.go): the database their originals were in —
+// after a new database met (SR-7), not the id stored for the primary
+// now. An entry an earlier release wrote names none. shadow list shows
+// them beside the primary's id (shadow28 item 1: copies taken over from
+// an older database read as the running primary's).
+func (q *Manager) ShadowTakenUnder() (map[string][]string, error) {
+	out := map[string][]string{}
+	err := q.store.View(func(tx *Tx) error {
+		for _, primary := range tx.takenPrimaries() {
+			_, vals := tx.takenOverOf(primary)
+			var ids []string
+			for _, v := range vals {
+				if under, _ := parseTaken(v); under != "" && !slices.Contains(ids, under) {
+					ids = append(ids, under)
+				}
+			}
+			if len(ids) > 0 {
+				slices.Sort(ids)
+				out[primary] = ids
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // ShadowCopies counts the copies of every primary by kind
@@ -926,7 +966,7 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 		} else if p.Failures >= retries {
 			var marked int
 			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)
-			if taken, marked, err = tx.takeoverGiveBackTx(primary, why, p.DatabaseID, now); err != nil {
+			if taken, marked, err = tx.takeoverGiveBackTx(primary, why, takenValue(p.DatabaseID, true), now); err != nil {
 				return err
 			}
 			takenN = len(taken) + marked
@@ -1001,7 +1041,15 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 			if err := tx.renewHanded(m, r.Primary, now); err != nil { // takenhanded.go
 				return false, err
 			}
-			changed = takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired") || changed
+			if takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired") {
+				// The database its copy was made against, never given
+				// back (takenindex.go); written before the Put, which
+				// keeps it.
+				if err := tx.markTaken(r.Primary, m.ID, takenValue(tx.peerDatabase(r.Primary), false)); err != nil {
+					return false, err
+				}
+				changed = true
+			}
 		}
 	}
 	if !changed {
@@ -1055,8 +1103,14 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, early 
 		if err != nil {
 			return false, nil, err
 		}
-		if other != "" {
-			took = takeoverRcpts(m, r.Primary, other) || took
+		if other != "" && takeoverRcpts(m, r.Primary, other) {
+			took = true
+			// Under the database the copy was made against, which the
+			// primary no longer runs: never given back (takenindex.go);
+			// written before the caller's Put of m, which keeps it.
+			if err := tx.markTaken(r.Primary, m.ID, takenValue(r.PrimaryDB, false)); err != nil {
+				return false, nil, err
+			}
 		}
 	}
 	t, err := applyEarlyTakeoversBack(tx, m, fresh, back)
@@ -1166,12 +1220,21 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
 				continue
 			}
+			// Its handed notes get the takeover's time, as takeoverTx
+			// and an expiry give them (renewHanded; shadow28 item 4:
+			// kept aside, the takeover left them to be pruned with the
+			// copy's own expiry).
+			for _, n := range tx.handedNotes(r) {
+				if err := tx.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.primary, p.at); err != nil {
+					return false, err
+				}
+			}
 			takeoverRcpt(r, "taken over while in delivery here")
 			took, mine = true, true
 		}
 		if mine {
 			// Written before the caller's Put of m, which keeps it.
-			if err := tx.markGiveBack(p.primary, m.ID, p.giveBack); err != nil {
+			if err := tx.markTaken(p.primary, m.ID, p.giveBack); err != nil {
 				return false, err
 			}
 		}

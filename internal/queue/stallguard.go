@@ -91,14 +91,23 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
+			defer func() {
+				// A panic in the round ends it as a round that
+				// returned: attempts start again (panics.go).
+				if r := recover(); r != nil {
+					q.recovered(PanicStall, r)
+					q.unparkAll() // what the give-back did not take
+				}
+				g.mu.Lock()
+				g.busy = false
+				g.last = q.mono() // the round's own time is no stall
+				g.mu.Unlock()
+				q.startAfterRound(ctx)
+				q.Kick()
+			}()
+			q.mayPanic(PanicStall)
 			q.giveBackUnstarted(ctx)
 			g.round(ctx)
-			g.mu.Lock()
-			g.busy = false
-			g.last = q.mono() // the round's own time is no stall
-			g.mu.Unlock()
-			q.startAfterRound(ctx)
-			q.Kick()
 		}()
 	}
 	return g.busy
@@ -195,6 +204,18 @@ func (q *Manager) parkForStall(ctx context.Context, jb *job, turn bool) startChe
 		s.afterRound = append(s.afterRound, jb)
 	}
 	return parkedJob
+}
+
+// unparkAll stops the parking and holds every job parked at its start
+// check for the round's end (startAfterRound): a round that panicked
+// before its give-back took them (panics.go) leaves none parked for good.
+func (q *Manager) unparkAll() {
+	s := q.sched
+	s.mu.Lock()
+	s.parking.Store(false)
+	s.afterRound = append(s.afterRound, s.parked...)
+	s.parked = nil
+	s.mu.Unlock()
 }
 
 // startAfterRound starts the jobs a stall's round held (afterRound),

@@ -93,9 +93,12 @@ type Store struct {
 
 	deferLimit time.Duration // Options.DeferLimit (UpdateDeferred)
 	copies     shadowCopies  // SetShadowCopies (enteredsingle.go)
-	deferredN  atomic.Int64  // deferred writers queued and not yet committed (Flush, Settle)
-	asideN     atomic.Int64  // deferred writers queued that no commit holds yet (set aside)
-	noDefer    atomic.Bool   // StopDeferring: every writer commits at once from now on
+	deferredN  atomic.Int64  // deferred writers queued and not yet committed (Settle)
+	// awaitedN counts the deferred writers someone may start waiting
+	// for (all but UpdateLaterUnread's): only they make Flush commit.
+	awaitedN atomic.Int64
+	asideN   atomic.Int64 // deferred writers queued that no commit holds yet (set aside)
+	noDefer  atomic.Bool  // StopDeferring: every writer commits at once from now on
 
 	fault commitFault // commitfault.go: a commit failure tests inject
 
@@ -545,28 +548,65 @@ func (s *Store) UpdateLater(fn func(*Tx) error, done func(error)) {
 // its outcome: the one mechanism behind UpdateDeferred, which waits at
 // once, and UpdateLater, which waits on a goroutine of its own.
 func (s *Store) queueDeferred(fn func(*Tx) error) (wait func() error) {
+	return s.queueDeferredAs(fn, true)
+}
+
+// queueDeferredAs is queueDeferred; awaited: someone may start waiting
+// for fn's change (a Flush commits it), false for UpdateLaterUnread's.
+func (s *Store) queueDeferredAs(fn func(*Tx) error, awaited bool) (wait func() error) {
 	o := &op{fn: fn, done: make(chan error, 1), deferred: s.deferLimit > 0}
 	s.deferredN.Add(1)
+	if awaited {
+		s.awaitedN.Add(1)
+	}
+	done := func() {
+		if awaited {
+			s.awaitedN.Add(-1)
+		}
+		s.deferredN.Add(-1)
+	}
 	lead, err := s.enqueue(context.Background(), o)
 	if err != nil {
-		s.deferredN.Add(-1)
+		done()
 		return func() error { return err }
 	}
 	return func() error {
 		err := s.await(o, lead)
-		s.deferredN.Add(-1)
+		done()
 		return err
 	}
 }
+
+// UpdateLaterUnread is UpdateLater for a change nobody waits for or
+// reads back before it commits — the forgetting of discard notifications
+// a shadow server has (forgetsent.go), whose loss at a crash only sends
+// them again: a Flush (a waiter registering) does not commit it early,
+// nor does Manager.commitAside; it rides along with the next commit a
+// writer asks for, or commits after DeferLimit (Settle, StopDeferring
+// and Close commit it too). The caller keeps readers from taking what
+// it changes for still true until then (forgetting.go).
+func (s *Store) UpdateLaterUnread(fn func(*Tx) error, done func(error)) {
+	wait := s.queueDeferredAs(fn, false)
+	go func() {
+		err := wait()
+		if done != nil {
+			done(err)
+		}
+	}()
+}
+
+// awaitedAside reports whether a deferred writer someone may wait for
+// is queued (Flush, Manager.commitAside).
+func (s *Store) awaitedAside() bool { return s.awaitedN.Load() > 0 }
 
 // StopDeferring ends deferral (shutdown): what is set aside commits now
 // and every later writer commits at once, so a stop never waits for
 // DeferLimit.
 func (s *Store) StopDeferring() {
 	s.noDefer.Store(true)
-	s.deferredN.Add(1) // so that Flush sends even if nothing is counted yet
+	s.awaitedN.Add(1) // so that Flush sends even if nothing is counted yet
 	s.Flush()
-	s.deferredN.Add(-1)
+	s.awaitedN.Add(-1)
 }
 
 // Settle returns once every deferred writer already sent to the commit

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -26,10 +28,16 @@ const strandedRetry = 5 * time.Second
 // (putLeavingTook). No crash is counted: umbra's own code did not crash.
 // The message is marked (markRepeat), as at Recover, and the repeat is
 // the event "repeat".
+//
+// A message whose attempt's end panicked (panics.go) is stranded so
+// too, as a crashed one: its crash is counted (CrashCount) in that
+// commit, and at PoisonThreshold it goes to the poison queue instead, as
+// at Recover.
 type stranded struct {
-	mu   sync.Mutex
-	ids  map[ID]struct{}
-	last time.Time // the last retry
+	mu      sync.Mutex
+	ids     map[ID]struct{}
+	crashed map[ID]bool // ids whose attempt's end panicked
+	last    time.Time   // the last retry
 }
 
 // strand records a message whose leaving commit failed.
@@ -41,6 +49,17 @@ func (q *Manager) strand(id ID) {
 	q.strandedSet.ids[id] = struct{}{}
 	q.strandedSet.mu.Unlock()
 	q.Kick()
+}
+
+// strandCrashed records a message whose attempt's end panicked.
+func (q *Manager) strandCrashed(id ID) {
+	q.strandedSet.mu.Lock()
+	if q.strandedSet.crashed == nil {
+		q.strandedSet.crashed = map[ID]bool{}
+	}
+	q.strandedSet.crashed[id] = true
+	q.strandedSet.mu.Unlock()
+	q.strand(id)
 }
 
 // strandedWait is how long the scheduler's loop may sleep before the
@@ -68,13 +87,15 @@ func (q *Manager) retryStranded() {
 	for id := range q.strandedSet.ids {
 		ids = append(ids, id)
 	}
+	crashed := maps.Clone(q.strandedSet.crashed)
 	q.strandedSet.mu.Unlock()
 
 	var back []*Message // made Ready
 	var took []*Message
-	var settled []ID // Ready or gone: out of the set
+	var poisoned []*Message // crashed as often as PoisonThreshold
+	var settled []ID        // Ready or gone: out of the set
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		back, took, settled = back[:0], took[:0], settled[:0]
+		back, took, poisoned, settled = back[:0], took[:0], poisoned[:0], settled[:0]
 		for _, id := range ids {
 			m, err := tx.Get(id)
 			if errors.Is(err, ErrNotFound) {
@@ -89,6 +110,13 @@ func (q *Manager) retryStranded() {
 				continue
 			}
 			m.State, m.NextAttempt = Ready, now
+			if crashed[id] {
+				m.CrashCount++
+				if m.CrashCount >= q.cfg.PoisonThreshold {
+					m.State = Poison
+					m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it (the last a panic at its attempt's end)", m.CrashCount)
+				}
+			}
 			t, err := putLeavingTook(tx, m)
 			if err != nil {
 				return err
@@ -99,13 +127,17 @@ func (q *Manager) retryStranded() {
 			if t {
 				took = append(took, m)
 			}
-			back = append(back, m)
+			if m.State == Poison {
+				poisoned = append(poisoned, m)
+			} else {
+				back = append(back, m)
+			}
 			settled = append(settled, id)
 		}
 		// As at Recover: the discards kept aside for copies the lost
 		// results named are spent (earlyspent.go).
-		lost := make(map[ID]bool, len(back))
-		for _, m := range back {
+		lost := make(map[ID]bool, len(back)+len(poisoned))
+		for _, m := range append(back, poisoned...) {
 			lost[m.ID] = true
 		}
 		_, err := tx.dropSpentEarlyDiscards(lost)
@@ -121,8 +153,13 @@ func (q *Manager) retryStranded() {
 	q.strandedSet.mu.Lock()
 	for _, id := range settled {
 		delete(q.strandedSet.ids, id)
+		delete(q.strandedSet.crashed, id)
 	}
 	q.strandedSet.mu.Unlock()
+	for _, m := range poisoned {
+		q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", m.LastError)
+		q.ev.Event("poison", m, nil, m.LastError)
+	}
 	for _, m := range took {
 		q.trackTakeover(m)
 	}

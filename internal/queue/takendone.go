@@ -24,8 +24,10 @@ import (
 // copy taken over for failed heartbeats (one whose entry in the index of
 // taken-over copies names the database it may be given back to,
 // takenindex.go) — delivered, relayed out of the organisation, or failed
-// (its DSN, when the sender asked for one, made in that commit) — also
-// records it in bucket takendone:
+// (its DSN, when the sender asked for one, made in that commit) — and
+// the administrator's removal of it with a DSN (removeAction; not one
+// without, whose primary then delivers its original) also records it
+// in bucket takendone:
 //
 //	takendone  database id ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ rcptKey(address) → at (8, BE) ‖ kind ‖ address
 //
@@ -214,7 +216,8 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		if r.Primary == "" || r.ShadowID == "" {
 			return ""
 		}
-		return string(idx.Get(takenByKey(r.Primary, m.ID)))
+		_, db := parseTaken(string(idx.Get(takenByKey(r.Primary, m.ID)))) // failed heartbeats only (takenindex.go)
+		return db
 	}
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]

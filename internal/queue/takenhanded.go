@@ -60,7 +60,10 @@ import (
 //     noted as failed for P by that commit (noteTakenDone, handedDone).
 //     The takeover renews the handed note (renewHanded) and runs before
 //     the hour's pruning, which would otherwise drop it with the copy.
-//     The same renewal for a takeover from X for failed heartbeats.
+//     The same renewal for every takeover from X: failed heartbeats, a
+//     new database, a copy X gave here (handback.go), and one kept aside
+//     while the copy was in delivery, with the takeover's time
+//     (applyEarlyTakeoversBack).
 //   - The administrator removes the copy kept here (message remove
 //     --force): X is told and makes its copy again elsewhere
 //     (droppedcopy.go), under another id; nothing here can learn that X
@@ -69,8 +72,9 @@ import (
 //     nobody delivered), and the removal's commit deletes the handed
 //     note (forgetHanded).
 //   - A merge into an original X relayed here (mergeReceiptCopy): the
-//     note stays until pruned with the takendone notes
-//     (message_expiration + shadowExpiryGrace); P gets none.
+//     merge's commit deletes the note (dropHandedOf; it stayed until
+//     pruned before, X's discard of the copy settling nothing any more);
+//     P gets none.
 //
 // Still a duplicate: P returning while X still holds
 // the copy pending (X's discard not written yet): P asks before its next
@@ -160,13 +164,15 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		if strings.EqualFold(or.Primary, r.Primary) {
 			continue // handed back to the server it was taken from: not noted
 		}
-		db := idx.Get(takenByKey(or.Primary, m.ID))
-		if len(db) == 0 {
+		// Only a copy taken over for failed heartbeats (its entry the
+		// primary's database id alone, takenindex.go) is noted.
+		_, db := parseTaken(string(idx.Get(takenByKey(or.Primary, m.ID))))
+		if db == "" {
 			continue
 		}
 		var at [8]byte
 		binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
-		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, string(db), or.ShadowID, or.Addr, or.Primary, at[:]); err != nil {
+		if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, db, or.ShadowID, or.Addr, or.Primary, at[:]); err != nil {
 			return err
 		}
 	}
@@ -280,6 +286,22 @@ func (t *Tx) renewHanded(m *Message, primary string, now time.Time) error {
 			if err := t.putHanded(r.Primary, r.ShadowID, r.Addr, n.db, n.pid, n.paddr, n.primary, at[:]); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// dropHandedOf deletes the handed notes of r, a recipient kept here for
+// another server whose copy is settled otherwise than by that server's
+// discard (a merge into an original it relayed here: nexthopcopy.go).
+func (t *Tx) dropHandedOf(r *Recipient) error {
+	b := t.tx.Bucket(bucketTakenHanded)
+	if b == nil {
+		return nil
+	}
+	for _, n := range t.handedNotes(r) {
+		if err := b.Delete(n.key); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -22,13 +22,49 @@ import (
 //
 // It is kept by Tx.Put and Tx.Delete, in the transaction that changes
 // the record: an entry exists exactly when the record has a pending
-// recipient with that Primary and a ShadowID (takenFrom). Its value is
-// the transport database id of the primary the copy may be given back
-// to when that primary answers again with it (giveBackTx), or empty:
-// never given back. Only a takeover for failed heartbeats writes an id
-// (ShadowHeartbeatFailed): the primary may come back with its queue.
-// A takeover because the primary presented another database,
-// Manager.Takeover, an expired copy, a rollback mark: never.
+// recipient with that Primary and a ShadowID (takenFrom). Its value
+// (takenValue) names the transport database id of the primary the copy
+// was taken over under — the one stored for it when the takeover was
+// committed, the database the copy was made against — and whether the
+// copy may be given back when the primary answers again with that id
+// (giveBackTx): the id alone, given back; takenUnderMark ‖ id, never.
+// Every kind of takeover writes it, in its commit (shadow28 item 2: one
+// for SR-7 or at expiry wrote none, so a copy of a primary back with a
+// new database still avoided it as the server the message came from,
+// delivery originLostIt, and shadow list could only name the primary's
+// current id). Only a takeover for failed heartbeats may be given back
+// (ShadowHeartbeatFailed): the primary may come back with its queue. A
+// takeover because the primary presented another database,
+// Manager.Takeover, an expired copy, a rollback mark, a copy the
+// primary gave this server, one whose database changed while it was in
+// delivery: never. Empty: an entry an earlier release wrote, or made
+// again at Open (repairTakenIndex): under no known id, never given back.
+// An earlier release reading a marked value compares it whole with a
+// presented id, which never matches: nothing given back.
+
+// takenUnderMark starts the index value of a copy that is never given
+// back (takenValue): no transport database id starts with a NUL.
+const takenUnderMark = "\x00"
+
+// takenValue is the index value of a copy taken over under database id
+// dbID, which may go back to its primary presenting dbID (giveBack)
+// or never; "" for no known id.
+func takenValue(dbID string, giveBack bool) string {
+	if dbID == "" || giveBack {
+		return dbID
+	}
+	return takenUnderMark + dbID
+}
+
+// parseTaken reads an index value (takenValue): the database id the copy
+// was taken over under ("" unknown), and the id it may be given back
+// with ("" never).
+func parseTaken(v string) (under, giveBack string) {
+	if rest, ok := strings.CutPrefix(v, takenUnderMark); ok {
+		return rest, ""
+	}
+	return v, v
+}
 
 // takenByKey is the index key of message id taken over from primary.
 func takenByKey(primary string, id ID) []byte {
@@ -138,17 +174,29 @@ func (t *Tx) dropTakenOf(id ID) error {
 	return err
 }
 
-// markGiveBack records that the copy of message id taken over from
-// primary may go back to it when it answers again with database dbID.
-// It is written in the commit of the takeover, before or after the Put
-// of the record (indexTaken keeps an entry's value); m must name
-// primary among its recipients, so that the entry goes with the record.
-func (t *Tx) markGiveBack(primary string, id ID, dbID string) error {
+// markTaken records the value (takenValue) of the copy of message id
+// taken over from primary: the database id it was taken over under, and
+// whether it may go back to the primary answering again with it. It is
+// written in the commit of the takeover, before or after the Put of the
+// record (indexTaken keeps an entry's value); m must name primary among
+// its recipients, so that the entry goes with the record.
+func (t *Tx) markTaken(primary string, id ID, value string) error {
 	b := t.tx.Bucket(bucketTakenBy)
-	if b == nil || dbID == "" {
+	if b == nil || value == "" {
 		return nil
 	}
-	return b.Put(takenByKey(primary, id), []byte(dbID))
+	return b.Put(takenByKey(primary, id), []byte(value))
+}
+
+// peerDatabase is the transport database id stored for primary ("" none
+// or unreadable): the one its copies here were made against, which a
+// takeover records (markTaken) before it may change.
+func (t *Tx) peerDatabase(primary string) string {
+	p, err := t.Peer(primary)
+	if err != nil || p == nil {
+		return ""
+	}
+	return p.DatabaseID
 }
 
 // hasTakenOver reports whether any copy taken over from primary is
@@ -164,7 +212,8 @@ func (t *Tx) hasTakenOver(primary string) bool {
 }
 
 // takenOverOf lists the messages with a copy taken over from primary
-// and, for each, the database id it may be given back to ("" never).
+// and, for each, its index value (takenValue): compared whole with a
+// presented id, it matches only the id a copy may be given back to.
 func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {

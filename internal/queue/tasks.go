@@ -80,7 +80,17 @@ func (q *Manager) StartTask(ctx context.Context, dest, queue string, max int, fn
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		err := fn(ctx)
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil { // panics.go: a local fault, its slot back
+					q.recovered(PanicTask, r, "next_hop", dest)
+					err = taskPanic{r}
+				}
+			}()
+			q.mayPanic(PanicTask)
+			err = fn(ctx)
+		}()
 		q.taskDone(d, now, err)
 	}()
 	return true

@@ -187,7 +187,13 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 		// On a goroutine of its own, as a dead destination's answers
 		// (pump): the last answer commits the attempt's results, and
 		// that commit may be set aside for DeferLimit.
-		go q.report(ctx, jb, res, nil)
+		go func() {
+			next := 0
+			defer q.recoverAnswers(ctx, []*job{jb}, &next)
+			q.mayPanic(PanicDead)
+			next = 1
+			q.report(ctx, jb, res, nil)
+		}()
 	}
 	if next.IsZero() {
 		return 0

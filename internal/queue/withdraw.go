@@ -68,6 +68,13 @@ func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return q.withdrawWhereLocked(on)
+}
+
+// withdrawWhereLocked is withdrawWhere with the scheduler's lock held
+// (SuspendQueue sets its mark under it too).
+func (q *Manager) withdrawWhereLocked(on func(id ID, d *dest) bool) map[ID]*withdrawal {
+	s := q.sched
 	isPicked := map[*attempt]bool{}
 	var picked []*attempt
 	for _, d := range s.dests {
@@ -285,12 +292,12 @@ func (w *withdrawal) putBack(q *Manager) {
 // queue changes with its latest job).
 func (w *withdrawal) queues() map[int]string { return w.rcptQueue }
 
-// withdrawQueue withdraws every message with a job waiting for a slot
-// of a destination of queue name, wholly waiting (withdraw); the
-// messages of which a job runs are left in delivery.
-// Only waiting jobs count: a message with a job running is in delivery.
-func (q *Manager) withdrawQueue(name string) map[ID]*withdrawal {
-	return q.withdrawWhere(func(_ ID, d *dest) bool { return !d.task && d.queue == name })
+// inQueue picks the jobs of queue name's destinations: a queue's
+// suspension withdraws every message with a job waiting for a slot of
+// one of them, wholly waiting (withdraw); the messages of which a job
+// runs are left in delivery.
+func inQueue(name string) func(ID, *dest) bool {
+	return func(_ ID, d *dest) bool { return !d.task && d.queue == name }
 }
 
 // settleAll settles each withdrawal of ws (settle): changed says

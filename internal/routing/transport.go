@@ -26,3 +26,16 @@ func (t *Topology) IsTransportAddress(ip netip.Addr) bool {
 	}
 	return false
 }
+
+// ServerName is the topology's own spelling of the server name stands
+// for (names match as NameKey folds them: case, a final dot), false when
+// the topology has no such server. Marks kept by name (queue
+// destinations' server:refused:NAME) take this spelling, so that a
+// server stating its name in another case marks what delivery reads.
+func (t *Topology) ServerName(name string) (string, bool) {
+	s := t.server(name)
+	if s == nil {
+		return "", false
+	}
+	return s.Name, true
+}

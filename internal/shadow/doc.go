@@ -45,6 +45,12 @@
 //	             copies again, settled by its discard: queue, takenindex.go)
 //	             and makes the other waiting copies due at once
 //
+//	Every takeover, whatever its cause, records with each copy the
+//	database id it was taken over under (the one stored for the primary
+//	then: queue takenindex.go): shadow list shows it beside the
+//	primary's current id, and delivery no longer avoids the primary as
+//	the server a copy came from once it runs another database.
+//
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
 //	side restarted since. A refused session (login or XSHADOW refused)
@@ -74,8 +80,10 @@
 // fault of this server's — its store failing (SaveError, unless it
 // refused the contact) or a panic in its own code (LocalFault) — says
 // nothing of the primary: no failed heartbeat is counted; a watch
-// session that ends by a panic here (LocalFault) marks the primary
-// neither unreachable nor failing (watchFailing, TaskFailed). Its copies
+// session that ends by a panic here (LocalFault) or by its store
+// failing (SaveError, unless it refused the contact: localSaveError)
+// marks the primary neither unreachable nor failing (watchFailing,
+// TaskFailed). Its copies
 // are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the

@@ -118,10 +118,10 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			return
 		}
 		var local LocalFault
-		if errors.As(err, &local) {
-			// This server's own fault: nothing said of the primary, so
-			// neither the views nor the scheduler count it; the next
-			// session a retry later.
+		if errors.As(err, &local) || localSaveError(err) {
+			// This server's own fault (a panic, its store failing):
+			// nothing said of the primary, so neither the views nor the
+			// scheduler count it; the next session a retry later.
 			// Debug: the panic itself is logged at ERROR at most once a
 			// minute and counted where it was recovered; a retry a
 			// second later would repeat a WARN without bound.
@@ -136,6 +136,21 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		}
 		t.Stop()
 	}
+}
+
+// localSaveError reports whether err ended a session because this
+// server's store failed to save what the primary sent (SaveError, not a
+// contact the store refused for another server's database id): the
+// primary answered; the fault is this server's (shadow28 item 3: a
+// watch session's marked the primary unreachable and counted in its
+// destination's failures).
+func localSaveError(err error) bool {
+	var saveErr *SaveError
+	if !errors.As(err, &saveErr) {
+		return false
+	}
+	var o anotherDatabase
+	return !errors.As(saveErr.Err, &o)
 }
 
 // watchFailed reports the failure of a watch session to name that is no

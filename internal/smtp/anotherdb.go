@@ -92,9 +92,23 @@ func (l *anotherDBLog) accepted(server string) int {
 // logAnotherDatabase counts and logs a session of server refused for
 // presenting dbID, kept here as other's (above). Every such session is
 // refused all the same.
+//
+// The server is marked at once (PeerRefusalHealth: queue destinations
+// server:refused:NAME, its relays tried last), as a relay that meets
+// this refusal marks it (nothing showed it until a relay was tried),
+// under the topology's spelling of its name (topologyName), the key
+// delivery reads and clears. A session of it let in again presenting
+// an id of its own clears the mark (anotherDatabaseAccepted), as a
+// relay of this server's that is let in there does (delivery
+// openShadow).
 func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
 	if o, ok := s.srv.obs.(DatabaseRefusalObserver); ok {
 		o.AnotherDatabaseRefused(s.serverLabel(server))
+	}
+	if ph := s.srv.peerHealth.Load(); ph != nil && server != "" {
+		if h, ok := ph.h.(PeerRefusalHealth); ok {
+			h.Unresponsive(time.Now(), "contact refused here: database id "+dbID+" is "+other+"'s here", RefusedPeerKeyPrefix+s.topologyName(server))
+		}
 	}
 	warn, suppressed := s.srv.anotherDBs.refused(server)
 	level := slog.LevelDebug
@@ -110,11 +124,37 @@ func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
 
 // anotherDatabaseAccepted ends server's refusals for another server's
 // database id: a session of it was accepted with its own.
+// The mark this server's refusals set (logAnotherDatabase) is cleared
+// with them: only when there were refusals here since the last session
+// let in, so that a mark a relay of this server's set (the peer refuses
+// this server's database) stays until a relay is let in there.
 func (s *session) anotherDatabaseAccepted(server, dbID string) {
 	if n := s.srv.anotherDBs.accepted(server); n > 0 {
 		s.log.Info("shadow sessions accepted again: the server presents a transport database id of its own", "shadow_server", server,
 			"database_id", dbID, "refusals", n)
+		if ph := s.srv.peerHealth.Load(); ph != nil {
+			ph.h.Responsive(RefusedPeerKeyPrefix + s.topologyName(server))
+		}
 	}
+}
+
+// NamedDirectory is a ServerDirectory that gives the topology's own
+// spelling of a server's name (routing.Topology.ServerName).
+type NamedDirectory interface {
+	ServerName(name string) (string, bool)
+}
+
+// topologyName is server as the topology spells it (a session may state
+// it in another case), server itself when the topology does not know it.
+func (s *session) topologyName(server string) string {
+	if d := s.srv.servers.Load(); d != nil {
+		if nd, ok := d.d.(NamedDirectory); ok {
+			if n, ok := nd.ServerName(server); ok {
+				return n
+			}
+		}
+	}
+	return server
 }
 
 // serverLabel is server as a metric label: its name when the topology

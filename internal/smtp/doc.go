@@ -14,6 +14,10 @@
 //     connection: 421 4.3.2 over a limit, 554 5.7.1 outside every range.
 //     The connector whose remote range contains the client most
 //     specifically takes the connection.
+//   - An accepted connection has TCP keep-alive (idle 15 s, every 15 s,
+//     9 probes: Go's defaults) and TCP_NODELAY. The keep-alive options
+//     are set once on the binding's listening socket, which its accepted
+//     sockets inherit (listenTCP), not per connection.
 //   - Rights are cumulative: the connector's anonymous rights, plus its
 //     authenticated rights after AUTH, plus its servers' rights for a
 //     transport server (a server account, a client certificate the
@@ -265,7 +269,12 @@
 //     package delivery receipt.go; CutStatedName reads it). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
-//     (databaseOfAnother, rt17e-F1). A
+//     (databaseOfAnother, rt17e-F1), and the server is marked at once
+//     under RefusedPeerKeyPrefix+name (PeerRefusalHealth: its relays
+//     tried last, queue destinations server:refused:NAME, NAME as the
+//     topology spells it), as a relay meeting the refusal marks it; a
+//     session of it let in again, presenting an id of its own, clears
+//     what these refusals marked (anotherDatabaseAccepted). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

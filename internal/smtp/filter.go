@@ -239,10 +239,11 @@ func (s *session) connInfo() *ConnInfo {
 }
 
 // topologyServerAddress: a topology is known and gives the client's
-// address to one of its servers.
+// address to one of its servers. Asked for every check's view of the
+// session, it is kept as addressIsServer's answer is.
 func (s *session) topologyServerAddress() bool {
 	d := s.srv.servers.Load()
-	return d != nil && d.d.IsServerAddress(s.ip)
+	return d != nil && s.serverAddr.Load().answer(&s.serverAddr, d, s.ip, ServerDirectory.IsServerAddress)
 }
 
 // remotePort is the client's TCP port, 0 when the address has none.

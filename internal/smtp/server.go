@@ -457,7 +457,7 @@ func (s *Server) assign(conns []*connector) (opened []*binding, err error) {
 		if s.bindings[addr] != nil {
 			continue
 		}
-		listen := net.Listen
+		listen := listenTCP
 		if s.listen != nil {
 			listen = s.listen
 		}
@@ -738,6 +738,24 @@ func (s *Server) closeSessions(ctx context.Context, all []*connector, keepShadow
 type PeerHealth interface {
 	Responsive(keys ...string)
 }
+
+// PeerRefusalHealth is a PeerHealth that also marks a server: a peer
+// whose shadow session this server refuses here — it presents a
+// transport database id kept here as another server's — is marked at
+// once under RefusedPeerKeyPrefix+name (queue destinations:
+// server:refused:NAME; delivery tries its other servers first), as a
+// relay that meets this server's refusal marks it (delivery
+// openShadow).
+type PeerRefusalHealth interface {
+	Unresponsive(since time.Time, why string, keys ...string)
+}
+
+var _ PeerRefusalHealth = (*queue.Health)(nil)
+
+// RefusedPeerKeyPrefix starts the health key of a transport server
+// whose contacts this server refuses, or that refuses this server's
+// database as another's (delivery.RefusedKeyPrefix is this one).
+const RefusedPeerKeyPrefix = "refused:"
 
 type peerHealthHolder struct{ h PeerHealth }
 

@@ -60,6 +60,11 @@ type session struct {
 	raw  net.Conn // the accepted connection, below any TLS
 	ip   netip.Addr
 	log  *slog.Logger
+	// transportAddr, serverAddr: addressIsServer's and
+	// topologyServerAddress's answers for ip and the topology each was
+	// taken from (ip is the session's; the topology changes only by a
+	// reload, which stores a new directory).
+	transportAddr, serverAddr atomic.Pointer[addrAnswer]
 	// checkHeld: bytes of the body budget the transaction's checks
 	// reserved (Transaction.ReserveBody), given back at its end.
 	checkHeld int64
@@ -1066,12 +1071,34 @@ func (s *session) anyTransport(names ...string) bool {
 // addressIsServer: the client address is one the topology gives a
 // transport server (its Address or Sources; a mailbox or legacy server's
 // address is not: F9); true without a topology.
+//
+// It is asked by every command line (verbConn.exempt), the body's
+// deadline and several checks of each message, so the answer is kept
+// for the session's address and the directory it came from: the
+// topology is walked again only after a reload replaced it.
 func (s *session) addressIsServer() bool {
 	d := s.srv.servers.Load()
 	if d == nil {
 		return true
 	}
-	return d.d.IsTransportAddress(s.ip)
+	return s.transportAddr.Load().answer(&s.transportAddr, d, s.ip, ServerDirectory.IsTransportAddress)
+}
+
+// addrAnswer is an answer about the session's address and the directory
+// it came from.
+type addrAnswer struct {
+	dir *serverDirectory
+	yes bool
+}
+
+// answer is a's answer when a came from d, else ask's, kept in p.
+func (a *addrAnswer) answer(p *atomic.Pointer[addrAnswer], d *serverDirectory, ip netip.Addr, ask func(ServerDirectory, netip.Addr) bool) bool {
+	if a != nil && a.dir == d {
+		return a.yes
+	}
+	a = &addrAnswer{dir: d, yes: ask(d.d, ip)}
+	p.Store(a)
+	return a.yes
 }
 
 // replyQuarantineFull refuses a message with a quarantine verdict while

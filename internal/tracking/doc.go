@@ -49,11 +49,18 @@
 //     log) is renamed or deleted: probed with a non-blocking flock, it
 //     makes Open and CheckPath refuse the path and a rotation skip
 //     (lockprobe.go); so does a path X.N whose base X is held.
+//   - The path is the log's file itself: it is opened with O_NOFOLLOW,
+//     so a symbolic link there (dangling or not, planted after the
+//     configuration was checked) is never followed — nothing is created
+//     or written through it — and Open, Reopen and CheckPath refuse it
+//     naming the link and its target (linkRefused).
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.
 //   - A rotation from outside (logrotate) is followed: every write first
-//     checks that the file it holds is still the one at the path, and
+//     checks that the file it holds is still the one at the path (one
+//     stat(2) of the path, compared with the device and inode the held
+//     file had when it was opened), and
 //     opens the path again when it was renamed or removed; Reopen
 //     (SIGHUP) does so at once (reopen.go).
 //   - With an age bound (SetMaxAge, tracking.max_age) the file also

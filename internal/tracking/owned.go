@@ -134,12 +134,16 @@ func checkRotated(path string, maxFiles int) error {
 // configuration's own daemon's file moved aside by logrotate or mv
 // (path.1, held until its next event or SIGHUP) — Open, at a start,
 // refuses it. Another process's lock on the base of a path that is a
-// rotation name (X for X.N) refuses it here too (lockprobe.go).
+// rotation name (X for X.N) refuses it here too (lockprobe.go), and so
+// does a path that is a symbolic link, as Open refuses it (linkRefused).
 //
 // A file it may not read is no finding of its own: the check may run
 // as another user than the daemon, and what the daemon may not open is
 // refused by its start in its own words (the data directory's owner).
 func CheckPath(path string, maxFiles int) error {
+	if err := linkRefused(path); err != nil { // as Open refuses it
+		return err
+	}
 	err := checkFile(path)
 	if err == nil {
 		err = checkRotated(path, maxFiles)

@@ -1,7 +1,9 @@
 package tracking
 
 import (
+	"errors"
 	"os"
+	"syscall"
 )
 
 // Outside rotation (logrotate): the file at the configured path is
@@ -34,17 +36,31 @@ func (l *Log) reopenLocked() error {
 
 // moved reports whether the file the log holds is no longer the one at
 // its path (renamed or removed from outside). Called with l.mu held.
+// It runs before every write, so it asks the kernel one question, the
+// path's (stat(2)), and compares the answer with the held file's device
+// and inode, taken when it was opened: an open file's identity never
+// changes, so an fstat of it at every write would only repeat it.
 func (l *Log) moved() bool {
-	if l.f == nil {
+	if l.f == nil || !l.held.ok {
 		return false
 	}
-	held, err := l.f.Stat()
-	if err != nil {
-		return false
+	var st syscall.Stat_t
+	if err := syscall.Stat(l.path, &st); err != nil {
+		return errors.Is(err, syscall.ENOENT)
 	}
-	at, err := os.Stat(l.path)
-	if err != nil {
-		return os.IsNotExist(err)
+	return uint64(st.Dev) != l.held.dev || uint64(st.Ino) != l.held.ino
+}
+
+// fileID is a file's identity (os.SameFile's: device and inode).
+type fileID struct {
+	dev, ino uint64
+	ok       bool // known: false leaves the file unchecked, as a failed fstat did
+}
+
+func fileIDOf(fi os.FileInfo) fileID {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}
 	}
-	return !os.SameFile(held, at)
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino), ok: true}
 }

@@ -58,6 +58,7 @@ type Log struct {
 
 	mu   sync.Mutex
 	f    *os.File
+	held fileID // f's device and inode, taken when it was opened (reopen.go)
 	size int64
 	err  error // the last write error, reported once
 	// torn: the file does not end in a newline (a crash mid-write
@@ -103,11 +104,18 @@ func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
 func (l *Log) open() error {
 	// O_NONBLOCK: a FIFO in the log's place must not hang the start
 	// (opening one for writing waits for a reader); it is refused below.
-	// A symlink is followed: an operator may point the log elsewhere.
+	// O_NOFOLLOW: a symbolic link at the path is never followed (a
+	// dangling one made the open create its target wherever it pointed,
+	// one that resolves was written through and then rotated as the
+	// link): refused, naming it (linkRefused). The log is the file
+	// tracking.path names.
 	// Read and write: the last byte is read to see whether a crash
 	// left a torn line.
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
+		if lerr := linkRefused(l.path); lerr != nil {
+			return lerr
+		}
 		// What is there, named by its kind: a directory (EISDIR), a
 		// socket (ENXIO, which a FIFO without a reader gives too).
 		if fi, serr := os.Stat(l.path); serr == nil && !fi.Mode().IsRegular() {
@@ -135,6 +143,7 @@ func (l *Log) open() error {
 		return err
 	}
 	l.f, l.size = f, fi.Size()
+	l.held = fileIDOf(fi)
 	l.first = time.Time{}
 	l.torn = false
 	if l.size > 0 {
@@ -578,6 +587,18 @@ func openRegular(name string) (*os.File, error) {
 		return nil, notRegular(name, fi.Mode())
 	}
 	return f, nil
+}
+
+// linkRefused is the refusal of a tracking log path that is a symbolic
+// link, naming where it leads; nil when the path is none.
+func linkRefused(name string) error {
+	fi, err := os.Lstat(name)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	to, _ := os.Readlink(name)
+	return fmt.Errorf("tracking log %s is a symbolic link (to %s): umbra writes its log only to the file tracking.path names, "+
+		"never through a link; set tracking.path to the file itself", name, to)
 }
 
 // notRegular refuses a tracking log path that holds no regular file,
