@@ -22,7 +22,7 @@ import (
 // while hub-a had delivered the original, and the message arrived twice.
 // hub-c states its own name in its XSHADOW reply (shadow verbs 20), not
 // the name hub-a keeps the id as: a copied database, not a misspelt
-// holder (TestTypoOnPrimaryDiscardsReachHolder). No copy on receipt is
+// holder (TestTypoOnPrimaryNoCopyOnHolderItRefuses). No copy on receipt is
 // made on it; after the expiry of any copy hub-c could hold, every
 // message has arrived exactly once.
 func TestNoCopyOnReceiptOnCopiedDataDir(t *testing.T) {

@@ -36,7 +36,32 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 // refuse a search of the log the daemon still writes. A search of the
 // wrong tracking log must not pass for an empty result: the fallbacks are
 // daemonConfig's, said on stderr.
+//
+// With --config FILE (no --socket), the daemon on FILE's admin socket is
+// asked too: a tracking.path or data_dir edited in FILE and not yet
+// applied (a restart applies them) names a log the daemon does not
+// write, and "no tracking log there" would tell the operator to give the
+// --config they gave (rt28c F3). The log the daemon writes is searched,
+// and stderr says FILE's setting is not in force yet.
 func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
+	sock, _ := cmd.Flags().GetString("socket")
+	if named := configNamed(cmd); sock == "" && os.Getenv("UMBRA_SOCKET") == "" && named != "" {
+		cfg, err := loadFile(named)
+		if err != nil || cfg.Server.AdminSocket == "" {
+			return cfg, err
+		}
+		st, serr := daemonClient(cmd, cfg.Server.AdminSocket).Status()
+		if serr != nil || st.TrackingPath == "" || (st.TrackingPath == cfg.Tracking.Path && cfg.Tracking.Enabled) {
+			return cfg, nil // no daemon there (the file decides), or it writes the file's log
+		}
+		was := "tracking.path " + cfg.Tracking.Path
+		if !cfg.Tracking.Enabled {
+			was = "tracking.enabled false"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s has %s, not in force yet (a restart applies it): the daemon on %s writes %s; searching that\n",
+			cfg.File, was, cfg.Server.AdminSocket, st.TrackingPath)
+		return configOfDaemon(st), nil
+	}
 	return daemonConfigBy(cmd, func(st admin.Status, _ string) (*config.Config, error) { return configOfDaemon(st), nil })
 }
 

@@ -33,7 +33,7 @@ func TestDelayedPushToHungHolderGetsItsDiscard(t *testing.T) {
 	// hub-b, which reaches hub-a directly, fetches the discard of the
 	// push it has not read yet.
 	waitCond(t, "hub-a to hand hub-b the discard of the unconfirmed push", 30*time.Second, func() bool {
-		return metricValue(t, o.metricsA, "umbra_shadow_discards_sent_total") >= 1
+		return metricValue(t, o.metricsA, "umbra_shadow_discard_ids_handed_total") >= 1
 	})
 	time.Sleep(time.Second) // hub-b's commit of it (its next command acknowledges it)
 	o.proxy.release()
@@ -89,7 +89,7 @@ func TestCopyPushedAfterStaleEarlyDiscardIsKept(t *testing.T) {
 		t.Fatalf("reply %q with hub-b hung: want the copy on hub-c", reply)
 	}
 	waitCond(t, "hub-a to hand hub-b the discard of the unconfirmed push", 30*time.Second, func() bool {
-		return metricValue(t, o.metricsA, "umbra_shadow_discards_sent_total") >= 1
+		return metricValue(t, o.metricsA, "umbra_shadow_discard_ids_handed_total") >= 1
 	})
 	time.Sleep(time.Second)     // hub-b's commit of it
 	o.proxy.drop()              // the push never reaches hub-b

@@ -144,12 +144,19 @@ func newQueueCmd() *cobra.Command {
 					if rp.known && (len(rp.dead) > 0 || len(rp.held) > 0) {
 						v["due_now"] = rp.now
 					}
+					if a.use == "resume" && len(sum.Released) > 0 {
+						v["released_to"] = sum.Released // as the admin API answers it (rt28c F6)
+					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
 				switch {
 				case len(rp.dead) > 0 || len(rp.held) > 0:
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", rp.text(n, args[0]))
+				case a.use == "resume" && rp.known && !c.Stopping():
+					// All due now: still where they go, as the scheduler
+					// routes them now (rt28c F6).
+					fmt.Fprintf(cmd.OutOrStdout(), " (%s, %s)", dueText(c, n), releasedToText(sum.Released))
 				case a.use != "suspend":
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
@@ -280,6 +287,7 @@ type releasePlan struct {
 	dead  []deadGroup
 	held  []heldGroup
 	now   int
+	nowTo map[string]int // the destinations of those due now, messages each
 	known bool
 }
 
@@ -307,7 +315,7 @@ func releasedPlan(c *admin.Client, name string, released map[string]int) release
 		}
 		return rp
 	}
-	rp := releasePlan{known: true}
+	rp := releasePlan{known: true, nowTo: map[string]int{}}
 	ds, _ := c.Destinations()
 	byName := map[string]queue.DestinationInfo{}
 	for _, d := range ds {
@@ -329,6 +337,7 @@ func releasedPlan(c *admin.Client, name string, released map[string]int) release
 				continue
 			}
 			rp.now += n
+			rp.nowTo[key] += n
 			continue
 		}
 		if d, ok := byName[key]; ok && d.State == "dead" && time.Until(d.DeadUntil) > 0 {
@@ -336,10 +345,31 @@ func releasedPlan(c *admin.Client, name string, released map[string]int) release
 			continue
 		}
 		rp.now += n
+		rp.nowTo[key] += n
 	}
 	slices.SortFunc(rp.dead, func(a, b deadGroup) int { return a.d.DeadUntil.Compare(b.d.DeadUntil) })
 	slices.SortFunc(rp.held, func(a, b heldGroup) int { return strings.Compare(a.queue, b.queue) })
 	return rp
+}
+
+// releasedToText names where the messages a resume released go, per
+// scheduler destination (admin.QueueResult.Released): "to
+// connector:relay", or "to connector:a (2), mx:b.test (1)" for several
+// (a message with recipients on two counts in each).
+func releasedToText(released map[string]int) string {
+	keys := make([]string, 0, len(released))
+	for k := range released {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) == 1 {
+		return "to " + keys[0]
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s (%d)", k, released[k])
+	}
+	return "to " + strings.Join(parts, ", ")
 }
 
 // text says when the n messages a resume of queue name released go:
@@ -362,7 +392,7 @@ func (rp releasePlan) text(n int, name string) string {
 		parts = append(parts, fmt.Sprintf("%d held: their route's queue %s is suspended (umbra queue resume %s releases them)", g.n, g.queue, g.queue))
 	}
 	if rp.now > 0 {
-		parts = append(parts, fmt.Sprintf("%d due now", rp.now))
+		parts = append(parts, fmt.Sprintf("%d due now, %s", rp.now, releasedToText(rp.nowTo)))
 	}
 	out := fmt.Sprintf("%d messages released: %s", n, strings.Join(parts, "; "))
 	if len(rp.dead) > 0 {

@@ -258,6 +258,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	for _, left := range store.Leftovers() { // restorespool.go
 		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
 	}
+	for _, done := range store.RestoreFinished() { // restorespool.go (rt28c F4)
+		log.Warn("finished an umbra db restore that was interrupted after it replaced the database", "step", done)
+	}
 	// Damaged message records: set aside by the open, the rest of the
 	// queue delivered (queue/damaged.go); one line each, at most
 	// damagedLogged of them, then how many more.
@@ -399,7 +402,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
 		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification, Inside: pol.Inside,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
-		Log: log.With("component", "queue"), Events: events,
+		Log: log.With("component", "queue"), Events: events, DiscardsSent: met.DiscardsSent,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
 		Health:          health, Claims: claims,
@@ -772,6 +775,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				cfgMu.Unlock()
 				liveRcpt.Store(nextRcpt)
 				forgetGone(next) // a server the new topology moved or removed
+				if con != nil {
+					con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
+				}
 			}
 			systemd.Notify("READY=1")
 		}
@@ -1274,7 +1280,13 @@ func keepRunning(cur, next *config.Config) {
 	next.Transport.DeadDestinationCoolDown = cur.Transport.DeadDestinationCoolDown
 	next.Recipients.Callout = cur.Recipients.Callout
 	next.DNS = cur.DNS
+	// The console's listener, certificate and hosts are made at start;
+	// its credentials file is read from the configuration in force
+	// (startConsole), so the reload's stays: kept as it ran, a moved
+	// console.credentials_file was never read (rt28c F1).
+	creds := next.Console.CredentialsFile
 	next.Console, next.Pickup = cur.Console, cur.Pickup
+	next.Console.CredentialsFile = creds
 	next.KeepOutboundTLS(cur)
 }
 

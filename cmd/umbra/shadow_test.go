@@ -577,3 +577,33 @@ func TestShadowPrimaryBackSameDatabase(t *testing.T) {
 		t.Fatalf("%d copies in the mailbox after the redelivery, want exactly %d", len(files), n)
 	}
 }
+
+// SR-11 (rt28a F2): every shadow copy hub-a keeps of what it relayed
+// leaves its tracking log with a discard — also one whose discard hub-b
+// handed over before hub-a had committed the relay's results (hub-b
+// delivered at once): kept aside, it was applied by that commit with no
+// event, and umbra track showed the message shadowed forever.
+func TestShadowDiscardTrackedForEveryCopy(t *testing.T) {
+	p := newShadowPair(t)
+	sink := startRecorder(t, p.sink)
+	b := startUmbra(t, p.cfgB, p.b)
+	a := startUmbra(t, p.cfgA, p.a)
+	acked := sendMany(p.a, "sr11-", 10, 10, nil)
+	if len(acked) != 10 {
+		t.Fatalf("%d of 10 acknowledged", len(acked))
+	}
+	waitArrived(t, sink, acked, b)
+	waitCond(t, "hub-a's shadow copies to be discarded", 45*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
+	var shadowed, discarded int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+		shadowed, discarded = strings.Count(out, `"event": "shadow"`), strings.Count(out, `"event": "discard"`)
+		if shadowed == 10 && discarded == 10 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if shadowed != 10 || discarded != 10 {
+		a.dumpLog()
+		t.Fatalf("hub-a's tracking log: %d shadow events, %d discard events; want a discard for each of the 10 copies gone", shadowed, discarded)
+	}
+}

@@ -102,6 +102,12 @@ and from what time the events shown start.`,
 				// skipped with a warning naming it; the others answer,
 				// and the exit status says the answer is partial.
 				for _, sk := range partial.Skipped {
+					if sk.Dir {
+						// Said once, not per rotation name (rt28c F5).
+						fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log directory %s: %v: none of its tracking log files could be looked at "+
+							"(run track as the user umbra runs as, or as root)\n", sk.Name, sk.Err)
+						continue
+					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s skipped: %v\n", sk.Name, sk.Err)
 				}
 				// Lines that are no event (torn, foreign) are named
@@ -110,6 +116,9 @@ and from what time the events shown start.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s\n", bl)
 				}
 				switch {
+				case len(partial.Skipped) == 1 && partial.Skipped[0].Dir:
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("the tracking log's directory %s cannot be searched (named above): no events could be read",
+						partial.Skipped[0].Name)}
 				case len(partial.Skipped) > 0:
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the others",
 						len(partial.Skipped))}

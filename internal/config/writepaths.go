@@ -63,7 +63,7 @@ const (
 
 // leftoverNames are those files, and leftoverSpool the directory a
 // restore stages spool files in (queue: lifecycle.go, restorespool.go).
-var leftoverNames = []string{"queue.db.compact", "queue.db.restore", "queue.db.restore-compact", "queue.db-compact"}
+var leftoverNames = []string{"queue.db.compact", "queue.db.restore", "queue.db.restore-compact", "queue.db-compact", "queue.db.restore-suffix"}
 
 const leftoverSpool = "spool.restore"
 

@@ -14,12 +14,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/filelimit"
 	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
@@ -79,14 +80,15 @@ type Server struct {
 
 	mu        sync.Mutex
 	creds     *smtp.Credentials
-	credsMod  time.Time
-	credsLen  int64
 	credsPath string
-	// emptyMod, emptyLen, emptyAt: a file with no login account seen
-	// (its mtime, size, when): taken only once it stayed so a second.
-	emptyMod time.Time
-	emptyLen int64
+	// credsVer is the file's version the accounts were read of (its
+	// identity, stat and content digest: filelimit.Version).
+	credsVer filelimit.Version
+	// emptyVer, emptyAt: a file with no login account seen (its
+	// version, when): taken only once it stayed so a second.
+	emptyVer filelimit.Version
 	emptyAt  time.Time
+	credsErr string // the last error reading the file, logged once
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins per lockKey and sourceKey
 	inflight map[string]int         // logins per lockKey holding a place (reserve) and not yet ended
@@ -173,9 +175,7 @@ func New(cfg Config) *Server {
 		trusted: loopback}
 	s.credsPath = cfg.CredentialsFile
 	if cfg.CredentialsFile != "" {
-		if fi, err := os.Stat(cfg.CredentialsFile); err == nil {
-			s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
-		}
+		_, s.credsVer, _ = filelimit.ReadVersion(cfg.CredentialsFile, config.MaxCredentialsFileSize, "a credentials file")
 	}
 	addr := cfg.Listener.Addr().String()
 	s.hosts[strings.ToLower(addr)] = true
@@ -645,39 +645,75 @@ const emptySettle = time.Second
 func (s *Server) credentials() *smtp.Credentials {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.credentialsLocked()
+}
+
+// Reread has the credentials file read again now and taken if its
+// content changed, whatever its stat says: the daemon calls it at each
+// reload (SIGHUP), where SMTP AUTH reads its file again, so a change
+// no stat shows (a copy that kept size and mtime) reaches the console
+// by the same signal.
+func (s *Server) Reread() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.credsVer = s.credsVer.Stale()
+	s.credentialsLocked()
+}
+
+// credentialsLocked is credentials with s.mu held. The file is read
+// again when its stat differs from the version read last (device and
+// inode of the file its path resolves to, size, mtime, ctime) or that
+// version was read too soon after a change to vouch for it
+// (filelimit.RacyWindow); it is taken when its content differs (a
+// digest), not on its stat alone: a copy that kept the size and put
+// the mtime back, a symlink swapped to another file with the same
+// mtime, or two writes in one tick are seen (rt28c F2).
+func (s *Server) credentialsLocked() *smtp.Credentials {
 	if s.cfg.CredentialsPath != nil {
 		if p := s.cfg.CredentialsPath(); p != "" && p != s.credsPath {
 			s.cfg.Log.Info("console.credentials_file moved by a reload (the configuration in force names another file): "+
 				"the console reads its accounts from it now", "path", p, "was", s.credsPath)
-			s.credsPath, s.credsMod, s.credsLen = p, time.Time{}, -1 // read at once
-			s.emptyMod, s.emptyLen = time.Time{}, -1                 // a wait for another file's save is not this one's
+			s.credsPath, s.credsVer = p, filelimit.Version{} // read at once, taken whatever it holds
+			s.emptyVer = filelimit.Version{}                 // a wait for another file's save is not this one's
 		}
 	}
-	if s.credsPath == "" {
+	if s.credsPath == "" || s.credsVer.Unchanged(s.credsPath) {
 		return s.creds
 	}
-	fi, err := os.Stat(s.credsPath)
-	if err != nil || (fi.ModTime().Equal(s.credsMod) && fi.Size() == s.credsLen) {
+	data, ver, err := filelimit.ReadVersion(s.credsPath, config.MaxCredentialsFileSize, "a credentials file")
+	if err != nil {
+		// Gone or unreadable (a rename over it, a mode changed): the
+		// last accounts stay, it is looked at again at the next
+		// request, and said once per error, not at every request.
+		if msg := err.Error(); msg != s.credsErr {
+			s.credsErr = msg
+			s.cfg.Log.Error("console credentials file cannot be read; the previous accounts stay in force", "path", s.credsPath, "err", err)
+		}
 		return s.creds
 	}
-	c, err := smtp.LoadCredentials(s.credsPath)
+	s.credsErr = ""
+	if ver.SameContent(s.credsVer) {
+		s.credsVer = ver // the same accounts: only its stat moved
+		return s.creds
+	}
+	c, err := smtp.ParseCredentials(data, s.credsPath)
 	switch {
 	case err != nil:
 		// A file that no longer parses is an accident (a line cut
 		// short while edited): the last good accounts stay.
 		s.cfg.Log.Error("console credentials file not reloaded; the previous accounts stay in force", "err", err)
-	case c.LoginAccounts() == 0 && time.Since(fi.ModTime()) < emptySettle &&
-		(!fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen || s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
+	case c.LoginAccounts() == 0 && time.Since(ver.ModTime()) < emptySettle &&
+		(!ver.Same(s.emptyVer) || s.cfg.Clock.Now().Sub(s.emptyAt) < emptySettle):
 		// Perhaps a save in place between its truncation and its write
 		// (a file changed this last second): taken only once it stayed
-		// the same (size, mtime) across a second look emptySettle
+		// the same (its version) across a second look emptySettle
 		// later; until then the last accounts and the sessions stay. A
 		// file emptied longer ago is taken at once, whenever the first
 		// request after it comes: the wait never lets a revoked account
 		// in beyond that second (the emptying's own mtime, not the
 		// first look, starts it).
-		if !fi.ModTime().Equal(s.emptyMod) || fi.Size() != s.emptyLen {
-			s.emptyMod, s.emptyLen, s.emptyAt = fi.ModTime(), fi.Size(), s.cfg.Clock.Now()
+		if !ver.Same(s.emptyVer) {
+			s.emptyVer, s.emptyAt = ver, s.cfg.Clock.Now()
 		}
 		return s.creds
 	case c.LoginAccounts() == 0:
@@ -694,7 +730,7 @@ func (s *Server) credentials() *smtp.Credentials {
 		s.creds = c
 		s.cfg.Log.Info("console credentials file reloaded", "path", s.credsPath)
 	}
-	s.credsMod, s.credsLen = fi.ModTime(), fi.Size()
+	s.credsVer = ver
 	return s.creds
 }
 

@@ -756,3 +756,13 @@ func TestConsoleResumeFlashSaysWhereReleasedMailGoes(t *testing.T) {
 		t.Errorf("all due now: %q, want \"\" (the flash says due now)", got)
 	}
 }
+
+// Q-4, OPS-5 (rt28c F6, the console's side): a resume whose messages all
+// go now says where they go, as umbra queue resume does.
+func TestReleasedToNamesDestinations(t *testing.T) {
+	one := releasedTo(map[string]any{"released_to": map[string]any{"connector:relay": 3.0}})
+	two := releasedTo(map[string]any{"released_to": map[string]any{"connector:a": 2.0, "mx:b.test": 1.0}})
+	if one != ", to connector:relay" || two != ", to connector:a (2), mx:b.test (1)" || releasedTo(nil) != "" {
+		t.Errorf("released to: %q, %q", one, two)
+	}
+}

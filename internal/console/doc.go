@@ -10,7 +10,11 @@
 //   - Every page but /login and /assets/ needs a login, checked against
 //     the credentials file with package smtp's parser and bcrypt check;
 //     transport server accounts cannot log in; the file is read again
-//     when it changes (checked at each request). An account removed
+//     when it changes (checked at each request, by the identity of the
+//     file its path resolves to, its size, mtime and ctime, and by a
+//     digest of its content where those vouch for nothing:
+//     filelimit.Version) and at each reload (Reread, whatever its
+//     stat), and taken only when its content changed. An account removed
 //     takes effect at once, the last one too: a file with no account
 //     that may log in (emptied, comments only, only server accounts) is
 //     taken — nobody logs in, logged at ERROR — since that is how a

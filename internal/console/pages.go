@@ -402,6 +402,9 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		}
 		if w := s.releasedWhen(r.Context(), out, se.user); op == "resume" && !stopping && n > 0 && w != "" {
 			flash += " (" + strconv.Itoa(int(n)) + " messages released: " + w + ")"
+		} else if op == "resume" && !stopping {
+			// All due now: where they go still (rt28c F6).
+			flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + releasedTo(out) + ")"
 		} else {
 			flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
 		}
@@ -417,6 +420,30 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	se.flash = flash
 	s.mu.Unlock()
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// releasedTo is ", to DEST" (", to A (2), B (1)" for several) of the
+// answer's released_to, as umbra queue resume names them; "" when the
+// answer does not say.
+func releasedTo(out map[string]any) string {
+	rel, _ := out["released_to"].(map[string]any)
+	if len(rel) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(rel))
+	for k := range rel {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 1 {
+		return ", to " + keys[0]
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		f, _ := rel[k].(float64)
+		parts[i] = fmt.Sprintf("%s (%d)", k, int(f))
+	}
+	return ", to " + strings.Join(parts, ", ")
 }
 
 // releasedWhen says where the messages a queue resume released go, from
@@ -455,6 +482,7 @@ func (s *Server) releasedWhen(ctx context.Context, out map[string]any, user stri
 	sort.Strings(keys)
 	var parts []string
 	now := 0
+	nowTo := map[string]any{}
 	for _, k := range keys {
 		f, _ := rel[k].(float64)
 		n := int(f)
@@ -465,13 +493,14 @@ func (s *Server) releasedWhen(ctx context.Context, out map[string]any, user stri
 			parts = append(parts, fmt.Sprintf("%d held: their route's queue %s is suspended", n, q))
 		} else {
 			now += n
+			nowTo[k] = f
 		}
 	}
 	if len(parts) == 0 {
 		return ""
 	}
 	if now > 0 {
-		parts = append(parts, fmt.Sprintf("%d due now", now))
+		parts = append(parts, fmt.Sprintf("%d due now%s", now, releasedTo(map[string]any{"released_to": nowTo})))
 	}
 	return strings.Join(parts, "; ") + " — a resume ends no cool-down"
 }

@@ -441,13 +441,21 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 	// copy over at its expiry while this server delivers the original.
 	// No copy there. The same id stated under the name it is kept as is
 	// that server reached under a second name here (a typo, a rename in
-	// the topology): its sessions are let in, the copy is made — unless
-	// this server's topology lists that name at another address than
-	// s's: then two hosts state it (a copy of the data dir and of the
-	// configuration, rr25 F1), and a copy filed under s could be
-	// discarded or taken over by either: no copy there either. A server
-	// below 20 states no name: the copy is made, as before.
+	// the topology): no copy there either when this server's topology
+	// lists that name at another address than s's — two hosts state it
+	// (a copy of the data dir and of the configuration, rr25 F1), and a
+	// copy filed under s could be discarded or taken over by either —
+	// nor when the topology lists no transport server of that name: its
+	// sessions, which open under it, are refused here
+	// (sessionsRefusedHere). A server below 20 states no name: the copy
+	// is made, as before.
 	another, copied := r.holderSeen(s.Name, c.ShadowName, db)
+	if copied == "" {
+		// One rule with the receive side: a holder gets a copy only
+		// if its sessions here — its discard queries, its heartbeats,
+		// which present the name it states — are let in (rt28a F3).
+		copied = r.sessionsRefusedHere(s.Name, c.ShadowName)
+	}
 	if copied != "" {
 		c.Quit()
 		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {

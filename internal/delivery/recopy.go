@@ -228,6 +228,51 @@ func (r *ReceiptShadow) twinHost(server, owner string) string {
 	return o.Address
 }
 
+// sessionsRefusedHere says why no copy on receipt is made on server,
+// dialled under that name, which stated the name stated as its own in
+// its XSHADOW reply (shadow verbs 20), or "" when one may be: its
+// sessions here — its discard queries, its heartbeats, its watch — open
+// their shadow session under its own server id, the name it states,
+// and are let in only when this server's topology gives that name a
+// transport server (package smtp: a server account, a certificate or an
+// address of a server of the organisation). A name the topology does
+// not know (a typo or a rename of server in this server's topology,
+// from the first contact or since) or gives a server that is not a
+// transport server is refused there, so a copy made on it could never
+// be discarded, and it would take the copy over when this server fails
+// after delivering the original: a duplicate (rt28a F3). A server below
+// 20 states no name and is not judged so; without a topology every
+// server's sessions are let in.
+func (r *ReceiptShadow) sessionsRefusedHere(server, stated string) string {
+	st := r.d.st.Load()
+	// Its own prefix: holderSeen forgets the server's id refusals at
+	// every id it records, which a typo from the first contact is.
+	prefix := "sessions\x00" + mailaddr.NameKey(server) + "\x00"
+	if stated == "" || st == nil || st.cfg.Topology == nil || mailaddr.NameKey(stated) == mailaddr.NameKey(server) ||
+		st.cfg.Topology.Transport(stated) {
+		if r.refusedN.Load() > 0 {
+			r.refusedIDs.Range(func(k, _ any) bool {
+				if strings.HasPrefix(k.(string), prefix) {
+					if _, ok := r.refusedIDs.LoadAndDelete(k); ok {
+						r.refusedN.Add(-1)
+					}
+				}
+				return true
+			})
+		}
+		return ""
+	}
+	r.judge(server, true) // tried last until it states a name let in
+	why := fmt.Sprintf("%s states the name %s as its own, which is no transport server of this server's topology: its sessions here are refused, so a copy there could never be discarded (a typo or a rename of %s in the topology?)",
+		server, stated, server)
+	if _, seen := r.refusedIDs.LoadOrStore(prefix+mailaddr.NameKey(stated), struct{}{}); !seen {
+		r.refusedN.Add(1)
+		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: the name it states is no transport server of the topology; correct the topology's name for it",
+			"shadow_server", server, "stated_name", stated)
+	}
+	return why
+}
+
 // judge keeps whether server was last judged a copied data dir
 // (holderSeen): such a server is tried last for copies on receipt
 // (marked), by this judgement of the receipt path's own — not by the

@@ -15,6 +15,13 @@
 // an entry that silently matches nothing. A password file (a send
 // connector's auth.password_file, ldap.bind_password_file) is read by
 // the same rule (Secret, secret.go): its first line, without the BOM
-// and the line end (LF or CRLF). The package imports no other umbra
+// and the line end (LF or CRLF).
+//
+// A file read again when it changes (the console's credentials, the
+// hosts file) is compared by its Version: the identity of the file its
+// path resolves to (device, inode), size, mtime and ctime, and the
+// digest of its content where the stat vouches for nothing (read within
+// RacyWindow of its change): size and mtime alone miss a copy that kept
+// them. The package imports no other umbra
 // package, so every loader may use it.
 package filelimit

@@ -29,6 +29,7 @@ type Metrics struct {
 	resubmitted   prometheus.Counter
 	discardsIn    prometheus.Counter
 	discardsOut   prometheus.Counter
+	discardsGiven prometheus.Counter
 	ackDelay      *prometheus.HistogramVec
 	ackTimeouts   *prometheus.CounterVec
 	receipt       *receiptMetrics // shadow on receipt (receipt.go)
@@ -77,15 +78,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
 			Help: "Heartbeat sessions to primaries, by result (ok, failed; a heartbeat the primary refused is neither: umbra_shadow_refused_sessions_total)."}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_refused_sessions_total",
-			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454; never a 421), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy), receipt (a shadow server refused this server's session for copies on receipt), probe (a shadow server refused this server's probe of the copies it keeps), contact (this server refused a primary's session: it presented a transport database id kept here as another server's), holder (this server made no copy on receipt on a shadow server that presented a transport database id kept here as another server's and stated a name of its own, not that server's, or that server's name while the topology lists it at another address: a copied data dir). A refusal by something at a primary's address that does not present its database digest is counted as a failed heartbeat instead."}, []string{"session"}),
+			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454; never a 421), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy), receipt (a shadow server refused this server's session for copies on receipt), probe (a shadow server refused this server's probe of the copies it keeps), contact (this server refused a primary's session: it presented a transport database id kept here as another server's), holder (this server made no copy on receipt on a shadow server that presented a transport database id kept here as another server's and stated a name of its own, not that server's, or that server's name while the topology lists it at another address: a copied data dir; or that stated a name that is no transport server of the topology, whose sessions are refused here). A refusal by something at a primary's address that does not present its database digest is counted as a failed heartbeat instead."}, []string{"session"}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_takeovers_total",
 			Help: "Primaries whose shadow copies were taken over (failed heartbeats or a new database)."}),
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
 			Help: "Shadow copies resubmitted to routing by takeovers."}),
 		discardsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_received_total",
-			Help: "Discard notifications received from primaries."}),
+			Help: "Shadow copies (or recipients of one) that primaries' discard notifications discarded here, each once: a notification a primary repeats (no session of this server acknowledged it yet) is not counted again."}),
 		discardsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_sent_total",
-			Help: "Discard notifications sent to shadow servers."}),
+			Help: "Discard notifications (full, partial, delay notes) shadow servers acknowledged, each once, however often it was handed (umbra_shadow_discard_ids_handed_total)."}),
+		discardsGiven: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discard_ids_handed_total",
+			Help: "Ids handed to shadow servers in XQUERYDISCARD replies, repeats included: a notification is handed again to every session that asks until one acknowledges it (concurrent sessions of one shadow server each get it)."}),
 		ackDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_delayed_ack_seconds",
 			Help:    "How long a non-shadow sender waited for its final reply (delayed acknowledgement), by connector.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"connector"}),
@@ -136,7 +139,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.queuePanics)
 	m.receipt = newReceiptMetrics(reg)
 	reg.MustRegister(m.sessions, m.rejected, m.received, m.receivedBytes, m.events, m.commands,
-		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.ackDelay, m.ackTimeouts)
+		m.commitSeconds, m.commitBatch, m.commitErrors, m.heartbeats, m.refused, m.takeovers, m.resubmitted, m.discardsIn, m.discardsOut, m.discardsGiven, m.ackDelay, m.ackTimeouts)
 	m.heartbeats.WithLabelValues("ok")
 	m.heartbeats.WithLabelValues("failed")
 	for _, s := range ShadowSessions {
@@ -199,8 +202,13 @@ func (m *Metrics) Takeover(messages int) {
 	m.resubmitted.Add(float64(messages))
 }
 
-// DiscardsSent implements smtp.Observer.
+// DiscardsSent counts discard notifications a shadow server
+// acknowledged (queue.ManagerConfig.DiscardsSent).
 func (m *Metrics) DiscardsSent(n int) { m.discardsOut.Add(float64(n)) }
+
+// DiscardsHanded implements smtp.Observer: the ids of one XQUERYDISCARD
+// reply, repeats included.
+func (m *Metrics) DiscardsHanded(n int) { m.discardsGiven.Add(float64(n)) }
 
 // DelayedAck implements smtp.Observer.
 func (m *Metrics) DelayedAck(connector string, wait time.Duration, confirmed bool) {

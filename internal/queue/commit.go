@@ -294,11 +294,12 @@ func (s *Store) commit(batch []*op) []error {
 	start := time.Now()
 	var unlink []string
 	var forgotten []forgottenDB
+	var early []settledEarly
 	var reserve ID
 	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
-		defer func() { unlink, forgotten = tx.unlink, tx.forgotten }()
+		defer func() { unlink, forgotten, early = tx.unlink, tx.forgotten, tx.settledEarly }()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
 				answer = err
@@ -314,6 +315,7 @@ func (s *Store) commit(batch []*op) []error {
 		s.reservedCommitted(reserve)
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
 		s.logForgotten(forgotten)
+		s.trackSettledEarly(early)
 	}
 	if err == nil || len(batch) == 1 {
 		for i := range errs {
@@ -329,11 +331,12 @@ func (s *Store) commit(batch []*op) []error {
 		start := time.Now()
 		var unlink []string
 		var forgotten []forgottenDB
+		var early []settledEarly
 		var reserve ID
 		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
-			defer func() { unlink, forgotten = tx.unlink, tx.forgotten }()
+			defer func() { unlink, forgotten, early = tx.unlink, tx.forgotten, tx.settledEarly }()
 			if err := o.call(tx); err != nil {
 				answer = err
 				return err
@@ -347,6 +350,7 @@ func (s *Store) commit(batch []*op) []error {
 			s.reservedCommitted(reserve)
 			s.unlinkSpool(unlink)
 			s.logForgotten(forgotten)
+			s.trackSettledEarly(early)
 		}
 		errs[i] = err
 	}

@@ -865,6 +865,11 @@
 // released, deleted or expired (ErrBusy, quarantine.go) — the commit of
 // results and one that leaves without results
 // (requeue, hold, poison, recovery: putLeaving, applyEarlyDiscards) alike.
+// A discard kept aside is tracked when that commit applies it, as one
+// applied at once is: event "discard" ("shadow copy discarded by P"),
+// after the commit, and after the "shadow" event of the attempt that
+// made the copy (earlydiscardevent.go; SR-11, rt28a F2 — the copy had
+// left the queue with no trace, shadowed forever in umbra track).
 //
 // A discard names a shadow id, and settles every recipient shadowed
 // under it (and every one taken over from that copy and still pending),
@@ -1864,7 +1869,12 @@
 //     checksums before it moves anything. A database made or restored by
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as
-//     spool.replaced-TIME.
+//     spool.replaced-TIME — the replaced database's own suffix: Restore
+//     writes it, synced, to path.restore-suffix before its rename, and
+//     the Open that finishes a restore killed after the rename moves the
+//     spool directory aside (or installs spool.restore) with it, says so
+//     (RestoreFinished), and removes the file; an Open of an unreplaced
+//     database removes it as a leftover.
 //  8. Bodies in buckets of their own (bodyalone.go, schema version 4). A
 //     body longer than bodyAloneMin is the one value of a bucket of its
 //     own under its key in bodies (or dumpbodies), so that no commit

@@ -54,6 +54,9 @@ type heldEvents struct {
 	m        *Message // the message as the events were raised (a shallow copy)
 	evs      []heldEvent
 	attempts int // counted's number; 0: the message's count as raised
+	// settled: the discards kept aside that the commit applied, tracked
+	// after the events of the results ("shadow" before "discard").
+	settled []settledEarly
 }
 
 type heldEvent struct {
@@ -86,13 +89,13 @@ func (h *heldEvents) counted(attempts int) {
 // emit gives the kept events, in their order, to the manager's
 // receivers as one batch.
 func (h *heldEvents) emit(q *Manager) {
-	if len(h.evs) == 0 {
-		return
+	if len(h.evs) > 0 {
+		ev, flush := q.eventBatch()
+		for i := range h.evs {
+			e := &h.evs[i]
+			ev.Event(e.name, h.m, &e.rc, e.reply)
+		}
+		flush()
 	}
-	ev, flush := q.eventBatch()
-	for i := range h.evs {
-		e := &h.evs[i]
-		ev.Event(e.name, h.m, &e.rc, e.reply)
-	}
-	flush()
+	q.trackSettledEarly(h.settled)
 }

@@ -75,7 +75,9 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 			return
 		}
 		q.forgetting.begin(notes)
+		forgot := 0 // each notification is forgotten once: what a repeat's acknowledgement finds gone is not counted again
 		q.store.UpdateLaterUnread(func(tx *Tx) error {
+			forgot = 0 // the function runs again when its group's commit failed
 			for _, n := range notes {
 				b := tx.tx.Bucket(bucketDiscards)
 				if n.partial {
@@ -87,12 +89,17 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 				if err := b.Delete(n.key); err != nil {
 					return err
 				}
+				forgot++
 			}
 			return nil
 		}, func(err error) {
 			q.forgetting.end(notes)
 			if err != nil {
 				q.log.Error("forgetting sent discard notifications failed; they will be sent again", "shadow_server", server, "err", err)
+				return
+			}
+			if forgot > 0 && q.cfg.DiscardsSent != nil {
+				q.cfg.DiscardsSent(forgot) // umbra_shadow_discards_sent_total: once each, when forgotten
 			}
 		})
 	}

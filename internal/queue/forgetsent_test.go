@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,5 +91,49 @@ func TestDiscardForgetRidesAlong(t *testing.T) {
 	}
 	if again, _ := q.DiscardsDelayed("hub-b", 10); len(again) != 0 {
 		t.Errorf("owed after the forgetting committed: %q", again)
+	}
+}
+
+// OPS-2 (rt28a F1): a notification handed to several sessions of one
+// shadow server before any acknowledged it (their discard queries at the
+// end of concurrent deliveries) is one notification: counted once, when
+// its forgetting commits, however often it was handed.
+func TestDiscardsSentCountedOnce(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var sent atomic.Int64
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, DiscardsSent: func(n int) { sent.Add(int64(n)) }})
+	ctx := context.Background()
+	for _, id := range []string{"A", "B", "C"} {
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.AddDiscard("hub-b", id, clk.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var acks []func()
+	for range 6 { // six sessions ask before the first acknowledges
+		lines, ack := q.Discards("hub-b", 10)
+		if len(lines) != 3 {
+			t.Fatalf("handed %q, want the 3", lines)
+		}
+		acks = append(acks, ack)
+	}
+	for _, ack := range acks {
+		ack()
+	}
+	if err := s.Update(ctx, func(*Tx) error { return nil }); err != nil { // the forgettings ride along
+		t.Fatal(err)
+	}
+	waitFor(t, "the forgettings to be counted", func() bool { return sent.Load() >= 3 })
+	time.Sleep(50 * time.Millisecond) // a count of a repeat would come meanwhile
+	if n := sent.Load(); n != 3 {
+		t.Fatalf("discard notifications counted as sent: %d, want 3 (each once)", n)
+	}
+	if again, _ := q.Discards("hub-b", 10); len(again) != 0 {
+		t.Fatalf("owed after the acknowledgements: %q", again)
 	}
 }

@@ -1183,6 +1183,21 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			undo()
 			return "", fmt.Errorf("restore: keeping the replaced database: %w. The database is unchanged", err)
 		}
+		// The suffix, chosen once, is written where the start that
+		// finishes a restore killed after its rename reads it
+		// (asideSuffix): the spool directory it moves aside takes the
+		// replaced database's suffix, not one of its own (rt28c F4).
+		if err = writeAsideSuffix(path, suffix); err != nil {
+			os.Remove(kept)
+			os.Remove(tmp)
+			os.RemoveAll(staging)
+			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
+		}
+		defer func() {
+			if err == nil || !renamed {
+				os.Remove(path + asideSuffixName) // done, or nothing replaced: nothing to finish
+			}
+		}()
 	}
 	step("kept")
 	// --owner: the data directory is the daemon's user's before the

@@ -37,6 +37,11 @@ type ManagerConfig struct {
 	Clock             clock.Clock
 	Log               *slog.Logger
 	Events            Events
+	// DiscardsSent, if set, is told of the discard notifications (full,
+	// partial, delay notes) a shadow server acknowledged, each once
+	// when it is forgotten here, however often it was handed before
+	// (umbra_shadow_discards_sent_total).
+	DiscardsSent func(n int)
 	// Dumpster, when set, keeps copies of final deliveries.
 	Dumpster Keeper
 	// DuplicateWindow is how long a final delivery is remembered to
@@ -242,6 +247,7 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		}
 		return nil
 	})
+	store.early.Store(q) // the discards kept aside that a commit applies are tracked (earlydiscardevent.go)
 	return q
 }
 

@@ -259,10 +259,14 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 				}
 			}
 			if held {
+				// Counted once: a repeat of it (handed again until
+				// acknowledged) finds it kept (OPS-2, rt28a F1).
+				if !tx.hasEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr)) {
+					applied = true
+				}
 				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now); err != nil {
 					return false, nil, nil, err
 				}
-				applied = true
 			}
 			continue
 		}

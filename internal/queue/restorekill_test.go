@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -159,6 +160,27 @@ func TestRestoreKilledAtEveryStepLeavesOneWholeDatabase(t *testing.T) {
 					t.Fatalf("open after a restore killed at %s: %v", step, err)
 				}
 				defer s.Close()
+				// rt28c F4: the replaced database and its spool directory
+				// beside it carry the same suffix, also when a start
+				// finished the restore, and the start says it did.
+				if restored {
+					ents, _ := os.ReadDir(filepath.Dir(path))
+					var dbs, spools []string
+					for _, e := range ents {
+						if suf, ok := strings.CutPrefix(e.Name(), "queue.db.replaced-"); ok {
+							dbs = append(dbs, suf)
+						}
+						if suf, ok := strings.CutPrefix(e.Name(), "spool.replaced-"); ok {
+							spools = append(spools, suf)
+						}
+					}
+					if len(dbs) != 1 || len(spools) != 1 || dbs[0] != spools[0] {
+						t.Errorf("killed at %s: the replaced database queue.db.replaced-%v beside spool.replaced-%v, want one suffix", step, dbs, spools)
+					}
+					if step == "renamed" && len(s.RestoreFinished()) == 0 {
+						t.Errorf("killed at %s: the start that finished the restore says nothing of it", step)
+					}
+				}
 				want, which := before, "the database it replaced"
 				if restored {
 					want, which = backed, "the restored database"

@@ -454,7 +454,8 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	})
 	if _, serr := os.Stat(staging); serr == nil {
 		if marked {
-			return nil, true, installRestoredSpool(spool, "")
+			// Finished here, with the suffix the restore chose.
+			return nil, true, installRestoredSpool(spool, readAsideSuffix(path))
 		}
 		if err := os.RemoveAll(staging); err != nil {
 			return nil, false, err
@@ -464,7 +465,11 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	// A compaction killed before its rename leaves path.compact (under
 	// this Open's lock no compaction runs: it holds the database's lock
 	// from before it creates the copy until after the rename).
-	for _, left := range []string{path + ".restore", path + ".restore-compact", path + ".compact"} {
+	lefts := []string{path + ".restore", path + ".restore-compact", path + ".compact"}
+	if !marked {
+		lefts = append(lefts, path+asideSuffixName) // of a restore killed before its rename
+	}
+	for _, left := range lefts {
 		if _, serr := os.Stat(left); serr == nil {
 			if err := os.Remove(left); err != nil {
 				return removed, false, err
@@ -475,6 +480,48 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	links, err := removeLiveLinks(path)
 	return append(removed, links...), false, err
 }
+
+// asideSuffixName, beside the database, holds the suffix a restore
+// gave the database it replaced (path.replaced-TIME), from before its
+// rename until its end: a start that finishes a restore killed in
+// between moves the replaced spool directory aside with the same
+// suffix (spool.replaced-TIME), so the two read as one pair.
+const asideSuffixName = ".restore-suffix"
+
+// writeAsideSuffix writes suffix to path+asideSuffixName, synced (the
+// directory is synced with the restore's rename, after it).
+func writeAsideSuffix(path, suffix string) error {
+	f, err := os.OpenFile(path+asideSuffixName, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644) // no secret: readable by the daemon of db restore --owner
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(suffix)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path + asideSuffixName)
+	}
+	return err
+}
+
+// readAsideSuffix is the suffix a restore recorded (writeAsideSuffix),
+// "" when none is (or it is not one keepReplaced makes).
+func readAsideSuffix(path string) string {
+	b, err := os.ReadFile(path + asideSuffixName)
+	if err != nil || len(b) > 64 || !strings.HasPrefix(string(b), ".replaced-") || strings.ContainsAny(string(b), "/\x00\n") {
+		return ""
+	}
+	return string(b)
+}
+
+// RestoreFinished says what this Open did to finish a restore killed
+// after its rename (the replaced spool directory moved aside, the
+// restored one put in place), for the log; nil when nothing.
+func (s *Store) RestoreFinished() []string { return s.finished }
 
 // removeLiveLinks removes the names path.replaced-* that are the
 // database at path itself, not a database a restore replaced: a restore

@@ -622,6 +622,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		restore()
 		unheldResumed(tx, m, heldSwaps)
 		tookOver, settledDone = false, false
+		ev.settled = nil
 		if failDSN >= 0 {
 			dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = "", ""
 		}
@@ -719,6 +720,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if err != nil {
 			return err
 		}
+		ev.settled = tx.claimSettledEarly(m.ID) // tracked after the results' events
 		settledDone = (settled || absorbed) && !done && len(m.Pending()) == 0
 		// A takeover while this message was in delivery, or a primary
 		// that presented another database since the copy was made: the

@@ -1311,11 +1311,15 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			}
 			if m.State == Active {
 				// Still in delivery here: its ShadowedOK results are not
-				// committed yet. Keep the discard for that commit.
+				// committed yet. Keep the discard for that commit —
+				// counted once: a repeat of it (the primary hands it
+				// again until it is acknowledged) finds it kept.
+				if !tx.hasEarlyDiscard(primary, sid) {
+					counted = true
+				}
 				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
 					return 0, nil, nil, err
 				}
-				counted = true
 				continue
 			}
 			changed, before, twins := false, statusesNow(m), newCaseTwins(m.Rcpts)
@@ -1404,6 +1408,17 @@ func putLeaving(tx *Tx, m *Message) error {
 // discard may predate, freshCopies).
 func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending bool, err error) {
 	early := map[[2]string]bool{}
+	var by []string // the primaries whose discards settled a recipient, tracked after the commit (SR-11)
+	settledBy := func(primary string) {
+		if !slices.Contains(by, primary) {
+			by = append(by, primary)
+		}
+	}
+	defer func() {
+		if err == nil && len(by) > 0 {
+			tx.settledEarly = append(tx.settledEarly, settledEarly{m: m, by: by})
+		}
+	}()
 	for i := range m.Rcpts {
 		rc := &m.Rcpts[i]
 		if !discardSettles(rc, rc.Primary, rc.ShadowID) {
@@ -1424,6 +1439,7 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
+			settledBy(rc.Primary)
 			continue
 		}
 		// A partial discard kept aside for this recipient
@@ -1439,6 +1455,7 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
+			settledBy(rc.Primary)
 		}
 	}
 	return settledPending, nil

@@ -438,6 +438,13 @@ func (s *Store) setSpoolAside() (string, error) {
 		return s.spoolDir, err
 	}
 	aside := s.spoolDir + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	// A restore killed after its rename named the suffix of the
+	// database it replaced: its spool directory takes the same one.
+	if suf := readAsideSuffix(s.db.Path()); suf != "" {
+		if _, err := os.Lstat(s.spoolDir + suf); err != nil {
+			aside = s.spoolDir + suf
+		}
+	}
 	for i := 2; i <= 1000; i++ {
 		if _, err := os.Lstat(aside); err != nil {
 			break
@@ -451,5 +458,6 @@ func (s *Store) setSpoolAside() (string, error) {
 	if err := os.Mkdir(s.spoolDir, 0o700); err != nil {
 		return s.spoolDir, err
 	}
+	s.finished = append(s.finished, "the replaced spool directory moved aside as "+aside)
 	return s.spoolDir, syncDir(filepath.Dir(s.spoolDir))
 }

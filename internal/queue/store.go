@@ -57,6 +57,7 @@ type Store struct {
 	dbID string
 
 	peerLog atomic.Pointer[slog.Logger] // logs the retired ids the bound forgets (retiredbound.go)
+	early   atomic.Pointer[Manager]     // tracks the discards kept aside that a commit applied (earlydiscardevent.go)
 
 	restoredFrom string // see RestoredFrom
 	upgradedFrom byte   // see UpgradedFrom
@@ -88,6 +89,7 @@ type Store struct {
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
+	finished     []string   // what Open did to finish a restore killed after its rename (RestoreFinished)
 
 	damagedAtOpen []DamagedRecord // records Open set aside as damaged (damaged.go)
 
@@ -242,6 +244,10 @@ func Open(path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("spool directory %s: %w", spool, err)
 		}
 	}
+	if installed {
+		s.finished = append(s.finished, "the restored spool directory put in place as "+spool)
+	}
+	os.Remove(path + asideSuffixName) // the restore is finished: its suffix is used
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
 		if perr := permissionError("spool directory", spool, "", err); perr != nil {

@@ -25,6 +25,12 @@ type Tx struct {
 
 	forgotten []forgottenDB // retired database ids the bound forgot (retiredbound.go), logged after the commit
 
+	// settledEarly are the discards kept aside that this transaction
+	// applied (applyEarlyDiscards): tracked after the commit
+	// (earlydiscardevent.go), unless the writer claimed them to track
+	// them itself (claimSettledEarly).
+	settledEarly []settledEarly
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
 	// decoded counts the message records this transaction read (Get,
@@ -540,6 +546,12 @@ func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	binary.BigEndian.PutUint64(v[8:], mark)
 	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), append(v, db...))
+}
+
+// hasEarlyDiscard reports whether a discard of id by primary is kept
+// aside (AddEarlyDiscard).
+func (t *Tx) hasEarlyDiscard(primary, id string) bool {
+	return t.tx.Bucket(bucketEarly).Get(discardKey(primary, id)) != nil
 }
 
 // TakeEarlyDiscard reports and forgets an early discard.

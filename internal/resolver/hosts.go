@@ -6,15 +6,19 @@ import (
 	"bufio"
 	"bytes"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
 )
 
-// hostsRecheck is how often the hosts file's modification time and size
-// are looked at; it is read again when either changed.
+// hostsRecheck is how often the hosts file's stat is looked at; it is
+// read again when it changed (filelimit.Version: the identity of the
+// file the path resolves to, size, mtime, ctime, or a read too soon
+// after a change to vouch for them), and taken by its content.
 const hostsRecheck = 5 * time.Second
+
+// maxHostsFile bounds a read of the hosts file (filelimit).
+const maxHostsFile = 64 << 20
 
 // hostsFile is the operator's static table of names and addresses
 // (hosts(5)), asked for addresses before DNS, as the system's resolver
@@ -27,8 +31,7 @@ type hostsFile struct {
 
 	mu      sync.Mutex
 	checked time.Time
-	mtime   time.Time
-	size    int64
+	ver     filelimit.Version // of the file byName was read from
 	byName  map[string][]net.IP
 }
 
@@ -58,21 +61,22 @@ func (h *hostsFile) lookup(name string) []net.IP {
 
 // refresh reads the file again when it changed; h.mu held. A file that
 // cannot be read is an empty table (the system's resolver does the same).
+// Its size and mtime alone are not the test: a copy that kept both
+// (cp -p, rsync -t, a symlink swapped between files of a Nix store)
+// is a change too (rt28c F2).
 func (h *hostsFile) refresh() {
-	fi, err := os.Stat(h.path)
+	if h.byName != nil && h.ver.Unchanged(h.path) {
+		return
+	}
+	data, ver, err := filelimit.ReadVersion(h.path, maxHostsFile, "a hosts file")
 	if err != nil {
-		h.byName, h.mtime, h.size = map[string][]net.IP{}, time.Time{}, 0
+		h.byName, h.ver = map[string][]net.IP{}, filelimit.Version{}
 		return
 	}
-	if h.byName != nil && fi.ModTime().Equal(h.mtime) && fi.Size() == h.size {
-		return
+	if h.byName == nil || !ver.SameContent(h.ver) {
+		h.byName = parseHosts(data)
 	}
-	data, err := os.ReadFile(h.path)
-	if err != nil {
-		h.byName = map[string][]net.IP{}
-		return
-	}
-	h.byName, h.mtime, h.size = parseHosts(data), fi.ModTime(), fi.Size()
+	h.ver = ver
 }
 
 // parseHosts reads hosts(5) lines: an address, then names; '#' starts a

@@ -55,3 +55,46 @@ func FuzzParseHosts(f *testing.F) {
 		}
 	})
 }
+
+// EDGE-1 (rt28c F2, the same rule as the console's credentials file): a
+// hosts file changed to the same size with its mtime put back (cp -p,
+// rsync -t), or a symlink to it swapped to another file with the same
+// size and mtime, is read again at the recheck.
+func TestHostsFileRereadSameSizeAndMtime(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hosts")
+	mtime := time.Unix(1, 0)
+	os.WriteFile(path, []byte("127.0.0.1 a.test\n"), 0o600)
+	os.Chtimes(path, mtime, mtime)
+	now := time.Unix(1000, 0)
+	h := newHostsFile(path)
+	h.now = func() time.Time { return now }
+	if ips := h.lookup("a.test"); len(ips) != 1 || ips[0].String() != "127.0.0.1" {
+		t.Fatalf("first read: %v", ips)
+	}
+	os.WriteFile(path, []byte("127.0.0.9 a.test\n"), 0o600)
+	os.Chtimes(path, mtime, mtime)
+	now = now.Add(hostsRecheck)
+	if ips := h.lookup("a.test"); len(ips) != 1 || ips[0].String() != "127.0.0.9" {
+		t.Fatalf("a change of the same size with the mtime put back is not read: %v", ips)
+	}
+	// A symlink swapped between two files with the same size and mtime.
+	a, b := filepath.Join(dir, "store-a"), filepath.Join(dir, "store-b")
+	os.WriteFile(a, []byte("127.0.0.5 a.test\n"), 0o600)
+	os.WriteFile(b, []byte("127.0.0.6 a.test\n"), 0o600)
+	os.Chtimes(a, mtime, mtime)
+	os.Chtimes(b, mtime, mtime)
+	link := filepath.Join(dir, "hosts-link")
+	os.Symlink(a, link)
+	h2 := newHostsFile(link)
+	h2.now = func() time.Time { return now }
+	if ips := h2.lookup("a.test"); len(ips) != 1 || ips[0].String() != "127.0.0.5" {
+		t.Fatalf("first read through the link: %v", ips)
+	}
+	os.Symlink(b, link+".tmp")
+	os.Rename(link+".tmp", link)
+	now = now.Add(hostsRecheck)
+	if ips := h2.lookup("a.test"); len(ips) != 1 || ips[0].String() != "127.0.0.6" {
+		t.Fatalf("a symlink swapped to a file with the same size and mtime is not read: %v", ips)
+	}
+}

@@ -416,13 +416,20 @@
 // kept as while this server's topology lists a server of that name at
 // another address (two hosts state it: a copy of the data dir and of the
 // configuration, whose sessions here pass as that server's, so either
-// could take the discards of copies filed under the name dialled); it
-// is made on that server met under a second name here (a typo or rename
-// in this server's topology: it states the name the id is kept as, which
-// the topology does not list or lists at the address dialled, and its
-// sessions are let in). Counted as HolderRefusedDatabase; a server below
-// 20 states no name and gets the copy, as before (package delivery,
-// receipt.go, recopy.go holderSeen).
+// could take the discards of copies filed under the name dialled). One
+// rule for both sides: a copy on receipt is made only on a server whose
+// sessions here are let in by the name it states — its discard queries,
+// heartbeats and watch open their shadow session under that server id,
+// refused unless this server's topology gives that name a transport
+// server. So none is made on a server met under a second name here (a
+// typo or rename in this server's topology, from the first contact or
+// since: it states a name the topology does not list), whose copy could
+// never be discarded and would be taken over, and delivered again, when
+// this server fails (rt28a F3; WARN "no copy on receipt on a shadow
+// server whose sessions this server refuses"); the preference goes on to
+// its other holders or retries. Counted as HolderRefusedDatabase; a
+// server below 20 states no name and gets the copy, as before (package
+// delivery, receipt.go, recopy.go holderSeen, sessionsRefusedHere).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

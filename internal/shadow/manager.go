@@ -668,9 +668,6 @@ func (r *Recorder) admitted(primary string) {
 // not send the primary another command before (the primary forgets the
 // notifications of a reply when the next command arrives, SR-15).
 func (r *Recorder) Contact(name, dbID string, discards []string) error {
-	if len(discards) > 0 {
-		r.obs.DiscardsReceived(len(discards))
-	}
 	res, err := r.store.Contact(name, dbID, discards)
 	if err != nil {
 		r.logRecordFailed("recording a contact with a primary failed", name, dbID, err)
@@ -692,9 +689,6 @@ func (r *Recorder) Contact(name, dbID string, discards []string) error {
 // due a timeout after the reply (queue alive.go).
 // Like Contact it returns once the commit is durable.
 func (r *Recorder) Presented(name, dbID string, discards []string) error {
-	if len(discards) > 0 {
-		r.obs.DiscardsReceived(len(discards))
-	}
 	res, err := r.store.Presented(name, dbID, discards)
 	if err != nil {
 		r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
@@ -846,6 +840,12 @@ func (r *Recorder) save(name string) Save {
 func (r *Recorder) contacted(name, dbID string, discards []string, res ContactResult) {
 	if len(discards) > 0 {
 		r.log.Debug("discard notifications received", "primary", name, "ids", len(discards), "discarded", res.Discarded)
+	}
+	if res.Discarded > 0 {
+		// The copies discarded, each once: a reply repeats what the
+		// primary was not told this server has (another session's
+		// reply not acknowledged yet), which finds no copy again.
+		r.obs.DiscardsReceived(res.Discarded)
 	}
 	if res.OldDatabaseID != "" {
 		r.obs.Takeover(res.TakenOver)

@@ -202,7 +202,6 @@ func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
 			r.log.Error("dropping shadow copies the primary is done with failed", "primary", name, "err", err)
 			return &SaveError{err}
 		}
-		r.obs.DiscardsReceived(len(done))
 		switch {
 		case res.Discarded > 0 && restored:
 			r.log.Warn("dropped shadow copies the primary is done with (a db restore of this server brought them back: their discard notifications came, and were applied, after the backup)",

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,12 @@ func LoadCredentials(path string) (*Credentials, error) {
 	}
 	defer f.Close()
 	return parseCredentials(config.LimitReader(f, config.MaxCredentialsFileSize, "a credentials file"), path)
+}
+
+// ParseCredentials is LoadCredentials of the content data, read of path
+// already (the console compares a file's content before it parses it).
+func ParseCredentials(data []byte, path string) (*Credentials, error) {
+	return parseCredentials(bytes.NewReader(data), path)
 }
 
 // LoadCredentialsAt is LoadCredentials with its errors as

@@ -40,7 +40,7 @@ type Observer interface {
 	Rejected(connector, why string)
 	Received(connector string, size int)
 	Command(connector, command string, code int)
-	DiscardsSent(n int)
+	DiscardsHanded(n int)
 	DelayedAck(connector string, wait time.Duration, confirmed bool)
 }
 
@@ -65,7 +65,7 @@ func (nopObserver) Session(string)                         {}
 func (nopObserver) Rejected(string, string)                {}
 func (nopObserver) Received(string, int)                   {}
 func (nopObserver) Command(string, string, int)            {}
-func (nopObserver) DiscardsSent(int)                       {}
+func (nopObserver) DiscardsHanded(int)                     {}
 func (nopObserver) DelayedAck(string, time.Duration, bool) {}
 func (nopObserver) Reply(string, string, int)              {}
 

@@ -1112,8 +1112,8 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		s.log.Info("discard notifications not delivered; they will be sent again", "shadow_server", s.shadowServer, "err", err)
 		return ""
 	}
-	v.deferAck(ack) // forgotten once the peer speaks again
-	s.srv.obs.DiscardsSent(len(ids))
+	v.deferAck(ack)                    // forgotten once the peer speaks again
+	s.srv.obs.DiscardsHanded(len(ids)) // repeats included; each once when acknowledged: queue's DiscardsSent
 	s.log.Debug("discard notifications sent", "shadow_server", s.shadowServer, "count", len(ids))
 	return ""
 }

@@ -91,7 +91,9 @@
 //     read (not a regular file, no permission, a read error part way) is
 //     skipped, never waited on: the others answer, with a *Partial error
 //     naming each skipped file (track exits 5; the admin API answers and
-//     names them in the X-Umbra-Track-Skipped header and the log).
+//     names them in the X-Umbra-Track-Skipped header and the log); a
+//     directory this user may not search is one Skipped (Dir), not one
+//     per rotation name.
 //   - Operator actions are the event "admin", with the action and the
 //     actor (the admin socket peer's uid); a removal's own "remove" line
 //     keeps the envelope (sender, recipients, Message-ID, org id).

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -453,6 +456,18 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		alt = alt || ok
 	}
 	mq, ms := q.matcher(), shown.matcher()
+	// A directory this user may not search makes every name of it
+	// fail alike, the files that exist and those that do not: said
+	// once, of the directory, not once per rotation name guessed
+	// (rt28c F5). An lstat needs no right on the file itself.
+	if _, err := os.Lstat(path); err != nil && !os.IsNotExist(err) {
+		if dir := filepath.Dir(path); errors.Is(err, fs.ErrPermission) {
+			if _, derr := os.Stat(dir); derr == nil {
+				err = fmt.Errorf("cannot search the directory: %w", err)
+			}
+			return nil, &Partial{Skipped: []Skipped{{Name: dir, Dir: true, Err: err}}}
+		}
+	}
 	var files []string
 	for i := maxFiles; i >= 1; i-- {
 		files = append(files, fmt.Sprintf("%s.%d", path, i))
@@ -530,9 +545,12 @@ func rawBytesAsText(line []byte) []byte {
 	return out
 }
 
-// Skipped is a log file a search could not read (whole).
+// Skipped is a log file a search could not read (whole); with Dir,
+// the directory of the log files, which this user may not search: no
+// file of it was read.
 type Skipped struct {
 	Name string
+	Dir  bool
 	Err  error
 }
 
