@@ -38,10 +38,11 @@ func (s *session) advertiseNow() bool {
 // saslServerPossible: AUTH is offered in the session's present state and
 // a server account exists to log in with.
 func (s *session) saslServerPossible() bool {
-	if s.c.creds == nil || len(s.c.cfg.Auth.Mechanisms) == 0 || !s.c.creds.HasServer() {
+	c := s.inForce() // AUTH as the configuration in force offers it (authreload.go)
+	if c == nil || c.creds == nil || len(c.cfg.Auth.Mechanisms) == 0 || !c.creds.HasServer() {
 		return false
 	}
-	if s.vc != nil && s.vc.tlsCfg != nil && !s.vc.tlsOn.Load() && !s.vc.insecureAuth {
+	if s.vc != nil && s.vc.tlsCfg != nil && !s.vc.tlsOn.Load() && !s.vc.insecureNow() {
 		return false // AUTH only after STARTTLS; the EHLO after it offers XSHADOW
 	}
 	return true

@@ -41,13 +41,14 @@ const (
 	replyAuthBadBase64 = "501 5.5.2 Invalid base64 data"
 )
 
-// authAllowed decides whether an AUTH exchange may start: the mechanism
-// is offered and no mail transaction is open (RFC 4954 §4). A source
+// authAllowed decides whether an AUTH exchange may start on c, the
+// session's connector in force: the mechanism is offered and no mail
+// transaction is open (RFC 4954 §4). A source
 // locked out by the AUTH throttle still gets the exchange: whether it
 // may log in depends on the account (authLockedOut).
-func (s *session) authAllowed(mech string) error {
+func (s *session) authAllowed(c *connector, mech string) error {
 	switch {
-	case s.c.creds == nil || !containsFold(s.c.cfg.Auth.Mechanisms, mech):
+	case c.creds == nil || !containsFold(c.cfg.Auth.Mechanisms, mech):
 		return replyAuthUnknownMech
 	case s.busy.Load():
 		return replyAuthInTransaction
@@ -73,7 +74,7 @@ func (s *session) authLockedOut(name string) error {
 	delay := s.srv.guard.failedLockedOut(s.ip, name)
 	s.observeAuthFailure("locked_out")
 	reply := replyAuthLockedOut
-	if s.authFailures >= s.c.cfg.Limits.MaxAuthFailures {
+	if s.authFailures >= s.maxAuthFailures() {
 		reply = replyAuthLimit
 	}
 	s.srv.refusals.log(s.log, "authentication refused", "locked_out", reply, s.ip, "delay", delay)
@@ -106,7 +107,7 @@ func (s *session) authFailed(name, account, reason string) error {
 	}
 	reply := gosmtp.ErrAuthFailed
 	switch {
-	case s.authFailures >= s.c.cfg.Limits.MaxAuthFailures:
+	case s.authFailures >= s.maxAuthFailures():
 		reply = replyAuthLimit
 	case lockedNow:
 		reply = replyAuthLockedOut

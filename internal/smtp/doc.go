@@ -32,6 +32,26 @@
 //     any other session keeps only the rights both grant. A reload takes
 //     rights away, it never adds one the new ranges would not give
 //     (SMTP-3, rr27 F1).
+//   - Authentication is judged by the configuration in force when it is
+//     used (authreload.go, rt28b F1): AUTH by the credentials,
+//     mechanisms, allow_insecure and max_auth_failures of the connector
+//     of the session's name now (a removed one: 454 4.7.0, nobody
+//     authenticates); an authenticated session's account is compared
+//     with the connector in force at each MAIL and RCPT (its stamp:
+//     hash and server flag), and once removed or changed the command is
+//     refused 530 5.7.0 and the session goes on unauthenticated (a
+//     second AUTH there is 503: go-smtp keeps its first). A shadow
+//     session ends with 421 4.7.0 at its next MAIL or shadow verb once
+//     its server is no longer a transport server of the topology in
+//     force (or at the connection's address, without a credential), its
+//     account was revoked, or the trust it had by externally_secured is
+//     gone. tls.required and auth.required are read from the connector
+//     in force at each MAIL, and so are max_message_size and
+//     max_recipients, which a reload only lowers for an open session
+//     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
+//     EHLO announced), and so are its rate limits
+//     (followRateLimits). The other limits, certificate and checks stay
+//     the session's own.
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
@@ -422,7 +442,7 @@
 //     keyword, the verbs and their MAIL parameters agree after a reload;
 //     a shadow session established before a reload that took
 //     accept-xshadow away keeps its verbs and MAIL parameters until it
-//     ends (its primary puts XSHADOW= on every MAIL: a 555 would bounce
+//     ends, unless its server lost its standing (authreload.go: 421) (its primary puts XSHADOW= on every MAIL: a 555 would bounce
 //     its mail), while XSHADOW, which opens one, is 502 there too. Every
 //     MAIL starts with no shadow id or copy (forgetShadowParams): only
 //     its own XSHADOW= / XSHADOWCOPY= set them (rr25 F3).

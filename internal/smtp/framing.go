@@ -297,7 +297,8 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 	case "AUTH":
-		if v.noAuth {
+		mechs, insecure := v.authOffer()
+		if len(mechs) == 0 {
 			// Not "encryption required": TLS would not help.
 			v.reply(replyAuthNotAvailable)
 			return nil
@@ -315,14 +316,14 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 			return nil
 		}
-		if v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth {
+		if v.tlsCfg != nil && !v.tlsOn.Load() && !insecure {
 			// The mechanism before TLS (RFC 4954 §4): one the
 			// connector does not offer is 504 with or without TLS —
 			// 538 would send the client to negotiate TLS for a
 			// mechanism it still would not get. After TLS (or with
 			// allow_insecure) go-smtp's session answers the same 504
 			// (session.authAllowed).
-			if mech := strings.Fields(arg)[0]; !containsFold(v.authMechs, mech) { // authCommand: one or two fields
+			if mech := strings.Fields(arg)[0]; !containsFold(mechs, mech) { // authCommand: one or two fields
 				v.reply(replyLines(replyAuthUnknownMech)...)
 				return nil
 			}
@@ -367,6 +368,7 @@ func (v *verbConn) fillCommand() error {
 		if s == nil {
 			break // no greeting yet: go-smtp's 503, before any parameter check
 		}
+		v.followSizeLimit(s)
 		var reply string
 		if line, reply = v.mailParams(line); reply != "" {
 			v.reply(reply)
@@ -484,7 +486,7 @@ func (v *verbConn) extensionSequence(cmd string) string {
 			return replyNoGreeting
 		}
 	case "AUTH":
-		if v.noAuth {
+		if mechs, _ := v.authOffer(); len(mechs) == 0 {
 			return "" // not offered at all: 502 5.5.1
 		}
 	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
@@ -542,6 +544,8 @@ func (v *verbConn) authSequence() string {
 		return "503 5.5.1 Please introduce yourself first."
 	case s.user != "":
 		return "503 5.5.1 Already authenticated"
+	case s.authRevoked:
+		return replyReauthOnNewConnection
 	case s.busy.Load():
 		return replyLines(replyAuthInTransaction)[0]
 	}

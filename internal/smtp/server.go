@@ -599,7 +599,10 @@ func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
 // session.refreshRights: a relay right taken away ends with the
 // transaction in progress) — a right the new permissions add only when
 // the new configuration would accept the session on that connector as
-// it stands (its address, binding, TLS, AUTH). If any
+// it stands (its address, binding, TLS, AUTH). Their AUTH, the account
+// they authenticated as, their shadow session and the requirements of
+// TLS and AUTH are judged by the new set from then on (authreload.go).
+// If any
 // part fails (a bad certificate, a binding that cannot be opened), the
 // old set stays in force and the error is returned.
 func (s *Server) Reload(conns []config.ReceiveConnector, table *routing.Table) error {

@@ -80,6 +80,18 @@ type session struct {
 	serverAccount bool
 	authFailures  int
 	authReserved  bool // an AUTH attempt holds a place with the throttle (authguard.go reserve)
+	// authStamp is the account as the credentials held it at AUTH
+	// (Credentials.stamp): the account stays valid while the connector
+	// in force holds it so (authreload.go). authRevoked: a reload
+	// revoked the account, and go-smtp cannot take a second AUTH.
+	authStamp   string
+	authRevoked bool
+	// logBeforeAuth is the session's log before AUTH added the user: a
+	// revoked authentication goes back to it (dropRevokedAuth).
+	logBeforeAuth *slog.Logger
+	// shadowRevoked: the account of the open shadow session was revoked
+	// (dropRevokedAuth); the shadow session ends at its next verb.
+	shadowRevoked bool
 
 	vc *verbConn // the verb layer of the connection
 
@@ -230,6 +242,9 @@ func (s *Server) offersShadow(c *connector) bool {
 // permitted to this client (550 5.7.1, as XSHADOW is refused it), or
 // the wrong order (503 5.5.1) for a client that may open one.
 func (s *session) shadowVerbRefusal(verb string) string {
+	if r := s.shadowStanding(); r != "" {
+		return r // the shadow session ended by a reload (authreload.go)
+	}
 	switch {
 	case s.shadowServer != "":
 		return ""
@@ -321,7 +336,7 @@ func (s *session) transportServerID(serverID string) string {
 func (s *session) forgetAfterTLS() {
 	s.logTLS()
 	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured, "", ""
-	s.serverAccount = false
+	s.serverAccount, s.authStamp = false, ""
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server
 		s.log = s.log.With("certificate", s.vc.certNames[0])
@@ -427,12 +442,29 @@ func (s *session) has(right string) bool {
 	return s.server && slices.Contains(p.Servers, right)
 }
 
-func (s *session) AuthMechanisms() []string { return s.c.cfg.Auth.Mechanisms }
+// AuthMechanisms are the mechanisms the connector in force offers (none
+// when a reload removed it): go-smtp's EHLO reply lists them.
+func (s *session) AuthMechanisms() []string {
+	if c := s.inForce(); c != nil {
+		return c.cfg.Auth.Mechanisms
+	}
+	return nil
+}
 
+// Auth starts an AUTH exchange, judged against the connector of the
+// session's name in the configuration in force (authreload.go): its
+// mechanisms and credentials at this moment, not those the connection
+// was opened with.
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	if err := s.authAllowed(mech); err != nil {
+	cur := s.inForce()
+	if cur == nil {
+		s.srv.refusals.log(s.log, "authentication refused", "connector_removed", replyAuthConnectorGone, s.ip)
+		return nil, replyAuthConnectorGone
+	}
+	if err := s.authAllowed(cur, mech); err != nil {
 		return nil, err
 	}
+	creds := cur.creds
 	check := func(identity, name, password string) error {
 		// The attempt takes its place against the source before any
 		// password is checked: attempts under way count, so concurrent
@@ -447,24 +479,24 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}()
 		if identity != "" && identity != name {
 			if locked {
-				s.c.creds.equalise(s.srv.ctx)
+				creds.equalise(s.srv.ctx)
 				return s.authLockedOut(name)
 			}
 			account := ""
-			if s.c.creds != nil && s.c.creds.exists(name) {
+			if creds != nil && creds.exists(name) {
 				account = name
 			}
 			return s.authFailed(name, account, "identity_mismatch")
 		}
-		if locked && !s.c.creds.mayBeServer(name) {
+		if locked && !creds.mayBeServer(name) {
 			// Only a transport server account may pass a lock-out: any
 			// other name's password is not checked (no hash, no directory
 			// bind for a guesser), and the answer comes after the time a
 			// check takes, as for every name.
-			s.c.creds.equalise(s.srv.ctx)
+			creds.equalise(s.srv.ctx)
 			return s.authLockedOut(name)
 		}
-		user, server, err := s.c.creds.CheckContext(s.srv.ctx, name, password)
+		user, server, err := creds.CheckContext(s.srv.ctx, name, password)
 		// The throttle counts against the account the name resolved to
 		// (a directory may fold many typed names to one entry), and
 		// against the name as typed only when it is no account's.
@@ -504,8 +536,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		// The identity, not the name as typed: variants of one account
 		// ("carol ", "CAROL") are one user for rate limits and logs.
-		s.user, s.server = user, server || s.c.cfg.ExternallySecured
+		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
 		s.serverAccount = server
+		s.authStamp = creds.stamp(user)
+		s.logBeforeAuth = s.log
 		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)
 		return nil
@@ -543,6 +577,12 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	s.Reset()
 	s.refreshRights()
+	if err := s.standing(); err != nil {
+		// An account a reload revoked, a shadow session that may not go
+		// on: judged by the configuration in force (authreload.go).
+		return err
+	}
+	s.followRateLimits()
 	if err := s.openMail(from, opts); err != nil {
 		return err
 	}
@@ -559,12 +599,13 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
 	}
+	cur := s.inForceOrOwn() // the requirements in force (a reload's)
 	switch {
-	case s.c.cfg.TLS.Required && !s.tlsActive():
+	case cur.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
 	case opts != nil && opts.RequireTLS && !s.tlsActive():
 		return replyRequireTLSPlain
-	case s.c.cfg.Auth.Required && s.user == "":
+	case cur.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
 		return replyNoSubmit
@@ -603,8 +644,15 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	// A right a reload took away (relay) refuses the next recipient, in
-	// the open transaction too; those it has are kept (rt22b L2).
+	// the open transaction too; those it has are kept (rt22b L2). So
+	// does an account a reload revoked (authreload.go).
 	s.refreshRights()
+	if err := s.standing(); err != nil {
+		return err
+	}
+	if r := s.recipientLimit(); r != nil {
+		return r
+	}
 	if f := s.foreignOrcpt; f != "" {
 		// An ORCPT of another address type the verb layer took off
 		// this RCPT line (orcpt.go): checked and stored as any other.
@@ -971,7 +1019,8 @@ func (s *session) trustedServer() bool {
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
 		return s.anyTransport(s.vc.certNames...) && s.fromAddressOf(s.vc.certNames...)
 	}
-	return s.c.cfg.ExternallySecured && s.addressIsServer()
+	c := s.inForce() // the trust as the configuration in force has it (authreload.go)
+	return s.c.cfg.ExternallySecured && c != nil && c.cfg.ExternallySecured && s.addressIsServer()
 }
 
 // fromAddressOf: the connection may come from one of the transport

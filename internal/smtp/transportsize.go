@@ -66,3 +66,20 @@ func (v *verbConn) transportSize(ml *mailLine) {
 		}
 	}
 }
+
+// followSizeLimit sets the limit of the transaction a MAIL opens: the
+// smaller of max_message_size as the connection was opened and as the
+// session's connector in force has it (a reload's, authreload.go), 0 for
+// none in either. A reload lowers an open session's limit; it never
+// raises it past the one its EHLO announced (go-smtp, which checks
+// SIZE= too, keeps that one).
+func (v *verbConn) followSizeLimit(s *session) {
+	v.maxSize = v.ownMaxSize
+	c := s.inForce()
+	if c == nil {
+		return
+	}
+	if now := int64(c.cfg.Limits.MaxMessageSize); now > 0 && (v.maxSize <= 0 || now < v.maxSize) {
+		v.maxSize = now
+	}
+}

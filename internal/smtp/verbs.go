@@ -75,18 +75,19 @@ type verbConn struct {
 	dataR        *bufio.Reader // the larger reader of a body, from its pool
 	tlsCfg       *tls.Config
 	// insecureAuth offers AUTH before STARTTLS (connector allow_insecure).
-	insecureAuth bool
-	noAuth       bool // the connector offers no AUTH mechanism
 	// authMechs are the mechanisms the connector offers (after TLS,
 	// unless insecureAuth): one outside them is 504 5.5.4 before TLS
-	// too (framing.go).
-	authMechs []string
+	// too (framing.go). Both as the connection was opened: once a
+	// session exists, authOffer reads the connector in force.
+	insecureAuth bool
+	authMechs    []string
 	// noShadow reports whether the connector offers the shadow verbs to
 	// nobody (nil: it may): the answer before a session exists
 	// (shadowOff).
 	noShadow    func() bool
 	maxLine     int
-	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes)
+	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes), as followSizeLimit last set it
+	ownMaxSize  int64         // max_message_size as the connection was opened (0: none)
 	limit       int64         // the size limit of the body being read (sizeLimit at its start)
 	idle        time.Duration // read deadline of each line and body piece
 	maxJunk     int           // commands outside a transaction (0: no limit)
@@ -184,7 +185,8 @@ func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnecto
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
-	v.noAuth, v.authMechs = len(rc.Auth.Mechanisms) == 0, rc.Auth.Mechanisms
+	v.authMechs = rc.Auth.Mechanisms
+	v.ownMaxSize = v.maxSize
 	v.sess = func() *session { return tc.sess.Load() }
 	v.r = bufio.NewReaderSize(heldFirst{v, tc}, 4096) // replyhold.go
 	tc.vc = v
@@ -618,7 +620,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	kw := strings.ToUpper(line[min(4, len(line)):])
 	var out bytes.Buffer
 	switch {
-	case strings.HasPrefix(kw, "AUTH ") && v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureAuth:
+	case strings.HasPrefix(kw, "AUTH ") && v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureNow():
 		// AUTH is offered only after STARTTLS here.
 	case final:
 		v.ehlo = false
@@ -628,8 +630,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		s := v.sess()
 		if s != nil {
 			// The rights now in force, as the shadow verbs read them
-			// (shadowOff): the keyword offers only what XSHADOW grants.
+			// (shadowOff): the keyword offers only what XSHADOW grants;
+			// an account a reload revoked is no server's (authreload.go).
 			s.refreshRights()
+			s.dropRevokedAuth()
 		}
 		if s != nil && s.xshadowKeyword() != "" {
 			s.readMarkFloors()
@@ -707,6 +711,26 @@ func (v *verbConn) sayLast(lines ...string) error {
 }
 
 var errInHandshake = errors.New("inside a TLS handshake: nothing written")
+
+// authOffer is what AUTH the connection is offered now: the mechanisms
+// and allow_insecure of the session's connector in force (a reload's,
+// authreload.go), before a session exists or when a reload removed the
+// connector those the connection was opened with (the session then
+// refuses AUTH itself: replyAuthConnectorGone).
+func (v *verbConn) authOffer() (mechs []string, insecure bool) {
+	if s := v.sess(); s != nil {
+		if c := s.inForce(); c != nil {
+			return c.cfg.Auth.Mechanisms, c.cfg.Auth.AllowInsecure
+		}
+	}
+	return v.authMechs, v.insecureAuth
+}
+
+// insecureNow is authOffer's allow_insecure.
+func (v *verbConn) insecureNow() bool {
+	_, insecure := v.authOffer()
+	return insecure
+}
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
 // again, and everything learnt before it is forgotten (RFC 3207 §4.2).
@@ -802,8 +826,10 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		// Opening a shadow session is granted with the rights now in
 		// force, also to a session that has one (rr25 F3): a reload
 		// that took accept-xshadow away refuses it as the EHLO after it
-		// no longer offers it.
+		// no longer offers it. A server account the reload revoked
+		// opens none (authreload.go).
 		s.refreshRights()
+		s.dropRevokedAuth()
 	}
 	switch {
 	case s == nil:

@@ -1,0 +1,243 @@
+package smtp
+
+import (
+	"fmt"
+	"slices"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// What a reload changes of a session that is open (rt28b F1). A
+// session's rights to authenticate are those of the configuration in
+// force at the moment it uses them, never those of the moment its
+// connection was opened: sessions can be kept open for hours.
+//
+//   - AUTH is judged against the connector of the session's name in the
+//     configuration in force (inForce): its credentials, mechanisms,
+//     allow_insecure and max_auth_failures; the AUTH throttle is
+//     server-wide already. A connector a reload removed or renamed
+//     authenticates nobody any more (replyAuthConnectorGone).
+//   - An authenticated session carries the stamp of its account as the
+//     credentials held it at AUTH (Credentials.stamp). At each MAIL and
+//     RCPT the account must still be so in the connector in force:
+//     removed, given another password or flag, its connector gone or no
+//     longer offering AUTH, the session loses its authentication and the
+//     command is refused with replyAuthRevoked (530 5.7.0); a
+//     transaction already past DATA keeps its reply. go-smtp cannot
+//     forget a completed AUTH, so a later AUTH on that connection gets
+//     replyReauthOnNewConnection: the client authenticates on a new one.
+//   - A shadow session (XSHADOW answered) ends at its next MAIL or
+//     shadow verb with 421 4.7.0 once its server is no longer a
+//     transport server of the topology in force, or its account was
+//     revoked as above (shadowStanding): a 421 makes the peer try again
+//     on a new connection, judged by the configuration in force, where
+//     a 5xx to a MAIL with XSHADOW= would fail every recipient for good.
+//   - A transport server by its connector's trust (externally_secured)
+//     stays one only while the connector in force is so (a removed one
+//     is not): its shadow session ends as above and its headers lose
+//     their trust (trustedServer); its rights are refreshRights' (it
+//     keeps only what both configurations grant).
+//   - The rate limits (the check named rateLimitsCheck, stateless, its
+//     counts the process's) of the connector in force count the
+//     session's MAIL and RCPT from the next MAIL on (followRateLimits).
+//   - max_message_size and max_recipients of the connector in force
+//     hold an open session where they are lower than those it began
+//     with (followSizeLimit, recipientLimit); go-smtp keeps the ones the
+//     session's EHLO announced, so a raised one gives it nothing.
+//   - TLS and AUTH required (tls.required, auth.required) are read from
+//     the connector in force at each MAIL, as its permissions are
+//     (refreshRights).
+
+var (
+	// replyAuthConnectorGone refuses AUTH on a session whose receive
+	// connector a reload removed: it has no accounts any more.
+	replyAuthConnectorGone = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: this connection's receive connector was removed by a reload; connect again"}
+	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
+	// account is no longer valid.
+	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
+)
+
+// replyReauthOnNewConnection answers AUTH on a connection whose
+// authentication was revoked (go-smtp cannot forget a completed AUTH).
+const replyReauthOnNewConnection = "503 5.5.1 Authentication on this connection was revoked by a reload: connect again to authenticate"
+
+// inForce is the session's receive connector as the configuration in
+// force has it (the connector of the same name), nil when a reload
+// removed or renamed it.
+func (s *session) inForce() *connector {
+	set := s.srv.rights.Load()
+	if set == nil {
+		return s.c
+	}
+	return set.byName[s.c.cfg.Name]
+}
+
+// inForceOrOwn is inForce, or the connector the session began on when a
+// reload removed it: the settings it then keeps (limits, requirements).
+func (s *session) inForceOrOwn() *connector {
+	if c := s.inForce(); c != nil {
+		return c
+	}
+	return s.c
+}
+
+// maxAuthFailures is the connector's max_auth_failures in force.
+func (s *session) maxAuthFailures() int { return s.inForceOrOwn().cfg.Limits.MaxAuthFailures }
+
+// stamp is what the credentials hold for user, an account they
+// authenticated: its stored hash and server flag for an account of the
+// file; for one of the account directory, that the file does not
+// decide the name and the directory is still asked. "" when user is no
+// such account any more.
+func (c *Credentials) stamp(user string) string {
+	if c == nil {
+		return ""
+	}
+	if a, ok := c.users[user]; ok {
+		if a.server {
+			return "file:server:" + string(a.hash)
+		}
+		return "file:" + string(a.hash)
+	}
+	if c.ext != nil && !c.listsVariant(user) {
+		return "directory"
+	}
+	return ""
+}
+
+// accountValid reports whether the session's authentication still
+// holds: none was made, or the connector in force offers AUTH and holds
+// the account as it was at AUTH.
+func (s *session) accountValid() bool {
+	if s.user == "" {
+		return true
+	}
+	cur := s.inForce()
+	return cur != nil && cur.creds != nil && len(cur.cfg.Auth.Mechanisms) > 0 &&
+		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp
+}
+
+// dropRevokedAuth ends the session's authentication when its account is
+// no longer valid (accountValid), and reports whether it did. The
+// session goes on with its anonymous rights (and a transport server's
+// by its connector's trust or its certificate).
+func (s *session) dropRevokedAuth() bool {
+	if s.accountValid() {
+		return false
+	}
+	s.log.Warn("authentication revoked by a reload: the account was removed or its password changed; the session continues unauthenticated")
+	if s.logBeforeAuth != nil {
+		s.log = s.logBeforeAuth // its later lines name no user
+	}
+	s.user, s.serverAccount, s.authStamp, s.authRevoked = "", false, "", true
+	if s.shadowServer != "" {
+		s.shadowRevoked = true // ended at its next verb (shadowStanding)
+	}
+	s.server = s.c.cfg.ExternallySecured || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
+	return true
+}
+
+// shadowStanding is "" while the session's shadow session may go on,
+// else the 421 reply that ends it (the connection closes after it): its
+// account was revoked, or its server is no longer a transport server of
+// the topology in force (for a server id no credential names, from the
+// connection's address). A session that is no shadow session is
+// judged by dropRevokedAuth alone.
+func (s *session) shadowStanding() string {
+	if s.shadowServer == "" {
+		return ""
+	}
+	why := ""
+	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
+	if s.dropRevokedAuth() || s.shadowRevoked {
+		why = "the account of this shadow session was revoked by a reload"
+	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
+		why = "this connection's receive connector is no longer externally secured"
+	} else if d := s.srv.servers.Load(); d != nil {
+		known, at := d.d.ServerAt(s.shadowServer, s.ip)
+		switch {
+		case !known || !d.d.Transport(s.shadowServer):
+			why = "server " + s.shadowServer + " is no longer a transport server of the organisation"
+		case byTrust && !at:
+			why = "server " + s.shadowServer + " no longer has this connection's address in the topology"
+		}
+	}
+	if why == "" {
+		return ""
+	}
+	s.log.Warn("shadow session ended by a reload", "shadow_server", s.shadowServer, "reason", why)
+	s.shadowServer, s.shadowPeerDB, s.shadowRevoked = "", "", false
+	s.server = false
+	if tc, ok := s.raw.(*trackedConn); ok {
+		tc.hangUp.Store(true) // the reply is the session's last
+	}
+	return "421 4.7.0 Shadow session ended: " + why + "; closing connection"
+}
+
+// standing checks the session against the configuration in force
+// before a MAIL or RCPT: a shadow session that may not go on ends (421),
+// an authentication revoked is refused (530 5.7.0).
+func (s *session) standing() error {
+	if r := s.shadowStanding(); r != "" {
+		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: r[len("421 4.7.0 "):]}
+	}
+	if s.dropRevokedAuth() {
+		return replyAuthRevoked
+	}
+	if s.serverAccount && !s.anyTransport(s.user) {
+		// A server account whose server the topology in force no longer
+		// has: authenticated, without the servers' rights (as at AUTH).
+		s.log.Warn("server account is no longer a transport server of the topology: the session keeps no servers' rights", "user", s.user)
+		s.serverAccount = false
+		s.server = s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
+	}
+	return nil
+}
+
+// rateLimitsCheck is the name of the rate limits' check (package
+// ratelimit): it keeps no per-session state and counts in the process's
+// counters, so a session can take the one of a reload whole.
+const rateLimitsCheck = "rate_limits"
+
+// followRateLimits gives the session the rate limits of its connector
+// in force (a reload's): that connector's rate_limits check in place of
+// the one the session began with, none when the reload removed every
+// limit. A connector the reload removed leaves the session its own.
+func (s *session) followRateLimits() {
+	cur := s.inForce()
+	if cur == nil || cur == s.c {
+		return
+	}
+	isRate := func(ck Check) bool { return ck.Name() == rateLimitsCheck }
+	var now Check
+	at := slices.IndexFunc(cur.checks, isRate)
+	if at >= 0 {
+		now = cur.checks[at]
+	}
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	switch i := slices.IndexFunc(s.checks, isRate); {
+	case i >= 0 && now != nil:
+		s.checks[i] = now
+	case i >= 0:
+		s.checks = slices.Delete(s.checks, i, i+1)
+	case now != nil:
+		s.checks = slices.Insert(s.checks, min(at, len(s.checks)), now)
+	}
+}
+
+// recipientLimit refuses a recipient past max_recipients of the
+// connector in force where a reload lowered it below the one the
+// session began with (go-smtp holds the session to that one itself):
+// 452 4.5.3 as go-smtp words it, so the verb layer counts it as its own
+// (rcptOvershootLimit). A shadow copy's recipients are its primary's,
+// as sent: not limited here either.
+func (s *session) recipientLimit() error {
+	max := s.inForceOrOwn().cfg.Limits.MaxRecipients
+	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || own > 0 && max >= own || s.pendingCopyDB != "" || len(s.rcpt) < max {
+		return nil
+	}
+	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}
+}
