@@ -173,10 +173,12 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, creds: cfg.Credentials, sessions: map[string]*session{}, failures: map[string][]time.Time{},
 		inflight: map[string]int{}, checking: map[string]int{}, waiting: map[string]int{}, ended: make(chan struct{}), hosts: map[string]bool{},
 		trusted: loopback}
+	// No version of the file is kept here: the accounts were parsed
+	// before (cfg.Credentials), and a version read now could describe
+	// content changed since, never parsed — every later look would find
+	// it the same and keep the accounts of before. The first request
+	// reads and parses the file (credsVer zero: it differs).
 	s.credsPath = cfg.CredentialsFile
-	if cfg.CredentialsFile != "" {
-		_, s.credsVer, _ = filelimit.ReadVersion(cfg.CredentialsFile, config.MaxCredentialsFileSize, "a credentials file")
-	}
 	addr := cfg.Listener.Addr().String()
 	s.hosts[strings.ToLower(addr)] = true
 	if host, port, err := net.SplitHostPort(addr); err == nil {

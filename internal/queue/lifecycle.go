@@ -1172,6 +1172,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		if kept != "" {
 			unix.Unlinkat(heldFd, filepath.Base(kept), 0)
 		}
+		unix.Unlinkat(heldFd, filepath.Base(path)+asideSuffixName, 0)
 	}
 	if err := stillAt(held, dataDir); err != nil {
 		undo()
@@ -1187,15 +1188,13 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// finishes a restore killed after its rename reads it
 		// (asideSuffix): the spool directory it moves aside takes the
 		// replaced database's suffix, not one of its own (rt28c F4).
-		if err = writeAsideSuffix(path, suffix); err != nil {
-			os.Remove(kept)
-			os.Remove(tmp)
-			os.RemoveAll(staging)
+		if err = writeAsideSuffixAt(held, path, suffix); err != nil {
+			undo()
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
 		defer func() {
 			if err == nil || !renamed {
-				os.Remove(path + asideSuffixName) // done, or nothing replaced: nothing to finish
+				unix.Unlinkat(heldFd, filepath.Base(path)+asideSuffixName, 0) // done, or nothing replaced: nothing to finish
 			}
 		}()
 	}

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -488,14 +490,26 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 // suffix (spool.replaced-TIME), so the two read as one pair.
 const asideSuffixName = ".restore-suffix"
 
-// writeAsideSuffix writes suffix to path+asideSuffixName, synced (the
-// directory is synced with the restore's rename, after it).
-func writeAsideSuffix(path, suffix string) error {
-	f, err := os.OpenFile(path+asideSuffixName, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644) // no secret: readable by the daemon of db restore --owner
+// writeAsideSuffixAt writes suffix to path+asideSuffixName in the data
+// directory held (dir: db restore's descriptor of it), synced (the
+// directory is synced with the restore's rename, after it). The file is
+// made afresh through dir — a symlink or second name the daemon's user
+// put there is removed, never written through (db restore runs as
+// root), and no name swapped for the directory is followed — and made
+// readable, no secret, by the daemon of db restore --owner.
+func writeAsideSuffixAt(dir *os.File, path, suffix string) error {
+	name := filepath.Base(path) + asideSuffixName
+	dfd := int(dir.Fd())
+	unix.Unlinkat(dfd, name, 0)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "create", Path: path + asideSuffixName, Err: err}
 	}
-	_, err = f.WriteString(suffix)
+	f := os.NewFile(uintptr(fd), path+asideSuffixName)
+	err = f.Chmod(0o644) // whatever the umask took away
+	if err == nil {
+		_, err = f.WriteString(suffix)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -503,7 +517,7 @@ func writeAsideSuffix(path, suffix string) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path + asideSuffixName)
+		unix.Unlinkat(dfd, name, 0)
 	}
 	return err
 }
@@ -511,7 +525,12 @@ func writeAsideSuffix(path, suffix string) error {
 // readAsideSuffix is the suffix a restore recorded (writeAsideSuffix),
 // "" when none is (or it is not one keepReplaced makes).
 func readAsideSuffix(path string) string {
-	b, err := os.ReadFile(path + asideSuffixName)
+	f, err := os.OpenFile(path+asideSuffixName, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 65))
+	f.Close()
 	if err != nil || len(b) > 64 || !strings.HasPrefix(string(b), ".replaced-") || strings.ContainsAny(string(b), "/\x00\n") {
 		return ""
 	}
