@@ -41,8 +41,9 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 // asked too: a tracking.path or data_dir edited in FILE and not yet
 // applied (a restart applies them) names a log the daemon does not
 // write, and "no tracking log there" would tell the operator to give the
-// --config they gave (rt28c F3). The log the daemon writes is searched,
-// and stderr says FILE's setting is not in force yet.
+// --config they gave. The log the daemon writes is searched,
+// and stderr says FILE's setting is not in force yet — only when that
+// daemon runs FILE (its status names the file it read).
 func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 	sock, _ := cmd.Flags().GetString("socket")
 	if named := configNamed(cmd); sock == "" && os.Getenv("UMBRA_SOCKET") == "" && named != "" {
@@ -53,6 +54,12 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 		st, serr := daemonClient(cmd, cfg.Server.AdminSocket).Status()
 		if serr != nil || st.TrackingPath == "" || (st.TrackingPath == cfg.Tracking.Path && cfg.Tracking.Enabled) {
 			return cfg, nil // no daemon there (the file decides), or it writes the file's log
+		}
+		if !sameConfigFile(st.ConfigFile, cfg.File) {
+			// Another daemon answers there (two configurations sharing
+			// one admin socket, one of them stopped): its log is not
+			// FILE's; FILE decides.
+			return cfg, nil
 		}
 		was := "tracking.path " + cfg.Tracking.Path
 		if !cfg.Tracking.Enabled {
@@ -319,4 +326,22 @@ func explainSocket(cmd *cobra.Command) string {
 		return ""
 	}
 	return config.AdminSocketOf(file)
+}
+
+// sameConfigFile: the configuration file a daemon's status names (ran)
+// is file — the same file by identity, so a relative name or a link
+// reaching it counts. A daemon that names none runs no file known here.
+func sameConfigFile(ran, file string) bool {
+	if ran == "" || file == "" {
+		return false
+	}
+	a, err := os.Stat(ran)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(file)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(a, b)
 }
