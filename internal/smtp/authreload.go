@@ -135,8 +135,24 @@ func (s *session) dropRevokedAuth() bool {
 	if s.shadowServer != "" {
 		s.shadowRevoked = true // ended at its next verb (shadowStanding)
 	}
-	s.server = s.c.cfg.ExternallySecured || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
+	s.server = s.serverNow()
 	return true
+}
+
+// serverNow reports whether the session is a transport server under the
+// configuration in force, as a new connection like it would be: an
+// authenticated session by its server account (a transport server of
+// the topology in force) or its connector's trust; an unauthenticated
+// one by its certificate (naming a transport server of the topology in
+// force) or its connector's trust — the trust of the connector it began
+// on only while the connector in force is externally secured too.
+// Callers only ever lower s.server by it.
+func (s *session) serverNow() bool {
+	trust := s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
+	if s.user != "" {
+		return trust || s.serverAccount && s.anyTransport(s.user)
+	}
+	return trust || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
 }
 
 // shadowStanding is "" while the session's shadow session may go on,
@@ -183,15 +199,23 @@ func (s *session) standing() error {
 	if r := s.shadowStanding(); r != "" {
 		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: r[len("421 4.7.0 "):]}
 	}
-	if s.dropRevokedAuth() {
+	// A revocation found here, or earlier by an EHLO or XSHADOW (which
+	// drop it to judge what they offer), is told once: 530, the
+	// session going on with the rights left to it.
+	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
+		s.revokeTold = true
 		return replyAuthRevoked
 	}
-	if s.serverAccount && !s.anyTransport(s.user) {
-		// A server account whose server the topology in force no longer
-		// has: authenticated, without the servers' rights (as at AUTH).
-		s.log.Warn("server account is no longer a transport server of the topology: the session keeps no servers' rights", "user", s.user)
-		s.serverAccount = false
-		s.server = s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
+	if s.server && !s.serverNow() {
+		// A transport server by its server account, its certificate or
+		// its connector's trust that the configuration in force no
+		// longer makes one (the server gone from the topology, the trust
+		// taken away): no servers' rights, as a new connection like it.
+		s.log.Warn("no longer a transport server under the configuration in force: the session keeps no servers' rights", "user", s.user)
+		if s.serverAccount && !s.anyTransport(s.user) {
+			s.serverAccount = false
+		}
+		s.server = false
 	}
 	return nil
 }

@@ -86,6 +86,9 @@ type session struct {
 	// revoked the account, and go-smtp cannot take a second AUTH.
 	authStamp   string
 	authRevoked bool
+	// revokeTold: the 530 of a revoked authentication was given (at
+	// most once: the session goes on with the rights left to it).
+	revokeTold bool
 	// logBeforeAuth is the session's log before AUTH added the user: a
 	// revoked authentication goes back to it (dropRevokedAuth).
 	logBeforeAuth *slog.Logger
