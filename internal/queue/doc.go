@@ -107,10 +107,11 @@
 //	                                 its own shadow copy discarded in that commit: hold.go)
 //	(a panic the Deliverer recovers itself — package delivery, per group —
 //	 is a result: Deferred with PanicReply, Ready as any retry)
-//	a panic at an attempt's end (complete) ──▶ what its jobs handed on
-//	 committed (commitJob), then Ready as a stranded message, its crash
-//	 counted (Poison at PoisonThreshold); a panic of the queue's other
-//	 goroutines leaves its message where the part's rule says (panics.go)
+//	a panic at an attempt's start or end, a job's end, in the loop ──▶
+//	 a crash on purpose (exit 2; a lock may be held): Recover applies,
+//	 its crash counted (Poison at PoisonThreshold); a panic of the
+//	 queue's other goroutines leaves its message where the part's rule
+//	 says (panics.go)
 //	results with shadowed recipients and nothing pending ──▶ Shadow
 //	claimed with nothing pending ──▶ Shadow (copies left) or deleted (nothing left)
 //	Shadow ──discards from every primary──▶ deleted

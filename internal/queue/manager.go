@@ -413,7 +413,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
-		q.runAgain(ctx, q.run)
+		q.runOrCrash(ctx, q.run)
 	}()
 	if q.stall != nil {
 		q.stall.mu.Lock()
@@ -422,7 +422,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
-			q.runAgain(ctx, q.runStallGuard) // stallguard.go
+			q.runOrCrash(ctx, q.runStallGuard) // stallguard.go
 		}()
 	}
 }

@@ -3,47 +3,58 @@ package queue
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
-	"slices"
 	"sync/atomic"
-	"time"
 
 	"umbra/internal/panicline"
 )
 
 // What a panic in the queue's own goroutines does (a defect of umbra's).
-// Every goroutine the manager starts for the scheduler, an attempt, a
-// job or a task recovers it: the daemon serves on, its receive sessions
-// with it. Each panic is counted (ManagerConfig.Panics:
-// umbra_queue_panics_total{part}) and logged at ERROR as "queue
-// panicked" with the part, the message (msg_id) or destination, the
-// panic and its stack by panicline's rule (one line a minute, the next
-// saying suppressed=N). What it leaves, by part:
-//   - loop: the scheduler's loop, or the stall guard's tick — run again
-//     a second later (nothing of a message is in them but the claim's
-//     transaction, which the panic rolled back);
-//   - attempt: an attempt's end (complete) — the results its jobs
-//     handed on (relayed, delivered, shadowed: jobCommittable) are
-//     committed as a job's own commit does (commitJob), and the message,
-//     still Active, is stranded as a crashed one (stranded.go): Ready
-//     and due at the next retry of stranded messages, its crash counted
-//     (CrashCount, PoisonThreshold: a panic that comes back at every
-//     attempt ends in the poison queue, not in a loop), marked as at
-//     Recover (markRepeat). Never lost, never stuck Active; handed on
-//     twice only where a crash would have been (a result not committed
-//     by a job's commit: a success DSN asked for) — the crash argument
-//     (doc.go) covers it;
-//   - job: a delivery job's own code around the deliverer (its body's
-//     load, its notice's timer, its report) — the job ends with no
-//     result if it had not reported: its slot goes back and its
-//     recipients are deferred "no result from delivery", the attempt
-//     counted, tried again at the next retry step (noResult); a panic
+// The rule: a recover never leaves the daemon worse than a crash. A
+// panic is recovered only where no lock of the queue's can be held and
+// what it ends is well-defined; where a lock may be held (the
+// scheduler's s.mu and the attempt's a.mu are unlocked without defer on
+// the hot paths) or bookkeeping half done (a job taken out of waiting
+// and not started, an attempt whose last report never came, an ending
+// commit made and its end not), the daemon crashes on purpose (crash):
+// the panic counted and logged, written with its stack to stderr, exit
+// status 2 — what the unrecovered panic did before; the service manager
+// restarts it and Recover applies (the crash argument, doc.go). The
+// crash's guard is deferred innermost (crashOnPanic), so nothing
+// deferred before it runs and blocks on what the panic left held.
+// Each panic is counted (ManagerConfig.Panics:
+// umbra_queue_panics_total{part}) and logged at ERROR: "queue panicked,
+// crashing" with the part, the message (msg_id) and the panic; or, for
+// a recovered one, "queue panicked" with the part, the message or
+// destination, the panic and its stack by panicline's rule (one line a
+// minute, the next saying suppressed=N). What it does, by part:
+//   - loop: the scheduler's loop, the stall guard's tick (runOrCrash) —
+//     crash: the loop takes the scheduler's lock and hands jobs on;
+//   - attempt: an attempt's start (start: its jobs queued under the
+//     scheduler's lock, pump) and end (complete: its ending commit, the
+//     scheduler's and the attempt's locks) — crash. (Recovered, an end
+//     left a.mu held and its deferred leave blocked for good, and a
+//     panic after the ending commit stranded as crashed a message the
+//     commit had made Ready, claimed again by then: a second attempt
+//     beside the first.)
+//   - job: a delivery job's own code around the deliverer before its
+//     end (its body's load, its notice's timer) — recovered: the job
+//     ends with no result, its slot goes back and its recipients are
+//     deferred "no result from delivery", the attempt counted, tried
+//     again at the next retry step (noResult); its end (jobDone: the
+//     window's slot and feedback under the scheduler's lock, pump,
+//     report) — crash: recovered there, the lock stayed held, or the
+//     report never came (the attempt never ended, Active, its slot
+//     held), or a job pump had taken out of waiting was lost. A panic
 //     inside the deliverer's call itself is the poison (deliver: a
 //     Deliverer that does not recover its own, package delivery does
 //     per group);
 //   - dead: the answers of a dead destination's or a throttled waiting
-//     job (answerDead, answerWaitingDue) — the jobs not answered yet end
-//     so too (noResult);
+//     job (answerDead, answerWaitingDue) — recovered before a job's
+//     report: the jobs not answered yet end so too (noResult); in a
+//     report (reportOrCrash: the attempt's lock, the attempt's end) —
+//     crash;
 //   - task: a client's task (a heartbeat, a watch session) — it ends
 //     with a local fault (no failure of the peer's: taskDone), its slot
 //     back; the client starts it again at its next step;
@@ -63,6 +74,11 @@ const (
 	PanicExpiry  = "expiry"
 	PanicStall   = "stall"
 )
+
+// panicEnded is where a test's hook makes an attempt's end panic after
+// its ending commit (finish): not a part of its own, counted as
+// PanicAttempt.
+const panicEnded = "attempt-ended"
 
 // PanicParts are the values of the part label.
 var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall}
@@ -112,32 +128,42 @@ func (q *Manager) recoverLogged(part string, attrs ...any) {
 	}
 }
 
-// recoverEnd, deferred by complete, settles an attempt whose end
-// panicked (see above, "attempt").
-func (q *Manager) recoverEnd(ctx context.Context, a *attempt) {
-	r := recover()
-	if r == nil {
-		return
+// crashOnPanic, deferred by work that a panic may leave with a lock
+// held or bookkeeping half done (an attempt's end, a job's end, the
+// loops, a report), crashes the daemon on purpose at a panic (crash).
+// It is deferred innermost, so that nothing deferred before it (a
+// deferred lock, a slot's release) runs first and blocks for good on
+// what the panic left held.
+func (q *Manager) crashOnPanic(part string, attrs ...any) {
+	if r := recover(); r != nil {
+		q.crash(part, r, attrs...)
 	}
-	id := a.m.ID
-	q.recovered(PanicAttempt, r, "msg_id", id.String())
-	func() {
-		defer q.recoverLogged(PanicAttempt, "msg_id", id.String())
-		// The panic may have left a lock of the attempt held (an
-		// unlock not deferred): then nothing of it is read.
-		if !a.cmu.TryLock() {
-			return
-		}
-		a.ending = false
-		a.cmu.Unlock()
-		if !a.mu.TryLock() {
-			return
-		}
-		res := slices.Clone(a.results)
-		a.mu.Unlock()
-		q.commitJob(ctx, a, res)
-	}()
-	q.strandCrashed(id)
+}
+
+// exit ends the process (tests of the crash run it in a subprocess).
+var exit = os.Exit
+
+// crash counts and logs the panic value r of part, writes it with its
+// stack to stderr as the runtime would, and exits with status 2 — what
+// the unrecovered panic did, without running anything of the goroutine
+// that could block on a lock the panic left held. The service manager
+// restarts the daemon (Restart=on-failure) and Recover applies: the
+// crash argument (doc.go).
+func (q *Manager) crash(part string, r any, attrs ...any) {
+	stack := debug.Stack()
+	if q.cfg.Panics != nil {
+		q.cfg.Panics.QueuePanic(part)
+	}
+	q.log.Error("queue panicked, crashing", append(attrs, "part", part, "panic", fmt.Sprint(r))...)
+	fmt.Fprintf(os.Stderr, "panic: %v\n\nqueue part %s: umbra crashes on purpose (a lock may be held, bookkeeping half done); the restart's Recover applies\n\n%s", r, part, stack)
+	exit(2)
+}
+
+// reportOrCrash reports jb (report takes the attempt's lock, and the
+// last report ends the attempt, complete); a panic there crashes.
+func (q *Manager) reportOrCrash(ctx context.Context, part string, jb *job, res []Result, pw *peerWaitJob) {
+	defer q.crashOnPanic(part, "msg_id", jb.a.m.ID.String())
+	q.report(ctx, jb, res, pw)
 }
 
 // recoverAnswers, deferred by the goroutines that answer waiting jobs
@@ -155,7 +181,7 @@ func (q *Manager) recoverAnswers(ctx context.Context, jobs []*job, next *int) {
 	q.recovered(PanicDead, r, attrs...)
 	for _, jb := range jobs[*next:] {
 		noResult(jb)
-		q.report(ctx, jb, nil, nil)
+		q.reportOrCrash(ctx, PanicDead, jb, nil, nil)
 	}
 }
 
@@ -185,33 +211,12 @@ func (e taskPanic) Error() string { return fmt.Sprintf("internal error (recovere
 // LocalFault marks it as this server's.
 func (taskPanic) LocalFault() {}
 
-// runAgain runs loop (the scheduler's, the stall guard's) until ctx
-// ends: a panic in it is recovered and the loop run again a second
-// later — once more at once when ctx ended meanwhile, so that its stop
-// (the last pump, the tasks closed) is done.
-func (q *Manager) runAgain(ctx context.Context, loop func(context.Context)) {
-	for {
-		if !q.runOnce(ctx, loop) {
-			return
-		}
-		t := q.clk.NewTimer(time.Second)
-		select {
-		case <-ctx.Done():
-		case <-t.C():
-		}
-		t.Stop()
-	}
-}
-
-// runOnce runs loop, reporting whether it panicked.
-func (q *Manager) runOnce(ctx context.Context, loop func(context.Context)) (panicked bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			q.recovered(PanicLoop, r)
-			panicked = true
-		}
-	}()
+// runOrCrash runs loop (the scheduler's, the stall guard's) until ctx
+// ends; a panic in it crashes the daemon (crash): the loop takes the
+// scheduler's lock and hands jobs on, and a panic there may leave the
+// lock held or a job neither waiting nor started.
+func (q *Manager) runOrCrash(ctx context.Context, loop func(context.Context)) {
+	defer q.crashOnPanic(PanicLoop)
 	q.mayPanic(PanicLoop)
 	loop(ctx)
-	return false
 }

@@ -832,6 +832,11 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	q.wg.Add(1)
 	q.sched.handOn()
 	defer q.sched.handOver() // its jobs are queued or handed on: a stall's give-back may take them (stallguard.go)
+	// Innermost: the claimed message's jobs go into the scheduler under
+	// its lock and pump starts them; a panic there (on a receiving
+	// session's goroutine, which recovers its own, or the loop's) may
+	// leave the lock held, the message Active with no attempt.
+	defer q.crashOnPanic(PanicAttempt, "msg_id", m.ID.String())
 	a := &attempt{m: m, body: body, loaded: body.Len() > 0 || body.Spooled()}
 	a.settled = q.settling.begin(m.ID) // until a job runs or its answers are committed (settling.go)
 	q.inDelivery.Store(m.ID, a)        // until complete returns: a delay note may reach it (delaynote.go)
@@ -1064,7 +1069,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		if q.stopping(ctx) {
 			unstarted(jb)
 			next = k + 1
-			q.report(ctx, jb, nil, nil)
+			q.reportOrCrash(ctx, PanicDead, jb, nil, nil)
 			continue
 		}
 		reply := deadReply(jb.d.key, why[k])
@@ -1077,7 +1082,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
 		jb.a.mu.Unlock()
 		next = k + 1
-		q.report(ctx, jb, res, nil)
+		q.reportOrCrash(ctx, PanicDead, jb, res, nil)
 	}
 }
 
@@ -1151,7 +1156,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				return
 			}
 		}
-		reported := false // jobDone called: the job's end is its own from there (complete recovers itself)
+		reported := false // jobDone called: a panic from there on crashes (panics.go)
 		defer func() {
 			if r := recover(); r != nil {
 				// A panic of the job's own code (panics.go): it ends
@@ -1159,13 +1164,20 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				q.recovered(PanicJob, r, "msg_id", a.m.ID.String())
 				if !reported {
 					noResult(jb)
-					q.jobDone(ctx, jb, nil, pw)
+					func() {
+						defer q.crashOnPanic(PanicJob, "msg_id", a.m.ID.String())
+						q.jobDone(ctx, jb, nil, pw)
+					}()
 				}
 			}
 		}()
 		defer q.jobLeft(pw) // a panic outside deliver's recover; otherwise report left it already
 		done := func(res []Result) {
 			reported = true
+			// Innermost: jobDone takes the scheduler's lock and the
+			// attempt's, pumps and reports; a panic there may leave
+			// either held, a started job or the attempt's end undone.
+			defer q.crashOnPanic(PanicJob, "msg_id", a.m.ID.String())
 			q.jobDone(ctx, jb, res, pw)
 		}
 		q.mayPanic(PanicJob)
@@ -1181,9 +1193,11 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			// destination's slot: no connection starts for it (an
 			// attempt already running is cut: expirycut.go). The commit fails
 			// its recipients as expired (finish), as at a claim.
-			a.mu.Lock()
-			a.expired = true
-			a.mu.Unlock()
+			func() { // deferred unlock: a panic here leaves a.mu free for the recover's report
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				a.expired = true
+			}()
 			done(nil)
 			return
 		}
@@ -1207,13 +1221,15 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		if jctx.Err() != nil {
 			res = stoppedByShutdown(res)
 		}
-		a.mu.Lock()
-		a.known = append(a.known, res...)
-		a.attempted = append(a.attempted, jb.rcpts...)
-		if panicked != "" {
-			a.panicked = panicked
-		}
-		a.mu.Unlock()
+		func() { // deferred unlock: a panic here leaves a.mu free for the recover's report
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			a.known = append(a.known, res...)
+			a.attempted = append(a.attempted, jb.rcpts...)
+			if panicked != "" {
+				a.panicked = panicked
+			}
+		}()
 		done(res)
 	})
 }
@@ -1444,7 +1460,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		}
 	}
 	defer leave()
-	defer q.recoverEnd(ctx, a) // a panic: what was handed on committed, the message stranded as crashed (panics.go)
+	defer q.crashOnPanic(PanicAttempt, "msg_id", a.m.ID.String()) // innermost: a lock may be held, the end half done (panics.go)
 	q.mayPanic(PanicAttempt)
 	m := a.m
 	early := q.endJobs(a) // after its jobs' own commits (jobcommit.go)
@@ -1503,6 +1519,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
 	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
+	q.mayPanic(panicEnded)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {
 		// A destination that drained while these results waited for
 		// their commit found the message still in delivery: it is made

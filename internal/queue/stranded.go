@@ -3,8 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"fmt"
-	"maps"
 	"sync"
 	"time"
 )
@@ -29,15 +27,12 @@ const strandedRetry = 5 * time.Second
 // The message is marked (markRepeat), as at Recover, and the repeat is
 // the event "repeat".
 //
-// A message whose attempt's end panicked (panics.go) is stranded so
-// too, as a crashed one: its crash is counted (CrashCount) in that
-// commit, and at PoisonThreshold it goes to the poison queue instead, as
-// at Recover.
+// A message whose attempt's end panicked is not stranded: the daemon
+// crashes on purpose (panics.go) and Recover counts the crash.
 type stranded struct {
-	mu      sync.Mutex
-	ids     map[ID]struct{}
-	crashed map[ID]bool // ids whose attempt's end panicked
-	last    time.Time   // the last retry
+	mu   sync.Mutex
+	ids  map[ID]struct{}
+	last time.Time // the last retry
 }
 
 // strand records a message whose leaving commit failed.
@@ -49,17 +44,6 @@ func (q *Manager) strand(id ID) {
 	q.strandedSet.ids[id] = struct{}{}
 	q.strandedSet.mu.Unlock()
 	q.Kick()
-}
-
-// strandCrashed records a message whose attempt's end panicked.
-func (q *Manager) strandCrashed(id ID) {
-	q.strandedSet.mu.Lock()
-	if q.strandedSet.crashed == nil {
-		q.strandedSet.crashed = map[ID]bool{}
-	}
-	q.strandedSet.crashed[id] = true
-	q.strandedSet.mu.Unlock()
-	q.strand(id)
 }
 
 // strandedWait is how long the scheduler's loop may sleep before the
@@ -87,7 +71,6 @@ func (q *Manager) retryStranded() {
 	for id := range q.strandedSet.ids {
 		ids = append(ids, id)
 	}
-	crashed := maps.Clone(q.strandedSet.crashed)
 	q.strandedSet.mu.Unlock()
 
 	var back []*Message // made Ready
@@ -110,13 +93,6 @@ func (q *Manager) retryStranded() {
 				continue
 			}
 			m.State, m.NextAttempt = Ready, now
-			if crashed[id] {
-				m.CrashCount++
-				if m.CrashCount >= q.cfg.PoisonThreshold {
-					m.State = Poison
-					m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it (the last a panic at its attempt's end)", m.CrashCount)
-				}
-			}
 			t, err := putLeavingTook(tx, m)
 			if err != nil {
 				return err
@@ -153,7 +129,6 @@ func (q *Manager) retryStranded() {
 	q.strandedSet.mu.Lock()
 	for _, id := range settled {
 		delete(q.strandedSet.ids, id)
-		delete(q.strandedSet.crashed, id)
 	}
 	q.strandedSet.mu.Unlock()
 	for _, m := range poisoned {

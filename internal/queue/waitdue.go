@@ -192,7 +192,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 			defer q.recoverAnswers(ctx, []*job{jb}, &next)
 			q.mayPanic(PanicDead)
 			next = 1
-			q.report(ctx, jb, res, nil)
+			q.reportOrCrash(ctx, PanicDead, jb, res, nil)
 		}()
 	}
 	if next.IsZero() {
