@@ -106,7 +106,13 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 				q.Kick()
 			}()
 			q.mayPanic(PanicStall)
-			q.giveBackUnstarted(ctx)
+			// The give-back holds the scheduler's lock without a deferred
+			// unlock: a panic in it crashes (the recover above would block
+			// on that lock in unparkAll), as a scheduler section does.
+			func() {
+				defer q.crashOnPanic(PanicStall)
+				q.giveBackUnstarted(ctx)
+			}()
 			g.round(ctx)
 		}()
 	}
