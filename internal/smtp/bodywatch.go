@@ -18,19 +18,35 @@ import (
 // however long it takes (RFC 5321 §4.5.3.2.5 bounds a block, not the
 // message); a command timeout without any progress (from the time of
 // the last progress, not from the look that found it) ends the write in progress
-// (a deadline in the past), and the transaction fails as before. The
-// last write returns while the kernel still holds much of the body, so
-// the wait for the reply to the final dot (the data timeout) starts
-// again at each progress until the next hop has taken it all: from the
-// moment of that progress (the kernel says when the last acknowledgement
-// came; elsewhere the last write), so the wait after the
-// next hop took the last byte is data_timeout, never more. What the next
-// hop had taken when the final dot was written is the count the looks
-// after it compare with: a body taken whole by then makes no progress
-// later, and the reply is awaited data_timeout from the dot (a count
-// from before the body, or from the last look while it was written,
-// found "progress" at the first look and set the wait again from then:
-// 1.5 times data_timeout, rt28d F2).
+// (a deadline in the past), and the transaction fails as before.
+//
+// When the progress was made: for the bytes written, when the write
+// returned; for the kernel's count, the look that saw it change (it says
+// nothing closer: TCP_INFO's last_ack_recv is the last acknowledgement
+// of any kind, and a next hop that stops reading answers the kernel's
+// zero-window and keepalive probes all through the stall, so dating by it
+// found a stall 1.5 to 2 command timeouts after the last byte). The
+// looks come every eighth of the timeout they watch, so progress is
+// dated at most that late: a stall is given up between one and 1.125
+// command timeouts after the next hop last took a byte.
+//
+// The last write returns while the kernel still holds much of the body,
+// so the wait for the reply to the final dot (the data timeout) starts
+// again at each progress until the next hop has taken it all, dated as
+// above: the wait after the next hop took the last byte is data_timeout
+// (at most an eighth more). The looks enforce that wait: one is always
+// due no later than the wait's end, and the one at its end, finding no
+// progress, ends the read (a deadline of now); the read deadline,
+// an eighth later, is a backstop for a look that never came. (Looks
+// every half data timeout against a read deadline set at the dot never
+// saw progress made after a look that found none before the deadline
+// fired: given up 0.4 data timeouts after the last progress.) What the
+// next hop had taken when the final dot was written is the count the
+// looks after it compare with: a body taken whole by then makes no
+// progress later, and the reply is awaited data_timeout from the dot (a
+// count from before the body, or from the last look while it was
+// written, found "progress" at the first look and set the wait again
+// from then: 1.5 times data_timeout, rt28d F2).
 type bodyWatch struct {
 	conn net.Conn     // what the body is written to (TLS or plain)
 	tcp  *net.TCPConn // underneath, for the acknowledged count; nil: none
@@ -46,28 +62,28 @@ type bodyWatch struct {
 	timer   *time.Timer
 	stopped bool
 	reply   time.Duration // awaitReply's data timeout; 0 while writing
-	until   time.Time     // the read deadline awaitReply set, moved only later
+	until   time.Time     // when the wait for the reply ends, moved only later
 }
 
 // watchBody starts watching writes to conn; stop must follow the last.
 func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
-	// No look now: that would cost a system call per message. The first
-	// look finds "progress" against 0 (the count is the connection's)
-	// and takes its time from the kernel (or the last write), never
-	// earlier than the watch's start: a stall is noticed one command
-	// timeout after the last progress, not up to two.
+	// No look now: that would cost a system call per message a command
+	// timeout's eighth would see written. The first look finds
+	// "progress" against 0 (the count is the connection's) and dates it
+	// at the latest at itself, never earlier than the watch's start.
 	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d, now: time.Now}
 	w.seenAt = w.now()
 	conn.SetWriteDeadline(time.Time{})
-	w.timer = time.AfterFunc(d, w.look)
+	w.timer = time.AfterFunc(w.every(), w.look)
 	return w
 }
 
 // progress is what the next hop has taken so far, and when it last took
-// something: the kernel's last acknowledgement, else the last write.
+// something: with the kernel's count, now (the look that finds it
+// changed dates it: see above), else the last write.
 func (w *bodyWatch) progress() (uint64, time.Time) {
-	if n, ago, ok := tcpBytesAcked(w.tcp); ok {
-		return n, w.now().Add(-ago)
+	if n, _, ok := tcpBytesAcked(w.tcp); ok {
+		return n, w.now()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -81,6 +97,7 @@ func (w *bodyWatch) look() {
 	if w.stopped {
 		return
 	}
+	now := w.now()
 	if p != w.seen {
 		w.seen = p
 		if at.After(w.seenAt) {
@@ -89,37 +106,50 @@ func (w *bodyWatch) look() {
 		if w.reply > 0 {
 			if t := w.seenAt.Add(w.reply); t.After(w.until) {
 				w.until = t
-				w.conn.SetReadDeadline(t)
+				w.conn.SetReadDeadline(w.backstop())
 			}
 		}
 	}
 	if w.reply > 0 {
-		w.resetTimer(w.every()) // the read deadline set at the last progress runs out by itself
+		if !now.Before(w.until) {
+			w.conn.SetReadDeadline(now) // nothing taken for data_timeout: the read ends
+			return
+		}
+		w.resetTimer(min(w.every(), w.until.Sub(now))) // a look at the wait's end at the latest
 		return
 	}
-	idle := w.now().Sub(w.seenAt)
+	idle := now.Sub(w.seenAt)
 	if idle >= w.d {
-		w.conn.SetWriteDeadline(w.now()) // stalled: the write under way fails, and so would the next
+		w.conn.SetWriteDeadline(now) // stalled: the write under way fails, and so would the next
 		return
 	}
-	w.resetTimer(max(w.d-idle, time.Millisecond)) // a command timeout after the last progress
+	w.resetTimer(min(w.every(), w.d-idle)) // at the latest a command timeout after the last progress
 }
 
-// resetTimer has the next look come in d. Called with w.mu held.
+// resetTimer has the next look come in d (a millisecond at least: a
+// look due at the wait's end comes once, not in a spin up to it).
+// Called with w.mu held.
 func (w *bodyWatch) resetTimer(d time.Duration) {
+	d = max(d, time.Millisecond)
 	w.due = w.now().Add(d)
 	w.timer.Reset(d)
 }
 
-// every is the time between looks: the command timeout, and while the
-// reply is awaited often enough that the read deadline is moved before
-// it runs out. Called with w.mu held.
+// every is the time between looks: an eighth of the timeout watched
+// (the command timeout while the body is written, the data timeout
+// while the reply is awaited), the most a progress is dated late.
+// Called with w.mu held.
 func (w *bodyWatch) every() time.Duration {
 	if w.reply > 0 {
-		return min(w.d, w.reply/2)
+		return max(w.reply/8, time.Millisecond)
 	}
-	return w.d
+	return max(w.d/8, time.Millisecond)
 }
+
+// backstop is the read deadline while the reply is awaited: later than
+// the look due at the wait's end, which ends the read itself. Called
+// with w.mu held.
+func (w *bodyWatch) backstop() time.Time { return w.until.Add(w.every()) }
 
 // awaitReply follows the last write: the reply to the final dot is
 // awaited for d from now and from each progress after it (one system
@@ -130,7 +160,7 @@ func (w *bodyWatch) awaitReply(d time.Duration) {
 	defer w.mu.Unlock()
 	w.reply, w.seen = d, p
 	w.until = w.now().Add(d)
-	w.conn.SetReadDeadline(w.until)
+	w.conn.SetReadDeadline(w.backstop())
 	if !w.stopped {
 		w.resetTimer(w.every())
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // tcpBytesAcked is the bytes the peer acknowledged on c and how long
-// ago its last acknowledgement came (TCP_INFO).
+// ago its last acknowledgement of any kind came (TCP_INFO): a probe's
+// too, so it dates no progress (bodywatch.go).
 func tcpBytesAcked(c *net.TCPConn) (uint64, time.Duration, bool) {
 	if c == nil {
 		return 0, 0, false

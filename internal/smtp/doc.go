@@ -680,10 +680,15 @@
 // The wait for the reply to the final dot (bodywatch.go) is the data
 // timeout from the moment the next hop took the body's last byte: the
 // count of bytes taken at the dot is the baseline, and a later
-// acknowledgement moves the deadline to data_timeout after it (the time
-// of the kernel's last acknowledgement), never further; a body the next
-// hop takes nothing more of is given up one command timeout after its
-// last progress. A reply to the
+// acknowledgement moves the wait's end to data_timeout after it, never
+// further; a body the next hop takes nothing more of is given up one
+// command timeout after its last progress. Progress is dated by the look
+// that saw the kernel's count grow (or the write that went through),
+// never by TCP_INFO's last_ack_recv, which probes keep fresh through a
+// stall; the looks come every eighth of the timeout watched, so that is
+// the most it is late, and while the reply is awaited the looks end the
+// read themselves (one is due at the wait's end; the read deadline is a
+// backstop after it). A reply to the
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the
@@ -691,7 +696,9 @@
 // command_timeout bounds each step of a session's opening (greeting,
 // EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
 // opening as a whole (prelude), and the reply to each of umbra's own
-// commands (Client.command: RSET, the shadow verbs), as go-smtp's.
+// commands (Client.command: RSET, the shadow verbs), as go-smtp's, and
+// each reply of a pipelined envelope (MAIL, each RCPT, DATA: the read
+// deadline set again before each), never the group as a whole.
 //
 // A next hop's replies are outside input (the MX of any domain, for a
 // bounce the sender's): every reader of an outbound session's replies —

@@ -137,6 +137,11 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	conn := c.sc.Conn
 	conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 	defer conn.SetDeadline(time.Time{})
+	// Each reply of the group is awaited its own command_timeout, from
+	// when umbra starts reading it: one deadline for the whole group gave
+	// a next hop answering each of 8 RCPTs well within command_timeout
+	// less than it, and deferred every recipient.
+	next := func() { conn.SetReadDeadline(time.Now().Add(c.CommandTimeout)) }
 	if _, err := conn.Write(group); err != nil {
 		conn.Close()
 		out.Rcpts, out.Err = nil, err
@@ -157,6 +162,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Err = err
 		return out
 	}
+	next()
 	if err := replyErr(br, "MAIL"); err != nil {
 		if !isReply(err) {
 			out.Rcpts = nil
@@ -170,6 +176,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			out.Rcpts = append(out.Rcpts, local[k])
 			continue
 		}
+		next()
 		err := replyErr(br, "RCPT")
 		if err != nil && !isReply(err) {
 			return fail(err)
@@ -179,6 +186,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		}
 		out.Rcpts = append(out.Rcpts, err)
 	}
+	next()
 	code, texts, err := readReplyCode(br)
 	if err != nil {
 		return fail(replyTo("DATA", err))
@@ -200,6 +208,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		// A server that opened DATA without a transaction or recipient
 		// (RFC 2920 §3.1): an empty message ends it; its reply is read
 		// and the transaction reset by the caller.
+		conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 		if _, err := conn.Write([]byte(".\r\n")); err != nil {
 			return fail(err)
 		}
