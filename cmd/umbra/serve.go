@@ -580,6 +580,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		defer rs.Close()
 		srv.SetReceiptShadow(rs)
 		srv.SetPeerHealth(health) // a shadow session another server completes here clears its marks
+		if shadowRec != nil {
+			// A session let in presenting its own database id ends the
+			// shadow view's refusal of its contacts, as it clears its
+			// destination mark (rt28e F3).
+			srv.SetRefusalEnder(shadowRec)
+		}
 		// The servers that keep copies of this server's messages are
 		// probed; a new database id there makes the lost copies again.
 		holders = shadow.NewHolders(shadow.HoldersConfig{
