@@ -1155,7 +1155,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// Move): the CLI reads the file to find it. Where it cannot be made,
 	// it stays where it was and the error names the setting's line.
 	socket := cur.Server.AdminSocket
-	if next.Server.AdminSocket != cur.Server.AdminSocket && moveSocket != nil {
+	// A new path that names the running socket (its directory through a
+	// symbolic link: data_dir: blink, blink -> data) is no move (rt28e F4).
+	if next.Server.AdminSocket != cur.Server.AdminSocket && !samePlace(next.Server.AdminSocket, cur.Server.AdminSocket) && moveSocket != nil {
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
