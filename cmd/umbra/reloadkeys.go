@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 )
@@ -17,6 +19,9 @@ func diffKeys(prefix string, a, b reflect.Value) []string {
 	if a.Kind() != reflect.Struct {
 		if reflect.DeepEqual(a.Interface(), b.Interface()) {
 			return nil
+		}
+		if a.Kind() == reflect.String && pathKey(prefix) && samePlace(a.String(), b.String()) {
+			return nil // one file or directory by another name (rt28e F4)
 		}
 		return []string{prefix}
 	}
@@ -64,4 +69,43 @@ func yamlField(v any, key string) any {
 		}
 	}
 	panic("no configuration key " + key)
+}
+
+// pathKey reports whether the setting named key (section.name) is a
+// file or directory path: data_dir, admin_socket, a *_file, a *_dir, a
+// directory, a path.
+func pathKey(key string) bool {
+	name := key[strings.LastIndex(key, ".")+1:]
+	return name == "data_dir" || name == "admin_socket" || name == "directory" || name == "path" ||
+		strings.HasSuffix(name, "_file") || strings.HasSuffix(name, "_dir")
+}
+
+// samePlace reports whether the paths a and b name one file or
+// directory: the same text once cleaned, or the same identity (device
+// and inode) where both exist — a directory named through a symbolic
+// link (data_dir: blink, with blink -> data) is the directory a restart
+// opens, so no change (rt28e F4) — or, where neither exists, the same
+// name in one directory by identity (the tracking log not made yet).
+// One that exists and one that does not are different places.
+func samePlace(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	if a == "" || b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	switch {
+	case errA == nil && errB == nil:
+		return os.SameFile(fa, fb)
+	case errA == nil || errB == nil:
+		return false
+	}
+	if filepath.Base(a) != filepath.Base(b) {
+		return false
+	}
+	da, errA := os.Stat(filepath.Dir(a))
+	db, errB := os.Stat(filepath.Dir(b))
+	return errA == nil && errB == nil && os.SameFile(da, db)
 }

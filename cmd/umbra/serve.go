@@ -580,6 +580,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		defer rs.Close()
 		srv.SetReceiptShadow(rs)
 		srv.SetPeerHealth(health) // a shadow session another server completes here clears its marks
+		if shadowRec != nil {
+			// A session let in presenting its own database id ends the
+			// shadow view's refusal of its contacts, as it clears its
+			// destination mark (rt28e F3).
+			srv.SetRefusalEnder(shadowRec)
+		}
 		// The servers that keep copies of this server's messages are
 		// probed; a new database id there makes the lost copies again.
 		holders = shadow.NewHolders(shadow.HoldersConfig{
@@ -1149,7 +1155,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// Move): the CLI reads the file to find it. Where it cannot be made,
 	// it stays where it was and the error names the setting's line.
 	socket := cur.Server.AdminSocket
-	if next.Server.AdminSocket != cur.Server.AdminSocket && moveSocket != nil {
+	// A new path that names the running socket (its directory through a
+	// symbolic link: data_dir: blink, blink -> data) is no move (rt28e F4).
+	if next.Server.AdminSocket != cur.Server.AdminSocket && !samePlace(next.Server.AdminSocket, cur.Server.AdminSocket) && moveSocket != nil {
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)

@@ -30,6 +30,11 @@
 //     site's subnets and server's source_addresses) goes through
 //     ParseRange: a prefix with host bits set (10.9.9.9/0) is an error at
 //     its line, never taken silently as its masked prefix (0.0.0.0/0).
+//     A server's source_addresses reach at most a /8 of IPv4 or a /32 of
+//     IPv6, each entry and all together (minSourcePrefix4/6, topology.go):
+//     no server's connections come from more. An address is judged as
+//     its unmapped self (::ffff:0.0.0.0 is 0.0.0.0): one rule for every
+//     spelling.
 //   - No configuration Load accepts is an open relay (SMTP-3):
 //     checkOpenRelay refuses relay for sessions nobody authenticated
 //     (anonymous, or servers on an externally secured connector) unless

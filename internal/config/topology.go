@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -296,7 +297,17 @@ func validateTopology(t *Topology) []violation {
 				case p.Addr().Unmap().IsUnspecified() && p.IsSingleIP():
 					v.add(fmt.Sprintf("server %q: source address %q is the unspecified address, which no connection comes from; "+
 						"list the addresses its connections come from", s.Name, a), "servers", i, "source_addresses", j)
+				case sourceTooWide(p):
+					v.add(fmt.Sprintf("server %q: source address %q is wider than a /%d of IPv4 or a /%d of IPv6, more than any server's connections come from: "+
+						"a host in it could claim to be %s on an externally secured connector; list the addresses its connections come from",
+						s.Name, a, minSourcePrefix4, minSourcePrefix6, s.Name), "servers", i, "source_addresses", j)
 				}
+			}
+			if j, ok := sourcesTooWide(s.SourceAddresses); ok {
+				v.add(fmt.Sprintf("server %q: source address %q and the entries before it cover more than a /%d of IPv4 or a /%d of IPv6 together, "+
+					"more than any server's connections come from: a host in them could claim to be %s on an externally secured connector; "+
+					"list the addresses its connections come from", s.Name, s.SourceAddresses[j], minSourcePrefix4, minSourcePrefix6, s.Name),
+					"servers", i, "source_addresses", j)
 			}
 		case "legacy":
 			if s.RoutingGroup == "" || s.RoutingGroup == "modern" {
@@ -619,6 +630,77 @@ func inSomeSubnet(t *Topology, address string) bool {
 // ::/0, ::ffff:0.0.0.0/96 and wider).
 func everyAddress(p netip.Prefix) bool {
 	return p.Bits() == 0 || p.Addr().Is4In6() && p.Bits() <= 96
+}
+
+// The widest a topology server's source_addresses may reach (rt28e F5):
+// no entry wider, and no list whose entries cover more together, than a
+// /8 of IPv4 (an IPv4-mapped prefix counted as IPv4) or a /32 of IPv6 —
+// a whole organisation's allocation; no server's connections come from
+// more, and an entry wider (128.0.0.0/1, 2000::/3), or halves that
+// together cover all (0.0.0.0/1 + 128.0.0.0/1), would let nearly any
+// host claim the server on an externally secured connector. The rule
+// is per server and per family; everyAddress's /0 keeps its own message.
+const (
+	minSourcePrefix4 = 8
+	minSourcePrefix6 = 32
+)
+
+// sourceFamily is p with an IPv4-mapped prefix as its IPv4 one, and the
+// minimum prefix length of its family (minSourcePrefix4/6).
+func sourceFamily(p netip.Prefix) (netip.Prefix, int) {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
+	}
+	if p.Addr().Is4() {
+		return p, minSourcePrefix4
+	}
+	return p, minSourcePrefix6
+}
+
+// sourceTooWide reports whether one source address entry is wider than
+// its family's limit (minSourcePrefix4/6).
+func sourceTooWide(p netip.Prefix) bool {
+	p, lim := sourceFamily(p)
+	return p.Bits() < lim
+}
+
+// sourcesTooWide reports whether a server's source addresses cover more
+// than its family's limit together, and the index of the entry that
+// crossed it. Two CIDR prefixes are nested or apart, so the union is the
+// sum of the sizes of the entries no other entry contains. Entries that
+// do not parse, or are too wide alone, are left to their own messages.
+func sourcesTooWide(list []string) (int, bool) {
+	var ps []netip.Prefix
+	var at []int
+	for j, a := range list {
+		p, err := ParseSourceAddress(a)
+		if err != nil || everyAddress(p) || sourceTooWide(p) {
+			return 0, false
+		}
+		p, _ = sourceFamily(p)
+		ps, at = append(ps, p.Masked()), append(at, j)
+	}
+	sum := map[bool]*big.Int{true: new(big.Int), false: new(big.Int)}
+	for k, p := range ps {
+		inner := false
+		for l, o := range ps {
+			if l != k && o.Bits() <= p.Bits() && o.Contains(p.Addr()) && (o.Bits() < p.Bits() || l < k) {
+				inner = true // inside another entry (or a repeat of an earlier one)
+				break
+			}
+		}
+		if inner {
+			continue
+		}
+		_, lim := sourceFamily(p)
+		v4 := p.Addr().Is4()
+		sum[v4].Add(sum[v4], new(big.Int).Lsh(big.NewInt(1), uint(p.Addr().BitLen()-p.Bits())))
+		limit := new(big.Int).Lsh(big.NewInt(1), uint(p.Addr().BitLen()-lim))
+		if sum[v4].Cmp(limit) > 0 {
+			return at[k], true
+		}
+	}
+	return 0, false
 }
 
 // ParseSourceAddress reads a topology server's source address: an IP

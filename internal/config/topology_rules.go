@@ -280,7 +280,7 @@ func listensOn(address string, bindings []string) bool {
 		}
 		ip, err := netip.ParseAddr(host)
 		switch {
-		case host == "" || err == nil && ip.IsUnspecified():
+		case host == "" || err == nil && ip.Unmap().IsUnspecified(): // ::ffff:0.0.0.0 too: one rule for every spelling (rt28e F5)
 			if wantIP.IsLoopback() || isLocalAddr(wantIP) {
 				return true
 			}

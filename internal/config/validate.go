@@ -726,7 +726,8 @@ func checkSourceAddress(a string) string {
 		return fmt.Sprintf("%q is not an IP address (no port, no host name)", a)
 	case ip.Zone() != "":
 		return fmt.Sprintf("%q: no zone", a)
-	case ip.IsUnspecified() || ip.IsMulticast():
+	case ip.Unmap().IsUnspecified() || ip.Unmap().IsMulticast():
+		// One rule for every spelling: ::ffff:0.0.0.0 is 0.0.0.0 (rt28e F5).
 		return fmt.Sprintf("%q is not a unicast address", a)
 	}
 	return ""

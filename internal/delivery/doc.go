@@ -396,7 +396,12 @@
 // (shadow redundancy off there, no right to the verbs) or broken at
 // XSHADOW, a taken-over copy is relayed plainly and the org relay names
 // the server in its results (queue.Result.RelayedTo), so its returning
-// primary is told (shfix27 F1). A shadow server
+// primary is told (shfix27 F1). Every session this server opens to a
+// primary — relay, heartbeat, watch session, reconciliation
+// (openPrimarySession) — whose XSHADOW reply presents another server's
+// database id marks it refusedKey, and one let in clears the mark, so
+// that queue destinations' server:refused row and the shadow recorder's
+// refused state end together (rt28e F3). A shadow server
 // that refuses the session for copies on receipt (ReceiptShadow.Open)
 // is reported the same way (session "receipt", WARN at most once a
 // minute per server) and marked in destination health with the reply.

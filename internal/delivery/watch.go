@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -205,6 +206,17 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 	end = func() { stop(); c.Close() }
 	if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
 		err = save(db, nil, false)
+		// A contact refused here for another server's database id marks
+		// the primary refused:NAME, and one let in clears it, as a
+		// heartbeat's or relay's does: the shadow view's refusal (the
+		// recorder's) and the destination mark tell one story (rt28e F3).
+		var other interface{ AnotherServersDatabase() bool }
+		switch {
+		case errors.As(err, &other):
+			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
+		case err == nil && db != "":
+			d.health.Responsive(refusedKey(primary))
+		}
 	}
 	if err != nil {
 		err = refusalIn(err, c)

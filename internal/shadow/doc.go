@@ -144,7 +144,12 @@
 // (queue.ShadowContact refuses before it notes anything). The Recorder
 // counts each (ContactRefusedDatabase), WARNs once per primary and id
 // with what the operator does, and keeps it as a refusal for Status
-// (state refused, the reply, since when). What happens to the copies:
+// (state refused, the reply, since when) until a session is let in, a
+// heartbeat fails for another reason, or a session the primary opens
+// to this server presenting an id of its own is let in there
+// (SessionAcceptedHere, told by package smtp at the event that clears
+// the primary's destination mark server:refused:NAME: one answer to
+// "refused", rt28e F3). What happens to the copies:
 //
 //   - the primary's stored id is another one than it presents: the
 //     copies were made against a database it evidently no longer runs

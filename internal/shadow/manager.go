@@ -783,6 +783,24 @@ func (r *Recorder) refusedHere(primary, presented, other, reply string) (warn bo
 	return fresh
 }
 
+// SessionAcceptedHere ends the refusal of primary's contacts by this
+// server (refusedHere): a session primary opened here presenting dbID,
+// a transport database id of its own, was let in (package smtp:
+// anotherDatabaseAccepted, the event that clears its destination mark
+// server:refused:NAME). The refusal no longer stands, so the view no
+// longer says refused (rt28e F3: shadow list kept it until this
+// server's next heartbeat or relay reached the primary — up to a
+// heartbeat timeout — while queue destinations had dropped the mark).
+// A refusal by the primary of this server's sessions (Refused) is not
+// this server's to end: it stays until the primary lets this server in.
+func (r *Recorder) SessionAcceptedHere(primary, dbID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.refusals[primary]; f != nil && f.here && f.presented != dbID {
+		delete(r.refusals, primary)
+	}
+}
+
 // refusedHereOf returns the refusal of primary's contacts by this
 // server (refusedHere), if its last session was one.
 func (r *Recorder) refusedHereOf(primary string) (presented, other string, ok bool) {

@@ -128,7 +128,15 @@ func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
 // with them: only when there were refusals here since the last session
 // let in, so that a mark a relay of this server's set (the peer refuses
 // this server's database) stays until a relay is let in there.
+//
+// The shadow view's refusal of the server's contacts (RefusalEnder) ends
+// at every such session, refusals here or none: this server's heartbeat
+// or relay may have been the one refused, and the server presents an
+// id of its own now.
 func (s *session) anotherDatabaseAccepted(server, dbID string) {
+	if e := s.srv.ender.Load(); e != nil && server != "" {
+		e.e.SessionAcceptedHere(s.topologyName(server), dbID)
+	}
 	if n := s.srv.anotherDBs.accepted(server); n > 0 {
 		s.log.Info("shadow sessions accepted again: the server presents a transport database id of its own", "shadow_server", server,
 			"database_id", dbID, "refusals", n)

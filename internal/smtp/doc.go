@@ -274,7 +274,9 @@
 //     tried last, queue destinations server:refused:NAME, NAME as the
 //     topology spells it), as a relay meeting the refusal marks it; a
 //     session of it let in again, presenting an id of its own, clears
-//     what these refusals marked (anotherDatabaseAccepted). A
+//     what these refusals marked (anotherDatabaseAccepted), and ends
+//     the shadow view's refusal of its contacts with it (SetRefusalEnder:
+//     shadow list's refused row goes with the destination mark). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
 //     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
 //     digest of this server's database id (queue.DatabaseDigest), so that

@@ -193,6 +193,7 @@ type Server struct {
 	servers    atomic.Pointer[serverDirectory]
 	receipt    atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
 	peerHealth atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
+	ender      atomic.Pointer[refusalEnderHolder]   // the shadow view's refusals of servers' contacts (SetRefusalEnder)
 	rcptv      atomic.Pointer[recipients.Validator] // RCPT validation (rcptcheck.go)
 	authIDs    atomic.Pointer[FrontDoorIDs]         // umbra's and the organisation's authserv-ids (authres.go)
 	ctx        context.Context
@@ -767,6 +768,29 @@ func (s *Server) SetPeerHealth(h PeerHealth) {
 		return
 	}
 	s.peerHealth.Store(&peerHealthHolder{h})
+}
+
+// RefusalEnder is the shadow view's record of the servers whose
+// contacts this server refuses for presenting another server's
+// transport database id (shadow.Recorder.SessionAcceptedHere): a
+// session of such a server let in here presenting an id of its own ends
+// that refusal, as it clears the server's destination mark
+// (anotherDatabaseAccepted) — one event, one answer to "refused" in
+// queue destinations and shadow list (rt28e F3).
+type RefusalEnder interface {
+	SessionAcceptedHere(server, dbID string)
+}
+
+type refusalEnderHolder struct{ e RefusalEnder }
+
+// SetRefusalEnder sets the record a session let in presenting its own
+// database id ends the refusals of (nil: none).
+func (s *Server) SetRefusalEnder(e RefusalEnder) {
+	if e == nil {
+		s.ender.Store(nil)
+		return
+	}
+	s.ender.Store(&refusalEnderHolder{e})
 }
 
 // ShadowAnswerer is ShadowVerbs that is told when a peer completed a
