@@ -226,8 +226,11 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	a.own++
 	q.markPhase(a)
 	a.mu.Unlock()
-	dm, db := q.newDSN(&rm, body, NotifyDelay, want, now, pol)
-	q.leaveOwn(a)
+	dm, db := func() (*Message, []byte) {
+		defer q.leaveOwn(a)        // a panic of the build (recovered: recoverLogged) leaves the section too
+		q.mayPanic(panicNoticeDSN) // test hook: a panic of the DSN's build (newDSN)
+		return q.newDSN(&rm, body, NotifyDelay, want, now, pol)
+	}()
 
 	// The record as the jobs' commits left it, marked.
 	pm := *m

@@ -80,6 +80,11 @@ const (
 // PanicAttempt.
 const panicEnded = "attempt-ended"
 
+// panicNoticeDSN is where a test's hook makes the build of a delay
+// notice beside a running job panic (commitNotice, inside its own
+// section): counted as PanicNotice.
+const panicNoticeDSN = "notice-dsn"
+
 // PanicParts are the values of the part label.
 var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall}
 
