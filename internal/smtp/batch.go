@@ -528,6 +528,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	br := c.sc.replies()
 	var refused error
 	for _, cmd := range []string{"MAIL", "RCPT"} {
+		conn.SetReadDeadline(time.Now().Add(c.CommandTimeout)) // each envelope reply its own (README, command_timeout)
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
@@ -536,6 +537,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 			refused = err
 		}
 	}
+	conn.SetReadDeadline(time.Now().Add(c.SubmissionTimeout)) // the reply to the body: the copies made durable
 	code, texts, err := readReplyCode(br)
 	if err == nil {
 		err = stray(code, texts)

@@ -112,6 +112,11 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		case len(m.Rcpts) + 1:
 			cmd = "BDAT"
 		}
+		wait := c.CommandTimeout // each envelope reply its own (README, command_timeout)
+		if cmd == "BDAT" {
+			wait = c.SubmissionTimeout // the reply to the body: the copy made durable
+		}
+		conn.SetReadDeadline(time.Now().Add(wait))
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
