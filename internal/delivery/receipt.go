@@ -58,6 +58,10 @@ type ReceiptShadow struct {
 	// while it is judged a copied data dir (recopy.go holderSeen): it is
 	// tried last for copies on receipt (marked).
 	judgedCopied sync.Map
+	// sessionRefusals: mailaddr.NameKey of a server id whose shadow
+	// sessions this server's receive side refused since the last one
+	// let in (smtp.SessionNoter) → *atomic.Bool, its WARN logged.
+	sessionRefusals sync.Map
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
@@ -407,6 +411,16 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 		if copySizeRefusal(c, s.Name, size) != "" {
 			r.endApart(c, c.Quit)
 			continue
+		}
+		if why := r.sessionsRefusedHere(s.Name, c.ShadowName); why != "" {
+			// Its sessions here were refused since this one was
+			// opened (or the topology changed by a reload): as at a
+			// new session's XSHADOW reply, no copy there.
+			r.endApart(c, c.Quit)
+			if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
+				rr.HolderRefused()
+			}
+			return nil, fmt.Errorf("%w: %s", errHolderRefusedHere, why)
 		}
 		return c, nil
 	}

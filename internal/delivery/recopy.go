@@ -244,6 +244,56 @@ func (r *ReceiptShadow) twinHost(server, owner string) string {
 // 20 states no name and is not judged so; without a topology every
 // server's sessions are let in.
 func (r *ReceiptShadow) sessionsRefusedHere(server, stated string) string {
+	if why := r.stateNameRefused(server, stated); why != "" {
+		return why
+	}
+	return r.refusedSinceLetIn(server, stated)
+}
+
+// refusedSinceLetIn: the shadow sessions the holder opened here under
+// the name it states (server's, when it states none) were refused by
+// this server's receive side since the last one let in (package smtp
+// SessionNoter: its address is not one the topology gives it, its
+// certificate or account does not match, any refusal) — what this
+// server saw of its sessions, not what its name promises. No copy there,
+// tried last until one of its sessions is let in; WARN once per refusal
+// state. A fresh start has seen no session refused: the first copies
+// may go until one of its sessions (a heartbeat, a discard query) is
+// refused here.
+func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
+	name := stated
+	if name == "" {
+		name = server
+	}
+	v, ok := r.sessionRefusals.Load(mailaddr.NameKey(name))
+	if !ok {
+		return ""
+	}
+	r.judge(server, true) // tried last until a session of it is let in
+	if v.(*atomic.Bool).CompareAndSwap(false, true) {
+		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account",
+			"shadow_server", server, "session_name", name)
+	}
+	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since the last one let in, so a copy there could never be discarded", server, name)
+}
+
+// ShadowSessionRefused implements smtp.SessionNoter: a shadow session
+// under serverID was refused here.
+func (r *ReceiptShadow) ShadowSessionRefused(serverID string) {
+	r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), new(atomic.Bool))
+}
+
+// ShadowSessionLetIn implements smtp.SessionNoter: a shadow session
+// under serverID was let in here; its refusals are forgotten.
+func (r *ReceiptShadow) ShadowSessionLetIn(serverID string) {
+	if _, ok := r.sessionRefusals.LoadAndDelete(mailaddr.NameKey(serverID)); ok {
+		r.d.log.Info("a shadow server's sessions are let in here again: copies on receipt may go to it", "session_name", serverID)
+	}
+}
+
+// stateNameRefused is sessionsRefusedHere's judgement of the name the
+// holder states by this server's topology.
+func (r *ReceiptShadow) stateNameRefused(server, stated string) string {
 	st := r.d.st.Load()
 	// Its own prefix: holderSeen forgets the server's id refusals at
 	// every id it records, which a typo from the first contact is.
@@ -384,7 +434,12 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 			stop()
 			r.d.health.Responsive(s.Name, s.Address)
 			r.probeLetIn(s.Name)
-			r.holderSeen(s.Name, c.ShadowName, db)
+			if _, copied := r.holderSeen(s.Name, c.ShadowName, db); copied == "" {
+				// holderSeen forgets the mark of a server judged
+				// tried last; one whose sessions are refused here
+				// keeps it (the receipt path's judgement).
+				r.sessionsRefusedHere(s.Name, c.ShadowName)
+			}
 			if !dropped || !taken {
 				return db, fmt.Errorf("%s: %w", s.Name, ErrQuestionsUnfinished)
 			}

@@ -39,8 +39,13 @@ func nameTopology(t *testing.T, extra ...routing.Server) *routing.Topology {
 // name, no copy on receipt there (its sessions here pass as hub-b's, so
 // either could discard or take over copies filed under hub-c), and a
 // WARN says so. A real typo (hub-b2 listed at hub-b's address beside
-// it) and a rename (hub-b no longer in the topology) still get their
-// copy.
+// it) and a rename (hub-b no longer in the topology) are not judged two
+// hosts by holderSeen, the judgement this test checks. The typo gets
+// its copy (its sessions here open as hub-b, a transport server of the
+// topology, and are let in); the renamed one does not, by the other
+// judgement of the copy on receipt: its sessions under hub-b, a name
+// the topology no longer lists, are refused here (sessionsRefusedHere,
+// TestTypoOnPrimaryNoCopyOnHolderItRefuses).
 func TestCopiedConfigStatingOwnersNameGetsNoCopy(t *testing.T) {
 	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}
 	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}

@@ -84,7 +84,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
 			Help: "Shadow copies resubmitted to routing by takeovers."}),
 		discardsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_received_total",
-			Help: "Shadow copies (or recipients of one) that primaries' discard notifications discarded here, each once: a notification a primary repeats (no session of this server acknowledged it yet) is not counted again."}),
+			Help: "Shadow copies (or recipients of one) that primaries' discard notifications discarded here, each once, fetched by discard queries or pushed by the primary at its stop: a notification a primary repeats (no session of this server acknowledged it yet) is not counted again."}),
 		discardsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discards_sent_total",
 			Help: "Discard notifications (full, partial, delay notes) shadow servers acknowledged, each once, however often it was handed (umbra_shadow_discard_ids_handed_total)."}),
 		discardsGiven: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_discard_ids_handed_total",

@@ -434,7 +434,13 @@
 // server whose sessions this server refuses"); the preference goes on to
 // its other holders or retries. Counted as HolderRefusedDatabase; a
 // server below 20 states no name and gets the copy, as before (package
-// delivery, receipt.go, recopy.go holderSeen, sessionsRefusedHere).
+// delivery, receipt.go, recopy.go holderSeen, sessionsRefusedHere). The
+// same rule from what this server saw: a server whose shadow sessions
+// this server's receive side refused (any reason: address, certificate,
+// account, right; package smtp SessionNoter) since the last one let in
+// gets no copy on receipt (a pooled copy session to it is ended, not
+// reused). Kept in memory: a fresh start has seen none refused, and the
+// first copies may go until the holder's first session is refused.
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

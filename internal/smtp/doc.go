@@ -241,7 +241,9 @@
 //     peers below 13 never see XDISCARD (shadowpush.go: a stopping primary
 //     hands its owed discard notifications over, one a command, each
 //     committed before its 250; offered only with a queue that applies
-//     them, DiscardTaker; 500 if sent to an older server), and peers
+//     them, DiscardTaker; the copies it discarded counted as received,
+//     DiscardObserver, as those a discard query fetched; 500 if sent to
+//     an older server), and peers
 //     below 14 never see several in one XDISCARD (up to MaxPushDiscards,
 //     one commit, one reply saying how many applied and how many name no
 //     copy held; a command line within maxPushLine, CRLF included, the
@@ -283,7 +285,12 @@
 //     a shadow server whose login or XSHADOW this server refuses still
 //     sees a new database (Client.PeerDatabaseDigest). Never the id: an
 //     XSHADOW reply carries that, to transport servers only.
-//   - Shadow on receipt (SR-17, receipt.go). Receiving end: MAIL
+//   - Shadow on receipt (SR-17, receipt.go). How this server answered
+//     each XSHADOW <server id> is told to the receipt shadow when it is a
+//     SessionNoter (noteShadowSession): a 5xx, whatever the reason, is a
+//     refusal of that server's sessions, a 250 lets them in again; a
+//     server whose sessions are refused here gets no copy on receipt from
+//     here (package delivery, sessionsRefusedHere). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never
 //     submitted for delivery, named by its organisation message id (554

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -455,6 +456,39 @@ func (s *Server) SetReceiptShadow(r ReceiptShadow) {
 }
 
 type receiptHolder struct{ r ReceiptShadow }
+
+// SessionNoter is a ReceiptShadow told how this server answered the
+// shadow sessions a server opened here under its id (XSHADOW): refused,
+// for any reason (its address, certificate or account does not match,
+// it is no transport server, it lacks the right), or let in. A server
+// whose sessions are refused here since the last one let in gets no
+// copy on receipt from this server: its discard queries would be
+// refused, so the copy could never be discarded (SR-17, one rule for
+// both sides).
+type SessionNoter interface {
+	ShadowSessionRefused(serverID string)
+	ShadowSessionLetIn(serverID string)
+}
+
+// noteShadowSession tells the receipt shadow how the XSHADOW of server
+// id was answered (reply): a 5xx is a refusal of its sessions here; a
+// 4xx (a local fault, a reload under way) says nothing of them.
+func (s *session) noteShadowSession(id, reply string) {
+	h := s.srv.receipt.Load()
+	if h == nil || id == "" {
+		return
+	}
+	n, ok := h.r.(SessionNoter)
+	if !ok {
+		return
+	}
+	switch {
+	case strings.HasPrefix(reply, "250 "):
+		n.ShadowSessionLetIn(id)
+	case strings.HasPrefix(reply, "5"):
+		n.ShadowSessionRefused(id)
+	}
+}
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every
 // candidate passed the copy over for its SIZE only (rt17e-F2): retrying

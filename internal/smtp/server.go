@@ -59,6 +59,14 @@ type PressureObserver interface {
 	BackPressureRefused(connector string)
 }
 
+// DiscardObserver is told of the shadow copies a discard notification
+// the primary pushed (XDISCARD at its stop) discarded here, each once:
+// counted as those its discard queries fetched are (shadow.Observer
+// DiscardsReceived). An Observer that also implements it gets the calls.
+type DiscardObserver interface {
+	DiscardsReceived(n int)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Session(string)                         {}

@@ -98,6 +98,12 @@ func (v *verbConn) xdiscard(arg string) string {
 		return "451 4.3.0 Discard not recorded, send it again"
 	}
 	s.peerAnswered()
+	if o, ok := s.srv.obs.(DiscardObserver); ok && res.Discarded > 0 {
+		// The copies the push discarded, each once, as those a discard
+		// query fetched (shadow Recorder.contacted): the primary counts
+		// them sent.
+		o.DiscardsReceived(res.Discarded)
+	}
 	if len(lines) > 1 {
 		// How many applied, and how many name no copy held for this
 		// primary (rt17e-F6): an unknown id is never counted as applied.

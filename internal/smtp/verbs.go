@@ -862,6 +862,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
 	}
 	reply := s.startShadow(id)
+	s.noteShadowSession(id, reply)
 	s.codes = false
 	if strings.HasPrefix(reply, "250 ") && codes {
 		// Version 18: this client reads the code (listLine too).
