@@ -87,11 +87,18 @@ func pathKey(key string) bool {
 // opens, so no change (rt28e F4) — or, where neither exists, the same
 // name in one directory by identity (the tracking log not made yet).
 // One that exists and one that does not are different places.
+//
+// a is the path the daemon runs with: judged by identity only while it
+// leads through no symbolic link, so that it names now what it named at
+// the start. A running path through a link (data_dir: /srv/current,
+// current -> v1) may lead elsewhere since (current switched to v2): the
+// daemon still runs on v1, and a file naming v2 is a change a restart
+// makes — compared as text, it is one.
 func samePlace(a, b string) bool {
 	if filepath.Clean(a) == filepath.Clean(b) {
 		return true
 	}
-	if a == "" || b == "" {
+	if a == "" || b == "" || !linkFree(a) {
 		return false
 	}
 	fa, errA := os.Stat(a)
@@ -108,4 +115,15 @@ func samePlace(a, b string) bool {
 	da, errA := os.Stat(filepath.Dir(a))
 	db, errB := os.Stat(filepath.Dir(b))
 	return errA == nil && errB == nil && os.SameFile(da, db)
+}
+
+// linkFree reports whether path (absolute) leads through no symbolic
+// link: the path itself when it exists, else its directory.
+func linkFree(path string) bool {
+	p := filepath.Clean(path)
+	if _, err := os.Lstat(p); err != nil {
+		p = filepath.Dir(p)
+	}
+	r, err := filepath.EvalSymlinks(p)
+	return err == nil && r == p
 }

@@ -1157,7 +1157,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	socket := cur.Server.AdminSocket
 	// A new path that names the running socket (its directory through a
 	// symbolic link: data_dir: blink, blink -> data) is no move (rt28e F4).
-	if next.Server.AdminSocket != cur.Server.AdminSocket && !samePlace(next.Server.AdminSocket, cur.Server.AdminSocket) && moveSocket != nil {
+	if next.Server.AdminSocket != cur.Server.AdminSocket && !samePlace(cur.Server.AdminSocket, next.Server.AdminSocket) && moveSocket != nil {
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
