@@ -287,8 +287,12 @@
 //     XSHADOW reply carries that, to transport servers only.
 //   - Shadow on receipt (SR-17, receipt.go). How this server answered
 //     each XSHADOW <server id> is told to the receipt shadow when it is a
-//     SessionNoter (noteShadowSession): a 5xx, whatever the reason, is a
-//     refusal of that server's sessions, a 250 lets them in again; a
+//     SessionNoter (noteShadowSession), by its final reply: a 5xx,
+//     whatever the reason, is a refusal of that server's sessions when
+//     the session's claim to be it is its own (its account or client
+//     certificate names it, or its connector is externally secured:
+//     claimOwn — a stranger stating the name is no refusal of the
+//     server), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a

@@ -473,6 +473,13 @@ type SessionNoter interface {
 // noteShadowSession tells the receipt shadow how the XSHADOW of server
 // id was answered (reply): a 5xx is a refusal of its sessions here; a
 // 4xx (a local fault, a reload under way) says nothing of them.
+//
+// A refusal is noted only for a session whose claim to be id is its own:
+// it authenticated as id (a server account or a client certificate
+// naming it) or it came on an externally secured connector, which
+// vouches for every client. Anyone else may state any server's name at
+// XSHADOW on a connector that offers the verb — noting that would let
+// any client stop the copies made on that server.
 func (s *session) noteShadowSession(id, reply string) {
 	h := s.srv.receipt.Load()
 	if h == nil || id == "" {
@@ -485,9 +492,29 @@ func (s *session) noteShadowSession(id, reply string) {
 	switch {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
-	case strings.HasPrefix(reply, "5"):
+	case strings.HasPrefix(reply, "5") && s.claimOwn(id):
 		n.ShadowSessionRefused(id)
 	}
+}
+
+// claimOwn reports whether the session's own identity says it is server
+// id: its account or a name of its client certificate is id (case and a
+// final dot aside), or its connector is externally secured.
+func (s *session) claimOwn(id string) bool {
+	same := func(a string) bool {
+		return a != "" && strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(id, "."))
+	}
+	if same(s.user) {
+		return true
+	}
+	if s.vc != nil {
+		for _, n := range s.vc.certNames {
+			if same(n) {
+				return true
+			}
+		}
+	}
+	return s.c.cfg.ExternallySecured
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every

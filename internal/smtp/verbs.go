@@ -861,8 +861,11 @@ func (v *verbConn) xshadow(arg string) (out string) {
 	if !ok {
 		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
 	}
+	// The session is noted by its final reply: a refusal after the
+	// server was let in (another server's database id, a rolled-back
+	// holder) is a refusal of its sessions too.
+	defer func() { s.noteShadowSession(id, out) }()
 	reply := s.startShadow(id)
-	s.noteShadowSession(id, reply)
 	s.codes = false
 	if strings.HasPrefix(reply, "250 ") && codes {
 		// Version 18: this client reads the code (listLine too).
