@@ -704,12 +704,19 @@ func sourcesTooWide(list []string) (int, bool) {
 }
 
 // ParseSourceAddress reads a topology server's source address: an IP
-// address (a one-address prefix) or a CIDR prefix.
+// address (a one-address prefix) or a CIDR prefix. An IPv4-mapped one
+// is read as the IPv4 it maps (::ffff:10.0.0.0/104 is 10.0.0.0/8), as
+// the connections it is matched against are (their addresses unmapped):
+// kept as IPv6 it would load, count as IPv4 and never match.
 func ParseSourceAddress(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 	}
-	return ParseRange(s)
+	p, err := ParseRange(s)
+	if err == nil && p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
+	}
+	return p, err
 }
 
 // topoAddressUnder reports whether a is user@domain with its domain
