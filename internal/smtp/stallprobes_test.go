@@ -18,7 +18,8 @@ import (
 // acknowledgement, moments ago, so the stall is found close to two
 // command timeouts after the next hop last took a byte. Real TCP on
 // loopback with the kernel's count; the next hop accepts and never reads.
-// The margins are wide (found at 1.25 command timeouts or later fails;
+// The margins are wide for a loaded machine (found at 1.5 command
+// timeouts or later fails, the fix gives up within 1.125;
 // the defect gives 1.5 to 2). SMTP-1.
 func TestSMTP1StallFoundOneCommandTimeoutAfterLastByteTaken(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,7 +93,7 @@ func TestSMTP1StallFoundOneCommandTimeoutAfterLastByteTaken(t *testing.T) {
 	last := lastChange
 	mu.Unlock()
 	_, ago, _ := tcpBytesAcked(tcp)
-	if gap := failedAt.Sub(last); gap >= commandTimeout+commandTimeout/4 {
+	if gap := failedAt.Sub(last); gap >= commandTimeout+commandTimeout/2 {
 		t.Fatalf("the next hop last took a byte %v before the body was given up; want one command timeout (%v): "+
 			"the kernel's last acknowledgement was %v ago (zero-window probes answered), not %v",
 			gap.Round(time.Millisecond), commandTimeout, ago, gap.Round(time.Millisecond))
