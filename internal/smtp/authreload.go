@@ -206,18 +206,25 @@ func (s *session) standing() error {
 		s.revokeTold = true
 		return replyAuthRevoked
 	}
-	if s.server && !s.serverNow() {
-		// A transport server by its server account, its certificate or
-		// its connector's trust that the configuration in force no
-		// longer makes one (the server gone from the topology, the trust
-		// taken away): no servers' rights, as a new connection like it.
-		s.log.Warn("no longer a transport server under the configuration in force: the session keeps no servers' rights", "user", s.user)
-		if s.serverAccount && !s.anyTransport(s.user) {
-			s.serverAccount = false
-		}
-		s.server = false
-	}
+	s.lowerServer()
 	return nil
+}
+
+// lowerServer takes the servers' rights from a session that was a
+// transport server — by its server account, its certificate or its
+// connector's trust — and that the configuration in force no longer
+// makes one (the server gone from the topology, the trust taken away),
+// as a new connection like it has none: at MAIL and RCPT (standing), and
+// at XSHADOW, which grants the shadow session by it.
+func (s *session) lowerServer() {
+	if !s.server || s.serverNow() {
+		return
+	}
+	s.log.Warn("no longer a transport server under the configuration in force: the session keeps no servers' rights", "user", s.user)
+	if s.serverAccount && !s.anyTransport(s.user) {
+		s.serverAccount = false
+	}
+	s.server = false
 }
 
 // rateLimitsCheck is the name of the rate limits' check (package

@@ -289,10 +289,11 @@
 //     each XSHADOW <server id> is told to the receipt shadow when it is a
 //     SessionNoter (noteShadowSession), by its final reply: a 5xx,
 //     whatever the reason, is a refusal of that server's sessions when
-//     the session's claim to be it is its own (its account or client
-//     certificate names it, or its connector is externally secured:
-//     claimOwn — a stranger stating the name is no refusal of the
-//     server), a 250 lets them in again; a
+//     the session's claim to be it is its own (an authenticated session
+//     by its account alone, else its client certificate, else an
+//     externally secured connector, whose every client the operator
+//     vouches for: claimOwn — a stranger elsewhere stating the name is no
+//     refusal of the server), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere). Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a

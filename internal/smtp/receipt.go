@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -504,16 +505,19 @@ func (s *session) claimOwn(id string) bool {
 	same := func(a string) bool {
 		return a != "" && strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(id, "."))
 	}
-	if same(s.user) {
-		return true
+	if s.user != "" {
+		return same(s.user)
 	}
-	if s.vc != nil {
-		for _, n := range s.vc.certNames {
-			if same(n) {
-				return true
-			}
-		}
+	if s.vc != nil && len(s.vc.certNames) > 0 {
+		return slices.ContainsFunc(s.vc.certNames, same)
 	}
+	// Neither: the connector's trust alone. It vouches for some server,
+	// not which one, yet a server there connecting from an address the
+	// topology does not give it is refused and must get no copy (it
+	// would never fetch the copy's discard: a duplicate at the takeover);
+	// a client of the trusted ranges stating another server's name stops
+	// that server's copies until its next session is let in — the
+	// operator vouches for every client there.
 	return s.c.cfg.ExternallySecured
 }
 

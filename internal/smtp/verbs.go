@@ -830,6 +830,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		// opens none (authreload.go).
 		s.refreshRights()
 		s.dropRevokedAuth()
+		s.lowerServer()
 	}
 	switch {
 	case s == nil:
