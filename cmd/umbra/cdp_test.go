@@ -48,6 +48,10 @@ type browser struct {
 	done chan struct{}
 	ws   *wsConn
 	id   int
+	// inNavigation: an evaluation the page's navigation cuts short
+	// ("Inspected target navigated or closed") is no failure — the
+	// submit that started it, or the poll that waits for the new page.
+	inNavigation bool
 }
 
 // startBrowser runs a headless Chromium with a fresh profile and attaches
@@ -150,6 +154,9 @@ func (b *browser) call(method string, params any) json.RawMessage {
 			continue // an event
 		}
 		if r.Error != nil {
+			if b.inNavigation && method == "Runtime.evaluate" && strings.Contains(r.Error.Message, "navigated or closed") {
+				return nil // the page went on to the next: asked again by loaded
+			}
 			b.t.Fatalf("%s: %s", method, r.Error.Message)
 		}
 		return r.Result
@@ -171,6 +178,9 @@ func (b *browser) eval(expr string, out any) {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
+	if res == nil {
+		return // cut short by a navigation (inNavigation): out left as it was
+	}
 	json.Unmarshal(res, &r)
 	if r.Exception != nil {
 		b.t.Fatalf("evaluating %s: %s %s", expr, r.Exception.Text, r.Exception.Exception.Description)
@@ -186,6 +196,8 @@ func (b *browser) eval(expr string, out any) {
 // one got) has finished loading.
 func (b *browser) loaded() {
 	b.t.Helper()
+	b.inNavigation = true
+	defer func() { b.inNavigation = false }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var ok bool
@@ -216,7 +228,9 @@ func (b *browser) navigate(u string) {
 func (b *browser) submit(js string) {
 	b.t.Helper()
 	b.eval(`window.__umbraOld = true`, nil)
-	b.eval(js, nil)
+	b.inNavigation = true
+	b.eval(js, nil) // the navigation it starts may cut its own evaluation short
+	b.inNavigation = false
 	b.loaded()
 }
 
