@@ -38,11 +38,7 @@ func ownerOf(path string) (fileOwner, bool) {
 	if err != nil {
 		return fileOwner{}, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileOwner{}, false
-	}
-	return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: fi.Mode().Perm()}, true
+	return ownerOfInfo(fi)
 }
 
 // heldOwner is ownerOf for a file already open (a directory held by
@@ -52,6 +48,11 @@ func heldOwner(f *os.File) (fileOwner, bool) {
 	if err != nil {
 		return fileOwner{}, false
 	}
+	return ownerOfInfo(fi)
+}
+
+// ownerOfInfo is the owner and mode fi says.
+func ownerOfInfo(fi os.FileInfo) (fileOwner, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fileOwner{}, false

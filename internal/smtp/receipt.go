@@ -15,6 +15,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -502,9 +503,7 @@ func (s *session) noteShadowSession(id, reply string) {
 // id: its account or a name of its client certificate is id (case and a
 // final dot aside), or its connector is externally secured.
 func (s *session) claimOwn(id string) bool {
-	same := func(a string) bool {
-		return a != "" && strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(id, "."))
-	}
+	same := func(a string) bool { return a != "" && mailaddr.NameKey(a) == mailaddr.NameKey(id) } // names match as the topology folds them
 	if s.user != "" {
 		return same(s.user)
 	}
