@@ -55,7 +55,7 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 		if serr != nil || st.TrackingPath == "" || (st.TrackingPath == cfg.Tracking.Path && cfg.Tracking.Enabled) {
 			return cfg, nil // no daemon there (the file decides), or it writes the file's log
 		}
-		if !sameConfigFile(st.ConfigFile, cfg.File) {
+		if st.ConfigFile == "" || !samePlace(st.ConfigFile, cfg.File) { // reloadkeys.go: the file it runs, by name or identity
 			// Another daemon answers there (two configurations sharing
 			// one admin socket, one of them stopped): its log is not
 			// FILE's; FILE decides.
@@ -326,22 +326,4 @@ func explainSocket(cmd *cobra.Command) string {
 		return ""
 	}
 	return config.AdminSocketOf(file)
-}
-
-// sameConfigFile: the configuration file a daemon's status names (ran)
-// is file — the same file by identity, so a relative name or a link
-// reaching it counts. A daemon that names none runs no file known here.
-func sameConfigFile(ran, file string) bool {
-	if ran == "" || file == "" {
-		return false
-	}
-	a, err := os.Stat(ran)
-	if err != nil {
-		return false
-	}
-	b, err := os.Stat(file)
-	if err != nil {
-		return false
-	}
-	return os.SameFile(a, b)
 }
