@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 	"time"
 
@@ -46,11 +45,10 @@ func partialKey(server, id, addr string) []byte {
 // AddPartialDiscard records that the shadow server may mark the
 // recipients addrs of its copy id done.
 func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time) error {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	b := t.tx.Bucket(bucketPartial)
 	for _, a := range addrs {
-		if err := b.Put(partialKey(server, id, a), v[:]); err != nil {
+		k := partialKey(server, id, a)
+		if err := b.Put(k, noteStamp(b.Get(k), now)); err != nil { // a stamp apart from the one replaced (tx.go)
 			return err
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -470,13 +472,47 @@ func discardKey(server, id string) []byte {
 // AddDiscard records that the shadow server may discard its copy id. The
 // copy's partial discards not fetched yet go: this one settles all of it.
 func (t *Tx) AddDiscard(server, id string, now time.Time) error {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 	if err := t.dropPartialDiscards(server, id); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketDiscards).Put(discardKey(server, id), v[:])
+	b := t.tx.Bucket(bucketDiscards)
+	k := discardKey(server, id)
+	return b.Put(k, noteStamp(b.Get(k), now))
 }
+
+// noteStamp is the value of a discard notification written at now over
+// the one the entry holds (nil: none): the time, but later than the
+// value it replaces and than every stamp this process wrote before. The
+// forgetting of a sent notification deletes the entry only while it
+// holds the value that was sent, and hides it from what is owed until
+// that commit is done (forgetsent.go); a notification owed anew under
+// the same key must never be written with the value sent — which two
+// writes within one tick of the clock, or one in the very transaction
+// whose forgetting deleted the entry first, would do, and the new one
+// would be forgotten, or hidden, unsent.
+func noteStamp(old []byte, now time.Time) []byte {
+	n := nanos(now)
+	if len(old) == 8 {
+		if prev := int64(binary.BigEndian.Uint64(old)); prev >= n && prev < math.MaxInt64 {
+			n = prev + 1
+		}
+	}
+	for {
+		last := lastNoteStamp.Load()
+		if n <= last && last < math.MaxInt64 {
+			n = last + 1
+		}
+		if lastNoteStamp.CompareAndSwap(last, max(n, last)) {
+			break
+		}
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(n))
+	return v[:]
+}
+
+// lastNoteStamp is the latest stamp noteStamp gave.
+var lastNoteStamp atomic.Int64
 
 // Discards lists up to max notifications owed to server.
 func (t *Tx) Discards(server string, max int) []string {
