@@ -1165,6 +1165,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
+		if _, ok := replyError(code, msg, err).(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn) // a greeting that refuses the session (554): RFC 5321 §3.1
+		}
 		return nil, false, &StageError{Stage: "greeting", Err: replyError(code, msg, err)}
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
@@ -1179,6 +1182,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if err != nil {
 		rerr := replyError(code, msg, err)
 		if !ehloUnknown(rerr) {
+			if _, ok := rerr.(*gosmtp.SMTPError); ok {
+				quitInStep(tp, conn)
+			}
 			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
 		}
 		step()
@@ -1198,6 +1204,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 			return &replayConn{Conn: conn, prefix: []byte(greeting),
 				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
 		}
+		quitInStep(tp, conn)
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered}
 	}
 	step()
@@ -1205,7 +1212,11 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		return nil, false, err
 	}
 	if code, msg, err = tp.ReadResponse(220); err != nil {
-		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSRefused, err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn) // refused: the session is in step, in plaintext
+		}
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSRefused, err: rerr}
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.RootCAs != nil {
@@ -1238,6 +1249,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if code, msg, err = ttp.ReadResponse(250); err != nil {
 		rerr := replyError(code, msg, err)
 		if !ehloUnknown(rerr) {
+			if _, ok := rerr.(*gosmtp.SMTPError); ok {
+				quitInStep(ttp, tc)
+			}
 			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
 		}
 		// Refused as the first EHLO may be: HELO, as after it. TLS stays
@@ -1276,6 +1290,7 @@ func helo(tp *textproto.Conn, conn net.Conn, o ClientOptions, greeting string, e
 		return nil, false, err // a refused HELO is the opening's refusal, whatever the policy
 	}
 	if o.TLS != TLSNone && o.TLS != TLSOpportunistic {
+		quitInStep(tp, conn)
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered, err: &ehloRefused{ehloErr}}
 	}
 	return c, false, nil
@@ -1293,7 +1308,11 @@ func heloOver(tp *textproto.Conn, conn net.Conn, localName, greeting string, ehl
 	}
 	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
-		return nil, false, &StageError{Stage: "reply to HELO", Err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn)
+		}
+		return nil, false, &StageError{Stage: "reply to HELO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting), ehloRefused: Reply(ehloErr),
 		ehlo: "EHLO " + localName + "\r\n", ehloReply: rawReply(250, firstLine(msg))}, useTLS, nil
@@ -1341,8 +1360,10 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
 		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn)
+		}
 		if se := (*gosmtp.SMTPError)(nil); errors.As(rerr, &se) && (se.Code == 500 || se.Code == 502) {
-			tp.PrintfLine("QUIT") // courtesy: the connection closes whatever it answers
 			return nil, false, &notLMTP{reply: Reply(rerr)}
 		}
 		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
@@ -1350,6 +1371,22 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
 		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, false, nil
 }
+
+// quitInStep ends an opening the server is still in step with (it
+// answered the last command, with a refusal, or the policy refused what
+// it offered): QUIT, its reply read for at most quitWait, before the
+// caller closes the connection (RFC 5321 §4.1.1.10; RFC 3207 §4.1: a
+// client that decides not to go on without TLS sends QUIT). A server
+// that does not answer costs the failure at most quitWait.
+func quitInStep(tp *textproto.Conn, conn net.Conn) {
+	conn.SetDeadline(time.Now().Add(quitWait))
+	if tp.PrintfLine("QUIT") == nil {
+		tp.ReadResponse(221)
+	}
+}
+
+// quitWait bounds the QUIT of an opening that ends (quitInStep).
+const quitWait = 2 * time.Second
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")

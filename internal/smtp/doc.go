@@ -669,7 +669,11 @@
 // gets ErrSTARTTLSNotOffered quoting the EHLO refusal), no AUTH
 // (Client.Auth quotes it too), no MAIL parameters (go-smtp's EHLO is
 // answered with a bare 250); a refused HELO is the opening's refusal
-// (StageError "reply to HELO"). The EHLO sent again after STARTTLS
+// (StageError "reply to HELO"). An opening that ends while the server
+// is in step with it — a refusing greeting, EHLO, HELO, LHLO or STARTTLS
+// reply, or a policy that needs TLS meeting no STARTTLS — sends QUIT and
+// reads its reply for at most two seconds before the connection closes
+// (quitInStep; RFC 3207 §4.1). The EHLO sent again after STARTTLS
 // follows the same rule (heloOver): refused as unknown, HELO follows
 // over TLS, which stays up (a policy that requires TLS is met), and the
 // session has no extensions. MAIL parameters that take no value (REQUIRETLS,
