@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -505,6 +506,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource), Server: &srv}
 	})
 	adm.SetRedirectCheck(del.RedirectSelf)
+	// The last reload's state, for the status the CLI and the console's
+	// header show (the metrics say it as umbra_config_last_reload_successful
+	// and umbra_config_restart_would_fail).
+	var reloadMu sync.Mutex
+	reloadState := admin.ReloadState{Result: "none"}
+	adm.SetReload(func() admin.ReloadState {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		r := reloadState
+		r.Pending = slices.Clone(r.Pending)
+		return r
+	})
 	// route explain's recipients: RCPT's answer by the lists and the
 	// directory this daemon loaded (no callout made), and the mailbox
 	// databases its directory assigns — not the files as they read now.
@@ -785,6 +798,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 					con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
 				}
 			}
+			// Its state for the status, once what it applied is in
+			// force: a status that shows it shows the new configuration.
+			reloadMu.Lock()
+			reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: time.Now(), Result: "ok",
+				Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
+			if err != nil {
+				reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil
+			}
+			reloadMu.Unlock()
 			systemd.Notify("READY=1")
 		}
 	}()

@@ -106,6 +106,13 @@
 // afterwards (rate limits, logs, the server-id binding) uses the
 // identity, so the variants are one user.
 //
+// Connecting: the URL's host name is looked up at each dial (the
+// system's resolver) and its addresses tried in order; the unspecified
+// address, refused at load as the URL's host, is never connected to when
+// the name resolves to it (it reaches this machine, not the directory),
+// and a name with no other is refused naming it
+// (config.UnspecifiedNameError): the directory is unavailable.
+//
 // TLS: ldaps:// or start_tls, verified against ca_file (or the system
 // roots) and the URL's host name, TLS 1.2 at least.
 //

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/recipients"
 )
 
@@ -94,6 +95,10 @@ type Directory struct {
 	// dummyDN is bound to when an AUTH name has no entry, so that an
 	// unknown name costs a bind like a known one.
 	dummyDN string
+
+	// lookupHost finds the addresses of the URL's host name at each dial
+	// (the system's resolver, as a dial would).
+	lookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // MaxPacketBytes bounds one LDAP message read from the directory (and
@@ -153,7 +158,7 @@ func New(cfg Config) (*Directory, error) {
 	}
 	return &Directory{cfg: cfg, tls: t, cache: newCache(cfg.CacheSize), m: newDirMetrics(cfg.Registerer),
 		recipientAs: recipientAs, accountAs: accountAs,
-		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN}, nil
+		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN, lookupHost: net.DefaultResolver.LookupHost}, nil
 }
 
 // Close drops the connections.
@@ -193,7 +198,7 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 			port = "636"
 		}
 	}
-	raw, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", net.JoinHostPort(host, port))
+	raw, err := d.connect(deadline, host, port)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +242,41 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 	}
 	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout, and its question's bound
 	return c, nil
+}
+
+// connect opens the TCP connection to host (an address, or a name whose
+// addresses are tried in order), by deadline. The unspecified address
+// (0.0.0.0, ::), refused at load as ldap.url's host, is never connected
+// to when a name resolves to it either — it reaches this machine, not
+// the directory —, and a name with no other is refused naming it
+// (config.UnspecifiedNameError): the lookup is unavailable.
+func (d *Directory) connect(deadline time.Time, host, port string) (net.Conn, error) {
+	dl := &net.Dialer{Deadline: deadline}
+	if net.ParseIP(host) != nil {
+		return dl.Dial("tcp", net.JoinHostPort(host, port))
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	addrs, err := d.lookupHost(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	addrs, dropped := config.DropUnspecified(addrs)
+	if len(addrs) == 0 && dropped != "" {
+		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
+	}
+	var last error
+	for _, a := range addrs {
+		c, err := dl.Dial("tcp", net.JoinHostPort(a, port))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	if last == nil {
+		last = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
+	}
+	return nil, last
 }
 
 // service returns the shared service connection, dialing it (by

@@ -1291,8 +1291,19 @@
 // (/var/lib/umbra) — refuses the command, the database unchanged, and
 // what it made is removed through the descriptor; nothing is done
 // through the link (ops3_restoreownerlink_test.go, ops28_swapdir_test.go).
-// The copy's own file (path.restore, path.compact) is still made by its
-// path before that check (O_EXCL, no link followed at its name). A file whose schema version is newer than schemaVersion
+// The commands' own files are made, opened again, given their owner,
+// locked and removed through that descriptor too (datadirfiles.go, the
+// In variants: the copy path.restore or path.compact, made with O_EXCL
+// and O_NOFOLLOW by openat; the restore's path.restore-compact; the
+// staging spool; a killed restore's second names of the database), and
+// the restore's check of its copy reads it there (heldPath, through
+// /proc/self/fd): a swap between the hold and the first stillAt makes,
+// writes and removes nothing where the link leads
+// (ops29_swapcopy_test.go). The compaction still reads its source
+// database by the path (openChecked, under the command's lock): a
+// directory swapped and swapped back in between has it compact the
+// other directory's database, which only the daemon's user — who may
+// write queue.db anyway — can arrange. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
