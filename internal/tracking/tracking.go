@@ -485,6 +485,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: err})
 			continue
 		}
+		partial.Read++
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		bad := BadLines{Name: name}
@@ -572,6 +573,9 @@ func (l BadLines) String() string {
 type Partial struct {
 	Skipped  []Skipped
 	BadLines []BadLines
+	// Read counts the files that were read (in whole or in part): 0
+	// with files skipped means no event could be read at all.
+	Read int
 }
 
 func (p *Partial) Error() string {
