@@ -83,7 +83,8 @@ type session struct {
 	// authStamp is the account as the credentials held it at AUTH
 	// (Credentials.stamp): the account stays valid while the connector
 	// in force holds it so (authreload.go). authRevoked: a reload
-	// revoked the account, and go-smtp cannot take a second AUTH.
+	// revoked the account since the session's last AUTH (the session
+	// may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
 	// revokeTold: the 530 of a revoked authentication was given (at
@@ -340,6 +341,7 @@ func (s *session) forgetAfterTLS() {
 	s.logTLS()
 	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured, "", ""
 	s.serverAccount, s.authStamp = false, ""
+	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server
 		s.log = s.log.With("certificate", s.vc.certNames[0])
@@ -542,6 +544,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
 		s.serverAccount = server
 		s.authStamp = creds.stamp(user)
+		// Authenticated anew (authAgain): a revocation of an earlier
+		// AUTH is no longer owed its 530, and a later one is told.
+		s.authRevoked, s.revokeTold = false, false
 		s.logBeforeAuth = s.log
 		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/clock"
@@ -137,6 +138,11 @@ type verbConn struct {
 	last       string // verb of the last command handed to go-smtp
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
+	// goAuthed: go-smtp completed an AUTH on this connection (its 235),
+	// which it keeps for the connection's life; an AUTH after a
+	// revocation is then the layer's own (authAgain).
+	goAuthed   bool
+	againSASL  sasl.Server // the layer's own AUTH exchange under way (authAgain), nil when none
 	sess       func() *session
 	command    func(cmd string, code int) // counts a reply (cmdcount.go); nil: not counted
 	acks       []discardAck               // discard notifications waiting for the peer's next command (SR-15)
@@ -569,6 +575,8 @@ func (v *verbConn) write(b []byte) (int, error) {
 		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("334")):
 			v.sasl = true
 			v.traceUnit(trace334, nil)
+		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("235")):
+			v.goAuthed = true
 		}
 	}
 	if v.ehlo && !bytes.HasPrefix(b, []byte("250")) {
@@ -788,7 +796,7 @@ func (v *verbConn) startTLS(arg string) {
 	// go-smtp must forget the transaction and greeting too: until the
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
-	v.greeted, v.sasl = false, false
+	v.greeted, v.sasl, v.againSASL = false, false, nil
 	v.dropBDAT()
 }
 
