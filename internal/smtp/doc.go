@@ -689,7 +689,9 @@
 // only over TLS (ErrAuthNotOffered, ErrAuthWithoutTLS: nothing sent);
 // "*" only answers a 334 the client cannot answer (RFC 4954 §4); any
 // other reply but 235 is the host's refusal with the session still in
-// step, so the caller ends it with QUIT.
+// step, so the caller ends it with QUIT. go-smtp's Client.Auth, still
+// reachable through the embedded client, is called nowhere in umbra's
+// code (cmd/umbra TestSMTP4NoGoSMTPClientAuth checks by type).
 //
 // The wait for the reply to the final dot (bodywatch.go) is the data
 // timeout from the moment the next hop took the body's last byte: the
