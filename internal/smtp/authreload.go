@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -48,9 +47,11 @@ import (
 //     is not): its shadow session ends as above and its headers lose
 //     their trust (trustedServer); its rights are refreshRights' (it
 //     keeps only what both configurations grant).
-//   - The rate limits (the check named rateLimitsCheck, stateless, its
-//     counts the process's) of the connector in force count the
-//     session's MAIL and RCPT from the next MAIL on (followRateLimits).
+//   - The checks of the connector in force judge the session from its
+//     next MAIL on (followChecks): the rate limits (rateLimitsCheck,
+//     stateless, its counts the process's) and every other check
+//     without per-session state as reloaded; a milter's session state
+//     stays until the reload removes that milter.
 //   - max_message_size and max_recipients of the connector in force
 //     hold an open session where they are lower than those it began
 //     with (followSizeLimit, recipientLimit); go-smtp keeps the ones the
@@ -321,31 +322,50 @@ func (s *session) lowerServer() {
 // counters, so a session can take the one of a reload whole.
 const rateLimitsCheck = "rate_limits"
 
-// followRateLimits gives the session the rate limits of its connector
-// in force (a reload's): that connector's rate_limits check in place of
-// the one the session began with, none when the reload removed every
-// limit. A connector the reload removed leaves the session its own.
-func (s *session) followRateLimits() {
+// followChecks gives the session the checks of its connector in force
+// (a reload's) from its next MAIL, in that connector's order: every
+// check without per-session state (the rate limits, message
+// authentication, any MAIL, RCPT or DATA stage check) as the reload
+// built it — added, removed or changed —; a check with per-session
+// state (a SessionCheck: a milter) keeps the session's own state while
+// the connector in force still has a check of its name, is closed and
+// dropped when the reload removed it, and one the reload added does not
+// join the session (its connect and greeting stages have passed). The
+// stages already passed (connect, greeting) are not run again. A
+// connector the reload removed leaves the session its own.
+func (s *session) followChecks() {
 	cur := s.inForce()
 	if cur == nil || cur == s.c {
 		return
 	}
-	isRate := func(ck Check) bool { return ck.Name() == rateLimitsCheck }
-	var now Check
-	at := slices.IndexFunc(cur.checks, isRate)
-	if at >= 0 {
-		now = cur.checks[at]
-	}
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
-	switch i := slices.IndexFunc(s.checks, isRate); {
-	case i >= 0 && now != nil:
-		s.checks[i] = now
-	case i >= 0:
-		s.checks = slices.Delete(s.checks, i, i+1)
-	case now != nil:
-		s.checks = slices.Insert(s.checks, min(at, len(s.checks)), now)
+	if s.checks == nil {
+		return // never opened (no greeting) or closed: nothing to follow
 	}
+	own := make(map[string]CheckSession)
+	for _, ck := range s.checks {
+		if cs, ok := ck.(CheckSession); ok {
+			own[cs.Name()] = cs
+		}
+	}
+	next := make([]Check, 0, len(cur.checks))
+	for _, ck := range cur.checks {
+		if _, ok := ck.(SessionCheck); ok {
+			if cs, kept := own[ck.Name()]; kept {
+				next = append(next, cs)
+				delete(own, ck.Name())
+			}
+			continue
+		}
+		next = append(next, ck)
+	}
+	for name, cs := range own {
+		s.log.Info("check removed by a reload: the session no longer asks it", "check", name)
+		cs.Close()
+	}
+	s.checks = next
+	s.dataChecks = wholeBodyChecks(s.checks)
 }
 
 // recipientLimit refuses a recipient past max_recipients of the

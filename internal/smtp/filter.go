@@ -269,7 +269,13 @@ func (s *session) openChecks(info *ConnInfo) {
 		}
 		s.checks = append(s.checks, ck)
 	}
-	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool {
+	s.dataChecks = wholeBodyChecks(s.checks)
+}
+
+// wholeBodyChecks: one of checks runs at end of data and reads the
+// message whole (not a BodyStreamer), so the body is kept in memory.
+func wholeBodyChecks(checks []Check) bool {
+	return slices.ContainsFunc(checks, func(ck Check) bool {
 		_, data := ck.(DataCheck)
 		bs, ok := ck.(BodyStreamer)
 		return data && !(ok && bs.StreamsBody())

@@ -140,6 +140,7 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // or hands it to go-smtp. It returns with v.pending empty when it
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
+	v.followLimits() // a reload's limits from this command on (reloadlimits.go)
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
 		v.limitHit(RejectErrors)
 		return v.hangUp(replyErrorLimit)
@@ -179,6 +180,16 @@ func (v *verbConn) fillCommand() error {
 		// A line without its CRLF is never a command: not at a
 		// timeout, not at the end of the stream.
 		return v.readError(err)
+	}
+	if !v.sasl {
+		// The limits in force when the command came, not when the
+		// layer began to wait for it (a reload meanwhile): a count
+		// already past a lowered max_errors ends the session here.
+		v.followLimits()
+		if v.maxErrors > 0 && v.errors >= v.maxErrors {
+			v.limitHit(RejectErrors)
+			return v.hangUp(replyErrorLimit)
+		}
 	}
 	if v.bdat {
 		// A command between chunks: the client is not idle, whatever

@@ -590,7 +590,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// on: judged by the configuration in force (authreload.go).
 		return err
 	}
-	s.followRateLimits()
+	s.followChecks()
 	if err := s.openMail(from, opts); err != nil {
 		return err
 	}

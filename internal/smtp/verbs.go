@@ -85,7 +85,11 @@ type verbConn struct {
 	// noShadow reports whether the connector offers the shadow verbs to
 	// nobody (nil: it may): the answer before a session exists
 	// (shadowOff).
-	noShadow    func() bool
+	noShadow func() bool
+	// inForce is the connection's connector as the configuration in
+	// force has it (nil func or result: the one it began on): the limits
+	// a reload changed apply from the next command (followLimits).
+	inForce     func() *connector
 	maxLine     int
 	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes), as followSizeLimit last set it
 	ownMaxSize  int64         // max_message_size as the connection was opened (0: none)
@@ -185,9 +189,8 @@ const (
 func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector, clk clock.Clock) *verbConn {
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
-		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
-		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
-		maxTxn: l.MaxTransactionTime.D(), maxData: l.MaxDataTime.D()}
+		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), clk: clk, banner: rc.Banner}
+	v.takeLimits(l)
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
@@ -651,8 +654,14 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
 		}
+		if l := v.ehloLimits(line); l != line {
+			b = []byte(l + "\r\n")
+		}
 		out.Write(b)
 	default:
+		if l := v.ehloLimits(line); l != line {
+			b = []byte(l + "\r\n")
+		}
 		out.Write(b)
 	}
 	v.mu.Lock()
@@ -768,7 +777,11 @@ func (v *verbConn) startTLS(arg string) {
 	v.mu.Lock()
 	v.handshaking = true
 	v.mu.Unlock()
-	tc := tls.Server(v.tc, v.tlsCfg)
+	cfg := v.tlsCfg
+	if c := v.connInForce(); c != nil && c.tls != nil {
+		cfg = c.tls // a reload's certificate and client CA (reloadlimits.go)
+	}
+	tc := tls.Server(v.tc, cfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
