@@ -23,6 +23,12 @@
 //     it too). An unknown name binds to a DN that does not exist, so it
 //     costs a round trip like a wrong password. The configuration
 //     refuses account_filter over clear-text LDAP to a non-loopback host.
+//   - Account: whether an identity that authenticated is still an
+//     account (one entry matches account_filter and is its own) and a
+//     transport server's — no password, no cache (package smtp keeps the
+//     verdicts a minute and judges open sessions by them at MAIL and
+//     RCPT); a directory that cannot answer is ErrUnavailable, never
+//     "not found".
 //     A server_account_filter matched on the entry (a base-scope search)
 //     makes it a transport server account. Results are never cached.
 //

@@ -622,6 +622,38 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 	return Identity(dn), server, nil
 }
 
+// Account reports whether user, the identity of an account that
+// authenticated earlier (AuthenticateUser), is still an account of the
+// directory: exactly one entry matches account_filter for it and the
+// entry's own naming value is user (found), and whether it is a
+// transport server's (server_account_filter). A removed entry, or one
+// the filter no longer matches (an account disabled by an attribute the
+// filter tests), is found false. No password is checked and nothing is
+// cached here (the caller keeps the verdicts it needs). An error
+// wrapping ErrUnavailable when the directory could not say.
+func (d *Directory) Account(ctx context.Context, user string) (found, server bool, err error) {
+	if d.cfg.AccountFilter == "" || user == "" {
+		return false, false, nil
+	}
+	ctx, cancel, unavailable := d.question(ctx)
+	defer cancel()
+	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, user), attributes(d.accountAs)))
+	if err != nil {
+		return false, false, unavailable(err)
+	}
+	if len(entries) != 1 || Identity(entries[0].DN) != user || !matches(entries[0], d.accountAs, user, mailaddr.Fold) {
+		return false, false, nil
+	}
+	if d.cfg.ServerAccountFilter != "" {
+		e, err := d.search(ctx, d.request(entries[0].DN, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
+		if err != nil {
+			return false, false, unavailable(err)
+		}
+		server = len(e) == 1
+	}
+	return true, server, nil
+}
+
 // cacheKey is an address as umbra compares it (mailaddr.AddrKey): ASCII
 // case folded and an internationalised domain as its A-label, nothing
 // else. The directory may take variants with spaces (leading, trailing,

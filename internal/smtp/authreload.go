@@ -110,21 +110,28 @@ func (c *Credentials) stamp(user string) string {
 		return "file:" + string(a.hash)
 	}
 	if c.ext != nil && !c.listsVariant(user) {
-		return "directory"
+		return stampDirectory
 	}
 	return ""
 }
 
+// stampDirectory is the stamp of an account of the account directory:
+// the file does not decide its name, and the directory is asked
+// (directoryStanding).
+const stampDirectory = "directory"
+
 // accountValid reports whether the session's authentication still
 // holds: none was made, or the connector in force offers AUTH and holds
-// the account as it was at AUTH.
+// the account as it was at AUTH — for an account of the directory, the
+// directory still has it, with the same server flag (accountstanding.go).
 func (s *session) accountValid() bool {
 	if s.user == "" {
 		return true
 	}
 	cur := s.inForce()
 	return cur != nil && cur.creds != nil && len(cur.cfg.Auth.Mechanisms) > 0 &&
-		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp
+		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp &&
+		(s.authStamp != stampDirectory || s.directoryStanding(cur.creds.ext))
 }
 
 // dropRevokedAuth ends the session's authentication when its account is

@@ -122,7 +122,10 @@
 //     its AccountSource (accounts.go: the LDAP directory) about names the
 //     credentials file does not list; a source that cannot answer gets
 //     454 4.7.0 "Temporary authentication failure" (RFC 4954 §6), not
-//     counted as a failure, and lets nobody in. A credentials file with
+//     counted as a failure, and lets nobody in. An account of the
+//     source is judged again at MAIL and RCPT like one of the file, by
+//     the source's verdict kept a minute (accountstanding.go); a source
+//     that cannot answer revokes nobody. A credentials file with
 //     no account on a connector offering AUTH (no auth.ldap) is refused
 //     at a start; at a reload (ServerConfig.Reload, Server.Reload) it is
 //     taken, logged at ERROR: nobody authenticates, as in the console.

@@ -222,6 +222,7 @@ type Server struct {
 	storage    *storageLog // full-disk refusals, once per episode
 	postmaster string
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
+	standing   standingCache // the directory's verdicts on accounts that authenticated (accountstanding.go)
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 	// rights are the connectors now in force, replaced whole with them

@@ -87,6 +87,10 @@ type session struct {
 	// may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
+	// authDirectory: the account is the directory's (its stamp says
+	// only that): it is asked again (accountstanding.go); authDirServer
+	// is the server flag the directory gave it at AUTH.
+	authDirectory, authDirServer bool
 	// revokeTold: the 530 of a revoked authentication was given (at
 	// most once: the session goes on with the rights left to it).
 	revokeTold bool
@@ -544,6 +548,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
 		s.serverAccount = server
 		s.authStamp = creds.stamp(user)
+		// An account of the directory is asked again at MAIL and RCPT
+		// (accountstanding.go): this AUTH is its first verdict.
+		s.authDirectory, s.authDirServer = s.authStamp == stampDirectory, server
+		if s.authDirectory {
+			s.srv.standing.put(user, standingVerdict{found: true, server: server, at: s.srv.clk.Now()})
+		}
 		// Authenticated anew (authAgain): a revocation of an earlier
 		// AUTH is no longer owed its 530, and a later one is told.
 		s.authRevoked, s.revokeTold = false, false
