@@ -22,7 +22,8 @@ import (
 // (c.Client.Auth) or any *gosmtp.Client value; no package of umbra may
 // call it or take it as a method value. The check is by type, not by
 // spelling: every selector of the project's code (tests aside) that
-// resolves to (*go-smtp.Client).Auth fails the test.
+// resolves to (*go-smtp.Client).Auth fails the test, and so does a use
+// of go-smtp's SendMail or SendMailTLS, which log in by it.
 func TestSMTP4NoGoSMTPClientAuth(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-export", "-f", `{{.ImportPath}}|{{.Export}}|{{.Dir}}|{{join .GoFiles ","}}|{{.Module}}`, "umbra/...").Output()
 	if err != nil {
@@ -66,7 +67,8 @@ func TestSMTP4NoGoSMTPClientAuth(t *testing.T) {
 		if len(syn) == 0 {
 			continue
 		}
-		info := &types.Info{Selections: map[*ast.SelectorExpr]*types.Selection{}} // method values and expressions too
+		info := &types.Info{Selections: map[*ast.SelectorExpr]*types.Selection{}, // method values and expressions too
+			Uses: map[*ast.Ident]types.Object{}}
 		conf := types.Config{Importer: imp}
 		if _, err := conf.Check(p.path, fset, syn, info); err != nil {
 			t.Fatalf("type-checking %s: %v", p.path, err)
@@ -76,6 +78,13 @@ func TestSMTP4NoGoSMTPClientAuth(t *testing.T) {
 			if isGoSMTPClientAuth(s.Obj()) {
 				t.Errorf("%s: %s calls go-smtp's Client.Auth; send credentials through smtp.Client.Login (clientauth.go)",
 					fset.Position(sel.Pos()), p.path)
+			}
+		}
+		for id, obj := range info.Uses {
+			// go-smtp's SendMail and SendMailTLS log in by Client.Auth.
+			if fn, ok := obj.(*types.Func); ok && fn.Pkg() != nil && fn.Pkg().Path() == "github.com/emersion/go-smtp" &&
+				fn.Signature().Recv() == nil && (fn.Name() == "SendMail" || fn.Name() == "SendMailTLS") {
+				t.Errorf("%s: %s calls go-smtp's %s, which logs in by Client.Auth", fset.Position(id.Pos()), p.path, fn.Name())
 			}
 		}
 	}
