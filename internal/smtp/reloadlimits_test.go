@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"strings"
@@ -230,5 +232,38 @@ func TestSMTP2ReloadChecksApplyToOpenSessions(t *testing.T) {
 	defer counter.mu.Unlock()
 	if counter.mails != 1 || counter.closed != 1 {
 		t.Fatalf("the removed session check: %d MAILs seen (want 1, before the reload), closed %d times (want 1)", counter.mails, counter.closed)
+	}
+}
+
+// SMTP-2: a certificate a reload installs serves the next STARTTLS
+// handshake, on a connection opened before the reload too (an expiring
+// certificate replaced is not served on for as long as a session lasts).
+func TestSMTP2ReloadCertificateServesNextSTARTTLS(t *testing.T) {
+	addr := freeAddr(t)
+	oldCert, oldKey, oldPool := testCert(t)
+	newCert, newKey, newPool := testCert(t)
+	conf := func(cert, key string) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    tls: {cert_file: %q, key_file: %q}
+    permissions: {anonymous: [submit]}
+`, addr, cert, key)
+	}
+	s := startServer(t, &fakeQueue{}, connectors(t, conf(oldCert, oldKey))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, conf(newCert, newKey)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("STARTTLS", "220")
+	tc := tls.Client(d.conn, &tls.Config{RootCAs: newPool, ServerName: "mx.test"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("the handshake after the reload is not made with the reloaded certificate: %v", err)
+	}
+	if _, err := tc.ConnectionState().PeerCertificates[0].Verify(x509.VerifyOptions{Roots: oldPool, DNSName: "mx.test"}); err == nil {
+		t.Fatal("the old certificate was served")
 	}
 }
