@@ -267,3 +267,45 @@ func TestSMTP2ReloadCertificateServesNextSTARTTLS(t *testing.T) {
 		t.Fatal("the old certificate was served")
 	}
 }
+
+// heloRefuser refuses every greeting (a stateless HELO-stage check).
+type heloRefuser struct{}
+
+func (heloRefuser) Name() string { return "helo-refuser" }
+func (heloRefuser) Helo(context.Context, *ConnInfo, string) Verdict {
+	return Verdict{Reply: &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "greeting refused by the reloaded check"}}
+}
+
+// EDGE-1, SMTP-2: a connection accepted before a reload and greeting
+// after it is made a session with the checks in force at its greeting,
+// not those of the moment it connected: a greeting check the reload
+// added judges its EHLO.
+func TestSMTP2ReloadBeforeGreetingTakesNewChecks(t *testing.T) {
+	addr := freeAddr(t)
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, limitsConf(addr, "max_junk_commands: 100")), Routing: testTable(), Queue: &fakeQueue{},
+		Checks: func(rc config.ReceiveConnector) ([]Check, error) {
+			if rc.Banner == "strict" {
+				return []Check{heloRefuser{}}, nil
+			}
+			return nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s, "")
+	d.expect("220")
+	strict := strings.Replace(limitsConf(addr, "max_junk_commands: 100"), "    permissions:", "    banner: strict\n    permissions:", 1)
+	if err := s.Reload(connectors(t, strict), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("EHLO c", "550 5.7.1 greeting refused by the reloaded check")
+}
