@@ -309,3 +309,47 @@ func TestSMTP2ReloadBeforeGreetingTakesNewChecks(t *testing.T) {
 	}
 	d.cmd("EHLO c", "550 5.7.1 greeting refused by the reloaded check")
 }
+
+// SR-9, SMTP-2: max_acknowledgement_delay as a reload sets it holds the
+// next message of a session open at the reload: lowered, the waiting
+// sender gets its 250 after the new delay, not the old one.
+func TestSR9ReloadLowersAcknowledgementDelayOfOpenSessions(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	q := &heldQueue{gone: make(chan struct{})}
+	addr := freeAddr(t)
+	conf := func(delay string) []config.ReceiveConnector {
+		return connectors(t, fmt.Sprintf(`
+  - name: edge
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: %s
+`, addr, delay))
+	}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conf("5m"), Routing: testTable(), Queue: q,
+		Shadow: &fakeShadow{notes: map[string][]string{}}, ShadowEnabled: true, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(conf("30s"), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("Subject: x\r\n\r\nwait\r\n.\r\n")
+	waitTimer(t, clk, 1)
+	clk.Advance(30 * time.Second)
+	d.expect("250 2.0.0 Ok: queued as ")
+}

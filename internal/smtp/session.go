@@ -343,7 +343,9 @@ func (s *session) transportServerID(serverID string) string {
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
 	s.logTLS()
-	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured, "", ""
+	// The connector's trust only while the connector in force keeps it
+	// (serverNow): a reload that took it away is not undone by STARTTLS.
+	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured, "", ""
 	s.serverAccount, s.authStamp = false, ""
 	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
@@ -1145,7 +1147,7 @@ func noStorage(err error) bool {
 // connector's max_acknowledgement_delay (SR-9). Client submission is not
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
-	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+	return s.srv.shadow != nil && s.shadowServer == "" && s.inForceOrOwn().cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
 		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
@@ -1157,7 +1159,7 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	start := clk.Now()
 	gone, cancel := s.srv.queue.WaitGone(id)
 	defer cancel()
-	t := clk.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
+	t := clk.NewTimer(s.inForceOrOwn().cfg.MaxAcknowledgementDelay.D()) // a reload's, from the next message
 	defer t.Stop()
 	select {
 	case <-gone:
