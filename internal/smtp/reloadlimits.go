@@ -36,10 +36,14 @@ import (
 //     go-smtp holds the session to the ones it began with.
 //   - the certificate and client CA (tls): the next STARTTLS handshake
 //     on the connection is made with the connector in force's.
-//   - rate_limits: the connector in force's from the next MAIL
-//     (followRateLimits); the other checks stay those the session began
-//     with (a check with per-session state — a milter — cannot join a
-//     session whose connect and greeting it did not see).
+//   - the checks (rate_limits, message authentication, connection
+//     filters, milters): the connector in force's from the next MAIL
+//     (followChecks, authreload.go) — a check without per-session state
+//     as the reload built it; a milter's session state kept while the
+//     connector in force still has that milter, closed when it does
+//     not, and one the reload adds does not join (its connect and
+//     greeting have passed); a session made after the reload (its first
+//     EHLO) opens the checks in force then (openChecks).
 
 // takeLimits sets the layer's limits from l.
 func (v *verbConn) takeLimits(l config.Limits) {
