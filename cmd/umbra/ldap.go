@@ -90,8 +90,8 @@ var _ smtp.AccountStanding = ldapAccounts{}
 
 // Account says whether an account that authenticated is still one
 // (smtp.AccountStanding: its sessions are judged again at MAIL and RCPT).
-func (a ldapAccounts) Account(ctx context.Context, user string) (found, server bool, err error) {
-	return a.d.Account(ctx, user)
+func (a ldapAccounts) Account(ctx context.Context, name, user string) (found, server bool, err error) {
+	return a.d.Account(ctx, name, user)
 }
 
 // accountSource is the directory's accounts for the SMTP server, or nil.

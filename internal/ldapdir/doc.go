@@ -23,9 +23,10 @@
 //     it too). An unknown name binds to a DN that does not exist, so it
 //     costs a round trip like a wrong password. The configuration
 //     refuses account_filter over clear-text LDAP to a non-loopback host.
-//   - Account: whether an identity that authenticated is still an
-//     account (one entry matches account_filter and is its own) and a
-//     transport server's — no password, no cache (package smtp keeps the
+//   - Account: whether an account that authenticated is still one —
+//     the name given at AUTH asked as AUTH asks it (one entry matches
+//     account_filter, the name is its own, its identity unchanged) —
+//     and a transport server's — no password, no cache (package smtp keeps the
 //     verdicts a minute and judges open sessions by them at MAIL and
 //     RCPT); a directory that cannot answer is ErrUnavailable, never
 //     "not found".

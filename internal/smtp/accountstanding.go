@@ -30,7 +30,9 @@ import (
 // no longer has it (removed, disabled), server its transport server
 // flag now; an error when it could not say.
 type AccountStanding interface {
-	Account(ctx context.Context, user string) (found, server bool, err error)
+	// Account: name as it was given at AUTH, user the identity the
+	// source returned for it.
+	Account(ctx context.Context, name, user string) (found, server bool, err error)
 }
 
 const (
@@ -97,7 +99,7 @@ func (s *session) directoryStanding(src AccountSource) bool {
 		v = standingVerdict{found: true, server: s.authDirServer, at: now} // its AUTH: the verdict an outage keeps
 	}
 	if !known || now.Sub(v.at) >= standingTTL {
-		found, server, err := ask.Account(s.srv.ctx, s.user)
+		found, server, err := ask.Account(s.srv.ctx, s.authName, s.user)
 		if err != nil {
 			s.log.Warn("account directory unavailable: the session's account is judged by its last verdict", "err", err)
 			v.at = now // asked again after standingTTL, not at every command

@@ -26,8 +26,8 @@ func (a slapdAccounts) Authenticate(ctx context.Context, name, password string) 
 	return user, err == nil, server, err
 }
 func (a slapdAccounts) HasServer() bool { return a.d.HasServer() }
-func (a slapdAccounts) Account(ctx context.Context, user string) (bool, bool, error) {
-	return a.d.Account(ctx, user)
+func (a slapdAccounts) Account(ctx context.Context, name, user string) (bool, bool, error) {
+	return a.d.Account(ctx, name, user)
 }
 
 // SMTP-8, EDGE-1 (LDAP directory): an account of the directory is judged

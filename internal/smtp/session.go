@@ -89,8 +89,10 @@ type session struct {
 	authRevoked bool
 	// authDirectory: the account is the directory's (its stamp says
 	// only that): it is asked again (accountstanding.go); authDirServer
-	// is the server flag the directory gave it at AUTH.
+	// is the server flag the directory gave it at AUTH, authName the
+	// name the client gave (what the directory's filter matches).
 	authDirectory, authDirServer bool
+	authName                     string
 	// revokeTold: the 530 of a revoked authentication was given (at
 	// most once: the session goes on with the rights left to it).
 	revokeTold bool
@@ -552,7 +554,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.authStamp = creds.stamp(user)
 		// An account of the directory is asked again at MAIL and RCPT
 		// (accountstanding.go): this AUTH is its first verdict.
-		s.authDirectory, s.authDirServer = s.authStamp == stampDirectory, server
+		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, server, name
 		if s.authDirectory {
 			s.srv.standing.put(user, standingVerdict{found: true, server: server, at: s.srv.clk.Now()})
 		}
