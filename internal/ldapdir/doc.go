@@ -23,6 +23,13 @@
 //     it too). An unknown name binds to a DN that does not exist, so it
 //     costs a round trip like a wrong password. The configuration
 //     refuses account_filter over clear-text LDAP to a non-loopback host.
+//   - Account: whether an account that authenticated is still one —
+//     the name given at AUTH asked as AUTH asks it (one entry matches
+//     account_filter, the name is its own, its identity unchanged) —
+//     and a transport server's — no password, no cache (package smtp keeps the
+//     verdicts a minute and judges open sessions by them at MAIL and
+//     RCPT); a directory that cannot answer is ErrUnavailable, never
+//     "not found".
 //     A server_account_filter matched on the entry (a base-scope search)
 //     makes it a transport server account. Results are never cached.
 //

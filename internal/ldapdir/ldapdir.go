@@ -662,6 +662,42 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 	return Identity(dn), server, nil
 }
 
+// Account reports whether an account that authenticated earlier is
+// still one: name as it was given at AUTH, user the identity
+// AuthenticateUser returned for it. Found when, as at that AUTH,
+// exactly one entry matches account_filter for name, name is the
+// entry's own and the entry's identity is user; server when it also
+// matches server_account_filter. A removed entry, or one the filter no
+// longer matches (an account disabled by an attribute the filter
+// tests), is found false. The name is asked, not the identity: the
+// identity is the entry's naming value (uid=carol → "carol"), which
+// need not be what account_filter matches ((mail=%s)). No password is
+// checked and nothing is cached here (the caller keeps the verdicts it
+// needs). An error wrapping ErrUnavailable when the directory could not
+// say.
+func (d *Directory) Account(ctx context.Context, name, user string) (found, server bool, err error) {
+	if d.cfg.AccountFilter == "" || name == "" || user == "" {
+		return false, false, nil
+	}
+	ctx, cancel, unavailable := d.question(ctx)
+	defer cancel()
+	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
+	if err != nil {
+		return false, false, unavailable(err)
+	}
+	if len(entries) != 1 || Identity(entries[0].DN) != user || !matches(entries[0], d.accountAs, collapseSpaces(name), mailaddr.Fold) {
+		return false, false, nil
+	}
+	if d.cfg.ServerAccountFilter != "" {
+		e, err := d.search(ctx, d.request(entries[0].DN, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
+		if err != nil {
+			return false, false, unavailable(err)
+		}
+		server = len(e) == 1
+	}
+	return true, server, nil
+}
+
 // cacheKey is an address as umbra compares it (mailaddr.AddrKey): ASCII
 // case folded and an internationalised domain as its A-label, nothing
 // else. The directory may take variants with spaces (leading, trailing,
