@@ -195,17 +195,16 @@ func (q *Manager) recoverAnswers(ctx context.Context, jobs []*job, next *int) {
 // from delivery") and counts the attempt, so they are tried again at
 // the next retry step — not due at once as an attempt no job of which
 // ran (a stop's), which a panic that comes back each time would turn
-// into a loop of claims. The attempt's lock may be what the panic left
-// held: then nothing is marked.
-func noResult(jb *job) {
-	a := jb.a
-	if !a.mu.TryLock() {
-		return
-	}
-	a.ran = true
-	a.attempted = append(a.attempted, jb.rcpts...)
-	a.mu.Unlock()
-}
+// into a loop of claims. The mark is the job's own (no lock: only its
+// goroutine has it), applied by its report under the attempt's lock,
+// which the report takes anyway. (It was applied here under a TryLock,
+// which gave up whenever another job, a delay notice or an expiry held
+// the attempt's lock for that instant: nothing was marked, and the
+// message went back due at once, unattempted —
+// TestQueuePanicJobWhileAttemptLockHeldWaitsTheRetryStep. The lock is
+// never one the panic left held: the job's code unlocks it by defer,
+// and the job's deferred jobLeft takes it before the recover runs.)
+func noResult(jb *job) { jb.noResult = true }
 
 // taskPanic is a task's recovered panic as its error: this server's
 // own fault (localFault), no failure of the peer's.

@@ -452,6 +452,9 @@ type job struct {
 	started time.Time
 	// gen: its destination's gen when it started (unproven).
 	gen uint64
+	// noResult: a panic ended it before it reported (noResult): its
+	// report marks its recipients attempted with no result.
+	noResult bool
 }
 
 // attempt is one message in the active set: its jobs run independently;
@@ -1414,6 +1417,10 @@ func enhanced(reply string) string {
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
+	if jb.noResult {
+		a.ran = true
+		a.attempted = append(a.attempted, jb.rcpts...)
+	}
 	a.results = append(a.results, res...)
 	a.left--
 	last := a.left == 0
