@@ -2016,8 +2016,9 @@
 //
 // A DSN about a recipient whose next hop took the whole message and
 // never answered its end (delivery's words: "timed out after …
-// waiting for the reply to the end of the message", or a connection
-// lost after the dot; MayHaveArrived) tells the sender that the next hop
+// waiting for the reply to the end of the message", "unreadable reply
+// to the end of the message", or a connection lost after the dot;
+// MayHaveArrived) tells the sender that the next hop
 // may already have it (RFC 1047): the message is sent again, and may
 // arrive twice, or although a failure DSN says it was not delivered
 // (dsn.go unansweredNote).
