@@ -226,8 +226,11 @@
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
 // must not keep mail waiting on "destination busy" at an idle
-// destination; a destination remembers up to 1024 such messages, in
-// memory only; at a start Recover makes every message that waits only on
+// destination; a destination remembers every such message with its
+// recheck, in memory only — counted exactly as waiting in Destinations,
+// forgotten a second past its recheck, at most heldCap (1024) of them
+// made due at a drain, the rest at their recheck or a later drain
+// (TestDestinationWaitingCountsEveryHeldMessage); at a start Recover makes every message that waits only on
 // such a recheck due at once, since the state behind the verdict is
 // gone) — so a burst for one slow destination cannot keep the others'
 // mail out. When the last job of a message reports, its results

@@ -282,10 +282,65 @@ func isThrottleReply(reply string) bool {
 	return reply == throttleReply || strings.HasPrefix(reply, throttleReply+throttleLastText)
 }
 
-// heldCap bounds the messages a destination remembers as held back by
-// its share (dest.held); beyond it a held message waits for its
-// recheck.
-const heldCap = 1024
+// heldCap bounds the messages a destination makes due at once when it
+// drains (dest.held, wakeHeld: one transaction of at most this many);
+// the others it holds wait for their recheck, or the next drain. Every
+// message it turned away is remembered (its id and recheck: a few dozen
+// bytes), so that Destinations counts them exactly and the end of an
+// attempt it turned away does not take it for one the drain woke: a
+// bound on what was remembered (1,024) made queue destinations say
+// 1,024 waiting for a larger backlog, and made each message past it due
+// again at once at its attempt's end, to be claimed and turned away
+// again without end (TestDestinationWaitingCountsEveryHeldMessage). A
+// var: a test lowers it.
+var heldCap = 1024
+
+// hold remembers message id as turned away by d's share until its
+// recheck, at until (dest.held).
+func (d *dest) hold(id ID, until time.Time) {
+	if d.held == nil {
+		d.held = map[ID]time.Time{}
+	}
+	d.held[id] = until
+}
+
+// heldGrace is how long past the recheck estimated at its verdict a
+// message is still counted as held (its record's next attempt is set
+// when its results commit, a little later): past it, it is due and waits
+// for a claim, no longer for its destination, or it is gone (delivered
+// elsewhere, removed, expired) — and forgotten.
+const heldGrace = time.Second
+
+// heldCount counts the messages d holds back at now, forgetting those
+// past their recheck (heldGrace). Called with s.mu held.
+func (d *dest) heldCount(now time.Time) int {
+	for id, until := range d.held {
+		if now.After(until.Add(heldGrace)) {
+			delete(d.held, id)
+		}
+	}
+	return len(d.held)
+}
+
+// wakeSome takes out of d.held up to heldCap messages still waiting on
+// their recheck, to be made due now (wakeHeld), forgetting on the way
+// those past it. Called with s.mu held.
+func (d *dest) wakeSome(now time.Time) []ID {
+	var wake []ID
+	for id, until := range d.held {
+		if len(wake) >= heldCap {
+			break
+		}
+		delete(d.held, id)
+		if !now.After(until.Add(heldGrace)) {
+			wake = append(wake, id)
+		}
+	}
+	if len(d.held) == 0 {
+		d.held = nil
+	}
+	return wake
+}
 
 // dest is one destination's queue and window.
 type dest struct {
@@ -308,10 +363,10 @@ type dest struct {
 	lastUse time.Time
 	avg     time.Duration // moving average of a job's duration
 	starts  []time.Time   // start times of the running jobs
-	// held: messages throttled for this destination since it last
-	// drained, made due when it drains (jobDone) rather than when the
-	// recheck estimated at the verdict comes round.
-	held map[ID]struct{}
+	// held: messages throttled for this destination, each with the
+	// recheck estimated at its verdict; made due when it drains (jobDone,
+	// up to heldCap at a time) rather than when that recheck comes round.
+	held map[ID]time.Time
 	// holdCap: the most of a crowded active set it may hold whatever its
 	// window (destHoldLimit), as of its last throttle verdict; 0 before.
 	holdCap int
@@ -765,7 +820,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 		// share (d.held: due again when it drains), listed in its queue
 		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting) + len(d.held), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -943,12 +998,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			}
 			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
 			a.heldBy = append(a.heldBy, d)
-			if len(d.held) < heldCap {
-				if d.held == nil {
-					d.held = map[ID]struct{}{}
-				}
-				d.held[m.ID] = struct{}{}
-			}
+			d.hold(m.ID, now.Add(a.recheck))
 			a.left--
 			continue
 		}
@@ -1324,18 +1374,13 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		}
 		var wake []ID
 		if d.drained(now) {
-			for id := range d.held {
-				wake = append(wake, id)
-			}
-			d.held = nil
+			wake = d.wakeSome(now)
 		}
 		if d.busy == 0 && len(d.waiting) == 0 && s.dests[d.key] == d && q.unnamed(d) {
 			// Its connector was renamed or removed by a reload while
 			// this job ran (SetReloadable): no job will name it again.
 			delete(s.dests, d.key)
-			for id := range d.held {
-				wake = append(wake, id)
-			}
+			wake = append(wake, d.wakeSome(now)...) // the rest wait for their recheck
 		}
 		s.mu.Unlock()
 		if fb < 0 {
