@@ -63,7 +63,16 @@ import (
 //   - expiry: the expiry's cut of a running attempt (expirycut.go) —
 //     not cut: the attempt ends as its session does;
 //   - stall: a stall's round (stallguard.go) — it ends as a round that
-//     returned: attempts start again.
+//     returned: attempts start again; its give-back of an attempt's
+//     jobs under the scheduler's lock (putBack) — crash;
+//   - admin: an operator's command in its section under the
+//     scheduler's lock (SuspendQueue's mark and withdrawal, a
+//     withdrawal of waiting jobs and their putting back: withdraw.go) —
+//     crash: the admin API's server recovers a handler's panic, and the
+//     lock (unlocked without defer there) stayed held, every job's start
+//     and end, the loop and the stop blocked for good while mail was
+//     still accepted, or jobs stayed half taken out of their queues
+//     (TestQ5AdminPanicUnderSchedLockCrashes).
 const (
 	PanicLoop    = "loop"
 	PanicAttempt = "attempt"
@@ -73,6 +82,7 @@ const (
 	PanicNotice  = "notice"
 	PanicExpiry  = "expiry"
 	PanicStall   = "stall"
+	PanicAdmin   = "admin"
 )
 
 // panicEnded is where a test's hook makes an attempt's end panic after
@@ -86,7 +96,7 @@ const panicEnded = "attempt-ended"
 const panicNoticeDSN = "notice-dsn"
 
 // PanicParts are the values of the part label.
-var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall}
+var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall, PanicAdmin}
 
 // PanicObserver counts the recovered panics of the queue's goroutines
 // by part (PanicParts).
