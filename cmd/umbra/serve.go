@@ -359,6 +359,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
+	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
 	dc.Resolver = dnsResolver
 	resolveServerHosts(topo, nil, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
