@@ -214,7 +214,13 @@
 // only destination with mail, ending its jobs, takes the whole set
 // (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
 // and mail of another that falls due meanwhile gets the slot its next
-// job frees. A destination that
+// job frees — or, when its jobs hang (a next hop that hung right after
+// a success with max_active 2, or while its sessions filled the set),
+// the reserve lent once they are overdue: claims go beyond max_active,
+// by the reserve's share at most, until that share is free of overdue
+// jobs (claimLimit, activeset.go), and the loop wakes when a running
+// job turns overdue while mail is due
+// (TestHungDestinationLendsTheReserveToOthers). A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the

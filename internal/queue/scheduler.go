@@ -222,9 +222,11 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 // slot: TestHungAfterSuccessLeavesAnActiveSlot). So jobs no success
 // proves never take the whole set of 3 or more; with max_active 2 the
 // reserve is the only destination's second slot (a next hop that hangs
-// right after a success holds both until the command timeout: the
-// price of its throughput), and a next hop that hangs while d's
-// sessions already fill the set holds them too. Otherwise d is the
+// right after a success takes both), and a next hop that hangs while
+// d's sessions already fill the set takes them too — until its jobs are
+// overdue: then claims go beyond max_active until the reserve is free of
+// them (claimLimit, activeset.go), and its own mail claimed there is
+// turned away here (an overdue job: reserve needed). Otherwise d is the
 // only destination with mail and ends its jobs as expected: it may take
 // the last slots too (max_active 2 halved its throughput), and mail of
 // another destination that falls due meanwhile gets the slot the next
@@ -252,6 +254,36 @@ func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
 // may run before the destination counts as one that may hang
 // (reserveNeeded): four times its average, a second at least.
 func overdueAfter(avg time.Duration) time.Duration { return max(4*avg, time.Second) }
+
+// overdue counts the running jobs of mail destinations that are overdue
+// at now (overdueAfter) and returns the earliest time after now at which
+// another one will be (zero: none). Under s.mu.
+func (s *scheduler) overdue(now time.Time) (int, time.Time) {
+	n := 0
+	var next time.Time
+	for _, d := range s.dests {
+		if d.task {
+			continue
+		}
+		late := overdueAfter(d.avg)
+		for _, t := range d.starts {
+			if at := t.Add(late); !now.Before(at) {
+				n++
+			} else if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return n, next
+}
+
+// overdueAt is overdue under the scheduler's lock.
+func (q *Manager) overdueAt(now time.Time) (int, time.Time) {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overdue(now)
+}
 
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
