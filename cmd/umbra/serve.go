@@ -685,7 +685,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
-		w := pickup.New(pickup.Config{AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{Panicked: metrics.RegisterPickupPanics(reg), AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// After a restore, a .queued file whose message the database
