@@ -317,6 +317,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	if dir != nil {
 		defer dir.Close()
+		dir.SetLogger(log.With("component", "ldap")) // a search's recovered panic
 	}
 	topo, ctopo, err := serverTopologies(cfg) // the file read once: routing's snapshot and its lines for warnings
 	if err != nil {
