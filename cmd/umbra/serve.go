@@ -318,6 +318,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	if dir != nil {
 		defer dir.Close()
+		dir.SetLogger(log.With("component", "ldap")) // a search's recovered panic
 	}
 	topo, ctopo, err := serverTopologies(cfg) // the file read once: routing's snapshot and its lines for warnings
 	if err != nil {
@@ -360,6 +361,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
+	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
 	dc.Resolver = dnsResolver
 	resolveServerHosts(topo, nil, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
@@ -697,7 +699,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
-		w := pickup.New(pickup.Config{AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{Panicked: metrics.RegisterPickupPanics(reg), AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// After a restore, a .queued file whose message the database

@@ -125,7 +125,15 @@
 //
 // Metrics (registry passed in): umbra_ldap_lookups_total{result},
 // umbra_ldap_authentications_total{result},
-// umbra_ldap_connections_total{result}; fixed label values.
+// umbra_ldap_connections_total{result}, umbra_ldap_panics_total; fixed
+// label values.
+//
+// A panic on a search's goroutine (go-ldap reading the directory's
+// answer: outside input) is recovered — the directory's lock is unlocked
+// by defer, none is held —: the lookup fails as the directory
+// unavailable, the service connection is dropped, the panic counted
+// (umbra_ldap_panics_total) and logged once a minute (SetLogger). The
+// user bind's goroutine (bindAs) is not guarded yet.
 //
 // umbra.schema in this directory defines umbraMailboxDatabase and the
 // auxiliary classes umbraRecipient and umbraTransportServer; the tests

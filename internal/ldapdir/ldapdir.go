@@ -5,13 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
-	"umbra/internal/mailaddr"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -19,6 +20,8 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
+	"umbra/internal/panicline"
 	"umbra/internal/recipients"
 )
 
@@ -87,6 +90,9 @@ type Directory struct {
 
 	authMu   sync.Mutex // serialises user binds on authConn
 	authConn *ldap.Conn
+
+	panics panicline.Gate // a search's recovered panic: one line a minute
+	log    *slog.Logger   // its line (SetLogger); nil: counted only
 
 	// recipientAs and accountAs are the items of the filters a hit is
 	// verified against (match.go).
@@ -350,6 +356,33 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 	req.TimeLimit = max(int(time.Until(deadline)/time.Second), 1)
 	ch := make(chan answer, 1)
 	go func() { // bounded by the deadline and the connection's request timeout
+		defer func() {
+			// A panic here (a defect, in go-ldap's reading of the
+			// directory's answer say: outside input) is recovered: the
+			// directory's lock is unlocked by defer (service, drop), so
+			// none is held. The lookup is the directory unavailable
+			// (451 at RCPT, never accept-all), the panic counted and
+			// logged once a minute, and the service connection, maybe
+			// out of step, dropped (TestDirectorySearchPanicRecovered).
+			if r := recover(); r != nil {
+				stack := debug.Stack()
+				d.m.panics.Inc()
+				if line, ok := d.panics.Attrs(time.Now(), r, stack); ok && d.log != nil {
+					d.log.Error("ldap search panicked", line...)
+				}
+				d.mu.Lock()
+				c := d.conn
+				d.conn = nil
+				d.mu.Unlock()
+				if c != nil {
+					c.Close()
+				}
+				ch <- answer{nil, errors.New("internal error (recovered panic)")}
+			}
+		}()
+		if searchSeam != nil {
+			searchSeam()
+		}
 		e, err := d.searchOnce(deadline, req)
 		ch <- answer{e, err}
 	}()
@@ -360,6 +393,14 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 		return nil, ctx.Err()
 	}
 }
+
+// SetLogger sets where a search's recovered panic is logged (at ERROR);
+// before, it is only counted. Called once, before the directory is used.
+func (d *Directory) SetLogger(log *slog.Logger) { d.log = log }
+
+// searchSeam, when set (tests only), runs on a search's goroutine before
+// it asks: a test makes it panic there.
+var searchSeam func()
 
 func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	for attempt := 0; ; attempt++ {

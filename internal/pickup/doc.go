@@ -65,4 +65,8 @@
 //     that the store's next Open sweeps.
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
+//   - A panic while one file is handled is recovered on the scan's
+//     goroutine (no lock of the watcher's is held across a file): counted
+//     (Config.Panicked), logged once a minute (panicline), the file
+//     refused (.bad) as one that can never be submitted; the scan goes on.
 package pickup

@@ -214,7 +214,13 @@
 // only destination with mail, ending its jobs, takes the whole set
 // (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
 // and mail of another that falls due meanwhile gets the slot its next
-// job frees. A destination that
+// job frees — or, when its jobs hang (a next hop that hung right after
+// a success with max_active 2, or while its sessions filled the set),
+// the reserve lent once they are overdue: claims go beyond max_active,
+// by the reserve's share at most, until that share is free of overdue
+// jobs (claimLimit, activeset.go), and the loop wakes when a running
+// job turns overdue while mail is due
+// (TestHungDestinationLendsTheReserveToOthers). A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -226,8 +232,11 @@
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
 // must not keep mail waiting on "destination busy" at an idle
-// destination; a destination remembers up to 1024 such messages, in
-// memory only; at a start Recover makes every message that waits only on
+// destination; a destination remembers every such message with its
+// recheck, in memory only — counted exactly as waiting in Destinations,
+// forgotten a second past its recheck, at most heldCap (1024) of them
+// made due at a drain, the rest at their recheck or a later drain
+// (TestDestinationWaitingCountsEveryHeldMessage); at a start Recover makes every message that waits only on
 // such a recheck due at once, since the state behind the verdict is
 // gone) — so a burst for one slow destination cannot keep the others'
 // mail out. When the last job of a message reports, its results
@@ -2027,8 +2036,9 @@
 //
 // A DSN about a recipient whose next hop took the whole message and
 // never answered its end (delivery's words: "timed out after …
-// waiting for the reply to the end of the message", or a connection
-// lost after the dot; MayHaveArrived) tells the sender that the next hop
+// waiting for the reply to the end of the message", "unreadable reply
+// to the end of the message", or a connection lost after the dot;
+// MayHaveArrived) tells the sender that the next hop
 // may already have it (RFC 1047): the message is sent again, and may
 // arrive twice, or although a failure DSN says it was not delivered
 // (dsn.go unansweredNote).

@@ -725,12 +725,6 @@ func (s *shadowConn) withShadowParams(b []byte) []byte {
 	return b
 }
 
-// command writes one command and reads its whole reply; a non-2xx reply
-// is returned as a *gosmtp.SMTPError. It returns the reply's texts.
-func (s *shadowConn) command(line string) ([]string, error) {
-	return s.commandWithin(line, 2*time.Minute)
-}
-
 // command sends one of umbra's own commands (the shadow verbs, RSET) and
 // reads its reply within command_timeout, as every other command's
 // (two minutes where none is set); the wait for the reply is the next
@@ -749,7 +743,11 @@ func (c *Client) commandWithin(line string, d time.Duration) ([]string, error) {
 	return c.sc.commandWithin(line, d)
 }
 
-// commandWithin is command with the whole exchange bounded by d.
+// commandWithin writes one command and reads its whole reply within d;
+// a non-2xx reply is returned as a *gosmtp.SMTPError. It returns the
+// reply's texts. Every command goes through Client.command, which
+// bounds it by command_timeout (there is no wait of the connection's
+// own: a fixed one here was a second, unused, bound).
 func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, error) {
 	if strings.ContainsAny(line, "\r\n") {
 		return nil, fmt.Errorf("command %q holds a CR or LF", line) // never a second command
@@ -963,23 +961,8 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		conn.Close()
 		return nil, err
 	}
-	out := make([]DataReply, 0, n)
 	defer c.awaitingReply()()
-	for len(out) < n {
-		code, texts, err := readReplyCode(br)
-		if err == nil {
-			err = stray(code, texts)
-		}
-		if err != nil {
-			return out, c.finalReplyError(err) // finalreply.go: timed out, unreadable, or lost
-		}
-		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
-		if code/100 != 2 {
-			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return c.finalReplies(br, watch, nil, n)
 }
 
 // AppendDotStuffed appends body as the DATA payload of RFC 5321: lines

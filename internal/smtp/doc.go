@@ -723,7 +723,12 @@
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the
-// message was sent whole and the next hop may have it (RFC 1047).
+// message was sent whole and the next hop may have it (RFC 1047). LMTP's
+// replies to the dot, one per accepted recipient, are each awaited so:
+// the first as SMTP's one reply, each next one for data_timeout from the
+// reply before it (finalReplies, the one reader of replies to a final
+// dot — also of the empty message that ends a DATA opened without a
+// recipient, bounded there by command_timeout).
 // command_timeout bounds each step of a session's opening (greeting,
 // EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
 // opening as a whole (prelude), and the reply to each of umbra's own
