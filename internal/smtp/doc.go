@@ -280,11 +280,16 @@
 //     the shadow view's refusal of its contacts with it (SetRefusalEnder:
 //     shadow list's refused row goes with the destination mark). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
-//     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
-//     digest of this server's database id (queue.DatabaseDigest), so that
-//     a shadow server whose login or XSHADOW this server refuses still
-//     sees a new database (Client.PeerDatabaseDigest). Never the id: an
-//     XSHADOW reply carries that, to transport servers only.
+//     destination health marks (SetPeerHealth). Every EHLO reply to a session that is a
+//     transport server's, or could become one by a login, carries
+//     "XSHADOWDB <digest>" (advertiseDigest), with the XSHADOW keyword
+//     or without it (a connector that grants no accept-xshadow): the digest of this server's database id
+//     (queue.DatabaseDigest), so that a shadow server whose login or
+//     XSHADOW this server refuses, or that it offers no XSHADOW, still
+//     sees a new database (Client.PeerDatabaseDigest) and knows the
+//     primary alive at its address (delivery askShadow: its heartbeat
+//     is a refusal, no failure). Never the id: an XSHADOW reply carries
+//     that, to transport servers only.
 //   - Shadow on receipt (SR-17, receipt.go). How this server answered
 //     each XSHADOW <server id> is told to the receipt shadow when it is a
 //     SessionNoter (noteShadowSession), by its final reply: a 5xx,
