@@ -707,7 +707,12 @@
 // stall; the looks come every eighth of the timeout watched, so that is
 // the most it is late, and while the reply is awaited the looks end the
 // read themselves (one is due at the wait's end; the read deadline is a
-// backstop after it). A reply to the
+// backstop after it). A copy pushed in one trip or in a batch
+// (pushone.go, batch.go) writes its group under the same watch, and
+// each of its replies waits at least its own timeout from when it is
+// awaited (waitAtLeast: command_timeout for MAIL and RCPT,
+// data_timeout for BDAT) and data_timeout after the last progress — no
+// one deadline for the whole group. A reply to the
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the
