@@ -121,8 +121,11 @@ func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr
 	if verify {
 		policy = smtp.TLSVerify
 	}
+	// The configured timeouts, as through a connector (connect): a copy
+	// pushed on this session waits data_timeout for its reply, not
+	// go-smtp's default of 12 minutes.
 	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: policy,
-		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
 	if err == nil {
 		watchMarks(st, c, primary)
 		d.presentTo(st, c, primary)
