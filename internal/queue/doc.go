@@ -1601,8 +1601,8 @@
 //     (by MX, or through a smart host no server of it), failed; or its
 //     delay DSN made) is written by the commit of the attempt's results
 //     that finishes it (of the notice, by the notice's own commit while a
-//     job hangs: noticecommit.go), keyed by the database id the copy may be given
-//     back to; the returning primary that presented that id marks its
+//     job hangs: noticecommit.go), keyed by the database id the copy was
+//     taken over under (any kind of takeover, takenindex.go); the returning primary that presented that id marks its
 //     originals' recipients done without a DSN in one commit before its
 //     next command, and only that command makes this server forget the
 //     notes: a crash of either leaves the note to be told again, and
