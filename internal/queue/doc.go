@@ -1654,6 +1654,10 @@
 //     this server before the shadow server fetched it, outlasting the
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
+//     Whose shadow sessions the receive side refuses (bucket refusedhere,
+//     refusedhere.go) is no message's state: a commit of its own per
+//     change of the refusal state; a crash before it returned leaves it
+//     unrecorded, and that server's next session records it again.
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy;
 //     a copy made there while its message was in delivery included,

@@ -297,6 +297,12 @@ var (
 	// when its database id was recorded under its topology name
 	// (holders.go: the link an id's move needs).
 	bucketHolderStated = []byte("holderstated")
+	// bucketRefusedHere: the server ids whose shadow sessions this
+	// server's receive side refused since the last one let in
+	// (refusedhere.go). Not in allBuckets: made by the first refusal it
+	// records, so a database that never refused a session keeps the
+	// layout it had.
+	bucketRefusedHere = []byte("refusedhere")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
