@@ -57,4 +57,15 @@ func TestSR17HolderRefusedByAddressGetsNoCopy(t *testing.T) {
 		t.Fatalf("reply %q; hub-a refuses hub-b's shadow sessions (by address), yet made another copy on receipt there: hub-b holds %d copies of hub-a's (%d pending), %d (%d) before the second message — never to be discarded, a second delivery when hub-a fails (README: one rule for both sides)", reply2, s2, w2, s1, w1)
 	}
 	waitLogCount(t, ha, "no copy on receipt on a shadow server whose sessions this server refuses", 1)
+
+	// shadow29 item 2: the refusal is in hub-a's transport database, so
+	// it survives hub-a's kill -9 and restart: the first message after
+	// the start makes no copy on hub-b either (it was memory only: that
+	// message's copy went to hub-b, never to be discarded).
+	ha.kill()
+	ha = startUmbra(t, o.cfgA, o.a)
+	ha.dumpLogIfFailed()
+	if reply3 := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: addr3\r\n\r\nbody"); strings.Contains(reply3, "shadow copy on hub-b") {
+		t.Fatalf("first message after hub-a's restart: %q — a copy on hub-b, whose shadow sessions hub-a refused before the restart", reply3)
+	}
 }

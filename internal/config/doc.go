@@ -29,7 +29,10 @@
 //   - Every address range (remote_ranges, rate_limits.exempt, a topology
 //     site's subnets and server's source_addresses) goes through
 //     ParseRange: a prefix with host bits set (10.9.9.9/0) is an error at
-//     its line, never taken silently as its masked prefix (0.0.0.0/0).
+//     its line, never taken silently as its masked prefix (0.0.0.0/0);
+//     an IPv4-mapped prefix (::ffff:10.0.0.0/104) is the IPv4 prefix it
+//     maps (10.0.0.0/8), as the addresses matched against it are
+//     unmapped: written IPv6 it would load and never match.
 //     A server's source_addresses reach at most a /8 of IPv4 or a /32 of
 //     IPv6, each entry and all together (minSourcePrefix4/6, topology.go):
 //     no server's connections come from more. An address is judged as

@@ -10,7 +10,10 @@ import (
 // with host bits set (10.9.9.9/0) is refused: netip would take it as its
 // masked prefix (0.0.0.0/0), and the writer almost always meant the one
 // address. The error says what it would have been taken as and offers
-// the one-address prefix.
+// the one-address prefix. An IPv4-mapped prefix (::ffff:10.0.0.0/104)
+// is read as the IPv4 prefix it maps (10.0.0.0/8): one rule for every
+// range (remote_ranges, rate_limits.exempt, a site's subnets, a server's
+// source_addresses) and every spelling.
 func ParseRange(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
@@ -18,6 +21,12 @@ func ParseRange(s string) (netip.Prefix, error) {
 	}
 	if p.Masked() != p {
 		return netip.Prefix{}, hostBitsError{p}
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		// The IPv4 prefix it maps: every address it is matched against
+		// is unmapped (a connection's, a server's), so kept as IPv6 it
+		// would load and never match.
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	return p, nil
 }

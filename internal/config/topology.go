@@ -503,7 +503,7 @@ func siteByAddress(t *Topology, address string) string {
 	best, bits := "", -1
 	for _, s := range t.Sites {
 		for _, p := range s.Subnets {
-			if pr, err := netip.ParsePrefix(p); err == nil && pr.Contains(ip.Unmap()) && pr.Bits() > bits {
+			if pr, err := ParseRange(p); err == nil && pr.Contains(ip.Unmap()) && pr.Bits() > bits {
 				best, bits = s.Name, pr.Bits()
 			}
 		}
@@ -618,7 +618,7 @@ func inSomeSubnet(t *Topology, address string) bool {
 	}
 	for _, s := range t.Sites {
 		for _, p := range s.Subnets {
-			if pr, err := netip.ParsePrefix(p); err == nil && pr.Contains(ip.Unmap()) {
+			if pr, err := ParseRange(p); err == nil && pr.Contains(ip.Unmap()) {
 				return true
 			}
 		}
@@ -712,11 +712,7 @@ func ParseSourceAddress(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 	}
-	p, err := ParseRange(s)
-	if err == nil && p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
-	}
-	return p, err
+	return ParseRange(s)
 }
 
 // topoAddressUnder reports whether a is user@domain with its domain

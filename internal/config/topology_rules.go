@@ -87,7 +87,7 @@ func topologyRules(t *Topology) []violation {
 	subnets := map[netip.Prefix]string{}
 	for i, s := range t.Sites {
 		for j, p := range s.Subnets {
-			pr, err := netip.ParsePrefix(p)
+			pr, err := ParseRange(p)
 			if err != nil {
 				continue // reported by validateTopology
 			}

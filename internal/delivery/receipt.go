@@ -62,6 +62,8 @@ type ReceiptShadow struct {
 	// sessions this server's receive side refused since the last one
 	// let in (smtp.SessionNoter) → *atomic.Bool, its WARN logged.
 	sessionRefusals sync.Map
+	// refusedStore keeps sessionRefusals across restarts (WithHolders).
+	refusedStore RefusedHereStore
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map

@@ -87,6 +87,18 @@ func (r *ReceiptShadow) presentMarkByDigest(c *smtp.Client) {
 func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 	r.holders = rec
 	r.store, _ = rec.(RecopyStore)
+	if rs, ok := rec.(RefusedHereStore); ok {
+		// The refusals recorded before this start (queue refusedhere.go):
+		// no copy on such a server until one of its sessions is let in.
+		r.refusedStore = rs
+		names, err := rs.SessionsRefusedHere()
+		if err != nil {
+			r.d.log.Error("reading the shadow servers whose sessions are refused here failed", "err", err)
+		}
+		for _, n := range names {
+			r.sessionRefusals.LoadOrStore(n, new(atomic.Bool))
+		}
+	}
 	r.d.presenter.Store(r)
 	return r
 }
@@ -257,9 +269,9 @@ func (r *ReceiptShadow) sessionsRefusedHere(server, stated string) string {
 // certificate or account does not match, any refusal) — what this
 // server saw of its sessions, not what its name promises. No copy there,
 // tried last until one of its sessions is let in; WARN once per refusal
-// state. A fresh start has seen no session refused: the first copies
-// may go until one of its sessions (a heartbeat, a discard query) is
-// refused here.
+// state. The state is kept in the transport database (RefusedHereStore,
+// queue refusedhere.go): a restart starts from what was refused before
+// it, not from none.
 func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	name := stated
 	if name == "" {
@@ -280,13 +292,36 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 // ShadowSessionRefused implements smtp.SessionNoter: a shadow session
 // under serverID was refused here.
 func (r *ReceiptShadow) ShadowSessionRefused(serverID string) {
-	r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), new(atomic.Bool))
+	if _, had := r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), new(atomic.Bool)); !had {
+		r.noteRefusedHere(serverID, true)
+	}
+}
+
+// RefusedHereStore keeps whose shadow sessions are refused here across
+// restarts (queue refusedhere.go): what ShadowSessionRefused and
+// ShadowSessionLetIn learn, read again at the start (WithHolders).
+type RefusedHereStore interface {
+	SessionsRefusedHere() ([]string, error)
+	NoteSessionsRefusedHere(name string, refused bool) error
+}
+
+// noteRefusedHere records a change of the refusal state of serverID's
+// sessions, when there is a store; a failure is logged (memory still
+// holds it, and the next change writes again).
+func (r *ReceiptShadow) noteRefusedHere(serverID string, refused bool) {
+	if r.refusedStore == nil {
+		return
+	}
+	if err := r.refusedStore.NoteSessionsRefusedHere(serverID, refused); err != nil {
+		r.d.log.Error("recording whether a shadow server's sessions are refused here failed", "session_name", serverID, "refused", refused, "err", err)
+	}
 }
 
 // ShadowSessionLetIn implements smtp.SessionNoter: a shadow session
 // under serverID was let in here; its refusals are forgotten.
 func (r *ReceiptShadow) ShadowSessionLetIn(serverID string) {
 	if _, ok := r.sessionRefusals.LoadAndDelete(mailaddr.NameKey(serverID)); ok {
+		r.noteRefusedHere(serverID, false)
 		r.d.log.Info("a shadow server's sessions are let in here again: copies on receipt may go to it", "session_name", serverID)
 	}
 }

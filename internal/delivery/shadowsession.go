@@ -358,7 +358,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, discards []string, contact bool) error) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	db, err := c.Shadow(st.cfg.ShadowServerID)
+	db, err := askShadow(c, st.cfg.ShadowServerID)
 	if err != nil {
 		return err
 	}
@@ -377,6 +377,24 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, sav
 	}
 	c.Quit()
 	return nil
+}
+
+// askShadow is XSHADOW in a session with a primary (heartbeat, watch,
+// reconciliation). One that offers no XSHADOW to this server is asked
+// all the same, as a relay asks a transport server (openShadow): it
+// answered, so its reply says why — a refusal (503 not offered, 550 not
+// permitted), which the caller judges by the database digest the EHLO
+// reply advertised (refusalIn; shadow doc.go: Judging a refusal): the
+// primary's own digest says it is alive and holds its mail, and its
+// copies are not taken over while it runs and delivers them; none says
+// nothing, and the session fails as before. A primary that takes the
+// unoffered verb is a session like any other.
+func askShadow(c *smtp.Client, serverID string) (string, error) {
+	db, err := c.Shadow(serverID)
+	if errors.Is(err, smtp.ErrNoShadow) {
+		db, err = c.ShadowUnoffered(serverID)
+	}
+	return db, err
 }
 
 // refusedError is a session to a primary that the primary answered with

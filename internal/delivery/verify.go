@@ -110,7 +110,7 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 				policy = smtp.TLSNone
 			}
 			c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: names[k], TLS: policy,
-				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, LMTP: lmtp})
+				RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout, LMTP: lmtp})
 			if err != nil {
 				lastErr = fmt.Errorf("%s from %s: %s", openingStage(err), names[k], smtp.Reply(err))
 				continue

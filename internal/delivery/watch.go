@@ -121,8 +121,11 @@ func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr
 	if verify {
 		policy = smtp.TLSVerify
 	}
+	// The configured timeouts, as through a connector (connect): a copy
+	// pushed on this session waits data_timeout for its reply, not
+	// go-smtp's default of 12 minutes.
 	c, err := smtp.NewClient(ctx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: primary, TLS: policy,
-		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout})
+		RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
 	if err == nil {
 		watchMarks(st, c, primary)
 		d.presentTo(st, c, primary)
@@ -204,7 +207,7 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	end = func() { stop(); c.Close() }
-	if db, err = c.Shadow(st.cfg.ShadowServerID); err == nil {
+	if db, err = askShadow(c, st.cfg.ShadowServerID); err == nil {
 		err = save(db, nil, false)
 		// A contact refused here for another server's database id marks
 		// the primary refused:NAME, and one let in clears it, as a

@@ -1621,8 +1621,8 @@
 //     (by MX, or through a smart host no server of it), failed; or its
 //     delay DSN made) is written by the commit of the attempt's results
 //     that finishes it (of the notice, by the notice's own commit while a
-//     job hangs: noticecommit.go), keyed by the database id the copy may be given
-//     back to; the returning primary that presented that id marks its
+//     job hangs: noticecommit.go), keyed by the database id the copy was
+//     taken over under (any kind of takeover, takenindex.go); the returning primary that presented that id marks its
 //     originals' recipients done without a DSN in one commit before its
 //     next command, and only that command makes this server forget the
 //     notes: a crash of either leaves the note to be told again, and
@@ -1674,6 +1674,10 @@
 //     this server before the shadow server fetched it, outlasting the
 //     takeover delay, lets the takeover deliver the held message (its
 //     copy, handed back here, merges into the held record instead).
+//     Whose shadow sessions the receive side refuses (bucket refusedhere,
+//     refusedhere.go) is no message's state: a commit of its own per
+//     change of the refusal state; a crash before it returned leaves it
+//     unrecorded, and that server's next session records it again.
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy;
 //     a copy made there while its message was in delivery included,

@@ -278,8 +278,8 @@ var (
 	// bucketPeerDBOrder: each server's ids in the order first met, for
 	// the bound of retired ids (retiredbound.go).
 	bucketPeerDBOrder = []byte("peerdborder")
-	// bucketTakenDone: recipients of copies taken over for failed
-	// heartbeats finished here, for their returning primary
+	// bucketTakenDone: recipients of taken-over copies (any kind of
+	// takeover) finished here, for their returning primary
 	// (takendone.go).
 	bucketTakenDone = []byte("takendone")
 	// bucketShadowIDs: the message records by the id of their copy
@@ -288,8 +288,8 @@ var (
 	// bucketTakenDoneWait: a holder's taken-done notes kept for a record
 	// that was in delivery when they were told (takendonewait.go).
 	bucketTakenDoneWait = []byte("takendonewait")
-	// bucketTakenHanded: recipients of copies taken over for failed
-	// heartbeats that this server handed to another transport server,
+	// bucketTakenHanded: recipients of taken-over copies (any kind of
+	// takeover) that this server handed to another transport server,
 	// for their primary's takendone note once that server's discard
 	// settles them (takenhanded.go).
 	bucketTakenHanded = []byte("takenhanded")
@@ -297,6 +297,12 @@ var (
 	// when its database id was recorded under its topology name
 	// (holders.go: the link an id's move needs).
 	bucketHolderStated = []byte("holderstated")
+	// bucketRefusedHere: the server ids whose shadow sessions this
+	// server's receive side refused since the last one let in
+	// (refusedhere.go). Not in allBuckets: made by the first refusal it
+	// records, so a database that never refused a session keeps the
+	// layout it had.
+	bucketRefusedHere = []byte("refusedhere")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

@@ -21,9 +21,12 @@ import (
 // way). A give-back cannot help: the copy is no longer waiting here.
 //
 // So the commit of an attempt's results that finishes a recipient of a
-// copy taken over for failed heartbeats (one whose entry in the index of
-// taken-over copies names the database it may be given back to,
-// takenindex.go) — delivered, relayed out of the organisation, or failed
+// taken-over copy (one whose entry in the index of taken-over copies
+// names the database it was taken over under, takenindex.go: every kind
+// of takeover — failed heartbeats, an expired copy, Manager.Takeover, a
+// rollback mark —; shadow29 item 1: only the first wrote notes, so a
+// primary back with its database after the others delivered its
+// original again) — delivered, relayed out of the organisation, or failed
 // (its DSN, when the sender asked for one, made in that commit) — and
 // the administrator's removal of it with a DSN (removeAction; not one
 // without, whose primary then delivers its original) also records it
@@ -216,7 +219,10 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		if r.Primary == "" || r.ShadowID == "" {
 			return ""
 		}
-		_, db := parseTaken(string(idx.Get(takenByKey(r.Primary, m.ID)))) // failed heartbeats only (takenindex.go)
+		// Under the database the copy was made against, whatever kind
+		// of takeover made it this server's (takenindex.go): a primary
+		// back with that database has the original, given back or not.
+		db, _ := parseTaken(string(idx.Get(takenByKey(r.Primary, m.ID))))
 		return db
 	}
 	for i := range m.Rcpts {

@@ -9,8 +9,10 @@ import (
 
 // A taken-over copy handed on to another transport server (rt26a).
 //
-// A copy taken over for failed heartbeats from primary P (its entry in
-// the index of taken-over copies names P's database id, takenindex.go)
+// A copy taken over from primary P by any kind of takeover (its entry in
+// the index of taken-over copies names the database id of P it was
+// taken over under, takenindex.go; shadow29 item 1: failed heartbeats
+// only before)
 // may be handed by this server's attempt to another transport server X
 // in a shadow session: the recipient is then shadowed here for X (its
 // Primary X, its ShadowID the id X will name in its discard), and the
@@ -107,8 +109,8 @@ type handedNote struct {
 
 // noteHanded records, in the commit of an attempt's results and before
 // it writes m (the index entries it reads go with the write), each
-// recipient of m taken over for failed heartbeats (pending in before,
-// taken from a primary whose index entry names its database) that the
+// recipient of m taken over (pending in before, taken from a primary
+// whose index entry names the database it was taken over under) that the
 // attempt handed to another transport server in a shadow session
 // (shadowed now for another server than its primary before). old is the
 // record as stored (the recipients' primary and shadow id before the
@@ -164,9 +166,9 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		if strings.EqualFold(or.Primary, r.Primary) {
 			continue // handed back to the server it was taken from: not noted
 		}
-		// Only a copy taken over for failed heartbeats (its entry the
-		// primary's database id alone, takenindex.go) is noted.
-		_, db := parseTaken(string(idx.Get(takenByKey(or.Primary, m.ID))))
+		// A copy taken over by any kind of takeover is noted, under
+		// the database it was taken over under (takenindex.go).
+		db, _ := parseTaken(string(idx.Get(takenByKey(or.Primary, m.ID))))
 		if db == "" {
 			continue
 		}

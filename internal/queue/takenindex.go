@@ -41,6 +41,11 @@ import (
 // again at Open (repairTakenIndex): under no known id, never given back.
 // An earlier release reading a marked value compares it whole with a
 // presented id, which never matches: nothing given back.
+// Whether given back or not, the database named is the one the
+// recipients this server finishes of the copy are noted under
+// (takendone.go, takenhanded.go): a primary back with it after any kind
+// of takeover learns what was finished here and does not deliver it
+// again.
 
 // takenUnderMark starts the index value of a copy that is never given
 // back (takenValue): no transport database id starts with a NUL.

@@ -33,11 +33,11 @@ func New(rc config.ReceiveConnector, counters *Counters) (*Check, error) {
 	}
 	k := &Check{connector: rc.Name, cfg: rc.RateLimits, counters: counters}
 	for _, e := range rc.RateLimits.Exempt {
-		p, err := netip.ParsePrefix(e)
+		p, err := config.ParseRange(e) // validated at load; unmapped as the session's address is
 		if err != nil {
 			return nil, fmt.Errorf("rate_limits.exempt %q: %w", e, err)
 		}
-		k.exempt = append(k.exempt, p.Masked())
+		k.exempt = append(k.exempt, p)
 	}
 	counters.Known(rc.Name)
 	return k, nil

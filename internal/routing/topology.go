@@ -464,14 +464,21 @@ func (t *Topology) groupCycle() string {
 // SiteOf derives a site from an address (host:port or host) by the
 // longest matching subnet (RT-1).
 func (t *Topology) SiteOf(address string) (string, error) {
-	host := address
-	if i := strings.LastIndexByte(address, ':'); i > 0 && !strings.HasSuffix(address, "]") {
-		host = address[:i]
+	// host:port, [v6]:port, or a bare host (an IPv6 one has colons of
+	// its own, so only a failed parse of the whole says a port follows).
+	host := strings.Trim(address, "[]")
+	if _, err := netip.ParseAddr(host); err != nil {
+		if h, _, err := net.SplitHostPort(address); err == nil {
+			host = h
+		}
 	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		return "", fmt.Errorf("no site given and %q is not an IP address", address)
 	}
+	// An IPv4-mapped address is the IPv4 it maps: subnets are loaded
+	// unmapped (config.ParseSubnet), one rule for every spelling.
+	ip = ip.Unmap()
 	best, bits := "", -1
 	for _, s := range t.sites {
 		for _, p := range s.Subnets {

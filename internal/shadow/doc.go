@@ -104,6 +104,11 @@
 //     is a renamed server's too, whose copies are the only ones);
 //   - another digest: the primary lost its queue (SR-7); every copy is
 //     taken over at once, and the heartbeat counts as failed;
+//     A primary that answers but offers no XSHADOW to this server is
+//     asked the verb all the same (delivery askShadow): its refusal is
+//     judged so too — alive, its copies kept, not taken over, while it
+//     delivers them (a server advertises XSHADOWDB with or without the
+//     verb);
 //   - no digest (nothing advertised, or the id is not known here):
 //     whatever answered is not the primary refusing — a dead primary's
 //     address taken over by another server, a proxy, a server of an

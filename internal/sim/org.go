@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,7 +214,9 @@ func topologyInput(ct *config.Topology) routing.TopologyInput {
 	for _, s := range ct.Sites {
 		site := routing.Site{Name: s.Name, HubSite: s.HubSite}
 		for _, p := range s.Subnets {
-			site.Subnets = append(site.Subnets, netip.MustParsePrefix(p).Masked())
+			if pr, err := config.ParseRange(p); err == nil { // validated when loaded
+				site.Subnets = append(site.Subnets, pr)
+			}
 		}
 		in.Sites = append(in.Sites, site)
 	}

@@ -35,6 +35,24 @@ func (s *session) advertiseNow() bool {
 	return s.advertiseXShadow() && s.saslServerPossible()
 }
 
+// advertiseDigest: the EHLO reply carries XSHADOWDB (the digest of this
+// server's database id) — to a session that is a transport server's, or
+// could become one by a login, whether it is offered XSHADOW or not: a
+// shadow server this server offers no XSHADOW to asks it anyway, and
+// judges the refusal by the digest (shadow doc.go: Judging a refusal).
+// Nothing to a user's session, nor to one no server could log in on.
+func (s *session) advertiseDigest() bool {
+	switch {
+	case s.srv.shadow == nil:
+		return false
+	case s.server && s.trustedServer():
+		return true
+	case s.user != "":
+		return false
+	}
+	return s.saslServerPossible()
+}
+
 // saslServerPossible: AUTH is offered in the session's present state and
 // a server account exists to log in with.
 func (s *session) saslServerPossible() bool {

@@ -132,8 +132,10 @@ func TestXShadowAdvertisementRule(t *testing.T) {
 // the transport database id (XSHADOWDB), so that a shadow server whose
 // login this server refuses still sees a new database; never the id
 // itself (an XSHADOW reply must carry that before discards or
-// reconciliation answers count), and nothing where XSHADOW is not
-// offered. The client reads it from the EHLO it got last.
+// reconciliation answers count), and nothing to a session no server
+// could log in on (shadow29: a transport server's session gets it
+// whether XSHADOW is offered or not). The client reads it from the EHLO
+// it got last.
 func TestDatabaseDigestAdvertised(t *testing.T) {
 	sh := &fakeShadow{notes: map[string][]string{}}
 	s := startShadowServer(t, &fakeQueue{}, sh, true, transportConnector(t, ""))
@@ -157,7 +159,7 @@ func TestDatabaseDigestAdvertised(t *testing.T) {
 	d = dial(t, plain, "")
 	d.expect("220")
 	if strings.Contains(d.cmd("EHLO c", "250"), "XSHADOWDB") {
-		t.Fatal("digest offered where XSHADOW is not")
+		t.Fatal("digest offered to a session no server could log in on")
 	}
 
 	nc, err := net.Dial("tcp", s.Addrs()[0].String())

@@ -514,21 +514,25 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	head = strconv.AppendInt(head, int64(size), 10)
 	head = append(head, " LAST\r\n"...)
 	conn := c.sc.Conn
-	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
 	defer conn.SetDeadline(time.Time{})
+	// As a copy pushed in one trip (pushone.go): the writes bounded by
+	// progress, the replies' wait by data_timeout after the last.
+	watch := watchBody(conn, c.CommandTimeout)
+	defer watch.stop()
 	fail := func(err error) ([]error, error) {
 		conn.Close() // out of step: never used again
 		return nil, err
 	}
-	if err := writeGroup(conn, head, records); err != nil {
+	if err := writeGroup(watch, head, records); err != nil {
 		return fail(err)
 	}
+	watch.awaitReply(c.SubmissionTimeout)
 	replied := c.awaitingReply()
 	defer replied()
 	br := c.sc.replies()
 	var refused error
 	for _, cmd := range []string{"MAIL", "RCPT"} {
-		conn.SetReadDeadline(time.Now().Add(c.CommandTimeout)) // each envelope reply its own (README, command_timeout)
+		watch.waitAtLeast(c.CommandTimeout) // each envelope reply its own (README, command_timeout), and data_timeout after the last progress
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
@@ -537,7 +541,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 			refused = err
 		}
 	}
-	conn.SetReadDeadline(time.Now().Add(c.SubmissionTimeout)) // the reply to the body: the copies made durable
+	watch.waitAtLeast(c.SubmissionTimeout) // the reply to the body: the copies made durable
 	code, texts, err := readReplyCode(br)
 	if err == nil {
 		err = stray(code, texts)
@@ -545,6 +549,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	if err != nil {
 		return fail(replyTo("BDAT", err))
 	}
+	watch.stop() // every reply read: the RSET below has its own deadline
 	if br.Buffered() > 0 {
 		return fail(fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered()))
 	}

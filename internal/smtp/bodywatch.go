@@ -63,6 +63,7 @@ type bodyWatch struct {
 	stopped bool
 	reply   time.Duration // awaitReply's data timeout; 0 while writing
 	until   time.Time     // when the wait for the reply ends, moved only later
+	floor   time.Time     // the wait ends no earlier (waitAtLeast)
 }
 
 // watchBody starts watching writes to conn; stop must follow the last.
@@ -111,11 +112,12 @@ func (w *bodyWatch) look() {
 		}
 	}
 	if w.reply > 0 {
-		if !now.Before(w.until) {
+		end := w.end()
+		if !now.Before(end) {
 			w.conn.SetReadDeadline(now) // nothing taken for data_timeout: the read ends
 			return
 		}
-		w.resetTimer(min(w.every(), w.until.Sub(now))) // a look at the wait's end at the latest
+		w.resetTimer(min(w.every(), end.Sub(now))) // a look at the wait's end at the latest
 		return
 	}
 	idle := now.Sub(w.seenAt)
@@ -149,7 +151,35 @@ func (w *bodyWatch) every() time.Duration {
 // backstop is the read deadline while the reply is awaited: later than
 // the look due at the wait's end, which ends the read itself. Called
 // with w.mu held.
-func (w *bodyWatch) backstop() time.Time { return w.until.Add(w.every()) }
+func (w *bodyWatch) backstop() time.Time { return w.end().Add(w.every()) }
+
+// end is when the wait for the reply ends: data_timeout after the last
+// progress, and no earlier than a waitAtLeast asked. Called with w.mu
+// held.
+func (w *bodyWatch) end() time.Time {
+	if w.floor.After(w.until) {
+		return w.floor
+	}
+	return w.until
+}
+
+// waitAtLeast has the read that follows awaitReply wait at least d from
+// now, however long ago the next hop took its last byte: a reply of a
+// group sent with the body (a copy pushed in one trip or a batch, whose
+// MAIL and RCPT replies may come after the body, or one by one) is
+// awaited for its own timeout, and the body's reply for data_timeout
+// after the last progress too.
+func (w *bodyWatch) waitAtLeast(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t := w.now().Add(d); t.After(w.floor) {
+		w.floor = t
+	}
+	w.conn.SetReadDeadline(w.backstop())
+	if !w.stopped {
+		w.resetTimer(min(w.every(), w.end().Sub(w.now())))
+	}
+}
 
 // awaitReply follows the last write: the reply to the final dot is
 // awaited for d from now and from each progress after it (one system

@@ -291,11 +291,16 @@
 //     the shadow view's refusal of its contacts with it (SetRefusalEnder:
 //     shadow list's refused row goes with the destination mark). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
-//     destination health marks (SetPeerHealth). With the keyword goes "XSHADOWDB <digest>": the
-//     digest of this server's database id (queue.DatabaseDigest), so that
-//     a shadow server whose login or XSHADOW this server refuses still
-//     sees a new database (Client.PeerDatabaseDigest). Never the id: an
-//     XSHADOW reply carries that, to transport servers only.
+//     destination health marks (SetPeerHealth). Every EHLO reply to a session that is a
+//     transport server's, or could become one by a login, carries
+//     "XSHADOWDB <digest>" (advertiseDigest), with the XSHADOW keyword
+//     or without it (a connector that grants no accept-xshadow): the digest of this server's database id
+//     (queue.DatabaseDigest), so that a shadow server whose login or
+//     XSHADOW this server refuses, or that it offers no XSHADOW, still
+//     sees a new database (Client.PeerDatabaseDigest) and knows the
+//     primary alive at its address (delivery askShadow: its heartbeat
+//     is a refusal, no failure). Never the id: an XSHADOW reply carries
+//     that, to transport servers only.
 //   - Shadow on receipt (SR-17, receipt.go). How this server answered
 //     each XSHADOW <server id> is told to the receipt shadow when it is a
 //     SessionNoter (noteShadowSession), by its final reply: a 5xx,
@@ -719,7 +724,12 @@
 // stall; the looks come every eighth of the timeout watched, so that is
 // the most it is late, and while the reply is awaited the looks end the
 // read themselves (one is due at the wait's end; the read deadline is a
-// backstop after it). A reply to the
+// backstop after it). A copy pushed in one trip or in a batch
+// (pushone.go, batch.go) writes its group under the same watch, and
+// each of its replies waits at least its own timeout from when it is
+// awaited (waitAtLeast: command_timeout for MAIL and RCPT,
+// data_timeout for BDAT) and data_timeout after the last progress — no
+// one deadline for the whole group. A reply to the
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the

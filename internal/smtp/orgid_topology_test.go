@@ -74,7 +74,7 @@ func TestHeaderFirewallExternallySecuredBoundToTopology(t *testing.T) {
 			d := dial(t, s, c.from)
 			d.expect("220")
 			ehlo := d.cmd("EHLO c", "250")
-			if got := strings.Contains(ehlo, "XSHADOW"); got != c.wantXShadow {
+			if got := offersKeyword(ehlo, "XSHADOW"); got != c.wantXShadow {
 				t.Errorf("EHLO offers XSHADOW: %v, want %v\n%s", got, c.wantXShadow, ehlo)
 			}
 			if c.auth != "" {

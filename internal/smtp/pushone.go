@@ -91,15 +91,20 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 	group := c.sc.stopCapture()
 	group = append(append(append(group, "BDAT "...), strconv.Itoa(size)...), " LAST\r\n"...)
 	conn := c.sc.Conn
-	conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
 	defer conn.SetDeadline(time.Time{})
+	// The group's writes are bounded by progress, and the replies'
+	// wait by data_timeout after the last progress, as delivery's body
+	// (bodywatch.go): a large copy to a slow but steady peer goes on.
+	watch := watchBody(conn, c.CommandTimeout)
+	defer watch.stop()
 	fail := func(err error) error {
 		conn.Close() // out of step: never used again
 		return err
 	}
-	if err := writeGroup(conn, group, parts); err != nil {
+	if err := writeGroup(watch, group, parts); err != nil {
 		return fail(err)
 	}
+	watch.awaitReply(c.SubmissionTimeout)
 	replied := c.awaitingReply()
 	defer replied()
 	br := c.sc.replies()
@@ -116,7 +121,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		if cmd == "BDAT" {
 			wait = c.SubmissionTimeout // the reply to the body: the copy made durable
 		}
-		conn.SetReadDeadline(time.Now().Add(wait))
+		watch.waitAtLeast(wait) // and data_timeout after the peer last took a byte of the body
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
 			return fail(err)
@@ -125,6 +130,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 			refused = err
 		}
 	}
+	watch.stop() // every reply read: the RSET below has its own deadline
 	if br.Buffered() > 0 {
 		return fail(fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered()))
 	}

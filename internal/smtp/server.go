@@ -348,11 +348,11 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 			c.limits = &connLimits{perSource: map[netip.Addr]int{}}
 		}
 		for _, r := range rc.RemoteRanges {
-			p, err := netip.ParsePrefix(r)
+			p, err := config.ParseRange(r) // validated at load; unmapped as connections are
 			if err != nil {
 				return nil, fmt.Errorf("connector %s: %w", rc.Name, err)
 			}
-			c.ranges = append(c.ranges, p.Masked())
+			c.ranges = append(c.ranges, p)
 		}
 		// Each file of the connector is loaded whether or not another
 		// was refused, and every refusal is returned joined: config

@@ -25,7 +25,7 @@ func TestShadowVerbRefusalsNameTheCause(t *testing.T) {
 `))
 	d := dial(t, plain, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO c.test", "250"); strings.Contains(ehlo, "XSHADOW") {
+	if ehlo := d.cmd("EHLO c.test", "250"); offersKeyword(ehlo, "XSHADOW") {
 		t.Fatalf("XSHADOW advertised on a connector without accept-xshadow:\n%s", ehlo)
 	}
 	d.cmd("XSHADOW x", "502 5.5.1")

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"strings"
 	"testing"
 
 	"umbra/internal/routing"
@@ -86,7 +85,7 @@ func TestShadowSessionOnlyForTransportServers(t *testing.T) {
 	s.SetServers(topo)
 	d = dial(t, s, "127.0.0.5")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO c", "250"); strings.Contains(ehlo, "XSHADOW") {
+	if ehlo := d.cmd("EHLO c", "250"); offersKeyword(ehlo, "XSHADOW") {
 		t.Errorf("EHLO from a mailbox server offers XSHADOW:\n%s", ehlo)
 	}
 	d.cmd("MAIL FROM:<a@example.org>", "250")

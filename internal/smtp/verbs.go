@@ -649,6 +649,13 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if s != nil && s.xshadowKeyword() != "" {
 			s.readMarkFloors()
 			out.WriteString("250-" + s.xshadowKeyword() + "\r\n")
+		}
+		if s != nil && s.advertiseDigest() {
+			// The digest with or without the verb (doc.go): a shadow
+			// server this session offers no XSHADOW to (no
+			// accept-xshadow here) still knows the primary answering
+			// it — alive, its copies not taken over — from something
+			// else at its address.
 			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
 		}
 		if v.tlsOn.Load() {

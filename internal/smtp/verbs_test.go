@@ -192,7 +192,7 @@ func TestShadowVerbsRefused(t *testing.T) {
 	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{}, false, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO c", "250"); strings.Contains(ehlo, "XSHADOW") {
+	if ehlo := d.cmd("EHLO c", "250"); offersKeyword(ehlo, "XSHADOW") {
 		t.Fatalf("XSHADOW offered with the switch off:\n%s", ehlo)
 	}
 	d.cmd(authHub2, "235")

@@ -2,7 +2,6 @@ package topology
 
 import (
 	"fmt"
-	"net/netip"
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
@@ -41,7 +40,7 @@ func Input(ct *config.Topology) routing.TopologyInput {
 	for _, s := range ct.Sites {
 		site := routing.Site{Name: s.Name, HubSite: s.HubSite}
 		for _, p := range s.Subnets {
-			if pr, err := netip.ParsePrefix(p); err == nil { // validated when loaded
+			if pr, err := config.ParseRange(p); err == nil { // validated when loaded
 				site.Subnets = append(site.Subnets, pr.Masked())
 			}
 		}
