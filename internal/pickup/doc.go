@@ -34,11 +34,19 @@
 //     next scan finds the key, queues nothing and marks the file with
 //     the message it already made (never twice). A crash after the
 //     rename leaves the .queued file, which the next start re-attaches
-//     to its message by id. At the first start after the transport
-//     database was restored from a backup, a .queued file whose message
-//     the database lacks was accepted after the backup: it is renamed
-//     back to NAME.eml and submitted again (the file is the message's
-//     only copy here), not removed as handed on. Two drops of the same content are two files
+//     to its message by id — only when the database holds that id as
+//     this file's message (queue.Manager.PickupFate: a pickup message
+//     whose Helo is NAME.eml). A file is removed without its message
+//     being waited for only when the database recorded that message's
+//     end (the commit removing its record writes it, Tx.Delete; kept as
+//     long as the submission keys). Any other .queued file — a new
+//     database (queue.db moved aside or lost, data_dir wiped), one
+//     restored from an older backup, the id given since to another
+//     message (ids start again with a database), a file another server
+//     marked — is renamed back to NAME.eml (NAME.restored-<id>.eml when
+//     that name is taken) and submitted again with a warning: the file
+//     is the message's only copy, so at worst the message goes twice,
+//     never lost. Two drops of the same content are two files
 //     (new inode or change time): two messages, as two SMTP submissions.
 //   - Identity: the Message-ID is recorded (tracking finds the message by
 //     it), and the message gets a fresh organisation message id. A file

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SR-12: a pickup file is deleted only once the message was handed on.
+// A server that starts with a database that does not hold the record a
+// NAME.<id>.queued file names — queue.db moved aside after a SIGTERM, the
+// whole data_dir gone after a kill -9 — has no record of the message ever
+// being handed on: the file is the message's only copy, so it is
+// submitted again (a warning names it) and delivered, never deleted
+// unsent (rt29 pick F1).
+func TestPickupFileSurvivesNewDatabase(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop syscall.Signal
+		wipe bool // the whole data_dir, not queue.db alone
+	}{
+		{"sigterm-db-moved-aside", syscall.SIGTERM, false},
+		{"kill9-data-dir-wiped", syscall.SIGKILL, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pick := filepath.Join(t.TempDir(), "pickup") // outside data_dir
+			if err := os.Mkdir(pick, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+			cfg := relayConfig(t, dir, listen, sinkAddr)
+			b, _ := os.ReadFile(cfg)
+			os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
+			d := startUmbra(t, cfg, listen)
+			d.dumpLogIfFailed()
+			os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1-only-copy\n\nthe file is the only copy\n"), 0o600)
+			os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
+			waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
+				m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+				return len(m) == 1
+			})
+			d.cmd.Process.Signal(tc.stop)
+			<-d.done
+			d.done <- nil
+			data := filepath.Join(dir, "data")
+			if tc.wipe {
+				if err := os.Rename(data, data+".lost"); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Rename(filepath.Join(data, "queue.db"), filepath.Join(dir, "queue.db.aside")); err != nil {
+				t.Fatal(err)
+			}
+			d = startUmbra(t, cfg, listen)
+			d.dumpLogIfFailed()
+			waitCond(t, "a warning naming the file submitted again", 30*time.Second, func() bool {
+				b, _ := os.ReadFile(d.log)
+				return strings.Contains(string(b), "submitted again") && strings.Contains(string(b), "f1.")
+			})
+			if m, _ := filepath.Glob(filepath.Join(pick, "f1*")); len(m) != 1 {
+				t.Fatalf("pickup directory holds %q after the start, want the file of f1 (queued again)", m)
+			}
+			r := startRecorder(t, sinkAddr)
+			waitArrived(t, r, []string{"f1-only-copy"}, d)
+			waitCond(t, "the file to be deleted once handed on", 30*time.Second, func() bool {
+				m, _ := filepath.Glob(filepath.Join(pick, "*"))
+				return len(m) == 0
+			})
+		})
+	}
+}
