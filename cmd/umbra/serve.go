@@ -642,6 +642,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return reachError("pickup directory", dir, err)
 		}
+		// One server's: another sharing it would take this one's
+		// .queued files for files to submit again (pickup.Lock).
+		release, err := pickup.Lock(dir)
+		if err != nil {
+			return fmt.Errorf("pickup directory %s: %w", dir, err)
+		}
+		defer release()
 	}
 	if holders != nil {
 		// Before the first delivery: what the servers keeping copies of

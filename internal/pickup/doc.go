@@ -73,4 +73,11 @@
 //     that the store's next Open sweeps.
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
+//   - A directory is one server's (Lock, dirlock.go): the server holds
+//     its .umbra-pickup.lock file locked while it runs, and serve refuses
+//     to start on a directory another process holds. Two servers on one
+//     directory would each submit the other's files, and each take the
+//     other's .queued files, whose messages its database does not hold,
+//     for files to submit again. The lock goes with the process (kill -9
+//     too).
 package pickup
