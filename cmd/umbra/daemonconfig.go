@@ -52,7 +52,10 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 			return cfg, err
 		}
 		st, serr := daemonClient(cmd, cfg.Server.AdminSocket).Status()
-		if serr != nil || st.TrackingPath == "" || (st.TrackingPath == cfg.Tracking.Path && cfg.Tracking.Enabled) {
+		// The file's log and the daemon's compared as a reload compares
+		// them (samePlace): the same log named through a link is the
+		// one in force, not a setting a restart applies.
+		if serr != nil || st.TrackingPath == "" || (cfg.Tracking.Enabled && samePlace(st.TrackingPath, absPath(cfg.Tracking.Path))) {
 			return cfg, nil // no daemon there (the file decides), or it writes the file's log
 		}
 		if st.ConfigFile == "" || !samePlace(st.ConfigFile, cfg.File) { // reloadkeys.go: the file it runs, by name or identity
@@ -240,7 +243,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
 		case err != nil:
 			why = noAnswer(sock, err)
-		case named != "" && absPath(named) != l.File:
+		case named != "" && !samePlace(l.File, absPath(named)): // the file it runs, by name or identity (a link to it)
 			why = fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(l.File, "the embedded default configuration"), named)
 		default:
 			cfg, err := config.Parse([]byte(l.Config), l.File)
@@ -290,7 +293,7 @@ func loadedConfig(cmd *cobra.Command) *config.Config {
 	if err != nil {
 		return nil
 	}
-	if named := configNamed(cmd); named != "" && absPath(named) != l.File {
+	if named := configNamed(cmd); named != "" && !samePlace(l.File, absPath(named)) {
 		return nil
 	}
 	cfg, err := config.Parse([]byte(l.Config), l.File)

@@ -172,6 +172,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterDamagedPeers(reg, func() int { return 0 })
 	metrics.RegisterRetiredDatabaseIDs(reg, func() (int, error) { return 0, nil })
 	metrics.RegisterDamagedRequests(reg, func() int { return 0 })
+	metrics.RegisterPickupPanics(reg)
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {

@@ -86,6 +86,14 @@ func (a ldapAccounts) Authenticate(ctx context.Context, name, password string) (
 
 func (a ldapAccounts) HasServer() bool { return a.d.HasServer() }
 
+var _ smtp.AccountStanding = ldapAccounts{}
+
+// Account says whether an account that authenticated is still one
+// (smtp.AccountStanding: its sessions are judged again at MAIL and RCPT).
+func (a ldapAccounts) Account(ctx context.Context, name, user string) (found, server bool, err error) {
+	return a.d.Account(ctx, name, user)
+}
+
 // accountSource is the directory's accounts for the SMTP server, or nil.
 func accountSource(d *ldapdir.Directory) smtp.AccountSource {
 	if d == nil || !d.HasAccounts() {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -317,6 +318,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	if dir != nil {
 		defer dir.Close()
+		dir.SetLogger(log.With("component", "ldap")) // a search's recovered panic
 	}
 	topo, ctopo, err := serverTopologies(cfg) // the file read once: routing's snapshot and its lines for warnings
 	if err != nil {
@@ -359,6 +361,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
+	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
 	dc.Resolver = dnsResolver
 	resolveServerHosts(topo, nil, dnsResolver, log) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
@@ -505,6 +508,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource), Server: &srv}
 	})
 	adm.SetRedirectCheck(del.RedirectSelf)
+	// The last reload's state, for the status the CLI and the console's
+	// header show (the metrics say it as umbra_config_last_reload_successful
+	// and umbra_config_restart_would_fail).
+	var reloadMu sync.Mutex
+	reloadState := admin.ReloadState{Result: "none"}
+	adm.SetReload(func() admin.ReloadState {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		r := reloadState
+		r.Pending = slices.Clone(r.Pending)
+		return r
+	})
 	// route explain's recipients: RCPT's answer by the lists and the
 	// directory this daemon loaded (no callout made), and the mailbox
 	// databases its directory assigns — not the files as they read now.
@@ -691,7 +706,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
-		w := pickup.New(pickup.Config{AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
+		w := pickup.New(pickup.Config{Panicked: metrics.RegisterPickupPanics(reg), AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
 			// A .queued file whose message the database does not hold
@@ -792,6 +807,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 					con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
 				}
 			}
+			// Its state for the status, once what it applied is in
+			// force: a status that shows it shows the new configuration.
+			reloadMu.Lock()
+			reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: time.Now(), Result: "ok",
+				Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
+			if err != nil {
+				reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil
+			}
+			reloadMu.Unlock()
 			systemd.Notify("READY=1")
 		}
 	}()

@@ -119,9 +119,13 @@ and from what time the events shown start.`,
 				case len(partial.Skipped) == 1 && partial.Skipped[0].Dir:
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("the tracking log's directory %s cannot be searched (named above): no events could be read",
 						partial.Skipped[0].Name)}
-				case len(partial.Skipped) > 0:
-					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the others",
+				case len(partial.Skipped) > 0 && partial.Read == 0:
+					// No other file to have answered (rt29c F9).
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above) and no other could be read: no events could be read",
 						len(partial.Skipped))}
+				case len(partial.Skipped) > 0:
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the other %d",
+						len(partial.Skipped), partial.Read)}
 				default:
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("lines of %d tracking log file(s) skipped (named above): the events shown are from the rest",
 						len(partial.BadLines))}

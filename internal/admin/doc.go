@@ -173,8 +173,9 @@
 //
 // Endpoints (v1):
 //
-//	GET  /v1/status (server, role, version, database id, start time, and the
-//	     absolute paths of the configuration file and the tracking log)
+//	GET  /v1/status (server, role, version, database id, start time, the
+//	     absolute paths of the configuration file and the tracking log, and
+//	     the state of the last configuration reload: ReloadState)
 //	GET  /v1/queues
 //	POST /v1/queues/{name}/suspend | resume | retry | redirect?to=host[:port]
 //	     [&max_time=DURATION][&after=ID&through=ID&selection=TOKEN]

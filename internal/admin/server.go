@@ -124,6 +124,31 @@ type Status struct {
 	ConfigFile       string `json:"config_file"`
 	TrackingPath     string `json:"tracking_path,omitempty"`
 	TrackingMaxFiles int    `json:"tracking_max_files,omitempty"`
+	// Reload is the state of the last configuration reload (nil: a
+	// daemon that does not say, an older release).
+	Reload *ReloadState `json:"reload,omitempty"`
+}
+
+// ReloadState is the state of the daemon's last configuration reload
+// (SIGHUP), as the metrics umbra_config_last_reload_successful and
+// umbra_config_restart_would_fail say it, with the parts left to a
+// restart named.
+type ReloadState struct {
+	// Count: reloads tried since the start (a SIGHUP ignored during a
+	// stop is none).
+	Count int `json:"count"`
+	// Time: when the last one ended (zero: none since the start).
+	Time time.Time `json:"time,omitempty"`
+	// Result: "none" (none since the start), "ok" or "failed" (the
+	// running configuration stayed in force; Error says why).
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+	// Pending: the parts of the file last reloaded that the running
+	// daemon did not take, which a restart would refuse or change.
+	Pending []string `json:"pending,omitempty"`
+	// RestartWouldFail is umbra_config_restart_would_fail: Pending is
+	// not empty, or the last reload failed.
+	RestartWouldFail bool `json:"restart_would_fail"`
 }
 
 // Server serves the API on a Unix socket.
@@ -145,9 +170,12 @@ type Server struct {
 	db       Backuper                  // nil: no backups
 	pressure func() backpressure.State // nil: back pressure off
 	status   Status
-	log      *slog.Logger
-	http     *http.Server
-	ln       net.Listener
+	// reload gives the state of the last reload (nil: not given;
+	// SetReload).
+	reload func() ReloadState
+	log    *slog.Logger
+	http   *http.Server
+	ln     net.Listener
 	// made is the file the socket was made as (guarded by lnMu): a
 	// file at its path that is not this one is another's (Remake,
 	// removeOwn).
@@ -386,6 +414,11 @@ func (s *Server) Remake() (bool, error) {
 	old.Close() // its Serve returns; its name is the new socket's, left as it is
 	return true, nil
 }
+
+// SetReload gives GET /v1/status the state of the last configuration
+// reload; reload must be safe to call from any goroutine. Set before
+// the API serves.
+func (s *Server) SetReload(reload func() ReloadState) { s.reload = reload }
 
 // SetShadows gives the API the shadow manager's view of its primaries.
 func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = status }
@@ -704,7 +737,14 @@ func (s *Server) Shutdown(ctx context.Context) {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.status, nil) })
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st := s.status
+		if s.reload != nil {
+			rs := s.reload()
+			st.Reload = &rs
+		}
+		reply(w, st, nil)
+	})
 	mux.HandleFunc("GET /v1/db/backup", s.backup)
 	mux.HandleFunc("POST /v1/db/backup/failed", s.backupFailed)
 	mux.HandleFunc("GET /v1/backpressure", s.backPressure)

@@ -65,3 +65,36 @@ func UnspecifiedHost(host string) bool {
 	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	return err == nil && ip.Unmap().IsUnspecified()
 }
+
+// UnspecifiedNameError is the refusal of a host name (a milter's inet:
+// host, mailbox.lmtp's, a topology server's) whose addresses, looked up
+// when umbra connects, are all the unspecified address: connecting to it
+// reaches this machine itself, as the literal address refused at load
+// would (UnspecifiedHost), so it is not connected to.
+type UnspecifiedNameError struct {
+	Host string // the name
+	Addr string // the address it resolved to (0.0.0.0, ::, ::ffff:0.0.0.0)
+}
+
+func (e *UnspecifiedNameError) Error() string {
+	return fmt.Sprintf("host name %s resolves to %s, the unspecified address, which connects to this machine itself "+
+		"(its bound source address, or loopback): not connected to; give the name the address the host is reached at", e.Host, e.Addr)
+}
+
+// DropUnspecified is addrs (a host name's addresses, as looked up) without
+// the unspecified ones, and the first of those it dropped ("" when none):
+// an unspecified address in a lookup is never connected to, and the
+// others are tried; a name left with none is refused by the caller
+// (UnspecifiedNameError).
+func DropUnspecified(addrs []string) (kept []string, dropped string) {
+	for _, a := range addrs {
+		if UnspecifiedHost(a) {
+			if dropped == "" {
+				dropped = a
+			}
+			continue
+		}
+		kept = append(kept, a)
+	}
+	return kept, dropped
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/panicline"
 	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
@@ -32,6 +34,9 @@ type Options struct {
 	Warnings *Limiter
 	// Timeout bounds the DNS work of one check (default 10 s).
 	Timeout time.Duration
+	// Panics gates the log lines of recovered panics (panicline); one
+	// per server, like Warnings. nil: a new one.
+	Panics *panicline.Gate
 }
 
 func (o *Options) defaults() {
@@ -43,6 +48,9 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.Panics == nil {
+		o.Panics = &panicline.Gate{}
 	}
 }
 
@@ -163,6 +171,26 @@ func QueryName(ip netip.Addr, zone string) string {
 }
 
 // ask looks ip up in one list and reads the answer.
+// askRecovered is ask on the goroutine Connect starts per list. A panic
+// there (a defect, in the reading of a list's answer say: outside
+// input) is recovered — no lock is held there — and the list counts as
+// not answered (lookupError), the panic counted (umbra_dnsbl_panics_total)
+// and logged at ERROR once a minute (panicline). Unrecovered it ended
+// the daemon, every session with it (TestDNSBLLookupPanicRecovered).
+func (d *DNSBL) askRecovered(ctx context.Context, l *list, ip netip.Addr) (res listResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			d.opt.Metrics.panicked()
+			if line, ok := d.opt.Panics.Attrs(time.Now(), r, stack); ok {
+				d.opt.Log.Error("DNS list lookup panicked", append([]any{"zone", l.zone, "connector", d.connector}, line...)...)
+			}
+			res = listResult{l: l, state: lookupError, detail: "internal error (recovered panic)"}
+		}
+	}()
+	return d.ask(ctx, l, ip)
+}
+
 func (d *DNSBL) ask(ctx context.Context, l *list, ip netip.Addr) listResult {
 	res := listResult{l: l}
 	a, err := d.opt.Resolver.Lookup(ctx, QueryName(ip, l.zone), dns.TypeA)
@@ -234,7 +262,7 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	var wg sync.WaitGroup
 	for i, l := range d.lists {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = d.ask(ctx, l, ip) }()
+		go func() { defer wg.Done(); results[i] = d.askRecovered(ctx, l, ip) }()
 	}
 	wg.Wait()
 

@@ -24,6 +24,10 @@
 //     421 4.7.1 at connect (the connection closes) and 450 at HELO; log
 //     only refuses nothing. HELO syntax 501 5.5.2, reverse DNS 550
 //     5.7.25 (RFC 7372), HELO name not found 550 5.7.1.
+//   - A panic of a list's lookup, on the goroutine Connect starts per
+//     list (no lock held there), is recovered: that list counts as not
+//     answered (fail open, as above), the panic is counted
+//     (umbra_dnsbl_panics_total) and logged once a minute (panicline).
 //   - Metric labels are bounded: the zones and checks of the
 //     configuration, fixed result names.
 package connfilter

@@ -8,6 +8,7 @@ type Metrics struct {
 	lists   *prometheus.CounterVec
 	verdict *prometheus.CounterVec
 	helo    *prometheus.CounterVec
+	panics  prometheus.Counter
 }
 
 // NewMetrics registers connection filtering's metrics on reg.
@@ -22,8 +23,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		helo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_helo_checks_total",
 			Help: "HELO checks by check (syntax, fcrdns, must_resolve) and result (pass, fail, error)."},
 			[]string{"check", "result"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_dnsbl_panics_total",
+			Help: "DNS list lookups whose goroutine panicked (a defect), recovered: the list counted as not answered."}),
 	}
-	reg.MustRegister(m.lists, m.verdict, m.helo)
+	reg.MustRegister(m.lists, m.verdict, m.helo, m.panics)
 	for _, c := range []string{"syntax", "fcrdns", "must_resolve"} {
 		for _, r := range []string{"pass", "fail", "error"} {
 			m.helo.WithLabelValues(c, r)
@@ -47,5 +50,11 @@ func (m *Metrics) dnsblVerdict(connector, action string) {
 func (m *Metrics) heloResult(check, result string) {
 	if m != nil {
 		m.helo.WithLabelValues(check, result).Inc()
+	}
+}
+
+func (m *Metrics) panicked() {
+	if m != nil {
+		m.panics.Inc()
 	}
 }

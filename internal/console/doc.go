@@ -2,7 +2,9 @@
 // the operator (queues, messages and their actions, shadow state, the
 // dumpster, tracking search, and a map of the topology with each server's
 // health as this server sees it), served by the daemon on a TCP listener
-// of its own.
+// of its own. Every page's header shows the admin API's status, with the
+// state of the last configuration reload (admin.ReloadState) and, while
+// a restart would refuse or change the file, the parts that would.
 //
 // Invariants:
 //   - Off unless configured (console.listen); HTTPS only; loopback unless

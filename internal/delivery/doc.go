@@ -143,7 +143,12 @@
 // appears are dropped, the better ones tried and their failure deferred.
 // An MX address that is unspecified is dropped alone: it is not this
 // server, so its host's other addresses and the MX hosts after it stay
-// (only an MX with nothing else left loops on it). Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
+// (only an MX with nothing else left loops on it). A host given by name
+// elsewhere (mailbox.lmtp, a topology server's address: dialName) is
+// held to the same rule when it is looked up: its unspecified addresses
+// are never connected to, and a name with nothing else is refused
+// (config.UnspecifiedNameError), which defers as an unreachable host.
+// Nothing left: an MX fails with 554 5.4.6 "loops back to myself", smart
 // hosts defer with 451 4.4.6. The address decides, not the greeting's
 // name: two servers may share a name, never an address. An MX host
 // named as this server (Config.Hostname, not localhost) is looked up

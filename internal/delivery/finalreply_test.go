@@ -17,8 +17,8 @@ import (
 // reply that cannot be parsed as "unreadable reply"; a connection the
 // next hop closed after the dot stays "connection lost during DATA".
 // The same in lock-step and pipelined transactions. The queue's DSNs
-// tell the sender that such a host may have the message already
-// (queue TestDSNSaysTheHostMayHaveIt). Q-3, SMTP-1.
+// tell the sender that such a host may have the message already — an
+// unreadable reply's too (queue TestDSNSaysTheHostMayHaveIt). Q-3, SMTP-1.
 func TestFinalReplyMissingSaysWhatHappened(t *testing.T) {
 	for _, pipelined := range []bool{false, true} {
 		for _, c := range []struct {
@@ -26,7 +26,7 @@ func TestFinalReplyMissingSaysWhatHappened(t *testing.T) {
 			mayHave             bool // the DSN says the host may have it (queue.MayHaveArrived)
 		}{
 			{"silent", ": timed out after 1s waiting for the reply to the end of the message", "i/o timeout", true},
-			{"2x0 what\r\n", ": unreadable reply to the end of the message: ", "connection lost", false},
+			{"2x0 what\r\n", ": unreadable reply to the end of the message: ", "connection lost", true},
 			{"close", ": connection lost during DATA: reply to the end of the message: EOF", "timed out", true},
 		} {
 			name := strings.Fields(c.afterDot)[0]

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+
+	"umbra/internal/config"
 )
 
 // dialer is the dialer of an outbound connection on network: bound to
@@ -42,11 +44,19 @@ func (st *state) dial(ctx context.Context, sc *sendConnector, network, addr stri
 
 // dialName connects to a host given by name (a topology server's or an
 // LMTP address), its addresses found by the resolver umbra uses for every
-// lookup, tried in order.
+// lookup, tried in order. An unspecified address among them (0.0.0.0,
+// ::) is never connected to — it reaches this machine itself, as the
+// literal address refused at load would —, and a name with no other is
+// refused naming it (config.UnspecifiedNameError): the caller's deferral
+// and its log line say so.
 func (st *state) dialName(ctx context.Context, d *net.Dialer, host, port string) (net.Conn, error) {
 	addrs, err := st.cfg.Resolver.LookupHost(ctx, host)
 	if err != nil {
 		return nil, err
+	}
+	addrs, dropped := config.DropUnspecified(addrs)
+	if len(addrs) == 0 && dropped != "" {
+		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 	}
 	var last error
 	for _, a := range addrs {

@@ -23,6 +23,13 @@
 //     it too). An unknown name binds to a DN that does not exist, so it
 //     costs a round trip like a wrong password. The configuration
 //     refuses account_filter over clear-text LDAP to a non-loopback host.
+//   - Account: whether an account that authenticated is still one —
+//     the name given at AUTH asked as AUTH asks it (one entry matches
+//     account_filter, the name is its own, its identity unchanged) —
+//     and a transport server's — no password, no cache (package smtp keeps the
+//     verdicts a minute and judges open sessions by them at MAIL and
+//     RCPT); a directory that cannot answer is ErrUnavailable, never
+//     "not found".
 //     A server_account_filter matched on the entry (a base-scope search)
 //     makes it a transport server account. Results are never cached.
 //
@@ -106,12 +113,27 @@
 // afterwards (rate limits, logs, the server-id binding) uses the
 // identity, so the variants are one user.
 //
+// Connecting: the URL's host name is looked up at each dial (the
+// system's resolver) and its addresses tried in order; the unspecified
+// address, refused at load as the URL's host, is never connected to when
+// the name resolves to it (it reaches this machine, not the directory),
+// and a name with no other is refused naming it
+// (config.UnspecifiedNameError): the directory is unavailable.
+//
 // TLS: ldaps:// or start_tls, verified against ca_file (or the system
 // roots) and the URL's host name, TLS 1.2 at least.
 //
 // Metrics (registry passed in): umbra_ldap_lookups_total{result},
 // umbra_ldap_authentications_total{result},
-// umbra_ldap_connections_total{result}; fixed label values.
+// umbra_ldap_connections_total{result}, umbra_ldap_panics_total; fixed
+// label values.
+//
+// A panic on a search's goroutine (go-ldap reading the directory's
+// answer: outside input) is recovered — the directory's lock is unlocked
+// by defer, none is held —: the lookup fails as the directory
+// unavailable, the service connection is dropped, the panic counted
+// (umbra_ldap_panics_total) and logged once a minute (SetLogger). The
+// user bind's goroutine (bindAs) is not guarded yet.
 //
 // umbra.schema in this directory defines umbraMailboxDatabase and the
 // auxiliary classes umbraRecipient and umbraTransportServer; the tests

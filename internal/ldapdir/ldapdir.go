@@ -5,19 +5,23 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
-	"umbra/internal/mailaddr"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/mailaddr"
+	"umbra/internal/panicline"
 	"umbra/internal/recipients"
 )
 
@@ -87,6 +91,9 @@ type Directory struct {
 	authMu   sync.Mutex // serialises user binds on authConn
 	authConn *ldap.Conn
 
+	panics panicline.Gate // a search's recovered panic: one line a minute
+	log    *slog.Logger   // its line (SetLogger); nil: counted only
+
 	// recipientAs and accountAs are the items of the filters a hit is
 	// verified against (match.go).
 	recipientAs, accountAs []assertion
@@ -94,6 +101,10 @@ type Directory struct {
 	// dummyDN is bound to when an AUTH name has no entry, so that an
 	// unknown name costs a bind like a known one.
 	dummyDN string
+
+	// lookupHost finds the addresses of the URL's host name at each dial
+	// (the system's resolver, as a dial would).
+	lookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // MaxPacketBytes bounds one LDAP message read from the directory (and
@@ -153,7 +164,7 @@ func New(cfg Config) (*Directory, error) {
 	}
 	return &Directory{cfg: cfg, tls: t, cache: newCache(cfg.CacheSize), m: newDirMetrics(cfg.Registerer),
 		recipientAs: recipientAs, accountAs: accountAs,
-		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN}, nil
+		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN, lookupHost: net.DefaultResolver.LookupHost}, nil
 }
 
 // Close drops the connections.
@@ -193,7 +204,7 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 			port = "636"
 		}
 	}
-	raw, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", net.JoinHostPort(host, port))
+	raw, err := d.connect(deadline, host, port)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +248,41 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 	}
 	raw.SetDeadline(time.Time{}) // from now on each request has its own timeout, and its question's bound
 	return c, nil
+}
+
+// connect opens the TCP connection to host (an address, or a name whose
+// addresses are tried in order), by deadline. The unspecified address
+// (0.0.0.0, ::), refused at load as ldap.url's host, is never connected
+// to when a name resolves to it either — it reaches this machine, not
+// the directory —, and a name with no other is refused naming it
+// (config.UnspecifiedNameError): the lookup is unavailable.
+func (d *Directory) connect(deadline time.Time, host, port string) (net.Conn, error) {
+	dl := &net.Dialer{Deadline: deadline}
+	if net.ParseIP(host) != nil {
+		return dl.Dial("tcp", net.JoinHostPort(host, port))
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	addrs, err := d.lookupHost(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	addrs, dropped := config.DropUnspecified(addrs)
+	if len(addrs) == 0 && dropped != "" {
+		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
+	}
+	var last error
+	for _, a := range addrs {
+		c, err := dl.Dial("tcp", net.JoinHostPort(a, port))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	if last == nil {
+		last = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
+	}
+	return nil, last
 }
 
 // service returns the shared service connection, dialing it (by
@@ -310,6 +356,33 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 	req.TimeLimit = max(int(time.Until(deadline)/time.Second), 1)
 	ch := make(chan answer, 1)
 	go func() { // bounded by the deadline and the connection's request timeout
+		defer func() {
+			// A panic here (a defect, in go-ldap's reading of the
+			// directory's answer say: outside input) is recovered: the
+			// directory's lock is unlocked by defer (service, drop), so
+			// none is held. The lookup is the directory unavailable
+			// (451 at RCPT, never accept-all), the panic counted and
+			// logged once a minute, and the service connection, maybe
+			// out of step, dropped (TestDirectorySearchPanicRecovered).
+			if r := recover(); r != nil {
+				stack := debug.Stack()
+				d.m.panics.Inc()
+				if line, ok := d.panics.Attrs(time.Now(), r, stack); ok && d.log != nil {
+					d.log.Error("ldap search panicked", line...)
+				}
+				d.mu.Lock()
+				c := d.conn
+				d.conn = nil
+				d.mu.Unlock()
+				if c != nil {
+					c.Close()
+				}
+				ch <- answer{nil, errors.New("internal error (recovered panic)")}
+			}
+		}()
+		if searchSeam != nil {
+			searchSeam()
+		}
 		e, err := d.searchOnce(deadline, req)
 		ch <- answer{e, err}
 	}()
@@ -320,6 +393,14 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 		return nil, ctx.Err()
 	}
 }
+
+// SetLogger sets where a search's recovered panic is logged (at ERROR);
+// before, it is only counted. Called once, before the directory is used.
+func (d *Directory) SetLogger(log *slog.Logger) { d.log = log }
+
+// searchSeam, when set (tests only), runs on a search's goroutine before
+// it asks: a test makes it panic there.
+var searchSeam func()
 
 func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	for attempt := 0; ; attempt++ {
@@ -620,6 +701,42 @@ func (d *Directory) AuthenticateUser(ctx context.Context, name, password string)
 		return "", false, err
 	}
 	return Identity(dn), server, nil
+}
+
+// Account reports whether an account that authenticated earlier is
+// still one: name as it was given at AUTH, user the identity
+// AuthenticateUser returned for it. Found when, as at that AUTH,
+// exactly one entry matches account_filter for name, name is the
+// entry's own and the entry's identity is user; server when it also
+// matches server_account_filter. A removed entry, or one the filter no
+// longer matches (an account disabled by an attribute the filter
+// tests), is found false. The name is asked, not the identity: the
+// identity is the entry's naming value (uid=carol → "carol"), which
+// need not be what account_filter matches ((mail=%s)). No password is
+// checked and nothing is cached here (the caller keeps the verdicts it
+// needs). An error wrapping ErrUnavailable when the directory could not
+// say.
+func (d *Directory) Account(ctx context.Context, name, user string) (found, server bool, err error) {
+	if d.cfg.AccountFilter == "" || name == "" || user == "" {
+		return false, false, nil
+	}
+	ctx, cancel, unavailable := d.question(ctx)
+	defer cancel()
+	entries, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
+	if err != nil {
+		return false, false, unavailable(err)
+	}
+	if len(entries) != 1 || Identity(entries[0].DN) != user || !matches(entries[0], d.accountAs, collapseSpaces(name), mailaddr.Fold) {
+		return false, false, nil
+	}
+	if d.cfg.ServerAccountFilter != "" {
+		e, err := d.search(ctx, d.request(entries[0].DN, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
+		if err != nil {
+			return false, false, unavailable(err)
+		}
+		server = len(e) == 1
+	}
+	return true, server, nil
 }
 
 // cacheKey is an address as umbra compares it (mailaddr.AddrKey): ASCII

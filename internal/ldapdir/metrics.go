@@ -7,6 +7,7 @@ type dirMetrics struct {
 	lookups    *prometheus.CounterVec // result: cache, found, not_found, error
 	auths      *prometheus.CounterVec // result: accepted, refused, error
 	reconnects *prometheus.CounterVec // result: connected, failed
+	panics     prometheus.Counter     // searches whose goroutine panicked, recovered
 }
 
 func newDirMetrics(reg prometheus.Registerer) *dirMetrics {
@@ -17,6 +18,8 @@ func newDirMetrics(reg prometheus.Registerer) *dirMetrics {
 			Help: "SMTP AUTH verifications against the LDAP directory, by result."}, []string{"result"}),
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ldap_connections_total",
 			Help: "Connections to the LDAP directory opened (connected) or attempted in vain (failed)."}, []string{"result"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_ldap_panics_total",
+			Help: "Directory searches whose goroutine panicked (a defect), recovered: the lookup answered as the directory unavailable."}),
 	}
 	for _, r := range []string{"cache", "found", "not_found", "error"} {
 		m.lookups.WithLabelValues(r)
@@ -28,7 +31,7 @@ func newDirMetrics(reg prometheus.Registerer) *dirMetrics {
 		m.reconnects.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.lookups, m.auths, m.reconnects)
+		reg.MustRegister(m.lookups, m.auths, m.reconnects, m.panics)
 	}
 	return m
 }

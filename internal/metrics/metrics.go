@@ -396,7 +396,7 @@ var DeliveryPanicParts = []string{"delivery", "shadow", "verify", "push"}
 
 // QueuePanicParts are the part labels of umbra_queue_panics_total
 // (queue.PanicParts), exported at zero from the start.
-var QueuePanicParts = []string{"loop", "attempt", "job", "dead", "task", "notice", "expiry", "stall"}
+var QueuePanicParts = []string{"loop", "attempt", "job", "dead", "task", "notice", "expiry", "stall", "admin"}
 
 // QueuePanic implements queue.PanicObserver.
 func (m *Metrics) QueuePanic(part string) {

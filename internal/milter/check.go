@@ -39,6 +39,9 @@ type Check struct {
 	log      *slog.Logger
 	met      *Metrics
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// lookup finds the addresses of an inet: host name when the milter
+	// is connected to (the system's resolver, as a dial would).
+	lookup func(ctx context.Context, host string) ([]string, error)
 }
 
 // New makes the check of one configured milter. hostname is the
@@ -91,7 +94,39 @@ func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*C
 	c := &Check{cfg: cfg, network: network, address: address, failOpen: cfg.OnFailure == config.MilterOnFailureAccept,
 		hostname: hostname, log: log.With("milter", cfg.Name), met: met}
 	d := net.Dialer{Timeout: cfg.ConnectTimeout.D()}
-	c.dial = d.DialContext
+	c.lookup = net.DefaultResolver.LookupHost
+	c.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if network != "tcp" || err != nil || net.ParseIP(host) != nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		// An inet: host name: its addresses looked up here, each
+		// tried in order. The unspecified address (0.0.0.0, ::) is
+		// refused at load as a literal; resolved from a name it is
+		// never connected to either — it reaches this machine itself,
+		// not the milter —, and a name with no other fails the connect
+		// naming it (config.UnspecifiedNameError).
+		addrs, err := c.lookup(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		addrs, dropped := config.DropUnspecified(addrs)
+		if len(addrs) == 0 && dropped != "" {
+			return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
+		}
+		var last error
+		for _, a := range addrs {
+			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
+			if err == nil {
+				return conn, nil
+			}
+			last = err
+		}
+		if last == nil {
+			last = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
+		}
+		return nil, last
+	}
 	return c, nil
 }
 

@@ -21,6 +21,12 @@
 //     and ends that connection too (the MAIL after asks on a new one).
 //     Close (the session's end) quits the same way; a failed milter's
 //     connection is closed at once.
+//   - An inet: host name is looked up at each connect (Check.lookup: the
+//     system's resolver) and its addresses tried in order; an
+//     unspecified one (0.0.0.0, ::), which a literal address is refused
+//     at load for, is never connected to — it reaches this machine, not
+//     the milter —, and a name with no other fails the connect
+//     (config.UnspecifiedNameError), on_failure answering.
 //   - Negotiation offers only what apply implements (add, insert,
 //     change and delete header, replace body, add and delete recipient,
 //     quarantine, macro lists). A modification the milter did not

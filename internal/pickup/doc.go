@@ -80,4 +80,8 @@
 //     other's .queued files, whose messages its database does not hold,
 //     for files to submit again. The lock goes with the process (kill -9
 //     too).
+//   - A panic while one file is handled is recovered on the scan's
+//     goroutine (no lock of the watcher's is held across a file): counted
+//     (Config.Panicked), logged once a minute (panicline), the file
+//     refused (.bad) as one that can never be submitted; the scan goes on.
 package pickup

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"umbra/internal/header"
 	"umbra/internal/orgid"
+	"umbra/internal/panicline"
 	"umbra/internal/queue"
 )
 
@@ -63,6 +65,9 @@ type Config struct {
 	// set compares (smtp.Server.RcptKey, the current accepted domains):
 	// a file's recipients repeated under one key are one (Parse).
 	RcptKey func(addr string) string
+	// Panicked, when set, counts a recovered panic of the handling of
+	// one file (umbra_pickup_panics_total).
+	Panicked func()
 }
 
 // Watcher scans the pickup directory.
@@ -76,6 +81,7 @@ type Watcher struct {
 	// still there, with the file's stamp then (logFailure).
 	failed map[string]failure
 	wg     sync.WaitGroup
+	panics panicline.Gate // the log lines of recovered panics
 }
 
 // failure is a file's failure as logged: the file then (fileKey) and
@@ -181,9 +187,36 @@ func (w *Watcher) Scan(ctx context.Context) {
 		busy := w.busy[f]
 		w.mu.Unlock()
 		if !busy {
-			w.handle(ctx, f)
+			w.handleRecovered(ctx, f)
 		}
 	}
+}
+
+// handleRecovered is handle for the scan. A panic while one file is
+// handled (a defect, in the reading of a dropped file say: outside
+// input) is recovered — the watcher's lock is held only around its own
+// maps, never across the handling — counted (Config.Panicked), logged at
+// ERROR once a minute (panicline), and the file refused as one that can
+// never be submitted (.bad), so that it does not panic again at every
+// scan; the scan goes on with the other files. Unrecovered it ended the
+// daemon, and again at each start while the file stayed
+// (TestPickupPanicRecovered). A file whose message the queue took
+// before the panic keeps that message queued (the .bad file is then a
+// leftover, not mail lost).
+func (w *Watcher) handleRecovered(ctx context.Context, path string) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			if w.cfg.Panicked != nil {
+				w.cfg.Panicked()
+			}
+			if line, ok := w.panics.Attrs(time.Now(), r, stack); ok {
+				w.cfg.Log.Error("pickup file handling panicked", append([]any{"file", filepath.Base(path)}, line...)...)
+			}
+			w.refuse(path, fmt.Errorf("internal error (recovered panic): %v", r))
+		}
+	}()
+	w.handle(ctx, path)
 }
 
 func (w *Watcher) handle(ctx context.Context, path string) {

@@ -34,11 +34,12 @@ func (q *Manager) release() {
 	q.Kick()
 }
 
-// reserveUpTo takes up to n free slots of the active set.
-func (q *Manager) reserveUpTo(n int) int {
+// reserveUpTo takes up to n free slots of the active set, whose limit
+// is limit (claimLimit).
+func (q *Manager) reserveUpTo(n, limit int) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := min(n, q.cfg.MaxActive-q.active)
+	k := min(n, limit-q.active)
 	if k < 0 {
 		k = 0
 	}
@@ -60,6 +61,39 @@ func (q *Manager) room() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.cfg.MaxActive - q.active
+}
+
+// claimLimit is the active set's limit for claims of due mail at now:
+// max_active, or more while jobs of hung next hops hold it — the
+// reserve lent (dest.overdue). Every destination is held to its share
+// of a crowded set (destHoldLimit) only while the reserve is needed,
+// and the only destination with mail that ends its jobs may take the
+// whole set (reserveNeeded): a next hop that delivered and then hung
+// right after (with max_active 2), or one that hangs while its sessions
+// already fill the set, held every slot until the command timeout, and
+// other destinations' mail could not even be claimed to be seen
+// (TestHungDestinationLendsTheReserveToOthers). Once such jobs are
+// overdue (four times their destination's average, a second at least:
+// overdueAfter) the set takes as many claims as lets the reserve's
+// share (destShare) run beside them — at most max_active plus that
+// share, however many hang. A claim in a lent slot for the hung
+// destination itself is turned away as busy (its reserve needed now:
+// it has an overdue job), so the lent slots go to the others' mail.
+func (q *Manager) claimLimit(now time.Time) int {
+	share := max(q.cfg.MaxActive/destShare, 1)
+	s := q.sched
+	s.mu.Lock()
+	overdue, _ := s.overdue(now)
+	s.mu.Unlock()
+	return min(q.cfg.MaxActive+share, max(q.cfg.MaxActive, overdue+share))
+}
+
+// claimRoom is the room for claims of due mail at now (claimLimit).
+func (q *Manager) claimRoom(now time.Time) int {
+	limit := q.claimLimit(now)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return limit - q.active
 }
 
 func (q *Manager) run(ctx context.Context) {
@@ -90,7 +124,14 @@ func (q *Manager) run(ctx context.Context) {
 		var ok bool
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		read := q.clk.Now()
-		wake := nextWake(due, ok, read, q.room())
+		wake := nextWake(due, ok, read, q.claimRoom(read))
+		if ok && !due.After(read) {
+			// Mail due and no room: the set's limit grows when a running
+			// job turns overdue (claimLimit).
+			if _, next := q.overdueAt(read); !next.IsZero() {
+				wake = min(wake, next.Sub(read))
+			}
+		}
 		if q.claimFailed {
 			// Mail that could not be claimed is still due: without a
 			// pause the loop would retry the failing claim at once,
@@ -184,8 +225,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 		// Reserve only what is due, so that a Submit meanwhile still
 		// finds room and goes straight to delivery.
 		due := 0
-		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.room())); return nil })
-		slots := q.reserveUpTo(due)
+		limit := q.claimLimit(now)
+		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.claimRoom(now))); return nil })
+		slots := q.reserveUpTo(due, limit)
 		if slots == 0 {
 			return
 		}

@@ -651,16 +651,24 @@ func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	// that frees between them (a running job of the queue ending) would
 	// otherwise start a waiting job in the queue just suspended.
 	s := q.sched
-	s.mu.Lock()
-	q.qmu.Lock()
-	was := q.suspended[name]
-	q.suspended[name] = true
-	q.qmu.Unlock()
-	if f := s.suspendHook.Load(); f != nil {
-		(*f)()
-	}
-	ws := q.withdrawWhereLocked(inQueue(name))
-	s.mu.Unlock()
+	var was bool
+	var ws map[ID]*withdrawal
+	func() {
+		s.mu.Lock()
+		// Innermost: a panic here may leave the lock held (an operator's
+		// action, whose panic the admin API's server would recover) or
+		// the mark set and the withdrawal half made: crash (panics.go).
+		defer q.crashOnPanic(PanicAdmin, "queue", name)
+		q.qmu.Lock()
+		was = q.suspended[name]
+		q.suspended[name] = true
+		q.qmu.Unlock()
+		if f := s.suspendHook.Load(); f != nil {
+			(*f)()
+		}
+		ws = q.withdrawWhereLocked(inQueue(name))
+		s.mu.Unlock()
+	}()
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		if err := tx.SetSuspended(name, true); err != nil {
 			return err

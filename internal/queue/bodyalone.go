@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -117,8 +118,8 @@ func deleteBodyValue(b *bolt.Bucket, kind byte, key []byte) error {
 // value read in a write transaction must be copied before the file
 // grows under it); the caller fsyncs the file before it takes the
 // database's name, so a crash leaves the old file.
-func bodiesAsValues(path string) error {
-	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+func bodiesAsValues(dir *os.File, path string) error {
+	db, err := openOwnBoltIn(dir, path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return err

@@ -85,8 +85,8 @@ const recordsUnsummedBatch = 4096
 // whose checksum fails is left as found: the older release sets it
 // aside, as this one would), the body checksums (bodysum.go) are
 // dropped, and the version number is set to 4.
-func recordsUnsummed(path string) error {
-	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+func recordsUnsummed(dir *os.File, path string) error {
+	db, err := openOwnBoltIn(dir, path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return err

@@ -3,10 +3,15 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Files an offline command writes in the data directory (opsec26).
@@ -81,4 +86,129 @@ func createFreshBolt(path string, o *bolt.Options) (*bolt.DB, error) {
 		return nil, err
 	}
 	return bolt.Open(path, 0o600, boltOptsOn(f, o))
+}
+
+// The In variants below do the same in a held directory (the data
+// directory a db command walked under safepath.go's rule and holds):
+// path's last name is looked up through dir's descriptor, never through
+// the path, so a data directory moved and replaced by a link since it
+// was held leads nothing there (stillAt refuses the command later; until
+// then its copies are made, written, locked and removed in the directory
+// it held). A nil dir is the path itself. path names the file in errors.
+
+// createFreshIn is createFresh of path's last name in dir.
+func createFreshIn(dir *os.File, path string, flag int) (*os.File, error) {
+	if dir == nil {
+		return createFresh(path, flag)
+	}
+	fd, name := int(dir.Fd()), filepath.Base(path)
+	unix.Unlinkat(fd, name, 0)
+	nfd, err := unix.Openat(fd, name, flag|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(nfd), path), nil
+}
+
+// openOwnCopyIn is openOwnCopy of path's last name in dir.
+func openOwnCopyIn(dir *os.File, path string) (*os.File, error) {
+	if dir == nil {
+		return openOwnCopy(path)
+	}
+	nfd, err := unix.Openat(int(dir.Fd()), filepath.Base(path), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s %w", path, errNotOwnCopy)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(nfd, &st); err != nil {
+		unix.Close(nfd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("%s %w", path, errNotOwnCopy)
+	}
+	return os.NewFile(uintptr(nfd), path), nil
+}
+
+// openOwnBoltIn is openOwnBolt of path's last name in dir.
+func openOwnBoltIn(dir *os.File, path string, o *bolt.Options) (*bolt.DB, error) {
+	f, err := openOwnCopyIn(dir, path)
+	if err != nil {
+		return nil, err
+	}
+	return bolt.Open(path, 0o600, boltOptsOn(f, o))
+}
+
+// createFreshBoltIn is createFreshBolt of path's last name in dir.
+func createFreshBoltIn(dir *os.File, path string, o *bolt.Options) (*bolt.DB, error) {
+	f, err := createFreshIn(dir, path, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	return bolt.Open(path, 0o600, boltOptsOn(f, o))
+}
+
+// lockOwnCopyIn locks (exclusively) this command's own copy at path's
+// last name in dir, opened by openOwnCopyIn, waiting up to wait: the
+// lock a copy takes before it is renamed over the database (lockFile,
+// which opens by path).
+func lockOwnCopyIn(dir *os.File, path string, wait time.Duration) (unlock func(), err error) {
+	f, err := openOwnCopyIn(dir, path)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// removeIn removes path's last name (a file, not followed) from dir.
+func removeIn(dir *os.File, path string) {
+	if dir == nil {
+		os.Remove(path)
+		return
+	}
+	unix.Unlinkat(int(dir.Fd()), filepath.Base(path), 0)
+}
+
+// statIn is os.Lstat of path's last name in dir.
+func statIn(dir *os.File, path string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if dir == nil {
+		return st, unix.Lstat(path, &st)
+	}
+	return st, unix.Fstatat(int(dir.Fd()), filepath.Base(path), &st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// heldPath is a path that reaches path's last name through dir's
+// descriptor — on Linux /proc/self/fd/N/NAME, which resolves to the open
+// directory itself whatever its name leads to now — for the reads that
+// take a path (VerifyBackup and the page checks under it). Where /proc
+// does not show the directory it is path itself. Not for messages: the
+// operator knows path (heldText).
+func heldPath(dir *os.File, path string) string {
+	p := fmt.Sprintf("/proc/self/fd/%d", dir.Fd())
+	var a, b unix.Stat_t
+	if unix.Stat(p, &a) == nil && unix.Fstat(int(dir.Fd()), &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
+		return filepath.Join(p, filepath.Base(path))
+	}
+	return path
+}
+
+// heldText is text with heldPath's directory written as path's.
+func heldText(dir *os.File, path, text string) string {
+	return strings.ReplaceAll(text, filepath.Dir(heldPath(dir, path)), filepath.Dir(path))
 }

@@ -84,18 +84,25 @@ func TestOPS1OwnCopyNotOpenedThroughALink(t *testing.T) {
 	if err := os.Link(victim, hard); err != nil {
 		t.Skipf("no hard link here: %v", err)
 	}
+	held, err := os.Open(dir) // the In variants: looked up through the held directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	for _, p := range []string{sym, hard} {
-		for name, open := range map[string]func(string) error{
-			"respoolInline": func(p string) error {
-				_, err := respoolInline(p, nil, filepath.Join(dir, "spool"), testThreshold, true)
-				return err
-			},
-			"recordsUnsummed": recordsUnsummed,
-			"bodiesAsValues":  bodiesAsValues,
-			"compactCopy":     compactCopy,
-		} {
-			if err := open(p); !errors.Is(err, errNotOwnCopy) {
-				t.Errorf("%s of %s: %v; want it refused as not the command's own copy", name, filepath.Base(p), err)
+		for _, in := range []*os.File{nil, held} {
+			for name, open := range map[string]func(*os.File, string) error{
+				"respoolInline": func(in *os.File, p string) error {
+					_, err := respoolInline(p, in, filepath.Join(dir, "spool"), testThreshold, true)
+					return err
+				},
+				"recordsUnsummed": recordsUnsummed,
+				"bodiesAsValues":  bodiesAsValues,
+				"compactCopy":     compactCopy,
+			} {
+				if err := open(in, p); !errors.Is(err, errNotOwnCopy) {
+					t.Errorf("%s of %s (held %v): %v; want it refused as not the command's own copy", name, filepath.Base(p), in != nil, err)
+				}
 			}
 		}
 	}

@@ -214,7 +214,13 @@
 // only destination with mail, ending its jobs, takes the whole set
 // (max_active 2 gave it one slot: TestOnlyDestinationUsesTheWholeActiveSet),
 // and mail of another that falls due meanwhile gets the slot its next
-// job frees. A destination that
+// job frees — or, when its jobs hang (a next hop that hung right after
+// a success with max_active 2, or while its sessions filled the set),
+// the reserve lent once they are overdue: claims go beyond max_active,
+// by the reserve's share at most, until that share is free of overdue
+// jobs (claimLimit, activeset.go), and the loop wakes when a running
+// job turns overdue while mail is due
+// (TestHungDestinationLendsTheReserveToOthers). A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -226,8 +232,11 @@
 // ThrottleRecheck), or at once when the destination drains before that
 // (nothing waiting, room in its window: the estimate made at the verdict
 // must not keep mail waiting on "destination busy" at an idle
-// destination; a destination remembers up to 1024 such messages, in
-// memory only; at a start Recover makes every message that waits only on
+// destination; a destination remembers every such message with its
+// recheck, in memory only — counted exactly as waiting in Destinations,
+// forgotten a second past its recheck, at most heldCap (1024) of them
+// made due at a drain, the rest at their recheck or a later drain
+// (TestDestinationWaitingCountsEveryHeldMessage); at a start Recover makes every message that waits only on
 // such a recheck due at once, since the state behind the verdict is
 // gone) — so a burst for one slow destination cannot keep the others'
 // mail out. When the last job of a message reports, its results
@@ -1295,8 +1304,19 @@
 // (/var/lib/umbra) — refuses the command, the database unchanged, and
 // what it made is removed through the descriptor; nothing is done
 // through the link (ops3_restoreownerlink_test.go, ops28_swapdir_test.go).
-// The copy's own file (path.restore, path.compact) is still made by its
-// path before that check (O_EXCL, no link followed at its name). A file whose schema version is newer than schemaVersion
+// The commands' own files are made, opened again, given their owner,
+// locked and removed through that descriptor too (datadirfiles.go, the
+// In variants: the copy path.restore or path.compact, made with O_EXCL
+// and O_NOFOLLOW by openat; the restore's path.restore-compact; the
+// staging spool; a killed restore's second names of the database), and
+// the restore's check of its copy reads it there (heldPath, through
+// /proc/self/fd): a swap between the hold and the first stillAt makes,
+// writes and removes nothing where the link leads
+// (ops29_swapcopy_test.go). The compaction still reads its source
+// database by the path (openChecked, under the command's lock): a
+// directory swapped and swapped back in between has it compact the
+// other directory's database, which only the daemon's user — who may
+// write queue.db anyway — can arrange. A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction
@@ -2020,8 +2040,9 @@
 //
 // A DSN about a recipient whose next hop took the whole message and
 // never answered its end (delivery's words: "timed out after …
-// waiting for the reply to the end of the message", or a connection
-// lost after the dot; MayHaveArrived) tells the sender that the next hop
+// waiting for the reply to the end of the message", "unreadable reply
+// to the end of the message", or a connection lost after the dot;
+// MayHaveArrived) tells the sender that the next hop
 // may already have it (RFC 1047): the message is sent again, and may
 // arrive twice, or although a failure DSN says it was not delivered
 // (dsn.go unansweredNote).

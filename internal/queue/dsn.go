@@ -392,18 +392,23 @@ func sendable(reply, orgID string) string {
 
 // Words of delivery's reply (delivery finalReplyMissing, smtp
 // FinalReplyError) for a message sent whole, up to its final dot, whose
-// reply never came: no reply within the data timeout, or the connection
-// closed after the dot. RFC 1047: the next hop may have the message.
+// reply never came or could not be read: no reply within the data
+// timeout, a reply that does not parse (or a stray 3xx), or the
+// connection closed after the dot. RFC 1047: the next hop may have the
+// message — an unreadable reply as much as a silent one: whatever the
+// next hop meant by it, it had the whole message.
 const (
-	unansweredTimeout = " waiting for the reply to the end of the message"
-	unansweredClosed  = ": connection lost during DATA: reply to the end of the message: "
+	unansweredTimeout    = " waiting for the reply to the end of the message"
+	unansweredUnreadable = ": unreadable reply to the end of the message: "
+	unansweredClosed     = ": connection lost during DATA: reply to the end of the message: "
 )
 
 // MayHaveArrived reports whether reply says that the message was sent
-// whole and no reply to its end came (the words above): the next hop
-// may already have it.
+// whole and no readable reply to its end came (the words above): the
+// next hop may already have it.
 func MayHaveArrived(reply string) bool {
-	return strings.Contains(reply, unansweredTimeout) || strings.Contains(reply, unansweredClosed)
+	return strings.Contains(reply, unansweredTimeout) || strings.Contains(reply, unansweredUnreadable) ||
+		strings.Contains(reply, unansweredClosed)
 }
 
 // unansweredNote is the DSN's word to the sender when a recipient
@@ -417,10 +422,10 @@ func unansweredNote(m *Message, rcpts []int, kind Notify) string {
 	for _, i := range rcpts {
 		if i < len(m.Rcpts) && MayHaveArrived(m.Rcpts[i].LastReply) {
 			if kind == NotifyFailure {
-				return "The whole message reached the next hop, which never answered its end: " +
+				return "The whole message reached the next hop, which never gave a readable answer to its end: " +
 					"it may already have the message, and a recipient may receive it although this report says it was not delivered."
 			}
-			return "The whole message reached the next hop, which never answered its end: " +
+			return "The whole message reached the next hop, which never gave a readable answer to its end: " +
 				"it may already have the message, so a recipient may receive it twice when it is sent again."
 		}
 	}

@@ -23,7 +23,8 @@ func TestDSNSaysTheHostMayHaveIt(t *testing.T) {
 		{"timed out, then expired", expiredReply("550 5.4.7", 5*24*time.Hour, timedOut), NotifyFailure, true},
 		{"closed after the dot", "451 4.4.2 " + mx + ": connection lost during DATA: reply to the end of the message: EOF", NotifyDelay, true},
 		{"lost before the dot", "451 4.4.2 " + mx + ": connection lost during DATA: write tcp: broken pipe", NotifyDelay, false},
-		{"unreadable reply", "451 4.4.2 " + mx + ": unreadable reply to the end of the message: malformed reply \"2x0\"", NotifyDelay, false},
+		{"unreadable reply", "451 4.4.2 " + mx + ": unreadable reply to the end of the message: malformed reply \"2x0\"", NotifyDelay, true},
+		{"unreadable reply, then expired", expiredReply("550 5.4.7", 5*24*time.Hour, "451 4.4.2 "+mx+": unreadable reply to the end of the message: stray reply 354"), NotifyFailure, true},
 		{"refused", "550 5.1.1 no such user", NotifyFailure, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -89,6 +89,7 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 				if err := b.Delete(n.key); err != nil {
 					return err
 				}
+				tx.forgotNote(n.partial, n.key, n.val) // a notification owed anew in this transaction is stamped apart (tx.go)
 				forgot++
 			}
 			return nil

@@ -130,3 +130,51 @@ func TestHungAfterSuccessLeavesAnActiveSlot(t *testing.T) {
 		}
 	}
 }
+
+// SPEC Q-6: with max_active 2, a next hop that delivered once and then
+// hangs at its greeting takes both slots with the two messages that
+// follow (the only destination with mail uses the whole set:
+// TestOnlyDestinationUsesTheWholeActiveSet). Once its sessions are
+// overdue (four times its average, a second at least) they no longer
+// hold the set from another destination's mail: the scheduler lends
+// that mail the reserve's slot, and it is delivered while the hung
+// sessions still hang. Seen to fail first: the healthy message waited
+// for a hung session to end (the command timeout; here never).
+func TestHungDestinationLendsTheReserveToOthers(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Now())
+	slow, open := turnsHungHop(t, 1)
+	h := &smtpHops{addrs: map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 2, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first message to slow.test delivered", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["slow.test"] == 1
+	})
+	for range 2 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hung next hop holding both slots", func() bool { return open.Load() >= 2 })
+	fast := msg(s, "a@example.org", "y@fast.test")
+	if err := q.Submit(ctx, fast, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
+	q.Kick()
+	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["fast.test"] == 1
+	})
+	if n := open.Load(); n < 2 {
+		t.Fatalf("%d hung sessions left: the healthy mail went only once one ended", n)
+	}
+}

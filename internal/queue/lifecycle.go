@@ -667,20 +667,22 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	tmp := path + ".compact"
 	// A second name of this very file a killed restore left would name
 	// the old file once the copy takes path's name (restorespool.go).
-	if _, err := removeLiveLinks(path); err != nil {
+	if _, err := removeLiveLinksIn(held, path); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: removing what a killed restore left: %w (the database is unchanged)", path, err)
 	}
 	// A crashed compaction's partial copy, or a link planted at the
-	// name, removed and the file made afresh (datadirfiles.go).
-	dst, err := createFreshBolt(tmp, opts)
+	// name, removed and the file made afresh (datadirfiles.go), in the
+	// directory held: the copy is made, opened again, given its owner,
+	// locked and removed through its descriptor, never by its path.
+	dst, err := createFreshBoltIn(held, tmp, opts)
 	if err != nil {
-		os.Remove(tmp) // bbolt creates the file before it writes its first pages
+		removeIn(held, tmp) // bbolt creates the file before it writes its first pages
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	damaged, err := compactChecked(dst, src)
 	if damaged {
 		dst.Close()
-		os.Remove(tmp)
+		removeIn(held, tmp)
 		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
 	if cerr := dst.Close(); err == nil {
@@ -688,10 +690,10 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	}
 	var respooled []string
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
-	_, serr := os.Stat(spool)
-	spoolThere := !errors.Is(serr, fs.ErrNotExist) // else respoolInline makes it: this compaction's, as the files it writes
-	madeSpool := !spoolThere                       // removed on failure until the copy has the database's name
-	owner := databaseOwner(path)
+	_, serr := statIn(held, spool)
+	spoolThere := !errors.Is(serr, unix.ENOENT) // else respoolInline makes it: this compaction's, as the files it writes
+	madeSpool := !spoolThere                    // removed on failure until the copy has the database's name
+	owner := databaseOwnerIn(held, path)
 	if err == nil {
 		respooled, err = respoolInline(tmp, held, spool, threshold, false)
 	}
@@ -702,10 +704,10 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		err = stillAt(held, dataDir)
 	}
 	if err == nil && (schema == 3 || schema == 4) {
-		err = recordsUnsummed(tmp) // checksum.go
+		err = recordsUnsummed(held, tmp) // checksum.go
 	}
 	if err == nil && schema == 3 {
-		err = bodiesAsValues(tmp)
+		err = bodiesAsValues(held, tmp)
 	}
 	// The spool directory the files were written in, opened once
 	// without following it should it be a symlink now (openDirAt): the
@@ -743,7 +745,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		// Only what this compaction wrote — the copy, its spool files,
 		// a spool directory it made — before the rename: a failure
 		// removes them, and nothing that was there is changed.
-		err = giveOwner(tmp, owner)
+		err = giveOwnerAt(held, filepath.Base(tmp), owner)
 		for _, name := range respooled {
 			if err == nil {
 				err = giveOwnerAt(spoolDir, name, owner)
@@ -760,7 +762,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		// command says a db command runs while the spool directory is
 		// given its owner below.
 		var unlockNew func()
-		if unlockNew, err = lockFile(tmp, time.Second); err == nil {
+		if unlockNew, err = lockOwnCopyIn(held, tmp, time.Second); err == nil {
 			defer unlockNew()
 		}
 	}
@@ -1046,11 +1048,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	defer held.Close()
 	heldFd := int(held.Fd())
+	step("held")
 	// Whether there is a database to keep as path.replaced-TIME: read
 	// under the lock; an empty file (this lock's, or a killed restore's)
 	// is none.
 	exists := false
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+	if st, err := statIn(held, path); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > 0 {
 		exists = true
 	}
 	renamed := false
@@ -1058,25 +1061,28 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// Runs before unlock (deferred after it): the empty file this
 		// restore made goes when its copy does not take the name.
 		defer func() {
-			if fi, err := os.Stat(path); !renamed && err == nil && fi.Size() == 0 {
-				os.Remove(path)
+			if st, err := statIn(held, path); !renamed && err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 {
+				removeIn(held, path)
 			}
 		}()
 		// A restore killed now leaves it: the daemon's user must be able
 		// to open it.
-		if err := giveOwner(path, owner); err != nil {
+		if err := giveOwnerAt(held, filepath.Base(path), owner); err != nil {
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
 	}
 	// A killed restore's second name of the live database (restorespool.go).
-	if _, err := removeLiveLinks(path); err != nil {
+	if _, err := removeLiveLinksIn(held, path); err != nil {
 		return "", fmt.Errorf("restore: removing what a killed restore left: %w. The database is unchanged", err)
 	}
+	// The copy and the staging spool are made, given their owner, locked
+	// and removed (when refused) in the directory held, through its
+	// descriptor (datadirfiles.go), never by their paths.
 	tmp := path + ".restore"
-	err = copyFile(backup, tmp)
+	err = copyFileIn(backup, held, tmp)
 	step("copied")
 	if err != nil {
-		os.Remove(tmp)
+		removeIn(held, tmp)
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
 			// The copy could not be written (a full disk): the database
@@ -1087,62 +1093,62 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	}
 	// The copy that takes the database's name is the one checked: every
 	// page walked and every value checked, before anything is replaced.
-	err = checkBackup(tmp)
+	err = checkBackup(heldPath(held, tmp)) // read in the directory held, as it was written
 	if errors.Is(err, ErrNoChecksums) && o.Unverified {
 		err = nil
 	}
 	if errors.Is(err, ErrNoChecksums) {
-		os.Remove(tmp)
+		removeIn(held, tmp)
 		return "", fmt.Errorf("restore: %w: %s was written by an umbra release that did not record them, so a changed "+
 			"byte in it cannot be found; the database is unchanged. Take a new backup with this release, or restore "+
 			"this one with --unverified (its pages are still read)", err, backup)
 	}
-	if _, serr := os.Stat(tmp); err != nil && errors.Is(serr, fs.ErrNotExist) {
-		// The copy was there a moment ago (copyFile wrote it): another
+	if _, serr := statIn(held, tmp); err != nil && errors.Is(serr, unix.ENOENT) {
+		// The copy was there a moment ago (copyFileIn wrote it): another
 		// process removed it, not a fault of the backup.
 		return "", fmt.Errorf("restore: the copy %s was removed by another process while the backup was checked; "+
 			"the database is unchanged: run the restore again", tmp)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		removeIn(held, tmp)
 		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
-			"(or copy this one again from where it is kept)", backup, err)
+			"(or copy this one again from where it is kept)", backup, heldText(held, tmp, err.Error()))
 	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
 	// The bodies over the spool threshold go into spool files again
 	// (restorespool.go), after the checksums were checked and before the
 	// copy takes the database's name.
 	staging := spool + restoreSpoolSuffix
-	if err := os.RemoveAll(staging); err != nil { // a killed restore's
-		os.Remove(tmp)
+	if err := removeStagingIn(held, staging); err != nil { // a killed restore's
+		removeIn(held, tmp)
 		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
 	}
 	respooled, err := respoolInline(tmp, held, staging, o.SpoolThreshold, false)
 	step("respooled")
 	if err != nil {
-		os.Remove(tmp)
-		os.RemoveAll(staging)
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
 		return "", fmt.Errorf("restore: moving the large bodies into spool files: %w. The database is unchanged", err)
 	}
 	// The copy is compacted whether or not bodies left it: a backup
 	// carries the free pages of the messages that had left the
 	// database it was taken of, and the restored queue.db must not
 	// (a 78 MiB backup was restored as 82 MB, 16 MiB compacted).
-	if err := compactCopy(tmp); err != nil {
-		os.Remove(tmp)
-		os.RemoveAll(staging)
+	if err := compactCopy(held, tmp); err != nil {
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
 		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	step("compacted")
-	if err := giveOwner(tmp, owner); err != nil {
-		os.Remove(tmp)
-		os.RemoveAll(staging)
+	if err := giveOwnerAt(held, filepath.Base(tmp), owner); err != nil {
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
-	if _, serr := os.Stat(staging); serr == nil {
-		if err := giveOwner(staging, owner); err != nil {
-			os.Remove(tmp)
-			os.RemoveAll(staging)
+	if _, serr := statIn(held, staging); serr == nil {
+		if err := giveOwnerAt(held, filepath.Base(staging), owner); err != nil {
+			removeIn(held, tmp)
+			removeStagingIn(held, staging)
 			return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 		}
 	}
@@ -1155,10 +1161,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// directories are moved under it; a restore killed anywhere leaves
 	// the one database or the other at the name, and a start finishes
 	// the rest (finishRestore).
-	unlockNew, err := lockFile(tmp, time.Second)
+	unlockNew, err := lockOwnCopyIn(held, tmp, time.Second)
 	if err != nil {
-		os.Remove(tmp)
-		os.RemoveAll(staging)
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlockNew()
@@ -1379,13 +1385,15 @@ func backupSchema(path string, meta *bolt.Bucket) error {
 	return nil
 }
 
-func copyFile(from, to string) error {
+// copyFileIn copies the file from to a new file made at to's last name
+// in dir, the data directory held (createFreshIn), fsync'd.
+func copyFileIn(from string, dir *os.File, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := createFresh(to, os.O_WRONLY) // in the data directory: no link followed (datadirfiles.go)
+	out, err := createFreshIn(dir, to, os.O_WRONLY) // in the data directory held: no link followed (datadirfiles.go)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func TestNamedCopyHolderSparesSiblingsCopy(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
-	ctx := context.Background() // not started: nothing is delivered
+	ctx := context.Background() // not started: nothing is scheduled after the first attempt
 	a := receiptCopy(s, "x@b.example")
 	a.ShadowServer, a.ShadowID = "hub-p", a.OrgID
 	if err := q.Submit(ctx, a, []byte(body)); err != nil {
@@ -31,6 +31,14 @@ func TestNamedCopyHolderSparesSiblingsCopy(t *testing.T) {
 	if err := q.Submit(ctx, b, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
+	// Submit starts the first attempt itself, started manager or not:
+	// its end (no result from this deliverer) is waited for, so that the
+	// copy is named in the record, not kept as a mark for an attempt's
+	// end (holders.go: one writer per message).
+	waitFor(t, "the first attempt's end", func() bool {
+		m, err := q.Message(b.ID)
+		return err == nil && m.State != Active
+	})
 	if _, err := q.RecopyPushing(b.ID, "hub-p"); err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,25 @@ func databaseOwner(path string) fileOwner {
 	return o
 }
 
+// databaseOwnerIn is databaseOwner of the database at path's last name
+// in dir, the data directory held (its owner and the directory's looked
+// at through the descriptor).
+func databaseOwnerIn(dir *os.File, path string) fileOwner {
+	if dir == nil {
+		return databaseOwner(path)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), filepath.Base(path), &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: fs.FileMode(st.Mode).Perm()}
+	}
+	o, _ := heldOwner(dir)
+	o.perm = 0o600
+	if o.uid == 0 && o.gid == 0 && os.Geteuid() != 0 {
+		o.uid, o.gid = os.Geteuid(), os.Getegid()
+	}
+	return o
+}
+
 // giveOwner gives the file at path (a directory: it and everything in
 // it) the owner o, and a file o's permission bits (a directory the
 // owner's: 0700). Only what differs is changed, so that a command run

@@ -63,7 +63,16 @@ import (
 //   - expiry: the expiry's cut of a running attempt (expirycut.go) —
 //     not cut: the attempt ends as its session does;
 //   - stall: a stall's round (stallguard.go) — it ends as a round that
-//     returned: attempts start again.
+//     returned: attempts start again; its give-back of an attempt's
+//     jobs under the scheduler's lock (putBack) — crash;
+//   - admin: an operator's command in its section under the
+//     scheduler's lock (SuspendQueue's mark and withdrawal, a
+//     withdrawal of waiting jobs and their putting back: withdraw.go) —
+//     crash: the admin API's server recovers a handler's panic, and the
+//     lock (unlocked without defer there) stayed held, every job's start
+//     and end, the loop and the stop blocked for good while mail was
+//     still accepted, or jobs stayed half taken out of their queues
+//     (TestQ5AdminPanicUnderSchedLockCrashes).
 const (
 	PanicLoop    = "loop"
 	PanicAttempt = "attempt"
@@ -73,6 +82,7 @@ const (
 	PanicNotice  = "notice"
 	PanicExpiry  = "expiry"
 	PanicStall   = "stall"
+	PanicAdmin   = "admin"
 )
 
 // panicEnded is where a test's hook makes an attempt's end panic after
@@ -86,7 +96,7 @@ const panicEnded = "attempt-ended"
 const panicNoticeDSN = "notice-dsn"
 
 // PanicParts are the values of the part label.
-var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall}
+var PanicParts = []string{PanicLoop, PanicAttempt, PanicJob, PanicDead, PanicTask, PanicNotice, PanicExpiry, PanicStall, PanicAdmin}
 
 // PanicObserver counts the recovered panics of the queue's goroutines
 // by part (PanicParts).
@@ -195,17 +205,16 @@ func (q *Manager) recoverAnswers(ctx context.Context, jobs []*job, next *int) {
 // from delivery") and counts the attempt, so they are tried again at
 // the next retry step — not due at once as an attempt no job of which
 // ran (a stop's), which a panic that comes back each time would turn
-// into a loop of claims. The attempt's lock may be what the panic left
-// held: then nothing is marked.
-func noResult(jb *job) {
-	a := jb.a
-	if !a.mu.TryLock() {
-		return
-	}
-	a.ran = true
-	a.attempted = append(a.attempted, jb.rcpts...)
-	a.mu.Unlock()
-}
+// into a loop of claims. The mark is the job's own (no lock: only its
+// goroutine has it), applied by its report under the attempt's lock,
+// which the report takes anyway. (It was applied here under a TryLock,
+// which gave up whenever another job, a delay notice or an expiry held
+// the attempt's lock for that instant: nothing was marked, and the
+// message went back due at once, unattempted —
+// TestQueuePanicJobWhileAttemptLockHeldWaitsTheRetryStep. The lock is
+// never one the panic left held: the job's code unlocks it by defer,
+// and the job's deferred jobLeft takes it before the recover runs.)
+func noResult(jb *job) { jb.noResult = true }
 
 // taskPanic is a task's recovered panic as its error: this server's
 // own fault (localFault), no failure of the peer's.

@@ -304,3 +304,63 @@ func TestQueuePanicEveryJobWaitsTheRetryStep(t *testing.T) {
 		t.Fatalf("%d panics of the job, want 1: the message was claimed again at once", n)
 	}
 }
+
+// lockingPanicCount is a PanicObserver that, as a recovered panic of a
+// job is counted, holds the attempt's lock for a moment on another
+// goroutine's behalf: a sibling job's report, a delay notice, an
+// expiry's look taking it at that instant.
+type lockingPanicCount struct {
+	panicCount
+	q  *Manager
+	id atomic.Uint64
+}
+
+func (c *lockingPanicCount) QueuePanic(part string) {
+	c.panicCount.QueuePanic(part)
+	v, ok := c.q.inDelivery.Load(ID(c.id.Load()))
+	if part != PanicJob || !ok {
+		return
+	}
+	a := v.(*attempt)
+	a.mu.Lock()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		a.mu.Unlock()
+	}()
+}
+
+// SPEC Q-5: a job whose own code panics while another holds its
+// attempt's lock for a moment still has its recipients deferred "no
+// result from delivery" with the attempt counted. Seen to fail first:
+// noResult's TryLock gave up on the held lock, nothing was marked, and
+// the message went back due at once, unattempted (attempts 0), to be
+// claimed and panic again.
+func TestQueuePanicJobWhileAttemptLockHeldWaitsTheRetryStep(t *testing.T) {
+	s := openTest(t)
+	pc := &lockingPanicCount{}
+	q := NewManager(s, newPlanned(), ManagerConfig{MaxActive: 8, RetrySchedule: []time.Duration{time.Hour}, Panics: pc})
+	pc.q = q
+	f := func(part string) {
+		if part == PanicJob {
+			panic("injected panic of every job")
+		}
+	}
+	q.panics.hook.Store(&f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	m := msg(s, "a@example.org", "x@one.test")
+	pc.id.Store(uint64(m.ID))
+	q.Start(ctx)
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the attempt ended and the message Ready", func() bool {
+		got, _ := q.Message(m.ID)
+		_, in := q.inDelivery.Load(m.ID)
+		return got != nil && got.State == Ready && pc.of(PanicJob) >= 1 && !in
+	})
+	got, _ := q.Message(m.ID)
+	if got.Attempts != 1 || !got.NextAttempt.After(time.Now().Add(30*time.Minute)) || !strings.Contains(got.Rcpts[0].LastReply, "no result from delivery") {
+		t.Fatalf("after the panic: attempts %d, next attempt %v, last reply %q", got.Attempts, got.NextAttempt, got.Rcpts[0].LastReply)
+	}
+}

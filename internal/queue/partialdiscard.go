@@ -48,7 +48,7 @@ func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time)
 	b := t.tx.Bucket(bucketPartial)
 	for _, a := range addrs {
 		k := partialKey(server, id, a)
-		if err := b.Put(k, noteStamp(b.Get(k), now)); err != nil { // a stamp apart from the one replaced (tx.go)
+		if err := b.Put(k, t.noteStamp(true, k, b.Get(k), now)); err != nil { // a stamp apart from the one replaced (tx.go)
 			return err
 		}
 	}

@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -52,11 +50,12 @@ func (q *Manager) SetReloadable(maxWindow int, duplicateWindow time.Duration) {
 		q.sched.cfg.MaxWindow = maxWindow
 	}
 	var held []ID
+	now := q.clk.Now()
 	for k, d := range q.sched.dests {
 		if q.unnamed(d) {
 			if d.busy == 0 && len(d.waiting) == 0 {
 				q.log.Info("destination dropped: the configuration no longer names it", "next_hop", d.key, "queue", d.queue)
-				held = append(held, slices.Collect(maps.Keys(d.held))...)
+				held = append(held, d.wakeSome(now)...) // the rest wait for their recheck
 				delete(q.sched.dests, k)
 			}
 			continue

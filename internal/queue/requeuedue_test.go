@@ -33,7 +33,7 @@ func TestJobsPutBackLowerTheWaitingDueTime(t *testing.T) {
 			sc.waitDue, sc.waitScan = time.Time{}, t0 // a scan that found nothing waiting
 			sc.mu.Unlock()
 			if how == "withdrawal" {
-				(&withdrawal{a: a, jobs: []*job{jb}}).putBack(q)
+				(&withdrawal{a: a, jobs: []*job{jb}}).putBack(q, PanicAdmin)
 			} else {
 				sc.mu.Lock()
 				sc.afterRound = []*job{jb}

@@ -96,7 +96,7 @@ func respoolInline(path string, parent *os.File, spoolDir string, threshold int6
 	if threshold <= 0 {
 		threshold = DefaultSpoolThreshold
 	}
-	db, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+	db, err := openOwnBoltIn(parent, path, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
 	if err != nil {
 		return nil, err
@@ -580,6 +580,65 @@ func removeLiveLinks(path string) ([]string, error) {
 	return removed, nil
 }
 
+// removeLiveLinksIn is removeLiveLinks in dir, the data directory a db
+// command holds: the database, the names beside it and their removal
+// looked up through its descriptor (a data directory swapped for a link
+// since it was held is not followed).
+func removeLiveLinksIn(dir *os.File, path string) ([]string, error) {
+	if dir == nil {
+		return removeLiveLinks(path)
+	}
+	live, err := statIn(dir, path)
+	if err != nil || live.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, nil
+	}
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
+	}
+	d := os.NewFile(uintptr(fd), filepath.Dir(path))
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Base(path)
+	var removed []string
+	for _, name := range names {
+		if !strings.HasPrefix(name, base+".replaced-") {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
+			st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != live.Dev || st.Ino != live.Ino {
+			continue
+		}
+		if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil {
+			return removed, &fs.PathError{Op: "remove", Path: filepath.Join(filepath.Dir(path), name), Err: err}
+		}
+		removed = append(removed, filepath.Join(filepath.Dir(path), name))
+	}
+	return removed, nil
+}
+
+// removeStagingIn removes a restore's staging spool directory (flat: the
+// spool files it wrote) at path's last name in dir, through its
+// descriptor; a file or link at that name is removed, not followed. A
+// missing one is no error.
+func removeStagingIn(dir *os.File, path string) error {
+	err := removeFlatAt(dir, filepath.Base(path))
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		err = unix.Unlinkat(int(dir.Fd()), filepath.Base(path), 0)
+	}
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
 // Leftovers names what an interrupted restore (killed before it replaced
 // the database) had left beside it and this Open removed: for the log.
 func (s *Store) Leftovers() []string { return s.leftovers }
@@ -611,19 +670,21 @@ var errStopWalk = errors.New("stop")
 // compactCopy rewrites the database file at path without its free
 // pages, through path-compact, fsync'd before it takes path's name: the
 // pages the bodies moved to spool files held would otherwise stay in
-// the restored file (bbolt gives none back). A leftover path-compact of
-// a killed restore is removed by the next restore or Open.
-func compactCopy(path string) error {
+// the restored file (bbolt gives none back). Both files are looked up
+// in dir, the data directory the restore holds, through its descriptor
+// (nil: by their paths). A leftover path-compact of a killed restore is
+// removed by the next restore or Open.
+func compactCopy(dir *os.File, path string) error {
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	tmp := path + "-compact"
 	// path is the restore's own copy: not read through a symlink (or a
 	// FIFO, which would block) swapped in at its name (datadirfiles.go).
-	src, err := openOwnBolt(path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	src, err := openOwnBoltIn(dir, path, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
 		return inUse(path, err)
 	}
 	defer src.Close()
-	dst, err := createFreshBolt(tmp, opts) // what has the name removed, no link followed (datadirfiles.go)
+	dst, err := createFreshBoltIn(dir, tmp, opts) // what has the name removed, no link followed (datadirfiles.go)
 	if err != nil {
 		return err
 	}
@@ -631,11 +692,13 @@ func compactCopy(path string) error {
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	if err == nil && dir != nil {
+		err = syncRenameAt(dir, tmp, path)
+	} else if err == nil {
 		err = syncRename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		removeIn(dir, tmp)
 	}
 	return err
 }

@@ -222,9 +222,11 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 // slot: TestHungAfterSuccessLeavesAnActiveSlot). So jobs no success
 // proves never take the whole set of 3 or more; with max_active 2 the
 // reserve is the only destination's second slot (a next hop that hangs
-// right after a success holds both until the command timeout: the
-// price of its throughput), and a next hop that hangs while d's
-// sessions already fill the set holds them too. Otherwise d is the
+// right after a success takes both), and a next hop that hangs while
+// d's sessions already fill the set takes them too — until its jobs are
+// overdue: then claims go beyond max_active until the reserve is free of
+// them (claimLimit, activeset.go), and its own mail claimed there is
+// turned away here (an overdue job: reserve needed). Otherwise d is the
 // only destination with mail and ends its jobs as expected: it may take
 // the last slots too (max_active 2 halved its throughput), and mail of
 // another destination that falls due meanwhile gets the slot the next
@@ -252,6 +254,36 @@ func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
 // may run before the destination counts as one that may hang
 // (reserveNeeded): four times its average, a second at least.
 func overdueAfter(avg time.Duration) time.Duration { return max(4*avg, time.Second) }
+
+// overdue counts the running jobs of mail destinations that are overdue
+// at now (overdueAfter) and returns the earliest time after now at which
+// another one will be (zero: none). Under s.mu.
+func (s *scheduler) overdue(now time.Time) (int, time.Time) {
+	n := 0
+	var next time.Time
+	for _, d := range s.dests {
+		if d.task {
+			continue
+		}
+		late := overdueAfter(d.avg)
+		for _, t := range d.starts {
+			if at := t.Add(late); !now.Before(at) {
+				n++
+			} else if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return n, next
+}
+
+// overdueAt is overdue under the scheduler's lock.
+func (q *Manager) overdueAt(now time.Time) (int, time.Time) {
+	s := q.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overdue(now)
+}
 
 // throttleReply is the reply of a throttled recipient.
 const throttleReply = "452 4.3.2 destination busy: waiting for a delivery slot"
@@ -282,10 +314,65 @@ func isThrottleReply(reply string) bool {
 	return reply == throttleReply || strings.HasPrefix(reply, throttleReply+throttleLastText)
 }
 
-// heldCap bounds the messages a destination remembers as held back by
-// its share (dest.held); beyond it a held message waits for its
-// recheck.
-const heldCap = 1024
+// heldCap bounds the messages a destination makes due at once when it
+// drains (dest.held, wakeHeld: one transaction of at most this many);
+// the others it holds wait for their recheck, or the next drain. Every
+// message it turned away is remembered (its id and recheck: a few dozen
+// bytes), so that Destinations counts them exactly and the end of an
+// attempt it turned away does not take it for one the drain woke: a
+// bound on what was remembered (1,024) made queue destinations say
+// 1,024 waiting for a larger backlog, and made each message past it due
+// again at once at its attempt's end, to be claimed and turned away
+// again without end (TestDestinationWaitingCountsEveryHeldMessage). A
+// var: a test lowers it.
+var heldCap = 1024
+
+// hold remembers message id as turned away by d's share until its
+// recheck, at until (dest.held).
+func (d *dest) hold(id ID, until time.Time) {
+	if d.held == nil {
+		d.held = map[ID]time.Time{}
+	}
+	d.held[id] = until
+}
+
+// heldGrace is how long past the recheck estimated at its verdict a
+// message is still counted as held (its record's next attempt is set
+// when its results commit, a little later): past it, it is due and waits
+// for a claim, no longer for its destination, or it is gone (delivered
+// elsewhere, removed, expired) — and forgotten.
+const heldGrace = time.Second
+
+// heldCount counts the messages d holds back at now, forgetting those
+// past their recheck (heldGrace). Called with s.mu held.
+func (d *dest) heldCount(now time.Time) int {
+	for id, until := range d.held {
+		if now.After(until.Add(heldGrace)) {
+			delete(d.held, id)
+		}
+	}
+	return len(d.held)
+}
+
+// wakeSome takes out of d.held up to heldCap messages still waiting on
+// their recheck, to be made due now (wakeHeld), forgetting on the way
+// those past it. Called with s.mu held.
+func (d *dest) wakeSome(now time.Time) []ID {
+	var wake []ID
+	for id, until := range d.held {
+		if len(wake) >= heldCap {
+			break
+		}
+		delete(d.held, id)
+		if !now.After(until.Add(heldGrace)) {
+			wake = append(wake, id)
+		}
+	}
+	if len(d.held) == 0 {
+		d.held = nil
+	}
+	return wake
+}
 
 // dest is one destination's queue and window.
 type dest struct {
@@ -308,10 +395,10 @@ type dest struct {
 	lastUse time.Time
 	avg     time.Duration // moving average of a job's duration
 	starts  []time.Time   // start times of the running jobs
-	// held: messages throttled for this destination since it last
-	// drained, made due when it drains (jobDone) rather than when the
-	// recheck estimated at the verdict comes round.
-	held map[ID]struct{}
+	// held: messages throttled for this destination, each with the
+	// recheck estimated at its verdict; made due when it drains (jobDone,
+	// up to heldCap at a time) rather than when that recheck comes round.
+	held map[ID]time.Time
 	// holdCap: the most of a crowded active set it may hold whatever its
 	// window (destHoldLimit), as of its last throttle verdict; 0 before.
 	holdCap int
@@ -452,6 +539,9 @@ type job struct {
 	started time.Time
 	// gen: its destination's gen when it started (unproven).
 	gen uint64
+	// noResult: a panic ended it before it reported (noResult): its
+	// report marks its recipients attempted with no result.
+	noResult bool
 }
 
 // attempt is one message in the active set: its jobs run independently;
@@ -762,7 +852,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 		// share (d.held: due again when it drains), listed in its queue
 		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting) + len(d.held), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -940,12 +1030,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			}
 			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
 			a.heldBy = append(a.heldBy, d)
-			if len(d.held) < heldCap {
-				if d.held == nil {
-					d.held = map[ID]struct{}{}
-				}
-				d.held[m.ID] = struct{}{}
-			}
+			d.hold(m.ID, now.Add(a.recheck))
 			a.left--
 			continue
 		}
@@ -1321,18 +1406,13 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		}
 		var wake []ID
 		if d.drained(now) {
-			for id := range d.held {
-				wake = append(wake, id)
-			}
-			d.held = nil
+			wake = d.wakeSome(now)
 		}
 		if d.busy == 0 && len(d.waiting) == 0 && s.dests[d.key] == d && q.unnamed(d) {
 			// Its connector was renamed or removed by a reload while
 			// this job ran (SetReloadable): no job will name it again.
 			delete(s.dests, d.key)
-			for id := range d.held {
-				wake = append(wake, id)
-			}
+			wake = append(wake, d.wakeSome(now)...) // the rest wait for their recheck
 		}
 		s.mu.Unlock()
 		if fb < 0 {
@@ -1414,6 +1494,10 @@ func enhanced(reply string) string {
 func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWaitJob) {
 	a := jb.a
 	a.mu.Lock()
+	if jb.noResult {
+		a.ran = true
+		a.attempted = append(a.attempted, jb.rcpts...)
+	}
 	a.results = append(a.results, res...)
 	a.left--
 	last := a.left == 0

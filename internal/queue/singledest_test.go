@@ -98,7 +98,7 @@ func TestReserveAppliesWhileAnotherWaitsOrTheDestinationMayHang(t *testing.T) {
 		{"the only destination, prompt", prompt, nil, false},
 		{"another idle destination", prompt, &dest{key: "mx/b.test"}, false},
 		{"another destination's job waits for its window", prompt, &dest{key: "mx/b.test", waiting: []*job{{}}}, true},
-		{"another destination's mail held back", prompt, &dest{key: "mx/b.test", held: map[ID]struct{}{1: {}}}, true},
+		{"another destination's mail held back", prompt, &dest{key: "mx/b.test", held: map[ID]time.Time{1: now.Add(time.Minute)}}, true},
 		{"no job of it ended in a success yet", func() *dest { d := prompt(); d.prompt = false; return d }, nil, true},
 		{"a failure since", func() *dest { d := prompt(); d.streak = 1; return d }, nil, true},
 		{"dead", func() *dest { d := prompt(); d.deadUntil = now.Add(time.Minute); return d }, nil, true},

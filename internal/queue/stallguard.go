@@ -428,7 +428,7 @@ func (q *Manager) giveBackUnstarted(ctx context.Context) {
 				nodest = append(nodest, jb)
 			}
 		}
-		w.putBack(q)
+		w.putBack(q, PanicStall)
 		a.mu.Lock()
 		a.left += len(nodest)
 		a.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,6 +25,10 @@ type Tx struct {
 	unlink   []string // spool files whose last reference this transaction dropped
 
 	forgotten []forgottenDB // retired database ids the bound forgot (retiredbound.go), logged after the commit
+
+	// forgotNotes are the discard notifications this transaction's
+	// forgettings deleted, with the value each held (noteStamp).
+	forgotNotes map[forgetKey][]byte
 
 	// settledEarly are the discards kept aside that this transaction
 	// applied (applyEarlyDiscards): tracked after the commit
@@ -480,42 +483,44 @@ func (t *Tx) AddDiscard(server, id string, now time.Time) error {
 	}
 	b := t.tx.Bucket(bucketDiscards)
 	k := discardKey(server, id)
-	return b.Put(k, noteStamp(b.Get(k), now))
+	return b.Put(k, t.noteStamp(false, k, b.Get(k), now))
 }
 
-// noteStamp is the value of a discard notification written at now over
-// the one the entry holds (nil: none): the time, but later than the
-// value it replaces and than every stamp this process wrote before. The
-// forgetting of a sent notification deletes the entry only while it
-// holds the value that was sent, and hides it from what is owed until
-// that commit is done (forgetsent.go); a notification owed anew under
-// the same key must never be written with the value sent — which two
-// writes within one tick of the clock, or one in the very transaction
-// whose forgetting deleted the entry first, would do, and the new one
-// would be forgotten, or hidden, unsent.
-func noteStamp(old []byte, now time.Time) []byte {
+// noteStamp is the value of the discard notification under key (in the
+// partial bucket or not) written at now over the one the entry holds
+// (old; nil: none): the time, but later than the value it replaces, and
+// than the value a forgetting deleted from that entry earlier in this
+// transaction (forgotNote). The forgetting of a sent notification
+// deletes the entry only while it holds the value that was sent, and
+// hides it from what is owed until that commit is done (forgetsent.go);
+// a notification owed anew under the same key must never be written
+// with the value sent — which a write within one tick of the clock, or
+// one in the very transaction whose forgetting deleted the entry first,
+// would do, and the new one would be forgotten, or hidden, unsent.
+func (t *Tx) noteStamp(partial bool, key, old []byte, now time.Time) []byte {
 	n := nanos(now)
-	if len(old) == 8 {
-		if prev := int64(binary.BigEndian.Uint64(old)); prev >= n && prev < math.MaxInt64 {
-			n = prev + 1
+	later := func(v []byte) {
+		if len(v) == 8 {
+			if prev := int64(binary.BigEndian.Uint64(v)); prev >= n && prev < math.MaxInt64 {
+				n = prev + 1
+			}
 		}
 	}
-	for {
-		last := lastNoteStamp.Load()
-		if n <= last && last < math.MaxInt64 {
-			n = last + 1
-		}
-		if lastNoteStamp.CompareAndSwap(last, max(n, last)) {
-			break
-		}
-	}
+	later(old)
+	later(t.forgotNotes[forgetKey{partial, string(key)}])
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(n))
 	return v[:]
 }
 
-// lastNoteStamp is the latest stamp noteStamp gave.
-var lastNoteStamp atomic.Int64
+// forgotNote records that this transaction deleted the notification
+// entry key holding val (a forgetting: forgetsent.go), for noteStamp.
+func (t *Tx) forgotNote(partial bool, key, val []byte) {
+	if t.forgotNotes == nil {
+		t.forgotNotes = map[forgetKey][]byte{}
+	}
+	t.forgotNotes[forgetKey{partial, string(key)}] = bytes.Clone(val)
+}
 
 // Discards lists up to max notifications owed to server.
 func (t *Tx) Discards(server string, max int) []string {

@@ -164,12 +164,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 			d := jb.d
 			answer = append(answer, jb)
 			recheck = append(recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
-			if len(d.held) < heldCap {
-				if d.held == nil {
-					d.held = map[ID]struct{}{}
-				}
-				d.held[m.ID] = struct{}{} // due again when the destination drains
-			}
+			d.hold(m.ID, now.Add(recheck[len(recheck)-1])) // due again when the destination drains
 		}
 	}
 	s.dropJobs(gone)

@@ -49,6 +49,7 @@ func (q *Manager) withdraw(id ID) *withdrawal {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer q.crashOnPanic(PanicAdmin, "msg_id", id.String()) // innermost: jobs half taken out (panics.go)
 	a, jobs := s.waitingWhole(id)
 	if a == nil {
 		return nil
@@ -68,6 +69,7 @@ func (q *Manager) withdrawWhere(on func(id ID, d *dest) bool) map[ID]*withdrawal
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer q.crashOnPanic(PanicAdmin) // innermost: jobs half taken out (panics.go)
 	return q.withdrawWhereLocked(on)
 }
 
@@ -231,7 +233,7 @@ func (w *withdrawal) settle(q *Manager, err error, changed bool) {
 		return
 	}
 	if err != nil || !changed {
-		w.putBack(q)
+		w.putBack(q, PanicAdmin)
 		return
 	}
 	w.end(q)
@@ -253,10 +255,13 @@ func (w *withdrawal) end(q *Manager) {
 
 // putBack returns the jobs to the head of their queues, in the order
 // they had; the scheduler's loop starts them (run: pump) as the windows
-// allow.
-func (w *withdrawal) putBack(q *Manager) {
+// allow. A panic under the scheduler's lock crashes, counted as part
+// (the operator's command, admin, or a stall's give-back, stall): the
+// lock is unlocked without defer, and the jobs would be half put back.
+func (w *withdrawal) putBack(q *Manager, part string) {
 	s := q.sched
 	s.mu.Lock()
+	defer q.crashOnPanic(part, "msg_id", w.a.m.ID.String())
 	byDest := map[*dest][]*job{}
 	var order []*dest
 	for _, jb := range w.jobs {

@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // Upstream is what a Cache asks on a miss: a Client.
@@ -53,6 +56,9 @@ type Cache struct {
 	flights map[cacheKey]*flight
 
 	hosts *hostsFile // the upstream Client's, when it has one
+
+	log  *slog.Logger   // a recovered lookup's panic (SetLogger); nil: counted only
+	gate panicline.Gate // one such line a minute
 }
 
 type cacheKey struct {
@@ -168,7 +174,7 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	defer f.cancel()
 	start := c.cfg.Clock.Now()
-	a, err := c.up.Lookup(ctx, name, k.qtype)
+	a, err := c.ask(ctx, k, name)
 	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
 	f.a, f.err = a, err
 	c.mu.Lock()
@@ -179,6 +185,34 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	c.mu.Unlock()
 	close(f.done)
 }
+
+// ask runs the upstream lookup of fly. A panic there (a defect, in the
+// parsing of a response say: outside input) is recovered — no lock of
+// the cache's is held, and the flight's end below runs as after an
+// error: its callers get a temporary error (never kept), it is counted
+// (umbra_dns_panics_total) and logged (once a minute: panicline), and
+// the next question is asked again. Unrecovered, it ended the daemon,
+// every session and delivery with it (TestCacheLookupPanicRecovered).
+func (c *Cache) ask(ctx context.Context, k cacheKey, name string) (a *Answer, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			c.cfg.Metrics.panicked()
+			if c.log != nil {
+				if line, ok := c.gate.Attrs(c.cfg.Clock.Now(), r, stack); ok {
+					c.log.Error("dns lookup panicked", append([]any{"name", name}, line...)...)
+				}
+			}
+			a, err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+		}
+	}()
+	return c.up.Lookup(ctx, name, k.qtype)
+}
+
+// SetLogger sets where a recovered panic of a lookup is logged (at
+// ERROR); before it is set, such a panic is only counted. Called once,
+// before the cache is used.
+func (c *Cache) SetLogger(log *slog.Logger) { c.log = log }
 
 // store keeps an answer or a denial; temporary errors are not kept.
 func (c *Cache) store(k cacheKey, a *Answer, err error) {

@@ -63,6 +63,11 @@
 //     the others and gets a temporary error; when the last one gave up
 //     the lookup ends, and the next such question starts its own.
 //   - Callers get their own Answer; its RRs are shared and read-only.
+//   - A panic of the upstream lookup on the cache's own goroutine (no
+//     lock held there) is recovered: its callers get a temporary error,
+//     nothing is kept, it is counted (umbra_dns_panics_total) and logged
+//     (panicline's rule; Cache.SetLogger). The cache's sections under its
+//     lock do not call out and are not guarded.
 //   - Metrics labels are bounded: a fixed list of record types ("other"
 //     for the rest), fixed outcomes and cache results.
 package resolver

@@ -19,3 +19,6 @@ func (m *Metrics) QueryCount(typ, outcome string) float64 {
 // SetAfterDial sets the hook ask runs between its dial and its exchange
 // (nil: none).
 func SetAfterDial(f func(ctx context.Context)) { afterDial = f }
+
+// PanicCount reads umbra_dns_panics_total.
+func (m *Metrics) PanicCount() float64 { return testutil.ToFloat64(m.panics) }

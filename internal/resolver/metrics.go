@@ -16,6 +16,7 @@ type Metrics struct {
 	queries *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	cacheC  *prometheus.CounterVec
+	panics  prometheus.Counter
 }
 
 var metricTypes = map[uint16]string{dns.TypeA: "A", dns.TypeAAAA: "AAAA", dns.TypeMX: "MX", dns.TypeTXT: "TXT",
@@ -36,8 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cacheC: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dns_cache_lookups_total",
 			Help: "Lookups by how the cache served them: hit, miss (asked upstream), shared (joined a question already asked); evicted counts answers dropped for space."},
 			[]string{"result"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_dns_panics_total",
+			Help: "Lookups whose goroutine panicked (a defect), recovered: their callers got a temporary error."}),
 	}
-	reg.MustRegister(m.queries, m.latency, m.cacheC)
+	reg.MustRegister(m.queries, m.latency, m.cacheC, m.panics)
 	for _, r := range []string{"hit", "miss", "shared", "evicted"} {
 		m.cacheC.WithLabelValues(r)
 	}
@@ -59,6 +62,12 @@ func typeLabel(t uint16) string {
 func (m *Metrics) cache(result string) {
 	if m != nil {
 		m.cacheC.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) panicked() {
+	if m != nil {
+		m.panics.Inc()
 	}
 }
 

@@ -1,8 +1,10 @@
 package smtp
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
-	"slices"
+	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -23,9 +25,17 @@ import (
 //     removed, given another password or flag, its connector gone or no
 //     longer offering AUTH, the session loses its authentication and the
 //     command is refused with replyAuthRevoked (530 5.7.0); a
-//     transaction already past DATA keeps its reply. go-smtp cannot
-//     forget a completed AUTH, so a later AUTH on that connection gets
-//     replyReauthOnNewConnection: the client authenticates on a new one.
+//     transaction already past DATA keeps its reply. The session has no
+//     authentication then, so it may AUTH again on the same connection,
+//     judged by the credentials in force (RFC 4954 §4 refuses only an
+//     AUTH after a successful one that still holds): go-smtp keeps a
+//     completed AUTH for the connection's life, so the layer runs that
+//     exchange itself (authAgain), with the session's own Auth.
+//   - Revoked, a session keeps only what it had as the account's
+//     session, less the account's: a transport server by its
+//     certificate that authenticated as a plain account gave up the
+//     servers' rights and does not get them back (dropRevokedAuth only
+//     ever lowers them).
 //   - A shadow session (XSHADOW answered) ends at its next MAIL or
 //     shadow verb with 421 4.7.0 once its server is no longer a
 //     transport server of the topology in force, or its account was
@@ -37,9 +47,11 @@ import (
 //     is not): its shadow session ends as above and its headers lose
 //     their trust (trustedServer); its rights are refreshRights' (it
 //     keeps only what both configurations grant).
-//   - The rate limits (the check named rateLimitsCheck, stateless, its
-//     counts the process's) of the connector in force count the
-//     session's MAIL and RCPT from the next MAIL on (followRateLimits).
+//   - The checks of the connector in force judge the session from its
+//     next MAIL on (followChecks): the rate limits (rateLimitsCheck,
+//     stateless, its counts the process's) and every other check
+//     without per-session state as reloaded; a milter's session state
+//     stays until the reload removes that milter.
 //   - max_message_size and max_recipients of the connector in force
 //     hold an open session where they are lower than those it began
 //     with (followSizeLimit, recipientLimit); go-smtp keeps the ones the
@@ -58,10 +70,6 @@ var (
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
 )
-
-// replyReauthOnNewConnection answers AUTH on a connection whose
-// authentication was revoked (go-smtp cannot forget a completed AUTH).
-const replyReauthOnNewConnection = "503 5.5.1 Authentication on this connection was revoked by a reload: connect again to authenticate"
 
 // inForce is the session's receive connector as the configuration in
 // force has it (the connector of the same name), nil when a reload
@@ -102,27 +110,37 @@ func (c *Credentials) stamp(user string) string {
 		return "file:" + string(a.hash)
 	}
 	if c.ext != nil && !c.listsVariant(user) {
-		return "directory"
+		return stampDirectory
 	}
 	return ""
 }
 
+// stampDirectory is the stamp of an account of the account directory:
+// the file does not decide its name, and the directory is asked
+// (directoryStanding).
+const stampDirectory = "directory"
+
 // accountValid reports whether the session's authentication still
 // holds: none was made, or the connector in force offers AUTH and holds
-// the account as it was at AUTH.
+// the account as it was at AUTH — for an account of the directory, the
+// directory still has it, with the same server flag (accountstanding.go).
 func (s *session) accountValid() bool {
 	if s.user == "" {
 		return true
 	}
 	cur := s.inForce()
 	return cur != nil && cur.creds != nil && len(cur.cfg.Auth.Mechanisms) > 0 &&
-		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp
+		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp &&
+		(s.authStamp != stampDirectory || s.directoryStanding(cur.creds.ext))
 }
 
 // dropRevokedAuth ends the session's authentication when its account is
 // no longer valid (accountValid), and reports whether it did. The
-// session goes on with its anonymous rights (and a transport server's
-// by its connector's trust or its certificate).
+// session goes on with its anonymous rights, and a transport server's
+// only where it was one as the account's session and still is one
+// without it (serverNow): a certificate session that authenticated as a
+// plain account gave the servers' rights up, and a revocation is no way
+// to get them back.
 func (s *session) dropRevokedAuth() bool {
 	if s.accountValid() {
 		return false
@@ -135,8 +153,87 @@ func (s *session) dropRevokedAuth() bool {
 	if s.shadowServer != "" {
 		s.shadowRevoked = true // ended at its next verb (shadowStanding)
 	}
-	s.server = s.serverNow()
+	s.server = s.server && s.serverNow()
 	return true
+}
+
+// authAgain runs an AUTH on a connection on which go-smtp completed one
+// (goAuthed) that a reload has since revoked (authSequence lets it
+// through only then): go-smtp would answer 503 "Already authenticated"
+// for the connection's life. The exchange is go-smtp's (handleAuth,
+// v0.25.1) with the session's own Auth — the connector in force, its
+// credentials, the throttle, max_auth_failures — and the same replies;
+// a 334 makes the client's next line a response (authAgainResponse).
+// arg passed authCommand: a mechanism and at most a valid response.
+func (v *verbConn) authAgain(arg string) {
+	f := strings.Fields(arg)
+	srv, err := v.sess().Auth(strings.ToUpper(f[0]))
+	if err != nil {
+		v.reply(authErrorReply(err)...)
+		return
+	}
+	var ir []byte
+	if len(f) == 2 {
+		ir, _ = decodeSASL(f[1])
+	}
+	v.againSASL = srv
+	v.authAgainStep(ir)
+}
+
+// authAgainResponse takes the client's line after the layer's 334: "*"
+// cancels, a line that is not base64 ends the exchange (501 5.5.2, as
+// saslResponse has go-smtp's cancel answered), else the mechanism's next
+// step.
+func (v *verbConn) authAgainResponse(line []byte) {
+	resp := strings.TrimRight(string(line), "\r\n")
+	if resp == "*" {
+		v.againSASL = nil
+		v.reply("501 5.0.0 Negotiation cancelled")
+		return
+	}
+	b, err := decodeSASL(resp)
+	if err != nil {
+		v.againSASL = nil
+		v.reply(replyAuthBadBase64)
+		return
+	}
+	v.authAgainStep(b)
+}
+
+// authAgainStep gives the mechanism the client's response: a challenge
+// is sent as a 334, the end is 235 or the mechanism's refusal.
+func (v *verbConn) authAgainStep(resp []byte) {
+	challenge, done, err := v.againSASL.Next(resp)
+	switch {
+	case err != nil:
+		v.againSASL = nil
+		v.reply(authErrorReply(err)...)
+	case done:
+		v.againSASL = nil
+		v.reply("235 2.0.0 Authentication succeeded")
+	default:
+		v.sasl = true
+		v.traceUnit(trace334, nil)
+		v.reply("334 " + base64.StdEncoding.EncodeToString(challenge))
+	}
+}
+
+// decodeSASL is a SASL response's bytes: "=" is the empty one.
+func decodeSASL(s string) ([]byte, error) {
+	if s == "=" {
+		return []byte{}, nil
+	}
+	return base64.StdEncoding.DecodeString(s)
+}
+
+// authErrorReply is go-smtp's reply to an error of an AUTH exchange: an
+// SMTPError's own, anything else 454 4.7.0 with its text.
+func authErrorReply(err error) []string {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return replyLines(se)
+	}
+	return replyLines(&gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: err.Error()})
 }
 
 // serverNow reports whether the session is a transport server under the
@@ -232,31 +329,50 @@ func (s *session) lowerServer() {
 // counters, so a session can take the one of a reload whole.
 const rateLimitsCheck = "rate_limits"
 
-// followRateLimits gives the session the rate limits of its connector
-// in force (a reload's): that connector's rate_limits check in place of
-// the one the session began with, none when the reload removed every
-// limit. A connector the reload removed leaves the session its own.
-func (s *session) followRateLimits() {
+// followChecks gives the session the checks of its connector in force
+// (a reload's) from its next MAIL, in that connector's order: every
+// check without per-session state (the rate limits, message
+// authentication, any MAIL, RCPT or DATA stage check) as the reload
+// built it — added, removed or changed —; a check with per-session
+// state (a SessionCheck: a milter) keeps the session's own state while
+// the connector in force still has a check of its name, is closed and
+// dropped when the reload removed it, and one the reload added does not
+// join the session (its connect and greeting stages have passed). The
+// stages already passed (connect, greeting) are not run again. A
+// connector the reload removed leaves the session its own.
+func (s *session) followChecks() {
 	cur := s.inForce()
 	if cur == nil || cur == s.c {
 		return
 	}
-	isRate := func(ck Check) bool { return ck.Name() == rateLimitsCheck }
-	var now Check
-	at := slices.IndexFunc(cur.checks, isRate)
-	if at >= 0 {
-		now = cur.checks[at]
-	}
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
-	switch i := slices.IndexFunc(s.checks, isRate); {
-	case i >= 0 && now != nil:
-		s.checks[i] = now
-	case i >= 0:
-		s.checks = slices.Delete(s.checks, i, i+1)
-	case now != nil:
-		s.checks = slices.Insert(s.checks, min(at, len(s.checks)), now)
+	if s.checks == nil {
+		return // never opened (no greeting) or closed: nothing to follow
 	}
+	own := make(map[string]CheckSession)
+	for _, ck := range s.checks {
+		if cs, ok := ck.(CheckSession); ok {
+			own[cs.Name()] = cs
+		}
+	}
+	next := make([]Check, 0, len(cur.checks))
+	for _, ck := range cur.checks {
+		if _, ok := ck.(SessionCheck); ok {
+			if cs, kept := own[ck.Name()]; kept {
+				next = append(next, cs)
+				delete(own, ck.Name())
+			}
+			continue
+		}
+		next = append(next, ck)
+	}
+	for name, cs := range own {
+		s.log.Info("check removed by a reload: the session no longer asks it", "check", name)
+		cs.Close()
+	}
+	s.checks = next
+	s.dataChecks = wholeBodyChecks(s.checks)
 }
 
 // recipientLimit refuses a recipient past max_recipients of the

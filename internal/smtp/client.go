@@ -725,12 +725,6 @@ func (s *shadowConn) withShadowParams(b []byte) []byte {
 	return b
 }
 
-// command writes one command and reads its whole reply; a non-2xx reply
-// is returned as a *gosmtp.SMTPError. It returns the reply's texts.
-func (s *shadowConn) command(line string) ([]string, error) {
-	return s.commandWithin(line, 2*time.Minute)
-}
-
 // command sends one of umbra's own commands (the shadow verbs, RSET) and
 // reads its reply within command_timeout, as every other command's
 // (two minutes where none is set); the wait for the reply is the next
@@ -749,7 +743,11 @@ func (c *Client) commandWithin(line string, d time.Duration) ([]string, error) {
 	return c.sc.commandWithin(line, d)
 }
 
-// commandWithin is command with the whole exchange bounded by d.
+// commandWithin writes one command and reads its whole reply within d;
+// a non-2xx reply is returned as a *gosmtp.SMTPError. It returns the
+// reply's texts. Every command goes through Client.command, which
+// bounds it by command_timeout (there is no wait of the connection's
+// own: a fixed one here was a second, unused, bound).
 func (s *shadowConn) commandWithin(line string, d time.Duration) ([]string, error) {
 	if strings.ContainsAny(line, "\r\n") {
 		return nil, fmt.Errorf("command %q holds a CR or LF", line) // never a second command
@@ -963,23 +961,8 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		conn.Close()
 		return nil, err
 	}
-	out := make([]DataReply, 0, n)
 	defer c.awaitingReply()()
-	for len(out) < n {
-		code, texts, err := readReplyCode(br)
-		if err == nil {
-			err = stray(code, texts)
-		}
-		if err != nil {
-			return out, c.finalReplyError(err) // finalreply.go: timed out, unreadable, or lost
-		}
-		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
-		if code/100 != 2 {
-			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return c.finalReplies(br, watch, nil, n)
 }
 
 // AppendDotStuffed appends body as the DATA payload of RFC 5321: lines
@@ -1165,6 +1148,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
+		if _, ok := replyError(code, msg, err).(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn) // a greeting that refuses the session (554): RFC 5321 §3.1
+		}
 		return nil, false, &StageError{Stage: "greeting", Err: replyError(code, msg, err)}
 	}
 	greeting := fmt.Sprintf("220 %s\r\n", firstLine(msg))
@@ -1179,6 +1165,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if err != nil {
 		rerr := replyError(code, msg, err)
 		if !ehloUnknown(rerr) {
+			if _, ok := rerr.(*gosmtp.SMTPError); ok {
+				quitInStep(tp, conn)
+			}
 			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
 		}
 		step()
@@ -1198,6 +1187,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 			return &replayConn{Conn: conn, prefix: []byte(greeting),
 				ehlo: "EHLO " + o.LocalName + "\r\n", ehloReply: ehloWire(msg)}, false, nil
 		}
+		quitInStep(tp, conn)
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered}
 	}
 	step()
@@ -1205,7 +1195,11 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 		return nil, false, err
 	}
 	if code, msg, err = tp.ReadResponse(220); err != nil {
-		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSRefused, err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn) // refused: the session is in step, in plaintext
+		}
+		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSRefused, err: rerr}
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.RootCAs != nil {
@@ -1238,6 +1232,9 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if code, msg, err = ttp.ReadResponse(250); err != nil {
 		rerr := replyError(code, msg, err)
 		if !ehloUnknown(rerr) {
+			if _, ok := rerr.(*gosmtp.SMTPError); ok {
+				quitInStep(ttp, tc)
+			}
 			return nil, false, &StageError{Stage: "reply to EHLO", Err: rerr}
 		}
 		// Refused as the first EHLO may be: HELO, as after it. TLS stays
@@ -1276,6 +1273,7 @@ func helo(tp *textproto.Conn, conn net.Conn, o ClientOptions, greeting string, e
 		return nil, false, err // a refused HELO is the opening's refusal, whatever the policy
 	}
 	if o.TLS != TLSNone && o.TLS != TLSOpportunistic {
+		quitInStep(tp, conn)
 		return nil, false, &tlsUnavailable{cause: ErrSTARTTLSNotOffered, err: &ehloRefused{ehloErr}}
 	}
 	return c, false, nil
@@ -1293,7 +1291,11 @@ func heloOver(tp *textproto.Conn, conn net.Conn, localName, greeting string, ehl
 	}
 	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
-		return nil, false, &StageError{Stage: "reply to HELO", Err: replyError(code, msg, err)}
+		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn)
+		}
+		return nil, false, &StageError{Stage: "reply to HELO", Err: rerr}
 	}
 	return &replayConn{Conn: conn, prefix: []byte(greeting), ehloRefused: Reply(ehloErr),
 		ehlo: "EHLO " + localName + "\r\n", ehloReply: rawReply(250, firstLine(msg))}, useTLS, nil
@@ -1341,8 +1343,10 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
 		rerr := replyError(code, msg, err)
+		if _, ok := rerr.(*gosmtp.SMTPError); ok {
+			quitInStep(tp, conn)
+		}
 		if se := (*gosmtp.SMTPError)(nil); errors.As(rerr, &se) && (se.Code == 500 || se.Code == 502) {
-			tp.PrintfLine("QUIT") // courtesy: the connection closes whatever it answers
 			return nil, false, &notLMTP{reply: Reply(rerr)}
 		}
 		return nil, false, &StageError{Stage: "reply to LHLO", Err: rerr}
@@ -1350,6 +1354,22 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 	return &replayConn{Conn: conn, prefix: []byte(greeting),
 		ehlo: "LHLO " + localName + "\r\n", ehloReply: ehloWire(NormalizeEHLO(msg))}, false, nil
 }
+
+// quitInStep ends an opening the server is still in step with (it
+// answered the last command, with a refusal, or the policy refused what
+// it offered): QUIT, its reply read for at most quitWait, before the
+// caller closes the connection (RFC 5321 §4.1.1.10; RFC 3207 §4.1: a
+// client that decides not to go on without TLS sends QUIT). A server
+// that does not answer costs the failure at most quitWait.
+func quitInStep(tp *textproto.Conn, conn net.Conn) {
+	conn.SetDeadline(time.Now().Add(quitWait))
+	if tp.PrintfLine("QUIT") == nil {
+		tp.ReadResponse(221)
+	}
+}
+
+// quitWait bounds the QUIT of an opening that ends (quitInStep).
+const quitWait = 2 * time.Second
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")

@@ -26,6 +26,10 @@ import (
 //     (a *gosmtp.SMTPError), the session still in step, so the caller
 //     can end it with QUIT. A reply not read whole leaves the session
 //     out of step: it is closed.
+//
+// go-smtp's Client.Auth stays reachable through the embedded client
+// (c.Client.Auth); no code of umbra calls it or takes it as a value:
+// cmd/umbra's TestSMTP4NoGoSMTPClientAuth finds any such use by type.
 
 // ErrAuthNotOffered is the error of a login not attempted because the
 // next hop offered no AUTH, or no mechanism umbra has.

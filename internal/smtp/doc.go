@@ -39,8 +39,11 @@
 //     authenticates); an authenticated session's account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed the command is
-//     refused 530 5.7.0 and the session goes on unauthenticated (a
-//     second AUTH there is 503: go-smtp keeps its first). A shadow
+//     refused 530 5.7.0 and the session goes on unauthenticated; it
+//     may AUTH again there (the verb layer runs that exchange: go-smtp
+//     keeps its first, authAgain), and a certificate session gets no
+//     servers' rights back that it gave up by logging in as a plain
+//     account. A shadow
 //     session ends with 421 4.7.0 at its next MAIL or shadow verb once
 //     its server is no longer a transport server of the topology in
 //     force (or at the connection's address, without a credential), its
@@ -49,9 +52,14 @@
 //     in force at each MAIL, and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
-//     EHLO announced), and so are its rate limits
-//     (followRateLimits). The other limits, certificate and checks stay
-//     the session's own.
+//     EHLO announced; an EHLO after the reload announces the lowered
+//     ones). Its checks judge the session from its next MAIL
+//     (followChecks: a milter's session state stays until the reload
+//     removes that milter, one it adds does not join), its timeouts,
+//     junk and error limits, minimum data rate and transaction time
+//     from its next command (followLimits), its certificate the next
+//     STARTTLS handshake (reloadlimits.go); max_line_length stays the
+//     session's own.
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
 //     the client: it gets 451 4.3.0 with the queue id as reference, or
@@ -114,7 +122,10 @@
 //     its AccountSource (accounts.go: the LDAP directory) about names the
 //     credentials file does not list; a source that cannot answer gets
 //     454 4.7.0 "Temporary authentication failure" (RFC 4954 §6), not
-//     counted as a failure, and lets nobody in. A credentials file with
+//     counted as a failure, and lets nobody in. An account of the
+//     source is judged again at MAIL and RCPT like one of the file, by
+//     the source's verdict kept a minute (accountstanding.go); a source
+//     that cannot answer revokes nobody. A credentials file with
 //     no account on a connector offering AUTH (no auth.ldap) is refused
 //     at a start; at a reload (ServerConfig.Reload, Server.Reload) it is
 //     taken, logged at ERROR: nobody authenticates, as in the console.
@@ -669,7 +680,11 @@
 // gets ErrSTARTTLSNotOffered quoting the EHLO refusal), no AUTH
 // (Client.Auth quotes it too), no MAIL parameters (go-smtp's EHLO is
 // answered with a bare 250); a refused HELO is the opening's refusal
-// (StageError "reply to HELO"). The EHLO sent again after STARTTLS
+// (StageError "reply to HELO"). An opening that ends while the server
+// is in step with it — a refusing greeting, EHLO, HELO, LHLO or STARTTLS
+// reply, or a policy that needs TLS meeting no STARTTLS — sends QUIT and
+// reads its reply for at most two seconds before the connection closes
+// (quitInStep; RFC 3207 §4.1). The EHLO sent again after STARTTLS
 // follows the same rule (heloOver): refused as unknown, HELO follows
 // over TLS, which stays up (a policy that requires TLS is met), and the
 // session has no extensions. MAIL parameters that take no value (REQUIRETLS,
@@ -689,7 +704,9 @@
 // only over TLS (ErrAuthNotOffered, ErrAuthWithoutTLS: nothing sent);
 // "*" only answers a 334 the client cannot answer (RFC 4954 §4); any
 // other reply but 235 is the host's refusal with the session still in
-// step, so the caller ends it with QUIT.
+// step, so the caller ends it with QUIT. go-smtp's Client.Auth, still
+// reachable through the embedded client, is called nowhere in umbra's
+// code (cmd/umbra TestSMTP4NoGoSMTPClientAuth checks by type).
 //
 // The wait for the reply to the final dot (bodywatch.go) is the data
 // timeout from the moment the next hop took the body's last byte: the
@@ -706,7 +723,12 @@
 // dot that does not come or does not parse is a FinalReplyError
 // (finalreply.go: "timed out after 30s waiting for the reply to the end
 // of the message", "unreadable reply to the end of the message: …"): the
-// message was sent whole and the next hop may have it (RFC 1047).
+// message was sent whole and the next hop may have it (RFC 1047). LMTP's
+// replies to the dot, one per accepted recipient, are each awaited so:
+// the first as SMTP's one reply, each next one for data_timeout from the
+// reply before it (finalReplies, the one reader of replies to a final
+// dot — also of the empty message that ends a DATA opened without a
+// recipient, bounded there by command_timeout).
 // command_timeout bounds each step of a session's opening (greeting,
 // EHLO, STARTTLS, handshake, EHLO over TLS, HELO, LHLO), never the
 // opening as a whole (prelude), and the reply to each of umbra's own

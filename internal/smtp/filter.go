@@ -258,18 +258,27 @@ func remotePort(c net.Conn) uint16 {
 	return ap.Port()
 }
 
-// openChecks makes the session's check list: the connector's checks,
-// each SessionCheck replaced by its per-session state.
+// openChecks makes the session's check list: the checks of the
+// connector in force when the session is made (a reload since the
+// connection was accepted counts: followChecks), each SessionCheck
+// replaced by its per-session state.
 func (s *session) openChecks(info *ConnInfo) {
-	s.checks = make([]Check, 0, len(s.c.checks))
-	for _, ck := range s.c.checks {
+	checks := s.inForceOrOwn().checks
+	s.checks = make([]Check, 0, len(checks))
+	for _, ck := range checks {
 		if sc, ok := ck.(SessionCheck); ok {
 			s.checks = append(s.checks, sc.Open(s.srv.ctx, info))
 			continue
 		}
 		s.checks = append(s.checks, ck)
 	}
-	s.dataChecks = slices.ContainsFunc(s.checks, func(ck Check) bool {
+	s.dataChecks = wholeBodyChecks(s.checks)
+}
+
+// wholeBodyChecks: one of checks runs at end of data and reads the
+// message whole (not a BodyStreamer), so the body is kept in memory.
+func wholeBodyChecks(checks []Check) bool {
+	return slices.ContainsFunc(checks, func(ck Check) bool {
 		_, data := ck.(DataCheck)
 		bs, ok := ck.(BodyStreamer)
 		return data && !(ok && bs.StreamsBody())

@@ -1,9 +1,13 @@
 package smtp
 
 import (
+	"bufio"
 	"errors"
 	"os"
+	"strings"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // FinalReplyError is a message sent whole, up to its final dot, whose
@@ -44,10 +48,51 @@ func (e *FinalReplyError) Unreadable() bool {
 	return badReply(e.Err) || errors.Is(e.Err, errMalformedReply) || errors.Is(e.Err, errUnexpectedReply)
 }
 
-// finalReplyError is the error of reading the reply to the final dot.
-func (c *Client) finalReplyError(err error) error {
+// finalReplies reads the n replies to the final dot (1 for SMTP, one
+// per accepted recipient for LMTP) — the one reader of them, for
+// lock-step and pipelined transactions and for the empty message that
+// ends a DATA opened without a recipient. Each reply gets its own wait,
+// counted as the first one's is: the data timeout from the reply before
+// it (watch.awaitReply: and from each progress the next hop made
+// meanwhile), so an LMTP server that delivers to each mailbox in turn
+// has the whole timeout for each (TestLMTPEachFinalReplyHasItsOwnWait);
+// they shared one before. With no watch (the empty message) the
+// connection's deadline, set by the caller, bounds the wait, and wait
+// is that bound as the error reports it. A reply not read — none in
+// time, one that does not parse, a stray 3xx, the connection lost — is
+// a FinalReplyError, whatever the path: the replies read before it are
+// returned with it.
+func (c *Client) finalReplies(br *bufio.Reader, watch *bodyWatch, wait *time.Duration, n int) ([]DataReply, error) {
+	out := make([]DataReply, 0, n)
+	for len(out) < n {
+		if len(out) > 0 && watch != nil {
+			watch.awaitReply(c.SubmissionTimeout) // this reply's own wait, from the one before
+		}
+		code, texts, err := readReplyCode(br)
+		if err == nil {
+			err = stray(code, texts)
+		}
+		if err != nil {
+			w := c.SubmissionTimeout
+			if wait != nil {
+				w = *wait
+			}
+			return out, finalReplyError(err, w) // timed out, unreadable, or lost
+		}
+		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
+		if code/100 != 2 {
+			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// finalReplyError is the error of reading a reply to the final dot,
+// awaited for wait.
+func finalReplyError(err error, wait time.Duration) error {
 	if err == nil || isReply(err) {
 		return err
 	}
-	return &FinalReplyError{Err: err, Wait: c.SubmissionTimeout}
+	return &FinalReplyError{Err: err, Wait: wait}
 }

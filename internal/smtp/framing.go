@@ -140,6 +140,7 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // or hands it to go-smtp. It returns with v.pending empty when it
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
+	v.followLimits() // a reload's limits from this command on (reloadlimits.go)
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
 		v.limitHit(RejectErrors)
 		return v.hangUp(replyErrorLimit)
@@ -180,6 +181,16 @@ func (v *verbConn) fillCommand() error {
 		// timeout, not at the end of the stream.
 		return v.readError(err)
 	}
+	if !v.sasl {
+		// The limits in force when the command came, not when the
+		// layer began to wait for it (a reload meanwhile): a count
+		// already past a lowered max_errors ends the session here.
+		v.followLimits()
+		if v.maxErrors > 0 && v.errors >= v.maxErrors {
+			v.limitHit(RejectErrors)
+			return v.hangUp(replyErrorLimit)
+		}
+	}
 	if v.bdat {
 		// A command between chunks: the client is not idle, whatever
 		// the transfer's rate (timeoutReply names the limit that cuts it).
@@ -190,6 +201,11 @@ func (v *verbConn) fillCommand() error {
 	}
 	if !crlfOnly(line) {
 		v.traceUnit(traceRefused, line)
+		if v.sasl && v.againSASL != nil {
+			v.sasl, v.againSASL = false, nil
+			v.reply(replyBareNewlineCmd)
+			return nil
+		}
 		if v.sasl {
 			// An answer to a 334 follows the same line rule, and its
 			// refusal ends the exchange (saslBareNewline).
@@ -200,6 +216,12 @@ func (v *verbConn) fillCommand() error {
 		return nil
 	}
 	v.traceUnit(traceLine, line)
+	if v.sasl && v.againSASL != nil {
+		// A response in the layer's own AUTH exchange (authAgain).
+		v.sasl = false
+		v.authAgainResponse(line)
+		return nil
+	}
 	if v.sasl {
 		// A response in go-smtp's AUTH exchange, not a command.
 		v.hand(v.saslResponse(line))
@@ -328,6 +350,12 @@ func (v *verbConn) fillCommand() error {
 				return nil
 			}
 			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
+			return nil
+		}
+		if v.goAuthed {
+			// go-smtp would answer 503 "Already authenticated" for an
+			// AUTH a reload revoked (authSequence let it through).
+			v.authAgain(arg)
 			return nil
 		}
 	case "XSHADOW":
@@ -536,7 +564,9 @@ func replyNeedEHLO(cmd string) string {
 
 // authSequence is the reply to an AUTH out of sequence, whatever its
 // arguments (go-smtp's wording): before a greeting, after a successful
-// AUTH, inside a mail transaction (RFC 4954 §4); "" when AUTH may come.
+// AUTH that still holds, inside a mail transaction (RFC 4954 §4); ""
+// when AUTH may come — also after an AUTH a reload revoked: the session
+// has no authentication any more (authAgain).
 func (v *verbConn) authSequence() string {
 	s := v.sess()
 	switch {
@@ -544,8 +574,6 @@ func (v *verbConn) authSequence() string {
 		return "503 5.5.1 Please introduce yourself first."
 	case s.user != "":
 		return "503 5.5.1 Already authenticated"
-	case s.authRevoked:
-		return replyReauthOnNewConnection
 	case s.busy.Load():
 		return replyLines(replyAuthInTransaction)[0]
 	}

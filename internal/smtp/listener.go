@@ -59,6 +59,7 @@ func (b *binding) serve(onReject func(c *connector, ip netip.Addr, why, reply st
 		// Build the connection whole before Shutdown can see it.
 		vc := newVerbConn(tc, c.tls, &c.cfg, c.clk)
 		vc.noShadow = c.shadowOff
+		vc.inForce = c.inForce
 		vc.command = func(cmd string, code int) { c.obs.Command(c.cfg.Name, cmd, code) }
 		if b.trace != nil {
 			vc.trace = b.trace()

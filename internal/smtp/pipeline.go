@@ -212,8 +212,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		if _, err := conn.Write([]byte(".\r\n")); err != nil {
 			return fail(err)
 		}
-		if _, _, err := readReplyCode(br); err != nil {
-			return fail(replyTo("the end of the message", err))
+		wait := c.CommandTimeout
+		if _, err := c.finalReplies(br, nil, &wait, 1); err != nil {
+			return fail(err) // the same words as a message's: timed out, unreadable, or lost
 		}
 		if out.Mail == nil {
 			out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
@@ -246,19 +247,10 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	}
 	replied := c.awaitingReply()
 	defer replied()
-	for len(out.Final) < n {
-		code, texts, err := readReplyCode(br)
-		if err == nil {
-			err = stray(code, texts)
-		}
-		if err != nil {
-			return fail(c.finalReplyError(err)) // finalreply.go: timed out, unreadable, or lost
-		}
-		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
-		if code/100 != 2 {
-			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
-		}
-		out.Final = append(out.Final, r)
+	final, err := c.finalReplies(br, watch, nil, n)
+	out.Final = final
+	if err != nil {
+		return fail(err)
 	}
 	return c.settle(br, out)
 }

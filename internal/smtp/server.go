@@ -222,6 +222,7 @@ type Server struct {
 	storage    *storageLog // full-disk refusals, once per episode
 	postmaster string
 	accounts   AccountSource // AUTH accounts of auth.ldap connectors
+	standing   standingCache // the directory's verdicts on accounts that authenticated (accountstanding.go)
 	maxHops    int
 	pressure   atomic.Pointer[pressureGate] // back pressure (backpressure.go); nil: none
 	// rights are the connectors now in force, replaced whole with them
@@ -261,7 +262,20 @@ type connector struct {
 	// shadowOff reports whether the connector offers the shadow verbs
 	// to nobody (Server.offersShadow): they are then 502 in every state.
 	shadowOff func() bool
-	panics    *panicLog // the server's (paniclog.go)
+	// inForce is the connector of this one's name in the configuration
+	// in force (a reload's), nil when a reload removed or renamed it.
+	inForce func() *connector
+	panics  *panicLog // the server's (paniclog.go)
+}
+
+// connectorInForce is the connector of c's name in the configuration in
+// force, nil when a reload removed or renamed it.
+func (s *Server) connectorInForce(c *connector) *connector {
+	set := s.rights.Load()
+	if set == nil {
+		return c
+	}
+	return set.byName[c.cfg.Name]
 }
 
 // NewServer prepares the connectors: it loads certificates and
@@ -324,6 +338,7 @@ func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connecto
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
 		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log, panics: s.panics}
 		c.shadowOff = func() bool { return !s.offersShadow(c) }
+		c.inForce = func() *connector { return s.connectorInForce(c) }
 		for _, o := range old {
 			if o.cfg.Name == rc.Name {
 				c.limits = o.limits

@@ -83,9 +83,16 @@ type session struct {
 	// authStamp is the account as the credentials held it at AUTH
 	// (Credentials.stamp): the account stays valid while the connector
 	// in force holds it so (authreload.go). authRevoked: a reload
-	// revoked the account, and go-smtp cannot take a second AUTH.
+	// revoked the account since the session's last AUTH (the session
+	// may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
+	// authDirectory: the account is the directory's (its stamp says
+	// only that): it is asked again (accountstanding.go); authDirServer
+	// is the server flag the directory gave it at AUTH, authName the
+	// name the client gave (what the directory's filter matches).
+	authDirectory, authDirServer bool
+	authName                     string
 	// revokeTold: the 530 of a revoked authentication was given (at
 	// most once: the session goes on with the rights left to it).
 	revokeTold bool
@@ -338,8 +345,11 @@ func (s *session) transportServerID(serverID string) string {
 // (RFC 3207 §4.2).
 func (s *session) forgetAfterTLS() {
 	s.logTLS()
-	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured, "", ""
+	// The connector's trust only while the connector in force keeps it
+	// (serverNow): a reload that took it away is not undone by STARTTLS.
+	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured, "", ""
 	s.serverAccount, s.authStamp = false, ""
+	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server
 		s.log = s.log.With("certificate", s.vc.certNames[0])
@@ -542,6 +552,15 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
 		s.serverAccount = server
 		s.authStamp = creds.stamp(user)
+		// An account of the directory is asked again at MAIL and RCPT
+		// (accountstanding.go): this AUTH is its first verdict.
+		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, server, name
+		if s.authDirectory {
+			s.srv.standing.put(user, standingVerdict{found: true, server: server, at: s.srv.clk.Now()})
+		}
+		// Authenticated anew (authAgain): a revocation of an earlier
+		// AUTH is no longer owed its 530, and a later one is told.
+		s.authRevoked, s.revokeTold = false, false
 		s.logBeforeAuth = s.log
 		s.log = s.log.With("user", user)
 		s.log.Info("authenticated", "transport_server", s.server)
@@ -585,7 +604,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// on: judged by the configuration in force (authreload.go).
 		return err
 	}
-	s.followRateLimits()
+	s.followChecks()
 	if err := s.openMail(from, opts); err != nil {
 		return err
 	}
@@ -1130,7 +1149,7 @@ func noStorage(err error) bool {
 // connector's max_acknowledgement_delay (SR-9). Client submission is not
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
-	return s.srv.shadow != nil && s.shadowServer == "" && s.c.cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+	return s.srv.shadow != nil && s.shadowServer == "" && s.inForceOrOwn().cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
 		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
@@ -1142,7 +1161,7 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	start := clk.Now()
 	gone, cancel := s.srv.queue.WaitGone(id)
 	defer cancel()
-	t := clk.NewTimer(s.c.cfg.MaxAcknowledgementDelay.D())
+	t := clk.NewTimer(s.inForceOrOwn().cfg.MaxAcknowledgementDelay.D()) // a reload's, from the next message
 	defer t.Stop()
 	select {
 	case <-gone:

@@ -444,7 +444,7 @@ func (s *session) waitDiscards(wait time.Duration, partial, takeover, delayed bo
 	if !ok || wait <= 0 {
 		return
 	}
-	if idle := s.c.cfg.Limits.IdleTimeout.D(); idle > 0 && wait > idle/2 {
+	if idle := s.inForceOrOwn().cfg.Limits.IdleTimeout.D(); idle > 0 && wait > idle/2 { // the layer's deadline is the connector in force's (followLimits)
 		wait = idle / 2 // the next command must still arrive within the idle timeout
 	}
 	t := s.srv.clk.NewTimer(wait)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/clock"
@@ -84,7 +85,11 @@ type verbConn struct {
 	// noShadow reports whether the connector offers the shadow verbs to
 	// nobody (nil: it may): the answer before a session exists
 	// (shadowOff).
-	noShadow    func() bool
+	noShadow func() bool
+	// inForce is the connection's connector as the configuration in
+	// force has it (nil func or result: the one it began on): the limits
+	// a reload changed apply from the next command (followLimits).
+	inForce     func() *connector
 	maxLine     int
 	maxSize     int64         // the connector's max_message_size (go-smtp's MaxMessageBytes), as followSizeLimit last set it
 	ownMaxSize  int64         // max_message_size as the connection was opened (0: none)
@@ -137,6 +142,11 @@ type verbConn struct {
 	last       string // verb of the last command handed to go-smtp
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
+	// goAuthed: go-smtp completed an AUTH on this connection (its 235),
+	// which it keeps for the connection's life; an AUTH after a
+	// revocation is then the layer's own (authAgain).
+	goAuthed   bool
+	againSASL  sasl.Server // the layer's own AUTH exchange under way (authAgain), nil when none
 	sess       func() *session
 	command    func(cmd string, code int) // counts a reply (cmdcount.go); nil: not counted
 	acks       []discardAck               // discard notifications waiting for the peer's next command (SR-15)
@@ -179,9 +189,8 @@ const (
 func newVerbConn(tc *trackedConn, tlsCfg *tls.Config, rc *config.ReceiveConnector, clk clock.Clock) *verbConn {
 	l := rc.Limits
 	v := &verbConn{tc: tc, conn: tc, tlsCfg: tlsCfg, insecureAuth: rc.Auth.AllowInsecure,
-		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), idle: l.IdleTimeout.D(), maxJunk: l.MaxJunkCommands, maxErrors: l.MaxErrors, minRate: int64(l.MinDataRate),
-		softErrors: l.SoftErrorLimit, errorDelay: l.ErrorDelay.D(), clk: clk, banner: rc.Banner,
-		maxTxn: l.MaxTransactionTime.D(), maxData: l.MaxDataTime.D()}
+		maxLine: l.MaxLineLength, maxSize: int64(l.MaxMessageSize), clk: clk, banner: rc.Banner}
+	v.takeLimits(l)
 	if v.maxLine <= 0 {
 		v.maxLine = config.DefaultMaxLineLength
 	}
@@ -569,6 +578,8 @@ func (v *verbConn) write(b []byte) (int, error) {
 		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("334")):
 			v.sasl = true
 			v.traceUnit(trace334, nil)
+		case v.last == "AUTH" && bytes.HasPrefix(b, []byte("235")):
+			v.goAuthed = true
 		}
 	}
 	if v.ehlo && !bytes.HasPrefix(b, []byte("250")) {
@@ -643,8 +654,14 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
 		}
+		if l := v.ehloLimits(line); l != line {
+			b = []byte(l + "\r\n")
+		}
 		out.Write(b)
 	default:
+		if l := v.ehloLimits(line); l != line {
+			b = []byte(l + "\r\n")
+		}
 		out.Write(b)
 	}
 	v.mu.Lock()
@@ -760,7 +777,11 @@ func (v *verbConn) startTLS(arg string) {
 	v.mu.Lock()
 	v.handshaking = true
 	v.mu.Unlock()
-	tc := tls.Server(v.tc, v.tlsCfg)
+	cfg := v.tlsCfg
+	if c := v.connInForce(); c != nil && c.tls != nil {
+		cfg = c.tls // a reload's certificate and client CA (reloadlimits.go)
+	}
+	tc := tls.Server(v.tc, cfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})
@@ -788,7 +809,7 @@ func (v *verbConn) startTLS(arg string) {
 	// go-smtp must forget the transaction and greeting too: until the
 	// client greets again (which go-smtp treats as a reset) the layer
 	// takes nothing but EHLO, HELO, NOOP, RSET and QUIT.
-	v.greeted, v.sasl = false, false
+	v.greeted, v.sasl, v.againSASL = false, false, nil
 	v.dropBDAT()
 }
 

@@ -58,7 +58,10 @@
 //   - The policy host is fetched over HTTPS with its certificate verified
 //     for mta-sts.<domain> (RootCAs or the system's; SetRoots replaces
 //     them for later fetches and sessions), no redirects, the
-//     body capped at 64 KiB and the media type text/plain.
+//     body capped at 64 KiB and the media type text/plain; its addresses
+//     come from umbra's resolver, and an unspecified one (0.0.0.0, ::)
+//     is never connected to (it reaches this machine): a name with no
+//     other fails the fetch (config.UnspecifiedNameError).
 //   - TLS-RPT counts are memory until Flush adds them to the day's
 //     record (tlsrpt bucket) in one commit per domain; SendDue queues
 //     the report of each past day (keyed, so a report is queued once even

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
 
@@ -158,7 +159,10 @@ func (e *Engine) SetRoots(roots *x509.CertPool) {
 func (e *Engine) Reporter() Reporter { return e.cfg.Report }
 
 // dialPolicyHost resolves the policy host through umbra's resolver and
-// connects to the configured HTTPS port.
+// connects to the configured HTTPS port. An unspecified address among
+// its addresses (0.0.0.0, ::: the domain owner's DNS may say so) is never
+// connected to — it reaches this machine itself —, and a name with no
+// other fails the fetch naming it (config.UnspecifiedNameError).
 func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -167,6 +171,10 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 	ips, err := e.cfg.Resolver.LookupHost(ctx, host)
 	if err != nil {
 		return nil, err
+	}
+	ips, dropped := config.DropUnspecified(ips)
+	if len(ips) == 0 && dropped != "" {
+		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 	}
 	var d net.Dialer
 	var last error

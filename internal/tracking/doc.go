@@ -53,7 +53,9 @@
 //     so a symbolic link there (dangling or not, planted after the
 //     configuration was checked) is never followed — nothing is created
 //     or written through it — and Open, Reopen and CheckPath refuse it
-//     naming the link and its target (linkRefused).
+//     naming the link and its target (linkRefused). Search (umbra
+//     track) reads each file by the same rule: a link at the path or at
+//     a rotated name is skipped with that refusal, never read.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

@@ -421,8 +421,9 @@ func (l *Log) Search(q Query) ([]Entry, error) {
 
 // Search reads the log at path and its rotated files (path.1 … path.N,
 // N = maxFiles) as Log.Search does, without a running daemon: the files
-// are only read. A file that cannot be read (not a regular file — a
-// FIFO would block the reader for ever —, no permission, a read error
+// are only read, each by the daemon's rule (openRegular: a symbolic
+// link at a name is not followed). A file that cannot be read (a link,
+// not a regular file — a FIFO would block the reader for ever —, no permission, a read error
 // or a line over 1 MiB part way) is skipped: the entries of the others
 // are returned with a *Partial error naming each skipped file. So is a
 // line that is no tracking event (torn by a crash, foreign): skipped, and
@@ -484,6 +485,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: err})
 			continue
 		}
+		partial.Read++
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		bad := BadLines{Name: name}
@@ -571,6 +573,9 @@ func (l BadLines) String() string {
 type Partial struct {
 	Skipped  []Skipped
 	BadLines []BadLines
+	// Read counts the files that were read (in whole or in part): 0
+	// with files skipped means no event could be read at all.
+	Read int
 }
 
 func (p *Partial) Error() string {
@@ -584,13 +589,19 @@ func (p *Partial) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// openRegular opens a log file for reading without blocking on a FIFO
-// in its place (no writer: the open would wait for ever) and refuses
-// anything but a regular file; a symlink is followed, as for the log.
+// openRegular opens a log file for reading by the rule the daemon opens
+// its log with (Log.open): without blocking on a FIFO in its place (no
+// writer: the open would wait for ever), never through a symbolic link
+// (O_NOFOLLOW: the daemon writes none, so a link there leads to a file
+// that is not its log; refused naming it, linkRefused), and only a
+// regular file, judged by the one stat of the file opened.
 func openRegular(name string) (*os.File, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		if fi, serr := os.Stat(name); serr == nil && !fi.Mode().IsRegular() {
+		if lerr := linkRefused(name); lerr != nil {
+			return nil, lerr
+		}
+		if fi, serr := os.Lstat(name); serr == nil && !fi.Mode().IsRegular() {
 			return nil, notRegular(name, fi.Mode()) // a socket: ENXIO
 		}
 		return nil, err

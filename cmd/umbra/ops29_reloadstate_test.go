@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"umbra/internal/admin"
+)
+
+// ops29Addr is a free TCP address on ip with a port in 38000-38999.
+func ops29Addr(t testing.TB, ip string) string {
+	t.Helper()
+	start := rand.IntN(1000)
+	for i := range 1000 {
+		addr := net.JoinHostPort(ip, strconv.Itoa(38000+(start+i)%1000))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free port in 38000-38999 on %s", ip)
+	return ""
+}
+
+// OPS-1, OPS-3, OPS-5: the state of the last reload — when, its result,
+// the parts a restart would refuse or change, umbra_config_restart_would_fail —
+// was only in the metrics and the log: the admin socket's /v1/status and
+// the web console's header said nothing of it, so an operator looking at
+// either could not tell that the file on disk is not what runs.
+func TestOPS1ReloadStateInStatusAndConsole(t *testing.T) {
+	dir := t.TempDir()
+	listen := ops29Addr(t, "127.0.0.130")
+	consoleAddr := ops29Addr(t, "127.0.0.130")
+	creds := filepath.Join(dir, "credentials")
+	alice, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
+	os.WriteFile(creds, []byte("alice:"+string(alice)+"\n"), 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "localhost"))
+	cfg := filepath.Join(dir, "hub.yaml")
+	sock := filepath.Join(dir, "admin.sock")
+	write := func(maxFiles int) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.reloadstate.test, data_dir: %s, admin_socket: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+tracking: {max_files: %d}
+console:
+  listen: %s
+  cert_file: %s
+  key_file: %s
+%s`, filepath.Join(dir, "data"), sock, maxFiles, consoleAddr, certFile, keyFile, submitConnector("in", listen,
+			`auth: {mechanisms: [PLAIN], credentials_file: `+creds+`, allow_insecure: true}`))), 0o600)
+	}
+	write(10)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	c := admin.NewClient(sock)
+	status := func() admin.Status {
+		t.Helper()
+		st, err := c.Status()
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		return st
+	}
+	st := status()
+	if st.Reload == nil || st.Reload.Result != "none" || st.Reload.RestartWouldFail || len(st.Reload.Pending) != 0 {
+		t.Fatalf("status after a start: reload %+v, want result none and nothing pending", st.Reload)
+	}
+	// hup sends SIGHUP and waits for the reload's state in the status.
+	reloads := 0
+	hup := func() admin.ReloadState {
+		t.Helper()
+		reloads++
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		var r admin.ReloadState
+		waitCond(t, "the reload in the status", 10*time.Second, func() bool {
+			st := status()
+			if st.Reload != nil && st.Reload.Count == reloads {
+				r = *st.Reload
+				return true
+			}
+			return false
+		})
+		return r
+	}
+	write(5) // tracking.max_files: only a restart applies it
+	r := hup()
+	if r.Result != "ok" || !r.RestartWouldFail || r.Time.IsZero() || !strings.Contains(strings.Join(r.Pending, ";"), "tracking.max_files") {
+		t.Errorf("status after a reload with tracking.max_files changed: %+v; want ok, restart_would_fail, tracking.max_files pending", r)
+	}
+
+	// The console's header says the same.
+	cc := newConsoleClient(consoleAddr)
+	if !cc.login(t, "alice", "alice-pw") {
+		t.Fatal("console login refused")
+	}
+	header := func() string {
+		t.Helper()
+		res, err := cc.client.Get(cc.base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		page := string(b)
+		h, _, _ := strings.Cut(page, "</header>")
+		return h
+	}
+	if h := header(); !strings.Contains(h, `id="reload-state"`) || !strings.Contains(h, "restart would") || !strings.Contains(h, "tracking.max_files") {
+		t.Errorf("console header after a reload leaving tracking.max_files to a restart does not say so:\n%s", h)
+	}
+
+	os.WriteFile(cfg, []byte("server: [\n"), 0o600)
+	r = hup()
+	if r.Result != "failed" || !r.RestartWouldFail || r.Error == "" {
+		t.Errorf("status after a failed reload: %+v; want failed with its error, restart_would_fail", r)
+	}
+	if h := header(); !strings.Contains(h, "reload failed") {
+		t.Errorf("console header after a failed reload does not say so:\n%s", h)
+	}
+
+	write(10)
+	r = hup()
+	if r.Result != "ok" || r.RestartWouldFail || len(r.Pending) != 0 || r.Error != "" {
+		t.Errorf("status after a clean reload: %+v; want ok and nothing pending", r)
+	}
+	if h := header(); !strings.Contains(h, `id="reload-state"`) || strings.Contains(h, "restart would") {
+		t.Errorf("console header after a clean reload:\n%s", h)
+	}
+}

@@ -1,0 +1,106 @@
+package smtp
+
+import (
+	"strconv"
+	"strings"
+
+	"umbra/internal/config"
+)
+
+// What an open session takes of its connector's settings at a reload
+// (authreload.go has its rights and authentication): the configuration
+// in force — the connector of the session's name as reloaded — from the
+// next command on, each setting where an operator who changed it
+// expects it to bite; a connector the reload removed or renamed leaves
+// the session the settings it began with.
+//
+//   - idle_timeout, max_junk_commands, max_errors, soft_error_limit,
+//     error_delay, max_transaction_time, min_data_rate and max_data_time
+//     (followLimits): the values in force, raised or lowered, at the
+//     next command the layer reads — the next line's read deadline, the
+//     next junk or error count (a count already past a lowered limit
+//     ends the session at that command), the open transaction's age at
+//     its next command, the next body's rate and duration. A BDAT
+//     transfer under way keeps the limits it began with until it ends.
+//   - max_acknowledgement_delay: the next message's (delaysAck,
+//     awaitConfirmation); a shadow session's long poll is bounded by the
+//     idle_timeout in force (waitDiscards).
+//   - externally_secured taken away is not given back by a STARTTLS
+//     (forgetAfterTLS keeps the trust only where the connector in force
+//     has it, as serverNow does).
+//   - max_line_length stays as the session began (go-smtp's reader has
+//     it).
+//   - max_message_size and max_recipients: lowered, from the next MAIL
+//     and RCPT (followSizeLimit, recipientLimit), and an EHLO after the
+//     reload announces the lowered one (ehloLimits); raised, nothing:
+//     go-smtp holds the session to the ones it began with.
+//   - the certificate and client CA (tls): the next STARTTLS handshake
+//     on the connection is made with the connector in force's.
+//   - the checks (rate_limits, message authentication, connection
+//     filters, milters): the connector in force's from the next MAIL
+//     (followChecks, authreload.go) — a check without per-session state
+//     as the reload built it; a milter's session state kept while the
+//     connector in force still has that milter, closed when it does
+//     not, and one the reload adds does not join (its connect and
+//     greeting have passed); a session made after the reload (its first
+//     EHLO) opens the checks in force then (openChecks).
+
+// takeLimits sets the layer's limits from l.
+func (v *verbConn) takeLimits(l config.Limits) {
+	v.idle, v.maxJunk, v.maxErrors, v.minRate = l.IdleTimeout.D(), l.MaxJunkCommands, l.MaxErrors, int64(l.MinDataRate)
+	v.softErrors, v.errorDelay = l.SoftErrorLimit, l.ErrorDelay.D()
+	v.maxTxn, v.maxData = l.MaxTransactionTime.D(), l.MaxDataTime.D()
+}
+
+// connInForce is the connection's connector as the configuration in
+// force has it, nil when a reload removed or renamed it (or the layer
+// was built without a server, in tests).
+func (v *verbConn) connInForce() *connector {
+	if v.inForce == nil {
+		return nil
+	}
+	return v.inForce()
+}
+
+// followLimits takes the limits of the connector in force before a
+// command is read (see above); a BDAT transfer under way keeps its own.
+func (v *verbConn) followLimits() {
+	if v.bdat {
+		return
+	}
+	if c := v.connInForce(); c != nil {
+		v.takeLimits(c.cfg.Limits)
+	}
+}
+
+// ehloLimits rewrites the SIZE and LIMITS lines of go-smtp's EHLO reply
+// (made from the connector the session began on) to the limits that
+// hold the session now: a max_message_size or max_recipients a reload
+// lowered is announced at the next EHLO. line is one reply line without
+// its CRLF; it is returned unchanged when nothing is lowered.
+func (v *verbConn) ehloLimits(line string) string {
+	s := v.sess()
+	if s == nil || len(line) < 4 {
+		return line
+	}
+	kw := line[4:]
+	switch {
+	case strings.HasPrefix(strings.ToUpper(kw), "SIZE"):
+		v.followSizeLimit(s)
+		if v.maxSize > 0 && v.maxSize != v.ownMaxSize {
+			return line[:4] + "SIZE " + strconv.FormatInt(v.maxSize, 10)
+		}
+	case strings.HasPrefix(strings.ToUpper(kw), "LIMITS"):
+		now, own := s.inForceOrOwn().cfg.Limits.MaxRecipients, s.c.cfg.Limits.MaxRecipients
+		if now > 0 && (own <= 0 || now < own) {
+			f := strings.Fields(kw)
+			for i, p := range f {
+				if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "RCPTMAX") {
+					f[i] = k + "=" + strconv.Itoa(now)
+				}
+			}
+			return line[:4] + strings.Join(f, " ")
+		}
+	}
+	return line
+}
