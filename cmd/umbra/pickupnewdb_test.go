@@ -18,12 +18,14 @@ import (
 // unsent (rt29 pick F1).
 func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		stop syscall.Signal
-		wipe bool // the whole data_dir, not queue.db alone
+		name    string
+		stop    syscall.Signal
+		wipe    bool // the whole data_dir, not queue.db alone
+		restore bool // db restore of a backup taken before the drop
 	}{
-		{"sigterm-db-moved-aside", syscall.SIGTERM, false},
-		{"kill9-data-dir-wiped", syscall.SIGKILL, true},
+		{"sigterm-db-moved-aside", syscall.SIGTERM, false, false},
+		{"kill9-data-dir-wiped", syscall.SIGKILL, true, false},
+		{"kill9-older-backup-restored", syscall.SIGKILL, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -37,6 +39,12 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 			os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
 			d := startUmbra(t, cfg, listen)
 			d.dumpLogIfFailed()
+			backup := filepath.Join(dir, "before-f1.db")
+			if tc.restore {
+				if out, code := cli(t, cfg, "db", "backup", backup); code != 0 {
+					t.Fatalf("db backup: exit %d %q", code, out)
+				}
+			}
 			os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1-only-copy\n\nthe file is the only copy\n"), 0o600)
 			os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
 			waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
@@ -47,12 +55,21 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 			<-d.done
 			d.done <- nil
 			data := filepath.Join(dir, "data")
-			if tc.wipe {
+			switch {
+			case tc.restore:
+				// The database holds f1 with its recipient still to
+				// deliver: restoring over it needs --discard-newer.
+				if out, code := cli(t, cfg, "db", "restore", "--discard-newer", backup); code != 0 {
+					t.Fatalf("db restore: exit %d %q", code, out)
+				}
+			case tc.wipe:
 				if err := os.Rename(data, data+".lost"); err != nil {
 					t.Fatal(err)
 				}
-			} else if err := os.Rename(filepath.Join(data, "queue.db"), filepath.Join(dir, "queue.db.aside")); err != nil {
-				t.Fatal(err)
+			default:
+				if err := os.Rename(filepath.Join(data, "queue.db"), filepath.Join(dir, "queue.db.aside")); err != nil {
+					t.Fatal(err)
+				}
 			}
 			d = startUmbra(t, cfg, listen)
 			d.dumpLogIfFailed()
