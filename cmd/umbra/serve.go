@@ -657,6 +657,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return reachError("pickup directory", dir, err)
 		}
+		// One server's: another sharing it would take this one's
+		// .queued files for files to submit again (pickup.Lock).
+		release, err := pickup.Lock(dir)
+		if err != nil {
+			return fmt.Errorf("pickup directory %s: %w", dir, err)
+		}
+		defer release()
 	}
 	if holders != nil {
 		// Before the first delivery: what the servers keeping copies of
@@ -702,10 +709,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		w := pickup.New(pickup.Config{Panicked: metrics.RegisterPickupPanics(reg), AuthservIDs: frontDoorIDs(cfg).Org, Dir: dir, Interval: cfg.Pickup.Interval.D(), MaxSize: int64(cfg.Pickup.MaxMessageSize),
 			Hostname: cfg.Server.Name, Queue: mgr, Log: log.With("component", "pickup"), Paused: pickupPaused(pressure),
 			Spool: store.NewSpool, SpoolThreshold: int64(cfg.Transport.SpoolThreshold), MaxHeaderSize: int(cfg.Transport.MaxHeaderSize),
-			// After a restore, a .queued file whose message the database
-			// lacks was accepted after the backup: submitted again.
-			RestoredDatabase: store.RestoredFrom() != "", RcptKey: srv.RcptKey,
-			Known: func(id queue.ID) bool { _, err := mgr.Message(id); return !errors.Is(err, queue.ErrNotFound) }})
+			// A .queued file whose message the database does not hold
+			// (a new or restored database) is submitted again: the
+			// queue's PickupFate.
+			RcptKey: srv.RcptKey})
 		go func() { w.Run(runCtx); close(pickupDone) }()
 	} else {
 		close(pickupDone)

@@ -34,11 +34,19 @@
 //     next scan finds the key, queues nothing and marks the file with
 //     the message it already made (never twice). A crash after the
 //     rename leaves the .queued file, which the next start re-attaches
-//     to its message by id. At the first start after the transport
-//     database was restored from a backup, a .queued file whose message
-//     the database lacks was accepted after the backup: it is renamed
-//     back to NAME.eml and submitted again (the file is the message's
-//     only copy here), not removed as handed on. Two drops of the same content are two files
+//     to its message by id — only when the database holds that id as
+//     this file's message (queue.Manager.PickupFate: a pickup message
+//     whose Helo is NAME.eml). A file is removed without its message
+//     being waited for only when the database recorded that message's
+//     end (the commit removing its record writes it, Tx.Delete; kept as
+//     long as the submission keys). Any other .queued file — a new
+//     database (queue.db moved aside or lost, data_dir wiped), one
+//     restored from an older backup, the id given since to another
+//     message (ids start again with a database), a file another server
+//     marked — is renamed back to NAME.eml (NAME.restored-<id>.eml when
+//     that name is taken) and submitted again with a warning: the file
+//     is the message's only copy, so at worst the message goes twice,
+//     never lost. Two drops of the same content are two files
 //     (new inode or change time): two messages, as two SMTP submissions.
 //   - Identity: the Message-ID is recorded (tracking finds the message by
 //     it), and the message gets a fresh organisation message id. A file
@@ -65,6 +73,13 @@
 //     that the store's next Open sweeps.
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
+//   - A directory is one server's (Lock, dirlock.go): the server holds
+//     its .umbra-pickup.lock file locked while it runs, and serve refuses
+//     to start on a directory another process holds. Two servers on one
+//     directory would each submit the other's files, and each take the
+//     other's .queued files, whose messages its database does not hold,
+//     for files to submit again. The lock goes with the process (kill -9
+//     too).
 //   - A panic while one file is handled is recovered on the scan's
 //     goroutine (no lock of the watcher's is held across a file): counted
 //     (Config.Panicked), logged once a minute (panicline), the file

@@ -66,6 +66,23 @@ type fakeQueue struct {
 	handed  map[queue.ID]chan struct{}
 	failing bool
 	failErr error // what a failing queue returns (nil: os.ErrDeadlineExceeded)
+	// fates: what the database knows of a .queued file's message (nil:
+	// queued when submitted here, else unknown).
+	fates map[queue.ID]queue.PickupFate
+}
+
+func (q *fakeQueue) PickupFate(id queue.ID, name string) queue.PickupFate {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if f, ok := q.fates[id]; ok {
+		return f
+	}
+	for _, m := range q.msgs {
+		if m.ID == id && m.Helo == name {
+			return queue.PickupQueued
+		}
+	}
+	return queue.PickupUnknown
 }
 
 func (q *fakeQueue) NewID() queue.ID { q.mu.Lock(); defer q.mu.Unlock(); q.next++; return q.next }
@@ -149,20 +166,24 @@ func TestWatcherLifecycle(t *testing.T) {
 	waitFile(queued, false)
 }
 
-// A .queued file whose message the transport database does not have,
-// at the first start after a restore from a backup, was accepted after
-// the backup: it is submitted again (the file is the message's second
-// copy), not removed as handed on. A .queued file whose message the
-// restored database has is re-attached as after any restart.
-func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
+// SR-12: at a start, a .queued file is waited for only when the
+// database holds its message, and removed only when the database
+// recorded its message's end. A file whose message the database does not
+// know — a new database, one restored from a backup older than the
+// message, another server's, or its id given since to another message —
+// is the message's only copy: it is submitted again, never removed
+// (rt29 pick F1).
+func TestQueuedFileFateAtStart(t *testing.T) {
 	dir := t.TempDir()
 	kept := filepath.Join(dir, "old.0000000000000007.queued")
+	ended := filepath.Join(dir, "done.0000000000000008.queued")
 	lost := filepath.Join(dir, "new.0000000000000009.queued")
-	os.WriteFile(kept, []byte("X-Receiver: a@example.test\nSubject: kept\n\nhi\n"), 0o600)
-	os.WriteFile(lost, []byte("X-Receiver: a@example.test\nSubject: after the backup\n\nhi\n"), 0o600)
-	q := &fakeQueue{handed: map[queue.ID]chan struct{}{}, next: 100}
-	w := New(Config{Dir: dir, Interval: 10 * time.Millisecond, Hostname: "hub.test", Queue: q,
-		RestoredDatabase: true, Known: func(id queue.ID) bool { return id == 7 }})
+	for _, f := range []string{kept, ended, lost} {
+		os.WriteFile(f, []byte("X-Receiver: a@example.test\nSubject: "+filepath.Base(f)+"\n\nhi\n"), 0o600)
+	}
+	q := &fakeQueue{handed: map[queue.ID]chan struct{}{}, next: 100,
+		fates: map[queue.ID]queue.PickupFate{7: queue.PickupQueued, 8: queue.PickupEnded, 9: queue.PickupUnknown}}
+	w := New(Config{Dir: dir, Interval: 10 * time.Millisecond, Hostname: "hub.test", Queue: q})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -175,11 +196,14 @@ func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the file accepted after the backup was not submitted again (%d submissions)", n)
+			t.Fatalf("the file the database does not know was not submitted again (%d submissions)", n)
 		}
 	}
 	if _, err := os.Stat(kept); err != nil {
-		t.Fatalf("the file of a message the restored database has: %v", err)
+		t.Fatalf("the file of a message the database holds: %v", err)
+	}
+	if _, err := os.Stat(ended); !os.IsNotExist(err) {
+		t.Fatalf("the file of a message whose end the database recorded is left: %v", err)
 	}
 	if _, err := os.Stat(lost); !os.IsNotExist(err) {
 		t.Fatalf("the old .queued name of the resubmitted file is left: %v", err)
@@ -191,6 +215,12 @@ func TestRestoredDatabaseResubmitsQueuedFiles(t *testing.T) {
 			ents, _ := os.ReadDir(dir)
 			t.Fatalf("the resubmitted file is not marked with its new message: %v (%v)", err, ents)
 		}
+	}
+	q.mu.Lock()
+	subj := string(q.msgs[0].Helo)
+	q.mu.Unlock()
+	if subj != "new.eml" {
+		t.Errorf("submitted again as %q, want new.eml", subj)
 	}
 }
 

@@ -31,6 +31,11 @@ type Queue interface {
 	// it returns that message's id with again set (queue.Manager).
 	SubmitKeyed(ctx context.Context, m *queue.Message, body []byte, key string) (prev queue.ID, again bool, err error)
 	WaitHandedOn(id queue.ID) <-chan struct{}
+	// PickupFate says what the database knows of message id of the
+	// file named name (NAME.eml) marked NAME.<id>.queued before a
+	// restart: queued there, its end recorded there, or nothing
+	// (queue.Manager.PickupFate).
+	PickupFate(id queue.ID, name string) queue.PickupFate
 }
 
 // Config configures a Watcher.
@@ -56,13 +61,6 @@ type Config struct {
 	Spool          func() (*queue.SpoolFile, error)
 	SpoolThreshold int64
 	MaxHeaderSize  int
-	// RestoredDatabase is set at the first start after the transport
-	// database was restored from a backup (queue.Store.RestoredFrom):
-	// a .queued file whose message Known does not find was accepted
-	// after the backup, and is submitted again instead of being removed
-	// as handed on.
-	RestoredDatabase bool
-	Known            func(queue.ID) bool
 	// RcptKey is the comparison key of a recipient, as RCPT's recipient
 	// set compares (smtp.Server.RcptKey, the current accepted domains):
 	// a file's recipients repeated under one key are one (Parse).
@@ -119,7 +117,11 @@ func (w *Watcher) Run(ctx context.Context) {
 }
 
 // reattach waits again for the messages of files marked .queued before a
-// restart.
+// restart. Only a file whose message this database holds is waited for,
+// and only one whose message's end this database recorded is removed: a
+// file whose message it does not know (a new or another database, one
+// restored from a backup older than the message, the id since given to
+// another message) is the message's only copy and is submitted again.
 func (w *Watcher) reattach(ctx context.Context) {
 	files, _ := filepath.Glob(filepath.Join(w.cfg.Dir, "*.queued"))
 	for _, f := range files {
@@ -132,29 +134,37 @@ func (w *Watcher) reattach(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if w.cfg.RestoredDatabase && w.cfg.Known != nil && !w.cfg.Known(id) {
+		switch w.cfg.Queue.PickupFate(id, base[:i]+".eml") {
+		case queue.PickupQueued:
+			w.await(ctx, id, f)
+		case queue.PickupEnded:
+			// Handed on before a crash that came before the removal.
+			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", f, "err", err)
+			}
+		default:
 			w.resubmit(f, base[:i], id)
-			continue
 		}
-		w.await(ctx, id, f)
 	}
 }
 
-// resubmit gives a .queued file back to the scan as a new drop: its
-// message is not in the restored database (it was accepted after the
-// backup), and the file is its only copy here. The rename makes it a new
-// submission (a new change time: a new key), as a file dropped again.
+// resubmit gives a .queued file back to the scan as a new drop: the
+// database holds no record of its message (a new database, another
+// server's, one restored from an older backup, or the id since given to
+// another message), so the file is its only copy here. The rename makes
+// it a new submission (a new change time: a new key), as a file dropped
+// again.
 func (w *Watcher) resubmit(path, name string, id queue.ID) {
 	to := filepath.Join(w.cfg.Dir, name+".eml")
 	if _, err := os.Lstat(to); err == nil {
 		to = filepath.Join(w.cfg.Dir, name+".restored-"+id.String()+".eml")
 	}
 	if err := os.Rename(path, to); err != nil {
-		w.cfg.Log.Error("a pickup file the restored database has no message for could not be given back to the scan; it is left as it is",
+		w.cfg.Log.Error("a pickup file whose message the transport database does not hold could not be given back to the scan; it is left as it is",
 			"file", path, "err", err)
 		return
 	}
-	w.cfg.Log.Warn("pickup file of a message accepted after the backup the database was restored from: submitted again",
+	w.cfg.Log.Warn("pickup file whose message the transport database does not hold (a new or restored database): submitted again",
 		"file", to, "old_msg_id", id.String())
 }
 

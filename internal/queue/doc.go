@@ -1114,7 +1114,11 @@
 // chain of takeovers) is delivered again. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
-// queues it once.
+// queues it once. The commit removing a pickup message's record notes its
+// end (bucket pickupends, pickupfate.go, pruned with the keys): at a start
+// a NAME.<id>.queued file goes only for such a noted end; a file whose
+// message this database neither holds nor noted is submitted again
+// (Manager.PickupFate).
 //
 // # Waiting senders and callout answers
 //

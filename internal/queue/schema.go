@@ -71,6 +71,11 @@ import (
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
 //	          (Manager.SubmitKeyed); pruned after message_expiration
+//	pickupends ID (8, BE) → ended-at (8, BE) ‖ the file's name (NAME.eml)
+//	          written by the commit that removes a pickup message's
+//	          record (Tx.Delete): its NAME.<id>.queued file may go
+//	          (Manager.PickupFate; any other such file is submitted
+//	          again); pruned with submitkeys
 //	rcptcache address (recipients.Callout.key: mailaddr.AddrKey for an authoritative domain, EarlierKeys read too; the local part exact for another) → known (1 byte: 1 known, 0 unknown) ‖
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept
@@ -303,6 +308,10 @@ var (
 	// records, so a database that never refused a session keeps the
 	// layout it had.
 	bucketRefusedHere = []byte("refusedhere")
+	// bucketPickupEnds: the pickup messages whose end this database
+	// recorded (pickupfate.go). Not in allBuckets: the first such end
+	// makes it, so a database of a server without pickup is as before.
+	bucketPickupEnds = []byte("pickupends")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

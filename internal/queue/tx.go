@@ -239,6 +239,9 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropReported(id); err != nil { // reportedcopy.go
 		return err
 	}
+	if err := t.notePickupEnd(old); err != nil { // pickupfate.go: its file may go
+		return err
+	}
 	if err := t.messages.Delete(id.Key()); err != nil {
 		return err
 	}
@@ -643,7 +646,7 @@ func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
 }
 
 // PruneSubmitKeys forgets up to limit submission keys recorded before
-// cutoff.
+// cutoff, and up to limit pickup ends recorded before it (pickupfate.go).
 func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucketSubmitKey)
 	var old [][]byte
@@ -658,5 +661,6 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 			return 0, err
 		}
 	}
-	return len(old), nil
+	ends, err := t.prunePickupEnds(nanos(cutoff), limit) // kept as long as the keys (pickupfate.go)
+	return len(old) + ends, err
 }

@@ -1,0 +1,99 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+)
+
+// PickupFate is what this database knows of the message a pickup file
+// marked NAME.<id>.queued names (package pickup, SR-12): whether the file
+// may wait for it, may go, or is the message's only copy.
+type PickupFate uint8
+
+const (
+	// PickupUnknown: this database holds no record of that message — a
+	// new database, another server's, one restored from a backup older
+	// than the message, or the id was given to another message. The file
+	// is the only copy: submitted again, never deleted.
+	PickupUnknown PickupFate = iota
+	// PickupQueued: the message is queued here (WaitHandedOn).
+	PickupQueued
+	// PickupEnded: the message's end is recorded here (its record went
+	// in the commit that wrote the end, Tx.Delete): the file may go.
+	PickupEnded
+)
+
+// PickupFate says what this database knows of message id, submitted
+// from the pickup file named name (NAME.eml: the message's Helo). A
+// record of that id that is no pickup message of that name is another
+// message: PickupUnknown, so that a file is never removed for, nor
+// attached to, a message it is not.
+func (q *Manager) PickupFate(id ID, name string) PickupFate {
+	fate := PickupUnknown
+	_ = q.store.View(func(tx *Tx) error {
+		m, err := tx.Get(id)
+		switch {
+		case err == nil:
+			if m.Connector == pickupConnector && m.Helo == name {
+				fate = PickupQueued
+			}
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			fate = PickupQueued // a record that cannot be read: the file waits, it is not sent twice
+			return nil
+		}
+		if _, ok := tx.Damaged(id); ok {
+			fate = PickupQueued
+			return nil
+		}
+		if b := tx.tx.Bucket(bucketPickupEnds); b != nil {
+			if v := b.Get(id.Key()); len(v) >= 8 && bytes.Equal(v[8:], []byte(name)) {
+				fate = PickupEnded
+			}
+		}
+		return nil
+	})
+	return fate
+}
+
+// pickupConnector is the Connector of a message submitted from the
+// pickup directory (package pickup).
+const pickupConnector = "pickup"
+
+// notePickupEnd records, in the commit that removes a pickup message's
+// record (Tx.Delete), that its end is recorded here: a NAME.<id>.queued
+// file left by a crash before its removal may then go (PickupFate).
+func (t *Tx) notePickupEnd(m *Message) error {
+	if m == nil || m.Connector != pickupConnector {
+		return nil
+	}
+	if !t.tx.Writable() {
+		return nil
+	}
+	b, err := t.tx.CreateBucketIfNotExists(bucketPickupEnds) // the first end makes it (schema.go)
+	if err != nil {
+		return err
+	}
+	return b.Put(m.ID.Key(), append(putTime(t.now()), m.Helo...))
+}
+
+// prunePickupEnds forgets up to limit pickup ends recorded before cutoff.
+func (t *Tx) prunePickupEnds(cutoff int64, limit int) (int, error) {
+	b := t.tx.Bucket(bucketPickupEnds)
+	if b == nil {
+		return 0, nil
+	}
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
+		if len(v) < 8 || int64(beUint64(v)) < cutoff {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
