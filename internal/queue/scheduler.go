@@ -266,12 +266,17 @@ func (s *scheduler) overdue(now time.Time) (int, time.Time) {
 			continue
 		}
 		late := overdueAfter(d.avg)
+		hung := false
 		for _, t := range d.starts {
 			if at := t.Add(late); !now.Before(at) {
 				n++
+				hung = true
 			} else if next.IsZero() || at.Before(next) {
 				next = at
 			}
+		}
+		if hung {
+			n += len(d.waiting) // its jobs queued behind the hung sessions hold the set as they do
 		}
 	}
 	return n, next
@@ -328,7 +333,7 @@ func isThrottleReply(reply string) bool {
 var heldCap = 1024
 
 // hold remembers message id as turned away by d's share until its
-// recheck, at until (dest.held).
+// recheck, at until — zero: not known yet, its attempt runs (dest.held).
 func (d *dest) hold(id ID, until time.Time) {
 	if d.held == nil {
 		d.held = map[ID]time.Time{}
@@ -347,7 +352,7 @@ const heldGrace = time.Second
 // past their recheck (heldGrace). Called with s.mu held.
 func (d *dest) heldCount(now time.Time) int {
 	for id, until := range d.held {
-		if now.After(until.Add(heldGrace)) {
+		if !until.IsZero() && now.After(until.Add(heldGrace)) {
 			delete(d.held, id)
 		}
 	}
@@ -364,7 +369,7 @@ func (d *dest) wakeSome(now time.Time) []ID {
 			break
 		}
 		delete(d.held, id)
-		if !now.After(until.Add(heldGrace)) {
+		if until.IsZero() || !now.After(until.Add(heldGrace)) {
 			wake = append(wake, id)
 		}
 	}
@@ -395,9 +400,14 @@ type dest struct {
 	lastUse time.Time
 	avg     time.Duration // moving average of a job's duration
 	starts  []time.Time   // start times of the running jobs
-	// held: messages throttled for this destination, each with the
-	// recheck estimated at its verdict; made due when it drains (jobDone,
-	// up to heldCap at a time) rather than when that recheck comes round.
+	// held: messages throttled for this destination, each with its
+	// recheck — zero while the attempt that was turned away runs (its
+	// recheck is set by that attempt's commit, which may wait for the
+	// attempt's other jobs and result_commit_delay: an estimate made at
+	// the verdict forgot the message while it was still held), the
+	// recheck its commit set once it ended; made due when it drains
+	// (jobDone, up to heldCap at a time) rather than when that recheck
+	// comes round, and forgotten heldGrace after a recheck passed.
 	held map[ID]time.Time
 	// holdCap: the most of a crowded active set it may hold whatever its
 	// window (destHoldLimit), as of its last throttle verdict; 0 before.
@@ -1030,7 +1040,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 			}
 			a.recheck = max(a.recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
 			a.heldBy = append(a.heldBy, d)
-			d.hold(m.ID, now.Add(a.recheck))
+			d.hold(m.ID, time.Time{}) // its recheck stamped at its attempt's end
 			a.left--
 			continue
 		}
@@ -1617,6 +1627,8 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			if !still || d.drained(now) {
 				wake = true
 				delete(d.held, m.ID)
+			} else {
+				d.held[m.ID] = m.NextAttempt // the recheck its commit set
 			}
 		}
 		s.mu.Unlock()

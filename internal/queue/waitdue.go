@@ -164,7 +164,7 @@ func (q *Manager) answerWaitingDue(ctx context.Context) time.Duration {
 			d := jb.d
 			answer = append(answer, jb)
 			recheck = append(recheck, min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck))
-			d.hold(m.ID, now.Add(recheck[len(recheck)-1])) // due again when the destination drains
+			d.hold(m.ID, time.Time{}) // due again when the destination drains
 		}
 	}
 	s.dropJobs(gone)
