@@ -365,6 +365,25 @@ func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *que
 // submitted marks a submitted file and waits for its message to be
 // handed on.
 func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID, again bool, m *queue.Message) {
+	// A panic from here on comes after the message was committed: it is
+	// no refusal (handleRecovered's .bad would tell the operator the file
+	// can never be submitted, and a file dropped again, a new key, would
+	// be sent twice). Counted and logged; the file stays under whatever
+	// name it reached — as NAME.eml its stored key keeps the next scan
+	// from submitting it again, as .queued the next start finds its
+	// message's fate (pickupfate).
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			if w.cfg.Panicked != nil {
+				w.cfg.Panicked()
+			}
+			if line, ok := w.panics.Attrs(time.Now(), r, stack); ok {
+				w.cfg.Log.Error("pickup file handling panicked after its message was queued; the message goes out, the file stays until a scan or the next start settles it",
+					append([]any{"file", filepath.Base(path), "msg_id", id.String()}, line...)...)
+			}
+		}
+	}()
 	if again {
 		// Submitted before a crash that came before the file was marked.
 		w.cfg.Log.Warn("pickup file was submitted before; not submitting it again", "file", filepath.Base(path), "msg_id", prev.String())
