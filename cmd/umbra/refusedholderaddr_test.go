@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,6 +134,13 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 	if !strings.Contains(dests, "server:refused:hub-b") || !strings.Contains(dests, "tried again for a copy at") {
 		t.Fatalf("queue destinations does not say when hub-b is tried again:\n%s", dests)
 	}
+	if st := shadowState(t, o.cfgA, "hub-b"); st != "refused" {
+		out, _ := cli(t, o.cfgA, "shadow", "list")
+		t.Fatalf("hub-a's shadow list gives hub-b %q while its sessions are refused here, want a refused row:\n%s", st, out)
+	}
+	if out, _ := cli(t, o.cfgA, "shadow", "list", "--json"); !strings.Contains(out, "tried again for a copy at") {
+		t.Fatalf("shadow list's refused row does not say when hub-b is tried again:\n%s", out)
+	}
 	accepted := false
 	for i := 0; i < 40 && !accepted; i++ { // 40 × 5 s at most
 		time.Sleep(5 * time.Second)
@@ -144,11 +152,20 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 		t.Fatalf("hub-b never tried again for a copy: the last reply %q", r)
 	}
 	waitLogCount(t, ha, "tried again for a copy on receipt (once a minute)", 1)
-	waitLogCount(t, ha, "the refusal ends, copies go to it again", 1)
+	// The copy made ends the refusal — or hub-b's watch for it, let in
+	// here, before the push had its reply.
+	waitCond(t, "the refusal of hub-b's sessions to end", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(ha.log)
+		return strings.Contains(string(b), "the refusal ends, copies go to it again") || strings.Contains(string(b), "sessions are let in here again")
+	})
 	if r := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: after\r\n\r\nbody"); !strings.HasPrefix(r, "250") {
 		t.Fatalf("the message after the copy ended the refusal: %q", r)
 	}
 	if d, _ := cli(t, o.cfgA, "queue", "destinations"); strings.Contains(d, "server:refused:hub-b") {
 		t.Fatalf("queue destinations keeps server:refused:hub-b after the copy made there:\n%s", d)
+	}
+	if st := shadowState(t, o.cfgA, "hub-b"); st == "refused" {
+		out, _ := cli(t, o.cfgA, "shadow", "list")
+		t.Fatalf("hub-a's shadow list keeps hub-b refused after the copy made there:\n%s", out)
 	}
 }

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -149,4 +150,40 @@ func (r *ReceiptShadow) copyMadeOn(server, stated string) {
 			h.Responsive(refusedKey(server))
 		}
 	}
+}
+
+// RefusedHolder is a shadow server whose sessions are refused here
+// (RefusedHolders).
+type RefusedHolder struct {
+	Server             string // the name its sessions state
+	Since, LastRefused time.Time
+	Why                string
+}
+
+// RefusedHolders lists the servers whose shadow sessions are refused here
+// since the last one let in, for the shadow views (shadow list): since
+// when, the last refusal, when each is tried again for a copy and what
+// ends it.
+func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
+	var out []RefusedHolder
+	r.sessionRefusals.Range(func(k, v any) bool {
+		f := v.(*sessionRefusal)
+		name := r.topologyName(k.(string))
+		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
+			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; tried again for a copy at %s (once a minute): a copy made there, or a session of it let in here, ends this",
+				f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
+		return true
+	})
+	return out
+}
+
+// topologyName is the topology's spelling of a name kept folded
+// (mailaddr.NameKey), itself when the topology does not know it.
+func (r *ReceiptShadow) topologyName(key string) string {
+	if st := r.d.st.Load(); st != nil && st.cfg.Topology != nil {
+		if s, ok := st.cfg.Topology.Server(key); ok {
+			return s.Name
+		}
+	}
+	return key
 }
