@@ -20,7 +20,8 @@ import (
 //     (package smtp claimOwn) marks it — except one whose only cause is
 //     the connection's address, the session's account or certificate
 //     valid for the server (smtp.AddressRefusalNoter), while a session
-//     of the server was let in here within sessionLetInTrust: that one
+//     of the server was let in here, or completed a query here, within
+//     sessionLetInTrust: that one
 //     is another host holding a copy of the credential, or the server's
 //     own second interface, not the server's sessions — the server's
 //     own are let in. Logged (INFO), nothing marked. With no session of
@@ -42,7 +43,7 @@ import (
 // alone, not to be taken as the server's: the default
 // shadow_heartbeat_timeout, at most the time between two sessions of a
 // holder of copies of this server's messages (its heartbeats; its watch
-// asks every few seconds).
+// asks every few seconds: ShadowSessionAsked).
 const sessionLetInTrust = 5 * time.Minute
 
 // sessionRefusal is a server whose shadow sessions are refused here
@@ -125,6 +126,14 @@ func (r *ReceiptShadow) ShadowSessionRefusedByAddress(serverID string) {
 		}
 	}
 	r.ShadowSessionRefused(serverID)
+}
+
+// ShadowSessionAsked implements smtp.SessionAskedNoter: a session of
+// serverID let in here completed a query (its watch asks every few
+// seconds): as recent as a session let in, for
+// ShadowSessionRefusedByAddress.
+func (r *ReceiptShadow) ShadowSessionAsked(serverID string) {
+	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
 }
 
 // copyMadeOn ends the refusal of the sessions of server (stated: the

@@ -129,4 +129,12 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 	if refused() {
 		t.Fatal("a session of hub-b let in did not end the refusal")
 	}
+	// Its watch session, let in long ago, completes a query: as recent.
+	now = now.Add(2 * sessionLetInTrust)
+	r.ShadowSessionAsked("hub-b")
+	now = now.Add(time.Minute)
+	r.ShadowSessionRefusedByAddress("hub-b")
+	if refused() {
+		t.Fatal("a refusal for its address alone marked hub-b, whose watch session asked here a minute before")
+	}
 }

@@ -300,7 +300,8 @@
 //     the session's account or certificate valid for the server — is
 //     told apart (AddressRefusalNoter): another host holding the
 //     credential, or the server's second interface, is not the server
-//     while its own sessions are let in (package delivery judges it).
+//     while its own sessions are let in (package delivery judges it,
+//     told of each query a session let in completes: SessionAskedNoter).
 //     Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never

@@ -521,6 +521,15 @@ type AddressRefusalNoter interface {
 	ShadowSessionRefusedByAddress(serverID string)
 }
 
+// SessionAskedNoter is a receipt shadow told that a shadow session of
+// server id let in here completed a query (XQUERYDISCARD, XQUERYHELD:
+// peerAnswered): its sessions are let in now — a watch session open for
+// long states its XSHADOW once, at its start (AddressRefusalNoter's
+// judgement counts from the latest).
+type SessionAskedNoter interface {
+	ShadowSessionAsked(serverID string)
+}
+
 // claimOwn reports whether the session's own identity says it is server
 // id: its account or a name of its client certificate is id (case and a
 // final dot aside), or its connector is externally secured.
