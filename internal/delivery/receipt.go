@@ -65,6 +65,9 @@ type ReceiptShadow struct {
 	// sessionsLetIn: mailaddr.NameKey of a server id → unix nanoseconds
 	// of its last shadow session let in here (refusedretry.go).
 	sessionsLetIn sync.Map
+	// refusalWarned: mailaddr.NameKey of a server id → unix nanoseconds
+	// of the last WARN of a refusal of its sessions (refusalWarnDue).
+	refusalWarned sync.Map
 	// now is the clock of those two records (nil: time.Now; a test's
 	// fake clock).
 	now func() time.Time

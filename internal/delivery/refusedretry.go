@@ -128,6 +128,25 @@ func (r *ReceiptShadow) ShadowSessionRefusedByAddress(serverID string) {
 	r.ShadowSessionRefused(serverID)
 }
 
+// refusalWarnEvery paces the WARN of a refusal of a server's sessions
+// here: a server whose sessions stay refused is marked anew after each
+// copy its try once a minute made (copyMadeOn ends the refusal, its next
+// session is refused), and is WARNed again only this long after the last
+// WARN (in between the refusal is still in the 451's log line, queue
+// destinations and shadow list).
+const refusalWarnEvery = 10 * time.Minute
+
+// refusalWarnDue reports whether a WARN for the refusal of name's
+// sessions is due at now, and notes it.
+func (r *ReceiptShadow) refusalWarnDue(name string, now time.Time) bool {
+	k := mailaddr.NameKey(name)
+	if v, ok := r.refusalWarned.Load(k); ok && now.Sub(time.Unix(0, v.(int64))) < refusalWarnEvery {
+		return false
+	}
+	r.refusalWarned.Store(k, now.UnixNano())
+	return true
+}
+
 // ShadowSessionAsked implements smtp.SessionAskedNoter: a session of
 // serverID let in here completed a query (its watch asks every few
 // seconds): as recent as a session let in, for

@@ -129,6 +129,9 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 	if refused() {
 		t.Fatal("a session of hub-b let in did not end the refusal")
 	}
+	if n := strings.Count(buf.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d WARN lines for refusals 8 minutes apart, want 1 (paced, refusalWarnEvery):\n%s", n, buf.String())
+	}
 	// Its watch session, let in long ago, completes a query: as recent.
 	now = now.Add(2 * sessionLetInTrust)
 	r.ShadowSessionAsked("hub-b")
