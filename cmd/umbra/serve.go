@@ -600,6 +600,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			// shadow view's refusal of its contacts, as it clears its
 			// destination mark (rt28e F3).
 			srv.SetRefusalEnder(shadowRec)
+			// shadow list lists the holders whose sessions are refused
+			// here, as queue destinations does (refuse29 F2).
+			shadowRec.SetHolderRefusals(func() []shadow.HolderRefusal {
+				var out []shadow.HolderRefusal
+				for _, h := range rs.RefusedHolders() {
+					out = append(out, shadow.HolderRefusal{Server: h.Server, Since: h.Since, LastRefused: h.LastRefused, Why: h.Why})
+				}
+				return out
+			})
 		}
 		// The servers that keep copies of this server's messages are
 		// probed; a new database id there makes the lost copies again.

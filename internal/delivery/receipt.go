@@ -60,10 +60,19 @@ type ReceiptShadow struct {
 	judgedCopied sync.Map
 	// sessionRefusals: mailaddr.NameKey of a server id whose shadow
 	// sessions this server's receive side refused since the last one
-	// let in (smtp.SessionNoter) → *atomic.Bool, its WARN logged.
+	// let in (smtp.SessionNoter) → *sessionRefusal (refusedretry.go).
 	sessionRefusals sync.Map
 	// refusedStore keeps sessionRefusals across restarts (WithHolders).
 	refusedStore RefusedHereStore
+	// sessionsLetIn: mailaddr.NameKey of a server id → unix nanoseconds
+	// of its last shadow session let in here (refusedretry.go).
+	sessionsLetIn sync.Map
+	// refusalWarned: mailaddr.NameKey of a server id → unix nanoseconds
+	// of the last WARN of a refusal of its sessions (refusalWarnDue).
+	refusalWarned sync.Map
+	// now is the clock of those two records (nil: time.Now; a test's
+	// fake clock).
+	now func() time.Time
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
@@ -181,7 +190,7 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
 	}
 	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
-	marked := r.marked(time.Now())
+	marked := r.marked(r.clock())
 	var plan []*routing.Server
 	// One turn per copy: with one per kind, prefer-remote would add two
 	// each time, and a kind of an even number of servers would start at
@@ -334,7 +343,7 @@ func (r *ReceiptShadow) marked(now time.Time) func(*routing.Server) bool {
 		// (judgedLate) puts a copied data dir last (rr25 F2).
 		v := h != nil && h.Unhealthy(s.Name, s.Address, copiesKey(s.Name)) &&
 			!h.Probe(now, receiptProbe, s.Name, s.Address, copiesKey(s.Name))
-		v = v || r.judgedLate(now, s.Name)
+		v = v || r.judgedLate(now, s.Name) || r.refusedLate(now, s.Name)
 		seen[s] = v
 		return v
 	}
@@ -623,6 +632,7 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		// dial's failure is (dialFailed), nothing more.
 	case err == nil:
 		h.Responsive(copiesKey(l.srv.Name))
+		l.r.copyMadeOn(l.srv.Name, l.c.ShadowName)
 	case refusedCopy(err):
 		h.Unresponsive(time.Now(), "shadow copy refused: "+smtp.Reply(err), copiesKey(l.srv.Name))
 	case ctx.Err() == nil:

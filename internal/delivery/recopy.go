@@ -95,8 +95,9 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 		if err != nil {
 			r.d.log.Error("reading the shadow servers whose sessions are refused here failed", "err", err)
 		}
+		now := r.clock()
 		for _, n := range names {
-			r.sessionRefusals.LoadOrStore(n, new(atomic.Bool))
+			r.sessionRefusals.LoadOrStore(n, newSessionRefusal(now)) // tried for a copy a minute after the start, as after a refusal
 		}
 	}
 	r.d.presenter.Store(r)
@@ -268,10 +269,15 @@ func (r *ReceiptShadow) sessionsRefusedHere(server, stated string) string {
 // SessionNoter: its address is not one the topology gives it, its
 // certificate or account does not match, any refusal) — what this
 // server saw of its sessions, not what its name promises. No copy there,
-// tried last until one of its sessions is let in; WARN once per refusal
-// state. The state is kept in the transport database (RefusedHereStore,
-// queue refusedhere.go): a restart starts from what was refused before
-// it, not from none.
+// tried last (refusedLate) — but not for good: once a minute
+// (receiptProbe, from the refusal or the last such try) one copy goes
+// to it in its place (sessionRefusal.due), and a copy made there ends
+// the refusal (copyMadeOn), as one of its sessions let in here does; a
+// refused session of it after that marks it again (refusedretry.go).
+// WARN once per refusal state. The state is kept in the transport
+// database (RefusedHereStore, queue refusedhere.go): a restart starts
+// from what was refused before it — each such server tried for a copy a
+// minute after the start —, not from none.
 func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	name := stated
 	if name == "" {
@@ -281,18 +287,30 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	if !ok {
 		return ""
 	}
-	r.judge(server, true) // tried last until a session of it is let in
-	if v.(*atomic.Bool).CompareAndSwap(false, true) {
-		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account",
-			"shadow_server", server, "session_name", name)
+	f := v.(*sessionRefusal)
+	now := r.clock()
+	if f.due(now) {
+		r.d.log.Info("shadow server whose sessions this server refuses tried again for a copy on receipt (once a minute): a copy made there ends the refusal",
+			"shadow_server", server, "session_name", name, "refused_since", f.since.UTC().Format(time.RFC3339))
+		return ""
 	}
-	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since the last one let in, so a copy there could never be discarded", server, name)
+	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(name, now) {
+		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute, a copy made there or a session of it let in here ends this",
+			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; tried again for a copy at %s (once a minute): a copy made there, or a session of it let in here, ends this",
+		server, name, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))
 }
 
 // ShadowSessionRefused implements smtp.SessionNoter: a shadow session
-// under serverID was refused here.
+// under serverID was refused here. A refusal standing already keeps its
+// time of the next try (a server refused at every heartbeat is still
+// tried once a minute).
 func (r *ReceiptShadow) ShadowSessionRefused(serverID string) {
-	if _, had := r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), new(atomic.Bool)); !had {
+	now := r.clock()
+	if v, had := r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), newSessionRefusal(now)); had {
+		v.(*sessionRefusal).refusedAgain(now)
+	} else {
 		r.noteRefusedHere(serverID, true)
 	}
 }
@@ -320,6 +338,7 @@ func (r *ReceiptShadow) noteRefusedHere(serverID string, refused bool) {
 // ShadowSessionLetIn implements smtp.SessionNoter: a shadow session
 // under serverID was let in here; its refusals are forgotten.
 func (r *ReceiptShadow) ShadowSessionLetIn(serverID string) {
+	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
 	if _, ok := r.sessionRefusals.LoadAndDelete(mailaddr.NameKey(serverID)); ok {
 		r.noteRefusedHere(serverID, false)
 		r.d.log.Info("a shadow server's sessions are let in here again: copies on receipt may go to it", "session_name", serverID)
@@ -471,9 +490,12 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 			r.probeLetIn(s.Name)
 			if _, copied := r.holderSeen(s.Name, c.ShadowName, db); copied == "" {
 				// holderSeen forgets the mark of a server judged
-				// tried last; one whose sessions are refused here
-				// keeps it (the receipt path's judgement).
-				r.sessionsRefusedHere(s.Name, c.ShadowName)
+				// tried last; one that states a name refused here
+				// keeps it (the receipt path's judgement). One whose
+				// sessions are refused here is tried last by its
+				// refusal (refusedLate); a probe is no copy, and takes
+				// nothing of its try once a minute.
+				r.stateNameRefused(s.Name, c.ShadowName)
 			}
 			if !dropped || !taken {
 				return db, fmt.Errorf("%s: %w", s.Name, ErrQuestionsUnfinished)

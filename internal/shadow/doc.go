@@ -444,8 +444,13 @@
 // this server's receive side refused (any reason: address, certificate,
 // account, right; package smtp SessionNoter) since the last one let in
 // gets no copy on receipt (a pooled copy session to it is ended, not
-// reused). Kept in memory: a fresh start has seen none refused, and the
-// first copies may go until the holder's first session is refused.
+// reused) — tried last, and tried again for one copy in its place once
+// a minute, which, made, ends the refusal (refuse29 F2); a refusal for
+// the connection's address alone (a valid certificate or account) while
+// a session of the server was let in here within five minutes marks
+// nothing (package delivery refusedretry.go). Kept in memory: a fresh
+// start has seen none refused, and the first copies may go until the
+// holder's first session is refused.
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -423,6 +423,9 @@ type Recorder struct {
 	// completes or is let in: the views show the primary unreachable
 	// meanwhile, not healthy until its next heartbeat (rt27 F8).
 	watchFailed map[string]string
+	// holderRefusals reads the holders whose sessions are refused here
+	// (SetHolderRefusals, holderrefused.go).
+	holderRefusals func() []HolderRefusal
 }
 
 // refusal is a primary's refusals of this server's sessions since the
@@ -1423,6 +1426,17 @@ func (m *Manager) Status() []PrimaryStatus {
 		}
 		out = append(out, PrimaryStatus{Name: h.primary, Refused: h.reply + "; " + refusedNoCopiesAdvice(h.primary, h.presented, h.other),
 			RefusedSince: h.since, LastRefused: h.last})
+	}
+	// A holder whose sessions are refused here (it gets no copy on
+	// receipt but its try once a minute): a row of its own when it has
+	// none (refuse29 F2: shadow list said nothing while every copy, and
+	// with reject_on_shadow_failure every message, was refused).
+	for _, h := range m.rec.holdersRefused() {
+		if listed[h.Server] {
+			continue
+		}
+		listed[h.Server] = true
+		out = append(out, PrimaryStatus{Name: h.Server, Refused: h.Why, RefusedSince: h.Since, LastRefused: h.LastRefused})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

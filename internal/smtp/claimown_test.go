@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"umbra/internal/routing"
 )
 
 // notingReceipt is a ReceiptShadow that records the sessions noted
@@ -62,5 +64,61 @@ func TestSR17StrangersRefusalNotNotedForTheServerItNames(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.refused) != 1 || r.refused[0] != "hub2" {
 		t.Fatalf("hub2 authenticated and refused: noted %q, want [hub2]", r.refused)
+	}
+}
+
+// addrNotingReceipt is a notingReceipt told apart of refusals for the
+// connection's address alone (AddressRefusalNoter).
+type addrNotingReceipt struct {
+	notingReceipt
+	byAddress []string
+}
+
+func (r *addrNotingReceipt) ShadowSessionRefusedByAddress(id string) {
+	r.mu.Lock()
+	r.byAddress = append(r.byAddress, id)
+	r.mu.Unlock()
+}
+
+// SR-17 (refuse29 F2): hub2's valid server account from an address the
+// topology does not give hub2 is refused at XSHADOW; that refusal's only
+// cause is the address, and it is told so (AddressRefusalNoter: the
+// receipt shadow judges whether it stands for hub2), not as a refusal of
+// hub2's sessions. From hub2's address, let in as before; any other
+// refusal of hub2 (another server's database id) is a refusal as before.
+func TestSR17AddressOnlyRefusalToldApart(t *testing.T) {
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: []routing.Server{{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "127.0.0.194:25"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &ownersQueue{markQueue: markQueue{mark: 5}, owners: map[string]string{"dbB": "hub3"}}
+	s := startShadowServer(t, q, newPartialShadow(), true, transportConnector(t, ""))
+	s.SetServers(topo)
+	r := &addrNotingReceipt{}
+	s.SetReceiptShadow(r)
+	d := dial(t, s, "127.0.0.195")
+	d.expect("220")
+	d.cmd("EHLO elsewhere.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "550 5.7.1")
+	d.cmd("QUIT", "221")
+	d = dial(t, s, "127.0.0.194")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB=dbB", "550 5.7.1")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("QUIT", "221")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.byAddress) != 1 || r.byAddress[0] != "hub2" {
+		t.Errorf("refusals for the address alone told: %q, want [hub2]", r.byAddress)
+	}
+	if len(r.refused) != 1 || r.refused[0] != "hub2" {
+		t.Errorf("refusals told: %q, want [hub2] (the database id of another's, from hub2's address)", r.refused)
+	}
+	if len(r.letIn) != 1 {
+		t.Errorf("sessions let in: %q, want one", r.letIn)
 	}
 }

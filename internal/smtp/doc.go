@@ -311,7 +311,14 @@
 //     vouches for: claimOwn — a stranger elsewhere stating the name is no
 //     refusal of the server), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
-//     here (package delivery, sessionsRefusedHere). Receiving end: MAIL
+//     here (package delivery, sessionsRefusedHere; tried again once a
+//     minute). A refusal whose only cause is the connection's address —
+//     the session's account or certificate valid for the server — is
+//     told apart (AddressRefusalNoter): another host holding the
+//     credential, or the server's second interface, is not the server
+//     while its own sessions are let in (package delivery judges it,
+//     told of each query a session let in completes: SessionAskedNoter).
+//     Receiving end: MAIL
 //     XSHADOWCOPY=<database id> in a shadow session makes the message a
 //     shadow copy held for the session's server (ShadowCopier), never
 //     submitted for delivery, named by its organisation message id (554

@@ -481,8 +481,11 @@ type SessionNoter interface {
 // naming it) or it came on an externally secured connector, which
 // vouches for every client. Anyone else may state any server's name at
 // XSHADOW on a connector that offers the verb — noting that would let
-// any client stop the copies made on that server.
+// any client stop the copies made on that server. A refusal for the
+// connection's address alone is told as such (AddressRefusalNoter).
 func (s *session) noteShadowSession(id, reply string) {
+	byAddress := s.addrRefused
+	s.addrRefused = false
 	h := s.srv.receipt.Load()
 	if h == nil || id == "" {
 		return
@@ -495,8 +498,36 @@ func (s *session) noteShadowSession(id, reply string) {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
 	case strings.HasPrefix(reply, "5") && s.claimOwn(id):
+		if an, ok := n.(AddressRefusalNoter); ok && byAddress {
+			an.ShadowSessionRefusedByAddress(id)
+			return
+		}
 		n.ShadowSessionRefused(id)
 	}
+}
+
+// AddressRefusalNoter is a SessionNoter told apart of a refusal whose
+// only cause is the connection's address: the session authenticated as
+// server id by its account or its certificate (valid), from an address
+// the topology does not give that server (addressedServerID). Such a
+// session may be another host's holding a copy of the credential (a
+// stolen certificate, a copied configuration) or the server's own
+// second interface, while the server's sessions from its own address
+// are let in: the receipt shadow judges whether it stands for the
+// server (package delivery, refusedretry.go). A refusal by an
+// externally secured connector's binding (bindServerID) is no such
+// refusal: the connector's trust is the address.
+type AddressRefusalNoter interface {
+	ShadowSessionRefusedByAddress(serverID string)
+}
+
+// SessionAskedNoter is a receipt shadow told that a shadow session of
+// server id let in here completed a query (XQUERYDISCARD, XQUERYHELD:
+// peerAnswered): its sessions are let in now — a watch session open for
+// long states its XSHADOW once, at its start (AddressRefusalNoter's
+// judgement counts from the latest).
+type SessionAskedNoter interface {
+	ShadowSessionAsked(serverID string)
 }
 
 // claimOwn reports whether the session's own identity says it is server

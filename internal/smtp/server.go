@@ -832,6 +832,11 @@ func (s *session) peerAnswered() {
 	if a, ok := s.srv.shadow.(ShadowAnswerer); ok && s.shadowServer != "" {
 		a.ShadowAnswered(s.shadowServer)
 	}
+	if h := s.srv.receipt.Load(); h != nil && s.shadowServer != "" {
+		if n, ok := h.r.(SessionAskedNoter); ok {
+			n.ShadowSessionAsked(s.shadowServer)
+		}
+	}
 	ph := s.srv.peerHealth.Load()
 	if ph == nil || s.shadowServer == "" {
 		return

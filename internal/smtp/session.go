@@ -109,6 +109,10 @@ type session struct {
 	// session is then a shadow session (W-2). pendingShadowID is the
 	// XSHADOW= parameter of the current MAIL (W-3).
 	shadowServer string
+	// addrRefused: the last XSHADOW was refused for the connection's
+	// address alone, its credential (account, certificate) valid
+	// (addressedServerID; noteShadowSession).
+	addrRefused bool
 	// shadowPeerDB is the transport database id the peer presented in
 	// that XSHADOW (… MARK=<n> DB=<id>, version 7; MARK DB=<id>, 10), or
 	// "": it confirms the authenticated server as a primary of copies
@@ -271,6 +275,7 @@ func (s *session) shadowVerbRefusal(verb string) string {
 // its account name is its server id, so it can never collect another
 // server's discard notifications.
 func (s *session) startShadow(serverID string) string {
+	s.addrRefused = false
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
 		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)

@@ -58,6 +58,9 @@ func (s *session) addressedServerID(serverID string) string {
 	if listed, at := ad.ServerAddressed(serverID, s.ip); !listed || at {
 		return ""
 	}
+	// Its credential named that server (or the connector vouches for
+	// it): the address is the only cause (noteShadowSession).
+	s.addrRefused = s.user != "" || (s.vc != nil && len(s.vc.certNames) > 0)
 	if o, ok := s.srv.obs.(ShadowAddressObserver); ok {
 		o.ShadowAddressRefused(s.serverLabel(serverID))
 	}

@@ -1,0 +1,218 @@
+package delivery
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"umbra/internal/mailaddr"
+)
+
+// A holder whose shadow sessions this server's receive side refused
+// since the last one let in gets no copy on receipt (refusedSinceLetIn:
+// its discard queries would be refused, the copy never discarded). What
+// marks it and how the mark ends (refuse29 F2: one refused session from
+// another address stopped every copy to the server, and with
+// reject_on_shadow_failure all mail, until the server's next session
+// came):
+//
+//   - Any refusal of a session whose claim to be the server is its own
+//     (package smtp claimOwn) marks it — except one whose only cause is
+//     the connection's address, the session's account or certificate
+//     valid for the server (smtp.AddressRefusalNoter), while a session
+//     of the server was let in here, or completed a query here, within
+//     sessionLetInTrust: that one
+//     is another host holding a copy of the credential, or the server's
+//     own second interface, not the server's sessions — the server's
+//     own are let in. Logged (INFO), nothing marked. With no session of
+//     it let in that recently it marks the server as any refusal does
+//     (a server whose every session comes from an address the topology
+//     does not give it must get no copy).
+//   - A marked server is tried last, and tried again in its place once a
+//     minute (receiptProbe, from the refusal or its last such try; a
+//     refusal while marked does not put the try off): that copy is made
+//     there, and when it succeeds the mark ends (copyMadeOn). So no
+//     refusal takes copies on receipt to a server off for longer than a
+//     minute; a server whose sessions are still refused is marked again
+//     at its next session (its watch or heartbeat for that copy): one
+//     copy a minute at most goes where it may never be discarded.
+//   - A session of it let in here ends the mark at once (ShadowSessionLetIn).
+
+// sessionLetInTrust is how recent a session of a server let in here must
+// be for a refusal of another session stating its name, for its address
+// alone, not to be taken as the server's: the default
+// shadow_heartbeat_timeout, at most the time between two sessions of a
+// holder of copies of this server's messages (its heartbeats; its watch
+// asks every few seconds: ShadowSessionAsked).
+const sessionLetInTrust = 5 * time.Minute
+
+// sessionRefusal is a server whose shadow sessions are refused here
+// since the last one let in (sessionRefusals).
+type sessionRefusal struct {
+	since   time.Time    // the refusal that marked it
+	tried   atomic.Int64 // unix nanoseconds: since, or its last try for a copy in its place
+	refused atomic.Int64 // unix nanoseconds: its last refused session noted
+	warned  atomic.Bool  // its WARN logged
+}
+
+func newSessionRefusal(now time.Time) *sessionRefusal {
+	f := &sessionRefusal{since: now}
+	f.tried.Store(now.UnixNano())
+	f.refused.Store(now.UnixNano())
+	return f
+}
+
+// refusedAgain notes another refused session of the server at now.
+func (f *sessionRefusal) refusedAgain(now time.Time) {
+	for {
+		last := f.refused.Load()
+		if last >= now.UnixNano() || f.refused.CompareAndSwap(last, now.UnixNano()) {
+			return
+		}
+	}
+}
+
+// triedSinceRefused: a try in its place was taken after the last
+// refused session (a copy made since may end the refusal).
+func (f *sessionRefusal) triedSinceRefused() bool {
+	return f.tried.Load() > f.refused.Load()
+}
+
+// due takes the try in its place for one copy when receiptProbe has
+// passed since the refusal or the last try: true for one caller.
+func (f *sessionRefusal) due(now time.Time) bool {
+	last := f.tried.Load()
+	if now.Sub(time.Unix(0, last)) < receiptProbe {
+		return false
+	}
+	return f.tried.CompareAndSwap(last, now.UnixNano())
+}
+
+// retryAt is when the server is next tried for a copy in its place.
+func (f *sessionRefusal) retryAt() time.Time {
+	return time.Unix(0, f.tried.Load()).Add(receiptProbe)
+}
+
+// clock is the time of the session refusals' records.
+func (r *ReceiptShadow) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
+}
+
+// refusedLate: server's sessions are refused here and its try for a
+// copy is not due: it is tried after every candidate not marked (a due
+// one in its normal place, where refusedSinceLetIn takes the try).
+func (r *ReceiptShadow) refusedLate(now time.Time, server string) bool {
+	v, ok := r.sessionRefusals.Load(mailaddr.NameKey(server))
+	if !ok {
+		return false
+	}
+	return now.Sub(time.Unix(0, v.(*sessionRefusal).tried.Load())) < receiptProbe
+}
+
+// ShadowSessionRefusedByAddress implements smtp.AddressRefusalNoter: a
+// session stating serverID, authenticated as it, was refused for its
+// address alone. It marks the server (ShadowSessionRefused) only when
+// no session of it was let in here within sessionLetInTrust.
+func (r *ReceiptShadow) ShadowSessionRefusedByAddress(serverID string) {
+	now := r.clock()
+	if v, ok := r.sessionsLetIn.Load(mailaddr.NameKey(serverID)); ok {
+		if at := time.Unix(0, v.(int64)); now.Sub(at) < sessionLetInTrust {
+			r.d.log.Info("a shadow session refused for its address alone is not taken as the server's: a session of that server was let in here since, copies on receipt still go to it (another host holding its credential, or its second interface?)",
+				"session_name", serverID, "let_in_at", at.UTC().Format(time.RFC3339))
+			return
+		}
+	}
+	r.ShadowSessionRefused(serverID)
+}
+
+// refusalWarnEvery paces the WARN of a refusal of a server's sessions
+// here: a server whose sessions stay refused is marked anew after each
+// copy its try once a minute made (copyMadeOn ends the refusal, its next
+// session is refused), and is WARNed again only this long after the last
+// WARN (in between the refusal is still in the 451's log line, queue
+// destinations and shadow list).
+const refusalWarnEvery = 10 * time.Minute
+
+// refusalWarnDue reports whether a WARN for the refusal of name's
+// sessions is due at now, and notes it.
+func (r *ReceiptShadow) refusalWarnDue(name string, now time.Time) bool {
+	k := mailaddr.NameKey(name)
+	if v, ok := r.refusalWarned.Load(k); ok && now.Sub(time.Unix(0, v.(int64))) < refusalWarnEvery {
+		return false
+	}
+	r.refusalWarned.Store(k, now.UnixNano())
+	return true
+}
+
+// ShadowSessionAsked implements smtp.SessionAskedNoter: a session of
+// serverID let in here completed a query (its watch asks every few
+// seconds): as recent as a session let in, for
+// ShadowSessionRefusedByAddress.
+func (r *ReceiptShadow) ShadowSessionAsked(serverID string) {
+	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
+}
+
+// copyMadeOn ends the refusal of the sessions of server (stated: the
+// name it states, "" for server's): a copy on receipt was made there
+// after its try in its place was taken, and no session of it was
+// refused since that try. A copy whose push ended after a refusal (the
+// holder's watch for the copy, refused while the push waited for its
+// reply) ends nothing.
+func (r *ReceiptShadow) copyMadeOn(server, stated string) {
+	name := stated
+	if name == "" {
+		name = server
+	}
+	k := mailaddr.NameKey(name)
+	v, ok := r.sessionRefusals.Load(k)
+	if !ok || !v.(*sessionRefusal).triedSinceRefused() {
+		return
+	}
+	if r.sessionRefusals.CompareAndDelete(k, v) {
+		r.noteRefusedHere(name, false)
+		r.d.log.Info("copy on receipt made on a shadow server whose sessions this server refused: the refusal ends, copies go to it again (a refused session of it stops them again)",
+			"shadow_server", server, "session_name", name)
+		if h := r.d.health; h != nil {
+			h.Responsive(refusedKey(server))
+		}
+	}
+}
+
+// RefusedHolder is a shadow server whose sessions are refused here
+// (RefusedHolders).
+type RefusedHolder struct {
+	Server             string // the name its sessions state
+	Since, LastRefused time.Time
+	Why                string
+}
+
+// RefusedHolders lists the servers whose shadow sessions are refused here
+// since the last one let in, for the shadow views (shadow list): since
+// when, the last refusal, when each is tried again for a copy and what
+// ends it.
+func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
+	var out []RefusedHolder
+	r.sessionRefusals.Range(func(k, v any) bool {
+		f := v.(*sessionRefusal)
+		name := r.topologyName(k.(string))
+		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
+			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; tried again for a copy at %s (once a minute): a copy made there, or a session of it let in here, ends this",
+				f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
+		return true
+	})
+	return out
+}
+
+// topologyName is the topology's spelling of a name kept folded
+// (mailaddr.NameKey), itself when the topology does not know it.
+func (r *ReceiptShadow) topologyName(key string) string {
+	if st := r.d.st.Load(); st != nil && st.cfg.Topology != nil {
+		if s, ok := st.cfg.Topology.Server(key); ok {
+			return s.Name
+		}
+	}
+	return key
+}
