@@ -52,11 +52,17 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 			return cfg, err
 		}
 		st, serr := daemonClient(cmd, cfg.Server.AdminSocket).Status()
+		if serr != nil || st.TrackingPath == "" {
+			return cfg, nil // no daemon there: the file decides
+		}
 		// The file's log and the daemon's compared as a reload compares
 		// them (samePlace): the same log named through a link is the
-		// one in force, not a setting a restart applies.
-		if serr != nil || st.TrackingPath == "" || (cfg.Tracking.Enabled && samePlace(st.TrackingPath, absPath(cfg.Tracking.Path))) {
-			return cfg, nil // no daemon there (the file decides), or it writes the file's log
+		// one in force, not a setting a restart applies. It is searched
+		// by the daemon's name for it: Search refuses a symbolic link at
+		// the log's name (O_NOFOLLOW), which FILE's spelling may be.
+		if cfg.Tracking.Enabled && samePlace(st.TrackingPath, absPath(cfg.Tracking.Path)) {
+			cfg.Tracking.Path = st.TrackingPath
+			return cfg, nil
 		}
 		if st.ConfigFile == "" || !samePlace(st.ConfigFile, cfg.File) { // reloadkeys.go: the file it runs, by name or identity
 			// Another daemon answers there (two configurations sharing

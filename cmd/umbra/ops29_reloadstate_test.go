@@ -74,7 +74,7 @@ console:
 		return st
 	}
 	st := status()
-	if st.Reload == nil || st.Reload.Result != "none" || st.Reload.RestartWouldFail || len(st.Reload.Pending) != 0 {
+	if st.Reload == nil || st.Reload.Result != "none" || st.Reload.RestartWouldFail || len(st.Reload.Pending) != 0 || st.Reload.Time != nil {
 		t.Fatalf("status after a start: reload %+v, want result none and nothing pending", st.Reload)
 	}
 	// hup sends SIGHUP and waits for the reload's state in the status.
@@ -94,13 +94,8 @@ console:
 		})
 		return r
 	}
-	write(5) // tracking.max_files: only a restart applies it
-	r := hup()
-	if r.Result != "ok" || !r.RestartWouldFail || r.Time.IsZero() || !strings.Contains(strings.Join(r.Pending, ";"), "tracking.max_files") {
-		t.Errorf("status after a reload with tracking.max_files changed: %+v; want ok, restart_would_fail, tracking.max_files pending", r)
-	}
-
-	// The console's header says the same.
+	// The console's header says the same, before any reload too:
+	// no time (none was made), no year 1.
 	cc := newConsoleClient(consoleAddr)
 	if !cc.login(t, "alice", "alice-pw") {
 		t.Fatal("console login refused")
@@ -117,6 +112,15 @@ console:
 		h, _, _ := strings.Cut(page, "</header>")
 		return h
 	}
+	if h := header(); !strings.Contains(h, "no reload since") || strings.Contains(h, "0001") || strings.Contains(h, "never") {
+		t.Errorf("console header before any reload:\n%s", h)
+	}
+	write(5) // tracking.max_files: only a restart applies it
+	r := hup()
+	if r.Result != "ok" || !r.RestartWouldFail || r.Time == nil || r.Time.IsZero() || !strings.Contains(strings.Join(r.Pending, ";"), "tracking.max_files") {
+		t.Errorf("status after a reload with tracking.max_files changed: %+v; want ok, restart_would_fail, tracking.max_files pending", r)
+	}
+
 	if h := header(); !strings.Contains(h, `id="reload-state"`) || !strings.Contains(h, "restart would") || !strings.Contains(h, "tracking.max_files") {
 		t.Errorf("console header after a reload leaving tracking.max_files to a restart does not say so:\n%s", h)
 	}

@@ -819,7 +819,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			// Its state for the status, once what it applied is in
 			// force: a status that shows it shows the new configuration.
 			reloadMu.Lock()
-			reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: time.Now(), Result: "ok",
+			now := time.Now()
+			reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: &now, Result: "ok",
 				Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
 			if err != nil {
 				reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil

@@ -33,10 +33,10 @@ func TestOPS1StatusCarriesReloadStateWhenAsked(t *testing.T) {
 	}
 	at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 	mu.Lock()
-	state = ReloadState{Count: 1, Time: at, Result: "ok", Pending: []string{"changed: tracking.max_files"}, RestartWouldFail: true}
+	state = ReloadState{Count: 1, Time: &at, Result: "ok", Pending: []string{"changed: tracking.max_files"}, RestartWouldFail: true}
 	mu.Unlock()
 	st, err = c.Status()
-	if err != nil || st.Reload == nil || st.Reload.Count != 1 || !st.Reload.Time.Equal(at) || st.Reload.Result != "ok" ||
+	if err != nil || st.Reload == nil || st.Reload.Count != 1 || st.Reload.Time == nil || !st.Reload.Time.Equal(at) || st.Reload.Result != "ok" ||
 		!st.Reload.RestartWouldFail || len(st.Reload.Pending) != 1 || st.Server != "mx.test" {
 		t.Fatalf("status after a reload: %+v %+v %v", st, st.Reload, err)
 	}

@@ -137,8 +137,9 @@ type ReloadState struct {
 	// Count: reloads tried since the start (a SIGHUP ignored during a
 	// stop is none).
 	Count int `json:"count"`
-	// Time: when the last one ended (zero: none since the start).
-	Time time.Time `json:"time,omitempty"`
+	// Time: when the last one ended (nil, and absent from the JSON:
+	// none since the start).
+	Time *time.Time `json:"time,omitempty"`
 	// Result: "none" (none since the start), "ok" or "failed" (the
 	// running configuration stayed in force; Error says why).
 	Result string `json:"result"`

@@ -44,7 +44,8 @@ func (st *state) dial(ctx context.Context, sc *sendConnector, network, addr stri
 
 // dialName connects to a host given by name (a topology server's or an
 // LMTP address), its addresses found by the resolver umbra uses for every
-// lookup, tried in order. An unspecified address among them (0.0.0.0,
+// lookup, tried in order, each with its share of the connect deadline
+// (config.DialAddrs), as Go's dialer of a name gives it. An unspecified address among them (0.0.0.0,
 // ::) is never connected to — it reaches this machine itself, as the
 // literal address refused at load would —, and a name with no other is
 // refused naming it (config.UnspecifiedNameError): the caller's deferral
@@ -58,15 +59,7 @@ func (st *state) dialName(ctx context.Context, d *net.Dialer, host, port string)
 	if len(addrs) == 0 && dropped != "" {
 		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 	}
-	var last error
-	for _, a := range addrs {
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
-		if err == nil {
-			return c, nil
-		}
-		last = err
-	}
-	return nil, last
+	return config.DialAddrs(ctx, d, "tcp", host, addrs, port)
 }
 
 // checkSourceAddresses binds each configured source address once, so

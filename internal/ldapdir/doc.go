@@ -114,7 +114,9 @@
 // identity, so the variants are one user.
 //
 // Connecting: the URL's host name is looked up at each dial (the
-// system's resolver) and its addresses tried in order; the unspecified
+// system's resolver) and its addresses tried in order, each its share
+// of the deadline (config.DialAddrs, as Go's dialer of a name); the
+// unspecified
 // address, refused at load as the URL's host, is never connected to when
 // the name resolves to it (it reaches this machine, not the directory),
 // and a name with no other is refused naming it

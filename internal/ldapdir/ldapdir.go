@@ -251,7 +251,8 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 }
 
 // connect opens the TCP connection to host (an address, or a name whose
-// addresses are tried in order), by deadline. The unspecified address
+// addresses are tried in order, each its share of the deadline as Go's
+// dialer of a name gives it: config.DialAddrs), by deadline. The unspecified address
 // (0.0.0.0, ::), refused at load as ldap.url's host, is never connected
 // to when a name resolves to it either — it reaches this machine, not
 // the directory —, and a name with no other is refused naming it
@@ -271,18 +272,7 @@ func (d *Directory) connect(deadline time.Time, host, port string) (net.Conn, er
 	if len(addrs) == 0 && dropped != "" {
 		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 	}
-	var last error
-	for _, a := range addrs {
-		c, err := dl.Dial("tcp", net.JoinHostPort(a, port))
-		if err == nil {
-			return c, nil
-		}
-		last = err
-	}
-	if last == nil {
-		last = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
-	}
-	return nil, last
+	return config.DialAddrs(ctx, dl, "tcp", host, addrs, port)
 }
 
 // service returns the shared service connection, dialing it (by

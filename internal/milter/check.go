@@ -101,7 +101,8 @@ func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*C
 			return d.DialContext(ctx, network, addr)
 		}
 		// An inet: host name: its addresses looked up here, each
-		// tried in order. The unspecified address (0.0.0.0, ::) is
+		// tried in order with its share of connect_timeout
+		// (config.DialAddrs), as Go's dialer of the name gives it. The unspecified address (0.0.0.0, ::) is
 		// refused at load as a literal; resolved from a name it is
 		// never connected to either — it reaches this machine itself,
 		// not the milter —, and a name with no other fails the connect
@@ -114,18 +115,7 @@ func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*C
 		if len(addrs) == 0 && dropped != "" {
 			return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 		}
-		var last error
-		for _, a := range addrs {
-			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a, port))
-			if err == nil {
-				return conn, nil
-			}
-			last = err
-		}
-		if last == nil {
-			last = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
-		}
-		return nil, last
+		return config.DialAddrs(ctx, &d, "tcp", host, addrs, port)
 	}
 	return c, nil
 }

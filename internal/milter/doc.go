@@ -22,7 +22,8 @@
 //     Close (the session's end) quits the same way; a failed milter's
 //     connection is closed at once.
 //   - An inet: host name is looked up at each connect (Check.lookup: the
-//     system's resolver) and its addresses tried in order; an
+//     system's resolver) and its addresses tried in order, each its
+//     share of connect_timeout (config.DialAddrs); an
 //     unspecified one (0.0.0.0, ::), which a literal address is refused
 //     at load for, is never connected to — it reaches this machine, not
 //     the milter —, and a name with no other fails the connect

@@ -159,7 +159,8 @@ func (e *Engine) SetRoots(roots *x509.CertPool) {
 func (e *Engine) Reporter() Reporter { return e.cfg.Report }
 
 // dialPolicyHost resolves the policy host through umbra's resolver and
-// connects to the configured HTTPS port. An unspecified address among
+// connects to the configured HTTPS port, its addresses tried in order,
+// each with its share of the fetch's deadline (config.DialAddrs). An unspecified address among
 // its addresses (0.0.0.0, ::: the domain owner's DNS may say so) is never
 // connected to — it reaches this machine itself —, and a name with no
 // other fails the fetch naming it (config.UnspecifiedNameError).
@@ -177,15 +178,7 @@ func (e *Engine) dialPolicyHost(ctx context.Context, network, addr string) (net.
 		return nil, &config.UnspecifiedNameError{Host: host, Addr: dropped}
 	}
 	var d net.Dialer
-	var last error
-	for _, ip := range ips {
-		c, err := d.DialContext(ctx, network, net.JoinHostPort(ip, strconv.Itoa(e.cfg.HTTPSPort)))
-		if err == nil {
-			return c, nil
-		}
-		last = err
-	}
-	return nil, last
+	return config.DialAddrs(ctx, &d, network, host, ips, strconv.Itoa(e.cfg.HTTPSPort))
 }
 
 // STS returns the MTA-STS policy of domain: the cached one while its TXT

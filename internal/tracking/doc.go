@@ -54,8 +54,13 @@
 //     configuration was checked) is never followed — nothing is created
 //     or written through it — and Open, Reopen and CheckPath refuse it
 //     naming the link and its target (linkRefused). Search (umbra
-//     track) reads each file by the same rule: a link at the path or at
-//     a rotated name is skipped with that refusal, never read.
+//     track) reads each file by the same rule (openNoFollow): a link at
+//     the path or at a rotated name is skipped with that refusal, never
+//     read. The daemon's own checks of the rotated names (Open,
+//     CheckPath, a rotation: openRegular) follow a link at
+//     tracking.log.N and judge the file it leads to: a rotation renames
+//     and deletes the name, never writes through it, so such a link
+//     refuses no start, reload or rotation.
 //   - The file rotates by size: tracking.log becomes tracking.log.1, .1
 //     becomes .2, … and the oldest beyond MaxFiles is deleted. Search reads
 //     the rotated files oldest first, then the current one.

@@ -108,7 +108,7 @@ func (l *Log) Register(reg prometheus.Registerer) {
 			if i > 0 {
 				name = fmt.Sprintf("%s.%d", l.path, i)
 			}
-			if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() { // a link there is no file of the log's (openRegular)
+			if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() { // a link at a rotated name counts as its file (openRegular)
 				files++
 				bytes += fi.Size()
 			}

@@ -421,8 +421,8 @@ func (l *Log) Search(q Query) ([]Entry, error) {
 
 // Search reads the log at path and its rotated files (path.1 … path.N,
 // N = maxFiles) as Log.Search does, without a running daemon: the files
-// are only read, each by the daemon's rule (openRegular: a symbolic
-// link at a name is not followed). A file that cannot be read (a link,
+// are only read, never through a symbolic link at a name (openNoFollow:
+// the daemon writes none). A file that cannot be read (a link,
 // not a regular file — a FIFO would block the reader for ever —, no permission, a read error
 // or a line over 1 MiB part way) is skipped: the entries of the others
 // are returned with a *Partial error naming each skipped file. So is a
@@ -477,7 +477,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 	var out []Entry
 	var partial Partial
 	for _, name := range files {
-		f, err := openRegular(name)
+		f, err := openNoFollow(name)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -589,19 +589,41 @@ func (p *Partial) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// openRegular opens a log file for reading by the rule the daemon opens
-// its log with (Log.open): without blocking on a FIFO in its place (no
-// writer: the open would wait for ever), never through a symbolic link
-// (O_NOFOLLOW: the daemon writes none, so a link there leads to a file
-// that is not its log; refused naming it, linkRefused), and only a
-// regular file, judged by the one stat of the file opened.
+// openRegular opens a log file for reading without blocking on a FIFO
+// in its place (no writer: the open would wait for ever) and refuses
+// anything but a regular file, judged by the one stat of the file
+// opened; a symbolic link is followed. The daemon's own checks of its
+// rotated names use it (checkRotated, heldByOther, firstLineTime): a
+// link at tracking.log.N is never written through — rotation renames
+// and deletes the name, not its target — so it refuses no start, reload
+// or rotation. Search, which must read only the daemon's files, opens
+// with openNoFollow.
 func openRegular(name string) (*os.File, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	return openRead(name, false)
+}
+
+// openNoFollow is openRegular never through a symbolic link
+// (O_NOFOLLOW, refused naming it: linkRefused): Search (umbra track)
+// reads the files the daemon writes, and it writes none through a link,
+// so a link at the log's name or a rotated one leads to a file that is
+// not its log.
+func openNoFollow(name string) (*os.File, error) {
+	return openRead(name, true)
+}
+
+func openRead(name string, noFollow bool) (*os.File, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if noFollow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(name, flags, 0)
 	if err != nil {
-		if lerr := linkRefused(name); lerr != nil {
-			return nil, lerr
+		if noFollow {
+			if lerr := linkRefused(name); lerr != nil {
+				return nil, lerr
+			}
 		}
-		if fi, serr := os.Lstat(name); serr == nil && !fi.Mode().IsRegular() {
+		if fi, serr := os.Stat(name); serr == nil && !fi.Mode().IsRegular() {
 			return nil, notRegular(name, fi.Mode()) // a socket: ENXIO
 		}
 		return nil, err
