@@ -158,7 +158,7 @@ func TestRecipientRefusalNotAskedSaysSo(t *testing.T) {
 	d.expect("220")
 	d.cmd("EHLO c", "250")
 	d.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
-	got := d.cmd("RCPT TO:<émile@relay.test>", "553 5.6.7 Recipient address rejected: its next hop does not support SMTPUTF8")
+	got := d.cmd("RCPT TO:<émile@relay.test>", "553 5.6.7 Recipient address rejected: the recipient's address is not ASCII, and the next hop does not support SMTPUTF8")
 	if strings.Contains(got, "hub-b") {
 		t.Errorf("the refusal names the next hop's inside: %q", got)
 	}
