@@ -370,6 +370,13 @@ func RcptPath(p string) (string, error) {
 		p = p[i+1:]
 	}
 	if !strings.HasPrefix(p, `"`) {
+		// A Dot-string as go-smtp reads one: up to the first "@", none
+		// of the characters only a Quoted-string may hold (a space, a
+		// quote, a backslash, a special): "a b@x" is no path.
+		local, _, _ := strings.Cut(p, "@")
+		if strings.ContainsAny(local, "()<>[]:;\\,\" \t") {
+			return "", errAddrSyntax
+		}
 		return p, nil
 	}
 	var sb strings.Builder
@@ -381,6 +388,9 @@ func RcptPath(p string) (string, error) {
 			}
 			sb.WriteByte(p[i])
 		case '"':
+			if !strings.HasPrefix(p[i+1:], "@") {
+				return "", errAddrSyntax // go-smtp wants the "@" right after the quote
+			}
 			return sb.String() + p[i+1:], nil
 		default:
 			sb.WriteByte(c)

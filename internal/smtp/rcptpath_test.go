@@ -21,7 +21,9 @@ func TestRcptPath(t *testing.T) {
 		{`<@a.test u@example.test>`, ``, ``},
 		{`<"open@example.test>`, ``, ``},
 		{`<u@example.test`, ``, ``},
-		{`<not an address>`, `not an address`, ``},
+		{`<not an address>`, ``, ``},
+		{`<"a"b@example.test>`, ``, ``},
+		{`<a\\b@example.test>`, ``, ``},
 	} {
 		got, err := RcptPath(c.in)
 		if (err != nil) != (c.want == "") || got != c.want {
