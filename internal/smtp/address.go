@@ -158,12 +158,16 @@ func idnReply(err error, enhanced int) error {
 	// The label is the client's text: echoed as all client text is
 	// (replyecho.go), bounded — its raw bytes, never the error's Go
 	// quoting ("exa\u00admple" would be a second escape rule).
-	text := strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")
+	text := string(echoText([]byte(strings.TrimPrefix(idn.Error(), "invalid internationalized domain name "))))
 	if le := (*mailaddr.LabelError)(nil); errors.As(idn.Err, &le) {
+		// A label holds no backslash (validLabels) and is at most 63
+		// octets: written raw here, the reply line's writer escapes
+		// it (escapeEcho: \xNN, or — in an SMTPUTF8 transaction, RFC
+		// 6531 §3.7.4 — only what is not a graphic character).
 		text = "label " + le.Label + ": " + le.Reason
 	}
 	return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
-		Message: "Invalid internationalized domain name: " + string(echoText([]byte(text)))}
+		Message: "Invalid internationalized domain name: " + text}
 }
 
 // RcptRefusal is RCPT TO's reply to an address its parse refused

@@ -150,10 +150,38 @@ func escapeEcho(b []byte, utf8ok bool) []byte {
 		out = append(out, p.after...)
 		return append(out, eol...)
 	}
-	if esc := asciiLine(line); len(esc) != len(line) {
+	esc := asciiLine(line)
+	if utf8ok {
+		esc = echoLine(line)
+	}
+	if len(esc) != len(line) {
 		return append(esc, eol...)
 	}
 	return b
+}
+
+// echoLine is asciiLine for a reply that may carry UTF-8 (utf8ok in
+// escapeEcho): a graphic UTF-8 character stays as it is, every other
+// byte outside printable ASCII is written \xNN.
+func echoLine(line []byte) []byte {
+	out := make([]byte, 0, len(line)+16)
+	for i := 0; i < len(line); {
+		if n := rawRune(line[i:], true); n > 0 {
+			out = append(out, line[i:i+n]...)
+			i += n
+			continue
+		}
+		if c := line[i]; printable(c) {
+			out = append(out, c)
+		} else {
+			out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
+		}
+		i++
+	}
+	if string(out) == string(line) {
+		return line
+	}
+	return out
 }
 
 // asciiLine is a reply line (without its CRLF) with each byte outside

@@ -33,6 +33,11 @@ func TestEchoedClientTextIsUnambiguous(t *testing.T) {
 			t.Errorf("%q: reply %q, want %q", tc.send, got, tc.want)
 		}
 	}
+	// So does umbra's own refusal that names the client's text there:
+	// the label an internationalised domain is refused for.
+	if got := d.cmd("RCPT TO:<anna@\u212Aiosk.example.test>", "553 5.1.3"); !strings.Contains(got, "label \u212Aiosk") || strings.Contains(got, `\x`) {
+		t.Errorf("invalid IDN in an SMTPUTF8 transaction: %q", got)
+	}
 	// umbra's own replies that name client text name it the same way.
 	d.cmd("RSET", "250")
 	if got := d.cmd("MAIL FROM:<a@example.org> X\xe9=1 x\xe9=2", "501"); got != `501 5.5.4 X\xe9 given more than once` {
