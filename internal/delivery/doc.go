@@ -36,8 +36,13 @@
 // §3.2): a message is never converted and never sent with a parameter
 // dropped. A next hop that offers neither 8BITMIME nor SMTPUTF8 gets no
 // message with a byte above 127 (550 5.6.3); one without SMTPUTF8 no
-// SMTPUTF8 message with non-ASCII header fields (550 5.6.7) or envelope
-// address (553 5.6.7). Every client path checks it in transaction (MX,
+// SMTPUTF8 message with non-ASCII header fields (550 5.6.7, every
+// recipient), no message from a non-ASCII sender (553 5.6.7, every
+// recipient) and no non-ASCII recipient (553 5.6.7, that recipient
+// only: the ASCII recipients go in a transaction without SMTPUTF8; a
+// message needs the extension only for what it holds that is not
+// ASCII). The texts are queue's (utf8reply.go), one wherever they are
+// stated. Every client path checks it in transaction (MX,
 // smart host, LMTP, relays inside the organisation, pooled sessions); a
 // shadow copy on receipt to a peer without SMTPUTF8 is refused
 // (smtp.Client.PushCopy). For MX and smart hosts the decision is per

@@ -11,10 +11,15 @@ import (
 // convert a message to 7 bit: a conversion would break every DKIM
 // signature made before it, and a message is sent as it was received.
 // Instead the hop is refused, per hop:
-//   - a message received with SMTPUTF8 whose header section holds
-//     non-ASCII bytes (internationalised headers) goes only to a hop that
-//     offers SMTPUTF8: else 550 5.6.7 (an address of the envelope that
-//     needs SMTPUTF8: 553 5.6.7);
+//   - a message needs SMTPUTF8 at a hop only for what it holds that
+//     is not ASCII (RFC 6531 §3.2; Postfix's smtputf8_autodetect): its
+//     envelope sender (every recipient fails, 553 5.6.7), a recipient of
+//     the transaction (that recipient fails, 553 5.6.7, and the ASCII
+//     recipients of the message go in a transaction without SMTPUTF8:
+//     utf8Rcpts, transactionOnce), or — for a message received with
+//     SMTPUTF8 — non-ASCII bytes in its header section (every recipient
+//     fails, 550 5.6.7). Each refusal is one text (queue/utf8reply.go)
+//     in the result, the logs, queue show and the DSN;
 //   - a message whose content holds any byte above 127 (BODY=8BITMIME or
 //     not) goes only to a hop that offers 8BITMIME or SMTPUTF8 (which
 //     implies 8BITMIME, RFC 6531 §3.1): else 550 5.6.3.
@@ -42,8 +47,15 @@ func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Me
 	if utf8 {
 		return "", nil
 	}
-	if m.UTF8 && !envelopeASCII(m, rcpts) {
-		return "553 5.6.7 " + hop + " does not support SMTPUTF8", nil
+	if !asciiText(m.From) {
+		return queue.ReplySenderNeedsSMTPUTF8, nil
+	}
+	if need, _ := utf8Rcpts(m, rcpts); len(need) == len(rcpts) && len(rcpts) > 0 {
+		// Every one needs it: this host takes none of them (another
+		// host of the destination may). Some do, some not: the
+		// transaction sends the ASCII ones and fails the others
+		// (transactionOnce).
+		return queue.ReplyRcptNeedsSMTPUTF8, nil
 	}
 	eight, _ := c.Extension("8BITMIME")
 	if eight && !m.UTF8 {
@@ -75,7 +87,7 @@ func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Me
 	}
 	switch {
 	case m.UTF8 && s.header8:
-		return "550 5.6.7 " + hop + " does not support SMTPUTF8, and the message has internationalised header fields", nil
+		return queue.ReplyHeadersNeedSMTPUTF8, nil
 	case !eight && (s.header8 || s.body8):
 		return "550 5.6.3 " + hop + " does not support 8BITMIME, and the message has 8-bit content", nil
 	}
@@ -167,4 +179,26 @@ func (s *eightBitScan) write(p []byte) {
 			}
 		}
 	}
+}
+
+// utf8Rcpts splits rcpts of m into those whose address is not ASCII
+// (need: a hop must offer SMTPUTF8 to take them) and the others.
+func utf8Rcpts(m *queue.Message, rcpts []int) (need, rest []int) {
+	for _, i := range rcpts {
+		if asciiText(m.Rcpts[i].Addr) {
+			rest = append(rest, i)
+		} else {
+			need = append(need, i)
+		}
+	}
+	return need, rest
+}
+
+func asciiText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

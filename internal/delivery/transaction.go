@@ -185,6 +185,18 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		}
 		parts = [][]byte{withoutTrace(body)}
 	}
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && asciiText(m.From) {
+		// A recipient whose address is not ASCII fails at a hop without
+		// SMTPUTF8 (RFC 6531 §3.2); the ASCII ones of the same message
+		// go on in a transaction without it (eightbit.go).
+		if need, rest := utf8Rcpts(m, rcpts); len(need) > 0 {
+			out := failAll(need, hop, queue.ReplyRcptNeedsSMTPUTF8)
+			if len(rest) == 0 {
+				return out
+			}
+			return append(out, d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, more)...)
+		}
+	}
 	if queue.PastExpiry(ctx) {
 		// The message expired during the attempt (an earlier host or
 		// transaction took that long): nothing of it begins now
@@ -638,12 +650,4 @@ func indexes(rs []queue.Result) []int {
 		out[k] = r.Rcpt
 	}
 	return out
-}
-
-func envelopeASCII(m *queue.Message, rcpts []int) bool {
-	s := []byte(m.From)
-	for _, i := range rcpts {
-		s = append(s, m.Rcpts[i].Addr...)
-	}
-	return !bytes.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
 }

@@ -125,8 +125,8 @@ func (d *Deliverer) verifyOrg(ctx context.Context, st *state, hops []routing.Nex
 // closes it. An address that needs SMTPUTF8 is asked as a message to it
 // is sent (transaction.go, eightbit.go): MAIL says SMTPUTF8 when the
 // next hop offers it, and a hop that does not offer it is not asked at
-// all but answered with the refusal delivery would get there (553 5.6.7
-// ... does not support SMTPUTF8) — never the hop's refusal of a MAIL
+// all but answered with the refusal delivery would get there, in its
+// words (queue.ReplyRcptNeedsSMTPUTF8) — never the hop's refusal of a MAIL
 // without SMTPUTF8, which says nothing about the recipient (rt24b F1).
 func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict, string, error) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -136,7 +136,7 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	if strings.ContainsFunc(rcpt, func(r rune) bool { return r >= 0x80 }) {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
 			c.Quit()
-			return recipients.Unknown, "553 5.6.7 " + c.Hop() + " does not support SMTPUTF8", recipients.ErrNextHopNoSMTPUTF8
+			return recipients.Unknown, queue.ReplyRcptNeedsSMTPUTF8, recipients.ErrNextHopNoSMTPUTF8
 		}
 		opts = &gosmtp.MailOptions{UTF8: true}
 	}

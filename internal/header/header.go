@@ -127,7 +127,7 @@ func HasAddress(msg []byte, name, addr string) bool {
 func AddressKeys(msg []byte, name string, key func(string) string) map[string]bool {
 	var set map[string]bool
 	for _, v := range Values(msg, name) {
-		a := unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>")))
+		a := quoteLocal(unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>"))))
 		if set == nil {
 			set = map[string]bool{}
 		}
@@ -171,6 +171,40 @@ func withoutComments(v string) string {
 	}
 	return b.String()
 }
+
+// quoteLocal is a (its local part as content, unquoteLocal) in the form
+// RCPT stores it (smtp.parsePathAddress): a local part that is no
+// dot-string — a space, a quote, a backslash, another special — quoted
+// again, '"' and '\\' as quoted-pairs, so that a Delivered-To naming
+// "an na"@x names the recipient "an na"@x; any other a as it is.
+func quoteLocal(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 {
+		return a
+	}
+	local := a[:at]
+	need := false
+	for i := 0; i < len(local) && !need; i++ {
+		c := local[i]
+		need = c < 0x80 && !strings.ContainsRune(dotStringASCII, rune(c))
+	}
+	if !need || strings.IndexByte(local, '@') >= 0 || strings.HasPrefix(a, `"`) && unquoteLocal(a) == a {
+		return a
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String() + a[at:]
+}
+
+// dotStringASCII is the ASCII characters of an RFC 5321 Dot-string.
+const dotStringASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."
 
 // unquoteLocal is a with its quoted local part ("...", backslash
 // escapes) written as its content; a as it is when its local part is not

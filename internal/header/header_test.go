@@ -119,6 +119,18 @@ func TestHasAddressQuotedLocalPart(t *testing.T) {
 	if HasAddress([]byte("Delivered-To: \"a b\"@example.test\r\n\r\n"), "Delivered-To", "ab@example.test") {
 		t.Error(`"a b" names ab`)
 	}
+	// A local part that needs its quotes is a recipient RCPT keeps
+	// quoted ("an na"@…, idn29 F3): a Delivered-To naming it, quoted-pairs
+	// written as they may be, names that recipient.
+	for v, rcpt := range map[string]string{
+		`"an na"@example.test`:     `"an na"@example.test`,
+		`<"a \"b\""@example.test>`: `"a \"b\""@example.test`,
+		`"a\ b"@example.test`:      `"a b"@example.test`,
+	} {
+		if !HasAddress([]byte("Delivered-To: "+v+"\r\n\r\n"), "Delivered-To", rcpt) {
+			t.Errorf("%s does not name %s", v, rcpt)
+		}
+	}
 }
 
 // rt31 F3: a Delivered-To with a comment or the domain's trailing dot

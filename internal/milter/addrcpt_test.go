@@ -9,8 +9,9 @@ import (
 )
 
 // A recipient a milter adds passes the address rules a client's RCPT
-// passes, the same way: a local part that needs its quotes ("a b") or
-// is not an address at all is refused (the addition dropped and logged,
+// passes, the same way: a local part that needs its quotes ("a b") is
+// kept quoted (idn29 F3), one holding an address ("x@ext.test") or
+// not an address at all is refused (the addition dropped and logged,
 // the message goes on, as the README promises for an addition refused
 // for good), a bare <postmaster> is the configured postmaster, a source
 // route is ignored and a quoted local part that needs no quotes is the
@@ -41,7 +42,7 @@ func TestMilterAddedRecipientsFollowRCPTRules(t *testing.T) {
 	for _, r := range m.Rcpts {
 		got = append(got, r.Addr)
 	}
-	want := []string{"u@example.test", "admin@example.test", "route@example.test", "john.doe@example.test", "gone@example.test"}
+	want := []string{"u@example.test", `"a b"@example.test`, "admin@example.test", "route@example.test", "john.doe@example.test", "gone@example.test"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("recipients %q, want %q", got, want)
 	}

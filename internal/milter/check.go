@@ -1103,8 +1103,8 @@ func rcptKey(p string) string {
 	if err != nil {
 		return p
 	}
-	if a, err := smtp.ParseAddress(path); err == nil {
-		return a.String()
+	if a, postmaster, err := smtp.ParseRcptPath(p); err == nil && !postmaster {
+		return a.String() // a quoted local part quoted again, as RCPT stores it
 	}
 	return path
 }

@@ -2024,7 +2024,11 @@
 // and socket paths, queues and connectors, are given as reply code,
 // enhanced status code (both as the server gave them, whatever their
 // classes: describedReply) and reason (shownReply, dsnown.go), in
-// Diagnostic-Code and the text part alike. Tracking and the log keep
+// Diagnostic-Code and the text part alike — but for umbra's own words
+// that name nothing but this server (plainOwnTexts: an operator's
+// removal, a quarantine's end, a next hop's want of SMTPUTF8,
+// utf8reply.go), quoted whole, so the DSN, tracking and the log say
+// one text. Tracking and the log keep
 // the whole text. This reads what delivery writes (Result.NextHop: a host tried as
 // name[address]:port, else where umbra decided; umbra's words about a
 // host name it), so the record format is unchanged.

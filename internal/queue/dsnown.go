@@ -71,11 +71,15 @@ func shownReply(m *Message, r Recipient, kind Notify, in Inside) string {
 
 // plainOwnTexts start umbra's own diagnostics that name nothing but
 // this server (the DSN's Reporting-MTA): the operator's removal and the
-// quarantine's end (admin.go, quarantine.go). They are shown whole.
+// quarantine's end (admin.go, quarantine.go), a next hop's want of
+// SMTPUTF8 (utf8reply.go). They are shown whole.
 var plainOwnTexts = []string{
 	"message removed by the administrator of ",
 	"message held in quarantine and deleted by the administrator of ",
 	"the message was held at ",
+	rcptNeedsSMTPUTF8Text, // utf8reply.go
+	senderNeedsSMTPUTF8Text,
+	headersNeedSMTPUTF8Text,
 }
 
 // plainOwn reports whether reply is "NNN X.Y.Z " and one of
@@ -187,7 +191,7 @@ var statusReasons = map[string]string{
 	"6.0":  "message content problem",
 	"6.3":  "conversion required but not supported",
 	"6.5":  "conversion failed",
-	"6.7":  "non-ASCII addresses not permitted for the recipient",
+	"6.7":  "non-ASCII address or header fields not permitted (SMTPUTF8 needed)",
 	"7.0":  "security or policy problem",
 	"7.1":  "delivery not authorized, message refused",
 	"7.10": "encryption needed",

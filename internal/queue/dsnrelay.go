@@ -50,8 +50,10 @@ func successIntro(m *Message, rcpts []int) string {
 // the local mailbox store: its replies are smtp, never a Remote-MTA) — and
 // umbra's own diagnostic about a host names that host in its text (a
 // remote reply does not), as "<host> does not support X" when it is
-// decided from the host's EHLO answer (5.6.3, 5.6.7, REQUIRETLS): that
-// host reported the status, in umbra's words.
+// decided from the host's EHLO answer (5.6.3, REQUIRETLS): that host
+// reported the status, in umbra's words. The SMTPUTF8 refusals
+// (utf8reply.go) are decided so too but name no host: they are
+// recognised by their text.
 func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 	reply, expired := r.LastReply, false
 	if _, last, ok := splitExpired(reply); ok {
@@ -75,8 +77,8 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 	}
 	// A remote reply is quoted as it came; umbra's own words about the
 	// host name it.
-	own := strings.Contains(reply, hop)
-	if own && !strings.Contains(reply, hop+" does not support ") {
+	own := strings.Contains(reply, hop) || smtputf8Refusal(reply)
+	if own && !strings.Contains(reply, hop+" does not support ") && !smtputf8Refusal(reply) {
 		return "", false // it did not answer, or umbra refused it before any session
 	}
 	smtp = !own && !expired
@@ -103,8 +105,9 @@ var lmtpOwnTexts = []string{
 	LMTPUnreachable,
 	LMTPGreetingFailed,
 	"451 4.4.2 lmtp: ",
-	"553 5.6.7 lmtp does not support ",
-	"550 5.6.7 lmtp does not support ",
+	ReplyRcptNeedsSMTPUTF8, // utf8reply.go: decided from the LHLO answer too
+	ReplySenderNeedsSMTPUTF8,
+	ReplyHeadersNeedSMTPUTF8,
 	"550 5.6.3 lmtp does not support ",
 }
 

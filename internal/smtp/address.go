@@ -78,7 +78,17 @@ func (a Address) IPText() bool { return mailaddr.IPText(a.Domain) }
 // nil when RCPT's address rules take it. The session's own rules (relay
 // rights, validation, SMTPUTF8) are the caller's.
 func RecipientRefusal(addr string) *gosmtp.SMTPError {
-	a, err := parsePathAddress(addr)
+	// A mailbox in its RFC 5321 form: a quoted local part ("an na"@…)
+	// is read as a path's (RcptPath), then quoted again as RCPT stores
+	// it.
+	p, err := RcptPath(addr)
+	if err != nil {
+		return RcptRefusal(err)
+	}
+	if p == postmasterPath {
+		p = addr // a bare postmaster is no mailbox here
+	}
+	a, err := parsePathAddress(p)
 	if err != nil {
 		return RcptRefusal(err)
 	}
@@ -148,12 +158,16 @@ func idnReply(err error, enhanced int) error {
 	// The label is the client's text: echoed as all client text is
 	// (replyecho.go), bounded — its raw bytes, never the error's Go
 	// quoting ("exa\u00admple" would be a second escape rule).
-	text := strings.TrimPrefix(idn.Error(), "invalid internationalized domain name ")
+	text := string(echoText([]byte(strings.TrimPrefix(idn.Error(), "invalid internationalized domain name "))))
 	if le := (*mailaddr.LabelError)(nil); errors.As(idn.Err, &le) {
+		// A label holds no backslash (validLabels) and is at most 63
+		// octets: written raw here, the reply line's writer escapes
+		// it (escapeEcho: \xNN, or — in an SMTPUTF8 transaction, RFC
+		// 6531 §3.7.4 — only what is not a graphic character).
 		text = "label " + le.Label + ": " + le.Reason
 	}
 	return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 1, enhanced},
-		Message: "Invalid internationalized domain name: " + string(echoText([]byte(text)))}
+		Message: "Invalid internationalized domain name: " + text}
 }
 
 // RcptRefusal is RCPT TO's reply to an address its parse refused
@@ -283,7 +297,7 @@ func validLocal(l string) bool {
 		return false
 	}
 	for _, r := range l {
-		if r < 0x80 && !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.", r) {
+		if r < 0x80 && !strings.ContainsRune(localAtext, r) {
 			return false
 		}
 	}
@@ -338,8 +352,8 @@ func asciiEqualFold(a, b string) bool {
 // by its content (quoted-pairs unescaped), as go-smtp's parser does, and
 // a bare "postmaster" (any ASCII case) is the postmaster path the verb
 // layer hands go-smtp for it (rcptPostmaster). The result still has to
-// pass ParseAddress: a local part that needed its quotes ("a b") fails
-// there, as at RCPT. Recipients a check adds go through it, so that
+// pass parsePathAddress, which quotes again a local part that needs its
+// quotes ("a b" is "a b"@…), as at RCPT. Recipients a check adds go through it, so that
 // they get exactly what the same path in a RCPT would get.
 func RcptPath(p string) (string, error) {
 	p = strings.TrimSpace(p)
@@ -360,6 +374,13 @@ func RcptPath(p string) (string, error) {
 		p = p[i+1:]
 	}
 	if !strings.HasPrefix(p, `"`) {
+		// A Dot-string as go-smtp reads one: up to the first "@", none
+		// of the characters only a Quoted-string may hold (a space, a
+		// quote, a backslash, a special): "a b@x" is no path.
+		local, _, _ := strings.Cut(p, "@")
+		if strings.ContainsAny(local, "()<>[]:;\\,\" \t") {
+			return "", errAddrSyntax
+		}
 		return p, nil
 	}
 	var sb strings.Builder
@@ -371,6 +392,9 @@ func RcptPath(p string) (string, error) {
 			}
 			sb.WriteByte(p[i])
 		case '"':
+			if !strings.HasPrefix(p[i+1:], "@") {
+				return "", errAddrSyntax // go-smtp wants the "@" right after the quote
+			}
 			return sb.String() + p[i+1:], nil
 		default:
 			sb.WriteByte(c)
@@ -398,13 +422,63 @@ func ParseRcptPath(p string) (a Address, postmaster bool, err error) {
 
 // parsePathAddress is ParseAddress for an address read from a path
 // (go-smtp's parser, RcptPath): the quotes of a quoted local part are
-// gone by then, so a local part that still starts with a quote was
-// written with escaped quotes ("\"a b\"") and needs its quotes as much
-// as "a b": it is refused like it (README, Addresses).
+// gone by then, its quoted-pairs unescaped, so its content is quoted
+// again (quotePathLocal) when it is no dot-string — a space, a quote, a
+// backslash or another special (RFC 5321 qtextSMTP, quoted-pairSMTP) —
+// and the address keeps that quoted form ("an na"@example.org), the one
+// the queue, the outbound MAIL and RCPT, the DSN and the logs carry.
+// Content that is itself in quotes ("\"a b\"") is that content, quoted
+// again. A local part holding an "@" is refused: it could be read as
+// another address (README, Addresses).
 func parsePathAddress(s string) (Address, error) {
-	a, err := ParseAddress(s)
-	if err == nil && strings.HasPrefix(a.Local, `"`) {
-		return Address{}, errAddrSyntax
+	q, err := quotePathLocal(s)
+	if err != nil {
+		return Address{}, err
 	}
-	return a, err
+	return ParseAddress(q)
 }
+
+// quotePathLocal is s (local@domain, the local part as a path's content)
+// with its local part written as an RFC 5321 Quoted-string when it is
+// no dot-string: '"' and '\\' as quoted-pairs. A local part of atext
+// and dots is left as it is (its dots are ParseAddress's to judge).
+func quotePathLocal(s string) (string, error) {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 {
+		return s, nil // ParseAddress refuses it
+	}
+	local := s[:at]
+	if !needsQuotes(local) {
+		return s, nil
+	}
+	if strings.IndexByte(local, '@') >= 0 {
+		return "", errAddrSyntax
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String() + s[at:], nil
+}
+
+// needsQuotes reports whether local (a local part's content) holds an
+// ASCII character that is neither atext nor a dot (RFC 5321 Dot-string):
+// it can be written only as a Quoted-string. Control characters make it
+// no address at all (ParseAddress refuses them, quoted or not).
+func needsQuotes(local string) bool {
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if c < 0x80 && !strings.ContainsRune(localAtext, rune(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+// localAtext is the ASCII characters of an RFC 5321 Dot-string.
+const localAtext = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."

@@ -89,7 +89,12 @@
 //     connection: it terminates STARTTLS itself, answers the shadow verbs
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
-//     Every reply line leaves as printable ASCII: the client text go-smtp
+//     Every reply line leaves as printable ASCII — but for the reply to
+//     MAIL and RCPT of a transaction whose MAIL said SMTPUTF8, which
+//     echoes the path's graphic UTF-8 characters as written (RFC 6531
+//     §3.7.4; echoUTF8), as it writes an invalid IDN label's (idnReply,
+//     echoLine), and a path with a quoted local part quoted as
+//     the session took it (quotePathLocal: "an na"@…) —: the client text go-smtp
 //     echoes (Hello NAME, the MAIL and RCPT paths) and the layer's own
 //     (a MAIL/RCPT parameter named twice, the label an invalid IDN is
 //     refused for) in echoText's form (replyecho.go: \xNN for any other

@@ -56,7 +56,7 @@ func (s *session) validateRcpt(a Address) error {
 			// which the address needs (delivery would get this 553).
 			s.log.Info("recipient refused", "rcpt", a.String(), "reason", "next hop does not support SMTPUTF8 (not asked)", "code", rf.Code, "reply", rf.Text)
 			return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
-				Message: "Recipient address rejected: its next hop does not support SMTPUTF8"}
+				Message: "Recipient address rejected: " + queue.RcptNeedsSMTPUTF8Text}
 		}
 		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code, "reply", rf.Text)
 		return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),

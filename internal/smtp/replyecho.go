@@ -1,6 +1,10 @@
 package smtp
 
-import "bytes"
+import (
+	"bytes"
+	"unicode"
+	"unicode/utf8"
+)
 
 // echoText is client text (an EHLO/HELO name, a MAIL or RCPT path) as a
 // reply echoes it: reply text is printable ASCII (RFC 5321 §4.2), so
@@ -13,13 +17,40 @@ import "bytes"
 // run before xNN ends in a byte, an even one in text.
 //
 // It is bounded: past maxEcho characters the text is cut, never inside
-// an escape or a backslash run, and ends in echoCut, so that a reply
-// line stays within RFC 5321's 512 octets (§4.5.3.1.5) however long
-// what the client wrote.
-func echoText(s []byte) []byte {
+// an escape, a character or a backslash run, and ends in echoCut, so
+// that a reply line stays within RFC 5321's 512 octets (§4.5.3.1.5)
+// however long what the client wrote.
+func echoText(s []byte) []byte { return echoTextIn(s, false) }
+
+// echoUTF8 is echoText for a reply in a transaction whose MAIL said
+// SMTPUTF8: there a reply may carry UTF-8 (RFC 6531 §3.7.4), so a
+// well-formed UTF-8 character that is graphic (unicode.IsGraphic: no C1
+// control, no line or paragraph separator, no format character such as
+// a bidi override) is written as it is — the client's address echoed as
+// the client wrote it —, and every other byte as echoText writes it.
+func echoUTF8(s []byte) []byte { return echoTextIn(s, true) }
+
+// rawRune is the length of the graphic UTF-8 character s begins with
+// that a reply may carry raw (utf8ok), or 0.
+func rawRune(s []byte, utf8ok bool) int {
+	if !utf8ok || len(s) == 0 || s[0] < 0x80 {
+		return 0
+	}
+	r, n := utf8.DecodeRune(s)
+	if r == utf8.RuneError || !unicode.IsGraphic(r) {
+		return 0
+	}
+	return n
+}
+
+func echoTextIn(s []byte, utf8ok bool) []byte {
 	clean := len(s) <= maxEcho
 	for i := 0; clean && i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '\\' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == '\\' || !printable(s[i+1])) {
+		if n := rawRune(s[i:], utf8ok); n > 0 {
+			i += n - 1
+			continue
+		}
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '\\' && i+1 < len(s) && (s[i+1] == 'x' || s[i+1] == '\\' || !printable(s[i+1]) && rawRune(s[i+1:], utf8ok) == 0) {
 			clean = false
 		}
 	}
@@ -29,14 +60,17 @@ func echoText(s []byte) []byte {
 	out := make([]byte, 0, min(len(s), maxEcho)+16)
 	for i := 0; i < len(s); {
 		c, at := s[i], len(out)
-		switch {
+		switch n := rawRune(s[i:], utf8ok); {
+		case n > 0:
+			out = append(out, s[i:i+n]...)
+			i += n
 		case c == '\\':
 			end := i
 			for end < len(s) && s[end] == '\\' {
 				end++
 			}
 			out = append(out, s[i:end]...)
-			if end < len(s) && (!printable(s[end]) ||
+			if end < len(s) && (!printable(s[end]) && rawRune(s[end:], utf8ok) == 0 ||
 				end+3 <= len(s) && s[end] == 'x' && isHexDigit(s[end+1]) && isHexDigit(s[end+2])) {
 				out = append(out, s[i:end]...)
 			}
@@ -81,10 +115,12 @@ var echoPrefixes = []struct{ before, after string }{
 }
 
 // escapeEcho rewrites a reply line of go-smtp's that echoes client text
-// with that text in echoText's form; any other line keeps its text, with
-// a byte outside printable ASCII (none is expected) written \xNN all the
-// same, so that no reply carries a raw byte.
-func escapeEcho(b []byte) []byte {
+// with that text in echoText's form (echoUTF8's when utf8ok: the reply
+// to MAIL or RCPT of a transaction that said SMTPUTF8); any other line
+// keeps its text, with a byte outside printable ASCII (none is
+// expected) written \xNN all the same, so that no reply carries a raw
+// byte.
+func escapeEcho(b []byte, utf8ok bool) []byte {
 	line := bytes.TrimRight(b, "\r\n")
 	eol := b[len(line):]
 	if len(line) < 4 {
@@ -97,8 +133,16 @@ func escapeEcho(b []byte) []byte {
 			continue
 		}
 		text := line[i+len(p.before) : len(line)-len(p.after)]
-		esc := echoText(text)
-		if len(esc) == len(text) {
+		if p.after != "" {
+			// A path: go-smtp echoes a quoted local part unquoted
+			// ("an na@…"); the reply names the address as the session
+			// took it ("an na"@…, quotePathLocal).
+			if q, err := quotePathLocal(string(text)); err == nil && len(q) != len(text) {
+				text = []byte(q)
+			}
+		}
+		esc := echoTextIn(text, utf8ok)
+		if string(esc) == string(line[i+len(p.before):len(line)-len(p.after)]) {
 			return b
 		}
 		out := append([]byte(nil), line[:i+len(p.before)]...)
@@ -106,10 +150,38 @@ func escapeEcho(b []byte) []byte {
 		out = append(out, p.after...)
 		return append(out, eol...)
 	}
-	if esc := asciiLine(line); len(esc) != len(line) {
+	esc := asciiLine(line)
+	if utf8ok {
+		esc = echoLine(line)
+	}
+	if len(esc) != len(line) {
 		return append(esc, eol...)
 	}
 	return b
+}
+
+// echoLine is asciiLine for a reply that may carry UTF-8 (utf8ok in
+// escapeEcho): a graphic UTF-8 character stays as it is, every other
+// byte outside printable ASCII is written \xNN.
+func echoLine(line []byte) []byte {
+	out := make([]byte, 0, len(line)+16)
+	for i := 0; i < len(line); {
+		if n := rawRune(line[i:], true); n > 0 {
+			out = append(out, line[i:i+n]...)
+			i += n
+			continue
+		}
+		if c := line[i]; printable(c) {
+			out = append(out, c)
+		} else {
+			out = append(out, '\\', 'x', hexDigit[c>>4], hexDigit[c&0xf])
+		}
+		i++
+	}
+	if string(out) == string(line) {
+		return line
+	}
+	return out
 }
 
 // asciiLine is a reply line (without its CRLF) with each byte outside

@@ -22,13 +22,21 @@ func TestEchoedClientTextIsUnambiguous(t *testing.T) {
 		}
 	}
 	d.cmd("EHLO client.test", "250")
+	// idn29 F2: in a transaction whose MAIL said SMTPUTF8 a reply may
+	// carry UTF-8 (RFC 6531 §3.7.4): the address is echoed as written,
+	// never as the text \xNN.
 	for _, tc := range []struct{ send, want string }{
-		{"MAIL FROM:<\xc3\xa9@example.org> SMTPUTF8", `250 2.1.0 Roger, accepting mail from <\xc3\xa9@example.org>`},
-		{"RCPT TO:<\xc3\xa9@example.test>", `250 2.1.5 I'll make sure <\xc3\xa9@example.test> gets this`},
+		{"MAIL FROM:<\xc3\xa9@example.org> SMTPUTF8", "250 2.1.0 Roger, accepting mail from <\xc3\xa9@example.org>"},
+		{"RCPT TO:<b\xc3\xbccher@example.test>", "250 2.1.5 I'll make sure <b\xc3\xbccher@example.test> gets this"},
 	} {
 		if got := d.cmd(tc.send, "250"); got != tc.want {
 			t.Errorf("%q: reply %q, want %q", tc.send, got, tc.want)
 		}
+	}
+	// So does umbra's own refusal that names the client's text there:
+	// the label an internationalised domain is refused for.
+	if got := d.cmd("RCPT TO:<anna@\u212Aiosk.example.test>", "553 5.1.3"); !strings.Contains(got, "label \u212Aiosk") || strings.Contains(got, `\x`) {
+		t.Errorf("invalid IDN in an SMTPUTF8 transaction: %q", got)
 	}
 	// umbra's own replies that name client text name it the same way.
 	d.cmd("RSET", "250")

@@ -568,7 +568,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 		b = bytes.ReplaceAll(b, []byte("<"+postmasterPath+">"), []byte(v.rcptAsGiven))
 		v.rcptAsGiven = ""
 	}
-	b = escapeEcho(b) // replyecho.go: client text echoed unambiguously
+	b = escapeEcho(b, final && v.utf8Transaction()) // replyecho.go: client text echoed unambiguously
 	if final {
 		v.noteReply(b)
 		switch {
@@ -616,6 +616,18 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.countReply(b)
 	}
 	return len(b), nil
+}
+
+// utf8Transaction reports whether the reply being written is to a MAIL
+// or RCPT of a transaction whose MAIL said SMTPUTF8: such a reply may
+// echo the client's address in UTF-8 (RFC 6531 §3.7.4; replyecho.go).
+// It runs in go-smtp's goroutine, which set the session's options.
+func (v *verbConn) utf8Transaction() bool {
+	if v.last != "MAIL" && v.last != "RCPT" {
+		return false
+	}
+	s := v.sess()
+	return s != nil && s.opts.UTF8
 }
 
 // quitDone reports whether the session's QUIT was answered.
