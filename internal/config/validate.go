@@ -18,12 +18,23 @@ import (
 type violation struct {
 	path []any
 	msg  string
+	// reads are the other keys a check that compares settings read
+	// (the violation is at path, the key blamed): when one of them did
+	// not parse it holds the default it fell back to, and the check is
+	// not reported — it would blame a value nobody wrote (leftOut).
+	reads [][]any
 }
 
 type validator struct{ out []violation }
 
 func (v *validator) add(msg string, path ...any) {
 	v.out = append(v.out, violation{path: path, msg: msg})
+}
+
+// compare is add for a check that compares the key at path with the
+// keys of reads.
+func (v *validator) compare(msg string, reads [][]any, path ...any) {
+	v.out = append(v.out, violation{path: path, msg: msg, reads: reads})
 }
 
 // validate checks everything the decoder cannot: values, references and
@@ -101,8 +112,9 @@ func validate(c *Config) []violation {
 		if t.DelayNotification.D() == DefaultDelayNotification {
 			key = "message_expiration"
 		}
-		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
-			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
+		v.compare(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
+			t.DelayNotification.D(), t.MessageExpiration.D()),
+			[][]any{{"transport", "delay_notification"}, {"transport", "message_expiration"}}, "transport", key)
 	}
 	for _, f := range []struct {
 		key string
@@ -144,7 +156,7 @@ func validate(c *Config) []violation {
 	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
 		v.add("auth_throttle values must not be negative", "auth_throttle")
 	} else if at.MaxDelay < at.Delay {
-		v.add("auth_throttle.max_delay must be at least delay", "auth_throttle", "max_delay")
+		v.compare("auth_throttle.max_delay must be at least delay", [][]any{{"auth_throttle", "delay"}}, "auth_throttle", "max_delay")
 	}
 	if t.ShadowHeartbeatRetryCount < 0 {
 		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
@@ -226,10 +238,10 @@ func validate(c *Config) []violation {
 			v.add("tls needs both cert_file and key_file", at("tls")...)
 		}
 		if rc.TLS.ClientCAFile != "" && rc.TLS.CertFile == "" {
-			v.add("tls.client_ca_file needs cert_file and key_file", at("tls", "client_ca_file")...)
+			v.compare("tls.client_ca_file needs cert_file and key_file", [][]any{at("tls", "cert_file"), at("tls", "key_file")}, at("tls", "client_ca_file")...)
 		}
 		if rc.TLS.Required && rc.TLS.CertFile == "" {
-			v.add("tls.required needs cert_file and key_file", at("tls", "required")...)
+			v.compare("tls.required needs cert_file and key_file", [][]any{at("tls", "cert_file"), at("tls", "key_file")}, at("tls", "required")...)
 		}
 		for j, m := range rc.Auth.Mechanisms {
 			if m != "PLAIN" && m != "LOGIN" {
@@ -240,7 +252,7 @@ func validate(c *Config) []violation {
 			v.add("auth.mechanisms need auth.credentials_file or auth.ldap", at("auth")...)
 		}
 		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
-			v.add("auth.required needs auth.mechanisms", at("auth", "required")...)
+			v.compare("auth.required needs auth.mechanisms", [][]any{at("auth", "mechanisms")}, at("auth", "required")...)
 		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
