@@ -254,6 +254,9 @@ func validate(c *Config) []violation {
 		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
 			v.compare("auth.required needs auth.mechanisms", [][]any{at("auth", "mechanisms")}, at("auth", "required")...)
 		}
+		if len(rc.Auth.Mechanisms) == 0 {
+			authOffSettings(v, rc, at)
+		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
 		}
@@ -941,4 +944,31 @@ func settingName(path []any) string {
 		}
 	}
 	return b.String()
+}
+
+// authOffSettings refuses, each at its line, the settings of a receive
+// connector that only mean something when it offers AUTH, written on one
+// whose auth.mechanisms is left out, ~ or []: AUTH is off there (EHLO
+// offers none), so a credentials file or an LDAP login no client can
+// use, an allow_insecure and rights for authenticated sessions no
+// session can have would do nothing, silently. An operator who wrote
+// them meant AUTH; the mechanisms are not guessed for them (PLAIN and
+// LOGIN in clear text are a choice to make, allow_insecure shows).
+func authOffSettings(v *validator, rc ReceiveConnector, at func(...any) []any) {
+	for _, s := range []struct {
+		set  bool
+		path []any
+		why  string
+	}{
+		{rc.Auth.CredentialsFile != "", at("auth", "credentials_file"), "its accounts cannot log in on this connector (for the web console alone, write console.credentials_file)"},
+		{rc.Auth.LDAP, at("auth", "ldap"), "no directory account can log in on this connector"},
+		{rc.Auth.AllowInsecure, at("auth", "allow_insecure"), "there is no AUTH to offer before STARTTLS"},
+		{len(rc.Permissions.Authenticated) > 0, at("permissions", "authenticated"), "no session of this connector is ever authenticated"},
+	} {
+		if s.set {
+			v.compare(fmt.Sprintf("%s is set but auth.mechanisms is empty, so this connector offers no AUTH: %s; "+
+				"list the mechanisms to offer (auth.mechanisms: [PLAIN, LOGIN]) or remove the key", settingName(s.path), s.why),
+				[][]any{at("auth", "mechanisms")}, s.path...)
+		}
+	}
 }

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// A receive connector's auth settings that only mean something when
+// AUTH is offered are refused at their line when auth.mechanisms is left
+// out, ~ or []: AUTH is then off, and a credentials file, an LDAP login,
+// allow_insecure or authenticated rights do nothing — EHLO offers no
+// AUTH and no session is ever authenticated (SPEC SMTP-5/OPS config:
+// no setting silently made dead by another).
+func TestAuthSettingsWithoutMechanismsAreRefused(t *testing.T) {
+	const base = `server: {name: a.example.test}
+accepted_domains: [{domain: example.test, recipient_validation: "off"}]
+mailbox: {maildir: md}
+receive_connectors:
+  - name: submit
+    bindings: ["127.0.0.160:42587"]
+    auth:
+      credentials_file: creds
+      allow_insecure: true
+MECH    permissions:
+      authenticated: [submit, relay]
+`
+	for _, mech := range []string{"", "      mechanisms: ~\n", "      mechanisms: []\n"} {
+		_, err := Parse([]byte(strings.Replace(base, "MECH", mech, 1)), "a.yaml")
+		if err == nil {
+			t.Errorf("mechanisms %q: loaded with AUTH off and a credentials file", mech)
+			continue
+		}
+		permsLine := "a.yaml:11: "
+		if mech != "" {
+			permsLine = "a.yaml:12: "
+		}
+		for _, want := range []string{
+			"a.yaml:8: receive_connectors[0].auth.credentials_file is set but auth.mechanisms is empty",
+			"a.yaml:9: receive_connectors[0].auth.allow_insecure is set but auth.mechanisms is empty",
+			permsLine + "receive_connectors[0].permissions.authenticated is set but auth.mechanisms is empty",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("mechanisms %q: errors\n%v\nwant %q", mech, err, want)
+			}
+		}
+	}
+	// auth.ldap alike (the ldap section itself is checked apart).
+	_, err := Parse([]byte(`server: {name: a.example.test}
+accepted_domains: [{domain: example.test, recipient_validation: "off"}]
+mailbox: {maildir: md}
+ldap: {url: "ldap://127.0.0.160:42389", base_dn: "dc=example,dc=test", account_filter: "(uid=%s)"}
+receive_connectors:
+  - name: submit
+    bindings: ["127.0.0.160:42587"]
+    auth: {ldap: true}
+`), "l.yaml")
+	if err == nil || !strings.Contains(err.Error(), "l.yaml:8: receive_connectors[0].auth.ldap is set but auth.mechanisms is empty") {
+		t.Errorf("auth.ldap without mechanisms: %v", err)
+	}
+	// With mechanisms, all of it loads.
+	if _, err := Parse([]byte(strings.Replace(base, "MECH", "      mechanisms: [PLAIN, LOGIN]\n", 1)), "a.yaml"); err != nil {
+		t.Errorf("with mechanisms: %v", err)
+	}
+}
