@@ -1,10 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
+
+	"umbra/internal/queue"
 )
 
 // SMTP-5 (opsfix29 F3): a receive connector with a credentials file
@@ -44,4 +51,84 @@ send_connectors:
     max_connections: 0
 %s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.160:42025"))), 0o600)
 	checkFails(t, "max_connections: 0", cfg, lineOf(t, cfg, "max_connections: 0")+"send_connectors[0].max_connections: 0 is refused")
+}
+
+// OPS-4 (opsfix29 F4): UmbraQueueLeftSuspended counts the queues an
+// operator suspended (umbra_queues_suspended) and points at the command
+// that lists them. queue list --filter status=suspended also lists a
+// queue shown suspended only because each of its messages was (message
+// suspend), which the gauge does not count; queue list --suspended lists
+// exactly what it counts.
+func TestSuspendedQueuesListedAsTheGaugeCounts(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
+	cfg := slowRetryConfig(t, dir, listen, sink)
+	metricsAddr := withMetrics(t, cfg)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	sendAll(t, d, listen, "held", 1, 1)
+	waitNoneInDelivery(t, cfg)
+	if out, code := cli(t, cfg, "message", "suspend", "--all"); code != 0 {
+		t.Fatalf("message suspend --all: exit %d %q", code, out)
+	}
+	if out, code := cli(t, cfg, "queue", "suspend", "mailbox:local"); code != 0 {
+		t.Fatalf("queue suspend mailbox:local: exit %d %q", code, out)
+	}
+	names := func(args ...string) []string {
+		t.Helper()
+		out, code := cli(t, cfg, append([]string{"queue", "list", "--json"}, args...)...)
+		var qs []queue.QueueInfo
+		if code != 0 || json.Unmarshal([]byte(out), &qs) != nil {
+			t.Fatalf("queue list %v: exit %d %q", args, code, out)
+		}
+		var ns []string
+		for _, q := range qs {
+			ns = append(ns, q.Name)
+		}
+		sort.Strings(ns)
+		return ns
+	}
+	if got := names("--filter", "status=suspended"); !slices.Equal(got, []string{"mailbox:local", "smarthost:sink"}) {
+		t.Errorf("queue list --filter status=suspended: %v; want both queues (the premise)", got)
+	}
+	if got := names("--suspended"); !slices.Equal(got, []string{"mailbox:local"}) {
+		t.Errorf("queue list --suspended: %v; want only the queue an operator suspended", got)
+	}
+	scrape, err := scrapeMetrics(metricsAddr)
+	if err != nil || !strings.Contains(scrape, "\numbra_queues_suspended 1\n") {
+		t.Errorf("umbra_queues_suspended: %v\n%s", err, grepLines(scrape, "umbra_queues_suspended"))
+	}
+	rules, err := os.ReadFile("../../deploy/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rules), "(umbra queue list --suspended;") || strings.Contains(string(rules), "status=suspended") {
+		t.Errorf("UmbraQueueLeftSuspended does not point at umbra queue list --suspended")
+	}
+}
+
+// OPS-4 (opsfix29 F4): the alert rules pass their promtool unit tests
+// (deploy/prometheus-rules.test.yaml: quarantined messages do not page
+// as old mail, damaged records page at once, the summaries' commands and
+// units), and every summary that points at the log names the edge's
+// unit as well as the hub's: the rules serve both.
+func TestPrometheusRulesUnitTests(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "summary:") && strings.Contains(l, "umbra-hub") != strings.Contains(l, "umbra-edge") {
+			t.Errorf("prometheus-rules.yaml:%d: a summary names one unit only: %s", i+1, strings.TrimSpace(l))
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus; .ci/run installs it)")
+	}
+	cmd := exec.Command(promtool, "test", "rules", "prometheus-rules.test.yaml")
+	cmd.Dir = "../../deploy"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
 }
