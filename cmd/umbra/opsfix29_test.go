@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/queue"
 )
@@ -130,5 +131,62 @@ func TestPrometheusRulesUnitTests(t *testing.T) {
 	cmd.Dir = "../../deploy"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// OPS-3 (opsfix29 F5): deploy/umbra.logrotate rotates the tracking log
+// without a reload. SIGHUP is a full reload of the configuration (a
+// half-finished edit applied, or a failed reload alerting), not a
+// reopen; the daemon follows a rotation from outside by itself, at the
+// next event. Here a real serve: the log is moved aside and a new empty
+// file created (logrotate's create), no signal sent, and the next
+// message's events go to the new file, none to the moved one.
+func TestOutsideRotationFollowedWithoutSignal(t *testing.T) {
+	rot, err := os.ReadFile("../../deploy/umbra.logrotate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(rot), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		for _, bad := range []string{"postrotate", "prerotate", "HUP", "kill", "reload"} {
+			if strings.Contains(l, bad) {
+				t.Errorf("deploy/umbra.logrotate:%d: %q: a rotation must not reload the configuration", i+1, bad)
+			}
+		}
+	}
+
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	r := startRecorder(t, sinkAddr)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	path := filepath.Join(dir, "data", "tracking.log")
+	has := func(p, subject string) bool { b, _ := os.ReadFile(p); return strings.Contains(string(b), subject) }
+	if ok, err := send(listen, "before-rotation"); !ok || err != nil {
+		t.Fatalf("send: %v %v", ok, err)
+	}
+	waitCond(t, "the first message tracked", 30*time.Second, func() bool { return r.counts()["before-rotation"] == 1 && has(path, `"event":"send"`) })
+	if err := os.Rename(path, path+"-20261205"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := send(listen, "after-rotation"); !ok || err != nil {
+		t.Fatalf("send: %v %v", ok, err)
+	}
+	waitCond(t, "the second message tracked in the new file", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(path)
+		return r.counts()["after-rotation"] == 1 && strings.Count(string(b), `"event":"receive"`) == 1 && has(path, `"event":"send"`)
+	})
+	moved, _ := os.ReadFile(path + "-20261205")
+	if n := strings.Count(string(moved), `"event":"receive"`); n != 1 {
+		t.Errorf("the moved file holds %d receive events, want the first message's only:\n%s", n, moved)
+	}
+	if log, _ := os.ReadFile(d.log); strings.Contains(string(log), "reload") {
+		t.Errorf("the daemon reloaded:\n%s", grepLines(string(log), "reload"))
 	}
 }
