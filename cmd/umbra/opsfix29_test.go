@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/queue"
 )
@@ -188,5 +192,95 @@ func TestOutsideRotationFollowedWithoutSignal(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(d.log); strings.Contains(string(log), "reload") {
 		t.Errorf("the daemon reloaded:\n%s", grepLines(string(log), "reload"))
+	}
+}
+
+// OPS-1/SMTP-6 (opsfix29 F7): a mailbox.maildir umbra cannot create (or
+// write) is refused by serve at its line before anything starts, as a
+// data directory, tracking log directory or pickup directory it cannot
+// make is — not accepted, with every local delivery then deferred
+// "maildir write failed" and the cause in the log alone. A reload that
+// moves the Maildir there is refused alike, the running one kept.
+func TestUnwritableMaildirRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.160")
+	cfg := filepath.Join(dir, "hub.yaml")
+	const bad = "/proc/umbra-maildir-opsfix29"
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.maildir.test, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox:
+  maildir: %s
+%s`, filepath.Join(dir, "data"), bad, submitConnector("in", listen))), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, umbraBin, "serve", "-c", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() <= 0 {
+		t.Fatalf("serve with maildir %s: %v, want a refusal\n%s", bad, err, out)
+	}
+	if want := cfg + ":4: mailbox.maildir " + bad; !strings.Contains(string(out), want) {
+		t.Errorf("serve's refusal does not name the setting at its line (%q):\n%s", want, out)
+	}
+	if !strings.Contains(string(out), "ReadWritePaths") {
+		t.Errorf("serve's refusal does not say what the systemd unit needs:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("a refused start left the data directory behind (%v)", err)
+	}
+
+	// A running daemon: a reload to that Maildir fails, the running one
+	// stays in force.
+	os.WriteFile(cfg, []byte(strings.Replace(string(mustRead(t, cfg)), "maildir: "+bad, "maildir: maildir", 1)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	os.WriteFile(cfg, []byte(strings.Replace(string(mustRead(t, cfg)), "maildir: maildir", "maildir: "+bad, 1)), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitCond(t, "the reload refused", 30*time.Second, func() bool {
+		log := string(mustRead(t, d.log))
+		return strings.Contains(log, "reload failed") && strings.Contains(log, "mailbox.maildir "+bad)
+	})
+}
+
+// SMTP-6 (opsfix29 F7): a Maildir write that fails while umbra runs (the
+// tree replaced by a file here) is deferred with the system's words for
+// the cause, and message list and message show tell the operator.
+func TestMaildirDeferralShowsItsCause(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.160")
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.maildir.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1h]}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+%s`, filepath.Join(dir, "data"), submitConnector("in", listen))), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	root := filepath.Join(dir, "data", "maildir")
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, []byte("not a tree"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"alice@example.test"}, strings.NewReader("Subject: cause\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	const want = "451 4.3.0 maildir write failed: not a directory"
+	var out string
+	waitCond(t, "the deferral with its cause", 30*time.Second, func() bool {
+		out, _ = cli(t, cfg, "message", "list")
+		return strings.Contains(out, want)
+	})
+	var ms []struct{ ID string }
+	js, _ := cli(t, cfg, "message", "list", "--json")
+	if json.Unmarshal([]byte(js), &ms) != nil || len(ms) != 1 {
+		t.Fatalf("message list --json: %q", js)
+	}
+	if show, _ := cli(t, cfg, "message", "show", ms[0].ID); !strings.Contains(show, want) {
+		t.Errorf("message show does not give the cause:\n%s", show)
 	}
 }
