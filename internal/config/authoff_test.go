@@ -62,3 +62,48 @@ receive_connectors:
 		t.Errorf("with mechanisms: %v", err)
 	}
 }
+
+// Siblings of TestAuthSettingsWithoutMechanismsAreRefused: other
+// settings made dead by another one, each refused at its line — a
+// receive connector's limits.max_auth_failures where it offers no AUTH
+// (no login to fail). (A send
+// connector's mx_address_limit or mx_session_limit on one that sends to
+// smart hosts is warned of by config check: mxlimitcheck.go.)
+func TestSettingsMadeDeadByAnotherAreRefused(t *testing.T) {
+	_, err := Parse([]byte(`server: {name: a.example.test}
+accepted_domains: [{domain: example.test, recipient_validation: "off"}]
+mailbox: {maildir: md}
+receive_connectors:
+  - name: submit
+    bindings: ["127.0.0.160:42587"]
+    limits: {max_auth_failures: 2}
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*", cost: 1}]
+`), "d.yaml")
+	for _, want := range []string{
+		"d.yaml:7: receive_connectors[0].limits.max_auth_failures is set but auth.mechanisms is empty",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors\n%v\nwant %q", err, want)
+		}
+	}
+	// With AUTH offered, all of it loads.
+	if _, err := Parse([]byte(`server: {name: a.example.test}
+accepted_domains: [{domain: example.test, recipient_validation: "off"}]
+mailbox: {maildir: md}
+receive_connectors:
+  - name: submit
+    bindings: ["127.0.0.160:42587"]
+    auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}
+    limits: {max_auth_failures: 2}
+    rate_limits: {user: {messages: 100}}
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*", cost: 1}]
+    mx_address_limit: 3
+    mx_session_limit: 1
+`), "d.yaml"); err != nil {
+		t.Errorf("meaningful settings refused: %v", err)
+	}
+}

@@ -255,7 +255,7 @@ func validate(c *Config) []violation {
 			v.compare("auth.required needs auth.mechanisms", [][]any{at("auth", "mechanisms")}, at("auth", "required")...)
 		}
 		if len(rc.Auth.Mechanisms) == 0 {
-			authOffSettings(v, rc, at)
+			authOffSettings(v, c, rc, at)
 		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
@@ -950,11 +950,12 @@ func settingName(path []any) string {
 // connector that only mean something when it offers AUTH, written on one
 // whose auth.mechanisms is left out, ~ or []: AUTH is off there (EHLO
 // offers none), so a credentials file or an LDAP login no client can
-// use, an allow_insecure and rights for authenticated sessions no
-// session can have would do nothing, silently. An operator who wrote
+// use, an allow_insecure, rights for authenticated sessions no session
+// can have and a bound on failed logins none can make would do nothing,
+// silently. An operator who wrote
 // them meant AUTH; the mechanisms are not guessed for them (PLAIN and
 // LOGIN in clear text are a choice to make, allow_insecure shows).
-func authOffSettings(v *validator, rc ReceiveConnector, at func(...any) []any) {
+func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...any) []any) {
 	for _, s := range []struct {
 		set  bool
 		path []any
@@ -964,6 +965,7 @@ func authOffSettings(v *validator, rc ReceiveConnector, at func(...any) []any) {
 		{rc.Auth.LDAP, at("auth", "ldap"), "no directory account can log in on this connector"},
 		{rc.Auth.AllowInsecure, at("auth", "allow_insecure"), "there is no AUTH to offer before STARTTLS"},
 		{len(rc.Permissions.Authenticated) > 0, at("permissions", "authenticated"), "no session of this connector is ever authenticated"},
+		{c.Written(at("limits", "max_auth_failures")...), at("limits", "max_auth_failures"), "no AUTH can fail on this connector"},
 	} {
 		if s.set {
 			v.compare(fmt.Sprintf("%s is set but auth.mechanisms is empty, so this connector offers no AUTH: %s; "+
