@@ -229,3 +229,16 @@ func pathElem(path []any, i int) any {
 	}
 	return nil
 }
+
+// An empty value kept and read as the default by the code that uses it
+// is refused as a zero is: a receive connector's banner: "" greeted
+// with the default (the server name), silently.
+func TestEmptyBannerIsRefused(t *testing.T) {
+	_, err := Parse([]byte(zeroBase+"    banner: \"\"\n"), "z.yaml")
+	if err == nil || !strings.Contains(err.Error(), `z.yaml:7: receive_connectors[0].banner: "" is refused`) {
+		t.Errorf("banner: \"\": %v", err)
+	}
+	if _, err := Parse([]byte(zeroBase+"    banner: mx.example.test ESMTP\n"), "z.yaml"); err != nil {
+		t.Errorf("a banner: %v", err)
+	}
+}

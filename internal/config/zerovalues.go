@@ -223,6 +223,8 @@ func zeroCosts(zs []explicitZero) []violation {
 //     connector's): 0 read as "no limit", which an operator who wrote 0
 //     (or 0MiB) may have meant as "none may pass" or a unit slip;
 //     without the key there is no limit;
+//   - a receive connector's banner: "" read as "none of its own", the
+//     greeting then the default (the server name);
 //   - a send connector's max_connections: 0 read as "none of its own",
 //     the destination then growing to transport.
 //     max_connections_per_destination — the default, silently; 0 is no
@@ -240,6 +242,9 @@ func zeroSizes(zs []explicitZero) []violation {
 		switch {
 		case strings.HasSuffix("."+z.name, ".max_message_size"):
 			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited; without the key there is no limit here", z.name, z.written)})
+		case strings.HasPrefix(z.name, "receive_connectors[") && strings.HasSuffix(z.name, "].banner"):
+			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: an empty banner is no greeting of its own; "+
+				"without the key the greeting is the server name", z.name, z.written)})
 		case strings.HasPrefix(z.name, "send_connectors[") && strings.HasSuffix(z.name, "].max_connections"):
 			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited or none; "+
 				"without the key the limit is transport.max_connections_per_destination", z.name, z.written)})
