@@ -100,7 +100,7 @@ func validate(c *Config) []violation {
 		}
 	}
 	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
-		v.add("transport needs both client_cert_file and client_key_file", "transport")
+		v.compare("transport needs both client_cert_file and client_key_file", [][]any{{"transport", "client_cert_file"}, {"transport", "client_key_file"}}, "transport")
 	}
 	if t.RetryJitter < 0 || t.RetryJitter >= 1 {
 		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
@@ -440,12 +440,12 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("mailbox.database %q: use letters, digits and ._- (at most 64)", m.Database), "mailbox", "database")
 	}
 	if m.Maildir != "" && m.LMTP != "" {
-		v.add("mailbox: set maildir or lmtp, not both", "mailbox")
+		v.compare("mailbox: set maildir or lmtp, not both", [][]any{{"mailbox", "maildir"}, {"mailbox", "lmtp"}}, "mailbox")
 	}
 	// With a topology, a domain its recipient map covers needs no store
 	// here: CheckLocalStore decides, knowing the topology.
 	if authoritative && m.Maildir == "" && m.LMTP == "" && c.Topology == "" {
-		v.add("authoritative domains need mailbox.maildir or mailbox.lmtp", "accepted_domains")
+		v.compare("authoritative domains need mailbox.maildir or mailbox.lmtp", [][]any{{"mailbox", "maildir"}, {"mailbox", "lmtp"}}, "accepted_domains")
 	}
 	if m.LMTP != "" && !strings.HasPrefix(m.LMTP, "unix:") {
 		if err := checkDialAddress(m.LMTP); err != nil {
