@@ -32,6 +32,12 @@
 //   - A SIGHUP reload refuses what config check and the start refuse,
 //     except in the parts only a restart applies (the web console, the
 //     DNS resolver): those are warned of (checkReload).
+//   - The places the daemon writes are made at the start and a start that
+//     cannot make them is refused before the transport database is
+//     opened: the Maildir tree's root (before the data directory, and
+//     asked whether this process may create files there, access(2):
+//     maildirready.go; a reload that moves it is checked alike), the
+//     data directory, the tracking log's directory, the pickup directory.
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.

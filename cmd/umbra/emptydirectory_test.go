@@ -200,15 +200,16 @@ console:
 		checkFails(t, c.name, cfg, at, "console.credentials_file "+creds, "no account that may log in")
 	}
 
-	// Falling back to a receive connector's file (no AUTH offered
-	// there, so the connector does not refuse it): at that line.
+	// Falling back to a receive connector's file: at that line (the
+	// connector, which offers AUTH — a credentials file on one that
+	// offers none is refused in itself —, refuses it there too).
 	fallback := filepath.Join(dir, "fallback.yaml")
 	text, _ := os.ReadFile(cfg)
 	s := strings.Replace(string(text), "  credentials_file: "+creds+"\n", "", 1)
-	s = strings.TrimRight(s, "\n") + "\n    auth: {credentials_file: " + creds + "}\n"
+	s = strings.TrimRight(s, "\n") + "\n    auth: {mechanisms: [PLAIN], allow_insecure: true, credentials_file: " + creds + "}\n"
 	os.WriteFile(fallback, []byte(s), 0o600)
 	os.WriteFile(creds, nil, 0o600)
-	checkFails(t, "the connector's empty file", fallback, lineOf(t, fallback, "auth: {credentials_file"), "no account that may log in")
+	checkFails(t, "the connector's empty file", fallback, lineOf(t, fallback, "credentials_file: "+creds), "no account that may log in")
 }
 
 // SMTP-6 (ops27 5): with a topology too, an accepted domain validated

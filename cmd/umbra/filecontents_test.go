@@ -171,7 +171,7 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 		{"every bad file of a connector", func(text string) string {
 			return strings.Replace(text, "    max_acknowledgement_delay: 0s\n", "    max_acknowledgement_delay: 0s\n"+
 				"    tls: {cert_file: "+garbage+", key_file: "+keyFile+", client_ca_file: "+garbage+"}\n"+
-				"    auth: {credentials_file: "+badCreds+"}\n", 1)
+				"    auth: {mechanisms: [PLAIN], credentials_file: "+badCreds+"}\n", 1)
 		}, `receive_connectors\[0\]\.tls\.cert_file ` + garbage + `: .*PEM data in certificate input`},
 		// A large file is refused at its limit, not read whole (rt34 F16).
 		{"client ca too large", clientCA(bigFile), `receive_connectors\[0\]\.tls\.client_ca_file ` + bigFile + `: file too large: larger than the 16 MiB limit for a certificate file`},

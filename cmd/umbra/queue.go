@@ -17,6 +17,7 @@ import (
 func newQueueCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "queue", Short: "List and steer the delivery queues of the running daemon"}
 	var filters []string
+	var suspendedOnly bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List queues: delivery type, status, message count, last error, next retry, rates",
@@ -42,6 +43,9 @@ func newQueueCmd() *cobra.Command {
 				return &exitError{code: exitNotFound, err: err}
 			} else if err != nil {
 				return err
+			}
+			if suspendedOnly {
+				qs = slices.DeleteFunc(qs, func(q queue.QueueInfo) bool { return !q.Suspended })
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), qs)
@@ -82,6 +86,8 @@ func newQueueCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "status=S, type=T, or text the queue name contains (repeatable: all must match)")
+	list.Flags().BoolVar(&suspendedOnly, "suspended", false, "only the queues an operator suspended (queue suspend), which umbra_queues_suspended counts; "+
+		"not those shown suspended because each of their messages was (message suspend)")
 	cmd.AddCommand(list)
 	cmd.AddCommand(backPressureCmd())
 	cmd.AddCommand(&cobra.Command{

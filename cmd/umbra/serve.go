@@ -209,6 +209,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err := probeListeners(cfg); err != nil {
 		return err
 	}
+	// The Maildir tree's root before the data directory: a refused one
+	// outside it leaves no data directory behind (one inside it is made
+	// with it, as the data directory is made).
+	if err := maildirReady(cfg); err != nil { // maildirready.go
+		return err
+	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
 	}
@@ -1124,6 +1130,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	}
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, nil, nil, err
+	}
+	if next.Mailbox.Maildir != cur.Mailbox.Maildir {
+		if err := maildirReady(next); err != nil { // as at the start: mail would only be deferred there
+			return nil, nil, nil, err
+		}
 	}
 	restart := restartOnly(cur, next)
 	// outbound_tls stays as it runs (restartOnly named a change): the

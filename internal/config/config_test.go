@@ -192,6 +192,7 @@ receive_connectors:
     remote_ranges: ["10.0.0.0/8"] # relay for every session: never from public addresses (SMTP-3)
     externally_secured: true
     permissions: {anonymous: [submit, relay, accept-xshadow], authenticated: [accept-xshadow]}
+    auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}
 `), "es.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -26,13 +26,16 @@ func validateConsole(v *validator, c *Config) {
 			"console", "listen")
 	}
 	if (k.CertFile == "") != (k.KeyFile == "") {
-		v.add("console needs both cert_file and key_file, or neither (then the first receive connector's TLS certificate)", "console")
+		v.compare("console needs both cert_file and key_file, or neither (then the first receive connector's TLS certificate)",
+			[][]any{{"console", "cert_file"}, {"console", "key_file"}}, "console")
 	}
 	if cert, _ := ConsoleCertificate(c); cert == "" {
-		v.add("console.listen is set but there is no certificate: set console.cert_file/key_file or a receive connector's tls", "console", "listen")
+		v.compare("console.listen is set but there is no certificate: set console.cert_file/key_file or a receive connector's tls",
+			[][]any{{"console", "cert_file"}, {"console", "key_file"}}, "console", "listen")
 	}
 	if ConsoleCredentials(c) == "" {
-		v.add("console.listen is set but there is no credentials file: set console.credentials_file or a receive connector's auth.credentials_file", "console", "listen")
+		v.compare("console.listen is set but there is no credentials file: set console.credentials_file or a receive connector's auth.credentials_file",
+			[][]any{{"console", "credentials_file"}}, "console", "listen")
 	}
 	if k.SessionIdle < 0 {
 		v.add("console.session_idle must be positive", "console", "session_idle")

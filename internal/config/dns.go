@@ -115,7 +115,7 @@ func validateDNS(v *validator, d DNS) {
 		}
 	}
 	if d.TrustAD && len(d.Servers) == 0 {
-		v.add("dns.trust_ad needs dns.servers listed (a validating resolver on loopback), not those of /etc/resolv.conf", "dns", "trust_ad")
+		v.compare("dns.trust_ad needs dns.servers listed (a validating resolver on loopback), not those of /etc/resolv.conf", [][]any{{"dns", "servers"}}, "dns", "trust_ad")
 	}
 	if d.Timeout <= 0 {
 		v.add("dns.timeout must be positive", "dns", "timeout")

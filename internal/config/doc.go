@@ -9,7 +9,11 @@
 //     that does not parse, an unknown key) is reported at its line in
 //     the operator's words and left out, the rest is decoded and
 //     validated, and the validation errors come with them — except
-//     those about a setting left out, which would be about its default.
+//     those about a setting left out, which would be about its default,
+//     and those of a check that compares a written key with one left
+//     out (violation.reads: delay_notification against
+//     message_expiration, auth.required against auth.mechanisms …),
+//     which would blame the written key for a default nobody wrote.
 //     A second YAML document (after "---" or "...") is refused at its
 //     line, not dropped as yaml.Unmarshal drops it.
 //   - Every value is of its setting's kind, checked on the node tree

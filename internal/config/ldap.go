@@ -126,10 +126,10 @@ func validateLDAP(v *validator, c *Config) {
 		v.add(fmt.Sprintf("ldap.base_dn: %v", err), "ldap", "base_dn")
 	}
 	if l.BindDN != "" && l.BindPasswordFile == "" {
-		v.add("ldap.bind_dn needs bind_password_file", "ldap", "bind_dn")
+		v.compare("ldap.bind_dn needs bind_password_file", [][]any{{"ldap", "bind_password_file"}}, "ldap", "bind_dn")
 	}
 	if l.BindDN == "" && l.BindPasswordFile != "" {
-		v.add("ldap.bind_password_file without bind_dn", "ldap", "bind_password_file")
+		v.compare("ldap.bind_password_file without bind_dn", [][]any{{"ldap", "bind_dn"}}, "ldap", "bind_password_file")
 	}
 	for _, f := range []struct {
 		key, filter string
@@ -151,7 +151,7 @@ func validateLDAP(v *validator, c *Config) {
 		}
 	}
 	if l.ServerAccountFilter != "" && l.AccountFilter == "" {
-		v.add("ldap.server_account_filter needs account_filter", "ldap", "server_account_filter")
+		v.compare("ldap.server_account_filter needs account_filter", [][]any{{"ldap", "account_filter"}}, "ldap", "server_account_filter")
 	}
 	if l.DatabaseAttribute != "" && !validAttr(l.DatabaseAttribute) {
 		v.add(fmt.Sprintf("ldap.database_attribute %q is not an attribute name", l.DatabaseAttribute), "ldap", "database_attribute")

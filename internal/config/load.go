@@ -129,7 +129,7 @@ func parse(data []byte, file string) (*Config, error) {
 		// configuration is not used.
 		var kept []violation
 		for _, v := range vs {
-			if !left.under(v.path) {
+			if !left.under(v.path) && !slices.ContainsFunc(v.reads, left.under) {
 				kept = append(kept, v)
 			}
 		}

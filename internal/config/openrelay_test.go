@@ -42,9 +42,9 @@ func TestOpenRelayRefused(t *testing.T) {
 	for _, c := range []struct{ name, conn string }{
 		{"loopback", "    remote_ranges: [\"127.0.0.0/8\", \"::1/128\"]\n    permissions: {anonymous: [submit, relay]}\n"},
 		{"private", "    remote_ranges: [\"10.1.0.0/16\", \"172.16.0.0/12\", \"192.168.7.0/24\", \"100.64.0.0/10\", \"169.254.0.0/16\", \"fd00::/8\", \"fe80::/10\", \"::ffff:10.0.0.0/104\"]\n    permissions: {anonymous: [relay]}\n"},
-		{"externally secured, relay after a login", "    externally_secured: true\n    remote_ranges: [\"0.0.0.0/0\"]\n    permissions: {anonymous: [submit], authenticated: [submit, relay]}\n"},
+		{"externally secured, relay after a login", "    externally_secured: true\n    remote_ranges: [\"0.0.0.0/0\"]\n    permissions: {anonymous: [submit], authenticated: [submit, relay]}\n    auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}\n"},
 		{"externally secured private", "    externally_secured: true\n    remote_ranges: [\"10.0.0.0/8\"]\n    permissions: {anonymous: [relay], servers: [relay]}\n"},
-		{"authenticated from anywhere", "    remote_ranges: [\"0.0.0.0/0\"]\n    permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [relay]}\n"},
+		{"authenticated from anywhere", "    remote_ranges: [\"0.0.0.0/0\"]\n    permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [relay]}\n    auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := Parse([]byte(head+c.conn), "x.yaml"); err != nil {

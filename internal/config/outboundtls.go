@@ -155,7 +155,8 @@ func validateOutboundTLS(v *validator, c *Config) {
 func validateOutboundTLSKeys(c *Config, doc *yaml.Node) []violation {
 	var v validator
 	if c.OutboundTLS.DANE && !c.DNS.TrustAD && keyWritten(doc, "outbound_tls", "dane") {
-		v.add("outbound_tls.dane needs dns.trust_ad: true with a validating resolver on loopback (such as unbound) in dns.servers; without it DANE would be off", "outbound_tls", "dane")
+		v.compare("outbound_tls.dane needs dns.trust_ad: true with a validating resolver on loopback (such as unbound) in dns.servers; without it DANE would be off",
+			[][]any{{"dns", "trust_ad"}, {"dns", "servers"}}, "outbound_tls", "dane")
 	}
 	return v.out
 }

@@ -352,7 +352,8 @@ type TLS struct {
 
 // Auth configures SMTP AUTH on a receive connector.
 type Auth struct {
-	// Mechanisms offered: PLAIN and/or LOGIN. Empty turns AUTH off.
+	// Mechanisms offered: PLAIN and/or LOGIN. Empty turns AUTH off, and
+	// then the settings below are refused if written (authOffSettings).
 	Mechanisms []string `yaml:"mechanisms"`
 	// CredentialsFile holds "name:bcrypt-hash[:server]" lines; the server
 	// flag marks transport server accounts.

@@ -18,12 +18,23 @@ import (
 type violation struct {
 	path []any
 	msg  string
+	// reads are the other keys a check that compares settings read
+	// (the violation is at path, the key blamed): when one of them did
+	// not parse it holds the default it fell back to, and the check is
+	// not reported — it would blame a value nobody wrote (leftOut).
+	reads [][]any
 }
 
 type validator struct{ out []violation }
 
 func (v *validator) add(msg string, path ...any) {
 	v.out = append(v.out, violation{path: path, msg: msg})
+}
+
+// compare is add for a check that compares the key at path with the
+// keys of reads.
+func (v *validator) compare(msg string, reads [][]any, path ...any) {
+	v.out = append(v.out, violation{path: path, msg: msg, reads: reads})
 }
 
 // validate checks everything the decoder cannot: values, references and
@@ -89,7 +100,7 @@ func validate(c *Config) []violation {
 		}
 	}
 	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
-		v.add("transport needs both client_cert_file and client_key_file", "transport")
+		v.compare("transport needs both client_cert_file and client_key_file", [][]any{{"transport", "client_cert_file"}, {"transport", "client_key_file"}}, "transport")
 	}
 	if t.RetryJitter < 0 || t.RetryJitter >= 1 {
 		v.add("transport.retry_jitter must be in [0, 1)", "transport", "retry_jitter")
@@ -101,8 +112,9 @@ func validate(c *Config) []violation {
 		if t.DelayNotification.D() == DefaultDelayNotification {
 			key = "message_expiration"
 		}
-		v.add(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
-			t.DelayNotification.D(), t.MessageExpiration.D()), "transport", key)
+		v.compare(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
+			t.DelayNotification.D(), t.MessageExpiration.D()),
+			[][]any{{"transport", "delay_notification"}, {"transport", "message_expiration"}}, "transport", key)
 	}
 	for _, f := range []struct {
 		key string
@@ -144,7 +156,7 @@ func validate(c *Config) []violation {
 	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
 		v.add("auth_throttle values must not be negative", "auth_throttle")
 	} else if at.MaxDelay < at.Delay {
-		v.add("auth_throttle.max_delay must be at least delay", "auth_throttle", "max_delay")
+		v.compare("auth_throttle.max_delay must be at least delay", [][]any{{"auth_throttle", "delay"}}, "auth_throttle", "max_delay")
 	}
 	if t.ShadowHeartbeatRetryCount < 0 {
 		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
@@ -226,10 +238,10 @@ func validate(c *Config) []violation {
 			v.add("tls needs both cert_file and key_file", at("tls")...)
 		}
 		if rc.TLS.ClientCAFile != "" && rc.TLS.CertFile == "" {
-			v.add("tls.client_ca_file needs cert_file and key_file", at("tls", "client_ca_file")...)
+			v.compare("tls.client_ca_file needs cert_file and key_file", [][]any{at("tls", "cert_file"), at("tls", "key_file")}, at("tls", "client_ca_file")...)
 		}
 		if rc.TLS.Required && rc.TLS.CertFile == "" {
-			v.add("tls.required needs cert_file and key_file", at("tls", "required")...)
+			v.compare("tls.required needs cert_file and key_file", [][]any{at("tls", "cert_file"), at("tls", "key_file")}, at("tls", "required")...)
 		}
 		for j, m := range rc.Auth.Mechanisms {
 			if m != "PLAIN" && m != "LOGIN" {
@@ -240,7 +252,10 @@ func validate(c *Config) []violation {
 			v.add("auth.mechanisms need auth.credentials_file or auth.ldap", at("auth")...)
 		}
 		if rc.Auth.Required && len(rc.Auth.Mechanisms) == 0 {
-			v.add("auth.required needs auth.mechanisms", at("auth", "required")...)
+			v.compare("auth.required needs auth.mechanisms", [][]any{at("auth", "mechanisms")}, at("auth", "required")...)
+		}
+		if len(rc.Auth.Mechanisms) == 0 {
+			authOffSettings(v, c, rc, at)
 		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
@@ -425,12 +440,12 @@ func validate(c *Config) []violation {
 		v.add(fmt.Sprintf("mailbox.database %q: use letters, digits and ._- (at most 64)", m.Database), "mailbox", "database")
 	}
 	if m.Maildir != "" && m.LMTP != "" {
-		v.add("mailbox: set maildir or lmtp, not both", "mailbox")
+		v.compare("mailbox: set maildir or lmtp, not both", [][]any{{"mailbox", "maildir"}, {"mailbox", "lmtp"}}, "mailbox")
 	}
 	// With a topology, a domain its recipient map covers needs no store
 	// here: CheckLocalStore decides, knowing the topology.
 	if authoritative && m.Maildir == "" && m.LMTP == "" && c.Topology == "" {
-		v.add("authoritative domains need mailbox.maildir or mailbox.lmtp", "accepted_domains")
+		v.compare("authoritative domains need mailbox.maildir or mailbox.lmtp", [][]any{{"mailbox", "maildir"}, {"mailbox", "lmtp"}}, "accepted_domains")
 	}
 	if m.LMTP != "" && !strings.HasPrefix(m.LMTP, "unix:") {
 		if err := checkDialAddress(m.LMTP); err != nil {
@@ -929,4 +944,33 @@ func settingName(path []any) string {
 		}
 	}
 	return b.String()
+}
+
+// authOffSettings refuses, each at its line, the settings of a receive
+// connector that only mean something when it offers AUTH, written on one
+// whose auth.mechanisms is left out, ~ or []: AUTH is off there (EHLO
+// offers none), so a credentials file or an LDAP login no client can
+// use, an allow_insecure, rights for authenticated sessions no session
+// can have and a bound on failed logins none can make would do nothing,
+// silently. An operator who wrote
+// them meant AUTH; the mechanisms are not guessed for them (PLAIN and
+// LOGIN in clear text are a choice to make, allow_insecure shows).
+func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...any) []any) {
+	for _, s := range []struct {
+		set  bool
+		path []any
+		why  string
+	}{
+		{rc.Auth.CredentialsFile != "", at("auth", "credentials_file"), "its accounts cannot log in on this connector (for the web console alone, write console.credentials_file)"},
+		{rc.Auth.LDAP, at("auth", "ldap"), "no directory account can log in on this connector"},
+		{rc.Auth.AllowInsecure, at("auth", "allow_insecure"), "there is no AUTH to offer before STARTTLS"},
+		{len(rc.Permissions.Authenticated) > 0, at("permissions", "authenticated"), "no session of this connector is ever authenticated"},
+		{c.Written(at("limits", "max_auth_failures")...), at("limits", "max_auth_failures"), "no AUTH can fail on this connector"},
+	} {
+		if s.set {
+			v.compare(fmt.Sprintf("%s is set but auth.mechanisms is empty, so this connector offers no AUTH: %s; "+
+				"list the mechanisms to offer (auth.mechanisms: [PLAIN, LOGIN]) or remove the key", settingName(s.path), s.why),
+				[][]any{at("auth", "mechanisms")}, s.path...)
+		}
+	}
 }

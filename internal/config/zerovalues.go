@@ -215,18 +215,40 @@ func zeroCosts(zs []explicitZero) []violation {
 	return vs
 }
 
-// zeroSizes refuses a max_message_size written as 0 where umbra keeps it
-// (a send connector's, a topology link's or connector's: no default
-// replaces it, so replacedZeros does not see it): there 0 read as "no
-// limit", which an operator who wrote 0 (or 0MiB) may have meant as
-// "none may pass" or a unit slip. Without the key there is no limit.
+// zeroSizes refuses a zero written where umbra keeps it and the code
+// that uses it reads 0 as something the operator did not write, so
+// replacedZeros (which sees only what applyDefaults changes) does not
+// see it:
+//   - max_message_size (a send connector's, a topology link's or
+//     connector's): 0 read as "no limit", which an operator who wrote 0
+//     (or 0MiB) may have meant as "none may pass" or a unit slip;
+//     without the key there is no limit;
+//   - a receive connector's banner: "" read as "none of its own", the
+//     greeting then the default (the server name);
+//   - a send connector's max_connections: 0 read as "none of its own",
+//     the destination then growing to transport.
+//     max_connections_per_destination — the default, silently; 0 is no
+//     "unlimited" or "none" either. Without the key that limit applies.
+//
+// TestEveryNumericZeroIsRefusedOrListed writes 0 for every numeric key
+// and holds each to being refused at its line or listed in the README
+// as a setting of its own.
 func zeroSizes(zs []explicitZero) []violation {
 	var vs []violation
 	for _, z := range zs {
-		if !strings.HasSuffix("."+z.name, ".max_message_size") || !isEmptyValue(z.field) {
+		if !isEmptyValue(z.field) {
 			continue
 		}
-		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited; without the key there is no limit here", z.name, z.written)})
+		switch {
+		case strings.HasSuffix("."+z.name, ".max_message_size"):
+			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited; without the key there is no limit here", z.name, z.written)})
+		case strings.HasPrefix(z.name, "receive_connectors[") && strings.HasSuffix(z.name, "].banner"):
+			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: an empty banner is no greeting of its own; "+
+				"without the key the greeting is the server name", z.name, z.written)})
+		case strings.HasPrefix(z.name, "send_connectors[") && strings.HasSuffix(z.name, "].max_connections"):
+			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: 0 does not mean unlimited or none; "+
+				"without the key the limit is transport.max_connections_per_destination", z.name, z.written)})
+		}
 	}
 	return vs
 }

@@ -466,6 +466,11 @@
 // Maildir file already there (a shared store) is a suppressed duplicate
 // (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).
+// A Maildir write that fails defers the recipient with the errno's words
+// for its cause after "451 4.3.0 maildir write failed: " (permission
+// denied, read-only file system, no space left on device), so message
+// show tells the operator what the log does; never the path, which holds
+// the address (maildirFailedReply).
 //
 // Signing (sign.go): a copy that leaves the organisation (the same rule)
 // gets umbra's DKIM-Signature and, for mail umbra authenticated on the

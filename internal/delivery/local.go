@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"umbra/internal/mailbox"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -87,7 +88,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 			}
 			if err != nil {
 				d.log.Error("maildir delivery failed", "msg_id", m.ID.String(), "rcpt", addr, "err", err)
-				r.Outcome, r.Reply = queue.Deferred, "451 4.3.0 maildir write failed"
+				r.Outcome, r.Reply = queue.Deferred, maildirFailedReply(err)
 				if errors.Is(err, queue.ErrBodyUnreadable) { // nothing went into new/ (mailbox.DeliverFrom)
 					r.Reply = queue.UnreadableReply(err)
 				}
@@ -151,4 +152,20 @@ func mailboxCheck(m *queue.Message) mailbox.Options {
 	default:
 		return mailbox.Options{Check: mailbox.CheckNames}
 	}
+}
+
+// maildirFailedReply is the deferral of a Maildir write that failed: the
+// system's words for its cause (the errno's: "permission denied",
+// "read-only file system", "no space left on device", "not a
+// directory"), so that message show and queue list tell the operator
+// what the log says — never the path, which holds the recipient's
+// address, nor anything of the body. An error with no errno (a message
+// of umbra's own) is left at "maildir write failed", the log has it.
+func maildirFailedReply(err error) string {
+	const reply = "451 4.3.0 maildir write failed"
+	var errno syscall.Errno
+	if errors.As(err, &errno) && errno != 0 {
+		return reply + ": " + errno.Error()
+	}
+	return reply
 }

@@ -194,6 +194,6 @@ type SuspendedSource func() []string
 // queues (their names are the operator's, so only the count).
 func RegisterSuspended(reg prometheus.Registerer, src SuspendedSource) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_queues_suspended",
-		Help: "Queues an operator suspended (umbra queue list --filter status=suspended)."},
+		Help: "Queues an operator suspended (umbra queue list --suspended)."},
 		func() float64 { return float64(len(src())) }))
 }

@@ -254,6 +254,10 @@ type QueueInfo struct {
 	OldestAge    time.Duration  `json:"oldest_age_ns"`
 	LastError    string         `json:"last_error,omitempty"`
 	NextRetry    time.Time      `json:"next_retry,omitzero"`
+	// Suspended: the queue itself is suspended (queue suspend), as
+	// umbra_queues_suspended counts it — not merely shown "suspended"
+	// because every message in it was suspended one by one.
+	Suspended bool `json:"suspended,omitempty"`
 	// Recipients that entered (left) the queue in the 60 s before the
 	// listing: one count for queue list, the console and the API.
 	IncomingRate int `json:"incoming_per_minute"`
@@ -581,6 +585,7 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		if qi.LastError == "" && qi.Count > 0 {
 			qi.LastError = stored[qi.Name]
 		}
+		qi.Suspended = q.suspended[qi.Name]
 		switch {
 		case qi.DeliveryType == "dumpster":
 			qi.Status = "kept"

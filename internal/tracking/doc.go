@@ -68,8 +68,10 @@
 //     checks that the file it holds is still the one at the path (one
 //     stat(2) of the path, compared with the device and inode the held
 //     file had when it was opened), and
-//     opens the path again when it was renamed or removed; Reopen
-//     (SIGHUP) does so at once (reopen.go).
+//     opens the path again when it was renamed or removed, so no signal
+//     is needed (deploy/umbra.logrotate sends none); Reopen (SIGHUP) does
+//     so at once, but SIGHUP is the daemon's full configuration reload,
+//     no reopen of its own (reopen.go).
 //   - With an age bound (SetMaxAge, tracking.max_age) the file also
 //     rotates once its first line is a day old, and a rotated file whose
 //     last write is older than the bound is deleted (at each rotation, at

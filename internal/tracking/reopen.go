@@ -8,8 +8,9 @@ import (
 
 // Outside rotation (logrotate): the file at the configured path is
 // renamed (and a new one created, or not; the renamed one perhaps
-// compressed and removed). The log follows it: Reopen (SIGHUP, the usual
-// postrotate) closes the file it writes and opens the path again, and
+// compressed and removed). The log follows it: Reopen (at a SIGHUP, which
+// is the daemon's full reload — the shipped logrotate file sends no
+// postrotate signal) closes the file it writes and opens the path again, and
 // every write first checks that the file it holds is still the one at
 // the path (a rename with no SIGHUP), so that no event goes to the moved
 // file, or to a removed one.
