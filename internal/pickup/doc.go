@@ -42,11 +42,15 @@
 //     long as the submission keys). Any other .queued file — a new
 //     database (queue.db moved aside or lost, data_dir wiped), one
 //     restored from an older backup, the id given since to another
-//     message (ids start again with a database), a file another server
-//     marked — is renamed back to NAME.eml (NAME.restored-<id>.eml when
-//     that name is taken) and submitted again with a warning: the file
-//     is the message's only copy, so at worst the message goes twice,
-//     never lost. Two drops of the same content are two files
+//     message, a file another server marked, a record set aside as
+//     damaged and given to no holder — is given back as
+//     NAME.restored-<id>.eml (never NAME.eml, which the application may
+//     drop anew; by a link, which replaces nothing) and submitted again
+//     with a warning: the file is the message's only copy, so at worst
+//     the message goes twice, never lost. A running server asks the
+//     same question when its wait for a message ends, before it removes
+//     the file: a message that left without being handed on (set aside
+//     as damaged, dropped so) has its file submitted again. Two drops of the same content are two files
 //     (new inode or change time): two messages, as two SMTP submissions.
 //   - Identity: the Message-ID is recorded (tracking finds the message by
 //     it), and the message gets a fresh organisation message id. A file

@@ -155,16 +155,23 @@ func (w *Watcher) reattach(ctx context.Context) {
 // it a new submission (a new change time: a new key), as a file dropped
 // again.
 func (w *Watcher) resubmit(path, name string, id queue.ID) {
-	to := filepath.Join(w.cfg.Dir, name+".eml")
-	if _, err := os.Lstat(to); err == nil {
-		to = filepath.Join(w.cfg.Dir, name+".restored-"+id.String()+".eml")
-	}
-	if err := os.Rename(path, to); err != nil {
+	// Never the application's own NAME.eml: it saw that name go when the
+	// file was marked, and may drop a new file under it (a daily
+	// report.eml), which a rename would replace — or be replaced by.
+	// A name of umbra's, made by a link that replaces nothing.
+	to := filepath.Join(w.cfg.Dir, strings.TrimSuffix(name, ".restored-"+id.String())+".restored-"+id.String()+".eml")
+	if err := os.Link(path, to); err == nil {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			// Submitted under the new name all the same; the old one would
+			// be given back again at the next start: a second copy.
+			w.cfg.Log.Error("a pickup file given back to the scan keeps its old name too; remove it, or its message goes twice", "file", path, "given_back_as", to, "err", err)
+		}
+	} else {
 		w.cfg.Log.Error("a pickup file whose message the transport database does not hold could not be given back to the scan; it is left as it is",
 			"file", path, "err", err)
 		return
 	}
-	w.cfg.Log.Warn("pickup file whose message the transport database does not hold (a new or restored database): submitted again",
+	w.cfg.Log.Warn("pickup file whose message the transport database does not hold (a new or restored database, or its record set aside as damaged): submitted again",
 		"file", to, "old_msg_id", id.String())
 }
 
@@ -423,6 +430,14 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 		defer w.wg.Done()
 		select {
 		case <-handed:
+			// Asked again before the file goes: the wait also ends for a
+			// message that left without being handed on — its record set
+			// aside as damaged (nothing of it is delivered), or dropped
+			// so by an operator — and then the file is its only copy.
+			if name, ok := heloOf(path, id); ok && w.cfg.Queue.PickupFate(id, name) == queue.PickupUnknown {
+				w.resubmit(path, strings.TrimSuffix(name, ".eml"), id)
+				break
+			}
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
 			}
@@ -432,6 +447,20 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 		delete(w.busy, path)
 		w.mu.Unlock()
 	}()
+}
+
+// heloOf is the name a pickup file waiting at path for message id was
+// submitted under (the message's Helo): NAME.eml of NAME.<id>.queued, or
+// the file's own name when marking it failed.
+func heloOf(path string, id queue.ID) (string, bool) {
+	base := filepath.Base(path)
+	if n, ok := strings.CutSuffix(base, "."+id.String()+".queued"); ok {
+		return n + ".eml", true
+	}
+	if strings.HasSuffix(base, ".eml") {
+		return base, true
+	}
+	return "", false
 }
 
 func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {

@@ -13,10 +13,13 @@ type PickupFate uint8
 const (
 	// PickupUnknown: this database holds no record of that message — a
 	// new database, another server's, one restored from a backup older
-	// than the message, or the id was given to another message. The file
+	// than the message, the id was given to another message, or its
+	// record was set aside as damaged and given to no holder. The file
 	// is the only copy: submitted again, never deleted.
 	PickupUnknown PickupFate = iota
-	// PickupQueued: the message is queued here (WaitHandedOn).
+	// PickupQueued: the message is queued here (WaitHandedOn), or its
+	// record cannot be read (a newer release's: the file waits, it is
+	// not sent twice).
 	PickupQueued
 	// PickupEnded: the message's end is recorded here (its record went
 	// in the commit that wrote the end, Tx.Delete): the file may go.
@@ -42,8 +45,14 @@ func (q *Manager) PickupFate(id ID, name string) PickupFate {
 			fate = PickupQueued // a record that cannot be read: the file waits, it is not sent twice
 			return nil
 		}
-		if _, ok := tx.Damaged(id); ok {
-			fate = PickupQueued
+		if d, ok := tx.Damaged(id); ok {
+			// Set aside as damaged: nothing of it is delivered here (its
+			// envelope is not known), so the file is its only copy —
+			// unless the commit that set it aside gave it to a holder of
+			// a sound shadow copy, which delivers that.
+			if d.GivenTo != "" {
+				fate = PickupEnded
+			}
 			return nil
 		}
 		if b := tx.tx.Bucket(bucketPickupEnds); b != nil {
