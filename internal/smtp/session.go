@@ -89,7 +89,8 @@ type session struct {
 	authRevoked bool
 	// authDirectory: the account is the directory's (its stamp says
 	// only that): it is asked again (accountstanding.go); authDirServer
-	// is the server flag the directory gave it at AUTH, authName the
+	// is the server flag the directory gave it at AUTH (its own, before
+	// the topology's judgement: lowerServer's), authName the
 	// name the client gave (what the directory's filter matches).
 	authDirectory, authDirServer bool
 	authName                     string
@@ -102,6 +103,9 @@ type session struct {
 	// shadowRevoked: the account of the open shadow session was revoked
 	// (dropRevokedAuth); the shadow session ends at its next verb.
 	shadowRevoked bool
+	// revokedWhy: what revoked the session's last authentication
+	// (revocation), for the 421 of its shadow session.
+	revokedWhy string
 
 	vc *verbConn // the verb layer of the connection
 
@@ -540,6 +544,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authLockedOut(counted)
 		}
 		s.srv.guard.succeeded(user)
+		// The directory's own verdict, before the topology's judgement
+		// below: what directoryStanding compares the directory's later
+		// verdicts with, and what the shared cache holds for every
+		// session of the account. The topology's side is lowerServer's
+		// (serverNow) at each MAIL and RCPT.
+		dirServer := server
 		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
@@ -554,9 +564,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.authStamp = creds.stamp(user)
 		// An account of the directory is asked again at MAIL and RCPT
 		// (accountstanding.go): this AUTH is its first verdict.
-		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, server, name
+		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, dirServer, name
 		if s.authDirectory {
-			s.srv.standing.put(user, standingVerdict{found: true, server: server, at: s.srv.clk.Now()})
+			s.srv.standing.put(user, standingVerdict{found: true, server: dirServer, at: s.srv.clk.Now()})
 		}
 		// Authenticated anew (authAgain): a revocation of an earlier
 		// AUTH is no longer owed its 530, and a later one is told.
