@@ -276,3 +276,43 @@ ldap: {url: "ldap://127.0.0.200", base_dn: "dc=x", account_filter: "(uid=%s)"}
 		}
 	}
 }
+
+// SMTP-2: a reload gives a connector without TLS a certificate and
+// tls.required. A connection opened before cannot STARTTLS (it has no
+// TLS config; its EHLO offers none): its MAIL is refused, but not with a
+// reply that sends it to a STARTTLS this connection cannot do.
+func TestSMTP2TLSRequiredAfterReloadOnConnectionWithoutTLS(t *testing.T) {
+	addr := freeAddr(t)
+	cert, key, _ := testCert(t)
+	before := fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit, relay]}
+`, addr)
+	after := fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    tls: {cert_file: %q, key_file: %q, required: true}
+    permissions: {anonymous: [submit, relay]}
+`, addr, cert, key)
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, connectors(t, before))
+	b := dial(t, s, "")
+	b.expect("220")
+	b.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, after), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if ehlo := b.cmd("EHLO c", "250"); strings.Contains(ehlo, "STARTTLS") {
+		t.Fatalf("the old connection without TLS is offered STARTTLS:\n%s", ehlo)
+	}
+	got := b.cmd("MAIL FROM:<a@example.test>", "530")
+	if strings.Contains(got, "Must issue a STARTTLS command first") || !strings.Contains(got, "connect again") {
+		t.Errorf("MAIL on a connection that cannot STARTTLS, after a reload required TLS: %q", got)
+	}
+	n := dial(t, s, "")
+	n.expect("220")
+	n.cmd("EHLO c", "250")
+	n.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Must issue a STARTTLS command first")
+}
