@@ -60,8 +60,10 @@ func (s *session) saslServerPossible() bool {
 	if c == nil || c.creds == nil || len(c.cfg.Auth.Mechanisms) == 0 || !c.creds.HasServer() {
 		return false
 	}
-	if s.vc != nil && s.vc.tlsCfg != nil && !s.vc.tlsOn.Load() && !s.vc.insecureNow() {
-		return false // AUTH only after STARTTLS; the EHLO after it offers XSHADOW
+	if s.vc != nil && s.vc.authNeedsTLS() {
+		// AUTH only after STARTTLS (the EHLO after it offers XSHADOW),
+		// or not at all on a connection that cannot STARTTLS.
+		return false
 	}
 	return true
 }

@@ -124,14 +124,30 @@ const stampDirectory = "directory"
 // holds: none was made, or the connector in force offers AUTH and holds
 // the account as it was at AUTH — for an account of the directory, the
 // directory still has it, with the same server flag (accountstanding.go).
-func (s *session) accountValid() bool {
+func (s *session) accountValid() bool { return s.revocation() == "" }
+
+// revocation is what ended the session's authentication, "" while it
+// holds (accountValid): a reload (its connector removed, AUTH taken
+// from it, the account removed from the credentials in force or given
+// another password or server flag), or — with no reload at all — the
+// account directory (it no longer has the account, or changed its
+// server flag). The log line and a shadow session's 421 say which.
+func (s *session) revocation() string {
 	if s.user == "" {
-		return true
+		return ""
 	}
 	cur := s.inForce()
-	return cur != nil && cur.creds != nil && len(cur.cfg.Auth.Mechanisms) > 0 &&
-		s.authStamp != "" && cur.creds.stamp(s.user) == s.authStamp &&
-		(s.authStamp != stampDirectory || s.directoryStanding(cur.creds.ext))
+	switch {
+	case cur == nil:
+		return "its receive connector was removed by a reload"
+	case cur.creds == nil || len(cur.cfg.Auth.Mechanisms) == 0:
+		return "a reload took AUTH from its receive connector"
+	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
+		return "a reload removed the account or changed its password or server flag"
+	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
+		return "the account directory no longer has the account or changed its server flag"
+	}
+	return ""
 }
 
 // dropRevokedAuth ends the session's authentication when its account is
@@ -142,10 +158,12 @@ func (s *session) accountValid() bool {
 // plain account gave the servers' rights up, and a revocation is no way
 // to get them back.
 func (s *session) dropRevokedAuth() bool {
-	if s.accountValid() {
+	why := s.revocation()
+	if why == "" {
 		return false
 	}
-	s.log.Warn("authentication revoked by a reload: the account was removed or its password changed; the session continues unauthenticated")
+	s.log.Warn("authentication revoked: the session continues unauthenticated", "reason", why)
+	s.revokedWhy = why
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth // its later lines name no user
 	}
@@ -265,7 +283,7 @@ func (s *session) shadowStanding() string {
 	why := ""
 	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
 	if s.dropRevokedAuth() || s.shadowRevoked {
-		why = "the account of this shadow session was revoked by a reload"
+		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
 		why = "this connection's receive connector is no longer externally secured"
 	} else if d := s.srv.servers.Load(); d != nil {
@@ -280,7 +298,7 @@ func (s *session) shadowStanding() string {
 	if why == "" {
 		return ""
 	}
-	s.log.Warn("shadow session ended by a reload", "shadow_server", s.shadowServer, "reason", why)
+	s.log.Warn("shadow session ended", "shadow_server", s.shadowServer, "reason", why) // why says by what: a reload, or the directory
 	s.shadowServer, s.shadowPeerDB, s.shadowRevoked = "", "", false
 	s.server = false
 	if tc, ok := s.raw.(*trackedConn); ok {

@@ -36,10 +36,18 @@
 //     used (authreload.go, rt28b F1): AUTH by the credentials,
 //     mechanisms, allow_insecure and max_auth_failures of the connector
 //     of the session's name now (a removed one: 454 4.7.0, nobody
-//     authenticates); an authenticated session's account is compared
+//     authenticates); allow_insecure is judged whatever TLS the
+//     connection was opened with (authNeedsTLS): one opened without a
+//     TLS config cannot STARTTLS, so once a reload takes allow_insecure
+//     away its EHLO offers no AUTH and its AUTH is 538 5.7.11 "connect
+//     again", never a password in clear; an authenticated session's
+//     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed the command is
-//     refused 530 5.7.0 and the session goes on unauthenticated; it
+//     refused 530 5.7.0 and the session goes on unauthenticated (the
+//     WARN line names what revoked it: a reload, or the directory; a
+//     directory account is compared with the directory's own server
+//     flag, the topology's side being lowerServer's); it
 //     may AUTH again there (the verb layer runs that exchange: go-smtp
 //     keeps its first, authAgain), and a certificate session gets no
 //     servers' rights back that it gave up by logging in as a plain
@@ -49,7 +57,8 @@
 //     force (or at the connection's address, without a credential), its
 //     account was revoked, or the trust it had by externally_secured is
 //     gone. tls.required and auth.required are read from the connector
-//     in force at each MAIL, and so are max_message_size and
+//     in force at each MAIL (a connection with no TLS config, which
+//     cannot STARTTLS, is told to connect again), and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered

@@ -338,7 +338,7 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 			return nil
 		}
-		if v.tlsCfg != nil && !v.tlsOn.Load() && !insecure {
+		if !v.tlsOn.Load() && !insecure {
 			// The mechanism before TLS (RFC 4954 §4): one the
 			// connector does not offer is 504 with or without TLS —
 			// 538 would send the client to negotiate TLS for a
@@ -349,7 +349,11 @@ func (v *verbConn) fillCommand() error {
 				v.reply(replyLines(replyAuthUnknownMech)...)
 				return nil
 			}
-			v.reply("538 5.7.11 Encryption required for requested authentication mechanism")
+			// Judged by allow_insecure in force whatever TLS the
+			// connection was opened with: a reload may have given its
+			// connector a certificate and taken allow_insecure away
+			// from a connection that has no STARTTLS to offer.
+			v.reply(v.replyAuthNeedsTLS())
 			return nil
 		}
 		if v.goAuthed {

@@ -30,19 +30,23 @@ import (
 // Replies umbra gives itself. One place, so that every path answers with
 // a precise code and enhanced status code.
 var (
-	replyTLSRequired  = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
-	replyAuthRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
-	replyNoSubmit     = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
-	replyBadSender    = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
-	replyBadRcpt      = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	replyNeedUTF8     = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
-	replyRelayDenied  = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
-	replyBareLF       = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
-	replyNUL          = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
-	replyNoStorage    = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
-	replyShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
-	replyNestedMail   = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
-	replyAuthLimit    = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+	replyTLSRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	// replyTLSRequiredConnectAgain: tls.required on a connection that
+	// cannot STARTTLS (opened before a reload gave its connector a
+	// certificate) — not sent to a STARTTLS it cannot do.
+	replyTLSRequiredConnectAgain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "TLS required: this connection cannot start TLS (opened before its receive connector had a certificate); connect again and issue STARTTLS"}
+	replyAuthRequired            = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	replyNoSubmit                = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
+	replyBadSender               = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	replyBadRcpt                 = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	replyNeedUTF8                = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
+	replyRelayDenied             = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	replyBareLF                  = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
+	replyNUL                     = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
+	replyNoStorage               = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	replyShuttingDown            = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyNestedMail              = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
+	replyAuthLimit               = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 )
 
 func replyLocalError(id queue.ID) *gosmtp.SMTPError {
@@ -89,7 +93,8 @@ type session struct {
 	authRevoked bool
 	// authDirectory: the account is the directory's (its stamp says
 	// only that): it is asked again (accountstanding.go); authDirServer
-	// is the server flag the directory gave it at AUTH, authName the
+	// is the server flag the directory gave it at AUTH (its own, before
+	// the topology's judgement: lowerServer's), authName the
 	// name the client gave (what the directory's filter matches).
 	authDirectory, authDirServer bool
 	authName                     string
@@ -102,6 +107,9 @@ type session struct {
 	// shadowRevoked: the account of the open shadow session was revoked
 	// (dropRevokedAuth); the shadow session ends at its next verb.
 	shadowRevoked bool
+	// revokedWhy: what revoked the session's last authentication
+	// (revocation), for the 421 of its shadow session.
+	revokedWhy string
 
 	vc *verbConn // the verb layer of the connection
 
@@ -545,6 +553,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authLockedOut(counted)
 		}
 		s.srv.guard.succeeded(user)
+		// The directory's own verdict, before the topology's judgement
+		// below: what directoryStanding compares the directory's later
+		// verdicts with, and what the shared cache holds for every
+		// session of the account. The topology's side is lowerServer's
+		// (serverNow) at each MAIL and RCPT.
+		dirServer := server
 		if server && !s.anyTransport(user) {
 			// A server account the topology does not give a transport
 			// server (a stale line for a decommissioned server, a typo):
@@ -559,9 +573,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.authStamp = creds.stamp(user)
 		// An account of the directory is asked again at MAIL and RCPT
 		// (accountstanding.go): this AUTH is its first verdict.
-		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, server, name
+		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, dirServer, name
 		if s.authDirectory {
-			s.srv.standing.put(user, standingVerdict{found: true, server: server, at: s.srv.clk.Now()})
+			s.srv.standing.put(user, standingVerdict{found: true, server: dirServer, at: s.srv.clk.Now()})
 		}
 		// Authenticated anew (authAgain): a revocation of an earlier
 		// AUTH is no longer owed its 530, and a later one is told.
@@ -628,6 +642,10 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	}
 	cur := s.inForceOrOwn() // the requirements in force (a reload's)
 	switch {
+	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
+		// Opened before a reload gave its connector a certificate:
+		// this connection has no STARTTLS to offer, a new one has.
+		return replyTLSRequiredConnectAgain
 	case cur.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
 	case opts != nil && opts.RequireTLS && !s.tlsActive():

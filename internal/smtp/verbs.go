@@ -643,8 +643,9 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	kw := strings.ToUpper(line[min(4, len(line)):])
 	var out bytes.Buffer
 	switch {
-	case strings.HasPrefix(kw, "AUTH ") && v.tlsCfg != nil && !v.tlsOn.Load() && !v.insecureNow():
-		// AUTH is offered only after STARTTLS here.
+	case strings.HasPrefix(kw, "AUTH ") && v.authNeedsTLS():
+		// AUTH is offered only after STARTTLS here — and not at all
+		// on a connection that cannot STARTTLS (authNeedsTLS).
 	case final:
 		v.ehlo = false
 		if v.tlsCfg != nil && !v.tlsOn.Load() {
@@ -766,6 +767,28 @@ func (v *verbConn) authOffer() (mechs []string, insecure bool) {
 func (v *verbConn) insecureNow() bool {
 	_, insecure := v.authOffer()
 	return insecure
+}
+
+// authNeedsTLS reports whether AUTH must wait for TLS on this
+// connection now: TLS is not on and the connector in force does not
+// allow AUTH in clear (allow_insecure). Whatever TLS the connection
+// was opened with: a connection opened on a connector without a
+// certificate (allow_insecure: true then, config validation) that a
+// reload gave one and took allow_insecure from has no STARTTLS to
+// offer (tlsCfg nil), and gets no AUTH at all (replyAuthNeedsTLS).
+func (v *verbConn) authNeedsTLS() bool {
+	return !v.tlsOn.Load() && !v.insecureNow()
+}
+
+// replyAuthNeedsTLS is the refusal of an AUTH that must wait for TLS
+// (authNeedsTLS), RFC 4954's 538: after STARTTLS where this connection
+// can do one, else on a new connection — never sending the client to a
+// STARTTLS this connection does not offer.
+func (v *verbConn) replyAuthNeedsTLS() string {
+	if v.tlsCfg != nil {
+		return "538 5.7.11 Encryption required for requested authentication mechanism"
+	}
+	return "538 5.7.11 Encryption required for requested authentication mechanism: this connection cannot start TLS (opened before its receive connector had a certificate); connect again"
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
