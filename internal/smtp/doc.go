@@ -58,7 +58,7 @@
 //     account was revoked, or the trust it had by externally_secured is
 //     gone. tls.required and auth.required are read from the connector
 //     in force at each MAIL (a connection with no TLS config, which
-//     cannot STARTTLS, is told to connect again), and so are max_message_size and
+//     cannot STARTTLS, is told to connect again: 421 and closed), and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered

@@ -34,7 +34,7 @@ var (
 	// replyTLSRequiredConnectAgain: tls.required on a connection that
 	// cannot STARTTLS (opened before a reload gave its connector a
 	// certificate) — not sent to a STARTTLS it cannot do.
-	replyTLSRequiredConnectAgain = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "TLS required: this connection cannot start TLS (opened before its receive connector had a certificate); connect again and issue STARTTLS"}
+	replyTLSRequiredConnectAgain = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "TLS required: this connection cannot start TLS (opened before its receive connector had a certificate); connect again and issue STARTTLS, closing connection"}
 	replyAuthRequired            = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	replyNoSubmit                = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
 	replyBadSender               = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
@@ -644,7 +644,12 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	switch {
 	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
 		// Opened before a reload gave its connector a certificate:
-		// this connection has no STARTTLS to offer, a new one has.
+		// this connection has no STARTTLS to offer, a new one has. A
+		// 421 that closes it, not a 5xx: a sending server would bounce
+		// mail a new connection takes.
+		if tc, ok := s.raw.(*trackedConn); ok {
+			tc.hangUp.Store(true) // the reply is the session's last
+		}
 		return replyTLSRequiredConnectAgain
 	case cur.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
