@@ -56,7 +56,7 @@ func xshadowFrom(t *testing.T, src, addr string, cert tls.Certificate, id string
 	return r[len(r)-1]
 }
 
-// SR-17 (refuse29 F2): one session from an address that is not hub-b's,
+// SR-17 (rt29a F2): one session from an address that is not hub-b's,
 // presenting hub-b's valid certificate and stating XSHADOW hub-b, is
 // refused (550 5.7.1 … is not one of hub-b's addresses) — and it must not
 // switch shadow on receipt to hub-b off while hub-b's own sessions are
@@ -98,7 +98,7 @@ func TestSR17RefusalByAddressAloneKeepsCopiesOnTheServer(t *testing.T) {
 	}
 }
 
-// SR-17 (refuse29 F2): README, "tried again for a copy once a minute":
+// SR-17 (rt29a F2): README, "tried again for a copy once a minute":
 // a holder whose shadow session was refused here gets no copy on receipt
 // — but not until its next session is let in (which never comes while
 // it holds no copy of this server's): it is tried again for a copy in

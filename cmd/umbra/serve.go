@@ -607,7 +607,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			// destination mark (rt28e F3).
 			srv.SetRefusalEnder(shadowRec)
 			// shadow list lists the holders whose sessions are refused
-			// here, as queue destinations does (refuse29 F2).
+			// here, as queue destinations does (rt29a F2).
 			shadowRec.SetHolderRefusals(func() []shadow.HolderRefusal {
 				var out []shadow.HolderRefusal
 				for _, h := range rs.RefusedHolders() {

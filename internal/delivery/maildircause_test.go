@@ -11,7 +11,7 @@ import (
 	"umbra/internal/queue"
 )
 
-// SMTP-6/OPS (opsfix29 F7): a Maildir write that fails defers with the
+// SMTP-6/OPS (rt29c F7): a Maildir write that fails defers with the
 // system's words for the cause in the reply queue show and message show
 // give the operator ("not a directory", "permission denied", "read-only
 // file system", "no space left on device"), not only "maildir write

@@ -11,7 +11,7 @@ import (
 // A holder whose shadow sessions this server's receive side refused
 // since the last one let in gets no copy on receipt (refusedSinceLetIn:
 // its discard queries would be refused, the copy never discarded). What
-// marks it and how the mark ends (refuse29 F2: one refused session from
+// marks it and how the mark ends (rt29a F2: one refused session from
 // another address stopped every copy to the server, and with
 // reject_on_shadow_failure all mail, until the server's next session
 // came):

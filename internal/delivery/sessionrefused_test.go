@@ -44,7 +44,7 @@ func TestSR17SessionsRefusedHereUntilLetIn(t *testing.T) {
 	}
 }
 
-// refuse29 F2 (SR-17): a holder whose sessions were refused here is
+// rt29a F2 (SR-17): a holder whose sessions were refused here is
 // tried again for a copy once a minute (receiptProbe after the refusal
 // or the last try, whatever refusals came since), and a copy made on
 // that try ends the refusal — a copy whose push was under way when a
@@ -86,7 +86,7 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 		t.Fatal("due for its try, still put after every other candidate")
 	}
 	if refused() {
-		t.Fatal("a minute after the refusal: no try for a copy (refuse29 F2: every copy refused until its next session let in)")
+		t.Fatal("a minute after the refusal: no try for a copy (rt29a F2: every copy refused until its next session let in)")
 	}
 	if !refused() {
 		t.Fatal("one try per minute: a second copy went at once")

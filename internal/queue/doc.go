@@ -1312,7 +1312,7 @@
 // the restore's check of its copy reads it there (heldPath, through
 // /proc/self/fd): a swap between the hold and the first stillAt makes,
 // writes and removes nothing where the link leads
-// (ops29_swapcopy_test.go). The compaction still reads its source
+// (swapcopy_test.go). The compaction still reads its source
 // database by the path (openChecked, under the command's lock): a
 // directory swapped and swapped back in between has it compact the
 // other directory's database, which only the daemon's user — who may

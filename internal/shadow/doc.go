@@ -445,7 +445,7 @@
 // account, right; package smtp SessionNoter) since the last one let in
 // gets no copy on receipt (a pooled copy session to it is ended, not
 // reused) — tried last, and tried again for one copy in its place once
-// a minute, which, made, ends the refusal (refuse29 F2); a refusal for
+// a minute, which, made, ends the refusal (rt29a F2); a refusal for
 // the connection's address alone (a valid certificate or account) while
 // a session of the server was let in here within five minutes marks
 // nothing (package delivery refusedretry.go). Kept in memory: a fresh

@@ -5,7 +5,7 @@ import "time"
 // HolderRefusal is a shadow server whose shadow sessions this server's
 // receive side refuses since the last one let in, so that it gets no
 // copy on receipt from here but its try once a minute (package delivery,
-// refusedretry.go, keeps the record; refuse29 F2). It holds no copy of
+// refusedretry.go, keeps the record; rt29a F2). It holds no copy of
 // this server's, nor this server of its: Status lists it as a refused
 // row with no copies, Why saying since when, when it is tried again and
 // what ends it, so that shadow list and queue destinations

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// SR-17, OPS-3 (refuse29 F2): a holder whose sessions this server's
+// SR-17, OPS-3 (rt29a F2): a holder whose sessions this server's
 // receive side refuses gets no copy on receipt but its try once a minute;
 // shadow list said nothing of it (no copy held on either side). Status
 // lists it as a refused row with no copies and the record's why; a

@@ -1429,7 +1429,7 @@ func (m *Manager) Status() []PrimaryStatus {
 	}
 	// A holder whose sessions are refused here (it gets no copy on
 	// receipt but its try once a minute): a row of its own when it has
-	// none (refuse29 F2: shadow list said nothing while every copy, and
+	// none (rt29a F2: shadow list said nothing while every copy, and
 	// with reject_on_shadow_failure every message, was refused).
 	for _, h := range m.rec.holdersRefused() {
 		if listed[h.Server] {

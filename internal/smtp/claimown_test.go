@@ -80,7 +80,7 @@ func (r *addrNotingReceipt) ShadowSessionRefusedByAddress(id string) {
 	r.mu.Unlock()
 }
 
-// SR-17 (refuse29 F2): hub2's valid server account from an address the
+// SR-17 (rt29a F2): hub2's valid server account from an address the
 // topology does not give hub2 is refused at XSHADOW; that refusal's only
 // cause is the address, and it is told so (AddressRefusalNoter: the
 // receipt shadow judges whether it stands for hub2), not as a refusal of

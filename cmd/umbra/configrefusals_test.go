@@ -19,7 +19,7 @@ import (
 	"umbra/internal/queue"
 )
 
-// SMTP-5 (opsfix29 F3): a receive connector with a credentials file
+// SMTP-5 (rt29c F3): a receive connector with a credentials file
 // and no auth.mechanisms (left out, ~ or []) offers no AUTH, so its
 // accounts and its authenticated rights are dead: config check and
 // serve refuse it at the line of each such setting instead of starting
@@ -40,7 +40,7 @@ mailbox: {maildir: maildir}
 	}
 }
 
-// OPS config (opsfix29 F2): a send connector's max_connections: 0 was
+// OPS config (rt29c F2): a send connector's max_connections: 0 was
 // taken as max_connections_per_destination (queue destinations showed
 // 6/10); config check and serve refuse it at its line.
 func TestSendConnectorMaxConnectionsZeroRefusedAtStart(t *testing.T) {
@@ -58,7 +58,7 @@ send_connectors:
 	checkFails(t, "max_connections: 0", cfg, lineOf(t, cfg, "max_connections: 0")+"send_connectors[0].max_connections: 0 is refused")
 }
 
-// OPS-4 (opsfix29 F4): UmbraQueueLeftSuspended counts the queues an
+// OPS-4 (rt29c F4): UmbraQueueLeftSuspended counts the queues an
 // operator suspended (umbra_queues_suspended) and points at the command
 // that lists them. queue list --filter status=suspended also lists a
 // queue shown suspended only because each of its messages was (message
@@ -112,7 +112,7 @@ func TestSuspendedQueuesListedAsTheGaugeCounts(t *testing.T) {
 	}
 }
 
-// OPS-4 (opsfix29 F4): the alert rules pass their promtool unit tests
+// OPS-4 (rt29c F4): the alert rules pass their promtool unit tests
 // (deploy/prometheus-rules.test.yaml: quarantined messages do not page
 // as old mail, damaged records page at once, the summaries' commands and
 // units), and every summary that points at the log names the edge's
@@ -138,7 +138,7 @@ func TestPrometheusRulesUnitTests(t *testing.T) {
 	}
 }
 
-// OPS-3 (opsfix29 F5): deploy/umbra.logrotate rotates the tracking log
+// OPS-3 (rt29c F5): deploy/umbra.logrotate rotates the tracking log
 // without a reload. SIGHUP is a full reload of the configuration (a
 // half-finished edit applied, or a failed reload alerting), not a
 // reopen; the daemon follows a rotation from outside by itself, at the
@@ -195,7 +195,7 @@ func TestOutsideRotationFollowedWithoutSignal(t *testing.T) {
 	}
 }
 
-// OPS-1/SMTP-6 (opsfix29 F7): a mailbox.maildir umbra cannot create (or
+// OPS-1/SMTP-6 (rt29c F7): a mailbox.maildir umbra cannot create (or
 // write) is refused by serve at its line before anything starts, as a
 // data directory, tracking log directory or pickup directory it cannot
 // make is — not accepted, with every local delivery then deferred
@@ -205,7 +205,7 @@ func TestUnwritableMaildirRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.160")
 	cfg := filepath.Join(dir, "hub.yaml")
-	const bad = "/proc/umbra-maildir-opsfix29"
+	const bad = "/proc/umbra-maildir-refused"
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.maildir.test, data_dir: %s, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox:
@@ -240,7 +240,7 @@ mailbox:
 	})
 }
 
-// SMTP-6 (opsfix29 F7): a Maildir write that fails while umbra runs (the
+// SMTP-6 (rt29c F7): a Maildir write that fails while umbra runs (the
 // tree replaced by a file here) is deferred with the system's words for
 // the cause, and message list and message show tell the operator.
 func TestMaildirDeferralShowsItsCause(t *testing.T) {

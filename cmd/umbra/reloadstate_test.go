@@ -18,8 +18,8 @@ import (
 	"umbra/internal/admin"
 )
 
-// ops29Addr is a free TCP address on ip with a port in 38000-38999.
-func ops29Addr(t testing.TB, ip string) string {
+// rangeAddr is a free TCP address on ip with a port in 38000-38999.
+func rangeAddr(t testing.TB, ip string) string {
 	t.Helper()
 	start := rand.IntN(1000)
 	for i := range 1000 {
@@ -41,8 +41,8 @@ func ops29Addr(t testing.TB, ip string) string {
 // either could not tell that the file on disk is not what runs.
 func TestOPS1ReloadStateInStatusAndConsole(t *testing.T) {
 	dir := t.TempDir()
-	listen := ops29Addr(t, "127.0.0.130")
-	consoleAddr := ops29Addr(t, "127.0.0.130")
+	listen := rangeAddr(t, "127.0.0.130")
+	consoleAddr := rangeAddr(t, "127.0.0.130")
 	creds := filepath.Join(dir, "credentials")
 	alice, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
 	os.WriteFile(creds, []byte("alice:"+string(alice)+"\n"), 0o600)
