@@ -10,7 +10,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// SMTP-1 (RFC 6531 §3.2; idn29 F1): the one smart host offers no
+// SMTP-1 (RFC 6531 §3.2; rt29b F1): the one smart host offers no
 // SMTPUTF8. A message said SMTPUTF8 at MAIL, with an ASCII sender, ASCII
 // header fields and body, to an internationalised recipient and an ASCII
 // one: the ASCII recipient is delivered (a transaction without

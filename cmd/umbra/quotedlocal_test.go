@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// SMTP-1 (RFC 5321 §4.1.2; idn29 F3): a quoted local part with a space
+// SMTP-1 (RFC 5321 §4.1.2; rt29b F3): a quoted local part with a space
 // or quoted-pairs is an address: RCPT takes it, the queue keeps it and
 // the next hop gets it quoted as it must be. Real processes over
 // loopback.

@@ -322,7 +322,7 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 	// Paths RCPT reads before the address: quotes, a source route.
 	paths := []string{`"alice"@example.test`, `@a,@b:alice@example.test`, `"al\ice"@example.test`, `"a b"@example.test`}
 	atRcpt := rcptReplies(t, hubAddr, paths...)
-	// "a b" is an address (a space is qtextSMTP, idn29 F3) the directory
+	// "a b" is an address (a space is qtextSMTP, rt29b F3) the directory
 	// does not know.
 	wantReplies(t, "paths", atRcpt, map[string]string{paths[0]: "250", paths[1]: "250", paths[2]: "250", paths[3]: "550 5.1.1"})
 	lits := rcptReplies(t, hubAddr, "u@[127.0.0.9]", "postmaster@[192.0.2.1]")
@@ -408,7 +408,7 @@ func TestRouteExplainChecksRecipient(t *testing.T) {
 // Quoted local parts at RCPT, as the README says: a quoted dot-string is
 // the same mailbox unquoted and accepted; one whose content needs the
 // quotes (a space) is an address the recipient checks answer (550 5.1.1
-// here: the directory does not know it; idn29 F3); one holding an @ is
+// here: the directory does not know it; rt29b F3); one holding an @ is
 // refused 501 5.1.3, never read as another address.
 func TestRcptQuotedLocalPart(t *testing.T) {
 	dir := t.TempDir()

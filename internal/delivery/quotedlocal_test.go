@@ -10,7 +10,7 @@ import (
 	"umbra/internal/queue"
 )
 
-// TestQuotedLocalPartSentQuoted (SMTP-1, RFC 5321 §4.1.2; idn29 F3): an
+// TestQuotedLocalPartSentQuoted (SMTP-1, RFC 5321 §4.1.2; rt29b F3): an
 // address with a quoted local part, as RCPT stores it ("an na"@…), goes
 // to the next hop quoted in MAIL and RCPT, and a DSN about it names it
 // so.

@@ -120,7 +120,7 @@ func TestHasAddressQuotedLocalPart(t *testing.T) {
 		t.Error(`"a b" names ab`)
 	}
 	// A local part that needs its quotes is a recipient RCPT keeps
-	// quoted ("an na"@…, idn29 F3): a Delivered-To naming it, quoted-pairs
+	// quoted ("an na"@…, rt29b F3): a Delivered-To naming it, quoted-pairs
 	// written as they may be, names that recipient.
 	for v, rcpt := range map[string]string{
 		`"an na"@example.test`:     `"an na"@example.test`,

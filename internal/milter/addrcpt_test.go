@@ -10,7 +10,7 @@ import (
 
 // A recipient a milter adds passes the address rules a client's RCPT
 // passes, the same way: a local part that needs its quotes ("a b") is
-// kept quoted (idn29 F3), one holding an address ("x@ext.test") or
+// kept quoted (rt29b F3), one holding an address ("x@ext.test") or
 // not an address at all is refused (the addition dropped and logged,
 // the message goes on, as the README promises for an addition refused
 // for good), a bare <postmaster> is the configured postmaster, a source

@@ -7,7 +7,7 @@ import (
 )
 
 // TestDSNStatesTheSMTPUTF8RefusalAsLogged (SMTP-1, RFC 6531 §3.2;
-// idn29 F1): the refusal of a next hop that does not offer SMTPUTF8 is
+// rt29b F1): the refusal of a next hop that does not offer SMTPUTF8 is
 // umbra's own decision and names no host: a DSN to a sender outside the
 // organisation quotes it whole — the text the logs and queue show give —
 // not a reason of its status that says something else — as umbra's own

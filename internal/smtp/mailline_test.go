@@ -7,7 +7,7 @@ import (
 // The parameters of MAIL are what follows its path (RFC 5321 §4.1.2),
 // found once: a quoted local part holding a space and "SIZE=" or
 // "XSHADOW=" is part of the address, not a parameter: the address is
-// taken (a space in a quoted local part is allowed, idn29 F3), not
+// taken (a space in a quoted local part is allowed, rt29b F3), not
 // refused as a declared size over the limit (552) nor as a shadow
 // parameter outside a shadow session (503).
 func TestMailParamsAfterThePathOnly(t *testing.T) {

@@ -42,7 +42,7 @@ func TestRecipientValidationAtRCPT(t *testing.T) {
 	d.cmd("EHLO c", "250")
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<random7@example.test>", "550 5.1.1")
-	d.cmd(`RCPT TO:<"an na"@example.test>`, "550 5.1.1") // a quoted local part is an address the checks answer (idn29 F3)
+	d.cmd(`RCPT TO:<"an na"@example.test>`, "550 5.1.1") // a quoted local part is an address the checks answer (rt29b F3)
 	d.cmd("RCPT TO:<someone@relay.test>", "451 4.3.0")
 	d.cmd("RCPT TO:<Postmaster@example.test>", "250")
 	d.cmd("RCPT TO:<ALICE@example.test>", "250")

@@ -55,7 +55,7 @@ func FuzzRcptPath(f *testing.F) {
 			return
 		}
 		// A local part that needs its quotes keeps them, and the stored
-		// form reads back as the same address (idn29 F3).
+		// form reads back as the same address (rt29b F3).
 		if strings.ContainsAny(a.Local, " \"\\") && !strings.HasPrefix(a.Local, `"`) {
 			t.Fatalf("%q: local part %q that needs quotes taken unquoted", s, a.Local)
 		}
@@ -69,7 +69,7 @@ func FuzzRcptPath(f *testing.F) {
 	})
 }
 
-// TestQuotedLocalPartTaken (SMTP-1, RFC 5321 §4.1.2; idn29 F3): a
+// TestQuotedLocalPartTaken (SMTP-1, RFC 5321 §4.1.2; rt29b F3): a
 // quoted local part may hold a space (qtextSMTP includes %d32) and the
 // quoted-pairs \" and \\; such an address is no syntax error. It is
 // kept in its RFC 5321 quoted form ("an na"@…), which the queue, the

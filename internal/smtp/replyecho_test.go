@@ -22,7 +22,7 @@ func TestEchoedClientTextIsUnambiguous(t *testing.T) {
 		}
 	}
 	d.cmd("EHLO client.test", "250")
-	// idn29 F2: in a transaction whose MAIL said SMTPUTF8 a reply may
+	// rt29b F2: in a transaction whose MAIL said SMTPUTF8 a reply may
 	// carry UTF-8 (RFC 6531 §3.7.4): the address is echoed as written,
 	// never as the text \xNN.
 	for _, tc := range []struct{ send, want string }{
