@@ -62,8 +62,11 @@ type ReceiptShadow struct {
 	// sessions this server's receive side refused since the last one
 	// let in (smtp.SessionNoter) → *sessionRefusal (refusedretry.go).
 	sessionRefusals sync.Map
-	// refusedStore keeps sessionRefusals across restarts (WithHolders).
+	// refusedStore keeps sessionRefusals across restarts (WithHolders);
+	// refusedMu orders each change of a record in sessionRefusals that
+	// is written there with its write.
 	refusedStore RefusedHereStore
+	refusedMu    sync.Mutex
 	// sessionsLetIn: mailaddr.NameKey of a server id → unix nanoseconds
 	// of its last shadow session let in here (refusedretry.go).
 	sessionsLetIn sync.Map

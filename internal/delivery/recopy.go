@@ -96,8 +96,12 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 			r.d.log.Error("reading the shadow servers whose sessions are refused here failed", "err", err)
 		}
 		now := r.clock()
-		for _, n := range names {
-			r.sessionRefusals.LoadOrStore(n, newSessionRefusal(now)) // tried for a copy a minute after the start, as after a refusal
+		for n, since := range names {
+			f := newSessionRefusal(now) // tried for a copy a minute after the start, as after a refusal
+			if !since.IsZero() && since.Before(now) {
+				f.since = since // the operator is told when the refusal began, not the restart
+			}
+			r.sessionRefusals.LoadOrStore(n, f)
 		}
 	}
 	r.d.presenter.Store(r)
@@ -271,10 +275,9 @@ func (r *ReceiptShadow) sessionsRefusedHere(server, stated string) string {
 // server saw of its sessions, not what its name promises. No copy there,
 // tried last (refusedLate) — but not for good: once a minute
 // (receiptProbe, from the refusal or the last such try) one copy goes
-// to it in its place (sessionRefusal.due), and a copy made there ends
-// the refusal (copyMadeOn), as one of its sessions let in here does; a
-// refused session of it after that marks it again (refusedretry.go).
-// WARN once per refusal state. The state is kept in the transport
+// to it in its place (sessionRefusal.due); only one of its sessions let
+// in here ends the refusal (refusedretry.go). WARN once per refusal
+// state. The state is kept in the transport
 // database (RefusedHereStore, queue refusedhere.go): a restart starts
 // from what was refused before it — each such server tried for a copy a
 // minute after the start —, not from none.
@@ -298,7 +301,7 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute, a copy made there or a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; tried again for a copy at %s (once a minute): a copy made there, or a session of it let in here, ends this",
+	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 		server, name, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))
 }
 
@@ -308,24 +311,37 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 // tried once a minute).
 func (r *ReceiptShadow) ShadowSessionRefused(serverID string) {
 	now := r.clock()
-	if v, had := r.sessionRefusals.LoadOrStore(mailaddr.NameKey(serverID), newSessionRefusal(now)); had {
+	k := mailaddr.NameKey(serverID)
+	if v, had := r.sessionRefusals.Load(k); had {
 		v.(*sessionRefusal).refusedAgain(now)
-	} else {
-		r.noteRefusedHere(serverID, true)
+		return
 	}
+	// A new refusal: the record in memory and the stored one change
+	// together (refusedMu), so a let-in racing it leaves both alike.
+	r.refusedMu.Lock()
+	defer r.refusedMu.Unlock()
+	if v, had := r.sessionRefusals.LoadOrStore(k, newSessionRefusal(now)); had {
+		v.(*sessionRefusal).refusedAgain(now)
+		return
+	}
+	r.noteRefusedHere(serverID, true)
 }
 
 // RefusedHereStore keeps whose shadow sessions are refused here across
 // restarts (queue refusedhere.go): what ShadowSessionRefused and
 // ShadowSessionLetIn learn, read again at the start (WithHolders).
 type RefusedHereStore interface {
-	SessionsRefusedHere() ([]string, error)
+	SessionsRefusedHere() (map[string]time.Time, error)
 	NoteSessionsRefusedHere(name string, refused bool) error
 }
 
 // noteRefusedHere records a change of the refusal state of serverID's
-// sessions, when there is a store; a failure is logged (memory still
-// holds it, and the next change writes again).
+// sessions, when there is a store, with refusedMu held (the record in
+// memory changed under it); a failure is logged: the stored record stays
+// as it was until the server's next change of state is written (a
+// restart meanwhile starts from the stale one — a refusal tried again a
+// minute after the start, or a refusal forgotten until the next refused
+// session).
 func (r *ReceiptShadow) noteRefusedHere(serverID string, refused bool) {
 	if r.refusedStore == nil {
 		return
@@ -338,8 +354,14 @@ func (r *ReceiptShadow) noteRefusedHere(serverID string, refused bool) {
 // ShadowSessionLetIn implements smtp.SessionNoter: a shadow session
 // under serverID was let in here; its refusals are forgotten.
 func (r *ReceiptShadow) ShadowSessionLetIn(serverID string) {
-	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
-	if _, ok := r.sessionRefusals.LoadAndDelete(mailaddr.NameKey(serverID)); ok {
+	k := mailaddr.NameKey(serverID)
+	r.sessionsLetIn.Store(k, r.clock().UnixNano())
+	if _, ok := r.sessionRefusals.Load(k); !ok {
+		return // the common case: nothing refused, nothing to write
+	}
+	r.refusedMu.Lock()
+	defer r.refusedMu.Unlock()
+	if _, ok := r.sessionRefusals.LoadAndDelete(k); ok {
 		r.noteRefusedHere(serverID, false)
 		r.d.log.Info("a shadow server's sessions are let in here again: copies on receipt may go to it", "session_name", serverID)
 	}

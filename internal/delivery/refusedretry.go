@@ -30,12 +30,13 @@ import (
 //     does not give it must get no copy).
 //   - A marked server is tried last, and tried again in its place once a
 //     minute (receiptProbe, from the refusal or its last such try; a
-//     refusal while marked does not put the try off): that copy is made
-//     there, and when it succeeds the mark ends (copyMadeOn). So no
-//     refusal takes copies on receipt to a server off for longer than a
-//     minute; a server whose sessions are still refused is marked again
-//     at its next session (its watch or heartbeat for that copy): one
-//     copy a minute at most goes where it may never be discarded.
+//     refusal while marked does not put the try off): that one copy is
+//     made there, and the mark stays (copyMadeOn ends nothing: the
+//     holder, refused, opens no session here for its heartbeat timeout,
+//     so ending the mark at a copy let every later copy go there for
+//     minutes). So a refusal leaves copies on receipt one a minute to
+//     the server, never none for longer, never more: at most one copy a
+//     minute goes where it may never be discarded.
 //   - A session of it let in here ends the mark at once (ShadowSessionLetIn).
 
 // sessionLetInTrust is how recent a session of a server let in here must
@@ -70,12 +71,6 @@ func (f *sessionRefusal) refusedAgain(now time.Time) {
 			return
 		}
 	}
-}
-
-// triedSinceRefused: a try in its place was taken after the last
-// refused session (a copy made since may end the refusal).
-func (f *sessionRefusal) triedSinceRefused() bool {
-	return f.tried.Load() > f.refused.Load()
 }
 
 // due takes the try in its place for one copy when receiptProbe has
@@ -129,11 +124,10 @@ func (r *ReceiptShadow) ShadowSessionRefusedByAddress(serverID string) {
 }
 
 // refusalWarnEvery paces the WARN of a refusal of a server's sessions
-// here: a server whose sessions stay refused is marked anew after each
-// copy its try once a minute made (copyMadeOn ends the refusal, its next
-// session is refused), and is WARNed again only this long after the last
-// WARN (in between the refusal is still in the 451's log line, queue
-// destinations and shadow list).
+// here: a server whose sessions are refused, let in, refused again is
+// WARNed again only this long after the last WARN (in between the
+// refusal is still in the 451's log line, queue destinations and shadow
+// list).
 const refusalWarnEvery = 10 * time.Minute
 
 // refusalWarnDue reports whether a WARN for the refusal of name's
@@ -155,30 +149,24 @@ func (r *ReceiptShadow) ShadowSessionAsked(serverID string) {
 	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
 }
 
-// copyMadeOn ends the refusal of the sessions of server (stated: the
-// name it states, "" for server's): a copy on receipt was made there
-// after its try in its place was taken, and no session of it was
-// refused since that try. A copy whose push ended after a refusal (the
-// holder's watch for the copy, refused while the push waited for its
-// reply) ends nothing.
+// copyMadeOn notes a copy on receipt made on server (stated: the name it
+// states, "" for server's) while its sessions are refused here — its try
+// in its place once a minute. It ends nothing: the holder, refused,
+// opens no session here for its heartbeat timeout (its heartbeat, watch
+// and queries wait after a refusal), so a copy made would have let every
+// copy after it go there for minutes where none could be discarded (the
+// reread of the retry: up to five copies a minute); only a session of it
+// let in here ends the refusal (ShadowSessionLetIn).
 func (r *ReceiptShadow) copyMadeOn(server, stated string) {
 	name := stated
 	if name == "" {
 		name = server
 	}
-	k := mailaddr.NameKey(name)
-	v, ok := r.sessionRefusals.Load(k)
-	if !ok || !v.(*sessionRefusal).triedSinceRefused() {
+	if _, ok := r.sessionRefusals.Load(mailaddr.NameKey(name)); !ok {
 		return
 	}
-	if r.sessionRefusals.CompareAndDelete(k, v) {
-		r.noteRefusedHere(name, false)
-		r.d.log.Info("copy on receipt made on a shadow server whose sessions this server refused: the refusal ends, copies go to it again (a refused session of it stops them again)",
-			"shadow_server", server, "session_name", name)
-		if h := r.d.health; h != nil {
-			h.Responsive(refusedKey(server))
-		}
-	}
+	r.d.log.Info("copy on receipt made on a shadow server whose sessions this server refuses (its try once a minute): the refusal stands until one of its sessions is let in here",
+		"shadow_server", server, "session_name", name)
 }
 
 // RefusedHolder is a shadow server whose sessions are refused here
@@ -199,7 +187,7 @@ func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
 		f := v.(*sessionRefusal)
 		name := r.topologyName(k.(string))
 		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
-			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; tried again for a copy at %s (once a minute): a copy made there, or a session of it let in here, ends this",
+			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 				f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
 		return true
 	})

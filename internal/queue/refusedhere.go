@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"time"
 	"context"
 	"encoding/binary"
 
@@ -33,16 +34,21 @@ import (
 // next session let in here on this release.
 
 // SessionsRefusedHere lists the server ids (NameKey) whose shadow
-// sessions were refused here since the last one let in.
-func (q *Manager) SessionsRefusedHere() ([]string, error) {
-	var out []string
+// sessions were refused here since the last one let in, each with the
+// time of the refusal that began it (zero when the record holds none).
+func (q *Manager) SessionsRefusedHere() (map[string]time.Time, error) {
+	out := map[string]time.Time{}
 	err := q.store.View(func(tx *Tx) error {
 		b := tx.tx.Bucket(bucketRefusedHere)
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(k, _ []byte) error {
-			out = append(out, string(k))
+		return b.ForEach(func(k, v []byte) error {
+			var at time.Time
+			if len(v) == 8 {
+				at = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+			out[string(k)] = at
 			return nil
 		})
 	})

@@ -445,12 +445,15 @@
 // account, right; package smtp SessionNoter) since the last one let in
 // gets no copy on receipt (a pooled copy session to it is ended, not
 // reused) — tried last, and tried again for one copy in its place once
-// a minute, which, made, ends the refusal (rt29a F2); a refusal for
-// the connection's address alone (a valid certificate or account) while
-// a session of the server was let in here within five minutes marks
-// nothing (package delivery refusedretry.go). Kept in memory: a fresh
-// start has seen none refused, and the first copies may go until the
-// holder's first session is refused.
+// a minute, the refusal standing until a session of it is let in (rt29a
+// F2); a refusal for the connection's address alone (a valid
+// certificate or account) while a session of the server was let in here
+// within five minutes marks nothing (package delivery refusedretry.go).
+// Kept in the transport database (queue refusedhere.go) with the time it
+// began: a restart starts from it, each such server tried for a copy a
+// minute after the start; only a fresh database has seen none refused,
+// and its first copies may go until the holder's first session is
+// refused.
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not
