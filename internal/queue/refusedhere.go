@@ -1,9 +1,9 @@
 package queue
 
 import (
-	"time"
 	"context"
 	"encoding/binary"
+	"time"
 
 	"umbra/internal/mailaddr"
 )
