@@ -123,9 +123,13 @@ and from what time the events shown start.`,
 					// No other file to have answered (rt29c F9).
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above) and no other could be read: no events could be read",
 						len(partial.Skipped))}
+				case len(partial.Skipped) > 0 && partial.Read == partial.InPart:
+					// Every file read was read only in part: no other file answered.
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped or read only in part (named above): the events shown are from the part that could be read",
+						len(partial.Skipped))}
 				case len(partial.Skipped) > 0:
-					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above): the events shown are from the other %d",
-						len(partial.Skipped), partial.Read)}
+					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped or read only in part (named above): the events shown are from the other %d and the part that could be read",
+						len(partial.Skipped), partial.Read-partial.InPart)}
 				default:
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("lines of %d tracking log file(s) skipped (named above): the events shown are from the rest",
 						len(partial.BadLines))}

@@ -1554,6 +1554,22 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		}
 	}
 	defer leave()
+	// A held entry is zero while the attempt runs and stamped with the
+	// recheck its commit set at the end below; an attempt that ends
+	// another way (poisoned: a job panicked, its body unreadable; a
+	// commit that set no recheck) would leave it zero, never forgotten.
+	defer func() {
+		if len(a.heldBy) == 0 {
+			return
+		}
+		q.sched.mu.Lock()
+		defer q.sched.mu.Unlock()
+		for _, d := range a.heldBy {
+			if until, ok := d.held[a.m.ID]; ok && until.IsZero() {
+				delete(d.held, a.m.ID)
+			}
+		}
+	}()
 	defer q.crashOnPanic(PanicAttempt, "msg_id", a.m.ID.String()) // innermost: a lock may be held, the end half done (panics.go)
 	q.mayPanic(PanicAttempt)
 	m := a.m

@@ -513,6 +513,7 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		}
 		if err := sc.Err(); err != nil {
 			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: fmt.Errorf("read only in part: %w", err)})
+			partial.InPart++
 		}
 		f.Close()
 	}
@@ -574,8 +575,9 @@ type Partial struct {
 	Skipped  []Skipped
 	BadLines []BadLines
 	// Read counts the files that were read (in whole or in part): 0
-	// with files skipped means no event could be read at all.
-	Read int
+	// with files skipped means no event could be read at all; InPart
+	// counts those read only in part (each also in Skipped).
+	Read, InPart int
 }
 
 func (p *Partial) Error() string {
