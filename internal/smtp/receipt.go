@@ -498,6 +498,13 @@ func (s *session) noteShadowSession(id, reply string) {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
 	case strings.HasPrefix(reply, "5") && s.claimOwn(id):
+		// Under a topology only its transport servers are noted: a
+		// name no server has (a client of an externally secured
+		// connector stating any name) gets no copy anyway, and its
+		// refusal, kept in the transport database, would never end.
+		if d := s.srv.servers.Load(); d != nil && !d.d.Transport(id) {
+			return
+		}
 		if an, ok := n.(AddressRefusalNoter); ok && byAddress {
 			an.ShadowSessionRefusedByAddress(id)
 			return
