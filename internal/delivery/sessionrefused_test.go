@@ -46,9 +46,9 @@ func TestSR17SessionsRefusedHereUntilLetIn(t *testing.T) {
 
 // rt29a F2 (SR-17): a holder whose sessions were refused here is
 // tried again for a copy once a minute (receiptProbe after the refusal
-// or the last try, whatever refusals came since), and a copy made on
-// that try ends the refusal — a copy whose push was under way when a
-// session of it was refused does not. A refusal for the connection's
+// or the last try, whatever refusals came since); a copy made on that
+// try ends nothing (the holder, refused, opens no session here for its
+// heartbeat timeout): only a session of it let in does. A refusal for the connection's
 // address alone, while a session of the server was let in here within
 // sessionLetInTrust, marks nothing; later, it marks as any refusal.
 func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
@@ -66,7 +66,7 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 	if !refused() {
 		t.Fatal("hub-b's session refused here: copy made at once")
 	}
-	if why := r.sessionsRefusedHere("hub-b", "hub-b"); !strings.Contains(why, "tried again for a copy at 2026-12-05T04:01:00Z") {
+	if why := r.sessionsRefusedHere("hub-b", "hub-b"); !strings.Contains(why, "the next at 2026-12-05T04:01:00Z") {
 		t.Fatalf("why %q does not say when hub-b is tried again", why)
 	}
 	// A copy made meanwhile on a session opened before (its push ended
@@ -102,11 +102,11 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 	}
 	r.copyMadeOn("hub-b", "hub-b")
 	now = now.Add(time.Second)
-	if refused() {
-		t.Fatal("the copy made on the try did not end the refusal")
+	if !refused() {
+		t.Fatal("the copy made on the try ended the refusal: every copy after it would go there")
 	}
-	if !strings.Contains(buf.String(), "the refusal ends, copies go to it again") {
-		t.Errorf("no INFO saying the refusal ended:\n%s", buf.String())
+	if !strings.Contains(buf.String(), "the refusal stands until one of its sessions is let in here") {
+		t.Errorf("no INFO saying the refusal stands:\n%s", buf.String())
 	}
 
 	// A refusal for its address alone: its session let in 4 minutes
