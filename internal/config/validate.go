@@ -211,6 +211,12 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("receive connector %q is defined twice", rc.Name), at("name")...)
 		}
 		names["r:"+rc.Name] = true
+		if msg := protocolTextProblem(rc.Banner); msg != "" && rc.Banner != "" {
+			// The banner is written into the 220 greeting: a CR/LF
+			// would add a reply line of its own and put every client
+			// one reply out of step; spaces alone greet with no name.
+			v.add(fmt.Sprintf("receive connector %q: banner %q %s", rc.Name, rc.Banner, msg), at("banner")...)
+		}
 		if len(rc.Bindings) == 0 {
 			v.add(fmt.Sprintf("receive connector %q needs at least one binding", rc.Name), at()...)
 		}
@@ -973,4 +979,22 @@ func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...an
 				[][]any{at("auth", "mechanisms")}, s.path...)
 		}
 	}
+}
+
+// protocolTextProblem says why configured text written into a protocol
+// line (a greeting, a header field) cannot go there, or "" when it can:
+// a control character (CR/LF would start a line of its own), DEL or a
+// non-ASCII byte, or nothing but whitespace.
+func protocolTextProblem(t string) string {
+	for i := 0; i < len(t); i++ {
+		if b := t[i]; b < 0x20 || b == 0x7f {
+			return "holds a control character: it is written into a protocol line, where a CR or LF would start a line of its own; write printable ASCII"
+		} else if b >= 0x80 {
+			return "holds a non-ASCII byte: it is written into a protocol line; write printable ASCII"
+		}
+	}
+	if strings.TrimSpace(t) == "" {
+		return "is only whitespace: it would greet with no name; write a name, or leave the key out for the server name"
+	}
+	return ""
 }
