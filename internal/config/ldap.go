@@ -89,7 +89,7 @@ func validateLDAP(v *validator, c *Config) {
 	if !l.Enabled() {
 		for i, rc := range c.ReceiveConnectors {
 			if rc.Auth.LDAP {
-				v.add("auth.ldap needs the ldap section (url, account_filter)", "receive_connectors", i, "auth", "ldap")
+				v.compare("auth.ldap needs the ldap section (url, account_filter)", [][]any{{"ldap"}}, "receive_connectors", i, "auth", "ldap")
 			}
 		}
 		return
@@ -171,7 +171,7 @@ func validateLDAP(v *validator, c *Config) {
 	}
 	for i, rc := range c.ReceiveConnectors {
 		if rc.Auth.LDAP && l.AccountFilter == "" {
-			v.add("auth.ldap needs ldap.account_filter", "receive_connectors", i, "auth", "ldap")
+			v.compare("auth.ldap needs ldap.account_filter", [][]any{{"ldap", "account_filter"}}, "receive_connectors", i, "auth", "ldap")
 		}
 	}
 }

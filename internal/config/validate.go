@@ -400,7 +400,7 @@ func validate(c *Config) []violation {
 			v.add("auth needs both username and password_file", at("auth")...)
 		}
 		if sc.Auth.Username != "" && sc.TLS != TLSRequired && sc.TLS != TLSVerify {
-			v.add("auth to a smart host needs tls: required or verify", at("auth")...)
+			v.compare("auth to a smart host needs tls: required or verify", [][]any{at("tls")}, at("auth")...)
 		}
 		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
 			v.add("limits must be positive", at()...)
@@ -659,9 +659,10 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 	case ValidationDirectory:
 		r := c.Recipients
 		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" && !c.LDAP.Enabled() {
-			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
+			v.compare(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
 				"(recipients.file, recipients.addresses, a topology or ldap); set recipient_validation: off to accept every local part",
-				d.Domain), "accepted_domains", i, "domain")
+				d.Domain), [][]any{{"recipients", "file"}, {"recipients", "addresses"}, {"recipients"}, {"topology"}, {"ldap"}},
+				"accepted_domains", i, "domain")
 		}
 	case ValidationCallout:
 		if d.Type == DomainAuthoritative && c.Topology == "" {
