@@ -37,3 +37,47 @@ receive_connectors:
 		}
 	}
 }
+
+// SMTP-2: siblings of the banner: a receive connector's name is sent
+// to milters as {daemon_name} (a NUL-terminated macro value, where a
+// NUL would shift every later macro), a send connector's auth.username
+// goes into AUTH PLAIN's NUL-separated response; neither may hold a
+// control character, DEL or a non-ASCII byte, nor be only spaces.
+func TestSMTP2ConnectorNameAndUsernameWithControlRefusedAtTheirLines(t *testing.T) {
+	base := `server: {name: hub.test}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: md}
+`
+	for _, c := range []struct{ name, yaml, at string }{
+		{"receive name", base + `receive_connectors:
+  - name: "in\x00x"
+    bindings: ["127.0.0.130:38130"]
+`, "t.yaml:5:"},
+		{"send name", base + `receive_connectors:
+  - name: in
+    bindings: ["127.0.0.130:38130"]
+send_connectors:
+  - name: "out\nx"
+    address_spaces: [{domain: "*"}]
+`, "t.yaml:8:"},
+		{"username", base + `receive_connectors:
+  - name: in
+    bindings: ["127.0.0.130:38130"]
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*"}]
+    smart_hosts: ["127.0.0.131"]
+    tls: required
+    auth: {username: "u\x00v", password_file: pw}
+`, "t.yaml:12:"},
+	} {
+		_, err := Parse([]byte(c.yaml), "t.yaml")
+		if err == nil {
+			t.Errorf("%s: loaded", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.at) || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%s: not refused at its line (%s):\n%v", c.name, c.at, err)
+		}
+	}
+}

@@ -215,7 +215,13 @@ func validate(c *Config) []violation {
 			// The banner is written into the 220 greeting: a CR/LF
 			// would add a reply line of its own and put every client
 			// one reply out of step; spaces alone greet with no name.
-			v.add(fmt.Sprintf("receive connector %q: banner %q %s", rc.Name, rc.Banner, msg), at("banner")...)
+			v.add(fmt.Sprintf("receive connector %q: banner %q %s: write the greeting's text in printable ASCII, "+
+				"or leave the key out for the server name", rc.Name, rc.Banner, msg), at("banner")...)
+		}
+		if msg := protocolTextProblem(rc.Name); msg != "" && rc.Name != "" {
+			// The name is the milters' {daemon_name}, a NUL-terminated
+			// macro value.
+			v.add(fmt.Sprintf("receive connector name %q %s: write printable ASCII", rc.Name, msg), at("name")...)
 		}
 		if len(rc.Bindings) == 0 {
 			v.add(fmt.Sprintf("receive connector %q needs at least one binding", rc.Name), at()...)
@@ -364,6 +370,13 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("send connector %q is defined twice", sc.Name), at("name")...)
 		}
 		names["s:"+sc.Name] = true
+		if msg := protocolTextProblem(sc.Name); msg != "" && sc.Name != "" {
+			v.add(fmt.Sprintf("send connector name %q %s: write printable ASCII", sc.Name, msg), at("name")...)
+		}
+		if msg := protocolTextProblem(sc.Auth.Username); msg != "" && sc.Auth.Username != "" {
+			// AUTH PLAIN's response separates its fields by NULs.
+			v.add(fmt.Sprintf("send connector %q: auth.username %q %s: write printable ASCII", sc.Name, sc.Auth.Username, msg), at("auth", "username")...)
+		}
 		// Under a topology the topology's connectors route, with their
 		// address spaces: one here only refines the one of its name
 		// (rt17f-F2), and config check warns of address spaces it writes.
@@ -989,13 +1002,13 @@ func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...an
 func protocolTextProblem(t string) string {
 	for i := 0; i < len(t); i++ {
 		if b := t[i]; b < 0x20 || b == 0x7f {
-			return "holds a control character: it is written into a protocol line, where a CR or LF would start a line of its own; write printable ASCII"
+			return "holds a control character (it is written into a protocol line, where a CR or LF would start a line of its own, a NUL end a field)"
 		} else if b >= 0x80 {
-			return "holds a non-ASCII byte: it is written into a protocol line; write printable ASCII"
+			return "holds a non-ASCII byte (it is written into a protocol line)"
 		}
 	}
 	if strings.TrimSpace(t) == "" {
-		return "is only whitespace: it would greet with no name; write a name, or leave the key out for the server name"
+		return "is only whitespace"
 	}
 	return ""
 }
