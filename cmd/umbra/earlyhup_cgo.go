@@ -6,8 +6,9 @@ package main
 // process (rt24c F4): its default action holds until signal.Notify, and
 // the Go runtime and every package's init run first (serveHUP's init is
 // the main package's, the last). A death by SIGHUP is a clean exit for
-// systemd's Restart=on-failure, and logrotate's postrotate sends one
-// whatever the unit's state. This constructor runs before the Go
+// systemd's Restart=on-failure, and a SIGHUP comes whatever the unit's
+// state (an operator's kill -HUP, or the postrotate of a logrotate file
+// copied from an earlier release; the shipped one sends none). This constructor runs before the Go
 // runtime, right after the dynamic loader: for umbra serve it sets
 // SIGHUP to be ignored, which the runtime keeps (it respects an
 // inherited SIG_IGN for SIGHUP) until serveHUP's signal.Notify takes

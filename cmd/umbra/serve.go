@@ -166,9 +166,9 @@ func newServeCmd() *cobra.Command {
 
 // serveHUP is notified of SIGHUP from the process's first moment when
 // it runs umbra serve: the signal's default ends the process, and a
-// reload asked during the start (a logrotate postrotate, configuration
-// management; the walk of a large queue.db takes a while) must not stop
-// the server. One asked before "umbra ready" waits in it and is done
+// reload asked during the start (configuration management, a logrotate
+// file copied from an earlier release with its postrotate; the walk of
+// a large queue.db takes a while) must not stop the server. One asked before "umbra ready" waits in it and is done
 // after. Other commands keep the default (a terminal's hangup ends them).
 // Before this init, the cgo constructor of earlyhup_cgo.go keeps SIGHUP
 // ignored from the moment it runs, once the dynamic loader is done
@@ -292,7 +292,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	learner := newCalloutLearner() // a 5.1.x at delivery corrects the callout cache
 	events = fanout{events, learner}
 	var tracker admin.Tracker
-	var trackLog *tracking.Log // reopened on SIGHUP (logrotate's postrotate)
+	var trackLog *tracking.Log // reopened on SIGHUP (an outside rotation is followed without one)
 	if cfg.Tracking.Enabled {
 		// Its directory is made as data_dir is (config check refused a
 		// file or a dead link on the way).
@@ -760,8 +760,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	var stopping atomic.Bool // the drain began: a reload is not attempted
 	go func() {
 		for range hup {
-			// The tracking log first, also during a stop: a rotation
-			// from outside (logrotate's postrotate) asks for it.
+			// The tracking log first, also during a stop: a SIGHUP
+			// still reopens it (one may come from a logrotate file of
+			// an earlier release, copied with its postrotate; the
+			// shipped one sends none).
 			if trackLog != nil {
 				if err := trackLog.Reopen(); err != nil {
 					log.Error("tracking log not reopened", "path", cfg.Tracking.Path, "err", err)

@@ -22,8 +22,8 @@ func validateConsole(v *validator, c *Config) {
 	if err != nil {
 		v.add(fmt.Sprintf("console.listen: %v", err), "console", "listen")
 	} else if !k.AllowRemote && !loopbackHost(host) {
-		v.add(fmt.Sprintf("console.listen %q is not a loopback address; set console.allow_remote: true to serve the console beyond this host", k.Listen),
-			"console", "listen")
+		v.compare(fmt.Sprintf("console.listen %q is not a loopback address; set console.allow_remote: true to serve the console beyond this host", k.Listen),
+			[][]any{{"console", "allow_remote"}}, "console", "listen")
 	}
 	if (k.CertFile == "") != (k.KeyFile == "") {
 		v.compare("console needs both cert_file and key_file, or neither (then the first receive connector's TLS certificate)",

@@ -111,6 +111,12 @@
 //     and in the CLI): without its final dot, ASCII case folded, an
 //     internationalised label as its A-label. No other normalisation of
 //     a configured domain exists.
+//   - Configured text written into a protocol line or field (a receive
+//     connector's banner, a connector's name — the milters'
+//     {daemon_name} —, a smart host's auth.username) is printable
+//     ASCII and not only whitespace (protocolTextProblem): a CR/LF in
+//     the greeting would be a reply line of its own, a NUL would end a
+//     milter macro or an AUTH PLAIN field.
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.

@@ -89,7 +89,7 @@ func validateLDAP(v *validator, c *Config) {
 	if !l.Enabled() {
 		for i, rc := range c.ReceiveConnectors {
 			if rc.Auth.LDAP {
-				v.add("auth.ldap needs the ldap section (url, account_filter)", "receive_connectors", i, "auth", "ldap")
+				v.compare("auth.ldap needs the ldap section (url, account_filter)", [][]any{{"ldap"}}, "receive_connectors", i, "auth", "ldap")
 			}
 		}
 		return
@@ -159,19 +159,21 @@ func validateLDAP(v *validator, c *Config) {
 	// Passwords given to AUTH are sent to the directory in the bind:
 	// never in clear text beyond this host.
 	if l.AccountFilter != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
-		v.add("ldap.account_filter sends passwords to the directory: use ldaps:// or start_tls (clear text only to a loopback address)", "ldap", "account_filter")
+		v.compare("ldap.account_filter sends passwords to the directory: use ldaps:// or start_tls (clear text only to a loopback address)",
+			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "account_filter")
 	}
 	// The service account's bind is a login too (umbra as the client):
 	// its password, like a smart host's, never goes in clear text.
 	if l.BindDN != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
-		v.add("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls (clear text only to a loopback address)", "ldap", "bind_dn")
+		v.compare("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls (clear text only to a loopback address)",
+			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "bind_dn")
 	}
 	if l.Timeout <= 0 || l.PositiveTTL < 0 || l.NegativeTTL < 0 || l.CacheSize < 0 {
 		v.add("ldap: timeout must be positive; TTLs and cache_size not negative", "ldap")
 	}
 	for i, rc := range c.ReceiveConnectors {
 		if rc.Auth.LDAP && l.AccountFilter == "" {
-			v.add("auth.ldap needs ldap.account_filter", "receive_connectors", i, "auth", "ldap")
+			v.compare("auth.ldap needs ldap.account_filter", [][]any{{"ldap", "account_filter"}}, "receive_connectors", i, "auth", "ldap")
 		}
 	}
 }

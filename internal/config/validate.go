@@ -211,6 +211,18 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("receive connector %q is defined twice", rc.Name), at("name")...)
 		}
 		names["r:"+rc.Name] = true
+		if msg := protocolTextProblem(rc.Banner); msg != "" && rc.Banner != "" {
+			// The banner is written into the 220 greeting: a CR/LF
+			// would add a reply line of its own and put every client
+			// one reply out of step; spaces alone greet with no name.
+			v.add(fmt.Sprintf("receive connector %q: banner %q %s: write the greeting's text in printable ASCII, "+
+				"or leave the key out for the server name", rc.Name, rc.Banner, msg), at("banner")...)
+		}
+		if msg := protocolTextProblem(rc.Name); msg != "" && rc.Name != "" {
+			// The name is the milters' {daemon_name}, a NUL-terminated
+			// macro value.
+			v.add(fmt.Sprintf("receive connector name %q %s: write printable ASCII", rc.Name, msg), at("name")...)
+		}
 		if len(rc.Bindings) == 0 {
 			v.add(fmt.Sprintf("receive connector %q needs at least one binding", rc.Name), at()...)
 		}
@@ -358,6 +370,13 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("send connector %q is defined twice", sc.Name), at("name")...)
 		}
 		names["s:"+sc.Name] = true
+		if msg := protocolTextProblem(sc.Name); msg != "" && sc.Name != "" {
+			v.add(fmt.Sprintf("send connector name %q %s: write printable ASCII", sc.Name, msg), at("name")...)
+		}
+		if msg := protocolTextProblem(sc.Auth.Username); msg != "" && sc.Auth.Username != "" {
+			// AUTH PLAIN's response separates its fields by NULs.
+			v.add(fmt.Sprintf("send connector %q: auth.username %q %s: write printable ASCII", sc.Name, sc.Auth.Username, msg), at("auth", "username")...)
+		}
 		// Under a topology the topology's connectors route, with their
 		// address spaces: one here only refines the one of its name
 		// (rt17f-F2), and config check warns of address spaces it writes.
@@ -394,7 +413,7 @@ func validate(c *Config) []violation {
 			v.add("auth needs both username and password_file", at("auth")...)
 		}
 		if sc.Auth.Username != "" && sc.TLS != TLSRequired && sc.TLS != TLSVerify {
-			v.add("auth to a smart host needs tls: required or verify", at("auth")...)
+			v.compare("auth to a smart host needs tls: required or verify", [][]any{at("tls")}, at("auth")...)
 		}
 		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
 			v.add("limits must be positive", at()...)
@@ -653,9 +672,10 @@ func validateRecipientValidation(v *validator, c *Config, i int, d AcceptedDomai
 	case ValidationDirectory:
 		r := c.Recipients
 		if r.File == "" && len(r.Addresses) == 0 && c.Topology == "" && !c.LDAP.Enabled() {
-			v.add(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
+			v.compare(fmt.Sprintf("accepted domain %q is validated by directory but no directory is configured "+
 				"(recipients.file, recipients.addresses, a topology or ldap); set recipient_validation: off to accept every local part",
-				d.Domain), "accepted_domains", i, "domain")
+				d.Domain), [][]any{{"recipients", "file"}, {"recipients", "addresses"}, {"recipients"}, {"topology"}, {"ldap"}},
+				"accepted_domains", i, "domain")
 		}
 	case ValidationCallout:
 		if d.Type == DomainAuthoritative && c.Topology == "" {
@@ -973,4 +993,22 @@ func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...an
 				[][]any{at("auth", "mechanisms")}, s.path...)
 		}
 	}
+}
+
+// protocolTextProblem says why configured text written into a protocol
+// line (a greeting, a header field) cannot go there, or "" when it can:
+// a control character (CR/LF would start a line of its own), DEL or a
+// non-ASCII byte, or nothing but whitespace.
+func protocolTextProblem(t string) string {
+	for i := 0; i < len(t); i++ {
+		if b := t[i]; b < 0x20 || b == 0x7f {
+			return "holds a control character (it is written into a protocol line, where a CR or LF would start a line of its own, a NUL end a field)"
+		} else if b >= 0x80 {
+			return "holds a non-ASCII byte (it is written into a protocol line)"
+		}
+	}
+	if strings.TrimSpace(t) == "" {
+		return "is only whitespace"
+	}
+	return ""
 }
