@@ -45,8 +45,11 @@
 //     message, a file another server marked, a record set aside as
 //     damaged and given to no holder — is given back as
 //     NAME.restored-<id>.eml (never NAME.eml, which the application may
-//     drop anew; by a link, which replaces nothing) and submitted again
-//     with a warning: the file is the message's only copy, so at worst
+//     drop anew; by one rename that replaces nothing, RENAME_NOREPLACE,
+//     so a crash leaves one name, never both — where the file system
+//     lacks it, a link and a removal, and a name already holding the
+//     same inode, a crash between the two, only loses the .queued name)
+//     and submitted again with a warning: the file is the message's only copy, so at worst
 //     the message goes twice, never lost. A running server asks the
 //     same question when its wait for a message ends, before it removes
 //     the file: a message that left without being handed on (set aside
