@@ -81,8 +81,10 @@
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
 //   - A directory is one server's (Lock, dirlock.go): the server holds
-//     its .umbra-pickup.lock file locked while it runs, and serve refuses
-//     to start on a directory another process holds. Two servers on one
+//     the directory itself locked while it runs (flock on an O_RDONLY
+//     O_DIRECTORY descriptor: no file carries the lock, so no removal
+//     frees it), and serve refuses to start on a directory another
+//     process holds. Two servers on one
 //     directory would each submit the other's files, and each take the
 //     other's .queued files, whose messages its database does not hold,
 //     for files to submit again. The lock goes with the process (kill -9
