@@ -11,8 +11,10 @@
 // reads them (header.FieldStart), else the file is refused: a next hop
 // must not end the header section earlier than this server's readers
 // (DKIM signing, trace work) do. Sender and recipients are queued in the
-// one canonical form RCPT stores (mailaddr.Canonical: no final dot, the
-// domain's ASCII case folded), so validation, the Maildir path and the
+// one canonical form RCPT stores (smtp.ParseRcptPath: a quoted local
+// part by its content, quoted again only where it needs it, a source
+// route dropped; mailaddr.Canonical: no final dot, the domain's ASCII
+// case folded), so validation, the Maildir path and the
 // relayed RCPT see what an SMTP client's RCPT would have given.
 //
 // Invariants and the crash argument:

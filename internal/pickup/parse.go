@@ -107,10 +107,16 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 	// A recipient RCPT would refuse by its address (IP-address text for
 	// a domain, an address literal, bad syntax) is refused here too, with
 	// RCPT's reply as the reason, not queued to fail later with a DSN.
-	for _, r := range env.Rcpts {
+	for i, r := range env.Rcpts {
 		if e := smtp.RecipientRefusal(r); e != nil {
 			return Envelope{}, nil, fmt.Errorf("recipient %q refused as RCPT would refuse it: %d %d.%d.%d %s",
 				trunc(r), e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+		}
+		// the address as RCPT stores it (a source route dropped,
+		// a quoted local part by its content, quoted again only when
+		// it needs the quotes), not as written.
+		if a, postmaster, err := smtp.ParseRcptPath(r); err == nil && !postmaster {
+			env.Rcpts[i] = a.String()
 		}
 	}
 	// Queued in the one canonical form RCPT stores (mailaddr.Canonical:
