@@ -5,7 +5,10 @@
 // A file NAME.eml (write it under another name and rename it in, so that
 // it is never read half-written) holds one RFC 5322 message. Its envelope
 // comes from X-Sender and X-Receiver headers when present, otherwise from
-// From and To/Cc/Bcc; those envelope headers and Bcc are removed. Bare LF
+// From and To/Cc/Bcc (a quoted local part as RCPT takes it: net/mail
+// reads a header address's local part by its content, its quotes gone,
+// and they are put back where it needs them, smtp.ParseContentAddress);
+// those envelope headers and Bcc are removed. Bare LF
 // line ends are turned into CRLF. Every line of the header section (up
 // to its empty line) is a field or a continuation as the receive side
 // reads them (header.FieldStart), else the file is refused: a next hop
