@@ -612,7 +612,7 @@ func TestPickupDirectory(t *testing.T) {
 	r := startRecorder(t, sinkAddr)
 	waitArrived(t, r, []string{"picked"}, d)
 	waitCond(t, "the file to be deleted", 30*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(pick, "[^.]*")) // the server's lock (.umbra-pickup.lock) stays
+		m, _ := filepath.Glob(filepath.Join(pick, "[^.]*")) // dot files are never submitted
 		return len(m) == 0
 	})
 }

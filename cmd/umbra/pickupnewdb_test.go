@@ -83,7 +83,7 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 			r := startRecorder(t, sinkAddr)
 			waitArrived(t, r, []string{"f1-only-copy"}, d)
 			waitCond(t, "the file to be deleted once handed on", 30*time.Second, func() bool {
-				m, _ := filepath.Glob(filepath.Join(pick, "[^.]*")) // the server's lock (.umbra-pickup.lock) stays
+				m, _ := filepath.Glob(filepath.Join(pick, "[^.]*")) // dot files are never submitted
 				return len(m) == 0
 			})
 		})
@@ -127,5 +127,48 @@ func TestPickupDirectoryIsOneServers(t *testing.T) {
 	}
 	if _, err := os.Stat(queued[0]); err != nil {
 		t.Fatalf("the first server's .queued file: %v", err)
+	}
+}
+
+// SR-12: the pickup directory itself is locked, so removing the lock
+// file of an older version's name frees nothing: a second server started
+// on a running server's directory after `rm .umbra-pickup.lock` is
+// refused all the same, and never gives the first server's .queued file
+// back for a second delivery.
+func TestSR12PickupDirectoryLockSurvivesLockFileRemoval(t *testing.T) {
+	pick := filepath.Join(t.TempDir(), "pickup")
+	if err := os.Mkdir(pick, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var cfgs, listens []string
+	for i := 0; i < 2; i++ {
+		dir := t.TempDir()
+		listen := freeAddr(t, "127.0.0.1")
+		cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
+		b, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
+		cfgs, listens = append(cfgs, cfg), append(listens, listen)
+	}
+	a := startUmbra(t, cfgs[0], listens[0])
+	a.dumpLogIfFailed()
+	os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1\n\nhi\n"), 0o600)
+	os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
+	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+		return len(m) == 1
+	})
+	queued, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+	os.Remove(filepath.Join(pick, ".umbra-pickup.lock"))
+	if b, _ := launchUmbra(t, cfgs[1], listens[1], nil); b != nil {
+		t.Fatal("a second server started on another running server's pickup directory once its lock file was removed")
+	}
+	if log, _ := os.ReadFile(cfgs[1] + ".log"); !strings.Contains(string(log), "another running server uses this pickup directory") {
+		t.Fatalf("the refused start does not say the pickup directory is taken:\n%s", log)
+	}
+	if _, err := os.Stat(queued[0]); err != nil {
+		t.Fatalf("the first server's .queued file: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(pick, "*.restored-*")); len(m) != 0 {
+		t.Fatalf("the first server's file given back by the second: %v", m)
 	}
 }

@@ -5,14 +5,19 @@
 // A file NAME.eml (write it under another name and rename it in, so that
 // it is never read half-written) holds one RFC 5322 message. Its envelope
 // comes from X-Sender and X-Receiver headers when present, otherwise from
-// From and To/Cc/Bcc; those envelope headers and Bcc are removed. Bare LF
+// From and To/Cc/Bcc (a quoted local part as RCPT takes it: net/mail
+// reads a header address's local part by its content, its quotes gone,
+// and they are put back where it needs them, smtp.ParseContentAddress);
+// those envelope headers and Bcc are removed. Bare LF
 // line ends are turned into CRLF. Every line of the header section (up
 // to its empty line) is a field or a continuation as the receive side
 // reads them (header.FieldStart), else the file is refused: a next hop
 // must not end the header section earlier than this server's readers
 // (DKIM signing, trace work) do. Sender and recipients are queued in the
-// one canonical form RCPT stores (mailaddr.Canonical: no final dot, the
-// domain's ASCII case folded), so validation, the Maildir path and the
+// one canonical form RCPT stores (smtp.ParseRcptPath: a quoted local
+// part by its content, quoted again only where it needs it, a source
+// route dropped; mailaddr.Canonical: no final dot, the domain's ASCII
+// case folded), so validation, the Maildir path and the
 // relayed RCPT see what an SMTP client's RCPT would have given.
 //
 // Invariants and the crash argument:
@@ -45,8 +50,11 @@
 //     message, a file another server marked, a record set aside as
 //     damaged and given to no holder — is given back as
 //     NAME.restored-<id>.eml (never NAME.eml, which the application may
-//     drop anew; by a link, which replaces nothing) and submitted again
-//     with a warning: the file is the message's only copy, so at worst
+//     drop anew; by one rename that replaces nothing, RENAME_NOREPLACE,
+//     so a crash leaves one name, never both — where the file system
+//     lacks it, a link and a removal, and a name already holding the
+//     same inode, a crash between the two, only loses the .queued name)
+//     and submitted again with a warning: the file is the message's only copy, so at worst
 //     the message goes twice, never lost. A running server asks the
 //     same question when its wait for a message ends, before it removes
 //     the file: a message that left without being handed on (set aside
@@ -78,8 +86,10 @@
 //   - At high back pressure (Config.Paused) no file is read: the files
 //     wait in the directory, untouched, until the level falls.
 //   - A directory is one server's (Lock, dirlock.go): the server holds
-//     its .umbra-pickup.lock file locked while it runs, and serve refuses
-//     to start on a directory another process holds. Two servers on one
+//     the directory itself locked while it runs (flock on an O_RDONLY
+//     O_DIRECTORY descriptor: no file carries the lock, so no removal
+//     frees it), and serve refuses to start on a directory another
+//     process holds. Two servers on one
 //     directory would each submit the other's files, and each take the
 //     other's .queued files, whose messages its database does not hold,
 //     for files to submit again. The lock goes with the process (kill -9

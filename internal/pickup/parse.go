@@ -81,7 +81,7 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 		if err != nil {
 			return Envelope{}, nil, fmt.Errorf("From: %v", err)
 		}
-		env.From = a.Address
+		env.From = headerAddress(a.Address)
 	}
 	if len(env.Rcpts) == 0 {
 		for _, h := range []string{"to", "cc", "bcc"} {
@@ -91,7 +91,7 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 					return Envelope{}, nil, fmt.Errorf("%s: %v", h, err)
 				}
 				for _, a := range list {
-					env.Rcpts = append(env.Rcpts, a.Address)
+					env.Rcpts = append(env.Rcpts, headerAddress(a.Address))
 				}
 			}
 		}
@@ -100,17 +100,29 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 		return Envelope{}, nil, errors.New("no recipients (X-Receiver, To, Cc or Bcc)")
 	}
 	for _, r := range append([]string{env.From}, env.Rcpts...) {
-		if r != "" && (!strings.Contains(r, "@") || strings.ContainsAny(r, " \t\r\n<>")) {
+		if r == "" {
+			continue
+		}
+		if _, err := smtp.ParseAddress(r); err == nil {
+			continue // a quoted local part ("an na"@…) as RCPT takes it
+		}
+		if !strings.Contains(r, "@") || strings.ContainsAny(r, " \t\r\n<>") {
 			return Envelope{}, nil, fmt.Errorf("bad address %q", trunc(r))
 		}
 	}
 	// A recipient RCPT would refuse by its address (IP-address text for
 	// a domain, an address literal, bad syntax) is refused here too, with
 	// RCPT's reply as the reason, not queued to fail later with a DSN.
-	for _, r := range env.Rcpts {
+	for i, r := range env.Rcpts {
 		if e := smtp.RecipientRefusal(r); e != nil {
 			return Envelope{}, nil, fmt.Errorf("recipient %q refused as RCPT would refuse it: %d %d.%d.%d %s",
 				trunc(r), e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+		}
+		// the address as RCPT stores it (a source route dropped,
+		// a quoted local part by its content, quoted again only when
+		// it needs the quotes), not as written.
+		if a, postmaster, err := smtp.ParseRcptPath(r); err == nil && !postmaster {
+			env.Rcpts[i] = a.String()
 		}
 	}
 	// Queued in the one canonical form RCPT stores (mailaddr.Canonical:
@@ -202,4 +214,15 @@ func trunc(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// headerAddress is an address net/mail read out of a header (its local
+// part by its content, the quotes gone: "an na"@x is an na@x) written as
+// RCPT writes it, the local part quoted again where it needs the quotes;
+// as read when it is no address (refused later, by its text).
+func headerAddress(a string) string {
+	if q, err := smtp.ParseContentAddress(a); err == nil {
+		return q.String()
+	}
+	return a
 }

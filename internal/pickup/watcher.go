@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/mail"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"umbra/internal/header"
 	"umbra/internal/orgid"
@@ -152,27 +155,77 @@ func (w *Watcher) reattach(ctx context.Context) {
 // database holds no record of its message (a new database, another
 // server's, one restored from an older backup, or the id since given to
 // another message), so the file is its only copy here. The rename makes
-// it a new submission (a new change time: a new key), as a file dropped
-// again.
+// it a new submission (a new name and change time: a new key), as a
+// file dropped again. It is one rename that replaces nothing
+// (RENAME_NOREPLACE), so a crash leaves the file under one name or the
+// other, never both; where the file system lacks it, a link and a
+// removal, and a crash between them leaves both names on one inode: the
+// next start's give-back finds the name taken by the same file and only
+// removes the .queued one.
 func (w *Watcher) resubmit(path, name string, id queue.ID) {
 	// Never the application's own NAME.eml: it saw that name go when the
 	// file was marked, and may drop a new file under it (a daily
 	// report.eml), which a rename would replace — or be replaced by.
-	// A name of umbra's, made by a link that replaces nothing.
+	// A name of umbra's, given by a rename or link that replaces nothing.
 	to := filepath.Join(w.cfg.Dir, strings.TrimSuffix(name, ".restored-"+id.String())+".restored-"+id.String()+".eml")
-	if err := os.Link(path, to); err == nil {
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+	if err := giveBack(path, to); err != nil {
+		var both *keptBothError
+		if errors.As(err, &both) {
 			// Submitted under the new name all the same; the old one would
 			// be given back again at the next start: a second copy.
-			w.cfg.Log.Error("a pickup file given back to the scan keeps its old name too; remove it, or its message goes twice", "file", path, "given_back_as", to, "err", err)
+			w.cfg.Log.Error("a pickup file given back to the scan keeps its old name too; remove it, or its message goes twice", "file", path, "given_back_as", to, "err", both.err)
+		} else {
+			w.cfg.Log.Error("a pickup file whose message the transport database does not hold could not be given back to the scan; it is left as it is",
+				"file", path, "err", err)
+			return
 		}
-	} else {
-		w.cfg.Log.Error("a pickup file whose message the transport database does not hold could not be given back to the scan; it is left as it is",
-			"file", path, "err", err)
-		return
 	}
 	w.cfg.Log.Warn("pickup file whose message the transport database does not hold (a new or restored database, or its record set aside as damaged): submitted again",
 		"file", to, "old_msg_id", id.String())
+}
+
+// keptBothError: the file has its new name, the old one could not be
+// removed.
+type keptBothError struct{ err error }
+
+func (e *keptBothError) Error() string { return e.err.Error() }
+
+// giveBack moves path to the free name to and replaces nothing. nil: the
+// file is under to only; *keptBothError: under both names; any other
+// error: under path only.
+func giveBack(path, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		// A file system without RENAME_NOREPLACE: a link replaces nothing
+		// either, the removal follows.
+		err = os.Link(path, to)
+		if err == nil {
+			return removeOld(path)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		// The give-back of a start that crashed between the link and the
+		// removal (this server's fallback, or an older version's): the
+		// name already is this file (one inode). Left here, the .queued
+		// name would be given back again once the scan marked the
+		// given-back one away — a second submission.
+		if a, aerr := os.Lstat(path); aerr == nil {
+			if b, berr := os.Lstat(to); berr == nil && os.SameFile(a, b) {
+				return removeOld(path)
+			}
+		}
+	}
+	return err
+}
+
+func removeOld(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return &keptBothError{err}
+	}
+	return nil
 }
 
 // Scan handles every new *.eml file once.

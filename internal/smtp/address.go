@@ -438,6 +438,13 @@ func parsePathAddress(s string) (Address, error) {
 	return ParseAddress(q)
 }
 
+// ParseContentAddress is ParseAddress for an address whose local part
+// is given by its content, its quotes gone (net/mail's Address.Address:
+// "an na"@x is an na@x): the local part is quoted again where it needs
+// the quotes, as RCPT's path is (parsePathAddress), so a header address
+// is stored as RCPT stores the same mailbox.
+func ParseContentAddress(s string) (Address, error) { return parsePathAddress(s) }
+
 // quotePathLocal is s (local@domain, the local part as a path's content)
 // with its local part written as an RFC 5321 Quoted-string when it is
 // no dot-string: '"' and '\\' as quoted-pairs. A local part of atext
