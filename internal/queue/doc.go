@@ -1303,7 +1303,7 @@
 // name meanwhile — the daemon's user may, owning the directory above
 // (/var/lib/umbra) — refuses the command, the database unchanged, and
 // what it made is removed through the descriptor; nothing is done
-// through the link (ops3_restoreownerlink_test.go, ops28_swapdir_test.go).
+// through the link (ops3_restoreownerlink_test.go, swapdir_test.go).
 // The commands' own files are made, opened again, given their owner,
 // locked and removed through that descriptor too (datadirfiles.go, the
 // In variants: the copy path.restore or path.compact, made with O_EXCL
