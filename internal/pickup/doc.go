@@ -87,9 +87,12 @@
 //     wait in the directory, untouched, until the level falls.
 //   - A directory is one server's (Lock, dirlock.go): the server holds
 //     the directory itself locked while it runs (flock on an O_RDONLY
-//     O_DIRECTORY descriptor: no file carries the lock, so no removal
-//     frees it), and serve refuses to start on a directory another
-//     process holds. Two servers on one
+//     O_DIRECTORY descriptor: no removal of a file frees it) and the
+//     regular file .umbra-pickup.lock in it (a directory's flock stays
+//     in this host's kernel on NFS; a regular file's reaches the server's
+//     lock service, so another host sharing the directory is refused
+//     too), and serve refuses to start on a directory another process
+//     holds. Two servers on one
 //     directory would each submit the other's files, and each take the
 //     other's .queued files, whose messages its database does not hold,
 //     for files to submit again. The lock goes with the process (kill -9

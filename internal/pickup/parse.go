@@ -74,14 +74,31 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 	// Continuation lines were appended to the header they follow; parse
 	// address headers from the unfolded section.
 	unfolded := unfold(head)
+	// The sender as MAIL stores it: a source route dropped, a quoted
+	// local part by its content, one that shows an address (a@b) or any
+	// other MAIL would refuse refused here — never queued as written,
+	// where its text would name another mailbox than the header's.
 	if xsender != "" {
-		env.From = strings.Trim(xsender, "<> ")
+		if p := strings.Trim(xsender, "<> "); p != "" {
+			a, postmaster, err := smtp.ParseRcptPath(p)
+			if err != nil {
+				return Envelope{}, nil, fmt.Errorf("X-Sender %q refused as MAIL would refuse it: %v", trunc(p), err)
+			}
+			env.From = p
+			if !postmaster {
+				env.From = a.String()
+			}
+		}
 	} else if f := headerOf(unfolded, "from"); f != "" {
 		a, err := mail.ParseAddress(f)
 		if err != nil {
 			return Envelope{}, nil, fmt.Errorf("From: %v", err)
 		}
-		env.From = headerAddress(a.Address)
+		q, err := smtp.ParseContentAddress(a.Address)
+		if err != nil {
+			return Envelope{}, nil, fmt.Errorf("From: %q refused as MAIL would refuse it: %v", trunc(a.Address), err)
+		}
+		env.From = q.String()
 	}
 	if len(env.Rcpts) == 0 {
 		for _, h := range []string{"to", "cc", "bcc"} {
