@@ -212,8 +212,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// The Maildir tree's root before the data directory: a refused one
 	// outside it leaves no data directory behind (one inside it is made
 	// with it, as the data directory is made).
-	if err := maildirReady(cfg); err != nil { // maildirready.go
-		return err
+	// One inside the data directory waits for the database's open: a
+	// data directory of another user is said as such (chown), not as a
+	// Maildir this user may not write.
+	mdErr := maildirReady(cfg) // maildirready.go
+	if mdErr != nil && !pathUnder(cfg.Mailbox.Maildir, cfg.Server.DataDir) {
+		return mdErr
 	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
@@ -232,6 +236,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	defer store.Close()
+	if mdErr != nil {
+		return mdErr
+	}
 	defer holdForTest("UMBRA_TEST_HOLD_STOP") // the moment before the close, after every other stop (startmark.go)
 	databaseLocked(ctx)                       // its lock tells a starting daemon from now on (startmark.go)
 	var mgr *queue.Manager                    // set before the metrics and admin listeners start
@@ -1507,4 +1514,14 @@ func mergeLegacyMaildirs(root string, log *slog.Logger) {
 	if err != nil {
 		log.Error("maildir: merging U-label domain directories into their A-label ones failed; the next start tries again", "root", root, "err", err)
 	}
+}
+
+// pathUnder reports whether path is dir or lies below it (by their
+// cleaned text).
+func pathUnder(path, dir string) bool {
+	if path == "" || dir == "" {
+		return false
+	}
+	p, d := filepath.Clean(path), filepath.Clean(dir)
+	return p == d || strings.HasPrefix(p, d+string(filepath.Separator))
 }
