@@ -19,7 +19,7 @@ import (
 // paths are compared by identity (samePlace), as a reload compares them.
 func TestOPS4TrackConfigLinkSpellingIsInForce(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := rangeAddr(t, "127.0.0.131"), rangeAddr(t, "127.0.0.131")
+	listen, sinkAddr := opsAddr(t, "127.0.0.131"), opsAddr(t, "127.0.0.131")
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
@@ -55,7 +55,7 @@ func TestRT11RouteExplainConfigThroughALinkAsksTheDaemon(t *testing.T) {
 	dns := dnstest.Start(t, "test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
 		"x.test. 300 IN MX 10 mx.x.test.", "mx.x.test. 300 IN A 127.0.0.132")
 	dir := t.TempDir()
-	listen := rangeAddr(t, "127.0.0.132")
+	listen := opsAddr(t, "127.0.0.132")
 	cfgPath := umbraHub(t, dir, listen, "1h", "internet", "port: 38801\ntls: opportunistic", dnsServers(dns.Addr)+noMTASTS)
 	d := startUmbra(t, cfgPath, listen)
 	d.dumpLogIfFailed()

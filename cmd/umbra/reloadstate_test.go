@@ -3,11 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,22 +15,6 @@ import (
 	"umbra/internal/admin"
 )
 
-// rangeAddr is a free TCP address on ip with a port in 38000-38999.
-func rangeAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(38000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 38000-38999 on %s", ip)
-	return ""
-}
-
 // OPS-1, OPS-3, OPS-5: the state of the last reload — when, its result,
 // the parts a restart would refuse or change, umbra_config_restart_would_fail —
 // was only in the metrics and the log: the admin socket's /v1/status and
@@ -41,8 +22,8 @@ func rangeAddr(t testing.TB, ip string) string {
 // either could not tell that the file on disk is not what runs.
 func TestOPS1ReloadStateInStatusAndConsole(t *testing.T) {
 	dir := t.TempDir()
-	listen := rangeAddr(t, "127.0.0.130")
-	consoleAddr := rangeAddr(t, "127.0.0.130")
+	listen := opsAddr(t, "127.0.0.130")
+	consoleAddr := opsAddr(t, "127.0.0.130")
 	creds := filepath.Join(dir, "credentials")
 	alice, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
 	os.WriteFile(creds, []byte("alice:"+string(alice)+"\n"), 0o600)
