@@ -321,6 +321,9 @@ func (d *Deliverer) Reload(cfg Config) error {
 		return err
 	}
 	d.st.Store(st)
+	if r := d.presenter.Load(); r != nil {
+		r.pruneRemoved() // refusals of servers this reload removed from the topology
+	}
 	d.knownOutbound(st)
 	d.mu.Lock()
 	idle := d.idle

@@ -103,6 +103,9 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 			}
 			r.sessionRefusals.LoadOrStore(n, f)
 		}
+		// A server the topology no longer lists: its record goes
+		// (pruneRemoved), not read at every start and shown for good.
+		r.pruneRemoved()
 	}
 	r.d.presenter.Store(r)
 	return r

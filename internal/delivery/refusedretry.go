@@ -185,6 +185,9 @@ func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
 	var out []RefusedHolder
 	r.sessionRefusals.Range(func(k, v any) bool {
 		f := v.(*sessionRefusal)
+		if r.removedFromTopology(k.(string)) {
+			return true // dropped by pruneRemoved: never shown refused
+		}
 		name := r.topologyName(k.(string))
 		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
 			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
@@ -203,4 +206,41 @@ func (r *ReceiptShadow) topologyName(key string) string {
 		}
 	}
 	return key
+}
+
+// removedFromTopology: this server has a topology and it lists no
+// server of key (a mailaddr.NameKey): the server was removed from it
+// (or never was one). Without a topology nothing is removed.
+func (r *ReceiptShadow) removedFromTopology(key string) bool {
+	st := r.d.st.Load()
+	if st == nil || st.cfg.Topology == nil {
+		return false
+	}
+	_, ok := st.cfg.Topology.Server(key)
+	return !ok
+}
+
+// pruneRemoved drops the refusals of the sessions of servers the
+// topology in force no longer lists, in memory and in the transport
+// database (shadow30 item 1): a refusal outlives nothing but its
+// server's place in the topology — no copy goes to a server the
+// topology does not list, and its record would otherwise be read at
+// every start and shown by shadow list for good. Called at the start
+// (WithHolders) and after every reload (Deliverer.Reload); a server
+// still listed keeps its refusal. Each drop is logged.
+func (r *ReceiptShadow) pruneRemoved() {
+	r.sessionRefusals.Range(func(k, v any) bool {
+		key := k.(string)
+		if !r.removedFromTopology(key) {
+			return true
+		}
+		r.refusedMu.Lock()
+		if _, ok := r.sessionRefusals.LoadAndDelete(key); ok {
+			r.noteRefusedHere(key, false)
+			r.d.log.Info("refusal of a shadow server's sessions dropped: the server is no longer in the topology",
+				"session_name", key, "refused_since", v.(*sessionRefusal).since.UTC().Format(time.RFC3339))
+		}
+		r.refusedMu.Unlock()
+		return true
+	})
 }
