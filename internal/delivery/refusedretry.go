@@ -99,8 +99,12 @@ func (r *ReceiptShadow) clock() time.Time {
 // refusedLate: server's sessions are refused here and its try for a
 // copy is not due: it is tried after every candidate not marked (a due
 // one in its normal place, where refusedSinceLetIn takes the try).
+//
+// The refusal is kept under the name the holder's sessions state, which
+// may not be the one it is dialled as (refusalKey): read under the
+// name its last session to here stated.
 func (r *ReceiptShadow) refusedLate(now time.Time, server string) bool {
-	v, ok := r.sessionRefusals.Load(mailaddr.NameKey(server))
+	v, ok := r.sessionRefusals.Load(r.refusalKey(server, ""))
 	if !ok {
 		return false
 	}
@@ -162,7 +166,7 @@ func (r *ReceiptShadow) copyMadeOn(server, stated string) {
 	if name == "" {
 		name = server
 	}
-	if _, ok := r.sessionRefusals.Load(mailaddr.NameKey(name)); !ok {
+	if _, ok := r.sessionRefusals.Load(r.refusalKey(server, stated)); !ok {
 		return
 	}
 	r.d.log.Info("copy on receipt made on a shadow server whose sessions this server refuses (its try once a minute): the refusal stands until one of its sessions is let in here",
@@ -243,4 +247,31 @@ func (r *ReceiptShadow) pruneRemoved() {
 		r.refusedMu.Unlock()
 		return true
 	})
+}
+
+// refusalKey is the one key of the refusal of the sessions of the holder
+// dialled as server (the topology's name) stating stated in its XSHADOW
+// reply ("" when not known here: a server below 20, or no session to it
+// yet): the name its sessions state, as the receive side keeps the
+// refusal (ShadowSessionRefused), folded (mailaddr.NameKey). A known
+// stated name is remembered for server (statedAs), so that the tries'
+// order (refusedLate), read before any session, reads the refusal under
+// the same name as its try once a minute (refusedSinceLetIn): a holder
+// whose dialled and stated names differ was otherwise never put last,
+// and tried in its normal place at every copy (shadow30 item 2).
+func (r *ReceiptShadow) refusalKey(server, stated string) string {
+	sk := mailaddr.NameKey(server)
+	if stated != "" {
+		k := mailaddr.NameKey(stated)
+		if k == sk {
+			r.statedAs.Delete(sk)
+		} else {
+			r.statedAs.Store(sk, k)
+		}
+		return k
+	}
+	if v, ok := r.statedAs.Load(sk); ok {
+		return v.(string)
+	}
+	return sk
 }
