@@ -109,10 +109,17 @@
 //     judged so too — alive, its copies kept, not taken over, while it
 //     delivers them (a server advertises XSHADOWDB with or without the
 //     verb);
-//   - no digest (nothing advertised, or the id is not known here):
-//     whatever answered is not the primary refusing — a dead primary's
-//     address taken over by another server, a proxy, a server of an
-//     earlier release: the heartbeat fails like one nothing answered,
+//   - no digest from a primary a completed session proved of an earlier
+//     release (its XSHADOW reply with the stored id, its EHLO without a
+//     digest; kept in the store for that id: EarlierReleaseStore,
+//     earlierrelease.go): the primary refusing, alive, as with the
+//     same digest — a rolling upgrade does not take over a primary
+//     that still answers and holds its mail just because it is older;
+//   - no digest otherwise (nothing advertised, or the id is not known
+//     here): whatever answered is not the primary refusing — a dead
+//     primary's address taken over by another server, a proxy, a
+//     primary never proved of an earlier release: the heartbeat fails
+//     like one nothing answered,
 //     and the copies are taken over after the retry count of failures,
 //     timeout × retries after the last contact. Watch sessions and
 //     reconciliations refused so count as failed sessions (never

@@ -426,6 +426,10 @@ type Recorder struct {
 	// holderRefusals reads the holders whose sessions are refused here
 	// (SetHolderRefusals, holderrefused.go).
 	holderRefusals func() []HolderRefusal
+	// digestNoted: primary → what SessionDigest last recorded ("+": it
+	// advertises its digest; "-" and the id: an earlier release), so
+	// that a session that changes nothing costs no write.
+	digestNoted sync.Map
 }
 
 // refusal is a primary's refusals of this server's sessions since the
@@ -546,7 +550,9 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 		return true
 	}
 	if digest == "" {
-		return false
+		// None advertised: the primary's only when a completed session
+		// proved it of a release before the digest (earlierrelease.go).
+		return r.EarlierRelease(name)
 	}
 	res, err := ds.PresentedDigest(name, digest)
 	if err != nil {
