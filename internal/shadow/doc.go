@@ -179,7 +179,11 @@
 //     view and the WARN say what to do: give the server running the copy
 //     a data dir of its own, then umbra shadow forget-database ID here.
 //
-// One record of refusals (Recorder.Refused, memory): every session kind
+// One record of refusals (Recorder.Refused, memory; one per server,
+// keyed by its name folded as mailaddr.NameKey folds it — a primary's
+// copies are stored under the name its sessions state, its probes and
+// the session let in that ends a refusal here name it as the topology
+// spells it —, shown under the spelling it was recorded with): every session kind
 // — heartbeat, watch, reconciliation, and a delivery's relay whose
 // XSHADOW was refused, and this server's session for copies on receipt
 // to a shadow server (SessionRefused, session "receipt") — reports its
