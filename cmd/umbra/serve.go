@@ -1195,6 +1195,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 		mgr.SetServers(nil)
 	}
+	del.ReloadCommitted() // refusals of shadow servers this reload removed from the topology dropped
 	srv.SetRecipients(rcptv)
 	srv.SetAuthservIDs(frontDoorIDs(next))
 	del.SetRecipients(rcptv)

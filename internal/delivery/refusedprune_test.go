@@ -75,10 +75,24 @@ func TestSR17StoredRefusalOfRemovedServerPruned(t *testing.T) {
 		t.Errorf("no log line for the dropped refusal of hub-b:\n%s", buf.String())
 	}
 
-	// A reload that removes hub-d drops its record at once.
+	// A reload that removes hub-d but fails later (another part of the
+	// configuration refused) gives the running configuration back:
+	// nothing is dropped.
+	running := r.d.RunningConfig()
 	if err := r.d.Reload(Config{Log: r.d.log, Topology: nameTopology(t), LocalServer: "hub-a"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.d.Reload(running); err != nil {
+		t.Fatal(err)
+	}
+	if s := stored(); !s["hub-d"] {
+		t.Errorf("after a failed reload without hub-d: stored refusals %v, want hub-d's kept", s)
+	}
+	// A reload that removes hub-d, committed, drops its record at once.
+	if err := r.d.Reload(Config{Log: r.d.log, Topology: nameTopology(t), LocalServer: "hub-a"}); err != nil {
+		t.Fatal(err)
+	}
+	r.d.ReloadCommitted()
 	if s := stored(); len(s) != 0 {
 		t.Errorf("after a reload without hub-d: stored refusals %v, want none", s)
 	}

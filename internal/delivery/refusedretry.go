@@ -230,7 +230,7 @@ func (r *ReceiptShadow) removedFromTopology(key string) bool {
 // server's place in the topology — no copy goes to a server the
 // topology does not list, and its record would otherwise be read at
 // every start and shown by shadow list for good. Called at the start
-// (WithHolders) and after every reload (Deliverer.Reload); a server
+// (WithHolders) and after every reload in force (Deliverer.ReloadCommitted); a server
 // still listed keeps its refusal. Each drop is logged.
 func (r *ReceiptShadow) pruneRemoved() {
 	r.sessionRefusals.Range(func(k, v any) bool {
