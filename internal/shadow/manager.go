@@ -427,6 +427,9 @@ type Recorder struct {
 	// holderRefusals reads the holders whose sessions are refused here
 	// (SetHolderRefusals, holderrefused.go).
 	holderRefusals func() []HolderRefusal
+	// serverKnown tests a name against the topology in force
+	// (SetServerKnown, holderrefused.go), nil: every name known.
+	serverKnown func(name string) bool
 	// digestNoted: primary → what SessionDigest last recorded ("+": it
 	// advertises its digest; "-" and the id: an earlier release), so
 	// that a session that changes nothing costs no write.
@@ -1440,8 +1443,8 @@ func (m *Manager) Status() []PrimaryStatus {
 		listed[nameKey(st.Name)] = true
 	}
 	for _, h := range m.rec.refusedHereAll() {
-		if listed[nameKey(h.primary)] {
-			continue
+		if listed[nameKey(h.primary)] || !m.rec.knownServer(h.primary) {
+			continue // its row, or a server removed from the topology
 		}
 		out = append(out, PrimaryStatus{Name: h.primary, Refused: h.reply + "; " + refusedNoCopiesAdvice(h.primary, h.presented, h.other),
 			RefusedSince: h.since, LastRefused: h.last})
@@ -1451,7 +1454,7 @@ func (m *Manager) Status() []PrimaryStatus {
 	// none (rt29a F2: shadow list said nothing while every copy, and
 	// with reject_on_shadow_failure every message, was refused).
 	for _, h := range m.rec.holdersRefused() {
-		if listed[nameKey(h.Server)] {
+		if listed[nameKey(h.Server)] || !m.rec.knownServer(h.Server) {
 			continue
 		}
 		listed[nameKey(h.Server)] = true
