@@ -183,7 +183,9 @@
 // keyed by its name folded as mailaddr.NameKey folds it — a primary's
 // copies are stored under the name its sessions state, its probes and
 // the session let in that ends a refusal here name it as the topology
-// spells it —, shown under the spelling it was recorded with): every session kind
+// spells it —, shown under the spelling it was recorded with; a digest
+// presented in a refused session is judged against the primary stored
+// under any spelling of the name, Recorder.storedName): every session kind
 // — heartbeat, watch, reconciliation, and a delivery's relay whose
 // XSHADOW was refused, and this server's session for copies on receipt
 // to a shadow server (SessionRefused, session "receipt") — reports its

@@ -565,6 +565,7 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 	if !ok {
 		return true
 	}
+	name = r.storedName(name)
 	if digest == "" {
 		// None advertised: the primary's only when a completed session
 		// proved it of a release before the digest (earlierrelease.go).
@@ -584,6 +585,31 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
 	return res.SameDatabase
+}
+
+// storedName is the name the store keeps primary under: its copies are
+// stored under the name its sessions state, as spelt there, while a
+// relay, a copy on receipt or a probe names it as the topology spells it
+// (letter case, a final dot: nameKey). The spelling given when the store
+// keeps it so or keeps no such primary (shadow30 item 5).
+func (r *Recorder) storedName(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return primary
+	}
+	k, folded := nameKey(primary), ""
+	for _, p := range ps {
+		if p.Name == primary {
+			return primary
+		}
+		if folded == "" && nameKey(p.Name) == k {
+			folded = p.Name
+		}
+	}
+	if folded != "" {
+		return folded
+	}
+	return primary
 }
 
 // SessionRefused records a session of kind session to peer (a relay in
