@@ -600,6 +600,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 		mgr.SetServers(topo) // and copies kept under a connector's host name to the server they reached
 	}
+	if shadowRec != nil {
+		// shadow list shows no server the topology in force (reloads
+		// included) no longer lists as refused.
+		shadowRec.SetServerKnown(func(name string) bool {
+			t := del.RunningConfig().Topology
+			if t == nil {
+				return true
+			}
+			_, ok := t.Server(name)
+			return ok
+		})
+	}
 	var holders *shadow.Holders
 	if shadows != nil {
 		// Shadow on receipt (SR-17): copies pushed to other transport
@@ -1195,6 +1207,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 		mgr.SetServers(nil)
 	}
+	del.ReloadCommitted() // refusals of shadow servers this reload removed from the topology dropped
 	srv.SetRecipients(rcptv)
 	srv.SetAuthservIDs(frontDoorIDs(next))
 	del.SetRecipients(rcptv)

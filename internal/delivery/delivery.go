@@ -334,6 +334,19 @@ func (d *Deliverer) Reload(cfg Config) error {
 	return nil
 }
 
+// ReloadCommitted tells the deliverer that the configuration of its last
+// Reload is in force for good (the reload of every other part
+// succeeded): the refusals of the shadow sessions of servers its
+// topology no longer lists are dropped then (ReceiptShadow pruneRemoved),
+// not at Reload itself — a reload that fails later gives the deliverer
+// its running configuration back, and must not have dropped the
+// refusals of the servers it would have removed.
+func (d *Deliverer) ReloadCommitted() {
+	if r := d.presenter.Load(); r != nil {
+		r.pruneRemoved()
+	}
+}
+
 // RunningConfig is the configuration in force (as New or the last
 // Reload made it): a reload that fails after the Deliverer took the new
 // one gives it back to Reload as it ran — its topology with the host

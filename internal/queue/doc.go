@@ -1680,8 +1680,17 @@
 //     copy, handed back here, merges into the held record instead).
 //     Whose shadow sessions the receive side refuses (bucket refusedhere,
 //     refusedhere.go) is no message's state: a commit of its own per
-//     change of the refusal state; a crash before it returned leaves it
-//     unrecorded, and that server's next session records it again.
+//     change of the refusal state (a server removed from the topology:
+//     its record deleted at the start or the reload that removes it);
+//     a crash before it returned leaves it unrecorded, and that
+//     server's next session records it again (a deletion not done is
+//     done again at the next start).
+//     Which primaries a completed session proved to advertise no
+//     database digest (bucket digestless, digestless.go) is no
+//     message's state either: a commit of its own per change; a crash
+//     before it returned leaves it unrecorded until that primary's next
+//     completed session (meanwhile its refusals without a digest count
+//     as failed heartbeats, as before the record).
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy;
 //     a copy made there while its message was in delivery included,

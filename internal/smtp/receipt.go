@@ -280,8 +280,9 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // not tried on that server again, the next candidate takes it.
 var ErrCopyTimedOut = errors.New("the shadow server did not answer the copy in time")
 
-// errNoUTF8Copy refuses an SMTPUTF8 message's copy to a peer that does not
-// offer SMTPUTF8 (umbra's receive connectors always do).
+// errNoUTF8Copy refuses the copy of an SMTPUTF8 message that needs the
+// extension (copyNeedsUTF8) to a peer that does not offer SMTPUTF8
+// (umbra's receive connectors always do).
 var errNoUTF8Copy = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "peer does not support SMTPUTF8"}
 
 // PushCopy sends m as a shadow copy on receipt in a shadow session (after
@@ -320,11 +321,17 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		opts.Return = gosmtp.DSNReturnHeaders // kept as given (RFC 3461 §4.3)
 	}
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 && m.UTF8 {
-		// The copy would lose what the message was received with, and
-		// the peer would deliver it so (RFC 6531 §3.2): refused here, as
-		// delivery refuses such a hop (5.6.7). Nothing was sent.
-		c.sc.copyParam, c.sc.copyMark = "", 0
-		return errNoUTF8Copy
+		if copyNeedsUTF8(m, body, tail == nil) {
+			// The copy would lose what the message was received with,
+			// and the peer would deliver it so (RFC 6531 §3.2):
+			// refused here, as delivery refuses such a hop (5.6.7).
+			// Nothing was sent.
+			c.sc.copyParam, c.sc.copyMark = "", 0
+			return errNoUTF8Copy
+		}
+		// Nothing in it needs the extension (its envelope and header
+		// all ASCII): sent without it, as delivery sends it.
+		opts.UTF8 = false
 	}
 	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the body not copied
 	if tail == nil && c.canPushOneTrip() {
