@@ -381,6 +381,10 @@ type group struct {
 // Maildir's duplicate check holds without the header.
 func noteAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
 
+// groupEndSeam, when set (tests only), runs after a group's delivery
+// returned, before its results are kept: a test makes it panic there.
+var groupEndSeam func(key string)
+
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	m = canonical(m)
 	st := d.st.Load()
@@ -413,6 +417,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			results = append(results, res...)
 			continue
 		}
+		kept := false // the group's results are among results (under mu)
 		one := func() {
 			deliver := func(g *group) (res []queue.Result) {
 				// A panic here is umbra's defect: it ends this group's
@@ -464,8 +469,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 					res[k].Database = g.db
 				}
 			}
+			if groupEndSeam != nil {
+				groupEndSeam(g.key)
+			}
 			mu.Lock()
 			results = append(results, res...)
+			kept = true
 			mu.Unlock()
 			if len(order) > 1 {
 				// One of several groups of this job (the recipients
@@ -479,7 +488,26 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); one() }()
+		go func() {
+			defer wg.Done()
+			// A panic around the group's delivery (its results'
+			// bookkeeping, its report) — deliver recovers its own — on
+			// this goroutine of its own, outside the queue manager's
+			// recover: counted and logged as a delivery's, the group's
+			// recipients deferred with queue.PanicReply unless its
+			// results were kept already, the other groups' standing.
+			defer func() {
+				if r := recover(); r != nil {
+					d.recovered(PanicDelivery, r, "msg_id", m.ID.String(), "destination", g.key)
+					mu.Lock()
+					if !kept {
+						results = append(results, panicResults(g.rcpts)...)
+					}
+					mu.Unlock()
+				}
+			}()
+			one()
+		}()
 	}
 	wg.Wait()
 	return results

@@ -64,6 +64,11 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 	// removals after commits wait for the links (not for the copy).
 	s.unlinkMu.Lock()
 	locked := true
+	defer func() {
+		if locked { // a panic under it (linkSpooled) does not keep every removal after a commit waiting
+			s.unlinkMu.Unlock()
+		}
+	}()
 	err = s.db.View(func(tx *bolt.Tx) error {
 		total = tx.Size()
 		var err error
@@ -78,6 +83,7 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 	})
 	if locked {
 		s.unlinkMu.Unlock()
+		locked = false
 	}
 	defer links.remove()
 	if err != nil {
