@@ -62,7 +62,14 @@
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered
-//     ones). Its checks judge the session from its next MAIL
+//     ones). One rule for the settings of a message: each transaction
+//     reads them from the connector in force when its MAIL is taken and
+//     keeps that snapshot to its end (txConn, reloadtxn.go, which lists
+//     them and the fields that follow another rule, each with its
+//     reason): bare_newlines, dkim_sign, shadow_on_receipt,
+//     reject_on_shadow_failure, max_acknowledgement_delay, the limits
+//     and requirements above; a reload during DATA or BDAT never
+//     changes a message half-way. Its checks judge the session from its next MAIL
 //     (followChecks: a milter's session state stays until the reload
 //     removes that milter, one it adds does not join), its timeouts,
 //     junk and error limits, minimum data rate and transaction time

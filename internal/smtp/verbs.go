@@ -430,7 +430,7 @@ func (v *verbConn) startBody() {
 	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
 		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.maxHeaderSize()
-		v.sink.normalize = s.c.cfg.BareNewlines == config.BareNewlinesNormalize
+		v.sink.normalize = s.txConn().cfg.BareNewlines == config.BareNewlinesNormalize
 	}
 }
 
