@@ -106,7 +106,8 @@
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
 //     Every reply line leaves as printable ASCII — but for the reply to
-//     MAIL and RCPT of a transaction whose MAIL said SMTPUTF8, which
+//     a MAIL that said SMTPUTF8, taken or refused (mailUTF8), and to
+//     the RCPTs of its transaction, which
 //     echoes the path's graphic UTF-8 characters as written (RFC 6531
 //     §3.7.4; echoUTF8), as it writes an invalid IDN label's (idnReply,
 //     echoLine), and a path with a quoted local part quoted as

@@ -140,6 +140,9 @@ type verbConn struct {
 	hasBody    bool
 	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
+	// mailUTF8: the last MAIL said SMTPUTF8, so its reply — a refusal
+	// too — may echo the path in UTF-8 (utf8Transaction).
+	mailUTF8   bool
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
 	// goAuthed: go-smtp completed an AUTH on this connection (its 235),
@@ -619,15 +622,20 @@ func (v *verbConn) write(b []byte) (int, error) {
 }
 
 // utf8Transaction reports whether the reply being written is to a MAIL
-// or RCPT of a transaction whose MAIL said SMTPUTF8: such a reply may
-// echo the client's address in UTF-8 (RFC 6531 §3.7.4; replyecho.go).
-// It runs in go-smtp's goroutine, which set the session's options.
+// that said SMTPUTF8 — taken or refused: the client asked for UTF-8 —,
+// or to a RCPT of a transaction whose MAIL did: such a reply may echo
+// the client's address in UTF-8 (RFC 6531 §3.7.4; replyecho.go), one
+// rule for every reply that echoes an address. It runs in go-smtp's
+// goroutine, which set the session's options.
 func (v *verbConn) utf8Transaction() bool {
-	if v.last != "MAIL" && v.last != "RCPT" {
-		return false
+	switch v.last {
+	case "MAIL":
+		return v.mailUTF8
+	case "RCPT":
+		s := v.sess()
+		return s != nil && s.opts.UTF8
 	}
-	s := v.sess()
-	return s != nil && s.opts.UTF8
+	return false
 }
 
 // quitDone reports whether the session's QUIT was answered.
