@@ -419,6 +419,10 @@
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
 //     permanent failure decidable at receipt is never turned into a DSN.
+//     The field is read as RCPT reads a path (FieldAddressKeys: one
+//     parse, ParseRcptPath, here and at final delivery's check), so the
+//     Delivered-To final delivery wrote for a stored recipient names it,
+//     whatever its quoted local part holds.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends. It is Drain then CloseShadow: the
