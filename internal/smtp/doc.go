@@ -74,7 +74,9 @@
 //     removes that milter, one it adds does not join), its timeouts,
 //     junk and error limits, minimum data rate and transaction time
 //     from its next command (followLimits), its certificate the next
-//     STARTTLS handshake (reloadlimits.go); max_line_length stays the
+//     STARTTLS handshake (reloadlimits.go; a certificate the reload
+//     took away ends the connection's STARTTLS from its next EHLO, 454
+//     4.7.0: startTLSConfig); max_line_length stays the
 //     session's own.
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach

@@ -314,7 +314,7 @@ func (v *verbConn) fillCommand() error {
 		v.reply(replyVRFY)
 		return nil
 	case "STARTTLS":
-		if v.tlsCfg != nil {
+		if v.tlsCfg != nil || v.startTLSConfig() != nil {
 			v.startTLS(arg)
 			return nil
 		}

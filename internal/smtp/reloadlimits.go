@@ -37,7 +37,12 @@ import (
 //     reload announces the lowered one (ehloLimits); raised, nothing:
 //     go-smtp holds the session to the ones it began with.
 //   - the certificate and client CA (tls): the next STARTTLS handshake
-//     on the connection is made with the connector in force's.
+//     on the connection is made with the connector in force's
+//     (startTLSConfig); a connection opened without one never gets
+//     STARTTLS (new connections do), and where the reload took the
+//     certificate away its next EHLO offers none and a STARTTLS is 454
+//     4.7.0 — a handshake a 220 already promised, and a session under
+//     TLS, keep theirs.
 //   - the checks (rate_limits, message authentication, connection
 //     filters, milters): the connector in force's from the next MAIL
 //     (followChecks, authreload.go) — a check without per-session state

@@ -656,7 +656,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		// on a connection that cannot STARTTLS (authNeedsTLS).
 	case final:
 		v.ehlo = false
-		if v.tlsCfg != nil && !v.tlsOn.Load() {
+		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
 			out.WriteString("250-STARTTLS\r\n")
 		}
 		s := v.sess()
@@ -793,10 +793,33 @@ func (v *verbConn) authNeedsTLS() bool {
 // can do one, else on a new connection — never sending the client to a
 // STARTTLS this connection does not offer.
 func (v *verbConn) replyAuthNeedsTLS() string {
-	if v.tlsCfg != nil {
+	if v.startTLSConfig() != nil {
 		return "538 5.7.11 Encryption required for requested authentication mechanism"
 	}
 	return "538 5.7.11 Encryption required for requested authentication mechanism: this connection cannot start TLS (opened before its receive connector had a certificate); connect again"
+}
+
+// replyTLSGone answers STARTTLS on a connection whose receive connector
+// a reload left without a certificate (startTLSConfig nil).
+const replyTLSGone = "454 4.7.0 TLS not available: this receive connector has no certificate now"
+
+// startTLSConfig is the TLS configuration of the next STARTTLS handshake
+// on the connection: the connector in force's certificate and client CA
+// (a reload's), nil where it has none — a connection opened without one
+// has no STARTTLS to offer (tlsCfg nil: new connections only get one a
+// reload added), and one opened with a certificate a reload then took
+// away offers none from its next EHLO (never the certificate taken
+// away). A connector a reload removed or renamed leaves the connection
+// the one it was opened with. A handshake under way, and a session
+// already under TLS, keep theirs.
+func (v *verbConn) startTLSConfig() *tls.Config {
+	if v.tlsCfg == nil {
+		return nil
+	}
+	if c := v.connInForce(); c != nil {
+		return c.tls
+	}
+	return v.tlsCfg
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
@@ -818,6 +841,13 @@ func (v *verbConn) startTLS(arg string) {
 		v.reply("503 5.5.1 STARTTLS must be the last command of a group")
 		return
 	}
+	cfg := v.startTLSConfig() // the connector in force's (reloadlimits.go)
+	if cfg == nil {
+		// A reload took the connector's certificate away: none to
+		// offer, never the one taken away (RFC 3207 §4: 454).
+		v.reply(replyTLSGone)
+		return
+	}
 	v.reply("220 2.0.0 Ready to start TLS")
 	// The handshake runs without mu, which a handshake waiting a minute
 	// for a silent client's ClientHello would hold as long: a drain's
@@ -827,10 +857,6 @@ func (v *verbConn) startTLS(arg string) {
 	v.mu.Lock()
 	v.handshaking = true
 	v.mu.Unlock()
-	cfg := v.tlsCfg
-	if c := v.connInForce(); c != nil && c.tls != nil {
-		cfg = c.tls // a reload's certificate and client CA (reloadlimits.go)
-	}
 	tc := tls.Server(v.tc, cfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()
