@@ -554,8 +554,10 @@ func (s *session) claimOwn(id string) bool {
 	// would never fetch the copy's discard: a duplicate at the takeover);
 	// a client of the trusted ranges stating another server's name stops
 	// that server's copies until its next session is let in — the
-	// operator vouches for every client there.
-	return s.c.cfg.ExternallySecured
+	// operator vouches for every client there — while the configuration
+	// in force still trusts it (serverNow's rule): a reload that took
+	// externally_secured away took that vouching too.
+	return s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every

@@ -18,15 +18,21 @@ package smtp
 //   - max_acknowledgement_delay (delaysAck, awaitConfirmation: asked twice
 //     at the end of data, once before the commit and once after);
 //   - max_message_size and max_recipients as a reload lowered them
-//     (followSizeLimit at MAIL; recipientLimit, the recipients a check
-//     adds, a shadow copy batch's bound); go-smtp holds the session to
-//     those its EHLO announced, so a raised limit is not followed;
+//     (followSizeLimit at MAIL; recipientLimit and the recipients a
+//     check adds: maxRecipients); go-smtp holds the session to those its
+//     EHLO announced, so a raised limit is not followed;
 //   - tls.required, auth.required and the checks (openMail, followChecks),
 //     which MAIL judges anyway.
 //
 // Not so, each for its reason: the permissions and the authentication are
 // judged again at each RCPT (refreshRights, standing), since a reload
-// that takes a right or an account away must bite at once (SMTP-3);
+// that takes a right or an account away must bite at once (SMTP-3), and
+// so is the trust of externally_secured, at each use (serverNow,
+// trustedServer, claimOwn: given by both the connector the session
+// began on and the one in force, never by the first alone); a shadow
+// copy's recipients are its primary's, bounded in a copy batch
+// (keepBatch) by the max_recipients the session began with, as go-smtp
+// bounds a single copy's RCPTs;
 // timeouts, junk and error limits and the data rate follow the next
 // command (followLimits), being the connection's, not a message's;
 // max_line_length, the banner and the bindings stay the connection's
