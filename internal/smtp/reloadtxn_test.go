@@ -194,3 +194,38 @@ func TestSR9ReloadDuringDataKeepsAcknowledgementDelay(t *testing.T) {
 	clk.Advance(5 * time.Minute)
 	d.expect("250 2.0.0 Ok: queued as ")
 }
+
+// SMTP-5: the same for a body spooled to a file as it arrives (its
+// newlines made CRLF while it is read, its end judged after): the
+// transaction keeps the bare_newlines its MAIL took.
+func TestSMTP5ReloadBareNewlinesTakenAtMailSpooled(t *testing.T) {
+	addr := freeAddr(t)
+	st, _ := spoolStore(t)
+	q := &bodyQueue{}
+	s := startSpoolServer(t, q, st, 1024, 0, connectors(t, txnYAML(addr, ""))...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, txnYAML(addr, "    bare_newlines: normalize\n")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 70) + "\n"
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("Subject: x\r\n\r\n" + strings.Repeat(long, 20))
+	if err := s.Reload(connectors(t, txnYAML(addr, "")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd(strings.Repeat(long, 20)+"end\r\n.", "250")
+	q.bmu.Lock()
+	spooled := len(q.spooled) == 1 && q.spooled[0]
+	q.bmu.Unlock()
+	if q.count() != 1 || !spooled || strings.Contains(string(q.bodies[0][len("Subject: x\r\n\r\n"):]), "x\nx") {
+		t.Fatalf("queued %d (spooled %v); want one spooled message, its bare LFs normalised", q.count(), spooled)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\n"+strings.Repeat(long, 40)+"end\r\n.", "554 5.6.0")
+}
