@@ -491,7 +491,9 @@
 // own, and an LMTP server writes them from MAIL FROM and RCPT TO (Dovecot
 // does, per recipient; umbra adding them too would double them). A message that arrived with a Delivered-To naming the
 // recipient was delivered there before: that recipient fails with 5.4.6
-// (checked on the arriving fields, before umbra adds its own). A group
+// (checked on the arriving fields, before umbra adds its own; each read
+// as RCPT reads a path, smtp.HasFieldAddress, so the field umbra wrote
+// names the recipient it wrote it for). A group
 // that would relay a message the next hop would count above
 // max_hop_count (its Received: headers and the next hop's own) fails
 // with 5.4.6 and is not sent: an umbra hop with the same limit takes

@@ -394,15 +394,27 @@ func (s *session) followChecks() {
 }
 
 // recipientLimit refuses a recipient past max_recipients of the
-// connector in force where a reload lowered it below the one the
+// connector in force at the transaction's MAIL (maxRecipients) where a
+// reload lowered it below the one the
 // session began with (go-smtp holds the session to that one itself):
 // 452 4.5.3 as go-smtp words it, so the verb layer counts it as its own
 // (rcptOvershootLimit). A shadow copy's recipients are its primary's,
 // as sent: not limited here either.
 func (s *session) recipientLimit() error {
-	max := s.inForceOrOwn().cfg.Limits.MaxRecipients
-	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || own > 0 && max >= own || s.pendingCopyDB != "" || len(s.rcpt) < max {
+	max := s.maxRecipients()
+	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || max == own || s.pendingCopyDB != "" || len(s.rcpt) < max {
 		return nil
 	}
 	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}
+}
+
+// maxRecipients is the transaction's max_recipients (0: none): the one
+// the session began with, lowered to the one in force at its MAIL
+// (txConn, reloadtxn.go); never raised past what go-smtp holds it to.
+func (s *session) maxRecipients() int {
+	max, own := s.txConn().cfg.Limits.MaxRecipients, s.c.cfg.Limits.MaxRecipients
+	if max <= 0 || own > 0 && max >= own {
+		return own
+	}
+	return max
 }
