@@ -69,6 +69,14 @@ var (
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
+	// replyDirectoryRevoked is replyAuthRevoked for an account of the
+	// directory: what the directory tells is that it no longer has the
+	// account (removed, disabled through account_filter) or changed its
+	// server flag — a password changed in the directory is not seen by
+	// a session already authenticated (umbra keeps no password to bind
+	// with again), so the reply does not name one.
+	replyDirectoryRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: the account directory no longer has the account this session authenticated as, or changed its rights; connect again and authenticate"}
 )
 
 // inForce is the session's receive connector as the configuration in
@@ -120,6 +128,9 @@ func (c *Credentials) stamp(user string) string {
 // (directoryStanding).
 const stampDirectory = "directory"
 
+// revokedByDirectory is the revocation the account directory made.
+const revokedByDirectory = "the account directory no longer has the account or changed its server flag"
+
 // accountValid reports whether the session's authentication still
 // holds: none was made, or the connector in force offers AUTH and holds
 // the account as it was at AUTH — for an account of the directory, the
@@ -145,7 +156,7 @@ func (s *session) revocation() string {
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
 		return "a reload removed the account or changed its password or server flag"
 	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
-		return "the account directory no longer has the account or changed its server flag"
+		return revokedByDirectory
 	}
 	return ""
 }
@@ -319,6 +330,9 @@ func (s *session) standing() error {
 	// session going on with the rights left to it.
 	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
 		s.revokeTold = true
+		if s.revokedWhy == revokedByDirectory {
+			return replyDirectoryRevoked
+		}
 		return replyAuthRevoked
 	}
 	s.lowerServer()
