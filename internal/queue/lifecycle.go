@@ -585,6 +585,13 @@ type CompactOptions struct {
 	// to replace, and held the database's lock a serve starting then
 	// needed.
 	FileSchema func(v int)
+	// DirReplaced, when set, is told, once the compacted copy has the
+	// database's name, that the data directory's path no longer names
+	// the directory the compaction held and worked in (moved, and a
+	// link or another directory put at its name while it ran): heldNow
+	// is where that directory is now ("" when not known). The sizes
+	// returned are of the file there.
+	DirReplaced func(heldNow string)
 }
 
 // CompactWith is CompactTo with options.
@@ -596,9 +603,25 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if err != nil {
 		return 0, 0, err
 	}
+	// The data directory, walked under safepath.go's rule once and held
+	// (as db restore holds it) from the first step: the side lock is
+	// taken and removed, the spool files are written, given their owner
+	// and removed, a spool directory made is removed, and the copy
+	// renamed over the database, through this descriptor; a directory
+	// moved and replaced by a link at its name meanwhile (the daemon's
+	// user may, in a directory of its own, while root compacts) refuses
+	// the compaction before its rename (stillAt), and one replaced after
+	// it is told (DirReplaced).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: opening the data directory: %w (the database is unchanged)", path, err)
+	}
+	defer held.Close() // after the side lock's removal (deferred below)
+	heldFd := int(held.Fd())
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
-	unlockCmd, err := lockCommand(path, time.Second)
+	unlockCmd, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
 	}
@@ -609,22 +632,20 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	defer unlockCmd()
-	// The data directory, walked under safepath.go's rule once and held
-	// (as db restore holds it): the spool files are written, given their
-	// owner and removed, a spool directory made is removed, and the copy
-	// renamed over the database, through this descriptor; a directory
-	// moved and replaced by a link at its name meanwhile (the daemon's
-	// user may, in a directory of its own, while root compacts) refuses
-	// the compaction before its rename (stillAt).
-	dataDir := filepath.Dir(path)
-	held, err := openDirChecked(dataDir, nil, nil, nil)
-	if err != nil {
-		return 0, 0, fmt.Errorf("compaction of %s: opening the data directory: %w (the database is unchanged)", path, err)
-	}
-	defer held.Close()
-	heldFd := int(held.Fd())
+	defer func() {
+		if compactStep != nil {
+			compactStep("end") // before the side lock goes
+		}
+	}()
 	if compactStep != nil {
 		compactStep("begin")
+	}
+	// A database reached through a symlink is not compacted (rt30c F4):
+	// the copy would take the link's name, a file in the data directory,
+	// and the database the link leads to would stay there, whole — put
+	// back, its mail is delivered again.
+	if err := linkedDatabase(held, path, "umbra db compact"); err != nil {
+		return 0, 0, err
 	}
 	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
@@ -780,6 +801,15 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	}
 	spooled := len(respooled) > 0
 	respooled, madeSpool = nil, false // named by the database now
+	if compactStep != nil {
+		compactStep("renamed")
+	}
+	// The size of the file renamed, in the directory held: the path may
+	// lead elsewhere by now.
+	var renamedSt unix.Stat_t
+	if err := unix.Fstatat(heldFd, filepath.Base(path), &renamedSt, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, 0, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
 	if err := unix.Fsync(heldFd); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
 	}
@@ -792,11 +822,10 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
 		}
 	}
-	fi, err = os.Stat(path)
-	if err != nil {
-		return 0, 0, err
+	if o.DirReplaced != nil && stillAt(held, dataDir) != nil {
+		o.DirReplaced(heldDirNow(held))
 	}
-	return before, fi.Size(), nil
+	return before, renamedSt.Size, nil
 }
 
 // compactStep, set by a test only, is called at each step of a
@@ -945,6 +974,13 @@ type RestoreOptions struct {
 	// file after the lock held the database's lock a serve waiting for
 	// the restore needed).
 	BackupSchema func(v int)
+	// DirReplaced, when set, is told, once the restored copy has the
+	// database's name, that the data directory's path no longer names
+	// the directory the restore held and worked in (moved, and a link or
+	// another directory put at its name while it ran): heldNow is where
+	// that directory is now ("" when not known). The restore is done
+	// there; the path leads to a database it did not change.
+	DirReplaced func(heldNow string)
 }
 
 // RestoreWith is Restore with options.
@@ -954,11 +990,27 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			restoreStep(point)
 		}
 	}
+	// The data directory, walked under safepath.go's rule once and held
+	// from the first step: the side lock's making and removal, the
+	// copy's rename over the database, the replaced database's second
+	// name, the restored spool's installation and the replaced spool's
+	// move aside go through this descriptor, never through the path,
+	// and a directory moved and replaced by a link at its name meanwhile
+	// (the daemon's user may, in a directory of its own, while root
+	// restores) refuses the restore before anything is replaced
+	// (stillAt); one replaced after the rename is told (DirReplaced).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return "", fmt.Errorf("restore: opening the data directory: %w. The database is unchanged", err)
+	}
+	defer held.Close() // after the side lock's removal (deferred below)
+	heldFd := int(held.Fd())
 	// Its lock before anything is read (cmdlock.go): a daemon started
 	// while the backup is checked and counted waits for the restore,
 	// instead of opening the database first and the restore then being
 	// refused as in use.
-	unlockCmd, err := lockCommand(path, time.Second)
+	unlockCmd, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return "", fmt.Errorf("restore: transport database %w, another db command: run the restore when it has ended. The database is unchanged", err)
 	}
@@ -969,9 +1021,18 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlockCmd()
+	defer step("end") // before the side lock goes
 	step("begin")
 	if o.Begun != nil {
 		o.Begun()
+	}
+	// A database reached through a symlink is not replaced (rt30c F4):
+	// the copy would take the link's name, and the database the link
+	// leads to would be kept nowhere the restore names (no
+	// queue.db.replaced-TIME), with the messages it holds beyond the
+	// backup. Refused before the backup is read or anything counted.
+	if err := linkedDatabase(held, path, "umbra db restore"); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
@@ -1006,11 +1067,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// copy and its spool files (ownership.go): run as root, they would be
 	// root's, and the daemon could not open them. Read before the lock
 	// below creates the file when there is none.
-	owner := databaseOwner(path)
+	owner := databaseOwnerIn(held, path)
 	if o.Owner != nil {
 		owner.uid, owner.gid = o.Owner.UID, o.Owner.GID
 	}
-	_, serr := os.Stat(path)
+	// The database as the directory held names it (a path through its
+	// descriptor): its lock, the empty file the lock makes where there
+	// is none, and the count are of that directory's, never of one a
+	// link swapped in at the data directory's name leads to (rt30c F3).
+	inHeld := heldPath(held, path)
+	_, serr := os.Stat(inHeld)
 	hadFile := serr == nil
 	// The lock bbolt takes, taken on the file itself: none of the
 	// database's pages is read, so a damaged database (the case a
@@ -1021,10 +1087,15 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// started meanwhile waits for the lock instead of making a database
 	// of its own there, whose Open would delete this restore's copy
 	// (finishRestore) and whose mail the rename would drop.
-	unlock, err := lockCounted(backup, path, o.Lost, step)
+	unlock, err := lockCounted(backup, inHeld, o.Lost, step)
 	var refused *refusedByCount
 	if errors.As(err, &refused) {
 		return "", refused.err // the caller's own words
+	}
+	if ie := (*InUseError)(nil); errors.As(err, &ie) {
+		ie.Path = path // as the operator knows it
+	} else if err != nil {
+		err = &heldNamed{heldText(held, path, err.Error()), err}
 	}
 	if errors.Is(err, ErrInUse) {
 		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
@@ -1033,21 +1104,6 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlock()
-	// The data directory, walked under safepath.go's rule once and held:
-	// the copy's rename over the database, the replaced database's
-	// second name, the restored spool's installation and the replaced
-	// spool's move aside go through this descriptor, never through the
-	// path, and a directory moved and replaced by a link at its name
-	// meanwhile (the daemon's user may, in a directory of its own, while
-	// root restores) refuses the restore before anything is replaced
-	// (stillAt).
-	dataDir := filepath.Dir(path)
-	held, err := openDirChecked(dataDir, nil, nil, nil)
-	if err != nil {
-		return "", fmt.Errorf("restore: opening the data directory: %w. The database is unchanged", err)
-	}
-	defer held.Close()
-	heldFd := int(held.Fd())
 	step("held")
 	// Whether there is a database to keep as path.replaced-TIME: read
 	// under the lock; an empty file (this lock's, or a killed restore's)
@@ -1244,6 +1300,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	renamed = true
+	defer func() {
+		// Done in the directory held, which the path may no longer name.
+		if o.DirReplaced != nil && stillAt(held, dataDir) != nil {
+			o.DirReplaced(heldDirNow(held))
+		}
+	}()
 	step("renamed")
 	if o.Owner != nil && o.GiveDataDir {
 		// The spool directory the restored database uses (the one put
