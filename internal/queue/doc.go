@@ -1308,6 +1308,10 @@
 // refused by both at their first step, naming the link and its target:
 // their rename would replace the link by a file and leave the database
 // it leads to whole where it is, unnamed (linkeddb.go, rt30c F4).
+// SaveBackup (db backup's file) holds FILE's directory the same way:
+// its partial copy is made, linked and removed, stale ones removed, and
+// the directory synced through the descriptor, and a directory replaced
+// at its name before the link refuses the backup.
 // Before its rename each command checks that the path still names the
 // directory it holds (stillAt): one moved and replaced by a link at its
 // name meanwhile — the daemon's user may, owning the directory above

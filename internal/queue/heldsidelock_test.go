@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +245,40 @@ func TestOPS3RestoreLockMakesNothingWhereASwappedLinkLeads(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dataDir + ".moved"); len(ents) != 0 {
 		t.Errorf("the refused restore left %s in the directory it held", ents[0].Name())
+	}
+}
+
+// OPS-3 (rt30c F3, its sibling in db backup): the backup's partial copy
+// was made, linked to FILE and removed by paths in FILE's directory, and
+// the directory synced by its path: a directory replaced by a link while
+// the daemon streamed the backup had the link and the removal done where
+// the link leads (the check that FILE lies in no spool or Maildir tree,
+// CheckBackupTarget, was of the directory before). The directory is
+// held from the start: a replaced one refuses the backup, its partial
+// copy removed from the directory held, nothing done where the link
+// leads.
+func TestOPS3BackupFollowsNoDirectorySwappedForALink(t *testing.T) {
+	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dir := filepath.Join(t.TempDir(), "backups")
+	os.Mkdir(dir, 0o750)
+	other := t.TempDir()
+	path := filepath.Join(dir, "b.db")
+	_, err = SaveBackup(path, func(w io.Writer) (int64, error) {
+		n, err := src.Backup(w, nil)
+		swapForLink(t, dir, other)
+		return n, err
+	})
+	if err == nil || !strings.Contains(err.Error(), "was replaced") {
+		t.Errorf("backup with its directory swapped for a link: %v, want refused as replaced", err)
+	}
+	if ents, _ := os.ReadDir(other); len(ents) != 0 {
+		t.Errorf("the backup made %s where the link leads", ents[0].Name())
+	}
+	if ents, _ := os.ReadDir(dir + ".moved"); len(ents) != 0 {
+		t.Errorf("the refused backup left %s in the directory it held", ents[0].Name())
 	}
 }

@@ -125,18 +125,44 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // (meta backup_of), fsync'd again, and linked to path; the directory is
 // fsync'd last. An existing path is never replaced, and a
 // failure leaves no file behind. The mark is what makes a restored
-// database present a new id (Open).
+// database present a new id (Open). path's directory is opened once,
+// before it is checked (CheckBackupTarget), and held: the partial copy
+// is made, linked to path and removed, and the directory synced,
+// through that descriptor, never by a path that may lead elsewhere by
+// then; a directory moved and replaced by a link (or another directory)
+// at its name while the backup ran refuses it before the link, its
+// partial copy removed from the directory held (rt30c F3).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(path)
+	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if cerr := CheckBackupTarget(path); cerr != nil {
+			return 0, cerr // its words: a missing directory, a file
+		}
+		return 0, GivenFileError("backup", path, err)
+	}
+	defer held.Close() // after the partial copy's lock goes (deferred below)
+	heldFd, base := int(held.Fd()), filepath.Base(path)
 	if err := CheckBackupTarget(path); err != nil {
 		return 0, err
 	}
-	RemoveStalePartials(path)
+	replaced := func() error {
+		if stillAt(held, dir) == nil {
+			return nil
+		}
+		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
+			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
+	}
+	if err := replaced(); err != nil {
+		return 0, err
+	}
+	removeStaleTempsIn(held, partialPrefix(path), "")
 	// Locked from its creation until it is linked to path or removed
 	// (CreateTemp): a later backup to the same file removes the partial
 	// copy a killed one left (RemoveStalePartials), never one a live
 	// process still writes. The writer's pid in the name is for the
 	// operator's eyes only.
-	f, err := CreateTemp(filepath.Dir(path), MarkedTemp(partialPrefix(path))+"*")
+	f, err := createTempIn(held, MarkedTemp(partialPrefix(path)))
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -144,7 +170,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	ok := false
 	defer func() {
 		if !ok {
-			os.Remove(tmp) // before its lock goes
+			unix.Unlinkat(heldFd, filepath.Base(tmp), 0) // before its lock goes
 			f.Close()
 		}
 	}()
@@ -161,23 +187,28 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// and the copy stays locked (bbolt given its descriptor) until its
 	// temporary name is gone.
 	err = markBackup(f, func() error {
-		fi, err := os.Stat(tmp)
+		fi, err := f.Stat()
 		if err != nil {
 			linkErr = GivenFileError("backup", path, err)
 			return linkErr
 		}
 		size = fi.Size()
+		// The directory held still the one path names: the link is
+		// made in it, and the file named by path there.
+		if linkErr = replaced(); linkErr != nil {
+			return linkErr
+		}
 		// Link, not rename: a file that appeared at path meanwhile is kept.
-		if err := os.Link(tmp, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				fi, _ := os.Lstat(path)
+		if err := unix.Linkat(heldFd, filepath.Base(tmp), heldFd, base, 0); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				fi, _ := os.Lstat(heldPath(held, path))
 				linkErr = backupExists(path, fi)
 			} else {
-				linkErr = GivenFileError("backup", path, err)
+				linkErr = GivenFileError("backup", path, &os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
 			}
 			return linkErr
 		}
-		os.Remove(tmp)
+		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
 		ok = true
 		return nil
 	})
@@ -189,7 +220,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	}
 	// An error of bbolt's Close after the link (err, ok) is not the
 	// backup's: its every byte was fsync'd by the mark's commit.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := held.Sync(); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -253,8 +284,29 @@ func RemoveStalePartials(path string) StalePartials {
 // F3). A file another user's, which this user may not open, is left
 // alone.
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
+	return removeStaleTempsAt(nil, dir, prefix, suffix)
+}
+
+// removeStaleTempsIn is RemoveStaleTemps in the directory held (its
+// names listed, opened and removed through its descriptor).
+func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
+	return removeStaleTempsAt(held, held.Name(), prefix, suffix)
+}
+
+func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
-	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
+	var found []string
+	if held == nil {
+		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
+	} else if d, err := os.Open(heldPath(held, filepath.Join(dir, "."))); err == nil {
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) && len(n) > len(prefix)+len(suffix) {
+				found = append(found, filepath.Join(dir, n))
+			}
+		}
+	}
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
 		marked := strings.HasPrefix(rest, tempMark)
@@ -269,7 +321,7 @@ func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 		if !marked && (pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH) {
 			continue // release 24's, unlocked: its writer lives (or may: EPERM is another user's)
 		}
-		if size, removed := removeUnlocked(f); removed {
+		if size, removed := removeUnlockedIn(held, f); removed {
 			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: size})
 		}
 	}
@@ -319,19 +371,64 @@ func CreateTemp(dir, pattern string) (*os.File, error) {
 	}
 }
 
+// createTempIn is CreateTemp in the directory held: a new file named
+// prefix and a random suffix, made (O_EXCL, following no link), locked,
+// and checked to be still named so, through held's descriptor. Its name
+// is the path under held.Name().
+func createTempIn(held *os.File, prefix string) (*os.File, error) {
+	for try := 0; ; try++ {
+		var r [5]byte
+		rand.Read(r[:])
+		name := prefix + hex.EncodeToString(r[:])
+		fd, err := unix.Openat(int(held.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) && try < 10000 {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: filepath.Join(held.Name(), name), Err: err}
+		}
+		f := os.NewFile(uintptr(fd), filepath.Join(held.Name(), name))
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil && !renamedUnderIn(held, f, f.Name()) {
+			return f, nil
+		}
+		if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
+			unix.Unlinkat(int(held.Fd()), name, 0)
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		// A cleaner holds it, or has removed it: it is not ours to use.
+		f.Close()
+		if try >= 9 {
+			return nil, fmt.Errorf("%s: every new temporary file was taken away at once (another process removes them)", held.Name())
+		}
+	}
+}
+
 // removeUnlocked removes the file at path when its lock can be taken —
 // no process writes it (CreateTemp) — and path still names the file
 // locked; it returns its size. A file this user may not open, one that
 // is not a regular file, and one whose lock is held are left.
 func removeUnlocked(path string) (int64, bool) {
-	const flags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK // a FIFO or a link under the name is no partial copy
-	f, err := os.OpenFile(path, os.O_RDWR|flags, 0)
-	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(path, os.O_RDONLY|flags, 0) // a read-only file of this user's (flock needs no write access)
+	return removeUnlockedIn(nil, path)
+}
+
+// removeUnlockedIn is removeUnlocked of path's last name in dir, held
+// (nil: path itself), opened and removed through its descriptor.
+func removeUnlockedIn(dir *os.File, path string) (int64, bool) {
+	const flags = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC // a FIFO or a link under the name is no partial copy
+	dirfd, at := unix.AT_FDCWD, path
+	if dir != nil {
+		dirfd, at = int(dir.Fd()), filepath.Base(path)
+	}
+	fd, err := unix.Openat(dirfd, at, unix.O_RDWR|flags, 0)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
+		fd, err = unix.Openat(dirfd, at, unix.O_RDONLY|flags, 0) // a read-only file of this user's (flock needs no write access)
 	}
 	if err != nil {
 		return 0, false
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close() // after the removal: the lock is held until the name is gone
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
@@ -340,7 +437,7 @@ func removeUnlocked(path string) (int64, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		return 0, false // its writer lives
 	}
-	if renamedUnder(f, path) || os.Remove(path) != nil {
+	if renamedUnderIn(dir, f, path) || removeNameIn(dir, path) != nil {
 		return 0, false
 	}
 	return fi.Size(), true
