@@ -1289,8 +1289,11 @@
 // give-away opens the directory above its target the same way
 // (walkOwned, giveOwnerDir through openDirChecked), and db restore and
 // db compact each hold one descriptor of the data directory, walked
-// under that rule at their start (after the restore's lock on the
-// database), through which — with or without --owner — the spool is
+// under that rule at their first step (before the side lock), through
+// which — with or without --owner — the side lock is made, replaced and
+// removed (lockCommand, removeCmdLock: openat/unlinkat, rt30c F3), the
+// restore's lock on the database taken and the empty file it makes where
+// there is none made (lockCounted on heldPath), the spool is
 // given (giveTreeAt, openat/fstatat with O_NOFOLLOW), the replaced
 // database's second name made (keepReplacedAt: linkat), the restored
 // file renamed over the database and the restored spool installed
@@ -1298,6 +1301,17 @@
 // and the compaction's spool files written, given and removed
 // (respoolInline and openDirAt from the held parent), its copy renamed
 // (syncRenameAt) and a spool directory it made removed (unlinkat).
+// A data directory replaced after that rename leaves the command done
+// in the directory held: it tells where that is now (DirReplaced), and
+// db compact reports the size of the file there, not of the one the
+// path leads to. A queue.db that is a symlink (which Open follows) is
+// refused by both at their first step, naming the link and its target:
+// their rename would replace the link by a file and leave the database
+// it leads to whole where it is, unnamed (linkeddb.go, rt30c F4).
+// SaveBackup (db backup's file) holds FILE's directory the same way:
+// its partial copy is made, linked and removed, stale ones removed, and
+// the directory synced through the descriptor, and a directory replaced
+// at its name before the link refuses the backup.
 // Before its rename each command checks that the path still names the
 // directory it holds (stillAt): one moved and replaced by a link at its
 // name meanwhile — the daemon's user may, owning the directory above
