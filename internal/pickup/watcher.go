@@ -105,7 +105,6 @@ func New(cfg Config) *Watcher {
 
 // Run scans until ctx ends, then waits for its goroutines.
 func (w *Watcher) Run(ctx context.Context) {
-	defer w.wg.Wait()
 	w.reattach(ctx)
 	for {
 		w.Scan(ctx)
@@ -113,6 +112,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			w.wg.Wait()
 			return
 		case <-t.C:
 		}
@@ -136,6 +136,12 @@ func (w *Watcher) reattach(ctx context.Context) {
 		id, err := queue.ParseID(base[i+1:])
 		if err != nil {
 			continue
+		}
+		w.mu.Lock()
+		busy := w.busy[f]
+		w.mu.Unlock()
+		if busy {
+			continue // waited for already (a Run started again after a panic)
 		}
 		switch w.cfg.Queue.PickupFate(id, base[:i]+".eml") {
 		case queue.PickupQueued:
