@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -278,7 +279,37 @@ func (s *session) serverNow() bool {
 	if s.user != "" {
 		return trust || s.serverAccount && s.anyTransport(s.user)
 	}
-	return trust || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
+	names := s.certNamesNow()
+	return trust || len(names) > 0 && s.anyTransport(names...)
+}
+
+// certNamesNow is the names of the session's client certificate while
+// the certificate still verifies against the client CA of its receive
+// connector in force (a reload that takes client_ca_file away, or
+// changes it to one that did not sign it, takes the certificate's
+// standing as a new connection with it would find it: none); a
+// connector the reload removed keeps the names the session began with,
+// as it keeps its other settings. Nil without a verified certificate.
+func (s *session) certNamesNow() []string {
+	if s.vc == nil || len(s.vc.certNames) == 0 {
+		return nil
+	}
+	cur := s.inForce()
+	if cur == nil || cur == s.c {
+		return s.vc.certNames
+	}
+	if cur.tls == nil || cur.tls.ClientCAs == nil || len(s.vc.certChain) == 0 {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range s.vc.certChain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := s.vc.certChain[0].Verify(x509.VerifyOptions{Roots: cur.tls.ClientCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	return s.vc.certNames
 }
 
 // shadowStanding is "" while the session's shadow session may go on,
@@ -297,6 +328,8 @@ func (s *session) shadowStanding() string {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
 		why = "this connection's receive connector is no longer externally secured"
+	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
+		why = "this connection's client certificate is no longer signed by its receive connector's client CA"
 	} else if d := s.srv.servers.Load(); d != nil {
 		known, at := d.d.ServerAt(s.shadowServer, s.ip)
 		switch {
