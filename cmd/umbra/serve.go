@@ -426,6 +426,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 		Panics: met, // recovered panics of the queue's goroutines (umbra_queue_panics_total)
+		// A pickup message's recorded end is kept while its .queued
+		// file is there (pickup.QueuedFileGone); without a pickup
+		// directory every end is kept.
+		PickupFileGone: pickupFileGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
@@ -1524,4 +1528,13 @@ func pathUnder(path, dir string) bool {
 	}
 	p, d := filepath.Clean(path), filepath.Clean(dir)
 	return p == d || strings.HasPrefix(p, d+string(filepath.Separator))
+}
+
+// pickupFileGone is the queue's test before it forgets a pickup end:
+// nil (keep every end) without a pickup directory.
+func pickupFileGone(dir string) func(queue.ID, string) bool {
+	if dir == "" {
+		return nil
+	}
+	return pickup.QueuedFileGone(dir)
 }

@@ -1115,7 +1115,10 @@
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once. The commit removing a pickup message's record notes its
-// end (bucket pickupends, pickupfate.go, pruned with the keys): at a start
+// end (bucket pickupends, pickupfate.go; pruned after message_expiration
+// only once the pickup directory shows its .queued file gone,
+// ManagerConfig.PickupFileGone, so a crash before the file's removal
+// and any downtime never send it twice): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).

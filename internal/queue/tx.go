@@ -646,7 +646,8 @@ func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
 }
 
 // PruneSubmitKeys forgets up to limit submission keys recorded before
-// cutoff, and up to limit pickup ends recorded before it (pickupfate.go).
+// cutoff. The pickup ends are not pruned with them: an end is kept as
+// long as its file may exist (Manager.prunePickupEnds, pickupfate.go).
 func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucketSubmitKey)
 	var old [][]byte
@@ -661,6 +662,5 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 			return 0, err
 		}
 	}
-	ends, err := t.prunePickupEnds(nanos(cutoff), limit) // kept as long as the keys (pickupfate.go)
-	return len(old) + ends, err
+	return len(old), nil
 }
