@@ -29,17 +29,19 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := NewManager(s, nil, ManagerConfig{MessageExpiration: time.Hour, PickupFileGone: gone})
+	// The message queued and ended (its record deleted, the end noted in
+	// that commit, Tx.Delete); the crash comes before the file's removal.
 	m := msg(s, "app@example.org", "ops@remote.example")
 	m.Connector, m.Helo, m.Internal = "pickup", "report.eml", true
-	if _, again, err := q.SubmitKeyed(ctx, m, []byte("Subject: x\r\n\r\nhi\r\n"), "pickup:report"); err != nil || again {
-		t.Fatalf("submit: again %v, %v", again, err)
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte("Subject: x\r\n\r\nhi\r\n")) }); err != nil {
+		t.Fatal(err)
 	}
 	queued := filepath.Join(dir, "report."+m.ID.String()+".queued")
 	if err := os.WriteFile(queued, []byte("Subject: x\n\nhi\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RemoveMessage(ctx, m.ID, false); err != nil { // the end; the crash comes before the file's removal
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Delete(m.ID) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -53,7 +55,7 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	clk := clock.NewFake(time.Now().Add(48 * time.Hour))
-	q = NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour, PickupFileGone: gone})
+	q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour, PickupFileGone: gone})
 	q.pruneBacklog(clk.Now())
 	if got := q.PickupFate(m.ID, "report.eml"); got != PickupEnded {
 		t.Fatalf("after a downtime past message_expiration with %s still there: fate %d, want ended (%d) — the start would submit the file again", filepath.Base(queued), got, PickupEnded)
@@ -67,13 +69,15 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 		t.Errorf("its file gone: fate %d, want the end forgotten (unknown)", got)
 	}
 	// Without a way to look at the directory, an end is kept.
-	q2 := NewManager(openTest(t), nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour})
-	m2 := msg(q2.store, "app@example.org", "ops@remote.example")
+	s2 := openTest(t)
+	q2 := NewManager(s2, nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour})
+	m2 := msg(s2, "app@example.org", "ops@remote.example")
 	m2.Connector, m2.Helo, m2.Internal = "pickup", "other.eml", true
-	if _, _, err := q2.SubmitKeyed(ctx, m2, []byte("Subject: x\r\n\r\nhi\r\n"), "pickup:other"); err != nil {
+	m2.State, m2.NextAttempt = Ready, time.Now().Add(time.Hour)
+	if err := s2.Update(ctx, func(tx *Tx) error { return tx.PutNew(m2, []byte("Subject: x\r\n\r\nhi\r\n")) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := q2.RemoveMessage(ctx, m2.ID, false); err != nil {
+	if err := s2.Update(ctx, func(tx *Tx) error { return tx.Delete(m2.ID) }); err != nil {
 		t.Fatal(err)
 	}
 	q2.pruneBacklog(clk.Now().Add(48 * time.Hour))
