@@ -332,6 +332,11 @@ type QueueStats struct {
 	Count   int
 	ByState map[State]int
 	Oldest  ID // the first message to arrive that is still in the queue
+	// OldestWaiting: the first message to arrive that is still in the
+	// queue and not suspended by itself (the queue gauges' oldest age:
+	// a suspended message waits for the operator, not for delivery);
+	// 0 when none is.
+	OldestWaiting ID
 	// Retry counts, of the ByState[Ready] messages, those waiting for a
 	// retry after a deferral (DisplayState "retry"); set by WaitingRetry,
 	// not by Queues, which reads the index alone.
@@ -355,6 +360,9 @@ func (t *Tx) Queues() []QueueStats {
 		q := &out[len(out)-1]
 		q.Count++
 		q.ByState[State(v[0])]++
+		if q.OldestWaiting == 0 && State(v[0]) != Suspended {
+			q.OldestWaiting = id
+		}
 	}
 	return out
 }
