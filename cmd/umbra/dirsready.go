@@ -20,8 +20,9 @@ type writtenDir struct {
 
 // writtenDirs are the directories the configuration names that serve
 // writes beside the data directory itself: the Maildir tree's root, the
-// pickup directory (files renamed and removed in it, its lock file) and
-// the tracking log's directory (the log made, rotated by rename there).
+// pickup directory (files renamed and removed in it, its lock file), the
+// admin socket's directory (the socket made there) and the tracking
+// log's directory (the log made, rotated by rename there).
 func writtenDirs(cfg *config.Config) []writtenDir {
 	var out []writtenDir
 	if cfg.Mailbox.Maildir != "" {
@@ -29,6 +30,13 @@ func writtenDirs(cfg *config.Config) []writtenDir {
 	}
 	if cfg.Pickup.Directory != "" {
 		out = append(out, writtenDir{"pickup.directory", cfg.Pickup.Directory, []any{"pickup", "directory"}})
+	}
+	if cfg.Server.AdminSocket != "" {
+		at := []any{"server", "admin_socket"}
+		if !cfg.Written(at...) {
+			at = []any{"server", "data_dir"} // the default socket is data_dir's
+		}
+		out = append(out, writtenDir{"server.admin_socket", filepath.Dir(cfg.Server.AdminSocket), at})
 	}
 	if cfg.Tracking.Enabled && cfg.Tracking.Path != "" {
 		at := []any{"tracking", "path"}
@@ -70,8 +78,11 @@ func dirsReady(cfg *config.Config, inData bool) error {
 // dirReady is dirsReady's check of one directory.
 func dirReady(cfg *config.Config, d writtenDir) error {
 	shown, in := d.setting+" "+d.dir, ""
-	if d.setting == "tracking.path" {
+	switch d.setting {
+	case "tracking.path":
 		shown, in = d.setting+" "+cfg.Tracking.Path, " (in "+d.dir+")"
+	case "server.admin_socket":
+		shown, in = d.setting+" "+cfg.Server.AdminSocket, " (in "+d.dir+")"
 	}
 	fail := func(err error) error {
 		return cfg.ErrorAt(err.Error()+"; under the shipped systemd unit (ProtectSystem=strict) a directory outside "+

@@ -35,7 +35,8 @@
 //   - The places the daemon writes are made at the start and a start that
 //     cannot make them is refused before the transport database is
 //     opened: the data directory, the Maildir tree's root, the pickup
-//     directory and the tracking log's directory — each of the last three
+//     directory, the admin socket's and the tracking log's directory —
+//     each of the last four
 //     (before the data directory when outside it) also asked whether this
 //     process may create files there, access(2), an existing one too, and
 //     refused at its setting's line (dirsready.go; a reload that moves

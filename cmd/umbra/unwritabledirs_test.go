@@ -24,18 +24,19 @@ func TestUnwritableDirectoriesRefusedAtTheirLine(t *testing.T) {
 	if err := syscall.Access(bad, 0x2|0x1); err == nil {
 		t.Skipf("%s is writable here", bad)
 	}
-	for _, c := range []struct{ name, yaml, want string }{
-		{"pickup", "pickup:\n  directory: " + bad + "\n", ":5: pickup.directory " + bad},
-		{"tracking", "tracking:\n  enabled: true\n  path: " + bad + "/tracking.log\n", ":6: tracking.path " + bad + "/tracking.log"},
+	for _, c := range []struct{ name, server, yaml, want string }{
+		{"pickup", "", "pickup:\n  directory: " + bad + "\n", ":5: pickup.directory " + bad},
+		{"tracking", "", "tracking:\n  enabled: true\n  path: " + bad + "/tracking.log\n", ":6: tracking.path " + bad + "/tracking.log"},
+		{"admin socket", ", admin_socket: " + bad + "/admin.sock", "", ":1: server.admin_socket " + bad + "/admin.sock"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			listen := freeAddr(t, "127.0.0.1")
 			cfg := filepath.Join(dir, "hub.yaml")
-			os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.dirs.test, data_dir: %s, metrics_listen: ""}
+			os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.dirs.test, data_dir: %s, metrics_listen: ""%s}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: maildir}
-%s%s`, filepath.Join(dir, "data"), c.yaml, submitConnector("in", listen))), 0o600)
+%s%s`, filepath.Join(dir, "data"), c.server, c.yaml, submitConnector("in", listen))), 0o600)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, umbraBin, "serve", "-c", cfg).CombinedOutput()
