@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ func reloadDaemon(t *testing.T, d *daemon, write func()) {
 	}
 	before := count()
 	write()
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return count() > before || strings.Count(string(b), "reload failed") > 0

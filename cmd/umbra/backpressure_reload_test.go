@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -36,7 +35,7 @@ func TestBackPressureReload(t *testing.T) {
 	hup := func() {
 		t.Helper()
 		reloads++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		waitCond(t, "the reload", 30*time.Second, func() bool {
 			b, _ := os.ReadFile(d.log)
 			return strings.Count(string(b), `msg="configuration reloaded"`) >= reloads

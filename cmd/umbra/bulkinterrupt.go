@@ -28,7 +28,7 @@ func stopBatchesOnInterrupt(cmd *cobra.Command, c *admin.Client, action string) 
 	signal.Notify(sig, syscall.SIGINT)
 	stop, done := make(chan struct{}), make(chan struct{})
 	c.StopBatchesOn(stop)
-	go func() {
+	(*guard)(nil).goRun("batch_interrupt", func() { // a panic: said on stderr, the command goes on without the stop (helperpanic.go)
 		select {
 		case <-sig:
 		case <-done:
@@ -43,7 +43,7 @@ func stopBatchesOnInterrupt(cmd *cobra.Command, c *admin.Client, action string) 
 			os.Exit(exitInterrupted)
 		case <-done:
 		}
-	}()
+	})
 	return func() {
 		signal.Stop(sig)
 		close(done)

@@ -23,10 +23,11 @@ import (
 // counters, caches, connections to milters and directories — lives
 // here, not in the checks a build returns.
 type edgeChecks struct {
-	cfg atomic.Pointer[config.Config] // the configuration being applied
-	log *slog.Logger
-	reg prometheus.Registerer
-	clk clock.Clock
+	cfg   atomic.Pointer[config.Config] // the configuration being applied
+	guard *guard                        // the helper goroutines' panics (helperpanic.go)
+	log   *slog.Logger
+	reg   prometheus.Registerer
+	clk   clock.Clock
 	// dns is the server's resolver (the dns section), which message
 	// authentication asks.
 	dns     resolver.Resolver

@@ -123,7 +123,7 @@ func newConfigCmd() *cobra.Command {
 				// load, before any check that compares addresses: the
 				// peers take a connection from those addresses for the
 				// server's (outgoingSourcesOutsideTopology).
-				resolveServerHosts(rtopo, nil, r, slog.New(slog.DiscardHandler))
+				resolveServerHosts(rtopo, nil, r, slog.New(slog.DiscardHandler), nil)
 			}
 			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
 			warnings = append(warnings, configSlips(cfg)...)

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -233,7 +232,7 @@ mailbox:
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	os.WriteFile(cfg, []byte(strings.Replace(string(mustRead(t, cfg)), "maildir: maildir", "maildir: "+bad, 1)), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload refused", 30*time.Second, func() bool {
 		log := string(mustRead(t, d.log))
 		return strings.Contains(log, "reload failed") && strings.Contains(log, "mailbox.maildir "+bad)

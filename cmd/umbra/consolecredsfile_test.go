@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,7 +115,7 @@ func hupAndWait(t *testing.T, d *daemon) {
 			strings.Count(s, "apply only after a restart")
 	}
 	before := count()
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool { return count() > before })
 }
 

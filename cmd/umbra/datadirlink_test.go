@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -66,7 +65,7 @@ mailbox: {maildir: maildir}
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		var s string
 		waitCond(t, "the reload counted", 10*time.Second, func() bool {
 			s = scrape()

@@ -173,6 +173,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterRetiredDatabaseIDs(reg, func() (int, error) { return 0, nil })
 	metrics.RegisterDamagedRequests(reg, func() int { return 0 })
 	metrics.RegisterPickupPanics(reg)
+	newGuard(reg, nil) // umbra_helper_panics_total (helperpanic.go)
 	msgauth.NewMetrics(reg)
 	ratelimit.NewCounters(nil, reg)
 	if _, err := ldapdir.New(ldapdir.Config{URL: "ldap://127.0.0.1", BaseDN: "dc=x", Registerer: reg}); err != nil {

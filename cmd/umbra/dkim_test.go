@@ -174,13 +174,13 @@ func TestDKIMReload(t *testing.T) {
 		t.Fatal("signed without a key")
 	}
 	os.WriteFile(cfg, append(append([]byte{}, orig...), "dkim:\n  keys:\n    - {domain: example.org, selector: r1, key_file: example.org.r1.key}\n"...), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitLog("configuration reloaded", 1)
 	if m := arrived("after reload"); !signed(m) {
 		t.Fatalf("not signed after the reload added a key:\n%s", m)
 	}
 	os.WriteFile(cfg, append(append([]byte{}, orig...), "dkim:\n  keys:\n    - {domain: example.org, selector: r1, key_file: gone.key}\n"...), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitLog("reload failed", 1)
 	if b, _ := os.ReadFile(d.log); !strings.Contains(string(b), "gone.key") {
 		t.Fatal("the failed reload does not name the key file")

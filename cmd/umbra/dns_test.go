@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -209,7 +208,7 @@ mailbox:
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(readFile(d.log), "need a restart") && !strings.Contains(readFile(d.log), "apply only after a restart") {
 		if time.Now().After(deadline) {

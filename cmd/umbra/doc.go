@@ -24,7 +24,11 @@
 //     compact) run only while no daemon has it open, take the side lock
 //     queue.db.cmdlock before they read anything, and create every file
 //     they write in the data directory afresh, following no link
-//     (internal/queue datadirfiles.go). db restore walks the data
+//     (internal/queue datadirfiles.go). They refuse a queue.db that is a
+//     symlink, naming its target (internal/queue linkeddb.go), and say
+//     so when the data directory was replaced after their rename: the
+//     directory they worked in, where it is now, exit 1
+//     (dirReplacedAfter). db restore walks the data
 //     directory's path name by name and follows no symlink on it that
 //     a user other than root and the caller may have planted, before it
 //     makes or gives away anything (restoreowner.go, internal/queue

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -76,7 +75,7 @@ func TestEmptyRecipientsFileIsAConfigError(t *testing.T) {
 	os.WriteFile(rcptFile, []byte("alice@example.test\n"), 0o600)
 	hub := startUmbra(t, cfg, addr)
 	os.WriteFile(rcptFile, nil, 0o600)
-	hub.cmd.Process.Signal(syscall.SIGHUP)
+	hub.hup()
 	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(hub.log)
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), `example.test`)
@@ -127,7 +126,7 @@ mailbox: {maildir: maildir}
 		t.Fatalf("alice before the reload: %s", r)
 	}
 	os.WriteFile(creds, []byte("alice:not-a-hash\n"), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "not a bcrypt hash")
@@ -136,7 +135,7 @@ mailbox: {maildir: maildir}
 		t.Fatalf("alice after a reload of a broken file: %s, want the old accounts kept", r)
 	}
 	os.WriteFile(creds, nil, 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the emptied file taken at ERROR", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		if !strings.Contains(string(b), "receive connectors reloaded") {
@@ -254,7 +253,7 @@ recipients:
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	os.WriteFile(topo, []byte(strings.Replace(string(must(os.ReadFile(topo))), ", addresses: [alice@corp.test]", "", 1)), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), `corp.test`)

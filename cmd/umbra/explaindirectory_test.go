@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func TestRouteExplainAsksTheDaemonForRecipients(t *testing.T) {
 		}
 	}
 	want("the file edited, not reloaded", true, "alice@example.test", "bob@example.test")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "configuration reloaded")

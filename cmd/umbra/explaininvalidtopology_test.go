@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -33,7 +32,7 @@ func TestRouteExplainDaemonWithInvalidTopologyOnDisk(t *testing.T) {
 
 	// A typo in the shared file: the hub's site. A reload refuses it.
 	editConfig(t, topo, "{name: hub.topo.test, role: hub, site: a,", "{name: hub.topo.test, role: hub, site: aa,")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the refused reload", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "reload failed")

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -36,7 +35,7 @@ func TestRouteExplainPostmasterAsRunning(t *testing.T) {
 		t.Fatalf("before the reload:\n%s", out)
 	}
 	editConfig(t, cfgPath, "accepted_domains:\n", "accepted_domains:\n  - domain: first.test\n    type: authoritative\n    recipient_validation: off\n")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "postmaster@umbra.test -> postmaster@first.test")

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -267,7 +266,7 @@ func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
 
 			before, _ := failures()
 			os.WriteFile(hupCfg, []byte(tc.edit(string(hupBase))), 0o600)
-			hub.cmd.Process.Signal(syscall.SIGHUP)
+			hub.hup()
 			waitCond(t, "the failed reload in the log", 20*time.Second, func() bool { n, _ := failures(); return n > before })
 			for _, w := range append([]string{tc.want}, also[tc.name]...) {
 				hupRE := regexp.MustCompile(regexp.QuoteMeta(hupCfg) + `:\d+: .*` + w)

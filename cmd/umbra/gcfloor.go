@@ -26,7 +26,7 @@ const (
 	gcFloorPeriod = time.Second
 )
 
-func gcFloor(ctx context.Context) {
+func gcFloor(ctx context.Context, gd *guard) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
@@ -44,7 +44,7 @@ func gcFloor(ctx context.Context) {
 		}
 	}
 	adjust()
-	go func() {
+	go gd.loop(ctx, "gc_floor", func() { // a panic: counted, and the floor kept (helperpanic.go)
 		t := time.NewTicker(gcFloorPeriod)
 		defer t.Stop()
 		for {
@@ -55,7 +55,7 @@ func gcFloor(ctx context.Context) {
 				adjust()
 			}
 		}
-	}()
+	})
 }
 
 // gcPercentFor is the GOGC that puts the next collection at gcHeapFloor

@@ -42,6 +42,7 @@ func serveAs(t *testing.T, cfg, listen string, uid int) (bool, string) {
 		t.Fatal(err)
 	}
 	defer lf.Close()
+	hostMarksOff(t, cfg)
 	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}

@@ -25,6 +25,7 @@ func TestSIGHUPBeforeReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hostMarksOff(t, cfg)
 	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
@@ -103,7 +104,7 @@ func TestSIGHUPDuringDrain(t *testing.T) {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "draining")
 	})
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the SIGHUP logged as ignored", 15*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "SIGHUP ignored: umbra is stopping")
@@ -165,6 +166,7 @@ func TestSIGHUPFromFirstInstant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		hostMarksOff(t, cfg)
 		cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 		cmd.Stdout, cmd.Stderr = lf, lf
 		if err := cmd.Start(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -103,7 +102,7 @@ func TestMilterInDaemon(t *testing.T) {
 	waitBody("through the milter", `\r\nX-Milter: first [0-9A-Za-z]+\r\n`) // umbra's queue id as $i
 
 	os.WriteFile(cfg, withMilter(startTagMilter(t, "second")), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, _ := os.ReadFile(d.log)

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -41,7 +40,7 @@ func TestShadowCopiesFollowMovedPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.cmd.Process.Signal(syscall.SIGHUP)
+	a.hup()
 	waitCond(t, "hub-a's reload", 30*time.Second, func() bool {
 		l, _ := os.ReadFile(a.log)
 		return strings.Contains(string(l), `msg="configuration reloaded"`)

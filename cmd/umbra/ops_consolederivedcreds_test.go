@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,7 +52,7 @@ console:
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	write(newCreds) // alice revoked: the connector reads another file
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "msg=\"configuration reloaded\"") ||

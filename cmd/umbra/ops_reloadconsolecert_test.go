@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ console:
 	}
 	os.Rename(certFile, certFile+".old")                        // the console's certificate being renewed
 	os.WriteFile(creds, []byte("bob:"+string(bob)+"\n"), 0o600) // alice revoked
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "msg=\"configuration reloaded\"")

@@ -15,7 +15,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -212,6 +211,7 @@ func TestConfigCheckLoadsConsoleFiles(t *testing.T) {
 		t.Errorf("console credentials file malformed: exit %d\n%s", code, out)
 	}
 	// serve agrees with the check.
+	hostMarksOff(t, cfg)
 	serve := exec.Command(umbraBin, "serve", "--config", cfg)
 	done := make(chan error, 1)
 	if err := serve.Start(); err != nil {
@@ -300,7 +300,7 @@ servers:
   - {name: hub.e2e.test, role: hub, site: reloaded-site, address: %q}
 `, listen)), 0o600)
 	os.WriteFile(cfg, []byte("topology: "+topo+"\n"+base), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the map showing the reloaded topology", 30*time.Second, func() bool {
 		return strings.Contains(get("/map"), "reloaded-site")
 	})
@@ -395,7 +395,7 @@ func TestReloadNamesRestartSetting(t *testing.T) {
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	d := startUmbra(t, cfg, listen)
 	withMetrics(t, cfg)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload naming server.metrics_listen", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "apply only after a restart") && strings.Contains(string(b), "server.metrics_listen")

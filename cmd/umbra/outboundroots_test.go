@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -257,7 +256,7 @@ func TestOutboundCAFileRenewedAppliesAtReload(t *testing.T) {
 	if err := os.WriteFile(old.file, pemBytes, 0o600); err != nil { // renewed in place
 		t.Fatal(err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "delivery with the CA file read again at the reload", 30*time.Second, func() bool { return len(sink.received()) == 1 })
 	b, _ := os.ReadFile(d.log)
 	if strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "apply only after a restart") {

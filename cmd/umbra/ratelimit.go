@@ -18,7 +18,7 @@ const rateSaveInterval = time.Minute
 // ends that and saves them a last time (call it before the store
 // closes). A snapshot that cannot be read is logged and ignored: the
 // counters start empty, as they would without one.
-func persistRates(store *queue.Store, rates *ratelimit.Counters, log *slog.Logger) (stop func()) {
+func persistRates(store *queue.Store, rates *ratelimit.Counters, log *slog.Logger, gd *guard) (stop func()) {
 	if b, err := store.RateCounters(); err != nil {
 		log.Warn("rate counters not restored", "err", err)
 	} else if n, err := rates.Restore(b); err != nil {
@@ -41,7 +41,7 @@ func persistRates(store *queue.Store, rates *ratelimit.Counters, log *slog.Logge
 		for {
 			select {
 			case <-t.C:
-				save()
+				gd.run("rate_save", save) // a panic: counted, the next save tried at the next tick (helperpanic.go)
 			case <-done:
 				return
 			}

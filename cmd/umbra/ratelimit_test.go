@@ -63,7 +63,7 @@ func TestRateLimitsSurviveReloadAndRestart(t *testing.T) {
 	want("limit 3", mails(t, listen, 4), "250", "250", "250", "450 4.7.1")
 
 	os.WriteFile(cfg, []byte(rateConfig(dir, listen, 4)), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "configuration reloaded")

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 	"umbra/internal/queue"
@@ -123,12 +122,12 @@ func TestRecipientValidationHubFileAndEdgeCallout(t *testing.T) {
 
 	// SIGHUP rereads the file; a broken file leaves the running list.
 	os.WriteFile(rcptFile, []byte("alice@example.test\nbob@example.test\n"), 0o600)
-	hub.cmd.Process.Signal(syscall.SIGHUP)
+	hub.hup()
 	waitCond(t, "bob to be known after SIGHUP", 10*time.Second, func() bool {
 		return strings.HasPrefix(rcptReplies(t, hubAddr, "bob@example.test")["bob@example.test"], "250")
 	})
 	os.WriteFile(rcptFile, []byte("alice@example.test\nnot an address\n"), 0o600)
-	hub.cmd.Process.Signal(syscall.SIGHUP)
+	hub.hup()
 	waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(hub.log)
 		return strings.Contains(string(b), "reload failed") && strings.Contains(string(b), "recipients:2")
@@ -253,7 +252,7 @@ func TestEdgeCalloutCacheLearnsDeletedMailbox(t *testing.T) {
 	wantReplies(t, "edge, bob exists", rcptReplies(t, edgeAddr, "bob@example.test"), map[string]string{"bob@example.test": "250"})
 
 	os.WriteFile(rcptFile, []byte("alice@example.test\n"), 0o600)
-	hub.cmd.Process.Signal(syscall.SIGHUP)
+	hub.hup()
 	waitCond(t, "the hub to forget bob", 10*time.Second, func() bool {
 		return strings.HasPrefix(rcptReplies(t, hubAddr, "bob@example.test")["bob@example.test"], "550 5.1.1")
 	})

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -73,11 +72,11 @@ receive_connectors:
 			}
 		}
 		failedBefore, okBefore, _ := reloads()
-		hub.cmd.Process.Signal(syscall.SIGHUP)
+		hub.hup()
 		waitCond(t, "the failed reload in the log", 10*time.Second, func() bool { f, _, _ := reloads(); return f > failedBefore })
 		// A good file then reloads: the failed reload's goroutine is done.
 		write(good, "")
-		hub.cmd.Process.Signal(syscall.SIGHUP)
+		hub.hup()
 		waitCond(t, "the good reload in the log", 10*time.Second, func() bool { _, ok, _ := reloads(); return ok > okBefore })
 		failed, _, log := reloads()
 		if failed != failedBefore+1 {

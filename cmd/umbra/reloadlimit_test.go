@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestReloadShowsConnectorLimitAtOnce(t *testing.T) {
 	reload := func() {
 		t.Helper()
 		reloads++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		waitCond(t, "the reload", 30*time.Second, func() bool {
 			b, _ := os.ReadFile(d.log)
 			return strings.Count(string(b), "configuration reloaded") >= reloads

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,7 +26,7 @@ func TestReloadMovesAdminSocket(t *testing.T) {
 	}
 	moved := filepath.Join(dir, "run", "admin2.sock")
 	editConfig(t, cfg, "  metrics_listen: \"\"\n", "  metrics_listen: \"\"\n  admin_socket: "+moved+"\n")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the CLI to reach the daemon at the moved socket", 30*time.Second, func() bool {
 		_, code := cli(t, cfg, "queue", "list")
 		return code == 0
@@ -56,7 +55,7 @@ func TestReloadMovesAdminSocket(t *testing.T) {
 		}
 	}()
 	editConfig(t, cfg, "admin_socket: "+moved+"\n", "admin_socket: "+held+"\n")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload to refuse the move", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "the admin socket was not moved")

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -63,7 +62,7 @@ console:
 	hup := func() admin.ReloadState {
 		t.Helper()
 		reloads++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		var r admin.ReloadState
 		waitCond(t, "the reload in the status", 10*time.Second, func() bool {
 			st := status()

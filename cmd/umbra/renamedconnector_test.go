@@ -2,7 +2,6 @@ package main
 
 import (
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -33,7 +32,7 @@ func TestRenamedConnectorLeavesNoDestination(t *testing.T) {
 	rec := startRecorder(t, newAddr)
 	editConfig(t, cfg, "  - name: sink\n", "  - name: relay\n")
 	editConfig(t, cfg, deadAddr, newAddr)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		out, _ := cli(t, cfg, "queue", "destinations")
 		return !strings.Contains(out, "connector:sink")

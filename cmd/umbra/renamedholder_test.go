@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -46,8 +45,8 @@ func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	waitCond(t, "hub-b to hold the first copies", 30e9, func() bool { s, _ := p.held(t, o.cfgB, "hub-a"); return s == 3 })
 
 	renameInFile(t, twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b"), "hub-b", "hub-b2")
-	ha.cmd.Process.Signal(syscall.SIGHUP)
-	hb.cmd.Process.Signal(syscall.SIGHUP)
+	ha.hup()
+	hb.hup()
 	waitCond(t, "hub-a to take the renamed topology", 15*time.Second, func() bool {
 		b, _ := os.ReadFile(ha.log)
 		return strings.Count(string(b), "configuration reloaded") >= 1
@@ -114,7 +113,7 @@ func TestShadowServerRenamedEverywhereIsNoRollback(t *testing.T) {
 	hb.kill()
 	hb = startUmbra(t, o.cfgB, o.b)
 	hb.dumpLogIfFailed()
-	ha.cmd.Process.Signal(syscall.SIGHUP)
+	ha.hup()
 	waitCond(t, "hub-a to take the renamed topology", 15*time.Second, func() bool {
 		b, _ := os.ReadFile(ha.log)
 		return strings.Contains(string(b), "configuration reloaded")

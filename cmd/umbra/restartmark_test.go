@@ -27,6 +27,7 @@ func TestStartDuringTheLastOnesStopIsMarked(t *testing.T) {
 	os.WriteFile(holdStop, nil, 0o600)
 	os.WriteFile(holdStart, nil, 0o600)
 	start := func(env string) (*exec.Cmd, chan error, *bytes.Buffer) {
+		hostMarksOff(t, cfg)
 		cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 		cmd.Env = append(os.Environ(), env)
 		var log bytes.Buffer

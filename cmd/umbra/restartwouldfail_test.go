@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -81,7 +80,7 @@ mailbox: {maildir: maildir}
 		t.Fatalf("fresh start: umbra_config_restart_would_fail %v, want 0", got)
 	}
 	write(held)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	var s string
 	waitCond(t, "the reload counted", 10*time.Second, func() bool {
 		s = scrape()
@@ -137,7 +136,7 @@ back_pressure: {enabled: %v}
 		return s
 	}
 	write(false)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	var s string
 	waitCond(t, "the reload counted", 10*time.Second, func() bool {
 		s = scrape()

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,7 +92,7 @@ console:
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		var s string
 		waitCond(t, "the reload counted", 10*time.Second, func() bool {
 			s = scrape()

@@ -80,6 +80,7 @@ func TestServeStartedDuringRestoreWaitsForIt(t *testing.T) {
 		}
 	}
 
+	hostMarksOff(t, cfg)
 	serve := exec.Command(umbraBin, "serve", "--config", cfg)
 	var serveLog lockedBuffer
 	serve.Stdout, serve.Stderr = &serveLog, &serveLog

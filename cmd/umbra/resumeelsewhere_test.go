@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,7 +52,7 @@ func TestQueueResumeSaysWhereReleasedMailGoes(t *testing.T) {
 	}
 	editConfig(t, cfg, "  - name: sink\n", "  - name: relay\n")
 	editConfig(t, cfg, deadAddr, otherDead)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		out, _ := cli(t, cfg, "queue", "destinations")
 		return !strings.Contains(out, "connector:sink")

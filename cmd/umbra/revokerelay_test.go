@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +38,7 @@ func TestSIGHUPRevokedRelayReachesOpenSessions(t *testing.T) {
 		t.Fatal("the relay right is not in the test configuration")
 	}
 	os.WriteFile(cfg, []byte(revoked), 0o600)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
 		return strings.Contains(string(b), "configuration reloaded")

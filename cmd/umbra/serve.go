@@ -222,9 +222,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
 	}
-	gcFloor(ctx) // gcfloor.go
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gd := newGuard(reg, log.With("component", "helpers")) // helperpanic.go: the helper goroutines' panics
+	gcFloor(ctx, gd)                                      // gcfloor.go
 	met := metrics.New(reg)
 	ops := met.RegisterOps(reg, version)
 	knownConnectors, knownDatabases := metricsNames(cfg)
@@ -376,7 +377,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
 	dc.Resolver = dnsResolver
-	resolveServerHosts(topo, nil, dnsResolver, log) // before the topology is shared: the servers listed by host name
+	resolveServerHosts(topo, nil, dnsResolver, log, gd) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -579,7 +580,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	})
 	rcptv, err := recipientValidator(cfg, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	edge := newEdgeChecks(cfg, log.With("component", "checks"), reg, clock.Real{})
-	defer persistRates(store, edge.rates, log.With("component", "ratelimit"))() // saved before the store closes
+	edge.guard = gd
+	defer persistRates(store, edge.rates, log.With("component", "ratelimit"), gd)() // saved before the store closes
 	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
 	edge.dns = dnsResolver // message authentication's SPF, DKIM, DMARC and ARC lookups
 	if err != nil {
@@ -603,6 +605,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 		mgr.SetServers(topo) // and copies kept under a connector's host name to the server they reached
+	}
+	if shadowRec != nil {
+		// shadow list shows no server the topology in force (reloads
+		// included) no longer lists as refused.
+		shadowRec.SetServerKnown(func(name string) bool {
+			t := del.RunningConfig().Topology
+			if t == nil {
+				return true
+			}
+			_, ok := t.Server(name)
+			return ok
+		})
 	}
 	var holders *shadow.Holders
 	if shadows != nil {
@@ -670,7 +684,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go metricsSrv.Serve(ln)
+		gd.goRun("metrics", func() { metricsSrv.Serve(ln) })
 		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 
@@ -709,24 +723,33 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	defer cancelRun()
 	mgr.Start(runCtx, clients...)
 	if pressure != nil {
-		go pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) // nil: the system clock
+		// nil: the system clock
+		go gd.loop(runCtx, "backpressure", func() { pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) })
 	}
-	go pruneCallout(runCtx, callout, log.With("component", "recipients"))
-	go learner.run(runCtx, callout, log.With("component", "recipients"))
+	go gd.loop(runCtx, "callout_prune", func() { pruneCallout(runCtx, callout, log.With("component", "recipients")) })
+	go gd.loop(runCtx, "callout_learn", func() { learner.run(runCtx, callout, log.With("component", "recipients")) })
 	dumpDone := make(chan struct{})
-	go func() { dump.Run(runCtx); close(dumpDone) }()
+	go func() {
+		defer close(dumpDone)
+		gd.loop(runCtx, "dumpster", func() { dump.Run(runCtx) })
+	}()
 	tlsDone := make(chan struct{})
 	if tlsEngine != nil {
 		go func() {
-			runOutboundTLS(runCtx, tlsEngine, tlsReports, cfg.OutboundTLS.MTASTSRefreshInterval.D(), log.With("component", "tlspolicy"))
-			close(tlsDone)
+			defer close(tlsDone)
+			gd.loop(runCtx, "outbound_tls", func() {
+				runOutboundTLS(runCtx, tlsEngine, tlsReports, cfg.OutboundTLS.MTASTSRefreshInterval.D(), log.With("component", "tlspolicy"))
+			})
 		}()
 	} else {
 		close(tlsDone)
 	}
 	holdersDone := make(chan struct{})
 	if holders != nil {
-		go func() { holders.Run(runCtx); close(holdersDone) }()
+		go func() {
+			defer close(holdersDone)
+			gd.loop(runCtx, "holders", func() { holders.Run(runCtx) })
+		}()
 	} else {
 		close(holdersDone)
 	}
@@ -739,7 +762,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			// (a new or restored database) is submitted again: the
 			// queue's PickupFate.
 			RcptKey: srv.RcptKey})
-		go func() { w.Run(runCtx); close(pickupDone) }()
+		go func() {
+			defer close(pickupDone)
+			gd.loop(runCtx, "pickup", func() { w.Run(runCtx) })
+		}()
 	} else {
 		close(pickupDone)
 	}
@@ -771,80 +797,100 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	var stopping atomic.Bool // the drain began: a reload is not attempted
 	go func() {
 		for range hup {
-			// The tracking log first, also during a stop: a SIGHUP
-			// still reopens it (one may come from a logrotate file of
-			// an earlier release, copied with its postrotate; the
-			// shipped one sends none).
-			if trackLog != nil {
-				if err := trackLog.Reopen(); err != nil {
-					log.Error("tracking log not reopened", "path", cfg.Tracking.Path, "err", err)
+			// A panic of the reload (a defect) is a failed reload: the
+			// daemon keeps serving under what the reload had applied,
+			// the status says failed, and the next SIGHUP is read
+			// (helperpanic.go).
+			if !gd.run("reload", func() {
+				// The tracking log first, also during a stop: a SIGHUP
+				// still reopens it (one may come from a logrotate file of
+				// an earlier release, copied with its postrotate; the
+				// shipped one sends none).
+				if trackLog != nil {
+					if err := trackLog.Reopen(); err != nil {
+						log.Error("tracking log not reopened", "path", cfg.Tracking.Path, "err", err)
+					}
 				}
-			}
-			if stopping.Load() {
-				log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
+				if stopping.Load() {
+					log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
+					return
+				}
+				systemd.Notify("RELOADING=1")
+				next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
+				if err == nil {
+					if next.BackPressure.Enabled != cfg.BackPressure.Enabled { // a restart would change it (reloadBackPressure keeps it)
+						pending = append(pending, "changed: back_pressure.enabled")
+					}
+					reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
+					reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
+					reloadRoots(tlsEngine, next, log.With("component", "tlspolicy"))                    // outboundtls.go
+				}
+				if err != nil && stopping.Load() {
+					// The stop began while it ran: the drain closed what it
+					// was replacing. Not a failed reload.
+					log.Warn("SIGHUP ignored: umbra began to stop during the reload; the configuration file is read at the next start")
+					return
+				}
+				// A reload that applied but left a part to a restart (one
+				// refused, one changed) is a success that a restart would
+				// undo or refuse: said by its own gauge and a line of its
+				// own, as a failed reload is.
+				ops.Reload(err, len(pending) > 0)
+				if err == nil && len(pending) > 0 {
+					log.Warn("reload: the file has parts the running daemon did not take; a restart would refuse or change them (umbra_config_restart_would_fail 1)",
+						"parts", pending)
+				}
+				// The admin socket's file removed or replaced under the
+				// daemon (a cleanup of /run, by hand): SIGHUP makes it
+				// again at its path, whether or not the file reloaded —
+				// the CLI, finding the daemon listening on a socket whose
+				// file is gone, says to send it (admin.ErrSocketGone).
+				if made, serr := adm.Remake(); serr != nil {
+					log.Error("the admin socket is gone and was not made again; commands cannot reach umbra", "admin_socket", adm.Path(), "err", serr)
+				} else if made {
+					log.Warn("the admin socket's file was gone (removed or replaced); made again", "admin_socket", adm.Path())
+				}
+				if err := admin.WriteRunFile(runDir, adm.Path()); err != nil { // the socket moved, or its file made again
+					log.Warn("the run file was not written", "file", filepath.Join(runDir, admin.RunFile), "err", err)
+				}
+				if err != nil {
+					log.Error("reload failed; the running configuration stays in force", "err", err)
+				} else {
+					dump.SetConfig(dumpsterConfig(next))
+					cfgMu.Lock()
+					cfg = next
+					cfgMu.Unlock()
+					liveRcpt.Store(nextRcpt)
+					forgetGone(next) // a server the new topology moved or removed
+					if con != nil {
+						con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
+					}
+				}
+				// Its state for the status, once what it applied is in
+				// force: a status that shows it shows the new configuration.
+				func() {
+					reloadMu.Lock()
+					defer reloadMu.Unlock() // err.Error is any error's code: a panic there leaves the status readable
+					now := time.Now()
+					reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: &now, Result: "ok",
+						Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
+					if err != nil {
+						reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil
+					}
+				}()
+				systemd.Notify("READY=1")
+			}) {
 				continue
 			}
-			systemd.Notify("RELOADING=1")
-			next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
-			if err == nil {
-				if next.BackPressure.Enabled != cfg.BackPressure.Enabled { // a restart would change it (reloadBackPressure keeps it)
-					pending = append(pending, "changed: back_pressure.enabled")
-				}
-				reloadBackPressure(pressure, srv, cfg, next, log.With("component", "backpressure")) // backpressure.go
-				reloadPublication(stsLive, next, log.With("component", "tlspolicy"))                // outboundtls.go
-				reloadRoots(tlsEngine, next, log.With("component", "tlspolicy"))                    // outboundtls.go
-			}
-			if err != nil && stopping.Load() {
-				// The stop began while it ran: the drain closed what it
-				// was replacing. Not a failed reload.
-				log.Warn("SIGHUP ignored: umbra began to stop during the reload; the configuration file is read at the next start")
-				continue
-			}
-			// A reload that applied but left a part to a restart (one
-			// refused, one changed) is a success that a restart would
-			// undo or refuse: said by its own gauge and a line of its
-			// own, as a failed reload is.
-			ops.Reload(err, len(pending) > 0)
-			if err == nil && len(pending) > 0 {
-				log.Warn("reload: the file has parts the running daemon did not take; a restart would refuse or change them (umbra_config_restart_would_fail 1)",
-					"parts", pending)
-			}
-			// The admin socket's file removed or replaced under the
-			// daemon (a cleanup of /run, by hand): SIGHUP makes it
-			// again at its path, whether or not the file reloaded —
-			// the CLI, finding the daemon listening on a socket whose
-			// file is gone, says to send it (admin.ErrSocketGone).
-			if made, serr := adm.Remake(); serr != nil {
-				log.Error("the admin socket is gone and was not made again; commands cannot reach umbra", "admin_socket", adm.Path(), "err", serr)
-			} else if made {
-				log.Warn("the admin socket's file was gone (removed or replaced); made again", "admin_socket", adm.Path())
-			}
-			if err := admin.WriteRunFile(runDir, adm.Path()); err != nil { // the socket moved, or its file made again
-				log.Warn("the run file was not written", "file", filepath.Join(runDir, admin.RunFile), "err", err)
-			}
-			if err != nil {
-				log.Error("reload failed; the running configuration stays in force", "err", err)
-			} else {
-				dump.SetConfig(dumpsterConfig(next))
-				cfgMu.Lock()
-				cfg = next
-				cfgMu.Unlock()
-				liveRcpt.Store(nextRcpt)
-				forgetGone(next) // a server the new topology moved or removed
-				if con != nil {
-					con.Reread() // its credentials file as SMTP AUTH reads its own: by content, at each reload
-				}
-			}
-			// Its state for the status, once what it applied is in
-			// force: a status that shows it shows the new configuration.
-			reloadMu.Lock()
-			now := time.Now()
-			reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: &now, Result: "ok",
-				Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
-			if err != nil {
-				reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil
-			}
-			reloadMu.Unlock()
+			func() {
+				reloadMu.Lock()
+				defer reloadMu.Unlock()
+				now := time.Now()
+				reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: &now, Result: "failed",
+					Error: "internal error (recovered panic)", RestartWouldFail: true}
+			}()
+			ops.Reload(errors.New("reload panicked"), false)
+			log.Error("reload failed: it panicked; the configuration applied before the panic stays in force")
 			systemd.Notify("READY=1")
 		}
 	}()
@@ -860,7 +906,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	signal.Notify(now, syscall.SIGINT, syscall.SIGTERM) // before the first's is stopped: no moment with neither
 	defer signal.Stop(now)
 	stopSignals()
-	go stopAtOnce(now, mgr, log)
+	go func() {
+		if gd.run("stop_at_once", func() { stopAtOnce(now, mgr, log) }) {
+			os.Exit(exitFailure) // the operator's stop, even so: at once (the crash argument covers it)
+		}
+	}()
 	log.Info("draining: no new sessions, no new delivery attempts; finishing transactions and the deliveries under way", "timeout", drainTimeout)
 	systemd.Notify("STOPPING=1")
 	// No delivery attempt starts from here on: mail received during the
@@ -1172,7 +1222,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// kept for a name whose lookup fails for a time now; a failed reload
 	// gives it back as it ran.
 	running := del.RunningConfig()
-	resolveServerHosts(topo, running.Topology, edge.dns, log) // once per reload, as at start
+	resolveServerHosts(topo, running.Topology, edge.dns, log, edge.guard) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -1199,6 +1249,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		srv.SetServers(nil)
 		mgr.SetServers(nil)
 	}
+	del.ReloadCommitted() // refusals of shadow servers this reload removed from the topology dropped
 	srv.SetRecipients(rcptv)
 	srv.SetAuthservIDs(frontDoorIDs(next))
 	del.SetRecipients(rcptv)

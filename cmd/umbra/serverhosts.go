@@ -36,7 +36,7 @@ const serverHostTimeout = 10 * time.Second
 // An answer that the name has no address (NXDOMAIN, no records) drops
 // them: that server is known by its source_addresses alone until the
 // next reload.
-func resolveServerHosts(topo, prev *routing.Topology, r hostLookup, log *slog.Logger) {
+func resolveServerHosts(topo, prev *routing.Topology, r hostLookup, log *slog.Logger, gd *guard) {
 	if topo == nil || r == nil {
 		return
 	}
@@ -54,15 +54,22 @@ func resolveServerHosts(topo, prev *routing.Topology, r hostLookup, log *slog.Lo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), serverHostTimeout)
-			defer cancel()
-			addrs, err := r.LookupHost(ctx, h)
-			for _, a := range addrs {
-				if ip, perr := netip.ParseAddr(a); perr == nil {
-					answers[i].addrs = append(answers[i].addrs, ip)
+			// A panic of the lookup (a defect) is a lookup that failed
+			// for now: counted, and the addresses the name had kept
+			// (helperpanic.go).
+			if gd.run("server_hosts", func() {
+				ctx, cancel := context.WithTimeout(context.Background(), serverHostTimeout)
+				defer cancel()
+				addrs, err := r.LookupHost(ctx, h)
+				for _, a := range addrs {
+					if ip, perr := netip.ParseAddr(a); perr == nil {
+						answers[i].addrs = append(answers[i].addrs, ip)
+					}
 				}
+				answers[i].err = err
+			}) {
+				answers[i] = answer{err: &net.DNSError{Err: "internal error (recovered panic)", Name: h, IsTemporary: true}}
 			}
-			answers[i].err = err
 		}()
 	}
 	wg.Wait()

@@ -35,7 +35,7 @@ func TestServerHostNamesResolvedAtLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	resolveServerHosts(topo, nil, fakeHosts{"hub-b.corp.test": {"127.0.0.191", "::ffff:127.0.0.192"}}, slog.New(slog.NewTextHandler(&buf, nil)))
+	resolveServerHosts(topo, nil, fakeHosts{"hub-b.corp.test": {"127.0.0.191", "::ffff:127.0.0.192"}}, slog.New(slog.NewTextHandler(&buf, nil)), nil)
 	for _, c := range []struct {
 		name, ip   string
 		listed, at bool

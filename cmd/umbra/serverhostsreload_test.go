@@ -39,24 +39,24 @@ func TestReloadDNSOutageKeepsServerAddresses(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	at := netip.MustParseAddr("127.0.0.193")
 	start := load()
-	resolveServerHosts(start, nil, fakeHosts{"hub-b.corp.test": {at.String()}}, log)
+	resolveServerHosts(start, nil, fakeHosts{"hub-b.corp.test": {at.String()}}, log, nil)
 	if _, ok := start.ServerAddressed("hub-b", at); !ok {
 		t.Fatal("at start: 127.0.0.193 is not hub-b's")
 	}
 	reloaded := load()
-	resolveServerHosts(reloaded, start, outageHosts{&net.DNSError{Err: "i/o timeout", Name: "hub-b.corp.test", IsTimeout: true, IsTemporary: true}}, log)
+	resolveServerHosts(reloaded, start, outageHosts{&net.DNSError{Err: "i/o timeout", Name: "hub-b.corp.test", IsTimeout: true, IsTemporary: true}}, log, nil)
 	if listed, ok := reloaded.ServerAddressed("hub-b", at); listed && !ok {
 		t.Errorf("after a reload during a DNS outage: a connection from %s (hub-b's address at start) is refused as not hub-b's until the next reload", at)
 	}
 	// A second reload in the outage keeps them still (from the first
 	// reload's topology, which kept them).
 	again := load()
-	resolveServerHosts(again, reloaded, outageHosts{&net.DNSError{Err: "server misbehaving", Name: "hub-b.corp.test", IsTemporary: true}}, log)
+	resolveServerHosts(again, reloaded, outageHosts{&net.DNSError{Err: "server misbehaving", Name: "hub-b.corp.test", IsTemporary: true}}, log, nil)
 	if listed, ok := again.ServerAddressed("hub-b", at); listed && !ok {
 		t.Errorf("after a second reload during the outage: %s no longer hub-b's", at)
 	}
 	gone := load()
-	resolveServerHosts(gone, again, outageHosts{&net.DNSError{Err: "no such host", Name: "hub-b.corp.test", IsNotFound: true}}, log)
+	resolveServerHosts(gone, again, outageHosts{&net.DNSError{Err: "no such host", Name: "hub-b.corp.test", IsNotFound: true}}, log, nil)
 	if _, ok := gone.ServerAddressed("hub-b", at); ok {
 		t.Errorf("after a reload that found hub-b.corp.test gone (NXDOMAIN): %s is still hub-b's", at)
 	}

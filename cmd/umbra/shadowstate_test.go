@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -21,7 +20,7 @@ func TestSIGHUPAppliesShadowSettings(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, _ := os.ReadFile(d.log)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -94,7 +93,7 @@ func TestShadowCopyOverPeerSizeFollowsShadowFailureRule(t *testing.T) {
 		t.Fatalf("over hub-b's SIZE: %q; want 552 5.3.4 naming hub-b's 20000", reply)
 	}
 	editConfig(t, cfgB, "max_message_size: 20000", "max_message_size: 40000")
-	hb.cmd.Process.Signal(syscall.SIGHUP)
+	hb.hup()
 	// The reload done when hub-b's EHLO says so; hub-a's session to
 	// hub-b, with SIZE 20000, stays pooled.
 	waitCond(t, "hub-b to offer SIZE 40000", 10*time.Second, func() bool {

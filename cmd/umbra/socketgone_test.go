@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -33,7 +32,7 @@ func TestCommandsTellSocketGone(t *testing.T) {
 	hup := func() {
 		t.Helper()
 		hups++
-		d.cmd.Process.Signal(syscall.SIGHUP)
+		d.hup()
 		waitCond(t, "the reload", 30*time.Second, func() bool {
 			b, _ := os.ReadFile(d.log)
 			return strings.Count(string(b), "configuration reloaded")+strings.Count(string(b), "reload failed") >= hups

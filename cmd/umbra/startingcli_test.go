@@ -79,6 +79,7 @@ func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
 	if err := os.WriteFile(hold, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	hostMarksOff(t, cfg)
 	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_START="+hold)
 	var log bytes.Buffer
@@ -160,6 +161,7 @@ func TestCommandsTellStoppingFromStarting(t *testing.T) {
 	if err := os.WriteFile(hold, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	hostMarksOff(t, cfg)
 	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_STOP="+hold)
 	var log bytes.Buffer

@@ -72,24 +72,33 @@ func (m *startMark) moveTo(sock string) {
 	// socket (one of the two is refused at the database's lock). Taken
 	// again once free, until the database is locked (rr24 F3): a start
 	// after a stop is not "not running" meanwhile.
-	go func() {
+	// Before the configuration is loaded: no metrics yet, so a panic
+	// (a defect) is recovered and said on stderr (helperpanic.go); the
+	// mark's lock is unlocked by defer, so close still runs.
+	(*guard)(nil).goRun("start_mark", func() {
 		for i := 0; i < startMarkRetries; i++ {
 			time.Sleep(startMarkRetry)
-			m.mu.Lock()
-			if m.gen != gen {
-				m.mu.Unlock()
-				return
-			}
-			l, err := admin.ListenStarting(sock)
-			if err == nil {
-				m.l = l
-			}
-			m.mu.Unlock()
-			if err == nil {
+			if m.retryMark(gen, sock) {
 				return
 			}
 		}
-	}()
+	})
+}
+
+// retryMark takes the mark's socket again, unless the mark moved or
+// closed since (gen); it reports whether the retries are over.
+func (m *startMark) retryMark(gen int, sock string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gen != gen {
+		return true
+	}
+	l, err := admin.ListenStarting(sock)
+	if err != nil {
+		return false
+	}
+	m.l = l
+	return true
 }
 
 // close ends the mark (and its retries): the database is locked (or the
@@ -97,8 +106,8 @@ func (m *startMark) moveTo(sock string) {
 func (m *startMark) close() {
 	if m != nil {
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		m.closeLocked()
-		m.mu.Unlock()
 	}
 }
 

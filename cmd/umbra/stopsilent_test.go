@@ -94,7 +94,7 @@ func TestStopBoundedWithSilentBodies(t *testing.T) {
 	open("data", "data", "bdat-chunk")
 	// A reload leaves these sessions on the connectors it replaced: the
 	// drain's bound holds for them too.
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitLogCount(t, d, "receive connectors reloaded", 1)
 	open("data", "bdat-chunk", "bdat-between")
 	time.Sleep(time.Second)

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -82,7 +81,7 @@ func TestMTASTSPublishCertificateMustNameThePolicyHosts(t *testing.T) {
 	os.WriteFile(cfg, []byte(text), 0o600)
 	newWarning := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: warning: outbound_tls\.mta_sts_publish\.cert_file ` + regexp.QuoteMeta(certFile) +
 		` does not name mta-sts\.new\.test, mta-sts\.example\.test`)
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	waitCond(t, "the reload's warning", 10*time.Second, func() bool { return newWarning.MatchString(logText()) || strings.Contains(logText(), "reload failed") })
 	if !newWarning.MatchString(logText()) {
 		t.Fatalf("reload: want %q\n%s", newWarning, logText())
@@ -96,7 +95,7 @@ func TestMTASTSPublishCertificateMustNameThePolicyHosts(t *testing.T) {
 	writeCertFiles(t, dir, certNaming(t, "mta-sts.example.test", "mta-sts.new.test"))
 	before := strings.Count(logText(), "does not name")
 	reloads := strings.Count(logText(), "receive connectors reloaded")
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && strings.Count(logText(), "receive connectors reloaded") == reloads; {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -70,7 +69,7 @@ func TestDaemonTopologyReloadKeepsTheOldOne(t *testing.T) {
 
 	// A good new topology applies on SIGHUP.
 	os.WriteFile(topo, []byte(legacyTopology(hubAddr, legacyAddr, "\n    cost: 3", "alice@old.test", "bob@old.test")), 0o600)
-	hub.cmd.Process.Signal(syscall.SIGHUP)
+	hub.hup()
 	waitCond(t, "bob to be known after SIGHUP", 10*time.Second, func() bool {
 		return strings.HasPrefix(rcptReplies(t, hubAddr, "bob@old.test")["bob@old.test"], "250")
 	})
@@ -88,7 +87,7 @@ func TestDaemonTopologyReloadKeepsTheOldOne(t *testing.T) {
 			t.Fatalf("config check of bad topology %d: %v\n%s", i, err, out)
 		}
 		before, _ := os.ReadFile(hub.log)
-		hub.cmd.Process.Signal(syscall.SIGHUP)
+		hub.hup()
 		waitCond(t, "the failed reload in the log", 10*time.Second, func() bool {
 			b, _ := os.ReadFile(hub.log)
 			return strings.Count(string(b), "reload failed") > strings.Count(string(before), "reload failed") &&

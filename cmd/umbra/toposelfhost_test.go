@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -76,7 +75,7 @@ mailbox:
 	if n := count(); n != 1 {
 		t.Errorf("the start logged the warning %d times, want once", n)
 	}
-	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.hup()
 	for deadline := time.Now().Add(10 * time.Second); count() < 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			d.dumpLog()

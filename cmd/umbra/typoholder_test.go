@@ -42,7 +42,7 @@ func TestTypoOnPrimaryNoCopyOnHolderItRefuses(t *testing.T) {
 
 	reloads := func() int { b, _ := os.ReadFile(ha.log); return strings.Count(string(b), "configuration reloaded") }
 	renameInFile(t, topoA, "hub-b", "hub-b2")
-	ha.cmd.Process.Signal(syscall.SIGHUP)
+	ha.hup()
 	waitCond(t, "hub-a to take the misspelt topology", 15*time.Second, func() bool { return reloads() == 1 })
 	for i := 0; i < 2; i++ {
 		subj := fmt.Sprintf("typo-%d", i)
@@ -64,7 +64,7 @@ func TestTypoOnPrimaryNoCopyOnHolderItRefuses(t *testing.T) {
 	}
 
 	renameInFile(t, topoA, "hub-b2", "hub-b")
-	ha.cmd.Process.Signal(syscall.SIGHUP)
+	ha.hup()
 	waitCond(t, "hub-a to take the topology put right", 15*time.Second, func() bool { return reloads() == 2 })
 	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: fixed\r\n\r\nbody"); !strings.Contains(reply, "shadow copy on hub-b") {
 		t.Fatalf("reply %q: want the copy on hub-b again once the typo is fixed", reply)
@@ -157,7 +157,7 @@ func TestTypoOnPrimaryNoCopyOnSASLHolder(t *testing.T) {
 	waitCond(t, "hub-b to drop the first copy", 30*time.Second, func() bool { s, w := p.held(t, cfgB, "hub-a"); return s == 0 && w == 0 })
 
 	renameInFile(t, topo, "hub-b", "hub-b2")
-	ha.cmd.Process.Signal(syscall.SIGHUP)
+	ha.hup()
 	waitCond(t, "hub-a to take the misspelt topology", 15*time.Second, func() bool {
 		b, _ := os.ReadFile(ha.log)
 		return strings.Count(string(b), "configuration reloaded") == 1

@@ -73,12 +73,25 @@ func listenState(socket, state string) (net.Listener, error) {
 			if err != nil {
 				return // closed
 			}
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write([]byte(state + "\n")) // the peer's pid is the kernel's (SO_PEERCRED)
-			c.Close()
+			answerState(c, state)
 		}
 	}()
 	return l, nil
+}
+
+// answerState writes state to c and closes it. A panic of it (a defect)
+// is recovered and said on stderr — the mark is up before the daemon's
+// log and metrics exist — and the mark goes on answering: the process
+// starting (or stopping) stays known as such to the next command.
+func answerState(c net.Conn, state string) {
+	defer c.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "umbra: the %s mark's answer panicked (recovered): %v\n", state, r)
+		}
+	}()
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte(state + "\n")) // the peer's pid is the kernel's (SO_PEERCRED)
 }
 
 // ErrStopping means no daemon answers on the socket because the one

@@ -295,10 +295,12 @@ func MemoryPercent() func() (float64, error) {
 		if phys <= 0 {
 			return 0, nil
 		}
-		mu.Lock()
-		metrics.Read(samples)
-		held := float64(samples[0].Value.Uint64()) - float64(samples[1].Value.Uint64())
-		mu.Unlock()
+		held := func() float64 {
+			mu.Lock()
+			defer mu.Unlock() // Uint64 panics on a sample of another kind: the lock is not kept
+			metrics.Read(samples)
+			return float64(samples[0].Value.Uint64()) - float64(samples[1].Value.Uint64())
+		}()
 		return 100 * held / phys, nil
 	}
 }

@@ -334,6 +334,19 @@ func (d *Deliverer) Reload(cfg Config) error {
 	return nil
 }
 
+// ReloadCommitted tells the deliverer that the configuration of its last
+// Reload is in force for good (the reload of every other part
+// succeeded): the refusals of the shadow sessions of servers its
+// topology no longer lists are dropped then (ReceiptShadow pruneRemoved),
+// not at Reload itself — a reload that fails later gives the deliverer
+// its running configuration back, and must not have dropped the
+// refusals of the servers it would have removed.
+func (d *Deliverer) ReloadCommitted() {
+	if r := d.presenter.Load(); r != nil {
+		r.pruneRemoved()
+	}
+}
+
 // RunningConfig is the configuration in force (as New or the last
 // Reload made it): a reload that fails after the Deliverer took the new
 // one gives it back to Reload as it ran — its topology with the host
@@ -368,6 +381,10 @@ type group struct {
 // Maildir's duplicate check holds without the header.
 func noteAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
 
+// groupEndSeam, when set (tests only), runs after a group's delivery
+// returned, before its results are kept: a test makes it panic there.
+var groupEndSeam func(key string)
+
 func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, rcpts []int) []queue.Result {
 	m = canonical(m)
 	st := d.st.Load()
@@ -400,6 +417,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			results = append(results, res...)
 			continue
 		}
+		kept := false // the group's results are among results (under mu)
 		one := func() {
 			deliver := func(g *group) (res []queue.Result) {
 				// A panic here is umbra's defect: it ends this group's
@@ -451,8 +469,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 					res[k].Database = g.db
 				}
 			}
+			if groupEndSeam != nil {
+				groupEndSeam(g.key)
+			}
 			mu.Lock()
 			results = append(results, res...)
+			kept = true
 			mu.Unlock()
 			if len(order) > 1 {
 				// One of several groups of this job (the recipients
@@ -466,7 +488,26 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); one() }()
+		go func() {
+			defer wg.Done()
+			// A panic around the group's delivery (its results'
+			// bookkeeping, its report) — deliver recovers its own — on
+			// this goroutine of its own, outside the queue manager's
+			// recover: counted and logged as a delivery's, the group's
+			// recipients deferred with queue.PanicReply unless its
+			// results were kept already, the other groups' standing.
+			defer func() {
+				if r := recover(); r != nil {
+					d.recovered(PanicDelivery, r, "msg_id", m.ID.String(), "destination", g.key)
+					mu.Lock()
+					if !kept {
+						results = append(results, panicResults(g.rcpts)...)
+					}
+					mu.Unlock()
+				}
+			}()
+			one()
+		}()
 	}
 	wg.Wait()
 	return results

@@ -48,7 +48,14 @@
 // (smtp.Client.PushCopy). For MX and smart hosts the decision is per
 // host: a host lacking the extension is passed over (its session pooled)
 // and the recipients fail only when no host that answered takes the
-// message and none failed for now or was left by the limits below. The
+// message and none failed for now or was left by the limits below. A
+// host without SMTPUTF8 that takes some recipients (the ASCII ones) but
+// not the others gets those in a transaction without SMTPUTF8, and the
+// internationalised ones go on to the next hosts of the destination, of
+// the same preference or the next (a pooled session to such a host is
+// not used for the message): they fail at such a host only when no host
+// that answered offers SMTPUTF8 and none failed for now or was left by
+// the limits below (TestUTF8RecipientTriesTheNextMXHost). The
 // queue's DSN of such a failure is 7-bit (queue/dsn7bit.go), so the same
 // kind of hop carries it (TestDSNOfEightBitFailureReachesSenderOverSameHop).
 // A host that refuses the session for good (a 5xx greeting, RFC 5321
@@ -484,7 +491,9 @@
 // own, and an LMTP server writes them from MAIL FROM and RCPT TO (Dovecot
 // does, per recipient; umbra adding them too would double them). A message that arrived with a Delivered-To naming the
 // recipient was delivered there before: that recipient fails with 5.4.6
-// (checked on the arriving fields, before umbra adds its own). A group
+// (checked on the arriving fields, before umbra adds its own; each read
+// as RCPT reads a path, smtp.HasFieldAddress, so the field umbra wrote
+// names the recipient it wrote it for). A group
 // that would relay a message the next hop would count above
 // max_hop_count (its Received: headers and the next hop's own) fails
 // with 5.4.6 and is not sent: an umbra hop with the same limit takes

@@ -194,6 +194,23 @@ func utf8Rcpts(m *queue.Message, rcpts []int) (need, rest []int) {
 	return need, rest
 }
 
+// utf8Elsewhere returns the recipients among rcpts that the host of c
+// cannot take for want of SMTPUTF8 while it takes the others: none when
+// it offers SMTPUTF8, when the sender needs it (contentRefusal refuses
+// them all), or when every recipient needs it (passed over, likewise).
+// An MX or smart-host attempt sends the others there and these to the
+// next hosts (deliverRemote).
+func utf8Elsewhere(c *smtp.Client, m *queue.Message, rcpts []int) []int {
+	if ok, _ := c.Extension("SMTPUTF8"); ok || !asciiText(m.From) {
+		return nil
+	}
+	need, rest := utf8Rcpts(m, rcpts)
+	if len(rest) == 0 {
+		return nil
+	}
+	return need
+}
+
 func asciiText(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

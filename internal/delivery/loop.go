@@ -5,6 +5,7 @@ import (
 
 	"umbra/internal/header"
 	"umbra/internal/queue"
+	"umbra/internal/smtp"
 )
 
 // hopLimit fails a relay group's recipients with 5.4.6 when the next hop
@@ -33,7 +34,8 @@ func hopLimit(st *state, body []byte, g *group) []queue.Result {
 // delivered to this mailbox before and came back.
 func deliveredBefore(m *queue.Message, body []byte, i int, hop string) (queue.Result, bool) {
 	addr := m.Rcpts[i].Addr
-	if !header.HasAddress(body, "Delivered-To", addr) {
+	if !smtp.HasFieldAddress(body, "Delivered-To", addr) { // read as RCPT reads the path
+
 		return queue.Result{}, false
 	}
 	return queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: hop,

@@ -73,6 +73,10 @@ type ReceiptShadow struct {
 	// refusalWarned: mailaddr.NameKey of a server id → unix nanoseconds
 	// of the last WARN of a refusal of its sessions (refusalWarnDue).
 	refusalWarned sync.Map
+	// statedAs: mailaddr.NameKey of a shadow server as dialled → the
+	// NameKey of the name its last session to here stated, when another
+	// (refusalKey): the key its sessions' refusal is kept under.
+	statedAs sync.Map
 	// now is the clock of those two records (nil: time.Now; a test's
 	// fake clock).
 	now func() time.Time

@@ -103,6 +103,9 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 			}
 			r.sessionRefusals.LoadOrStore(n, f)
 		}
+		// A server the topology no longer lists: its record goes
+		// (pruneRemoved), not read at every start and shown for good.
+		r.pruneRemoved()
 	}
 	r.d.presenter.Store(r)
 	return r
@@ -286,7 +289,8 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	if name == "" {
 		name = server
 	}
-	v, ok := r.sessionRefusals.Load(mailaddr.NameKey(name))
+	key := r.refusalKey(server, stated)
+	v, ok := r.sessionRefusals.Load(key)
 	if !ok {
 		return ""
 	}
@@ -297,7 +301,7 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 			"shadow_server", server, "session_name", name, "refused_since", f.since.UTC().Format(time.RFC3339))
 		return ""
 	}
-	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(name, now) {
+	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(key, now) {
 		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute, a copy made there or a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}

@@ -99,8 +99,12 @@ func (r *ReceiptShadow) clock() time.Time {
 // refusedLate: server's sessions are refused here and its try for a
 // copy is not due: it is tried after every candidate not marked (a due
 // one in its normal place, where refusedSinceLetIn takes the try).
+//
+// The refusal is kept under the name the holder's sessions state, which
+// may not be the one it is dialled as (refusalKey): read under the
+// name its last session to here stated.
 func (r *ReceiptShadow) refusedLate(now time.Time, server string) bool {
-	v, ok := r.sessionRefusals.Load(mailaddr.NameKey(server))
+	v, ok := r.sessionRefusals.Load(r.refusalKey(server, ""))
 	if !ok {
 		return false
 	}
@@ -162,7 +166,7 @@ func (r *ReceiptShadow) copyMadeOn(server, stated string) {
 	if name == "" {
 		name = server
 	}
-	if _, ok := r.sessionRefusals.Load(mailaddr.NameKey(name)); !ok {
+	if _, ok := r.sessionRefusals.Load(r.refusalKey(server, stated)); !ok {
 		return
 	}
 	r.d.log.Info("copy on receipt made on a shadow server whose sessions this server refuses (its try once a minute): the refusal stands until one of its sessions is let in here",
@@ -185,6 +189,9 @@ func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
 	var out []RefusedHolder
 	r.sessionRefusals.Range(func(k, v any) bool {
 		f := v.(*sessionRefusal)
+		if r.removedFromTopology(k.(string)) {
+			return true // dropped by pruneRemoved: never shown refused
+		}
 		name := r.topologyName(k.(string))
 		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
 			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right: see the WARN \"shadow session refused\") since %s: no copy on receipt on it; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
@@ -203,4 +210,68 @@ func (r *ReceiptShadow) topologyName(key string) string {
 		}
 	}
 	return key
+}
+
+// removedFromTopology: this server has a topology and it lists no
+// server of key (a mailaddr.NameKey): the server was removed from it
+// (or never was one). Without a topology nothing is removed.
+func (r *ReceiptShadow) removedFromTopology(key string) bool {
+	st := r.d.st.Load()
+	if st == nil || st.cfg.Topology == nil {
+		return false
+	}
+	_, ok := st.cfg.Topology.Server(key)
+	return !ok
+}
+
+// pruneRemoved drops the refusals of the sessions of servers the
+// topology in force no longer lists, in memory and in the transport
+// database (shadow30 item 1): a refusal outlives nothing but its
+// server's place in the topology — no copy goes to a server the
+// topology does not list, and its record would otherwise be read at
+// every start and shown by shadow list for good. Called at the start
+// (WithHolders) and after every reload in force (Deliverer.ReloadCommitted); a server
+// still listed keeps its refusal. Each drop is logged.
+func (r *ReceiptShadow) pruneRemoved() {
+	r.sessionRefusals.Range(func(k, v any) bool {
+		key := k.(string)
+		if !r.removedFromTopology(key) {
+			return true
+		}
+		r.refusedMu.Lock()
+		if _, ok := r.sessionRefusals.LoadAndDelete(key); ok {
+			r.noteRefusedHere(key, false)
+			r.d.log.Info("refusal of a shadow server's sessions dropped: the server is no longer in the topology",
+				"session_name", key, "refused_since", v.(*sessionRefusal).since.UTC().Format(time.RFC3339))
+		}
+		r.refusedMu.Unlock()
+		return true
+	})
+}
+
+// refusalKey is the one key of the refusal of the sessions of the holder
+// dialled as server (the topology's name) stating stated in its XSHADOW
+// reply ("" when not known here: a server below 20, or no session to it
+// yet): the name its sessions state, as the receive side keeps the
+// refusal (ShadowSessionRefused), folded (mailaddr.NameKey). A known
+// stated name is remembered for server (statedAs), so that the tries'
+// order (refusedLate), read before any session, reads the refusal under
+// the same name as its try once a minute (refusedSinceLetIn): a holder
+// whose dialled and stated names differ was otherwise never put last,
+// and tried in its normal place at every copy (shadow30 item 2).
+func (r *ReceiptShadow) refusalKey(server, stated string) string {
+	sk := mailaddr.NameKey(server)
+	if stated != "" {
+		k := mailaddr.NameKey(stated)
+		if k == sk {
+			r.statedAs.Delete(sk)
+		} else {
+			r.statedAs.Store(sk, k)
+		}
+		return k
+	}
+	if v, ok := r.statedAs.Load(sk); ok {
+		return v.(string)
+	}
+	return sk
 }

@@ -23,9 +23,18 @@ import (
 
 // deliverRemote sends a group through its send connector: to a smart
 // host, or to the domain's MX hosts in preference order.
-func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) (out []queue.Result) {
 	var hand inHand // the session held now, closed by a panic (inhand.go)
 	defer hand.closeAtPanic()
+	// The results of the ASCII recipients a host without SMTPUTF8 took
+	// before the internationalised ones went on to the next hosts (below):
+	// part of every result of the attempt.
+	var taken []queue.Result
+	defer func() {
+		if len(taken) > 0 {
+			out = append(taken, out...)
+		}
+	}()
 	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the stored body not copied
 	if leavesOrganisation(st, g) {
 		b, _ := orgid.Strip(body)                           // no umbra header for outsiders to replay (SR-14); a copy only when the stored body has one
@@ -47,6 +56,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// As in org.go: a taken-over copy never goes on a session
 			// kept from a relay without a shadow session.
 			meets = meets && (!g.conn.cfg.SendXShadow || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
+			// A session to a host without SMTPUTF8 would fail the
+			// internationalised recipients there: the hosts decide (below).
+			meets = meets && len(utf8Elsewhere(pc.c, m, g.rcpts)) == 0
 			if queue.PastExpiry(ctx) {
 				hand.drop()
 				d.putBack(g.key, pc) // its lookups cut by the expiry: the session is no worse for it
@@ -321,6 +333,33 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			limit.sessions-- // an EHLO, not a transaction: mx_session_limit counts the hosts the message could go to
 			hand.drop()
 			d.finishConn(g.key, c, nil)
+			continue
+		}
+		if need := utf8Elsewhere(c, m, g.rcpts); len(need) > 0 {
+			// This host lacks SMTPUTF8 and some recipients need it, not
+			// all (those contentRefusal passed over the host for): the
+			// ASCII ones go here, in a transaction without SMTPUTF8;
+			// the internationalised ones are tried at the next hosts, of
+			// this preference or the next, and fail only when no host
+			// of the destination that answered offers SMTPUTF8 and none
+			// failed for now (the refusal below, as for content).
+			_, ascii := utf8Rcpts(m, g.rcpts)
+			res := d.transaction(ctx, st, c, h.String(), m, parts, ascii, false)
+			if plain && transportServerOf(st, h.name) {
+				for i := range res {
+					if res[i].Outcome == queue.RelayedOK {
+						res[i].RelayedTo = h.name
+					}
+				}
+			}
+			hand.drop()
+			d.finishConn(g.key, c, res)
+			taken = append(taken, res...)
+			d.log.Info("next hop host lacks SMTPUTF8: its internationalised recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "recipients", len(need))
+			rest := *g
+			rest.rcpts = need
+			g = &rest
+			refusal, refusalHost = queue.ReplyRcptNeedsSMTPUTF8, h.String()
 			continue
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)

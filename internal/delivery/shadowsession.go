@@ -325,12 +325,14 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		if errors.As(err, &other) {
 			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
 		}
-	case errors.As(err, &refused) && refused.DatabaseDigest() != "":
+	case errors.As(err, &refused) && (refused.DatabaseDigest() != "" || earlierRelease(d.st.Load(), primary)):
 		// A transport server answered and refused the session: it is
 		// alive. One without a database digest may be anything at the
 		// primary's address: the shadow manager counts its refusal as a
 		// failed heartbeat (shadow doc.go: Judging a refusal), and so
-		// does destination health, below.
+		// does destination health, below — unless a completed session
+		// proved the primary of an earlier release, which advertises
+		// none (shadow earlierrelease.go): its refusal is its own.
 		d.health.Responsive(primary, hostAddr)
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
@@ -348,7 +350,37 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 		return refusal(err)
 	}
 	defer c.Close()
-	return refusalIn(d.queryAll(ctx, st, c, save), c)
+	noted := false
+	return refusalIn(d.queryAll(ctx, st, c, func(dbID string, discards []string, contact bool) error {
+		if err := save(dbID, discards, contact); err != nil {
+			return err
+		}
+		if !noted && dbID != "" {
+			// Its XSHADOW reply carried dbID, saved: whether its EHLO
+			// advertised the database digest tells a primary of an
+			// earlier release, whose refusals without one are its own
+			// (package shadow earlierrelease.go).
+			noted = true
+			if n, ok := st.cfg.Shadows.(DigestNoter); ok {
+				n.SessionDigest(primary, dbID, c.PeerDatabaseDigest())
+			}
+		}
+		return nil
+	}), c)
+}
+
+// earlierRelease: the shadow recorder holds primary proved of a release
+// that advertises no database digest (DigestNoter's record).
+func earlierRelease(st *state, primary string) bool {
+	er, ok := st.cfg.Shadows.(interface{ EarlierRelease(string) bool })
+	return ok && er.EarlierRelease(primary)
+}
+
+// DigestNoter learns what a completed heartbeat proved of the primary:
+// the database id of its XSHADOW reply and the digest its EHLO
+// advertised ("" when none: shadow.Recorder.SessionDigest).
+type DigestNoter interface {
+	SessionDigest(primary, dbID, digest string)
 }
 
 // queryAll is the heartbeat's XSHADOW and XQUERYDISCARD loop. Each batch

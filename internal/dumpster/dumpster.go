@@ -741,9 +741,11 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 			"request_id", id)
 	}
 	for _, r := range open {
-		d.reqMu.Lock()
-		err := d.carryOut(ctx, r)
-		d.reqMu.Unlock()
+		err := func() error {
+			d.reqMu.Lock()
+			defer d.reqMu.Unlock() // a panic of the redelivery does not leave every later request waiting
+			return d.carryOut(ctx, r)
+		}()
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("finishing an interrupted redelivery request failed", "request_id", r.ID, "err", err)
 		}

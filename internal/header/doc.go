@@ -1,8 +1,10 @@
 // Package header reads and edits the header section of a stored message
 // (RFC 5322 §2.2): what the hop limit counts (Received:), what final
 // delivery replaces (Return-Path:, Delivered-To:) and what loop detection
-// looks for (HasAddress, AddressKeys: an address in the form RCPT stores
-// it, a local part that needs its quotes quoted, quoteLocal), and the Authentication-Results fields claiming umbra's
+// looks for (AddressPaths: each field's address as a path's text, which
+// the reader parses as RCPT parses a path — smtp.FieldAddressKeys —, so
+// that there is one parse of a recipient, never a second one here that
+// disagrees with RCPT's), and the Authentication-Results fields claiming umbra's
 // authserv-id that the front door removes (authres.go; RFC 8601 parsing
 // of the authserv-id, shared with internal/msgauth), and the mailboxes of
 // a From: field as DMARC and DKIM signing both read them (mailbox.go:

@@ -3,7 +3,6 @@ package header
 import (
 	"bytes"
 	"strings"
-	"umbra/internal/mailaddr"
 )
 
 // field is one header field: its position in the message (start of its
@@ -108,32 +107,20 @@ func Remove(msg []byte, names ...string) []byte {
 	return append(out, msg[last:]...)
 }
 
-// HasAddress reports whether a field called name holds addr, compared
-// as umbra compares recipients (mailaddr.AddrKey: ASCII case, an
-// internationalised domain in either form), with or without angle
-// brackets, and with a quoted
-// local part taken by its content ("alice"@x is alice@x, as RCPT takes
-// it).
-func HasAddress(msg []byte, name, addr string) bool {
-	key := func(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) }
-	return AddressKeys(msg, name, key)[key(addr)]
-}
-
-// AddressKeys is the set of keys (key: a recipient set's,
-// mailaddr.RcptKey, whose local part folds only for a domain this
-// organisation is authoritative for) of the addresses the fields called
-// name hold, as HasAddress reads them: built once per message, each
-// recipient then one look-up. nil when there is no such field.
-func AddressKeys(msg []byte, name string, key func(string) string) map[string]bool {
-	var set map[string]bool
-	for _, v := range Values(msg, name) {
-		a := quoteLocal(unquoteLocal(strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>"))))
-		if set == nil {
-			set = map[string]bool{}
-		}
-		set[key(a)] = true
+// AddressPaths is the address each field called name holds, as a
+// path's text: its comments removed (withoutComments), spaces and the
+// angle brackets around it trimmed. Its parse is the reader's: the
+// comparison with a recipient reads it as RCPT reads a path
+// (smtp.FieldAddressKeys), so that a field final delivery wrote for a
+// stored recipient names that recipient whatever its local part holds
+// (one parse, never a second one here that disagrees with RCPT's).
+// nil when there is no such field.
+func AddressPaths(msg []byte, name string) []string {
+	vs := Values(msg, name)
+	for i, v := range vs {
+		vs[i] = strings.TrimSpace(strings.Trim(strings.TrimSpace(withoutComments(v)), "<>"))
 	}
-	return set
+	return vs
 }
 
 // withoutComments is the field value v without its RFC 5322 comments
@@ -170,62 +157,4 @@ func withoutComments(v string) string {
 		}
 	}
 	return b.String()
-}
-
-// quoteLocal is a (its local part as content, unquoteLocal) in the form
-// RCPT stores it (smtp.parsePathAddress): a local part that is no
-// dot-string — a space, a quote, a backslash, another special — quoted
-// again, '"' and '\\' as quoted-pairs, so that a Delivered-To naming
-// "an na"@x names the recipient "an na"@x; any other a as it is.
-func quoteLocal(a string) string {
-	at := strings.LastIndexByte(a, '@')
-	if at <= 0 {
-		return a
-	}
-	local := a[:at]
-	need := false
-	for i := 0; i < len(local) && !need; i++ {
-		c := local[i]
-		need = c < 0x80 && !strings.ContainsRune(dotStringASCII, rune(c))
-	}
-	if !need || strings.IndexByte(local, '@') >= 0 || strings.HasPrefix(a, `"`) && unquoteLocal(a) == a {
-		return a
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(local); i++ {
-		if c := local[i]; c == '"' || c == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(local[i])
-	}
-	b.WriteByte('"')
-	return b.String() + a[at:]
-}
-
-// dotStringASCII is the ASCII characters of an RFC 5321 Dot-string.
-const dotStringASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."
-
-// unquoteLocal is a with its quoted local part ("...", backslash
-// escapes) written as its content; a as it is when its local part is not
-// quoted or the quotes are not closed before the last "@".
-func unquoteLocal(a string) string {
-	at := strings.LastIndexByte(a, '@')
-	if at < 2 || a[0] != '"' || a[at-1] != '"' {
-		return a
-	}
-	var b strings.Builder
-	q := a[1 : at-1]
-	for i := 0; i < len(q); i++ {
-		switch c := q[i]; {
-		case c == '\\' && i+1 < len(q):
-			i++
-			b.WriteByte(q[i])
-		case c == '"':
-			return a // a quote inside: not one quoted string
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String() + a[at:]
 }

@@ -134,8 +134,11 @@
 // answer: outside input) is recovered — the directory's lock is unlocked
 // by defer, none is held —: the lookup fails as the directory
 // unavailable, the service connection is dropped, the panic counted
-// (umbra_ldap_panics_total) and logged once a minute (SetLogger). The
-// user bind's goroutine (bindAs) is not guarded yet.
+// (umbra_ldap_panics_total) and logged once a minute (SetLogger). So is
+// one on an AUTH's bind goroutine (bindAs): the bind lock is unlocked by
+// defer, the AUTH answered as the directory unavailable (never a
+// success), the bind connection dropped, the line naming neither the DN
+// nor the password.
 //
 // umbra.schema in this directory defines umbraMailboxDatabase and the
 // auxiliary classes umbraRecipient and umbraTransportServer; the tests

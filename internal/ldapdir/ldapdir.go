@@ -392,6 +392,10 @@ func (d *Directory) SetLogger(log *slog.Logger) { d.log = log }
 // it asks: a test makes it panic there.
 var searchSeam func()
 
+// bindSeam, when set (tests only), runs on a bind's goroutine before
+// the bind (a stand-in for a panic of go-ldap's).
+var bindSeam func()
+
 func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := d.service(deadline)
@@ -822,6 +826,30 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 	go func() {
 		d.authMu.Lock()
 		defer d.authMu.Unlock()
+		defer func() {
+			// A panic here (a defect, in go-ldap's reading of the bind's
+			// answer say) is recovered as a search's is: the lock is
+			// unlocked by the defer above, the AUTH is the directory
+			// unavailable (454, never a success), the panic counted
+			// and logged once a minute — never the DN or the password —
+			// and the bind connection, maybe out of step, dropped
+			// (TestDirectoryBindPanicRecovered).
+			if r := recover(); r != nil {
+				stack := debug.Stack()
+				d.m.panics.Inc()
+				if line, ok := d.panics.Attrs(time.Now(), r, stack); ok && d.log != nil {
+					d.log.Error("ldap bind panicked", line...)
+				}
+				if d.authConn != nil {
+					d.authConn.Close()
+					d.authConn = nil
+				}
+				ch <- answer{false, errors.New("internal error (recovered panic)")}
+			}
+		}()
+		if bindSeam != nil {
+			bindSeam()
+		}
 		for attempt := 0; ; attempt++ {
 			reused := d.authConn != nil && !d.authConn.IsClosing()
 			if !reused {

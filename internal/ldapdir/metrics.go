@@ -19,7 +19,7 @@ func newDirMetrics(reg prometheus.Registerer) *dirMetrics {
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_ldap_connections_total",
 			Help: "Connections to the LDAP directory opened (connected) or attempted in vain (failed)."}, []string{"result"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_ldap_panics_total",
-			Help: "Directory searches whose goroutine panicked (a defect), recovered: the lookup answered as the directory unavailable."}),
+			Help: "Directory searches and binds whose goroutine panicked (a defect), recovered: the lookup or AUTH answered as the directory unavailable."}),
 	}
 	for _, r := range []string{"cache", "found", "not_found", "error"} {
 		m.lookups.WithLabelValues(r)

@@ -157,8 +157,15 @@ func (d *Maildir) hasOrgID(dir, id, scan string) bool {
 		s = &orgScan{done: make(chan struct{}), at: now}
 		c.scans[k] = s
 		c.mu.Unlock()
-		s.ids = scanOrgIDs(dir)
-		close(s.done)
+		func() {
+			// Closed however the scan ends: a panic of it (recovered by
+			// the delivery that asked) left every later asker of the
+			// same directory waiting on done for good. Its ids are then
+			// none: no duplicate found by the scan (a duplicate at
+			// worst, never a loss).
+			defer close(s.done)
+			s.ids = scanOrgIDs(dir)
+		}()
 	} else {
 		c.mu.Unlock()
 		<-s.done

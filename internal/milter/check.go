@@ -257,9 +257,28 @@ func (s *session) send(code byte, data []byte, macroStage int, timeout time.Dura
 		b = s.appendMacros(b, code, macroStage)
 	}
 	b = appendPacket(b, code, data)
-	s.conn.SetDeadline(time.Now().Add(timeout))
+	s.conn.SetDeadline(s.deadline(timeout))
 	_, err := s.conn.Write(b)
 	return err
+}
+
+// deadline is d from now for the connection to the milter, never past
+// the session context's deadline, and in the past once the context
+// ended: a deadline set after the context's end (the QUIT at the
+// session's end, a command after it) overwrote the past one its watch
+// (open: AfterFunc) had set, and the connection waited out d (SMTP-1).
+func (s *session) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if s.ctx == nil {
+		return t
+	}
+	if s.ctx.Err() != nil {
+		return time.Unix(1, 0)
+	}
+	if limit, ok := s.ctx.Deadline(); ok && limit.Before(t) {
+		return limit
+	}
+	return t
 }
 
 // await reads the milter's reply, past progress notes. Each note
@@ -268,7 +287,7 @@ func (s *session) send(code byte, data []byte, macroStage int, timeout time.Dura
 func (s *session) await(timeout time.Duration) (reply, error) {
 	limit := time.Now().Add(maxProgress * timeout)
 	for {
-		s.conn.SetDeadline(minTime(time.Now().Add(timeout), limit))
+		s.conn.SetDeadline(minTime(s.deadline(timeout), limit))
 		p, err := readPacket(s.br)
 		if err != nil {
 			return reply{}, s.noReply(err, timeout)
@@ -464,7 +483,7 @@ func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
 		return s.fail(stConnect, err)
 	}
 	if s.neg.protocol&protoNoConnect != 0 {
-		s.conn.SetDeadline(time.Now().Add(s.c.cfg.CommandTimeout.D()))
+		s.conn.SetDeadline(s.deadline(s.c.cfg.CommandTimeout.D()))
 		if _, err := s.conn.Write(s.appendMacros(nil, cmdConnect, stageConnect)); err != nil {
 			return s.fail(stConnect, err)
 		}
@@ -492,7 +511,7 @@ func (s *session) negotiate() error {
 	if err := s.send(cmdOptNeg, data, -1, s.c.cfg.CommandTimeout.D()); err != nil {
 		return err
 	}
-	s.conn.SetDeadline(time.Now().Add(s.c.cfg.CommandTimeout.D()))
+	s.conn.SetDeadline(s.deadline(s.c.cfg.CommandTimeout.D()))
 	p, err := readPacket(s.br)
 	if err != nil {
 		return err
@@ -1075,7 +1094,7 @@ const quitWait = time.Second
 // meet ECONNRESET at a reply it was still writing.
 func (s *session) quit() {
 	c := s.conn
-	c.SetDeadline(time.Now().Add(min(s.c.cfg.CommandTimeout.D(), quitWait)))
+	c.SetDeadline(s.deadline(min(s.c.cfg.CommandTimeout.D(), quitWait)))
 	if _, err := c.Write(appendPacket(nil, cmdQuit, nil)); err == nil {
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()

@@ -103,4 +103,8 @@
 //     goroutine (no lock of the watcher's is held across a file): counted
 //     (Config.Panicked), logged once a minute (panicline), the file
 //     refused (.bad) as one that can never be submitted; the scan goes on.
+//     One on the goroutine that waits for a .queued file's message to be
+//     handed on is recovered too, counted and logged the same way: the
+//     message is queued, so the file stays .queued for the next start to
+//     settle (as after a crash), and is no longer busy.
 package pickup

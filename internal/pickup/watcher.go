@@ -481,6 +481,27 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.busy, path)
+			w.mu.Unlock()
+		}()
+		// A panic here (a defect) comes after the message was queued:
+		// counted and logged as the handling's (handleRecovered), the
+		// file left under its .queued name for the next start to settle
+		// (pickupfate), the watcher and the daemon going on.
+		defer func() {
+			if r := recover(); r != nil {
+				stack := debug.Stack()
+				if w.cfg.Panicked != nil {
+					w.cfg.Panicked()
+				}
+				if line, ok := w.panics.Attrs(time.Now(), r, stack); ok {
+					w.cfg.Log.Error("pickup file's wait for its message panicked; the file stays until the next start settles it",
+						append([]any{"file", filepath.Base(path), "msg_id", id.String()}, line...)...)
+				}
+			}
+		}()
 		select {
 		case <-handed:
 			// Asked again before the file goes: the wait also ends for a
@@ -496,9 +517,6 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 			}
 		case <-ctx.Done():
 		}
-		w.mu.Lock()
-		delete(w.busy, path)
-		w.mu.Unlock()
 	}()
 }
 

@@ -222,3 +222,14 @@ func (e *heldError) Unwrap() error { return e.err }
 func heldText(dir *os.File, path, text string) string {
 	return strings.ReplaceAll(text, filepath.Dir(heldPath(dir, path)), filepath.Dir(path))
 }
+
+// heldNamed is an error whose text names a file by the path the
+// operator knows rather than heldPath's (heldText), keeping the error it
+// wraps for errors.Is and errors.As.
+type heldNamed struct {
+	text string
+	err  error
+}
+
+func (e *heldNamed) Error() string { return e.text }
+func (e *heldNamed) Unwrap() error { return e.err }

@@ -1292,8 +1292,11 @@
 // give-away opens the directory above its target the same way
 // (walkOwned, giveOwnerDir through openDirChecked), and db restore and
 // db compact each hold one descriptor of the data directory, walked
-// under that rule at their start (after the restore's lock on the
-// database), through which — with or without --owner — the spool is
+// under that rule at their first step (before the side lock), through
+// which — with or without --owner — the side lock is made, replaced and
+// removed (lockCommand, removeCmdLock: openat/unlinkat, rt30c F3), the
+// restore's lock on the database taken and the empty file it makes where
+// there is none made (lockCounted on heldPath), the spool is
 // given (giveTreeAt, openat/fstatat with O_NOFOLLOW), the replaced
 // database's second name made (keepReplacedAt: linkat), the restored
 // file renamed over the database and the restored spool installed
@@ -1301,6 +1304,17 @@
 // and the compaction's spool files written, given and removed
 // (respoolInline and openDirAt from the held parent), its copy renamed
 // (syncRenameAt) and a spool directory it made removed (unlinkat).
+// A data directory replaced after that rename leaves the command done
+// in the directory held: it tells where that is now (DirReplaced), and
+// db compact reports the size of the file there, not of the one the
+// path leads to. A queue.db that is a symlink (which Open follows) is
+// refused by both at their first step, naming the link and its target:
+// their rename would replace the link by a file and leave the database
+// it leads to whole where it is, unnamed (linkeddb.go, rt30c F4).
+// SaveBackup (db backup's file) holds FILE's directory the same way:
+// its partial copy is made, linked and removed, stale ones removed, and
+// the directory synced through the descriptor, and a directory replaced
+// at its name before the link refuses the backup.
 // Before its rename each command checks that the path still names the
 // directory it holds (stillAt): one moved and replaced by a link at its
 // name meanwhile — the daemon's user may, owning the directory above
@@ -1683,8 +1697,17 @@
 //     copy, handed back here, merges into the held record instead).
 //     Whose shadow sessions the receive side refuses (bucket refusedhere,
 //     refusedhere.go) is no message's state: a commit of its own per
-//     change of the refusal state; a crash before it returned leaves it
-//     unrecorded, and that server's next session records it again.
+//     change of the refusal state (a server removed from the topology:
+//     its record deleted at the start or the reload that removes it);
+//     a crash before it returned leaves it unrecorded, and that
+//     server's next session records it again (a deletion not done is
+//     done again at the next start).
+//     Which primaries a completed session proved to advertise no
+//     database digest (bucket digestless, digestless.go) is no
+//     message's state either: a commit of its own per change; a crash
+//     before it returned leaves it unrecorded until that primary's next
+//     completed session (meanwhile its refusals without a digest count
+//     as failed heartbeats, as before the record).
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy;
 //     a copy made there while its message was in delivery included,

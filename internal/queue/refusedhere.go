@@ -24,7 +24,8 @@ import (
 //
 // written by the refusal that finds none (a commit of its own, once per
 // refusal state, not per session) and deleted by the first session let
-// in. Crash: a refusal or let-in whose commit did not return is not
+// in, or when the server is no longer in the topology (package delivery
+// pruneRemoved: at the start and at the reload that removes it). Crash: a refusal or let-in whose commit did not return is not
 // recorded; the next session of that server records it again — the
 // record is what this server saw of its sessions, never a message's
 // state, so no message depends on it. A release without it does not

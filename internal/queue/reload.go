@@ -45,11 +45,28 @@ type DestinationNamer interface {
 // (pruneDests).
 func (q *Manager) SetReloadable(maxWindow int, duplicateWindow time.Duration) {
 	limiter, _ := q.del.(DestinationLimiter)
+	held := q.reloadDests(limiter, maxWindow)
+	q.wakeHeld(held) // throttled for a destination that is gone: not until their recheck
+	if duplicateWindow > 0 {
+		q.pmu.Lock()
+		q.cfg.DuplicateWindow = duplicateWindow
+		q.pmu.Unlock()
+	}
+}
+
+// reloadDests applies maxWindow and the deliverer's limits to the
+// destinations known, dropping those the configuration no longer
+// names; it returns the messages held for a dropped one. The
+// deliverer's code runs under the scheduler's lock here (DestinationNamed,
+// DestinationLimit): the unlock is deferred, so that a panic of it,
+// recovered by the reload's caller, leaves the scheduler free — some
+// destinations reloaded, the rest as they were — not locked for good.
+func (q *Manager) reloadDests(limiter DestinationLimiter, maxWindow int) (held []ID) {
 	q.sched.mu.Lock()
+	defer q.sched.mu.Unlock()
 	if maxWindow > 0 {
 		q.sched.cfg.MaxWindow = maxWindow
 	}
-	var held []ID
 	now := q.clk.Now()
 	for k, d := range q.sched.dests {
 		if q.unnamed(d) {
@@ -72,13 +89,7 @@ func (q *Manager) SetReloadable(maxWindow int, duplicateWindow time.Duration) {
 		d.max, d.defaultMax = own, def
 		d.window = min(d.window, own)
 	}
-	q.sched.mu.Unlock()
-	q.wakeHeld(held) // throttled for a destination that is gone: not until their recheck
-	if duplicateWindow > 0 {
-		q.pmu.Lock()
-		q.cfg.DuplicateWindow = duplicateWindow
-		q.pmu.Unlock()
-	}
+	return held
 }
 
 // unnamed: d is a mail destination the configuration in force does not

@@ -309,6 +309,11 @@ var (
 	// records, so a database that never refused a session keeps the
 	// layout it had.
 	bucketRefusedHere = []byte("refusedhere")
+	// bucketDigestless: the primaries a completed session proved to be
+	// of a release that advertises no database digest, with the id
+	// proved (digestless.go). Not in allBuckets: made by the first
+	// record, as refusedhere.
+	bucketDigestless = []byte("digestless")
 	// bucketPickupEnds: the pickup messages whose end this database
 	// recorded (pickupfate.go). Not in allBuckets: the first such end
 	// makes it, so a database of a server without pickup is as before.

@@ -119,31 +119,11 @@ func (c *Cache) Len() int {
 // with records of an unvalidated one.
 func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	k := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
-	c.mu.Lock()
-	if el, ok := c.entries[k]; ok {
-		e := el.Value.(*cacheEntry)
-		if c.cfg.Clock.Now().Before(e.expires) {
-			c.lru.MoveToFront(el)
-			c.mu.Unlock()
-			c.cfg.Metrics.cache("hit")
-			return e.result(name)
-		}
-		c.remove(el)
+	e, f, shared := c.join(ctx, k, name)
+	if e != nil {
+		c.cfg.Metrics.cache("hit")
+		return e.result(name)
 	}
-	f, shared := c.flights[k]
-	if !shared {
-		// The lookup runs on its own bounded context: a caller that
-		// gives up must not fail the others waiting for the answer.
-		// It ends when the last of them gave up (no one is left to
-		// use the answer, and a silent server would hold it for the
-		// whole budget).
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Budget)
-		f = &flight{done: make(chan struct{}), cancel: cancel}
-		c.flights[k] = f
-		go c.fly(fctx, k, name, f)
-	}
-	f.waiting++
-	c.mu.Unlock()
 	if shared {
 		c.cfg.Metrics.cache("shared")
 	} else {
@@ -171,19 +151,80 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 	}
 }
 
+// join, under the cache's lock, returns the fresh entry kept for k, or
+// the flight to wait for (shared: one under way; else started here),
+// the caller counted among its waiters. The unlock is deferred: a panic
+// under the lock (the clock's, a defect) leaves the cache usable, the
+// caller's goroutine recovering it (lookupIPAddr's) or not.
+func (c *Cache) join(ctx context.Context, k cacheKey, name string) (*cacheEntry, *flight, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[k]; ok {
+		e := el.Value.(*cacheEntry)
+		if c.cfg.Clock.Now().Before(e.expires) {
+			c.lru.MoveToFront(el)
+			return e, nil, false
+		}
+		c.remove(el)
+	}
+	f, shared := c.flights[k]
+	if !shared {
+		// The lookup runs on its own bounded context: a caller that
+		// gives up must not fail the others waiting for the answer.
+		// It ends when the last of them gave up (no one is left to
+		// use the answer, and a silent server would hold it for the
+		// whole budget).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Budget)
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		c.flights[k] = f
+		go c.fly(fctx, k, name, f)
+	}
+	f.waiting++
+	return nil, f, shared
+}
+
+// fly runs the flight's lookup on the cache's own goroutine. A panic of
+// its own code (the upstream's is recovered in ask) is recovered too, as
+// ask's is: its callers get a temporary error (never kept), counted and
+// logged; the flight is gone from the table and done is closed however
+// it ends, so no caller waits for good and the next question is asked
+// again.
 func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	defer f.cancel()
+	defer close(f.done)
+	defer func() {
+		if r := recover(); r != nil {
+			c.recovered(name, r, debug.Stack())
+			f.a, f.err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.flights[k] == f {
+				delete(c.flights, k)
+			}
+		}
+	}()
 	start := c.cfg.Clock.Now()
 	a, err := c.ask(ctx, k, name)
 	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
 	f.a, f.err = a, err
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.flights[k] == f { // not when its callers all gave up and another began
 		delete(c.flights, k)
 	}
 	c.store(k, a, err)
-	c.mu.Unlock()
-	close(f.done)
+}
+
+// recovered counts a recovered panic of a lookup (umbra_dns_panics_total)
+// and logs it at ERROR by panicline's rule (once a minute), with the
+// name asked: never a response's content.
+func (c *Cache) recovered(name string, r any, stack []byte) {
+	c.cfg.Metrics.panicked()
+	if c.log != nil {
+		if line, ok := c.gate.Attrs(c.cfg.Clock.Now(), r, stack); ok {
+			c.log.Error("dns lookup panicked", append([]any{"name", name}, line...)...)
+		}
+	}
 }
 
 // ask runs the upstream lookup of fly. A panic there (a defect, in the
@@ -196,13 +237,7 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 func (c *Cache) ask(ctx context.Context, k cacheKey, name string) (a *Answer, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			stack := debug.Stack()
-			c.cfg.Metrics.panicked()
-			if c.log != nil {
-				if line, ok := c.gate.Attrs(c.cfg.Clock.Now(), r, stack); ok {
-					c.log.Error("dns lookup panicked", append([]any{"name", name}, line...)...)
-				}
-			}
+			c.recovered(name, r, debug.Stack())
 			a, err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
 		}
 	}()

@@ -63,11 +63,17 @@
 //     the others and gets a temporary error; when the last one gave up
 //     the lookup ends, and the next such question starts its own.
 //   - Callers get their own Answer; its RRs are shared and read-only.
-//   - A panic of the upstream lookup on the cache's own goroutine (no
-//     lock held there) is recovered: its callers get a temporary error,
-//     nothing is kept, it is counted (umbra_dns_panics_total) and logged
-//     (panicline's rule; Cache.SetLogger). The cache's sections under its
-//     lock do not call out and are not guarded.
+//   - A panic on a goroutine of the resolver's — the cache's flight (the
+//     upstream lookup, or the flight's own code) and the A and AAAA
+//     lookups of an address lookup — is recovered: its callers get a
+//     temporary error (for an address lookup: that type's, the other
+//     type still answering), nothing is kept, it is counted
+//     (umbra_dns_panics_total) and logged (panicline's rule, the name
+//     asked, never a response; Cache.SetLogger). A bare Client, which
+//     the daemon never uses without a Cache, recovers its address
+//     lookups' panics uncounted. The cache's lock is unlocked by defer
+//     wherever its section calls out (the clock), so a panic under it
+//     leaves the cache usable.
 //   - Metrics labels are bounded: a fixed list of record types ("other"
 //     for the rest), fixed outcomes and cache results.
 package resolver

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -357,6 +358,12 @@ func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError 
 		IsTemporary: temporary, IsNotFound: notFound}
 }
 
+// panicSink is a lookuper that counts and logs a recovered panic of a
+// lookup run for it (Cache).
+type panicSink interface {
+	recovered(name string, r any, stack []byte)
+}
+
 // lookuper is what the net.Resolver-style methods are built on.
 type lookuper interface {
 	Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error)
@@ -429,6 +436,17 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic of the lookup (a defect) is this type's temporary
+			// error, never the daemon's end: counted and logged where
+			// the lookuper can (the Cache, which the daemon uses).
+			defer func() {
+				if r := recover(); r != nil {
+					answers[i], aerrs[i] = nil, dnsError(host, "", "internal error (recovered panic)", true, false)
+					if p, ok := c.(panicSink); ok {
+						p.recovered(host, r, debug.Stack())
+					}
+				}
+			}()
 			answers[i], aerrs[i] = c.Lookup(ctx, host, t)
 		}()
 	}

@@ -109,10 +109,17 @@
 //     judged so too — alive, its copies kept, not taken over, while it
 //     delivers them (a server advertises XSHADOWDB with or without the
 //     verb);
-//   - no digest (nothing advertised, or the id is not known here):
-//     whatever answered is not the primary refusing — a dead primary's
-//     address taken over by another server, a proxy, a server of an
-//     earlier release: the heartbeat fails like one nothing answered,
+//   - no digest from a primary a completed session proved of an earlier
+//     release (its XSHADOW reply with the stored id, its EHLO without a
+//     digest; kept in the store for that id: EarlierReleaseStore,
+//     earlierrelease.go): the primary refusing, alive, as with the
+//     same digest — a rolling upgrade does not take over a primary
+//     that still answers and holds its mail just because it is older;
+//   - no digest otherwise (nothing advertised, or the id is not known
+//     here): whatever answered is not the primary refusing — a dead
+//     primary's address taken over by another server, a proxy, a
+//     primary never proved of an earlier release: the heartbeat fails
+//     like one nothing answered,
 //     and the copies are taken over after the retry count of failures,
 //     timeout × retries after the last contact. Watch sessions and
 //     reconciliations refused so count as failed sessions (never
@@ -172,7 +179,13 @@
 //     view and the WARN say what to do: give the server running the copy
 //     a data dir of its own, then umbra shadow forget-database ID here.
 //
-// One record of refusals (Recorder.Refused, memory): every session kind
+// One record of refusals (Recorder.Refused, memory; one per server,
+// keyed by its name folded as mailaddr.NameKey folds it — a primary's
+// copies are stored under the name its sessions state, its probes and
+// the session let in that ends a refusal here name it as the topology
+// spells it —, shown under the spelling it was recorded with; a digest
+// presented in a refused session is judged against the primary stored
+// under any spelling of the name, Recorder.storedName): every session kind
 // — heartbeat, watch, reconciliation, and a delivery's relay whose
 // XSHADOW was refused, and this server's session for copies on receipt
 // to a shadow server (SessionRefused, session "receipt") — reports its

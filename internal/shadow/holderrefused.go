@@ -33,3 +33,23 @@ func (r *Recorder) holdersRefused() []HolderRefusal {
 	}
 	return f()
 }
+
+// SetServerKnown sets the test of a server name against the topology in
+// force (nil: every name known): Status shows no row of its own, refused,
+// for a server it does not know — one removed from the topology (shadow30
+// item 1) — neither a server whose contacts this server refuses
+// (refusedHere) nor a holder whose sessions are refused here. A primary
+// whose copies are held here keeps its row whatever the topology says.
+func (r *Recorder) SetServerKnown(f func(name string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.serverKnown = f
+}
+
+// knownServer: name is a server of the topology in force (SetServerKnown).
+func (r *Recorder) knownServer(name string) bool {
+	r.mu.Lock()
+	f := r.serverKnown
+	r.mu.Unlock()
+	return f == nil || f(name)
+}

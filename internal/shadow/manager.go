@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/mailaddr"
 )
 
 // Primary is what the store keeps of one primary (SPEC SR-13): the
@@ -412,7 +413,7 @@ type Recorder struct {
 	clk   clock.Clock
 
 	mu       sync.Mutex
-	refusals map[string]*refusal  // by primary, until it lets this server in
+	refusals map[string]*refusal  // by nameKey(primary), until it lets this server in
 	logged   map[string]time.Time // by session kind and primary: the last WARN
 	// watchRefused is when a primary's last watch session was refused,
 	// by it or by something else at its address (watch.go), until a
@@ -426,13 +427,32 @@ type Recorder struct {
 	// holderRefusals reads the holders whose sessions are refused here
 	// (SetHolderRefusals, holderrefused.go).
 	holderRefusals func() []HolderRefusal
+	// serverKnown tests a name against the topology in force
+	// (SetServerKnown, holderrefused.go), nil: every name known.
+	serverKnown func(name string) bool
+	// digestNoted: primary → what SessionDigest last recorded ("+": it
+	// advertises its digest; "-" and the id: an earlier release), so
+	// that a session that changes nothing costs no write.
+	digestNoted sync.Map
 }
+
+// nameKey is the key of a primary's refusal (Recorder.refusals): its name
+// folded as mailaddr.NameKey folds a server name (letter case, a final
+// dot). A refusal is recorded under the name the primary's copies are
+// stored under (its sessions' stated server id, as spelt there) and
+// under the topology's spelling (a probe, a relay); the session let in
+// that ends it comes named as the topology spells it (package smtp
+// topologyName): one server, one key (shadow30 item 5).
+func nameKey(name string) string { return mailaddr.NameKey(name) }
 
 // refusal is a primary's refusals of this server's sessions since the
 // last one it let in: since the first, the last and its reply.
 type refusal struct {
 	since, last time.Time
 	reply       string
+	// name is the primary's name as the refusal was recorded under (the
+	// map's key is nameKey of it: one server whatever its spelling).
+	name string
 	// here: the refusal is this server's — the primary's session
 	// presented presented, a transport database id kept here as other's
 	// (refusedHere) — not the primary's.
@@ -500,13 +520,13 @@ func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
 	now := r.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := r.refusals[primary]
+	f := r.refusals[nameKey(primary)]
 	if f == nil || f.here {
 		// A refusal by the primary ends a refusal of this server's
 		// (refusedHere): its view, advice and takeover time no longer
 		// hold (reread23 F2).
-		f = &refusal{since: now}
-		r.refusals[primary] = f
+		f = &refusal{since: now, name: primary}
+		r.refusals[nameKey(primary)] = f
 	}
 	f.last, f.reply = now, reply
 	return r.warnDue(primary, session, now)
@@ -518,7 +538,7 @@ func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
 func (r *Recorder) Refusal(primary string) (reply string, since, last time.Time, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := r.refusals[primary]
+	f := r.refusals[nameKey(primary)]
 	if f == nil {
 		return "", time.Time{}, time.Time{}, false
 	}
@@ -545,8 +565,11 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 	if !ok {
 		return true
 	}
+	name = r.storedName(name)
 	if digest == "" {
-		return false
+		// None advertised: the primary's only when a completed session
+		// proved it of a release before the digest (earlierrelease.go).
+		return r.EarlierRelease(name)
 	}
 	res, err := ds.PresentedDigest(name, digest)
 	if err != nil {
@@ -562,6 +585,31 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
 	return res.SameDatabase
+}
+
+// storedName is the name the store keeps primary under: its copies are
+// stored under the name its sessions state, as spelt there, while a
+// relay, a copy on receipt or a probe names it as the topology spells it
+// (letter case, a final dot: nameKey). The spelling given when the store
+// keeps it so or keeps no such primary (shadow30 item 5).
+func (r *Recorder) storedName(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return primary
+	}
+	k, folded := nameKey(primary), ""
+	for _, p := range ps {
+		if p.Name == primary {
+			return primary
+		}
+		if folded == "" && nameKey(p.Name) == k {
+			folded = p.Name
+		}
+	}
+	if folded != "" {
+		return folded
+	}
+	return primary
 }
 
 // SessionRefused records a session of kind session to peer (a relay in
@@ -600,7 +648,7 @@ func (r *Recorder) warnDue(peer, session string, now time.Time) bool {
 // the views say so instead of showing an old refusal (rt18 F5).
 func (r *Recorder) unreachable(primary string) {
 	r.mu.Lock()
-	delete(r.refusals, primary)
+	delete(r.refusals, nameKey(primary))
 	r.mu.Unlock()
 }
 
@@ -649,8 +697,8 @@ func (r *Recorder) admitted(primary string) {
 	r.mu.Lock()
 	delete(r.watchRefused, primary)
 	delete(r.watchFailed, primary)
-	if r.refusals[primary] != nil {
-		delete(r.refusals, primary)
+	if r.refusals[nameKey(primary)] != nil {
+		delete(r.refusals, nameKey(primary))
 		for _, s := range Sessions {
 			delete(r.logged, s+"\x00"+primary)
 		}
@@ -776,11 +824,11 @@ func (r *Recorder) refusedHere(primary, presented, other, reply string) (warn bo
 	now := r.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := r.refusals[primary]
+	f := r.refusals[nameKey(primary)]
 	fresh := f == nil || !f.here || f.presented != presented
 	if fresh {
-		f = &refusal{since: now, here: true, presented: presented, other: other}
-		r.refusals[primary] = f
+		f = &refusal{since: now, here: true, presented: presented, other: other, name: primary}
+		r.refusals[nameKey(primary)] = f
 	}
 	f.last, f.reply = now, reply
 	return fresh
@@ -799,8 +847,8 @@ func (r *Recorder) refusedHere(primary, presented, other, reply string) (warn bo
 func (r *Recorder) SessionAcceptedHere(primary, dbID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if f := r.refusals[primary]; f != nil && f.here && f.presented != dbID {
-		delete(r.refusals, primary)
+	if f := r.refusals[nameKey(primary)]; f != nil && f.here && f.presented != dbID {
+		delete(r.refusals, nameKey(primary))
 	}
 }
 
@@ -809,7 +857,7 @@ func (r *Recorder) SessionAcceptedHere(primary, dbID string) {
 func (r *Recorder) refusedHereOf(primary string) (presented, other string, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := r.refusals[primary]
+	f := r.refusals[nameKey(primary)]
 	if f == nil || !f.here {
 		return "", "", false
 	}
@@ -1416,13 +1464,13 @@ func (m *Manager) Status() []PrimaryStatus {
 	// copies were taken over and went on, rt24a F1): relays skip it,
 	// and the operator must see why. Memory, as every refusal: after a
 	// restart, from its next refused session (a relay tried to it).
-	listed := map[string]bool{}
+	listed := map[string]bool{} // by nameKey: one row per server, whatever its spelling
 	for _, st := range out {
-		listed[st.Name] = true
+		listed[nameKey(st.Name)] = true
 	}
 	for _, h := range m.rec.refusedHereAll() {
-		if listed[h.primary] {
-			continue
+		if listed[nameKey(h.primary)] || !m.rec.knownServer(h.primary) {
+			continue // its row, or a server removed from the topology
 		}
 		out = append(out, PrimaryStatus{Name: h.primary, Refused: h.reply + "; " + refusedNoCopiesAdvice(h.primary, h.presented, h.other),
 			RefusedSince: h.since, LastRefused: h.last})
@@ -1432,10 +1480,10 @@ func (m *Manager) Status() []PrimaryStatus {
 	// none (rt29a F2: shadow list said nothing while every copy, and
 	// with reject_on_shadow_failure every message, was refused).
 	for _, h := range m.rec.holdersRefused() {
-		if listed[h.Server] {
+		if listed[nameKey(h.Server)] || !m.rec.knownServer(h.Server) {
 			continue
 		}
-		listed[h.Server] = true
+		listed[nameKey(h.Server)] = true
 		out = append(out, PrimaryStatus{Name: h.Server, Refused: h.Why, RefusedSince: h.Since, LastRefused: h.LastRefused})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -1455,9 +1503,9 @@ func (r *Recorder) refusedHereAll() []refusedHereRow {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []refusedHereRow
-	for name, f := range r.refusals {
+	for _, f := range r.refusals {
 		if f.here {
-			out = append(out, refusedHereRow{primary: name, presented: f.presented, other: f.other, reply: f.reply, since: f.since, last: f.last})
+			out = append(out, refusedHereRow{primary: f.name, presented: f.presented, other: f.other, reply: f.reply, since: f.since, last: f.last})
 		}
 	}
 	return out

@@ -44,6 +44,14 @@ func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, SameDatabase: r.SameDatabase}, err
 }
 
+// NoteDigestless implements shadow.EarlierReleaseStore.
+func (s Store) NoteDigestless(p, dbID string, digestless bool) error {
+	return (*s.M).NoteDigestless(p, dbID, digestless)
+}
+
+// Digestless implements shadow.EarlierReleaseStore.
+func (s Store) Digestless(p string) (bool, error) { return (*s.M).Digestless(p) }
+
 func (s Store) HeartbeatFailed(p string, started time.Time, timeout time.Duration, retries int, reason string) (int, int, error) {
 	f, t, err := (*s.M).ShadowHeartbeatFailed(p, started, timeout, retries, reason)
 	switch {

@@ -90,7 +90,7 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 			kept++
 		}
 	}
-	max := s.c.cfg.Limits.MaxRecipients
+	max := s.maxRecipients() // the transaction's, as RCPT held it (reloadtxn.go)
 	out := make([]queue.Recipient, 0, len(addrs))
 	seen := make(map[string]bool, len(addrs))
 	added, overLimit := 0, 0

@@ -69,6 +69,14 @@ var (
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
+	// replyDirectoryRevoked is replyAuthRevoked for an account of the
+	// directory: what the directory tells is that it no longer has the
+	// account (removed, disabled through account_filter) or changed its
+	// server flag — a password changed in the directory is not seen by
+	// a session already authenticated (umbra keeps no password to bind
+	// with again), so the reply does not name one.
+	replyDirectoryRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: the account directory no longer has the account this session authenticated as, or changed its rights; connect again and authenticate"}
 )
 
 // inForce is the session's receive connector as the configuration in
@@ -120,6 +128,9 @@ func (c *Credentials) stamp(user string) string {
 // (directoryStanding).
 const stampDirectory = "directory"
 
+// revokedByDirectory is the revocation the account directory made.
+const revokedByDirectory = "the account directory no longer has the account or changed its server flag"
+
 // accountValid reports whether the session's authentication still
 // holds: none was made, or the connector in force offers AUTH and holds
 // the account as it was at AUTH — for an account of the directory, the
@@ -145,7 +156,7 @@ func (s *session) revocation() string {
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
 		return "a reload removed the account or changed its password or server flag"
 	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
-		return "the account directory no longer has the account or changed its server flag"
+		return revokedByDirectory
 	}
 	return ""
 }
@@ -319,6 +330,9 @@ func (s *session) standing() error {
 	// session going on with the rights left to it.
 	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
 		s.revokeTold = true
+		if s.revokedWhy == revokedByDirectory {
+			return replyDirectoryRevoked
+		}
 		return replyAuthRevoked
 	}
 	s.lowerServer()
@@ -394,15 +408,27 @@ func (s *session) followChecks() {
 }
 
 // recipientLimit refuses a recipient past max_recipients of the
-// connector in force where a reload lowered it below the one the
+// connector in force at the transaction's MAIL (maxRecipients) where a
+// reload lowered it below the one the
 // session began with (go-smtp holds the session to that one itself):
 // 452 4.5.3 as go-smtp words it, so the verb layer counts it as its own
 // (rcptOvershootLimit). A shadow copy's recipients are its primary's,
 // as sent: not limited here either.
 func (s *session) recipientLimit() error {
-	max := s.inForceOrOwn().cfg.Limits.MaxRecipients
-	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || own > 0 && max >= own || s.pendingCopyDB != "" || len(s.rcpt) < max {
+	max := s.maxRecipients()
+	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || max == own || s.pendingCopyDB != "" || len(s.rcpt) < max {
 		return nil
 	}
 	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}
+}
+
+// maxRecipients is the transaction's max_recipients (0: none): the one
+// the session began with, lowered to the one in force at its MAIL
+// (txConn, reloadtxn.go); never raised past what go-smtp holds it to.
+func (s *session) maxRecipients() int {
+	max, own := s.txConn().cfg.Limits.MaxRecipients, s.c.cfg.Limits.MaxRecipients
+	if max <= 0 || own > 0 && max >= own {
+		return own
+	}
+	return max
 }

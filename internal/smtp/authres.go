@@ -83,7 +83,7 @@ func (s *session) originInside(content []byte) bool {
 		// A user's own submission through such a connector is still a
 		// submission; a server account forwards what another server
 		// decided.
-		return orgid.Internal(content) || s.c.cfg.DKIMSign || s.user != "" && !s.serverAccount
+		return orgid.Internal(content) || s.txConn().cfg.DKIMSign || s.user != "" && !s.serverAccount
 	case s.user != "" && !s.serverAccount:
 		// A user's submission. A server account that is no trusted
 		// transport server here (from an address the topology does not
@@ -92,7 +92,7 @@ func (s *session) originInside(content []byte) bool {
 		// connector's dkim_sign speaks for its mail.
 		return true
 	}
-	return s.c.cfg.DKIMSign
+	return s.txConn().cfg.DKIMSign
 }
 
 // keepOwnResults is the message after the end-of-data checks with only

@@ -466,10 +466,14 @@ func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if ok, _ := c.Extension("SMTPUTF8"); !ok && m.UTF8 {
-		return nil, false // PushCopy refuses it (5.6.7)
+	utf8 := m.UTF8
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && utf8 {
+		if copyNeedsUTF8(m, body, true) {
+			return nil, false // PushCopy refuses it (5.6.7)
+		}
+		utf8 = false // nothing in it needs the extension: as PushCopy sends it
 	}
-	return appendCopyRecord(make([]byte, 0, n+128), m, m.UTF8, parts, n), true
+	return appendCopyRecord(make([]byte, 0, n+128), m, utf8, parts, n), true
 }
 
 // PushBatch pushes the copies whose records are given (CopyRecord) as one

@@ -3,9 +3,12 @@ package smtp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"testing"
 
+	"umbra/internal/config"
 	"umbra/internal/routing"
 )
 
@@ -120,5 +123,42 @@ func TestSR17AddressOnlyRefusalToldApart(t *testing.T) {
 	}
 	if len(r.letIn) != 1 {
 		t.Errorf("sessions let in: %q, want one", r.letIn)
+	}
+}
+
+// SR-17, SMTP-2: the trust of an externally secured connector vouches
+// for its clients' claims (claimOwn) only while the configuration in
+// force still gives it: after a reload took externally_secured away, a
+// client of a connection opened before it that states hub2 at XSHADOW is
+// refused, and that refusal must not stop the copies made on hub2 (the
+// operator no longer vouches for that network).
+func TestSR17TrustTakenAwayNoLongerVouchesForClaim(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(trusted bool) []config.ReceiveConnector {
+		return connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: %v
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`, addr, trusted))
+	}
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, conf(true))
+	r := &notingReceipt{}
+	s.SetReceiptShadow(r)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(conf(false), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("XSHADOW hub2", "550 5.7.1")
+	d.cmd("QUIT", "221")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.refused) != 0 {
+		t.Fatalf("a refusal after the trust was taken away noted hub2's sessions refused (%q)", r.refused)
 	}
 }

@@ -253,14 +253,17 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 	// EHLO argument is a Domain without the final dot (RFC 5321
 	// §4.1.2), which umbra's own receive side insists on (helosyntax.go).
 	o.LocalName = strings.TrimSuffix(o.LocalName, ".")
-	conn.SetDeadline(time.Now().Add(o.CommandTimeout))
 	pw := newPeerWriteConn(conn) // peerwrite.go: a write blocked on the next hop is its time
+	if limit, ok := ctx.Deadline(); ok {
+		pw.bound(limit) // no step of the opening outlives the caller's deadline (openbound.go)
+	}
+	pw.SetDeadline(time.Now().Add(o.CommandTimeout))
 	c, useTLS, err := prelude(pw, o)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	conn.SetDeadline(time.Time{})
+	pw.SetDeadline(time.Time{})
 	sc := &shadowConn{Conn: newReplyLimitConn(c)} // replylimit.go
 	var gc *gosmtp.Client
 	if o.LMTP {
@@ -285,6 +288,7 @@ func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, er
 		cl.EHLORefused = rc.ehloRefused
 	}
 	pw.c = cl
+	pw.bound(time.Time{}) // the session's commands: bounded by their callers (their ctx closes the connection)
 	return cl, nil
 }
 
@@ -1360,7 +1364,8 @@ func lhlo(tp *textproto.Conn, conn net.Conn, greeting, localName string) (net.Co
 // it offered): QUIT, its reply read for at most quitWait, before the
 // caller closes the connection (RFC 5321 §4.1.1.10; RFC 3207 §4.1: a
 // client that decides not to go on without TLS sends QUIT). A server
-// that does not answer costs the failure at most quitWait.
+// that does not answer costs the failure at most quitWait, and never
+// more than the caller's context leaves (openbound.go caps the deadline).
 func quitInStep(tp *textproto.Conn, conn net.Conn) {
 	conn.SetDeadline(time.Now().Add(quitWait))
 	if tp.PrintfLine("QUIT") == nil {
@@ -1369,7 +1374,7 @@ func quitInStep(tp *textproto.Conn, conn net.Conn) {
 }
 
 // quitWait bounds the QUIT of an opening that ends (quitInStep).
-const quitWait = 2 * time.Second
+var quitWait = 2 * time.Second
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")

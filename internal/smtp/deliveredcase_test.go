@@ -23,3 +23,21 @@ func TestDeliveredToLoopByRecipientKey(t *testing.T) {
 		d.cmd("Delivered-To: "+c.delivered+"\r\nSubject: x\r\n\r\nhi\r\n.", c.want)
 	}
 }
+
+// SMTP-7 (loop detection): a Delivered-To written for a recipient whose
+// quoted local part holds an unclosed quote ("\"abc"@…, as the Maildir
+// writer names the recipient stored) names that recipient: the field is
+// read as RCPT reads the path, its local part by its content, quoted
+// again as RCPT quotes it.
+func TestDeliveredToQuotedLocalPartAsRCPTReadsIt(t *testing.T) {
+	for _, rcpt := range []string{`"\"abc"@example.test`, `"\""@example.test`, `"\"a b"@example.test`, `"a\"b"@example.test`, `"an na"@example.test`} {
+		s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<"+rcpt+">", "250")
+		d.cmd("DATA", "354")
+		d.cmd("Delivered-To: "+rcpt+"\r\nSubject: x\r\n\r\nhi\r\n.", "554 5.4.6")
+	}
+}

@@ -62,12 +62,21 @@
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered
-//     ones). Its checks judge the session from its next MAIL
+//     ones). One rule for the settings of a message: each transaction
+//     reads them from the connector in force when its MAIL is taken and
+//     keeps that snapshot to its end (txConn, reloadtxn.go, which lists
+//     them and the fields that follow another rule, each with its
+//     reason): bare_newlines, dkim_sign, shadow_on_receipt,
+//     reject_on_shadow_failure, max_acknowledgement_delay, the limits
+//     and requirements above; a reload during DATA or BDAT never
+//     changes a message half-way. Its checks judge the session from its next MAIL
 //     (followChecks: a milter's session state stays until the reload
 //     removes that milter, one it adds does not join), its timeouts,
 //     junk and error limits, minimum data rate and transaction time
 //     from its next command (followLimits), its certificate the next
-//     STARTTLS handshake (reloadlimits.go); max_line_length stays the
+//     STARTTLS handshake (reloadlimits.go; a certificate the reload
+//     took away ends the connection's STARTTLS from its next EHLO, 454
+//     4.7.0: startTLSConfig); max_line_length stays the
 //     session's own.
 //   - Every refusal has a precise code and enhanced status code (replies
 //     are listed at the top of session.go); internal errors never reach
@@ -99,7 +108,8 @@
 //     XSHADOW and XQUERYDISCARD (SPEC §2a), strips the XSHADOW= MAIL
 //     parameter, edits go-smtp's EHLO reply, and reads every body.
 //     Every reply line leaves as printable ASCII — but for the reply to
-//     MAIL and RCPT of a transaction whose MAIL said SMTPUTF8, which
+//     a MAIL that said SMTPUTF8, taken or refused (mailUTF8), and to
+//     the RCPTs of its transaction, which
 //     echoes the path's graphic UTF-8 characters as written (RFC 6531
 //     §3.7.4; echoUTF8), as it writes an invalid IDN label's (idnReply,
 //     echoLine), and a path with a quoted local part quoted as
@@ -411,6 +421,10 @@
 //   - A message carrying a Delivered-To that names one of its recipients
 //     is a loop, refused whole at the end of DATA/BDAT (554 5.4.6): a
 //     permanent failure decidable at receipt is never turned into a DSN.
+//     The field is read as RCPT reads a path (FieldAddressKeys: one
+//     parse, ParseRcptPath, here and at final delivery's check), so the
+//     Delivered-To final delivery wrote for a stored recipient names it,
+//     whatever its quoted local part holds.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
 //     senders waiting for confirmation their 250, and lets transactions
 //     finish until its context ends. It is Drain then CloseShadow: the

@@ -314,7 +314,7 @@ func (v *verbConn) fillCommand() error {
 		v.reply(replyVRFY)
 		return nil
 	case "STARTTLS":
-		if v.tlsCfg != nil {
+		if v.tlsCfg != nil || v.startTLSConfig() != nil {
 			v.startTLS(arg)
 			return nil
 		}
@@ -389,6 +389,7 @@ func (v *verbConn) fillCommand() error {
 		v.reply(v.xdiscard(arg))
 		return nil
 	case "MAIL":
+		v.mailUTF8 = saysSMTPUTF8(parseMailLine(line).params)
 		s := v.sess()
 		if s != nil && s.busy.Load() {
 			// The sequence before the parameters (the session's own

@@ -152,3 +152,14 @@ func (ml *mailLine) bytes() []byte {
 	b.WriteString("\r\n")
 	return b.Bytes()
 }
+
+// saysSMTPUTF8 reports whether params hold SMTPUTF8 (RFC 6531 §3.4): the
+// client may be answered in UTF-8 (utf8Transaction).
+func saysSMTPUTF8(params []mailParam) bool {
+	for _, p := range params {
+		if p.key == "SMTPUTF8" {
+			return true
+		}
+	}
+	return false
+}

@@ -26,6 +26,7 @@ type peerWriteConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: plain writes (a connection with no socket)
 	c   *Client         // set once the client exists: its await function
+	dl  deadlineCap     // the opening's deadlines bounded by its caller's (openbound.go)
 
 	// The state of the Write under way, kept here with the function the
 	// socket calls (writeFD, made once) so that a write allocates

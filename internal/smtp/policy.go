@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"net/netip"
+	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -128,7 +129,7 @@ func (s *session) deliveredBefore(body []byte) string {
 	// Compared as the recipient set compares (rcptKey): a relayed
 	// domain's local part exactly, its destination's to interpret. The
 	// fields' keys once per message, each recipient's once.
-	seen := header.AddressKeys(body, "Delivered-To", s.rcptKey)
+	seen := FieldAddressKeys(body, "Delivered-To", s.rcptKey)
 	if len(seen) == 0 {
 		return ""
 	}
@@ -138,4 +139,39 @@ func (s *session) deliveredBefore(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// FieldAddressKeys is the set of keys (key: a recipient set's, such as
+// mailaddr.RcptKey, whose local part folds only for a domain this
+// organisation is authoritative for) of the addresses the fields called
+// name hold (header.AddressPaths), each read as RCPT reads its path
+// (ParseRcptPath: a source route dropped, a quoted local part by its
+// content, quoted again where it needs the quotes, as RCPT stores it):
+// a Delivered-To final delivery wrote for a stored recipient names that
+// recipient, whatever its local part holds ("\"abc"@x, an unclosed quote
+// in its content, too). A field RCPT would refuse, or a bare
+// postmaster, names nobody. Built once per message, each recipient then
+// one look-up; nil when there is no such field.
+func FieldAddressKeys(body []byte, name string, key func(string) string) map[string]bool {
+	var set map[string]bool
+	for _, p := range header.AddressPaths(body, name) {
+		a, postmaster, err := ParseRcptPath(p)
+		if err != nil || postmaster {
+			continue
+		}
+		if set == nil {
+			set = map[string]bool{}
+		}
+		set[key(a.String())] = true
+	}
+	return set
+}
+
+// HasFieldAddress reports whether a field called name holds addr,
+// compared as umbra compares recipients (mailaddr.AddrKey: ASCII case,
+// an internationalised domain in either form, a final dot), each field
+// read as RCPT reads a path (FieldAddressKeys).
+func HasFieldAddress(body []byte, name, addr string) bool {
+	key := func(a string) string { return mailaddr.AddrKey(strings.TrimSuffix(a, ".")) }
+	return FieldAddressKeys(body, name, key)[key(addr)]
 }

@@ -280,8 +280,9 @@ var ErrNoCopies = errors.New("peer does not keep shadow copies on receipt (XSHAD
 // not tried on that server again, the next candidate takes it.
 var ErrCopyTimedOut = errors.New("the shadow server did not answer the copy in time")
 
-// errNoUTF8Copy refuses an SMTPUTF8 message's copy to a peer that does not
-// offer SMTPUTF8 (umbra's receive connectors always do).
+// errNoUTF8Copy refuses the copy of an SMTPUTF8 message that needs the
+// extension (copyNeedsUTF8) to a peer that does not offer SMTPUTF8
+// (umbra's receive connectors always do).
 var errNoUTF8Copy = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "peer does not support SMTPUTF8"}
 
 // PushCopy sends m as a shadow copy on receipt in a shadow session (after
@@ -320,11 +321,17 @@ func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size in
 		opts.Return = gosmtp.DSNReturnHeaders // kept as given (RFC 3461 §4.3)
 	}
 	if utf8, _ := c.Extension("SMTPUTF8"); !utf8 && m.UTF8 {
-		// The copy would lose what the message was received with, and
-		// the peer would deliver it so (RFC 6531 §3.2): refused here, as
-		// delivery refuses such a hop (5.6.7). Nothing was sent.
-		c.sc.copyParam, c.sc.copyMark = "", 0
-		return errNoUTF8Copy
+		if copyNeedsUTF8(m, body, tail == nil) {
+			// The copy would lose what the message was received with,
+			// and the peer would deliver it so (RFC 6531 §3.2):
+			// refused here, as delivery refuses such a hop (5.6.7).
+			// Nothing was sent.
+			c.sc.copyParam, c.sc.copyMark = "", 0
+			return errNoUTF8Copy
+		}
+		// Nothing in it needs the extension (its envelope and header
+		// all ASCII): sent without it, as delivery sends it.
+		opts.UTF8 = false
 	}
 	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the body not copied
 	if tail == nil && c.canPushOneTrip() {
@@ -554,8 +561,10 @@ func (s *session) claimOwn(id string) bool {
 	// would never fetch the copy's discard: a duplicate at the takeover);
 	// a client of the trusted ranges stating another server's name stops
 	// that server's copies until its next session is let in — the
-	// operator vouches for every client there.
-	return s.c.cfg.ExternallySecured
+	// operator vouches for every client there — while the configuration
+	// in force still trusts it (serverNow's rule): a reload that took
+	// externally_secured away took that vouching too.
+	return s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every
@@ -581,7 +590,8 @@ var replyShadowFailed = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.Enhanc
 // delayed acknowledgement does not: the copy is the redundancy, and one
 // message is never delayed twice.
 func (s *session) copiesOnReceipt() bool {
-	return s.srv.shadow != nil && s.c.cfg.ShadowOnReceipt != "" && s.c.cfg.ShadowOnReceipt != config.ShadowOnReceiptOff &&
+	pref := s.txConn().cfg.ShadowOnReceipt
+	return s.srv.shadow != nil && pref != "" && pref != config.ShadowOnReceiptOff &&
 		s.pendingShadowID == "" && !(s.user != "" && !s.server)
 }
 
@@ -600,6 +610,7 @@ func (s *session) submitWithCopy(m *queue.Message, body []byte) error {
 // submitWithCopyBody is submitWithCopy for a body that may be spooled
 // (sp, the session's spool file, then handed to the queue by the commit).
 func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spooledBody) error {
+	pref, reject := s.txConn().cfg.ShadowOnReceipt, s.txConn().cfg.RejectOnShadowFailure // the transaction's (reloadtxn.go)
 	clk := s.srv.clk
 	start := clk.Now()
 	obs, _ := s.srv.obs.(ReceiptObserver)
@@ -615,19 +626,19 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	var err error
 	if h := s.srv.receipt.Load(); h != nil {
 		if sz, ok := h.r.(SizedReceiptShadow); ok {
-			link, err = sz.OpenFor(s.srv.ctx, s.c.cfg.ShadowOnReceipt, m, body, m.RequireTLS) // none over a server's SIZE
+			link, err = sz.OpenFor(s.srv.ctx, pref, m, body, m.RequireTLS) // none over a server's SIZE
 		} else if v, ok := h.r.(VerifiedReceiptShadow); ok && m.RequireTLS {
-			link, err = v.OpenVerified(s.srv.ctx, s.c.cfg.ShadowOnReceipt) // its copy over verified TLS only
+			link, err = v.OpenVerified(s.srv.ctx, pref) // its copy over verified TLS only
 		} else {
-			link, err = h.r.Open(s.srv.ctx, s.c.cfg.ShadowOnReceipt)
+			link, err = h.r.Open(s.srv.ctx, pref)
 		}
 	} else {
 		err = errors.New("no shadow servers configured (a topology is needed)")
 	}
 	if err != nil {
-		if s.c.cfg.RejectOnShadowFailure {
+		if reject {
 			observe("rejected")
-			s.log.Warn("message refused: no shadow copy possible", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+			s.log.Warn("message refused: no shadow copy possible", "msg_id", m.ID.String(), "preference", pref, "err", err)
 			var tl *CopyTooLargeError
 			if errors.As(err, &tl) && tl.Limit > 0 {
 				// Every shadow server's SIZE is below it: a retry
@@ -725,7 +736,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			} else {
 				s.log.Info("shadow copy refused: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "reply", refused)
 			}
-			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, s.c.cfg.ShadowOnReceipt, []string{link.Server()})
+			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, []string{link.Server()})
 			if srv != "" {
 				again, err = srv, nil
 			} else if rerr != nil {
@@ -745,7 +756,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		msg += ", left this server before its shadow copy was made"
 	} else if err != nil {
 		observe("single")
-		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", s.c.cfg.ShadowOnReceipt, "err", err)
+		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", pref, "err", err)
 		msg += ", no shadow copy"
 	} else if again != "" {
 		observe("copied")

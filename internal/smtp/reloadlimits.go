@@ -22,20 +22,27 @@ import (
 //     ends the session at that command), the open transaction's age at
 //     its next command, the next body's rate and duration. A BDAT
 //     transfer under way keeps the limits it began with until it ends.
-//   - max_acknowledgement_delay: the next message's (delaysAck,
-//     awaitConfirmation); a shadow session's long poll is bounded by the
-//     idle_timeout in force (waitDiscards).
+//   - max_acknowledgement_delay: the next transaction's, as its MAIL
+//     took it (delaysAck, awaitConfirmation; reloadtxn.go); a shadow
+//     session's long poll is bounded by the idle_timeout in force
+//     (waitDiscards).
 //   - externally_secured taken away is not given back by a STARTTLS
 //     (forgetAfterTLS keeps the trust only where the connector in force
 //     has it, as serverNow does).
 //   - max_line_length stays as the session began (go-smtp's reader has
 //     it).
-//   - max_message_size and max_recipients: lowered, from the next MAIL
-//     and RCPT (followSizeLimit, recipientLimit), and an EHLO after the
+//   - max_message_size and max_recipients: lowered, from the next MAIL,
+//     kept to the transaction's end (followSizeLimit, recipientLimit,
+//     maxRecipients: reloadtxn.go), and an EHLO after the
 //     reload announces the lowered one (ehloLimits); raised, nothing:
 //     go-smtp holds the session to the ones it began with.
 //   - the certificate and client CA (tls): the next STARTTLS handshake
-//     on the connection is made with the connector in force's.
+//     on the connection is made with the connector in force's
+//     (startTLSConfig); a connection opened without one never gets
+//     STARTTLS (new connections do), and where the reload took the
+//     certificate away its next EHLO offers none and a STARTTLS is 454
+//     4.7.0 — a handshake a 220 already promised, and a session under
+//     TLS, keep theirs.
 //   - the checks (rate_limits, message authentication, connection
 //     filters, milters): the connector in force's from the next MAIL
 //     (followChecks, authreload.go) — a check without per-session state

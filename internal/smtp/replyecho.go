@@ -22,8 +22,9 @@ import (
 // however long what the client wrote.
 func echoText(s []byte) []byte { return echoTextIn(s, false) }
 
-// echoUTF8 is echoText for a reply in a transaction whose MAIL said
-// SMTPUTF8: there a reply may carry UTF-8 (RFC 6531 §3.7.4), so a
+// echoUTF8 is echoText for the reply to a MAIL that said SMTPUTF8 (taken
+// or refused) and to the RCPTs of its transaction (utf8Transaction):
+// there a reply may carry UTF-8 (RFC 6531 §3.7.4), so a
 // well-formed UTF-8 character that is graphic (unicode.IsGraphic: no C1
 // control, no line or paragraph separator, no format character such as
 // a bidi override) is written as it is — the client's address echoed as
@@ -116,7 +117,7 @@ var echoPrefixes = []struct{ before, after string }{
 
 // escapeEcho rewrites a reply line of go-smtp's that echoes client text
 // with that text in echoText's form (echoUTF8's when utf8ok: the reply
-// to MAIL or RCPT of a transaction that said SMTPUTF8); any other line
+// to a MAIL that said SMTPUTF8 or to a RCPT of its transaction); any other line
 // keeps its text, with a byte outside printable ASCII (none is
 // expected) written \xNN all the same, so that no reply carries a raw
 // byte.

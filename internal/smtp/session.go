@@ -201,6 +201,10 @@ type session struct {
 	// binding is the listening address (as configured) the connection
 	// came in on, "" for none (refreshRights).
 	binding string
+	// txc is the connector in force at the open transaction's MAIL,
+	// whose settings the transaction reads to its end (txConn,
+	// reloadtxn.go); nil outside a transaction.
+	txc *connector
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -624,7 +628,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	s.followChecks()
+	s.txc = s.inForceOrOwn() // the transaction's settings (reloadtxn.go)
 	if err := s.openMail(from, opts); err != nil {
+		s.txc = nil
 		return err
 	}
 	s.busy.Store(true)
@@ -640,7 +646,7 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
 	}
-	cur := s.inForceOrOwn() // the requirements in force (a reload's)
+	cur := s.txConn() // the requirements in force (a reload's)
 	switch {
 	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
 		// Opened before a reload gave its connector a certificate:
@@ -984,7 +990,7 @@ func (s *session) data(r io.Reader) error {
 // (nil, nil, reply) when the transaction ends here — refused, or
 // discarded by a check (a 250).
 func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool) ([]byte, *queue.Message, error) {
-	if s.c.cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
+	if s.txConn().cfg.BareNewlines == config.BareNewlinesNormalize && bareNewline(body[len(trace):]) != 0 {
 		body = normalizeNewlines([]byte(trace), body[len(trace):], dotted)
 	}
 	eight, err := checkBody(body[len(trace):]) // eight: as received, before any check's edit
@@ -1177,7 +1183,7 @@ func noStorage(err error) bool {
 // connector's max_acknowledgement_delay (SR-9). Client submission is not
 // redundant (SR-12) and is answered at once.
 func (s *session) delaysAck() bool {
-	return s.srv.shadow != nil && s.shadowServer == "" && s.inForceOrOwn().cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
+	return s.srv.shadow != nil && s.shadowServer == "" && s.txConn().cfg.MaxAcknowledgementDelay > 0 && !(s.user != "" && !s.server) &&
 		s.quarantine == "" && // a quarantined message leaves only when released: nothing to wait for
 		!s.copiesOnReceipt() // shadow on receipt takes precedence (receipt.go)
 }
@@ -1189,7 +1195,7 @@ func (s *session) awaitConfirmation(id queue.ID) string {
 	start := clk.Now()
 	gone, cancel := s.srv.queue.WaitGone(id)
 	defer cancel()
-	t := clk.NewTimer(s.inForceOrOwn().cfg.MaxAcknowledgementDelay.D()) // a reload's, from the next message
+	t := clk.NewTimer(s.txConn().cfg.MaxAcknowledgementDelay.D()) // the transaction's (reloadtxn.go)
 	defer t.Stop()
 	select {
 	case <-gone:
@@ -1332,6 +1338,7 @@ func (s *session) shadowIfAny() string {
 func (s *session) Reset() {
 	s.commit.CompareAndSwap(1, 0) // the reply to the end of data is written
 	s.resetTransaction()
+	s.txc = nil
 	s.busy.Store(false)
 }
 

@@ -76,9 +76,9 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		berr = replyNUL
 	case st.empty():
 		berr = replyEmptyMessage
-	case s.c.cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\n':
+	case s.txConn().cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\n':
 		berr = replyBareLF
-	case s.c.cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\r':
+	case s.txConn().cfg.BareNewlines != config.BareNewlinesNormalize && st.end() == '\r':
 		berr = replyBareCR
 	}
 	if berr != nil {

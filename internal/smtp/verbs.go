@@ -140,6 +140,9 @@ type verbConn struct {
 	hasBody    bool
 	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
+	// mailUTF8: the last MAIL said SMTPUTF8, so its reply — a refusal
+	// too — may echo the path in UTF-8 (utf8Transaction).
+	mailUTF8   bool
 	ehlo       bool   // go-smtp is writing an EHLO reply
 	saslCancel string // the reply for go-smtp's 501 to the "*" that replaced a bad SASL response
 	// goAuthed: go-smtp completed an AUTH on this connection (its 235),
@@ -430,7 +433,7 @@ func (v *verbConn) startBody() {
 	v.limit = v.sizeLimit()
 	if s := v.sess(); s != nil && s.spooling() {
 		v.sink.newSpool, v.sink.threshold, v.sink.maxHead = s.srv.newSpool, s.srv.spoolThreshold, s.maxHeaderSize()
-		v.sink.normalize = s.c.cfg.BareNewlines == config.BareNewlinesNormalize
+		v.sink.normalize = s.txConn().cfg.BareNewlines == config.BareNewlinesNormalize
 	}
 }
 
@@ -619,15 +622,20 @@ func (v *verbConn) write(b []byte) (int, error) {
 }
 
 // utf8Transaction reports whether the reply being written is to a MAIL
-// or RCPT of a transaction whose MAIL said SMTPUTF8: such a reply may
-// echo the client's address in UTF-8 (RFC 6531 §3.7.4; replyecho.go).
-// It runs in go-smtp's goroutine, which set the session's options.
+// that said SMTPUTF8 — taken or refused: the client asked for UTF-8 —,
+// or to a RCPT of a transaction whose MAIL did: such a reply may echo
+// the client's address in UTF-8 (RFC 6531 §3.7.4; replyecho.go), one
+// rule for every reply that echoes an address. It runs in go-smtp's
+// goroutine, which set the session's options.
 func (v *verbConn) utf8Transaction() bool {
-	if v.last != "MAIL" && v.last != "RCPT" {
-		return false
+	switch v.last {
+	case "MAIL":
+		return v.mailUTF8
+	case "RCPT":
+		s := v.sess()
+		return s != nil && s.opts.UTF8
 	}
-	s := v.sess()
-	return s != nil && s.opts.UTF8
+	return false
 }
 
 // quitDone reports whether the session's QUIT was answered.
@@ -648,7 +656,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		// on a connection that cannot STARTTLS (authNeedsTLS).
 	case final:
 		v.ehlo = false
-		if v.tlsCfg != nil && !v.tlsOn.Load() {
+		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
 			out.WriteString("250-STARTTLS\r\n")
 		}
 		s := v.sess()
@@ -785,10 +793,33 @@ func (v *verbConn) authNeedsTLS() bool {
 // can do one, else on a new connection — never sending the client to a
 // STARTTLS this connection does not offer.
 func (v *verbConn) replyAuthNeedsTLS() string {
-	if v.tlsCfg != nil {
+	if v.startTLSConfig() != nil {
 		return "538 5.7.11 Encryption required for requested authentication mechanism"
 	}
 	return "538 5.7.11 Encryption required for requested authentication mechanism: this connection cannot start TLS (opened before its receive connector had a certificate); connect again"
+}
+
+// replyTLSGone answers STARTTLS on a connection whose receive connector
+// a reload left without a certificate (startTLSConfig nil).
+const replyTLSGone = "454 4.7.0 TLS not available: this receive connector has no certificate now"
+
+// startTLSConfig is the TLS configuration of the next STARTTLS handshake
+// on the connection: the connector in force's certificate and client CA
+// (a reload's), nil where it has none — a connection opened without one
+// has no STARTTLS to offer (tlsCfg nil: new connections only get one a
+// reload added), and one opened with a certificate a reload then took
+// away offers none from its next EHLO (never the certificate taken
+// away). A connector a reload removed or renamed leaves the connection
+// the one it was opened with. A handshake under way, and a session
+// already under TLS, keep theirs.
+func (v *verbConn) startTLSConfig() *tls.Config {
+	if v.tlsCfg == nil {
+		return nil
+	}
+	if c := v.connInForce(); c != nil {
+		return c.tls
+	}
+	return v.tlsCfg
 }
 
 // startTLS runs the STARTTLS exchange. After it the client must greet
@@ -810,6 +841,13 @@ func (v *verbConn) startTLS(arg string) {
 		v.reply("503 5.5.1 STARTTLS must be the last command of a group")
 		return
 	}
+	cfg := v.startTLSConfig() // the connector in force's (reloadlimits.go)
+	if cfg == nil {
+		// A reload took the connector's certificate away: none to
+		// offer, never the one taken away (RFC 3207 §4: 454).
+		v.reply(replyTLSGone)
+		return
+	}
 	v.reply("220 2.0.0 Ready to start TLS")
 	// The handshake runs without mu, which a handshake waiting a minute
 	// for a silent client's ClientHello would hold as long: a drain's
@@ -819,10 +857,6 @@ func (v *verbConn) startTLS(arg string) {
 	v.mu.Lock()
 	v.handshaking = true
 	v.mu.Unlock()
-	cfg := v.tlsCfg
-	if c := v.connInForce(); c != nil && c.tls != nil {
-		cfg = c.tls // a reload's certificate and client CA (reloadlimits.go)
-	}
 	tc := tls.Server(v.tc, cfg)
 	tc.SetDeadline(time.Now().Add(v.handshakeTimeout()))
 	err := tc.Handshake()

@@ -76,6 +76,9 @@
 //     rotates once its first line is a day old, and a rotated file whose
 //     last write is older than the bound is deleted (at each rotation, at
 //     SetMaxAge and hourly): no line outlives the bound by more than a day.
+//     A panic of the hourly pruning (a defect) is recovered on its
+//     goroutine, counted (umbra_tracking_log_prune_panics_total) and
+//     logged; the log goes on and the next hour tries again.
 //   - Lines are JSON without HTML escaping: <id@host> is written as it is,
 //     so that grep finds it. What a terminal would act on (C1 controls,
 //     DEL, bidirectional and zero-width format characters) is escaped

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,11 +39,32 @@ func (l *Log) SetMaxAge(d time.Duration) {
 				case <-stop:
 					return
 				case <-t.C:
-					l.Prune()
+					l.pruneRecovered()
 				}
 			}
 		}()
 	}
+}
+
+// pruneRecovered is Prune on the hourly goroutine. A panic of it (a
+// defect) is recovered — Prune's lock is unlocked by defer —, counted
+// (umbra_tracking_log_prune_panics_total) and logged at ERROR (once a
+// minute: panicline, no event's content); the log goes on being
+// written, the daemon serving, and the next hour tries again.
+func (l *Log) pruneRecovered() {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			l.mu.Lock()
+			log, c := l.log, l.prunePanics
+			l.mu.Unlock()
+			c.Inc()
+			if line, ok := l.panics.Attrs(time.Now(), r, stack); ok && log != nil {
+				log.Error("tracking log pruning panicked", line...)
+			}
+		}
+	}()
+	l.Prune()
 }
 
 // Prune deletes the rotated files whose last write is older than the
@@ -121,7 +143,7 @@ func (l *Log) Register(reg prometheus.Registerer) {
 	}
 	lost := l.lost
 	l.mu.Unlock()
-	reg.MustRegister(l.pruned, lost,
+	reg.MustRegister(l.pruned, lost, l.prunePanics,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tracking_log_files", Help: "Tracking log files on disk (the current one and the rotated ones)."},
 			func() float64 { n, _ := stat(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_tracking_log_bytes", Help: "Bytes of the tracking log files on disk."},

@@ -22,6 +22,8 @@ import (
 	"umbra/internal/config"
 	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
+
+	"umbra/internal/panicline"
 )
 
 // Entry is one line of the tracking log.
@@ -75,6 +77,10 @@ type Log struct {
 	first  time.Time // the current file's first entry
 	stop   chan struct{}
 	pruned prometheus.Counter
+	// prunePanics counts recovered panics of the hourly pruning
+	// (pruneRecovered); panics gates their log lines.
+	prunePanics prometheus.Counter
+	panics      panicline.Gate
 
 	// Events lost to failed writes (lost.go).
 	lost     prometheus.Counter
@@ -90,7 +96,9 @@ type Log struct {
 
 // Open opens (or creates) the log at path.
 func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
-	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now, lost: newLostCounter()}
+	l := &Log{path: path, maxSize: maxSize, maxFiles: maxFiles, now: time.Now, lost: newLostCounter(),
+		prunePanics: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_tracking_log_prune_panics_total",
+			Help: "Hourly prunings of the tracking log that panicked (a defect), recovered: the log went on, the next hour tried again."})}
 	// The rotated files first: the current one is created when missing.
 	if err := checkRotated(path, maxFiles); err != nil {
 		return nil, err

@@ -1,0 +1,37 @@
+package smtp
+
+import (
+	"strings"
+	"testing"
+)
+
+// SMTP-1 (RFC 6531 §3.7.4): a refused MAIL that said SMTPUTF8 echoes
+// the client's UTF-8 as written, as the RCPT replies of such a
+// transaction do — the label an internationalised sender domain is
+// refused for, never as the text \xNN —, while control, separator and
+// bidirectional characters stay escaped, and a MAIL without SMTPUTF8
+// echoes none.
+func TestSMTP1RefusedUTF8MailEchoesAsRCPTDoes(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	got := d.cmd("MAIL FROM:<anna@\u212Aiosk.example.org> SMTPUTF8", "553 5.1.7")
+	if !strings.Contains(got, "label \u212Aiosk") || strings.Contains(got, `\x`) {
+		t.Errorf("invalid IDN sender in an SMTPUTF8 MAIL: %q", got)
+	}
+	// A bidirectional override in the label stays escaped.
+	got = d.cmd("MAIL FROM:<anna@\u212Aio\u202Esk.example.org> SMTPUTF8", "553 5.1.7")
+	if strings.Contains(got, "\u202E") || !strings.Contains(got, `\xE2\x80\xAE`) && !strings.Contains(got, `\xe2\x80\xae`) {
+		t.Errorf("bidi override echoed raw: %q", got)
+	}
+	// Without SMTPUTF8 the reply stays ASCII.
+	got = d.cmd("MAIL FROM:<anna@\u212Aiosk.example.org>", "5")
+	for i := 0; i < len(got); i++ {
+		if c := got[i]; c != '\n' && (c < 0x20 || c > 0x7e) {
+			t.Fatalf("MAIL without SMTPUTF8: reply %q holds byte %#x", got, c)
+		}
+	}
+	// The session goes on: a good MAIL after them.
+	d.cmd("MAIL FROM:<\u00e9@example.org> SMTPUTF8", "250 2.1.0 Roger, accepting mail from <\u00e9@example.org>")
+}
