@@ -304,7 +304,8 @@ func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials
 	var found []string
 	if held == nil {
 		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
-	} else if d, err := os.Open(heldPath(held, filepath.Join(dir, "."))); err == nil {
+	} else if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		d := os.NewFile(uintptr(fd), dir)
 		names, _ := d.Readdirnames(-1)
 		d.Close()
 		for _, n := range names {
