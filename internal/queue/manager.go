@@ -86,7 +86,8 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
-	store *Store
+	pickupPrune pickupPrune // pickupfate.go
+	store       *Store
 	// forgetting: discard notifications acknowledged whose forgetting
 	// has not committed yet (forgetsent.go).
 	forgetting forgetting

@@ -56,7 +56,7 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	clk := clock.NewFake(time.Now().Add(48 * time.Hour))
 	q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour, PickupFileGone: gone})
-	q.pruneBacklog(clk.Now())
+	prunePickupLooked(t, q, clk.Now())
 	if got := q.PickupFate(m.ID, "report.eml"); got != PickupEnded {
 		t.Fatalf("after a downtime past message_expiration with %s still there: fate %d, want ended (%d) — the start would submit the file again", filepath.Base(queued), got, PickupEnded)
 	}
@@ -64,7 +64,7 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	if err := os.Remove(queued); err != nil {
 		t.Fatal(err)
 	}
-	q.pruneBacklog(clk.Now())
+	prunePickupLooked(t, q, clk.Now())
 	if got := q.PickupFate(m.ID, "report.eml"); got != PickupUnknown {
 		t.Errorf("its file gone: fate %d, want the end forgotten (unknown)", got)
 	}
@@ -84,4 +84,19 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	if got := q2.PickupFate(m2.ID, "other.eml"); got != PickupEnded {
 		t.Errorf("no PickupFileGone: fate %d, want the end kept", got)
 	}
+}
+
+// prunePickupLooked runs the hourly pruning until the look at the pickup
+// directory it starts (off the scheduling loop) has returned and the
+// pass after it has committed what it found.
+func prunePickupLooked(t *testing.T, q *Manager, now time.Time) {
+	t.Helper()
+	q.pruneBacklog(now)
+	for i := 0; q.pickupPrune.busy.Load(); i++ {
+		if i > 500 {
+			t.Fatal("the look at the pickup directory did not return")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	q.pruneBacklog(now)
 }

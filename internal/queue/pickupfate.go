@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -94,46 +96,25 @@ func (t *Tx) notePickupEnd(m *Message) error {
 // the message's end and the file's removal, then a downtime longer than
 // message_expiration, must not make the next start submit the file
 // again. Without PickupFileGone every end is kept (a server whose pickup
-// was turned off makes no new ones). The directory is looked at outside
-// any transaction; an end is deleted only if it is still the one looked
-// at. Bounded: expiredRounds transactions of expiredBatch ends.
+// was turned off makes no new ones).
+//
+// The pickup directory is looked at off the scheduling loop: a stat of
+// a directory on a hard NFS mount whose server went away blocks in the
+// kernel, and the loop that claims every due message must not wait on
+// it. Each hourly pass commits what the last pass's look found (an end
+// is deleted only if it is still the one looked at), then hands at most
+// expiredBatch old ends, from where the last pass stopped, to one look
+// of its own; while a look has not returned (a hung directory) no other
+// is started and nothing is pruned, and delivery goes on.
 func (q *Manager) prunePickupEnds(cutoff time.Time) {
 	gone := q.cfg.PickupFileGone
 	if gone == nil {
 		return
 	}
-	type end struct{ k, v []byte }
-	var after []byte
-	for i := 0; i < expiredRounds; i++ {
-		var old []end
-		scanned := 0
-		_ = q.store.View(func(tx *Tx) error {
-			b := tx.tx.Bucket(bucketPickupEnds)
-			if b == nil {
-				return nil
-			}
-			c := b.Cursor()
-			k, v := c.First()
-			if after != nil {
-				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && scanned < expiredBatch; k, v = c.Next() {
-				scanned++
-				after = bytes.Clone(k)
-				if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
-					old = append(old, end{bytes.Clone(k), bytes.Clone(v)})
-				}
-			}
-			return nil
-		})
-		var drop []end
-		for _, e := range old {
-			if len(e.k) != 8 || len(e.v) < 8 || gone(ID(beUint64(e.k)), string(e.v[8:])) {
-				drop = append(drop, e)
-			}
-		}
+	pp := &q.pickupPrune
+	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
+	select {
+	case drop := <-pp.found:
 		if len(drop) > 0 {
 			err := q.store.Update(context.Background(), func(tx *Tx) error {
 				b := tx.tx.Bucket(bucketPickupEnds)
@@ -151,11 +132,70 @@ func (q *Manager) prunePickupEnds(cutoff time.Time) {
 			})
 			if err != nil {
 				q.log.Error("pruning pickup ends failed; the next hour tries again", "err", err)
-				return
 			}
 		}
-		if scanned < expiredBatch {
-			return
-		}
+	default:
 	}
+	if !pp.busy.CompareAndSwap(false, true) {
+		return // the last look has not returned: the directory hangs
+	}
+	var old []pickupEnd
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketPickupEnds)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if pp.after != nil {
+			if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
+				k, v = c.Next()
+			}
+		}
+		scanned := 0
+		for ; k != nil && scanned < expiredBatch; k, v = c.Next() {
+			scanned++
+			pp.after = bytes.Clone(k)
+			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
+				old = append(old, pickupEnd{bytes.Clone(k), bytes.Clone(v)})
+			}
+		}
+		if k == nil {
+			pp.after = nil // the next pass starts again from the first
+		}
+		return nil
+	})
+	if len(old) == 0 {
+		pp.busy.Store(false)
+		return
+	}
+	go func() {
+		defer pp.busy.Store(false)
+		defer func() {
+			if r := recover(); r != nil {
+				q.log.Error("looking for pickup files panicked; their ends are kept", "panic", r)
+			}
+		}()
+		var drop []pickupEnd
+		for _, e := range old {
+			if len(e.k) != 8 || len(e.v) < 8 || gone(ID(beUint64(e.k)), string(e.v[8:])) {
+				drop = append(drop, e)
+			}
+		}
+		select {
+		case pp.found <- drop:
+		default: // an earlier look's finding not taken yet: this one is looked for again
+		}
+	}()
+}
+
+// pickupEnd is one recorded pickup end: its key and value as read.
+type pickupEnd struct{ k, v []byte }
+
+// pickupPrune is prunePickupEnds' state between hourly passes.
+type pickupPrune struct {
+	once  sync.Once
+	busy  atomic.Bool      // a look at the pickup directory runs
+	found chan []pickupEnd // what the last look found gone
+	after []byte           // the last key handed to a look (the scheduling loop's only)
 }
