@@ -1,0 +1,154 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// windowHops is smtpHops with a window limit of its own for some
+// destinations (a send connector's max_connections).
+type windowHops struct {
+	*smtpHops
+	max map[string]int
+}
+
+func (h *windowHops) Plan(ctx context.Context, m *Message, rcpts []int) []Job {
+	jobs := h.smtpHops.Plan(ctx, m, rcpts)
+	for i := range jobs {
+		jobs[i].Max = h.max[domainOf(m.Rcpts[rcpts[0]].Addr)]
+	}
+	return jobs
+}
+
+// gatedHop is an SMTP server that greets and takes every command at
+// once but answers the end of DATA only once gate is closed (a slow but
+// legitimate next hop: an LMTP store filing a large delivery); inData
+// counts the sessions waiting there.
+func gatedHop(t *testing.T) (addr string, inData *atomic.Int32, gate chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inData, gate = new(atomic.Int32), make(chan struct{})
+	var once sync.Once
+	var conns sync.WaitGroup
+	t.Cleanup(func() { once.Do(func() { close(gate) }); ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				r := bufio.NewReader(c)
+				say := func(l string) { c.Write([]byte(l + "\r\n")) }
+				say("220 slow.test ESMTP")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
+					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+						say("250 ok")
+					case "DATA":
+						say("354 go ahead")
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						inData.Add(1)
+						<-gate
+						say("250 2.0.0 queued")
+					case "QUIT":
+						say("221 bye")
+						return
+					default:
+						say("502 unknown")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), inData, gate
+}
+
+// SPEC Q-6 (no head-of-line blocking): a message whose only job waits
+// for its own destination's window holds no slot of the active set. With
+// max_active 4, a next hop that hangs at its greeting with a window of 2
+// (its max_connections) holds two sessions; the third message for it was
+// claimed and waited behind them in the active set, a slow but
+// legitimate delivery took the fourth slot, and a message to a healthy
+// next hop stayed due and unclaimed until the hung sessions timed out
+// (the command timeout; here never: the clock does not move). The third
+// message waits in the time index on "destination busy" instead.
+func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Now())
+	hung, open := hangingHop(t)
+	slow, inData, _ := gatedHop(t)
+	h := &windowHops{
+		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}},
+		max:      map[string]int{"hung.test": 2},
+	}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	var hungIDs []ID
+	for range 3 {
+		m := msg(s, "a@example.org", "x@hung.test")
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		hungIDs = append(hungIDs, m.ID)
+	}
+	waitFor(t, "the hung next hop holding its window of 2", func() bool { return open.Load() >= 2 })
+	waitFor(t, "the third message for it looked at", func() bool {
+		for _, d := range q.Destinations() {
+			if d.Name == "mx/hung.test" && d.Running == 2 && d.Waiting == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := q.Submit(ctx, msg(s, "a@example.org", "y@slow.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the slow delivery in its DATA", func() bool { return inData.Load() == 1 })
+	if err := q.Submit(ctx, msg(s, "a@example.org", "z@fast.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["fast.test"] == 1
+	})
+	if n := open.Load(); n != 2 {
+		t.Fatalf("the hung next hop holds %d sessions, want its window of 2", n)
+	}
+	// The third message is not in delivery: it waits in the time index,
+	// listed as waiting for a slot of its destination.
+	waitFor(t, "the third message back in the time index on destination busy", func() bool {
+		var m *Message
+		_ = s.View(func(tx *Tx) error { m, _ = tx.Get(hungIDs[2]); return nil })
+		return m != nil && m.State == Ready && isThrottleReply(m.Rcpts[0].LastReply)
+	})
+}
