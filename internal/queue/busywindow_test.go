@@ -152,3 +152,80 @@ func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
 		return m != nil && m.State == Ready && isThrottleReply(m.Rcpts[0].LastReply)
 	})
 }
+
+// SPEC Q-3 (delay notification and expiry with a DSN, RFC 3464): a
+// message never attempted — each time it was due, its destination's
+// window was full of sessions hung at their greeting — is reported as
+// not attempted yet, waiting for a delivery slot: no Diagnostic-Code
+// (which carries a remote host's reply, §2.3.6) and no status of a host
+// (4.3.2, "system not accepting network messages", is umbra's own
+// window here), for its delay notice and for its expiry. Seen to fail
+// first: "Status: 4.3.2" and "Diagnostic-Code: X-Umbra; 452 4.3.2
+// destination busy: waiting for a delivery slot".
+func TestNeverAttemptedDSNSaysSo(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	clk := clock.NewFake(t0)
+	hung, open := hangingHop(t)
+	h := &windowHops{
+		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung}, done: map[string]int{}},
+		max:      map[string]int{"hung.test": 2},
+	}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, DelayNotification: time.Minute, MessageExpiration: 5 * time.Minute,
+		Scheduler: SchedulerConfig{InitialWindow: 5, ThrottleRecheck: 10 * time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	for range 2 {
+		m := msg(s, "a@example.org", "x@hung.test")
+		m.Arrived = clk.Now()
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hung next hop holding its window of 2", func() bool { return open.Load() >= 2 })
+	third := msg(s, "c@example.org", "z@hung.test")
+	third.Arrived = clk.Now()
+	if err := q.Submit(ctx, third, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	dsnTo := func(kind string) *Message {
+		for _, m := range messages(t, s) {
+			if m.Connector == "dsn" && m.Rcpts[0].Addr == "c@example.org" {
+				if b, err := q.Body(m.ID); err == nil && strings.Contains(string(b), "Action: "+kind) {
+					return m
+				}
+			}
+		}
+		return nil
+	}
+	var delay, failure *Message
+	for i := 0; i < 80 && (delay == nil || failure == nil); i++ {
+		clk.Advance(5 * time.Second) // its rechecks, its delay notice, its expiry
+		q.Kick()
+		time.Sleep(20 * time.Millisecond)
+		delay, failure = dsnTo("delayed"), dsnTo("failed")
+	}
+	if delay == nil || failure == nil {
+		t.Fatalf("delay DSN %v, failure DSN %v: want both", delay != nil, failure != nil)
+	}
+	if got, _ := q.Message(third.ID); got != nil && got.Attempts > 0 {
+		t.Fatalf("the third message was attempted %d times: its window never had room", got.Attempts)
+	}
+	for _, d := range []*Message{delay, failure} {
+		b, err := q.Body(d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		status := text[strings.Index(text, "Final-Recipient:"):]
+		for _, bad := range []string{"Diagnostic-Code:", "Status: 4.3.2", "Remote-MTA:"} {
+			if strings.Contains(status, bad) {
+				t.Errorf("DSN reports %q for a recipient never attempted:\n%s", bad, text)
+			}
+		}
+		if !strings.Contains(text, "not attempted") || !strings.Contains(text, "waiting for a delivery slot") {
+			t.Errorf("DSN does not say the recipient was not attempted, waiting for a delivery slot:\n%s", text)
+		}
+	}
+}

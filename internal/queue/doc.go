@@ -360,7 +360,12 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote; every commit of an attempt's results makes it the last
+// umbraNote — and for those others (a throttle, a dead mark carrying no
+// reply, the stop: notTried) no Diagnostic-Code either, which carries a
+// host's reply: the text part says the recipient was not attempted and
+// why (notAttempted), and a delay's Status while it waits for a slot is
+// 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
+// TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the
