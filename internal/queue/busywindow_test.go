@@ -229,3 +229,68 @@ func TestNeverAttemptedDSNSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// SPEC Q-6: TestBusyWindowHoldsNoActiveSlot's sibling for a next hop
+// that delivered once and then hung at its greeting, with a window of
+// 2: its third message waits behind the two hung sessions while the set
+// has room, a slow but legitimate delivery takes the last slot, and a
+// message to a healthy next hop is due with no room. The success
+// vouches for the destination until its sessions are overdue (four
+// times its average, a second at least); from then on the waiting
+// message may give its slot back (releaseBusy: a destination with an
+// overdue job is not known to end its jobs) and the healthy mail goes
+// while the hung sessions still hang. A guard of the overdue path: the
+// reserve lent for overdue jobs (claimLimit) let this case through
+// before too.
+func TestOverdueWindowWaiterGivesItsSlotBack(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Now())
+	hung, open := turnsHungHop(t, 1)
+	slow, inData, _ := gatedHop(t)
+	h := &windowHops{
+		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}},
+		max:      map[string]int{"hung.test": 2},
+	}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	if err := q.Submit(ctx, msg(s, "a@example.org", "x@hung.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first message to hung.test delivered", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["hung.test"] == 1
+	})
+	for range 3 {
+		if err := q.Submit(ctx, msg(s, "a@example.org", "x@hung.test"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "two hung sessions and the third message waiting behind them", func() bool {
+		for _, d := range q.Destinations() {
+			if d.Name == "mx/hung.test" && d.Running == 2 && d.Waiting == 1 {
+				return open.Load() == 2
+			}
+		}
+		return false
+	})
+	if err := q.Submit(ctx, msg(s, "a@example.org", "y@slow.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the slow delivery in its DATA", func() bool { return inData.Load() == 1 })
+	if err := q.Submit(ctx, msg(s, "a@example.org", "z@fast.test"), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
+	q.Kick()
+	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.done["fast.test"] == 1
+	})
+	if n := open.Load(); n != 2 {
+		t.Fatalf("the hung next hop holds %d sessions, want its window of 2", n)
+	}
+}
