@@ -1208,7 +1208,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 // time. It reports how many jobs it took out. Called by the loop when
 // mail is due and the set has no room (run).
 func (q *Manager) releaseBusy(ctx context.Context, now time.Time) int {
-	if q.stopping(ctx) || q.stallHeld(ctx) {
+	if q.stopping(ctx) || q.stallBusy() {
 		return 0 // the stop sends waiting jobs back (pump); a stall's round gives them back itself (stallguard.go)
 	}
 	s := q.sched
