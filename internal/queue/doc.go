@@ -220,7 +220,18 @@
 // by the reserve's share at most, until that share is free of overdue
 // jobs (claimLimit, activeset.go), and the loop wakes when a running
 // job turns overdue while mail is due
-// (TestHungDestinationLendsTheReserveToOthers). A destination that
+// (TestHungDestinationLendsTheReserveToOthers). A message claimed while
+// the set had room may wait in memory for a slot of its destination's
+// window; when due mail finds the set full, the jobs waiting behind a
+// full window of jobs not known to end (dest.mayHang: none succeeded
+// yet, one failed since, one overdue) give their messages' slots back
+// (releaseBusy, answerBusy): throttled as below, into the time index.
+// Otherwise such a message held its slot as long as the hung sessions
+// it waited behind — until the command timeout — and with a slow but
+// legitimate job in the last slot no other destination's mail could be
+// claimed (rt30d F1, TestBusyWindowHoldsNoActiveSlot). Jobs waiting for
+// a destination that ends its jobs keep waiting: their slot comes
+// within about a job's time. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -349,7 +360,12 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote; every commit of an attempt's results makes it the last
+// umbraNote — and for those others (a throttle, a dead mark carrying no
+// reply, the stop: notTried) no Diagnostic-Code either, which carries a
+// host's reply: the text part says the recipient was not attempted and
+// why (notAttempted), and a delay's Status while it waits for a slot is
+// 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
+// TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the
