@@ -240,7 +240,19 @@ func (c *Client) Hop() string { return c.hop }
 // greeting, or cleared before EHLO and replaced by go-smtp's own, and a
 // cancelled session waited the command timeout at a next hop that does
 // not answer.
-func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (*Client, error) {
+//
+// An opening that failed once the caller's deadline had passed returns
+// only once ctx says so (its Err set): the deadlines of its steps are
+// capped at that deadline (openbound.go), and the read they cut may end
+// a moment before the context's own timer, where a caller asking
+// ctx.Err() to tell its own end from the next hop's silence would blame
+// the next hop.
+func NewClient(ctx context.Context, conn net.Conn, o ClientOptions) (_ *Client, err error) {
+	defer func() {
+		if dl, ok := ctx.Deadline(); err != nil && ok && !time.Now().Before(dl) {
+			<-ctx.Done() // passed: its timer fires now
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if newClientArmed != nil {
