@@ -36,6 +36,13 @@ func (c *Client) socketGoneErr(pid int, cmdline string) error {
 	if len(inos) == 0 {
 		return nil
 	}
+	// The caller's dial may have come just before the daemon made its
+	// socket (umbra starting: a command said "gone" of a socket made a
+	// moment later): a socket that answers at the path now is not gone.
+	if conn, err := net.DialTimeout("unix", c.path, time.Second); err == nil {
+		conn.Close()
+		return nil
+	}
 	// The holder of the database listens on it, or the process that
 	// does is found among those whose descriptors this user may read.
 	owner := 0
