@@ -38,8 +38,11 @@ func newDBCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Never inside the spool (its files are the bodies), a Maildir
-			// tree or the pickup directory: refused before the daemon is asked.
-			if err := checkWritePlace(cmd, "db backup", args[0]); err != nil {
+			// tree or the pickup directory: refused before the daemon is
+			// asked, and judged again on the directory the backup holds
+			// (place).
+			place, err := checkWritePlaceHeld(cmd, "db backup", args[0])
+			if err != nil {
 				return err
 			}
 			c, err := adminClient(cmd)
@@ -62,7 +65,7 @@ func newDBCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			skip, _ := cmd.Flags().GetBool("skip-unreadable")
-			n, skipped, err := c.BackupWith(ctx, args[0], skip)
+			n, skipped, err := c.BackupIn(ctx, args[0], skip, place)
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
 			}

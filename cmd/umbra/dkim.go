@@ -11,6 +11,7 @@ import (
 	"umbra/internal/mailaddr"
 
 	"umbra/internal/config"
+	"umbra/internal/queue"
 	"umbra/internal/signing"
 
 	"github.com/spf13/cobra"
@@ -165,8 +166,19 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
 func checkWritePlace(cmd *cobra.Command, what, path string) error {
+	_, err := checkWritePlaceHeld(cmd, what, path)
+	return err
+}
+
+// checkWritePlaceHeld is checkWritePlace that also returns place, the
+// same judgement made on path's directory as the command holds it open
+// (queue.CreateTempIn, queue.SaveBackupIn): by its device and inode
+// against the places' (config.WriteConflictHeld), not by path, which may
+// lead elsewhere by the time the daemon has sent what is written
+// (rr-dbfix30 F3). place is nil when there is nothing to judge.
+func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir *os.File) error, err error) {
 	if _, err := os.Lstat(path); err == nil {
-		return nil // an existing file: every such command refuses it itself ("exists")
+		return nil, nil // an existing file: every such command refuses it itself ("exists")
 	}
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.
@@ -174,24 +186,42 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
 		find = daemonConfig
 	}
-	cfg, err := find(cmd)
+	var cfg, lc *config.Config
+	defer func() {
+		if err != nil || (cfg == nil && lc == nil) {
+			return
+		}
+		place = func(dir *os.File) error {
+			depth := func(d string) int { return queue.HeldDepth(dir, d) }
+			if err := cfg.WriteConflictHeld(path, depth); err != nil {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+			}
+			if err := lc.WriteConflictHeld(path, depth); err != nil {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+			}
+			return nil
+		}
+	}()
+	cfg, err = find(cmd)
 	if err != nil {
+		cfg = nil
 		if configNamed(cmd) != "" {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %v\n", what, shown(path), err)
-		return nil
+		return nil, nil
 	}
 	if err := cfg.WriteConflict(path); err != nil {
-		return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
 	}
 	// The daemon that answers writes where the configuration it loaded
 	// says (a file edited since without a reload, a section that applies
 	// at a restart): its places are umbra's too.
-	if lc := loadedConfig(cmd); lc != nil {
+	lc = loadedConfig(cmd)
+	if lc != nil {
 		if err := lc.WriteConflict(path); err != nil {
-			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+			return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -132,54 +132,50 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // fsync'd last. An existing path is never replaced, and a
 // failure leaves no file behind. The mark is what makes a restored
 // database present a new id (Open). path's directory is opened once,
-// before it is checked (CheckBackupTarget), and held: the partial copy
-// is made, linked to path and removed, and the directory synced,
-// through that descriptor, never by a path that may lead elsewhere by
-// then; a directory moved and replaced by a link (or another directory)
-// at its name while the backup ran refuses it before the link, its
-// partial copy removed from the directory held (rt30c F3).
+// before it is checked (CheckBackupTarget), and held (CreateTempIn):
+// the partial copy is made, linked to path and removed, and the
+// directory synced, through that descriptor, never by a path that may
+// lead elsewhere by then; a directory moved and replaced by a link (or
+// another directory) at its name while the backup ran refuses it before
+// the link, its partial copy removed from the directory held (rt30c F3).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
+	return SaveBackupIn(path, nil, copy)
+}
+
+// SaveBackupIn is SaveBackup with place judging the directory held
+// before anything is made in it (TempInOptions.Place: db backup refuses
+// the spool, a Maildir tree and the pickup directory by their device
+// and inode, rr-dbfix30 F3); its error is returned as it is.
+func SaveBackupIn(path string, place func(dir *os.File) error, copy func(io.Writer) (int64, error)) (int64, error) {
 	dir := filepath.Dir(path)
-	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
+	var placeErr error
+	t, err := CreateTempIn(dir, TempInOptions{Prefix: partialPrefix(path), Place: func(held *os.File) error {
+		if placeErr = CheckBackupTarget(path); placeErr != nil {
+			return placeErr
+		}
+		if place != nil {
+			placeErr = place(held)
+		}
+		return placeErr
+	}})
+	replaced := func() error {
+		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
+			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
+	}
+	switch {
+	case err != nil && placeErr != nil:
+		return 0, placeErr
+	case errors.Is(err, ErrDirReplaced):
+		return 0, replaced()
+	case err != nil:
 		if cerr := CheckBackupTarget(path); cerr != nil {
 			return 0, cerr // its words: a missing directory, a file
 		}
 		return 0, GivenFileError("backup", path, err)
 	}
-	defer held.Close() // after the partial copy's lock goes (deferred below)
-	heldFd, base := int(held.Fd()), filepath.Base(path)
-	if err := CheckBackupTarget(path); err != nil {
-		return 0, err
-	}
-	replaced := func() error {
-		if stillAt(held, dir) == nil {
-			return nil
-		}
-		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
-			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
-	}
-	if err := replaced(); err != nil {
-		return 0, err
-	}
-	removeStaleTempsIn(held, partialPrefix(path), "")
-	// Locked from its creation until it is linked to path or removed
-	// (CreateTemp): a later backup to the same file removes the partial
-	// copy a killed one left (RemoveStalePartials), never one a live
-	// process still writes. The writer's pid in the name is for the
-	// operator's eyes only.
-	f, err := createTempIn(held, MarkedTemp(partialPrefix(path)))
-	if err != nil {
-		return 0, GivenFileError("backup", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			unix.Unlinkat(heldFd, filepath.Base(tmp), 0) // before its lock goes
-			f.Close()
-		}
-	}()
+	// The copy's name goes before its lock (Close), the directory after.
+	defer t.Close()
+	f := t.File
 	_, err = copy(f)
 	if err == nil {
 		err = f.Sync()
@@ -192,6 +188,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// The mark's commit is fsync'd before the copy is linked to path,
 	// and the copy stays locked (bbolt given its descriptor) until its
 	// temporary name is gone.
+	linked := false
 	err = markBackup(f, func() error {
 		fi, err := f.Stat()
 		if err != nil {
@@ -199,34 +196,33 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 			return linkErr
 		}
 		size = fi.Size()
-		// The directory held still the one path names: the link is
-		// made in it, and the file named by path there.
-		if linkErr = replaced(); linkErr != nil {
-			return linkErr
-		}
+		// The directory held still the one path names (else refused):
+		// the link is made in it, and the file named by path there.
 		// Link, not rename: a file that appeared at path meanwhile is kept.
-		if err := unix.Linkat(heldFd, filepath.Base(tmp), heldFd, base, 0); err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				fi, _ := os.Lstat(heldPath(held, path))
+		if err := t.Link(filepath.Base(path)); err != nil {
+			switch {
+			case errors.Is(err, ErrDirReplaced):
+				linkErr = replaced()
+			case errors.Is(err, fs.ErrExist):
+				fi, _ := os.Lstat(heldPath(t.Dir(), path))
 				linkErr = backupExists(path, fi)
-			} else {
-				linkErr = GivenFileError("backup", path, &os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
+			default:
+				linkErr = GivenFileError("backup", path, err)
 			}
 			return linkErr
 		}
-		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
-		ok = true
+		linked = true
 		return nil
 	})
 	switch {
 	case linkErr != nil:
 		return 0, linkErr
-	case err != nil && !ok:
+	case err != nil && !linked:
 		return 0, GivenFileError("backup", path, fmt.Errorf("marking the copy: %w", err))
 	}
-	// An error of bbolt's Close after the link (err, ok) is not the
+	// An error of bbolt's Close after the link (err, linked) is not the
 	// backup's: its every byte was fsync'd by the mark's commit.
-	if err := held.Sync(); err != nil {
+	if err := t.SyncDir(); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -379,14 +375,14 @@ func CreateTemp(dir, pattern string) (*os.File, error) {
 }
 
 // createTempIn is CreateTemp in the directory held: a new file named
-// prefix and a random suffix, made (O_EXCL, following no link), locked,
+// prefix, a random part and suffix, made (O_EXCL, following no link), locked,
 // and checked to be still named so, through held's descriptor. Its name
 // is the path under held.Name().
-func createTempIn(held *os.File, prefix string) (*os.File, error) {
+func createTempIn(held *os.File, prefix, suffix string) (*os.File, error) {
 	for try := 0; ; try++ {
 		var r [5]byte
 		rand.Read(r[:])
-		name := prefix + hex.EncodeToString(r[:])
+		name := prefix + hex.EncodeToString(r[:]) + suffix
 		fd, err := unix.Openat(int(held.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if errors.Is(err, unix.EEXIST) && try < 10000 {
 			continue
