@@ -8,13 +8,13 @@ import (
 	"strings"
 	"syscall"
 
-	"umbra/internal/mailaddr"
-
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/signing"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func newDKIMCmd() *cobra.Command {
@@ -60,10 +60,14 @@ func newDKIMCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			path := filepath.Join(out, domain+"."+selector+".key")
-			if err := checkWritePlace(cmd, "dkim keygen --out", path); err != nil {
+			place, err := checkWritePlaceHeld(cmd, "dkim keygen --out", path)
+			if err != nil {
 				return err
 			}
-			if err := writeKeyFile(path, pemBytes, daemonOwner(cmd)); err != nil {
+			if err := writeKeyFile(path, pemBytes, daemonOwner(cmd), place); err != nil {
+				if errors.As(err, new(*exitError)) {
+					return err // place's refusal, worded
+				}
 				// An I/O failure (no such directory, no room, no
 				// permission) is not a usage error: exit 1, not 64.
 				return &exitError{code: exitFailure, err: shownErr(err)} // the file as given, once
@@ -88,15 +92,30 @@ func newDKIMCmd() *cobra.Command {
 // writeKeyFile writes a new key file, mode 0600 whatever the umask,
 // given to owner (nil: the runner's) before its key is written, synced;
 // an existing file is never overwritten, and a partly written one is
-// removed.
-func writeKeyFile(path string, pemBytes []byte, owner *fileOwner) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// removed. path's directory is opened once and held: place (nil: none)
+// judges it by device and inode (checkWritePlaceHeld), and the file is
+// made and, on failure, removed through that descriptor, never through
+// a path a directory swapped for a link meanwhile leads elsewhere
+// (rr-dbfix30 F3's sibling).
+func writeKeyFile(path string, pemBytes []byte, owner *fileOwner, place func(dir *os.File) error) error {
+	dir, err := os.OpenFile(filepath.Dir(path), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
-		}
 		return err
 	}
+	defer dir.Close()
+	if place != nil {
+		if err := place(dir); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
+		}
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
 	err = f.Chmod(0o600)
 	if err == nil && owner != nil {
 		if err = f.Chown(owner.uid, owner.gid); err != nil {
@@ -113,7 +132,7 @@ func writeKeyFile(path string, pemBytes []byte, owner *fileOwner) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
+		unix.Unlinkat(int(dir.Fd()), filepath.Base(path), 0)
 	}
 	return err
 }
