@@ -49,13 +49,6 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// What killed backups to this file left (kill -9, an OOM
-			// kill): removed and said, never left to pile up unseen.
-			var stale queue.StalePartials
-			if queue.CheckBackupTarget(args[0]) == nil {
-				stale = queue.RemoveStalePartials(args[0])
-				notePartials(cmd, args[0], stale)
-			}
 			// A signal ends the copy and removes the partial file
 			// (SaveBackup) instead of leaving it behind.
 			parent := cmd.Context()
@@ -65,7 +58,14 @@ func newDBCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			skip, _ := cmd.Flags().GetBool("skip-unreadable")
-			n, skipped, err := c.BackupIn(ctx, args[0], skip, place)
+			// What killed backups to this file left (kill -9, an OOM
+			// kill): removed from the directory the backup holds and
+			// said, never left to pile up unseen.
+			var stale queue.StalePartials
+			n, skipped, err := c.BackupIn(ctx, args[0], skip, queue.SaveOptions{Place: place, Stale: func(st queue.StalePartials) {
+				stale = st
+				notePartials(cmd, args[0], st)
+			}})
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
 			}
@@ -431,8 +431,8 @@ func newDBCmd() *cobra.Command {
 	return cmd
 }
 
-// notePartials tells, on standard error, what RemoveStalePartials did
-// before a backup to file: each partial copy a killed backup left that
+// notePartials tells, on standard error, what the backup to file removed
+// before its own copy (queue.SaveOptions.Stale): each partial copy a killed backup left that
 // it removed, and each an older release named without its writer that
 // it left alone.
 func notePartials(cmd *cobra.Command, file string, st queue.StalePartials) {

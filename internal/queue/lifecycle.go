@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -139,22 +140,33 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // another directory) at its name while the backup ran refuses it before
 // the link, its partial copy removed from the directory held (rt30c F3).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
-	return SaveBackupIn(path, nil, copy)
+	return SaveBackupIn(path, SaveOptions{}, copy)
 }
 
-// SaveBackupIn is SaveBackup with place judging the directory held
-// before anything is made in it (TempInOptions.Place: db backup refuses
-// the spool, a Maildir tree and the pickup directory by their device
-// and inode, rr-dbfix30 F3); its error is returned as it is.
-func SaveBackupIn(path string, place func(dir *os.File) error, copy func(io.Writer) (int64, error)) (int64, error) {
+// SaveOptions are what SaveBackupIn asks of its caller about the
+// directory it holds.
+type SaveOptions struct {
+	// Place judges the directory held before anything is made in it
+	// (TempInOptions.Place: db backup refuses the spool, a Maildir tree
+	// and the pickup directory by their device and inode, rr-dbfix30
+	// F3); its error is returned as it is.
+	Place func(dir *os.File) error
+	// Stale is told the partial copies of killed backups to path that
+	// were removed from the directory held, and those kept (an older
+	// release's), for the caller to say (db backup prints them).
+	Stale func(StalePartials)
+}
+
+// SaveBackupIn is SaveBackup with o.
+func SaveBackupIn(path string, o SaveOptions, copy func(io.Writer) (int64, error)) (int64, error) {
 	dir := filepath.Dir(path)
 	var placeErr error
 	t, err := CreateTempIn(dir, TempInOptions{Prefix: partialPrefix(path), Place: func(held *os.File) error {
 		if placeErr = CheckBackupTarget(path); placeErr != nil {
 			return placeErr
 		}
-		if place != nil {
-			placeErr = place(held)
+		if o.Place != nil {
+			placeErr = o.Place(held)
 		}
 		return placeErr
 	}})
@@ -175,6 +187,9 @@ func SaveBackupIn(path string, place func(dir *os.File) error, copy func(io.Writ
 	}
 	// The copy's name goes before its lock (Close), the directory after.
 	defer t.Close()
+	if o.Stale != nil {
+		o.Stale(t.Stale)
+	}
 	f := t.File
 	_, err = copy(f)
 	if err == nil {
@@ -285,8 +300,17 @@ func RemoveStalePartials(path string) StalePartials {
 // backup still copying during an upgrade keeps its copy (rr-sockadm25
 // F3). A file another user's, which this user may not open, is left
 // alone.
+//
+// dir is opened once and its names listed, opened and removed through
+// that descriptor (removeStaleTempsIn), as the commands' own cleanup
+// does in the directory they hold (CreateTempIn).
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
-	return removeStaleTempsAt(nil, dir, prefix, suffix)
+	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return StalePartials{}
+	}
+	defer held.Close()
+	return removeStaleTempsAt(held, dir, prefix, suffix)
 }
 
 // removeStaleTempsIn is RemoveStaleTemps in the directory held (its
@@ -298,9 +322,7 @@ func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
 func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	var found []string
-	if held == nil {
-		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
-	} else if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		d := os.NewFile(uintptr(fd), dir)
 		names, _ := d.Readdirnames(-1)
 		d.Close()
@@ -310,6 +332,7 @@ func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials
 			}
 		}
 	}
+	sort.Strings(found) // in name order, as a listing shows them
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
 		marked := strings.HasPrefix(rest, tempMark)
@@ -444,18 +467,6 @@ func removeUnlockedIn(dir *os.File, path string) (int64, bool) {
 		return 0, false
 	}
 	return fi.Size(), true
-}
-
-// globEscape quotes the characters filepath.Match gives a meaning to.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // backupExists words the refusal of a backup to path, which exists (fi,
