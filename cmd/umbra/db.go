@@ -38,20 +38,16 @@ func newDBCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Never inside the spool (its files are the bodies), a Maildir
-			// tree or the pickup directory: refused before the daemon is asked.
-			if err := checkWritePlace(cmd, "db backup", args[0]); err != nil {
+			// tree or the pickup directory: refused before the daemon is
+			// asked, and judged again on the directory the backup holds
+			// (place).
+			place, err := checkWritePlaceHeld(cmd, "db backup", args[0])
+			if err != nil {
 				return err
 			}
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
-			}
-			// What killed backups to this file left (kill -9, an OOM
-			// kill): removed and said, never left to pile up unseen.
-			var stale queue.StalePartials
-			if queue.CheckBackupTarget(args[0]) == nil {
-				stale = queue.RemoveStalePartials(args[0])
-				notePartials(cmd, args[0], stale)
 			}
 			// A signal ends the copy and removes the partial file
 			// (SaveBackup) instead of leaving it behind.
@@ -62,7 +58,14 @@ func newDBCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			skip, _ := cmd.Flags().GetBool("skip-unreadable")
-			n, skipped, err := c.BackupWith(ctx, args[0], skip)
+			// What killed backups to this file left (kill -9, an OOM
+			// kill): removed from the directory the backup holds and
+			// said, never left to pile up unseen.
+			var stale queue.StalePartials
+			n, skipped, err := c.BackupIn(ctx, args[0], skip, queue.SaveOptions{Place: place, Stale: func(st queue.StalePartials) {
+				stale = st
+				notePartials(cmd, args[0], st)
+			}})
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
 			}
@@ -428,8 +431,8 @@ func newDBCmd() *cobra.Command {
 	return cmd
 }
 
-// notePartials tells, on standard error, what RemoveStalePartials did
-// before a backup to file: each partial copy a killed backup left that
+// notePartials tells, on standard error, what the backup to file removed
+// before its own copy (queue.SaveOptions.Stale): each partial copy a killed backup left that
 // it removed, and each an older release named without its writer that
 // it left alone.
 func notePartials(cmd *cobra.Command, file string, st queue.StalePartials) {

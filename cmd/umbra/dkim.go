@@ -8,12 +8,13 @@ import (
 	"strings"
 	"syscall"
 
-	"umbra/internal/mailaddr"
-
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
+	"umbra/internal/queue"
 	"umbra/internal/signing"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func newDKIMCmd() *cobra.Command {
@@ -59,10 +60,14 @@ func newDKIMCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: err}
 			}
 			path := filepath.Join(out, domain+"."+selector+".key")
-			if err := checkWritePlace(cmd, "dkim keygen --out", path); err != nil {
+			place, err := checkWritePlaceHeld(cmd, "dkim keygen --out", path)
+			if err != nil {
 				return err
 			}
-			if err := writeKeyFile(path, pemBytes, daemonOwner(cmd)); err != nil {
+			if err := writeKeyFile(path, pemBytes, daemonOwner(cmd), place); err != nil {
+				if errors.As(err, new(*exitError)) {
+					return err // place's refusal, worded
+				}
 				// An I/O failure (no such directory, no room, no
 				// permission) is not a usage error: exit 1, not 64.
 				return &exitError{code: exitFailure, err: shownErr(err)} // the file as given, once
@@ -87,15 +92,30 @@ func newDKIMCmd() *cobra.Command {
 // writeKeyFile writes a new key file, mode 0600 whatever the umask,
 // given to owner (nil: the runner's) before its key is written, synced;
 // an existing file is never overwritten, and a partly written one is
-// removed.
-func writeKeyFile(path string, pemBytes []byte, owner *fileOwner) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// removed. path's directory is opened once and held: place (nil: none)
+// judges it by device and inode (checkWritePlaceHeld), and the file is
+// made and, on failure, removed through that descriptor, never through
+// a path a directory swapped for a link meanwhile leads elsewhere
+// (rr-dbfix30 F3's sibling).
+func writeKeyFile(path string, pemBytes []byte, owner *fileOwner, place func(dir *os.File) error) error {
+	dir, err := os.OpenFile(filepath.Dir(path), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
-		}
 		return err
 	}
+	defer dir.Close()
+	if place != nil {
+		if err := place(dir); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
+		}
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
 	err = f.Chmod(0o600)
 	if err == nil && owner != nil {
 		if err = f.Chown(owner.uid, owner.gid); err != nil {
@@ -112,7 +132,7 @@ func writeKeyFile(path string, pemBytes []byte, owner *fileOwner) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
+		unix.Unlinkat(int(dir.Fd()), filepath.Base(path), 0)
 	}
 	return err
 }
@@ -165,8 +185,19 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 // not load refuses the command; an installed one that does not load is
 // a warning, and the file is not judged against it.
 func checkWritePlace(cmd *cobra.Command, what, path string) error {
+	_, err := checkWritePlaceHeld(cmd, what, path)
+	return err
+}
+
+// checkWritePlaceHeld is checkWritePlace that also returns place, the
+// same judgement made on path's directory as the command holds it open
+// (queue.CreateTempIn, queue.SaveBackupIn): by its device and inode
+// against the places' (config.WriteConflictHeld), not by path, which may
+// lead elsewhere by the time the daemon has sent what is written
+// (rr-dbfix30 F3). place is nil when there is nothing to judge.
+func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir *os.File) error, err error) {
 	if _, err := os.Lstat(path); err == nil {
-		return nil // an existing file: every such command refuses it itself ("exists")
+		return nil, nil // an existing file: every such command refuses it itself ("exists")
 	}
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.
@@ -174,24 +205,42 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
 		find = daemonConfig
 	}
-	cfg, err := find(cmd)
+	var cfg, lc *config.Config
+	defer func() {
+		if err != nil || (cfg == nil && lc == nil) {
+			return
+		}
+		place = func(dir *os.File) error {
+			depth := func(d string) int { return queue.HeldDepth(dir, d) }
+			if err := cfg.WriteConflictHeld(path, depth); err != nil {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+			}
+			if err := lc.WriteConflictHeld(path, depth); err != nil {
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+			}
+			return nil
+		}
+	}()
+	cfg, err = find(cmd)
 	if err != nil {
+		cfg = nil
 		if configNamed(cmd) != "" {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %v\n", what, shown(path), err)
-		return nil
+		return nil, nil
 	}
 	if err := cfg.WriteConflict(path); err != nil {
-		return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
 	}
 	// The daemon that answers writes where the configuration it loaded
 	// says (a file edited since without a reload, a section that applies
 	// at a restart): its places are umbra's too.
-	if lc := loadedConfig(cmd); lc != nil {
+	lc = loadedConfig(cmd)
+	if lc != nil {
 		if err := lc.WriteConflict(path); err != nil {
-			return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+			return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
 		}
 	}
-	return nil
+	return nil, nil
 }

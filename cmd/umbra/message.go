@@ -171,10 +171,14 @@ func newMessageCmd() *cobra.Command {
 		Short: "Write the message as received (RFC 5322, .eml) to standard output (--json: with its envelope)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var place func(dir *os.File) error
 			if exportOut != "" {
 				// Never into the pickup directory (submitted again), the
-				// spool or a Maildir tree: refused before the daemon is asked.
-				if err := checkWritePlace(cmd, "message export -o", exportOut); err != nil {
+				// spool or a Maildir tree: refused before the daemon is
+				// asked, and judged again on the directory the export
+				// holds (place).
+				var err error
+				if place, err = checkWritePlaceHeld(cmd, "message export -o", exportOut); err != nil {
 					return err
 				}
 			}
@@ -183,14 +187,14 @@ func newMessageCmd() *cobra.Command {
 				return err
 			}
 			if !wantJSON(cmd) {
-				return exportEML(c, args[0], exportOut, rawOut(cmd)) // messageexport.go: whole or nothing, byte for byte
+				return exportEML(c, args[0], exportOut, rawOut(cmd), place) // messageexport.go: whole or nothing, byte for byte
 			}
 			if exportOut != "" {
 				// --json with -o writes the file as without --json
 				// (refused alike: an existing file, a missing
 				// directory) and prints the verdict of that, not the
 				// message: no flag is silently ignored.
-				if err := exportEML(c, args[0], exportOut, rawOut(cmd)); err != nil {
+				if err := exportEML(c, args[0], exportOut, rawOut(cmd), place); err != nil {
 					return err
 				}
 				var n int64

@@ -19,9 +19,12 @@ import (
 // trailer). On failure the temporary file is removed, nothing is written
 // to stdout or out, and the command exits non-zero with the reason (a
 // spool file missing or cut short, the daemon gone).
-func exportEML(c *admin.Client, id, out string, stdout io.Writer) error {
+//
+// place (nil: none) judges out's directory as the export holds it
+// (checkWritePlaceHeld): by its device and inode, not by out's path.
+func exportEML(c *admin.Client, id, out string, stdout io.Writer, place func(dir *os.File) error) error {
 	var ae *admin.APIError
-	err := exportEMLTo(c, id, out, stdout)
+	err := exportEMLTo(c, id, out, stdout, place)
 	if err != nil && !errors.As(err, &ae) && !errors.As(err, new(*exitError)) {
 		// Refused here (no such directory, no room): the text names
 		// the file as given, once (shownErr); the daemon's answer
@@ -31,7 +34,7 @@ func exportEML(c *admin.Client, id, out string, stdout io.Writer) error {
 	return err
 }
 
-func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
+func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer, place func(dir *os.File) error) error {
 	dir := os.TempDir()
 	if out != "" {
 		dir = filepath.Dir(out)
@@ -55,48 +58,67 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer) error {
 	// removed here and said; one a running export writes is never
 	// touched, in whatever pid namespace it runs: its writer holds a
 	// lock on it (queue.CreateTemp) until it is linked or removed. The
-	// writer's pid in the name is for the operator's eyes.
-	for _, p := range queue.RemoveStaleTemps(dir, ".umbra-export-", ".eml").Removed {
-		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
+	// writer's pid in the name is for the operator's eyes. The
+	// directory is opened once and held (queue.CreateTempIn): the
+	// cleanup, the copy, its link and its removal go through that
+	// descriptor, never through a path that may lead elsewhere by the
+	// time the daemon has sent the message, and the place is judged
+	// on it (place: not inside the spool, a Maildir tree or the pickup
+	// directory, by device and inode).
+	if out == "" {
+		place = nil // the temporary directory: only the copy is written there
 	}
-	tmp, err := queue.CreateTemp(dir, queue.MarkedTemp(".umbra-export-")+"*.eml")
+	t, err := queue.CreateTempIn(dir, queue.TempInOptions{Prefix: ".umbra-export-", Suffix: ".eml", Place: place})
+	if errors.Is(err, queue.ErrDirReplaced) {
+		return &exitError{code: exitFailure, err: replacedErr(out, dir)}
+	}
+	if errors.As(err, new(*exitError)) {
+		return err // place's refusal, worded
+	}
 	if err != nil {
 		return given(err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.Remove(tmp.Name()) // before its lock goes
-			tmp.Close()
-		}
-	}()
-	if err := c.Export(id, givenWriter{tmp, given}); err != nil {
+	for _, p := range t.Stale.Removed {
+		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
+	}
+	defer t.Close() // the copy's name goes before its lock, unless linked
+	if err := c.Export(id, givenWriter{t.File, given}); err != nil {
 		return apiErr(err)
 	}
 	if out != "" {
-		if err := tmp.Sync(); err != nil {
+		if err := t.Sync(); err != nil {
 			return given(err)
 		}
 		// Link, not rename: a file that appeared at out meanwhile is
 		// kept. Still locked: the temporary name goes before the lock.
-		if err := os.Link(tmp.Name(), out); err != nil {
+		// A directory out's path no longer names refuses it: nothing
+		// is linked where a link put at its name leads.
+		if err := t.Link(filepath.Base(out)); err != nil {
+			if errors.Is(err, queue.ErrDirReplaced) {
+				return &exitError{code: exitFailure, err: replacedErr(out, dir)}
+			}
 			if errors.Is(err, os.ErrExist) {
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("message export -o %s: the file exists; name a new file", out), out)}
 			}
 			return given(err)
 		}
-		os.Remove(tmp.Name())
-		done = true
-		tmp.Close() // its content fsync'd above: a close error loses nothing
+		// Its content fsync'd above: a close error loses nothing.
 		return nil
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	if _, err := t.Seek(0, io.SeekStart); err != nil {
 		return given(err)
 	}
-	if _, err := io.Copy(stdout, tmp); err != nil {
+	if _, err := io.Copy(stdout, t); err != nil {
 		return fmt.Errorf("writing the message: %w", err)
 	}
 	return nil
+}
+
+// replacedErr refuses an export whose directory was moved and replaced
+// by a link or another directory while it ran.
+func replacedErr(out, dir string) error {
+	return shownErr(fmt.Errorf("message export -o %s: the directory %s was replaced while the export ran (moved, and a link or "+
+		"another directory put at its name): nothing was written through the new name, and the message was not kept", out, dir), out)
 }
 
 // printSpool is `message show`'s line about a spooled body's file.

@@ -145,6 +145,14 @@ func (c *Client) BackupContext(ctx context.Context, path string) (int64, error) 
 // refusing: they are returned, and the backup holds those messages
 // without their body (queue.BackupOptions).
 func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable bool) (int64, []queue.UnreadableBody, error) {
+	return c.BackupIn(ctx, path, skipUnreadable, queue.SaveOptions{})
+}
+
+// BackupIn is BackupWith with o for path's directory as the backup
+// holds it open (queue.SaveBackupIn): the CLI refuses the spool, a
+// Maildir tree and the pickup directory there, by device and inode, and
+// is told the partial copies of killed backups removed there.
+func (c *Client) BackupIn(ctx context.Context, path string, skipUnreadable bool, o queue.SaveOptions) (int64, []queue.UnreadableBody, error) {
 	// A file that cannot be written is refused before the daemon
 	// copies the database for nothing.
 	if err := queue.CheckBackupTarget(path); err != nil {
@@ -178,7 +186,7 @@ func (c *Client) BackupWith(ctx context.Context, path string, skipUnreadable boo
 		}
 	}
 	var fileErr error // the file's own failure (a full disk): the daemon is not to blame
-	n, err := queue.SaveBackup(path, func(w io.Writer) (int64, error) {
+	n, err := queue.SaveBackupIn(path, o, func(w io.Writer) (int64, error) {
 		n, err := io.Copy(&failedWriter{w: w, err: &fileErr}, resp.Body)
 		if fileErr != nil {
 			// The copy stopped because the file could not be written:

@@ -94,7 +94,10 @@
 //     inside a file umbra reads or owns otherwise, or another such place
 //     (writepaths.go): refused at load, at a line, after relative paths
 //     and links are resolved. WriteConflict gives the CLI's files (a
-//     DKIM key, an exported message) the same judgement.
+//     DKIM key, an exported message, a backup) the same judgement, and
+//     WriteConflictHeld gives it again on the file's directory as the
+//     command holds it open, by device and inode (a path judged before
+//     may lead elsewhere by the time the command writes).
 //   - A file's content is checked by the loader that reads it for
 //     serve, and nowhere else, so config check and serve cannot differ
 //     on it: LoadKeyPair (certificate and key pairs), AppendCAFile (CA

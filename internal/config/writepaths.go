@@ -291,3 +291,33 @@ func (c *Config) WriteConflict(name string) error {
 	}
 	return nil
 }
+
+// WriteConflictHeld is WriteConflict of name judged on its directory as
+// the command holds it open (rr-dbfix30 F3): a path judged before the
+// command opened its directory may lead elsewhere by then (the
+// directory moved and a link put at its name). depth tells whether the
+// held directory is the directory dir (0) or lies below it (the levels
+// between), -1 when neither, by device and inode (queue.HeldDepth). A
+// directory place refuses every name in it or below it; a file place
+// the name it has in its own directory.
+func (c *Config) WriteConflictHeld(name string, depth func(dir string) int) error {
+	if c == nil {
+		return nil
+	}
+	written := func(path ...string) bool { return c.doc != nil && keyWritten(c.doc, path...) }
+	base := filepath.Base(name)
+	for _, p := range places(c, written) {
+		switch {
+		case p.dir && depth(p.name) >= 0:
+			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
+		case filepath.Base(p.name) != base || depth(filepath.Dir(p.name)) != 0:
+		case p.dir:
+			return fmt.Errorf("%s is %s %s: %s", name, p.what, p.name, p.why)
+		case p.why != "":
+			return fmt.Errorf("%s is %s (%s): %s", name, p.what, p.name, p.why)
+		default:
+			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
+		}
+	}
+	return nil
+}

@@ -1227,7 +1227,13 @@
 // transaction must never wait for a client's socket.
 // SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
 // backup_of: the id it was taken of) and links it to its name, so a
-// backup is never half a file and never replaces one. Its writer holds
+// backup is never half a file and never replaces one. The new file is
+// made, linked and removed, and stale ones removed, in the directory
+// opened once and held (CreateTempIn, which message export -o uses
+// too), never through a path that may lead elsewhere by then; a
+// directory its path no longer names before the link refuses the
+// backup (ErrDirReplaced), and the caller judges the place on the held
+// directory (SaveOptions.Place). Its writer holds
 // a lock (flock) on the new file from its creation until its temporary
 // name is gone (CreateTemp; bbolt is given that descriptor for the
 // mark): a later backup removes a partial copy only when it can take

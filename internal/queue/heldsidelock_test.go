@@ -253,10 +253,11 @@ func TestOPS3RestoreLockMakesNothingWhereASwappedLinkLeads(t *testing.T) {
 // the directory synced by its path: a directory replaced by a link while
 // the daemon streamed the backup had the link and the removal done where
 // the link leads (the check that FILE lies in no spool or Maildir tree,
-// CheckBackupTarget, was of the directory before). The directory is
-// held from the start: a replaced one refuses the backup, its partial
-// copy removed from the directory held, nothing done where the link
-// leads.
+// the CLI's checkWritePlace, was of the directory before; it is judged
+// on the directory held too since rr-dbfix30 F3, SaveBackupIn's place).
+// The directory is held from the start: a replaced one refuses the
+// backup, its partial copy removed from the directory held, nothing done
+// where the link leads.
 func TestOPS3BackupFollowsNoDirectorySwappedForALink(t *testing.T) {
 	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
 	if err != nil {

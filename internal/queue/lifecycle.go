@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,54 +133,64 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // fsync'd last. An existing path is never replaced, and a
 // failure leaves no file behind. The mark is what makes a restored
 // database present a new id (Open). path's directory is opened once,
-// before it is checked (CheckBackupTarget), and held: the partial copy
-// is made, linked to path and removed, and the directory synced,
-// through that descriptor, never by a path that may lead elsewhere by
-// then; a directory moved and replaced by a link (or another directory)
-// at its name while the backup ran refuses it before the link, its
-// partial copy removed from the directory held (rt30c F3).
+// before it is checked (CheckBackupTarget), and held (CreateTempIn):
+// the partial copy is made, linked to path and removed, and the
+// directory synced, through that descriptor, never by a path that may
+// lead elsewhere by then; a directory moved and replaced by a link (or
+// another directory) at its name while the backup ran refuses it before
+// the link, its partial copy removed from the directory held (rt30c F3).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
+	return SaveBackupIn(path, SaveOptions{}, copy)
+}
+
+// SaveOptions are what SaveBackupIn asks of its caller about the
+// directory it holds.
+type SaveOptions struct {
+	// Place judges the directory held before anything is made in it
+	// (TempInOptions.Place: db backup refuses the spool, a Maildir tree
+	// and the pickup directory by their device and inode, rr-dbfix30
+	// F3); its error is returned as it is.
+	Place func(dir *os.File) error
+	// Stale is told the partial copies of killed backups to path that
+	// were removed from the directory held, and those kept (an older
+	// release's), for the caller to say (db backup prints them).
+	Stale func(StalePartials)
+}
+
+// SaveBackupIn is SaveBackup with o.
+func SaveBackupIn(path string, o SaveOptions, copy func(io.Writer) (int64, error)) (int64, error) {
 	dir := filepath.Dir(path)
-	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
+	var placeErr error
+	t, err := CreateTempIn(dir, TempInOptions{Prefix: partialPrefix(path), Place: func(held *os.File) error {
+		if placeErr = CheckBackupTarget(path); placeErr != nil {
+			return placeErr
+		}
+		if o.Place != nil {
+			placeErr = o.Place(held)
+		}
+		return placeErr
+	}})
+	replaced := func() error {
+		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
+			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
+	}
+	switch {
+	case err != nil && placeErr != nil:
+		return 0, placeErr
+	case errors.Is(err, ErrDirReplaced):
+		return 0, replaced()
+	case err != nil:
 		if cerr := CheckBackupTarget(path); cerr != nil {
 			return 0, cerr // its words: a missing directory, a file
 		}
 		return 0, GivenFileError("backup", path, err)
 	}
-	defer held.Close() // after the partial copy's lock goes (deferred below)
-	heldFd, base := int(held.Fd()), filepath.Base(path)
-	if err := CheckBackupTarget(path); err != nil {
-		return 0, err
+	// The copy's name goes before its lock (Close), the directory after.
+	defer t.Close()
+	if o.Stale != nil {
+		o.Stale(t.Stale)
 	}
-	replaced := func() error {
-		if stillAt(held, dir) == nil {
-			return nil
-		}
-		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
-			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
-	}
-	if err := replaced(); err != nil {
-		return 0, err
-	}
-	removeStaleTempsIn(held, partialPrefix(path), "")
-	// Locked from its creation until it is linked to path or removed
-	// (CreateTemp): a later backup to the same file removes the partial
-	// copy a killed one left (RemoveStalePartials), never one a live
-	// process still writes. The writer's pid in the name is for the
-	// operator's eyes only.
-	f, err := createTempIn(held, MarkedTemp(partialPrefix(path)))
-	if err != nil {
-		return 0, GivenFileError("backup", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			unix.Unlinkat(heldFd, filepath.Base(tmp), 0) // before its lock goes
-			f.Close()
-		}
-	}()
+	f := t.File
 	_, err = copy(f)
 	if err == nil {
 		err = f.Sync()
@@ -192,6 +203,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// The mark's commit is fsync'd before the copy is linked to path,
 	// and the copy stays locked (bbolt given its descriptor) until its
 	// temporary name is gone.
+	linked := false
 	err = markBackup(f, func() error {
 		fi, err := f.Stat()
 		if err != nil {
@@ -199,34 +211,33 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 			return linkErr
 		}
 		size = fi.Size()
-		// The directory held still the one path names: the link is
-		// made in it, and the file named by path there.
-		if linkErr = replaced(); linkErr != nil {
-			return linkErr
-		}
+		// The directory held still the one path names (else refused):
+		// the link is made in it, and the file named by path there.
 		// Link, not rename: a file that appeared at path meanwhile is kept.
-		if err := unix.Linkat(heldFd, filepath.Base(tmp), heldFd, base, 0); err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				fi, _ := os.Lstat(heldPath(held, path))
+		if err := t.Link(filepath.Base(path)); err != nil {
+			switch {
+			case errors.Is(err, ErrDirReplaced):
+				linkErr = replaced()
+			case errors.Is(err, fs.ErrExist):
+				fi, _ := os.Lstat(heldPath(t.Dir(), path))
 				linkErr = backupExists(path, fi)
-			} else {
-				linkErr = GivenFileError("backup", path, &os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
+			default:
+				linkErr = GivenFileError("backup", path, err)
 			}
 			return linkErr
 		}
-		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
-		ok = true
+		linked = true
 		return nil
 	})
 	switch {
 	case linkErr != nil:
 		return 0, linkErr
-	case err != nil && !ok:
+	case err != nil && !linked:
 		return 0, GivenFileError("backup", path, fmt.Errorf("marking the copy: %w", err))
 	}
-	// An error of bbolt's Close after the link (err, ok) is not the
+	// An error of bbolt's Close after the link (err, linked) is not the
 	// backup's: its every byte was fsync'd by the mark's commit.
-	if err := held.Sync(); err != nil {
+	if err := t.SyncDir(); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -289,8 +300,17 @@ func RemoveStalePartials(path string) StalePartials {
 // backup still copying during an upgrade keeps its copy (rr-sockadm25
 // F3). A file another user's, which this user may not open, is left
 // alone.
+//
+// dir is opened once and its names listed, opened and removed through
+// that descriptor (removeStaleTempsIn), as the commands' own cleanup
+// does in the directory they hold (CreateTempIn).
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
-	return removeStaleTempsAt(nil, dir, prefix, suffix)
+	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return StalePartials{}
+	}
+	defer held.Close()
+	return removeStaleTempsAt(held, dir, prefix, suffix)
 }
 
 // removeStaleTempsIn is RemoveStaleTemps in the directory held (its
@@ -302,9 +322,7 @@ func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
 func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	var found []string
-	if held == nil {
-		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
-	} else if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		d := os.NewFile(uintptr(fd), dir)
 		names, _ := d.Readdirnames(-1)
 		d.Close()
@@ -314,6 +332,7 @@ func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials
 			}
 		}
 	}
+	sort.Strings(found) // in name order, as a listing shows them
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
 		marked := strings.HasPrefix(rest, tempMark)
@@ -379,14 +398,14 @@ func CreateTemp(dir, pattern string) (*os.File, error) {
 }
 
 // createTempIn is CreateTemp in the directory held: a new file named
-// prefix and a random suffix, made (O_EXCL, following no link), locked,
+// prefix, a random part and suffix, made (O_EXCL, following no link), locked,
 // and checked to be still named so, through held's descriptor. Its name
 // is the path under held.Name().
-func createTempIn(held *os.File, prefix string) (*os.File, error) {
+func createTempIn(held *os.File, prefix, suffix string) (*os.File, error) {
 	for try := 0; ; try++ {
 		var r [5]byte
 		rand.Read(r[:])
-		name := prefix + hex.EncodeToString(r[:])
+		name := prefix + hex.EncodeToString(r[:]) + suffix
 		fd, err := unix.Openat(int(held.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if errors.Is(err, unix.EEXIST) && try < 10000 {
 			continue
@@ -448,18 +467,6 @@ func removeUnlockedIn(dir *os.File, path string) (int64, bool) {
 		return 0, false
 	}
 	return fi.Size(), true
-}
-
-// globEscape quotes the characters filepath.Match gives a meaning to.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // backupExists words the refusal of a backup to path, which exists (fi,
