@@ -108,7 +108,10 @@
 //     asked the verb all the same (delivery askShadow): its refusal is
 //     judged so too — alive, its copies kept, not taken over, while it
 //     delivers them (a server advertises XSHADOWDB with or without the
-//     verb);
+//     verb, and whatever the standing of the session: one from an
+//     address the topology does not give this server is refused by a
+//     primary that presents its digest all the same — refused, never
+//     a takeover while it runs, rt30a F1);
 //   - no digest from a primary a completed session proved of an earlier
 //     release (its XSHADOW reply with the stored id, its EHLO without a
 //     digest; kept in the store for that id: EarlierReleaseStore,
