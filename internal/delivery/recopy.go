@@ -297,12 +297,12 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	f := v.(*sessionRefusal)
 	now := r.clock()
 	if f.due(now) {
-		r.d.log.Info("shadow server whose sessions this server refuses tried again for a copy on receipt (once a minute): a copy made there ends the refusal",
+		r.d.log.Info("shadow server whose sessions this server refuses tried again for a copy on receipt (once a minute): the copy ends nothing, only a session of it let in here ends the refusal",
 			"shadow_server", server, "session_name", name, "refused_since", f.since.UTC().Format(time.RFC3339))
 		return ""
 	}
 	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(key, now) {
-		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute, a copy made there or a session of it let in here ends this",
+		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute (that copy ends nothing); only a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
