@@ -197,7 +197,10 @@
 // heartbeat's is logged at each, one per timeout) and, when the
 // refusal is the primary's (Judging a refusal), keeps the last reply,
 // since when and the last time until a session is let in (Contact, or
-// an XSHADOW reply Presented) or a heartbeat fails (the primary is
+// an XSHADOW reply Presented) that began after the refusal (a session
+// let in before it — a watch session opened before a reload took the
+// shadow verbs away — fetches discards but ends no refusal: rt30a F3,
+// Recorder.admitted) or a heartbeat fails (the primary is
 // unreachable now: Recorder.unreachable). Status shows it, so shadow
 // list, the API, the console and the metrics tell one story: refused
 // (the primary answers and refuses), unreachable (heartbeats fail:
