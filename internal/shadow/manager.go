@@ -969,6 +969,29 @@ func (m *Manager) Presented(name, dbID string, discards []string) error {
 	return m.rec.Presented(name, dbID, discards)
 }
 
+// ContactOn is Contact on a session whose XSHADOW the primary answered
+// at opened (a delivery's session, kept in its pool): a refusal that
+// came after it stands (Recorder.admitted, rt30a F3).
+func (m *Manager) ContactOn(name, dbID string, discards []string, opened time.Time) error {
+	return m.rec.ContactOn(name, dbID, discards, opened)
+}
+
+// PresentedOn is Presented on a session let in at opened (ContactOn).
+func (m *Manager) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
+	return m.rec.PresentedOn(name, dbID, discards, opened)
+}
+
+// ContactOn is Contact on a session whose XSHADOW the primary answered
+// at opened (Manager.ContactOn).
+func (r *Recorder) ContactOn(name, dbID string, discards []string, opened time.Time) error {
+	return r.contact(name, dbID, discards, opened)
+}
+
+// PresentedOn is Presented on a session let in at opened.
+func (r *Recorder) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
+	return r.presented(name, dbID, discards, opened)
+}
+
 // due reports whether a heartbeat to p is due at now: one timeout after
 // the last contact or after the start of the last failed heartbeat,
 // whichever is later — so a hung heartbeat costs no extra timeout (SR-16).

@@ -52,3 +52,31 @@ func TestRefusalStandsThroughContactsOfAnOlderSession(t *testing.T) {
 		t.Fatal("a heartbeat let in after the refusal did not end it")
 	}
 }
+
+// rt30a F3, its sibling: a delivery's session with the primary (a relay
+// kept open in the pool) that was let in before the refusal asks for
+// discards at its end and during it: ContactOn and PresentedOn with the
+// time its XSHADOW was answered end no refusal that came after.
+func TestRefusalStandsThroughDeliverySessionOpenedBefore(t *testing.T) {
+	m, _, _, clk := setup()
+	opened := clk.Now()
+	clk.Advance(time.Second)
+	m.rec.Refused("hub-b", SessionHeartbeat, "550 5.7.1 not permitted")
+	_, since, _, _ := m.rec.Refusal("hub-b")
+	clk.Advance(time.Second)
+	if err := m.ContactOn("hub-b", "db1", nil, opened); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PresentedOn("hub-b", "db1", nil, opened); err != nil {
+		t.Fatal(err)
+	}
+	if _, s, _, ok := m.rec.Refusal("hub-b"); !ok || !s.Equal(since) {
+		t.Fatalf("a pooled session let in before the refusal ended it: refused=%v since %v", ok, s)
+	}
+	if err := m.ContactOn("hub-b", "db1", nil, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := m.rec.Refusal("hub-b"); ok {
+		t.Fatal("a session let in after the refusal did not end it")
+	}
+}
