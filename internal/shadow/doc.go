@@ -351,7 +351,13 @@
 // not run for longer than the takeover could take (SIGSTOP) makes the
 // same round before its next attempt starts (queue stallguard.go;
 // Holders.Ask), which leaves nothing for the next pass: every holder is
-// probed again an interval later.
+// probed again an interval later. A holder whose every probe since the
+// start failed (down while this server came back) cannot be asked what
+// it finished: Holders.Unreached names it, with its first failed probe,
+// until one reaches it; the start WARNs it with the count of its
+// messages, and shadow single and message show say of those messages
+// UnreachedNote — it may have taken them over and delivered them
+// (rt30a F2).
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the
