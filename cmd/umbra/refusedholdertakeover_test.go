@@ -17,12 +17,14 @@ import (
 // a refusal, never a failure, and hub-b must not take the copy over
 // while hub-a runs (it did, three heartbeats later, and sent it a second
 // time: hub-a advertised its database digest only to sessions whose
-// server claim it accepted). The test waits, bounded, for hub-b's fifth
-// refused heartbeat (retry count 3); it asserts no duration.
+// server claim it accepted). The sink starts only after: hub-a keeps the
+// message meanwhile, so no discard owed to hub-b ends its copy
+// (TestSR15RefusedHolderGetsItsDiscardPushed). The test waits, bounded,
+// for hub-b's fifth refused heartbeat (retry count 3); it asserts no
+// duration.
 func TestSR6HolderRefusedByLivePrimaryDoesNotTakeOver(t *testing.T) {
 	o, _ := certReceiptHubsAt(t, "127.0.0.130", "127.0.0.131", "remote-only", true)
 	editConfig(t, o.cfgB, `metrics_listen: ""}`, `metrics_listen: "", source_address: 127.0.0.132}`)
-	sink := startRecorder(t, o.sink)
 	ha, hb := o.start(t)
 	copied := ""
 	for i := 0; i < 30 && copied == ""; i++ { // 30 × 5 s at most: the first copy, or the one a minute
@@ -37,7 +39,6 @@ func TestSR6HolderRefusedByLivePrimaryDoesNotTakeOver(t *testing.T) {
 	if copied == "" {
 		t.Fatal("hub-a never made a copy on receipt on hub-b")
 	}
-	waitArrived(t, sink, []string{copied}, ha)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		b, _ := os.ReadFile(hb.log)
@@ -59,7 +60,51 @@ func TestSR6HolderRefusedByLivePrimaryDoesNotTakeOver(t *testing.T) {
 		out, _ := cli(t, o.cfgB, "shadow", "list")
 		t.Fatalf("hub-b's shadow list gives hub-a %q, want refused:\n%s", st, out)
 	}
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, []string{copied}, ha)
 	if n := sink.counts()[copied]; n != 1 {
 		t.Fatalf("%q arrived %d times at the sink", copied, n)
+	}
+}
+
+// SR-15, SR-17 (rt30a F1, the copy itself): the copy on receipt hub-a
+// makes on hub-b, whose sessions it refuses, could never be discarded —
+// hub-b's discard queries are refused — so hub-b kept it until its
+// expiry and took it over then, while hub-a had delivered it long
+// before: a second delivery, two days late. hub-a hands the discards it
+// owes such a holder over a session of its own (XDISCARD, as at a stop),
+// which hub-b lets in: the copy goes once hub-a delivered the message.
+// The test waits, bounded, for hub-b to hold nothing of hub-a's; it
+// asserts no duration.
+func TestSR15RefusedHolderGetsItsDiscardPushed(t *testing.T) {
+	o, _ := certReceiptHubsAt(t, "127.0.0.137", "127.0.0.138", "remote-only", true)
+	editConfig(t, o.cfgB, `metrics_listen: ""}`, `metrics_listen: "", source_address: 127.0.0.139}`)
+	sink := startRecorder(t, o.sink)
+	ha, hb := o.start(t)
+	copied := ""
+	for i := 0; i < 30 && copied == ""; i++ { // 30 × 5 s at most: the first copy, or the one a minute
+		subject := fmt.Sprintf("m-%d", i)
+		r := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: "+subject+"\r\n\r\nbody")
+		if strings.HasPrefix(r, "250") && strings.Contains(r, "shadow copy on hub-b") {
+			copied = subject
+			break
+		}
+		time.Sleep(5 * time.Second)
+	}
+	if copied == "" {
+		t.Fatal("hub-a never made a copy on receipt on hub-b")
+	}
+	waitArrived(t, sink, []string{copied}, ha)
+	waitCond(t, "hub-b, whose sessions hub-a refuses, to get the discard of its copy", 60*time.Second, func() bool {
+		p := &shadowPair{}
+		s, w := p.held(t, o.cfgB, "hub-a")
+		return s == 0 && w == 0
+	})
+	b, _ := os.ReadFile(hb.log)
+	if strings.Contains(string(b), "took over shadow copies") {
+		t.Fatal("hub-b took the copy over")
+	}
+	if a, _ := os.ReadFile(ha.log); !strings.Contains(string(a), "discard notifications handed to a shadow server whose sessions this server refuses") {
+		t.Fatal("hub-a's log does not say it handed the discard to hub-b")
 	}
 }
