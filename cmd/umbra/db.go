@@ -171,6 +171,9 @@ func newDBCmd() *cobra.Command {
 			var lost []queue.NotInBackup
 			var known bool
 			errLost := errors.New("messages left behind")
+			// The data directory replaced after the restore's rename
+			// (rt30c F3): done in the directory held, now at movedTo.
+			var movedTo *string
 			// --owner: the data directory and spool are given to that
 			// user within the restore, the data directory before the
 			// restored file takes the name (queue.RestoreOptions).
@@ -181,6 +184,7 @@ func newDBCmd() *cobra.Command {
 				// A backup of an older release is restored in its version:
 				// noted from the backup, read under the lock.
 				BackupSchema: func(v int) { restoredSchema = v },
+				DirReplaced:  func(now string) { movedTo = &now },
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					if lost, known = l, k; len(l) > 0 && !discard {
 						return errLost
@@ -201,8 +205,17 @@ func newDBCmd() *cobra.Command {
 				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err), args[0])}
 			}
 			noteSchema(cmd, path, restoredSchema) // a backup of an older release: restored in its version
+			// Where the restore was done: the data directory as it was
+			// held, when its path leads elsewhere now.
+			restoredAs, replacedErr := path, error(nil)
+			if movedTo != nil {
+				restoredAs, kept, replacedErr = dirReplacedAfter("restore", cfg.Server.DataDir, *movedTo, path, kept)
+			}
 			if wantJSON(cmd) {
-				out := map[string]any{"file": shown(args[0]), "database": shown(path)}
+				out := map[string]any{"file": shown(args[0]), "database": shown(restoredAs)}
+				if movedTo != nil {
+					out["data_dir_replaced"] = true
+				}
 				if kept != "" {
 					out["replaced_kept_as"] = kept
 					out["replaced_readable"] = known
@@ -212,10 +225,13 @@ func newDBCmd() *cobra.Command {
 					}
 					out["left_behind"] = ids
 				}
-				return printJSON(cmd.OutOrStdout(), out)
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil || replacedErr == nil {
+					return err
+				}
+				return &exitError{code: exitFailure, err: replacedErr}
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(path))
+			fmt.Fprintf(w, "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(restoredAs))
 			if kept != "" {
 				// The file's name last: a script takes it from the end.
 				defer fmt.Fprintf(w, "the replaced database is kept as %s\n", shown(kept))
@@ -238,6 +254,9 @@ func newDBCmd() *cobra.Command {
 				default:
 					fmt.Fprintf(w, "every message the replaced database held beyond the backup, if any, is kept by a shadow server, which resubmits it to the new database id\n")
 				}
+			}
+			if replacedErr != nil {
+				return &exitError{code: exitFailure, err: replacedErr}
 			}
 			return nil
 		},
@@ -279,6 +298,10 @@ func newDBCmd() *cobra.Command {
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
 			var o queue.CompactOptions
+			// The data directory replaced after the compaction's rename
+			// (rt30c F3): done in the directory held, now at movedTo.
+			var movedTo *string
+			o.DirReplaced = func(now string) { movedTo = &now }
 			if schema == 0 {
 				// The copy keeps the file's version: noted from the file
 				// as the compaction reads it, under its lock (ops27 3).
@@ -291,18 +314,31 @@ func newDBCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
+			compactedAs, replacedErr := path, error(nil)
+			if movedTo != nil {
+				compactedAs, _, replacedErr = dirReplacedAfter("compaction", cfg.Server.DataDir, *movedTo, path, "")
+			}
 			if wantJSON(cmd) {
-				out := map[string]any{"file": shown(path), "bytes_before": before, "bytes_after": after}
+				out := map[string]any{"file": shown(compactedAs), "bytes_before": before, "bytes_after": after}
 				if schema != 0 {
 					out["schema_version"] = schema
 				}
-				return printJSON(cmd.OutOrStdout(), out)
+				if movedTo != nil {
+					out["data_dir_replaced"] = true
+				}
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil || replacedErr == nil {
+					return err
+				}
+				return &exitError{code: exitFailure, err: replacedErr}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", shown(path), size(before), size(after))
+			fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %s -> %s\n", shown(compactedAs), size(before), size(after))
 			if schema != 0 {
 				// A rollback script tells it from a plain compaction.
 				fmt.Fprintf(cmd.OutOrStdout(), "written as schema version %d, which a release of that version reads; "+
 					"this release, started on it again, upgrades it at its start\n", schema)
+			}
+			if replacedErr != nil {
+				return &exitError{code: exitFailure, err: replacedErr}
 			}
 			return nil
 		},
@@ -570,4 +606,27 @@ func noteSchema(cmd *cobra.Command, path string, v int) {
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s is of schema version %d; the next start of this release upgrades it to version %d: %s\n",
 		shown(path), v, queue.SchemaVersion, queue.UpgradeNote(v))
+}
+
+// dirReplacedAfter is what a db command (what: "restore", "compaction")
+// says when the data directory dataDir was replaced after its rename
+// (rt30c F3): the command was done in the directory it held, now at
+// now ("" when not known), and dataDir leads to another directory,
+// whose database it did not change. It returns the database's path and
+// kept's (the replaced database's second name, "" for none) in that
+// directory, and the error the command exits with.
+func dirReplacedAfter(what, dataDir, now, path, kept string) (at, keptAt string, err error) {
+	where := "a place the system does not tell"
+	at = "the database of the data directory as the " + what + " held it"
+	if now != "" {
+		where = now
+		at = filepath.Join(now, filepath.Base(path))
+		if kept != "" {
+			kept = filepath.Join(now, filepath.Base(kept))
+		}
+	}
+	return at, kept, fmt.Errorf("the data directory %s was replaced while the %s ran (moved, and a link or another directory "+
+		"put at its name): the %s was done in the directory as it held it, now at %s; %s now leads elsewhere, to a "+
+		"database the %s did not change, which umbra serve would open. Put the directory back at its name before "+
+		"starting umbra", shown(dataDir), what, what, shown(where), shown(dataDir), what)
 }

@@ -24,7 +24,11 @@
 //     compact) run only while no daemon has it open, take the side lock
 //     queue.db.cmdlock before they read anything, and create every file
 //     they write in the data directory afresh, following no link
-//     (internal/queue datadirfiles.go). db restore walks the data
+//     (internal/queue datadirfiles.go). They refuse a queue.db that is a
+//     symlink, naming its target (internal/queue linkeddb.go), and say
+//     so when the data directory was replaced after their rename: the
+//     directory they worked in, where it is now, exit 1
+//     (dirReplacedAfter). db restore walks the data
 //     directory's path name by name and follows no symlink on it that
 //     a user other than root and the caller may have planted, before it
 //     makes or gives away anything (restoreowner.go, internal/queue
@@ -34,10 +38,13 @@
 //     DNS resolver): those are warned of (checkReload).
 //   - The places the daemon writes are made at the start and a start that
 //     cannot make them is refused before the transport database is
-//     opened: the Maildir tree's root (before the data directory, and
-//     asked whether this process may create files there, access(2):
-//     maildirready.go; a reload that moves it is checked alike), the
-//     data directory, the tracking log's directory, the pickup directory.
+//     opened: the data directory, the Maildir tree's root, the pickup
+//     directory, the admin socket's and the tracking log's directory —
+//     each of the last four
+//     (before the data directory when outside it) also asked whether this
+//     process may create files there, access(2), an existing one too, and
+//     refused at its setting's line (dirsready.go; a reload that moves
+//     one is checked alike).
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.

@@ -139,9 +139,22 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		}
 		if err == nil && db != "" {
 			d.health.Responsive(refusedKey(primary))
+			noteDigest(st, primary, db, c)
 		}
 	}
 	return "", false
+}
+
+// noteDigest tells the shadow recorder (DigestNoter) whether primary,
+// whose XSHADOW reply carried dbID that was saved, advertised its
+// database digest: every session that gets so far — relay, watch,
+// heartbeat — since a busy primary's relays are its contacts and no
+// heartbeat falls due while they go on, so only they see it upgraded
+// (or of an earlier release).
+func noteDigest(st *state, primary, dbID string, c *smtp.Client) {
+	if n, ok := st.cfg.Shadows.(DigestNoter); ok && dbID != "" {
+		n.SessionDigest(primary, dbID, c.PeerDatabaseDigest())
+	}
 }
 
 // skippedWhy is the log line of a next hop server a relay skipped for
@@ -375,9 +388,7 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 			// earlier release, whose refusals without one are its own
 			// (package shadow earlierrelease.go).
 			noted = true
-			if n, ok := st.cfg.Shadows.(DigestNoter); ok {
-				n.SessionDigest(primary, dbID, c.PeerDatabaseDigest())
-			}
+			noteDigest(st, primary, dbID, c)
 		}
 		return nil
 	}), c)

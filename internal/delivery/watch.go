@@ -219,6 +219,7 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
 		case err == nil && db != "":
 			d.health.Responsive(refusedKey(primary))
+			noteDigest(st, primary, db, c)
 		}
 	}
 	if err != nil {

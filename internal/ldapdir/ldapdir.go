@@ -824,6 +824,15 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 	}
 	ch := make(chan answer, 1)
 	go func() {
+		// The answer of a recovered panic is sent once the lock is
+		// unlocked (deferred calls run last first), so the AUTH that
+		// reads it finds the lock free.
+		panicked := false
+		defer func() {
+			if panicked {
+				ch <- answer{false, errors.New("internal error (recovered panic)")}
+			}
+		}()
 		d.authMu.Lock()
 		defer d.authMu.Unlock()
 		defer func() {
@@ -844,7 +853,7 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 					d.authConn.Close()
 					d.authConn = nil
 				}
-				ch <- answer{false, errors.New("internal error (recovered panic)")}
+				panicked = true
 			}
 		}()
 		if bindSeam != nil {

@@ -105,7 +105,6 @@ func New(cfg Config) *Watcher {
 
 // Run scans until ctx ends, then waits for its goroutines.
 func (w *Watcher) Run(ctx context.Context) {
-	defer w.wg.Wait()
 	w.reattach(ctx)
 	for {
 		w.Scan(ctx)
@@ -113,6 +112,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			w.wg.Wait()
 			return
 		case <-t.C:
 		}
@@ -136,6 +136,12 @@ func (w *Watcher) reattach(ctx context.Context) {
 		id, err := queue.ParseID(base[i+1:])
 		if err != nil {
 			continue
+		}
+		w.mu.Lock()
+		busy := w.busy[f]
+		w.mu.Unlock()
+		if busy {
+			continue // waited for already (a Run started again after a panic)
 		}
 		switch w.cfg.Queue.PickupFate(id, base[:i]+".eml") {
 		case queue.PickupQueued:
@@ -555,4 +561,21 @@ func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 		return nil, nil, fmt.Errorf("larger than %d bytes", max)
 	}
 	return data, fi, nil
+}
+
+// QueuedFileGone returns the test the queue's pruner asks before it
+// forgets a pickup message's recorded end (queue.ManagerConfig
+// PickupFileGone): whether dir holds no NAME.<id>.queued file for the
+// message submitted as name (NAME.eml). Only a directory that is there
+// and answers "no such file" says gone; a directory not there (an
+// unmounted file system) or one that cannot be read keeps the end, so
+// that the file, when it comes back, goes and is not submitted again.
+func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
+	return func(id queue.ID, name string) bool {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return false
+		}
+		_, err := os.Lstat(filepath.Join(dir, strings.TrimSuffix(name, ".eml")+"."+id.String()+".queued"))
+		return errors.Is(err, fs.ErrNotExist)
+	}
 }

@@ -125,6 +125,11 @@ func (q *Manager) run(ctx context.Context) {
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		read := q.clk.Now()
 		wake := nextWake(due, ok, read, q.claimRoom(read))
+		if ok && !due.After(read) && q.claimRoom(read) <= 0 {
+			// Mail due and no room: jobs waiting behind a window of jobs
+			// not known to end give their slots back (releaseBusy).
+			q.releaseBusy(ctx, read)
+		}
 		if ok && !due.After(read) {
 			// Mail due and no room: the set's limit grows when a running
 			// job turns overdue (claimLimit).

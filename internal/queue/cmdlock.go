@@ -51,7 +51,11 @@ import (
 // user's file) has its name removed under the lock and the file is made
 // afresh (opsec26 F1). A name that is no regular file (a symlink, a
 // directory, a socket) is no side lock: the database's own lock guards
-// the command then (opsec26 F4).
+// the command then (opsec26 F4). A db command looks at, makes, replaces
+// and removes the file through the descriptor of the data directory it
+// holds, never by its path: a data directory moved and replaced by a
+// link while the command ran had the command's end remove the side lock
+// where the link led and leave its own (rt30c F3).
 
 // cmdLockSuffix names the side lock beside the database.
 const cmdLockSuffix = ".cmdlock"
@@ -65,23 +69,30 @@ func CmdLockPath(path string) string { return path + cmdLockSuffix }
 // yet, or the name is no regular file — a symlink, a directory, a
 // socket, a FIFO: the database's own lock guards it then, as before).
 // Without create a missing file is nothing to lock either (a probe:
-// LockState). fresh is true when this call made the file (O_EXCL): it
+// LockState). With dir (the data directory a db command holds) the file
+// is looked up through dir's descriptor, never through path's
+// directory, which may be a link by now (rt30c F3); nil dir: by path
+// (a daemon, a probe). fresh is true when this call made the file (O_EXCL): it
 // is the caller's own; any other file there may be one the daemon's
 // user put there, a hard link to a file elsewhere among them
 // (lockCommand).
-func openCmdLock(path string, create bool) (f *os.File, fresh bool, err error) {
+func openCmdLock(dir *os.File, path string, create bool) (f *os.File, fresh bool, err error) {
 	name := CmdLockPath(path)
+	dirfd, at := unix.AT_FDCWD, name
+	if dir != nil {
+		dirfd, at = int(dir.Fd()), filepath.Base(name)
+	}
 	flags := unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
-	fd, err := unix.Open(name, unix.O_RDWR|flags, 0)
+	fd, err := unix.Openat(dirfd, at, unix.O_RDWR|flags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
-		fd, err = unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|flags, 0o644)
+		fd, err = unix.Openat(dirfd, at, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|flags, 0o644)
 		fresh = err == nil
 		if errors.Is(err, unix.EEXIST) {
-			fd, err = unix.Open(name, unix.O_RDWR|flags, 0)
+			fd, err = unix.Openat(dirfd, at, unix.O_RDWR|flags, 0)
 		}
 	}
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM) {
-		fd, err = unix.Open(name, unix.O_RDONLY|flags, 0) // locked, not written (lockCommand replaces it if it can)
+		fd, err = unix.Openat(dirfd, at, unix.O_RDONLY|flags, 0) // locked, not written (lockCommand replaces it if it can)
 	}
 	// A directory (EISDIR) or a socket (ENXIO) at the name: no regular
 	// file, nothing to lock, as the doc above says (opsec26 F4).
@@ -100,11 +111,44 @@ func openCmdLock(path string, create bool) (f *os.File, fresh bool, err error) {
 	}
 	if fresh && os.Geteuid() == 0 {
 		// A command run as root: the daemon's user may write it too.
-		if o, ok := ownerOf(filepath.Dir(path)); ok {
+		if o, ok := dirOwner(dir, path); ok {
 			f.Chown(o.uid, o.gid)
 		}
 	}
 	return f, fresh, nil
+}
+
+// dirOwner is the owner of the data directory: dir, held, or path's
+// directory when dir is nil.
+func dirOwner(dir *os.File, path string) (fileOwner, bool) {
+	if dir != nil {
+		return heldOwner(dir)
+	}
+	return ownerOf(filepath.Dir(path))
+}
+
+// renamedUnderIn is renamedUnder of name's last name in dir (nil: name
+// itself), not following a symlink there.
+func renamedUnderIn(dir *os.File, f *os.File, name string) bool {
+	if dir == nil {
+		return renamedUnder(f, name)
+	}
+	var held, named unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil {
+		return false
+	}
+	if unix.Fstatat(int(dir.Fd()), filepath.Base(name), &named, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return true
+	}
+	return held.Dev != named.Dev || held.Ino != named.Ino
+}
+
+// removeNameIn removes name's last name from dir (nil: name itself).
+func removeNameIn(dir *os.File, name string) error {
+	if dir == nil {
+		return os.Remove(name)
+	}
+	return unix.Unlinkat(int(dir.Fd()), filepath.Base(name), 0)
 }
 
 // cmdLockWritable tells whether the side lock f, which this process did
@@ -114,7 +158,7 @@ func openCmdLock(path string, create bool) (f *os.File, fresh bool, err error) {
 // such a file for the same reason), and owned by this process's user
 // or by the data directory's (the daemon's, which makes it too) — not
 // a file of a third user moved in (opsec26 F1).
-func cmdLockWritable(f *os.File, path string) bool {
+func cmdLockWritable(dir, f *os.File, path string) bool {
 	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDWR {
 		return false
 	}
@@ -125,7 +169,7 @@ func cmdLockWritable(f *os.File, path string) bool {
 	if int(st.Uid) == os.Geteuid() {
 		return true
 	}
-	o, ok := ownerOf(filepath.Dir(path))
+	o, ok := dirOwner(dir, path)
 	return ok && int(st.Uid) == o.uid
 }
 
@@ -134,11 +178,16 @@ func cmdLockWritable(f *os.File, path string) bool {
 // this process's pid and command line in it. *InUseError when another
 // process holds it past wait: a daemon opening the database, or another
 // db command (named where /proc/locks tells). unlock removes the file
-// and lets the lock go.
-func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
+// and lets the lock go. dir is the data directory the command holds:
+// the file is made, looked at, replaced and removed through its
+// descriptor, never by a path that may lead elsewhere by then (rt30c F3:
+// a data directory swapped for a link at the command's end had its
+// removal delete the side lock where the link led, and left the
+// command's own).
+func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), err error) {
 	deadline := time.Now().Add(wait)
 	for replaced := 0; ; {
-		f, fresh, err := openCmdLock(path, true)
+		f, fresh, err := openCmdLock(dir, path, true)
 		if err != nil || f == nil {
 			return func() {}, err
 		}
@@ -171,18 +220,18 @@ func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
-		if renamedUnder(f, f.Name()) {
+		if renamedUnderIn(dir, f, f.Name()) {
 			f.Close()
 			continue
 		}
-		if !fresh && !cmdLockWritable(f, path) {
+		if !fresh && !cmdLockWritable(dir, f, path) {
 			// Not written through (a hard link to a file elsewhere, a
 			// file of another user, or one this process cannot write):
 			// its name is removed, under the lock — a waiter on it finds
 			// it gone and opens the name again (renamedUnder) — and the
 			// file made afresh. Where the name cannot be removed, the
 			// lock is held and nothing is written.
-			if replaced < 3 && os.Remove(f.Name()) == nil {
+			if replaced < 3 && removeNameIn(dir, f.Name()) == nil {
 				replaced++
 				f.Close()
 				continue
@@ -191,7 +240,7 @@ func lockCommand(path string, wait time.Duration) (unlock func(), err error) {
 		}
 		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(os.Args, " ")+"\n"), 0)
-		return func() { removeCmdLock(f) }, nil
+		return func() { removeCmdLock(dir, f) }, nil
 	}
 }
 
@@ -227,7 +276,7 @@ func DBCommandHolder(err error) bool {
 // line), told by a shared lock that cannot be had; held false when none
 // does (a stale file, its holder gone, holds no lock).
 func commandHolder(path string) (held bool, pid int, command string) {
-	f, _, err := openCmdLock(path, false)
+	f, _, err := openCmdLock(nil, path, false)
 	if err != nil || f == nil {
 		return false, 0, ""
 	}
@@ -263,7 +312,7 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 	if hookNoCmdLock {
 		return func() {}, nil
 	}
-	f, _, err := openCmdLock(path, true)
+	f, _, err := openCmdLock(nil, path, true)
 	if err != nil || f == nil {
 		return func() {}, nil // the database's own lock guards it
 	}
@@ -275,7 +324,7 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 				f.Close()
 				return waitCommands(path, heldBy)
 			}
-			return func() { removeCmdLock(f) }, nil
+			return func() { removeCmdLock(nil, f) }, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
@@ -311,10 +360,12 @@ func cmdlineOf(pid int) string {
 // when this process can hold it alone (a daemon's shared lock another
 // daemon shares is left): whoever opened it meanwhile and waits finds it
 // gone under its lock and opens the name again (renamedUnder), so
-// nothing is left in the data directory once no one holds it.
-func removeCmdLock(f *os.File) {
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && !renamedUnder(f, f.Name()) {
-		os.Remove(f.Name())
+// nothing is left in the data directory once no one holds it. dir, the
+// data directory a db command holds, is where the name is looked at and
+// removed (nil: by the path, the daemon's own).
+func removeCmdLock(dir, f *os.File) {
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && !renamedUnderIn(dir, f, f.Name()) {
+		removeNameIn(dir, f.Name())
 	}
 	f.Close()
 }

@@ -208,7 +208,28 @@ func heldPath(dir *os.File, path string) string {
 	return path
 }
 
+// heldError is an error of a read through heldPath, its text written
+// with path's directory (heldText), what it wraps kept for errors.Is.
+type heldError struct {
+	text string
+	err  error
+}
+
+func (e *heldError) Error() string { return e.text }
+func (e *heldError) Unwrap() error { return e.err }
+
 // heldText is text with heldPath's directory written as path's.
 func heldText(dir *os.File, path, text string) string {
 	return strings.ReplaceAll(text, filepath.Dir(heldPath(dir, path)), filepath.Dir(path))
 }
+
+// heldNamed is an error whose text names a file by the path the
+// operator knows rather than heldPath's (heldText), keeping the error it
+// wraps for errors.Is and errors.As.
+type heldNamed struct {
+	text string
+	err  error
+}
+
+func (e *heldNamed) Error() string { return e.text }
+func (e *heldNamed) Unwrap() error { return e.err }

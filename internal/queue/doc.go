@@ -220,7 +220,18 @@
 // by the reserve's share at most, until that share is free of overdue
 // jobs (claimLimit, activeset.go), and the loop wakes when a running
 // job turns overdue while mail is due
-// (TestHungDestinationLendsTheReserveToOthers). A destination that
+// (TestHungDestinationLendsTheReserveToOthers). A message claimed while
+// the set had room may wait in memory for a slot of its destination's
+// window; when due mail finds the set full, the jobs waiting behind a
+// full window of jobs not known to end (dest.mayHang: none succeeded
+// yet, one failed since, one overdue) give their messages' slots back
+// (releaseBusy, answerBusy): throttled as below, into the time index.
+// Otherwise such a message held its slot as long as the hung sessions
+// it waited behind — until the command timeout — and with a slow but
+// legitimate job in the last slot no other destination's mail could be
+// claimed (rt30d F1, TestBusyWindowHoldsNoActiveSlot). Jobs waiting for
+// a destination that ends its jobs keep waiting: their slot comes
+// within about a job's time. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -349,7 +360,12 @@
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
 // the operator's here and keeps no host of an earlier attempt beside it:
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
-// umbraNote; every commit of an attempt's results makes it the last
+// umbraNote — and for those others (a throttle, a dead mark carrying no
+// reply, the stop: notTried) no Diagnostic-Code either, which carries a
+// host's reply: the text part says the recipient was not attempted and
+// why (notAttempted), and a delay's Status while it waits for a slot is
+// 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
+// TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the
@@ -1115,7 +1131,10 @@
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once. The commit removing a pickup message's record notes its
-// end (bucket pickupends, pickupfate.go, pruned with the keys): at a start
+// end (bucket pickupends, pickupfate.go; pruned after message_expiration
+// only once the pickup directory shows its .queued file gone,
+// ManagerConfig.PickupFileGone, so a crash before the file's removal
+// and any downtime never send it twice): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).
@@ -1289,8 +1308,11 @@
 // give-away opens the directory above its target the same way
 // (walkOwned, giveOwnerDir through openDirChecked), and db restore and
 // db compact each hold one descriptor of the data directory, walked
-// under that rule at their start (after the restore's lock on the
-// database), through which — with or without --owner — the spool is
+// under that rule at their first step (before the side lock), through
+// which — with or without --owner — the side lock is made, replaced and
+// removed (lockCommand, removeCmdLock: openat/unlinkat, rt30c F3), the
+// restore's lock on the database taken and the empty file it makes where
+// there is none made (lockCounted on heldPath), the spool is
 // given (giveTreeAt, openat/fstatat with O_NOFOLLOW), the replaced
 // database's second name made (keepReplacedAt: linkat), the restored
 // file renamed over the database and the restored spool installed
@@ -1298,6 +1320,17 @@
 // and the compaction's spool files written, given and removed
 // (respoolInline and openDirAt from the held parent), its copy renamed
 // (syncRenameAt) and a spool directory it made removed (unlinkat).
+// A data directory replaced after that rename leaves the command done
+// in the directory held: it tells where that is now (DirReplaced), and
+// db compact reports the size of the file there, not of the one the
+// path leads to. A queue.db that is a symlink (which Open follows) is
+// refused by both at their first step, naming the link and its target:
+// their rename would replace the link by a file and leave the database
+// it leads to whole where it is, unnamed (linkeddb.go, rt30c F4).
+// SaveBackup (db backup's file) holds FILE's directory the same way:
+// its partial copy is made, linked and removed, stale ones removed, and
+// the directory synced through the descriptor, and a directory replaced
+// at its name before the link refuses the backup.
 // Before its rename each command checks that the path still names the
 // directory it holds (stillAt): one moved and replaced by a link at its
 // name meanwhile — the daemon's user may, owning the directory above
@@ -1312,11 +1345,11 @@
 // the restore's check of its copy reads it there (heldPath, through
 // /proc/self/fd): a swap between the hold and the first stillAt makes,
 // writes and removes nothing where the link leads
-// (swapcopy_test.go). The compaction still reads its source
-// database by the path (openChecked, under the command's lock): a
-// directory swapped and swapped back in between has it compact the
-// other directory's database, which only the daemon's user — who may
-// write queue.db anyway — can arrange. A file whose schema version is newer than schemaVersion
+// (swapcopy_test.go). The compaction reads its source database there
+// too (openChecked of heldPath): a directory swapped at the name after
+// the hold and swapped back before the rename's check does not have it
+// compact the other directory's database and rename that copy over
+// this one (compactsource_test.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

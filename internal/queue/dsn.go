@@ -124,7 +124,11 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	}
 	for _, i := range rcpts {
 		r, _ := dsnRecipient(m.Rcpts[i], kind)
-		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shownReply(m, r, kind, in)), false) + "\r\n")
+		shown := shownReply(m, r, kind, in)
+		if notTried(r.LastReply) {
+			shown = notAttempted(m, r, kind, in) // no host's reply to quote (dsnown.go)
+		}
+		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shown), false) + "\r\n")
 	}
 	cte, readable := readablePart(foldedText(text.String()))
 
@@ -176,9 +180,14 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		if host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
-		if r.LastReply != "" {
+		if r.LastReply != "" && !notTried(r.LastReply) {
 			// RFC 3464 §2.3.6: type smtp for a remote MTA's reply; umbra's
-			// own diagnostic is of its private type X-Umbra.
+			// own diagnostic is of its private type X-Umbra. A recipient
+			// not attempted (notTried: waiting for a delivery slot, a
+			// dead destination's cool-down with no reply to carry, the
+			// stop) has no diagnostic to report, of a host or of umbra's
+			// about one: the text part says it was not attempted and why
+			// (notAttempted).
 			typ := "X-Umbra"
 			if smtp {
 				typ = "smtp"

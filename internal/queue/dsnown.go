@@ -197,3 +197,56 @@ var statusReasons = map[string]string{
 	"7.10": "encryption needed",
 	"7.30": "REQUIRETLS support required",
 }
+
+// notTried: reply, or the last reply an expiry's carries, is umbra's
+// note about a recipient its scheduling did not try — waiting for a
+// delivery slot, a dead destination's cool-down with no host's reply
+// to carry, the stop (ownNote). A DSN gives it no Diagnostic-Code and
+// says in its text part that it was not attempted (notAttempted). A
+// suspended queue's hold is not among them: that is the administrator's
+// word on the message, reported as it is (HeldReply, heldDescribed).
+func notTried(reply string) bool {
+	if _, last, ok := splitExpired(reply); ok {
+		reply = last
+	}
+	return umbraNote(reply) && heldBy(reply) == ""
+}
+
+// notAttempted is what a DSN's text part says of a recipient umbra has
+// not attempted (notTried): its reply is umbra's own note, no host's, so
+// it is reported as not attempted with the reason in words — waiting
+// for a delivery slot of its destination, the destination's cool-down,
+// the stop — and, for an expiry, umbra's expiry code and age before it
+// (rt30d F3: "Status: 4.3.2" and "Diagnostic-Code: X-Umbra; 452 4.3.2
+// destination busy: waiting for a delivery slot" read as a host's
+// refusal). The destination is named as the recipient's queue to
+// a sender inside the organisation, and only as the recipient's own
+// domain (an mx: queue) to one outside (shownReply's rule: no name of
+// the inside leaves it).
+func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
+	reply, lead := r.LastReply, "not attempted yet: "
+	if code, last, ok := splitExpired(reply); ok {
+		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
+		reply, lead = last, code+expiredText+age+"; not attempted: "
+	} else if kind == NotifyFailure {
+		lead = "not attempted: "
+	}
+	inside := in.Sender(m.From)
+	dest := ""
+	switch q := r.Queue; {
+	case q == "":
+	case inside:
+		dest = " of queue " + q
+	case strings.HasPrefix(q, "mx:") && !in.hopInside(r):
+		dest = " of " + strings.TrimPrefix(q, "mx:")
+	}
+	switch {
+	case isThrottleReply(reply):
+		return lead + "waiting for a delivery slot" + dest + " (its connections are all in use)"
+	case isDeadReply(reply):
+		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
+	case reply == stopReply:
+		return lead + "delivery was interrupted by a shutdown of this server"
+	}
+	return lead + reply
+}

@@ -184,6 +184,12 @@ func smtpReply(s string) bool {
 // it is of the kind's class (a delay's 4.x.x), else the stored reply's.
 func dsnRecipient(r Recipient, kind Notify) (Recipient, string) {
 	status := statusOf(r.LastReply, kind)
+	if kind == NotifyDelay && r.LastReply == throttleReply {
+		// Not attempted, waiting for a slot of its destination's window:
+		// umbra's own congestion (RFC 3463 X.4.5), not the host's
+		// "not accepting messages" (4.3.2) that the note's code reads.
+		return r, "4.4.5"
+	}
 	if reply, ok := openingHostReply(r.LastReply, r.NextHop); ok {
 		r.LastReply = reply
 		if s := statusOf(reply, kind); kind != NotifyDelay || s[0] == '4' {

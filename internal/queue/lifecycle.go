@@ -131,18 +131,44 @@ func (s *Store) WriteBackup(path string) (int64, error) {
 // (meta backup_of), fsync'd again, and linked to path; the directory is
 // fsync'd last. An existing path is never replaced, and a
 // failure leaves no file behind. The mark is what makes a restored
-// database present a new id (Open).
+// database present a new id (Open). path's directory is opened once,
+// before it is checked (CheckBackupTarget), and held: the partial copy
+// is made, linked to path and removed, and the directory synced,
+// through that descriptor, never by a path that may lead elsewhere by
+// then; a directory moved and replaced by a link (or another directory)
+// at its name while the backup ran refuses it before the link, its
+// partial copy removed from the directory held (rt30c F3).
 func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(path)
+	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if cerr := CheckBackupTarget(path); cerr != nil {
+			return 0, cerr // its words: a missing directory, a file
+		}
+		return 0, GivenFileError("backup", path, err)
+	}
+	defer held.Close() // after the partial copy's lock goes (deferred below)
+	heldFd, base := int(held.Fd()), filepath.Base(path)
 	if err := CheckBackupTarget(path); err != nil {
 		return 0, err
 	}
-	RemoveStalePartials(path)
+	replaced := func() error {
+		if stillAt(held, dir) == nil {
+			return nil
+		}
+		return fmt.Errorf("backup %s: the directory %s was replaced while the backup ran (moved, and a link or another "+
+			"directory put at its name): nothing was written through the new name, and the backup was not kept", path, dir)
+	}
+	if err := replaced(); err != nil {
+		return 0, err
+	}
+	removeStaleTempsIn(held, partialPrefix(path), "")
 	// Locked from its creation until it is linked to path or removed
 	// (CreateTemp): a later backup to the same file removes the partial
 	// copy a killed one left (RemoveStalePartials), never one a live
 	// process still writes. The writer's pid in the name is for the
 	// operator's eyes only.
-	f, err := CreateTemp(filepath.Dir(path), MarkedTemp(partialPrefix(path))+"*")
+	f, err := createTempIn(held, MarkedTemp(partialPrefix(path)))
 	if err != nil {
 		return 0, GivenFileError("backup", path, err)
 	}
@@ -150,7 +176,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	ok := false
 	defer func() {
 		if !ok {
-			os.Remove(tmp) // before its lock goes
+			unix.Unlinkat(heldFd, filepath.Base(tmp), 0) // before its lock goes
 			f.Close()
 		}
 	}()
@@ -167,23 +193,28 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	// and the copy stays locked (bbolt given its descriptor) until its
 	// temporary name is gone.
 	err = markBackup(f, func() error {
-		fi, err := os.Stat(tmp)
+		fi, err := f.Stat()
 		if err != nil {
 			linkErr = GivenFileError("backup", path, err)
 			return linkErr
 		}
 		size = fi.Size()
+		// The directory held still the one path names: the link is
+		// made in it, and the file named by path there.
+		if linkErr = replaced(); linkErr != nil {
+			return linkErr
+		}
 		// Link, not rename: a file that appeared at path meanwhile is kept.
-		if err := os.Link(tmp, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				fi, _ := os.Lstat(path)
+		if err := unix.Linkat(heldFd, filepath.Base(tmp), heldFd, base, 0); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				fi, _ := os.Lstat(heldPath(held, path))
 				linkErr = backupExists(path, fi)
 			} else {
-				linkErr = GivenFileError("backup", path, err)
+				linkErr = GivenFileError("backup", path, &os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
 			}
 			return linkErr
 		}
-		os.Remove(tmp)
+		unix.Unlinkat(heldFd, filepath.Base(tmp), 0)
 		ok = true
 		return nil
 	})
@@ -195,7 +226,7 @@ func SaveBackup(path string, copy func(io.Writer) (int64, error)) (int64, error)
 	}
 	// An error of bbolt's Close after the link (err, ok) is not the
 	// backup's: its every byte was fsync'd by the mark's commit.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := held.Sync(); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -259,8 +290,30 @@ func RemoveStalePartials(path string) StalePartials {
 // F3). A file another user's, which this user may not open, is left
 // alone.
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
+	return removeStaleTempsAt(nil, dir, prefix, suffix)
+}
+
+// removeStaleTempsIn is RemoveStaleTemps in the directory held (its
+// names listed, opened and removed through its descriptor).
+func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
+	return removeStaleTempsAt(held, held.Name(), prefix, suffix)
+}
+
+func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
-	found, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
+	var found []string
+	if held == nil {
+		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
+	} else if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		d := os.NewFile(uintptr(fd), dir)
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) && len(n) > len(prefix)+len(suffix) {
+				found = append(found, filepath.Join(dir, n))
+			}
+		}
+	}
 	for _, f := range found {
 		rest := strings.TrimPrefix(filepath.Base(f), prefix)
 		marked := strings.HasPrefix(rest, tempMark)
@@ -275,7 +328,7 @@ func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 		if !marked && (pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH) {
 			continue // release 24's, unlocked: its writer lives (or may: EPERM is another user's)
 		}
-		if size, removed := removeUnlocked(f); removed {
+		if size, removed := removeUnlockedIn(held, f); removed {
 			st.Removed = append(st.Removed, StalePartial{Path: f, Bytes: size})
 		}
 	}
@@ -325,19 +378,64 @@ func CreateTemp(dir, pattern string) (*os.File, error) {
 	}
 }
 
+// createTempIn is CreateTemp in the directory held: a new file named
+// prefix and a random suffix, made (O_EXCL, following no link), locked,
+// and checked to be still named so, through held's descriptor. Its name
+// is the path under held.Name().
+func createTempIn(held *os.File, prefix string) (*os.File, error) {
+	for try := 0; ; try++ {
+		var r [5]byte
+		rand.Read(r[:])
+		name := prefix + hex.EncodeToString(r[:])
+		fd, err := unix.Openat(int(held.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) && try < 10000 {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: filepath.Join(held.Name(), name), Err: err}
+		}
+		f := os.NewFile(uintptr(fd), filepath.Join(held.Name(), name))
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil && !renamedUnderIn(held, f, f.Name()) {
+			return f, nil
+		}
+		if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
+			unix.Unlinkat(int(held.Fd()), name, 0)
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		// A cleaner holds it, or has removed it: it is not ours to use.
+		f.Close()
+		if try >= 9 {
+			return nil, fmt.Errorf("%s: every new temporary file was taken away at once (another process removes them)", held.Name())
+		}
+	}
+}
+
 // removeUnlocked removes the file at path when its lock can be taken —
 // no process writes it (CreateTemp) — and path still names the file
 // locked; it returns its size. A file this user may not open, one that
 // is not a regular file, and one whose lock is held are left.
 func removeUnlocked(path string) (int64, bool) {
-	const flags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK // a FIFO or a link under the name is no partial copy
-	f, err := os.OpenFile(path, os.O_RDWR|flags, 0)
-	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.OpenFile(path, os.O_RDONLY|flags, 0) // a read-only file of this user's (flock needs no write access)
+	return removeUnlockedIn(nil, path)
+}
+
+// removeUnlockedIn is removeUnlocked of path's last name in dir, held
+// (nil: path itself), opened and removed through its descriptor.
+func removeUnlockedIn(dir *os.File, path string) (int64, bool) {
+	const flags = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC // a FIFO or a link under the name is no partial copy
+	dirfd, at := unix.AT_FDCWD, path
+	if dir != nil {
+		dirfd, at = int(dir.Fd()), filepath.Base(path)
+	}
+	fd, err := unix.Openat(dirfd, at, unix.O_RDWR|flags, 0)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) {
+		fd, err = unix.Openat(dirfd, at, unix.O_RDONLY|flags, 0) // a read-only file of this user's (flock needs no write access)
 	}
 	if err != nil {
 		return 0, false
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close() // after the removal: the lock is held until the name is gone
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
@@ -346,7 +444,7 @@ func removeUnlocked(path string) (int64, bool) {
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		return 0, false // its writer lives
 	}
-	if renamedUnder(f, path) || os.Remove(path) != nil {
+	if renamedUnderIn(dir, f, path) || removeNameIn(dir, path) != nil {
 		return 0, false
 	}
 	return fi.Size(), true
@@ -591,6 +689,13 @@ type CompactOptions struct {
 	// to replace, and held the database's lock a serve starting then
 	// needed.
 	FileSchema func(v int)
+	// DirReplaced, when set, is told, once the compacted copy has the
+	// database's name, that the data directory's path no longer names
+	// the directory the compaction held and worked in (moved, and a
+	// link or another directory put at its name while it ran): heldNow
+	// is where that directory is now ("" when not known). The sizes
+	// returned are of the file there.
+	DirReplaced func(heldNow string)
 }
 
 // CompactWith is CompactTo with options.
@@ -602,9 +707,25 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if err != nil {
 		return 0, 0, err
 	}
+	// The data directory, walked under safepath.go's rule once and held
+	// (as db restore holds it) from the first step: the side lock is
+	// taken and removed, the spool files are written, given their owner
+	// and removed, a spool directory made is removed, and the copy
+	// renamed over the database, through this descriptor; a directory
+	// moved and replaced by a link at its name meanwhile (the daemon's
+	// user may, in a directory of its own, while root compacts) refuses
+	// the compaction before its rename (stillAt), and one replaced after
+	// it is told (DirReplaced).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: opening the data directory: %w (the database is unchanged)", path, err)
+	}
+	defer held.Close() // after the side lock's removal (deferred below)
+	heldFd := int(held.Fd())
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
-	unlockCmd, err := lockCommand(path, time.Second)
+	unlockCmd, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
 	}
@@ -615,28 +736,37 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	defer unlockCmd()
-	// The data directory, walked under safepath.go's rule once and held
-	// (as db restore holds it): the spool files are written, given their
-	// owner and removed, a spool directory made is removed, and the copy
-	// renamed over the database, through this descriptor; a directory
-	// moved and replaced by a link at its name meanwhile (the daemon's
-	// user may, in a directory of its own, while root compacts) refuses
-	// the compaction before its rename (stillAt).
-	dataDir := filepath.Dir(path)
-	held, err := openDirChecked(dataDir, nil, nil, nil)
-	if err != nil {
-		return 0, 0, fmt.Errorf("compaction of %s: opening the data directory: %w (the database is unchanged)", path, err)
-	}
-	defer held.Close()
-	heldFd := int(held.Fd())
+	defer func() {
+		if compactStep != nil {
+			compactStep("end") // before the side lock goes
+		}
+	}()
 	if compactStep != nil {
 		compactStep("begin")
 	}
-	before = fi.Size()
+	// A database reached through a symlink is not compacted (rt30c F4):
+	// the copy would take the link's name, a file in the data directory,
+	// and the database the link leads to would stay there, whole — put
+	// back, its mail is delivered again.
+	if err := linkedDatabase(held, path, "umbra db compact"); err != nil {
+		return 0, 0, err
+	}
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
-	// reports it, never with a panic.
-	src, err := openChecked(path, Options{mustExist: true})
+	// reports it, never with a panic. Read in the directory held
+	// (heldPath), as everything the compaction writes is: a directory
+	// swapped at the name between the hold and this read, and swapped
+	// back before the rename's check, must not have it compact another
+	// database and rename that copy over this one.
+	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
+	if err != nil {
+		err = &heldError{heldText(held, path, err.Error()), err} // the operator knows path
+	}
+	if st, serr := statIn(held, path); serr == nil {
+		before = st.Size
+	} else {
+		before = fi.Size()
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
 	}
@@ -689,7 +819,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if damaged {
 		dst.Close()
 		removeIn(held, tmp)
-		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, heldText(held, path, err.Error()), recoverPath)
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
@@ -786,6 +916,15 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	}
 	spooled := len(respooled) > 0
 	respooled, madeSpool = nil, false // named by the database now
+	if compactStep != nil {
+		compactStep("renamed")
+	}
+	// The size of the file renamed, in the directory held: the path may
+	// lead elsewhere by now.
+	var renamedSt unix.Stat_t
+	if err := unix.Fstatat(heldFd, filepath.Base(path), &renamedSt, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, 0, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
 	if err := unix.Fsync(heldFd); err != nil {
 		return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its directory could not be synced: %w", path, err)
 	}
@@ -798,11 +937,10 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 			return 0, 0, fmt.Errorf("compaction of %s: the compacted database is in place, but its spool directory: %w", path, err)
 		}
 	}
-	fi, err = os.Stat(path)
-	if err != nil {
-		return 0, 0, err
+	if o.DirReplaced != nil && stillAt(held, dataDir) != nil {
+		o.DirReplaced(heldDirNow(held))
 	}
-	return before, fi.Size(), nil
+	return before, renamedSt.Size, nil
 }
 
 // compactStep, set by a test only, is called at each step of a
@@ -951,6 +1089,13 @@ type RestoreOptions struct {
 	// file after the lock held the database's lock a serve waiting for
 	// the restore needed).
 	BackupSchema func(v int)
+	// DirReplaced, when set, is told, once the restored copy has the
+	// database's name, that the data directory's path no longer names
+	// the directory the restore held and worked in (moved, and a link or
+	// another directory put at its name while it ran): heldNow is where
+	// that directory is now ("" when not known). The restore is done
+	// there; the path leads to a database it did not change.
+	DirReplaced func(heldNow string)
 }
 
 // RestoreWith is Restore with options.
@@ -960,11 +1105,27 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			restoreStep(point)
 		}
 	}
+	// The data directory, walked under safepath.go's rule once and held
+	// from the first step: the side lock's making and removal, the
+	// copy's rename over the database, the replaced database's second
+	// name, the restored spool's installation and the replaced spool's
+	// move aside go through this descriptor, never through the path,
+	// and a directory moved and replaced by a link at its name meanwhile
+	// (the daemon's user may, in a directory of its own, while root
+	// restores) refuses the restore before anything is replaced
+	// (stillAt); one replaced after the rename is told (DirReplaced).
+	dataDir := filepath.Dir(path)
+	held, err := openDirChecked(dataDir, nil, nil, nil)
+	if err != nil {
+		return "", fmt.Errorf("restore: opening the data directory: %w. The database is unchanged", err)
+	}
+	defer held.Close() // after the side lock's removal (deferred below)
+	heldFd := int(held.Fd())
 	// Its lock before anything is read (cmdlock.go): a daemon started
 	// while the backup is checked and counted waits for the restore,
 	// instead of opening the database first and the restore then being
 	// refused as in use.
-	unlockCmd, err := lockCommand(path, time.Second)
+	unlockCmd, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return "", fmt.Errorf("restore: transport database %w, another db command: run the restore when it has ended. The database is unchanged", err)
 	}
@@ -975,9 +1136,18 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlockCmd()
+	defer step("end") // before the side lock goes
 	step("begin")
 	if o.Begun != nil {
 		o.Begun()
+	}
+	// A database reached through a symlink is not replaced (rt30c F4):
+	// the copy would take the link's name, and the database the link
+	// leads to would be kept nowhere the restore names (no
+	// queue.db.replaced-TIME), with the messages it holds beyond the
+	// backup. Refused before the backup is read or anything counted.
+	if err := linkedDatabase(held, path, "umbra db restore"); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
@@ -1012,11 +1182,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// copy and its spool files (ownership.go): run as root, they would be
 	// root's, and the daemon could not open them. Read before the lock
 	// below creates the file when there is none.
-	owner := databaseOwner(path)
+	owner := databaseOwnerIn(held, path)
 	if o.Owner != nil {
 		owner.uid, owner.gid = o.Owner.UID, o.Owner.GID
 	}
-	_, serr := os.Stat(path)
+	// The database as the directory held names it (a path through its
+	// descriptor): its lock, the empty file the lock makes where there
+	// is none, and the count are of that directory's, never of one a
+	// link swapped in at the data directory's name leads to (rt30c F3).
+	inHeld := heldPath(held, path)
+	_, serr := os.Stat(inHeld)
 	hadFile := serr == nil
 	// The lock bbolt takes, taken on the file itself: none of the
 	// database's pages is read, so a damaged database (the case a
@@ -1027,10 +1202,15 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// started meanwhile waits for the lock instead of making a database
 	// of its own there, whose Open would delete this restore's copy
 	// (finishRestore) and whose mail the rename would drop.
-	unlock, err := lockCounted(backup, path, o.Lost, step)
+	unlock, err := lockCounted(backup, inHeld, o.Lost, step)
 	var refused *refusedByCount
 	if errors.As(err, &refused) {
 		return "", refused.err // the caller's own words
+	}
+	if ie := (*InUseError)(nil); errors.As(err, &ie) {
+		ie.Path = path // as the operator knows it
+	} else if err != nil {
+		err = &heldNamed{heldText(held, path, err.Error()), err}
 	}
 	if errors.Is(err, ErrInUse) {
 		return "", fmt.Errorf("restore: transport database %w (stop umbra first)", err)
@@ -1039,21 +1219,6 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlock()
-	// The data directory, walked under safepath.go's rule once and held:
-	// the copy's rename over the database, the replaced database's
-	// second name, the restored spool's installation and the replaced
-	// spool's move aside go through this descriptor, never through the
-	// path, and a directory moved and replaced by a link at its name
-	// meanwhile (the daemon's user may, in a directory of its own, while
-	// root restores) refuses the restore before anything is replaced
-	// (stillAt).
-	dataDir := filepath.Dir(path)
-	held, err := openDirChecked(dataDir, nil, nil, nil)
-	if err != nil {
-		return "", fmt.Errorf("restore: opening the data directory: %w. The database is unchanged", err)
-	}
-	defer held.Close()
-	heldFd := int(held.Fd())
 	step("held")
 	// Whether there is a database to keep as path.replaced-TIME: read
 	// under the lock; an empty file (this lock's, or a killed restore's)
@@ -1250,6 +1415,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	renamed = true
+	defer func() {
+		// Done in the directory held, which the path may no longer name.
+		if o.DirReplaced != nil && stillAt(held, dataDir) != nil {
+			o.DirReplaced(heldDirNow(held))
+		}
+	}()
 	step("renamed")
 	if o.Owner != nil && o.GiveDataDir {
 		// The spool directory the restored database uses (the one put

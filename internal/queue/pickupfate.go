@@ -2,7 +2,11 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // PickupFate is what this database knows of the message a pickup file
@@ -86,23 +90,112 @@ func (t *Tx) notePickupEnd(m *Message) error {
 	return b.Put(m.ID.Key(), append(putTime(t.now()), m.Helo...))
 }
 
-// prunePickupEnds forgets up to limit pickup ends recorded before cutoff.
-func (t *Tx) prunePickupEnds(cutoff int64, limit int) (int, error) {
-	b := t.tx.Bucket(bucketPickupEnds)
-	if b == nil {
-		return 0, nil
+// prunePickupEnds forgets the pickup ends recorded before cutoff whose
+// file NAME.<id>.queued is gone (ManagerConfig.PickupFileGone). An end
+// whose file is still there is kept however old it is: a crash between
+// the message's end and the file's removal, then a downtime longer than
+// message_expiration, must not make the next start submit the file
+// again. Without PickupFileGone every end is kept (a server whose pickup
+// was turned off makes no new ones).
+//
+// The pickup directory is looked at off the scheduling loop: a stat of
+// a directory on a hard NFS mount whose server went away blocks in the
+// kernel, and the loop that claims every due message must not wait on
+// it. Each hourly pass commits what the last pass's look found (an end
+// is deleted only if it is still the one looked at), then hands at most
+// expiredBatch old ends, from where the last pass stopped, to one look
+// of its own; while a look has not returned (a hung directory) no other
+// is started and nothing is pruned, and delivery goes on.
+func (q *Manager) prunePickupEnds(cutoff time.Time) {
+	gone := q.cfg.PickupFileGone
+	if gone == nil {
+		return
 	}
-	var old [][]byte
-	c := b.Cursor()
-	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
-		if len(v) < 8 || int64(beUint64(v)) < cutoff {
-			old = append(old, bytes.Clone(k))
+	pp := &q.pickupPrune
+	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
+	select {
+	case drop := <-pp.found:
+		if len(drop) > 0 {
+			err := q.store.Update(context.Background(), func(tx *Tx) error {
+				b := tx.tx.Bucket(bucketPickupEnds)
+				if b == nil {
+					return nil
+				}
+				for _, e := range drop {
+					if bytes.Equal(b.Get(e.k), e.v) {
+						if err := b.Delete(e.k); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				q.log.Error("pruning pickup ends failed; the next hour tries again", "err", err)
+			}
 		}
+	default:
 	}
-	for _, k := range old {
-		if err := b.Delete(k); err != nil {
-			return 0, err
+	if !pp.busy.CompareAndSwap(false, true) {
+		return // the last look has not returned: the directory hangs
+	}
+	var old []pickupEnd
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketPickupEnds)
+		if b == nil {
+			return nil
 		}
+		c := b.Cursor()
+		k, v := c.First()
+		if pp.after != nil {
+			if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
+				k, v = c.Next()
+			}
+		}
+		scanned := 0
+		for ; k != nil && scanned < expiredBatch; k, v = c.Next() {
+			scanned++
+			pp.after = bytes.Clone(k)
+			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
+				old = append(old, pickupEnd{bytes.Clone(k), bytes.Clone(v)})
+			}
+		}
+		if k == nil {
+			pp.after = nil // the next pass starts again from the first
+		}
+		return nil
+	})
+	if len(old) == 0 {
+		pp.busy.Store(false)
+		return
 	}
-	return len(old), nil
+	go func() {
+		defer pp.busy.Store(false)
+		defer func() {
+			if r := recover(); r != nil {
+				q.log.Error("looking for pickup files panicked; their ends are kept", "panic", r)
+			}
+		}()
+		var drop []pickupEnd
+		for _, e := range old {
+			if len(e.k) != 8 || len(e.v) < 8 || gone(ID(beUint64(e.k)), string(e.v[8:])) {
+				drop = append(drop, e)
+			}
+		}
+		select {
+		case pp.found <- drop:
+		default: // an earlier look's finding not taken yet: this one is looked for again
+		}
+	}()
+}
+
+// pickupEnd is one recorded pickup end: its key and value as read.
+type pickupEnd struct{ k, v []byte }
+
+// pickupPrune is prunePickupEnds' state between hourly passes.
+type pickupPrune struct {
+	once  sync.Once
+	busy  atomic.Bool      // a look at the pickup directory runs
+	found chan []pickupEnd // what the last look found gone
+	after []byte           // the last key handed to a look (the scheduling loop's only)
 }

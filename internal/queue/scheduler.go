@@ -233,17 +233,31 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 // of its jobs frees (claimDue takes the index in time order).
 // Under s.mu.
 func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
-	if !d.prompt || d.streak > 0 || d.dead(now) || d.unproven > 1 {
+	if d.mayHang(now) || d.dead(now) || d.unproven > 1 {
+		return true
+	}
+	for _, o := range s.dests {
+		if o != d && (len(o.waiting) > 0 || len(o.held) > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayHang: d has not shown that the jobs it runs end — none of its
+// jobs ended yet or its last one failed (prompt), it failed in a row,
+// or one of its running jobs has taken more than overdueAfter. A job
+// that waits for a slot of such a destination's full window gives its
+// message's slot of the active set back when due mail needs it
+// (releaseBusy); one that waits for a destination that ends its jobs
+// gets its slot within about one job's time. Under s.mu.
+func (d *dest) mayHang(now time.Time) bool {
+	if !d.prompt || d.streak > 0 {
 		return true
 	}
 	late := overdueAfter(d.avg)
 	for _, t := range d.starts {
 		if now.Sub(t) > late {
-			return true
-		}
-	}
-	for _, o := range s.dests {
-		if o != d && (len(o.waiting) > 0 || len(o.held) > 0) {
 			return true
 		}
 	}
@@ -1178,6 +1192,83 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 		jb.a.mu.Unlock()
 		next = k + 1
 		q.reportOrCrash(ctx, PanicDead, jb, res, nil)
+	}
+}
+
+// releaseBusy makes room in a full active set that due mail waits for:
+// the jobs waiting for a slot of a destination whose window is full of
+// jobs not known to end (dest.mayHang: a next hop hung at its greeting
+// holds its sessions until the command timeout) go back to the time
+// index on "destination busy" (answerBusy), due again when it drains
+// (dest.held) or at their recheck. Each held its message's slot of the
+// active set while it waited, and other destinations' mail stayed out
+// of the set — behind a slow but legitimate job in the last slot, until
+// the hung sessions timed out (rt30d F1). Waiting jobs of a destination
+// that ends its jobs are left: their slot comes within about a job's
+// time. It reports how many jobs it took out. Called by the loop when
+// mail is due and the set has no room (run).
+func (q *Manager) releaseBusy(ctx context.Context, now time.Time) int {
+	if q.stopping(ctx) || q.stallBusy() {
+		return 0 // the stop sends waiting jobs back (pump); a stall's round gives them back itself (stallguard.go)
+	}
+	s := q.sched
+	var jobs []*job
+	var queue []string
+	var recheck []time.Duration
+	s.mu.Lock()
+	for _, d := range s.dests {
+		if d.task || len(d.waiting) == 0 || d.busy < d.window || d.dead(now) || !d.mayHang(now) {
+			continue
+		}
+		wait := min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck)
+		for _, jb := range d.waiting {
+			d.hold(jb.a.m.ID, time.Time{}) // its recheck stamped at its attempt's end
+			jobs = append(jobs, jb)
+			queue = append(queue, d.queue)
+			recheck = append(recheck, wait)
+		}
+		d.waiting = nil
+		s.ring = slices.DeleteFunc(s.ring, func(x *dest) bool { return x == d })
+	}
+	s.mu.Unlock()
+	if len(jobs) > 0 {
+		// Answered on a goroutine of their own, as a dead destination's
+		// (pump): the last answer of an attempt commits its results,
+		// which may be set aside for DeferLimit.
+		go q.answerBusy(ctx, jobs, queue, recheck)
+	}
+	return len(jobs)
+}
+
+// answerBusy answers the jobs releaseBusy took out of their queues as
+// the claim answers the jobs of a destination that holds its share of a
+// crowded active set (start): throttled, not attempted, in the time
+// index until the destination drains (dest.held) or their recheck;
+// queue and recheck are each job's destination's queue and recheck,
+// read under the scheduler's lock. The last answer of an attempt
+// commits it and gives its slot back.
+func (q *Manager) answerBusy(ctx context.Context, jobs []*job, queue []string, recheck []time.Duration) {
+	next := 0 // the first job not reported (panics.go)
+	defer q.recoverAnswers(ctx, jobs, &next)
+	for k, jb := range jobs {
+		q.mayPanic(PanicDead)
+		a := jb.a
+		if q.stopping(ctx) {
+			unstarted(jb)
+			next = k + 1
+			q.reportOrCrash(ctx, PanicDead, jb, nil, nil)
+			continue
+		}
+		a.mu.Lock()
+		a.throttled = append(a.throttled, jb.rcpts...)
+		for range jb.rcpts {
+			a.throttledIn = append(a.throttledIn, queue[k])
+		}
+		a.recheck = max(a.recheck, recheck[k])
+		a.heldBy = append(a.heldBy, jb.d)
+		a.mu.Unlock()
+		next = k + 1
+		q.reportOrCrash(ctx, PanicDead, jb, nil, nil)
 	}
 }
 

@@ -43,7 +43,7 @@ type EarlierReleaseStore interface {
 // SessionDigest records what a completed session with primary proved:
 // its XSHADOW reply carried dbID, its EHLO the database digest digest
 // ("" when none: a release before the digest). Called by the sessions
-// that reach the XSHADOW reply (package delivery heartbeat); a store
+// that reach the XSHADOW reply (package delivery: relay, watch and heartbeat, noteDigest); a store
 // that is no EarlierReleaseStore keeps nothing. Written only on a
 // change (kept in memory beside the store), a failure logged.
 func (r *Recorder) SessionDigest(primary, dbID, digest string) {

@@ -584,6 +584,16 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
+	if res.SameDatabase {
+		// The primary's own digest: upgraded, so a refusal without
+		// one is no longer its own (earlierrelease.go).
+		if es, ok := r.store.(EarlierReleaseStore); ok {
+			if err := es.NoteDigestless(name, "", false); err != nil {
+				r.log.Error("recording whether a primary advertises its database digest failed", "primary", name, "err", err)
+			}
+			r.digestNoted.Delete(name) // the next session's record is judged by the store again
+		}
+	}
 	return res.SameDatabase
 }
 

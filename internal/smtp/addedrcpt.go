@@ -80,6 +80,12 @@ func (s *session) admitAdded(addr string) (string, error) {
 // case for an authoritative domain only), so one recipient is never
 // queued twice and two mailboxes of a relayed domain stay two.
 func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
+	// An added recipient gets what a RCPT gets now: rights a reload took
+	// away since the client's last RCPT (relay, submit) are gone for it
+	// too. Only the permissions: the session's authentication and server
+	// standing stay as the message was received (its origin, its DKIM
+	// signing, were judged by them).
+	s.refreshRights()
 	old := make(map[string]queue.Recipient, len(s.rcpt))
 	for _, r := range s.rcpt {
 		old[s.rcptKey(r.Addr)] = r

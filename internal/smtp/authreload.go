@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -69,6 +70,14 @@ var (
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
+	// replyDirectoryRevoked is replyAuthRevoked for an account of the
+	// directory: what the directory tells is that it no longer has the
+	// account (removed, disabled through account_filter) or changed its
+	// server flag — a password changed in the directory is not seen by
+	// a session already authenticated (umbra keeps no password to bind
+	// with again), so the reply does not name one.
+	replyDirectoryRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: the account directory no longer has the account this session authenticated as, or changed its rights; connect again and authenticate"}
 )
 
 // inForce is the session's receive connector as the configuration in
@@ -120,6 +129,9 @@ func (c *Credentials) stamp(user string) string {
 // (directoryStanding).
 const stampDirectory = "directory"
 
+// revokedByDirectory is the revocation the account directory made.
+const revokedByDirectory = "the account directory no longer has the account or changed its server flag"
+
 // accountValid reports whether the session's authentication still
 // holds: none was made, or the connector in force offers AUTH and holds
 // the account as it was at AUTH — for an account of the directory, the
@@ -145,7 +157,7 @@ func (s *session) revocation() string {
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
 		return "a reload removed the account or changed its password or server flag"
 	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
-		return "the account directory no longer has the account or changed its server flag"
+		return revokedByDirectory
 	}
 	return ""
 }
@@ -267,7 +279,37 @@ func (s *session) serverNow() bool {
 	if s.user != "" {
 		return trust || s.serverAccount && s.anyTransport(s.user)
 	}
-	return trust || s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...)
+	names := s.certNamesNow()
+	return trust || len(names) > 0 && s.anyTransport(names...)
+}
+
+// certNamesNow is the names of the session's client certificate while
+// the certificate still verifies against the client CA of its receive
+// connector in force (a reload that takes client_ca_file away, or
+// changes it to one that did not sign it, takes the certificate's
+// standing as a new connection with it would find it: none); a
+// connector the reload removed keeps the names the session began with,
+// as it keeps its other settings. Nil without a verified certificate.
+func (s *session) certNamesNow() []string {
+	if s.vc == nil || len(s.vc.certNames) == 0 {
+		return nil
+	}
+	cur := s.inForce()
+	if cur == nil || cur == s.c {
+		return s.vc.certNames
+	}
+	if cur.tls == nil || cur.tls.ClientCAs == nil || len(s.vc.certChain) == 0 {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range s.vc.certChain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := s.vc.certChain[0].Verify(x509.VerifyOptions{Roots: cur.tls.ClientCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	return s.vc.certNames
 }
 
 // shadowStanding is "" while the session's shadow session may go on,
@@ -286,6 +328,8 @@ func (s *session) shadowStanding() string {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
 		why = "this connection's receive connector is no longer externally secured"
+	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
+		why = "this connection's client certificate is no longer signed by its receive connector's client CA"
 	} else if d := s.srv.servers.Load(); d != nil {
 		known, at := d.d.ServerAt(s.shadowServer, s.ip)
 		switch {
@@ -319,6 +363,9 @@ func (s *session) standing() error {
 	// session going on with the rights left to it.
 	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
 		s.revokeTold = true
+		if s.revokedWhy == revokedByDirectory {
+			return replyDirectoryRevoked
+		}
 		return replyAuthRevoked
 	}
 	s.lowerServer()

@@ -1507,6 +1507,11 @@ func (c *Client) Alive() bool {
 		// seen yet): the session is out of step.
 		return false
 	}
+	if rl, ok := c.sc.Conn.(*replyLimitConn); ok && rl.outOfStep() {
+		// A reply was cut at its deadline or past a bound, or the
+		// server sent part of a line unasked (replylimit.go).
+		return false
+	}
 	nc := c.conn
 	for {
 		switch x := nc.(type) {

@@ -796,7 +796,17 @@
 // sends. It also ends a reply at a line without the reply's code after a
 // continuation line (ErrReplyMixedCodes): net/textproto, under the
 // prelude and go-smtp, would take that line for more text and wait for
-// the command timeout. A reply that could not be read names what it
+// the command timeout. It hands on only finished lines: a line not
+// finished when the read fails (the step's deadline, a close) is never
+// given to a reader above — bufio's ReadLine would return it as a whole
+// line and drop the error, so a tarpit's "220 " at the command timeout
+// was a greeting and EHLO went out, "250 o" an accepted MAIL — but
+// fails that read and every later one with ErrReplyUnfinished, wrapping
+// the read's error (a timeout stays os.ErrDeadlineExceeded): the step
+// that waited times out ("greeting: reply line unfinished ("220 "
+// received): … i/o timeout"), nothing more is sent, and Client.Alive
+// offers the session for no reuse (rt30d F2,
+// TestUnfinishedReplyIsATimeout). A reply that could not be read names what it
 // answered: the opening's step (StageError: "greeting", "reply to
 // EHLO"), or in a transaction the command (replyTo: "reply to RCPT:
 // reply too long"), go-smtp's one-command path and the pipelined one

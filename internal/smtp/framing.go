@@ -508,8 +508,8 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 func (v *verbConn) extensionSequence(cmd string) string {
 	switch cmd {
 	case "STARTTLS":
-		if v.tlsCfg == nil {
-			return "" // not offered at all: an EHLO would not help
+		if v.startTLSConfig() == nil {
+			return "" // not offered at all (or no more, a reload took the certificate): an EHLO would not help
 		}
 		if !v.greeted && !v.tlsOn.Load() {
 			// No accepted EHLO yet — none sent, or a HELO check refused

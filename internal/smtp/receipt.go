@@ -553,7 +553,7 @@ func (s *session) claimOwn(id string) bool {
 		return same(s.user)
 	}
 	if s.vc != nil && len(s.vc.certNames) > 0 {
-		return slices.ContainsFunc(s.vc.certNames, same)
+		return slices.ContainsFunc(s.certNamesNow(), same) // a certificate the client CA in force no longer vouches for speaks for no server
 	}
 	// Neither: the connector's trust alone. It vouches for some server,
 	// not which one, yet a server there connecting from an address the

@@ -36,10 +36,10 @@ package smtp
 // timeouts, junk and error limits and the data rate follow the next
 // command (followLimits), being the connection's, not a message's;
 // max_line_length, the banner and the bindings stay the connection's
-// (go-smtp's reader, the greeting, the listener); whether STARTTLS is
-// offered follows whether the connection was opened with a TLS
-// configuration (advertise.go), and the certificate is the next
-// handshake's (reloadlimits.go).
+// (go-smtp's reader, the greeting, the listener); STARTTLS is offered
+// while the connection was opened with a TLS configuration and the
+// connector in force still has a certificate (startTLSConfig, verbs.go),
+// and the certificate is the next handshake's (reloadlimits.go).
 
 // txConn is the connector whose settings the session's transaction reads:
 // the one in force at its MAIL, kept to its end; outside a transaction,

@@ -42,8 +42,20 @@ var (
 // replyLimitConn is a connection whose reads fail once a reply line or a
 // reply passes its bound. It follows reply boundaries byte by byte: a
 // line whose fourth octet is '-' continues its reply, any other line
-// ends it. Bytes are passed on as read; only the bound is enforced, so
-// the readers above keep their own parsing.
+// ends it. Only the bound is enforced, so the readers above keep their
+// own parsing.
+//
+// It hands on only finished lines (up to their LF): the octets of a
+// line not finished yet are held until its end comes. A read that fails
+// while a line is held (the step's deadline passed with "220 " of a
+// greeting sent a byte at a time, the connection closed inside a line)
+// fails with ErrReplyUnfinished wrapping the read's error, and so does
+// every later read: the session is out of step and is not reused
+// (Client.Alive). Handed on, the unfinished line was taken for a whole
+// one — bufio's ReadLine, under net/textproto and go-smtp, returns what
+// it has and drops the read's error — so "220 " passed for a greeting
+// and EHLO went out at the deadline, "250 o" for an accepted MAIL, "25"
+// for a malformed reply instead of the timeout it is (rt30d F2).
 //
 // It also ends a reply whose lines do not all carry its code (RFC 5321
 // §4.2.1): net/textproto, under the greeting, the prelude's EHLO and
@@ -60,17 +72,91 @@ type replyLimitConn struct {
 	code  [3]byte // the first three octets of the reply's first line
 	cur   [3]byte // the first three octets of the current line
 	multi bool    // a line of the current reply continued it
-	err   error   // the bound passed: every later read fails with it
+	err   error   // the bound passed, or a read failed inside a line: every later read fails with it
+	// held is what was read and not handed on yet: its first ready
+	// octets are finished lines, the rest the current line so far.
+	held  []byte
+	ready int
+	buf   []byte
+	// pend is the error of a read that also ended the last line held
+	// (none held unfinished): returned once those lines are handed on.
+	pend error
 }
+
+// ErrReplyUnfinished is the error of a reply whose line the next hop did
+// not finish before the read failed (its step's deadline, a close): it
+// wraps the read's error (a timeout: os.ErrDeadlineExceeded).
+var ErrReplyUnfinished = errors.New("reply line unfinished")
+
+// unfinishedError is ErrReplyUnfinished with what the line held and the
+// read's error.
+type unfinishedError struct {
+	held string
+	err  error
+}
+
+func (e *unfinishedError) Error() string {
+	held := e.held
+	if len(held) > unfinishedShown {
+		held = held[:unfinishedShown] + "..."
+	}
+	return fmt.Sprintf("%v (%+q received): %v", ErrReplyUnfinished, held, e.err)
+}
+
+func (e *unfinishedError) Is(t error) bool { return t == ErrReplyUnfinished }
+func (e *unfinishedError) Unwrap() error   { return e.err } // a timeout stays one (errors.Is os.ErrDeadlineExceeded, net.Error)
+
+// unfinishedShown bounds what an unfinished line shows of itself in the
+// error (the next hop's text, quoted in ASCII).
+const unfinishedShown = 64
 
 func newReplyLimitConn(c net.Conn) *replyLimitConn { return &replyLimitConn{Conn: c} }
 
+// outOfStep: a read of it failed inside a line or past a bound, or it
+// holds octets of a line the readers above have not been given — what
+// the next hop sends next is not the reply to a next command.
+func (r *replyLimitConn) outOfStep() bool { return r.err != nil || len(r.held) > 0 }
+
 func (r *replyLimitConn) Read(b []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
+	if len(b) == 0 {
+		return 0, nil
 	}
-	n, err := r.Conn.Read(b)
-	for i, c := range b[:n] {
+	for r.ready == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if err := r.pend; err != nil {
+			r.pend = nil
+			return 0, err
+		}
+		if r.buf == nil {
+			r.buf = make([]byte, 4096)
+		}
+		n, err := r.Conn.Read(r.buf)
+		r.take(r.buf[:n])
+		if err != nil && r.err == nil {
+			switch {
+			case len(r.held) > r.ready:
+				r.err = &unfinishedError{held: string(r.held[r.ready:]), err: err}
+			case r.ready == 0:
+				return 0, err
+			default:
+				r.pend = err
+			}
+		}
+	}
+	n := copy(b, r.held[:r.ready])
+	r.held = append(r.held[:0], r.held[n:]...)
+	r.ready -= n
+	return n, nil
+}
+
+// take follows the octets just read through the reply's lines and adds
+// them to held; a finished line makes them ready. Past a bound, or after
+// a line whose code differs from its reply's, it stops: r.err is set,
+// and the octets after it are not kept.
+func (r *replyLimitConn) take(p []byte) {
+	for _, c := range p {
 		r.line++
 		r.reply++
 		if r.line <= 3 {
@@ -85,14 +171,14 @@ func (r *replyLimitConn) Read(b []byte) (int, error) {
 			r.err = ErrReplyTooLong
 		}
 		if r.err != nil {
-			// The bytes of this read up to the bound are handed on; the
+			// The lines finished before the bound are handed on; the
 			// reader above sees the error at its next read.
-			if i == 0 {
-				return 0, r.err
-			}
-			return i, nil
+			r.held = r.held[:r.ready]
+			return
 		}
+		r.held = append(r.held, c)
 		if c == '\n' {
+			r.ready = len(r.held)
 			if r.line < 3 {
 				copy(r.cur[r.line-1:], "\x00\x00\x00") // a short line has no code
 			}
@@ -111,11 +197,10 @@ func (r *replyLimitConn) Read(b []byte) (int, error) {
 				// The line is handed on whole; the reader above sees the
 				// error at its next read.
 				r.err = ErrReplyMixedCodes
-				return i + 1, nil
+				return
 			}
 		}
 	}
-	return n, err
 }
 
 // replyTo names the command whose reply could not be read — past a

@@ -1073,7 +1073,8 @@ func (s *session) trustedServer() bool {
 	case s.serverAccount:
 		return s.anyTransport(s.user) && s.fromAddressOf(s.user)
 	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
-		return s.anyTransport(s.vc.certNames...) && s.fromAddressOf(s.vc.certNames...)
+		names := s.certNamesNow()
+		return len(names) > 0 && s.anyTransport(names...) && s.fromAddressOf(names...)
 	}
 	c := s.inForce() // the trust as the configuration in force has it (authreload.go)
 	return s.c.cfg.ExternallySecured && c != nil && c.cfg.ExternallySecured && s.addressIsServer()

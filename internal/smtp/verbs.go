@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -123,7 +124,11 @@ type verbConn struct {
 	handshaking bool
 	// certNames are the names in a client certificate the connector's
 	// organisation CA verified: the client is then that transport server.
-	certNames  []string
+	certNames []string
+	// certChain: the certificates the client presented (leaf first)
+	// when they verified; certNamesNow judges them again by the client
+	// CA in force.
+	certChain  []*x509.Certificate
 	pending    []byte // one vetted line waiting for go-smtp's Read
 	handBuf    []byte // pending's buffer, kept for the next line (hand)
 	mode       int
@@ -874,11 +879,13 @@ func (v *verbConn) startTLS(arg string) {
 	v.tlsOn.Store(true)
 	v.mu.Unlock()
 	var names []string
+	var chain []*x509.Certificate
 	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 		cert := st.PeerCertificates[0]
 		names = append(append(names, cert.DNSNames...), cert.Subject.CommonName)
+		chain = st.PeerCertificates
 	}
-	v.certNames = names
+	v.certNames, v.certChain = names, chain
 	if s := v.sess(); s != nil {
 		s.forgetAfterTLS()
 	}
