@@ -151,6 +151,9 @@ func newMessageCmd() *cobra.Command {
 			if m.ShadowCopy != "" || len(m.Unconfirmed) > 0 {
 				fmt.Fprintf(out, "copy:       %s\n", copyLine(m.ShadowCopy, m.Unconfirmed))
 			}
+			if m.HolderUnreached != "" {
+				fmt.Fprintf(out, "holder:     %s\n", termSafe(m.HolderUnreached)) // rt30a F2
+			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -18,7 +18,13 @@ import (
 // source_addresses). It returns the hubs and hub-b's certificate.
 func certReceiptHubs(t *testing.T, pref string, reject bool) (*receiptHubs, tls.Certificate) {
 	t.Helper()
-	o := &receiptHubs{dir: t.TempDir(), a: freeAddr(t, "127.0.0.190"), b: freeAddr(t, "127.0.0.191"), sink: reserveAddr(t, "127.0.0.1")}
+	return certReceiptHubsAt(t, "127.0.0.190", "127.0.0.191", pref, reject)
+}
+
+// certReceiptHubsAt is certReceiptHubs with hub-a on ipA and hub-b on ipB.
+func certReceiptHubsAt(t *testing.T, ipA, ipB, pref string, reject bool) (*receiptHubs, tls.Certificate) {
+	t.Helper()
+	o := &receiptHubs{dir: t.TempDir(), a: freeAddr(t, ipA), b: freeAddr(t, ipB), sink: reserveAddr(t, "127.0.0.1")}
 	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
 	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt(pref, reject), "")
 	o.cfgB, o.dataB = orgHub(t, o.dir, "hub-b", o.b, topoPath, "0s", "")

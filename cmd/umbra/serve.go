@@ -654,6 +654,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				return ""
 			}},
 			Log: log.With("component", "shadow")})
+		// shadow single and message show name the holders no probe
+		// reached since the start (rt30a F2).
+		adm.SetHoldersUnreached(holders.Unreached)
 		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
 		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
 		metrics.RegisterRetiredDatabaseIDs(reg, mgr.RetiredDatabaseIDCount)

@@ -129,11 +129,12 @@ func newShadowCmd() *cobra.Command {
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), single)
 			}
+			unreached, _ := c.UnreachedHolders() // an older daemon: none
 			if len(single) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), singleNone)
-				return nil
 			}
 			printSingle(cmd, single, -1)
+			printUnreached(cmd, unreached)
 			return nil
 		},
 	})
@@ -174,6 +175,9 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		if s.Refused != "" {
 			lost += " (refused: " + termSafe(s.Refused) + ")"
 		}
+		if s.HolderUnreached != "" {
+			lost += " (" + s.HolderUnreached + ")"
+		}
 		if len(s.AlsoPushed) > 0 {
 			names := make([]string, len(s.AlsoPushed))
 			for i, n := range s.AlsoPushed {
@@ -182,6 +186,24 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 			lost += " (also pushed, unconfirmed: " + strings.Join(names, ", ") + ")"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", s.ID, lost, s.Since.UTC().Format(time.RFC3339))
+	}
+	w.Flush()
+}
+
+// printUnreached shows the shadow servers no probe reached since the
+// daemon's start (rt30a F2): the messages whose copy they hold may have
+// been taken over and delivered there while this server was away; this
+// server cannot ask them what they finished, so it delivers them too.
+func printUnreached(cmd *cobra.Command, us []admin.UnreachedHolder) {
+	if len(us) == 0 {
+		return
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "\nshadow servers not reachable since this server's start (each may have taken over and delivered the copies it holds while this server was away; what it finished cannot be asked until it answers, so those delivered here may arrive twice):")
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SHADOW SERVER	MESSAGES	SINCE	NOTE")
+	for _, u := range us {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", termSafe(u.Server), u.Messages, u.Since.UTC().Format(time.RFC3339), u.Note)
 	}
 	w.Flush()
 }

@@ -678,6 +678,14 @@ func (c *Client) SingleCopies() ([]SingleCopyView, error) {
 	return vs, c.do("GET", "/v1/shadows/single", nil, &vs)
 }
 
+// UnreachedHolders lists the shadow servers no probe reached since the
+// daemon's start, with the messages whose copy they hold (GET
+// /v1/shadows/unreached).
+func (c *Client) UnreachedHolders() ([]UnreachedHolder, error) {
+	var vs []UnreachedHolder
+	return vs, c.do("GET", "/v1/shadows/unreached", nil, &vs)
+}
+
 // ForgetDatabaseID forgets the transport database id dbID met as a
 // server's, returning the servers it was met as (POST
 // /v1/shadows/databases/{id}/forget).

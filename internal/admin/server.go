@@ -163,14 +163,15 @@ type Server struct {
 	// (batches.go); guarded by bulkMu.
 	selections map[string]*selection
 	// stopped: tokens of selections stopped by their client (batches.go), answered 410.
-	stopped  map[string]time.Time
-	q        Queue
-	track    Tracker                       // nil when tracking is off
-	shadows  func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	dump     Dumpster
-	db       Backuper                  // nil: no backups
-	pressure func() backpressure.State // nil: back pressure off
-	status   Status
+	stopped   map[string]time.Time
+	q         Queue
+	track     Tracker                       // nil when tracking is off
+	shadows   func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	unreached func() map[string]time.Time   // holders no probe reached since the start (SetHoldersUnreached)
+	dump      Dumpster
+	db        Backuper                  // nil: no backups
+	pressure  func() backpressure.State // nil: back pressure off
+	status    Status
 	// reload gives the state of the last reload (nil: not given;
 	// SetReload).
 	reload func() ReloadState
@@ -424,6 +425,34 @@ func (s *Server) SetReload(reload func() ReloadState) { s.reload = reload }
 // SetShadows gives the API the shadow manager's view of its primaries.
 func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = status }
 
+// SetHoldersUnreached gives the holders no probe reached since this
+// server's start (shadow.Holders.Unreached): shadow single and message
+// show say of the messages whose copy is on one that it may have taken
+// them over (rt30a F2).
+func (s *Server) SetHoldersUnreached(f func() map[string]time.Time) { s.unreached = f }
+
+// holderUnreached is the note for a message whose copy is (or was) on
+// server, "" when a probe reached server since the start.
+func (s *Server) holderUnreached(server string) string {
+	if s.unreached == nil || server == "" {
+		return ""
+	}
+	if _, ok := s.unreached()[server]; ok {
+		return shadow.UnreachedNote
+	}
+	return ""
+}
+
+// UnreachedHolder is a shadow server no probe reached since this
+// server's start, with the messages pending here whose copy it holds
+// (GET /v1/shadows/unreached; shadow single).
+type UnreachedHolder struct {
+	Server   string    `json:"server"`
+	Since    time.Time `json:"since"`
+	Messages int       `json:"messages"`
+	Note     string    `json:"note"`
+}
+
 // SetDumpster gives the API the transport dumpster.
 func (s *Server) SetDumpster(d Dumpster) { s.dump = d }
 
@@ -598,6 +627,10 @@ type SingleCopyView struct {
 	// again since the release), "taken-over" (TakenOver); "" for a copy
 	// lost with its holder's database, or none made.
 	How string `json:"how,omitempty"`
+	// HolderUnreached: Lost has not been reached by a probe since this
+	// server's start: it may hold the copy still, and may have taken it
+	// over and delivered it (shadow.UnreachedNote, rt30a F2).
+	HolderUnreached string `json:"holder_unreached,omitempty"`
 	// AlsoPushed: the other servers its copy was pushed to without
 	// confirmation (each may hold it, and gets its discard when the copy
 	// is made elsewhere or the message ends), in name order (rt20a F3).
@@ -897,10 +930,34 @@ func (s *Server) routes() http.Handler {
 		list, err := sc.SingleCopies() // not those whose copy was made again while in delivery: held elsewhere
 		for _, c := range list {
 			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver, How: c.How}
+			if !c.TakenOver {
+				v.HolderUnreached = s.holderUnreached(c.Lost)
+			}
 			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
 			out = append(out, v)
 		}
 		reply(w, out, err)
+	})
+	mux.HandleFunc("GET /v1/shadows/unreached", func(w http.ResponseWriter, r *http.Request) {
+		out := []UnreachedHolder{}
+		if s.unreached == nil {
+			reply(w, out, nil)
+			return
+		}
+		var counts map[string]int
+		if hc, ok := s.q.(interface {
+			ShadowHolders() (map[string]int, error)
+		}); ok {
+			counts, _ = hc.ShadowHolders()
+		}
+		for n, since := range s.unreached() {
+			if counts != nil && counts[n] == 0 {
+				continue // holds nothing pending here (a stale peer probed)
+			}
+			out = append(out, UnreachedHolder{Server: n, Since: since, Messages: counts[n], Note: shadow.UnreachedNote})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Server < out[j].Server })
+		reply(w, out, nil)
 	})
 	// The operator forgets a transport database id met as a server's
 	// (umbra shadow forget-database; queue.Manager.ForgetDatabaseID).
@@ -1241,7 +1298,13 @@ func (s *Server) routes() http.Handler {
 				v.ShadowCopy = c.Held // made again while in delivery, not named yet
 			} else if ok {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
+				if !c.TakenOver {
+					v.HolderUnreached = s.holderUnreached(c.Lost)
+				}
 			}
+		}
+		if v.HolderUnreached == "" {
+			v.HolderUnreached = s.holderUnreached(v.ShadowCopy)
 		}
 		if v.SingleCopy == "" && v.ShadowCopy == "" {
 			v.SingleCopy = queue.HoldDiscardedCopy(m) // held now: the hold discarded its copy (rt20f F4)

@@ -43,6 +43,11 @@ type MessageView struct {
 	// when none is known (only for a single message: message show). A
 	// copy it lost is SingleCopy instead.
 	ShadowCopy string `json:"shadow_copy,omitempty"`
+	// HolderUnreached: the server holding (or that held) its copy has
+	// not been reached by a probe since this server's start: it may have
+	// taken the message over and delivered it while this server was
+	// away (shadow.UnreachedNote, rt30a F2; only for message show).
+	HolderUnreached string `json:"holder_unreached,omitempty"`
 	// Unconfirmed: the other servers that may hold a copy on receipt of
 	// the message — pushed to without confirmation (README "Unconfirmed
 	// copies"), each with whether its discard is owed and not fetched

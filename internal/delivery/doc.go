@@ -207,7 +207,13 @@
 // server of version 19 the delay notes go too ("<id> DELAYED": this
 // server sent the copy's delay DSN), under the same rule, so that the
 // copy, taken over, sends no second one; a server below 19 fetches them
-// when this server runs again.
+// when this server runs again. The same hand-over, within the same
+// bound, is made at each pass of the holders' probes to a server whose
+// shadow sessions are refused here (Holders.Stale lists it while
+// discards are owed to it, Holders.Probe pushes after its probe):
+// its own discard queries are refused, so a copy made on it (the one a
+// minute) was never discarded and was taken over at its expiry, a
+// second delivery (rt30a F1).
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -297,12 +298,12 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	f := v.(*sessionRefusal)
 	now := r.clock()
 	if f.due(now) {
-		r.d.log.Info("shadow server whose sessions this server refuses tried again for a copy on receipt (once a minute): a copy made there ends the refusal",
+		r.d.log.Info("shadow server whose sessions this server refuses tried again for a copy on receipt (once a minute): the copy ends nothing, only a session of it let in here ends the refusal",
 			"shadow_server", server, "session_name", name, "refused_since", f.since.UTC().Format(time.RFC3339))
 		return ""
 	}
 	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(key, now) {
-		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute, a copy made there or a session of it let in here ends this",
+		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute (that copy ends nothing); only a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
@@ -931,17 +932,31 @@ type Holders struct {
 // Stale implements shadow.StaleLister: the transport servers of the
 // topology (other than this one) that destination health marks, by name
 // or address — a failed copy, relay, heartbeat or probe — so that a
-// quiet peer that came back is probed and its mark goes.
+// quiet peer that came back is probed and its mark goes. And the
+// servers whose shadow sessions are refused here and that are owed
+// discard notifications: their probe hands those over (Probe,
+// pushToRefused), as their own queries cannot fetch them.
 func (h Holders) Stale() []string {
 	st := h.R.d.st.Load()
-	if st.cfg.Topology == nil || h.R.d.health == nil {
+	if st.cfg.Topology == nil {
 		return nil
 	}
-	same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
 	var out []string
-	for _, s := range append(append([]*routing.Server(nil), same...), other...) {
-		if h.R.d.health.Unhealthy(s.Name, s.Address) {
-			out = append(out, s.Name)
+	if h.R.d.health != nil {
+		same, other := st.cfg.Topology.ShadowCandidates(st.cfg.LocalServer)
+		for _, s := range append(append([]*routing.Server(nil), same...), other...) {
+			if h.R.d.health.Unhealthy(s.Name, s.Address) {
+				out = append(out, s.Name)
+			}
+		}
+	}
+	if q, ok := h.Q.(OwedDiscards); ok {
+		if owed, err := q.OwedDiscardServers(); err == nil {
+			for _, n := range owed {
+				if h.R.sessionsRefused(n) && !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
 		}
 	}
 	return out
@@ -949,7 +964,50 @@ func (h Holders) Stale() []string {
 
 // Probe implements shadow.Copier.
 func (h Holders) Probe(ctx context.Context, server string) (string, error) {
-	return h.R.Probe(ctx, server)
+	id, err := h.R.Probe(ctx, server)
+	if q, ok := h.Q.(OwedDiscards); ok && err == nil && h.R.sessionsRefused(server) {
+		h.R.pushToRefused(ctx, server, q)
+	}
+	return id, err
+}
+
+// sessionsRefused reports whether server's shadow sessions are refused
+// here (ShadowSessionRefused, until one is let in).
+func (r *ReceiptShadow) sessionsRefused(server string) bool {
+	_, ok := r.sessionRefusals.Load(r.refusalKey(server, ""))
+	return ok
+}
+
+// pushToRefused hands the discard notifications this server owes to
+// server, a holder whose shadow sessions are refused here, over a
+// session of this server's (XDISCARD, as at a stop: pushDiscards),
+// within StopPushPerServer. Its discard queries are refused, so without
+// this a copy made on it (the first ones before its sessions were seen,
+// the one a minute since) is never discarded, and it takes the copy over
+// at its expiry while this server delivered the original long before: a
+// second delivery (rt30a F1). Each pass of the holders does it, after
+// the probe that reached the server.
+func (r *ReceiptShadow) pushToRefused(ctx context.Context, server string, q OwedDiscards) {
+	st := r.d.st.Load()
+	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+		return
+	}
+	s, ok := st.cfg.Topology.Server(server)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, StopPushPerServer)
+	defer cancel()
+	n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, q)
+	switch {
+	case errors.Is(err, smtp.ErrNoPush):
+	case err != nil:
+		r.d.log.Info("discard notifications not all handed to a shadow server whose sessions this server refuses; tried again at the next pass",
+			"shadow_server", s.Name, "handed", n, "err", err)
+	case n > 0:
+		r.d.log.Info("discard notifications handed to a shadow server whose sessions this server refuses (its own queries are refused)",
+			"shadow_server", s.Name, "count", n)
+	}
 }
 
 // Recopy implements shadow.Copier.

@@ -108,6 +108,21 @@ func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
 	if !strings.Contains(buf.String(), "the refusal stands until one of its sessions is let in here") {
 		t.Errorf("no INFO saying the refusal stands:\n%s", buf.String())
 	}
+	// rt30a F4: no line says the copy ends the refusal — its INFO at the
+	// try, its WARN — while it stands after the copy.
+	for _, wrong := range []string{"a copy made there ends the refusal", "a copy made there or a session of it let in here ends this"} {
+		if strings.Contains(buf.String(), wrong) {
+			t.Errorf("a log line says %q, but the refusal stands after the copy:\n%s", wrong, buf.String())
+		}
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, "tried again for a copy on receipt (once a minute)") && !strings.Contains(line, "only a session of it let in here ends") {
+			t.Errorf("the INFO at the try does not say what ends the refusal: %s", line)
+		}
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "no copy on receipt on a shadow server whose sessions this server refuses") && !strings.Contains(line, "only a session of it let in here ends") {
+			t.Errorf("the WARN does not say what ends the refusal: %s", line)
+		}
+	}
 
 	// A refusal for its address alone: its session let in 4 minutes
 	// before stands for it; 6 minutes after, nothing does.

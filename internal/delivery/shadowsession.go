@@ -258,6 +258,14 @@ type RefusalRecorder interface {
 	SessionRefused(peer, session, reply, digest string) (warn bool)
 }
 
+// sessionContacts is Contact and Presented on a session let in at a
+// known time (shadow.Manager): a session kept in the pool since before
+// the primary began to refuse this server ends no refusal (rt30a F3).
+type sessionContacts interface {
+	ContactOn(primary, dbID string, discards []string, opened time.Time) error
+	PresentedOn(primary, dbID string, discards []string, opened time.Time) error
+}
+
 // queryDiscardsEvery bounds how often a busy shadow session asks for
 // discards (SR-3: during and at the end of sessions with a primary).
 const queryDiscardsEvery = time.Second
@@ -281,9 +289,15 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 			d.log.Info("XQUERYDISCARD failed", "primary", primary, "err", err)
 			return // the batches read are saved already
 		}
-		if len(ids) < 1000 {
+		on, since := st.cfg.Shadows.(sessionContacts)
+		switch {
+		case len(ids) < 1000 && since:
+			err = on.ContactOn(primary, c.ShadowDB, ids, c.ShadowAt)
+		case len(ids) < 1000:
 			err = st.cfg.Shadows.Contact(primary, c.ShadowDB, ids)
-		} else {
+		case since:
+			err = on.PresentedOn(primary, c.ShadowDB, ids, c.ShadowAt)
+		default:
 			err = st.cfg.Shadows.Presented(primary, c.ShadowDB, ids)
 		}
 		if err != nil {

@@ -108,7 +108,10 @@
 //     asked the verb all the same (delivery askShadow): its refusal is
 //     judged so too — alive, its copies kept, not taken over, while it
 //     delivers them (a server advertises XSHADOWDB with or without the
-//     verb);
+//     verb, and whatever the standing of the session: one from an
+//     address the topology does not give this server is refused by a
+//     primary that presents its digest all the same — refused, never
+//     a takeover while it runs, rt30a F1);
 //   - no digest from a primary a completed session proved of an earlier
 //     release (its XSHADOW reply with the stored id, its EHLO without a
 //     digest; kept in the store for that id: EarlierReleaseStore,
@@ -194,7 +197,10 @@
 // heartbeat's is logged at each, one per timeout) and, when the
 // refusal is the primary's (Judging a refusal), keeps the last reply,
 // since when and the last time until a session is let in (Contact, or
-// an XSHADOW reply Presented) or a heartbeat fails (the primary is
+// an XSHADOW reply Presented) that began after the refusal (a session
+// let in before it — a watch session opened before a reload took the
+// shadow verbs away — fetches discards but ends no refusal: rt30a F3,
+// Recorder.admitted) or a heartbeat fails (the primary is
 // unreachable now: Recorder.unreachable). Status shows it, so shadow
 // list, the API, the console and the metrics tell one story: refused
 // (the primary answers and refuses), unreachable (heartbeats fail:
@@ -345,7 +351,13 @@
 // not run for longer than the takeover could take (SIGSTOP) makes the
 // same round before its next attempt starts (queue stallguard.go;
 // Holders.Ask), which leaves nothing for the next pass: every holder is
-// probed again an interval later.
+// probed again an interval later. A holder whose every probe since the
+// start failed (down while this server came back) cannot be asked what
+// it finished: Holders.Unreached names it, with its first failed probe,
+// until one reaches it; the start WARNs it with the count of its
+// messages, and shadow single and message show say of those messages
+// UnreachedNote — it may have taken them over and delivered them
+// (rt30a F2).
 //
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the

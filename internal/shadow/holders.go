@@ -2,8 +2,10 @@ package shadow
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +70,56 @@ type Holders struct {
 	lastCount int             // marks left after the last pass, for the log
 	asked     map[string]bool // holders the start's AskFirst finished asking: the next pass's probe of them
 	askedAt   time.Time       // when; a pass later than askedFresh probes them again
+	// reached: holders a probe finished asking since this start;
+	// unreached: those whose every probe since the start failed, since
+	// the first (Unreached, rt30a F2).
+	reached   map[string]bool
+	unreached map[string]time.Time
+}
+
+// UnreachedNote is what the views say of a message whose shadow server
+// no probe reached since this server's start (Unreached): it could not
+// be asked what it finished of the copies it may have taken over while
+// this server was away (README, Duplicates after a takeover, window 1).
+const UnreachedNote = "holder not reachable since the start: it may have taken this over"
+
+// Unreached returns the holders of messages pending here that no probe
+// has reached since this server's start, with the time of the first
+// failed probe: each may have taken its copies over while this server
+// was away, and delivered them — what it finished cannot be asked until
+// it answers (AskFirst). A holder leaves it at its first answered probe.
+func (h *Holders) Unreached() map[string]time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]time.Time, len(h.unreached))
+	for n, t := range h.unreached {
+		out[n] = t
+	}
+	return out
+}
+
+// noteProbes records which of names a probe reached since the start
+// (errs by position, probeAll's); a probe cut by ctx says nothing.
+func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) {
+	now := h.cfg.Clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reached == nil {
+		h.reached, h.unreached = map[string]bool{}, map[string]time.Time{}
+	}
+	for i, n := range names {
+		switch {
+		case errs[i] == nil:
+			h.reached[n] = true
+			delete(h.unreached, n)
+		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
+			// never started: not asked, not unreached either
+		case !h.reached[n]:
+			if _, ok := h.unreached[n]; !ok {
+				h.unreached[n] = now
+			}
+		}
+	}
 }
 
 // askedFresh bounds how long the start's probe of a holder stands for
@@ -200,11 +252,23 @@ func (h *Holders) ask(ctx context.Context) map[string]bool {
 	}
 	sort.Strings(names)
 	errs := h.probeAll(ctx, names)
+	h.noteProbes(ctx, names, errs)
 	asked := map[string]bool{}
+	var down []string
+	msgs := 0
+	h.mu.Lock()
 	for i, n := range names {
 		if errs[i] == nil {
 			asked[n] = true
+		} else if _, ok := h.unreached[n]; ok {
+			down = append(down, n)
+			msgs += holders[n]
 		}
+	}
+	h.mu.Unlock()
+	if len(down) > 0 {
+		h.cfg.Log.Warn("shadow servers not reachable since the start: they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
+			"shadow_servers", strings.Join(down, ","), "messages", msgs)
 	}
 	return asked
 }
@@ -252,6 +316,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 		names = probe
 	}
 	errs := h.probeAll(ctx, names)
+	h.noteProbes(ctx, names, errs)
 	if ctx.Err() != nil {
 		return -1
 	}

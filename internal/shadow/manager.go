@@ -702,11 +702,23 @@ func (r *Recorder) watchFailure(primary string) string {
 }
 
 // admitted forgets the refusals of a primary that let this server in,
-// and the failures of its watch sessions.
-func (r *Recorder) admitted(primary string) {
+// and the failures of its watch sessions. opened is when the session
+// that was let in began (zero: not known, as for a delivery's session):
+// a refusal that came after it stands (rt30a F3) — a session let in
+// before the refusal (the watch session opened before a reload took
+// accept-xshadow away, whose discard queries still complete) says
+// nothing of the primary's answer now, and ending the refusal at each
+// of its queries made shadow list and the metrics flap between healthy
+// and refused, the since starting again at each; only a session opened
+// after the refusal and let in (the next heartbeat) ends it.
+func (r *Recorder) admitted(primary string, opened time.Time) {
 	r.mu.Lock()
 	delete(r.watchRefused, primary)
 	delete(r.watchFailed, primary)
+	if f := r.refusals[nameKey(primary)]; f != nil && !opened.IsZero() && f.since.After(opened) {
+		r.mu.Unlock()
+		return
+	}
 	if r.refusals[nameKey(primary)] != nil {
 		delete(r.refusals, nameKey(primary))
 		for _, s := range Sessions {
@@ -729,12 +741,17 @@ func (r *Recorder) admitted(primary string) {
 // not send the primary another command before (the primary forgets the
 // notifications of a reply when the next command arrives, SR-15).
 func (r *Recorder) Contact(name, dbID string, discards []string) error {
+	return r.contact(name, dbID, discards, time.Time{})
+}
+
+// contact is Contact on a session that began at opened (admitted).
+func (r *Recorder) contact(name, dbID string, discards []string, opened time.Time) error {
 	res, err := r.store.Contact(name, dbID, discards)
 	if err != nil {
 		r.logRecordFailed("recording a contact with a primary failed", name, dbID, err)
 		return err
 	}
-	r.admitted(name)
+	r.admitted(name, opened)
 	r.contacted(name, dbID, discards, res)
 	return nil
 }
@@ -750,13 +767,18 @@ func (r *Recorder) Contact(name, dbID string, discards []string) error {
 // due a timeout after the reply (queue alive.go).
 // Like Contact it returns once the commit is durable.
 func (r *Recorder) Presented(name, dbID string, discards []string) error {
+	return r.presented(name, dbID, discards, time.Time{})
+}
+
+// presented is Presented on a session that began at opened (admitted).
+func (r *Recorder) presented(name, dbID string, discards []string, opened time.Time) error {
 	res, err := r.store.Presented(name, dbID, discards)
 	if err != nil {
 		r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
 		return err
 	}
 	if dbID != "" {
-		r.admitted(name) // it answered XSHADOW: this server is in
+		r.admitted(name, opened) // it answered XSHADOW: this server is in
 	}
 	r.contacted(name, dbID, discards, res)
 	return nil
@@ -900,13 +922,14 @@ func anotherDatabaseAdvice(primary, stored, presented, other string) string {
 
 // save is the Save of sessions with primary name.
 func (r *Recorder) save(name string) Save {
+	opened := r.clk.Now() // the session's start: a refusal after it stands (admitted)
 	return func(dbID string, discards []string, contact bool) error {
 		var err error
 		switch {
 		case contact:
-			err = r.Contact(name, dbID, discards)
+			err = r.contact(name, dbID, discards, opened)
 		case dbID != "" || len(discards) > 0:
-			err = r.Presented(name, dbID, discards)
+			err = r.presented(name, dbID, discards, opened)
 		}
 		if err != nil {
 			return &SaveError{err}
@@ -954,6 +977,29 @@ func (m *Manager) Contact(name, dbID string, discards []string) error {
 // discard query (Recorder.Presented).
 func (m *Manager) Presented(name, dbID string, discards []string) error {
 	return m.rec.Presented(name, dbID, discards)
+}
+
+// ContactOn is Contact on a session whose XSHADOW the primary answered
+// at opened (a delivery's session, kept in its pool): a refusal that
+// came after it stands (Recorder.admitted, rt30a F3).
+func (m *Manager) ContactOn(name, dbID string, discards []string, opened time.Time) error {
+	return m.rec.ContactOn(name, dbID, discards, opened)
+}
+
+// PresentedOn is Presented on a session let in at opened (ContactOn).
+func (m *Manager) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
+	return m.rec.PresentedOn(name, dbID, discards, opened)
+}
+
+// ContactOn is Contact on a session whose XSHADOW the primary answered
+// at opened (Manager.ContactOn).
+func (r *Recorder) ContactOn(name, dbID string, discards []string, opened time.Time) error {
+	return r.contact(name, dbID, discards, opened)
+}
+
+// PresentedOn is Presented on a session let in at opened.
+func (r *Recorder) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
+	return r.presented(name, dbID, discards, opened)
 }
 
 // due reports whether a heartbeat to p is due at now: one timeout after

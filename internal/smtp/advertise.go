@@ -36,19 +36,35 @@ func (s *session) advertiseNow() bool {
 }
 
 // advertiseDigest: the EHLO reply carries XSHADOWDB (the digest of this
-// server's database id) — to a session that is a transport server's, or
-// could become one by a login, whether it is offered XSHADOW or not: a
-// shadow server this server offers no XSHADOW to asks it anyway, and
-// judges the refusal by the digest (shadow doc.go: Judging a refusal).
-// Nothing to a user's session, nor to one no server could log in on.
+// server's database id) on every connector a transport server may open
+// a shadow session on — externally secured, verifying client
+// certificates (tls.client_ca_file), or offering AUTH to a server
+// account — before and regardless of the session's standing: whether
+// its claim to be a server holds here (its address, certificate,
+// account) and whether it is offered XSHADOW. A shadow server this
+// server refuses (its sessions from an address the topology does not
+// give it, no accept-xshadow here, …) asks the verb anyway and judges
+// the refusal by the digest (shadow doc.go: Judging a refusal): with
+// it, the refusal is this server's, alive and holding the mail, and
+// its copies are not taken over while it runs (rt30a F1: without it a
+// holder whose sessions came from another address took the copy over
+// three heartbeats later, and sent it a second time). The digest is no
+// secret (the id is). Nothing to a user's session, nor on a connector
+// no server could open a shadow session on.
 func (s *session) advertiseDigest() bool {
 	switch {
 	case s.srv.shadow == nil:
 		return false
-	case s.server && s.trustedServer():
+	case s.server:
+		// It claims to be a transport server (its certificate, its
+		// server account, the connector's trust), whether the claim
+		// holds here or not.
 		return true
 	case s.user != "":
 		return false
+	}
+	if c := s.inForceOrOwn(); c.cfg.ExternallySecured || c.tls != nil && c.tls.ClientCAs != nil {
+		return true
 	}
 	return s.saslServerPossible()
 }

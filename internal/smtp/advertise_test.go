@@ -19,8 +19,11 @@ import (
 	"umbra/internal/queue"
 )
 
+// offersXShadow: the EHLO reply lists the XSHADOW keyword (not
+// XSHADOWDB, which every session of a connector a server may open a
+// shadow session on gets: advertiseDigest).
 func offersXShadow(ehlo string) bool {
-	return strings.Contains(ehlo, "250-XSHADOW")
+	return offersKeyword(ehlo, "XSHADOW")
 }
 
 // SR-1: XSHADOW is advertised only to sessions authenticated as (or, by
@@ -103,8 +106,14 @@ func TestXShadowAdvertisementRule(t *testing.T) {
 		session := func(clientCert *tls.Certificate) string {
 			d := dial(t, s, "")
 			d.expect("220")
-			if offersXShadow(d.cmd("EHLO hub7.test", "250")) {
+			ehlo := d.cmd("EHLO hub7.test", "250")
+			if offersXShadow(ehlo) {
 				t.Fatal("offered before STARTTLS")
+			}
+			// rt30a F1: the digest on a connector a server may open a
+			// shadow session on, whatever the session's standing.
+			if !offersKeyword(ehlo, "XSHADOWDB") {
+				t.Fatalf("no XSHADOWDB before STARTTLS on a connector verifying client certificates:\n%s", ehlo)
 			}
 			d.cmd("STARTTLS", "220")
 			cfg := &tls.Config{RootCAs: serverPool, ServerName: "mx.test"}
@@ -122,8 +131,12 @@ func TestXShadowAdvertisementRule(t *testing.T) {
 		if !offersXShadow(session(&c)) {
 			t.Fatal("not offered after STARTTLS with an organisation certificate")
 		}
-		if offersXShadow(session(nil)) {
+		noCert := session(nil)
+		if offersXShadow(noCert) {
 			t.Fatal("offered after STARTTLS without a client certificate")
+		}
+		if !offersKeyword(noCert, "XSHADOWDB") {
+			t.Fatalf("no XSHADOWDB after STARTTLS without a client certificate (a holder whose certificate this server does not take asks XSHADOW all the same):\n%s", noCert)
 		}
 	})
 }

@@ -92,6 +92,10 @@ type Client struct {
 	// were last asked for on it.
 	ShadowDB  string
 	LastQuery time.Time
+	// ShadowAt is when the peer answered the session's XSHADOW: its
+	// discard queries end only a refusal of the primary's that came
+	// before it (package shadow, Manager.ContactOn).
+	ShadowAt time.Time
 	// ShadowVersion is the shadow verb version both sides speak (1 for a
 	// peer that advertises a bare XSHADOW), set by Shadow.
 	ShadowVersion int
@@ -364,7 +368,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.ShadowDB, c.ShadowName = id, name
+	c.ShadowDB, c.ShadowName, c.ShadowAt = id, name, time.Now()
 	c.ShadowVersion = peerShadowVersion(c)
 	c.markAsked = asked
 	c.codes = codes
@@ -391,6 +395,7 @@ func (c *Client) ShadowUnoffered(serverID string) (string, error) {
 		return "", err
 	}
 	c.ShadowDB, c.ShadowName, c.ShadowVersion, c.markAsked, c.codes = id, "", 1, false, false
+	c.ShadowAt = time.Now()
 	return id, nil
 }
 

@@ -315,10 +315,16 @@
 //     the shadow view's refusal of its contacts with it (SetRefusalEnder:
 //     shadow list's refused row goes with the destination mark). A
 //     completed XQUERYDISCARD or XQUERYHELD of another server clears its
-//     destination health marks (SetPeerHealth). Every EHLO reply to a session that is a
-//     transport server's, or could become one by a login, carries
-//     "XSHADOWDB <digest>" (advertiseDigest), with the XSHADOW keyword
-//     or without it (a connector that grants no accept-xshadow): the digest of this server's database id
+//     destination health marks (SetPeerHealth). Every EHLO reply on a
+//     connector a transport server may open a shadow session on
+//     (externally secured, verifying client certificates, or offering
+//     AUTH to a server account) carries "XSHADOWDB <digest>"
+//     (advertiseDigest) before and regardless of the session's
+//     standing — its server claim refused here (an address the
+//     topology does not give it: rt30a F1), no certificate yet —, with
+//     the XSHADOW keyword or without it (a connector that grants no
+//     accept-xshadow); never to a user's session, nor on a connector
+//     no server could open one on: the digest of this server's database id
 //     (queue.DatabaseDigest), so that a shadow server whose login or
 //     XSHADOW this server refuses, or that it offers no XSHADOW, still
 //     sees a new database (Client.PeerDatabaseDigest) and knows the

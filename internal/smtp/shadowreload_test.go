@@ -223,7 +223,7 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	shadowed.cmd("XSHADOW hub2", "250")
 	d := dial(t, s, "")
 	d.expect("220")
-	if got := d.cmd("EHLO hub2.test", "250"); !strings.Contains(got, "XSHADOW") {
+	if got := d.cmd("EHLO hub2.test", "250"); !offersKeyword(got, "XSHADOW") {
 		t.Fatalf("XSHADOW not offered before the reload:\n%s", got)
 	}
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
@@ -243,7 +243,7 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	if err := s.Reload(connectors(t, conf(", accept-xshadow")), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.cmd("EHLO hub2.test", "250"); !strings.Contains(got, "XSHADOW") {
+	if got := d.cmd("EHLO hub2.test", "250"); !offersKeyword(got, "XSHADOW") {
 		t.Errorf("EHLO after the reload that granted accept-xshadow again does not offer it:\n%s", got)
 	}
 	d.cmd("XSHADOW hub2", "250")

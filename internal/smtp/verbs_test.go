@@ -100,7 +100,7 @@ func TestShadowVerbReplies(t *testing.T) {
 	d.expect("220")
 	d.cmd("XSHADOW hub2", "503 5.5.1")    // before EHLO
 	d.cmd("XQUERYDISCARD 5", "503 5.5.1") // before XSHADOW
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "\n250-XSHADOW\n") && !strings.Contains(ehlo, "XSHADOW") {
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !offersKeyword(ehlo, "XSHADOW") {
 		t.Fatalf("XSHADOW not advertised:\n%s", ehlo)
 	}
 	d.cmd("XSHADOW", "501 5.5.4")
