@@ -362,8 +362,9 @@
 // its DSN names no Remote-MTA for it, nor for umbra's other notes:
 // umbraNote — and for those others (a throttle, a dead mark carrying no
 // reply, the stop: notTried) no Diagnostic-Code either, which carries a
-// host's reply: the text part says the recipient was not attempted and
-// why (notAttempted), and a delay's Status while it waits for a slot is
+// host's reply: the text part says why the recipient is not delivered
+// — "not attempted" only of a message never attempted, never of one whose
+// attempt the stop cut (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
 // TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —

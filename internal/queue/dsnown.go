@@ -223,13 +223,26 @@ func notTried(reply string) bool {
 // a sender inside the organisation, and only as the recipient's own
 // domain (an mx: queue) to one outside (shownReply's rule: no name of
 // the inside leaves it).
+//
+// "Not attempted" is said only of what was not: a message attempted
+// before (Attempts) whose recipient waits now, and one whose attempt the
+// stop cut (that attempt had begun: it may have reached the data), are
+// "not delivered" with the same reason.
 func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
-	reply, lead := r.LastReply, "not attempted yet: "
+	reply := r.LastReply
+	if _, last, ok := splitExpired(reply); ok {
+		reply = last
+	}
+	word := "attempted"
+	if m.Attempts > 0 || reply == stopReply {
+		word = "delivered"
+	}
+	reply, lead := r.LastReply, "not "+word+" yet: "
 	if code, last, ok := splitExpired(reply); ok {
 		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
-		reply, lead = last, code+expiredText+age+"; not attempted: "
+		reply, lead = last, code+expiredText+age+"; not "+word+": "
 	} else if kind == NotifyFailure {
-		lead = "not attempted: "
+		lead = "not " + word + ": "
 	}
 	inside := in.Sender(m.From)
 	dest := ""
@@ -246,7 +259,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 	case isDeadReply(reply):
 		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
 	case reply == stopReply:
-		return lead + "delivery was interrupted by a shutdown of this server"
+		return lead + "its last attempt was interrupted by a shutdown of this server"
 	}
 	return lead + reply
 }
