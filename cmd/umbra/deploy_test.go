@@ -292,13 +292,15 @@ func TestMakeInstallStartsAsUmbraUser(t *testing.T) {
 				check[i] = filepath.Join(dest, a)
 			}
 		}
-		// The unit's StateDirectory=umbra: systemd makes /var/lib/umbra
-		// (0750, the umbra user's) before ExecStartPre, and config check
-		// judges the data directory as the start will (it must be able
-		// to make and write it). Given here in a mount namespace of the
-		// check's own, so that the machine's /var/lib is left untouched.
+		// The unit's StateDirectory=umbra and RuntimeDirectory=umbra:
+		// systemd makes /var/lib/umbra and /run/umbra (0750, the umbra
+		// user's) before ExecStartPre, and config check judges the data
+		// directory and the admin socket's as the start will (it must be
+		// able to make and write them). Given here in a mount namespace
+		// of the check's own, so that the machine's /var/lib and /run are
+		// left untouched.
 		args := append([]string{"--reuid=umbra", "--regid=umbra", "--init-groups", "--"}, check...)
-		const stateDirectory = `mount -t tmpfs -o mode=0755 tmpfs /var/lib && mkdir -m 0750 /var/lib/umbra && chown umbra:umbra /var/lib/umbra && exec "$@"`
+		const stateDirectory = `for d in /var/lib /run; do mount -t tmpfs -o mode=0755 tmpfs $d && mkdir -m 0750 $d/umbra && chown umbra:umbra $d/umbra || exit 1; done; exec "$@"`
 		out, err := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c", stateDirectory, "sh", setpriv}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Errorf("%s unit's start-up check as the umbra user: %v\n%s", role, err, out)

@@ -38,10 +38,21 @@
 //     DNS resolver): those are warned of (checkReload).
 //   - The places the daemon writes are made at the start and a start that
 //     cannot make them is refused before the transport database is
-//     opened: the Maildir tree's root (before the data directory, and
-//     asked whether this process may create files there, access(2):
-//     maildirready.go; a reload that moves it is checked alike), the
-//     data directory, the tracking log's directory, the pickup directory.
+//     opened: the data directory, the Maildir tree's root, the pickup
+//     directory, the admin socket's and the tracking log's directory —
+//     each of the last four
+//     (before the data directory when outside it) also asked whether this
+//     process may create files there, access(2), an existing one too, and
+//     refused at its setting's line (dirsready.go; a reload that moves
+//     one is checked alike). config check meets the same for these and
+//     the data directory without making anything (startDirsRefused: a
+//     probe directory made and removed in a missing one's nearest
+//     parent), so that the unit's ExecStartPre refuses what the start
+//     would.
+//   - A configuration's refusal shows a value as the loader quoted it,
+//     its control character \xNN once, in config check, serve and the
+//     reload failure's log line alike (configText); the admin API's
+//     answers keep their one rule (admin.TextBytes).
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.

@@ -45,7 +45,7 @@ send_connectors:
 		body := fmt.Sprintf(`server: {name: hub1.sa.test, data_dir: %s, metrics_listen: "", source_address: 127.0.71.10}
 topology: %s
 receive_connectors:
-  - {name: in, bindings: ["127.0.71.10:2525"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}}
+  - {name: in, bindings: ["127.0.71.10:2525"], remote_ranges: ["127.0.0.0/8"], externally_secured: true, permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}}
 accepted_domains:
 %s%s`, filepath.Join(dir, "data"), topo, domains, mailbox)
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {

@@ -95,7 +95,7 @@ pickup:
 		{"maildir: ", "mailbox.maildir", "/proc/" + tag + "-md"},
 		{"data_dir: ", "data directory", "/proc/" + tag + "-data"},
 		{"path: ", "", "/proc/" + tag + "-trk"},
-		{"directory: ", "pickup directory", "/proc/" + tag + "-pickup"},
+		{"directory: ", "pickup.directory", "/proc/" + tag + "-pickup"},
 	} {
 		data, md, trk, pick := okData, okMd, okTrk, okPick
 		switch c.key {

@@ -218,9 +218,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// One inside the data directory waits for the database's open: a
 	// data directory of another user is said as such (chown), not as a
 	// Maildir this user may not write.
-	mdErr := maildirReady(cfg) // maildirready.go
-	if mdErr != nil && !pathUnder(cfg.Mailbox.Maildir, cfg.Server.DataDir) {
-		return mdErr
+	// The same for the pickup directory and the tracking log's.
+	if err := dirsReady(cfg, false); err != nil { // dirsready.go
+		return err
 	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
@@ -240,8 +240,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	defer store.Close()
-	if mdErr != nil {
-		return mdErr
+	if err := dirsReady(cfg, true); err != nil { // inside the data directory
+		return err
 	}
 	defer holdForTest("UMBRA_TEST_HOLD_STOP") // the moment before the close, after every other stop (startmark.go)
 	databaseLocked(ctx)                       // its lock tells a starting daemon from now on (startmark.go)
@@ -430,6 +430,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			MaxWindow: t.MaxConnectionsPerDestination, DeadCoolDown: t.DeadDestinationCoolDown.D()},
 		QuarantineExpiration: t.Quarantine.Expiration.D(), QuarantineDSN: t.Quarantine.DSNOnExpiry,
 		Panics: met, // recovered panics of the queue's goroutines (umbra_queue_panics_total)
+		// A pickup message's recorded end is kept while its .queued
+		// file is there (pickup.QueuedFileGone); without a pickup
+		// directory every end is kept.
+		PickupFileGone: pickupFileGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
@@ -1196,10 +1200,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, nil, nil, err
 	}
-	if next.Mailbox.Maildir != cur.Mailbox.Maildir {
-		if err := maildirReady(next); err != nil { // as at the start: mail would only be deferred there
-			return nil, nil, nil, err
-		}
+	// A written directory moved is checked as at the start (mail would
+	// only be deferred there, pickup files stay, the log not rotated).
+	if err := movedDirsReady(cur, next); err != nil {
+		return nil, nil, nil, err
 	}
 	restart := restartOnly(cur, next)
 	// outbound_tls stays as it runs (restartOnly named a change): the
@@ -1581,4 +1585,13 @@ func pathUnder(path, dir string) bool {
 	}
 	p, d := filepath.Clean(path), filepath.Clean(dir)
 	return p == d || strings.HasPrefix(p, d+string(filepath.Separator))
+}
+
+// pickupFileGone is the queue's test before it forgets a pickup end:
+// nil (keep every end) without a pickup directory.
+func pickupFileGone(dir string) func(queue.ID, string) bool {
+	if dir == "" {
+		return nil
+	}
+	return pickup.QueuedFileGone(dir)
 }

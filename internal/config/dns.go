@@ -110,8 +110,8 @@ func validateDNS(v *validator, d DNS) {
 			v.add(fmt.Sprintf("dns.servers: %q: port %s", s, msg), "dns", "servers", i)
 		}
 		if d.TrustAD && !ip.IsLoopback() {
-			v.add(fmt.Sprintf("dns.trust_ad: server %s is not on loopback; only a validating resolver on this host may be trusted for DNSSEC", s),
-				"dns", "servers", i)
+			v.compare(fmt.Sprintf("dns.trust_ad: server %s is not on loopback; only a validating resolver on this host may be trusted for DNSSEC", s),
+				[][]any{{"dns", "trust_ad"}}, "dns", "servers", i)
 		}
 	}
 	if d.TrustAD && len(d.Servers) == 0 {

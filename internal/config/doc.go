@@ -53,7 +53,10 @@
 //     empty value the file writes is an error at its line, never replaced
 //     by the default after decoding: Parse remembers the fields the file
 //     sets to zero (explicitZeros) and reports each one applyDefaults
-//     changed (zerovalues.go), so a new defaulted field is covered too.
+//     changed (zerovalues.go), so a new defaulted field is covered too;
+//     a string whose default is derived where it is used, not by
+//     applyDefaults (the console's files, dkim.arc.authserv_id), is
+//     listed there (derivedAtUse) and refused alike.
 //   - Relative paths are resolved once, at load: files against the
 //     configuration file's directory, the admin socket and the Maildir
 //     against the data directory; unix socket paths (the admin socket, a

@@ -122,6 +122,7 @@ func parse(data []byte, file string) (*Config, error) {
 	}
 	resolvePaths(cfg, base)
 	vs := append(append(append(replacedZeros(zeros), zeroCosts(zeros)...), zeroSizes(zeros)...), append(validate(cfg), validateOutboundTLSKeys(cfg, doc)...)...)
+	vs = append(vs, emptyDerived(zeros)...) // zerovalues.go: "" for a key derived at use
 	if len(left.errs) > 0 {
 		// Values that do not decode were left out; what is left is
 		// checked as a whole file is (zero values, validation), so that

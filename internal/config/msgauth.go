@@ -115,7 +115,7 @@ func validateMsgAuth(v *validator, m MessageAuthentication, at func(p ...any) []
 		}
 	}
 	if len(m.TrustedARCSealers) > 0 && m.ARC == MsgAuthOff {
-		v.add("message_authentication.trusted_arc_sealers needs arc checked (arc: header, quarantine or reject)", key("trusted_arc_sealers")...)
+		v.compare("message_authentication.trusted_arc_sealers needs arc checked (arc: header, quarantine or reject)", [][]any{key("arc")}, key("trusted_arc_sealers")...)
 	}
 	if m.MaxSignatures < 0 {
 		v.add("message_authentication.max_signatures must be positive", key("max_signatures")...)

@@ -31,7 +31,10 @@ func TestRateLimitsConfig(t *testing.T) {
 		})
 	}
 	p := filepath.Join(dir, "umbra.yaml")
-	os.WriteFile(p, []byte(ldapBase+"    rate_limits: {address: {messages: 5}, user: {recipients: 9, window: 1h}}\n"), 0o600)
+	// A user is counted where sessions log in (auth.mechanisms).
+	os.WriteFile(p, []byte(ldapBase+"    auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}\n"+
+		"    rate_limits: {address: {messages: 5}, user: {recipients: 9, window: 1h}}\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "creds"), nil, 0o600)
 	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)

@@ -269,6 +269,17 @@ func validate(c *Config) []violation {
 		if len(rc.Auth.Mechanisms) == 0 {
 			authOffSettings(v, c, rc, at)
 		}
+		// A session is a transport server by a server account's AUTH,
+		// a client certificate client_ca_file verifies, or an
+		// externally secured connector: without any of them the rights
+		// of permissions.servers reach no session.
+		if c.Written(at("permissions", "servers")...) && len(rc.Permissions.Servers) > 0 &&
+			len(rc.Auth.Mechanisms) == 0 && rc.TLS.ClientCAFile == "" && !rc.ExternallySecured {
+			v.compare(fmt.Sprintf("%s is set but no session of this connector can be a transport server (no auth.mechanisms for a server account, "+
+				"no tls.client_ca_file for a certificate, not externally_secured): its rights reach no session; remove the key or "+
+				"let servers in by one of those", settingName(at("permissions", "servers"))),
+				[][]any{at("auth", "mechanisms"), at("tls", "client_ca_file"), at("externally_secured")}, at("permissions", "servers")...)
+		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
 		}
@@ -986,6 +997,7 @@ func authOffSettings(v *validator, c *Config, rc ReceiveConnector, at func(...an
 		{rc.Auth.AllowInsecure, at("auth", "allow_insecure"), "there is no AUTH to offer before STARTTLS"},
 		{len(rc.Permissions.Authenticated) > 0, at("permissions", "authenticated"), "no session of this connector is ever authenticated"},
 		{c.Written(at("limits", "max_auth_failures")...), at("limits", "max_auth_failures"), "no AUTH can fail on this connector"},
+		{c.Written(at("rate_limits", "user")...), at("rate_limits", "user"), "no session of this connector has a user to count"},
 	} {
 		if s.set {
 			v.compare(fmt.Sprintf("%s is set but auth.mechanisms is empty, so this connector offers no AUTH: %s; "+

@@ -252,3 +252,30 @@ func zeroSizes(zs []explicitZero) []violation {
 	}
 	return vs
 }
+
+// derivedAtUse are the string keys whose empty value is not replaced by
+// applyDefaults but derived where it is used (so replacedZeros does not
+// see them): an explicit "" written for one is refused as any other
+// zero that is no setting of its own, naming what leaving the key out
+// gives.
+var derivedAtUse = map[string]string{
+	"console.cert_file":        "the first receive connector's TLS certificate",
+	"console.key_file":         "the first receive connector's TLS key",
+	"console.credentials_file": "the first receive connector's auth.credentials_file",
+	"dkim.arc.authserv_id":     "server.name",
+}
+
+// emptyDerived reports the fields of zs that are derivedAtUse and
+// written empty.
+func emptyDerived(zs []explicitZero) []violation {
+	var vs []violation
+	for _, z := range zs {
+		what, ok := derivedAtUse[z.name]
+		if !ok || !isEmptyValue(z.field) {
+			continue
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: an empty value is not a setting of its own; without the key umbra uses %s",
+			z.name, z.written, what)})
+	}
+	return vs
+}

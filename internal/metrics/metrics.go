@@ -301,7 +301,7 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func()
 	reg.MustRegister(&queueCollector{src: src, suspended: suspended,
 		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
-		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type.",
+		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type, not counting a message suspended by itself (0: none).",
 			[]string{"queue_type"}, nil),
 	})
 }
@@ -353,8 +353,12 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			counts[key{typ, "ready"}] -= q.ByState[queue.Ready] - q.Retry
 			counts[key{typ, "retry"}] -= q.Retry
 		}
-		if o, ok := oldest[typ]; !ok || q.Oldest < o {
-			oldest[typ] = q.Oldest
+		// A message suspended by itself waits for the operator, not for
+		// delivery: not the oldest here (UmbraOldMessages).
+		if w := q.OldestWaiting; w != 0 {
+			if o, ok := oldest[typ]; !ok || w < o {
+				oldest[typ] = w
+			}
 		}
 	}
 	for k, n := range counts {

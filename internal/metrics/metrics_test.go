@@ -20,10 +20,10 @@ func TestMetricsLintAndValues(t *testing.T) {
 	old := queue.ID(time.Now().Add(-90 * time.Second).UnixMicro())
 	RegisterQueues(reg, func() ([]queue.QueueStats, error) {
 		return []queue.QueueStats{
-			{Name: "mx:example.net", Count: 3, ByState: map[queue.State]int{queue.Ready: 3}, Retry: 1, Oldest: old},
-			{Name: "mx:example.org", Count: 1, ByState: map[queue.State]int{queue.Active: 1}, Oldest: old + 5},
-			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9},
-			{Name: "shadow:hub-b", Count: 4, ByState: map[queue.State]int{queue.Shadow: 4}, Oldest: old + 11},
+			{Name: "mx:example.net", Count: 3, ByState: map[queue.State]int{queue.Ready: 3}, Retry: 1, Oldest: old, OldestWaiting: old},
+			{Name: "mx:example.org", Count: 1, ByState: map[queue.State]int{queue.Active: 1}, Oldest: old + 5, OldestWaiting: old + 5},
+			{Name: "poison", Count: 1, ByState: map[queue.State]int{queue.Poison: 1}, Oldest: old + 9, OldestWaiting: old + 9},
+			{Name: "shadow:hub-b", Count: 4, ByState: map[queue.State]int{queue.Shadow: 4}, Oldest: old + 11, OldestWaiting: old + 11},
 		}, nil
 	}, nil)
 	m.Session("default")

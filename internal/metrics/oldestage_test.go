@@ -15,7 +15,7 @@ func TestOldestAgeNeverNegative(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ahead := queue.ID(time.Now().Add(time.Hour).UnixMicro())
 	RegisterQueues(reg, func() ([]queue.QueueStats, error) {
-		return []queue.QueueStats{{Name: "mailbox:DB01", Count: 1, ByState: map[queue.State]int{queue.Ready: 1}, Oldest: ahead}}, nil
+		return []queue.QueueStats{{Name: "mailbox:DB01", Count: 1, ByState: map[queue.State]int{queue.Ready: 1}, Oldest: ahead, OldestWaiting: ahead}}, nil
 	}, nil)
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -44,7 +44,9 @@
 //     whose Helo is NAME.eml). A file is removed without its message
 //     being waited for only when the database recorded that message's
 //     end (the commit removing its record writes it, Tx.Delete; kept as
-//     long as the submission keys). Any other .queued file — a new
+//     long as its .queued file is there, QueuedFileGone: a downtime
+//     longer than message_expiration after a crash between the end and
+//     the file's removal does not make the file go twice). Any other .queued file — a new
 //     database (queue.db moved aside or lost, data_dir wiped), one
 //     restored from an older backup, the id given since to another
 //     message, a file another server marked, a record set aside as

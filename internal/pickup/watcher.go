@@ -562,3 +562,20 @@ func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 	}
 	return data, fi, nil
 }
+
+// QueuedFileGone returns the test the queue's pruner asks before it
+// forgets a pickup message's recorded end (queue.ManagerConfig
+// PickupFileGone): whether dir holds no NAME.<id>.queued file for the
+// message submitted as name (NAME.eml). Only a directory that is there
+// and answers "no such file" says gone; a directory not there (an
+// unmounted file system) or one that cannot be read keeps the end, so
+// that the file, when it comes back, goes and is not submitted again.
+func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
+	return func(id queue.ID, name string) bool {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return false
+		}
+		_, err := os.Lstat(filepath.Join(dir, strings.TrimSuffix(name, ".eml")+"."+id.String()+".queued"))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+}

@@ -440,6 +440,9 @@ func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 				qs[k].Count++
 				qs[k].ByState[Active]++
 				qs[k].Oldest = min(qs[k].Oldest, mv.id)
+				if w := qs[k].OldestWaiting; w == 0 || mv.id < w { // in its attempt: waiting, not suspended
+					qs[k].OldestWaiting = mv.id
+				}
 			}
 		}
 		k, ok := at[QueueSubmission]
@@ -454,6 +457,20 @@ func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 			}
 		}
 		sub.Oldest = fa.oldestLeft
+		// The oldest left that is not suspended by itself, past the
+		// moved ones as oldestLeft is found.
+		moved := make(map[ID]bool, len(fa.moves))
+		for _, mv := range fa.moves {
+			moved[mv.id] = true
+		}
+		sub.OldestWaiting = 0
+		tx.walkQueue(QueueSubmission, 0, func(id ID, st State, known bool) bool {
+			if moved[id] || known && st == Suspended {
+				return true
+			}
+			sub.OldestWaiting = id
+			return false
+		})
 		if sub.Count <= 0 {
 			qs = slices.Delete(qs, k, k+1)
 		}

@@ -208,6 +208,16 @@ func heldPath(dir *os.File, path string) string {
 	return path
 }
 
+// heldError is an error of a read through heldPath, its text written
+// with path's directory (heldText), what it wraps kept for errors.Is.
+type heldError struct {
+	text string
+	err  error
+}
+
+func (e *heldError) Error() string { return e.text }
+func (e *heldError) Unwrap() error { return e.err }
+
 // heldText is text with heldPath's directory written as path's.
 func heldText(dir *os.File, path, text string) string {
 	return strings.ReplaceAll(text, filepath.Dir(heldPath(dir, path)), filepath.Dir(path))

@@ -1115,7 +1115,10 @@
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
 // queues it once. The commit removing a pickup message's record notes its
-// end (bucket pickupends, pickupfate.go, pruned with the keys): at a start
+// end (bucket pickupends, pickupfate.go; pruned after message_expiration
+// only once the pickup directory shows its .queued file gone,
+// ManagerConfig.PickupFileGone, so a crash before the file's removal
+// and any downtime never send it twice): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).
@@ -1326,11 +1329,11 @@
 // the restore's check of its copy reads it there (heldPath, through
 // /proc/self/fd): a swap between the hold and the first stillAt makes,
 // writes and removes nothing where the link leads
-// (swapcopy_test.go). The compaction still reads its source
-// database by the path (openChecked, under the command's lock): a
-// directory swapped and swapped back in between has it compact the
-// other directory's database, which only the daemon's user — who may
-// write queue.db anyway — can arrange. A file whose schema version is newer than schemaVersion
+// (swapcopy_test.go). The compaction reads its source database there
+// too (openChecked of heldPath): a directory swapped at the name after
+// the hold and swapped back before the rename's check does not have it
+// compact the other directory's database and rename that copy over
+// this one (compactsource_test.go). A file whose schema version is newer than schemaVersion
 // is refused (ErrNewerSchema) and left unchanged — by Open, Compact and
 // Restore alike; older versions are
 // upgraded in the transaction that opens them. The same transaction

@@ -304,7 +304,8 @@ func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials
 	var found []string
 	if held == nil {
 		found, _ = filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"+globEscape(suffix)))
-	} else if d, err := os.Open(heldPath(held, filepath.Join(dir, "."))); err == nil {
+	} else if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		d := os.NewFile(uintptr(fd), dir)
 		names, _ := d.Readdirnames(-1)
 		d.Close()
 		for _, n := range names {
@@ -750,11 +751,22 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if err := linkedDatabase(held, path, "umbra db compact"); err != nil {
 		return 0, 0, err
 	}
-	before = fi.Size()
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
-	// reports it, never with a panic.
-	src, err := openChecked(path, Options{mustExist: true})
+	// reports it, never with a panic. Read in the directory held
+	// (heldPath), as everything the compaction writes is: a directory
+	// swapped at the name between the hold and this read, and swapped
+	// back before the rename's check, must not have it compact another
+	// database and rename that copy over this one.
+	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
+	if err != nil {
+		err = &heldError{heldText(held, path, err.Error()), err} // the operator knows path
+	}
+	if st, serr := statIn(held, path); serr == nil {
+		before = st.Size
+	} else {
+		before = fi.Size()
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
 	}
@@ -807,7 +819,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if damaged {
 		dst.Close()
 		removeIn(held, tmp)
-		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
+		return 0, 0, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, heldText(held, path, err.Error()), recoverPath)
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr

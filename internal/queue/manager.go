@@ -71,6 +71,13 @@ type ManagerConfig struct {
 	// Panics counts the recovered panics of the queue's goroutines
 	// (panics.go); nil counts none.
 	Panics PanicObserver
+	// PickupFileGone, when set, says whether the file NAME.<id>.queued a
+	// recorded pickup end names (NAME.eml, pickupfate.go) is surely gone
+	// from the pickup directory. An end older than message_expiration is
+	// forgotten only when it says so: a file left by a crash between the
+	// end and its removal is never submitted again, however long the
+	// server was down. Nil keeps every end.
+	PickupFileGone func(id ID, name string) bool
 }
 
 // Manager is the queue manager: the only scheduler. It claims due

@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"time"
 )
 
 // PickupFate is what this database knows of the message a pickup file
@@ -86,23 +88,74 @@ func (t *Tx) notePickupEnd(m *Message) error {
 	return b.Put(m.ID.Key(), append(putTime(t.now()), m.Helo...))
 }
 
-// prunePickupEnds forgets up to limit pickup ends recorded before cutoff.
-func (t *Tx) prunePickupEnds(cutoff int64, limit int) (int, error) {
-	b := t.tx.Bucket(bucketPickupEnds)
-	if b == nil {
-		return 0, nil
+// prunePickupEnds forgets the pickup ends recorded before cutoff whose
+// file NAME.<id>.queued is gone (ManagerConfig.PickupFileGone). An end
+// whose file is still there is kept however old it is: a crash between
+// the message's end and the file's removal, then a downtime longer than
+// message_expiration, must not make the next start submit the file
+// again. Without PickupFileGone every end is kept (a server whose pickup
+// was turned off makes no new ones). The directory is looked at outside
+// any transaction; an end is deleted only if it is still the one looked
+// at. Bounded: expiredRounds transactions of expiredBatch ends.
+func (q *Manager) prunePickupEnds(cutoff time.Time) {
+	gone := q.cfg.PickupFileGone
+	if gone == nil {
+		return
 	}
-	var old [][]byte
-	c := b.Cursor()
-	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
-		if len(v) < 8 || int64(beUint64(v)) < cutoff {
-			old = append(old, bytes.Clone(k))
+	type end struct{ k, v []byte }
+	var after []byte
+	for i := 0; i < expiredRounds; i++ {
+		var old []end
+		scanned := 0
+		_ = q.store.View(func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketPickupEnds)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && scanned < expiredBatch; k, v = c.Next() {
+				scanned++
+				after = bytes.Clone(k)
+				if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
+					old = append(old, end{bytes.Clone(k), bytes.Clone(v)})
+				}
+			}
+			return nil
+		})
+		var drop []end
+		for _, e := range old {
+			if len(e.k) != 8 || len(e.v) < 8 || gone(ID(beUint64(e.k)), string(e.v[8:])) {
+				drop = append(drop, e)
+			}
+		}
+		if len(drop) > 0 {
+			err := q.store.Update(context.Background(), func(tx *Tx) error {
+				b := tx.tx.Bucket(bucketPickupEnds)
+				if b == nil {
+					return nil
+				}
+				for _, e := range drop {
+					if bytes.Equal(b.Get(e.k), e.v) {
+						if err := b.Delete(e.k); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				q.log.Error("pruning pickup ends failed; the next hour tries again", "err", err)
+				return
+			}
+		}
+		if scanned < expiredBatch {
+			return
 		}
 	}
-	for _, k := range old {
-		if err := b.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(old), nil
 }

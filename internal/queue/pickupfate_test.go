@@ -9,7 +9,7 @@ import (
 // SR-12: what a database knows of a pickup file's message decides the
 // file's fate at a start (package pickup): queued here, its end recorded
 // here, or unknown — a new database, an id given to another message
-// (ids restart with a database), or an end pruned. Only an end recorded
+// (ids restart with a database), or an end pruned once its file was gone. Only an end recorded
 // for that file's name lets the file go (rt29 pick F1).
 func TestPickupFateOfQueuedFile(t *testing.T) {
 	ctx := context.Background()
@@ -58,11 +58,12 @@ func TestPickupFateOfQueuedFile(t *testing.T) {
 	if got := NewManager(openTest(t), nil, ManagerConfig{}).PickupFate(f1, "f1.eml"); got != PickupUnknown {
 		t.Errorf("a new database: fate %d, want unknown", got)
 	}
-	// The end is kept as long as the submission keys are.
+	// The end outlives the submission keys: it goes only when its file
+	// is gone (TestSR12PickupEndKeptWhileItsFileExists).
 	if err := s.Update(ctx, func(tx *Tx) error { _, err := tx.PruneSubmitKeys(time.Now().Add(time.Hour), 100); return err }); err != nil {
 		t.Fatal(err)
 	}
-	if got := q.PickupFate(f1, "f1.eml"); got != PickupUnknown {
-		t.Errorf("after pruning: fate %d, want unknown", got)
+	if got := q.PickupFate(f1, "f1.eml"); got != PickupEnded {
+		t.Errorf("after pruning the keys: fate %d, want ended", got)
 	}
 }

@@ -20,6 +20,8 @@ func (q *Manager) pruneBacklog(now time.Time) {
 	cutoff := now.Add(-q.policy().MessageExpiration)
 	dupCutoff := now.Add(-q.duplicateWindow())
 	finCutoff := now.Add(-q.policy().MessageExpiration - shadowExpiryGrace) // finished.go
+	// Pickup ends are kept while their files may exist (pickupfate.go).
+	q.prunePickupEnds(cutoff)
 	for i := 0; i < expiredRounds; i++ {
 		var d, r, k, f, td int
 		err := q.store.Update(context.Background(), func(tx *Tx) error {

@@ -75,7 +75,8 @@ import (
 //	          written by the commit that removes a pickup message's
 //	          record (Tx.Delete): its NAME.<id>.queued file may go
 //	          (Manager.PickupFate; any other such file is submitted
-//	          again); pruned with submitkeys
+//	          again); pruned after message_expiration only once its
+//	          file is gone (ManagerConfig.PickupFileGone)
 //	rcptcache address (recipients.Callout.key: mailaddr.AddrKey for an authoritative domain, EarlierKeys read too; the local part exact for another) → known (1 byte: 1 known, 0 unknown) ‖
 //	          checked-at (8, BE unix nanoseconds) ‖ next hop's reply
 //	          the recipient callout's answers (SMTP-6, rcptcache.go), kept

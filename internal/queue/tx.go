@@ -332,6 +332,11 @@ type QueueStats struct {
 	Count   int
 	ByState map[State]int
 	Oldest  ID // the first message to arrive that is still in the queue
+	// OldestWaiting: the first message to arrive that is still in the
+	// queue and not suspended by itself (the queue gauges' oldest age:
+	// a suspended message waits for the operator, not for delivery);
+	// 0 when none is.
+	OldestWaiting ID
 	// Retry counts, of the ByState[Ready] messages, those waiting for a
 	// retry after a deferral (DisplayState "retry"); set by WaitingRetry,
 	// not by Queues, which reads the index alone.
@@ -355,6 +360,9 @@ func (t *Tx) Queues() []QueueStats {
 		q := &out[len(out)-1]
 		q.Count++
 		q.ByState[State(v[0])]++
+		if q.OldestWaiting == 0 && State(v[0]) != Suspended {
+			q.OldestWaiting = id
+		}
 	}
 	return out
 }
@@ -646,7 +654,8 @@ func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
 }
 
 // PruneSubmitKeys forgets up to limit submission keys recorded before
-// cutoff, and up to limit pickup ends recorded before it (pickupfate.go).
+// cutoff. The pickup ends are not pruned with them: an end is kept as
+// long as its file may exist (Manager.prunePickupEnds, pickupfate.go).
 func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucketSubmitKey)
 	var old [][]byte
@@ -661,6 +670,5 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 			return 0, err
 		}
 	}
-	ends, err := t.prunePickupEnds(nanos(cutoff), limit) // kept as long as the keys (pickupfate.go)
-	return len(old) + ends, err
+	return len(old), nil
 }

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +29,19 @@ var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 func connector(t *testing.T, yaml string) config.ReceiveConnector {
 	t.Helper()
-	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+yaml), "test.yaml")
+	// rate_limits.user counts logged-in users only, and a connector
+	// without AUTH refuses it (config): offered where a test limits
+	// users and says nothing of AUTH.
+	auth := ""
+	if strings.Contains(yaml, "user:") && !strings.Contains(yaml, "auth:") {
+		creds := filepath.Join(t.TempDir(), "creds")
+		if err := os.WriteFile(creds, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = "    auth: {mechanisms: [PLAIN], credentials_file: " + strconv.Quote(creds) + ", allow_insecure: true}\n"
+	}
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+
+		auth+yaml), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,11 +67,11 @@ func TestXShadowAdvertisementRule(t *testing.T) {
 	})
 
 	t.Run("no way to authenticate: never", func(t *testing.T) {
-		s := startShadowServer(t, &fakeQueue{}, sh(), true, connectors(t, `
+		s := startShadowServer(t, &fakeQueue{}, sh(), true, withServerRights(connectors(t, `
   - name: plain
     bindings: ["127.0.0.1:0"]
-    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
-`))
+    permissions: {anonymous: [submit]}
+`), 0, "submit", "relay", "accept-xshadow"))
 		d := dial(t, s, "")
 		d.expect("220")
 		if offersXShadow(d.cmd("EHLO c", "250")) {
@@ -151,11 +151,11 @@ func TestDatabaseDigestAdvertised(t *testing.T) {
 		t.Fatal("digest offered after a user account logged in")
 	}
 
-	plain := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, `
+	plain := startShadowServer(t, &fakeQueue{}, sh, true, withServerRights(connectors(t, `
   - name: plain
     bindings: ["127.0.0.1:0"]
-    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
-`))
+    permissions: {anonymous: [submit]}
+`), 0, "submit", "relay", "accept-xshadow"))
 	d = dial(t, plain, "")
 	d.expect("220")
 	if strings.Contains(d.cmd("EHLO c", "250"), "XSHADOWDB") {

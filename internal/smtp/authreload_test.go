@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"umbra/internal/config"
 )
 
 // SR-1, OPS-1 (rt28b F1, sibling): a shadow session a transport server
@@ -23,17 +25,23 @@ func TestSR1TrustTakenAwayEndsShadowSession(t *testing.T) {
     bindings: [%q]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: %v
-    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+    permissions: {anonymous: [submit]}
 `, addr, trusted)
 	}
+	// The servers' rights stay as they were; only the trust goes (a
+	// file granting them where no session can be a server is refused
+	// at load: they are given after it).
+	conns := func(trusted bool) []config.ReceiveConnector {
+		return withServerRights(connectors(t, conf(trusted)), 0, "submit", "relay", "accept-xshadow")
+	}
 	sh := &fakeShadow{notes: map[string][]string{}}
-	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf(true)))
+	s := startShadowServer(t, &fakeQueue{}, sh, true, conns(true))
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO hub2.test", "250")
 	d.cmd("XSHADOW hub2", "250")
 	d.cmd("XQUERYDISCARD 10", "250")
-	if err := s.Reload(connectors(t, conf(false)), testTable()); err != nil {
+	if err := s.Reload(conns(false), testTable()); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd("XQUERYDISCARD 10", "421 4.7.0")

@@ -137,13 +137,16 @@ func TestSR17TrustTakenAwayNoLongerVouchesForClaim(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	conf := func(trusted bool) []config.ReceiveConnector {
-		return connectors(t, fmt.Sprintf(`
+		// The servers' rights stay; only the trust goes (granted after
+		// the load: a file giving them where no session can be a
+		// server is refused).
+		return withServerRights(connectors(t, fmt.Sprintf(`
   - name: transport
     bindings: [%q]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: %v
-    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
-`, addr, trusted))
+    permissions: {anonymous: [submit]}
+`, addr, trusted)), 0, "submit", "relay", "accept-xshadow")
 	}
 	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, conf(true))
 	r := &notingReceipt{}

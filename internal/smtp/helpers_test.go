@@ -117,6 +117,15 @@ func connectors(t testing.TB, yaml string) []config.ReceiveConnector {
 	return c.ReceiveConnectors
 }
 
+// withServerRights gives connector i of conns the rights of
+// permissions.servers after the load: a connector where no session can
+// be a transport server, which the configuration refuses to grant them
+// (config OPS-3), as the runtime guards must still hold for one.
+func withServerRights(conns []config.ReceiveConnector, i int, rights ...string) []config.ReceiveConnector {
+	conns[i].Permissions.Servers = rights
+	return conns
+}
+
 // startServer runs a Server with the given connectors on loopback.
 func startServer(t *testing.T, q Queue, conns ...config.ReceiveConnector) *Server {
 	t.Helper()

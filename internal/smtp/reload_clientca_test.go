@@ -13,19 +13,25 @@ import (
 
 // SMTP-8, SMTP-2: a transport server by its TLS client
 // certificate is one only while the connector in force trusts the CA
-// that verified it. A reload that takes client_ca_file away (the
-// operator no longer trusts that CA) leaves a new connection with the
-// same certificate without the servers' rights; the session open at the
-// reload must not keep them either — the same vouching claimOwn now
-// asks of externally_secured.
+// that verified it. A reload that changes client_ca_file to a CA that
+// did not sign it (the operator no longer trusts the old CA) refuses a
+// new connection with the same certificate; the session open at the
+// reload must not keep the servers' rights either — the same vouching
+// claimOwn asks of externally_secured.
 func TestSMTP8ClientCATakenAwayEndsCertificateServerRights(t *testing.T) {
 	caPEM, leaf, _ := orgPKI(t)
 	caFile := filepath.Join(t.TempDir(), "org-ca.pem")
 	os.WriteFile(caFile, caPEM, 0o600)
+	// The reload replaces the client CA by another one, which did not
+	// sign hub7's certificate (taking client_ca_file away altogether
+	// would leave permissions.servers to no session: refused at load).
+	otherPEM, _, _ := orgPKI(t)
+	otherFile := filepath.Join(t.TempDir(), "other-ca.pem")
+	os.WriteFile(otherFile, otherPEM, 0o600)
 	cert, key, serverPool := testCert(t)
 	addr := freeAddr(t)
 	conf := func(withCA bool) string {
-		ca := ""
+		ca := fmt.Sprintf(", client_ca_file: %q", otherFile)
 		if withCA {
 			ca = fmt.Sprintf(", client_ca_file: %q", caFile)
 		}
@@ -62,9 +68,9 @@ func TestSMTP8ClientCATakenAwayEndsCertificateServerRights(t *testing.T) {
 	if err := s.Reload(connectors(t, conf(false)), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	n := session() // a new connection: its certificate is verified by no CA now
-	n.cmd("MAIL FROM:<a@example.test>", "250")
-	n.cmd("RCPT TO:<x@remote.example>", "550 5.7.1")
+	// A new connection with the certificate is refused at its handshake
+	// now (no CA in force signed it); the session open at the reload
+	// keeps no servers' right either.
 	d.cmd("MAIL FROM:<a@example.test>", "250")
 	d.cmd("RCPT TO:<x@remote.example>", "550 5.7.1")
 }

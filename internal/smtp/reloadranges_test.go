@@ -83,7 +83,7 @@ func TestSMTP3ReloadAddsRightsOnlyToSessionsItAccepts(t *testing.T) {
   - name: trusted
     bindings: [%q]
     remote_ranges: ["127.0.0.184/32"]
-    permissions: {anonymous: [submit], servers: [submit, relay]}
+    permissions: {anonymous: [submit]}
 `, addr, addr, addr)
 	q := &fakeQueue{}
 	s := startServer(t, q, connectors(t, before)...)
@@ -99,7 +99,7 @@ func TestSMTP3ReloadAddsRightsOnlyToSessionsItAccepts(t *testing.T) {
 	picked := open("127.0.0.182")   // on default; public takes it after the reload
 	accepted := open("127.0.0.183") // on default, which still takes it
 	trusted := open("127.0.0.184")  // a transport server by trusted's trust alone
-	if err := s.Reload(connectors(t, after), testTable()); err != nil {
+	if err := s.Reload(withServerRights(connectors(t, after), 2, "submit", "relay"), testTable()); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("more specific connector", func(t *testing.T) {

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// writtenDir is a directory the configuration names that umbra creates
+// files in: the setting's name, the directory, and where the setting is
+// (its own line, or data_dir's for a path derived from it).
+type writtenDir struct {
+	setting, dir string
+	at           []any
+}
+
+// writtenDirs are the directories the configuration names that serve
+// writes beside the data directory itself: the Maildir tree's root, the
+// pickup directory (files renamed and removed in it, its lock file), the
+// admin socket's directory (the socket made there) and the tracking
+// log's directory (the log made, rotated by rename there).
+func writtenDirs(cfg *config.Config) []writtenDir {
+	var out []writtenDir
+	if cfg.Mailbox.Maildir != "" {
+		out = append(out, writtenDir{"mailbox.maildir", cfg.Mailbox.Maildir, []any{"mailbox", "maildir"}})
+	}
+	if cfg.Pickup.Directory != "" {
+		out = append(out, writtenDir{"pickup.directory", cfg.Pickup.Directory, []any{"pickup", "directory"}})
+	}
+	if cfg.Server.AdminSocket != "" {
+		at := []any{"server", "admin_socket"}
+		if !cfg.Written(at...) {
+			at = []any{"server", "data_dir"} // the default socket is data_dir's
+		}
+		out = append(out, writtenDir{"server.admin_socket", filepath.Dir(cfg.Server.AdminSocket), at})
+	}
+	if cfg.Tracking.Enabled && cfg.Tracking.Path != "" {
+		at := []any{"tracking", "path"}
+		if !cfg.Written(at...) {
+			at = []any{"server", "data_dir"} // the default path is data_dir's
+		}
+		out = append(out, writtenDir{"tracking.path", filepath.Dir(cfg.Tracking.Path), at})
+	}
+	return out
+}
+
+// dirsReady makes each written directory (writtenDirs) and checks that
+// this process may create files in it, as serve makes the data
+// directory: a directory it cannot make or write (a path under /proc, a
+// directory of another user, a read-only mount — under the shipped
+// systemd units, ProtectSystem=strict, every path outside their
+// ReadWritePaths=) is refused at the setting's line, at the start before
+// anything is opened and at a reload that moves it, instead of every
+// local delivery deferring, every pickup file staying or every tracking
+// log rotation failing with the cause in the log alone. The check is the
+// kernel's answer for this process (access(2) with W_OK|X_OK, which sees
+// a read-only mount too), not the mode bits read. inData chooses the
+// directories inside the data directory (true) or the others (false):
+// one inside waits for the database's open, so that a data directory of
+// another user is said as such, not as a directory this user may not
+// write, and a refused start outside it leaves no data directory behind.
+func dirsReady(cfg *config.Config, inData bool) error {
+	for _, d := range writtenDirs(cfg) {
+		if pathUnder(d.dir, cfg.Server.DataDir) != inData {
+			continue
+		}
+		if err := dirReady(cfg, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirReady is dirsReady's check of one directory.
+func dirReady(cfg *config.Config, d writtenDir) error { return dirCheck(cfg, d, true) }
+
+// dirCheck is dirReady; without mk, for config check, it makes nothing
+// and leaves nothing behind, yet meets what making the directory would
+// meet: an existing one is asked as by the start (access(2)), and for a
+// missing one a probe directory is made and removed at once in its
+// nearest existing parent (a mkdir under /proc, /sys or on a read-only
+// mount fails there as the start's would, where a mode check would pass
+// for root), its error said of the first missing name, in the start's
+// words.
+func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
+	shown, in := d.setting+" "+d.dir, ""
+	switch d.setting {
+	case "tracking.path":
+		shown, in = d.setting+" "+cfg.Tracking.Path, " (in "+d.dir+")"
+	case "server.admin_socket":
+		shown, in = d.setting+" "+cfg.Server.AdminSocket, " (in "+d.dir+")"
+	}
+	// A directory that cannot be made is named once: "mailbox.maildir
+	// DIR: mkdir DIR: …", "tracking.path FILE, its directory DIR: …".
+	what := d.setting
+	if in != "" {
+		what = shown + ", its directory"
+	}
+	fail := func(err error) error {
+		return cfg.ErrorAt(err.Error()+"; under the shipped systemd unit (ProtectSystem=strict) a directory outside "+
+			"/var/lib/umbra needs ReadWritePaths= in a drop-in (systemctl edit umbra-hub, or umbra-edge)", d.at...)
+	}
+	if mk {
+		if err := os.MkdirAll(d.dir, 0o750); err != nil {
+			return fail(reachError(what, d.dir, err)) // pathreach.go
+		}
+	} else if missing, err := firstMissing(d.dir); err != nil {
+		return fail(reachError(what, d.dir, err))
+	} else if missing != "" {
+		probe := filepath.Join(filepath.Dir(missing), fmt.Sprintf(".umbra-config-check-%d", os.Getpid()))
+		if err := os.Mkdir(probe, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = &fs.PathError{Op: "mkdir", Path: missing, Err: pe.Err}
+			}
+			return fail(reachError(what, d.dir, err))
+		}
+		os.Remove(probe)
+		return nil
+	}
+	if err := syscall.Access(d.dir, 0x2|0x1); err != nil { // W_OK|X_OK
+		return fail(fmt.Errorf("%s: this process (user %s, group %s) may not create files there%s: %w",
+			shown, queue.UserName(os.Geteuid()), queue.GroupName(os.Getegid()), in, err))
+	}
+	return nil
+}
+
+// movedDirsReady is dirReady at a reload, for each written directory
+// next names and cur did not.
+func movedDirsReady(cur, next *config.Config) error {
+	was := map[string]string{}
+	for _, d := range writtenDirs(cur) {
+		was[d.setting] = d.dir
+	}
+	for _, d := range writtenDirs(next) {
+		if was[d.setting] == d.dir {
+			continue
+		}
+		if err := dirReady(next, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstMissing is the outermost name of path that does not exist ("" when
+// path exists), or the error that kept it from being known. A file on
+// the way is the configuration's refusal (PathFaults), not this one's:
+// "" then, as for an existing path.
+func firstMissing(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	missing := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			return "", nil
+		case err == nil:
+			return missing, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", err
+		}
+		missing = p
+		if p == filepath.Dir(p) {
+			return "", nil
+		}
+	}
+}
+
+// startDirsRefused is what config check finds of the directories serve
+// makes and writes at its start before it opens anything — the data
+// directory and each written directory (writtenDirs) — each at its
+// setting's line in the start's words, without making any (dirCheck):
+// a configuration config check passes is not refused by the start for
+// a directory it may not make or write there (rt30c F1). One inside a
+// data directory refused is not refused again.
+func startDirsRefused(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	data := writtenDir{"data directory", cfg.Server.DataDir, []any{"server", "data_dir"}}
+	dataErr := dirCheck(cfg, data, false)
+	if dataErr != nil {
+		errs = append(errs, dataErr.(*config.Error))
+	}
+	for _, d := range writtenDirs(cfg) {
+		if dataErr != nil && pathUnder(d.dir, cfg.Server.DataDir) {
+			continue
+		}
+		if err := dirCheck(cfg, d, false); err != nil {
+			errs = append(errs, err.(*config.Error))
+		}
+	}
+	return errs
+}
