@@ -38,4 +38,21 @@ func TestOPS3OtherServeSaysHowManyMore(t *testing.T) {
 	if msg := c.OtherServeErr().Error(); strings.Contains(msg, "more") {
 		t.Errorf("5 daemons: %s; want no \"more\"", msg)
 	}
+	// The daemon whose file lies nearest the directory the command runs
+	// in is named first, however late it is found: the operator's own
+	// among many (the checker's, started from its directory, was left
+	// out for five others).
+	here := t.TempDir()
+	t.Chdir(here)
+	listServeProcs = func() []serveProc {
+		var ps []serveProc
+		for i := range 8 {
+			ps = append(ps, serveProc{pid: os.Getpid(), config: fmt.Sprintf("/etc/umbra/hub%d.yaml", i), named: true})
+		}
+		return append(ps, serveProc{pid: os.Getpid(), config: filepath.Join(here, "cfg", "mine.yaml"), named: true})
+	}
+	if msg := c.OtherServeErr().Error(); !strings.Contains(msg, "umbra runs (pid "+fmt.Sprint(os.Getpid())+", -c "+filepath.Join(here, "cfg", "mine.yaml")) ||
+		!strings.Contains(msg, "and 4 more") {
+		t.Errorf("9 daemons, one started from here: %s; want it named first and \"and 4 more\"", msg)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,7 +243,8 @@ func (c *Client) SetDefaultConfig(desc string) { c.defaultConfig = desc }
 // those of its configuration file's owner) run, started otherwise — with
 // -c FILE, at another socket (rt27c F4: the CLI without -c said "umbra
 // is not running" while a daemon started with -c hub.yaml ran). It
-// names each (at most 5, then how many more): pid, -c, socket where
+// names each (at most 5, those whose file lies nearest the command's
+// working directory first, then how many more): pid, -c, socket where
 // this user may see it.
 // The socket commands return it when no daemon answers; a command that
 // reads the default configuration's data directory itself (db compact,
@@ -256,7 +258,14 @@ func (c *Client) OtherServeErr() error {
 	var first serveProc
 	socket := ""
 	more := 0 // those past the five named (rt30c F8)
-	for _, p := range listServeProcs() {
+	// Those whose file lies nearest the directory the command runs in
+	// first: on a host of many daemons the operator's own is named
+	// among the five (rt30c F8).
+	procs := listServeProcs()
+	if cwd, err := os.Getwd(); err == nil {
+		sort.SliceStable(procs, func(i, j int) bool { return nearness(procs[i].config, cwd) > nearness(procs[j].config, cwd) })
+	}
+	for _, p := range procs {
 		if !trustedRunner(p.pid, p.config) {
 			continue
 		}
@@ -389,4 +398,19 @@ func unixListenerPaths() []string {
 		}
 	}
 	return out
+}
+
+// nearness is how many leading path elements the directory of the
+// configuration file config shares with dir (0 for none known).
+func nearness(config, dir string) int {
+	if config == "" {
+		return 0
+	}
+	a := strings.Split(filepath.Clean(filepath.Dir(config)), string(filepath.Separator))
+	b := strings.Split(filepath.Clean(dir), string(filepath.Separator))
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
