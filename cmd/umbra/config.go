@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -47,11 +48,12 @@ func newConfigCmd() *cobra.Command {
 			// (configCheckResult), the exit code as without it.
 			res := configCheckResult{File: jsonsafe.TextBytes(args[0]), Errors: []string{}, Warnings: []string{}}
 			// Errors and warnings name files and quote their content:
-			// a byte that is not UTF-8 shows as \xNN and the text \xNN
-			// as \\xNN (jsonsafe.TextBytes), as in every other answer.
+			// the file name as every answer writes it (jsonsafe.TextBytes),
+			// a value's control character as the loader's \xNN once
+			// (configText).
 			refuse := func(lines []string, summary error) error {
 				for i := range lines {
-					lines[i] = jsonsafe.TextBytes(lines[i])
+					lines[i] = configText(lines[i], args[0])
 				}
 				res.Errors = append(res.Errors, lines...)
 				if wantJSON(cmd) {
@@ -66,7 +68,7 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: summary}
 			}
 			warn := func(line string) {
-				line = jsonsafe.TextBytes(line)
+				line = configText(line, args[0])
 				res.Warnings = append(res.Warnings, line)
 				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
@@ -96,13 +98,19 @@ func newConfigCmd() *cobra.Command {
 					return refuse([]string{err.Error()}, errors.New(jsonsafe.TextBytes(err.Error())))
 				}
 			}
-			if f := checkConfig(cfg); f != nil || pathErrs != nil {
+			// The directories serve makes and writes at its start, as
+			// this user, without making them (startDirsRefused).
+			dirErrs := startDirsRefused(cfg)
+			if f := checkConfig(cfg); f != nil || pathErrs != nil || dirErrs != nil {
 				var r checkReport
 				if pathErrs != nil {
 					r.add(" is not valid", pathErrs)
 				}
 				if f != nil {
 					r.add(f.summary, errors.New(strings.Join(f.detail, "\n")))
+				}
+				if dirErrs != nil {
+					r.add(" names a directory this process may not make or write", dirErrs)
 				}
 				f = r.failure()
 				return refuse(f.detail, fmt.Errorf("%s%s", jsonsafe.TextBytes(args[0]), f.summary))
@@ -166,6 +174,64 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+// configText is a line of a configuration's errors or warnings as
+// config check, serve and the reload failure's log line show it (rt30c
+// F5): the loader quotes a value (%q), which writes a control character
+// as \xNN and a backslash doubled already, so the line is not escaped
+// again by jsonsafe.TextBytes — which would double the backslash of
+// each such \xNN, "a\\x00b" reading as a literal backslash. Only a
+// byte left that is not UTF-8 (a path in a system error) is written
+// \xNN, a backslash run before it doubled; a file name of files at the
+// line's start is written by jsonsafe.TextBytes, as every answer names
+// a file. Each line of s is done so.
+func configText(s string, files ...string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		prefix := ""
+		for _, f := range files {
+			if f != "" && strings.HasPrefix(l, f) {
+				prefix, l = jsonsafe.TextBytes(f), l[len(f):]
+				break
+			}
+		}
+		lines[i] = prefix + invalidBytesText(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// invalidBytesText is s with each byte that is not part of valid UTF-8
+// written \xNN and a backslash run before such a byte doubled; any other
+// backslash is left as it is.
+func invalidBytesText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		if s[i] == '\\' {
+			end := i
+			for end < len(s) && s[end] == '\\' {
+				end++
+			}
+			b = append(b, s[i:end]...)
+			if r, n := utf8.DecodeRuneInString(s[end:]); end < len(s) && r == utf8.RuneError && n <= 1 {
+				b = append(b, s[i:end]...)
+			}
+			i = end
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			b = fmt.Appendf(b, `\x%02x`, s[i])
+			i++
+			continue
+		}
+		b = append(b, s[i:i+n]...)
+		i += n
+	}
+	return string(b)
+}
+
 // configCheckResult is what config check --json prints: the verdict,
 // each error (file:line: message) and warning as the text prints them,
 // and, when ok, what the file configures.
@@ -186,6 +252,7 @@ type configCheckResult struct {
 type checkFailure struct {
 	detail  []string
 	summary string
+	file    string // the configuration's file, which its lines start with (configText)
 }
 
 func (f *checkFailure) Error() string {
@@ -376,7 +443,11 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 			r.add(what, config.Errors{cfg.ErrorAt(err.Error(), at...)})
 		}
 	}
-	return r.failure()
+	f := r.failure()
+	if f != nil {
+		f.file = cfg.File
+	}
+	return f
 }
 
 // checkedTopology is the topology of cfg for the checks after it was

@@ -244,6 +244,9 @@ func TestMakeInstallStartsAsUmbraUser(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make not installed")
 	}
+	if exec.Command("unshare", "-m", "true").Run() != nil {
+		t.Skip("unshare -m (a mount namespace, for the unit's StateDirectory) not available")
+	}
 	if exec.Command("id", "-u", "umbra").Run() != nil {
 		if out, err := exec.Command("useradd", "--system", "--no-create-home", "--home-dir", "/var/lib/umbra",
 			"--shell", "/usr/sbin/nologin", "umbra").CombinedOutput(); err != nil {
@@ -289,8 +292,16 @@ func TestMakeInstallStartsAsUmbraUser(t *testing.T) {
 				check[i] = filepath.Join(dest, a)
 			}
 		}
+		// The unit's StateDirectory=umbra and RuntimeDirectory=umbra:
+		// systemd makes /var/lib/umbra and /run/umbra (0750, the umbra
+		// user's) before ExecStartPre, and config check judges the data
+		// directory and the admin socket's as the start will (it must be
+		// able to make and write them). Given here in a mount namespace
+		// of the check's own, so that the machine's /var/lib and /run are
+		// left untouched.
 		args := append([]string{"--reuid=umbra", "--regid=umbra", "--init-groups", "--"}, check...)
-		out, err := exec.Command(setpriv, args...).CombinedOutput()
+		const stateDirectory = `for d in /var/lib /run; do mount -t tmpfs -o mode=0755 tmpfs $d && mkdir -m 0750 $d/umbra && chown umbra:umbra $d/umbra || exit 1; done; exec "$@"`
+		out, err := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c", stateDirectory, "sh", setpriv}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Errorf("%s unit's start-up check as the umbra user: %v\n%s", role, err, out)
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -76,7 +78,17 @@ func dirsReady(cfg *config.Config, inData bool) error {
 }
 
 // dirReady is dirsReady's check of one directory.
-func dirReady(cfg *config.Config, d writtenDir) error {
+func dirReady(cfg *config.Config, d writtenDir) error { return dirCheck(cfg, d, true) }
+
+// dirCheck is dirReady; without mk, for config check, it makes nothing
+// and leaves nothing behind, yet meets what making the directory would
+// meet: an existing one is asked as by the start (access(2)), and for a
+// missing one a probe directory is made and removed at once in its
+// nearest existing parent (a mkdir under /proc, /sys or on a read-only
+// mount fails there as the start's would, where a mode check would pass
+// for root), its error said of the first missing name, in the start's
+// words.
+func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 	shown, in := d.setting+" "+d.dir, ""
 	switch d.setting {
 	case "tracking.path":
@@ -84,12 +96,33 @@ func dirReady(cfg *config.Config, d writtenDir) error {
 	case "server.admin_socket":
 		shown, in = d.setting+" "+cfg.Server.AdminSocket, " (in "+d.dir+")"
 	}
+	// A directory that cannot be made is named once: "mailbox.maildir
+	// DIR: mkdir DIR: …", "tracking.path FILE, its directory DIR: …".
+	what := d.setting
+	if in != "" {
+		what = shown + ", its directory"
+	}
 	fail := func(err error) error {
 		return cfg.ErrorAt(err.Error()+"; under the shipped systemd unit (ProtectSystem=strict) a directory outside "+
 			"/var/lib/umbra needs ReadWritePaths= in a drop-in (systemctl edit umbra-hub, or umbra-edge)", d.at...)
 	}
-	if err := os.MkdirAll(d.dir, 0o750); err != nil {
-		return fail(reachError(shown, d.dir, err)) // pathreach.go
+	if mk {
+		if err := os.MkdirAll(d.dir, 0o750); err != nil {
+			return fail(reachError(what, d.dir, err)) // pathreach.go
+		}
+	} else if missing, err := firstMissing(d.dir); err != nil {
+		return fail(reachError(what, d.dir, err))
+	} else if missing != "" {
+		probe := filepath.Join(filepath.Dir(missing), fmt.Sprintf(".umbra-config-check-%d", os.Getpid()))
+		if err := os.Mkdir(probe, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = &fs.PathError{Op: "mkdir", Path: missing, Err: pe.Err}
+			}
+			return fail(reachError(what, d.dir, err))
+		}
+		os.Remove(probe)
+		return nil
 	}
 	if err := syscall.Access(d.dir, 0x2|0x1); err != nil { // W_OK|X_OK
 		return fail(fmt.Errorf("%s: this process (user %s, group %s) may not create files there%s: %w",
@@ -118,4 +151,56 @@ func movedDirsReady(cur, next *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// firstMissing is the outermost name of path that does not exist ("" when
+// path exists), or the error that kept it from being known. A file on
+// the way is the configuration's refusal (PathFaults), not this one's:
+// "" then, as for an existing path.
+func firstMissing(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	missing := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			return "", nil
+		case err == nil:
+			return missing, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", err
+		}
+		missing = p
+		if p == filepath.Dir(p) {
+			return "", nil
+		}
+	}
+}
+
+// startDirsRefused is what config check finds of the directories serve
+// makes and writes at its start before it opens anything — the data
+// directory and each written directory (writtenDirs) — each at its
+// setting's line in the start's words, without making any (dirCheck):
+// a configuration config check passes is not refused by the start for
+// a directory it may not make or write there (rt30c F1). One inside a
+// data directory refused is not refused again.
+func startDirsRefused(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	data := writtenDir{"data directory", cfg.Server.DataDir, []any{"server", "data_dir"}}
+	dataErr := dirCheck(cfg, data, false)
+	if dataErr != nil {
+		errs = append(errs, dataErr.(*config.Error))
+	}
+	for _, d := range writtenDirs(cfg) {
+		if dataErr != nil && pathUnder(d.dir, cfg.Server.DataDir) {
+			continue
+		}
+		if err := dirCheck(cfg, d, false); err != nil {
+			errs = append(errs, err.(*config.Error))
+		}
+	}
+	return errs
 }

@@ -44,7 +44,15 @@
 //     (before the data directory when outside it) also asked whether this
 //     process may create files there, access(2), an existing one too, and
 //     refused at its setting's line (dirsready.go; a reload that moves
-//     one is checked alike).
+//     one is checked alike). config check meets the same for these and
+//     the data directory without making anything (startDirsRefused: a
+//     probe directory made and removed in a missing one's nearest
+//     parent), so that the unit's ExecStartPre refuses what the start
+//     would.
+//   - A configuration's refusal shows a value as the loader quoted it,
+//     its control character \xNN once, in config check, serve and the
+//     reload failure's log line alike (configText); the admin API's
+//     answers keep their one rule (admin.TextBytes).
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.

@@ -72,6 +72,15 @@ func newQueueCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
+			if suspendedOnly || len(filters) > 0 {
+				// Only the destinations of the queues selected: none
+				// of another queue's (rt30c F6).
+				listed := map[string]bool{}
+				for _, q := range qs {
+					listed[q.Name] = true
+				}
+				ds = slices.DeleteFunc(ds, func(d queue.DestinationInfo) bool { return !listed[d.Queue] })
+			}
 			if len(ds) > 0 {
 				fmt.Fprintln(cmd.OutOrStdout())
 				if err := printDestinations(cmd, ds); err != nil {

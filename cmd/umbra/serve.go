@@ -138,6 +138,9 @@ func newServeCmd() *cobra.Command {
 			defer mark.close()
 			cfg, err := loadConfig(cmd)
 			if err != nil {
+				if isConfigError(err) { // its file name and values as config check shows them (configText)
+					err = errors.New(configText(err.Error(), configErrorFiles(err)...))
+				}
 				return &exitError{code: exitConfig, err: err}
 			}
 			mark.moveTo(cfg.Server.AdminSocket)
@@ -151,7 +154,7 @@ func newServeCmd() *cobra.Command {
 					f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 					f.summary += "; it listens on an address in use"
 				}
-				return &exitError{code: exitConfig, err: fmt.Errorf("%w\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary)}
+				return &exitError{code: exitConfig, err: errors.New(configText(fmt.Sprintf("%s\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary), cfg.File))}
 			}
 			ctx, stop := signal.NotifyContext(withStartMark(context.Background(), mark), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -1187,7 +1190,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	var pending []string // what a restart would refuse or change
 	if f := checkReload(next, func(summary string, err error) {
 		log.Warn("reload: a part that applies only at a restart would not start; it runs as it was", "what", summary, "err", err)
-		pending = append(pending, "refused: "+strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(summary), ":")))
+		// With the file and line, as the log line has them (rt30c F7):
+		// the status and the console's header show this entry.
+		pending = append(pending, "refused: "+strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(summary), ":"))+
+			": "+strings.ReplaceAll(err.Error(), "\n", "; ")) // the API's one rule escapes it (admin.TextBytes)
 	}); f != nil {
 		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
 			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)

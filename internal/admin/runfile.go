@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,7 +153,7 @@ func (c *Client) startedWithErr() error {
 		return nil
 	}
 	file, _ := filepath.Abs(c.configFile)
-	for _, p := range serveProcs() {
+	for _, p := range listServeProcs() {
 		if p.config == "" || !samePath(p.config, file) || !trustedRunner(p.pid, file) {
 			continue
 		}
@@ -179,6 +180,9 @@ type serveProc struct {
 	cmdline string
 	named   bool // started with -c/--config
 }
+
+// listServeProcs is serveProcs (a test's list in its place).
+var listServeProcs = serveProcs
 
 // serveProcs lists the processes running umbra's serve subcommand
 // (serveSubcommand), at most 64.
@@ -239,7 +243,9 @@ func (c *Client) SetDefaultConfig(desc string) { c.defaultConfig = desc }
 // those of its configuration file's owner) run, started otherwise — with
 // -c FILE, at another socket (rt27c F4: the CLI without -c said "umbra
 // is not running" while a daemon started with -c hub.yaml ran). It
-// names each (at most 5): pid, -c, socket where this user may see it.
+// names each (at most 5, those whose file lies nearest the command's
+// working directory first, then how many more): pid, -c, socket where
+// this user may see it.
 // The socket commands return it when no daemon answers; a command that
 // reads the default configuration's data directory itself (db compact,
 // db restore) asks it where that directory holds no database (rt27e
@@ -251,13 +257,25 @@ func (c *Client) OtherServeErr() error {
 	var runs []string
 	var first serveProc
 	socket := ""
-	for _, p := range serveProcs() {
+	more := 0 // those past the five named (rt30c F8)
+	// Those whose file lies nearest the directory the command runs in
+	// first: on a host of many daemons the operator's own is named
+	// among the five (rt30c F8).
+	procs := listServeProcs()
+	if cwd, err := os.Getwd(); err == nil {
+		sort.SliceStable(procs, func(i, j int) bool { return nearness(procs[i].config, cwd) > nearness(procs[j].config, cwd) })
+	}
+	for _, p := range procs {
 		if !trustedRunner(p.pid, p.config) {
 			continue
 		}
 		sock := c.socketOf(p.pid)
 		if sock != "" && samePath(sock, c.path) {
 			continue // the socket tried: not another daemon (answered for by the checks before)
+		}
+		if len(runs) == 5 {
+			more++
+			continue
 		}
 		if len(runs) == 0 {
 			first, socket = p, sock
@@ -274,12 +292,12 @@ func (c *Client) OtherServeErr() error {
 			where = "socket " + sock
 		}
 		runs = append(runs, fmt.Sprintf("pid %d, %s, %s", p.pid, how, where))
-		if len(runs) == 5 {
-			break
-		}
 	}
 	if len(runs) == 0 {
 		return nil
+	}
+	if more > 0 {
+		runs[len(runs)-1] += fmt.Sprintf("; and %d more (pgrep -af 'umbra.* serve' lists them all)", more)
 	}
 	give := "give -c FILE, the file it was started with, or --socket PATH"
 	if len(runs) == 1 {
@@ -380,4 +398,19 @@ func unixListenerPaths() []string {
 		}
 	}
 	return out
+}
+
+// nearness is how many leading path elements the directory of the
+// configuration file config shares with dir (0 for none known).
+func nearness(config, dir string) int {
+	if config == "" {
+		return 0
+	}
+	a := strings.Split(filepath.Clean(filepath.Dir(config)), string(filepath.Separator))
+	b := strings.Split(filepath.Clean(dir), string(filepath.Separator))
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -55,8 +55,10 @@
 //     or written through it — and Open, Reopen and CheckPath refuse it
 //     naming the link and its target (linkRefused). Search (umbra
 //     track) reads each file by the same rule (openNoFollow): a link at
-//     the path or at a rotated name is skipped with that refusal, never
-//     read. The daemon's own checks of the rotated names (Open,
+//     the path is skipped with that refusal, one at a rotated name with
+//     its own reason (rotatedLinkSkipped: track follows no link; it
+//     names the file the link leads to, to be read directly — the
+//     tracking.path advice would be false there), never read. The daemon's own checks of the rotated names (Open,
 //     CheckPath, a rotation: openRegular) follow a link at
 //     tracking.log.N and judge the file it leads to: a rotation renames
 //     and deletes the name, never writes through it, so such a link

@@ -1,55 +1,50 @@
 package tracking
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
-// OPS-4: Search (umbra track) opens with O_NOFOLLOW; openRegular is what the daemon's own checks open the rotated
-// names with (checkFile via checkRotated: Open at a start, CheckPath at
-// config check and reload, mayRotate at each rotation). A symbolic link
-// at a rotation name (tracking.log.1, to a file of tracking lines) was
-// followed and accepted, and must stay so: refusing it would refuse the start
-// and every rotation, the current file growing past max_size for good. The
-// rotation renames and deletes names, never through a link, so the link
-// endangers nothing there; only Search's reads refuse links.
-func TestOPS4LinkAtRotationNameStillOpens(t *testing.T) {
+// OPS-4, OPS-5 (rt30c F2): a symbolic link at a rotated name
+// (tracking.log.1 -> tracking.log-20261205, an outside rotation's
+// naming) is accepted by the daemon, which never writes through it, and
+// skipped by umbra track. The skip said "set tracking.path to the file
+// itself" — advice about a link at tracking.path, which is right here —
+// so the operator was told to fix what was not broken and not where
+// the events are. It says the true reason: track follows no link; it
+// names the link and the file it leads to, to be read directly.
+func TestOPS4SearchSkipsRotatedLinkWithItsReason(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tracking.log")
-	elsewhere := filepath.Join(t.TempDir(), "archived.log")
-	// A file of tracking lines: what the log writes.
-	seed, err := Open(elsewhere, 1<<20, 1)
-	if err != nil {
+	os.WriteFile(path, []byte(`{"time":"2026-12-05T03:04:06Z","event":"receive","msg_id":"own","sender":"y@ex.test"}`+"\n"), 0o600)
+	rotated := filepath.Join(dir, "tracking.log-20261205")
+	os.WriteFile(rotated, []byte(`{"time":"2026-12-04T03:04:05Z","event":"receive","msg_id":"old","sender":"x@ex.test"}`+"\n"), 0o600)
+	if err := os.Symlink("tracking.log-20261205", path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	seed.Write(Entry{Time: time.Now(), Event: "receive", ID: "0000000000000001"})
-	seed.Close()
-	if err := os.Symlink(elsewhere, path+".1"); err != nil {
-		t.Fatal(err)
+	_, err := Search(path, 3, Query{})
+	var p *Partial
+	if !errors.As(err, &p) || len(p.Skipped) != 1 || p.Skipped[0].Name != path+".1" {
+		t.Fatalf("Search with a link at %s.1: %v; want it skipped", path, err)
 	}
-	if err := CheckPath(path, 3); err != nil {
-		t.Errorf("CheckPath (config check, reload) with a link at %s.1 to a tracking log: %v", path, err)
+	msg := p.Skipped[0].Err.Error()
+	if strings.Contains(msg, "set tracking.path") {
+		t.Errorf("the skip of a link at a rotated name tells to change tracking.path, which is right: %s", msg)
 	}
-	if l, err := Open(path, 1<<20, 3); err != nil {
-		t.Errorf("Open (the daemon's start) with a link at %s.1 to a tracking log: %v", path, err)
-	} else {
-		l.Close()
+	for _, want := range []string{path + ".1 is a symbolic link (to tracking.log-20261205)", "umbra track follows no symbolic link", rotated} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("skip %q does not say %q", msg, want)
+		}
 	}
-	// A running log: the link made after its start refuses its rotation.
-	os.Remove(path + ".1")
-	l, err := Open(path, 1<<20, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	os.Symlink(elsewhere, path+".1")
-	l.mu.Lock()
-	err = l.mayRotate()
-	l.mu.Unlock()
-	if err != nil && strings.Contains(err.Error(), "symbolic link") {
-		t.Errorf("rotation with a link at %s.1: refused: %v", path, err)
+	// A link at tracking.path itself keeps its advice: the daemon
+	// refuses it.
+	os.Rename(path, filepath.Join(dir, "real.log"))
+	os.Symlink("real.log", path)
+	_, err = Search(path, 3, Query{})
+	if !errors.As(err, &p) || len(p.Skipped) != 2 || !strings.Contains(p.Skipped[1].Err.Error(), "set tracking.path to the file itself") {
+		t.Errorf("Search with a link at tracking.path: %v; want the tracking.path advice", err)
 	}
 }

@@ -489,6 +489,11 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 		if os.IsNotExist(err) {
 			continue
 		}
+		if err != nil && name != path {
+			if lerr := rotatedLinkSkipped(name); lerr != nil {
+				err = lerr // not linkRefused's tracking.path advice (rt30c F2)
+			}
+		}
 		if err != nil {
 			partial.Skipped = append(partial.Skipped, Skipped{Name: name, Err: err})
 			continue
@@ -660,6 +665,26 @@ func linkRefused(name string) error {
 	to, _ := os.Readlink(name)
 	return fmt.Errorf("tracking log %s is a symbolic link (to %s): umbra writes its log only to the file tracking.path names, "+
 		"never through a link; set tracking.path to the file itself", name, to)
+}
+
+// rotatedLinkSkipped is why Search skips a symbolic link at a rotated
+// name (tracking.log.N): the daemon accepts one there and never writes
+// through it (its rotation renames the name, not the file it leads to),
+// and tracking.path may well be right, so linkRefused's advice to set it
+// does not apply. It names the link and the file it leads to, which the
+// operator may read directly. nil when name is no link.
+func rotatedLinkSkipped(name string) error {
+	fi, err := os.Lstat(name)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	to, _ := os.Readlink(name)
+	target := to
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(name), target)
+	}
+	return fmt.Errorf("tracking log %s is a symbolic link (to %s): umbra track follows no symbolic link (the daemon writes none "+
+		"of its files through one), so the events in %s are not searched; read that file directly", name, to, target)
 }
 
 // notRegular refuses a tracking log path that holds no regular file,
