@@ -115,6 +115,7 @@ func (q *Manager) run(ctx context.Context) {
 			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
 			q.warnUnclaimedOwed()       // holdernames.go
 		}
+		q.stepPickupPrune()          // pickupfate.go: a look at the pickup directory found, the next started
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
 		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full

@@ -86,17 +86,20 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	}
 }
 
-// prunePickupLooked runs the hourly pruning until the look at the pickup
-// directory it starts (off the scheduling loop) has returned and the
-// pass after it has committed what it found.
+// prunePickupLooked runs the hourly pruning and then the scheduling
+// loop's passes (stepPickupPrune) until the round's looks at the pickup
+// directory (off the loop) have returned and been committed.
 func prunePickupLooked(t *testing.T, q *Manager, now time.Time) {
 	t.Helper()
 	q.pruneBacklog(now)
-	for i := 0; q.pickupPrune.busy.Load(); i++ {
-		if i > 500 {
-			t.Fatal("the look at the pickup directory did not return")
+	for i := 0; q.pickupPrune.rounds > 0 || q.pickupPrune.busy.Load() || len(q.pickupPrune.found) > 0; i++ {
+		if i > 5000 {
+			t.Fatal("the looks at the pickup directory did not end")
 		}
-		time.Sleep(10 * time.Millisecond)
+		if q.pickupPrune.busy.Load() {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		q.stepPickupPrune()
 	}
-	q.pruneBacklog(now)
 }

@@ -101,18 +101,32 @@ func (t *Tx) notePickupEnd(m *Message) error {
 // The pickup directory is looked at off the scheduling loop: a stat of
 // a directory on a hard NFS mount whose server went away blocks in the
 // kernel, and the loop that claims every due message must not wait on
-// it. Each hourly pass commits what the last pass's look found (an end
-// is deleted only if it is still the one looked at), then hands at most
-// expiredBatch old ends, from where the last pass stopped, to one look
-// of its own; while a look has not returned (a hung directory) no other
-// is started and nothing is pruned, and delivery goes on.
+// it. The hourly pass (this) gives the round up to expiredRounds looks;
+// each pass of the loop (stepPickupPrune) commits what the last look
+// found gone (an end is deleted only if it is still the one looked at)
+// and hands the old ends of the next batch of at most expiredBatch keys,
+// from where the last stopped, to the next look — as many an hour as the
+// synchronous pruning did, so no pickup rate makes the ends grow without
+// bound. While a look has not returned (a hung directory) no other is
+// started and nothing is pruned, and delivery goes on.
 func (q *Manager) prunePickupEnds(cutoff time.Time) {
-	gone := q.cfg.PickupFileGone
-	if gone == nil {
+	if q.cfg.PickupFileGone == nil {
 		return
 	}
 	pp := &q.pickupPrune
 	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
+	pp.cutoff, pp.rounds = cutoff, expiredRounds
+	q.stepPickupPrune()
+}
+
+// stepPickupPrune is one step of the pickup ends' pruning, on the
+// scheduling loop (prunePickupEnds): the last look's finding committed,
+// the next look started while the round has looks left.
+func (q *Manager) stepPickupPrune() {
+	pp := &q.pickupPrune
+	if pp.found == nil {
+		return // no round yet
+	}
 	select {
 	case drop := <-pp.found:
 		if len(drop) > 0 {
@@ -132,44 +146,52 @@ func (q *Manager) prunePickupEnds(cutoff time.Time) {
 			})
 			if err != nil {
 				q.log.Error("pruning pickup ends failed; the next hour tries again", "err", err)
+				pp.rounds = 0
 			}
 		}
 	default:
 	}
-	if !pp.busy.CompareAndSwap(false, true) {
-		return // the last look has not returned: the directory hangs
+	if pp.busy.Load() {
+		return // the last look has not returned (a hung directory: no other)
 	}
 	var old []pickupEnd
-	_ = q.store.View(func(tx *Tx) error {
-		b := tx.tx.Bucket(bucketPickupEnds)
-		if b == nil {
+	for len(old) == 0 && pp.rounds > 0 {
+		pp.rounds--
+		end := false
+		_ = q.store.View(func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketPickupEnds)
+			if b == nil {
+				end = true
+				return nil
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			if pp.after != nil {
+				if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
+					k, v = c.Next()
+				}
+			}
+			for scanned := 0; k != nil && scanned < expiredBatch; k, v = c.Next() {
+				scanned++
+				pp.after = bytes.Clone(k)
+				if len(v) < 8 || int64(beUint64(v)) < nanos(pp.cutoff) {
+					old = append(old, pickupEnd{bytes.Clone(k), bytes.Clone(v)})
+				}
+			}
+			end = k == nil
 			return nil
+		})
+		if end {
+			pp.after, pp.rounds = nil, 0 // the round reached the last end; the next starts from the first
 		}
-		c := b.Cursor()
-		k, v := c.First()
-		if pp.after != nil {
-			if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
-				k, v = c.Next()
-			}
-		}
-		scanned := 0
-		for ; k != nil && scanned < expiredBatch; k, v = c.Next() {
-			scanned++
-			pp.after = bytes.Clone(k)
-			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
-				old = append(old, pickupEnd{bytes.Clone(k), bytes.Clone(v)})
-			}
-		}
-		if k == nil {
-			pp.after = nil // the next pass starts again from the first
-		}
-		return nil
-	})
+	}
 	if len(old) == 0 {
-		pp.busy.Store(false)
 		return
 	}
+	pp.busy.Store(true)
+	gone := q.cfg.PickupFileGone
 	go func() {
+		defer q.Kick() // the loop's next pass takes the finding
 		defer pp.busy.Store(false)
 		defer func() {
 			if r := recover(); r != nil {
@@ -184,7 +206,7 @@ func (q *Manager) prunePickupEnds(cutoff time.Time) {
 		}
 		select {
 		case pp.found <- drop:
-		default: // an earlier look's finding not taken yet: this one is looked for again
+		default: // an earlier finding not taken yet: these are looked for again in a later round
 		}
 	}()
 }
@@ -192,10 +214,13 @@ func (q *Manager) prunePickupEnds(cutoff time.Time) {
 // pickupEnd is one recorded pickup end: its key and value as read.
 type pickupEnd struct{ k, v []byte }
 
-// pickupPrune is prunePickupEnds' state between hourly passes.
+// pickupPrune is the pickup ends' pruning state (prunePickupEnds); all
+// but busy and found are the scheduling loop's only.
 type pickupPrune struct {
-	once  sync.Once
-	busy  atomic.Bool      // a look at the pickup directory runs
-	found chan []pickupEnd // what the last look found gone
-	after []byte           // the last key handed to a look (the scheduling loop's only)
+	cutoff time.Time // the round's: ends recorded before it are old
+	rounds int       // looks the round has left
+	once   sync.Once
+	busy   atomic.Bool      // a look at the pickup directory runs
+	found  chan []pickupEnd // what the last look found gone
+	after  []byte           // the last key handed to a look (the scheduling loop's only)
 }
