@@ -62,9 +62,15 @@ func newDBCmd() *cobra.Command {
 			// kill): removed from the directory the backup holds and
 			// said, never left to pile up unseen.
 			var stale queue.StalePartials
+			if queue.CheckBackupTarget(args[0]) == nil {
+				// Before the daemon is asked, as the README says: a
+				// backup it refuses still clears what killed ones left.
+				stale = queue.RemoveStalePartials(args[0])
+				notePartials(cmd, args[0], stale)
+			}
 			n, skipped, err := c.BackupIn(ctx, args[0], skip, queue.SaveOptions{Place: place, Stale: func(st queue.StalePartials) {
-				stale = st
-				notePartials(cmd, args[0], st)
+				stale.Removed = append(stale.Removed, st.Removed...)
+				notePartials(cmd, args[0], queue.StalePartials{Removed: st.Removed})
 			}})
 			if err != nil && ctx.Err() != nil {
 				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}

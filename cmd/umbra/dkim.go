@@ -98,7 +98,7 @@ func newDKIMCmd() *cobra.Command {
 // a path a directory swapped for a link meanwhile leads elsewhere
 // (rr-dbfix30 F3's sibling).
 func writeKeyFile(path string, pemBytes []byte, owner *fileOwner, place func(dir *os.File) error) error {
-	dir, err := os.OpenFile(filepath.Dir(path), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,9 @@ type TempInOptions struct {
 // as it is (the caller words it). Close removes the copy unless Link
 // linked it, and lets the directory go.
 func CreateTempIn(dir string, o TempInOptions) (*TempIn, error) {
-	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	// O_PATH: write and search permission are what a file made,
+	// linked and removed in dir needs, as by path; no read permission.
+	held, err := os.OpenFile(dir, unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +111,15 @@ func (t *TempIn) Link(name string) error {
 }
 
 // SyncDir fsyncs the directory held (after Link: the new name durable).
-func (t *TempIn) SyncDir() error { return t.dir.Sync() }
+func (t *TempIn) SyncDir() error {
+	fd, err := unix.Openat(int(t.dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: t.path, Err: err}
+	}
+	d := os.NewFile(uintptr(fd), t.path)
+	defer d.Close()
+	return d.Sync()
+}
 
 // Close removes the copy unless it was linked (its name first, then its
 // lock), and closes it and the directory. The copy may be closed
@@ -145,7 +155,7 @@ func HeldDepth(held *os.File, dir string) int {
 			unix.Close(fd)
 			return depth
 		}
-		up, err := unix.Openat(fd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		up, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			break
 		}
