@@ -110,7 +110,9 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 		if err := os.MkdirAll(d.dir, 0o750); err != nil {
 			return fail(reachError(what, d.dir, err)) // pathreach.go
 		}
-	} else if missing, err := firstMissing(d.dir); err != nil {
+	} else if missing, err := firstMissing(d.dir); errors.Is(err, errFileOnTheWay) {
+		return nil // the configuration's refusal (PathFaults), said once
+	} else if err != nil {
 		return fail(reachError(what, d.dir, err))
 	} else if missing != "" {
 		probe := filepath.Join(filepath.Dir(missing), fmt.Sprintf(".umbra-config-check-%d", os.Getpid()))
@@ -156,7 +158,7 @@ func movedDirsReady(cur, next *config.Config) error {
 // firstMissing is the outermost name of path that does not exist ("" when
 // path exists), or the error that kept it from being known. A file on
 // the way is the configuration's refusal (PathFaults), not this one's:
-// "" then, as for an existing path.
+// errFileOnTheWay then, and dirCheck says nothing of it.
 func firstMissing(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -167,9 +169,11 @@ func firstMissing(path string) (string, error) {
 		fi, err := os.Stat(p)
 		switch {
 		case err == nil && !fi.IsDir():
-			return "", nil
+			return "", errFileOnTheWay
 		case err == nil:
 			return missing, nil
+		case errors.Is(err, syscall.ENOTDIR):
+			return "", errFileOnTheWay
 		case !errors.Is(err, fs.ErrNotExist):
 			return "", err
 		}
@@ -179,6 +183,10 @@ func firstMissing(path string) (string, error) {
 		}
 	}
 }
+
+// errFileOnTheWay is firstMissing's answer for a path that is, or lies
+// under, a file other than a directory.
+var errFileOnTheWay = errors.New("a file on the way")
 
 // startDirsRefused is what config check finds of the directories serve
 // makes and writes at its start before it opens anything — the data
