@@ -8,9 +8,9 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -53,7 +53,7 @@ func newConfigCmd() *cobra.Command {
 			// (configText).
 			refuse := func(lines []string, summary error) error {
 				for i := range lines {
-					lines[i] = configText(lines[i], args[0])
+					lines[i] = configText(lines[i])
 				}
 				res.Errors = append(res.Errors, lines...)
 				if wantJSON(cmd) {
@@ -68,7 +68,7 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: summary}
 			}
 			warn := func(line string) {
-				line = configText(line, args[0])
+				line = configText(line)
 				res.Warnings = append(res.Warnings, line)
 				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
@@ -175,61 +175,45 @@ func newConfigCmd() *cobra.Command {
 }
 
 // configText is a line of a configuration's errors or warnings as
-// config check, serve and the reload failure's log line show it (rt30c
-// F5): the loader quotes a value (%q), which writes a control character
-// as \xNN and a backslash doubled already, so the line is not escaped
-// again by jsonsafe.TextBytes — which would double the backslash of
-// each such \xNN, "a\\x00b" reading as a literal backslash. Only a
-// byte left that is not UTF-8 (a path in a system error) is written
-// \xNN, a backslash run before it doubled; a file name of files at the
-// line's start is written by jsonsafe.TextBytes, as every answer names
-// a file. Each line of s is done so.
-func configText(s string, files ...string) string {
+// config check, serve and the reload failure's log line show it: a value
+// the loader quoted (%q) already writes a control character as \xNN and
+// a backslash doubled, so a quoted segment is shown as it is (escaping
+// it again doubled the backslash of each \xNN: "a\\x00b" read as a
+// literal backslash); the text around the quoted segments — file names,
+// paths in system errors — is written by jsonsafe.TextBytes, as every
+// answer names a file: a byte that is not UTF-8 as \xNN, the text \xNN
+// a name holds as \\xNN, so the two never read alike. Each line of s is
+// done so.
+func configText(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		prefix := ""
-		for _, f := range files {
-			if f != "" && strings.HasPrefix(l, f) {
-				prefix, l = jsonsafe.TextBytes(f), l[len(f):]
-				break
-			}
-		}
-		lines[i] = prefix + invalidBytesText(l)
+		lines[i] = quotedAsIs(l)
 	}
 	return strings.Join(lines, "\n")
 }
 
-// invalidBytesText is s with each byte that is not part of valid UTF-8
-// written \xNN and a backslash run before such a byte doubled; any other
-// backslash is left as it is.
-func invalidBytesText(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	b := make([]byte, 0, len(s)+16)
-	for i := 0; i < len(s); {
-		if s[i] == '\\' {
-			end := i
-			for end < len(s) && s[end] == '\\' {
-				end++
-			}
-			b = append(b, s[i:end]...)
-			if r, n := utf8.DecodeRuneInString(s[end:]); end < len(s) && r == utf8.RuneError && n <= 1 {
-				b = append(b, s[i:end]...)
-			}
-			i = end
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			b = fmt.Appendf(b, `\x%02x`, s[i])
+// quotedAsIs is l with every Go-quoted segment ("…", as %q writes it)
+// kept as it is and the text between them written by jsonsafe.TextBytes.
+func quotedAsIs(l string) string {
+	var b strings.Builder
+	plain := 0
+	for i := 0; i < len(l); {
+		if l[i] != '"' {
 			i++
 			continue
 		}
-		b = append(b, s[i:i+n]...)
-		i += n
+		q, err := strconv.QuotedPrefix(l[i:])
+		if err != nil {
+			i++
+			continue
+		}
+		b.WriteString(jsonsafe.TextBytes(l[plain:i]))
+		b.WriteString(q)
+		i += len(q)
+		plain = i
 	}
-	return string(b)
+	b.WriteString(jsonsafe.TextBytes(l[plain:]))
+	return b.String()
 }
 
 // configCheckResult is what config check --json prints: the verdict,

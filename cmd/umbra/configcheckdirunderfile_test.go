@@ -7,14 +7,14 @@ import (
 	"testing"
 )
 
-// OPS-3 (rr30 cli30 F1): a directory setting that lies under a file is
+// OPS-3: a directory setting that lies under a file is
 // the configuration's refusal (PathFaults), said once, as serve says it:
 // firstMissing's doc says so, but its os.Stat of the path itself fails
 // with ENOTDIR (not ErrNotExist), so startDirsRefused adds a second
 // refusal at the same line in other words ("stat …: not a directory")
 // and the summary "names a directory this process may not make or
 // write", which serve never says for it.
-func TestRR30ConfigCheckDirUnderFileSaidOnce(t *testing.T) {
+func TestOPS3ConfigCheckDirUnderFileSaidOnce(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "afile")
 	os.WriteFile(file, []byte("x"), 0o600)
