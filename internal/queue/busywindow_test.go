@@ -156,7 +156,7 @@ func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
 // SPEC Q-3 (delay notification and expiry with a DSN, RFC 3464): a
 // message never attempted — each time it was due, its destination's
 // window was full of sessions hung at their greeting — is reported as
-// not attempted yet, waiting for a delivery slot: no Diagnostic-Code
+// not delivered yet, waiting for a delivery slot: no Diagnostic-Code
 // (which carries a remote host's reply, §2.3.6) and no status of a host
 // (4.3.2, "system not accepting network messages", is umbra's own
 // window here), for its delay notice and for its expiry. Seen to fail
@@ -224,8 +224,8 @@ func TestNeverAttemptedDSNSaysSo(t *testing.T) {
 				t.Errorf("DSN reports %q for a recipient never attempted:\n%s", bad, text)
 			}
 		}
-		if !strings.Contains(text, "not attempted") || !strings.Contains(text, "waiting for a delivery slot") {
-			t.Errorf("DSN does not say the recipient was not attempted, waiting for a delivery slot:\n%s", text)
+		if !strings.Contains(text, "not delivered") || !strings.Contains(text, "waiting for a delivery slot") {
+			t.Errorf("DSN does not say the recipient was not delivered, waiting for a delivery slot:\n%s", text)
 		}
 	}
 }

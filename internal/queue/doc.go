@@ -363,8 +363,8 @@
 // umbraNote — and for those others (a throttle, a dead mark carrying no
 // reply, the stop: notTried) no Diagnostic-Code either, which carries a
 // host's reply: the text part says why the recipient is not delivered
-// — "not attempted" only of a message never attempted, never of one whose
-// attempt the stop cut (notAttempted) —, and a delay's Status while it waits for a slot is
+// — never "not attempted": an attempt the stop cut counts none
+// (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
 // TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —

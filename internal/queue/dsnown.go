@@ -224,25 +224,17 @@ func notTried(reply string) bool {
 // domain (an mx: queue) to one outside (shownReply's rule: no name of
 // the inside leaves it).
 //
-// "Not attempted" is said only of what was not: a message attempted
-// before (Attempts) whose recipient waits now, and one whose attempt the
-// stop cut (that attempt had begun: it may have reached the data), are
-// "not delivered" with the same reason.
+// It says "not delivered", never "not attempted": an attempt the stop
+// cut is not counted (Attempts) and its note is replaced by the next
+// one (a throttle's), so whether the recipient was ever tried is not
+// known here — and "not attempted" said of one that was would be false.
 func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
-	reply := r.LastReply
-	if _, last, ok := splitExpired(reply); ok {
-		reply = last
-	}
-	word := "attempted"
-	if m.Attempts > 0 || reply == stopReply {
-		word = "delivered"
-	}
-	reply, lead := r.LastReply, "not "+word+" yet: "
+	reply, lead := r.LastReply, "not delivered yet: "
 	if code, last, ok := splitExpired(reply); ok {
 		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
-		reply, lead = last, code+expiredText+age+"; not "+word+": "
+		reply, lead = last, code+expiredText+age+"; not delivered: "
 	} else if kind == NotifyFailure {
-		lead = "not " + word + ": "
+		lead = "not delivered: "
 	}
 	inside := in.Sender(m.From)
 	dest := ""

@@ -31,6 +31,9 @@ type TempIn struct {
 	dir    *os.File // held
 	path   string   // the directory as given
 	linked bool
+	// linkedAs: the name Link linked the copy as (SyncDir's way to the
+	// file system of a directory it may not read).
+	linkedAs string
 	// Stale are the copies of killed commands (same prefix and suffix)
 	// removed from the directory held, and the older release's kept.
 	Stale StalePartials
@@ -106,19 +109,33 @@ func (t *TempIn) Link(name string) error {
 		return &os.LinkError{Op: "link", Old: t.Name(), New: filepath.Join(t.path, name), Err: err}
 	}
 	unix.Unlinkat(fd, filepath.Base(t.Name()), 0)
-	t.linked = true
+	t.linked, t.linkedAs = true, name
 	return nil
 }
 
-// SyncDir fsyncs the directory held (after Link: the new name durable).
+// SyncDir makes the directory held durable (after Link: the new name).
+// A directory this user may write but not read (a drop directory: held
+// O_PATH, which cannot be fsync'd) is made durable by a sync of its
+// file system, through the file linked there — never an error after the
+// file is in place, which a second run would meet as "exists".
 func (t *TempIn) SyncDir() error {
 	fd, err := unix.Openat(int(t.dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: t.path, Err: err}
+	if err == nil {
+		d := os.NewFile(uintptr(fd), t.path)
+		defer d.Close()
+		return d.Sync()
 	}
-	d := os.NewFile(uintptr(fd), t.path)
-	defer d.Close()
-	return d.Sync()
+	if t.linkedAs != "" {
+		if ffd, ferr := unix.Openat(int(t.dir.Fd()), t.linkedAs, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); ferr == nil {
+			defer unix.Close(ffd)
+			serr := unix.Syncfs(ffd)
+			if serr == nil {
+				return nil
+			}
+			err = serr
+		}
+	}
+	return &os.PathError{Op: "sync directory", Path: t.path, Err: err}
 }
 
 // Close removes the copy unless it was linked (its name first, then its
