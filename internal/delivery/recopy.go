@@ -513,6 +513,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 				c.Close() // no command after them: the server tells them again
 			}
 			stop()
+			r.refusalKey(s.Name, c.ShadowName) // the name its sessions state, learnt again after a restart
 			r.d.health.Responsive(s.Name, s.Address)
 			r.probeLetIn(s.Name)
 			if _, copied := r.holderSeen(s.Name, c.ShadowName, db); copied == "" {

@@ -701,6 +701,21 @@ func (r *Recorder) watchFailure(primary string) string {
 	return r.watchFailed[primary]
 }
 
+// standingRefusals is the time of the last refusal of each primary whose
+// refusal stands (by nameKey), the primary's own (not this server's
+// refusal of it: here).
+func (r *Recorder) standingRefusals() map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]time.Time, len(r.refusals))
+	for k, f := range r.refusals {
+		if !f.here {
+			out[k] = f.last
+		}
+	}
+	return out
+}
+
 // admitted forgets the refusals of a primary that let this server in,
 // and the failures of its watch sessions. opened is when the session
 // that was let in began (zero: not known, as for a delivery's session):
@@ -1045,6 +1060,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		return every
 	}
 	now := m.cfg.Clock.Now()
+	standing := m.rec.standingRefusals() // before m.mu: the recorder's lock is its own
 	m.mu.Lock()
 	t := m.timing
 	m.known = primaries
@@ -1076,7 +1092,15 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		if !m.urgent[p.Name].IsZero() && !m.watching[p.Name] {
 			quick = append(quick, p.Name)
 		}
-		if !due(p, now, t.Timeout) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {
+		// A primary whose refusal stands gets its heartbeat one timeout
+		// after the refusal's last, whatever the contacts since: the
+		// discard queries of a watch session opened before the refusal
+		// keep the heartbeat from falling due and end no refusal
+		// (admitted), so the refusal would stand for as long as the
+		// watch runs, the primary letting everything in meanwhile.
+		last, refused := standing[nameKey(p.Name)]
+		againRefused := refused && !last.After(now) && now.Sub(last) >= t.Timeout
+		if !(due(p, now, t.Timeout) || againRefused) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {
 			continue
 		}
 		// The bound is armed here, before the goroutine runs, so that a
