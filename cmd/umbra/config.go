@@ -53,7 +53,7 @@ func newConfigCmd() *cobra.Command {
 			// (configText).
 			refuse := func(lines []string, summary error) error {
 				for i := range lines {
-					lines[i] = configText(lines[i])
+					lines[i] = configText(lines[i], args[0])
 				}
 				res.Errors = append(res.Errors, lines...)
 				if wantJSON(cmd) {
@@ -68,7 +68,7 @@ func newConfigCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: summary}
 			}
 			warn := func(line string) {
-				line = configText(line)
+				line = configText(line, args[0])
 				res.Warnings = append(res.Warnings, line)
 				if !wantJSON(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
@@ -179,21 +179,29 @@ func newConfigCmd() *cobra.Command {
 // the loader quoted (%q) already writes a control character as \xNN and
 // a backslash doubled, so a quoted segment is shown as it is (escaping
 // it again doubled the backslash of each \xNN: "a\\x00b" read as a
-// literal backslash); the text around the quoted segments — file names,
-// paths in system errors — is written by jsonsafe.TextBytes, as every
-// answer names a file: a byte that is not UTF-8 as \xNN, the text \xNN
-// a name holds as \\xNN, so the two never read alike. Each line of s is
-// done so.
-func configText(s string) string {
+// literal backslash); the file name of files at the line's start and the
+// text around the quoted segments — paths in system errors — are written
+// by jsonsafe.TextBytes, as every answer names a file: a byte that is
+// not UTF-8 as \xNN, the text \xNN a name holds as \\xNN. A segment is
+// taken as quoted only when it is exactly what %q writes (no raw byte,
+// no raw control character in it). Each line of s is done so.
+func configText(s string, files ...string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = quotedAsIs(l)
+		prefix := ""
+		for _, f := range files {
+			if f != "" && strings.HasPrefix(l, f) {
+				prefix, l = jsonsafe.TextBytes(f), l[len(f):]
+				break
+			}
+		}
+		lines[i] = prefix + quotedAsIs(l)
 	}
 	return strings.Join(lines, "\n")
 }
 
-// quotedAsIs is l with every Go-quoted segment ("…", as %q writes it)
-// kept as it is and the text between them written by jsonsafe.TextBytes.
+// quotedAsIs is l with every segment exactly as %q writes it kept as it
+// is and the text between them written by jsonsafe.TextBytes.
 func quotedAsIs(l string) string {
 	var b strings.Builder
 	plain := 0
@@ -205,6 +213,10 @@ func quotedAsIs(l string) string {
 		q, err := strconv.QuotedPrefix(l[i:])
 		if err != nil {
 			i++
+			continue
+		}
+		if u, err := strconv.Unquote(q); err != nil || strconv.Quote(u) != q {
+			i++ // not the loader's: a quote of a name, raw bytes between
 			continue
 		}
 		b.WriteString(jsonsafe.TextBytes(l[plain:i]))

@@ -110,8 +110,12 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 		if err := os.MkdirAll(d.dir, 0o750); err != nil {
 			return fail(reachError(what, d.dir, err)) // pathreach.go
 		}
-	} else if missing, err := firstMissing(d.dir); errors.Is(err, errFileOnTheWay) {
+	} else if missing, err := firstMissing(d.dir); errors.Is(err, errFileOnTheWay) && d.setting != "server.admin_socket" {
 		return nil // the configuration's refusal (PathFaults), said once
+	} else if errors.Is(err, errFileOnTheWay) {
+		// The loader looks only at the socket's own directory: a file
+		// further up is said here, as serve's mkdir says it.
+		return fail(reachError(what, d.dir, &fs.PathError{Op: "mkdir", Path: d.dir, Err: syscall.ENOTDIR}))
 	} else if err != nil {
 		return fail(reachError(what, d.dir, err))
 	} else if missing != "" {

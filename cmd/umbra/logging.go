@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"umbra/internal/config"
@@ -45,7 +46,7 @@ func textBytesAttr(a slog.Attr) slog.Attr {
 	case slog.KindAny:
 		if err, ok := a.Value.Any().(error); ok && err != nil {
 			if isConfigError(err) { // a refused reload: its values quoted by the loader already
-				return slog.String(a.Key, configText(err.Error()))
+				return slog.String(a.Key, configText(err.Error(), configErrorFiles(err)...))
 			}
 			return slog.String(a.Key, jsonsafe.TextBytes(err.Error()))
 		}
@@ -75,4 +76,27 @@ func isConfigError(err error) bool {
 	var cf *checkFailure
 	var ce *config.Error
 	return errors.As(err, &cf) || errors.As(err, &ce)
+}
+
+// configErrorFiles is the files err's lines name at their start, for
+// configText.
+func configErrorFiles(err error) []string {
+	var files []string
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if e.File != "" && !slices.Contains(files, e.File) {
+				files = append(files, e.File)
+			}
+		}
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) && ce.File != "" && !slices.Contains(files, ce.File) {
+		files = append(files, ce.File)
+	}
+	var cf *checkFailure
+	if errors.As(err, &cf) && cf.file != "" && !slices.Contains(files, cf.file) {
+		files = append(files, cf.file)
+	}
+	return files
 }

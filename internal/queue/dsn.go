@@ -186,7 +186,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 			// not attempted (notTried: waiting for a delivery slot, a
 			// dead destination's cool-down with no reply to carry, the
 			// stop) has no diagnostic to report, of a host or of umbra's
-			// about one: the text part says it was not attempted and why
+			// about one: the text part says why it is not delivered
 			// (notAttempted).
 			typ := "X-Umbra"
 			if smtp {

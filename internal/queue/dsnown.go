@@ -202,7 +202,7 @@ var statusReasons = map[string]string{
 // note about a recipient its scheduling did not try — waiting for a
 // delivery slot, a dead destination's cool-down with no host's reply
 // to carry, the stop (ownNote). A DSN gives it no Diagnostic-Code and
-// says in its text part that it was not attempted (notAttempted). A
+// says in its text part why it is not delivered (notAttempted). A
 // suspended queue's hold is not among them: that is the administrator's
 // word on the message, reported as it is (HeldReply, heldDescribed).
 func notTried(reply string) bool {
@@ -212,9 +212,9 @@ func notTried(reply string) bool {
 	return umbraNote(reply) && heldBy(reply) == ""
 }
 
-// notAttempted is what a DSN's text part says of a recipient umbra has
-// not attempted (notTried): its reply is umbra's own note, no host's, so
-// it is reported as not attempted with the reason in words — waiting
+// notAttempted is what a DSN's text part says of a recipient whose last
+// reply is umbra's own note, no host's (notTried): it is reported as not
+// delivered with the reason in words — waiting
 // for a delivery slot of its destination, the destination's cool-down,
 // the stop — and, for an expiry, umbra's expiry code and age before it
 // (rt30d F3: "Status: 4.3.2" and "Diagnostic-Code: X-Umbra; 452 4.3.2

@@ -31,9 +31,11 @@ type TempIn struct {
 	dir    *os.File // held
 	path   string   // the directory as given
 	linked bool
-	// linkedAs: the name Link linked the copy as (SyncDir's way to the
-	// file system of a directory it may not read).
-	linkedAs string
+	// synced: a duplicate of the copy's descriptor made at Link (-1:
+	// none), SyncDir's way to the file system of a directory it may not
+	// read — never the name again, which another writer may have
+	// replaced by then (a FIFO would hang the open).
+	synced int
 	// Stale are the copies of killed commands (same prefix and suffix)
 	// removed from the directory held, and the older release's kept.
 	Stale StalePartials
@@ -62,7 +64,7 @@ func CreateTempIn(dir string, o TempInOptions) (*TempIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &TempIn{dir: held, path: dir}
+	t := &TempIn{dir: held, path: dir, synced: -1}
 	if o.Place != nil {
 		if err := o.Place(held); err != nil {
 			held.Close()
@@ -109,7 +111,10 @@ func (t *TempIn) Link(name string) error {
 		return &os.LinkError{Op: "link", Old: t.Name(), New: filepath.Join(t.path, name), Err: err}
 	}
 	unix.Unlinkat(fd, filepath.Base(t.Name()), 0)
-	t.linked, t.linkedAs = true, name
+	t.linked = true
+	if fd, err := unix.Dup(int(t.File.Fd())); err == nil {
+		t.synced = fd
+	}
 	return nil
 }
 
@@ -125,15 +130,12 @@ func (t *TempIn) SyncDir() error {
 		defer d.Close()
 		return d.Sync()
 	}
-	if t.linkedAs != "" {
-		if ffd, ferr := unix.Openat(int(t.dir.Fd()), t.linkedAs, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); ferr == nil {
-			defer unix.Close(ffd)
-			serr := unix.Syncfs(ffd)
-			if serr == nil {
-				return nil
-			}
-			err = serr
+	if t.synced >= 0 {
+		serr := unix.Syncfs(t.synced)
+		if serr == nil {
+			return nil
 		}
+		err = serr
 	}
 	return &os.PathError{Op: "sync directory", Path: t.path, Err: err}
 }
@@ -144,6 +146,10 @@ func (t *TempIn) SyncDir() error {
 func (t *TempIn) Close() {
 	if !t.linked {
 		unix.Unlinkat(int(t.dir.Fd()), filepath.Base(t.Name()), 0)
+	}
+	if t.synced >= 0 {
+		unix.Close(t.synced)
+		t.synced = -1
 	}
 	t.File.Close()
 	t.dir.Close()
