@@ -158,4 +158,9 @@ func TestThrottledAfterStopDSNNamesNoHost(t *testing.T) {
 	if strings.Contains(d, "Remote-MTA") || strings.Contains(d, "Diagnostic-Code: smtp") {
 		t.Errorf("delay DSN names a host for umbra's own note:\n%s", d[i:min(len(d), i+400)])
 	}
+	// m2's session reached the next hop before the stop cut it: its DSN
+	// never tells the sender it was not attempted (notAttempted).
+	if strings.Contains(d, "not attempted") {
+		t.Errorf("delay DSN says an attempted recipient was not attempted:\n%s", d[:min(len(d), i+600)])
+	}
 }
