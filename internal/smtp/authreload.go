@@ -298,18 +298,36 @@ func (s *session) certNamesNow() []string {
 	if cur == nil || cur == s.c {
 		return s.vc.certNames
 	}
-	if cur.tls == nil || cur.tls.ClientCAs == nil || len(s.vc.certChain) == 0 {
-		return nil
+	if v := s.certVerdict; v != nil && v.c == cur {
+		if !v.ok {
+			return nil
+		}
+		return s.vc.certNames
 	}
-	inter := x509.NewCertPool()
-	for _, c := range s.vc.certChain[1:] {
-		inter.AddCert(c)
+	ok := cur.tls != nil && cur.tls.ClientCAs != nil && len(s.vc.certChain) > 0
+	if ok {
+		inter := x509.NewCertPool()
+		for _, c := range s.vc.certChain[1:] {
+			inter.AddCert(c)
+		}
+		_, err := s.vc.certChain[0].Verify(x509.VerifyOptions{Roots: cur.tls.ClientCAs, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		ok = err == nil
 	}
-	if _, err := s.vc.certChain[0].Verify(x509.VerifyOptions{Roots: cur.tls.ClientCAs, Intermediates: inter,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	s.certVerdict = &certVerdict{c: cur, ok: ok} // a reload makes a new connector: judged again then
+	if !ok {
 		return nil
 	}
 	return s.vc.certNames
+}
+
+// certVerdict is certNamesNow's last judgement of the session's client
+// certificate: whether it verifies against connector c's client CA. A
+// reload builds new connectors, so the verdict holds for as long as c is
+// the one in force — one chain verification per reload, not per command.
+type certVerdict struct {
+	c  *connector
+	ok bool
 }
 
 // shadowStanding is "" while the session's shadow session may go on,

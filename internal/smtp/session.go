@@ -112,6 +112,9 @@ type session struct {
 	revokedWhy string
 
 	vc *verbConn // the verb layer of the connection
+	// certVerdict: certNamesNow's judgement of the client certificate
+	// under the connector last in force (authreload.go).
+	certVerdict *certVerdict
 
 	// shadowServer is the server id of a successful XSHADOW; the
 	// session is then a shadow session (W-2). pendingShadowID is the
