@@ -717,7 +717,11 @@
 // states that name as its own, the old name has no primary record, and
 // the id was recorded under the old name from a server that stated the
 // new name (bucket holderstated: the NAME a server dialled here gave in
-// its XSHADOW reply; a session of its own here states none), so a
+// its XSHADOW reply; a session of its own here states none — also read
+// at the start by package delivery, ShadowHoldersStated: the name a
+// holder's refused sessions are kept under, linked to the name it is
+// dialled by, so the discards owed to it are handed over after a
+// restart too), so a
 // server briefly out of the topology keeps its id
 // (ShadowHolderSeenStated: the old name's holder record and index entry
 // go, its name becomes an alias of the id, and the id is recorded under
