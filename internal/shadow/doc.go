@@ -122,7 +122,12 @@
 //     here): whatever answered is not the primary refusing — a dead
 //     primary's address taken over by another server, a proxy, a
 //     primary never proved of an earlier release: the heartbeat fails
-//     like one nothing answered,
+//     like one nothing answered — a refusal at the greeting (a 5xx
+//     banner, before any EHLO could carry a digest) included: nothing
+//     in it says which server or database answered (shadow31 S2; a
+//     primary with shadow redundancy off advertises its digest all the
+//     same, package smtp advertiseDigest, so only a greeting refusal is
+//     left without one),
 //     and the copies are taken over after the retry count of failures,
 //     timeout × retries after the last contact. Watch sessions and
 //     reconciliations refused so count as failed sessions (never

@@ -682,7 +682,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 			// accept-xshadow here) still knows the primary answering
 			// it — alive, its copies not taken over — from something
 			// else at its address.
-			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
+			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.digestOf.DatabaseID()) + "\r\n")
 		}
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
