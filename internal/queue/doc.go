@@ -794,6 +794,12 @@
 // takenOverOn in admin.go). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
+// Except the copies of a primary the shadow view says answers and
+// refuses this server with their database (SetExpiryKeeper, asked
+// before the pass's transaction, never inside it): that primary owns
+// the message's expiry, so they are kept, WARNed per primary at each
+// pass, until it lets this server in or its failed heartbeats take them
+// over (shadow31 S3); a primary that disowned this server is not kept.
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).
