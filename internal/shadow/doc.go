@@ -506,7 +506,10 @@
 // peer (to push copies, to relay, and as a shadow server its heartbeat,
 // watch and reconcile sessions: the peer records the database it keeps
 // copies in), and with each copy (XSHADOWMARK=, its own commit's value). The
-// store keeps the highest mark per primary and database id; a
+// store keeps the highest mark per primary (one key for every spelling
+// of its name, mailaddr.NameKey: the name its push sessions state and
+// the topology's spelling this server's sessions use, shadow31 S4) and
+// database id; a
 // presentation lower than the one stored before the primary read its
 // counter (MarkFloor: read before the command that asks, or at the EHLO
 // of the primary's push session — never a mark a concurrent copy brought

@@ -21,6 +21,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
 )
@@ -1008,7 +1009,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		// this database under no name it counts for) presents its
 		// database id alone: recorded, nothing compared.
 		if hasMark {
-			if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
+			if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[mailaddr.NameKey(id)]); err != nil {
 				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 			}
 		}
