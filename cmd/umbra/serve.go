@@ -451,6 +451,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Log: log.With("component", "shadow"), Store: shadowstore.Store{M: &mgr}, Observer: met,
 			Heartbeater: del, Recorder: shadowRec, Runner: mgr})
 		clients = append(clients, shadows)
+		// The expiry pass asks the shadow view which primaries answer
+		// and refuse this server: their expired copies are theirs to
+		// expire, not taken over (shadow31 S3).
+		mgr.SetExpiryKeeper(shadows.KeepExpiredCopies)
 		// Delivery's health record is memory: rebuild it from the stored
 		// shadow state, so a primary that was failing before the restart
 		// is not tried first until its next heartbeat (SR-16).

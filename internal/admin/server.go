@@ -545,6 +545,10 @@ type ShadowView struct {
 	// heartbeats: their count and the last one's error), while it is
 	// marked taken over and refuses nothing.
 	TakenOverWhy string `json:"taken_over_why,omitempty"`
+	// ExpiryKept: the primary refuses this server with the database
+	// the copies were made against, so its copies are kept past their
+	// expiry, not taken over (shadow.PrimaryStatus.ExpiryKept).
+	ExpiryKept string `json:"expiry_kept,omitempty"`
 }
 
 // DatabaseShown is the primary's database id as shadow list and the
@@ -692,7 +696,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
-				v.TakenOverWhy = st.TakenOverWhy
+				v.TakenOverWhy, v.ExpiryKept = st.TakenOverWhy, st.ExpiryKept
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
 				}

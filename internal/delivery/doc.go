@@ -213,7 +213,12 @@
 // discards are owed to it, Holders.Probe pushes after its probe):
 // its own discard queries are refused, so a copy made on it (the one a
 // minute) was never discarded and was taken over at its expiry, a
-// second delivery (rt30a F1).
+// second delivery (rt30a F1). A holder whose sessions state another
+// name than the one it is dialled by (another server of the topology:
+// an alias of its host) has its refusal kept under the stated name; the
+// link between the two is the one the transport database keeps with the
+// holder's id (queue ShadowHoldersStated), read at the start, so it is
+// listed after a restart too (shadow31 S1).
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a

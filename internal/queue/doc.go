@@ -717,7 +717,11 @@
 // states that name as its own, the old name has no primary record, and
 // the id was recorded under the old name from a server that stated the
 // new name (bucket holderstated: the NAME a server dialled here gave in
-// its XSHADOW reply; a session of its own here states none), so a
+// its XSHADOW reply; a session of its own here states none — also read
+// at the start by package delivery, ShadowHoldersStated: the name a
+// holder's refused sessions are kept under, linked to the name it is
+// dialled by, so the discards owed to it are handed over after a
+// restart too), so a
 // server briefly out of the topology keeps its id
 // (ShadowHolderSeenStated: the old name's holder record and index entry
 // go, its name becomes an alias of the id, and the id is recorded under
@@ -790,6 +794,12 @@
 // takenOverOn in admin.go). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
+// Except the copies of a primary the shadow view says answers and
+// refuses this server with their database (SetExpiryKeeper, asked
+// before the pass's transaction, never inside it): that primary owns
+// the message's expiry, so they are kept, WARNed per primary at each
+// pass, until it lets this server in or its failed heartbeats take them
+// over (shadow31 S3); a primary that disowned this server is not kept.
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).

@@ -99,6 +99,9 @@ type Manager struct {
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]
+	// expiryKeeper says why the expired copies of a primary are kept
+	// rather than taken over (SetExpiryKeeper; nil: none kept).
+	expiryKeeper atomic.Pointer[func(primary string) string]
 	// unclaimed: lower-cased names whose owed notifications no server
 	// of the topology claims, warned of (holdernames.go).
 	unclaimed sync.Map

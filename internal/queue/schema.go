@@ -184,9 +184,12 @@ import (
 //	          body stored whole, the head of a spooled one; written and
 //	          deleted with that value (bodysum.go); absent for a body an
 //	          older release wrote, which is read unchecked
-//	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
-//	          that primary is proved to have reached with that database
-//	          (marks.go); a lower one presented means a rollback
+//	primarymarks mailaddr.NameKey(primary) → mark (8, BE) ‖ database id:
+//	          the highest mark that primary is proved to have reached
+//	          with that database (marks.go); a lower one presented means
+//	          a rollback. One key for every spelling of the name (a
+//	          release before keyed it by the name as presented: read
+//	          when no key is there, removed by the next write)
 //	shadowids shadow id ‖ 0x00 ‖ ID (8, BE) → empty: one entry per
 //	          record whose ShadowID is set, kept by Tx.Put/Tx.Delete and
 //	          checked at every Open (shadowidindex.go): the notes that
