@@ -2054,8 +2054,14 @@
 // hosts that take mail for its authoritative and internal_relay domains
 // (an edge's smart host for them is a hub), and the smart hosts of its
 // send_xshadow connectors (Inside.Hop).
-// Its Diagnostic-Code is of type smtp only when it is that MTA's own
-// reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// Its Diagnostic-Code is that MTA's own reply, of type smtp, and a DSN
+// has one only then (remoteDiagnostic): umbra's own reasons — a hold, a
+// removal, a quarantine, a host that did not answer, a route, a slot not
+// free, the stop, an expiry — are said by the Status and the text part,
+// never in a Diagnostic-Code (sched31 D3: "X-Umbra; 452 4.3.2 queue …
+// suspended" read as a server's refusal). An expiry's Diagnostic-Code
+// is the remote reply it last had, if any, its text part umbra's words
+// on the expiry with that reply.
 // A deferral of a session whose opening the host answered with a
 // refusal (delivery's "451 4.4.2 greeting from HOST: 421 …", "… reply to
 // EHLO from HOST: …", "451 4.7.0 authentication to HOST failed: …") is
@@ -2073,7 +2079,7 @@
 // and socket paths, queues and connectors, are given as reply code,
 // enhanced status code (both as the server gave them, whatever their
 // classes: describedReply) and reason (shownReply, dsnown.go), in
-// Diagnostic-Code and the text part alike — but for umbra's own words
+// the text part and, for a server's reply, its Diagnostic-Code — but for umbra's own words
 // that name nothing but this server (plainOwnTexts: an operator's
 // removal, a quarantine's end, a next hop's want of SMTPUTF8,
 // utf8reply.go), quoted whole, so the DSN, tracking and the log say
