@@ -222,16 +222,21 @@
 // job turns overdue while mail is due
 // (TestHungDestinationLendsTheReserveToOthers). A message claimed while
 // the set had room may wait in memory for a slot of its destination's
-// window; when due mail finds the set full, the jobs waiting behind a
-// full window of jobs not known to end (dest.mayHang: none succeeded
-// yet, one failed since, one overdue) give their messages' slots back
-// (releaseBusy, answerBusy): throttled as below, into the time index.
-// Otherwise such a message held its slot as long as the hung sessions
-// it waited behind — until the command timeout — and with a slow but
-// legitimate job in the last slot no other destination's mail could be
-// claimed (rt30d F1, TestBusyWindowHoldsNoActiveSlot). Jobs waiting for
-// a destination that ends its jobs keep waiting: their slot comes
-// within about a job's time. A destination that
+// window; when due mail finds the set full, only work that can start
+// now keeps a slot: the jobs waiting behind a full window give their
+// messages' slots back (releaseBusy, answerBusy): throttled as below,
+// into the time index, and the claims that follow keep the reserve
+// (scheduler.dueBlocked: the due mail's destinations are not known
+// before its claim). Otherwise such a message held its slot as long as
+// the hung sessions it waited behind — until the command timeout — and
+// with a slow but legitimate job in the last slot no other
+// destination's mail could be claimed (rt30d F1,
+// TestBusyWindowHoldsNoActiveSlot); and behind a slow but healthy
+// destination (its jobs end) mail of another destination due after its
+// backlog waited until the whole backlog was delivered, one slow job at
+// a time (sched31 D2, TestSlowDestinationBacklogLeavesASlotForOthers).
+// While the set has room, a job may wait in memory for its window: it
+// keeps no other mail out, and `queue list` shows it `waiting`. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
