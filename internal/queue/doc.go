@@ -350,8 +350,10 @@
 // after the notice fell due (or after its first job started, if later)
 // gets it then, committed beside the running
 // job for the recipients still pending, and its end makes none
-// (noticecommit.go) — a hung job holds the notice no longer, but it
-// still holds a finished sibling job's retry until it ends, bounded by
+// (noticecommit.go) — a hung job holds the notice no longer, nor a
+// finished sibling job's retry: the attempt retries that sibling's
+// deferred recipients itself at their retry step while the hung job
+// runs (siblingretry.go); the hung job is bounded by
 // the expiry in a retry and in a first attempt whose notice went
 // (expirycut.go; a first attempt of a message whose notice has not gone
 // is never cut, so there by the
@@ -1527,9 +1529,12 @@
 //     record unmarked (the next attempt's end makes it); after it, the
 //     record is marked, and Recover's Ready message makes no second one
 //     (TestQ3CrashAfterNoticeWhileJobHangsNoSecondNotice). A finished
-//     job's deferral still waits for the end for its retry time: a
-//     second attempt of the record while this one runs would be a second
-//     writer of it. A crash between a job's commit
+//     job's deferral is committed at the end (a second attempt of the
+//     record while this one runs would be a second writer of it), but
+//     its retry does not wait: the attempt queues the deferred
+//     recipients' jobs again at their retry step while another job
+//     runs (siblingretry.go), writing nothing — a crash meanwhile is a
+//     crash of the attempt, as below. A crash between a job's commit
 //     and the end leaves the message Active with those recipients done
 //     and the rest pending as the attempt found them; Recover makes it
 //     Ready (3), and the next attempt tries the pending ones — none lost,

@@ -619,6 +619,12 @@ type attempt struct {
 	noticeTimer clock.Timer
 	noticeStop  chan struct{}
 	noticeOff   bool
+	// Its retries of recipients a finished job deferred while another
+	// job ran (siblingretry.go, under mu): how many it made, the stop
+	// of their timers, closed when the attempt ends.
+	retries   int
+	retryStop chan struct{}
+	retryOff  bool
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -1628,7 +1634,8 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	if last {
 		q.complete(ctx, a)
 	} else if len(res) > 0 {
-		q.commitJob(ctx, a, res) // what it finished, committed now (jobcommit.go)
+		q.commitJob(ctx, a, res)       // what it finished, committed now (jobcommit.go)
+		q.armSiblingRetry(ctx, a, res) // what it deferred, retried on time (siblingretry.go)
 	}
 }
 
