@@ -127,6 +127,8 @@ func (q *Manager) siblingRetry(ctx context.Context, a *attempt, rcpts []int) {
 	a.mu.Unlock()
 	a.cmu.Unlock()
 
+	q.sched.handOn() // until its jobs are queued or handed on, as a start's (stallguard.go)
+	defer q.sched.handOver()
 	jobs := q.plan(ctx, a, again)
 	now := q.clk.Now()
 	waitDue := q.waitDueOf(a.m, false)
