@@ -126,9 +126,13 @@ func (q *Manager) run(ctx context.Context) {
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		read := q.clk.Now()
 		wake := nextWake(due, ok, read, q.claimRoom(read))
-		if ok && !due.After(read) && q.claimRoom(read) <= 0 {
-			// Mail due and no room: jobs waiting behind a window of jobs
-			// not known to end give their slots back (releaseBusy).
+		blocked := ok && !due.After(read) && q.claimRoom(read) <= 0
+		q.sched.mu.Lock()
+		q.sched.dueBlocked = blocked // the next claims keep the reserve (reserveNeeded)
+		q.sched.mu.Unlock()
+		if blocked {
+			// Mail due and no room: jobs waiting behind a full window
+			// give their slots back (releaseBusy).
 			q.releaseBusy(ctx, read)
 		}
 		if ok && !due.After(read) {
