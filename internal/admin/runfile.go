@@ -185,7 +185,11 @@ type serveProc struct {
 var listServeProcs = serveProcs
 
 // serveProcs lists the processes running umbra's serve subcommand
-// (serveSubcommand), at most 64.
+// (serveSubcommand), every one /proc shows: no cap, since the one a
+// command looks for (the daemon of its configuration file, of its data
+// directory) may be any of them, and the answers that name several say
+// how many they leave out themselves (OtherServeErr). The scan is
+// bounded by the processes the host runs, one read of a cmdline each.
 func serveProcs() []serveProc {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
@@ -223,9 +227,6 @@ func serveProcs() []serveProc {
 			}
 		}
 		out = append(out, serveProc{pid: pid, config: cfgArg, cmdline: strings.Join(args, " "), named: named})
-		if len(out) == 64 {
-			break
-		}
 	}
 	return out
 }
