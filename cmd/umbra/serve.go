@@ -435,6 +435,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// file is there (pickup.QueuedFileGone); without a pickup
 		// directory every end is kept.
 		PickupFileGone: pickupFileGone(cfg.Pickup.Directory),
+		// A pickup submission's key is kept while its file, unmarked,
+		// lingers there (pickup.KeyFileGone): never submitted twice.
+		PickupKeyGone: pickupKeyGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
@@ -1601,4 +1604,14 @@ func pickupFileGone(dir string) func(queue.ID, string) bool {
 		return nil
 	}
 	return pickup.QueuedFileGone(dir)
+}
+
+// pickupKeyGone is the queue's test before it forgets a pickup
+// submission's key: nil (keep every such key) without a pickup
+// directory.
+func pickupKeyGone(dir string) func(string, string) bool {
+	if dir == "" {
+		return nil
+	}
+	return pickup.KeyFileGone(dir)
 }
