@@ -2,8 +2,9 @@ package admin
 
 import (
 	"fmt"
-	"os/exec"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -12,26 +13,27 @@ import (
 // configuration file, "umbra runs, but not at this admin socket" and
 // how many more), stopped after 64: on a host with more, the daemon
 // that holds the command's data directory could be left out, unsaid.
-// Real processes here (sh, waiting on its standard input, with a
-// command line that reads as serve's), more than 64 of them.
+// The process table here is a copy (procDir) listing 70 serve
+// processes, so that the host's own (and other tests') are not
+// disturbed.
 func TestOPS3ServeProcsHasNoCap(t *testing.T) {
 	const n = 70
-	dir := t.TempDir()
+	proc := t.TempDir()
+	saved := procDir
+	procDir = proc
+	defer func() { procDir = saved }()
 	want := map[int]string{}
 	for i := range n {
-		cfg := filepath.Join(dir, fmt.Sprintf("hub%d.yaml", i))
-		// argv: sh -c SCRIPT serve -c CFG — serveSubcommand skips -c
-		// and its value and finds serve, as in "umbra -c X serve".
-		cmd := exec.Command("sh", "-c", "read x", "serve", "-c", cfg)
-		in, err := cmd.StdinPipe()
-		if err != nil {
+		pid := 4000000 + i
+		cfg := fmt.Sprintf("/etc/umbra/hub%d.yaml", i)
+		d := filepath.Join(proc, strconv.Itoa(pid))
+		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Start(); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "cmdline"), []byte("/usr/bin/umbra\x00-c\x00"+cfg+"\x00serve\x00"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.Close(); cmd.Wait() })
-		want[cmd.Process.Pid] = cfg
+		want[pid] = cfg
 	}
 	found := 0
 	for _, p := range serveProcs() {

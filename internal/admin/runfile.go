@@ -181,6 +181,10 @@ type serveProc struct {
 	named   bool // started with -c/--config
 }
 
+// procDir is where the processes are listed (a test's copy in its
+// place: serveProcs, serveSubcommand).
+var procDir = "/proc"
+
 // listServeProcs is serveProcs (a test's list in its place).
 var listServeProcs = serveProcs
 
@@ -191,7 +195,7 @@ var listServeProcs = serveProcs
 // how many they leave out themselves (OtherServeErr). The scan is
 // bounded by the processes the host runs, one read of a cmdline each.
 func serveProcs() []serveProc {
-	procs, err := os.ReadDir("/proc")
+	procs, err := os.ReadDir(procDir)
 	if err != nil {
 		return nil
 	}
@@ -201,7 +205,7 @@ func serveProcs() []serveProc {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		b, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		b, _ := os.ReadFile(procDir + "/" + p.Name() + "/cmdline")
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		cfgArg, serve, named := "", false, false
 		for i, a := range args {
@@ -219,7 +223,7 @@ func serveProcs() []serveProc {
 			continue
 		}
 		if cfgArg != "" && !filepath.IsAbs(cfgArg) {
-			cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd")
+			cwd, err := os.Readlink(procDir + "/" + p.Name() + "/cwd")
 			if err != nil {
 				cfgArg = "" // its directory is not this user's to see: not known
 			} else {
