@@ -303,9 +303,9 @@ type writtenPlace struct {
 // writtenPlaces are the paths serve writes, each walked by
 // validatePaths: the data directory, the Maildir tree, the pickup
 // directory, the tracking log and the admin socket (the spool directory
-// serve makes in data_dir is checked on its own, in an existing one). One whose directory is data_dir and that the file
-// does not write (the default admin socket and tracking log) is checked
-// with data_dir, not again.
+// serve makes in data_dir is checked on its own, in an existing one). An
+// admin socket in data_dir itself, and a tracking log there the file
+// does not write (the defaults), are checked with data_dir, not again.
 func writtenPlaces(c *Config, written func(path ...string) bool) []writtenPlace {
 	dataDir := []any{"server", "data_dir"}
 	out := []writtenPlace{{c.Server.DataDir, "server.data_dir " + c.Server.DataDir, true, dataDir}}
@@ -315,7 +315,7 @@ func writtenPlaces(c *Config, written func(path ...string) bool) []writtenPlace 
 	if c.Tracking.Enabled && c.Tracking.Path != "" && (written("tracking", "path") || filepath.Dir(c.Tracking.Path) != c.Server.DataDir) {
 		out = append(out, writtenPlace{c.Tracking.Path, "tracking.path " + c.Tracking.Path, false, []any{"tracking", "path"}})
 	}
-	if s := c.Server.AdminSocket; s != "" && (written("server", "admin_socket") || filepath.Dir(s) != c.Server.DataDir) {
+	if s := c.Server.AdminSocket; s != "" && filepath.Dir(s) != c.Server.DataDir {
 		at, shown := []any{"server", "admin_socket"}, "server.admin_socket "+s
 		if !written("server", "admin_socket") {
 			at, shown = dataDir, shown+" ("+filepath.Base(s)+" in server.data_dir)"
