@@ -75,6 +75,9 @@ func durationSeconds(_ []string, a slog.Attr) slog.Attr {
 // other error by jsonsafe.TextBytes. What it gives is in the text form
 // of every answer already, and is not escaped again.
 func errorText(err error) string {
+	if ee, ok := err.(*exitError); ok {
+		err = ee.err // a command's refusal: its error as it came (main.go)
+	}
 	if isConfigError(err) { // a refused reload: its values quoted by the loader already
 		return configText(err.Error(), configErrorFiles(err)...)
 	}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// OPS-3: with --json, a command's refusal is also one JSON object on
+// standard output ({"error", "exit"}), and its error was written there
+// raw — the one output of a configuration's errors not by their text
+// rule (errorText): a file name's byte that is not UTF-8 came out as
+// U+FFFD, which hides which byte it was, where standard error, config
+// check, serve, the log and the status write \xNN; a value the loader
+// quoted stays escaped once.
+func TestOPS3JSONRefusalByTheTextRule(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "conf\xff")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: hub.jsontext.test, data_dir: `+filepath.Join(filepath.Dir(dir), "data")+`, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+`+submitConnector("in", "127.0.0.143:39025", `banner: "a\0b"`)), 0o600)
+	cmd := exec.Command(umbraBin, "route", "explain", "--json", "--config", cfg, "x@example.test")
+	cmd.Env = append(os.Environ(), "UMBRA_SOCKET=")
+	out, _ := cmd.Output()
+	var res struct {
+		Error string `json:"error"`
+		Exit  int    `json:"exit"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.Exit == 0 {
+		t.Fatalf("route explain --json of an invalid file: %v\n%s", err, out)
+	}
+	if !strings.Contains(res.Error, `conf\xff/hub.yaml:`) || !strings.Contains(res.Error, `banner "a\x00b"`) ||
+		strings.Contains(res.Error, "\ufffd") || strings.Contains(res.Error, `\\x`) {
+		t.Errorf("error %q: want the file named conf\\xff/hub.yaml and the banner \"a\\x00b\", each escaped once", res.Error)
+	}
+}
