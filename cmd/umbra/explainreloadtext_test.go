@@ -41,3 +41,39 @@ mailbox: {maildir: maildir}
 		t.Errorf("error %q: want the file named conf\\xff/hub.yaml and the banner \"a\\x00b\", each escaped once", res.Error)
 	}
 }
+
+// OPS-3: route explain's warning of what the daemon's next reload
+// would refuse (next_reload_errors with --json) wrote the loader's
+// errors raw: a topology file's name with a byte that is not UTF-8 (in
+// the configuration's directory) came out as U+FFFD in the JSON. By
+// the same text rule as every output of a configuration's errors.
+func TestOPS3RouteExplainNextReloadErrorsByTheTextRule(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "conf\xff")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	hubAddr, legacyAddr := addr39k(t, "127.0.0.145"), addr39k(t, "127.0.0.146")
+	topo := filepath.Join(dir, "topology.yaml")
+	os.WriteFile(topo, []byte(legacyTopology(hubAddr, legacyAddr, "\n    cost: 3", "alice@old.test")), 0o600)
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: hub.topo.test, data_dir: `+filepath.Join(filepath.Dir(dir), "data")+`, metrics_listen: ""}
+accepted_domains: [{domain: old.test, type: authoritative}]
+`+submitConnector("in", hubAddr, "max_acknowledgement_delay: 0s")+`mailbox: {maildir: maildir}
+topology: topology.yaml
+`), 0o600)
+	d := startUmbra(t, cfg, hubAddr)
+	d.dumpLogIfFailed()
+	editConfig(t, topo, "{name: hub.topo.test, role: hub, site: a,", "{name: hub.topo.test, role: hub, site: aa,")
+	t.Setenv("UMBRA_SOCKET", "")
+	all, out, code := runBounded(t, "route", "explain", "--json", "--config", cfg, "alice@old.test")
+	var ex struct {
+		NextReloadErrors []string `json:"next_reload_errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); code != 0 || err != nil || len(ex.NextReloadErrors) == 0 {
+		t.Fatalf("route explain --json: exit %d, %v\n%s", code, err, all)
+	}
+	got := strings.Join(ex.NextReloadErrors, "\n")
+	if !strings.Contains(got, `conf\xff/topology.yaml:3:`) || strings.Contains(got, "\ufffd") {
+		t.Errorf("next_reload_errors %q: want the topology file named conf\\xff/topology.yaml, its byte escaped once", ex.NextReloadErrors)
+	}
+}
