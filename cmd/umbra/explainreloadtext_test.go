@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // OPS-3: with --json, a command's refusal is also one JSON object on
@@ -76,4 +77,39 @@ topology: topology.yaml
 	if !strings.Contains(got, `conf\xff/topology.yaml:3:`) || strings.Contains(got, "\ufffd") {
 		t.Errorf("next_reload_errors %q: want the topology file named conf\\xff/topology.yaml, its byte escaped once", ex.NextReloadErrors)
 	}
+}
+
+// OPS-4: track asks the daemon where its tracking log is (GET
+// /v1/status tracking_path) and searched the name as the answer writes
+// it, by the answers' text rule: a log in a directory whose name holds
+// a byte that is not UTF-8 (\xff written as the text \xff) was looked
+// for under a name that does not exist. The name is read back as it is.
+func TestOPS4TrackFindsTheDaemonsLogByItsExactName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "conf\xff")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	listen := addr39k(t, "127.0.0.147")
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: hub.tracktext.test, data_dir: data, metrics_listen: ""}
+accepted_domains: [{domain: remote.example, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+`+submitConnector("in", listen)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	if acked := sendMany(listen, "tracked", 1, 1, nil); len(acked) != 1 {
+		t.Fatalf("%d of 1 acknowledged", len(acked))
+	}
+	sock := filepath.Join(dir, "data", "admin.sock")
+	t.Setenv("UMBRA_SOCKET", "")
+	var all string
+	code := -1
+	for i := 0; i < 100; i++ {
+		all, _, code = runBounded(t, "track", "--socket", sock, "--event", "receive")
+		if code == 0 && strings.Contains(all, "receive") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("track --socket: exit %d, want the daemon's receive event:\n%s", code, all)
 }
