@@ -143,10 +143,15 @@ type ReloadState struct {
 	// Result: "none" (none since the start), "ok" or "failed" (the
 	// running configuration stayed in force; Error says why).
 	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
+	// Error and Pending are in the text form of every answer already
+	// (TextBytes': a byte written \xNN, a literal \xNN doubled) — a
+	// configuration's refusal by its own text rule, a value the loader
+	// quoted (%q) escaped once —, which the API writes as it is
+	// (text:"as-is"): escaped again, "a\x00b" read "a\\x00b".
+	Error string `json:"error,omitempty" text:"as-is"`
 	// Pending: the parts of the file last reloaded that the running
 	// daemon did not take, which a restart would refuse or change.
-	Pending []string `json:"pending,omitempty"`
+	Pending []string `json:"pending,omitempty" text:"as-is"`
 	// RestartWouldFail is umbra_config_restart_would_fail: Pending is
 	// not empty, or the last reload failed.
 	RestartWouldFail bool `json:"restart_would_fail"`

@@ -116,6 +116,7 @@ func (q *Manager) run(ctx context.Context) {
 			q.warnUnclaimedOwed()       // holdernames.go
 		}
 		q.stepPickupPrune()          // pickupfate.go: a look at the pickup directory found, the next started
+		q.stepPickupKeyPrune()       // pickupkeys.go: the same for the pickup submission keys
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
 		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full

@@ -1148,7 +1148,13 @@
 // chain of takeovers) is delivered again. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
-// queues it once. The commit removing a pickup message's record notes its
+// queues it once; a pickup file's key names its file (bucket
+// submitnames, in the same commit) and is pruned after
+// message_expiration only once the pickup directory shows that drop
+// gone (ManagerConfig.PickupKeyGone, looked at off the scheduling loop,
+// pickupkeys.go), so an unmarked NAME.eml that lingers (its rename to
+// .queued failed: a read-only directory, a move that hung) is never
+// submitted twice however long it stays. The commit removing a pickup message's record notes its
 // end (bucket pickupends, pickupfate.go; pruned after message_expiration
 // only once the pickup directory shows its .queued file gone,
 // ManagerConfig.PickupFileGone, so a crash before the file's removal

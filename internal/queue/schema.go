@@ -70,7 +70,14 @@ import (
 //	submitkeys submission key → ID (8, BE) ‖ submitted-at (8, BE)
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
-//	          (Manager.SubmitKeyed); pruned after message_expiration
+//	          (Manager.SubmitKeyed); pruned after message_expiration —
+//	          a key with a submitnames entry only once its file is gone
+//	submitnames submission key → the pickup file's name (NAME.eml)
+//	          written with a pickup submission's key, in its commit: the
+//	          key is kept past message_expiration while that file (that
+//	          drop, unmarked) may still be there, forgotten only when
+//	          the pickup directory says it is gone
+//	          (ManagerConfig.PickupKeyGone, pickupkeys.go)
 //	pickupends ID (8, BE) → ended-at (8, BE) ‖ the file's name (NAME.eml)
 //	          written by the commit that removes a pickup message's
 //	          record (Tx.Delete): its NAME.<id>.queued file may go
@@ -321,6 +328,11 @@ var (
 	// recorded (pickupfate.go). Not in allBuckets: the first such end
 	// makes it, so a database of a server without pickup is as before.
 	bucketPickupEnds = []byte("pickupends")
+	// bucketSubmitNames: the pickup file each pickup submission key
+	// names (pickupkeys.go). Not in allBuckets: the first pickup
+	// submission makes it. Apart from submitkeys, whose layout a
+	// previous release reads (it prunes such a key by age, as before).
+	bucketSubmitNames = []byte("submitnames")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,
