@@ -31,7 +31,15 @@
 //     an externally secured connector as the connector now requires);
 //     any other session keeps only the rights both grant. A reload takes
 //     rights away, it never adds one the new ranges would not give
-//     (SMTP-3, rr27 F1).
+//     (SMTP-3, rr27 F1). Nor does a session keep a right a connector in
+//     force would not give a new connection from its address on its
+//     binding (atAddress, rt31b F1, R1): its connector's ranges narrowed
+//     away from the address, or the connector removed or renamed, it
+//     keeps none where no connector takes the address, and where another
+//     does only that one's anonymous rights (none under its tls.required
+//     unmet or auth.required) — relay included, in the transaction open
+//     at the reload too; it is no transport server any more (serverNow,
+//     trustInForce) and its shadow session ends (421 4.7.0).
 //   - Authentication is judged by the configuration in force when it is
 //     used (authreload.go, rt28b F1): AUTH by the credentials,
 //     mechanisms, allow_insecure and max_auth_failures of the connector
