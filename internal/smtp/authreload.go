@@ -55,6 +55,12 @@ import (
 //     shadow session ends at its next MAIL or shadow verb (421 4.7.0),
 //     and it keeps only the anonymous rights the connector that takes
 //     its address now grants too, none when none does (refreshRights).
+//   - At the end of the body the session's rights are those it has
+//     then (rt31b F2): data drops an authentication a reload revoked
+//     during the body before the message is judged (its trace field,
+//     origin, header firewall, shadow on receipt), and checkedRcpts
+//     again before judging a recipient a check added — the transaction
+//     keeps the recipients it has and its reply.
 //   - The checks of the connector in force judge the session from its
 //     next MAIL on (followChecks): the rate limits (rateLimitsCheck,
 //     stateless, its counts the process's) and every other check

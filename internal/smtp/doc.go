@@ -52,7 +52,10 @@
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed the command is
-//     refused 530 5.7.0 and the session goes on unauthenticated (the
+//     refused 530 5.7.0 and the session goes on unauthenticated — at
+//     the end of the body too: the message, and the recipients a check
+//     adds to it, are judged without an authentication revoked while it
+//     came (rt31b F2), its reply kept (the
 //     WARN line names what revoked it: a reload, or the directory; a
 //     directory account is compared with the directory's own server
 //     flag, the topology's side being lowerServer's); it

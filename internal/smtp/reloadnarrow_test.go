@@ -2,7 +2,11 @@ package smtp
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
@@ -182,6 +186,51 @@ func TestSMTP3ReloadRenamedOrRemovedConnectorTakesRelay(t *testing.T) {
 		d.cmd("RSET", "250")
 		d.cmd("MAIL FROM:<a@ext.test>", "530 5.7.1")
 	})
+}
+
+// SMTP-3, SMTP-8 (rt31b F2): a recipient a check adds at the end of
+// data is judged by the rights the session has then, an authentication
+// a reload revoked during the body included: the account removed from
+// the credentials file, its outside recipient is not relayed by the
+// authenticated relay right it no longer has.
+func TestSMTP8AddedRecipientAfterReloadRevokedAuth(t *testing.T) {
+	addr := freeAddr(t)
+	creds := credsFile(t)
+	conf := func(file string) string {
+		return fmt.Sprintf(`
+  - name: plain
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+`, addr, file)
+	}
+	s, q := addingServer(t, conf(creds), []string{"victim@outside.test"})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235") // \0alice\0secret
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("Subject: x\r\n\r\n")
+	// The credentials without alice.
+	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
+	without := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(connectors(t, conf(without)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("hello\r\n.", "250")
+	if got := fmt.Sprint(queuedRcpts(t, q)); got != "[bob@example.test]" {
+		t.Errorf("queued for %s; want bob only: alice's authentication was revoked before the check added victim@outside.test", got)
+	}
+	// The session's next command is told of the revocation, once.
+	d.cmd("MAIL FROM:<a@sender.test>", "530 5.7.0")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<victim@outside.test>", "550 5.7.1")
 }
 
 // SMTP-3, SR-1 (rt31b F1, sibling): a transport server by its server

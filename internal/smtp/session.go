@@ -950,6 +950,18 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" && s.copyRefused {
 		return replyCopyPartial // all or nothing (version 5, receipt.go)
 	}
+	if s.pendingCopyDB == "" && s.pendingBatch == 0 {
+		// The body has ended: the message is judged by the rights the
+		// session has now (rt31b F2). An authentication a reload revoked
+		// during the body is gone before anything reads it — the trace
+		// field's protocol, the origin, the header firewall, the
+		// recipients a check adds (checkedRcpts), shadow on receipt and
+		// delayed acknowledgement —; the transaction keeps the
+		// recipients it has and its reply, and the session's next MAIL
+		// or RCPT is told (standing). A shadow copy is its primary's, as
+		// sent, and is judged at the shadow session's next verb.
+		s.dropRevokedAuth()
+	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
 	// With the verb layer the body arrives whole below (takeBody): the
