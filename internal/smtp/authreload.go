@@ -62,7 +62,9 @@ import (
 //     again before judging a recipient a check added — the transaction
 //     keeps the recipients it has and its reply.
 //   - The checks of the connector in force judge the session from its
-//     next MAIL on (followChecks): the rate limits (rateLimitsCheck,
+//     next MAIL on (followChecks) — of the connector that takes its
+//     address now where its own no longer does (atAddress) —: the rate
+//     limits (rateLimitsCheck,
 //     stateless, its counts the process's) and every other check
 //     without per-session state as reloaded; a milter's session state
 //     stays until the reload removes that milter.
@@ -443,9 +445,19 @@ const rateLimitsCheck = "rate_limits"
 // dropped when the reload removed it, and one the reload added does not
 // join the session (its connect and greeting stages have passed). The
 // stages already passed (connect, greeting) are not run again. A
-// connector the reload removed leaves the session its own.
+// session its connector in force no longer takes (its ranges narrowed
+// away from its address, the connector removed or renamed) follows the
+// checks of the connector that takes its address now (atAddress: its
+// rate limits, their exempt ranges, rt31b F1, R1), as it has only that
+// one's rights; one no connector takes keeps its own (it has no right
+// left to use them on).
 func (s *session) followChecks() {
 	cur := s.inForce()
+	if set := s.srv.rights.Load(); set != nil {
+		if at := s.atAddress(set, cur); at != nil {
+			cur = at
+		}
+	}
 	if cur == nil || cur == s.c {
 		return
 	}

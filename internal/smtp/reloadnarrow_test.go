@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -283,4 +286,51 @@ func TestSMTP3ReloadNarrowedRangesEndServerStanding(t *testing.T) {
 		shadow.t = t
 		shadow.cmd("MAIL FROM:<a@example.test>", "421 4.7.0")
 	})
+}
+
+// SMTP-3 (rt31b F1, R1, sibling): the checks that judge a session whose
+// connector no longer takes its address are those of the connector that
+// does (its rate limits and their exempt ranges among them), not those
+// of the connector it began on: narrowed away from plain, whose checks
+// let everything through, to public, whose check refuses MAIL (as its
+// rate limits would), the session is refused.
+func TestSMTP3ReloadNarrowedRangesFollowChecksOfConnectorAtAddress(t *testing.T) {
+	addr := freeAddr(t)
+	creds := credsFile(t)
+	public := fmt.Sprintf(`
+  - name: public
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    permissions: {anonymous: [submit]}
+`, addr)
+	refusing := &scripted{mail: Verdict{Reply: &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: "Rate limit reached"}}}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, narrowConf(addr, `"127.0.0.0/16"`, creds, public)),
+		Routing: testTable(), Queue: &fakeQueue{},
+		Checks: func(rc config.ReceiveConnector) ([]Check, error) {
+			if rc.Name == "plain" {
+				return nil, nil
+			}
+			return []Check{refusing}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s, "127.0.0.173")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@ext.test>", "250")
+	d.cmd("RSET", "250")
+	if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, public)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@ext.test>", "450 4.7.1 Rate limit reached")
 }
