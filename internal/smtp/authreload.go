@@ -54,7 +54,9 @@ import (
 //     is a transport server no more by any credential (serverNow), its
 //     shadow session ends at its next MAIL or shadow verb (421 4.7.0),
 //     and it keeps only the anonymous rights the connector that takes
-//     its address now grants too, none when none does (refreshRights).
+//     its address now grants too — its authenticated ones where that
+//     connector would authenticate its account as its own did (authsAt)
+//     —, none when none does (refreshRights).
 //   - At the end of the body the session's rights are those it has
 //     then (rt31b F2): data drops an authentication a reload revoked
 //     during the body before the message is judged (its trace field,

@@ -36,9 +36,11 @@
 //     binding (atAddress, rt31b F1, R1): its connector's ranges narrowed
 //     away from the address, or the connector removed or renamed, it
 //     keeps none where no connector takes the address, and where another
-//     does only that one's anonymous rights (none under its tls.required
-//     unmet or auth.required) — relay included, in the transaction open
-//     at the reload too; it is no transport server any more (serverNow,
+//     does only that one's anonymous rights, and its authenticated ones
+//     where it would authenticate the account as the old one did
+//     (authsAt; none under its tls.required unmet or auth.required it
+//     would not meet) — relay included, in the transaction open at the
+//     reload too; it is no transport server any more (serverNow,
 //     trustInForce) and its shadow session ends (421 4.7.0).
 //   - Authentication is judged by the configuration in force when it is
 //     used (authreload.go, rt28b F1): AUTH by the credentials,

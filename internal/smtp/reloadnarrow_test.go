@@ -334,3 +334,46 @@ func TestSMTP3ReloadNarrowedRangesFollowChecksOfConnectorAtAddress(t *testing.T)
 	}
 	d.cmd("MAIL FROM:<a@ext.test>", "450 4.7.1 Rate limit reached")
 }
+
+// SMTP-3 (rt31b F1, sibling): narrowed so that another connector takes
+// the session's address, an authenticated session keeps the
+// authenticated rights that connector grants where it would
+// authenticate the same account (same credentials): relay there; where
+// it offers no AUTH, its anonymous rights only.
+func TestSMTP3ReloadNarrowedKeepsAuthenticatedRightsWhereAccountHolds(t *testing.T) {
+	addr := freeAddr(t)
+	creds := credsFile(t)
+	other := func(auth, perms string) string {
+		return fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+%s    permissions: {%s}
+`, addr, auth, perms)
+	}
+	withAuth := other(fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n", creds), "anonymous: [submit], authenticated: [submit, relay]")
+	for _, tc := range []struct {
+		name, other, want string
+	}{
+		{"same credentials", withAuth, "250"},
+		{"no AUTH", other("", "anonymous: [submit]"), "550 5.7.1 Relay access denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, &fakeQueue{}, connectors(t, narrowConf(addr, `"127.0.0.0/16"`, creds, tc.other))...)
+			d := dial(t, s, "127.0.0.173")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235") // \0alice\0secret
+			anon := dial(t, s, "127.0.0.174")
+			anon.expect("220")
+			anon.cmd("EHLO c", "250")
+			if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, tc.other)), testTable()); err != nil {
+				t.Fatal(err)
+			}
+			d.cmd("MAIL FROM:<a@ext.test>", "250")
+			d.cmd("RCPT TO:<victim@remote.test>", tc.want)
+			anon.cmd("MAIL FROM:<a@ext.test>", "250")
+			anon.cmd("RCPT TO:<victim@remote.test>", "550 5.7.1 Relay access denied")
+		})
+	}
+}

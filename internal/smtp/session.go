@@ -406,10 +406,12 @@ func (s *session) forgetShadowParams() {
 // address, only what the connector a new connection from its address on
 // its binding would get grants too (atAddress): none when no connector
 // would take it; another connector's anonymous rights alone where one
-// does (its authentication, certificate and trust were judged by the
-// connector it began on, not by that one's credentials, client CA or
-// trust), and none where that connector requires TLS it does not have
-// or AUTH. So a reload that narrowed the ranges away from the session's
+// does — and its authenticated ones where that connector would
+// authenticate the session's account as its own did (authsAt): a
+// certificate and a trust were judged by the connector it began on,
+// not by that one's client CA or trust —, none where that connector
+// requires TLS the session does not have, or AUTH it would not hold
+// there. So a reload that narrowed the ranges away from the session's
 // address takes from it the rights the old configuration granted too,
 // relay included (rt31b F1), and so does one that removed or renamed its
 // connector (rt31b R1: the session's other settings stay those it began
@@ -430,10 +432,14 @@ func (s *session) refreshRights() {
 	}
 	at := s.atAddress(set, nc)
 	switch {
-	case at == nil, at != nc && (at.cfg.TLS.Required && !s.tlsActive() || at.cfg.Auth.Required):
+	case at == nil, at != nc && at.cfg.TLS.Required && !s.tlsActive(), at != nc && at.cfg.Auth.Required && !s.authsAt(at):
 		perms = config.Permissions{}
 	case at != nc:
-		perms = config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
+		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
+		if s.authsAt(at) {
+			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
+		}
+		perms = p
 	}
 	s.perms = perms
 	if !s.narrowed {
@@ -461,6 +467,17 @@ func (s *session) atAddress(set *rightsSet, nc *connector) *connector {
 		return nc
 	}
 	return set.pick(s.binding, s.ip)
+}
+
+// authsAt reports whether the session's authentication would hold on
+// connector at as on its own: at offers AUTH to this connection (in
+// clear only with allow_insecure) and its credentials hold the account
+// as they held it at AUTH (the same stamp: hash and server flag, or the
+// directory's). A session another connector takes now keeps that one's
+// authenticated rights only then (refreshRights).
+func (s *session) authsAt(at *connector) bool {
+	return s.user != "" && s.authStamp != "" && at.creds != nil && len(at.cfg.Auth.Mechanisms) > 0 &&
+		(s.tlsActive() || at.cfg.Auth.AllowInsecure) && at.creds.stamp(s.user) == s.authStamp
 }
 
 // atOwnConnector reports whether the configuration in force still has
