@@ -82,10 +82,14 @@ func (s *session) admitAdded(addr string) (string, error) {
 func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, error) {
 	// An added recipient gets what a RCPT gets now: rights a reload took
 	// away since the client's last RCPT (relay, submit) are gone for it
-	// too. Only the permissions: the session's authentication and server
-	// standing stay as the message was received (its origin, its DKIM
-	// signing, were judged by them).
+	// too, and so is an authentication a reload revoked (rt31b F2: the
+	// account removed from the credentials file while the body came; data
+	// dropped one revoked before, this one is revoked while the checks
+	// ran), as its next RCPT would find it; the server standing as RCPT
+	// judges it too (lowerServer).
+	s.dropRevokedAuth()
 	s.refreshRights()
+	s.lowerServer()
 	old := make(map[string]queue.Recipient, len(s.rcpt))
 	for _, r := range s.rcpt {
 		old[s.rcptKey(r.Addr)] = r

@@ -253,6 +253,7 @@ func ParseAddress(s string) (Address, error) {
 		}
 		return Address{}, errAddrSyntax
 	}
+	written := strings.TrimSuffix(domain, ".")
 	domain = mailaddr.CanonicalDomain(domain) // the one canonical form (mailaddr.Canonical)
 	if !validDomain(domain) {
 		if why := mailaddr.DomainDots(domain); why != "" {
@@ -263,8 +264,10 @@ func ParseAddress(s string) (Address, error) {
 	// An internationalised domain (a U-label, or an A-label) must be
 	// one IDNA takes: its A-label is how umbra compares it (accepted
 	// domains, routing, the directory). The address keeps the form the
-	// sender wrote.
-	if _, err := mailaddr.Domain(domain); err != nil {
+	// sender wrote. Judged on the domain as written (Domain folds the
+	// case itself): a refusal names the label as the client wrote it
+	// (rt31b F3), not lower-cased.
+	if _, err := mailaddr.Domain(written); err != nil {
 		return Address{}, &IDNError{err}
 	}
 	return Address{Local: local, Domain: domain}, nil

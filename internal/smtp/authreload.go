@@ -48,8 +48,25 @@ import (
 //     is not): its shadow session ends as above and its headers lose
 //     their trust (trustedServer); its rights are refreshRights' (it
 //     keeps only what both configurations grant).
+//   - A session whose connector the configuration in force no longer
+//     gives its address (atOwnConnector: the connector removed, renamed,
+//     or its remote_ranges narrowed away from the address; rt31b F1, R1)
+//     is a transport server no more by any credential (serverNow), its
+//     shadow session ends at its next MAIL or shadow verb (421 4.7.0),
+//     and it keeps only the anonymous rights the connector that takes
+//     its address now grants too — its authenticated ones where that
+//     connector would authenticate its account as its own did (authsAt)
+//     —, none when none does (refreshRights).
+//   - At the end of the body the session's rights are those it has
+//     then (rt31b F2): data drops an authentication a reload revoked
+//     during the body before the message is judged (its trace field,
+//     origin, header firewall, shadow on receipt), and checkedRcpts
+//     again before judging a recipient a check added — the transaction
+//     keeps the recipients it has and its reply.
 //   - The checks of the connector in force judge the session from its
-//     next MAIL on (followChecks): the rate limits (rateLimitsCheck,
+//     next MAIL on (followChecks) — of the connector that takes its
+//     address now where its own no longer does (atAddress) —: the rate
+//     limits (rateLimitsCheck,
 //     stateless, its counts the process's) and every other check
 //     without per-session state as reloaded; a milter's session state
 //     stays until the reload removes that milter.
@@ -272,10 +289,16 @@ func authErrorReply(err error) []string {
 // the topology in force) or its connector's trust; an unauthenticated
 // one by its certificate (naming a transport server of the topology in
 // force) or its connector's trust — the trust of the connector it began
-// on only while the connector in force is externally secured too.
+// on only while the connector in force is externally secured too
+// (trustInForce). None of them once the configuration in force no
+// longer gives the session's address its connector (atOwnConnector: the
+// connector removed, renamed, or its ranges narrowed away from it).
 // Callers only ever lower s.server by it.
 func (s *session) serverNow() bool {
-	trust := s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
+	if !s.atOwnConnector() {
+		return false
+	}
+	trust := s.trustInForce()
 	if s.user != "" {
 		return trust || s.serverAccount && s.anyTransport(s.user)
 	}
@@ -344,7 +367,9 @@ func (s *session) shadowStanding() string {
 	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
 	if s.dropRevokedAuth() || s.shadowRevoked {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
-	} else if c := s.inForce(); byTrust && (c == nil || !c.cfg.ExternallySecured) {
+	} else if !s.atOwnConnector() {
+		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"
+	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"
 	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
 		why = "this connection's client certificate is no longer signed by its receive connector's client CA"
@@ -422,9 +447,19 @@ const rateLimitsCheck = "rate_limits"
 // dropped when the reload removed it, and one the reload added does not
 // join the session (its connect and greeting stages have passed). The
 // stages already passed (connect, greeting) are not run again. A
-// connector the reload removed leaves the session its own.
+// session its connector in force no longer takes (its ranges narrowed
+// away from its address, the connector removed or renamed) follows the
+// checks of the connector that takes its address now (atAddress: its
+// rate limits, their exempt ranges, rt31b F1, R1), as it has only that
+// one's rights; one no connector takes keeps its own (it has no right
+// left to use them on).
 func (s *session) followChecks() {
 	cur := s.inForce()
+	if set := s.srv.rights.Load(); set != nil {
+		if at := s.atAddress(set, cur); at != nil {
+			cur = at
+		}
+	}
 	if cur == nil || cur == s.c {
 		return
 	}

@@ -31,7 +31,17 @@
 //     an externally secured connector as the connector now requires);
 //     any other session keeps only the rights both grant. A reload takes
 //     rights away, it never adds one the new ranges would not give
-//     (SMTP-3, rr27 F1).
+//     (SMTP-3, rr27 F1). Nor does a session keep a right a connector in
+//     force would not give a new connection from its address on its
+//     binding (atAddress, rt31b F1, R1): its connector's ranges narrowed
+//     away from the address, or the connector removed or renamed, it
+//     keeps none where no connector takes the address, and where another
+//     does only that one's anonymous rights, and its authenticated ones
+//     where it would authenticate the account as the old one did
+//     (authsAt; none under its tls.required unmet or auth.required it
+//     would not meet) — relay included, in the transaction open at the
+//     reload too; it is no transport server any more (serverNow,
+//     trustInForce) and its shadow session ends (421 4.7.0).
 //   - Authentication is judged by the configuration in force when it is
 //     used (authreload.go, rt28b F1): AUTH by the credentials,
 //     mechanisms, allow_insecure and max_auth_failures of the connector
@@ -44,7 +54,10 @@
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed the command is
-//     refused 530 5.7.0 and the session goes on unauthenticated (the
+//     refused 530 5.7.0 and the session goes on unauthenticated — at
+//     the end of the body too: the message, and the recipients a check
+//     adds to it, are judged without an authentication revoked while it
+//     came (rt31b F2), its reply kept (the
 //     WARN line names what revoked it: a reload, or the directory; a
 //     directory account is compared with the directory's own server
 //     flag, the topology's side being lowerServer's); it

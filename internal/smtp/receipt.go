@@ -564,7 +564,7 @@ func (s *session) claimOwn(id string) bool {
 	// operator vouches for every client there — while the configuration
 	// in force still trusts it (serverNow's rule): a reload that took
 	// externally_secured away took that vouching too.
-	return s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured
+	return s.trustInForce()
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every

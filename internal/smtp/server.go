@@ -596,9 +596,7 @@ func (s *Server) storeRights(conns []*connector) {
 }
 
 // picks reports whether a new connection from ip on binding would be
-// given c (binding.pick's rule: the longest remote range containing ip
-// among the binding's connectors, the first in order on a tie). A
-// session that came by no binding ("") is judged by c's ranges alone.
+// given c (pick).
 func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
 	if binding == "" {
 		for _, p := range c.ranges {
@@ -607,6 +605,18 @@ func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
 			}
 		}
 		return false
+	}
+	return r.pick(binding, ip) == c
+}
+
+// pick is the connector a new connection from ip on binding would be
+// given (binding.pick's rule: the longest remote range containing ip
+// among the binding's connectors, the first in order on a tie), nil
+// when none takes it (the connection is refused). A session that came
+// by no binding ("") has no connector picked for it: nil.
+func (r *rightsSet) pick(binding string, ip netip.Addr) *connector {
+	if binding == "" {
+		return nil
 	}
 	var best *connector
 	bestBits := -1
@@ -620,7 +630,7 @@ func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
 			}
 		}
 	}
-	return best == c
+	return best
 }
 
 // Reload replaces the connectors (certificates and credentials are read
@@ -630,7 +640,10 @@ func (r *rightsSet) picks(c *connector, binding string, ip netip.Addr) bool {
 // session.refreshRights: a relay right taken away ends with the
 // transaction in progress) — a right the new permissions add only when
 // the new configuration would accept the session on that connector as
-// it stands (its address, binding, TLS, AUTH). Their AUTH, the account
+// it stands (its address, binding, TLS, AUTH), and never a right the
+// connector in force for its address would not give a new connection
+// (its connector removed, renamed or its ranges narrowed away from the
+// address: rt31b F1, R1). Their AUTH, the account
 // they authenticated as, their shadow session and the requirements of
 // TLS and AUTH are judged by the new set from then on (authreload.go).
 // If any

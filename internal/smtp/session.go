@@ -367,7 +367,7 @@ func (s *session) forgetAfterTLS() {
 	s.logTLS()
 	// The connector's trust only while the connector in force keeps it
 	// (serverNow): a reload that took it away is not undone by STARTTLS.
-	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured, "", ""
+	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.trustInForce(), "", ""
 	s.serverAccount, s.authStamp = false, ""
 	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
@@ -388,11 +388,9 @@ func (s *session) forgetShadowParams() {
 // refreshRights takes the permissions of the session's connector as the
 // configuration now in force has them (a reload may have changed them
 // since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
-// L2) — a transaction in progress keeps the recipients it has — and at
-// each EHLO and shadow verb (the XSHADOW keyword, shadowOff, xshadow:
-// rr25 F3). A connector the
-// reload removed leaves the session the rights it had; its other
-// settings are those it started with.
+// L2) — a transaction in progress keeps the recipients it has — at each
+// EHLO and shadow verb (the XSHADOW keyword, shadowOff, xshadow: rr25
+// F3) and before the recipients a check adds at the end of data.
 //
 // The new permissions are the session's in full only when the new
 // configuration would accept it on that connector as it stands
@@ -400,32 +398,122 @@ func (s *session) forgetShadowParams() {
 // other connector of its binding takes it, and it meets the new
 // connector's tls.required, auth.required and, for a transport server
 // by the connector's trust alone, externally_secured. Otherwise it
-// keeps only the rights both its own and the new permissions grant: a
+// keeps only the rights both its own and the new permissions grant — a
 // reload takes rights away from it, never adds one (rr27 F1: a reload
 // that narrowed default from 0.0.0.0/0 to 10.0.0.0/8 and granted
 // anonymous relay there gave relay to every session already open from
-// a public address).
+// a public address) — and, where its connector no longer takes its
+// address, only what the connector a new connection from its address on
+// its binding would get grants too (atAddress): none when no connector
+// would take it; another connector's anonymous rights alone where one
+// does — and its authenticated ones where that connector would
+// authenticate the session's account as its own did (authsAt): a
+// certificate and a trust were judged by the connector it began on,
+// not by that one's client CA or trust —, none where that connector
+// requires TLS the session does not have, or AUTH it would not hold
+// there. So a reload that narrowed the ranges away from the session's
+// address takes from it the rights the old configuration granted too,
+// relay included (rt31b F1), and so does one that removed or renamed its
+// connector (rt31b R1: the session's other settings stay those it began
+// with, but it keeps no right a connector in force would not give it).
 func (s *session) refreshRights() {
 	set := s.srv.rights.Load()
 	if set == nil {
 		return
 	}
-	nc, ok := set.byName[s.c.cfg.Name]
-	if !ok {
-		return
-	}
-	if s.acceptedAsIs(set, nc) {
+	nc := set.byName[s.c.cfg.Name]
+	if nc != nil && s.acceptedAsIs(set, nc) {
 		s.perms = nc.cfg.Permissions
 		return
 	}
-	s.perms = config.Permissions{
-		Anonymous:     bothGrant(s.perms.Anonymous, nc.cfg.Permissions.Anonymous),
-		Authenticated: bothGrant(s.perms.Authenticated, nc.cfg.Permissions.Authenticated),
-		Servers:       bothGrant(s.perms.Servers, nc.cfg.Permissions.Servers),
+	perms := s.perms
+	if nc != nil {
+		perms = bothPerms(perms, nc.cfg.Permissions)
 	}
+	at := s.atAddress(set, nc)
+	switch {
+	case at == nil, at != nc && at.cfg.TLS.Required && !s.tlsActive(), at != nc && at.cfg.Auth.Required && !s.authsAt(at):
+		perms = config.Permissions{}
+	case at != nc:
+		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
+		if s.authsAt(at) {
+			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
+		}
+		perms = p
+	}
+	s.perms = perms
 	if !s.narrowed {
 		s.narrowed = true
-		s.log.Info("session outside its connector's configuration now in force: it keeps no right a reload added", "new_connector_ranges", nc.cfg.RemoteRanges)
+		inForce, ranges, atName := "", []string(nil), ""
+		if nc != nil {
+			inForce, ranges = nc.cfg.Name, nc.cfg.RemoteRanges
+		}
+		if at != nil {
+			atName = at.cfg.Name
+		}
+		s.log.Info("session outside its connector's configuration now in force: it keeps only the rights both configurations grant, and those the connector for its address grants too",
+			"connector_in_force", inForce, "new_connector_ranges", ranges, "connector_at_address", atName)
+	}
+}
+
+// atAddress is the connector in force that a new connection from the
+// session's address on its binding would be given: nc, the session's
+// connector as set has it, when it would be; else the one the binding
+// picks now (another connector with a more specific range, one of
+// another name on the binding), nil when none would take it (the
+// connection would be refused) or the session came by no binding.
+func (s *session) atAddress(set *rightsSet, nc *connector) *connector {
+	if nc != nil && set.picks(nc, s.binding, s.ip) {
+		return nc
+	}
+	return set.pick(s.binding, s.ip)
+}
+
+// authsAt reports whether the session's authentication would hold on
+// connector at as on its own: at offers AUTH to this connection (in
+// clear only with allow_insecure) and its credentials hold the account
+// as they held it at AUTH (the same stamp: hash and server flag, or the
+// directory's). A session another connector takes now keeps that one's
+// authenticated rights only then (refreshRights).
+func (s *session) authsAt(at *connector) bool {
+	return s.user != "" && s.authStamp != "" && at.creds != nil && len(at.cfg.Auth.Mechanisms) > 0 &&
+		(s.tlsActive() || at.cfg.Auth.AllowInsecure) && at.creds.stamp(s.user) == s.authStamp
+}
+
+// atOwnConnector reports whether the configuration in force still has
+// the session's connector (by its name) and would give it to a new
+// connection from the session's address on its binding. A session it
+// no longer would — the connector removed or renamed, or its ranges
+// narrowed away from the address — is a transport server no more
+// (serverNow) and its shadow session ends (shadowStanding): its
+// certificate, server account and trust were judged on a connector
+// that no longer takes its address (rt31b F1, R1).
+func (s *session) atOwnConnector() bool {
+	set := s.srv.rights.Load()
+	if set == nil {
+		return true
+	}
+	nc := set.byName[s.c.cfg.Name]
+	return nc != nil && s.atAddress(set, nc) == nc
+}
+
+// trustInForce reports whether the trust of the session's connector
+// (externally_secured) still holds under the configuration in force: the
+// connector it began on was externally secured, and the connector of its
+// name in force still is and still takes its address (atOwnConnector).
+// A reload that removed or renamed the connector, took
+// externally_secured from it, or narrowed its ranges away from the
+// session's address took the trust (rt31b F1, R1).
+func (s *session) trustInForce() bool {
+	return s.c.cfg.ExternallySecured && s.inForceOrOwn().cfg.ExternallySecured && s.atOwnConnector()
+}
+
+// bothPerms is, class by class, the rights both have and grant grant.
+func bothPerms(have, grant config.Permissions) config.Permissions {
+	return config.Permissions{
+		Anonymous:     bothGrant(have.Anonymous, grant.Anonymous),
+		Authenticated: bothGrant(have.Authenticated, grant.Authenticated),
+		Servers:       bothGrant(have.Servers, grant.Servers),
 	}
 }
 
@@ -575,7 +663,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		}
 		// The identity, not the name as typed: variants of one account
 		// ("carol ", "CAROL") are one user for rate limits and logs.
-		s.user, s.server = user, server || s.c.cfg.ExternallySecured && cur.cfg.ExternallySecured
+		s.user, s.server = user, server || s.trustInForce()
 		s.serverAccount = server
 		s.authStamp = creds.stamp(user)
 		// An account of the directory is asked again at MAIL and RCPT
@@ -879,6 +967,18 @@ func (s *session) data(r io.Reader) error {
 	if s.pendingCopyDB != "" && s.copyRefused {
 		return replyCopyPartial // all or nothing (version 5, receipt.go)
 	}
+	if s.pendingCopyDB == "" && s.pendingBatch == 0 {
+		// The body has ended: the message is judged by the rights the
+		// session has now (rt31b F2). An authentication a reload revoked
+		// during the body is gone before anything reads it — the trace
+		// field's protocol, the origin, the header firewall, the
+		// recipients a check adds (checkedRcpts), shadow on receipt and
+		// delayed acknowledgement —; the transaction keeps the
+		// recipients it has and its reply, and the session's next MAIL
+		// or RCPT is told (standing). A shadow copy is its primary's, as
+		// sent, and is judged at the shadow session's next verb.
+		s.dropRevokedAuth()
+	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
 	// With the verb layer the body arrives whole below (takeBody): the
@@ -1079,8 +1179,7 @@ func (s *session) trustedServer() bool {
 		names := s.certNamesNow()
 		return len(names) > 0 && s.anyTransport(names...) && s.fromAddressOf(names...)
 	}
-	c := s.inForce() // the trust as the configuration in force has it (authreload.go)
-	return s.c.cfg.ExternallySecured && c != nil && c.cfg.ExternallySecured && s.addressIsServer()
+	return s.trustInForce() && s.addressIsServer() // the trust as the configuration in force has it (authreload.go)
 }
 
 // fromAddressOf: the connection may come from one of the transport
