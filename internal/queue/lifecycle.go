@@ -554,6 +554,9 @@ func restoreIdentity(meta *bolt.Bucket) (string, error) {
 	if err := meta.Put(keyDBID, []byte(hex.EncodeToString(b[:]))); err != nil {
 		return "", err
 	}
+	if err := meta.Delete(keyRestoreID); err != nil { // its restore is finished (restorespool.go)
+		return "", err
+	}
 	return string(from), meta.Delete(keyBackupOf)
 }
 
@@ -1302,6 +1305,14 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
 	}
 	respooled, err := respoolInline(tmp, held, staging, o.SpoolThreshold, false)
+	if err == nil {
+		// This restore's own id, in its copy and in its staging spool
+		// before the copy can take the database's name: a start installs
+		// spool.restore only beside the database the same restore wrote,
+		// never beside an earlier restore's database not started yet
+		// (rt31c F1; finishRestore).
+		err = markRestoreIn(held, tmp, staging, false)
+	}
 	step("respooled")
 	if err != nil {
 		removeIn(held, tmp)

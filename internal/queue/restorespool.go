@@ -455,7 +455,14 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 		return nil
 	})
 	if _, serr := os.Stat(staging); serr == nil {
-		if marked {
+		// The backup mark says only that the database in place was
+		// restored and not started since — also by an earlier restore
+		// that finished, with a second one killed before its rename
+		// (rt31c F1): the staging spool is that second one's. It is
+		// installed only when it names the restore that wrote the
+		// database in place, and never over a spool directory that
+		// database uses (ownStaging).
+		if marked && ownStaging(db, spool, staging) {
 			// Finished here, with the suffix the restore chose.
 			return nil, true, installRestoredSpool(spool, readAsideSuffix(path))
 		}
@@ -481,6 +488,109 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	}
 	links, err := removeLiveLinks(path)
 	return append(removed, links...), false, err
+}
+
+// restoreIDMarker is the file in a restore's staging spool directory
+// that holds the restore's own id (markRestoreIn), the id its copy of the
+// database carries in meta (keyRestoreID) until its first start.
+const restoreIDMarker = ".restore-id"
+
+// markRestoreIn gives a restore an id of its own and writes it, synced,
+// into its copy of the database (copyPath's last name in dir, the data
+// directory held) and, when the restore made one, into its staging
+// spool directory (restoreIDMarker), before the copy can take the
+// database's name. A start that finds a staging spool beside a database
+// still carrying its backup mark installs it only when the two ids are
+// the same (ownStaging): the leftovers of a restore killed before its
+// rename are never taken for its own, whatever an earlier restore left.
+// The marker goes to the spool directory with the staging one; the
+// first start's sweep removes it there (no record names it).
+func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	id := hex.EncodeToString(b[:])
+	db, err := openOwnBoltIn(dir, copyPath, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, NoSync: noSync})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyRestoreID, []byte(id))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	sfd, err := unix.Openat(int(dir.Fd()), filepath.Base(staging), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // nothing spooled: no staging directory to install
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: staging, Err: err}
+	}
+	defer unix.Close(sfd)
+	fd, err := unix.Openat(sfd, restoreIDMarker, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: filepath.Join(staging, restoreIDMarker), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(staging, restoreIDMarker))
+	_, err = f.WriteString(id)
+	if err == nil && !noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !noSync {
+		err = unix.Fsync(sfd)
+	}
+	return err
+}
+
+// ownStaging reports whether the staging spool directory beside the
+// database db (marked as restored, not started since) is the one the
+// restore that wrote db made: the restore id in db's meta equals the one
+// in the staging directory's marker (both missing: a restore of a
+// release before the marker), and no spool file db names is in the live
+// spool directory — a restore puts every body of its copy into its
+// staging directory, so a database whose bodies are in spool/ is not
+// waiting for a staging directory, and that spool is never moved aside.
+func ownStaging(db *bolt.DB, spool, staging string) bool {
+	var id []byte
+	uses := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			id = bytes.Clone(meta.Get(keyRestoreID))
+		}
+		b := tx.Bucket(bucketSpoolFiles)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if _, err := os.Lstat(filepath.Join(spool, string(k))); err == nil {
+				uses = true
+				return errStopWalk
+			}
+			return nil
+		})
+	})
+	if uses {
+		return false
+	}
+	var marker []byte
+	if f, err := os.OpenFile(filepath.Join(staging, restoreIDMarker), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0); err == nil {
+		marker, _ = io.ReadAll(io.LimitReader(f, 65))
+		f.Close()
+	}
+	return bytes.Equal(id, marker)
 }
 
 // asideSuffixName, beside the database, holds the suffix a restore

@@ -1,0 +1,149 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Q-5, OPS-3 (rt31c F1): a second db restore killed before it replaces
+// anything, run while queue.db is a restored database not started yet,
+// leaves its staging spool.restore beside a database that still carries
+// its backup mark. The start took that mark for "this restore got past
+// its rename": it moved the live spool (the first restore's bodies) aside,
+// put the killed restore's spool.restore in its place and held the
+// acknowledged message as poison, its spool file missing. A restore's
+// staging spool is installed only when the database in place is the one
+// that restore wrote (its own restore id, in both); anything else is the
+// leftover of a restore that replaced nothing, removed.
+func TestQ5SecondRestoreKilledBeforeItsRenameKeepsTheFirstsSpool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process per step")
+	}
+	ctx := context.Background()
+	put := func(s *Store, body []byte, into map[ID][]byte) {
+		m := msg(s, "a@example.org", "b@example.test")
+		m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(m, spooled(t, s, body)) }); err != nil {
+			t.Fatal(err)
+		}
+		into[m.ID] = body
+	}
+	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backed := map[ID][]byte{}
+	put(src, bigContent(600<<10), backed)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := src.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	for _, step := range []string{"copied", "respooled", "compacted", "locked", "kept"} {
+		t.Run(step, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data", "queue.db")
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			old, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			put(old, append(bigContent(300<<10), "old\r\n"...), map[ID][]byte{})
+			old.Close()
+			// The first restore, done; umbra not started since.
+			if _, err := RestoreWith(backup, path, RestoreOptions{SpoolThreshold: testThreshold}); err != nil {
+				t.Fatal(err)
+			}
+			spoolBefore, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "spool"))
+			// The second, killed before its rename.
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), restoreKillEnv+"="+step, "UMBRA_RESTORE_KILL_DB="+path, "UMBRA_RESTORE_KILL_BACKUP="+backup)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if _, err := os.Stat(path + ".paused"); err == nil {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("the restore ended before step %s: %v\n%s", step, err, out.Bytes())
+				case <-time.After(20 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("the restore did not reach step %s\n%s", step, out.Bytes())
+				}
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			os.Remove(path + ".paused")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatalf("open after a second restore killed at %s: %v", step, err)
+			}
+			defer s.Close()
+			if f := s.RestoreFinished(); len(f) != 0 {
+				t.Errorf("killed at %s, before its rename: the start says it finished that restore: %q", step, f)
+			}
+			if m := s.MissingSpool(); len(m) != 0 {
+				t.Errorf("killed at %s: spool files the database in place names are missing at start: %q", step, m)
+			}
+			spoolAfter, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "spool"))
+			if a, b := names(spoolBefore), names(spoolAfter); a != b || a == "" {
+				t.Errorf("killed at %s: the live spool directory held %v, after the start %v", step, names(spoolBefore), names(spoolAfter))
+			}
+			ents, _ := os.ReadDir(filepath.Dir(path))
+			for _, e := range ents {
+				if e.Name() == "spool.restore" {
+					t.Errorf("killed at %s: the start left %s", step, e.Name())
+				}
+			}
+			err = s.View(func(tx *Tx) error {
+				n := 0
+				tx.ForEach(func(m *Message, err error) bool {
+					n++
+					if err != nil {
+						t.Errorf("killed at %s: a record: %v", step, err)
+						return true
+					}
+					if b, err := tx.Body(m.ID); err != nil || !bytes.Equal(b, backed[m.ID]) {
+						t.Errorf("killed at %s: message %s of the restored database lost its body (%d bytes, %v)", step, m.ID, len(b), err)
+					}
+					return true
+				})
+				if n != len(backed) {
+					t.Errorf("killed at %s: %d messages, want %d", step, n, len(backed))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func names(ents []os.DirEntry) string {
+	var n []string
+	for _, e := range ents {
+		if e.Name() == restoreIDMarker {
+			continue // the restore's id, swept at the first start
+		}
+		n = append(n, e.Name())
+	}
+	return strings.Join(n, ",")
+}
