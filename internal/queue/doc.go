@@ -1955,7 +1955,10 @@
 //     else spool.restore is the unreplaced restore's, removed, and the
 //     live spool stays. The marker goes with the directory; the sweep (d)
 //     removes it from spool/, and the id leaves meta with the backup mark
-//     (restoreIdentity). Restore checks the backup's
+//     (restoreIdentity). A restore that finds the database in place so
+//     waiting for its spool.restore finishes that install first
+//     (finishKilledRestoreIn, under its side lock), before it removes a
+//     staging directory as a leftover. Restore checks the backup's
 //     checksums before it moves anything. A database made or restored by
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as

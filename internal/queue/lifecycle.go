@@ -1159,6 +1159,13 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	if err := linkedDatabase(held, path, "umbra db restore"); err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
+	// An earlier restore killed after its rename, umbra not started
+	// since: its bodies wait in spool.restore, which this restore would
+	// remove as a leftover below. It is finished first, as a start would
+	// (rt31c F1's sibling).
+	if err := finishKilledRestoreIn(held, path); err != nil {
+		return "", fmt.Errorf("restore: finishing the restore that was interrupted after it replaced the database: %w. The database is unchanged", err)
+	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
 	// ordinary reads, before any of its pages is read through bbolt's

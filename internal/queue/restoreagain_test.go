@@ -147,3 +147,115 @@ func names(ents []os.DirEntry) string {
 	}
 	return strings.Join(n, ",")
 }
+
+// killRestoreAt runs a restore of backup over path in a child process
+// (TestRestoreKillChild) and kills it (SIGKILL) at step.
+func killRestoreAt(t *testing.T, backup, path, step string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), restoreKillEnv+"="+step, "UMBRA_RESTORE_KILL_DB="+path, "UMBRA_RESTORE_KILL_BACKUP="+backup)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(path + ".paused"); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the restore ended before step %s: %v\n%s", step, err, out.Bytes())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the restore did not reach step %s\n%s", step, out.Bytes())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	os.Remove(path + ".paused")
+}
+
+// Q-5, OPS-3 (rt31c F1, its sibling in db restore): a restore killed
+// after its rename leaves its bodies in spool.restore for the start to
+// install. A second restore run before any start removed that directory
+// as "a killed restore's" leftover: killed itself before its rename, it
+// left the first one's database naming spool files that were gone; run
+// to its end, it kept the first one's database as queue.db.replaced-TIME
+// beside a spool.replaced-TIME that was not its spool. The second restore
+// finishes the first (its staging spool installed, as a start would)
+// before it works.
+func TestQ5RestoreAfterOneKilledPastItsRenameKeepsItsBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes")
+	}
+	ctx := context.Background()
+	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backed := map[ID][]byte{}
+	m := msg(src, "a@example.org", "b@example.test")
+	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
+	body := bigContent(600 << 10)
+	if err := src.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(m, spooled(t, src, body)) }); err != nil {
+		t.Fatal(err)
+	}
+	backed[m.ID] = body
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := src.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	for _, second := range []string{"kept", "done"} {
+		t.Run(second, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data", "queue.db")
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			old, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old.Close()
+			killRestoreAt(t, backup, path, "renamed")
+			if second == "done" {
+				kept, err := RestoreWith(backup, path, RestoreOptions{SpoolThreshold: testThreshold})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The first restore's database, kept aside, beside the
+				// spool directory of the same suffix that holds its bodies.
+				suffix := strings.TrimPrefix(kept, path)
+				ents, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "spool"+suffix))
+				if kept == "" || names(ents) == "" {
+					t.Errorf("the database the second restore replaced (%q) was kept beside an empty or missing spool%s: its bodies are gone", kept, suffix)
+				}
+				return
+			}
+			killRestoreAt(t, backup, path, second)
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if miss := s.MissingSpool(); len(miss) != 0 {
+				t.Errorf("spool files of the first restore's database missing at start: %q", miss)
+			}
+			s.View(func(tx *Tx) error {
+				tx.ForEach(func(m *Message, err error) bool {
+					if b, err := tx.Body(m.ID); err != nil || !bytes.Equal(b, backed[m.ID]) {
+						t.Errorf("message %s lost its body (%d bytes, %v)", m.ID, len(b), err)
+					}
+					return true
+				})
+				return nil
+			})
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -591,6 +592,48 @@ func ownStaging(db *bolt.DB, spool, staging string) bool {
 		f.Close()
 	}
 	return bytes.Equal(id, marker)
+}
+
+// finishKilledRestoreIn is finishRestore's install step for db restore,
+// in the data directory it holds, under its side lock (so no daemon
+// opens the database meanwhile) and before the database's own lock:
+// when the database in place was written by a restore killed after its
+// rename (its backup mark and its restore id, the same id in
+// spool.restore: ownStaging), that restore's staging spool is put in
+// place, the spool it replaced moved aside with the replaced database's
+// suffix. Otherwise (no staging spool, or one of a restore that replaced
+// nothing) it does nothing: the restore removes such a staging spool as
+// a leftover. A database that cannot be read is left to the restore's
+// own checks.
+func finishKilledRestoreIn(held *os.File, path string) (err error) {
+	var st unix.Stat_t
+	staging := spoolDirName + restoreSpoolSuffix
+	if unix.Fstatat(int(held.Fd()), staging, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	if st, err := statIn(held, path); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
+		return nil
+	}
+	own := false
+	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { _ = recover() }() // a damaged database: not this step's to judge
+		db, err := bolt.Open(heldPath(held, path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		marked := false
+		_ = db.View(func(tx *bolt.Tx) error {
+			marked = tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketMeta).Get(keyBackupOf) != nil
+			return nil
+		})
+		own = marked && ownStaging(db, heldPath(held, spoolDirName), heldPath(held, staging))
+	}()
+	if !own {
+		return nil
+	}
+	return installRestoredSpoolAt(held, readAsideSuffix(heldPath(held, path)))
 }
 
 // asideSuffixName, beside the database, holds the suffix a restore
