@@ -769,7 +769,9 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	// back before the rename's check, must not have it compact another
 	// database and rename that copy over this one.
 	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
-	if err != nil {
+	if ie := (*InUseError)(nil); errors.As(err, &ie) {
+		ie.Path = path // as the operator knows it, not heldPath's /proc/self/fd/N (rt31c F4)
+	} else if err != nil {
 		err = &heldError{heldText(held, path, err.Error()), err} // the operator knows path
 	}
 	if st, serr := statIn(held, path); serr == nil {
