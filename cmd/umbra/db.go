@@ -96,6 +96,9 @@ func newDBCmd() *cobra.Command {
 				if skipped != nil {
 					out["without_body"] = skipped
 				}
+				if stale.Unlisted != nil {
+					out["partials_not_searched"] = shown(filepath.Dir(args[0])) // the directory may not be listed
+				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", shown(args[0]), size(n))
@@ -450,6 +453,20 @@ func notePartials(cmd *cobra.Command, file string, st queue.StalePartials) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: left %s, the partial copy of an interrupted backup of an older release "+
 			"(its name does not say which process writes it): remove it once no backup runs\n", shown(file), shown(p))
 	}
+	if st.Unlisted != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: %s\n", shown(file), unlistedNote(filepath.Dir(file), "."+filepath.Base(file)+".partial-L…", "backup"))
+	}
+}
+
+// unlistedNote says that the directory dir, which this user may not list,
+// was not searched for the copies (named like pattern) that killed
+// commands (what: backup, export) left in it: their names hold the
+// writer's pid and a random part, so none is found without a listing
+// (rt31c F3).
+func unlistedNote(dir, pattern, what string) string {
+	return fmt.Sprintf("the directory %s may not be listed by this user (permission denied), so a copy a killed %s left there "+
+		"(%s) cannot be found, and none was removed: list it as its owner or root (ls -a %s), or give this user read "+
+		"permission on it, and the next %s removes those no %s writes", shown(dir), what, shown(pattern), shown(dir), what, what)
 }
 
 // restorePermission is err of db restore, with the advice for a

@@ -261,6 +261,11 @@ func partialPrefix(path string) string {
 type StalePartials struct {
 	Removed []StalePartial
 	Kept    []string
+	// Unlisted is why the directory could not be listed (a directory
+	// its user may write but not read, mode 0311 or 0333): a copy's
+	// name holds its writer's pid and a random part, so none can be
+	// found without a listing, and the caller says so (rt31c F3).
+	Unlisted error
 }
 
 // StalePartial is one partial copy removed, its path and size.
@@ -306,6 +311,9 @@ func RemoveStalePartials(path string) StalePartials {
 // does in the directory they hold (CreateTempIn).
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		return StalePartials{Unlisted: err}
+	}
 	if err != nil {
 		return StalePartials{}
 	}
@@ -322,10 +330,15 @@ func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
 func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	var found []string
-	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		st.Unlisted = &fs.PathError{Op: "open", Path: dir, Err: err}
+	} else {
 		d := os.NewFile(uintptr(fd), dir)
-		names, _ := d.Readdirnames(-1)
+		names, err := d.Readdirnames(-1)
 		d.Close()
+		if err != nil {
+			st.Unlisted = err
+		}
 		for _, n := range names {
 			if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) && len(n) > len(prefix)+len(suffix) {
 				found = append(found, filepath.Join(dir, n))
