@@ -1953,8 +1953,9 @@
 //     are the same and the database names no file in spool/ (ownStaging:
 //     a restored copy has every spooled body in its staging directory);
 //     else spool.restore is the unreplaced restore's, removed, and the
-//     live spool stays. The marker goes with the directory; the sweep (d)
-//     removes it from spool/, and the id leaves meta with the backup mark
+//     live spool stays. The marker goes with the directory and is
+//     removed once it is in place (a crash before: the sweep (d)
+//     removes it from spool/), and the id leaves meta with the backup mark
 //     (restoreIdentity). A restore that finds the database in place so
 //     waiting for its spool.restore finishes that install first
 //     (finishKilledRestoreIn, under its side lock), before it removes a

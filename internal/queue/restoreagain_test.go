@@ -140,9 +140,6 @@ func TestQ5SecondRestoreKilledBeforeItsRenameKeepsTheFirstsSpool(t *testing.T) {
 func names(ents []os.DirEntry) string {
 	var n []string
 	for _, e := range ents {
-		if e.Name() == restoreIDMarker {
-			continue // the restore's id, swept at the first start
-		}
 		n = append(n, e.Name())
 	}
 	return strings.Join(n, ",")

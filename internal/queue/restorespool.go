@@ -433,7 +433,17 @@ func installRestoredSpoolAt(dir *os.File, suffix string) error {
 	if err := unix.Renameat(fd, staging, fd, spoolDirName); err != nil {
 		return &os.LinkError{Op: "rename", Old: filepath.Join(dir.Name(), staging), New: filepath.Join(dir.Name(), spoolDirName), Err: err}
 	}
-	return unix.Fsync(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	// The restore's id marker (markRestoreIn) has done its work once the
+	// directory is in place; one a crash leaves here is swept at start
+	// like any file no record names.
+	if sfd, err := unix.Openat(fd, spoolDirName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		unix.Unlinkat(sfd, restoreIDMarker, 0)
+		unix.Close(sfd)
+	}
+	return nil
 }
 
 // finishRestore runs in Open before the database is initialised: a
@@ -504,8 +514,9 @@ const restoreIDMarker = ".restore-id"
 // still carrying its backup mark installs it only when the two ids are
 // the same (ownStaging): the leftovers of a restore killed before its
 // rename are never taken for its own, whatever an earlier restore left.
-// The marker goes to the spool directory with the staging one; the
-// first start's sweep removes it there (no record names it).
+// The marker goes to the spool directory with the staging one and is
+// removed there once it is in place (a crash before: the first start's
+// sweep removes it, no record names it).
 func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
