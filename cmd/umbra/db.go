@@ -189,7 +189,14 @@ func newDBCmd() *cobra.Command {
 			// --owner: the data directory and spool are given to that
 			// user within the restore, the data directory before the
 			// restored file takes the name (queue.RestoreOptions).
+			// Ctrl-C (SIGINT), SIGTERM or SIGHUP stop the restore at its
+			// next step before it replaces the database, what it made
+			// removed (exit 130); after the rename it finishes.
+			sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stopSignals()
+			go func() { <-sigCtx.Done(); stopSignals() }() // a second signal ends it at once (the next start finishes or removes the rest)
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
+				Interrupted:    func() bool { return sigCtx.Err() != nil },
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
 				Begun:  func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
 				Server: origin,
@@ -209,6 +216,9 @@ func newDBCmd() *cobra.Command {
 					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
 					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
 					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
+			}
+			if errors.Is(err, queue.ErrInterrupted) {
+				return &exitError{code: exitInterrupted, err: shownErr(err, args[0])}
 			}
 			if kept != "" || err == nil {
 				refused = false // the database is replaced

@@ -1121,7 +1121,16 @@ type RestoreOptions struct {
 	// that directory is now ("" when not known). The restore is done
 	// there; the path leads to a database it did not change.
 	DirReplaced func(heldNow string)
+	// Interrupted, when set, is asked between the steps before the
+	// restored copy takes the database's name (a signal such as Ctrl-C
+	// came): true stops the restore there, what it made removed, with
+	// ErrInterrupted. After the rename the restore finishes its work.
+	Interrupted func() bool
 }
+
+// ErrInterrupted is the error of a restore stopped by
+// RestoreOptions.Interrupted before it replaced the database.
+var ErrInterrupted = errors.New("interrupted")
 
 // RestoreWith is Restore with options.
 func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
@@ -1130,6 +1139,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			restoreStep(point)
 		}
 	}
+	stopped := func() bool { return o.Interrupted != nil && o.Interrupted() }
+	errStopped := fmt.Errorf("restore: %w before it replaced the database; what it made is removed. The database is unchanged", ErrInterrupted)
 	// The data directory, walked under safepath.go's rule once and held
 	// from the first step: the side lock's making and removal, the
 	// copy's rename over the database, the replaced database's second
@@ -1281,9 +1292,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// The copy and the staging spool are made, given their owner, locked
 	// and removed (when refused) in the directory held, through its
 	// descriptor (datadirfiles.go), never by their paths.
+	if stopped() {
+		return "", errStopped
+	}
 	tmp := path + ".restore"
 	err = copyFileIn(backup, held, tmp)
 	step("copied")
+	if err == nil && stopped() {
+		removeIn(held, tmp)
+		return "", errStopped
+	}
 	if err != nil {
 		removeIn(held, tmp)
 		var pe *fs.PathError
@@ -1316,6 +1334,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		removeIn(held, tmp)
 		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
 			"(or copy this one again from where it is kept)", backup, heldText(held, tmp, err.Error()))
+	}
+	if stopped() {
+		removeIn(held, tmp)
+		return "", errStopped
 	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
 	// The bodies over the spool threshold go into spool files again
@@ -1351,6 +1373,11 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	step("compacted")
+	if stopped() {
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
+		return "", errStopped
+	}
 	if err := giveOwnerAt(held, filepath.Base(tmp), owner); err != nil {
 		removeIn(held, tmp)
 		removeStagingIn(held, staging)
@@ -1391,6 +1418,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}
 		unix.Unlinkat(heldFd, filepath.Base(path)+asideSuffixName, 0)
 	}
+	if stopped() {
+		undo()
+		return "", errStopped
+	}
 	if err := stillAt(held, dataDir); err != nil {
 		undo()
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
@@ -1416,6 +1447,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}()
 	}
 	step("kept")
+	if stopped() {
+		undo() // the kept name and the suffix too
+		return "", errStopped
+	}
 	// --owner: the data directory is the daemon's user's before the
 	// restored copy takes the name (given back if the rename fails).
 	giveBack := func() {}
