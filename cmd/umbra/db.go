@@ -96,6 +96,9 @@ func newDBCmd() *cobra.Command {
 				if skipped != nil {
 					out["without_body"] = skipped
 				}
+				if stale.Unlisted != nil {
+					out["partials_not_searched"] = shown(filepath.Dir(args[0])) // the directory may not be listed
+				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", shown(args[0]), size(n))
@@ -186,7 +189,14 @@ func newDBCmd() *cobra.Command {
 			// --owner: the data directory and spool are given to that
 			// user within the restore, the data directory before the
 			// restored file takes the name (queue.RestoreOptions).
+			// Ctrl-C (SIGINT), SIGTERM or SIGHUP stop the restore at its
+			// next step before it replaces the database, what it made
+			// removed (exit 130); after the rename it finishes.
+			sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stopSignals()
+			go func() { <-sigCtx.Done(); stopSignals() }() // a second signal ends it at once (the next start finishes or removes the rest)
 			kept, err := queue.RestoreWith(args[0], path, queue.RestoreOptions{Unverified: unverified,
+				Interrupted:    func() bool { return sigCtx.Err() != nil },
 				SpoolThreshold: int64(cfg.Transport.SpoolThreshold), Owner: rd.owner, GiveDataDir: rd.owner != nil,
 				Begun:  func() { holdForTest("UMBRA_TEST_HOLD_RESTORE") }, // startmark.go
 				Server: origin,
@@ -206,6 +216,9 @@ func newDBCmd() *cobra.Command {
 					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
 					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
 					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
+			}
+			if errors.Is(err, queue.ErrInterrupted) {
+				return &exitError{code: exitInterrupted, err: shownErr(err, args[0])}
 			}
 			if kept != "" || err == nil {
 				refused = false // the database is replaced
@@ -450,6 +463,20 @@ func notePartials(cmd *cobra.Command, file string, st queue.StalePartials) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: left %s, the partial copy of an interrupted backup of an older release "+
 			"(its name does not say which process writes it): remove it once no backup runs\n", shown(file), shown(p))
 	}
+	if st.Unlisted != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "backup %s: %s\n", shown(file), unlistedNote(filepath.Dir(file), "."+filepath.Base(file)+".partial-L…", "backup"))
+	}
+}
+
+// unlistedNote says that the directory dir, which this user may not list,
+// was not searched for the copies (named like pattern) that killed
+// commands (what: backup, export) left in it: their names hold the
+// writer's pid and a random part, so none is found without a listing
+// (rt31c F3).
+func unlistedNote(dir, pattern, what string) string {
+	return fmt.Sprintf("the directory %s may not be listed by this user (permission denied), so a copy a killed %s left there "+
+		"(%s) cannot be found, and none was removed: list it as its owner or root (ls -a %s), or give this user read "+
+		"permission on it, and the next %s removes those no %s writes", shown(dir), what, shown(pattern), shown(dir), what, what)
 }
 
 // restorePermission is err of db restore, with the advice for a

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"umbra/internal/config"
@@ -127,6 +128,17 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 		return nil
 	}
 	if err := syscall.Access(d.dir, 0x2|0x1); err != nil { // W_OK|X_OK
+		var st syscall.Stat_t
+		if d.setting == "data directory" && syscall.Stat(d.dir, &st) == nil && int(st.Uid) != os.Geteuid() && os.Geteuid() != 0 {
+			// Another user's data directory (umbra run as root once, or
+			// as another user): no unit setting helps, its owner does —
+			// serve and config check say so alike (rt31c F6).
+			o, _ := queue.OwnerText(d.dir)
+			me, group := queue.UserName(os.Geteuid()), queue.GroupName(os.Getegid())
+			return cfg.ErrorAt(fmt.Sprintf("%s: this process (user %s, group %s) may not create files there: %v; it is owned by %s. "+
+				"Nothing is damaged. Give the data directory back to the user umbra runs as and start again: chown -R %s:%s %s",
+				shown, me, group, err, o, me, group, d.dir), d.at...)
+		}
 		return fail(fmt.Errorf("%s: this process (user %s, group %s) may not create files there%s: %w",
 			shown, queue.UserName(os.Geteuid()), queue.GroupName(os.Getegid()), in, err))
 	}
@@ -212,4 +224,25 @@ func startDirsRefused(cfg *config.Config) config.Errors {
 		}
 	}
 	return errs
+}
+
+// withStartDirs is f, checkConfig's refusal of a start (nil: none), with
+// what startDirsRefused finds, in config check's words and order: serve
+// refuses a start for every directory it may not make or write, each at
+// its setting's line, in one run — as config check says them — before it
+// makes or opens anything; before, it named the first written directory
+// alone, and an existing data directory it may not write not at all
+// (the database's open then took it for a file of another user in it:
+// rt31c F6).
+func withStartDirs(cfg *config.Config, f *checkFailure) *checkFailure {
+	dirErrs := startDirsRefused(cfg)
+	if dirErrs == nil {
+		return f
+	}
+	var r checkReport
+	if f != nil {
+		r.add(f.summary, errors.New(strings.Join(f.detail, "\n")))
+	}
+	r.add(" names a directory this process may not make or write", dirErrs)
+	return r.failure()
 }

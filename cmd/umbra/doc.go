@@ -48,7 +48,11 @@
 //     the data directory without making anything (startDirsRefused: a
 //     probe directory made and removed in a missing one's nearest
 //     parent), so that the unit's ExecStartPre refuses what the start
-//     would.
+//     would; serve runs the same check with checkConfig's before it
+//     makes anything (withStartDirs), so both name every such directory
+//     at its line in one run, and an existing data directory of another
+//     user as such (its owner and chown), not as a file of another user
+//     in it (rt31c F6).
 //   - A configuration's refusal shows a value as the loader quoted it,
 //     its control character \xNN once, in config check, serve and the
 //     reload failure's log line alike (configText); the admin API's

@@ -42,12 +42,21 @@ type guard struct {
 // and a core's idle, not a spin.
 var helperRestart = time.Second
 
+// helperParts are the part labels of umbra_helper_panics_total: the
+// daemon's helpers (serve.go, gcfloor.go, ratelimit.go, serverhosts.go),
+// each exported at zero from the start, as the README lists them.
+var helperParts = []string{"metrics", "backpressure", "callout_prune", "callout_learn", "dumpster", "outbound_tls",
+	"holders", "pickup", "reload", "stop_at_once", "gc_floor", "rate_save", "server_hosts"}
+
 // newGuard registers umbra_helper_panics_total on reg (nil: not
 // registered, still counted) and logs to log (nil: counted only).
 func newGuard(reg prometheus.Registerer, log *slog.Logger) *guard {
 	g := &guard{log: log, count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_helper_panics_total",
 		Help: "Helper goroutines of the daemon that panicked (a defect), recovered: the daemon kept serving, a loop started again."},
 		[]string{"part"})}
+	for _, p := range helperParts {
+		g.count.WithLabelValues(p) // exported at zero from the start (rt31c F7)
+	}
 	if reg != nil {
 		reg.MustRegister(g.count)
 	}

@@ -81,6 +81,9 @@ func exportEMLTo(c *admin.Client, id, out string, stdout io.Writer, place func(d
 	for _, p := range t.Stale.Removed {
 		fmt.Fprintf(os.Stderr, "message export: removed %s, the copy of an export that was killed\n", shown(p.Path))
 	}
+	if t.Stale.Unlisted != nil && out != "" {
+		fmt.Fprintf(os.Stderr, "message export: %s\n", unlistedNote(dir, ".umbra-export-L….eml", "export"))
+	}
 	defer t.Close() // the copy's name goes before its lock, unless linked
 	if err := c.Export(id, givenWriter{t.File, given}); err != nil {
 		return apiErr(err)

@@ -148,7 +148,7 @@ func newServeCmd() *cobra.Command {
 			holdForTest("UMBRA_TEST_HOLD_START")
 			// Everything config check checks, before the data directory
 			// is touched: a refused configuration leaves no database.
-			if f := checkConfig(cfg); f != nil {
+			if f := withStartDirs(cfg, checkConfig(cfg)); f != nil { // the directories too, as config check says them (dirsready.go)
 				// An address another process holds is refused with the
 				// rest, not only by a second start.
 				if err := probeInUse(cfg); err != nil {

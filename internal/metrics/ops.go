@@ -155,6 +155,7 @@ func (m *Metrics) Known(connectors, databases []string) {
 		m.ackDelay.WithLabelValues(c)
 		m.ackTimeouts.WithLabelValues(c)
 		m.bpRefused.WithLabelValues(c)
+		m.panics.WithLabelValues(c) // umbra_smtp_session_panics_total at zero, as the README lists it
 		for _, r := range []string{"bad_credentials", "identity_mismatch", "locked_out"} {
 			m.authFailures.WithLabelValues(c, r)
 		}

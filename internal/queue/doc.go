@@ -1969,7 +1969,23 @@
 //     spool.restore beside an unreplaced database (removed at the next
 //     Open or restore, and logged); a crash after leaves the restored
 //     file with its backup mark, whose first Open makes spool.restore the
-//     spool directory before the mark goes. Restore checks the backup's
+//     spool directory before the mark goes. The mark alone does not tell
+//     which: a database an earlier restore finished carries it too until
+//     its first start, and a second restore killed before its rename
+//     leaves its spool.restore beside it (rt31c F1). So each restore
+//     writes an id of its own, synced, into its copy's meta (restore_id)
+//     and into spool.restore/.restore-id before the rename
+//     (markRestoreIn), and Open installs spool.restore only when the two
+//     are the same and the database names no file in spool/ (ownStaging:
+//     a restored copy has every spooled body in its staging directory);
+//     else spool.restore is the unreplaced restore's, removed, and the
+//     live spool stays. The marker goes with the directory and is
+//     removed once it is in place (a crash before: the sweep (d)
+//     removes it from spool/), and the id leaves meta with the backup mark
+//     (restoreIdentity). A restore that finds the database in place so
+//     waiting for its spool.restore finishes that install first
+//     (finishKilledRestoreIn, under its side lock), before it removes a
+//     staging directory as a leftover. Restore checks the backup's
 //     checksums before it moves anything. A database made or restored by
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as

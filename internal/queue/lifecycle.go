@@ -261,6 +261,11 @@ func partialPrefix(path string) string {
 type StalePartials struct {
 	Removed []StalePartial
 	Kept    []string
+	// Unlisted is why the directory could not be listed (a directory
+	// its user may write but not read, mode 0311 or 0333): a copy's
+	// name holds its writer's pid and a random part, so none can be
+	// found without a listing, and the caller says so (rt31c F3).
+	Unlisted error
 }
 
 // StalePartial is one partial copy removed, its path and size.
@@ -306,6 +311,9 @@ func RemoveStalePartials(path string) StalePartials {
 // does in the directory they hold (CreateTempIn).
 func RemoveStaleTemps(dir, prefix, suffix string) StalePartials {
 	held, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		return StalePartials{Unlisted: err}
+	}
 	if err != nil {
 		return StalePartials{}
 	}
@@ -322,10 +330,15 @@ func removeStaleTempsIn(held *os.File, prefix, suffix string) StalePartials {
 func removeStaleTempsAt(held *os.File, dir, prefix, suffix string) StalePartials {
 	var st StalePartials
 	var found []string
-	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	if fd, err := unix.Openat(int(held.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		st.Unlisted = &fs.PathError{Op: "open", Path: dir, Err: err}
+	} else {
 		d := os.NewFile(uintptr(fd), dir)
-		names, _ := d.Readdirnames(-1)
+		names, err := d.Readdirnames(-1)
 		d.Close()
+		if err != nil {
+			st.Unlisted = err
+		}
 		for _, n := range names {
 			if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) && len(n) > len(prefix)+len(suffix) {
 				found = append(found, filepath.Join(dir, n))
@@ -554,6 +567,9 @@ func restoreIdentity(meta *bolt.Bucket) (string, error) {
 	if err := meta.Put(keyDBID, []byte(hex.EncodeToString(b[:]))); err != nil {
 		return "", err
 	}
+	if err := meta.Delete(keyRestoreID); err != nil { // its restore is finished (restorespool.go)
+		return "", err
+	}
 	return string(from), meta.Delete(keyBackupOf)
 }
 
@@ -766,7 +782,9 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	// back before the rename's check, must not have it compact another
 	// database and rename that copy over this one.
 	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
-	if err != nil {
+	if ie := (*InUseError)(nil); errors.As(err, &ie) {
+		ie.Path = path // as the operator knows it, not heldPath's /proc/self/fd/N (rt31c F4)
+	} else if err != nil {
 		err = &heldError{heldText(held, path, err.Error()), err} // the operator knows path
 	}
 	if st, serr := statIn(held, path); serr == nil {
@@ -1103,7 +1121,16 @@ type RestoreOptions struct {
 	// that directory is now ("" when not known). The restore is done
 	// there; the path leads to a database it did not change.
 	DirReplaced func(heldNow string)
+	// Interrupted, when set, is asked between the steps before the
+	// restored copy takes the database's name (a signal such as Ctrl-C
+	// came): true stops the restore there, what it made removed, with
+	// ErrInterrupted. After the rename the restore finishes its work.
+	Interrupted func() bool
 }
+
+// ErrInterrupted is the error of a restore stopped by
+// RestoreOptions.Interrupted before it replaced the database.
+var ErrInterrupted = errors.New("interrupted")
 
 // RestoreWith is Restore with options.
 func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error) {
@@ -1112,6 +1139,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 			restoreStep(point)
 		}
 	}
+	stopped := func() bool { return o.Interrupted != nil && o.Interrupted() }
+	errStopped := fmt.Errorf("restore: %w before it replaced the database; what it made is removed. The database is unchanged", ErrInterrupted)
 	// The data directory, walked under safepath.go's rule once and held
 	// from the first step: the side lock's making and removal, the
 	// copy's rename over the database, the replaced database's second
@@ -1155,6 +1184,13 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// backup. Refused before the backup is read or anything counted.
 	if err := linkedDatabase(held, path, "umbra db restore"); err != nil {
 		return "", fmt.Errorf("restore: %w", err)
+	}
+	// An earlier restore killed after its rename, umbra not started
+	// since: its bodies wait in spool.restore, which this restore would
+	// remove as a leftover below. It is finished first, as a start would
+	// (rt31c F1's sibling).
+	if err := finishKilledRestoreIn(held, path); err != nil {
+		return "", fmt.Errorf("restore: finishing the restore that was interrupted after it replaced the database: %w. The database is unchanged", err)
 	}
 	// What the backup's meta pages claim, and its page tree (a key out
 	// of order kills the process at the copy's writable open), with
@@ -1256,9 +1292,16 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// The copy and the staging spool are made, given their owner, locked
 	// and removed (when refused) in the directory held, through its
 	// descriptor (datadirfiles.go), never by their paths.
+	if stopped() {
+		return "", errStopped
+	}
 	tmp := path + ".restore"
 	err = copyFileIn(backup, held, tmp)
 	step("copied")
+	if err == nil && stopped() {
+		removeIn(held, tmp)
+		return "", errStopped
+	}
 	if err != nil {
 		removeIn(held, tmp)
 		var pe *fs.PathError
@@ -1292,6 +1335,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
 			"(or copy this one again from where it is kept)", backup, heldText(held, tmp, err.Error()))
 	}
+	if stopped() {
+		removeIn(held, tmp)
+		return "", errStopped
+	}
 	spool := filepath.Join(filepath.Dir(path), spoolDirName)
 	// The bodies over the spool threshold go into spool files again
 	// (restorespool.go), after the checksums were checked and before the
@@ -1302,6 +1349,14 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: removing %s left by an interrupted restore: %w", staging, err)
 	}
 	respooled, err := respoolInline(tmp, held, staging, o.SpoolThreshold, false)
+	if err == nil {
+		// This restore's own id, in its copy and in its staging spool
+		// before the copy can take the database's name: a start installs
+		// spool.restore only beside the database the same restore wrote,
+		// never beside an earlier restore's database not started yet
+		// (rt31c F1; finishRestore).
+		err = markRestoreIn(held, tmp, staging, false)
+	}
 	step("respooled")
 	if err != nil {
 		removeIn(held, tmp)
@@ -1318,6 +1373,11 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: compacting the copy: %w. The database is unchanged", err)
 	}
 	step("compacted")
+	if stopped() {
+		removeIn(held, tmp)
+		removeStagingIn(held, staging)
+		return "", errStopped
+	}
 	if err := giveOwnerAt(held, filepath.Base(tmp), owner); err != nil {
 		removeIn(held, tmp)
 		removeStagingIn(held, staging)
@@ -1358,6 +1418,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}
 		unix.Unlinkat(heldFd, filepath.Base(path)+asideSuffixName, 0)
 	}
+	if stopped() {
+		undo()
+		return "", errStopped
+	}
 	if err := stillAt(held, dataDir); err != nil {
 		undo()
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
@@ -1383,6 +1447,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		}()
 	}
 	step("kept")
+	if stopped() {
+		undo() // the kept name and the suffix too
+		return "", errStopped
+	}
 	// --owner: the data directory is the daemon's user's before the
 	// restored copy takes the name (given back if the rename fails).
 	giveBack := func() {}

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -432,7 +433,17 @@ func installRestoredSpoolAt(dir *os.File, suffix string) error {
 	if err := unix.Renameat(fd, staging, fd, spoolDirName); err != nil {
 		return &os.LinkError{Op: "rename", Old: filepath.Join(dir.Name(), staging), New: filepath.Join(dir.Name(), spoolDirName), Err: err}
 	}
-	return unix.Fsync(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	// The restore's id marker (markRestoreIn) has done its work once the
+	// directory is in place; one a crash leaves here is swept at start
+	// like any file no record names.
+	if sfd, err := unix.Openat(fd, spoolDirName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		unix.Unlinkat(sfd, restoreIDMarker, 0)
+		unix.Close(sfd)
+	}
+	return nil
 }
 
 // finishRestore runs in Open before the database is initialised: a
@@ -455,7 +466,14 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 		return nil
 	})
 	if _, serr := os.Stat(staging); serr == nil {
-		if marked {
+		// The backup mark says only that the database in place was
+		// restored and not started since — also by an earlier restore
+		// that finished, with a second one killed before its rename
+		// (rt31c F1): the staging spool is that second one's. It is
+		// installed only when it names the restore that wrote the
+		// database in place, and never over a spool directory that
+		// database uses (ownStaging).
+		if marked && ownStaging(db, spool, staging) {
 			// Finished here, with the suffix the restore chose.
 			return nil, true, installRestoredSpool(spool, readAsideSuffix(path))
 		}
@@ -481,6 +499,152 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	}
 	links, err := removeLiveLinks(path)
 	return append(removed, links...), false, err
+}
+
+// restoreIDMarker is the file in a restore's staging spool directory
+// that holds the restore's own id (markRestoreIn), the id its copy of the
+// database carries in meta (keyRestoreID) until its first start.
+const restoreIDMarker = ".restore-id"
+
+// markRestoreIn gives a restore an id of its own and writes it, synced,
+// into its copy of the database (copyPath's last name in dir, the data
+// directory held) and, when the restore made one, into its staging
+// spool directory (restoreIDMarker), before the copy can take the
+// database's name. A start that finds a staging spool beside a database
+// still carrying its backup mark installs it only when the two ids are
+// the same (ownStaging): the leftovers of a restore killed before its
+// rename are never taken for its own, whatever an earlier restore left.
+// The marker goes to the spool directory with the staging one and is
+// removed there once it is in place (a crash before: the first start's
+// sweep removes it, no record names it).
+func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	id := hex.EncodeToString(b[:])
+	db, err := openOwnBoltIn(dir, copyPath, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, NoSync: noSync})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyRestoreID, []byte(id))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	sfd, err := unix.Openat(int(dir.Fd()), filepath.Base(staging), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // nothing spooled: no staging directory to install
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: staging, Err: err}
+	}
+	defer unix.Close(sfd)
+	fd, err := unix.Openat(sfd, restoreIDMarker, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: filepath.Join(staging, restoreIDMarker), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(staging, restoreIDMarker))
+	_, err = f.WriteString(id)
+	if err == nil && !noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !noSync {
+		err = unix.Fsync(sfd)
+	}
+	return err
+}
+
+// ownStaging reports whether the staging spool directory beside the
+// database db (marked as restored, not started since) is the one the
+// restore that wrote db made: the restore id in db's meta equals the one
+// in the staging directory's marker (both missing: a restore of a
+// release before the marker), and no spool file db names is in the live
+// spool directory — a restore puts every body of its copy into its
+// staging directory, so a database whose bodies are in spool/ is not
+// waiting for a staging directory, and that spool is never moved aside.
+func ownStaging(db *bolt.DB, spool, staging string) bool {
+	var id []byte
+	uses := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			id = bytes.Clone(meta.Get(keyRestoreID))
+		}
+		b := tx.Bucket(bucketSpoolFiles)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if _, err := os.Lstat(filepath.Join(spool, string(k))); err == nil {
+				uses = true
+				return errStopWalk
+			}
+			return nil
+		})
+	})
+	if uses {
+		return false
+	}
+	var marker []byte
+	if f, err := os.OpenFile(filepath.Join(staging, restoreIDMarker), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0); err == nil {
+		marker, _ = io.ReadAll(io.LimitReader(f, 65))
+		f.Close()
+	}
+	return bytes.Equal(id, marker)
+}
+
+// finishKilledRestoreIn is finishRestore's install step for db restore,
+// in the data directory it holds, under its side lock (so no daemon
+// opens the database meanwhile) and before the database's own lock:
+// when the database in place was written by a restore killed after its
+// rename (its backup mark and its restore id, the same id in
+// spool.restore: ownStaging), that restore's staging spool is put in
+// place, the spool it replaced moved aside with the replaced database's
+// suffix. Otherwise (no staging spool, or one of a restore that replaced
+// nothing) it does nothing: the restore removes such a staging spool as
+// a leftover. A database that cannot be read is left to the restore's
+// own checks.
+func finishKilledRestoreIn(held *os.File, path string) (err error) {
+	var st unix.Stat_t
+	staging := spoolDirName + restoreSpoolSuffix
+	if unix.Fstatat(int(held.Fd()), staging, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	if st, err := statIn(held, path); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
+		return nil
+	}
+	own := false
+	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { _ = recover() }() // a damaged database: not this step's to judge
+		db, err := bolt.Open(heldPath(held, path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		marked := false
+		_ = db.View(func(tx *bolt.Tx) error {
+			marked = tx.Bucket(bucketMeta) != nil && tx.Bucket(bucketMeta).Get(keyBackupOf) != nil
+			return nil
+		})
+		own = marked && ownStaging(db, heldPath(held, spoolDirName), heldPath(held, staging))
+	}()
+	if !own {
+		return nil
+	}
+	return installRestoredSpoolAt(held, readAsideSuffix(heldPath(held, path)))
 }
 
 // asideSuffixName, beside the database, holds the suffix a restore

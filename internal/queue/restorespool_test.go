@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // bodyDelivererFunc is a BodyDeliverer: the scheduler hands it the Body
@@ -389,6 +391,16 @@ func TestOpenFinishesInterruptedRestore(t *testing.T) {
 	if err := os.Rename(spool, spool+".restore"); err != nil {
 		t.Fatal(err)
 	}
+	// Its id marker, as the restore left it there (markRestoreIn; the
+	// install removes it once the directory is in place).
+	db, err := bolt.Open(live, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bolt.Tx) error {
+		return os.WriteFile(filepath.Join(spool+".restore", restoreIDMarker), tx.Bucket(bucketMeta).Get(keyRestoreID), 0o644)
+	})
+	db.Close()
 	os.Mkdir(spool, 0o700)
 	os.WriteFile(filepath.Join(spool, "0123456789ab"), []byte("old body"), 0o600)
 	r, err := Open(live, Options{})

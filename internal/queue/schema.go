@@ -343,6 +343,7 @@ var (
 	keySchemaVersion     = []byte("schema_version")
 	keyCreated           = []byte("created")
 	keyBackupOf          = []byte("backup_of")
+	keyRestoreID         = []byte("restore_id") // the restore that wrote this copy, until its first start (restorespool.go: markRestoreIn)
 	keyRateCounters      = []byte("rate_counters")
 	keyRcptCount         = []byte("rcpt_count")          // entries of rcptcache (rcptcache.go)
 	keySingleCount       = []byte("single_count")        // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)
