@@ -306,7 +306,7 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute (that copy ends nothing); only a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
+	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (none let in since), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 		server, name, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))
 }
 
