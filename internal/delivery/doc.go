@@ -213,7 +213,19 @@
 // discards are owed to it, Holders.Probe pushes after its probe):
 // its own discard queries are refused, so a copy made on it (the one a
 // minute) was never discarded and was taken over at its expiry, a
-// second delivery (rt30a F1).
+// second delivery (rt30a F1). And to a former holder (formerholders.go):
+// a server the topology in force lists as no transport server (removed
+// by a reload or at a restart, or given another role) while it holds
+// copies made here or is owed discards. Its sessions are refused here,
+// so its queries fetch nothing, and it took the copies over when this
+// server died (rt31a F2): the discards owed to it are pushed, at each
+// pass (Stale lists it, Probe pushes after its probe, which finds no
+// server of that name) and at a stop, to the address this server last
+// reached it at for a copy (queue holderaddr.go; recorded at each copy
+// session's start and, for a transport server owed discards, from the
+// topology at each pass), or the topology's address when it is listed
+// in another role. The record goes once the topology does not list the
+// server and nothing is owed to or held on it.
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a

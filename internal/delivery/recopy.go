@@ -958,16 +958,38 @@ func (h Holders) Stale() []string {
 					out = append(out, n)
 				}
 			}
+			// And the former holders (formerholders.go): owed
+			// discards, no transport server of the topology now.
+			for _, n := range h.R.formerStale(owed) {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+			if hl, ok := h.Q.(interface {
+				ShadowHolders() (map[string]int, error)
+			}); ok {
+				if held, err := hl.ShadowHolders(); err == nil {
+					h.R.pruneHolderAddrs(owed, held)
+				}
+			}
 		}
 	}
 	return out
 }
 
-// Probe implements shadow.Copier.
+// Probe implements shadow.Copier. The discards owed to a holder whose
+// sessions are refused here, or to one the topology no longer lists as
+// a transport server (formerholders.go), are handed over after it:
+// its own queries cannot fetch them.
 func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	id, err := h.R.Probe(ctx, server)
-	if q, ok := h.Q.(OwedDiscards); ok && err == nil && h.R.sessionsRefused(server) {
+	q, ok := h.Q.(OwedDiscards)
+	switch {
+	case !ok:
+	case err == nil && h.R.sessionsRefused(server):
 		h.R.pushToRefused(ctx, server, q)
+	case h.R.formerHolderAddr(server) != "":
+		h.R.pushToFormer(ctx, server, q)
 	}
 	return id, err
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// SR-15 (rt31a F2): a reload removed hub-b from hub-a's topology while
+// hub-b held copies of hub-a's messages. hub-a refuses hub-b's sessions
+// now (no transport server of its topology), so hub-b's discard queries
+// fetch nothing; hub-a delivered the messages and kept the discards it
+// owed hub-b, and hub-b, once hub-a died, took them over and delivered
+// them a second time. hub-a knows where hub-b is — the address it made
+// the copies at, kept in its transport database — and hands it those
+// discards over a session of its own. The test waits, bounded, for hub-b
+// to hold nothing of hub-a's; it asserts no duration.
+func TestSR15HolderRemovedFromTopologyGetsItsDiscards(t *testing.T) {
+	o, _ := certReceiptHubsAt(t, "127.0.0.182", "127.0.0.183", "remote-only", true)
+	ha, hb := o.start(t)
+	sent := []string{}
+	for i := range 3 {
+		s := fmt.Sprintf("copied-%d", i)
+		o.sendCopied(t, "Subject: "+s+"\r\n\r\nbody")
+		sent = append(sent, s)
+	}
+	// hub-a's topology without hub-b: hub-c (never started) takes its
+	// place in site b.
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
+`, o.a, reserveAddr(t, "127.0.0.184"), o.sink)
+	topoA := filepath.Join(o.dir, "topology-a.yaml")
+	if err := os.WriteFile(topoA, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloadDaemon(t, ha, func() {
+		editConfig(t, o.cfgA, "topology: "+filepath.Join(o.dir, "topology.yaml"), "topology: "+topoA)
+	})
+	hb.kill()
+	hb = startUmbra(t, o.cfgB, o.b)
+	hb.dumpLogIfFailed()
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, sent, ha)
+	waitCond(t, "hub-b, removed from hub-a's topology, to get the discards of its copies", 60*time.Second, func() bool {
+		p := &shadowPair{}
+		s, w := p.held(t, o.cfgB, "hub-a")
+		return s == 0 && w == 0
+	})
+	for _, s := range sent {
+		if n := sink.counts()[s]; n != 1 {
+			t.Fatalf("%q arrived %d times at the sink", s, n)
+		}
+	}
+}
