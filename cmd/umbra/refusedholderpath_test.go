@@ -21,14 +21,36 @@ import (
 // hub-a's refused row and for hub-b to hold nothing of hub-a's; it
 // asserts no duration.
 func TestSR17HolderRefusedByUnofferedVerbTakesRefusedPath(t *testing.T) {
-	o, _ := certReceiptHubsAt(t, "127.0.0.180", "127.0.0.181", "remote-only", true)
+	unofferedVerbTakesRefusedPath(t, "127.0.0.180", "127.0.0.181", false)
+}
+
+// SR-15, SR-17 (rt31a F1, at a restart): the same, hub-a killed -9 and
+// started again without accept-xshadow. hub-b's heartbeats are 5 s
+// apart here, so that the moment hub-a is down is no takeover.
+func TestSR17HolderRefusedByUnofferedVerbAfterRestart(t *testing.T) {
+	unofferedVerbTakesRefusedPath(t, "127.0.0.188", "127.0.0.189", true)
+}
+
+func unofferedVerbTakesRefusedPath(t *testing.T, ipA, ipB string, restart bool) {
+	o, _ := certReceiptHubsAt(t, ipA, ipB, "remote-only", true)
+	if restart {
+		editConfig(t, o.cfgB, "shadow_heartbeat_timeout: 1s", "shadow_heartbeat_timeout: 5s")
+	}
 	ha, hb := o.start(t)
 	for i := range 2 {
 		o.sendCopied(t, fmt.Sprintf("Subject: before-%d\r\n\r\nbody", i))
 	}
-	reloadDaemon(t, ha, func() {
+	noXShadow := func() {
 		editConfig(t, o.cfgA, "servers: [submit, relay, accept-xshadow]", "servers: [submit, relay]")
-	})
+	}
+	if restart {
+		ha.kill()
+		noXShadow()
+		ha = startUmbra(t, o.cfgA, o.a)
+		ha.dumpLogIfFailed()
+	} else {
+		reloadDaemon(t, ha, noXShadow)
+	}
 	hb.kill()
 	hb = startUmbra(t, o.cfgB, o.b)
 	hb.dumpLogIfFailed()
