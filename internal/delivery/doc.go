@@ -225,7 +225,11 @@
 // session's start and, for a transport server owed discards, from the
 // topology at each pass), or the topology's address when it is listed
 // in another role. The record goes once the topology does not list the
-// server and nothing is owed to or held on it.
+// server and nothing is owed to or held on it. With shadow redundancy
+// off here (no ShadowServerID, no holders' pass) the discards still
+// owed for copies made while it was on are handed over by
+// PushOwedWhileOff every shadow_heartbeat_timeout and by the stop,
+// under OwedPushID (owedpush.go): the holders' queries get 502 here.
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a

@@ -62,8 +62,8 @@ func (r *ReceiptShadow) formerHolderAddr(server string) string {
 // formerAddr is formerHolderAddr for the configuration st, reading the
 // recorded address from store when it keeps them (HolderAddrStore).
 func (d *Deliverer) formerAddr(st *state, store any, server string) string {
-	if st == nil || st.cfg.Topology == nil || st.cfg.ShadowServerID == "" || server == "" ||
-		mailaddr.NameKey(server) == mailaddr.NameKey(st.cfg.ShadowServerID) || st.cfg.Topology.Transport(server) {
+	if st == nil || st.cfg.Topology == nil || pushID(st) == "" || server == "" ||
+		mailaddr.NameKey(server) == mailaddr.NameKey(pushID(st)) || st.cfg.Topology.Transport(server) {
 		return ""
 	}
 	if s, ok := st.cfg.Topology.Server(server); ok && s.Address != "" {

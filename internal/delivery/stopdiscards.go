@@ -56,8 +56,15 @@ const stopPushBatch = 100
 // connector's host that relayed here) is not contacted: it fetches them
 // itself.
 func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per time.Duration) {
+	d.pushOwed(ctx, q, per, true)
+}
+
+// pushOwed is PushOwedDiscards; stop says whether the stop pushes
+// (its log lines), or the pass of a server whose shadow redundancy is
+// off (owedpush.go).
+func (d *Deliverer) pushOwed(ctx context.Context, q OwedDiscards, per time.Duration, stop bool) {
 	st := d.st.Load()
-	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+	if st.cfg.Topology == nil || pushID(st) == "" {
 		return
 	}
 	servers, err := q.OwedDiscardServers()
@@ -68,7 +75,7 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 	var wg sync.WaitGroup
 	for _, name := range servers {
 		s, ok := st.cfg.Topology.Server(name)
-		if ok && strings.EqualFold(s.Name, st.cfg.ShadowServerID) {
+		if ok && strings.EqualFold(s.Name, pushID(st)) {
 			continue
 		}
 		pushName, addr := name, ""
@@ -91,6 +98,10 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 			ctx, cancel := context.WithTimeout(ctx, per)
 			defer cancel()
 			n, err := d.pushDiscards(ctx, st, pushName, addr, q)
+			if !stop {
+				d.notePushedWhileOff(pushName, n, err)
+				return
+			}
 			switch {
 			case errors.Is(err, smtp.ErrNoPush):
 				d.log.Info("discard notifications left for the shadow server to fetch: it takes no pushed ones (an earlier release)",
@@ -121,7 +132,7 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
+	if _, err := c.Shadow(pushID(st)); err != nil {
 		return 0, err
 	}
 	if c.ShadowVersion < 13 {
