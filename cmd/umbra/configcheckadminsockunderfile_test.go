@@ -9,11 +9,11 @@ import (
 // OPS-3: an admin socket two levels under a file
 // (server.admin_socket FILE/sub/admin.sock) is refused by config check,
 // as serve refuses it at its start (it cannot make FILE/sub). The
-// loader's validatePaths looks at the socket's own directory only
-// (os.Stat of FILE/sub fails with ENOTDIR: no refusal there), and
-// firstMissing now answers errFileOnTheWay for ENOTDIR, which dirCheck
-// takes for "the configuration's refusal, said once" and passes over:
-// nobody says it, config check exits 0, serve refuses.
+// loader's validatePaths looked at the socket's own directory only
+// (os.Stat of FILE/sub fails with ENOTDIR: no refusal there) while
+// dirCheck takes a file on the way for the loader's refusal: nobody
+// said it, config check exited 0, serve refused. The loader now walks
+// every written path's parents (TestOPS3EveryWrittenPathsParentsWalked).
 func TestOPS3ConfigCheckAdminSocketUnderFileRefused(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "afile")

@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/config"
+	"umbra/internal/jsonsafe"
 )
 
 // daemonConfig finds the configuration of the running daemon, in the
@@ -52,6 +53,7 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 			return cfg, err
 		}
 		st, serr := daemonClient(cmd, cfg.Server.AdminSocket).Status()
+		st = statusPaths(st)
 		if serr != nil || st.TrackingPath == "" {
 			return cfg, nil // no daemon there: the file decides
 		}
@@ -101,6 +103,7 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 		}
 	}
 	st, err := daemonClient(cmd, sock).Status()
+	st = statusPaths(st)
 	why := noAnswer(sock, err)
 	switch {
 	case err == nil && (st.ConfigFile != "" || st.TrackingPath != ""):
@@ -335,4 +338,13 @@ func explainSocket(cmd *cobra.Command) string {
 		return ""
 	}
 	return config.AdminSocketOf(file)
+}
+
+// statusPaths is st with the file names it gives (config_file,
+// tracking_path) read back as the daemon holds them: the answer writes
+// them by its text rule (a byte that is not UTF-8 as the text \xNN),
+// and a name compared with a path or opened must be the file's own.
+func statusPaths(st admin.Status) admin.Status {
+	st.ConfigFile, st.TrackingPath = jsonsafe.FromTextBytes(st.ConfigFile), jsonsafe.FromTextBytes(st.TrackingPath)
+	return st
 }

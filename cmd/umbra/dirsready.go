@@ -110,12 +110,8 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 		if err := os.MkdirAll(d.dir, 0o750); err != nil {
 			return fail(reachError(what, d.dir, err)) // pathreach.go
 		}
-	} else if missing, err := firstMissing(d.dir); errors.Is(err, errFileOnTheWay) && d.setting != "server.admin_socket" {
-		return nil // the configuration's refusal (PathFaults), said once
-	} else if errors.Is(err, errFileOnTheWay) {
-		// The loader looks only at the socket's own directory: a file
-		// further up is said here, as serve's mkdir says it.
-		return fail(reachError(what, d.dir, &fs.PathError{Op: "mkdir", Path: d.dir, Err: syscall.ENOTDIR}))
+	} else if missing, err := firstMissing(d.dir); errors.Is(err, errFileOnTheWay) {
+		return nil // the loader's refusal (validatePaths walks every written path's parents), said once
 	} else if err != nil {
 		return fail(reachError(what, d.dir, err))
 	} else if missing != "" {
@@ -161,8 +157,9 @@ func movedDirsReady(cur, next *config.Config) error {
 
 // firstMissing is the outermost name of path that does not exist ("" when
 // path exists), or the error that kept it from being known. A file on
-// the way is the configuration's refusal (PathFaults), not this one's:
-// errFileOnTheWay then, and dirCheck says nothing of it.
+// the way is the loader's refusal (validatePaths, at the setting's
+// line), not this one's: errFileOnTheWay then, and dirCheck says
+// nothing of it.
 func firstMissing(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {

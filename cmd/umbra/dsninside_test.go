@@ -66,12 +66,12 @@ func TestDaemonDelayDSNNamesNoHubAddress(t *testing.T) {
 	hubIP, _, _ := net.SplitHostPort(hubAddr)
 	dsn := waitOutsideDSN(t, d, sink, 60*time.Second)
 	for _, want := range []string{"To: <victim@ext.test>", "Subject: Delayed Mail", "Action: delayed",
-		"Diagnostic-Code: X-Umbra; 451 4.4.1 no answer from the next hop", "<alice@example.test>: 451 4.4.1 no answer from the next hop"} {
+		"<alice@example.test>: 451 4.4.1 no answer from the next hop"} {
 		if !strings.Contains(dsn, want) {
 			t.Errorf("the DSN lacks %q:\n%s", want, dsn)
 		}
 	}
-	for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra-"} {
+	for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra", "Diagnostic-Code:"} {
 		if strings.Contains(dsn, leak) {
 			t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
 		}

@@ -45,10 +45,7 @@ func textBytesAttr(a slog.Attr) slog.Attr {
 		}
 	case slog.KindAny:
 		if err, ok := a.Value.Any().(error); ok && err != nil {
-			if isConfigError(err) { // a refused reload: its values quoted by the loader already
-				return slog.String(a.Key, configText(err.Error(), configErrorFiles(err)...))
-			}
-			return slog.String(a.Key, jsonsafe.TextBytes(err.Error()))
+			return slog.String(a.Key, errorText(err))
 		}
 	}
 	return a
@@ -72,6 +69,21 @@ func durationSeconds(_ []string, a slog.Attr) slog.Attr {
 // isConfigError reports whether err is a configuration's refusal (the
 // loader's config.Errors, checkConfig's *checkFailure), whose lines show
 // a value's control character as the loader's \xNN (configText).
+// errorText is err as the log, the status's reload error and every
+// other answer write it: a configuration's refusal by its text rule
+// (configText: a value the loader quoted as it is, escaped once), any
+// other error by jsonsafe.TextBytes. What it gives is in the text form
+// of every answer already, and is not escaped again.
+func errorText(err error) string {
+	if ee, ok := err.(*exitError); ok {
+		err = ee.err // a command's refusal: its error as it came (main.go)
+	}
+	if isConfigError(err) { // a refused reload: its values quoted by the loader already
+		return configText(err.Error(), configErrorFiles(err)...)
+	}
+	return jsonsafe.TextBytes(err.Error())
+}
+
 func isConfigError(err error) bool {
 	var cf *checkFailure
 	var ce *config.Error

@@ -48,7 +48,7 @@ func main() {
 			printJSON(stdout, struct {
 				Error string `json:"error"`
 				Exit  int    `json:"exit"`
-			}{err.Error(), code})
+			}{errorText(err), code}) // by the answers' text rule, as the log and the status write it (logging.go)
 			stdout.Flush()
 		}
 		os.Exit(code)

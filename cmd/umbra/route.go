@@ -406,7 +406,7 @@ func nextReloadErrors(file string) []string {
 		return nil
 	}
 	var out []string
-	for _, l := range strings.Split(err.Error(), "\n") {
+	for _, l := range strings.Split(errorText(err), "\n") { // the text rule of every output of these errors (logging.go)
 		if l != "" {
 			out = append(out, l)
 		}

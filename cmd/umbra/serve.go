@@ -32,6 +32,7 @@ import (
 	"umbra/internal/console"
 	"umbra/internal/delivery"
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/ldapdir"
 	"umbra/internal/mailbox"
 	"umbra/internal/metrics"
@@ -434,6 +435,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// file is there (pickup.QueuedFileGone); without a pickup
 		// directory every end is kept.
 		PickupFileGone: pickupFileGone(cfg.Pickup.Directory),
+		// A pickup submission's key is kept while its file, unmarked,
+		// lingers there (pickup.KeyFileGone): never submitted twice.
+		PickupKeyGone: pickupKeyGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
 	registerQuarantine(reg, mgr.QuarantineStats)
@@ -451,6 +455,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			Log: log.With("component", "shadow"), Store: shadowstore.Store{M: &mgr}, Observer: met,
 			Heartbeater: del, Recorder: shadowRec, Runner: mgr})
 		clients = append(clients, shadows)
+		// The expiry pass asks the shadow view which primaries answer
+		// and refuse this server: their expired copies are theirs to
+		// expire, not taken over (shadow31 S3).
+		mgr.SetExpiryKeeper(shadows.KeepExpiredCopies)
 		// Delivery's health record is memory: rebuild it from the stored
 		// shadow state, so a primary that was failing before the restart
 		// is not tried first until its next heartbeat (SR-16).
@@ -889,7 +897,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 					reloadState = admin.ReloadState{Count: reloadState.Count + 1, Time: &now, Result: "ok",
 						Pending: slices.Clone(pending), RestartWouldFail: err != nil || len(pending) > 0}
 					if err != nil {
-						reloadState.Result, reloadState.Error, reloadState.Pending = "failed", err.Error(), nil
+						reloadState.Result, reloadState.Error, reloadState.Pending = "failed", errorText(err), nil // in the answers' text form: written as it is
 					}
 				}()
 				systemd.Notify("READY=1")
@@ -1202,8 +1210,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		log.Warn("reload: a part that applies only at a restart would not start; it runs as it was", "what", summary, "err", err)
 		// With the file and line, as the log line has them (rt30c F7):
 		// the status and the console's header show this entry.
-		pending = append(pending, "refused: "+strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(summary), ":"))+
-			": "+strings.ReplaceAll(err.Error(), "\n", "; ")) // the API's one rule escapes it (admin.TextBytes)
+		// In the answers' text form (ReloadState): each line by the
+		// configuration's text rule, a value the loader quoted escaped
+		// once, as the log line and config check show it.
+		pending = append(pending, "refused: "+jsonsafe.TextBytes(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(summary), ":")))+
+			": "+strings.ReplaceAll(configText(err.Error(), next.File), "\n", "; "))
 	}); f != nil {
 		if err := probeNewBindingsInUse(next, held); err != nil { // with the rest, not only on the next try
 			f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
@@ -1296,7 +1307,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
-			pending = append(pending, "refused: server.admin_socket "+next.Server.AdminSocket+": "+err.Error())
+			pending = append(pending, jsonsafe.TextBytes("refused: server.admin_socket "+next.Server.AdminSocket+": "+err.Error())) // the answers' text form
 		} else {
 			socket = next.Server.AdminSocket
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
@@ -1607,4 +1618,14 @@ func pickupFileGone(dir string) func(queue.ID, string) bool {
 		return nil
 	}
 	return pickup.QueuedFileGone(dir)
+}
+
+// pickupKeyGone is the queue's test before it forgets a pickup
+// submission's key: nil (keep every such key) without a pickup
+// directory.
+func pickupKeyGone(dir string) func(string, string) bool {
+	if dir == "" {
+		return nil
+	}
+	return pickup.KeyFileGone(dir)
 }

@@ -55,6 +55,11 @@ func newShadowCmd() *cobra.Command {
 						// heartbeats count as failed (rt23a F1).
 						why += "; " + takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now())
 					}
+					if v.ExpiryKept != "" {
+						// The primary's own refusal: its copies are not
+						// taken over at their expiry (shadow31 S3).
+						why += "; " + v.ExpiryKept
+					}
 				case v.TakenOverWhy != "":
 					// Taken over for failed heartbeats, and they go on.
 					why = "taken over: " + v.TakenOverWhy

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"umbra/internal/dumpster"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 	"umbra/internal/tracking"
 )
@@ -271,7 +272,16 @@ func (c *Client) Status() (Status, error) {
 // LoadedConfig asks the daemon for the configuration it runs.
 func (c *Client) LoadedConfig() (LoadedConfig, error) {
 	var l LoadedConfig
-	return l, c.do("GET", "/v1/config", nil, &l)
+	if err := c.do("GET", "/v1/config", nil, &l); err != nil {
+		return l, err
+	}
+	// The answer's text rule (TextBytes) undone: the file's name and
+	// text as the daemon read them, compared with a path given here and
+	// parsed again (a name's byte that is not UTF-8, a value's literal
+	// \xNN, would otherwise read as another file, another value).
+	l.File, l.Config = jsonsafe.FromTextBytes(l.File), jsonsafe.FromTextBytes(l.Config)
+	l.TopologyFile, l.Topology = jsonsafe.FromTextBytes(l.TopologyFile), jsonsafe.FromTextBytes(l.Topology)
+	return l, nil
 }
 
 // TLSPolicy asks the daemon which outbound TLS policy applies to domain

@@ -135,7 +135,11 @@
 //     too, not "not running"; and a command that named no configuration
 //     and no socket (SetDefaultConfig) names the umbra serve processes
 //     it may believe (trustedRunner), started with -c another file:
-//     ErrSocketElsewhere (Other), "give -c" (OtherServeErr). A request cut, unanswered
+//     ErrSocketElsewhere (Other), "give -c" (OtherServeErr). The scans
+//     behind these answers (serveProcs, a daemon's socket by its
+//     descriptors and the one table of listening sockets) read every
+//     process and socket the host shows, with no cap: the daemon looked
+//     for may be any of them. A request cut, unanswered
 //     or answered without umbra's error text while another process's
 //     socket is at the path and the daemon listens on its own made
 //     there is ErrSocketGone too ("replaced", replacedErr): who answers

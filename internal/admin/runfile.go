@@ -181,13 +181,21 @@ type serveProc struct {
 	named   bool // started with -c/--config
 }
 
+// procDir is where the processes are listed (a test's copy in its
+// place: serveProcs, serveSubcommand).
+var procDir = "/proc"
+
 // listServeProcs is serveProcs (a test's list in its place).
 var listServeProcs = serveProcs
 
 // serveProcs lists the processes running umbra's serve subcommand
-// (serveSubcommand), at most 64.
+// (serveSubcommand), every one /proc shows: no cap, since the one a
+// command looks for (the daemon of its configuration file, of its data
+// directory) may be any of them, and the answers that name several say
+// how many they leave out themselves (OtherServeErr). The scan is
+// bounded by the processes the host runs, one read of a cmdline each.
 func serveProcs() []serveProc {
-	procs, err := os.ReadDir("/proc")
+	procs, err := os.ReadDir(procDir)
 	if err != nil {
 		return nil
 	}
@@ -197,7 +205,7 @@ func serveProcs() []serveProc {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		b, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		b, _ := os.ReadFile(procDir + "/" + p.Name() + "/cmdline")
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 		cfgArg, serve, named := "", false, false
 		for i, a := range args {
@@ -215,7 +223,7 @@ func serveProcs() []serveProc {
 			continue
 		}
 		if cfgArg != "" && !filepath.IsAbs(cfgArg) {
-			cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd")
+			cwd, err := os.Readlink(procDir + "/" + p.Name() + "/cwd")
 			if err != nil {
 				cfgArg = "" // its directory is not this user's to see: not known
 			} else {
@@ -223,9 +231,6 @@ func serveProcs() []serveProc {
 			}
 		}
 		out = append(out, serveProc{pid: pid, config: cfgArg, cmdline: strings.Join(args, " "), named: named})
-		if len(out) == 64 {
-			break
-		}
 	}
 	return out
 }
@@ -341,60 +346,39 @@ func trustedRunner(pid int, file string) bool {
 
 // socketOf is the admin socket of daemon pid as far as this user may
 // see it: a Unix socket it listens on whose path is a socket answering
-// there; "" when not known.
+// there; "" when not known. Its descriptors are read once and the
+// table of listening sockets once (unixListenerTable), whole.
 func (c *Client) socketOf(pid int) string {
-	for _, path := range unixListenerPaths() {
-		for _, ino := range unixListeners(path) {
-			if socketOwnerPidOnly(ino, pid) && answers(path) {
-				return path
-			}
+	held := socketInodesOf(pid)
+	if len(held) == 0 {
+		return ""
+	}
+	for _, l := range unixListenerTable() {
+		if held[l.ino] && strings.HasPrefix(l.path, "/") && answers(l.path) {
+			return l.path
 		}
 	}
 	return ""
 }
 
-// socketOwnerPidOnly: pid has socket inode ino among its descriptors
-// (false where this user may not read them).
-func socketOwnerPidOnly(ino uint64, pid int) bool {
-	want := "socket:[" + strconv.FormatUint(ino, 10) + "]"
+// socketInodesOf are the inodes of the sockets pid has open (none where
+// this user may not read its descriptors).
+func socketInodesOf(pid int) map[uint64]bool {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	fds, err := os.ReadDir(dir)
 	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && l == want {
-			return true
-		}
-	}
-	return false
-}
-
-// unixListenerPaths is the path of every listening Unix socket with one
-// (/proc/net/unix), at most 4096.
-func unixListenerPaths() []string {
-	f, err := os.Open("/proc/net/unix")
-	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	seen := map[string]bool{}
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	sc.Scan() // the header
-	for sc.Scan() && len(out) < 4096 {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 8 || !strings.HasPrefix(fs[7], "/") {
+	out := map[uint64]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(dir + "/" + fd.Name())
+		if err != nil {
 			continue
 		}
-		const acceptCon = 0x10000 // __SO_ACCEPTCON: listening
-		if flags, err := strconv.ParseUint(fs[3], 16, 32); err != nil || flags&acceptCon == 0 {
-			continue
-		}
-		if p := strings.Join(fs[7:], " "); !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+		if n, ok := strings.CutPrefix(l, "socket:["); ok {
+			if ino, err := strconv.ParseUint(strings.TrimSuffix(n, "]"), 10, 64); err == nil {
+				out[ino] = true
+			}
 		}
 	}
 	return out

@@ -143,10 +143,15 @@ type ReloadState struct {
 	// Result: "none" (none since the start), "ok" or "failed" (the
 	// running configuration stayed in force; Error says why).
 	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
+	// Error and Pending are in the text form of every answer already
+	// (TextBytes': a byte written \xNN, a literal \xNN doubled) — a
+	// configuration's refusal by its own text rule, a value the loader
+	// quoted (%q) escaped once —, which the API writes as it is
+	// (text:"as-is"): escaped again, "a\x00b" read "a\\x00b".
+	Error string `json:"error,omitempty" text:"as-is"`
 	// Pending: the parts of the file last reloaded that the running
 	// daemon did not take, which a restart would refuse or change.
-	Pending []string `json:"pending,omitempty"`
+	Pending []string `json:"pending,omitempty" text:"as-is"`
 	// RestartWouldFail is umbra_config_restart_would_fail: Pending is
 	// not empty, or the last reload failed.
 	RestartWouldFail bool `json:"restart_would_fail"`
@@ -545,6 +550,10 @@ type ShadowView struct {
 	// heartbeats: their count and the last one's error), while it is
 	// marked taken over and refuses nothing.
 	TakenOverWhy string `json:"taken_over_why,omitempty"`
+	// ExpiryKept: the primary refuses this server with the database
+	// the copies were made against, so its copies are kept past their
+	// expiry, not taken over (shadow.PrimaryStatus.ExpiryKept).
+	ExpiryKept string `json:"expiry_kept,omitempty"`
 }
 
 // DatabaseShown is the primary's database id as shadow list and the
@@ -692,7 +701,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
-				v.TakenOverWhy = st.TakenOverWhy
+				v.TakenOverWhy, v.ExpiryKept = st.TakenOverWhy, st.ExpiryKept
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record
 				}

@@ -246,6 +246,10 @@ func unixListener(path string) (uint64, bool) {
 	return inos[0], true
 }
 
+// procNetUnix is the kernel's table of Unix sockets (a test's copy in
+// its place).
+var procNetUnix = "/proc/net/unix"
+
 // unixListeners are the inodes of the listening Unix sockets bound to
 // path (/proc/net/unix, which still names a socket whose file was
 // removed): more than one when the file of one was removed or replaced
@@ -253,14 +257,35 @@ func unixListener(path string) (uint64, bool) {
 // matches the absolute one the daemon bound (rt24c F2). None when the
 // table cannot be read.
 func unixListeners(path string) []uint64 {
-	f, err := os.Open("/proc/net/unix")
+	path = filepath.Clean(path)
+	abs, _ := filepath.Abs(path)
+	var inos []uint64
+	for _, l := range unixListenerTable() {
+		if p := filepath.Clean(l.path); p == path || p == abs {
+			inos = append(inos, l.ino)
+		}
+	}
+	return inos
+}
+
+// unixListen is one listening Unix socket with a path: its inode and
+// path as /proc/net/unix writes them.
+type unixListen struct {
+	ino  uint64
+	path string
+}
+
+// unixListenerTable is every listening Unix socket with a path, in the
+// order of /proc/net/unix (procNetUnix), read once and whole: no cap,
+// since the socket a caller looks for may be any of them. None when the
+// table cannot be read.
+func unixListenerTable() []unixListen {
+	f, err := os.Open(procNetUnix)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	path = filepath.Clean(path)
-	abs, _ := filepath.Abs(path)
-	var inos []uint64
+	var out []unixListen
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	sc.Scan() // the header
@@ -273,7 +298,7 @@ func unixListeners(path string) []uint64 {
 			f, rest, _ = strings.Cut(strings.TrimLeft(rest, " "), " ")
 			fs = append(fs, f)
 		}
-		fs = append(fs, rest)
+		fs = append(fs, strings.TrimLeft(rest, " "))
 		if fs[7] == "" {
 			continue
 		}
@@ -282,15 +307,11 @@ func unixListeners(path string) []uint64 {
 		if err != nil || flags&acceptCon == 0 {
 			continue
 		}
-		if p := filepath.Clean(strings.TrimLeft(fs[7], " ")); p != path && p != abs {
-			continue
-		}
-		ino, err := strconv.ParseUint(fs[6], 10, 64)
-		if err == nil {
-			inos = append(inos, ino)
+		if ino, err := strconv.ParseUint(fs[6], 10, 64); err == nil {
+			out = append(out, unixListen{ino: ino, path: fs[7]})
 		}
 	}
-	return inos
+	return out
 }
 
 // socketOwnerPid is the process that has the socket of inode ino open:

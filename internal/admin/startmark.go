@@ -212,7 +212,7 @@ func (c *Client) trustedMark(uid, pid int) bool {
 // serve as its subcommand: the first argument that is neither a flag nor
 // the value of a root flag given apart (--config FILE, --socket PATH).
 func serveSubcommand(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	b, err := os.ReadFile(procDir + "/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return false
 	}

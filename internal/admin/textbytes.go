@@ -13,7 +13,10 @@ import (
 // writes each such byte as the text \xNN instead, as the CLI and the
 // daemon's text log show it (so `umbra message show` prints \xe9 for a
 // Latin-1 é, with or without --json). writeJSON applies textBytes to
-// every value it writes.
+// every value it writes, but to a struct field tagged text:"as-is",
+// which its producer wrote in this form already (ReloadState's error
+// and pending: a configuration's refusal, its values escaped once by
+// the configuration's text rule).
 
 // TextBytes is s with each byte that is not part of valid UTF-8 written
 // as \xNN (lower-case hex), and a run of literal backslashes that would
@@ -79,8 +82,8 @@ func textBytesValue(v reflect.Value) (reflect.Value, bool) {
 		var nv reflect.Value
 		t := v.Type()
 		for i := 0; i < v.NumField(); i++ {
-			if !t.Field(i).IsExported() {
-				continue
+			if !t.Field(i).IsExported() || t.Field(i).Tag.Get("text") == "as-is" {
+				continue // a field in this text form already (its producer's): never escaped twice
 			}
 			f, changed := textBytesValue(v.Field(i))
 			if !changed {

@@ -43,8 +43,8 @@ func fillStrings(v reflect.Value, s string, depth int) int {
 		n := 0
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
-			if !f.IsExported() || f.Tag.Get("json") == "-" {
-				continue
+			if !f.IsExported() || f.Tag.Get("json") == "-" || f.Tag.Get("text") == "as-is" {
+				continue // as-is: in the answers' text form already, its producer's (TestAsIsFieldsWrittenAsTheyAre)
 			}
 			n += fillStrings(v.Field(i), s, depth+1)
 		}
@@ -131,6 +131,23 @@ func TestEveryAnswerFieldUnambiguous(t *testing.T) {
 				t.Errorf("%T with %q: %d of %d fields read %q: %s", a, c.in, seen, n, c.want, buf.Bytes())
 			}
 		}
+	}
+}
+
+// OPS-1: a field tagged text:"as-is" (the status's reload error and
+// pending, a configuration's refusal in its text form already) is
+// written as it is: escaped again, the loader's "a\x00b" read
+// "a\\x00b".
+func TestAsIsFieldsWrittenAsTheyAre(t *testing.T) {
+	st := Status{Reload: &ReloadState{Result: "failed", Error: `banner "a\x00b"`, Pending: []string{`refused: "a\x00b"`}}}
+	var buf bytes.Buffer
+	writeJSON(&buf, st)
+	var back Status
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Reload.Error != st.Reload.Error || back.Reload.Pending[0] != st.Reload.Pending[0] {
+		t.Errorf("reload state written %s; want its error and pending as they are", buf.Bytes())
 	}
 }
 

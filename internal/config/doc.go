@@ -83,9 +83,13 @@
 //     SIGHUP and config check.
 //   - What can only fail at start is refused at load, at its line
 //     (listeners.go): listeners of one configuration that cannot all be
-//     opened, a directory setting naming a file, an admin socket path
-//     longer than a unix socket address, an admin socket path holding
-//     something else. ListenersNotHere and SourceAddressesNotHere (a
+//     opened, a directory setting naming a file, a path serve writes
+//     (data_dir, the Maildir tree, the pickup directory, the tracking
+//     log, the admin socket: writtenPlaces) with a file that is not a
+//     directory anywhere on its way up to the root, a spool directory in
+//     data_dir that is not a directory, an admin socket path longer than
+//     a unix socket address, an admin socket path holding something
+//     else. ListenersNotHere and SourceAddressesNotHere (a
 //     listener's or an outbound source address this machine does not
 //     have) run in config check, serve and SIGHUP, not in Load: other
 //     commands read the configuration on another machine.

@@ -213,56 +213,59 @@ func listenIP(h string) (netip.Addr, bool) {
 const maxSocketPath = 107
 
 // validatePaths refuses what serve would fail on after it began to
-// create things: a directory setting that names an existing file that is
-// not a directory, or a directory serve would create under a file, and
-// an admin socket path too long to bind (rt22 F1).
-// A relative admin socket (the default, admin.sock) lies in data_dir:
-// when the operator did not write admin_socket, data_dir is blamed.
+// create things: a directory it writes in that names an existing file
+// that is not a directory, a path it writes (a directory it makes, the
+// tracking log, the admin socket) with a file that is not a directory
+// anywhere on its way — its own directory or any further up, which its
+// mkdir would meet — and an admin socket path too long to bind (rt22
+// F1). The places are every one serve writes (writtenPlaces): one place
+// added there is walked as the others. A place derived from data_dir
+// (the default admin socket, admin.sock in it) is blamed on data_dir's
+// line.
 func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
-	type place struct {
-		dir  string
-		path []any
-		file bool // the tracking log: a file serve creates, in a directory it creates
-	}
-	places := []place{
-		{c.Server.DataDir, []any{"server", "data_dir"}, false},
-		{c.Mailbox.Maildir, []any{"mailbox", "maildir"}, false},
-		{c.Pickup.Directory, []any{"pickup", "directory"}, false},
-	}
-	if c.Tracking.Enabled && written("tracking", "path") { // else in data_dir: checked with it
-		places = append(places, place{c.Tracking.Path, []any{"tracking", "path"}, true})
-	}
-	for _, d := range places {
-		if d.dir == "" {
+	for _, d := range writtenPlaces(c, written) {
+		if d.name == "" {
 			continue
 		}
-		if leadsNowhere(d.dir) {
-			if !d.file { // fileViolations says it of a file
-				v.add(settingName(d.path)+" "+d.dir+linkNowhere, d.path...)
+		if leadsNowhere(d.name) {
+			if d.dir { // fileViolations says it of a file
+				v.add(d.shown+linkNowhere, d.at...)
 			}
 			continue
 		}
-		fi, err := os.Stat(d.dir)
-		if err == nil && !d.file && !fi.IsDir() {
-			v.add(fmt.Sprintf("%s %s is not a directory (%s)", settingName(d.path), d.dir, fileKind(fi.Mode())), d.path...)
+		fi, err := os.Stat(d.name)
+		if err == nil && d.dir && !fi.IsDir() {
+			v.add(fmt.Sprintf("%s is not a directory (%s)", d.shown, fileKind(fi.Mode())), d.at...)
 		}
 		if err == nil {
 			continue
 		}
 		// Not there yet: serve creates it, under its nearest existing
 		// parent, which must be a directory (a symbolic link that leads
-		// nowhere makes the creation fail with "file exists").
-		for p := filepath.Dir(d.dir); p != filepath.Dir(p); p = filepath.Dir(p) {
+		// nowhere makes the creation fail with "file exists"); a name
+		// under a file fails with ENOTDIR, and the walk goes on up to
+		// that file.
+		for p := filepath.Dir(d.name); p != filepath.Dir(p); p = filepath.Dir(p) {
 			if leadsNowhere(p) {
-				v.add(fmt.Sprintf("%s %s: %s%s", settingName(d.path), d.dir, p, linkNowhere), d.path...)
+				v.add(fmt.Sprintf("%s: %s%s", d.shown, p, linkNowhere), d.at...)
 				break
 			}
 			if fi, err := os.Stat(p); err == nil {
 				if !fi.IsDir() {
-					v.add(fmt.Sprintf("%s %s: %s is not a directory (%s)", settingName(d.path), d.dir, p, fileKind(fi.Mode())), d.path...)
+					v.add(fmt.Sprintf("%s: %s is not a directory (%s)", d.shown, p, fileKind(fi.Mode())), d.at...)
 				}
 				break
 			}
+		}
+	}
+	// The spool directory serve makes in an existing data directory: the
+	// queue refuses one that is not a directory, a symbolic link too (it
+	// does not follow it), after the database is opened.
+	if fi, err := os.Stat(c.Server.DataDir); err == nil && fi.IsDir() {
+		spool := filepath.Join(c.Server.DataDir, "spool")
+		if fi, err := os.Lstat(spool); err == nil && !fi.IsDir() {
+			v.add(fmt.Sprintf("server.data_dir %s: its spool directory %s is not a directory (%s); umbra does not follow it: move it aside",
+				c.Server.DataDir, spool, fileKind(fi.Mode())), "server", "data_dir")
 		}
 	}
 	s := c.Server.AdminSocket
@@ -278,11 +281,9 @@ func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
 	}
 	// serve removes a stale socket at the path before it listens: never
 	// a file that is something else (a configuration file named by
-	// mistake), and the directory it creates must not be a file.
+	// mistake); the directories on its way are walked above.
 	if fi, err := os.Lstat(s); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		v.add(fmt.Sprintf("server.admin_socket %s%s exists and is not a socket (%s)", s, what, fileKind(fi.Mode())), path...)
-	} else if fi, err := os.Stat(filepath.Dir(s)); err == nil && !fi.IsDir() && filepath.Dir(s) != c.Server.DataDir {
-		v.add(fmt.Sprintf("server.admin_socket %s: %s is not a directory (%s)", s, filepath.Dir(s), fileKind(fi.Mode())), path...)
 	}
 	if l, ok := strings.CutPrefix(c.Mailbox.LMTP, "unix:"); ok && len(l) > maxSocketPath {
 		v.add(fmt.Sprintf("mailbox.lmtp %s is %d bytes long; a unix socket path holds at most %d: every delivery would fail",
@@ -290,9 +291,46 @@ func validatePaths(v *validator, c *Config, written func(path ...string) bool) {
 	}
 }
 
+// writtenPlace is a path serve writes: a directory it makes and writes
+// files in (dir), or a file it makes (the tracking log, the admin
+// socket), as an error names it (shown) and where the error goes (at).
+type writtenPlace struct {
+	name, shown string
+	dir         bool
+	at          []any
+}
+
+// writtenPlaces are the paths serve writes, each walked by
+// validatePaths: the data directory, the Maildir tree, the pickup
+// directory, the tracking log and the admin socket (the spool directory
+// serve makes in data_dir is checked on its own, in an existing one). An
+// admin socket in data_dir itself, and a tracking log there the file
+// does not write (the defaults), are checked with data_dir, not again.
+func writtenPlaces(c *Config, written func(path ...string) bool) []writtenPlace {
+	dataDir := []any{"server", "data_dir"}
+	out := []writtenPlace{{c.Server.DataDir, "server.data_dir " + c.Server.DataDir, true, dataDir}}
+	out = append(out,
+		writtenPlace{c.Mailbox.Maildir, "mailbox.maildir " + c.Mailbox.Maildir, true, []any{"mailbox", "maildir"}},
+		writtenPlace{c.Pickup.Directory, "pickup.directory " + c.Pickup.Directory, true, []any{"pickup", "directory"}})
+	if c.Tracking.Enabled && c.Tracking.Path != "" && (written("tracking", "path") || filepath.Dir(c.Tracking.Path) != c.Server.DataDir) {
+		out = append(out, writtenPlace{c.Tracking.Path, "tracking.path " + c.Tracking.Path, false, []any{"tracking", "path"}})
+	}
+	if s := c.Server.AdminSocket; s != "" && filepath.Dir(s) != c.Server.DataDir {
+		at, shown := []any{"server", "admin_socket"}, "server.admin_socket "+s
+		if !written("server", "admin_socket") {
+			at, shown = dataDir, shown+" ("+filepath.Base(s)+" in server.data_dir)"
+		}
+		out = append(out, writtenPlace{s, shown, false, at})
+	}
+	return out
+}
+
 func fileKind(m os.FileMode) string {
 	if m.IsRegular() {
 		return "a regular file"
+	}
+	if m&os.ModeSymlink != 0 {
+		return "a symbolic link"
 	}
 	return fileType(m)
 }

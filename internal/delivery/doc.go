@@ -213,7 +213,13 @@
 // discards are owed to it, Holders.Probe pushes after its probe):
 // its own discard queries are refused, so a copy made on it (the one a
 // minute) was never discarded and was taken over at its expiry, a
-// second delivery (rt30a F1). And to a former holder (formerholders.go):
+// second delivery (rt30a F1). A holder whose sessions state another
+// name than the one it is dialled by (another server of the topology:
+// an alias of its host) has its refusal kept under the stated name; the
+// link between the two is the one the transport database keeps with the
+// holder's id (queue ShadowHoldersStated), read at the start, so it is
+// listed after a restart too (shadow31 S1).
+// The same hand-over goes to a former holder (formerholders.go):
 // a server the topology in force lists as no transport server (removed
 // by a reload or at a restart, or given another role) while it holds
 // copies made here or is owed discards. Its sessions are refused here,

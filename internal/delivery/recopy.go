@@ -108,8 +108,30 @@ func (r *ReceiptShadow) WithHolders(rec HolderRecorder) *ReceiptShadow {
 		// (pruneRemoved), not read at every start and shown for good.
 		r.pruneRemoved()
 	}
+	if sh, ok := rec.(StatedHolders); ok {
+		// The names holders stated (XSHADOW NAME) when their ids were
+		// recorded: the link from a holder's dialled name to the one
+		// its sessions' refusal is kept under (refusalKey), from the
+		// start, not from its next copy or probe (shadow31 S1).
+		stated, err := sh.ShadowHoldersStated()
+		if err != nil {
+			r.d.log.Error("reading the names shadow servers stated failed", "err", err)
+		}
+		for server, name := range stated {
+			if sk, k := mailaddr.NameKey(server), mailaddr.NameKey(name); sk != k {
+				r.statedAs.LoadOrStore(sk, k) // a session met since the start knows better
+			}
+		}
+	}
 	r.d.presenter.Store(r)
 	return r
+}
+
+// StatedHolders is a HolderRecorder that keeps the name each holder
+// stated when its id was recorded (queue holders.go, bucket
+// holderstated), read at the start (WithHolders).
+type StatedHolders interface {
+	ShadowHoldersStated() (map[string]string, error)
 }
 
 // holderSeen records the id a session to server met; a failure to record

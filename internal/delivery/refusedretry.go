@@ -258,7 +258,14 @@ func (r *ReceiptShadow) pruneRemoved() {
 // order (refusedLate), read before any session, reads the refusal under
 // the same name as its try once a minute (refusedSinceLetIn): a holder
 // whose dialled and stated names differ was otherwise never put last,
-// and tried in its normal place at every copy (shadow30 item 2).
+// and tried in its normal place at every copy (shadow30 item 2). The
+// link survives a restart: the transport database keeps the name a
+// holder stated with its id (queue ShadowHoldersStated, the same
+// session's holderSeen writes it), read at the start (WithHolders);
+// kept in memory only, a holder refused under its stated name was,
+// after a restart of this server, not listed for the discards owed to
+// it (Holders.Stale) until a copy or a probe met it again, and took
+// its copies over at their expiry (shadow31 S1).
 func (r *ReceiptShadow) refusalKey(server, stated string) string {
 	sk := mailaddr.NameKey(server)
 	if stated != "" {

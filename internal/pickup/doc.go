@@ -37,7 +37,13 @@
 //     submitted at the next scan (never lost). A crash after the commit
 //     and before the rename leaves the same file with the same key: the
 //     next scan finds the key, queues nothing and marks the file with
-//     the message it already made (never twice). A crash after the
+//     the message it already made (never twice). The key is kept as long
+//     as the file does, unmarked (KeyFileGone; the queue prunes a
+//     pickup key after message_expiration only once this drop is gone
+//     from the directory): a file whose rename to .queued fails (a
+//     read-only pickup directory, a move that hangs) and lingers past
+//     message_expiration is still found submitted, never sent twice.
+//     A crash after the
 //     rename leaves the .queued file, which the next start re-attaches
 //     to its message by id — only when the database holds that id as
 //     this file's message (queue.Manager.PickupFate: a pickup message

@@ -579,3 +579,26 @@ func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
 		return errors.Is(err, fs.ErrNotExist)
 	}
 }
+
+// KeyFileGone returns the test the queue's pruner asks before it
+// forgets a pickup submission's key (queue.ManagerConfig PickupKeyGone):
+// whether dir holds no file name that is the drop submitted under key
+// (fileKey: the same path, inode, size and times). An unmarked NAME.eml
+// whose rename to .queued failed keeps its key however long it stays,
+// so that no scan submits it twice; a file of that name dropped since is
+// another drop (another key): the old key may go. Only a directory that
+// is there says gone; one not there (an unmounted file system) or that
+// cannot be read keeps the key, as QueuedFileGone keeps an end.
+func KeyFileGone(dir string) func(name, key string) bool {
+	return func(name, key string) bool {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return false
+		}
+		path := filepath.Join(dir, name)
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return errors.Is(err, fs.ErrNotExist)
+		}
+		return fileKey(path, fi) != key
+	}
+}

@@ -116,6 +116,7 @@ func (q *Manager) run(ctx context.Context) {
 			q.warnUnclaimedOwed()       // holdernames.go
 		}
 		q.stepPickupPrune()          // pickupfate.go: a look at the pickup directory found, the next started
+		q.stepPickupKeyPrune()       // pickupkeys.go: the same for the pickup submission keys
 		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
 		q.retryStranded()            // stranded.go: attempts whose ending commit failed
 		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full
@@ -126,9 +127,13 @@ func (q *Manager) run(ctx context.Context) {
 		_ = q.store.View(func(tx *Tx) error { due, ok = tx.NextDue(); return nil })
 		read := q.clk.Now()
 		wake := nextWake(due, ok, read, q.claimRoom(read))
-		if ok && !due.After(read) && q.claimRoom(read) <= 0 {
-			// Mail due and no room: jobs waiting behind a window of jobs
-			// not known to end give their slots back (releaseBusy).
+		blocked := ok && !due.After(read) && q.claimRoom(read) <= 0
+		q.sched.mu.Lock()
+		q.sched.dueBlocked = blocked // the next claims keep the reserve (reserveNeeded)
+		q.sched.mu.Unlock()
+		if blocked {
+			// Mail due and no room: jobs waiting behind a full window
+			// give their slots back (releaseBusy).
 			q.releaseBusy(ctx, read)
 		}
 		if ok && !due.After(read) {

@@ -160,8 +160,8 @@ func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
 // (which carries a remote host's reply, §2.3.6) and no status of a host
 // (4.3.2, "system not accepting network messages", is umbra's own
 // window here), for its delay notice and for its expiry. Seen to fail
-// first: "Status: 4.3.2" and "Diagnostic-Code: X-Umbra; 452 4.3.2
-// destination busy: waiting for a delivery slot".
+// first: "Status: 4.3.2" and a Diagnostic-Code of umbra's own type
+// quoting "452 4.3.2 destination busy: waiting for a delivery slot".
 func TestNeverAttemptedDSNSaysSo(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)

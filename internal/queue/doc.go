@@ -222,16 +222,21 @@
 // job turns overdue while mail is due
 // (TestHungDestinationLendsTheReserveToOthers). A message claimed while
 // the set had room may wait in memory for a slot of its destination's
-// window; when due mail finds the set full, the jobs waiting behind a
-// full window of jobs not known to end (dest.mayHang: none succeeded
-// yet, one failed since, one overdue) give their messages' slots back
-// (releaseBusy, answerBusy): throttled as below, into the time index.
-// Otherwise such a message held its slot as long as the hung sessions
-// it waited behind — until the command timeout — and with a slow but
-// legitimate job in the last slot no other destination's mail could be
-// claimed (rt30d F1, TestBusyWindowHoldsNoActiveSlot). Jobs waiting for
-// a destination that ends its jobs keep waiting: their slot comes
-// within about a job's time. A destination that
+// window; when due mail finds the set full, only work that can start
+// now keeps a slot: the jobs waiting behind a full window give their
+// messages' slots back (releaseBusy, answerBusy): throttled as below,
+// into the time index, and the claims that follow keep the reserve
+// (scheduler.dueBlocked: the due mail's destinations are not known
+// before its claim). Otherwise such a message held its slot as long as
+// the hung sessions it waited behind — until the command timeout — and
+// with a slow but legitimate job in the last slot no other
+// destination's mail could be claimed (rt30d F1,
+// TestBusyWindowHoldsNoActiveSlot); and behind a slow but healthy
+// destination (its jobs end) mail of another destination due after its
+// backlog waited until the whole backlog was delivered, one slow job at
+// a time (sched31 D2, TestSlowDestinationBacklogLeavesASlotForOthers).
+// While the set has room, a job may wait in memory for its window: it
+// keeps no other mail out, and `queue list` shows it `waiting`. A destination that
 // throttled so counts as drained only below that bound too — the
 // message's recipients for it go back to the time index,
 // unattempted and with no retry step (outcome throttled: listed in the
@@ -345,8 +350,10 @@
 // after the notice fell due (or after its first job started, if later)
 // gets it then, committed beside the running
 // job for the recipients still pending, and its end makes none
-// (noticecommit.go) — a hung job holds the notice no longer, but it
-// still holds a finished sibling job's retry until it ends, bounded by
+// (noticecommit.go) — a hung job holds the notice no longer, nor a
+// finished sibling job's retry: the attempt retries that sibling's
+// deferred recipients itself at their retry step while the hung job
+// runs (siblingretry.go); the hung job is bounded by
 // the expiry in a retry and in a first attempt whose notice went
 // (expirycut.go; a first attempt of a message whose notice has not gone
 // is never cut, so there by the
@@ -717,7 +724,11 @@
 // states that name as its own, the old name has no primary record, and
 // the id was recorded under the old name from a server that stated the
 // new name (bucket holderstated: the NAME a server dialled here gave in
-// its XSHADOW reply; a session of its own here states none), so a
+// its XSHADOW reply; a session of its own here states none — also read
+// at the start by package delivery, ShadowHoldersStated: the name a
+// holder's refused sessions are kept under, linked to the name it is
+// dialled by, so the discards owed to it are handed over after a
+// restart too), so a
 // server briefly out of the topology keeps its id
 // (ShadowHolderSeenStated: the old name's holder record and index entry
 // go, its name becomes an alias of the id, and the id is recorded under
@@ -790,6 +801,12 @@
 // takenOverOn in admin.go). A shadow copy the primary never confirmed
 // within message_expiration is taken over and routed; the attempt's commit
 // bounces it with a DSN when no route takes it — never a silent deletion.
+// Except the copies of a primary the shadow view says answers and
+// refuses this server with their database (SetExpiryKeeper, asked
+// before the pass's transaction, never inside it): that primary owns
+// the message's expiry, so they are kept, WARNed per primary at each
+// pass, until it lets this server in or its failed heartbeats take them
+// over (shadow31 S3); a primary that disowned this server is not kept.
 // A crash at any point leaves either the copy (and a later discard or
 // takeover) or its deletion: never a lost message, at worst a
 // duplicate, which final delivery suppresses (SR-11).
@@ -1131,7 +1148,13 @@
 // chain of takeovers) is delivered again. SubmitKeyed
 // stores a submission key (a pickup file) with the message in the same
 // commit, so a source that offers one submission twice after a crash
-// queues it once. The commit removing a pickup message's record notes its
+// queues it once; a pickup file's key names its file (bucket
+// submitnames, in the same commit) and is pruned after
+// message_expiration only once the pickup directory shows that drop
+// gone (ManagerConfig.PickupKeyGone, looked at off the scheduling loop,
+// pickupkeys.go), so an unmarked NAME.eml that lingers (its rename to
+// .queued failed: a read-only directory, a move that hung) is never
+// submitted twice however long it stays. The commit removing a pickup message's record notes its
 // end (bucket pickupends, pickupfate.go; pruned after message_expiration
 // only once the pickup directory shows its .queued file gone,
 // ManagerConfig.PickupFileGone, so a crash before the file's removal
@@ -1522,9 +1545,12 @@
 //     record unmarked (the next attempt's end makes it); after it, the
 //     record is marked, and Recover's Ready message makes no second one
 //     (TestQ3CrashAfterNoticeWhileJobHangsNoSecondNotice). A finished
-//     job's deferral still waits for the end for its retry time: a
-//     second attempt of the record while this one runs would be a second
-//     writer of it. A crash between a job's commit
+//     job's deferral is committed at the end (a second attempt of the
+//     record while this one runs would be a second writer of it), but
+//     its retry does not wait: the attempt queues the deferred
+//     recipients' jobs again at their retry step while another job
+//     runs (siblingretry.go), writing nothing — a crash meanwhile is a
+//     crash of the attempt, as below. A crash between a job's commit
 //     and the end leaves the message Active with those recipients done
 //     and the rest pending as the attempt found them; Recover makes it
 //     Ready (3), and the next attempt tries the pending ones — none lost,
@@ -2061,8 +2087,14 @@
 // hosts that take mail for its authoritative and internal_relay domains
 // (an edge's smart host for them is a hub), and the smart hosts of its
 // send_xshadow connectors (Inside.Hop).
-// Its Diagnostic-Code is of type smtp only when it is that MTA's own
-// reply; umbra's own diagnostic (expiry included) is of type X-Umbra.
+// Its Diagnostic-Code is that MTA's own reply, of type smtp, and a DSN
+// has one only then (remoteDiagnostic): umbra's own reasons — a hold, a
+// removal, a quarantine, a host that did not answer, a route, a slot not
+// free, the stop, an expiry — are said by the Status and the text part,
+// never in a Diagnostic-Code (sched31 D3: "X-Umbra; 452 4.3.2 queue …
+// suspended" read as a server's refusal). An expiry's Diagnostic-Code
+// is the remote reply it last had, if any, its text part umbra's words
+// on the expiry with that reply.
 // A deferral of a session whose opening the host answered with a
 // refusal (delivery's "451 4.4.2 greeting from HOST: 421 …", "… reply to
 // EHLO from HOST: …", "451 4.7.0 authentication to HOST failed: …") is
@@ -2080,7 +2112,7 @@
 // and socket paths, queues and connectors, are given as reply code,
 // enhanced status code (both as the server gave them, whatever their
 // classes: describedReply) and reason (shownReply, dsnown.go), in
-// Diagnostic-Code and the text part alike — but for umbra's own words
+// the text part and, for a server's reply, its Diagnostic-Code — but for umbra's own words
 // that name nothing but this server (plainOwnTexts: an operator's
 // removal, a quarantine's end, a next hop's want of SMTPUTF8,
 // utf8reply.go), quoted whole, so the DSN, tracking and the log say

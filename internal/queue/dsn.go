@@ -176,23 +176,16 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		}
 		w("Action: %s", dsnAction(kind, r, action))
 		w("Status: %s", status)
-		host, smtp := dsnReporter(r, in)
-		if host != "" {
+		if host, _ := dsnReporter(r, in); host != "" {
 			w("Remote-MTA: dns; %s", host)
 		}
-		if r.LastReply != "" && !notTried(r.LastReply) {
-			// RFC 3464 §2.3.6: type smtp for a remote MTA's reply; umbra's
-			// own diagnostic is of its private type X-Umbra. A recipient
-			// not attempted (notTried: waiting for a delivery slot, a
-			// dead destination's cool-down with no reply to carry, the
-			// stop) has no diagnostic to report, of a host or of umbra's
-			// about one: the text part says why it is not delivered
-			// (notAttempted).
-			typ := "X-Umbra"
-			if smtp {
-				typ = "smtp"
-			}
-			w("Diagnostic-Code: %s; %s", typ, dsnText(shownReply(m, r, kind, in), global))
+		// RFC 3464 §2.3.6: the Diagnostic-Code is the reply of the remote
+		// server, type smtp, and only that (remoteDiagnostic): umbra's own
+		// reasons — a hold, an expiry, a removal, a host that did not
+		// answer, a slot not free yet, the stop — are said by the Status
+		// and the text part, never dressed as a server's reply.
+		if diag := remoteDiagnostic(m, r, kind, in); diag != "" {
+			w("Diagnostic-Code: smtp; %s", dsnText(diag, global))
 		}
 		if kind == NotifyDelay {
 			w("Will-Retry-Until: %s", retryUntil.Format(time.RFC1123Z))

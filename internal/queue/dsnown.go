@@ -201,10 +201,11 @@ var statusReasons = map[string]string{
 // notTried: reply, or the last reply an expiry's carries, is umbra's
 // note about a recipient its scheduling did not try — waiting for a
 // delivery slot, a dead destination's cool-down with no host's reply
-// to carry, the stop (ownNote). A DSN gives it no Diagnostic-Code and
-// says in its text part why it is not delivered (notAttempted). A
-// suspended queue's hold is not among them: that is the administrator's
-// word on the message, reported as it is (HeldReply, heldDescribed).
+// to carry, the stop (ownNote). A DSN says in its text part why it is
+// not delivered (notAttempted). A suspended queue's hold is not among
+// them: that is the administrator's word on the message, reported as it
+// is (HeldReply, heldDescribed). Neither has a Diagnostic-Code, which
+// quotes only a remote server's reply (remoteDiagnostic).
 func notTried(reply string) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last

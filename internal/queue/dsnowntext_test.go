@@ -76,9 +76,12 @@ func TestDSNToOutsideDescribesOwnErrorsWithoutInternalNames(t *testing.T) {
 				if st := statusOf(r.r.LastReply, c.kind); !strings.Contains(dsn, "Status: "+st) {
 					t.Errorf("%s: Status %s is gone:\n%s", r.r.Addr, st, dsn)
 				}
-				if r.status != "" && !strings.Contains(dsn, "Diagnostic-Code: X-Umbra; "+r.r.LastReply[:3]+" "+r.status+" ") &&
-					!strings.Contains(dsn, "Diagnostic-Code: smtp; "+r.r.LastReply[:3]+" "+r.status+" ") {
-					t.Errorf("%s: no Diagnostic-Code with the code and %s and a reason:\n%s", r.r.Addr, r.status, dsn)
+				if r.status != "" && !strings.Contains(text, "<"+r.r.Addr+">: "+r.r.LastReply[:3]+" "+r.status+" ") &&
+					!strings.Contains(text, "last reply: "+r.r.LastReply[:3]+" "+r.status+" ") {
+					t.Errorf("%s: the text part gives no code, %s and reason:\n%s", r.r.Addr, r.status, dsn)
+				}
+				if strings.Contains(dsn, "Diagnostic-Code: X-Umbra") {
+					t.Errorf("%s: umbra's own words in a Diagnostic-Code:\n%s", r.r.Addr, dsn)
 				}
 				line := "<" + r.r.Addr + ">: "
 				if i := strings.Index(text, line); i < 0 || len(strings.TrimSpace(strings.SplitN(text[i+len(line):], "\r\n", 2)[0])) < 12 {

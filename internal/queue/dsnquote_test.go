@@ -14,7 +14,9 @@ import (
 // server of the organisation answered, or umbra's own words) keeps the
 // host's reply code and enhanced status code, whatever their classes,
 // and only its text is replaced by the status's reason: no 250, 451 or
-// 550 the host never sent.
+// 550 the host never sent. (A hub's reply is quoted: its own words, which
+// never name the hop umbra reached it at — umbra's words about a host
+// do, and a DSN gives those no Diagnostic-Code.)
 func TestDSNKeepsTheHostsCodeAndStatus(t *testing.T) {
 	in := Inside{Domains: []string{"example.test"}, SenderDomains: []string{"example.test"}}
 	at := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
@@ -39,15 +41,15 @@ func TestDSNKeepsTheHostsCodeAndStatus(t *testing.T) {
 			"2.1.5", "251 2.1.5 completed"},
 		{"delay: a 5xx with a 4.x.y from a hub", NotifyDelay,
 			Recipient{Addr: "c@example.test", Queue: "site:b", NextHop: "hub-b[10.0.0.2]:25",
-				LastReply: "550 4.7.1 hub-b[10.0.0.2]:25 says: greylisted, try later"},
+				LastReply: "550 4.7.1 greylisted by hub-b, try later"},
 			"4.0.0", "550 4.7.1 delivery not authorized, message refused"},
 		{"delay: a 4xx with a 5.x.y from a hub", NotifyDelay,
 			Recipient{Addr: "d@example.test", Queue: "site:b", NextHop: "hub-b[10.0.0.2]:25",
-				LastReply: "452 5.2.2 hub-b[10.0.0.2]:25 says: mailbox full"},
+				LastReply: "452 5.2.2 mailbox full on hub-b"},
 			"4.0.0", "452 5.2.2 the recipient's mailbox is full"},
 		{"delay: a 5xx without a status", NotifyDelay,
 			Recipient{Addr: "e@example.test", Queue: "site:b", NextHop: "hub-b[10.0.0.2]:25",
-				LastReply: "554 hub-b[10.0.0.2]:25 says: go away"},
+				LastReply: "554 hub-b: go away"},
 			"4.0.0", "554 5.0.0 delivery failed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

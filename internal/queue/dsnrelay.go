@@ -41,7 +41,7 @@ func successIntro(m *Message, rcpts []int) string {
 // mailbox servers, primaries of shadow copies, an operator's redirect
 // target, and what in says is inside are never shown to the sender). smtp is true when LastReply is that MTA's own
 // SMTP reply (Diagnostic-Code type smtp), false when it is umbra's own
-// diagnostic (type X-Umbra).
+// diagnostic, which a DSN gives no Diagnostic-Code (remoteDiagnostic).
 //
 // It reads what delivery writes (queue.Result): NextHop is a host as
 // name[address]:port only when a host was tried — a domain, a queue, a
@@ -86,6 +86,29 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		return "", smtp
 	}
 	return host, smtp
+}
+
+// remoteDiagnostic is what a DSN of kind about m gives as r's
+// Diagnostic-Code (r as dsnRecipient reports it): the reply of the
+// remote server that reported the status (dsnReporter's smtp: an
+// outside host, a server of the organisation, the mailbox store's LMTP
+// server), as shownReply shows it to m's sender — for an expiry, the
+// remote reply it last had. "" when the reply is umbra's own words (a
+// hold, a slot not free, the stop, a dead mark, a host that did not
+// answer, a route, a removal, a quarantine, an expiry after any of
+// them): a Diagnostic-Code quotes only a remote server, umbra's reasons
+// are said by the Status and the text part.
+func remoteDiagnostic(m *Message, r Recipient, kind Notify, in Inside) string {
+	if _, last, ok := splitExpired(r.LastReply); ok {
+		r.LastReply, kind = last, NotifyDelay // the reply it had while it waited (describedReply)
+	}
+	if r.LastReply == "" || umbraNote(r.LastReply) {
+		return ""
+	}
+	if _, smtp := dsnReporter(r, in); !smtp {
+		return ""
+	}
+	return shownReply(m, r, kind, in)
 }
 
 // LMTPUnreachable and LMTPGreetingFailed begin umbra's own diagnostics

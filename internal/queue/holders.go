@@ -1106,6 +1106,32 @@ func (t *Tx) holderStatedTx(server string) string {
 	return string(b.Get(holderKey(server)))
 }
 
+// ShadowHoldersStated lists the names shadow servers stated as their own
+// (XSHADOW NAME) when their database ids were last recorded here (bucket
+// holderstated): the name each was dialled as (holderKey: the topology's
+// name, lower-cased) → the name it stated (lower-cased). The receipt
+// path reads it at the start (package delivery, WithHolders): a holder
+// whose sessions state another name than the one it is dialled by has
+// its sessions' refusal kept under the stated one, and the link between
+// the two must not wait for the next copy or probe after a restart
+// (shadow31 S1: the discards owed to it were not handed over meanwhile).
+func (q *Manager) ShadowHoldersStated() (map[string]string, error) {
+	out := map[string]string{}
+	err := q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketHolderStated)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) > 0 {
+				out[string(k)] = string(v)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
 // noteHolderStatedTx records stated as the name server's database id
 // was recorded with ("" removes it): only a name the server stated
 // independently — the NAME of its XSHADOW reply to a session this

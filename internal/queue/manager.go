@@ -78,6 +78,14 @@ type ManagerConfig struct {
 	// end and its removal is never submitted again, however long the
 	// server was down. Nil keeps every end.
 	PickupFileGone func(id ID, name string) bool
+	// PickupKeyGone, when set, says whether the pickup file name
+	// (NAME.eml) a pickup submission's key names is surely gone from the
+	// pickup directory, or is another drop than the one submitted under
+	// key. A key older than message_expiration is forgotten only when it
+	// says so: an unmarked file that lingers (its rename to .queued
+	// failed) is never submitted twice. Nil keeps every such key
+	// (pickupkeys.go).
+	PickupKeyGone func(name, key string) bool
 }
 
 // Manager is the queue manager: the only scheduler. It claims due
@@ -86,8 +94,9 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
-	pickupPrune pickupPrune // pickupfate.go
-	store       *Store
+	pickupPrune    pickupPrune // pickupfate.go
+	pickupKeyPrune pickupPrune // pickupkeys.go
+	store          *Store
 	// forgetting: discard notifications acknowledged whose forgetting
 	// has not committed yet (forgetsent.go).
 	forgetting forgetting
@@ -99,6 +108,9 @@ type Manager struct {
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]
+	// expiryKeeper says why the expired copies of a primary are kept
+	// rather than taken over (SetExpiryKeeper; nil: none kept).
+	expiryKeeper atomic.Pointer[func(primary string) string]
 	// unclaimed: lower-cased names whose owed notifications no server
 	// of the topology claims, warned of (holdernames.go).
 	unclaimed sync.Map

@@ -1,10 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // Rollback marks (version 7 of the shadow verbs). A transport database
@@ -267,28 +270,84 @@ func (q *Manager) SubmitShadowCopiesMarked(ctx context.Context, copies []ShadowC
 	return q.submitShadowCopies(ctx, copies, primary, addr, dbID, mark)
 }
 
+// primaryMarkKey is the one key of a primary's marks, whatever the
+// spelling it is named by (shadow31 S4): the name its push sessions
+// state (its server.name as written) and the topology's spelling (this
+// server's heartbeats, watch and relays) differ in letter case, a final
+// dot or the form of an internationalised label, and kept under each
+// spelling the marks split — the floor read under one spelling was none,
+// and a rolled-back primary presenting under it was not caught.
+// mailaddr.NameKey, as the topology and the shadow view fold names.
+func primaryMarkKey(primary string) []byte { return []byte(mailaddr.NameKey(primary)) }
+
 // primaryMark reads the highest mark proved for primary and the
-// database id it is of.
+// database id it is of: under its key (primaryMarkKey), or, written by a
+// release before it, under a spelling that folds to it.
 func (t *Tx) primaryMark(primary string) (mark uint64, dbID string) {
 	b := t.tx.Bucket(bucketPrimaryMarks)
 	if b == nil {
 		return 0, ""
 	}
-	v := b.Get([]byte(primary))
+	key := primaryMarkKey(primary)
+	v := b.Get(key)
+	if v == nil {
+		// The highest of the spellings a release before kept.
+		_ = b.ForEach(func(k, kv []byte) error {
+			if len(kv) >= 8 && bytes.Equal(primaryMarkKey(string(k)), key) &&
+				(v == nil || binary.BigEndian.Uint64(kv[:8]) > binary.BigEndian.Uint64(v[:8])) {
+				v = bytes.Clone(kv)
+			}
+			return nil
+		})
+	}
 	if len(v) < 8 {
 		return 0, ""
 	}
 	return binary.BigEndian.Uint64(v[:8]), string(v[8:])
 }
 
+// putPrimaryMark writes primary's mark under its key, and removes the
+// records a release before kept under other spellings of it.
 func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
 	b := t.tx.Bucket(bucketPrimaryMarks)
 	if b == nil {
 		return nil
 	}
+	key := primaryMarkKey(primary)
+	var old [][]byte
+	_ = b.ForEach(func(k, _ []byte) error {
+		if !bytes.Equal(k, key) && bytes.Equal(primaryMarkKey(string(k)), key) {
+			old = append(old, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
 	v := make([]byte, 8, 8+len(dbID))
 	binary.BigEndian.PutUint64(v, mark)
-	return b.Put([]byte(primary), append(v, dbID...))
+	return b.Put(key, append(v, dbID...))
+}
+
+// peerSpelling is the name primary's record is stored under: primary
+// itself, or the spelling of it (primaryMarkKey) a record has — its
+// copies are stored under the name its sessions state, and a mark may be
+// presented to a session this server opened by the topology's spelling.
+func (t *Tx) peerSpelling(primary string) string {
+	if p, err := t.Peer(primary); err != nil || p != nil {
+		return primary
+	}
+	key := primaryMarkKey(primary)
+	name := primary
+	_ = t.tx.Bucket(bucketPeers).ForEach(func(k, _ []byte) error {
+		if bytes.Equal(primaryMarkKey(string(k)), key) {
+			name = string(k)
+		}
+		return nil
+	})
+	return name
 }
 
 // checkMarkTx compares the mark primary presents (database dbID) with
@@ -339,7 +398,8 @@ func (q *Manager) ShadowMarkFloor(primary string) MarkFloor {
 
 // ShadowMarkFloors returns every primary's floor now (a session that may
 // become a primary's push session reads them before that primary reads
-// its counter: at its EHLO).
+// its counter: at its EHLO), by the primary's key (mailaddr.NameKey: the
+// caller looks its session's name up so).
 func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
 	out := map[string]MarkFloor{}
 	_ = q.store.View(func(tx *Tx) error {
@@ -348,9 +408,16 @@ func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if len(v) >= 8 {
-				out[string(k)] = MarkFloor{Mark: binary.BigEndian.Uint64(v[:8]), DB: string(v[8:])}
+			if len(v) < 8 {
+				return nil
 			}
+			// Keyed by primaryMarkKey: a record of a release before
+			// under another spelling counts unless its key's is there.
+			key := string(primaryMarkKey(string(k)))
+			if _, had := out[key]; had && string(k) != key {
+				return nil
+			}
+			out[key] = MarkFloor{Mark: binary.BigEndian.Uint64(v[:8]), DB: string(v[8:])}
 			return nil
 		})
 	})
@@ -374,9 +441,12 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	var seen uint64
 	var list []*Message
+	stored := primary
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		rolledBack, list = false, nil
+		stored = tx.peerSpelling(primary) // its copies' spelling: the takeover finds them
+		primary := stored
 		p, err := tx.Peer(primary)
 		if err != nil {
 			return err
@@ -395,8 +465,8 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	q.rolledBack.Add(1)
 	q.log.Warn("primary's transport database was rolled back: its shadow copies are taken over",
-		"primary", primary, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
-	q.afterTakeover(primary, dbID, list)
+		"primary", stored, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
+	q.afterTakeover(stored, dbID, list)
 	return true, len(list), nil
 }
 
@@ -410,7 +480,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 func (q *Manager) markNeedsWrite(primary, dbID string, mark uint64, floor MarkFloor) bool {
 	need := true
 	_ = q.store.View(func(tx *Tx) error {
-		p, err := tx.Peer(primary)
+		p, err := tx.Peer(tx.peerSpelling(primary))
 		if err != nil {
 			return nil
 		}

@@ -54,13 +54,14 @@ import (
 // should it defer the message, sends a second notice (left: README,
 // *Delivery*).
 //
-// What still waits for the hung job: a finished job's deferral — its
-// retry time. A Ready record has one retry time and one schedule entry,
+// What still waits for the hung job: the commit of a finished job's
+// deferral. A Ready record has one retry time and one schedule entry,
 // and a claim of it is a second attempt whose end writes the whole
 // record while this one's end writes it too: two writers of one record,
-// which the one-writer rule (doc.go) forbids. Until the hung job ends
-// (the expiry or the outbound timeouts bound it) the deferred
-// recipients wait; their notice does not.
+// which the one-writer rule (doc.go) forbids. The deferred recipients'
+// retry does not wait: the attempt makes it itself, at their retry
+// step, while the hung job runs (siblingretry.go); nor does their
+// notice.
 
 // noticeGrace is how long after the delay notice fell due a job of the
 // attempt must still run for the notice to be committed before the
@@ -109,6 +110,7 @@ func (q *Manager) armNotice(ctx context.Context, a *attempt) {
 func (a *attempt) endNotice() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.endSiblingRetries() // siblingretry.go
 	a.noticeOff = true
 	if a.noticeStop != nil {
 		a.noticeTimer.Stop()

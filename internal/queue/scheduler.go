@@ -211,7 +211,11 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 
 // reserveNeeded reports whether the reserve (destHoldLimit) applies to
 // d, at its limit in a crowded active set: while another destination
-// has mail the scheduler holds back or keeps waiting for its window,
+// has mail the scheduler holds back or keeps waiting for its window, or
+// mail waits in the time index for room in a full set (dueBlocked: its
+// destinations are not known until it is claimed; a slow but healthy
+// destination's backlog before it in time order kept it out until the
+// whole backlog was delivered, TestSlowDestinationBacklogLeavesASlotForOthers),
 // and while d has not shown that it ends its jobs — no job of it ended
 // in a success yet, or one failed since (a next hop hung at its
 // greeting, TestHungDestinationLeavesAnActiveSlot), or one of its
@@ -233,7 +237,7 @@ func holdCap(maxActive, share int) int { return max(maxActive-share, 1) }
 // of its jobs frees (claimDue takes the index in time order).
 // Under s.mu.
 func (s *scheduler) reserveNeeded(d *dest, now time.Time) bool {
-	if d.mayHang(now) || d.dead(now) || d.unproven > 1 {
+	if d.mayHang(now) || d.dead(now) || d.unproven > 1 || s.dueBlocked {
 		return true
 	}
 	for _, o := range s.dests {
@@ -615,6 +619,12 @@ type attempt struct {
 	noticeTimer clock.Timer
 	noticeStop  chan struct{}
 	noticeOff   bool
+	// Its retries of recipients a finished job deferred while another
+	// job ran (siblingretry.go, under mu): how many it made, the stop
+	// of their timers, closed when the attempt ends.
+	retries   int
+	retryStop chan struct{}
+	retryOff  bool
 
 	// The phase for the poison heuristic (peerwait.go): sections of
 	// umbra's code running on the message (its start, its jobs outside
@@ -636,6 +646,13 @@ type scheduler struct {
 	dests map[string]*dest
 	ring  []*dest // destinations with waiting jobs, in round-robin order
 	next  int
+
+	// dueBlocked: the run loop's last pass found mail due in the time
+	// index and no room in the active set for it (releaseBusy). The
+	// mail there is of destinations nothing in memory names yet, so
+	// the reserve applies (reserveNeeded) until a pass finds room or
+	// nothing due.
+	dueBlocked bool
 
 	// waitDue is the earliest delay notice or expiry of a message with
 	// a job waiting for a window (zero: none), as the scan at waitScan
@@ -1196,17 +1213,20 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 }
 
 // releaseBusy makes room in a full active set that due mail waits for:
-// the jobs waiting for a slot of a destination whose window is full of
-// jobs not known to end (dest.mayHang: a next hop hung at its greeting
-// holds its sessions until the command timeout) go back to the time
+// only work that can start now holds a slot then. The jobs waiting for
+// a slot of a destination whose window is full go back to the time
 // index on "destination busy" (answerBusy), due again when it drains
 // (dest.held) or at their recheck. Each held its message's slot of the
 // active set while it waited, and other destinations' mail stayed out
-// of the set — behind a slow but legitimate job in the last slot, until
-// the hung sessions timed out (rt30d F1). Waiting jobs of a destination
-// that ends its jobs are left: their slot comes within about a job's
-// time. It reports how many jobs it took out. Called by the loop when
-// mail is due and the set has no room (run).
+// of the set — behind a next hop hung at its greeting until the hung
+// sessions timed out (rt30d F1), and behind a slow but healthy
+// destination's backlog until all of it before them in the time index
+// was delivered, one slow job at a time (sched31 D2: only the jobs of a
+// destination that may hang were given back;
+// TestSlowDestinationBacklogLeavesASlotForOthers). The claims that
+// follow keep the reserve (dueBlocked, reserveNeeded), so the backlog
+// does not fill the set again. It reports how many jobs it took out.
+// Called by the loop when mail is due and the set has no room (run).
 func (q *Manager) releaseBusy(ctx context.Context, now time.Time) int {
 	if q.stopping(ctx) || q.stallBusy() {
 		return 0 // the stop sends waiting jobs back (pump); a stall's round gives them back itself (stallguard.go)
@@ -1217,7 +1237,7 @@ func (q *Manager) releaseBusy(ctx context.Context, now time.Time) int {
 	var recheck []time.Duration
 	s.mu.Lock()
 	for _, d := range s.dests {
-		if d.task || len(d.waiting) == 0 || d.busy < d.window || d.dead(now) || !d.mayHang(now) {
+		if d.task || len(d.waiting) == 0 || d.busy < d.window || d.dead(now) {
 			continue
 		}
 		wait := min(max(d.drain(now), time.Second), s.cfg.ThrottleRecheck)
@@ -1614,7 +1634,8 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	if last {
 		q.complete(ctx, a)
 	} else if len(res) > 0 {
-		q.commitJob(ctx, a, res) // what it finished, committed now (jobcommit.go)
+		q.commitJob(ctx, a, res)       // what it finished, committed now (jobcommit.go)
+		q.armSiblingRetry(ctx, a, res) // what it deferred, retried on time (siblingretry.go)
 	}
 }
 

@@ -70,7 +70,14 @@ import (
 //	submitkeys submission key → ID (8, BE) ‖ submitted-at (8, BE)
 //	          written in the commit that queues a keyed submission (a
 //	          pickup file), so that offering it again queues nothing
-//	          (Manager.SubmitKeyed); pruned after message_expiration
+//	          (Manager.SubmitKeyed); pruned after message_expiration —
+//	          a key with a submitnames entry only once its file is gone
+//	submitnames submission key → the pickup file's name (NAME.eml)
+//	          written with a pickup submission's key, in its commit: the
+//	          key is kept past message_expiration while that file (that
+//	          drop, unmarked) may still be there, forgotten only when
+//	          the pickup directory says it is gone
+//	          (ManagerConfig.PickupKeyGone, pickupkeys.go)
 //	pickupends ID (8, BE) → ended-at (8, BE) ‖ the file's name (NAME.eml)
 //	          written by the commit that removes a pickup message's
 //	          record (Tx.Delete): its NAME.<id>.queued file may go
@@ -188,9 +195,12 @@ import (
 //	          body stored whole, the head of a spooled one; written and
 //	          deleted with that value (bodysum.go); absent for a body an
 //	          older release wrote, which is read unchecked
-//	primarymarks primary → mark (8, BE) ‖ database id: the highest mark
-//	          that primary is proved to have reached with that database
-//	          (marks.go); a lower one presented means a rollback
+//	primarymarks mailaddr.NameKey(primary) → mark (8, BE) ‖ database id:
+//	          the highest mark that primary is proved to have reached
+//	          with that database (marks.go); a lower one presented means
+//	          a rollback. One key for every spelling of the name (a
+//	          release before keyed it by the name as presented: read
+//	          when no key is there, removed by the next write)
 //	shadowids shadow id ‖ 0x00 ‖ ID (8, BE) → empty: one entry per
 //	          record whose ShadowID is set, kept by Tx.Put/Tx.Delete and
 //	          checked at every Open (shadowidindex.go): the notes that
@@ -328,6 +338,11 @@ var (
 	// reach it. Not in allBuckets: made by the first record, as
 	// refusedhere.
 	bucketHolderAddrs = []byte("holderaddrs")
+	// bucketSubmitNames: the pickup file each pickup submission key
+	// names (pickupkeys.go). Not in allBuckets: the first pickup
+	// submission makes it. Apart from submitkeys, whose layout a
+	// previous release reads (it prunes such a key by age, as before).
+	bucketSubmitNames = []byte("submitnames")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

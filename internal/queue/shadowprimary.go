@@ -37,9 +37,11 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	var n int
 	var stale []*Message
 	var disownedTaken map[string]int // by primary: copies of a primary that disowned this server (disowned.go)
+	kept := q.expiryKept()           // primaries that answer and refuse this server: their copies are theirs to expire
+	var keptN map[string]int
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
 		var err error
-		disownedTaken = map[string]int{}
+		disownedTaken, keptN = map[string]int{}, map[string]int{}
 		if n, err = tx.PruneDiscards(cutoff, 10000); err != nil {
 			return err
 		}
@@ -66,7 +68,16 @@ func (q *Manager) pruneDiscards(now time.Time) {
 				// a renamed server's, whose copies are the only ones
 				// (dropped, a loss). A loss is worse (disowned.go).
 				primary, _ := disownedCopy(tx, m)
-				if taken, err := expireShadowCopy(tx, m, now); err != nil {
+				keep := func(p string) bool {
+					// Not a primary that disowned this server: its
+					// refusal is a renamed server's too (above).
+					if _, ok := kept[p]; ok && tx.disownedBy(p) == "" {
+						keptN[p]++
+						return true
+					}
+					return false
+				}
+				if taken, err := expireShadowCopy(tx, m, now, keep); err != nil {
 					return err
 				} else if taken {
 					stale = append(stale, m)
@@ -81,6 +92,12 @@ func (q *Manager) pruneDiscards(now time.Time) {
 	for primary, n := range disownedTaken {
 		q.log.Warn("expired shadow copies of a primary that refused this server's transport database as another server's: taken over (a duplicate if this server runs on a copy of that server's data dir; a renamed server's copies are the only ones)",
 			"primary", primary, "count", n, "reply", q.ShadowDisownedBy(primary))
+	}
+	if err == nil {
+		for primary, n := range keptN {
+			q.log.Warn("expired shadow copies kept, not taken over: their primary answers and refuses this server with the database they were made against, and owns their expiry (it delivered them or bounces them); kept until it lets this server in (its discards settle them) or stops answering (its failed heartbeats take them over); umbra shadow list",
+				"primary", primary, "count", n, "why", kept[primary])
+		}
 	}
 	for _, m := range stale {
 		q.ev.Event("takeover", m, nil, "shadow copy expired unconfirmed")
@@ -369,4 +386,46 @@ func tookOver(tx *Tx, o, m *Message, body Body) bool {
 		return false
 	}
 	return header.Count(mh, "Received") <= header.Count(oh, "Received")
+}
+
+// SetExpiryKeeper gives the queue the shadow view's judgement of the
+// primaries copies are held for (nil: none). keep(primary) says why the
+// expired, unconfirmed copies held for primary are kept, not taken over
+// ("": taken over at their expiry, as before): the primary answers and
+// refuses this server with the database the copies were made against —
+// it owns the messages' expiry (it delivered them, or bounces them),
+// and its discards cannot reach this server while it refuses, so a
+// takeover would deliver a second time (shadow31 S3). It is called
+// outside any transaction of the queue's.
+func (q *Manager) SetExpiryKeeper(keep func(primary string) string) {
+	if keep == nil {
+		q.expiryKeeper.Store(nil)
+		return
+	}
+	q.expiryKeeper.Store(&keep)
+}
+
+// expiryKept asks the expiry keeper (SetExpiryKeeper) about every
+// primary copies are held for: the primaries whose expired copies are
+// kept, with why. Outside any transaction: the keeper reads the shadow
+// view, whose own commits must not wait on this pass's.
+func (q *Manager) expiryKept() map[string]string {
+	kp := q.expiryKeeper.Load()
+	if kp == nil {
+		return nil
+	}
+	peers, err := q.ShadowPeers()
+	if err != nil {
+		return nil // not judged: taken over as before
+	}
+	var out map[string]string
+	for _, p := range peers {
+		if why := (*kp)(p.Primary); why != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[p.Primary] = why
+		}
+	}
+	return out
 }

@@ -1034,9 +1034,23 @@ const shadowExpiryGrace = time.Hour
 // it within message_expiration: the recipients still shadowed are taken
 // over and routed now; the attempt's commit bounces them with a DSN when
 // no route takes them (the message expired). Never a silent deletion.
-func expireShadowCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
+// Those held for a primary keep(primary) keeps are left as they are:
+// it answers and refuses this server, alive with their database, and
+// owns their expiry (SetExpiryKeeper; keep nil keeps none).
+func expireShadowCopy(tx *Tx, m *Message, now time.Time, keep func(primary string) bool) (bool, error) {
 	changed := false
+	kept := map[string]bool{}
 	for _, r := range m.Rcpts {
+		if r.Status == Shadowed && keep != nil {
+			k, seen := kept[r.Primary]
+			if !seen {
+				k = keep(r.Primary)
+				kept[r.Primary] = k
+			}
+			if k {
+				continue
+			}
+		}
 		if r.Status == Shadowed {
 			if err := tx.renewHanded(m, r.Primary, now); err != nil { // takenhanded.go
 				return false, err

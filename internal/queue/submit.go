@@ -96,6 +96,13 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 			if err := tx.PutSubmitKey(key, m.ID, now); err != nil {
 				return err
 			}
+			if m.Connector == pickupConnector && m.Helo != "" {
+				// The file the key names: the key outlives
+				// message_expiration while the file lingers (pickupkeys.go).
+				if err := tx.putSubmitName(key, m.Helo); err != nil {
+					return err
+				}
+			}
 		}
 		keep, mr, discardNow := mergeHeld(tx, m, body)
 		if len(mr) > 0 {

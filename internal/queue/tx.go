@@ -655,12 +655,19 @@ func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
 
 // PruneSubmitKeys forgets up to limit submission keys recorded before
 // cutoff. The pickup ends are not pruned with them: an end is kept as
-// long as its file may exist (Manager.prunePickupEnds, pickupfate.go).
+// long as its file may exist (Manager.prunePickupEnds, pickupfate.go);
+// nor is a key that names its pickup file (submitnames): it is kept as
+// long as that file may still be there (Manager.stepPickupKeyPrune,
+// pickupkeys.go).
 func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucketSubmitKey)
+	names := t.tx.Bucket(bucketSubmitNames)
 	var old [][]byte
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && len(old) < limit; k, v = c.Next() {
+		if names != nil && names.Get(k) != nil {
+			continue // the pickup keys' looks decide (pickupkeys.go)
+		}
 		if len(v) != 16 || getTime(v[8:]).Before(cutoff) {
 			old = append(old, bytes.Clone(k))
 		}

@@ -28,8 +28,8 @@ const RcptNeedsSMTPUTF8Text = rcptNeedsSMTPUTF8Text
 
 // smtputf8Refusal reports whether reply is one of the refusals above:
 // umbra's words, decided from the next hop's EHLO (or LHLO) answer
-// (dsnReporter: the host reported the status; Diagnostic-Code type
-// X-Umbra).
+// (dsnReporter: the host reported the status; no Diagnostic-Code, which
+// quotes only a server's reply: remoteDiagnostic).
 func smtputf8Refusal(reply string) bool {
 	return reply == ReplyRcptNeedsSMTPUTF8 || reply == ReplySenderNeedsSMTPUTF8 || reply == ReplyHeadersNeedSMTPUTF8
 }

@@ -73,8 +73,17 @@
 // so nothing is counted and nothing taken over; the refusal is logged
 // at WARN with the whole reply and the next heartbeat is due a timeout
 // later (Manager.refusedAt, memory only). Its copies stay until it lets
-// this server in, or until they expire (the queue takes an unconfirmed
-// copy over after message_expiration and an hour). A copy the primary
+// this server in, or until it stops answering and its failed heartbeats
+// take them over — past their expiry too: the queue takes an
+// unconfirmed copy over after message_expiration and an hour, but not
+// one of a primary that answers and refuses this server with the
+// copy's database (KeepExpiredCopies, the queue's expiry keeper): that
+// primary owns the message's expiry (delivered or bounced there), and
+// a takeover at the copy's expiry delivered it a second time (shadow31
+// S3). The refusals being memory, no expired copy is taken over within
+// two heartbeat timeouts after this start either; a primary that
+// disowned this server is not kept (its copies go at their expiry, as
+// below). shadow list's WHY says it (PrimaryStatus.ExpiryKept). A copy the primary
 // pushes on receipt proves it alive too: the store forgets its counted
 // failures (not a contact: the timer stays). A heartbeat that ends by a
 // fault of this server's — its store failing (SaveError, unless it
@@ -93,7 +102,7 @@
 //
 //   - the same digest, refusing: the primary is alive and holds the
 //     mail; state refused, no failure counted, no takeover (the copies
-//     wait for it to let this server in, or for their expiry). A
+//     wait for it to let this server in, past their expiry too). A
 //     refusal saying this server's database id is another server's
 //     there (this server runs a copy of another's data dir: its copies
 //     are that server's, stale) is kept in the store (DisownStore) and
@@ -122,7 +131,12 @@
 //     here): whatever answered is not the primary refusing — a dead
 //     primary's address taken over by another server, a proxy, a
 //     primary never proved of an earlier release: the heartbeat fails
-//     like one nothing answered,
+//     like one nothing answered — a refusal at the greeting (a 5xx
+//     banner, before any EHLO could carry a digest) included: nothing
+//     in it says which server or database answered (shadow31 S2; a
+//     primary with shadow redundancy off advertises its digest all the
+//     same, package smtp advertiseDigest, so only a greeting refusal is
+//     left without one),
 //     and the copies are taken over after the retry count of failures,
 //     timeout × retries after the last contact. Watch sessions and
 //     reconciliations refused so count as failed sessions (never
@@ -493,7 +507,10 @@
 // peer (to push copies, to relay, and as a shadow server its heartbeat,
 // watch and reconcile sessions: the peer records the database it keeps
 // copies in), and with each copy (XSHADOWMARK=, its own commit's value). The
-// store keeps the highest mark per primary and database id; a
+// store keeps the highest mark per primary (one key for every spelling
+// of its name, mailaddr.NameKey: the name its push sessions state and
+// the topology's spelling this server's sessions use, shadow31 S4) and
+// database id; a
 // presentation lower than the one stored before the primary read its
 // counter (MarkFloor: read before the command that asks, or at the EHLO
 // of the primary's push session — never a mark a concurrent copy brought

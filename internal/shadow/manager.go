@@ -334,6 +334,10 @@ type Manager struct {
 	// failedWhy is the error of a primary's last failed heartbeat, until
 	// one completes or is refused (Status). Memory only.
 	failedWhy map[string]string
+	// started is when this manager was made: the refusals being memory,
+	// expired copies are kept for two heartbeat timeouts after it
+	// (KeepExpiredCopies).
+	started time.Time
 }
 
 // expediteFor is how long a primary stays urgent after a request: its
@@ -362,6 +366,7 @@ func New(cfg Config) *Manager {
 		m.cfg.Runner = goRunner{&m.wg}
 	}
 	m.SetTiming(Timing{Timeout: cfg.Timeout, Retries: cfg.Retries, CommandTimeout: cfg.CommandTimeout})
+	m.started = cfg.Clock.Now()
 	return m
 }
 
@@ -1428,6 +1433,11 @@ type PrimaryStatus struct {
 	// after a restart until the next failure), as the takeover recorded
 	// its reason — shadow list's WHY, where the failures go on.
 	TakenOverWhy string `json:"taken_over_why,omitempty"`
+	// ExpiryKept, while the primary refuses this server with the
+	// database the copies were made against (not one that disowned
+	// it): its copies are kept past their expiry, not taken over
+	// (KeepExpiredCopies) — shadow list's WHY says it after the reply.
+	ExpiryKept string `json:"expiry_kept,omitempty"`
 }
 
 // takeoverAt is when the heartbeat starts that takes p's copies over if
@@ -1492,6 +1502,7 @@ func (m *Manager) Status() []PrimaryStatus {
 			st.TakeoverAt = takeoverAt(p, t)
 			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
 		}
+		disowned := false
 		if dr, ok := m.cfg.Store.(DisownReader); ok && !p.TakenOver {
 			if reply, expiry := dr.DisownedUntil(p.Name); reply != "" {
 				// Its failed heartbeats take nothing over (ErrDisowned):
@@ -1509,7 +1520,13 @@ func (m *Manager) Status() []PrimaryStatus {
 				}
 				st.Refused += "; " + why
 				st.Unreachable, st.TakeoverAt, st.TakeoverBy = "", time.Time{}, time.Time{}
+				disowned = true
 			}
+		}
+		if _, _, own := m.rec.primaryRefusal(p.Name); own && !disowned {
+			// Its copies are its own to expire (KeepExpiredCopies, the
+			// queue's expiry pass): not taken over while it refuses.
+			st.ExpiryKept = "its copies are kept past their expiry while it refuses (it owns their expiry: delivered or bounced there), until it lets this server in or stops answering"
 		}
 		if p.TakenOver && st.Refused == "" {
 			m.mu.Lock()
@@ -1647,4 +1664,45 @@ func (r *Recorder) MarkSeen(name, dbID string, mark, floor uint64, floorDB strin
 // made the takeover.
 func takenOverWhy(failures int) string {
 	return fmt.Sprintf("%d heartbeats failed", failures)
+}
+
+// KeepExpiredCopies implements the queue's expiry keeper (queue
+// SetExpiryKeeper; wired by the composition root): why the expired,
+// unconfirmed copies held for primary are kept rather than taken over,
+// "" when they are taken over at their expiry as before (shadow31 S3).
+//
+// A primary whose last session with this server it answered and
+// refused, presenting the digest of the database the copies were made
+// against (the Recorder's refusal, not one of this server's: Judging a
+// refusal), is alive with their mail: it owns their expiry — it
+// delivered them, or bounces them at its own —, and its discards cannot
+// reach this server while it refuses, so a takeover at the copies'
+// expiry delivered them a second time. They are kept until it lets a
+// session of this server in (its discards, or the reconciliation's
+// question, settle them) or stops answering: its failed heartbeats then
+// take them over, as any primary's. The refusals are memory: for the
+// first two heartbeat timeouts after this start, before a heartbeat
+// could judge every primary, no expired copy is taken over either (the
+// queue's expiry pass runs at the start and then hourly).
+func (m *Manager) KeepExpiredCopies(primary string) string {
+	if reply, since, ok := m.rec.primaryRefusal(primary); ok {
+		return fmt.Sprintf("the primary answers and refuses this server with the database the copies were made against (since %s: %s): it owns their expiry",
+			since.UTC().Format(time.RFC3339), reply)
+	}
+	if m.cfg.Clock.Now().Sub(m.started) < 2*m.Timing().Timeout {
+		return "not judged since this server started (its first heartbeat is at most a heartbeat timeout away): a refusing primary owns their expiry"
+	}
+	return ""
+}
+
+// primaryRefusal is Refusal for the primary's own refusals only (not
+// this server's refusal of its contacts: refusedHere).
+func (r *Recorder) primaryRefusal(primary string) (reply string, since time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.refusals[nameKey(primary)]
+	if f == nil || f.here {
+		return "", time.Time{}, false
+	}
+	return f.reply, f.since, true
 }

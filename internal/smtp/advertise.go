@@ -51,9 +51,17 @@ func (s *session) advertiseNow() bool {
 // three heartbeats later, and sent it a second time). The digest is no
 // secret (the id is). Nothing to a user's session, nor on a connector
 // no server could open a shadow session on.
+//
+// With shadow redundancy off organisation-wide too (the verbs refused,
+// XSHADOW never offered: SR-1): a server restarted with the switch off
+// still has the messages whose copies its holders keep from before, and
+// delivers them; without the digest their heartbeats, refused, counted
+// as failed and the copies were taken over while it ran (shadow31 S2).
+// The switch takes the verbs away, not the evidence that this server
+// answers with its database (Server.digestOf).
 func (s *session) advertiseDigest() bool {
 	switch {
-	case s.srv.shadow == nil:
+	case s.srv.digestOf == nil:
 		return false
 	case s.server:
 		// It claims to be a transport server (its certificate, its

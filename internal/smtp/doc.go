@@ -323,7 +323,10 @@
 //     standing — its server claim refused here (an address the
 //     topology does not give it: rt30a F1), no certificate yet —, with
 //     the XSHADOW keyword or without it (a connector that grants no
-//     accept-xshadow); never to a user's session, nor on a connector
+//     accept-xshadow), and with shadow redundancy off organisation-wide
+//     too (the verbs refused: a server restarted with the switch off
+//     still delivers the messages its holders keep copies of, shadow31
+//     S2); never to a user's session, nor on a connector
 //     no server could open one on: the digest of this server's database id
 //     (queue.DatabaseDigest), so that a shadow server whose login or
 //     XSHADOW this server refuses, or that it offers no XSHADOW, still

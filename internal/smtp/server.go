@@ -192,9 +192,15 @@ type Server struct {
 	// from an address that is not the stated server's (shadowaddr.go).
 	addrRefusals *anotherDBLog
 
-	hostname   string
-	queue      Queue
-	shadow     ShadowVerbs // nil when shadow redundancy is off
+	hostname string
+	queue    Queue
+	shadow   ShadowVerbs // nil when shadow redundancy is off
+	// digestOf is the database whose digest the EHLO advertises
+	// (advertiseDigest): ServerConfig.Shadow whether or not the switch
+	// is on — a primary with shadow redundancy off still shows the
+	// holders of its earlier copies that it is alive with its database
+	// (shadow31 S2). nil without one.
+	digestOf   ShadowVerbs
 	log        *slog.Logger
 	obs        Observer
 	routing    atomic.Pointer[routing.Table]
@@ -314,6 +320,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}
+	s.digestOf = cfg.Shadow
 	s.routing.Store(cfg.Routing)
 	s.SetServers(cfg.Servers)
 	s.rcptv.Store(cfg.Recipients)

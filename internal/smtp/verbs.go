@@ -21,6 +21,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
 )
@@ -682,7 +683,7 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 			// accept-xshadow here) still knows the primary answering
 			// it — alive, its copies not taken over — from something
 			// else at its address.
-			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.shadow.DatabaseID()) + "\r\n")
+			out.WriteString("250-XSHADOWDB " + queue.DatabaseDigest(s.srv.digestOf.DatabaseID()) + "\r\n")
 		}
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
@@ -1008,7 +1009,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		// this database under no name it counts for) presents its
 		// database id alone: recorded, nothing compared.
 		if hasMark {
-			if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[id]); err != nil {
+			if _, _, err := mk.ShadowMarkSeen(id, pdb, presented, s.markFloors[mailaddr.NameKey(id)]); err != nil {
 				s.log.Error("checking a primary's rollback mark failed", "primary", id, "err", err)
 			}
 		}
