@@ -765,7 +765,15 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			gd.loop(runCtx, "holders", func() { holders.Run(runCtx) })
 		}()
 	} else {
-		close(holdersDone)
+		// Shadow redundancy off: the discards still owed to the holders
+		// of copies made while it was on are pushed to them (their
+		// queries are refused here now; delivery owedpush.go).
+		go func() {
+			defer close(holdersDone)
+			gd.loop(runCtx, "owed discards", func() {
+				del.PushOwedWhileOff(runCtx, mgr, func() time.Duration { return current().Transport.ShadowHeartbeatTimeout.D() })
+			})
+		}()
 	}
 	pickupDone := make(chan struct{})
 	if dir := cfg.Pickup.Directory; dir != "" {
@@ -1104,6 +1112,8 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 	if shadows != nil {
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
 		dc.ShadowRetriesRemote, dc.ShadowRetriesLocal = cfg.Transport.MaxRetriesRemoteSiteShadow, cfg.Transport.MaxRetriesLocalSiteShadow
+	} else {
+		dc.OwedPushID = cfg.Server.Name // discards owed from before shadow redundancy was turned off (delivery owedpush.go)
 	}
 	return dc, nil
 }

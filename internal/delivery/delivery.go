@@ -102,6 +102,11 @@ type Config struct {
 	// hears of every session with a primary (contact and discards).
 	ShadowServerID string
 	Shadows        Shadows
+	// OwedPushID, when ShadowServerID is empty (shadow redundancy off
+	// here), is this server's id all the same for handing the discard
+	// notifications it still owes to the holders of copies made while it
+	// was on (owedpush.go): their queries are refused here now.
+	OwedPushID string
 	// ShadowRetriesRemote and ShadowRetriesLocal are the tries of a
 	// shadow copy on receipt at servers of other sites and of this one
 	// (receipt.go; max_retries_remote_site_shadow, …_local_site_shadow).

@@ -219,6 +219,23 @@
 // link between the two is the one the transport database keeps with the
 // holder's id (queue ShadowHoldersStated), read at the start, so it is
 // listed after a restart too (shadow31 S1).
+// The same hand-over goes to a former holder (formerholders.go):
+// a server the topology in force lists as no transport server (removed
+// by a reload or at a restart, or given another role) while it holds
+// copies made here or is owed discards. Its sessions are refused here,
+// so its queries fetch nothing, and it took the copies over when this
+// server died (rt31a F2): the discards owed to it are pushed, at each
+// pass (Stale lists it, Probe pushes after its probe, which finds no
+// server of that name) and at a stop, to the address this server last
+// reached it at for a copy (queue holderaddr.go; recorded at each copy
+// session's start and, for a transport server owed discards, from the
+// topology at each pass), or the topology's address when it is listed
+// in another role. The record goes once the topology does not list the
+// server and nothing is owed to or held on it. With shadow redundancy
+// off here (no ShadowServerID, no holders' pass) the discards still
+// owed for copies made while it was on are handed over by
+// PushOwedWhileOff every shadow_heartbeat_timeout and by the stop,
+// under OwedPushID (owedpush.go): the holders' queries get 502 here.
 //
 // Shadow on receipt (receipt.go, receiptbatch.go): ReceiptShadow opens
 // (or reuses) a shadow session to a server chosen by preference for a

@@ -495,6 +495,9 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		}
 		return nil, fmt.Errorf("%w: %s", errHolderRefusedHere, copied)
 	}
+	// Where the copies on this session are made: their discards reach
+	// the server there should the topology drop it (formerholders.go).
+	r.noteHolderAddr(s.Name, s.Address)
 	if h := r.d.health; h != nil && db != "" && !another {
 		// An id of its own: a refusal of its sessions here (this
 		// one's, or a relay's) ended.

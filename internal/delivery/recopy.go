@@ -328,7 +328,7 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute (that copy ends nothing); only a session of it let in here ends this",
 			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (the last one let in before), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
+	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (none let in since), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 		server, name, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))
 }
 
@@ -980,16 +980,38 @@ func (h Holders) Stale() []string {
 					out = append(out, n)
 				}
 			}
+			// And the former holders (formerholders.go): owed
+			// discards, no transport server of the topology now.
+			for _, n := range h.R.formerStale(owed) {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+			if hl, ok := h.Q.(interface {
+				ShadowHolders() (map[string]int, error)
+			}); ok {
+				if held, err := hl.ShadowHolders(); err == nil {
+					h.R.pruneHolderAddrs(owed, held)
+				}
+			}
 		}
 	}
 	return out
 }
 
-// Probe implements shadow.Copier.
+// Probe implements shadow.Copier. The discards owed to a holder whose
+// sessions are refused here, or to one the topology no longer lists as
+// a transport server (formerholders.go), are handed over after it:
+// its own queries cannot fetch them.
 func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	id, err := h.R.Probe(ctx, server)
-	if q, ok := h.Q.(OwedDiscards); ok && err == nil && h.R.sessionsRefused(server) {
+	q, ok := h.Q.(OwedDiscards)
+	switch {
+	case !ok:
+	case err == nil && h.R.sessionsRefused(server):
 		h.R.pushToRefused(ctx, server, q)
+	case h.R.formerHolderAddr(server) != "":
+		h.R.pushToFormer(ctx, server, q)
 	}
 	return id, err
 }

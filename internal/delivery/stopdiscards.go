@@ -49,11 +49,22 @@ const stopPushBatch = 100
 // every line of it was answered. A server that cannot be reached in
 // time, or speaks verbs below 13, keeps them owed here, as before: it
 // fetches them when this server runs again, or takes the messages over if
-// it does not. A server not of the topology (a send connector's host
-// that relayed here) is not contacted: it fetches them itself.
+// it does not. A server that is no transport server of the topology now
+// (removed by a reload, or listed in another role) is pushed to where
+// this server reached it for its copies (formerholders.go: its own
+// queries are refused here); one whose address is not known (a send
+// connector's host that relayed here) is not contacted: it fetches them
+// itself.
 func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per time.Duration) {
+	d.pushOwed(ctx, q, per, true)
+}
+
+// pushOwed is PushOwedDiscards; stop says whether the stop pushes
+// (its log lines), or the pass of a server whose shadow redundancy is
+// off (owedpush.go).
+func (d *Deliverer) pushOwed(ctx context.Context, q OwedDiscards, per time.Duration, stop bool) {
 	st := d.st.Load()
-	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+	if st.cfg.Topology == nil || pushID(st) == "" {
 		return
 	}
 	servers, err := q.OwedDiscardServers()
@@ -64,25 +75,42 @@ func (d *Deliverer) PushOwedDiscards(ctx context.Context, q OwedDiscards, per ti
 	var wg sync.WaitGroup
 	for _, name := range servers {
 		s, ok := st.cfg.Topology.Server(name)
-		if !ok || strings.EqualFold(s.Name, st.cfg.ShadowServerID) {
+		if ok && strings.EqualFold(s.Name, pushID(st)) {
+			continue
+		}
+		pushName, addr := name, ""
+		switch {
+		case ok && st.cfg.Topology.Transport(name):
+			pushName, addr = s.Name, s.Address
+		default:
+			// No transport server of the topology now (removed, or
+			// another role): where its copies were made, when known
+			// (formerholders.go); its own queries are refused here.
+			addr = d.formerAddr(st, q, name)
+		}
+		if addr == "" {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
+			defer d.recoverLogged(PanicPush, "shadow_server", pushName) // panics.go
 			ctx, cancel := context.WithTimeout(ctx, per)
 			defer cancel()
-			n, err := d.pushDiscards(ctx, st, s.Name, s.Address, q)
+			n, err := d.pushDiscards(ctx, st, pushName, addr, q)
+			if !stop {
+				d.notePushedWhileOff(pushName, n, err)
+				return
+			}
 			switch {
 			case errors.Is(err, smtp.ErrNoPush):
 				d.log.Info("discard notifications left for the shadow server to fetch: it takes no pushed ones (an earlier release)",
-					"shadow_server", s.Name)
+					"shadow_server", pushName)
 			case err != nil:
 				d.log.Warn("discard notifications not all handed to the shadow server before the stop: it fetches the rest when this server runs again, or takes those messages over if it does not",
-					"shadow_server", s.Name, "handed", n, "err", err)
+					"shadow_server", pushName, "handed", n, "err", err)
 			case n > 0:
-				d.log.Info("discard notifications handed to the shadow server before the stop", "shadow_server", s.Name, "count", n)
+				d.log.Info("discard notifications handed to the shadow server before the stop", "shadow_server", pushName, "count", n)
 			}
 		}()
 	}
@@ -104,7 +132,7 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, err := c.Shadow(st.cfg.ShadowServerID); err != nil {
+	if _, err := c.Shadow(pushID(st)); err != nil {
 		return 0, err
 	}
 	if c.ShadowVersion < 13 {

@@ -1751,6 +1751,13 @@
 //     a crash before it returned leaves it unrecorded, and that
 //     server's next session records it again (a deletion not done is
 //     done again at the next start).
+//     Where each shadow server was last reached (bucket holderaddrs,
+//     holderaddr.go) is no message's state either: a commit of its own
+//     per change of address; a crash before it returned leaves the old
+//     record (or none) until the next copy session or holders' pass
+//     records it — meanwhile a holder the topology no longer lists gets
+//     its owed discards at the old address, or none pushed (kept until
+//     its expiry, as before the record).
 //     Which primaries a completed session proved to advertise no
 //     database digest (bucket digestless, digestless.go) is no
 //     message's state either: a commit of its own per change; a crash

@@ -135,6 +135,10 @@ import (
 //	shadowholders lower-cased shadow server name → its transport database
 //	          id as this server (the primary) last met it (holders.go): a
 //	          server met with another id lost the copies it kept for this one
+//	holderaddrs lower-cased shadow server name (mailaddr.NameKey) → the
+//	          address (host:port) this server last reached it at
+//	          (holderaddr.go): the discards owed to a server no longer
+//	          in the topology are pushed there
 //	singlecopy ID (8, BE) → marked-at (8, BE) ‖ server name: a message
 //	          held by this server only, its copy on that server lost (the
 //	          server's new database id) or never made; after the server
@@ -328,6 +332,12 @@ var (
 	// recorded (pickupfate.go). Not in allBuckets: the first such end
 	// makes it, so a database of a server without pickup is as before.
 	bucketPickupEnds = []byte("pickupends")
+	// bucketHolderAddrs: the address each shadow server of this
+	// server's messages was last reached at (holderaddr.go), so that
+	// the discards owed to one the topology no longer lists still
+	// reach it. Not in allBuckets: made by the first record, as
+	// refusedhere.
+	bucketHolderAddrs = []byte("holderaddrs")
 	// bucketSubmitNames: the pickup file each pickup submission key
 	// names (pickupkeys.go). Not in allBuckets: the first pickup
 	// submission makes it. Apart from submitkeys, whose layout a

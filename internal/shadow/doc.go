@@ -481,7 +481,8 @@
 // delivery, receipt.go, recopy.go holderSeen, sessionsRefusedHere). The
 // same rule from what this server saw: a server whose shadow sessions
 // this server's receive side refused (any reason: address, certificate,
-// account, right; package smtp SessionNoter) since the last one let in
+// account, right, a connector offering no shadow verbs; package smtp
+// SessionNoter) since the last one let in
 // gets no copy on receipt (a pooled copy session to it is ended, not
 // reused) — tried last, and tried again for one copy in its place once
 // a minute, the refusal standing until a session of it is let in (rt29a

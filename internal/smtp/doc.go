@@ -350,7 +350,12 @@
 //   - Shadow on receipt (SR-17, receipt.go). How this server answered
 //     each XSHADOW <server id> is told to the receipt shadow when it is a
 //     SessionNoter (noteShadowSession), by its final reply: a 5xx,
-//     whatever the reason, is a refusal of that server's sessions when
+//     whatever the reason — also the 502 5.5.1 of a connector that
+//     offers no shadow verbs at all (a reload or restart took
+//     accept-xshadow away: shadowunoffered.go, logged "shadow session
+//     refused" as every refusal; rt31a F1, it was noted nowhere and the
+//     copies went on at every message, their discards never handed
+//     over) —, is a refusal of that server's sessions when
 //     the session's claim to be it is its own (an authenticated session
 //     by its account alone, else its client certificate, else an
 //     externally secured connector, whose every client the operator

@@ -306,6 +306,9 @@ func (v *verbConn) fillCommand() error {
 		}
 	}
 	if r := v.extensionSequence(cmd); r != "" {
+		if cmd == "XSHADOW" && strings.HasPrefix(r, "502 ") {
+			r = v.unofferedXShadow(arg, r) // a refusal of a holder's sessions too (shadowunoffered.go)
+		}
 		v.reply(r)
 		return nil
 	}

@@ -941,7 +941,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 	case s == nil:
 		return "503 5.5.1 Send EHLO first"
 	case !s.advertiseXShadow():
-		return "502 5.5.1 XSHADOW not available"
+		return s.unofferedShadow(id) // a refusal of a holder's sessions too (shadowunoffered.go)
 	case s.busy.Load(): // the sequence before the syntax
 		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
 	case marks != "" && s.shadowVersion() < 7:
