@@ -26,7 +26,10 @@ package shadow
 // The price: something at the address of a primary proved of an
 // earlier release that refuses without a digest keeps its copies here
 // until it lets this server in, the primary is upgraded, or the copies
-// expire (message_expiration plus an hour, then taken over as any).
+// expire (message_expiration plus an hour, then taken over as any). The
+// expiry is the one bound, so such a refusal keeps no expired copy
+// (Manager.KeepExpiredCopies: only a refusal presenting the copies'
+// database digest does; Recorder.refused's digested).
 
 // EarlierReleaseStore is implemented by a Store that keeps which
 // primaries a completed session proved to advertise no database digest.
