@@ -443,7 +443,7 @@ type Recorder struct {
 	// serverKnown tests a name against the topology in force
 	// (SetServerKnown, holderrefused.go), nil: every name known.
 	serverKnown func(name string) bool
-	// digestNoted: primary → what SessionDigest last recorded ("+": it
+	// digestNoted: nameKey(primary) → what SessionDigest last recorded ("+": it
 	// advertises its digest; "-" and the id: an earlier release), so
 	// that a session that changes nothing costs no write.
 	digestNoted sync.Map
@@ -627,7 +627,7 @@ func (r *Recorder) presentedDigest(name, digest string) (same, digested bool) {
 			if err := es.NoteDigestless(name, "", false); err != nil {
 				r.log.Error("recording whether a primary advertises its database digest failed", "primary", name, "err", err)
 			}
-			r.digestNoted.Delete(name) // the next session's record is judged by the store again
+			r.digestNoted.Delete(nameKey(name)) // the next session's record is judged by the store again
 		}
 	}
 	return res.SameDatabase, res.SameDatabase
