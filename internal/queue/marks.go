@@ -281,29 +281,80 @@ func (q *Manager) SubmitShadowCopiesMarked(ctx context.Context, copies []ShadowC
 func primaryMarkKey(primary string) []byte { return []byte(mailaddr.NameKey(primary)) }
 
 // primaryMark reads the highest mark proved for primary and the
-// database id it is of: under its key (primaryMarkKey), or, written by a
-// release before it, under a spelling that folds to it.
+// database id it is of: every record whose key folds to its key
+// (primaryMarkKey) counts — its key's own and those a release before
+// kept under other spellings (foldMarks) — until the first write under
+// the key removes the others (putPrimaryMark).
 func (t *Tx) primaryMark(primary string) (mark uint64, dbID string) {
 	b := t.tx.Bucket(bucketPrimaryMarks)
 	if b == nil {
 		return 0, ""
 	}
 	key := primaryMarkKey(primary)
-	v := b.Get(key)
-	if v == nil {
-		// The highest of the spellings a release before kept.
-		_ = b.ForEach(func(k, kv []byte) error {
-			if len(kv) >= 8 && bytes.Equal(primaryMarkKey(string(k)), key) &&
-				(v == nil || binary.BigEndian.Uint64(kv[:8]) > binary.BigEndian.Uint64(v[:8])) {
-				v = bytes.Clone(kv)
-			}
-			return nil
-		})
+	var recs []markRecord
+	_ = b.ForEach(func(k, v []byte) error {
+		if len(v) >= 8 && bytes.Equal(primaryMarkKey(string(k)), key) {
+			recs = append(recs, markRecord{own: bytes.Equal(k, key), mark: binary.BigEndian.Uint64(v[:8]), db: string(v[8:])})
+		}
+		return nil
+	})
+	f := t.foldMarks(string(key), recs)
+	return f.Mark, f.DB
+}
+
+// markRecord is one record of bucket primarymarks: own when it is under
+// the primary's key (primaryMarkKey), not a spelling a release before
+// kept.
+type markRecord struct {
+	own  bool
+	mark uint64
+	db   string
+}
+
+// foldMarks is the floor of the primary whose key is key from the
+// records kept for it under every spelling (shadow31 S4: a release
+// before kept one per spelling presented — its push sessions' name as
+// written, the topology's — and the key's own may be one of them, not
+// the highest). The highest mark per database id counts; of several
+// database ids, the one stored for the primary (its peer record: the
+// database it runs now), else the key's own record's, else the highest
+// mark's. One spelling's mark alone was a floor below what this server
+// saw: a primary put back between the two was not caught.
+func (t *Tx) foldMarks(key string, recs []markRecord) MarkFloor {
+	best := map[string]uint64{}
+	var f MarkFloor
+	for _, r := range recs {
+		if m, had := best[r.db]; !had || r.mark > m {
+			best[r.db] = r.mark
+		}
+		if r.own {
+			f.DB = r.db
+		}
 	}
-	if len(v) < 8 {
-		return 0, ""
+	switch {
+	case len(best) == 0:
+		return MarkFloor{}
+	case len(best) == 1:
+		for db, m := range best {
+			return MarkFloor{Mark: m, DB: db}
+		}
 	}
-	return binary.BigEndian.Uint64(v[:8]), string(v[8:])
+	if p, err := t.Peer(t.peerSpelling(key)); err == nil && p != nil {
+		if m, had := best[p.DatabaseID]; had && p.DatabaseID != "" {
+			return MarkFloor{Mark: m, DB: p.DatabaseID}
+		}
+	}
+	if m, had := best[f.DB]; had && f.DB != "" {
+		f.Mark = m
+		return f
+	}
+	f = MarkFloor{}
+	for db, m := range best {
+		if m > f.Mark || (m == f.Mark && db > f.DB) {
+			f = MarkFloor{Mark: m, DB: db}
+		}
+	}
+	return f
 }
 
 // putPrimaryMark writes primary's mark under its key, and removes the
@@ -399,7 +450,8 @@ func (q *Manager) ShadowMarkFloor(primary string) MarkFloor {
 // ShadowMarkFloors returns every primary's floor now (a session that may
 // become a primary's push session reads them before that primary reads
 // its counter: at its EHLO), by the primary's key (mailaddr.NameKey: the
-// caller looks its session's name up so).
+// caller looks its session's name up so). Each is ShadowMarkFloor's:
+// the records of every spelling folded (foldMarks).
 func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
 	out := map[string]MarkFloor{}
 	_ = q.store.View(func(tx *Tx) error {
@@ -407,19 +459,19 @@ func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(k, v []byte) error {
+		byKey := map[string][]markRecord{}
+		_ = b.ForEach(func(k, v []byte) error {
 			if len(v) < 8 {
 				return nil
 			}
-			// Keyed by primaryMarkKey: a record of a release before
-			// under another spelling counts unless its key's is there.
 			key := string(primaryMarkKey(string(k)))
-			if _, had := out[key]; had && string(k) != key {
-				return nil
-			}
-			out[key] = MarkFloor{Mark: binary.BigEndian.Uint64(v[:8]), DB: string(v[8:])}
+			byKey[key] = append(byKey[key], markRecord{own: string(k) == key, mark: binary.BigEndian.Uint64(v[:8]), db: string(v[8:])})
 			return nil
 		})
+		for key, recs := range byKey {
+			out[key] = tx.foldMarks(key, recs)
+		}
+		return nil
 	})
 	return out
 }

@@ -199,8 +199,9 @@ import (
 //	          the highest mark that primary is proved to have reached
 //	          with that database (marks.go); a lower one presented means
 //	          a rollback. One key for every spelling of the name (a
-//	          release before keyed it by the name as presented: read
-//	          when no key is there, removed by the next write)
+//	          release before keyed it by the name as presented: every
+//	          spelling read with the key's own, the highest counting —
+//	          foldMarks —, removed by the next write)
 //	shadowids shadow id ‖ 0x00 ‖ ID (8, BE) → empty: one entry per
 //	          record whose ShadowID is set, kept by Tx.Put/Tx.Delete and
 //	          checked at every Open (shadowidindex.go): the notes that

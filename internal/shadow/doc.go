@@ -80,7 +80,15 @@
 // copy's database (KeepExpiredCopies, the queue's expiry keeper): that
 // primary owns the message's expiry (delivered or bounced there), and
 // a takeover at the copy's expiry delivered it a second time (shadow31
-// S3). The refusals being memory, no expired copy is taken over within
+// S3). The refusal that keeps them is the primary's last own one that
+// presented the copies' database digest (Recorder.owns), kept apart
+// from the views' refusal: one failed heartbeat ends the latter (the
+// views say unreachable) but not the keeping — the primary may be alive
+// and refusing still —, which only a session let in, a takeover by
+// failed heartbeats, a new database, a refusal without the digest or
+// this server's refusal of its contacts ends; a digestless refusal of a
+// primary proved of an earlier release keeps none (earlierrelease.go:
+// the expiry is the one bound of trusting it). The refusals being memory, no expired copy is taken over within
 // two heartbeat timeouts after this start either; a primary that
 // disowned this server is not kept (its copies go at their expiry, as
 // below). shadow list's WHY says it (PrimaryStatus.ExpiryKept). A copy the primary

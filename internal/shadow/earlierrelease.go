@@ -26,7 +26,10 @@ package shadow
 // The price: something at the address of a primary proved of an
 // earlier release that refuses without a digest keeps its copies here
 // until it lets this server in, the primary is upgraded, or the copies
-// expire (message_expiration plus an hour, then taken over as any).
+// expire (message_expiration plus an hour, then taken over as any). The
+// expiry is the one bound, so such a refusal keeps no expired copy
+// (Manager.KeepExpiredCopies: only a refusal presenting the copies'
+// database digest does; Recorder.refused's digested).
 
 // EarlierReleaseStore is implemented by a Store that keeps which
 // primaries a completed session proved to advertise no database digest.
@@ -45,7 +48,13 @@ type EarlierReleaseStore interface {
 // ("" when none: a release before the digest). Called by the sessions
 // that reach the XSHADOW reply (package delivery: relay, watch and heartbeat, noteDigest); a store
 // that is no EarlierReleaseStore keeps nothing. Written only on a
-// change (kept in memory beside the store), a failure logged.
+// change (kept in memory beside the store, by nameKey), a failure
+// logged. It is written under the name the store keeps the primary
+// under (storedName): a relay names it as the topology spells it, and a
+// busy primary's relays are its only sessions — kept under that
+// spelling, the proof was never read for the primary the heartbeats
+// judge, nor ended by a relay that saw it upgraded (a refusal without
+// the digest at its address kept being taken for its own).
 func (r *Recorder) SessionDigest(primary, dbID, digest string) {
 	es, ok := r.store.(EarlierReleaseStore)
 	if !ok || dbID == "" {
@@ -55,14 +64,15 @@ func (r *Recorder) SessionDigest(primary, dbID, digest string) {
 	if digest == "" {
 		state = "-" + dbID
 	}
-	if prev, ok := r.digestNoted.Load(primary); ok && prev.(string) == state {
+	if prev, ok := r.digestNoted.Load(nameKey(primary)); ok && prev.(string) == state {
 		return
 	}
+	primary = r.storedName(primary)
 	if err := es.NoteDigestless(primary, dbID, digest == ""); err != nil {
 		r.log.Error("recording whether a primary advertises its database digest failed", "primary", primary, "err", err)
 		return
 	}
-	if prev, ok := r.digestNoted.Swap(primary, state); digest == "" && (!ok || prev.(string) != state) {
+	if prev, ok := r.digestNoted.Swap(nameKey(primary), state); digest == "" && (!ok || prev.(string) != state) {
 		r.log.Info("primary of an earlier release (no database digest advertised): a refusal of its own at its address is taken as the primary's, alive, not as a failed heartbeat",
 			"primary", primary)
 	}

@@ -418,8 +418,16 @@ type Recorder struct {
 	clk   clock.Clock
 
 	mu       sync.Mutex
-	refusals map[string]*refusal  // by nameKey(primary), until it lets this server in
-	logged   map[string]time.Time // by session kind and primary: the last WARN
+	refusals map[string]*refusal // by nameKey(primary), until it lets this server in
+	// owns is, by nameKey(primary), the primary's last own refusal that
+	// presented the digest of the database the copies were made against
+	// (KeepExpiredCopies): apart from refusals, which a failed heartbeat
+	// ends for the views (unreachable) while the primary may well be
+	// alive and refusing still. A session let in ends it, and so do a
+	// takeover by failed heartbeats, a new database, a refusal without
+	// the digest and this server's refusal of the primary's contacts.
+	owns   map[string]*refusal
+	logged map[string]time.Time // by session kind and primary: the last WARN
 	// watchRefused is when a primary's last watch session was refused,
 	// by it or by something else at its address (watch.go), until a
 	// session is let in: the next waits a heartbeat timeout.
@@ -435,7 +443,7 @@ type Recorder struct {
 	// serverKnown tests a name against the topology in force
 	// (SetServerKnown, holderrefused.go), nil: every name known.
 	serverKnown func(name string) bool
-	// digestNoted: primary → what SessionDigest last recorded ("+": it
+	// digestNoted: nameKey(primary) → what SessionDigest last recorded ("+": it
 	// advertises its digest; "-" and the id: an earlier release), so
 	// that a session that changes nothing costs no write.
 	digestNoted sync.Map
@@ -501,8 +509,8 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Recorder{store: store, obs: obs, log: log, clk: clock.Real{},
-		refusals: map[string]*refusal{}, logged: map[string]time.Time{}, watchRefused: map[string]time.Time{},
-		watchFailed: map[string]string{}}
+		refusals: map[string]*refusal{}, owns: map[string]*refusal{}, logged: map[string]time.Time{},
+		watchRefused: map[string]time.Time{}, watchFailed: map[string]string{}}
 }
 
 // refusalLogEvery paces the WARN of refusals per primary and session
@@ -521,10 +529,27 @@ const refusalLogEvery = time.Minute
 // XSHADOW reply Presented). It reports whether a WARN is due: the first
 // refusal of the kind, then at most once per refusalLogEvery.
 func (r *Recorder) Refused(primary, session, reply string) (warn bool) {
+	return r.refused(primary, session, reply, true)
+}
+
+// refused is Refused; digested tells whether the refusal presented the
+// digest of the database the copies were made against — not a primary
+// of an earlier release's refusal without one (earlierrelease.go),
+// which is the primary's for the views and the heartbeats but keeps no
+// expired copy (KeepExpiredCopies): the copies' expiry is the one bound
+// of trusting it.
+func (r *Recorder) refused(primary, session, reply string, digested bool) (warn bool) {
 	r.obs.Refused(session)
 	now := r.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if o := r.owns[nameKey(primary)]; digested && o == nil {
+		r.owns[nameKey(primary)] = &refusal{since: now, last: now, reply: reply, name: primary}
+	} else if digested {
+		o.last, o.reply = now, reply
+	} else {
+		delete(r.owns, nameKey(primary))
+	}
 	f := r.refusals[nameKey(primary)]
 	if f == nil || f.here {
 		// A refusal by the primary ends a refusal of this server's
@@ -565,25 +590,31 @@ func (r *Recorder) Refusal(primary string) (reply string, since, last time.Time,
 // the primary to this server. And it gives an outsider nothing to
 // present: the id itself, which an XSHADOW reply must carry before
 // discards or reconciliation answers are applied, is not derived from it.
-func (r *Recorder) presentedDigest(name, digest string) (same bool) {
+//
+// digested reports whether the refusal presented the digest of the
+// database the copies were made against (a store that cannot judge
+// digests: any refusal; not judged: any with a digest) — not one without
+// a digest that a primary proved of an earlier release is trusted with.
+func (r *Recorder) presentedDigest(name, digest string) (same, digested bool) {
 	ds, ok := r.store.(DigestStore)
 	if !ok {
-		return true
+		return true, true
 	}
 	name = r.storedName(name)
 	if digest == "" {
 		// None advertised: the primary's only when a completed session
 		// proved it of a release before the digest (earlierrelease.go).
-		return r.EarlierRelease(name)
+		return r.EarlierRelease(name), false
 	}
 	res, err := ds.PresentedDigest(name, digest)
 	if err != nil {
 		// Not judged: taken for the primary's refusal, as before the
 		// digest; the next refusal asks again.
 		r.log.Error("recording a primary's database digest failed", "primary", name, "err", err)
-		return true
+		return true, true
 	}
 	if res.OldDatabaseID != "" {
+		r.forgetOwnRefusal(name) // a new database: the old one's refusal no longer speaks for its copies
 		r.obs.Takeover(res.TakenOver)
 		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
 			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
@@ -596,10 +627,10 @@ func (r *Recorder) presentedDigest(name, digest string) (same bool) {
 			if err := es.NoteDigestless(name, "", false); err != nil {
 				r.log.Error("recording whether a primary advertises its database digest failed", "primary", name, "err", err)
 			}
-			r.digestNoted.Delete(name) // the next session's record is judged by the store again
+			r.digestNoted.Delete(nameKey(name)) // the next session's record is judged by the store again
 		}
 	}
-	return res.SameDatabase
+	return res.SameDatabase, res.SameDatabase
 }
 
 // storedName is the name the store keeps primary under: its copies are
@@ -638,8 +669,8 @@ func (r *Recorder) storedName(primary string) string {
 // reports whether a WARN is due: the first refusal of the kind and peer,
 // then at most once per refusalLogEvery.
 func (r *Recorder) SessionRefused(peer, session, reply, digest string) (warn bool) {
-	if r.presentedDigest(peer, digest) {
-		return r.Refused(peer, session, reply)
+	if same, digested := r.presentedDigest(peer, digest); same {
+		return r.refused(peer, session, reply, digested)
 	}
 	r.obs.Refused(session)
 	r.mu.Lock()
@@ -661,10 +692,38 @@ func (r *Recorder) warnDue(peer, session string, now time.Time) bool {
 // unreachable forgets the refusals of a primary whose heartbeat failed:
 // it no longer answers (or something else answers at its address), and
 // the views say so instead of showing an old refusal (rt18 F5).
+//
+// The primary's own refusal that keeps its expired copies (owns) stays:
+// one failed heartbeat — a network blip, a heartbeat cut off by its
+// bound — does not prove it dead, and until its next refused heartbeat
+// (a heartbeat timeout later) the expiry pass took over and delivered a
+// second time the copies of a primary alive with their mail. Its failed
+// heartbeats end it when they take the copies over (forgetOwnRefusal).
 func (r *Recorder) unreachable(primary string) {
 	r.mu.Lock()
 	delete(r.refusals, nameKey(primary))
 	r.mu.Unlock()
+}
+
+// forgetOwnRefusal ends the keeping of primary's expired copies by its
+// own refusal (owns): its failed heartbeats took the copies over, or it
+// returned with a new database.
+func (r *Recorder) forgetOwnRefusal(primary string) {
+	r.mu.Lock()
+	delete(r.owns, nameKey(primary))
+	r.mu.Unlock()
+}
+
+// ownRefusal is the primary's last own refusal that keeps its expired
+// copies (owns): its reply, since when; ok false when none stands.
+func (r *Recorder) ownRefusal(primary string) (reply string, since time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.owns[nameKey(primary)]
+	if o == nil {
+		return "", time.Time{}, false
+	}
+	return o.reply, o.since, true
 }
 
 // refusedWithin reports whether primary refused a session less than d
@@ -735,6 +794,9 @@ func (r *Recorder) admitted(primary string, opened time.Time) {
 	r.mu.Lock()
 	delete(r.watchRefused, primary)
 	delete(r.watchFailed, primary)
+	if o := r.owns[nameKey(primary)]; o != nil && (opened.IsZero() || !o.since.After(opened)) {
+		delete(r.owns, nameKey(primary))
+	}
 	if f := r.refusals[nameKey(primary)]; f != nil && !opened.IsZero() && f.since.After(opened) {
 		r.mu.Unlock()
 		return
@@ -876,6 +938,7 @@ func (r *Recorder) refusedHere(primary, presented, other, reply string) (warn bo
 	now := r.clk.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.owns, nameKey(primary)) // this server's refusal: nothing is the primary's to expire
 	f := r.refusals[nameKey(primary)]
 	fresh := f == nil || !f.here || f.presented != presented
 	if fresh {
@@ -1158,7 +1221,10 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 // its address — a server with no digest, or another one — is not, and
 // the session counts as if nothing had answered (doc.go: Judging a
 // refusal).
-func (m *Manager) refusedByPrimary(name string, err error) bool {
+//
+// digested reports whether it presented that digest (presentedDigest):
+// only such a refusal keeps the copies past their expiry.
+func (m *Manager) refusedByPrimary(name string, err error) (own, digested bool) {
 	digest := ""
 	var dd DatabaseDigester
 	if errors.As(err, &dd) {
@@ -1291,7 +1357,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	var ref Refusal
 	if !bounded && errors.As(err, &ref) {
-		if !m.refusedByPrimary(p.Name, err) {
+		if own, digested := m.refusedByPrimary(p.Name, err); !own {
 			// Something answered at the primary's address and refused,
 			// but it did not present the digest of the database the
 			// copies were made against: not the primary refusing this
@@ -1302,8 +1368,13 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			// The primary answered and refused the session (this server
 			// did not log in, or has no right to the shadow verbs): it
 			// is alive, so this is no failed heartbeat and never leads
-			// to a takeover. Its copies stay here until it is reachable
-			// again or they expire; the next heartbeat is a timeout
+			// to a takeover. Its copies stay here until it lets this
+			// server in or stops answering (its failed heartbeats take
+			// them over) — past
+			// their expiry too when it presented the copies' database
+			// digest (KeepExpiredCopies); one that presented none (a
+			// primary proved of an earlier release) keeps them until
+			// they expire. The next heartbeat is a timeout
 			// away. The scheduler shows the refusal as its
 			// destination's last error without counting it in the
 			// failures in a row (the error is a Refusal).
@@ -1311,7 +1382,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			m.refusedAt[p.Name] = started
 			delete(m.failedWhy, p.Name)
 			m.mu.Unlock()
-			m.rec.Refused(p.Name, SessionHeartbeat, ref.Refusal())
+			m.rec.refused(p.Name, SessionHeartbeat, ref.Refusal(), digested)
 			m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
 				"reply", ref.Refusal())
 			if ds, ok := m.cfg.Store.(DisownStore); ok && disownsThisServer(ref.Refusal()) {
@@ -1349,6 +1420,12 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		m.cfg.Log.Warn("heartbeat failed, but the primary completed another session here since it began: no failure counted, its copies are kept",
 			"primary", p.Name, "addr", p.Addr, "failures", failures, "err", err)
 		return err
+	}
+	if errors.Is(serr, ErrTakenOverAlready) || (serr == nil && failures >= retries) {
+		// Taken over by its failed heartbeats (now or before): an own
+		// refusal from before no longer keeps expired copies — the
+		// next refusal, if it answers again, does.
+		m.rec.forgetOwnRefusal(p.Name)
 	}
 	if errors.Is(serr, ErrTakenOverAlready) {
 		m.logStillUnreachable(p, failures, err)
@@ -1523,10 +1600,10 @@ func (m *Manager) Status() []PrimaryStatus {
 				disowned = true
 			}
 		}
-		if _, _, own := m.rec.primaryRefusal(p.Name); own && !disowned {
+		if _, _, own := m.rec.ownRefusal(p.Name); own && !disowned {
 			// Its copies are its own to expire (KeepExpiredCopies, the
 			// queue's expiry pass): not taken over while it refuses.
-			st.ExpiryKept = "its copies are kept past their expiry while it refuses (it owns their expiry: delivered or bounced there), until it lets this server in or stops answering"
+			st.ExpiryKept = "its copies are kept past their expiry while it refuses (it owns their expiry: delivered or bounced there), until it lets this server in or its failed heartbeats take them over"
 		}
 		if p.TakenOver && st.Refused == "" {
 			m.mu.Lock()
@@ -1680,12 +1757,18 @@ func takenOverWhy(failures int) string {
 // expiry delivered them a second time. They are kept until it lets a
 // session of this server in (its discards, or the reconciliation's
 // question, settle them) or stops answering: its failed heartbeats then
-// take them over, as any primary's. The refusals are memory: for the
+// take them over, as any primary's. The refusal that keeps them is the
+// primary's last own one (Recorder.owns), apart from the views': one
+// failed heartbeat does not end it (the primary may be alive and
+// refusing still; only the takeover by failed heartbeats does), and a
+// refusal without the digest — a primary proved of an earlier release,
+// or whatever took its address — keeps nothing: the copies' expiry is
+// the one bound of trusting it (earlierrelease.go). The refusals are memory: for the
 // first two heartbeat timeouts after this start, before a heartbeat
 // could judge every primary, no expired copy is taken over either (the
 // queue's expiry pass runs at the start and then hourly).
 func (m *Manager) KeepExpiredCopies(primary string) string {
-	if reply, since, ok := m.rec.primaryRefusal(primary); ok {
+	if reply, since, ok := m.rec.ownRefusal(primary); ok {
 		return fmt.Sprintf("the primary answers and refuses this server with the database the copies were made against (since %s: %s): it owns their expiry",
 			since.UTC().Format(time.RFC3339), reply)
 	}
@@ -1693,16 +1776,4 @@ func (m *Manager) KeepExpiredCopies(primary string) string {
 		return "not judged since this server started (its first heartbeat is at most a heartbeat timeout away): a refusing primary owns their expiry"
 	}
 	return ""
-}
-
-// primaryRefusal is Refusal for the primary's own refusals only (not
-// this server's refusal of its contacts: refusedHere).
-func (r *Recorder) primaryRefusal(primary string) (reply string, since time.Time, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.refusals[nameKey(primary)]
-	if f == nil || f.here {
-		return "", time.Time{}, false
-	}
-	return f.reply, f.since, true
 }

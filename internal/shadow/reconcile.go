@@ -171,8 +171,12 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 		m.mu.Unlock()
 	}
 	var ref Refusal
-	if err != nil && ctx.Err() == nil && errors.As(err, &ref) && m.refusedByPrimary(p.Name, err) {
-		if m.rec.Refused(p.Name, SessionReconcile, ref.Refusal()) {
+	own, digested := false, false
+	if err != nil && ctx.Err() == nil && errors.As(err, &ref) {
+		own, digested = m.refusedByPrimary(p.Name, err)
+	}
+	if own {
+		if m.rec.refused(p.Name, SessionReconcile, ref.Refusal(), digested) {
 			m.cfg.Log.Warn("primary refused the question about old shadow copies", "primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
 		}
 	} else if err != nil && ctx.Err() == nil {

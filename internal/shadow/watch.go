@@ -103,8 +103,8 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		// after the refusal, not a second later.
 		var ref Refusal
 		if errors.As(err, &ref) {
-			if m.refusedByPrimary(name, err) {
-				if m.rec.Refused(name, SessionWatch, ref.Refusal()) {
+			if own, digested := m.refusedByPrimary(name, err); own {
+				if m.rec.refused(name, SessionWatch, ref.Refusal(), digested) {
 					m.cfg.Log.Warn("primary refused the watch session", "primary", name, "addr", addr, "reply", ref.Refusal())
 				}
 			} else {
