@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"strings"
@@ -50,40 +49,10 @@ func gatedHop(t *testing.T) (addr string, inData *atomic.Int32, gate chan struct
 			conns.Add(1)
 			go func() {
 				defer conns.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 slow.test ESMTP")
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
-					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
-						say("250 ok")
-					case "DATA":
-						say("354 go ahead")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						inData.Add(1)
-						<-gate
-						say("250 2.0.0 queued")
-					case "QUIT":
-						say("221 bye")
-						return
-					default:
-						say("502 unknown")
-					}
-				}
+				serveHop(c, "220 slow.test ESMTP", 60*time.Second, func() {
+					inData.Add(1)
+					<-gate
+				})
 			}()
 		}
 	}()

@@ -117,43 +117,52 @@ func healthyHop(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 fast.test ESMTP")
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
-					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
-						say("250 ok")
-					case "DATA":
-						say("354 go ahead")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						say("250 2.0.0 queued")
-					case "QUIT":
-						say("221 bye")
-						return
-					default:
-						say("502 unknown")
-					}
-				}
-			}()
+			go serveHop(c, "220 fast.test ESMTP", 20*time.Second, nil)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// serveHop speaks SMTP on c as a next hop that takes every message: it
+// greets with greet, ends the session after limit, and closes c.
+// atData, when not nil, runs once a message's data is read, before its
+// 250.
+func serveHop(c net.Conn, greet string, limit time.Duration, atData func()) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(limit))
+	r := bufio.NewReader(c)
+	say := func(l string) { c.Write([]byte(l + "\r\n")) }
+	say(greet)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
+		case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+			say("250 ok")
+		case "DATA":
+			say("354 go ahead")
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			if atData != nil {
+				atData()
+			}
+			say("250 2.0.0 queued")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 unknown")
+		}
+	}
 }
 
 // SPEC Q-6 (no head-of-line blocking): with an active set of 4 and a new
