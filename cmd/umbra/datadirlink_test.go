@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // rtefixAddr is a free TCP address on ip with a port in 39000-39999.
@@ -51,27 +50,11 @@ mailbox: {maildir: maildir}
 	write(data)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
 	reloads := 0
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.hup()
-		var s string
-		waitCond(t, "the reload counted", 10*time.Second, func() bool {
-			s = scrape()
-			return seriesValue(s, `umbra_config_reloads_total{result="ok"}`) == float64(reloads)
-		})
-		return s
+		return hupCounted(t, d, metricsAddr, reloads, "ok")
 	}
 	if err := os.Symlink("data", filepath.Join(dir, "blink")); err != nil {
 		t.Fatal(err)

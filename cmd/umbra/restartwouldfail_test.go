@@ -66,27 +66,11 @@ mailbox: {maildir: maildir}
 	write(filepath.Join(dir, "ctl.sock"))
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
-	if got := seriesValue(scrape(), "umbra_config_restart_would_fail"); got != 0 {
+	if got := seriesValue(scrapeOf(t, metricsAddr), "umbra_config_restart_would_fail"); got != 0 {
 		t.Fatalf("fresh start: umbra_config_restart_would_fail %v, want 0", got)
 	}
 	write(held)
-	d.hup()
-	var s string
-	waitCond(t, "the reload counted", 10*time.Second, func() bool {
-		s = scrape()
-		return seriesValue(s, `umbra_config_reloads_total{result="ok"}`)+seriesValue(s, `umbra_config_reloads_total{result="failed"}`) == 1
-	})
-	got := seriesValue(s, "umbra_config_restart_would_fail")
+	got := seriesValue(hupCounted(t, d, metricsAddr, 1, "ok", "failed"), "umbra_config_restart_would_fail")
 	d.kill()
 	// A restart with this file: refused.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -125,23 +109,8 @@ back_pressure: {enabled: %v}
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	defer d.kill()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
 	write(false)
-	d.hup()
-	var s string
-	waitCond(t, "the reload counted", 10*time.Second, func() bool {
-		s = scrape()
-		return seriesValue(s, `umbra_config_reloads_total{result="ok"}`) == 1
-	})
+	s := hupCounted(t, d, metricsAddr, 1, "ok")
 	b, _ := os.ReadFile(d.log)
 	if !strings.Contains(string(b), "back_pressure.enabled") {
 		t.Fatalf("the reload did not name back_pressure.enabled as needing a restart:\n%s", b)

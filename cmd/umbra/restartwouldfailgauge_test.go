@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -77,28 +76,13 @@ console:
 	write(10)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
+	scrape := func() string { t.Helper(); return scrapeOf(t, metricsAddr) }
 	reloads := 0
 	// hup sends SIGHUP and waits until the reload counted its result.
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.hup()
-		var s string
-		waitCond(t, "the reload counted", 10*time.Second, func() bool {
-			s = scrape()
-			return seriesValue(s, `umbra_config_reloads_total{result="ok"}`)+seriesValue(s, `umbra_config_reloads_total{result="failed"}`) == float64(reloads)
-		})
-		return s
+		return hupCounted(t, d, metricsAddr, reloads, "ok", "failed")
 	}
 	check := func(when string, s string, ok, wouldFail float64) {
 		t.Helper()
