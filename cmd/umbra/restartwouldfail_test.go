@@ -3,32 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // rrAddr is a free TCP address on ip with a port in 45000-45999.
-func rrAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(45000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 45000-45999 on %s", ip)
-	return ""
-}
+func rrAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 45000, 1000) }
 
 // OPS-2: server.admin_socket changed to a place the socket
 // cannot be made (another process answers there). The reload

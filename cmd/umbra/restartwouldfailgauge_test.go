@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,20 +12,7 @@ import (
 )
 
 // opsAddr is a free TCP address on ip with a port in 37000-37999.
-func opsAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(37000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 37000-37999 on %s", ip)
-	return ""
-}
+func opsAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 37000, 1000) }
 
 // seriesValue is the value of the series line (name and labels as
 // written) in scrape, or -1 when it is not there.
