@@ -94,4 +94,15 @@ send_connectors:
 	if held, pending := p.held(t, cfgC, "hub-a"); held != n || pending != 0 {
 		t.Errorf("hub-c holds %d copies for hub-a, %d taken over; want %d held, none taken over", held, pending, n)
 	}
+	// SR-6 (review of shrt27, rt27a F2): the operator's view. hub-c will
+	// never take these copies over before their expiry (ErrDisowned).
+	// shadow list must not announce a takeover. (Once a test of its own,
+	// TestSR6DisownedPrimaryShadowListAnnouncesNoTakeover, which ran this
+	// whole scenario again first.)
+	t.Run("DisownedPrimaryShadowListAnnouncesNoTakeover", func(t *testing.T) {
+		out, _ := cli(t, cfgC, "shadow", "list")
+		if strings.Contains(out, "takeover") {
+			t.Errorf("hub-c's shadow list announces a takeover of hub-a's copies, which never comes (hub-a disowned it; the copies are taken over only at their expiry):\n%s", out)
+		}
+	})
 }
