@@ -46,16 +46,7 @@ send_connectors:
 	ha.dumpLogIfFailed()
 	p := &shadowPair{}
 	const n = 3
-	var subjects []string
-	for i := 0; i < n; i++ {
-		s := fmt.Sprintf("stale-%d", i)
-		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello\r\n")
-		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
-			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-		}
-		subjects = append(subjects, s)
-	}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == n })
+	subjects := sendCopiesOnB(t, p, a, cfgB, "stale", n)
 	// hub-c starts on a copy of hub-b's data dir, copies and all.
 	hb.kill()
 	os.RemoveAll(dataC)

@@ -63,6 +63,51 @@ send_connectors:
 	return path
 }
 
+// exitSiteTopology writes dir/topology.yaml: hub-a (site a) and hub-b
+// (site b) at a and b, and hub-c at c in a site s of its own, each pair
+// of sites linked at cost 10; hub-c is the only source of the send
+// connector "out", to smartHost. It returns the file's path.
+func exitSiteTopology(t testing.TB, dir, a, b, c, smartHost string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}, {name: s}]
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: b-s, sites: [b, s], cost: 10}
+  - {name: a-s, sites: [a, s], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: s, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-c], smart_hosts: [%q]}
+`, a, b, c, smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sendCopiesOnB sends n messages from a@example.org to x@remote.example
+// through hub-a at a, with the subjects prefix-0 …, fails the test
+// unless each 250 names its shadow copy on hub-b, and waits (30 s at
+// most) until hub-b (its file cfgB) holds the n copies for hub-a. It
+// returns the subjects.
+func sendCopiesOnB(t *testing.T, p *shadowPair, a, cfgB, prefix string, n int) []string {
+	t.Helper()
+	var subjects []string
+	for i := 0; i < n; i++ {
+		s := fmt.Sprintf("%s-%d", prefix, i)
+		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello\r\n")
+		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+		}
+		subjects = append(subjects, s)
+	}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == n })
+	return subjects
+}
+
 // shadowOnReceipt is the ackDelay argument of orgHub for a connector
 // that makes shadow copies on receipt with the preference pref and
 // refuses (or not) the message when no copy could be made; delayed
@@ -242,15 +287,7 @@ send_connectors:
 	o.hb = startUmbra(t, o.cfgB, b)
 	o.hb.dumpLogIfFailed()
 	o.ha = startUmbra(t, o.cfgA, a)
-	for i := 0; i < n; i++ {
-		s := fmt.Sprintf("%s-%d", prefix, i)
-		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello\r\n")
-		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
-			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-		}
-		o.subjects = append(o.subjects, s)
-	}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := o.p.held(t, o.cfgB, "hub-a"); return s == n })
+	o.subjects = sendCopiesOnB(t, o.p, a, o.cfgB, prefix, n)
 	return o
 }
 
