@@ -37,6 +37,30 @@ send_connectors:
 	return path
 }
 
+// hubCInSiteBTopology writes dir/topology.yaml: twoSiteTopology's with
+// a third server, hub-c at c, in site b beside hub-b. It returns the
+// file's path.
+func hubCInSiteBTopology(t testing.TB, dir, a, b, c, smartHost string, sources ...string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, c, strings.Join(sources, ", "), smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // threeSiteTopology writes dir/topology.yaml: twoSiteTopology's with
 // hub-c at c in a third site, c, linked to a at cost 100. It returns the
 // file's path.
