@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,22 +23,7 @@ func TestTakenOverCopyNotRelayedToServerRefusingShadow(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sinkAddr := reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}, {name: s}]
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-  - {name: b-s, sites: [b, s], cost: 10}
-  - {name: a-s, sites: [a, s], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: s, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-c], smart_hosts: [%q]}
-`, a, b, c, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := exitSiteTopology(t, dir, a, b, c, sinkAddr)
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("remote-only", false), "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	cfgC, dataC := orgHub(t, dir, "hub-c", c, topoPath, "0s", "")
@@ -55,13 +38,7 @@ send_connectors:
 	ha := startUmbra(t, cfgA, a)
 	p := &shadowPair{}
 	const n = 3
-	for i := 0; i < n; i++ {
-		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, fmt.Sprintf("Subject: clone-%d\r\n\r\nhello\r\n", i))
-		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
-			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-		}
-	}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == n })
+	sendCopiesOnB(t, p, a, cfgB, "clone", n)
 	ha.kill()
 	waitCond(t, "hub-b to take the copies over", 60*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 0 })
 

@@ -46,16 +46,7 @@ send_connectors:
 	ha.dumpLogIfFailed()
 	p := &shadowPair{}
 	const n = 3
-	var subjects []string
-	for i := 0; i < n; i++ {
-		s := fmt.Sprintf("stale-%d", i)
-		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello\r\n")
-		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
-			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
-		}
-		subjects = append(subjects, s)
-	}
-	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == n })
+	subjects := sendCopiesOnB(t, p, a, cfgB, "stale", n)
 	// hub-c starts on a copy of hub-b's data dir, copies and all.
 	hb.kill()
 	os.RemoveAll(dataC)
@@ -94,4 +85,15 @@ send_connectors:
 	if held, pending := p.held(t, cfgC, "hub-a"); held != n || pending != 0 {
 		t.Errorf("hub-c holds %d copies for hub-a, %d taken over; want %d held, none taken over", held, pending, n)
 	}
+	// SR-6 (review of shrt27, rt27a F2): the operator's view. hub-c will
+	// never take these copies over before their expiry (ErrDisowned).
+	// shadow list must not announce a takeover. (Once a test of its own,
+	// TestSR6DisownedPrimaryShadowListAnnouncesNoTakeover, which ran this
+	// whole scenario again first.)
+	t.Run("DisownedPrimaryShadowListAnnouncesNoTakeover", func(t *testing.T) {
+		out, _ := cli(t, cfgC, "shadow", "list")
+		if strings.Contains(out, "takeover") {
+			t.Errorf("hub-c's shadow list announces a takeover of hub-a's copies, which never comes (hub-a disowned it; the copies are taken over only at their expiry):\n%s", out)
+		}
+	})
 }

@@ -29,22 +29,7 @@ func TestNoCopyOnReceiptOnCopiedDataDir(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.182"), freeAddr(t, "127.0.0.182"), freeAddr(t, "127.0.0.182")
 	sinkAddr := reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
-`, a, b, c, sinkAddr)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := hubCInSiteBTopology(t, dir, a, b, c, sinkAddr, "hub-a", "hub-c")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	cfgC, dataC := orgHub(t, dir, "hub-c", c, topoPath, "0s", "")

@@ -2,31 +2,14 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // rtefixAddr is a free TCP address on ip with a port in 39000-39999.
-func rtefixAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(39000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 39000-39999 on %s", ip)
-	return ""
-}
+func rtefixAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 39000, 1000) }
 
 // OPS-1, OPS-2 (rt28e F4): a reload whose data_dir names the running
 // data directory through a symbolic link (ln -sfn data blink; data_dir:
@@ -51,27 +34,11 @@ mailbox: {maildir: maildir}
 	write(data)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
 	reloads := 0
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.hup()
-		var s string
-		waitCond(t, "the reload counted", 10*time.Second, func() bool {
-			s = scrape()
-			return seriesValue(s, `umbra_config_reloads_total{result="ok"}`) == float64(reloads)
-		})
-		return s
+		return hupCounted(t, d, metricsAddr, reloads, "ok")
 	}
 	if err := os.Symlink("data", filepath.Join(dir, "blink")); err != nil {
 		t.Fatal(err)

@@ -2,14 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"umbra/internal/queue"
 )
 
 // SR-6, SR-7 (rt23a F1): hub-a holds the shadow copy of a message hub-b
@@ -25,33 +22,10 @@ import (
 func TestPrimaryPresentingAnotherServersDatabaseTakenOver(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-  - {name: c}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-  - {name: a-c, sites: [a, c], cost: 100}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, a, b, c, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := threeSiteTopology(t, dir, a, b, c, sink, "hub-b")
 	// The database hub-b will be started on: hub-c's, as hub-a knows it.
 	cloneDir := filepath.Join(dir, "clone")
-	os.MkdirAll(cloneDir, 0o700)
-	cs, err := queue.Open(filepath.Join(cloneDir, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloneID := cs.DatabaseID()
-	cs.Close()
+	cloneID := databaseIDIn(t, cloneDir)
 
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
@@ -129,33 +103,10 @@ send_connectors:
 func TestGenuineOwnerRefusedRecoversByTheNamedCommand(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-  - {name: c}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-  - {name: a-c, sites: [a, c], cost: 100}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, a, b, c, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := threeSiteTopology(t, dir, a, b, c, sink, "hub-b")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	os.MkdirAll(dataB, 0o700)
-	bs, err := queue.Open(filepath.Join(dataB, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idB := bs.DatabaseID()
-	bs.Close()
+	idB := databaseIDIn(t, dataB)
 	ha := startUmbra(t, cfgA, a)
 	s := rawDial(t, a) // hub-c presents hub-b's id first
 	s.cmd("EHLO hub-c.test", "250")

@@ -34,6 +34,15 @@ func appendConfig(t testing.TB, path, text string) {
 	}
 }
 
+// pickupRelayConfig is relayConfig's file with a pickup directory,
+// pick, looked at every 100 ms.
+func pickupRelayConfig(t testing.TB, dir, listen, sinkAddr, pick string) string {
+	t.Helper()
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	appendConfig(t, cfg, "pickup: {directory: "+pick+", interval: 100ms}\n")
+	return cfg
+}
+
 // submitConnector is a receive_connectors section of one connector,
 // name, that takes mail for the server's own domains from loopback at
 // listen (anonymous submit), with the further lines given (each one key

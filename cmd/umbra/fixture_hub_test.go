@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Single servers of a test, each written as dir/umbra.yaml.
@@ -132,4 +134,56 @@ transport: {retry_schedule: [1s], retry_jitter: 0.1}
 accepted_domains: [{domain: example.test, recipient_validation: off}]
 %smailbox: {%s}
 `, filepath.Join(dir, "data"), submitConnector("in", listen, connector...), mailbox))
+}
+
+// consoleAuthHub starts a hub whose submit connector (at listen, on ip)
+// takes PLAIN logins in clear from the credentials file creds, written
+// with accounts, and whose web console (also on ip) has a self-signed
+// certificate, certFile; alice (alice-pw, one of the accounts) is
+// checked to log in before the test goes on.
+func consoleAuthHub(t *testing.T, ip, accounts string) (d *daemon, listen, creds, certFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	listen = freeAddr(t, ip)
+	creds = filepath.Join(dir, "credentials")
+	os.WriteFile(creds, []byte(accounts), 0o600)
+	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "localhost"))
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.revoke.test, data_dir: %s, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: maildir}
+console:
+  listen: %s
+  cert_file: %s
+  key_file: %s
+%s`, filepath.Join(dir, "data"), freeAddr(t, ip), certFile, keyFile, submitConnector("in", listen,
+		`auth: {mechanisms: [PLAIN], credentials_file: `+creds+`, allow_insecure: true}`))), 0o600)
+	d = startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	if r := authPlain(t, listen, "alice", "alice-pw"); !strings.HasPrefix(r, "235") {
+		t.Fatalf("alice before the revocation: %q", r)
+	}
+	return d, listen, creds, certFile
+}
+
+// waitReloadOutcome waits (10 s at most) until d's log says how the
+// reload ended: failed, or configuration reloaded.
+func waitReloadOutcome(t *testing.T, d *daemon) {
+	t.Helper()
+	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(d.log)
+		return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "msg=\"configuration reloaded\"")
+	})
+}
+
+// logLinesWith is the lines of d's log that contain word.
+func logLinesWith(d *daemon, word string) []string {
+	b, _ := os.ReadFile(d.log)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, word) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

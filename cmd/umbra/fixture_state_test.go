@@ -14,6 +14,21 @@ import (
 
 // What a daemon's data directory holds before the daemon starts.
 
+// databaseIDIn makes (or opens) the transport database of the data
+// directory data and returns its database id: a daemon started on data
+// presents that id.
+func databaseIDIn(t testing.TB, data string) string {
+	t.Helper()
+	os.MkdirAll(data, 0o700)
+	s, err := queue.Open(filepath.Join(data, "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.DatabaseID()
+	s.Close()
+	return id
+}
+
 // storeTLSResults stores in the transport database of the data
 // directory data the TLS-RPT counters of day for dest.test: one
 // successful session with mx1.dest.test under its MTA-STS policy and one

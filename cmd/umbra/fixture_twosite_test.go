@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,101 @@ send_connectors:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// hubCInSiteBTopology writes dir/topology.yaml: twoSiteTopology's with
+// a third server, hub-c at c, in site b beside hub-b. It returns the
+// file's path.
+func hubCInSiteBTopology(t testing.TB, dir, a, b, c, smartHost string, sources ...string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, c, strings.Join(sources, ", "), smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// threeSiteTopology writes dir/topology.yaml: twoSiteTopology's with
+// hub-c at c in a third site, c, linked to a at cost 100. It returns the
+// file's path.
+func threeSiteTopology(t testing.TB, dir, a, b, c, smartHost string, sources ...string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+  - {name: c}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: a-c, sites: [a, c], cost: 100}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, c, strings.Join(sources, ", "), smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// exitSiteTopology writes dir/topology.yaml: hub-a (site a) and hub-b
+// (site b) at a and b, and hub-c at c in a site s of its own, each pair
+// of sites linked at cost 10; hub-c is the only source of the send
+// connector "out", to smartHost. It returns the file's path.
+func exitSiteTopology(t testing.TB, dir, a, b, c, smartHost string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}, {name: s}]
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+  - {name: b-s, sites: [b, s], cost: 10}
+  - {name: a-s, sites: [a, s], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: s, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-c], smart_hosts: [%q]}
+`, a, b, c, smartHost)
+	path := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sendCopiesOnB sends n messages from a@example.org to x@remote.example
+// through hub-a at a, with the subjects prefix-0 …, fails the test
+// unless each 250 names its shadow copy on hub-b, and waits (30 s at
+// most) until hub-b (its file cfgB) holds the n copies for hub-a. It
+// returns the subjects.
+func sendCopiesOnB(t *testing.T, p *shadowPair, a, cfgB, prefix string, n int) []string {
+	t.Helper()
+	var subjects []string
+	for i := 0; i < n; i++ {
+		s := fmt.Sprintf("%s-%d", prefix, i)
+		reply := rawSend(t, a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello\r\n")
+		if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+		}
+		subjects = append(subjects, s)
+	}
+	waitCond(t, "hub-b to hold the copies for hub-a", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == n })
+	return subjects
 }
 
 // shadowOnReceipt is the ackDelay argument of orgHub for a connector
@@ -160,5 +256,86 @@ func (o *receiptHubs) sendCopied(t *testing.T, body string) {
 	if reply := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, body); !strings.HasPrefix(reply, "250") ||
 		!strings.Contains(reply, "shadow copy on hub-b") {
 		t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+	}
+}
+
+// originBack is hub-a (site s1, beside hub-c, which never runs) making
+// copies on receipt on hub-b (site s2); mail leaves only from s1, through
+// the smart host sinkAddr, down until the test starts a recorder there.
+// Each hub dials from the address it listens on.
+type originBack struct {
+	a, sinkAddr       string
+	cfgA, cfgB, dataA string
+	ha, hb            *daemon
+	p                 *shadowPair
+	subjects          []string
+}
+
+// startOriginBack writes the two hubs (hub-b's configuration passed
+// through editB), starts hub-b, then hub-a, at a and b (c is hub-c's),
+// sends n messages through hub-a with the subjects prefix-0 … (each
+// acknowledged naming its copy on hub-b) and waits until hub-b holds
+// their copies.
+func startOriginBack(t *testing.T, a, b, c string, editB func(string) string, prefix string, n int) *originBack {
+	t.Helper()
+	dir := t.TempDir()
+	o := &originBack{a: a, sinkAddr: reserveAddr(t, "127.0.0.1"), p: &shadowPair{}}
+	topo := fmt.Sprintf(`sites: [{name: s1}, {name: s2}]
+site_links:
+  - {name: s1-s2, sites: [s1, s2], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: s1, address: %q}
+  - {name: hub-c, role: hub, site: s1, address: %q}
+  - {name: hub-b, role: hub, site: s2, address: %q}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
+`, a, c, b, o.sinkAddr)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.cfgA, o.dataA = orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("remote-only", false), "")
+	o.cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	for _, h := range []struct {
+		cfg, addr string
+		edit      func(string) string
+	}{{o.cfgA, a, nil}, {o.cfgB, b, editB}} {
+		ip, _, _ := net.SplitHostPort(h.addr)
+		data, _ := os.ReadFile(h.cfg)
+		s := strings.Replace(string(data), `metrics_listen: ""}`, `metrics_listen: "", source_address: `+ip+`}`, 1)
+		if h.edit != nil {
+			s = h.edit(s)
+		}
+		os.WriteFile(h.cfg, []byte(s), 0o600)
+	}
+	o.hb = startUmbra(t, o.cfgB, b)
+	o.hb.dumpLogIfFailed()
+	o.ha = startUmbra(t, o.cfgA, a)
+	o.subjects = sendCopiesOnB(t, o.p, a, o.cfgB, prefix, n)
+	return o
+}
+
+// backWithNewDatabase starts hub-a (killed) again on an empty data
+// directory, its originals gone, and the smart host's recorder; it
+// fails the test unless every message is delivered through hub-a, once.
+func (o *originBack) backWithNewDatabase(t *testing.T) {
+	t.Helper()
+	os.RemoveAll(o.dataA) // hub-a comes back with a new database: the originals are gone
+	sink := startRecorder(t, o.sinkAddr)
+	o.ha = startUmbra(t, o.cfgA, o.a)
+	o.ha.dumpLogIfFailed()
+	waitCond(t, "every message delivered through hub-a", 60*time.Second, func() bool {
+		for _, s := range o.subjects {
+			if sink.counts()[s] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
+	for _, s := range o.subjects {
+		if k := sink.counts()[s]; k != 1 {
+			t.Errorf("%s delivered %d times; want once", s, k)
+		}
 	}
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,19 +17,7 @@ import (
 )
 
 // addr44k is a free TCP address on ip, a port of 44000-44999.
-func addr44k(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(44000+(start+i)%1000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 44000-44999 on %s", ip)
-	return ""
-}
+func addr44k(t testing.TB, ip string) string { return addrInRange(t, ip, 44000, 1000) }
 
 // runBounded runs umbra with args, bounded in time: its combined output,
 // standard output alone and exit code.

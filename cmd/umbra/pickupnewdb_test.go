@@ -9,6 +9,49 @@ import (
 	"time"
 )
 
+// newPickupDir makes an empty pickup directory, outside any data_dir.
+func newPickupDir(t *testing.T) string {
+	t.Helper()
+	pick := filepath.Join(t.TempDir(), "pickup")
+	if err := os.Mkdir(pick, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return pick
+}
+
+// dropF1 puts the message text as f1.eml into the pickup directory pick
+// (written as a dot file, then renamed, as an application should) and
+// waits until the server marks it queued; it returns the .queued file.
+func dropF1(t *testing.T, pick, text string) string {
+	t.Helper()
+	os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte(text), 0o600)
+	os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
+	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+		return len(m) == 1
+	})
+	queued, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+	return queued[0]
+}
+
+// pickupTakenByOne writes two servers' files on one pickup directory,
+// starts the first and has it queue a file, f1; it returns the
+// directory, the second server's file and address, and the first's
+// .queued file.
+func pickupTakenByOne(t *testing.T) (pick, cfg2, listen2, queued string) {
+	t.Helper()
+	pick = newPickupDir(t)
+	var cfgs, listens []string
+	for i := 0; i < 2; i++ {
+		listen := freeAddr(t, "127.0.0.1")
+		cfgs, listens = append(cfgs, pickupRelayConfig(t, t.TempDir(), listen, reserveAddr(t, "127.0.0.1"), pick)), append(listens, listen)
+	}
+	a := startUmbra(t, cfgs[0], listens[0])
+	a.dumpLogIfFailed()
+	queued = dropF1(t, pick, "X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1\n\nhi\n")
+	return pick, cfgs[1], listens[1], queued
+}
+
 // SR-12: a pickup file is deleted only once the message was handed on.
 // A server that starts with a database that does not hold the record a
 // NAME.<id>.queued file names — queue.db moved aside after a SIGTERM, the
@@ -29,14 +72,9 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			pick := filepath.Join(t.TempDir(), "pickup") // outside data_dir
-			if err := os.Mkdir(pick, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			pick := newPickupDir(t)
 			listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
-			cfg := relayConfig(t, dir, listen, sinkAddr)
-			b, _ := os.ReadFile(cfg)
-			os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
+			cfg := pickupRelayConfig(t, dir, listen, sinkAddr, pick)
 			d := startUmbra(t, cfg, listen)
 			d.dumpLogIfFailed()
 			backup := filepath.Join(dir, "before-f1.db")
@@ -45,12 +83,7 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 					t.Fatalf("db backup: exit %d %q", code, out)
 				}
 			}
-			os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1-only-copy\n\nthe file is the only copy\n"), 0o600)
-			os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
-			waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
-				m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
-				return len(m) == 1
-			})
+			dropF1(t, pick, "X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1-only-copy\n\nthe file is the only copy\n")
 			d.cmd.Process.Signal(tc.stop)
 			<-d.done
 			d.done <- nil
@@ -96,36 +129,15 @@ func TestPickupFileSurvivesNewDatabase(t *testing.T) {
 // again (and both would submit each new file): it refuses to start,
 // naming the directory, and the first server's file stays its own.
 func TestPickupDirectoryIsOneServers(t *testing.T) {
-	pick := filepath.Join(t.TempDir(), "pickup")
-	if err := os.Mkdir(pick, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	var cfgs, listens []string
-	for i := 0; i < 2; i++ {
-		dir := t.TempDir()
-		listen := freeAddr(t, "127.0.0.1")
-		cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
-		b, _ := os.ReadFile(cfg)
-		os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
-		cfgs, listens = append(cfgs, cfg), append(listens, listen)
-	}
-	a := startUmbra(t, cfgs[0], listens[0])
-	a.dumpLogIfFailed()
-	os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1\n\nhi\n"), 0o600)
-	os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
-	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
-		return len(m) == 1
-	})
-	queued, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
-	if b, _ := launchUmbra(t, cfgs[1], listens[1], nil); b != nil {
+	pick, cfg2, listen2, queued := pickupTakenByOne(t)
+	if b, _ := launchUmbra(t, cfg2, listen2, nil); b != nil {
 		t.Fatal("a second server started on another running server's pickup directory")
 	}
-	if log, _ := os.ReadFile(cfgs[1] + ".log"); !strings.Contains(string(log), "another running server uses this pickup directory") ||
+	if log, _ := os.ReadFile(cfg2 + ".log"); !strings.Contains(string(log), "another running server uses this pickup directory") ||
 		!strings.Contains(string(log), pick) {
 		t.Fatalf("the refused start does not name the shared pickup directory:\n%s", log)
 	}
-	if _, err := os.Stat(queued[0]); err != nil {
+	if _, err := os.Stat(queued); err != nil {
 		t.Fatalf("the first server's .queued file: %v", err)
 	}
 }
@@ -136,36 +148,15 @@ func TestPickupDirectoryIsOneServers(t *testing.T) {
 // refused all the same, and never gives the first server's .queued file
 // back for a second delivery.
 func TestSR12PickupDirectoryLockSurvivesLockFileRemoval(t *testing.T) {
-	pick := filepath.Join(t.TempDir(), "pickup")
-	if err := os.Mkdir(pick, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	var cfgs, listens []string
-	for i := 0; i < 2; i++ {
-		dir := t.TempDir()
-		listen := freeAddr(t, "127.0.0.1")
-		cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
-		b, _ := os.ReadFile(cfg)
-		os.WriteFile(cfg, append(b, []byte("pickup: {directory: "+pick+", interval: 100ms}\n")...), 0o600)
-		cfgs, listens = append(cfgs, cfg), append(listens, listen)
-	}
-	a := startUmbra(t, cfgs[0], listens[0])
-	a.dumpLogIfFailed()
-	os.WriteFile(filepath.Join(pick, ".f1.tmp"), []byte("X-Sender: app@example.org\nX-Receiver: ops@remote.example\nSubject: f1\n\nhi\n"), 0o600)
-	os.Rename(filepath.Join(pick, ".f1.tmp"), filepath.Join(pick, "f1.eml"))
-	waitCond(t, "the file to be marked queued", 30*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
-		return len(m) == 1
-	})
-	queued, _ := filepath.Glob(filepath.Join(pick, "f1.*.queued"))
+	pick, cfg2, listen2, queued := pickupTakenByOne(t)
 	os.Remove(filepath.Join(pick, ".umbra-pickup.lock"))
-	if b, _ := launchUmbra(t, cfgs[1], listens[1], nil); b != nil {
+	if b, _ := launchUmbra(t, cfg2, listen2, nil); b != nil {
 		t.Fatal("a second server started on another running server's pickup directory once its lock file was removed")
 	}
-	if log, _ := os.ReadFile(cfgs[1] + ".log"); !strings.Contains(string(log), "another running server uses this pickup directory") {
+	if log, _ := os.ReadFile(cfg2 + ".log"); !strings.Contains(string(log), "another running server uses this pickup directory") {
 		t.Fatalf("the refused start does not say the pickup directory is taken:\n%s", log)
 	}
-	if _, err := os.Stat(queued[0]); err != nil {
+	if _, err := os.Stat(queued); err != nil {
 		t.Fatalf("the first server's .queued file: %v", err)
 	}
 	if m, _ := filepath.Glob(filepath.Join(pick, "*.restored-*")); len(m) != 0 {

@@ -31,12 +31,7 @@ func TestRelayNextHopPresentingAnotherServersDatabase(t *testing.T) {
 	a := startUmbra(t, p.cfgA, p.a)
 	b.kill()
 	a.kill()
-	sb, err := queue.Open(filepath.Join(p.dataB, "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbB := sb.DatabaseID()
-	sb.Close()
+	dbB := databaseIDIn(t, p.dataB)
 	sa, err := queue.Open(filepath.Join(dataA, "queue.db"), queue.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,32 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // rrAddr is a free TCP address on ip with a port in 45000-45999.
-func rrAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(45000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 45000-45999 on %s", ip)
-	return ""
-}
+func rrAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 45000, 1000) }
 
 // OPS-2: server.admin_socket changed to a place the socket
 // cannot be made (another process answers there). The reload
@@ -66,27 +51,11 @@ mailbox: {maildir: maildir}
 	write(filepath.Join(dir, "ctl.sock"))
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
-	if got := seriesValue(scrape(), "umbra_config_restart_would_fail"); got != 0 {
+	if got := seriesValue(scrapeOf(t, metricsAddr), "umbra_config_restart_would_fail"); got != 0 {
 		t.Fatalf("fresh start: umbra_config_restart_would_fail %v, want 0", got)
 	}
 	write(held)
-	d.hup()
-	var s string
-	waitCond(t, "the reload counted", 10*time.Second, func() bool {
-		s = scrape()
-		return seriesValue(s, `umbra_config_reloads_total{result="ok"}`)+seriesValue(s, `umbra_config_reloads_total{result="failed"}`) == 1
-	})
-	got := seriesValue(s, "umbra_config_restart_would_fail")
+	got := seriesValue(hupCounted(t, d, metricsAddr, 1, "ok", "failed"), "umbra_config_restart_would_fail")
 	d.kill()
 	// A restart with this file: refused.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -125,23 +94,8 @@ back_pressure: {enabled: %v}
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	defer d.kill()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
 	write(false)
-	d.hup()
-	var s string
-	waitCond(t, "the reload counted", 10*time.Second, func() bool {
-		s = scrape()
-		return seriesValue(s, `umbra_config_reloads_total{result="ok"}`) == 1
-	})
+	s := hupCounted(t, d, metricsAddr, 1, "ok")
 	b, _ := os.ReadFile(d.log)
 	if !strings.Contains(string(b), "back_pressure.enabled") {
 		t.Fatalf("the reload did not name back_pressure.enabled as needing a restart:\n%s", b)

@@ -2,33 +2,17 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // opsAddr is a free TCP address on ip with a port in 37000-37999.
-func opsAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(1000)
-	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(37000+(start+i)%1000))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 37000-37999 on %s", ip)
-	return ""
-}
+func opsAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 37000, 1000) }
 
 // seriesValue is the value of the series line (name and labels as
 // written) in scrape, or -1 when it is not there.
@@ -77,28 +61,13 @@ console:
 	write(10)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
-	scrape := func() string {
-		t.Helper()
-		var s string
-		waitCond(t, "a scrape of "+metricsAddr, 10*time.Second, func() bool {
-			var err error
-			s, err = scrapeMetrics(metricsAddr)
-			return err == nil
-		})
-		return s
-	}
+	scrape := func() string { t.Helper(); return scrapeOf(t, metricsAddr) }
 	reloads := 0
 	// hup sends SIGHUP and waits until the reload counted its result.
 	hup := func() string {
 		t.Helper()
 		reloads++
-		d.hup()
-		var s string
-		waitCond(t, "the reload counted", 10*time.Second, func() bool {
-			s = scrape()
-			return seriesValue(s, `umbra_config_reloads_total{result="ok"}`)+seriesValue(s, `umbra_config_reloads_total{result="failed"}`) == float64(reloads)
-		})
-		return s
+		return hupCounted(t, d, metricsAddr, reloads, "ok", "failed")
 	}
 	check := func(when string, s string, ok, wouldFail float64) {
 		t.Helper()

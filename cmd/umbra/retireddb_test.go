@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,24 +19,7 @@ import (
 func TestRetiredDatabaseIDRefusedToAnotherServer(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.3"), reserveAddr(t, "127.0.0.1")
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-  - {name: c}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-  - {name: a-c, sites: [a, c], cost: 100}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: c, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, a, b, c, sink)
-	topoPath := filepath.Join(dir, "topology.yaml")
-	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoPath := threeSiteTopology(t, dir, a, b, c, sink, "hub-b")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
 	cfgB, dataB := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	hb := startUmbra(t, cfgB, b)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -21,42 +18,14 @@ import (
 // alice kept relaying. The reload applies it; the console's part is a
 // warning.
 func TestReloadRevokingLastAuthUserIsApplied(t *testing.T) {
-	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.150")
-	creds := filepath.Join(dir, "credentials")
 	alice, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
 	hub2, _ := bcrypt.GenerateFromPassword([]byte("hub2-pw"), bcrypt.MinCost)
-	os.WriteFile(creds, []byte("alice:"+string(alice)+"\nhub2:"+string(hub2)+":server\n"), 0o600)
-	certFile, keyFile := writeCertFiles(t, dir, selfSignedCert(t, "localhost"))
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.revoke.test, data_dir: %s, metrics_listen: ""}
-accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
-mailbox: {maildir: maildir}
-console:
-  listen: %s
-  cert_file: %s
-  key_file: %s
-%s`, filepath.Join(dir, "data"), freeAddr(t, "127.0.0.150"), certFile, keyFile, submitConnector("in", listen,
-		`auth: {mechanisms: [PLAIN], credentials_file: `+creds+`, allow_insecure: true}`))), 0o600)
-	d := startUmbra(t, cfg, listen)
-	d.dumpLogIfFailed()
-	if r := authPlain(t, listen, "alice", "alice-pw"); !strings.HasPrefix(r, "235") {
-		t.Fatalf("alice before the revocation: %q", r)
-	}
+	d, listen, creds, _ := consoleAuthHub(t, "127.0.0.150", "alice:"+string(alice)+"\nhub2:"+string(hub2)+":server\n")
 	os.WriteFile(creds, []byte("hub2:"+string(hub2)+":server\n"), 0o600) // alice revoked
 	d.hup()
-	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
-		b, _ := os.ReadFile(d.log)
-		return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "msg=\"configuration reloaded\"")
-	})
+	waitReloadOutcome(t, d)
 	if r := authPlain(t, listen, "alice", "alice-pw"); strings.HasPrefix(r, "235") {
-		b, _ := os.ReadFile(d.log)
-		var lines []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "reload") {
-				lines = append(lines, l)
-			}
-		}
+		lines := logLinesWith(d, "reload")
 		t.Errorf("alice, removed from the AUTH file and reloaded, still authenticates: %q\n%s", r, strings.Join(lines, "\n"))
 	}
 }

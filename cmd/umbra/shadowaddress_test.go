@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,20 +13,7 @@ import (
 
 // laneAddr is a free TCP address on ip with a port in 43600-44199 (the
 // ports the multi-address tests of this file may use on 127.0.0.190-194).
-func laneAddr(t testing.TB, ip string) string {
-	t.Helper()
-	start := rand.IntN(600)
-	for i := 0; i < 600; i++ {
-		addr := net.JoinHostPort(ip, fmt.Sprint(43600+(start+i)%600))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in 43600-44199 on %s", ip)
-	return ""
-}
+func laneAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 43600, 600) }
 
 // SR-1, SR-3 (shadow26 item 1): a clone of hub-b with hub-b's
 // configuration — server.name hub-b, hub-b's server account and password

@@ -50,6 +50,44 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 	}
 	editConfig(t, cfg, "  admin_socket: "+notYet+"\n", "")
 	d.kill()
+	waitNotRunning(t, cfg)
+}
+
+// serveHeld starts umbra serve on a relay configuration of its own (cfg)
+// with the environment variable env naming the file hold, which exists
+// (a hook for tests holds the daemon while it does); the daemon is
+// killed when the test ends. done gives its exit (put it back once
+// taken), log its output.
+func serveHeld(t *testing.T, env string) (cfg, hold string, cmd *exec.Cmd, done chan error, log *bytes.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	listen := freeAddr(t, "127.0.0.1")
+	cfg = relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
+	hold = filepath.Join(dir, "hold")
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostMarksOff(t, cfg)
+	cmd = exec.Command(umbraBin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), env+"="+hold)
+	log = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return cfg, hold, cmd, done, log
+}
+
+// waitNotRunning waits (10 s at most) until umbra queue list says the
+// daemon of cfg is not running (exit 69).
+func waitNotRunning(t *testing.T, cfg string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, errOut := cliErr(t, cfg, "queue", "list")
@@ -72,27 +110,8 @@ func TestCommandsTellStartingFromNotRunning(t *testing.T) {
 // (UMBRA_TEST_HOLD_START: it waits while that file exists); once it
 // goes on it answers, and once it is gone, "not running" again.
 func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
-	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.1")
-	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
-	hold := filepath.Join(dir, "hold")
-	if err := os.WriteFile(hold, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hostMarksOff(t, cfg)
-	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_START="+hold)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-done
-	}()
+	cfg, hold, cmd, done, log := serveHeld(t, "UMBRA_TEST_HOLD_START")
+	dir := filepath.Dir(hold) // the daemon's: its data directory is dir/data
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, _ := os.ReadFile(hold); len(b) > 0 {
@@ -135,17 +154,7 @@ func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
 	cmd.Process.Kill()
 	err := <-done
 	done <- err
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		code, errOut := cliErr(t, cfg, "queue", "list")
-		if code == exitUnavailable && strings.Contains(errOut, "not running") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("umbra queue list with the daemon gone: exit %d %q; want exit %d, not running", code, errOut, exitUnavailable)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitNotRunning(t, cfg)
 }
 
 // OPS-3 (ops24 1, the same at the other end): a daemon at the end of its
@@ -154,27 +163,7 @@ func TestCommandsTellStartingBeforeTheDatabaseIsOpen(t *testing.T) {
 // stopping (exit 75, its pid), and "not running" once it is gone. The
 // daemon is held there by a hook for tests (UMBRA_TEST_HOLD_STOP).
 func TestCommandsTellStoppingFromStarting(t *testing.T) {
-	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.1")
-	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))
-	hold := filepath.Join(dir, "hold")
-	if err := os.WriteFile(hold, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hostMarksOff(t, cfg)
-	cmd := exec.Command(umbraBin, "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "UMBRA_TEST_HOLD_STOP="+hold)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-done
-	}()
+	cfg, hold, cmd, done, log := serveHeld(t, "UMBRA_TEST_HOLD_STOP")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, code := cli(t, cfg, "queue", "list"); code == 0 {

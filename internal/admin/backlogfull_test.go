@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-// OPS-3 (rr25 F1, the same mistake in the dial's branch): a daemon whose
-// listen backlog is full (busy: it accepts no connection for a while)
-// refuses a new connection with EAGAIN while its socket's file is in
-// place. That is the daemon busy, not "its admin socket is gone … whose
-// file was removed or replaced since" (socketGoneErr read /proc/net/unix
-// only), nor "not running".
-func TestBacklogFullIsBusyNotGone(t *testing.T) {
+// fullBacklogClient is a client of an admin socket whose listen backlog
+// is full (a daemon busy: it accepts nothing, and a connection is
+// refused with EAGAIN while the socket's file is in place), with the
+// database file beside it locked as by the running daemon. It skips the
+// test where there is no /proc/net/unix.
+func fullBacklogClient(t *testing.T) *Client {
+	t.Helper()
 	if _, err := os.Stat("/proc/net/unix"); err != nil {
 		t.Skip("no /proc/net/unix")
 	}
@@ -27,7 +27,7 @@ func TestBacklogFullIsBusyNotGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Close(fd)
+	t.Cleanup(func() { syscall.Close(fd) })
 	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestBacklogFullIsBusyNotGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lf.Close()
+	t.Cleanup(func() { lf.Close() })
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
@@ -53,14 +53,25 @@ func TestBacklogFullIsBusyNotGone(t *testing.T) {
 			}
 			break
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 	}
 	if !full {
 		t.Fatal("the backlog did not fill")
 	}
 	c := NewClient(sock)
 	c.SetDatabase(db)
-	_, err = c.Status()
+	return c
+}
+
+// OPS-3 (rr25 F1, the same mistake in the dial's branch): a daemon whose
+// listen backlog is full (busy: it accepts no connection for a while)
+// refuses a new connection with EAGAIN while its socket's file is in
+// place. That is the daemon busy, not "its admin socket is gone … whose
+// file was removed or replaced since" (socketGoneErr read /proc/net/unix
+// only), nor "not running".
+func TestBacklogFullIsBusyNotGone(t *testing.T) {
+	c := fullBacklogClient(t)
+	_, err := c.Status()
 	t.Log(err)
 	if err == nil || errors.Is(err, ErrSocketGone) || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "busy") {
 		t.Errorf("the daemon's backlog full: %v", err)

@@ -1,15 +1,12 @@
 package delivery
 
 import (
-	"context"
 	"net"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -62,24 +59,12 @@ func TestPanicInTheExpiryCutIsRecovered(t *testing.T) {
 	}
 	pc := &panicCount{}
 	d.SetPanics(pc)
-	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	ev := &eventRecorder{}
-	q := queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: clk, Events: ev,
-		RetrySchedule: []time.Duration{5 * time.Second}, MessageExpiration: 30 * time.Second, DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
+	r := startExpiryRig(t, d)
+	q, ctx, clk, ev, t0 := r.q, r.ctx, r.clk, r.ev, r.t0
 	defer func() {
 		release()
-		cancel()
-		q.Wait()
-		d.Close()
-		store.Close()
+		r.stop()
 	}()
-	q.Start(ctx)
 	m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Arrived: t0, Rcpts: []queue.Recipient{{Addr: "p@slow.test"}}}
 	if err := q.Submit(ctx, m, body); err != nil {
 		t.Fatal(err)

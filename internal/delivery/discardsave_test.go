@@ -93,32 +93,7 @@ func (p *forgettingPrimary) allForgotten(d time.Duration) bool {
 // the shadow server's address (externally secured, no topology).
 func startForgettingPrimary(t *testing.T, p *forgettingPrimary) string {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`server: {name: hub.test}
-receive_connectors:
-  - name: transport
-    bindings: ["127.0.0.1:0"]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay, accept-xshadow]}
-`), "primary.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "hub.test", Connectors: cfg.ReceiveConnectors,
-		Queue: primaryQueue{}, Shadow: p, ShadowEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv.Addrs()[0].String()
+	return startTransportServer(t, "hub.test", "hub.test", "primary.yaml", primaryQueue{}, p)
 }
 
 // saveWindow is how long a save below lets the primary show that it

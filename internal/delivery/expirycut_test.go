@@ -20,6 +20,47 @@ import (
 	"umbra/internal/testsupport"
 )
 
+// expiryRig is a queue manager over a fresh store, started, delivering
+// with d on a fake clock from t0 (2026-01-01): a retry every 5 s, the
+// expiry at 30 s, delay notices after an hour; its events recorded.
+type expiryRig struct {
+	q      *queue.Manager
+	store  *queue.Store
+	d      *Deliverer
+	clk    *clock.Fake
+	ev     *eventRecorder
+	t0     time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func startExpiryRig(t *testing.T, d *Deliverer) *expiryRig {
+	t.Helper()
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &expiryRig{store: store, d: d, t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ev: &eventRecorder{}}
+	r.clk = clock.NewFake(r.t0)
+	r.q = queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: r.clk, Events: r.ev,
+		RetrySchedule: []time.Duration{5 * time.Second}, MessageExpiration: 30 * time.Second, DelayNotification: time.Hour})
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.q.Start(r.ctx)
+	return r
+}
+
+// stop cancels the manager, runs then (what lets its attempts end), waits
+// for it and closes the deliverer and the store.
+func (r *expiryRig) stop(then ...func()) {
+	r.cancel()
+	for _, f := range then {
+		f()
+	}
+	r.q.Wait()
+	r.d.Close()
+	r.store.Close()
+}
+
 // tarpitRcpt is a next hop on loopback that answers the first RCPT of
 // p@slow.test 451, holds the second until release (a tarpit), then
 // accepts it; it records every message whose body it received, by
@@ -227,24 +268,12 @@ func TestAttemptRunningAtExpirySendsNoBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			clk := clock.NewFake(t0)
-			ev := &eventRecorder{}
-			q := queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: clk, Events: ev,
-				RetrySchedule: []time.Duration{5 * time.Second}, MessageExpiration: 30 * time.Second, DelayNotification: time.Hour})
-			ctx, cancel := context.WithCancel(context.Background())
+			r := startExpiryRig(t, d)
+			q, ctx, clk, ev, t0 := r.q, r.ctx, r.clk, r.ev, r.t0
 			defer func() {
 				release()
-				cancel()
-				q.Wait()
-				d.Close()
-				store.Close()
+				r.stop()
 			}()
-			q.Start(ctx)
 			m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Arrived: t0, Rcpts: []queue.Recipient{{Addr: "p@slow.test"}}}
 			if err := q.Submit(ctx, m, body); err != nil {
 				t.Fatal(err)
@@ -338,24 +367,12 @@ func TestExpiryDoesNotWaitForStalledDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	ev := &eventRecorder{}
-	q := queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: clk, Events: ev,
-		RetrySchedule: []time.Duration{5 * time.Second}, MessageExpiration: 30 * time.Second, DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
+	r := startExpiryRig(t, d)
+	q, ctx, clk, ev, t0 := r.q, r.ctx, r.clk, r.ev, r.t0
 	defer func() {
 		release()
-		cancel()
-		q.Wait()
-		d.Close()
-		store.Close()
+		r.stop()
 	}()
-	q.Start(ctx)
 	// Attempted once before (the tarpit's session is a retry): the
 	// expiry may cut it (queue/expirycut.go).
 	m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Arrived: t0, Attempts: 1,

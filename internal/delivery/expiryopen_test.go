@@ -1,16 +1,13 @@
 package delivery
 
 import (
-	"context"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -73,28 +70,15 @@ func TestExpiryCutsGreetingTarpit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	ev := &eventRecorder{}
-	q := queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: clk, Events: ev,
-		RetrySchedule: []time.Duration{5 * time.Second}, MessageExpiration: 30 * time.Second, DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() {
-		cancel()
+	r := startExpiryRig(t, d)
+	q, ctx, clk, ev, t0 := r.q, r.ctx, r.clk, r.ev, r.t0
+	defer r.stop(func() {
 		hmu.Lock()
 		for _, c := range held {
 			c.Close()
 		}
 		hmu.Unlock()
-		q.Wait()
-		d.Close()
-		store.Close()
-	}()
-	q.Start(ctx)
+	})
 	m := &queue.Message{ID: q.NewID(), From: "sender@example.org", Arrived: t0, Attempts: 1,
 		Rcpts: []queue.Recipient{{Addr: "x@defer.test"}, {Addr: "z@slow.test"}}}
 	if err := q.Submit(ctx, m, body); err != nil {

@@ -13,7 +13,6 @@ import (
 	"umbra/internal/queue"
 	"umbra/internal/shadow"
 	"umbra/internal/shadowstore"
-	"umbra/internal/smtp"
 )
 
 // panickyHeartbeats is the real Deliverer as the shadow manager's
@@ -60,32 +59,7 @@ func TestHeartbeatPanicTakesNoCopyOverFromALivePrimary(t *testing.T) {
 	if err := pq.Submit(context.Background(), pm, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(`server: {name: hub.test}
-receive_connectors:
-  - name: transport
-    bindings: ["127.0.0.1:0"]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay, accept-xshadow]}
-`), "primary.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "hub.test", Connectors: cfg.ReceiveConnectors,
-		Queue: pq, Shadow: pq, ShadowEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	addr := srv.Addrs()[0].String()
+	addr := startTransportServer(t, "hub.test", "hub.test", "primary.yaml", pq, pq)
 
 	ss, sq := openQueue(t, clk)
 	cm := &queue.Message{ID: ss.NewID(clk.Now()), From: "a@example.org", OrgID: heldOrg, Rcpts: []queue.Recipient{{Addr: "b@example.test"}}}

@@ -9,20 +9,17 @@ import (
 	"umbra/internal/routing"
 )
 
-// SR-6: a taken-over copy relayed plainly to a transport
-// server that refused the shadow session (shadow redundancy off there)
-// names the server in its results (Result.RelayedTo), so the returning
-// primary is told (TakenRelayed) and does not deliver its original too.
-// The session is pooled (finishConn) and the next taken-over copy to the
-// same server goes on it (reuse): no XSHADOW asked, no plain mark, no
-// RelayedTo — its primary is never told, and delivers its original a
-// second time.
-func TestSR6PooledPlainRelayOfTakenOverCopyNamesServer(t *testing.T) {
-	reply := "502 5.5.1 XSHADOW not available"
-	addr := scriptedPeer(t, "250-hub-b.test\r\n250 PIPELINING\r\n", func(cmd string) string {
+// plainRelayToHubB is hub-a's deliverer (shadow server id hub-a, its shadow
+// copies recorded by a refusingRecorder), closed when the test ends, in
+// a topology of site a (hub-a, hub-x) and site b (hub-b, and mbx-b
+// holding b.test's database). hub-b is a scripted next hop that answers
+// EHLO with ehlo, XSHADOW with xshadowReply and everything else 250.
+func plainRelayToHubB(t *testing.T, ehlo, xshadowReply string) *Deliverer {
+	t.Helper()
+	addr := scriptedPeer(t, ehlo, func(cmd string) string {
 		switch {
 		case len(cmd) >= 7 && cmd[:7] == "XSHADOW":
-			return reply + "\r\n"
+			return xshadowReply + "\r\n"
 		case len(cmd) >= 4 && cmd[:4] == "QUIT":
 			return "221 bye\r\n"
 		}
@@ -47,9 +44,23 @@ func TestSR6PooledPlainRelayOfTakenOverCopyNamesServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	d.st.Load().cfg.ShadowServerID = "hub-a"
 	d.st.Load().cfg.Shadows = &refusingRecorder{}
+	return d
+}
+
+// SR-6: a taken-over copy relayed plainly to a transport
+// server that refused the shadow session (shadow redundancy off there)
+// names the server in its results (Result.RelayedTo), so the returning
+// primary is told (TakenRelayed) and does not deliver its original too.
+// The session is pooled (finishConn) and the next taken-over copy to the
+// same server goes on it (reuse): no XSHADOW asked, no plain mark, no
+// RelayedTo — its primary is never told, and delivers its original a
+// second time.
+func TestSR6PooledPlainRelayOfTakenOverCopyNamesServer(t *testing.T) {
+	reply := "502 5.5.1 XSHADOW not available"
+	d := plainRelayToHubB(t, "250-hub-b.test\r\n250 PIPELINING\r\n", reply)
 	for i := 0; i < 2; i++ {
 		m := message("u@b.test")
 		m.ID = queue.ID(0xBEEF + i)
@@ -73,37 +84,7 @@ func TestSR6PooledPlainRelayOfTakenOverCopyNamesServer(t *testing.T) {
 // first leaves the session pooled, and the copy goes on it unchecked.
 func TestSR6PooledPlainSessionCarriesTakenOverCopyToDisowningServer(t *testing.T) {
 	reply := "550 5.7.1 Database id db-a is another server's here; nothing changed"
-	addr := scriptedPeer(t, "250-hub-b.test\r\n250-XSHADOW 20\r\n250 PIPELINING\r\n", func(cmd string) string {
-		switch {
-		case len(cmd) >= 7 && cmd[:7] == "XSHADOW":
-			return reply + "\r\n"
-		case len(cmd) >= 4 && cmd[:4] == "QUIT":
-			return "221 bye\r\n"
-		}
-		return "250 ok\r\n"
-	})
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
-			{Name: "hub-x", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:2"},
-			{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
-		Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
-		Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
-	d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.st.Load().cfg.ShadowServerID = "hub-a"
-	d.st.Load().cfg.Shadows = &refusingRecorder{}
+	d := plainRelayToHubB(t, "250-hub-b.test\r\n250-XSHADOW 20\r\n250 PIPELINING\r\n", reply)
 	m := message("u@b.test")
 	if res := d.Deliver(context.Background(), m, body, all(m)); res[0].Outcome != queue.RelayedOK {
 		t.Fatalf("an ordinary message: %+v; want relayed plainly", res)

@@ -28,6 +28,41 @@ func openQueue(t *testing.T, clk clock.Clock) (*queue.Store, *queue.Manager) {
 	return s, q
 }
 
+// startTransportServer runs an SMTP server named name (hostname host;
+// its configuration read as the file file) whose one receive connector,
+// transport, trusts loopback as externally secured and gives it submit,
+// relay and the shadow verbs (q queues, sh answers the verbs); it is
+// shut down when the test ends. It returns the connector's address.
+func startTransportServer(t *testing.T, name, host, file string, q smtp.Queue, sh smtp.ShadowVerbs) string {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`server: {name: `+name+`}
+receive_connectors:
+  - name: transport
+    bindings: ["127.0.0.1:0"]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit, relay, accept-xshadow]}
+`), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: host, Connectors: cfg.ReceiveConnectors,
+		Queue: q, Shadow: sh, ShadowEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv.Addrs()[0].String()
+}
+
 // F1, the copies stranded anyway: a shadow copy whose discard
 // notification went missing (here: the primary never had one to send —
 // it has no record of the message) is dropped once the shadow server asks
@@ -47,32 +82,7 @@ func TestStrandedCopyReconciled(t *testing.T) {
 	if err := pq.Submit(context.Background(), pm, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(`server: {name: hub.test}
-receive_connectors:
-  - name: transport
-    bindings: ["127.0.0.1:0"]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay, accept-xshadow]}
-`), "primary.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "hub.test", Connectors: cfg.ReceiveConnectors,
-		Queue: pq, Shadow: pq, ShadowEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	addr := srv.Addrs()[0].String()
+	addr := startTransportServer(t, "hub.test", "hub.test", "primary.yaml", pq, pq)
 
 	// The shadow server edge1 holds two copies on receipt for hub.test:
 	// the held one, and a stranded one the primary knows nothing of.

@@ -2,12 +2,9 @@ package delivery
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/testsupport"
 )
@@ -24,41 +21,8 @@ func TestRecopyMovesOnFromHungHolder(t *testing.T) {
 	receiptTry = 300 * time.Millisecond
 	b := testsupport.StartHub(t, "127.0.0.2:0", testsupport.HubScript{HangAtMail: true})
 	cAddr, cCopies := copyPeer(t, "127.0.0.3:0", "250 2.0.0 kept")
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:25"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 2,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	r := NewReceiptShadow(d, "db-a")
-	defer r.Close()
-	s, q := openQueue(t, clock.NewFake(time.Now()))
-	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "1", From: "a@example.org",
-		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}, NoCopy: true}
-	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(context.Background(), func(tx *queue.Tx) error { // its attempt deferred: waiting
-		o, err := tx.Get(m.ID)
-		if err != nil {
-			return err
-		}
-		o.State = queue.Ready
-		return tx.Put(o)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	r, q, m := recopyWaiting(t, "1", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr})
 	// The rotation puts hub-b first (a turn of 0 or 2 within site b).
 	for i := uint64(0); ; i++ {
 		r.next.Store(i)

@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
-	"umbra/internal/smtp"
 )
 
 // stopHolder runs hub-a, the holder of hub-b's copies: a real transport
@@ -29,32 +27,7 @@ func stopHolder(t *testing.T) (string, *queue.Manager) {
 	if _, err := q.ShadowPresented("hub-b", "db-b", nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(`server: {name: hub-a}
-receive_connectors:
-  - name: transport
-    bindings: ["127.0.0.1:0"]
-    remote_ranges: ["127.0.0.0/8"]
-    externally_secured: true
-    permissions: {anonymous: [submit, relay, accept-xshadow]}
-`), "holder.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "hub-a.test", Connectors: cfg.ReceiveConnectors,
-		Queue: q, Shadow: q, ShadowEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv.Addrs()[0].String(), q
+	return startTransportServer(t, "hub-a", "hub-a.test", "holder.yaml", q, q), q
 }
 
 // Q-3, SR-6, SR-15: a stopping primary (hub-b) hands its holder (hub-a)

@@ -40,16 +40,7 @@ func TestContactsResetFailedHeartbeats(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTest(t)
 			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			db := &primaryDB{v: "db1"}
-			q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
-				ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer func() { cancel(); q.Wait() }()
-			q.Start(ctx)
-			m := msg(s, "a@example.org", "x@b.example")
-			m.Arrived = clk.Now()
-			q.Submit(ctx, m, []byte(body))
-			waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+			q, _, _, m := hubBCopy(t, s, clk, func(int) Outcome { return Deferred }, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, "a shadow copy")
 			if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"strings"
@@ -50,40 +49,10 @@ func gatedHop(t *testing.T) (addr string, inData *atomic.Int32, gate chan struct
 			conns.Add(1)
 			go func() {
 				defer conns.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 slow.test ESMTP")
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
-					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
-						say("250 ok")
-					case "DATA":
-						say("354 go ahead")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						inData.Add(1)
-						<-gate
-						say("250 2.0.0 queued")
-					case "QUIT":
-						say("221 bye")
-						return
-					default:
-						say("502 unknown")
-					}
-				}
+				serveHop(c, "220 slow.test ESMTP", 60*time.Second, func() {
+					inData.Add(1)
+					<-gate
+				})
 			}()
 		}
 	}()
@@ -100,18 +69,11 @@ func gatedHop(t *testing.T) (addr string, inData *atomic.Int32, gate chan struct
 // (the command timeout; here never: the clock does not move). The third
 // message waits in the time index on "destination busy" instead.
 func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Now())
 	hung, open := hangingHop(t)
 	slow, inData, _ := gatedHop(t)
-	h := &windowHops{
-		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}},
-		max:      map[string]int{"hung.test": 2},
-	}
-	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
+	r := startHopRig(t, openTest(t), map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)},
+		map[string]int{"hung.test": 2}, ManagerConfig{MaxActive: 4, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	s, q, ctx := r.s, r.q, r.ctx
 	var hungIDs []ID
 	for range 3 {
 		m := msg(s, "a@example.org", "x@hung.test")
@@ -129,18 +91,10 @@ func TestBusyWindowHoldsNoActiveSlot(t *testing.T) {
 		}
 		return false
 	})
-	if err := q.Submit(ctx, msg(s, "a@example.org", "y@slow.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	r.submit(t, 1, "y@slow.test")
 	waitFor(t, "the slow delivery in its DATA", func() bool { return inData.Load() == 1 })
-	if err := q.Submit(ctx, msg(s, "a@example.org", "z@fast.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["fast.test"] == 1
-	})
+	r.submit(t, 1, "z@fast.test")
+	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool { return r.h.delivered("fast.test") == 1 })
 	if n := open.Load(); n != 2 {
 		t.Fatalf("the hung next hop holds %d sessions, want its window of 2", n)
 	}
@@ -243,31 +197,13 @@ func TestNeverAttemptedDSNSaysSo(t *testing.T) {
 // reserve lent for overdue jobs (claimLimit) let this case through
 // before too.
 func TestOverdueWindowWaiterGivesItsSlotBack(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Now())
 	hung, open := turnsHungHop(t, 1)
 	slow, inData, _ := gatedHop(t)
-	h := &windowHops{
-		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}},
-		max:      map[string]int{"hung.test": 2},
-	}
-	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	if err := q.Submit(ctx, msg(s, "a@example.org", "x@hung.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first message to hung.test delivered", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["hung.test"] == 1
-	})
-	for range 3 {
-		if err := q.Submit(ctx, msg(s, "a@example.org", "x@hung.test"), []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := startHopRig(t, openTest(t), map[string]string{"hung.test": hung, "slow.test": slow, "fast.test": healthyHop(t)},
+		map[string]int{"hung.test": 2}, ManagerConfig{MaxActive: 4, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	q := r.q
+	r.deliverFirst(t, "hung.test")
+	r.submit(t, 3, "x@hung.test")
 	waitFor(t, "two hung sessions and the third message waiting behind them", func() bool {
 		for _, d := range q.Destinations() {
 			if d.Name == "mx/hung.test" && d.Running == 2 && d.Waiting == 1 {
@@ -276,20 +212,12 @@ func TestOverdueWindowWaiterGivesItsSlotBack(t *testing.T) {
 		}
 		return false
 	})
-	if err := q.Submit(ctx, msg(s, "a@example.org", "y@slow.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	r.submit(t, 1, "y@slow.test")
 	waitFor(t, "the slow delivery in its DATA", func() bool { return inData.Load() == 1 })
-	if err := q.Submit(ctx, msg(s, "a@example.org", "z@fast.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
+	r.submit(t, 1, "z@fast.test")
+	r.clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
 	q.Kick()
-	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["fast.test"] == 1
-	})
+	waitFor(t, "the healthy message delivered beside the hung sessions and the slow delivery", func() bool { return r.h.delivered("fast.test") == 1 })
 	if n := open.Load(); n != 2 {
 		t.Fatalf("the hung next hop holds %d sessions, want its window of 2", n)
 	}

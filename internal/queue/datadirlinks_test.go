@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-// OPS-1, OPS-3 (opsec26 F2): db restore, run as
-// root, copies the backup to queue.db.restore in the data directory —
-// the daemon's user's — with os.OpenFile(O_CREATE|O_TRUNC), following
-// a symlink planted at that name: the file the link names is truncated
-// and overwritten with the backup. ops26 3 closed the same hole for the
-// spool directory and gave the side lock O_NOFOLLOW; the restore's own
-// copy is still written through a link.
-func TestOPS1RestoreCopyDoesNotFollowAPlantedLink(t *testing.T) {
+// restoreBesidePlantedLink makes a backup of one message and a data
+// directory whose queue.db exists, plants there (as the daemon's user
+// may while umbra is stopped) a symlink at queue.db+suffix naming a
+// victim file (an /etc/shadow), and runs db restore of the backup into
+// it. It returns the victim, what it holds after the restore and what
+// it held before.
+func restoreBesidePlantedLink(t *testing.T, suffix string) (string, []byte, string) {
+	t.Helper()
 	ctx := context.Background()
 	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
 	if err != nil {
@@ -48,7 +48,7 @@ func TestOPS1RestoreCopyDoesNotFollowAPlantedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Planted by the daemon's user while umbra was stopped.
-	if err := os.Symlink(victim, path+".restore"); err != nil {
+	if err := os.Symlink(victim, path+suffix); err != nil {
 		t.Fatal(err)
 	}
 	_, err = RestoreWith(backup, path, RestoreOptions{SpoolThreshold: testThreshold,
@@ -58,6 +58,18 @@ func TestOPS1RestoreCopyDoesNotFollowAPlantedLink(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the file the planted link names: %v", err)
 	}
+	return victim, b, content
+}
+
+// OPS-1, OPS-3 (opsec26 F2): db restore, run as
+// root, copies the backup to queue.db.restore in the data directory —
+// the daemon's user's — with os.OpenFile(O_CREATE|O_TRUNC), following
+// a symlink planted at that name: the file the link names is truncated
+// and overwritten with the backup. ops26 3 closed the same hole for the
+// spool directory and gave the side lock O_NOFOLLOW; the restore's own
+// copy is still written through a link.
+func TestOPS1RestoreCopyDoesNotFollowAPlantedLink(t *testing.T) {
+	victim, b, content := restoreBesidePlantedLink(t, ".restore")
 	if string(b) != content {
 		t.Errorf("db restore wrote through the symlink queue.db.restore into %s: now %d bytes (%q...), was %q", victim, len(b), b[:min(len(b), 16)], content)
 	}

@@ -2,13 +2,10 @@ package queue
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // Q-3, SR-6, SR-11 (shadow26 item 3): hub-a took its copy over from
@@ -18,20 +15,12 @@ import (
 // defers, and neither its end nor a later deferral past hub-a's own
 // delay_notification makes a second delay DSN. One DSN, never two.
 func TestDelayNoteForCopyInDeliveryKept(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sS.Close() })
-	p := newCopyPrimaryWith(t, clk, ManagerConfig{DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	p.q.Start(ctx)
-	t.Cleanup(func() { cancel(); p.q.Wait() })
+	r := newDelayNoteRig(t)
+	clk, p, sS := r.clk, r.p, r.sS
 	var taken atomic.Bool // hub-a's attempts after the takeover: block, then defer
 	started := make(chan struct{}, 4)
 	release := make(chan struct{})
-	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+	r.startHubA(t, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if !taken.Load() {
 			return p.relay(t, ctx, m, rcpts, "hub-b")
 		}
@@ -40,25 +29,11 @@ func TestDelayNoteForCopyInDeliveryKept(t *testing.T) {
 		case <-release:
 		case <-ctx.Done():
 		}
-		var out []Result
-		for _, i := range rcpts {
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.1 no route"})
-		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}, DelayNotification: 4 * time.Hour})
-	qS.Start(ctx)
-	t.Cleanup(func() { cancel(); qS.Wait() })
-	m := msg(sS, "s@example.org", "b@c.example")
-	m.Arrived = clk.Now()
-	if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "hub-a's copy", func() bool {
-		got, err := qS.Message(m.ID)
-		return err == nil && got.State == Shadow
-	})
-	got, _ := qS.Message(m.ID)
+		return deferredNoRoute(rcpts)
+	}))
+	qS := r.qS
+	mid := r.submitCopies(t, 1, "b@c.example")[0]
+	got, _ := qS.Message(mid)
 	sid := got.Rcpts[0].ShadowID
 	taken.Store(true)
 	if _, err := qS.Takeover("hub-b", "test"); err != nil {
@@ -69,21 +44,19 @@ func TestDelayNoteForCopyInDeliveryKept(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("hub-a's attempt of the taken-over copy did not start")
 	}
-	if got, _ := qS.Message(m.ID); got.State != Active {
+	if got, _ := qS.Message(mid); got.State != Active {
 		t.Fatalf("the taken-over copy is %v, want Active (in delivery)", got.State)
 	}
-	clk.Advance(2 * time.Hour)
-	p.q.Kick()
-	waitFor(t, "hub-b's delay DSN", func() bool { return p.dsnsAt(t) == 1 })
+	r.primaryDelayDSNs(t, 1)
 	if lines := p.fetchDelayed(t, qS); !slices.Equal(lines, []string{sid + " DELAYED"}) {
 		t.Fatalf("notifications: %q, want the delay note of the copy", lines)
 	}
 	close(release)
 	waitFor(t, "hub-a's attempt to defer", func() bool {
-		got, err := qS.Message(m.ID)
+		got, err := qS.Message(mid)
 		return err == nil && got.State == Ready
 	})
-	got, _ = qS.Message(m.ID)
+	got, _ = qS.Message(mid)
 	if !got.DelayNotified {
 		t.Errorf("the copy after its attempt: DelayNotified false, want true (hub-b's note came while it was in delivery)")
 	}
@@ -91,7 +64,7 @@ func TestDelayNoteForCopyInDeliveryKept(t *testing.T) {
 	clk.Advance(3 * time.Hour) // 5 h: past hub-a's own delay_notification
 	qS.Kick()
 	waitFor(t, "hub-a's attempt after its delay_notification", func() bool {
-		got, err := qS.Message(m.ID)
+		got, err := qS.Message(mid)
 		return err == nil && got.State == Ready && got.Attempts > n
 	})
 	for _, dm := range messages(t, sS) {

@@ -40,83 +40,28 @@ func (g *planGate) Plan(ctx context.Context, m *Message, rcpts []int) []Job {
 // with the message as claimed, writes it back unmarked and makes its own
 // delay DSN past hub-a's delay_notification. Two delay DSNs.
 func TestDelayNoteBetweenClaimAndStartReal(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sS.Close() })
-	p := newCopyPrimaryWith(t, clk, ManagerConfig{DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	p.q.Start(ctx)
-	t.Cleanup(func() { cancel(); p.q.Wait() })
+	r := newDelayNoteRig(t)
+	sS := r.sS
 	var taken atomic.Bool
 	g := &planGate{first: make(chan ID, 1), release: make(chan struct{})}
 	g.DelivererFunc = func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		if !taken.Load() {
-			return p.relay(t, ctx, m, rcpts, "hub-b")
+			return r.p.relay(t, ctx, m, rcpts, "hub-b")
 		}
-		var out []Result
-		for _, i := range rcpts {
-			out = append(out, Result{Rcpt: i, Outcome: Deferred, NextHop: "hub-b", Reply: "451 4.4.1 no route"})
-		}
-		return out
+		return deferredNoRoute(rcpts)
 	}
-	qS := NewManager(sS, g, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}, DelayNotification: 4 * time.Hour})
-	qS.Start(ctx)
-	t.Cleanup(func() { cancel(); qS.Wait() })
-	var ids []ID
-	for range 2 {
-		m := msg(sS, "s@example.org", "b@c.example")
-		m.Arrived = clk.Now()
-		if err := qS.Submit(ctx, m, []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, m.ID)
-	}
-	waitFor(t, "hub-a's copies", func() bool {
-		for _, id := range ids {
-			if got, err := qS.Message(id); err != nil || got.State != Shadow {
-				return false
-			}
-		}
-		return true
-	})
-	clk.Advance(2 * time.Hour)
-	p.q.Kick()
-	waitFor(t, "hub-b's delay DSNs", func() bool { return p.dsnsAt(t) == 2 })
-	taken.Store(true)
-	g.armed.Store(true)
-	if _, err := qS.Takeover("hub-b", "test"); err != nil {
-		t.Fatal(err)
-	}
-	var first ID
-	select {
-	case first = <-g.first:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no attempt of the taken-over copies started")
-	}
-	second := ids[0]
-	if second == first {
-		second = ids[1]
-	}
-	if got, _ := qS.Message(second); got.State != Active {
-		t.Skipf("the second copy is %v, not claimed with the first (claim batch): nothing shown", got.State)
-	}
-	p.fetchDelayed(t, qS) // hub-b's delay notes: the second copy is Active, its attempt not started
+	r.startHubA(t, g)
+	qS := r.qS
+	ids := r.submitCopies(t, 2, "b@c.example")
+	r.primaryDelayDSNs(t, 2)
+	second := r.takeOverTwo(t, &taken, &g.armed, g.first, ids)
+	r.p.fetchDelayed(t, qS) // hub-b's delay notes: the second copy is Active, its attempt not started
 	if got, _ := qS.Message(second); !got.DelayNotified {
 		t.Fatalf("the note did not mark the second copy")
 	}
-	clk.Advance(3 * time.Hour) // 5 h: past hub-a's own delay_notification
+	r.clk.Advance(3 * time.Hour) // 5 h: past hub-a's own delay_notification
 	close(g.release)
-	waitFor(t, "hub-a's attempts to defer", func() bool {
-		for _, id := range ids {
-			if got, err := qS.Message(id); err != nil || got.State != Ready {
-				return false
-			}
-		}
-		return true
-	})
+	r.waitAllReady(t, "hub-a's attempts to defer", ids...)
 	for _, dm := range messages(t, sS) {
 		if dm.OwnDSN() {
 			t.Errorf("hub-a made delay DSN %s: hub-b told the sender already (its note came between the claim and the start)", dm.ID)

@@ -2,12 +2,9 @@ package queue
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // Q-3, SR- (reread23 F1): hub-a relays b@ of its own message to hub-b (shadowed: hub-a
@@ -15,17 +12,9 @@ import (
 // itself. hub-b's delay DSN reports b@ alone; its delay note must not
 // silence hub-a's own delay DSN for x@, which hub-b never held.
 func TestDelayNoteKeepsHoldersOwnNotice(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	sS, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sS.Close() })
-	p := newCopyPrimaryWith(t, clk, ManagerConfig{DelayNotification: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	p.q.Start(ctx)
-	t.Cleanup(func() { cancel(); p.q.Wait() })
-	dS := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+	r := newDelayNoteRig(t)
+	clk, p, sS, ctx := r.clk, r.p, r.sS, r.ctx
+	r.startHubA(t, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var toB []int
 		var out []Result
 		for _, i := range rcpts {
@@ -39,10 +28,8 @@ func TestDelayNoteKeepsHoldersOwnNotice(t *testing.T) {
 			out = append(out, p.relay(t, ctx, m, toB, "hub-b")...)
 		}
 		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute}, DelayNotification: 4 * time.Hour})
-	qS.Start(ctx)
-	t.Cleanup(func() { cancel(); qS.Wait() })
+	}))
+	qS := r.qS
 	m := msg(sS, "s@example.org", "b@c.example", "x@d.example")
 	m.Arrived = clk.Now()
 	if err := qS.Submit(ctx, m, []byte(body)); err != nil {

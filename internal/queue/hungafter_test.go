@@ -1,16 +1,11 @@
 package queue
 
 import (
-	"bufio"
-	"context"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // turnsHungHop serves its first `good` connections as healthyHop does,
@@ -44,38 +39,7 @@ func turnsHungHop(t *testing.T, good int32) (addr string, open *atomic.Int32) {
 			}
 			go func() {
 				defer conns.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 slow.test ESMTP")
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
-					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
-						say("250 ok")
-					case "DATA":
-						say("354 go ahead")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						say("250 2.0.0 queued")
-					case "QUIT":
-						say("221 bye")
-						return
-					default:
-						say("502 unknown")
-					}
-				}
+				serveHop(c, "220 slow.test ESMTP", 20*time.Second, nil)
 			}()
 		}
 	}()
@@ -93,38 +57,16 @@ func turnsHungHop(t *testing.T, good int32) (addr string, open *atomic.Int32) {
 // into the reserve. The clock never moves: no timeout and no overdue job
 // can be what lets the healthy mail through.
 func TestHungAfterSuccessLeavesAnActiveSlot(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Now())
 	slow, open := turnsHungHop(t, 1)
-	h := &smtpHops{addrs: map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}}
-	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first message to slow.test delivered", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["slow.test"] == 1
-	})
-	for range 6 {
-		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := startHopRig(t, openTest(t), map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, nil,
+		ManagerConfig{MaxActive: 4, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	r.deliverFirst(t, "slow.test")
+	r.submit(t, 6, "x@slow.test")
 	waitFor(t, "the hung next hop holding sessions", func() bool { return open.Load() >= 3 })
 	time.Sleep(300 * time.Millisecond) // the burst's other messages claimed (held or started): no timing is asserted
-	if err := q.Submit(ctx, msg(s, "a@example.org", "y@fast.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["fast.test"] == 1
-	})
-	for _, d := range q.Destinations() {
+	r.submit(t, 1, "y@fast.test")
+	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool { return r.h.delivered("fast.test") == 1 })
+	for _, d := range r.q.Destinations() {
 		if d.Name == "mx/slow.test" && d.Running >= 4 {
 			t.Fatalf("the destination that delivered once and then hung runs %d jobs: every slot of the active set of 4", d.Running)
 		}
@@ -141,39 +83,16 @@ func TestHungAfterSuccessLeavesAnActiveSlot(t *testing.T) {
 // sessions still hang. Seen to fail first: the healthy message waited
 // for a hung session to end (the command timeout; here never).
 func TestHungDestinationLendsTheReserveToOthers(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Now())
 	slow, open := turnsHungHop(t, 1)
-	h := &smtpHops{addrs: map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}}
-	q := NewManager(s, h, ManagerConfig{MaxActive: 2, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first message to slow.test delivered", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["slow.test"] == 1
-	})
-	for range 2 {
-		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := startHopRig(t, openTest(t), map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, nil,
+		ManagerConfig{MaxActive: 2, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	r.deliverFirst(t, "slow.test")
+	r.submit(t, 2, "x@slow.test")
 	waitFor(t, "the hung next hop holding both slots", func() bool { return open.Load() >= 2 })
-	fast := msg(s, "a@example.org", "y@fast.test")
-	if err := q.Submit(ctx, fast, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
-	q.Kick()
-	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["fast.test"] == 1
-	})
+	r.submit(t, 1, "y@fast.test")
+	r.clk.Advance(2 * time.Second) // the hung sessions overdue (a second at least)
+	r.q.Kick()
+	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool { return r.h.delivered("fast.test") == 1 })
 	if n := open.Load(); n < 2 {
 		t.Fatalf("%d hung sessions left: the healthy mail went only once one ended", n)
 	}

@@ -117,43 +117,108 @@ func healthyHop(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r := bufio.NewReader(c)
-				say := func(l string) { c.Write([]byte(l + "\r\n")) }
-				say("220 fast.test ESMTP")
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
-					case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
-						say("250 ok")
-					case "DATA":
-						say("354 go ahead")
-						for {
-							l, err := r.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" {
-								break
-							}
-						}
-						say("250 2.0.0 queued")
-					case "QUIT":
-						say("221 bye")
-						return
-					default:
-						say("502 unknown")
-					}
-				}
-			}()
+			go serveHop(c, "220 fast.test ESMTP", 20*time.Second, nil)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// serveHop speaks SMTP on c as a next hop that takes every message: it
+// greets with greet, ends the session after limit, and closes c.
+// atData, when not nil, runs once a message's data is read, before its
+// 250.
+func serveHop(c net.Conn, greet string, limit time.Duration, atData func()) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(limit))
+	r := bufio.NewReader(c)
+	say := func(l string) { c.Write([]byte(l + "\r\n")) }
+	say(greet)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch strings.ToUpper(strings.SplitN(strings.TrimSpace(line), " ", 2)[0]) {
+		case "EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+			say("250 ok")
+		case "DATA":
+			say("354 go ahead")
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			if atData != nil {
+				atData()
+			}
+			say("250 2.0.0 queued")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 unknown")
+		}
+	}
+}
+
+// hopsTo is an smtpHops relaying each domain of addrs to its address.
+func hopsTo(addrs map[string]string) *smtpHops {
+	return &smtpHops{addrs: addrs, done: map[string]int{}}
+}
+
+// delivered is how many recipients of domain d were relayed.
+func (h *smtpHops) delivered(d string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.done[d]
+}
+
+// hopRig is a Manager over store s relaying over SMTP to loopback next
+// hops (h), on a fake clock that only the test moves.
+type hopRig struct {
+	s   *Store
+	clk *clock.Fake
+	h   *smtpHops
+	q   *Manager
+	ctx context.Context
+}
+
+// startHopRig starts a Manager over s with cfg (its Clock a fake one at
+// the time now) relaying to the next hops of addrs, stopped when the
+// test ends. A destination named in max has that window of its own
+// (windowHops).
+func startHopRig(t *testing.T, s *Store, addrs map[string]string, max map[string]int, cfg ManagerConfig) *hopRig {
+	t.Helper()
+	r := &hopRig{s: s, clk: clock.NewFake(time.Now()), h: hopsTo(addrs)}
+	cfg.Clock = r.clk
+	var d Deliverer = r.h
+	if max != nil {
+		d = &windowHops{smtpHops: r.h, max: max}
+	}
+	r.q, r.ctx = startManager(t, s, d, cfg)
+	return r
+}
+
+// submit submits n messages from a@example.org to rcpt.
+func (r *hopRig) submit(t *testing.T, n int, rcpt string) {
+	t.Helper()
+	for range n {
+		if err := r.q.Submit(r.ctx, msg(r.s, "a@example.org", rcpt), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// deliverFirst submits one message to x@d and waits until its next hop
+// took it (the good session of a turnsHungHop).
+func (r *hopRig) deliverFirst(t *testing.T, d string) {
+	t.Helper()
+	r.submit(t, 1, "x@"+d)
+	waitFor(t, "the first message to "+d+" delivered", func() bool { return r.h.delivered(d) == 1 })
 }
 
 // SPEC Q-6 (no head-of-line blocking): with an active set of 4 and a new
@@ -164,28 +229,14 @@ func healthyHop(t *testing.T) string {
 // healthy mail waited for it). The clock never moves: no timeout, no
 // retry step can be what lets the healthy mail through.
 func TestHungDestinationLeavesAnActiveSlot(t *testing.T) {
-	s := openTest(t)
-	clk := clock.NewFake(time.Now())
 	slow, open := hangingHop(t)
-	h := &smtpHops{addrs: map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, done: map[string]int{}}
-	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, Scheduler: SchedulerConfig{InitialWindow: 5}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	for range 6 {
-		if err := q.Submit(ctx, msg(s, "a@example.org", "x@slow.test"), []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := startHopRig(t, openTest(t), map[string]string{"slow.test": slow, "fast.test": healthyHop(t)}, nil,
+		ManagerConfig{MaxActive: 4, Scheduler: SchedulerConfig{InitialWindow: 5}})
+	q := r.q
+	r.submit(t, 6, "x@slow.test")
 	waitFor(t, "the hung next hop holding sessions", func() bool { return open.Load() >= 3 })
-	if err := q.Submit(ctx, msg(s, "a@example.org", "y@fast.test"), []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.done["fast.test"] == 1
-	})
+	r.submit(t, 1, "y@fast.test")
+	waitFor(t, "the healthy message delivered while the hung sessions hang", func() bool { return r.h.delivered("fast.test") == 1 })
 	if n := open.Load(); n < 3 {
 		t.Fatalf("the hung next hop holds %d sessions: the healthy mail went through only after they ended", n)
 	}

@@ -21,6 +21,37 @@ type hangsFrom struct {
 	calls int
 	dsns  []string
 	gate  chan struct{}
+	once  sync.Once
+}
+
+// open lets the attempts h holds go on (its gate closed, once).
+func (h *hangsFrom) open() { h.once.Do(func() { close(h.gate) }) }
+
+// startHanging starts a Manager over s delivering through h (cfg, with
+// Hostname mx.test and Clock clk), running setup on it first when not
+// nil, and submits a message from sender@example.org to w@slow.test
+// arrived at t0. When the test ends it lets h's attempts go (open) and
+// stops the Manager.
+func startHanging(t *testing.T, s *Store, h *hangsFrom, clk *clock.Fake, t0 time.Time, cfg ManagerConfig, setup func(*Manager)) (*Manager, *Message) {
+	t.Helper()
+	cfg.Hostname, cfg.Clock = "mx.test", clk
+	q := NewManager(s, h, cfg)
+	if setup != nil {
+		setup(q)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		h.open()
+		cancel()
+		q.Wait()
+	})
+	q.Start(ctx)
+	m := msg(s, "sender@example.org", "w@slow.test")
+	m.Arrived = t0
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	return q, m
 }
 
 func (h *hangsFrom) Deliver(ctx context.Context, m *Message, body []byte, rcpts []int) []Result {
@@ -65,24 +96,7 @@ func TestQ3DelayNoticeNotHeldByHungRetry(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := &hangsFrom{gate: make(chan struct{})}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{4 * time.Second}, MessageExpiration: time.Hour,
-		DelayNotification: 5 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
-	m := msg(s, "sender@example.org", "w@slow.test")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	q, m := startHanging(t, s, h, clk, t0, ManagerConfig{RetrySchedule: []time.Duration{4 * time.Second}, MessageExpiration: time.Hour, DelayNotification: 5 * time.Second}, nil)
 	waitFor(t, "the first deferral", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State == Ready && got.Attempts == 1
@@ -105,8 +119,7 @@ func TestQ3DelayNoticeNotHeldByHungRetry(t *testing.T) {
 		t.Fatalf("the DSN is not the delay notice for w@slow.test:\n%s", dsn)
 	}
 	// The retry ends (deferred): no second notice from its end.
-	close(h.gate)
-	opened = true
+	h.open()
 	waitFor(t, "the retry's end", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State == Ready && got.Attempts == 2 && got.DelayNotified

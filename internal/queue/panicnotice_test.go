@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -21,24 +20,7 @@ func TestQ5PanicBuildingNoticeLeavesOwnSection(t *testing.T) {
 	clk := clock.NewFake(t0)
 	h := &hangsFrom{gate: make(chan struct{}), hang: true}
 	pc := &panicCount{}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk, Panics: pc,
-		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour, DelayNotification: 5 * time.Second})
-	panicOnce(q, panicNoticeDSN)
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
-	m := msg(s, "sender@example.org", "w@slow.test")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	q, m := startHanging(t, s, h, clk, t0, ManagerConfig{Panics: pc, RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour, DelayNotification: 5 * time.Second}, func(q *Manager) { panicOnce(q, panicNoticeDSN) })
 	waitFor(t, "the first attempt hanging", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.calls == 1 })
 	v, ok := q.inDelivery.Load(m.ID)
 	if !ok {
@@ -50,8 +32,7 @@ func TestQ5PanicBuildingNoticeLeavesOwnSection(t *testing.T) {
 		// the hook's panic is recovered by recoverLogged under PanicNotice
 		return pc.of(PanicNotice) == 1
 	})
-	close(h.gate)
-	opened = true
+	h.open()
 	waitFor(t, "the message waiting for its retry", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State == Ready

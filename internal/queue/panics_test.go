@@ -165,29 +165,11 @@ func TestQueuePanicCommittingNotice(t *testing.T) {
 	clk := clock.NewFake(t0)
 	h := &hangsFrom{gate: make(chan struct{}), hang: true}
 	pc := &panicCount{}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk, Panics: pc,
-		RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour, DelayNotification: 5 * time.Second})
-	panicOnce(q, PanicNotice)
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
-	m := msg(s, "sender@example.org", "w@slow.test")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	q, m := startHanging(t, s, h, clk, t0, ManagerConfig{Panics: pc, RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour, DelayNotification: 5 * time.Second}, func(q *Manager) { panicOnce(q, PanicNotice) })
 	waitFor(t, "the first attempt hanging", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.calls == 1 })
 	clk.Advance(5 * time.Minute) // the notice's timer fires while the job hangs
 	waitFor(t, "the panic of the notice's commit", func() bool { return pc.of(PanicNotice) == 1 })
-	close(h.gate)
-	opened = true
+	h.open()
 	waitFor(t, "the notice made by the attempt's end", func() bool { return h.dsnCount() == 1 })
 	waitFor(t, "the message waiting for its retry", func() bool {
 		got, _ := q.Message(m.ID)
@@ -204,24 +186,7 @@ func TestQueuePanicCuttingAtExpiry(t *testing.T) {
 	clk := clock.NewFake(t0)
 	h := &hangsFrom{gate: make(chan struct{})}
 	pc := &panicCount{}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk, Panics: pc,
-		RetrySchedule: []time.Duration{4 * time.Second}, MessageExpiration: time.Minute})
-	panicOnce(q, PanicExpiry)
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
-	m := msg(s, "sender@example.org", "w@slow.test")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
+	q, m := startHanging(t, s, h, clk, t0, ManagerConfig{Panics: pc, RetrySchedule: []time.Duration{4 * time.Second}, MessageExpiration: time.Minute}, func(q *Manager) { panicOnce(q, PanicExpiry) })
 	waitFor(t, "the first deferral", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State == Ready && got.Attempts == 1
@@ -233,8 +198,7 @@ func TestQueuePanicCuttingAtExpiry(t *testing.T) {
 	waitFor(t, "the retry", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.calls == 2 })
 	clk.Advance(time.Minute) // past the expiry: the cut's timer fires
 	waitFor(t, "the panic of the expiry's cut", func() bool { return pc.of(PanicExpiry) == 1 })
-	close(h.gate)
-	opened = true
+	h.open()
 	waitFor(t, "the expiry's failure DSN", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()

@@ -97,6 +97,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startManager starts a Manager over s delivering through d, stopped
+// (cancelled and waited for) when the test ends; it returns the context
+// the Manager runs under, for the test's submissions.
+func startManager(t *testing.T, s *Store, d Deliverer, cfg ManagerConfig) (*Manager, context.Context) {
+	t.Helper()
+	q := NewManager(s, d, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.Start(ctx)
+	return q, ctx
+}
+
 func messages(t *testing.T, s *Store) []*Message {
 	var out []*Message
 	s.View(func(tx *Tx) error {

@@ -55,6 +55,25 @@ func shadowing(db *primaryDB, rest func(attempt int) Outcome, hook func(m *Messa
 	})
 }
 
+// hubBCopy starts a Manager over s on clk (cfg, its Clock set to clk),
+// stopped when the test ends, that delivers through shadowing (primary
+// hub-b, database db1; rest for everyone else); it submits one message
+// from a@example.org to x@b.example and waits (what) until the message
+// is held as hub-b's shadow copy.
+func hubBCopy(t *testing.T, s *Store, clk *clock.Fake, rest func(int) Outcome, cfg ManagerConfig, what string) (*Manager, context.Context, *primaryDB, *Message) {
+	t.Helper()
+	db := &primaryDB{v: "db1"}
+	cfg.Clock = clk
+	q, ctx := startManager(t, s, shadowing(db, rest, nil), cfg)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, what, func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	return q, ctx, db, m
+}
+
 // SR-13 (issue 19 defect 3): a takeover that happens while the message is
 // in delivery is not undone by the commit of that attempt's results: the
 // taken-over recipient is pending again afterwards, the message Ready.
@@ -359,16 +378,7 @@ func TestEarlyTakeoverSparesFreshCopies(t *testing.T) {
 func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	db := &primaryDB{v: "db1"}
-	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	q, _, db, _ := hubBCopy(t, s, clk, func(int) Outcome { return Deferred }, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, "a shadow copy")
 	db.set("") // no route once taken over: the copy stays, the primary watched
 	for i := 1; i <= 8; i++ {
 		failures, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout")
@@ -398,16 +408,7 @@ func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
 func TestPresentedIsNoContact(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	db := &primaryDB{v: "db1"}
-	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	q, _, _, _ := hubBCopy(t, s, clk, func(int) Outcome { return RelayedOK }, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, "the shadow copy")
 	if _, err := q.ShadowContact("hub-b", "db1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -502,15 +503,7 @@ func TestEarlyDiscardAppliedWhenLeavingWithoutResults(t *testing.T) {
 func TestNewDatabaseDigestTakesOver(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	db := &primaryDB{v: "db1"}
-	q := NewManager(s, shadowing(db, func(int) Outcome { return RelayedOK }, nil), ManagerConfig{Clock: clk})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	q, _, _, m := hubBCopy(t, s, clk, func(int) Outcome { return RelayedOK }, ManagerConfig{}, "the shadow copy")
 	if d := DatabaseDigest("db1"); len(d) != 32 || d == DatabaseDigest("db2") || strings.Contains(d, "db1") {
 		t.Fatalf("digest %q", d)
 	}
@@ -547,16 +540,7 @@ func TestNewDatabaseDigestTakesOver(t *testing.T) {
 func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	db := &primaryDB{v: "db1"}
-	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	q, ctx, db, m := hubBCopy(t, s, clk, func(int) Outcome { return Deferred }, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, "a shadow copy")
 	db.set("")
 	// Two heartbeats failed; the third would take the copy over.
 	for i := 0; i < 2; i++ {
@@ -619,16 +603,7 @@ func TestHeartbeatFailedAfterAnswerTakesNothing(t *testing.T) {
 func TestHeartbeatFailedAfterXShadowReplyTakesNothing(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	db := &primaryDB{v: "db1"}
-	q := NewManager(s, shadowing(db, func(int) Outcome { return Deferred }, nil),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@b.example")
-	m.Arrived = clk.Now()
-	q.Submit(ctx, m, []byte(body))
-	waitFor(t, "a shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	q, _, db, m := hubBCopy(t, s, clk, func(int) Outcome { return Deferred }, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, "a shadow copy")
 	db.set("")
 	clk.Advance(10 * time.Second)
 	if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 2, "timeout"); err != nil {

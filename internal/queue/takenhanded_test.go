@@ -153,40 +153,14 @@ func TestTakenCopyHandedOnNotedOnDiscard(t *testing.T) {
 // original still waits, as well as to hub-c's database (when hub-c's
 // takeover names one), and the handed note is forgotten.
 func TestTakenCopyTakenBackFromHandedServerNotedForFirstPrimary(t *testing.T) {
-	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdef"
-	sS := openTest(t)
-	var on atomic.Bool
-	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-		var out []Result
-		for _, i := range rc {
-			switch {
-			case !on.Load():
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
-			case m.Rcpts[i].Primary == "hub-a":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
-			default:
-				out = append(out, Result{Rcpt: i, Outcome: DeliveredOK, Queue: "mailbox:DB1", Reply: "250 ok"})
-			}
+	qS, sS, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, func(m *Message, i int) Result {
+		if m.Rcpts[i].Primary == "hub-a" {
+			return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
 		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
-		t.Fatalf("copy on receipt: %v, %v", stored, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	on.Store(true)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); qS.Wait() }()
-	qS.Start(runCtx)
+		return Result{Rcpt: i, Outcome: DeliveredOK, Queue: "mailbox:DB1", Reply: "250 ok"}
+	}, "r@x.example")
 	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-c"
@@ -194,11 +168,7 @@ func TestTakenCopyTakenBackFromHandedServerNotedForFirstPrimary(t *testing.T) {
 	if ns, _ := qS.TakenDoneFor("dbA", 10); len(ns) != 0 {
 		t.Fatalf("notes while hub-c holds the copy: %+v", ns)
 	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-c", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	heartbeatsFail(t, qS, clk, "hub-c")
 	waitFor(t, "the copy taken back from hub-c and delivered here", func() bool {
 		_, err := qS.Message(c.ID)
 		return err != nil
@@ -261,49 +231,19 @@ func TestTakenDoneNoteSparesRecipientMergedFromHandedCopy(t *testing.T) {
 // hub-d: hub-d's discard notes the recipient for hub-a, whose original
 // still waits.
 func TestTakenCopyHandedOnAgainNotedForFirstPrimary(t *testing.T) {
-	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdef"
-	sS := openTest(t)
-	var on atomic.Bool
-	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-		var out []Result
-		for _, i := range rc {
-			switch {
-			case !on.Load():
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
-			case m.Rcpts[i].Primary == "hub-a":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
-			default:
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-d", PrimaryAddr: "127.0.0.4:25", ShadowID: m.ID.String() + "-2", Reply: "250 ok"})
-			}
+	qS, _, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, func(m *Message, i int) Result {
+		if m.Rcpts[i].Primary == "hub-a" {
+			return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
 		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
-		t.Fatalf("copy on receipt: %v, %v", stored, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	on.Store(true)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); qS.Wait() }()
-	qS.Start(runCtx)
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-d", PrimaryAddr: "127.0.0.4:25", ShadowID: m.ID.String() + "-2", Reply: "250 ok"}
+	}, "r@x.example")
 	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-c"
 	})
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-c", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	heartbeatsFail(t, qS, clk, "hub-c")
 	waitFor(t, "the copy taken back from hub-c and handed to hub-d", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-d"

@@ -17,40 +17,15 @@ import (
 // refusal (the copy taken over again at its expiry fails here).
 func handedCopyFixture(t *testing.T, clk *clock.Fake, rcpts ...string) (*Manager, *Store, *Message) {
 	t.Helper()
-	ctx := context.Background()
 	const org = "0123456789abcdef0123456789abcdef"
-	sS := openTest(t)
-	var on, handed atomic.Bool
-	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-		var out []Result
-		for _, i := range rc {
-			switch {
-			case !on.Load():
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
-			case handed.Load():
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 later"})
-			default:
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25",
-					ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
-			}
+	var handed atomic.Bool
+	qS, sS, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 48 * time.Hour}, org, func(m *Message, i int) Result {
+		if handed.Load() {
+			return Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 later"}
 		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 48 * time.Hour})
-	c := msg(sS, "s@example.org", rcpts...)
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
-		t.Fatalf("copy on receipt: %v, %v", stored, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	on.Store(true)
-	runCtx, cancel := context.WithCancel(ctx)
-	t.Cleanup(func() { cancel(); qS.Wait() })
-	qS.Start(runCtx)
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25",
+			ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
+	}, rcpts...)
 	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.State == Shadow && len(got.Pending()) == 0

@@ -101,49 +101,19 @@ func TestSR6TakenDoneNoteSparesRecipientMergedFromOwnShadowServer(t *testing.T) 
 // ends) must not turn into a note for hub-a's own database: that note
 // would settle the very recipient its original still owes.
 func TestSR6TakenChainHandedBackToFirstPrimaryNotNoted(t *testing.T) {
-	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdef"
-	sS := openTest(t)
-	var on atomic.Bool
-	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-		var out []Result
-		for _, i := range rc {
-			switch {
-			case !on.Load():
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
-			case m.Rcpts[i].Primary == "hub-a":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
-			default: // back to hub-a itself
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-a", PrimaryAddr: "127.0.0.1:25", ShadowID: m.ID.String() + "-2", Reply: "250 ok"})
-			}
-		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
-		t.Fatalf("copy on receipt: %v, %v", stored, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	on.Store(true)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); qS.Wait() }()
-	qS.Start(runCtx)
+	qS, _, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, func(m *Message, i int) Result {
+		if m.Rcpts[i].Primary == "hub-a" {
+			return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
+		} // back to hub-a itself
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-a", PrimaryAddr: "127.0.0.1:25", ShadowID: m.ID.String() + "-2", Reply: "250 ok"}
+	}, "r@x.example")
 	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-c"
 	})
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-c", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	heartbeatsFail(t, qS, clk, "hub-c")
 	waitFor(t, "the copy taken back from hub-c and handed to hub-a itself", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].Primary == "hub-a"
@@ -163,48 +133,18 @@ func TestSR6TakenChainHandedBackToFirstPrimaryNotNoted(t *testing.T) {
 // under the first copy's id, nothing would ever turn it into a note:
 // hub-a back would deliver its original again).
 func TestSR6TakenChainHandedBackToSameHubStillNoted(t *testing.T) {
-	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdef"
-	sS := openTest(t)
-	var on atomic.Bool
 	var n atomic.Int32
-	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-		var out []Result
-		for _, i := range rc {
-			if !on.Load() {
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
-				continue
-			}
-			sid := fmt.Sprintf("%s-%d", m.ID, n.Add(1))
-			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: sid, Reply: "250 ok"})
-		}
-		return out
-	})
-	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
-		t.Fatalf("copy on receipt: %v, %v", stored, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	on.Store(true)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); qS.Wait() }()
-	qS.Start(runCtx)
+	qS, _, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, func(m *Message, i int) Result {
+		sid := fmt.Sprintf("%s-%d", m.ID, n.Add(1))
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: sid, Reply: "250 ok"}
+	}, "r@x.example")
 	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].ShadowID == c.ID.String()+"-1"
 	})
-	for i := 0; i < 3; i++ {
-		if _, _, err := qS.ShadowHeartbeatFailed("hub-c", clk.Now(), 0, 3, "timeout"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	heartbeatsFail(t, qS, clk, "hub-c")
 	waitFor(t, "the copy taken back from hub-c and handed to hub-c again", func() bool {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.Rcpts[0].Status == Shadowed && got.Rcpts[0].ShadowID == c.ID.String()+"-2"

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,9 +49,7 @@ func plainAuth(name, password string) string {
 // in force (the old password no longer, the new one yes), by an initial
 // response or by an exchange of 334 challenges.
 func TestSMTP8AuthAgainAfterRevocation(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := fmt.Sprintf(`
   - name: sub
@@ -136,9 +133,7 @@ func TestSMTP8RevokedPlainAccountOnCertificateSessionStaysWithoutServerRights(t 
 	caFile := filepath.Join(t.TempDir(), "org-ca.pem")
 	os.WriteFile(caFile, caPEM, 0o600)
 	cert, key, serverPool := testCert(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := fmt.Sprintf(`
   - name: transport

@@ -29,9 +29,7 @@ import (
 // refused — the first AUTH (go-smtp's) and the layer's own authAgain
 // after a revocation alike.
 func TestSMTP8AuthInClearAfterReloadTookAllowInsecure(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	cert, key, _ := testCert(t)
 	before := fmt.Sprintf(`

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -16,9 +15,7 @@ import (
 // trust away (421 4.7.0, the connection closed): it keeps no shadow
 // verbs the configuration in force would not give a new connection.
 func TestSR1TrustTakenAwayEndsShadowSession(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := func(trusted bool) string {
 		return fmt.Sprintf(`
   - name: transport
@@ -53,9 +50,7 @@ func TestSR1TrustTakenAwayEndsShadowSession(t *testing.T) {
 // it holds new ones; one that raises it gives them nothing beyond the
 // limit they began with (their EHLO announced that one).
 func TestSMTP2ReloadLowersSizeLimitOfOpenSessions(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := func(size string) string {
 		return fmt.Sprintf(`
   - name: default
@@ -88,9 +83,7 @@ func TestSMTP2ReloadLowersSizeLimitOfOpenSessions(t *testing.T) {
 // the reload (XSHADOW 550 5.7.1), and the EHLO there offers no XSHADOW;
 // its shadow session open at the reload ends at its next verb (421).
 func TestSR1RevokedServerAccountOpensNoShadowSession(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := fmt.Sprintf(`
   - name: transport
@@ -127,9 +120,7 @@ func TestSR1RevokedServerAccountOpensNoShadowSession(t *testing.T) {
 // max_recipients holds the sessions already open to it: a recipient past
 // the new limit is 452 4.5.3, as on a new connection.
 func TestSMTP2ReloadLowersRecipientLimitOfOpenSessions(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := func(n int) string {
 		return fmt.Sprintf(`
   - name: default

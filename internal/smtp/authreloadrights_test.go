@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,9 +89,7 @@ func TestSMTP8CertificateServerLeavesTopologyLosesRelay(t *testing.T) {
 // for server accounts that log in) must not leave it relay a new
 // connection would not get.
 func TestSMTP8TrustRemovedNonShadowSessionLosesRelay(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := func(trusted bool) string {
 		return fmt.Sprintf(`
@@ -152,9 +149,7 @@ func TestSR1AddressLeavesTopologyEndsShadowSession(t *testing.T) {
 // Held: reloads (connectors and topology) racing open sessions that
 // authenticate, relay and use the shadow verbs (-race).
 func TestSMTP8ReloadRacesSessions(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := func(trusted bool, size string) string {
 		return fmt.Sprintf(`
@@ -216,9 +211,7 @@ func TestSMTP8ReloadRacesSessions(t *testing.T) {
 // the reload and that MAIL drops the authentication silently
 // (writeEHLO's dropRevokedAuth) and the MAIL is then taken as anonymous.
 func TestSMTP8RevokedAuthEHLOThenMail(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := fmt.Sprintf(`
   - name: sub

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 
@@ -133,9 +132,7 @@ func TestSR17AddressOnlyRefusalToldApart(t *testing.T) {
 // refused, and that refusal must not stop the copies made on hub2 (the
 // operator no longer vouches for that network).
 func TestSR17TrustTakenAwayNoLongerVouchesForClaim(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := func(trusted bool) []config.ReceiveConnector {
 		// The servers' rights stay; only the trust goes (granted after
 		// the load: a file giving them where no session can be a

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"testing"
 )
 
@@ -11,9 +10,7 @@ import (
 // the connecting address is unmapped: a connection from 127.0.0.1 gets
 // the connector, as with "127.0.0.0/8".
 func TestSMTP2MappedRemoteRangeMatches(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := fmt.Sprintf(`
   - name: default
     bindings: [%q]

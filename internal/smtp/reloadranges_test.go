@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"testing"
 )
 
@@ -16,9 +15,7 @@ import (
 // already open from addresses outside 10.0.0.0/8 (here 127.0.0.1, which
 // stands for a public address: the new ranges refuse it a connection).
 func TestSMTP3ReloadGivesNoRelayOutsideNewRanges(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	conf := func(ranges, rights string) string {
 		return fmt.Sprintf(`
   - name: default
@@ -58,9 +55,7 @@ func TestSMTP3ReloadGivesNoRelayOutsideNewRanges(t *testing.T) {
 // anonymous session there). A session the new configuration does
 // accept on its connector gets the added right.
 func TestSMTP3ReloadAddsRightsOnlyToSessionsItAccepts(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	before := fmt.Sprintf(`
   - name: default
     bindings: [%q]
@@ -127,9 +122,7 @@ func TestSMTP3ReloadAddsRightsOnlyToSessionsItAccepts(t *testing.T) {
 // from the configuration in force, not the one the session began
 // with), after AUTH it is one the new configuration accepts.
 func TestSMTP3ReloadRightWaitsForNewRequirement(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := func(required bool, rights string) string {
 		return fmt.Sprintf(`

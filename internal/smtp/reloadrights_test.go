@@ -2,9 +2,22 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"testing"
 )
+
+// anonymousConf is a receive connector "default" on a free loopback
+// address whose anonymous sessions have the rights given (", "-joined).
+func anonymousConf(t *testing.T) func(rights string) string {
+	addr := freeAddr(t)
+	return func(rights string) string {
+		return fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
+    permissions: {anonymous: [%s]}
+`, addr, rights)
+	}
+}
 
 // rt21b L4, SMTP-2: rights a reload takes from a connector (its relay
 // right, its submit right) apply to the sessions already open from their
@@ -13,17 +26,7 @@ import (
 // connector's other settings stay those the session started with
 // (TestReloadInPlace).
 func TestReloadRightsApplyFromNextMail(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := func(rights string) string {
-		return fmt.Sprintf(`
-  - name: default
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    permissions: {anonymous: [%s]}
-`, addr, rights)
-	}
+	conf := anonymousConf(t)
 	q := &fakeQueue{}
 	s := startServer(t, q, connectors(t, conf("submit, relay"))...)
 	d := dial(t, s, "")
@@ -66,17 +69,7 @@ func TestReloadRightsApplyFromNextMail(t *testing.T) {
 // submit right taken away refuses the next MAIL with 530 5.7.1 Not
 // permitted to submit mail on this connector.
 func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := func(rights string) string {
-		return fmt.Sprintf(`
-  - name: default
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    permissions: {anonymous: [%s]}
-`, addr, rights)
-	}
+	conf := anonymousConf(t)
 	q := &fakeQueue{}
 	s := startServer(t, q, connectors(t, conf("submit, relay"))...)
 	d := dial(t, s, "")

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"umbra/internal/orgid"
@@ -19,27 +18,11 @@ import (
 // shadow id: a plain message is queued as shadowed under another
 // message's id.
 func TestShadowOffByReloadKeepsNoStaleShadowID(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	creds := credsFile(t)
-	conf := func(right string) string {
-		return fmt.Sprintf(`
-  - name: transport
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
-`, addr, creds, right)
-	}
+	conf := transportConf(t)
 	sh := &fakeShadow{notes: map[string][]string{}}
 	q := &fakeQueue{}
 	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
-	d := dial(t, s, "")
-	d.expect("220")
-	d.cmd("EHLO hub2.test", "250")
-	d.cmd(authHub2, "235")
-	d.cmd("XSHADOW hub2", "250")
+	d := shadowSession(t, s)
 	d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-42", "250")
 	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
 	d.cmd("DATA", "354")
@@ -65,27 +48,11 @@ func TestShadowOffByReloadKeepsNoStaleShadowID(t *testing.T) {
 // "250 2.0.0 Shadow copy kept" — the message is kept as hub2's shadow
 // copy, not submitted for delivery, while the client holds a 250.
 func TestShadowOffByReloadTurnsNoMessageIntoCopy(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	creds := credsFile(t)
-	conf := func(right string) string {
-		return fmt.Sprintf(`
-  - name: transport
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
-`, addr, creds, right)
-	}
+	conf := transportConf(t)
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	q := &copyQueue{}
 	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
-	d := dial(t, s, "")
-	d.expect("220")
-	d.cmd("EHLO hub2.test", "250")
-	d.cmd(authHub2, "235")
-	d.cmd("XSHADOW hub2", "250")
+	d := shadowSession(t, s)
 	d.cmd("MAIL FROM:<a@example.org> XSHADOWCOPY=db1", "250")
 	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
 	d.cmd("DATA", "354")
@@ -111,27 +78,11 @@ func TestShadowOffByReloadTurnsNoMessageIntoCopy(t *testing.T) {
 // MAIL was taken (the session kept its shadow state); now it is
 // "555 5.5.4 MAIL FROM parameter not recognized".
 func TestShadowSessionKeepsItsParamsAfterReload(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	creds := credsFile(t)
-	conf := func(right string) string {
-		return fmt.Sprintf(`
-  - name: transport
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
-`, addr, creds, right)
-	}
+	conf := transportConf(t)
 	sh := &fakeShadow{notes: map[string][]string{}}
 	q := &fakeQueue{}
 	s := startShadowServer(t, q, sh, true, connectors(t, conf(", accept-xshadow")))
-	d := dial(t, s, "")
-	d.expect("220")
-	d.cmd("EHLO hub2.test", "250")
-	d.cmd(authHub2, "235")
-	d.cmd("XSHADOW hub2", "250")
+	d := shadowSession(t, s)
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
 		t.Fatal(err)
 	}
@@ -159,9 +110,7 @@ func TestShadowParamsForgottenWhereShadowOff(t *testing.T) {
 `, addr, cert, key, right)
 	}
 	for _, param := range []string{"XSHADOW=hub2.msg-42", "XSHADOWCOPY=db1"} {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := freeAddr(t)
 		sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 		q := &copyQueue{}
 		s := startShadowServer(t, q, sh, true, connectors(t, conf(addr, ", accept-xshadow")))
@@ -201,26 +150,10 @@ func TestShadowParamsForgottenWhereShadowOff(t *testing.T) {
 // grants it, the next EHLO offers it and XSHADOW opens a shadow session.
 // The shadow session established before the reload keeps its verbs.
 func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	creds := credsFile(t)
-	conf := func(right string) string {
-		return fmt.Sprintf(`
-  - name: transport
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
-`, addr, creds, right)
-	}
+	conf := transportConf(t)
 	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1"}}}
 	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf(", accept-xshadow")))
-	shadowed := dial(t, s, "")
-	shadowed.expect("220")
-	shadowed.cmd("EHLO hub2.test", "250")
-	shadowed.cmd(authHub2, "235")
-	shadowed.cmd("XSHADOW hub2", "250")
+	shadowed := shadowSession(t, s)
 	d := dial(t, s, "")
 	d.expect("220")
 	if got := d.cmd("EHLO hub2.test", "250"); !offersKeyword(got, "XSHADOW") {
@@ -249,6 +182,36 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	d.cmd("XSHADOW hub2", "250")
 	d.cmd("QUIT", "221")
 	shadowed.cmd("QUIT", "221")
+}
+
+// transportConf is a receive connector "transport" on a free loopback
+// address, taking hub2's login (credsFile) in clear, whose transport
+// servers may submit and relay, with right added to theirs (",
+// accept-xshadow" gives them the shadow verbs).
+func transportConf(t *testing.T) func(right string) string {
+	addr := freeAddr(t)
+	creds := credsFile(t)
+	return func(right string) string {
+		return fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8", "::1/128"] # relay only from loopback (SMTP-3)
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay%s]}
+`, addr, creds, right)
+	}
+}
+
+// shadowSession is a session with s in which hub2 logged in and opened
+// a shadow session (XSHADOW hub2 answered 250).
+func shadowSession(t *testing.T, s *Server) *dialog {
+	t.Helper()
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	return d
 }
 
 // offersKeyword reports whether an EHLO reply lists keyword (its first

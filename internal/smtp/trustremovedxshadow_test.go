@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"testing"
 
 	"umbra/internal/routing"
@@ -14,9 +13,7 @@ import (
 // refused, and so must the old one be (serverNow applies at XSHADOW too,
 // not only at MAIL and RCPT).
 func TestSMTP8TrustRemovedOpensNoShadowSession(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	creds := credsFile(t)
 	conf := func(trusted bool) string {
 		return fmt.Sprintf(`
