@@ -207,6 +207,9 @@ type Result struct {
 	Owned  func(domain string) bool
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// entered: the queue its job's plan counted it into from submission
+	// (noteEntered): where noteResults moves it from.
+	entered string
 	// lastErr and lastHop: of a deadWait result, the destination's last
 	// error (which Reply carries) and the host whose reply it was
 	// (deadWaitReply).
