@@ -159,3 +159,48 @@ func TestQ3NeverTriedRecipientNotFailedAtStopWhateverItsSiblings(t *testing.T) {
 		}
 	}
 }
+
+// Q-3 (rt31d F1) over TCP: the next hop accepts the connection and
+// never greets, with a window of one; the message's delay notice goes
+// beside its hung first session and says why in words, not an empty
+// line (the reproduction's "<rA@slow.test>: ").
+func TestQ3DelayNoticeBesideHungGreetingOverTCP(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	clk := clock.NewFake(t0)
+	hung, open := hangingHop(t)
+	h := &windowHops{
+		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": hung}, done: map[string]int{}},
+		max:      map[string]int{"hung.test": 1},
+	}
+	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, DelayNotification: time.Minute, MessageExpiration: time.Hour,
+		Scheduler: SchedulerConfig{InitialWindow: 1, ThrottleRecheck: 10 * time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "c@example.org", "x@hung.test")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session to the next hop that never greets", func() bool { return open.Load() >= 1 })
+	var dsn string
+	for i := 0; i < 80 && dsn == ""; i++ {
+		clk.Advance(5 * time.Second) // the notice at 1m, beside the hung job after its grace
+		time.Sleep(20 * time.Millisecond)
+		for _, d := range messages(t, s) {
+			if d.Connector == "dsn" {
+				if b, err := q.Body(d.ID); err == nil && strings.Contains(string(b), "Action: delayed") {
+					dsn = string(b)
+				}
+			}
+		}
+	}
+	if dsn == "" {
+		t.Fatal("no delay DSN beside the hung session")
+	}
+	line := dsnTextLine(dsn, "x@hung.test")
+	if reason := strings.TrimPrefix(line, "<x@hung.test>: "); line == "" || strings.TrimSpace(reason) == "" || !strings.Contains(reason, "no host") {
+		t.Errorf("delay DSN's line for the recipient whose first attempt hangs at the greeting: %q; want the reason in words\n%s", line, dsn)
+	}
+}
