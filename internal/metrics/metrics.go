@@ -299,7 +299,7 @@ type queueCollector struct {
 // each message shows (queue.StateView).
 func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func() []string) {
 	reg.MustRegister(&queueCollector{src: src, suspended: suspended,
-		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).",
+		length: prometheus.NewDesc("umbra_queue_messages", "Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active: in its attempt, a job of it running there, waiting: in its attempt, its jobs there waiting for a slot of the destination, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).",
 			[]string{"queue_type", "state"}, nil),
 		oldest: prometheus.NewDesc("umbra_queue_oldest_message_age_seconds", "Age of the oldest message in the queues of a type, not counting a message suspended by itself (0: none).",
 			[]string{"queue_type"}, nil),
@@ -307,11 +307,13 @@ func RegisterQueues(reg prometheus.Registerer, src QueueSource, suspended func()
 }
 
 // queueStates are the states the queue gauges always report: the
-// operator's vocabulary, as message list and queue list use it — but
-// "waiting", which the scheduler's jobs decide, not the store these
-// gauges read: a message in its attempt is "active" here, and the jobs
-// waiting for a destination's slot are the destination gauges'.
-var queueStates = slices.DeleteFunc(slices.Clone(queue.MessageStates), func(s string) bool { return s == "waiting" })
+// operator's vocabulary, as message list and queue list use it — a
+// message in its attempt "active" in a queue where a job of it runs,
+// "waiting" where its jobs only wait for a slot of the destination
+// (queue.QueueStats.Waiting, from the scheduler's jobs), as queue list's
+// by_state counts it (rt31d F3: the gauge said 4 active where the list
+// said 1 active, 3 waiting).
+var queueStates = slices.Clone(queue.MessageStates)
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.length
@@ -348,6 +350,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		// in a suspended queue is "held", retry or not (queue list).
 		counts[key{typ, "ready"}] -= q.Retry
 		counts[key{typ, "retry"}] += q.Retry
+		counts[key{typ, "active"}] -= q.Waiting
+		counts[key{typ, "waiting"}] += q.Waiting
 		if held[q.Name] {
 			counts[key{typ, "held"}] += q.ByState[queue.Ready]
 			counts[key{typ, "ready"}] -= q.ByState[queue.Ready] - q.Retry

@@ -81,7 +81,7 @@ umbra_smtp_session_panics_total{connector="default"} 1
 	}
 
 	want := `
-# HELP umbra_queue_messages Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).
+# HELP umbra_queue_messages Messages in the queues, by queue type and state (ready, retry: waiting for a retry after a deferral, held: waiting in a suspended queue, active: in its attempt, a job of it running there, waiting: in its attempt, its jobs there waiting for a slot of the destination, suspended: the message itself, poison, shadow, quarantined, damaged: a record that does not decode, set aside in the queue type damaged; a message waiting in two queues counts in both).
 # TYPE umbra_queue_messages gauge
 umbra_queue_messages{queue_type="smtp-mx",state="active"} 1
 umbra_queue_messages{queue_type="smtp-mx",state="ready"} 2
@@ -123,7 +123,7 @@ umbra_queue_messages{queue_type="smtp-mx",state="retry"} 1
 func zeroLines() string {
 	var b strings.Builder
 	for _, typ := range []string{"damaged", "legacy", "mailbox", "poison", "quarantine", "shadow", "site", "smtp-mx", "smtp-redirect", "smtp-smart-host", "submission", "unreachable"} {
-		for _, st := range []string{"active", "damaged", "held", "poison", "quarantined", "ready", "retry", "shadow", "suspended"} {
+		for _, st := range []string{"active", "damaged", "held", "poison", "quarantined", "ready", "retry", "shadow", "suspended", "waiting"} {
 			if typ == "smtp-mx" && (st == "active" || st == "ready" || st == "retry") {
 				continue
 			}

@@ -148,6 +148,9 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 			continue
 		}
 		prev := queueOf(&m.Rcpts[res.Rcpt])
+		if res.entered != "" {
+			prev = res.entered // counted into its job's queue at the plan (noteEntered)
+		}
 		name := res.Queue
 		if name == "" {
 			name = prev
@@ -186,6 +189,38 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		if name != prev && !stays {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
+		}
+	}
+}
+
+// noteEntered counts, at the plan of a's jobs, each recipient still in
+// submission (its first attempt: no queue named before its results do)
+// into the queue of the job that runs or waits for it, and out of
+// submission — where queue list and message list show it from then on
+// (firstAttemptsIn) — and notes it in a.entered, so that its result
+// moves it from there, counted once (rt31d F3: IN/MIN left the first
+// attempts out, rising only at the first deferral).
+func (q *Manager) noteEntered(a *attempt, jobs []Job, now time.Time) {
+	m := a.m
+	q.qmu.Lock()
+	defer q.qmu.Unlock()
+	for _, j := range jobs {
+		if j.Queue == "" || j.Queue == QueueSubmission {
+			continue
+		}
+		for _, i := range j.Rcpts {
+			if i < 0 || i >= len(m.Rcpts) || m.Rcpts[i].Status.Done() || queueOf(&m.Rcpts[i]) != QueueSubmission {
+				continue
+			}
+			if _, seen := a.entered[i]; seen {
+				continue
+			}
+			if a.entered == nil {
+				a.entered = map[int]string{}
+			}
+			a.entered[i] = j.Queue
+			q.rt(QueueSubmission, now).out.add(now)
+			q.rt(j.Queue, now).in.add(now)
 		}
 	}
 }
@@ -423,6 +458,19 @@ func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 			if qs[i].ByState[Ready] > 0 {
 				qs[i].Retry = tx.WaitingRetry(qs[i].Name, now)
 			}
+			// A message in its attempt whose jobs here all wait for a
+			// slot of the destination is "waiting" here, as queue list
+			// counts it (Queues; rt31d F3: the gauge said 4 active where
+			// the list said 1 active, 3 waiting).
+			if qs[i].ByState[Active] > 0 {
+				for id, j := range jobs {
+					if j.waitQueues[qs[i].Name] && !j.runQueues[qs[i].Name] {
+						if v := tx.qidx.Get(queueKey(qs[i].Name, id)); len(v) == 1 && State(v[0]) == Active {
+							qs[i].Waiting++
+						}
+					}
+				}
+			}
 		}
 		at := map[string]int{}
 		for i := range qs {
@@ -439,6 +487,9 @@ func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 				}
 				qs[k].Count++
 				qs[k].ByState[Active]++
+				if mv.job.waitQueues[name] && !mv.job.runQueues[name] {
+					qs[k].Waiting++ // its job here waits for a slot (firstAttemptsIn)
+				}
 				qs[k].Oldest = min(qs[k].Oldest, mv.id)
 				if w := qs[k].OldestWaiting; w == 0 || mv.id < w { // in its attempt: waiting, not suspended
 					qs[k].OldestWaiting = mv.id

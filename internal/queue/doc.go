@@ -373,7 +373,13 @@
 // — never "not attempted": an attempt the stop cut counts none
 // (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
-// TestNeverAttemptedDSNSaysSo); every commit of an attempt's results makes it the last
+// TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
+// yet (a delay notice beside its hung first attempt: "no host of DEST
+// has replied yet", never an empty reason), nor an expiry whose last
+// reply is none or umbra's own words on its attempt (the expiry's cut,
+// no result from delivery): "not delivered: …" in words, never "last
+// reply: " with nothing or a described reply no host gave (noHostReply,
+// rt31d F1, F2); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the
@@ -402,7 +408,10 @@
 // message the expiry binds). A message whose delay notice went, tried
 // or not, is bound as a tried one (it has a Will-Retry-Until to keep):
 // expiryBinds is the one rule of the claim, a job's start, the waiting
-// jobs' scan and the cut inside an attempt (expirycut.go), and with
+// jobs' scan, the cut inside an attempt (expirycut.go) and the commit
+// of an attempt that only waited for slots or that the stop cut
+// (finish: such an attempt fails no recipient of a message never
+// tried, whatever its other recipients did — rt31d F2), and with
 // dueBy and expiredNow it takes the attempt's notice made beside a
 // running job (a.noticed) as an argument, never as a copy of the
 // record made to say it, so none of the three judges the attempt's

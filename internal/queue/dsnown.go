@@ -231,9 +231,10 @@ func notTried(reply string) bool {
 // known here — and "not attempted" said of one that was would be false.
 func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 	reply, lead := r.LastReply, "not delivered yet: "
+	expired := false
 	if code, last, ok := splitExpired(reply); ok {
 		age, _, _ := strings.Cut(strings.TrimPrefix(reply, code+expiredText), lastReplyText)
-		reply, lead = last, code+expiredText+age+"; not delivered: "
+		reply, lead, expired = last, code+expiredText+age+"; not delivered: ", true
 	} else if kind == NotifyFailure {
 		lead = "not delivered: "
 	}
@@ -253,6 +254,42 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
 	case reply == stopReply:
 		return lead + "its last attempt was interrupted by a shutdown of this server"
+	case reply == "" && expired:
+		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
+	case reply == "":
+		// A delay notice made while its attempt runs (noticecommit.go):
+		// its job is under way, or waits in the attempt for a free
+		// connection of its destination; no host has said anything yet.
+		which := "an attempt"
+		if m.Attempts == 0 {
+			which = "its first attempt"
+		}
+		return lead + "no host" + dest + " has replied yet (" + which + " is under way, or waits for a free connection)"
+	case expiredUnsent(reply):
+		return lead + "the expiry ended its attempt" + strings.Replace(dest, " of ", " to ", 1) + " before the message was sent"
+	case reply == noResultReply:
+		return lead + "its last attempt ended with no result from delivery"
 	}
 	return lead + reply
+}
+
+// noHostReply: reply is one a DSN of kind quotes as no host's (and so
+// in words, notAttempted, with no Diagnostic-Code): umbra's note about
+// a recipient it did not try (notTried), no reply at all (a delay
+// notice made while its first attempt runs: rt31d F1), or an expiry
+// whose last reply is none or umbra's own words about its attempt —
+// the expiry's cut before anything was sent, a delivery that gave no
+// result (rt31d F2: "last reply: " empty, to an outside sender "last
+// reply: 451 4.0.0 delivery failed", a reply no host gave).
+func noHostReply(reply string, kind Notify) bool {
+	if kind == NotifySuccess {
+		return false
+	}
+	if notTried(reply) {
+		return true
+	}
+	if _, last, ok := splitExpired(reply); ok {
+		reply = last
+	}
+	return reply == "" || expiredUnsent(reply) || reply == noResultReply
 }

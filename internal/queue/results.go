@@ -119,6 +119,10 @@ func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
 	}
 }
 
+// noResultReply is the reply of a recipient the deliverer was given but
+// gave no result for: umbra's words, no host's (noHostReply).
+const noResultReply = "451 4.3.0 no result from delivery"
+
 // ownNote: reply, or the last reply an expiry's carries, is one of
 // umbra's own notes about a recipient it did not try (umbraNote) — a
 // DSN names no host for it (dsnReporter, shownReply), whatever host
@@ -203,6 +207,9 @@ type Result struct {
 	Owned  func(domain string) bool
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// entered: the queue its job's plan counted it into from submission
+	// (noteEntered): where noteResults moves it from.
+	entered string
 	// lastErr and lastHop: of a deadWait result, the destination's last
 	// error (which Reply carries) and the host whose reply it was
 	// (deadWaitReply).
@@ -398,7 +405,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			attemptedAny = true
 			// Umbra's own diagnostic: no host of this attempt is known,
 			// and the last attempt's host did not say it (dsnReporter).
-			m.Rcpts[i].NextHop, m.Rcpts[i].LastReply = "", "451 4.3.0 no result from delivery"
+			m.Rcpts[i].NextHop, m.Rcpts[i].LastReply = "", noResultReply
 		}
 	}
 	m.CrashCount = 0
@@ -446,7 +453,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			m.Attempts++
 		}
 		age := now.Sub(m.OrgArrived()) // the organisation's, not this server's (rt21d M3)
-		if age >= pol.MessageExpiration {
+		// The expiry rule of the claim and of a waiting job (expiryBinds):
+		// a message never tried here — no counted attempt, no host's
+		// reply kept, no notice — is not failed by an attempt that only
+		// waited for slots or that the stop cut; its pending recipients
+		// get their first attempt, as a message of one such recipient
+		// does (rt31d F2: one whose other recipient was relayed while it
+		// waited failed at the stop, "last reply: " with none).
+		unbound := (interrupted || onlyThrottled) && !expiryBinds(m, false)
+		if age >= pol.MessageExpiration && !unbound {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
@@ -459,7 +474,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				ev.Event("fail", m, rc, rc.LastReply)
 			}
 		} else {
-			if pol.DelayNotification > 0 && age >= pol.DelayNotification && !m.DelayNotified {
+			// Past the expiry unbound: no notice with a Will-Retry-Until
+			// gone by — its first attempt's end makes the failure.
+			if pol.DelayNotification > 0 && age >= pol.DelayNotification && age < pol.MessageExpiration && !m.DelayNotified {
 				m.DelayNotified, delayFlipped = true, true
 				delayed = q.delayOwedHere(m, pending, m.OrgArrived().Add(pol.DelayNotification))
 			}
@@ -480,7 +497,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// notice for what stays pending. Nor does a hold's recheck:
 			// a message held in a suspended queue gets its notice and
 			// its expiry on time too (sched24).
-			m.NextAttempt = q.noLaterThanDue(m, m.NextAttempt)
+			if !unbound || q.dueBy(m, false).After(now) {
+				m.NextAttempt = q.noLaterThanDue(m, m.NextAttempt)
+			}
 		}
 	}
 

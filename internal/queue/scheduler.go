@@ -602,6 +602,10 @@ type attempt struct {
 	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
+	// entered: the queue each recipient of a first attempt entered from
+	// submission when its job was planned (noteEntered), counted then
+	// in that queue's IN/MIN; its result moves it from there.
+	entered map[int]string
 
 	// throttledIn: the queue of the destination that held each of
 	// throttled back ("" for none named: the recipient's own).
@@ -1045,6 +1049,7 @@ func (q *Manager) start(ctx context.Context, m *Message, body Body) {
 	share := max(q.cfg.MaxActive/destShare, 1)
 	crowded := q.room() < share
 	var run []*job
+	q.noteEntered(a, jobs, now) // before any job of it can start and end (a.entered is complete's)
 	s.mu.Lock()
 	a.left = len(jobs)
 	for _, j := range jobs {
@@ -1740,6 +1745,9 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 	}
 	// Results are committed even when shutdown cut the attempt short:
 	// what the next hops accepted must not be sent again.
+	for k := range a.results {
+		a.results[k].entered = a.entered[a.results[k].Rcpt] // counted in there at the plan (noteEntered)
+	}
 	q.finish(m, body, rcpts, a.results, early, ctx.Err() != nil || a.stopped, leave)
 	q.mayPanic(panicEnded)
 	if len(a.heldBy) > 0 && ctx.Err() == nil {

@@ -341,6 +341,11 @@ type QueueStats struct {
 	// retry after a deferral (DisplayState "retry"); set by WaitingRetry,
 	// not by Queues, which reads the index alone.
 	Retry int
+	// Waiting counts, of the ByState[Active] messages, those whose jobs
+	// in this queue all wait for a slot of its destination (none runs
+	// here): "waiting", as queue list and message list show them
+	// (Store.QueueStats sets it from the scheduler's jobs).
+	Waiting int
 }
 
 // Queues summarises every queue from the queue index alone, without
