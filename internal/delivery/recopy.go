@@ -974,6 +974,17 @@ func (h Holders) Stale() []string {
 		}
 	}
 	if q, ok := h.Q.(OwedDiscards); ok {
+		// The holders of queued messages are read before the owed
+		// discards: a message that leaves between the two writes its
+		// discard in the commit that ends it, so the owed list read
+		// second has it (pruneHolderAddrs keeps the address).
+		held, heldErr := map[string]int(nil), error(nil)
+		hl, listsHeld := h.Q.(interface {
+			ShadowHolders() (map[string]int, error)
+		})
+		if listsHeld {
+			held, heldErr = hl.ShadowHolders()
+		}
 		if owed, err := q.OwedDiscardServers(); err == nil {
 			for _, n := range owed {
 				if h.R.sessionsRefused(n) && !slices.Contains(out, n) {
@@ -987,12 +998,8 @@ func (h Holders) Stale() []string {
 					out = append(out, n)
 				}
 			}
-			if hl, ok := h.Q.(interface {
-				ShadowHolders() (map[string]int, error)
-			}); ok {
-				if held, err := hl.ShadowHolders(); err == nil {
-					h.R.pruneHolderAddrs(owed, held)
-				}
+			if listsHeld && heldErr == nil {
+				h.R.pruneHolderAddrs(owed, held)
 			}
 		}
 	}

@@ -135,6 +135,10 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	if _, err := c.Shadow(pushID(st)); err != nil {
 		return 0, err
 	}
+	if err := d.answeredAsFormer(st, q, name, c.ShadowDB); err != nil {
+		c.Quit()
+		return 0, err
+	}
 	if c.ShadowVersion < 13 {
 		c.Quit()
 		return 0, smtp.ErrNoPush
@@ -161,4 +165,31 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	}
 	c.Quit()
 	return n, ctx.Err()
+}
+
+// errNotTheFormerHolder: the server at a former holder's recorded
+// address answered with another database than the one recorded for it.
+var errNotTheFormerHolder = errors.New("the server at that address is not the one the discards are owed to (another transport database): nothing handed")
+
+// answeredAsFormer checks, for a server the topology no longer lists as
+// a transport server (its discards pushed to a recorded address, which
+// may serve another server now), that the one answering has the
+// transport database recorded for it (queue ShadowHolderID). A discard
+// is for the holder it is owed to alone: the same copy id may name a
+// live copy on another server (a copy made again under its org id).
+func (d *Deliverer) answeredAsFormer(st *state, q any, name, db string) error {
+	if st.cfg.Topology != nil && st.cfg.Topology.Transport(name) {
+		return nil
+	}
+	h, ok := q.(interface {
+		ShadowHolderID(server string) (string, error)
+	})
+	if !ok {
+		return errNotTheFormerHolder
+	}
+	want, err := h.ShadowHolderID(name)
+	if err != nil || want == "" || want != db {
+		return errNotTheFormerHolder
+	}
+	return nil
 }
