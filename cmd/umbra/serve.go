@@ -770,7 +770,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// queries are refused here now; delivery owedpush.go).
 		go func() {
 			defer close(holdersDone)
-			gd.loop(runCtx, "owed discards", func() {
+			gd.loop(runCtx, "owed_discards", func() {
 				del.PushOwedWhileOff(runCtx, mgr, func() time.Duration { return current().Transport.ShadowHeartbeatTimeout.D() })
 			})
 		}()

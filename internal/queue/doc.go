@@ -1992,16 +1992,21 @@
 //     writes an id of its own, synced, into its copy's meta (restore_id)
 //     and into spool.restore/.restore-id before the rename
 //     (markRestoreIn), and Open installs spool.restore only when the two
-//     are the same and the database names no file in spool/ (ownStaging:
-//     a restored copy has every spooled body in its staging directory);
-//     else spool.restore is the unreplaced restore's, removed, and the
-//     live spool stays. The marker goes with the directory and is
+//     are the same (ownStaging, by the ids alone: a backup taken with
+//     SkipUnreadable keeps the names of damaged bodies that may still be
+//     in spool/; with no id on either side, an earlier release's restore,
+//     only when the database names no file in spool/ — a restored copy
+//     has every spooled body in its staging directory); else
+//     spool.restore is the unreplaced restore's, removed, and the live
+//     spool stays. The marker goes with the directory and is
 //     removed once it is in place (a crash before: the sweep (d)
 //     removes it from spool/), and the id leaves meta with the backup mark
 //     (restoreIdentity). A restore that finds the database in place so
 //     waiting for its spool.restore finishes that install first
 //     (finishKilledRestoreIn, under its side lock), before it removes a
-//     staging directory as a leftover. Restore checks the backup's
+//     staging directory as a leftover; one that staged nothing has its
+//     replaced spool directory moved aside under its recorded suffix
+//     first (finishKilledSpoolAsideIn), as its Open would. Restore checks the backup's
 //     checksums before it moves anything. A database made or restored by
 //     this Open that names no spool file does not sweep: the files it
 //     finds are the replaced database's, moved aside with it as

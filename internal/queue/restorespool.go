@@ -570,39 +570,34 @@ func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
 // ownStaging reports whether the staging spool directory beside the
 // database db (marked as restored, not started since) is the one the
 // restore that wrote db made: the restore id in db's meta equals the one
-// in the staging directory's marker (both missing: a restore of a
-// release before the marker), and no spool file db names is in the live
-// spool directory — a restore puts every body of its copy into its
-// staging directory, so a database whose bodies are in spool/ is not
-// waiting for a staging directory, and that spool is never moved aside.
+// in the staging directory's marker — by the ids alone, since a backup
+// taken with SkipUnreadable keeps the names of damaged bodies that may
+// still be in the live spool directory. Without an id on either side (a
+// restore of a release before the marker), it is the restore's when no
+// spool file db names is in the live spool directory: a restore puts
+// every body of its copy into its staging directory, so a database whose
+// bodies are in spool/ is not waiting for one, and that spool is never
+// moved aside.
 func ownStaging(db *bolt.DB, spool, staging string) bool {
 	var id []byte
-	uses := false
 	_ = db.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			id = bytes.Clone(meta.Get(keyRestoreID))
 		}
-		b := tx.Bucket(bucketSpoolFiles)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, _ []byte) error {
-			if _, err := os.Lstat(filepath.Join(spool, string(k))); err == nil {
-				uses = true
-				return errStopWalk
-			}
-			return nil
-		})
+		return nil
 	})
-	if uses {
-		return false
-	}
 	var marker []byte
 	if f, err := os.OpenFile(filepath.Join(staging, restoreIDMarker), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0); err == nil {
 		marker, _ = io.ReadAll(io.LimitReader(f, 65))
 		f.Close()
 	}
-	return bytes.Equal(id, marker)
+	if len(id) > 0 {
+		// The restore's own id in both: its staging spool, whatever
+		// names the database's kept references (SkipUnreadable) find in
+		// spool/.
+		return bytes.Equal(id, marker)
+	}
+	return len(marker) == 0 && !namesSpoolFileIn(db, spool)
 }
 
 // finishKilledRestoreIn is finishRestore's install step for db restore,
@@ -619,11 +614,12 @@ func ownStaging(db *bolt.DB, spool, staging string) bool {
 func finishKilledRestoreIn(held *os.File, path string) (err error) {
 	var st unix.Stat_t
 	staging := spoolDirName + restoreSpoolSuffix
-	if unix.Fstatat(int(held.Fd()), staging, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil
-	}
+	hasStaging := unix.Fstatat(int(held.Fd()), staging, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 	if st, err := statIn(held, path); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
 		return nil
+	}
+	if !hasStaging {
+		return finishKilledSpoolAsideIn(held, path)
 	}
 	own := false
 	func() {
@@ -645,6 +641,51 @@ func finishKilledRestoreIn(held *os.File, path string) (err error) {
 		return nil
 	}
 	return installRestoredSpoolAt(held, readAsideSuffix(heldPath(held, path)))
+}
+
+// finishKilledSpoolAsideIn finishes, for db restore, the last step of a
+// restore killed after its rename whose restored database names no spool
+// file (nothing was staged): the replaced database's spool directory is
+// moved aside with the suffix that restore gave the database it replaced
+// (spool.replaced-TIME beside queue.db.replaced-TIME), as the start would
+// (setSpoolAside). Without it, the restore now running would move that
+// spool aside under its own suffix, beside the killed restore's database,
+// which names none of its files. Only for a database marked as restored
+// with a restore id of this release, a recorded suffix, and a spool
+// directory with entries that database does not name.
+func finishKilledSpoolAsideIn(held *os.File, path string) (err error) {
+	suffix := readAsideSuffix(heldPath(held, path))
+	if suffix == "" || !dirHasEntriesAt(held, spoolDirName) {
+		return nil
+	}
+	fd := int(held.Fd())
+	var st unix.Stat_t
+	if unix.Fstatat(fd, spoolDirName+suffix, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		return nil // taken: left to the start, which picks a free name
+	}
+	pending := false
+	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { _ = recover() }() // a damaged database: not this step's to judge
+		db, err := bolt.Open(heldPath(held, path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_ = db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			pending = meta != nil && meta.Get(keyBackupOf) != nil && len(meta.Get(keyRestoreID)) > 0
+			return nil
+		})
+		pending = pending && !namesSpoolFileIn(db, heldPath(held, spoolDirName))
+	}()
+	if !pending {
+		return nil
+	}
+	if err := unix.Renameat(fd, spoolDirName, fd, spoolDirName+suffix); err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(held.Name(), spoolDirName), New: filepath.Join(held.Name(), spoolDirName+suffix), Err: err}
+	}
+	return unix.Fsync(fd)
 }
 
 // asideSuffixName, beside the database, holds the suffix a restore
@@ -812,14 +853,20 @@ func (s *Store) Leftovers() []string { return s.leftovers }
 // it there), not the replaced database's. A reference whose file is
 // missing (a body a backup could not read) does not count.
 func (s *Store) namesSpoolFiles() bool {
+	return namesSpoolFileIn(s.db, s.spoolDir)
+}
+
+// namesSpoolFileIn reports whether a spool file the database db names
+// is in the directory spool.
+func namesSpoolFileIn(db *bolt.DB, spool string) bool {
 	names := false
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpoolFiles)
 		if b == nil {
 			return nil
 		}
 		return b.ForEach(func(k, _ []byte) error {
-			if _, err := os.Lstat(filepath.Join(s.spoolDir, string(k))); err == nil {
+			if _, err := os.Lstat(filepath.Join(spool, string(k))); err == nil {
 				names = true
 				return errStopWalk
 			}
