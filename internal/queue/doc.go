@@ -1559,7 +1559,15 @@
 //     its retry does not wait: the attempt queues the deferred
 //     recipients' jobs again at their retry step while another job
 //     runs (siblingretry.go), writing nothing — a crash meanwhile is a
-//     crash of the attempt, as below. A crash between a job's commit
+//     crash of the attempt, as below. The end commits a recipient's
+//     first result unless the retry's deliverer answered for it (a
+//     retried job sent back unstarted leaves the host's first reply,
+//     TestQ3SiblingRetryNotStartedKeepsHostReply); and once a job of
+//     the attempt panicked, no retry and no job still waiting for its
+//     slot starts (the poison record keeps only the jobs' own commits:
+//     a relay left to the end would be sent again at a release;
+//     TestQ6NoSiblingRetryAfterAPanic,
+//     TestQ6PoisonedAttemptStartsNoWaitingJob). A crash between a job's commit
 //     and the end leaves the message Active with those recipients done
 //     and the rest pending as the attempt found them; Recover makes it
 //     Ready (3), and the next attempt tries the pending ones — none lost,

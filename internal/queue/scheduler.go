@@ -570,6 +570,10 @@ type job struct {
 	// noResult: a panic ended it before it reported (noResult): its
 	// report marks its recipients attempted with no result.
 	noResult bool
+	// retry: made by a sibling retry (siblingretry.go): what the
+	// deliverer answers for its recipients replaces their earlier
+	// results of the attempt (retriedLocked); nothing else does.
+	retry bool
 }
 
 // attempt is one message in the active set: its jobs run independently;
@@ -1412,6 +1416,20 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			done(nil)
 			return
 		}
+		if func() bool { // deferred unlock: a panic here leaves a.mu free for the recover's report
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.panicked != ""
+		}() {
+			// A job of its attempt panicked while this one waited for
+			// its destination's slot: the attempt goes to the poison
+			// queue, which keeps only what the jobs committed
+			// themselves (complete), so nothing new is sent for it — a
+			// relay left to the end's commit would stay pending there
+			// and go again at a release.
+			done(nil)
+			return
+		}
 		body, err := a.loadBody(q)
 		if err != nil {
 			done(nil)
@@ -1424,6 +1442,9 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		// results committed then (groupreport.go).
 		gctx := WithGroupReport(jctx, func(res []Result) {
 			a.mu.Lock()
+			if jb.retry {
+				a.retriedLocked(res)
+			}
 			a.known = append(a.known, res...)
 			a.mu.Unlock()
 			q.commitJob(ctx, a, res)
@@ -1435,10 +1456,14 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		func() { // deferred unlock: a panic here leaves a.mu free for the recover's report
 			a.mu.Lock()
 			defer a.mu.Unlock()
+			if jb.retry {
+				a.retriedLocked(res) // before res joins them: report appends it to a.results
+			}
 			a.known = append(a.known, res...)
 			a.attempted = append(a.attempted, jb.rcpts...)
 			if panicked != "" {
 				a.panicked = panicked
+				a.endSiblingRetries() // poisoned: no retry starts a delivery the poison record would not keep (siblingretry.go)
 			}
 		}()
 		done(res)
