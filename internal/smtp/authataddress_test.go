@@ -249,3 +249,48 @@ func TestSMTP8RevokedDuringBodyTraceFieldWithDataCheck(t *testing.T) {
 		t.Errorf("Internal %v, trace field:\n%s", m.Internal, head)
 	}
 }
+
+// SMTP-8: a session authenticated on its own connector whose address a
+// reload gave another connector with other credentials loses its
+// authentication silently at its next MAIL (the relay of its account is
+// gone), and may AUTH again on the same connection (go-smtp's completed
+// AUTH notwithstanding: authAgain), judged by that connector's
+// credentials, whose account then holds.
+func TestSMTP8AuthAgainAtConnectorAtAddress(t *testing.T) {
+	addr := freeAddr(t)
+	creds := credsFile(t)
+	h, _ := bcrypt.GenerateFromPassword([]byte("carolpw"), bcrypt.MinCost)
+	other := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(other, []byte("carol:"+string(h)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+`, addr, other)
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, narrowConf(addr, `"127.0.0.0/16"`, creds, sub))...)
+	d := dial(t, s, "127.0.0.176")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235") // \0alice\0secret
+	if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, sub)), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<alice@example.test>", "250")
+	d.cmd("RCPT TO:<x@remote.test>", "550 5.7.1")
+	d.cmd("RSET", "250")
+	d.cmd("AUTH PLAIN AGNhcm9sAGNhcm9scHc=", "235") // \0carol\0carolpw
+	d.cmd("MAIL FROM:<carol@example.test>", "250")
+	d.cmd("RCPT TO:<x@remote.test>", "250")
+	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhello\r\n.", "250")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if b := string(q.bodies[0]); !strings.Contains(b[:strings.Index(b, "\r\n\r\n")], "ESMTPA") {
+		t.Errorf("carol's message has no ESMTPA:\n%s", b[:strings.Index(b, "\r\n\r\n")])
+	}
+}

@@ -38,8 +38,8 @@
 //     keeps none where no connector takes the address, and where another
 //     does only that one's anonymous rights, and its authenticated ones
 //     where it would authenticate the account as the old one did
-//     (authsAt; none under its tls.required unmet or auth.required it
-//     would not meet) — relay included, in the transaction open at the
+//     (authsAt), or for an account it authenticated itself since (none
+//     under its tls.required unmet or auth.required it would not meet) — relay included, in the transaction open at the
 //     reload too; it is no transport server any more (serverNow,
 //     trustInForce) and its shadow session ends (421 4.7.0). Nor does it
 //     stay authenticated where no connector takes the address, or where

@@ -412,7 +412,9 @@ func (s *session) forgetShadowParams() {
 // its binding would get grants too (atAddress): none when no connector
 // would take it; another connector's anonymous rights alone where one
 // does — and its authenticated ones where that connector would
-// authenticate the session's account as its own did (authsAt): a
+// authenticate the session's account as its own did (authsAt), or for
+// an account it authenticated itself since (authConn judges AUTH; an
+// authentication it would not hold ended first: dropAuthOffAddress): a
 // certificate and a trust were judged by the connector it began on,
 // not by that one's client CA or trust —, none where that connector
 // requires TLS the session does not have, or AUTH it would not hold
@@ -442,7 +444,11 @@ func (s *session) refreshRights() {
 		perms = config.Permissions{}
 	case at != nc:
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
-		if s.authsAt(at) {
+		if s.user == "" || s.authsAt(at) {
+			// Unauthenticated (dropAuthOffAddress ended an authentication
+			// at would not hold), the session's authenticated rights are
+			// unused until an AUTH, which at judges now (authConn): kept,
+			// so that its account gets them as on a new connection.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
 		perms = p
