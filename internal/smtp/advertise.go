@@ -80,7 +80,7 @@ func (s *session) advertiseDigest() bool {
 // saslServerPossible: AUTH is offered in the session's present state and
 // a server account exists to log in with.
 func (s *session) saslServerPossible() bool {
-	c := s.inForce() // AUTH as the configuration in force offers it (authreload.go)
+	c := s.authConn() // AUTH as the connector in force at the session's address offers it (authreload.go)
 	if c == nil || c.creds == nil || len(c.cfg.Auth.Mechanisms) == 0 || !c.creds.HasServer() {
 		return false
 	}

@@ -15,11 +15,18 @@ import (
 // force at the moment it uses them, never those of the moment its
 // connection was opened: sessions can be kept open for hours.
 //
-//   - AUTH is judged against the connector of the session's name in the
-//     configuration in force (inForce): its credentials, mechanisms,
-//     allow_insecure and max_auth_failures; the AUTH throttle is
-//     server-wide already. A connector a reload removed or renamed
-//     authenticates nobody any more (replyAuthConnectorGone).
+//   - AUTH is judged against the connector in force that a new
+//     connection from the session's address on its binding would be
+//     given (authConn): its own (inForce) while that one takes the
+//     address, another one a reload gave the address to: its
+//     credentials, mechanisms and allow_insecure (EHLO offers its
+//     mechanisms: AuthMechanisms, authOffer); max_auth_failures is the
+//     session's own connector's; the AUTH throttle is server-wide
+//     already. A connector a reload removed or renamed authenticates
+//     nobody any more (replyAuthConnectorGone), nor does any where no
+//     connector in force takes the address (replyAuthNoConnectorAtAddress):
+//     454, no password checked. The account is judged from then on by the
+//     connector that took the AUTH (authBy, authJudge).
 //   - An authenticated session carries the stamp of its account as the
 //     credentials held it at AUTH (Credentials.stamp). At each MAIL and
 //     RCPT the account must still be so in the connector in force:
@@ -56,11 +63,18 @@ import (
 //     and it keeps only the anonymous rights the connector that takes
 //     its address now grants too — its authenticated ones where that
 //     connector would authenticate its account as its own did (authsAt)
-//     —, none when none does (refreshRights).
+//     —, none when none does (refreshRights). Its authentication ends
+//     without a 530 where the connector at its address would not hold
+//     it (dropAuthOffAddress: none takes the address, or the one that
+//     does offers no AUTH to it or does not hold the account as at
+//     AUTH), at its next MAIL or RCPT and at the end of the body.
 //   - At the end of the body the session's rights are those it has
-//     then (rt31b F2): data drops an authentication a reload revoked
-//     during the body before the message is judged (its trace field,
-//     origin, header firewall, shadow on receipt), and checkedRcpts
+//     then: data, once the body has been read, drops an authentication
+//     a reload revoked (or that the connector at its address would not
+//     hold) during the body and the servers' rights it took
+//     (lowerServer) before the message is judged (its trace field,
+//     written again, origin, header firewall, shadow on receipt,
+//     delayed acknowledgement), and checkedRcpts
 //     again before judging a recipient a check added — the transaction
 //     keeps the recipients it has and its reply.
 //   - The checks of the connector in force judge the session from its
@@ -83,6 +97,12 @@ var (
 	// connector a reload removed: it has no accounts any more.
 	replyAuthConnectorGone = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: this connection's receive connector was removed by a reload; connect again"}
+	// replyAuthNoConnectorAtAddress refuses AUTH on a session whose
+	// address no receive connector in force takes any more (a new
+	// connection from it would be refused): no password is checked
+	// against credentials that no longer serve it.
+	replyAuthNoConnectorAtAddress = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: no receive connector takes this connection's address since a reload; connect again"}
 	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
@@ -106,6 +126,79 @@ func (s *session) inForce() *connector {
 		return s.c
 	}
 	return set.byName[s.c.cfg.Name]
+}
+
+// authConn is the connector in force that judges an AUTH of the session
+// now: the one a new connection from its address on its binding would
+// be given (atAddress) — its own while that one still takes the
+// address, another one a reload gave the address to —, nil when none
+// would take it, or when a reload removed or renamed the session's own
+// connector (it authenticates nobody any more, as its authentication
+// was revoked with it: replyAuthConnectorGone). Before any reload, its
+// own.
+func (s *session) authConn() *connector {
+	set := s.srv.rights.Load()
+	if set == nil {
+		return s.c
+	}
+	nc := set.byName[s.c.cfg.Name]
+	if nc == nil {
+		return nil
+	}
+	return s.atAddress(set, nc)
+}
+
+// authJudge is the connector in force whose credentials judge the
+// session's authentication: the one of the name that judged its AUTH
+// (authBy), nil when a reload removed or renamed it.
+func (s *session) authJudge() *connector {
+	if s.authBy == "" || s.authBy == s.c.cfg.Name {
+		return s.inForce()
+	}
+	set := s.srv.rights.Load()
+	if set == nil {
+		return nil
+	}
+	return set.byName[s.authBy]
+}
+
+// dropAuthOffAddress ends, without a 530, an authentication that still
+// holds by its credentials (revocation: "") but that the connector in
+// force taking the session's address now would not hold: none
+// takes the address, or another connector does — one that offers no
+// AUTH to the session or whose credentials do not hold the account as
+// at AUTH (authsAt). A new connection from the address could not be
+// that account's, so the session is not either: its messages are not a
+// user's submission (origin, trace field, back pressure, shadow on
+// receipt, delayed acknowledgement), and it keeps the anonymous rights
+// refreshRights leaves it. Silent, as a narrowed session's other rights
+// are: its next MAIL and RCPT are judged by those rights alone. It may
+// AUTH again, judged by the connector at its address (authConn).
+// Reports whether it ended one.
+func (s *session) dropAuthOffAddress() bool {
+	if s.user == "" || s.revocation() != "" {
+		return false // none, or dropRevokedAuth's to end and tell
+	}
+	set := s.srv.rights.Load()
+	if set == nil {
+		return false
+	}
+	at := s.atAddress(set, set.byName[s.c.cfg.Name])
+	if at != nil && (at == s.authJudge() || s.authsAt(at)) {
+		return false
+	}
+	s.log.Info("authentication ended: the receive connector that takes the session's address now would not authenticate it; the session continues unauthenticated")
+	if s.logBeforeAuth != nil {
+		s.log = s.logBeforeAuth
+	}
+	s.user, s.serverAccount, s.authStamp, s.authBy = "", false, "", ""
+	s.authRevoked, s.revokeTold = true, true // may AUTH again; nothing owed (no 530)
+	if s.shadowServer != "" {
+		s.shadowRevoked = true
+		s.revokedWhy = "the receive connector that takes its address would not authenticate it"
+	}
+	s.server = s.server && s.serverNow()
+	return true
 }
 
 // inForceOrOwn is inForce, or the connector the session began on when a
@@ -165,7 +258,7 @@ func (s *session) revocation() string {
 	if s.user == "" {
 		return ""
 	}
-	cur := s.inForce()
+	cur := s.authJudge()
 	switch {
 	case cur == nil:
 		return "its receive connector was removed by a reload"
@@ -196,7 +289,7 @@ func (s *session) dropRevokedAuth() bool {
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth // its later lines name no user
 	}
-	s.user, s.serverAccount, s.authStamp, s.authRevoked = "", false, "", true
+	s.user, s.serverAccount, s.authStamp, s.authBy, s.authRevoked = "", false, "", "", true
 	if s.shadowServer != "" {
 		s.shadowRevoked = true // ended at its next verb (shadowStanding)
 	}

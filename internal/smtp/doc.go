@@ -38,15 +38,28 @@
 //     keeps none where no connector takes the address, and where another
 //     does only that one's anonymous rights, and its authenticated ones
 //     where it would authenticate the account as the old one did
-//     (authsAt; none under its tls.required unmet or auth.required it
-//     would not meet) — relay included, in the transaction open at the
+//     (authsAt), or for an account it authenticated itself since (none
+//     under its tls.required unmet or auth.required it would not meet) — relay included, in the transaction open at the
 //     reload too; it is no transport server any more (serverNow,
-//     trustInForce) and its shadow session ends (421 4.7.0).
+//     trustInForce) and its shadow session ends (421 4.7.0). Nor does it
+//     stay authenticated where no connector takes the address, or where
+//     the one that does would not authenticate its account as the old
+//     one did (dropAuthOffAddress): the authentication ends silently —
+//     its next MAIL and RCPT are judged by the anonymous rights left to
+//     it, no 530 — so its messages are no user's submission (origin,
+//     trace field ESMTP, back pressure, shadow on receipt, delayed
+//     acknowledgement); it may AUTH again, judged as below.
 //   - Authentication is judged by the configuration in force when it is
 //     used (authreload.go, rt28b F1): AUTH by the credentials,
-//     mechanisms, allow_insecure and max_auth_failures of the connector
-//     of the session's name now (a removed one: 454 4.7.0, nobody
-//     authenticates); allow_insecure is judged whatever TLS the
+//     mechanisms and allow_insecure of the connector in force a new
+//     connection from the session's address would be given (authConn:
+//     its own while it takes the address, another one a reload gave the
+//     address to) and the max_auth_failures of its own; where its own
+//     was removed or renamed, or none takes the address (narrowed away
+//     with no other taking it), EHLO offers no AUTH and AUTH is 454 4.7.0 before any
+//     password is checked — no guessing against credentials that no
+//     longer serve it; the account is then judged by the connector that
+//     took the AUTH (authBy); allow_insecure is judged whatever TLS the
 //     connection was opened with (authNeedsTLS): one opened without a
 //     TLS config cannot STARTTLS, so once a reload takes allow_insecure
 //     away its EHLO offers no AUTH and its AUTH is 538 5.7.11 "connect
@@ -55,9 +68,12 @@
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed the command is
 //     refused 530 5.7.0 and the session goes on unauthenticated — at
-//     the end of the body too: the message, and the recipients a check
-//     adds to it, are judged without an authentication revoked while it
-//     came (rt31b F2), its reply kept (the
+//     the end of the body too, after the body was read: the message
+//     (its trace field, written again without ESMTPA; its origin; the
+//     header firewall; shadow on receipt, delayed acknowledgement), and
+//     the recipients a check adds to it, are judged without an
+//     authentication revoked while it came, nor the servers' rights a
+//     reload took meanwhile (lowerServer), its reply kept (the
 //     WARN line names what revoked it: a reload, or the directory; a
 //     directory account is compared with the directory's own server
 //     flag, the topology's side being lowerServer's); it

@@ -91,6 +91,11 @@ type session struct {
 	// may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
+	// authBy is the name of the connector whose credentials judged the
+	// session's AUTH (authConn: its own, or the one a reload gave its
+	// address to); the account is judged by that connector in force
+	// (revocation). "" before any AUTH: its own.
+	authBy string
 	// authDirectory: the account is the directory's (its stamp says
 	// only that): it is asked again (accountstanding.go); authDirServer
 	// is the server flag the directory gave it at AUTH (its own, before
@@ -368,7 +373,7 @@ func (s *session) forgetAfterTLS() {
 	// The connector's trust only while the connector in force keeps it
 	// (serverNow): a reload that took it away is not undone by STARTTLS.
 	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.trustInForce(), "", ""
-	s.serverAccount, s.authStamp = false, ""
+	s.serverAccount, s.authStamp, s.authBy = false, "", ""
 	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server
@@ -407,7 +412,9 @@ func (s *session) forgetShadowParams() {
 // its binding would get grants too (atAddress): none when no connector
 // would take it; another connector's anonymous rights alone where one
 // does — and its authenticated ones where that connector would
-// authenticate the session's account as its own did (authsAt): a
+// authenticate the session's account as its own did (authsAt), or for
+// an account it authenticated itself since (authConn judges AUTH; an
+// authentication it would not hold ended first: dropAuthOffAddress): a
 // certificate and a trust were judged by the connector it began on,
 // not by that one's client CA or trust —, none where that connector
 // requires TLS the session does not have, or AUTH it would not hold
@@ -421,6 +428,7 @@ func (s *session) refreshRights() {
 	if set == nil {
 		return
 	}
+	s.dropAuthOffAddress()
 	nc := set.byName[s.c.cfg.Name]
 	if nc != nil && s.acceptedAsIs(set, nc) {
 		s.perms = nc.cfg.Permissions
@@ -436,7 +444,11 @@ func (s *session) refreshRights() {
 		perms = config.Permissions{}
 	case at != nc:
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
-		if s.authsAt(at) {
+		if s.user == "" || s.authsAt(at) {
+			// Unauthenticated (dropAuthOffAddress ended an authentication
+			// at would not hold), the session's authenticated rights are
+			// unused until an AUTH, which at judges now (authConn): kept,
+			// so that its account gets them as on a new connection.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
 		perms = p
@@ -563,24 +575,36 @@ func (s *session) has(right string) bool {
 	return s.server && slices.Contains(p.Servers, right)
 }
 
-// AuthMechanisms are the mechanisms the connector in force offers (none
-// when a reload removed it): go-smtp's EHLO reply lists them.
+// AuthMechanisms are the mechanisms the connector that would take the
+// session's address now offers (authConn): none when its own connector
+// was removed or renamed, or no connector in force would take the
+// address (its ranges narrowed away with no other taking it): go-smtp's
+// EHLO reply lists them.
 func (s *session) AuthMechanisms() []string {
-	if c := s.inForce(); c != nil {
+	if c := s.authConn(); c != nil {
 		return c.cfg.Auth.Mechanisms
 	}
 	return nil
 }
 
-// Auth starts an AUTH exchange, judged against the connector of the
-// session's name in the configuration in force (authreload.go): its
-// mechanisms and credentials at this moment, not those the connection
-// was opened with.
+// Auth starts an AUTH exchange, judged against the connector in force
+// that a new connection from the session's address would be given
+// (authConn, authreload.go): its own connector while that one takes the
+// address, another a reload gave the address to; none — refused 454 —
+// where its own was removed or renamed, or no connector in force takes
+// the address (a new connection would be refused: no password is
+// checked for it). Its mechanisms and
+// credentials at this moment, not those the connection was opened
+// with.
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	cur := s.inForce()
+	cur := s.authConn()
 	if cur == nil {
-		s.srv.refusals.log(s.log, "authentication refused", "connector_removed", replyAuthConnectorGone, s.ip)
-		return nil, replyAuthConnectorGone
+		if s.inForce() == nil {
+			s.srv.refusals.log(s.log, "authentication refused", "connector_removed", replyAuthConnectorGone, s.ip)
+			return nil, replyAuthConnectorGone
+		}
+		s.srv.refusals.log(s.log, "authentication refused", "no_connector_at_address", replyAuthNoConnectorAtAddress, s.ip)
+		return nil, replyAuthNoConnectorAtAddress
 	}
 	if err := s.authAllowed(cur, mech); err != nil {
 		return nil, err
@@ -665,7 +689,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		// ("carol ", "CAROL") are one user for rate limits and logs.
 		s.user, s.server = user, server || s.trustInForce()
 		s.serverAccount = server
-		s.authStamp = creds.stamp(user)
+		s.authStamp, s.authBy = creds.stamp(user), cur.cfg.Name
 		// An account of the directory is asked again at MAIL and RCPT
 		// (accountstanding.go): this AUTH is its first verdict.
 		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, dirServer, name
@@ -978,6 +1002,7 @@ func (s *session) data(r io.Reader) error {
 		// or RCPT is told (standing). A shadow copy is its primary's, as
 		// sent, and is judged at the shadow session's next verb.
 		s.dropRevokedAuth()
+		s.dropAuthOffAddress()
 	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
@@ -1022,6 +1047,25 @@ func (s *session) data(r io.Reader) error {
 			s.vc.releaseBody() // copied out: its buffer goes back to the pool (bodyscan.go)
 		}
 		sp = s.takeSpooled() // read by now (DATA: by the copy above)
+	}
+	if s.pendingCopyDB == "" && s.pendingBatch == 0 {
+		// The body has ended only now: a reload made while it came is
+		// judged here, as above for one made before DATA — the
+		// authentication it revoked, or that the connector now taking
+		// the session's address would not hold, and the servers' rights
+		// it took (lowerServer: its connector no longer takes the
+		// address) — before the trace field, the origin, the header
+		// firewall, shadow on receipt and delayed acknowledgement read
+		// them. The trace field is written again without ESMTPA.
+		dropped := s.dropRevokedAuth()
+		dropped = s.dropAuthOffAddress() || dropped
+		s.lowerServer()
+		if dropped {
+			if t := s.receivedHeader(id); t != trace {
+				buf = bytes.NewBuffer(append([]byte(t), buf.Bytes()[len(trace):]...))
+				trace = t
+			}
+		}
 	}
 	if !s.commit.CompareAndSwap(0, 1) {
 		// The server is closing the session and has told (or tells) the

@@ -764,13 +764,15 @@ func (v *verbConn) sayLast(lines ...string) error {
 var errInHandshake = errors.New("inside a TLS handshake: nothing written")
 
 // authOffer is what AUTH the connection is offered now: the mechanisms
-// and allow_insecure of the session's connector in force (a reload's,
-// authreload.go), before a session exists or when a reload removed the
-// connector those the connection was opened with (the session then
-// refuses AUTH itself: replyAuthConnectorGone).
+// and allow_insecure of the connector in force that takes the session's
+// address (authConn: its own, or another a reload gave the address to;
+// authreload.go), before a session exists or when no connector in force
+// takes the address those the connection was opened with (the session
+// then refuses AUTH itself, 454: replyAuthConnectorGone,
+// replyAuthNoConnectorAtAddress; its EHLO lists none, AuthMechanisms).
 func (v *verbConn) authOffer() (mechs []string, insecure bool) {
 	if s := v.sess(); s != nil {
-		if c := s.inForce(); c != nil {
+		if c := s.authConn(); c != nil {
 			return c.cfg.Auth.Mechanisms, c.cfg.Auth.AllowInsecure
 		}
 	}
