@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
 )
 
@@ -135,7 +136,7 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 	if _, err := c.Shadow(pushID(st)); err != nil {
 		return 0, err
 	}
-	if err := d.answeredAsFormer(st, q, name, c.ShadowDB); err != nil {
+	if err := d.answeredAsFormer(st, q, name, c.ShadowDB, c.ShadowName); err != nil {
 		c.Quit()
 		return 0, err
 	}
@@ -174,12 +175,17 @@ var errNotTheFormerHolder = errors.New("the server at that address is not the on
 // answeredAsFormer checks, for a server the topology no longer lists as
 // a transport server (its discards pushed to a recorded address, which
 // may serve another server now), that the one answering has the
-// transport database recorded for it (queue ShadowHolderID). A discard
-// is for the holder it is owed to alone: the same copy id may name a
-// live copy on another server (a copy made again under its org id).
-func (d *Deliverer) answeredAsFormer(st *state, q any, name, db string) error {
+// transport database recorded for it (queue ShadowHolderID), or states
+// the holder's own name (a restore gives the holder a new id while it
+// still holds the copies). A discard is for the holder it is owed to
+// alone: the same copy id may name a live copy on another server (a copy
+// made again under its org id), and such a server states its own name.
+func (d *Deliverer) answeredAsFormer(st *state, q any, name, db, stated string) error {
 	if st.cfg.Topology != nil && st.cfg.Topology.Transport(name) {
 		return nil
+	}
+	if stated != "" && mailaddr.NameKey(stated) == mailaddr.NameKey(name) {
+		return nil // the holder itself, whatever database it has now (a restore gives a new id)
 	}
 	h, ok := q.(interface {
 		ShadowHolderID(server string) (string, error)
