@@ -83,11 +83,26 @@ func errorText(err error) string {
 	if ee, ok := err.(*exitError); ok {
 		err = ee.err // a command's refusal: its error as it came (main.go)
 	}
+	var shown *configShownError
+	if errors.As(err, &shown) { // in the configuration's text form already (configText)
+		return shown.text
+	}
 	if isConfigError(err) { // a refused reload: its values quoted by the loader already
 		return configText(err.Error(), configErrorFiles(err)...)
 	}
 	return jsonsafe.TextBytesOnce(err.Error())
 }
+
+// configShownError is a configuration's refusal written by its text
+// rule already (configText: serve's refusal at its start): printed and
+// answered as it is — textSafe would double the backslash of a value's
+// \n quoted as Go quotes it, and configText is not applied twice.
+type configShownError struct{ text string }
+
+func (e *configShownError) Error() string { return e.text }
+
+// configShown is text, in the configuration's text form, as an error.
+func configShown(text string) error { return &configShownError{text} }
 
 func isConfigError(err error) bool {
 	var cf *checkFailure
