@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -427,7 +428,10 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 	// touches it (rt27c F3). Its lock is not probed here: the daemon
 	// this configuration runs holds it.
 	if cfg.Tracking.Enabled && cfg.Tracking.Path != "" {
-		if err := tracking.CheckPath(cfg.Tracking.Path, cfg.Tracking.MaxFiles); err != nil {
+		// A path under a file that is not a directory holds no file:
+		// the loader refused it at its line already (validatePaths: "…
+		// is not a directory (a regular file)"), said once (rt31c F5).
+		if err := tracking.CheckPath(cfg.Tracking.Path, cfg.Tracking.MaxFiles); err != nil && !errors.Is(err, syscall.ENOTDIR) {
 			at := []any{"tracking", "path"}
 			if !cfg.Written(at...) {
 				at = []any{"server", "data_dir"}

@@ -72,17 +72,37 @@ func durationSeconds(_ []string, a slog.Attr) slog.Attr {
 // errorText is err as the log, the status's reload error and every
 // other answer write it: a configuration's refusal by its text rule
 // (configText: a value the loader quoted as it is, escaped once), any
-// other error by jsonsafe.TextBytes. What it gives is in the text form
-// of every answer already, and is not escaped again.
+// other error by jsonsafe.TextBytesOnce — a raw byte that is not UTF-8
+// written \xNN, a \xNN already there left as it is, as standard error
+// shows it (textSafe): many errors name a value in the text form already
+// (queue.QuoteShown, a daemon's refusal, admin.APIError.Msg), and
+// TextBytes would double its backslash ("a\\xffb" in --json where
+// standard error says "a\xffb"). What it gives is in the text form of
+// every answer already, and is not escaped again.
 func errorText(err error) string {
 	if ee, ok := err.(*exitError); ok {
 		err = ee.err // a command's refusal: its error as it came (main.go)
 	}
+	var shown *configShownError
+	if errors.As(err, &shown) { // in the configuration's text form already (configText)
+		return shown.text
+	}
 	if isConfigError(err) { // a refused reload: its values quoted by the loader already
 		return configText(err.Error(), configErrorFiles(err)...)
 	}
-	return jsonsafe.TextBytes(err.Error())
+	return jsonsafe.TextBytesOnce(err.Error())
 }
+
+// configShownError is a configuration's refusal written by its text
+// rule already (configText: serve's refusal at its start): printed and
+// answered as it is — textSafe would double the backslash of a value's
+// \n quoted as Go quotes it, and configText is not applied twice.
+type configShownError struct{ text string }
+
+func (e *configShownError) Error() string { return e.text }
+
+// configShown is text, in the configuration's text form, as an error.
+func configShown(text string) error { return &configShownError{text} }
 
 func isConfigError(err error) bool {
 	var cf *checkFailure

@@ -37,8 +37,19 @@ func main() {
 	stdout.Flush()
 	if err != nil {
 		// The message by the CLI's rule for text (textSafe): a value
-		// it names reads apart from the text of its escape.
-		fmt.Fprintln(stderr, "umbra:", textSafe(err.Error()))
+		// it names reads apart from the text of its escape. A
+		// configuration's refusal by its own rule (configText, as
+		// config check prints it: errorText): a value it quotes as Go
+		// does is written as it is, its \n not doubled to \\n.
+		inner := err
+		if ee, ok := err.(*exitError); ok {
+			inner = ee.err
+		}
+		if isConfigError(inner) || errors.As(inner, new(*configShownError)) {
+			fmt.Fprintln(stderr, "umbra:", errorText(err))
+		} else {
+			fmt.Fprintln(stderr, "umbra:", textSafe(err.Error()))
+		}
 		stderr.Flush()
 		code := exitCode(err)
 		// With --json a refusal is JSON on standard output too (rt45

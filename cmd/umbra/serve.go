@@ -140,7 +140,7 @@ func newServeCmd() *cobra.Command {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				if isConfigError(err) { // its file name and values as config check shows them (configText)
-					err = errors.New(configText(err.Error(), configErrorFiles(err)...))
+					err = configShown(configText(err.Error(), configErrorFiles(err)...))
 				}
 				return &exitError{code: exitConfig, err: err}
 			}
@@ -155,7 +155,7 @@ func newServeCmd() *cobra.Command {
 					f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 					f.summary += "; it listens on an address in use"
 				}
-				return &exitError{code: exitConfig, err: errors.New(configText(fmt.Sprintf("%s\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary), cfg.File))}
+				return &exitError{code: exitConfig, err: configShown(configText(fmt.Sprintf("%s\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary), cfg.File))}
 			}
 			ctx, stop := signal.NotifyContext(withStartMark(context.Background(), mark), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -130,6 +130,13 @@
 //   - A derived default is built from valid values only, so one bad value
 //     is one error at the operator's line (rt22 F3), and the postmaster
 //     (taken from anyone) is always inside the organisation.
+//   - An Error is one line. A value of the setting it is placed at that
+//     holds a control character (a path with a newline) is quoted as Go
+//     quotes a value wherever the message names it, as written or
+//     resolved (shownValue; a path derived from it too), and any line
+//     break left in a message is written \n (oneLine): a configured path
+//     cannot forge a line of config check's output, nor split one of its
+//     --json errors into several.
 //
 // The package imports no other umbra package but the leaf utilities mailaddr and filelimit.
 package config

@@ -36,10 +36,23 @@ func (e *Error) Error() string {
 	if file == "" {
 		file = "<embedded>"
 	}
+	msg := oneLine(e.Msg)
 	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", file, e.Line, e.Msg)
+		return fmt.Sprintf("%s:%d: %s", file, e.Line, msg)
 	}
-	return fmt.Sprintf("%s: %s", file, e.Msg)
+	return fmt.Sprintf("%s: %s", file, msg)
+}
+
+// oneLine is msg with a line break it holds written as Go's escape (\n,
+// \r, \v, \f): an error is one line (Errors joins them with newlines,
+// config check --json lists them one an entry), whatever value a check
+// named raw — a value of the setting it is placed at is quoted already
+// (shownValue); this is the net under every other.
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\n\r\v\f") {
+		return msg
+	}
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\v", `\v`, "\f", `\f`).Replace(msg)
 }
 
 // Errors is every problem found in one file, in line order.
@@ -375,7 +388,7 @@ func violations(file string, doc *yaml.Node, vs []violation) error {
 	}
 	var errs Errors
 	for _, v := range vs {
-		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: v.msg})
+		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: shownValue(file, doc, v.path, v.msg)})
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
@@ -690,5 +703,40 @@ func (c *Config) Written(path ...any) bool {
 // keys and list indexes) in this configuration's file: for checks made
 // outside this package (against the topology, by routing's rules).
 func (c *Config) ErrorAt(msg string, path ...any) *Error {
-	return &Error{File: c.File, Line: lineOf(c.doc, path), Msg: msg}
+	return &Error{File: c.File, Line: lineOf(c.doc, path), Msg: shownValue(c.File, c.doc, path, msg)}
 }
+
+// shownValue is msg with the value of the setting at path, where it
+// holds a control character (a path with a newline in it), quoted as Go
+// quotes a value (strconv.Quote: a newline \n, ESC \x1b) wherever msg
+// names it, as written or as resolved against the file's directory (and
+// so a path derived from it, data_dir's admin.sock, too): the
+// configuration's text rule for every value an error names
+// (TestOPS3ConfigErrorShowsAControlCharacterOnce), which config check,
+// serve and a reload's log line keep as it is. Written raw, a path's
+// newline forged a line of its own ("hub.yaml: ok (…)") and split one
+// error of config check --json into several.
+func shownValue(file string, doc *yaml.Node, path []any, msg string) string {
+	n, _ := nodeAt(doc, path)
+	if n == nil || n.Kind != yaml.ScalarNode || !strings.ContainsFunc(n.Value, isControlChar) {
+		return msg
+	}
+	v := n.Value
+	var forms []string
+	if !filepath.IsAbs(v) && file != "" {
+		if abs, err := filepath.Abs(file); err == nil {
+			forms = append(forms, filepath.Join(filepath.Dir(abs), v))
+		}
+		forms = append(forms, filepath.Join(filepath.Dir(file), v))
+	}
+	forms = append(forms, filepath.Clean(v), v)
+	for _, f := range forms {
+		if strings.Contains(msg, f) {
+			return strings.ReplaceAll(msg, f, strconv.Quote(f))
+		}
+	}
+	return msg
+}
+
+// isControlChar reports whether r is a C0 control character or DEL.
+func isControlChar(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -127,3 +127,43 @@ func AppendTextBytes(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// TextBytesOnce is s with each byte that is not part of valid UTF-8
+// written as the text \xNN, and a run of backslashes right before such
+// a byte doubled (an odd run ends in the byte), as the CLI shows an
+// error on standard error; a \xNN already in s is left as it is. It is
+// for a text that may be in the text form already (an error naming a
+// value by queue.QuoteShown, a daemon's refusal written by TextBytes):
+// unlike TextBytes it is idempotent, so such a name is escaped once,
+// never "a\\xffb" for "a\xffb".
+func TextBytesOnce(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); {
+		if s[i] == '\\' {
+			end := i
+			for end < len(s) && s[end] == '\\' {
+				end++
+			}
+			b = append(b, s[i:end]...)
+			if end < len(s) {
+				if r, n := utf8.DecodeRuneInString(s[end:]); r == utf8.RuneError && n <= 1 {
+					b = append(b, s[i:end]...)
+				}
+			}
+			i = end
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+			i++
+			continue
+		}
+		b = append(b, s[i:i+n]...)
+		i += n
+	}
+	return string(b)
+}

@@ -30,8 +30,12 @@
 //     this server makes shadow copies the commit that queues the message
 //     marks it held by this server only (Message.EntersAlone), and the
 //     holders' pass copies it to a shadow server.
-//   - A file is one submission. Its key (path, inode, size, modification
-//     and change times: one drop of one file) is stored with the message
+//   - A file is one submission. Its key (path, inode, size and
+//     modification time: one drop of one file; not its change time, which
+//     a chmod or chown of the unmarked file changes, nor its device, which
+//     a remounted network file system may change — fileKey; a key an
+//     earlier release stored with them is still found, earlierFileKey) is
+//     stored with the message
 //     in the commit that queues it (queue.Manager.SubmitKeyed). A crash
 //     before that commit leaves NAME.eml and nothing queued: it is
 //     submitted at the next scan (never lost). A crash after the commit
@@ -43,6 +47,13 @@
 //     from the directory): a file whose rename to .queued fails (a
 //     read-only pickup directory, a move that hangs) and lingers past
 //     message_expiration is still found submitted, never sent twice.
+//     Only the directory a watcher uses says a file is gone (dirInUse:
+//     it holds the lock file, .umbra-pickup.lock): a pickup directory
+//     that is a mount point stays there, empty, while its file system is
+//     unmounted, and says nothing gone, so no key or end is pruned and
+//     the files back at the remount are not submitted again (a server
+//     started while it is unmounted makes the lock file on the mount
+//     point: that pruning cannot tell).
 //     A crash after the
 //     rename leaves the .queued file, which the next start re-attaches
 //     to its message by id — only when the database holds that id as
@@ -67,7 +78,8 @@
 //     same question when its wait for a message ends, before it removes
 //     the file: a message that left without being handed on (set aside
 //     as damaged, dropped so) has its file submitted again. Two drops of the same content are two files
-//     (new inode or change time): two messages, as two SMTP submissions.
+//     (a new inode, or a new modification time for one rewritten in
+//     place): two messages, as two SMTP submissions.
 //   - Identity: the Message-ID is recorded (tracking finds the message by
 //     it), and the message gets a fresh organisation message id. A file
 //     is not a transport server of the organisation, so every X-Umbra-

@@ -22,6 +22,11 @@ import (
 // fake clock.
 func TestSR12LingeringPickupFileNotSubmittedTwice(t *testing.T) {
 	dir := t.TempDir()
+	release, err := Lock(dir) // as serve does: the lock file marks the directory in use (dirInUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -286,7 +286,15 @@ func (w *Watcher) handleRecovered(ctx context.Context, path string) {
 }
 
 func (w *Watcher) handle(ctx context.Context, path string) {
-	if fi, err := os.Lstat(path); err == nil && w.spools(fi.Size()) { // stream.go: not read into memory
+	fi, err := os.Lstat(path)
+	if err == nil {
+		if prev, ok := w.submittedBefore(path, fi); ok { // a drop an earlier release submitted, left unmarked
+			w.submitted(ctx, path, prev, prev, true, &queue.Message{})
+			w.succeeded(path)
+			return
+		}
+	}
+	if err == nil && w.spools(fi.Size()) { // stream.go: not read into memory
 		err := w.handleSpooled(ctx, path)
 		switch {
 		case err == nil || errors.Is(err, os.ErrNotExist):
@@ -382,17 +390,53 @@ func (w *Watcher) forgetGone(files []string) {
 	}
 }
 
-// fileKey names one drop of a file: its path, inode and times. A crash
-// after the submission leaves the very same file (same key), so it is
-// not queued twice; a new drop of the same content is a new file (new
-// inode or change time), so it is a new message.
+// fileKey names one drop of a file: its path, inode, size and
+// modification time. A crash after the submission leaves the very same
+// file (same key), so it is not queued twice; a new drop of the same
+// content under the same name is a new file (written and renamed in: a
+// new inode; rewritten in place: a new modification time), so it is a
+// new message. Neither the change time nor the device is in it: a chmod
+// or chown of an unmarked file (an operator fixing its permissions)
+// changes only its ctime, and a network or removable file system
+// remounted may get another device number; the same drop either way,
+// which a key with them took for a new one and submitted again. (The
+// path names the directory, which holds one file system at a time.)
 func fileKey(path string, fi os.FileInfo) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		fmt.Fprintf(h, "\x00ino\x00%d", st.Ino)
+	}
+	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// earlierFileKey is the key an earlier release gave the same drop (with
+// the file's device and change time). A file it submitted and left
+// unmarked is found by it (submittedBefore), and its key, stored so,
+// is kept while the file lingers (KeyFileGone).
+func earlierFileKey(path string, fi os.FileInfo) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		fmt.Fprintf(h, "\x00%d\x00%d\x00%d.%d", st.Dev, st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
 	}
 	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// keyLookup is the queue's look at a submission key that stores nothing
+// (queue.Manager.SubmittedKey).
+type keyLookup interface {
+	SubmittedKey(key string) (queue.ID, bool)
+}
+
+// submittedBefore reports whether the file was submitted under the
+// earlier key rule (earlierFileKey), and as which message.
+func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) {
+	kl, ok := w.cfg.Queue.(keyLookup)
+	if !ok {
+		return 0, false
+	}
+	return kl.SubmittedKey(earlierFileKey(path, fi))
 }
 
 func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, body []byte) error {
@@ -566,13 +610,14 @@ func readLimited(path string, max int64) ([]byte, os.FileInfo, error) {
 // QueuedFileGone returns the test the queue's pruner asks before it
 // forgets a pickup message's recorded end (queue.ManagerConfig
 // PickupFileGone): whether dir holds no NAME.<id>.queued file for the
-// message submitted as name (NAME.eml). Only a directory that is there
-// and answers "no such file" says gone; a directory not there (an
-// unmounted file system) or one that cannot be read keeps the end, so
-// that the file, when it comes back, goes and is not submitted again.
+// message submitted as name (NAME.eml). Only the directory a watcher
+// uses (dirInUse) answering "no such file" says gone; a directory not
+// there, one that cannot be read, or an unmounted file system's mount
+// point keeps the end, so that the file, when it comes back, goes and
+// is not submitted again.
 func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
 	return func(id queue.ID, name string) bool {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if !dirInUse(dir) {
 			return false
 		}
 		_, err := os.Lstat(filepath.Join(dir, strings.TrimSuffix(name, ".eml")+"."+id.String()+".queued"))
@@ -583,15 +628,16 @@ func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
 // KeyFileGone returns the test the queue's pruner asks before it
 // forgets a pickup submission's key (queue.ManagerConfig PickupKeyGone):
 // whether dir holds no file name that is the drop submitted under key
-// (fileKey: the same path, inode, size and times). An unmarked NAME.eml
-// whose rename to .queued failed keeps its key however long it stays,
-// so that no scan submits it twice; a file of that name dropped since is
-// another drop (another key): the old key may go. Only a directory that
-// is there says gone; one not there (an unmounted file system) or that
-// cannot be read keeps the key, as QueuedFileGone keeps an end.
+// (fileKey, or earlierFileKey for a key stored by an earlier release).
+// An unmarked NAME.eml whose rename to .queued failed keeps its key
+// however long it stays, so that no scan submits it twice; a file of
+// that name dropped since is another drop (another key): the old key
+// may go. Only the directory a watcher uses (dirInUse) says gone; one
+// not there, that cannot be read, or an unmounted file system's mount
+// point keeps the key, as QueuedFileGone keeps an end.
 func KeyFileGone(dir string) func(name, key string) bool {
 	return func(name, key string) bool {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if !dirInUse(dir) {
 			return false
 		}
 		path := filepath.Join(dir, name)
@@ -599,6 +645,26 @@ func KeyFileGone(dir string) func(name, key string) bool {
 		if err != nil {
 			return errors.Is(err, fs.ErrNotExist)
 		}
-		return fileKey(path, fi) != key
+		return fileKey(path, fi) != key && earlierFileKey(path, fi) != key
 	}
+}
+
+// dirInUse reports whether dir is the pickup directory a watcher used:
+// a directory holding the lock file Lock makes in it (a regular file,
+// left there when the server stops). A pickup directory that is a mount
+// point stays there while its file system is unmounted (an NFS mount
+// stopped, an operator's umount), empty: every file would look gone,
+// its key and end pruned, and the same drops, back at the remount,
+// submitted a second time. The mount point holds no lock file (it is
+// on the mounted file system), so nothing is said gone there. (Not the
+// device number: a bind mount has its source's, and a remounted network
+// file system may get another.) A server started while its pickup file
+// system is not mounted makes the lock file on the mount point: its
+// pruning then cannot tell, the one gap left.
+func dirInUse(dir string) bool {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(dir, lockFileName))
+	return err == nil && fi.Mode().IsRegular()
 }

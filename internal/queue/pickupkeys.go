@@ -7,7 +7,7 @@ import (
 )
 
 // A pickup file is one submission: its key (package pickup: the file's
-// path, inode, size and times) is stored with the message in the commit
+// path, inode, size and modification time) is stored with the message in the commit
 // that queues it (Manager.SubmitKeyed), so that the same file offered
 // again — a crash, a failed rename to NAME.<id>.queued — queues
 // nothing. The key was pruned after message_expiration like every other;
@@ -145,4 +145,17 @@ func (q *Manager) stepPickupKeyPrune() {
 		default: // an earlier finding not taken yet: these are looked for again in a later round
 		}
 	}()
+}
+
+// SubmittedKey returns the message a keyed submission made, if key was
+// submitted before (Manager.SubmitKeyed), and stores nothing: package
+// pickup asks it for the key a file had under an earlier key rule, so
+// that a file left unmarked across an upgrade (its rename to .queued
+// failed, a crash before it) is found submitted, never queued twice.
+func (q *Manager) SubmittedKey(key string) (id ID, ok bool) {
+	_ = q.store.View(func(tx *Tx) error {
+		id, ok = tx.SubmitKey(key)
+		return nil
+	})
+	return id, ok
 }
