@@ -440,8 +440,13 @@ func (s *session) refreshRights() {
 	}
 	at := s.atAddress(set, nc)
 	switch {
-	case at == nil, at != nc && at.cfg.TLS.Required && !s.tlsActive(), at != nc && at.cfg.Auth.Required && !s.authsAt(at):
+	case at == nil, at != nc && at.cfg.TLS.Required && !s.tlsActive():
 		perms = config.Permissions{}
+	case at != nc && at.cfg.Auth.Required && !s.authsAt(at):
+		// No anonymous right where at requires AUTH; the authenticated
+		// ones both grant wait for an AUTH at judges (authConn), as on a
+		// new connection.
+		perms = config.Permissions{Authenticated: bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)}
 	case at != nc:
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
 		if s.user == "" || s.authsAt(at) {
