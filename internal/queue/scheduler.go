@@ -1430,6 +1430,12 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			done(nil)
 			return
 		}
+		if jb.retry && q.expiredBy(a.m, q.clk.Now()) {
+			// A sibling retry whose expiry came while it waited for its
+			// slot: as at its firing, the end fails it with the first reply.
+			done(nil)
+			return
+		}
 		body, err := a.loadBody(q)
 		if err != nil {
 			done(nil)
