@@ -193,15 +193,22 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 	}
 }
 
-// noteEntered counts, at the plan of a's jobs, each recipient still in
-// submission (its first attempt: no queue named before its results do)
-// into the queue of the job that runs or waits for it, and out of
-// submission — where queue list and message list show it from then on
+// noteEntered counts, at the plan of a's jobs, each recipient of a first
+// attempt (firstAttempt: every pending one still in submission, no queue
+// named before its results do) into the queue of the job that runs or
+// waits for it, and out of submission — where queue list and message list show it from then on
 // (firstAttemptsIn) — and notes it in a.entered, so that its result
 // moves it from there, counted once (rt31d F3: IN/MIN left the first
 // attempts out, rising only at the first deferral).
 func (q *Manager) noteEntered(a *attempt, jobs []Job, now time.Time) {
 	m := a.m
+	if !firstAttempt(m) {
+		// Listed where its record names each recipient (firstAttemptsOf
+		// moves a first attempt alone): one still in submission beside
+		// one a result named a queue stays in submission until its own
+		// result moves it (noteResults), as queue list counts it.
+		return
+	}
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
 	for _, j := range jobs {
@@ -436,6 +443,29 @@ func firstAttemptsOf(tx *Tx, jobs map[ID]*jobView) firstAttempts {
 	return fa
 }
 
+// waitingIn counts, of the messages the index holds Active in queue
+// name, those in their attempt that wait there (jobView.waitsIn): queue
+// list's "waiting" and the gauges' state "waiting" (QueueStats.Waiting),
+// one count for both.
+func waitingIn(tx *Tx, name string, jobs map[ID]*jobView) int {
+	n := 0
+	for id, j := range jobs {
+		if v := tx.qidx.Get(queueKey(name, id)); len(v) != 1 || State(v[0]) != Active {
+			continue
+		}
+		if j.waitsIn(name, func() *Message {
+			m, err := tx.Get(id)
+			if err != nil {
+				return nil
+			}
+			return m
+		}) {
+			n++
+		}
+	}
+	return n
+}
+
 // QueueStats is the queues' summary for the queue gauges (Tx.Queues,
 // with Retry as WaitingRetry gives it: exact, every Ready record's
 // retry fields read), each message in its first attempt counted as queue list
@@ -463,13 +493,7 @@ func (s *Store) QueueStats(q *Manager) ([]QueueStats, error) {
 			// counts it (Queues; rt31d F3: the gauge said 4 active where
 			// the list said 1 active, 3 waiting).
 			if qs[i].ByState[Active] > 0 {
-				for id, j := range jobs {
-					if j.waitQueues[qs[i].Name] && !j.runQueues[qs[i].Name] {
-						if v := tx.qidx.Get(queueKey(qs[i].Name, id)); len(v) == 1 && State(v[0]) == Active {
-							qs[i].Waiting++
-						}
-					}
-				}
+				qs[i].Waiting = waitingIn(tx, qs[i].Name, jobs)
 			}
 		}
 		at := map[string]int{}
@@ -563,12 +587,10 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			// A message in its attempt whose jobs here all wait for a
 			// slot of the destination (none runs here) is "waiting"
 			// here, as its recipients here show (StateView).
-			for id, j := range jobs {
-				if j.waitQueues[st.Name] && !j.runQueues[st.Name] && qi.ByState[Active.String()] > 0 {
-					if v := tx.qidx.Get(queueKey(st.Name, id)); len(v) == 1 && State(v[0]) == Active {
-						qi.ByState[Active.String()]--
-						qi.ByState["waiting"]++
-					}
+			if qi.ByState[Active.String()] > 0 {
+				if n := waitingIn(tx, st.Name, jobs); n > 0 {
+					qi.ByState[Active.String()] -= n
+					qi.ByState["waiting"] += n
 				}
 			}
 			if qi.ByState[Active.String()] == 0 {

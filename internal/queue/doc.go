@@ -134,7 +134,14 @@
 // first attempt, then the queue delivery reported for each pending
 // recipient ("mx:example.org", "smarthost:to-edge", "mailbox:DB01",
 // "unreachable"), or "poison". Queue statistics are read from the index
-// keys alone. The scheduler reads
+// keys alone, with what the scheduler holds of the messages in their
+// attempt: a first attempt counted in its jobs' queues instead of
+// submission (firstAttemptsOf), and an Active message "waiting" in a
+// queue where no job of it runs and its jobs — of that queue, or, for
+// recipients its record names in another queue than their jobs'
+// (unreachable after a retry, a redirect, a taken-over copy), the jobs
+// of every one of them there — only wait for a slot (jobView.waitsIn):
+// queue list, the gauges and message list agree. The scheduler reads
 // only the schedule's due prefix and the active index, so memory and work
 // are bounded by the active set (MaxActive), never by the queue size; no
 // goroutine exists per queued message, only per running attempt.

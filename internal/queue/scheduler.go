@@ -798,6 +798,41 @@ func (v *jobView) queues() []string {
 	return out
 }
 
+// waitsIn says whether the message of v, whose record the index holds
+// Active in queue name, waits there rather than being active: no job of
+// it runs on a destination of name, and either a job of it waits for a
+// slot of one, or — its jobs in other queues than the one its record
+// names: retried out of unreachable once a connector serves it,
+// redirected, a taken-over copy in its primary's shadow queue — every
+// recipient it has pending in name is in a job that waits for a slot
+// (rt31e F1: five retried out of unreachable, one running, four
+// waiting for the destination's one slot, were counted 5 active there
+// where message list showed 1 active, 4 waiting). record reads its
+// stored record (nil: none), only when the jobs' queues do not answer.
+func (v *jobView) waitsIn(name string, record func() *Message) bool {
+	if v.runQueues[name] {
+		return false
+	}
+	if v.waitQueues[name] {
+		return true
+	}
+	m := record()
+	if m == nil || m.State != Active || firstAttempt(m) {
+		return false // a first attempt is counted in its jobs' queues (firstAttemptsOf)
+	}
+	n := 0
+	for i := range m.Rcpts {
+		if r := &m.Rcpts[i]; r.Status.Done() || waitsIn(r) != name {
+			continue
+		}
+		if !slices.Contains(v.waitRcpts, i) {
+			return false // runs, or its job ended: the attempt is active here
+		}
+		n++
+	}
+	return n > 0
+}
+
 // jobViews is the jobView of every message with a job waiting for a
 // slot of, or running on, a mail destination (a client's task
 // destination is not mail's: tasks.go), in one walk of the
