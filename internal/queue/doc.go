@@ -2022,9 +2022,20 @@
 //     staging directory as a leftover; one that staged nothing has its
 //     replaced spool directory moved aside under its recorded suffix
 //     first (finishKilledSpoolAsideIn), as its Open would. Restore checks the backup's
-//     checksums before it moves anything. A database made or restored by
-//     this Open that names no spool file does not sweep: the files it
-//     finds are the replaced database's, moved aside with it as
+//     checksums before it moves anything. Whether a restored database
+//     owns spool/ is decided by what its restore recorded beside
+//     restore_id (restore_staged, markRestoreIn; restoreStaged), never
+//     by the names its records keep: one that staged nothing never owns
+//     it — a SkipUnreadable backup keeps the reference of a damaged body
+//     whose file may still be in the replaced spool —, so Open and
+//     finishKilledSpoolAsideIn move that spool aside whatever it names;
+//     one that staged owns it once spool.restore is in place (before it,
+//     ownStaging installs it). The suffix file alone tells nothing: a
+//     restore killed after spool-installed leaves it too, with spool/
+//     its own. Only a database with no restore id (new, or restored by
+//     an earlier release) is judged by the names. A database made or
+//     restored by this Open that does not own spool/ does not sweep it:
+//     the files it finds are the replaced database's, moved aside with it as
 //     spool.replaced-TIME — the replaced database's own suffix: Restore
 //     writes it, synced, to path.restore-suffix before its rename, and
 //     the Open that finishes a restore killed after the rename moves the

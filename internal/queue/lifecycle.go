@@ -570,6 +570,9 @@ func restoreIdentity(meta *bolt.Bucket) (string, error) {
 	if err := meta.Delete(keyRestoreID); err != nil { // its restore is finished (restorespool.go)
 		return "", err
 	}
+	if err := meta.Delete(keyRestoreStaged); err != nil {
+		return "", err
+	}
 	return string(from), meta.Delete(keyBackupOf)
 }
 

@@ -516,13 +516,25 @@ const restoreIDMarker = ".restore-id"
 // rename are never taken for its own, whatever an earlier restore left.
 // The marker goes to the spool directory with the staging one and is
 // removed there once it is in place (a crash before: the first start's
-// sweep removes it, no record names it).
+// sweep removes it, no record names it). Beside the id the copy records
+// whether the restore staged a spool directory (keyRestoreStaged): one
+// that staged nothing never owns the spool directory in place, whatever
+// names its records keep (restoreStaged).
 func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
 	id := hex.EncodeToString(b[:])
+	// The staging directory is made with the first body respooled
+	// (respoolInline), before this: it exists when something was staged.
+	staged := []byte("0")
+	var sst unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), filepath.Base(staging), &sst, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		staged = []byte("1")
+	} else if !errors.Is(err, unix.ENOENT) {
+		return &fs.PathError{Op: "stat", Path: staging, Err: err}
+	}
 	db, err := openOwnBoltIn(dir, copyPath, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
 	if err != nil {
@@ -531,6 +543,9 @@ func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
+			return err
+		}
+		if err := meta.Put(keyRestoreStaged, staged); err != nil {
 			return err
 		}
 		return meta.Put(keyRestoreID, []byte(id))
@@ -565,6 +580,47 @@ func markRestoreIn(dir *os.File, copyPath, staging string, noSync bool) error {
 		err = unix.Fsync(sfd)
 	}
 	return err
+}
+
+// restoreStaged reads what the restore that wrote the database db
+// recorded (markRestoreIn): recorded is true for a database still marked
+// as restored (not started since) that carries a restore id and the
+// record beside it; staged whether that restore staged a spool
+// directory. A restore that staged nothing never owns the spool
+// directory in place: its files are the replaced database's, also when
+// the restored records keep the name of one of them (a backup taken
+// with SkipUnreadable keeps the reference of a body it could not read,
+// whose damaged file may still be in spool/). A restore that staged
+// one owns spool/ once that is put in place (finishRestore installs it
+// first when it is still waiting). Without the record (a database never
+// restored, or restored by a release before it) the spool files it
+// names decide (ownsSpoolIn).
+func restoreStaged(db *bolt.DB) (staged, recorded bool) {
+	_ = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyBackupOf) == nil || len(meta.Get(keyRestoreID)) == 0 {
+			return nil
+		}
+		switch string(meta.Get(keyRestoreStaged)) {
+		case "1":
+			staged, recorded = true, true
+		case "0":
+			recorded = true
+		}
+		return nil
+	})
+	return staged, recorded
+}
+
+// ownsSpoolIn reports whether the spool directory spool is the database
+// db's own: by what its restore recorded when it has the record
+// (restoreStaged), else by whether a spool file it names is there
+// (namesSpoolFileIn).
+func ownsSpoolIn(db *bolt.DB, spool string) bool {
+	if staged, recorded := restoreStaged(db); recorded {
+		return staged
+	}
+	return namesSpoolFileIn(db, spool)
 }
 
 // ownStaging reports whether the staging spool directory beside the
@@ -652,7 +708,10 @@ func finishKilledRestoreIn(held *os.File, path string) (err error) {
 // spool aside under its own suffix, beside the killed restore's database,
 // which names none of its files. Only for a database marked as restored
 // with a restore id of this release, a recorded suffix, and a spool
-// directory with entries that database does not name.
+// directory with entries that is not that database's own (ownsSpoolIn:
+// its restore staged nothing). A restore that staged something leaves
+// no such case: it has a staging spool until spool-installed, and after
+// it spool/ holds its bodies, with the suffix file possibly still there.
 func finishKilledSpoolAsideIn(held *os.File, path string) (err error) {
 	suffix := readAsideSuffix(heldPath(held, path))
 	if suffix == "" || !dirHasEntriesAt(held, spoolDirName) {
@@ -677,7 +736,10 @@ func finishKilledSpoolAsideIn(held *os.File, path string) (err error) {
 			pending = meta != nil && meta.Get(keyBackupOf) != nil && len(meta.Get(keyRestoreID)) > 0
 			return nil
 		})
-		pending = pending && !namesSpoolFileIn(db, heldPath(held, spoolDirName))
+		// By what the restore recorded (restoreStaged), not by the names
+		// its records keep: a SkipUnreadable backup's reference of a
+		// damaged body may name a file the replaced spool still holds.
+		pending = pending && !ownsSpoolIn(db, heldPath(held, spoolDirName))
 	}()
 	if !pending {
 		return nil

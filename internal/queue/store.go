@@ -203,6 +203,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	removeStaleSnapshots(path)
 	leftovers, installed, err := finishRestore(db, path)
+	// What the restore that wrote this database recorded, read before
+	// init removes it with the backup mark (restoreStaged).
+	staged, recorded := restoreStaged(db)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("restored spool directory beside %s: %w", path, err)
@@ -234,11 +237,20 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	// Before anything is served: spool files no record names are
 	// garbage of a crash (spoolref.go).
-	if (s.created || s.restoredFrom != "") && !installed && !s.namesSpoolFiles() {
+	owns := staged
+	if !recorded {
+		owns = s.namesSpoolFiles()
+	}
+	if (s.created || s.restoredFrom != "") && !installed && !owns {
 		// A new or restored database: the files in spool/ belong to the
 		// database it replaces (kept, moved aside, or damaged): kept
-		// with them, not swept. A restored database that names spool
-		// files had them put there by its restore (restorespool.go).
+		// with them, not swept. A restored database owns spool/ when
+		// its restore staged a spool directory, put in place by now
+		// (restoreStaged); one whose restore staged nothing never does,
+		// whatever names its records keep (a SkipUnreadable backup's
+		// reference of a damaged body still in spool/). Without that
+		// record, one that names spool files had them put there by its
+		// restore (restorespool.go).
 		if spool, err = s.setSpoolAside(); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("spool directory %s: %w", spool, err)
