@@ -401,11 +401,11 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 			topoOK = false
 			switch es, ok := err.(config.Errors); {
 			case errors.As(err, new(localStoreError)):
-				r.add(": its mailbox store does not fit the topology "+cfg.Topology, err)
+				r.add(": its mailbox store does not fit the topology "+config.ShownPath(cfg.Topology), err)
 			case ok && len(es) > 0 && es[0].File == cfg.File:
-				r.add(" does not fit the topology "+cfg.Topology, err) // a binding on another server's address
+				r.add(" does not fit the topology "+config.ShownPath(cfg.Topology), err) // a binding on another server's address
 			default:
-				r.add(": the topology "+cfg.Topology+" is not valid", err)
+				r.add(": the topology "+config.ShownPath(cfg.Topology)+" is not valid", err)
 			}
 		}
 	}
@@ -493,11 +493,11 @@ func unusedSendConnectors(cfg *config.Config, topo *config.Topology) []string {
 			// It refines the topology connector of its name, whose
 			// address spaces route (rt17f-F2): these are not used.
 			out = append(out, warnAt(cfg, []any{"send_connectors", i, "address_spaces"}, "send connector %q: its address_spaces are not used: with a topology (%s) "+
-				"the topology connector %q's address spaces decide", sc.Name, cfg.Topology, sc.Name))
+				"the topology connector %q's address spaces decide", sc.Name, config.ShownPath(cfg.Topology), sc.Name))
 		}
 		if !names[sc.Name] && !logsInToServer(sc, topo) {
 			out = append(out, warnAt(cfg, []any{"send_connectors", i, "name"}, "send connector %q is not used: with a topology (%s) routing chooses among the topology's send connectors, "+
-				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, cfg.Topology))
+				"and a configured one only gives its settings to the topology connector of the same name", sc.Name, config.ShownPath(cfg.Topology)))
 		}
 	}
 	return out

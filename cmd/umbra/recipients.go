@@ -45,7 +45,7 @@ func recipientValidator(cfg *config.Config, callout *recipients.Callout, dir rec
 	for _, src := range []struct {
 		name    string
 		entries []string
-	}{{"topology " + cfg.Topology, topoEntries}, {"recipients.addresses", cfg.Recipients.Addresses}} {
+	}{{"topology " + config.ShownPath(cfg.Topology), topoEntries}, {"recipients.addresses", cfg.Recipients.Addresses}} {
 		l, err := recipients.NewList(src.entries)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", src.name, err)
@@ -121,7 +121,7 @@ func noRecipientOf(cfg *config.Config, i int, domain string) error {
 	}
 	var srcs []string
 	if cfg.Topology != "" {
-		srcs = append(srcs, "the recipients map of the topology "+cfg.Topology)
+		srcs = append(srcs, "the recipients map of the topology "+config.ShownPath(cfg.Topology))
 	}
 	if len(cfg.Recipients.Addresses) > 0 {
 		srcs = append(srcs, "recipients.addresses")

@@ -167,7 +167,7 @@ exits 64, naming each refusal on standard error.`,
 					// not an unknown --server (exit 3; rt24c F8).
 					if _, err := serverTopology(cfg); err != nil {
 						return &exitError{code: exitConfig, err: fmt.Errorf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
-							err, orDefault(cfg.File, "the configuration"), topoFile)}
+							err, orDefault(cfg.File, "the configuration"), config.ShownPath(topoFile))}
 					}
 				}
 				s, ok := tp.Server(server)
@@ -307,7 +307,7 @@ func explainedFrom(cfg *config.Config, daemon *admin.Client, daemonTopology bool
 // it runs. why is why no daemon was asked (explainConfig), when none was.
 func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, why string, cfg *config.Config, table *routing.Table, addrs []string) (checks []rcptCheck, from string, err error) {
 	if daemon != nil && !daemonTopology {
-		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", cfg.Topology, daemon.Path())
+		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", config.ShownPath(cfg.Topology), daemon.Path())
 	}
 	if daemon != nil && daemonTopology {
 		var out []rcptCheck

@@ -1008,7 +1008,7 @@ func serverTopologies(cfg *config.Config) (*routing.Topology, *config.Topology, 
 	if _, ok := t.Server(cfg.Server.Name); !ok {
 		// This file's mistake (a typo of server.name), at its line: the
 		// topology, which every server reads, is fine.
-		return nil, nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, cfg.Topology),
+		return nil, nil, config.Errors{cfg.ErrorAt(fmt.Sprintf("server.name %q is not a server of the topology %s", cfg.Server.Name, config.ShownPath(cfg.Topology)),
 			"server", "name")}
 	}
 	placeErr := config.CheckTopologyServer(cfg.Topology, cfg.Server.Name, cfg.Server.Role, bindings)

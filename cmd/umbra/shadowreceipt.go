@@ -36,7 +36,7 @@ func receiptWithoutCandidates(cfg *config.Config, topo *routing.Topology) (warni
 		where := "there is no topology"
 		if topo != nil {
 			same, other = topo.ShadowCandidates(cfg.Server.Name)
-			where = "the topology " + cfg.Topology + " gives this server no"
+			where = "the topology " + config.ShownPath(cfg.Topology) + " gives this server no"
 		}
 		var none string
 		switch rc.ShadowOnReceipt {

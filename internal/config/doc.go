@@ -136,7 +136,9 @@
 //     resolved (shownValue; a path derived from it too), and any line
 //     break left in a message is written \n (oneLine): a configured path
 //     cannot forge a line of config check's output, nor split one of its
-//     --json errors into several.
+//     --json errors into several. The Error's own file name is written
+//     by the same rule (ShownPath: the topology's, read from a path a
+//     setting gave), as is a path a command's message names.
 //
 // The package imports no other umbra package but the leaf utilities mailaddr and filelimit.
 package config

@@ -32,7 +32,7 @@ type Error struct {
 func (e *Error) Unwrap() error { return e.cause }
 
 func (e *Error) Error() string {
-	file := e.File
+	file := ShownPath(e.File)
 	if file == "" {
 		file = "<embedded>"
 	}
@@ -736,6 +736,18 @@ func shownValue(file string, doc *yaml.Node, path []any, msg string) string {
 		}
 	}
 	return msg
+}
+
+// ShownPath is a file name as an error writes it, by the text rule of
+// every value an error names (shownValue): as it is, or, where it holds
+// a control character (a newline), quoted as Go quotes a value. An
+// Error's own file name (the topology's, read from a path a setting
+// gave) is written so, as is a path a message of the command names.
+func ShownPath(p string) string {
+	if !strings.ContainsFunc(p, isControlChar) {
+		return p
+	}
+	return strconv.Quote(p)
 }
 
 // isControlChar reports whether r is a C0 control character or DEL.

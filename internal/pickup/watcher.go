@@ -390,18 +390,46 @@ func (w *Watcher) forgetGone(files []string) {
 	}
 }
 
-// fileKey names one drop of a file: its path, inode, size and
-// modification time. A crash after the submission leaves the very same
-// file (same key), so it is not queued twice; a new drop of the same
-// content under the same name is a new file (written and renamed in: a
-// new inode; rewritten in place: a new modification time), so it is a
-// new message. Neither the change time nor the device is in it: a chmod
-// or chown of an unmarked file (an operator fixing its permissions)
-// changes only its ctime, and a network or removable file system
-// remounted may get another device number; the same drop either way,
-// which a key with them took for a new one and submitted again. (The
-// path names the directory, which holds one file system at a time.)
+// fileKey names one drop of a file: its path, inode, size, modification
+// time and birth time. A crash after the submission leaves the very same
+// file (same key), so it is not queued twice; a new drop under the same
+// name is a new file, so it is a new message: written and renamed in, it
+// is born anew (and a new inode, unless the file system reuses the one
+// the former drop freed, as ext4 and xfs do at once); rewritten in place,
+// it gets a new modification time. The birth time (statx STATX_BTIME)
+// is what tells a new file on a reused inode whose size and modification
+// time a tool set (cp -p, rsync -t, tar x, touch -r) from the drop before:
+// without it that drop read as submitted, nothing was queued and the file
+// was marked with, and removed by, the former message. Where the file
+// system gives no birth time (NFS) the change time stands in: a new file
+// changes it too, and so, there only, does a chmod or chown of the
+// unmarked file (submitted again: twice, never lost). Neither the change
+// time where a birth time is given, nor the device, is in it: a chmod or
+// chown of an unmarked file (an operator fixing its permissions) changes
+// only its ctime, and a network or removable file system remounted may
+// get another device number; the same drop either way, which a key with
+// them took for a new one and submitted again. (The path names the
+// directory, which holds one file system at a time.)
 func fileKey(path string, fi os.FileInfo) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		fmt.Fprintf(h, "\x00ino\x00%d", st.Ino)
+		if sec, nsec, ok := birthTime(path); ok {
+			fmt.Fprintf(h, "\x00btime\x00%d.%d", sec, nsec)
+		} else {
+			fmt.Fprintf(h, "\x00ctime\x00%d.%d", st.Ctim.Sec, st.Ctim.Nsec)
+		}
+	}
+	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// inodeFileKey is the key the release before this one gave a drop (path,
+// inode, size and modification time, no birth time). It is not looked up
+// to find a drop submitted (a new file on a reused inode has it too: the
+// loss fileKey's birth time ends); KeyFileGone keeps a key stored so
+// while a file it names lingers.
+func inodeFileKey(path string, fi os.FileInfo) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -628,7 +656,8 @@ func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
 // KeyFileGone returns the test the queue's pruner asks before it
 // forgets a pickup submission's key (queue.ManagerConfig PickupKeyGone):
 // whether dir holds no file name that is the drop submitted under key
-// (fileKey, or earlierFileKey for a key stored by an earlier release).
+// (fileKey, or earlierFileKey or inodeFileKey for a key stored by an
+// earlier release).
 // An unmarked NAME.eml whose rename to .queued failed keeps its key
 // however long it stays, so that no scan submits it twice; a file of
 // that name dropped since is another drop (another key): the old key
@@ -645,7 +674,7 @@ func KeyFileGone(dir string) func(name, key string) bool {
 		if err != nil {
 			return errors.Is(err, fs.ErrNotExist)
 		}
-		return fileKey(path, fi) != key && earlierFileKey(path, fi) != key
+		return fileKey(path, fi) != key && earlierFileKey(path, fi) != key && inodeFileKey(path, fi) != key
 	}
 }
 
