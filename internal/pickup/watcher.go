@@ -464,7 +464,28 @@ func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) 
 	if !ok {
 		return 0, false
 	}
-	return kl.SubmittedKey(earlierFileKey(path, fi))
+	if id, ok := kl.SubmittedKey(earlierFileKey(path, fi)); ok {
+		return id, true
+	}
+	// The release before stored path, inode, size and mtime: the same
+	// drop only if this file was born before that key was stored (a new
+	// file on the reused inode was born after it).
+	if at, ok := w.cfg.Queue.(interface {
+		SubmittedKeyAt(string) (queue.ID, time.Time, bool)
+	}); ok {
+		if id, stored, ok := at.SubmittedKeyAt(inodeFileKey(path, fi)); ok {
+			born := time.Time{}
+			if sec, nsec, ok := birthTime(path); ok {
+				born = time.Unix(sec, int64(nsec))
+			} else if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				born = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+			}
+			if !born.IsZero() && !born.After(stored) {
+				return id, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, body []byte) error {

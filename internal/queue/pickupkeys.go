@@ -7,7 +7,8 @@ import (
 )
 
 // A pickup file is one submission: its key (package pickup: the file's
-// path, inode, size and modification time) is stored with the message in the commit
+// path, inode, size, modification and birth times) is stored with the
+// message in the commit
 // that queues it (Manager.SubmitKeyed), so that the same file offered
 // again — a crash, a failed rename to NAME.<id>.queued — queues
 // nothing. The key was pruned after message_expiration like every other;
@@ -158,4 +159,19 @@ func (q *Manager) SubmittedKey(key string) (id ID, ok bool) {
 		return nil
 	})
 	return id, ok
+}
+
+// SubmittedKeyAt is SubmittedKey with the time the key was stored:
+// package pickup accepts a key of the form path, inode, size and mtime
+// (an earlier build's) only for a file born no later than that, since a
+// new file on a reused inode can match it.
+func (q *Manager) SubmittedKeyAt(key string) (id ID, at time.Time, ok bool) {
+	_ = q.store.View(func(tx *Tx) error {
+		v := tx.tx.Bucket(bucketSubmitKey).Get([]byte(key))
+		if len(v) == 16 {
+			id, at, ok = ID(beUint64(v)), getTime(v[8:]), true
+		}
+		return nil
+	})
+	return id, at, ok
 }
