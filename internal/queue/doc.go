@@ -2032,8 +2032,13 @@
 //     one that staged owns it once spool.restore is in place (before it,
 //     ownStaging installs it). The suffix file alone tells nothing: a
 //     restore killed after spool-installed leaves it too, with spool/
-//     its own. Only a database with no restore id (new, or restored by
-//     an earlier release) is judged by the names. A database made or
+//     its own. A compaction before the first start first finishes a
+//     restore killed after its rename (finishKilledRestoreIn), and when
+//     it puts bodies of a database that staged nothing into spool/ it
+//     records restore_staged "1" in its copy: those files are the
+//     database's own. Only a database with no restore_staged record
+//     (new, restored by an earlier release or by the build that wrote
+//     restore_id alone) is judged by the names. A database made or
 //     restored by this Open that does not own spool/ does not sweep it:
 //     the files it finds are the replaced database's, moved aside with it as
 //     spool.replaced-TIME — the replaced database's own suffix: Restore

@@ -777,6 +777,9 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	if err := linkedDatabase(held, path, "umbra db compact"); err != nil {
 		return 0, 0, err
 	}
+	if err := finishKilledRestoreIn(held, path); err != nil {
+		return 0, 0, fmt.Errorf("compaction of %s: finishing the restore that was interrupted after it replaced the database: %w (the database is unchanged)", path, err)
+	}
 	opts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	// The same check as Open: a damaged file is reported as serve
 	// reports it, never with a panic. Read in the directory held
@@ -860,6 +863,22 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	owner := databaseOwnerIn(held, path)
 	if err == nil {
 		respooled, err = respoolInline(tmp, held, spool, threshold, false)
+	}
+	if err == nil && len(respooled) > 0 {
+		// A restored database not started since whose restore staged
+		// nothing owns the spool files this compaction wrote for it.
+		var cdb *bolt.DB
+		if cdb, err = openOwnBoltIn(held, tmp, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}); err == nil {
+			err = cdb.Update(func(tx *bolt.Tx) error {
+				if meta := tx.Bucket(bucketMeta); meta != nil && string(meta.Get(keyRestoreStaged)) == "0" {
+					return meta.Put(keyRestoreStaged, []byte("1"))
+				}
+				return nil
+			})
+			if cerr := cdb.Close(); err == nil {
+				err = cerr
+			}
+		}
 	}
 	if compactStep != nil {
 		compactStep("respooled")

@@ -826,11 +826,15 @@ func (v *jobView) waitsIn(name string, record func() *Message) bool {
 			continue
 		}
 		if !slices.Contains(v.waitRcpts, i) {
-			return false // runs, or its job ended: the attempt is active here
+			if v.running {
+				return false // runs, or its job ended while another runs: active here
+			}
+			// Its job ended and no job of the message runs: message
+			// list shows it waiting (StateView.State).
 		}
 		n++
 	}
-	return n > 0
+	return n > 0 && len(v.waitQueues) > 0
 }
 
 // jobViews is the jobView of every message with a job waiting for a
