@@ -25,30 +25,12 @@ import (
 func TestSR15FormerHolderDiscardNotPushedToAnotherServerAtItsAddress(t *testing.T) {
 	// hub-d: a real holder (real queue, real receive connector) with a
 	// copy of hub-p's message oid.
-	hs, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hs.Close()
-	hq := queue.NewManager(hs, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
-	if _, err := hq.ShadowPresented("hub-p", "db-p", nil); err != nil {
-		t.Fatal(err)
-	}
-	hubD := startTransportServer(t, "hub-d", "hub-d.test", "holder.yaml", hq, hq)
-	oid := orgid.New()
-	cp := &queue.Message{From: "s@example.org", OrgID: oid, Rcpts: []queue.Recipient{{Addr: "y@remote.example"}}}
-	if stored, err := hq.SubmitShadowCopy(context.Background(), cp, []byte("Subject: x\r\n\r\nx\r\n"), "hub-p", "127.0.0.1:1", "db-p"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: stored %v, %v", stored, err)
-	}
+	hq, hubD, cp := startHolderWithCopy(t, "hub-d", "hub-d.test")
+	oid := cp.OrgID
 
 	// hub-p, the primary: owes hub-b (removed from its topology) the
 	// discard of oid; it once reached hub-b at the address hub-d has now.
-	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	st, q := openDiscardPrimary(t)
 	if err := st.Update(context.Background(), func(tx *queue.Tx) error {
 		return tx.AddDiscard("hub-b", oid, time.Now())
 	}); err != nil {
@@ -66,17 +48,59 @@ func TestSR15FormerHolderDiscardNotPushedToAnotherServerAtItsAddress(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{Hostname: "hub-p.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-p",
-		ShadowServerID: "hub-p", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.PushOwedDiscards(context.Background(), q, StopPushPerServer)
+	pushOwedDiscardsAsHubP(t, q, topo)
 	if _, err := hq.Message(cp.ID); err != nil {
 		t.Fatalf("hub-d's copy of an undelivered message is gone after hub-p pushed hub-b's discard to hub-b's old address (now hub-d's): %v", err)
 	}
 	if servers, _ := q.OwedDiscardServers(); len(servers) != 1 {
 		t.Fatalf("hub-b's discard counted handed over (owed now: %q) although hub-b never got it", servers)
 	}
+}
+
+// startHolderWithCopy starts a real shadow holder, name (real queue,
+// real receive connector stating NAME host), that hub-p (database db-p)
+// presented itself to, holding hub-p's shadow copy cp of a new message;
+// it returns the holder's queue and address.
+func startHolderWithCopy(t *testing.T, name, host string) (hq *queue.Manager, addr string, cp *queue.Message) {
+	t.Helper()
+	hs, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	hq = queue.NewManager(hs, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	if _, err := hq.ShadowPresented("hub-p", "db-p", nil); err != nil {
+		t.Fatal(err)
+	}
+	addr = startTransportServer(t, name, host, "holder.yaml", hq, hq)
+	cp = &queue.Message{From: "s@example.org", OrgID: orgid.New(), Rcpts: []queue.Recipient{{Addr: "y@remote.example"}}}
+	if stored, err := hq.SubmitShadowCopy(context.Background(), cp, []byte("Subject: x\r\n\r\nx\r\n"), "hub-p", "127.0.0.1:1", "db-p"); err != nil || !stored {
+		t.Fatalf("%s's copy: stored %v, %v", name, stored, err)
+	}
+	return hq, addr, cp
+}
+
+// openDiscardPrimary opens hub-p's database and queue (not started):
+// the primary that owes a former holder discards.
+func openDiscardPrimary(t *testing.T) (*queue.Store, *queue.Manager) {
+	t.Helper()
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+}
+
+// pushOwedDiscardsAsHubP pushes the discards q owes, once, by a
+// delivery engine of hub-p in topo.
+func pushOwedDiscardsAsHubP(t *testing.T, q *queue.Manager, topo *routing.Topology) {
+	t.Helper()
+	d, err := New(Config{Hostname: "hub-p.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-p",
+		ShadowServerID: "hub-p", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.PushOwedDiscards(context.Background(), q, StopPushPerServer)
 }

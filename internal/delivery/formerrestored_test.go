@@ -2,11 +2,9 @@ package delivery
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -21,28 +19,10 @@ import (
 // message hub-p delivered. (A server still in the topology with a new id
 // gets its discards pushed too: no id check.)
 func TestSR15FormerHolderWithNewDatabaseIDStillGetsItsDiscards(t *testing.T) {
-	hs, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hs.Close()
-	hq := queue.NewManager(hs, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
-	if _, err := hq.ShadowPresented("hub-p", "db-p", nil); err != nil {
-		t.Fatal(err)
-	}
-	hubB := startTransportServer(t, "hub-b", "hub-b", "holder.yaml", hq, hq) // states NAME hub-b (its hostname here, its server.name in the daemon)
-	oid := orgid.New()
-	cp := &queue.Message{From: "s@example.org", OrgID: oid, Rcpts: []queue.Recipient{{Addr: "y@remote.example"}}}
-	if stored, err := hq.SubmitShadowCopy(context.Background(), cp, []byte("Subject: x\r\n\r\nx\r\n"), "hub-p", "127.0.0.1:1", "db-p"); err != nil || !stored {
-		t.Fatalf("hub-b's copy: stored %v, %v", stored, err)
-	}
+	hq, hubB, cp := startHolderWithCopy(t, "hub-b", "hub-b") // states NAME hub-b (its hostname here, its server.name in the daemon)
+	oid := cp.OrgID
 
-	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	st, q := openDiscardPrimary(t)
 	// hub-b's id as hub-p met it before hub-b's restore.
 	if _, _, err := q.ShadowHolderSeen("hub-b", "db-b-before-its-restore"); err != nil {
 		t.Fatal(err)
@@ -62,13 +42,7 @@ func TestSR15FormerHolderWithNewDatabaseIDStillGetsItsDiscards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{Hostname: "hub-p.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-p",
-		ShadowServerID: "hub-p", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.PushOwedDiscards(context.Background(), q, StopPushPerServer)
+	pushOwedDiscardsAsHubP(t, q, topo)
 	if _, err := hq.Message(cp.ID); err == nil {
 		owed, _ := q.OwedDiscardServers()
 		t.Fatalf("hub-b (stating its own name, database %s) still holds the copy of %s hub-p owes it the discard of (owed now: %q): taken over at its expiry, a second delivery",

@@ -115,11 +115,11 @@ func (q *Manager) run(ctx context.Context) {
 			q.store.RetrySpoolUnlinks() // spoolstats.go: removals that failed
 			q.warnUnclaimedOwed()       // holdernames.go
 		}
-		q.stepPickupPrune()          // pickupfate.go: a look at the pickup directory found, the next started
-		q.stepPickupKeyPrune()       // pickupkeys.go: the same for the pickup submission keys
-		q.retryPendingResults(false) // pendingresults.go: results whose commit failed
-		q.retryStranded()            // stranded.go: attempts whose ending commit failed
-		q.retryRecovery(ctx)         // recoverlater.go: a recovery that found the disk full
+		q.stepPickupPrune(&q.pickupEndPrune) // pickupprune.go: a look at the pickup directory found, the next started
+		q.stepPickupPrune(&q.pickupKeyPrune) // the same for the pickup submission keys
+		q.retryPendingResults(false)         // pendingresults.go: results whose commit failed
+		q.retryStranded()                    // stranded.go: attempts whose ending commit failed
+		q.retryRecovery(ctx)                 // recoverlater.go: a recovery that found the disk full
 		q.claimDue(ctx)
 		q.pump(ctx) // jobs an operator's command put back (withdraw.go) start as their windows allow
 		var due time.Time

@@ -1168,10 +1168,10 @@
 // submitnames, in the same commit) and is pruned after
 // message_expiration only once the pickup directory shows that drop
 // gone (ManagerConfig.PickupKeyGone, looked at off the scheduling loop,
-// pickupkeys.go), so an unmarked NAME.eml that lingers (its rename to
+// pickupkeys.go, pickupprune.go), so an unmarked NAME.eml that lingers (its rename to
 // .queued failed: a read-only directory, a move that hung) is never
 // submitted twice however long it stays. The commit removing a pickup message's record notes its
-// end (bucket pickupends, pickupfate.go; pruned after message_expiration
+// end (bucket pickupends, pickupfate.go; pruned, by the same looks, after message_expiration
 // only once the pickup directory shows its .queued file gone,
 // ManagerConfig.PickupFileGone, so a crash before the file's removal
 // and any downtime never send it twice): at a start

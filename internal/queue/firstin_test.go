@@ -18,17 +18,7 @@ import (
 // queue gauges said all four "active" where queue list said 1 active,
 // 3 waiting: they must agree.
 func TestOPSFirstAttemptCountsInAndWaitingAgree(t *testing.T) {
-	s := openTest(t)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	o := newSlotWait()
-	q := NewManager(s, o, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test",
-		RetrySchedule: []time.Duration{30 * time.Second}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	var open sync.Once
-	release := func() { open.Do(func() { close(o.gate) }) }
-	defer func() { release(); cancel(); q.Wait() }()
-	q.Start(ctx)
+	s, t0, clk, o, q, ctx := startSlotWaitQueue(t)
 
 	var ids []ID
 	for k := range 4 {
@@ -84,4 +74,24 @@ func TestOPSFirstAttemptCountsInAndWaitingAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startSlotWaitQueue starts a queue manager on a new database over a
+// slotWait deliverer (one slot per destination, the deliveries of
+// o.hold's message held until the test ends), its clock faked at t0,
+// a retry every 30 s; it is stopped when the test ends.
+func startSlotWaitQueue(t *testing.T) (s *Store, t0 time.Time, clk *clock.Fake, o *slotWait, q *Manager, ctx context.Context) {
+	t.Helper()
+	s = openTest(t)
+	t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk = clock.NewFake(t0)
+	o = newSlotWait()
+	q = NewManager(s, o, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test",
+		RetrySchedule: []time.Duration{30 * time.Second}, MessageExpiration: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	var open sync.Once
+	release := func() { open.Do(func() { close(o.gate) }) }
+	t.Cleanup(func() { release(); cancel(); q.Wait() })
+	q.Start(ctx)
+	return s, t0, clk, o, q, ctx
 }

@@ -94,8 +94,8 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
-	pickupPrune    pickupPrune // pickupfate.go
-	pickupKeyPrune pickupPrune // pickupkeys.go
+	pickupEndPrune pickupPrune // pickupfate.go, pickupprune.go
+	pickupKeyPrune pickupPrune // pickupkeys.go, pickupprune.go
 	store          *Store
 	// forgetting: discard notifications acknowledged whose forgetting
 	// has not committed yet (forgetsent.go).
@@ -255,6 +255,8 @@ func NewManager(store *Store, del Deliverer, cfg ManagerConfig) *Manager {
 		kick: make(chan struct{}, 1), sched: newScheduler(cfg.Scheduler), suspended: map[string]bool{}, runtime: map[string]*queueRuntime{},
 		waiters: map[ID][]chan struct{}{}, handed: map[ID][]chan struct{}{},
 		fc: cfg.Claims}
+	q.pickupEndPrune.of = pickupEndsPruned(cfg.PickupFileGone)
+	q.pickupKeyPrune.of = pickupKeysPruned(cfg.PickupKeyGone)
 	q.answered.start = cfg.Clock.Now() // contacts before a restart are forgotten: the start stands for them
 	_ = store.View(func(tx *Tx) error {
 		for _, name := range tx.Suspended() {

@@ -56,7 +56,7 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	clk := clock.NewFake(time.Now().Add(48 * time.Hour))
 	q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: time.Hour, PickupFileGone: gone})
-	prunePickupLooked(t, q, clk.Now())
+	prunePickupLooked(t, q, &q.pickupEndPrune, clk.Now())
 	if got := q.PickupFate(m.ID, "report.eml"); got != PickupEnded {
 		t.Fatalf("after a downtime past message_expiration with %s still there: fate %d, want ended (%d) — the start would submit the file again", filepath.Base(queued), got, PickupEnded)
 	}
@@ -64,7 +64,7 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 	if err := os.Remove(queued); err != nil {
 		t.Fatal(err)
 	}
-	prunePickupLooked(t, q, clk.Now())
+	prunePickupLooked(t, q, &q.pickupEndPrune, clk.Now())
 	if got := q.PickupFate(m.ID, "report.eml"); got != PickupUnknown {
 		t.Errorf("its file gone: fate %d, want the end forgotten (unknown)", got)
 	}
@@ -88,18 +88,19 @@ func TestSR12PickupEndKeptWhileItsFileExists(t *testing.T) {
 
 // prunePickupLooked runs the hourly pruning and then the scheduling
 // loop's passes (stepPickupPrune) until the round's looks at the pickup
-// directory (off the loop) have returned and been committed.
-func prunePickupLooked(t *testing.T, q *Manager, now time.Time) {
+// directory (off the loop) for pp's records have returned and been
+// committed.
+func prunePickupLooked(t *testing.T, q *Manager, pp *pickupPrune, now time.Time) {
 	t.Helper()
 	q.pruneBacklog(now)
-	for i := 0; q.pickupPrune.rounds > 0 || q.pickupPrune.busy.Load() || len(q.pickupPrune.found) > 0; i++ {
+	for i := 0; pp.rounds > 0 || pp.busy.Load() || len(pp.found) > 0; i++ {
 		if i > 5000 {
 			t.Fatal("the looks at the pickup directory did not end")
 		}
-		if q.pickupPrune.busy.Load() {
+		if pp.busy.Load() {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		q.stepPickupPrune()
+		q.stepPickupPrune(pp)
 	}
 }

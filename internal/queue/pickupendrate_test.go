@@ -43,7 +43,7 @@ func TestSR12PickupEndsPrunedAtAPickupRateAboveOneBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Hour)
-		prunePickupLooked(t, q, clk.Now()) // the hour's round, the loop's passes between
+		prunePickupLooked(t, q, &q.pickupEndPrune, clk.Now()) // the hour's round, the loop's passes between
 	}
 	// Ends older than message_expiration plus two hours (the look's hour
 	// and one more): every one of them was old at two passes at least.

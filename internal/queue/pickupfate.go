@@ -2,10 +2,7 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -90,137 +87,37 @@ func (t *Tx) notePickupEnd(m *Message) error {
 	return b.Put(m.ID.Key(), append(putTime(t.now()), m.Helo...))
 }
 
-// prunePickupEnds forgets the pickup ends recorded before cutoff whose
-// file NAME.<id>.queued is gone (ManagerConfig.PickupFileGone). An end
-// whose file is still there is kept however old it is: a crash between
-// the message's end and the file's removal, then a downtime longer than
+// pickupEndsPruned is the pruning of the pickup ends (pickupprune.go):
+// an end recorded before the cutoff is forgotten once its file
+// NAME.<id>.queued is gone (ManagerConfig.PickupFileGone). An end whose
+// file is still there is kept however old it is: a crash between the
+// message's end and the file's removal, then a downtime longer than
 // message_expiration, must not make the next start submit the file
 // again. Without PickupFileGone every end is kept (a server whose pickup
 // was turned off makes no new ones).
-//
-// The pickup directory is looked at off the scheduling loop: a stat of
-// a directory on a hard NFS mount whose server went away blocks in the
-// kernel, and the loop that claims every due message must not wait on
-// it. The hourly pass (this) gives the round up to expiredRounds looks;
-// each pass of the loop (stepPickupPrune) commits what the last look
-// found gone (an end is deleted only if it is still the one looked at)
-// and hands the old ends of the next batch of at most expiredBatch keys,
-// from where the last stopped, to the next look — as many an hour as the
-// synchronous pruning did, so no pickup rate makes the ends grow without
-// bound. While a look has not returned (a hung directory) no other is
-// started and nothing is pruned, and delivery goes on.
-func (q *Manager) prunePickupEnds(cutoff time.Time) {
-	if q.cfg.PickupFileGone == nil {
-		return
-	}
-	pp := &q.pickupPrune
-	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
-	pp.cutoff, pp.rounds = cutoff, expiredRounds
-	q.stepPickupPrune()
-}
-
-// stepPickupPrune is one step of the pickup ends' pruning, on the
-// scheduling loop (prunePickupEnds): the last look's finding committed,
-// the next look started while the round has looks left.
-func (q *Manager) stepPickupPrune() {
-	pp := &q.pickupPrune
-	if pp.found == nil {
-		return // no round yet
-	}
-	select {
-	case drop := <-pp.found:
-		if len(drop) > 0 {
-			err := q.store.Update(context.Background(), func(tx *Tx) error {
-				b := tx.tx.Bucket(bucketPickupEnds)
-				if b == nil {
-					return nil
-				}
-				for _, e := range drop {
-					if bytes.Equal(b.Get(e.k), e.v) {
-						if err := b.Delete(e.k); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				q.log.Error("pruning pickup ends failed; the next hour tries again", "err", err)
-				pp.rounds = 0
+func pickupEndsPruned(fileGone func(id ID, name string) bool) pickupPruned {
+	p := pickupPruned{
+		what:   "pickup ends",
+		bucket: bucketPickupEnds,
+		old: func(_ *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
+			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
+				return pickupLook{e: pickupEnd{bytes.Clone(k), bytes.Clone(v)}}, true
 			}
-		}
-	default:
-	}
-	if pp.busy.Load() {
-		return // the last look has not returned (a hung directory: no other)
-	}
-	var old []pickupEnd
-	for len(old) == 0 && pp.rounds > 0 {
-		pp.rounds--
-		end := false
-		_ = q.store.View(func(tx *Tx) error {
+			return pickupLook{}, false
+		},
+		forget: func(tx *Tx, e pickupEnd) error {
 			b := tx.tx.Bucket(bucketPickupEnds)
-			if b == nil {
-				end = true
-				return nil
+			if !bytes.Equal(b.Get(e.k), e.v) {
+				return nil // not the end looked at: kept
 			}
-			c := b.Cursor()
-			k, v := c.First()
-			if pp.after != nil {
-				if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
-					k, v = c.Next()
-				}
-			}
-			for scanned := 0; k != nil && scanned < expiredBatch; k, v = c.Next() {
-				scanned++
-				pp.after = bytes.Clone(k)
-				if len(v) < 8 || int64(beUint64(v)) < nanos(pp.cutoff) {
-					old = append(old, pickupEnd{bytes.Clone(k), bytes.Clone(v)})
-				}
-			}
-			end = k == nil
-			return nil
-		})
-		if end {
-			pp.after, pp.rounds = nil, 0 // the round reached the last end; the next starts from the first
+			return b.Delete(e.k)
+		},
+	}
+	if fileGone != nil {
+		p.gone = func(l pickupLook) bool {
+			e := l.e
+			return len(e.k) != 8 || len(e.v) < 8 || fileGone(ID(beUint64(e.k)), string(e.v[8:]))
 		}
 	}
-	if len(old) == 0 {
-		return
-	}
-	pp.busy.Store(true)
-	gone := q.cfg.PickupFileGone
-	go func() {
-		defer q.Kick() // the loop's next pass takes the finding
-		defer pp.busy.Store(false)
-		defer func() {
-			if r := recover(); r != nil {
-				q.log.Error("looking for pickup files panicked; their ends are kept", "panic", r)
-			}
-		}()
-		var drop []pickupEnd
-		for _, e := range old {
-			if len(e.k) != 8 || len(e.v) < 8 || gone(ID(beUint64(e.k)), string(e.v[8:])) {
-				drop = append(drop, e)
-			}
-		}
-		select {
-		case pp.found <- drop:
-		default: // an earlier finding not taken yet: these are looked for again in a later round
-		}
-	}()
-}
-
-// pickupEnd is one recorded pickup end: its key and value as read.
-type pickupEnd struct{ k, v []byte }
-
-// pickupPrune is the pickup ends' pruning state (prunePickupEnds); all
-// but busy and found are the scheduling loop's only.
-type pickupPrune struct {
-	cutoff time.Time // the round's: ends recorded before it are old
-	rounds int       // looks the round has left
-	once   sync.Once
-	busy   atomic.Bool      // a look at the pickup directory runs
-	found  chan []pickupEnd // what the last look found gone
-	after  []byte           // the last key handed to a look (the scheduling loop's only)
+	return p
 }

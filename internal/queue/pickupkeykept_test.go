@@ -62,7 +62,7 @@ func TestSR12PickupSubmitKeyKeptWhileItsFileLingers(t *testing.T) {
 		return os.IsNotExist(err)
 	}})
 	clk.Advance(48 * time.Hour)
-	prunePickupKeysLooked(t, q2, clk.Now())
+	prunePickupLooked(t, q2, &q2.pickupKeyPrune, clk.Now())
 	if len(asked) == 0 || asked[0] != "report.eml pickup:lingering" {
 		t.Errorf("the look asked %q, want report.eml with its key", asked)
 	}
@@ -70,26 +70,8 @@ func TestSR12PickupSubmitKeyKeptWhileItsFileLingers(t *testing.T) {
 		t.Fatal("the file still there: its key forgotten")
 	}
 	os.Remove(file)
-	prunePickupKeysLooked(t, q2, clk.Now())
+	prunePickupLooked(t, q2, &q2.pickupKeyPrune, clk.Now())
 	if _, again := submit("pickup:lingering"); again {
 		t.Error("the file gone: its key kept (the keys would grow without bound)")
-	}
-}
-
-// prunePickupKeysLooked is prunePickupLooked for the submission keys'
-// looks.
-func prunePickupKeysLooked(t *testing.T, q *Manager, now time.Time) {
-	t.Helper()
-	q.pruneBacklog(now)
-	pp := &q.pickupKeyPrune
-	for i := 0; pp.rounds > 0 || pp.busy.Load() || len(pp.found) > 0; i++ {
-		if i > 5000 {
-			t.Fatal("the looks at the pickup directory did not end")
-		}
-		if pp.busy.Load() {
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		q.stepPickupKeyPrune()
 	}
 }

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"time"
 )
 
@@ -18,7 +17,7 @@ import (
 // the same commit) and is kept past message_expiration while that file
 // may still be there: the hourly pruning leaves such a key to the looks
 // here, which ask the pickup directory (ManagerConfig.PickupKeyGone) off
-// the scheduling loop, as the pickup ends' looks do (pickupfate.go), and
+// the scheduling loop, as the pickup ends' looks do (pickupprune.go), and
 // forget a key only once its file is surely gone or is another drop.
 // Without PickupKeyGone every such key is kept (a server whose pickup
 // was turned off makes no new ones).
@@ -33,119 +32,38 @@ func (t *Tx) putSubmitName(key, name string) error {
 	return b.Put([]byte(key), []byte(name))
 }
 
-// prunePickupKeys starts a round of looks for the pickup submission keys
-// recorded before cutoff (pruneBacklog, hourly).
-func (q *Manager) prunePickupKeys(cutoff time.Time) {
-	if q.cfg.PickupKeyGone == nil {
-		return
-	}
-	pp := &q.pickupKeyPrune
-	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
-	pp.cutoff, pp.rounds = cutoff, expiredRounds
-	q.stepPickupKeyPrune()
-}
-
-// stepPickupKeyPrune is stepPickupPrune for the pickup submission keys:
-// the last look's finding committed (a key and its name deleted only if
-// the key is still the one looked at), the next batch of old keys handed
-// to a look while the round has looks left; none started while one has
-// not returned (a hung directory), and delivery goes on.
-func (q *Manager) stepPickupKeyPrune() {
-	pp := &q.pickupKeyPrune
-	if pp.found == nil {
-		return // no round yet
-	}
-	select {
-	case drop := <-pp.found:
-		if len(drop) > 0 {
-			err := q.store.Update(context.Background(), func(tx *Tx) error {
-				keys, names := tx.tx.Bucket(bucketSubmitKey), tx.tx.Bucket(bucketSubmitNames)
-				if names == nil {
-					return nil
-				}
-				for _, e := range drop {
-					if !bytes.Equal(keys.Get(e.k), e.v) {
-						continue // submitted again since the look: another record
-					}
-					if err := keys.Delete(e.k); err != nil {
-						return err
-					}
-					if err := names.Delete(e.k); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				q.log.Error("pruning pickup submission keys failed; the next hour tries again", "err", err)
-				pp.rounds = 0
+// pickupKeysPruned is the pruning of the pickup submission keys
+// (pickupprune.go): the round walks the keys that name their file
+// (submitnames); a key recorded before the cutoff, or whose value cannot
+// be read, is forgotten, with its name, once PickupKeyGone says its file
+// is surely gone or is another drop.
+func pickupKeysPruned(keyGone func(name, key string) bool) pickupPruned {
+	p := pickupPruned{
+		what:   "pickup submission keys",
+		bucket: bucketSubmitNames,
+		old: func(tx *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
+			kv := tx.tx.Bucket(bucketSubmitKey).Get(k)
+			if len(kv) != 16 || getTime(kv[8:]).Before(cutoff) {
+				// the key and its submitkeys value as read, the name it names
+				return pickupLook{pickupEnd{bytes.Clone(k), bytes.Clone(kv)}, string(v)}, true
 			}
-		}
-	default:
-	}
-	if pp.busy.Load() {
-		return // the last look has not returned (a hung directory: no other)
-	}
-	type look struct {
-		e    pickupEnd // the key and its submitkeys value as read
-		name string
-	}
-	var old []look
-	for len(old) == 0 && pp.rounds > 0 {
-		pp.rounds--
-		end := false
-		_ = q.store.View(func(tx *Tx) error {
-			keys, names := tx.tx.Bucket(bucketSubmitKey), tx.tx.Bucket(bucketSubmitNames)
-			if names == nil {
-				end = true
-				return nil
+			return pickupLook{}, false
+		},
+		forget: func(tx *Tx, e pickupEnd) error {
+			keys := tx.tx.Bucket(bucketSubmitKey)
+			if !bytes.Equal(keys.Get(e.k), e.v) {
+				return nil // submitted again since the look: another record
 			}
-			c := names.Cursor()
-			k, v := c.First()
-			if pp.after != nil {
-				if k, v = c.Seek(pp.after); k != nil && bytes.Equal(k, pp.after) {
-					k, v = c.Next()
-				}
+			if err := keys.Delete(e.k); err != nil {
+				return err
 			}
-			for scanned := 0; k != nil && scanned < expiredBatch; k, v = c.Next() {
-				scanned++
-				pp.after = bytes.Clone(k)
-				kv := keys.Get(k)
-				if len(kv) != 16 || getTime(kv[8:]).Before(pp.cutoff) {
-					old = append(old, look{pickupEnd{bytes.Clone(k), bytes.Clone(kv)}, string(v)})
-				}
-			}
-			end = k == nil
-			return nil
-		})
-		if end {
-			pp.after, pp.rounds = nil, 0 // the round reached the last key; the next starts from the first
-		}
+			return tx.tx.Bucket(bucketSubmitNames).Delete(e.k)
+		},
 	}
-	if len(old) == 0 {
-		return
+	if keyGone != nil {
+		p.gone = func(l pickupLook) bool { return keyGone(l.name, string(l.e.k)) }
 	}
-	pp.busy.Store(true)
-	gone := q.cfg.PickupKeyGone
-	go func() {
-		defer q.Kick() // the loop's next pass takes the finding
-		defer pp.busy.Store(false)
-		defer func() {
-			if r := recover(); r != nil {
-				q.log.Error("looking for pickup files panicked; their submission keys are kept", "panic", r)
-			}
-		}()
-		var drop []pickupEnd
-		for _, l := range old {
-			if gone(l.name, string(l.e.k)) {
-				drop = append(drop, l.e)
-			}
-		}
-		select {
-		case pp.found <- drop:
-		default: // an earlier finding not taken yet: these are looked for again in a later round
-		}
-	}()
+	return p
 }
 
 // SubmittedKey returns the message a keyed submission made, if key was

@@ -70,18 +70,7 @@ func TestQ6PoisonedAttemptStartsNoWaitingJob(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := &poisonWaitHops{tries: map[string]int{}, gate: make(chan struct{})}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
+	q, ctx, open := startGatedHops(t, s, clk, h, h.gate)
 	m2 := msg(s, "sender@example.org", "slow@fast.test")
 	m2.Arrived = t0
 	if err := q.Submit(ctx, m2, []byte(body)); err != nil {
@@ -95,8 +84,7 @@ func TestQ6PoisonedAttemptStartsNoWaitingJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "c's panic recorded by the attempt", func() bool { return attemptPanicked(q, m.ID) })
-	close(h.gate)
-	opened = true
+	open()
 	waitFor(t, "the attempt's end", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State != Active

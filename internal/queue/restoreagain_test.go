@@ -64,33 +64,7 @@ func TestQ5SecondRestoreKilledBeforeItsRenameKeepsTheFirstsSpool(t *testing.T) {
 			}
 			spoolBefore, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "spool"))
 			// The second, killed before its rename.
-			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), restoreKillEnv+"="+step, "UMBRA_RESTORE_KILL_DB="+path, "UMBRA_RESTORE_KILL_BACKUP="+backup)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				if _, err := os.Stat(path + ".paused"); err == nil {
-					break
-				}
-				select {
-				case err := <-done:
-					t.Fatalf("the restore ended before step %s: %v\n%s", step, err, out.Bytes())
-				case <-time.After(20 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("the restore did not reach step %s\n%s", step, out.Bytes())
-				}
-			}
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			os.Remove(path + ".paused")
+			killRestoreAt(t, backup, path, step)
 			s, err := Open(path, Options{})
 			if err != nil {
 				t.Fatalf("open after a second restore killed at %s: %v", step, err)
@@ -149,7 +123,16 @@ func names(ents []os.DirEntry) string {
 // (TestRestoreKillChild) and kills it (SIGKILL) at step.
 func killRestoreAt(t *testing.T, backup, path, step string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
+	_, kill := pauseRestoreAt(t, backup, path, step)
+	kill()
+}
+
+// pauseRestoreAt runs a restore of backup over path in a child process
+// (TestRestoreKillChild) and returns once it has paused at step: its
+// command, and kill, which kills it (SIGKILL) there and waits for it.
+func pauseRestoreAt(t *testing.T, backup, path, step string) (cmd *exec.Cmd, kill func()) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), restoreKillEnv+"="+step, "UMBRA_RESTORE_KILL_DB="+path, "UMBRA_RESTORE_KILL_BACKUP="+backup)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -173,9 +156,11 @@ func killRestoreAt(t *testing.T, backup, path, step string) {
 			t.Fatalf("the restore did not reach step %s\n%s", step, out.Bytes())
 		}
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-	os.Remove(path + ".paused")
+	return cmd, func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		os.Remove(path + ".paused")
+	}
 }
 
 // Q-5, OPS-3 (rt31c F1, its sibling in db restore): a restore killed

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -121,39 +119,14 @@ func TestRestoreKilledAtEveryStepLeavesOneWholeDatabase(t *testing.T) {
 				if err := old.Close(); err != nil {
 					t.Fatal(err)
 				}
-				cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreKillChild$", "-test.count=1")
-				cmd.Env = append(os.Environ(), restoreKillEnv+"="+step, "UMBRA_RESTORE_KILL_DB="+path, "UMBRA_RESTORE_KILL_BACKUP="+backup)
-				var out bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &out
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				deadline := time.Now().Add(60 * time.Second)
-				for {
-					if _, err := os.Stat(path + ".paused"); err == nil {
-						break
-					}
-					select {
-					case err := <-done:
-						t.Fatalf("the restore ended before step %s: %v\n%s", step, err, out.Bytes())
-					case <-time.After(20 * time.Millisecond):
-					}
-					if time.Now().After(deadline) {
-						cmd.Process.Kill()
-						t.Fatalf("the restore did not reach step %s\n%s", step, out.Bytes())
-					}
-				}
+				cmd, kill := pauseRestoreAt(t, backup, path, step)
 				// At every step before its end the restore holds the
 				// database's name: a start waits, a command says so.
 				if held, pid, _ := LockHolder(path); step != "end" && (!held || pid != 0 && pid != cmd.Process.Pid) {
 					t.Errorf("at step %s the database %s is not locked by the restore (held %v, by pid %d; the restore is %d): a daemon may open it, a command says not running",
 						step, path, held, pid, cmd.Process.Pid)
 				}
-				cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				os.Remove(path + ".paused")
+				kill()
 				// What a start finds: one database, whole.
 				s, err := Open(path, Options{})
 				if err != nil {

@@ -21,8 +21,8 @@ func (q *Manager) pruneBacklog(now time.Time) {
 	dupCutoff := now.Add(-q.duplicateWindow())
 	finCutoff := now.Add(-q.policy().MessageExpiration - shadowExpiryGrace) // finished.go
 	// Pickup ends are kept while their files may exist (pickupfate.go).
-	q.prunePickupEnds(cutoff)
-	q.prunePickupKeys(cutoff) // and the pickup submission keys while their files may (pickupkeys.go)
+	q.prunePickup(&q.pickupEndPrune, cutoff)
+	q.prunePickup(&q.pickupKeyPrune, cutoff) // and the pickup submission keys while their files may (pickupkeys.go)
 	for i := 0; i < expiredRounds; i++ {
 		var d, r, k, f, td int
 		err := q.store.Update(context.Background(), func(tx *Tx) error {

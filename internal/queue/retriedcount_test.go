@@ -1,13 +1,6 @@
 package queue
 
-import (
-	"context"
-	"sync"
-	"testing"
-	"time"
-
-	"umbra/internal/clock"
-)
+import "testing"
 
 // Q-3, OPS-2 (rt31e F1): a message in its attempt whose record names
 // another queue than its jobs' — retried out of unreachable once a
@@ -18,17 +11,7 @@ import (
 // of one slot read {"active": 5} in queue list's by_state and the
 // gauge where message list said 1 active, 4 waiting.
 func TestOPSRetriedFromOtherQueueCountsWaitingAsMessageList(t *testing.T) {
-	s := openTest(t)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	o := newSlotWait()
-	q := NewManager(s, o, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test",
-		RetrySchedule: []time.Duration{30 * time.Second}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	var open sync.Once
-	release := func() { open.Do(func() { close(o.gate) }) }
-	defer func() { release(); cancel(); q.Wait() }()
-	q.Start(ctx)
+	s, t0, _, o, q, ctx := startSlotWaitQueue(t)
 
 	var ids []ID
 	for k := range 5 {
@@ -111,17 +94,7 @@ func TestOPSRetriedFromOtherQueueCountsWaitingAsMessageList(t *testing.T) {
 // when its result does, not at the plan — the plan counted it out of
 // submission and into its job's queue, which listed neither.
 func TestOPSRetryOfPartlyQueuedMessageCountsInWhereListed(t *testing.T) {
-	s := openTest(t)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	o := newSlotWait()
-	q := NewManager(s, o, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test",
-		RetrySchedule: []time.Duration{30 * time.Second}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	var open sync.Once
-	release := func() { open.Do(func() { close(o.gate) }) }
-	defer func() { release(); cancel(); q.Wait() }()
-	q.Start(ctx)
+	s, t0, clk, o, q, ctx := startSlotWaitQueue(t)
 
 	m := msg(s, "a@example.org", "w@x.example", "v@y.example")
 	m.Arrived = t0

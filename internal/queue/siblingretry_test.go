@@ -66,18 +66,7 @@ func TestFinishedSiblingRetriedWhileAJobHangs(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := &perRcptHops{tries: map[string]int{}, gate: make(chan struct{})}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
+	q, ctx, open := startGatedHops(t, s, clk, h, h.gate)
 	m := msg(s, "sender@example.org", "a@fast.test", "b@hang.test")
 	m.Arrived = t0
 	if err := q.Submit(ctx, m, []byte(body)); err != nil {
@@ -91,8 +80,7 @@ func TestFinishedSiblingRetriedWhileAJobHangs(t *testing.T) {
 	}
 	clk.Advance(2 * time.Minute)
 	waitFor(t, "the next retry while the job still hangs", func() bool { return h.triesOf("a@fast.test") == 3 })
-	close(h.gate)
-	opened = true
+	open()
 	waitFor(t, "the attempt's end", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State == Ready && got.Attempts == 1
@@ -106,4 +94,24 @@ func TestFinishedSiblingRetriedWhileAJobHangs(t *testing.T) {
 	if n := h.triesOf("b@hang.test"); n != 1 {
 		t.Errorf("the hung recipient was tried %d times, want 1", n)
 	}
+}
+
+// startGatedHops starts a queue manager over s with the deliverer d
+// whose held sessions wait on gate, its clock clk, a retry a minute and
+// messages expiring in an hour. open opens the gate; when the test ends
+// the gate is opened if it was not and the manager stopped.
+func startGatedHops(t *testing.T, s *Store, clk *clock.Fake, d Deliverer, gate chan struct{}) (q *Manager, ctx context.Context, open func()) {
+	t.Helper()
+	q = NewManager(s, d, ManagerConfig{Hostname: "mx.test", Clock: clk,
+		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	open = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(func() {
+		open()
+		cancel()
+		q.Wait()
+	})
+	q.Start(ctx)
+	return q, ctx, open
 }

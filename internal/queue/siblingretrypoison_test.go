@@ -79,18 +79,7 @@ func TestQ6NoSiblingRetryAfterAPanic(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := &panicSiblingHops{tries: map[string]int{}, gate: make(chan struct{}), panicGate: make(chan struct{})}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
+	q, ctx, open := startGatedHops(t, s, clk, h, h.gate)
 	m := msg(s, "sender@example.org", "a@fast.test", "b@hang.test", "c@panic.test")
 	m.Rcpts[0].Notify = NotifySuccess | NotifyFailure
 	m.Arrived = t0
@@ -106,8 +95,7 @@ func TestQ6NoSiblingRetryAfterAPanic(t *testing.T) {
 	for i := 0; i < 50 && h.triesOf("a@fast.test") < 2; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(h.gate)
-	opened = true
+	open()
 	waitFor(t, "the attempt's end", func() bool {
 		got, _ := q.Message(m.ID)
 		return got != nil && got.State != Active

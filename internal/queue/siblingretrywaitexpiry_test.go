@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +17,7 @@ func TestQ3SiblingRetryWaitingPastTheExpiryNotStarted(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	h := &retryWaitHops{tries: map[string]int{}, gate: make(chan struct{})}
-	q := NewManager(s, h, ManagerConfig{Hostname: "mx.test", Clock: clk,
-		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	opened := false
-	defer func() {
-		if !opened {
-			close(h.gate)
-		}
-		cancel()
-		q.Wait()
-	}()
-	q.Start(ctx)
+	q, ctx, open := startGatedHops(t, s, clk, h, h.gate)
 	m := msg(s, "sender@example.org", "a@fast.test", "b@hang.test")
 	m.Arrived = t0
 	if err := q.Submit(ctx, m, []byte(body)); err != nil {
@@ -46,8 +34,7 @@ func TestQ3SiblingRetryWaitingPastTheExpiryNotStarted(t *testing.T) {
 	waitFor(t, "a's retry waits for fast.test's slot", func() bool { return destWaiting(q, "mx/fast.test") > 0 })
 	clk.Advance(2 * time.Hour) // the expiry passes while it waits
 	time.Sleep(100 * time.Millisecond)
-	close(h.gate) // c's and b's jobs end: fast.test's slot is free
-	opened = true
+	open() // c's and b's jobs end: fast.test's slot is free
 	waitFor(t, "the attempt's end", func() bool {
 		got, _ := q.Message(m.ID)
 		return got == nil || got.State != Active

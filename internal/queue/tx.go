@@ -660,9 +660,9 @@ func (t *Tx) PutSubmitKey(key string, id ID, now time.Time) error {
 
 // PruneSubmitKeys forgets up to limit submission keys recorded before
 // cutoff. The pickup ends are not pruned with them: an end is kept as
-// long as its file may exist (Manager.prunePickupEnds, pickupfate.go);
+// long as its file may exist (pickupEndsPruned, pickupfate.go);
 // nor is a key that names its pickup file (submitnames): it is kept as
-// long as that file may still be there (Manager.stepPickupKeyPrune,
+// long as that file may still be there (pickupKeysPruned,
 // pickupkeys.go).
 func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	b := t.tx.Bucket(bucketSubmitKey)

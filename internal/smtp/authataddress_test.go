@@ -172,17 +172,8 @@ func TestSMTP8AuthJudgedByConnectorAtAddress(t *testing.T) {
 func TestSMTP8RevokedDuringBodyNotAuthenticated(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
-	conf := func(file string) string {
-		return fmt.Sprintf(`
-  - name: plain
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit, relay]}
-`, addr, file)
-	}
 	q := &fakeQueue{}
-	s := startServer(t, q, connectors(t, conf(creds))...)
+	s := startServer(t, q, connectors(t, plainAuthConnector(addr, creds))...)
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO client.test", "250")
@@ -191,14 +182,7 @@ func TestSMTP8RevokedDuringBodyNotAuthenticated(t *testing.T) {
 	d.cmd("RCPT TO:<bob@example.test>", "250")
 	d.cmd("DATA", "354")
 	d.send("Subject: x\r\n\r\n")
-	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
-	without := filepath.Join(t.TempDir(), "creds")
-	if err := os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Reload(connectors(t, conf(without)), testTable()); err != nil {
-		t.Fatal(err)
-	}
+	reloadWithoutAlice(t, s, addr)
 	d.cmd("hello\r\n.", "250")
 	q.mu.Lock()
 	m, body := q.msgs[0], string(q.bodies[0])
@@ -216,16 +200,7 @@ func TestSMTP8RevokedDuringBodyNotAuthenticated(t *testing.T) {
 func TestSMTP8RevokedDuringBodyTraceFieldWithDataCheck(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
-	conf := func(file string) string {
-		return fmt.Sprintf(`
-  - name: plain
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit, relay]}
-`, addr, file)
-	}
-	s, q := addingServer(t, conf(creds), []string{"victim@outside.test"})
+	s, q := addingServer(t, plainAuthConnector(addr, creds), []string{"victim@outside.test"})
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO client.test", "250")
@@ -234,12 +209,7 @@ func TestSMTP8RevokedDuringBodyTraceFieldWithDataCheck(t *testing.T) {
 	d.cmd("RCPT TO:<bob@example.test>", "250")
 	d.cmd("DATA", "354")
 	d.send("Subject: x\r\n\r\n")
-	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
-	without := filepath.Join(t.TempDir(), "creds")
-	os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600)
-	if err := s.Reload(connectors(t, conf(without)), testTable()); err != nil {
-		t.Fatal(err)
-	}
+	reloadWithoutAlice(t, s, addr)
 	d.cmd("hello\r\n.", "250")
 	q.mu.Lock()
 	m, body := q.msgs[0], string(q.bodies[0])
@@ -292,5 +262,33 @@ func TestSMTP8AuthAgainAtConnectorAtAddress(t *testing.T) {
 	defer q.mu.Unlock()
 	if b := string(q.bodies[0]); !strings.Contains(b[:strings.Index(b, "\r\n\r\n")], "ESMTPA") {
 		t.Errorf("carol's message has no ESMTPA:\n%s", b[:strings.Index(b, "\r\n\r\n")])
+	}
+}
+
+// plainAuthConnector is one receive connector, plain, at addr: PLAIN
+// without TLS by the credentials file creds, anonymous submit,
+// authenticated submit and relay.
+func plainAuthConnector(addr, creds string) string {
+	return fmt.Sprintf(`
+  - name: plain
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+`, addr, creds)
+}
+
+// reloadWithoutAlice reloads s with plainAuthConnector at addr by
+// credentials that hold a server account only: alice's account
+// (credsFile) removed.
+func reloadWithoutAlice(t *testing.T, s *Server, addr string) {
+	t.Helper()
+	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
+	without := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(connectors(t, plainAuthConnector(addr, without)), testTable()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -55,18 +55,9 @@ func TestSMTP8AuthAgainAtAuthRequiredConnectorAtAddress(t *testing.T) {
 func TestSMTP8RevokedDuringSpooledBodyNotAuthenticated(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
-	conf := func(file string) string {
-		return fmt.Sprintf(`
-  - name: plain
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit, relay]}
-`, addr, file)
-	}
 	st, _ := spoolStore(t)
 	q := &bodyQueue{}
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, conf(creds)), Routing: testTable(), Queue: q,
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(t, plainAuthConnector(addr, creds)), Routing: testTable(), Queue: q,
 		Spool: st.NewSpool, SpoolThreshold: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +75,7 @@ func TestSMTP8RevokedDuringSpooledBodyNotAuthenticated(t *testing.T) {
 	d.cmd("RCPT TO:<bob@example.test>", "250")
 	d.cmd("DATA", "354")
 	d.send("Subject: " + strings.Repeat("p", 200) + "\r\n\r\n")
-	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
-	without := filepath.Join(t.TempDir(), "creds")
-	os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600)
-	if err := s.Reload(connectors(t, conf(without)), testTable()); err != nil {
-		t.Fatal(err)
-	}
+	reloadWithoutAlice(t, s, addr)
 	d.cmd(strings.Repeat("body line\r\n", 20)+".", "250")
 	q.mu.Lock()
 	m, body := q.msgs[0], string(q.bodies[0])

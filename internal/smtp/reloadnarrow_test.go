@@ -2,14 +2,10 @@ package smtp
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
@@ -199,16 +195,7 @@ func TestSMTP3ReloadRenamedOrRemovedConnectorTakesRelay(t *testing.T) {
 func TestSMTP8AddedRecipientAfterReloadRevokedAuth(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
-	conf := func(file string) string {
-		return fmt.Sprintf(`
-  - name: plain
-    bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit, relay]}
-`, addr, file)
-	}
-	s, q := addingServer(t, conf(creds), []string{"victim@outside.test"})
+	s, q := addingServer(t, plainAuthConnector(addr, creds), []string{"victim@outside.test"})
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO client.test", "250")
@@ -217,15 +204,7 @@ func TestSMTP8AddedRecipientAfterReloadRevokedAuth(t *testing.T) {
 	d.cmd("RCPT TO:<bob@example.test>", "250")
 	d.cmd("DATA", "354")
 	d.send("Subject: x\r\n\r\n")
-	// The credentials without alice.
-	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
-	without := filepath.Join(t.TempDir(), "creds")
-	if err := os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Reload(connectors(t, conf(without)), testTable()); err != nil {
-		t.Fatal(err)
-	}
+	reloadWithoutAlice(t, s, addr)
 	d.cmd("hello\r\n.", "250")
 	if got := fmt.Sprint(queuedRcpts(t, q)); got != "[bob@example.test]" {
 		t.Errorf("queued for %s; want bob only: alice's authentication was revoked before the check added victim@outside.test", got)
