@@ -31,16 +31,19 @@
 //     marks it held by this server only (Message.EntersAlone), and the
 //     holders' pass copies it to a shadow server.
 //   - A file is one submission. Its key (path, inode, size, modification
-//     time and birth time: one drop of one file — a new file on the inode
+//     time, birth time and the SHA-256 of the content read: one drop of
+//     one file — rewritten in place with content of the same size and
+//     its modification time set back, it is another; a new file on the inode
 //     a former drop freed, as ext4 and xfs reuse one at once, whose size
 //     and modification time a tool set, is born anew; not its change time,
 //     which a chmod or chown of the unmarked file changes — it stands in
 //     only where the file system gives no birth time, NFS —, nor its
 //     device, which a remounted network file system may change — fileKey;
 //     a key an earlier release stored with device and change time is still
-//     found, earlierFileKey; one stored without the birth time is kept
-//     while its file lingers, inodeFileKey, but not looked up: a new file
-//     on a reused inode has it too) is
+//     found, earlierFileKey; one stored without the content, statFileKey,
+//     or without the birth time, inodeFileKey, only for a file born and
+//     last changed (ctime) before it was stored: a new file on a reused
+//     inode, or one rewritten in place, has it too) is
 //     stored with the message
 //     in the commit that queues it (queue.Manager.SubmitKeyed). A crash
 //     before that commit leaves NAME.eml and nothing queued: it is

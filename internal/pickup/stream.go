@@ -3,6 +3,7 @@ package pickup
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +75,8 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 		}
 	}()
 	cw := newCRLFWriter(sp)
-	n, err := io.Copy(cw, io.LimitReader(f, max+1))
+	sum := sha256.New() // the content read, for its key (fileKey)
+	n, err := io.Copy(cw, io.TeeReader(io.LimitReader(f, max+1), sum))
 	if err == nil {
 		err = cw.Close()
 	}
@@ -111,7 +113,7 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	prev, again, err := w.cfg.Queue.(BodyQueue).SubmitKeyedBody(ctx, m, full, fileKey(path, fi))
+	prev, again, err := w.cfg.Queue.(BodyQueue).SubmitKeyedBody(ctx, m, full, fileKey(path, fi, sum.Sum(nil)))
 	if err != nil {
 		return err
 	}

@@ -311,7 +311,8 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 		var env Envelope
 		var body []byte
 		if env, body, err = Parse(data, w.cfg.RcptKey); err == nil {
-			err = w.submit(ctx, path, fileKey(path, fi), env, body)
+			sum := sha256.Sum256(data)
+			err = w.submit(ctx, path, fileKey(path, fi, sum[:]), env, body)
 			if err != nil {
 				w.logFailure(slog.LevelError, path, "pickup file not submitted; trying again later", err)
 				return
@@ -342,15 +343,17 @@ func (w *Watcher) refuse(path string, err error) {
 // logFailure logs a file's failure (msg, err and attrs at level) unless
 // the log said the same of the same file before: a file that fails at
 // every scan is logged once, not at every interval; again when the file
-// changed (fileKey: another drop, other content or times), when the
-// failure is another, or after it succeeded.
+// changed (other times or size), when the
+// failure is another, or after it succeeded. (The stamp is the file's
+// key without its content, statFileKey: a failing file is not read to
+// decide whether to log.)
 func (w *Watcher) logFailure(level slog.Level, path, msg string, err error, attrs ...any) {
 	f := failure{msg: msg}
 	if err != nil {
 		f.err = err.Error()
 	}
 	if fi, serr := os.Lstat(path); serr == nil {
-		f.stamp = fileKey(path, fi)
+		f.stamp = statFileKey(path, fi)
 	}
 	w.mu.Lock()
 	prev, seen := w.failed[path]
@@ -391,26 +394,42 @@ func (w *Watcher) forgetGone(files []string) {
 }
 
 // fileKey names one drop of a file: its path, inode, size, modification
-// time and birth time. A crash after the submission leaves the very same
-// file (same key), so it is not queued twice; a new drop under the same
-// name is a new file, so it is a new message: written and renamed in, it
-// is born anew (and a new inode, unless the file system reuses the one
-// the former drop freed, as ext4 and xfs do at once); rewritten in place,
-// it gets a new modification time. The birth time (statx STATX_BTIME)
-// is what tells a new file on a reused inode whose size and modification
-// time a tool set (cp -p, rsync -t, tar x, touch -r) from the drop before:
-// without it that drop read as submitted, nothing was queued and the file
-// was marked with, and removed by, the former message. Where the file
-// system gives no birth time (NFS) the change time stands in: a new file
-// changes it too, and so, there only, does a chmod or chown of the
-// unmarked file (submitted again: twice, never lost). Neither the change
-// time where a birth time is given, nor the device, is in it: a chmod or
-// chown of an unmarked file (an operator fixing its permissions) changes
-// only its ctime, and a network or removable file system remounted may
-// get another device number; the same drop either way, which a key with
-// them took for a new one and submitted again. (The path names the
-// directory, which holds one file system at a time.)
-func fileKey(path string, fi os.FileInfo) string {
+// time and birth time (statFileKey), and sum, the SHA-256 of the bytes
+// read from it (the content submitted). A crash after the submission
+// leaves the very same file (same key), so it is not queued twice; a new
+// drop under the same name is a new file, so it is a new message:
+// written and renamed in, it is born anew (and a new inode, unless the
+// file system reuses the one the former drop freed, as ext4 and xfs do
+// at once); rewritten in place, it gets a new modification time — unless
+// a tool sets that back (touch -r, cp -p onto the file): same inode,
+// size, times and birth, and only the content tells. Without the sum an
+// unmarked file (its rename to .queued failing) rewritten so read as the
+// drop before, and its new content was never submitted.
+func fileKey(path string, fi os.FileInfo, sum []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00content\x00%x", statFileKey(path, fi), sum)
+	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// statFileKey is a drop's key without its content, the key the release
+// before this one stored (path, inode, size, modification time and birth
+// time). The birth time (statx STATX_BTIME) is what tells a new file on
+// a reused inode whose size and modification time a tool set (cp -p,
+// rsync -t, tar x, touch -r) from the drop before: without it that drop
+// read as submitted, nothing was queued and the file was marked with,
+// and removed by, the former message. Where the file system gives no
+// birth time (NFS) the change time stands in: a new file changes it too,
+// and so, there only, does a chmod or chown of the unmarked file
+// (submitted again: twice, never lost). Neither the change time where a
+// birth time is given, nor the device, is in it: a chmod or chown of an
+// unmarked file (an operator fixing its permissions) changes only its
+// ctime, and a network or removable file system remounted may get
+// another device number; the same drop either way, which a key with them
+// took for a new one and submitted again. (The path names the directory,
+// which holds one file system at a time.) A key stored so is found only
+// for a file not changed since it was stored (submittedBefore); it also
+// stamps a file's logged failure (logFailure).
+func statFileKey(path string, fi os.FileInfo) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -422,6 +441,26 @@ func fileKey(path string, fi os.FileInfo) string {
 		}
 	}
 	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// contentFileKey is fileKey of the file at path as it is now: its
+// content read and summed (KeyFileGone). Any error: the file cannot be
+// told.
+func contentFileKey(path string) (string, error) {
+	f, err := queue.OpenRegular(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return fileKey(path, fi, h.Sum(nil)), nil
 }
 
 // inodeFileKey is the key the release before this one gave a drop (path,
@@ -457,8 +496,9 @@ type keyLookup interface {
 	SubmittedKey(key string) (queue.ID, bool)
 }
 
-// submittedBefore reports whether the file was submitted under the
-// earlier key rule (earlierFileKey), and as which message.
+// submittedBefore reports whether the file was submitted under an
+// earlier key rule (earlierFileKey, inodeFileKey, statFileKey), and as
+// which message.
 func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) {
 	kl, ok := w.cfg.Queue.(keyLookup)
 	if !ok {
@@ -467,22 +507,38 @@ func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) 
 	if id, ok := kl.SubmittedKey(earlierFileKey(path, fi)); ok {
 		return id, true
 	}
-	// The release before stored path, inode, size and mtime: the same
-	// drop only if this file was born before that key was stored (a new
-	// file on the reused inode was born after it).
-	if at, ok := w.cfg.Queue.(interface {
+	at, ok := w.cfg.Queue.(interface {
 		SubmittedKeyAt(string) (queue.ID, time.Time, bool)
-	}); ok {
-		if id, stored, ok := at.SubmittedKeyAt(inodeFileKey(path, fi)); ok {
-			born := time.Time{}
-			if sec, nsec, ok := birthTime(path); ok {
-				born = time.Unix(sec, int64(nsec))
-			} else if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				born = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	})
+	if !ok {
+		return 0, false
+	}
+	// The release before stored the key without the content
+	// (statFileKey): the same drop only if the file has not changed
+	// since that key was stored. A rewrite in place changes its change
+	// time, whatever a tool sets its modification time to; so does a
+	// chmod, which then submits it again (twice, never lost).
+	if id, stored, ok := at.SubmittedKeyAt(statFileKey(path, fi)); ok {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(stored) {
+			return id, true
+		}
+	}
+	// The release before that stored path, inode, size and mtime: the
+	// same drop only if this file was born before that key was stored (a
+	// new file on the reused inode was born after it) and has not changed
+	// since (a rewrite in place).
+	if id, stored, ok := at.SubmittedKeyAt(inodeFileKey(path, fi)); ok {
+		born := time.Time{}
+		if sec, nsec, ok := birthTime(path); ok {
+			born = time.Unix(sec, int64(nsec))
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if changed := time.Unix(st.Ctim.Sec, st.Ctim.Nsec); changed.After(born) {
+				born = changed
 			}
-			if !born.IsZero() && !born.After(stored) {
-				return id, true
-			}
+		}
+		if !born.IsZero() && !born.After(stored) {
+			return id, true
 		}
 	}
 	return 0, false
@@ -677,14 +733,15 @@ func QueuedFileGone(dir string) func(id queue.ID, name string) bool {
 // KeyFileGone returns the test the queue's pruner asks before it
 // forgets a pickup submission's key (queue.ManagerConfig PickupKeyGone):
 // whether dir holds no file name that is the drop submitted under key
-// (fileKey, or earlierFileKey or inodeFileKey for a key stored by an
-// earlier release).
+// (fileKey, its content read again; or statFileKey, earlierFileKey or
+// inodeFileKey for a key stored by an earlier release).
 // An unmarked NAME.eml whose rename to .queued failed keeps its key
 // however long it stays, so that no scan submits it twice; a file of
 // that name dropped since is another drop (another key): the old key
 // may go. Only the directory a watcher uses (dirInUse) says gone; one
 // not there, that cannot be read, or an unmounted file system's mount
-// point keeps the key, as QueuedFileGone keeps an end.
+// point keeps the key, as QueuedFileGone keeps an end; so does a file
+// that cannot be read.
 func KeyFileGone(dir string) func(name, key string) bool {
 	return func(name, key string) bool {
 		if !dirInUse(dir) {
@@ -695,7 +752,14 @@ func KeyFileGone(dir string) func(name, key string) bool {
 		if err != nil {
 			return errors.Is(err, fs.ErrNotExist)
 		}
-		return fileKey(path, fi) != key && earlierFileKey(path, fi) != key && inodeFileKey(path, fi) != key
+		if statFileKey(path, fi) == key || earlierFileKey(path, fi) == key || inodeFileKey(path, fi) == key {
+			return false
+		}
+		now, err := contentFileKey(path)
+		if err != nil {
+			return errors.Is(err, fs.ErrNotExist)
+		}
+		return now != key
 	}
 }
 

@@ -2021,7 +2021,10 @@
 //     (finishKilledRestoreIn, under its side lock), before it removes a
 //     staging directory as a leftover; one that staged nothing has its
 //     replaced spool directory moved aside under its recorded suffix
-//     first (finishKilledSpoolAsideIn), as its Open would. Restore checks the backup's
+//     first (finishKilledSpoolAsideIn), as its Open would — under a free
+//     name when that suffix's is taken (freeSpoolAside: left in place, a
+//     compaction would write into it and record it as the restored
+//     database's, and the start would sweep the replaced bodies). Restore checks the backup's
 //     checksums before it moves anything. Whether a restored database
 //     owns spool/ is decided by what its restore recorded beside
 //     restore_id (restore_staged, markRestoreIn; restoreStaged), never

@@ -6,7 +6,7 @@ import (
 )
 
 // A pickup file is one submission: its key (package pickup: the file's
-// path, inode, size, modification and birth times) is stored with the
+// path, inode, size, modification and birth times, content) is stored with the
 // message in the commit
 // that queues it (Manager.SubmitKeyed), so that the same file offered
 // again — a crash, a failed rename to NAME.<id>.queued — queues

@@ -411,16 +411,7 @@ func installRestoredSpoolAt(dir *os.File, suffix string) error {
 	var sst unix.Stat_t
 	notDir := unix.Fstatat(fd, spoolDirName, &sst, unix.AT_SYMLINK_NOFOLLOW) == nil && sst.Mode&unix.S_IFMT != unix.S_IFDIR
 	if notDir || dirHasEntriesAt(dir, spoolDirName) {
-		aside := spoolDirName + suffix
-		if suffix == "" {
-			aside = spoolDirName + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		}
-		for i := 2; i <= 1000; i++ {
-			if err := unix.Fstatat(fd, aside, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				break
-			}
-			aside = fmt.Sprintf("%s.replaced-%s-%d", spoolDirName, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
-		}
+		aside := freeSpoolAside(takenAt(fd), suffix)
 		if err := unix.Renameat(fd, spoolDirName, fd, aside); err != nil {
 			return &os.LinkError{Op: "rename", Old: filepath.Join(dir.Name(), spoolDirName), New: filepath.Join(dir.Name(), aside), Err: err}
 		}
@@ -718,10 +709,6 @@ func finishKilledSpoolAsideIn(held *os.File, path string) (err error) {
 		return nil
 	}
 	fd := int(held.Fd())
-	var st unix.Stat_t
-	if unix.Fstatat(fd, spoolDirName+suffix, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-		return nil // taken: left to the start, which picks a free name
-	}
 	pending := false
 	func() {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -744,10 +731,43 @@ func finishKilledSpoolAsideIn(held *os.File, path string) (err error) {
 	if !pending {
 		return nil
 	}
-	if err := unix.Renameat(fd, spoolDirName, fd, spoolDirName+suffix); err != nil {
-		return &os.LinkError{Op: "rename", Old: filepath.Join(held.Name(), spoolDirName), New: filepath.Join(held.Name(), spoolDirName+suffix), Err: err}
+	// A name taken (a clock stepped back, a directory an operator made)
+	// gets a free one: left in place, the replaced spool would be taken
+	// for the restored database's — a compaction writing into it records
+	// it so — and its bodies swept at the start.
+	aside := freeSpoolAside(takenAt(fd), suffix)
+	if err := unix.Renameat(fd, spoolDirName, fd, aside); err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(held.Name(), spoolDirName), New: filepath.Join(held.Name(), aside), Err: err}
 	}
 	return unix.Fsync(fd)
+}
+
+// freeSpoolAside is the name a replaced spool directory is moved aside
+// to, in a data directory where taken tells the names in use: spool
+// with suffix (the suffix of the database it belongs to,
+// path.replaced-TIME), or spool.replaced-TIME when suffix is "" or
+// taken, with -2, -3 … added while that is taken too. Never a name in
+// use: a spool directory is never moved onto another.
+func freeSpoolAside(taken func(name string) bool, suffix string) string {
+	aside := spoolDirName + suffix
+	if suffix != "" && !taken(aside) {
+		return aside
+	}
+	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
+	aside = spoolDirName + ".replaced-" + stamp
+	for i := 2; i <= 1000 && taken(aside); i++ {
+		aside = fmt.Sprintf("%s.replaced-%s-%d", spoolDirName, stamp, i)
+	}
+	return aside
+}
+
+// takenAt tells whether a name is in use in the directory fd (anything
+// there, a dangling link too).
+func takenAt(fd int) func(string) bool {
+	return func(name string) bool {
+		var st unix.Stat_t
+		return unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+	}
 }
 
 // asideSuffixName, beside the database, holds the suffix a restore

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -437,21 +436,13 @@ func (s *Store) setSpoolAside() (string, error) {
 	if err != nil || len(ents) == 0 {
 		return s.spoolDir, err
 	}
-	aside := s.spoolDir + ".replaced-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 	// A restore killed after its rename named the suffix of the
 	// database it replaced: its spool directory takes the same one.
-	if suf := readAsideSuffix(s.db.Path()); suf != "" {
-		if _, err := os.Lstat(s.spoolDir + suf); err != nil {
-			aside = s.spoolDir + suf
-		}
-	}
-	for i := 2; i <= 1000; i++ {
-		if _, err := os.Lstat(aside); err != nil {
-			break
-		}
-		// Taken (a clock stepped back): never moved onto another.
-		aside = fmt.Sprintf("%s.replaced-%s-%d", s.spoolDir, time.Now().UTC().Format("20060102T150405.000000000Z"), i)
-	}
+	data := filepath.Dir(s.spoolDir)
+	aside := filepath.Join(data, freeSpoolAside(func(name string) bool {
+		_, err := os.Lstat(filepath.Join(data, name))
+		return err == nil
+	}, readAsideSuffix(s.db.Path())))
 	if err := os.Rename(s.spoolDir, aside); err != nil {
 		return s.spoolDir, err
 	}
