@@ -145,7 +145,7 @@ func (w *Watcher) reattach(ctx context.Context) {
 		}
 		switch w.cfg.Queue.PickupFate(id, base[:i]+".eml") {
 		case queue.PickupQueued:
-			w.await(ctx, id, f)
+			w.await(ctx, id, f, "")
 		case queue.PickupEnded:
 			// Handed on before a crash that came before the removal.
 			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
@@ -289,7 +289,8 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	fi, err := os.Lstat(path)
 	if err == nil {
 		if prev, ok := w.submittedBefore(path, fi); ok { // a drop an earlier release submitted, left unmarked
-			w.submitted(ctx, path, prev, prev, true, &queue.Message{})
+			key, _ := contentFileKey(path) // the drop as it is now, which the match just found unchanged
+			w.submitted(ctx, path, key, prev, prev, true, &queue.Message{})
 			w.succeeded(path)
 			return
 		}
@@ -517,8 +518,15 @@ func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) 
 	// (statFileKey): the same drop only if the file has not changed
 	// since that key was stored. A rewrite in place changes its change
 	// time, whatever a tool sets its modification time to; so does a
-	// chmod, which then submits it again (twice, never lost).
+	// chmod, which then submits it again (twice, never lost). Where the
+	// file system gives no birth time (NFS) the key holds the change
+	// time itself, so its match says unchanged — and the change time is
+	// the file server's clock, not this server's, so it is not compared
+	// with the stored time.
 	if id, stored, ok := at.SubmittedKeyAt(statFileKey(path, fi)); ok {
+		if _, _, born := birthTime(path); !born {
+			return id, true
+		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(stored) {
 			return id, true
 		}
@@ -550,7 +558,7 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 	if err != nil {
 		return err
 	}
-	w.submitted(ctx, path, id, prev, again, m)
+	w.submitted(ctx, path, key, id, prev, again, m)
 	return nil
 }
 
@@ -578,8 +586,9 @@ func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *que
 }
 
 // submitted marks a submitted file and waits for its message to be
-// handed on.
-func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID, again bool, m *queue.Message) {
+// handed on. key is the drop's (fileKey): a file left unmarked is
+// removed at the end only while it is still that drop (await).
+func (w *Watcher) submitted(ctx context.Context, path, key string, id, prev queue.ID, again bool, m *queue.Message) {
 	// A panic from here on comes after the message was committed: it is
 	// no refusal (handleRecovered's .bad would tell the operator the file
 	// can never be submitted, and a file dropped again, a new key, would
@@ -615,7 +624,10 @@ func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID,
 		w.cfg.Log.Info("pickup file submitted", "file", filepath.Base(path), "msg_id", id.String(), "org_id", m.OrgID,
 			"message_id", m.MessageID, "rcpts", len(m.Rcpts))
 	}
-	w.await(ctx, id, queued)
+	if queued != path {
+		key = "" // marked: the .queued name is this message's alone
+	}
+	w.await(ctx, id, queued, key)
 }
 
 // messageID is the Message-ID of a message ("" if none or unreadable).
@@ -628,7 +640,12 @@ func messageID(msg []byte) string {
 }
 
 // await deletes the file once ownership of its message has passed on.
-func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
+// A file left unmarked (key: the drop it was, fileKey) is deleted only
+// while it is still that drop: its name is busy meanwhile, so no scan
+// reads it, and a new drop under the same name — renamed in, or the file
+// rewritten in place, its modification time set back — is another
+// message, kept for the next scan, never removed unsent.
+func (w *Watcher) await(ctx context.Context, id queue.ID, path, key string) {
 	w.mu.Lock()
 	w.busy[path] = true
 	w.mu.Unlock()
@@ -666,6 +683,17 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 			if name, ok := heloOf(path, id); ok && w.cfg.Queue.PickupFate(id, name) == queue.PickupUnknown {
 				w.resubmit(path, strings.TrimSuffix(name, ".eml"), id)
 				break
+			}
+			if key != "" {
+				now, err := contentFileKey(path)
+				if errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+				if err != nil || now != key {
+					w.cfg.Log.Warn("a pickup file was dropped again under the name of one handed on; it is kept and submitted at the next scan",
+						"file", filepath.Base(path), "msg_id", id.String(), "err", err)
+					break
+				}
 			}
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
