@@ -381,7 +381,7 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 				if errors.As(err, &pe) {
 					err = fmt.Errorf("%s %s: %w", pe.Op, config.ShownPath(pe.Path), pe.Err)
 				}
-				m := orDefault(cfg.File, "the configuration") + ": " + err.Error()
+				m := orDefault(config.ShownPath(cfg.File), "the configuration") + ": " + err.Error()
 				if console[f] {
 					consoleMissing = append(consoleMissing, m)
 				} else {

@@ -37,3 +37,32 @@ mailbox: {maildir: `+filepath.Join(dir, "md")+`}
 		}
 	}
 }
+
+// OPS-3: serve's refusal names its file on its summary line as config
+// check does: a configuration file whose name holds a newline refused
+// for its topology forges no line of serve's refusal either.
+func TestOPS3ServeRefusalFileNameWithANewlineForgesNoLine(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topo.yaml")
+	os.WriteFile(topo, []byte("servers: [\n"), 0o600)
+	cfg := filepath.Join(dir, "hub\nFAKE9: forged.yaml")
+	os.WriteFile(cfg, []byte(`server: {name: hub.ops3.test, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: `+filepath.Join(dir, "md")+`}
+topology: `+topo+`
+`+submitConnector("in", "127.0.0.125:37125")), 0o600)
+	for _, args := range [][]string{{"serve", "-c", cfg}, {"config", "check", cfg}} {
+		out, _, code := runBounded(t, args...)
+		if code != exitConfig {
+			t.Errorf("%s: exit %d, want %d:\n%s", args[0], code, exitConfig, out)
+		}
+		if !strings.Contains(out, `hub\x0aFAKE9: forged.yaml: the topology`) {
+			t.Errorf("%s: want the file named hub\\x0aFAKE9 on its summary line:\n%s", args[0], out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "FAKE9") {
+				t.Errorf("%s: the file name's newline forged the line %q:\n%s", args[0], l, out)
+			}
+		}
+	}
+}

@@ -171,8 +171,8 @@ exits 64, naming each refusal on standard error.`,
 						// By the configuration's text rule, as serve
 						// refuses it (configText: the topology quoted
 						// as Go does, its \n written once).
-						return &exitError{code: exitConfig, err: configShown(configText(fmt.Sprintf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
-							err, orDefault(cfg.File, "the configuration"), config.ShownPath(topoFile)), append(configErrorFiles(err), cfg.File)...))}
+						return &exitError{code: exitConfig, err: configShown(configText(err.Error(), configErrorFiles(err)...) + "\n" + orDefault(shown(cfg.File), "the configuration") +
+							configText(" with the topology "+config.ShownPath(topoFile)+" is refused by serve and reload: no route to explain"))}
 					}
 				}
 				s, ok := tp.Server(server)
@@ -335,7 +335,7 @@ func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology 
 	if err != nil {
 		return nil, "", &exitError{code: exitConfig, err: err}
 	}
-	return checks, fmt.Sprintf("the recipients file and directory of %s as they read now (%s)", orDefault(cfg.File, "the embedded default configuration"), why), nil
+	return checks, fmt.Sprintf("the recipients file and directory of %s as they read now (%s)", orDefault(shown(cfg.File), "the embedded default configuration"), why), nil
 }
 
 // explainDatabases makes tp ask for the mailbox database assignments as
