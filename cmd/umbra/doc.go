@@ -65,8 +65,9 @@
 //     error whose type says its text is in the text form already
 //     (jsonsafe.TextError, shownError, queue.UnknownNameError, a
 //     daemon's admin.APIError, a configuration's refusal) is written as
-//     it is; any other by jsonsafe.TextBytes, part by part through %w
-//     and errors.Join, a file system error's path as a name given. So
+//     it is; any other by jsonsafe.TextBytes (a segment exactly as Go's
+//     %q writes it kept), part by part through %w and errors.Join, a
+//     file system error's path as a name given. So
 //     an error that names a value in the text form is made by
 //     jsonsafe.Textf (or wraps one by %w), never by fmt.Errorf.
 //   - A path or name an operator sees (a file given, the topology, the
