@@ -290,7 +290,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			if i, ok := heldAt[k].get(r.Addr); ok {
 				orc := o.Rcpts[i]
 				if (orc.Status == Pending ||
-					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
+					orc.Status == Shadowed && m.ShadowServer != "" && !sameServer(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
 					into, carry, intoAddr = o, false, orc.Addr
 				} else if into == nil && carriable && waitingHere(orc) && o.State == Ready {
@@ -357,7 +357,7 @@ func sameCopy(o *Message, orc Recipient, m *Message) bool {
 // delivered: a duplicate is better than that, so m is queued.
 func releasesNoCopy(o, m *Message) bool {
 	return m.ShadowServer == "" || m.ShadowID == "" ||
-		strings.EqualFold(m.ShadowServer, o.ShadowServer) && m.ShadowID == o.ShadowID
+		sameServer(m.ShadowServer, o.ShadowServer) && m.ShadowID == o.ShadowID
 }
 
 // waitingHere reports whether r is a recipient this server owes and
@@ -373,7 +373,7 @@ func waitingHere(r Recipient) bool {
 // mergeHeld): it comes from o's ShadowServer and has not travelled
 // further than o had when it arrived here.
 func tookOver(tx *Tx, o, m *Message, body Body) bool {
-	if o.ShadowServer == "" || !strings.EqualFold(o.ShadowServer, m.ShadowServer) {
+	if o.ShadowServer == "" || !sameServer(o.ShadowServer, m.ShadowServer) {
 		return false
 	}
 	ob, err := tx.BodyOf(o.ID)
