@@ -94,6 +94,11 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			"primary", primary, "count", n, "reply", q.ShadowDisownedBy(primary))
 	}
 	if err == nil {
+		total := 0
+		for _, n := range keptN {
+			total += n
+		}
+		q.expiredKept.Store(int64(total))
 		for primary, n := range keptN {
 			q.log.Warn("expired shadow copies kept, not taken over: their primary answers and refuses this server with the database they were made against, and owns their expiry (it delivered them or bounces them); kept until it lets this server in (its discards settle them) or stops answering (its failed heartbeats take them over); umbra shadow list",
 				"primary", primary, "count", n, "why", kept[primary])
@@ -404,6 +409,13 @@ func (q *Manager) SetExpiryKeeper(keep func(primary string) string) {
 	}
 	q.expiryKeeper.Store(&keep)
 }
+
+// ExpiredKeptCopies is the number of shadow copies past their expiry
+// the last expiry pass kept, not taken over, because their primary
+// answers and refuses this server with the database they were made
+// against (expiryKept; umbra_shadow_expired_kept_copies): 0 before the
+// first pass, and after a pass that kept none.
+func (q *Manager) ExpiredKeptCopies() int { return int(q.expiredKept.Load()) }
 
 // expiryKept asks the expiry keeper (SetExpiryKeeper) about every
 // primary copies are held for: the primaries whose expired copies are
