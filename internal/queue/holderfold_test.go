@@ -241,3 +241,39 @@ func TestPeerSpellingPrefersPresentedDatabase(t *testing.T) {
 		t.Fatalf("floor after the presentation: %+v; want mark 5 of db-b", f)
 	}
 }
+
+// rt17e-F1, SR-7: the index of database ids (peerdbs) keeps the entries
+// a release before wrote under a holder's spelling (a final dot, an
+// IDN form), never rewritten. A session of that holder under another
+// spelling presenting its own id is the same server, not refused as
+// another server's database.
+func TestHolderIndexEntryOfAnotherSpellingIsTheSameServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(btx *bolt.Tx) error {
+		if err := btx.Bucket(bucketHolders).Put([]byte("bücher.example."), []byte("db-u")); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketPeerDBs).Put([]byte("db-u\x00bücher.example."), []byte{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	q, _ := newPeerDBManagerOf(t, s, spellingsTopo())
+	for _, name := range []string{"xn--bcher-kva.example", "Bücher.example"} {
+		if other, err := q.ShadowDatabaseOfAnother(name, "db-u"); err != nil || other != "" {
+			t.Fatalf("%s presenting its own id: another server's (%q), %v; want its own", name, other, err)
+		}
+		if lost, _, err := q.ShadowHolderSeen(name, "db-u"); err != nil || lost != 0 {
+			t.Fatalf("%s met with its own id: lost %d, %v", name, lost, err)
+		}
+	}
+}
