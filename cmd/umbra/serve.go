@@ -443,6 +443,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		PickupKeyGone: pickupKeyGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
+	metrics.RegisterExpiredKept(reg, mgr.ExpiredKeptCopies) // 0 on a server that keeps no shadow copy
 	registerQuarantine(reg, mgr.QuarantineStats)
 	mgr.SetQuarantineBound(int64(t.Quarantine.MaxSize), t.Quarantine.MaxMessages)
 	registerQuarantineFull(reg, mgr.QuarantineRefused)
