@@ -90,7 +90,11 @@ import (
 //     session's EHLO announced, so a raised one gives it nothing.
 //   - TLS and AUTH required (tls.required, auth.required) are read from
 //     the connector in force at each MAIL, as its permissions are
-//     (refreshRights).
+//     (refreshRights) — from the connector that takes the session's
+//     address now where its own no longer does (requireConn), with the
+//     replies a new connection there gets; the rights that connector
+//     grants too wait for the session to meet them (atTLS, atAuth) and
+//     come with its STARTTLS or AUTH on the same connection.
 
 var (
 	// replyAuthConnectorGone refuses AUTH on a session whose receive

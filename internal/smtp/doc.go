@@ -38,9 +38,15 @@
 //     keeps none where no connector takes the address, and where another
 //     does only that one's anonymous rights, and its authenticated ones
 //     where it would authenticate the account as the old one did
-//     (authsAt), or for an account it authenticated itself since (none
-//     under its tls.required unmet or auth.required it would not meet) — relay included, in the transaction open at the
-//     reload too; it is no transport server any more (serverNow,
+//     (authsAt), or for an account it authenticated itself since — relay
+//     included, in the transaction open at the reload too —, and where
+//     that connector has tls.required or auth.required, those rights only
+//     once the session meets it, as a new connection there gets them
+//     (atTLS, atAuth: STARTTLS on the connection with that connector's
+//     certificate, startTLSConfig, or AUTH judged by it, authConn), its
+//     MAIL answered before as a new connection's is there (requireConn:
+//     530 5.7.0 Must issue a STARTTLS command first, 530 5.7.0
+//     Authentication required, never the 530 5.7.1 of a right refused); it is no transport server any more (serverNow,
 //     trustInForce) and its shadow session ends (421 4.7.0). Nor does it
 //     stay authenticated where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
