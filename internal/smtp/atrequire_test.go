@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"umbra/internal/config"
+	"umbra/internal/routing"
 )
 
 // atRequireConf is plain (ranges, a certificate, anonymous submit and
@@ -98,4 +101,52 @@ func TestSMTP2NarrowedSessionRegainsRightsByStartTLS(t *testing.T) {
 	d.cmd("EHLO c", "250")
 	d.cmd("MAIL FROM:<a@example.test>", "250")
 	d.cmd("RCPT TO:<x@remote.test>", "250")
+}
+
+// SR-1, W-2: a session whose address a reload gave another connector is
+// offered XSHADOW and answered at XSHADOW as a new connection from its
+// address is there — the keyword where a server account can log in, 550
+// 5.7.1 before it has, never 502 "not available" for a verb that
+// connector offers — and a server account that connector authenticated
+// on the session since the reload is a transport server as on a new
+// connection: its shadow session opens and goes on. One authenticated
+// before the reload by its own connector is none there (its shadow
+// session would end, 421): it authenticates again, or connects again.
+func TestSR1MovedSessionShadowAsConnectorAtAddress(t *testing.T) {
+	creds := credsFile(t)
+	hub2 := routing.Server{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"}
+	topo, _ := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}}, Servers: []routing.Server{hub2}})
+	addr := freeAddr(t)
+	conf := func(ranges string) []config.ReceiveConnector {
+		return connectors(t, fmt.Sprintf(`
+  - name: plain
+    bindings: [%q]
+    remote_ranges: [%s]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [submit, relay, accept-xshadow]}
+  - name: wide
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
+`, addr, ranges, creds, addr, creds))
+	}
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, conf(`"127.0.0.0/16"`))
+	s.SetServers(topo)
+	d := dial(t, s, "127.0.0.145")
+	d.expect("220")
+	if err := s.Reload(conf(`"127.0.0.149/32"`), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := dial(t, s, "127.0.0.146")
+	fresh.expect("220")
+	for _, c := range []string{"EHLO hub2.test", "XSHADOW hub2"} {
+		if got, want := d.cmd(c, ""), fresh.cmd(c, ""); got != want {
+			t.Errorf("%s: moved session %q, a new connection from its address %q", c, got, want)
+		}
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("MAIL FROM:<a@example.test> XSHADOW=c1", "250")
+	d.cmd("RCPT TO:<x@remote.test>", "250") // the servers' relay wide grants
 }

@@ -47,7 +47,11 @@
 //     MAIL answered before as a new connection's is there (requireConn:
 //     530 5.7.0 Must issue a STARTTLS command first, 530 5.7.0
 //     Authentication required, never the 530 5.7.1 of a right refused); it is no transport server any more (serverNow,
-//     trustInForce) and its shadow session ends (421 4.7.0). Nor does it
+//     trustInForce) and its shadow session ends (421 4.7.0) — unless
+//     by a server account the connector now at its address
+//     authenticated on it since, as a new connection there would be
+//     one: then it has the servers' rights both grant, is offered
+//     XSHADOW and may open a shadow session there. Nor does it
 //     stay authenticated where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends silently —

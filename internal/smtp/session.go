@@ -467,6 +467,13 @@ func (s *session) refreshRights() {
 			// so that its account gets them as on a new connection.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
+		// The servers' rights both grant, for a server account at
+		// authenticated on the session since (serverNow): a new
+		// connection there would be a transport server by it. Any
+		// other standing as a transport server ends here, before has
+		// can read them.
+		s.lowerServer()
+		p.Servers = bothGrant(perms.Servers, at.cfg.Permissions.Servers)
 		perms = p
 	}
 	s.perms = perms
