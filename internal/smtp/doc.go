@@ -51,7 +51,15 @@
 //     by a server account the connector now at its address
 //     authenticated on it since, as a new connection there would be
 //     one: then it has the servers' rights both grant, is offered
-//     XSHADOW and may open a shadow session there. Nor does it
+//     XSHADOW and may open a shadow session there. Verb by verb it is
+//     answered as a new connection from its address is
+//     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
+//     what stays its own by design: its connector's limits, timeouts
+//     and banner; a certificate, trust or server account judged by its
+//     own connector, which make it no transport server there; STARTTLS
+//     where the connector at its address has no certificate (454, as
+//     after a reload took one away, where a new connection gets 502);
+//     and the recipients of a transaction open at the reload. Nor does it
 //     stay authenticated where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends silently —
