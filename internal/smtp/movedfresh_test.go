@@ -15,8 +15,8 @@ import (
 // connector (its own narrowed away from the address) is answered, verb
 // by verb, as a new connection from its address is by the connector in
 // force there — EHLO's extensions (AUTH, STARTTLS, XSHADOW, the shadow
-// digest), MAIL, RCPT, AUTH, DATA, BDAT and XSHADOW — where its own
-// connector granted what that one grants. One difference stays, by
+// digest), MAIL, RCPT, AUTH, DATA, BDAT, XSHADOW and XQUERYDISCARD —
+// where its own connector granted what that one grants. One difference stays, by
 // design: STARTTLS where the connector at the address has no
 // certificate is 454 4.7.0 (as on a connection whose certificate a
 // reload took away) where a new connection gets 502 5.5.1; neither is
@@ -37,13 +37,13 @@ func TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress(t *testing.T) {
 		{"tls and auth required", "tls: {cert_file: " + q(cert) + ", key_file: " + q(key) + ", required: true}\n    auth: {mechanisms: [PLAIN], credentials_file: " + q(creds) + ", required: true}\n    permissions: {anonymous: [submit], authenticated: [submit, relay], " + servers + "}"},
 	}
 	scripts := [][]string{
-		{"EHLO c", "MAIL FROM:<a@example.test>", "RCPT TO:<b@example.test>", "RCPT TO:<x@remote.test>", "RSET", "XSHADOW hub2",
+		{"EHLO c", "MAIL FROM:<a@example.test>", "RCPT TO:<b@example.test>", "RCPT TO:<x@remote.test>", "RSET", "XQUERYDISCARD 10", "XSHADOW hub2",
 			"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "EHLO c", "MAIL FROM:<a@example.test>", "RCPT TO:<x@remote.test>", "DATA", "Subject: x\r\n\r\nhi\r\n.",
 			"MAIL FROM:<a@example.test>", "RCPT TO:<b@example.test>", "BDAT 4 LAST\r\nhi", "QUIT"},
 		{"EHLO c", "STARTTLS", "EHLO c", "MAIL FROM:<a@example.test>", "RCPT TO:<b@example.test>", "RCPT TO:<x@remote.test>", "RSET",
 			"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "EHLO c", "MAIL FROM:<a@example.test>", "RCPT TO:<x@remote.test>", "QUIT"},
 		{"EHLO c", "STARTTLS", "EHLO c", authHub2, "EHLO c", "XSHADOW hub2", "MAIL FROM:<a@example.test> XSHADOW=s1", "RCPT TO:<x@remote.test>", "QUIT"},
-		{"EHLO c", authHub2, "EHLO c", "XSHADOW hub2", "MAIL FROM:<a@example.test> XSHADOW=s2", "RCPT TO:<x@remote.test>", "QUIT"},
+		{"EHLO c", authHub2, "EHLO c", "XQUERYDISCARD 10", "XSHADOW hub2", "XQUERYDISCARD 10", "MAIL FROM:<a@example.test> XSHADOW=s2", "RCPT TO:<x@remote.test>", "QUIT"},
 	}
 	hub2 := routing.Server{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"}
 	topo, _ := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}}, Servers: []routing.Server{hub2}})
