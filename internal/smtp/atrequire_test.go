@@ -150,3 +150,33 @@ func TestSR1MovedSessionShadowAsConnectorAtAddress(t *testing.T) {
 	d.cmd("MAIL FROM:<a@example.test> XSHADOW=c1", "250")
 	d.cmd("RCPT TO:<x@remote.test>", "250") // the servers' relay wide grants
 }
+
+// SMTP-2, RFC 3207 (sibling): the same for a session whose connector a
+// reload renamed and gave tls.required: the connector of the new name
+// takes its address; its MAIL is told to STARTTLS as a new connection's
+// is, and after STARTTLS it relays as one does there.
+func TestSMTP2RenamedConnectorTLSRequiredRegainedByStartTLS(t *testing.T) {
+	addr := freeAddr(t)
+	cert, key, pool := testCert(t)
+	conf := func(name, required string) string {
+		return fmt.Sprintf(`
+  - name: %s
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    tls: {cert_file: %q, key_file: %q%s}
+    permissions: {anonymous: [submit, relay]}
+`, name, addr, cert, key, required)
+	}
+	s := startServer(t, &fakeQueue{}, connectors(t, conf("plain", ""))...)
+	d := dial(t, s, "127.0.0.141")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if err := s.Reload(connectors(t, conf("plain2", ", required: true")), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Must issue a STARTTLS command first")
+	d.startTLS(pool)
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.test>", "250")
+	d.cmd("RCPT TO:<x@remote.test>", "250")
+}
