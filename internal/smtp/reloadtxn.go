@@ -24,7 +24,7 @@ package smtp
 //   - tls.required, auth.required and the checks (openMail, followChecks),
 //     which MAIL judges anyway — the requirements and checks of the
 //     connector that takes the session's address now where its own no
-//     longer does (requireConn, followChecks: atAddress).
+//     longer does (requireConn, kept as txReq; followChecks: atAddress).
 //
 // Not so, each for its reason: the permissions and the authentication are
 // judged again at each RCPT (refreshRights, standing), since a reload

@@ -218,8 +218,11 @@ type session struct {
 	binding string
 	// txc is the connector in force at the open transaction's MAIL,
 	// whose settings the transaction reads to its end (txConn,
-	// reloadtxn.go); nil outside a transaction.
-	txc *connector
+	// reloadtxn.go); nil outside a transaction. txReq is the connector
+	// whose tls.required and auth.required the transaction met at its
+	// MAIL (requireConn): txc, or the one that took the session's
+	// address then where its own no longer did.
+	txc, txReq *connector
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -426,8 +429,8 @@ func (s *session) forgetShadowParams() {
 // not by that one's client CA or trust —, and where that connector
 // requires TLS or AUTH, those only while the session meets it (atTLS,
 // atAuth: has), so that its STARTTLS or AUTH on the connection gives
-// them as a new connection there gets them. So a reload that narrowed the ranges away from the session's
-// address takes from it the rights the old configuration granted too,
+// them as a new connection there gets them. So a reload that narrowed
+// the ranges away from the session's address takes from it the rights the old configuration granted too,
 // relay included (rt31b F1), and so does one that removed or renamed its
 // connector (rt31b R1: the session's other settings stay those it began
 // with, but it keeps no right a connector in force would not give it).
@@ -533,11 +536,16 @@ func (s *session) movedTo() *connector {
 
 // requireConn is the connector whose tls.required and auth.required a
 // MAIL of the session meets: the transaction's (txConn) while its own
-// connector takes its address, else the one that takes it now
-// (movedTo), whose replies a new connection from the address gets —
-// 530 5.7.0 Must issue a STARTTLS command first, 530 5.7.0
-// Authentication required —, not the 530 5.7.1 of a right refused.
+// connector takes its address, else the one that takes it (movedTo),
+// whose replies a new connection from the address gets — 530 5.7.0
+// Must issue a STARTTLS command first, 530 5.7.0 Authentication
+// required —, not the 530 5.7.1 of a right refused. Taken at the MAIL
+// and kept to the transaction's end (txReq), as txConn is: a copy of a
+// batch meets what the batch's MAIL met.
 func (s *session) requireConn() *connector {
+	if s.txReq != nil {
+		return s.txReq
+	}
 	if at := s.movedTo(); at != nil {
 		return at
 	}
@@ -802,8 +810,12 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	s.followChecks()
 	s.txc = s.inForceOrOwn() // the transaction's settings (reloadtxn.go)
+	s.txReq = s.movedTo()
+	if s.txReq == nil {
+		s.txReq = s.txc
+	}
 	if err := s.openMail(from, opts); err != nil {
-		s.txc = nil
+		s.txc, s.txReq = nil, nil
 		return err
 	}
 	s.busy.Store(true)
@@ -1543,7 +1555,7 @@ func (s *session) shadowIfAny() string {
 func (s *session) Reset() {
 	s.commit.CompareAndSwap(1, 0) // the reply to the end of data is written
 	s.resetTransaction()
-	s.txc = nil
+	s.txc, s.txReq = nil, nil
 	s.busy.Store(false)
 }
 
