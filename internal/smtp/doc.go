@@ -55,8 +55,9 @@
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts
-//     and banner; a certificate, trust or server account judged by its
-//     own connector, which make it no transport server there; STARTTLS
+//     and banner; a certificate (one presented at a STARTTLS after the
+//     reload too), its connector's trust or a server account its own
+//     connector judged, which make it no transport server there; STARTTLS
 //     where the connector at its address has no certificate (454, as
 //     after a reload took one away, where a new connection gets 502);
 //     and the recipients of a transaction open at the reload. Nor does it
