@@ -59,9 +59,15 @@ func TestSR12NewDropUnderAnAwaitedUnmarkedNameIsNotRemovedUnsent(t *testing.T) {
 			q.mu.Lock()
 			n = len(q.msgs)
 			q.mu.Unlock()
-			_, err := os.Stat(path)
-			if n != 2 && err != nil {
-				t.Fatalf("the second drop of app.eml was neither submitted (%d messages) nor kept (%v): lost", n, err)
+			if n != 2 {
+				_, err := os.Stat(path)
+				t.Fatalf("the second drop of app.eml: %d messages, want 2 (the file: %v)", n, err)
+			}
+			q.mu.Lock()
+			to := q.msgs[len(q.msgs)-1].Rcpts[0].Addr
+			q.mu.Unlock()
+			if to != "b@example.net" {
+				t.Fatalf("the second message goes to %s, want the second drop's b@example.net", to)
 			}
 		})
 	}

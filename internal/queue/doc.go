@@ -1174,7 +1174,9 @@
 // end (bucket pickupends, pickupfate.go; pruned, by the same looks, after message_expiration
 // only once the pickup directory shows its .queued file gone,
 // ManagerConfig.PickupFileGone, so a crash before the file's removal
-// and any downtime never send it twice): at a start
+// and any downtime never send it twice, and never while the message's
+// submission key is kept because it names a lingering unmarked file,
+// pickupKeyHolds — that file, marked later, asks for this end): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).
