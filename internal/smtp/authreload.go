@@ -472,6 +472,7 @@ func (s *session) shadowStanding() string {
 	}
 	why := ""
 	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
+	s.dropAuthOffAddress() // sets shadowRevoked where it ends one
 	if s.dropRevokedAuth() || s.shadowRevoked {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if !s.atOwnConnector() && !s.serverNow() {

@@ -83,7 +83,7 @@ func (s *session) originInside(content []byte) bool {
 		// A user's own submission through such a connector is still a
 		// submission; a server account forwards what another server
 		// decided.
-		return orgid.Internal(content) || s.txConn().cfg.DKIMSign || s.user != "" && !s.serverAccount
+		return orgid.Internal(content) || s.txDKIMSign() || s.user != "" && !s.serverAccount
 	case s.user != "" && !s.serverAccount:
 		// A user's submission. A server account that is no trusted
 		// transport server here (from an address the topology does not
@@ -92,7 +92,16 @@ func (s *session) originInside(content []byte) bool {
 		// connector's dkim_sign speaks for its mail.
 		return true
 	}
-	return s.txConn().cfg.DKIMSign
+	return s.txDKIMSign()
+}
+
+// txDKIMSign: the transaction's connector is dkim_sign and, for a session
+// whose address a reload gave another connector (txReq, taken at its
+// MAIL), so is that one: a new connection from the address would not be
+// vouched for by a connector that no longer takes it.
+func (s *session) txDKIMSign() bool {
+	c := s.txConn()
+	return c.cfg.DKIMSign && (s.txReq == nil || s.txReq == c || s.txReq.cfg.DKIMSign)
 }
 
 // keepOwnResults is the message after the end-of-data checks with only

@@ -55,7 +55,12 @@
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts
-//     and banner; a certificate (one presented at a STARTTLS after the
+//     and banner, and the message settings bare_newlines,
+//     shadow_on_receipt, reject_on_shadow_failure and
+//     max_acknowledgement_delay (none grants a right; dkim_sign, which
+//     vouches for the mail as the organisation's, needs the connector at
+//     its address too: txDKIMSign,
+//     TestSMTP2MovedSessionDKIMSignOfConnectorAtAddress); a certificate (one presented at a STARTTLS after the
 //     reload too), its connector's trust or a server account its own
 //     connector judged, which make it no transport server there; STARTTLS
 //     where the connector at its address has no certificate (454, as

@@ -463,7 +463,7 @@ func (s *session) refreshRights() {
 		// connection would, never more than its own connector granted.
 		s.atTLS, s.atAuth = at.cfg.TLS.Required, at.cfg.Auth.Required
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
-		if s.user == "" || at == s.authJudge() || s.authsAt(at) {
+		if s.user == "" || s.revocation() != "" || at == s.authJudge() || s.authsAt(at) {
 			// Unauthenticated (dropAuthOffAddress ended an authentication
 			// at would not hold), the session's authenticated rights are
 			// unused until an AUTH, which at judges now (authConn): kept,
