@@ -382,7 +382,9 @@
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
 // TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
 // yet (a delay notice beside its hung first attempt: "no host of DEST
-// has replied yet", never an empty reason), nor an expiry whose last
+// has replied yet", never an empty reason, Status 4.4.1 — no answer
+// from host —, DEST the queue its job was planned for, a.entered, when
+// the record names none yet; sched32), nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,

@@ -195,6 +195,11 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 			default:
 				continue // finished by its job: the end commits it
 			}
+		} else if rc.Queue == "" {
+			// No result yet, its record naming no destination (a first
+			// attempt): the one its job was planned for (noteEntered),
+			// which the DSN names, not none.
+			rc.Queue = a.entered[i]
 		}
 		pending = append(pending, i)
 	}
