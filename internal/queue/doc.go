@@ -388,7 +388,9 @@
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,
-// rt31d F1, F2); every commit of an attempt's results makes it the last
+// rt31d F1, F2) — and the operator reads the same words (ShownReply:
+// message show, the tracking "fail" event; the record keeps the stored
+// form, which the DSN parses; sched32); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the

@@ -475,7 +475,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 				rc.LastReply = expiredReply(code, age, realReply(rc.LastReply)) // the host's, not the dead mark
 				failed = append(failed, i)
-				ev.Event("fail", m, rc, rc.LastReply)
+				ev.Event("fail", m, rc, ShownReply(m, i)) // no host's reply: the reason in words
 			}
 		} else {
 			// Past the expiry unbound: no notice with a Will-Retry-Until
