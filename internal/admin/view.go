@@ -92,9 +92,10 @@ func showPendingOutcome(v *MessageView, pr pendingResults, id queue.ID) {
 		return
 	}
 	v.Attempts++
+	shown := &queue.Message{Rcpts: rcpts}
 	for i, r := range rcpts {
 		v.Recipients[i] = RecipientView{Address: r.Addr, Status: r.Status.String() + " (not committed)", Queue: r.Queue,
-			NextHop: r.NextHop, LastReply: r.LastReply}
+			NextHop: r.NextHop, LastReply: queue.ShownReply(shown, i)}
 	}
 }
 
@@ -157,7 +158,7 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	}
 	for i, r := range m.Rcpts {
 		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: queue.RecipientQueue(&m.Rcpts[i]),
-			NextHop: sv.RecipientNextHop(m, i), LastReply: r.LastReply})
+			NextHop: sv.RecipientNextHop(m, i), LastReply: queue.ShownReply(m, i)})
 	}
 	return v
 }

@@ -382,11 +382,15 @@
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
 // TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
 // yet (a delay notice beside its hung first attempt: "no host of DEST
-// has replied yet", never an empty reason), nor an expiry whose last
+// has replied yet", never an empty reason, Status 4.4.1 — no answer
+// from host —, DEST the queue its job was planned for, a.entered, when
+// the record names none yet; sched32), nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,
-// rt31d F1, F2); every commit of an attempt's results makes it the last
+// rt31d F1, F2) — and the operator reads the same words (ShownReply:
+// message show, the tracking "fail" event; the record keeps the stored
+// form, which the DSN parses; sched32); every commit of an attempt's results makes it the last
 // reply of each pending recipient whose queue is suspended then —
 // heldNow: a hold that came while the attempt ran wrote nothing on the
 // message in delivery, and the attempt's later commit had left the
@@ -675,8 +679,9 @@
 // DSN that carries the discard, and any DSN made while other recipients
 // were still pending (the discard follows the last recipient, after
 // which nothing else covers it; so a failure DSN made by an earlier
-// attempt while other recipients were still pending is marked and
-// copied, not covered by the shadow copy). An operator's removal with
+// attempt, or by a job's own commit (jobcommit.go), while other
+// recipients were still pending is marked and copied, not covered by
+// the shadow copy). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
@@ -1548,11 +1553,45 @@
 //     copy was made with is left to the end, which takes it over; the
 //     end judges the database of the hand-offs committed early again,
 //     and so takes them over too if the primary was replaced since.
-//     Nothing else is: a failure (its DSN), a recipient whose sender
-//     asked for a success DSN, the retry time, the attempt count, the
-//     full discard and the waiters are the end's, which commits them over
-//     all the results as one commit of the attempt would, leaving out
-//     only what the jobs' commits wrote. The delay DSN is the end's too,
+//     A job's failure and a recipient whose sender asked for a success
+//     DSN are committed then too, with their DSN (sched32): a failure DSN
+//     is not late by as long as a hung sibling runs. The steps: (a) the
+//     job ends and reports; (b) its DSNs are built from the attempt's
+//     message with the jobs' commits applied — umbra's code on the
+//     message, a section of its own (for a suspect only while the
+//     attempt holds the suspects' turn, otherwise those results are the
+//     end's), nothing on disk changes; (c) one transaction writes the
+//     record, still Active, with these recipients Failed, Delivered or
+//     Relayed and their replies, the DSNs (PutNew, marked held by this
+//     server only: other recipients are still pending, so no discard
+//     carries them), the partial discard owed to the copy's holder for
+//     the recipients no failure DSN reports and, for those one reports,
+//     the note that owes it at that DSN's departure (reportedcopy.go), as
+//     an end that leaves recipients pending writes them; (d) the events
+//     ("fail", "dsn", …) after the commit; (e) the end, finding the
+//     recipients in a.early, makes no DSN and no event for them again. A
+//     kill -9 before (c) commits leaves the record as the attempt found
+//     it and no DSN: Recover makes it Ready, the next attempt tries the
+//     recipient again and its end (or job) makes the failure and its
+//     DSN — never none. A kill -9 after (c) leaves the recipient Failed
+//     (or done) beside its DSN in one tree: Recover makes the message
+//     Ready with that recipient done, no attempt tries it again, so no
+//     second DSN is made for it; the DSN, a Ready message of its own,
+//     is sent once by the restarted server (cmd/umbra
+//     TestKill9AfterEarlyFailureDSNSendsItOnce). The hung recipient stays
+//     pending in the record and is tried by the next attempt: delivered
+//     once (a next hop that took it before the kill but whose 250 was
+//     lost may get it twice, as any crash in an attempt). Not committed
+//     early: a failure while a sender waits for every recipient's refusal
+//     (SR-9: only the end decides between the refusal and a DSN), a
+//     failure of umbra's own DSN (the refit, dsnrefit.go), a hand-off in
+//     a shadow session whose sender asked for a success DSN (the end may
+//     take it over), a duplicate found in a mailbox
+//     (TestFailureDSNNotHeldByHungSibling,
+//     TestSuccessDSNNotHeldByHungSibling). Nothing else is: the retry
+//     time, the attempt count, the full discard and the waiters are the
+//     end's, which commits them over all the results as one commit of
+//     the attempt would, leaving out only what the jobs' commits wrote. The delay DSN is the end's too,
 //     unless a job still runs noticeGrace after it fell due: then it is
 //     committed beside that job, through the same path (a.cmu before the
 //     end; noticecommit.go), for the recipients still pending and not

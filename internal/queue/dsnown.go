@@ -293,3 +293,17 @@ func noHostReply(reply string, kind Notify) bool {
 	}
 	return reply == "" || expiredUnsent(reply) || reply == noResultReply
 }
+
+// ShownReply is what the operator reads of recipient i's last reply
+// (message show, the tracking "fail" event): the reply as stored, but
+// an expiry's failure whose last reply no remote server gave (none, or
+// umbra's own words on its attempt: noHostReply) says why in words, as
+// the DSN does (notAttempted), not "last reply: " quoting umbra's text
+// as a server's.
+func ShownReply(m *Message, i int) string {
+	r := m.Rcpts[i]
+	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, NotifyFailure) {
+		return notAttempted(m, r, NotifyFailure, Inside{})
+	}
+	return r.LastReply
+}

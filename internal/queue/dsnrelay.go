@@ -213,6 +213,12 @@ func dsnRecipient(r Recipient, kind Notify) (Recipient, string) {
 		// "not accepting messages" (4.3.2) that the note's code reads.
 		return r, "4.4.5"
 	}
+	if kind == NotifyDelay && r.LastReply == "" {
+		// No host has replied yet (a notice beside its running first
+		// attempt: noticecommit.go): no answer from host (RFC 3463
+		// X.4.1), what the text part says, not the bare 4.0.0.
+		return r, "4.4.1"
+	}
 	if reply, ok := openingHostReply(r.LastReply, r.NextHop); ok {
 		r.LastReply = reply
 		if s := statusOf(reply, kind); kind != NotifyDelay || s[0] == '4' {

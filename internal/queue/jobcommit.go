@@ -40,29 +40,87 @@ import (
 // their sessions end (ReportGroup, groupreport.go) and committed here
 // the same way, each with its own results, not the job's as a whole.
 //
+// A job's final results that make a DSN are committed the same way
+// (sched32): a failure (its failure DSN) and a recipient delivered or
+// relayed whose sender asked for a success DSN — the DSN built before
+// the commit, inside a section of umbra's code on the message (for a
+// suspect only while the attempt holds the suspects' turn), and put in
+// the same transaction as its recipients' final status, marked held by
+// this server only (other recipients are still pending: no discard
+// carries it); the recipients the failure DSN reports are left out of
+// the partial discard and noted for its departure (reportedcopy.go), as
+// an attempt's end that leaves others pending does. So a failure DSN is
+// not late by as long as a hung job of its attempt runs. The end
+// leaves these recipients out of its DSNs and events.
+//
 // Not committed early, so that a crash between cannot lose what only
-// the attempt's end makes: a failure (its DSN), a recipient whose
-// sender asked for a success DSN, a duplicate found in a mailbox, a
-// group's expansion, a recipient given back to its primary (its
-// shadow transition is the end's), one handed on in a shadow session to
-// a primary whose stored database differs from the one the copy was
-// made with (the end takes it over), and anything of a record that is
-// no longer Active here.
+// the attempt's end makes: a failure while a sender waits for the
+// refusal of every recipient (SR-9: the end decides between the
+// refusal and a DSN), a failure of one of umbra's own DSNs (its refit:
+// dsnrefit.go), a result whose DSN cannot be built then (the body not
+// loaded, a suspect without the turn), a hand-off in a shadow session
+// whose sender asked for a success DSN (the end may take it over), a
+// duplicate found in a mailbox, a group's expansion, a recipient given
+// back to its primary (its shadow transition is the end's), one handed
+// on in a shadow session to a primary whose stored database differs
+// from the one the copy was made with (the end takes it over), and
+// anything of a record that is no longer Active here.
 
 // jobCommittable reports whether r, a result of a job of m's attempt,
-// is committed when its job ends (see above).
-func jobCommittable(m *Message, r Result) bool {
+// is committed when its job ends (see above). dsnOK: the DSN r makes
+// (a failure's, a success's) can be made with the job's commit (its
+// body loaded, umbra's code allowed to run on the message now); refusal:
+// a sender waits for the refusal of every recipient (SR-9), which only
+// the attempt's end decides, so no failure is committed before it.
+func jobCommittable(m *Message, r Result, dsnOK, refusal bool) bool {
 	if r.Rcpt < 0 || r.Rcpt >= len(m.Rcpts) || m.Rcpts[r.Rcpt].Status != Pending {
 		return false
 	}
 	rc := &m.Rcpts[r.Rcpt]
+	wantsSuccess := m.From != "" && rc.Notify.Wants(NotifySuccess)
 	switch {
 	case r.Outcome == DeliveredOK && !r.Duplicate:
-		return !(m.From != "" && rc.Notify.Wants(NotifySuccess))
-	case r.Outcome == RelayedOK || r.Outcome == ShadowedOK:
-		return r.DSNPassed || !(m.From != "" && rc.Notify.Wants(NotifySuccess))
+		return !wantsSuccess || dsnOK
+	case r.Outcome == RelayedOK:
+		return r.DSNPassed || !wantsSuccess || dsnOK
+	case r.Outcome == ShadowedOK:
+		// Its success DSN waits for the end, which may take the
+		// hand-off over (a primary of another database).
+		return r.DSNPassed || !wantsSuccess
+	case r.Outcome == FailedPerm:
+		return !refusal && !m.OwnDSN() && (dsnOK || m.From == "" || !rc.Notify.Wants(NotifyFailure))
 	}
 	return false
+}
+
+// jobDSNs is the DSNs a job's commit makes for its results these: the
+// failure DSN of the failed recipients and the success DSN of the
+// delivered or relayed ones whose sender asked for them (as finish
+// makes them), with the recipients the failure DSN reports.
+func jobDSNs(m *Message, these []Result) (failed, succeeded []int, inDSN map[int]bool) {
+	if m.From == "" {
+		return nil, nil, nil
+	}
+	for _, r := range these {
+		rc := &m.Rcpts[r.Rcpt]
+		switch r.Outcome {
+		case FailedPerm:
+			if rc.Notify.Wants(NotifyFailure) {
+				failed = append(failed, r.Rcpt)
+				if inDSN == nil {
+					inDSN = map[int]bool{}
+				}
+				inDSN[r.Rcpt] = true
+			}
+		case DeliveredOK, RelayedOK, ShadowedOK:
+			if !r.DSNPassed && rc.Notify.Wants(NotifySuccess) {
+				succeeded = append(succeeded, r.Rcpt)
+			}
+		}
+	}
+	slices.Sort(failed)
+	slices.Sort(succeeded)
+	return failed, succeeded, inDSN
 }
 
 // jobStatus is the status a committable result gives its recipient.
@@ -72,6 +130,8 @@ func jobStatus(r Result) RcptStatus {
 		return Delivered
 	case ShadowedOK:
 		return Shadowed
+	case FailedPerm:
+		return Failed
 	}
 	return Relayed
 }
@@ -98,19 +158,77 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		return // the attempt's end commits these results with the rest
 	}
 	m := a.m
-	var fresh []Result
-	for _, r := range res {
-		if _, done := a.early[r.Rcpt]; !done && jobCommittable(m, r) && !slices.ContainsFunc(fresh, func(f Result) bool { return f.Rcpt == r.Rcpt }) {
-			fresh = append(fresh, r)
+	a.mu.Lock()
+	body, loaded := a.body, a.loaded
+	a.mu.Unlock()
+	refusal := q.refusalWaits(m.ID)
+	pick := func(dsnOK bool) []Result {
+		var fresh []Result
+		for _, r := range res {
+			if _, done := a.early[r.Rcpt]; !done && jobCommittable(m, r, dsnOK, refusal) && !slices.ContainsFunc(fresh, func(f Result) bool { return f.Rcpt == r.Rcpt }) {
+				fresh = append(fresh, r)
+			}
 		}
+		return fresh
 	}
+	fresh := pick(loaded)
 	if len(fresh) == 0 {
 		return
 	}
-	a.mu.Lock()
-	body := a.body
-	a.mu.Unlock()
 	now := q.clk.Now()
+	pol := q.policy()
+	// The DSNs of its results (a failure's, a success's), made before
+	// the commit: building one reads the message's headers, umbra's
+	// code on it (a crash here counts, peerwait.go), as at the attempt's
+	// end — for a suspect only while the attempt holds the suspects'
+	// turn (suspectgate.go); otherwise those results are the end's.
+	var dsns []*Message
+	var dsnKinds []Notify
+	var dsnBodies [][]byte
+	failDSN := -1
+	failedNow, succeededNow, inDSN := jobDSNs(m, fresh)
+	if len(failedNow)+len(succeededNow) > 0 {
+		a.mu.Lock()
+		enter := m.CrashCount == 0 || q.suspects.holds(a)
+		if enter {
+			a.own++
+			q.markPhase(a)
+		}
+		a.mu.Unlock()
+		if !enter {
+			if fresh = pick(false); len(fresh) == 0 {
+				return
+			}
+			failedNow, succeededNow, inDSN = nil, nil, nil
+		} else {
+			// The message as the DSNs report it: the jobs' commits so far
+			// and these applied (a relayed recipient's "relayed").
+			rm := *m
+			rm.Rcpts = slices.Clone(m.Rcpts)
+			for _, r := range a.early {
+				applyJob(&rm.Rcpts[r.Rcpt], r)
+			}
+			for _, r := range fresh {
+				applyJob(&rm.Rcpts[r.Rcpt], r)
+			}
+			func() {
+				defer q.leaveOwn(a) // a panic of the build leaves the section too
+				for _, d := range []struct {
+					kind  Notify
+					rcpts []int
+				}{{NotifyFailure, failedNow}, {NotifySuccess, succeededNow}} {
+					if len(d.rcpts) == 0 {
+						continue
+					}
+					dm, db := q.newDSN(&rm, body, d.kind, d.rcpts, now, pol)
+					if d.kind == NotifyFailure {
+						failDSN = len(dsns)
+					}
+					dsns, dsnKinds, dsnBodies = append(dsns, dm), append(dsnKinds, d.kind), append(dsnBodies, db)
+				}
+			}()
+		}
+	}
 	var pm Message
 	var these []Result // fresh, less the hand-offs left to the attempt's end
 	var afters []func()
@@ -203,8 +321,12 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		if err := tx.noteFinished(&pm, prev, outcome, now); err != nil {
 			return err
 		}
+		// The recipients a failure DSN of this commit reports stay
+		// covered by the copy until that DSN has left (reportedcopy.go;
+		// doc.go, "DSNs and shadow copies"): no partial discard for them
+		// now, a note for the DSN's departure instead.
 		if pm.ShadowServer != "" && pm.ShadowID != "" {
-			addrs, err := tx.finishedForCopy(&pm, prev, outcome, nil)
+			addrs, err := tx.finishedForCopy(&pm, prev, outcome, inDSN)
 			if err != nil {
 				return err
 			}
@@ -214,6 +336,9 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 				}
 				partial = addrs
 			}
+			if err := tx.noteReportedFor(&pm, pm.ShadowServer, pm.ShadowID, prev, outcome, inDSN, dsns, failDSN, false); err != nil {
+				return err
+			}
 		}
 		// A copy made again while the attempt runs (heldPrefix), as at
 		// the attempt's end (finish).
@@ -221,7 +346,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 			if h := tx.heldCopy(pm.ID); h != "" && (!sameServer(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) {
 				hm := pm
 				hm.ShadowServer, hm.ShadowID = h, pm.OrgID
-				addrs, err := tx.finishedForCopy(&hm, prev, outcome, nil)
+				addrs, err := tx.finishedForCopy(&hm, prev, outcome, inDSN)
 				if err != nil {
 					return err
 				}
@@ -230,6 +355,22 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 						return err
 					}
 				}
+				if err := tx.noteReportedFor(&hm, h, pm.OrgID, prev, outcome, inDSN, dsns, failDSN, false); err != nil {
+					return err
+				}
+			}
+		}
+		// The DSNs, in the commit that makes their recipients done: on
+		// this disk alone until the re-make pass copies them
+		// (enteredsingle.go) — other recipients are still pending, so
+		// no discard carries them (doc.go, "DSNs and shadow copies").
+		single := pm.ShadowServer != "" && pm.ShadowID != "" || tx.markedSingle(pm.ID)
+		for i, dm := range dsns {
+			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {
+				return err
+			}
+			if _, err := tx.markEnteredSingle(dm, now, single || tx.makesCopies()); err != nil {
+				return err
 			}
 		}
 		wrote = true
@@ -261,10 +402,18 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 			name = "deliver"
 		case ShadowedOK:
 			name = "shadow"
+		case FailedPerm:
+			name = "fail"
 		}
 		ev.Event(name, &pm, &pm.Rcpts[r.Rcpt], r.detail())
 	}
 	ev.emit(q)
+	for i, dm := range dsns {
+		q.dsnEvent(dm, dsnKinds[i])
+	}
+	if len(dsns) > 0 {
+		q.Kick() // the DSNs are due now
+	}
 	if len(partial) > 0 {
 		q.ev.Event("discard", &pm, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", pm.ShadowServer, len(partial)))
 		q.dsig.signal(pm.ShadowServer)

@@ -34,9 +34,10 @@ import (
 // and makes none.
 //
 // It reports exactly the recipients still pending and not finished by
-// a job that already ended: not those the jobs' own commits did, nor
-// those whose result the end is to commit (a relay with a success DSN
-// asked for, a failure, an expansion, a give-back); a recipient a
+// a job that already ended: not those the jobs' own commits did (a
+// failure or a success DSN among them: jobcommit.go), nor those whose
+// result the end is to commit (a failure the jobs' commits left to it,
+// an expansion, a give-back); a recipient a
 // finished job deferred is reported with that job's reply, as the end
 // would. The grace lets an attempt made at the notice's time that
 // delivers promptly end first, so that mail it delivers gets no notice
@@ -193,6 +194,11 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 			default:
 				continue // finished by its job: the end commits it
 			}
+		} else if rc.Queue == "" {
+			// No result yet, its record naming no destination (a first
+			// attempt): the one its job was planned for (noteEntered),
+			// which the DSN names, not none.
+			rc.Queue = a.entered[i]
 		}
 		pending = append(pending, i)
 	}

@@ -80,7 +80,7 @@ func runGroupsThenHang(t *testing.T, out Outcome, reply string) []string {
 	}
 	waitFor(t, "the job's session", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.calls == 1 })
 	clk.Advance(5*time.Second + noticeGrace)
-	waitFor(t, "the delay DSN while y@ hangs", func() bool { return len(g.kept()) >= 1 })
+	waitFor(t, "the delay DSN while y@ hangs", func() bool { return actionIn(g.kept(), "delayed") != "" })
 	close(g.gate)
 	opened = true
 	waitFor(t, "the attempt's end", func() bool {
@@ -91,23 +91,40 @@ func runGroupsThenHang(t *testing.T, out Outcome, reply string) []string {
 	return g.kept()
 }
 
+// actionIn is the first of dsns whose report has the action given
+// ("delayed", "failed", …), "" for none.
+func actionIn(dsns []string, action string) string {
+	for _, d := range dsns {
+		if strings.Contains(d, "Action: "+action) {
+			return d
+		}
+	}
+	return ""
+}
+
 // Q-3 (notice25b F1): a group of the job that ended with a permanent failure (its
-// next hop said 550 5.1.1) is reported as delayed ("will retry") by the
-// notice committed while the job's other group hangs; the end then
-// sends the failure DSN for it.
+// next hop said 550 5.1.1) is not reported as delayed ("will retry") by
+// the notice committed while the job's other group hangs; its failure
+// DSN is made by the group's own commit (sched32), one only.
 func TestNoticeNamesRecipientItsGroupFailed(t *testing.T) {
 	dsns := runGroupsThenHang(t, FailedPerm, "550 5.1.1 no such user")
-	if strings.Contains(dsns[0], "x@g.test") {
-		t.Fatalf("the delay notice names x@, whose group's next hop failed it for good (then %d DSNs):\n%s", len(dsns), dsns[0])
+	if d := actionIn(dsns, "delayed"); strings.Contains(d, "x@g.test") {
+		t.Fatalf("the delay notice names x@, whose group's next hop failed it for good (then %d DSNs):\n%s", len(dsns), d)
+	}
+	if len(dsns) != 2 || !strings.Contains(actionIn(dsns, "failed"), "x@g.test") {
+		t.Fatalf("%d DSNs; want the notice and one failure DSN for x@", len(dsns))
 	}
 }
 
 // Q-3 (notice25b F1): likewise a recipient its group relayed whose sender asked for
-// a success DSN (not committed early: the end's).
+// a success DSN (committed with the group, its DSN too: sched32).
 func TestNoticeNamesRecipientItsGroupRelayed(t *testing.T) {
 	dsns := runGroupsThenHang(t, RelayedOK, "250 2.0.0 ok")
-	if strings.Contains(dsns[0], "x@g.test") {
-		t.Fatalf("the delay notice names x@, which its group relayed (then %d DSNs):\n%s", len(dsns), dsns[0])
+	if d := actionIn(dsns, "delayed"); strings.Contains(d, "x@g.test") {
+		t.Fatalf("the delay notice names x@, which its group relayed (then %d DSNs):\n%s", len(dsns), d)
+	}
+	if len(dsns) != 2 || !strings.Contains(actionIn(dsns, "relayed"), "x@g.test") {
+		t.Fatalf("%d DSNs; want the notice and one success DSN for x@", len(dsns))
 	}
 }
 

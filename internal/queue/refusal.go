@@ -157,3 +157,13 @@ func splitReply(s string) (int, [3]int, string) {
 	}
 	return code, enh, rest
 }
+
+// refusalWaits reports whether a sender waits for message id's
+// refusal (HoldRefusal): its recipients' failures are the attempt's
+// end's to commit, which decides between the refusal and a DSN
+// (jobcommit.go).
+func (q *Manager) refusalWaits(id ID) bool {
+	q.rfmu.Lock()
+	defer q.rfmu.Unlock()
+	return q.refusals[id] != nil
+}

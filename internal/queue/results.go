@@ -314,7 +314,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		switch r.Outcome {
 		case DeliveredOK:
 			rc.Status = Delivered
-			delivered = append(delivered, r.Rcpt)
+			if _, ok := early[r.Rcpt]; !ok { // a job's commit made its DSN (jobcommit.go)
+				delivered = append(delivered, r.Rcpt)
+			}
 			if r.Duplicate {
 				if dupDB == nil {
 					dupDB = map[int]string{}
@@ -329,7 +331,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		case RelayedOK:
 			rc.Status = Relayed
-			if !r.DSNPassed { // else the next hop reports success (RFC 3461)
+			if _, ok := early[r.Rcpt]; !ok && !r.DSNPassed { // else the next hop reports success (RFC 3461), or a job's commit did
 				delivered = append(delivered, r.Rcpt)
 			}
 			if _, ok := early[r.Rcpt]; !ok {
@@ -337,10 +339,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		case ShadowedOK:
 			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
-			if !r.DSNPassed {
-				delivered = append(delivered, r.Rcpt)
-			}
 			if _, ok := early[r.Rcpt]; !ok {
+				if !r.DSNPassed {
+					delivered = append(delivered, r.Rcpt)
+				}
 				ev.Event("shadow", m, rc, r.detail())
 			}
 		case GivenBack:
@@ -355,8 +357,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			expanded = expandInto(m, r.Rcpt, r.Expand, r.Owned) || expanded
 		case FailedPerm:
 			rc.Status = Failed
-			failed = append(failed, r.Rcpt)
-			ev.Event("fail", m, rc, r.detail())
+			if _, ok := early[r.Rcpt]; !ok { // else a job's commit made its DSN and event (jobcommit.go)
+				failed = append(failed, r.Rcpt)
+				ev.Event("fail", m, rc, r.detail())
+			}
 		case Held, throttled:
 			if r.Outcome == throttled {
 				throttledAny = true
@@ -471,7 +475,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 				rc.LastReply = expiredReply(code, age, realReply(rc.LastReply)) // the host's, not the dead mark
 				failed = append(failed, i)
-				ev.Event("fail", m, rc, rc.LastReply)
+				ev.Event("fail", m, rc, ShownReply(m, i)) // no host's reply: the reason in words
 			}
 		} else {
 			// Past the expiry unbound: no notice with a Will-Retry-Until
