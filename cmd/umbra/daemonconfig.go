@@ -361,7 +361,7 @@ func loadedConfig(cmd *cobra.Command) *config.Config {
 	if err != nil {
 		return nil
 	}
-	if named := configNamed(cmd); named != "" && !samePlace(l.File, absPath(named)) {
+	if named := configNamed(cmd); named != "" && !runsFile(l.File, named) {
 		return nil
 	}
 	cfg, err := config.Parse([]byte(l.Config), l.File)
