@@ -227,19 +227,19 @@ func checkDaemonRunsNamed(cmd *cobra.Command, c *admin.Client, sock string) erro
 		return nil
 	case !known:
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: the daemon on %s does not say which configuration file it runs "+
-			"(an earlier release): not checked against %s\n", sock, named)
+			"(an earlier release): not checked against %s\n", shown(sock), shown(named))
 		return nil
 	case runsFile(file, named):
 		return nil
 	}
 	return &exitError{code: exitFailure, err: fmt.Errorf("%s: nothing was asked of it (name its socket with --socket to address it on purpose, "+
-		"or give the file it runs; server.admin_socket in %s names that daemon's socket)", otherDaemon(sock, file, named), named)}
+		"or give the file it runs; server.admin_socket in %s names that daemon's socket)", otherDaemon(sock, file, named), shown(named))}
 }
 
 // otherDaemon says that the daemon on sock runs the file running
 // ("" the embedded default), not named.
 func otherDaemon(sock, running, named string) string {
-	return fmt.Sprintf("the daemon on %s runs %s, not %s", sock, orDefault(running, "the embedded default configuration"), named)
+	return fmt.Sprintf("the daemon on %s runs %s, not %s", shown(sock), orDefault(shown(running), "the embedded default configuration"), shown(named))
 }
 
 // runsFile reports whether running, the configuration file a daemon
