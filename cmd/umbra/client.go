@@ -82,12 +82,12 @@ func adminSocket(cmd *cobra.Command) (string, error) {
 			// is, "umbra runs, but its admin socket is gone" (rt24c F2,
 			// F3), not the file's error alone.
 			if fi, serr := os.Stat(sock); (serr == nil && fi.Mode()&os.ModeSocket != 0) || admin.Listening(sock) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: %v (the next reload would fail); asking the daemon on %s, the socket %s names\n", err, sock, file)
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: %s (the next reload would fail); asking the daemon on %s, the socket %s names\n", errorText(err), shown(sock), shown(file))
 				return sock, nil
 			}
 		}
 	}
-	return "", &exitError{code: exitConfig, err: fmt.Errorf("%v (a running daemon is reached with --socket PATH or UMBRA_SOCKET whatever its file says)", err)}
+	return "", &exitError{code: exitConfig, err: fmt.Errorf("%w (a running daemon is reached with --socket PATH or UMBRA_SOCKET whatever its file says)", err)}
 }
 
 // socketNamed is the admin socket found before any configuration file

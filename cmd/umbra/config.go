@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -42,16 +43,17 @@ func newConfigCmd() *cobra.Command {
 			case len(args) == 0:
 				args = []string{flagFile}
 			case flagFile != "" && !config.SameFile(flagFile, args[0]):
-				return &exitError{code: exitUsage, err: fmt.Errorf("config check was given two files: %s (argument) and %s (-c/--config); give one",
-					jsonsafe.TextBytes(args[0]), jsonsafe.TextBytes(flagFile))}
+				return &exitError{code: exitUsage, err: jsonsafe.Textf("config check was given two files: %s (argument) and %s (-c/--config); give one",
+					shown(args[0]), shown(flagFile))}
 			}
 			// --json: the verdict as one object on standard output
 			// (configCheckResult), the exit code as without it.
-			res := configCheckResult{File: jsonsafe.TextBytes(args[0]), Errors: []string{}, Warnings: []string{}}
+			res := configCheckResult{File: shown(args[0]), Errors: []string{}, Warnings: []string{}}
 			// Errors and warnings name files and quote their content:
-			// the file name as every answer writes it (jsonsafe.TextBytes),
-			// a value's control character as the loader's \xNN once
-			// (configText).
+			// the file name as every answer names a file given (shown:
+			// on one line, escaped once), a value's control character
+			// as the loader's \xNN once (configText). The summary and
+			// the ok line name it so too.
 			refuse := func(lines []string, summary error) error {
 				for i := range lines {
 					lines[i] = configText(lines[i], args[0])
@@ -92,11 +94,14 @@ func newConfigCmd() *cobra.Command {
 						}
 					}
 				case ok:
-					return refuse(strings.Split(es.Error(), "\n"), fmt.Errorf("%s is not valid", jsonsafe.TextBytes(args[0])))
+					return refuse(strings.Split(es.Error(), "\n"), configShown(shown(args[0])+" is not valid"))
 				case !wantJSON(cmd):
-					return &exitError{code: exitConfig, err: errors.New(jsonsafe.TextBytes(err.Error()))} // one line: main prints it
+					return &exitError{code: exitConfig, err: err} // one line: main prints it, each name once (errorText)
 				default:
-					return refuse([]string{err.Error()}, errors.New(jsonsafe.TextBytes(err.Error())))
+					// In the text form already (errorText), not
+					// configText's again.
+					res.Errors = append(res.Errors, errorText(err))
+					return refuse(nil, err)
 				}
 			}
 			// The directories serve makes and writes at its start, as
@@ -114,7 +119,7 @@ func newConfigCmd() *cobra.Command {
 					r.add(" names a directory this process may not make or write", dirErrs)
 				}
 				f = r.failure()
-				return refuse(f.detail, fmt.Errorf("%s%s", jsonsafe.TextBytes(args[0]), f.summary))
+				return refuse(f.detail, configShown(shown(args[0])+configText(f.summary)))
 			}
 			// Each warning is "file:line: warning: …" (warnAt), the line
 			// of the value it is about, as errors are.
@@ -166,7 +171,7 @@ func newConfigCmd() *cobra.Command {
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", args[0],
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", shown(args[0]),
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			return nil
 		},
@@ -180,10 +185,11 @@ func newConfigCmd() *cobra.Command {
 // the loader quoted (%q) already writes a control character as \xNN and
 // a backslash doubled, so a quoted segment is shown as it is (escaping
 // it again doubled the backslash of each \xNN: "a\\x00b" read as a
-// literal backslash); the file name of files at the line's start and the
-// text around the quoted segments — paths in system errors — are written
-// by jsonsafe.TextBytes, as every answer names a file: a byte that is
-// not UTF-8 as \xNN, the text \xNN a name holds as \\xNN. A segment is
+// literal backslash); the file name of files at the line's start is
+// written by shown, as every answer names a file given (a byte that is
+// not UTF-8 as \xNN, the text \xNN a name holds as \\xNN, a control
+// character as \xNN: a name never splits a line), and the text around
+// the quoted segments by jsonsafe.TextBytes. A segment is
 // taken as quoted only when it is exactly what %q writes (no raw byte,
 // no raw control character in it). Each line of s is done so.
 func configText(s string, files ...string) string {
@@ -192,7 +198,7 @@ func configText(s string, files ...string) string {
 		prefix := ""
 		for _, f := range files {
 			if f != "" && strings.HasPrefix(l, f) {
-				prefix, l = jsonsafe.TextBytes(f), l[len(f):]
+				prefix, l = shown(f), l[len(f):]
 				break
 			}
 		}
@@ -368,7 +374,14 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 		}
 		for _, f := range referencedFiles(cfg) {
 			if _, err := os.Stat(f); err != nil {
-				m := orDefault(cfg.File, "the configuration") + ": " + err.Error()
+				// The path as the loader names one (config.ShownPath:
+				// quoted when it holds a control character), so that a
+				// newline in it splits no line.
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = fmt.Errorf("%s %s: %w", pe.Op, config.ShownPath(pe.Path), pe.Err)
+				}
+				m := orDefault(config.ShownPath(cfg.File), "the configuration") + ": " + err.Error()
 				if console[f] {
 					consoleMissing = append(consoleMissing, m)
 				} else {

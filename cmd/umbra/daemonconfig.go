@@ -112,7 +112,7 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 		// A daemon older than these fields (the binary was replaced,
 		// the daemon not restarted yet), or the embedded default
 		// without tracking: the files decide, as before.
-		why = fmt.Sprintf("the daemon on %s does not name its configuration", sock)
+		why = fmt.Sprintf("the daemon on %s does not name its configuration", shown(sock))
 	}
 	cfg, err := discoverConfig(cmd)
 	if err != nil {
@@ -121,7 +121,7 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 	if cfg.File == "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the embedded default configuration (name the daemon's with --socket, --config, UMBRA_SOCKET or UMBRA_CONFIG)\n", why)
 	} else {
-		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, cfg.File)
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, shown(cfg.File))
 	}
 	return cfg, nil
 }
@@ -142,6 +142,7 @@ func daemonClient(cmd *cobra.Command, sock string) *admin.Client {
 // a socket that refuses this user — each in its own words, with what
 // the commands then read instead said by the caller.
 func noAnswer(sock string, err error) string {
+	sock = shown(sock) // on one line, escaped once, as every answer names a file given
 	switch {
 	case errors.Is(err, admin.ErrSocketGone):
 		return fmt.Sprintf("the daemon runs, but its admin socket %s is gone (its file removed or replaced: SIGHUP makes it again), so it is not asked", sock)
@@ -152,7 +153,7 @@ func noAnswer(sock string, err error) string {
 		}
 		if errors.As(err, &se) && se.Socket != "" {
 			return fmt.Sprintf("the daemon runs, but not at %s: it answers on %s (its configuration file was edited since its start or last reload: "+
-				"SIGHUP moves its socket, or give --socket %s), so it is not asked", sock, se.Socket, se.Socket)
+				"SIGHUP moves its socket, or give --socket %s), so it is not asked", sock, shown(se.Socket), shown(se.Socket))
 		}
 		return fmt.Sprintf("the daemon runs, but not at %s (its configuration file was edited since its start: a change of data_dir applies at a restart), so it is not asked", sock)
 	case errors.Is(err, admin.ErrStarting):
@@ -306,9 +307,9 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 		var ae *admin.APIError
 		switch {
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
-			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (a release before GET /v1/config)", sock)
+			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (a release before GET /v1/config)", shown(sock))
 		case errors.As(err, &ae):
-			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%v)", sock, err)
+			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%s)", shown(sock), errorText(err))
 		case err != nil:
 			why = noAnswer(sock, err)
 		case named != "" && !runsFile(l.File, named): // the file it runs, by name or identity (a link to it)
@@ -340,7 +341,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 		return nil, nil, "", err
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; explaining %s as the file reads now (the daemon's tls policy and this-server lines not looked up)\n",
-		why, orDefault(cfg.File, "the embedded default configuration"))
+		why, orDefault(shown(cfg.File), "the embedded default configuration"))
 	return cfg, nil, why, nil
 }
 

@@ -73,7 +73,7 @@ func newDBCmd() *cobra.Command {
 				notePartials(cmd, args[0], queue.StalePartials{Removed: st.Removed})
 			}})
 			if err != nil && ctx.Err() != nil {
-				return &exitError{code: exitFailure, err: fmt.Errorf("backup %s: interrupted; no file was written", shown(args[0]))}
+				return &exitError{code: exitFailure, err: jsonsafe.Textf("backup %s: interrupted; no file was written", shown(args[0]))}
 			}
 			var ae *admin.APIError
 			if err != nil && !errors.As(err, &ae) {

@@ -112,7 +112,7 @@ func writeKeyFile(path string, pemBytes []byte, owner *fileOwner, place func(dir
 	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path)
+			return fmt.Errorf("%s exists: a key in use is never overwritten; choose a new selector for a new key", path) // named by the caller's shownErr
 		}
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -234,7 +234,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 		if configNamed(cmd) != "" {
 			return nil, err
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %v\n", what, shown(path), err)
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %s\n", what, shown(path), errorText(err))
 		return nil, nil
 	}
 	if err := cfg.WriteConflict(path); err != nil {

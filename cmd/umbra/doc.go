@@ -64,6 +64,20 @@
 //   - Text output escapes what a terminal would act on (termsafe.go, the
 //     same characters internal/jsonsafe escapes in JSON), and a filter
 //     takes a value as shown as well as typed.
+//   - Every value an error names is escaped exactly once, alike on
+//     standard error, in --json and in the log's err (errorText): an
+//     error whose type says its text is in the text form already
+//     (jsonsafe.TextError, shownError, queue.UnknownNameError, a
+//     daemon's admin.APIError, a configuration's refusal) is written as
+//     it is; any other by jsonsafe.TextBytes (a segment exactly as Go's
+//     %q writes it kept), part by part through %w and errors.Join, a
+//     file system error's path as a name given. So
+//     an error that names a value in the text form is made by
+//     jsonsafe.Textf (or wraps one by %w), never by fmt.Errorf.
+//   - A path or name an operator sees (a file given, the topology, the
+//     admin socket) is on one line: shown (a control character as
+//     \xNN) in the CLI's own lines, config.ShownPath (quoted as Go
+//     does) inside a configuration's refusal.
 //   - Exit codes are stable for scripts: 0 done, 1 failure, 2 invalid
 //     configuration, 64 usage, and those of client.go for the daemon's
 //     answers.

@@ -59,7 +59,7 @@ func newDumpsterCmd() *cobra.Command {
 			var since time.Time
 			if sinceArg != "" {
 				if since, err = parseSince(sinceArg, time.Now()); err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 				}
 			}
 			es, err := c.DumpsterList(db, since, limit)
@@ -113,7 +113,7 @@ func newDumpsterCmd() *cobra.Command {
 			}
 			since, ago, byAgo, err := parseWindow(rsince, time.Now())
 			if err != nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 			}
 			c, err := adminClient(cmd)
 			if err != nil {
@@ -234,7 +234,7 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				}
 				t, err := parseSince(v, now)
 				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--%s: %v", k, err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--%s: %w", k, err)}
 				}
 				window[k] = t
 				q.Set(k, t.UTC().Format(time.RFC3339Nano))

@@ -3,12 +3,17 @@ package main
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/jsonsafe"
+	"umbra/internal/queue"
 )
 
 // escapingWriter writes JSON log records with every character a terminal
@@ -66,19 +71,18 @@ func durationSeconds(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// isConfigError reports whether err is a configuration's refusal (the
-// loader's config.Errors, checkConfig's *checkFailure), whose lines show
-// a value's control character as the loader's \xNN (configText).
 // errorText is err as the log, the status's reload error and every
-// other answer write it: a configuration's refusal by its text rule
-// (configText: a value the loader quoted as it is, escaped once), any
-// other error by jsonsafe.TextBytesOnce — a raw byte that is not UTF-8
-// written \xNN, a \xNN already there left as it is, as standard error
-// shows it (textSafe): many errors name a value in the text form already
-// (queue.QuoteShown, a daemon's refusal, admin.APIError.Msg), and
-// TextBytes would double its backslash ("a\\xffb" in --json where
-// standard error says "a\xffb"). What it gives is in the text form of
-// every answer already, and is not escaped again.
+// other answer write it, each value it names escaped exactly once: a
+// configuration's refusal by its text rule (configText: a value the
+// loader quoted as it is); an error whose type says its text is in the
+// text form already (inTextForm: a name written by shown or
+// queue.QuoteShown, a daemon's refusal) as it is; the text of any other
+// error — raw, an os error naming a file as given — by
+// jsonsafe.TextBytes, so that the byte 0xe9 reads \xe9 and the text
+// \xe9 a name holds \\xe9 (textOf). Standard error shows the same text
+// (main.go; textSafe over it for the characters a terminal acts on).
+// What it gives is in the text form of every answer, and is not escaped
+// again.
 func errorText(err error) string {
 	if ee, ok := err.(*exitError); ok {
 		err = ee.err // a command's refusal: its error as it came (main.go)
@@ -90,7 +94,74 @@ func errorText(err error) string {
 	if isConfigError(err) { // a refused reload: its values quoted by the loader already
 		return configText(err.Error(), configErrorFiles(err)...)
 	}
-	return jsonsafe.TextBytesOnce(err.Error())
+	return textOf(err)
+}
+
+// textOf is err's text with each part escaped once: an error in the
+// text form (inTextForm) as it is; a file system error with its path
+// as a name given is shown (shown: on one line, a control character as
+// \xNN); an error that wraps others (%w, errors.Join) whose texts it
+// holds in order, its own text around them by plainText and each of
+// theirs by textOf; any other error's text by plainText.
+func textOf(err error) string {
+	if inTextForm(err) {
+		return err.Error()
+	}
+	switch e := err.(type) {
+	case *fs.PathError:
+		return plainText(e.Op) + " " + shown(e.Path) + ": " + textOf(e.Err)
+	case *os.LinkError:
+		return plainText(e.Op) + " " + shown(e.Old) + " " + shown(e.New) + ": " + textOf(e.Err)
+	}
+	s := err.Error()
+	var inner []error
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		inner = u.Unwrap()
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			inner = []error{e}
+		}
+	}
+	var b strings.Builder
+	rest := s
+	for _, e := range inner {
+		if e == nil {
+			continue
+		}
+		t := e.Error()
+		i := strings.Index(rest, t)
+		if t == "" || i < 0 {
+			return plainText(s) // not its text: escaped as a whole
+		}
+		b.WriteString(plainText(rest[:i]))
+		b.WriteString(textOf(e))
+		rest = rest[i+len(t):]
+	}
+	b.WriteString(plainText(rest))
+	return b.String()
+}
+
+// plainText is the text of an error that is not in the text form, by
+// the one rule (jsonsafe.TextBytes); a segment exactly as Go's %q writes
+// it (time.ParseDuration's "…", strconv's) is kept as it is — Go's
+// quoting tells the byte 0xe9 (\xe9) from the text (\\xe9) already
+// (quotedAsIs, the rule of the configuration's refusals).
+func plainText(s string) string { return quotedAsIs(s) }
+
+// inTextForm reports whether err's text is in the text form already, by
+// its type: written by the rule (jsonsafe.TextError, shownError,
+// queue.UnknownNameError), or a daemon's refusal (admin.APIError, whose
+// text the daemon wrote by the answers' rule); a command's refusal
+// (exitError) as its error.
+func inTextForm(err error) bool {
+	switch e := err.(type) {
+	case *jsonsafe.TextError, shownError, *queue.UnknownNameError, *admin.APIError, *configShownError:
+		return true
+	case *exitError:
+		return inTextForm(e.err)
+	}
+	return false
 }
 
 // configShownError is a configuration's refusal written by its text
@@ -104,6 +175,9 @@ func (e *configShownError) Error() string { return e.text }
 // configShown is text, in the configuration's text form, as an error.
 func configShown(text string) error { return &configShownError{text} }
 
+// isConfigError reports whether err is a configuration's refusal (the
+// loader's config.Errors, checkConfig's *checkFailure), whose lines show
+// a value's control character as the loader's \xNN (configText).
 func isConfigError(err error) bool {
 	var cf *checkFailure
 	var ce *config.Error

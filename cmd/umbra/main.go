@@ -27,6 +27,10 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// Unwrap is the command's error: its kind (errors.Is, errors.As) is seen
+// through the exit code it carries.
+func (e *exitError) Unwrap() error { return e.err }
+
 func main() {
 	root := newRootCmd()
 	out := &stdoutCounter{w: os.Stdout}
@@ -36,11 +40,13 @@ func main() {
 	ran, err := root.ExecuteC()
 	stdout.Flush()
 	if err != nil {
-		// The message by the CLI's rule for text (textSafe): a value
-		// it names reads apart from the text of its escape. A
-		// configuration's refusal by its own rule (configText, as
-		// config check prints it: errorText): a value it quotes as Go
-		// does is written as it is, its \n not doubled to \\n.
+		// The message as every answer writes it (errorText: each value
+		// escaped once, by the error's type), then, but for a
+		// configuration's refusal, by the CLI's rule for text
+		// (textSafe): a value it names reads apart from the text of its
+		// escape. A configuration's refusal is in its own text form
+		// (configText, as config check prints it): a value it quotes as
+		// Go does is written as it is, its \n not doubled to \\n.
 		inner := err
 		if ee, ok := err.(*exitError); ok {
 			inner = ee.err
@@ -48,7 +54,7 @@ func main() {
 		if isConfigError(inner) || errors.As(inner, new(*configShownError)) {
 			fmt.Fprintln(stderr, "umbra:", errorText(err))
 		} else {
-			fmt.Fprintln(stderr, "umbra:", textSafe(err.Error()))
+			fmt.Fprintln(stderr, "umbra:", textSafe(errorText(err)))
 		}
 		stderr.Flush()
 		code := exitCode(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -35,13 +36,13 @@ func newMessageCmd() *cobra.Command {
 				return &exitError{code: exitNotFound, err: err}
 			}
 			if err := queue.CheckDomain(f.Domain); err != nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %v", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %w", err)}
 			}
 			if olderThan != "" {
 				now := time.Now()
 				t, err := parseSince(olderThan, now)
 				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %v", err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %w", err)}
 				}
 				if f.OlderThan = now.Sub(t); f.OlderThan <= 0 {
 					f.OlderThan = time.Nanosecond
@@ -262,7 +263,7 @@ nothing.`,
 				now := time.Now()
 				t, err := parseSince(olderThan, now)
 				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %v", err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("--older-than: %w", err)}
 				}
 				if f.OlderThan = now.Sub(t); f.OlderThan <= 0 {
 					f.OlderThan = time.Nanosecond
@@ -272,7 +273,7 @@ nothing.`,
 				return &exitError{code: exitNotFound, err: err}
 			}
 			if err := queue.CheckDomain(f.Domain); err != nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %v", err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("--domain: %w", err)}
 			}
 			c, err := adminClient(cmd)
 			if err != nil {
@@ -465,7 +466,7 @@ func readJSONIDs(r *bufio.Reader) ([]string, error) {
 			return fmt.Errorf("a JSON object on standard input has no \"id\" (give message list --json, or ids one a line)")
 		}
 		if *m.ID == "" || strings.ContainsAny(*m.ID, " \t\r\n") || len(*m.ID) > 100 {
-			return fmt.Errorf("not a message id on standard input: %s", queue.QuoteShown(*m.ID))
+			return jsonsafe.Textf("not a message id on standard input: %s", queue.QuoteShown(*m.ID))
 		}
 		if len(ids) >= 10_000_000 {
 			return fmt.Errorf("too many ids on standard input")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -519,7 +520,7 @@ func filterQueues(qs []queue.QueueInfo, filters []string) ([]queue.QueueInfo, er
 		case isKV && k == "type" && !slices.Contains(queue.DeliveryTypes, v):
 			return nil, &queue.UnknownNameError{Kind: "type", Name: v, Valid: queue.DeliveryTypes}
 		case isKV && k != "status" && k != "type":
-			return nil, &exitError{code: exitUsage, err: fmt.Errorf("unknown filter %s (status=, type= or text)", queue.QuoteShown(f))}
+			return nil, &exitError{code: exitUsage, err: jsonsafe.Textf("unknown filter %s (status=, type= or text)", queue.QuoteShown(f))}
 		}
 	}
 	var out []queue.QueueInfo

@@ -94,3 +94,34 @@ func TestOPS2ReadmeMetricsListEveryPanicsCounter(t *testing.T) {
 		}
 	}
 }
+
+// OPS-2, SR-6: the gauge of expired shadow copies kept because their
+// live primary refuses this server is exported by a fresh daemon (0) and
+// listed in the README's Metrics section.
+func TestOPS2ReadmeListsExpiredKeptCopies(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink, maddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	cfg := relayConfig(t, dir, listen, sink)
+	b, _ := os.ReadFile(cfg)
+	text := strings.Replace(string(b), `metrics_listen: ""`, "metrics_listen: "+maddr, 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	page, err := scrapeMetrics(maddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "umbra_shadow_expired_kept_copies"
+	if !strings.Contains(page, "\n"+name+" 0\n") {
+		t.Errorf("a fresh daemon's /metrics has no %s 0", name)
+	}
+	listed := false
+	for _, l := range strings.Split(readmeSection(t, "## Metrics"), "\n") {
+		listed = listed || strings.HasPrefix(l, "| `"+name+"` |")
+	}
+	if !listed {
+		t.Errorf("the README's Metrics section does not list %s", name)
+	}
+}

@@ -13,7 +13,9 @@ import (
 
 	"umbra/internal/admin"
 	"umbra/internal/config"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/mailaddr"
+	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/topology"
 )
@@ -166,13 +168,16 @@ exits 64, naming each refusal on standard error.`,
 					// is that refusal at server.name's line (exit 2),
 					// not an unknown --server (exit 3; rt24c F8).
 					if _, err := serverTopology(cfg); err != nil {
-						return &exitError{code: exitConfig, err: fmt.Errorf("%v\n%s with the topology %s is refused by serve and reload: no route to explain",
-							err, orDefault(cfg.File, "the configuration"), config.ShownPath(topoFile))}
+						// By the configuration's text rule, as serve
+						// refuses it (configText: the topology quoted
+						// as Go does, its \n written once).
+						return &exitError{code: exitConfig, err: configShown(configText(err.Error(), configErrorFiles(err)...) + "\n" + orDefault(shown(cfg.File), "the configuration") +
+							configText(" with the topology "+config.ShownPath(topoFile)+" is refused by serve and reload: no route to explain"))}
 					}
 				}
 				s, ok := tp.Server(server)
 				if !ok {
-					return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\" is not in %s", server, topoFile))}
+					return &exitError{code: exitNotFound, err: jsonsafe.Textf("server %s is not in %s", queue.QuoteShown(server), shown(topoFile))}
 				}
 				// A server's name is a host name: --server Hub-A. is
 				// the topology's hub-a (rt51 F9).
@@ -186,7 +191,7 @@ exits 64, naming each refusal on standard error.`,
 					return err
 				}
 				defer closeDir()
-				ex.Topology = topoFile
+				ex.Topology = shown(topoFile) // as every answer names a file given
 				for _, rcpt := range args {
 					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
 					ex.Routes = append(ex.Routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
@@ -277,16 +282,16 @@ type routeExplanation struct {
 
 // explainedFrom is routeExplanation.From: what the explanation is of.
 func explainedFrom(cfg *config.Config, daemon *admin.Client, daemonTopology bool, topoFile, why string) string {
-	file := orDefault(cfg.File, "the embedded default configuration")
+	file := orDefault(shown(cfg.File), "the embedded default configuration") // names on one line, escaped once (shown)
 	if daemon != nil && !daemonTopology && topoFile != "" {
 		// --topology FILE: the daemon's configuration with that file's
 		// topology; the rcpt: answers are the files' (rcpt_from).
 		return fmt.Sprintf("the configuration the daemon on %s runs (%s, as loaded at its start or last reload) with the topology %s as it reads now, and its directory",
-			daemon.Path(), file, topoFile)
+			shown(daemon.Path()), file, shown(topoFile))
 	}
 	if daemon != nil {
 		return fmt.Sprintf("the configuration the daemon on %s runs (%s, as loaded at its start or last reload), its recipients and directory",
-			daemon.Path(), file)
+			shown(daemon.Path()), file)
 	}
 	if cfg.File == "" {
 		return fmt.Sprintf("the embedded default configuration: %s", why)
@@ -307,7 +312,7 @@ func explainedFrom(cfg *config.Config, daemon *admin.Client, daemonTopology bool
 // it runs. why is why no daemon was asked (explainConfig), when none was.
 func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology bool, why string, cfg *config.Config, table *routing.Table, addrs []string) (checks []rcptCheck, from string, err error) {
 	if daemon != nil && !daemonTopology {
-		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", config.ShownPath(cfg.Topology), daemon.Path())
+		why = fmt.Sprintf("--topology %s: the daemon on %s answers for the topology it runs", shown(cfg.Topology), shown(daemon.Path()))
 	}
 	if daemon != nil && daemonTopology {
 		var out []rcptCheck
@@ -315,13 +320,13 @@ func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology 
 		var ae *admin.APIError
 		switch {
 		case err == nil && len(out) == len(addrs):
-			return out, fmt.Sprintf("the daemon on %s (its recipients file, lists and LDAP directory as loaded at its start or last reload; no callout made)", daemon.Path()), nil
+			return out, fmt.Sprintf("the daemon on %s (its recipients file, lists and LDAP directory as loaded at its start or last reload; no callout made)", shown(daemon.Path())), nil
 		case err == nil:
-			return nil, "", &exitError{code: exitFailure, err: fmt.Errorf("the daemon on %s answered %d recipient checks for %d addresses", daemon.Path(), len(out), len(addrs))}
+			return nil, "", &exitError{code: exitFailure, err: jsonsafe.Textf("the daemon on %s answered %d recipient checks for %d addresses", shown(daemon.Path()), len(out), len(addrs))}
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not check recipients (a release before GET /v1/rcptcheck): "+
-				"the rcpt: lines are of the files as they read now\n", daemon.Path())
-			why = fmt.Sprintf("the daemon on %s does not check recipients (a release before GET /v1/rcptcheck)", daemon.Path())
+				"the rcpt: lines are of the files as they read now\n", shown(daemon.Path()))
+			why = fmt.Sprintf("the daemon on %s does not check recipients (a release before GET /v1/rcptcheck)", shown(daemon.Path()))
 		default:
 			return nil, "", apiErr(err)
 		}
@@ -330,7 +335,7 @@ func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology 
 	if err != nil {
 		return nil, "", &exitError{code: exitConfig, err: err}
 	}
-	return checks, fmt.Sprintf("the recipients file and directory of %s as they read now (%s)", orDefault(cfg.File, "the embedded default configuration"), why), nil
+	return checks, fmt.Sprintf("the recipients file and directory of %s as they read now (%s)", orDefault(shown(cfg.File), "the embedded default configuration"), why), nil
 }
 
 // explainDatabases makes tp ask for the mailbox database assignments as
@@ -360,7 +365,7 @@ func explainDatabases(cmd *cobra.Command, daemon *admin.Client, tp *routing.Topo
 		}
 		if cfg.LDAP.Enabled() && cfg.LDAP.DatabaseAttribute != "" {
 			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not give its directory's mailbox databases (a release before GET /v1/mailboxdb): "+
-				"the directory is asked with the ldap settings of the files as they read now\n", daemon.Path())
+				"the directory is asked with the ldap settings of the files as they read now\n", shown(daemon.Path()))
 		}
 	}
 	if !cfg.LDAP.Enabled() || cfg.LDAP.DatabaseAttribute == "" {

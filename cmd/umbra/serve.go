@@ -156,7 +156,10 @@ func newServeCmd() *cobra.Command {
 					f.detail = append(f.detail, strings.Split(err.Error(), "\n")...)
 					f.summary += "; it listens on an address in use"
 				}
-				return &exitError{code: exitConfig, err: configShown(configText(fmt.Sprintf("%s\n%s%s", f, orDefault(cfg.File, "the configuration"), f.summary), cfg.File))}
+				// The summary names the file as config check does
+				// (shown: a newline of its name splits no line).
+				return &exitError{code: exitConfig, err: configShown(configText(f.Error(), cfg.File) + "\n" +
+					orDefault(shown(cfg.File), "the configuration") + configText(f.summary))}
 			}
 			ctx, stop := signal.NotifyContext(withStartMark(context.Background(), mark), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -449,6 +452,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		PickupKeyGone: pickupKeyGone(cfg.Pickup.Directory),
 	})
 	metrics.RegisterScheduler(reg, mgr.Destinations)
+	metrics.RegisterExpiredKept(reg, mgr.ExpiredKeptCopies) // 0 on a server that keeps no shadow copy
 	registerQuarantine(reg, mgr.QuarantineStats)
 	mgr.SetQuarantineBound(int64(t.Quarantine.MaxSize), t.Quarantine.MaxMessages)
 	registerQuarantineFull(reg, mgr.QuarantineRefused)
@@ -1316,7 +1320,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		if err := moveSocket(next.Server.AdminSocket); err != nil {
 			log.Error("the admin socket was not moved; it stays where it was: "+next.ErrorAt(fmt.Sprintf("server.admin_socket %s: %v", next.Server.AdminSocket, err), "server", "admin_socket").Error(),
 				"admin_socket", cur.Server.AdminSocket)
-			pending = append(pending, jsonsafe.TextBytes("refused: server.admin_socket "+next.Server.AdminSocket+": "+err.Error())) // the answers' text form
+			pending = append(pending, "refused: server.admin_socket "+shown(next.Server.AdminSocket)+": "+errorText(err)) // the answers' text form, the path on one line
 		} else {
 			socket = next.Server.AdminSocket
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)

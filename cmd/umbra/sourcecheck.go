@@ -69,7 +69,7 @@ func outgoingSourcesOutsideTopology(cfg *config.Config, topo *routing.Topology) 
 			"the next hop offers such a connection no XSHADOW and removes its umbra headers, so relays go without a shadow copy "+
 			"(each refusal is logged at WARN and counted in umbra_shadow_refused_sessions_total{session=\"relay\"}) and lose the "+
 			"organisation id; set a source_address the topology gives this server, or list %s in its source_addresses",
-			s.Name, s.Address, how, src, cfg.Topology, cfg.Server.Name, src), path...).Error())
+			s.Name, s.Address, how, src, config.ShownPath(cfg.Topology), cfg.Server.Name, src), path...).Error())
 	}
 	return out
 }

@@ -43,7 +43,7 @@ and from what time the events shown start.`,
 				}
 				v, err := parseSince(t.val, now)
 				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %v", t.flag, err)}
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", t.flag, err)}
 				}
 				*t.to = v
 			}
@@ -105,10 +105,10 @@ and from what time the events shown start.`,
 					if sk.Dir {
 						// Said once, not per rotation name (rt28c F5).
 						fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log directory %s: %v: none of its tracking log files could be looked at "+
-							"(run track as the user umbra runs as, or as root)\n", sk.Name, sk.Err)
+							"(run track as the user umbra runs as, or as root)\n", shown(sk.Name), errorText(sk.Err))
 						continue
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s skipped: %v\n", sk.Name, sk.Err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: tracking log file %s skipped: %s\n", shown(sk.Name), errorText(sk.Err))
 				}
 				// Lines that are no event (torn, foreign) are named
 				// too: count and first line of each file.

@@ -289,7 +289,7 @@ func (s *Server) knownDatabase(db string) error {
 // host, in its words.
 func checkRedirectTarget(to string) error {
 	if err := config.CheckHostPort(to); err != nil {
-		return fmt.Errorf("redirect target %s: %v", queue.QuoteShown(to), err)
+		return jsonsafe.Textf("redirect target %s: %s", queue.QuoteShown(to), jsonsafe.TextBytes(err.Error())) // in the text form: escaped once
 	}
 	return nil
 }
@@ -312,7 +312,7 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 	if s := v.Get("older_than"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return f, fmt.Errorf("older_than must be a duration like 90m or 2h: %s", queue.QuoteShown(s))
+			return f, jsonsafe.Textf("older_than must be a duration like 90m or 2h: %s", queue.QuoteShown(s))
 		}
 		f.OlderThan = d
 	}

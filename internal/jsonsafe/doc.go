@@ -17,5 +17,11 @@
 //     doubles a run of backslashes that would read as one, so two
 //     different values never show alike; FromShown undoes exactly the
 //     CLI's escapes, so a value copied from a table matches the value.
+//   - An error's text is escaped once: a TextError (Textf) says by its
+//     type that its values were written by TextBytes already, and a
+//     writer of errors writes it as it is, any other error's text by
+//     TextBytes. TextBytes is not idempotent, and no escaping that is
+//     (one that leaves a \xNN as it finds it) can tell the byte 0xe9
+//     from the text \xe9 in a raw error.
 //   - It imports no umbra package: any package may use it.
 package jsonsafe

@@ -128,42 +128,26 @@ func AppendTextBytes(b []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// TextBytesOnce is s with each byte that is not part of valid UTF-8
-// written as the text \xNN, and a run of backslashes right before such
-// a byte doubled (an odd run ends in the byte), as the CLI shows an
-// error on standard error; a \xNN already in s is left as it is. It is
-// for a text that may be in the text form already (an error naming a
-// value by queue.QuoteShown, a daemon's refusal written by TextBytes):
-// unlike TextBytes it is idempotent, so such a name is escaped once,
-// never "a\\xffb" for "a\xffb".
-func TextBytesOnce(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	b := make([]byte, 0, len(s)+16)
-	for i := 0; i < len(s); {
-		if s[i] == '\\' {
-			end := i
-			for end < len(s) && s[end] == '\\' {
-				end++
-			}
-			b = append(b, s[i:end]...)
-			if end < len(s) {
-				if r, n := utf8.DecodeRuneInString(s[end:]); r == utf8.RuneError && n <= 1 {
-					b = append(b, s[i:end]...)
-				}
-			}
-			i = end
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
-			i++
-			continue
-		}
-		b = append(b, s[i:i+n]...)
-		i += n
-	}
-	return string(b)
+// TextError is an error whose text is in the text form already: each
+// value it names was written by TextBytes (or by a rule built on it,
+// queue.QuoteShown, which writes a control character as \xNN too). A
+// writer of errors (the CLI's standard error and --json, the daemon's
+// log) writes its text as it is and the text of any other error by
+// TextBytes, so that a value is escaped exactly once: TextBytes is not
+// idempotent (it doubles the backslash of a \xNN, so that the text \xe9
+// reads apart from the byte 0xe9), and only the error's type can say
+// which of the two a text holds.
+type TextError struct{ err error }
+
+// Textf is fmt.Errorf for a text in the text form (TextError): every
+// value in args that came from outside is written by TextBytes or
+// queue.QuoteShown by the caller. A %w error's text is taken as it is
+// too: wrap only an error whose text is in the text form.
+func Textf(format string, args ...any) error {
+	return &TextError{fmt.Errorf(format, args...)}
 }
+
+func (e *TextError) Error() string { return e.err.Error() }
+
+// Unwrap is the error Textf made, which unwraps to a %w error.
+func (e *TextError) Unwrap() error { return e.err }

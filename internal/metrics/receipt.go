@@ -73,6 +73,17 @@ func RegisterDamagedRequests(reg prometheus.Registerer, count func() int) {
 		func() float64 { return float64(count()) }))
 }
 
+// RegisterExpiredKept registers the gauge of shadow copies past their
+// expiry that the last expiry pass kept, not taken over, because their
+// primary answers and refuses this server with the database they were
+// made against (queue.Manager.ExpiredKeptCopies): they wait on that
+// refusal, which is the operator's to lift.
+func RegisterExpiredKept(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_expired_kept_copies",
+		Help: "Shadow copies past their expiry the last expiry pass kept, not taken over: their primary answers and refuses this server with the database they were made against (it owns their expiry)."},
+		func() float64 { return float64(count()) }))
+}
+
 // RegisterRollbacks registers the counter of primaries found rolled back
 // (queue.Manager.RolledBack): a primary presented a lower rollback mark
 // than seen before for the same database id (an older copy of its

@@ -55,7 +55,20 @@
 //     pickup key after message_expiration only once this drop is gone
 //     from the directory): a file whose rename to .queued fails (a
 //     read-only pickup directory, a move that hangs) and lingers past
-//     message_expiration is still found submitted, never sent twice.
+//     message_expiration is still found submitted, never sent twice —
+//     and its message's recorded end is kept as long as that key
+//     (pickupKeyHolds), so the file, marked once the directory takes
+//     renames again, is found ended and removed, not given back.
+//     Such a file is removed at the end of its wait only while it is
+//     still the drop submitted: it is first moved aside by one rename
+//     that replaces nothing (.NAME.<id>.handed, a dot-name no scan
+//     reads) and told there by its content (removeHanded); a new drop
+//     renamed in at NAME.eml, before the move or after it, is never the
+//     one removed, and one moved aside is given back to the scan. A
+//     crash after the move leaves the .handed file, which the next start
+//     settles by its stored key (reattachHanded). Where the move fails (a
+//     read-only directory, no space) the file is read and removed by
+//     name, two steps.
 //     Only the directory a watcher uses says a file is gone (dirInUse:
 //     it holds the lock file, .umbra-pickup.lock): a pickup directory
 //     that is a mount point stays there, empty, while its file system is

@@ -113,12 +113,13 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	prev, again, err := w.cfg.Queue.(BodyQueue).SubmitKeyedBody(ctx, m, full, fileKey(path, fi, sum.Sum(nil)))
+	key := fileKey(path, fi, sum.Sum(nil))
+	prev, again, err := w.cfg.Queue.(BodyQueue).SubmitKeyedBody(ctx, m, full, key)
 	if err != nil {
 		return err
 	}
 	handed = true // the queue's now: named by the record, or removed by it (again)
-	w.submitted(ctx, path, id, prev, again, m)
+	w.submitted(ctx, path, key, id, prev, again, m)
 	return nil
 }
 

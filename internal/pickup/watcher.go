@@ -126,6 +126,7 @@ func (w *Watcher) Run(ctx context.Context) {
 // restored from a backup older than the message, the id since given to
 // another message) is the message's only copy and is submitted again.
 func (w *Watcher) reattach(ctx context.Context) {
+	w.reattachHanded()
 	files, _ := filepath.Glob(filepath.Join(w.cfg.Dir, "*.queued"))
 	for _, f := range files {
 		base := strings.TrimSuffix(filepath.Base(f), ".queued")
@@ -145,7 +146,7 @@ func (w *Watcher) reattach(ctx context.Context) {
 		}
 		switch w.cfg.Queue.PickupFate(id, base[:i]+".eml") {
 		case queue.PickupQueued:
-			w.await(ctx, id, f)
+			w.await(ctx, id, f, "")
 		case queue.PickupEnded:
 			// Handed on before a crash that came before the removal.
 			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
@@ -154,6 +155,36 @@ func (w *Watcher) reattach(ctx context.Context) {
 		default:
 			w.resubmit(f, base[:i], id)
 		}
+	}
+}
+
+// reattachHanded settles the files a crash left moved aside at the end
+// of a wait (removeHanded: .NAME.<id>.handed): one that is the drop
+// message id was submitted from (its key, as NAME.eml, stored for that
+// message) is removed, any other given back to the scan. A key pruned
+// meanwhile (the file gone from NAME.eml longer than message_expiration)
+// gives the file back: submitted again, twice, never lost.
+func (w *Watcher) reattachHanded() {
+	files, _ := filepath.Glob(filepath.Join(w.cfg.Dir, ".*"+handedSuffix))
+	kl, _ := w.cfg.Queue.(keyLookup)
+	for _, f := range files {
+		base := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "."), handedSuffix)
+		i := strings.LastIndexByte(base, '.')
+		if i <= 0 {
+			continue
+		}
+		id, err := queue.ParseID(base[i+1:])
+		if err != nil {
+			continue
+		}
+		path := filepath.Join(w.cfg.Dir, base[:i]+".eml")
+		key := "pickup:unread" // matches no file
+		if now, err := contentFileKeyAt(path, f); err == nil && kl != nil {
+			if got, ok := kl.SubmittedKey(now); ok && got == id {
+				key = now
+			}
+		}
+		w.settleHanded(f, path, key, id)
 	}
 }
 
@@ -289,7 +320,11 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 	fi, err := os.Lstat(path)
 	if err == nil {
 		if prev, ok := w.submittedBefore(path, fi); ok { // a drop an earlier release submitted, left unmarked
-			w.submitted(ctx, path, prev, prev, true, &queue.Message{})
+			key, err := contentFileKey(path) // the drop as it is now, which the match just found unchanged
+			if err != nil {
+				key = "pickup:unread" // matches no file: kept at the end of the wait, never removed unread
+			}
+			w.submitted(ctx, path, key, prev, prev, true, &queue.Message{})
 			w.succeeded(path)
 			return
 		}
@@ -406,8 +441,14 @@ func (w *Watcher) forgetGone(files []string) {
 // unmarked file (its rename to .queued failing) rewritten so read as the
 // drop before, and its new content was never submitted.
 func fileKey(path string, fi os.FileInfo, sum []byte) string {
+	return fileKeyAt(path, path, fi, sum)
+}
+
+// fileKeyAt is fileKey of the drop named path whose file now lies at at
+// (moved aside by await: the same inode, so the same birth time).
+func fileKeyAt(path, at string, fi os.FileInfo, sum []byte) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00content\x00%x", statFileKey(path, fi), sum)
+	fmt.Fprintf(h, "%s\x00content\x00%x", statFileKeyAt(path, at, fi), sum)
 	return "pickup:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -429,12 +470,16 @@ func fileKey(path string, fi os.FileInfo, sum []byte) string {
 // which holds one file system at a time.) A key stored so is found only
 // for a file not changed since it was stored (submittedBefore); it also
 // stamps a file's logged failure (logFailure).
-func statFileKey(path string, fi os.FileInfo) string {
+func statFileKey(path string, fi os.FileInfo) string { return statFileKeyAt(path, path, fi) }
+
+// statFileKeyAt is statFileKey of the drop named path whose file now lies
+// at at.
+func statFileKeyAt(path, at string, fi os.FileInfo) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		fmt.Fprintf(h, "\x00ino\x00%d", st.Ino)
-		if sec, nsec, ok := birthTime(path); ok {
+		if sec, nsec, ok := birthTime(at); ok {
 			fmt.Fprintf(h, "\x00btime\x00%d.%d", sec, nsec)
 		} else {
 			fmt.Fprintf(h, "\x00ctime\x00%d.%d", st.Ctim.Sec, st.Ctim.Nsec)
@@ -446,8 +491,12 @@ func statFileKey(path string, fi os.FileInfo) string {
 // contentFileKey is fileKey of the file at path as it is now: its
 // content read and summed (KeyFileGone). Any error: the file cannot be
 // told.
-func contentFileKey(path string) (string, error) {
-	f, err := queue.OpenRegular(path)
+func contentFileKey(path string) (string, error) { return contentFileKeyAt(path, path) }
+
+// contentFileKeyAt is contentFileKey of the drop named path whose file
+// now lies at at.
+func contentFileKeyAt(path, at string) (string, error) {
+	f, err := queue.OpenRegular(at)
 	if err != nil {
 		return "", err
 	}
@@ -460,7 +509,7 @@ func contentFileKey(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return fileKey(path, fi, h.Sum(nil)), nil
+	return fileKeyAt(path, at, fi, h.Sum(nil)), nil
 }
 
 // inodeFileKey is the key the release before this one gave a drop (path,
@@ -517,8 +566,15 @@ func (w *Watcher) submittedBefore(path string, fi os.FileInfo) (queue.ID, bool) 
 	// (statFileKey): the same drop only if the file has not changed
 	// since that key was stored. A rewrite in place changes its change
 	// time, whatever a tool sets its modification time to; so does a
-	// chmod, which then submits it again (twice, never lost).
+	// chmod, which then submits it again (twice, never lost). Where the
+	// file system gives no birth time (NFS) the key holds the change
+	// time itself, so its match says unchanged — and the change time is
+	// the file server's clock, not this server's, so it is not compared
+	// with the stored time.
 	if id, stored, ok := at.SubmittedKeyAt(statFileKey(path, fi)); ok {
+		if _, _, born := birthTime(path); !born {
+			return id, true
+		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(stored) {
 			return id, true
 		}
@@ -550,7 +606,7 @@ func (w *Watcher) submit(ctx context.Context, path, key string, env Envelope, bo
 	if err != nil {
 		return err
 	}
-	w.submitted(ctx, path, id, prev, again, m)
+	w.submitted(ctx, path, key, id, prev, again, m)
 	return nil
 }
 
@@ -578,8 +634,9 @@ func (w *Watcher) prepare(path string, env Envelope, msg []byte) (queue.ID, *que
 }
 
 // submitted marks a submitted file and waits for its message to be
-// handed on.
-func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID, again bool, m *queue.Message) {
+// handed on. key is the drop's (fileKey): a file left unmarked is
+// removed at the end only while it is still that drop (await).
+func (w *Watcher) submitted(ctx context.Context, path, key string, id, prev queue.ID, again bool, m *queue.Message) {
 	// A panic from here on comes after the message was committed: it is
 	// no refusal (handleRecovered's .bad would tell the operator the file
 	// can never be submitted, and a file dropped again, a new key, would
@@ -615,7 +672,10 @@ func (w *Watcher) submitted(ctx context.Context, path string, id, prev queue.ID,
 		w.cfg.Log.Info("pickup file submitted", "file", filepath.Base(path), "msg_id", id.String(), "org_id", m.OrgID,
 			"message_id", m.MessageID, "rcpts", len(m.Rcpts))
 	}
-	w.await(ctx, id, queued)
+	if queued != path {
+		key = "" // marked: the .queued name is this message's alone
+	}
+	w.await(ctx, id, queued, key)
 }
 
 // messageID is the Message-ID of a message ("" if none or unreadable).
@@ -628,7 +688,12 @@ func messageID(msg []byte) string {
 }
 
 // await deletes the file once ownership of its message has passed on.
-func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
+// A file left unmarked (key: the drop it was, fileKey) is deleted only
+// while it is still that drop: its name is busy meanwhile, so no scan
+// reads it, and a new drop under the same name — renamed in, or the file
+// rewritten in place, its modification time set back — is another
+// message, kept for the next scan, never removed unsent.
+func (w *Watcher) await(ctx context.Context, id queue.ID, path, key string) {
 	w.mu.Lock()
 	w.busy[path] = true
 	w.mu.Unlock()
@@ -667,12 +732,95 @@ func (w *Watcher) await(ctx context.Context, id queue.ID, path string) {
 				w.resubmit(path, strings.TrimSuffix(name, ".eml"), id)
 				break
 			}
+			if key != "" {
+				w.removeHanded(path, key, id)
+				break
+			}
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
 			}
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// handedSuffix ends the name a handed-on unmarked file is moved aside to
+// (.NAME.<id>.handed: a dot-name, which no scan reads) before it is told
+// apart from a new drop (removeHanded).
+const handedSuffix = ".handed"
+
+// handedName is the name the unmarked file path of message id is moved
+// aside to.
+func handedName(path string, id queue.ID) string {
+	return filepath.Join(filepath.Dir(path), "."+strings.TrimSuffix(filepath.Base(path), ".eml")+"."+id.String()+handedSuffix)
+}
+
+// removeHanded removes the unmarked file path of message id, handed on,
+// when it is still the drop submitted (key). It is first moved aside by
+// one rename that replaces nothing, and told by its content there: a new
+// drop renamed in at path meanwhile — before the move or after it — is
+// never the file removed. One that was moved aside is given back to
+// path, or to NAME.restored-<id>.eml when path holds yet another; the
+// scan submits it. A crash after the move leaves the .handed file, which
+// the next start settles the same way (reattach). Where the move fails
+// (a read-only directory, no space, a file system without
+// RENAME_NOREPLACE) the file is read and removed by name, the check and
+// the removal two steps.
+func (w *Watcher) removeHanded(path, key string, id queue.ID) {
+	aside := handedName(path, id)
+	err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, aside, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.ENOENT) {
+		return
+	}
+	if err != nil {
+		now, err := contentFileKey(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if err != nil || now != key {
+			w.keptHanded(path, id, err)
+			return
+		}
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
+		}
+		return
+	}
+	w.settleHanded(aside, path, key, id)
+}
+
+// settleHanded removes the file moved aside to aside when it is the drop
+// of key (submitted as path), else gives it back to the scan.
+func (w *Watcher) settleHanded(aside, path, key string, id queue.ID) {
+	now, err := contentFileKeyAt(path, aside)
+	if err == nil && now == key {
+		if err := os.Remove(aside); err != nil && !os.IsNotExist(err) {
+			w.cfg.Log.Error("removing a handed-on pickup file failed", "file", aside, "err", err)
+		}
+		return
+	}
+	to := path
+	if gerr := giveBack(aside, to); errors.Is(gerr, fs.ErrExist) {
+		to = filepath.Join(filepath.Dir(path), strings.TrimSuffix(filepath.Base(path), ".eml")+".restored-"+id.String()+".eml")
+		gerr = giveBack(aside, to)
+	} else if gerr != nil {
+		w.cfg.Log.Error("a pickup file dropped under the name of one handed on could not be given back to the scan; it is left as it is",
+			"file", aside, "err", gerr)
+		return
+	}
+	w.keptHanded(to, id, err)
+}
+
+// keptHanded logs a file kept at the end of the wait for message id: not
+// the drop submitted (another was dropped under its name), or one that
+// could not be read (readErr).
+func (w *Watcher) keptHanded(path string, id queue.ID, readErr error) {
+	if readErr != nil {
+		w.cfg.Log.Warn("a handed-on pickup file could not be read to tell it from a new drop; it is kept", "file", filepath.Base(path), "msg_id", id.String(), "err", readErr)
+		return
+	}
+	w.cfg.Log.Warn("a pickup file was dropped again under the name of one handed on; it is kept and submitted at the next scan",
+		"file", filepath.Base(path), "msg_id", id.String())
 }
 
 // heloOf is the name a pickup file waiting at path for message id was

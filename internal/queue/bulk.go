@@ -380,16 +380,16 @@ func CheckDomain(d string) error {
 	s := strings.TrimSuffix(strings.TrimPrefix(d, "@"), ".")
 	if strings.HasPrefix(s, "[") {
 		if _, err := mailaddr.ParseLiteral(s); err != nil {
-			return fmt.Errorf("domain %s: %v", QuoteShown(d), err)
+			return jsonsafe.Textf("domain %s: %s", QuoteShown(d), jsonsafe.TextBytes(err.Error())) // in the text form: escaped once
 		}
 		return nil
 	}
 	a, err := mailaddr.Domain(s)
 	if err != nil {
-		return fmt.Errorf("domain %s: %v", QuoteShown(d), err)
+		return jsonsafe.Textf("domain %s: %s", QuoteShown(d), jsonsafe.TextBytes(err.Error()))
 	}
 	if !mailaddr.IsDomain(a) {
-		return fmt.Errorf("domain %s is no domain name or address literal", QuoteShown(d))
+		return jsonsafe.Textf("domain %s is no domain name or address literal", QuoteShown(d))
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 // elsewhere also writes a delay note for that copy, in bucket
 // partialdiscards under the copy's key with an empty address:
 //
-//	partialdiscards server ‖ 0x00 ‖ copy id ‖ 0x00 → prepared-at (8, BE)
+//	partialdiscards serverKey(server) ‖ 0x00 ‖ copy id ‖ 0x00 → prepared-at (8, BE)
 //
 // It travels as the partial discards do (fetched with them, forgotten
 // once the peer spoke again, superseded by the full discard, pruned with

@@ -1174,7 +1174,9 @@
 // end (bucket pickupends, pickupfate.go; pruned, by the same looks, after message_expiration
 // only once the pickup directory shows its .queued file gone,
 // ManagerConfig.PickupFileGone, so a crash before the file's removal
-// and any downtime never send it twice): at a start
+// and any downtime never send it twice, and never while the message's
+// submission key is kept because it names a lingering unmarked file,
+// pickupKeyHolds — that file, marked later, asks for this end): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).
@@ -2211,4 +2213,21 @@
 // may already have it (RFC 1047): the message is sent again, and may
 // arrive twice, or although a failure DSN says it was not delivered
 // (dsn.go unansweredNote).
+//
+// Server names are folded one way (holderfold.go): every record kept per
+// shadow server of this server's messages — its database id
+// (shadowholders), the name it stated (holderstated), its rollback
+// counter and alias (holdermarks), the notifications owed to it
+// (discards, partialdiscards, handback), its taken-done notes kept aside
+// (takendonewait) — and the early discards by primary (early) are keyed
+// by mailaddr.NameKey of the name (letter case, a final dot, an
+// internationalised label as A-label or U-label are one server), and
+// names are compared so (sameServer). A database a release before wrote
+// (keys lower-cased only, one record per spelling) is folded at Open in
+// Open's one transaction, each bucket merged by what it means (the
+// highest counter, one database id per holder — a kept id that is not
+// the holder's current one makes its copies again at its next session,
+// the side that loses nothing — every notification owed, the later
+// stamp of two): a crash midway leaves the file as it was, the next
+// Open folds again, and a folded file folds to itself.
 package queue

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -46,7 +45,7 @@ import (
 const DroppedEvery = "*"
 
 func droppedPrefix(primary string) []byte {
-	return append([]byte(strings.ToLower(primary)), 0)
+	return append([]byte(serverKey(primary)), 0) // holderfold.go
 }
 
 func droppedKey(primary, sid string) []byte {
@@ -110,7 +109,7 @@ func count(list []string, s string) int {
 
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
-		if strings.EqualFold(x, s) {
+		if sameServer(x, s) {
 			return true
 		}
 	}

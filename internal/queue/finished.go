@@ -100,7 +100,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 			flags |= finishedHandedOn
 		}
 		k := finishedKey(m.OrgID, r.Addr)
-		v := append(append(append(append(ts[:8:8], flags), strings.ToLower(m.ShadowServer)...), 0), m.ShadowID...)
+		v := append(append(append(append(ts[:8:8], flags), serverKey(m.ShadowServer)...), 0), m.ShadowID...)
 		if old := b.Get(k); len(old) >= 8 {
 			if err := at.Delete(append(bytes.Clone(old[:8]), k...)); err != nil {
 				return err
@@ -144,7 +144,7 @@ func (t *Tx) finishedDone(m *Message, r Recipient, twins *caseTwins) bool {
 		return false
 	}
 	server, id, _ := strings.Cut(string(v[9:]), "\x00")
-	if m.ShadowServer != "" && m.ShadowID != "" && strings.EqualFold(server, m.ShadowServer) && id == m.ShadowID {
+	if m.ShadowServer != "" && m.ShadowID != "" && sameServer(server, m.ShadowServer) && id == m.ShadowID {
 		return true
 	}
 	return v[8]&finishedHandedOn == 0

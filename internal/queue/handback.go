@@ -19,7 +19,7 @@ import (
 // which happens only if this server fails. So the commit that holds the
 // message as poison also gives it to the holder: an entry
 //
-//	handback server ‖ 0x00 ‖ shadow id → message id (8, BE) ‖ prepared-at (8, BE)
+//	handback serverKey(server) (holderfold.go) ‖ 0x00 ‖ shadow id → message id (8, BE) ‖ prepared-at (8, BE)
 //
 // which the holder fetches with its discard notifications (a line
 // "<shadow id> TAKEOVER" after the full and partial ones, only to a query
@@ -52,6 +52,7 @@ const HandBackSuffix = " TAKEOVER"
 const handBackOffered = 1
 
 func handBackKey(server, sid string) []byte {
+	server = serverKey(server) // holderfold.go
 	k := make([]byte, 0, len(server)+len(sid)+1)
 	return append(append(append(k, server...), 0), sid...)
 }
@@ -121,14 +122,14 @@ func (t *Tx) handBacks(server string, max int) (out, stale []handBack) {
 
 // handBacksFiled is handBacks of the entries filed under name.
 func (t *Tx) handBacksFiled(server string, max int) (out, stale []handBack) {
-	prefix := append([]byte(server), 0)
+	prefix := append([]byte(serverKey(server)), 0)
 	c := t.tx.Bucket(bucketHandBack).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, v = c.Next() {
 		if len(v) < 8 {
 			continue
 		}
 		h := handBack{holder: server, sid: string(k[len(prefix):]), id: ID(binary.BigEndian.Uint64(v[:8]))}
-		if m, err := t.Get(h.id); err == nil && m.State == Poison && m.ShadowServer == server && m.ShadowID == h.sid {
+		if m, err := t.Get(h.id); err == nil && m.State == Poison && sameServer(m.ShadowServer, server) && m.ShadowID == h.sid {
 			out = append(out, h)
 		} else if _, ok := t.givenDamaged(h.id, server, h.sid); ok { // damaged.go
 			out = append(out, h)

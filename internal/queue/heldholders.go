@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
-	"strings"
 	"time"
 )
 
@@ -35,7 +34,7 @@ func (t *Tx) addHeldHolders(out map[string]int) error {
 		if err != nil || !needsCopyMarked(m) {
 			return nil // gone, or settled: the mark is stale
 		}
-		if needsCopy(m) && strings.EqualFold(m.ShadowServer, h) {
+		if needsCopy(m) && sameServer(m.ShadowServer, h) {
 			return nil // counted by its record
 		}
 		out[h]++
@@ -60,7 +59,7 @@ func (t *Tx) dropHeldOn(server string, want map[string]bool, now time.Time) ([]*
 	}
 	var found []mark
 	if err := b.ForEach(func(k, v []byte) error {
-		if h := singleHeld(v); h == "" || len(k) != 8 || !strings.EqualFold(h, server) {
+		if h := singleHeld(v); h == "" || len(k) != 8 || !sameServer(h, server) {
 			return nil
 		}
 		m, err := t.Get(ID(binary.BigEndian.Uint64(k)))
@@ -87,7 +86,7 @@ func (t *Tx) dropHeldOn(server string, want map[string]bool, now time.Time) ([]*
 		_, _, pushed, _ := singleMark(f.v) // names without the prefix
 		keep := make([]string, 0, len(pushed))
 		for _, p := range pushed {
-			if !strings.EqualFold(p, server) || how == HowDamaged {
+			if !sameServer(p, server) || how == HowDamaged {
 				keep = append(keep, p)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -73,7 +72,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 	if err := q.store.View(func(tx *Tx) error {
 		names = tx.holderNamesAllTx(server)
 		for _, n := range names {
-			holder[strings.ToLower(n)] = true
+			holder[serverKey(n)] = true
 		}
 		return nil
 	}); err != nil {
@@ -96,7 +95,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 				if err != nil {
 					return err // an unreadable record could be one of them: answer nothing
 				}
-				if holder[strings.ToLower(m.ShadowServer)] && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
+				if holder[serverKey(m.ShadowServer)] && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
 					held[m.ShadowID] = true
 				}
 				from = append(from[:0], k...)
@@ -126,7 +125,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 			switch {
 			case !ok:
 				unknown = true
-			case holder[strings.ToLower(h.ShadowServer)] && asked[h.ShadowID]:
+			case holder[serverKey(h.ShadowServer)] && asked[h.ShadowID]:
 				held[h.ShadowID] = true
 			}
 		}

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"slices"
-	"strings"
 )
 
 // Notifications owed to a server met under another name (rt21a H1). A
@@ -64,7 +63,7 @@ func (t *Tx) aliasesOfDBTx(db []byte, self string) map[string]bool {
 // about, and a new database of server loses, the copies pushed under
 // those names too.
 func holdsCopyOnAny(m *Message, server string, aliases map[string]bool) bool {
-	return holdsCopyOn(m, server) || needsCopy(m) && aliases[strings.ToLower(m.ShadowServer)]
+	return holdsCopyOn(m, server) || needsCopy(m) && aliases[serverKey(m.ShadowServer)]
 }
 
 // holderOfAliasTx names the holder whose recorded database id name is an
@@ -100,7 +99,7 @@ func (t *Tx) holderNamesTx(server string) []string {
 				k, _ = c.Next()
 				continue
 			}
-			if n := string(s); !seen[n] && aliases[strings.ToLower(n)] {
+			if n := string(s); !seen[n] && aliases[serverKey(n)] {
 				seen[n] = true
 				names = append(names, n)
 			}
@@ -151,12 +150,12 @@ func (q *Manager) warnUnclaimedOwed() {
 	_ = q.store.View(func(tx *Tx) error {
 		for _, n := range names {
 			if known(n) {
-				q.unclaimed.Delete(strings.ToLower(n))
+				q.unclaimed.Delete(serverKey(n))
 				continue
 			}
 			h := tx.holderOfAliasTx(n)
 			if h != "" && known(h) {
-				q.unclaimed.Delete(strings.ToLower(n))
+				q.unclaimed.Delete(serverKey(n))
 				continue
 			}
 			out = append(out, owed{n, h, len(tx.Discards(n, 1000)) + len(tx.PartialDiscards(n, 1000))})
@@ -164,7 +163,7 @@ func (q *Manager) warnUnclaimedOwed() {
 		return nil
 	})
 	for _, o := range out {
-		if _, seen := q.unclaimed.LoadOrStore(strings.ToLower(o.name), struct{}{}); seen {
+		if _, seen := q.unclaimed.LoadOrStore(serverKey(o.name), struct{}{}); seen {
 			continue
 		}
 		q.log.Warn("discard notifications owed to a name no server of the topology asks as: the copies they concern stay on their holder until its question about old copies (XQUERYHELD) or their expiry",
@@ -184,7 +183,7 @@ func (t *Tx) sameHolderTx(a, b string) bool {
 	if a == "" || b == "" {
 		return false
 	}
-	if strings.EqualFold(a, b) {
+	if sameServer(a, b) {
 		return true
 	}
 	da, db := t.holderDBTx(a), t.holderDBTx(b)

@@ -112,7 +112,7 @@ func withHow(server string, v []byte) string {
 	return server
 }
 
-func holderKey(server string) []byte { return []byte(strings.ToLower(server)) }
+func holderKey(server string) []byte { return []byte(serverKey(server)) } // holderfold.go
 
 // ShadowHolderID returns the transport database id stored for shadow
 // server server ("" when none was met yet).
@@ -168,7 +168,7 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 			"shadow_server", server, "stated_name", stated, "database_id", dbID)
 		return 0, "", nil
 	}
-	claims := stated != "" && strings.EqualFold(stated, server)
+	claims := stated != "" && sameServer(stated, server)
 	moved := ""
 	var same bool
 	var refused error
@@ -178,7 +178,7 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 			// the name kept while it dialled another's database: it
 			// goes (the Update below); and for a name stated anew
 			// (recorded: holderStatedTx).
-			same = tx.holderAliasTx(server) == "" && (stated == "" || tx.holderStatedTx(server) == strings.ToLower(stated))
+			same = tx.holderAliasTx(server) == "" && (stated == "" || tx.holderStatedTx(server) == serverKey(stated))
 			return nil
 		}
 		if tx.holderAliasTx(server) == dbID {
@@ -328,7 +328,7 @@ func (q *Manager) holderMovable(tx *Tx, other, server, dbID string) bool {
 	// server stating its own name — every session here does — could take
 	// the id of a server briefly out of the topology (a copy of its data
 	// dir on another host).
-	if !strings.EqualFold(tx.holderStatedTx(other), server) {
+	if !sameServer(tx.holderStatedTx(other), server) {
 		return false
 	}
 	return string(tx.tx.Bucket(bucketHolders).Get(holderKey(other))) == dbID
@@ -376,7 +376,7 @@ func (t *Tx) holderOfDB(server, dbID string) (other string) {
 // holdsCopyOn: m needs a shadow copy (needsCopy) and names server as
 // its copy's holder.
 func holdsCopyOn(m *Message, server string) bool {
-	return needsCopy(m) && strings.EqualFold(m.ShadowServer, server)
+	return needsCopy(m) && sameServer(m.ShadowServer, server)
 }
 
 // needsCopy: m is this server's to deliver — not a shadow copy it keeps
@@ -587,7 +587,7 @@ func (t *Tx) forgetHeldOn(server string, now time.Time) (int, error) {
 	}
 	var found []mark
 	if err := b.ForEach(func(k, v []byte) error {
-		if h := singleHeld(v); h != "" && strings.EqualFold(h, server) {
+		if h := singleHeld(v); h != "" && sameServer(h, server) {
 			found = append(found, mark{bytes.Clone(k), bytes.Clone(v)})
 		}
 		return nil
@@ -628,7 +628,7 @@ func (t *Tx) addHeld(id ID, server string) error {
 	}
 	out := make([]string, 0, len(pushed)+1)
 	for _, p := range pushed {
-		if !strings.EqualFold(p, server) {
+		if !sameServer(p, server) {
 			out = append(out, p)
 		}
 	}
@@ -677,7 +677,7 @@ func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 		head, since = server, now
 	}
 	for _, p := range pushed {
-		if strings.EqualFold(p, server) {
+		if sameServer(p, server) {
 			return nil
 		}
 	}
@@ -995,7 +995,7 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		return err
 	}
 	for _, p := range pushed {
-		if strings.EqualFold(p, to) || m.OrgID == "" {
+		if sameServer(p, to) || m.OrgID == "" {
 			continue
 		}
 		// A copy pushed to p was not confirmed — the push broke,
@@ -1148,5 +1148,5 @@ func (t *Tx) noteHolderStatedTx(server, stated string) error {
 		}
 		return b.Delete(holderKey(server))
 	}
-	return b.Put(holderKey(server), []byte(strings.ToLower(stated)))
+	return b.Put(holderKey(server), []byte(serverKey(stated)))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // Jobs' own commits (rt20f F1; doc.go, "Durability and the crash
@@ -219,7 +218,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		// A copy made again while the attempt runs (heldPrefix), as at
 		// the attempt's end (finish).
 		if pm.OrgID != "" {
-			if h := tx.heldCopy(pm.ID); h != "" && (!strings.EqualFold(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) {
+			if h := tx.heldCopy(pm.ID); h != "" && (!sameServer(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) {
 				hm := pm
 				hm.ShadowServer, hm.ShadowID = h, pm.OrgID
 				addrs, err := tx.finishedForCopy(&hm, prev, outcome, nil)

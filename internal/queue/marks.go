@@ -2,10 +2,11 @@ package queue
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strings"
+	"time"
 
 	"umbra/internal/mailaddr"
 )
@@ -85,7 +86,7 @@ import (
 
 // holderMarkKey is the key of a shadow server's counter while no
 // database id is recorded for it.
-func holderMarkKey(server string) []byte { return []byte(strings.ToLower(server)) }
+func holderMarkKey(server string) []byte { return []byte(serverKey(server)) } // holderfold.go
 
 // holderDBMarkKey is the key of the counter of the shadow server whose
 // database is dbID: a 0 byte first, which no server name holds.
@@ -97,7 +98,7 @@ func holderDBMarkKey(dbID string) []byte { return append([]byte{0}, dbID...) }
 // in shadowholders): a 1 byte first, which no server name holds. The
 // name's copies raise that database's counter.
 func holderAliasKey(server string) []byte {
-	return append([]byte{1}, strings.ToLower(server)...)
+	return append([]byte{1}, serverKey(server)...)
 }
 
 // holderMarkTx returns the key of server's counter and its value, in tx:
@@ -339,7 +340,7 @@ func (t *Tx) foldMarks(key string, recs []markRecord) MarkFloor {
 			return MarkFloor{Mark: m, DB: db}
 		}
 	}
-	if p, err := t.Peer(t.peerSpelling(key)); err == nil && p != nil {
+	if p, err := t.Peer(t.peerSpelling(key, "")); err == nil && p != nil {
 		if m, had := best[p.DatabaseID]; had && p.DatabaseID != "" {
 			return MarkFloor{Mark: m, DB: p.DatabaseID}
 		}
@@ -386,19 +387,39 @@ func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
 // itself, or the spelling of it (primaryMarkKey) a record has — its
 // copies are stored under the name its sessions state, and a mark may be
 // presented to a session this server opened by the topology's spelling.
-func (t *Tx) peerSpelling(primary string) string {
+// Of several spellings with a record (a release before kept one per
+// spelling), the one whose database id is dbID ("" when not known), else
+// the one contacted last, else the first in key order: one choice
+// whatever the order of the records, never the last one met.
+func (t *Tx) peerSpelling(primary, dbID string) string {
 	if p, err := t.Peer(primary); err != nil || p != nil {
 		return primary
 	}
 	key := primaryMarkKey(primary)
-	name := primary
+	var names []string
 	_ = t.tx.Bucket(bucketPeers).ForEach(func(k, _ []byte) error {
 		if bytes.Equal(primaryMarkKey(string(k)), key) {
-			name = string(k)
+			names = append(names, string(k))
 		}
 		return nil
 	})
-	return name
+	if len(names) < 2 {
+		return cmp.Or(append(names, primary)...)
+	}
+	best, bestDB := "", false
+	var bestAt time.Time
+	for _, n := range names {
+		p, err := t.Peer(n)
+		if err != nil || p == nil {
+			continue
+		}
+		db := dbID != "" && p.DatabaseID == dbID
+		switch {
+		case best == "", db && !bestDB, db == bestDB && p.LastContact.After(bestAt):
+			best, bestDB, bestAt = n, db, p.LastContact
+		}
+	}
+	return cmp.Or(best, names[0])
 }
 
 // checkMarkTx compares the mark primary presents (database dbID) with
@@ -497,7 +518,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		rolledBack, list = false, nil
-		stored = tx.peerSpelling(primary) // its copies' spelling: the takeover finds them
+		stored = tx.peerSpelling(primary, dbID) // its copies' spelling: the takeover finds them
 		primary := stored
 		p, err := tx.Peer(primary)
 		if err != nil {
@@ -532,7 +553,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 func (q *Manager) markNeedsWrite(primary, dbID string, mark uint64, floor MarkFloor) bool {
 	need := true
 	_ = q.store.View(func(tx *Tx) error {
-		p, err := tx.Peer(tx.peerSpelling(primary))
+		p, err := tx.Peer(tx.peerSpelling(primary, dbID))
 		if err != nil {
 			return nil
 		}

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -263,7 +262,7 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 			reportedTo = append(reportedTo, pm.ShadowServer)
 		}
 		if pm.OrgID != "" {
-			if h := tx.heldCopy(pm.ID); h != "" && (!strings.EqualFold(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) &&
+			if h := tx.heldCopy(pm.ID); h != "" && (!sameServer(h, pm.ShadowServer) || pm.ShadowID != pm.OrgID) &&
 				delayNoteOwed(&pm, true, h, pm.OrgID) {
 				if err := tx.AddDelayNote(h, pm.OrgID, now); err != nil {
 					return err

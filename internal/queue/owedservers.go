@@ -196,7 +196,7 @@ func (q *Manager) databaseOfAnotherAtTx(tx *Tx, name, addr, dbID string) (other 
 	selfRead := false
 	tx.peerDBOwners(dbID, func(primary, at string) bool {
 		o := &ShadowPeer{Primary: primary, Addr: at}
-		if strings.EqualFold(primary, name) || q.reaches(name, o) {
+		if sameServer(primary, name) || q.reaches(name, o) {
 			return true
 		}
 		// name is a send connector's host name whose copies went to

@@ -21,7 +21,7 @@ import (
 // ones, at other indexes), one entry per address in bucket
 // partialdiscards:
 //
-//	partialdiscards server ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ address → prepared-at (8, BE)
+//	partialdiscards serverKey(server) (holderfold.go) ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ address → prepared-at (8, BE)
 //
 // A shadow server that speaks version 9 fetches them with the full ones
 // (XQUERYDISCARD … PARTIAL, package smtp) and marks those recipients of
@@ -37,6 +37,7 @@ import (
 const PartialDiscardSep = " RCPT="
 
 func partialKey(server, id, addr string) []byte {
+	server = serverKey(server) // holderfold.go
 	k := make([]byte, 0, len(server)+len(id)+len(addr)+2)
 	k = append(append(append(k, server...), 0), id...)
 	return append(append(k, 0), addr...)
@@ -77,7 +78,7 @@ func (t *Tx) PartialDiscards(server string, max int) []PartialDiscard {
 // and, when delay, the delay notes among them (Addr "": delaynote.go).
 func (t *Tx) partialNotes(server string, max int, delay bool) []PartialDiscard {
 	var out []PartialDiscard
-	prefix := append([]byte(server), 0)
+	prefix := append([]byte(serverKey(server)), 0)
 	c := t.tx.Bucket(bucketPartial).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
 		id, addr, ok := strings.Cut(string(k[len(prefix):]), "\x00")

@@ -99,7 +99,16 @@ func pickupEndsPruned(fileGone func(id ID, name string) bool) pickupPruned {
 	p := pickupPruned{
 		what:   "pickup ends",
 		bucket: bucketPickupEnds,
-		old: func(_ *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
+		// An end whose message's submission key is kept (its unmarked
+		// NAME.eml lingers: pickupKeyHolds) is kept as long: the file,
+		// once the directory takes renames again, is found by its key,
+		// marked, and asks for its message's fate — unknown, it would be
+		// given back and sent a second time.
+		held: pickupKeyHolds,
+		old: func(_ *Tx, k, v []byte, cutoff time.Time, held map[ID]bool) (pickupLook, bool) {
+			if len(k) == 8 && held[ID(beUint64(k))] {
+				return pickupLook{}, false
+			}
 			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
 				return pickupLook{e: pickupEnd{bytes.Clone(k), bytes.Clone(v)}}, true
 			}

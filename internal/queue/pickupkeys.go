@@ -41,7 +41,7 @@ func pickupKeysPruned(keyGone func(name, key string) bool) pickupPruned {
 	p := pickupPruned{
 		what:   "pickup submission keys",
 		bucket: bucketSubmitNames,
-		old: func(tx *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
+		old: func(tx *Tx, k, v []byte, cutoff time.Time, _ map[ID]bool) (pickupLook, bool) {
 			kv := tx.tx.Bucket(bucketSubmitKey).Get(k)
 			if len(kv) != 16 || getTime(kv[8:]).Before(cutoff) {
 				// the key and its submitkeys value as read, the name it names
@@ -64,6 +64,26 @@ func pickupKeysPruned(keyGone func(name, key string) bool) pickupPruned {
 		p.gone = func(l pickupLook) bool { return keyGone(l.name, string(l.e.k)) }
 	}
 	return p
+}
+
+// pickupKeyHolds is the messages whose pickup submission key is still
+// kept because it names its file (submitnames): an unmarked NAME.eml
+// lingering after its message was handed on (pickupEndsPruned keeps
+// their ends as long).
+func pickupKeyHolds(tx *Tx) map[ID]bool {
+	names := tx.tx.Bucket(bucketSubmitNames)
+	keys := tx.tx.Bucket(bucketSubmitKey)
+	if names == nil || keys == nil {
+		return nil
+	}
+	held := map[ID]bool{}
+	_ = names.ForEach(func(k, _ []byte) error {
+		if v := keys.Get(k); len(v) == 16 {
+			held[ID(beUint64(v))] = true
+		}
+		return nil
+	})
+	return held
 }
 
 // SubmittedKey returns the message a keyed submission made, if key was

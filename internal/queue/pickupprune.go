@@ -44,8 +44,12 @@ type pickupPruned struct {
 	what   string // for the log: "pickup ends", "pickup submission keys"
 	bucket []byte // the bucket a round walks
 	// old says whether the record of key k (value v in bucket) was made
-	// before cutoff, and what a look is given for it.
-	old func(tx *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool)
+	// before cutoff, and what a look is given for it; held is what
+	// held gave for this read (nil without it).
+	old func(tx *Tx, k, v []byte, cutoff time.Time, held map[ID]bool) (pickupLook, bool)
+	// held, when set, is read once per batch: the messages a record of
+	// another bucket still stands for, whose records here are kept.
+	held func(tx *Tx) map[ID]bool
 	// gone looks at the pickup directory (off the scheduling loop):
 	// whether the record's file is surely gone. Nil: every record is
 	// kept (no way to look was configured).
@@ -127,10 +131,14 @@ func (q *Manager) stepPickupPrune(pp *pickupPrune) {
 					k, v = c.Next()
 				}
 			}
+			var held map[ID]bool
+			if pp.of.held != nil {
+				held = pp.of.held(tx)
+			}
 			for scanned := 0; k != nil && scanned < expiredBatch; k, v = c.Next() {
 				scanned++
 				pp.after = bytes.Clone(k)
-				if l, ok := pp.of.old(tx, k, v, pp.cutoff); ok {
+				if l, ok := pp.of.old(tx, k, v, pp.cutoff, held); ok {
 					old = append(old, l)
 				}
 			}

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -76,7 +75,7 @@ func markCutPushesTx(tx *Tx, now time.Time) (int, error) {
 			return 0, err
 		}
 		m, err := tx.Get(e.id)
-		if err != nil || !needsCopy(m) || !strings.EqualFold(m.ShadowServer, e.server) {
+		if err != nil || !needsCopy(m) || !sameServer(m.ShadowServer, e.server) {
 			continue // gone, done, or its copy named elsewhere since
 		}
 		if err := tx.addPushed(e.id, e.server, now); err != nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/orgid"
 )
 
@@ -44,13 +45,14 @@ func (id ID) Age(now time.Time) time.Duration {
 // ParseID reads the 16-hex-digit form String writes.
 func ParseID(s string) (ID, error) {
 	// The id as given, by the one rule for bytes from outside
-	// (QuoteShown: the admin API passes a refusal's text on as it is).
+	// (QuoteShown: the admin API passes a refusal's text on as it is),
+	// an error whose type says so (jsonsafe.TextError): escaped once.
 	if len(s) != 16 {
-		return 0, fmt.Errorf("message id %s: want 16 hex digits", QuoteShown(s))
+		return 0, jsonsafe.Textf("message id %s: want 16 hex digits", QuoteShown(s))
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return 0, fmt.Errorf("message id %s: want 16 hex digits", QuoteShown(s))
+		return 0, jsonsafe.Textf("message id %s: want 16 hex digits", QuoteShown(s))
 	}
 	return ID(binary.BigEndian.Uint64(b)), nil
 }

@@ -888,7 +888,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// are owed to it as to a named copy, or its holder would deliver
 		// them again after a takeover (rt18b F1).
 		if !done && !tookOver && m.OrgID != "" {
-			if h := tx.heldCopy(m.ID); h != "" && (!strings.EqualFold(h, m.ShadowServer) || m.ShadowID != m.OrgID) {
+			if h := tx.heldCopy(m.ID); h != "" && (!sameServer(h, m.ShadowServer) || m.ShadowID != m.OrgID) {
 				hm := *m
 				hm.ShadowServer, hm.ShadowID = h, m.OrgID
 				addrs, err := tx.finishedForCopy(&hm, since, outcome, inDSN)

@@ -33,10 +33,10 @@ import (
 //	          the per-next-hop queues. Key order within a queue is
 //	          arrival order, so the first key is the oldest message.
 //	suspended queue name → empty: queues the operator suspended
-//	discards  shadow server ‖ 0x00 ‖ shadow message id → prepared-at (8, BE unix nanoseconds)
+//	discards  shadow server (serverKey: mailaddr.NameKey, holderfold.go) ‖ 0x00 ‖ shadow message id → prepared-at (8, BE unix nanoseconds)
 //	          discard notifications owed to shadow servers (SR-3), kept
 //	          until the reply carrying them was written
-//	early     primary ‖ 0x00 ‖ shadow message id → received-at (8, BE)
+//	early     primary (serverKey) ‖ 0x00 ‖ shadow message id → received-at (8, BE)
 //	          ‖ the primary's rollback mark stored then (8, BE) ‖ its
 //	          database id (earlystale.go; an earlier release wrote the
 //	          time alone, and prunes only such entries)
@@ -132,7 +132,8 @@ import (
 //	          copy (back from the dumpster, attempted again after an
 //	          attempt whose results were lost, or in a restored backup;
 //	          dumpster.go), until it is deleted
-//	shadowholders lower-cased shadow server name → its transport database
+//	shadowholders shadow server name (serverKey: mailaddr.NameKey; a release
+//	          before lower-cased it, folded at Open: holderfold.go) → its transport database
 //	          id as this server (the primary) last met it (holders.go): a
 //	          server met with another id lost the copies it kept for this one
 //	holderaddrs lower-cased shadow server name (mailaddr.NameKey) → the
@@ -178,12 +179,12 @@ import (
 //	          copy coming back is not delivered again (finished.go)
 //	finishedat finished at (8, BE) ‖ its finished key → empty: for pruning
 //	holdermarks 0x00 ‖ shadow server's database id (as recorded in
-//	          shadowholders), or the lower-cased server name while none is
+//	          shadowholders), or the server name (serverKey) while none is
 //	          recorded → counter (8, BE): raised in every commit that names
 //	          that server as the keeper of a copy (marks.go); presented to
 //	          it so that it sees a rolled-back file; one counter per
 //	          database whatever name the server is given (rt20c-F1);
-//	          0x01 ‖ lower-cased server name → database id: a name
+//	          0x01 ‖ server name (serverKey) → database id: a name
 //	          refused an id of its own because it is another name's,
 //	          whose copies raise that database's counter (marks.go)
 //	damaged   ID (8, BE)       → a message record that does not decode, its
@@ -206,7 +207,7 @@ import (
 //	          record whose ShadowID is set, kept by Tx.Put/Tx.Delete and
 //	          checked at every Open (shadowidindex.go): the notes that
 //	          name copies find their records without a walk
-//	takendonewait lower-cased holder ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ rcptKey
+//	takendonewait holder (serverKey) ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ rcptKey
 //	          (as takendone) → at (8, BE) ‖ kind ‖ address: a holder's
 //	          taken-done notes kept for a record that was in delivery
 //	          when told, applied by the next batch (takendonewait.go)

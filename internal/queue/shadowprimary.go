@@ -94,6 +94,11 @@ func (q *Manager) pruneDiscards(now time.Time) {
 			"primary", primary, "count", n, "reply", q.ShadowDisownedBy(primary))
 	}
 	if err == nil {
+		total := 0
+		for _, n := range keptN {
+			total += n
+		}
+		q.expiredKept.Store(int64(total))
 		for primary, n := range keptN {
 			q.log.Warn("expired shadow copies kept, not taken over: their primary answers and refuses this server with the database they were made against, and owns their expiry (it delivered them or bounces them); kept until it lets this server in (its discards settle them) or stops answering (its failed heartbeats take them over); umbra shadow list",
 				"primary", primary, "count", n, "why", kept[primary])
@@ -290,7 +295,7 @@ func mergeHeld(tx *Tx, m *Message, body Body) (keep []Recipient, merged []merged
 			if i, ok := heldAt[k].get(r.Addr); ok {
 				orc := o.Rcpts[i]
 				if (orc.Status == Pending ||
-					orc.Status == Shadowed && m.ShadowServer != "" && !strings.EqualFold(orc.Primary, m.ShadowServer) &&
+					orc.Status == Shadowed && m.ShadowServer != "" && !sameServer(orc.Primary, m.ShadowServer) &&
 						!receiptShadowed(o, orc)) && sameCopy(o, orc, m) {
 					into, carry, intoAddr = o, false, orc.Addr
 				} else if into == nil && carriable && waitingHere(orc) && o.State == Ready {
@@ -357,7 +362,7 @@ func sameCopy(o *Message, orc Recipient, m *Message) bool {
 // delivered: a duplicate is better than that, so m is queued.
 func releasesNoCopy(o, m *Message) bool {
 	return m.ShadowServer == "" || m.ShadowID == "" ||
-		strings.EqualFold(m.ShadowServer, o.ShadowServer) && m.ShadowID == o.ShadowID
+		sameServer(m.ShadowServer, o.ShadowServer) && m.ShadowID == o.ShadowID
 }
 
 // waitingHere reports whether r is a recipient this server owes and
@@ -373,7 +378,7 @@ func waitingHere(r Recipient) bool {
 // mergeHeld): it comes from o's ShadowServer and has not travelled
 // further than o had when it arrived here.
 func tookOver(tx *Tx, o, m *Message, body Body) bool {
-	if o.ShadowServer == "" || !strings.EqualFold(o.ShadowServer, m.ShadowServer) {
+	if o.ShadowServer == "" || !sameServer(o.ShadowServer, m.ShadowServer) {
 		return false
 	}
 	ob, err := tx.BodyOf(o.ID)
@@ -404,6 +409,13 @@ func (q *Manager) SetExpiryKeeper(keep func(primary string) string) {
 	}
 	q.expiryKeeper.Store(&keep)
 }
+
+// ExpiredKeptCopies is the number of shadow copies past their expiry
+// the last expiry pass kept, not taken over, because their primary
+// answers and refuses this server with the database they were made
+// against (expiryKept; umbra_shadow_expired_kept_copies): 0 before the
+// first pass, and after a pass that kept none.
+func (q *Manager) ExpiredKeptCopies() int { return int(q.expiredKept.Load()) }
 
 // expiryKept asks the expiry keeper (SetExpiryKeeper) about every
 // primary copies are held for: the primaries whose expired copies are

@@ -1171,7 +1171,7 @@ func (q *Manager) notePrimaryTx(tx *Tx, r Result, note bool, checked *map[string
 			}
 			(*checked)[k] = other
 			if other != "" {
-				*refused = append(*refused, refusedNextHop{key: strings.ToLower(r.Primary) + "\x00" + addr + "\x00" + dbID,
+				*refused = append(*refused, refusedNextHop{key: serverKey(r.Primary) + "\x00" + addr + "\x00" + dbID,
 					primary: r.Primary, addr: addr, dbID: dbID, other: other})
 			}
 		}

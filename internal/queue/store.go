@@ -389,6 +389,9 @@ func (s *Store) init(now time.Time) error {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
 		s.damagedAtOpen = damaged
+		if err := foldHolderNames(tx); err != nil { // holderfold.go
+			return fmt.Errorf("folding the shadow servers' names: %w", err)
+		}
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)
 		}

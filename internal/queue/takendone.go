@@ -169,7 +169,7 @@ func takenDoneKind(r *Recipient, d relayDest) byte {
 	case Failed:
 		return TakenFailed
 	case Relayed:
-		if d.left || strings.HasPrefix(r.Queue, "mx:") || d.to != "" && !strings.EqualFold(d.to, r.Primary) {
+		if d.left || strings.HasPrefix(r.Queue, "mx:") || d.to != "" && !sameServer(d.to, r.Primary) {
 			return TakenRelayed
 		}
 	}
@@ -430,8 +430,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				return
 			}
 			named := holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
-			hc := strings.ToLower(tx.heldCopy(m.ID))
-			held := !named && id == m.OrgID && needsCopyMarked(m) && (hc == strings.ToLower(server) || aliases[hc])
+			hc := serverKey(tx.heldCopy(m.ID))
+			held := !named && id == m.OrgID && needsCopyMarked(m) && (hc == serverKey(server) || aliases[hc])
 			if !named && !held {
 				return
 			}
@@ -467,7 +467,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				if !orgid.Valid(id) {
 					consider(m, id)
 				}
-				if carriesOthersCopy(m) && (strings.EqualFold(m.ShadowServer, server) || aliases[strings.ToLower(m.ShadowServer)]) &&
+				if carriesOthersCopy(m) && (sameServer(m.ShadowServer, server) || aliases[serverKey(m.ShadowServer)]) &&
 					(m.State == Ready || m.State == Active) && len(m.Pending()) > 0 {
 					carrying = append(carrying, m)
 				}

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
-	"strings"
 	"time"
 )
 
@@ -41,7 +40,7 @@ import (
 
 // takenDoneWaitKey is the key of note n of holder server.
 func takenDoneWaitKey(server string, n TakenDone) []byte {
-	server = strings.ToLower(server)
+	server = serverKey(server) // holderfold.go
 	if n.Kind == TakenHeld {
 		return takenHeldKey(server, n.ID)
 	}
@@ -58,7 +57,7 @@ func (q *Manager) takenDoneWaiting(server string) bool {
 		if b == nil {
 			return nil
 		}
-		prefix := append([]byte(strings.ToLower(server)), 0)
+		prefix := append([]byte(serverKey(server)), 0)
 		k, _ := b.Cursor().Seek(prefix)
 		found = k != nil && bytes.HasPrefix(k, prefix)
 		return nil
@@ -74,7 +73,7 @@ func (t *Tx) takenDoneWaitingTx(server string) ([]TakenDone, error) {
 	if b == nil {
 		return nil, nil
 	}
-	prefix := append([]byte(strings.ToLower(server)), 0)
+	prefix := append([]byte(serverKey(server)), 0)
 	var notes []TakenDone
 	var keys [][]byte
 	c := b.Cursor()

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
-	"strings"
 	"time"
 )
 
@@ -151,7 +150,7 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		// written by a release that did not keep the primary's name
 		// moves (a duplicate at worst).
 		for _, n := range t.handedNotes(or) {
-			if n.primary == "" || !strings.EqualFold(n.primary, r.Primary) {
+			if n.primary == "" || !sameServer(n.primary, r.Primary) {
 				if bytes.Equal(n.key, append(takenHandedPrefix(r.Primary, r.ShadowID, r.Addr), n.db...)) {
 					continue // the same copy: the note stays as it is
 				}
@@ -163,7 +162,7 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 				return err
 			}
 		}
-		if strings.EqualFold(or.Primary, r.Primary) {
+		if sameServer(or.Primary, r.Primary) {
 			continue // handed back to the server it was taken from: not noted
 		}
 		// A copy taken over by any kind of takeover is noted, under
@@ -245,7 +244,7 @@ func (t *Tx) handedDone(r *Recipient, kind byte, at []byte, to string) error {
 		return nil
 	}
 	for _, n := range t.handedNotes(r) {
-		if to != "" && (n.primary == "" || strings.EqualFold(n.primary, to)) {
+		if to != "" && (n.primary == "" || sameServer(n.primary, to)) {
 			if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"strings"
 	"time"
 )
 
@@ -191,7 +190,7 @@ func (t *Tx) settleMarkHolders(m *Message, now time.Time) error {
 // still needs that copy (siblingcopy.go).
 func (t *Tx) discardPushed(m *Message, servers []string, now time.Time) error {
 	for _, p := range servers {
-		if m.OrgID == "" || strings.EqualFold(p, m.ShadowServer) && m.ShadowID == m.OrgID {
+		if m.OrgID == "" || sameServer(p, m.ShadowServer) && m.ShadowID == m.OrgID {
 			continue // m's own copy
 		}
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {

@@ -484,8 +484,10 @@ func (t *Tx) Suspended() []string {
 	return out
 }
 
+// discardKey is the key of a discard owed to server (or, in bucket
+// early, sent by primary server): its name folded (holderfold.go).
 func discardKey(server, id string) []byte {
-	return append(append([]byte(server), 0), id...)
+	return append(append([]byte(serverKey(server)), 0), id...)
 }
 
 // AddDiscard records that the shadow server may discard its copy id. The
@@ -538,7 +540,7 @@ func (t *Tx) forgotNote(partial bool, key, val []byte) {
 // Discards lists up to max notifications owed to server.
 func (t *Tx) Discards(server string, max int) []string {
 	var out []string
-	prefix := append([]byte(server), 0)
+	prefix := append([]byte(serverKey(server)), 0)
 	c := t.tx.Bucket(bucketDiscards).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < max; k, _ = c.Next() {
 		out = append(out, string(k[len(prefix):]))

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"strings"
 	"time"
 )
 
@@ -42,7 +41,7 @@ func (t *Tx) discardUnconfirmedInDelivery(m *Message, to string, now time.Time) 
 		return nil
 	}
 	for _, p := range pushed {
-		if strings.EqualFold(p, to) {
+		if sameServer(p, to) {
 			continue // addHeld names it as the holder
 		}
 		// A server that held a copy made earlier in delivery is no
@@ -69,12 +68,12 @@ func (t *Tx) keptHolders(id ID, server string) []string {
 		return nil
 	}
 	held := singleHeld(v)
-	if held == "" || strings.EqualFold(held, server) {
+	if held == "" || sameServer(held, server) {
 		return pushed
 	}
 	out := make([]string, 0, len(pushed))
 	for _, p := range pushed {
-		if strings.EqualFold(p, held) {
+		if sameServer(p, held) {
 			p = heldPrefix + p
 		}
 		out = append(out, p)

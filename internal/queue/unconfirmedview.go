@@ -35,18 +35,18 @@ func (q *Manager) UnconfirmedPushes(id ID) []UnconfirmedPush {
 			if server == "" {
 				return
 			}
-			if i, ok := seen[strings.ToLower(server)]; ok {
+			if i, ok := seen[serverKey(server)]; ok {
 				out[i].DiscardOwed = out[i].DiscardOwed || owed
 				return
 			}
-			seen[strings.ToLower(server)] = len(out)
+			seen[serverKey(server)] = len(out)
 			out = append(out, UnconfirmedPush{Server: server, DiscardOwed: owed})
 		}
 		v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 		if _, _, pushed, ok := singleMark(v); ok {
 			held := singleHeld(v)
 			for _, p := range pushed {
-				if !strings.EqualFold(p, held) {
+				if !sameServer(p, held) {
 					add(p, false)
 				}
 			}

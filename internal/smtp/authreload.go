@@ -58,8 +58,11 @@ import (
 //   - A session whose connector the configuration in force no longer
 //     gives its address (atOwnConnector: the connector removed, renamed,
 //     or its remote_ranges narrowed away from the address; rt31b F1, R1)
-//     is a transport server no more by any credential (serverNow), its
-//     shadow session ends at its next MAIL or shadow verb (421 4.7.0),
+//     is a transport server no more by any credential it had (serverNow),
+//     its shadow session ends at its next MAIL or shadow verb (421
+//     4.7.0) — it is one again only by a server account the connector
+//     that takes its address now authenticates on it (authBy), as a new
+//     connection there would be, with the servers' rights both grant —,
 //     and it keeps only the anonymous rights the connector that takes
 //     its address now grants too — its authenticated ones where that
 //     connector would authenticate its account as its own did (authsAt)
@@ -90,7 +93,11 @@ import (
 //     session's EHLO announced, so a raised one gives it nothing.
 //   - TLS and AUTH required (tls.required, auth.required) are read from
 //     the connector in force at each MAIL, as its permissions are
-//     (refreshRights).
+//     (refreshRights) — from the connector that takes the session's
+//     address now where its own no longer does (requireConn), with the
+//     replies a new connection there gets; the rights that connector
+//     grants too wait for the session to meet them (atTLS, atAuth) and
+//     come with its STARTTLS or AUTH on the same connection.
 
 var (
 	// replyAuthConnectorGone refuses AUTH on a session whose receive
@@ -385,9 +392,16 @@ func authErrorReply(err error) []string {
 // on only while the connector in force is externally secured too
 // (trustInForce). None of them once the configuration in force no
 // longer gives the session's address its connector (atOwnConnector: the
-// connector removed, renamed, or its ranges narrowed away from it).
+// connector removed, renamed, or its ranges narrowed away from it) —
+// but a server account the connector that takes the address now
+// (movedTo) authenticated on the session since (authBy), as a new
+// connection there would be one by it; a certificate, a trust and an
+// account judged by the connector the session began on are not.
 // Callers only ever lower s.server by it.
 func (s *session) serverNow() bool {
+	if at := s.movedTo(); at != nil {
+		return s.user != "" && s.authBy == at.cfg.Name && s.serverAccount && s.anyTransport(s.user)
+	}
 	if !s.atOwnConnector() {
 		return false
 	}
@@ -460,7 +474,7 @@ func (s *session) shadowStanding() string {
 	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
 	if s.dropRevokedAuth() || s.shadowRevoked {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
-	} else if !s.atOwnConnector() {
+	} else if !s.atOwnConnector() && !s.serverNow() {
 		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"
 	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"

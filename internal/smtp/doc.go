@@ -38,10 +38,29 @@
 //     keeps none where no connector takes the address, and where another
 //     does only that one's anonymous rights, and its authenticated ones
 //     where it would authenticate the account as the old one did
-//     (authsAt), or for an account it authenticated itself since (none
-//     under its tls.required unmet or auth.required it would not meet) — relay included, in the transaction open at the
-//     reload too; it is no transport server any more (serverNow,
-//     trustInForce) and its shadow session ends (421 4.7.0). Nor does it
+//     (authsAt), or for an account it authenticated itself since — relay
+//     included, in the transaction open at the reload too —, and where
+//     that connector has tls.required or auth.required, those rights only
+//     once the session meets it, as a new connection there gets them
+//     (atTLS, atAuth: STARTTLS on the connection with that connector's
+//     certificate, startTLSConfig, or AUTH judged by it, authConn), its
+//     MAIL answered before as a new connection's is there (requireConn:
+//     530 5.7.0 Must issue a STARTTLS command first, 530 5.7.0
+//     Authentication required, never the 530 5.7.1 of a right refused); it is no transport server any more (serverNow,
+//     trustInForce) and its shadow session ends (421 4.7.0) — unless
+//     by a server account the connector now at its address
+//     authenticated on it since, as a new connection there would be
+//     one: then it has the servers' rights both grant, is offered
+//     XSHADOW and may open a shadow session there. Verb by verb it is
+//     answered as a new connection from its address is
+//     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
+//     what stays its own by design: its connector's limits, timeouts
+//     and banner; a certificate (one presented at a STARTTLS after the
+//     reload too), its connector's trust or a server account its own
+//     connector judged, which make it no transport server there; STARTTLS
+//     where the connector at its address has no certificate (454, as
+//     after a reload took one away, where a new connection gets 502);
+//     and the recipients of a transaction open at the reload. Nor does it
 //     stay authenticated where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends silently —

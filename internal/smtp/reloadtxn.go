@@ -22,7 +22,9 @@ package smtp
 //     check adds: maxRecipients); go-smtp holds the session to those its
 //     EHLO announced, so a raised limit is not followed;
 //   - tls.required, auth.required and the checks (openMail, followChecks),
-//     which MAIL judges anyway.
+//     which MAIL judges anyway — the requirements and checks of the
+//     connector that takes the session's address now where its own no
+//     longer does (requireConn, kept as txReq; followChecks: atAddress).
 //
 // Not so, each for its reason: the permissions and the authentication are
 // judged again at each RCPT (refreshRights, standing), since a reload

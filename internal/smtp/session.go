@@ -206,13 +206,23 @@ type session struct {
 	// was logged once.
 	perms    config.Permissions
 	narrowed bool
+	// atTLS, atAuth: the connector that takes the session's address now,
+	// another than its own (movedTo), has tls.required, auth.required
+	// (refreshRights): has grants no right before TLS, and no anonymous
+	// one before AUTH, as on a new connection there — and the rights
+	// both grant once the session meets them, STARTTLS or AUTH on this
+	// connection, as a new connection gets them there.
+	atTLS, atAuth bool
 	// binding is the listening address (as configured) the connection
 	// came in on, "" for none (refreshRights).
 	binding string
 	// txc is the connector in force at the open transaction's MAIL,
 	// whose settings the transaction reads to its end (txConn,
-	// reloadtxn.go); nil outside a transaction.
-	txc *connector
+	// reloadtxn.go); nil outside a transaction. txReq is the connector
+	// whose tls.required and auth.required the transaction met at its
+	// MAIL (requireConn): txc, or the one that took the session's
+	// address then where its own no longer did.
+	txc, txReq *connector
 }
 
 func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
@@ -416,10 +426,11 @@ func (s *session) forgetShadowParams() {
 // an account it authenticated itself since (authConn judges AUTH; an
 // authentication it would not hold ended first: dropAuthOffAddress): a
 // certificate and a trust were judged by the connector it began on,
-// not by that one's client CA or trust —, none where that connector
-// requires TLS the session does not have, or AUTH it would not hold
-// there. So a reload that narrowed the ranges away from the session's
-// address takes from it the rights the old configuration granted too,
+// not by that one's client CA or trust —, and where that connector
+// requires TLS or AUTH, those only while the session meets it (atTLS,
+// atAuth: has), so that its STARTTLS or AUTH on the connection gives
+// them as a new connection there gets them. So a reload that narrowed
+// the ranges away from the session's address takes from it the rights the old configuration granted too,
 // relay included (rt31b F1), and so does one that removed or renamed its
 // connector (rt31b R1: the session's other settings stay those it began
 // with, but it keeps no right a connector in force would not give it).
@@ -429,6 +440,7 @@ func (s *session) refreshRights() {
 		return
 	}
 	s.dropAuthOffAddress()
+	s.atTLS, s.atAuth = false, false
 	nc := set.byName[s.c.cfg.Name]
 	if nc != nil && s.acceptedAsIs(set, nc) {
 		s.perms = nc.cfg.Permissions
@@ -440,22 +452,31 @@ func (s *session) refreshRights() {
 	}
 	at := s.atAddress(set, nc)
 	switch {
-	case at == nil, at != nc && at.cfg.TLS.Required && !s.tlsActive():
+	case at == nil:
 		perms = config.Permissions{}
-	case at != nc && at.cfg.Auth.Required && !s.authsAt(at):
-		// No anonymous right where at requires AUTH; the authenticated
-		// ones both grant wait for an AUTH at judges (authConn), as on a
-		// new connection.
-		perms = config.Permissions{Authenticated: bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)}
 	case at != nc:
+		// Where at requires TLS or AUTH, the rights both grant wait for
+		// the session to meet it (atTLS, atAuth: has), as on a new
+		// connection there, and come with it — STARTTLS and AUTH on this
+		// connection are judged by at (startTLSConfig, authConn) — not
+		// taken for good: a session that meets them gets what a new
+		// connection would, never more than its own connector granted.
+		s.atTLS, s.atAuth = at.cfg.TLS.Required, at.cfg.Auth.Required
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
-		if s.user == "" || s.authsAt(at) {
+		if s.user == "" || at == s.authJudge() || s.authsAt(at) {
 			// Unauthenticated (dropAuthOffAddress ended an authentication
 			// at would not hold), the session's authenticated rights are
 			// unused until an AUTH, which at judges now (authConn): kept,
 			// so that its account gets them as on a new connection.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
+		// The servers' rights both grant, for a server account at
+		// authenticated on the session since (serverNow): a new
+		// connection there would be a transport server by it. Any
+		// other standing as a transport server ends here, before has
+		// can read them.
+		s.lowerServer()
+		p.Servers = bothGrant(perms.Servers, at.cfg.Permissions.Servers)
 		perms = p
 	}
 	s.perms = perms
@@ -495,6 +516,40 @@ func (s *session) atAddress(set *rightsSet, nc *connector) *connector {
 func (s *session) authsAt(at *connector) bool {
 	return s.user != "" && s.authStamp != "" && at.creds != nil && len(at.cfg.Auth.Mechanisms) > 0 &&
 		(s.tlsActive() || at.cfg.Auth.AllowInsecure) && at.creds.stamp(s.user) == s.authStamp
+}
+
+// movedTo is the connector in force that takes the session's address
+// now where it is another than the session's own (its ranges narrowed
+// away from the address, the connector removed or renamed: atAddress),
+// nil while its own takes the address or none does.
+func (s *session) movedTo() *connector {
+	set := s.srv.rights.Load()
+	if set == nil {
+		return nil
+	}
+	nc := set.byName[s.c.cfg.Name]
+	if at := s.atAddress(set, nc); at != nc {
+		return at
+	}
+	return nil
+}
+
+// requireConn is the connector whose tls.required and auth.required a
+// MAIL of the session meets: the transaction's (txConn) while its own
+// connector takes its address, else the one that takes it (movedTo),
+// whose replies a new connection from the address gets — 530 5.7.0
+// Must issue a STARTTLS command first, 530 5.7.0 Authentication
+// required —, not the 530 5.7.1 of a right refused. Taken at the MAIL
+// and kept to the transaction's end (txReq), as txConn is: a copy of a
+// batch meets what the batch's MAIL met.
+func (s *session) requireConn() *connector {
+	if s.txReq != nil {
+		return s.txReq
+	}
+	if at := s.movedTo(); at != nil {
+		return at
+	}
+	return s.txConn()
 }
 
 // atOwnConnector reports whether the configuration in force still has
@@ -569,9 +624,15 @@ func bothGrant(have, grant []string) []string {
 // rights are cumulative: every session has the anonymous rights; an
 // authenticated one adds the authenticated rights; a transport server
 // (SASL server account or externally secured connector) adds the servers'.
+// Where the connector that takes the session's address now, another than
+// its own, requires TLS or AUTH (atTLS, atAuth), none before TLS, and no
+// anonymous one before AUTH, as on a new connection there.
 func (s *session) has(right string) bool {
 	p := s.perms
-	if slices.Contains(p.Anonymous, right) {
+	if s.atTLS && !s.tlsActive() {
+		return false // the connector at its address requires TLS first
+	}
+	if (!s.atAuth || s.user != "") && slices.Contains(p.Anonymous, right) {
 		return true
 	}
 	if s.user != "" && slices.Contains(p.Authenticated, right) {
@@ -749,8 +810,12 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	s.followChecks()
 	s.txc = s.inForceOrOwn() // the transaction's settings (reloadtxn.go)
+	s.txReq = s.movedTo()
+	if s.txReq == nil {
+		s.txReq = s.txc
+	}
 	if err := s.openMail(from, opts); err != nil {
-		s.txc = nil
+		s.txc, s.txReq = nil, nil
 		return err
 	}
 	s.busy.Store(true)
@@ -766,7 +831,7 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		s.declaredSize = opts.Size // sizes the body's buffer (bodyscan.go)
 	}
-	cur := s.txConn() // the requirements in force (a reload's)
+	cur := s.requireConn() // the requirements in force (a reload's), at the session's address
 	switch {
 	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
 		// Opened before a reload gave its connector a certificate:
@@ -1490,7 +1555,7 @@ func (s *session) shadowIfAny() string {
 func (s *session) Reset() {
 	s.commit.CompareAndSwap(1, 0) // the reply to the end of data is written
 	s.resetTransaction()
-	s.txc = nil
+	s.txc, s.txReq = nil, nil
 	s.busy.Store(false)
 }
 

@@ -817,12 +817,21 @@ const replyTLSGone = "454 4.7.0 TLS not available: this receive connector has no
 // has no STARTTLS to offer (tlsCfg nil: new connections only get one a
 // reload added), and one opened with a certificate a reload then took
 // away offers none from its next EHLO (never the certificate taken
-// away). A connector a reload removed or renamed leaves the connection
+// away). A session whose address a reload gave another connector
+// (movedTo) gets that one's, none where it has none, as a new
+// connection from the address would: its tls.required is the one the
+// session's MAIL meets (requireConn). A connector a reload removed or
+// renamed, where none other takes the address, leaves the connection
 // the one it was opened with. A handshake under way, and a session
 // already under TLS, keep theirs.
 func (v *verbConn) startTLSConfig() *tls.Config {
 	if v.tlsCfg == nil {
 		return nil
+	}
+	if s := v.sess(); s != nil {
+		if at := s.movedTo(); at != nil {
+			return at.tls
+		}
 	}
 	if c := v.connInForce(); c != nil {
 		return c.tls

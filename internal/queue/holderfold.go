@@ -1,0 +1,219 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"umbra/internal/mailaddr"
+)
+
+// Holder names folded one way. A shadow server of this server's
+// messages is one server whatever spelling names it: the topology's, the
+// name it states at XSHADOW, a record's Message.ShadowServer — in letter
+// case, with or without a final dot, its internationalised labels as
+// U-labels or A-labels. Every record kept per holder is keyed by
+// mailaddr.NameKey of its name (serverKey), the key the topology and the
+// shadow view fold server names by: its database id (shadowholders), the
+// name it stated (holderstated), its rollback counter and alias
+// (holdermarks), the notifications owed to it (discards,
+// partialdiscards, handback), its taken-done notes kept aside
+// (takendonewait); and, by the primary's name, the discards a primary
+// sent early (early) and the copies an operator dropped here that are
+// owed to their primary (dropped). Names are compared so too (sameServer). Keyed by lower
+// case only, a holder stating its name with a final dot, or in the
+// other IDN form, was a second holder: its database id refused as
+// another server's, its counter started from 0 (a live primary read as
+// rolled back there), and the notifications filed under one spelling
+// never reached a session asking as the other.
+
+// serverKey is the key of a server name in every record kept per server
+// here (mailaddr.NameKey).
+func serverKey(name string) string { return mailaddr.NameKey(name) }
+
+// sameServer reports whether a and b name one server (serverKey).
+func sameServer(a, b string) bool {
+	return a == b || serverKey(a) == serverKey(b)
+}
+
+// foldHolderNames rewrites at open, in Open's one transaction, the
+// records a release before kept under a lower-cased spelling of a holder
+// (or, in early, of a primary) under serverKey, merging those of one
+// server by what each means:
+//
+//   - shadowholders (the database id last met): the record under the key
+//     itself, else the first spelling's in key order. A kept id that is
+//     not the one the holder runs now is found at its next session (the
+//     id presented is another): its copies are made again — the side
+//     that loses nothing. Every id stays the server's (peerdbs).
+//   - holderstated: the record under the key itself, else the first;
+//     the stated name folded too.
+//   - holdermarks: a name's counter is the highest of its spellings'
+//     (it only grows); of several aliases the one under the key itself,
+//     else the first, and the counter of the database it names is raised
+//     to no less than the name's and than the other aliases' databases':
+//     a counter raised presents no rollback.
+//   - discards, partialdiscards, early, takendonewait, dropped: every entry kept
+//     (their union); of two entries of one key, the later stamp (the
+//     first 8 bytes) — a notification owed anew is the one not sent.
+//   - handback: every entry; of two of one key, the one under the key.
+//
+// One transaction: a crash midway leaves the file as it was, and the
+// next open folds again. Folded keys fold to themselves, so every open
+// after the first writes nothing.
+func foldHolderNames(btx *bolt.Tx) error {
+	if err := foldKeyed(btx, bucketHolders, false, nil); err != nil {
+		return err
+	}
+	if err := foldKeyed(btx, bucketHolderStated, false, func(v []byte) []byte {
+		if len(v) == 0 {
+			return v
+		}
+		return []byte(serverKey(string(v)))
+	}); err != nil {
+		return err
+	}
+	if err := foldHolderMarks(btx); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketEarly, bucketTakenDoneWait, bucketDropped} {
+		if err := foldKeyed(btx, name, true, nil); err != nil {
+			return err
+		}
+	}
+	return foldKeyed(btx, bucketHandBack, false, nil)
+}
+
+// foldKeyed rewrites each key of bucket name whose server name (the key,
+// or its part before the first 0 byte) is not serverKey's. An entry
+// already under the folded key wins, unless later (stamped: the greater
+// first 8 bytes); among spellings, the first in key order. fix, when
+// set, rewrites a value.
+func foldKeyed(btx *bolt.Tx, name []byte, stamped bool, fix func([]byte) []byte) error {
+	b := btx.Bucket(name)
+	if b == nil {
+		return nil
+	}
+	type entry struct{ from, to, v []byte }
+	var moves []entry
+	if err := b.ForEach(func(k, v []byte) error {
+		server, rest, sep := bytes.Cut(k, []byte{0})
+		key := []byte(serverKey(string(server)))
+		if sep {
+			key = append(append(key, 0), rest...)
+		}
+		nv := v
+		if fix != nil {
+			nv = fix(v)
+		}
+		if !bytes.Equal(key, k) || !bytes.Equal(nv, v) {
+			moves = append(moves, entry{bytes.Clone(k), key, bytes.Clone(nv)})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// A record under the key itself (its value rewritten) is put first:
+	// it wins over the other spellings.
+	sort.SliceStable(moves, func(i, j int) bool {
+		return bytes.Equal(moves[i].from, moves[i].to) && !bytes.Equal(moves[j].from, moves[j].to)
+	})
+	for _, m := range moves {
+		if err := b.Delete(m.from); err != nil {
+			return err
+		}
+	}
+	for _, m := range moves {
+		if cur := b.Get(m.to); cur != nil && !(stamped && later(m.v, cur)) {
+			continue
+		}
+		if err := b.Put(m.to, m.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// later: a's stamp (its first 8 bytes, big-endian) is after b's.
+func later(a, b []byte) bool {
+	if len(a) < 8 || len(b) < 8 {
+		return len(a) >= 8
+	}
+	return binary.BigEndian.Uint64(a[:8]) > binary.BigEndian.Uint64(b[:8])
+}
+
+// foldHolderMarks is foldHolderNames for bucket holdermarks: name
+// counters (the highest), aliases (0x01 ‖ name: one, its database's
+// counter raised). The database counters (0x00 ‖ id) are not names.
+func foldHolderMarks(btx *bolt.Tx) error {
+	b := btx.Bucket(bucketHolderMarks)
+	if b == nil {
+		return nil
+	}
+	type rec struct{ k, v []byte }
+	var names, aliases []rec
+	_ = b.ForEach(func(k, v []byte) error {
+		switch {
+		case len(k) > 0 && k[0] == 0:
+		case len(k) > 0 && k[0] == 1:
+			if string(holderAliasKey(string(k[1:]))) != string(k) {
+				aliases = append(aliases, rec{bytes.Clone(k), bytes.Clone(v)})
+			}
+		default:
+			if string(holderMarkKey(string(k))) != string(k) {
+				names = append(names, rec{bytes.Clone(k), bytes.Clone(v)})
+			}
+		}
+		return nil
+	})
+	for _, r := range names {
+		if err := b.Delete(r.k); err != nil {
+			return err
+		}
+		key := holderMarkKey(string(r.k))
+		if cur := b.Get(key); len(cur) == 8 && len(r.v) == 8 && binary.BigEndian.Uint64(cur) >= binary.BigEndian.Uint64(r.v) {
+			continue
+		}
+		if len(r.v) != 8 {
+			continue
+		}
+		if err := b.Put(key, r.v); err != nil {
+			return err
+		}
+	}
+	dbMark := func(db []byte) uint64 {
+		if v := b.Get(holderDBMarkKey(string(db))); len(v) == 8 {
+			return binary.BigEndian.Uint64(v)
+		}
+		return 0
+	}
+	for _, r := range aliases {
+		if err := b.Delete(r.k); err != nil {
+			return err
+		}
+		key := holderAliasKey(string(r.k[1:]))
+		kept := b.Get(key)
+		if kept == nil {
+			if err := b.Put(key, r.v); err != nil {
+				return err
+			}
+			kept = r.v
+		}
+		// The kept alias's database counts on from no less than the
+		// name's counter and the other alias's database's.
+		n := max(dbMark(r.v), dbMark(kept))
+		if v := b.Get(holderMarkKey(string(r.k[1:]))); len(v) == 8 {
+			n = max(n, binary.BigEndian.Uint64(v))
+		}
+		if n > dbMark(kept) {
+			var v [8]byte
+			binary.BigEndian.PutUint64(v[:], n)
+			if err := b.Put(holderDBMarkKey(string(kept)), v[:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
