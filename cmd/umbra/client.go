@@ -174,6 +174,9 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	c.SetDatabase(daemonDatabase(cmd, path))
 	c.SetConfigFile(socketConfigFile(cmd))
 	c.SetDefaultConfig(defaultUsed(cmd))
+	if err := checkDaemonRunsNamed(cmd, c, path); err != nil {
+		return nil, err
+	}
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {

@@ -66,7 +66,7 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 			cfg.Tracking.Path = st.TrackingPath
 			return cfg, nil
 		}
-		if st.ConfigFile == "" || !samePlace(st.ConfigFile, cfg.File) { // reloadkeys.go: the file it runs, by name or identity
+		if !runsFile(st.ConfigFile, cfg.File) { // the file it runs, by name or identity (checkDaemonRunsNamed)
 			// Another daemon answers there (two configurations sharing
 			// one admin socket, one of them stopped): its log is not
 			// FILE's; FILE decides.
@@ -204,6 +204,65 @@ func loadFile(file string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// checkDaemonRunsNamed refuses (exit 1) a management command given a
+// configuration file (--config, $UMBRA_CONFIG) whose admin socket is
+// answered by a daemon that runs another file: a copied admin_socket
+// line, or a reload that could not move the socket and kept the old
+// one, drove that other daemon's queues and database (rt32c F2). Every
+// command that talks to the admin socket comes here (adminClient), in
+// route explain's words (otherDaemon), by the same comparison
+// (runsFile). A socket named (--socket, $UMBRA_SOCKET) is addressed on
+// purpose and not checked. A daemon that does not answer is left to the
+// command, which says so in its own words; one that does not say which
+// file it runs (a release before config_file in its status) is named on
+// stderr as not checked, and asked: refusing it would stop every
+// command against a daemon not yet restarted after an upgrade.
+func checkDaemonRunsNamed(cmd *cobra.Command, c *admin.Client, sock string) error {
+	named := configNamed(cmd)
+	if named == "" || socketNamed(cmd) != "" {
+		return nil
+	}
+	file, known, err := c.RunningConfig()
+	switch {
+	case err != nil:
+		return nil
+	case !known:
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: the daemon on %s does not say which configuration file it runs "+
+			"(an earlier release): not checked against %s\n", shown(sock), shown(named))
+		return nil
+	case runsFile(file, named):
+		return nil
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf("%s: nothing was asked of it (name its socket with --socket to address it on purpose, "+
+		"or give the file it runs; server.admin_socket in %s names that daemon's socket)", otherDaemon(sock, file, named), shown(named))}
+}
+
+// otherDaemon says that the daemon on sock runs the file running
+// ("" the embedded default), not named.
+func otherDaemon(sock, running, named string) string {
+	return fmt.Sprintf("the daemon on %s runs %s, not %s", shown(sock), orDefault(shown(running), "the embedded default configuration"), shown(named))
+}
+
+// runsFile reports whether running, the configuration file a daemon
+// says it runs (absolute, as it was started with it; "" the embedded
+// default), is named, a file the command was given (relative to the
+// working directory): the same name, the same file by identity
+// (samePlace: a link to it, a second name), or the same file once every
+// symbolic link of both is resolved (a daemon started through a link to
+// the file given).
+func runsFile(running, named string) bool {
+	if running == "" || named == "" {
+		return false
+	}
+	abs := absPath(named)
+	if samePlace(running, abs) {
+		return true
+	}
+	a, errA := filepath.EvalSymlinks(running)
+	b, errB := filepath.EvalSymlinks(abs)
+	return errA == nil && errB == nil && a == b
+}
+
 // absPath makes a path absolute against the working directory (empty
 // stays empty): the admin status names files for a CLI started elsewhere.
 func absPath(p string) string {
@@ -253,8 +312,8 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 			why = fmt.Sprintf("the daemon on %s does not give the configuration it runs (%s)", shown(sock), errorText(err))
 		case err != nil:
 			why = noAnswer(sock, err)
-		case named != "" && !samePlace(l.File, absPath(named)): // the file it runs, by name or identity (a link to it)
-			why = fmt.Sprintf("the daemon on %s runs %s, not %s", shown(sock), orDefault(shown(l.File), "the embedded default configuration"), shown(named))
+		case named != "" && !runsFile(l.File, named): // the file it runs, by name or identity (a link to it)
+			why = otherDaemon(sock, l.File, named)
 		default:
 			cfg, err := config.Parse([]byte(l.Config), l.File)
 			if err != nil {
@@ -303,7 +362,7 @@ func loadedConfig(cmd *cobra.Command) *config.Config {
 	if err != nil {
 		return nil
 	}
-	if named := configNamed(cmd); named != "" && !samePlace(l.File, absPath(named)) {
+	if named := configNamed(cmd); named != "" && !runsFile(l.File, named) {
 		return nil
 	}
 	cfg, err := config.Parse([]byte(l.Config), l.File)

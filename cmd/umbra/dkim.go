@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"umbra/internal/config"
+	"umbra/internal/leftover"
 	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/signing"
@@ -198,6 +199,12 @@ func checkWritePlace(cmd *cobra.Command, what, path string) error {
 func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir *os.File) error, err error) {
 	if _, err := os.Lstat(path); err == nil {
 		return nil, nil // an existing file: every such command refuses it itself ("exists")
+	}
+	// A name a command's sweep of partial copies removes, in any
+	// directory (leftover.Swept): the next backup or export there would
+	// delete the file written (rt32c F1).
+	if why := leftover.Swept(filepath.Base(path)); why != "" {
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %s: %s", what, path, why))}
 	}
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.

@@ -19,7 +19,11 @@
 //     (client.go), which does the work under its own rules. When no
 //     daemon answers they say which of the cases it is (not running,
 //     starting, running at another socket, not permitted) with the exit
-//     codes of main.go and client.go, never a guess.
+//     codes of main.go and client.go, never a guess. Given a
+//     configuration file (-c, $UMBRA_CONFIG) and no socket, a command
+//     asks only a daemon that runs that file: adminClient checks the
+//     file the daemon says it runs (checkDaemonRunsNamed, by route
+//     explain's comparison runsFile) before anything is asked of it.
 //   - The db commands that rewrite the transport database (restore,
 //     compact) run only while no daemon has it open, take the side lock
 //     queue.db.cmdlock before they read anything, and create every file

@@ -34,6 +34,7 @@ import (
 	"umbra/internal/dumpster"
 	"umbra/internal/jsonsafe"
 	"umbra/internal/ldapdir"
+	"umbra/internal/leftover"
 	"umbra/internal/mailbox"
 	"umbra/internal/metrics"
 	"umbra/internal/pickup"
@@ -277,8 +278,16 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// rollback). The line is the store's (queue.Store.LogUpgrade), logged
 	// here after the open line, in the words of every opener.
 	store.LogUpgrade(log)
-	for _, left := range store.Leftovers() { // restorespool.go
-		log.Warn("removed what an interrupted umbra db restore or db compact left beside the transport database (the database itself was not replaced; a queue.db.replaced-TIME removed was a second name of the live database, not a copy of an older one)", "path", left)
+	// Every file the start deleted, one line each with why (rt32c F1:
+	// a killed backup's snapshot went without a word): the names of
+	// the one list the commands refuse to write (leftover.Beside), and
+	// second names of the live database a restore left.
+	for _, left := range store.Leftovers() { // restorespool.go, lifecycle.go
+		why := "a second name of the live database (queue.db.replaced-TIME) an interrupted db restore left, not a copy of an older one"
+		if n, ok := leftover.Of(filepath.Join(cfg.Server.DataDir, "queue.db"), filepath.Base(left)); ok {
+			why = n.Why
+		}
+		log.Warn("removed a leftover beside the transport database (the database itself was not replaced)", "path", left, "why", why)
 	}
 	for _, done := range store.RestoreFinished() { // restorespool.go (rt28c F4)
 		log.Warn("finished an umbra db restore that was interrupted after it replaced the database", "step", done)

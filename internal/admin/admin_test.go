@@ -42,7 +42,7 @@ func (f *fakeQueue) RedirectQueue(ctx context.Context, n, to string) (int, error
 func (f *fakeQueue) Messages(queue.MessageFilter) ([]*queue.Message, error) { return nil, nil }
 func (f *fakeQueue) Message(id queue.ID) (*queue.Message, error) {
 	if id == 1 {
-		return &queue.Message{ID: 1, State: queue.Ready, Rcpts: []queue.Recipient{{Addr: "a@example.net"}}}, nil
+		return &queue.Message{ID: 1, State: queue.Ready, From: "sender@example.org", Rcpts: []queue.Recipient{{Addr: "a@example.net"}}}, nil
 	}
 	return nil, queue.ErrNotFound
 }

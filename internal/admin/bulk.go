@@ -474,7 +474,11 @@ func (s *Server) messageAction(r *http.Request, action string, id queue.ID, ndr 
 // messageActionOn is messageAction on m as read just before, audited.
 func (s *Server) messageActionOn(r *http.Request, action string, m *queue.Message, ndr bool) error {
 	err := s.actOn(r, action, m.ID, ndr)
-	s.audit(r, auditedAction(r, action, ndr), m, "", err)
+	label := auditedAction(r, action, ndr)
+	if err == nil && action == "remove" && nullSenderNDR(m, ndr) {
+		label += " (" + noDSNNullSender + ")" // view.go: the operator asked for one
+	}
+	s.audit(r, label, m, "", err)
 	return err
 }
 

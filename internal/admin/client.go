@@ -269,6 +269,27 @@ func (c *Client) Status() (Status, error) {
 	return s, c.do("GET", "/v1/status", nil, &s)
 }
 
+// RunningConfig asks the daemon which configuration file it runs (GET
+// /v1/status, config_file): its absolute path as the daemon was started
+// with it, "" for the embedded default. known is false when the daemon
+// does not say (a release whose status has no config_file): the CLI then
+// cannot tell whether it runs the file the command was given.
+func (c *Client) RunningConfig() (file string, known bool, err error) {
+	var raw map[string]json.RawMessage
+	if err := c.do("GET", "/v1/status", nil, &raw); err != nil {
+		return "", false, err
+	}
+	v, ok := raw["config_file"]
+	if !ok {
+		return "", false, nil
+	}
+	if err := json.Unmarshal(v, &file); err != nil {
+		return "", false, err
+	}
+	// The answer's text rule undone, as for LoadedConfig.
+	return jsonsafe.FromTextBytes(file), true, nil
+}
+
 // LoadedConfig asks the daemon for the configuration it runs.
 func (c *Client) LoadedConfig() (LoadedConfig, error) {
 	var l LoadedConfig

@@ -46,8 +46,13 @@ func TestRemoveNDROfDamagedRecordSaysNoDSN(t *testing.T) {
 	if n := removeNoteNDR(own, false); n != "" {
 		t.Errorf("remove note without --ndr: %q", n)
 	}
-	sound := &queue.Message{ID: 3, State: queue.Ready}
+	sound := &queue.Message{ID: 3, State: queue.Ready, From: "sender@example.org"}
 	if n := removeNoteNDR(sound, true); n != "" {
 		t.Errorf("remove --ndr note of a sound message: %q", n)
+	}
+	// The null sender gets no DSN (rt32c), and the note says so.
+	bounce := &queue.Message{ID: 4, State: queue.Ready}
+	if n := removeNoteNDR(bounce, true); !strings.Contains(n, "null sender") {
+		t.Errorf("remove --ndr note of a null-sender message: %q", n)
 	}
 }

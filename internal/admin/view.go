@@ -215,7 +215,25 @@ func removeNoteNDR(m *queue.Message, ndr bool) string {
 		}
 		return n + "; " + nodsn
 	}
+	if nullSenderNDR(m, ndr) {
+		if n == "" {
+			return noDSNNullSender
+		}
+		return n + "; " + noDSNNullSender
+	}
 	return n
+}
+
+// noDSNNullSender is what remove --ndr says of a message with the null
+// sender: removed, and no DSN made, as none goes to <> (RFC 3461 §6.2,
+// RFC 5321 §4.5.5: a DSN about a DSN would loop).
+const noDSNNullSender = "no DSN was sent: the message has the null sender (a DSN or report itself), and no DSN goes to <>"
+
+// nullSenderNDR reports whether remove --ndr of m makes no DSN because
+// m has the null sender (a damaged record, whose envelope does not
+// decode, is said so by its own note).
+func nullSenderNDR(m *queue.Message, ndr bool) bool {
+	return ndr && m != nil && m.State != queue.Damaged && m.From == ""
 }
 
 // removeNoteCopy is removeNote's note of a damaged shadow copy.

@@ -101,7 +101,12 @@
 //     DKIM key, an exported message, a backup) the same judgement, and
 //     WriteConflictHeld gives it again on the file's directory as the
 //     command holds it open, by device and inode (a path judged before
-//     may lead elsewhere by the time the command writes).
+//     may lead elsewhere by the time the command writes). The names a
+//     start removes beside queue.db (a killed backup's snapshots
+//     .queue.db.snapshot-…, a killed compaction's or restore's files)
+//     are places too, read from the one list queue's start uses
+//     (internal/leftover), so a refused name and a removed one cannot
+//     drift apart.
 //   - A file's content is checked by the loader that reads it for
 //     serve, and nowhere else, so config check and serve cannot differ
 //     on it: LoadKeyPair (certificate and key pairs), AppendCAFile (CA

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"umbra/internal/leftover"
 )
 
 // A place umbra writes must never be a file umbra reads or owns
@@ -48,6 +50,48 @@ type place struct {
 	derived    bool  // at is the setting it is derived from (data_dir), not its own
 	why        string
 	log        int // the tracking log: its rotation (0: the log itself)
+	// prefix: every name in name's directory that begins with its last
+	// name (and has more) is this place (a backup's snapshots).
+	prefix bool
+	// removed: a start removes it (leftover.Beside): that is why it
+	// cannot be another place.
+	removed bool
+}
+
+// leftoverWhat names each kind of leftover.Beside in an error.
+var leftoverWhat = map[leftover.Kind]string{
+	leftover.Snapshot:    "a snapshot of a backup",
+	leftover.Compact:     "a file of db compact or db restore",
+	leftover.Restore:     "a file of db compact or db restore",
+	leftover.AsideSuffix: "a file of db compact or db restore",
+	leftover.Staging:     "the directory db restore stages spool files in",
+}
+
+// names reports whether the place p is the file name: its own name, or
+// (prefix) a name in its directory that begins with its last name.
+func (p place) names(name string) bool {
+	if !p.prefix {
+		return SameFile(name, p.name)
+	}
+	return p.namedBy(filepath.Base(name)) && SameFile(filepath.Dir(name), filepath.Dir(p.name))
+}
+
+// namedBy reports whether base is p's last name, or (prefix) begins
+// with it and has more.
+func (p place) namedBy(base string) bool {
+	own := filepath.Base(p.name)
+	if p.prefix {
+		return len(base) > len(own) && strings.HasPrefix(base, own)
+	}
+	return base == own
+}
+
+// shownPlace is how an error names p: a prefix as the names it begins.
+func shownPlace(p place) string {
+	if p.prefix {
+		return p.name + "…"
+	}
+	return p.name
 }
 
 const (
@@ -56,16 +100,7 @@ const (
 	whyMaildir = "mail is delivered into the Maildir tree: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
 	whyPickup  = "the files in the pickup directory are submitted, renamed and removed: it must hold nothing umbra reads or owns otherwise, and lie outside every other place umbra writes"
 	whySpool   = "message bodies are written and removed in the spool directory: it holds nothing else"
-	// The files db compact and db restore write beside queue.db: a start
-	// removes any it finds (what a killed compaction or restore left).
-	whyLeftover = "db compact and db restore write it beside queue.db, and the next start removes it"
 )
-
-// leftoverNames are those files, and leftoverSpool the directory a
-// restore stages spool files in (queue: lifecycle.go, restorespool.go).
-var leftoverNames = []string{"queue.db.compact", "queue.db.restore", "queue.db.restore-compact", "queue.db-compact", "queue.db.restore-suffix"}
-
-const leftoverSpool = "spool.restore"
 
 // places are the files and directories umbra reads, owns or writes.
 func places(c *Config, written func(path ...string) bool) []place {
@@ -94,11 +129,18 @@ func places(c *Config, written func(path ...string) bool) []place {
 			// commands (admin: runfile.go), written as .tmp and renamed.
 			place{name: filepath.Join(c.Server.DataDir, "admin.run"), what: "the daemon's run file", at: dataDir, derived: true},
 			place{name: filepath.Join(c.Server.DataDir, "admin.run.tmp"), what: "the daemon's run file", at: dataDir, derived: true})
-		for _, n := range leftoverNames {
-			out = append(out, place{name: filepath.Join(c.Server.DataDir, n), what: "a file of db compact or db restore", at: dataDir, derived: true, why: whyLeftover})
+		// What a start removes beside queue.db as what a killed backup,
+		// compaction or restore left: the one list the start's cleanup
+		// reads too (leftover.Beside), names and beginnings of names.
+		db := filepath.Join(c.Server.DataDir, "queue.db")
+		for _, n := range leftover.Beside(db) {
+			p := place{name: filepath.Join(c.Server.DataDir, n.Base), what: leftoverWhat[n.Kind], dir: n.Dir, prefix: n.Prefix,
+				at: dataDir, derived: true, why: n.Why, removed: true}
+			if n.Dir {
+				p.kind = placeWritten
+			}
+			out = append(out, p)
 		}
-		out = append(out, place{name: filepath.Join(c.Server.DataDir, leftoverSpool), what: "the directory db restore stages spool files in",
-			dir: true, kind: placeWritten, at: dataDir, derived: true, why: whyLeftover})
 	}
 	if c.Server.AdminSocket != "" {
 		p := place{name: c.Server.AdminSocket, what: "server.admin_socket", at: []any{"server", "admin_socket"}}
@@ -207,15 +249,15 @@ func writtenFileViolations(c *Config, written func(path ...string) bool) []viola
 // other.
 func conflict(w, o place) (violation, bool) {
 	switch {
-	case SameFile(w.name, o.name):
+	case w.names(o.name) || o.names(w.name): // a name o.prefix: a name it begins (a backup's snapshot)
 		// Named as the place umbra writes; of two, the one with a line
 		// of its own, the later.
 		if o.kind != placeRead && !o.derived {
 			w, o = o, w
 		}
 		why := w.why
-		if o.why == whyLeftover {
-			why = whyLeftover // a file umbra removes: that is why it cannot be another
+		if o.removed {
+			why = o.why // a file umbra removes: that is why it cannot be another
 		}
 		also := ""
 		if w.name != o.name {
@@ -240,8 +282,8 @@ func placedInside(in, dir place) violation {
 	if in.kind == placeLog {
 		why = whyLogIn
 	}
-	if dir.why == whyLeftover {
-		why = whyLeftover
+	if dir.removed {
+		why = dir.why
 	}
 	if in.at != nil && !in.derived || dir.at == nil || dir.derived && in.at != nil {
 		return violation{path: in.at, msg: fmt.Sprintf("%s is inside %s %s: %s", label(in), dir.what, dir.name, why)}
@@ -283,9 +325,9 @@ func (c *Config) WriteConflict(name string) error {
 		switch {
 		case p.dir && (inside(name, p.name) || SameFile(name, p.name)):
 			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
-		case !p.dir && SameFile(name, p.name) && p.why != "":
-			return fmt.Errorf("%s is %s (%s): %s", name, p.what, p.name, p.why)
-		case !p.dir && SameFile(name, p.name):
+		case !p.dir && p.names(name) && p.why != "":
+			return fmt.Errorf("%s is %s (%s): %s", name, p.what, shownPlace(p), p.why)
+		case !p.dir && p.names(name):
 			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
 		}
 	}
@@ -310,11 +352,11 @@ func (c *Config) WriteConflictHeld(name string, depth func(dir string) int) erro
 		switch {
 		case p.dir && depth(p.name) >= 0:
 			return fmt.Errorf("%s is inside %s %s: %s", name, p.what, p.name, p.why)
-		case filepath.Base(p.name) != base || depth(filepath.Dir(p.name)) != 0:
+		case !p.namedBy(base) || depth(filepath.Dir(p.name)) != 0:
 		case p.dir:
 			return fmt.Errorf("%s is %s %s: %s", name, p.what, p.name, p.why)
 		case p.why != "":
-			return fmt.Errorf("%s is %s (%s): %s", name, p.what, p.name, p.why)
+			return fmt.Errorf("%s is %s (%s): %s", name, p.what, shownPlace(p), p.why)
 		default:
 			return fmt.Errorf("%s is %s (%s): umbra reads, owns or writes it", name, p.what, p.name)
 		}

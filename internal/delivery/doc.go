@@ -539,7 +539,9 @@
 //     allows are Failed (the queue returns a DSN). A smart host without
 //     an address is Deferred: it is the operator's. Configured size limits hold the message as
 //     received, without the trace field umbra wrote in front of it; the
-//     next hop's SIZE holds what is sent (size.go).
+//     next hop's SIZE holds what is sent (size.go). A refusal for a
+//     configured limit names the size held to it and the size stored
+//     (sizeSaid), which the log and message list give.
 //   - Concurrency per destination is the queue scheduler's: a window up
 //     to the connector's max_connections (else
 //     max_connections_per_destination); delivery waits for no slot. Finished connections are

@@ -165,7 +165,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 					Expand: r.Expand, Owned: authoritative(st.cfg.Routing), Reply: fmt.Sprintf("250 2.1.5 group expanded into %d members", len(r.Expand))})
 				continue
 			case r.NDR != "":
-				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: r.NDR})
+				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "routing", NextHop: "routing", Reply: sizeSaid(r.NDR, size, m.Size)})
 				continue
 			case r.Tempfail != "": // the directory cannot assign a mailbox database now
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "directory", NextHop: "directory", Reply: r.Tempfail})
@@ -212,7 +212,7 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 			sc := st.conns[dec.Connector]
 			if max := int64(sc.cfg.MaxMessageSize); max > 0 && size > max { // size.go: the message as received
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, NextHop: dec.Connector,
-					Reply: fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", size, max, dec.Connector)})
+					Reply: sizeSaid(fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector %s", size, max, dec.Connector), size, m.Size)})
 				continue
 			}
 			key, qname := "connector:"+sc.cfg.Name, "smarthost:"+sc.cfg.Name

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
@@ -149,4 +150,20 @@ func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]b
 		return ""
 	}
 	return fmt.Sprintf("552 5.3.4 %s takes messages of at most %d bytes (its SIZE), this one is %d bytes", hop, limit, n)
+}
+
+// sizeSaid is a refusal for the message's size decided without a
+// connection (RT-7's routing NDR, "552 5.3.4 message of N bytes exceeds
+// the limit …", and a send connector's max_message_size) with the size stored said
+// beside it: the limit is held to the message as its sender sent it
+// (limitSize, planSize: without the trace fields umbra's servers added),
+// while the log, message list and the DSN's own size give the size
+// stored, with them, so the bounce named 4308 bytes where the log said
+// 4460 (rt32c). Other refusals are returned as they are.
+func sizeSaid(ndr string, held, stored int64) string {
+	if !strings.HasPrefix(ndr, "552 5.3.4 ") || held >= stored {
+		return ndr
+	}
+	return fmt.Sprintf("%s (the size held to limits: the message as sent, without the trace header fields umbra's servers added; "+
+		"%d bytes as stored, the size the log and umbra message list give)", ndr, stored)
 }

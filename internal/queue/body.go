@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"umbra/internal/leftover"
 )
 
 // Body is the content of one message. A small one is held in memory; a
@@ -197,7 +199,7 @@ func (b Body) WithHead(head []byte, skip int64) (Body, error) {
 }
 
 // spoolDirName is the directory next to queue.db that holds spool files.
-const spoolDirName = "spool"
+const spoolDirName = leftover.SpoolDir
 
 // SpoolFile is a spool file being written: a session's body as it is
 // read. Finish makes it durable (the file's data, then the directory

@@ -1271,7 +1271,12 @@
 // The read transaction writes only to a local snapshot file beside the
 // database and ends before a byte goes to the client: a commit that grows
 // the file waits for every read transaction (mmap remap), so a read
-// transaction must never wait for a client's socket.
+// transaction must never wait for a client's socket. Open removes the
+// snapshots a killed backup left, with what a killed compaction or
+// restore left, by the one list of those names (internal/leftover) that
+// the commands also refuse as a file they write, and reports each file
+// it removed (Leftovers) for the start's log: no file an operator named
+// is removed as a leftover, and none is removed unsaid (rt32c F1).
 // SaveBackup writes the copy to a new file, fsyncs it, marks it (meta
 // backup_of: the id it was taken of) and links it to its name, so a
 // backup is never half a file and never replaces one. The new file is

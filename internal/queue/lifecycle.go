@@ -21,6 +21,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sys/unix"
+
+	"umbra/internal/leftover"
 )
 
 // The life cycle of the database file: backup, restore, compaction and
@@ -51,7 +53,7 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int64, error) {
 	// Its errors name the database the snapshot is beside, never the
 	// snapshot's own temporary name (GivenFileError).
-	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-*")
+	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), snapshotName(s.db.Path())+"*")
 	if err != nil {
 		return 0, GivenFileError("backup: its snapshot beside", s.db.Path(), err)
 	}
@@ -111,13 +113,52 @@ func (s *Store) BackupWith(w io.Writer, o BackupOptions, size func(int64)) (int6
 }
 
 // removeStaleSnapshots deletes the backup snapshots (Backup) a daemon
-// killed mid-backup left beside the database. Open calls it with the
-// file's lock held: no other process is taking a backup of it.
-func removeStaleSnapshots(path string) {
-	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*"))
-	for _, f := range stale {
-		os.RemoveAll(f) // a snapshot file, or the directory of its spool links (spoolbackup.go)
+// killed mid-backup left beside the database, and returns their names
+// for the start to log (Leftovers). Open calls it with the file's lock
+// held: no other process is taking a backup of it. The names are those
+// of the one list (leftover.Beside) the commands refuse as a file they
+// write, so no backup the operator named so is ever taken for one.
+func removeStaleSnapshots(path string) []string {
+	var removed []string
+	for _, n := range leftover.Beside(path) {
+		if n.Kind != leftover.Snapshot {
+			continue
+		}
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globQuote(n.Base)+"*"))
+		for _, f := range stale {
+			if !n.Matches(filepath.Base(f)) {
+				continue
+			}
+			if os.RemoveAll(f) == nil { // a snapshot file, or the directory of its spool links (spoolbackup.go)
+				removed = append(removed, f)
+			}
+		}
 	}
+	return removed
+}
+
+// snapshotName is the start of the names of Backup's snapshots beside
+// the database path (leftover.Snapshot), which every start removes.
+func snapshotName(path string) string {
+	for _, n := range leftover.Beside(path) {
+		if n.Kind == leftover.Snapshot {
+			return n.Base
+		}
+	}
+	panic("leftover: no snapshot name")
+}
+
+// globQuote is s with the characters filepath.Match treats specially
+// escaped.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // WriteBackup saves a backup of the running database as path (SaveBackup).
@@ -250,7 +291,7 @@ func SaveBackupIn(path string, o SaveOptions, copy func(io.Writer) (int64, error
 // (CreateTemp), which alone tells that it still writes it; the pid is
 // for the operator's eyes.
 func partialPrefix(path string) string {
-	return "." + filepath.Base(path) + ".partial-"
+	return leftover.Partial(path)
 }
 
 // StalePartials are the partial copies of backups to one file that

@@ -20,6 +20,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+
+	"umbra/internal/leftover"
 )
 
 // DefaultSpoolThreshold is config.DefaultSpoolThreshold (the queue does
@@ -57,7 +59,7 @@ const DefaultSpoolThreshold = 256 << 10
 // counted once per reference.
 
 // restoreSpoolSuffix names the staging spool directory of a restore.
-const restoreSpoolSuffix = ".restore"
+const restoreSpoolSuffix = leftover.StagingSuffix
 
 type respoolEntry struct {
 	bucket []byte
@@ -476,9 +478,17 @@ func finishRestore(db *bolt.DB, path string) (removed []string, installed bool, 
 	// A compaction killed before its rename leaves path.compact (under
 	// this Open's lock no compaction runs: it holds the database's lock
 	// from before it creates the copy until after the rename).
-	lefts := []string{path + ".restore", path + ".restore-compact", path + ".compact"}
-	if !marked {
-		lefts = append(lefts, path+asideSuffixName) // of a restore killed before its rename
+	// The names are those of the one list (leftover.Beside) the
+	// commands refuse as a file they write.
+	var lefts []string
+	for _, n := range leftover.Beside(path) {
+		switch {
+		case n.Kind == leftover.Compact || n.Kind == leftover.Restore:
+		case n.Kind == leftover.AsideSuffix && !marked: // of a restore killed before its rename
+		default:
+			continue
+		}
+		lefts = append(lefts, filepath.Join(filepath.Dir(path), n.Base))
 	}
 	for _, left := range lefts {
 		if _, serr := os.Stat(left); serr == nil {

@@ -115,7 +115,7 @@ func (s *Store) linkSpooled(tx *bolt.Tx, skip bool) (*spoolLinks, error) {
 	if b == nil || b.Stats().KeyN == 0 {
 		return &spoolLinks{}, nil
 	}
-	dir, err := os.MkdirTemp(filepath.Dir(s.db.Path()), "."+filepath.Base(s.db.Path())+".snapshot-spool-*")
+	dir, err := os.MkdirTemp(filepath.Dir(s.db.Path()), snapshotName(s.db.Path())+"spool-*")
 	if err != nil {
 		return nil, err
 	}

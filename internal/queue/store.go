@@ -201,8 +201,9 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, recoverPath)
 	}
-	removeStaleSnapshots(path)
+	snapshots := removeStaleSnapshots(path)
 	leftovers, installed, err := finishRestore(db, path)
+	leftovers = append(snapshots, leftovers...)
 	// What the restore that wrote this database recorded, read before
 	// init removes it with the backup mark (restoreStaged).
 	staged, recorded := restoreStaged(db)

@@ -1,0 +1,116 @@
+package leftover
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// The spool directory's name beside the database, and the suffix of
+// the directory a restore stages spool files in.
+const (
+	SpoolDir      = "spool"
+	StagingSuffix = ".restore"
+)
+
+// Kind tells which step leaves a name and when a start removes it.
+type Kind int
+
+const (
+	Snapshot    Kind = iota // a backup's snapshot (file) or its spool links (directory), removed by every start
+	Compact                 // db compact's copy, removed by every start
+	Restore                 // db restore's copy and its compaction, removed by every start
+	Staging                 // db restore's staging spool: installed by the start that finishes its restore, else removed
+	AsideSuffix             // the suffix a restore chose: kept while the restored database is not started, else removed
+)
+
+// Name is one name beside the database that a start removes.
+type Name struct {
+	Base   string // the name in the database's directory, or its start (Prefix)
+	Prefix bool   // every name that begins with Base and has more
+	Dir    bool   // a directory (else a file; a Snapshot prefix is either)
+	Kind   Kind
+	Why    string // why it is removed, for the log and for a refusal
+}
+
+const (
+	whySnapshot = "a backup copies the database to a snapshot of this name beside it, and the next start removes it as what a killed backup left"
+	whyCompact  = "db compact and db restore write it beside the database, and the next start removes it as what a killed one left"
+	whyRestore  = whyCompact
+)
+
+// Beside is every name beside the database file db (its path; only its
+// last name counts) that a start removes or installs: what a killed
+// backup, compaction or restore left.
+func Beside(db string) []Name {
+	base := filepath.Base(db)
+	return []Name{
+		{Base: "." + base + ".snapshot-", Prefix: true, Kind: Snapshot, Why: whySnapshot},
+		{Base: base + ".compact", Kind: Compact, Why: whyCompact},
+		{Base: base + "-compact", Kind: Compact, Why: whyCompact},
+		{Base: base + ".restore", Kind: Restore, Why: whyRestore},
+		{Base: base + ".restore-compact", Kind: Restore, Why: whyRestore},
+		{Base: base + ".restore-suffix", Kind: AsideSuffix, Why: whyRestore},
+		{Base: SpoolDir + StagingSuffix, Dir: true, Kind: Staging, Why: "db restore stages spool files in this directory, and the next start removes it (or installs it as the spool, finishing that restore)"},
+	}
+}
+
+// Matches reports whether base (a last name) is n.
+func (n Name) Matches(base string) bool {
+	if n.Prefix {
+		return len(base) > len(n.Base) && strings.HasPrefix(base, n.Base)
+	}
+	return base == n.Base
+}
+
+// Of is the name of Beside(db) that base (a last name in db's
+// directory) is, if any.
+func Of(db, base string) (Name, bool) {
+	for _, n := range Beside(db) {
+		if n.Matches(base) {
+			return n, true
+		}
+	}
+	return Name{}, false
+}
+
+// The partial copies the commands write beside their file and sweep
+// when their writer is gone (queue.RemoveStaleTemps): "." FILE
+// ".partial-" for db backup FILE, ExportPrefix … ExportSuffix for
+// message export -o, each followed by the writer's pid ("L" and digits,
+// or bare digits of an older release) and "-".
+const (
+	PartialInfix = ".partial-"
+	ExportPrefix = ".umbra-export-"
+	ExportSuffix = ".eml"
+)
+
+// Partial is the start of the name of a backup's partial copy of path.
+func Partial(path string) string { return "." + filepath.Base(path) + PartialInfix }
+
+// Swept says why a file named base (a last name, in any directory) would
+// be removed by a command's sweep of partial copies: a finished file of
+// that name holds no writer's lock, and db backup or message export to
+// that directory removes it. "" when none would.
+func Swept(base string) string {
+	if !strings.HasPrefix(base, ".") {
+		return ""
+	}
+	if strings.HasPrefix(base, ExportPrefix) && strings.HasSuffix(base, ExportSuffix) && pidThenDash(strings.TrimPrefix(base, ExportPrefix)) {
+		return "it is the name of a partial copy of message export -o, and the next export into its directory removes it"
+	}
+	if i := strings.Index(base, PartialInfix); i > 1 && pidThenDash(base[i+len(PartialInfix):]) {
+		return "it is the name of a partial copy of db backup, and the next backup to " + base[1:i] + " removes it"
+	}
+	return ""
+}
+
+// pidThenDash reports whether s begins with a writer's pid ("L" and
+// digits, or digits) and "-".
+func pidThenDash(s string) bool {
+	s = strings.TrimPrefix(s, "L")
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n > 0 && n < len(s) && s[n] == '-'
+}
