@@ -67,8 +67,10 @@
 //     now at its address (one it authenticated on the session since, or
 //     one it would authenticate as the old one did: a connector renamed
 //     with its settings as they were), as a new connection there would
-//     be one: then it has the servers' rights both grant, is offered
-//     XSHADOW and may open a shadow session there. Verb by verb it is
+//     be one: then it has that connector's servers' rights (as its
+//     authenticated ones), is offered XSHADOW — the verb exists where
+//     that connector offers it (advertiseXShadow) — and may open a
+//     shadow session there. Verb by verb it is
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
+	"umbra/internal/routing"
 )
 
 // lostConf is the rt32b rig's front door at addr: relayers (anonymous
@@ -273,4 +274,33 @@ func TestSMTP8RenamedConnectorKeepsAuthenticationItWouldGive(t *testing.T) {
 		authed.cmd("RSET", "250")
 		authed.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "535") // no alice in the renamed connector's file
 	})
+}
+
+// SR-1, SMTP-2 (rt32b F3, sibling): the same for the servers' rights: a
+// session whose connector (anonymous submit and relay, no AUTH, no
+// servers' rights) a reload narrowed away from its address, now taken by
+// a connector with auth.required that grants the servers' rights, that
+// logs in there with a server account is a transport server with that
+// connector's servers' rights, as a new connection logging in so is:
+// XSHADOW opens its shadow session, and before the AUTH is refused as
+// there (550 5.7.1), not as a verb the connector does not offer (502).
+func TestSR1AuthAtConnectorAtAddressGivesItsServersRights(t *testing.T) {
+	creds := credsFile(t)
+	hub2 := routing.Server{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "hub2.example.test:25"}
+	topo, _ := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}}, Servers: []routing.Server{hub2}})
+	addr := freeAddr(t)
+	plain := plainAt(addr, fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true, required: true}\n    permissions: {authenticated: [submit], servers: [submit, relay, accept-xshadow]}\n", creds))
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, lostConf(t, addr, `"127.0.0.0/16"`, plain))
+	s.SetServers(topo)
+	d := dial(t, s, "127.0.0.146")
+	d.expect("220")
+	if err := s.Reload(lostConf(t, addr, `"127.0.0.149/32"`, plain), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd("XSHADOW hub2", "550 5.7.1") // as a new connection there before AUTH, not 502: the connector offers the verb
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("MAIL FROM:<a@example.test> XSHADOW=c1", "250")
+	d.cmd("RCPT TO:<x@remote.test>", "250")
 }

@@ -257,8 +257,18 @@ func (s *session) tlsActive() bool {
 // when shadow redundancy is on organisation-wide and the connector grants
 // accept-xshadow to some kind of session; whether this session may use it
 // is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
-// offers the keyword is advertiseNow's rule (advertise.go).
-func (s *session) advertiseXShadow() bool { return shadowOffered(s.srv.shadow, s.perms) }
+// offers the keyword is advertiseNow's rule (advertise.go). For a
+// session whose address a reload gave another connector (movedTo), that
+// connector's permissions say whether the verb exists, as for a new
+// connection there: its XSHADOW before a server account's AUTH is then
+// 550 5.7.1 as there, never 502 for a verb that connector offers.
+func (s *session) advertiseXShadow() bool {
+	p := s.perms
+	if at := s.movedTo(); at != nil {
+		p = at.cfg.Permissions
+	}
+	return shadowOffered(s.srv.shadow, p)
+}
 
 // shadowOffered is advertiseXShadow for a connector with permissions p
 // on a server whose shadow verbs are shadow (nil: off).
@@ -481,13 +491,19 @@ func (s *session) refreshRights() {
 			// RCPT gives them as above.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
-		// The servers' rights both grant, for a server account at
-		// authenticated on the session since (serverNow): a new
-		// connection there would be a transport server by it. Any
-		// other standing as a transport server ends here, before has
-		// can read them.
+		// The servers' rights: at's own for a server account whose
+		// authentication stands at at (serverNow), as a new connection
+		// there would be a transport server by it; else those both
+		// grant, unused: any other standing as a transport server ends
+		// here, before has can read them.
 		s.lowerServer()
 		p.Servers = bothGrant(perms.Servers, at.cfg.Permissions.Servers)
+		if s.server && s.serverAccount && s.user != "" && (at == s.authJudge() || s.authsAt(at)) {
+			// A transport server by a server account whose authentication
+			// stands at at (serverNow): at's servers' rights, as for its
+			// authenticated rights above.
+			p.Servers = at.cfg.Permissions.Servers
+		}
 		perms = p
 	}
 	s.perms = perms
