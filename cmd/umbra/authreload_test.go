@@ -45,6 +45,12 @@ func plainResponse(user, pw string) string {
 // configuration's path and its text.
 func authReloadHub(t *testing.T, dir, listen, creds string) (string, string) {
 	t.Helper()
+	return authReloadHubAt(t, dir, listen, creds, "127.0.0.182")
+}
+
+// authReloadHubAt is authReloadHub with its smart host on smartIP.
+func authReloadHubAt(t *testing.T, dir, listen, creds, smartIP string) (string, string) {
+	t.Helper()
 	cfg := filepath.Join(dir, "hub.yaml")
 	text := fmt.Sprintf(`server: {name: hub.authreload.test, data_dir: %s, metrics_listen: ""}
 transport: {retry_schedule: [1h]}
@@ -59,7 +65,7 @@ receive_connectors:
     permissions: {anonymous: [submit], authenticated: [submit, relay]}
     auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %s, allow_insecure: true}
     max_acknowledgement_delay: 0s
-`, filepath.Join(dir, "data"), reserveAddr(t, "127.0.0.182"), listen, creds)
+`, filepath.Join(dir, "data"), reserveAddr(t, smartIP), listen, creds)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +86,10 @@ func hashOf(t *testing.T, pw string) string {
 // those of the moment the connection was opened; an authenticated
 // session whose account a reload removed (alice) or gave another
 // password (bob) is refused its next MAIL (530 5.7.0, told to
-// authenticate again), while a transaction already past DATA keeps its
-// 250 and an account the reload left alone (carol) goes on relaying.
+// authenticate again), a transaction already past DATA whose outside
+// recipient was relayed by alice's account gets 451 4.7.1 at the end of
+// its body (nothing relayed by an account the reload removed: rt32b F1),
+// and an account the reload left alone (carol) goes on relaying.
 func TestSMTP8ReloadJudgesAuthOfOpenSessions(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.181")
@@ -118,8 +126,8 @@ func TestSMTP8ReloadJudgesAuthOfOpenSessions(t *testing.T) {
 	})
 	time.Sleep(100 * time.Millisecond)
 
-	if r := inData.cmd("Subject: begun before the reload\r\n\r\nx\r\n.", ""); !strings.HasPrefix(r[len(r)-1], "250") {
-		t.Errorf("a transaction past DATA at the reload lost its 250: %v", r)
+	if r := inData.cmd("Subject: begun before the reload\r\n\r\nx\r\n.", ""); !strings.HasPrefix(r[len(r)-1], "451 4.7.1") {
+		t.Errorf("a transaction past DATA at the reload whose outside recipient lost alice's relay: %v (want 451 4.7.1, nothing queued: rt32b F1)", r)
 	}
 	if r := plain.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), ""); !strings.HasPrefix(r[len(r)-1], "535 5.7.8") {
 		t.Errorf("alice, revoked by the reload, on a session opened before it: %v (want 535 5.7.8)", r)
@@ -145,16 +153,22 @@ func TestSMTP8ReloadJudgesAuthOfOpenSessions(t *testing.T) {
 	}
 }
 
-// SMTP-8, OPS-1 (rt28b F1): a session whose receive connector a reload
-// removed (renamed) authenticates no more: AUTH is refused with a reply
-// that says why, and a session that had authenticated there is refused
-// its next MAIL.
-func TestSMTP8ReloadRemovedConnectorRefusesAuth(t *testing.T) {
+// SMTP-8, OPS-1 (rt32c F3): a receive connector a SIGHUP renamed with its
+// settings as they were still takes the address of the sessions opened
+// on it and would authenticate their accounts with the same
+// credentials: an authentication made before stands (MAIL taken, relay
+// kept, AUTH again 503) and a session that had not authenticated may AUTH
+// there; nothing is logged as revoked. A second SIGHUP that moves the
+// connector to another binding leaves no connector at those sessions'
+// address: AUTH is refused 454 saying so, and the authentication ends
+// with that reason, never "the account was removed or its password
+// changed".
+func TestSMTP8ReloadRenamedConnectorKeepsAuthentication(t *testing.T) {
 	dir := t.TempDir()
-	listen := freeAddr(t, "127.0.0.183")
+	listen := freeAddr(t, "127.0.0.148")
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("alice:"+hashOf(t, "alice-pw")+"\n"), 0o600)
-	cfg, text := authReloadHub(t, dir, listen, creds)
+	cfg, text := authReloadHubAt(t, dir, listen, creds, "127.0.0.147")
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 
@@ -163,18 +177,42 @@ func TestSMTP8ReloadRemovedConnectorRefusesAuth(t *testing.T) {
 	authed := rawDial(t, listen)
 	authed.cmd("EHLO client.example", "250")
 	authed.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), "235")
+	gone := rawDial(t, listen)
+	gone.cmd("EHLO client.example", "250")
+	gone.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), "235")
 
+	renamed := strings.Replace(text, "name: in\n", "name: submission\n", 1)
+	reloadDaemon(t, d, func() { os.WriteFile(cfg, []byte(renamed), 0o600) })
+	authed.cmd("MAIL FROM:<alice@example.test>", "250")
+	authed.cmd("RCPT TO:<z@outside.example>", "250")
+	authed.cmd("RSET", "250")
+	authed.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), "503")
+	open.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), "235")
+	open.cmd("MAIL FROM:<alice@example.test>", "250")
+	open.cmd("RCPT TO:<z@outside.example>", "250")
+	if b, _ := os.ReadFile(d.log); strings.Contains(string(b), "authentication revoked") || strings.Contains(string(b), "authentication ended") {
+		t.Errorf("an authentication the renamed connector gives as before was ended:\n%s", b)
+	}
+
+	other := freeAddr(t, "127.0.0.149")
 	reloadDaemon(t, d, func() {
-		os.WriteFile(cfg, []byte(strings.Replace(text, "name: in\n", "name: submission\n", 1)), 0o600)
+		os.WriteFile(cfg, []byte(strings.Replace(renamed, fmt.Sprintf("%q", listen), fmt.Sprintf("%q", other), 1)), 0o600)
 	})
-	if r := open.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), ""); !strings.HasPrefix(r[len(r)-1], "454 4.7.0") || !strings.Contains(r[len(r)-1], "removed") {
-		t.Errorf("AUTH on a session of a connector the reload removed: %v (want 454 4.7.0 … removed …)", r)
+	if r := gone.cmd("MAIL FROM:<alice@example.test>", ""); strings.Contains(r[len(r)-1], "password") {
+		t.Errorf("MAIL after the connector left the binding: %v names a password change that did not happen", r)
 	}
-	if r := authed.cmd("MAIL FROM:<alice@example.test>", ""); !strings.HasPrefix(r[len(r)-1], "530 5.7.0") {
-		t.Errorf("MAIL of a session authenticated on a connector the reload removed: %v (want 530 5.7.0)", r)
+	if r := gone.cmd("AUTH PLAIN "+plainResponse("alice", "alice-pw"), ""); !strings.HasPrefix(r[len(r)-1], "454 4.7.0") || !strings.Contains(r[len(r)-1], "no receive connector takes") {
+		t.Errorf("AUTH where no connector takes the address: %v (want 454 4.7.0 … no receive connector takes …)", r)
 	}
-	if r := authPlain(t, listen, "alice", "alice-pw"); !strings.HasPrefix(r, "235") {
-		t.Errorf("alice on a new connection (connector submission): %q", r)
+	b, _ := os.ReadFile(d.log)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "authentication ended") && !strings.Contains(l, "no receive connector takes the session's address") ||
+			strings.Contains(l, "authentication revoked") {
+			t.Errorf("the end of an authentication logged with another reason than what happened: %s", l)
+		}
+	}
+	if r := authPlain(t, other, "alice", "alice-pw"); !strings.HasPrefix(r, "235") {
+		t.Errorf("alice on a new connection to the connector's new binding: %q", r)
 	}
 }
 

@@ -26,7 +26,12 @@ import (
 // elsewhere would make <postmaster> a relay to the outside for anyone,
 // so it needs the relay right like any outside address.
 func (s *session) relayAllowed(a Address, postmaster bool) bool {
-	typ := s.srv.routing.Load().Accepted(a.Domain)
+	return s.domainAllowed(a.Domain, postmaster)
+}
+
+// domainAllowed is relayAllowed for a recipient at domain.
+func (s *session) domainAllowed(domain string, postmaster bool) bool {
+	typ := s.srv.routing.Load().Accepted(domain)
 	inside := typ == routing.Authoritative || typ == routing.InternalRelay
 	return typ != routing.NotAccepted && s.has(config.RightSubmit) || s.has(config.RightRelay) || postmaster && inside
 }
@@ -64,6 +69,9 @@ func (s *session) admitAdded(addr string) (string, error) {
 		return "", r
 	}
 	if !s.relayAllowed(a, postmaster) {
+		if s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted {
+			return "", replyNoSubmit // an accepted domain's: no right to submit, no relay refused (rt32b F2)
+		}
 		return "", replyRelayDenied
 	}
 	if err := s.validateRcpt(a); err != nil {

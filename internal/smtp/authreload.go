@@ -18,22 +18,30 @@ import (
 //   - AUTH is judged against the connector in force that a new
 //     connection from the session's address on its binding would be
 //     given (authConn): its own (inForce) while that one takes the
-//     address, another one a reload gave the address to: its
-//     credentials, mechanisms and allow_insecure (EHLO offers its
-//     mechanisms: AuthMechanisms, authOffer); max_auth_failures is the
-//     session's own connector's; the AUTH throttle is server-wide
-//     already. A connector a reload removed or renamed authenticates
-//     nobody any more (replyAuthConnectorGone), nor does any where no
+//     address, another one a reload gave the address to, the one it
+//     was renamed to: its credentials, mechanisms and allow_insecure
+//     (EHLO offers its mechanisms: AuthMechanisms, authOffer);
+//     max_auth_failures is the session's own connector's; the AUTH
+//     throttle is server-wide already. None judges it where no
 //     connector in force takes the address (replyAuthNoConnectorAtAddress):
 //     454, no password checked. The account is judged from then on by the
 //     connector that took the AUTH (authBy, authJudge).
-//   - An authenticated session carries the stamp of its account as the
-//     credentials held it at AUTH (Credentials.stamp). At each MAIL and
-//     RCPT the account must still be so in the connector in force:
-//     removed, given another password or flag, its connector gone or no
-//     longer offering AUTH, the session loses its authentication and the
-//     command is refused with replyAuthRevoked (530 5.7.0); a
-//     transaction already past DATA keeps its reply. The session has no
+//   - One rule for an authentication a reload finds (rt32c F3): it
+//     stands where the connector now taking the session's address
+//     would authenticate the same account with the same credentials
+//     (authsAt) — the connector that judged it, or any other the
+//     address went to: a connector renamed with its settings as they
+//     were is one — and ends where it would not. Where the connector
+//     that judged it still takes the address, it is that connector's
+//     credentials that end it: an account removed, given another
+//     password or flag, AUTH taken from the connector — the session
+//     loses its authentication and its next MAIL or RCPT is refused
+//     530 5.7.0 with that reason (replyRevoked: replyAuthRevoked,
+//     replyAuthTaken, replyDirectoryRevoked); a transaction already
+//     past DATA keeps its reply. Where the address went to another
+//     connector (or to none) that would not authenticate it, it ends
+//     silently (dropAuthOffAddress, below). Either way the log line
+//     says what happened and nothing else. The session has no
 //     authentication then, so it may AUTH again on the same connection,
 //     judged by the credentials in force (RFC 4954 §4 refuses only an
 //     AUTH after a successful one that still holds): go-smtp keeps a
@@ -77,9 +85,10 @@ import (
 //     hold) during the body and the servers' rights it took
 //     (lowerServer) before the message is judged (its trace field,
 //     written again, origin, header firewall, shadow on receipt,
-//     delayed acknowledgement), and checkedRcpts
-//     again before judging a recipient a check added — the transaction
-//     keeps the recipients it has and its reply.
+//     delayed acknowledgement), and its recipients are judged again by
+//     the rights it has then (rcptRightsLost: 451 4.7.1, nothing queued,
+//     where one lost the right it was accepted under, rightlost.go), as
+//     checkedRcpts judges a recipient a check added.
 //   - The checks of the connector in force judge the session from its
 //     next MAIL on (followChecks) — of the connector that takes its
 //     address now where its own no longer does (atAddress) —: the rate
@@ -100,10 +109,10 @@ import (
 //     come with its STARTTLS or AUTH on the same connection.
 
 var (
-	// replyAuthConnectorGone refuses AUTH on a session whose receive
-	// connector a reload removed: it has no accounts any more.
-	replyAuthConnectorGone = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
-		Message: "Authentication unavailable: this connection's receive connector was removed by a reload; connect again"}
+	// replyAuthTaken refuses the next MAIL or RCPT of a session whose
+	// receive connector a reload left offering no AUTH.
+	replyAuthTaken = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: a reload took AUTH from this connection's receive connector; the session continues unauthenticated"}
 	// replyAuthNoConnectorAtAddress refuses AUTH on a session whose
 	// address no receive connector in force takes any more (a new
 	// connection from it would be refused): no password is checked
@@ -138,21 +147,15 @@ func (s *session) inForce() *connector {
 // authConn is the connector in force that judges an AUTH of the session
 // now: the one a new connection from its address on its binding would
 // be given (atAddress) — its own while that one still takes the
-// address, another one a reload gave the address to —, nil when none
-// would take it, or when a reload removed or renamed the session's own
-// connector (it authenticates nobody any more, as its authentication
-// was revoked with it: replyAuthConnectorGone). Before any reload, its
-// own.
+// address, another one a reload gave the address to, the one its own
+// was renamed to —, nil when none would take it
+// (replyAuthNoConnectorAtAddress). Before any reload, its own.
 func (s *session) authConn() *connector {
 	set := s.srv.rights.Load()
 	if set == nil {
 		return s.c
 	}
-	nc := set.byName[s.c.cfg.Name]
-	if nc == nil {
-		return nil
-	}
-	return s.atAddress(set, nc)
+	return s.atAddress(set, set.byName[s.c.cfg.Name])
 }
 
 // authJudge is the connector in force whose credentials judge the
@@ -169,13 +172,19 @@ func (s *session) authJudge() *connector {
 	return set.byName[s.authBy]
 }
 
-// dropAuthOffAddress ends, without a 530, an authentication that still
-// holds by its credentials (revocation: "") but that the connector in
-// force taking the session's address now would not hold: none
-// takes the address, or another connector does — one that offers no
-// AUTH to the session or whose credentials do not hold the account as
-// at AUTH (authsAt). A new connection from the address could not be
-// that account's, so the session is not either: its messages are not a
+// dropAuthOffAddress ends, without a 530, an authentication the
+// connector that judged it (authJudge) no longer holds where the
+// session is: that connector removed, renamed or its ranges narrowed
+// away from the address, and the connector in force that takes the
+// address now would not authenticate the account as at AUTH (authsAt:
+// it offers no AUTH to the session, or its credentials do not hold the
+// account so) — or none takes the address. One rule, whatever moved the
+// address: an authentication stands where the connector now taking the
+// session's address would authenticate the same account with the same
+// credentials (a connector renamed with its settings as they were
+// included), and ends where it would not (revocation judges it there
+// from then on). A new connection from the address could not be that
+// account's, so the session is not either: its messages are not a
 // user's submission (origin, trace field, back pressure, shadow on
 // receipt, delayed acknowledgement), and it keeps the anonymous rights
 // refreshRights leaves it. Silent, as a narrowed session's other rights
@@ -194,7 +203,11 @@ func (s *session) dropAuthOffAddress() bool {
 	if at != nil && (at == s.authJudge() || s.authsAt(at)) {
 		return false
 	}
-	s.log.Info("authentication ended: the receive connector that takes the session's address now would not authenticate it; the session continues unauthenticated")
+	why := "the receive connector that takes the session's address now would not authenticate its account"
+	if at == nil {
+		why = "no receive connector takes the session's address now"
+	}
+	s.log.Info("authentication ended: the session continues unauthenticated", "reason", why)
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth
 	}
@@ -202,7 +215,7 @@ func (s *session) dropAuthOffAddress() bool {
 	s.authRevoked, s.revokeTold = true, true // may AUTH again; nothing owed (no 530)
 	if s.shadowServer != "" {
 		s.shadowRevoked = true
-		s.revokedWhy = "the receive connector that takes its address would not authenticate it"
+		s.revokedWhy = why
 	}
 	s.server = s.server && s.serverNow()
 	return true
@@ -256,27 +269,58 @@ const revokedByDirectory = "the account directory no longer has the account or c
 func (s *session) accountValid() bool { return s.revocation() == "" }
 
 // revocation is what ended the session's authentication, "" while it
-// holds (accountValid): a reload (its connector removed, AUTH taken
-// from it, the account removed from the credentials in force or given
+// holds (accountValid): a reload (AUTH taken from the connector that
+// holds it, the account removed from the credentials in force or given
 // another password or server flag), or — with no reload at all — the
 // account directory (it no longer has the account, or changed its
-// server flag). The log line and a shadow session's 421 say which.
+// server flag). The connector that holds it is the one that judged its
+// AUTH while that one still takes the session's address, else the one
+// that takes the address now where it would authenticate the account
+// as at AUTH (authsAt: a connector renamed with its settings as they
+// were among them); where none does, the authentication is not revoked
+// here but ended by dropAuthOffAddress, with its own reason. The log
+// line, the 530 (replyRevoked) and a shadow session's 421 say which.
 func (s *session) revocation() string {
 	if s.user == "" {
 		return ""
 	}
 	cur := s.authJudge()
+	if set := s.srv.rights.Load(); set != nil {
+		at := s.atAddress(set, set.byName[s.c.cfg.Name])
+		if cur == nil || at != cur {
+			if at == nil || !s.authsAt(at) {
+				return "" // dropAuthOffAddress's
+			}
+			cur = at
+		}
+	}
 	switch {
-	case cur == nil:
-		return "its receive connector was removed by a reload"
 	case cur.creds == nil || len(cur.cfg.Auth.Mechanisms) == 0:
-		return "a reload took AUTH from its receive connector"
+		return revokedAuthTaken
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
-		return "a reload removed the account or changed its password or server flag"
+		return revokedAccount
 	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
 		return revokedByDirectory
 	}
 	return ""
+}
+
+// The revocations a reload makes (revocation).
+const (
+	revokedAuthTaken = "a reload took AUTH from the receive connector that authenticated the session"
+	revokedAccount   = "a reload removed the account or changed its password or server flag"
+)
+
+// replyRevoked is the 530 that tells a revocation why (the 530 is told
+// once: standing).
+func replyRevoked(why string) *gosmtp.SMTPError {
+	switch why {
+	case revokedByDirectory:
+		return replyDirectoryRevoked
+	case revokedAuthTaken:
+		return replyAuthTaken
+	}
+	return replyAuthRevoked
 }
 
 // dropRevokedAuth ends the session's authentication when its account is
@@ -393,14 +437,17 @@ func authErrorReply(err error) []string {
 // (trustInForce). None of them once the configuration in force no
 // longer gives the session's address its connector (atOwnConnector: the
 // connector removed, renamed, or its ranges narrowed away from it) —
-// but a server account the connector that takes the address now
-// (movedTo) authenticated on the session since (authBy), as a new
-// connection there would be one by it; a certificate, a trust and an
-// account judged by the connector the session began on are not.
+// but a server account whose authentication stands at the connector
+// that takes the address now (movedTo): one it authenticated on the
+// session since (authBy), or one it would authenticate as the session's
+// own connector did (authsAt: the same credentials, server flag
+// included — a connector renamed with its settings as they were), as a
+// new connection there would be one by it; a certificate and a trust
+// judged by the connector the session began on are not.
 // Callers only ever lower s.server by it.
 func (s *session) serverNow() bool {
 	if at := s.movedTo(); at != nil {
-		return s.user != "" && s.authBy == at.cfg.Name && s.serverAccount && s.anyTransport(s.user)
+		return s.user != "" && (s.authBy == at.cfg.Name || s.authsAt(at)) && s.serverAccount && s.anyTransport(s.user)
 	}
 	if !s.atOwnConnector() {
 		return false
@@ -514,10 +561,7 @@ func (s *session) standing() error {
 	// session going on with the rights left to it.
 	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
 		s.revokeTold = true
-		if s.revokedWhy == revokedByDirectory {
-			return replyDirectoryRevoked
-		}
-		return replyAuthRevoked
+		return replyRevoked(s.revokedWhy)
 	}
 	s.lowerServer()
 	return nil

@@ -24,6 +24,19 @@
 //     connector's organisation CA verified, or an externally secured
 //     connector). A recipient outside the accepted domains needs the relay
 //     right, so an anonymous session can never relay (550 5.7.1).
+//   - A recipient is accepted under a right (submit for an accepted
+//     domain, relay for any other), and keeps it only while the session
+//     does: at the end of data every recipient of the transaction is
+//     judged again by the rights in force (rcptRightsLost,
+//     rightlost.go), and where a reload took one's right since its RCPT
+//     (the right, the account that had it, the ranges, the connector)
+//     nothing is queued and the reply is 451 4.7.1 naming it (rt32b F1):
+//     no per-recipient reply exists after the body, a 5xx would bounce
+//     the others, and a 250 for the rest would stand for recipients
+//     nobody delivers to; the client's next transaction is answered
+//     recipient by recipient. A recipient of an accepted domain refused
+//     for want of submit gets MAIL's refusal (mailRefusal), not "Relay
+//     access denied" (rt32b F2).
 //   - A reload gives an open session its connector's new permissions
 //     (refreshRights) in full only when the new configuration would
 //     accept the session on that connector as it stands (its binding
@@ -37,9 +50,11 @@
 //     away from the address, or the connector removed or renamed, it
 //     keeps none where no connector takes the address, and where another
 //     does only that one's anonymous rights, and its authenticated ones
-//     where it would authenticate the account as the old one did
-//     (authsAt), or for an account it authenticated itself since — relay
-//     included, in the transaction open at the reload too —, and where
+//     — all that connector grants, as a new connection there that
+//     authenticates so gets them (rt32b F3) — where it would
+//     authenticate the account as the old one did (authsAt), or for an
+//     account it authenticated itself since — relay included, in the
+//     transaction open at the reload too —, and where
 //     that connector has tls.required or auth.required, those rights only
 //     once the session meets it, as a new connection there gets them
 //     (atTLS, atAuth: STARTTLS on the connection with that connector's
@@ -48,10 +63,14 @@
 //     530 5.7.0 Must issue a STARTTLS command first, 530 5.7.0
 //     Authentication required, never the 530 5.7.1 of a right refused); it is no transport server any more (serverNow,
 //     trustInForce) and its shadow session ends (421 4.7.0) — unless
-//     by a server account the connector now at its address
-//     authenticated on it since, as a new connection there would be
-//     one: then it has the servers' rights both grant, is offered
-//     XSHADOW and may open a shadow session there. Verb by verb it is
+//     by a server account whose authentication stands at the connector
+//     now at its address (one it authenticated on the session since, or
+//     one it would authenticate as the old one did: a connector renamed
+//     with its settings as they were), as a new connection there would
+//     be one: then it has that connector's servers' rights (as its
+//     authenticated ones), is offered XSHADOW — the verb exists where
+//     that connector offers it (advertiseXShadow) — and may open a
+//     shadow session there. Verb by verb it is
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts
@@ -60,13 +79,18 @@
 //     max_acknowledgement_delay (none grants a right; dkim_sign, which
 //     vouches for the mail as the organisation's, needs the connector at
 //     its address too: txDKIMSign,
-//     TestSMTP2MovedSessionDKIMSignOfConnectorAtAddress); a certificate (one presented at a STARTTLS after the
-//     reload too), its connector's trust or a server account its own
-//     connector judged, which make it no transport server there; STARTTLS
+//     TestSMTP2MovedSessionDKIMSignOfConnectorAtAddress); a certificate
+//     (one presented at a STARTTLS after the reload too) or its
+//     connector's trust, which make it no transport server there; STARTTLS
 //     where the connector at its address has no certificate (454, as
 //     after a reload took one away, where a new connection gets 502);
-//     and the recipients of a transaction open at the reload. Nor does it
-//     stay authenticated where no connector takes the address, or where
+//     and the recipients of a transaction open at the reload — each
+//     judged again at the end of its data (below). One rule holds an
+//     authentication a reload finds (rt32c F3): it stands where the
+//     connector now taking the session's address would authenticate the
+//     same account with the same credentials (a connector renamed with
+//     its settings as they were is one) and ends where it would not. So
+//     it does not stay where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends silently —
 //     its next MAIL and RCPT are judged by the anonymous rights left to
@@ -78,8 +102,8 @@
 //     mechanisms and allow_insecure of the connector in force a new
 //     connection from the session's address would be given (authConn:
 //     its own while it takes the address, another one a reload gave the
-//     address to) and the max_auth_failures of its own; where its own
-//     was removed or renamed, or none takes the address (narrowed away
+//     address to, the one it was renamed to) and the max_auth_failures
+//     of its own; where none takes the address (narrowed away or removed
 //     with no other taking it), EHLO offers no AUTH and AUTH is 454 4.7.0 before any
 //     password is checked — no guessing against credentials that no
 //     longer serve it; the account is then judged by the connector that
@@ -90,14 +114,15 @@
 //     again", never a password in clear; an authenticated session's
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
-//     hash and server flag), and once removed or changed the command is
-//     refused 530 5.7.0 and the session goes on unauthenticated — at
+//     hash and server flag), and once removed or changed (or AUTH taken
+//     from that connector) the command is refused 530 5.7.0 with that
+//     reason and the session goes on unauthenticated — at
 //     the end of the body too, after the body was read: the message
 //     (its trace field, written again without ESMTPA; its origin; the
 //     header firewall; shadow on receipt, delayed acknowledgement), and
 //     the recipients a check adds to it, are judged without an
 //     authentication revoked while it came, nor the servers' rights a
-//     reload took meanwhile (lowerServer), its reply kept (the
+//     reload took meanwhile (lowerServer) (the
 //     WARN line names what revoked it: a reload, or the directory; a
 //     directory account is compared with the directory's own server
 //     flag, the topology's side being lowerServer's); it

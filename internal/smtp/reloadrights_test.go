@@ -22,7 +22,9 @@ func anonymousConf(t *testing.T) func(rights string) string {
 // rt21b L4, SMTP-2: rights a reload takes from a connector (its relay
 // right, its submit right) apply to the sessions already open from their
 // next transaction (MAIL) on; the transaction in progress keeps the
-// recipients it has. Rights a reload gives apply the same way. The
+// recipients it has, but relays none by a right taken (rt32b F1: its end
+// of data is 451 4.7.1, nothing queued). Rights a reload gives apply the
+// same way. The
 // connector's other settings stay those the session started with
 // (TestReloadInPlace).
 func TestReloadRightsApplyFromNextMail(t *testing.T) {
@@ -37,9 +39,9 @@ func TestReloadRightsApplyFromNextMail(t *testing.T) {
 	if err := s.Reload(connectors(t, conf("submit")), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	// The open transaction keeps what it was given.
+	// The open transaction relays nothing by the right taken.
 	d.cmd("DATA", "354")
-	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "451 4.7.1 Recipient <x@example.org>")
 	// The next one has the connector's rights as they are now.
 	d.cmd("MAIL FROM:<a@example.org>", "250")
 	d.cmd("RCPT TO:<y@example.org>", "550 5.7.1 Relay access denied")
@@ -57,17 +59,20 @@ func TestReloadRightsApplyFromNextMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cmd("MAIL FROM:<a@example.org>", "530 5.7.1")
-	if q.count() != 1 {
-		t.Fatalf("%d messages queued, want 1", q.count())
+	if q.count() != 0 {
+		t.Fatalf("%d messages queued, want none", q.count())
 	}
 }
 
-// rt22b L2: an operator closing an open relay expects it closed at once:
-// in the transaction open at the reload, a new RCPT is judged by the
-// rights now in force (550 5.7.1 Relay access denied), while the
-// recipients it was given are kept and the message goes to them. A
-// submit right taken away refuses the next MAIL with 530 5.7.1 Not
-// permitted to submit mail on this connector.
+// rt22b L2, SMTP-3: an operator closing an open relay expects it closed
+// at once: in the transaction open at the reload, a new RCPT is judged
+// by the rights now in force (550 5.7.1 Relay access denied), and the
+// recipient it was given before is not relayed either (rt32b F1): the
+// end of data is 451 4.7.1 naming it, nothing queued, and the client's
+// next transaction gets, recipient by recipient, what a new session
+// gets — the outside one refused, the local one taken. A submit right
+// taken away refuses the next MAIL with 530 5.7.1 Not permitted to
+// submit mail on this connector.
 func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
 	conf := anonymousConf(t)
 	q := &fakeQueue{}
@@ -83,6 +88,14 @@ func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
 	d.cmd("RCPT TO:<x2@example.org>", "550 5.7.1 Relay access denied")
 	d.cmd("RCPT TO:<bob@example.test>", "250")
 	d.cmd("DATA", "354")
+	d.cmd("Subject: x\r\n\r\nhi\r\n.", "451 4.7.1 Recipient <x1@example.org>")
+	if q.count() != 0 {
+		t.Fatalf("%d messages queued: x1@example.org relayed by a right the reload took", q.count())
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<x1@example.org>", "550 5.7.1 Relay access denied")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
 	d.cmd("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0")
 	q.mu.Lock()
 	var got []string
@@ -90,8 +103,8 @@ func TestReloadRelayRightAppliesAtNextRcpt(t *testing.T) {
 		got = append(got, r.Addr)
 	}
 	q.mu.Unlock()
-	if fmt.Sprint(got) != "[x1@example.org bob@example.test]" {
-		t.Fatalf("recipients %v, want x1@example.org (given before the reload) and bob@example.test", got)
+	if fmt.Sprint(got) != "[bob@example.test]" {
+		t.Fatalf("recipients %v, want bob@example.test alone", got)
 	}
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
 		t.Fatal(err)

@@ -257,8 +257,18 @@ func (s *session) tlsActive() bool {
 // when shadow redundancy is on organisation-wide and the connector grants
 // accept-xshadow to some kind of session; whether this session may use it
 // is decided at XSHADOW time, after AUTH (SR-1, W-1). Whether an EHLO
-// offers the keyword is advertiseNow's rule (advertise.go).
-func (s *session) advertiseXShadow() bool { return shadowOffered(s.srv.shadow, s.perms) }
+// offers the keyword is advertiseNow's rule (advertise.go). For a
+// session whose address a reload gave another connector (movedTo), that
+// connector's permissions say whether the verb exists, as for a new
+// connection there: its XSHADOW before a server account's AUTH is then
+// 550 5.7.1 as there, never 502 for a verb that connector offers.
+func (s *session) advertiseXShadow() bool {
+	p := s.perms
+	if at := s.movedTo(); at != nil {
+		p = at.cfg.Permissions
+	}
+	return shadowOffered(s.srv.shadow, p)
+}
 
 // shadowOffered is advertiseXShadow for a connector with permissions p
 // on a server whose shadow verbs are shadow (nil: off).
@@ -403,7 +413,8 @@ func (s *session) forgetShadowParams() {
 // refreshRights takes the permissions of the session's connector as the
 // configuration now in force has them (a reload may have changed them
 // since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
-// L2) — a transaction in progress keeps the recipients it has — at each
+// L2) — a transaction in progress keeps the recipients it has, judged
+// again at its end of data (rcptRightsLost) — at each
 // EHLO and shadow verb (the XSHADOW keyword, shadowOff, xshadow: rr25
 // F3) and before the recipients a check adds at the end of data.
 //
@@ -460,23 +471,42 @@ func (s *session) refreshRights() {
 		// connection there, and come with it — STARTTLS and AUTH on this
 		// connection are judged by at (startTLSConfig, authConn) — not
 		// taken for good: a session that meets them gets what a new
-		// connection would, never more than its own connector granted.
+		// connection would, never more than its own connector granted
+		// but for the authenticated rights of an account at holds (below).
 		s.atTLS, s.atAuth = at.cfg.TLS.Required, at.cfg.Auth.Required
 		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
-		if s.user == "" || s.revocation() != "" || at == s.authJudge() || s.authsAt(at) {
+		switch {
+		case s.user != "" && s.revocation() == "" && (at == s.authJudge() || s.authsAt(at)):
+			// An authentication at judged (an AUTH since the reload) or
+			// would give as it stands (authsAt): the session is that
+			// account's on at, as a new connection from its address that
+			// authenticates so is, with at's authenticated rights — not
+			// only those its own connector granted too, which for a
+			// connector without AUTH are none.
+			p.Authenticated = at.cfg.Permissions.Authenticated
+		case s.user == "" || s.revocation() != "":
+			// A revoked login is dropped (standing) before any has reads
+			// the rights: as unauthenticated, so that an AUTH again at at
+			// regains them.
 			// Unauthenticated (dropAuthOffAddress ended an authentication
-			// at would not hold), the session's authenticated rights are
-			// unused until an AUTH, which at judges now (authConn): kept,
-			// so that its account gets them as on a new connection.
+			// at would not hold), the authenticated rights are unused
+			// until an AUTH, which at judges (authConn); its next MAIL or
+			// RCPT gives them as above.
 			p.Authenticated = bothGrant(perms.Authenticated, at.cfg.Permissions.Authenticated)
 		}
-		// The servers' rights both grant, for a server account at
-		// authenticated on the session since (serverNow): a new
-		// connection there would be a transport server by it. Any
-		// other standing as a transport server ends here, before has
-		// can read them.
+		// The servers' rights: at's own for a server account whose
+		// authentication stands at at (serverNow), as a new connection
+		// there would be a transport server by it; else those both
+		// grant, unused: any other standing as a transport server ends
+		// here, before has can read them.
 		s.lowerServer()
 		p.Servers = bothGrant(perms.Servers, at.cfg.Permissions.Servers)
+		if s.server && s.serverAccount && s.user != "" && (at == s.authJudge() || s.authsAt(at)) {
+			// A transport server by a server account whose authentication
+			// stands at at (serverNow): at's servers' rights, as for its
+			// authenticated rights above.
+			p.Servers = at.cfg.Permissions.Servers
+		}
 		perms = p
 	}
 	s.perms = perms
@@ -656,19 +686,15 @@ func (s *session) AuthMechanisms() []string {
 // Auth starts an AUTH exchange, judged against the connector in force
 // that a new connection from the session's address would be given
 // (authConn, authreload.go): its own connector while that one takes the
-// address, another a reload gave the address to; none — refused 454 —
-// where its own was removed or renamed, or no connector in force takes
-// the address (a new connection would be refused: no password is
-// checked for it). Its mechanisms and
+// address, another a reload gave the address to or renamed it to; none
+// — refused 454 — where no connector in force takes the address (a new
+// connection would be refused: no password is checked for it). Its
+// mechanisms and
 // credentials at this moment, not those the connection was opened
 // with.
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	cur := s.authConn()
 	if cur == nil {
-		if s.inForce() == nil {
-			s.srv.refusals.log(s.log, "authentication refused", "connector_removed", replyAuthConnectorGone, s.ip)
-			return nil, replyAuthConnectorGone
-		}
 		s.srv.refusals.log(s.log, "authentication refused", "no_connector_at_address", replyAuthNoConnectorAtAddress, s.ip)
 		return nil, replyAuthNoConnectorAtAddress
 	}
@@ -934,8 +960,16 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		return r
 	}
 	if !s.relayAllowed(a, postmaster) {
-		s.srv.refusals.log(s.log, "relay denied", "relay_denied", replyRelayDenied, s.ip, "rcpt", a.String(), "authenticated", s.user != "")
-		return replyRelayDenied
+		// A recipient of an accepted domain without the right to submit
+		// gets MAIL's refusal, one outside them without relay the
+		// relay's (rcptRefusal, rt32b F2).
+		reply, reason := s.rcptRefusal(a.Domain)
+		msg := "relay denied"
+		if reason != "relay_denied" {
+			msg = "recipient refused"
+		}
+		s.srv.refusals.log(s.log, msg, reason, reply, s.ip, "rcpt", a.String(), "authenticated", s.user != "")
+		return reply
 	}
 	if opts != nil && opts.OriginalRecipient != "" && !printableText(opts.OriginalRecipient) {
 		return replyBadOrcpt
@@ -1135,6 +1169,13 @@ func (s *session) data(r io.Reader) error {
 				buf = bytes.NewBuffer(append([]byte(t), buf.Bytes()[len(trace):]...))
 				trace = t
 			}
+		}
+		// Every recipient must still have the right a RCPT of it would
+		// need now: one a reload took since its RCPT refuses the whole
+		// transaction, 451 4.7.1, nothing queued (rightlost.go).
+		s.refreshRights()
+		if r := s.rcptRightsLost(); r != nil {
+			return r
 		}
 	}
 	if !s.commit.CompareAndSwap(0, 1) {

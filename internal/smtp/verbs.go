@@ -768,8 +768,7 @@ var errInHandshake = errors.New("inside a TLS handshake: nothing written")
 // address (authConn: its own, or another a reload gave the address to;
 // authreload.go), before a session exists or when no connector in force
 // takes the address those the connection was opened with (the session
-// then refuses AUTH itself, 454: replyAuthConnectorGone,
-// replyAuthNoConnectorAtAddress; its EHLO lists none, AuthMechanisms).
+// then refuses AUTH itself, 454: replyAuthNoConnectorAtAddress; its EHLO lists none, AuthMechanisms).
 func (v *verbConn) authOffer() (mechs []string, insecure bool) {
 	if s := v.sess(); s != nil {
 		if c := s.authConn(); c != nil {

@@ -1,0 +1,101 @@
+package smtp
+
+import (
+	"fmt"
+	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
+	"umbra/internal/routing"
+)
+
+// What becomes of the recipients of an open transaction when a reload
+// takes the right one of them was accepted under (rt32b F1): the account
+// that relayed removed, the relaying connector's ranges narrowed away
+// from the session's address, the open connector removed so that none
+// takes it. Each RCPT is judged by the rights in force when it comes
+// (refreshRights, standing), and the transaction is judged again, whole,
+// once its body has ended (data): every recipient it holds must still
+// have the right a RCPT of it would need now (relayAllowed). Where one
+// has lost it, nothing is queued and the end of data is 451 4.7.1 naming
+// it (replyRightLost). Not a 5xx: SMTP has no per-recipient reply after
+// the body, and a permanent refusal would bounce the recipients that
+// kept their right too; not the other recipients taken and the lost
+// ones dropped: the client would hold a 250 for a recipient nobody
+// delivers to. A 4xx makes the client send the message again, and its
+// next transaction (or connection) gets, recipient by recipient, what a
+// new session gets: the lost ones refused at their RCPT (550 5.7.1
+// Relay access denied, or MAIL's refusal: rcptRefusal), the others
+// taken. A shadow copy's recipients are its primary's, as sent: not
+// judged here (its shadow session is, at its next verb).
+
+// rcptRightsLost is the refusal of the transaction whose recipients
+// include one the session has no right to now (relayAllowed: submit for
+// an accepted domain, relay for any other, the postmaster alias inside
+// the organisation), nil when every one keeps its right.
+func (s *session) rcptRightsLost() *gosmtp.SMTPError {
+	var lost []string
+	for _, r := range s.rcpt {
+		domain := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
+		postmaster := s.srv.postmaster != "" && asciiEqualFold(r.Addr, s.srv.postmaster)
+		if !s.domainAllowed(domain, postmaster) {
+			lost = append(lost, r.Addr)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	msg := "Recipient <" + lost[0] + ">"
+	if len(lost) > 1 {
+		msg += fmt.Sprintf(" and %d more", len(lost)-1)
+	}
+	msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+	reply := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: msg}
+	s.srv.refusals.log(s.log, "message rejected", "recipient_right_lost", reply, s.ip, "rcpt", lost[0], "lost", len(lost), "authenticated", s.user != "")
+	return reply
+}
+
+// rcptRefusal is the refusal of a recipient at domain the session has
+// no right to (relayAllowed) and the reason logged: a recipient of an
+// accepted domain, refused because the session has no right to submit
+// — a reload left it none (rt32b F2) —, gets the reply its MAIL gets
+// now (mailRefusal), which is what it lacks, not a relay; one outside
+// the accepted domains 550 5.7.1 Relay access denied, the relay it asked
+// for being what it has no right to.
+func (s *session) rcptRefusal(domain string) (reply *gosmtp.SMTPError, reason string) {
+	if s.srv.routing.Load().Accepted(domain) != routing.NotAccepted {
+		if r := s.mailRefusal(); r != nil {
+			return r, "not_permitted_to_submit"
+		}
+	}
+	return replyRelayDenied, "relay_denied"
+}
+
+// mailRefusal is the reply a MAIL of the session would get now for want
+// of a right (openMail's): where the connector that takes its address
+// requires TLS or AUTH the session has not met, that requirement's
+// reply (530 5.7.0, or the 421 of a connection that cannot STARTTLS,
+// which then closes as after MAIL), else 530 5.7.1 Not permitted to
+// submit; nil while the session may submit or relay.
+func (s *session) mailRefusal() *gosmtp.SMTPError {
+	if s.has(config.RightSubmit) || s.has(config.RightRelay) {
+		return nil
+	}
+	cur := s.movedTo()
+	if cur == nil {
+		cur = s.inForceOrOwn()
+	}
+	switch {
+	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
+		if tc, ok := s.raw.(*trackedConn); ok {
+			tc.hangUp.Store(true) // the reply is the session's last
+		}
+		return replyTLSRequiredConnectAgain
+	case cur.cfg.TLS.Required && !s.tlsActive():
+		return replyTLSRequired
+	case cur.cfg.Auth.Required && s.user == "":
+		return replyAuthRequired
+	}
+	return replyNoSubmit
+}
