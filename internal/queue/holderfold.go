@@ -58,9 +58,10 @@ func sameServer(a, b string) bool {
 //     a counter raised presents no rollback (never below what it was
 //     read as: while it has none of its own, the highest of the names
 //     recorded with it). An alias spelling whose folded name has an id
-//     of its own, another, is not moved onto the name: the
-//     notifications filed under the spelling go to the server of the
-//     alias's database (foldAliasOfOwned).
+//     of its own, another — its own spelling's or, folded onto it,
+//     another spelling's — does not stay the name's: the notifications
+//     filed under the spelling go to the server of the alias's
+//     database (foldAliasOfOwned).
 //   - discards, partialdiscards, early, takendonewait, dropped: every entry kept
 //     (their union); of two entries of one key, the later stamp (the
 //     first 8 bytes) — a notification owed anew is the one not sent.
@@ -70,6 +71,17 @@ func sameServer(a, b string) bool {
 // next open folds again. Folded keys fold to themselves, so every open
 // after the first writes nothing.
 func foldHolderNames(btx *bolt.Tx) error {
+	// The names whose database id is recorded under the folded key
+	// itself, before the fold (foldHolderMarks).
+	ownKey := map[string]bool{}
+	if hb := btx.Bucket(bucketHolders); hb != nil {
+		_ = hb.ForEach(func(k, _ []byte) error {
+			if string(holderKey(string(k))) == string(k) {
+				ownKey[string(k)] = true
+			}
+			return nil
+		})
+	}
 	if err := foldKeyed(btx, bucketHolders, false, nil); err != nil {
 		return err
 	}
@@ -81,7 +93,7 @@ func foldHolderNames(btx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	if err := foldHolderMarks(btx); err != nil {
+	if err := foldHolderMarks(btx, ownKey); err != nil {
 		return err
 	}
 	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketEarly, bucketTakenDoneWait, bucketDropped} {
@@ -154,14 +166,19 @@ func later(a, b []byte) bool {
 // counters (the highest), aliases (0x01 ‖ name: one, its database's
 // counter raised). The database counters (0x00 ‖ id) are not names. Run
 // after the fold of shadowholders: an alias spelling whose folded name
-// has an id of its own (foldAliasOfOwned) is not moved onto it.
-func foldHolderMarks(btx *bolt.Tx) error {
+// has an id of its own, another, is not moved onto it
+// (foldAliasOfOwned); nor is an alias already under the folded key kept
+// when the name's id is another spelling's, folded onto it (ownKey: the
+// names whose id was recorded under the key itself before the fold) —
+// an alias over the same spelling's own id is this release's state too
+// (its address mistyped: the alias wins) and stays.
+func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 	b := btx.Bucket(bucketHolderMarks)
 	if b == nil {
 		return nil
 	}
 	type rec struct{ k, v []byte }
-	var names, aliases []rec
+	var names, aliases, overOther []rec
 	counted := map[string]uint64{} // each spelling's own counter, before the names fold
 	_ = b.ForEach(func(k, v []byte) error {
 		switch {
@@ -169,6 +186,8 @@ func foldHolderMarks(btx *bolt.Tx) error {
 		case len(k) > 0 && k[0] == 1:
 			if string(holderAliasKey(string(k[1:]))) != string(k) {
 				aliases = append(aliases, rec{bytes.Clone(k), bytes.Clone(v)})
+			} else if !ownKey[string(k[1:])] {
+				overOther = append(overOther, rec{bytes.Clone(k), bytes.Clone(v)})
 			}
 		default:
 			if len(v) == 8 {
@@ -212,6 +231,21 @@ func foldHolderMarks(btx *bolt.Tx) error {
 		return b.Put(holderDBMarkKey(string(db)), v[:])
 	}
 	hb := btx.Bucket(bucketHolders)
+	for _, r := range overOther {
+		spelling := string(r.k[1:])
+		if own := hb.Get(holderKey(spelling)); len(own) == 0 || bytes.Equal(own, r.v) {
+			continue
+		}
+		if err := b.Delete(r.k); err != nil {
+			return err
+		}
+		if err := foldAliasOfOwned(tx, spelling, r.v); err != nil {
+			return err
+		}
+		if err := raise(r.v, counted[spelling]); err != nil {
+			return err
+		}
+	}
 	for _, r := range aliases {
 		if err := b.Delete(r.k); err != nil {
 			return err
