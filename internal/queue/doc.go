@@ -2268,5 +2268,15 @@
 // the holder's current one makes its copies again at its next session,
 // the side that loses nothing — every notification owed, the later
 // stamp of two): a crash midway leaves the file as it was, the next
-// Open folds again, and a folded file folds to itself.
+// Open folds again, and a folded file folds to itself. An alias a
+// release before kept under one spelling (it dialled another server's
+// database) does not stay the name's when its folded name has a
+// database id of its own, another (recorded under another spelling, or
+// under its own while the alias is not under the folded key): the alias
+// wins over the name's own id, and the name's server would lose its
+// notifications to that database's server. It goes, and what was filed
+// under its spelling (copies made in that database) goes under the name
+// of the server recorded with that database, or goes when none is
+// (foldAliasOfOwned) — in the same transaction, each moved entry under
+// a folded key: a second Open finds nothing to move.
 package queue

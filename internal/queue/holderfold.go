@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -54,7 +55,13 @@ func sameServer(a, b string) bool {
 //     (it only grows); of several aliases the one under the key itself,
 //     else the first, and the counter of the database it names is raised
 //     to no less than the name's and than the other aliases' databases':
-//     a counter raised presents no rollback.
+//     a counter raised presents no rollback (never below what it was
+//     read as: while it has none of its own, the highest of the names
+//     recorded with it). An alias spelling whose folded name has an id
+//     of its own, another — its own spelling's or, folded onto it,
+//     another spelling's — does not stay the name's: the notifications
+//     filed under the spelling go to the server of the alias's
+//     database (foldAliasOfOwned).
 //   - discards, partialdiscards, early, takendonewait, dropped: every entry kept
 //     (their union); of two entries of one key, the later stamp (the
 //     first 8 bytes) — a notification owed anew is the one not sent.
@@ -64,6 +71,17 @@ func sameServer(a, b string) bool {
 // next open folds again. Folded keys fold to themselves, so every open
 // after the first writes nothing.
 func foldHolderNames(btx *bolt.Tx) error {
+	// The names whose database id is recorded under the folded key
+	// itself, before the fold (foldHolderMarks).
+	ownKey := map[string]bool{}
+	if hb := btx.Bucket(bucketHolders); hb != nil {
+		_ = hb.ForEach(func(k, _ []byte) error {
+			if string(holderKey(string(k))) == string(k) {
+				ownKey[string(k)] = true
+			}
+			return nil
+		})
+	}
 	if err := foldKeyed(btx, bucketHolders, false, nil); err != nil {
 		return err
 	}
@@ -75,7 +93,7 @@ func foldHolderNames(btx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	if err := foldHolderMarks(btx); err != nil {
+	if err := foldHolderMarks(btx, ownKey); err != nil {
 		return err
 	}
 	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketEarly, bucketTakenDoneWait, bucketDropped} {
@@ -146,22 +164,35 @@ func later(a, b []byte) bool {
 
 // foldHolderMarks is foldHolderNames for bucket holdermarks: name
 // counters (the highest), aliases (0x01 ‖ name: one, its database's
-// counter raised). The database counters (0x00 ‖ id) are not names.
-func foldHolderMarks(btx *bolt.Tx) error {
+// counter raised). The database counters (0x00 ‖ id) are not names. Run
+// after the fold of shadowholders: an alias spelling whose folded name
+// has an id of its own, another, is not moved onto it
+// (foldAliasOfOwned); nor is an alias already under the folded key kept
+// when the name's id is another spelling's, folded onto it (ownKey: the
+// names whose id was recorded under the key itself before the fold) —
+// an alias over the same spelling's own id is this release's state too
+// (its address mistyped: the alias wins) and stays.
+func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 	b := btx.Bucket(bucketHolderMarks)
 	if b == nil {
 		return nil
 	}
 	type rec struct{ k, v []byte }
-	var names, aliases []rec
+	var names, aliases, overOther []rec
+	counted := map[string]uint64{} // each spelling's own counter, before the names fold
 	_ = b.ForEach(func(k, v []byte) error {
 		switch {
 		case len(k) > 0 && k[0] == 0:
 		case len(k) > 0 && k[0] == 1:
 			if string(holderAliasKey(string(k[1:]))) != string(k) {
 				aliases = append(aliases, rec{bytes.Clone(k), bytes.Clone(v)})
+			} else if !ownKey[string(k[1:])] {
+				overOther = append(overOther, rec{bytes.Clone(k), bytes.Clone(v)})
 			}
 		default:
+			if len(v) == 8 {
+				counted[string(k)] = binary.BigEndian.Uint64(v)
+			}
 			if string(holderMarkKey(string(k))) != string(k) {
 				names = append(names, rec{bytes.Clone(k), bytes.Clone(v)})
 			}
@@ -183,17 +214,59 @@ func foldHolderMarks(btx *bolt.Tx) error {
 			return err
 		}
 	}
+	tx := &Tx{tx: btx}
+	// dbMark is the counter of a database as holderMarkTx reads it: its
+	// own, else the highest of the names recorded with it — a counter
+	// written for it must start from no less.
 	dbMark := func(db []byte) uint64 {
-		if v := b.Get(holderDBMarkKey(string(db))); len(v) == 8 {
-			return binary.BigEndian.Uint64(v)
+		_, n := tx.holderDBMarkTx(string(db))
+		return n
+	}
+	raise := func(db []byte, n uint64) error {
+		if n <= dbMark(db) {
+			return nil
 		}
-		return 0
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], n)
+		return b.Put(holderDBMarkKey(string(db)), v[:])
+	}
+	hb := btx.Bucket(bucketHolders)
+	for _, r := range overOther {
+		spelling := string(r.k[1:])
+		if own := hb.Get(holderKey(spelling)); len(own) == 0 || bytes.Equal(own, r.v) {
+			continue
+		}
+		if err := b.Delete(r.k); err != nil {
+			return err
+		}
+		if err := foldAliasOfOwned(tx, spelling, r.v); err != nil {
+			return err
+		}
+		if err := raise(r.v, counted[spelling]); err != nil {
+			return err
+		}
 	}
 	for _, r := range aliases {
 		if err := b.Delete(r.k); err != nil {
 			return err
 		}
-		key := holderAliasKey(string(r.k[1:]))
+		spelling := string(r.k[1:])
+		var own []byte
+		if hb != nil {
+			own = hb.Get(holderKey(spelling))
+		}
+		if len(own) > 0 && !bytes.Equal(own, r.v) {
+			// The name's own server holds its own database: the
+			// spelling's copies are not its.
+			if err := foldAliasOfOwned(tx, spelling, r.v); err != nil {
+				return err
+			}
+			if err := raise(r.v, counted[spelling]); err != nil {
+				return err
+			}
+			continue
+		}
+		key := holderAliasKey(spelling)
 		kept := b.Get(key)
 		if kept == nil {
 			if err := b.Put(key, r.v); err != nil {
@@ -204,13 +277,69 @@ func foldHolderMarks(btx *bolt.Tx) error {
 		// The kept alias's database counts on from no less than the
 		// name's counter and the other alias's database's.
 		n := max(dbMark(r.v), dbMark(kept))
-		if v := b.Get(holderMarkKey(string(r.k[1:]))); len(v) == 8 {
+		if v := b.Get(holderMarkKey(spelling)); len(v) == 8 {
 			n = max(n, binary.BigEndian.Uint64(v))
 		}
-		if n > dbMark(kept) {
-			var v [8]byte
-			binary.BigEndian.PutUint64(v[:], n)
-			if err := b.Put(holderDBMarkKey(string(kept)), v[:]); err != nil {
+		if err := raise(kept, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foldAliasOfOwned folds an alias a release before kept under spelling
+// (lower case: its key then) of database db, when spelling's folded name
+// has an id of its own recorded, another. The two spellings
+// were two servers to that release: the copies pushed under the alias
+// spelling were made in db, those pushed under the name in its own
+// database. Moved onto the name, the alias would win over its own id
+// (holderMarkTx): the name would count as the alias of db, and the
+// holder of db would be handed every notification owed to the name's
+// server (holdernames.go) — acknowledged there, forgotten here, while
+// the copies they concern stay on the name's server until taken over at
+// their expiry (a second delivery), and a message given back to a server
+// that does not hold its copy (handback) is lost with the poison record.
+// So the alias goes, and the notifications filed under its spelling
+// (discards, partial, handback: every key whose server part is spelling
+// in lower case) go under the name of the server recorded with db, which
+// is asked for them as before; when no name is (db's server runs another
+// database since: the copies went with it, SR-7), they go, as owed to no
+// one that holds the copies. The caller raises db's counter to the
+// spelling's own.
+func foldAliasOfOwned(tx *Tx, spelling string, db []byte) error {
+	owner := tx.holderOfDB(spelling, string(db))
+	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketHandBack} {
+		b := tx.tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		type entry struct{ from, to, v []byte }
+		var moves []entry
+		prefix := append([]byte(nil), 0)
+		_ = b.ForEach(func(k, v []byte) error {
+			server, rest, sep := bytes.Cut(k, prefix)
+			if !sep || strings.ToLower(string(server)) != spelling {
+				return nil
+			}
+			var to []byte
+			if owner != "" {
+				to = append(append([]byte(serverKey(owner)), 0), rest...)
+			}
+			moves = append(moves, entry{bytes.Clone(k), to, bytes.Clone(v)})
+			return nil
+		})
+		stamped := !bytes.Equal(name, bucketHandBack)
+		for _, m := range moves {
+			if err := b.Delete(m.from); err != nil {
+				return err
+			}
+			if m.to == nil {
+				continue
+			}
+			if cur := b.Get(m.to); cur != nil && !(stamped && later(m.v, cur)) {
+				continue
+			}
+			if err := b.Put(m.to, m.v); err != nil {
 				return err
 			}
 		}
