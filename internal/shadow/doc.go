@@ -71,8 +71,10 @@
 // log in, or has no right to the shadow verbs — or a reply refusing its
 // login, 535 or a lockout's 454) is no failure: the primary is alive,
 // so nothing is counted and nothing taken over; the refusal is logged
-// at WARN with the whole reply and the next heartbeat is due a timeout
-// later (Manager.refusedAt, memory only). Its copies stay until it lets
+// with the whole reply — at WARN at the first refusal, when the reply
+// changes and once a minute (Manager.refusalWarnDue, memory only; the
+// refusals between at INFO, rt32a) — and the next heartbeat is due a
+// timeout later (Manager.refusedAt, memory only). Its copies stay until it lets
 // this server in, or until it stops answering and its failed heartbeats
 // take them over — past their expiry too: the queue takes an
 // unconfirmed copy over after message_expiration and an hour, but not
