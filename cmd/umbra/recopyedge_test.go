@@ -39,6 +39,19 @@ send_connectors:
 // disk then loses nothing: the edge takes the copy over and it arrives
 // once.
 func TestShadowCopyRemadeOnReturningEdge(t *testing.T) {
+	testShadowCopyRemadeOnEdge(t, false)
+}
+
+// SR-7, SR-17 (rt32a F1, umbra db restore): the same with the edge
+// restored from a backup taken between two messages — the restored
+// database has a new id and the first copy only. hub-h makes both copies
+// again on the edge (the first is kept as that same copy: one per
+// message), and a later loss of hub-h's disk loses neither.
+func TestShadowCopyRemadeOnRestoredEdge(t *testing.T) {
+	testShadowCopyRemadeOnEdge(t, true)
+}
+
+func testShadowCopyRemadeOnEdge(t *testing.T, restore bool) {
 	dir := t.TempDir()
 	e, h, sinkAddr := freeAddr(t, "127.0.0.190"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	topoPath := edgeHubTopology(t, dir, e, h, sinkAddr)
@@ -53,21 +66,38 @@ func TestShadowCopyRemadeOnReturningEdge(t *testing.T) {
 	defer func() { he.dumpLogIfFailed(); hh.dumpLogIfFailed() }()
 	p := &shadowPair{}
 	acked := sendMany(e, "edgelost", 1, 1, nil)
-	if len(acked) != 1 {
-		he.dumpLog()
-		t.Fatal("the message was not acknowledged")
+	backup := filepath.Join(dir, "edge-e.backup")
+	if restore {
+		waitCond(t, "edge-e to hold the first copy for hub-h", 30e9, func() bool { s, _ := p.held(t, cfgE, "hub-h"); return s == 1 })
+		if out, code := cli(t, cfgE, "db", "backup", backup); code != 0 {
+			t.Fatalf("db backup: %d %s", code, out)
+		}
+		acked = append(acked, sendMany(e, "edgelost2", 1, 1, nil)...)
 	}
-	waitCond(t, "edge-e to hold the copy for hub-h", 30e9, func() bool { s, _ := p.held(t, cfgE, "hub-h"); return s == 1 })
+	want := 1
+	if restore {
+		want = 2
+	}
+	if len(acked) != want {
+		he.dumpLog()
+		t.Fatalf("%d of %d acknowledged", len(acked), want)
+	}
+	waitCond(t, "edge-e to hold the copies for hub-h", 30e9, func() bool { s, _ := p.held(t, cfgE, "hub-h"); return s == want })
 
 	he.kill()
 	os.RemoveAll(dataE)
+	if restore {
+		if out, code := cli(t, cfgE, "db", "restore", "--owner", selfOwner(), backup); code != 0 {
+			t.Fatalf("db restore: %d %s", code, out)
+		}
+	}
 	he = startUmbra(t, cfgE, e)
 	waitCond(t, "hub-h to see edge-e's new database", 30e9, func() bool {
 		log, _ := os.ReadFile(hh.log)
 		return strings.Contains(string(log), "shadow server returned with a new transport database")
 	})
-	waitCond(t, "hub-h to make the lost copy again on edge-e", 30e9, func() bool {
-		if s, _ := p.held(t, cfgE, "hub-h"); s == 1 {
+	waitCond(t, "hub-h to make the lost copies again on edge-e", 30e9, func() bool {
+		if s, _ := p.held(t, cfgE, "hub-h"); s == want && strings.Contains(readLog(hh), "shadow copies made again") {
 			return true
 		}
 		log, _ := os.ReadFile(hh.log)
@@ -77,6 +107,11 @@ func TestShadowCopyRemadeOnReturningEdge(t *testing.T) {
 		}
 		return false
 	})
+
+	if s, _ := p.held(t, cfgE, "hub-h"); s != want {
+		he.dumpLog()
+		t.Fatalf("edge-e holds %d copies for hub-h, want %d (one per message)", s, want)
+	}
 
 	hh.kill()
 	os.RemoveAll(dataH)
@@ -88,4 +123,9 @@ func TestShadowCopyRemadeOnReturningEdge(t *testing.T) {
 			t.Errorf("%s arrived %d times", s, n)
 		}
 	}
+}
+
+func readLog(d *daemon) string {
+	b, _ := os.ReadFile(d.log)
+	return string(b)
 }
