@@ -158,6 +158,7 @@ func newConfigCmd() *cobra.Command {
 				warn(w)
 			}
 			receiptWarnings, _ := receiptWithoutCandidates(cfg, rtopo) // its errors: checkConfig
+			receiptWarnings = append(receiptWarnings, madeAgainWithoutHub(cfg, rtopo)...)
 			for _, w := range receiptWarnings {
 				warn(w)
 			}

@@ -116,9 +116,11 @@ func newShadowCmd() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "single",
-		Short: "List the messages that lost their shadow copy (with its server's database: a new database id), whose copy on receipt could not be made, or that were taken over: held by this server only until copied again while a shadow server answers",
+		Short: "List the messages that lost their shadow copy (with its server's database: a new database id), whose copy on receipt could not be made, or that were taken over: held by this server only until copied again on a shadow server that answers (a hub of the copy-on-receipt preference, or the server the copy was lost on)",
 		Long: "List the messages that lost their shadow copy (with its server's database: a new database id), whose copy on receipt could not be made, or that were taken over: " +
-			"held by this server only until copied again while a shadow server answers.\n\n" +
+			"held by this server only until copied again on a shadow server that answers: a hub of the receive connector's shadow_on_receipt preference " +
+			"(prefer-remote for mail relayed in), or the server the copy was lost on, once it answers again — an edge too, which is no candidate for copies on receipt. " +
+			"Each pass (every shadow_heartbeat_timeout) tries them; with none answering the message stays listed.\n\n" +
 			"Mail that never had a shadow copy is not listed: a message accepted without shadow on receipt is on this server's disk alone until its first relay " +
 			"makes the copy (umbra message list shows it). With nothing listed the command says so (none:).",
 		Args: cobra.NoArgs,
@@ -159,7 +161,7 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		return
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost, discarded by a hold or not made; copied again while a shadow server answers):\n", len(single))
+	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost, discarded by a hold or not made; copied again once a hub of the copy-on-receipt preference or the server it was lost on answers):\n", len(single))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "MESSAGE\tCOPY LOST ON\tSINCE")
 	for i, s := range single {

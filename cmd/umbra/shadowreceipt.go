@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
@@ -73,4 +74,37 @@ func receiptWithoutCandidates(cfg *config.Config, topo *routing.Topology) (warni
 		return warnings, errs
 	}
 	return warnings, nil
+}
+
+// madeAgainWithoutHub warns when the topology gives this server, a
+// transport server among others, no hub at all to make a shadow copy on
+// (routing's ShadowCandidates, both lists empty): the copies it makes
+// again (a shadow server back with a new transport database, a copy its
+// holder's administrator removed or set aside) go only back to the
+// server that lost them (delivery recopy.go, formerHolder), once it
+// answers, and a message it took over has no shadow server at all.
+// Until then a loss of this server's disk loses those messages (rt32a
+// F1). An organisation of one server keeps no shadow copy: nothing to
+// warn of. With shadow redundancy off nothing is copied: no warning.
+func madeAgainWithoutHub(cfg *config.Config, topo *routing.Topology) []string {
+	if topo == nil || !cfg.Transport.ShadowRedundancyEnabled || !topo.Transport(cfg.Server.Name) {
+		return nil
+	}
+	if same, other := topo.ShadowCandidates(cfg.Server.Name); len(same)+len(other) > 0 {
+		return nil
+	}
+	var others []string
+	for _, n := range topo.TransportServers() {
+		if s, ok := topo.Server(cfg.Server.Name); !ok || s.Name != n {
+			others = append(others, n)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return []string{cfg.ErrorAt(fmt.Sprintf("warning: the topology %s gives this server no other hub to keep shadow copies "+
+		"(its other transport servers: %s): a copy it makes again — its shadow server back with a new transport database, or a copy "+
+		"removed there — goes only back to the server that lost it, once that one answers, and a message it took over is never copied; "+
+		"until then a loss of this server's disk loses those messages (umbra shadow single lists them); a second hub gives them a shadow server",
+		config.ShownPath(cfg.Topology), strings.Join(others, ", ")), "topology").Error()}
 }

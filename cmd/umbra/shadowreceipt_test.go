@@ -79,3 +79,47 @@ receive_connectors:
 		}
 	}
 }
+
+// SR-7, SR-17 (rt32a F1): a hub that the topology gives no other hub
+// has no shadow server for the copies it makes again but the one that
+// lost them (an edge back with a new transport database), and none for a
+// message it took over: config check warns at the topology line. With a
+// second hub, or on the edge (its site's hub keeps its copies), nothing.
+func TestConfigCheckWarnsPrimaryWithoutHubForCopiesMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	cfg := filepath.Join(dir, "umbra.yaml")
+	for _, c := range []struct {
+		name, role, servers string
+		warn                bool
+	}{
+		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, true},
+		{"edge", "edge", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, false},
+		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}
+  - {name: hub2, role: hub, site: s1, address: "127.0.0.193:37001"}`, false},
+		{"hub1", "hub", `  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, false}, // alone: no shadow copies
+	} {
+		os.WriteFile(topo, []byte("sites: [{name: s1}]\nservers:\n"+c.servers+"\n"), 0o600)
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: %s, role: %s, data_dir: %s, metrics_listen: ""}
+topology: %s
+receive_connectors:
+  - name: org
+    bindings: ["%s"]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`, c.name, c.role, filepath.Join(dir, "data"), topo, map[string]string{"edge": "127.0.0.191:37001", "hub1": "127.0.0.192:37001"}[c.name])), 0o600)
+		out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
+		label := fmt.Sprintf("%s in %d servers", c.name, strings.Count(c.servers, "name:"))
+		if err != nil {
+			t.Errorf("%s: %v\n%s", label, err, out)
+		}
+		const want = "umbra.yaml:2: warning: the topology"
+		if got := strings.Contains(string(out), want) && strings.Contains(string(out), "gives this server no other hub"); got != c.warn {
+			t.Errorf("%s: output\n%s\nwant the warning %q: %v", label, out, want, c.warn)
+		}
+	}
+}

@@ -271,6 +271,14 @@
 // once that one answered again, and named it in the record over the one
 // the reply names (rt20h-F1).
 // Candidates of a kind rotate once per copy.
+// A copy made again (recopy.go, Recopy: its holder lost it, removed it
+// or set it aside) has one more candidate after the preference's: the
+// server it was on (formerHolder, the mark's Lost; not the primary a
+// taken-over message came from), a transport server of the topology —
+// a hub, or an edge, which copies on receipt never go to
+// (routing.ShadowCandidates lists hubs) — tried last, marked or not
+// (openPlan). An edge back with a new database so gets again the copies
+// of the hub it relays to when that hub has no other (rt32a F1).
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

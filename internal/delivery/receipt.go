@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,6 +193,18 @@ func (r *ReceiptShadow) open(ctx context.Context, pref string, tried map[string]
 // openSized is open for a copy of size bytes as sent (0: not known): a
 // candidate whose SIZE is below it is passed over (copySizeRefusal).
 func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[string]bool, verify bool, size int64) (*receiptLink, error) {
+	return r.openPlan(ctx, pref, tried, verify, size, "")
+}
+
+// openPlan is openSized with one more candidate, former (""), tried
+// after every one of the preference: the server a copy made again was
+// on before it lost it (recopy formerHolder). It is a transport server
+// that kept the copy for this server, and it may be the only one a hub
+// has — the edge that relayed the message, in an organisation of one
+// hub or while the other hubs are down (rt32a F1): copies on receipt
+// go to hubs only (ShadowCandidates), and without it the copy a
+// returning edge lost would never be made again.
+func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[string]bool, verify bool, size int64, former string) (*receiptLink, error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
 		return nil, fmt.Errorf("%w: no topology", ErrNoShadowServer)
@@ -224,6 +237,9 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
 	plan = healthyFirst(marked, plan)
+	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) {
+		plan = append(plan, f) // last: after the preference's, marked or not
+	}
 	var errs []string
 	sizeOnly, largest := 0, int64(0) // candidates that refused for their SIZE only, and the largest
 	for _, s := range plan {
@@ -259,6 +275,23 @@ func (r *ReceiptShadow) openSized(ctx context.Context, pref string, tried map[st
 		return nil, &smtp.CopyTooLargeError{Limit: largest, Size: size, Err: err}
 	}
 	return nil, err
+}
+
+// formerCandidate is the server named former as a candidate for a copy
+// made again (openPlan): a transport server (hub or edge) of the
+// topology other than this one; nil for any other name, or "".
+func formerCandidate(st *state, former string) *routing.Server {
+	if former == "" || st.cfg.Topology == nil {
+		return nil
+	}
+	s, ok := st.cfg.Topology.Server(former)
+	if !ok || s.Name == st.cfg.LocalServer || s.Role != routing.RoleHub && s.Role != routing.RoleEdge {
+		return nil
+	}
+	if me, ok := st.cfg.Topology.Server(st.cfg.LocalServer); ok && me == s {
+		return nil
+	}
+	return s
 }
 
 // copyLimitSize is the size of m's copy (body: its stored bytes) held to

@@ -887,9 +887,10 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	if tried == nil {
 		tried = map[string]bool{}
 	}
+	former := formerHolder(q, id)
 	var refusals []string
 	for {
-		link, err := r.openSized(ctx, pref, tried, m.RequireTLS, copyLimitSize(r.d.st.Load(), m, body)) // a REQUIRETLS copy: verified TLS only; none over a server's SIZE
+		link, err := r.openPlan(ctx, pref, tried, m.RequireTLS, copyLimitSize(r.d.st.Load(), m, body), former) // a REQUIRETLS copy: verified TLS only; none over a server's SIZE
 		if err != nil {
 			if len(refusals) > 0 {
 				// Every candidate the budgets allow refused it, or
@@ -942,6 +943,33 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			return "", errors.New(strings.Join(refusals, "; "))
 		}
 	}
+}
+
+// SingleMarks is a RecopyStore that reads a message's mark of held by
+// this server only (queue.Manager.SingleCopyOf).
+type SingleMarks interface {
+	SingleCopyOf(id queue.ID) (queue.SingleCopy, bool)
+}
+
+// formerHolder is the server message id's copy was on before it was
+// lost, removed or set aside there (its mark's Lost), when q tells
+// (SingleMarks): a candidate for the copy made again after those of the
+// preference (openPlan) — that server answering again, with a new
+// database, keeps copies for this one as before (rt32a F1). Not the
+// primary a taken-over message came from (TakenOver: the copy here is
+// its message now). A server that refused the copy since (452 from a
+// full disk) is marked in destination health; the mark's Lost is still
+// the server that lost it, tried last.
+func formerHolder(q RecopyStore, id queue.ID) string {
+	sm, ok := q.(SingleMarks)
+	if !ok {
+		return ""
+	}
+	sc, ok := sm.SingleCopyOf(id)
+	if !ok || sc.TakenOver {
+		return ""
+	}
+	return sc.Lost
 }
 
 // Holders is the Copier of shadow.Holders: probes and copies through R,

@@ -194,7 +194,7 @@ func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
 		}
 		name := r.topologyName(k.(string))
 		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
-			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right, or the connector offers no shadow verbs: see the INFO \"shadow session refused\") since %s: no copy on receipt on it; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
+			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right, or the connector offers no shadow verbs: see the INFO \"shadow session refused\") since %s: the shadow copies this server makes (on receipt, through a receive connector with shadow_on_receipt, or made again) go to other servers; when one is to be made, one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 				f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
 		return true
 	})

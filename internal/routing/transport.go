@@ -1,6 +1,9 @@
 package routing
 
-import "net/netip"
+import (
+	"net/netip"
+	"sort"
+)
 
 // Transport reports whether name is a transport server of the topology:
 // role hub or edge, an umbra that keeps shadow copies and speaks the
@@ -11,6 +14,19 @@ import "net/netip"
 func (t *Topology) Transport(name string) bool {
 	s := t.server(name)
 	return s != nil && (s.Role == RoleHub || s.Role == RoleEdge)
+}
+
+// TransportServers lists the names of the transport servers of the
+// topology (hubs and edges), sorted.
+func (t *Topology) TransportServers() []string {
+	var out []string
+	for n, s := range t.servers {
+		if s.Role == RoleHub || s.Role == RoleEdge {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // IsTransportAddress reports whether connections from ip may come from

@@ -71,8 +71,10 @@
 // log in, or has no right to the shadow verbs — or a reply refusing its
 // login, 535 or a lockout's 454) is no failure: the primary is alive,
 // so nothing is counted and nothing taken over; the refusal is logged
-// at WARN with the whole reply and the next heartbeat is due a timeout
-// later (Manager.refusedAt, memory only). Its copies stay until it lets
+// with the whole reply — at WARN at the first refusal, when the reply
+// changes and once a minute (Manager.refusalWarnDue, memory only; the
+// refusals between at INFO, rt32a) — and the next heartbeat is due a
+// timeout later (Manager.refusedAt, memory only). Its copies stay until it lets
 // this server in, or until it stops answering and its failed heartbeats
 // take them over — past their expiry too: the queue takes an
 // unconfirmed copy over after message_expiration and an hour, but not
@@ -352,7 +354,11 @@
 // this server only (only copies under the old id: a message relayed in
 // a session that presented the new id commits after that mark), and Holders makes those copies again
 // (Copier.Recopy: a copy on receipt to that server or another by the
-// same preference; a server that refuses the copy — 452 4.3.1 from a
+// same preference, then — the preference's hubs all failed, or none —
+// to the server the copy was lost on, once it answers: an edge too,
+// which is no candidate for copies on receipt, so an edge back with a
+// new database gets again the copies of an organisation of one hub,
+// rt32a F1; a server that refuses the copy — 452 4.3.1 from a
 // full disk — is a failed try, and the next candidate is tried in the
 // same pass; a message whose receive session is still making its copy
 // on receipt is left to it, rt20h-F1). A mark that cannot be cleared stays visible (shadow list,

@@ -28,8 +28,10 @@ import (
 // sessions for copies on receipt record it too). A new id marks every
 // message whose copy was there held by this server only, in the commit
 // that records the id; the copies are then made again (Copier.Recopy:
-// pushed on receipt to that server or another by the same preference)
-// and the marks go. A copy that cannot be made (no shadow server
+// pushed on receipt to that server or another by the same preference,
+// and to the server the copy was lost on after every candidate of the
+// preference — an edge, which copies on receipt never go to, is the
+// only one an organisation of one hub has) and the marks go. A copy that cannot be made (no shadow server
 // answers) leaves its message marked — shown by shadow list and message
 // show, counted in the metrics — and is tried again at the next pass;
 // the log says once how many are so, and again when the count changes.

@@ -331,6 +331,11 @@ type Manager struct {
 	// counting a failure. Memory only: a restart asks at once. The
 	// refusals of every session kind are the Recorder's (Refused).
 	refusedAt map[string]time.Time
+	// refusalWarned is, per primary, the reply of its last refused
+	// heartbeat logged at WARN and when (refusalWarnDue): the WARN is
+	// paced, the refused heartbeats between are logged at INFO. It goes
+	// at any other outcome of a heartbeat (a state change).
+	refusalWarned map[string]warnedRefusal
 	// failedWhy is the error of a primary's last failed heartbeat, until
 	// one completes or is refused (Status). Memory only.
 	failedWhy map[string]string
@@ -357,7 +362,7 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, failedWhy: map[string]string{}}
+		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -1339,6 +1344,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			m.mu.Lock()
 			m.refusedAt[p.Name] = started
 			delete(m.failedWhy, p.Name)
+			delete(m.refusalWarned, p.Name)
 			m.mu.Unlock()
 			return &refusedHereError{saveErr.Err}
 		}
@@ -1352,6 +1358,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		m.mu.Lock()
 		delete(m.refusedAt, p.Name)
 		delete(m.failedWhy, p.Name)
+		delete(m.refusalWarned, p.Name)
 		m.mu.Unlock()
 		return nil
 	}
@@ -1381,10 +1388,16 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			m.mu.Lock()
 			m.refusedAt[p.Name] = started
 			delete(m.failedWhy, p.Name)
+			warn := m.refusalWarnDue(p.Name, ref.Refusal())
 			m.mu.Unlock()
 			m.rec.refused(p.Name, SessionHeartbeat, ref.Refusal(), digested)
-			m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
-				"reply", ref.Refusal())
+			if warn {
+				m.cfg.Log.Warn("primary refused the heartbeat; its copies are kept, not taken over", "primary", p.Name, "addr", p.Addr,
+					"reply", ref.Refusal())
+			} else {
+				m.cfg.Log.Info("primary refused the heartbeat again; its copies are kept, not taken over (at WARN when its reply changes, and once a minute)",
+					"primary", p.Name, "addr", p.Addr, "reply", ref.Refusal())
+			}
 			if ds, ok := m.cfg.Store.(DisownStore); ok && disownsThisServer(ref.Refusal()) {
 				// It keeps this server's database id as another
 				// server's: this server runs a copy of that server's
@@ -1410,6 +1423,7 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	m.mu.Lock()
 	delete(m.refusedAt, p.Name)
+	delete(m.refusalWarned, p.Name)
 	m.failedWhy[p.Name] = err.Error()
 	m.mu.Unlock()
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, timeout, retries, err.Error())
@@ -1776,4 +1790,28 @@ func (m *Manager) KeepExpiredCopies(primary string) string {
 		return "not judged since this server started (its first heartbeat is at most a heartbeat timeout away): a refusing primary owns their expiry"
 	}
 	return ""
+}
+
+// refusalWarnEvery paces the WARN of a primary that refuses every
+// heartbeat (rt32a: one per heartbeat, every 2 s there).
+const refusalWarnEvery = time.Minute
+
+// warnedRefusal is the last WARN of a primary's refused heartbeat.
+type warnedRefusal struct {
+	reply string
+	at    time.Time
+}
+
+// refusalWarnDue reports whether primary's heartbeat refused with reply
+// is logged at WARN — the first refusal since another outcome, a reply
+// other than the last one warned of, or a minute since that WARN — and
+// records it when so; m.mu held.
+func (m *Manager) refusalWarnDue(primary, reply string) bool {
+	now := m.cfg.Clock.Now()
+	w, ok := m.refusalWarned[primary]
+	if ok && w.reply == reply && now.Sub(w.at) < refusalWarnEvery && !now.Before(w.at) {
+		return false
+	}
+	m.refusalWarned[primary] = warnedRefusal{reply: reply, at: now}
+	return true
 }

@@ -365,7 +365,8 @@ func TestHungPrimaryDelaysNoOther(t *testing.T) {
 // SIGHUP (issue 20 item 6): new heartbeat settings apply to the running
 // manager.
 func TestSetTimingApplies(t *testing.T) {
-	m, _, hb, clk := setup()
+	m, st, hb, clk := setup()
+	st.ps["hub-b"].DatabaseID = "db1"
 	m.SetTiming(Timing{Timeout: 30 * time.Second, Retries: 3, CommandTimeout: 10 * time.Second})
 	step(t, m, hb, clk, 30*time.Second)
 	if hb.n("hub-b") != 1 {
@@ -640,5 +641,52 @@ func TestRefusingPrimaryWithNewDatabaseTakenOver(t *testing.T) {
 				t.Fatalf("a new database's digest: takeovers %v", tk)
 			}
 		})
+	}
+}
+
+// SR-5 (rt32a): a primary that refuses every heartbeat (every 2 s)
+// logged the WARN at each one. It is paced: at WARN at the first
+// refusal, when the reply changes and once a minute; the refusals
+// between are INFO lines. A heartbeat that completes ends the refusal:
+// the next one is warned of at once.
+func TestRefusedHeartbeatWarnPaced(t *testing.T) {
+	m, st, hb, clk := setup()
+	st.ps["hub-b"].DatabaseID = "db1"
+	m.SetTiming(Timing{Timeout: 2 * time.Second, Retries: 3, CommandTimeout: 60 * time.Second})
+	var logs strings.Builder
+	var logMu sync.Mutex
+	m.cfg.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	count := func() (warns, infos int) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Count(logs.String(), `level=WARN msg="primary refused the heartbeat;`),
+			strings.Count(logs.String(), `level=INFO msg="primary refused the heartbeat again;`)
+	}
+	refuse := func(reply string) {
+		hb.set(func(h *fakeHB) { h.err = fmt.Errorf("heartbeat: %w", digestRefusal{refusedErr{reply}, "D:db1"}) })
+	}
+	refuse("550 5.7.1 Not permitted to open a shadow session")
+	step(t, m, hb, clk, 119*time.Second)
+	if n := hb.n("hub-b"); n < 30 {
+		t.Fatalf("%d heartbeats in 119 s at a 2 s timeout", n)
+	}
+	if w, i := count(); w != 2 || i < 28 {
+		t.Fatalf("%d WARNs and %d INFO lines for %d refused heartbeats in 119 s; want 2 WARNs (one a minute), the rest INFO", w, i, hb.n("hub-b"))
+	}
+	refuse("530 5.7.0 Authentication required")
+	step(t, m, hb, clk, 3*time.Second)
+	if w, _ := count(); w != 3 {
+		t.Fatalf("%d WARNs after the reply changed, want 3", w)
+	}
+	hb.set(func(h *fakeHB) { h.err = nil })
+	step(t, m, hb, clk, 3*time.Second)
+	refuse("530 5.7.0 Authentication required")
+	step(t, m, hb, clk, 3*time.Second)
+	if w, _ := count(); w != 4 {
+		t.Fatalf("%d WARNs after a completed heartbeat and a refusal again, want 4", w)
 	}
 }
