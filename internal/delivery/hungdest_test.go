@@ -416,3 +416,43 @@ func TestQ3WaitingFirstAttemptGetsNoticeAndNoSessionAfterExpiry(t *testing.T) {
 	}
 	_ = s2
 }
+
+// SPEC Q-6 (rt32d F2), the sibling through the delay notice: the
+// message whose failure made the destination dead is claimed inside
+// the cool-down when its delay notice falls due there (its retry is
+// capped at the notice), and answered by the dead mark — due a second
+// after the cool-down's end, not at it with the mail the cool-down
+// held, so it is not the probe then either.
+func TestQ6DeadDestinationKillerNoticedInCoolDownIsNotTheProbe(t *testing.T) {
+	hop := startFaultHop(t, true)
+	r := startFaultRig(t, hop, 1, time.Second, time.Second, 5*time.Second)
+	j1 := r.submit(t, "j1@remote.test")
+	r.waitEvent(t, "defer 451 4.4.2") // j1's greeting timeout: dead until t0+15s
+	j2 := r.submit(t, "j2@remote.test")
+	r.waitEvent(t, "defer 451 4.4.1 destination")
+	r.clk.Advance(6 * time.Second)               // j1's delay notice, inside the cool-down
+	deadline := time.Now().Add(30 * time.Second) // a bound on the test, not a timing assertion
+	for r.countEvents("dsn DSN (delayed)") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delay notices inside the cool-down: %q", r.ev.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var n1, n2 time.Time
+	for {
+		m1, _ := r.q.Message(j1)
+		m2, _ := r.q.Message(j2)
+		if m1 != nil && m2 != nil && m1.State == queue.Ready && m2.State == queue.Ready && m1.DelayNotified && m2.DelayNotified {
+			n1, n2 = m1.NextAttempt, m2.NextAttempt
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the notices were not committed: %q", r.ev.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !n1.After(n2) {
+		t.Errorf("the message whose failure made the destination dead is due %v, the held mail %v: it would be the probe again",
+			n1.Sub(r.t0), n2.Sub(r.t0))
+	}
+}

@@ -198,8 +198,10 @@
 // probe (window 1) goes through and success regrows the window; the
 // probe is not the message whose failure made the destination dead:
 // that failure's commit makes it due a second after the cool-down's
-// end at the earliest (Result.notBefore), behind the mail the
-// cool-down held (due at its end), so the probe is another message
+// end at the earliest (Result.notBefore), and so does the dead mark's
+// answer to a job of it claimed meanwhile (its retry capped at its
+// delay notice: dest.killer), behind the mail the cool-down held (due
+// at its end), so the probe is another message
 // when one waits and the destination's fate is not one message's,
 // cool-down after cool-down (rt32d F2: the hung message was the probe
 // again; TestQ6DeadDestinationNeitherLendsItsErrorNorReprobesTheSameMessage).

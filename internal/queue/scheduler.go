@@ -409,6 +409,10 @@ type dest struct {
 	streak     int // failed attempts in a row
 	cohort     int // the window when the streak began: that many failures in a row make it dead
 	deadUntil  time.Time
+	// killer: the message whose failure made it dead (jobDone): its
+	// jobs answered by the dead mark are due a second after the
+	// cool-down's end, not with the probe (pump).
+	killer ID
 	// nextTry: when the mail a failed job of it left waiting is due
 	// again, the earliest still ahead (complete); the operator's "next
 	// try" of a failing destination (Destinations).
@@ -1175,7 +1179,11 @@ func (q *Manager) pump(ctx context.Context) {
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
 					deadQueue = append(deadQueue, d.queue)
-					deadFor = append(deadFor, d.deadUntil.Sub(now))
+					left := d.deadUntil.Sub(now)
+					if jb.a.m.ID == d.killer {
+						left += time.Second // not the probe (jobDone)
+					}
+					deadFor = append(deadFor, left)
 				}
 				d.waiting = nil
 			case d.busy < d.window:
@@ -1596,13 +1604,17 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				// then one probe.
 				d.deadUntil = now.Add(q.sched.cfg.DeadCoolDown)
 				d.window = 1
+				d.killer = jb.a.m.ID
 				// The message whose failure made it dead is not the
 				// probe at the cool-down's end: it is due a second
 				// after, behind the mail the cool-down held (due at
 				// its end), so the probe is another message when one
 				// waits — one message's failures do not decide, cool-
 				// down after cool-down, whether the others are tried
-				// (rt32d F2: the hung message was the probe again).
+				// (rt32d F2: the hung message was the probe again). Its
+				// jobs answered by the dead mark meanwhile (its retry
+				// capped at its delay notice) are due a second after
+				// the cool-down's end too (killer, pump).
 				for i := range res {
 					res[i].notBefore = d.deadUntil.Add(time.Second)
 				}
