@@ -101,7 +101,7 @@ func TestQ3ExpiryDSNInventsNoLastReply(t *testing.T) {
 // other recipient was relayed while it waited — and their failure DSN
 // says in words why ("not delivered: waiting for a delivery slot"),
 // never "last reply: " with no reply at all.
-func TestQ3NeverTriedRecipientNotFailedAtStopWhateverItsSiblings(t *testing.T) {
+func TestQ3NeverTriedRecipientFailsAtExpiryWhateverItsSiblings(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
