@@ -305,7 +305,12 @@
 // listed by the MTA-STS policy of D)"), the listed hosts' own failure
 // kept: when those are down (4.4.x) the destination counts the failure,
 // its window shrinks and it can go dead, rather than every message
-// retrying them through connect timeouts.
+// retrying them through connect timeouts. A failure after the whole
+// body was sent (no reply to the final dot, an unreadable one, the
+// connection closed after it: queue.MayHaveArrived) is the message's,
+// not the destination's: the scheduler changes neither window nor
+// streak for it (rt32d F2, TestQ6MessageFailureDoesNotKillDestination
+// with the shared hung-destination fixture, faultHop).
 // A pooled session (pool.go) carries a message only when it meets what
 // that message's own decision demands (pooledMeets, rt17d F1): TLS when
 // the policy or the connector requires it, the certificate check the

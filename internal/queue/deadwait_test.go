@@ -9,13 +9,15 @@ import (
 	"umbra/internal/clock"
 )
 
-// A retry that falls inside a dead destination's cool-down is answered
-// without a connection: that is no delivery attempt. It spends no step
-// of the retry schedule, and the message follows the destination's
-// revival — due when the cool-down ends and its probe goes — instead of
-// waiting the next, longer step with the next hop healthy again. The
-// clock moves only to the end of the cool-down: an hour's step would
-// never come round.
+// Mail that meets a dead destination is answered without a connection:
+// that is no delivery attempt. It spends no step of the retry schedule,
+// and the message follows the destination's revival — due when the
+// cool-down ends and its probe goes — instead of waiting the next,
+// longer step with the next hop healthy again. The message whose failure
+// made the destination dead is not that probe (rt32d F2): its retry,
+// inside the cool-down, is moved to a second after its end, behind the
+// mail the cool-down held. The clock moves only to the end of the
+// cool-down: an hour's step would never come round.
 func TestDeadDestinationDeferralSpendsNoRetryStep(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)
@@ -28,33 +30,40 @@ func TestDeadDestinationDeferralSpendsNoRetryStep(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { close(p.stop); cancel(); q.Wait() }()
 	q.Start(ctx)
-	m := msg(s, "a@example.org", "x@down.test")
-	m.Arrived = clk.Now()
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+	killer := msg(s, "a@example.org", "x@down.test")
+	killer.Arrived = clk.Now()
+	if err := q.Submit(ctx, killer, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	committed := func(what string, cond func(got *Message) bool) *Message {
+	committed := func(id ID, what string, cond func(got *Message) bool) *Message {
 		var got *Message
 		waitFor(t, what, func() bool {
-			got, _ = q.Message(m.ID)
+			got, _ = q.Message(id)
 			return got != nil && got.State == Ready && cond(got)
 		})
 		return got
 	}
 	// One refused connection: the destination (window 1) is dead for a
-	// minute; the message waits its first step.
-	committed("the refused attempt", func(got *Message) bool { return got.Attempts == 1 })
-	// Its retry falls inside the cool-down.
+	// minute; the message that failed waits past the cool-down's end.
+	got := committed(killer.ID, "the refused attempt", func(got *Message) bool { return got.Attempts == 1 })
+	if want := t0.Add(time.Minute + time.Second); !got.NextAttempt.Equal(want) {
+		t.Errorf("the failed message is due %v, want a second after the cool-down's end %v", got.NextAttempt.Sub(t0), want.Sub(t0))
+	}
+	// Mail arriving inside the cool-down.
 	clk.Advance(15 * time.Second)
-	q.Kick()
-	got := committed("the deferral inside the cool-down", func(got *Message) bool {
+	m := msg(s, "a@example.org", "y@down.test")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got = committed(m.ID, "the deferral inside the cool-down", func(got *Message) bool {
 		return strings.Contains(got.Rcpts[0].LastReply, "is dead")
 	})
 	if n := p.count(p.calls, "down.test"); n != 1 {
 		t.Fatalf("%d connections, want 1: a dead destination gets none", n)
 	}
-	if got.Attempts != 1 {
-		t.Errorf("attempts %d after a deferral without a connection, want 1", got.Attempts)
+	if got.Attempts != 0 {
+		t.Errorf("attempts %d after a deferral without a connection, want 0", got.Attempts)
 	}
 	if st := DisplayState(got, clk.Now()); st != "retry" {
 		t.Errorf("listed %s, want retry: it waits after a deferral", st)
@@ -62,13 +71,20 @@ func TestDeadDestinationDeferralSpendsNoRetryStep(t *testing.T) {
 	if end := t0.Add(time.Minute); got.NextAttempt.After(end) {
 		t.Errorf("due %s after the cool-down's end, want at its end", got.NextAttempt.Sub(end))
 	}
-	// The next hop is back; the cool-down ends and the probe goes.
+	// The next hop is back; the cool-down ends and the probe goes: the
+	// mail the cool-down held, then the message that failed.
 	p.mu.Lock()
 	p.refuse["down.test"] = false
 	p.mu.Unlock()
 	clk.Advance(t0.Add(time.Minute).Sub(clk.Now()))
 	q.Kick()
-	waitFor(t, "the message sent when the cool-down ended", func() bool { return len(messages(t, s)) == 0 })
+	waitFor(t, "the held message sent when the cool-down ended", func() bool { got, _ := q.Message(m.ID); return got == nil })
+	if got, _ := q.Message(killer.ID); got == nil {
+		t.Errorf("the message whose failure made the destination dead was the probe")
+	}
+	clk.Advance(time.Second)
+	q.Kick()
+	waitFor(t, "the failed message sent a second later", func() bool { return len(messages(t, s)) == 0 })
 }
 
 // An operator's retry is never a scheduled attempt, also when it is the

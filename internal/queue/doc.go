@@ -160,7 +160,15 @@
 // it did not (every recipient deferred with an X.4.X network status;
 // an X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
 // message's, not the host's, and changes neither the window nor the
-// streak: rt17f-F3), never above the destination's limit (its send
+// streak: rt17f-F3; so is a failure after the whole body was sent —
+// the connection dropped after the final dot, no readable reply to it
+// (MayHaveArrived): the next hop took the session and the envelope, so
+// it is this message's failure and no evidence that the destination is
+// dead for the others, as Postfix's qmgr throttles a site only on
+// failures of the session itself — four drops after the data and one
+// unanswered dot made the destination dead and the ordinary mail to the
+// same healthy host bounced untried at its expiry: rt32d F2,
+// TestQ6MessageFailureDoesNotKillDestination), never above the destination's limit (its send
 // connector's max_connections, else max_connections_per_destination; a
 // reload gives the destinations known already their new limit at once,
 // as the deliverer names it: SetReloadable, DestinationLimiter; and drops
@@ -176,13 +184,30 @@
 // attempt — no connection was made, so no step of the retry schedule
 // is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
-// destination was revived; the recipient's reply carries the last real
-// reply — its own last attempt's, else the one that made the
-// destination dead — and its next hop that reply's host
-// (deadWaitReply), so that a delay or failure DSN made meanwhile reads
-// the body and reports the remote host's words, as any DSN: dsnDue,
-// withRealReplies); after that one probe (window 1) goes
-// through and success regrows the window; an operator's retry or flush
+// destination was revived; the recipient's reply carries its own last
+// real reply (its own last attempt's) and its next hop that reply's
+// host (deadWaitReply), so that a delay or failure DSN made meanwhile
+// reads the body and reports the remote host's words, as any DSN:
+// dsnDue, withRealReplies — and a recipient no host replied to yet
+// keeps the bare mark: the reply that made the destination dead was
+// another message's session, and a destination's failure is never
+// written into another message's record as its result (rt32d F1, F4:
+// a greeting timeout of another connection, another message's
+// unanswered dot, quoted as this one's "last reply"); it stays the
+// destination's last error (Destinations). After the cool-down one
+// probe (window 1) goes through and success regrows the window; the
+// probe is not the message whose failure made the destination dead:
+// that failure's commit makes it due a second after the cool-down's
+// end at the earliest (Result.notBefore), and so does the dead mark's
+// answer to a job of it claimed meanwhile (its retry capped at its
+// delay notice: dest.killer), behind the mail the cool-down held (due
+// at its end), so the probe is another message
+// when one waits and the destination's fate is not one message's,
+// cool-down after cool-down (rt32d F2: the hung message was the probe
+// again; TestQ6DeadDestinationNeitherLendsItsErrorNorReprobesTheSameMessage).
+// Within a destination its jobs wait in one FIFO, so a message whose
+// job hangs in a window of 1 holds the slot for that attempt only: the
+// mail queued behind it goes next, before its retry; an operator's retry or flush
 // ends every cool-down at once; a resume does
 // not (it releases what was held, which then waits for the cool-down's
 // end as the rest of its destination's mail; each batch of a resume says
@@ -405,19 +430,21 @@
 // at the body ends before DATA or before the body —, but a body already begun
 // is finished and what the next hop answers is committed as any; and
 // no work for an expired message starts after its expiry — not a
-// retry (expiredNow at the claim), and not a job of its attempt that waited in its destination's queue for a
+// retry or a first attempt (expiredNow at the claim), and not a job of its attempt that waited in its destination's queue for a
 // slot until past the expiry (expiredNow again at the job's start,
 // runJob): that job makes no connection and the attempt's commit fails
-// its recipients as expired. A message never tried still gets its first
-// attempt (its reply is what the DSN reports); tried means an attempt
+// its recipients as expired, and a waiting message, tried or not, gets
+// its delay notice on time (waitdue.go; rt32d F3: mail waiting behind
+// sessions hung at a greeting got no notice, and at its expiry opened
+// new sessions to the hung host). The one exception is a copy taken
+// over from a primary none of whose pending recipients was tried here
+// (takenOverUntried): its expiry counts from the first server's
+// receipt, which may have passed while the primary held it, so it gets
+// its first attempt here (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
+// also when its job waits for a slot — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
-// one that counted none (an operator's retry of mail a dead destination
-// deferred at receipt: answered), which the DSN reports instead — not
-// umbra's own notes, so a copy taken over from a primary gets its first
-// attempt here too (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
-// also when its job waits for a slot (waitdue.go answers only jobs of a
-// message the expiry binds). A message whose delay notice went, tried
-// or not, is bound as a tried one (it has a Will-Retry-Until to keep):
+// one that counted none (answered). Such a copy whose delay notice
+// went is bound as any (it has a Will-Retry-Until to keep):
 // expiryBinds is the one rule of the claim, a job's start, the waiting
 // jobs' scan, the cut inside an attempt (expirycut.go) and the commit
 // of an attempt that only waited for slots or that the stop cut

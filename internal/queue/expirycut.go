@@ -25,14 +25,12 @@ import (
 // then fails them as expired (550 5.4.7, finish) with the failure DSN;
 // the next hop's window is not marked for it (feedback).
 //
-// Only a message the expiry may cut: one tried before — an attempt
-// counted, or a host's reply kept from one that counted none (answered)
-// — or whose delay notice went (it has a Will-Retry-Until to keep),
-// also while this attempt ran (noticecommit.go): expiryBinds, the one
-// rule expiredNow applies too, which lets a message never tried and not
-// notified (a taken-over copy included) have its one attempt, whole,
-// and fails a notified one at its claim rather than begin an attempt
-// already cut.
+// Only a message the expiry may cut: expiryBinds, the one rule
+// expiredNow applies too — every message but a copy taken over from a
+// primary and not tried here yet, not notified (also while this attempt
+// ran: noticecommit.go), which has its one attempt, whole; a message
+// bound is failed at its claim rather than begin an attempt already
+// cut.
 
 // ExpiredUnsentReply is the reply of a recipient whose attempt reached
 // its message's expiry before the body was sent (umbra's own: no host
@@ -51,7 +49,7 @@ type expiryCheck struct {
 // withExpiry gives ctx the expiry check of m's attempt; end releases
 // its timer (the deliverer returned). noticed reports whether the
 // attempt made m's delay notice while it ran (noticecommit.go): a
-// message never tried becomes one the expiry cuts then, as its notice
+// taken-over copy never tried here becomes one the expiry cuts then, as its notice
 // gave a Will-Retry-Until (a notice is made only before the expiry).
 func (q *Manager) withExpiry(ctx context.Context, m *Message, noticed func() bool) (_ context.Context, end func()) {
 	if m.Arrived.IsZero() {

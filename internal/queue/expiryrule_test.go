@@ -10,13 +10,14 @@ import (
 	"umbra/internal/clock"
 )
 
-// Q-3 (rr25 sched24b F1): a message never tried here (Attempts 0, no
-// host's reply) that is past its expiry still gets its first attempt
-// (expiredNow, doc.go "A message never tried still gets its first
-// attempt") — also when its job has to wait for its destination's
-// window. answerWaitingDue failed it as expired without any attempt,
-// and at its delay notice sent a delay DSN with no attempt behind it.
-func TestNeverTriedWaitingPastExpiryGetsFirstAttempt(t *testing.T) {
+// Q-3 (rt32d F3; rr25 sched24b F1 before it): a message never tried
+// that waits for its destination's window gets its delay notice on time
+// and, at its expiry, fails without its job starting — one rule for
+// every message (expiryBinds): no job starts after the expiry, and a
+// waiting message's notice is not put off until its first attempt.
+// Before, a message never tried was not bound: no notice while it
+// waited, and past its expiry its first attempt opened a session.
+func TestNeverTriedWaitingGetsNoticeAndFailsAtExpiry(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
@@ -37,19 +38,18 @@ func TestNeverTriedWaitingPastExpiryGetsFirstAttempt(t *testing.T) {
 	if err := q.Submit(ctx, m1, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	// m2 reached this server already past the organisation's expiry
-	// (relayed late, or a copy taken over): never tried here.
 	m2 := msg(s, "a@example.org", "w@x.example")
-	m2.Arrived = t0.Add(-2 * time.Minute)
+	m2.Arrived = t0
 	if err := q.Submit(ctx, m2, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "m2 waiting behind m1", func() bool { return q.WaitingForWindow(m2.ID) })
+	clk.Advance(11 * time.Second) // m2's notice falls due
 	q.Kick()
-	time.Sleep(300 * time.Millisecond) // the loop's scan of the waiting jobs (answerWaitingDue)
-	if n := len(o.dsnsAbout("w@x.example", "delayed")) + len(o.dsnsAbout("w@x.example", "failed")); n != 0 {
-		t.Errorf("%d DSNs for never-tried m2 while it waited for its first attempt", n)
-	}
+	waitFor(t, "m2's delay notice while it waits", func() bool { return len(o.dsnsAbout("w@x.example", "delayed")) == 1 })
+	clk.Advance(time.Minute) // past the expiry
+	q.Kick()
+	waitFor(t, "m2's failure at its expiry", func() bool { return len(o.dsnsAbout("w@x.example", "failed")) == 1 })
 	release()
 	waitFor(t, "m2 settled", func() bool {
 		for _, m := range messages(t, s) {
@@ -59,8 +59,8 @@ func TestNeverTriedWaitingPastExpiryGetsFirstAttempt(t *testing.T) {
 		}
 		return true
 	})
-	if n := o.delivered("w@x.example"); n != 1 {
-		t.Errorf("never-tried m2 got %d attempts, want its first; failed DSNs: %d", n, len(o.dsnsAbout("w@x.example", "failed")))
+	if n := o.delivered("w@x.example"); n != 0 {
+		t.Errorf("never-tried m2 got %d attempts after its expiry, want none", n)
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 // makes the "delayed" DSN for the recipients it leaves pending — mail
 // it delivers gets none. An attempt whose job hangs (a tarpit, a next
 // hop that holds its replies for up to command_timeout a command, a
-// first attempt, which the expiry never cuts) used to hold the notice
-// until it ended: in a retry up to the expiry, in a first attempt for
-// the outbound timeouts.
+// taken-over copy's first attempt here, which the expiry does not cut:
+// expiryBinds) used to hold the notice until it ended: in a retry up
+// to the expiry, in such a first attempt for the outbound timeouts.
 //
 // Now an attempt one of whose jobs runs when the notice falls due gets
 // it noticeGrace later, if a job of it still runs then (a.jobs: started,

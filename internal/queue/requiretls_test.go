@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // The REQUIRETLS flag survives the record format, and a record written
@@ -34,16 +36,21 @@ func TestRequireTLSExpiryDSN(t *testing.T) {
 		}
 		return RelayedOK, "250 ok"
 	})
-	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", MessageExpiration: time.Nanosecond})
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", Clock: clk, MessageExpiration: time.Minute, RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx)
 	m := msg(s, "a@umbra.test", "b@dest.example")
 	m.RequireTLS, m.RetFull = true, true
+	m.Arrived = clk.Now()
 	if err := q.Submit(ctx, m, []byte("Subject: secret subject\r\n\r\nsecret body text\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	d.wait(t)
+	waitFor(t, "the deferral committed", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Ready })
+	clk.Advance(time.Minute) // its expiry: the retry is capped there and fails it
+	q.Kick()
 	d.wait(t) // the DSN
 	d.mu.Lock()
 	dsn := d.seen[1]

@@ -207,13 +207,13 @@ type Result struct {
 	Owned  func(domain string) bool
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// notBefore: the attempt's failure made its destination dead
+	// (jobDone): the message is due no earlier, so that the probe at
+	// the cool-down's end is another message waiting for it.
+	notBefore time.Time
 	// entered: the queue its job's plan counted it into from submission
 	// (noteEntered): where noteResults moves it from.
 	entered string
-	// lastErr and lastHop: of a deadWait result, the destination's last
-	// error (which Reply carries) and the host whose reply it was
-	// (deadWaitReply).
-	lastErr, lastHop string
 }
 
 // detail is what the tracking log says of r: its Note, else its Reply.
@@ -458,12 +458,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		age := now.Sub(m.OrgArrived()) // the organisation's, not this server's (rt21d M3)
 		// The expiry rule of the claim and of a waiting job (expiryBinds):
-		// a message never tried here — no counted attempt, no host's
-		// reply kept, no notice — is not failed by an attempt that only
-		// waited for slots or that the stop cut; its pending recipients
-		// get their first attempt, as a message of one such recipient
-		// does (rt31d F2: one whose other recipient was relayed while it
-		// waited failed at the stop, "last reply: " with none).
+		// a copy taken over and never tried here — no counted attempt,
+		// no host's reply kept, no notice — is not failed by an attempt
+		// that only waited for slots or that the stop cut; its pending
+		// recipients get their first attempt, as at a claim (rt31d F2).
+		// Every other message is bound (rt32d F3); its DSN says why in
+		// words when no host replied (notAttempted).
 		unbound := (interrupted || onlyThrottled) && !expiryBinds(m, false)
 		if age >= pol.MessageExpiration && !unbound {
 			for _, i := range pending {
@@ -491,6 +491,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				m.NextAttempt = now.Add(max(recheck, time.Second))
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
+				for _, r := range results {
+					if r.notBefore.After(m.NextAttempt) {
+						m.NextAttempt = r.notBefore // not its dead destination's probe (jobDone)
+					}
+				}
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
 				parked = true

@@ -139,25 +139,25 @@ func realReply(reply string) string {
 
 // deadWaitReply is the reply and next hop a recipient answered by a
 // dead destination (r, outcome deadWait) keeps: the dead mark, which its
-// scheduling reads (onlyThrottled, rescheduleHeld), carrying the last
-// real reply — the recipient's own from its last attempt (prevReply,
-// from host prevHop), else the one that made the destination dead — and
-// the host of that reply as next hop, so that a DSN made meanwhile
-// reports what the remote host said (Remote-MTA, Diagnostic-Code), as
-// any DSN does. The destination and its last error are the values
-// answerDead made r's reply of (r.NextHop, r.lastErr), not read back
-// out of that reply.
+// scheduling reads (onlyThrottled, rescheduleHeld), carrying the
+// recipient's own last real reply (prevReply, from host prevHop) and
+// that host as next hop, so that a DSN made meanwhile reports what the
+// remote host said to this message (Remote-MTA, Diagnostic-Code), as
+// any DSN does. A recipient no host has answered yet keeps the bare
+// mark, its destination as next hop: the error that made the
+// destination dead was another message's session (its greeting timed
+// out on another connection, another message's body went unanswered),
+// and written into this record it read as this message's last reply —
+// in a delay DSN, and in the expiry's "last reply: …" (rt32d F1, F4).
+// The destination's last error stays the destination's (Destinations,
+// `umbra queue destinations`, the log line that declared it dead). The
+// destination is the value answerDead made r's reply of (r.NextHop),
+// not read back out of that reply.
 func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	last := realReply(prevReply)
 	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
-		// No attempt of its own reached a host: the destination's.
-		last, prevHop = r.lastErr, r.lastHop
-		if isDeadReply(last) {
-			last = "" // the destination's last error is not known
-		}
-	}
-	if prevHop == "" {
-		prevHop = r.NextHop
+		// No attempt of its own reached a host: no reply to carry.
+		last, prevHop = "", r.NextHop
 	}
 	return deadReply(r.NextHop, last), prevHop
 }
@@ -409,6 +409,10 @@ type dest struct {
 	streak     int // failed attempts in a row
 	cohort     int // the window when the streak began: that many failures in a row make it dead
 	deadUntil  time.Time
+	// killer: the message whose failure made it dead (jobDone): its
+	// jobs answered by the dead mark are due a second after the
+	// cool-down's end, not with the probe (pump).
+	killer ID
 	// nextTry: when the mail a failed job of it left waiting is due
 	// again, the earliest still ahead (complete); the operator's "next
 	// try" of a failing destination (Destinations).
@@ -1160,8 +1164,8 @@ func (q *Manager) pump(ctx context.Context) {
 	s := q.sched
 	now := q.clk.Now()
 	var run, deadJobs []*job
-	var deadWhy, deadQueue, deadHop []string // read under s.mu: a reload's destFor rewrites them
-	var deadFor []time.Duration              // how long each dead job's destination stays dead
+	var deadQueue []string      // read under s.mu: a reload's destFor rewrites it
+	var deadFor []time.Duration // how long each dead job's destination stays dead
 	s.mu.Lock()
 	for progress := true; progress && len(s.ring) > 0; {
 		progress = false
@@ -1174,10 +1178,12 @@ func (q *Manager) pump(ctx context.Context) {
 			case q.stopping(ctx), d.dead(now):
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
-					deadWhy = append(deadWhy, d.lastErr)
-					deadHop = append(deadHop, d.lastHop)
 					deadQueue = append(deadQueue, d.queue)
-					deadFor = append(deadFor, d.deadUntil.Sub(now))
+					left := d.deadUntil.Sub(now)
+					if jb.a.m.ID == d.killer {
+						left += time.Second // not the probe (jobDone)
+					}
+					deadFor = append(deadFor, left)
 				}
 				d.waiting = nil
 			case d.busy < d.window:
@@ -1224,7 +1230,7 @@ func (q *Manager) pump(ctx context.Context) {
 		// goroutine (Submit → dispatch), whose sender waits for its 250.
 		// Each job holds its attempt's slot until then: bounded by the
 		// active set.
-		go q.answerDead(ctx, deadJobs, deadWhy, deadHop, deadQueue, deadFor)
+		go q.answerDead(ctx, deadJobs, deadQueue, deadFor)
 	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
@@ -1232,10 +1238,12 @@ func (q *Manager) pump(ctx context.Context) {
 }
 
 // answerDead defers the jobs of dead destinations without a connection
-// (deadWait: no attempt, due again when the cool-down ends); why, hop,
-// queue and left are each job's destination's last error, the host that
-// answered it, queue and time left dead, read under the scheduler's lock.
-func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue []string, left []time.Duration) {
+// (deadWait: no attempt, due again when the cool-down ends); queue and
+// left are each job's destination's queue and time left dead, read
+// under the scheduler's lock. The reply is the bare dead mark: the
+// destination's last error was another message's session, never this
+// one's reply (deadWaitReply).
+func (q *Manager) answerDead(ctx context.Context, jobs []*job, queue []string, left []time.Duration) {
 	next := 0 // the first job not reported (panics.go)
 	defer q.recoverAnswers(ctx, jobs, &next)
 	for k, jb := range jobs {
@@ -1246,11 +1254,10 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, why, hop, queue [
 			q.reportOrCrash(ctx, PanicDead, jb, nil, nil)
 			continue
 		}
-		reply := deadReply(jb.d.key, why[k])
+		reply := deadReply(jb.d.key, "")
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0),
-				lastErr: why[k], lastHop: hop[k]}
+			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0)}
 		}
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
@@ -1597,6 +1604,20 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				// then one probe.
 				d.deadUntil = now.Add(q.sched.cfg.DeadCoolDown)
 				d.window = 1
+				d.killer = jb.a.m.ID
+				// The message whose failure made it dead is not the
+				// probe at the cool-down's end: it is due a second
+				// after, behind the mail the cool-down held (due at
+				// its end), so the probe is another message when one
+				// waits — one message's failures do not decide, cool-
+				// down after cool-down, whether the others are tried
+				// (rt32d F2: the hung message was the probe again). Its
+				// jobs answered by the dead mark meanwhile (its retry
+				// capped at its delay notice) are due a second after
+				// the cool-down's end too (killer, pump).
+				for i := range res {
+					res[i].notBefore = d.deadUntil.Add(time.Second)
+				}
 				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
 			}
 		}
@@ -1631,7 +1652,8 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 // reached or broke the session — every result deferred with a
 // network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
 // DNS, routing) — and 0 for jobs the deliverer answered without trying
-// (held, shutdown) or whose every result is a TLS policy refusal (X.7.5:
+// (held, shutdown), for a message-specific failure (the whole message
+// was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
 // answered, the policy failed for that message, so a message that may go
 // without TLS still goes and the refused ones keep the policy reason as
@@ -1649,6 +1671,15 @@ func feedback(res []Result) int {
 			code := enhanced(r.Reply)
 			if expiredUnsent(r.Reply) {
 				continue // the message's expiry ended the transaction, not the host (expirycut.go)
+			}
+			if MayHaveArrived(r.Reply) {
+				// The next hop took the session, the envelope and the
+				// whole body, then dropped the connection or never
+				// answered the final dot: this message's failure, not
+				// evidence that the destination is dead for the others
+				// (rt32d F2; Postfix's qmgr throttles a site only on
+				// failures of the session itself).
+				continue
 			}
 			if strings.HasPrefix(code, "4.4.") {
 				tried = true
@@ -1933,15 +1964,23 @@ func (q *Manager) expiredNow(m *Message, noticed bool) bool {
 // expiryBinds: m's expiry ends its delivery here — the one rule of the
 // claim and a waiting job's start (expiredNow), the scan of waiting
 // jobs (waitDueOf) and the cut inside an attempt (withExpiry), so that
-// none of them starts or cuts what another lets go (rr25 F1, F5). A
-// message never tried gets its first attempt (its reply is what the
-// expiry DSN reports). Tried is a counted attempt, or a reply of a next
-// hop kept from one that counted none (an operator's retry, sched24:
-// answered): that reply is what the DSN reports. A message whose delay
-// notice went (here, or at the umbra server it came from) is bound
-// too, tried or not: the notice gave the sender a Will-Retry-Until,
-// after which no next hop gets it. A record without an arrival (written
-// by hand) has nothing due.
+// none of them starts or cuts what another lets go (rr25 F1, F5). It
+// binds every message with an arrival, tried or not: no job starts at
+// or after the expiry, and a message still waiting for its first
+// attempt (a free connection of its destination) gets its delay notice
+// on time and fails at its expiry as "not delivered: no host … had
+// replied by the expiry" (rt32d F3: messages that waited behind five
+// sessions hung at a greeting got no notice, and at their expiry
+// opened new sessions to the hung host, failing minutes later as
+// "expired after 9m0s" for 4m). The one exception is a copy taken over
+// from a primary and not tried here yet (every pending recipient's
+// reply the takeover's note, takenOverUntried): its expiry counts from
+// the first server's arrival, which may have passed while the primary
+// held it, so it gets its first attempt here (rr25 F1,
+// TestTakenOverCopyPastExpiryGetsItsFirstAttempt) — unless its delay
+// notice went (here, or at the umbra server it came from: it has a
+// Will-Retry-Until to keep). A record without an arrival (written by
+// hand) has nothing due.
 //
 // noticed: the notice went beside a running job of m's attempt
 // (noticecommit.go: a.noticed) — the record the attempt's claim read
@@ -1951,7 +1990,20 @@ func (q *Manager) expiredNow(m *Message, noticed bool) bool {
 // those judging a record read from the store (the claim) pass false
 // (sched26: the scan and the start each copied the rule apart).
 func expiryBinds(m *Message, noticed bool) bool {
-	return !m.Arrived.IsZero() && (m.Attempts > 0 || answered(m) || m.DelayNotified || noticed)
+	return !m.Arrived.IsZero() && (!takenOverUntried(m) || m.Attempts > 0 || answered(m) || m.DelayNotified || noticed)
+}
+
+// takenOverUntried: m is a copy taken over from a primary none of whose
+// pending recipients was tried here yet (each keeps the takeover's
+// note: takeoverRcpt).
+func takenOverUntried(m *Message) bool {
+	pending := m.Pending()
+	for _, i := range pending {
+		if !strings.HasPrefix(m.Rcpts[i].LastReply, takeoverPrefix) {
+			return false
+		}
+	}
+	return len(pending) > 0
 }
 
 // answered: a pending recipient of m keeps a host's reply from an

@@ -297,8 +297,12 @@ func takeoverRcpt(r *Recipient, reason string) {
 	r.Status, r.Queue, r.PrimaryAddr, r.PrimaryVia = Pending, "shadow:"+r.Primary, "", ""
 	// Umbra's own diagnostic: the primary's host no longer speaks for
 	// the recipient (a DSN names no Remote-MTA for it: dsnReporter).
-	r.NextHop, r.LastReply = "", "451 4.4.0 taken over from "+r.Primary+": "+reason
+	r.NextHop, r.LastReply = "", takeoverPrefix+r.Primary+": "+reason
 }
+
+// takeoverPrefix begins the note of a recipient taken over from a
+// primary (takeoverRcpt).
+const takeoverPrefix = "451 4.4.0 taken over from "
 
 // takeoverTx makes this server primary for every copy it shadows for
 // primary, in tx. A message in delivery here is not rewritten — the

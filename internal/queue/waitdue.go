@@ -18,9 +18,10 @@ import (
 //
 // Now the scheduler's loop looks, when the earliest such time among
 // the waiting messages comes (sched.waitDue), and answers their jobs —
-// of a message the expiry binds (expiryBinds: tried before, or its
-// delay notice gone; one never tried waits for its first attempt, as
-// at a claim) —
+// of a message the expiry binds (expiryBinds: every message but a copy
+// taken over and not tried here yet, which waits for its first attempt,
+// as at a claim; rt32d F3: mail never tried waited with no notice and
+// opened sessions after its expiry) —
 // without a connection, as a throttled destination does (outcome
 // throttled: no attempt counted, no retry step used, throttledReply:
 // the note carries the host's last reply, which the DSNs report):
@@ -51,10 +52,11 @@ const waitRescan = time.Minute
 
 // waitDueOf is when m's waiting jobs must be answered: its delay notice
 // while owed, else its expiry (dueBy); zero for a message the expiry
-// does not bind (expiryBinds: never tried and not notified, or a record
-// without an arrival) — its job waits for its first attempt, which
-// makes its notice when it ends (rr25 F1: a taken-over copy past its
-// expiry was failed with no attempt, or sent a notice with none).
+// does not bind (expiryBinds: a copy taken over and not tried here yet,
+// not notified, or a record without an arrival) — its job waits for its
+// first attempt, which makes its notice when it ends (rr25 F1: a
+// taken-over copy past its expiry was failed with no attempt, or sent a
+// notice with none).
 func (q *Manager) waitDueOf(m *Message, noticed bool) time.Time {
 	// noticed: its notice went beside a running job of the attempt
 	// (noticecommit.go): bound by the expiry it promised, no notice
