@@ -60,13 +60,18 @@
 //     (pickupKeyHolds), so the file, marked once the directory takes
 //     renames again, is found ended and removed, not given back.
 //     Such a file is removed at the end of its wait only while it is
-//     still the drop submitted: it is first moved aside by one rename
-//     that replaces nothing (.NAME.<id>.handed, a dot-name no scan
-//     reads) and told there by its content (removeHanded); a new drop
-//     renamed in at NAME.eml, before the move or after it, is never the
-//     one removed, and one moved aside is given back to the scan. A
-//     crash after the move leaves the .handed file, which the next start
-//     settles by its stored key (reattachHanded). Where the move fails (a
+//     still the drop submitted: it is told by its content through an
+//     open descriptor (before anything changes its times), then moved
+//     aside by one rename that replaces nothing (.NAME.<id>.handed, a
+//     dot-name no scan reads) and removed only if what was moved is that
+//     inode with that content still (removeHanded); a new drop renamed
+//     in at NAME.eml, before the move or after it, is never the one
+//     removed, and one moved aside is given back to the scan (a failed
+//     give-back said at ERROR). A crash after the move leaves the
+//     .handed file, which the next start settles by its stored key
+//     (reattachHanded; where the file system gives no birth time the
+//     move changed the change time that key holds: given back, twice,
+//     never lost), and KeyFileGone keeps the key while it lies there. Where the move fails (a
 //     read-only directory, no space) the file is read and removed by
 //     name, two steps.
 //     Only the directory a watcher uses says a file is gone (dirInUse:

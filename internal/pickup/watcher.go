@@ -756,41 +756,99 @@ func handedName(path string, id queue.ID) string {
 }
 
 // removeHanded removes the unmarked file path of message id, handed on,
-// when it is still the drop submitted (key). It is first moved aside by
-// one rename that replaces nothing, and told by its content there: a new
-// drop renamed in at path meanwhile — before the move or after it — is
-// never the file removed. One that was moved aside is given back to
-// path, or to NAME.restored-<id>.eml when path holds yet another; the
-// scan submits it. A crash after the move leaves the .handed file, which
-// the next start settles the same way (reattach). Where the move fails
-// (a read-only directory, no space, a file system without
-// RENAME_NOREPLACE) the file is read and removed by name, the check and
-// the removal two steps.
+// when it is still the drop submitted (key). The file is opened and told
+// by its content through that descriptor first — before anything changes
+// its times: where the file system gives no birth time the key holds the
+// change time, which a rename changes — and a new drop is left where it
+// is. The drop is then moved aside by one rename that replaces nothing
+// (.NAME.<id>.handed) and removed only if what was moved is that very
+// file (the same inode) with that content still (read again through the
+// descriptor): a new drop renamed in at path meanwhile, before the move
+// or after it, is never the file removed, and one moved aside is given
+// back to path, or to NAME.restored-<id>.eml when path holds yet
+// another; the scan submits it. A crash after the move leaves the
+// .handed file, which the next start settles (reattachHanded). Where the
+// move fails (a read-only directory, no space, a file system without
+// RENAME_NOREPLACE) the file is removed by name when it is still the
+// inode told, the check and the removal two steps.
 func (w *Watcher) removeHanded(path, key string, id queue.ID) {
+	f, err := queue.OpenRegular(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		w.keptHanded(path, id, err)
+		return
+	}
+	defer f.Close()
+	fi, sum, err := statAndSum(f)
+	if err != nil {
+		w.keptHanded(path, id, err)
+		return
+	}
+	if fileKey(path, fi, sum) != key {
+		w.keptHanded(path, id, nil) // another drop already
+		return
+	}
 	aside := handedName(path, id)
-	err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, aside, unix.RENAME_NOREPLACE)
+	err = unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, aside, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.ENOENT) {
 		return
 	}
 	if err != nil {
-		now, err := contentFileKey(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if err != nil || now != key {
-			w.keptHanded(path, id, err)
-			return
-		}
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-			w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
+		if now, lerr := os.Lstat(path); lerr == nil && os.SameFile(fi, now) {
+			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", path, "err", err)
+			}
+		} else if lerr == nil {
+			w.keptHanded(path, id, nil)
 		}
 		return
 	}
-	w.settleHanded(aside, path, key, id)
+	if moved, lerr := os.Lstat(aside); lerr == nil && os.SameFile(fi, moved) {
+		if _, again, err := statAndSum(f); err == nil && bytes.Equal(again, sum) {
+			if err := os.Remove(aside); err != nil && !os.IsNotExist(err) {
+				w.cfg.Log.Error("removing a handed-on pickup file failed", "file", aside, "err", err)
+			}
+			return
+		}
+	}
+	w.giveBackHanded(aside, path, id, nil)
 }
 
-// settleHanded removes the file moved aside to aside when it is the drop
-// of key (submitted as path), else gives it back to the scan.
+// globQuote is s with the characters filepath.Match treats specially
+// escaped.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// statAndSum is the file's stat and the SHA-256 of its content, read
+// from its start.
+func statAndSum(f *os.File) (os.FileInfo, []byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, nil, err
+	}
+	return fi, h.Sum(nil), nil
+}
+
+// settleHanded settles a file a crash left moved aside to aside
+// (reattachHanded): removed when it is the drop of key (submitted as
+// path), else given back to the scan.
 func (w *Watcher) settleHanded(aside, path, key string, id queue.ID) {
 	now, err := contentFileKeyAt(path, aside)
 	if err == nil && now == key {
@@ -799,16 +857,30 @@ func (w *Watcher) settleHanded(aside, path, key string, id queue.ID) {
 		}
 		return
 	}
+	w.giveBackHanded(aside, path, id, err)
+}
+
+// giveBackHanded gives the file moved aside to aside back to the scan:
+// at path, or at NAME.restored-<id>.eml when path holds another file. A
+// give-back that fails leaves it under the aside name, which no scan
+// reads: said at ERROR, settled at the next start.
+func (w *Watcher) giveBackHanded(aside, path string, id queue.ID, readErr error) {
 	to := path
-	if gerr := giveBack(aside, to); errors.Is(gerr, fs.ErrExist) {
+	gerr := giveBack(aside, to)
+	if errors.Is(gerr, fs.ErrExist) {
 		to = filepath.Join(filepath.Dir(path), strings.TrimSuffix(filepath.Base(path), ".eml")+".restored-"+id.String()+".eml")
 		gerr = giveBack(aside, to)
-	} else if gerr != nil {
-		w.cfg.Log.Error("a pickup file dropped under the name of one handed on could not be given back to the scan; it is left as it is",
+	}
+	var both *keptBothError
+	switch {
+	case errors.As(gerr, &both):
+		w.cfg.Log.Error("a pickup file given back to the scan keeps its aside name too; remove it, or its message goes twice", "file", aside, "given_back_as", to, "err", both.err)
+	case gerr != nil:
+		w.cfg.Log.Error("a pickup file dropped under the name of one handed on could not be given back to the scan; it stays under its aside name until the next start",
 			"file", aside, "err", gerr)
 		return
 	}
-	w.keptHanded(to, id, err)
+	w.keptHanded(to, id, readErr)
 }
 
 // keptHanded logs a file kept at the end of the wait for message id: not
@@ -896,6 +968,12 @@ func KeyFileGone(dir string) func(name, key string) bool {
 			return false
 		}
 		path := filepath.Join(dir, name)
+		// A file moved aside at the end of its wait (.NAME.<id>.handed) and
+		// not yet settled: its drop may be this key's (reattachHanded asks
+		// for it), so the key stays while one lies there.
+		if aside, _ := filepath.Glob(filepath.Join(globQuote(dir), "."+globQuote(strings.TrimSuffix(name, ".eml"))+".*"+handedSuffix)); len(aside) > 0 {
+			return false
+		}
 		fi, err := os.Lstat(path)
 		if err != nil {
 			return errors.Is(err, fs.ErrNotExist)

@@ -1208,7 +1208,8 @@
 // ManagerConfig.PickupFileGone, so a crash before the file's removal
 // and any downtime never send it twice, and never while the message's
 // submission key is kept because it names a lingering unmarked file,
-// pickupKeyHolds — that file, marked later, asks for this end): at a start
+// pickupKeyHolds, read by the look off the scheduling loop once per
+// hourly round — that file, marked later, asks for this end): at a start
 // a NAME.<id>.queued file goes only for such a noted end; a file whose
 // message this database neither holds nor noted is submitted again
 // (Manager.PickupFate).

@@ -105,10 +105,13 @@ func pickupEndsPruned(fileGone func(id ID, name string) bool) pickupPruned {
 		// marked, and asks for its message's fate — unknown, it would be
 		// given back and sent a second time.
 		held: pickupKeyHolds,
-		old: func(_ *Tx, k, v []byte, cutoff time.Time, held map[ID]bool) (pickupLook, bool) {
-			if len(k) == 8 && held[ID(beUint64(k))] {
-				return pickupLook{}, false
+		heldBy: func(l pickupLook) (ID, bool) {
+			if len(l.e.k) != 8 {
+				return 0, false
 			}
+			return ID(beUint64(l.e.k)), true
+		},
+		old: func(_ *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
 			if len(v) < 8 || int64(beUint64(v)) < nanos(cutoff) {
 				return pickupLook{e: pickupEnd{bytes.Clone(k), bytes.Clone(v)}}, true
 			}

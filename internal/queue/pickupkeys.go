@@ -41,7 +41,7 @@ func pickupKeysPruned(keyGone func(name, key string) bool) pickupPruned {
 	p := pickupPruned{
 		what:   "pickup submission keys",
 		bucket: bucketSubmitNames,
-		old: func(tx *Tx, k, v []byte, cutoff time.Time, _ map[ID]bool) (pickupLook, bool) {
+		old: func(tx *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool) {
 			kv := tx.tx.Bucket(bucketSubmitKey).Get(k)
 			if len(kv) != 16 || getTime(kv[8:]).Before(cutoff) {
 				// the key and its submitkeys value as read, the name it names

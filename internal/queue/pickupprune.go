@@ -44,12 +44,15 @@ type pickupPruned struct {
 	what   string // for the log: "pickup ends", "pickup submission keys"
 	bucket []byte // the bucket a round walks
 	// old says whether the record of key k (value v in bucket) was made
-	// before cutoff, and what a look is given for it; held is what
-	// held gave for this read (nil without it).
-	old func(tx *Tx, k, v []byte, cutoff time.Time, held map[ID]bool) (pickupLook, bool)
-	// held, when set, is read once per batch: the messages a record of
-	// another bucket still stands for, whose records here are kept.
-	held func(tx *Tx) map[ID]bool
+	// before cutoff, and what a look is given for it.
+	old func(tx *Tx, k, v []byte, cutoff time.Time) (pickupLook, bool)
+	// held, when set, is the messages a record of another bucket still
+	// stands for, whose records here are kept (heldBy says which message
+	// a look's record is of). Read by the look, off the scheduling loop,
+	// once per round: a set read earlier in the round only keeps more,
+	// since what it is read from only loses entries for old messages.
+	held   func(tx *Tx) map[ID]bool
+	heldBy func(l pickupLook) (ID, bool)
 	// gone looks at the pickup directory (off the scheduling loop):
 	// whether the record's file is surely gone. Nil: every record is
 	// kept (no way to look was configured).
@@ -66,9 +69,10 @@ type pickupPrune struct {
 	cutoff time.Time    // the round's: records made before it are old
 	rounds int          // looks the round has left
 	once   sync.Once
-	busy   atomic.Bool      // a look at the pickup directory runs
-	found  chan []pickupEnd // what the last look found gone
-	after  []byte           // the last key handed to a look (the scheduling loop's only)
+	busy   atomic.Bool                 // a look at the pickup directory runs
+	heldIn atomic.Pointer[map[ID]bool] // the round's held set, read by its first look (nil: not yet)
+	found  chan []pickupEnd            // what the last look found gone
+	after  []byte                      // the last key handed to a look (the scheduling loop's only)
 }
 
 // prunePickup starts a round of looks for pp's records made before
@@ -79,6 +83,7 @@ func (q *Manager) prunePickup(pp *pickupPrune, cutoff time.Time) {
 	}
 	pp.once.Do(func() { pp.found = make(chan []pickupEnd, 1) })
 	pp.cutoff, pp.rounds = cutoff, expiredRounds
+	pp.heldIn.Store(nil)
 	q.stepPickupPrune(pp)
 }
 
@@ -131,14 +136,10 @@ func (q *Manager) stepPickupPrune(pp *pickupPrune) {
 					k, v = c.Next()
 				}
 			}
-			var held map[ID]bool
-			if pp.of.held != nil {
-				held = pp.of.held(tx)
-			}
 			for scanned := 0; k != nil && scanned < expiredBatch; k, v = c.Next() {
 				scanned++
 				pp.after = bytes.Clone(k)
-				if l, ok := pp.of.old(tx, k, v, pp.cutoff, held); ok {
+				if l, ok := pp.of.old(tx, k, v, pp.cutoff); ok {
 					old = append(old, l)
 				}
 			}
@@ -162,8 +163,28 @@ func (q *Manager) stepPickupPrune(pp *pickupPrune) {
 				q.log.Error("looking for pickup files panicked; their "+pp.of.what+" are kept", "panic", r)
 			}
 		}()
+		var held map[ID]bool
+		if pp.of.held != nil {
+			if h := pp.heldIn.Load(); h != nil {
+				held = *h
+			} else {
+				_ = q.store.View(func(tx *Tx) error {
+					held = pp.of.held(tx)
+					return nil
+				})
+				if held == nil {
+					held = map[ID]bool{}
+				}
+				pp.heldIn.Store(&held)
+			}
+		}
 		var drop []pickupEnd
 		for _, l := range old {
+			if held != nil {
+				if id, ok := pp.of.heldBy(l); ok && held[id] {
+					continue
+				}
+			}
 			if gone(l) {
 				drop = append(drop, l.e)
 			}
