@@ -7,12 +7,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 	"umbra/internal/jsonsafe"
-	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -554,10 +552,7 @@ func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
 // names read apart; and a control character (tab, newline, ESC) as its
 // byte, \x09 (queue.QuoteShown, as message show names an id), so that a
 // name never forges a line or moves the cursor.
-func shown(name string) string {
-	q := queue.QuoteShown(name)
-	return q[1 : len(q)-1]
-}
+func shown(name string) string { return admin.Shown(name) }
 
 // shownError is an error of this command (not the daemon's answer, which
 // comes escaped already) whose text names files as given: its text is
@@ -571,36 +566,8 @@ type shownError struct {
 	names []string
 }
 
-func (e shownError) Error() string {
-	text := e.err.Error()
-	var names []string
-	for _, n := range e.names {
-		for ; n != "" && n != "." && n != "/" && strings.ContainsFunc(n, unicode.IsControl); n = filepath.Dir(n) {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return jsonsafe.TextBytes(text)
-	}
-	slices.SortFunc(names, func(a, b string) int { return len(b) - len(a) }) // the longest first
-	var b strings.Builder
-	for text != "" {
-		at, name := -1, ""
-		for _, n := range names {
-			if i := strings.Index(text, n); i >= 0 && (at < 0 || i < at) {
-				at, name = i, n
-			}
-		}
-		if at < 0 {
-			break
-		}
-		b.WriteString(jsonsafe.TextBytes(text[:at]))
-		b.WriteString(shown(name))
-		text = text[at+len(name):]
-	}
-	b.WriteString(jsonsafe.TextBytes(text))
-	return b.String()
-}
+func (e shownError) Error() string { return admin.ShownText(e.err.Error(), e.names...) }
+
 func (e shownError) Unwrap() error { return e.err }
 
 // shownErr is err with its text written by the rule (shownError), the
