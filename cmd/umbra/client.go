@@ -362,6 +362,6 @@ func socketIsDirectory(path string) error {
 	if len(socks) > 0 {
 		advice = "give the socket's own path: " + strings.Join(socks, " or ")
 	}
-	return &exitError{code: exitUsage, err: fmt.Errorf("the admin socket path %s is a directory, not a socket (from --socket, UMBRA_SOCKET or the configuration): %s",
-		path, advice)}
+	return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("the admin socket path %s is a directory, not a socket (from --socket, UMBRA_SOCKET or the configuration): %s",
+		path, advice), append(socks, path)...)}
 }

@@ -186,7 +186,7 @@ func daemonFile(st admin.Status, sock string) (*config.Config, error) {
 		cfg, err = config.Load(st.ConfigFile)
 	}
 	if err != nil {
-		return nil, &exitError{code: exitConfig, err: fmt.Errorf("the configuration of the daemon on %s: %w", sock, err)}
+		return nil, &exitError{code: exitConfig, err: fmt.Errorf("the configuration of the daemon on %s: %w", config.ShownPath(sock), err)}
 	}
 	cfg.Tracking.Enabled = st.TrackingPath != ""
 	if st.TrackingPath != "" {
@@ -317,7 +317,7 @@ func explainConfig(cmd *cobra.Command) (cfg *config.Config, daemon *admin.Client
 		default:
 			cfg, err := config.Parse([]byte(l.Config), l.File)
 			if err != nil {
-				return nil, nil, "", &exitError{code: exitConfig, err: fmt.Errorf("the configuration the daemon on %s runs: %w", sock, err)}
+				return nil, nil, "", &exitError{code: exitConfig, err: fmt.Errorf("the configuration the daemon on %s runs: %w", config.ShownPath(sock), err)}
 			}
 			cfg.TopologySource = []byte(l.Topology)
 			if l.Topology == "" {

@@ -7,12 +7,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 	"umbra/internal/jsonsafe"
-	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -139,11 +137,11 @@ func newDBCmd() *cobra.Command {
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
 			owner, _ := cmd.Flags().GetString("owner")
 			if err := checkRestoreOwner(owner); errors.As(err, new(errOwnerNotRoot)) {
-				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
+				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0], owner)}
 			} else if err != nil {
 				// No such user or group here: the argument names
 				// nothing, a usage error before the backup is read.
-				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
+				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0], owner)}
 			}
 			// Another server's backup is refused (without --force) by the
 			// restore, under its lock (ops27 3): nothing is read before it.
@@ -161,11 +159,8 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			rd, err := prepareRestoreDir(cfg.Server.DataDir, owner)
-			if errors.As(err, new(errOwnerNotRoot)) {
-				return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), args[0])}
-			}
 			if err != nil {
-				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, fmt.Errorf("restore: %w", err)), args[0])}
+				return restoreDirRefusal(err, cfg.Server.DataDir, args[0], owner)
 			}
 			refused := true
 			defer func() {
@@ -211,11 +206,13 @@ func newDBCmd() *cobra.Command {
 					return nil
 				}})
 			if errors.Is(err, errLost) {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("restore: %s holds %s that the backup %s lacks and "+
+				// lostLines shows its senders and recipients already:
+				// in the text form, not escaped a second time.
+				return &exitError{code: exitFailure, err: jsonsafe.Textf("restore: %s holds %s that the backup %s lacks and "+
 					"that no shadow server keeps a copy of: after the restore nothing would deliver them (they would stay in the "+
 					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
 					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
-					"them behind:\n%s", path, plural(len(lost), "message"), args[0], lostLines(lost)))}
+					"them behind:\n%s", shown(path), plural(len(lost), "message"), shown(args[0]), lostLines(lost))}
 			}
 			if errors.Is(err, queue.ErrInterrupted) {
 				return &exitError{code: exitInterrupted, err: shownErr(err, args[0])}
@@ -224,7 +221,7 @@ func newDBCmd() *cobra.Command {
 				refused = false // the database is replaced
 			}
 			if err != nil {
-				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err), args[0])}
+				return &exitError{code: exitFailure, err: shownErr(restorePermission(cfg.Server.DataDir, err), args[0], cfg.Server.DataDir)}
 			}
 			noteSchema(cmd, path, restoredSchema) // a backup of an older release: restored in its version
 			// Where the restore was done: the data directory as it was
@@ -489,6 +486,18 @@ func restorePermission(dir string, err error) error {
 	return err
 }
 
+// restoreDirRefusal is db restore's refusal of its data directory dir
+// (prepareRestoreDir's err) for the backup and --owner given: every
+// name the text holds — the data directory, the backup, the owner — on
+// one line (shownErr); exit 77 for an owner this user may not give
+// files to.
+func restoreDirRefusal(err error, dir, backup, owner string) error {
+	if errors.As(err, new(errOwnerNotRoot)) {
+		return &exitError{code: exitNoPerm, err: shownErr(fmt.Errorf("restore: %w", err), dir, backup, owner)}
+	}
+	return &exitError{code: exitFailure, err: shownErr(restorePermission(dir, fmt.Errorf("restore: %w", err)), dir, backup, owner)}
+}
+
 // lostLines lists what a restore leaves behind, one message a line: its
 // id, Message-ID, sender and the recipients still to deliver.
 func lostLines(lost []queue.NotInBackup) string {
@@ -554,53 +563,29 @@ func registerRetention(reg prometheus.Registerer, duplicateRecords func() int) {
 // names read apart; and a control character (tab, newline, ESC) as its
 // byte, \x09 (queue.QuoteShown, as message show names an id), so that a
 // name never forges a line or moves the cursor.
-func shown(name string) string {
-	q := queue.QuoteShown(name)
-	return q[1 : len(q)-1]
-}
+func shown(name string) string { return admin.Shown(name) }
 
 // shownError is an error of this command (not the daemon's answer, which
 // comes escaped already) whose text names files as given: its text is
 // written by the one rule (jsonsafe.TextBytes), which keeps the error's
 // own tabs and newlines, and each name given (and each directory above
 // it, which a missing directory's refusal names) by shown, its control
-// characters as bytes. It unwraps to the error, whose kind decides the
-// exit status.
+// characters as bytes; a part of it in the text form already (an error
+// it wraps by %w: the admin client's refusal, a jsonsafe.Textf error,
+// another shownError) is kept as it is (textOfBy). It unwraps to the
+// error, whose kind decides the exit status.
 type shownError struct {
 	err   error
 	names []string
 }
 
 func (e shownError) Error() string {
-	text := e.err.Error()
-	var names []string
-	for _, n := range e.names {
-		for ; n != "" && n != "." && n != "/" && strings.ContainsFunc(n, unicode.IsControl); n = filepath.Dir(n) {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return jsonsafe.TextBytes(text)
-	}
-	slices.SortFunc(names, func(a, b string) int { return len(b) - len(a) }) // the longest first
-	var b strings.Builder
-	for text != "" {
-		at, name := -1, ""
-		for _, n := range names {
-			if i := strings.Index(text, n); i >= 0 && (at < 0 || i < at) {
-				at, name = i, n
-			}
-		}
-		if at < 0 {
-			break
-		}
-		b.WriteString(jsonsafe.TextBytes(text[:at]))
-		b.WriteString(shown(name))
-		text = text[at+len(name):]
-	}
-	b.WriteString(jsonsafe.TextBytes(text))
-	return b.String()
+	// Part by part (textOfBy): a part in the text form already (the
+	// admin client's refusal, a jsonsafe.Textf error) is kept as it
+	// is, not escaped a second time.
+	return textOfBy(e.err, func(s string) string { return admin.ShownText(s, e.names...) })
 }
+
 func (e shownError) Unwrap() error { return e.err }
 
 // shownErr is err with its text written by the rule (shownError), the
@@ -661,7 +646,9 @@ func dirReplacedAfter(what, dataDir, now, path, kept string) (at, keptAt string,
 			kept = filepath.Join(now, filepath.Base(kept))
 		}
 	}
-	return at, kept, fmt.Errorf("the data directory %s was replaced while the %s ran (moved, and a link or another directory "+
+	// Its values are shown already: in the text form (jsonsafe.Textf),
+	// not escaped a second time.
+	return at, kept, jsonsafe.Textf("the data directory %s was replaced while the %s ran (moved, and a link or another directory "+
 		"put at its name): the %s was done in the directory as it held it, now at %s; %s now leads elsewhere, to a "+
 		"database the %s did not change, which umbra serve would open. Put the directory back at its name before "+
 		"starting umbra", shown(dataDir), what, what, shown(where), shown(dataDir), what)

@@ -50,7 +50,7 @@ func newDKIMCmd() *cobra.Command {
 				case err != nil:
 					why = err.Error()
 				}
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("dkim keygen --out %s: %s", out, why))}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("dkim keygen --out %s: %s", out, why), out)}
 			}
 			k, pemBytes, err := signing.GenerateKey(algorithm, bits)
 			if err != nil {
@@ -220,10 +220,10 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 		place = func(dir *os.File) error {
 			depth := func(d string) int { return queue.HeldDepth(dir, d) }
 			if err := cfg.WriteConflictHeld(path, depth); err != nil {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err), path)}
 			}
 			if err := lc.WriteConflictHeld(path, depth); err != nil {
-				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err), path)}
 			}
 			return nil
 		}
@@ -238,7 +238,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 		return nil, nil
 	}
 	if err := cfg.WriteConflict(path); err != nil {
-		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err))}
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w", what, err), path)}
 	}
 	// The daemon that answers writes where the configuration it loaded
 	// says (a file edited since without a reload, a section that applies
@@ -246,7 +246,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	lc = loadedConfig(cmd)
 	if lc != nil {
 		if err := lc.WriteConflict(path); err != nil {
-			return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err))}
+			return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %w (of the configuration the running daemon loaded)", what, err), path)}
 		}
 	}
 	return nil, nil

@@ -75,9 +75,18 @@
 //     an error that names a value in the text form is made by
 //     jsonsafe.Textf (or wraps one by %w), never by fmt.Errorf.
 //   - A path or name an operator sees (a file given, the topology, the
-//     admin socket) is on one line: shown (a control character as
-//     \xNN) in the CLI's own lines, config.ShownPath (quoted as Go
-//     does) inside a configuration's refusal.
+//     admin socket, the data directory, a holder's command line) is on
+//     one line: shown (a control character as \xNN) in the CLI's own
+//     lines, config.ShownPath (quoted as Go does) inside a
+//     configuration's refusal. The rule is applied where the value
+//     enters the text, never guessed at by errorText: a refusal made
+//     by fmt.Errorf that names one is made a shownError naming it
+//     (shownErr(err, names...), admin.ShownText), as are the admin
+//     client's own refusals (admin.Client: the socket, the database).
+//     A shownError keeps a part in the text form as it is (textOfBy),
+//     so it may wrap the admin client's refusal or another shownError;
+//     a value shown by hand (shown) goes into jsonsafe.Textf, never
+//     into fmt.Errorf, whose text would be escaped again.
 //   - Exit codes are stable for scripts: 0 done, 1 failure, 2 invalid
 //     configuration, 64 usage, and those of client.go for the daemon's
 //     answers.

@@ -32,19 +32,19 @@ func waitForHolder(ctx context.Context, log *slog.Logger, path string) func(pid 
 	logged := false
 	return func(pid int, command string) error {
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped while waiting for the transport database %s to be let go (pid %d)", path, pid)
+			return shownErr(fmt.Errorf("stopped while waiting for the transport database %s to be let go (pid %d)", path, pid), path)
 		}
 		if strings.Contains(" "+command+" ", " serve ") {
-			return fmt.Errorf("transport database %s is held by another umbra serve, pid %d (%s): it runs on this data "+
+			return shownErr(fmt.Errorf("transport database %s is held by another umbra serve, pid %d (%s): it runs on this data "+
 				"directory, or is stopping and has not exited yet; two daemons cannot share a database: stop it "+
-				"(or wait until it has exited) and start this one again", path, pid, command)
+				"(or wait until it has exited) and start this one again", path, pid, command), path, command)
 		}
 		if pid == 0 {
-			return fmt.Errorf("transport database %s is held by a process the system does not name here (a unit with "+
+			return shownErr(fmt.Errorf("transport database %s is held by a process the system does not name here (a unit with "+
 				"ProcSubset=pid hides /proc/locks, or it runs in another pid namespace; it is no db command of this "+
 				"release, which names itself): if it is another umbra serve, "+
 				"two daemons cannot share a database — stop it; if it is a db restore or compact, start umbra again "+
-				"when it has ended (the units' Restart=on-failure does, every 5 s)", path)
+				"when it has ended (the units' Restart=on-failure does, every 5 s)", path), path)
 		}
 		if !logged {
 			logged = true

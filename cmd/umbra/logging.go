@@ -103,15 +103,21 @@ func errorText(err error) string {
 // \xNN); an error that wraps others (%w, errors.Join) whose texts it
 // holds in order, its own text around them by plainText and each of
 // theirs by textOf; any other error's text by plainText.
-func textOf(err error) string {
+func textOf(err error) string { return textOfBy(err, plainText) }
+
+// textOfBy is textOf with plain the rule for the text of an error that
+// is not in the text form (shownError's: admin.ShownText with the names
+// it was given), so that a part in the text form already is kept as it
+// is there too.
+func textOfBy(err error, plain func(string) string) string {
 	if inTextForm(err) {
 		return err.Error()
 	}
 	switch e := err.(type) {
 	case *fs.PathError:
-		return plainText(e.Op) + " " + shown(e.Path) + ": " + textOf(e.Err)
+		return plain(e.Op) + " " + shown(e.Path) + ": " + textOfBy(e.Err, plain)
 	case *os.LinkError:
-		return plainText(e.Op) + " " + shown(e.Old) + " " + shown(e.New) + ": " + textOf(e.Err)
+		return plain(e.Op) + " " + shown(e.Old) + " " + shown(e.New) + ": " + textOfBy(e.Err, plain)
 	}
 	s := err.Error()
 	var inner []error
@@ -132,13 +138,13 @@ func textOf(err error) string {
 		t := e.Error()
 		i := strings.Index(rest, t)
 		if t == "" || i < 0 {
-			return plainText(s) // not its text: escaped as a whole
+			return plain(s) // not its text: escaped as a whole
 		}
-		b.WriteString(plainText(rest[:i]))
-		b.WriteString(textOf(e))
+		b.WriteString(plain(rest[:i]))
+		b.WriteString(textOfBy(e, plain))
 		rest = rest[i+len(t):]
 	}
-	b.WriteString(plainText(rest))
+	b.WriteString(plain(rest))
 	return b.String()
 }
 

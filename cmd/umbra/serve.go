@@ -228,7 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return err
 	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-		return reachError("data directory", cfg.Server.DataDir, err) // pathreach.go
+		return shownErr(reachError("data directory", cfg.Server.DataDir, err), cfg.Server.DataDir) // pathreach.go
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -321,7 +321,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// Its directory is made as data_dir is (config check refused a
 		// file or a dead link on the way).
 		if err := os.MkdirAll(filepath.Dir(cfg.Tracking.Path), 0o750); err != nil {
-			return fmt.Errorf("tracking log: %w", reachError("directory", filepath.Dir(cfg.Tracking.Path), err))
+			return fmt.Errorf("tracking log: %w", shownErr(reachError("directory", filepath.Dir(cfg.Tracking.Path), err), cfg.Tracking.Path))
 		}
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
 		if err != nil {
@@ -516,7 +516,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		ConfigFile: absPath(cfg.File), TrackingPath: trackingPathOf(cfg), TrackingMaxFiles: cfg.Tracking.MaxFiles}, log.With("component", "admin"))
 	if err != nil {
 		if blocked := blockedError("directory", filepath.Dir(cfg.Server.AdminSocket), err); blocked != nil {
-			return fmt.Errorf("admin socket: %w", blocked) // a parent it cannot pass through (pathreach.go)
+			return fmt.Errorf("admin socket: %w", shownErr(blocked, cfg.Server.AdminSocket)) // a parent it cannot pass through (pathreach.go)
 		}
 		return err
 	}
@@ -722,13 +722,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	// is made first.
 	if dir := cfg.Pickup.Directory; dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return reachError("pickup directory", dir, err)
+			return shownErr(reachError("pickup directory", dir, err), dir)
 		}
 		// One server's: another sharing it would take this one's
 		// .queued files for files to submit again (pickup.Lock).
 		release, err := pickup.Lock(dir)
 		if err != nil {
-			return fmt.Errorf("pickup directory %s: %w", dir, err)
+			return shownErr(fmt.Errorf("pickup directory %s: %w", dir, err), dir) // its name on one line (db.go shown)
 		}
 		defer release()
 	}

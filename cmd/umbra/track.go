@@ -79,8 +79,8 @@ and from what time the events shown start.`,
 					if cfg.File != "" {
 						used = cfg.File
 					}
-					return &exitError{code: exitNotFound, err: fmt.Errorf("no message tracking log at %s (tracking.path of %s); "+
-						"name the daemon with --socket or UMBRA_SOCKET, or its configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used)}
+					return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("no message tracking log at %s (tracking.path of %s); "+
+						"name the daemon with --socket or UMBRA_SOCKET, or its configuration with --config or UMBRA_CONFIG", cfg.Tracking.Path, used), cfg.Tracking.Path, used)}
 				}
 			}
 			limit := q.Limit
@@ -117,8 +117,8 @@ and from what time the events shown start.`,
 				}
 				switch {
 				case len(partial.Skipped) == 1 && partial.Skipped[0].Dir:
-					err = &exitError{code: exitSkipped, err: fmt.Errorf("the tracking log's directory %s cannot be searched (named above): no events could be read",
-						partial.Skipped[0].Name)}
+					err = &exitError{code: exitSkipped, err: shownErr(fmt.Errorf("the tracking log's directory %s cannot be searched (named above): no events could be read",
+						partial.Skipped[0].Name), partial.Skipped[0].Name)}
 				case len(partial.Skipped) > 0 && partial.Read == 0:
 					// No other file to have answered (rt29c F9).
 					err = &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking log file(s) skipped (named above) and no other could be read: no events could be read",

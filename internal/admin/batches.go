@@ -424,7 +424,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	})
 	if errors.Is(err, errSelectionStopped) {
 		s.auditAs(r, audit, nil, name, "refused: "+err.Error())
-		fail(w, http.StatusGone, err.Error())
+		failErr(w, http.StatusGone, err)
 		return
 	}
 	if err != nil {

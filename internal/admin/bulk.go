@@ -175,7 +175,7 @@ func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, m
 		failShown(w, http.StatusNotFound, ue.Error())
 		return false
 	case err != nil:
-		fail(w, http.StatusInternalServerError, err.Error())
+		failErr(w, http.StatusInternalServerError, err)
 		return false
 	}
 	return true
@@ -653,7 +653,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	f, err := filterOf(v)
 	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+		failErr(w, http.StatusBadRequest, err)
 		return
 	}
 	given := v.Get("given") == "true"
@@ -712,10 +712,10 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, errGivenGone), errors.Is(err, errSelectionStopped):
-		fail(w, http.StatusGone, err.Error())
+		failErr(w, http.StatusGone, err)
 		return
 	case errors.Is(err, errBadGiven):
-		fail(w, http.StatusBadRequest, err.Error())
+		failErr(w, http.StatusBadRequest, err)
 		return
 	case err != nil:
 		reply(w, nil, err)

@@ -78,9 +78,9 @@ func (c *Client) startingErr() error {
 		if err := c.socketGoneErr(0, ""); err != nil {
 			return err
 		}
-		return unknownHolderError(fmt.Sprintf("umbra does not answer on the admin socket %s, and whether it holds its transport database %s "+
+		return c.shown(unknownHolderError(fmt.Sprintf("umbra does not answer on the admin socket %s, and whether it holds its transport database %s "+
 			"is not known to this user: it may not open it, and the kernel lists no lock on it — as for umbra stopped, but also for umbra "+
-			"running in another pid namespace (a container, a unit with private pids); ask as the database's owner or root", c.path, c.database))
+			"running in another pid namespace (a container, a unit with private pids); ask as the database's owner or root", c.path, c.database)))
 	}
 	if !held {
 		return nil
@@ -97,14 +97,14 @@ func (c *Client) startingErr() error {
 	}
 	switch {
 	case strings.Contains(" "+cmdline+" ", " serve "):
-		return fmt.Errorf("%w: pid %d (%s) holds its transport database %s and its admin socket %s answers once it is ready; "+
-			"try again in a moment", ErrStarting, pid, cmdline, c.database, c.path)
+		return c.shown(fmt.Errorf("%w: pid %d (%s) holds its transport database %s and its admin socket %s answers once it is ready; "+
+			"try again in a moment", ErrStarting, pid, cmdline, c.database, c.path), cmdline)
 	case pid != 0:
-		return startingError(fmt.Sprintf("umbra does not answer on the admin socket %s, and pid %d (%s) holds its transport database %s "+
-			"(a db command, or umbra starting): try again once it is done", c.path, pid, cmdline, c.database))
+		return c.shown(startingError(fmt.Sprintf("umbra does not answer on the admin socket %s, and pid %d (%s) holds its transport database %s "+
+			"(a db command, or umbra starting): try again once it is done", c.path, pid, cmdline, c.database)), cmdline)
 	}
-	return startingError(fmt.Sprintf("umbra does not answer on the admin socket %s yet, and another process holds its transport database %s "+
-		"(umbra starting, or a db command): try again in a moment", c.path, c.database))
+	return c.shown(startingError(fmt.Sprintf("umbra does not answer on the admin socket %s yet, and another process holds its transport database %s "+
+		"(umbra starting, or a db command): try again in a moment", c.path, c.database)))
 }
 
 // unknownHolderError is ErrUnavailable in words of its own: no answer
@@ -199,17 +199,17 @@ func (c *Client) apiError(resp *http.Response, method, path string) error {
 	pid, daemon := c.daemonAnswers()
 	switch {
 	case daemon && unknown:
-		ae.bare = fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
-			"this command, which lacks that request (upgrade and restart it, or use the command of its release)", c.path, pid, resp.Status, method, path)
+		ae.bare = ShownText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
+			"this command, which lacks that request (upgrade and restart it, or use the command of its release)", c.path, pid, resp.Status, method, path), c.path)
 	case daemon:
-		ae.bare = fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
-			"command?)", c.path, pid, resp.Status, method, path)
+		ae.bare = ShownText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
+			"command?)", c.path, pid, resp.Status, method, path), c.path)
 	case unknown:
-		ae.bare = fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
-			"this command, which lacks that request, or another program's socket", c.path, resp.Status, method, path)
+		ae.bare = ShownText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
+			"this command, which lacks that request, or another program's socket", c.path, resp.Status, method, path), c.path)
 	default:
-		ae.bare = fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
-			"daemon of an older release)", c.path, resp.Status, method, path)
+		ae.bare = ShownText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
+			"daemon of an older release)", c.path, resp.Status, method, path), c.path)
 	}
 	return ae
 }

@@ -72,7 +72,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		n, err = s.db.Backup(dw, size)
 	}
 	if err != nil && !started {
-		fail(w, http.StatusInternalServerError, err.Error())
+		failErr(w, http.StatusInternalServerError, err)
 	}
 	// The daemon knows what it handed to the socket, not what the client
 	// kept: a complete copy is "sent", never "ok".

@@ -47,6 +47,20 @@
 //     at the daemon's next start, or by a retry with the same
 //     request_id), 500 anything else (for a redelivery request that
 //     could not be stored: nothing was done).
+//   - An error's text is escaped once, by its type (failErr): a refusal
+//     in the text form already (jsonsafe.TextError made by
+//     jsonsafe.Textf — a redirect target, a filter's value — and
+//     queue.UnknownNameError) is answered as it is (failShown), any
+//     other by the answers' rule (fail, writeJSON): escaped again, a
+//     value's \x0a would read \\x0a, the text of its escape.
+//   - The client's own refusals (no answer on the socket, starting,
+//     stopping, its socket gone or elsewhere, permission, an answer
+//     without umbra's text) are in the text form (Client.shown,
+//     ShownText, shown.go): the socket, the transport database, the
+//     configuration files and a holder's command line each on one line
+//     (a control character as \xNN), the rest by jsonsafe.TextBytes —
+//     made so where the text is made, so the CLI writes them as they
+//     are.
 //   - Once the daemon's stop began (SetStopping, at the drain after
 //     SIGTERM) every answer carries the header X-Umbra-Stopping: no
 //     delivery attempt starts before the next start, so the CLI says

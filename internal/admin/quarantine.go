@@ -93,7 +93,7 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 		s.audit(r, "quarantine "+action, m, queue.QueueQuarantine, err)
 		if errors.Is(err, queue.ErrNotQuarantined) {
 			// As quarantine show: no such quarantined message (exit 3).
-			fail(w, http.StatusNotFound, err.Error())
+			failErr(w, http.StatusNotFound, err)
 			return
 		}
 		if errors.Is(err, queue.ErrAlreadyReleased) {

@@ -130,10 +130,10 @@ func (c *Client) elsewhereErr(pid int, cmdline string) error {
 	if runPid != pid || sock == "" || samePath(sock, c.path) || !answers(sock) {
 		return nil
 	}
-	return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
+	return c.shown(&SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
 		"file names %s since its start or last reload, which it has not reloaded. SIGHUP moves the socket there: kill -HUP %d (under "+
 		"systemd, systemctl reload of its unit); or reach it now with --socket %s", ErrSocketElsewhere, c.path, pid, cmdline, c.database,
-		sock, c.path, pid, sock)}
+		sock, c.path, pid, sock)}, sock, cmdline)
 }
 
 // SetConfigFile names the configuration file the command read the
@@ -162,10 +162,10 @@ func (c *Client) startedWithErr() error {
 		if sock != "" {
 			reach = "reach it now with --socket " + sock
 		}
-		return &SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
+		return c.shown(&SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s), started with the configuration file %s, does not use the data_dir that file "+
 			"names now (its transport database there, %s, is held by none): the file was edited since its start, and a change of "+
 			"server.data_dir applies at a restart — restore the file's data_dir, or restart umbra to move to the new one; %s",
-			ErrSocketElsewhere, c.path, p.pid, p.cmdline, c.configFile, c.database, reach)}
+			ErrSocketElsewhere, c.path, p.pid, p.cmdline, c.configFile, c.database, reach)}, sock, p.cmdline)
 	}
 	return nil
 }
@@ -317,8 +317,8 @@ func (c *Client) OtherServeErr() error {
 	} else {
 		socket = ""
 	}
-	return &SocketElsewhereError{Socket: socket, Other: true, msg: fmt.Sprintf("%v %s, which %s names: umbra runs (%s); this command used the default configuration: %s",
-		ErrSocketElsewhere, c.path, c.defaultConfig, strings.Join(runs, "; "), give)}
+	return c.shown(&SocketElsewhereError{Socket: socket, Other: true, msg: fmt.Sprintf("%v %s, which %s names: umbra runs (%s); this command used the default configuration: %s",
+		ErrSocketElsewhere, c.path, c.defaultConfig, strings.Join(runs, "; "), give)}, append(runs, socket, first.config)...)
 }
 
 // trustedRunner: process pid runs as root, as this user, or as the owner

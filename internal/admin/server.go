@@ -838,7 +838,7 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 			if err := checkRedirectTarget(to); err != nil {
-				fail(w, http.StatusBadRequest, err.Error()) // stored, it would defer every message it takes
+				failErr(w, http.StatusBadRequest, err) // stored, it would defer every message it takes
 				return
 			}
 		}
@@ -855,7 +855,7 @@ func (s *Server) routes() http.Handler {
 			// A queue nothing is delivered from is refused with what acts
 			// on its messages, whether or not one is there now.
 			if err := queue.CheckQueueAction(name, r.PathValue("action")); err != nil {
-				fail(w, http.StatusUnprocessableEntity, err.Error()) // it would say done and change nothing
+				failErr(w, http.StatusUnprocessableEntity, err) // it would say done and change nothing
 				return
 			}
 			if held {
@@ -1079,7 +1079,7 @@ func (s *Server) routes() http.Handler {
 			if errors.As(err, &ue) {
 				failShown(w, http.StatusNotFound, err.Error())
 			} else {
-				fail(w, http.StatusInternalServerError, err.Error())
+				failErr(w, http.StatusInternalServerError, err)
 			}
 			return
 		}
@@ -1102,13 +1102,13 @@ func (s *Server) routes() http.Handler {
 		if errors.Is(err, dumpster.ErrRequestConflict) || errors.Is(err, queue.ErrDamagedRequest) {
 			// A damaged request's id is refused as a conflicting one:
 			// a new request id is the way on (the message says so).
-			fail(w, http.StatusConflict, err.Error())
+			failErr(w, http.StatusConflict, err)
 			return
 		}
 		if errors.Is(err, dumpster.ErrUnfinished) {
 			// Stored and begun: finished at the next start, or by the
 			// same request made again (the message says so).
-			fail(w, http.StatusServiceUnavailable, err.Error())
+			failErr(w, http.StatusServiceUnavailable, err)
 			return
 		}
 		var out Redelivery
@@ -1157,7 +1157,7 @@ func (s *Server) routes() http.Handler {
 		}
 		removed, err := s.dump.Remove(r.Context(), sel, dry)
 		if errors.Is(err, dumpster.ErrEmptySelection) {
-			fail(w, http.StatusBadRequest, err.Error())
+			failErr(w, http.StatusBadRequest, err)
 			return
 		}
 		out := DumpsterRemoval{Removed: removed, DryRun: dry}
@@ -1268,7 +1268,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		f, err := filterOf(r.URL.Query())
 		if err != nil {
-			fail(w, http.StatusBadRequest, err.Error())
+			failErr(w, http.StatusBadRequest, err)
 			return
 		}
 		if msg := listLimitError(r.URL.Query().Get("limit")); msg != "" {
@@ -1363,7 +1363,7 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if errors.Is(err, errUnknownAction) {
-			fail(w, http.StatusNotFound, err.Error())
+			failErr(w, http.StatusNotFound, err)
 			return
 		}
 		reply(w, res, messageNotHere(id, err))
@@ -1428,14 +1428,14 @@ func parseID(w http.ResponseWriter, r *http.Request) (queue.ID, bool) {
 func reply(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, queue.ErrNotFound):
-		fail(w, http.StatusNotFound, err.Error())
+		failErr(w, http.StatusNotFound, err)
 	case errors.Is(err, queue.ErrBusy):
-		fail(w, http.StatusConflict, err.Error())
+		failErr(w, http.StatusConflict, err)
 	case errors.Is(err, queue.ErrShadowCopy), errors.Is(err, queue.ErrQueueSuspended), errors.Is(err, queue.ErrNotApplicable),
 		errors.Is(err, queue.ErrSoundCopyElsewhere):
-		fail(w, http.StatusUnprocessableEntity, err.Error()) // the action does not apply: not a server error
+		failErr(w, http.StatusUnprocessableEntity, err) // the action does not apply: not a server error
 	case err != nil:
-		fail(w, http.StatusInternalServerError, err.Error())
+		failErr(w, http.StatusInternalServerError, err)
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		writeJSON(w, v)
@@ -1451,6 +1451,21 @@ func failShown(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	w.Write(append(jsonsafe.Escape(b), '\n'))
+}
+
+// failErr is the refusal err, its text escaped once by its type: an
+// error in the text form already (jsonsafe.TextError made by
+// jsonsafe.Textf — a redirect target, a filter's value —, a
+// queue.UnknownNameError) as it is (failShown), any other by the
+// answers' rule (fail). Escaped again, a value's \x0a read \\x0a: the
+// text of its escape, not the byte.
+func failErr(w http.ResponseWriter, code int, err error) {
+	switch err.(type) {
+	case *jsonsafe.TextError, *queue.UnknownNameError:
+		failShown(w, code, err.Error())
+	default:
+		fail(w, code, err.Error())
+	}
 }
 
 func fail(w http.ResponseWriter, code int, msg string) {

@@ -56,9 +56,9 @@ func (c *Client) socketGoneErr(pid int, cmdline string) error {
 		if pid != 0 && c.database != "" {
 			held = fmt.Sprintf("; pid %d holds its transport database %s", pid, c.database)
 		}
-		return fmt.Errorf("%w: a process listens on a socket made as %s, whose file was removed or replaced since, so no command "+
+		return c.shown(fmt.Errorf("%w: a process listens on a socket made as %s, whose file was removed or replaced since, so no command "+
 			"reaches it there (%s)%s. %sSIGHUP to the umbra daemon makes the socket again (kill -HUP PID; under systemd, systemctl reload "+
-			"of its unit); a restart does too", ErrSocketGone, c.path, fileNow(c.path), held, removeFirst(c.path))
+			"of its unit); a restart does too", ErrSocketGone, c.path, fileNow(c.path), held, removeFirst(c.path)))
 	}
 	if owner != pid {
 		pid, cmdline = owner, cmdlineOf(owner)
@@ -71,9 +71,9 @@ func (c *Client) socketGoneErr(pid int, cmdline string) error {
 	if c.database != "" {
 		held = " holds its transport database " + c.database + " and"
 	}
-	return fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was removed or replaced since, so no command "+
+	return c.shown(fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was removed or replaced since, so no command "+
 		"reaches it there (%s). %sSIGHUP makes the socket again: kill -HUP %d (under systemd, systemctl reload of its unit); a restart does too",
-		ErrSocketGone, what, held, c.path, fileNow(c.path), removeFirst(c.path), pid)
+		ErrSocketGone, what, held, c.path, fileNow(c.path), removeFirst(c.path), pid), cmdline)
 }
 
 // removeFirst is what must be done before SIGHUP can make the socket
@@ -143,10 +143,10 @@ func (c *Client) replacedErr() error {
 			by += " (" + cl + ")"
 		}
 	}
-	return fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was "+
+	return c.shown(fmt.Errorf("%w: %s%s listens on the admin socket it made as %s, whose file was "+
 		"replaced since by %s, which answers there instead. Remove that file (SIGHUP leaves a socket another process listens on alone), "+
 		"then SIGHUP makes the socket again: kill -HUP %d (under systemd, systemctl reload of its unit); a restart does too",
-		ErrSocketGone, what, held, c.path, by, pid)
+		ErrSocketGone, what, held, c.path, by, pid), cmdline, by)
 }
 
 // peerAt is the pid of the process that listens on the socket at path

@@ -123,11 +123,11 @@ func (c *Client) startingMarkErr() error {
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	line, _ := bufio.NewReader(conn).ReadString('\n')
 	if strings.TrimSpace(line) == "stopping" {
-		return fmt.Errorf("%w: pid %d (%s) has ended its drain and closed its admin socket %s; it exits in a moment "+
-			"(start it again once it is gone)", ErrStopping, pid, cmdline, c.path)
+		return c.shown(fmt.Errorf("%w: pid %d (%s) has ended its drain and closed its admin socket %s; it exits in a moment "+
+			"(start it again once it is gone)", ErrStopping, pid, cmdline, c.path), cmdline)
 	}
-	return fmt.Errorf("%w: pid %d (%s) is reading and checking its configuration, before it opens its transport database; "+
-		"its admin socket %s answers once it is ready; try again in a moment", ErrStarting, pid, cmdline, c.path)
+	return c.shown(fmt.Errorf("%w: pid %d (%s) is reading and checking its configuration, before it opens its transport database; "+
+		"its admin socket %s answers once it is ready; try again in a moment", ErrStarting, pid, cmdline, c.path), cmdline)
 }
 
 // databaseHeld says whether a process holds the transport database

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"umbra/internal/jsonsafe"
 	"umbra/internal/queue"
 )
 
@@ -30,9 +31,9 @@ var ErrPermission = errors.New("permission denied on the admin socket")
 // its owner, group and mode (or those of the directory that refuses the
 // way to it), the user this process runs as, and what to do.
 func (c *Client) permissionErr(err error) error {
-	return fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
+	return c.shown(fmt.Errorf("%w %s%s: this command runs as %s, which may not use it; whether umbra runs is not known. "+
 		"Run the command as the socket's owner, a member of its group, or root (sudo umbra …): %v",
-		ErrPermission, c.path, socketOwner(c.path), queue.UserName(os.Geteuid()), err)
+		ErrPermission, c.path, socketOwner(c.path), queue.UserName(os.Geteuid()), err))
 }
 
 // socketOwner is " (owned by USER:GROUP, mode M)" of the socket at path,
@@ -70,8 +71,8 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		// connection was refused, so nothing of the request was sent:
 		// not outcome, which is for a request that may have reached
 		// the daemon (rr-sockadm25 F4).
-		return fmt.Errorf("the admin socket %s took no connection for %s: as many wait there as it holds (umbra busy, or stopped "+
-			"with SIGSTOP?); nothing was sent: try again: %v", c.path, what, err)
+		return c.shown(fmt.Errorf("the admin socket %s took no connection for %s: as many wait there as it holds (umbra busy, or stopped "+
+			"with SIGSTOP?); nothing was sent: try again: %v", c.path, what, err))
 	}
 	if errors.As(err, &op) && op.Op == "dial" {
 		mark := c.startingMarkErr() // startmark.go
@@ -93,7 +94,7 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		if oerr := c.OtherServeErr(); oerr != nil {
 			return oerr // the default configuration's socket; a serve started with -c runs elsewhere (rt27c F4)
 		}
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return c.shown(fmt.Errorf("%w: %v", ErrUnavailable, err))
 	}
 	// The file at the path is another process's socket, the daemon
 	// listening on the one it made (rt24c F6): what dropped the
@@ -104,26 +105,28 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("umbra did not finish %s within %s (it accepted the connection: busy, or stopped with SIGSTOP?)%s: %v",
-			what, c.http.Timeout, outcome, err)
+		return c.shown(fmt.Errorf("umbra did not finish %s within %s (it accepted the connection: busy, or stopped with SIGSTOP?)%s: %v",
+			what, c.http.Timeout, outcome, err))
 	}
 	if c.path != "" {
 		if c.answers() {
-			return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
-				what, outcome, err)
+			return c.shown(fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
+				what, outcome, err))
 		}
 		// No answer because the socket's file is gone while the daemon
 		// still listens on the socket it made: it runs (not "stopped").
 		// A killed daemon's file is still there: not asked then.
 		if fi, lerr := os.Lstat(c.path); lerr != nil || fi.Mode()&os.ModeSocket == 0 {
 			if gerr := c.socketGoneErr(0, ""); gerr != nil {
-				return fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v; %w",
-					what, outcome, err, gerr)
+				// gerr is in the text form already: joined to this
+				// refusal's own, not escaped a second time.
+				return jsonsafe.Textf("%w; %w", c.shown(fmt.Errorf("umbra closed the connection during %s; it is still running, its log says why%s: %v",
+					what, outcome, err)), gerr)
 			}
 		}
 	}
-	return fmt.Errorf("%w during %s (it was running when that began; see its log, and start it again)%s: %v",
-		ErrStopped, what, outcome, err)
+	return c.shown(fmt.Errorf("%w during %s (it was running when that began; see its log, and start it again)%s: %v",
+		ErrStopped, what, outcome, err))
 }
 
 // requestErr is transportErr for a request of do: a read that got no

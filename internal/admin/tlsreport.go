@@ -66,7 +66,7 @@ func (s *Server) tlsReportRoutes(mux *http.ServeMux) {
 		n, err := rep.SendDay(r.Context(), d)
 		s.audit(r, "tls report send "+d, nil, "", err)
 		if err != nil && n == 0 {
-			fail(w, http.StatusBadRequest, err.Error())
+			failErr(w, http.StatusBadRequest, err)
 			return
 		}
 		reply(w, map[string]any{"date": d, "queued": n}, err)
