@@ -21,6 +21,7 @@ type copyPrimary struct {
 	clk   *clock.Fake
 	dsnGo atomic.Bool
 	allGo atomic.Bool // every recipient relayed at once
+	bGo   atomic.Bool // b@ relayed (the DSN still waits for dsnGo)
 	// dsnTooBig: a DSN to s@ that returns the whole message is refused
 	// as too big for the way back (refitDSN makes it again, headers only).
 	dsnTooBig atomic.Bool
@@ -40,7 +41,7 @@ func newCopyPrimaryWith(t *testing.T, clk *clock.Fake, cfg ManagerConfig) *copyP
 			switch a := m.Rcpts[i].Addr; {
 			case a == "s@example.org" && p.dsnTooBig.Load() && strings.Contains(string(b), "Content-Type: message/rfc822"):
 				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, NextHop: "mx.example.org", Reply: "552 5.3.4 message too big for the way back"})
-			case a == "a@c.example" || a == "s@example.org" && p.dsnGo.Load() || p.allGo.Load():
+			case a == "a@c.example" || a == "s@example.org" && p.dsnGo.Load() || p.allGo.Load() || a == "b@c.example" && p.bGo.Load():
 				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, NextHop: "mx.c.example", Reply: "250 ok"})
 			case a == "f@c.example":
 				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, NextHop: "mx.c.example", Reply: "550 5.1.1 no such user"})

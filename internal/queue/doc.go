@@ -704,11 +704,22 @@
 // message that had a copy (or was marked held here only) is marked so
 // in the commit that makes it: a success or delay DSN beside the failure
 // DSN that carries the discard, and any DSN made while other recipients
-// were still pending (the discard follows the last recipient, after
-// which nothing else covers it; so a failure DSN made by an earlier
-// attempt, or by a job's own commit (jobcommit.go), while other
-// recipients were still pending is marked and copied, not covered by
-// the shadow copy). An operator's removal with
+// were still pending. A failure DSN made so — by an earlier attempt, or
+// by a job's own commit (jobcommit.go) — is covered by the shadow copy
+// while those recipients are pending, and when the commit that makes the
+// message done finds it still here (its dsnreported entry,
+// reportedcopy.go) it makes that DSN carry the discard instead of
+// writing it, in the same transaction: the DSN names the copy, its
+// dsnreported entry and its mark go, and its end writes the discard
+// (earlydsn.go; a DSN in delivery then has its attempt's commit keep the
+// copy its stored record names, or write the discard). A kill -9 before
+// that commit repeats the attempt with the DSN as it was; after it, the
+// copy covers the DSN until it has left, and a returning server's DSN
+// is dropped by the taken-done notes as any carrying DSN is. Not when
+// the DSN may have a copy of its own (pushed, or a push in flight):
+// then the discard is written at once, as before, and a push that
+// confirms after the DSN came to carry the discard is discarded
+// (ShadowRecopiedOrg). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //

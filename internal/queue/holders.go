@@ -958,6 +958,18 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 		if err != nil {
 			return err
 		}
+		if tx.tx.Bucket(bucketSingle).Get(id.Key()) == nil && m.ShadowServer != "" && m.ShadowID != "" && needsCopyMarked(m) &&
+			!(sameServer(m.ShadowServer, to) && m.ShadowID == m.OrgID) {
+			// Its mark went while the push was in flight and its
+			// record names a copy now — a failure DSN that carries its
+			// original's discard (earlydsn.go): the copy pushed is not
+			// needed, and naming it would drop the discard it carries.
+			if err := tx.dropPushing(id); err != nil {
+				return err
+			}
+			_, err := tx.addDiscardFor(id, m.OrgID, to, m.OrgID, now)
+			return err
+		}
 		if m.State == Active {
 			// The attempt's commit writes the record (one writer per
 			// message): the mark keeps the server that stores the copy

@@ -363,7 +363,9 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		// The DSNs, in the commit that makes their recipients done: on
 		// this disk alone until the re-make pass copies them
 		// (enteredsingle.go) — other recipients are still pending, so
-		// no discard carries them (doc.go, "DSNs and shadow copies").
+		// no discard carries them now; the failure DSN comes to carry
+		// it if still here when the last recipient finishes
+		// (earlydsn.go; doc.go, "DSNs and shadow copies").
 		single := pm.ShadowServer != "" && pm.ShadowID != "" || tx.markedSingle(pm.ID)
 		for i, dm := range dsns {
 			if err := tx.PutNew(dm, dsnBodies[i]); err != nil {

@@ -609,6 +609,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	tookOver := false    // a takeover while in delivery (each run of the commit's function says anew)
 	settledDone := false // the commit's early discards settled the last pending recipient
 	dsnOwesDiscard := false
+	var earlyCarrier ID     // the failure DSN made earlier that carries the discard instead (earlydsn.go)
+	carriedTo := ""         // this DSN, made to carry its original's discard while in delivery, wrote it (earlydsn.go)
 	var reportedTo []string // the servers a DSN's departure owes a partial discard, or this commit a delay note (reportedcopy.go, delaynote.go)
 	// The DSNs of a message that had a shadow copy, or was marked held
 	// here only, are marked held by this server only in the commit that
@@ -666,7 +668,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if noteFirst {
 			delayedNow = nil
 		}
-		dsnOwesDiscard = false
+		dsnOwesDiscard, earlyCarrier, carriedTo = false, 0, ""
 		singleDSNs = len(dsns) > 0 && (m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID))
 		partial = nil
 		for _, db := range dbs {
@@ -812,6 +814,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				return err
 			}
 			reportedTo = servers
+			// A failure DSN made to carry its original's discard while
+			// it was in delivery (earlydsn.go): it owes it now.
+			if cs, cid := tx.carriedInDelivery(m); cs != "" {
+				if _, err := tx.addDiscardFor(m.ID, m.OrgID, cs, cid, now); err != nil {
+					return err
+				}
+				carriedTo = cs
+			}
 			if keep {
 				if err = tx.settleSingleMark(m, now); err == nil {
 					err = tx.Put(m)
@@ -835,11 +845,21 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if discard && tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
 				discard = false
 			}
+			// A failure DSN made before this commit, while other
+			// recipients were pending (a job's own commit, an earlier
+			// attempt), still here: it carries the discard as this
+			// commit's would (earlydsn.go).
 			if discard && failDSN >= 0 {
 				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
 				dsnOwesDiscard = true
 			} else if discard {
-				if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
+				id, ok, err := tx.earlyDSNCarries(m)
+				if err != nil {
+					return err
+				}
+				if ok {
+					earlyCarrier, dsnOwesDiscard = id, true
+				} else if err := tx.AddDiscard(m.ShadowServer, m.ShadowID, now); err != nil {
 					return err
 				}
 			}
@@ -852,7 +872,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					m.DelayNotified = true
 				}
 			}
-			if err := tx.Put(m); err != nil {
+			w := m
+			if cs, cid := tx.carriedInDelivery(m); cs != "" {
+				// A failure DSN made to carry its original's discard
+				// while it was in delivery (earlydsn.go): kept.
+				c := *m
+				c.ShadowServer, c.ShadowID = cs, cid
+				w = &c
+			}
+			if err := tx.Put(w); err != nil {
 				return err
 			}
 		}
@@ -944,6 +972,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
+		if carriedTo != "" {
+			q.ev.Event("discard", m, nil, "discard notification for "+carriedTo+" prepared: carried by this DSN")
+			q.dsig.signal(carriedTo)
+		}
 		for _, server := range reportedTo {
 			what := "partial discard notification for " + server + " prepared: the recipients this DSN reports"
 			if !m.OwnDSN() {
@@ -966,7 +998,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		}
 		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, made, madeKinds, failed,
-			done, discard, dsnOwesDiscard, madeFail, partial)
+			done, discard, dsnOwesDiscard, madeFail, earlyCarrier, partial)
 	}
 	err := update(commit)
 	refusal.answer(m, err == nil)
@@ -1010,7 +1042,7 @@ func (q *Manager) newDSN(m *Message, body Body, kind Notify, rcpts []int, now ti
 // resultsCommitted is what finish does once an attempt's results are
 // committed: by its own commit, or by a retry of it (pendingresults.go).
 func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, foundRepeat bool, dupDB map[int]string,
-	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, partial []string) {
+	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, earlyCarrier ID, partial []string) {
 	ev.emit(q)
 	for _, f := range afters {
 		f()
@@ -1048,7 +1080,9 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 			q.ev.Event("bounce-lost", m, rc, rc.LastReply)
 		}
 	}
-	if discard && dsnOwesDiscard {
+	if discard && dsnOwesDiscard && earlyCarrier != 0 {
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+earlyCarrier.String()+", made earlier")
+	} else if discard && dsnOwesDiscard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())
 	} else if discard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
