@@ -200,7 +200,13 @@ func (s *session) dropAuthOffAddress() bool {
 		return false
 	}
 	at := s.atAddress(set, set.byName[s.c.cfg.Name])
-	if at != nil && (at == s.authJudge() || s.authsAt(at)) {
+	if at != nil && at == s.authJudge() {
+		return false
+	}
+	if at != nil && s.authsAt(at) {
+		// It stands at at: at judges it from now on (revocation), so
+		// that a later reload removing the account there revokes it.
+		s.authBy = at.cfg.Name
 		return false
 	}
 	why := "the receive connector that takes the session's address now would not authenticate its account"

@@ -50,7 +50,13 @@ func (s *session) rcptRightsLost() *gosmtp.SMTPError {
 	if len(lost) > 1 {
 		msg += fmt.Sprintf(" and %d more", len(lost)-1)
 	}
-	msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+	if s.revokedWhy == revokedByDirectory {
+		// No reload: the account directory revoked the account while the
+		// body came.
+		msg += " no longer permitted: the account directory revoked the account this session authenticated as; nothing was queued, send the message again"
+	} else {
+		msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+	}
 	reply := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: msg}
 	s.srv.refusals.log(s.log, "message rejected", "recipient_right_lost", reply, s.ip, "rcpt", lost[0], "lost", len(lost), "authenticated", s.user != "")
 	return reply
