@@ -15,6 +15,8 @@ func TestNamesAStartOrSweepRemoves(t *testing.T) {
 		"queue.db.restore-compact":   true,
 		"queue.db.restore-suffix":    true,
 		"spool.restore":              true,
+		"peerwait":                   true,
+		"peerwait.slots":             false,
 		"queue.db":                   false,
 		"queue.db.replaced-1":        false,
 	} {
