@@ -11,7 +11,9 @@
 // a start removes in the data directory, also one that is no file of a
 // db command: data_dir/peerwait, an older release's marker directory
 // (queue: readOldMarkers), is refused with all in it (Dir), and its
-// removal logged as every other leftover's.
+// removal logged as every other leftover's. Swept judges a name at every
+// ".partial-" in it, as the sweep of backups to a file whose own name
+// holds the infix matches at a later one.
 //
 // It is a leaf: it imports no umbra package, so config (which imports
 // none but leaves) and queue may both use it.

@@ -103,8 +103,18 @@ func Swept(base string) string {
 	if strings.HasPrefix(base, ExportPrefix) && strings.HasSuffix(base, ExportSuffix) && pidThenDash(strings.TrimPrefix(base, ExportPrefix)) {
 		return "it is the name of a partial copy of message export -o, and the next export into its directory removes it"
 	}
-	if i := strings.Index(base, PartialInfix); i > 1 && pidThenDash(base[i+len(PartialInfix):]) {
-		return "it is the name of a partial copy of db backup, and the next backup to " + base[1:i] + " removes it"
+	// Every occurrence: the sweep of backups to FILE matches "." FILE
+	// PartialInfix, and FILE may hold the infix itself (a.partial-x), so
+	// the one that counts may be any of them.
+	for i := 1; i < len(base); i++ {
+		j := strings.Index(base[i:], PartialInfix)
+		if j < 0 {
+			break
+		}
+		i += j
+		if i > 1 && pidThenDash(base[i+len(PartialInfix):]) {
+			return "it is the name of a partial copy of db backup, and the next backup to " + base[1:i] + " removes it"
+		}
 	}
 	return ""
 }
