@@ -174,9 +174,6 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 	c.SetDatabase(daemonDatabase(cmd, path))
 	c.SetConfigFile(socketConfigFile(cmd))
 	c.SetDefaultConfig(defaultUsed(cmd))
-	if err := checkDaemonRunsNamed(cmd, c, path); err != nil {
-		return nil, err
-	}
 	if t := os.Getenv("UMBRA_ADMIN_TIMEOUT"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
@@ -190,6 +187,12 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 			return nil, &exitError{code: exitUsage, err: fmt.Errorf("UMBRA_ADMIN_BATCH_TIME must be a duration like 1s or 500ms: %q", t)}
 		}
 		c.SetBatchTime(d)
+	}
+	// Only now is the daemon asked which file it runs: with the
+	// operator's timeout, and after a bad environment was refused
+	// without contacting it.
+	if err := checkDaemonRunsNamed(cmd, c, path); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

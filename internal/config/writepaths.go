@@ -65,6 +65,7 @@ var leftoverWhat = map[leftover.Kind]string{
 	leftover.Restore:     "a file of db compact or db restore",
 	leftover.AsideSuffix: "a file of db compact or db restore",
 	leftover.Staging:     "the directory db restore stages spool files in",
+	leftover.PeerWait:    "the peer-wait marker directory of an older release",
 }
 
 // names reports whether the place p is the file name: its own name, or

@@ -7,7 +7,13 @@
 // operator gives (config.WriteConflict: db backup, message export, dkim
 // keygen) both read this list, so the two cannot drift: db backup to
 // data/.queue.db.snapshot-777 wrote a sound backup, and the next start
-// removed it silently as its own snapshot (rt32c F1).
+// removed it silently as its own snapshot (rt32c F1). So is every name
+// a start removes in the data directory, also one that is no file of a
+// db command: data_dir/peerwait, an older release's marker directory
+// (queue: readOldMarkers), is refused with all in it (Dir), and its
+// removal logged as every other leftover's. Swept judges a name at every
+// ".partial-" in it, as the sweep of backups to a file whose own name
+// holds the infix matches at a later one.
 //
 // It is a leaf: it imports no umbra package, so config (which imports
 // none but leaves) and queue may both use it.

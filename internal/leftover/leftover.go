@@ -10,6 +10,9 @@ import (
 const (
 	SpoolDir      = "spool"
 	StagingSuffix = ".restore"
+	// PeerWaitDir is the marker directory of an older release
+	// (queue: peerwait.go), removed by every start with all in it.
+	PeerWaitDir = "peerwait"
 )
 
 // Kind tells which step leaves a name and when a start removes it.
@@ -21,6 +24,7 @@ const (
 	Restore                 // db restore's copy and its compaction, removed by every start
 	Staging                 // db restore's staging spool: installed by the start that finishes its restore, else removed
 	AsideSuffix             // the suffix a restore chose: kept while the restored database is not started, else removed
+	PeerWait                // an older release's peer-wait markers (directory), removed by every start with all in it
 )
 
 // Name is one name beside the database that a start removes.
@@ -51,6 +55,7 @@ func Beside(db string) []Name {
 		{Base: base + ".restore-compact", Kind: Restore, Why: whyRestore},
 		{Base: base + ".restore-suffix", Kind: AsideSuffix, Why: whyRestore},
 		{Base: SpoolDir + StagingSuffix, Dir: true, Kind: Staging, Why: "db restore stages spool files in this directory, and the next start removes it (or installs it as the spool, finishing that restore)"},
+		{Base: PeerWaitDir, Dir: true, Kind: PeerWait, Why: "an older release kept peer-wait markers in this directory, and every start reads them and removes it with all in it (a file at this name too)"},
 	}
 }
 
@@ -98,8 +103,18 @@ func Swept(base string) string {
 	if strings.HasPrefix(base, ExportPrefix) && strings.HasSuffix(base, ExportSuffix) && pidThenDash(strings.TrimPrefix(base, ExportPrefix)) {
 		return "it is the name of a partial copy of message export -o, and the next export into its directory removes it"
 	}
-	if i := strings.Index(base, PartialInfix); i > 1 && pidThenDash(base[i+len(PartialInfix):]) {
-		return "it is the name of a partial copy of db backup, and the next backup to " + base[1:i] + " removes it"
+	// Every occurrence: the sweep of backups to FILE matches "." FILE
+	// PartialInfix, and FILE may hold the infix itself (a.partial-x), so
+	// the one that counts may be any of them.
+	for i := 1; i < len(base); i++ {
+		j := strings.Index(base[i:], PartialInfix)
+		if j < 0 {
+			break
+		}
+		i += j
+		if i > 1 && pidThenDash(base[i+len(PartialInfix):]) {
+			return "it is the name of a partial copy of db backup, and the next backup to " + base[1:i] + " removes it"
+		}
 	}
 	return ""
 }

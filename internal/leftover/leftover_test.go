@@ -15,6 +15,8 @@ func TestNamesAStartOrSweepRemoves(t *testing.T) {
 		"queue.db.restore-compact":   true,
 		"queue.db.restore-suffix":    true,
 		"spool.restore":              true,
+		"peerwait":                   true,
+		"peerwait.slots":             false,
 		"queue.db":                   false,
 		"queue.db.replaced-1":        false,
 	} {
@@ -23,15 +25,17 @@ func TestNamesAStartOrSweepRemoves(t *testing.T) {
 		}
 	}
 	for base, want := range map[string]bool{
-		".b.db.partial-L12-abc":  true,
-		".b.db.partial-12-abc":   true,
-		".b.db.partial-abc":      false, // an older release's: kept by the sweep
-		".umbra-export-L3-x.eml": true,
-		".umbra-export-3-x.eml":  true,
-		".umbra-export-L3-x.txt": false,
-		"b.db.partial-L12-abc":   false,
-		".partial-L1-x":          false,
-		"backup-2026-12-05.db":   false,
+		".b.db.partial-L12-abc":     true,
+		".b.db.partial-12-abc":      true,
+		".b.db.partial-abc":         false, // an older release's: kept by the sweep
+		".umbra-export-L3-x.eml":    true,
+		".umbra-export-3-x.eml":     true,
+		".umbra-export-L3-x.txt":    false,
+		"b.db.partial-L12-abc":      false,
+		".partial-L1-x":             false,
+		".a.partial-x.partial-L1-y": true, // a partial copy of a backup to a.partial-x
+		".a.partial-x.partial-y":    false,
+		"backup-2026-12-05.db":      false,
 	} {
 		if got := Swept(base) != ""; got != want {
 			t.Errorf("Swept(%q) = %v, want %v", base, got, want)

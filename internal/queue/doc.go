@@ -1534,7 +1534,10 @@
 //     and the run the database recorded at the last Recover, read whole
 //     within its bound with every slot sound; otherwise every Active
 //     message counts, as does every one after a write to the file failed
-//     (the file is emptied and removed). So a message is at worst parked
+//     (the file is emptied and removed). The marker directory of an
+//     older release, <data_dir>/peerwait, is read then and removed with
+//     all in it (a file at that name too), logged as a leftover; the name
+//     is on the one list (leftover.Beside) no command writes to. So a message is at worst parked
 //     too early, never a poisonous one looping. A message that counted
 //     a crash is a suspect: suspects' attempts run one at a time, each
 //     holding the suspects' turn from its first job's start to its end

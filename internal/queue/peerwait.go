@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"umbra/internal/leftover"
 )
 
 // Which crashes count against a message (the poison heuristic).
@@ -113,7 +115,9 @@ func peerWaitMaxSlots(maxActive int) int { return max(4*maxActive, 1<<12) }
 
 // peerWaitDirName is the directory of one marker file per attempt that
 // releases before the slot file used; Recover still reads and removes it.
-const peerWaitDirName = "peerwait"
+// It is on the one list of names a start removes (leftover.Beside), so
+// no command writes there, and the start logs its removal.
+const peerWaitDirName = leftover.PeerWaitDir
 
 // peerWaitKey carries a job's attempt to the deliverer (AwaitingPeer).
 type peerWaitKey struct{}
@@ -597,19 +601,19 @@ func readOldSlots(b []byte, out map[ID]bool) {
 // file per attempt, "1" while it waited on a peer), at most limit of
 // them, into out, and removes it. A symlink or anything else that is not
 // a directory in its place is removed, never followed; a marker that is
-// not a regular file is not opened.
-func readOldMarkers(dir string, limit int, out map[ID]bool) {
+// not a regular file is not opened. It reports whether it removed
+// something, for the start to log (leftover.PeerWait).
+func readOldMarkers(dir string, limit int, out map[ID]bool) bool {
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return
+		return false
 	}
 	if !fi.IsDir() {
-		os.Remove(dir)
-		return
+		return os.Remove(dir) == nil
 	}
 	d, err := openDirNoFollow(dir)
 	if err != nil {
-		return
+		return false
 	}
 	seen := 0
 	for seen < limit {
@@ -633,7 +637,7 @@ func readOldMarkers(dir string, limit int, out map[ID]bool) {
 		}
 	}
 	d.Close()
-	os.RemoveAll(dir) // unlinks what is inside, follows no symlink
+	return os.RemoveAll(dir) == nil // unlinks what is inside, follows no symlink
 }
 
 // openDirNoFollow opens a directory, not a symlink to one.
@@ -832,7 +836,16 @@ func (s *Store) takePeerWaits(maxSlots int, log *slog.Logger) peerWaitRead {
 		if r.trusted {
 			old = nil // removed, not needed
 		}
-		readOldMarkers(dir, maxSlots, old)
+		if readOldMarkers(dir, maxSlots, old) && log != nil {
+			// In the words of every other leftover a start removes
+			// (cmd/umbra serve: Leftovers), logged here because the
+			// markers are read by the recovery, after those are logged.
+			why := ""
+			if n, ok := leftover.Of(filepath.Join(filepath.Dir(dir), "queue.db"), peerWaitDirName); ok {
+				why = n.Why
+			}
+			log.Warn("removed a leftover beside the transport database (the database itself was not replaced)", "path", dir, "why", why)
+		}
 	}
 	s.peerWaits(log) // opened now, afresh: this run's slots
 	return r
