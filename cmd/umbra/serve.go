@@ -242,7 +242,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
 		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
 	if err != nil {
-		return err
+		return shownErr(err, cfg.Server.DataDir) // data_dir on one line; HeldBy's shownError kept as it is (textOfBy)
 	}
 	defer store.Close()
 	if err := dirsReady(cfg, true); err != nil { // inside the data directory

@@ -407,7 +407,7 @@ func readGivenIDs(w http.ResponseWriter, r *http.Request) ([]queue.ID, error) {
 		}
 		id, err := queue.ParseID(line)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errBadGiven, err)
+			return nil, jsonsafe.Textf("%w: %w", errBadGiven, err) // ParseID's refusal is in the text form: answered once (failErr)
 		}
 		ids = append(ids, id)
 	}
