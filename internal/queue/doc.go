@@ -441,7 +441,13 @@
 // (takenOverUntried): its expiry counts from the first server's
 // receipt, which may have passed while the primary held it, so it gets
 // its first attempt here (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
-// also when its job waits for a slot — tried meaning an attempt
+// also when its job waits for a slot, and when its destination is dead
+// or throttles it: those answers made no connection, so the dead mark
+// and the throttle's note carry the takeover's note, with no next hop
+// (deadWaitReply, throttledReply; takenOverUntried reads it through
+// realReply), and the copy stays untried here at that answer's commit
+// and at the next claim
+// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt) — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
 // one that counted none (answered). Such a copy whose delay notice
 // went is bound as any (it has a Will-Retry-Until to keep):

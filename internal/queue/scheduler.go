@@ -153,8 +153,17 @@ func realReply(reply string) string {
 // `umbra queue destinations`, the log line that declared it dead). The
 // destination is the value answerDead made r's reply of (r.NextHop),
 // not read back out of that reply.
+//
+// A copy taken over from a primary and not tried here yet keeps the
+// takeover's note inside the mark, with no next hop (umbra's own note,
+// no host's): the dead mark made no connection, so the copy is still
+// untried here (takenOverUntried) and keeps its first attempt past its
+// expiry, at this answer's commit and at the next claim.
 func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	last := realReply(prevReply)
+	if strings.HasPrefix(last, takeoverPrefix) {
+		return deadReply(r.NextHop, last), ""
+	}
 	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
 		// No attempt of its own reached a host: no reply to carry.
 		last, prevHop = "", r.NextHop
@@ -325,8 +334,11 @@ const throttleLastText = "; last reply: "
 // dead destination's mark does (deadWaitReply; rr25 F3: a retry waiting
 // for a window lost its host's reply, and past its expiry was tried
 // again).
+//
+// A copy taken over and untried here keeps the takeover's note the same
+// way (takenOverUntried): the throttle made no connection.
 func throttledReply(rc Recipient) string {
-	if hostReplied(rc) {
+	if hostReplied(rc) || strings.HasPrefix(realReply(rc.LastReply), takeoverPrefix) {
 		return throttleReply + throttleLastText + realReply(rc.LastReply)
 	}
 	return throttleReply
@@ -1995,11 +2007,13 @@ func expiryBinds(m *Message, noticed bool) bool {
 
 // takenOverUntried: m is a copy taken over from a primary none of whose
 // pending recipients was tried here yet (each keeps the takeover's
-// note: takeoverRcpt).
+// note: takeoverRcpt — bare, or carried by an answer that made no
+// connection: a dead destination's mark, deadWaitReply, or a throttle's,
+// throttledReply).
 func takenOverUntried(m *Message) bool {
 	pending := m.Pending()
 	for _, i := range pending {
-		if !strings.HasPrefix(m.Rcpts[i].LastReply, takeoverPrefix) {
+		if !strings.HasPrefix(realReply(m.Rcpts[i].LastReply), takeoverPrefix) {
 			return false
 		}
 	}
