@@ -222,7 +222,14 @@
 // the cool-down's end), failing (failures in a row and no success
 // since, with the earliest retry a failed job of it left: in memory,
 // set when that attempt's results are committed), active, idle — never
-// idle while it fails (sched24).
+// idle while it fails (sched24). Failures in a row count the session's
+// failures (the streak) and the messages' failures after their final
+// dot (MayHaveArrived: dest.msgFails), the last of either its last
+// error: a failure after the dot changes neither window, streak nor
+// death, but a next hop that hangs or drops after every final dot is
+// shown failing, with that error, until its next success — never idle
+// with all its mail deferred
+// (TestHungAfterDotDestinationShownFailing).
 // Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or

@@ -419,8 +419,16 @@ type dest struct {
 	busy       int  // jobs running
 	waiting    []*job
 	streak     int // failed attempts in a row
-	cohort     int // the window when the streak began: that many failures in a row make it dead
-	deadUntil  time.Time
+	// msgFails: jobs in a row, since its last success, whose message
+	// went whole and got no readable answer to its end (arrivedFailure:
+	// feedback 0). They leave the window, the streak and death as they
+	// are — each is that message's failure — but the operator sees the
+	// destination failing with the last of them as its last error
+	// (Destinations, umbra_scheduler_destinations): a next hop that hangs
+	// after every final dot is not shown idle.
+	msgFails  int
+	cohort    int // the window when the streak began: that many failures in a row make it dead
+	deadUntil time.Time
 	// killer: the message whose failure made it dead (jobDone): its
 	// jobs answered by the dead mark are due a second after the
 	// cool-down's end, not with the probe (pump).
@@ -619,7 +627,7 @@ type attempt struct {
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
-	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
+	failedOn  []*dest // the destinations its jobs failed on (feedback −1, or a message's failure after its dot: arrivedFailure): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 	// entered: the queue each recipient of a first attempt entered from
@@ -956,7 +964,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 		// share (d.held: due again when it drains), listed in its queue
 		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak + d.msgFails, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -965,7 +973,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 			di.State = "suspended"
 		case d.dead(now):
 			di.State, di.DeadUntil = "dead", d.deadUntil
-		case d.streak > 0:
+		case d.failing():
 			di.State = "failing"
 			if d.nextTry.After(now) {
 				di.NextTry = d.nextTry
@@ -1593,9 +1601,11 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			d.avg = (7*d.avg + took) / 8
 		}
 		fb := feedback(res)
+		msgFailed := false
 		switch fb {
 		case +1:
 			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
+			d.msgFails = 0
 			d.window = min(d.window+1, d.max)
 			d.prompt = true
 			if proof {
@@ -1632,6 +1642,14 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				}
 				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
 			}
+		case 0:
+			if r, ok := arrivedFailure(res); ok {
+				// Recorded for the operator only (msgFails): no change
+				// of window, streak or death.
+				d.msgFails++
+				msgFailed = true
+				d.lastErr, d.lastHop = r.Reply, r.NextHop
+			}
 		}
 		var wake []ID
 		if d.drained(now) {
@@ -1644,7 +1662,7 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			wake = append(wake, d.wakeSome(now)...) // the rest wait for their recheck
 		}
 		s.mu.Unlock()
-		if fb < 0 {
+		if fb < 0 || msgFailed {
 			jb.a.mu.Lock()
 			jb.a.failedOn = append(jb.a.failedOn, d)
 			jb.a.mu.Unlock()
@@ -1658,6 +1676,23 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 	q.report(ctx, jb, res, pw)
 	q.pump(ctx)
 }
+
+// arrivedFailure: the first of res deferred after its whole message was
+// sent with no readable answer to its end (MayHaveArrived) — the
+// message's failure, which feedback does not count against the
+// destination, but which the operator is shown (dest.msgFails).
+func arrivedFailure(res []Result) (Result, bool) {
+	for _, r := range res {
+		if r.Outcome == Deferred && !expiredUnsent(r.Reply) && MayHaveArrived(r.Reply) {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// failing: failures in a row since its last success — of the session
+// (streak) or of messages after their final dot (msgFails).
+func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 
 // feedback is a job's signal to its destination's window: +1 when the
 // next hop answered (whatever it answered), −1 when it could not be
@@ -1892,7 +1927,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		s := q.sched
 		s.mu.Lock()
 		for _, d := range a.failedOn {
-			if d.streak > 0 && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
+			if d.failing() && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
 				d.nextTry = m.NextAttempt
 			}
 		}
