@@ -42,12 +42,11 @@ func (h *hungDotHost) Deliver(_ context.Context, m *Message, _ []byte, rcpts []i
 
 // Q-6, Q-3: a next hop that takes every message whole and
 // never answers its end fails every attempt of every message, but a
-// failure after the dot now changes neither the window nor the streak
-// (feedback 0) — and so neither the destination's last error nor its
-// state: `queue destinations` shows it "idle" with no failure and no
-// last error while all its mail is deferred, attempt after attempt.
-// The doc says the error "stays the destination's last error
-// (Destinations)".
+// failure after the dot changes neither the window nor the streak
+// (feedback 0) — and so it changed neither the destination's last error
+// nor its state: `queue destinations` showed it "idle" with no failure
+// and no last error while all its mail was deferred, attempt after
+// attempt. Such failures are now counted for the operator (msgFails).
 func TestHungAfterDotDestinationShownFailing(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)

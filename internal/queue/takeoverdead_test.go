@@ -54,11 +54,12 @@ func (h *deadTakeoverHost) Deliver(_ context.Context, m *Message, b []byte, rcpt
 // SR-6, Q-3: a copy taken over from a primary past its expiry
 // is owed its first attempt here (expiryBinds' one exception,
 // TestTakenOverCopyPastExpiryGetsItsFirstAttempt) "also when its job
-// waits" — but when its destination is dead at the takeover, the dead
-// mark's answer overwrites the takeover's note (deadWaitReply), and the
+// waits" — and when its destination is dead at the takeover: the dead
+// mark's answer replaced the takeover's note (deadWaitReply), and the
 // commit of that answer (finish: unbound := … && !expiryBinds(m) read
-// after the results were applied) no longer sees a copy never tried
-// here: it fails it 550 5.4.7 with a failure DSN, no attempt made.
+// after the results were applied) no longer saw a copy never tried
+// here: it failed it 550 5.4.7 with a failure DSN, no attempt made.
+// The mark now carries the note (takenOverUntried reads realReply).
 func TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
