@@ -222,7 +222,14 @@
 // the cool-down's end), failing (failures in a row and no success
 // since, with the earliest retry a failed job of it left: in memory,
 // set when that attempt's results are committed), active, idle — never
-// idle while it fails (sched24).
+// idle while it fails (sched24). Failures in a row count the session's
+// failures (the streak) and the messages' failures after their final
+// dot (MayHaveArrived: dest.msgFails), the last of either its last
+// error: a failure after the dot changes neither window, streak nor
+// death, but a next hop that hangs or drops after every final dot is
+// shown failing, with that error, until its next success — never idle
+// with all its mail deferred
+// (TestHungAfterDotDestinationShownFailing).
 // Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or
@@ -441,7 +448,13 @@
 // (takenOverUntried): its expiry counts from the first server's
 // receipt, which may have passed while the primary held it, so it gets
 // its first attempt here (TestTakenOverCopyPastExpiryGetsItsFirstAttempt),
-// also when its job waits for a slot — tried meaning an attempt
+// also when its job waits for a slot, and when its destination is dead
+// or throttles it: those answers made no connection, so the dead mark
+// and the throttle's note carry the takeover's note, with no next hop
+// (deadWaitReply, throttledReply; takenOverUntried reads it through
+// realReply), and the copy stays untried here at that answer's commit
+// and at the next claim
+// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt) — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
 // one that counted none (answered). Such a copy whose delay notice
 // went is bound as any (it has a Will-Retry-Until to keep):

@@ -153,8 +153,17 @@ func realReply(reply string) string {
 // `umbra queue destinations`, the log line that declared it dead). The
 // destination is the value answerDead made r's reply of (r.NextHop),
 // not read back out of that reply.
+//
+// A copy taken over from a primary and not tried here yet keeps the
+// takeover's note inside the mark, with no next hop (umbra's own note,
+// no host's): the dead mark made no connection, so the copy is still
+// untried here (takenOverUntried) and keeps its first attempt past its
+// expiry, at this answer's commit and at the next claim.
 func deadWaitReply(prevReply, prevHop string, r Result) (reply, hop string) {
 	last := realReply(prevReply)
+	if strings.HasPrefix(last, takeoverPrefix) {
+		return deadReply(r.NextHop, last), ""
+	}
 	if last == "" || isDeadReply(last) || last == throttleReply || last == stopReply || !strings.Contains(prevHop, "[") {
 		// No attempt of its own reached a host: no reply to carry.
 		last, prevHop = "", r.NextHop
@@ -325,8 +334,11 @@ const throttleLastText = "; last reply: "
 // dead destination's mark does (deadWaitReply; rr25 F3: a retry waiting
 // for a window lost its host's reply, and past its expiry was tried
 // again).
+//
+// A copy taken over and untried here keeps the takeover's note the same
+// way (takenOverUntried): the throttle made no connection.
 func throttledReply(rc Recipient) string {
-	if hostReplied(rc) {
+	if hostReplied(rc) || strings.HasPrefix(realReply(rc.LastReply), takeoverPrefix) {
 		return throttleReply + throttleLastText + realReply(rc.LastReply)
 	}
 	return throttleReply
@@ -407,8 +419,16 @@ type dest struct {
 	busy       int  // jobs running
 	waiting    []*job
 	streak     int // failed attempts in a row
-	cohort     int // the window when the streak began: that many failures in a row make it dead
-	deadUntil  time.Time
+	// msgFails: jobs in a row, since its last success, whose message
+	// went whole and got no readable answer to its end (arrivedFailure:
+	// feedback 0). They leave the window, the streak and death as they
+	// are — each is that message's failure — but the operator sees the
+	// destination failing with the last of them as its last error
+	// (Destinations, umbra_scheduler_destinations): a next hop that hangs
+	// after every final dot is not shown idle.
+	msgFails  int
+	cohort    int // the window when the streak began: that many failures in a row make it dead
+	deadUntil time.Time
 	// killer: the message whose failure made it dead (jobDone): its
 	// jobs answered by the dead mark are due a second after the
 	// cool-down's end, not with the probe (pump).
@@ -607,7 +627,7 @@ type attempt struct {
 	recheck   time.Duration
 	heldBy    []*dest // the destinations that throttled them
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
-	failedOn  []*dest // the destinations its jobs failed on (feedback −1): their next try is its retry
+	failedOn  []*dest // the destinations its jobs failed on (feedback −1, or a message's failure after its dot: arrivedFailure): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 	// entered: the queue each recipient of a first attempt entered from
@@ -944,7 +964,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 		// share (d.held: due again when it drains), listed in its queue
 		// as retry, besides the jobs waiting for a slot (rt27d F4).
 		di := DestinationInfo{Name: d.key, Queue: d.queue, Window: d.window, Max: d.max, Running: d.busy,
-			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak, LastError: d.lastErr, State: "idle"}
+			Waiting: len(d.waiting) + d.heldCount(now), Failures: d.streak + d.msgFails, LastError: d.lastErr, State: "idle"}
 		// Never "idle" while it is held or failing (sched24): a
 		// destination with failures in a row and its mail waiting for
 		// a retry is not idle.
@@ -953,7 +973,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 			di.State = "suspended"
 		case d.dead(now):
 			di.State, di.DeadUntil = "dead", d.deadUntil
-		case d.streak > 0:
+		case d.failing():
 			di.State = "failing"
 			if d.nextTry.After(now) {
 				di.NextTry = d.nextTry
@@ -1581,9 +1601,11 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			d.avg = (7*d.avg + took) / 8
 		}
 		fb := feedback(res)
+		msgFailed := false
 		switch fb {
 		case +1:
 			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
+			d.msgFails = 0
 			d.window = min(d.window+1, d.max)
 			d.prompt = true
 			if proof {
@@ -1620,6 +1642,14 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				}
 				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
 			}
+		case 0:
+			if r, ok := arrivedFailure(res); ok {
+				// Recorded for the operator only (msgFails): no change
+				// of window, streak or death.
+				d.msgFails++
+				msgFailed = true
+				d.lastErr, d.lastHop = r.Reply, r.NextHop
+			}
 		}
 		var wake []ID
 		if d.drained(now) {
@@ -1632,7 +1662,7 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 			wake = append(wake, d.wakeSome(now)...) // the rest wait for their recheck
 		}
 		s.mu.Unlock()
-		if fb < 0 {
+		if fb < 0 || msgFailed {
 			jb.a.mu.Lock()
 			jb.a.failedOn = append(jb.a.failedOn, d)
 			jb.a.mu.Unlock()
@@ -1646,6 +1676,23 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 	q.report(ctx, jb, res, pw)
 	q.pump(ctx)
 }
+
+// arrivedFailure: the first of res deferred after its whole message was
+// sent with no readable answer to its end (MayHaveArrived) — the
+// message's failure, which feedback does not count against the
+// destination, but which the operator is shown (dest.msgFails).
+func arrivedFailure(res []Result) (Result, bool) {
+	for _, r := range res {
+		if r.Outcome == Deferred && !expiredUnsent(r.Reply) && MayHaveArrived(r.Reply) {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// failing: failures in a row since its last success — of the session
+// (streak) or of messages after their final dot (msgFails).
+func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 
 // feedback is a job's signal to its destination's window: +1 when the
 // next hop answered (whatever it answered), −1 when it could not be
@@ -1880,7 +1927,7 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 		s := q.sched
 		s.mu.Lock()
 		for _, d := range a.failedOn {
-			if d.streak > 0 && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
+			if d.failing() && (!d.nextTry.After(now) || m.NextAttempt.Before(d.nextTry)) {
 				d.nextTry = m.NextAttempt
 			}
 		}
@@ -1995,11 +2042,13 @@ func expiryBinds(m *Message, noticed bool) bool {
 
 // takenOverUntried: m is a copy taken over from a primary none of whose
 // pending recipients was tried here yet (each keeps the takeover's
-// note: takeoverRcpt).
+// note: takeoverRcpt — bare, or carried by an answer that made no
+// connection: a dead destination's mark, deadWaitReply, or a throttle's,
+// throttledReply).
 func takenOverUntried(m *Message) bool {
 	pending := m.Pending()
 	for _, i := range pending {
-		if !strings.HasPrefix(m.Rcpts[i].LastReply, takeoverPrefix) {
+		if !strings.HasPrefix(realReply(m.Rcpts[i].LastReply), takeoverPrefix) {
 			return false
 		}
 	}
