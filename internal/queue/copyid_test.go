@@ -25,6 +25,11 @@ type copyPrimary struct {
 	// dsnTooBig: a DSN to s@ that returns the whole message is refused
 	// as too big for the way back (refitDSN makes it again, headers only).
 	dsnTooBig atomic.Bool
+	// dsnGate, when set, holds a DSN's delivery to s@ (dsnIn counts them).
+	dsnGate atomic.Pointer[chan struct{}]
+	dsnIn   atomic.Int32
+	// dsnPanic: a DSN's delivery panics (its attempt is poisoned).
+	dsnPanic atomic.Bool
 }
 
 func newCopyPrimary(t *testing.T, clk *clock.Fake) *copyPrimary {
@@ -37,6 +42,13 @@ func newCopyPrimaryWith(t *testing.T, clk *clock.Fake, cfg ManagerConfig) *copyP
 	p := &copyPrimary{s: openTest(t), clk: clk}
 	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
 		var out []Result
+		if g := p.dsnGate.Load(); g != nil && m.OwnDSN() {
+			p.dsnIn.Add(1)
+			<-*g
+			if p.dsnPanic.Load() {
+				panic("the DSN's delivery panics")
+			}
+		}
 		for _, i := range rcpts {
 			switch a := m.Rcpts[i].Addr; {
 			case a == "s@example.org" && p.dsnTooBig.Load() && strings.Contains(string(b), "Content-Type: message/rfc822"):

@@ -724,8 +724,14 @@
 // reportedcopy.go) it makes that DSN carry the discard instead of
 // writing it, in the same transaction: the DSN names the copy, its
 // dsnreported entry and its mark go, and its end writes the discard
-// (earlydsn.go; a DSN in delivery then has its attempt's commit keep the
-// copy its stored record names, or write the discard). A kill -9 before
+// (earlydsn.go; a DSN in delivery then has its attempt's commit take
+// the copy its stored record names as its own — its end writes the
+// discard, a copy of it made again with the headers only carries it on,
+// a poisoned or requeued write keeps it). A commit outside an attempt
+// that settles the last pending recipient (copySettled: a returning
+// primary's discards, a quarantine, a give-back) makes such a DSN carry
+// the discard the same way, the recipients it settled getting their
+// partial discard at once. A kill -9 before
 // that commit repeats the attempt with the DSN as it was; after it, the
 // copy covers the DSN until it has left, and a returning server's DSN
 // is dropped by the taken-done notes as any carrying DSN is. Not when

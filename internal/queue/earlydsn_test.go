@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -119,5 +120,153 @@ func TestEarlierFailureDSNCarriesDiscardAtEnd(t *testing.T) {
 	}
 	if _, err := qS.Message(m.ID); err == nil {
 		t.Fatal("the full discard left the copy")
+	}
+}
+
+// SR-4: the failure DSN made earlier is in delivery when the last
+// recipient finishes, so it comes to carry the discard in its stored
+// record only (carriedInDelivery). Its attempt is refused as too big and
+// made again with the headers only (refitDSN): the DSN made again must
+// carry the discard (or at least be covered), not find it written at
+// once while it is still queued at hub-b, on that disk alone.
+func TestSR4RefitOfInDeliveryCarrierKeepsDiscard(t *testing.T) {
+	p, qS, m, sid := reportedSetupMsg(t, ManagerConfig{}, 0, func(m *Message) { m.RetFull = true }, "f@c.example", "b@c.example")
+	var first ID
+	for _, pm := range messages(t, p.s) {
+		if pm.OwnDSN() {
+			first = pm.ID
+		}
+	}
+	if first == 0 {
+		t.Fatal("no failure DSN at hub-b")
+	}
+	gate := make(chan struct{})
+	p.dsnGate.Store(&gate)
+	p.dsnTooBig.Store(true)
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the failure DSN in delivery", func() bool { return p.dsnIn.Load() >= 1 })
+	p.bGo.Store(true)
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "hub-b to finish the original", func() bool {
+		for _, x := range messages(t, p.s) {
+			if !x.OwnDSN() {
+				return false
+			}
+		}
+		return true
+	})
+	if d, _ := p.q.Message(first); d == nil || d.ShadowServer != "hub-a" {
+		t.Fatalf("the DSN in delivery: %+v; want its record carrying the discard", d)
+	}
+	close(gate)
+	var refit *Message
+	waitFor(t, "the DSN made again with the headers only", func() bool {
+		if _, err := p.q.Message(first); err == nil {
+			return false
+		}
+		for _, x := range messages(t, p.s) {
+			if x.OwnDSN() {
+				refit = x
+				return true
+			}
+		}
+		return false
+	})
+	single := false
+	_ = p.s.View(func(tx *Tx) error { single = tx.markedSingle(refit.ID); return nil })
+	lines := p.fetchPartial(t, qS, "hub-b")
+	if slices.Contains(lines, sid) && refit.ShadowServer == "" {
+		_, err := qS.Message(m.ID)
+		t.Fatalf("the full discard %q was written while the DSN made again (%s) is still queued at hub-b carrying none (marked held here only: %v; hub-a's copy: err %v)",
+			lines, refit.ID, single, err)
+	}
+}
+
+// SR-4: the failure DSN made earlier is in delivery when the last
+// recipient finishes and comes to carry the discard in its stored record
+// only; its attempt panics and is moved to the poison queue
+// (putLeavingTook writes the attempt's copy, which names no copy): the
+// carried discard is erased — neither written nor owed — and hub-a keeps
+// the copy of a message hub-b finished, for ever.
+func TestSR4PoisonedInDeliveryCarrierKeepsDiscard(t *testing.T) {
+	p, qS, m, sid := reportedSetup(t, 0, "f@c.example", "b@c.example")
+	var first ID
+	for _, pm := range messages(t, p.s) {
+		if pm.OwnDSN() {
+			first = pm.ID
+		}
+	}
+	gate := make(chan struct{})
+	p.dsnGate.Store(&gate)
+	p.dsnPanic.Store(true)
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "the failure DSN in delivery", func() bool { return p.dsnIn.Load() >= 1 })
+	p.bGo.Store(true)
+	p.clk.Advance(2 * time.Minute)
+	p.q.Kick()
+	waitFor(t, "hub-b to finish the original", func() bool {
+		for _, x := range messages(t, p.s) {
+			if !x.OwnDSN() {
+				return false
+			}
+		}
+		return true
+	})
+	close(gate)
+	waitFor(t, "the DSN poisoned", func() bool { d, _ := p.q.Message(first); return d != nil && d.State == Poison })
+	d, _ := p.q.Message(first)
+	lines := p.fetchPartial(t, qS, "hub-b")
+	_, err := qS.Message(m.ID)
+	if d.ShadowServer == "" && !slices.Contains(lines, sid) && err == nil {
+		t.Fatalf("the poisoned DSN %s names no copy %q, no full discard written (%q), and hub-a keeps the copy of %s for ever",
+			d.ID, d.ShadowServer, lines, m.ID)
+	}
+}
+
+// SR-4: the sibling in copySettled (takensingle.go). A copy taken
+// over here and copied again on hub-c; this server's attempt failed x@
+// for good while y@ was pending, its failure DSN (reporting x@ of hub-c's
+// copy, dsnreported) still queued here. The returning primary's partial
+// discard settles y@, the last pending recipient: copySettled writes
+// hub-c's full discard at once, while the failure DSN carrying none is
+// still queued here — the very hole earlydsn.go closes for the commit of
+// results.
+func TestSR4CopySettledLeavesNoEarlyDSNUncovered(t *testing.T) {
+	q, s, m := takenRecopied(t)
+	got, err := q.Message(m.ID)
+	if err != nil || got.ShadowServer != "hub-c" || got.ShadowID != m.OrgID {
+		t.Fatalf("recopied: %+v, %v", got, err)
+	}
+	var dsn *Message
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		om, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		om.Rcpts[0].Status = Failed
+		if err := tx.Put(om); err != nil {
+			return err
+		}
+		dsn = &Message{ID: s.NewID(time.Now()), State: Ready, NextAttempt: time.Now().Add(time.Hour), Connector: "dsn", Internal: true,
+			ReportOn: m.ID, Rcpts: []Recipient{{Addr: "a@example.org", Notify: NotifyNever}}}
+		if err := tx.PutNew(dsn, []byte(body)); err != nil {
+			return err
+		}
+		return tx.noteReported(dsn.ID, m.ID, m.OrgID, "hub-c", m.OrgID, []string{"x@b.example"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ApplyDiscards("hub-a", []string{m.OrgID + PartialDiscardSep + "y@c.example"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Message(dsn.ID)
+	if err != nil || len(d.Pending()) == 0 {
+		t.Fatalf("the failure DSN: %+v, %v; want it still queued", d, err)
+	}
+	if lines := owed(q); slices.Contains(lines, m.OrgID) && d.ShadowServer == "" {
+		t.Fatalf("hub-c is owed the full discard %q while the failure DSN %s for x@ (carrying none) is still queued here", lines, d.ID)
 	}
 }

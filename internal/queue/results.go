@@ -650,6 +650,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	restore := rerunnable(m) // shadowadmin.go
 	commit := func(tx *Tx) error {
 		restore()
+		// A failure DSN made to carry its original's discard while it was
+		// in delivery (earlydsn.go) is, for this commit, the carrier its
+		// stored record says: its end writes the discard, a copy made of
+		// it again with the headers only (refit) carries it on, and a
+		// write of it keeps it.
+		carriedNow := false
+		if cs, cid := tx.carriedInDelivery(m); cs != "" {
+			m.ShadowServer, m.ShadowID = cs, cid
+			carriedNow = true
+		}
 		unheldResumed(tx, m, heldSwaps)
 		tookOver, settledDone = false, false
 		ev.settled = nil
@@ -771,7 +781,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			return err
 		}
 		done := (done || settledDone) && !tookOver
-		discard := (discard || settledDone && m.ShadowServer != "" && m.ShadowID != "") && !tookOver
+		discard := (discard || (settledDone || carriedNow && done) && m.ShadowServer != "" && m.ShadowID != "") && !tookOver
 		keep := done && hasShadowed(m) // a shadow copy stays for its primaries
 		m.State = shadowState
 		if keep {

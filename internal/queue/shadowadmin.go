@@ -156,6 +156,12 @@ func putLeavingTook(tx *Tx, m *Message) (took bool, err error) {
 	if took, err = applyEarlyTakeovers(tx, m, nil); err != nil {
 		return false, err
 	}
+	// A DSN in delivery made to carry its message's copy's discard
+	// (earlydsn.go) keeps carrying it when its attempt's copy, which
+	// names no copy, is written back (poisoned, requeued).
+	if cs, cid := tx.carriedInDelivery(m); cs != "" {
+		m.ShadowServer, m.ShadowID = cs, cid
+	}
 	return took, tx.Put(m)
 }
 

@@ -111,6 +111,22 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		if m.ShadowServer == "" || m.ShadowID == "" {
 			return nil
 		}
+		// A failure DSN of the message made earlier and still here
+		// carries the copy's discard, as at the end of an attempt
+		// (earlydsn.go): the copy covers the failure until that DSN has
+		// left. The recipients this commit settled get their partial
+		// discard now, as finish's dsnOwesDiscard gives them.
+		if !t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+			_, carried, err := t.earlyDSNCarries(m)
+			if err != nil {
+				return err
+			}
+			if carried {
+				server, id := m.ShadowServer, m.ShadowID
+				m.ShadowServer, m.ShadowID = "", ""
+				return t.AddPartialDiscard(server, id, addrs, now)
+			}
+		}
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, now); err != nil {
 			return err
 		}
