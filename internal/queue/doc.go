@@ -2338,6 +2338,14 @@
 // notifications to that database's server. It goes, and what was filed
 // under its spelling (copies made in that database) goes under the name
 // of the server recorded with that database, or goes when none is
-// (foldAliasOfOwned) — in the same transaction, each moved entry under
-// a folded key: a second Open finds nothing to move.
+// (foldAliasOfOwned), and the message records naming the spelling as
+// their copy's holder are rewritten to name that server (a poison
+// message's given-back entry stays found by its record) — in the same
+// transaction, each moved entry under a folded key, each record naming
+// a folded name: a second Open finds nothing to move. So too an alias
+// spelling of a name with no id of its own whose database is not the one
+// the name keeps as its alias. An alias of a database recorded under
+// another spelling of the name itself (one the fold did not keep) is the
+// name's: what was filed under it stays the name's. The ids of every
+// spelling before the fold decide both.
 package queue

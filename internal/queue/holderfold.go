@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,7 +62,14 @@ func sameServer(a, b string) bool {
 //     of its own, another — its own spelling's or, folded onto it,
 //     another spelling's — does not stay the name's: the notifications
 //     filed under the spelling go to the server of the alias's
-//     database (foldAliasOfOwned).
+//     database (foldAliasOfOwned), as does an alias spelling of a name
+//     with no id of its own whose database is another than the alias
+//     kept for the name. An alias whose database was recorded under a
+//     spelling of its own name that the fold of shadowholders did not
+//     keep is the name's own server's: it goes, and what was filed
+//     under it stays the name's. Both tests, and the server recorded
+//     with the alias's database, read the ids of every spelling as
+//     recorded before that fold (preFold).
 //   - discards, partialdiscards, early, takendonewait, dropped: every entry kept
 //     (their union); of two entries of one key, the later stamp (the
 //     first 8 bytes) — a notification owed anew is the one not sent.
@@ -74,10 +82,19 @@ func foldHolderNames(btx *bolt.Tx) error {
 	// The names whose database id is recorded under the folded key
 	// itself, before the fold (foldHolderMarks).
 	ownKey := map[string]bool{}
+	// The database ids recorded under every spelling, before the fold
+	// keeps one per name: a spelling's id that lost is still a database
+	// of that name's server (foldHolderMarks).
+	pre := &preFold{ids: map[string][]string{}, names: map[string][]string{}}
 	if hb := btx.Bucket(bucketHolders); hb != nil {
-		_ = hb.ForEach(func(k, _ []byte) error {
-			if string(holderKey(string(k))) == string(k) {
+		_ = hb.ForEach(func(k, v []byte) error {
+			name := string(holderKey(string(k)))
+			if name == string(k) {
 				ownKey[string(k)] = true
+			}
+			if len(v) > 0 {
+				pre.ids[name] = append(pre.ids[name], string(v))
+				pre.names[string(v)] = append(pre.names[string(v)], name)
 			}
 			return nil
 		})
@@ -93,7 +110,7 @@ func foldHolderNames(btx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	if err := foldHolderMarks(btx, ownKey); err != nil {
+	if err := foldHolderMarks(btx, ownKey, pre); err != nil {
 		return err
 	}
 	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketEarly, bucketTakenDoneWait, bucketDropped} {
@@ -154,6 +171,29 @@ func foldKeyed(btx *bolt.Tx, name []byte, stamped bool, fix func([]byte) []byte)
 	return nil
 }
 
+// preFold is what shadowholders recorded before the fold of its
+// spellings: ids, each folded name's database ids under any spelling;
+// names, the folded names each id was recorded under.
+type preFold struct {
+	ids, names map[string][]string
+}
+
+// ownsDB: db was recorded under a spelling of name (folded).
+func (p *preFold) ownsDB(name string, db []byte) bool {
+	return slices.Contains(p.ids[name], string(db))
+}
+
+// owner is the folded name, other than name's, that db was recorded
+// under ("" when none).
+func (p *preFold) owner(name string, db []byte) string {
+	for _, n := range p.names[string(db)] {
+		if n != name {
+			return n
+		}
+	}
+	return ""
+}
+
 // later: a's stamp (its first 8 bytes, big-endian) is after b's.
 func later(a, b []byte) bool {
 	if len(a) < 8 || len(b) < 8 {
@@ -172,7 +212,7 @@ func later(a, b []byte) bool {
 // names whose id was recorded under the key itself before the fold) —
 // an alias over the same spelling's own id is this release's state too
 // (its address mistyped: the alias wins) and stays.
-func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
+func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool, pre *preFold) error {
 	b := btx.Bucket(bucketHolderMarks)
 	if b == nil {
 		return nil
@@ -214,7 +254,7 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 			return err
 		}
 	}
-	tx := &Tx{tx: btx}
+	tx := wrapTx(btx)
 	// dbMark is the counter of a database as holderMarkTx reads it: its
 	// own, else the highest of the names recorded with it — a counter
 	// written for it must start from no less.
@@ -239,7 +279,16 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 		if err := b.Delete(r.k); err != nil {
 			return err
 		}
-		if err := foldAliasOfOwned(tx, spelling, r.v); err != nil {
+		if pre.ownsDB(spelling, r.v) {
+			// An alias of the name's own server's database, recorded
+			// under a spelling the fold did not keep: what was filed
+			// under the name stays its.
+			if err := raise(r.v, counted[spelling]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := foldAliasOfOwned(tx, spelling, r.v, pre.owner(spelling, r.v)); err != nil {
 			return err
 		}
 		if err := raise(r.v, counted[spelling]); err != nil {
@@ -255,10 +304,21 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 		if hb != nil {
 			own = hb.Get(holderKey(spelling))
 		}
+		name := serverKey(spelling)
+		if len(own) > 0 && !bytes.Equal(own, r.v) && pre.ownsDB(name, r.v) {
+			// The alias's database is the name's own server's,
+			// recorded under a spelling the fold did not keep: the
+			// copies made under the spelling are that server's, and
+			// what was filed under it goes under the name (foldKeyed).
+			if err := raise(r.v, counted[spelling]); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(own) > 0 && !bytes.Equal(own, r.v) {
 			// The name's own server holds its own database: the
 			// spelling's copies are not its.
-			if err := foldAliasOfOwned(tx, spelling, r.v); err != nil {
+			if err := foldAliasOfOwned(tx, spelling, r.v, pre.owner(name, r.v)); err != nil {
 				return err
 			}
 			if err := raise(r.v, counted[spelling]); err != nil {
@@ -273,6 +333,18 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 				return err
 			}
 			kept = r.v
+		} else if !bytes.Equal(kept, r.v) {
+			// The name, with no id of its own, counts as the alias of
+			// another database (the one under the key, or of a
+			// spelling before this one): the copies made under this
+			// spelling are in r.v, on its server.
+			if err := foldAliasOfOwned(tx, spelling, r.v, pre.owner(name, r.v)); err != nil {
+				return err
+			}
+			if err := raise(r.v, counted[spelling]); err != nil {
+				return err
+			}
+			continue
 		}
 		// The kept alias's database counts on from no less than the
 		// name's counter and the other alias's database's.
@@ -301,13 +373,21 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool) error {
 // that does not hold its copy (handback) is lost with the poison record.
 // So the alias goes, and the notifications filed under its spelling
 // (discards, partial, handback: every key whose server part is spelling
-// in lower case) go under the name of the server recorded with db, which
-// is asked for them as before; when no name is (db's server runs another
-// database since: the copies went with it, SR-7), they go, as owed to no
-// one that holds the copies. The caller raises db's counter to the
-// spelling's own.
-func foldAliasOfOwned(tx *Tx, spelling string, db []byte) error {
-	owner := tx.holderOfDB(spelling, string(db))
+// in lower case) go under the name of the server recorded with db
+// (owner, read by the caller from the ids before the fold: preFold),
+// which is asked for them as before, and the message records naming the
+// spelling as their copy's holder name owner (pointRecordsAt), so that
+// a given-back entry moved is still its record's; when no name is (db's
+// server runs another database since: the copies went with it, SR-7),
+// they go, as owed to no one that holds the copies, and the records are
+// left as they are. The caller raises db's counter to the spelling's
+// own.
+func foldAliasOfOwned(tx *Tx, spelling string, db []byte, owner string) error {
+	if owner != "" {
+		if err := pointRecordsAt(tx, spelling, owner); err != nil {
+			return err
+		}
+	}
 	for _, name := range [][]byte{bucketDiscards, bucketPartial, bucketHandBack} {
 		b := tx.tx.Bucket(name)
 		if b == nil {
@@ -342,6 +422,40 @@ func foldAliasOfOwned(tx *Tx, spelling string, db []byte) error {
 			if err := b.Put(m.to, m.v); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// pointRecordsAt rewrites, in tx, the message records of this server
+// that name spelling (lower case: the key a release before kept) as
+// their copy's holder to name owner, the server recorded with the
+// alias's database, which holds the copies pushed under the spelling:
+// the notifications a record files later (discards, a poison message
+// given back) go to that server, and a given-back entry moved to owner
+// is found by its record again (handBacksFiled, refuseGiven: a resume
+// of a message offered is still refused). Written by Put: every index
+// stays right. A record that does not decode is left as it is.
+func pointRecordsAt(tx *Tx, spelling, owner string) error {
+	var ids []ID
+	_ = tx.messages.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return nil
+		}
+		m, err := tx.Get(ID(binary.BigEndian.Uint64(k)))
+		if err == nil && m.ShadowServer != "" && strings.ToLower(m.ShadowServer) == spelling {
+			ids = append(ids, m.ID)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		m, err := tx.Get(id)
+		if err != nil {
+			continue
+		}
+		m.ShadowServer = owner
+		if err := tx.Put(m); err != nil {
+			return err
 		}
 	}
 	return nil
