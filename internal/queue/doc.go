@@ -2011,7 +2011,17 @@
 //     outcome, or a crash before it, it gets the discard: an earlier
 //     push may have left a copy there) and withdraws the discard of that
 //     copy owed to it and not fetched yet (fetched after the push
-//     stored the new copy, it would drop it). The copy
+//     stored the new copy, it would drop it) — under the org id, and,
+//     when that server is the one the record names and its copy there
+//     has another id (a relay's, kept in a shadow session, which the
+//     server folds the push into: foldIntoRelayed), under that id too.
+//     The withdrawn discard of that other id is written again, in the
+//     commit, by every end of the mark that does not leave the copy on
+//     that server (nameCopyHolder naming another, settleSingleMark and
+//     settleMarkHolders through discardPushed): the server stays in the
+//     pushed list, so a crash after the withdrawal loses neither that
+//     discard (a copy kept for ever, taken over: a duplicate) nor keeps
+//     it owed once the record names the copy there (this loss). The copy
 //     is made on the next candidate at once — within the receipt, its
 //     first attempt under way or not, or by the next pass — through the
 //     same ShadowRecopied commit as above.

@@ -756,6 +756,20 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 		if err := tx.addPushed(id, server, now); err != nil {
 			return err
 		}
+		if sameServer(server, m.ShadowServer) && m.ShadowID != "" && m.ShadowID != m.OrgID {
+			// server still keeps the copy its record names under
+			// another id (the relay's, in a shadow session) and owes
+			// its discard (the hold that settled it): server folds the
+			// push into that copy (foldIntoRelayed), and that discard,
+			// fetched after it, would drop the copy this server is
+			// about to name. Withdrawn here; written again, under that
+			// id, by every end of the mark that does not name server
+			// (nameCopyHolder, discardPushed: server is in the pushed
+			// list).
+			if err := tx.DeleteDiscards(server, []string{m.ShadowID}); err != nil {
+				return err
+			}
+		}
 		return tx.DeleteDiscards(server, []string{m.OrgID})
 	})
 	return n, err
@@ -1023,6 +1037,9 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
+		if err := t.discardFormerCopy(m, p, now); err != nil {
+			return err
+		}
 	}
 	if !needsCopyMarked(m) {
 		// done, or settled meanwhile (a hold) — unless another record
@@ -1035,6 +1052,19 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 		return err
 	}
 	return t.Put(m)
+}
+
+// discardFormerCopy writes again the discard of m's copy on p under the
+// id its record names (the relay's, not the org id) when p is the server
+// the record names: RecopyPushing withdrew it before a push to p, and
+// the copy made again is not p's (it went elsewhere, or m needs none
+// any more), so the copy p keeps under that id must go.
+func (t *Tx) discardFormerCopy(m *Message, p string, now time.Time) error {
+	if !sameServer(p, m.ShadowServer) || m.ShadowID == "" || m.ShadowID == m.OrgID {
+		return nil
+	}
+	_, err := t.addDiscardFor(m.ID, m.OrgID, p, m.ShadowID, now)
+	return err
 }
 
 // CopyHolderOf returns the shadow server whose copy backs message id now

@@ -212,6 +212,9 @@ func (t *Tx) discardPushed(m *Message, servers []string, now time.Time) error {
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
+		if err := t.discardFormerCopy(m, p, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -49,6 +49,12 @@ func (t *Tx) discardUnconfirmedInDelivery(m *Message, to string, now time.Time) 
 		if _, err := t.addDiscardFor(m.ID, m.OrgID, p, m.OrgID, now); err != nil {
 			return err
 		}
+		// And the discard of the copy p keeps under the record's own
+		// id that a push to it withdrew (RecopyPushing): p leaves the
+		// list here, so nothing would write it later.
+		if err := t.discardFormerCopy(m, p, now); err != nil {
+			return err
+		}
 	}
 	return t.markSingleKind(m.ID, markHead(v), since, nil)
 }
