@@ -210,7 +210,11 @@ func configText(s string, files ...string) string {
 
 // quotedAsIs is l with every segment exactly as %q writes it kept as it
 // is and the text between them written by jsonsafe.TextBytes.
-func quotedAsIs(l string) string {
+func quotedAsIs(l string) string { return quotedAsIsBy(l, jsonsafe.TextBytes) }
+
+// quotedAsIsBy is quotedAsIs with plain the rule for the text between
+// Go's quoted segments.
+func quotedAsIsBy(l string, plainText func(string) string) string {
 	var b strings.Builder
 	plain := 0
 	for i := 0; i < len(l); {
@@ -227,12 +231,12 @@ func quotedAsIs(l string) string {
 			i++ // not the loader's: a quote of a name, raw bytes between
 			continue
 		}
-		b.WriteString(jsonsafe.TextBytes(l[plain:i]))
+		b.WriteString(plainText(l[plain:i]))
 		b.WriteString(q)
 		i += len(q)
 		plain = i
 	}
-	b.WriteString(jsonsafe.TextBytes(l[plain:]))
+	b.WriteString(plainText(l[plain:]))
 	return b.String()
 }
 

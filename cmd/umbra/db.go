@@ -583,7 +583,9 @@ func (e shownError) Error() string {
 	// Part by part (textOfBy): a part in the text form already (the
 	// admin client's refusal, a jsonsafe.Textf error) is kept as it
 	// is, not escaped a second time.
-	return textOfBy(e.err, func(s string) string { return admin.ShownText(s, e.names...) })
+	return textOfBy(e.err, func(s string) string {
+		return quotedAsIsBy(s, func(p string) string { return admin.ShownText(p, e.names...) })
+	})
 }
 
 func (e shownError) Unwrap() error { return e.err }

@@ -200,13 +200,16 @@ func (s *session) dropAuthOffAddress() bool {
 		return false
 	}
 	at := s.atAddress(set, set.byName[s.c.cfg.Name])
-	if at != nil && at == s.authJudge() {
+	if at != nil && at == s.authJudge() && (!s.authAnchored || s.tlsActive() || at.cfg.Auth.AllowInsecure) {
 		return false
 	}
 	if at != nil && s.authsAt(at) {
 		// It stands at at: at judges it from now on (revocation), so
-		// that a later reload removing the account there revokes it.
-		s.authBy = at.cfg.Name
+		// that a later reload removing the account there revokes it —
+		// while AUTH is offered to this connection there, as it was when
+		// it was anchored (authAnchored): a new connection that could not
+		// authenticate there gets no authenticated rights either.
+		s.authBy, s.authAnchored = at.cfg.Name, true
 		return false
 	}
 	why := "the receive connector that takes the session's address now would not authenticate its account"
@@ -217,7 +220,7 @@ func (s *session) dropAuthOffAddress() bool {
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth
 	}
-	s.user, s.serverAccount, s.authStamp, s.authBy = "", false, "", ""
+	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
 	s.authRevoked, s.revokeTold = true, true // may AUTH again; nothing owed (no 530)
 	if s.shadowServer != "" {
 		s.shadowRevoked = true
@@ -293,7 +296,7 @@ func (s *session) revocation() string {
 	cur := s.authJudge()
 	if set := s.srv.rights.Load(); set != nil {
 		at := s.atAddress(set, set.byName[s.c.cfg.Name])
-		if cur == nil || at != cur {
+		if cur == nil || at != cur || s.authAnchored && !s.tlsActive() && !at.cfg.Auth.AllowInsecure {
 			if at == nil || !s.authsAt(at) {
 				return "" // dropAuthOffAddress's
 			}

@@ -34,7 +34,7 @@ import (
 // include one the session has no right to now (relayAllowed: submit for
 // an accepted domain, relay for any other, the postmaster alias inside
 // the organisation), nil when every one keeps its right.
-func (s *session) rcptRightsLost() *gosmtp.SMTPError {
+func (s *session) rcptRightsLost(byDirectory bool) *gosmtp.SMTPError {
 	var lost []string
 	for _, r := range s.rcpt {
 		domain := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
@@ -50,7 +50,7 @@ func (s *session) rcptRightsLost() *gosmtp.SMTPError {
 	if len(lost) > 1 {
 		msg += fmt.Sprintf(" and %d more", len(lost)-1)
 	}
-	if s.revokedWhy == revokedByDirectory {
+	if byDirectory {
 		// No reload: the account directory revoked the account while the
 		// body came.
 		msg += " no longer permitted: the account directory revoked the account this session authenticated as; nothing was queued, send the message again"

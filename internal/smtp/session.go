@@ -96,6 +96,11 @@ type session struct {
 	// address to); the account is judged by that connector in force
 	// (revocation). "" before any AUTH: its own.
 	authBy string
+	// authAnchored: authBy names the connector a reload moved the
+	// session to, where its authentication stood (dropAuthOffAddress),
+	// not one it authenticated at: judged there only while AUTH is
+	// offered to this connection (TLS or allow_insecure).
+	authAnchored bool
 	// authDirectory: the account is the directory's (its stamp says
 	// only that): it is asked again (accountstanding.go); authDirServer
 	// is the server flag the directory gave it at AUTH (its own, before
@@ -393,7 +398,7 @@ func (s *session) forgetAfterTLS() {
 	// The connector's trust only while the connector in force keeps it
 	// (serverNow): a reload that took it away is not undone by STARTTLS.
 	s.user, s.server, s.shadowServer, s.shadowPeerDB = "", s.trustInForce(), "", ""
-	s.serverAccount, s.authStamp, s.authBy = false, "", ""
+	s.serverAccount, s.authStamp, s.authBy, s.authAnchored = false, "", "", false
 	s.authRevoked, s.revokeTold, s.shadowRevoked = false, false, false // nothing of before is owed
 	if s.vc != nil && len(s.vc.certNames) > 0 && s.anyTransport(s.vc.certNames...) {
 		s.server = true // a certificate of the organisation names a transport server
@@ -781,7 +786,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		// ("carol ", "CAROL") are one user for rate limits and logs.
 		s.user, s.server = user, server || s.trustInForce()
 		s.serverAccount = server
-		s.authStamp, s.authBy = creds.stamp(user), cur.cfg.Name
+		s.authStamp, s.authBy, s.authAnchored = creds.stamp(user), cur.cfg.Name, false
 		// An account of the directory is asked again at MAIL and RCPT
 		// (accountstanding.go): this AUTH is its first verdict.
 		s.authDirectory, s.authDirServer, s.authName = s.authStamp == stampDirectory, dirServer, name
@@ -1162,6 +1167,7 @@ func (s *session) data(r io.Reader) error {
 		// firewall, shadow on receipt and delayed acknowledgement read
 		// them. The trace field is written again without ESMTPA.
 		dropped := s.dropRevokedAuth()
+		byDirectory := dropped && s.revokedWhy == revokedByDirectory // this body's, not an earlier one's
 		dropped = s.dropAuthOffAddress() || dropped
 		s.lowerServer()
 		if dropped {
@@ -1174,7 +1180,7 @@ func (s *session) data(r io.Reader) error {
 		// need now: one a reload took since its RCPT refuses the whole
 		// transaction, 451 4.7.1, nothing queued (rightlost.go).
 		s.refreshRights()
-		if r := s.rcptRightsLost(); r != nil {
+		if r := s.rcptRightsLost(byDirectory); r != nil {
 			return r
 		}
 	}
