@@ -9,11 +9,12 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// rt21b L4, OPS-1: a SIGHUP that takes a receive connector's relay right
-// away reaches the sessions already open at their next MAIL: the
-// transaction in progress keeps its recipient, the next one is refused
-// "Relay access denied" for an outside address and still takes the
-// organisation's own.
+// rt21b L4, OPS-1, SMTP-3: a SIGHUP that takes a receive connector's
+// relay right away reaches the sessions already open: the transaction in
+// progress, whose outside recipient was accepted under the right, is
+// refused at the end of its data (451 4.7.1, nothing queued: send it
+// again), and the next one is refused "Relay access denied" for an
+// outside address and still takes the organisation's own.
 func TestSIGHUPRevokedRelayReachesOpenSessions(t *testing.T) {
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
@@ -49,8 +50,9 @@ func TestSIGHUPRevokedRelayReachesOpenSessions(t *testing.T) {
 		t.Fatalf("the transaction in progress was cut: %v", err)
 	}
 	w.Write([]byte("Subject: before the reload\r\n\r\nx\r\n"))
-	if err := w.Close(); err != nil {
-		t.Fatalf("DATA of the transaction in progress: %v", err)
+	err = w.Close()
+	if se, ok := err.(*gosmtp.SMTPError); !ok || se.Code != 451 || !strings.Contains(se.Message, "no longer permitted") {
+		t.Fatalf("DATA of the transaction in progress, its recipient's relay right taken: %v; want 451 4.7.1 … no longer permitted", err)
 	}
 	for i := 0; i < 3; i++ {
 		if err := c.Mail("a@example.org", nil); err != nil {
