@@ -2,12 +2,10 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Q-5, OPS-3: a restore that staged a body (over its threshold) killed
@@ -19,32 +17,11 @@ func TestQ5CompactAfterRestoreKilledPastRenameKeepsBodies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "queue.db")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put := func(content []byte) *Message {
-		m := msg(s, "a@example.org", "b@example.test")
-		m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, content) }); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	path, s := dataDirStore(t)
 	small := bigContent(100 << 10)
-	ms := put(small)
-	put(bigContent(600 << 10))
-	backup := filepath.Join(t.TempDir(), "b.db")
-	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) {
-		return s.BackupWith(w, BackupOptions{}, nil)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ms := putReady(t, s, small)
+	putReady(t, s, bigContent(600<<10))
+	backup := backupTo(t, s, BackupOptions{})
 	s.Close()
 	killRestoreAt(t, backup, path, "renamed")
 	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "spool.restore")); err != nil {

@@ -2,12 +2,10 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Q-5, OPS-3: a restore that staged nothing (every body of its backup
@@ -20,27 +18,10 @@ import (
 // spool/") and moves the compaction's files aside: the messages' bodies
 // are missing.
 func TestQ5CompactAfterRestoreThatStagedNothingKeepsBodies(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "queue.db")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s := dataDirStore(t)
 	content := bigContent(100 << 10) // under testThreshold: the restore stages nothing
-	m := msg(s, "a@example.org", "b@example.test")
-	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, content) }); err != nil {
-		t.Fatal(err)
-	}
-	backup := filepath.Join(t.TempDir(), "b.db")
-	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) {
-		return s.BackupWith(w, BackupOptions{}, nil)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	m := putReady(t, s, content)
+	backup := backupTo(t, s, BackupOptions{})
 	s.Close()
 	if _, err := RestoreWith(backup, path, RestoreOptions{SpoolThreshold: testThreshold}); err != nil {
 		t.Fatal(err)

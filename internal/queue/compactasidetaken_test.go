@@ -1,12 +1,9 @@
 package queue
 
 import (
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Q-5, OPS-3: a restore that staged nothing (its backup's body under the
@@ -22,36 +19,13 @@ func TestQ5CompactAfterKilledRestoreWithAsideNameTakenKeepsReplacedBodies(t *tes
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "queue.db")
+	path, s := dataDirStore(t)
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := msg(s, "a@example.org", "b@example.test")
-	m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, bigContent(100<<10)) }); err != nil {
-		t.Fatal(err)
-	}
-	backup := filepath.Join(t.TempDir(), "b.db")
-	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) {
-		return s.BackupWith(w, BackupOptions{}, nil)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putReady(t, s, bigContent(100<<10))
+	backup := backupTo(t, s, BackupOptions{})
 	// Accepted after the backup: the replaced database's own, in spool/.
-	lb := spooled(t, s, bigContent(400<<10))
-	live := msg(s, "a@example.org", "c@example.test")
-	live.State, live.NextAttempt = Ready, time.Now().Add(time.Hour)
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(live, lb) }); err != nil {
-		t.Fatal(err)
-	}
-	lp, _, _ := lb.File()
-	liveFile := filepath.Base(lp)
+	_, lb := putReadySpooled(t, s, bigContent(400<<10))
+	liveFile := spoolName(lb)
 	s.Close()
 
 	killRestoreAt(t, backup, path, "renamed")
@@ -74,12 +48,7 @@ func TestQ5CompactAfterKilledRestoreWithAsideNameTakenKeepsReplacedBodies(t *tes
 	}
 	r.Close()
 	ents, _ := os.ReadDir(dir)
-	var where []string
-	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), liveFile)); err == nil {
-			where = append(where, e.Name())
-		}
-	}
+	where := dirsHolding(dir, liveFile)
 	t.Logf("data directory %s; the replaced database's body in %v", names(ents), where)
 	if len(where) != 1 || where[0] == "spool" || where[0] == "spool"+suf {
 		t.Fatalf("the replaced database's body %s is in %v: want it moved aside under a free name", liveFile, where)

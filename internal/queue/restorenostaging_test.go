@@ -39,20 +39,9 @@ func TestQ5SecondRestoreAfterOneKilledPastItsRenameWithoutStagingKeepsSpoolBesid
 	}
 	src.Close()
 
-	path := filepath.Join(t.TempDir(), "data", "queue.db")
-	os.MkdirAll(filepath.Dir(path), 0o700)
-	old, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := spooled(t, old, bigContent(400<<10))
-	om := msg(old, "a@example.org", "b@example.test")
-	om.State, om.NextAttempt = Ready, time.Now().Add(time.Hour)
-	if err := old.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(om, b) }); err != nil {
-		t.Fatal(err)
-	}
-	f, _, _ := b.File()
-	oldFile := filepath.Base(f)
+	path, old := dataDirStore(t)
+	om, b := putReadySpooled(t, old, bigContent(400<<10))
+	oldFile := spoolName(b)
 	old.Close()
 
 	killRestoreAt(t, backup, path, "renamed")
@@ -71,12 +60,7 @@ func TestQ5SecondRestoreAfterOneKilledPastItsRenameWithoutStagingKeepsSpoolBesid
 	spool := filepath.Join(filepath.Dir(path), "spool")
 	if _, err := os.Stat(filepath.Join(spool+suf1, oldFile)); err != nil {
 		ents, _ := os.ReadDir(filepath.Dir(path))
-		var where []string
-		for _, e := range ents {
-			if _, err := os.Stat(filepath.Join(filepath.Dir(path), e.Name(), oldFile)); err == nil {
-				where = append(where, e.Name())
-			}
-		}
+		where := dirsHolding(filepath.Dir(path), oldFile)
 		t.Errorf("the body of %s (database %s) is not in %s but in %s; the data directory holds %s",
 			om.ID, filepath.Base(path+suf1), filepath.Base(spool+suf1), strings.Join(where, ","), names(ents))
 	}

@@ -1,13 +1,10 @@
 package queue
 
 import (
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // skipUnreadableNoStagingFixture makes a database whose only spooled
@@ -18,42 +15,17 @@ import (
 // spool file name.
 func skipUnreadableNoStagingFixture(t *testing.T) (path, backup, liveID, liveFile string) {
 	t.Helper()
-	ctx := context.Background()
-	path = filepath.Join(t.TempDir(), "data", "queue.db")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put := func(content []byte) (*Message, Body) {
-		b := spooled(t, s, content)
-		m := msg(s, "a@example.org", "b@example.test")
-		m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
-			t.Fatal(err)
-		}
-		return m, b
-	}
-	_, db := put(bigContent(400 << 10))
+	path, s := dataDirStore(t)
+	_, db := putReadySpooled(t, s, bigContent(400<<10))
 	p, _, _ := db.File()
 	if err := os.Truncate(p, 1000); err != nil { // damaged, still in spool/
 		t.Fatal(err)
 	}
-	backup = filepath.Join(t.TempDir(), "skip.db")
-	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) {
-		return s.BackupWith(w, BackupOptions{SkipUnreadable: true}, nil)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	backup = backupTo(t, s, BackupOptions{SkipUnreadable: true})
 	// A message accepted after the backup: the replaced database's own.
-	live, lb := put(bigContent(350 << 10))
-	lp, _, _ := lb.File()
-	liveFile = filepath.Base(lp)
+	live, lb := putReadySpooled(t, s, bigContent(350<<10))
 	s.Close()
-	return path, backup, live.ID.String(), liveFile
-
+	return path, backup, live.ID.String(), spoolName(lb)
 }
 
 // Q-5, OPS-3: the sibling of
@@ -98,12 +70,7 @@ func TestQ5SkipUnreadableNoStagingKilledAfterRenameKeepsReplacedBodies(t *testin
 			}
 			dir := filepath.Dir(p)
 			ents, _ := os.ReadDir(dir)
-			var where []string
-			for _, e := range ents {
-				if _, err := os.Stat(filepath.Join(dir, e.Name(), liveFile)); err == nil {
-					where = append(where, e.Name())
-				}
-			}
+			where := dirsHolding(dir, liveFile)
 			t.Logf("suffix of the killed restore %q; data directory %s; body of %s in %v", suf1, names(ents), liveID, where)
 			if len(where) == 0 {
 				t.Fatalf("the replaced database's body of %s (%s) is gone: swept", liveID, liveFile)
@@ -149,12 +116,7 @@ func TestQ5SkipUnreadableNoStagingKilledAtEveryStepKeepsReplacedBodies(t *testin
 				r.Close()
 				dir := filepath.Dir(p)
 				ents, _ := os.ReadDir(dir)
-				var where []string
-				for _, e := range ents {
-					if _, err := os.Stat(filepath.Join(dir, e.Name(), liveFile)); err == nil {
-						where = append(where, e.Name())
-					}
-				}
+				where := dirsHolding(dir, liveFile)
 				if len(where) != 1 {
 					t.Fatalf("the replaced database's body of %s (%s) is in %v (data directory %s), not in one spool directory",
 						liveID, liveFile, where, names(ents))

@@ -2,12 +2,9 @@ package queue
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Q-5, OPS-3: a backup taken with
@@ -24,36 +21,14 @@ func TestQ5RestoreOfSkipUnreadableBackupKilledAfterRenameKeepsBodies(t *testing.
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "data", "queue.db")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put := func(content []byte) (*Message, Body) {
-		b := spooled(t, s, content)
-		m := msg(s, "a@example.org", "b@example.test")
-		m.State, m.NextAttempt = Ready, time.Now().Add(time.Hour)
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNewBody(m, b) }); err != nil {
-			t.Fatal(err)
-		}
-		return m, b
-	}
-	_, sb := put(bigContent(400 << 10))
-	sound, _ := put(bigContent(350 << 10))
+	path, s := dataDirStore(t)
+	_, sb := putReadySpooled(t, s, bigContent(400<<10))
+	sound, _ := putReadySpooled(t, s, bigContent(350<<10))
 	p, _, _ := sb.File()
 	if err := os.Truncate(p, 1000); err != nil { // damaged, still in spool/
 		t.Fatal(err)
 	}
-	backup := filepath.Join(t.TempDir(), "skip.db")
-	if _, err := SaveBackup(backup, func(w io.Writer) (int64, error) {
-		return s.BackupWith(w, BackupOptions{SkipUnreadable: true}, nil)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	backup := backupTo(t, s, BackupOptions{SkipUnreadable: true})
 	s.Close()
 
 	for _, then := range []string{"start", "restore"} {
@@ -90,27 +65,5 @@ func TestQ5RestoreOfSkipUnreadableBackupKilledAfterRenameKeepsBodies(t *testing.
 				return nil
 			})
 		})
-	}
-}
-
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.Walk(from, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if fi.IsDir() {
-			return os.MkdirAll(dst, 0o700)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
