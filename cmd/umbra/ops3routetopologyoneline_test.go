@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,16 +13,7 @@ import (
 // default of --topology) forges a line of route explain's error.
 func TestOPS3RouteExplainUnknownServerTopologyPathForgesNoLine(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topo\nFAKE9: forged.yaml")
-	if err := os.WriteFile(topo, []byte("sites: [{name: a}]\nservers:\n  - {name: hub.ops3.test, role: hub, site: a, address: \"127.0.0.122:37122\"}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(`server: {name: hub.ops3.test, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
-accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
-mailbox: {maildir: `+filepath.Join(dir, "md")+`}
-topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
-`+submitConnector("in", "127.0.0.122:37122")), 0o600)
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub.ops3.test, role: hub, site: a, address: \"127.0.0.122:37122\"}\n", "127.0.0.122:37122")
 	out, _, code := runBounded(t, "route", "explain", "-c", cfg, "--server", "nosuch", "y@example.test")
 	if code != exitNotFound {
 		t.Errorf("route explain --server nosuch: exit %d:\n%s", code, out)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,14 +14,7 @@ import (
 // "topo\nBAD.yaml" (README: a control character written once).
 func TestOPS3ConfigCheckTopologySummaryEscapedOnce(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topo\nBAD.yaml")
-	os.WriteFile(topo, []byte("servers: [\n"), 0o600)
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(`server: {name: hub.ops3.test, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
-accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
-mailbox: {maildir: `+filepath.Join(dir, "md")+`}
-topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
-`+submitConnector("in", "127.0.0.123:37123")), 0o600)
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nBAD.yaml", "servers: [\n", "127.0.0.123:37123")
 	for _, args := range [][]string{{"config", "check", cfg}, {"serve", "-c", cfg}} {
 		out, _, code := runBounded(t, args...)
 		if code != exitConfig {
@@ -43,14 +34,7 @@ topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
 // while --json's error says "topo\nOK.yaml" once.
 func TestOPS3RouteExplainRefusalTopologyEscapedOnce(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topo\nOK.yaml")
-	os.WriteFile(topo, []byte("sites: [{name: a}]\nservers:\n  - {name: hub-a, role: hub, site: a, address: \"127.0.0.123:37123\"}\n"), 0o600)
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(`server: {name: hub-zz, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
-accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
-mailbox: {maildir: `+filepath.Join(dir, "md")+`}
-topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
-`+submitConnector("in", "127.0.0.123:37123")), 0o600)
+	cfg := topologyHub(t, dir, "hub-zz", "topo\nOK.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub-a, role: hub, site: a, address: \"127.0.0.123:37123\"}\n", "127.0.0.123:37123")
 	out, _, code := runBounded(t, "route", "explain", "-c", cfg, "y@example.test")
 	if code != exitConfig {
 		t.Errorf("route explain: exit %d:\n%s", code, out)

@@ -17,14 +17,7 @@ import (
 // forges a line of config check and serve and splits the --json error.
 func TestOPS3TopologyPathWithANewlineForgesNoLine(t *testing.T) {
 	dir := t.TempDir()
-	topo := filepath.Join(dir, "topo\nFAKE9: forged.yaml")
-	os.WriteFile(topo, []byte("servers: [\n"), 0o600)
-	cfg := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(cfg, []byte(`server: {name: hub.ops3.test, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
-accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
-mailbox: {maildir: `+filepath.Join(dir, "md")+`}
-topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
-`+submitConnector("in", "127.0.0.141:39141")), 0o600)
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "servers: [\n", "127.0.0.141:39141")
 	forged := func(what, out string) {
 		t.Helper()
 		for _, l := range strings.Split(out, "\n") {
@@ -52,4 +45,25 @@ topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
 	}
 	out, _, _ = runBounded(t, "serve", "-c", cfg)
 	forged("serve", out)
+}
+
+// topologyHub writes in dir a topology file named topoName holding text,
+// and hub.yaml: the server named server, its topology: that file (a
+// newline in the name written as \n), one submission connector at bind.
+// It returns the configuration's path.
+func topologyHub(t *testing.T, dir, server, topoName, text, bind string) string {
+	t.Helper()
+	topo := filepath.Join(dir, topoName)
+	cfg := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(topo, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(`server: {name: `+server+`, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
+accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
+mailbox: {maildir: `+filepath.Join(dir, "md")+`}
+topology: "`+strings.ReplaceAll(topo, "\n", `\n`)+`"
+`+submitConnector("in", bind)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
