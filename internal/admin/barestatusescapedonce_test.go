@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"umbra/internal/testsupport"
 )
 
 // OPS-3: an answer without umbra's error text names the
@@ -19,26 +21,19 @@ func TestOPS3BareAnswerStatusEscapedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil || l == "\r\n" {
-						break
-					}
+	testsupport.Accept(t, ln, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil || l == "\r\n" {
+					break
 				}
-				c.Write([]byte("HTTP/1.1 500 Bad\xe9Thing\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			}()
-		}
-	}()
+			}
+			c.Write([]byte("HTTP/1.1 500 Bad\xe9Thing\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		}()
+	})
 	_, err = NewClient(sock).Status()
 	if err == nil {
 		t.Fatal("no refusal")
