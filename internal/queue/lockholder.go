@@ -152,7 +152,28 @@ func lockedFileAt(path string, st *syscall.Stat_t) lockedFile {
 // listed (its pid may still be 0: a holder in another pid namespace
 // the kernel names so); err that the list cannot be read (a unit's
 // ProcSubset=pid hides it): then nothing is known of the lock.
+//
+// The kernel writes the list a page per read, and starts each read again
+// at the line count the last one reached: a lock let go meanwhile by
+// another process shifts the rest up, and a line is skipped. Under load
+// (many processes taking and dropping locks) the holder's own line was
+// missed that way and the holder went unnamed. A lock held throughout is
+// in any read that does not skip it, so a lock not found is looked for
+// again, up to listReads reads in all.
 func listedLock(locks string, file lockedFile, kinds ...string) (pid int, listed bool, err error) {
+	for range listReads {
+		if pid, listed, err = listedLockOnce(locks, file, kinds...); err != nil || listed {
+			return pid, listed, err
+		}
+	}
+	return 0, false, nil
+}
+
+// listReads is how many times listedLock reads the list before it says
+// a lock is not there.
+const listReads = 4
+
+func listedLockOnce(locks string, file lockedFile, kinds ...string) (pid int, listed bool, err error) {
 	b, err := os.ReadFile(locks)
 	if err != nil {
 		return 0, false, err
