@@ -400,7 +400,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			m.LastError = rc.LastReply
 			deferredAny = true
 			if !stillDead {
-				ev.Event("defer", m, rc, r.detail())
+				detail := r.detail()
+				if r.Outcome == deadWait {
+					// The mark carrying the recipient's own last real
+					// reply (deadWaitReply), as message show reads it:
+					// the bare mark r carries said nothing of why it
+					// still waits (rt33 F2).
+					detail = rc.LastReply
+				}
+				ev.Event("defer", m, rc, detail)
 			}
 		}
 		if taken {
