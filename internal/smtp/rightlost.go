@@ -16,11 +16,14 @@ import (
 // from the session's address, the open connector removed so that none
 // takes it. Each RCPT is judged by the rights in force when it comes
 // (refreshRights, standing), and the transaction is judged again, whole,
-// once its body has ended (data): every recipient it holds must still
-// have the right a RCPT of it would need now (relayAllowed). Where one
-// has lost it, nothing is queued and the end of data is 451 4.7.1 naming
-// it (replyRightLost). Not a 5xx: SMTP has no per-recipient reply after
-// the body, and a permanent refusal would bounce the recipients that
+// at DATA or its first BDAT chunk, before any of its body is taken
+// (rightsLostBeforeBody), and once its body has ended (data) for a
+// reload while it came: every recipient it holds must still have the
+// right a RCPT of it would need now (relayAllowed). Where one has lost
+// it, nothing is queued and the reply — in place of the 354 or the
+// chunk's 250, or at the end of data — is 451 4.7.1 naming it and what
+// took the right (rcptRightsLost), the transaction ended. Not a 5xx:
+// SMTP has no per-recipient reply after RCPT, and a permanent refusal would bounce the recipients that
 // kept their right too; not the other recipients taken and the lost
 // ones dropped: the client would hold a 250 for a recipient nobody
 // delivers to. A 4xx makes the client send the message again, and its

@@ -87,8 +87,9 @@ type session struct {
 	// authStamp is the account as the credentials held it at AUTH
 	// (Credentials.stamp): the account stays valid while the connector
 	// in force holds it so (authreload.go). authRevoked: a reload
-	// revoked the account since the session's last AUTH (the session
-	// may AUTH again: authAgain).
+	// revoked the account since the session's last AUTH, or the
+	// connector now at its address would not hold it (dropAuthOffAddress;
+	// the session may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
 	// authBy is the name of the connector whose credentials judged the
@@ -108,8 +109,9 @@ type session struct {
 	// name the client gave (what the directory's filter matches).
 	authDirectory, authDirServer bool
 	authName                     string
-	// revokeTold: the 530 of a revoked authentication was given (at
-	// most once: the session goes on with the rights left to it).
+	// revokeTold: the 530 of an ended authentication (revoked, or one
+	// the connector at its address would not hold) was given (at most
+	// once: the session goes on with the rights left to it).
 	revokeTold bool
 	// logBeforeAuth is the session's log before AUTH added the user: a
 	// revoked authentication goes back to it (dropRevokedAuth).
@@ -117,8 +119,10 @@ type session struct {
 	// shadowRevoked: the account of the open shadow session was revoked
 	// (dropRevokedAuth); the shadow session ends at its next verb.
 	shadowRevoked bool
-	// revokedWhy: what revoked the session's last authentication
-	// (revocation), for the 421 of its shadow session.
+	// revokedWhy: what ended the session's last authentication
+	// (revocation, offAddressWhy), for its 530 (replyRevoked), the 451
+	// of its transaction (rcptRightsLost) and the 421 of its shadow
+	// session.
 	revokedWhy string
 
 	vc *verbConn // the verb layer of the connection
@@ -542,7 +546,7 @@ func (s *session) refreshRights() {
 		if at != nil {
 			atName = at.cfg.Name
 		}
-		s.log.Info("session outside its connector's configuration now in force: it keeps only the rights both configurations grant, and those the connector for its address grants too",
+		s.log.Info("session outside its connector's configuration now in force: it keeps only the rights both configurations grant, or where another connector takes its address that connector's, as a new connection there gets them",
 			"connector_in_force", inForce, "new_connector_ranges", ranges, "connector_at_address", atName)
 	}
 }

@@ -143,3 +143,48 @@ func TestSMTP8TwoReloadsThenAuthJudgedInForce(t *testing.T) {
 	d.cmd("AUTH PLAIN AGh1YjIAaHVicGFzcw==", "235") // \0hub2\0hubpass
 	d.cmd("AUTH PLAIN AGh1YjIAaHVicGFzcw==", "503")
 }
+
+// SMTP-8, SMTP-3 (front33 items 1 and 2): after the same two reloads the
+// next command DATA, of a transaction whose outside recipient the login
+// relayed: refused before the body, 451 4.7.1 saying that the login
+// ended and why — the connector now at the address does not have the
+// account —, nothing queued; the next MAIL is told the 530 as well.
+func TestSMTP8TwoReloadsThenDataRefusedWithLoginReason(t *testing.T) {
+	creds := credsFile(t)
+	addr := freeAddr(t)
+	conf := func(name, creds string) []config.ReceiveConnector {
+		return connectors(t, fmt.Sprintf(`
+  - name: %s
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+`, name, addr, creds))
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
+	hubOnly := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(hubOnly, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := &fakeQueue{}
+	s := startServer(t, q, conf("default", creds)...)
+	d := dial(t, s, "127.0.0.146")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235") // \0alice\0secret
+	d.cmd("MAIL FROM:<alice@example.test>", "250")
+	d.cmd("RCPT TO:<x@other.test>", "250")
+	for _, c := range [][]config.ReceiveConnector{conf("default2", creds), conf("default2", hubOnly)} {
+		if err := s.Reload(c, testTable()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := d.cmd("DATA", "451 4.7.1 Recipient <x@other.test>")
+	if !strings.Contains(got, "authentication it was accepted under ended") || !strings.Contains(got, "does not have the account") {
+		t.Errorf("DATA after the login was lost: %q, want the login's end and its reason", got)
+	}
+	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (default2) does not have the account")
+	if n := q.count(); n != 0 {
+		t.Errorf("%d messages queued", n)
+	}
+}
