@@ -23,8 +23,8 @@ import (
 // it, nothing is queued and the reply — in place of the 354 or the
 // chunk's 250, or at the end of data — is 451 4.7.1 naming it and what
 // took the right (rcptRightsLost), the transaction ended. Not a 5xx:
-// SMTP has no per-recipient reply after RCPT, and a permanent refusal would bounce the recipients that
-// kept their right too; not the other recipients taken and the lost
+// SMTP has no per-recipient reply after RCPT, and a permanent refusal
+// would bounce the recipients that kept their right too; not the other recipients taken and the lost
 // ones dropped: the client would hold a 250 for a recipient nobody
 // delivers to. A 4xx makes the client send the message again, and its
 // next transaction (or connection) gets, recipient by recipient, what a
