@@ -418,6 +418,13 @@ func (v *verbConn) fillCommand() error {
 			v.reply(v.dataSequence())
 			return nil
 		}
+		if r := v.sess().rightsLostBeforeBody(); r != nil {
+			// Refused before the 354: the client sends no body to have
+			// it refused after; the transaction ends here.
+			v.reply(replyLines(r)...)
+			v.synth("RSET\r\n")
+			return nil
+		}
 	case "EHLO":
 		if arg == "" { // "EHLO" is the line's whole first word (readCommandLine)
 			// go-smtp's reply would name HELO; nothing changes state.
@@ -577,6 +584,15 @@ func replyNeedEHLO(cmd string) string {
 // has no authentication any more (authAgain).
 func (v *verbConn) authSequence() string {
 	s := v.sess()
+	if s != nil && s.user != "" {
+		// A login a reload ended (revoked, or one the connector now at
+		// the address would not hold) is not one: judged by the
+		// configuration in force before "Already authenticated", however
+		// many reloads came since the last command; the next MAIL or
+		// RCPT is still told why (standing).
+		s.dropRevokedAuth()
+		s.dropAuthOffAddress()
+	}
 	switch {
 	case s == nil:
 		return "503 5.5.1 Please introduce yourself first."
@@ -805,6 +821,14 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	if v.transferTooSlow() {
 		return v.rateCut()
 	}
+	var lost *gosmtp.SMTPError
+	if refuse == "" && !v.bdat {
+		// The first chunk: the transaction is judged before any of its
+		// body is taken (rightsLostBeforeBody), as at DATA.
+		if lost = v.sess().rightsLostBeforeBody(); lost != nil {
+			refuse = replyLines(lost)[0]
+		}
+	}
 	if refuse == "" && !v.bdat {
 		v.lineLen, v.bdatErr = 0, nil
 		v.startBody()
@@ -812,6 +836,11 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	if refuse != "" {
 		if err := v.readChunk(size, false); err != nil {
 			return err
+		}
+		if lost != nil {
+			v.reply(replyLines(lost)...)
+			v.failBDAT() // RFC 3030 §4.2: a 4xx to BDAT ends the transaction
+			return nil
 		}
 		v.reply(refuse)
 		if v.bdat || refuse == replyBDATTooBig {
