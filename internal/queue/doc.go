@@ -2350,7 +2350,14 @@
 // of the server recorded with that database, or goes when none is
 // (foldAliasOfOwned), and the message records naming the spelling as
 // their copy's holder are rewritten to name that server (a poison
-// message's given-back entry stays found by its record) — in the same
+// message's given-back entry stays found by its record), as is every
+// other record naming a copy's holder by the spelling (pointNotesAt): a
+// failure DSN's reported copies (dsnreported: its original's end still
+// finds it to carry the discard), the single-copy marks' servers (the
+// discards of pushed and held copies go to the server holding them),
+// the pushes in flight (receiptpush), the recipients finished
+// (finished), and a damaged record given back (its bytes stay as found,
+// the holder is kept beside them) — in the same
 // transaction, each moved entry under a folded key, each record naming
 // a folded name: a second Open finds nothing to move. So too an alias
 // spelling of a name with no id of its own whose database is not the one
