@@ -738,7 +738,15 @@
 // the DSN may have a copy of its own (pushed, or a push in flight):
 // then the discard is written at once, as before, and a push that
 // confirms after the DSN came to carry the discard is discarded
-// (ShadowRecopiedOrg). An operator's removal with
+// (ShadowRecopiedOrg). Nor when the message is marked held by this
+// server only at its end (results.go, copySettled): the copy its record
+// names was lost with its holder's database, or settled by a hold whose
+// release marked it (its discard owed since, and written again when the
+// mark goes) — it covers nothing, so no DSN of it carries the discard:
+// the discard is written at once, and its DSNs, early or made by that
+// commit, stay or are marked held by this server only, copied by the
+// re-make pass (a DSN carrying a copy settled already was on this disk
+// alone, marked nowhere). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
