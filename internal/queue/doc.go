@@ -738,7 +738,15 @@
 // the DSN may have a copy of its own (pushed, or a push in flight):
 // then the discard is written at once, as before, and a push that
 // confirms after the DSN came to carry the discard is discarded
-// (ShadowRecopiedOrg). An operator's removal with
+// (ShadowRecopiedOrg). Nor when the message is marked held by this
+// server only at its end (results.go, copySettled): the copy its record
+// names was lost with its holder's database, or settled by a hold whose
+// release marked it (its discard owed since, and written again when the
+// mark goes) — it covers nothing, so no DSN of it carries the discard:
+// the discard is written at once, and its DSNs, early or made by that
+// commit, stay or are marked held by this server only, copied by the
+// re-make pass (a DSN carrying a copy settled already was on this disk
+// alone, marked nowhere). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
@@ -2350,7 +2358,14 @@
 // of the server recorded with that database, or goes when none is
 // (foldAliasOfOwned), and the message records naming the spelling as
 // their copy's holder are rewritten to name that server (a poison
-// message's given-back entry stays found by its record) — in the same
+// message's given-back entry stays found by its record), as is every
+// other record naming a copy's holder by the spelling (pointNotesAt): a
+// failure DSN's reported copies (dsnreported: its original's end still
+// finds it to carry the discard), the single-copy marks' servers (the
+// discards of pushed and held copies go to the server holding them),
+// the pushes in flight (receiptpush), the recipients finished
+// (finished), and a damaged record given back (its bytes stay as found,
+// the holder is kept beside them) — in the same
 // transaction, each moved entry under a folded key, each record naming
 // a folded name: a second Open finds nothing to move. So too an alias
 // spelling of a name with no id of its own whose database is not the one

@@ -222,7 +222,7 @@ func (q *Manager) handBackAfter(server string, max int, first func(string, int) 
 					continue
 				}
 				m, err := tx.Get(h.id)
-				if err != nil || m.State != Poison || m.ShadowServer != h.holder || m.ShadowID != h.sid {
+				if err != nil || m.State != Poison || !sameServer(m.ShadowServer, h.holder) || m.ShadowID != h.sid {
 					continue // changed since the line went out: the holder took its copy over all the same
 				}
 				if err := tx.Delete(m.ID); err != nil {

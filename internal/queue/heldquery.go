@@ -121,7 +121,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 			}
 		}
 		for _, d := range tx.DamagedRecords() {
-			h, ok := damagedHead(d.ID, d.Raw)
+			h, ok := tx.damagedHeadOf(d.ID, d.Raw) // the holder the fold named, if any (damaged.go)
 			switch {
 			case !ok:
 				unknown = true

@@ -817,6 +817,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// a takeover and a second delivery (rt18b F1). The delete
 			// does so itself; a record kept as a shadow copy settles
 			// it here.
+			// Marked held by this server only at its end (its copy
+			// lost, or settled by a hold and made again nowhere yet:
+			// the discard of the copy its record names is owed or
+			// written by this commit's settling of the mark), it has
+			// no copy that covers anything: no DSN of it carries the
+			// discard, and its failure DSN is marked as the others
+			// are (enteredsingle.go). Read before the mark goes.
+			uncovered := tx.markedSingle(m.ID)
 			// A failure DSN that left: the recipients it reports are
 			// owed their partial discard (reportedcopy.go).
 			servers, err := tx.settleReported(m, now)
@@ -859,13 +867,18 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// recipients were pending (a job's own commit, an earlier
 			// attempt), still here: it carries the discard as this
 			// commit's would (earlydsn.go).
-			if discard && failDSN >= 0 {
+			// Not a message marked held here only (uncovered): the
+			// discard is written now, and its DSNs stay marked.
+			if discard && failDSN >= 0 && !uncovered {
 				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
 				dsnOwesDiscard = true
 			} else if discard {
-				id, ok, err := tx.earlyDSNCarries(m)
-				if err != nil {
-					return err
+				var id ID
+				ok := false
+				if !uncovered {
+					if id, ok, err = tx.earlyDSNCarries(m); err != nil {
+						return err
+					}
 				}
 				if ok {
 					earlyCarrier, dsnOwesDiscard = id, true

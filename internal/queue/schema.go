@@ -190,7 +190,11 @@ import (
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
-//	          and no other index entry; its body stays in bodies
+//	          and no other index entry; its body stays in bodies;
+//	          ID ‖ "copy-of" → the primary of a shadow copy so set aside;
+//	          ID ‖ "holder" → the server holding the copy its head names,
+//	          when the holder fold pointed the head's spelling at
+//	          another server (holderfold.go pointNotesAt)
 //	bodysums  'm' ‖ ID (8, BE), or 'd' ‖ dumpster key → CRC-32C (4, BE) of
 //	          the body's value in bodies (or dumpbodies): the whole of a
 //	          body stored whole, the head of a spooled one; written and
