@@ -557,6 +557,12 @@ func (sum *BulkResult) add(out BulkResult) batchCursor {
 		}
 		sum.Skipped[why] += n
 	}
+	for why, n := range out.NoDSN {
+		if sum.NoDSN == nil {
+			sum.NoDSN = map[string]int{}
+		}
+		sum.NoDSN[why] += n
+	}
 	return batchCursor{out.Next, out.Through, out.Selection}
 }
 
