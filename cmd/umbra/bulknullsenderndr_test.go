@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/admin"
 )
 
 // Q-4, OPS-5: a bulk message remove --ndr by filter removes a message
@@ -81,5 +83,20 @@ func TestQ4BulkRemoveNDRCountsNullSenders(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("remove --ndr --to carol --json: no_dsn %v, want 1 for the null sender\n%s", res.NoDSN, out)
+	}
+	// Several ids given are done in one batch, as a filter's: each
+	// says it in its own note (the batch's commit kept them).
+	send("", "dave@remote.test")
+	send("", "dave@remote.test")
+	out, _ = cli(t, cfg, "message", "list", "--to", "dave@remote.test", "--json")
+	var ms []admin.MessageView
+	if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != 2 {
+		t.Fatalf("message list: %v %s", err, out)
+	}
+	out, code = cli(t, cfg, "message", "remove", "--ndr", ms[0].ID, ms[1].ID)
+	for _, m := range ms {
+		if code != 0 || !strings.Contains(out, m.ID+": no DSN was sent: the message has the null sender") {
+			t.Errorf("remove --ndr of two ids: exit %d\n%s\nwant %s to say no DSN was sent", code, out, m.ID)
+		}
 	}
 }
