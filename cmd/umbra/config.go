@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -215,29 +214,7 @@ func quotedAsIs(l string) string { return quotedAsIsBy(l, jsonsafe.TextBytes) }
 // quotedAsIsBy is quotedAsIs with plain the rule for the text between
 // Go's quoted segments.
 func quotedAsIsBy(l string, plainText func(string) string) string {
-	var b strings.Builder
-	plain := 0
-	for i := 0; i < len(l); {
-		if l[i] != '"' {
-			i++
-			continue
-		}
-		q, err := strconv.QuotedPrefix(l[i:])
-		if err != nil {
-			i++
-			continue
-		}
-		if u, err := strconv.Unquote(q); err != nil || strconv.Quote(u) != q {
-			i++ // not the loader's: a quote of a name, raw bytes between
-			continue
-		}
-		b.WriteString(plainText(l[plain:i]))
-		b.WriteString(q)
-		i += len(q)
-		plain = i
-	}
-	b.WriteString(plainText(l[plain:]))
-	return b.String()
+	return jsonsafe.QuotedAsIs(l, plainText)
 }
 
 // configCheckResult is what config check --json prints: the verdict,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -568,6 +569,16 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(out, "%s: %s\n", termSafe(n.ID), termSafe(n.Note))
+	}
+	// Removed by filter with --ndr, and no DSN sent: counted by reason
+	// (an id given says it in its note).
+	whys := make([]string, 0, len(res.NoDSN))
+	for why := range res.NoDSN {
+		whys = append(whys, why)
+	}
+	slices.Sort(whys)
+	for _, why := range whys {
+		fmt.Fprintf(out, "no DSN was sent for %d of them: %s\n", res.NoDSN[why], termSafe(why))
 	}
 	return verb
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/mailaddr"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
@@ -18,7 +19,7 @@ import (
 // rcptCheck is what RCPT would answer a recipient, as route explain
 // shows it (offline: a callout is not made, and says so).
 type rcptCheck struct {
-	Address string `json:"address"` // as RCPT takes it
+	Address string `json:"address"` // as RCPT takes it, by the one rule (jsonsafe.TextBytes)
 	// RCPT: "250 …" accepted, "550 5.1.1 …" refused as unknown, "451 …"
 	// not decidable now, or "callout: …" decided by the next hop at RCPT.
 	RCPT string `json:"rcpt"`
@@ -134,7 +135,7 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 	out := []rcptCheck{}
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
-		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
+		c := rcptCheck{Address: jsonsafe.TextBytes(addr), RCPT: "250 2.1.5 accepted"} // as every answer names a value (route.go)
 		if a, err := smtp.ParseAddress(addr); err == nil {
 			if r := smtp.UTF8Refusal(a, false); r != nil {
 				c.SMTPUTF8 = fmt.Sprintf("needs SMTPUTF8: a client that does not say it gets %d %d.%d.%d %s (route explain --smtputf8=false)",
@@ -160,9 +161,9 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 			case v.ModeOf(domain) == recipients.ModeCallout:
 				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5.1.x refusal refuses with 550 5.1.1, another 5xx is passed on"
 			case errors.Is(err, recipients.ErrDirectoryFailure):
-				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%v)", err)
+				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			default:
-				c.RCPT = fmt.Sprintf("451 4.3.0 cannot be verified now (%v)", err)
+				c.RCPT = fmt.Sprintf("451 4.3.0 cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			}
 		}
 		out = append(out, c)

@@ -199,32 +199,26 @@ func (c *Client) apiError(resp *http.Response, method, path string) error {
 	pid, daemon := c.daemonAnswers()
 	switch {
 	case daemon && unknown:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
+		ae.bare = c.bareText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
 			"this command, which lacks that request (upgrade and restart it, or use the command of its release)", c.path, pid, resp.Status, method, path))
 	case daemon:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
+		ae.bare = c.bareText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
 			"command?)", c.path, pid, resp.Status, method, path))
 	case unknown:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
+		ae.bare = c.bareText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
 			"this command, which lacks that request, or another program's socket", c.path, resp.Status, method, path))
 	default:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
+		ae.bare = c.bareText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
 			"daemon of an older release)", c.path, resp.Status, method, path))
 	}
 	return ae
 }
 
 // bareText is an answer's text without umbra's error text, in the text
-// form: the status line as %q wrote it (Go's quoting: the byte 0xe9
-// \xe9) kept as it is, the rest by ShownText — run over the %q again,
-// it would double the backslash of \xe9: the byte read as text.
-func (c *Client) bareText(status, text string) string {
-	q := fmt.Sprintf("%q", status)
-	i := strings.Index(text, q)
-	if i < 0 {
-		return ShownText(text, c.path)
-	}
-	return ShownText(text[:i], c.path) + q + ShownText(text[i+len(q):], c.path)
+// form (ShownText): the status line as %q wrote it (Go's quoting: the
+// byte 0xe9 \xe9) kept as it is.
+func (c *Client) bareText(text string) string {
+	return ShownText(text, c.path)
 }
 
 // ErrUnavailable means no daemon answers on the socket.
@@ -562,6 +556,12 @@ func (sum *BulkResult) add(out BulkResult) batchCursor {
 			sum.Skipped = map[string]int{}
 		}
 		sum.Skipped[why] += n
+	}
+	for why, n := range out.NoDSN {
+		if sum.NoDSN == nil {
+			sum.NoDSN = map[string]int{}
+		}
+		sum.NoDSN[why] += n
 	}
 	return batchCursor{out.Next, out.Through, out.Selection}
 }

@@ -58,9 +58,10 @@
 //     without umbra's text) are in the text form (Client.shown,
 //     ShownText, shown.go): the socket, the transport database, the
 //     configuration files and a holder's command line each on one line
-//     (a control character as \xNN), the rest by jsonsafe.TextBytes —
-//     made so where the text is made, so the CLI writes them as they
-//     are.
+//     (a control character as \xNN), a value quoted as Go's %q writes
+//     it (the byte 0xe9 \xe9, escaped once already) kept as it is
+//     (jsonsafe.QuotedAsIs), the rest by jsonsafe.TextBytes — made so
+//     where the text is made, so the CLI writes them as they are.
 //   - Once the daemon's stop began (SetStopping, at the drain after
 //     SIGTERM) every answer carries the header X-Umbra-Stopping: no
 //     delivery attempt starts before the next start, so the CLI says

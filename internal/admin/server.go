@@ -1061,7 +1061,9 @@ func (s *Server) routes() http.Handler {
 			// The CLI's --since rule (dumpster.ParseAgo): days are a
 			// unit, and past 292 years is every copy.
 			if ago, err = dumpster.ParseAgo(v.Get("since_ago")); err != nil || ago <= 0 {
-				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h, 1d): %q", v.Get("since_ago")))
+				// Quoted as Go does (%q: the byte 0xe9 \xe9), escaped once:
+				// answered as it is (failShown), not by the answers' rule.
+				failShown(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h, 1d): %q", v.Get("since_ago")))
 				return
 			}
 		}
