@@ -1816,7 +1816,11 @@
 //     the DSN, and turned into their partial discard by the commit that
 //     sees the DSN leave, which deletes it: a crash leaves the DSN here
 //     and the copy covering them, or the DSN gone and the partial
-//     discard owed, never the DSN gone and nothing owed.
+//     discard owed, never the DSN gone and nothing owed. Its index by
+//     original (dsnreportedby), which a message's end reads for its
+//     early failure DSNs (earlydsn.go), is written and deleted in the
+//     transactions that write and delete those entries, and checked
+//     against them by every Open (repairReportedIndex).
 //     A note of a taken-over copy's recipient finished here (bucket
 //     takendone, takendone.go: delivered, relayed out of the organisation
 //     (by MX, or through a smart host no server of it), failed; or its
