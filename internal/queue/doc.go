@@ -454,7 +454,13 @@
 // (deadWaitReply, throttledReply; takenOverUntried reads it through
 // realReply), and the copy stays untried here at that answer's commit
 // and at the next claim
-// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt) — tried meaning an attempt
+// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt); so does
+// a hold in a suspended queue and the stop's note on an attempt the stop
+// cut (carryTakeover): the copy held is not failed at the hold's commit,
+// a resume or a redirect leaves it the takeover's note, and after a
+// restart its claim finds it untried
+// (TestSR6TakenOverCopyHeldThenResumedGetsItsFirstAttempt,
+// TestSR6TakenOverCopyStoppedThenRestartedGetsItsFirstAttempt) — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
 // one that counted none (answered). Such a copy whose delay notice
 // went is bound as any (it has a Will-Retry-Until to keep):

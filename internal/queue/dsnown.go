@@ -252,7 +252,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + "waiting for a delivery slot" + dest + " (its connections are all in use)"
 	case isDeadReply(reply):
 		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
-	case reply == stopReply:
+	case isStopReply(reply):
 		return lead + "its last attempt was interrupted by a shutdown of this server"
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"

@@ -126,8 +126,8 @@ const deadLastText = "; last error: "
 func realReply(reply string) string {
 	sep := deadLastText
 	switch {
-	case isThrottleReply(reply):
-		sep = throttleLastText // a throttle's note carries one too (throttledReply)
+	case isThrottleReply(reply), carriesTakeover(reply):
+		sep = throttleLastText // a throttle's note carries one too (throttledReply), a hold's and the stop's a takeover's note (carryTakeover)
 	case !isDeadReply(reply):
 		return reply
 	}
@@ -342,6 +342,46 @@ func throttledReply(rc Recipient) string {
 		return throttleReply + throttleLastText + realReply(rc.LastReply)
 	}
 	return throttleReply
+}
+
+// carryTakeover is note — a hold's (HeldReply) or the stop's
+// (stopReply): umbra's own, made with no connection — carrying the
+// takeover's note of a copy taken over and not tried here yet
+// (takenOverUntried reads it through realReply), as a throttle's and a
+// dead mark's do; note alone for any other recipient. A hold's or the
+// stop's note replaced the takeover's, so after the resume, or a
+// restart, the copy was bound by the ordinary expiry: failed 5.4.7 with
+// no connection made here (sched33).
+func carryTakeover(prev, note string) string {
+	if last := realReply(prev); strings.HasPrefix(last, takeoverPrefix) {
+		return note + throttleLastText + last
+	}
+	return note
+}
+
+// carriesTakeover reports whether reply is a hold's or the stop's note
+// carrying a takeover's (carryTakeover).
+func carriesTakeover(reply string) bool {
+	if !strings.Contains(reply, throttleLastText+takeoverPrefix) {
+		return false
+	}
+	return strings.HasPrefix(reply, stopReply+throttleLastText) || heldBy(reply) != ""
+}
+
+// takeoverLeft is what a recipient keeps when a hold's or the stop's
+// note stops applying (a resume, a redirect): the takeover's note it
+// carries (carryTakeover), or nothing.
+func takeoverLeft(reply string) string {
+	if last := realReply(reply); strings.HasPrefix(last, takeoverPrefix) {
+		return last
+	}
+	return ""
+}
+
+// isStopReply reports whether reply is the stop's note (stopReply),
+// bare or carrying a takeover's (carryTakeover).
+func isStopReply(reply string) bool {
+	return reply == stopReply || strings.HasPrefix(reply, stopReply+throttleLastText+takeoverPrefix)
 }
 
 // isThrottleReply reports whether reply is one throttledReply made.
