@@ -412,11 +412,18 @@
 // — never "not attempted": an attempt the stop cut counts none
 // (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
-// TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
-// yet (a delay notice beside its hung first attempt: "no host of DEST
-// has replied yet", never an empty reason, Status 4.4.1 — no answer
-// from host —, DEST the queue its job was planned for, a.entered, when
-// the record names none yet; sched32), nor an expiry whose last
+// TestNeverAttemptedDSNSaysSo) — also for a recipient whose job waits
+// in the attempt for a slot while a sibling's runs (a.started: the
+// notice beside the running job; sched33,
+// TestQ3DelayNoticeOfRecipientWaitingForSlotSaysCongestion), and for a
+// taken-over copy's recipient whose mark carries the takeover's note
+// (withRealReplies reports the bare mark, not the note's 4.4.0,
+// TestQ3DelayDSNOfTakenOverCopyWaitingSaysWhy); nor a recipient no host
+// has replied to yet (a delay notice beside its hung first attempt, its
+// job started: "no host of DEST has replied yet", never an empty
+// reason, Status 4.4.1 — no answer from host —, DEST the queue its job
+// was planned for, a.entered, when the record names none yet; sched32),
+// nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,

@@ -378,6 +378,18 @@ func takeoverLeft(reply string) string {
 	return ""
 }
 
+// withoutTakeover is reply, a mark carrying a takeover's note (a
+// throttle's, a dead destination's, a hold's, the stop's), without it:
+// umbra's own note alone. ok false for any other reply.
+func withoutTakeover(reply string) (string, bool) {
+	for _, sep := range [...]string{throttleLastText, deadLastText} {
+		if note, _, ok := strings.Cut(reply, sep+takeoverPrefix); ok && umbraNote(note) {
+			return note, true
+		}
+	}
+	return reply, false
+}
+
 // isStopReply reports whether reply is the stop's note (stopReply),
 // bare or carrying a takeover's (carryTakeover).
 func isStopReply(reply string) bool {
@@ -659,6 +671,12 @@ type attempt struct {
 	// (noticecommit.go); results keeps finish's order.
 	known     []Result
 	attempted []int // the recipients of the jobs that reached the deliverer
+	// started: the recipients of the jobs that started (their body
+	// loaded, the deliverer called or about to be), before they report
+	// — not those whose jobs still wait for a slot of their
+	// destination's window: the delay notice made beside a running job
+	// says which (noticecommit.go).
+	started   map[int]bool
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
@@ -1547,6 +1565,14 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			done(nil)
 			return
 		}
+		a.mu.Lock()
+		if a.started == nil {
+			a.started = map[int]bool{}
+		}
+		for _, i := range jb.rcpts {
+			a.started[i] = true
+		}
+		a.mu.Unlock()
 		// Its attempt's delay notice, should it fall due while a job
 		// of it still runs (noticecommit.go).
 		q.armNotice(ctx, a)
