@@ -687,6 +687,7 @@ type attempt struct {
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 	failedOn  []*dest // the destinations its jobs failed on (feedback −1, or a message's failure after its dot: arrivedFailure): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
+	endMark   func()  // ends the settling mark its last job's report made, after the end's commit (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 	// entered: the queue each recipient of a first attempt entered from
 	// submission when its job was planned (noteEntered), counted then
@@ -1843,6 +1844,9 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	last := a.left == 0
 	if last {
 		a.own++
+		// Nothing of it is delivered any more: an operator's command
+		// waits for the end's commit (settling.go), not refused ErrBusy.
+		a.endMark = q.settling.begin(a.m.ID)
 	}
 	if pw != nil {
 		q.jobLeftLocked(pw)
@@ -1877,6 +1881,11 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			q.releaseClaims(a.m.ID)
 		}
 	}()
+	if a.endMark != nil {
+		// Its last job's results committed (settling.go): ended before
+		// the claims go, so that a new claim's mark is its own.
+		defer a.endMark()
+	}
 	left := false
 	leave := func() {
 		if !left {
