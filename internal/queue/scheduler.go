@@ -353,6 +353,9 @@ func throttledReply(rc Recipient) string {
 // restart, the copy was bound by the ordinary expiry: failed 5.4.7 with
 // no connection made here (sched33).
 func carryTakeover(prev, note string) string {
+	if bare, ok := withoutTakeover(note); ok {
+		note = bare // carried once, not twice (a claim's Held result gives the reply back as it was)
+	}
 	if last := realReply(prev); strings.HasPrefix(last, takeoverPrefix) {
 		return note + throttleLastText + last
 	}

@@ -41,3 +41,25 @@ func TestQ3DelayDSNOfTakenOverCopyWaitingSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// SR-6 (sched33): a hold's or the stop's note carries a taken-over
+// copy's note once, however often it is made again from the reply it
+// replaces (a claim's Held result at a DSN due gives back the reply as
+// it was); a resume leaves the note itself.
+func TestSR6TakeoverNoteCarriedOnce(t *testing.T) {
+	take := takeoverPrefix + "hub-b: 3 heartbeats failed"
+	held := carryTakeover(take, HeldReply("mx:c.example"))
+	if again := carryTakeover(held, held); again != held {
+		t.Fatalf("carried again: %q; want %q", again, held)
+	}
+	if heldBy(held) != "mx:c.example" || realReply(held) != take || takeoverLeft(held) != take {
+		t.Fatalf("held %q: queue %q, real %q, left %q", held, heldBy(held), realReply(held), takeoverLeft(held))
+	}
+	stop := carryTakeover(take, stopReply)
+	if !isStopReply(stop) || realReply(stop) != take || carryTakeover(stop, stopReply) != stop {
+		t.Fatalf("stop %q: real %q", stop, realReply(stop))
+	}
+	if carryTakeover("250 ok", HeldReply("q")) != HeldReply("q") || takeoverLeft(HeldReply("q")) != "" {
+		t.Fatal("a recipient with no takeover note gets the bare hold, and nothing after it")
+	}
+}
