@@ -412,11 +412,18 @@
 // — never "not attempted": an attempt the stop cut counts none
 // (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
-// TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
-// yet (a delay notice beside its hung first attempt: "no host of DEST
-// has replied yet", never an empty reason, Status 4.4.1 — no answer
-// from host —, DEST the queue its job was planned for, a.entered, when
-// the record names none yet; sched32), nor an expiry whose last
+// TestNeverAttemptedDSNSaysSo) — also for a recipient whose job waits
+// in the attempt for a slot while a sibling's runs (a.started: the
+// notice beside the running job; sched33,
+// TestQ3DelayNoticeOfRecipientWaitingForSlotSaysCongestion), and for a
+// taken-over copy's recipient whose mark carries the takeover's note
+// (withRealReplies reports the bare mark, not the note's 4.4.0,
+// TestQ3DelayDSNOfTakenOverCopyWaitingSaysWhy); nor a recipient no host
+// has replied to yet (a delay notice beside its hung first attempt, its
+// job started: "no host of DEST has replied yet", never an empty
+// reason, Status 4.4.1 — no answer from host —, DEST the queue its job
+// was planned for, a.entered, when the record names none yet; sched32),
+// nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,
@@ -454,7 +461,13 @@
 // (deadWaitReply, throttledReply; takenOverUntried reads it through
 // realReply), and the copy stays untried here at that answer's commit
 // and at the next claim
-// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt) — tried meaning an attempt
+// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt); so does
+// a hold in a suspended queue and the stop's note on an attempt the stop
+// cut (carryTakeover): the copy held is not failed at the hold's commit,
+// a resume or a redirect leaves it the takeover's note, and after a
+// restart its claim finds it untried
+// (TestSR6TakenOverCopyHeldThenResumedGetsItsFirstAttempt,
+// TestSR6TakenOverCopyStoppedThenRestartedGetsItsFirstAttempt) — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
 // one that counted none (answered). Such a copy whose delay notice
 // went is bound as any (it has a Will-Retry-Until to keep):
@@ -1824,7 +1837,11 @@
 //     the DSN, and turned into their partial discard by the commit that
 //     sees the DSN leave, which deletes it: a crash leaves the DSN here
 //     and the copy covering them, or the DSN gone and the partial
-//     discard owed, never the DSN gone and nothing owed.
+//     discard owed, never the DSN gone and nothing owed. Its index by
+//     original (dsnreportedby), which a message's end reads for its
+//     early failure DSNs (earlydsn.go), is written and deleted in the
+//     transactions that write and delete those entries, and checked
+//     against them by every Open (repairReportedIndex).
 //     A note of a taken-over copy's recipient finished here (bucket
 //     takendone, takendone.go: delivered, relayed out of the organisation
 //     (by MX, or through a smart host no server of it), failed; or its

@@ -419,6 +419,17 @@ var bucketBulkTally = []byte("bulktally")
 //	dsnreported DSN id (8, BE) → original id (8, BE) ‖ org id ‖ 0x00 ‖ { server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ address ‖ 0x00 }…
 var bucketDSNReported = []byte("dsnreported")
 
+// bucketDSNReportedBy: the index of dsnreported by original, kept in the
+// transactions that write and remove its entries (reportedcopy.go), so
+// that the end of a message finds its early failure DSNs by one seek
+// (earlyDSNCarries), not by a walk over every DSN owed a partial
+// discard; made with the first entry, and checked against dsnreported
+// by every Open (repairReportedIndex: an older release writes entries
+// without it).
+//
+//	dsnreportedby original id (8, BE) ‖ DSN id (8, BE) → empty
+var bucketDSNReportedBy = []byte("dsnreportedby")
+
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the
 // Message-ID, gives every record an org id and indexes it (orgids). A

@@ -389,6 +389,9 @@ func (s *Store) init(now time.Time) error {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
 		s.damagedAtOpen = damaged
+		if err := repairReportedIndex(tx); err != nil { // reportedcopy.go
+			return fmt.Errorf("indexing the DSNs owed partial discards: %w", err)
+		}
 		if err := foldHolderNames(tx); err != nil { // holderfold.go
 			return fmt.Errorf("folding the shadow servers' names: %w", err)
 		}
