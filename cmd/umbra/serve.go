@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -1243,6 +1244,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, nil, nil, err
 	}
 	restart := restartOnly(cur, next)
+	if err := postmasterLeft(cur, next); err != nil {
+		return nil, nil, nil, err
+	}
 	// outbound_tls stays as it runs (restartOnly named a change): the
 	// trust store below is made from the running ca_file, read again
 	// (a CA renewed in place), and the receive connectors' CAs as now.
@@ -1418,6 +1422,29 @@ func restartOnly(cur, next *config.Config) []string {
 		}
 	}
 	return restart
+}
+
+// postmasterLeft refuses a reload whose accepted domains would leave the
+// running postmaster outside the organisation (rt33b F2). server.postmaster
+// applies only at a restart — derived or set, it stays as it runs — and
+// RCPT TO:<postmaster> is taken from anyone: applied, the reload would
+// relay that mail out of the organisation (or refuse it as a relay,
+// against RFC 5321 §4.5.1). Refused as a whole, the configuration in
+// force stays; the error says what to do.
+func postmasterLeft(cur, next *config.Config) error {
+	pm := cur.Server.Postmaster
+	_, dom, ok := strings.Cut(pm, "@")
+	if !ok || next.InsideDomain(dom) {
+		return nil
+	}
+	how := "set"
+	if cur.Server.PostmasterDerived {
+		how = "not set: derived from the first authoritative domain"
+	}
+	return next.ErrorAt(fmt.Sprintf("accepted_domains: the running server.postmaster %s (%s) is in no authoritative or internal_relay "+
+		"accepted domain of this file, and server.postmaster applies only at a restart: RCPT TO:<postmaster> is taken from anyone "+
+		"and would leave the organisation. Keep %s accepted until a restart, or restart umbra to apply the file (its postmaster: %s)",
+		pm, how, dom, cmp.Or(next.Server.Postmaster, "none")), "accepted_domains")
 }
 
 // derivedKey names a changed setting that the running configuration or
