@@ -24,6 +24,7 @@ import (
 // Replies of the framing layer.
 const (
 	replyBareNewlineCmd   = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
+	replyNULCmd           = "500 5.5.2 Syntax error: a NUL in a command line"
 	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
 	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
 	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
@@ -213,6 +214,17 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		v.reply(replyBareNewlineCmd)
+		return nil
+	}
+	if !v.sasl && bytes.IndexByte(line, 0) >= 0 {
+		// A NUL is no character of any command (RFC 5321 §4.1.2's
+		// syntax has none): the line is refused whole, as a bare CR
+		// or LF is, before any command reads it — never a MAIL
+		// parameter "not recognized", an address or a greeting name
+		// (rt33b F6). A SASL response with one is malformed base64,
+		// which its exchange answers (501 5.5.2).
+		v.traceUnit(traceRefused, line)
+		v.reply(replyNULCmd)
 		return nil
 	}
 	v.traceUnit(traceLine, line)

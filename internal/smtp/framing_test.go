@@ -354,7 +354,8 @@ var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?[ \t]*\r\n$`)
 
 // referenceFrame is a small, independent framer of a client's byte
 // stream: lines end at CRLF, and only there (a line with a bare CR or LF
-// is refused whole, a
+// is refused whole, so is a command line with a NUL — a SASL response
+// with one is a response —, a
 // line over maxLine ends the session, a partial line is nothing); a
 // well-formed BDAT is followed by its chunk; a DATA answered with 354 by
 // its body up to CRLF "." CRLF; a line answered with 334 by a SASL
@@ -373,7 +374,7 @@ func referenceFrame(in []byte, maxLine int, answer func(k int) byte) []string {
 		}
 		line := in[:i+1]
 		in = in[i+1:]
-		if bytes.ContainsAny(line[:i-1], "\r\n") {
+		if bytes.ContainsAny(line[:i-1], "\r\n") || !sasl && bytes.IndexByte(line, 0) >= 0 {
 			ev = append(ev, "X"+string(line))
 			continue
 		}
