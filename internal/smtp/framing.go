@@ -1173,17 +1173,34 @@ func (v *verbConn) noteReply(line []byte) {
 	}
 }
 
+// authLineMax is the longest AUTH command line and SASL response, CRLF
+// included, that a server must take (RFC 4954 §4: 12288 octets), whatever
+// max_line_length says for the other commands.
+const authLineMax = 12288
+
+// authLine reports whether a line over max_line_length may still run to
+// authLineMax: a SASL response (the line after a 334), or a line whose
+// command go-smtp reads as AUTH (goSMTPVerb of its start: "AUTH " in any
+// ASCII case). No other command gets that limit.
+func (v *verbConn) authLine(start []byte) bool {
+	if v.sasl {
+		return true
+	}
+	return len(start) > 5 && goSMTPVerb(string(start[:6])) == "AUTH"
+}
+
 // readLine reads one line up to and including its CRLF: a bare LF does
 // not end a line (the line containing it is refused whole, and nothing
 // after the bare LF runs as a command, as with a bare CR). tooLong
-// reports a line over maxLine (its rest unread); on error line is the
-// partial line.
+// reports a line over maxLine — over authLineMax for an AUTH line or a
+// SASL response (authLine) where that is more — (its rest unread); on
+// error line is the partial line.
 func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
 	var out []byte
 	for {
 		frag, err := v.r.ReadSlice('\n')
 		out = append(out, frag...)
-		if v.maxLine > 0 && len(out) > v.maxLine {
+		if v.maxLine > 0 && len(out) > v.maxLine && (len(out) > authLineMax || !v.authLine(out)) {
 			return out, true, nil // the start of the line: the command it is (cmdcount.go)
 		}
 		if err == bufio.ErrBufferFull {
