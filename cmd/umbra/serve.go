@@ -1247,6 +1247,16 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := postmasterLeft(cur, next); err != nil {
 		return nil, nil, nil, err
 	}
+	// The server section applies only at a restart (restartOnly named
+	// what changed): what the reload builds — the topology's place of
+	// this server, routing, delivery's greeting name, source address
+	// and shadow id — is built from the running one, never half from
+	// the file's (a renamed server greeted next hops by the new name
+	// while it received and shadowed as the old). The admin socket
+	// moves by the reload itself (below).
+	running := cur.Server
+	running.AdminSocket = next.Server.AdminSocket
+	next.Server = running
 	// outbound_tls stays as it runs (restartOnly named a change): the
 	// trust store below is made from the running ca_file, read again
 	// (a CA renewed in place), and the receive connectors' CAs as now.
@@ -1268,8 +1278,8 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// The delivery configuration in force: its topology's addresses are
 	// kept for a name whose lookup fails for a time now; a failed reload
 	// gives it back as it ran.
-	running := del.RunningConfig()
-	resolveServerHosts(topo, running.Topology, edge.dns, log, edge.guard) // once per reload, as at start
+	runningDelivery := del.RunningConfig()
+	resolveServerHosts(topo, runningDelivery.Topology, edge.dns, log, edge.guard) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -1284,7 +1294,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		// from cur: that one's topology had its server host names
 		// unresolved (a server listed by name then no twin of this
 		// one, its connections' source no longer its own).
-		if rerr := del.Reload(running); rerr != nil {
+		if rerr := del.Reload(runningDelivery); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, nil, nil, err
