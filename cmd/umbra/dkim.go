@@ -206,6 +206,13 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	if why := leftover.Swept(filepath.Base(path)); why != "" {
 		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %s: %s", what, path, why))}
 	}
+	// A name a start removes from its data directory as a leftover
+	// (leftover.Started), in any directory: another umbra's data
+	// directory lies inside or beside this one's, and its next start
+	// would delete the file written (rt33c F1).
+	if why := leftover.Started(filepath.Base(path)); why != "" {
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %s: %s; name another file", what, path, why))}
+	}
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.
 	find := discoverConfig
