@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/leftover"
 	"umbra/internal/mailaddr"
@@ -238,7 +239,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	cfg, err = find(cmd)
 	if err != nil {
 		cfg = nil
-		if configNamed(cmd) != "" {
+		if configNamed(cmd) != "" || errors.Is(err, admin.ErrNotAdminSocket) {
 			return nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %s\n", what, shown(path), errorText(err))
