@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/config"
 	"umbra/internal/queue"
 )
 
@@ -142,6 +143,11 @@ func newDBCmd() *cobra.Command {
 				// No such user or group here: the argument names
 				// nothing, a usage error before the backup is read.
 				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0], owner)}
+			}
+			if _, err := os.Lstat(args[0]); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, not "stat …: no such file or
+				// directory", exit 1 (rt33c F6).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db restore: no backup file %s: nothing was changed", args[0]), args[0])}
 			}
 			// Another server's backup is refused (without --force) by the
 			// restore, under its lock (ops27 3): nothing is read before it.
@@ -316,6 +322,12 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, as a restore's missing backup, not
+				// "stat …: no such file or directory", exit 1 (rt33c F6).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db compact: no transport database %s (queue.db in server.data_dir %s%s): nothing to compact",
+					path, cfg.Server.DataDir, configOf(cfg)), path, cfg.Server.DataDir, cfg.File)}
+			}
 			var o queue.CompactOptions
 			// The data directory replaced after the compaction's rename
 			// (rt30c F3): done in the directory held, now at movedTo.
@@ -654,4 +666,13 @@ func dirReplacedAfter(what, dataDir, now, path, kept string) (at, keptAt string,
 		"put at its name): the %s was done in the directory as it held it, now at %s; %s now leads elsewhere, to a "+
 		"database the %s did not change, which umbra serve would open. Put the directory back at its name before "+
 		"starting umbra", shown(dataDir), what, what, shown(where), shown(dataDir), what)
+}
+
+// configOf names the file cfg was read from, for a refusal that names
+// one of its settings ("" for the embedded default).
+func configOf(cfg *config.Config) string {
+	if cfg.File == "" {
+		return " of the embedded default configuration"
+	}
+	return " of " + cfg.File
 }

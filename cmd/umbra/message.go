@@ -191,7 +191,17 @@ func newMessageCmd() *cobra.Command {
 				return err
 			}
 			if !wantJSON(cmd) {
-				return exportEML(c, args[0], exportOut, rawOut(cmd), place) // messageexport.go: whole or nothing, byte for byte
+				if err := exportEML(c, args[0], exportOut, rawOut(cmd), place); err != nil || exportOut == "" {
+					return err // messageexport.go: whole or nothing, byte for byte
+				}
+				// A success line, as db backup's (rt33c F7): the file
+				// given and its size.
+				var n int64
+				if fi, err := os.Lstat(exportOut); err == nil {
+					n = fi.Size()
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "export %s %s: %s\n", termSafe(args[0]), shown(exportOut), size(n))
+				return nil
 			}
 			if exportOut != "" {
 				// --json with -o writes the file as without --json
