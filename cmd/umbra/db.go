@@ -102,7 +102,8 @@ func newDBCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", shown(args[0]), size(n))
 			if len(skipped) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n", len(skipped))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s NOT in this backup (%s spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n",
+					nouns(len(skipped), "body", "bodies"), isAre(len(skipped)), map[bool]string{true: "its", false: "their"}[len(skipped) == 1])
 				for _, u := range skipped {
 					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
 				}
@@ -269,11 +270,11 @@ func newDBCmd() *cobra.Command {
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
 				case len(lost) > 0 && single:
-					fmt.Fprintf(w, "%s the replaced database held beyond the backup are left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
-						plural(len(lost), "message"), lostLines(lost))
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
+						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
 				case len(lost) > 0:
-					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, are left in it and not delivered (--discard-newer):\n%s",
-						plural(len(lost), "message"), lostLines(lost))
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, %s left in it and not delivered (--discard-newer):\n%s",
+						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
 				case single:
 					fmt.Fprintf(w, "the replaced database held no message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				default:
@@ -612,11 +613,23 @@ func shownErr(err error, names ...string) error {
 }
 
 // plural is "1 message", "2 messages".
-func plural(n int, noun string) string {
+func plural(n int, noun string) string { return nouns(n, noun, noun+"s") }
+
+// nouns is n and the noun in its number: "1 copy", "2 copies" (rt33c
+// F8: a count's sentence agrees with it).
+func nouns(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + noun
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// isAre is the verb of a count of n: "is" of one, "are" of others.
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 // noteOlderSchema says on stderr that the transport database or backup

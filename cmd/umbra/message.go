@@ -534,7 +534,7 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		}
 	} else {
 		verb := bulkLines(out, res)
-		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
+		fmt.Fprintf(out, "%s matched, %d %s, %d failed%s%s\n", plural(res.Matched, "message"), len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
 	}
 	switch {
 	case len(res.Failed) > 0:
