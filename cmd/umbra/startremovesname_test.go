@@ -115,13 +115,14 @@ func TestOutputNamesAStartOfAnyDataDirRemovesRefused(t *testing.T) {
 		"receive_connectors: [{name: in, bindings: [\"127.0.0.172:43172\"]}]\n"), 0o600)
 	for _, in := range []string{"other/data", "plain"} {
 		for _, base := range []string{"queue.db.restore", ".queue.db.snapshot-5", "queue.db.compact", "queue.db-compact",
-			"queue.db.restore-compact", "queue.db.restore-suffix", "peerwait", "spool.restore", "queue.db.cmdlock"} {
+			"queue.db.restore-compact", "queue.db.restore-suffix", "peerwait", "spool.restore", "queue.db.cmdlock",
+			"peerwait.slots", "admin.run", "admin.run.tmp"} {
 			name := filepath.Join(dir, in, base)
 			for _, args := range [][]string{{"db", "backup", name}, {"message", "export", "0000000000000001", "-o", name}} {
 				out, err := exec.Command(umbraBin, append(args, "--config", cfg)...).CombinedOutput()
 				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "a start of umbra removes") {
-					t.Errorf("%v: %v\n%s\nwant exit 1 and why (a start of umbra removes it)", args, err, out)
+				if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "any directory may be one umbra's data directory") {
+					t.Errorf("%v: %v\n%s\nwant exit 1 and why (umbra removes or replaces it in its data directory)", args, err, out)
 				}
 			}
 			if _, err := os.Lstat(name); err == nil {

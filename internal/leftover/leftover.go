@@ -18,7 +18,23 @@ const (
 	CmdLockSuffix = ".cmdlock"
 	// DBName is the transport database's name in every data directory.
 	DBName = "queue.db"
+	// PeerWaitSlots is the peer wait slot file (queue: peerwait.go),
+	// made afresh by every start: whatever has its name is removed.
+	PeerWaitSlots = "peerwait.slots"
+	// RunFile is the daemon's run file (admin: runfile.go), written as
+	// RunFile.tmp — whatever has that name removed first — and renamed
+	// over RunFile when the daemon is ready.
+	RunFile = "admin.run"
 )
+
+// Made is every name a start of umbra makes afresh in its data
+// directory, removing whatever has it, with why; not on Beside's list,
+// which is of what a killed command left (logged as such).
+var Made = map[string]string{
+	PeerWaitSlots:    "a start of umbra makes its peer wait slot file afresh at this name in its data directory, removing whatever has it",
+	RunFile:          "a ready umbra writes its run file at this name in its data directory, replacing whatever has it",
+	RunFile + ".tmp": "a ready umbra writes its run file under this name in its data directory first, removing whatever has it",
+}
 
 // Kind tells which step leaves a name and when a start removes it.
 type Kind int
@@ -95,6 +111,9 @@ func Of(db, base string) (Name, bool) {
 // umbra into another's data directory was removed by that one's next
 // start). "" when no start removes it.
 func Started(base string) string {
+	if why, ok := Made[base]; ok {
+		return "it is a name umbra owns in its data directory (" + why + "), and any directory may be one umbra's data directory"
+	}
 	n, ok := Of(DBName, base)
 	if !ok {
 		return ""
