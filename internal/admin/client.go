@@ -264,6 +264,13 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 		}
 	} else if out != nil {
 		err = json.NewDecoder(resp.Body).Decode(out)
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &syn) || errors.As(err, &typ) {
+			// An answer that is not umbra's: another program's socket
+			// at the path, named so (rt33c F4), not Go's words alone.
+			return c.notUmbraAnswerErr(method, path, err)
+		}
 	}
 	if err != nil && cutShort(err) {
 		err = c.requestErr(err, method, path)
@@ -273,7 +280,15 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 
 func (c *Client) Status() (Status, error) {
 	var s Status
-	return s, c.do("GET", "/v1/status", nil, &s)
+	if err := c.do("GET", "/v1/status", nil, &s); err != nil {
+		return s, err
+	}
+	if s.Server == "" && s.DatabaseID == "" {
+		if err := c.notUmbraStatusErr(); err != nil {
+			return Status{}, err
+		}
+	}
+	return s, nil
 }
 
 // RunningConfig asks the daemon which configuration file it runs (GET
@@ -287,6 +302,13 @@ func (c *Client) RunningConfig() (file string, known bool, err error) {
 		return "", false, err
 	}
 	v, ok := raw["config_file"]
+	if _, server := raw["server"]; !ok && !server {
+		// Not a daemon that does not name its configuration, when no
+		// umbra answers (rt33c F4).
+		if err := c.notUmbraStatusErr(); err != nil {
+			return "", false, err
+		}
+	}
 	if !ok {
 		return "", false, nil
 	}
