@@ -572,9 +572,12 @@
 // notes the copy and the addresses under the DSN's id in bucket
 // dsnreported, and the commit that sees the DSN leave — delivered,
 // relayed, handed on — writes their partial discard, while a record
-// here still needs the copy; a DSN that fails, expires or is removed
-// drops its note with its record, and the copy keeps covering them:
-// reportedcopy.go; a recipient a success DSN reports is named at once,
+// here still needs the copy, as does the commit that names the DSN's
+// own shadow server (its copy confirmed: the DSN is on two disks, its
+// holder sends it if this server is lost, and the original's holder
+// must not fail them again: dsnheld.go); a DSN that fails, expires or
+// is removed before either drops its note with its record, and the
+// copy keeps covering them: reportedcopy.go; a recipient a success DSN reports is named at once,
 // as the full discard is written at once beside a success DSN), and an
 // address
 // another record under the same (server, id) has pending and not held
