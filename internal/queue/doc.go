@@ -2376,7 +2376,9 @@
 // discard and be delivered again at a takeover. A database a release
 // before wrote is folded at Open, in the same transaction (the records
 // its shadow queues and taken-over index list under another spelling
-// read and written back, every index following; two peer records of
+// read and written back, every index following — the poison and
+// quarantined ones, indexed there only, read once, by the first open
+// of this release (meta primary_names_done); two peer records of
 // one primary merged, the later contact's with the most failures and
 // either's takeover); a folded file folds to itself.
 package queue

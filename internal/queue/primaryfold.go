@@ -97,10 +97,26 @@ func foldPrimaryNames(btx *bolt.Tx) error {
 			return nil
 		})
 	}
+	// A poison or quarantined record is indexed under that queue only
+	// (QueuesOf), whatever its recipients' primaries: read once, by the
+	// first open of this release, which marks it done in its commit;
+	// held records are written folded from then on.
+	if meta := btx.Bucket(bucketMeta); meta.Get(keyPrimaryNamesDone) == nil {
+		for _, held := range []string{QueuePoison, QueueQuarantine} {
+			hp := []byte(held + "\x00")
+			walkQueueIndex(tx.qidx, hp, hp, func(_ string, id ID, _ State, _ bool) bool {
+				ids = append(ids, id)
+				return true
+			})
+		}
+		if err := meta.Put(keyPrimaryNamesDone, []byte{1}); err != nil {
+			return err
+		}
+	}
 	slices.Sort(ids)
 	for _, id := range slices.Compact(ids) {
 		m, err := tx.Get(id)
-		if err != nil || m.State == Damaged {
+		if err != nil || m.State == Damaged || !unfoldedPrimary(m) {
 			continue
 		}
 		if err := tx.Put(m); err != nil { // folds (foldRecordPrimaries)
@@ -138,6 +154,22 @@ func foldPrimaryNames(btx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// keyPrimaryNamesDone: the held records' primaries were folded
+// (foldPrimaryNames).
+var keyPrimaryNamesDone = []byte("primary_names_done")
+
+// unfoldedPrimary reports whether a recipient of m names its primary,
+// or waits in a shadow queue, under another spelling than serverKey's.
+func unfoldedPrimary(m *Message) bool {
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Primary != serverKey(r.Primary) && r.Primary != "" || foldQueueName(r.Queue) != r.Queue {
+			return true
+		}
+	}
+	return false
 }
 
 // foldPeers folds the keys of bucket shadowpeers, merging the records of

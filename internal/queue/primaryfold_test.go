@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,8 +83,16 @@ func TestSR13OpenFoldsPrimarySpellings(t *testing.T) {
 	m.Arrived, m.State = clk.Now(), Shadow
 	sid := m.ID.String() + "-b"
 	m.Rcpts[0] = Recipient{Addr: "x@b.example", Status: Shadowed, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: sid}
+	// A poison record keeping a copy too: indexed under poison only.
+	pm := msg(s, "a@example.org", "z@b.example")
+	pm.Arrived, pm.State = clk.Now(), Poison
+	psid := pm.ID.String() + "-b"
+	pm.Rcpts[0] = Recipient{Addr: "z@b.example", Status: Shadowed, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: psid}
 	if err := s.Update(context.Background(), func(tx *Tx) error {
 		if err := tx.PutNew(m, []byte(body)); err != nil {
+			return err
+		}
+		if err := tx.PutNew(pm, []byte(body)); err != nil {
 			return err
 		}
 		return tx.PutPeer(&ShadowPeer{Primary: "hub-b", Addr: "127.0.0.2:25", DatabaseID: "db1", LastContact: clk.Now()})
@@ -93,6 +102,18 @@ func TestSR13OpenFoldsPrimarySpellings(t *testing.T) {
 	// As a release before kept it: the copy under "Hub-B." (the
 	// topology's spelling), a peer record under each spelling.
 	if err := s.Update(context.Background(), func(tx *Tx) error {
+		// A release before kept no mark of the held records' fold.
+		if err := tx.tx.Bucket(bucketMeta).Delete(keyPrimaryNamesDone); err != nil {
+			return err
+		}
+		if err := tx.messages.Put(pm.ID.Key(), func() []byte {
+			c := *pm
+			c.Rcpts = slices.Clone(pm.Rcpts)
+			c.Rcpts[0].Primary = "HUB-B"
+			return c.encode()
+		}()); err != nil {
+			return err
+		}
 		got, err := tx.Get(m.ID)
 		if err != nil {
 			return err
@@ -127,7 +148,9 @@ func TestSR13OpenFoldsPrimarySpellings(t *testing.T) {
 	qs, _ := q2.Queues()
 	var names []string
 	for _, x := range qs {
-		names = append(names, x.Name)
+		if x.Name != QueuePoison {
+			names = append(names, x.Name)
+		}
 	}
 	if len(names) != 1 || names[0] != "shadow:hub-b" {
 		t.Errorf("queues after the fold at open: %v; want [shadow:hub-b]", names)
@@ -137,6 +160,9 @@ func TestSR13OpenFoldsPrimarySpellings(t *testing.T) {
 	}
 	if n, err := q2.ApplyDiscards("hub-b", []string{sid}); n != 1 || err != nil {
 		t.Fatalf("the stated name's discard after the fold: %d applied, %v", n, err)
+	}
+	if n, err := q2.ApplyDiscards("hub-b", []string{psid}); n != 1 || err != nil {
+		t.Errorf("the stated name's discard of the poison record's copy after the fold: %d applied, %v", n, err)
 	}
 	if n, err := q2.Takeover("HUB-B", "test"); n != 0 || err != nil {
 		t.Errorf("takeover after the discard took %d copies (%v)", n, err)
