@@ -690,14 +690,15 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 	if s.shadows != nil {
 		var refusedOnly []ShadowView
 		for _, st := range s.shadows() {
-			if byName[st.Name] == nil && st.Refused != "" {
+			key := queue.PrimaryKey(st.Name) // the queue's one spelling of a primary; the shadow manager's may be another
+			if byName[key] == nil && st.Refused != "" {
 				// No copy held for it, and its contacts refused here
 				// (rt24a F1): listed refused while the refusal stands.
 				refusedOnly = append(refusedOnly, ShadowView{Primary: st.Name, LastContact: st.LastContact, DatabaseID: st.DatabaseID,
 					Refused: st.Refused, RefusedSince: st.RefusedSince, LastRefused: st.LastRefused})
 				continue
 			}
-			if v := byName[st.Name]; v != nil {
+			if v := byName[key]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy

@@ -585,9 +585,12 @@
 // notes the copy and the addresses under the DSN's id in bucket
 // dsnreported, and the commit that sees the DSN leave — delivered,
 // relayed, handed on — writes their partial discard, while a record
-// here still needs the copy; a DSN that fails, expires or is removed
-// drops its note with its record, and the copy keeps covering them:
-// reportedcopy.go; a recipient a success DSN reports is named at once,
+// here still needs the copy, as does the commit that names the DSN's
+// own shadow server (its copy confirmed: the DSN is on two disks, its
+// holder sends it if this server is lost, and the original's holder
+// must not fail them again: dsnheld.go); a DSN that fails, expires or
+// is removed before either drops its note with its record, and the
+// copy keeps covering them: reportedcopy.go; a recipient a success DSN reports is named at once,
 // as the full discard is written at once beside a success DSN), and an
 // address
 // another record under the same (server, id) has pending and not held
@@ -2390,4 +2393,24 @@
 // another spelling of the name itself (one the fold did not keep) is the
 // name's: what was filed under it stays the name's. The ids of every
 // spelling before the fold decide both.
+//
+// On the holder side, a primary is folded the same way (primaryfold.go):
+// a recipient's Primary and its shadow queue (shadow:NAME) are written
+// folded (Tx.Put), as are the attempt results naming the next hop that
+// took a copy (the topology's spelling); the peer record, its takeover
+// count, the taken-over index, the early takeovers, the database ids and
+// their order, the copies folded into a relay, the disowned and
+// digestless marks and a shadow queue's suspension are keyed by the
+// folded name, and every entry point taking a primary's name folds it
+// first. A discard, a heartbeat, a takeover or a give-back under any
+// spelling finds every copy of that primary: a copy kept under another
+// spelling than the one its primary states would outlive the primary's
+// discard and be delivered again at a takeover. A database a release
+// before wrote is folded at Open, in the same transaction (the records
+// its shadow queues and taken-over index list under another spelling
+// read and written back, every index following — the poison and
+// quarantined ones, indexed there only, read once, by the first open
+// of this release (meta primary_names_done); two peer records of
+// one primary merged, the later contact's with the most failures and
+// either's takeover); a folded file folds to itself.
 package queue

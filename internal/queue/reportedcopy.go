@@ -45,10 +45,11 @@ import (
 // version or later marks them done as it marks any recipient the
 // primary finished.
 //
-// What stays open: a failure DSN marked held here only is copied to a
-// holder of its own (enteredsingle.go); a kill -9 for good of this server
-// after that copy and before the DSN left lets both that holder (the
-// DSN) and the original's (a second failure) report it.
+// A failure DSN marked held here only is copied to a holder of its own
+// (enteredsingle.go); the commit that names that holder releases the
+// DSN's entry as its leaving does (dsnheld.go): the DSN is on two disks
+// from then on, and the original's copy no longer covers the recipients
+// it reports.
 
 // noteReported records that the DSN dsn reports the recipients addrs of
 // the copy id kept by server of the record orig (org id orgID).
@@ -270,13 +271,6 @@ func (t *Tx) moveReported(from, to ID) error {
 // recipients it reports are owed their partial discard, written here;
 // the entry goes either way. It returns the servers owed one.
 func (t *Tx) settleReported(dsn *Message, now time.Time) ([]string, error) {
-	orig, orgID, entries, ok := t.reportedOf(dsn.ID)
-	if !ok {
-		return nil, nil
-	}
-	if err := t.dropReported(dsn.ID); err != nil {
-		return nil, err
-	}
 	left := false
 	for _, r := range dsn.Rcpts {
 		if r.Status == Delivered || r.Status == Relayed || r.Status == Shadowed {
@@ -284,7 +278,22 @@ func (t *Tx) settleReported(dsn *Message, now time.Time) ([]string, error) {
 		}
 	}
 	if !left {
+		return nil, t.dropReported(dsn.ID)
+	}
+	return t.releaseReported(dsn.ID, now)
+}
+
+// releaseReported writes, in tx, the partial discard of the recipients
+// the DSN dsn reports (those no record here needs otherwise) and drops
+// its entry: the DSN left (settleReported), or is held on a second
+// server (dsnheld.go). It returns the servers owed one.
+func (t *Tx) releaseReported(dsn ID, now time.Time) ([]string, error) {
+	orig, orgID, entries, ok := t.reportedOf(dsn)
+	if !ok {
 		return nil, nil
+	}
+	if err := t.dropReported(dsn); err != nil {
+		return nil, err
 	}
 	om, err := t.Get(orig)
 	if err != nil {

@@ -2178,6 +2178,7 @@ func needsBody(res []Result) bool {
 }
 
 func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []int) (res []Result, panicked string) {
+	defer func() { foldResultPrimaries(res) }() // the topology's spelling of a primary: the one the queue keeps (primaryfold.go)
 	m := a.m
 	if a.noticed.Load() && !m.DelayNotified {
 		// Its delay notice went while another job of the attempt ran

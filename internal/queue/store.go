@@ -401,6 +401,9 @@ func (s *Store) init(now time.Time) error {
 		if err := foldHolderNames(tx); err != nil { // holderfold.go
 			return fmt.Errorf("folding the shadow servers' names: %w", err)
 		}
+		if err := foldPrimaryNames(tx); err != nil { // primaryfold.go
+			return fmt.Errorf("folding the primaries' names: %w", err)
+		}
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)
 		}
