@@ -138,8 +138,8 @@ exits 64, naming each refusal on standard error.`,
 			if topoFile == "" && mailaddr.NameKey(server) != mailaddr.NameKey(cfg.Server.Name) {
 				// Without a topology this server is the only one to route
 				// as: another name (a misspelling) must not be ignored.
-				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
-					"routes are explained as this server only; valid: %s", server, cfg.Server.Name))}
+				return &exitError{code: exitNotFound, err: shownErr(jsonsafe.Textf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
+					"routes are explained as this server only; valid: %s", jsonsafe.TextBytes(server), jsonsafe.TextBytes(cfg.Server.Name)))}
 			}
 			if topoFile == "" {
 				server, ex.Server = cfg.Server.Name, cfg.Server.Name // in any spelling of it
