@@ -41,7 +41,11 @@
 //     except in the parts only a restart applies (the web console, the
 //     DNS resolver): those are warned of (checkReload). What a reload
 //     builds is built from the running server section (which only a
-//     restart changes), never the file's; and a reload whose accepted
+//     restart changes), never the file's — so is what the loader
+//     derived from it (an authserv-id not written, a relative Maildir:
+//     config.KeepServer), and a topology that no longer holds the
+//     running name (or role) refuses the reload saying so
+//     (runningNameInTopology); and a reload whose accepted
 //     domains would leave the running postmaster outside the
 //     organisation is refused whole (postmasterLeft).
 //   - The places the daemon writes are made at the start and a start that
