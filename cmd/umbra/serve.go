@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -1243,6 +1244,24 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, nil, nil, err
 	}
 	restart := restartOnly(cur, next)
+	if err := postmasterLeft(cur, next); err != nil {
+		return nil, nil, nil, err
+	}
+	// The server section applies only at a restart (restartOnly named
+	// what changed): what the reload builds — the topology's place of
+	// this server, routing, delivery's greeting name, source address
+	// and shadow id — is built from the running one, never half from
+	// the file's (a renamed server greeted next hops by the new name
+	// while it received and shadowed as the old). The admin socket
+	// moves by the reload itself (below).
+	// What the loader derived from the file's server section (an
+	// authserv-id, a relative Maildir) is derived again from the
+	// running one (KeepServer).
+	fileServer := next.Server
+	next.KeepServer(cur)
+	if err := runningNameInTopology(next, fileServer); err != nil {
+		return nil, nil, nil, err
+	}
 	// outbound_tls stays as it runs (restartOnly named a change): the
 	// trust store below is made from the running ca_file, read again
 	// (a CA renewed in place), and the receive connectors' CAs as now.
@@ -1264,8 +1283,8 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// The delivery configuration in force: its topology's addresses are
 	// kept for a name whose lookup fails for a time now; a failed reload
 	// gives it back as it ran.
-	running := del.RunningConfig()
-	resolveServerHosts(topo, running.Topology, edge.dns, log, edge.guard) // once per reload, as at start
+	runningDelivery := del.RunningConfig()
+	resolveServerHosts(topo, runningDelivery.Topology, edge.dns, log, edge.guard) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -1280,7 +1299,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		// from cur: that one's topology had its server host names
 		// unresolved (a server listed by name then no twin of this
 		// one, its connections' source no longer its own).
-		if rerr := del.Reload(running); rerr != nil {
+		if rerr := del.Reload(runningDelivery); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, nil, nil, err
@@ -1418,6 +1437,62 @@ func restartOnly(cur, next *config.Config) []string {
 		}
 	}
 	return restart
+}
+
+// postmasterLeft refuses a reload whose accepted domains would leave the
+// running postmaster outside the organisation (rt33b F2). server.postmaster
+// applies only at a restart — derived or set, it stays as it runs — and
+// RCPT TO:<postmaster> is taken from anyone: applied, the reload would
+// relay that mail out of the organisation (or refuse it as a relay,
+// against RFC 5321 §4.5.1). Refused as a whole, the configuration in
+// force stays; the error says what to do.
+func postmasterLeft(cur, next *config.Config) error {
+	pm := cur.Server.Postmaster
+	_, dom, ok := strings.Cut(pm, "@")
+	if !ok || next.InsideDomain(dom) {
+		return nil
+	}
+	how := "set"
+	if cur.Server.PostmasterDerived {
+		// As config's defaultPostmaster derives it: the first
+		// authoritative domain, else server.name's domain, else the
+		// first internal_relay domain (rr34: a server with no
+		// authoritative domain was told of one).
+		how = "not set: derived from " + cur.PostmasterDerivedFrom()
+	}
+	return next.ErrorAt(fmt.Sprintf("accepted_domains: the running server.postmaster %s (%s) is in no authoritative or internal_relay "+
+		"accepted domain of this file, and server.postmaster applies only at a restart: RCPT TO:<postmaster> is taken from anyone "+
+		"and would leave the organisation. Keep %s accepted until a restart, or restart umbra to apply the file (its postmaster: %s)",
+		pm, how, dom, cmp.Or(next.Server.Postmaster, "none")), "accepted_domains")
+}
+
+// runningNameInTopology refuses, saying why, a reload whose topology no
+// longer holds the running server.name (or its role there) where the
+// file renamed the server (or changed its role) along with the topology:
+// server.name and server.role apply only at a restart, so the reload
+// would be built for a server the topology does not have, and
+// serverTopologies' refusal ("not a server of the topology", a typo)
+// named the running name at the line of the file's new one (rr34).
+func runningNameInTopology(next *config.Config, fileServer config.Server) error {
+	if next.Topology == "" || (fileServer.Name == next.Server.Name && fileServer.Role == next.Server.Role) {
+		return nil
+	}
+	ct, err := config.LoadTopology(next.Topology)
+	if err != nil {
+		return nil // the file's own errors: serverTopologies
+	}
+	for _, s := range ct.Servers {
+		if strings.EqualFold(strings.TrimSuffix(s.Name, "."), strings.TrimSuffix(next.Server.Name, ".")) && (next.Server.Role == "" || s.Role == next.Server.Role) {
+			return nil
+		}
+	}
+	key := "name"
+	if fileServer.Name == next.Server.Name {
+		key = "role"
+	}
+	return config.Errors{next.ErrorAt(fmt.Sprintf("server.%s: the running server %s (role %s) is not a server of the topology %s with that role, and server.name and server.role "+
+		"apply only at a restart: this reload cannot be applied to the running server. Keep %s in the topology until a restart, or restart umbra to apply the file (server %s, role %s)",
+		key, next.Server.Name, cmp.Or(next.Server.Role, "not set"), config.ShownPath(next.Topology), next.Server.Name, fileServer.Name, cmp.Or(fileServer.Role, "not set")), "server", key)}
 }
 
 // derivedKey names a changed setting that the running configuration or

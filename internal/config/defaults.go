@@ -288,6 +288,13 @@ func applyDefaults(c *Config) {
 // organisation (rt22 F5). Only valid domains are used: a bad one is
 // reported at its own line, not again as a bad postmaster.
 func defaultPostmaster(c *Config) string {
+	pm, _ := derivePostmaster(c)
+	return pm
+}
+
+// derivePostmaster is defaultPostmaster and what it came from (its
+// words for an operator: PostmasterDerivedFrom).
+func derivePostmaster(c *Config) (string, string) {
 	first := func(typ string) string {
 		for _, d := range c.AcceptedDomains {
 			if name, err := mailaddr.Name(d.Domain); err == nil && d.Type == typ && !strings.HasPrefix(name, "*.") && IsDomain(name) {
@@ -297,12 +304,12 @@ func defaultPostmaster(c *Config) string {
 		return ""
 	}
 	if pm := first(DomainAuthoritative); pm != "" {
-		return pm
+		return pm, "the first authoritative domain"
 	}
 	if dom := nameDomain(c.Server.Name); dom != "" && insideDomain(c, dom) {
-		return "postmaster@" + dom
+		return "postmaster@" + dom, "the domain of server.name"
 	}
-	return first(DomainInternalRelay)
+	return first(DomainInternalRelay), "the first internal_relay domain"
 }
 
 // nameDomain is the domain of a server name: the name without its first
@@ -323,6 +330,14 @@ func nameDomain(name string) string {
 // domain (exactly, or under a *.wildcard), so mail for it stays inside
 // the organisation. external_relay domains are accepted but relayed out.
 func insideDomain(c *Config, domain string) bool {
+	return c.InsideDomain(domain)
+}
+
+// InsideDomain reports whether domain is inside the organisation as c
+// has it: an authoritative or internal_relay accepted domain, or under
+// such a wildcard. A reload asks it of the running postmaster, which
+// only a restart changes (umbra serve's reload).
+func (c *Config) InsideDomain(domain string) bool {
 	domain = mailaddr.NameKey(domain)
 	for _, d := range c.AcceptedDomains {
 		if d.Type != DomainAuthoritative && d.Type != DomainInternalRelay {

@@ -17,8 +17,9 @@ import (
 // (refreshRights), and no authentication either (dropAuthOffAddress):
 // its message is no user's submission (not Internal, so not DKIM-signed
 // as the organisation's) and its trace field says ESMTP, as for a new
-// connection from its address. The drop is silent: its MAIL and the
-// anonymous RCPT are taken, the relay refused.
+// connection from its address. The drop is told once, in words (530
+// 5.7.0 at its next MAIL); then its MAIL and the anonymous RCPT are
+// taken, the relay refused.
 func TestSMTP8AuthDroppedWhereConnectorAtAddressAuthenticatesNobody(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
@@ -37,6 +38,7 @@ func TestSMTP8AuthDroppedWhereConnectorAtAddressAuthenticatesNobody(t *testing.T
 	if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, sub)), testTable()); err != nil {
 		t.Fatal(err)
 	}
+	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (sub) offers no AUTH")
 	d.cmd("MAIL FROM:<alice@example.test>", "250")
 	d.cmd("RCPT TO:<victim@remote.test>", "550 5.7.1 Relay access denied") // authenticated relay taken: holds
 	d.cmd("RCPT TO:<bob@example.test>", "250")                             // sub's anonymous submit
@@ -101,7 +103,9 @@ func TestSMTP8ServerNarrowedDuringBodyLosesOrgID(t *testing.T) {
 	if m.OrgID == id || m.Internal {
 		t.Errorf("OrgID %q (sent %q), Internal %v: the header firewall believed a session the configuration in force no longer makes a transport server", m.OrgID, id, m.Internal)
 	}
-	// Its next command: no transport server (serverNow).
+	// Its next command: no transport server (serverNow), its login's
+	// end told once.
+	d.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (public) offers no AUTH")
 	d.cmd("MAIL FROM:<a@example.test>", "250")
 	d.cmd("RCPT TO:<x@remote.example>", "550 5.7.1")
 }
@@ -250,6 +254,7 @@ func TestSMTP8AuthAgainAtConnectorAtAddress(t *testing.T) {
 	if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, sub)), testTable()); err != nil {
 		t.Fatal(err)
 	}
+	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (sub) does not have the account")
 	d.cmd("MAIL FROM:<alice@example.test>", "250")
 	d.cmd("RCPT TO:<x@remote.test>", "550 5.7.1")
 	d.cmd("RSET", "250")

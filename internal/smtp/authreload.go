@@ -40,8 +40,12 @@ import (
 //     replyAuthTaken, replyDirectoryRevoked); a transaction already
 //     past DATA keeps its reply. Where the address went to another
 //     connector (or to none) that would not authenticate it, it ends
-//     silently (dropAuthOffAddress, below). Either way the log line
-//     says what happened and nothing else. The session has no
+//     too (dropAuthOffAddress, below), and its next MAIL or RCPT is
+//     refused 530 5.7.0 saying why in words (offAddressWhy) — judged by
+//     the configuration in force alone, so that two reloads with no
+//     command between them (a rename, then the account removed) end it
+//     with a true reply, not silently. Either way the log line and the
+//     reply say what happened and nothing else. The session has no
 //     authentication then, so it may AUTH again on the same connection,
 //     judged by the credentials in force (RFC 4954 §4 refuses only an
 //     AUTH after a successful one that still holds): go-smtp keeps a
@@ -71,14 +75,21 @@ import (
 //     4.7.0) — it is one again only by a server account the connector
 //     that takes its address now authenticates on it (authBy), as a new
 //     connection there would be, with the servers' rights both grant —,
-//     and it keeps only the anonymous rights the connector that takes
-//     its address now grants too — its authenticated ones where that
-//     connector would authenticate its account as its own did (authsAt)
-//     —, none when none does (refreshRights). Its authentication ends
-//     without a 530 where the connector at its address would not hold
-//     it (dropAuthOffAddress: none takes the address, or the one that
-//     does offers no AUTH to it or does not hold the account as at
-//     AUTH), at its next MAIL or RCPT and at the end of the body.
+//     and it has the anonymous rights the connector that takes its
+//     address now grants a new connection there in the TLS state the
+//     session has — its authenticated ones where that connector would
+//     authenticate its account as its own did (authsAt) —, none when
+//     none does (refreshRights). Its authentication ends where the
+//     connector at its address would not hold it (dropAuthOffAddress:
+//     none takes the address, or the one that does offers no AUTH to it
+//     or does not hold the account as at AUTH), at its next command that
+//     judges it (MAIL, RCPT, DATA, BDAT) and at the end of the body, and
+//     its next MAIL or RCPT is told so (530 5.7.0, the reason in words).
+//   - At DATA and at the first BDAT chunk, before any of the body is
+//     taken, the transaction is judged as at the end of the body
+//     (rightsLostBeforeBody): a reload since its last RCPT that took a
+//     recipient's right is answered there, 451 4.7.1 in place of the 354,
+//     so that the client sends no body to have it refused after.
 //   - At the end of the body the session's rights are those it has
 //     then: data, once the body has been read, drops an authentication
 //     a reload revoked (or that the connector at its address would not
@@ -172,7 +183,7 @@ func (s *session) authJudge() *connector {
 	return set.byName[s.authBy]
 }
 
-// dropAuthOffAddress ends, without a 530, an authentication the
+// dropAuthOffAddress ends an authentication the
 // connector that judged it (authJudge) no longer holds where the
 // session is: that connector removed, renamed or its ranges narrowed
 // away from the address, and the connector in force that takes the
@@ -187,9 +198,10 @@ func (s *session) authJudge() *connector {
 // account's, so the session is not either: its messages are not a
 // user's submission (origin, trace field, back pressure, shadow on
 // receipt, delayed acknowledgement), and it keeps the anonymous rights
-// refreshRights leaves it. Silent, as a narrowed session's other rights
-// are: its next MAIL and RCPT are judged by those rights alone. It may
-// AUTH again, judged by the connector at its address (authConn).
+// refreshRights leaves it. Its next MAIL or RCPT is told once why, in
+// words (standing: 530 5.7.0, replyRevoked with offAddressWhy's reason),
+// and judged by those rights alone after. It may AUTH again, judged by
+// the connector at its address (authConn).
 // Reports whether it ended one.
 func (s *session) dropAuthOffAddress() bool {
 	if s.user == "" || s.revocation() != "" {
@@ -212,23 +224,52 @@ func (s *session) dropAuthOffAddress() bool {
 		s.authBy, s.authAnchored = at.cfg.Name, true
 		return false
 	}
-	why := "the receive connector that takes the session's address now would not authenticate its account"
-	if at == nil {
-		why = "no receive connector takes the session's address now"
-	}
+	why := s.offAddressWhy(at)
 	s.log.Info("authentication ended: the session continues unauthenticated", "reason", why)
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth
 	}
 	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
-	s.authRevoked, s.revokeTold = true, true // may AUTH again; nothing owed (no 530)
+	// It may AUTH again; its next MAIL or RCPT is told, once, why the
+	// login ended (standing: 530 5.7.0, replyRevoked), whatever came
+	// between — two reloads with no command between them included.
+	s.authRevoked, s.revokeTold, s.revokedWhy = true, false, why
 	if s.shadowServer != "" {
 		s.shadowRevoked = true
-		s.revokedWhy = why
 	}
 	s.server = s.server && s.serverNow()
 	return true
 }
+
+// offAddressWhy is, in words, why the connector at — the one that takes
+// the session's address now, nil for none — would not hold the session's
+// authentication (dropAuthOffAddress): judged by the configuration in
+// force alone, so that it is true however many reloads came since the
+// session's last command.
+func (s *session) offAddressWhy(at *connector) string {
+	switch {
+	case at == nil:
+		return offAddressNone
+	case at.creds == nil || len(at.cfg.Auth.Mechanisms) == 0:
+		return fmt.Sprintf(offAddressNoAuth, at.cfg.Name)
+	case !s.tlsActive() && !at.cfg.Auth.AllowInsecure:
+		return fmt.Sprintf(offAddressInClear, at.cfg.Name)
+	case at.creds.stamp(s.user) == "":
+		return fmt.Sprintf(offAddressNoAccount, at.cfg.Name)
+	}
+	return fmt.Sprintf(offAddressOtherAccount, at.cfg.Name)
+}
+
+// The endings of an authentication the connector at the session's
+// address would not hold (offAddressWhy): each is logged as the reason
+// and told in the 530 (replyRevoked, with "this connection's address").
+const (
+	offAddressNone         = "no receive connector takes the session's address now"
+	offAddressNoAuth       = "the receive connector that takes the session's address now (%s) offers no AUTH"
+	offAddressInClear      = "the receive connector that takes the session's address now (%s) offers no AUTH without TLS"
+	offAddressNoAccount    = "the receive connector that takes the session's address now (%s) does not have the account"
+	offAddressOtherAccount = "the receive connector that takes the session's address now (%s) has the account with another password or server flag"
+)
 
 // inForceOrOwn is inForce, or the connector the session began on when a
 // reload removed it: the settings it then keeps (limits, requirements).
@@ -328,8 +369,13 @@ func replyRevoked(why string) *gosmtp.SMTPError {
 		return replyDirectoryRevoked
 	case revokedAuthTaken:
 		return replyAuthTaken
+	case revokedAccount:
+		return replyAuthRevoked
 	}
-	return replyAuthRevoked
+	// An authentication the connector at the session's address would
+	// not hold (offAddressWhy): the reason in words.
+	return &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: " + strings.Replace(why, "the session's address", "this connection's address", 1) + "; the session continues unauthenticated"}
 }
 
 // dropRevokedAuth ends the session's authentication when its account is

@@ -26,15 +26,17 @@
 //     right, so an anonymous session can never relay (550 5.7.1).
 //   - A recipient is accepted under a right (submit for an accepted
 //     domain, relay for any other), and keeps it only while the session
-//     does: at the end of data every recipient of the transaction is
-//     judged again by the rights in force (rcptRightsLost,
-//     rightlost.go), and where a reload took one's right since its RCPT
-//     (the right, the account that had it, the ranges, the connector)
-//     nothing is queued and the reply is 451 4.7.1 naming it (rt32b F1):
-//     no per-recipient reply exists after the body, a 5xx would bounce
-//     the others, and a 250 for the rest would stand for recipients
-//     nobody delivers to; the client's next transaction is answered
-//     recipient by recipient. A recipient of an accepted domain refused
+//     does: at DATA and at the first BDAT chunk, before any of the body
+//     is taken (rightsLostBeforeBody), and again at the end of data for
+//     a reload while the body came, every recipient of the transaction
+//     is judged by the rights in force (rcptRightsLost, rightlost.go),
+//     and where a reload took one's right since its RCPT (the right,
+//     the account that had it, the ranges, the connector) nothing is
+//     queued and the reply is 451 4.7.1 naming it and what took the
+//     right (rt32b F1), the transaction ended: no per-recipient reply
+//     exists after RCPT, a 5xx would bounce the others, and a 250 for
+//     the rest would stand for recipients nobody delivers to; the
+//     client's next transaction is answered recipient by recipient. A recipient of an accepted domain refused
 //     for want of submit gets MAIL's refusal (mailRefusal), not "Relay
 //     access denied" (rt32b F2).
 //   - A reload gives an open session its connector's new permissions
@@ -49,7 +51,9 @@
 //     binding (atAddress, rt31b F1, R1): its connector's ranges narrowed
 //     away from the address, or the connector removed or renamed, it
 //     keeps none where no connector takes the address, and where another
-//     does only that one's anonymous rights, and its authenticated ones
+//     does that one's anonymous rights — all of them, for the TLS state
+//     the session has, as a new connection from the address gets them
+//     there (front33) —, and its authenticated ones
 //     — all that connector grants, as a new connection there that
 //     authenticates so gets them (rt32b F3) — where it would
 //     authenticate the account as the old one did (authsAt), or for an
@@ -92,11 +96,16 @@
 //     its settings as they were is one) and ends where it would not. So
 //     it does not stay where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
-//     one did (dropAuthOffAddress): the authentication ends silently —
-//     its next MAIL and RCPT are judged by the anonymous rights left to
-//     it, no 530 — so its messages are no user's submission (origin,
-//     trace field ESMTP, back pressure, shadow on receipt, delayed
-//     acknowledgement); it may AUTH again, judged as below.
+//     one did (dropAuthOffAddress): the authentication ends, and its
+//     next MAIL or RCPT is told so once, 530 5.7.0 with the reason in
+//     words (offAddressWhy: no connector takes the address, the one that
+//     does offers no AUTH, or does not have the account, or has it with
+//     another password) — judged by the configuration in force alone, so
+//     true however many reloads came with no command between them —,
+//     then judged by the anonymous rights left to it; its messages are
+//     no user's submission (origin, trace field ESMTP, back pressure,
+//     shadow on receipt, delayed acknowledgement); it may AUTH again,
+//     judged as below.
 //   - Authentication is judged by the configuration in force when it is
 //     used (authreload.go, rt28b F1): AUTH by the credentials,
 //     mechanisms and allow_insecure of the connector in force a new
@@ -541,7 +550,12 @@
 //   - A command line ends at CRLF and nowhere else: a bare LF does not end
 //     a line. go-smtp is handed one complete CRLF line at a time. A line
 //     with a bare CR or LF anywhere gets 500 5.5.2 and is dropped whole
-//     (nothing after the bare LF runs as a command); a line over max_line_length ends the
+//     (nothing after the bare LF runs as a command); so is a command line
+//     with a NUL anywhere (500 5.5.2 Syntax error: a NUL in a command
+//     line), before any command reads it (a SASL response with one is
+//     malformed base64, 501 5.5.2); a line over max_line_length — over
+//     authLineMax (12288 octets, RFC 4954 §4) where that is more, for an
+//     AUTH command line and a SASL response alone (authLine) — ends the
 //     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
 //     334 the next line is a SASL response, not a command; one with a

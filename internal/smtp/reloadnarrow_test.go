@@ -66,6 +66,7 @@ func TestSMTP3ReloadNarrowedRangesTakeRightsKept(t *testing.T) {
 	})
 	t.Run("authenticated before the reload", func(t *testing.T) {
 		authed.t = t
+		authed.cmd("MAIL FROM:<a@ext.test>", "530 5.7.0 Authentication required: no receive connector takes this connection's address now")
 		authed.cmd("MAIL FROM:<a@ext.test>", "530 5.7.1")
 		authed.cmd("RCPT TO:<victim@remote.test>", "503")
 	})
@@ -258,6 +259,7 @@ func TestSMTP3ReloadNarrowedRangesEndServerStanding(t *testing.T) {
 	}
 	t.Run("server account", func(t *testing.T) {
 		plain.t = t
+		plain.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (public) offers no AUTH")
 		plain.cmd("MAIL FROM:<a@example.test>", "250") // public's anonymous submit
 		plain.cmd("RCPT TO:<x@remote.example>", "550 5.7.1")
 	})
@@ -335,7 +337,7 @@ func TestSMTP3ReloadNarrowedKeepsAuthenticatedRightsWhereAccountHolds(t *testing
 		name, other, want string
 	}{
 		{"same credentials", withAuth, "250"},
-		{"no AUTH", other("", "anonymous: [submit]"), "550 5.7.1 Relay access denied"},
+		{"no AUTH", other("", "anonymous: [submit]"), "550 5.7.1 Relay access denied"}, // the login's end told first
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, &fakeQueue{}, connectors(t, narrowConf(addr, `"127.0.0.0/16"`, creds, tc.other))...)
@@ -348,6 +350,9 @@ func TestSMTP3ReloadNarrowedKeepsAuthenticatedRightsWhereAccountHolds(t *testing
 			anon.cmd("EHLO c", "250")
 			if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, tc.other)), testTable()); err != nil {
 				t.Fatal(err)
+			}
+			if tc.name == "no AUTH" {
+				d.cmd("MAIL FROM:<a@ext.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (sub) offers no AUTH")
 			}
 			d.cmd("MAIL FROM:<a@ext.test>", "250")
 			d.cmd("RCPT TO:<victim@remote.test>", tc.want)

@@ -27,8 +27,10 @@ package smtp
 //     longer does (requireConn, kept as txReq; followChecks: atAddress).
 //
 // Not so, each for its reason: the permissions and the authentication are
-// judged again at each RCPT (refreshRights, standing), since a reload
-// that takes a right or an account away must bite at once (SMTP-3), and
+// judged again at each RCPT (refreshRights, standing) and, for the
+// recipients already taken, at DATA or the first BDAT chunk and at the
+// end of data (rightlost.go), since a reload that takes a right or an
+// account away must bite at once (SMTP-3), and
 // so is the trust of externally_secured, at each use (serverNow,
 // trustedServer, claimOwn: given by both the connector the session
 // began on and the one in force, never by the first alone); a shadow

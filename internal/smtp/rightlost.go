@@ -16,12 +16,15 @@ import (
 // from the session's address, the open connector removed so that none
 // takes it. Each RCPT is judged by the rights in force when it comes
 // (refreshRights, standing), and the transaction is judged again, whole,
-// once its body has ended (data): every recipient it holds must still
-// have the right a RCPT of it would need now (relayAllowed). Where one
-// has lost it, nothing is queued and the end of data is 451 4.7.1 naming
-// it (replyRightLost). Not a 5xx: SMTP has no per-recipient reply after
-// the body, and a permanent refusal would bounce the recipients that
-// kept their right too; not the other recipients taken and the lost
+// at DATA or its first BDAT chunk, before any of its body is taken
+// (rightsLostBeforeBody), and once its body has ended (data) for a
+// reload while it came: every recipient it holds must still have the
+// right a RCPT of it would need now (relayAllowed). Where one has lost
+// it, nothing is queued and the reply — in place of the 354 or the
+// chunk's 250, or at the end of data — is 451 4.7.1 naming it and what
+// took the right (rcptRightsLost), the transaction ended. Not a 5xx:
+// SMTP has no per-recipient reply after RCPT, and a permanent refusal
+// would bounce the recipients that kept their right too; not the other recipients taken and the lost
 // ones dropped: the client would hold a 250 for a recipient nobody
 // delivers to. A 4xx makes the client send the message again, and its
 // next transaction (or connection) gets, recipient by recipient, what a
@@ -34,7 +37,12 @@ import (
 // include one the session has no right to now (relayAllowed: submit for
 // an accepted domain, relay for any other, the postmaster alias inside
 // the organisation), nil when every one keeps its right.
-func (s *session) rcptRightsLost(byDirectory bool) *gosmtp.SMTPError {
+//
+// why is what ended the session's authentication in this judgement
+// (revocation, dropAuthOffAddress), "" for none: the reply then says so,
+// not that a reload took a right where the account directory did, nor
+// a right where the login ended.
+func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	var lost []string
 	for _, r := range s.rcpt {
 		domain := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
@@ -50,16 +58,55 @@ func (s *session) rcptRightsLost(byDirectory bool) *gosmtp.SMTPError {
 	if len(lost) > 1 {
 		msg += fmt.Sprintf(" and %d more", len(lost)-1)
 	}
-	if byDirectory {
-		// No reload: the account directory revoked the account while the
-		// body came.
+	switch why {
+	case revokedByDirectory:
+		// No reload: the account directory revoked the account.
 		msg += " no longer permitted: the account directory revoked the account this session authenticated as; nothing was queued, send the message again"
-	} else {
+	case "":
 		msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+	default:
+		msg += " no longer permitted: the authentication it was accepted under ended (" + why + "); nothing was queued, send the message again"
 	}
 	reply := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: msg}
 	s.srv.refusals.log(s.log, "message rejected", "recipient_right_lost", reply, s.ip, "rcpt", lost[0], "lost", len(lost), "authenticated", s.user != "")
 	return reply
+}
+
+// rightsLostBeforeBody judges the open transaction at DATA and at its
+// first BDAT chunk, before any of its body is taken, as data judges it
+// once the body has ended: a reload (or the account directory) that
+// took, since a RCPT, the right that recipient was accepted under
+// refuses the transaction there — 451 4.7.1 saying which recipient and
+// what took the right (rcptRightsLost), in place of the 354 or of the
+// chunk's 250 — so that the client does not send a whole body only to
+// have it refused after; the verb layer ends the transaction then. A
+// reload while the body comes is judged at its end (data). A shadow
+// copy's recipients are its primary's: not judged here. Nil while every
+// recipient keeps its right.
+func (s *session) rightsLostBeforeBody() *gosmtp.SMTPError {
+	if s.pendingCopyDB != "" || s.pendingBatch != 0 || len(s.rcpt) == 0 {
+		return nil
+	}
+	return s.rcptRightsLost(s.judgeBody())
+}
+
+// judgeBody drops what a reload (or the directory) took from the session
+// since its last command — an authentication revoked, or one the
+// connector now at its address would not hold, and the servers' rights
+// — and takes the rights in force (refreshRights), before its
+// transaction is judged (rcptRightsLost): what ended its authentication
+// here, "" for nothing.
+func (s *session) judgeBody() string {
+	why := ""
+	if s.dropRevokedAuth() {
+		why = s.revokedWhy
+	}
+	if s.dropAuthOffAddress() {
+		why = s.revokedWhy
+	}
+	s.lowerServer()
+	s.refreshRights()
+	return why
 }
 
 // rcptRefusal is the refusal of a recipient at domain the session has
@@ -72,10 +119,26 @@ func (s *session) rcptRightsLost(byDirectory bool) *gosmtp.SMTPError {
 func (s *session) rcptRefusal(domain string) (reply *gosmtp.SMTPError, reason string) {
 	if s.srv.routing.Load().Accepted(domain) != routing.NotAccepted {
 		if r := s.mailRefusal(); r != nil {
-			return r, "not_permitted_to_submit"
+			return r, refusalReason(r)
 		}
 	}
 	return replyRelayDenied, "relay_denied"
+}
+
+// refusalReason is the reason logged for a refusal of mailRefusal: what
+// the reply tells the client the session lacks — TLS (530 5.7.0 Must
+// issue a STARTTLS command first, or the 421 of a connection that
+// cannot STARTTLS), an authentication (530 5.7.0 Authentication
+// required) or the right to submit (530 5.7.1) —, never the right to
+// submit for a requirement the session has not met yet.
+func refusalReason(r *gosmtp.SMTPError) string {
+	switch r {
+	case replyTLSRequired, replyTLSRequiredConnectAgain:
+		return "tls_required"
+	case replyAuthRequired:
+		return "auth_required"
+	}
+	return "not_permitted_to_submit"
 }
 
 // mailRefusal is the reply a MAIL of the session would get now for want

@@ -87,8 +87,9 @@ type session struct {
 	// authStamp is the account as the credentials held it at AUTH
 	// (Credentials.stamp): the account stays valid while the connector
 	// in force holds it so (authreload.go). authRevoked: a reload
-	// revoked the account since the session's last AUTH (the session
-	// may AUTH again: authAgain).
+	// revoked the account since the session's last AUTH, or the
+	// connector now at its address would not hold it (dropAuthOffAddress;
+	// the session may AUTH again: authAgain).
 	authStamp   string
 	authRevoked bool
 	// authBy is the name of the connector whose credentials judged the
@@ -108,8 +109,9 @@ type session struct {
 	// name the client gave (what the directory's filter matches).
 	authDirectory, authDirServer bool
 	authName                     string
-	// revokeTold: the 530 of a revoked authentication was given (at
-	// most once: the session goes on with the rights left to it).
+	// revokeTold: the 530 of an ended authentication (revoked, or one
+	// the connector at its address would not hold) was given (at most
+	// once: the session goes on with the rights left to it).
 	revokeTold bool
 	// logBeforeAuth is the session's log before AUTH added the user: a
 	// revoked authentication goes back to it (dropRevokedAuth).
@@ -117,8 +119,10 @@ type session struct {
 	// shadowRevoked: the account of the open shadow session was revoked
 	// (dropRevokedAuth); the shadow session ends at its next verb.
 	shadowRevoked bool
-	// revokedWhy: what revoked the session's last authentication
-	// (revocation), for the 421 of its shadow session.
+	// revokedWhy: what ended the session's last authentication
+	// (revocation, offAddressWhy), for its 530 (replyRevoked), the 451
+	// of its transaction (rcptRightsLost) and the 421 of its shadow
+	// session.
 	revokedWhy string
 
 	vc *verbConn // the verb layer of the connection
@@ -211,6 +215,13 @@ type session struct {
 	// was logged once.
 	perms    config.Permissions
 	narrowed bool
+	// kept are the rights the session keeps of its own connector through
+	// the reloads (refreshRights): those each configuration in force
+	// granted it too. A connector that takes its address now adds to
+	// perms what it grants a new connection there, never to kept, so
+	// that the address given back to the session's own connector gives
+	// it nothing that connector's reloads took.
+	kept config.Permissions
 	// atTLS, atAuth: the connector that takes the session's address now,
 	// another than its own (movedTo), has tls.required, auth.required
 	// (refreshRights): has grants no right before TLS, and no anonymous
@@ -235,7 +246,7 @@ func (s *Server) newSession(c *connector, conn *gosmtp.Conn) *session {
 	if vc, ok := raw.(*verbConn); ok {
 		raw = vc.tc
 	}
-	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw), perms: c.cfg.Permissions}
+	ss := &session{srv: s, c: c, conn: conn, raw: raw, ip: remoteIP(raw), perms: c.cfg.Permissions, kept: c.cfg.Permissions}
 	ss.server = c.cfg.ExternallySecured
 	ss.log = s.log.With("connector", c.cfg.Name, "client_ip", ss.ip.String())
 	if tc, ok := raw.(*trackedConn); ok {
@@ -419,7 +430,8 @@ func (s *session) forgetShadowParams() {
 // configuration now in force has them (a reload may have changed them
 // since the session began: rt21b L4), at each MAIL and each RCPT (rt22b
 // L2) — a transaction in progress keeps the recipients it has, judged
-// again at its end of data (rcptRightsLost) — at each
+// again at its DATA or first BDAT chunk and at its end of data
+// (rcptRightsLost) — at each
 // EHLO and shadow verb (the XSHADOW keyword, shadowOff, xshadow: rr25
 // F3) and before the recipients a check adds at the end of data.
 //
@@ -436,8 +448,12 @@ func (s *session) forgetShadowParams() {
 // a public address) — and, where its connector no longer takes its
 // address, only what the connector a new connection from its address on
 // its binding would get grants too (atAddress): none when no connector
-// would take it; another connector's anonymous rights alone where one
-// does — and its authenticated ones where that connector would
+// would take it; where one does, that connector's anonymous rights, all
+// of them, as a new connection from the address gets them there in the
+// TLS state the session has (the address is that connector's now: an
+// operator who grants relay there means it for every session from it;
+// kept, the rights of its own, stays the baseline should the address
+// come back) — and its authenticated ones where that connector would
 // authenticate the session's account as its own did (authsAt), or for
 // an account it authenticated itself since (authConn judges AUTH; an
 // authentication it would not hold ended first: dropAuthOffAddress): a
@@ -459,13 +475,14 @@ func (s *session) refreshRights() {
 	s.atTLS, s.atAuth = false, false
 	nc := set.byName[s.c.cfg.Name]
 	if nc != nil && s.acceptedAsIs(set, nc) {
-		s.perms = nc.cfg.Permissions
+		s.perms, s.kept = nc.cfg.Permissions, nc.cfg.Permissions
 		return
 	}
-	perms := s.perms
+	perms := s.kept
 	if nc != nil {
 		perms = bothPerms(perms, nc.cfg.Permissions)
 	}
+	s.kept = perms
 	at := s.atAddress(set, nc)
 	switch {
 	case at == nil:
@@ -476,10 +493,15 @@ func (s *session) refreshRights() {
 		// connection there, and come with it — STARTTLS and AUTH on this
 		// connection are judged by at (startTLSConfig, authConn) — not
 		// taken for good: a session that meets them gets what a new
-		// connection would, never more than its own connector granted
-		// but for the authenticated rights of an account at holds (below).
+		// connection would there.
 		s.atTLS, s.atAuth = at.cfg.TLS.Required, at.cfg.Auth.Required
-		p := config.Permissions{Anonymous: bothGrant(perms.Anonymous, at.cfg.Permissions.Anonymous)}
+		// The anonymous rights are at's own, as a new connection from
+		// the address gets them there in the TLS state the session has
+		// (has: none before TLS where at requires it, none before AUTH
+		// where at requires that): the address is at's now, and an
+		// operator who grants it relay there means it for a session
+		// that came before the reload as for one after (front33).
+		p := config.Permissions{Anonymous: at.cfg.Permissions.Anonymous}
 		switch {
 		case s.user != "" && s.revocation() == "" && (at == s.authJudge() || s.authsAt(at)):
 			// An authentication at judged (an AUTH since the reload) or
@@ -524,7 +546,7 @@ func (s *session) refreshRights() {
 		if at != nil {
 			atName = at.cfg.Name
 		}
-		s.log.Info("session outside its connector's configuration now in force: it keeps only the rights both configurations grant, and those the connector for its address grants too",
+		s.log.Info("session outside its connector's configuration now in force: it keeps only the rights both configurations grant, or where another connector takes its address that connector's, as a new connection there gets them",
 			"connector_in_force", inForce, "new_connector_ranges", ranges, "connector_at_address", atName)
 	}
 }
@@ -1166,21 +1188,19 @@ func (s *session) data(r io.Reader) error {
 		// address) — before the trace field, the origin, the header
 		// firewall, shadow on receipt and delayed acknowledgement read
 		// them. The trace field is written again without ESMTPA.
-		dropped := s.dropRevokedAuth()
-		byDirectory := dropped && s.revokedWhy == revokedByDirectory // this body's, not an earlier one's
-		dropped = s.dropAuthOffAddress() || dropped
-		s.lowerServer()
-		if dropped {
+		// Every recipient must still have the right a RCPT of it would
+		// need now: one a reload took since its RCPT refuses the whole
+		// transaction, 451 4.7.1, nothing queued (rightlost.go); the
+		// reply names what ended the authentication during this body,
+		// not an earlier one.
+		why := s.judgeBody()
+		if why != "" {
 			if t := s.receivedHeader(id); t != trace {
 				buf = bytes.NewBuffer(append([]byte(t), buf.Bytes()[len(trace):]...))
 				trace = t
 			}
 		}
-		// Every recipient must still have the right a RCPT of it would
-		// need now: one a reload took since its RCPT refuses the whole
-		// transaction, 451 4.7.1, nothing queued (rightlost.go).
-		s.refreshRights()
-		if r := s.rcptRightsLost(byDirectory); r != nil {
+		if r := s.rcptRightsLost(why); r != nil {
 			return r
 		}
 	}

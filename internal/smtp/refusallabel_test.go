@@ -1,0 +1,63 @@
+package smtp
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// SMTP-3, OPS (front33 item 4): the reason logged for a refused
+// recipient of an accepted domain says what the reply tells the client
+// the session lacks — auth_required for 530 5.7.0 Authentication
+// required, tls_required for 530 5.7.0 Must issue a STARTTLS command
+// first, not_permitted_to_submit for 530 5.7.1 alone —, so that a count
+// by reason does not call a client that has not authenticated yet one
+// refused the right to submit.
+func TestSMTP3RefusalReasonLabelSaysWhatIsLacking(t *testing.T) {
+	creds := credsFile(t)
+	cert, key, _ := testCert(t)
+	for _, tc := range []struct{ name, own, plain, want, reason string }{
+		{"auth required at the address", "",
+			"    auth: {mechanisms: [PLAIN], credentials_file: %[1]q, allow_insecure: true, required: true}\n    permissions: {authenticated: [submit, relay]}\n",
+			"530 5.7.0 Authentication required", "auth_required"},
+		{"tls required at the address", fmt.Sprintf("    tls: {cert_file: %q, key_file: %q}\n", cert, key),
+			fmt.Sprintf("    tls: {cert_file: %q, key_file: %q, required: true}\n    permissions: {anonymous: [submit]}\n", cert, key),
+			"530 5.7.0 Must issue a STARTTLS command first", "tls_required"},
+		{"no connector at the address", "", "", "530 5.7.1 Not permitted to submit", "not_permitted_to_submit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			plain := ""
+			if tc.plain != "" {
+				extra := tc.plain
+				if strings.Contains(extra, "%[1]q") {
+					extra = fmt.Sprintf(extra, creds)
+				}
+				plain = plainAt(addr, extra)
+			}
+			conf := func(ranges string) string {
+				return fmt.Sprintf(`
+  - name: relayers
+    bindings: [%q]
+    remote_ranges: [%s]
+%s    permissions: {anonymous: [submit, relay]}
+`, addr, ranges, tc.own) + plain
+			}
+			logs := &syncBuffer{}
+			s := startWith(t, ServerConfig{Log: slog.New(slog.NewTextHandler(logs, nil)), Connectors: connectors(t, conf(`"127.0.0.0/16"`))})
+			d := dial(t, s, "127.0.0.147")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			d.cmd("MAIL FROM:<x@outside.test>", "250")
+			if err := s.Reload(connectors(t, conf(`"127.0.0.149/32"`)), testTable()); err != nil {
+				t.Fatal(err)
+			}
+			d.cmd("RCPT TO:<alice@example.test>", tc.want)
+			l := logs.lines("recipient refused")
+			if len(l) != 1 || !strings.Contains(l[0], "reason="+tc.reason+" ") {
+				t.Errorf("refusal logged as %q, want one line with reason=%s", l, tc.reason)
+			}
+		})
+	}
+}
