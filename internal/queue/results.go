@@ -113,7 +113,7 @@ func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
 			continue
 		}
 		rc.LastReply, rc.NextHop = w.reply, w.hop
-		if w.lastError && m.LastError == HeldReply(w.queue) {
+		if w.lastError && heldBy(m.LastError) == w.queue { // bare, or carrying a takeover's note (carryTakeover)
 			m.LastError = w.reply
 		}
 	}
@@ -521,7 +521,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
-				rc.LastReply = expiredReply(code, age, realReply(rc.LastReply)) // the host's, not the dead mark
+				last := realReply(rc.LastReply) // the host's, not the dead mark
+				if bare, ok := withoutTakeover(rc.LastReply); ok {
+					// A mark carrying a taken-over copy's note (a hold, the
+					// stop, a throttle, a dead mark: carryTakeover) is
+					// quoted bare — what kept it — as withRealReplies
+					// reports it, not the takeover's 4.4.0 (rr33).
+					last = bare
+				}
+				rc.LastReply = expiredReply(code, age, last)
 				failed = append(failed, i)
 				ev.Event("fail", m, rc, ShownReply(m, i)) // no host's reply: the reason in words
 			}
