@@ -184,8 +184,14 @@
 // attempt — no connection was made, so no step of the retry schedule
 // is used; the message is due again when the cool-down
 // ends, with the probe, or at once when the results commit after the
-// destination was revived; the recipient's reply carries its own last
-// real reply (its own last attempt's) and its next hop that reply's
+// destination was revived — each such recipient at its own
+// destination's cool-down end (Result.deadEnd, a time: the time left,
+// counted again from a later commit, put the held mail in no order of
+// age and the probe was not the oldest, rt33 F4), the message at the
+// earliest of its recipients' times, at once when its attempt ends
+// after that end (another job held it open: rt33 F1); the
+// recipient's reply carries its own last real reply (its own last
+// attempt's) and its next hop that reply's
 // host (deadWaitReply), so that a delay or failure DSN made meanwhile
 // reads the body and reports the remote host's words, as any DSN:
 // dsnDue, withRealReplies — and a recipient no host replied to yet

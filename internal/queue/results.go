@@ -113,7 +113,7 @@ func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
 			continue
 		}
 		rc.LastReply, rc.NextHop = w.reply, w.hop
-		if w.lastError && m.LastError == HeldReply(w.queue) {
+		if w.lastError && heldBy(m.LastError) == w.queue { // bare, or carrying a takeover's note (carryTakeover)
 			m.LastError = w.reply
 		}
 	}
@@ -210,6 +210,10 @@ type Result struct {
 	Owned  func(domain string) bool
 	// wait is when a throttled recipient is looked at again.
 	wait time.Duration
+	// deadEnd: when the cool-down of the dead destination that
+	// answered it (deadWait) ends — it is due then, or at once when the
+	// attempt ends later (finish).
+	deadEnd time.Time
 	// notBefore: the attempt's failure made its destination dead
 	// (jobDone): the message is due no earlier, so that the probe at
 	// the cool-down's end is another message waiting for it.
@@ -263,7 +267,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	got := map[int]bool{}
 	outcome := map[int]Outcome{}
 	attemptedAny, throttledAny := false, false
-	deferredAny := false // a recipient deferred in this attempt: the last error is its reply
+	var deadDue time.Time // the earliest cool-down's end of the recipients a dead destination answered
+	deferredAny := false  // a recipient deferred in this attempt: the last error is its reply
 	var final []int
 	finalDB := map[int]string{}
 	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
@@ -321,7 +326,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		}
 		if r.Outcome == deadWait {
-			throttledAny = true // due again after its wait, with no retry step
+			throttledAny = true // due again when the cool-down ends, with no retry step
+			if deadDue.IsZero() || r.deadEnd.Before(deadDue) {
+				deadDue = r.deadEnd
+			}
 		}
 		switch r.Outcome {
 		case DeliveredOK:
@@ -408,7 +416,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			m.LastError = rc.LastReply
 			deferredAny = true
 			if !stillDead {
-				ev.Event("defer", m, rc, r.detail())
+				detail := r.detail()
+				if r.Outcome == deadWait {
+					// The mark carrying the recipient's own last real
+					// reply (deadWaitReply), as message show reads it:
+					// the bare mark r carries said nothing of why it
+					// still waits (rt33 F2).
+					detail = rc.LastReply
+				}
+				ev.Event("defer", m, rc, detail)
 			}
 		}
 		if taken {
@@ -440,8 +456,19 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// no connection made for it.
 	untriedOnly := true
 	var recheck time.Duration
+	busyAny := false // a recipient turned away busy: due at the recheck
 	for _, r := range results {
 		recheck = max(recheck, r.wait)
+		busyAny = busyAny || r.Outcome == throttled && outcome[r.Rcpt] == throttled
+	}
+	// Each recipient a dead destination answered is due when its
+	// destination's cool-down ends, or at once when this attempt ends
+	// after it (another job held it open: rt33 F1): the message is due
+	// at the earliest of its recipients' times — not at the latest
+	// cool-down's end of two dead destinations, nor at the retry step
+	// of a sibling the attempt tried.
+	if !deadDue.IsZero() && deadDue.Before(now) {
+		deadDue = now
 	}
 	for _, i := range pending {
 		if got[i] && outcome[i] != throttled && outcome[i] != deadWait && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
@@ -494,7 +521,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
-				rc.LastReply = expiredReply(code, age, realReply(rc.LastReply)) // the host's, not the dead mark
+				last := realReply(rc.LastReply) // the host's, not the dead mark
+				if bare, ok := withoutTakeover(rc.LastReply); ok {
+					// A mark carrying a taken-over copy's note (a hold, the
+					// stop, a throttle, a dead mark: carryTakeover) is
+					// quoted bare — what kept it — as withRealReplies
+					// reports it, not the takeover's 4.4.0 (rr33).
+					last = bare
+				}
+				rc.LastReply = expiredReply(code, age, last)
 				failed = append(failed, i)
 				ev.Event("fail", m, rc, ShownReply(m, i)) // no host's reply: the reason in words
 			}
@@ -509,13 +544,21 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			if interrupted || expanded {
 				m.NextAttempt = now // a group's members are due at once
 			} else if onlyThrottled {
-				m.NextAttempt = now.Add(max(recheck, time.Second))
+				m.NextAttempt = deadDue
+				if busyAny || deadDue.IsZero() {
+					if at := now.Add(max(recheck, time.Second)); m.NextAttempt.IsZero() || at.Before(m.NextAttempt) {
+						m.NextAttempt = at
+					}
+				}
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 				for _, r := range results {
 					if r.notBefore.After(m.NextAttempt) {
 						m.NextAttempt = r.notBefore // not its dead destination's probe (jobDone)
 					}
+				}
+				if !deadDue.IsZero() && deadDue.Before(m.NextAttempt) {
+					m.NextAttempt = deadDue
 				}
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held

@@ -102,7 +102,7 @@ const throttled Outcome = 255
 // deadWait is the outcome of a recipient whose destination is dead: no
 // connection was made, so it is a deferral (its reply and event are a
 // deferral's) but no attempt — no step of the retry schedule is used —
-// and it is due again when the destination's cool-down ends (wait),
+// and it is due again when the destination's cool-down ends (deadEnd),
 // when its probe goes, or at once after the operator revived it.
 const deadWait Outcome = 254
 
@@ -1246,8 +1246,8 @@ func (q *Manager) pump(ctx context.Context) {
 	s := q.sched
 	now := q.clk.Now()
 	var run, deadJobs []*job
-	var deadQueue []string      // read under s.mu: a reload's destFor rewrites it
-	var deadFor []time.Duration // how long each dead job's destination stays dead
+	var deadQueue []string  // read under s.mu: a reload's destFor rewrites it
+	var deadEnd []time.Time // when each dead job's destination's cool-down ends
 	s.mu.Lock()
 	for progress := true; progress && len(s.ring) > 0; {
 		progress = false
@@ -1261,11 +1261,11 @@ func (q *Manager) pump(ctx context.Context) {
 				for _, jb := range d.waiting {
 					deadJobs = append(deadJobs, jb)
 					deadQueue = append(deadQueue, d.queue)
-					left := d.deadUntil.Sub(now)
+					end := d.deadUntil
 					if jb.a.m.ID == d.killer {
-						left += time.Second // not the probe (jobDone)
+						end = end.Add(time.Second) // not the probe (jobDone)
 					}
-					deadFor = append(deadFor, left)
+					deadEnd = append(deadEnd, end)
 				}
 				d.waiting = nil
 			case d.busy < d.window:
@@ -1312,7 +1312,7 @@ func (q *Manager) pump(ctx context.Context) {
 		// goroutine (Submit → dispatch), whose sender waits for its 250.
 		// Each job holds its attempt's slot until then: bounded by the
 		// active set.
-		go q.answerDead(ctx, deadJobs, deadQueue, deadFor)
+		go q.answerDead(ctx, deadJobs, deadQueue, deadEnd)
 	}
 	for _, jb := range run {
 		q.runJob(ctx, jb)
@@ -1321,11 +1321,18 @@ func (q *Manager) pump(ctx context.Context) {
 
 // answerDead defers the jobs of dead destinations without a connection
 // (deadWait: no attempt, due again when the cool-down ends); queue and
-// left are each job's destination's queue and time left dead, read
-// under the scheduler's lock. The reply is the bare dead mark: the
-// destination's last error was another message's session, never this
-// one's reply (deadWaitReply).
-func (q *Manager) answerDead(ctx context.Context, jobs []*job, queue []string, left []time.Duration) {
+// end are each job's destination's queue and the end of its cool-down,
+// read under the scheduler's lock. The end is a time, not the time
+// left: the results are committed later (with the attempt's other jobs,
+// or riding along with another commit), and the time left counted again
+// from that commit made each message due after the cool-down's end by
+// its own commit's delay — in no order of age, so the probe was not the
+// oldest message the cool-down held (rt33 F4), and a recipient whose
+// attempt another job held open was due only at that job's retry step
+// (rt33 F1). The reply is the bare dead mark: the destination's last
+// error was another message's session, never this one's reply
+// (deadWaitReply).
+func (q *Manager) answerDead(ctx context.Context, jobs []*job, queue []string, end []time.Time) {
 	next := 0 // the first job not reported (panics.go)
 	defer q.recoverAnswers(ctx, jobs, &next)
 	for k, jb := range jobs {
@@ -1339,7 +1346,7 @@ func (q *Manager) answerDead(ctx context.Context, jobs []*job, queue []string, l
 		reply := deadReply(jb.d.key, "")
 		res := make([]Result, len(jb.rcpts))
 		for i, r := range jb.rcpts {
-			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, wait: max(left[k], 0)}
+			res[i] = Result{Rcpt: r, Outcome: deadWait, Queue: queue[k], NextHop: jb.d.key, Reply: reply, deadEnd: end[k]}
 		}
 		jb.a.mu.Lock()
 		jb.a.deadOn = append(jb.a.deadOn, jb.d)
