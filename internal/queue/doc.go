@@ -2357,7 +2357,10 @@
 // (shadowholders), the name it stated (holderstated), its rollback
 // counter and alias (holdermarks), the notifications owed to it
 // (discards, partialdiscards, handback), its taken-done notes kept aside
-// (takendonewait) — and the early discards by primary (early) are keyed
+// (takendonewait), the copies it holds that an original here carries
+// (carriedcopies: its question, XQUERYHELD, finds them held under any
+// spelling it asks as or the copy was relayed under) — and the early
+// discards by primary (early) are keyed
 // by mailaddr.NameKey of the name (letter case, a final dot, an
 // internationalised label as A-label or U-label are one server), and
 // names are compared so (sameServer). A database a release before wrote
@@ -2384,7 +2387,10 @@
 // finds it to carry the discard), the single-copy marks' servers (the
 // discards of pushed and held copies go to the server holding them),
 // the pushes in flight (receiptpush), the recipients finished
-// (finished), and a damaged record given back (its bytes stay as found,
+// (finished), the copies an original carries (carriedcopies: the
+// holder's question finds them held while the original is here, and
+// the original's end owes their discard to that server, not to the
+// spelling's), and a damaged record given back (its bytes stay as found,
 // the holder is kept beside them) — in the same
 // transaction, each moved entry under a folded key, each record naming
 // a folded name: a second Open finds nothing to move. So too an alias
@@ -2399,7 +2405,9 @@
 // folded (Tx.Put), as are the attempt results naming the next hop that
 // took a copy (the topology's spelling); the peer record, its takeover
 // count, the taken-over index, the early takeovers, the database ids and
-// their order, the copies folded into a relay, the disowned and
+// their order, the copies folded into a relay, the notes of taken-over
+// copies handed to it (takenhanded: its discard turns them into the
+// first primary's takendone notes), the disowned and
 // digestless marks and a shadow queue's suspension are keyed by the
 // folded name, and every entry point taking a primary's name folds it
 // first. A discard, a heartbeat, a takeover or a give-back under any
