@@ -762,7 +762,14 @@
 // the discard is written at once, and its DSNs, early or made by that
 // commit, stay or are marked held by this server only, copied by the
 // re-make pass (a DSN carrying a copy settled already was on this disk
-// alone, marked nowhere). An operator's removal with
+// alone, marked nowhere). Save a message whose copy was made again
+// while its last attempt ran (the mark names its holder, heldPrefix):
+// that copy is durable at its holder, so the attempt's commit names it
+// as nameCopyHolder would, the failure DSN carries its discard (on
+// that holder under the org id), the copy the record named gets its
+// own, and the mark goes — one commit: a crash before it leaves the
+// mark with the holder (the attempt's results lost), after it the DSN
+// owes the discard as any carrying DSN does. An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
@@ -1960,7 +1967,8 @@
 //     of the marks — SingleCopies, each pass — after the attempt), and
 //     the attempt's commit owes that holder what it
 //     finished — the discard when the message is done (settleSingleMark
-//     at every finished message, not only one given back), a partial
+//     at every finished message, not only one given back; carried by its
+//     failure DSN when that commit makes one, "DSNs and shadow copies"), a partial
 //     discard otherwise — in the same commit. Every delete of a record
 //     settles its mark so (Tx.Delete: an attempt's end, an operator's
 //     removal or bounce, a discard), and an operator's hold writes the
