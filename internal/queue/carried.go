@@ -52,12 +52,24 @@ import (
 // delay still has the sender take the copy over (a duplicate, never a
 // loss).
 
+// The server in both keys is serverKey of the name the copy's record
+// gave its holder (holderfold.go): a holder asks as one spelling, its
+// copy was relayed here under another, and the question (XQUERYHELD),
+// the copy's discard and the check of its other records
+// (copyNeededElsewhere) find it under either. A release before keyed
+// the name as the session stated it: folded at Open (foldCarried).
+
 func carriedByOriginal(o ID, server, id string) []byte {
-	return append(append(append(append([]byte{'o'}, o.Key()...), server...), 0), id...)
+	return append(append(append(append([]byte{'o'}, o.Key()...), serverKey(server)...), 0), id...)
 }
 
 func carriedByCopy(server, id string, o ID) []byte {
-	return append(append(append(append(append([]byte{'s'}, server...), 0), id...), 0), o.Key()...)
+	return append(carriedCopyPrefix(server, id), o.Key()...)
+}
+
+// carriedCopyPrefix is the start of the 's' keys of server's copy id.
+func carriedCopyPrefix(server, id string) []byte {
+	return append(append(append(append([]byte{'s'}, serverKey(server)...), 0), id...), 0)
 }
 
 // carryCopy records, in the commit that merges a copy into original o,
@@ -129,7 +141,7 @@ func (t *Tx) carriersOf(self ID, server, id string, f func(o ID) bool) {
 	if b == nil {
 		return
 	}
-	prefix := append(append(append(append([]byte{'s'}, server...), 0), id...), 0)
+	prefix := carriedCopyPrefix(server, id)
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if rest := k[len(prefix):]; len(rest) == 8 && !bytes.Equal(rest, self.Key()) && !f(ID(beUint64(rest))) {

@@ -768,7 +768,14 @@
 // the discard is written at once, and its DSNs, early or made by that
 // commit, stay or are marked held by this server only, copied by the
 // re-make pass (a DSN carrying a copy settled already was on this disk
-// alone, marked nowhere). An operator's removal with
+// alone, marked nowhere). Save a message whose copy was made again
+// while its last attempt ran (the mark names its holder, heldPrefix):
+// that copy is durable at its holder, so the attempt's commit names it
+// as nameCopyHolder would, the failure DSN carries its discard (on
+// that holder under the org id), the copy the record named gets its
+// own, and the mark goes — one commit: a crash before it leaves the
+// mark with the holder (the attempt's results lost), after it the DSN
+// owes the discard as any carrying DSN does. An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
@@ -1966,7 +1973,8 @@
 //     of the marks — SingleCopies, each pass — after the attempt), and
 //     the attempt's commit owes that holder what it
 //     finished — the discard when the message is done (settleSingleMark
-//     at every finished message, not only one given back), a partial
+//     at every finished message, not only one given back; carried by its
+//     failure DSN when that commit makes one, "DSNs and shadow copies"), a partial
 //     discard otherwise — in the same commit. Every delete of a record
 //     settles its mark so (Tx.Delete: an attempt's end, an operator's
 //     removal or bounce, a discard), and an operator's hold writes the
@@ -2363,7 +2371,10 @@
 // (shadowholders), the name it stated (holderstated), its rollback
 // counter and alias (holdermarks), the notifications owed to it
 // (discards, partialdiscards, handback), its taken-done notes kept aside
-// (takendonewait) — and the early discards by primary (early) are keyed
+// (takendonewait), the copies it holds that an original here carries
+// (carriedcopies: its question, XQUERYHELD, finds them held under any
+// spelling it asks as or the copy was relayed under) — and the early
+// discards by primary (early) are keyed
 // by mailaddr.NameKey of the name (letter case, a final dot, an
 // internationalised label as A-label or U-label are one server), and
 // names are compared so (sameServer). A database a release before wrote
@@ -2390,7 +2401,10 @@
 // finds it to carry the discard), the single-copy marks' servers (the
 // discards of pushed and held copies go to the server holding them),
 // the pushes in flight (receiptpush), the recipients finished
-// (finished), and a damaged record given back (its bytes stay as found,
+// (finished), the copies an original carries (carriedcopies: the
+// holder's question finds them held while the original is here, and
+// the original's end owes their discard to that server, not to the
+// spelling's), and a damaged record given back (its bytes stay as found,
 // the holder is kept beside them) — in the same
 // transaction, each moved entry under a folded key, each record naming
 // a folded name: a second Open finds nothing to move. So too an alias
@@ -2405,7 +2419,9 @@
 // folded (Tx.Put), as are the attempt results naming the next hop that
 // took a copy (the topology's spelling); the peer record, its takeover
 // count, the taken-over index, the early takeovers, the database ids and
-// their order, the copies folded into a relay, the disowned and
+// their order, the copies folded into a relay, the notes of taken-over
+// copies handed to it (takenhanded: its discard turns them into the
+// first primary's takendone notes), the disowned and
 // digestless marks and a shadow queue's suspension are keyed by the
 // folded name, and every entry point taking a primary's name folds it
 // first. A discard, a heartbeat, a takeover or a give-back under any

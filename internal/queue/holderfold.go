@@ -22,7 +22,8 @@ import (
 // name it stated (holderstated), its rollback counter and alias
 // (holdermarks), the notifications owed to it (discards,
 // partialdiscards, handback), its taken-done notes kept aside
-// (takendonewait); and, by the primary's name, the discards a primary
+// (takendonewait), the copies it holds that an original here carries
+// (carriedcopies, foldCarried); and, by the primary's name, the discards a primary
 // sent early (early) and the copies an operator dropped here that are
 // owed to their primary (dropped). Names are compared so too (sameServer). Keyed by lower
 // case only, a holder stating its name with a final dot, or in the
@@ -74,6 +75,8 @@ func sameServer(a, b string) bool {
 //     (their union); of two entries of one key, the later stamp (the
 //     first 8 bytes) — a notification owed anew is the one not sent.
 //   - handback: every entry; of two of one key, the one under the key.
+//   - carriedcopies: every entry; of two 'o' entries of one original and
+//     copy, one carrying the recipients of both (whole if either is).
 //
 // One transaction: a crash midway leaves the file as it was, and the
 // next open folds again. Folded keys fold to themselves, so every open
@@ -118,7 +121,83 @@ func foldHolderNames(btx *bolt.Tx) error {
 			return err
 		}
 	}
+	// After foldHolderMarks, as the notifications: an alias spelling's
+	// carried copies went to its database's server (pointNotesAt), and
+	// the fold would have made them the name's.
+	if err := foldCarried(wrapTx(btx), func(name string) (string, bool) {
+		return serverKey(name), serverKey(name) != name
+	}); err != nil {
+		return err
+	}
 	return foldKeyed(btx, bucketHandBack, false, nil)
+}
+
+// foldCarried rewrites the keys of bucket carriedcopies ('o' ‖ original
+// (8) ‖ server ‖ 0 ‖ copy id → recipients carried; 's' ‖ server ‖ 0 ‖
+// copy id ‖ 0 ‖ original (8) → empty; carried.go) whose server to names
+// another (ok): the copy an original carries is the holder's under its
+// one name, so its question (XQUERYHELD) finds it held and the
+// original's end files its discard there. Two entries of one original
+// and copy met under one name are one: the recipients of both, whole
+// when either is. The 'm' keys name no server.
+func foldCarried(tx *Tx, to func(server string) (string, bool)) error {
+	b := tx.tx.Bucket(bucketCarried)
+	if b == nil {
+		return nil
+	}
+	type move struct{ from, to, v []byte }
+	var moves []move
+	_ = b.ForEach(func(k, v []byte) error {
+		var head, rest []byte
+		switch {
+		case len(k) > 9 && k[0] == 'o':
+			head, rest = k[:9], k[9:]
+		case len(k) > 1 && k[0] == 's':
+			head, rest = k[:1], k[1:]
+		default:
+			return nil
+		}
+		server, tail, ok := bytes.Cut(rest, []byte{0})
+		if !ok {
+			return nil
+		}
+		name, ok := to(string(server))
+		if !ok {
+			return nil
+		}
+		nk := append(append(append(bytes.Clone(head), name...), 0), tail...)
+		moves = append(moves, move{bytes.Clone(k), nk, bytes.Clone(v)})
+		return nil
+	})
+	for _, m := range moves {
+		if err := b.Delete(m.from); err != nil {
+			return err
+		}
+	}
+	for _, m := range moves {
+		v := m.v
+		if cur := b.Get(m.to); cur != nil && m.to[0] == 'o' {
+			a, wa := decodeCarried(cur)
+			c, wc := decodeCarried(v)
+			if wa || wc {
+				v = []byte{} // whole: settled at the original's end
+			} else {
+				for _, p := range c {
+					if !slices.Contains(a, p) {
+						a = append(a, p)
+					}
+				}
+				v = encodeCarried(a)
+			}
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		if err := b.Put(m.to, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // foldKeyed rewrites each key of bucket name whose server name (the key,
@@ -380,7 +459,8 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool, pre *preFold) error {
 // a given-back entry moved is still its record's, as does every other
 // record that names a copy's holder by the spelling (pointNotesAt: a
 // failure DSN's reported copies, the single-copy marks, the pushes in
-// flight, a damaged record given back, the recipients finished); when no name is (db's
+// flight, a damaged record given back, the recipients finished, the
+// copies an original carries); when no name is (db's
 // server runs another database since: the copies went with it, SR-7),
 // they go, as owed to no one that holds the copies, and the records are
 // left as they are. The caller raises db's counter to the spelling's
@@ -481,9 +561,13 @@ func pointRecordsAt(tx *Tx, spelling, owner string) error {
 // Recover no longer found the record's holder in them, and left the
 // copy unmarked), a damaged record given to its copy's holder (its head
 // keeps the spelling as found: owner is kept beside it,
-// damagedHolderKey, so the given-back entry moved is still its), and
-// the recipients finished here (finished: the copy coming back from
-// owner is the same copy). Names are matched as pointRecordsAt matches
+// damagedHolderKey, so the given-back entry moved is still its), the
+// recipients finished here (finished: the copy coming back from owner
+// is the same copy), and the copies an original here carries
+// (carriedcopies: owner's question about one, XQUERYHELD, was answered
+// done while the original still carried it — the copy went, the message
+// on this disk alone — and the original's end filed its discard under
+// the spelling, another server's). Names are matched as pointRecordsAt matches
 // them (lower case: the spelling the release before kept); owner is a
 // folded name, which no later fold rewrites: a second Open finds
 // nothing to change.
@@ -556,6 +640,15 @@ func pointNotesAt(tx *Tx, spelling, owner string) error {
 		}); err != nil {
 			return err
 		}
+	}
+	// carriedcopies: the copies an original here carries (carried.go),
+	// keyed by their holder's name: the copy is on owner, whose question
+	// (XQUERYHELD) must find it held while the original is here, and to
+	// which the original's end owes its discard.
+	if err := foldCarried(tx, func(name string) (string, bool) {
+		return serverKey(owner), is(name)
+	}); err != nil {
+		return err
 	}
 	// damaged: a record whose head names the spelling; the head stays
 	// as found, owner is kept beside it.

@@ -21,6 +21,7 @@ import (
 // (shadow:NAME, Tx.Put folds both), the peer record and its takeover
 // count, the taken-over index, the early takeovers, the primaries'
 // database ids and their order, the copies folded into a relay, the
+// notes of taken-over copies handed to it (takenhanded), the
 // disowned and digestless marks, the suspension of a shadow queue
 // (CanonicalQueueName); every entry point that takes a primary's name
 // folds it first. Kept by the spelling met, a relay's copy filed under
@@ -126,7 +127,11 @@ func foldPrimaryNames(btx *bolt.Tx) error {
 	if err := foldPeers(btx); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketTakeoverFailures, bucketDisowned, bucketDigestless, bucketFolded, bucketTakenBy, bucketPeerDBOrder} {
+	// takenhanded: X ‖ 0 ‖ … — X the server a taken-over copy was
+	// handed to, the copy's Primary here: its record's primary folds
+	// above, and X's discard finds the note by the folded name
+	// (handedNotes), else the first primary is never told.
+	for _, name := range [][]byte{bucketTakeoverFailures, bucketDisowned, bucketDigestless, bucketFolded, bucketTakenBy, bucketPeerDBOrder, bucketTakenHanded} {
 		if err := foldKeyed(btx, name, false, nil); err != nil {
 			return err
 		}

@@ -889,6 +889,27 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// discard, and its failure DSN is marked as the others
 			// are (enteredsingle.go). Read before the mark goes.
 			uncovered := tx.markedSingle(m.ID)
+			// Unless its copy was made again while this attempt ran
+			// (heldPrefix): that copy, durable at its holder, covers
+			// the message as a named one does. It is named here, as
+			// nameCopyHolder names it (on h under the org id), so
+			// that the failure DSN carries its discard instead of the
+			// mark's settling writing it now (the DSN on this disk
+			// alone); the copy the record named gets its discard (lost
+			// or settled, it covers nothing), the others the mark
+			// names theirs, and the mark goes, in this commit.
+			if h := tx.heldCopy(m.ID); uncovered && h != "" && m.OrgID != "" && !keep {
+				if m.ShadowServer != "" && m.ShadowID != "" && !(sameServer(h, m.ShadowServer) && m.ShadowID == m.OrgID) {
+					if _, err := tx.addDiscardFor(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, now); err != nil {
+						return err
+					}
+				}
+				m.ShadowServer, m.ShadowID = h, m.OrgID
+				if err := tx.settleSingleMark(m, now); err != nil { // save m's own copy, now h's
+					return err
+				}
+				discard, uncovered = true, false
+			}
 			// A failure DSN that left: the recipients it reports are
 			// owed their partial discard (reportedcopy.go).
 			servers, err := tx.settleReported(m, now)

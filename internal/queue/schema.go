@@ -297,7 +297,9 @@ var (
 	// bucketCarried: shadow copies of other servers a queued original
 	// carries, by original and by copy; the original's entry names the
 	// recipients carried, each settled as the original finishes it, the
-	// rest when it ends (carried.go).
+	// rest when it ends (carried.go). The server in either key is
+	// serverKey of the copy's holder (a release before kept the name as
+	// stated: folded at Open, holderfold.go).
 	bucketCarried = []byte("carriedcopies")
 	// bucketPeerDBs: the primaries' database ids met, by id (peerdb.go).
 	bucketPeerDBs = []byte("peerdbs")
