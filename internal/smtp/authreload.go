@@ -130,6 +130,23 @@ var (
 	// against credentials that no longer serve it.
 	replyAuthNoConnectorAtAddress = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: no receive connector takes this connection's address since a reload; connect again"}
+	// replyAuthMechWithdrawn ends an AUTH exchange whose mechanism a
+	// reload took, while it ran, from the connector that takes the
+	// session's address (authSpanned): no password is checked.
+	replyAuthMechWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: a reload took this mechanism from the receive connector that takes this connection's address; see EHLO and authenticate again"}
+	// replyAuthInClearWithdrawn ends an AUTH exchange in clear on a
+	// connection that can STARTTLS, whose connector a reload, while it
+	// ran, left offering AUTH only over TLS (authSpanned).
+	replyAuthInClearWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable without TLS since a reload: issue STARTTLS and authenticate again"}
+	// replyAuthCannotTLS refuses AUTH where the connector that takes the
+	// session's address offers it only over TLS and this connection
+	// cannot start TLS (it was opened on a connector without a
+	// certificate): a 4xx, since only a new connection can authenticate
+	// (authNeedsTLS).
+	replyAuthCannotTLS = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: AUTH needs TLS here and this connection cannot start TLS; connect again, issue STARTTLS and authenticate"}
 	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
@@ -167,6 +184,39 @@ func (s *session) authConn() *connector {
 		return s.c
 	}
 	return s.atAddress(set, set.byName[s.c.cfg.Name])
+}
+
+// authSpanned is the connector in force that judges the response of an
+// AUTH exchange with mechanism mech when that response arrives
+// (authConn), as an exchange begun now would be judged: a reload
+// between the exchange's first line and its last (LOGIN's password
+// after its user name, PLAIN's response after a 334) has the
+// credentials, the :server flags and the connector as reloaded judge
+// it, never those the exchange began under. Where no connector takes
+// the address any more, where the one that does offers no mech, or
+// offers AUTH only over TLS to a session in clear, nothing is checked
+// (no guessing against credentials that do not serve the session; no
+// password taken in clear where the connector wants TLS) and the reply
+// is a 4xx that says why: the client may authenticate again, judged
+// then.
+func (s *session) authSpanned(mech string) (*connector, error) {
+	cur := s.authConn()
+	switch {
+	case cur == nil:
+		s.srv.refusals.log(s.log, "authentication refused", "no_connector_at_address", replyAuthNoConnectorAtAddress, s.ip)
+		return nil, replyAuthNoConnectorAtAddress
+	case cur.creds == nil || !containsFold(cur.cfg.Auth.Mechanisms, mech):
+		s.srv.refusals.log(s.log, "authentication refused", "mechanism_withdrawn", replyAuthMechWithdrawn, s.ip, "mechanism", mech)
+		return nil, replyAuthMechWithdrawn
+	case !s.tlsActive() && !cur.cfg.Auth.AllowInsecure:
+		r := replyAuthInClearWithdrawn
+		if s.vc != nil && s.vc.startTLSConfig() == nil {
+			r = replyAuthCannotTLS
+		}
+		s.srv.refusals.log(s.log, "authentication refused", "tls_required", r, s.ip)
+		return nil, r
+	}
+	return cur, nil
 }
 
 // authJudge is the connector in force whose credentials judge the

@@ -112,7 +112,11 @@
 //     connection from the session's address would be given (authConn:
 //     its own while it takes the address, another one a reload gave the
 //     address to, the one it was renamed to) and the max_auth_failures
-//     of its own; where none takes the address (narrowed away or removed
+//     of its own — judged when the exchange's response arrives
+//     (authSpanned): a reload between AUTH's first line and the
+//     client's answer to a 334 has the reloaded credentials, server
+//     flags and connector judge it, as an AUTH begun then would be;
+//     where none takes the address (narrowed away or removed
 //     with no other taking it), EHLO offers no AUTH and AUTH is 454 4.7.0 before any
 //     password is checked — no guessing against credentials that no
 //     longer serve it; the account is then judged by the connector that

@@ -728,8 +728,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if err := s.authAllowed(cur, mech); err != nil {
 		return nil, err
 	}
-	creds := cur.creds
 	check := func(identity, name, password string) error {
+		// The connector and credentials in force when the response
+		// arrives, not those of the exchange's first line: a reload
+		// between a 334 and the client's answer (LOGIN's password,
+		// PLAIN without an initial response) judges it (authSpanned).
+		cur, err := s.authSpanned(mech)
+		if err != nil {
+			return err
+		}
+		creds := cur.creds
 		// The attempt takes its place against the source before any
 		// password is checked: attempts under way count, so concurrent
 		// guesses cannot all be checked (authguard.go).
