@@ -123,8 +123,9 @@
 //     took the AUTH (authBy); allow_insecure is judged whatever TLS the
 //     connection was opened with (authNeedsTLS): one opened without a
 //     TLS config cannot STARTTLS, so once a reload takes allow_insecure
-//     away its EHLO offers no AUTH and its AUTH is 538 5.7.11 "connect
-//     again", never a password in clear; an authenticated session's
+//     away its EHLO offers no AUTH and its AUTH is 454 4.7.0 "connect
+//     again" (replyAuthCannotTLS: a 4xx, nothing on the connection can
+//     cure it), never a password in clear; an authenticated session's
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed (or AUTH taken
@@ -149,7 +150,13 @@
 //     account was revoked, or the trust it had by externally_secured is
 //     gone. tls.required and auth.required are read from the connector
 //     in force at each MAIL (a connection with no TLS config, which
-//     cannot STARTTLS, is told to connect again: 421 and closed), and so are max_message_size and
+//     cannot STARTTLS, is told to connect again: 421 and closed — for
+//     tls.required, and for auth.required where AUTH is offered only
+//     over TLS, cannotAuthenticate; its RCPT of any domain in the
+//     transaction open at the reload too, rcptRefusal; its STARTTLS is
+//     454 4.7.0 where the connector answering it has a certificate,
+//     replyTLSCannot: no 5xx that only a new connection could cure),
+//     and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered

@@ -321,6 +321,10 @@ func (v *verbConn) fillCommand() error {
 			v.startTLS(arg)
 			return nil
 		}
+		if arg == "" && v.tlsOnlyAnew() {
+			v.reply(replyTLSCannot)
+			return nil
+		}
 	case "AUTH":
 		mechs, insecure := v.authOffer()
 		if len(mechs) == 0 {
