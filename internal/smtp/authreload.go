@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
 )
 
 // What a reload changes of a session that is open (rt28b F1). A
@@ -629,6 +631,11 @@ func (s *session) shadowStanding() string {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if !s.atOwnConnector() && !s.serverNow() {
 		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"
+	} else if at := s.movedTo(); at != nil && !s.xshadowAt() {
+		// Moved to a connector that would refuse this session XSHADOW
+		// (no accept-xshadow for it there): answered as a new
+		// connection there, where no shadow session exists.
+		why = "the receive connector that takes this connection's address now (" + at.cfg.Name + ") does not grant it accept-xshadow"
 	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"
 	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
@@ -652,6 +659,15 @@ func (s *session) shadowStanding() string {
 		tc.hangUp.Store(true) // the reply is the session's last
 	}
 	return "421 4.7.0 Shadow session ended: " + why + "; closing connection"
+}
+
+// xshadowAt reports whether the session, moved to another connector
+// (movedTo), has the right to a shadow session there, as XSHADOW would
+// judge it now: the verb offered there and accept-xshadow among the
+// rights that connector leaves it (refreshRights).
+func (s *session) xshadowAt() bool {
+	s.refreshRights()
+	return s.advertiseXShadow() && s.server && s.has(config.RightAcceptXShadow)
 }
 
 // standing checks the session against the configuration in force

@@ -74,7 +74,10 @@
 //     be one: then it has that connector's servers' rights (as its
 //     authenticated ones), is offered XSHADOW — the verb exists where
 //     that connector offers it (advertiseXShadow) — and may open a
-//     shadow session there. Verb by verb it is
+//     shadow session there, or keep the one it had while that connector
+//     grants it accept-xshadow (xshadowAt; else its next shadow verb or
+//     MAIL ends it, 421 4.7.0, as where its account is not held there).
+//     Verb by verb it is
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts

@@ -561,7 +561,10 @@ func (v *verbConn) extensionSequence(cmd string) string {
 // A shadow session established (XSHADOW answered 250) keeps its verbs
 // and its MAIL parameters until it ends, whatever a reload takes away
 // meanwhile: its primary puts XSHADOW= on every MAIL and takes a 5xx to
-// it as a permanent failure of every recipient (rr25 F3). XSHADOW
+// it as a permanent failure of every recipient (rr25 F3); one that
+// may not go on ends with 421 4.7.0 at its next verb (shadowStanding:
+// its server's standing lost, or its address given to a connector that
+// would not grant it accept-xshadow). XSHADOW
 // itself opens a session and is granted with the rights now in force
 // (xshadow).
 func (v *verbConn) shadowOff() bool {
