@@ -17,11 +17,11 @@ import (
 
 // laneAddr is a loopback address and port free a moment ago, for a
 // connector that a reload must find at the same binding (the port among
-// 39000-39999, the address 127.0.0.148).
+// 38100-38199, the address 127.0.0.131).
 func laneAddr(t *testing.T) string {
 	t.Helper()
 	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.148:%d", 39000+rand.IntN(1000))
+		addr := fmt.Sprintf("127.0.0.131:%d", 38100+rand.IntN(100))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
@@ -29,7 +29,7 @@ func laneAddr(t *testing.T) string {
 		ln.Close()
 		return addr
 	}
-	t.Fatal("no free port in 39000-39999 on 127.0.0.148")
+	t.Fatal("no free port in 38100-38199 on 127.0.0.131")
 	return ""
 }
 
