@@ -1234,6 +1234,14 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		wait = 0
 	}
 	s.waitDiscards(wait, partial, takeover, delayed)
+	if wait > 0 {
+		// A reload while it waited (the account removed, the address
+		// moved): judged again before anything is handed, by the
+		// configuration in force when it wakes.
+		if r := s.shadowStanding(); r != "" {
+			return r
+		}
+	}
 	ids, ack := s.discards(max, partial, takeover, delayed)
 	s.peerAnswered()
 	mark := ""
