@@ -286,6 +286,11 @@ func apiErr(err error) error {
 		// Its database held, its socket not answering yet: starting
 		// (rt21c L5), not "not running" — starting it again is refused.
 		return &exitError{code: exitStarting, err: err}
+	case errors.Is(err, admin.ErrNotAdminSocket):
+		// The path given is no socket, or another program's: the wrong
+		// path, as one that is a directory (socketIsDirectory), not
+		// umbra not running (rt33c F4).
+		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, admin.ErrUnavailable), errors.Is(err, admin.ErrStopped):
 		// Not running, or stopped during the command: not running now.
 		return &exitError{code: exitUnavailable, err: err}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -94,7 +93,24 @@ func newConfigCmd() *cobra.Command {
 						}
 					}
 				case ok:
-					return refuse(strings.Split(es.Error(), "\n"), configShown(shown(args[0])+" is not valid"))
+					// The topology's own errors too, in the same run
+					// (rt33c F9): they do not depend on this file's.
+					summary := shown(args[0]) + " is not valid"
+					lines := strings.Split(es.Error(), "\n")
+					if te := config.TopologyErrors(args[0]); te != nil {
+						for _, l := range strings.Split(te.Error(), "\n") {
+							if !slices.Contains(lines, l) {
+								lines = append(lines, l)
+							}
+						}
+						t, _ := config.TopologyOf(args[0])
+						if te[0].File == args[0] {
+							summary += "; it names a topology " + config.ShownPath(t) + " that cannot be read"
+						} else {
+							summary += "; the topology " + config.ShownPath(t) + " is not valid"
+						}
+					}
+					return refuse(lines, configShown(summary))
 				case !wantJSON(cmd):
 					return &exitError{code: exitConfig, err: err} // one line: main prints it, each name once (errorText)
 				default:
@@ -215,29 +231,7 @@ func quotedAsIs(l string) string { return quotedAsIsBy(l, jsonsafe.TextBytes) }
 // quotedAsIsBy is quotedAsIs with plain the rule for the text between
 // Go's quoted segments.
 func quotedAsIsBy(l string, plainText func(string) string) string {
-	var b strings.Builder
-	plain := 0
-	for i := 0; i < len(l); {
-		if l[i] != '"' {
-			i++
-			continue
-		}
-		q, err := strconv.QuotedPrefix(l[i:])
-		if err != nil {
-			i++
-			continue
-		}
-		if u, err := strconv.Unquote(q); err != nil || strconv.Quote(u) != q {
-			i++ // not the loader's: a quote of a name, raw bytes between
-			continue
-		}
-		b.WriteString(plainText(l[plain:i]))
-		b.WriteString(q)
-		i += len(q)
-		plain = i
-	}
-	b.WriteString(plainText(l[plain:]))
-	return b.String()
+	return jsonsafe.QuotedAsIs(l, plainText)
 }
 
 // configCheckResult is what config check --json prints: the verdict,
@@ -414,7 +408,11 @@ func checkConfigAt(cfg *config.Config, warn func(summary string, err error)) *ch
 	// The topology first: its errors are the topology's, not the
 	// recipient directory's (which reads its addresses from it).
 	topoOK := true
-	if cfg.Topology != "" {
+	if cfg.Topology != "" && loadable.Topology == "" {
+		// A topology file that cannot be read is said above, at its
+		// line: not again, unlabelled, as its open's error (rt33c F9).
+		topoOK = false
+	} else if cfg.Topology != "" {
 		if _, err := serverTopology(cfg); err != nil {
 			topoOK = false
 			switch es, ok := err.(config.Errors); {

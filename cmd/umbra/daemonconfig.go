@@ -103,6 +103,9 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 		}
 	}
 	st, err := daemonClient(cmd, sock).Status()
+	if errors.Is(err, admin.ErrNotAdminSocket) {
+		return nil, apiErr(err) // the wrong path, not a daemon to fall back from (rt33c F4)
+	}
 	st = statusPaths(st)
 	why := noAnswer(sock, err)
 	switch {
@@ -118,7 +121,11 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 	if err != nil {
 		return nil, err
 	}
-	if cfg.File == "" {
+	if cfg.File == "" && socketNamed(cmd) != "" {
+		// Its socket was named already (rt33c F4): what is left to
+		// name is its configuration.
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the embedded default configuration (name the daemon's configuration with --config or UMBRA_CONFIG)\n", why)
+	} else if cfg.File == "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the embedded default configuration (name the daemon's with --socket, --config, UMBRA_SOCKET or UMBRA_CONFIG)\n", why)
 	} else {
 		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s; using the configuration %s\n", why, shown(cfg.File))

@@ -108,7 +108,7 @@ func TestDaemonDamagedRecordSetAside(t *testing.T) {
 	}
 	for _, args := range [][]string{{"message", "retry", "--state", "damaged"}, {"message", "suspend", "--queue", "damaged"}} {
 		out, _ := cli(t, cfg, args...)
-		if !strings.Contains(out, "1 messages matched") && !strings.Contains(out, "1 message matched") {
+		if !strings.Contains(out, "1 message matched") && !strings.Contains(out, "1 message matched") {
 			t.Errorf("umbra %s: %q, want the damaged record matched (and refused)", strings.Join(args, " "), out)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"umbra/internal/admin"
+	"umbra/internal/config"
 	"umbra/internal/queue"
 )
 
@@ -101,7 +102,8 @@ func newDBCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s: %s\n", shown(args[0]), size(n))
 			if len(skipped) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d bodies are NOT in this backup (their spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n", len(skipped))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s NOT in this backup (%s spool file is unreadable); restored, a message is held as poison and a dumpster copy is skipped by redelivery:\n",
+					nouns(len(skipped), "body", "bodies"), isAre(len(skipped)), map[bool]string{true: "its", false: "their"}[len(skipped) == 1])
 				for _, u := range skipped {
 					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
 				}
@@ -142,6 +144,11 @@ func newDBCmd() *cobra.Command {
 				// No such user or group here: the argument names
 				// nothing, a usage error before the backup is read.
 				return &exitError{code: exitUsage, err: shownErr(fmt.Errorf("restore: %w", err), args[0], owner)}
+			}
+			if _, err := os.Lstat(args[0]); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, not "stat …: no such file or
+				// directory", exit 1 (rt33c F6).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db restore: no backup file %s: nothing was changed", args[0]), args[0])}
 			}
 			// Another server's backup is refused (without --force) by the
 			// restore, under its lock (ops27 3): nothing is read before it.
@@ -263,11 +270,11 @@ func newDBCmd() *cobra.Command {
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
 				case len(lost) > 0 && single:
-					fmt.Fprintf(w, "%s the replaced database held beyond the backup are left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
-						plural(len(lost), "message"), lostLines(lost))
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
+						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
 				case len(lost) > 0:
-					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, are left in it and not delivered (--discard-newer):\n%s",
-						plural(len(lost), "message"), lostLines(lost))
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, %s left in it and not delivered (--discard-newer):\n%s",
+						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
 				case single:
 					fmt.Fprintf(w, "the replaced database held no message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				default:
@@ -316,6 +323,12 @@ func newDBCmd() *cobra.Command {
 				return err
 			}
 			path := filepath.Join(cfg.Server.DataDir, "queue.db")
+			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, as a restore's missing backup, not
+				// "stat …: no such file or directory", exit 1 (rt33c F6).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db compact: no transport database %s (queue.db in server.data_dir %s%s): nothing to compact",
+					path, cfg.Server.DataDir, configOf(cfg)), path, cfg.Server.DataDir, cfg.File)}
+			}
 			var o queue.CompactOptions
 			// The data directory replaced after the compaction's rename
 			// (rt30c F3): done in the directory held, now at movedTo.
@@ -600,11 +613,23 @@ func shownErr(err error, names ...string) error {
 }
 
 // plural is "1 message", "2 messages".
-func plural(n int, noun string) string {
+func plural(n int, noun string) string { return nouns(n, noun, noun+"s") }
+
+// nouns is n and the noun in its number: "1 copy", "2 copies" (rt33c
+// F8: a count's sentence agrees with it).
+func nouns(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + noun
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// isAre is the verb of a count of n: "is" of one, "are" of others.
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 // noteOlderSchema says on stderr that the transport database or backup
@@ -654,4 +679,13 @@ func dirReplacedAfter(what, dataDir, now, path, kept string) (at, keptAt string,
 		"put at its name): the %s was done in the directory as it held it, now at %s; %s now leads elsewhere, to a "+
 		"database the %s did not change, which umbra serve would open. Put the directory back at its name before "+
 		"starting umbra", shown(dataDir), what, what, shown(where), shown(dataDir), what)
+}
+
+// configOf names the file cfg was read from, for a refusal that names
+// one of its settings ("" for the embedded default).
+func configOf(cfg *config.Config) string {
+	if cfg.File == "" {
+		return " of the embedded default configuration"
+	}
+	return " of " + cfg.File
 }

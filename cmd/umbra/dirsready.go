@@ -116,8 +116,12 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 	} else if err != nil {
 		return fail(reachError(what, d.dir, err))
 	} else if missing != "" {
-		probe := filepath.Join(filepath.Dir(missing), fmt.Sprintf(".umbra-config-check-%d", os.Getpid()))
-		if err := os.Mkdir(probe, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		// A name of its own, made exclusively (mkdir of a name not
+		// there: MkdirTemp picks another when one is), and only that
+		// name removed: a file or directory that was there before — of
+		// any name — is another's, and stays.
+		probe, err := os.MkdirTemp(filepath.Dir(missing), ".umbra-config-check-")
+		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = &fs.PathError{Op: "mkdir", Path: missing, Err: pe.Err}

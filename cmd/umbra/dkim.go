@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/leftover"
 	"umbra/internal/mailaddr"
@@ -206,6 +207,13 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	if why := leftover.Swept(filepath.Base(path)); why != "" {
 		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %s: %s", what, path, why))}
 	}
+	// A name a start removes from its data directory as a leftover
+	// (leftover.Started), in any directory: another umbra's data
+	// directory lies inside or beside this one's, and its next start
+	// would delete the file written (rt33c F1).
+	if why := leftover.Started(filepath.Base(path)); why != "" {
+		return nil, &exitError{code: exitFailure, err: shownErr(fmt.Errorf("%s: %s: %s; name another file", what, path, why))}
+	}
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.
 	find := discoverConfig
@@ -231,7 +239,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	cfg, err = find(cmd)
 	if err != nil {
 		cfg = nil
-		if configNamed(cmd) != "" {
+		if configNamed(cmd) != "" || errors.Is(err, admin.ErrNotAdminSocket) {
 			return nil, err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: not checked against umbra's places: %s\n", what, shown(path), errorText(err))

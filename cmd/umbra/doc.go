@@ -39,7 +39,11 @@
 //     safepath.go).
 //   - A SIGHUP reload refuses what config check and the start refuse,
 //     except in the parts only a restart applies (the web console, the
-//     DNS resolver): those are warned of (checkReload).
+//     DNS resolver): those are warned of (checkReload). What a reload
+//     builds is built from the running server section (which only a
+//     restart changes), never the file's; and a reload whose accepted
+//     domains would leave the running postmaster outside the
+//     organisation is refused whole (postmasterLeft).
 //   - The places the daemon writes are made at the start and a start that
 //     cannot make them is refused before the transport database is
 //     opened: the data directory, the Maildir tree's root, the pickup

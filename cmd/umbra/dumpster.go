@@ -175,12 +175,13 @@ func newDumpsterCmd() *cobra.Command {
 				}
 				// The stored instant exactly (with its fraction): a retry
 				// naming it with --since is the same request.
-				fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %d messages, %d duplicate records cleared\n",
-					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339Nano), verb, out.Resubmitted, out.Cleared)
+				fmt.Fprintf(cmd.OutOrStdout(), "request %s for database %s since %s: %s %s, %s cleared\n",
+					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339Nano), verb, plural(out.Resubmitted, "message"), plural(out.Cleared, "duplicate record"))
 			}
 			if out.Skipped > 0 {
-				return &exitError{code: exitSkipped, err: fmt.Errorf("%d copies NOT resubmitted: their content is unreadable (a missing or cut spool file); "+
-					"each copy's message id is in the daemon's log: \"dumpster copy not resubmitted\" with request_id=%s", out.Skipped, out.RequestID)}
+				return &exitError{code: exitSkipped, err: fmt.Errorf("%s NOT resubmitted: %s content is unreadable (a missing or cut spool file); "+
+					"each copy's message id is in the daemon's log: \"dumpster copy not resubmitted\" with request_id=%s",
+					nouns(out.Skipped, "copy", "copies"), map[bool]string{true: "its", false: "their"}[out.Skipped == 1], out.RequestID)}
 			}
 			return nil
 		},
@@ -274,9 +275,9 @@ func newDumpsterRemoveCmd() *cobra.Command {
 				}
 				w.Flush()
 				if out.DryRun {
-					fmt.Fprintf(cmd.OutOrStdout(), "%d copies would be removed (dry run: nothing removed)\n", len(out.Removed))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s would be removed (dry run: nothing removed)\n", nouns(len(out.Removed), "copy", "copies"))
 				} else {
-					fmt.Fprintf(cmd.OutOrStdout(), "%d copies removed\n", len(out.Removed))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s removed\n", nouns(len(out.Removed), "copy", "copies"))
 				}
 			}
 			// A filter given with the ids narrows them: an id it left

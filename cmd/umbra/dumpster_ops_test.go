@@ -86,14 +86,14 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	os.RemoveAll(filepath.Dir(maildir)) // the mailbox database fails over to a copy that lost it all
 
 	out, errOut, code := cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "op-1")
-	if code != exitSkipped || !strings.Contains(out, "resubmitted 3 messages") || !strings.Contains(errOut, "1 copies NOT resubmitted") ||
+	if code != exitSkipped || !strings.Contains(out, "resubmitted 3 messages") || !strings.Contains(errOut, "1 copy NOT resubmitted") ||
 		!strings.Contains(errOut, "request_id=op-1") {
 		t.Fatalf("resubmit with a copy skipped: exit %d, want %d\n%s%s", code, exitSkipped, out, errOut)
 	}
 	waitCond(t, "the three redelivered", 30*time.Second, func() bool { return files() == 3 })
 	time.Sleep(1100 * time.Millisecond) // "1h" now ends a second later than at the first call
 	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "op-1")
-	if code != exitSkipped || !strings.Contains(out, "already carried out; it had resubmitted 3 messages") || !strings.Contains(errOut, "1 copies NOT resubmitted") {
+	if code != exitSkipped || !strings.Contains(out, "already carried out; it had resubmitted 3 messages") || !strings.Contains(errOut, "1 copy NOT resubmitted") {
 		t.Fatalf("the retry of --since 1h: exit %d, want %d and the first outcome\n%s%s", code, exitSkipped, out, errOut)
 	}
 	out, errOut, code = cliAll(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "2h", "--request-id", "op-1")
@@ -119,7 +119,7 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	waitCond(t, "three copies back in the dumpster", 30*time.Second, func() bool { return len(copies()) == 3 })
 	cs := copies()
 	one := cs["<op-1@example.org>"].QueueID
-	if out, code := cli(t, cfg, "dumpster", "remove", one); code != 0 || !strings.Contains(out, "1 copies removed") || !strings.Contains(out, "<op-1@example.org>") {
+	if out, code := cli(t, cfg, "dumpster", "remove", one); code != 0 || !strings.Contains(out, "1 copy removed") || !strings.Contains(out, "<op-1@example.org>") {
 		t.Fatalf("remove by id: exit %d\n%s", code, out)
 	}
 	// Not found: the answer says where a copy a redelivery took went (rt11 F5).
@@ -135,13 +135,13 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	if _, _, code := cliAll(t, cfg, "dumpster", "remove", "--database", "nosuch", "--yes"); code != exitNotFound {
 		t.Errorf("an unknown database: exit %d, want %d", code, exitNotFound)
 	}
-	if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--message-id", "<op-2@example.org>", "--dry-run"); code != 0 || !strings.Contains(out, "1 copies would be removed") {
+	if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--message-id", "<op-2@example.org>", "--dry-run"); code != 0 || !strings.Contains(out, "1 copy would be removed") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 	if n := len(copies()); n != 2 {
 		t.Fatalf("%d copies after a dry run, want 2", n)
 	}
-	if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--message-id", "<op-2@example.org>", "--yes"); code != 0 || !strings.Contains(out, "1 copies removed") {
+	if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--message-id", "<op-2@example.org>", "--yes"); code != 0 || !strings.Contains(out, "1 copy removed") {
 		t.Fatalf("remove by filter: exit %d\n%s", code, out)
 	}
 	if cs := copies(); len(cs) != 1 || cs["<op-3@example.org>"].QueueID == "" {
@@ -168,7 +168,7 @@ func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
 	// A removed copy is not redelivered.
 	os.RemoveAll(filepath.Dir(maildir))
 	out, code = cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "op-2")
-	if code != 0 || !strings.Contains(out, "resubmitted 1 messages") {
+	if code != 0 || !strings.Contains(out, "resubmitted 1 message") {
 		t.Fatalf("resubmit after removal: exit %d\n%s", code, out)
 	}
 	waitCond(t, "the one redelivered", 30*time.Second, func() bool { return files() == 1 })

@@ -49,7 +49,7 @@ func TestDumpsterRemoveSaysNoCopySelected(t *testing.T) {
 		t.Errorf("audit lines (exit %d):\n%s", code, out)
 	}
 	// Without a filter the words are as before.
-	if out, code := cli(t, cfg, "dumpster", "remove", id); code != 0 || !strings.Contains(out, "1 copies removed") {
+	if out, code := cli(t, cfg, "dumpster", "remove", id); code != 0 || !strings.Contains(out, "1 copy removed") {
 		t.Fatalf("remove by id: exit %d\n%s", code, out)
 	}
 	if _, errOut, code := cliAll(t, cfg, "dumpster", "remove", id); code != exitNotFound || !strings.Contains(errOut, "no dumpster copy of "+id+" (") {

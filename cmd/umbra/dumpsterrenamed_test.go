@@ -50,7 +50,7 @@ func TestDumpsterRedeliveryFindsRenamedCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			if out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "30s", "--request-id", "r4"); code != 0 ||
-				!strings.Contains(out, "resubmitted 1 messages") {
+				!strings.Contains(out, "resubmitted 1 message") {
 				t.Fatalf("resubmit: exit %d\n%s", code, out)
 			}
 			waitCond(t, "the redelivery suppressed as a duplicate", 30*time.Second, func() bool {
@@ -87,7 +87,7 @@ func TestDumpsterWindowFarInThePast(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ id, since, want string }{
-		{"far-1", "1900-01-01T00:00:00Z", "resubmitted 1 messages"},
+		{"far-1", "1900-01-01T00:00:00Z", "resubmitted 1 message"},
 		{"far-1", "1900-01-01T00:00:00Z", "already carried out"},
 		{"far-2", "1650-06-01T00:00:00Z", "resubmitted"},
 	} {

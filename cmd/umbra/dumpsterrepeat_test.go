@@ -58,7 +58,7 @@ func TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy(t *testing.T) {
 	// The mailbox database fails over to a copy that lost the file.
 	os.RemoveAll(filepath.Dir(newDir))
 	if out, code := cli(t, cfg, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "fo-1"); code != 0 ||
-		!strings.Contains(out, "resubmitted 1 messages") {
+		!strings.Contains(out, "resubmitted 1 message") {
 		t.Fatalf("resubmit: exit %d\n%s", code, out)
 	}
 	waitCond(t, "the message back in the mailbox", 30*time.Second, func() bool { return len(files()) == 1 })

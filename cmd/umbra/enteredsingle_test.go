@@ -34,7 +34,7 @@ func TestRedeliveredCopySurvivesDiskLoss(t *testing.T) {
 		t.Fatalf("suspend: %d %s", code, out)
 	}
 	if out, code := cli(t, cfgB, "dumpster", "resubmit", "--database", "local", "--since", "1h", "--request-id", "fo-1"); code != 0 ||
-		!strings.Contains(out, "resubmitted 1 messages") {
+		!strings.Contains(out, "resubmitted 1 message") {
 		t.Fatalf("resubmit: exit %d\n%s", code, out)
 	}
 	p := &shadowPair{}

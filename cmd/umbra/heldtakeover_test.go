@@ -45,7 +45,7 @@ func TestTakenOverCopyHeldBySuspendedRouteGoesOnResume(t *testing.T) {
 	// route back to it (README, A primary back with its old queue), so a
 	// resume after B's return would race that heartbeat (one second
 	// here) and find nothing due whenever B's start takes longer.
-	if out, code := cli(t, cfgA, "queue", "resume", "site:b"); code != 0 || !strings.Contains(out, "(1 messages due now") {
+	if out, code := cli(t, cfgA, "queue", "resume", "site:b"); code != 0 || !strings.Contains(out, "(1 message due now") {
 		t.Fatalf("resume site:b at A: exit %d %q", code, out)
 	}
 	out, _ = cli(t, cfgA, "message", "list", "--json")

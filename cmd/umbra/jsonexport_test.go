@@ -74,3 +74,37 @@ func TestJSONExportWritesTheFileGiven(t *testing.T) {
 		t.Errorf("--json export -o into a missing directory: exit %d %q, want 1", code, errOut)
 	}
 }
+
+// OPS-3 (rt33c F7): message export ID -o FILE printed nothing on
+// success, while the README counts it among the commands with a
+// success line of a file given: it names the id, FILE and its size.
+func TestOPS3ExportToFilePrintsASuccessLine(t *testing.T) {
+	dir := t.TempDir()
+	listen, sink := "127.0.0.174:43174", "127.0.0.174:43175"
+	cfg := relayConfig(t, dir, listen, sink) // the smart host is down: the message waits
+	startUmbra(t, cfg, listen)
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"b@remote.example"}, strings.NewReader("Subject: line\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var ms []admin.MessageView
+	for deadline := time.Now().Add(30 * time.Second); len(ms) != 1; {
+		out, _ := cli(t, cfg, "message", "list", "--json")
+		json.Unmarshal([]byte(out), &ms)
+		if time.Now().After(deadline) {
+			t.Fatalf("message list: %s", out)
+		}
+	}
+	out := filepath.Join(dir, "m.eml")
+	got, code := cli(t, cfg, "message", "export", ms[0].ID, "-o", out)
+	fi, err := os.Stat(out)
+	if code != 0 || err != nil || !strings.Contains(got, ms[0].ID) || !strings.Contains(got, out) || strings.Contains(got, "hello") ||
+		strings.Count(got, "\n") != 1 {
+		t.Errorf("export -o: exit %d, stdout %q (%v); want one success line naming %s and %s", code, got, err, ms[0].ID, out)
+	}
+	_ = fi
+}

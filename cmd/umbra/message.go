@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,7 +192,17 @@ func newMessageCmd() *cobra.Command {
 				return err
 			}
 			if !wantJSON(cmd) {
-				return exportEML(c, args[0], exportOut, rawOut(cmd), place) // messageexport.go: whole or nothing, byte for byte
+				if err := exportEML(c, args[0], exportOut, rawOut(cmd), place); err != nil || exportOut == "" {
+					return err // messageexport.go: whole or nothing, byte for byte
+				}
+				// A success line, as db backup's (rt33c F7): the file
+				// given and its size.
+				var n int64
+				if fi, err := os.Lstat(exportOut); err == nil {
+					n = fi.Size()
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "export %s %s: %s\n", termSafe(args[0]), shown(exportOut), size(n))
+				return nil
 			}
 			if exportOut != "" {
 				// --json with -o writes the file as without --json
@@ -524,7 +535,7 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		}
 	} else {
 		verb := bulkLines(out, res)
-		fmt.Fprintf(out, "%d messages matched, %d %s, %d failed%s%s\n", res.Matched, len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
+		fmt.Fprintf(out, "%s matched, %d %s, %d failed%s%s\n", plural(res.Matched, "message"), len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
 	}
 	switch {
 	case len(res.Failed) > 0:
@@ -568,6 +579,16 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(out, "%s: %s\n", termSafe(n.ID), termSafe(n.Note))
+	}
+	// Removed by filter with --ndr, and no DSN sent: counted by reason
+	// (an id given says it in its note).
+	whys := make([]string, 0, len(res.NoDSN))
+	for why := range res.NoDSN {
+		whys = append(whys, why)
+	}
+	slices.Sort(whys)
+	for _, why := range whys {
+		fmt.Fprintf(out, "no DSN was sent for %d of them: %s\n", res.NoDSN[why], termSafe(why))
 	}
 	return verb
 }

@@ -125,6 +125,9 @@ type quarantineResult struct {
 	// delivered or gone): not a failure, and not counted as done.
 	Already []string          `json:"already,omitempty"`
 	Notes   map[string]string `json:"notes,omitempty"` // what an already released id's answer said
+	// NoDSN says, of each id delete --dsn deleted with no DSN sent,
+	// why (the null sender: none goes to <>).
+	NoDSN map[string]string `json:"no_dsn,omitempty"`
 }
 
 type quarantineFailure struct {
@@ -156,7 +159,7 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 	code := 0
 	out := cmd.OutOrStdout()
 	for _, given := range ids {
-		note, err := c.QuarantineAction(given, action, dsn)
+		note, noDSN, err := c.QuarantineAction(given, action, dsn)
 		// The id as given, by the one rule (shown): a byte that is not
 		// UTF-8 reads \xNN, the text \xNN \\xNN, in text and --json.
 		id := shown(given)
@@ -174,11 +177,20 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 			} else {
 				res.Done = append(res.Done, id)
 			}
+			if noDSN != "" {
+				if res.NoDSN == nil {
+					res.NoDSN = map[string]string{}
+				}
+				res.NoDSN[id] = noDSN
+			}
 			if !wantJSON(cmd) {
 				if note == "" {
 					note = past
 				}
-				fmt.Fprintf(out, "%s %s\n", id, note)
+				if noDSN != "" {
+					note += ": " + noDSN
+				}
+				fmt.Fprintf(out, "%s %s\n", id, termSafe(note))
 			}
 			continue
 		}

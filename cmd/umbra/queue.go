@@ -210,8 +210,9 @@ func newQueueCmd() *cobra.Command {
 			busy := sum.KeptInDelivery
 			var again error
 			if busy > 0 {
-				again = &exitError{code: exitBusy, err: fmt.Errorf("%d messages of %s were in delivery and stay in it; "+
-					"run umbra queue redirect %s --to %s again once their attempt ends (those it defers are moved then)", busy, args[0], args[0], to)}
+				again = &exitError{code: exitBusy, err: fmt.Errorf("%s of %s %s in delivery and stay%s in it; "+
+					"run umbra queue redirect %s --to %s again once their attempt ends (those it defers are moved then)",
+					plural(busy, "message"), args[0], map[bool]string{true: "was", false: "were"}[busy == 1], map[bool]string{true: "s", false: ""}[busy == 1], args[0], to)}
 			}
 			if wantJSON(cmd) {
 				if err := printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
@@ -220,13 +221,13 @@ func newQueueCmd() *cobra.Command {
 				}
 				return again
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages redirected to %s\n", args[0], n, to)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s redirected to %s\n", args[0], plural(n, "message"), to)
 			if kept > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d REQUIRETLS messages kept in %s: no DANE or MTA-STS policy of their domains verifies %s, "+
-					"where they would fail at once (550 5.7.10); they are attempted on their own route\n", args[0], kept, args[0], to)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s kept in %s: no DANE or MTA-STS policy of their domains verifies %s, "+
+					"where they would fail at once (550 5.7.10); they are attempted on their own route\n", args[0], plural(kept, "REQUIRETLS message"), args[0], to)
 			}
 			if busy > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d messages in delivery stay in %s\n", args[0], busy, args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in delivery stay%s in %s\n", args[0], plural(busy, "message"), map[bool]string{true: "s", false: ""}[busy == 1], args[0])
 			}
 			stoppingNote(cmd, c)
 			return again
@@ -286,10 +287,10 @@ func dueText(c *admin.Client, n int) string {
 		// n is what this command moved, not every message due then: a
 		// second flush moves none, and "0 messages due at the next
 		// start" read as though none were.
-		return fmt.Sprintf("%d messages rescheduled by this command; they and every message already due are due at the next start: "+
-			"umbra is stopping, and no delivery attempt starts before it is started again", n)
+		return fmt.Sprintf("%s rescheduled by this command; they and every message already due are due at the next start: "+
+			"umbra is stopping, and no delivery attempt starts before it is started again", plural(n, "message"))
 	}
-	return fmt.Sprintf("%d messages due now", n)
+	return plural(n, "message") + " due now"
 }
 
 // releasePlan is where the messages a queue resume released go, as
@@ -410,7 +411,7 @@ func (rp releasePlan) text(n int, name string) string {
 	if rp.now > 0 {
 		parts = append(parts, fmt.Sprintf("%d due now, %s", rp.now, releasedToText(rp.nowTo)))
 	}
-	out := fmt.Sprintf("%d messages released: %s", n, strings.Join(parts, "; "))
+	out := fmt.Sprintf("%s released: %s", plural(n, "message"), strings.Join(parts, "; "))
 	if len(rp.dead) > 0 {
 		// A retry of the queue a dead destination's mail waits in ends
 		// its cool-down: the released messages are shown there from

@@ -73,8 +73,15 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 			}
 		case "shadow":
 			if topo != nil {
+				// The queue keeps a primary's shadow queue under its
+				// folded name (queue/primaryfold.go): any spelling of a
+				// server of the topology names it.
 				for _, s := range topo.Servers {
-					valid = append(valid, "shadow:"+s.Name)
+					v := queue.CanonicalQueueName("shadow:" + s.Name)
+					if v == queue.CanonicalQueueName(name) {
+						return nil
+					}
+					valid = append(valid, v)
 				}
 			} else if wellFormedHost(dest) {
 				return nil

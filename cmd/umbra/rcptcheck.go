@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/jsonsafe"
 	"umbra/internal/mailaddr"
 	"umbra/internal/recipients"
 	"umbra/internal/routing"
@@ -18,10 +19,14 @@ import (
 // rcptCheck is what RCPT would answer a recipient, as route explain
 // shows it (offline: a callout is not made, and says so).
 type rcptCheck struct {
-	Address string `json:"address"` // as RCPT takes it
+	// Address and RCPT are in the text form already (checkAddresses
+	// writes each value by jsonsafe.TextBytes): the daemon's answer
+	// (GET /v1/rcptcheck, writeJSON) passes them as they are (text:"as-is"),
+	// not escaped a second time.
+	Address string `json:"address" text:"as-is"` // as RCPT takes it, by the one rule (jsonsafe.TextBytes)
 	// RCPT: "250 …" accepted, "550 5.1.1 …" refused as unknown, "451 …"
 	// not decidable now, or "callout: …" decided by the next hop at RCPT.
-	RCPT string `json:"rcpt"`
+	RCPT string `json:"rcpt" text:"as-is"`
 	// SMTPUTF8: for an address with a non-ASCII character, explained as
 	// from a client that said SMTPUTF8, what one that did not gets.
 	SMTPUTF8 string `json:"smtputf8,omitempty"`
@@ -51,9 +56,12 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 		if r.Code == 501 {
 			code += "; local-part@domain"
 		}
-		return "", rcptRefused{reply: reply, err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%s): %v", rcpt, code, err))}
+		// The address by the one rule in a text kept as it is (Textf):
+		// between quotes written raw, the text \xe9 was taken for Go's
+		// %q of the byte (quotedAsIs) and shown as it (rr33).
+		return "", rcptRefused{reply: reply, err: shownErr(jsonsafe.Textf("\"%s\" is not an address RCPT accepts (%s): %s", jsonsafe.TextBytes(rcpt), code, jsonsafe.TextBytes(err.Error())))}
 	case postmaster && cfg.Server.Postmaster == "":
-		return "", shownErr(fmt.Errorf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", rcpt))
+		return "", shownErr(jsonsafe.Textf("\"%s\": RCPT TO:<postmaster> is refused: this server has no postmaster (server.postmaster is not set, and no authoritative or internal_relay domain gives a default)", jsonsafe.TextBytes(rcpt)))
 	case postmaster:
 		if p, err := smtp.ParseAddress(cfg.Server.Postmaster); err == nil {
 			a = p
@@ -61,8 +69,8 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 	}
 	if r := smtp.UTF8Refusal(a, smtputf8); r != nil {
 		return "", rcptRefused{reply: fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message),
-			err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
-				rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))}
+			err: shownErr(jsonsafe.Textf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
+				jsonsafe.TextBytes(rcpt), r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))}
 	}
 	if postmaster {
 		return cfg.Server.Postmaster, nil
@@ -82,8 +90,8 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 				reply += " (postmaster@[the address the client connected to] is this server's postmaster, RFC 5321 §4.5.1)"
 			}
 		}
-		return "", rcptRefused{reply: reply, err: shownErr(fmt.Errorf("\"%s\" is not an address RCPT accepts (%d %d.%d.%d): %s",
-			rcpt, r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], why))}
+		return "", rcptRefused{reply: reply, err: shownErr(jsonsafe.Textf("\"%s\" is not an address RCPT accepts (%d %d.%d.%d): %s",
+			jsonsafe.TextBytes(rcpt), r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], why))}
 	}
 	return a.String(), nil
 }
@@ -134,7 +142,7 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 	out := []rcptCheck{}
 	for _, addr := range addrs {
 		local, domain := addr[:strings.LastIndexByte(addr, '@')], addr[strings.LastIndexByte(addr, '@')+1:]
-		c := rcptCheck{Address: addr, RCPT: "250 2.1.5 accepted"}
+		c := rcptCheck{Address: jsonsafe.TextBytes(addr), RCPT: "250 2.1.5 accepted"} // as every answer names a value (route.go)
 		if a, err := smtp.ParseAddress(addr); err == nil {
 			if r := smtp.UTF8Refusal(a, false); r != nil {
 				c.SMTPUTF8 = fmt.Sprintf("needs SMTPUTF8: a client that does not say it gets %d %d.%d.%d %s (route explain --smtputf8=false)",
@@ -160,9 +168,9 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 			case v.ModeOf(domain) == recipients.ModeCallout:
 				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5.1.x refusal refuses with 550 5.1.1, another 5xx is passed on"
 			case errors.Is(err, recipients.ErrDirectoryFailure):
-				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%v)", err)
+				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			default:
-				c.RCPT = fmt.Sprintf("451 4.3.0 cannot be verified now (%v)", err)
+				c.RCPT = fmt.Sprintf("451 4.3.0 cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			}
 		}
 		out = append(out, c)

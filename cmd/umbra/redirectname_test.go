@@ -36,7 +36,7 @@ func TestRedirectQueueOneNamePerTarget(t *testing.T) {
 	if out, code := cli(t, cfg, "queue", "suspend", "redirect:[::1]"); code != 0 {
 		t.Fatalf("suspend: exit %d %s", code, out)
 	}
-	if out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", "::1"); code != 0 || !strings.Contains(out, "1 messages redirected") {
+	if out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", "::1"); code != 0 || !strings.Contains(out, "1 message redirected") {
 		t.Fatalf("redirect: exit %d %s", code, out)
 	}
 	out, _ := cli(t, cfg, "queue", "list", "--json")

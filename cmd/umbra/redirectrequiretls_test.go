@@ -64,7 +64,7 @@ func TestQueueRedirectKeepsRequireTLSMessage(t *testing.T) {
 		}
 	}
 	out, code := cli(t, cfg, "queue", "redirect", "mx:plain.test", "--to", "127.0.0.93:31001")
-	if code != 0 || !strings.Contains(out, "1 messages redirected") || !strings.Contains(out, "1 REQUIRETLS messages kept in mx:plain.test") {
+	if code != 0 || !strings.Contains(out, "1 message redirected") || !strings.Contains(out, "1 REQUIRETLS message kept in mx:plain.test") {
 		t.Fatalf("redirect (exit %d):\n%s", code, out)
 	}
 	if out, _ := cli(t, cfg, "message", "list", "--queue", "mx:plain.test"); strings.Count(out, "retry") != 1 {

@@ -138,8 +138,8 @@ exits 64, naming each refusal on standard error.`,
 			if topoFile == "" && mailaddr.NameKey(server) != mailaddr.NameKey(cfg.Server.Name) {
 				// Without a topology this server is the only one to route
 				// as: another name (a misspelling) must not be ignored.
-				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
-					"routes are explained as this server only; valid: %s", server, cfg.Server.Name))}
+				return &exitError{code: exitNotFound, err: shownErr(jsonsafe.Textf("server \"%s\": without a topology (--topology, or topology: in the configuration) "+
+					"routes are explained as this server only; valid: %s", jsonsafe.TextBytes(server), jsonsafe.TextBytes(cfg.Server.Name)))}
 			}
 			if topoFile == "" {
 				server, ex.Server = cfg.Server.Name, cfg.Server.Name // in any spelling of it
@@ -213,12 +213,29 @@ exits 64, naming each refusal on standard error.`,
 				for i, rcpt := range all {
 					if rr, ok := refused[i]; ok {
 						ex.Routes = append(ex.Routes, routing.Route{Recipient: rcpt})
-						ex.Recipients = append(ex.Recipients, rcptCheck{Address: rcpt, RCPT: rr.reply, Refused: true})
+						ex.Recipients = append(ex.Recipients, rcptCheck{Address: jsonsafe.TextBytes(rcpt), RCPT: rr.reply, Refused: true})
 						continue
 					}
 					ex.Routes, ex.Recipients = append(ex.Routes, routes[0]), append(ex.Recipients, checks[0])
 					routes, checks = routes[1:], checks[1:]
 				}
+			}
+			// Each address as every answer names a value from outside,
+			// by the one rule (jsonsafe.TextBytes: a byte that is not
+			// UTF-8 as \xNN, not U+FFFD), as checkAddresses names it; the
+			// text prints it as a field (termSafe).
+			for i := range ex.Routes {
+				ex.Routes[i].Recipient = jsonsafe.TextBytes(ex.Routes[i].Recipient)
+				ex.Routes[i].Expand = textBytesAll(ex.Routes[i].Expand)
+			}
+			for i := range ex.Copies {
+				ex.Copies[i].Recipients = textBytesAll(ex.Copies[i].Recipients)
+			}
+			for i := range ex.TLS {
+				ex.TLS[i].Recipient = jsonsafe.TextBytes(ex.TLS[i].Recipient)
+			}
+			for i := range ex.Self {
+				ex.Self[i].Recipient = jsonsafe.TextBytes(ex.Self[i].Recipient)
 			}
 			if wantJSON(cmd) {
 				if err := printJSON(cmd.OutOrStdout(), ex); err != nil {
@@ -435,10 +452,10 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 		}
 		if i < len(ex.Recipients) && ex.Recipients[i].Refused {
 			// Refused by RCPT for its address alone: no route.
-			fmt.Fprintf(out, "%s (from %s, %d bytes)\n  rcpt:        %s\n", r.Recipient, ex.Server, ex.Size, ex.Recipients[i].RCPT)
+			fmt.Fprintf(out, "%s (from %s, %d bytes)\n  rcpt:        %s\n", termSafe(r.Recipient), ex.Server, ex.Size, ex.Recipients[i].RCPT)
 			continue
 		}
-		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", r.Recipient, ex.Server, ex.Size, orDash(r.Destination))
+		fmt.Fprintf(out, "%s (from %s, %d bytes)\n  destination: %s\n", termSafe(r.Recipient), ex.Server, ex.Size, orDash(r.Destination))
 		if i < len(ex.Recipients) {
 			fmt.Fprintf(out, "  rcpt:        %s\n", ex.Recipients[i].RCPT)
 			if n := ex.Recipients[i].SMTPUTF8; n != "" {
@@ -460,7 +477,7 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			fmt.Fprintf(out, "  result:      bounce: %s\n", r.NDR)
 		}
 		if len(r.Expand) > 0 {
-			fmt.Fprintf(out, "  expands to:  %s\n", strings.Join(r.Expand, ", "))
+			fmt.Fprintf(out, "  expands to:  %s\n", strings.Join(termSafeAll(r.Expand), ", "))
 		}
 		for j, h := range r.NextHops {
 			label := "next hop:   "
@@ -494,7 +511,7 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			if c.Delayed {
 				how = " (to the fork site, not straight to the destinations)"
 			}
-			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(c.Recipients, ", "), describeHop(c.NextHops[0]), how, fork)
+			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(termSafeAll(c.Recipients), ", "), describeHop(c.NextHops[0]), how, fork)
 		}
 	}
 }
@@ -554,4 +571,26 @@ func ownStore(cfg *config.Config, r *routing.Route) {
 	default:
 		r.Reasons = append(r.Reasons, "this server has no mailbox store (mailbox:): the message waits")
 	}
+}
+
+// textBytesAll is each of vs by the one rule (jsonsafe.TextBytes), in a
+// new slice.
+func textBytesAll(vs []string) []string {
+	if vs == nil {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = jsonsafe.TextBytes(v)
+	}
+	return out
+}
+
+// termSafeAll is each of vs as a field of the text (termSafe).
+func termSafeAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = termSafe(v)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -1243,6 +1244,19 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		return nil, nil, nil, err
 	}
 	restart := restartOnly(cur, next)
+	if err := postmasterLeft(cur, next); err != nil {
+		return nil, nil, nil, err
+	}
+	// The server section applies only at a restart (restartOnly named
+	// what changed): what the reload builds — the topology's place of
+	// this server, routing, delivery's greeting name, source address
+	// and shadow id — is built from the running one, never half from
+	// the file's (a renamed server greeted next hops by the new name
+	// while it received and shadowed as the old). The admin socket
+	// moves by the reload itself (below).
+	running := cur.Server
+	running.AdminSocket = next.Server.AdminSocket
+	next.Server = running
 	// outbound_tls stays as it runs (restartOnly named a change): the
 	// trust store below is made from the running ca_file, read again
 	// (a CA renewed in place), and the receive connectors' CAs as now.
@@ -1264,8 +1278,8 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// The delivery configuration in force: its topology's addresses are
 	// kept for a name whose lookup fails for a time now; a failed reload
 	// gives it back as it ran.
-	running := del.RunningConfig()
-	resolveServerHosts(topo, running.Topology, edge.dns, log, edge.guard) // once per reload, as at start
+	runningDelivery := del.RunningConfig()
+	resolveServerHosts(topo, runningDelivery.Topology, edge.dns, log, edge.guard) // once per reload, as at start
 	dc, err := deliveryConfig(next, table, topo, suspended, shadows.Recorder(), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -1280,7 +1294,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		// from cur: that one's topology had its server host names
 		// unresolved (a server listed by name then no twin of this
 		// one, its connections' source no longer its own).
-		if rerr := del.Reload(running); rerr != nil {
+		if rerr := del.Reload(runningDelivery); rerr != nil {
 			log.Error("restoring the delivery configuration failed", "err", rerr)
 		}
 		return nil, nil, nil, err
@@ -1418,6 +1432,29 @@ func restartOnly(cur, next *config.Config) []string {
 		}
 	}
 	return restart
+}
+
+// postmasterLeft refuses a reload whose accepted domains would leave the
+// running postmaster outside the organisation (rt33b F2). server.postmaster
+// applies only at a restart — derived or set, it stays as it runs — and
+// RCPT TO:<postmaster> is taken from anyone: applied, the reload would
+// relay that mail out of the organisation (or refuse it as a relay,
+// against RFC 5321 §4.5.1). Refused as a whole, the configuration in
+// force stays; the error says what to do.
+func postmasterLeft(cur, next *config.Config) error {
+	pm := cur.Server.Postmaster
+	_, dom, ok := strings.Cut(pm, "@")
+	if !ok || next.InsideDomain(dom) {
+		return nil
+	}
+	how := "set"
+	if cur.Server.PostmasterDerived {
+		how = "not set: derived from the first authoritative domain"
+	}
+	return next.ErrorAt(fmt.Sprintf("accepted_domains: the running server.postmaster %s (%s) is in no authoritative or internal_relay "+
+		"accepted domain of this file, and server.postmaster applies only at a restart: RCPT TO:<postmaster> is taken from anyone "+
+		"and would leave the organisation. Keep %s accepted until a restart, or restart umbra to apply the file (its postmaster: %s)",
+		pm, how, dom, cmp.Or(next.Server.Postmaster, "none")), "accepted_domains")
 }
 
 // derivedKey names a changed setting that the running configuration or

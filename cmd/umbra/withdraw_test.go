@@ -132,7 +132,7 @@ func TestOperatorActsOnMailWaitingForWindow(t *testing.T) {
 	// The first message, in delivery (its connection waits), stays and
 	// is counted: exit 4, run it again after its attempt (rt21c L4).
 	out, code := cli(t, cfg, "queue", "redirect", "smarthost:sink", "--to", standbyAddr)
-	if code != exitBusy || !strings.Contains(out, "1 messages redirected") || !strings.Contains(out, "1 messages in delivery stay in smarthost:sink") {
+	if code != exitBusy || !strings.Contains(out, "1 message redirected") || !strings.Contains(out, "1 message in delivery stays in smarthost:sink") {
 		t.Fatalf("queue redirect: exit %d\n%s", code, out)
 	}
 	waitCond(t, "the redirected message at the standby host", 30*time.Second, func() bool {

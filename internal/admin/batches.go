@@ -495,8 +495,15 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 		verb = "redirected"
 	}
 	counts := fmt.Sprintf("%d messages %s", so.done, verb)
+	if so.done == 1 {
+		counts = "1 message " + verb // a count's sentence agrees with it (rt33c F8)
+	}
 	if so.kept > 0 {
-		counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+		if so.kept == 1 {
+			counts += ", 1 REQUIRETLS message kept on its route"
+		} else {
+			counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
+		}
 	}
 	if so.inDelivery > 0 {
 		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)

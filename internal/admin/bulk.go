@@ -368,9 +368,14 @@ type BulkResult struct {
 	// Notes is what follows from the action on an id given (a removal of
 	// a damaged shadow copy names what its primary does), as the action
 	// on that one message answers it.
-	Notes   []BulkNote `json:"notes,omitempty"`
-	Next    string     `json:"next,omitempty"`
-	Through string     `json:"through,omitempty"`
+	Notes []BulkNote `json:"notes,omitempty"`
+	// NoDSN counts, by reason, the messages a remove --ndr by filter
+	// removed with no DSN sent (a message with the null sender: none
+	// goes to <>; a damaged record, whose envelope does not decode):
+	// an id given says it in its note instead. They are in Done.
+	NoDSN   map[string]int `json:"no_dsn,omitempty"`
+	Next    string         `json:"next,omitempty"`
+	Through string         `json:"through,omitempty"`
 	// Selection names the messages the command selected at its first
 	// batch, kept for its next (batches.go).
 	Selection string `json:"selection,omitempty"`
@@ -744,6 +749,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		skip string
 		err  error
 		note string // given ids: what follows from a removal (removeNote)
+		// By filter: why a remove --ndr sends no DSN for it (noDSNReason).
+		noDSN string
 	}
 	var outcomes []outcome
 	var pending []int // indexes of ids to act on, in order
@@ -758,7 +765,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		errs := s.actOnMany(tallied, r, action, pids, ndr, force, deadline)
 		for k, err := range errs {
-			outcomes[pending[k]] = outcome{err: err}
+			outcomes[pending[k]].err = err
 		}
 		if len(errs) < len(pending) {
 			cut = pending[len(errs)]
@@ -793,6 +800,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		} else if why := queue.BulkSkipForce(action, m, force); why != "" {
 			outcomes[i].skip = why
 			continue
+		} else if action == "remove" && !out.DryRun {
+			outcomes[i].noDSN = noDSNReason(m, ndr)
 		}
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
@@ -835,6 +844,12 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			out.Done = append(out.Done, ids[i].String())
 			if o.note != "" {
 				out.Notes = append(out.Notes, BulkNote{ID: ids[i].String(), Note: o.note})
+			}
+			if o.noDSN != "" {
+				if out.NoDSN == nil {
+					out.NoDSN = map[string]int{}
+				}
+				out.NoDSN[o.noDSN]++
 			}
 		}
 	}

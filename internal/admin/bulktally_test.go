@@ -198,8 +198,12 @@ func TestQueueActionCutShortCountsTheRest(t *testing.T) {
 	if err != nil || len(es) != 1 {
 		t.Fatalf("audit: %+v %v; want one line", es, err)
 	}
-	want := fmt.Sprintf("cut short, no further batch asked for: %d messages made due, 0 left as they were (already in that state, or not for this action), %d of the %d selected not reached",
-		out.Rescheduled, n-out.Rescheduled, n)
+	noun := "messages" // the count's noun agrees with it (rt33c F8)
+	if out.Rescheduled == 1 {
+		noun = "message"
+	}
+	want := fmt.Sprintf("cut short, no further batch asked for: %d %s made due, 0 left as they were (already in that state, or not for this action), %d of the %d selected not reached",
+		out.Rescheduled, noun, n-out.Rescheduled, n)
 	if !strings.HasPrefix(es[0].Reply, want) {
 		t.Fatalf("audit line %q; want %q…", es[0].Reply, want)
 	}

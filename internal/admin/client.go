@@ -199,32 +199,26 @@ func (c *Client) apiError(resp *http.Response, method, path string) error {
 	pid, daemon := c.daemonAnswers()
 	switch {
 	case daemon && unknown:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
+		ae.bare = c.bareText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text: it runs a release older than "+
 			"this command, which lacks that request (upgrade and restart it, or use the command of its release)", c.path, pid, resp.Status, method, path))
 	case daemon:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
+		ae.bare = c.bareText(fmt.Sprintf("the daemon on %s (pid %d) answered %q to %s %s without umbra's error text (a release older than this "+
 			"command?)", c.path, pid, resp.Status, method, path))
 	case unknown:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
+		ae.bare = c.bareText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text: a daemon of a release older than "+
 			"this command, which lacks that request, or another program's socket", c.path, resp.Status, method, path))
 	default:
-		ae.bare = c.bareText(resp.Status, fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
+		ae.bare = c.bareText(fmt.Sprintf("the admin socket %s answered %q to %s %s without umbra's error text (another program's socket, or a "+
 			"daemon of an older release)", c.path, resp.Status, method, path))
 	}
 	return ae
 }
 
 // bareText is an answer's text without umbra's error text, in the text
-// form: the status line as %q wrote it (Go's quoting: the byte 0xe9
-// \xe9) kept as it is, the rest by ShownText — run over the %q again,
-// it would double the backslash of \xe9: the byte read as text.
-func (c *Client) bareText(status, text string) string {
-	q := fmt.Sprintf("%q", status)
-	i := strings.Index(text, q)
-	if i < 0 {
-		return ShownText(text, c.path)
-	}
-	return ShownText(text[:i], c.path) + q + ShownText(text[i+len(q):], c.path)
+// form (ShownText): the status line as %q wrote it (Go's quoting: the
+// byte 0xe9 \xe9) kept as it is.
+func (c *Client) bareText(text string) string {
+	return ShownText(text, c.path)
 }
 
 // ErrUnavailable means no daemon answers on the socket.
@@ -270,6 +264,13 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 		}
 	} else if out != nil {
 		err = json.NewDecoder(resp.Body).Decode(out)
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &syn) || errors.As(err, &typ) {
+			// An answer that is not umbra's: another program's socket
+			// at the path, named so (rt33c F4), not Go's words alone.
+			return c.notUmbraAnswerErr(method, path, err)
+		}
 	}
 	if err != nil && cutShort(err) {
 		err = c.requestErr(err, method, path)
@@ -279,7 +280,15 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 
 func (c *Client) Status() (Status, error) {
 	var s Status
-	return s, c.do("GET", "/v1/status", nil, &s)
+	if err := c.do("GET", "/v1/status", nil, &s); err != nil {
+		return s, err
+	}
+	if s.Server == "" && s.DatabaseID == "" {
+		if err := c.notUmbraStatusErr(); err != nil {
+			return Status{}, err
+		}
+	}
+	return s, nil
 }
 
 // RunningConfig asks the daemon which configuration file it runs (GET
@@ -293,6 +302,13 @@ func (c *Client) RunningConfig() (file string, known bool, err error) {
 		return "", false, err
 	}
 	v, ok := raw["config_file"]
+	if _, server := raw["server"]; !ok && !server {
+		// Not a daemon that does not name its configuration, when no
+		// umbra answers (rt33c F4).
+		if err := c.notUmbraStatusErr(); err != nil {
+			return "", false, err
+		}
+	}
 	if !ok {
 		return "", false, nil
 	}
@@ -562,6 +578,12 @@ func (sum *BulkResult) add(out BulkResult) batchCursor {
 			sum.Skipped = map[string]int{}
 		}
 		sum.Skipped[why] += n
+	}
+	for why, n := range out.NoDSN {
+		if sum.NoDSN == nil {
+			sum.NoDSN = map[string]int{}
+		}
+		sum.NoDSN[why] += n
 	}
 	return batchCursor{out.Next, out.Through, out.Selection}
 }

@@ -58,9 +58,10 @@
 //     without umbra's text) are in the text form (Client.shown,
 //     ShownText, shown.go): the socket, the transport database, the
 //     configuration files and a holder's command line each on one line
-//     (a control character as \xNN), the rest by jsonsafe.TextBytes —
-//     made so where the text is made, so the CLI writes them as they
-//     are.
+//     (a control character as \xNN), a value quoted as Go's %q writes
+//     it (the byte 0xe9 \xe9, escaped once already) kept as it is
+//     (jsonsafe.QuotedAsIs), the rest by jsonsafe.TextBytes — made so
+//     where the text is made, so the CLI writes them as they are.
 //   - Once the daemon's stop began (SetStopping, at the drain after
 //     SIGTERM) every answer carries the header X-Umbra-Stopping: no
 //     delivery attempt starts before the next start, so the CLI says
@@ -125,7 +126,12 @@
 //     suspended for a resume, already suspended, …), by reason. A removal from the dumpster by
 //     filter needs confirm=true as well (dry_run=true lists only).
 //   - The client tells why a request got no answer (stopped.go): no
-//     daemon to connect to (ErrUnavailable), the daemon gone during the
+//     daemon to connect to (ErrUnavailable, in words: the socket, the
+//     transport database and that no process holds it, notumbra.go), a
+//     path that is not umbra's admin socket (ErrNotAdminSocket: a file
+//     that is no socket, or another program's socket whose answer is not
+//     umbra's — told by the answer, and by who listens there: a daemon
+//     of another release is named as such), the daemon gone during the
 //     request (ErrStopped: it was running when the command began; for a
 //     change, whether it took effect is unknown; a backup leaves no
 //     file), no answer within the client's bound, or a connection

@@ -90,6 +90,14 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			}
 			err = fmt.Errorf("%w: message %s is %s", queue.ErrNotQuarantined, id, state)
 		}
+		// --dsn of a message with the null sender: deleted, no DSN
+		// (none goes to <>), said in the answer and the audit line as
+		// message remove --ndr says it.
+		noDSN := ""
+		if err == nil && action == "delete --dsn" && nullSenderNDR(m, true) {
+			noDSN = noDSNNullSender
+			action += " (" + noDSN + ")"
+		}
 		s.audit(r, "quarantine "+action, m, queue.QueueQuarantine, err)
 		if errors.Is(err, queue.ErrNotQuarantined) {
 			// As quarantine show: no such quarantined message (exit 3).
@@ -101,7 +109,11 @@ func (s *Server) quarantineRoutes(mux *http.ServeMux) {
 			reply(w, map[string]string{"id": id.String(), "note": err.Error()}, nil)
 			return
 		}
-		reply(w, map[string]string{"id": id.String()}, err)
+		ans := map[string]string{"id": id.String()}
+		if noDSN != "" {
+			ans["no_dsn"] = noDSN
+		}
+		reply(w, ans, err)
 	}))
 }
 
@@ -137,15 +149,17 @@ func (c *Client) Quarantine(limit int) ([]MessageView, error) {
 
 // QuarantineAction releases or deletes (with a DSN when dsn) a
 // quarantined message. note is set when there was nothing to do (the
-// message was released before).
-func (c *Client) QuarantineAction(id, action string, dsn bool) (note string, err error) {
+// message was released before); noDSN when a delete --dsn sent no DSN
+// (the message has the null sender).
+func (c *Client) QuarantineAction(id, action string, dsn bool) (note, noDSN string, err error) {
 	q := url.Values{}
 	if dsn {
 		q.Set("dsn", "true")
 	}
 	var out struct {
-		Note string `json:"note"`
+		Note  string `json:"note"`
+		NoDSN string `json:"no_dsn"`
 	}
 	err = c.do("POST", "/v1/quarantine/"+url.PathEscape(id)+"/"+action, q, &out)
-	return out.Note, err
+	return out.Note, out.NoDSN, err
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"umbra/internal/leftover"
 )
 
 // RunFile is the file in a ready daemon's data directory that says which
@@ -25,7 +27,7 @@ import (
 // start or last reload — not that it is starting (rt26c F2). A run file
 // a crash left behind names a pid that holds no database, and is not
 // believed.
-const RunFile = "admin.run"
+const RunFile = leftover.RunFile
 
 // ErrSocketElsewhere means the daemon runs and is ready, but not at the
 // admin socket the command looked at: the configuration file was edited

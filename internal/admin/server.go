@@ -690,14 +690,15 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 	if s.shadows != nil {
 		var refusedOnly []ShadowView
 		for _, st := range s.shadows() {
-			if byName[st.Name] == nil && st.Refused != "" {
+			key := queue.PrimaryKey(st.Name) // the queue's one spelling of a primary; the shadow manager's may be another
+			if byName[key] == nil && st.Refused != "" {
 				// No copy held for it, and its contacts refused here
 				// (rt24a F1): listed refused while the refusal stands.
 				refusedOnly = append(refusedOnly, ShadowView{Primary: st.Name, LastContact: st.LastContact, DatabaseID: st.DatabaseID,
 					Refused: st.Refused, RefusedSince: st.RefusedSince, LastRefused: st.LastRefused})
 				continue
 			}
-			if v := byName[st.Name]; v != nil {
+			if v := byName[key]; v != nil {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
@@ -1061,7 +1062,9 @@ func (s *Server) routes() http.Handler {
 			// The CLI's --since rule (dumpster.ParseAgo): days are a
 			// unit, and past 292 years is every copy.
 			if ago, err = dumpster.ParseAgo(v.Get("since_ago")); err != nil || ago <= 0 {
-				fail(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h, 1d): %q", v.Get("since_ago")))
+				// Quoted as Go does (%q: the byte 0xe9 \xe9), escaped once:
+				// answered as it is (failShown), not by the answers' rule.
+				failShown(w, http.StatusBadRequest, fmt.Sprintf("since_ago must be a duration of more than 0 (90m, 24h, 1d): %q", v.Get("since_ago")))
 				return
 			}
 		}

@@ -23,8 +23,11 @@ func Shown(name string) string {
 // form: written by the one rule (jsonsafe.TextBytes), which keeps the
 // text's own tabs and newlines, and each name (and each directory above
 // it, which a refusal of a missing directory names) that holds a control
-// character by Shown. It is the rule of every refusal the CLI makes
-// naming a file, the admin client's among them.
+// character by Shown; a value the text quotes as Go's %q writes it (the
+// byte 0xe9 as \xe9) is kept as it is (jsonsafe.QuotedAsIs): escaped
+// once already, TextBytes would double its backslash. It is the rule of
+// every refusal the CLI makes naming a file, the admin client's among
+// them.
 func ShownText(text string, names ...string) string {
 	var parts []string
 	for _, n := range names {
@@ -32,8 +35,9 @@ func ShownText(text string, names ...string) string {
 			parts = append(parts, n)
 		}
 	}
+	plain := func(s string) string { return jsonsafe.QuotedAsIs(s, jsonsafe.TextBytes) }
 	if len(parts) == 0 {
-		return jsonsafe.TextBytes(text)
+		return plain(text)
 	}
 	slices.SortFunc(parts, func(a, b string) int { return len(b) - len(a) }) // the longest first
 	var b strings.Builder
@@ -47,11 +51,11 @@ func ShownText(text string, names ...string) string {
 		if at < 0 {
 			break
 		}
-		b.WriteString(jsonsafe.TextBytes(text[:at]))
+		b.WriteString(plain(text[:at]))
 		b.WriteString(Shown(name))
 		text = text[at+len(name):]
 	}
-	b.WriteString(jsonsafe.TextBytes(text))
+	b.WriteString(plain(text))
 	return b.String()
 }
 

@@ -94,7 +94,10 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		if oerr := c.OtherServeErr(); oerr != nil {
 			return oerr // the default configuration's socket; a serve started with -c runs elsewhere (rt27c F4)
 		}
-		return c.shown(fmt.Errorf("%w: %v", ErrUnavailable, err))
+		if nerr := c.notSocketErr(); nerr != nil {
+			return nerr // a regular file at the path, no daemon of it running: the wrong path (rt33c F4)
+		}
+		return c.notRunningErr(err) // in words: the socket, the database, not held (rt33c F5)
 	}
 	// The file at the path is another process's socket, the daemon
 	// listening on the one it made (rt24c F6): what dropped the

@@ -224,6 +224,19 @@ func removeNoteNDR(m *queue.Message, ndr bool) string {
 	return n
 }
 
+// noDSNReason is why remove --ndr (ndr) of m sends no DSN, as a bulk
+// removal by filter counts it (BulkResult.NoDSN); "" when one is sent
+// (or none was asked for).
+func noDSNReason(m *queue.Message, ndr bool) string {
+	switch {
+	case ndr && m != nil && m.State == queue.Damaged && m.DamagedCopyOf == "":
+		return "the record is damaged and its envelope (sender, recipients) does not decode"
+	case nullSenderNDR(m, ndr):
+		return "the message has the null sender (a DSN or report itself), and no DSN goes to <>"
+	}
+	return ""
+}
+
 // noDSNNullSender is what remove --ndr says of a message with the null
 // sender: removed, and no DSN made, as none goes to <> (RFC 3461 §6.2,
 // RFC 5321 §4.5.5: a DSN about a DSN would loop).

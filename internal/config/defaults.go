@@ -323,6 +323,14 @@ func nameDomain(name string) string {
 // domain (exactly, or under a *.wildcard), so mail for it stays inside
 // the organisation. external_relay domains are accepted but relayed out.
 func insideDomain(c *Config, domain string) bool {
+	return c.InsideDomain(domain)
+}
+
+// InsideDomain reports whether domain is inside the organisation as c
+// has it: an authoritative or internal_relay accepted domain, or under
+// such a wildcard. A reload asks it of the running postmaster, which
+// only a restart changes (umbra serve's reload).
+func (c *Config) InsideDomain(domain string) bool {
 	domain = mailaddr.NameKey(domain)
 	for _, d := range c.AcceptedDomains {
 		if d.Type != DomainAuthoritative && d.Type != DomainInternalRelay {

@@ -65,7 +65,10 @@
 //   - A *Config is immutable after Load returns; reloading builds a new one
 //     and swaps it in whole.
 //   - The topology file (topology.go) is validated totally, each error at
-//     its line: every numeric field in its range, every name resolved,
+//     its line, all in one run: a value that does not decode is left out
+//     and the rest validated, as the configuration's (decodeAll; rt33c
+//     F9), and config check gives them with the errors of a
+//     configuration that does not load (TopologyErrors): every numeric field in its range, every name resolved,
 //     and the graph (a site no link reaches, a server no subnet places, a
 //     legacy routing group no connector reaches, a group that contains
 //     itself). A file LoadTopology accepts is one routing accepts

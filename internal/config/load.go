@@ -239,7 +239,7 @@ func decodeAll(data []byte, file string, v any) (*yaml.Node, leftOut, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, leftOut{}, Errors{yamlError(file, err)}
+		return nil, leftOut{}, Errors{atTab(yamlError(file, err), data)}
 	}
 	if e := secondDocument(data, file); e != nil {
 		return nil, leftOut{}, Errors{e}
@@ -500,6 +500,26 @@ func yamlError(file string, err error) *Error {
 		return &Error{File: file, Line: n, Msg: m[2]}
 	}
 	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// atTab moves a tab's error (yaml.v3: "found a tab character that
+// violates indentation") from the line yaml.v3 names — the last content
+// line before the tab, where its scanner's context began — to the line
+// whose indentation holds the tab (rt33c F2: a tab on line 8 after
+// blank lines was said at line 4).
+func atTab(e *Error, data []byte) *Error {
+	if e.Line == 0 || !strings.Contains(e.Msg, "tab character") {
+		return e
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := e.Line - 1; i < len(lines); i++ {
+		indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+		if strings.Contains(indent, "\t") {
+			e.Line = i + 1
+			return e
+		}
+	}
+	return e
 }
 
 // decodeErrors splits yaml.v3's decoding errors (type mismatches, and

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"umbra/internal/mailaddr"
 
@@ -127,7 +129,7 @@ func LoadTopology(path string) (*Topology, error) {
 // ParseTopology is LoadTopology on bytes.
 func ParseTopology(data []byte, file string) (*Topology, error) {
 	t := &Topology{}
-	doc, err := decodeStrict(data, file, t)
+	doc, left, err := decodeAll(data, file, t)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,26 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 			a.Domain = withoutFinalDot(a.Domain) // as the configuration's (defaults.go)
 		}
 	}
-	if err := violations(file, doc, append(dups, validateTopology(t)...)); err != nil {
+	vs := append(dups, validateTopology(t)...)
+	if len(left.errs) > 0 {
+		// Values that do not decode were left out; the rest is
+		// validated as a whole file is, so that every error of the
+		// topology comes in one run (rt33c F9: an unknown key hid an
+		// unknown role two lines below), as the configuration's do.
+		var kept []violation
+		for _, v := range vs {
+			if !left.under(v.path) && !slices.ContainsFunc(v.reads, left.under) {
+				kept = append(kept, v)
+			}
+		}
+		errs := left.errs
+		if err := violations(file, doc, kept); err != nil {
+			errs = append(errs, err.(Errors)...)
+		}
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	if err := violations(file, doc, vs); err != nil {
 		return nil, err
 	}
 	return t, nil

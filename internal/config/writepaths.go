@@ -66,6 +66,9 @@ var leftoverWhat = map[leftover.Kind]string{
 	leftover.AsideSuffix: "a file of db compact or db restore",
 	leftover.Staging:     "the directory db restore stages spool files in",
 	leftover.PeerWait:    "the peer-wait marker directory of an older release",
+	// db restore and db compact lock it from their first step, serve
+	// while it opens the database; each removes it (queue: cmdlock.go).
+	leftover.CmdLock: "the db commands' side lock",
 }
 
 // names reports whether the place p is the file name: its own name, or
@@ -122,16 +125,12 @@ func places(c *Config, written func(path ...string) bool) []place {
 			place{name: filepath.Join(c.Server.DataDir, "queue.db"), what: "the transport database", at: dataDir, derived: true},
 			place{name: filepath.Join(c.Server.DataDir, "spool"), what: "the spool directory", dir: true, kind: placeWritten, at: dataDir, derived: true, why: whySpool},
 			place{name: filepath.Join(c.Server.DataDir, "peerwait.slots"), what: "the peer wait slot file", at: dataDir, derived: true},
-			// db restore and db compact lock it from their first step,
-			// serve while it opens the database; each removes it (queue:
-			// cmdlock.go).
-			place{name: filepath.Join(c.Server.DataDir, "queue.db.cmdlock"), what: "the db commands' side lock", at: dataDir, derived: true},
 			// A ready daemon names its pid and admin socket there for the
 			// commands (admin: runfile.go), written as .tmp and renamed.
 			place{name: filepath.Join(c.Server.DataDir, "admin.run"), what: "the daemon's run file", at: dataDir, derived: true},
 			place{name: filepath.Join(c.Server.DataDir, "admin.run.tmp"), what: "the daemon's run file", at: dataDir, derived: true})
 		// What a start removes beside queue.db as what a killed backup,
-		// compaction or restore left: the one list the start's cleanup
+		// compaction or restore (or its side lock) left: the one list the start's cleanup
 		// reads too (leftover.Beside), names and beginnings of names.
 		db := filepath.Join(c.Server.DataDir, "queue.db")
 		for _, n := range leftover.Beside(db) {

@@ -40,7 +40,7 @@ func contentRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue.Me
 	if contentSeam != nil {
 		contentSeam(hop)
 	}
-	if reply := hopSizeRefusal(ctx, c, hop, parts); reply != "" { // its SIZE (size.go)
+	if reply := hopSizeRefusal(ctx, c, hop, parts, m.Size); reply != "" { // its SIZE (size.go)
 		return reply, nil
 	}
 	utf8, _ := c.Extension("SMTPUTF8")

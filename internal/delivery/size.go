@@ -131,7 +131,12 @@ func withHeldSize(ctx context.Context, size int64) context.Context {
 // as sent (what MAIL's SIZE= says) is over the fixed limit c declared in
 // its EHLO reply (RFC 1870 §4: the client should not send it). "" when
 // it is not, or c declared none (no SIZE, SIZE with no number, SIZE 0).
-func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]byte) string {
+// Where the size held to the limit is not the size stored (the bytes
+// sent, which the header fields a hop adds or drops change; a hub's
+// held without umbra's trace fields, withHeldSize), the stored size is named beside it — the
+// size the log, message list and the DSN give —, as the refusals
+// decided without a connection name it (sizeSaid).
+func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]byte, stored int64) string {
 	limit, ok := c.MaxMessageSize()
 	if !ok || limit <= 0 {
 		return ""
@@ -143,13 +148,21 @@ func hopSizeRefusal(ctx context.Context, c *smtp.Client, hop string, parts [][]b
 	if t, ok := tailOf(ctx); ok {
 		n += t.Len()
 	}
-	if held, ok := ctx.Value(heldSizeKey{}).(int64); ok {
+	held, isHeld := ctx.Value(heldSizeKey{}).(int64)
+	if isHeld {
 		n = held
 	}
 	if n <= int64(limit) {
 		return ""
 	}
-	return fmt.Sprintf("552 5.3.4 %s takes messages of at most %d bytes (its SIZE), this one is %d bytes", hop, limit, n)
+	reply := fmt.Sprintf("552 5.3.4 %s takes messages of at most %d bytes (its SIZE), this one is %d bytes", hop, limit, n)
+	switch {
+	case isHeld:
+		return sizeSaid(reply, n, stored)
+	case stored > 0 && n != stored:
+		return fmt.Sprintf("%s (the size sent; %d bytes as stored, the size the log and umbra message list give)", reply, stored)
+	}
+	return reply
 }
 
 // sizeSaid is a refusal for the message's size decided without a

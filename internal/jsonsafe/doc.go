@@ -23,5 +23,7 @@
 //     TextBytes. TextBytes is not idempotent, and no escaping that is
 //     (one that leaves a \xNN as it finds it) can tell the byte 0xe9
 //     from the text \xe9 in a raw error.
+//   - A segment exactly as Go's %q writes it is escaped once already:
+//     QuotedAsIs keeps it as it is and writes only the text around it.
 //   - It imports no umbra package: any package may use it.
 package jsonsafe

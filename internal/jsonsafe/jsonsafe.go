@@ -2,6 +2,7 @@ package jsonsafe
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -151,3 +152,37 @@ func (e *TextError) Error() string { return e.err.Error() }
 
 // Unwrap is the error Textf made, which unwraps to a %w error.
 func (e *TextError) Unwrap() error { return e.err }
+
+// QuotedAsIs is s with every segment exactly as Go's %q writes it
+// (strconv.Quote) kept as it is and the text around them written by
+// plain (TextBytes, or a rule built on it). Go's quoting is escaped
+// once already — it tells the byte 0xe9 (\xe9) from the text (\\xe9) and
+// writes no control character raw —, and TextBytes over it again would
+// double its backslash: the byte read as the text of its escape. A
+// quote that is not exactly Go's (a name's own quote, raw bytes between)
+// is plain text.
+func QuotedAsIs(s string, plain func(string) string) string {
+	var b strings.Builder
+	from := 0
+	for i := 0; i < len(s); {
+		if s[i] != '"' {
+			i++
+			continue
+		}
+		q, err := strconv.QuotedPrefix(s[i:])
+		if err != nil {
+			i++
+			continue
+		}
+		if u, err := strconv.Unquote(q); err != nil || strconv.Quote(u) != q {
+			i++
+			continue
+		}
+		b.WriteString(plain(s[from:i]))
+		b.WriteString(q)
+		i += len(q)
+		from = i
+	}
+	b.WriteString(plain(s[from:]))
+	return b.String()
+}

@@ -11,7 +11,13 @@
 // a start removes in the data directory, also one that is no file of a
 // db command: data_dir/peerwait, an older release's marker directory
 // (queue: readOldMarkers), is refused with all in it (Dir), and its
-// removal logged as every other leftover's. Swept judges a name at every
+// removal logged as every other leftover's; so is the db commands' side
+// lock a killed restore or compaction left (rt33c F3). Started judges a
+// last name against that list in any directory: any directory may be
+// another umbra's data directory, whose start removes it (rt33c F1);
+// so does it the names a start or a ready daemon makes afresh there
+// (Made: the peer wait slot file, the run file), which queue and admin
+// take from here. Swept judges a name at every
 // ".partial-" in it, as the sweep of backups to a file whose own name
 // holds the infix matches at a later one.
 //

@@ -13,7 +13,28 @@ const (
 	// PeerWaitDir is the marker directory of an older release
 	// (queue: peerwait.go), removed by every start with all in it.
 	PeerWaitDir = "peerwait"
+	// CmdLockSuffix names the db commands' side lock beside the
+	// database (queue: cmdlock.go).
+	CmdLockSuffix = ".cmdlock"
+	// DBName is the transport database's name in every data directory.
+	DBName = "queue.db"
+	// PeerWaitSlots is the peer wait slot file (queue: peerwait.go),
+	// made afresh by every start: whatever has its name is removed.
+	PeerWaitSlots = "peerwait.slots"
+	// RunFile is the daemon's run file (admin: runfile.go), written as
+	// RunFile.tmp — whatever has that name removed first — and renamed
+	// over RunFile when the daemon is ready.
+	RunFile = "admin.run"
 )
+
+// Made is every name a start of umbra makes afresh in its data
+// directory, removing whatever has it, with why; not on Beside's list,
+// which is of what a killed command left (logged as such).
+var Made = map[string]string{
+	PeerWaitSlots:    "a start of umbra makes its peer wait slot file afresh at this name in its data directory, removing whatever has it",
+	RunFile:          "a ready umbra writes its run file at this name in its data directory, replacing whatever has it",
+	RunFile + ".tmp": "a ready umbra writes its run file under this name in its data directory first, removing whatever has it",
+}
 
 // Kind tells which step leaves a name and when a start removes it.
 type Kind int
@@ -25,6 +46,7 @@ const (
 	Staging                 // db restore's staging spool: installed by the start that finishes its restore, else removed
 	AsideSuffix             // the suffix a restore chose: kept while the restored database is not started, else removed
 	PeerWait                // an older release's peer-wait markers (directory), removed by every start with all in it
+	CmdLock                 // the db commands' side lock: removed by every start when no command holds it
 )
 
 // Name is one name beside the database that a start removes.
@@ -55,6 +77,7 @@ func Beside(db string) []Name {
 		{Base: base + ".restore-compact", Kind: Restore, Why: whyRestore},
 		{Base: base + ".restore-suffix", Kind: AsideSuffix, Why: whyRestore},
 		{Base: SpoolDir + StagingSuffix, Dir: true, Kind: Staging, Why: "db restore stages spool files in this directory, and the next start removes it (or installs it as the spool, finishing that restore)"},
+		{Base: base + CmdLockSuffix, Kind: CmdLock, Why: "the db commands (restore, compact) lock the database with this file beside it, and the next start removes it when no command holds it (what a killed one left)"},
 		{Base: PeerWaitDir, Dir: true, Kind: PeerWait, Why: "an older release kept peer-wait markers in this directory, and every start reads them and removes it with all in it (a file at this name too)"},
 	}
 }
@@ -76,6 +99,26 @@ func Of(db, base string) (Name, bool) {
 		}
 	}
 	return Name{}, false
+}
+
+// Started says why a file named base (a last name) may not be a file a
+// command writes, wherever it is: a start of umbra whose data directory
+// it is in removes it as a leftover (Beside of that directory's
+// DBName). A data directory is wherever a configuration puts it, one
+// umbra's inside or beside another's (an edge's beside its hub's), so
+// the name is refused in every directory, not only beside the database
+// of the configuration the command reads (rt33c F1: db backup of one
+// umbra into another's data directory was removed by that one's next
+// start). "" when no start removes it.
+func Started(base string) string {
+	if why, ok := Made[base]; ok {
+		return "it is a name umbra owns in its data directory (" + why + "), and any directory may be one umbra's data directory"
+	}
+	n, ok := Of(DBName, base)
+	if !ok {
+		return ""
+	}
+	return "it is a name a start of umbra removes from its data directory (" + n.Why + "), and any directory may be one umbra's data directory"
 }
 
 // The partial copies the commands write beside their file and sweep

@@ -17,6 +17,7 @@ func TestNamesAStartOrSweepRemoves(t *testing.T) {
 		"spool.restore":              true,
 		"peerwait":                   true,
 		"peerwait.slots":             false,
+		"queue.db.cmdlock":           true,
 		"queue.db":                   false,
 		"queue.db.replaced-1":        false,
 	} {
@@ -39,6 +40,30 @@ func TestNamesAStartOrSweepRemoves(t *testing.T) {
 	} {
 		if got := Swept(base) != ""; got != want {
 			t.Errorf("Swept(%q) = %v, want %v", base, got, want)
+		}
+	}
+}
+
+// OPS-3 (rt33c F1): a name a start of any umbra removes from its data
+// directory is judged by its last name alone, wherever it is.
+func TestStartedNamesAreThoseOfEveryDataDirectory(t *testing.T) {
+	for base, want := range map[string]bool{
+		"queue.db.restore":     true,
+		".queue.db.snapshot-5": true,
+		"queue.db.compact":     true,
+		"queue.db-compact":     true,
+		"peerwait":             true,
+		"spool.restore":        true,
+		"queue.db.cmdlock":     true,
+		"peerwait.slots":       true,
+		"admin.run":            true,
+		"admin.run.tmp":        true,
+		"queue.db":             false,
+		"b.db.restore":         false,
+		"backup.db":            false,
+	} {
+		if got := Started(base) != ""; got != want {
+			t.Errorf("Started(%q) = %v, want %v", base, got, want)
 		}
 	}
 }

@@ -233,3 +233,37 @@ func TestRejectedHelpNamesEveryReason(t *testing.T) {
 	}
 	t.Fatal("umbra_smtp_connections_rejected_total not gathered")
 }
+
+// SR-7, SR-17 (OPS-2): the help of umbra_shadow_single_copy_messages
+// says what the gauge counts — every kind of single-copy mark, a DSN
+// or report written here and a message released from a hold among them
+// — and when such a message stops counting: once the holders' pass
+// copies it to a server that takes the copy. It said "made again when a
+// shadow server answers": one that answers may refuse the copy, and the
+// message stays counted.
+func TestSingleCopyHelpSaysWhatItCounts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	RegisterSingleCopies(reg, func() int { return 1 })
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "umbra_shadow_single_copy_messages" {
+			continue
+		}
+		help := f.GetHelp()
+		for _, w := range []string{"lost with its server's database", queue.HowRemoved, queue.HowDamaged, "refused", "not made at receipt",
+			"hold", queue.HowQuarantined[:len("quarantin")], "taken over", "DSN", "pickup", "redelivery",
+			"shadow_heartbeat_timeout", "takes the copy", "stay counted"} {
+			if !strings.Contains(help, w) {
+				t.Errorf("help %q does not say %q", help, w)
+			}
+		}
+		if strings.Contains(help, "when a shadow server answers") {
+			t.Errorf("help %q: a shadow server that answers may refuse the copy", help)
+		}
+		return
+	}
+	t.Fatal("umbra_shadow_single_copy_messages not gathered")
+}

@@ -33,12 +33,19 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 }
 
 // RegisterSingleCopies registers the gauge of messages held by this
-// server only because their shadow copy was lost with its server's
-// database or could not be made (queue.Manager.SingleCopyCount): they
-// are made again when a shadow server answers.
+// server only (queue.Manager.SingleCopyCount: the single-copy marks):
+// their shadow copy was lost, removed, refused or discarded, or they were
+// taken over or entered the queue with none. The holders' pass (every
+// shadow heartbeat timeout) copies them to a shadow server that takes
+// the copy; until one does, they stay counted — not merely until a
+// shadow server answers: one may answer and refuse the copy.
 func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
-		Help: "Messages held by this server only because their shadow copy was lost with its server's database, not made at receipt, or they were taken over; made again when a shadow server answers (umbra shadow single). Mail never copied (no shadow on receipt, waiting for its first relay) is not counted."},
+		Help: "Messages held by this server only (umbra shadow single): their shadow copy was lost with its server's database, removed or set aside damaged there, " +
+			"refused or not made at receipt, or discarded by the operator's hold or the quarantine they were released from; or they were taken over, " +
+			"or entered the queue with none (a DSN or report written here, a pickup file, a dumpster redelivery). Each pass of the shadow-server probe " +
+			"(every shadow_heartbeat_timeout) copies them to a shadow server that takes the copy; they stay counted while none does. " +
+			"Mail never copied (no shadow on receipt, waiting for its first relay) is not counted."},
 		func() float64 { return float64(count()) }))
 }
 

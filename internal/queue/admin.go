@@ -257,6 +257,7 @@ func waitsIn(r *Recipient) string {
 // noteArrivedCopies counts the n recipients of copies kept here for a
 // primary as they enter its shadow queue, at their arrival.
 func (q *Manager) noteArrivedCopies(primary string, n int) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if n <= 0 {
 		return
 	}

@@ -39,6 +39,7 @@ func resetFailuresTx(p *ShadowPeer, now time.Time) bool {
 // shadowAlive records a contact with primary that is no discard query
 // (resetFailuresTx) in its own commit, when failures are counted for it.
 func (q *Manager) shadowAlive(primary string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	failing := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)

@@ -50,6 +50,7 @@ type answeredAt struct {
 }
 
 func (a *answeredAt) note(primary string, t time.Time) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.at == nil {
@@ -62,6 +63,7 @@ func (a *answeredAt) note(primary string, t time.Time) {
 
 // since reports whether primary completed a session after started.
 func (a *answeredAt) since(primary string, started time.Time) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.at[primary].After(started)
@@ -70,6 +72,7 @@ func (a *answeredAt) since(primary string, started time.Time) bool {
 // last is when primary was last heard from: its last contact of any
 // kind since this manager started, else the start.
 func (a *answeredAt) last(primary string) time.Time {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if t := a.at[primary]; t.After(a.start) {
@@ -82,6 +85,7 @@ func (a *answeredAt) last(primary string) time.Time {
 // no takeover for failed heartbeats comes before timeout × retries after
 // it. For the takeover forecast of shadow list.
 func (q *Manager) ShadowLastHeard(primary string) time.Time {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return q.answered.last(primary)
 }
 
@@ -90,6 +94,7 @@ func (q *Manager) ShadowLastHeard(primary string) time.Time {
 // that began before and fails takes nothing over (ErrAnsweredSince).
 // The failed heartbeats counted before are forgotten (shadowAlive).
 func (q *Manager) ShadowAnswered(primary string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	q.answered.note(primary, q.clk.Now())
 	q.shadowAlive(primary)
 }

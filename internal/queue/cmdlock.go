@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"umbra/internal/leftover"
 )
 
 // The db commands' side lock (ops26 1).
@@ -58,7 +60,7 @@ import (
 // where the link led and leave its own (rt30c F3).
 
 // cmdLockSuffix names the side lock beside the database.
-const cmdLockSuffix = ".cmdlock"
+const cmdLockSuffix = leftover.CmdLockSuffix
 
 // CmdLockPath is the db commands' side lock of the database at path.
 func CmdLockPath(path string) string { return path + cmdLockSuffix }
@@ -307,14 +309,15 @@ func cmdLockWords(f *os.File) (pid int, command string) {
 // is. Held by a db command: waited for 2 s, then, with heldBy, asked
 // every HeldByEvery as for the database's own lock (Options.HeldBy),
 // naming the command as it wrote itself; without heldBy refused as in
-// use.
-func waitCommands(path string, heldBy func(pid int, command string) error) (release func(), err error) {
+// use. release tells whether it removed a file this Open did not make
+// (a killed command's side lock), for the start to log (Leftovers).
+func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), err error) {
 	if hookNoCmdLock {
-		return func() {}, nil
+		return func() bool { return false }, nil
 	}
-	f, _, err := openCmdLock(nil, path, true)
+	f, fresh, err := openCmdLock(nil, path, true)
 	if err != nil || f == nil {
-		return func() {}, nil // the database's own lock guards it
+		return func() bool { return false }, nil // the database's own lock guards it
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -324,11 +327,15 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 				f.Close()
 				return waitCommands(path, heldBy)
 			}
-			return func() { removeCmdLock(nil, f) }, nil
+			// A file this Open did not make, that no command holds: a
+			// killed command's (or a daemon's killed while it opened the
+			// database), removed with this daemon's own and told to the
+			// start's log as every other leftover (rt33c F3).
+			return func() bool { return removeCmdLock(nil, f) && !fresh }, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return func() {}, nil
+			return func() bool { return false }, nil
 		}
 		if time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
@@ -363,11 +370,12 @@ func cmdlineOf(pid int) string {
 // nothing is left in the data directory once no one holds it. dir, the
 // data directory a db command holds, is where the name is looked at and
 // removed (nil: by the path, the daemon's own).
-func removeCmdLock(dir, f *os.File) {
+func removeCmdLock(dir, f *os.File) (removed bool) {
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && !renamedUnderIn(dir, f, f.Name()) {
-		removeNameIn(dir, f.Name())
+		removed = removeNameIn(dir, f.Name()) == nil
 	}
 	f.Close()
+	return removed
 }
 
 // hookNoCmdLock, set by a test, makes Open a daemon of an older release,

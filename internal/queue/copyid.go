@@ -45,6 +45,7 @@ import (
 // verb version 8 or later; an older one gets the id of version 7 — but
 // for a taken-over copy sent back, which keeps its id (takenOverID).
 func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool) string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if sid := takenOverID(m, rcpts, primary); sid != "" {
 		return sid
 	}
@@ -63,6 +64,7 @@ func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool)
 // gets an id of its own: a relay under the org id would make its copy
 // here look like a copy on receipt.
 func takenOverID(m *Message, rcpts []int, primary string) string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	sid := ""
 	for _, i := range rcpts {
 		if i < 0 || i >= len(m.Rcpts) {

@@ -19,6 +19,7 @@ import "context"
 // before). Each withdrawn recipient is one the push added; a recipient
 // of another record is never touched. It returns how many records left.
 func (q *Manager) WithdrawShadowCopies(ctx context.Context, primary string, ids []ID) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(ids) == 0 {
 		return 0, nil
 	}

@@ -152,7 +152,7 @@ func damagedHead(id ID, raw []byte) (*Message, bool) {
 // damaged record d, as its head names it (CopyHolder), "" when none is
 // known or the head does not decode.
 func (t *Tx) damagedHolder(d DamagedRecord) (*Message, string) {
-	h, ok := damagedHead(d.ID, d.Raw)
+	h, ok := t.damagedHeadOf(d.ID, d.Raw)
 	if !ok {
 		return nil, ""
 	}
@@ -280,6 +280,29 @@ func noteDamagedCopies(btx *bolt.Tx, ids map[ID]bool, now time.Time) error {
 // 8-byte keys only; dropDamaged deletes both.
 func damagedCopyOfKey(id ID) []byte {
 	return append(id.Key(), "copy-of"...)
+}
+
+// damagedHolderKey is the key, in the bucket damaged beside the record
+// of id, of the server that holds the copy the record's head names when
+// the head names it by a spelling the holder fold pointed elsewhere
+// (pointNotesAt, holderfold.go): id ‖ "holder". The head stays as found.
+func damagedHolderKey(id ID) []byte {
+	return append(id.Key(), "holder"...)
+}
+
+// damagedHeadOf is damagedHead of the damaged record raw of id, naming
+// the holder the fold kept beside it (damagedHolderKey), if any.
+func (t *Tx) damagedHeadOf(id ID, raw []byte) (*Message, bool) {
+	h, ok := damagedHead(id, raw)
+	if !ok {
+		return nil, false
+	}
+	if b := t.tx.Bucket(bucketDamaged); b != nil && h.ShadowServer != "" {
+		if v := b.Get(damagedHolderKey(id)); len(v) > 0 {
+			h.ShadowServer = string(v)
+		}
+	}
+	return h, true
 }
 
 // deleteExact deletes the entry key → val of b. Damage can leave keys
@@ -425,7 +448,7 @@ func (t *Tx) Damaged(id ID) (DamagedRecord, bool) {
 		why = fmt.Sprintf("set aside as damaged (%d bytes kept as found)", len(raw))
 	}
 	d := DamagedRecord{ID: id, Raw: raw, Why: why, CopyOf: string(b.Get(damagedCopyOfKey(id)))}
-	if h, ok := damagedHead(id, raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
+	if h, ok := t.damagedHeadOf(id, raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
 		// Given to its copy's holder when it was set aside, and not yet
 		// taken (handback.go).
 		if g := t.tx.Bucket(bucketHandBack).Get(handBackKey(h.ShadowServer, h.ShadowID)); len(g) >= 8 && ID(beUint64(g[:8])) == id {
@@ -484,7 +507,7 @@ func (t *Tx) removeDamaged(id ID, force bool, now time.Time) (bool, error) {
 	if err := t.damagedRemoveCheck(d, force); err != nil {
 		return false, err
 	}
-	if h, ok := damagedHead(d.ID, d.Raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
+	if h, ok := t.damagedHeadOf(d.ID, d.Raw); ok && h.ShadowServer != "" && h.ShadowID != "" {
 		if err := t.tx.Bucket(bucketHandBack).Delete(handBackKey(h.ShadowServer, h.ShadowID)); err != nil {
 			return false, err
 		}
@@ -510,6 +533,9 @@ func (t *Tx) dropDamaged(id ID) error {
 	if err := t.tx.Bucket(bucketDamaged).Delete(damagedCopyOfKey(id)); err != nil {
 		return err
 	}
+	if err := t.tx.Bucket(bucketDamaged).Delete(damagedHolderKey(id)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketDamaged).Delete(id.Key())
 }
 
@@ -517,10 +543,10 @@ func (t *Tx) dropDamaged(id ID) error {
 // under its copy sid (handback.go), and returns it.
 func (t *Tx) givenDamaged(id ID, server, sid string) (DamagedRecord, bool) {
 	d, ok := t.Damaged(id)
-	if !ok || d.GivenTo != server {
+	if !ok || !sameServer(d.GivenTo, server) {
 		return d, false
 	}
-	h, ok := damagedHead(id, d.Raw)
+	h, ok := t.damagedHeadOf(id, d.Raw)
 	return d, ok && h.ShadowID == sid
 }
 

@@ -119,6 +119,7 @@ func delayNoteMayReach(m *Message) bool {
 // to deliver, are marked DelayNotified. It returns those, for their
 // events (tracking: discard, "delay note from PRIMARY").
 func (q *Manager) applyDelayNoteTx(tx *Tx, primary, sid string) ([]*Message, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	hexID, _, ok := strings.Cut(sid, "-")
 	id, perr := ParseID(hexID)
 	relay := ok && perr == nil

@@ -26,6 +26,7 @@ import (
 // digest, or forgets it (not digestless), in one commit that returns once
 // durable; nothing is written when the record already says so.
 func (q *Manager) NoteDigestless(primary, dbID string, digestless bool) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	key := []byte(primary)
 	same := false
 	if err := q.store.View(func(tx *Tx) error {
@@ -61,6 +62,7 @@ func (q *Manager) NoteDigestless(primary, dbID string, digestless bool) error {
 // database digest (NoteDigestless) for the database id stored for it
 // now.
 func (q *Manager) Digestless(primary string) (bool, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	ok := false
 	err := q.store.View(func(tx *Tx) error {
 		b := tx.tx.Bucket(bucketDigestless)

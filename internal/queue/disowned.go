@@ -40,6 +40,7 @@ var ErrDisowned = errors.New("the primary refused this server's transport databa
 // ShadowDisowned records that primary refused this server's session as
 // presenting another server's database id, with its reply.
 func (q *Manager) ShadowDisowned(primary, reply string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if primary == "" {
 		return nil
 	}
@@ -61,6 +62,7 @@ func (q *Manager) ShadowDisowned(primary, reply string) error {
 // ShadowDisownedBy returns the reply with which primary disowned this
 // server, "" when it did not (or let a session in since).
 func (q *Manager) ShadowDisownedBy(primary string) string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	out := ""
 	_ = q.store.View(func(tx *Tx) error {
 		out = tx.disownedBy(primary)
@@ -71,6 +73,7 @@ func (q *Manager) ShadowDisownedBy(primary string) string {
 
 // disownedBy is ShadowDisownedBy in a transaction.
 func (t *Tx) disownedBy(primary string) string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketDisowned)
 	if b == nil {
 		return ""
@@ -81,6 +84,7 @@ func (t *Tx) disownedBy(primary string) string {
 // shadowOwnedAgain ends primary's refusal of this server's database: a
 // session of this server was let in there (its XSHADOW reply).
 func (q *Manager) shadowOwnedAgain(primary string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if q.ShadowDisownedBy(primary) == "" {
 		return
 	}
@@ -95,6 +99,7 @@ func (q *Manager) shadowOwnedAgain(primary string) {
 // ownedAgainTx is shadowOwnedAgain in a transaction; the commit that
 // stores a copy pushed by primary makes it too (receiptcopy.go).
 func (t *Tx) ownedAgainTx(primary string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if b := t.tx.Bucket(bucketDisowned); b != nil && b.Get([]byte(primary)) != nil {
 		return b.Delete([]byte(primary))
 	}
@@ -129,6 +134,7 @@ func disownedCopy(tx *Tx, m *Message) (primary string, sids []string) {
 // (pruneDiscards), the only takeover while the refusal stands. Zero
 // when no copy is held for it.
 func (q *Manager) ShadowDisownedUntil(primary string) (reply string, expiry time.Time) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	_ = q.store.View(func(tx *Tx) error {
 		if reply = tx.disownedBy(primary); reply == "" {
 			return nil

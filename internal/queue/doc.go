@@ -412,11 +412,18 @@
 // — never "not attempted": an attempt the stop cut counts none
 // (notAttempted) —, and a delay's Status while it waits for a slot is
 // 4.4.5, umbra's congestion, not the note's 4.3.2 (rt30d F3,
-// TestNeverAttemptedDSNSaysSo); nor a recipient no host has replied to
-// yet (a delay notice beside its hung first attempt: "no host of DEST
-// has replied yet", never an empty reason, Status 4.4.1 — no answer
-// from host —, DEST the queue its job was planned for, a.entered, when
-// the record names none yet; sched32), nor an expiry whose last
+// TestNeverAttemptedDSNSaysSo) — also for a recipient whose job waits
+// in the attempt for a slot while a sibling's runs (a.started: the
+// notice beside the running job; sched33,
+// TestQ3DelayNoticeOfRecipientWaitingForSlotSaysCongestion), and for a
+// taken-over copy's recipient whose mark carries the takeover's note
+// (withRealReplies reports the bare mark, not the note's 4.4.0,
+// TestQ3DelayDSNOfTakenOverCopyWaitingSaysWhy); nor a recipient no host
+// has replied to yet (a delay notice beside its hung first attempt, its
+// job started: "no host of DEST has replied yet", never an empty
+// reason, Status 4.4.1 — no answer from host —, DEST the queue its job
+// was planned for, a.entered, when the record names none yet; sched32),
+// nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
 // reply: " with nothing or a described reply no host gave (noHostReply,
@@ -454,7 +461,13 @@
 // (deadWaitReply, throttledReply; takenOverUntried reads it through
 // realReply), and the copy stays untried here at that answer's commit
 // and at the next claim
-// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt) — tried meaning an attempt
+// (TestTakenOverCopyMeetingDeadDestinationGetsItsFirstAttempt); so does
+// a hold in a suspended queue and the stop's note on an attempt the stop
+// cut (carryTakeover): the copy held is not failed at the hold's commit,
+// a resume or a redirect leaves it the takeover's note, and after a
+// restart its claim finds it untried
+// (TestSR6TakenOverCopyHeldThenResumedGetsItsFirstAttempt,
+// TestSR6TakenOverCopyStoppedThenRestartedGetsItsFirstAttempt) — tried meaning an attempt
 // counted, or a host's reply (its next hop named host[addr]) kept from
 // one that counted none (answered). Such a copy whose delay notice
 // went is bound as any (it has a Will-Retry-Until to keep):
@@ -572,9 +585,12 @@
 // notes the copy and the addresses under the DSN's id in bucket
 // dsnreported, and the commit that sees the DSN leave — delivered,
 // relayed, handed on — writes their partial discard, while a record
-// here still needs the copy; a DSN that fails, expires or is removed
-// drops its note with its record, and the copy keeps covering them:
-// reportedcopy.go; a recipient a success DSN reports is named at once,
+// here still needs the copy, as does the commit that names the DSN's
+// own shadow server (its copy confirmed: the DSN is on two disks, its
+// holder sends it if this server is lost, and the original's holder
+// must not fail them again: dsnheld.go); a DSN that fails, expires or
+// is removed before either drops its note with its record, and the
+// copy keeps covering them: reportedcopy.go; a recipient a success DSN reports is named at once,
 // as the full discard is written at once beside a success DSN), and an
 // address
 // another record under the same (server, id) has pending and not held
@@ -738,7 +754,15 @@
 // the DSN may have a copy of its own (pushed, or a push in flight):
 // then the discard is written at once, as before, and a push that
 // confirms after the DSN came to carry the discard is discarded
-// (ShadowRecopiedOrg). An operator's removal with
+// (ShadowRecopiedOrg). Nor when the message is marked held by this
+// server only at its end (results.go, copySettled): the copy its record
+// names was lost with its holder's database, or settled by a hold whose
+// release marked it (its discard owed since, and written again when the
+// mark goes) — it covers nothing, so no DSN of it carries the discard:
+// the discard is written at once, and its DSNs, early or made by that
+// commit, stay or are marked held by this server only, copied by the
+// re-make pass (a DSN carrying a copy settled already was on this disk
+// alone, marked nowhere). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //
@@ -1816,7 +1840,11 @@
 //     the DSN, and turned into their partial discard by the commit that
 //     sees the DSN leave, which deletes it: a crash leaves the DSN here
 //     and the copy covering them, or the DSN gone and the partial
-//     discard owed, never the DSN gone and nothing owed.
+//     discard owed, never the DSN gone and nothing owed. Its index by
+//     original (dsnreportedby), which a message's end reads for its
+//     early failure DSNs (earlydsn.go), is written and deleted in the
+//     transactions that write and delete those entries, and checked
+//     against them by every Open (repairReportedIndex).
 //     A note of a taken-over copy's recipient finished here (bucket
 //     takendone, takendone.go: delivered, relayed out of the organisation
 //     (by MX, or through a smart host no server of it), failed; or its
@@ -2350,7 +2378,14 @@
 // of the server recorded with that database, or goes when none is
 // (foldAliasOfOwned), and the message records naming the spelling as
 // their copy's holder are rewritten to name that server (a poison
-// message's given-back entry stays found by its record) — in the same
+// message's given-back entry stays found by its record), as is every
+// other record naming a copy's holder by the spelling (pointNotesAt): a
+// failure DSN's reported copies (dsnreported: its original's end still
+// finds it to carry the discard), the single-copy marks' servers (the
+// discards of pushed and held copies go to the server holding them),
+// the pushes in flight (receiptpush), the recipients finished
+// (finished), and a damaged record given back (its bytes stay as found,
+// the holder is kept beside them) — in the same
 // transaction, each moved entry under a folded key, each record naming
 // a folded name: a second Open finds nothing to move. So too an alias
 // spelling of a name with no id of its own whose database is not the one
@@ -2358,4 +2393,24 @@
 // another spelling of the name itself (one the fold did not keep) is the
 // name's: what was filed under it stays the name's. The ids of every
 // spelling before the fold decide both.
+//
+// On the holder side, a primary is folded the same way (primaryfold.go):
+// a recipient's Primary and its shadow queue (shadow:NAME) are written
+// folded (Tx.Put), as are the attempt results naming the next hop that
+// took a copy (the topology's spelling); the peer record, its takeover
+// count, the taken-over index, the early takeovers, the database ids and
+// their order, the copies folded into a relay, the disowned and
+// digestless marks and a shadow queue's suspension are keyed by the
+// folded name, and every entry point taking a primary's name folds it
+// first. A discard, a heartbeat, a takeover or a give-back under any
+// spelling finds every copy of that primary: a copy kept under another
+// spelling than the one its primary states would outlive the primary's
+// discard and be delivered again at a takeover. A database a release
+// before wrote is folded at Open, in the same transaction (the records
+// its shadow queues and taken-over index list under another spelling
+// read and written back, every index following — the poison and
+// quarantined ones, indexed there only, read once, by the first open
+// of this release (meta primary_names_done); two peer records of
+// one primary merged, the later contact's with the most failures and
+// either's takeover); a folded file folds to itself.
 package queue

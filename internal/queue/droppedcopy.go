@@ -120,6 +120,7 @@ func containsFold(list []string, s string) bool {
 // were kept for primary (their copy ids). ack forgets exactly those
 // listed: call it once the primary provably has them (its next command).
 func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var ids []string
 	prefix := droppedPrefix(primary)
 	_ = q.store.View(func(tx *Tx) error {

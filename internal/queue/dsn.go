@@ -44,11 +44,20 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 // from the host their next hop names (deadWaitReply, throttledReply): a
 // DSN made during a destination's cool-down or while a retry waits for
 // its window says what the remote host said, as any DSN does, not
-// umbra's note under the host's name.
+// umbra's note under the host's name. A mark carrying a takeover's
+// note (a copy taken over and not tried here: carryTakeover) is
+// reported as the bare mark — what keeps the recipient now, waiting for
+// a slot (4.4.5), its destination dead, held, stopped — not as the
+// takeover's "451 4.4.0" (sched33: "network or routing problem" for a
+// recipient only waiting for a free connection).
 func withRealReplies(m *Message, rcpts []int) *Message {
 	var c *Message
 	for _, i := range rcpts {
-		if i < 0 || i >= len(m.Rcpts) || !isDeadReply(m.Rcpts[i].LastReply) && !isThrottleReply(m.Rcpts[i].LastReply) {
+		if i < 0 || i >= len(m.Rcpts) {
+			continue
+		}
+		reply := m.Rcpts[i].LastReply
+		if !isDeadReply(reply) && !isThrottleReply(reply) && !carriesTakeover(reply) {
 			continue
 		}
 		if c == nil {
@@ -56,7 +65,10 @@ func withRealReplies(m *Message, rcpts []int) *Message {
 			cp.Rcpts = slices.Clone(m.Rcpts)
 			c = &cp
 		}
-		c.Rcpts[i].LastReply = realReply(c.Rcpts[i].LastReply)
+		c.Rcpts[i].LastReply = realReply(reply)
+		if bare, ok := withoutTakeover(reply); ok {
+			c.Rcpts[i].LastReply = bare
+		}
 	}
 	if c == nil {
 		return m

@@ -252,19 +252,20 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + "waiting for a delivery slot" + dest + " (its connections are all in use)"
 	case isDeadReply(reply):
 		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
-	case reply == stopReply:
+	case isStopReply(reply):
 		return lead + "its last attempt was interrupted by a shutdown of this server"
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
 	case reply == "":
 		// A delay notice made while its attempt runs (noticecommit.go):
-		// its job is under way, or waits in the attempt for a free
-		// connection of its destination; no host has said anything yet.
+		// its job is under way; no host has said anything yet. (One
+		// whose job waits in the attempt for a free connection of its
+		// destination is reported as waiting for a slot: sched33.)
 		which := "an attempt"
 		if m.Attempts == 0 {
 			which = "its first attempt"
 		}
-		return lead + "no host" + dest + " has replied yet (" + which + " is under way, or waits for a free connection)"
+		return lead + "no host" + dest + " has replied yet (" + which + " is under way)"
 	case expiredUnsent(reply):
 		return lead + "the expiry ended its attempt" + strings.Replace(dest, " of ", " to ", 1) + " before the message was sent"
 	case reply == noResultReply:

@@ -51,6 +51,7 @@ import "encoding/binary"
 // primary applies to a copy pushed now with mark (0 for none) by
 // primary's database dbID, and forgets the entry either way.
 func (t *Tx) takeEarlyForPush(primary, id, dbID string, mark uint64) (bool, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketEarly)
 	k := discardKey(primary, id)
 	v := b.Get(k)

@@ -26,6 +26,7 @@ func (q *Manager) eventBatch() (Events, func()) {
 // one write, not one per copy: a busy primary's copies on receipt are
 // discarded by the hundred — and then tells whoever waits on them.
 func (q *Manager) discardEvents(primary string, gone []*Message) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(gone) == 0 {
 		return
 	}

@@ -44,6 +44,7 @@ package queue
 // address in the topology (primariesOf): a primary this server relays to
 // by a send connector's host name is the same server; dbID only confirms. It returns the number of messages given back.
 func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if primary == "" || dbID == "" {
 		return 0, nil
 	}
@@ -102,6 +103,7 @@ func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
 // it (dbID is the database they were taken over from), and send, the
 // rest.
 func GiveBackRcpts(m *Message, rcpts []int, primary, dbID string) (back, send []int) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	want := m.GiveBack[primary]
 	if want == "" || dbID != want {
 		return nil, rcpts
@@ -134,6 +136,7 @@ func TakenOverIn(m *Message, rcpts []int) bool {
 // (GiveBackRcpts) in a session with it at addr (through the send
 // connector via, "" inside the organisation) that presented dbID.
 func GivenBackResult(m *Message, i int, primary, addr, via, dbID string) Result {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return Result{Rcpt: i, Outcome: GivenBack, Queue: "shadow:" + primary, Primary: primary, PrimaryAddr: addr, PrimaryVia: via,
 		PrimaryDB: dbID, ShadowID: m.Rcpts[i].ShadowID,
 		Reply: "given back to " + primary + ": it answered again with the transport database the copy was taken over from"}

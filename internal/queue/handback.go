@@ -222,7 +222,7 @@ func (q *Manager) handBackAfter(server string, max int, first func(string, int) 
 					continue
 				}
 				m, err := tx.Get(h.id)
-				if err != nil || m.State != Poison || m.ShadowServer != h.holder || m.ShadowID != h.sid {
+				if err != nil || m.State != Poison || !sameServer(m.ShadowServer, h.holder) || m.ShadowID != h.sid {
 					continue // changed since the line went out: the holder took its copy over all the same
 				}
 				if err := tx.Delete(m.ID); err != nil {
@@ -255,6 +255,7 @@ func (q *Manager) handBackAfter(server string, max int, first func(string, int) 
 // this copy only and never given back. A record in delivery here is
 // marked (its results commit applies it, as takeoverTx does).
 func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Message, marked int, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	hexID, _, ok := strings.Cut(sid, "-")
 	id, perr := ParseID(hexID)
 	relay := ok && perr == nil // "<local id>-…": the copy of a message relayed from here
@@ -311,6 +312,7 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 
 // afterCopyGiven tracks and logs the copies a primary gave this server.
 func (q *Manager) afterCopyGiven(primary string, taken []*Message) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	for _, m := range taken {
 		q.ev.Event("takeover", m, nil, primary+": it gave the message here (its body there unreadable or its record damaged)")
 	}

@@ -67,6 +67,7 @@ func (t *Tx) noteTakenHeldTx(dbID string, ids []string, now time.Time) error {
 // heldShadowIDs is the shadow ids of m's recipients copied from primary
 // (those a give-back hands back), each once.
 func heldShadowIDs(m *Message, primary string) []string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var ids []string
 	for _, r := range m.Rcpts {
 		if r.Status == Pending && r.Primary == primary && r.ShadowID != "" && !containsStr(ids, r.ShadowID) {

@@ -121,7 +121,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 			}
 		}
 		for _, d := range tx.DamagedRecords() {
-			h, ok := damagedHead(d.ID, d.Raw)
+			h, ok := tx.damagedHeadOf(d.ID, d.Raw) // the holder the fold named, if any (damaged.go)
 			switch {
 			case !ok:
 				unknown = true
@@ -147,6 +147,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 // the message after, at most max ids; next is where the following
 // question starts (0: the list was read to its end).
 func (q *Manager) ShadowCopiesHeld(primary string, olderThan time.Time, after ID, max int) (ids []string, next ID, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	err = q.store.View(func(tx *Tx) error {
 		ids, next = nil, 0
 		seen := map[string]bool{}
@@ -216,6 +217,7 @@ func (t *Tx) restoredUpTo() ID {
 // Only the index entries up to the restore's mark are read. With none
 // for any primary, the mark goes (endRestored) before it returns.
 func (q *Manager) RestoredCopiesWaiting(primary string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	found, end := q.RestoredCopiesAsk(primary)
 	if end != nil {
 		end()
@@ -229,6 +231,7 @@ func (q *Manager) RestoredCopiesWaiting(primary string) bool {
 // every shadow queue's index once per mark — for the caller to call
 // after letting its lock go.
 func (q *Manager) RestoredCopiesAsk(primary string) (found bool, end func()) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	cutoff := q.clk.Now().Add(-HeldQueryAge)
 	var restored ID
 	_ = q.store.View(func(tx *Tx) error {
@@ -303,5 +306,6 @@ func (q *Manager) endRestored(restored ID, cutoff time.Time) {
 // ShadowCopiesToAsk is ShadowCopiesHeld for copies older than
 // HeldQueryAge now, and those a restore brought back.
 func (q *Manager) ShadowCopiesToAsk(primary string, after ID, max int) ([]string, ID, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return q.ShadowCopiesHeld(primary, q.clk.Now().Add(-HeldQueryAge), after, max)
 }

@@ -377,7 +377,10 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool, pre *preFold) error {
 // (owner, read by the caller from the ids before the fold: preFold),
 // which is asked for them as before, and the message records naming the
 // spelling as their copy's holder name owner (pointRecordsAt), so that
-// a given-back entry moved is still its record's; when no name is (db's
+// a given-back entry moved is still its record's, as does every other
+// record that names a copy's holder by the spelling (pointNotesAt: a
+// failure DSN's reported copies, the single-copy marks, the pushes in
+// flight, a damaged record given back, the recipients finished); when no name is (db's
 // server runs another database since: the copies went with it, SR-7),
 // they go, as owed to no one that holds the copies, and the records are
 // left as they are. The caller raises db's counter to the spelling's
@@ -385,6 +388,9 @@ func foldHolderMarks(btx *bolt.Tx, ownKey map[string]bool, pre *preFold) error {
 func foldAliasOfOwned(tx *Tx, spelling string, db []byte, owner string) error {
 	if owner != "" {
 		if err := pointRecordsAt(tx, spelling, owner); err != nil {
+			return err
+		}
+		if err := pointNotesAt(tx, spelling, owner); err != nil {
 			return err
 		}
 	}
@@ -455,6 +461,178 @@ func pointRecordsAt(tx *Tx, spelling, owner string) error {
 		}
 		m.ShadowServer = owner
 		if err := tx.Put(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pointNotesAt is pointRecordsAt for every other record of this server
+// that names the holder of a copy of one of its messages by a server
+// name — each bucket that stores one apart from the notifications
+// foldAliasOfOwned moves and the per-holder records keyed by name: the
+// copies a failure DSN reports (dsnreported: a DSN whose entry still
+// named the spelling no longer made its original's end find it to carry
+// the discard, reportedcopy.go, and its partial discard went to the
+// name's server, which holds no such copy), the single-copy marks (the
+// server the copy was on, those a copy was pushed to without
+// confirmation, the holder of one made in delivery: their discards went
+// to the name's server), the pushes on receipt in flight (receiptpush:
+// Recover no longer found the record's holder in them, and left the
+// copy unmarked), a damaged record given to its copy's holder (its head
+// keeps the spelling as found: owner is kept beside it,
+// damagedHolderKey, so the given-back entry moved is still its), and
+// the recipients finished here (finished: the copy coming back from
+// owner is the same copy). Names are matched as pointRecordsAt matches
+// them (lower case: the spelling the release before kept); owner is a
+// folded name, which no later fold rewrites: a second Open finds
+// nothing to change.
+func pointNotesAt(tx *Tx, spelling, owner string) error {
+	is := func(name string) bool { return name != "" && strings.ToLower(name) == spelling }
+	// dsnreported: orig (8) ‖ org id ‖ 0 ‖ { server ‖ 0 ‖ copy id ‖ 0 ‖ address ‖ 0 }…
+	if b := tx.tx.Bucket(bucketDSNReported); b != nil {
+		if err := rewriteValues(b, func(k, v []byte) []byte {
+			if len(k) != 8 || len(v) < 8 {
+				return nil
+			}
+			org, rest, ok := bytes.Cut(v[8:], []byte{0})
+			if !ok {
+				return nil
+			}
+			f := bytes.Split(rest, []byte{0})
+			changed := false
+			for i := 0; i+2 < len(f); i += 3 {
+				if is(string(f[i])) {
+					f[i], changed = []byte(owner), true
+				}
+			}
+			if !changed {
+				return nil
+			}
+			out := append(append(bytes.Clone(v[:8]), org...), 0)
+			return append(out, bytes.Join(f, []byte{0})...)
+		}); err != nil {
+			return err
+		}
+	}
+	// singlecopy: marked-at (8) ‖ server [‖ 0x02 how] [‖ 0x01 refusal] { ‖ 0x00 [0x03] server }…
+	if b := tx.tx.Bucket(bucketSingle); b != nil {
+		var keys, vals [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			if nv := pointMarkAt(v, is, owner); nv != nil {
+				keys, vals = append(keys, bytes.Clone(k)), append(vals, nv)
+			}
+			return nil
+		})
+		for i := range keys {
+			if err := tx.putMark(keys[i], vals[i]); err != nil { // the count stays right
+				return err
+			}
+		}
+	}
+	// receiptpush: ID → server
+	if b := tx.tx.Bucket(bucketPushing); b != nil {
+		if err := rewriteValues(b, func(_, v []byte) []byte {
+			if is(string(v)) {
+				return []byte(owner)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	// finished: at (8) ‖ flags (1) ‖ server ‖ 0 ‖ copy id
+	if b := tx.tx.Bucket(bucketFinished); b != nil {
+		if err := rewriteValues(b, func(_, v []byte) []byte {
+			if len(v) < 9 {
+				return nil
+			}
+			server, id, ok := bytes.Cut(v[9:], []byte{0})
+			if !ok || !is(string(server)) {
+				return nil
+			}
+			out := append(append(bytes.Clone(v[:9]), serverKey(owner)...), 0)
+			return append(out, id...)
+		}); err != nil {
+			return err
+		}
+	}
+	// damaged: a record whose head names the spelling; the head stays
+	// as found, owner is kept beside it.
+	if b := tx.tx.Bucket(bucketDamaged); b != nil {
+		var keys [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return nil
+			}
+			if h, ok := damagedHead(ID(beUint64(k)), v); ok && is(h.ShadowServer) && b.Get(damagedHolderKey(h.ID)) == nil {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			if err := b.Put(damagedHolderKey(ID(beUint64(k))), []byte(owner)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pointMarkAt is a single-copy mark's value v with every server name
+// that is (is) replaced by owner; nil when none is. A name pushed to
+// twice so is listed once.
+func pointMarkAt(v []byte, is func(string) bool, owner string) []byte {
+	if len(v) < 8 {
+		return nil
+	}
+	parts := strings.Split(string(v[8:]), pushedSep)
+	changed := false
+	head := parts[0]
+	end := len(head)
+	if i := strings.IndexAny(head, refusedSep+howSep); i >= 0 {
+		end = i
+	}
+	if is(head[:end]) {
+		head, changed = owner+head[end:], true
+	}
+	out := []string{head}
+	seen := map[string]bool{}
+	for _, p := range parts[1:] {
+		prefix, name := "", p
+		if s, ok := strings.CutPrefix(p, heldPrefix); ok {
+			prefix, name = heldPrefix, s
+		}
+		if is(name) {
+			name, changed = owner, true
+		}
+		if seen[prefix+name] {
+			continue
+		}
+		seen[prefix+name] = true
+		out = append(out, prefix+name)
+	}
+	if !changed {
+		return nil
+	}
+	return append(bytes.Clone(v[:8]), strings.Join(out, pushedSep)...)
+}
+
+// rewriteValues puts, for each entry of b, the value fix returns for it
+// (nil: the entry stays as it is).
+func rewriteValues(b *bolt.Bucket, fix func(k, v []byte) []byte) error {
+	var keys, vals [][]byte
+	_ = b.ForEach(func(k, v []byte) error {
+		if v == nil { // a nested bucket
+			return nil
+		}
+		if nv := fix(k, v); nv != nil {
+			keys, vals = append(keys, bytes.Clone(k)), append(vals, nv)
+		}
+		return nil
+	})
+	for i := range keys {
+		if err := b.Put(keys[i], vals[i]); err != nil {
 			return err
 		}
 	}

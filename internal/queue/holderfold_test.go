@@ -227,10 +227,17 @@ func TestPeerSpellingPrefersPresentedDatabase(t *testing.T) {
 	q, ctx := newPeerDBManagerOf(t, s, spellingsTopo())
 	now := time.Now()
 	if err := s.Update(ctx, func(tx *Tx) error {
-		if err := tx.PutPeer(&ShadowPeer{Primary: "HUB-B.example.", Addr: "127.0.0.131:25", DatabaseID: "db-b", LastContact: now}); err != nil {
+		// Written as that release did (PutPeer folds the name now), and
+		// folded as the open does (primaryfold.go): one record, the
+		// later contact's.
+		b := tx.tx.Bucket(bucketPeers)
+		if err := b.Put([]byte("HUB-B.example."), (&ShadowPeer{Addr: "127.0.0.131:25", DatabaseID: "db-b", LastContact: now}).encode()); err != nil {
 			return err
 		}
-		return tx.PutPeer(&ShadowPeer{Primary: "hub-b.example", Addr: "127.0.0.131:25", DatabaseID: "db-old", LastContact: now.Add(-time.Hour)})
+		if err := b.Put([]byte("hub-b.example"), (&ShadowPeer{Addr: "127.0.0.131:25", DatabaseID: "db-old", LastContact: now.Add(-time.Hour)}).encode()); err != nil {
+			return err
+		}
+		return foldPrimaryNames(tx.tx)
 	}); err != nil {
 		t.Fatal(err)
 	}

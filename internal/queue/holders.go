@@ -1051,6 +1051,9 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 	if err := t.withdrawUnfetchedDiscard(m); err != nil { // siblingcopy.go
 		return err
 	}
+	if _, err := t.releaseReported(m.ID, now); err != nil { // dsnheld.go: a failure DSN held on a second server
+		return err
+	}
 	return t.Put(m)
 }
 

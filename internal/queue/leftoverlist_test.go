@@ -9,7 +9,7 @@ import (
 	"umbra/internal/leftover"
 )
 
-// OPS-3 (rt32c F1): the start removes what the one list names
+// OPS-3 (rt32c F1, rt33c F3): the start removes what the one list names
 // (leftover.Beside), the list the commands refuse as a file they write,
 // and reports every file it removed (Leftovers) for the log: a killed
 // backup's snapshot went without a word. The restore's own names (its
@@ -38,6 +38,12 @@ func TestOpenRemovesAndReportsEveryListedLeftover(t *testing.T) {
 				}
 				want = append(want, p)
 			}
+		case leftover.CmdLock: // rt33c F3: a killed command's, its words in it
+			p := filepath.Join(dir, n.Base)
+			if err := os.WriteFile(p, []byte("999999\numbra db restore b.db\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, p)
 		case leftover.Compact, leftover.Restore, leftover.AsideSuffix:
 			p := filepath.Join(dir, n.Base)
 			if err := os.WriteFile(p, []byte("left"), 0o600); err != nil {

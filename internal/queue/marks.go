@@ -2,11 +2,9 @@ package queue
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"umbra/internal/mailaddr"
 )
@@ -268,6 +266,7 @@ func (q *Manager) ShadowHolderMark(server string) uint64 {
 // its commit of the copy, or of the last of a batch, raised): the same
 // commit raises the highest mark seen for the primary's database to it.
 func (q *Manager) SubmitShadowCopiesMarked(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string, mark uint64) ([]CopyResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return q.submitShadowCopies(ctx, copies, primary, addr, dbID, mark)
 }
 
@@ -287,6 +286,7 @@ func primaryMarkKey(primary string) []byte { return []byte(mailaddr.NameKey(prim
 // kept under other spellings (foldMarks) — until the first write under
 // the key removes the others (putPrimaryMark).
 func (t *Tx) primaryMark(primary string) (mark uint64, dbID string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketPrimaryMarks)
 	if b == nil {
 		return 0, ""
@@ -361,6 +361,7 @@ func (t *Tx) foldMarks(key string, recs []markRecord) MarkFloor {
 // putPrimaryMark writes primary's mark under its key, and removes the
 // records a release before kept under other spellings of it.
 func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketPrimaryMarks)
 	if b == nil {
 		return nil
@@ -383,43 +384,11 @@ func (t *Tx) putPrimaryMark(primary, dbID string, mark uint64) error {
 	return b.Put(key, append(v, dbID...))
 }
 
-// peerSpelling is the name primary's record is stored under: primary
-// itself, or the spelling of it (primaryMarkKey) a record has — its
-// copies are stored under the name its sessions state, and a mark may be
-// presented to a session this server opened by the topology's spelling.
-// Of several spellings with a record (a release before kept one per
-// spelling), the one whose database id is dbID ("" when not known), else
-// the one contacted last, else the first in key order: one choice
-// whatever the order of the records, never the last one met.
-func (t *Tx) peerSpelling(primary, dbID string) string {
-	if p, err := t.Peer(primary); err != nil || p != nil {
-		return primary
-	}
-	key := primaryMarkKey(primary)
-	var names []string
-	_ = t.tx.Bucket(bucketPeers).ForEach(func(k, _ []byte) error {
-		if bytes.Equal(primaryMarkKey(string(k)), key) {
-			names = append(names, string(k))
-		}
-		return nil
-	})
-	if len(names) < 2 {
-		return cmp.Or(append(names, primary)...)
-	}
-	best, bestDB := "", false
-	var bestAt time.Time
-	for _, n := range names {
-		p, err := t.Peer(n)
-		if err != nil || p == nil {
-			continue
-		}
-		db := dbID != "" && p.DatabaseID == dbID
-		switch {
-		case best == "", db && !bestDB, db == bestDB && p.LastContact.After(bestAt):
-			best, bestDB, bestAt = n, db, p.LastContact
-		}
-	}
-	return cmp.Or(best, names[0])
+// peerSpelling is the name primary's record is stored under: its
+// folded name, the one spelling every holder-side record of a primary
+// is kept under (primaryfold.go). dbID is not read: there is one record.
+func (t *Tx) peerSpelling(primary, _ string) string {
+	return serverKey(primary)
 }
 
 // checkMarkTx compares the mark primary presents (database dbID) with
@@ -428,6 +397,7 @@ func (t *Tx) peerSpelling(primary, dbID string) string {
 // presented one for a rolled-back or new database, the higher of the two
 // otherwise.
 func (t *Tx) checkMarkTx(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, seen uint64, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID == "" {
 		return false, 0, nil
 	}
@@ -460,6 +430,7 @@ type MarkFloor struct {
 
 // ShadowMarkFloor returns primary's floor (MarkFloor) now.
 func (q *Manager) ShadowMarkFloor(primary string) MarkFloor {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var f MarkFloor
 	_ = q.store.View(func(tx *Tx) error {
 		f.Mark, f.DB = tx.primaryMark(primary)
@@ -506,6 +477,7 @@ func (q *Manager) ShadowMarkFloors() map[string]MarkFloor {
 // database, SR-7), the stored mark becomes the presented one, and the
 // count is returned. Otherwise the stored mark is raised to it.
 func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFloor) (rolledBack bool, taken int, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if primary == "" || dbID == "" {
 		return false, 0, nil
 	}
@@ -551,6 +523,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 // Update re-checks all of it, so a change made between the two only
 // ever adds a write.
 func (q *Manager) markNeedsWrite(primary, dbID string, mark uint64, floor MarkFloor) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	need := true
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(tx.peerSpelling(primary, dbID))

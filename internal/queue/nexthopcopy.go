@@ -106,6 +106,7 @@ func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err e
 // relayed here earlier in a shadow session (the relay overtook the
 // copy). It returns the copies that left.
 func (t *Tx) mergeIntoRelayedHere(c *Message, primary string, now time.Time) ([]*Message, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var gone []*Message
 	for _, id := range t.ByOrgID(c.OrgID) {
 		if id == c.ID {

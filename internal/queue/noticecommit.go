@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 )
@@ -161,6 +162,7 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	// to the end, a job's that returned but has not reported yet
 	// (a.known), besides the results reported (a.results).
 	results := append(slices.Clone(a.results), a.known...)
+	started := maps.Clone(a.started)
 	a.mu.Unlock()
 	if !loaded {
 		return
@@ -194,11 +196,22 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 			default:
 				continue // finished by its job: the end commits it
 			}
-		} else if rc.Queue == "" {
-			// No result yet, its record naming no destination (a first
-			// attempt): the one its job was planned for (noteEntered),
-			// which the DSN names, not none.
-			rc.Queue = a.entered[i]
+		} else {
+			if rc.Queue == "" {
+				// No result yet, its record naming no destination (a
+				// first attempt): the one its job was planned for
+				// (noteEntered), which the DSN names, not none.
+				rc.Queue = a.entered[i]
+			}
+			if rc.LastReply == "" && !started[i] {
+				// Its job waits for a slot of its destination's window:
+				// no host was asked about it. Reported as waiting for a
+				// slot (Status 4.4.5, umbra's congestion), as a
+				// throttled recipient is — not "no host has replied
+				// yet", 4.4.1, no answer from host (sched33). The DSN's
+				// copy alone: the record keeps its reply.
+				rc.LastReply = throttleReply
+			}
 		}
 		pending = append(pending, i)
 	}

@@ -59,6 +59,7 @@ func (q *Manager) OwedDiscardServers() ([]string, error) {
 // not that server's any more (SR-7 takes its copies over): the push does
 // not touch it.
 func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(discards) == 0 {
 		return ContactResult{}, nil
 	}

@@ -227,6 +227,7 @@ func earlyPartialID(sid, addr string) string { return sid + "\x00" + addr }
 // (applyEarlyDiscards). It reports whether a recipient was settled or
 // the discard kept aside.
 func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscard, now time.Time) (applied bool, gone *Message, settled []partialSettled, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	hexID, _, ok := strings.Cut(pd.ID, "-")
 	id, perr := ParseID(hexID)
 	relay := ok && perr == nil
@@ -330,6 +331,7 @@ type partialSettled struct {
 // partialEvents writes the events of the recipients partial discards
 // settled (after their commit, as discardEvents).
 func (q *Manager) partialEvents(primary string, settled []partialSettled) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(settled) == 0 {
 		return
 	}

@@ -28,6 +28,7 @@ import (
 // retired one in the commit that retires one more.
 
 func peerDBKey(dbID, primary string) []byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	k := make([]byte, 0, len(dbID)+1+len(primary))
 	return append(append(append(k, dbID...), 0), primary...)
 }

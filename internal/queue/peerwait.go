@@ -90,7 +90,7 @@ import (
 // none) the slots are never written, for the same reason.
 
 const (
-	peerWaitFileName = "peerwait.slots"
+	peerWaitFileName = leftover.PeerWaitSlots
 	peerWaitSlotSize = 16
 	// peerWaitHeaderSize: the magic, the boot id, the run, a CRC-32C;
 	// slots follow, each at a multiple of peerWaitSlotSize.

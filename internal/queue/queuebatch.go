@@ -475,7 +475,7 @@ func endHeldReplies(m *Message, name string) bool {
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		if !r.Status.Done() && r.LastReply != "" && heldBy(r.LastReply) == name {
-			r.LastReply, ended = "", true
+			r.LastReply, ended = takeoverLeft(r.LastReply), true // a taken-over copy keeps its note (carryTakeover)
 		}
 	}
 	if m.LastError != "" && heldBy(m.LastError) == name {
@@ -638,7 +638,10 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 				r.Redirect, r.Queue = target, to
 				moved[m.ID]++
 				if heldBy(r.LastReply) == name {
-					r.LastReply = "" // it left the suspended queue: that reply no longer applies (rt20d-F3)
+					// It left the suspended queue: that reply no longer
+					// applies (rt20d-F3); a taken-over copy keeps its
+					// note (carryTakeover).
+					r.LastReply = takeoverLeft(r.LastReply)
 				}
 			}
 		}

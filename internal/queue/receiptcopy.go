@@ -45,6 +45,7 @@ var ErrBadCopy = errors.New("queue: a shadow copy needs a valid organisation mes
 // recipients the kept copy lacks (a second record of the primary's)
 // adds them to it.
 func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte, primary, addr, dbID string) (stored bool, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return q.SubmitShadowCopyBody(ctx, m, MemBody(body), primary, addr, dbID)
 }
 
@@ -57,6 +58,7 @@ func (q *Manager) SubmitShadowCopy(ctx context.Context, m *Message, body []byte,
 // kept, its recipients are all quarantined here) the file is removed
 // here after it, as SubmitBody does.
 func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Body, primary, addr, dbID string) (stored bool, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	res, err := q.SubmitShadowCopies(ctx, []ShadowCopy{{M: m, Body: body}}, primary, addr, dbID)
 	if err != nil {
 		return false, err
@@ -92,12 +94,14 @@ type CopyResult struct {
 // organisation message id) is refused alone in its result; an error
 // returned (the commit failed) means none of the batch was kept.
 func (q *Manager) SubmitShadowCopies(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string) ([]CopyResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return q.submitShadowCopies(ctx, copies, primary, addr, dbID, 0)
 }
 
 // submitShadowCopies is SubmitShadowCopies; a mark above 0 is the
 // primary's rollback mark the copies came with (marks.go).
 func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, primary, addr, dbID string, mark uint64) ([]CopyResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	res := make([]CopyResult, len(copies))
 	now := q.clk.Now()
 	valid := 0
@@ -268,6 +272,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 // primary's database id: a discard kept before a copy pushed after it
 // does not apply to that copy (earlystale.go).
 func keepCopyTx(tx *Tx, m *Message, body Body, primary, dbID string, mark uint64, now time.Time, foldTTL time.Duration) (stored, again bool, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	early, err := tx.takeEarlyForPush(primary, m.OrgID, dbID, mark)
 	if err != nil || early {
 		return false, false, err
@@ -377,6 +382,7 @@ func (t *Tx) addToReceiptCopy(kept []ID, m *Message) (added bool, err error) {
 // or one holding a pushed address in another state than shadowed at
 // primary (then it is not the same copy).
 func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time.Duration) (bool, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	for _, id := range t.ByOrgID(m.OrgID) {
 		if id == m.ID {
 			continue
@@ -485,12 +491,14 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 // pruning.
 
 func foldedPrefix(primary, org string) []byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	k := make([]byte, 0, len(primary)+len(org)+2+64)
 	k = append(append(k, primary...), 0)
 	return append(append(k, org...), 0)
 }
 
 func foldedKey(primary, org, addr string) []byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return append(foldedPrefix(primary, org), rcptKey(addr)...)
 }
 
@@ -498,6 +506,7 @@ func foldedKey(primary, org, addr string) []byte {
 // under (the folded form, the lower-cased one where
 // mailaddr.EarlierKeys takes it), other than foldedKey.
 func foldedKeysEarlier(primary, org, addr string) [][]byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	exact, folded := rcptKey(addr), mailaddr.AddrKey(addr)
 	var out [][]byte
 	if folded != exact {
@@ -514,6 +523,7 @@ func foldedKeysEarlier(primary, org, addr string) [][]byte {
 func foldedExact(v []byte) bool { return len(v) > 8 && v[8] == 0 }
 
 func (t *Tx) putFolded(primary, org, addr, from string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	v := make([]byte, 9, 9+len(from))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	return t.tx.Bucket(bucketFolded).Put(foldedKey(primary, org, addr), append(v, from...))
@@ -543,6 +553,7 @@ func (t *Tx) pruneFolded(now time.Time, ttl time.Duration) error {
 // when twin is false (addr is its record's one spelling of the folded
 // address), an earlier release's; its key, or nil for none.
 func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketFolded)
 	k := foldedKey(primary, org, addr)
 	if v := b.Get(k); foldedExact(v) {
@@ -568,6 +579,7 @@ func (t *Tx) foldedEntry(primary, org, addr string, twin bool) (key, v []byte) {
 // its folded address, so that an earlier release's entry is ambiguous:
 // with one, no relay id settles it.
 func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, twin bool) bool {
+	primary = serverKey(primary)                       // one holder-side spelling (primaryfold.go)
 	_, v := t.foldedEntry(primary, org, r.Addr, false) // an earlier release's too: a twin asks whether there is one
 	switch {
 	case v == nil:
@@ -587,6 +599,7 @@ func (t *Tx) relaySettlesFolded(primary, org string, r *Recipient, sid string, t
 // id org at primary (one seek): without one, no recipient of its record
 // needs relaySettlesFolded or dropFolded, nor its case twins.
 func (t *Tx) foldedAny(primary, org string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketFolded)
 	if b == nil || org == "" {
 		return false
@@ -599,6 +612,7 @@ func (t *Tx) foldedAny(primary, org string) bool {
 // dropFolded forgets the fold entry of a recipient settled (an earlier
 // release's only when it can be no other's: twin false).
 func (t *Tx) dropFolded(primary, org, addr string, twin bool) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if org == "" {
 		return nil
 	}
@@ -613,6 +627,7 @@ func (t *Tx) dropFolded(primary, org, addr string, twin bool) error {
 // Shadowed at primary under that id, or taken over from it and still
 // pending (discardSettles).
 func (t *Tx) receiptCopies(primary, sid string) []ID {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var out []ID
 	for _, m := range t.receiptCopyRecords(primary, sid) {
 		out = append(out, m.ID)
@@ -623,6 +638,7 @@ func (t *Tx) receiptCopies(primary, sid string) []ID {
 // receiptCopyRecords is receiptCopies with the records as read, for a
 // caller that reads them anyway: each is decoded once.
 func (t *Tx) receiptCopyRecords(primary, sid string) []*Message {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if !orgid.Valid(sid) {
 		return nil
 	}
@@ -648,6 +664,7 @@ func (t *Tx) receiptCopyRecords(primary, sid string) []*Message {
 // pushed after it (mark, dbID: takeEarlyForPush) is forgotten without
 // leaving its recipient out.
 func (t *Tx) takeEarlyPartials(primary, sid, dbID string, mark uint64, rcpts []Recipient) ([]Recipient, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if k, _ := t.tx.Bucket(bucketEarly).Cursor().First(); k == nil || !orgid.Valid(sid) {
 		return rcpts, nil
 	}
@@ -668,6 +685,7 @@ func (t *Tx) takeEarlyPartials(primary, sid, dbID string, mark uint64, rcpts []R
 // here yet, so that the copy is not stored when it comes (pruned with
 // the other early discards after message_expiration).
 func (t *Tx) earlyReceiptDiscard(primary, sid string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if !orgid.Valid(sid) {
 		return nil
 	}

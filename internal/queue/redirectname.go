@@ -22,7 +22,8 @@ func CanonicalRedirect(target string) string {
 }
 
 // CanonicalQueueName is name with a redirect queue's target in its one
-// form (CanonicalRedirect); other names are returned as they are. The
+// form (CanonicalRedirect), a shadow queue's primary folded
+// (foldQueueName); other names are returned as they are. The
 // admin API reads every queue name an operator gives through it (a
 // queue action, a message list's filter), once; the queue stores and
 // compares names in that form only, and a database holding names an
@@ -32,7 +33,7 @@ func CanonicalQueueName(name string) string {
 	if target, ok := strings.CutPrefix(name, "redirect:"); ok {
 		return "redirect:" + CanonicalRedirect(target)
 	}
-	return name
+	return foldQueueName(name) // a shadow queue's primary (primaryfold.go)
 }
 
 // onHeldRedirectWalk is called when an open reads the poison and

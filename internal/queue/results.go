@@ -83,7 +83,7 @@ func (q *Manager) heldNow(m *Message) []heldSwap {
 			continue
 		}
 		was := heldSwap{rcpt: i, queue: name, reply: rc.LastReply, hop: rc.NextHop}
-		rc.LastReply, rc.NextHop = HeldReply(name), ""
+		rc.LastReply, rc.NextHop = carryTakeover(rc.LastReply, HeldReply(name)), ""
 		if was.reply != "" && m.LastError == was.reply {
 			m.LastError, was.lastError = rc.LastReply, true
 		}
@@ -109,7 +109,7 @@ func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
 			continue
 		}
 		rc := &m.Rcpts[w.rcpt]
-		if rc.Status.Done() || rc.LastReply != HeldReply(w.queue) {
+		if rc.Status.Done() || heldBy(rc.LastReply) != w.queue {
 			continue
 		}
 		rc.LastReply, rc.NextHop = w.reply, w.hop
@@ -141,7 +141,7 @@ func ownNote(reply string) bool {
 // carrying none (deadReply; one that carries a host's reply is read
 // through realReply first).
 func umbraNote(reply string) bool {
-	return isDeadReply(reply) || reply == throttleReply || reply == stopReply || heldBy(reply) != ""
+	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != ""
 }
 
 // heldBy names the queue a reply made by HeldReply names, "" for
@@ -150,6 +150,9 @@ func heldBy(reply string) string {
 	rest, ok := strings.CutPrefix(reply, "452 4.3.2 queue ")
 	if !ok {
 		return ""
+	}
+	if name, _, ok := strings.Cut(rest, heldSuffix+throttleLastText+takeoverPrefix); ok {
+		return name // carrying a takeover's note (carryTakeover)
 	}
 	name, ok := strings.CutSuffix(rest, heldSuffix)
 	if !ok {
@@ -307,6 +310,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				// the expiry makes quotes it (rt26d F1).
 				rc.LastReply, rc.NextHop = prevReply, prevHop
 			}
+			if r.Outcome == Deferred && r.Reply == stopReply {
+				// The stop cut it, no try (finish's unbound): a copy taken
+				// over and untried here stays so, the stop's note
+				// carrying the takeover's (carryTakeover), for the
+				// claim after the restart.
+				if rc.LastReply = carryTakeover(prevReply, stopReply); rc.LastReply != stopReply {
+					rc.NextHop = ""
+				}
+			}
 		}
 		if r.Outcome == deadWait {
 			throttledAny = true // due again after its wait, with no retry step
@@ -378,8 +390,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
 			}
+			prevReply := rc.LastReply
 			rc.LastReply = r.Reply
 			if heldBy(r.Reply) != "" {
+				// A copy taken over and untried here stays so: the
+				// hold's note carries the takeover's (carryTakeover).
+				rc.LastReply = carryTakeover(prevReply, r.Reply)
 				// The hold's words are the operator's here: no host
 				// said them, so none is named beside them (a DSN would
 				// quote them as that host's reply; sched26). A claim's
@@ -419,16 +435,20 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	pending := m.Pending()
 	// A recipient that only waited for its destination's share of the
 	// active set was not attempted: a short recheck, no retry step.
-	onlyThrottled := throttledAny
+	// untriedOnly: every pending recipient only waited — held in a
+	// suspended queue, throttled, or answered by a dead destination —
+	// no connection made for it.
+	untriedOnly := true
 	var recheck time.Duration
 	for _, r := range results {
 		recheck = max(recheck, r.wait)
 	}
 	for _, i := range pending {
 		if got[i] && outcome[i] != throttled && outcome[i] != deadWait && outcome[i] != Held || !got[i] && slices.Contains(attempted, i) {
-			onlyThrottled = false
+			untriedOnly = false
 		}
 	}
+	onlyThrottled := throttledAny && untriedOnly
 	// An operator's retry is not a scheduled attempt: it uses no step of
 	// the retry schedule (the wait after it is the step the message was
 	// on).
@@ -460,11 +480,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// The expiry rule of the claim and of a waiting job (expiryBinds):
 		// a copy taken over and never tried here — no counted attempt,
 		// no host's reply kept, no notice — is not failed by an attempt
-		// that only waited for slots or that the stop cut; its pending
-		// recipients get their first attempt, as at a claim (rt31d F2).
+		// that only waited for slots, was held in a suspended queue, or
+		// that the stop cut; its pending recipients get their first
+		// attempt, as at a claim (rt31d F2; held: sched33).
 		// Every other message is bound (rt32d F3); its DSN says why in
 		// words when no host replied (notAttempted).
-		unbound := (interrupted || onlyThrottled) && !expiryBinds(m, false)
+		unbound := (interrupted || untriedOnly) && !expiryBinds(m, false)
 		if age >= pol.MessageExpiration && !unbound {
 			for _, i := range pending {
 				rc := &m.Rcpts[i]
@@ -817,6 +838,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// a takeover and a second delivery (rt18b F1). The delete
 			// does so itself; a record kept as a shadow copy settles
 			// it here.
+			// Marked held by this server only at its end (its copy
+			// lost, or settled by a hold and made again nowhere yet:
+			// the discard of the copy its record names is owed or
+			// written by this commit's settling of the mark), it has
+			// no copy that covers anything: no DSN of it carries the
+			// discard, and its failure DSN is marked as the others
+			// are (enteredsingle.go). Read before the mark goes.
+			uncovered := tx.markedSingle(m.ID)
 			// A failure DSN that left: the recipients it reports are
 			// owed their partial discard (reportedcopy.go).
 			servers, err := tx.settleReported(m, now)
@@ -859,13 +888,18 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			// recipients were pending (a job's own commit, an earlier
 			// attempt), still here: it carries the discard as this
 			// commit's would (earlydsn.go).
-			if discard && failDSN >= 0 {
+			// Not a message marked held here only (uncovered): the
+			// discard is written now, and its DSNs stay marked.
+			if discard && failDSN >= 0 && !uncovered {
 				dsns[failDSN].ShadowServer, dsns[failDSN].ShadowID = m.ShadowServer, m.ShadowID
 				dsnOwesDiscard = true
 			} else if discard {
-				id, ok, err := tx.earlyDSNCarries(m)
-				if err != nil {
-					return err
+				var id ID
+				ok := false
+				if !uncovered {
+					if id, ok, err = tx.earlyDSNCarries(m); err != nil {
+						return err
+					}
 				}
 				if ok {
 					earlyCarrier, dsnOwesDiscard = id, true

@@ -26,7 +26,7 @@ const RetiredDatabaseIDsKept = 32
 // than every id met since.
 
 func peerDBOrderPrefix(name string) []byte {
-	return append([]byte(name), 0)
+	return append([]byte(serverKey(name)), 0) // one spelling (holderfold.go, primaryfold.go)
 }
 
 // forgottenDB is a retired id the bound forgot in a transaction: logged

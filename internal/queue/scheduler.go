@@ -126,8 +126,8 @@ const deadLastText = "; last error: "
 func realReply(reply string) string {
 	sep := deadLastText
 	switch {
-	case isThrottleReply(reply):
-		sep = throttleLastText // a throttle's note carries one too (throttledReply)
+	case isThrottleReply(reply), carriesTakeover(reply):
+		sep = throttleLastText // a throttle's note carries one too (throttledReply), a hold's and the stop's a takeover's note (carryTakeover)
 	case !isDeadReply(reply):
 		return reply
 	}
@@ -342,6 +342,61 @@ func throttledReply(rc Recipient) string {
 		return throttleReply + throttleLastText + realReply(rc.LastReply)
 	}
 	return throttleReply
+}
+
+// carryTakeover is note — a hold's (HeldReply) or the stop's
+// (stopReply): umbra's own, made with no connection — carrying the
+// takeover's note of a copy taken over and not tried here yet
+// (takenOverUntried reads it through realReply), as a throttle's and a
+// dead mark's do; note alone for any other recipient. A hold's or the
+// stop's note replaced the takeover's, so after the resume, or a
+// restart, the copy was bound by the ordinary expiry: failed 5.4.7 with
+// no connection made here (sched33).
+func carryTakeover(prev, note string) string {
+	if bare, ok := withoutTakeover(note); ok {
+		note = bare // carried once, not twice (a claim's Held result gives the reply back as it was)
+	}
+	if last := realReply(prev); strings.HasPrefix(last, takeoverPrefix) {
+		return note + throttleLastText + last
+	}
+	return note
+}
+
+// carriesTakeover reports whether reply is a hold's or the stop's note
+// carrying a takeover's (carryTakeover).
+func carriesTakeover(reply string) bool {
+	if !strings.Contains(reply, throttleLastText+takeoverPrefix) {
+		return false
+	}
+	return strings.HasPrefix(reply, stopReply+throttleLastText) || heldBy(reply) != ""
+}
+
+// takeoverLeft is what a recipient keeps when a hold's or the stop's
+// note stops applying (a resume, a redirect): the takeover's note it
+// carries (carryTakeover), or nothing.
+func takeoverLeft(reply string) string {
+	if last := realReply(reply); strings.HasPrefix(last, takeoverPrefix) {
+		return last
+	}
+	return ""
+}
+
+// withoutTakeover is reply, a mark carrying a takeover's note (a
+// throttle's, a dead destination's, a hold's, the stop's), without it:
+// umbra's own note alone. ok false for any other reply.
+func withoutTakeover(reply string) (string, bool) {
+	for _, sep := range [...]string{throttleLastText, deadLastText} {
+		if note, _, ok := strings.Cut(reply, sep+takeoverPrefix); ok && umbraNote(note) {
+			return note, true
+		}
+	}
+	return reply, false
+}
+
+// isStopReply reports whether reply is the stop's note (stopReply),
+// bare or carrying a takeover's (carryTakeover).
+func isStopReply(reply string) bool {
+	return reply == stopReply || strings.HasPrefix(reply, stopReply+throttleLastText+takeoverPrefix)
 }
 
 // isThrottleReply reports whether reply is one throttledReply made.
@@ -619,6 +674,12 @@ type attempt struct {
 	// (noticecommit.go); results keeps finish's order.
 	known     []Result
 	attempted []int // the recipients of the jobs that reached the deliverer
+	// started: the recipients of the jobs that started (their body
+	// loaded, the deliverer called or about to be), before they report
+	// — not those whose jobs still wait for a slot of their
+	// destination's window: the delay notice made beside a running job
+	// says which (noticecommit.go).
+	started   map[int]bool
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
@@ -629,6 +690,7 @@ type attempt struct {
 	deadOn    []*dest // the dead destinations that answered jobs of it (deadWait)
 	failedOn  []*dest // the destinations its jobs failed on (feedback −1, or a message's failure after its dot: arrivedFailure): their next try is its retry
 	settled   func()  // ends its settling mark (settling.go)
+	endMark   func()  // ends the settling mark its last job's report made, after the end's commit (settling.go)
 	expired   bool    // not made, or a job of it not started: the message's expiry had come (expiredNow)
 	// entered: the queue each recipient of a first attempt entered from
 	// submission when its job was planned (noteEntered), counted then
@@ -1507,6 +1569,14 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			done(nil)
 			return
 		}
+		a.mu.Lock()
+		if a.started == nil {
+			a.started = map[int]bool{}
+		}
+		for _, i := range jb.rcpts {
+			a.started[i] = true
+		}
+		a.mu.Unlock()
 		// Its attempt's delay notice, should it fall due while a job
 		// of it still runs (noticecommit.go).
 		q.armNotice(ctx, a)
@@ -1777,6 +1847,9 @@ func (q *Manager) report(ctx context.Context, jb *job, res []Result, pw *peerWai
 	last := a.left == 0
 	if last {
 		a.own++
+		// Nothing of it is delivered any more: an operator's command
+		// waits for the end's commit (settling.go), not refused ErrBusy.
+		a.endMark = q.settling.begin(a.m.ID)
 	}
 	if pw != nil {
 		q.jobLeftLocked(pw)
@@ -1811,6 +1884,11 @@ func (q *Manager) complete(ctx context.Context, a *attempt) {
 			q.releaseClaims(a.m.ID)
 		}
 	}()
+	if a.endMark != nil {
+		// Its last job's results committed (settling.go): ended before
+		// the claims go, so that a new claim's mark is its own.
+		defer a.endMark()
+	}
 	left := false
 	leave := func() {
 		if !left {
@@ -2100,6 +2178,7 @@ func needsBody(res []Result) bool {
 }
 
 func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []int) (res []Result, panicked string) {
+	defer func() { foldResultPrimaries(res) }() // the topology's spelling of a primary: the one the queue keeps (primaryfold.go)
 	m := a.m
 	if a.noticed.Load() && !m.DelayNotified {
 		// Its delay notice went while another job of the attempt ran

@@ -190,7 +190,11 @@ import (
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
-//	          and no other index entry; its body stays in bodies
+//	          and no other index entry; its body stays in bodies;
+//	          ID ‖ "copy-of" → the primary of a shadow copy so set aside;
+//	          ID ‖ "holder" → the server holding the copy its head names,
+//	          when the holder fold pointed the head's spelling at
+//	          another server (holderfold.go pointNotesAt)
 //	bodysums  'm' ‖ ID (8, BE), or 'd' ‖ dumpster key → CRC-32C (4, BE) of
 //	          the body's value in bodies (or dumpbodies): the whole of a
 //	          body stored whole, the head of a spooled one; written and
@@ -414,6 +418,17 @@ var bucketBulkTally = []byte("bulktally")
 //
 //	dsnreported DSN id (8, BE) → original id (8, BE) ‖ org id ‖ 0x00 ‖ { server ‖ 0x00 ‖ copy id ‖ 0x00 ‖ address ‖ 0x00 }…
 var bucketDSNReported = []byte("dsnreported")
+
+// bucketDSNReportedBy: the index of dsnreported by original, kept in the
+// transactions that write and remove its entries (reportedcopy.go), so
+// that the end of a message finds its early failure DSNs by one seek
+// (earlyDSNCarries), not by a walk over every DSN owed a partial
+// discard; made with the first entry, and checked against dsnreported
+// by every Open (repairReportedIndex: an older release writes entries
+// without it).
+//
+//	dsnreportedby original id (8, BE) ‖ DSN id (8, BE) → empty
+var bucketDSNReportedBy = []byte("dsnreportedby")
 
 // schemaVersion 2 keyed the delivered records by mailbox database;
 // version 3 keys them on the organisation message id instead of the

@@ -22,6 +22,15 @@ import (
 // Active (its claim's, activeset.go, or its submission's, submit.go):
 // begun after it, a command that came between saw Active with no mark
 // and refused it as in delivery.
+//
+// The same mark covers the attempt's end: from its last job's report
+// (nothing of it is being delivered any more) until the end's commit
+// (complete). A hold right after acceptance — Submit hands the message
+// to an attempt of its own, whose job may return at once — found the
+// record Active between the job's return and that commit and was
+// refused ErrBusy, "being delivered", though nothing was (sched33,
+// TestQ4SuspendRightAfterSubmitWaitsForTheAttemptsCommit); it now waits
+// for the commit (at most settleWait) and acts on the message as it is.
 type settling struct {
 	mu  sync.Mutex
 	ids map[ID]*settle

@@ -135,6 +135,7 @@ func (q *Manager) ShadowPrimaries() (map[string]string, error) {
 // "discard everything" (W-4). A message goes once no recipient is left
 // shadowed or pending.
 func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	n := 0
 	var left map[string]int
 	var gone, given []*Message
@@ -157,6 +158,7 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 // Takeover makes this server primary for every copy it shadows for
 // primary (SR-6, SR-7): the recipients go back to routing at once.
 func (q *Manager) Takeover(primary, reason string) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	var taken []*Message
 	var marked int

@@ -90,6 +90,7 @@ func decodePeer(name string, b []byte) (*ShadowPeer, error) {
 
 // Peer returns the stored state of a primary, or nil.
 func (t *Tx) Peer(primary string) (*ShadowPeer, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	v := t.tx.Bucket(bucketPeers).Get([]byte(primary))
 	if v == nil {
 		return nil, nil
@@ -117,6 +118,7 @@ func (t *Tx) readTakeoverFailures(p *ShadowPeer) {
 // beside it while it is taken over, and the index of its database id
 // (peerdb.go).
 func (t *Tx) PutPeer(p *ShadowPeer) error {
+	p.Primary = serverKey(p.Primary) // one holder-side spelling (primaryfold.go)
 	peers := t.tx.Bucket(bucketPeers)
 	added, err := t.notePeerDB(p)
 	if err != nil {
@@ -145,6 +147,7 @@ func (t *Tx) PutPeer(p *ShadowPeer) error {
 // DeletePeer forgets a primary's state. The database ids met as its
 // stay its own (peerdb.go).
 func (t *Tx) DeletePeer(primary string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if b := t.tx.Bucket(bucketTakeoverFailures); b != nil {
 		if err := b.Delete([]byte(primary)); err != nil {
 			return err
@@ -176,6 +179,7 @@ func (t *Tx) Peers() (peers []*ShadowPeer, damaged []string, err error) {
 }
 
 func takenKey(id ID, primary string) []byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return append(append(id.Key(), 0), primary...)
 }
 
@@ -183,6 +187,7 @@ func takenKey(id ID, primary string) []byte {
 // still in delivery here; the commit of its results applies it, under
 // the database id stored for primary now, never given back.
 func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return t.addEarlyTakeover(id, primary, now, takenValue(t.peerDatabase(primary), false))
 }
 
@@ -192,6 +197,7 @@ func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
 // primary answering again with it; takenindex.go): it follows the time
 // in the value.
 func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	v := make([]byte, 8, 8+len(giveBack))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), append(v, giveBack...))
@@ -249,6 +255,7 @@ func (t *Tx) takeEarlyTakeovers(id ID) ([]earlyTakeover, error) {
 // seeks: the queue index and the index of taken-over copies
 // (takenindex.go), kept in the commits that change the records.
 func (t *Tx) hasShadowCopies(primary string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return len(t.InQueue("shadow:"+primary, 1)) > 0 || t.hasTakenOver(primary)
 }
 
@@ -258,6 +265,7 @@ func (t *Tx) hasShadowCopies(primary string) bool {
 // databaseOfAnotherTx). A primary first seen now counts as contacted now
 // (the copy was just made in a session with it).
 func (t *Tx) notePeer(primary, addr, dbID string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	p, err := t.Peer(primary)
 	if err != nil {
 		return err
@@ -313,6 +321,7 @@ const takeoverPrefix = "451 4.4.0 taken over from "
 // the caller changes it (a new database, SR-7): the one the copies were
 // made against, never given back (takenindex.go).
 func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message, marked int, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return t.takeoverGiveBackTx(primary, reason, takenValue(t.peerDatabase(primary), false), now)
 }
 
@@ -321,6 +330,7 @@ func (t *Tx) takeoverTx(primary, reason string, now time.Time) (taken []*Message
 // they go back to it when it answers again with that database (it may
 // only have been cut off or stopped; takenindex.go).
 func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time) (taken []*Message, marked int, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
 		m, err := t.Get(id)
 		if err != nil {
@@ -362,6 +372,7 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 // retakeDue makes the taken-over copies of primary that wait for a route
 // due now: the primary answers again, so its route may be back (SR-16).
 func (t *Tx) retakeDue(primary string, now time.Time) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	n := 0
 	for _, id := range t.InQueue("shadow:"+primary, 1<<31-1) {
 		m, err := t.Get(id)
@@ -642,6 +653,7 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 // at the time shadow list announces, instead of a bound that slides with
 // each refusal.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID != "" {
 		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
 		other, err := q.ShadowDatabaseOfAnother(primary, dbID)
@@ -676,6 +688,7 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // counted are forgotten too, and the next heartbeat is due a timeout
 // after the reply (alive.go, rt36 F2).
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
 	}
@@ -688,6 +701,7 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 // sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
 // one is recorded; any other changes nothing.
 func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
 		return ContactResult{}, nil
@@ -827,6 +841,7 @@ func DatabaseDigest(id string) string {
 // (SameDatabase: the shadow manager takes only a refusal presenting it
 // for the primary's).
 func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if digest == "" {
 		return ContactResult{}, nil
 	}
@@ -878,6 +893,7 @@ const contactEvery = time.Second
 // contactNeedsNoWrite reports whether a contact without discards would
 // change nothing but a last contact time less than contactEvery old.
 func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
@@ -891,6 +907,7 @@ func (q *Manager) contactNeedsNoWrite(primary, dbID string, now time.Time) bool 
 // presentedNeedsNoWrite reports whether the database id presented is
 // the one stored (nothing to record).
 func (q *Manager) presentedNeedsNoWrite(primary, dbID string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	same := false
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
@@ -943,6 +960,7 @@ type ContactResult struct {
 // taken over before (this server restarted since: its start is a
 // contact), the answer is ErrTakenOverAlready instead.
 func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeout time.Duration, retries int, reason string) (failures, takenN int, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	var taken []*Message
 	answered, deferred, already, disowned := false, false, false, false
@@ -1009,6 +1027,7 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 }
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	why := primary + ": heartbeats failed"
 	if oldDB != "" {
 		why = primary + ": new transport database"
@@ -1017,6 +1036,7 @@ func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 }
 
 func (q *Manager) afterTakeoverWhy(primary, why string, taken []*Message) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	for _, m := range taken {
 		q.ev.Event("takeover", m, nil, why)
 	}
@@ -1266,6 +1286,7 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 // waited in (waitsIn), the recipients the discards settled: the OUT/MIN
 // of those queues once the commit returned (noteLeft).
 func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time.Time, given *[]*Message, left map[string]int) (n int, gone []*Message, settled []partialSettled, err error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	for _, sid := range ids {
 		if cid, ok := strings.CutSuffix(sid, HandBackSuffix); ok { // handback.go
 			taken, marked, err := tx.takeCopyGivenTx(primary, cid, now)

@@ -172,7 +172,7 @@ const HeldByEvery = 5 * time.Second
 // here — as ErrDamaged, with the recovery path in the message — and not
 // by a crash in the middle of delivery. A read beyond a truncated file's
 // end faults inside the mapping; that fault becomes an error too.
-func Open(path string, o Options) (*Store, error) {
+func Open(path string, o Options) (opened *Store, err error) {
 	// A db command (restore, compact) holds its side lock from its
 	// first step (cmdlock.go): waited for before the database is
 	// looked at, named as it wrote itself.
@@ -183,7 +183,13 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport database %w", err)
 	}
-	defer release()             // the database's own lock is held from here on, or Open failed
+	defer func() { // the database's own lock is held from here on, or Open failed
+		if release() && opened != nil {
+			// A killed command's side lock, removed: logged by the
+			// start as every leftover (rt33c F3).
+			opened.leftovers = append(opened.leftovers, CmdLockPath(path))
+		}
+	}()
 	fresh := holdsNothing(path) // openfull.go
 	db, err := openChecked(path, o)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
@@ -389,8 +395,14 @@ func (s *Store) init(now time.Time) error {
 			return fmt.Errorf("indexing taken-over copies: %w", err)
 		}
 		s.damagedAtOpen = damaged
+		if err := repairReportedIndex(tx); err != nil { // reportedcopy.go
+			return fmt.Errorf("indexing the DSNs owed partial discards: %w", err)
+		}
 		if err := foldHolderNames(tx); err != nil { // holderfold.go
 			return fmt.Errorf("folding the shadow servers' names: %w", err)
+		}
+		if err := foldPrimaryNames(tx); err != nil { // primaryfold.go
+			return fmt.Errorf("folding the primaries' names: %w", err)
 		}
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)

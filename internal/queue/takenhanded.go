@@ -181,6 +181,7 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 }
 
 func (t *Tx) putHanded(server, id, addr, db, pid, paddr, primary string, at []byte) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenHanded)
 	if b == nil || len(at) != 8 {
 		return nil
@@ -276,6 +277,7 @@ func (t *Tx) handedDone(r *Recipient, kind byte, at []byte, to string) error {
 // written, the age at which the copy kept here expires too), and the
 // first primary, back with its database, sent a second failure DSN.
 func (t *Tx) renewHanded(m *Message, primary string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var at [8]byte
 	binary.BigEndian.PutUint64(at[:], uint64(nanos(now)))
 	for i := range m.Rcpts {

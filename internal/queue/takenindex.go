@@ -73,6 +73,7 @@ func parseTaken(v string) (under, giveBack string) {
 
 // takenByKey is the index key of message id taken over from primary.
 func takenByKey(primary string, id ID) []byte {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	k := make([]byte, 0, len(primary)+9)
 	k = append(k, primary...)
 	k = append(k, 0)
@@ -186,6 +187,7 @@ func (t *Tx) dropTakenOf(id ID) error {
 // record (indexTaken keeps an entry's value); m must name primary among
 // its recipients, so that the entry goes with the record.
 func (t *Tx) markTaken(primary string, id ID, value string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil || value == "" {
 		return nil
@@ -197,6 +199,7 @@ func (t *Tx) markTaken(primary string, id ID, value string) error {
 // or unreadable): the one its copies here were made against, which a
 // takeover records (markTaken) before it may change.
 func (t *Tx) peerDatabase(primary string) string {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	p, err := t.Peer(primary)
 	if err != nil || p == nil {
 		return ""
@@ -207,6 +210,7 @@ func (t *Tx) peerDatabase(primary string) string {
 // hasTakenOver reports whether any copy taken over from primary is
 // still pending here: one seek.
 func (t *Tx) hasTakenOver(primary string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
 		return false
@@ -220,6 +224,7 @@ func (t *Tx) hasTakenOver(primary string) bool {
 // and, for each, its index value (takenValue): compared whole with a
 // presented id, it matches only the id a copy may be given back to.
 func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
 		return nil, nil
@@ -241,6 +246,7 @@ func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
 // presenting dbID then has copies to give back (presentedNeedsNoWrite).
 // It reads the primary's entries only.
 func (t *Tx) mayGiveBack(primary, dbID string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID == "" {
 		return false
 	}
@@ -420,6 +426,7 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 // dropEarlyTakeoversOf forgets the takeovers from primary kept aside for
 // messages in delivery that were made while it had database dbID.
 func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTaken)
 	var keys [][]byte
 	err := b.ForEach(func(k, v []byte) error {

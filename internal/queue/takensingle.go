@@ -105,6 +105,11 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		return nil // this commit settled nothing: nothing owed
 	}
 	if len(m.Pending()) == 0 {
+		// Marked held by this server only, m has no copy that covers
+		// anything (its discard owed already, or the copy lost): no
+		// DSN of it carries the discard (results.go). Read before the
+		// mark goes.
+		uncovered := t.markedSingle(m.ID)
 		if err := t.settleSingleMark(m, now); err != nil {
 			return err
 		}
@@ -116,7 +121,7 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		// (earlydsn.go): the copy covers the failure until that DSN has
 		// left. The recipients this commit settled get their partial
 		// discard now, as finish's dsnOwesDiscard gives them.
-		if !t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+		if !uncovered && !t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
 			_, carried, err := t.earlyDSNCarries(m)
 			if err != nil {
 				return err

@@ -234,6 +234,7 @@ const urgentFor = time.Minute
 // session then, not at its next step. State, not a hook: the client reads
 // it with the primaries (ShadowUrgent).
 func (q *Manager) markUrgent(primary string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	t := &q.tasks
 	now := q.clk.Now()
 	t.mu.Lock()
@@ -284,6 +285,7 @@ func (q *Manager) ShadowUrgent() map[string]time.Time {
 // primaryAnswered clears the failures and the last error of the task
 // destinations of primary: it answered.
 func (q *Manager) primaryAnswered(primary string) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -93,6 +93,7 @@ func (t *Tx) Put(m *Message) error {
 		// The record would not decode (record.go): refuse the commit.
 		return fmt.Errorf("message %s: state %s with quarantine reason %q", m.ID, m.State, m.Quarantine)
 	}
+	foldRecordPrimaries(m) // one spelling of each primary (primaryfold.go)
 	old, err := t.Get(m.ID)
 	if err == nil {
 		if err := t.unindex(old); err != nil {
@@ -600,6 +601,7 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 // pushed later with a higher mark is a new one, which it must not
 // settle (earlystale.go).
 func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	mark, db := t.primaryMark(primary)
 	v := make([]byte, 16, 16+len(db))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
@@ -610,11 +612,13 @@ func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
 // hasEarlyDiscard reports whether a discard of id by primary is kept
 // aside (AddEarlyDiscard).
 func (t *Tx) hasEarlyDiscard(primary, id string) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	return t.tx.Bucket(bucketEarly).Get(discardKey(primary, id)) != nil
 }
 
 // TakeEarlyDiscard reports and forgets an early discard.
 func (t *Tx) TakeEarlyDiscard(primary, id string) (bool, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketEarly)
 	k := discardKey(primary, id)
 	if b.Get(k) == nil {

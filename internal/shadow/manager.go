@@ -888,7 +888,7 @@ func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
 			stored := ""
 			if ps, perr := r.store.Primaries(); perr == nil {
 				for _, p := range ps {
-					if p.Name == name {
+					if nameKey(p.Name) == nameKey(name) { // the store keeps one folded spelling (queue/primaryfold.go)
 						stored = p.DatabaseID
 					}
 				}
@@ -917,7 +917,7 @@ func (r *Recorder) PrimaryDatabase(primary string) string {
 		return ""
 	}
 	for _, p := range ps {
-		if p.Name == primary {
+		if nameKey(p.Name) == nameKey(primary) { // the store keeps one folded spelling (queue/primaryfold.go)
 			return p.DatabaseID
 		}
 	}

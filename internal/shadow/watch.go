@@ -175,7 +175,7 @@ func (m *Manager) primaryAddr(name string) (string, bool) {
 		return "", false
 	}
 	for _, p := range primaries {
-		if p.Name == name {
+		if nameKey(p.Name) == nameKey(name) { // the store keeps one folded spelling (queue/primaryfold.go)
 			return p.Addr, true
 		}
 	}

@@ -174,7 +174,7 @@ func validSASLResponse(s string) bool {
 func (v *verbConn) saslResponse(line []byte) []byte {
 	v.sasl = false
 	resp := strings.TrimRight(string(line), "\r\n")
-	if resp == "*" || len(line) > v.maxLine || validSASLResponse(resp) {
+	if resp == "*" || validSASLResponse(resp) {
 		return line
 	}
 	v.saslCancel = replyAuthBadBase64

@@ -564,7 +564,12 @@
 //   - A command line ends at CRLF and nowhere else: a bare LF does not end
 //     a line. go-smtp is handed one complete CRLF line at a time. A line
 //     with a bare CR or LF anywhere gets 500 5.5.2 and is dropped whole
-//     (nothing after the bare LF runs as a command); a line over max_line_length ends the
+//     (nothing after the bare LF runs as a command); so is a command line
+//     with a NUL anywhere (500 5.5.2 Syntax error: a NUL in a command
+//     line), before any command reads it (a SASL response with one is
+//     malformed base64, 501 5.5.2); a line over max_line_length — over
+//     authLineMax (12288 octets, RFC 4954 §4) where that is more, for an
+//     AUTH command line and a SASL response alone (authLine) — ends the
 //     session with 421 4.7.0; a partial line (at the idle timeout, 421 4.4.2,
 //     or at the end of the stream) is dropped, never executed. After a
 //     334 the next line is a SASL response, not a command; one with a

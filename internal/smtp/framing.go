@@ -24,6 +24,7 @@ import (
 // Replies of the framing layer.
 const (
 	replyBareNewlineCmd   = "500 5.5.2 Command lines must end with CRLF and contain no bare CR or LF"
+	replyNULCmd           = "500 5.5.2 Syntax error: a NUL in a command line"
 	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
 	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
 	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
@@ -213,6 +214,17 @@ func (v *verbConn) fillCommand() error {
 			return nil
 		}
 		v.reply(replyBareNewlineCmd)
+		return nil
+	}
+	if !v.sasl && bytes.IndexByte(line, 0) >= 0 {
+		// A NUL is no character of any command (RFC 5321 §4.1.2's
+		// syntax has none): the line is refused whole, as a bare CR
+		// or LF is, before any command reads it — never a MAIL
+		// parameter "not recognized", an address or a greeting name
+		// (rt33b F6). A SASL response with one is malformed base64,
+		// which its exchange answers (501 5.5.2).
+		v.traceUnit(traceRefused, line)
+		v.reply(replyNULCmd)
 		return nil
 	}
 	v.traceUnit(traceLine, line)
@@ -1168,17 +1180,34 @@ func (v *verbConn) noteReply(line []byte) {
 	}
 }
 
+// authLineMax is the longest AUTH command line and SASL response, CRLF
+// included, that a server must take (RFC 4954 §4: 12288 octets), whatever
+// max_line_length says for the other commands.
+const authLineMax = 12288
+
+// authLine reports whether a line over max_line_length may still run to
+// authLineMax: a SASL response (the line after a 334), or a line whose
+// command go-smtp reads as AUTH (goSMTPVerb of its start: "AUTH " in any
+// ASCII case). No other command gets that limit.
+func (v *verbConn) authLine(start []byte) bool {
+	if v.sasl {
+		return true
+	}
+	return len(start) > 5 && goSMTPVerb(string(start[:6])) == "AUTH"
+}
+
 // readLine reads one line up to and including its CRLF: a bare LF does
 // not end a line (the line containing it is refused whole, and nothing
 // after the bare LF runs as a command, as with a bare CR). tooLong
-// reports a line over maxLine (its rest unread); on error line is the
-// partial line.
+// reports a line over maxLine — over authLineMax for an AUTH line or a
+// SASL response (authLine) where that is more — (its rest unread); on
+// error line is the partial line.
 func (v *verbConn) readLine() (line []byte, tooLong bool, err error) {
 	var out []byte
 	for {
 		frag, err := v.r.ReadSlice('\n')
 		out = append(out, frag...)
-		if v.maxLine > 0 && len(out) > v.maxLine {
+		if v.maxLine > 0 && len(out) > v.maxLine && (len(out) > authLineMax || !v.authLine(out)) {
 			return out, true, nil // the start of the line: the command it is (cmdcount.go)
 		}
 		if err == bufio.ErrBufferFull {

@@ -354,8 +354,10 @@ var bdatRef = regexp.MustCompile(`(?i)^BDAT ([0-9]+)( LAST)?[ \t]*\r\n$`)
 
 // referenceFrame is a small, independent framer of a client's byte
 // stream: lines end at CRLF, and only there (a line with a bare CR or LF
-// is refused whole, a
-// line over maxLine ends the session, a partial line is nothing); a
+// is refused whole, so is a command line with a NUL — a SASL response
+// with one is a response —, a
+// line over maxLine — over 12288 octets for an AUTH line or a SASL
+// response — ends the session, a partial line is nothing); a
 // well-formed BDAT is followed by its chunk; a DATA answered with 354 by
 // its body up to CRLF "." CRLF; a line answered with 334 by a SASL
 // response line. answer(k) says how the server answered the k-th line
@@ -365,15 +367,19 @@ func referenceFrame(in []byte, maxLine int, answer func(k int) byte) []string {
 	k, sasl := 0, false
 	for {
 		i := bytes.Index(in, []byte("\r\n")) + 1 // the line's LF
-		if i <= 0 || i+1 > maxLine {
-			if i+1 > maxLine || len(in) > maxLine {
+		limit := maxLine
+		if sasl || len(in) > 5 && bytes.EqualFold(in[:5], []byte("AUTH ")) {
+			limit = max(maxLine, 12288) // RFC 4954 §4
+		}
+		if i <= 0 || i+1 > limit {
+			if i+1 > limit || len(in) > limit {
 				ev = append(ev, "T")
 			}
 			return ev
 		}
 		line := in[:i+1]
 		in = in[i+1:]
-		if bytes.ContainsAny(line[:i-1], "\r\n") {
+		if bytes.ContainsAny(line[:i-1], "\r\n") || !sasl && bytes.IndexByte(line, 0) >= 0 {
 			ev = append(ev, "X"+string(line))
 			continue
 		}
@@ -418,6 +424,7 @@ type frameRecorder struct {
 	last   string // the last L line
 	eof    bool   // the layer read the client's stream to its end
 	bad    string // a violation of "go-smtp gets only framed lines"
+	given  []byte // what go-smtp read of a line so far
 }
 
 func (r *frameRecorder) record(kind byte, b []byte) {
@@ -445,6 +452,14 @@ func (r *frameRecorder) record(kind byte, b []byte) {
 		}
 		r.answer[r.lines-1] = kind
 	case traceGoSMTP:
+		// go-smtp reads a line longer than its buffer (an AUTH line
+		// or SASL response up to 12288 octets) in pieces: the pieces
+		// of one framed line are checked together.
+		r.given = append(r.given, b...)
+		if b[len(b)-1] != '\n' {
+			return
+		}
+		b, r.given = r.given, nil
 		switch s := string(b); {
 		case r.bad != "":
 		case !crlfOnly(b):
@@ -499,6 +514,12 @@ func fuzzFraming(f *testing.F) {
 		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nx\r\r\n.\r\nNOOP\r\n",
 		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n.\r.\r\n\n.\n\r\n.\r\nNOOP\r\n",
 		"STARTTLSX\r\nDATAX\r\nBDAT\r\nbdat 2 last\r\nhiEHLO " + strings.Repeat("y", 1200) + "\r\n",
+		// AUTH lines and SASL responses to 12288 octets, no other
+		// command past max_line_length (RFC 4954 §4); NUL lines.
+		"EHLO x\r\nauth PLAIN " + strings.Repeat("QUFB", 1500) + "\r\nNOOP\r\nAUTH PLAIN\r\n" + strings.Repeat("QUFB", 3000) + "\r\nNOOP\r\n",
+		"EHLO x\r\nAUTH LOGIN\r\n" + strings.Repeat("QUFB", 3072) + "\r\nNOOP\r\n",
+		"EHLO x\r\nAUTHX " + strings.Repeat("y", 1200) + "\r\nNOOP\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\x00 SIZE=1\r\nAUTH LOGIN\r\nYW\x00xpY2U=\r\nNOOP\x00\r\nQUIT\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -439,7 +439,10 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	gs.Domain = s.hostname
 	gs.MaxMessageBytes = int64(c.cfg.Limits.MaxMessageSize)
 	gs.MaxRecipients = c.cfg.Limits.MaxRecipients
-	gs.MaxLineLength = c.cfg.Limits.MaxLineLength
+	// The verb layer frames every line go-smtp reads and holds each
+	// to its limit (max_line_length; authLineMax for AUTH lines and
+	// SASL responses): go-smtp's own bound only has to let those pass.
+	gs.MaxLineLength = max(c.cfg.Limits.MaxLineLength, authLineMax) + 2
 	gs.ReadTimeout = c.cfg.Limits.IdleTimeout.D()
 	gs.WriteTimeout = c.cfg.Limits.IdleTimeout.D()
 	// TLS is terminated by the verb layer below go-smtp, which also
