@@ -116,6 +116,16 @@ func (s *session) rightsLostBeforeBody() *gosmtp.SMTPError {
 // transaction is judged (rcptRightsLost): what ended its authentication
 // here, "" for nothing.
 func (s *session) judgeBody() string {
+	why := s.dropEndedAuth()
+	s.lowerServer()
+	s.refreshRights()
+	return why
+}
+
+// dropEndedAuth drops an authentication a reload (or the directory)
+// ended — revoked, or one the connector now at the session's address
+// would not hold — and is what ended it, "" for nothing.
+func (s *session) dropEndedAuth() string {
 	why := ""
 	if s.dropRevokedAuth() {
 		why = s.revokedWhy
@@ -123,8 +133,6 @@ func (s *session) judgeBody() string {
 	if s.dropAuthOffAddress() {
 		why = s.revokedWhy
 	}
-	s.lowerServer()
-	s.refreshRights()
 	return why
 }
 

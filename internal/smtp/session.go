@@ -1155,6 +1155,7 @@ func (s *session) data(r io.Reader) error {
 	defer s.resetTransaction()
 	defer s.releaseCheckBody() // the checks' bodies (a milter's replacement) are let go by now
 	var sp *spooledBody        // a body past the spool threshold (spooldata.go)
+	ended := ""                // what ended the authentication before the body was judged (BDAT: while its chunks came)
 	defer func() {
 		if sp == nil {
 			sp = s.takeSpooled()
@@ -1178,9 +1179,10 @@ func (s *session) data(r io.Reader) error {
 		// delayed acknowledgement —; the transaction keeps the
 		// recipients it has and its reply, and the session's next MAIL
 		// or RCPT is told (standing). A shadow copy is its primary's, as
-		// sent, and is judged at the shadow session's next verb.
-		s.dropRevokedAuth()
-		s.dropAuthOffAddress()
+		// sent, and is judged at the shadow session's next verb. For
+		// BDAT this runs at BDAT LAST, after every chunk: what it ends
+		// is named in the reply below (ended), as judgeBody's is.
+		ended = s.dropEndedAuth()
 	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
@@ -1246,6 +1248,9 @@ func (s *session) data(r io.Reader) error {
 				buf = bytes.NewBuffer(append([]byte(t), buf.Bytes()[len(trace):]...))
 				trace = t
 			}
+		}
+		if why == "" {
+			why = ended
 		}
 		if r := s.rcptRightsLost(why); r != nil {
 			return r
