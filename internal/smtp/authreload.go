@@ -37,13 +37,16 @@ import (
 //     that judged it still takes the address, it is that connector's
 //     credentials that end it: an account removed, given another
 //     password or flag, AUTH taken from the connector — the session
-//     loses its authentication and its next MAIL or RCPT is refused
-//     530 5.7.0 with that reason (replyRevoked: replyAuthRevoked,
-//     replyAuthTaken, replyDirectoryRevoked); a transaction already
-//     past DATA keeps its reply. Where the address went to another
+//     loses its authentication (logged) and goes on with the rights left
+//     to it; the first MAIL or RCPT those refuse is refused 530 5.7.0
+//     with that reason in place of their refusal, once (tellLoginLost;
+//     replyRevoked: replyAuthRevoked, replyAuthTaken,
+//     replyDirectoryRevoked), and one they take is taken; a transaction
+//     already past DATA keeps its reply. Where the address went to another
 //     connector (or to none) that would not authenticate it, it ends
-//     too (dropAuthOffAddress, below), and its next MAIL or RCPT is
-//     refused 530 5.7.0 saying why in words (offAddressWhy) — judged by
+//     too (dropAuthOffAddress, below), and the first MAIL or RCPT the
+//     rights left refuse is refused 530 5.7.0 saying why in words
+//     (offAddressWhy) — judged by
 //     the configuration in force alone, so that two reloads with no
 //     command between them (a rename, then the account removed) end it
 //     with a true reply, not silently. Either way the log line and the
@@ -86,7 +89,8 @@ import (
 //     none takes the address, or the one that does offers no AUTH to it
 //     or does not hold the account as at AUTH), at its next command that
 //     judges it (MAIL, RCPT, DATA, BDAT) and at the end of the body, and
-//     its next MAIL or RCPT is told so (530 5.7.0, the reason in words).
+//     the first MAIL or RCPT the rights left refuse is told so (530
+//     5.7.0, the reason in words: tellLoginLost).
 //   - At DATA and at the first BDAT chunk, before any of the body is
 //     taken, the transaction is judged as at the end of the body
 //     (rightsLostBeforeBody): a reload since its last RCPT that took a
@@ -250,9 +254,10 @@ func (s *session) authJudge() *connector {
 // account's, so the session is not either: its messages are not a
 // user's submission (origin, trace field, back pressure, shadow on
 // receipt, delayed acknowledgement), and it keeps the anonymous rights
-// refreshRights leaves it. Its next MAIL or RCPT is told once why, in
-// words (standing: 530 5.7.0, replyRevoked with offAddressWhy's reason),
-// and judged by those rights alone after. It may AUTH again, judged by
+// refreshRights leaves it, and is judged by those alone: the first MAIL
+// or RCPT they refuse is told once why, in words (tellLoginLost: 530
+// 5.7.0, replyRevoked with offAddressWhy's reason), one they take is
+// taken. It may AUTH again, judged by
 // the connector at its address (authConn).
 // Reports whether it ended one.
 func (s *session) dropAuthOffAddress() bool {
@@ -282,8 +287,9 @@ func (s *session) dropAuthOffAddress() bool {
 		s.log = s.logBeforeAuth
 	}
 	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
-	// It may AUTH again; its next MAIL or RCPT is told, once, why the
-	// login ended (standing: 530 5.7.0, replyRevoked), whatever came
+	// It may AUTH again; the first MAIL or RCPT the rights left refuse
+	// is told, once, why the login ended (tellLoginLost: 530 5.7.0,
+	// replyRevoked), whatever came
 	// between — two reloads with no command between them included.
 	s.authRevoked, s.revokeTold, s.revokedWhy = true, false, why
 	if s.shadowServer != "" {
@@ -413,8 +419,8 @@ const (
 	revokedAccount   = "a reload removed the account or changed its password or server flag"
 )
 
-// replyRevoked is the 530 that tells a revocation why (the 530 is told
-// once: standing).
+// replyRevoked is the 530 that tells a revocation why (told once, in
+// place of a refusal by the rights left: tellLoginLost).
 func replyRevoked(why string) *gosmtp.SMTPError {
 	switch why {
 	case revokedByDirectory:
@@ -671,21 +677,43 @@ func (s *session) xshadowAt() bool {
 }
 
 // standing checks the session against the configuration in force
-// before a MAIL or RCPT: a shadow session that may not go on ends (421),
-// an authentication revoked is refused (530 5.7.0).
+// before a MAIL or RCPT: a shadow session that may not go on ends (421);
+// an authentication revoked is dropped here (logged, as one the
+// connector at the session's address would not hold is by
+// refreshRights), and the command is judged by the rights left to the
+// session — the login's end is told only in the refusal of a command
+// those rights refuse anyway (tellLoginLost), never as a refusal of one
+// they take.
 func (s *session) standing() error {
 	if r := s.shadowStanding(); r != "" {
 		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: r[len("421 4.7.0 "):]}
 	}
-	// A revocation found here, or earlier by an EHLO or XSHADOW (which
-	// drop it to judge what they offer), is told once: 530, the
-	// session going on with the rights left to it.
-	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
+	s.dropRevokedAuth()
+	s.lowerServer()
+	return nil
+}
+
+// tellLoginLost is the refusal r of a MAIL or RCPT by the rights left to
+// the session, or, where an authentication ended since the session was
+// last told (revoked, or one the connector at its address would not
+// hold: dropRevokedAuth, dropAuthOffAddress, found by this command or
+// earlier by an EHLO, an XSHADOW or a body), the 530 5.7.0 that says
+// why in words (replyRevoked) in its place, once: a refusal of a right
+// an authentication could give (no right to submit or relay, or
+// auth.required), where authenticating again is the cure. A command those
+// rights take is not refused to tell it (a permanent reply to a command
+// the configuration in force accepts would bounce mail a new connection
+// delivers, RFC 5321 §4.2.1); a refusal for TLS keeps its own words.
+func (s *session) tellLoginLost(r *gosmtp.SMTPError) *gosmtp.SMTPError {
+	if !s.authRevoked || s.revokeTold {
+		return r
+	}
+	switch r {
+	case replyNoSubmit, replyRelayDenied, replyAuthRequired:
 		s.revokeTold = true
 		return replyRevoked(s.revokedWhy)
 	}
-	s.lowerServer()
-	return nil
+	return r
 }
 
 // lowerServer takes the servers' rights from a session that was a

@@ -100,7 +100,8 @@
 //     it does not stay where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends, and its
-//     next MAIL or RCPT is told so once, 530 5.7.0 with the reason in
+//     first MAIL or RCPT the rights left to it refuse is told so once
+//     (one they take is taken: tellLoginLost), 530 5.7.0 with the reason in
 //     words (offAddressWhy: no connector takes the address, the one that
 //     does offers no AUTH, or does not have the account, or has it with
 //     another password) — judged by the configuration in force alone, so
@@ -132,8 +133,9 @@
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed (or AUTH taken
-//     from that connector) the command is refused 530 5.7.0 with that
-//     reason and the session goes on unauthenticated — at
+//     from that connector) the session goes on unauthenticated, and the
+//     first command its rights left refuse is refused 530 5.7.0 with
+//     that reason (one they take is taken: tellLoginLost) — at
 //     the end of the body too, after the body was read: the message
 //     (its trace field, written again without ESMTPA; its origin; the
 //     header firewall; shadow on receipt, delayed acknowledgement), and

@@ -87,6 +87,9 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 		msg += " no longer permitted: the authentication it was accepted under ended (" + why + "); nothing was queued, send the message again"
 	}
 	reply := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: msg}
+	if why != "" {
+		s.revokeTold = true // this refusal told the login's end (tellLoginLost)
+	}
 	s.srv.refusals.log(s.log, "message rejected", "recipient_right_lost", reply, s.ip, "rcpt", lost[0], "lost", len(lost), "authenticated", s.user != "")
 	return reply
 }

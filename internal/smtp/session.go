@@ -117,8 +117,11 @@ type session struct {
 	authDirectory, authDirServer bool
 	authName                     string
 	// revokeTold: the 530 of an ended authentication (revoked, or one
-	// the connector at its address would not hold) was given (at most
-	// once: the session goes on with the rights left to it).
+	// the connector at its address would not hold) was given — in place
+	// of a refusal by the rights left to the session (tellLoginLost), or
+	// in a 451 at the end of data that named it (rcptRightsLost) — at
+	// most once: the session goes on with the rights left to it, and a
+	// command those take is never refused to tell it.
 	revokeTold bool
 	// logBeforeAuth is the session's log before AUTH added the user: a
 	// revoked authentication goes back to it (dropRevokedAuth).
@@ -909,6 +912,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if err := s.openMail(from, opts); err != nil {
 		s.txc, s.txReq = nil, nil
+		if r, ok := err.(*gosmtp.SMTPError); ok {
+			return s.tellLoginLost(r) // a login's end told in a refusal of the rights left
+		}
 		return err
 	}
 	s.busy.Store(true)
@@ -1032,6 +1038,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		// gets MAIL's refusal, one outside them without relay the
 		// relay's (rcptRefusal, rt32b F2).
 		reply, reason := s.rcptRefusal(a.Domain)
+		reply = s.tellLoginLost(reply) // a login's end told here, in a refusal of the rights left
 		msg := "relay denied"
 		if reason != "relay_denied" {
 			msg = "recipient refused"
@@ -1177,8 +1184,10 @@ func (s *session) data(r io.Reader) error {
 		// field's protocol, the origin, the header firewall, the
 		// recipients a check adds (checkedRcpts), shadow on receipt and
 		// delayed acknowledgement —; the transaction keeps the
-		// recipients it has and its reply, and the session's next MAIL
-		// or RCPT is told (standing). A shadow copy is its primary's, as
+		// recipients it has and its reply, and the login's end is
+		// named in this transaction's 451 where one follows, else told
+		// in the session's first refusal by the rights left
+		// (tellLoginLost). A shadow copy is its primary's, as
 		// sent, and is judged at the shadow session's next verb. For
 		// BDAT this runs at BDAT LAST, after every chunk: what it ends
 		// is named in the reply below (ended), as judgeBody's is.
