@@ -1249,7 +1249,8 @@ func (s *session) data(r io.Reader) error {
 		// Every recipient must still have the right a RCPT of it would
 		// need now: one a reload took since its RCPT refuses the whole
 		// transaction, 451 4.7.1, nothing queued (rightlost.go); the
-		// reply names what ended the authentication during this body,
+		// reply names what ended the authentication during this body
+		// (for BDAT, while its chunks came: ended, the first drop's),
 		// not an earlier one.
 		why := s.judgeBody()
 		if why != "" {
