@@ -85,8 +85,9 @@ func hashOf(t *testing.T, pw string) string {
 // mechanisms of the configuration in force at the moment of AUTH, not
 // those of the moment the connection was opened; an authenticated
 // session whose account a reload removed (alice) or gave another
-// password (bob) is refused its next MAIL (530 5.7.0, told to
-// authenticate again), a transaction already past DATA whose outside
+// password (bob) goes on with its anonymous rights — its MAIL taken,
+// the login's end told in the refusal of its first RCPT those rights
+// refuse (530 5.7.0, told to authenticate again) —, a transaction already past DATA whose outside
 // recipient was relayed by alice's account gets 451 4.7.1 at the end of
 // its body (nothing relayed by an account the reload removed: rt32b F1),
 // and an account the reload left alone (carol) goes on relaying.
@@ -136,12 +137,12 @@ func TestSMTP8ReloadJudgesAuthOfOpenSessions(t *testing.T) {
 		t.Errorf("AUTH LOGIN, a mechanism the reload removed, on a session opened before it: %v (want 504 5.5.4)", r)
 	}
 	for _, u := range []string{"alice", "bob"} {
-		r := authed[u].cmd("MAIL FROM:<"+u+"@example.test>", "")
+		authed[u].cmd("MAIL FROM:<"+u+"@example.test>", "250") // anonymous now: submit only, not told here
+		r := authed[u].cmd("RCPT TO:<y@outside.example>", "")
 		if !strings.HasPrefix(r[len(r)-1], "530 5.7.0") {
-			t.Errorf("%s, authenticated before the reload revoked the account: MAIL got %v (want 530 5.7.0)", u, r)
+			t.Errorf("%s, authenticated before the reload revoked the account: RCPT to an outside domain got %v (want 530 5.7.0, the login's end told)", u, r)
 			continue
 		}
-		authed[u].cmd("MAIL FROM:<"+u+"@example.test>", "250") // anonymous now: submit only
 		if r := authed[u].cmd("RCPT TO:<y@outside.example>", ""); !strings.HasPrefix(r[len(r)-1], "550 5.7.1") {
 			t.Errorf("%s relays after the revocation: %v", u, r)
 		}

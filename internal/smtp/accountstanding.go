@@ -16,7 +16,8 @@ import (
 //     account removed, or disabled so that account_filter no longer
 //     matches it, or whose server flag changed, loses the session's
 //     authentication within standingTTL, as a file account does at once
-//     (530 5.7.0 at that MAIL or RCPT; authreload.go);
+//     (530 5.7.0 at the first MAIL or RCPT the rights left refuse;
+//     authreload.go: tellLoginLost);
 //   - a directory that cannot answer (down, timing out) revokes nobody:
 //     the last verdict holds (a successful AUTH is one) and is asked
 //     again after standingTTL, logged at WARN; an account is never

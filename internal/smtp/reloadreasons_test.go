@@ -84,9 +84,10 @@ func TestSMTP8RenamedConnectorThenAccountRemovedIsRevocation(t *testing.T) {
 	if err := s.Reload(conf("default2", without), testTable()); err != nil { // same connector, alice removed
 		t.Fatal(err)
 	}
-	got := d.cmd("MAIL FROM:<alice@example.test>", "")
+	d.cmd("MAIL FROM:<alice@example.test>", "250") // the rights left take it
+	got := d.cmd("RCPT TO:<x@remote.example>", "")
 	if !strings.HasPrefix(got, "530 5.7.0") {
-		t.Errorf("MAIL after a reload removed the account from the connector its authentication stands at: %q, want 530 5.7.0 (revoked)", got)
+		t.Errorf("RCPT after a reload removed the account from the connector its authentication stands at: %q, want 530 5.7.0 (revoked)", got)
 	}
 	if len(logs.lines("authentication revoked")) == 0 {
 		t.Errorf("no WARN 'authentication revoked' for an account a reload removed; logged instead: %q", logs.lines("authentication ended"))

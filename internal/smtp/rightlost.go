@@ -44,11 +44,23 @@ import (
 // a right where the login ended.
 func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	var lost []string
+	domainGone, rightGone := "", false
+	table := s.srv.routing.Load()
 	for _, r := range s.rcpt {
 		domain := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
 		postmaster := s.srv.postmaster != "" && asciiEqualFold(r.Addr, s.srv.postmaster)
 		if !s.domainAllowed(domain, postmaster) {
 			lost = append(lost, r.Addr)
+			// What took it: its domain, an accepted one at its RCPT that
+			// the accepted domains in force no longer have (while the
+			// session may still submit), or a right of the connectors.
+			if s.rcptLocal[r.Addr] && table.Accepted(domain) == routing.NotAccepted && s.has(config.RightSubmit) {
+				if domainGone == "" {
+					domainGone = domain
+				}
+			} else {
+				rightGone = true
+			}
 		}
 	}
 	if len(lost) == 0 {
@@ -63,11 +75,21 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 		// No reload: the account directory revoked the account.
 		msg += " no longer permitted: the account directory revoked the account this session authenticated as; nothing was queued, send the message again"
 	case "":
-		msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+		switch {
+		case domainGone != "" && !rightGone:
+			msg += " no longer permitted: a reload took " + domainGone + " from this server's accepted domains, and this session has no right to relay; nothing was queued, send the message again"
+		case domainGone != "":
+			msg += " no longer permitted: a reload took the right they were accepted under (a receive connector's right, or " + domainGone + " from the accepted domains); nothing was queued, send the message again"
+		default:
+			msg += " no longer permitted: a reload of this server's receive connectors took the right it was accepted under; nothing was queued, send the message again"
+		}
 	default:
 		msg += " no longer permitted: the authentication it was accepted under ended (" + why + "); nothing was queued, send the message again"
 	}
 	reply := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1}, Message: msg}
+	if why != "" {
+		s.revokeTold = true // this refusal told the login's end (tellLoginLost)
+	}
 	s.srv.refusals.log(s.log, "message rejected", "recipient_right_lost", reply, s.ip, "rcpt", lost[0], "lost", len(lost), "authenticated", s.user != "")
 	return reply
 }
@@ -97,6 +119,16 @@ func (s *session) rightsLostBeforeBody() *gosmtp.SMTPError {
 // transaction is judged (rcptRightsLost): what ended its authentication
 // here, "" for nothing.
 func (s *session) judgeBody() string {
+	why := s.dropEndedAuth()
+	s.lowerServer()
+	s.refreshRights()
+	return why
+}
+
+// dropEndedAuth drops an authentication a reload (or the directory)
+// ended — revoked, or one the connector now at the session's address
+// would not hold — and is what ended it, "" for nothing.
+func (s *session) dropEndedAuth() string {
 	why := ""
 	if s.dropRevokedAuth() {
 		why = s.revokedWhy
@@ -104,8 +136,6 @@ func (s *session) judgeBody() string {
 	if s.dropAuthOffAddress() {
 		why = s.revokedWhy
 	}
-	s.lowerServer()
-	s.refreshRights()
 	return why
 }
 
@@ -115,14 +145,32 @@ func (s *session) judgeBody() string {
 // — a reload left it none (rt32b F2) —, gets the reply its MAIL gets
 // now (mailRefusal), which is what it lacks, not a relay; one outside
 // the accepted domains 550 5.7.1 Relay access denied, the relay it asked
-// for being what it has no right to.
+// for being what it has no right to — but where what it lacks is a
+// requirement this connection cannot meet (TLS or AUTH where it cannot
+// start TLS: the 421 "connect again" of mailRefusal), that 421 for any
+// recipient, never a 5xx only a new connection could cure.
 func (s *session) rcptRefusal(domain string) (reply *gosmtp.SMTPError, reason string) {
-	if s.srv.routing.Load().Accepted(domain) != routing.NotAccepted {
-		if r := s.mailRefusal(); r != nil {
-			return r, refusalReason(r)
-		}
+	accepted := s.srv.routing.Load().Accepted(domain) != routing.NotAccepted
+	if s.has(config.RightSubmit) || s.has(config.RightRelay) || !accepted && !s.connectAgainOnly() {
+		return replyRelayDenied, "relay_denied"
+	}
+	if r := s.mailRefusal(); r != nil {
+		return r, refusalReason(r)
 	}
 	return replyRelayDenied, "relay_denied"
+}
+
+// connectAgainOnly reports whether the requirement the connector
+// answering the session has (mailRefusal's) is one this connection
+// cannot meet: tls.required, or auth.required with AUTH only over TLS,
+// on a connection that cannot start TLS.
+func (s *session) connectAgainOnly() bool {
+	cur := s.movedTo()
+	if cur == nil {
+		cur = s.inForceOrOwn()
+	}
+	noTLS := !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil
+	return noTLS && cur.cfg.TLS.Required || s.user == "" && cur.cfg.Auth.Required && s.cannotAuthenticate()
 }
 
 // refusalReason is the reason logged for a refusal of mailRefusal: what
@@ -135,7 +183,7 @@ func refusalReason(r *gosmtp.SMTPError) string {
 	switch r {
 	case replyTLSRequired, replyTLSRequiredConnectAgain:
 		return "tls_required"
-	case replyAuthRequired:
+	case replyAuthRequired, replyAuthRequiredConnectAgain:
 		return "auth_required"
 	}
 	return "not_permitted_to_submit"
@@ -157,12 +205,13 @@ func (s *session) mailRefusal() *gosmtp.SMTPError {
 	}
 	switch {
 	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
-		if tc, ok := s.raw.(*trackedConn); ok {
-			tc.hangUp.Store(true) // the reply is the session's last
-		}
+		s.hangUpAfter() // the reply is the session's last
 		return replyTLSRequiredConnectAgain
 	case cur.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
+	case cur.cfg.Auth.Required && s.user == "" && s.cannotAuthenticate():
+		s.hangUpAfter()
+		return replyAuthRequiredConnectAgain
 	case cur.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	}

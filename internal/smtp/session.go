@@ -32,21 +32,28 @@ import (
 var (
 	replyTLSRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 	// replyTLSRequiredConnectAgain: tls.required on a connection that
-	// cannot STARTTLS (opened before a reload gave its connector a
-	// certificate) — not sent to a STARTTLS it cannot do.
-	replyTLSRequiredConnectAgain = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "TLS required: this connection cannot start TLS (opened before its receive connector had a certificate); connect again and issue STARTTLS, closing connection"}
-	replyAuthRequired            = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
-	replyNoSubmit                = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
-	replyBadSender               = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
-	replyBadRcpt                 = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	replyNeedUTF8                = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
-	replyRelayDenied             = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
-	replyBareLF                  = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
-	replyNUL                     = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
-	replyNoStorage               = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
-	replyShuttingDown            = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
-	replyNestedMail              = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
-	replyAuthLimit               = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+	// cannot STARTTLS (opened on a connector without a certificate; a
+	// reload gave it one, or gave the address to a connector with one)
+	// — not sent to a STARTTLS it cannot do.
+	replyTLSRequiredConnectAgain = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "TLS required: this connection cannot start TLS; connect again and issue STARTTLS, closing connection"}
+	// replyAuthRequiredConnectAgain: auth.required on a connection that
+	// cannot authenticate (cannotAuthenticate: AUTH only over TLS there,
+	// and it cannot STARTTLS) — a 4xx that closes it, as
+	// replyTLSRequiredConnectAgain: only a new connection can meet it,
+	// and a sending server would bounce mail on a 5xx.
+	replyAuthRequiredConnectAgain = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Authentication required: AUTH needs TLS here and this connection cannot start TLS; connect again, issue STARTTLS and authenticate, closing connection"}
+	replyAuthRequired             = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	replyNoSubmit                 = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not permitted to submit mail on this connector"}
+	replyBadSender                = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	replyBadRcpt                  = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	replyNeedUTF8                 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
+	replyRelayDenied              = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	replyBareLF                   = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
+	replyNUL                      = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
+	replyNoStorage                = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	replyShuttingDown             = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyNestedMail               = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
+	replyAuthLimit                = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 )
 
 func replyLocalError(id queue.ID) *gosmtp.SMTPError {
@@ -110,8 +117,11 @@ type session struct {
 	authDirectory, authDirServer bool
 	authName                     string
 	// revokeTold: the 530 of an ended authentication (revoked, or one
-	// the connector at its address would not hold) was given (at most
-	// once: the session goes on with the rights left to it).
+	// the connector at its address would not hold) was given — in place
+	// of a refusal by the rights left to the session (tellLoginLost), or
+	// in a 451 at the end of data that named it (rcptRightsLost) — at
+	// most once: the session goes on with the rights left to it, and a
+	// command those take is never refused to tell it.
 	revokeTold bool
 	// logBeforeAuth is the session's log before AUTH added the user: a
 	// revoked authentication goes back to it (dropRevokedAuth).
@@ -183,6 +193,10 @@ type session struct {
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
 	rcptKeys map[string]bool // rcptKey of each of rcpt (repeatedRcpt)
+	// rcptLocal: the addresses of rcpt whose domain was an accepted one
+	// when their RCPT was taken (rcptRightsLost names a reload that took
+	// the domain, not a right of the connectors, as what lost them).
+	rcptLocal map[string]bool
 	// foreignOrcpt is the ORCPT of another address type the verb layer
 	// took off the RCPT line go-smtp reads now (orcpt.go), for rcptTo.
 	foreignOrcpt string
@@ -591,6 +605,27 @@ func (s *session) movedTo() *connector {
 	return nil
 }
 
+// cannotAuthenticate reports whether no AUTH can succeed on this
+// connection now, where a new connection from its address could: the
+// connector that judges its AUTH (authConn) offers it only over TLS,
+// the session is in clear, and the connection cannot start TLS (it was
+// opened on a connector without a certificate: startTLSConfig nil).
+func (s *session) cannotAuthenticate() bool {
+	if s.tlsActive() || s.vc == nil || s.vc.startTLSConfig() != nil {
+		return false
+	}
+	c := s.authConn()
+	return c != nil && c.creds != nil && !c.cfg.Auth.AllowInsecure
+}
+
+// hangUpAfter makes the reply being given the session's last: the
+// connection closes after it (a 421).
+func (s *session) hangUpAfter() {
+	if tc, ok := s.raw.(*trackedConn); ok {
+		tc.hangUp.Store(true)
+	}
+}
+
 // requireConn is the connector whose tls.required and auth.required a
 // MAIL of the session meets: the transaction's (txConn) while its own
 // connector takes its address, else the one that takes it (movedTo),
@@ -728,8 +763,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if err := s.authAllowed(cur, mech); err != nil {
 		return nil, err
 	}
-	creds := cur.creds
 	check := func(identity, name, password string) error {
+		// The connector and credentials in force when the response
+		// arrives, not those of the exchange's first line: a reload
+		// between a 334 and the client's answer (LOGIN's password,
+		// PLAIN without an initial response) judges it (authSpanned).
+		cur, err := s.authSpanned(mech)
+		if err != nil {
+			return err
+		}
+		creds := cur.creds
 		// The attempt takes its place against the source before any
 		// password is checked: attempts under way count, so concurrent
 		// guesses cannot all be checked (authguard.go).
@@ -869,6 +912,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	if err := s.openMail(from, opts); err != nil {
 		s.txc, s.txReq = nil, nil
+		if r, ok := err.(*gosmtp.SMTPError); ok {
+			return s.tellLoginLost(r) // a login's end told in a refusal of the rights left
+		}
 		return err
 	}
 	s.busy.Store(true)
@@ -887,18 +933,19 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	cur := s.requireConn() // the requirements in force (a reload's), at the session's address
 	switch {
 	case cur.cfg.TLS.Required && !s.tlsActive() && s.vc != nil && s.vc.tlsCfg == nil:
-		// Opened before a reload gave its connector a certificate:
-		// this connection has no STARTTLS to offer, a new one has. A
-		// 421 that closes it, not a 5xx: a sending server would bounce
-		// mail a new connection takes.
-		if tc, ok := s.raw.(*trackedConn); ok {
-			tc.hangUp.Store(true) // the reply is the session's last
-		}
+		// Opened on a connector without a certificate: this connection
+		// has no STARTTLS to offer, a new one has. A 421 that closes
+		// it, not a 5xx: a sending server would bounce mail a new
+		// connection takes.
+		s.hangUpAfter()
 		return replyTLSRequiredConnectAgain
 	case cur.cfg.TLS.Required && !s.tlsActive():
 		return replyTLSRequired
 	case opts != nil && opts.RequireTLS && !s.tlsActive():
 		return replyRequireTLSPlain
+	case cur.cfg.Auth.Required && s.user == "" && s.cannotAuthenticate():
+		s.hangUpAfter() // as above: only a new connection can authenticate
+		return replyAuthRequiredConnectAgain
 	case cur.cfg.Auth.Required && s.user == "":
 		return replyAuthRequired
 	case !s.has(config.RightSubmit) && !s.has(config.RightRelay):
@@ -991,6 +1038,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		// gets MAIL's refusal, one outside them without relay the
 		// relay's (rcptRefusal, rt32b F2).
 		reply, reason := s.rcptRefusal(a.Domain)
+		reply = s.tellLoginLost(reply) // a login's end told here, in a refusal of the rights left
 		msg := "relay denied"
 		if reason != "relay_denied" {
 			msg = "recipient refused"
@@ -1039,6 +1087,12 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		s.rcptKeys = map[string]bool{}
 	}
 	s.rcptKeys[s.rcptKey(r.Addr)] = true // only once accepted: a refused one may be tried again
+	if s.srv.routing.Load().Accepted(a.Domain) != routing.NotAccepted {
+		if s.rcptLocal == nil {
+			s.rcptLocal = map[string]bool{}
+		}
+		s.rcptLocal[r.Addr] = true
+	}
 	return nil
 }
 
@@ -1108,6 +1162,7 @@ func (s *session) data(r io.Reader) error {
 	defer s.resetTransaction()
 	defer s.releaseCheckBody() // the checks' bodies (a milter's replacement) are let go by now
 	var sp *spooledBody        // a body past the spool threshold (spooldata.go)
+	ended := ""                // what ended the authentication before the body was judged (BDAT: while its chunks came)
 	defer func() {
 		if sp == nil {
 			sp = s.takeSpooled()
@@ -1129,11 +1184,14 @@ func (s *session) data(r io.Reader) error {
 		// field's protocol, the origin, the header firewall, the
 		// recipients a check adds (checkedRcpts), shadow on receipt and
 		// delayed acknowledgement —; the transaction keeps the
-		// recipients it has and its reply, and the session's next MAIL
-		// or RCPT is told (standing). A shadow copy is its primary's, as
-		// sent, and is judged at the shadow session's next verb.
-		s.dropRevokedAuth()
-		s.dropAuthOffAddress()
+		// recipients it has and its reply, and the login's end is
+		// named in this transaction's 451 where one follows, else told
+		// in the session's first refusal by the rights left
+		// (tellLoginLost). A shadow copy is its primary's, as
+		// sent, and is judged at the shadow session's next verb. For
+		// BDAT this runs at BDAT LAST, after every chunk: what it ends
+		// is named in the reply below (ended), as judgeBody's is.
+		ended = s.dropEndedAuth()
 	}
 	id := s.srv.queue.NewID()
 	trace := s.receivedHeader(id)
@@ -1191,7 +1249,8 @@ func (s *session) data(r io.Reader) error {
 		// Every recipient must still have the right a RCPT of it would
 		// need now: one a reload took since its RCPT refuses the whole
 		// transaction, 451 4.7.1, nothing queued (rightlost.go); the
-		// reply names what ended the authentication during this body,
+		// reply names what ended the authentication during this body
+		// (for BDAT, while its chunks came: ended, the first drop's),
 		// not an earlier one.
 		why := s.judgeBody()
 		if why != "" {
@@ -1199,6 +1258,9 @@ func (s *session) data(r io.Reader) error {
 				buf = bytes.NewBuffer(append([]byte(t), buf.Bytes()[len(trace):]...))
 				trace = t
 			}
+		}
+		if why == "" {
+			why = ended
 		}
 		if r := s.rcptRightsLost(why); r != nil {
 			return r
@@ -1630,6 +1692,7 @@ func (s *session) Reset() {
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
 	s.from, s.opts, s.rcpt, s.rcptKeys, s.foreignOrcpt = "", gosmtp.MailOptions{}, nil, nil, ""
+	s.rcptLocal = nil
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()

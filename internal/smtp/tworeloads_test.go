@@ -15,10 +15,12 @@ import (
 // SMTP-8 (front33 item 2): two reloads with no command between them —
 // the session's connector renamed with its settings as they were, then
 // the account removed from the renamed connector — end the session's
-// authentication with a true reply at its next command, whichever it
-// is: MAIL and RCPT are refused 530 5.7.0 saying in words that the
-// connector now at the address does not have the account, and the
-// session keeps none of its login's rights (relay refused after). The
+// authentication with a true reply at its first command the rights
+// left refuse (its MAIL, which anonymous submit takes, is not refused to
+// tell it): a RCPT that needs the login's relay is refused 530 5.7.0
+// saying in words that the connector now at the address does not have
+// the account, and the session keeps none of its login's rights (relay
+// refused after). The
 // same where the reloads rename the account (its old name gone) and
 // then remove the new one.
 func TestSMTP8TwoReloadsWithoutCommandLoginLostTold(t *testing.T) {
@@ -88,18 +90,16 @@ func TestSMTP8TwoReloadsWithoutCommandLoginLostTold(t *testing.T) {
 			if err := s.Reload(tc.then(t, addr), testTable()); err != nil {
 				t.Fatal(err)
 			}
-			var got string
-			if tc.inTxn {
-				got = d.cmd("RCPT TO:<x@other.test>", "")
-			} else {
-				got = d.cmd("MAIL FROM:<alice@example.test>", "")
+			if !tc.inTxn {
+				d.cmd("MAIL FROM:<alice@example.test>", "250") // anonymous submit: not told here
 			}
+			got := d.cmd("RCPT TO:<x@other.test>", "") // no relay left by the login: told here
 			if !strings.HasPrefix(got, "530 5.7.0 Authentication required: ") || !strings.Contains(got, tc.want) {
-				t.Errorf("next command after the login was lost: %q, want 530 5.7.0 saying %q", got, tc.want)
+				t.Errorf("first command the rights left refuse after the login was lost: %q, want 530 5.7.0 saying %q", got, tc.want)
 			}
 			d.cmd("RSET", "250")
 			d.cmd("MAIL FROM:<alice@example.test>", "250") // anonymous submit
-			d.cmd("RCPT TO:<x@other.test>", "550 5.7.1")   // no relay left by the login
+			d.cmd("RCPT TO:<x@other.test>", "550 5.7.1")   // told once
 			d.cmd("RSET", "250")
 			d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "535") // judged by the credentials in force
 		})
@@ -148,7 +148,8 @@ func TestSMTP8TwoReloadsThenAuthJudgedInForce(t *testing.T) {
 // next command DATA, of a transaction whose outside recipient the login
 // relayed: refused before the body, 451 4.7.1 saying that the login
 // ended and why — the connector now at the address does not have the
-// account —, nothing queued; the next MAIL is told the 530 as well.
+// account —, nothing queued; the 451 told the login's end, so the next
+// MAIL is taken and a RCPT that needs relay refused plainly.
 func TestSMTP8TwoReloadsThenDataRefusedWithLoginReason(t *testing.T) {
 	creds := credsFile(t)
 	addr := freeAddr(t)
@@ -183,7 +184,8 @@ func TestSMTP8TwoReloadsThenDataRefusedWithLoginReason(t *testing.T) {
 	if !strings.Contains(got, "authentication it was accepted under ended") || !strings.Contains(got, "does not have the account") {
 		t.Errorf("DATA after the login was lost: %q, want the login's end and its reason", got)
 	}
-	d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0 Authentication required: the receive connector that takes this connection's address now (default2) does not have the account")
+	d.cmd("MAIL FROM:<alice@example.test>", "250") // the 451 told the login's end: not again
+	d.cmd("RCPT TO:<x@other.test>", "550 5.7.1")
 	if n := q.count(); n != 0 {
 		t.Errorf("%d messages queued", n)
 	}

@@ -796,19 +796,44 @@ func (v *verbConn) authNeedsTLS() bool {
 }
 
 // replyAuthNeedsTLS is the refusal of an AUTH that must wait for TLS
-// (authNeedsTLS), RFC 4954's 538: after STARTTLS where this connection
-// can do one, else on a new connection — never sending the client to a
+// (authNeedsTLS): RFC 4954's 538 where this connection can STARTTLS;
+// where it cannot (opened on a connector without a certificate) only a
+// new connection can authenticate, so a 4xx that says so
+// (replyAuthCannotTLS), never a 5xx the client cannot cure here, nor a
 // STARTTLS this connection does not offer.
 func (v *verbConn) replyAuthNeedsTLS() string {
 	if v.startTLSConfig() != nil {
 		return "538 5.7.11 Encryption required for requested authentication mechanism"
 	}
-	return "538 5.7.11 Encryption required for requested authentication mechanism: this connection cannot start TLS (opened before its receive connector had a certificate); connect again"
+	return replyLines(replyAuthCannotTLS)[0]
 }
 
 // replyTLSGone answers STARTTLS on a connection whose receive connector
 // a reload left without a certificate (startTLSConfig nil).
 const replyTLSGone = "454 4.7.0 TLS not available: this receive connector has no certificate now"
+
+// replyTLSCannot answers STARTTLS on a connection opened on a connector
+// without a certificate, where the connector now answering it has one
+// (a reload gave it one, or gave the address to one that has): this
+// connection cannot start TLS, a new one can — the README's form of a
+// TLS not available here, not go-smtp's 502 5.5.1 TLS not supported.
+const replyTLSCannot = "454 4.7.0 TLS not available: this connection cannot start TLS; connect again and issue STARTTLS"
+
+// tlsOnlyAnew reports whether the connection cannot start TLS (opened
+// without a certificate) while the connector now answering it — the one
+// at its address (movedTo), else its own in force — has one.
+func (v *verbConn) tlsOnlyAnew() bool {
+	if v.tlsCfg != nil || v.tlsOn.Load() {
+		return false
+	}
+	if s := v.sess(); s != nil {
+		if at := s.movedTo(); at != nil {
+			return at.tls != nil
+		}
+	}
+	c := v.connInForce()
+	return c != nil && c.tls != nil
+}
 
 // startTLSConfig is the TLS configuration of the next STARTTLS handshake
 // on the connection: the connector in force's certificate and client CA
@@ -1209,6 +1234,14 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		wait = 0
 	}
 	s.waitDiscards(wait, partial, takeover, delayed)
+	if wait > 0 {
+		// A reload while it waited (the account removed, the address
+		// moved): judged again before anything is handed, by the
+		// configuration in force when it wakes.
+		if r := s.shadowStanding(); r != "" {
+			return r
+		}
+	}
 	ids, ack := s.discards(max, partial, takeover, delayed)
 	s.peerAnswered()
 	mark := ""
