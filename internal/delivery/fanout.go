@@ -92,7 +92,9 @@ func originLostIt(st *state, m *queue.Message, origin string) bool {
 	if origin == "" || st.cfg.Shadows == nil {
 		return false
 	}
-	taken := m.TakenUnder[origin]
+	// Keyed by the queue's one spelling of a primary (queue/primaryfold.go);
+	// origin is the topology's.
+	taken := m.TakenUnder[queue.PrimaryKey(origin)]
 	if taken == "" {
 		return false
 	}

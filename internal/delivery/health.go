@@ -50,7 +50,7 @@ func orderHosts(h *queue.Health, hosts []host) []host {
 // so, since the health record lives in memory.
 func (d *Deliverer) MarkUnresponsive(server, addr string, since time.Time) {
 	hostAddr, _, _ := strings.Cut(addr, " via ")
-	d.health.Unresponsive(since, "failed heartbeats before the restart", server, hostAddr)
+	d.health.Unresponsive(since, "failed heartbeats before the restart", healthName(d.st.Load(), server), hostAddr) // the topology's spelling (healthName)
 }
 
 // relayStorage learns from a relay's results whether the transport

@@ -240,6 +240,21 @@ func inTopology(st *state, name string) bool {
 // transportServerOf reports whether name is a hub or edge of this
 // server's topology: a next hop inside the organisation that keeps
 // shadow copies and opens shadow sessions.
+// healthName is the name a primary's destination health marks are kept
+// under: the topology's spelling of it, which the relays (openShadow,
+// the hop), orderOrg and the receive side (smtp topologyName) key by;
+// else name as given. The shadow manager names a primary as the queue
+// keeps it, folded (queue/primaryfold.go): "hub-c" for the topology's
+// "Hub-C".
+func healthName(st *state, name string) string {
+	if st.cfg.Topology != nil {
+		if s, ok := st.cfg.Topology.Server(name); ok {
+			return s.Name
+		}
+	}
+	return name
+}
+
 func transportServerOf(st *state, name string) bool {
 	if st.cfg.Topology == nil {
 		return false
@@ -336,6 +351,7 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (err error) {
 	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	hostAddr, _, _ := strings.Cut(addr, " via ")
+	hk := healthName(d.st.Load(), primary) // the marks relays read (healthName)
 	saveFailed := false
 	err = d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
 		err := save(dbID, discards, contact)
@@ -350,7 +366,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		// database id marks it for relays (openShadow).
 		var other interface{ AnotherServersDatabase() bool }
 		if errors.As(err, &other) {
-			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
+			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(hk))
 		}
 	case errors.As(err, &refused) && (refused.DatabaseDigest() != "" || earlierRelease(d.st.Load(), primary)):
 		// A transport server answered and refused the session: it is
@@ -360,12 +376,12 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		// does destination health, below — unless a completed session
 		// proved the primary of an earlier release, which advertises
 		// none (shadow earlierrelease.go): its refusal is its own.
-		d.health.Responsive(primary, hostAddr)
+		d.health.Responsive(hk, hostAddr)
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
-		d.health.Unresponsive(time.Now(), err.Error(), primary, hostAddr)
+		d.health.Unresponsive(time.Now(), err.Error(), hk, hostAddr)
 	default:
-		d.health.Responsive(primary, hostAddr, refusedKey(primary))
+		d.health.Responsive(hk, hostAddr, refusedKey(hk))
 	}
 	return err
 }

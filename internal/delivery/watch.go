@@ -216,9 +216,9 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 		var other interface{ AnotherServersDatabase() bool }
 		switch {
 		case errors.As(err, &other):
-			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(primary))
+			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(healthName(d.st.Load(), primary)))
 		case err == nil && db != "":
-			d.health.Responsive(refusedKey(primary))
+			d.health.Responsive(refusedKey(healthName(d.st.Load(), primary)))
 			noteDigest(st, primary, db, c)
 		}
 	}

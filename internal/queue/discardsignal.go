@@ -12,6 +12,7 @@ type discardSignals struct {
 }
 
 func (d *discardSignals) wait(server string) <-chan struct{} {
+	server = serverKey(server) // a holder is one server whatever its spelling (holderfold.go)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.chs == nil {
@@ -29,6 +30,7 @@ func (d *discardSignals) wait(server string) <-chan struct{} {
 // notification for server (and not been woken since): the commit that
 // writes one must not be deferred (Store.UpdateDeferred).
 func (d *discardSignals) waiting(server string) bool {
+	server = serverKey(server)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.chs[server] != nil
@@ -44,6 +46,7 @@ func (d *discardSignals) any() bool {
 
 // signal is called after a commit that added notifications for server.
 func (d *discardSignals) signal(server string) {
+	server = serverKey(server)
 	d.mu.Lock()
 	ch := d.chs[server]
 	delete(d.chs, server)

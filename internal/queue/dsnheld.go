@@ -31,3 +31,27 @@ package queue
 // told nothing; it expires; an operator removes it) no longer returns
 // its recipients to the original's copy once released: their failure
 // was reported by a DSN that could not be delivered, as when it left.
+
+// releasedDSN is a failure DSN m whose holder to was named, and the
+// servers the partial discards of the recipients it reports were written
+// for in that commit (releaseReported).
+type releasedDSN struct {
+	m       *Message
+	to      string
+	servers []string
+}
+
+// afterReleased tracks the partial discards the commits naming DSNs'
+// holders wrote, and wakes the sessions of those servers waiting for a
+// notification, once the commit returned: as a DSN's leaving does
+// (results.go). Left to the server's next question, the window in which
+// a loss of this server lets the original's holder fail the recipients
+// again stays open for a heartbeat interval.
+func (q *Manager) afterReleased(rel []releasedDSN) {
+	for _, r := range rel {
+		for _, server := range r.servers {
+			q.ev.Event("discard", r.m, nil, "partial discard notification for "+server+" prepared: the recipients this DSN reports (the DSN held on "+r.to+")")
+			q.dsig.signal(server)
+		}
+	}
+}

@@ -814,7 +814,9 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 	}
 	if len(settle) > 0 {
 		now := q.clk.Now()
+		var released []releasedDSN
 		if err := q.store.Update(context.Background(), func(tx *Tx) error {
+			released = nil
 			for _, k := range settle {
 				if len(k) != 8 {
 					if err := tx.dropMark(k); err != nil {
@@ -844,10 +846,12 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 					return err
 				}
 			}
+			released = tx.released
 			return nil
 		}); err != nil {
 			return nil, err
 		}
+		q.afterReleased(released)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out, nil
@@ -959,7 +963,9 @@ func (q *Manager) ShadowRecopied(id ID, to string) error {
 // still needs that copy; the holder does not keep it for an hour.
 func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 	now := q.clk.Now()
-	return q.store.Update(context.Background(), func(tx *Tx) error {
+	var released []releasedDSN
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		released = nil
 		m, err := tx.Get(id)
 		if errors.Is(err, ErrNotFound) {
 			if orgID != "" {
@@ -1003,8 +1009,14 @@ func (q *Manager) ShadowRecopiedOrg(id ID, orgID, to string) error {
 			}
 			return tx.addHeld(id, to)
 		}
-		return tx.nameCopyHolder(m, to, now)
+		err = tx.nameCopyHolder(m, to, now)
+		released = tx.released
+		return err
 	})
+	if err == nil {
+		q.afterReleased(released)
+	}
+	return err
 }
 
 // nameCopyHolder names server to, which stores the copy of m (named by
@@ -1051,8 +1063,12 @@ func (t *Tx) nameCopyHolder(m *Message, to string, now time.Time) error {
 	if err := t.withdrawUnfetchedDiscard(m); err != nil { // siblingcopy.go
 		return err
 	}
-	if _, err := t.releaseReported(m.ID, now); err != nil { // dsnheld.go: a failure DSN held on a second server
+	servers, err := t.releaseReported(m.ID, now) // dsnheld.go: a failure DSN held on a second server
+	if err != nil {
 		return err
+	}
+	if len(servers) > 0 {
+		t.released = append(t.released, releasedDSN{m: m, to: to, servers: servers})
 	}
 	return t.Put(m)
 }

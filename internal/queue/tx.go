@@ -36,6 +36,12 @@ type Tx struct {
 	// them itself (claimSettledEarly).
 	settledEarly []settledEarly
 
+	// released are the failure DSNs whose holder this transaction named
+	// and the servers their partial discards were written for
+	// (nameCopyHolder, dsnheld.go): tracked and signalled after the
+	// commit (Manager.afterReleased), as a DSN's leaving is.
+	released []releasedDSN
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
 	// decoded counts the message records this transaction read (Get,
