@@ -388,6 +388,12 @@ func newDBCmd() *cobra.Command {
 			"unchecked_bodies, always).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := os.Lstat(args[0]); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, as restore's missing backup, not
+				// "verify: stat …: no such file or directory", exit 1:
+				// the exit of a damaged backup (rr34 opsrt33).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db verify: no backup file %s: nothing to verify", args[0]), args[0])}
+			}
 			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
 			server, id, err := queue.BackupOrigin(args[0])
 			if errors.Is(err, queue.ErrInUse) {
