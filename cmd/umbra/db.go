@@ -455,9 +455,9 @@ func newDBCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
 			if unchecked != nil && unchecked.Records+unchecked.Bodies > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %d message records, %d bodies "+
+				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %s, %s "+
 					"(written by an older release; checked here against the backup's checksums only, and read unchecked once restored)\n",
-					unchecked.Records, unchecked.Bodies)
+					plural(unchecked.Records, "message record"), nouns(unchecked.Bodies, "body", "bodies"))
 			}
 			return nil
 		},

@@ -1113,8 +1113,12 @@ func (s *Server) routes() http.Handler {
 		case err != nil:
 			result = auditText(err)
 		case req != nil:
-			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %d duplicate records cleared",
-				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
+			cleared := fmt.Sprintf("%d duplicate records cleared", req.Cleared)
+			if req.Cleared == 1 { // a count's sentence agrees with it (rt33c F8)
+				cleared = "1 duplicate record cleared"
+			}
+			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %s",
+				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, cleared)
 		}
 		s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, result)
 		if errors.Is(err, dumpster.ErrRequestConflict) || errors.Is(err, queue.ErrDamagedRequest) {
