@@ -97,13 +97,18 @@ func newConfigCmd() *cobra.Command {
 					// (rt33c F9): they do not depend on this file's.
 					summary := shown(args[0]) + " is not valid"
 					lines := strings.Split(es.Error(), "\n")
-					if te := config.TopologyErrors(args[0]); te != nil {
+					// Not when this file's errors already refuse the
+					// topology at the line that names it (a directory, a
+					// file of another kind): the same error, said once
+					// (rr34 opsrt33).
+					t, tline := config.TopologyOf(args[0])
+					saidAtTopology := slices.ContainsFunc(es, func(e *config.Error) bool { return tline != 0 && e.Line == tline && e.File == args[0] })
+					if te := config.TopologyErrors(args[0]); te != nil && !saidAtTopology {
 						for _, l := range strings.Split(te.Error(), "\n") {
 							if !slices.Contains(lines, l) {
 								lines = append(lines, l)
 							}
 						}
-						t, _ := config.TopologyOf(args[0])
 						if te[0].File == args[0] {
 							summary += "; it names a topology " + config.ShownPath(t) + " that cannot be read"
 						} else {

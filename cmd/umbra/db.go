@@ -388,6 +388,12 @@ func newDBCmd() *cobra.Command {
 			"unchecked_bodies, always).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := os.Lstat(args[0]); errors.Is(err, os.ErrNotExist) {
+				// Words and exit 3, as restore's missing backup, not
+				// "verify: stat …: no such file or directory", exit 1:
+				// the exit of a damaged backup (rr34 opsrt33).
+				return &exitError{code: exitNotFound, err: shownErr(fmt.Errorf("db verify: no backup file %s: nothing to verify", args[0]), args[0])}
+			}
 			noteOlderSchema(cmd, args[0]) // restored, it is upgraded at the next start
 			server, id, err := queue.BackupOrigin(args[0])
 			if errors.Is(err, queue.ErrInUse) {
@@ -449,9 +455,9 @@ func newDBCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: a sound backup of %s (database id %s): every checksum matches\n", shown(args[0]), server, id)
 			if unchecked != nil && unchecked.Records+unchecked.Bodies > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %d message records, %d bodies "+
+				fmt.Fprintf(cmd.OutOrStdout(), "without a checksum of their own: %s, %s "+
 					"(written by an older release; checked here against the backup's checksums only, and read unchecked once restored)\n",
-					unchecked.Records, unchecked.Bodies)
+					plural(unchecked.Records, "message record"), nouns(unchecked.Bodies, "body", "bodies"))
 			}
 			return nil
 		},

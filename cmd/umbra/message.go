@@ -299,8 +299,8 @@ nothing.`,
 				// done so far goes to standard error after each.
 				defer stopBatchesOnInterrupt(cmd, c, action)()
 				res, err := c.BulkActionProgress(action, f, all, dryRun, ndr, force, func(sum admin.BulkResult) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages matched, %d %s, %d failed%s\n",
-						action, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped))
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %s matched, %d %s, %d failed%s\n",
+						action, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped))
 				})
 				if err != nil {
 					if sum := res; sum.Matched > 0 {
@@ -309,8 +309,8 @@ nothing.`,
 						// the rest. Their lines go to standard output as an
 						// uninterrupted run prints them (fixd19): what was
 						// changed is not hidden behind the totals.
-						err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s%s; run the command again for the rest",
-							err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notReached(sum)))
+						err = apiErr(fmt.Errorf("%w\nbefore that: %s matched, %d %s, %d failed%s%s; run the command again for the rest",
+							err, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notReached(sum)))
 						reportBulkBefore(cmd, sum, err)
 						return err
 					}
@@ -342,8 +342,8 @@ nothing.`,
 			}
 			defer stopBatchesOnInterrupt(cmd, c, action)()
 			res, err := c.BulkActionIDs(action, ids, dryRun, ndr, force, func(sum admin.BulkResult) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages matched, %d %s, %d failed%s%s\n",
-					action, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %s matched, %d %s, %d failed%s%s\n",
+					action, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum))
 			})
 			// An id not found is named as given, by the one rule
 			// (shown): a byte that is not UTF-8 reads \xNN, the text
@@ -353,8 +353,8 @@ nothing.`,
 			}
 			if err != nil {
 				if sum := res; sum.Matched > 0 {
-					err = apiErr(fmt.Errorf("%w\nbefore that: %d messages matched, %d %s, %d failed%s%s%s; run the command again for the rest",
-						err, sum.Matched, len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum), notReached(sum)))
+					err = apiErr(fmt.Errorf("%w\nbefore that: %s matched, %d %s, %d failed%s%s%s; run the command again for the rest",
+						err, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum), notReached(sum)))
 					reportBulkBefore(cmd, sum, err)
 					return err
 				}
@@ -539,9 +539,9 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 	}
 	switch {
 	case len(res.Failed) > 0:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d messages%s", res.Action, len(res.Failed), res.Matched, notFoundText(res))}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %s%s", res.Action, len(res.Failed), plural(res.Matched, "message"), notFoundText(res))}
 	case len(res.NotFound) > 0:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d of the %d message ids given not found", res.Action, len(res.NotFound), res.Matched)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d of the %s given not found", res.Action, len(res.NotFound), plural(res.Matched, "message id"))}
 	}
 	return nil
 }

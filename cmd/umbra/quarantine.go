@@ -231,7 +231,7 @@ func quarantineAction(cmd *cobra.Command, ids []string, action string, dsn bool)
 		for _, f := range res.Failed {
 			names = append(names, queue.QuoteShown(f.ID)) // a tab or newline in an id never splits the refusal
 		}
-		return &exitError{code: code, err: jsonsafe.Textf("%s failed for %d of %d messages: %s", action, len(res.Failed), len(ids), strings.Join(names, " "))}
+		return &exitError{code: code, err: jsonsafe.Textf("%s failed for %d of %s: %s", action, len(res.Failed), plural(len(ids), "message"), strings.Join(names, " "))}
 	}
 	return nil
 }

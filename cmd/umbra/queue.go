@@ -265,7 +265,7 @@ func newQueueCmd() *cobra.Command {
 // what is done so far to standard error (admin.Client.QueueActionProgress).
 func queueProgress(cmd *cobra.Command, action, done string) func(int) {
 	return func(sum int) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %d messages %s\n", action, sum, done)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %s %s\n", action, plural(sum, "message"), done)
 	}
 }
 
@@ -274,7 +274,7 @@ func queueProgress(cmd *cobra.Command, action, done string) func(int) {
 // takes the rest.
 func queueActionErr(err error, n int, done string) error {
 	if n > 0 {
-		err = fmt.Errorf("%w\nbefore that: %d messages %s; run the command again for the rest", err, n, done)
+		err = fmt.Errorf("%w\nbefore that: %s %s; run the command again for the rest", err, plural(n, "message"), done)
 	}
 	return apiErr(err)
 }

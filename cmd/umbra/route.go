@@ -339,7 +339,7 @@ func explainRecipients(cmd *cobra.Command, daemon *admin.Client, daemonTopology 
 		case err == nil && len(out) == len(addrs):
 			return out, fmt.Sprintf("the daemon on %s (its recipients file, lists and LDAP directory as loaded at its start or last reload; no callout made)", shown(daemon.Path())), nil
 		case err == nil:
-			return nil, "", &exitError{code: exitFailure, err: jsonsafe.Textf("the daemon on %s answered %d recipient checks for %d addresses", shown(daemon.Path()), len(out), len(addrs))}
+			return nil, "", &exitError{code: exitFailure, err: jsonsafe.Textf("the daemon on %s answered %s for %s", shown(daemon.Path()), plural(len(out), "recipient check"), nouns(len(addrs), "address", "addresses"))}
 		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 			fmt.Fprintf(cmd.ErrOrStderr(), "umbra: the daemon on %s does not check recipients (a release before GET /v1/rcptcheck): "+
 				"the rcpt: lines are of the files as they read now\n", shown(daemon.Path()))

@@ -161,7 +161,11 @@ func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
 		return
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "\n%d messages held by this server only (their shadow copy was lost, discarded by a hold or not made; copied again once a hub of the copy-on-receipt preference or the server it was lost on answers):\n", len(single))
+	their := "their shadow copy was" // a count's sentence agrees with it (rt33c F8)
+	if len(single) == 1 {
+		their = "its shadow copy was"
+	}
+	fmt.Fprintf(out, "\n%s held by this server only (%s lost, discarded by a hold or not made; copied again once a hub of the copy-on-receipt preference or the server it was lost on answers):\n", plural(len(single), "message"), their)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "MESSAGE\tCOPY LOST ON\tSINCE")
 	for i, s := range single {

@@ -235,10 +235,14 @@ func (s *Server) auditStopped() {
 		// A redirect's messages kept on their route and left in delivery
 		// are worded as the live line words them: the operator redirects
 		// those again (rr24 F4). They are of Unchanged.
-		if t.KeptRequireTLS > 0 {
+		if t.KeptRequireTLS == 1 { // as the live line's (rr34 opsrt33)
+			counts += ", 1 REQUIRETLS message kept on its route"
+		} else if t.KeptRequireTLS > 0 {
 			counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", t.KeptRequireTLS)
 		}
-		if t.InDelivery > 0 {
+		if t.InDelivery == 1 { // the count's noun agrees with it (rr34 opsrt33, rt33c F8's sibling)
+			counts += ", 1 message in delivery left in the queue (redirect it again after its attempt)"
+		} else if t.InDelivery > 0 {
 			counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", t.InDelivery)
 		}
 		counts += fmt.Sprintf(", %d left as they were (already in that state, or not for this action)",
@@ -505,7 +509,9 @@ func (s *Server) auditQueueBatch(r *http.Request, token, action, audit, name str
 			counts += fmt.Sprintf(", %d REQUIRETLS messages kept on their route", so.kept)
 		}
 	}
-	if so.inDelivery > 0 {
+	if so.inDelivery == 1 { // as kept's (rr34 opsrt33)
+		counts += ", 1 message in delivery left in the queue (redirect it again after its attempt)"
+	} else if so.inDelivery > 0 {
 		counts += fmt.Sprintf(", %d messages in delivery left in the queue (redirect again after their attempt)", so.inDelivery)
 	}
 	cut := r.Context().Err() != nil

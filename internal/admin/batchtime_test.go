@@ -27,7 +27,7 @@ func TestClientBatchTimeWithinTheWait(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var asked []string
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{Handler: marked(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // as umbra's admin server answers
 		q := r.URL.Query()
 		mu.Lock()
 		asked = append(asked, q.Get("max_time"))
@@ -37,7 +37,7 @@ func TestClientBatchTimeWithinTheWait(t *testing.T) {
 			out.Next, out.Through, out.Selection = queue.ID(1).String(), queue.ID(2).String(), "sel"
 		}
 		json.NewEncoder(w).Encode(out)
-	})}
+	}))}
 	go srv.Serve(ln)
 	defer srv.Close()
 

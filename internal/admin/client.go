@@ -250,6 +250,13 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 		return c.requestErr(err, method, path)
 	}
 	defer resp.Body.Close()
+	// An error answer is told by its body (apiError); an answer taken
+	// as a result must be umbra's.
+	if resp.StatusCode == http.StatusOK && resp.Header.Get(AdminHeader) == "" {
+		if err := c.unmarkedAnswerErr(method, path); err != nil {
+			return err
+		}
+	}
 	if resp.Header.Get(StoppingHeader) != "" {
 		c.stopping.Store(true)
 	}

@@ -89,7 +89,11 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		action = "database backup (nothing sent)"
 	}
 	if len(skipped) > 0 {
-		action = fmt.Sprintf("database backup (%s, %d bodies left out, their spool file unreadable; the file the client writes is larger by the backup's mark and checksums: not the file's size)", sent, len(skipped))
+		left := fmt.Sprintf("%d bodies left out, their spool files unreadable", len(skipped))
+		if len(skipped) == 1 { // a count's sentence agrees with it (rt33c F8)
+			left = "1 body left out, its spool file unreadable"
+		}
+		action = fmt.Sprintf("database backup (%s, %s; the file the client writes is larger by the backup's mark and checksums: not the file's size)", sent, left)
 	}
 	switch {
 	case err != nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)):

@@ -111,3 +111,21 @@ func (c *Client) notUmbraStatusErr() error {
 	return c.shown(notAdminSocketError(fmt.Sprintf("%s is not umbra's admin socket: it answered GET /v1/status without the server's name, which umbra's status always says: %s",
 		c.path, whereToLook)))
 }
+
+// unmarkedAnswerErr is the refusal of an answer without AdminHeader,
+// which umbra's admin server sets on every answer: another program's
+// socket at the path, whatever its answer decodes to (an empty JSON list
+// is not an empty queue). nil when the process listening there is the
+// daemon: a daemon of an earlier release, still running after this
+// command's binary was upgraded and before its restart, sets no such
+// header, and its answers are read as before.
+func (c *Client) unmarkedAnswerErr(method, path string) error {
+	if c.path == "" {
+		return nil
+	}
+	if _, daemon := c.daemonAnswers(); daemon {
+		return nil
+	}
+	return c.shown(notAdminSocketError(fmt.Sprintf("%s is not umbra's admin socket: it answered %s %s without the %s header umbra's admin server sets on every answer: %s",
+		c.path, method, path, AdminHeader, whereToLook)))
+}

@@ -219,6 +219,21 @@ type Server struct {
 	stopping atomic.Bool
 }
 
+// AdminHeader is set, to "1", on every answer of umbra's admin server,
+// before its handlers run, errors and refusals too: the client tells by
+// it that what answered on the path is umbra's admin socket, not another
+// program's whose answer happens to decode (an empty JSON list read as
+// an empty queue listing).
+const AdminHeader = "Umbra-Admin"
+
+// marked sets AdminHeader on every answer of h.
+func marked(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(AdminHeader, "1")
+		h.ServeHTTP(w, r)
+	})
+}
+
 // StoppingHeader is set on every answer of a daemon whose stop (the
 // drain after SIGTERM) began: no delivery attempt starts before its next
 // start, so a command that made messages due (queue retry, resume,
@@ -281,7 +296,7 @@ func Listen(path string, q Queue, track Tracker, status Status, log *slog.Logger
 		return nil, err
 	}
 	s := &Server{q: q, track: track, status: status, log: log, ln: ln, made: made, now: time.Now}
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+	s.http = &http.Server{Handler: marked(s.routes()), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 	s.auditStopped() // the lines of commands a stop cut short (batches.go)
 	return s, nil
 }
@@ -1098,8 +1113,12 @@ func (s *Server) routes() http.Handler {
 		case err != nil:
 			result = auditText(err)
 		case req != nil:
-			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %d duplicate records cleared",
-				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, req.Cleared)
+			cleared := fmt.Sprintf("%d duplicate records cleared", req.Cleared)
+			if req.Cleared == 1 { // a count's sentence agrees with it (rt33c F8)
+				cleared = "1 duplicate record cleared"
+			}
+			result = fmt.Sprintf("%s: request %s since %s, %d resubmitted, %d skipped as unreadable, %s",
+				outcome, id, req.Since.UTC().Format(time.RFC3339Nano), req.Resubmitted, req.Skipped, cleared)
 		}
 		s.auditAs(r, "dumpster resubmit", nil, "dumpster:"+db, result)
 		if errors.Is(err, dumpster.ErrRequestConflict) || errors.Is(err, queue.ErrDamagedRequest) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -110,6 +111,22 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return c.shown(fmt.Errorf("umbra did not finish %s within %s (it accepted the connection: busy, or stopped with SIGSTOP?)%s: %v",
 			what, c.http.Timeout, outcome, err))
+	}
+	// What answered is not HTTP, and the process listening at the path
+	// is not the daemon: another program's socket (an SSH agent, a
+	// database) — the wrong path, not umbra stopped (rr34 opsrt33, a
+	// sibling of rt33c F4). A daemon gone during the request sends no
+	// bytes that are not HTTP: its EOF or reset stays "stopped".
+	if c.path != "" && strings.Contains(err.Error(), "malformed HTTP") {
+		if peer, ok := peerAt(c.path); ok && peer != 0 {
+			// A process with a command line (a daemon killed this
+			// moment is a zombie without one, still listening a moment)
+			// that is not umbra serve.
+			if pid, _ := c.daemonPid(nil, peer); pid != peer && cmdlineOf(peer) != "" {
+				return c.shown(notAdminSocketError(fmt.Sprintf("%s is not umbra's admin socket: the process listening there (pid %d: %s) gave %s no HTTP answer of umbra's (%v): %s",
+					c.path, peer, cmdlineOf(peer), what, errnoOf(err), whereToLook)))
+			}
+		}
 	}
 	if c.path != "" {
 		if c.answers() {

@@ -512,6 +512,27 @@ func atTab(e *Error, data []byte) *Error {
 		return e
 	}
 	lines := strings.Split(string(data), "\n")
+	// A tab after at least the indentation of the content line before
+	// it is a block scalar's content, legal ("    \tb" under "    a"):
+	// not the tab that violates indentation (rr34 opsrt33). Looked for
+	// first; any tab in leading white space only when none is found.
+	prev := -1 // the indentation of the last content line before i
+	if e.Line-2 >= 0 && e.Line-2 < len(lines) {
+		if l := lines[e.Line-2]; strings.TrimSpace(l) != "" {
+			prev = len(l) - len(strings.TrimLeft(l, " "))
+		}
+	}
+	for i := e.Line - 1; i < len(lines); i++ {
+		l := lines[i]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if t := strings.IndexByte(indent, '\t'); t >= 0 && (prev < 0 || t < prev) {
+			e.Line = i + 1
+			return e
+		}
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(strings.TrimSpace(l), "#") && !strings.Contains(indent, "\t") {
+			prev = len(indent)
+		}
+	}
 	for i := e.Line - 1; i < len(lines); i++ {
 		indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
 		if strings.Contains(indent, "\t") {

@@ -259,6 +259,7 @@ func validateTopology(t *Topology) []violation {
 		seen[name] = true
 	}
 	sites, servers, dbs, groups := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{"modern": true}
+	unnamed := unwritten(t)
 	if len(t.Sites) == 0 {
 		v.add("a topology needs at least one site", "sites")
 	}
@@ -278,7 +279,7 @@ func validateTopology(t *Topology) []violation {
 		}
 		for j, s := range l.Sites {
 			if !sites[s] {
-				v.add(fmt.Sprintf("site link %q names unknown site %q", l.Name, s), "site_links", i, "sites", j)
+				v.compare(fmt.Sprintf("site link %q names unknown site %q", l.Name, s), unnamed.sites, "site_links", i, "sites", j)
 			}
 		}
 		if l.Cost < 1 || l.Cost > MaxTopoLinkCost {
@@ -302,7 +303,7 @@ func validateTopology(t *Topology) []violation {
 		switch s.Role {
 		case "hub", "edge", "mailbox":
 			if s.Site != "" && !sites[s.Site] {
-				v.add(fmt.Sprintf("server %q is in unknown site %q", s.Name, s.Site), "servers", i, "site")
+				v.compare(fmt.Sprintf("server %q is in unknown site %q", s.Name, s.Site), unnamed.sites, "servers", i, "site")
 			}
 			if err := checkDialAddress(s.Address); err != nil && err != errUnspecifiedHost { // topologyRules says it
 				v.add(fmt.Sprintf("server %q: address %q: %v", s.Name, s.Address, err), "servers", i, "address")
@@ -345,9 +346,9 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("database name %q: use letters, digits and ._- (at most 64)", d.Name), "mailbox_databases", i, "name")
 		}
 		if !servers[d.Server] {
-			v.add(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), "mailbox_databases", i, "server")
+			v.compare(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), unnamed.servers, "mailbox_databases", i, "server")
 		} else if r := roles[d.Server]; r != "mailbox" && r != "legacy" {
-			v.add(fmt.Sprintf("database %q is on %q, a %s server: databases are on mailbox or legacy servers", d.Name, d.Server, r), "mailbox_databases", i, "server")
+			v.compare(fmt.Sprintf("database %q is on %q, a %s server: databases are on mailbox or legacy servers", d.Name, d.Server, r), unnamed.roles, "mailbox_databases", i, "server")
 		}
 	}
 	matches := map[string]bool{}
@@ -368,7 +369,7 @@ func validateTopology(t *Topology) []violation {
 		if r.Members != nil || r.ExpansionSite != "" {
 			validateGroup(v, t, i, sites)
 		} else if !dbs[r.Database] {
-			v.add(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), "recipients", i, "database")
+			v.compare(fmt.Sprintf("recipients %q map to unknown database %q", r.Match, r.Database), unnamed.databases, "recipients", i, "database")
 		}
 		for j, a := range r.Addresses {
 			if !topoAddressUnder(a, r.Match) {
@@ -401,7 +402,7 @@ func validateTopology(t *Topology) []violation {
 		}
 		for j, s := range c.SourceServers {
 			if !servers[s] {
-				v.add(fmt.Sprintf("send connector %q names unknown source server %q", c.Name, s), "send_connectors", i, "source_servers", j)
+				v.compare(fmt.Sprintf("send connector %q names unknown source server %q", c.Name, s), unnamed.servers, "send_connectors", i, "source_servers", j)
 			}
 		}
 		if c.Scope != "" && c.Scope != "organisation" && c.Scope != "site" {
@@ -421,7 +422,7 @@ func validateTopology(t *Topology) []violation {
 		}
 		for j, g := range c.Groups {
 			if !groups[g] {
-				v.add(fmt.Sprintf("routing group connector %q names unknown routing group %q", c.Name, g), "routing_group_connectors", i, "groups", j)
+				v.compare(fmt.Sprintf("routing group connector %q names unknown routing group %q", c.Name, g), unnamed.groups, "routing_group_connectors", i, "groups", j)
 			}
 		}
 		if len(c.Groups) == 2 && c.Groups[0] == c.Groups[1] {
@@ -438,9 +439,9 @@ func validateTopology(t *Topology) []violation {
 		messageSizeTooSmall(v, "routing group connector max_message_size", c.MaxMessageSize, "routing_group_connectors", i, "max_message_size")
 		for j, s := range c.SourceServers {
 			if !servers[s] {
-				v.add(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), "routing_group_connectors", i, "source_servers", j)
+				v.compare(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), unnamed.servers, "routing_group_connectors", i, "source_servers", j)
 			} else if roles[s] != "hub" {
-				v.add(fmt.Sprintf("routing group connector %q: bridgehead %q is a %s server, not a hub", c.Name, s, roles[s]), "routing_group_connectors", i, "source_servers", j)
+				v.compare(fmt.Sprintf("routing group connector %q: bridgehead %q is a %s server, not a hub", c.Name, s, roles[s]), unnamed.roles, "routing_group_connectors", i, "source_servers", j)
 			}
 		}
 		// Issue 11 defect 7: the modern side is left from a bridgehead.
@@ -448,9 +449,111 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("routing group connector %q joins the modern group and needs a bridgehead in source_servers", c.Name), "routing_group_connectors", i)
 		}
 	}
-	v.out = append(v.out, topologyGraph(t)...)
-	v.out = append(v.out, topologyRules(t)...)
+	// The whole graph's checks and the rules that relate servers, sites
+	// and databases read every entry's identifying values: any of them
+	// left out (decodeAll) makes them about an entry that is not there.
+	for _, w := range append(topologyGraph(t), topologyRules(t)...) {
+		w.reads = append(w.reads, unnamed.any...)
+		v.out = append(v.out, w)
+	}
 	return v.out
+}
+
+// topoUnwritten holds, by kind, the paths of a topology's identifying
+// values that are empty: each may be one decodeAll left out (a value
+// that did not decode is empty in the decoded Topology, and its entry
+// is known to be there by its position). A check that finds a name
+// unknown reads the names of its kind that are empty: when one of them
+// was left out, the name may be the one that did not decode, and the
+// error would only be a consequence of the decode error (leftOut).
+type topoUnwritten struct {
+	sites, servers, roles, databases, groups, any [][]any
+}
+
+func unwritten(t *Topology) topoUnwritten {
+	var u topoUnwritten
+	for i, s := range t.Sites {
+		if s.Name == "" {
+			u.sites = append(u.sites, []any{"sites", i, "name"})
+		}
+		if len(s.Subnets) == 0 {
+			u.any = append(u.any, []any{"sites", i, "subnets"})
+		}
+		for j, p := range s.Subnets {
+			if p == "" {
+				u.any = append(u.any, []any{"sites", i, "subnets", j})
+			}
+		}
+	}
+	for i, l := range t.SiteLinks {
+		if len(l.Sites) == 0 {
+			u.any = append(u.any, []any{"site_links", i, "sites"})
+		}
+		for j, s := range l.Sites {
+			if s == "" {
+				u.any = append(u.any, []any{"site_links", i, "sites", j})
+			}
+		}
+		if l.Cost == 0 {
+			u.any = append(u.any, []any{"site_links", i, "cost"})
+		}
+		if l.UmbraCost == 0 {
+			u.any = append(u.any, []any{"site_links", i, "umbra_cost"})
+		}
+		if l.MaxMessageSize == 0 {
+			u.any = append(u.any, []any{"site_links", i, "max_message_size"})
+		}
+	}
+	for i, s := range t.Servers {
+		if s.Name == "" {
+			u.servers = append(u.servers, []any{"servers", i, "name"})
+		}
+		if s.Role == "" {
+			u.roles = append(u.roles, []any{"servers", i, "role"})
+		}
+		if s.RoutingGroup == "" {
+			u.groups = append(u.groups, []any{"servers", i, "routing_group"})
+		}
+		if s.Site == "" {
+			u.any = append(u.any, []any{"servers", i, "site"})
+		}
+		if s.Version == 0 {
+			u.any = append(u.any, []any{"servers", i, "version"})
+		}
+		if s.Address == "" {
+			u.any = append(u.any, []any{"servers", i, "address"})
+		}
+	}
+	u.groups = append(u.groups, u.roles...) // a legacy server's group counts by its role
+	for i, d := range t.MailboxDatabases {
+		if d.Name == "" {
+			u.databases = append(u.databases, []any{"mailbox_databases", i, "name"})
+		}
+		if d.Server == "" {
+			u.any = append(u.any, []any{"mailbox_databases", i, "server"})
+		}
+	}
+	for i, c := range t.SendConnectors {
+		if len(c.SourceServers) == 0 {
+			u.any = append(u.any, []any{"send_connectors", i, "source_servers"})
+		}
+		if c.Scope == "" {
+			u.any = append(u.any, []any{"send_connectors", i, "scope"})
+		}
+	}
+	for i, c := range t.RoutingGroupConnectors {
+		if len(c.Groups) == 0 {
+			u.any = append(u.any, []any{"routing_group_connectors", i, "groups"})
+		}
+		if c.Cost == 0 {
+			u.any = append(u.any, []any{"routing_group_connectors", i, "cost"})
+		}
+		if len(c.SourceServers) == 0 {
+			u.any = append(u.any, []any{"routing_group_connectors", i, "source_servers"})
+		}
+	}
+	u.any = slices.Concat(u.any, u.sites, u.servers, u.groups, u.databases)
+	return u
 }
 
 // validateGroup checks the expansion group t.Recipients[i].
@@ -472,9 +575,9 @@ func validateGroup(v *validator, t *Topology, i int, sites map[string]bool) {
 	}
 	switch {
 	case !sites[r.ExpansionSite]:
-		v.add(fmt.Sprintf("group %q: expansion_site %q is not a site of the topology", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+		v.compare(fmt.Sprintf("group %q: expansion_site %q is not a site of the topology", r.Match, r.ExpansionSite), unwritten(t).sites, "recipients", i, "expansion_site")
 	case !siteHasHub(t, r.ExpansionSite):
-		v.add(fmt.Sprintf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite), "recipients", i, "expansion_site")
+		v.compare(fmt.Sprintf("group %q: expansion site %q has no hub to expand it", r.Match, r.ExpansionSite), unwritten(t).any, "recipients", i, "expansion_site")
 	}
 	// A group that contains itself, directly or through others.
 	groups := map[string][]string{}

@@ -25,6 +25,9 @@ const (
 	// RunFile.tmp — whatever has that name removed first — and renamed
 	// over RunFile when the daemon is ready.
 	RunFile = "admin.run"
+	// AdminSocket is the admin socket's default name in the data
+	// directory (config: defaultAdminSocket).
+	AdminSocket = "admin.sock"
 )
 
 // Made is every name a start of umbra makes afresh in its data
@@ -34,6 +37,10 @@ var Made = map[string]string{
 	PeerWaitSlots:    "a start of umbra makes its peer wait slot file afresh at this name in its data directory, removing whatever has it",
 	RunFile:          "a ready umbra writes its run file at this name in its data directory, replacing whatever has it",
 	RunFile + ".tmp": "a ready umbra writes its run file under this name in its data directory first, removing whatever has it",
+	// The admin socket's default name (server.admin_socket): a start
+	// removes what is there before it listens (admin: listenSocket), a
+	// regular file too, which takes no connection (rr34 opsrt33).
+	AdminSocket: "a start of umbra makes its admin socket at this name in its data directory (the default server.admin_socket), removing whatever file has it",
 }
 
 // Kind tells which step leaves a name and when a start removes it.
