@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -324,11 +323,15 @@ func (h *Health) Servers() []ServerMark {
 // healthAddr reports whether a health key is an address ("host:port"),
 // not a server's name or a prefixed key ("refused:NAME").
 func healthAddr(k string) bool {
-	_, port, err := net.SplitHostPort(k)
-	if err != nil || port == "" {
+	i := strings.LastIndexByte(k, ':')
+	if i <= 0 || i == len(k)-1 {
 		return false
 	}
-	_, err = strconv.ParseUint(port, 10, 16)
+	host := k[:i]
+	if strings.Contains(host, ":") && !(strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")) {
+		return false // "refused:NAME:…" or an IPv6 address without brackets
+	}
+	_, err := strconv.ParseUint(k[i+1:], 10, 16)
 	return err == nil
 }
 
