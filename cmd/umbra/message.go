@@ -74,9 +74,14 @@ func newMessageCmd() *cobra.Command {
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tSTATE\tAGE\tSIZE\tFROM\tRECIPIENTS\tQUEUES\tLAST ERROR")
 			for _, m := range ms {
+				// The recipients still open here, as mailq lists them:
+				// not one delivered, relayed, failed or finished by its
+				// primary (message show and --json give them all).
 				var rcpts []string
 				for _, r := range m.Recipients {
-					rcpts = append(rcpts, r.Address)
+					if queue.RecipientOpen(r.Status) {
+						rcpts = append(rcpts, r.Address)
+					}
 				}
 				// A held message waits for its queue's resume: that is
 				// what holds it now, not its last error (message show
@@ -88,7 +93,7 @@ func newMessageCmd() *cobra.Command {
 					why = m.Held
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
-					m.Size, orDash(m.From), trunc(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
+					m.Size, orDash(m.From), truncDash(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
 					truncDash(why, 50))
 			}
 			return w.Flush()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 )
 
@@ -36,7 +37,7 @@ func outgoingSourcesOutsideTopology(cfg *config.Config, topo *routing.Topology) 
 	var out []string
 	said := map[string]bool{}
 	for _, s := range ct.Servers {
-		if s.Name == cfg.Server.Name || (s.Role != routing.RoleHub && s.Role != routing.RoleEdge) {
+		if mailaddr.NameKey(s.Name) == mailaddr.NameKey(cfg.Server.Name) || (s.Role != routing.RoleHub && s.Role != routing.RoleEdge) {
 			continue
 		}
 		src, path := cfg.Server.SourceAddress, []any{"server", "source_address"}

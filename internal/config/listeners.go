@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // listener is one address umbra listens on, and the setting naming it.
@@ -352,7 +354,10 @@ func (c *Config) BindingsOfOtherServers(t *Topology) error {
 	for i, rc := range c.ReceiveConnectors {
 		for j, b := range rc.Bindings {
 			for _, s := range t.Servers {
-				if s.Name == c.Server.Name {
+				if mailaddr.NameKey(s.Name) == mailaddr.NameKey(c.Server.Name) {
+					// This server, its name perhaps spelled otherwise
+					// there: that spelling is its own error
+					// (CheckTopologyServer), its address this one's (rt34 O3).
 					continue
 				}
 				if _, err := netip.ParseAddrPort(s.Address); err != nil {

@@ -223,3 +223,37 @@ send_connectors:
 		t.Errorf("loopback source address refused: %v", err)
 	}
 }
+
+// OPS-3, rt34 O3: the topology spelling this server's name otherwise
+// (`HUB-A.rt.test.` for server.name hub-a.rt.test) is one error of its
+// own (CheckTopologyServer); the server it names is this one, so its
+// address is this server's, not another's: a binding there is no second
+// error (config check names independent errors only).
+func TestBindingOfThisServerOtherwiseSpelled(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topo.yaml")
+	if err := os.WriteFile(topo, []byte(`sites:
+  - {name: A, subnets: ["127.0.0.0/24"]}
+servers:
+  - {name: HUB-A.rt.test., role: hub, address: "127.0.0.136:38601"}
+  - {name: hub-b.rt.test, role: hub, address: "127.0.0.136:38602"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0, err := LoadTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := "server:\n  name: hub-a.rt.test\n  data_dir: " + dir + "\ntopology: " + topo +
+		"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.136:38601\"]\n"
+	c, err := Parse([]byte(yaml), "y.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.BindingsOfOtherServers(t0); err != nil {
+		t.Errorf("a binding on this server's own address, its name spelled otherwise in the topology: %v", err)
+	}
+	if err := CheckTopologyServer(topo, "hub-a.rt.test", "hub", []string{"127.0.0.136:38601"}); err == nil || !strings.Contains(err.Error(), "write one spelling in both") {
+		t.Errorf("the spelling itself: %v, want its own error", err)
+	}
+}

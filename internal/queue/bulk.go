@@ -313,7 +313,7 @@ func (v StateView) RecipientStatus(m *Message, i int) string {
 		}
 		return "active" // its job runs, or ran and its results wait for the others'
 	}
-	if r.Status == Relayed && strings.HasPrefix(r.LastReply, partialDoneReply) {
+	if r.Status == Relayed && partialDone(r.LastReply) {
 		return "done by primary" // a copy's recipient its primary's partial discard settled
 	}
 	return r.Status.String()
@@ -546,4 +546,17 @@ func (q *Manager) SuspendedQueues() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// RecipientOpen reports whether a recipient the views show with status
+// (RecipientStatus) is still open here — to deliver, or a shadow copy's
+// held for its primary — rather than finished (delivered, relayed,
+// failed, done by primary). message list's RECIPIENTS column lists the
+// open ones, as mailq lists the recipients not yet delivered.
+func RecipientOpen(status string) bool {
+	switch strings.TrimSuffix(status, " (not committed)") {
+	case "delivered", "relayed", "failed", "done by primary":
+		return false
+	}
+	return true
 }

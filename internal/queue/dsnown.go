@@ -306,5 +306,12 @@ func ShownReply(m *Message, i int) string {
 	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, NotifyFailure) {
 		return notAttempted(m, r, NotifyFailure, Inside{})
 	}
+	if rest, ok := strings.CutPrefix(r.LastReply, partialDoneReplyOld); ok && r.Status == Relayed {
+		// An older release's words, with a 250 no next hop gave: today's.
+		if primary, _, ok := strings.Cut(rest, " (its partial discard)"); ok {
+			return partialDoneText(primary) + "; not sent from this server"
+		}
+		return strings.TrimPrefix(r.LastReply, "250 2.0.0 ")
+	}
 	return r.LastReply
 }

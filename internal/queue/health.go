@@ -2,6 +2,8 @@ package queue
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -223,3 +225,116 @@ func (h *Health) Marks() ([]string, []HealthMark) {
 	}
 	return keys, marks
 }
+
+// ServerMark is one server of the marks (Servers): the spelling it is
+// listed by, the addresses it was marked at, and its mark.
+type ServerMark struct {
+	Name  string
+	Addrs []string
+	HealthMark
+}
+
+// Servers is the marks one row per server (queue destinations): the keys
+// marked together (a name and its address: link) and the spellings of
+// one name (without letter case and final dot, as server names are
+// compared) are one server, whichever caller marked it under which;
+// its address is listed with it, not as a server of its own (rt34 O2:
+// three rows for one peer). A key marked alone under an address is a row
+// of its own. Keys with a prefix (a refusal of copies or of a session)
+// stay rows of their own: they say another thing.
+func (h *Health) Servers() []ServerMark {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(k string) string {
+		for parent[k] != k {
+			parent[k] = parent[parent[k]]
+			k = parent[k]
+		}
+		return k
+	}
+	union := func(a, b string) {
+		if ra, rb := find(a), find(b); ra != rb {
+			if rb < ra {
+				ra, rb = rb, ra
+			}
+			parent[rb] = ra
+		}
+	}
+	byName := map[string]string{}
+	keys := make([]string, 0, len(h.bad))
+	for k := range h.bad {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parent[k] = k
+	}
+	for _, k := range keys {
+		if !healthAddr(k) {
+			f := strings.ToLower(strings.TrimSuffix(k, "."))
+			if o, ok := byName[f]; ok {
+				union(o, k)
+			} else {
+				byName[f] = k
+			}
+		}
+		for o := range h.with[k] {
+			if _, ok := h.bad[o]; ok && !healthPrefixed(o) && !healthPrefixed(k) {
+				union(o, k)
+			}
+		}
+	}
+	rows := map[string]*ServerMark{}
+	var out []*ServerMark
+	for _, k := range keys {
+		r := find(k)
+		row := rows[r]
+		if row == nil {
+			row = &ServerMark{HealthMark: h.bad[k]}
+			rows[r] = row
+			out = append(out, row)
+		}
+		m := h.bad[k]
+		if m.Since.Before(row.Since) {
+			row.Since = m.Since
+		}
+		if m.last.After(row.last) {
+			row.last, row.Why = m.last, m.Why
+		}
+		if healthAddr(k) {
+			row.Addrs = append(row.Addrs, k)
+		} else if row.Name == "" {
+			row.Name = k
+		}
+	}
+	res := make([]ServerMark, 0, len(out))
+	for _, row := range out {
+		if row.Name == "" && len(row.Addrs) > 0 {
+			row.Name, row.Addrs = row.Addrs[0], row.Addrs[1:]
+		}
+		res = append(res, *row)
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i].Name < res[j].Name })
+	return res
+}
+
+// healthAddr reports whether a health key is an address ("host:port"),
+// not a server's name or a prefixed key ("refused:NAME").
+func healthAddr(k string) bool {
+	i := strings.LastIndexByte(k, ':')
+	if i <= 0 || i == len(k)-1 {
+		return false
+	}
+	host := k[:i]
+	if strings.Contains(host, ":") && !(strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")) {
+		return false // "refused:NAME:…" or an IPv6 address without brackets
+	}
+	_, err := strconv.ParseUint(k[i+1:], 10, 16)
+	return err == nil
+}
+
+// healthPrefixed reports whether a health key is a prefixed one
+// ("refused:NAME", "copies:NAME"): a row of its own.
+func healthPrefixed(k string) bool { return !healthAddr(k) && strings.Contains(k, ":") }

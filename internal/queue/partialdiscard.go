@@ -282,7 +282,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 					return false, nil, nil, err
 				}
 				from := waitsIn(r)
-				r.Status, r.LastReply = Relayed, partialDoneReply+primary+" (its partial discard); not sent from this server"
+				r.Status, r.LastReply = Relayed, partialDoneText(primary)+"; not sent from this server"
 				these = append(these, partialSettled{m: m, rc: *r, from: from})
 			}
 		}
@@ -311,8 +311,28 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 // partialDoneReply starts the reply of a copy's recipient its primary
 // finished (a partial discard): done here, never sent from here. The
 // views show such a recipient as "done by primary", not "relayed"
-// (StateView.RecipientStatus; rt22a L2).
-const partialDoneReply = "250 2.0.0 finished by the primary "
+// (StateView.RecipientStatus; rt22a L2). It carries no reply code: the
+// holder learns only that the primary finished the recipient —
+// delivered, relayed, or failed and reported to the sender there —, and
+// a "250" read as a delivery of a recipient that had failed (rt34 O1).
+const partialDoneReply = "finished by the primary "
+
+// partialDoneReplyOld is the start of that reply as releases before
+// rt34 stored it, with a 250 no next hop gave; ShownReply shows such a
+// record's reply in today's words.
+const partialDoneReplyOld = "250 2.0.0 finished by the primary "
+
+// partialDoneText says what the holder knows of a recipient its primary
+// finished: in the last reply and the tracking event alike.
+func partialDoneText(primary string) string {
+	return partialDoneReply + primary + " (its partial discard): delivered or reported there"
+}
+
+// partialDone reports whether reply is that of a recipient a partial
+// discard finished, in this release's words or an older one's.
+func partialDone(reply string) bool {
+	return strings.HasPrefix(reply, partialDoneReply) || strings.HasPrefix(reply, partialDoneReplyOld)
+}
 
 // partialSettled is a recipient of a copy a partial discard settled, for
 // its event once the commit returned.
@@ -341,7 +361,7 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
 			continue
 		}
-		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient done there")
+		ev.Event("discard", s.m, &s.rc, "partial discard notification: "+partialDoneText(primary))
 	}
 	flush()
 }

@@ -359,3 +359,45 @@ func TestParsePartialDiscardLowerCaseHex(t *testing.T) {
 		t.Errorf("wire %q", w)
 	}
 }
+
+// SR-4, OPS-3, OPS-4 (rt34 O1): the holder learns from a partial
+// discard only that the primary finished the recipient — delivered,
+// relayed, or failed and reported there —, never which. No view says
+// more: the last reply (message show, --json, the console) and the
+// tracking event carry no 2xx code, as if a next hop had accepted it,
+// and say in words that it was delivered or reported there; message
+// list's RECIPIENTS leaves it out (not pending here).
+func TestPartialDiscardClaimsNoDelivery(t *testing.T) {
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS() // stopped: the events receiver is swapped while nothing runs
+	var events []string
+	qS.ev = eventsFunc(func(name string, _ *Message, r *Recipient, reply string) {
+		if name == "discard" && r != nil {
+			events = append(events, reply)
+		}
+	})
+	p.fetchPartial(t, qS, "hub-b")
+	got, err := qS.Message(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := ShownReply(got, 0)
+	const words = "delivered or reported there"
+	if len(shown) >= 3 && shown[0] >= '2' && shown[0] <= '5' && shown[1] >= '0' && shown[1] <= '9' {
+		t.Errorf("a@'s last reply %q reads as a next hop's reply", shown)
+	}
+	if !strings.Contains(shown, "hub-b") || !strings.Contains(shown, words) {
+		t.Errorf("a@'s last reply %q: want the primary hub-b and %q", shown, words)
+	}
+	if st := qS.StateView().RecipientStatus(got, 0); st != "done by primary" {
+		t.Errorf("a@'s status %q, want done by primary", st)
+	}
+	if len(events) != 1 || strings.Contains(events[0], "250") || !strings.Contains(events[0], words) {
+		t.Errorf("discard events %q: want one, saying %q, with no 250", events, words)
+	}
+	sv := qS.StateView()
+	if a, b := RecipientOpen(sv.RecipientStatus(got, 0)), RecipientOpen(sv.RecipientStatus(got, 1)); a || !b {
+		t.Errorf("open here: a@ %v, b@ %v; want b@ alone", a, b)
+	}
+}

@@ -1047,10 +1047,14 @@ func (q *Manager) Destinations() []DestinationInfo {
 	}
 	// Servers that did not answer a heartbeat or a session: tried last
 	// on every route until they answer again (SR-16).
-	keys, marks := q.cfg.Health.Marks()
-	for i, k := range keys {
-		out = append(out, DestinationInfo{Name: "server:" + k, State: "unresponsive", DeadUntil: time.Time{},
-			LastError: marks[i].Why})
+	// One row per server (Health.Servers), its addresses in the row.
+	for _, sm := range q.cfg.Health.Servers() {
+		why := sm.Why
+		if len(sm.Addrs) > 0 {
+			why = "at " + strings.Join(sm.Addrs, ", ") + ": " + why
+		}
+		out = append(out, DestinationInfo{Name: "server:" + sm.Name, State: "unresponsive", DeadUntil: time.Time{},
+			LastError: why})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
