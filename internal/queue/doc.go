@@ -775,7 +775,11 @@
 // that holder under the org id), the copy the record named gets its
 // own, and the mark goes — one commit: a crash before it leaves the
 // mark with the holder (the attempt's results lost), after it the DSN
-// owes the discard as any carrying DSN does. An operator's removal with
+// owes the discard as any carrying DSN does. A message whose last
+// recipient is settled otherwise before the marks are listed (a
+// primary's discard, full or partial: copySettled) names that holder the
+// same way, so that a failure DSN still here carries its discard
+// (earlydsn.go). An operator's removal with
 // NDR writes the discard at once (so that the shadow cannot resurrect a
 // message the operator removed) and marks its DSN the same way.
 //

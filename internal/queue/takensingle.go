@@ -110,7 +110,24 @@ func (t *Tx) copySettled(m *Message, before []RcptStatus, now time.Time) error {
 		// DSN of it carries the discard (results.go). Read before the
 		// mark goes.
 		uncovered := t.markedSingle(m.ID)
-		if err := t.settleSingleMark(m, now); err != nil {
+		// Unless its copy was made again while an attempt ran
+		// (heldPrefix) and the marks were not listed since: that copy,
+		// durable at its holder, covers the message as a named one
+		// does (results.go, finish). It is named here as
+		// nameCopyHolder names it (on h under the org id), so that an
+		// early failure DSN reporting it carries its discard; the copy
+		// the record named gets its own (lost or settled, it covers
+		// nothing), in this commit.
+		if h := t.heldCopy(m.ID); uncovered && h != "" && m.OrgID != "" {
+			if m.ShadowServer != "" && m.ShadowID != "" && !(sameServer(h, m.ShadowServer) && m.ShadowID == m.OrgID) {
+				if _, err := t.addDiscardFor(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, now); err != nil {
+					return err
+				}
+			}
+			m.ShadowServer, m.ShadowID = h, m.OrgID
+			uncovered = false
+		}
+		if err := t.settleSingleMark(m, now); err != nil { // save m's own copy
 			return err
 		}
 		if m.ShadowServer == "" || m.ShadowID == "" {
