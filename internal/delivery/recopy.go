@@ -700,14 +700,47 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 			"shadow_server", server, "err", err)
 		waiting = 1
 	}
+	// The copies in delivery there (version 21, "<id> BUSY"): their
+	// originals are kept back until an answer lists them no more
+	// (queue takenbusy.go); only a complete answer ends an entry.
+	var inDeliveryThere []string
+	busyDone := func(complete bool) bool {
+		br, ok := r.holders.(BusyRecorder)
+		if !ok || c.ShadowVersion < smtp.BusyVersion {
+			return true
+		}
+		if _, _, err := br.ShadowCopiesBusy(server, inDeliveryThere, complete, r.busyHold()); err != nil {
+			r.d.log.Error("recording which copies the shadow server has in delivery failed; asked again at the next probe",
+				"shadow_server", server, "err", err)
+			return false
+		}
+		return true
+	}
 	for range takenDoneRounds {
-		notes, err := c.QueryTakenDone(takenDoneBatch)
+		all, err := c.QueryTakenDone(takenDoneBatch)
 		if err != nil {
 			r.d.log.Info("asking the shadow server what it finished of the copies it took over failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
 			return true, false // nothing was told
 		}
+		var notes []queue.TakenDone
+		for _, n := range all {
+			if n.Kind == queue.TakenBusy {
+				inDeliveryThere = append(inDeliveryThere, n.ID)
+			} else {
+				notes = append(notes, n)
+			}
+		}
+		last := len(all) < takenDoneBatch
 		if len(notes) == 0 {
+			if !last {
+				continue // a batch of copies in delivery there: the rest next
+			}
+			// The notes first, then the entries: an original released
+			// before its notes were applied could be claimed between.
+			if !busyDone(true) {
+				return true, false
+			}
 			return true, waiting == 0
 		}
 		_, busy, err := rec.ShadowFinishedElsewhere(server, notes)
@@ -726,11 +759,32 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 				"shadow_server", server, "messages", busy)
 			waiting = busy
 		}
-		if len(notes) < takenDoneBatch {
+		if last {
+			if !busyDone(true) {
+				return true, false
+			}
 			return true, waiting == 0
 		}
 	}
+	busyDone(false)
 	return true, false // more than takenDoneRounds batches: the rest at the next probe
+}
+
+// BusyRecorder keeps back the originals whose taken-over copies a
+// server has in delivery (queue.Manager.ShadowCopiesBusy, shadow verbs
+// 21), and releases them when a complete answer names them no more.
+type BusyRecorder interface {
+	ShadowCopiesBusy(server string, ids []string, complete bool, hold time.Duration) (kept, released []*queue.Message, err error)
+}
+
+// busyHold is how long an original stays kept back after an answer
+// that its copy is in delivery on the holder, unless a later answer
+// says more: the holder's attempt is bounded by its data timeout (the
+// organisation's servers share it) and a few commands; a minute at
+// least. Each answer that names the copy again renews it.
+func (r *ReceiptShadow) busyHold() time.Duration {
+	st := r.d.st.Load()
+	return max(st.cfg.DataTimeout+2*st.cfg.CommandTimeout, time.Minute)
 }
 
 // recordDropped records what server told (askDropped) and logs, per

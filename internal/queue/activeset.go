@@ -252,8 +252,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 		// moment where it did). Marks of messages the commit did not
 		// claim end after it.
 		marks := map[ID]func(){}
+		var busyEnded []busyEnd
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
-			claimed, setAside = claimed[:0], setAside[:0]
+			claimed, setAside, busyEnded = claimed[:0], setAside[:0], busyEnded[:0]
 			for _, id := range tx.Due(now, slots) {
 				m, err := tx.Get(id)
 				switch {
@@ -274,6 +275,22 @@ func (q *Manager) claimDue(ctx context.Context) {
 					continue
 				case err != nil:
 					return fmt.Errorf("claim %s: %w", id, err)
+				}
+				// An original whose copy is in delivery on the shadow
+				// server that took it over waits for that server's
+				// answer, whatever made it due (takenbusy.go).
+				if until, holder, ok := tx.takenBusyUntil(id); ok {
+					if until.After(now) {
+						m.NextAttempt = until
+						if err := tx.Put(m); err != nil {
+							return err
+						}
+						continue
+					}
+					if err := tx.dropTakenBusy(id); err != nil {
+						return err
+					}
+					busyEnded = append(busyEnded, busyEnd{id, holder})
 				}
 				if marks[id] == nil {
 					marks[id] = q.settling.begin(id)
@@ -301,6 +318,12 @@ func (q *Manager) claimDue(ctx context.Context) {
 			q.claimFailed = true
 		} else {
 			q.claimFailed = false
+		}
+		if err == nil {
+			for _, b := range busyEnded {
+				q.log.Warn("original no longer kept back: the shadow server that had its taken-over copy in delivery did not answer again in time; delivered here (a duplicate at worst, if that attempt went through)",
+					"msg_id", b.id.String(), "shadow_server", b.holder)
+			}
 		}
 		for _, d := range setAside {
 			q.log.Error(d.LogText(),

@@ -1913,6 +1913,21 @@
 //     given back with it), and only that command forgets the note: a
 //     crash of either tells it again, and a suspended original does not
 //     change for it.
+//     An original kept back because its taken-over copy is in delivery
+//     on its holder (takenbusy.go: bucket takenbusy, shadow verbs 21)
+//     is one commit: the entry and the record's NextAttempt together; the
+//     claim skips it while the entry stands. A crash of the primary
+//     before that commit leaves it due, and the start's probe asks again
+//     before the first claim; after it, the entry outlives the restart.
+//     A crash of the holder ends its attempt: the copy, taken over and
+//     due again there, is given back by the primary's next session (its
+//     XSHADOW's commit, before the question), or is in delivery again
+//     (named again), or was finished (noted in that attempt's commit):
+//     the primary ends the entry only on a complete answer, after
+//     applying its notes, so an original is released only once its copy
+//     is given back or done there. Unanswered, the entry ends at the
+//     claim once its bound (data_timeout + 2 command timeouts) passed:
+//     delivered, a duplicate at worst.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

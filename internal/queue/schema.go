@@ -351,6 +351,10 @@ var (
 	// submission makes it. Apart from submitkeys, whose layout a
 	// previous release reads (it prunes such a key by age, as before).
 	bucketSubmitNames = []byte("submitnames")
+	// bucketTakenBusy: the originals kept out of delivery while the shadow
+	// server that took their copy over has it in delivery (takenbusy.go).
+	// Not in allBuckets: made by the first such answer, as refusedhere.
+	bucketTakenBusy = []byte("takenbusy")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

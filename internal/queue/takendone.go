@@ -110,13 +110,14 @@ type TakenDone struct {
 }
 
 // takenDoneWords are the wire words of the kinds.
-var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED", TakenHeld: "HELD"}
+var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED", TakenHeld: "HELD", TakenBusy: "BUSY"}
 
 // Wire is the note as an XQUERYTAKENDONE reply line carries it:
 // "<id> RCPT=<xtext address> DELIVERED|RELAYED|FAILED", "<id> DELAYED"
-// or "<id> HELD".
+// or "<id> HELD", or "<id> BUSY" (takenbusy.go: not a note, a copy in
+// delivery here).
 func (n TakenDone) Wire() string {
-	if n.Kind == TakenDelayed || n.Kind == TakenHeld {
+	if n.Kind == TakenDelayed || n.Kind == TakenHeld || n.Kind == TakenBusy {
 		return n.ID + " " + takenDoneWords[n.Kind]
 	}
 	return n.ID + PartialDiscardSep + mailaddr.Xtext(n.Addr) + " " + takenDoneWords[n.Kind]
@@ -125,10 +126,13 @@ func (n TakenDone) Wire() string {
 // ParseTakenDone reads a line Wire wrote; ok is false for anything else.
 func ParseTakenDone(s string) (TakenDone, bool) {
 	f := strings.Fields(s)
-	if len(f) == 2 && (f[1] == "DELAYED" || f[1] == "HELD") && !strings.Contains(f[0], "\x00") {
+	if len(f) == 2 && (f[1] == "DELAYED" || f[1] == "HELD" || f[1] == "BUSY") && !strings.Contains(f[0], "\x00") {
 		k := byte(TakenDelayed)
-		if f[1] == "HELD" {
+		switch f[1] {
+		case "HELD":
 			k = TakenHeld
+		case "BUSY":
+			k = TakenBusy
 		}
 		return TakenDone{ID: f[0], Kind: k}, true
 	}
@@ -140,7 +144,7 @@ func ParseTakenDone(s string) (TakenDone, bool) {
 		return TakenDone{}, false
 	}
 	for k, w := range takenDoneWords {
-		if w == f[2] && k != TakenDelayed && k != TakenHeld {
+		if w == f[2] && k != TakenDelayed && k != TakenHeld && k != TakenBusy {
 			return TakenDone{ID: pd.ID, Addr: pd.Addr, Kind: k}, true
 		}
 	}

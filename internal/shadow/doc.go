@@ -507,7 +507,10 @@
 // began: a restart starts from it, each such server tried for a copy a
 // minute after the start; only a fresh database has seen none refused,
 // and its first copies may go until the holder's first session is
-// refused.
+// refused. 21 XQUERYTAKENDONE HELD BUSY: the holder also lists the
+// copies it took over from the asking primary's database that are in
+// delivery there ("<id> BUSY"), and the primary keeps its originals of
+// them back until an answer lists them no more (queue takenbusy.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -27,8 +27,8 @@ func TestShadowVerbsCodesVersion18(t *testing.T) {
 	session := func(xshadow string) *dialog {
 		d := dial(t, s, "")
 		d.expect("220")
-		if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW "+strconv.Itoa(ShadowVersion)) { // 18 and after
-			t.Fatalf("XSHADOW %d not advertised:\n%s", ShadowVersion, ehlo)
+		if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW "+strconv.Itoa(NameVersion)) { // 18 and after (a queue without BusyTeller: 20)
+			t.Fatalf("XSHADOW %d not advertised:\n%s", NameVersion, ehlo)
 		}
 		d.cmd(authHub2, "235")
 		return d

@@ -39,8 +39,8 @@ func TestDelayNoteVerbs(t *testing.T) {
 	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW "+strconv.Itoa(ShadowVersion)) { // 19 and after
-		t.Fatalf("XSHADOW %d not advertised (17's delay notes, 19's pushed ones):\n%s", ShadowVersion, ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW "+strconv.Itoa(NameVersion)) { // 19 and after (a queue without BusyTeller: 20)
+		t.Fatalf("XSHADOW %d not advertised (17's delay notes, 19's pushed ones):\n%s", NameVersion, ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "250")

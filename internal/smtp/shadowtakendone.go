@@ -45,6 +45,29 @@ import (
 // to a query that says HELD (HeldTeller), and one without forgets them
 // (the older primary delivers: the queue says so at WARN).
 
+// Version 21 adds "XQUERYTAKENDONE <max> HELD BUSY": after the notes
+// the list also carries
+//
+//	250 <id> BUSY
+//
+// for a copy taken over here from the client's database that is in
+// delivery here now (queue takenbusy.go: nothing kept, nothing to
+// forget; the list stays within max). The client keeps its original of
+// that copy out of delivery until a later answer has no such line for
+// it. A client says BUSY only to a server that advertised 21 (and only
+// after HELD); a server lists such lines only to a query that says BUSY
+// (BusyTeller), so an older peer on either side sees the replies of 20.
+
+// BusyTeller is a HeldTeller that also tells the copies taken over
+// here that are in delivery (queue.Manager): only then is version 21
+// offered.
+type BusyTeller interface {
+	HeldTeller
+	// TakenBusyFor lists up to max copies taken over from the database
+	// dbID that are in delivery here.
+	TakenBusyFor(dbID string, max int) []queue.TakenDone
+}
+
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
 // (queue.Manager): only then is version 15 offered.
 type TakenDoneTeller interface {
@@ -74,8 +97,10 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		return "503 5.5.1 XQUERYTAKENDONE not available"
 	}
 	arg = strings.TrimSpace(arg)
-	held := false
-	if n, w, ok := strings.Cut(arg, " "); ok && strings.EqualFold(w, "HELD") && s.shadowVersion() >= 16 {
+	held, busy := false, false
+	if n, w, ok := strings.Cut(arg, " "); ok && strings.EqualFold(w, "HELD BUSY") && s.shadowVersion() >= BusyVersion {
+		arg, held, busy = n, true, true
+	} else if ok && strings.EqualFold(w, "HELD") && s.shadowVersion() >= 16 {
 		arg, held = n, true
 	}
 	max, err := strconv.Atoi(arg)
@@ -91,6 +116,11 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		list = ht.TakenDoneHeldFor
 	}
 	notes, ack := list(s.shadowPeerDB, max)
+	nBusy := 0
+	if bt, ok := tt.(BusyTeller); ok && busy && len(notes) < max {
+		b := bt.TakenBusyFor(s.shadowPeerDB, max-len(notes))
+		notes, nBusy = append(notes, b...), len(b)
+	}
 	if len(notes) == 0 {
 		return "250 2.0.0 0 finished here"
 	}
@@ -106,8 +136,16 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		s.log.Info("what this server finished of the taken-over copies not told; told again", "primary", s.shadowServer, "err", err)
 		return ""
 	}
-	v.deferAck(ack) // forgotten once the peer speaks again
-	s.log.Info("returning primary told what this server finished of the copies it took over", "primary", s.shadowServer, "notes", len(notes))
+	if ack != nil {
+		v.deferAck(ack) // forgotten once the peer speaks again
+	}
+	if len(notes) > nBusy {
+		s.log.Info("returning primary told what this server finished of the copies it took over", "primary", s.shadowServer, "notes", len(notes)-nBusy)
+	}
+	if nBusy > 0 {
+		s.log.Info("returning primary told a copy it took over is in delivery here: it keeps its original until this server's attempt ends",
+			"primary", s.shadowServer, "copies", nBusy)
+	}
 	return ""
 }
 
@@ -123,6 +161,9 @@ func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
 	cmd := "XQUERYTAKENDONE " + strconv.Itoa(max)
 	if c.ShadowVersion >= 16 {
 		cmd += " HELD" // held notes too (version 16)
+	}
+	if c.ShadowVersion >= BusyVersion {
+		cmd += " BUSY" // copies in delivery there too (version 21)
 	}
 	lines, err := c.command(cmd)
 	if err != nil {

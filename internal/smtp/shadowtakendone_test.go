@@ -104,13 +104,13 @@ func TestQueryTakenDoneVerb(t *testing.T) {
 // The wire form of a note reads back as written; other lines do not read.
 func TestTakenDoneWire(t *testing.T) {
 	for _, n := range []queue.TakenDone{{ID: "a-1", Addr: "a b@x", Kind: queue.TakenFailed}, {ID: "a-1", Kind: queue.TakenDelayed},
-		{ID: "c-3", Addr: "q@x", Kind: queue.TakenRelayed}, {ID: "d-4", Addr: "r@x", Kind: queue.TakenDelivered}, {ID: "e-5", Kind: queue.TakenHeld}} {
+		{ID: "c-3", Addr: "q@x", Kind: queue.TakenRelayed}, {ID: "d-4", Addr: "r@x", Kind: queue.TakenDelivered}, {ID: "e-5", Kind: queue.TakenHeld}, {ID: "f-6", Kind: queue.TakenBusy}} {
 		got, ok := queue.ParseTakenDone(n.Wire())
 		if !ok || got != n {
 			t.Errorf("%q read as %+v %v, want %+v", n.Wire(), got, ok, n)
 		}
 	}
-	for _, bad := range []string{"", "a-1", "a-1 RCPT=x@y", "a-1 RCPT=x@y GONE", "a-1 RCPT= FAILED", "a-1 RCPT=x@y DELAYED", "a-1 DELAYED x", "a-1 RCPT=x@y HELD", "a-1 HELD x"} {
+	for _, bad := range []string{"", "a-1", "a-1 RCPT=x@y", "a-1 RCPT=x@y GONE", "a-1 RCPT= FAILED", "a-1 RCPT=x@y DELAYED", "a-1 DELAYED x", "a-1 RCPT=x@y HELD", "a-1 HELD x", "a-1 RCPT=x@y BUSY", "a-1 BUSY x"} {
 		if n, ok := queue.ParseTakenDone(bad); ok {
 			t.Errorf("%q read as %+v", bad, n)
 		}

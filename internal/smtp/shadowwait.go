@@ -176,7 +176,19 @@ import (
 // receipt.go). A client says NAME only to a server that advertised 20
 // (one below answers it 501 5.5.4), and a session that did not say it
 // hears the replies of 19 byte for byte. It needs nothing of the queue.
-const ShadowVersion = NameVersion
+//
+// Version 21 adds "XQUERYTAKENDONE <max> HELD BUSY" (shadowtakendone.go):
+// the server also lists the copies it took over from the client's
+// database that are in delivery there now ("<id> BUSY"), and the client
+// keeps its originals of them out of delivery until a later answer
+// lists them no more. A client says BUSY only to a server that
+// advertised 21; it is offered by a server whose queue tells them
+// (BusyTeller).
+const ShadowVersion = BusyVersion
+
+// BusyVersion is the shadow verbs version from which XQUERYTAKENDONE
+// lists the taken-over copies in delivery ("<id> BUSY").
+const BusyVersion = 21
 
 // NameVersion is the shadow verbs version from which the XSHADOW reply
 // states the server's own name to a client that says NAME.
@@ -271,7 +283,10 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(DelayNoteDiscarder); !ok {
 		return 16
 	}
-	return NameVersion // pushed delay notes and the stated name need nothing more of the queue
+	if _, ok := s.srv.shadow.(BusyTeller); !ok {
+		return NameVersion // pushed delay notes and the stated name need nothing more of the queue
+	}
+	return BusyVersion
 }
 
 // cutName takes version 20's NAME off XSHADOW's arguments (its last word,

@@ -1,0 +1,313 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"time"
+
+	"umbra/internal/orgid"
+)
+
+// A taken-over copy in delivery on its holder when the primary returns
+// (shadowdup34).
+//
+// A copy taken over for failed heartbeats goes back to its primary when
+// the primary answers again with the database it had — every copy but
+// the one in delivery, which its attempt's commit writes (one writer;
+// givebackrelay.go). That attempt may be waiting for its next hop's
+// reply to the final dot (up to data_timeout) when the returning
+// primary asks what was finished (XQUERYTAKENDONE, takendone.go):
+// nothing is noted yet, so the primary used to deliver its original as
+// well — one message to the next hop twice, in a window of the next
+// hop's whole wait, not a moment.
+//
+// The holder now says so (shadow verbs 21, "XQUERYTAKENDONE <max> HELD
+// BUSY"; package smtp): after the notes, a line "<id> BUSY" for each
+// copy taken over under the asking primary's database whose record is in
+// delivery here (State Active) — read from the index of taken-over
+// copies (takenindex.go), nothing stored, nothing to forget
+// (TakenBusyFor). A copy's attempt that ends delivered, relayed out or
+// failed writes its note in its commit (takendone.go); one that ends
+// deferred leaves the copy taken over, and the primary's next session
+// gives it back in its XSHADOW's commit, before its question: the copy
+// is then neither listed nor noted.
+//
+// The primary keeps each original such a line names (its record names
+// the holder and the copy, as a note's would) out of delivery, in one
+// commit (ShadowCopiesBusy), in bucket takenbusy:
+//
+//	takenbusy  message id (8, BE) → until (8, BE) ‖ holder (serverKey)
+//
+// and its record Ready with NextAttempt at until (no retry step used:
+// Attempts is not counted) and LastError saying why, for message show.
+// The claim (activeset.go) skips a record with an entry until then,
+// whatever made it due (an operator's queue flush or retry included).
+// Each later complete answer of that holder — its next probe, every
+// shadow_heartbeat_timeout — settles it: a note finishes the recipients
+// elsewhere (as today); BUSY again keeps it (until renewed); neither
+// (given back, or failed there after a deferral) ends the entry and
+// makes the original due at once: it is delivered as today. An answer
+// cut short (a failed command, more batches than one probe reads)
+// changes no entry. An entry whose until passes with no answer (the
+// holder unreachable: its attempt is bounded by its data_timeout, which
+// until covers) ends at the claim, logged at WARN, and the original is
+// delivered: a duplicate at worst, never a loss.
+//
+// Crash: the entry and the record's NextAttempt are one commit; a crash
+// of the primary before it leaves the original as it was (delivered as
+// before this change, after the start's probe asks again: the copy is
+// still in delivery there, or finished and noted); after it, the entry
+// holds across the restart. A crash of the holder ends its attempt: its
+// Recover makes the copy due again, still taken over, and the primary's
+// next session gives it back (or, in delivery again, hears BUSY). An
+// older holder (below 21) never says BUSY, an older primary never asks
+// it: each sees the replies of version 20, and the window stays as it
+// was.
+
+// TakenBusy is the wire word of a copy in delivery on its holder.
+const TakenBusy = 'B'
+
+// takenBusyRecord is the value of bucket takenbusy.
+func takenBusyValue(until time.Time, server string) []byte {
+	v := make([]byte, 8, 8+len(server))
+	binary.BigEndian.PutUint64(v, uint64(nanos(until)))
+	return append(v, server...)
+}
+
+func parseTakenBusy(v []byte) (until time.Time, server string, ok bool) {
+	if len(v) < 8 {
+		return time.Time{}, "", false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), string(v[8:]), true
+}
+
+// TakenBusyFor lists, for the primary that presented dbID, up to max
+// copies taken over from that database that are in delivery here
+// ("<id> BUSY").
+func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
+	if dbID == "" || max <= 0 {
+		return nil
+	}
+	var out []TakenDone
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketTakenBy)
+		if b == nil {
+			return nil
+		}
+		seen := map[string]bool{}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k) != i+9 {
+				continue
+			}
+			if under, _ := parseTaken(string(v)); under != dbID {
+				continue
+			}
+			m, err := tx.Get(ID(beUint64(k[i+1:])))
+			if err != nil || m.State != Active {
+				continue
+			}
+			primary := string(k[:i])
+			for j := range m.Rcpts {
+				r := &m.Rcpts[j]
+				if r.Status == Pending && takenOverRcpt(r) && r.Primary == primary && !seen[r.ShadowID] && len(out) < max {
+					seen[r.ShadowID] = true
+					out = append(out, TakenDone{ID: r.ShadowID, Kind: TakenBusy})
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// takenBusyUntil is the entry of m's id in bucket takenbusy, if any.
+func (t *Tx) takenBusyUntil(id ID) (until time.Time, server string, ok bool) {
+	b := t.tx.Bucket(bucketTakenBusy)
+	if b == nil {
+		return time.Time{}, "", false
+	}
+	return parseTakenBusy(b.Get(id.Key()))
+}
+
+// dropTakenBusy ends the entry of id.
+func (t *Tx) dropTakenBusy(id ID) error {
+	if b := t.tx.Bucket(bucketTakenBusy); b != nil {
+		return b.Delete(id.Key())
+	}
+	return nil
+}
+
+// takenBusyReason is the record's LastError while it waits.
+func takenBusyReason(server string) string {
+	return "kept back: its shadow copy is in delivery on " + server +
+		", which took it over while this server was away; delivered here only if that attempt does not finish it (" + server + " is asked again every shadow_heartbeat_timeout)"
+}
+
+// ShadowCopiesBusy records what holder server answered to this server's
+// question (askTakenDone, shadow verbs 21): the copies ids are in
+// delivery there. Each original of this server's a line names
+// (as a note would: its record names server as its copy's holder
+// under that id), Ready with a recipient pending, is kept out of
+// delivery until hold from now (renewed by each such answer). When
+// complete (the holder told every note and line it had), every entry of
+// that holder's whose copy is not named ends, and its original is due at
+// once. It returns the originals newly kept back and those released.
+func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, hold time.Duration) (kept, released []*Message, err error) {
+	key := serverKey(server)
+	if key == "" {
+		return nil, nil, nil
+	}
+	if len(ids) == 0 && !q.takenBusyOf(key) {
+		return nil, nil, nil // nothing kept for it: no commit at each probe
+	}
+	now := q.clk.Now()
+	until := now.Add(hold)
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
+		kept, released = kept[:0], released[:0]
+		named := map[ID]bool{}
+		var b = tx.tx.Bucket(bucketTakenBusy)
+		if len(ids) > 0 && b == nil {
+			nb, err := tx.tx.CreateBucketIfNotExists(bucketTakenBusy)
+			if err != nil {
+				return err
+			}
+			b = nb
+		}
+		if b == nil {
+			return nil // nothing kept, nothing named
+		}
+		aliases := tx.holderAliasesTx(server)
+		consider := func(m *Message, id string) error {
+			if named[m.ID] || carriesOthersCopy(m) || len(m.Pending()) == 0 {
+				return nil
+			}
+			isNamed := holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
+			hc := serverKey(tx.heldCopy(m.ID))
+			held := !isNamed && id == m.OrgID && needsCopyMarked(m) && (hc == key || aliases[hc])
+			if !isNamed && !held {
+				return nil
+			}
+			named[m.ID] = true
+			if m.State != Ready {
+				return nil // in delivery here already, or held: not this answer's to change
+			}
+			_, _, had := parseTakenBusy(b.Get(m.ID.Key()))
+			if err := b.Put(m.ID.Key(), takenBusyValue(until, key)); err != nil {
+				return err
+			}
+			if m.NextAttempt.Before(until) || m.LastError != takenBusyReason(server) {
+				m.NextAttempt = maxTime(m.NextAttempt, until)
+				sayWhy(m, takenBusyReason(server))
+				if err := tx.Put(m); err != nil {
+					return err
+				}
+			}
+			if !had {
+				kept = append(kept, m)
+			}
+			return nil
+		}
+		for _, id := range ids {
+			if orgid.Valid(id) {
+				for _, mid := range tx.ByOrgID(id) {
+					if m, err := tx.Get(mid); err == nil {
+						if err := consider(m, id); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			for _, m := range tx.byShadowID(id) {
+				if err := consider(m, id); err != nil {
+					return err
+				}
+			}
+		}
+		if !complete {
+			return nil
+		}
+		var ends []ID
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if _, s, ok := parseTakenBusy(v); len(k) == 8 && (!ok || s == key) && !named[ID(beUint64(k))] {
+				ends = append(ends, ID(beUint64(k)))
+			}
+		}
+		for _, id := range ends {
+			if err := b.Delete(id.Key()); err != nil {
+				return err
+			}
+			m, err := tx.Get(id)
+			if err != nil || m.State != Ready || len(m.Pending()) == 0 {
+				continue // gone, finished elsewhere, or not waiting
+			}
+			m.NextAttempt = now
+			if m.LastError == takenBusyReason(server) {
+				sayWhy(m, "its shadow copy is no longer in delivery on "+server+" (given back, or not finished there): delivered here")
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+			released = append(released, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, m := range kept {
+		q.log.Info("original kept back: its copy in delivery on the shadow server that took it over; delivered here only if that attempt does not finish it",
+			"msg_id", m.ID.String(), "shadow_server", server, "until", until)
+	}
+	for _, m := range released {
+		q.log.Info("original released: its copy is no longer in delivery on the shadow server that took it over (given back, or not finished there); delivered here",
+			"msg_id", m.ID.String(), "shadow_server", server)
+	}
+	if len(released) > 0 {
+		q.Kick()
+	}
+	return kept, released, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// busyEnd is an entry of bucket takenbusy the claim ended unanswered.
+type busyEnd struct {
+	id     ID
+	holder string
+}
+
+// takenBusyOf reports whether an original is kept back for holder key.
+func (q *Manager) takenBusyOf(key string) bool {
+	found := false
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketTakenBusy)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			if _, s, ok := parseTakenBusy(v); !ok || s == key {
+				found = true
+			}
+			return nil
+		})
+	})
+	return found
+}
+
+// sayWhy sets why m waits as its last error and its pending recipients'
+// last reply, the one message show reads (CurrentError).
+func sayWhy(m *Message, why string) {
+	m.LastError = why
+	for _, i := range m.Pending() {
+		m.Rcpts[i].LastReply = why
+	}
+}
