@@ -637,10 +637,19 @@ func (s *session) shadowStanding() string {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if !s.atOwnConnector() && !s.serverNow() {
 		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"
-	} else if at := s.movedTo(); at != nil && !s.xshadowAt() {
-		// Moved to a connector that would refuse this session XSHADOW
-		// (no accept-xshadow for it there): answered as a new
-		// connection there, where no shadow session exists.
+	} else if !s.xshadowAt() {
+		// The connector that takes this connection's address now — its
+		// own, or another it was moved to — would refuse it XSHADOW (no
+		// accept-xshadow for it there): answered as a new connection
+		// there is, where no shadow session exists. A 421, not a 555 at
+		// its next MAIL: the primary connects again and relays as to a
+		// server that does not keep copies for it (rr34 F1: its own
+		// connector losing the right left the session collecting
+		// discard notifications).
+		at := s.inForceOrOwn()
+		if m := s.movedTo(); m != nil {
+			at = m
+		}
 		why = "the receive connector that takes this connection's address now (" + at.cfg.Name + ") does not grant it accept-xshadow"
 	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"
@@ -667,9 +676,9 @@ func (s *session) shadowStanding() string {
 	return "421 4.7.0 Shadow session ended: " + why + "; closing connection"
 }
 
-// xshadowAt reports whether the session, moved to another connector
-// (movedTo), has the right to a shadow session there, as XSHADOW would
-// judge it now: the verb offered there and accept-xshadow among the
+// xshadowAt reports whether the session has the right to a shadow
+// session at the connector that takes its address now (its own, or the
+// one it was moved to: movedTo), as XSHADOW would judge it now: the verb offered there and accept-xshadow among the
 // rights that connector leaves it (refreshRights).
 func (s *session) xshadowAt() bool {
 	s.refreshRights()

@@ -628,9 +628,12 @@
 //     (refreshRights) at each EHLO, shadow verb and MAIL, so the XSHADOW
 //     keyword, the verbs and their MAIL parameters agree after a reload;
 //     a shadow session established before a reload that took
-//     accept-xshadow away keeps its verbs and MAIL parameters until it
-//     ends, unless its server lost its standing (authreload.go: 421) (its primary puts XSHADOW= on every MAIL: a 555 would bounce
-//     its mail), while XSHADOW, which opens one, is 502 there too. Every
+//     accept-xshadow away from it — at its own connector or at the one
+//     that takes its address now — ends at its next verb or MAIL with
+//     421 (authreload.go shadowStanding), never a 555 at a MAIL that
+//     carries XSHADOW= (its primary puts it on every MAIL: a 555 would
+//     bounce its mail): the primary connects again, where XSHADOW is 502
+//     (rr34 F1). Every
 //     MAIL starts with no shadow id or copy (forgetShadowParams): only
 //     its own XSHADOW= / XSHADOWCOPY= set them (rr25 F3).
 //   - EHLO/HELO argument (helosyntax.go): one Domain (underscores

@@ -571,12 +571,12 @@ func (v *verbConn) extensionSequence(cmd string) string {
 // now (refreshRights), the rights its EHLO offers XSHADOW with and
 // XSHADOW is granted with, so that keyword, verbs and parameters agree.
 // A shadow session established (XSHADOW answered 250) keeps its verbs
-// and its MAIL parameters until it ends, whatever a reload takes away
-// meanwhile: its primary puts XSHADOW= on every MAIL and takes a 5xx to
-// it as a permanent failure of every recipient (rr25 F3); one that
-// may not go on ends with 421 4.7.0 at its next verb (shadowStanding:
-// its server's standing lost, or its address given to a connector that
-// would not grant it accept-xshadow). XSHADOW
+// and its MAIL parameters while it may go on: its primary puts XSHADOW=
+// on every MAIL and takes a 5xx to it as a permanent failure of every
+// recipient (rr25 F3); one that may not go on ends with 421 4.7.0 at
+// its next verb or MAIL (shadowStanding: its server's standing lost, or
+// the connector that takes its address now — its own or another — not
+// granting it accept-xshadow: rr34 F1). XSHADOW
 // itself opens a session and is granted with the rights now in force
 // (xshadow).
 func (v *verbConn) shadowOff() bool {

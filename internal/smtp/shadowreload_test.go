@@ -30,15 +30,11 @@ func TestShadowOffByReloadKeepsNoStaleShadowID(t *testing.T) {
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd("MAIL FROM:<b@example.org>", "250")
-	d.cmd("RCPT TO:<y@elsewhere.org>", "250")
-	d.cmd("DATA", "354")
-	d.cmd("Subject: two\r\n\r\nhi\r\n.", "250")
-	if q.count() != 2 {
+	// The shadow session ends (rr34 F1): no MAIL of it can inherit the
+	// last transaction's shadow id; the primary connects again.
+	d.cmd("MAIL FROM:<b@example.org>", "421 4.7.0 Shadow session ended")
+	if q.count() != 1 {
 		t.Fatalf("%d queued", q.count())
-	}
-	if m := q.msgs[1]; m.ShadowID != "" {
-		t.Errorf("second message, sent without XSHADOW=, queued with ShadowID %q (ShadowServer %q): the first message's", m.ShadowID, m.ShadowServer)
 	}
 }
 
@@ -60,24 +56,23 @@ func TestShadowOffByReloadTurnsNoMessageIntoCopy(t *testing.T) {
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd("MAIL FROM:<b@example.org>", "250")
-	d.cmd("RCPT TO:<y@elsewhere.org>", "250")
-	d.cmd("DATA", "354")
-	got := d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: plain\r\n\r\nhello\r\n.", "250")
-	if q.count() != 1 {
-		t.Errorf("plain MAIL after the reload: %q; submitted %d, copies %d — want it submitted", got, q.count(), len(q.copies))
+	// The shadow session ends (rr34 F1) before any MAIL after the
+	// reload: nothing is kept as a copy, nothing submitted.
+	got := d.cmd("MAIL FROM:<b@example.org>", "421 4.7.0 Shadow session ended")
+	if q.count() != 0 || len(q.copies) != 1 {
+		t.Errorf("plain MAIL after the reload: %q; submitted %d, copies %d — want none submitted, the one copy from before", got, q.count(), len(q.copies))
 	}
 }
 
-// TestShadowSessionKeepsItsParamsAfterReload (W-3, OPS-1; rr25 F3): the
-// session the reload
-// found open was established (XSHADOW answered 250); umbra's client
-// puts XSHADOW= on every MAIL of such a session (delivery/transaction.go
-// SetShadowID) and takes a 5xx to MAIL as a permanent failure of every
-// recipient (classifyAll → FailedPerm: a bounce). Before front24 the
-// MAIL was taken (the session kept its shadow state); now it is
-// "555 5.5.4 MAIL FROM parameter not recognized".
-func TestShadowSessionKeepsItsParamsAfterReload(t *testing.T) {
+// TestShadowSessionEndsTemporarilyAfterReload (W-3, OPS-1; rr25 F3,
+// rr34 F1): the session the reload found open was established (XSHADOW
+// answered 250); umbra's client puts XSHADOW= on every MAIL of such a
+// session (delivery/transaction.go SetShadowID) and takes a 5xx to MAIL
+// as a permanent failure of every recipient (classifyAll → FailedPerm: a
+// bounce). A reload that took accept-xshadow away ends the session with
+// a 421 at that MAIL — a temporary answer: the primary connects again —
+// never "555 5.5.4 MAIL FROM parameter not recognized".
+func TestShadowSessionEndsTemporarilyAfterReload(t *testing.T) {
 	conf := transportConf(t)
 	sh := &fakeShadow{notes: map[string][]string{}}
 	q := &fakeQueue{}
@@ -86,8 +81,8 @@ func TestShadowSessionKeepsItsParamsAfterReload(t *testing.T) {
 	if err := s.Reload(connectors(t, conf("")), testTable()); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-43", ""); !strings.HasPrefix(got, "250") {
-		t.Errorf("MAIL with XSHADOW= in the established shadow session after the reload: %q (a permanent failure to the primary)", got)
+	if got := d.cmd("MAIL FROM:<a@example.org> XSHADOW=hub2.msg-43", ""); !strings.HasPrefix(got, "421 4.7.0 Shadow session ended") {
+		t.Errorf("MAIL with XSHADOW= in the established shadow session after the reload: %q, want the 421 that ends the session (a 5xx is a permanent failure to the primary)", got)
 	}
 }
 
@@ -148,7 +143,7 @@ func TestShadowParamsForgottenWhereShadowOff(t *testing.T) {
 // now in force: after a reload takes accept-xshadow away, a session's
 // next EHLO no longer offers XSHADOW and XSHADOW is 502; after one that
 // grants it, the next EHLO offers it and XSHADOW opens a shadow session.
-// The shadow session established before the reload keeps its verbs.
+// The shadow session established before the reload ends (421, rr34 F1).
 func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	conf := transportConf(t)
 	sh := &fakeShadow{notes: map[string][]string{"hub2": {"s1"}}}
@@ -168,10 +163,9 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	d.cmd(authHub2, "235")
 	d.cmd("XSHADOW hub2", "502 5.5.1 XSHADOW not available")
 	d.cmd("XQUERYDISCARD 1", "502 5.5.1 XQUERYDISCARD not available")
-	// The shadow session established before keeps its verbs; opening
-	// another is refused as on any session now.
-	shadowed.cmd("XQUERYDISCARD 1", "250 s1")
-	shadowed.cmd("XSHADOW hub2", "502 5.5.1 XSHADOW not available")
+	// The shadow session established before ends at its next verb
+	// (rr34 F1): its connector no longer grants it accept-xshadow.
+	shadowed.cmd("XQUERYDISCARD 1", "421 4.7.0 Shadow session ended")
 
 	if err := s.Reload(connectors(t, conf(", accept-xshadow")), testTable()); err != nil {
 		t.Fatal(err)
@@ -181,7 +175,6 @@ func TestShadowKeywordAgreesWithVerbsAfterReload(t *testing.T) {
 	}
 	d.cmd("XSHADOW hub2", "250")
 	d.cmd("QUIT", "221")
-	shadowed.cmd("QUIT", "221")
 }
 
 // transportConf is a receive connector "transport" on a free loopback
