@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"umbra/internal/clock"
 )
 
 // Q-3, SR-6 (rr33 R1): a taken-over copy bound by its expiry (its
@@ -17,26 +15,7 @@ import (
 // reply: 451 4.4.0 …" (a routing problem) for a recipient the
 // administrator held.
 func TestQ3ExpiryOfHeldTakenOverCopyQuotesTheHold(t *testing.T) {
-	s := openTest(t)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	h := &deadTakeoverHost{shadowing: true, relayed: map[string]int{}}
-	var q *Manager
-	held := &holdingHost{deadTakeoverHost: h, suspended: func(name string) bool { return q.IsSuspended(name) }}
-	q = NewManager(s, held, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test", DelayNotification: 0,
-		MessageExpiration: time.Hour, RetrySchedule: []time.Duration{time.Minute}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "y@c.example")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shadow copy", func() bool {
-		got, _ := q.Message(m.ID)
-		return got != nil && got.State == Shadow
-	})
+	s, clk, h, q, m, ctx := heldTakeoverRig(t)
 	// Its delay notice went at its primary: its expiry binds here.
 	if err := s.Update(ctx, func(tx *Tx) error {
 		got, err := tx.Get(m.ID)

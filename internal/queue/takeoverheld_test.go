@@ -17,26 +17,7 @@ import (
 // 550 5.4.7 with a failure DSN, no connection made. The hold now carries
 // the note, as a throttle and a dead mark do.
 func TestSR6TakenOverCopyHeldThenResumedGetsItsFirstAttempt(t *testing.T) {
-	s := openTest(t)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	h := &deadTakeoverHost{shadowing: true, relayed: map[string]int{}}
-	var q *Manager
-	held := &holdingHost{deadTakeoverHost: h, suspended: func(name string) bool { return q.IsSuspended(name) }}
-	q = NewManager(s, held, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test", DelayNotification: 0,
-		MessageExpiration: time.Hour, RetrySchedule: []time.Duration{time.Minute}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx)
-	m := msg(s, "a@example.org", "y@c.example")
-	m.Arrived = t0
-	if err := q.Submit(ctx, m, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the shadow copy", func() bool {
-		got, _ := q.Message(m.ID)
-		return got != nil && got.State == Shadow
-	})
+	_, clk, h, q, m, ctx := heldTakeoverRig(t)
 	h.mu.Lock()
 	h.shadowing = false
 	h.mu.Unlock()
@@ -191,4 +172,33 @@ func TestSR6TakenOverCopyStoppedThenRestartedGetsItsFirstAttempt(t *testing.T) {
 		t.Fatalf("taken-over copy stopped, then restarted, never tried here: relayed %d, %d DSN(s); want its first attempt",
 			h.relayed["y@c.example"], len(h.dsns))
 	}
+}
+
+// heldTakeoverRig is a manager whose host shadows every message and
+// holds the suspended queues' mail (holdingHost), expiry an hour, one
+// message for y@c.example accepted at the clock's start and waiting as
+// hub-b's shadow copy; stopped at the test's end.
+func heldTakeoverRig(t *testing.T) (*Store, *clock.Fake, *deadTakeoverHost, *Manager, *Message, context.Context) {
+	t.Helper()
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	h := &deadTakeoverHost{shadowing: true, relayed: map[string]int{}}
+	var q *Manager
+	held := &holdingHost{deadTakeoverHost: h, suspended: func(name string) bool { return q.IsSuspended(name) }}
+	q = NewManager(s, held, ManagerConfig{MaxActive: 100, Clock: clk, Hostname: "mx.test", DelayNotification: 0,
+		MessageExpiration: time.Hour, RetrySchedule: []time.Duration{time.Minute}})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "y@c.example")
+	m.Arrived = t0
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shadow copy", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Shadow
+	})
+	return s, clk, h, q, m, ctx
 }
