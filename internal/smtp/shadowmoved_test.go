@@ -85,7 +85,28 @@ func TestSR3LongPollSpanningReloadJudgedWhenItWakes(t *testing.T) {
 `, addr, creds)
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf))
-	d := dial(t, s, "127.0.0.146")
+	d := longPollHub2(t, s, sh, "127.0.0.146")
+	writeCreds(t, creds, "alice:secret")
+	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	sh.commit("hub2", "n1")
+	if got := d.reply(); !strings.HasPrefix(got, "421 4.7.0 Shadow session ended") {
+		t.Errorf("a long poll woken after a reload removed its server account: %q; want 421 4.7.0 Shadow session ended", got)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.notes["hub2"]) != 1 {
+		t.Errorf("notifications left for hub2: %v; want the one that woke the poll", sh.notes["hub2"])
+	}
+}
+
+// longPollHub2 opens hub2's shadow session to s from the address from
+// (its server login, XSHADOW) and begins a discard long poll
+// (XQUERYDISCARD 10 WAIT=20), returned once sh has it waiting.
+func longPollHub2(t *testing.T, s *Server, sh *signalShadow, from string) *dialog {
+	t.Helper()
+	d := dial(t, s, from)
 	d.expect("220")
 	d.cmd("EHLO hub2.test", "250")
 	d.cmd(authHub2, "235")
@@ -102,17 +123,5 @@ func TestSR3LongPollSpanningReloadJudgedWhenItWakes(t *testing.T) {
 	if !waiting() {
 		t.Fatal("the long poll did not begin")
 	}
-	writeCreds(t, creds, "alice:secret")
-	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
-		t.Fatal(err)
-	}
-	sh.commit("hub2", "n1")
-	if got := d.reply(); !strings.HasPrefix(got, "421 4.7.0 Shadow session ended") {
-		t.Errorf("a long poll woken after a reload removed its server account: %q; want 421 4.7.0 Shadow session ended", got)
-	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if len(sh.notes["hub2"]) != 1 {
-		t.Errorf("notifications left for hub2: %v; want the one that woke the poll", sh.notes["hub2"])
-	}
+	return d
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"umbra/internal/routing"
 )
@@ -95,23 +94,7 @@ func TestSR3LongPollSpanningMoveJudgedWhenItWakes(t *testing.T) {
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, conf(`"127.0.0.0/16"`)))
 	s.SetServers(topo)
-	d := dial(t, s, "127.0.0.216")
-	d.expect("220")
-	d.cmd("EHLO hub2.test", "250")
-	d.cmd(authHub2, "235")
-	d.cmd("XSHADOW hub2", "250")
-	d.send("XQUERYDISCARD 10 WAIT=20\r\n")
-	waiting := func() bool {
-		sh.sig.mu.Lock()
-		defer sh.sig.mu.Unlock()
-		return sh.sig.ch["hub2"] != nil
-	}
-	for i := 0; i < 500 && !waiting(); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !waiting() {
-		t.Fatal("the long poll did not begin")
-	}
+	d := longPollHub2(t, s, sh, "127.0.0.216")
 	if err := s.Reload(connectors(t, conf(`"127.0.0.149/32"`)), testTable()); err != nil {
 		t.Fatal(err)
 	}
