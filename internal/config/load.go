@@ -141,18 +141,7 @@ func parse(data []byte, file string) (*Config, error) {
 		// checked as a whole file is (zero values, validation), so that
 		// every error of the file comes in one run (rt18c-F5). The
 		// configuration is not used.
-		var kept []violation
-		for _, v := range vs {
-			if !left.under(v.path) && !slices.ContainsFunc(v.reads, left.under) {
-				kept = append(kept, v)
-			}
-		}
-		errs := left.errs
-		if err := violations(file, doc, kept); err != nil {
-			errs = append(errs, err.(Errors)...)
-		}
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
+		return nil, left.withViolations(file, doc, vs)
 	}
 	var pv validator
 	validatePaths(&pv, cfg, func(path ...string) bool { return keyWritten(doc, path...) })
@@ -214,6 +203,25 @@ type leftOut struct {
 // it is at or below one, or it is about the list element or subsection
 // that held one (a receive connector whose bindings were left out "needs
 // at least one binding") — not a whole top-level section.
+// withViolations is l's errors and those of vs that neither name nor
+// read a value left out (a consequence of it, not an error of its own),
+// in the file's line order: every independent error of a file that did
+// not decode whole, in one run.
+func (l leftOut) withViolations(file string, doc *yaml.Node, vs []violation) Errors {
+	var kept []violation
+	for _, v := range vs {
+		if !l.under(v.path) && !slices.ContainsFunc(v.reads, l.under) {
+			kept = append(kept, v)
+		}
+	}
+	errs := l.errs
+	if err := violations(file, doc, kept); err != nil {
+		errs = append(errs, err.(Errors)...)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs
+}
+
 func (l leftOut) under(path []any) bool {
 	for _, p := range l.paths {
 		if len(path) >= len(p) && reflect.DeepEqual(path[:len(p)], p) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"umbra/internal/mailaddr"
 
@@ -149,18 +148,7 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 		// validated as a whole file is, so that every error of the
 		// topology comes in one run (rt33c F9: an unknown key hid an
 		// unknown role two lines below), as the configuration's do.
-		var kept []violation
-		for _, v := range vs {
-			if !left.under(v.path) && !slices.ContainsFunc(v.reads, left.under) {
-				kept = append(kept, v)
-			}
-		}
-		errs := left.errs
-		if err := violations(file, doc, kept); err != nil {
-			errs = append(errs, err.(Errors)...)
-		}
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
+		return nil, left.withViolations(file, doc, vs)
 	}
 	if err := violations(file, doc, vs); err != nil {
 		return nil, err
