@@ -327,7 +327,7 @@ send_connectors:
 	var primary, other *chaosServer
 	waitCond(t, "a hub of s2 to hold the message, hubA its shadow copy", 30*time.Second, func() bool {
 		for _, p := range []string{"hubB", "hubC"} {
-			if queues(by["hubA"])["shadow:"+p] == 1 && queues(by[p])["site:s3"] == 1 {
+			if queues(by["hubA"])["shadow:"+strings.ToLower(p)] == 1 && queues(by[p])["site:s3"] == 1 { // a primary named by its one spelling, serverKey's
 				primary, other = by[p], by[map[string]string{"hubB": "hubC", "hubC": "hubB"}[p]]
 				return true
 			}

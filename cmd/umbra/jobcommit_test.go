@@ -89,7 +89,8 @@ func (h *eodHang) sessions() int {
 // hub-b. a@ is handed on while b@'s job hangs: its result is committed
 // then, with the partial discard hub-b's long poll takes at once. hub-a
 // is killed -9 in that span; hub-b takes the copy over (b@ only), and
-// hub-a, restarted, attempts b@ again (not lost). a@ reaches the sink
+// hub-a, restarted, keeps b@ back while hub-b's attempt of it runs (not
+// lost, not tried twice: shadow verbs 21). a@ reaches the sink
 // exactly once. Before, a@ stayed pending in both databases until b@'s
 // attempt ended: hub-b handed it on again, and so did the restarted
 // hub-a — three times.
@@ -143,12 +144,17 @@ send_connectors:
 	// hub-b takes the copy over after three missed heartbeats (1 s
 	// each) and attempts what it still holds: b@, to the hung next hop.
 	waitCond(t, "hub-b's takeover and its attempt of b@", 60*time.Second, func() bool { return hang.sessions() >= 2 })
-	// hub-a, restarted with its database, attempts what it has not
-	// finished: b@ again, never a@.
+	// hub-a, restarted with its database, keeps back what it has not
+	// finished — b@, never a@ — while hub-b's attempt of the copy runs
+	// (shadow verbs 21: the copy is in delivery there), and makes no
+	// second attempt of its own.
 	ha = startUmbra(t, cfgA, a)
 	ha.dumpLogIfFailed()
-	waitCond(t, "the restarted hub-a's attempt of b@", 60*time.Second, func() bool { return hang.sessions() >= 3 })
-	time.Sleep(2 * time.Second) // a@ handed on by either attempt would have landed by now
+	keptBack(t, cfgA)
+	time.Sleep(2 * time.Second) // a@ handed on by either server, or b@ tried again, would show by now
+	if n := hang.sessions(); n != 2 {
+		t.Fatalf("the hung next hop had %d sessions, want 2: hub-a's before the kill, hub-b's after the takeover", n)
+	}
 	if n := sink.count(rcpts[0], subj); n != 1 {
 		t.Fatalf("a@one.test reached the sink %d times, want once", n)
 	}
@@ -157,9 +163,9 @@ send_connectors:
 // The same beside a final delivery (rt20f F1, SR-11): hub-a delivers x@ into
 // its Maildir while y@'s relay hangs at the end of the data; the
 // delivery, its claim and its dumpster copy are committed then. A kill
-// -9 in that span: the restarted hub-a attempts y@ again and not x@ (no
-// repeat, no duplicate found in the mailbox), and the mailbox has one
-// copy.
+// -9 in that span: the restarted hub-a keeps y@ back while hub-b's
+// attempt of its copy runs, never attempts x@ again (no repeat, no
+// duplicate found in the mailbox), and the mailbox has one copy.
 func TestKill9WhileRelayHangsKeepsMailboxDelivery(t *testing.T) {
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "hub-a", "data", "maildir", "example.test", "x", "new")
@@ -226,14 +232,28 @@ send_connectors:
 	waitCond(t, "hub-b's takeover and its attempt of y@", 60*time.Second, func() bool { return hang.sessions() >= 2 })
 	ha = startUmbra(t, cfgA, a)
 	ha.dumpLogIfFailed()
-	waitCond(t, "the restarted hub-a's attempt of y@", 60*time.Second, func() bool { return hang.sessions() >= 3 })
+	keptBack(t, cfgA)           // y@, while hub-b's attempt of the copy runs
 	time.Sleep(2 * time.Second) // a repeat of x@ would have been made by now
+	if n := hang.sessions(); n != 2 {
+		t.Fatalf("the hung next hop had %d sessions, want 2: hub-a's before the kill, hub-b's after the takeover", n)
+	}
 	if out, _ := cli(t, cfgA, "track", "--json", "--event", "repeat,duplicate-suppressed", "--recipient", "x@example.test"); strings.Contains(out, `"event"`) {
 		t.Fatalf("the restarted hub-a attempted x@ again, delivered before the kill:\n%s", out)
 	}
 	if n := copies(); n != 1 {
 		t.Fatalf("x@'s mailbox has %d copies, want 1", n)
 	}
+}
+
+// keptBack waits until the hub of cfg shows its original kept back, its
+// shadow copy in delivery on hub-b (a returning primary, shadow verbs
+// 21).
+func keptBack(t *testing.T, cfg string) {
+	t.Helper()
+	waitCond(t, "the restarted hub-a to keep its original back", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "message", "list", "--json")
+		return strings.Contains(out, "kept back: its shadow copy is in delivery on hub-b")
+	})
 }
 
 // lmtpSink is an LMTP server that answers every recipient 250 and counts

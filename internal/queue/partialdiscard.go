@@ -361,7 +361,7 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
 			continue
 		}
-		ev.Event("discard", s.m, &s.rc, "partial discard notification: "+partialDoneText(primary))
+		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient finished there (delivered or reported there)")
 	}
 	flush()
 }
