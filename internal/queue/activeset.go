@@ -238,6 +238,9 @@ func (q *Manager) claimDue(ctx context.Context) {
 		due := 0
 		limit := q.claimLimit(now)
 		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.claimRoom(now))); return nil })
+		if q.claimShrink > 0 && due > 1 {
+			due = max(1, due>>q.claimShrink) // what fits on a full disk (claimShrink)
+		}
 		slots := q.reserveUpTo(due, limit)
 		if slots == 0 {
 			return
@@ -316,8 +319,14 @@ func (q *Manager) claimDue(ctx context.Context) {
 				q.claimLogged, q.claimFailures = now, 0
 			}
 			q.claimFailed = true
+			if isNoSpace(err) && q.claimShrink < 16 {
+				q.claimShrink++
+			}
 		} else {
 			q.claimFailed = false
+			if q.claimShrink > 0 {
+				q.claimShrink--
+			}
 		}
 		if err == nil {
 			for _, b := range busyEnded {

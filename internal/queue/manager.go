@@ -124,6 +124,14 @@ type Manager struct {
 	claimFailed   bool
 	claimLogged   time.Time
 	claimFailures int
+	// claimShrink: a claim's commit failed for want of room (a full
+	// disk: its copies of the pages it writes need new ones); the next
+	// claims take the due messages' count halved that many times, one
+	// at least, and each claim that commits takes one halving back — so
+	// a restart on a full disk claims what fits, delivers it, and frees
+	// the pages the rest needs, instead of failing the same batch every
+	// second. The run loop's alone.
+	claimShrink int
 	// draining: the stop began (Drain); no delivery attempt starts.
 	draining atomic.Bool
 	// stopped: the scheduler's loop ended (run): a withdrawal put back
