@@ -22,6 +22,7 @@ var foldCoverage = map[string]struct {
 	why   string
 }{
 	"bucketMeta":             {why: "no server name"},
+	"bucketTakenBusy":        {why: "written by shadow verbs 21 onward only, the holder as serverKey gives it; an alias is matched on reading (ShadowCopiesBusy: holderAliasesTx)"},
 	"bucketMessages":         {why: "records: primaries folded by Tx.Put (foldRecordPrimaries, foldPrimaryNames reads and writes back), holders by pointRecordsAt; compared by sameServer"},
 	"bucketDamaged":          {folds: []string{"pointNotesAt"}},
 	"bucketBodies":           {why: "no server name"},
