@@ -141,6 +141,12 @@ var (
 	// session's address (authSpanned): no password is checked.
 	replyAuthMechWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: a reload took this mechanism from the receive connector that takes this connection's address; see EHLO and authenticate again"}
+	// replyAuthWithdrawn ends an AUTH exchange where a reload, while it
+	// ran, left the connector that takes the session's address offering
+	// no AUTH at all (authSpanned): no password is checked, and EHLO
+	// would offer no mechanism to try again with.
+	replyAuthWithdrawn = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Authentication unavailable: a reload took AUTH from the receive connector that takes this connection's address; the session continues unauthenticated"}
 	// replyAuthInClearWithdrawn ends an AUTH exchange in clear on a
 	// connection that can STARTTLS, whose connector a reload, while it
 	// ran, left offering AUTH only over TLS (authSpanned).
@@ -211,7 +217,10 @@ func (s *session) authSpanned(mech string) (*connector, error) {
 	case cur == nil:
 		s.srv.refusals.log(s.log, "authentication refused", "no_connector_at_address", replyAuthNoConnectorAtAddress, s.ip)
 		return nil, replyAuthNoConnectorAtAddress
-	case cur.creds == nil || !containsFold(cur.cfg.Auth.Mechanisms, mech):
+	case cur.creds == nil:
+		s.srv.refusals.log(s.log, "authentication refused", "auth_withdrawn", replyAuthWithdrawn, s.ip)
+		return nil, replyAuthWithdrawn
+	case !containsFold(cur.cfg.Auth.Mechanisms, mech):
 		s.srv.refusals.log(s.log, "authentication refused", "mechanism_withdrawn", replyAuthMechWithdrawn, s.ip, "mechanism", mech)
 		return nil, replyAuthMechWithdrawn
 	case !s.tlsActive() && !cur.cfg.Auth.AllowInsecure:

@@ -96,6 +96,9 @@ func TestSMTP8AuthExchangeSpanningReloadJudgedByCredentialsInForce(t *testing.T)
 		{name: "LOGIN withdrawn", after: []string{"alice:secret"}, mechs: "PLAIN",
 			before: []step{{"AUTH LOGIN", "334"}, {b64("alice"), "334"}},
 			after1: []step{{b64("secret"), "454 4.7.0 Authentication unavailable: a reload took this mechanism"}, {authAlice, "235"}}},
+		{name: "AUTH withdrawn", after: []string{"alice:secret"}, mechs: "-",
+			before: []step{{"AUTH LOGIN", "334"}, {b64("alice"), "334"}},
+			after1: []step{{b64("secret"), "454 4.7.0 Authentication unavailable: a reload took AUTH from the receive connector"}, {"MAIL FROM:<a@example.test>", "250"}, {"RCPT TO:<x@remote.test>", "550 5.7.1"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,13 +110,17 @@ func TestSMTP8AuthExchangeSpanningReloadJudgedByCredentialsInForce(t *testing.T)
 				if mechs == "" {
 					mechs = "PLAIN, LOGIN"
 				}
+				auth := fmt.Sprintf("\n    auth: {mechanisms: [%s], credentials_file: %q, allow_insecure: true}", mechs, creds)
+				perms := "permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [submit, relay, accept-xshadow]}"
+				if mechs == "-" { // no AUTH at all
+					auth, perms = "", "permissions: {anonymous: [submit]}"
+				}
 				y := fmt.Sprintf(`
   - name: sub
     bindings: [%q]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [%s], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [submit, relay, accept-xshadow]}
-`, addr, mechs, creds)
+    remote_ranges: ["127.0.0.0/8"]%s
+    %s
+`, addr, auth, perms)
 				if withOther {
 					y += fmt.Sprintf(`
   - name: near
