@@ -300,7 +300,7 @@ func (s *session) dropAuthOffAddress() bool {
 	// is told, once, why the login ended (tellLoginLost: 530 5.7.0,
 	// replyRevoked), whatever came
 	// between — two reloads with no command between them included.
-	s.authRevoked, s.revokeTold, s.revokedWhy = true, false, why
+	s.authRevoked, s.revokeTold, s.revokedWhy, s.loginRcpts = true, false, why, len(s.rcpt)
 	if s.shadowServer != "" {
 		s.shadowRevoked = true
 	}
@@ -458,7 +458,7 @@ func (s *session) dropRevokedAuth() bool {
 		return false
 	}
 	s.log.Warn("authentication revoked: the session continues unauthenticated", "reason", why)
-	s.revokedWhy = why
+	s.revokedWhy, s.loginRcpts = why, len(s.rcpt)
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth // its later lines name no user
 	}

@@ -82,3 +82,44 @@ func TestSMTP8AccountRemovedDuringBDATReplyNamesLoginEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestSMTP8LoginEndedAtAcceptedCommandNamedAtDataOrBDAT: a reload that
+// removes the account between a relayed RCPT and a RCPT the anonymous
+// rights accept ends the login at that RCPT without telling it (the
+// command is taken); the refusal of the transaction at DATA or the first
+// BDAT chunk, before the body, names the login's end, not a right the
+// connectors lost.
+func TestSMTP8LoginEndedAtAcceptedCommandNamedAtDataOrBDAT(t *testing.T) {
+	creds := credsFile(t)
+	for _, bdat := range []bool{false, true} {
+		name := "DATA"
+		if bdat {
+			name = "BDAT"
+		}
+		t.Run(name, func(t *testing.T) {
+			addr := laneAddr(t)
+			q := &fakeQueue{}
+			s := startServer(t, q, connectors(t, plainAuthConnector(addr, creds))...)
+			d := dial(t, s, "127.0.0.131")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235")
+			d.cmd("MAIL FROM:<alice@example.test>", "250")
+			d.cmd("RCPT TO:<victim@other.test>", "250")
+			reloadWithoutAlice(t, s, addr)
+			d.cmd("RCPT TO:<bob@example.test>", "250")
+			var got string
+			if bdat {
+				got = d.cmd("BDAT 12\r\nSubject: t", "451 4.7.1")
+			} else {
+				got = d.cmd("DATA", "451 4.7.1")
+			}
+			if !strings.Contains(got, "authentication it was accepted under ended") {
+				t.Errorf("%s: %q, want it to name the login's end", name, got)
+			}
+			if n := q.count(); n != 0 {
+				t.Errorf("%s: %d messages queued", name, n)
+			}
+		})
+	}
+}

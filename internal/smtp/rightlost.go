@@ -39,18 +39,21 @@ import (
 // the organisation), nil when every one keeps its right.
 //
 // why is what ended the session's authentication in this judgement
-// (revocation, dropAuthOffAddress), "" for none: the reply then says so,
+// (revocation, dropAuthOffAddress), or earlier in the session and not
+// told yet, "" for none: the reply then says so,
 // not that a reload took a right where the account directory did, nor
 // a right where the login ended.
 func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	var lost []string
 	domainGone, rightGone := "", false
 	table := s.srv.routing.Load()
-	for _, r := range s.rcpt {
+	underLogin := false // a lost one was accepted before the login ended
+	for i, r := range s.rcpt {
 		domain := r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]
 		postmaster := s.srv.postmaster != "" && asciiEqualFold(r.Addr, s.srv.postmaster)
 		if !s.domainAllowed(domain, postmaster) {
 			lost = append(lost, r.Addr)
+			underLogin = underLogin || i < s.loginRcpts
 			// What took it: its domain, an accepted one at its RCPT that
 			// the accepted domains in force no longer have (while the
 			// session may still submit), or a right of the connectors.
@@ -65,6 +68,12 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	}
 	if len(lost) == 0 {
 		return nil
+	}
+	if why == "" && underLogin && s.authRevoked && !s.revokeTold {
+		// The login ended, after the RCPT of a recipient lost now, at a
+		// command the rights left took (not told then: tellLoginLost):
+		// that is what took its right.
+		why = s.revokedWhy
 	}
 	msg := "Recipient <" + lost[0] + ">"
 	if len(lost) > 1 {

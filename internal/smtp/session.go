@@ -134,6 +134,11 @@ type session struct {
 	// of its transaction (rcptRightsLost) and the 421 of its shadow
 	// session.
 	revokedWhy string
+	// loginRcpts: how many recipients of the open transaction were
+	// accepted before its login ended (dropRevokedAuth,
+	// dropAuthOffAddress), 0 with none; a refusal of the transaction
+	// for one of them names the login's end (rcptRightsLost).
+	loginRcpts int
 
 	vc *verbConn // the verb layer of the connection
 	// certVerdict: certNamesNow's judgement of the client certificate
@@ -1692,7 +1697,7 @@ func (s *session) Reset() {
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
 	s.from, s.opts, s.rcpt, s.rcptKeys, s.foreignOrcpt = "", gosmtp.MailOptions{}, nil, nil, ""
-	s.rcptLocal = nil
+	s.rcptLocal, s.loginRcpts = nil, 0
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()
