@@ -61,3 +61,39 @@ func TestSMTP3RefusalReasonLabelSaysWhatIsLacking(t *testing.T) {
 		})
 	}
 }
+
+// TestSMTP3MailRefusedForWantOfARightIsLogged: a MAIL refused because the
+// session lacks what its connector requires — TLS, an authentication,
+// the right to submit — is in the refusal log with the reason its reply
+// gives (the same reasons as a recipient's), so that an operator sees
+// why a client cannot submit.
+func TestSMTP3MailRefusedForWantOfARightIsLogged(t *testing.T) {
+	creds := credsFile(t)
+	cert, key, _ := testCert(t)
+	for _, tc := range []struct{ name, conn, want, reason string }{
+		{"auth required", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true, required: true}\n    permissions: {authenticated: [submit, relay]}\n", creds),
+			"530 5.7.0 Authentication required", "auth_required"},
+		{"tls required", fmt.Sprintf("    tls: {cert_file: %q, key_file: %q, required: true}\n    permissions: {anonymous: [submit]}\n", cert, key),
+			"530 5.7.0 Must issue a STARTTLS command first", "tls_required"},
+		{"no right to submit", fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n    permissions: {authenticated: [submit]}\n", creds),
+			"530 5.7.1 Not permitted to submit", "not_permitted_to_submit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			logs := &syncBuffer{}
+			s := startWith(t, ServerConfig{Log: slog.New(slog.NewTextHandler(logs, nil)), Connectors: connectors(t, fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+%s`, addr, tc.conn))})
+			d := dial(t, s, "127.0.0.147")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			d.cmd("MAIL FROM:<x@outside.test>", tc.want)
+			l := logs.lines("sender refused")
+			if len(l) != 1 || !strings.Contains(l[0], "reason="+tc.reason+" ") {
+				t.Errorf("refusal logged as %q, want one line with reason=%s", l, tc.reason)
+			}
+		})
+	}
+}

@@ -918,6 +918,12 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if err := s.openMail(from, opts); err != nil {
 		s.txc, s.txReq = nil, nil
 		if r, ok := err.(*gosmtp.SMTPError); ok {
+			switch r {
+			case replyTLSRequired, replyTLSRequiredConnectAgain, replyAuthRequired, replyAuthRequiredConnectAgain, replyNoSubmit:
+				// What the session lacks, in the refusal log as a
+				// recipient's refusal for it is (refusalReason).
+				s.srv.refusals.log(s.log, "sender refused", refusalReason(r), r, s.ip)
+			}
 			return s.tellLoginLost(r) // a login's end told in a refusal of the rights left
 		}
 		return err
