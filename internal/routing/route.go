@@ -181,7 +181,11 @@ func (t *Topology) route(ctx context.Context, local, rcpt string, size int64, ac
 func (t *Topology) routeGroup(r *Route, me *Server, g *RecipientMap, size int64) {
 	r.DestSite = g.ExpansionSite
 	if me.Role == RoleHub && me.Site == g.ExpansionSite {
-		r.Destination = fmt.Sprintf("group %s, expanded here into %d members", g.Match, len(g.Members))
+		members := "members"
+		if len(g.Members) == 1 {
+			members = "member"
+		}
+		r.Destination = fmt.Sprintf("group %s, expanded here into %d %s", g.Match, len(g.Members), members)
 		r.why("%s is a group whose expansion site is this one (%s): this hub expands it, then routes each member (delayed fan-out applies to them)",
 			g.Match, g.ExpansionSite)
 		r.Expand = append([]string(nil), g.Members...)

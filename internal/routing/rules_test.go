@@ -385,6 +385,10 @@ func TestRuleGroupExpansion(t *testing.T) {
 			}
 		})
 	}
+	// A group of one says so in words.
+	if r := tp.Explain("hub1.atlanta", "team@corp.example", 1, Authoritative); !strings.Contains(r.Destination, "expanded here into 1 member") || strings.Contains(r.Destination, "1 members") {
+		t.Errorf("destination of a group of one: %q", r.Destination)
+	}
 	// The members, routed at the expansion hub, fan out: London and
 	// Dublin share the path to London, where it forks.
 	var routes []Route
