@@ -3,8 +3,12 @@ package smtp
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // SMTP-3, OPS (front33 item 4): the reason logged for a refused
@@ -93,6 +97,53 @@ func TestSMTP3MailRefusedForWantOfARightIsLogged(t *testing.T) {
 			l := logs.lines("sender refused")
 			if len(l) != 1 || !strings.Contains(l[0], "reason="+tc.reason+" ") {
 				t.Errorf("refusal logged as %q, want one line with reason=%s", l, tc.reason)
+			}
+		})
+	}
+}
+
+// TestSMTP3LoginEndToldIsLoggedAsSuch: where the refusal of a recipient
+// or a MAIL tells the client that its login ended (a 530 5.7.0 in place
+// of the relay's 550 or MAIL's 530 5.7.1), the refusal log's line says
+// that too — not "relay denied", which the client was not told.
+func TestSMTP3LoginEndToldIsLoggedAsSuch(t *testing.T) {
+	creds := credsFile(t)
+	for _, mail := range []bool{false, true} {
+		name := "RCPT"
+		if mail {
+			name = "MAIL"
+		}
+		t.Run(name, func(t *testing.T) {
+			addr := freeAddr(t)
+			logs := &syncBuffer{}
+			conn := fmt.Sprintf("    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}\n    permissions: {authenticated: [submit, relay]}\n", creds)
+			s := startWith(t, ServerConfig{Log: slog.New(slog.NewTextHandler(logs, nil)), Connectors: connectors(t, plainAt(addr, conn))})
+			d := dial(t, s, "127.0.0.147")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235")
+			if !mail {
+				d.cmd("MAIL FROM:<alice@example.test>", "250")
+			}
+			h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
+			without := filepath.Join(t.TempDir(), "creds")
+			if err := os.WriteFile(without, []byte("hub2:"+string(h)+":server\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Reload(connectors(t, plainAt(addr, strings.Replace(conn, creds, without, 1))), testTable()); err != nil {
+				t.Fatal(err)
+			}
+			if mail {
+				d.cmd("MAIL FROM:<alice@example.test>", "530 5.7.0")
+			} else {
+				d.cmd("RCPT TO:<x@outside.test>", "530 5.7.0")
+			}
+			if l := logs.lines("relay denied"); len(l) != 0 {
+				t.Errorf("logged as a relay denied: %q", l)
+			}
+			all := strings.Join(append(logs.lines("recipient refused"), logs.lines("sender refused")...), "\n")
+			if !strings.Contains(all, "reason=login_ended ") {
+				t.Errorf("refusal lines %q, want reason=login_ended", all)
 			}
 		})
 	}

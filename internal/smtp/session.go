@@ -918,13 +918,16 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if err := s.openMail(from, opts); err != nil {
 		s.txc, s.txReq = nil, nil
 		if r, ok := err.(*gosmtp.SMTPError); ok {
-			switch r {
-			case replyTLSRequired, replyTLSRequiredConnectAgain, replyAuthRequired, replyAuthRequiredConnectAgain, replyNoSubmit:
+			told := s.tellLoginLost(r) // a login's end told in a refusal of the rights left
+			switch {
+			case told != r:
+				s.srv.refusals.log(s.log, "sender refused", "login_ended", told, s.ip)
+			case r == replyTLSRequired, r == replyTLSRequiredConnectAgain, r == replyAuthRequired, r == replyAuthRequiredConnectAgain, r == replyNoSubmit:
 				// What the session lacks, in the refusal log as a
 				// recipient's refusal for it is (refusalReason).
 				s.srv.refusals.log(s.log, "sender refused", refusalReason(r), r, s.ip)
 			}
-			return s.tellLoginLost(r) // a login's end told in a refusal of the rights left
+			return told
 		}
 		return err
 	}
@@ -1049,7 +1052,9 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		// gets MAIL's refusal, one outside them without relay the
 		// relay's (rcptRefusal, rt32b F2).
 		reply, reason := s.rcptRefusal(a.Domain)
-		reply = s.tellLoginLost(reply) // a login's end told here, in a refusal of the rights left
+		if told := s.tellLoginLost(reply); told != reply { // a login's end told here, in a refusal of the rights left
+			reply, reason = told, "login_ended"
+		}
 		msg := "relay denied"
 		if reason != "relay_denied" {
 			msg = "recipient refused"
