@@ -54,7 +54,7 @@ PLAIN_PKGS = $(filter-out $(shell $(GO) list $(RACE_PKGS)),$(shell $(GO) list ./
 test: vet
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 -p 1 -timeout 2400s $(PLAIN_PKGS)
-	$(GO) test -count=1 -race -timeout 600s $(RACE_PKGS)
+	$(GO) test -count=1 -race -timeout 1500s $(RACE_PKGS)
 	SIM_SEEDS=20 $(GO) test -count=1 -race -timeout 600s ./internal/sim/
 
 vet:
