@@ -282,9 +282,14 @@ func validateTopology(t *Topology) []violation {
 		messageSizeTooSmall(v, "site link max_message_size", l.MaxMessageSize, "site_links", i, "max_message_size")
 	}
 	roles := map[string]string{}
+	// roleOf is where a server's role is written: a check that reads
+	// one server's role reads that value, not every server's (a role
+	// left out elsewhere hides no error of this one's: rr35 opsshadow).
+	roleOf := map[string][][]any{}
 	for i, s := range t.Servers {
 		unique("server", s.Name, servers, "servers", i)
 		roles[s.Name] = s.Role
+		roleOf[s.Name] = append(roleOf[s.Name], []any{"servers", i, "role"})
 		if s.Version < 0 || s.Version > MaxTopoVersion {
 			v.add(fmt.Sprintf("server %q: version must be 1 to %d (0 or absent: 1)", s.Name, MaxTopoVersion), "servers", i, "version")
 		}
@@ -336,7 +341,7 @@ func validateTopology(t *Topology) []violation {
 		if !servers[d.Server] {
 			v.compare(fmt.Sprintf("database %q is on unknown server %q", d.Name, d.Server), unnamed.servers, "mailbox_databases", i, "server")
 		} else if r := roles[d.Server]; r != "mailbox" && r != "legacy" {
-			v.compare(fmt.Sprintf("database %q is on %q, a %s server: databases are on mailbox or legacy servers", d.Name, d.Server, r), unnamed.roles, "mailbox_databases", i, "server")
+			v.compare(fmt.Sprintf("database %q is on %q, a %s server: databases are on mailbox or legacy servers", d.Name, d.Server, r), roleOf[d.Server], "mailbox_databases", i, "server")
 		}
 	}
 	matches := map[string]bool{}
@@ -429,7 +434,7 @@ func validateTopology(t *Topology) []violation {
 			if !servers[s] {
 				v.compare(fmt.Sprintf("routing group connector %q names unknown source server %q", c.Name, s), unnamed.servers, "routing_group_connectors", i, "source_servers", j)
 			} else if roles[s] != "hub" {
-				v.compare(fmt.Sprintf("routing group connector %q: bridgehead %q is a %s server, not a hub", c.Name, s, roles[s]), unnamed.roles, "routing_group_connectors", i, "source_servers", j)
+				v.compare(fmt.Sprintf("routing group connector %q: bridgehead %q is a %s server, not a hub", c.Name, s, roles[s]), roleOf[s], "routing_group_connectors", i, "source_servers", j)
 			}
 		}
 		// Issue 11 defect 7: the modern side is left from a bridgehead.
@@ -440,10 +445,11 @@ func validateTopology(t *Topology) []violation {
 	// The whole graph's checks and the rules that relate servers, sites
 	// and databases read every entry's identifying values: any of them
 	// left out (decodeAll) makes them about an entry that is not there.
-	for _, w := range append(topologyGraph(t), topologyRules(t)...) {
+	for _, w := range topologyGraph(t) {
 		w.reads = append(w.reads, unnamed.any...)
 		v.out = append(v.out, w)
 	}
+	v.out = append(v.out, topologyRules(t, unnamed.any)...)
 	return v.out
 }
 

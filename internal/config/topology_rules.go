@@ -38,7 +38,15 @@ import (
 //     site: a legacy server is in no site, so no site could use it;
 //   - a send connector whose source server is a mailbox server (source
 //     servers are hubs, edges, or legacy servers for legacy connectors).
-func topologyRules(t *Topology) []violation {
+//
+// relational is what the checks that relate entries to one another (a
+// hub of a site, a connector's source servers' roles) read: the values
+// left out among them make those checks about entries that are not
+// there. The checks of one entry alone (its name, its address, its
+// subnets, a link's sites) read only that entry's values, by their path:
+// a value left out elsewhere — a site link's cost — hides none of them
+// (rr35 opsshadow).
+func topologyRules(t *Topology, relational [][]any) []violation {
 	v := &validator{}
 	ascii := func(kind, name string, path ...any) {
 		for i := 0; i < len(name); i++ {
@@ -154,7 +162,7 @@ func topologyRules(t *Topology) []violation {
 		switch s.Role {
 		case "edge":
 			if !hubOf(site, 0) {
-				v.add(fmt.Sprintf("edge server %q is in site %q, which has no hub to relay to", s.Name, site), "servers", i, "role")
+				v.compare(fmt.Sprintf("edge server %q is in site %q, which has no hub to relay to", s.Name, site), relational, "servers", i, "role")
 			}
 		case "mailbox":
 			hasDB := false
@@ -162,7 +170,7 @@ func topologyRules(t *Topology) []violation {
 				hasDB = hasDB || d.Server == s.Name
 			}
 			if hasDB && !hubOf(site, topoVersion(s.Version)) {
-				v.add(fmt.Sprintf("mailbox server %q (version %d) is in site %q, which has no hub of version %d: mail for its databases cannot be routed (RT-8)", s.Name, topoVersion(s.Version), site, topoVersion(s.Version)), "servers", i, "site")
+				v.compare(fmt.Sprintf("mailbox server %q (version %d) is in site %q, which has no hub of version %d: mail for its databases cannot be routed (RT-8)", s.Name, topoVersion(s.Version), site, topoVersion(s.Version)), relational, "servers", i, "site")
 			}
 		}
 	}
@@ -172,11 +180,11 @@ func topologyRules(t *Topology) []violation {
 			legacy = legacy && roles[s] == "legacy"
 		}
 		if legacy && c.Scope == "site" {
-			v.add(fmt.Sprintf("send connector %q: scope site on a legacy connector (its source servers are in no site) makes it unusable from every site", c.Name), "send_connectors", i, "scope")
+			v.compare(fmt.Sprintf("send connector %q: scope site on a legacy connector (its source servers are in no site) makes it unusable from every site", c.Name), relational, "send_connectors", i, "scope")
 		}
 		for j, s := range c.SourceServers {
 			if r, ok := roles[s]; ok && r == "mailbox" {
-				v.add(fmt.Sprintf("send connector %q: source server %q is a %s server; source servers are hubs, edges or (for a legacy connector) legacy servers", c.Name, s, r), "send_connectors", i, "source_servers", j)
+				v.compare(fmt.Sprintf("send connector %q: source server %q is a %s server; source servers are hubs, edges or (for a legacy connector) legacy servers", c.Name, s, r), relational, "send_connectors", i, "source_servers", j)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -234,86 +235,83 @@ type ServerMark struct {
 	HealthMark
 }
 
-// Servers is the marks one row per server (queue destinations): the keys
-// marked together (a name and its address: link) and the spellings of
-// one name (without letter case and final dot, as server names are
-// compared) are one server, whichever caller marked it under which;
-// its address is listed with it, not as a server of its own (rt34 O2:
-// three rows for one peer). A key marked alone under an address is a row
-// of its own. Keys with a prefix (a refusal of copies or of a session)
-// stay rows of their own: they say another thing.
+// Servers is the marks one row per server (queue destinations): the
+// spellings of one name (without letter case and final dot, as server
+// names are compared) are one server, whichever caller marked it under
+// which, and the addresses marked together with it (a name and its
+// address: link) are listed in its row, not as servers of their own
+// (rt34 O2: three rows for one peer). Two names are never one row: an
+// address linked to both (the address one server had before it moved,
+// given to another since: the link stays while neither leaves the
+// topology) is listed in each one's row (rr35 opsshadow). A key marked
+// alone under an address is a row of its own. Keys with a prefix (a
+// refusal of copies or of a session) stay rows of their own: they say
+// another thing.
 func (h *Health) Servers() []ServerMark {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	parent := map[string]string{}
-	var find func(string) string
-	find = func(k string) string {
-		for parent[k] != k {
-			parent[k] = parent[parent[k]]
-			k = parent[k]
-		}
-		return k
-	}
-	union := func(a, b string) {
-		if ra, rb := find(a), find(b); ra != rb {
-			if rb < ra {
-				ra, rb = rb, ra
-			}
-			parent[rb] = ra
-		}
-	}
-	byName := map[string]string{}
 	keys := make([]string, 0, len(h.bad))
 	for k := range h.bad {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	fold := func(k string) string { return strings.ToLower(strings.TrimSuffix(k, ".")) }
+	rows := map[string]*ServerMark{} // by a name's fold, or an address alone
+	var out []*ServerMark
+	add := func(row *ServerMark, k string) {
+		m := h.bad[k]
+		if row.Since.IsZero() || m.Since.Before(row.Since) {
+			row.Since = m.Since
+		}
+		if row.Why == "" || m.last.After(row.last) {
+			row.last, row.Why = m.last, m.Why
+		}
+	}
+	rowOf := func(id string) *ServerMark {
+		row := rows[id]
+		if row == nil {
+			row = &ServerMark{}
+			rows[id] = row
+			out = append(out, row)
+		}
+		return row
+	}
 	for _, k := range keys {
-		parent[k] = k
+		if healthAddr(k) {
+			continue
+		}
+		row := rowOf("name\x00" + fold(k))
+		if row.Name == "" {
+			row.Name = k
+		}
+		add(row, k)
 	}
 	for _, k := range keys {
 		if !healthAddr(k) {
-			f := strings.ToLower(strings.TrimSuffix(k, "."))
-			if o, ok := byName[f]; ok {
-				union(o, k)
-			} else {
-				byName[f] = k
-			}
+			continue
 		}
+		var names []string
 		for o := range h.with[k] {
-			if _, ok := h.bad[o]; ok && !healthPrefixed(o) && !healthPrefixed(k) {
-				union(o, k)
+			if _, ok := h.bad[o]; ok && !healthAddr(o) && !healthPrefixed(o) {
+				names = append(names, "name\x00"+fold(o))
 			}
 		}
-	}
-	rows := map[string]*ServerMark{}
-	var out []*ServerMark
-	for _, k := range keys {
-		r := find(k)
-		row := rows[r]
-		if row == nil {
-			row = &ServerMark{HealthMark: h.bad[k]}
-			rows[r] = row
-			out = append(out, row)
-		}
-		m := h.bad[k]
-		if m.Since.Before(row.Since) {
-			row.Since = m.Since
-		}
-		if m.last.After(row.last) {
-			row.last, row.Why = m.last, m.Why
-		}
-		if healthAddr(k) {
-			row.Addrs = append(row.Addrs, k)
-		} else if row.Name == "" {
+		sort.Strings(names)
+		names = slices.Compact(names)
+		if len(names) == 0 {
+			row := rowOf("addr\x00" + k)
 			row.Name = k
+			add(row, k)
+			continue
+		}
+		for _, id := range names {
+			row := rows[id]
+			row.Addrs = append(row.Addrs, k)
+			add(row, k)
 		}
 	}
 	res := make([]ServerMark, 0, len(out))
 	for _, row := range out {
-		if row.Name == "" && len(row.Addrs) > 0 {
-			row.Name, row.Addrs = row.Addrs[0], row.Addrs[1:]
-		}
 		res = append(res, *row)
 	}
 	sort.Slice(res, func(i, j int) bool { return res[i].Name < res[j].Name })

@@ -313,8 +313,11 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 // views show such a recipient as "done by primary", not "relayed"
 // (StateView.RecipientStatus; rt22a L2). It carries no reply code: the
 // holder learns only that the primary finished the recipient —
-// delivered, relayed, or failed and reported to the sender there —, and
-// a "250" read as a delivery of a recipient that had failed (rt34 O1).
+// delivered, relayed, or failed and reported to the sender there, or
+// kept there: a quarantine there that absorbed it, a give-back
+// (copySettled writes the partial discard for every recipient a commit
+// settles, rr35 opsshadow) —, and a "250" read as a delivery of a
+// recipient that had failed (rt34 O1).
 const partialDoneReply = "finished by the primary "
 
 // partialDoneReplyOld is the start of that reply as releases before
@@ -325,7 +328,7 @@ const partialDoneReplyOld = "250 2.0.0 finished by the primary "
 // partialDoneText says what the holder knows of a recipient its primary
 // finished: in the last reply and the tracking event alike.
 func partialDoneText(primary string) string {
-	return partialDoneReply + primary + " (its partial discard): delivered or reported there"
+	return partialDoneReply + primary + " (its partial discard): delivered, reported or kept there"
 }
 
 // partialDone reports whether reply is that of a recipient a partial
@@ -361,7 +364,7 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
 			continue
 		}
-		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient finished there (delivered or reported there)")
+		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient finished there (delivered, reported or kept there)")
 	}
 	flush()
 }
