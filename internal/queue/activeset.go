@@ -203,6 +203,9 @@ func (q *Manager) run(ctx context.Context) {
 const (
 	claimRetry    = time.Second
 	claimLogEvery = time.Minute
+	// claimGrowAfter: claims that commit in a row before a claim shrunk
+	// for want of room (claimShrink) takes one halving back.
+	claimGrowAfter = 8
 )
 
 // nextWake is how long the scheduler sleeps: until the next due time, at
@@ -237,7 +240,16 @@ func (q *Manager) claimDue(ctx context.Context) {
 		// finds room and goes straight to delivery.
 		due := 0
 		limit := q.claimLimit(now)
-		_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.claimRoom(now))); return nil })
+		if len(q.claimNoRoom) > 0 && now.Sub(q.claimNoRoomSince) >= claimLogEvery {
+			q.claimNoRoom = nil // tried again now and then: the deliveries since freed pages
+		}
+		_ = q.store.View(func(tx *Tx) error { due = q.claimable(tx.Due(now, q.claimRoom(now)+len(q.claimNoRoom))); return nil })
+		if due == 0 && len(q.claimNoRoom) > 0 {
+			// Only messages whose own claim found no room are due:
+			// they are tried again (claimFailed paces it).
+			q.claimNoRoom = nil
+			_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.claimRoom(now))); return nil })
+		}
 		if q.claimShrink > 0 && due > 1 {
 			due = max(1, due>>q.claimShrink) // what fits on a full disk (claimShrink)
 		}
@@ -256,9 +268,17 @@ func (q *Manager) claimDue(ctx context.Context) {
 		// claim end after it.
 		marks := map[ID]func(){}
 		var busyEnded []busyEnd
+		var tried []ID
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
-			claimed, setAside, busyEnded = claimed[:0], setAside[:0], busyEnded[:0]
-			for _, id := range tx.Due(now, slots) {
+			claimed, setAside, busyEnded, tried = claimed[:0], setAside[:0], busyEnded[:0], tried[:0]
+			for _, id := range tx.Due(now, slots+len(q.claimNoRoom)) {
+				if _, skip := q.claimNoRoom[id]; skip {
+					continue // its own claim found no room (claimNoRoom)
+				}
+				if len(tried) == slots {
+					break
+				}
+				tried = append(tried, id)
 				m, err := tx.Get(id)
 				switch {
 				case errors.Is(err, errCorrupt):
@@ -322,10 +342,29 @@ func (q *Manager) claimDue(ctx context.Context) {
 			if isNoSpace(err) && q.claimShrink < 16 {
 				q.claimShrink++
 			}
+			if isNoSpace(err) {
+				q.claimGrown = 0
+			}
+			if isNoSpace(err) && len(tried) == 1 {
+				// A claim of one that does not fit: the messages due
+				// after it are claimed without it until nothing else is
+				// due or a while passed (claimNoRoom), not held behind it.
+				if q.claimNoRoom == nil {
+					q.claimNoRoom, q.claimNoRoomSince = map[ID]struct{}{}, now
+				}
+				q.claimNoRoom[tried[0]] = struct{}{}
+			}
 		} else {
 			q.claimFailed = false
 			if q.claimShrink > 0 {
-				q.claimShrink--
+				// One halving back per claimGrowAfter claims that
+				// committed in a row: one per claim doubled the next
+				// claim past the room that settled it, and every other
+				// claim failed (and waited claimRetry).
+				if q.claimGrown++; q.claimGrown >= claimGrowAfter {
+					q.claimShrink--
+					q.claimGrown = 0
+				}
 			}
 		}
 		if err == nil {
@@ -349,6 +388,18 @@ func (q *Manager) claimDue(ctx context.Context) {
 			q.dispatch(ctx, m, Body{})
 		}
 	}
+}
+
+// claimable is how many of due a claim may take: those not set aside
+// for want of room (claimNoRoom).
+func (q *Manager) claimable(due []ID) int {
+	n := 0
+	for _, id := range due {
+		if _, skip := q.claimNoRoom[id]; !skip {
+			n++
+		}
+	}
+	return n
 }
 
 // dispatch hands a claimed message to the scheduler (scheduler.go).

@@ -127,11 +127,22 @@ type Manager struct {
 	// claimShrink: a claim's commit failed for want of room (a full
 	// disk: its copies of the pages it writes need new ones); the next
 	// claims take the due messages' count halved that many times, one
-	// at least, and each claim that commits takes one halving back — so
+	// at least, and every claimGrowAfter claims that commit in a row
+	// take one halving back — so
 	// a restart on a full disk claims what fits, delivers it, and frees
 	// the pages the rest needs, instead of failing the same batch every
 	// second. The run loop's alone.
 	claimShrink int
+	claimGrown  int // claims committed in a row since the last halving or its taking back (claimGrowAfter)
+	// claimNoRoom: messages whose claim alone failed for want of room
+	// (a record larger than the free pages of a full disk allow, while
+	// smaller ones fit); the next claims pass over them, so that the
+	// messages due behind them are delivered and free pages, until
+	// nothing else is due or claimLogEvery passed since the first
+	// (claimNoRoomSince), when they are tried again. Never dropped:
+	// they stay due. The run loop's alone.
+	claimNoRoom      map[ID]struct{}
+	claimNoRoomSince time.Time
 	// draining: the stop began (Drain); no delivery attempt starts.
 	draining atomic.Bool
 	// stopped: the scheduler's loop ended (run): a withdrawal put back

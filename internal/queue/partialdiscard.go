@@ -326,7 +326,8 @@ const partialDoneReply = "finished by the primary "
 const partialDoneReplyOld = "250 2.0.0 finished by the primary "
 
 // partialDoneText says what the holder knows of a recipient its primary
-// finished: in the last reply and the tracking event alike.
+// finished, in its last reply (the tracking event says it in its own
+// words, naming the primary first: partialEvents).
 func partialDoneText(primary string) string {
 	return partialDoneReply + primary + " (its partial discard): delivered, reported or kept there"
 }
