@@ -1111,7 +1111,7 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		Topology:  topo, LocalServer: cfg.Server.Name,
 		Suspended: suspended, Hostname: cfg.Server.Name, Routing: table, SendConnectors: cfg.SendConnectors,
 		Mailbox: cfg.Mailbox, ConnectTimeout: t.ConnectTimeout.D(), MXLookupTimeout: t.MXLookupTimeout.D(), CommandTimeout: t.CommandTimeout.D(),
-		DataTimeout: t.DataTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
+		DataTimeout: t.DataTimeout.D(), ShadowHeartbeatTimeout: t.ShadowHeartbeatTimeout.D(), MaxConnectionsPerDestination: t.MaxConnectionsPerDestination,
 		Log: log.With("component", "delivery"), MaxHopCount: t.MaxHopCount,
 		SourceAddress: cfg.Server.SourceAddress,
 	}

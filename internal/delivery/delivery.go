@@ -73,6 +73,10 @@ type Config struct {
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
+	// ShadowHeartbeatTimeout is transport.shadow_heartbeat_timeout: the
+	// interval of the probes of the holders (shadow.Holders), which ask
+	// what a holder has in delivery (busyHold).
+	ShadowHeartbeatTimeout time.Duration
 	// MXLookupTimeout bounds the MX and address lookups of one delivery
 	// attempt together (transport.mx_lookup_timeout; 0: the default,
 	// config.DefaultMXLookupTimeout).

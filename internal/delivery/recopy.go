@@ -781,10 +781,14 @@ type BusyRecorder interface {
 // that its copy is in delivery on the holder, unless a later answer
 // says more: the holder's attempt is bounded by its data timeout (the
 // organisation's servers share it) and a few commands; a minute at
-// least. Each answer that names the copy again renews it.
+// least. Each answer that names the copy again renews it, and the next
+// answer comes at the next probe, a shadow_heartbeat_timeout later (a
+// pass slowed by hung holders later still): the hold covers two of them,
+// or the original would be released unasked while the holder, reachable,
+// still delivers its copy or has noted it delivered (rr35).
 func (r *ReceiptShadow) busyHold() time.Duration {
 	st := r.d.st.Load()
-	return max(st.cfg.DataTimeout+2*st.cfg.CommandTimeout, time.Minute)
+	return max(st.cfg.DataTimeout+2*st.cfg.CommandTimeout, 2*st.cfg.ShadowHeartbeatTimeout, time.Minute)
 }
 
 // recordDropped records what server told (askDropped) and logs, per

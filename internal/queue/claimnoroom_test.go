@@ -14,8 +14,8 @@ import (
 	"umbra/internal/clock"
 )
 
-// rr35Hop is countingHop on 127.0.0.213, a port in 45100-45199.
-func rr35Hop(t *testing.T) *countingHop {
+// noRoomHop is countingHop on 127.0.0.213, a port in 45100-45199.
+func noRoomHop(t *testing.T) *countingHop {
 	t.Helper()
 	var ln net.Listener
 	var err error
@@ -54,7 +54,7 @@ func TestClaimOfOneThatDoesNotFitDoesNotHoldTheBacklog(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
-	hop := rr35Hop(t)
+	hop := noRoomHop(t)
 	put := func(due time.Time) *Message {
 		m := msg(s, "a@example.org", "x@example.test")
 		m.State, m.NextAttempt = Ready, due

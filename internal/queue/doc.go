@@ -1926,7 +1926,8 @@
 //     the primary ends the entry only on a complete answer, after
 //     applying its notes, so an original is released only once its copy
 //     is given back or done there. Unanswered, the entry ends at the
-//     claim once its bound (data_timeout + 2 command timeouts) passed:
+//     claim once its bound (data_timeout + 2 command timeouts, or two
+//     heartbeat timeouts, the probes' interval, if longer) passed:
 //     delivered, a duplicate at worst.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a

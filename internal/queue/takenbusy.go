@@ -34,7 +34,9 @@ import (
 // is then neither listed nor noted.
 //
 // The primary keeps each original such a line names (its record names
-// the holder and the copy, as a note's would) out of delivery, in one
+// the holder and the copy, as a note's would; and a failure DSN here
+// that carries that copy's discard, which a note of the attempt may
+// drop, rt22a M1 — rr35) out of delivery, in one
 // commit (ShadowCopiesBusy), in bucket takenbusy:
 //
 //	takenbusy  message id (8, BE) → until (8, BE) ‖ holder (serverKey)
@@ -181,12 +183,21 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 		}
 		aliases := tx.holderAliasesTx(server)
 		consider := func(m *Message, id string) error {
-			if named[m.ID] || carriesOthersCopy(m) || len(m.Pending()) == 0 {
+			if named[m.ID] || len(m.Pending()) == 0 {
 				return nil
 			}
-			isNamed := holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
-			hc := serverKey(tx.heldCopy(m.ID))
-			held := !isNamed && id == m.OrgID && needsCopyMarked(m) && (hc == key || aliases[hc])
+			var isNamed, held bool
+			if carriesOthersCopy(m) {
+				// A failure DSN here that carries the discard of the copy
+				// in delivery there (rt22a M1; ShadowFinishedElsewhere's
+				// carrying): kept back too, so that a note of that
+				// attempt can drop it before it is sent (rr35).
+				isNamed = m.ShadowID == id && (sameServer(m.ShadowServer, server) || aliases[serverKey(m.ShadowServer)])
+			} else {
+				isNamed = holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
+				hc := serverKey(tx.heldCopy(m.ID))
+				held = !isNamed && id == m.OrgID && needsCopyMarked(m) && (hc == key || aliases[hc])
+			}
 			if !isNamed && !held {
 				return nil
 			}

@@ -160,6 +160,13 @@ type session struct {
 	// connector's host name: shadowpush.go); never another server's
 	// (databaseOfAnother refuses that XSHADOW).
 	shadowPeerDB string
+	// busyTold: the copies in delivery here (version 21, "<id> BUSY")
+	// this session told the peer under the database busyToldDB. Each
+	// XQUERYTAKENDONE of the session lists the ones not told yet, so a
+	// primary that asks round after round (delivery askTakenDone) hears
+	// every one, not the same first batch again (shadowtakendone.go).
+	busyTold   map[string]bool
+	busyToldDB string
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.
 	wantMark bool

@@ -52,7 +52,9 @@ import (
 //
 // for a copy taken over here from the client's database that is in
 // delivery here now (queue takenbusy.go: nothing kept, nothing to
-// forget; the list stays within max). The client keeps its original of
+// forget; the list stays within max, and a shadow session tells each
+// once, so that a client asking round after round hears the next ones
+// — a reply with fewer than max lines is the end). The client keeps its original of
 // that copy out of delivery until a later answer has no such line for
 // it. A client says BUSY only to a server that advertised 21 (and only
 // after HELD); a server lists such lines only to a query that says BUSY
@@ -117,9 +119,21 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	}
 	notes, ack := list(s.shadowPeerDB, max)
 	nBusy := 0
+	var busyNow []string
 	if bt, ok := tt.(BusyTeller); ok && busy && len(notes) < max {
-		b := bt.TakenBusyFor(s.shadowPeerDB, max-len(notes))
-		notes, nBusy = append(notes, b...), len(b)
+		// Not forgotten once told, so the ones this session told already
+		// are passed over: the next round lists the next ones, and a
+		// reply with fewer than max lines says every one was told.
+		if s.busyToldDB != s.shadowPeerDB {
+			s.busyTold, s.busyToldDB = nil, s.shadowPeerDB
+		}
+		room := max - len(notes)
+		for _, n := range bt.TakenBusyFor(s.shadowPeerDB, room+len(s.busyTold)) {
+			if !s.busyTold[n.ID] && len(busyNow) < room {
+				notes, busyNow = append(notes, n), append(busyNow, n.ID)
+			}
+		}
+		nBusy = len(busyNow)
 	}
 	if len(notes) == 0 {
 		return "250 2.0.0 0 finished here"
@@ -138,6 +152,12 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	}
 	if ack != nil {
 		v.deferAck(ack) // forgotten once the peer speaks again
+	}
+	for _, id := range busyNow {
+		if s.busyTold == nil {
+			s.busyTold = map[string]bool{}
+		}
+		s.busyTold[id] = true
 	}
 	if len(notes) > nBusy {
 		s.log.Info("returning primary told what this server finished of the copies it took over", "primary", s.shadowServer, "notes", len(notes)-nBusy)

@@ -1052,7 +1052,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 			s.shadowServer, s.shadowPeerDB = "", "" // refused as databaseOfAnother refuses
 			return r
 		}
-		s.shadowPeerDB = pdb
+		s.shadowPeerDB, s.busyTold = pdb, nil // a new shadow session: every copy in delivery told again (shadowtakendone.go)
 		s.anotherDatabaseAccepted(id, pdb)
 		s.primarySeen(id, pdb)
 	}
