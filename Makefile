@@ -48,12 +48,17 @@ run: build
 # a new package is never left out) without it. The plain packages run one
 # at a time (-p 1): the multi-process tests of cmd/umbra pick free loopback
 # ports for their daemons, and another package's listeners must not take
-# them meanwhile. cmd/umbra takes about 16 minutes on an idle 2-core
-# machine; the 40-minute bound leaves room for a loaded one.
+# them meanwhile. Within cmd/umbra the multi-process tests that mostly
+# wait (takeover bounds, heartbeats, hung peers: each calls t.Parallel)
+# run four at a time once the others are done; those that change what
+# the whole process shares (the environment, the umask, a package
+# variable, nft rules on loopback, the repository's own build) stay one
+# at a time (TestParallelTestsShareNothingGlobal). The 40-minute bound
+# leaves room for a loaded machine.
 PLAIN_PKGS = $(filter-out $(shell $(GO) list $(RACE_PKGS)),$(shell $(GO) list ./...))
 test: vet
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) test -count=1 -p 1 -timeout 2400s $(PLAIN_PKGS)
+	$(GO) test -count=1 -p 1 -parallel 4 -timeout 2400s $(PLAIN_PKGS)
 	$(GO) test -count=1 -race -timeout 1500s $(RACE_PKGS)
 	SIM_SEEDS=20 $(GO) test -count=1 -race -timeout 600s ./internal/sim/
 

@@ -23,6 +23,7 @@ import (
 // the slow writers are cut after idle_timeout; one source gets no more
 // than its share.
 func TestIdleConnectionsAndSlowWritersDoNotStarve(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, freeAddr(t, "127.0.0.1"))
@@ -133,6 +134,7 @@ func TestIdleConnectionsAndSlowWritersDoNotStarve(t *testing.T) {
 // the daemon runs under a 4 MiB file size limit, which fails the commit
 // the same way.
 func TestDiskFullDuringCommit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)

@@ -16,6 +16,7 @@ import (
 // account removed gets 535 5.7.8, not 235; a password changed takes the
 // new one — and so is AUTH PLAIN's response to a 334 sent before it.
 func TestSMTP8SighupAuthExchangeSpanningReloadJudgedByCredentialsInForce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := addrInRange(t, "127.0.0.131", 38100, 100)
 	creds := filepath.Join(dir, "credentials")

@@ -78,6 +78,7 @@ func waitNoneInDelivery(t *testing.T, cfg string) {
 // far longer than 1 ms on any machine: the command needs several
 // batches, and each message must be counted once across them.
 func TestBulkActionOutlastsTheWait(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
@@ -139,6 +140,7 @@ func TestBulkActionOutlastsTheWait(t *testing.T) {
 // queued, never failed; together they removed every message once
 // (rt16c F2).
 func TestBulkActionsAtOnceCountEachMessageOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
@@ -206,6 +208,7 @@ func tail(s string) string { return s[max(0, len(s)-400):] }
 // one audit line for the command (OPS-5, Q-4). Before, every id not
 // changed was "failed", and each id was a request and a commit.
 func TestMessageActionFromStdinTalliesEachID(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)

@@ -28,6 +28,7 @@ import (
 // the interruption — its `interrupted:` line, written once no further
 // batch will be asked for — and is then let go (SIGCONT) and counted.
 func TestBulkCommandInterruptedPrintsWhatWasDone(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)

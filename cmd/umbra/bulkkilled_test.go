@@ -20,6 +20,7 @@ import (
 // the daemon holds. A real daemon killed with SIGKILL
 // after the command's first batch answered, and started again.
 func TestBulkCommandKilledDaemonIsAudited(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)

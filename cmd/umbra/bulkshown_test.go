@@ -14,6 +14,7 @@ import (
 // names no message as not found (`ID: not found`, --json not_found[]),
 // apart from a refusal, and exit 1 for it.
 func TestBulkRefusalsNameIDsByTheRule(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)

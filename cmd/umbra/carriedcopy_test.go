@@ -19,6 +19,7 @@ import (
 // hub-x is. Before, the copy was queued beside the original and went out
 // twice.
 func TestTakenOverCopyUnderAnotherIDDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := shadowPeersHub(t, dir, listen, sinkAddr)

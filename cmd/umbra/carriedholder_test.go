@@ -21,12 +21,18 @@ import (
 // its copy back over and the message is delivered once. hub-a's failed
 // heartbeats take over only after a minute here, so the new database
 // id is what must make it.
-func TestCarriedCopyHolderLosesDatabase(t *testing.T) { carriedHolderRestart(t, true) }
+func TestCarriedCopyHolderLosesDatabase(t *testing.T) {
+	t.Parallel()
+	carriedHolderRestart(t, true)
+}
 
 // Back with its database, hub-b delivers the original and hub-a's copy
 // gets its discard: delivered once, and hub-a does not wait on it for
 // ever.
-func TestCarriedCopyHolderBackSameDatabase(t *testing.T) { carriedHolderRestart(t, false) }
+func TestCarriedCopyHolderBackSameDatabase(t *testing.T) {
+	t.Parallel()
+	carriedHolderRestart(t, false)
+}
 
 // carriedAtHubB sets up the pair p so that hub-b holds a message (subject
 // subj, recipients rcpts) hub-x relayed to it in a shadow session, Ready
@@ -83,6 +89,7 @@ func carriedAtHubB(t *testing.T, p *shadowPair, subj string, rcpts ...string) (a
 // the sink once. Before, the carried copy was settled only at the
 // original's end: hub-a took over both and one@ had the message twice.
 func TestCarriedCopyPartialThenHolderLost(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	const subj, one, late = "carried-partial", "one@remote.example", "late@remote.example"
 	a, b := carriedAtHubB(t, p, subj, one, late)

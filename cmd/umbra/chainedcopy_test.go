@@ -21,6 +21,7 @@ import (
 // to hub-b with the org id: hub-b drops the recipient it has done, and
 // the outside gets the message once.
 func TestChainedTakenCopyDroppedByReturningPrimary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3"), reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}, {name: c}]

@@ -50,6 +50,7 @@ func sendMarked(t *testing.T, addr, subj, mark string) string {
 // two: each is held as poison ("body unreadable"), its checksum failing
 // or missing, and stays held; nothing changed goes out.
 func TestChangedBodyByteAcrossKillIsHeld(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: mail stays queued

@@ -34,6 +34,7 @@ func cli(t testing.TB, cfg string, args ...string) (string, int) {
 // queue delivers nothing until resumed, a removed message never arrives,
 // --ndr produces a bounce, and export returns the message as received.
 func TestCLIManagesRunningDaemon(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now
@@ -230,6 +231,7 @@ func TestCLIRedirectQueue(t *testing.T) {
 // target that is neither an IP address nor a host name is refused with
 // nothing changed.
 func TestCLIRedirectSuspendedQueue(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, deadAddr, otherAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, deadAddr)
@@ -302,6 +304,7 @@ func TestCLIRedirectSuspendedQueue(t *testing.T) {
 // and queue status agree, every action audited with the actor, and track
 // reads the log files with the daemon stopped.
 func TestCLIBulkAuditAndTypos(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down for now

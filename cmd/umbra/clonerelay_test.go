@@ -20,6 +20,7 @@ import (
 // refused in turn: server:refused:hub-c in queue destinations, nothing
 // relayed to it while the refusal stands.
 func TestTakenOverCopyNotRelayedToServerRefusingShadow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sinkAddr := reserveAddr(t, "127.0.0.1")

@@ -20,6 +20,7 @@ import (
 // not have its copies taken over by failed heartbeats: the refusal
 // stands through the outage.
 func TestCloneDoesNotTakeOverCopiesOfPrimaryThatRefusedIt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sinkAddr := reserveAddr(t, "127.0.0.1")

@@ -64,6 +64,7 @@ send_connectors:
 // suspend), which the gauge does not count; queue list --suspended lists
 // exactly what it counts.
 func TestSuspendedQueuesListedAsTheGaugeCounts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := slowRetryConfig(t, dir, listen, sink)
@@ -117,6 +118,7 @@ func TestSuspendedQueuesListedAsTheGaugeCounts(t *testing.T) {
 // units), and every summary that points at the log names the edge's
 // unit as well as the hub's: the rules serve both.
 func TestPrometheusRulesUnitTests(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../../deploy/prometheus-rules.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +245,7 @@ mailbox:
 // tree replaced by a file here) is deferred with the system's words for
 // the cause, and message list and message show tell the operator.
 func TestMaildirDeferralShowsItsCause(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.160")
 	cfg := filepath.Join(dir, "hub.yaml")

@@ -13,6 +13,7 @@ import (
 // refusal lines alike, as message show names an id (fixh19 item 5: a
 // newline forged an output line; a tab and ESC went out raw).
 func TestControlCharactersOfFileNamesShownAsBytes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)

@@ -27,6 +27,7 @@ import (
 // hub-a's shadow list keeps a refused row for hub-b while the refusal
 // stands, though no copy is held for it any more.
 func TestTakenOverCopyNotRelayedToRefusedNextHop(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.188"), freeAddr(t, "127.0.0.189"), freeAddr(t, "127.0.0.190")
 	sinkAddr := freeAddr(t, "127.0.0.1")

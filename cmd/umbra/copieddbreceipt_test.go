@@ -26,6 +26,7 @@ import (
 // made on it; after the expiry of any copy hub-c could hold, every
 // message has arrived exactly once.
 func TestNoCopyOnReceiptOnCopiedDataDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.182"), freeAddr(t, "127.0.0.182"), freeAddr(t, "127.0.0.182")
 	sinkAddr := reserveAddr(t, "127.0.0.1")

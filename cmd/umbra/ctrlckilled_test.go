@@ -25,6 +25,7 @@ import (
 // end`). A real CLI given a real SIGINT, a real daemon killed with
 // SIGKILL after the CLI ended, and started again.
 func TestBulkCommandInterruptedThenDaemonKilledIsAuditedAsInterrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.181"), reserveAddr(t, "127.0.0.181")
 	cfg := slowRetryConfig(t, dir, listen, sink)

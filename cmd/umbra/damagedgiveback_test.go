@@ -20,6 +20,7 @@ import (
 // over and delivers it: the outside gets it once, and neither hub keeps
 // anything — no damaged record left on hub-a, no orphan copy on hub-b.
 func TestDamagedRecordGivenToCopyHolder(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	ha, hb := o.start(t)
 	sink := startRecorder(t, o.sink)

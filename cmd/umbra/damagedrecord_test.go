@@ -20,6 +20,7 @@ import (
 // remove act on it; a backup of the database with it is not sound to
 // db verify.
 func TestDaemonDamagedRecordSetAside(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)

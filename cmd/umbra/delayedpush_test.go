@@ -17,6 +17,7 @@ import (
 // after hub-a's loss, hub-b and hub-c take over what they hold, and the
 // sink gets each message exactly once.
 func TestDelayedPushToHungHolderGetsItsDiscard(t *testing.T) {
+	t.Parallel()
 	o := hungPeerOrg(t)
 	p := &shadowPair{}
 	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: first\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
@@ -78,6 +79,7 @@ func TestDelayedPushToHungHolderGetsItsDiscard(t *testing.T) {
 // would name hub-b for a copy that does not exist, and hub-a's loss would
 // lose the message.
 func TestCopyPushedAfterStaleEarlyDiscardIsKept(t *testing.T) {
+	t.Parallel()
 	o := hungPeerOrg(t)
 	p := &shadowPair{}
 	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: first\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {

@@ -17,6 +17,7 @@ import (
 // answers only slowly holds the drain open; a message waits in a
 // suspended queue. Before the stop the same commands say "due now".
 func TestQueueCommandsDuringDrainSayNextStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	r, reached := startSlowReplySink(t, sinkAddr, 30*time.Second)

@@ -21,6 +21,7 @@ import (
 // (the primary stays down past the takeover delay, 3 s here) finds
 // nothing to send again.
 func TestDrainDeliveredDiscardReachesShadowServer(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
 	reached, answer := make(chan struct{}, 1), make(chan struct{})

@@ -19,6 +19,7 @@ import (
 // reaches the outside, once. Before, the removal was silent: hub-a never
 // made the copy again, and its loss lost the message.
 func TestForcedCopyRemovalIsToldAndCopiedAgain(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	ha, hb := o.start(t)
 	sink := startRecorder(t, o.sink)

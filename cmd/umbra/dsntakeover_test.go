@@ -124,6 +124,7 @@ func (x *dsnSinkSession) Data(rd io.Reader) error {
 // alone tells hub-b). When the way out recovers, y@ is delivered exactly
 // once.
 func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name           string
 		delayA, delayB string // transport.delay_notification of hub-a and hub-b

@@ -43,6 +43,7 @@ func cliAll(t *testing.T, cfg string, args ...string) (stdout, stderr string, co
 //     needs --yes; --dry-run lists), each audited without the content,
 //     and a removed copy is not redelivered.
 func TestCLIDumpsterResubmitRetryAndRemove(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)

@@ -20,6 +20,7 @@ import (
 // refused contact is no contact: shadow list says refused, with the
 // reply and the takeover time, and the copy is taken over.
 func TestPrimaryPresentingAnotherServersDatabaseTakenOver(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
 	topoPath := threeSiteTopology(t, dir, a, b, c, sink, "hub-b")
@@ -101,6 +102,7 @@ func TestPrimaryPresentingAnotherServersDatabaseTakenOver(t *testing.T) {
 // again (healthy) and the message goes to it, its copy held here — no
 // takeover, so no duplicate against hub-b, which delivers it.
 func TestGenuineOwnerRefusedRecoversByTheNamedCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c, sink := freeAddr(t, "127.0.0.185"), freeAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.185"), reserveAddr(t, "127.0.0.1")
 	topoPath := threeSiteTopology(t, dir, a, b, c, sink, "hub-b")

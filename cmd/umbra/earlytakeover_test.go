@@ -26,6 +26,7 @@ import (
 // and hub-a is killed right after that 250. hub-b's tracking log gives
 // both times: the copy's "shadow" event and its "takeover".
 func TestNoTakeoverBeforeBoundAfterLastContact(t *testing.T) {
+	t.Parallel()
 	for _, restart := range []bool{false, true} {
 		name := "primary killed after its push"
 		if restart {

@@ -93,6 +93,7 @@ func TestEmptyRecipientsFileIsAConfigError(t *testing.T) {
 // a connector that also asks the directory (auth.ldap) is not this
 // check (rt26c F1).
 func TestEmptyCredentialsFileIsAConfigError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.195")
 	creds := filepath.Join(dir, "credentials")
@@ -164,6 +165,7 @@ mailbox: {maildir: maildir}
 // revocation of its last account: revokereload_test.go,
 // internal/console.)
 func TestEmptyConsoleCredentialsFileIsAConfigError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.181")
 	creds := filepath.Join(dir, "console-credentials")

@@ -13,6 +13,7 @@ import (
 // (a cron job) find nothing in it, exit 0, as queue retry does; a typo
 // is exit 3 with the same "valid:" list from every command.
 func TestEmptyConfiguredQueueIsAQueueEverywhere(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1")) // the smart host is down

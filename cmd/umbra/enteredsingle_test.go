@@ -16,6 +16,7 @@ import (
 // reaches the mailbox once. Without the mark the redelivered message
 // went with hub-b's disk.
 func TestRedeliveredCopySurvivesDiskLoss(t *testing.T) {
+	t.Parallel()
 	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)

@@ -21,6 +21,7 @@ import (
 // hub-b's third refused heartbeat after the restart; it asserts no
 // duration.
 func TestSR6ExpiredCopyOfLiveRefusingPrimaryNotDeliveredTwice(t *testing.T) {
+	t.Parallel()
 	o, _ := certReceiptHubsAt(t, "127.0.0.125", "127.0.0.126", "remote-only", true)
 	ha, hb := o.start(t)
 	o.sendCopied(t, "Subject: kept-1\r\n\r\nbody")

@@ -52,6 +52,7 @@ func rcptLine(out, rcpt string) string {
 // answering, the configuration file ("no daemon answers"), in the text
 // and in --json.
 func TestRouteExplainAsksTheDaemonForRecipients(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
 	cfg, rcptFile, _ := rcptHub(t, dir, listen)

@@ -25,6 +25,7 @@ import (
 // key of the wrong kind, a certificate or key that does not load or a
 // key of another certificate.
 func TestConfigCheckLoadsNamedFileContents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, data string) string {
 		p := filepath.Join(dir, name)

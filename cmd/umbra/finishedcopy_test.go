@@ -14,6 +14,7 @@ import (
 // delivering only those it has not, and owes the sender's copy its
 // discard: the outside gets the message once.
 func TestPrimaryDropsDoneRecipientsOfFinishedCopy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := shadowPeersHub(t, dir, listen, sinkAddr)

@@ -88,6 +88,7 @@ func submitReply(t *testing.T, addr, subject string, size int) string {
 // what it holds once the smart host answers — each message once, none
 // lost — and completes its recovery once there is room.
 func TestRestartOnFullDiskDrains(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)

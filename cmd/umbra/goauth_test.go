@@ -25,6 +25,7 @@ import (
 // resolves to (*go-smtp.Client).Auth fails the test, and so does a use
 // of go-smtp's SendMail or SendMailTLS, which log in by it.
 func TestSMTP4NoGoSMTPClientAuth(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "-export", "-f", `{{.ImportPath}}|{{.Export}}|{{.Dir}}|{{join .GoFiles ","}}|{{.Module}}`, "umbra/...").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,7 @@ receive_connectors:
 // other server of site b, or to hub-b. Then hub-a's disk goes: the
 // copies are taken over and every message arrives once.
 func TestCopyMadeInDeliveryLostWithItsHolderIsMadeAgain(t *testing.T) {
+	t.Parallel()
 	a, b, c, sinkAddr, cfgA, dataA, cfgB, dataB, cfgC, _ := heldHolderOrg(t)
 	hung := testsupport.Silent(t, sinkAddr)
 	ha := startUmbra(t, cfgA, a)

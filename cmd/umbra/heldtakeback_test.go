@@ -18,6 +18,7 @@ import (
 // stays held on hub-a, and hub-b's copy is discarded. hub-a's operator
 // resumes it: the outside gets it once.
 func TestStoppedPrimaryBackKeepsHoldOfTakenCopy(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	raw, _ := os.ReadFile(o.cfgB)
 	cfg := strings.Replace(string(raw), "shadow_heartbeat_retry_count: 3}", "shadow_heartbeat_retry_count: 3, connect_timeout: 2s, command_timeout: 2s}", 1)

@@ -13,6 +13,7 @@ import (
 // holds it in the suspended queue (listed there, held), and the resume
 // makes it due at once.
 func TestTakenOverCopyHeldBySuspendedRouteGoesOnResume(t *testing.T) {
+	t.Parallel()
 	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)

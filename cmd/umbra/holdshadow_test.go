@@ -134,6 +134,7 @@ func TestShadowQueueSuspendRefused(t *testing.T) {
 // row — no heartbeat will ever update one, and it would say that a
 // healthy server is failing.
 func TestShadowDestinationRowFollowsPrimary(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a) // the sink is down: hub-a keeps the mail

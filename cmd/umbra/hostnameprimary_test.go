@@ -29,6 +29,7 @@ import (
 // only confirms the authenticated server, the copy went to hub-b's
 // address.
 func TestStopPushReachesPrimaryKnownByHostName(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
 	reached, answer := make(chan struct{}, 1), make(chan struct{})

@@ -68,6 +68,7 @@ receive_connectors:
 // delivery is copied too. Then hub-a1 and hub-b both lose their disks:
 // hub-a2 takes the copies over and every message arrives once.
 func TestTakenOverCopyMadeAgainWhileRouteHangs(t *testing.T) {
+	t.Parallel()
 	a1, a2, b, sinkAddr, cfgA1, dataA1, cfgA2, cfgB, dataB := hungRouteOrg(t, "1s")
 	hb := startUmbra(t, cfgB, b)
 	ha2 := startUmbra(t, cfgA2, a2)

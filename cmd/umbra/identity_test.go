@@ -16,6 +16,7 @@ import (
 // resent copy by its organisation message id and merges it into the
 // original it still holds: the external sink gets each message once.
 func TestShadowPrimaryBackOldQueueExternal(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	b := startUmbra(t, p.cfgB, p.b)
 	a := startUmbra(t, p.cfgA, p.a)

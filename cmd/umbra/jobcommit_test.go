@@ -95,6 +95,7 @@ func (h *eodHang) sessions() int {
 // attempt ended: hub-b handed it on again, and so did the restarted
 // hub-a — three times.
 func TestKill9WhileAnotherJobHangsHandsOnceOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	sinkAddr, hangAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
@@ -167,6 +168,7 @@ send_connectors:
 // attempt of its copy runs, never attempts x@ again (no repeat, no
 // duplicate found in the mailbox), and the mailbox has one copy.
 func TestKill9WhileRelayHangsKeepsMailboxDelivery(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "hub-a", "data", "maildir", "example.test", "x", "new")
 	kill9BesideHungRelay(t, dir, "mailbox: {maildir: maildir}\n", func() int {
@@ -178,6 +180,7 @@ func TestKill9WhileRelayHangsKeepsMailboxDelivery(t *testing.T) {
 // The same over LMTP, to a mailbox server without the Sieve rule that
 // drops a second copy: it would keep the restarted hub-a's repeat.
 func TestKill9WhileRelayHangsKeepsLMTPDelivery(t *testing.T) {
+	t.Parallel()
 	lmtpAddr := freeAddr(t, "127.0.0.1")
 	mbx := startLMTPSink(t, lmtpAddr)
 	kill9BesideHungRelay(t, t.TempDir(), fmt.Sprintf("mailbox: {lmtp: %q, database: MDB1}\n", lmtpAddr), func() int { return mbx.count("x@example.test") })

@@ -78,6 +78,7 @@ func authPlain(t *testing.T, addr, user, pw string) string {
 // TTL, and AUTH gets 454 4.7.0. An edge validates RCPT against the same
 // directory.
 func TestLDAPDirectoryHub(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	slapd := slapdtest.Start(t, "127.0.0.81", []string{"../../internal/ldapdir/umbra.schema"}, ldapTestLDIF())
 	listen, mbx := freeAddr(t, "127.0.0.82"), freeAddr(t, "127.0.0.83") // nothing listens on mbx: mail stays queued

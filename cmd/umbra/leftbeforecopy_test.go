@@ -20,6 +20,7 @@ import (
 // reply, the log and the metric say the message left before its copy
 // was made — not "no shadow copy".
 func TestReceiptCopyGivenUpAfterMessageLeftIsNoSingleCopy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3"), reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]

@@ -22,6 +22,7 @@ import (
 // mailbox absorbs them. Every acknowledged message is in the mailbox
 // exactly once.
 func TestDBBackupRestoreLosesNothing(t *testing.T) {
+	t.Parallel()
 	dir, a, b, cfgA, cfgB := mailboxOrg(t)
 	hb := startUmbra(t, cfgB, b)
 	startUmbra(t, cfgA, a)

@@ -69,6 +69,7 @@ func sendDupCopies(t *testing.T, org1, org2, internet1 string) {
 // hub delivers it, while different messages (same Message-ID, or a
 // forged id from outside) are all delivered.
 func TestDovecotSieveDropsSecondCopyFromAnotherHub(t *testing.T) {
+	t.Parallel()
 	needTool(t, "sievec")
 	if _, err := os.Stat("/usr/lib/dovecot/modules/lib90_sieve_plugin.so"); err != nil {
 		if os.Getenv("CI") != "" {

@@ -21,6 +21,7 @@ import (
 // .eml in --output's place nor on standard output — and exits non-zero
 // with the reason.
 func TestMessageShowAndExportOfDamagedSpoolFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink) // the smart host is down: the message waits

@@ -18,6 +18,7 @@ import (
 // discards once hub-b delivered, nothing is taken over, and the sink
 // gets each message once.
 func TestShadowCopiesFollowMovedPrimary(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	// Room for the move: a takeover needs ten failed heartbeats.
 	c, _ := os.ReadFile(p.cfgA)

@@ -18,6 +18,7 @@ import (
 // every view shows, and exits 3 as quarantine show does — not 4, "in
 // delivery, try again", which no retry would end.
 func TestOperatorAnswersSayWhatHappens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink stays down: mail waits

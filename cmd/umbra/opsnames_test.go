@@ -46,6 +46,7 @@ func cliErr(t testing.TB, cfg string, args ...string) (int, string) {
 // values and unknown subcommands are refused too, and the track table
 // names the queue an action was on.
 func TestCLIQueueNamesThatCannotExist(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)

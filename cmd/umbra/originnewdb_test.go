@@ -14,6 +14,7 @@ import (
 // database does not hold them: it is a route like any other, and every
 // message is delivered once.
 func TestTakenOverCopyGoesToOriginBackWithNewDatabase(t *testing.T) {
+	t.Parallel()
 	// Each hub at an address of its own, from which it also dials: the
 	// copies on receipt come from hub-a's address.
 	o := startOriginBack(t, "127.0.0.131:38431", "127.0.0.132:38432", "127.0.0.133:38433", nil, "newdb", 3)

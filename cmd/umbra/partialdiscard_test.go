@@ -84,6 +84,7 @@ func (x *rcptSinkSession) Data(rd io.Reader) error {
 // after hub-b is killed -9 for good hub-a takes over and delivers only
 // the deferred one. Each recipient reaches the sink exactly once.
 func TestPartialDiscardNoRedelivery(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	const late = "late@remote.example"
 	rcpts := []string{"one@remote.example", "two@remote.example", late}

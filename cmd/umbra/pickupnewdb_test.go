@@ -60,6 +60,7 @@ func pickupTakenByOne(t *testing.T) (pick, cfg2, listen2, queued string) {
 // submitted again (a warning names it) and delivered, never deleted
 // unsent (rt29 pick F1).
 func TestPickupFileSurvivesNewDatabase(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		stop    syscall.Signal

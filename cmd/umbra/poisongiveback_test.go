@@ -19,6 +19,7 @@ import (
 // which takes its copy over and delivers it: the outside gets it once,
 // and neither hub keeps anything.
 func TestPoisonBodyGivenToCopyHolder(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	_, hb := o.start(t)
 	sink := startRecorder(t, o.sink)

@@ -74,6 +74,7 @@ func (s *stallSession) Data(rd io.Reader) error {
 // it. After the third start it is delivered. Both a relay (SMTP to a
 // smart host) and final delivery (LMTP to the mailbox) are tried.
 func TestKill9TwiceDuringSlowReplyDoesNotPoison(t *testing.T) {
+	t.Parallel()
 	t.Run("smtp", func(t *testing.T) { kill9TwiceDuringSlowReply(t, false, false) })
 	t.Run("lmtp", func(t *testing.T) { kill9TwiceDuringSlowReply(t, true, false) })
 	t.Run("rcpt-tarpit", func(t *testing.T) { kill9TwiceDuringSlowReply(t, false, true) })

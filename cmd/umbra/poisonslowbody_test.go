@@ -269,6 +269,7 @@ func waitLogCount(t *testing.T, d *daemon, s string, want int) {
 // message and never move it to the poison queue. The stop logs a line,
 // and the next start says the cut deliveries are due at once.
 func TestDoubleSignalStopCountsNoCrash(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sink := startSlowReadSink(t, sinkAddr)

@@ -26,6 +26,7 @@ import (
 // probes: hub-a is killed as soon as hub-b logs the end of one, and the
 // copy's takeover must come no earlier than timeout × retries after it.
 func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
+	t.Parallel()
 	a, b, _, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	const timeout, retries = 3 * time.Second, 2
 	editConfig(t, cfgB, "shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3",

@@ -50,6 +50,7 @@ func sendNoWait(addr, subject string) (net.Conn, error) {
 // held by this server only (not "copy: on hub-b"), and makes the copy
 // once hub-b answers again.
 func TestReceiptPushCutByKillIsHeldHereOnly(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	a, b, cfgA, cfgB := o.a, o.b, o.cfgA, o.cfgB
 	hb := startUmbra(t, cfgB, b)

@@ -21,6 +21,7 @@ import (
 // and hub-c each take over what they hold, and the sink gets each
 // message once.
 func TestPushGivenUpOnIsNotKeptByTheStoppedHolder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
 	sink := reserveAddr(t, "127.0.0.1")

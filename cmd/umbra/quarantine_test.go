@@ -23,6 +23,7 @@ func (noDelivery) Deliver(context.Context, *queue.Message, []byte, []int) []queu
 // listed, shown, released into delivery and deleted through the admin
 // socket, and stays held across a crash and restart.
 func TestCLIQuarantine(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sinkAddr)

@@ -17,6 +17,7 @@ import (
 // or of a message it holds is refused (exit 1, naming the resume),
 // since it would attempt nothing.
 func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1") // nothing listens at sinkAddr: deferred
 	cfg := relayConfig(t, dir, listen, sinkAddr)

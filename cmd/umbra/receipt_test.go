@@ -26,6 +26,7 @@ func receiptOrgReject(t *testing.T, pref string, reject bool) (a, b, sink, cfgA,
 // them over after its heartbeats to hub-a failed and delivers every
 // acknowledged message once the next hop is up.
 func TestShadowOnReceiptSurvivesReceiverLoss(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, dataA, cfgB := receiptOrg(t, "prefer-remote")
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
@@ -97,6 +98,7 @@ func TestShadowOnReceiptDiscardedAfterDelivery(t *testing.T) {
 // new hub-a does not push one to it, accepts the message held by itself
 // only (reject_on_shadow_failure off), and still relays to it as before.
 func TestShadowOnReceiptPreviousReleasePeer(t *testing.T) {
+	t.Parallel()
 	bin := buildPreviousRelease(t)
 	a, b, _, cfgA, _, cfgB := receiptOrgReject(t, "remote-only", false)
 	previousTopology(t, cfgB)

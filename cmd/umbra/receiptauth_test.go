@@ -72,6 +72,7 @@ func receiptOrgSASLOut(t *testing.T, loginBack bool, out string) (a, b, sink, cf
 // also for messages sent after several heartbeat timeouts (1 s, 3
 // retries).
 func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
 	sink := startRecorder(t, sinkAddr)
 	hb := startUmbra(t, cfgB, b)
@@ -113,6 +114,7 @@ func TestShadowOnReceiptSASLOnlyHubs(t *testing.T) {
 // — no takeover however many heartbeats it refuses, nothing delivered
 // twice — and names the refusal at WARN with hub-a's reply.
 func TestShadowOnReceiptRefusingPrimaryKeepsCopies(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, false)
 	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "refused", "550 5.7.1", "no WARN naming hub-a's refusal with its reply")
 }
@@ -285,6 +287,7 @@ func TestRelayBetweenSASLOnlyHubsLogsIn(t *testing.T) {
 // 5.7.8). hub-a's auth throttle is short here: a 535 slower than the
 // heartbeat's bound is a timed-out heartbeat (config check warns of it).
 func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
 	wrongPassword(t, "hub-b", cfgB, cfgA)
 	refusedPrimaryKeepsCopies(t, a, b, sinkAddr, cfgA, cfgB, "loginrefused", "535 5.7.8", "no WARN naming hub-a's refused login with its whole reply (535 5.7.8)")
@@ -297,6 +300,7 @@ func TestShadowOnReceiptLoginRefusedPrimary(t *testing.T) {
 // next refused heartbeat — not only at the primary's next push, or at
 // their expiry — and the message whose only copy it held is delivered.
 func TestRefusingPrimaryWithNewDatabaseRecognised(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, cfgB := receiptOrgSASL(t, true)
 	wrongPassword(t, "hub-b", cfgB, cfgA)
 	hb := startUmbra(t, cfgB, b)

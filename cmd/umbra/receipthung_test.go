@@ -178,6 +178,7 @@ send_connectors:
 // candidate of the preference within the same receipt, and the sender's
 // 250 names it instead of ", no shadow copy".
 func TestReceiptCopyMovesOnFromHungPeer(t *testing.T) {
+	t.Parallel()
 	o := hungPeerOrg(t)
 	// The first copy goes to hub-b (the other site first); its session
 	// is kept for the next copy.

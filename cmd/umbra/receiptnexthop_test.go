@@ -21,6 +21,7 @@ import (
 // relayed original in the commit that stored the original (hub-b owns
 // the message from then on, and hub-a keeps the relay's copy).
 func TestReceiptCopyOnNextHopMergedIntoRelayedOriginal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, hole, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
 	ln, err := net.Listen("tcp", hole)

@@ -197,6 +197,7 @@ func TestWaitingSenderGetsNextHopRefusal(t *testing.T) {
 // `umbra config check` parses the recipients file as the start would,
 // and names the bad line.
 func TestConfigCheckRecipientsFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg, rcptFile, _ := rcptHub(t, dir, "127.0.0.1:2525")
 	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()

@@ -18,6 +18,7 @@ import (
 // later loss of hub-a's own disk loses no acknowledged message: hub-b
 // takes the re-made copies over and delivers each once.
 func TestShadowCopiesRemadeAfterShadowServerDiskLoss(t *testing.T) {
+	t.Parallel()
 	testShadowCopiesRemade(t, false)
 }
 
@@ -26,6 +27,7 @@ func TestShadowCopiesRemadeAfterShadowServerDiskLoss(t *testing.T) {
 // hub-a makes every copy again (the 2 hub-b has already are kept once),
 // and a loss of hub-a's disk then loses nothing.
 func TestShadowCopiesRemadeAfterShadowServerRestore(t *testing.T) {
+	t.Parallel()
 	testShadowCopiesRemade(t, true)
 }
 
@@ -131,6 +133,7 @@ func TestShadowServerDetectsPrimaryRollback(t *testing.T) {
 // relayed message's commit, and makes again the first copy alone —
 // hub-b holds one copy of each message, not two of the second.
 func TestShadowCopyRelayedAfterRestoreNotRemade(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.1")
 	topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a")

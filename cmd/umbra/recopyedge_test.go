@@ -48,6 +48,7 @@ func TestShadowCopyRemadeOnReturningEdge(t *testing.T) {
 // again on the edge (the first is kept as that same copy: one per
 // message), and a later loss of hub-h's disk loses neither.
 func TestShadowCopyRemadeOnRestoredEdge(t *testing.T) {
+	t.Parallel()
 	testShadowCopyRemadeOnEdge(t, true)
 }
 

@@ -15,6 +15,7 @@ import (
 // is refused by all three, not by the configuration alone (SR- smart
 // host syntax; OPS- queue redirect), and so is the unspecified address.
 func TestRedirectTargetCheckedAsSmartHost(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)

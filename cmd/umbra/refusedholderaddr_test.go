@@ -118,6 +118,7 @@ func TestSR17RefusalByAddressAloneKeepsCopiesOnTheServer(t *testing.T) {
 // meanwhile. The test waits, bounded, for a message accepted with its
 // copy on hub-b; it asserts no duration.
 func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", true)
 	sink := startRecorder(t, o.sink)
 	ha, _ := o.start(t)

@@ -21,6 +21,7 @@ import (
 // hub-a's refused row and for hub-b to hold nothing of hub-a's; it
 // asserts no duration.
 func TestSR17HolderRefusedByUnofferedVerbTakesRefusedPath(t *testing.T) {
+	t.Parallel()
 	unofferedVerbTakesRefusedPath(t, "127.0.0.180", "127.0.0.181", false)
 }
 
@@ -28,6 +29,7 @@ func TestSR17HolderRefusedByUnofferedVerbTakesRefusedPath(t *testing.T) {
 // started again without accept-xshadow. hub-b's heartbeats are 5 s
 // apart here, so that the moment hub-a is down is no takeover.
 func TestSR17HolderRefusedByUnofferedVerbAfterRestart(t *testing.T) {
+	t.Parallel()
 	unofferedVerbTakesRefusedPath(t, "127.0.0.188", "127.0.0.189", true)
 }
 

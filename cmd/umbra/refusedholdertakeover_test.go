@@ -23,6 +23,7 @@ import (
 // for hub-b's fifth refused heartbeat (retry count 3); it asserts no
 // duration.
 func TestSR6HolderRefusedByLivePrimaryDoesNotTakeOver(t *testing.T) {
+	t.Parallel()
 	o, _ := certReceiptHubsAt(t, "127.0.0.130", "127.0.0.131", "remote-only", true)
 	editConfig(t, o.cfgB, `metrics_listen: ""}`, `metrics_listen: "", source_address: 127.0.0.132}`)
 	ha, hb := o.start(t)

@@ -37,6 +37,7 @@ func refusedRow(t *testing.T, cfg, primary string) (state, since string) {
 // in again. The test samples hub-b's view a bounded number of times; it
 // asserts no duration.
 func TestSR6PrimaryReloadedWithoutXShadowShowsOneRefusal(t *testing.T) {
+	t.Parallel()
 	o := &receiptHubs{dir: t.TempDir(), a: freeAddr(t, "127.0.0.133"), b: freeAddr(t, "127.0.0.134"), sink: reserveAddr(t, "127.0.0.1")}
 	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
 	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt("remote-only", false), "")

@@ -24,6 +24,7 @@ import (
 // message is not relayed to hub-b: it waits at hub-a with the reason,
 // and shadow list shows hub-b refused.
 func TestRelayNextHopPresentingAnotherServersDatabase(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	dataA := filepath.Join(p.dir, "hub-a", "data")
 	// Each started once to make its database, then stopped.

@@ -18,6 +18,7 @@ import (
 // from, it gives the copy back unsent, and hub-b's discard settles it:
 // the outside gets the message once.
 func TestRelayToReturningPrimaryGivesTakenCopyBack(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	hb := startUmbra(t, p.cfgB, p.b)
 	ha := startUmbra(t, p.cfgA, p.a)

@@ -61,6 +61,7 @@ func yamlNames(t reflect.Type) []string {
 // named by its own name, not a group's; a change of a transport key a
 // reload applies is not named.
 func TestReloadClassifiesEveryKey(t *testing.T) {
+	t.Parallel()
 	for _, key := range yamlNames(reflect.TypeOf(config.Config{})) {
 		if slices.Contains(reloadApplied, key) == slices.Contains(reloadRestart, key) {
 			t.Errorf("%s: in neither or both of reloadApplied and reloadRestart", key)

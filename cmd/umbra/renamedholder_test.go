@@ -16,7 +16,10 @@ import (
 // a rolled-back primary there, hub-b took hub-a's live copies over and
 // every message arrived twice. Each acknowledged message arrives once,
 // and hub-b never reports hub-a rolled back (SR-7, W-2).
-func TestRenamedShadowServerIsNoRollback(t *testing.T) { testRenamedShadowServer(t, false) }
+func TestRenamedShadowServerIsNoRollback(t *testing.T) {
+	t.Parallel()
+	testRenamedShadowServer(t, false)
+}
 
 // rt20c-F1 (SR-7), both ways: hub-b is also a primary of copies on hub-a
 // (its record there, at hub-b's address). Once hub-b is no server of
@@ -26,6 +29,7 @@ func TestRenamedShadowServerIsNoRollback(t *testing.T) { testRenamedShadowServer
 // is refused now (WARN, as for any other server's id), and still every
 // message arrives once.
 func TestRenamedShadowServerBothWaysIDNotRecordedTwice(t *testing.T) {
+	t.Parallel()
 	testRenamedShadowServer(t, true)
 }
 
@@ -102,6 +106,7 @@ func renameInFile(t *testing.T, path, from, to string) {
 // database, not one of the new name from 0: either way no rollback is
 // read, no copy taken over, each message arrives once.
 func TestShadowServerRenamedEverywhereIsNoRollback(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	ha, hb := o.start(t)
 	p := &shadowPair{}

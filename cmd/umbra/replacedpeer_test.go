@@ -20,6 +20,7 @@ import (
 // answers there instead. Remove that file" — which names the daemon's
 // own live socket for removal.
 func TestReplacedOnlyWhenAnotherAnswers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, reserveAddr(t, "127.0.0.1"))

@@ -20,6 +20,7 @@ import (
 // (hub-a owes hub-b1 their discard: a restore brings copies back), so a
 // later failure of hub-a delivers nothing a second time.
 func TestRestoredReceiptCopySettledWhenMadeElsewhere(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b1, b2, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3"), reserveAddr(t, "127.0.0.1")
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]

@@ -16,6 +16,7 @@ import (
 // of the messages it finished after the backup are asked about and
 // dropped — none is delivered twice.
 func TestRestoredCopyWaitsForPrimaryDownLessThanTakeover(t *testing.T) {
+	t.Parallel()
 	a, b, sinkAddr, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	editConfig(t, cfgB, "shadow_heartbeat_retry_count: 3", "shadow_heartbeat_retry_count: 10")
 	hb := startUmbra(t, cfgB, b)

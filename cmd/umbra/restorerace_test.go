@@ -40,6 +40,7 @@ func (l *lockedBuffer) String() string {
 // the restore is held once it holds its lock (UMBRA_TEST_HOLD_RESTORE)
 // while serve starts.
 func TestServeStartedDuringRestoreWaitsForIt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sink := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := relayConfig(t, dir, listen, sink)

@@ -33,6 +33,7 @@ func needRoot(t *testing.T) {
 // backup keeps working, and the next start finds its files. Only a
 // restore that succeeds gives the files to --owner, as its last step.
 func TestRefusedRestoreKeepsOwners(t *testing.T) {
+	t.Parallel()
 	needRoot(t)
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")

@@ -122,6 +122,7 @@ func plannedQueue(t *testing.T, d *delivery.Deliverer, rcpt string, size int64) 
 // the same queue; each case also names the queue it must be, so that the
 // table tests the rule and not only the agreement.
 func TestRouteExplainIsTheDeliveryPlan(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	topo := routePlanOrg(t, dir)
 	write := func(name, body string) string {

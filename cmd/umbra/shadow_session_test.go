@@ -72,6 +72,7 @@ func slowHeartbeats(t testing.TB, cfg string) {
 // them, every shadow copy at hub-a goes at the end of that session — not
 // at the next heartbeat, 300 s later.
 func TestShadowQueryAtSessionEnd(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	slowHeartbeats(t, p.cfgA)
 	metricsB := withMetrics(t, p.cfgB)
@@ -107,6 +108,7 @@ func TestShadowQueryAtSessionEnd(t *testing.T) {
 // shows every connection hub-a made: the relay session and one watch
 // session, on which the confirmation comes once hub-b can deliver.
 func TestDelayedAckPushNotPoll(t *testing.T) {
+	t.Parallel()
 	p := newShadowPairAck(t, "3s")
 	slowHeartbeats(t, p.cfgA)
 	metricsB := withMetrics(t, p.cfgB)

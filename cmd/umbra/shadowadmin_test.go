@@ -12,6 +12,7 @@ import (
 // says how many it skipped; the copies stay copies and go when the
 // primary delivers.
 func TestCLIShadowCopiesRefuseOperatorDelivery(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t) // the sink is down: hub-b holds the mail, hub-a the copies
 	b := startUmbra(t, p.cfgB, p.b)
 	startUmbra(t, p.cfgA, p.a)

@@ -103,6 +103,7 @@ func (im *impostor) loginCount() int {
 // sessions), takes the copy over at the retry count and delivers it —
 // instead of keeping it refused until it expires two days later.
 func TestImpostorAtDeadPrimaryAddressIsUnreachable(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, reply string }{
 		{"535 without the digest", "535 5.7.8 Authentication credentials invalid"},
 		{"421 shutting down", "421 4.3.2 Service shutting down"},

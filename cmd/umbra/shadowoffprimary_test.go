@@ -18,6 +18,7 @@ import (
 // bounded, for hub-b's fifth refused heartbeat (retry count 3); it
 // asserts no duration.
 func TestSR6PrimaryWithShadowRedundancyOffIsNotTakenOver(t *testing.T) {
+	t.Parallel()
 	o, _ := certReceiptHubsAt(t, "127.0.0.123", "127.0.0.124", "remote-only", true)
 	ha, hb := o.start(t)
 	o.sendCopied(t, "Subject: off-1\r\n\r\nbody")

@@ -13,6 +13,7 @@ import (
 // them; once the copies are taken over they are this server's to deliver
 // and the queue is shown as any other (ready, retry or active).
 func TestShadowQueueStatusFollowsTakeover(t *testing.T) {
+	t.Parallel()
 	a, b, _, cfgA, _, cfgB := receiptOrg(t, "prefer-remote")
 	metrics := withMetrics(t, cfgB)
 	startUmbra(t, cfgB, b)

@@ -65,6 +65,7 @@ func TestShadowServerRestartThenPrimaryNewDatabase(t *testing.T) {
 // when a replacement hub-b comes up (new database) the copies are routed
 // at the next heartbeat, not at the next retry an hour later.
 func TestTakenOverCopiesFollowReturningPrimary(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	editConfig(t, p.cfgA, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	b := startUmbra(t, p.cfgB, p.b)

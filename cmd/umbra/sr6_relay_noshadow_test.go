@@ -18,6 +18,7 @@ import (
 // message_expiration, then a failure DSN — mail whose primary is dead
 // is never delivered although its only route is healthy.
 func TestSR6TakenOverCopyRelayedThroughServerWithoutShadowRedundancy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sinkAddr := reserveAddr(t, "127.0.0.1")

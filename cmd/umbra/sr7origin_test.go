@@ -14,6 +14,7 @@ import (
 // dead hub-c: nothing was delivered. hub-a's new database holds none of
 // them; every message is delivered once, through hub-a.
 func TestSR7TakenOverCopyGoesToOriginBackWithNewDatabase(t *testing.T) {
+	t.Parallel()
 	// No takeover for failed heartbeats while hub-a restarts: the one
 	// that comes is SR-7's.
 	o := startOriginBack(t, "127.0.0.141:39141", "127.0.0.142:39142", "127.0.0.143:39143", func(s string) string {

@@ -15,6 +15,7 @@ import (
 // and failed (its failure DSN sent) is not attempted again, and the
 // sender gets one failure DSN, not two.
 func TestResumedPrimaryAsksHoldersBeforeRetry(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", false)
 	ha, _ := o.start(t)
 	ha.dumpLogIfFailed()

@@ -21,6 +21,7 @@ import (
 // exits: hub-a drops the copy, and no takeover follows the failed
 // heartbeats (3 s here) to send the message again.
 func TestStopPushesOwedDiscards(t *testing.T) {
+	t.Parallel()
 	p := newShadowPair(t)
 	r := &recorder{seen: map[string]int{}, bodies: map[string]string{}}
 	reached, answer := make(chan struct{}, 1), make(chan struct{})

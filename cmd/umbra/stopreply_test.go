@@ -92,6 +92,7 @@ func stopWhileReplyAwaited(t *testing.T, delay time.Duration, subject string) (r
 // and after the restart the message is not sent again — the classic
 // SMTP duplicate (RFC 1047) a stop used to make every time.
 func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
+	t.Parallel()
 	r, cfg, listen := stopWhileReplyAwaited(t, 3*time.Second, "stop-during-reply")
 	d := startUmbra(t, cfg, listen)
 	// The message is done: nothing waits in the queue. Then nothing was
@@ -121,6 +122,7 @@ func TestSIGTERMWaitsForFinalDotReply(t *testing.T) {
 // goes again after the restart — the duplicate window that remains,
 // stated in the README.
 func TestSIGTERMFinalDotWaitIsBounded(t *testing.T) {
+	t.Parallel()
 	r, cfg, listen := stopWhileReplyAwaited(t, 2*time.Minute, "stop-no-reply")
 	if n := r.counts()["stop-no-reply"]; n != 1 {
 		t.Fatalf("the next hop got the message %d times before the stop, want once", n)

@@ -73,6 +73,7 @@ func silentClient(t *testing.T, addr, how string) (net.Conn, *bufio.Reader) {
 // unit's 60 s before SIGKILL: rt16c F1). Each client gets 421 4.3.2 and
 // its connection closed, never a 250 (OPS-, SMTP- drain replies).
 func TestStopBoundedWithSilentBodies(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr := freeAddr(t, "127.0.0.1"), reserveAddr(t, "127.0.0.1")
 	startRecorder(t, sinkAddr)

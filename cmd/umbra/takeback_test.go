@@ -17,6 +17,7 @@ import (
 // original when the way out returns before hub-a releases the original,
 // and the outside gets the message once.
 func TestStoppedPrimaryBackGetsTakenCopyBack(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	// hub-b's heartbeats to the stopped hub-a hang until their bound.
 	raw, _ := os.ReadFile(o.cfgB)

@@ -19,6 +19,7 @@ import (
 // no retry step used — until a later answer says the copy is done
 // (finished elsewhere) or not. The sink gets the message once.
 func TestReturningPrimaryWaitsForCopyInDeliveryOnHolder(t *testing.T) {
+	t.Parallel()
 	const ip = "127.0.0.135"
 	dir := t.TempDir()
 	o := &receiptHubs{dir: dir, a: ip + ":38501", b: ip + ":38502", sink: ip + ":38503"}

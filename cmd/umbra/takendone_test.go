@@ -18,6 +18,7 @@ import (
 // before the first delivery and drops the recipient finished there,
 // without a DSN: the sender gets one failure DSN, not two.
 func TestReturningPrimaryDropsRecipientFailedOnTakeover(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", false)
 	ha, hb := o.start(t)
 	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: twice\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||
@@ -64,6 +65,7 @@ func TestReturningPrimaryDropsRecipientFailedOnTakeover(t *testing.T) {
 // database, gets the copy back (still waiting) and hears that the delay
 // was reported: its original makes no second delay DSN.
 func TestReturningPrimarySendsNoSecondDelayDSN(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", false)
 	for _, cfg := range []string{o.cfgA, o.cfgB} {
 		b, err := os.ReadFile(cfg)
@@ -120,6 +122,7 @@ func TestReturningPrimarySendsNoSecondDelayDSN(t *testing.T) {
 // is. hub-a returns with its database and hears it (XQUERYTAKENDONE): it
 // does not send its original through the sink again.
 func TestReturningPrimaryDropsRecipientRelayedThroughSmartHost(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", false)
 	ha, _ := o.start(t)
 	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: out once\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||

@@ -21,6 +21,7 @@ import (
 // before its next attempt, and does not deliver its original again: the
 // mailbox gets the message once, without a DSN.
 func TestTakenCopyHandedToAnotherHubNotDeliveredAgain(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b, c := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	lmtpAddr := reserveAddr(t, "127.0.0.1")

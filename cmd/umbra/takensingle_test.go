@@ -14,6 +14,7 @@ import (
 // back and answering — so that the later loss of hub-b's disk loses
 // nothing: hub-a takes the copies over and delivers each message once.
 func TestTakenOverCopyMadeAgainSurvivesDiskLoss(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	a, b, sinkAddr, cfgA, dataA, cfgB, dataB := o.a, o.b, o.sink, o.cfgA, o.dataA, o.cfgB, o.dataB
 

@@ -24,6 +24,7 @@ import (
 // is off), copies are made again once the typo is fixed, and a stall of
 // hub-a past timeout × retries sends nothing a second time.
 func TestTypoOnPrimaryNoCopyOnHolderItRefuses(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "prefer-remote", false)
 	// hub-a reads a topology file of its own, so that the typo is on
 	// the primary only.

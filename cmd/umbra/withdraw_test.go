@@ -94,6 +94,7 @@ func messagesBySender(t *testing.T, cfg string) map[string]admin.MessageView {
 // or a redirect and a suspension that leave it to go out later (OPS-).
 // Seen to fail first: message suspend exited 1 (busy).
 func TestOperatorActsOnMailWaitingForWindow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	listen, sinkAddr, standbyAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	sink := startGatedHost(t, sinkAddr, "sink.test")
