@@ -20,7 +20,7 @@ func TestClaimSizeSettledDoesNotFailEveryOtherClaim(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
-	hop := noRoomHop(t)
+	hop := startCountingHop(t)
 	const backlog, fits = 64, 4
 	for range backlog {
 		m := msg(s, "a@example.org", "x@example.test")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,35 +12,7 @@ import (
 	"umbra/internal/clock"
 )
 
-// noRoomHop is countingHop on 127.0.0.213, a port in 45100-45199.
-func noRoomHop(t *testing.T) *countingHop {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for range 100 {
-		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.213:%d", 45100+rand.IntN(100)))
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	h := &countingHop{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go h.serve(c)
-		}
-	}()
-	return h
-}
-
-// rr35 (c2b5c2bf): a claim whose commit finds no room is made again
+// Q-5 (full-disk claims): a claim whose commit finds no room is made again
 // with half as many messages, down to one — README: "a backlog all due
 // at once is delivered as far as the room left allows". A message whose
 // own claim does not fit (its record needs more new pages than the full
@@ -54,7 +24,7 @@ func TestClaimOfOneThatDoesNotFitDoesNotHoldTheBacklog(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
-	hop := noRoomHop(t)
+	hop := startCountingHop(t)
 	put := func(due time.Time) *Message {
 		m := msg(s, "a@example.org", "x@example.test")
 		m.State, m.NextAttempt = Ready, due
