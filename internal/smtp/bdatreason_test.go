@@ -45,15 +45,18 @@ ldap: {url: "ldap://127.0.0.200", base_dn: "dc=x", account_filter: "(uid=%s)"}
 // SMTP-8, SMTP-3: the same for a reload that removes the account while
 // the BDAT chunks come: DATA's end of data names the login's end ("the
 // authentication it was accepted under ended (a reload removed the
-// account …)"), BDAT's must too.
+// account …)"), BDAT's must too. And for one between a relayed RCPT and
+// a RCPT the anonymous rights accept, which ends the login at that RCPT
+// without telling it (the command is taken): the refusal at DATA or the
+// first BDAT chunk, before the body, names the login's end, not a right
+// the connectors lost.
 func TestSMTP8AccountRemovedDuringBDATReplyNamesLoginEnd(t *testing.T) {
 	creds := credsFile(t)
-	for _, bdat := range []bool{false, true} {
-		name := "DATA"
-		if bdat {
-			name = "BDAT"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		bdat, early bool // early: the reload before a second, accepted RCPT
+	}{{"DATA", false, false}, {"BDAT", true, false}, {"DATA after an accepted RCPT", false, true}, {"BDAT after an accepted RCPT", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			addr := laneAddr(t)
 			q := &fakeQueue{}
 			s := startServer(t, q, connectors(t, plainAuthConnector(addr, creds))...)
@@ -64,61 +67,29 @@ func TestSMTP8AccountRemovedDuringBDATReplyNamesLoginEnd(t *testing.T) {
 			d.cmd("MAIL FROM:<alice@example.test>", "250")
 			d.cmd("RCPT TO:<victim@other.test>", "250")
 			var got string
-			if bdat {
+			switch {
+			case tc.early:
+				reloadWithoutAlice(t, s, addr)
+				d.cmd("RCPT TO:<bob@example.test>", "250")
+				if tc.bdat {
+					got = d.cmd("BDAT 12\r\nSubject: t", "451 4.7.1")
+				} else {
+					got = d.cmd("DATA", "451 4.7.1")
+				}
+			case tc.bdat:
 				d.cmd("BDAT 12\r\nSubject: t", "250")
 				reloadWithoutAlice(t, s, addr)
 				got = d.cmd("BDAT 8 LAST\r\n\r\nbody", "451 4.7.1")
-			} else {
+			default:
 				d.cmd("DATA", "354")
 				reloadWithoutAlice(t, s, addr)
 				got = d.cmd("Subject: t\r\n\r\nbody\r\n.", "451 4.7.1")
 			}
 			if n := q.count(); n != 0 {
-				t.Errorf("%s: %d messages queued after the 451", name, n)
+				t.Errorf("%d messages queued after the 451", n)
 			}
 			if !strings.Contains(got, "authentication it was accepted under ended") {
-				t.Errorf("%s: reply to a transaction whose login a reload ended while its body came: %q, want it to name the login's end", name, got)
-			}
-		})
-	}
-}
-
-// TestSMTP8LoginEndedAtAcceptedCommandNamedAtDataOrBDAT: a reload that
-// removes the account between a relayed RCPT and a RCPT the anonymous
-// rights accept ends the login at that RCPT without telling it (the
-// command is taken); the refusal of the transaction at DATA or the first
-// BDAT chunk, before the body, names the login's end, not a right the
-// connectors lost.
-func TestSMTP8LoginEndedAtAcceptedCommandNamedAtDataOrBDAT(t *testing.T) {
-	creds := credsFile(t)
-	for _, bdat := range []bool{false, true} {
-		name := "DATA"
-		if bdat {
-			name = "BDAT"
-		}
-		t.Run(name, func(t *testing.T) {
-			addr := laneAddr(t)
-			q := &fakeQueue{}
-			s := startServer(t, q, connectors(t, plainAuthConnector(addr, creds))...)
-			d := dial(t, s, "127.0.0.131")
-			d.expect("220")
-			d.cmd("EHLO c", "250")
-			d.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235")
-			d.cmd("MAIL FROM:<alice@example.test>", "250")
-			d.cmd("RCPT TO:<victim@other.test>", "250")
-			reloadWithoutAlice(t, s, addr)
-			d.cmd("RCPT TO:<bob@example.test>", "250")
-			var got string
-			if bdat {
-				got = d.cmd("BDAT 12\r\nSubject: t", "451 4.7.1")
-			} else {
-				got = d.cmd("DATA", "451 4.7.1")
-			}
-			if !strings.Contains(got, "authentication it was accepted under ended") {
-				t.Errorf("%s: %q, want it to name the login's end", name, got)
-			}
-			if n := q.count(); n != 0 {
-				t.Errorf("%s: %d messages queued", name, n)
+				t.Errorf("reply to a transaction whose login a reload ended: %q, want it to name the login's end", got)
 			}
 		})
 	}
