@@ -804,7 +804,23 @@ func parseBDAT(line []byte) (size int64, last, ok bool) {
 // real one with takeBody. A malformed BDAT gets 501 and no chunk.
 func (v *verbConn) bdatCommand(line []byte) error {
 	size, last, ok := parseBDAT(line)
-	if !ok && (!v.inTransaction() || v.tlsOn.Load() && !v.greeted) {
+	if v.tlsOn.Load() && !v.greeted {
+		// After STARTTLS, before the new EHLO: the greeting first, as
+		// for every command but EHLO, HELO, NOOP, RSET and QUIT (RFC
+		// 3207 §4.2) — not "needs MAIL and RCPT", which the session's
+		// discarded state would make sound true (frontrt35 F3). A
+		// well-formed BDAT's chunk is read and dropped.
+		if !ok {
+			v.reply(replyGreetAgain)
+			return nil
+		}
+		if err := v.readChunk(size, false); err != nil {
+			return err
+		}
+		v.reply(replyGreetAgain + "; chunk discarded")
+		return nil
+	}
+	if !ok && !v.inTransaction() {
 		// Out of sequence and malformed: the sequence first. No byte
 		// after a malformed BDAT is chunk data, as below.
 		v.reply(replyBDATNoTxnSyntax)
@@ -828,7 +844,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	}
 	refuse := ""
 	switch {
-	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
+	case !v.inTransaction():
 		refuse = replyBDATNoTxn
 	case v.helloOnly:
 		// CHUNKING is a service extension: none after HELO. The chunk
