@@ -501,6 +501,11 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailParamsNeedEHLO
 	}
 	if v.declaredTooBig(ml.params) {
+		if s := v.sess(); s != nil {
+			// A refusal of the MAIL for its size, logged as every one
+			// is (frontrt35 F2: it was not logged at all).
+			s.srv.refusals.log(s.log, "sender refused", "declared_size_too_large", fixedReply(replyMailTooBig), s.ip, "max_message_size", v.sizeLimit())
+		}
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
@@ -878,6 +883,11 @@ func (v *verbConn) bdatCommand(line []byte) error {
 			return nil
 		}
 		v.reply(refuse)
+		if s := v.sess(); s != nil && refuse == replyBDATTooBig {
+			// The message refused for its size, logged as DATA's is
+			// (frontrt35 F2: it was not logged at all).
+			s.srv.refusals.log(s.log, "message rejected", "message_too_large", fixedReply(refuse), s.ip, "max_message_size", v.sizeLimit())
+		}
 		if v.bdat || refuse == replyBDATTooBig {
 			v.failBDAT()
 		}
