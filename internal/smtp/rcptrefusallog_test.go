@@ -20,9 +20,9 @@ func TestSMTP3RecipientCheckRefusalsAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		rf        *recipients.Refusal
+		rf         *recipients.Refusal
 		mail, rcpt string
-		want      string
+		want       string
 	}{
 		{&recipients.Refusal{Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full"}, "MAIL FROM:<a@example.org>", "RCPT TO:<someone@relay.test>",
 			`reason=next_hop_refused code=552 enhanced_code=5.2.2`},
