@@ -40,7 +40,8 @@ import (
 //     loses its authentication (logged) and goes on with the rights left
 //     to it; the first MAIL or RCPT those refuse is refused 530 5.7.0
 //     with that reason in place of their refusal, once (tellLoginLost;
-//     replyRevoked: replyAuthRevoked, replyAuthTaken,
+//     replyRevoked: a reply for each of the account removed, its
+//     password changed, its server flag taken or given, replyAuthTaken,
 //     replyDirectoryRevoked), and one they take is taken; a transaction
 //     already past DATA keeps its reply. Where the address went to another
 //     connector (or to none) that would not authenticate it, it ends
@@ -160,9 +161,10 @@ var (
 	replyAuthCannotTLS = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: AUTH needs TLS here and this connection cannot start TLS; connect again, issue STARTTLS and authenticate"}
 	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
-	// account is no longer valid.
+	// account is no longer valid, for a change the credentials do not
+	// tell apart (revokedAccount).
 	replyAuthRevoked = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
-		Message: "Authentication required: the account this session authenticated as was removed or its password changed; connect again and authenticate"}
+		Message: "Authentication required: the account this session authenticated as was removed or changed; connect again and authenticate"}
 	// replyDirectoryRevoked is replyAuthRevoked for an account of the
 	// directory: what the directory tells is that it no longer has the
 	// account (removed, disabled through account_filter) or changed its
@@ -324,18 +326,81 @@ func (s *session) offAddressWhy(at *connector) string {
 	case at.creds.stamp(s.user) == "":
 		return fmt.Sprintf(offAddressNoAccount, at.cfg.Name)
 	}
+	switch stampChange(s.authStamp, at.creds.stamp(s.user)) {
+	case changedPassword:
+		return fmt.Sprintf(offAddressOtherPassword, at.cfg.Name)
+	case changedFlagTaken:
+		return fmt.Sprintf(offAddressFlagTaken, at.cfg.Name)
+	case changedFlagGiven:
+		return fmt.Sprintf(offAddressFlagGiven, at.cfg.Name)
+	case changedPasswordAndFlag:
+		return fmt.Sprintf(offAddressPasswordAndFlag, at.cfg.Name)
+	}
 	return fmt.Sprintf(offAddressOtherAccount, at.cfg.Name)
+}
+
+// How an account's stamp changed (stampChange): what a reload did to
+// it, each told in its own words (frontrt35 F4: a server flag taken was
+// told as "removed or its password changed").
+const (
+	changedOther = iota // told apart by neither (a stamp of the directory, or none at AUTH)
+	changedRemoved
+	changedPassword
+	changedFlagTaken
+	changedFlagGiven
+	changedPasswordAndFlag
+)
+
+// stampChange is what turned the stamp an account had at AUTH (was)
+// into the one the credentials give it now (now, "" for none).
+func stampChange(was, now string) int {
+	if now == "" {
+		return changedRemoved
+	}
+	wasServer, wasHash, okWas := fileStamp(was)
+	nowServer, nowHash, okNow := fileStamp(now)
+	switch {
+	case !okWas || !okNow:
+		return changedOther
+	case wasHash != nowHash && wasServer != nowServer:
+		return changedPasswordAndFlag
+	case wasHash != nowHash:
+		return changedPassword
+	case wasServer && !nowServer:
+		return changedFlagTaken
+	case !wasServer && nowServer:
+		return changedFlagGiven
+	}
+	return changedOther
+}
+
+// fileStamp reads a stamp of the credentials file (stamp): its server
+// flag and hash; false for any other.
+func fileStamp(st string) (server bool, hash string, ok bool) {
+	rest, ok := strings.CutPrefix(st, "file:")
+	if !ok {
+		return false, "", false
+	}
+	if h, srv := strings.CutPrefix(rest, "server:"); srv {
+		return true, h, true
+	}
+	return false, rest, true
 }
 
 // The endings of an authentication the connector at the session's
 // address would not hold (offAddressWhy): each is logged as the reason
 // and told in the 530 (replyRevoked, with "this connection's address").
 const (
-	offAddressNone         = "no receive connector takes the session's address now"
-	offAddressNoAuth       = "the receive connector that takes the session's address now (%s) offers no AUTH"
-	offAddressInClear      = "the receive connector that takes the session's address now (%s) offers no AUTH without TLS"
-	offAddressNoAccount    = "the receive connector that takes the session's address now (%s) does not have the account"
-	offAddressOtherAccount = "the receive connector that takes the session's address now (%s) has the account with another password or server flag"
+	offAddressNone          = "no receive connector takes the session's address now"
+	offAddressNoAuth        = "the receive connector that takes the session's address now (%s) offers no AUTH"
+	offAddressInClear       = "the receive connector that takes the session's address now (%s) offers no AUTH without TLS"
+	offAddressNoAccount     = "the receive connector that takes the session's address now (%s) does not have the account"
+	offAddressOtherAccount  = "the receive connector that takes the session's address now (%s) has the account with another password or server flag"
+	offAddressOtherPassword = "the receive connector that takes the session's address now (%s) has the account with another password"
+	offAddressFlagTaken     = "the receive connector that takes the session's address now (%s) has the account without the server flag"
+	offAddressFlagGiven     = "the receive connector that takes the session's address now (%s) has the account with the server flag"
+	// Both changed.
+	offAddressPasswordAndFlag = "the receive connector that takes the session's address now (%s) has the account with another password and server flag"
 )
 
 // inForceOrOwn is inForce, or the connector the session began on when a
@@ -415,6 +480,18 @@ func (s *session) revocation() string {
 	case cur.creds == nil || len(cur.cfg.Auth.Mechanisms) == 0:
 		return revokedAuthTaken
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
+		switch stampChange(s.authStamp, cur.creds.stamp(s.user)) {
+		case changedRemoved:
+			return revokedRemoved
+		case changedPassword:
+			return revokedPassword
+		case changedFlagTaken:
+			return revokedFlagTaken
+		case changedFlagGiven:
+			return revokedFlagGiven
+		case changedPasswordAndFlag:
+			return revokedPasswordAndFlag
+		}
 		return revokedAccount
 	case s.authStamp == stampDirectory && !s.directoryStanding(cur.creds.ext):
 		return revokedByDirectory
@@ -426,7 +503,28 @@ func (s *session) revocation() string {
 const (
 	revokedAuthTaken = "a reload took AUTH from the receive connector that authenticated the session"
 	revokedAccount   = "a reload removed the account or changed its password or server flag"
+	// What a reload did to the account, told apart (stampChange).
+	revokedRemoved         = "a reload removed the account"
+	revokedPassword        = "a reload changed the account's password"
+	revokedFlagTaken       = "a reload took the account's server flag"
+	revokedFlagGiven       = "a reload gave the account the server flag"
+	revokedPasswordAndFlag = "a reload changed the account's password and server flag"
 )
+
+// The 530 of each revocation a reload makes (replyRevoked), in the words
+// of what it did.
+var replyRevokedBy = map[string]*gosmtp.SMTPError{
+	revokedRemoved:         revokedReply("the account this session authenticated as was removed"),
+	revokedPassword:        revokedReply("the account this session authenticated as: its password was changed"),
+	revokedFlagTaken:       revokedReply("the account this session authenticated as: its server flag was taken away"),
+	revokedFlagGiven:       revokedReply("the account this session authenticated as: it was given the server flag"),
+	revokedPasswordAndFlag: revokedReply("the account this session authenticated as: its password and its server flag were changed"),
+}
+
+func revokedReply(what string) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: " + what + "; connect again and authenticate"}
+}
 
 // replyRevoked is the 530 that tells a revocation why (told once, in
 // place of a refusal by the rights left: tellLoginLost).
@@ -438,6 +536,9 @@ func replyRevoked(why string) *gosmtp.SMTPError {
 		return replyAuthTaken
 	case revokedAccount:
 		return replyAuthRevoked
+	}
+	if r := replyRevokedBy[why]; r != nil {
+		return r
 	}
 	// An authentication the connector at the session's address would
 	// not hold (offAddressWhy): the reason in words.

@@ -447,7 +447,8 @@
 //     copies went on at every message, their discards never handed
 //     over) —, is a refusal of that server's sessions when
 //     the session's claim to be it is its own (an authenticated session
-//     by its account alone, else its client certificate, else an
+//     by its server account alone — a plain account speaks for no
+//     server, whatever its name, frontrt35 F1 —, else its client certificate, else an
 //     externally secured connector, whose every client the operator
 //     vouches for: claimOwn — a stranger elsewhere stating the name is no
 //     refusal of the server), a 250 lets them in again; a

@@ -501,6 +501,11 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyMailParamsNeedEHLO
 	}
 	if v.declaredTooBig(ml.params) {
+		if s := v.sess(); s != nil {
+			// A refusal of the MAIL for its size, logged as every one
+			// is (frontrt35 F2: it was not logged at all).
+			s.srv.refusals.log(s.log, "sender refused", "declared_size_too_large", fixedReply(replyMailTooBig), s.ip, "max_message_size", v.sizeLimit())
+		}
 		return nil, replyMailTooBig
 	}
 	v.transportSize(&ml)
@@ -804,7 +809,23 @@ func parseBDAT(line []byte) (size int64, last, ok bool) {
 // real one with takeBody. A malformed BDAT gets 501 and no chunk.
 func (v *verbConn) bdatCommand(line []byte) error {
 	size, last, ok := parseBDAT(line)
-	if !ok && (!v.inTransaction() || v.tlsOn.Load() && !v.greeted) {
+	if v.tlsOn.Load() && !v.greeted {
+		// After STARTTLS, before the new EHLO: the greeting first, as
+		// for every command but EHLO, HELO, NOOP, RSET and QUIT (RFC
+		// 3207 §4.2) — not "needs MAIL and RCPT", which the session's
+		// discarded state would make sound true (frontrt35 F3). A
+		// well-formed BDAT's chunk is read and dropped.
+		if !ok {
+			v.reply(replyGreetAgain)
+			return nil
+		}
+		if err := v.readChunk(size, false); err != nil {
+			return err
+		}
+		v.reply(replyGreetAgain + "; chunk discarded")
+		return nil
+	}
+	if !ok && !v.inTransaction() {
 		// Out of sequence and malformed: the sequence first. No byte
 		// after a malformed BDAT is chunk data, as below.
 		v.reply(replyBDATNoTxnSyntax)
@@ -828,7 +849,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 	}
 	refuse := ""
 	switch {
-	case !v.inTransaction() || v.tlsOn.Load() && !v.greeted:
+	case !v.inTransaction():
 		refuse = replyBDATNoTxn
 	case v.helloOnly:
 		// CHUNKING is a service extension: none after HELO. The chunk
@@ -862,6 +883,11 @@ func (v *verbConn) bdatCommand(line []byte) error {
 			return nil
 		}
 		v.reply(refuse)
+		if s := v.sess(); s != nil && refuse == replyBDATTooBig {
+			// The message refused for its size, logged as DATA's is
+			// (frontrt35 F2: it was not logged at all).
+			s.srv.refusals.log(s.log, "message rejected", "message_too_large", fixedReply(refuse), s.ip, "max_message_size", v.sizeLimit())
+		}
 		if v.bdat || refuse == replyBDATTooBig {
 			v.failBDAT()
 		}

@@ -42,7 +42,10 @@ func (s *session) validateRcpt(a Address) error {
 	case recipients.Known:
 		return nil
 	case recipients.Unknown:
-		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "unknown")
+		// Through the refusal log, with its reply, as every refusal
+		// (frontrt35 F2: a dictionary of guesses was logged line for
+		// line, without the code).
+		s.srv.refusals.log(s.log, "recipient refused", "unknown_recipient", replyUnknownRcpt, s.ip, "rcpt", a.String())
 		return replyUnknownRcpt
 	}
 	if rf := (*recipients.Refusal)(nil); errors.As(err, &rf) {
@@ -54,13 +57,15 @@ func (s *session) validateRcpt(a Address) error {
 		if rf.NotAsked {
 			// The hop was never asked: it does not offer SMTPUTF8,
 			// which the address needs (delivery would get this 553).
-			s.log.Info("recipient refused", "rcpt", a.String(), "reason", "next hop does not support SMTPUTF8 (not asked)", "code", rf.Code, "reply", rf.Text)
-			return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
+			r := &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
 				Message: "Recipient address rejected: " + queue.RcptNeedsSMTPUTF8Text}
+			s.srv.refusals.log(s.log, "recipient refused", "next_hop_no_smtputf8", r, s.ip, "rcpt", a.String(), "reply", rf.Text)
+			return r
 		}
-		s.log.Info("recipient refused", "rcpt", a.String(), "reason", "refused by the next hop", "code", rf.Code, "reply", rf.Text)
-		return &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
+		r := &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
 			Message: "Recipient address rejected by the next hop: " + queue.StatusReason(st)}
+		s.srv.refusals.log(s.log, "recipient refused", "next_hop_refused", r, s.ip, "rcpt", a.String(), "reply", rf.Text)
+		return r
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
 	if errors.Is(err, recipients.ErrDirectoryFailure) {

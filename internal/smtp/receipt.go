@@ -545,12 +545,17 @@ type SessionAskedNoter interface {
 }
 
 // claimOwn reports whether the session's own identity says it is server
-// id: its account or a name of its client certificate is id (case and a
-// final dot aside), or its connector is externally secured.
+// id: its server account or a name of its client certificate is id (case
+// and a final dot aside), or its connector is externally secured. An
+// account without the :server flag (or one the topology gives no
+// transport server: serverAccount) is a user's, whatever its name: its
+// refusal is noted for no server (frontrt35 F1: alice stating her own
+// name became a refused "primary" of shadow list, kept across restarts;
+// a plain account named hub3 would have stopped hub3's copies).
 func (s *session) claimOwn(id string) bool {
 	same := func(a string) bool { return a != "" && mailaddr.NameKey(a) == mailaddr.NameKey(id) } // names match as the topology folds them
 	if s.user != "" {
-		return same(s.user)
+		return s.serverAccount && same(s.user)
 	}
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		return slices.ContainsFunc(s.certNamesNow(), same) // a certificate the client CA in force no longer vouches for speaks for no server

@@ -191,3 +191,41 @@ func (r *refusalLog) sweepLocked(now time.Time, all bool) {
 		}
 	}
 }
+
+// bodyRefusalReason is the reason label of the refusal log for a reply
+// refusing a message for its size, its form or for want of room to
+// take it (README's table of reasons), each label for one kind of reply.
+// A reply none names keeps its text (not reached: every refusal of a
+// body is one of these).
+func bodyRefusalReason(r *gosmtp.SMTPError) string {
+	switch r {
+	case gosmtp.ErrDataTooLarge:
+		return "message_too_large"
+	case replyDataLineTooLong:
+		return "line_too_long"
+	case replyBareCR:
+		return "bare_cr"
+	case replyBareLF:
+		return "bare_lf"
+	case replyNUL:
+		return "nul_byte"
+	case replyEmptyMessage:
+		return "empty_message"
+	case replyHeaderTooBig:
+		return "header_too_large"
+	case replyBodyMemory:
+		return "insufficient_memory"
+	case replyNoStorage:
+		return "insufficient_storage"
+	case replyLocalSpool:
+		return "local_error"
+	}
+	return r.Message
+}
+
+// logBodyRefusal logs the refusal of the transaction's message by reply
+// r (DATA's end of data, BDAT LAST or a BDAT chunk) through the refusal
+// log, with r's codes.
+func (s *session) logBodyRefusal(r *gosmtp.SMTPError, attrs ...any) {
+	s.srv.refusals.log(s.log, "message rejected", bodyRefusalReason(r), r, s.ip, attrs...)
+}

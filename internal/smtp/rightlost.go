@@ -69,10 +69,12 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	if len(lost) == 0 {
 		return nil
 	}
-	if why == "" && underLogin && s.authRevoked && !s.revokeTold {
-		// The login ended, after the RCPT of a recipient lost now, at a
-		// command the rights left took (not told then: tellLoginLost):
-		// that is what took its right.
+	if why == "" && underLogin && s.authRevoked {
+		// The login ended after the RCPT of a recipient lost now: that
+		// is what took its right, whether the end was told since (a
+		// later MAIL or RCPT refused 530: tellLoginLost) or not (a
+		// command the rights left took) — not "a reload of this
+		// server's receive connectors" (frontrt35 F4).
 		why = s.revokedWhy
 	}
 	msg := "Recipient <" + lost[0] + ">"

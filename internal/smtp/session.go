@@ -1230,6 +1230,7 @@ func (s *session) data(r io.Reader) error {
 	if _, err := io.Copy(buf, r); err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
+			s.logBodyRefusal(se)
 			return se // size limit
 		}
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Error reading message data"}
@@ -1239,7 +1240,13 @@ func (s *session) data(r io.Reader) error {
 		// size and line length limits.
 		fast, ferr, ok := s.vc.takeBody()
 		if ferr != nil {
-			s.log.Info("message rejected", "reason", ferr.Message)
+			// With its reply (frontrt35 F2: the over-size and long-line
+			// refusals were logged without their codes).
+			if ferr == gosmtp.ErrDataTooLarge {
+				s.logBodyRefusal(ferr, "max_message_size", s.vc.sizeLimit())
+			} else {
+				s.logBodyRefusal(ferr)
+			}
 			if ferr == replyBodyMemory && s.srv.bodyMem != nil {
 				// Counted as the reply the client gets, once the whole
 				// body was read: a client that went away mid-body, or a
@@ -1364,7 +1371,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	}
 	eight, err := checkBody(body[len(trace):]) // eight: as received, before any check's edit
 	if err != nil {
-		s.srv.refusals.log(s.log, "message rejected", err.Message, err, s.ip)
+		s.logBodyRefusal(err)
 		return nil, nil, err
 	}
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())

@@ -31,7 +31,7 @@ var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.Enhanc
 // checkHeaderSize refuses a header section of n bytes over the limit.
 func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
 	if n > s.maxHeaderSize() {
-		s.srv.refusals.log(s.log, "message rejected", "header section too large", replyHeaderTooBig, s.ip, "max_header_size", s.srv.maxHeader)
+		s.logBodyRefusal(replyHeaderTooBig, "max_header_size", s.srv.maxHeader)
 		return replyHeaderTooBig
 	}
 	return nil
@@ -82,7 +82,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		berr = replyBareCR
 	}
 	if berr != nil {
-		s.srv.refusals.log(s.log, "message rejected", berr.Message, berr, s.ip)
+		s.logBodyRefusal(berr)
 		return berr
 	}
 	skip := len(sp.head) // the header section; the whole content when it has no end
