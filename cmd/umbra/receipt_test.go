@@ -98,7 +98,6 @@ func TestShadowOnReceiptDiscardedAfterDelivery(t *testing.T) {
 // new hub-a does not push one to it, accepts the message held by itself
 // only (reject_on_shadow_failure off), and still relays to it as before.
 func TestShadowOnReceiptPreviousReleasePeer(t *testing.T) {
-	t.Parallel()
 	bin := buildPreviousRelease(t)
 	a, b, _, cfgA, _, cfgB := receiptOrgReject(t, "remote-only", false)
 	previousTopology(t, cfgB)

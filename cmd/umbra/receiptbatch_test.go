@@ -175,7 +175,6 @@ const versionFive = "abf1935"
 // SR-17 across versions: a shadow server of version 5 keeps getting
 // copies one by one (no batch is offered to it) from concurrent senders.
 func TestShadowOnReceiptVersion5Peer(t *testing.T) {
-	t.Parallel()
 	bin := buildRelease(t, versionFive)
 	a, b, _, cfgA, _, cfgB := receiptOrg(t, "remote-only")
 	withBinary(bin, func() { startUmbra(t, cfgB, b) })

@@ -45,7 +45,6 @@ func heldWith(t *testing.T, bin string, p *shadowPair, cfg, primary string) (s, 
 // a copy on receipt is taken over by its holder when the primary dies
 // for good, and delivered once.
 func TestShadowCompatibleVersion13(t *testing.T) {
-	t.Parallel()
 	old := buildRelease(t, release13)
 	for _, c := range []struct {
 		name       string
