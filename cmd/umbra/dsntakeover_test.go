@@ -23,6 +23,9 @@ import (
 type dsnSink struct {
 	srv  *gosmtp.Server
 	down atomic.Bool
+	// senderDown: the sender's side defers its DSNs (RCPT
+	// a@example.org gets 451).
+	senderDown atomic.Bool
 	// tooBig: a DSN to the sender that returns the whole message is
 	// refused as too big for the way back (552 5.3.4 at DATA).
 	tooBig  atomic.Bool
@@ -84,7 +87,7 @@ func (x *dsnSinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 		x.s.refused++
 		x.s.mu.Unlock()
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	case to == "y@remote.example" && x.s.down.Load():
+	case to == "y@remote.example" && x.s.down.Load(), to == "a@example.org" && x.s.senderDown.Load():
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 1}, Message: "try later"}
 	}
 	x.rcpts = append(x.rcpts, to)

@@ -381,9 +381,20 @@ func TestShadowTakeoverPrimaryGone(t *testing.T) {
 	out, _ = cli(t, p.cfgA, "shadow", "list", "--json")
 	var why []struct {
 		TakenOverWhy string `json:"taken_over_why"`
+		Failed       int    `json:"failed_heartbeats"`
 	}
 	if json.Unmarshal([]byte(out), &why); len(why) != 1 || !strings.Contains(why[0].TakenOverWhy, "heartbeats failed, the last: ") {
 		t.Errorf("shadow list --json of a taken-over primary: no taken_over_why:\n%s", out)
+	}
+	// shadowrt35 F3: one count — FAILED HEARTBEATS is the count WHY and
+	// the takeover's log line say, and so is every "still unreachable"
+	// line after it, however many heartbeats failed since.
+	if len(why) == 1 && why[0].Failed != failures {
+		t.Errorf("shadow list --json: failed_heartbeats %d beside \"taken over: %d heartbeats failed\"; want one count", why[0].Failed, failures)
+	}
+	if log, _ := os.ReadFile(a.log); !strings.Contains(string(log), fmt.Sprintf("failed_heartbeats=%d ", failures)) ||
+		strings.Contains(string(log), fmt.Sprintf("failed_heartbeats=%d ", failures+1)) {
+		t.Errorf("the failures after the takeover are not logged with the takeover's count %d", failures)
 	}
 	sink := startRecorder(t, p.sink)
 	startUmbra(t, p.cfgB, p.b) // a new hub-b, with a new database

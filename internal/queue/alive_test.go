@@ -178,7 +178,8 @@ func TestFailuresAfterTakeoverAndRestartSayTakenOver(t *testing.T) {
 	defer s.Close()
 	q = NewManager(s, nil, ManagerConfig{Clock: clk})
 	clk.Advance(time.Second)
-	if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); !errors.Is(err, ErrTakenOverAlready) || f != 3 || taken != 0 {
-		t.Fatalf("failure after the takeover and a restart: failures %d, taken %d, %v; want 3, taken over already", f, taken, err)
+	if f, taken, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), timeout, 2, "connection refused"); !errors.Is(err, ErrTakenOverAlready) || f != 2 || taken != 0 {
+		// 2: the count that made the takeover stands (shadowrt35 F3)
+		t.Fatalf("failure after the takeover and a restart: failures %d, taken %d, %v; want 2, taken over already", f, taken, err)
 	}
 }

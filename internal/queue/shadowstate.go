@@ -36,7 +36,8 @@ type ShadowPeer struct {
 	// primary's taken-over copies are made due again when it answers.
 	TakenOver bool
 	// TakeoverFailures is, while TakenOver, the count of failed
-	// heartbeats that made the takeover (Failures goes on counting):
+	// heartbeats that made the takeover (Failures stays at it while it
+	// stands, ShadowHeartbeatFailed: one number everywhere):
 	// kept beside the record, in bucket takeoverfailures, which an older
 	// release does not open; 0 when not known (a takeover it recorded).
 	TakeoverFailures int
@@ -977,7 +978,15 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 			answered, failures = true, p.Failures
 			return nil
 		}
-		p.Failures++
+		// Taken over, the count stands once it reached the retry count:
+		// at the one that made the takeover (shadowrt35 F3) — shadow
+		// list's FAILED HEARTBEATS, its WHY, the takeover's log line and
+		// every later "still unreachable" line say one number, never 6
+		// beside "4 heartbeats failed". LAST CONTACT says how long it
+		// has failed. After a contact (a push) it counts again.
+		if !p.TakenOver || p.Failures < retries {
+			p.Failures++
+		}
 		p.LastTry = started
 		failures = p.Failures
 		if tx.disownedBy(primary) != "" {
@@ -992,13 +1001,15 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 				return err
 			}
 			takenN = len(taken) + marked
-			// Failures keep counting past the takeover (shadow list shows
-			// how long the primary has been failing): a later failed
-			// heartbeat runs the takeover again, which changes only
-			// copies still shadowed. The next contact resets them. The
-			// count that made the takeover is kept (shadow list's WHY
-			// says it, as the takeover's log line does: rt16a F2).
-			if !p.TakenOver || p.TakeoverFailures == 0 {
+			// A later failed heartbeat runs the takeover again, which
+			// changes only copies still shadowed; the count stays at
+			// the one that made the takeover (above), kept with the
+			// primary's record (shadow list's WHY says it, as the
+			// takeover's log line does: rt16a F2). The next contact
+			// resets both.
+			if !p.TakenOver || p.TakeoverFailures == 0 || p.Failures < p.TakeoverFailures {
+				// (the last: counted again after a contact, the takeover
+				// run again at a lower count says that one)
 				p.TakeoverFailures = p.Failures
 			}
 			p.TakenOver = true

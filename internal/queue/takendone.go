@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"time"
 
@@ -52,7 +53,10 @@ import (
 // sent; a failure DSN here that carries that copy's discard, every
 // recipient of which the notes name, is dropped with the discard written
 // (rt22a M1: the shadow server, which took the copy over, tried those
-// recipients again and reported them, or got them through). The notes are forgotten once the primary speaks again after the
+// recipients again and reported them, or got them through), and so is a
+// failure DSN made while other recipients were pending, whose
+// dsnreported entry names the copy (shadowrt35 F1: it carries no
+// discard, and was found by none). The notes are forgotten once the primary speaks again after the
 // reply (its commit precedes its next command), or message_expiration +
 // shadowExpiryGrace after they were written (as the finished records:
 // finished.go) — the primary's originals have expired by then.
@@ -420,6 +424,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		busy := map[string]bool{} // the copy ids whose notes wait for a record in delivery
 		var found []*Message
+		var reported []reportedCopy           // every original the notes name, in delivery or not
 		aliases := tx.holderAliasesTx(server) // holdernames.go: copies pushed under a misspelt name
 		var foundID []string                  // the copy id each of found was matched by
 		// A record names server as its copy's holder under the note's
@@ -439,6 +444,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			if !named && !held {
 				return
 			}
+			reported = append(reported, reportedCopy{m.ID, id})
 			if m.State == Active {
 				if takenDoneNamesPending(m, rcptsMatch(m), tx.carriedRcpts(m.ID), byID[id]) {
 					inDelivery++
@@ -496,6 +502,56 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				}
 			}
 			dropped = append(dropped, m)
+		}
+		// A failure DSN made here while other recipients of the
+		// original were pending carries no discard: its dsnreported
+		// entry names the copy and the recipients it reports
+		// (reportedcopy.go). Queued still when this server was lost,
+		// the copy covered those recipients and the holder failed them
+		// again and reported them (shadowrt35 F1): the notes naming
+		// every recipient it reports drop it, as a DSN that carries the
+		// copy's discard is dropped above. Its record goes (Tx.Delete:
+		// the servers its mark says a copy of it was pushed to get its
+		// discard), and with it its entry: the holder reported them.
+		for _, rc := range reported {
+			for _, did := range tx.reportedDSNsOf(rc.orig) {
+				orig, _, entries, ok := tx.reportedOf(did)
+				if !ok || orig != rc.orig {
+					continue
+				}
+				names := false
+				for _, e := range entries {
+					if (sameServer(e.server, server) || aliases[serverKey(e.server)]) && e.id == rc.id {
+						names = true
+					}
+				}
+				if !names {
+					continue
+				}
+				dm, err := tx.Get(did)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if !dm.OwnDSN() || dm.State != Ready && dm.State != Active || len(dm.Pending()) == 0 || dm.ShadowServer != "" || dm.ShadowID != "" {
+					continue
+				}
+				if !tx.droppableDSN(dm, byID[rc.id]) {
+					continue
+				}
+				if dm.State == Active {
+					inDelivery++ // its attempt's commit is the one writer; kept for later
+					busy[rc.id] = true
+					continue
+				}
+				if err := tx.Delete(dm.ID); err != nil {
+					return err
+				}
+				dm.ReportOn = rc.orig
+				dropped = append(dropped, dm)
+			}
 		}
 		for k, m := range found {
 			before := statusesNow(m)
@@ -607,6 +663,12 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		q.dsig.signal(server)
 	}
 	return out, inDelivery, nil
+}
+
+// reportedCopy is an original here whose copy (shadow id id) notes name.
+type reportedCopy struct {
+	orig ID
+	id   string
 }
 
 // droppableDSN reports whether the failure DSN m, which carries the

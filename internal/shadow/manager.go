@@ -29,7 +29,8 @@ type Primary struct {
 	// while they are here.
 	TakenOver bool
 	// TakeoverFailures: the count of failed heartbeats that made the
-	// takeover (0: not known); Failures goes on counting after it.
+	// takeover (0: not known); Failures stays at it while it stands (the
+	// store stops counting: one number everywhere, shadowrt35 F3).
 	TakeoverFailures int
 	// UrgentUntil: until then a sender waits for this primary's discard
 	// of a copy held here (delayed acknowledgement, SR-9) or the primary
@@ -1467,7 +1468,8 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	if failures >= retries {
 		// Past the takeover: the heartbeats go on until the primary
-		// answers again, and each failure counts on (shadow list), but
+		// answers again, each failure logged with the takeover's count
+		// (shadow list's: the store stops counting there), but
 		// no takeover is to come — not a WARN with failures past "of",
 		// which read like a counter past its limit (rt16e F4).
 		m.logStillUnreachable(p, failures, err)
