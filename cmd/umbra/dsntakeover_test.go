@@ -145,7 +145,11 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			a, b, sinkAddr := freeAddr(t, "127.0.0.180"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+			// The sink's port reserved first: two free ports picked on
+			// one address one after the other can be the same one (hub-b
+			// and the sink were once, and hub-a met the sink as hub-b).
+			sinkAddr := reserveAddr(t, "127.0.0.1")
+			a, b := freeAddr(t, "127.0.0.180"), freeAddr(t, "127.0.0.1")
 			sink := startDSNSink(t, sinkAddr)
 			topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a", "hub-b")
 			cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("remote-only", false), "")
@@ -198,6 +202,16 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 					return strings.Contains(events(cfgB, "discard"), "delay note from hub-a")
 				})
 			}
+			// The DSNs that left are messages of hub-a's own, copied to
+			// hub-b too: a kill before hub-b hears their discard makes
+			// the external duplicate README's "Not promised" names (a
+			// message that left, its holder not yet told). This test is
+			// about the recipients' DSNs, not that window: hub-b holds
+			// the original's copy alone before the kill.
+			p := &shadowPair{}
+			waitCond(t, "hub-b to hold the original's copy alone (the DSNs that left discarded)", 30*time.Second, func() bool {
+				return p.queued(t, cfgB)["shadow:hub-a"] == 1
+			})
 			ha.kill()
 			if c.killAfter == "failed" && sink.dsns("delayed") != 0 && !strings.Contains(events(cfgB, "discard"), "delay note from hub-a") {
 				// The machine was too slow to kill hub-a before its notice
@@ -224,7 +238,6 @@ func TestTakeoverAfterPrimaryDSNsSendsNoSecond(t *testing.T) {
 			waitCond(t, "hub-b to try y@ after its delay_notification", 30*time.Second, func() bool { return defers() > n })
 			sink.down.Store(false)
 			waitCond(t, "y@ to be delivered", 60*time.Second, func() bool { return sink.count("y@remote.example") >= 1 })
-			p := &shadowPair{}
 			waitCond(t, "hub-b's queue to empty", 30*time.Second, func() bool { return len(p.queued(t, cfgB)) == 0 })
 			time.Sleep(2 * time.Second) // a second DSN or copy on its way would land now
 			if n := sink.dsns("failed"); n != 1 {
