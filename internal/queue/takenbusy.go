@@ -182,6 +182,7 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 			return nil // nothing kept, nothing named
 		}
 		aliases := tx.holderAliasesTx(server)
+		var keep func(m *Message) error
 		consider := func(m *Message, id string) error {
 			if named[m.ID] || len(m.Pending()) == 0 {
 				return nil
@@ -202,9 +203,37 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 				return nil
 			}
 			named[m.ID] = true
+			if !carriesOthersCopy(m) {
+				// A failure DSN made here while other recipients were
+				// pending carries no discard; its dsnreported entry names
+				// the copy (ShadowFinishedElsewhere's shadowrt35 F1): kept
+				// back too, so that a note of that attempt can drop it.
+				for _, did := range tx.reportedDSNsOf(m.ID) {
+					orig, _, entries, ok := tx.reportedOf(did)
+					if !ok || orig != m.ID || named[did] {
+						continue
+					}
+					for _, e := range entries {
+						if (sameServer(e.server, server) || aliases[serverKey(e.server)]) && e.id == id {
+							if dm, err := tx.Get(did); err == nil && dm.OwnDSN() && len(dm.Pending()) > 0 {
+								named[did] = true
+								if dm.State == Ready {
+									if err := keep(dm); err != nil {
+										return err
+									}
+								}
+							}
+							break
+						}
+					}
+				}
+			}
 			if m.State != Ready {
 				return nil // in delivery here already, or held: not this answer's to change
 			}
+			return keep(m)
+		}
+		keep = func(m *Message) error {
 			_, _, had := parseTakenBusy(b.Get(m.ID.Key()))
 			if err := b.Put(m.ID.Key(), takenBusyValue(until, key)); err != nil {
 				return err
