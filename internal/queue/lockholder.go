@@ -161,9 +161,18 @@ func lockedFileAt(path string, st *syscall.Stat_t) lockedFile {
 // in any read that does not skip it, so a lock not found is looked for
 // again, up to listReads reads in all.
 func listedLock(locks string, file lockedFile, kinds ...string) (pid int, listed bool, err error) {
+	return listedLockIn(func() ([]byte, error) { return os.ReadFile(locks) }, file, kinds...)
+}
+
+// listedLockIn is listedLock over the reads of the list read gives.
+func listedLockIn(read func() ([]byte, error), file lockedFile, kinds ...string) (pid int, listed bool, err error) {
 	for range listReads {
-		if pid, listed, err = listedLockOnce(locks, file, kinds...); err != nil || listed {
-			return pid, listed, err
+		b, err := read()
+		if err != nil {
+			return 0, false, err
+		}
+		if pid, listed = lockInList(b, file, kinds...); listed {
+			return pid, listed, nil
 		}
 	}
 	return 0, false, nil
@@ -173,11 +182,8 @@ func listedLock(locks string, file lockedFile, kinds ...string) (pid int, listed
 // a lock is not there.
 const listReads = 4
 
-func listedLockOnce(locks string, file lockedFile, kinds ...string) (pid int, listed bool, err error) {
-	b, err := os.ReadFile(locks)
-	if err != nil {
-		return 0, false, err
-	}
+// lockInList finds the lock of file in one read of the list, b.
+func lockInList(b []byte, file lockedFile, kinds ...string) (pid int, listed bool) {
 	best := len(kinds)
 	for _, line := range strings.Split(string(b), "\n") {
 		// 1: FLOCK  ADVISORY  WRITE 897 fe:00:9994614 0 EOF
@@ -202,7 +208,7 @@ func listedLockOnce(locks string, file lockedFile, kinds ...string) (pid int, li
 		p, _ := strconv.Atoi(fields[4])
 		pid, listed, best = p, true, k
 	}
-	return pid, listed, nil
+	return pid, listed
 }
 
 // mountDev is the device (major:minor, hex as /proc/locks prints it) of
