@@ -32,45 +32,8 @@ func TestTakenDoneDropsEarlyFailureDSN(t *testing.T) {
 		{"a delay note alone", []string{"f@x.example"}, []TakenDone{{Kind: TakenDelayed}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			const org = "0123456789abcdef0123456789abcdef"
-			pS := openTest(t)
-			dP := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
-				var out []Result
-				for _, i := range rc {
-					if m.Connector == "dsn" || m.Rcpts[i].Addr == "p@x.example" {
-						out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:x.example", Reply: "451 4.7.1 greylisted"})
-						continue
-					}
-					out = append(out, Result{Rcpt: i, Outcome: FailedPerm, Queue: "mx:x.example", Reply: "550 5.1.1 no such user"})
-				}
-				return out
-			})
-			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-a", RetrySchedule: []time.Duration{time.Hour}})
-			o := msg(pS, "s@example.org", append(tc.failed, "p@x.example")...)
-			o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
-			runCtx, cancel := context.WithCancel(ctx)
-			qP.Start(runCtx)
-			if err := qP.Submit(ctx, o, []byte(body)); err != nil {
-				t.Fatal(err)
-			}
-			var dsnID ID
-			waitFor(t, "the failure DSN made while p@ is pending, deferred", func() bool {
-				found := false
-				pS.View(func(tx *Tx) error {
-					tx.ForEach(func(m *Message, err error) bool {
-						if err == nil && m.OwnDSN() && m.Attempts >= 1 && m.State == Ready {
-							dsnID, found = m.ID, true
-						}
-						return true
-					})
-					return nil
-				})
-				return found
-			})
-			cancel()
-			qP.Wait()
+			f := earlyFailureDSN(t, time.Hour, tc.failed...)
+			pS, qP, o, dsnID, org := f.s, f.q, f.orig, f.dsn, f.org
 			pS.View(func(tx *Tx) error {
 				if _, _, entries, ok := tx.reportedOf(dsnID); !ok || len(entries) != 1 || entries[0].server != "hub-b" || entries[0].id != org {
 					t.Fatalf("fixture: the DSN's dsnreported entry is %v (%v), want one naming hub-b's copy", entries, ok)
@@ -120,4 +83,63 @@ func TestTakenDoneDropsEarlyFailureDSN(t *testing.T) {
 			}
 		})
 	}
+}
+
+// earlyDSN is a primary (hub-a) that failed recipients for good while
+// p@x.example stayed pending: its failure DSN, deferred at the sender's
+// next hop, carries no discard — its dsnreported entry names the copy
+// hub-b keeps (org) — and its manager is stopped.
+type earlyDSN struct {
+	s    *Store
+	q    *Manager
+	clk  *clock.Fake
+	orig *Message
+	dsn  ID
+	org  string
+}
+
+// earlyFailureDSN makes an earlyDSN whose original fails failed and
+// retries after retry.
+func earlyFailureDSN(t *testing.T, retry time.Duration, failed ...string) earlyDSN {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	pS := openTest(t)
+	dP := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			if m.Connector == "dsn" || m.Rcpts[i].Addr == "p@x.example" {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:x.example", Reply: "451 4.7.1 greylisted"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: FailedPerm, Queue: "mx:x.example", Reply: "550 5.1.1 no such user"})
+		}
+		return out
+	})
+	qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-a", RetrySchedule: []time.Duration{retry}})
+	o := msg(pS, "s@example.org", append(append([]string(nil), failed...), "p@x.example")...)
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	runCtx, cancel := context.WithCancel(ctx)
+	qP.Start(runCtx)
+	if err := qP.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	var dsnID ID
+	waitFor(t, "the failure DSN made while p@ is pending, deferred", func() bool {
+		found := false
+		pS.View(func(tx *Tx) error {
+			tx.ForEach(func(m *Message, err error) bool {
+				if err == nil && m.OwnDSN() && m.Attempts >= 1 && m.State == Ready {
+					dsnID, found = m.ID, true
+				}
+				return true
+			})
+			return nil
+		})
+		return found
+	})
+	cancel()
+	qP.Wait()
+	return earlyDSN{s: pS, q: qP, clk: clk, orig: o, dsn: dsnID, org: org}
 }
