@@ -741,7 +741,10 @@ func (s *session) shadowStanding() string {
 		return ""
 	}
 	why := ""
-	byTrust := s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0)
+	// Bound as startShadow bound it: by the topology, unless a server
+	// account or a certificate named the server (a plain account's
+	// login names none).
+	byTrust := !s.serverAccount && (s.vc == nil || len(s.vc.certNames) == 0)
 	s.dropAuthOffAddress() // sets shadowRevoked where it ends one
 	if s.dropRevokedAuth() || s.shadowRevoked {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
@@ -763,7 +766,7 @@ func (s *session) shadowStanding() string {
 		why = "the receive connector that takes this connection's address now (" + at.cfg.Name + ") does not grant it accept-xshadow"
 	} else if byTrust && !s.trustInForce() {
 		why = "this connection's receive connector is no longer externally secured"
-	} else if !byTrust && s.user == "" && len(s.certNamesNow()) == 0 {
+	} else if !byTrust && !s.serverAccount && len(s.certNamesNow()) == 0 {
 		why = "this connection's client certificate is no longer signed by its receive connector's client CA"
 	} else if d := s.srv.servers.Load(); d != nil {
 		known, at := d.d.ServerAt(s.shadowServer, s.ip)

@@ -353,22 +353,28 @@ func (s *session) shadowVerbRefusal(verb string) string {
 }
 
 // startShadow opens a shadow session for serverID (W-2). Only a transport
-// server may, and a server that logged in may only speak for itself:
-// its account name is its server id, so it can never collect another
-// server's discard notifications.
+// server may, and a server that logged in with a server account may only
+// speak for itself: its account name is its server id, so it can never
+// collect another server's discard notifications. Any other session the
+// connector or a certificate made a server's — a plain account's login
+// included — is bound by its certificate's names or the topology.
 func (s *session) startShadow(serverID string) string {
 	s.addrRefused = false
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
 		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Not permitted to open a shadow session"
-	case s.user != "" && !asciiEqualFold(serverID, s.user):
+	case s.serverAccount && !asciiEqualFold(serverID, s.user):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not the authenticated account", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id does not match the authenticated account"
-	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
+	case !s.serverAccount && s.vc != nil && len(s.vc.certNames) > 0 && !slices.ContainsFunc(s.vc.certNames, func(n string) bool { return asciiEqualFold(n, serverID) }):
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not named in the client certificate", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
 		return "550 5.7.1 Server id is not named in the client certificate"
-	case s.user == "" && (s.vc == nil || len(s.vc.certNames) == 0):
+	case !s.serverAccount && (s.vc == nil || len(s.vc.certNames) == 0):
+		// No credential names a server: a plain account's login says
+		// nothing about which server it is (its name is a user's,
+		// whatever it is), so it is bound as the connector's trust
+		// alone is.
 		if reply := s.bindServerID(serverID); reply != "" {
 			return reply
 		}

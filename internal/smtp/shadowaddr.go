@@ -60,7 +60,7 @@ func (s *session) addressedServerID(serverID string) string {
 	}
 	// Its credential named that server (or the connector vouches for
 	// it): the address is the only cause (noteShadowSession).
-	s.addrRefused = s.user != "" || (s.vc != nil && len(s.vc.certNames) > 0)
+	s.addrRefused = s.serverAccount || (s.vc != nil && len(s.vc.certNames) > 0)
 	if o, ok := s.srv.obs.(ShadowAddressObserver); ok {
 		o.ShadowAddressRefused(s.serverLabel(serverID))
 	}
