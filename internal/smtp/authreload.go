@@ -297,6 +297,7 @@ func (s *session) dropAuthOffAddress() bool {
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth
 	}
+	s.loginServer = s.serverAccount
 	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
 	// It may AUTH again; the first MAIL or RCPT the rights left refuse
 	// is told, once, why the login ended (tellLoginLost: 530 5.7.0,
@@ -559,7 +560,7 @@ func (s *session) dropRevokedAuth() bool {
 		return false
 	}
 	s.log.Warn("authentication revoked: the session continues unauthenticated", "reason", why)
-	s.revokedWhy, s.loginRcpts = why, len(s.rcpt)
+	s.revokedWhy, s.loginRcpts, s.loginServer = why, len(s.rcpt), s.serverAccount
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth // its later lines name no user
 	}

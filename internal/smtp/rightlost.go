@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -53,7 +54,10 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 		postmaster := s.srv.postmaster != "" && asciiEqualFold(r.Addr, s.srv.postmaster)
 		if !s.domainAllowed(domain, postmaster) {
 			lost = append(lost, r.Addr)
-			underLogin = underLogin || i < s.loginRcpts
+			// The login's end took it only where the login's rights
+			// in force would hold it (not a right a later reload
+			// took from every client).
+			underLogin = underLogin || i < s.loginRcpts && s.loginWouldHold(domain, postmaster)
 			// What took it: its domain, an accepted one at its RCPT that
 			// the accepted domains in force no longer have (while the
 			// session may still submit), or a right of the connectors.
@@ -227,4 +231,22 @@ func (s *session) mailRefusal() *gosmtp.SMTPError {
 		return replyAuthRequired
 	}
 	return replyNoSubmit
+}
+
+// loginWouldHold: the connector's rights in force would let the login
+// that ended keep a recipient at domain — its authenticated rights (and
+// the servers' for a server account's login), as a RCPT of it would be
+// judged (domainAllowed) had the login stood.
+func (s *session) loginWouldHold(domain string, postmaster bool) bool {
+	if s.atTLS && !s.tlsActive() {
+		return false
+	}
+	p := s.perms
+	has := func(right string) bool {
+		return slices.Contains(p.Anonymous, right) || slices.Contains(p.Authenticated, right) ||
+			s.loginServer && slices.Contains(p.Servers, right)
+	}
+	typ := s.srv.routing.Load().Accepted(domain)
+	inside := typ == routing.Authoritative || typ == routing.InternalRelay
+	return typ != routing.NotAccepted && has(config.RightSubmit) || has(config.RightRelay) || postmaster && inside
 }

@@ -139,6 +139,9 @@ type session struct {
 	// dropAuthOffAddress), 0 with none; a refusal of the transaction
 	// for one of them names the login's end (rcptRightsLost).
 	loginRcpts int
+	// loginServer: the ended login was a server account's
+	// (loginWouldHold).
+	loginServer bool
 
 	vc *verbConn // the verb layer of the connection
 	// certVerdict: certNamesNow's judgement of the client certificate
