@@ -54,7 +54,8 @@ import (
 // changes no entry. An entry whose until passes with no answer (the
 // holder unreachable: its attempt is bounded by its data_timeout, which
 // until covers) ends at the claim, logged at WARN, and the original is
-// delivered: a duplicate at worst, never a loss.
+// delivered: a duplicate at worst, never a loss. An original that goes
+// (finished, removed by an operator) takes its entry with it (Tx.Delete).
 //
 // Crash: the entry and the record's NextAttempt are one commit; a crash
 // of the primary before it leaves the original as it was (delivered as

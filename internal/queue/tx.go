@@ -246,6 +246,9 @@ func (t *Tx) Delete(id ID) error {
 	if err := t.dropReported(id); err != nil { // reportedcopy.go
 		return err
 	}
+	if err := t.dropTakenBusy(id); err != nil { // takenbusy.go: kept back no more
+		return err
+	}
 	if err := t.notePickupEnd(old); err != nil { // pickupfate.go: its file may go
 		return err
 	}
