@@ -283,6 +283,7 @@ func TestFailureDSNDiscardSparesLaterRecordsCopy(t *testing.T) {
 	if !p.pendingAt(t, "b@c.example") {
 		t.Fatal("the primary's record of b@ should be pending")
 	}
+	p.dsnsDeferred(t)
 	p.dsnGo.Store(true)
 	clk.Advance(2 * time.Minute)
 	p.q.Kick()
@@ -418,6 +419,7 @@ func TestFailureDSNKeepsDiscardOfLaterReceiptCopy(t *testing.T) {
 	if err := p.q.Submit(ctx, r2, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
+	p.dsnsDeferred(t)
 	p.dsnGo.Store(true)
 	clk.Advance(2 * time.Minute)
 	p.q.Kick()

@@ -111,6 +111,7 @@ func TestEarlierFailureDSNCarriesDiscardAtEnd(t *testing.T) {
 	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed {
 		t.Fatalf("copy while the DSN waits: %v; want f@ still shadowed", st)
 	}
+	p.dsnsDeferred(t)
 	p.dsnGo.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
@@ -140,6 +141,7 @@ func TestSR4RefitOfInDeliveryCarrierKeepsDiscard(t *testing.T) {
 	if first == 0 {
 		t.Fatal("no failure DSN at hub-b")
 	}
+	p.dsnsDeferred(t)
 	gate := make(chan struct{})
 	p.dsnGate.Store(&gate)
 	p.dsnTooBig.Store(true)

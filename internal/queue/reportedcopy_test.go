@@ -92,6 +92,27 @@ func (p *copyPrimary) dsnsAt(t *testing.T) int {
 	return n
 }
 
+// dsnsDeferred waits until every DSN hub-b holds had its first attempt
+// and waits, deferred, for its next (Ready, one attempt made): a test
+// that lets DSNs go and moves the clock past their retry must not do it
+// while that first attempt is still running — it would end deferred to
+// a retry after the moved clock, which never comes.
+func (p *copyPrimary) dsnsDeferred(t *testing.T) {
+	t.Helper()
+	waitFor(t, "hub-b's DSNs deferred once", func() bool {
+		n := 0
+		for _, pm := range messages(t, p.s) {
+			if pm.OwnDSN() {
+				if pm.State != Ready || pm.Attempts < 1 {
+					return false
+				}
+				n++
+			}
+		}
+		return n > 0
+	})
+}
+
 // SR-4, SR-6, SR-11: a recipient the primary failed for good while
 // another defers is reported by the primary's failure DSN; the copy at
 // hub-a covers that DSN while it is on hub-b's disk alone, but once the
@@ -110,6 +131,7 @@ func TestFailureDSNLeftSettlesCopy(t *testing.T) {
 	if st := rcptStatuses(t, qS, m.ID); st[0] != Shadowed || st[1] != Shadowed {
 		t.Fatalf("copy while the DSN waits: %v, want both shadowed", st)
 	}
+	p.dsnsDeferred(t)
 	p.dsnGo.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
@@ -144,6 +166,7 @@ func TestRefitFailureDSNLeftSettlesCopy(t *testing.T) {
 	if first == 0 {
 		t.Fatal("no failure DSN at hub-b")
 	}
+	p.dsnsDeferred(t)
 	p.dsnTooBig.Store(true)
 	p.dsnGo.Store(true) // the DSN made again, headers only, leaves
 	p.clk.Advance(2 * time.Minute)
