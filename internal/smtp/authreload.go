@@ -298,15 +298,18 @@ func (s *session) dropAuthOffAddress() bool {
 		s.log = s.logBeforeAuth
 	}
 	s.loginServer = s.serverAccount
+	if s.shadowServer != "" && s.serverAccount {
+		// Only a server account's login named the shadow session's
+		// server; a plain account's names none (startShadow): that
+		// session stands on its certificate or its address.
+		s.shadowRevoked = true
+	}
 	s.user, s.serverAccount, s.authStamp, s.authBy, s.authAnchored = "", false, "", "", false
 	// It may AUTH again; the first MAIL or RCPT the rights left refuse
 	// is told, once, why the login ended (tellLoginLost: 530 5.7.0,
 	// replyRevoked), whatever came
 	// between — two reloads with no command between them included.
 	s.authRevoked, s.revokeTold, s.revokedWhy, s.loginRcpts = true, false, why, len(s.rcpt)
-	if s.shadowServer != "" {
-		s.shadowRevoked = true
-	}
 	s.server = s.server && s.serverNow()
 	return true
 }
@@ -564,10 +567,13 @@ func (s *session) dropRevokedAuth() bool {
 	if s.logBeforeAuth != nil {
 		s.log = s.logBeforeAuth // its later lines name no user
 	}
-	s.user, s.serverAccount, s.authStamp, s.authBy, s.authRevoked = "", false, "", "", true
-	if s.shadowServer != "" {
-		s.shadowRevoked = true // ended at its next verb (shadowStanding)
+	if s.shadowServer != "" && s.serverAccount {
+		// Ended at its next verb (shadowStanding) — where the account
+		// named its server; a plain account's login names none
+		// (startShadow): that session stands on its binding.
+		s.shadowRevoked = true
 	}
+	s.user, s.serverAccount, s.authStamp, s.authBy, s.authRevoked = "", false, "", "", true
 	s.server = s.server && s.serverNow()
 	return true
 }
@@ -746,8 +752,9 @@ func (s *session) shadowStanding() string {
 	// account or a certificate named the server (a plain account's
 	// login names none).
 	byTrust := !s.serverAccount && (s.vc == nil || len(s.vc.certNames) == 0)
-	s.dropAuthOffAddress() // sets shadowRevoked where it ends one
-	if s.dropRevokedAuth() || s.shadowRevoked {
+	s.dropAuthOffAddress() // sets shadowRevoked where it ends a server account's
+	s.dropRevokedAuth()    // likewise; a plain account's login ends alone
+	if s.shadowRevoked {
 		why = "the account of this shadow session was revoked: " + s.revokedWhy
 	} else if !s.atOwnConnector() && !s.serverNow() {
 		why = "this connection's receive connector no longer takes its address (removed, renamed or its remote_ranges narrowed by a reload)"

@@ -73,6 +73,13 @@ func (s *session) rcptRightsLost(why string) *gosmtp.SMTPError {
 	if len(lost) == 0 {
 		return nil
 	}
+	if why != "" && !underLogin {
+		// The login ended in this judgement, but a standing login would
+		// not have kept any lost recipient either (loginWouldHold): what
+		// took them is named, not the login's end — still owed to the
+		// next MAIL or RCPT refused (tellLoginLost: revokeTold stays).
+		why = ""
+	}
 	if why == "" && underLogin && s.authRevoked {
 		// The login ended after the RCPT of a recipient lost now: that
 		// is what took its right, whether the end was told since (a

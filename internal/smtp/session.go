@@ -1457,7 +1457,11 @@ func (s *session) trustedServer() bool {
 		return false
 	case s.serverAccount:
 		return s.anyTransport(s.user) && s.fromAddressOf(s.user)
-	case s.user == "" && s.vc != nil && len(s.vc.certNames) > 0:
+	case s.vc != nil && len(s.vc.certNames) > 0:
+		// Its certificate, also after a plain account's login (which
+		// names no server: startShadow binds its XSHADOW by the
+		// certificate's names too; on a connector not externally
+		// secured such a login left it no transport server above).
 		names := s.certNamesNow()
 		return len(names) > 0 && s.anyTransport(names...) && s.fromAddressOf(names...)
 	}
