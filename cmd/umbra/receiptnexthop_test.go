@@ -22,8 +22,25 @@ import (
 // the message from then on, and hub-a keeps the relay's copy).
 func TestReceiptCopyOnNextHopMergedIntoRelayedOriginal(t *testing.T) {
 	t.Parallel()
+	receiptCopyOnNextHop(t, "hub-a", "hub-b", "127.0.0.1", freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1"))
+}
+
+// rt36 (SR-8, SR-17): the same with the servers named in mixed case, as
+// an operator may write them in the topology (hubA.test). hub-b keeps
+// the copy on receipt under the folded name of its primary and the
+// relayed original under the name hub-a's session stated; the merge
+// compared the two exactly, kept both, and the takeover of the copy
+// delivered the message a second time.
+func TestReceiptCopyOnNextHopMergedMixedCaseNames(t *testing.T) {
+	t.Parallel()
+	receiptCopyOnNextHop(t, "hubA.test", "hubB.test", "127.0.0.160", "127.0.0.160:38010", "127.0.0.160:38011", "127.0.0.160:38012", "127.0.0.160:38013")
+}
+
+// receiptCopyOnNextHop runs the scenario above with the servers named
+// nameA and nameB, hub-a at a (its topology address the black hole
+// hole), hub-b at b, the sink at sinkAddr, all sending from ip.
+func receiptCopyOnNextHop(t *testing.T, nameA, nameB, ip, a, hole, b, sinkAddr string) {
 	dir := t.TempDir()
-	a, hole, b, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), reserveAddr(t, "127.0.0.1")
 	ln, err := net.Listen("tcp", hole)
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +65,11 @@ func TestReceiptCopyOnNextHopMergedIntoRelayedOriginal(t *testing.T) {
 site_links:
   - {name: a-b, sites: [a, b], cost: 10}
 servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+  - {name: %s, role: hub, site: a, address: %q, source_addresses: [%s]}
+  - {name: %s, role: hub, site: b, address: %q, source_addresses: [%s]}
 send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-b], smart_hosts: [%q]}
-`, hole, b, sinkAddr)
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [%s], smart_hosts: [%q]}
+`, nameA, hole, ip, nameB, b, ip, nameB, sinkAddr)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
 		t.Fatal(err)
@@ -61,7 +78,7 @@ send_connectors:
 		d := filepath.Join(dir, name)
 		os.MkdirAll(d, 0o700)
 		path := filepath.Join(d, "umbra.yaml")
-		cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: ""%s}
+		cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: "", source_address: %s%s}
 topology: %s
 transport: {retry_schedule: [1s], retry_jitter: 0.1, shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3, connect_timeout: 2s, command_timeout: 2s}
 receive_connectors:
@@ -70,14 +87,14 @@ receive_connectors:
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
-%s`, name, filepath.Join(d, "data"), server, topoPath, addr, conn)
+%s`, name, filepath.Join(d, "data"), ip, server, topoPath, addr, conn)
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
-	cfgA := hub("hub-a", a, ", address_translated: true", "    max_acknowledgement_delay: 30s\n    shadow_on_receipt: prefer-remote\n")
-	cfgB := hub("hub-b", b, "", "    max_acknowledgement_delay: 0s\n")
+	cfgA := hub(nameA, a, ", address_translated: true", "    max_acknowledgement_delay: 30s\n    shadow_on_receipt: prefer-remote\n")
+	cfgB := hub(nameB, b, "", "    max_acknowledgement_delay: 0s\n")
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	hb.dumpLogIfFailed()
@@ -87,13 +104,13 @@ receive_connectors:
 	for i := 0; i < n; i++ {
 		subj := fmt.Sprintf("nexthop-%d", i)
 		if reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: "+subj+"\r\n\r\nhello"); !strings.HasPrefix(reply, "250") ||
-			!strings.Contains(reply, "shadow copy on hub-b") {
-			t.Fatalf("reply %q: want a 250 naming the shadow copy on hub-b", reply)
+			!strings.Contains(reply, "shadow copy on "+nameB) {
+			t.Fatalf("reply %q: want a 250 naming the shadow copy on %s", reply, nameB)
 		}
 		acked = append(acked, subj)
 	}
 	p := &shadowPair{}
-	waitCond(t, "hub-a to relay the messages to hub-b and hold their copies", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == n })
+	waitCond(t, "hub-a to relay the messages to hub-b and hold their copies", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, strings.ToLower(nameB)); return s == n }) // queues are named by the folded name
 	// hub-b's heartbeats of hub-a fail: whatever it still holds for
 	// hub-a is taken over now.
 	time.Sleep(8 * time.Second)

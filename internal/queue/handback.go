@@ -80,7 +80,7 @@ func (t *Tx) otherRecordUnderCopy(m *Message) bool {
 		if oid == m.ID {
 			continue
 		}
-		if o, err := t.Get(oid); err == nil && o.ShadowServer == m.ShadowServer && o.ShadowID == m.ShadowID {
+		if o, err := t.Get(oid); err == nil && t.sameHolderTx(o.ShadowServer, m.ShadowServer) && o.ShadowID == m.ShadowID { // one holder, as siblingsUnderCopy
 			return true
 		}
 	}

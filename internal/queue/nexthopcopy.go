@@ -66,7 +66,7 @@ func (t *Tx) mergeReceiptCopy(m *Message, now time.Time) (gone []*Message, err e
 		before, changed, twins := statusesNow(o), false, newCaseTwins(o.Rcpts)
 		for i := range o.Rcpts {
 			r := &o.Rcpts[i]
-			if r.Status != Shadowed || r.Primary != from || r.ShadowID != m.OrgID || !carried[rcptKey(r.Addr)] {
+			if r.Status != Shadowed || !sameServer(r.Primary, from) || r.ShadowID != m.OrgID || !carried[rcptKey(r.Addr)] {
 				continue
 			}
 			// A copy this server had handed to from (a recipient taken
@@ -113,7 +113,7 @@ func (t *Tx) mergeIntoRelayedHere(c *Message, primary string, now time.Time) ([]
 			continue
 		}
 		o, err := t.Get(id)
-		if err != nil || o.ShadowServer != primary || o.State == Shadow {
+		if err != nil || !sameServer(o.ShadowServer, primary) || o.State == Shadow {
 			continue
 		}
 		g, err := t.mergeReceiptCopy(o, now)

@@ -114,3 +114,54 @@ func TestReceiptCopyArrivingAfterRelayedOriginalMerged(t *testing.T) {
 		}
 	})
 }
+
+// rt36 SR-17: the names of the copy's primary and of the relaying server
+// are one server's in any spelling (letter case, a final dot). The copy
+// on receipt is kept under the primary's folded name (serverKey), the
+// relayed original names its sender as the session stated it; the merge
+// compared the two exactly, so a hub named hubA.test in the topology
+// kept both records and delivered the message twice after a takeover.
+func TestReceiptCopyMergedAcrossNameSpellings(t *testing.T) {
+	ctx := context.Background()
+	open := func(t *testing.T) (*Manager, *Store) {
+		s := openTest(t)
+		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		return NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk}), s
+	}
+	for _, tc := range []struct{ copyFor, relayedBy string }{
+		{"hubA.test", "hubA.test"},
+		{"hubA.test", "huba.test"},
+		{"huba.test", "HUBA.test."},
+	} {
+		t.Run("copy first "+tc.copyFor+" "+tc.relayedBy, func(t *testing.T) {
+			q, s := open(t)
+			c := receiptCopy(s, "x@b.example")
+			if _, err := q.SubmitShadowCopy(ctx, c, []byte(body), tc.copyFor, "127.0.0.1:25", "dbA"); err != nil {
+				t.Fatal(err)
+			}
+			m := msg(s, "a@example.org", "x@b.example")
+			m.OrgID, m.ShadowServer, m.ShadowID = c.OrgID, tc.relayedBy, "0000000000000001-relay"
+			if err := q.Submit(ctx, m, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := q.Message(c.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the copy on receipt for %s outlived the original %s relayed: %+v, %v", tc.copyFor, tc.relayedBy, got, err)
+			}
+		})
+		t.Run("relay first "+tc.copyFor+" "+tc.relayedBy, func(t *testing.T) {
+			q, s := open(t)
+			c := receiptCopy(s, "x@b.example")
+			m := msg(s, "a@example.org", "x@b.example")
+			m.OrgID, m.ShadowServer, m.ShadowID = c.OrgID, tc.relayedBy, "0000000000000001-relay"
+			if err := q.Submit(ctx, m, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.SubmitShadowCopy(ctx, c, []byte(body), tc.copyFor, "127.0.0.1:25", "dbA"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := q.Message(c.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the copy on receipt for %s arriving after the original %s relayed was kept: %+v, %v", tc.copyFor, tc.relayedBy, got, err)
+			}
+		})
+	}
+}

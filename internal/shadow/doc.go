@@ -381,7 +381,9 @@
 // Holders.Ask), which leaves nothing for the next pass: every holder is
 // probed again an interval later. A holder whose every probe since the
 // start failed (down while this server came back) cannot be asked what
-// it finished: Holders.Unreached names it, with its first failed probe,
+// it finished (one named by a pending message as this server came back:
+// a holder first named later holds only copies made since, rt36 F2):
+// Holders.Unreached names it, with its first failed probe,
 // until one reaches it; the start WARNs it with the count of its
 // messages, and shadow single and message show say of those messages
 // UnreachedNote — it may have taken them over and delivered them

@@ -77,6 +77,15 @@ type Holders struct {
 	// the first (Unreached, rt30a F2).
 	reached   map[string]bool
 	unreached map[string]time.Time
+	// away: the holders named when this server came back — at the
+	// start's first listing (AskFirst, else the first pass) and at the
+	// ask after a stall (Ask). Only those held copies while this server
+	// was away and may have taken them over; a holder first named later
+	// holds only copies made since, so no failed probe of it makes it
+	// unreached (rt36 F2: a holder that took its first copy after the
+	// start and went down was listed as one that may have delivered
+	// messages twice).
+	away map[string]bool
 }
 
 // UnreachedNote is what the views say of a message whose shadow server
@@ -116,11 +125,24 @@ func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) 
 			delete(h.unreached, n)
 		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
 			// never started: not asked, not unreached either
-		case !h.reached[n]:
+		case !h.reached[n] && h.away[n]:
 			if _, ok := h.unreached[n]; !ok {
 				h.unreached[n] = now
 			}
 		}
+	}
+}
+
+// noteAway adds names to the holders named as this server came back
+// (away).
+func (h *Holders) noteAway(names []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.away == nil {
+		h.away = map[string]bool{}
+	}
+	for _, n := range names {
+		h.away[n] = true
 	}
 }
 
@@ -245,7 +267,7 @@ func (h *Holders) Ask(ctx context.Context) {
 // probe finished without an error.
 func (h *Holders) ask(ctx context.Context) map[string]bool {
 	holders, err := h.cfg.Store.Holders()
-	if err != nil || len(holders) == 0 {
+	if err != nil {
 		return nil
 	}
 	names := make([]string, 0, len(holders))
@@ -253,6 +275,10 @@ func (h *Holders) ask(ctx context.Context) map[string]bool {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	h.noteAway(names)
+	if len(names) == 0 {
+		return nil
+	}
 	errs := h.probeAll(ctx, names)
 	h.noteProbes(ctx, names, errs)
 	asked := map[string]bool{}
@@ -287,6 +313,12 @@ func (h *Holders) Pass(ctx context.Context) int {
 	names := make([]string, 0, len(holders))
 	for n := range holders {
 		names = append(names, n)
+	}
+	h.mu.Lock()
+	first := h.away == nil
+	h.mu.Unlock()
+	if first {
+		h.noteAway(names) // no AskFirst before: this pass is the start's listing
 	}
 	if sl, ok := h.cfg.Copier.(StaleLister); ok {
 		// Servers marked unanswering that hold nothing for this one:
