@@ -90,14 +90,7 @@ func TestEarlierFailureDSNCarriesDiscardAtEnd(t *testing.T) {
 	p.bGo.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
-	waitFor(t, "hub-b to finish the original", func() bool {
-		for _, x := range messages(t, p.s) {
-			if !x.OwnDSN() {
-				return false
-			}
-		}
-		return true
-	})
+	p.finishOriginals(t)
 	var dsn *Message
 	for _, x := range messages(t, p.s) {
 		dsn = x
@@ -142,8 +135,7 @@ func TestSR4RefitOfInDeliveryCarrierKeepsDiscard(t *testing.T) {
 		t.Fatal("no failure DSN at hub-b")
 	}
 	p.dsnsDeferred(t)
-	gate := make(chan struct{})
-	p.dsnGate.Store(&gate)
+	release := p.gateDSNs(t)
 	p.dsnTooBig.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
@@ -151,18 +143,11 @@ func TestSR4RefitOfInDeliveryCarrierKeepsDiscard(t *testing.T) {
 	p.bGo.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
-	waitFor(t, "hub-b to finish the original", func() bool {
-		for _, x := range messages(t, p.s) {
-			if !x.OwnDSN() {
-				return false
-			}
-		}
-		return true
-	})
+	p.finishOriginals(t)
 	if d, _ := p.q.Message(first); d == nil || d.ShadowServer != "hub-a" {
 		t.Fatalf("the DSN in delivery: %+v; want its record carrying the discard", d)
 	}
-	close(gate)
+	release()
 	var refit *Message
 	waitFor(t, "the DSN made again with the headers only", func() bool {
 		if _, err := p.q.Message(first); err == nil {
@@ -200,8 +185,8 @@ func TestSR4PoisonedInDeliveryCarrierKeepsDiscard(t *testing.T) {
 			first = pm.ID
 		}
 	}
-	gate := make(chan struct{})
-	p.dsnGate.Store(&gate)
+	p.dsnsDeferred(t)
+	release := p.gateDSNs(t)
 	p.dsnPanic.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
@@ -209,15 +194,8 @@ func TestSR4PoisonedInDeliveryCarrierKeepsDiscard(t *testing.T) {
 	p.bGo.Store(true)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
-	waitFor(t, "hub-b to finish the original", func() bool {
-		for _, x := range messages(t, p.s) {
-			if !x.OwnDSN() {
-				return false
-			}
-		}
-		return true
-	})
-	close(gate)
+	p.finishOriginals(t)
+	release()
 	waitFor(t, "the DSN poisoned", func() bool { d, _ := p.q.Message(first); return d != nil && d.State == Poison })
 	d, _ := p.q.Message(first)
 	lines := p.fetchPartial(t, qS, "hub-b")

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +111,43 @@ func (p *copyPrimary) dsnsDeferred(t *testing.T) {
 			}
 		}
 		return n > 0
+	})
+}
+
+// gateDSNs holds every DSN's delivery at hub-b (dsnGate) until release
+// is called — at the latest when the test ends, so that a test that
+// fails while a DSN's attempt waits there does not leave it, and the
+// manager's Wait, hanging until the package's timeout.
+func (p *copyPrimary) gateDSNs(t *testing.T) (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // before the manager's own cleanup (last in, first run)
+	p.dsnGate.Store(&gate)
+	return release
+}
+
+// finishOriginals waits until hub-b holds nothing but DSNs. An original
+// waiting Ready has the clock moved to its next attempt and the manager
+// kicked: an attempt still running when the test last moved the clock
+// ends deferred past it, and would otherwise never be due.
+func (p *copyPrimary) finishOriginals(t *testing.T) {
+	t.Helper()
+	waitFor(t, "hub-b to finish the original", func() bool {
+		done := true
+		for _, x := range messages(t, p.s) {
+			if x.OwnDSN() {
+				continue
+			}
+			done = false
+			if x.State == Ready {
+				if now := p.clk.Now(); x.NextAttempt.After(now) {
+					p.clk.Advance(x.NextAttempt.Sub(now))
+				}
+				p.q.Kick()
+			}
+		}
+		return done
 	})
 }
 
