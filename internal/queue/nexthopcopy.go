@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A copy on receipt on the next hop (rt18b F4). A server that copies a
@@ -122,5 +125,107 @@ func (t *Tx) mergeIntoRelayedHere(c *Message, primary string, now time.Time) ([]
 		}
 		gone = append(gone, g...)
 	}
+	// The original may be finished here already (delivered, relayed
+	// on, failed with its DSN) when the copy comes: the relay overtook
+	// a copy that waited for its batch. Its recipients are named in
+	// bucket finished with the relaying server and the relay's copy id
+	// (finished.go); they settle the copy as the queued original would
+	// have. Without it the copy stayed until the primary's
+	// discard, and a kill -9 of the primary before that had this server
+	// take it over and deliver the message a second time.
+	for _, pm := range t.finishedRelaysOf(c, primary) {
+		g, err := t.mergeReceiptCopy(pm, now)
+		if err != nil {
+			return nil, err
+		}
+		gone = append(gone, g...)
+	}
 	return gone, nil
+}
+
+// finishedRelaysOf returns, for the copy on receipt c held for primary,
+// one stand-in per relay of its message by primary that this server
+// finished (bucket finished, finished.go): the org id, the relaying
+// server and its copy id as the original had them, and the recipients
+// of c finished under it — what mergeReceiptCopy reads of an original.
+// Only entries of this release (flag finishedExact) are read: an
+// earlier release's, keyed by the folded address, leaves the copy as it
+// was (a duplicate at worst).
+func (t *Tx) finishedRelaysOf(c *Message, primary string) []*Message {
+	b := t.tx.Bucket(bucketFinished)
+	if b == nil || c.OrgID == "" {
+		return nil
+	}
+	byID := map[string]*Message{}
+	var out []*Message
+	for _, r := range c.Rcpts {
+		v := b.Get(finishedKey(c.OrgID, r.Addr))
+		if len(v) < 9 || v[8]&finishedExact == 0 {
+			continue
+		}
+		server, id, _ := strings.Cut(string(v[9:]), "\x00")
+		if id == "" || id == c.OrgID || !sameServer(server, primary) {
+			continue
+		}
+		pm := byID[id]
+		if pm == nil {
+			pm = &Message{OrgID: c.OrgID, ShadowServer: server, ShadowID: id}
+			byID[id] = pm
+			out = append(out, pm)
+		}
+		pm.Rcpts = append(pm.Rcpts, Recipient{Addr: r.Addr})
+	}
+	return out
+}
+
+// keyReceiptPairsMerged marks, in bucket meta, a database whose copies
+// on receipt were merged once at open (mergeReceiptPairsAtOpen).
+var keyReceiptPairsMerged = []byte("receipt_pairs_merged")
+
+// mergeReceiptPairsAtOpen settles, once per database in Open's one
+// transaction, the copies on receipt an earlier release kept beside the
+// original their primary relayed here: it compared the
+// primary's names exactly, so a primary named in mixed case
+// (hubA.test) left both records, and the copy was taken over and
+// delivered again if the primary died before its discard. Each copy on
+// receipt (a shadow queue's record whose recipient is shadowed under
+// the org id) is merged as the commit storing it now merges it
+// (mergeIntoRelayedHere). A crash midway leaves the database as it was:
+// the mark is in the same transaction.
+func mergeReceiptPairsAtOpen(btx *bolt.Tx) error {
+	meta := btx.Bucket(bucketMeta)
+	if meta == nil || meta.Get(keyReceiptPairsMerged) != nil {
+		return nil
+	}
+	tx := wrapTx(btx)
+	var ids []ID
+	prefix := []byte("shadow:")
+	walkQueueIndex(tx.qidx, prefix, prefix, func(_ string, id ID, _ State, _ bool) bool {
+		ids = append(ids, id)
+		return true
+	})
+	now := time.Now()
+	seen := map[ID]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		c, err := tx.Get(id)
+		if err != nil || c.State != Shadow || c.OrgID == "" {
+			continue
+		}
+		primaries := map[string]bool{}
+		for _, r := range c.Rcpts {
+			if r.Status == Shadowed && r.Primary != "" && r.ShadowID == c.OrgID {
+				primaries[r.Primary] = true
+			}
+		}
+		for p := range primaries {
+			if _, err := tx.mergeIntoRelayedHere(c, p, now); err != nil {
+				return err
+			}
+		}
+	}
+	return meta.Put(keyReceiptPairsMerged, []byte{1})
 }

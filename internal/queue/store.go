@@ -404,6 +404,9 @@ func (s *Store) init(now time.Time) error {
 		if err := foldPrimaryNames(tx); err != nil { // primaryfold.go
 			return fmt.Errorf("folding the primaries' names: %w", err)
 		}
+		if err := mergeReceiptPairsAtOpen(tx); err != nil { // nexthopcopy.go, after the names are folded
+			return fmt.Errorf("merging copies on receipt into the originals relayed here: %w", err)
+		}
 		if err := repairPeerDBIndex(tx); err != nil { // peerdb.go
 			return fmt.Errorf("indexing the primaries' database ids: %w", err)
 		}

@@ -248,7 +248,7 @@ func (h *Holders) Run(ctx context.Context) {
 // copies the probe found lost. A holder not probed before ctx ended, or
 // probed only part way, is the pass's to probe.
 func (h *Holders) AskFirst(ctx context.Context) {
-	asked := h.ask(ctx)
+	asked := h.ask(ctx, false)
 	h.mu.Lock()
 	h.asked, h.askedAt = asked, h.cfg.Clock.Now()
 	h.mu.Unlock()
@@ -259,13 +259,16 @@ func (h *Holders) AskFirst(ctx context.Context) {
 // pass that ran as the process resumed is past, and the next comes an
 // interval later, when every holder is probed again.
 func (h *Holders) Ask(ctx context.Context) {
-	h.ask(ctx)
+	h.ask(ctx, true)
 }
 
 // ask probes every holder of a message pending here once, up to
 // probeConcurrency at a time, until ctx ends, and returns those whose
-// probe finished without an error.
-func (h *Holders) ask(ctx context.Context) map[string]bool {
+// probe finished without an error. After a stall (again), a probe that
+// reached a holder before it no longer counts: the holder may have taken
+// the copies over while this process did not run, so it is
+// unreached until a probe from now on reaches it.
+func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	holders, err := h.cfg.Store.Holders()
 	if err != nil {
 		return nil
@@ -278,6 +281,13 @@ func (h *Holders) ask(ctx context.Context) map[string]bool {
 	h.noteAway(names)
 	if len(names) == 0 {
 		return nil
+	}
+	if again {
+		h.mu.Lock()
+		for _, n := range names {
+			delete(h.reached, n)
+		}
+		h.mu.Unlock()
 	}
 	errs := h.probeAll(ctx, names)
 	h.noteProbes(ctx, names, errs)
