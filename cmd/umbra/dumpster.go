@@ -62,9 +62,16 @@ func newDumpsterCmd() *cobra.Command {
 					return &exitError{code: exitUsage, err: fmt.Errorf("--since: %w", err)}
 				}
 			}
-			es, err := c.DumpsterList(db, since, limit)
+			// One more tells whether the list stops at the limit: said on
+			// stderr, in text and --json alike, as message list does
+			// (rt36 F3: 1,000 of 3,019 copies listed without a word).
+			es, err := c.DumpsterList(db, since, limit+1)
 			if err != nil {
 				return apiErr(err)
+			}
+			if len(es) > limit {
+				es = es[:limit]
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: stopped at the limit of %s; more are kept (narrow --since or raise --limit)\n", nouns(limit, "copy", "copies"))
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), es)

@@ -140,6 +140,12 @@ func newQueueCmd() *cobra.Command {
 				if a.use == "resume" {
 					done = "released"
 				}
+				// A retry ends its destinations' cool-downs for one probe
+				// each (rt36 F2): read before, to say so.
+				var probed []queue.DestinationInfo
+				if a.use == "retry" {
+					probed = deadOfQueue(c, args[0])
+				}
 				sum, err := c.QueueActionTotals(args[0], a.use, "", queueProgress(cmd, a.use, done))
 				n := sum.Rescheduled
 				if err != nil {
@@ -163,6 +169,9 @@ func newQueueCmd() *cobra.Command {
 					if a.use == "resume" && len(sum.Released) > 0 {
 						v["released_to"] = sum.Released // as the admin API answers it (rt28c F6)
 					}
+					if n > 0 && !c.Stopping() && len(probed) > 0 {
+						v["probed_dead_destinations"] = probedJSON(probed)
+					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
@@ -173,6 +182,8 @@ func newQueueCmd() *cobra.Command {
 					// All due now: still where they go, as the scheduler
 					// routes them now (rt28c F6).
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s, %s)", dueText(c, n), releasedToText(sum.Released))
+				case a.use == "retry" && n > 0 && !c.Stopping() && len(probed) > 0:
+					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", probeText(n, probed))
 				case a.use != "suspend":
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
@@ -246,12 +257,24 @@ func newQueueCmd() *cobra.Command {
 				return err
 			}
 			defer stopBatchesOnInterrupt(cmd, c, "flush")()
+			probed := deadOfQueue(c, "") // a flush ends every cool-down for one probe (probeText)
 			n, err := c.QueueActionProgress("", "flush", "", queueProgress(cmd, "flush", "due now"))
 			if err != nil {
 				return queueActionErr(err, n, "due now")
 			}
+			if n == 0 || c.Stopping() {
+				probed = nil
+			}
 			if wantJSON(cmd) {
-				return printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"action": "flush", "rescheduled": n}))
+				v := dueJSON(c, true, map[string]any{"action": "flush", "rescheduled": n})
+				if len(probed) > 0 {
+					v["probed_dead_destinations"] = probedJSON(probed)
+				}
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			if len(probed) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "flush: %s\n", probeText(n, probed))
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "flush: %s\n", dueText(c, n))
 			return nil
@@ -291,6 +314,49 @@ func dueText(c *admin.Client, n int) string {
 			"umbra is stopping, and no delivery attempt starts before it is started again", plural(n, "message"))
 	}
 	return plural(n, "message") + " due now"
+}
+
+// deadOfQueue is the destinations of queue name ("": of every queue)
+// that are dead now, as the daemon's scheduler has them (none when it
+// cannot say).
+func deadOfQueue(c *admin.Client, name string) []queue.DestinationInfo {
+	ds, err := c.Destinations()
+	if err != nil {
+		return nil
+	}
+	var out []queue.DestinationInfo
+	for _, d := range ds {
+		if (name == "" || d.Queue == name) && d.State == "dead" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// probeText is what a queue retry of n messages says when its
+// destinations were dead (deadOfQueue, before the retry): the retry ends
+// their cool-downs, but each gets one probe (window 1) — the other
+// messages are answered by a new dead mark, without a connection, if
+// the probe fails (rt36 F2). "N messages due now" alone said they all
+// went.
+func probeText(n int, dead []queue.DestinationInfo) string {
+	var ds []string
+	for _, d := range dead {
+		ds = append(ds, fmt.Sprintf("%s was dead until %s after %s in a row", termSafe(d.Name),
+			d.DeadUntil.Local().Format(time.TimeOnly), plural(d.Failures, "failure")))
+	}
+	return fmt.Sprintf("%s due now; %s: its cool-down ended for one probe, one message first — "+
+		"the others for it follow if it succeeds, and wait for the next cool-down's end if it fails (umbra queue destinations)",
+		plural(n, "message"), strings.Join(ds, "; "))
+}
+
+// probedJSON is probeText's destinations for --json.
+func probedJSON(dead []queue.DestinationInfo) []map[string]any {
+	var out []map[string]any
+	for _, d := range dead {
+		out = append(out, map[string]any{"destination": d.Name, "dead_until": d.DeadUntil, "failures_in_a_row": d.Failures})
+	}
+	return out
 }
 
 // releasePlan is where the messages a queue resume released go, as

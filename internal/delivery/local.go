@@ -82,7 +82,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				// queue keeps no duplicate record and no dumpster copy of
 				// it, unless the message repeats an attempt of this
 				// server whose results were lost (queue: the redelivery
-				// bucket), when they went with that commit.
+				// bucket), when they went with that commit, or the
+				// recipient is of a copy taken over from a primary, whose
+				// lost commit they went with (rt36 F1).
 				r.Duplicate, r.Note = true, "duplicate suppressed: org id "+m.OrgID+" already in the maildir"
 				err = nil
 			}

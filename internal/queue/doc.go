@@ -1153,9 +1153,13 @@
 // markRepeat), and the commit of a marked message's results records and
 // keeps each suppressed duplicate this server has no record of
 // (cmd/umbra TestKill9BetweenMaildirWriteAndCommitKeepsDumpsterCopy,
-// TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy). An unmarked
-// message whose copy the store has is another hub's delivery into a
-// shared store: that hub keeps the copy.
+// TestRepeatAfterFailedResultsCommitKeepsDumpsterCopy). So does the
+// commit of a copy taken over from a primary, for its taken-over
+// recipients, unmarked: the primary may have written the copy found and
+// died before its commit, and, back, drops its original as finished
+// here (TestTakenOverCopyFoundInMailboxKeepsDumpsterCopy, rt36 F1). Any
+// other unmarked message whose copy the store has is another hub's
+// delivery into a shared store: that hub keeps the copy.
 //
 // What the mailbox writer searches before it writes follows from what
 // the store knows (Message.Prior, read by Tx.priorOf in the commit that

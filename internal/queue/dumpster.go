@@ -613,6 +613,13 @@ func (t *Tx) DeleteRequest(id string) error {
 //     the database the restore replaced, whose record and dumpster copy
 //     are gone with it.
 //
+// A recipient of a copy taken over from a primary (takenOverRcpt, as
+// the attempt began) needs no mark: its delivery is, for the mailbox, a
+// repeat of the primary's attempt, which may have written the copy and
+// died before its commit (rt36 F1) — the primary, back, drops its
+// original as finished here (takendone.go) and keeps none, so the copy
+// found is kept here (Manager.finish).
+//
 // When the copy found came from another hub of a shared store instead,
 // that hub keeps its own copy as well: one spare too many, never one
 // too few.

@@ -253,8 +253,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	now := q.clk.Now()
 	pol := q.policy()
 	before := make([]RcptStatus, len(m.Rcpts)) // as the attempt began (freshCopies)
+	var takenCopy map[int]bool                 // recipients of a copy taken over from a primary, as the attempt began (foundKept)
 	for i, rc := range m.Rcpts {
 		before[i] = rc.Status
+		if takenOverRcpt(&m.Rcpts[i]) {
+			if takenCopy == nil {
+				takenCopy = map[int]bool{}
+			}
+			takenCopy[i] = true
+		}
 	}
 	since := before // as this commit finds them: the jobs' own commits finished some
 	if len(early) > 0 {
@@ -768,13 +775,22 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// and recorded as a delivery (dumpster.go, the redelivery
 		// bucket). A recipient this server has the record of has its
 		// copy from that delivery's commit.
+		// A copy taken over from a primary is, for the mailbox, a
+		// repeat of the primary's attempt, whose results may have been
+		// lost with it (a kill -9 between its write and its commit):
+		// the copy it finds is kept too, for its taken-over recipients
+		// (dumpster.go, the redelivery bucket) — the primary, back,
+		// drops its original as finished here and keeps none.
 		foundKept = foundKept[:0]
 		foundRepeat = false
-		if len(dupDBs) > 0 && tx.keepsFoundCopy(m.ID) {
-			foundRepeat = tx.repeatsLostAttempt(m.ID)
+		if marked := tx.keepsFoundCopy(m.ID); len(dupDBs) > 0 && (marked || len(takenCopy) > 0) {
+			foundRepeat = marked && tx.repeatsLostAttempt(m.ID)
 			for _, db := range dupDBs {
 				var own []int
 				for _, i := range dupPer[db] {
+					if !marked && !takenCopy[i] {
+						continue
+					}
 					if tx.WasDelivered(db, m.OrgID, m.Rcpts[i].Addr) {
 						continue
 					}
@@ -1156,7 +1172,7 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 		f()
 	}
 	for _, i := range foundKept {
-		q.log.Info("copy found in the mailbox kept in the dumpster as this server's delivery: the message came back from the dumpster or repeats an attempt whose results were lost",
+		q.log.Info("copy found in the mailbox kept in the dumpster as this server's delivery: the message came back from the dumpster, repeats an attempt whose results were lost, or is a copy taken over from a primary whose attempt may have written it",
 			"msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", m.Rcpts[i].Addr, "database", dupDB[i])
 		if foundRepeat {
 			// The attempt that wrote it lost its results and its

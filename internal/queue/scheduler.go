@@ -2220,7 +2220,10 @@ func (q *Manager) deliver(ctx context.Context, a *attempt, body Body, rcpts []in
 
 // reviveDead ends every dead destination's cool-down now: an operator who retries mail wants it tried, not deferred
 // by a dead mark made before the next hop came back. Each gets one probe
-// (window 1) and grows from there.
+// (window 1) and grows from there. Its failures in a row stay (rt36 F2):
+// the operator's retry is no success, and queue destinations' FAILURES
+// counts failures since the last one — the probe's failure is one more,
+// and alone makes it dead again (a cohort of one: the window it has).
 func (q *Manager) reviveDead() (revived []string) {
 	now := q.clk.Now()
 	s := q.sched
@@ -2228,7 +2231,7 @@ func (q *Manager) reviveDead() (revived []string) {
 	defer s.mu.Unlock()
 	for _, d := range s.dests {
 		if d.dead(now) {
-			d.deadUntil, d.streak, d.cohort, d.window = time.Time{}, 0, 0, 1
+			d.deadUntil, d.cohort, d.window = time.Time{}, 1, 1
 			q.log.Info("dead destination revived by the operator", "next_hop", d.key)
 			revived = append(revived, d.key)
 		}
