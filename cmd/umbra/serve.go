@@ -1432,7 +1432,15 @@ func restartOnly(cur, next *config.Config) []string {
 			restart[i] = derivedKey(key, cur.Transport.CoolDownDerived, next.Transport.CoolDownDerived, "retry_schedule's first step",
 				cur.Transport.DeadDestinationCoolDown.D().String(), next.Transport.DeadDestinationCoolDown.D().String())
 		case "server.postmaster":
-			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, "the first authoritative domain",
+			// The rule that derived it (rt36 F2): an edge with no
+			// authoritative domain derives it from server.name's domain
+			// or its first internal_relay domain, and the note named
+			// "the first authoritative domain" it does not have.
+			from := next.PostmasterDerivedFrom()
+			if !next.Server.PostmasterDerived {
+				from = cur.PostmasterDerivedFrom() // set now: how the running one was derived
+			}
+			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, from,
 				cur.Server.Postmaster, next.Server.Postmaster)
 		}
 	}
