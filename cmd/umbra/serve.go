@@ -1155,14 +1155,13 @@ func policy(cfg *config.Config) queue.Policy {
 // send connectors that speak shadow redundancy (send_xshadow: only
 // servers of the organisation do); and whose senders are inside, for
 // how much of umbra's own diagnostics its DSNs show: the authoritative
-// domains' (queue.Inside.Sender).
+// and internal_relay domains' (queue.Inside.Sender) — an edge has only
+// the latter, whose users relay out through it (rt36 F3).
 func inside(cfg *config.Config) queue.Inside {
 	var in queue.Inside
 	for _, d := range cfg.AcceptedDomains {
 		if d.Type == config.DomainAuthoritative || d.Type == config.DomainInternalRelay {
 			in.Domains = append(in.Domains, d.Domain)
-		}
-		if d.Type == config.DomainAuthoritative {
 			in.SenderDomains = append(in.SenderDomains, d.Domain)
 		}
 	}
