@@ -505,3 +505,43 @@ func TestEdgeCalloutPassesOnHubRefusal(t *testing.T) {
 		edge.dumpLog()
 	}
 }
+
+// SMTP-6 (rt36 F4): the edge's callout passes on a hub's temporary
+// refusal of the address (452 4.2.2 mailbox full, 451 4.3.0) as it does
+// a permanent one that is not about the mailbox's existence: the sender
+// gets the hub's code and enhanced code, with the status's reason as the
+// text (the hub's own text, which here names an inside host, goes to the
+// log only), never umbra's "451 4.3.0 Recipient address cannot be
+// verified now". Not cached: the next RCPT asks again. A real SMTP hub
+// on loopback.
+func TestEdgeCalloutPassesOnHubTemporaryRefusal(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := "127.0.0.170:39010", "127.0.0.170:39011"
+	asked := scriptedHub(t, hubAddr, map[string]string{
+		"busy@example.test":  "452 4.2.2 mailbox full on mbx3.corp.internal",
+		"later@example.test": "451 4.3.0 try again later",
+		"bare@example.test":  "450 no enhanced code",
+	})
+	edge := startUmbra(t, rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s"), edgeAddr)
+	want := map[string]string{
+		"busy@example.test":  "452 4.2.2 Recipient address temporarily refused by the next hop: the recipient's mailbox is full",
+		"later@example.test": "451 4.3.0 Recipient address temporarily refused by the next hop: mail system problem",
+		"bare@example.test":  "450 4.0.0 Recipient address temporarily refused by the next hop: ",
+		"alice@example.test": "250",
+	}
+	addrs := []string{"busy@example.test", "later@example.test", "bare@example.test", "alice@example.test"}
+	for _, round := range []string{"first", "second"} {
+		got := rcptReplies(t, edgeAddr, addrs...)
+		wantReplies(t, round, got, want)
+		if strings.Contains(got["busy@example.test"], "mbx3") {
+			t.Errorf("%s: the hub's own text reached the client: %q", round, got["busy@example.test"])
+		}
+	}
+	if asked("busy@example.test") != 2 || asked("later@example.test") != 2 || asked("alice@example.test") != 1 {
+		t.Errorf("callouts per address: busy %d later %d alice %d (want 2 2 1: temporary refusals not cached)",
+			asked("busy@example.test"), asked("later@example.test"), asked("alice@example.test"))
+	}
+	if t.Failed() {
+		edge.dumpLog()
+	}
+}

@@ -80,3 +80,38 @@ receive_connectors: [{name: x, bindings: ["127.0.0.1:0"], limits: {max_connectio
 		t.Errorf("set in both: %q", got)
 	}
 }
+
+// OPS (rt36 F2): the reload's note on a derived server.postmaster names
+// the rule that derived the new value. An edge with internal_relay
+// domains only derives it from the first of them (no authoritative
+// domain, and server.name's domain is none of the organisation's); a
+// domain put first moves it, and the note said "derived from the first
+// authoritative domain", a domain this server does not have. Where
+// server.name's domain is inside, it is the one named.
+func TestRestartOnlyNamesThePostmasterRuleUsed(t *testing.T) {
+	parse := func(name string, domains ...string) *config.Config {
+		t.Helper()
+		var ds []string
+		for _, d := range domains {
+			ds = append(ds, fmt.Sprintf("{domain: %s, type: internal_relay}", d))
+		}
+		c, err := config.Parse([]byte(fmt.Sprintf(`server: {name: %s, role: edge}
+transport: {retry_schedule: [10s]}
+accepted_domains: [%s]
+receive_connectors: [{name: x, bindings: ["127.0.0.1:0"]}]
+send_connectors: [{name: out, address_spaces: [{domain: "*", cost: 1}], smart_hosts: ["127.0.0.1:25"], tls: none}]
+`, name, strings.Join(ds, ", "))), "umbra.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	got := restartOnly(parse("edge.outside.example", "ldap.rt.test", "corp.rt.test"), parse("edge.outside.example", "co.rt.test", "ldap.rt.test", "corp.rt.test"))
+	if want := "server.postmaster (not set: derived from the first internal_relay domain, postmaster@ldap.rt.test -> postmaster@co.rt.test)"; !slices.Equal(got, []string{want}) {
+		t.Errorf("an internal_relay domain put first: %q, want %q", got, want)
+	}
+	got = restartOnly(parse("edge.rt.test", "ldap.rt.test"), parse("edge.rt.test", "rt.test", "ldap.rt.test"))
+	if want := "server.postmaster (not set: derived from the domain of server.name, postmaster@ldap.rt.test -> postmaster@rt.test)"; !slices.Equal(got, []string{want}) {
+		t.Errorf("server.name's domain made inside: %q, want %q", got, want)
+	}
+}

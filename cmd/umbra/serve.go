@@ -1155,14 +1155,13 @@ func policy(cfg *config.Config) queue.Policy {
 // send connectors that speak shadow redundancy (send_xshadow: only
 // servers of the organisation do); and whose senders are inside, for
 // how much of umbra's own diagnostics its DSNs show: the authoritative
-// domains' (queue.Inside.Sender).
+// and internal_relay domains' (queue.Inside.Sender) — an edge has only
+// the latter, whose users relay out through it (rt36 F3).
 func inside(cfg *config.Config) queue.Inside {
 	var in queue.Inside
 	for _, d := range cfg.AcceptedDomains {
 		if d.Type == config.DomainAuthoritative || d.Type == config.DomainInternalRelay {
 			in.Domains = append(in.Domains, d.Domain)
-		}
-		if d.Type == config.DomainAuthoritative {
 			in.SenderDomains = append(in.SenderDomains, d.Domain)
 		}
 	}
@@ -1432,7 +1431,15 @@ func restartOnly(cur, next *config.Config) []string {
 			restart[i] = derivedKey(key, cur.Transport.CoolDownDerived, next.Transport.CoolDownDerived, "retry_schedule's first step",
 				cur.Transport.DeadDestinationCoolDown.D().String(), next.Transport.DeadDestinationCoolDown.D().String())
 		case "server.postmaster":
-			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, "the first authoritative domain",
+			// The rule that derived it (rt36 F2): an edge with no
+			// authoritative domain derives it from server.name's domain
+			// or its first internal_relay domain, and the note named
+			// "the first authoritative domain" it does not have.
+			from := next.PostmasterDerivedFrom()
+			if !next.Server.PostmasterDerived {
+				from = cur.PostmasterDerivedFrom() // set now: how the running one was derived
+			}
+			restart[i] = derivedKey(key, cur.Server.PostmasterDerived, next.Server.PostmasterDerived, from,
 				cur.Server.Postmaster, next.Server.Postmaster)
 		}
 	}

@@ -104,10 +104,12 @@ type Server struct {
 	// Postmaster is the mailbox that "RCPT TO:<postmaster>" (no domain,
 	// any case; RFC 5321 §4.5.1) is delivered to. Default
 	// postmaster@<first authoritative domain>, else postmaster@<the
-	// domain of name>.
+	// domain of name> where that is inside the organisation, else
+	// postmaster@<first internal_relay domain> (defaultPostmaster).
 	Postmaster string `yaml:"postmaster"`
-	// PostmasterDerived: the file does not set postmaster; it is
-	// postmaster@ the first authoritative domain (a reload names it so).
+	// PostmasterDerived: the file does not set postmaster; it is derived
+	// by defaultPostmaster's rules (a reload names the rule used:
+	// PostmasterDerivedFrom).
 	PostmasterDerived bool `yaml:"-"`
 }
 

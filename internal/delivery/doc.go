@@ -187,6 +187,9 @@
 // host without an address (resolver.NumericMX): with no other usable
 // host the recipients fail 550 5.4.4 naming it, a denial no retry mends
 // (the domain's DNS answered); another host that failed for now defers.
+// A null MX (resolver.NullMX) is exactly one MX record, of preference 0
+// and exchange "." (RFC 7505): 556 5.1.10 at once. A "." exchange
+// otherwise is skipped as a numeric one is (resolver.RootMX).
 //
 // Watch (shadow.Watcher) keeps one shadow session to a primary open while
 // senders wait for delayed acknowledgement: with a version-2 primary

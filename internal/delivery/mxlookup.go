@@ -52,7 +52,8 @@ type hostSource struct {
 	maxNames int
 	left     time.Duration // lookup time left to the attempt
 	timeout  time.Duration // transport.mx_lookup_timeout, for the replies
-	// numeric is told each MX exchange skipped as IP-address text (nil: none told).
+	// numeric is told each MX exchange skipped as IP-address text, or as
+	// the root (".") of an MX answer that is no null MX (nil: none told).
 	numeric func(name string)
 
 	next       int // names[next:] are not looked up yet
@@ -233,7 +234,8 @@ func (s *hostSource) prefAt(i int) int {
 // lookup looks up names[i] (a host, host:port or an IP address: a
 // smart host's). An MX record's exchange that is IP-address text names
 // no host (RFC 5321 §5.1): it is skipped, never connected to, and
-// counts as a host without an address (resolver.NumericMX).
+// counts as a host without an address (resolver.NumericMX); so does an
+// exchange "." of an answer that is no null MX (resolver.RootMX).
 func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
 	if e := s.early; e != nil && e.i == i { // looked up before its turn (lookHint)
 		s.early = nil
@@ -245,11 +247,15 @@ func (s *hostSource) lookup(lctx, ctx context.Context, i int) {
 	}
 	s.looked++
 	n, pref := s.names[i], s.prefAt(i)
-	if s.mx && mailaddr.IPText(n) {
+	if s.mx && (mailaddr.IPText(n) || n == ".") {
 		if s.numeric != nil {
 			s.numeric(n)
 		}
-		s.unresolved = append(s.unresolved, unresolvedHost{resolver.HostLookup{Host: n, Err: resolver.NumericMX(n)}, pref})
+		err := resolver.NumericMX(n)
+		if n == "." {
+			err = resolver.RootMX(pref)
+		}
+		s.unresolved = append(s.unresolved, unresolvedHost{resolver.HostLookup{Host: n, Err: err}, pref})
 		return
 	}
 	name, p := n, s.port

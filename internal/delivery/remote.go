@@ -610,6 +610,10 @@ func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hos
 		timeout-time.Since(start), timeout)
 	src.implicit = implicit
 	src.numeric = func(name string) {
+		if name == "." {
+			d.log.Warn("MX record names the root, not a host, and is no null MX: skipped", "destination", g.dom, "mx", name, "send_connector", g.conn.cfg.Name)
+			return
+		}
 		d.log.Warn("MX record names an IP address, not a host: skipped", "destination", g.dom, "mx", name, "send_connector", g.conn.cfg.Name)
 	}
 	return src, nil
@@ -670,7 +674,9 @@ var errNullMX = errors.New("null MX")
 // hosts in random order (spreading load), or the MX hosts by preference
 // (random among equals) with their preferences, or the domain itself
 // when it has no MX (implicit; RFC 5321 §5.1; the error then is the
-// MX lookup's not-found, which callers take as no MX). errNullMX: a null MX.
+// MX lookup's not-found, which callers take as no MX). errNullMX: a null
+// MX (resolver.NullMX: one record, preference 0, exchange "."); a "."
+// exchange otherwise is listed as "." and skipped (resolver.RootMX).
 func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom string) (names []string, prefs []int, implicit bool, err error) {
 	if len(smartHosts) > 0 {
 		names = append(names, smartHosts...)
@@ -680,7 +686,7 @@ func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom stri
 	mxs, err := r.LookupMX(ctx, dom)
 	var dnsErr *net.DNSError
 	switch {
-	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+	case err == nil && resolver.NullMX(mxs):
 		return nil, nil, false, errNullMX
 	case err == nil && len(mxs) > 0:
 		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
@@ -694,7 +700,11 @@ func nextHopNames(ctx context.Context, r Resolver, smartHosts []string, dom stri
 			i = j
 		}
 		for _, mx := range mxs {
-			names = append(names, strings.TrimSuffix(mx.Host, "."))
+			n := strings.TrimSuffix(mx.Host, ".")
+			if n == "" {
+				n = "." // the root, no host: skipped (hostSource.lookup)
+			}
+			names = append(names, n)
 			prefs = append(prefs, int(mx.Pref))
 		}
 		return names, prefs, false, nil

@@ -20,8 +20,8 @@ import (
 // a message to it would be routed (send connector with its TLS policy
 // and authentication, or the organisation route), and runs EHLO, MAIL
 // FROM:<> (with SMTPUTF8 for an address that needs it), RCPT TO, RSET, QUIT on the first host that answers. A 2xx to
-// RCPT is Known, a 5xx Unknown; a 4xx, a refused MAIL, or no host
-// answering is CannotDecide with the reason. Every step is bounded by
+// RCPT is Known, a 5xx Unknown; a 4xx (a *recipients.RcptDeferred), a
+// refused MAIL, or no host answering is CannotDecide with the reason. Every step is bounded by
 // ctx and the connect and command timeouts; no connection is pooled.
 func (d *Deliverer) Verify(ctx context.Context, rcpt string) (v recipients.Verdict, reason string, err error) {
 	defer func() { // panics.go: a callout that panicked cannot decide
@@ -157,7 +157,9 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	case !isReply(err):
 		return recipients.CannotDecide, "", noAnswer("RCPT TO", err)
 	}
-	return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered %s", smtp.Reply(err))
+	// A 4xx about this address (a full mailbox for now): the hop's
+	// code is passed on (recipients.RcptDeferred).
+	return recipients.CannotDecide, smtp.Reply(err), &recipients.RcptDeferred{Reply: smtp.Reply(err)}
 }
 
 // isReply reports whether err is the next hop's SMTP reply (not an I/O

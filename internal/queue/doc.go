@@ -2353,7 +2353,7 @@
 // organisation (a hub, its hop "name[ip:port]") is quoted the same way,
 // never named as Remote-MTA.
 // To a sender outside the organisation (Inside.Sender: not of an
-// authoritative domain) a DSN quotes whole only a reply it names a
+// authoritative or internal_relay domain) a DSN quotes whole only a reply it names a
 // Remote-MTA for; umbra's own diagnostics and the replies of the
 // organisation's servers, which can name its hosts, addresses, spool
 // and socket paths, queues and connectors, are given as reply code,

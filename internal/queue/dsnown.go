@@ -19,11 +19,12 @@ import (
 // full text stays in the tracking log and the daemon's log, and a sender
 // inside (Inside.Sender) reads it whole in the DSN too.
 
-// Sender reports whether a DSN to addr stays inside the organisation:
-// its domain is one of SenderDomains (the authoritative accepted
-// domains). Anything else — an internal_relay domain, whose mail may be
-// relayed to another system, or no domain at all — is outside: this
-// errs toward saying less.
+// Sender reports whether addr is a sender of the organisation, who reads
+// umbra's own diagnostics whole: its domain is one of SenderDomains (the
+// authoritative and internal_relay accepted domains: the organisation's
+// own, whose hosts Hop counts inside too; an edge has only internal_relay
+// ones). Anything else — an external_relay domain, any other, or no
+// domain at all — is outside: this errs toward saying less.
 func (in Inside) Sender(addr string) bool {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {

@@ -274,8 +274,8 @@ type Inside struct {
 	// of the organisation.
 	Connectors []string
 	// SenderDomains are the domains whose senders are inside the
-	// organisation for the DSNs they get (Sender): the authoritative
-	// accepted domains, whose mail stays in the organisation's mailboxes.
+	// organisation for the DSNs they get (Sender): the authoritative and
+	// internal_relay accepted domains, the organisation's own.
 	SenderDomains []string
 }
 

@@ -14,7 +14,8 @@ import (
 // Verifier asks the next hop of an address whether it would accept it
 // (package delivery's Deliverer: EHLO, MAIL FROM:<>, RCPT TO, RSET,
 // QUIT). A 2xx is Known, a 5xx Unknown; anything else (4xx, no answer,
-// no route) is CannotDecide with an error. reply is the next hop's reply.
+// no route) is CannotDecide with an error — a *RcptDeferred for the next
+// hop's 4xx to RCPT TO itself. reply is the next hop's reply.
 type Verifier interface {
 	Verify(ctx context.Context, address string) (v Verdict, reply string, err error)
 }
@@ -150,13 +151,16 @@ func (c *Callout) Lookup(ctx context.Context, address string) (Verdict, error) {
 	if v != CannotDecide {
 		return v, nil
 	}
-	if rf := (*Refusal)(nil); errors.As(err, &rf) {
+	if rf := (*Refusal)(nil); errors.As(err, &rf) && !rf.Temporary() {
 		return CannotDecide, err // an answer, just not about the mailbox's existence
 	}
 	if cached && age < StaleFactor*c.ttl(e.Known) {
-		return verdictOf(e.Known), nil // the next hop cannot answer: the last answer decides
+		// The next hop cannot answer, or answered only "not now" (a
+		// 4xx: a hub whose own directory is down says so for every
+		// address): the last answer decides.
+		return verdictOf(e.Known), nil
 	}
-	return CannotDecide, err
+	return CannotDecide, err // a temporary Refusal: passed on
 }
 
 // Refused learns from a delivery that the next hop refused address for
@@ -224,11 +228,13 @@ func mailboxRefusal(reply string) bool {
 // Refusal is the error of a CannotDecide verdict whose next hop refused
 // the address with a 5xx reply that does not say the mailbox does not
 // exist (its enhanced code is not 5.1.x: a full mailbox, a policy
-// refusal, or no enhanced code at all). It is not cached; the SMTP
-// session passes the next hop's code on.
+// refusal, or no enhanced code at all), or with a 4xx reply (Temporary:
+// 452 4.2.2 mailbox full, 451 4.3.0). It is not cached; the SMTP
+// session passes the next hop's code and enhanced code on. A temporary
+// one yields to a stale cached answer (Lookup), as no answer does.
 type Refusal struct {
-	Code     int    // 500–599
-	Enhanced [3]int // class 5; {5, 0, 0} when the reply had none
+	Code     int    // 400–599
+	Enhanced [3]int // the code's class; {class, 0, 0} when the reply had none
 	Text     string // the next hop's text, printable ASCII, at most maxRefusalText
 	// NotAsked: the next hop was not asked; the reply is the one its
 	// delivery would get there (ErrNextHopNoSMTPUTF8), not the hop's.
@@ -241,6 +247,18 @@ type Refusal struct {
 // to it would get there, and the hop never saw the address.
 var ErrNextHopNoSMTPUTF8 = errors.New("the next hop does not support SMTPUTF8: not asked")
 
+// Temporary reports whether the refusal is a 4xx.
+func (r *Refusal) Temporary() bool { return r.Code < 500 }
+
+// RcptDeferred is the error of a CannotDecide verdict a Verifier gives
+// when the next hop answered RCPT TO with a 4xx reply: an answer about
+// this address, for now — not the failures of the session around it
+// (no route, no address, a refused MAIL, a lost connection), whose
+// replies are umbra's or say nothing of the address.
+type RcptDeferred struct{ Reply string }
+
+func (e *RcptDeferred) Error() string { return "RCPT TO answered " + e.Reply }
+
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("the next hop refused it: %d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text)
 }
@@ -248,16 +266,22 @@ func (r *Refusal) Error() string {
 // maxRefusalText bounds the next hop's text passed on.
 const maxRefusalText = 200
 
-// parseRefusal reads a 5xx reply ("552 5.2.2 mailbox full") as the
-// Verifier gives it.
+// parseRefusal reads a 5xx or 4xx reply ("552 5.2.2 mailbox full",
+// "452 4.2.2 mailbox full") as the Verifier gives it: its code, an
+// enhanced code of the same class, and its text made printable ASCII on
+// one line and bounded (maxRefusalText).
 func parseRefusal(reply string) *Refusal {
-	r := &Refusal{Code: 550, Enhanced: [3]int{5, 0, 0}}
+	class := 5
+	if strings.HasPrefix(reply, "4") {
+		class = 4
+	}
+	r := &Refusal{Code: class*100 + 50, Enhanced: [3]int{class, 0, 0}}
 	code, rest, _ := strings.Cut(reply, " ")
-	if n, err := strconv.Atoi(code); err == nil && len(code) == 3 && n >= 500 && n <= 599 {
+	if n, err := strconv.Atoi(code); err == nil && len(code) == 3 && n/100 == class {
 		r.Code = n
 	}
 	if ec, text, ok := strings.Cut(rest, " "); ok || ec != "" {
-		if e, good := enhancedCode(ec); good && e[0] == 5 {
+		if e, good := enhancedCode(ec); good && e[0] == class {
 			r.Enhanced, rest = e, text
 		}
 	}
@@ -336,6 +360,13 @@ func (c *Callout) ask(ctx context.Context, address, key string) (Verdict, error)
 	if v == CannotDecide && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// recipients.callout.timeout ran out.
 		cl.v, cl.err = CannotDecide, fmt.Errorf("recipient callout timed out after %s (recipients.callout.timeout)", c.cfg.Timeout)
+		return cl.v, cl.err
+	}
+	if rd := (*RcptDeferred)(nil); v == CannotDecide && errors.As(err, &rd) {
+		// A full mailbox for now, a hub's "try later": not cached; the
+		// sender gets the next hop's code (Refusal), unless a stale
+		// answer decides (Lookup).
+		cl.v, cl.err = CannotDecide, parseRefusal(rd.Reply)
 		return cl.v, cl.err
 	}
 	if v == Unknown && !mailboxRefusal(reply) {

@@ -33,6 +33,14 @@
 //     asked) are the query's; any other is no answer — the next server
 //     is asked, and with none left the lookup fails for now (temporary,
 //     never a denial). FuzzResponse holds the reply's handling.
+//   - A reply holding a record (answer or authority section) whose RDATA
+//     is shorter than its type's fields (rdataMin: an MX of a
+//     preference and no exchange, a TXT of no string, a TLSA under 3
+//     bytes, a name or address of RDLENGTH 0) is no answer, as one the
+//     DNS library cannot parse is: the next server is asked, and with
+//     none left the lookup fails for now. The library reads a record
+//     until the packet ends and takes RDLENGTH 0 as a record of empty
+//     fields, with no error; cutRecord stops those (FuzzCutRecord).
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the

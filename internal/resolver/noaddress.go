@@ -26,6 +26,26 @@ func NumericMX(host string) error {
 	return &net.DNSError{Err: "the MX record names an IP address, not a host name (RFC 5321 §5.1): skipped", Name: host, IsNotFound: true}
 }
 
+// NullMX reports whether mxs, a domain's MX records, are a null MX
+// (RFC 7505 §3): exactly one record, of preference 0, whose exchange is
+// the root ("."). The domain takes no mail. Nothing else is one: a "."
+// exchange of another preference or beside other records names no host
+// (RootMX), and a record cut short is no answer at all (the resolver's
+// cutRecord: a temporary failure).
+func NullMX(mxs []*net.MX) bool {
+	return len(mxs) == 1 && mxs[0].Pref == 0 && mxs[0].Host == "."
+}
+
+// RootMX is the failed lookup of an MX record's exchange "." that is not
+// a null MX (NullMX): the root names no host. It is skipped and counts
+// as a denial, as NumericMX does: with no other usable host, NoAddress
+// fails the recipients with 550 5.4.4 naming it — the domain's own
+// record, which no retry mends.
+func RootMX(pref int) error {
+	return &net.DNSError{Err: fmt.Sprintf("the MX record's exchange is the root (\".\"), which names no host; of preference %d, or beside other MX records, it is no null MX (RFC 7505: the only MX record, of preference 0): skipped", pref),
+		Name: ".", IsNotFound: true}
+}
+
 // NoAddress is what a destination none of whose mail hosts has an
 // address comes to: the reply delivery gives and route explain shows.
 // implicit: the one host is the domain itself, for want of MX records

@@ -224,6 +224,12 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 				last = dnsError(name, srv, "reply question mismatch", true, false)
 				continue
 			}
+			if msg := cutRecord(r); msg != "" {
+				// A record read as a value it does not hold: no answer,
+				// as a reply the DNS library cannot parse is none.
+				last = dnsError(name, srv, msg, true, false)
+				continue
+			}
 			switch r.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
 				return r, srv, nil
@@ -262,6 +268,49 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 		return nil, fmt.Errorf("context: %w", ctx.Err())
 	}
 	return r, err
+}
+
+// rdataMin is the fewest RDATA bytes a whole record of each type umbra
+// reads has: its fixed fields, and one byte for a name (the root) or a
+// character-string (the empty one).
+var rdataMin = map[uint16]struct {
+	n    int
+	what string
+}{
+	dns.TypeA:     {4, "an IPv4 address"},
+	dns.TypeAAAA:  {16, "an IPv6 address"},
+	dns.TypeMX:    {3, "a preference and an exchange name"},
+	dns.TypeCNAME: {1, "a name"},
+	dns.TypePTR:   {1, "a name"},
+	dns.TypeNS:    {1, "a name"},
+	dns.TypeTXT:   {1, "a character-string"},
+	dns.TypeTLSA:  {3, "a usage, a selector and a matching type"},
+	dns.TypeSOA:   {22, "two names and five numbers"},
+}
+
+// cutRecord names a record of the answer or authority section of r
+// whose RDATA is shorter than a record of its type can be, "" when there
+// is none. The DNS library reads a record's fields until the packet
+// ends and takes an RDLENGTH of 0 as a record of no fields, with no
+// error: an MX of "0014" (a preference, no exchange) as the last bytes
+// of a packet came back as an MX of exchange "", which a caller took
+// for a null MX and bounced; a TXT of RDLENGTH 0 as a record of no
+// text; a TLSA of two bytes as "u s 0" of no data. Such a reply is a
+// broken one — a temporary failure, as a SERVFAIL is — never an answer
+// (TestCutRecordIsTemporary).
+func cutRecord(r *dns.Msg) string {
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+		for _, rr := range sec {
+			h := rr.Header()
+			m, ok := rdataMin[h.Rrtype]
+			if !ok || int(h.Rdlength) >= m.n {
+				continue
+			}
+			return fmt.Sprintf("malformed reply: %s record of %s cut short (RDLENGTH %d; its RDATA is %s, at least %d bytes)",
+				dns.TypeToString[h.Rrtype], h.Name, h.Rdlength, m.what, m.n)
+		}
+	}
+	return ""
 }
 
 // afterDial, when set (tests), runs in ask between the dial and the

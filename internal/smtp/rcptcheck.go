@@ -25,8 +25,9 @@ func (s *Server) SetRecipients(v *recipients.Validator) { s.rcptv.Store(v) }
 
 // validateRcpt decides a recipient at an accepted domain before it is
 // taken: unknown → 550 5.1.1, undecidable → 451 4.3.0, refused by a
-// callout's next hop for another reason than an unknown mailbox → its
-// own code (recipients.Refusal). The postmaster
+// callout's next hop for another reason than an unknown mailbox, or for
+// now (a 4xx) → its own code and enhanced code, with the status's reason
+// (recipients.Refusal). The postmaster
 // mailbox of every accepted domain is always accepted (RFC 5321 §4.5.1).
 // Addresses outside the accepted domains are relaying, decided by the
 // rights alone. A server built without a validator (only the package's
@@ -62,9 +63,14 @@ func (s *session) validateRcpt(a Address) error {
 			s.srv.refusals.log(s.log, "recipient refused", "next_hop_no_smtputf8", r, s.ip, "rcpt", a.String(), "reply", rf.Text)
 			return r
 		}
-		r := &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced),
-			Message: "Recipient address rejected by the next hop: " + queue.StatusReason(st)}
-		s.srv.refusals.log(s.log, "recipient refused", "next_hop_refused", r, s.ip, "rcpt", a.String(), "reply", rf.Text)
+		said, reason := "Recipient address rejected by the next hop: ", "next_hop_refused"
+		if rf.Temporary() {
+			// 452 4.2.2 mailbox full, 451 4.3.0: the hop's code, so
+			// the sender knows what it waits for (rt36 F4).
+			said, reason = "Recipient address temporarily refused by the next hop: ", "next_hop_deferred"
+		}
+		r := &gosmtp.SMTPError{Code: rf.Code, EnhancedCode: gosmtp.EnhancedCode(rf.Enhanced), Message: said + queue.StatusReason(st)}
+		s.srv.refusals.log(s.log, "recipient refused", reason, r, s.ip, "rcpt", a.String(), "reply", rf.Text)
 		return r
 	}
 	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)

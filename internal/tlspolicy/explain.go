@@ -145,16 +145,22 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 	ex.MXSecure, _ = e.MXSecurity(ctx, domain)
 	mxs, err := e.cfg.Resolver.LookupMX(ctx, domain)
 	var names []string
+	var prefs []int
 	implicit := false
 	switch {
-	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+	case err == nil && resolver.NullMX(mxs):
 		// As delivery answers a null MX (RFC 7505): no host to explain.
 		ex.NoAddress, ex.NoAddressPermanent = "556 5.1.10 domain "+domain+" accepts no mail (null MX)", true
 		return ex
 	case err == nil:
 		sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 		for _, m := range mxs {
-			names = append(names, strings.TrimSuffix(m.Host, "."))
+			n := strings.TrimSuffix(m.Host, ".")
+			if n == "" {
+				n = "." // the root, no host (resolver.RootMX)
+			}
+			names = append(names, n)
+			prefs = append(prefs, int(m.Pref))
 		}
 	case isNotFound(err):
 		names, implicit = []string{domain}, true // as delivery's nextHopNames: the domain is its own host
@@ -170,6 +176,14 @@ func (e *Engine) ExplainUpTo(ctx context.Context, domain, connectorTLS string, p
 			h.Effect = "not looked up: one delivery attempt looks up at most " + strconv.Itoa(maxNames) + " MX hosts (2 × mx_address_limit)"
 			ex.Hosts = append(ex.Hosts, h)
 			left++
+			continue
+		}
+		if !implicit && n == "." {
+			// No host: delivery skips it (resolver.RootMX).
+			nerr := resolver.RootMX(prefs[i])
+			h.AddressError, h.Effect = nerr.Error(), "skipped: the root names no host, and this answer is no null MX"
+			failed = append(failed, resolver.HostLookup{Host: n, Err: nerr})
+			ex.Hosts = append(ex.Hosts, h)
 			continue
 		}
 		if !implicit && mailaddr.IPText(n) {

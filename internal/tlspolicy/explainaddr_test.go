@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"umbra/internal/resolver"
 	"umbra/internal/resolver/dnstest"
 )
@@ -130,5 +132,38 @@ func TestExplainNumericMXExchange(t *testing.T) {
 	if len(ex.Hosts) != 2 || !strings.HasPrefix(ex.Hosts[0].Effect, "skipped") || ex.NoAddress != "" ||
 		strings.Join(ex.Hosts[1].Addresses, ",") != "127.0.0.3" {
 		t.Errorf("mixed.test: %+v, no address %q", ex.Hosts, ex.NoAddress)
+	}
+}
+
+// EDGE (RFC 7505 §3): route explain reads an MX answer as delivery does.
+// A null MX is exactly one record of preference 0 and exchange ".": 556
+// 5.1.10. An answer whose one MX record is cut short (RDATA "0014", the
+// last bytes of the packet) is a failed lookup, not a null MX; a "."
+// exchange of preference 10 names no host and is skipped (550 5.4.4
+// naming it).
+func TestExplainNullMXIsExactlyOneRootRecordOfPreferenceZero(t *testing.T) {
+	srv := dnstest.StartOn(t, "127.0.0.170:39004",
+		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
+		"null.test. 300 IN MX 0 .",
+		"root10.test. 300 IN MX 10 .",
+	)
+	srv.Raw("badmx2.test", dns.TypeMX, []byte{0x00, 0x14})
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(Config{Resolver: res})
+	ctx := context.Background()
+	if ex := eng.Explain(ctx, "null.test", "opportunistic", 25); ex.NoAddress != "556 5.1.10 domain null.test accepts no mail (null MX)" {
+		t.Errorf("null.test: %+v", ex)
+	}
+	ex := eng.Explain(ctx, "badmx2.test", "opportunistic", 25)
+	if ex.NoAddressPermanent || strings.Contains(ex.NoAddress, "null MX") || !strings.Contains(ex.Error, "MX record of badmx2.test. cut short") {
+		t.Errorf("badmx2.test: error %q, no address %q (permanent %v): want the failed MX lookup", ex.Error, ex.NoAddress, ex.NoAddressPermanent)
+	}
+	ex = eng.Explain(ctx, "root10.test", "opportunistic", 25)
+	if len(ex.Hosts) != 1 || ex.Hosts[0].MX != "." || !strings.HasPrefix(ex.Hosts[0].Effect, "skipped") ||
+		!strings.HasPrefix(ex.NoAddress, "550 5.4.4 MX host . of root10.test has no address") || !ex.NoAddressPermanent {
+		t.Errorf("root10.test: hosts %+v, no address %q (permanent %v)", ex.Hosts, ex.NoAddress, ex.NoAddressPermanent)
 	}
 }

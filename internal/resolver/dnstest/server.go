@@ -19,6 +19,7 @@ type Server struct {
 	drop    []string // name suffixes never answered
 	secure  []string // name suffixes answered with AD set
 	nochase []string // name suffixes whose CNAME is answered alone
+	raw     []rawRR  // records given as wire RDATA, answered last in the packet
 	queries int
 	udp     *dns.Server
 	tcp     *dns.Server
@@ -32,6 +33,32 @@ func Start(t testing.TB, records ...string) *Server {
 	s := &Server{}
 	s.Add(t, records...)
 	s.Addr, s.udp, s.tcp = serve(t, "127.0.0.1", s)
+	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
+	return s
+}
+
+// StartOn is Start on addr (host:port, UDP and TCP), for a test that
+// keeps to its own loopback address and ports.
+func StartOn(t testing.TB, addr string, records ...string) *Server {
+	t.Helper()
+	s := &Server{}
+	s.Add(t, records...)
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	s.Addr, s.udp, s.tcp = addr, &dns.Server{PacketConn: pc, Handler: s}, &dns.Server{Listener: l, Handler: s}
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+	}
 	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
 	return s
 }
@@ -82,6 +109,62 @@ func (s *Server) Add(t testing.TB, records ...string) {
 			s.rrs = append(s.rrs, rr)
 		}
 	}
+}
+
+// rawRR is a record of name and type whose RDATA is given as bytes,
+// whatever they are: a broken record the DNS library would not build.
+type rawRR struct {
+	name  string
+	rtype uint16
+	rdata []byte
+}
+
+// Raw adds a record of name and rtype whose RDATA is rdata as written,
+// its RDLENGTH len(rdata): a malformed record (an MX of a preference
+// and no exchange, a TXT of no string, a TLSA of two bytes). A question
+// for name and rtype is answered with its other records of that type
+// and then the raw ones, the last bytes of the packet (no authority or
+// additional section follows them), where a parser that stops at the
+// packet's end reads a cut RDATA as a whole record.
+func (s *Server) Raw(name string, rtype uint16, rdata []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw = append(s.raw, rawRR{strings.ToLower(dns.Fqdn(name)), rtype, rdata})
+}
+
+// withRaw is r packed with the raw records of name and qtype appended
+// to its answer section, or nil when it has none.
+func (s *Server) withRaw(r *dns.Msg, name string, qtype uint16) []byte {
+	var raws []rawRR
+	for _, x := range s.raw {
+		if x.name == name && x.rtype == qtype {
+			raws = append(raws, x)
+		}
+	}
+	if len(raws) == 0 {
+		return nil
+	}
+	r.Rcode = dns.RcodeSuccess
+	r.Ns, r.Extra = nil, nil
+	r.Compress = false
+	out, err := r.Pack()
+	if err != nil {
+		return nil
+	}
+	for _, x := range raws {
+		owner := make([]byte, 256)
+		n, err := dns.PackDomainName(x.name, owner, 0, nil, false)
+		if err != nil {
+			return nil
+		}
+		out = append(out, owner[:n]...)
+		out = append(out, byte(x.rtype>>8), byte(x.rtype), 0, byte(dns.ClassINET), 0, 0, 0, 60,
+			byte(len(x.rdata)>>8), byte(len(x.rdata)))
+		out = append(out, x.rdata...)
+	}
+	an := int(out[6])<<8 | int(out[7]) + len(raws)
+	out[6], out[7] = byte(an>>8), byte(an)
+	return out
 }
 
 // Remove removes every record of name (any type).
@@ -191,6 +274,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		}
 		qn = next
 	}
+	for _, x := range s.raw {
+		exists = exists || x.name == asked
+	}
 	if !exists {
 		r.Rcode = dns.RcodeNameError
 	}
@@ -199,7 +285,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 			r.Ns = append(r.Ns, soa)
 		}
 	}
+	raw := s.withRaw(r, asked, qt)
 	s.mu.Unlock()
+	if raw != nil {
+		w.Write(raw)
+		return
+	}
 	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
 		size := 512
 		if o := q.IsEdns0(); o != nil {
