@@ -748,6 +748,17 @@ func (c *Config) Written(path ...any) bool {
 	return n != nil
 }
 
+// WrittenValue is the value of the scalar setting at path as the file
+// writes it, before the loader resolves it (a relative path against
+// data_dir or the file's directory); "" when the file does not write it.
+func (c *Config) WrittenValue(path ...any) string {
+	n, _ := nodeAt(c.doc, path)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
 // ErrorAt is msg as an Error at the line of the setting at path (map
 // keys and list indexes) in this configuration's file: for checks made
 // outside this package (against the topology, by routing's rules).
