@@ -644,6 +644,12 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 			}
 			seen[k.Value] = k.Line
 			ft, ok := fields[k.Value]
+			if !ok && (k.Value == "<<" || k.Tag == "!!merge") {
+				// Not a key of any section (rt36 F4: "unknown key" said
+				// the name was wrong, not the construct).
+				c.fail(k.Line, fmt.Sprintf("YAML merge keys (\"<<\") are not supported: write the settings of %s out in full", sectionName(t)), v, kpath)
+				continue
+			}
 			if !ok {
 				c.fail(k.Line, fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t)), v, kpath)
 				continue
