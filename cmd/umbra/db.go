@@ -522,8 +522,12 @@ func restoreDirRefusal(err error, dir, backup, owner string) error {
 func lostLines(lost []queue.NotInBackup) string {
 	var b strings.Builder
 	for _, m := range lost {
-		fmt.Fprintf(&b, "  %s %s from <%s> to %s, received %s\n", m.ID, orDefault(shown(m.MessageID), "(no Message-ID)"),
+		fmt.Fprintf(&b, "  %s %s from <%s> to %s, received %s", m.ID, orDefault(shown(m.MessageID), "(no Message-ID)"),
 			shown(m.From), shown(strings.Join(m.Pending, ", ")), m.Arrived.UTC().Format(time.RFC3339))
+		if m.Why != "" {
+			fmt.Fprintf(&b, " (%s)", shown(m.Why)) // why no shadow server keeps it
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -69,6 +69,13 @@ func newQueueCmd() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
+			for _, q := range qs {
+				if q.Status == "suspended" && !q.Suspended && q.ByState["suspended"] > 0 {
+					// Shown suspended, not suspended as a queue (rt36
+					// F2): queue resume and retry release none of them.
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended message by message, not as a queue: %s\n", termSafe(q.Name), heldEachText(q.Name, q.ByState["suspended"]))
+				}
+			}
 			ds, err := c.Destinations()
 			if err != nil {
 				return apiErr(err)
@@ -172,6 +179,9 @@ func newQueueCmd() *cobra.Command {
 					if n > 0 && !c.Stopping() && len(probed) > 0 {
 						v["probed_dead_destinations"] = probedJSON(probed)
 					}
+					if sum.HeldEach > 0 {
+						v["held_each"] = sum.HeldEach // held one by one: message resume --queue releases them
+					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
@@ -188,6 +198,11 @@ func newQueueCmd() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), " (%s)", dueText(c, n))
 				}
 				fmt.Fprintln(cmd.OutOrStdout())
+				if sum.HeldEach > 0 {
+					// Not released by the queue's action (rt36 F2): the
+					// queue still shows suspended while they are held.
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], heldEachText(args[0], sum.HeldEach))
+				}
 				return nil
 			},
 		})
@@ -668,4 +683,12 @@ func checkListLimit(limit int) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--limit %d is above the most one listing returns, %d: narrow the filter", limit, admin.MaxListLimit)}
 	}
 	return nil
+}
+
+// heldEachText says that n messages of queue name are held one by one
+// (message suspend), which queue resume and retry do not release, and
+// names the command that does.
+func heldEachText(name string, n int) string {
+	return fmt.Sprintf("%s held one by one (message suspend) %s held: queue resume and retry release none; umbra message resume --queue %s releases them",
+		plural(n, "message"), map[bool]string{true: "stays", false: "stay"}[n == 1], termSafe(name))
 }

@@ -407,10 +407,15 @@ type QueueResult struct {
 	// go, per scheduler destination (queue.BatchResult.Released):
 	// "queue:NAME" for those answered or held without one. The client
 	// adds the batches' up.
-	Released  map[string]int `json:"released_to,omitempty"`
-	Next      string         `json:"next,omitempty"`
-	Through   string         `json:"through,omitempty"`
-	Selection string         `json:"selection,omitempty"`
+	Released map[string]int `json:"released_to,omitempty"`
+	// HeldEach counts, for a resume or retry, the messages of the
+	// queue held one by one (message suspend), which it does not
+	// release (queue.BatchResult.HeldEach): umbra message resume
+	// --queue does.
+	HeldEach  int    `json:"held_each,omitempty"`
+	Next      string `json:"next,omitempty"`
+	Through   string `json:"through,omitempty"`
+	Selection string `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -446,7 +451,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released, HeldEach: b.HeldEach}
 	if through != 0 {
 		out.Through = through.String()
 	}

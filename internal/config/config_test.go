@@ -443,7 +443,7 @@ mailbox: {maildir: `+filepath.Join(t.TempDir(), "m")+`}
 func TestDelayNotificationBlamesTheWrittenLine(t *testing.T) {
 	base := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\ntransport:\n  retry_schedule: [1m]\n"
 	for _, tc := range []struct{ yaml, want string }{
-		{base + "  message_expiration: 1h\n", "t.yaml:5: transport.delay_notification (4h0m0s) must be shorter than message_expiration (1h0m0s)"},
+		{base + "  message_expiration: 1h\n", "t.yaml:5: transport.delay_notification (4h0m0s, its default: the file does not set it) must be shorter than message_expiration (1h0m0s)"},
 		{base + "  message_expiration: 1h\n  delay_notification: 2h\n", "t.yaml:6: transport.delay_notification (2h0m0s)"},
 	} {
 		_, err := Parse([]byte(tc.yaml), "t.yaml")

@@ -76,6 +76,15 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 			if strings.Trim(n.Value, "+-0123456789_") == "" {
 				return fmt.Sprintf("%s is out of range for this setting", written(n))
 			}
+			// 1e3 or 10.0: a whole number in another form than digits
+			// (rt36 F4: "a fraction is refused" said what was not so).
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				form := "with a decimal point"
+				if strings.ContainsAny(n.Value, "eE") {
+					form = "in exponent form"
+				}
+				return fmt.Sprintf("%s is a whole number written %s: write it in digits (%d)", written(n), form, int64(f))
+			}
 			return fmt.Sprintf("%s is not a whole number (a fraction is refused, not rounded)", written(n))
 		}
 	case reflect.Float32, reflect.Float64:

@@ -644,6 +644,12 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 			}
 			seen[k.Value] = k.Line
 			ft, ok := fields[k.Value]
+			if !ok && (k.Value == "<<" || k.Tag == "!!merge") {
+				// Not a key of any section (rt36 F4: "unknown key" said
+				// the name was wrong, not the construct).
+				c.fail(k.Line, fmt.Sprintf("YAML merge keys (\"<<\") are not supported: write the settings of %s out in full", sectionName(t)), v, kpath)
+				continue
+			}
 			if !ok {
 				c.fail(k.Line, fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t)), v, kpath)
 				continue
@@ -746,6 +752,17 @@ func lineOf(n *yaml.Node, path []any) int {
 func (c *Config) Written(path ...any) bool {
 	n, _ := nodeAt(c.doc, path)
 	return n != nil
+}
+
+// WrittenValue is the value of the scalar setting at path as the file
+// writes it, before the loader resolves it (a relative path against
+// data_dir or the file's directory); "" when the file does not write it.
+func (c *Config) WrittenValue(path ...any) string {
+	n, _ := nodeAt(c.doc, path)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
 }
 
 // ErrorAt is msg as an Error at the line of the setting at path (map

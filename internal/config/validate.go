@@ -107,13 +107,14 @@ func validate(c *Config) []violation {
 	}
 	if t.DelayNotification.D() >= t.MessageExpiration.D() && t.DelayNotification != 0 {
 		// Blame the setting the operator wrote: message_expiration when
-		// delay_notification is the default (4h) and not in the file.
-		key := "delay_notification"
-		if t.DelayNotification.D() == DefaultDelayNotification {
-			key = "message_expiration"
+		// delay_notification is not in the file — and say that its
+		// value is the default, which the file does not set (rt36 F4).
+		key, dn := "delay_notification", t.DelayNotification.D().String()
+		if !c.Written("transport", "delay_notification") {
+			key, dn = "message_expiration", dn+", its default: the file does not set it"
 		}
 		v.compare(fmt.Sprintf("transport.delay_notification (%s) must be shorter than message_expiration (%s)",
-			t.DelayNotification.D(), t.MessageExpiration.D()),
+			dn, t.MessageExpiration.D()),
 			[][]any{{"transport", "delay_notification"}, {"transport", "message_expiration"}}, "transport", key)
 	}
 	for _, f := range []struct {

@@ -409,6 +409,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 			flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
 		}
 	}
+	if n, ok := out["held_each"].(float64); ok && n > 0 && (op == "retry" || op == "resume") {
+		// Not released by the queue's action (rt36 F2).
+		flash += "; " + strconv.Itoa(int(n)) + " held one by one (message suspend) stay held: umbra message resume --queue " + target + " releases them"
+	}
 	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
 		flash += "; umbra is stopping: no delivery attempt starts before it is started again"
 	}

@@ -1087,27 +1087,68 @@ func (t *Tx) discardFormerCopy(m *Message, p string, now time.Time) error {
 }
 
 // CopyHolderOf returns the shadow server whose copy backs message id now
-// ("" for none): the one its record names while the message needs its
-// copy (needsCopy). A message held by an operator or kept in the
-// quarantine names its server still (a takeover resubmission merges into
-// it: hold.go), but the commit that held it discarded the copy — unless
-// another record here still needs that copy (siblingcopy.go: then no
-// discard was written, and the copy is kept). The copy made again on a
-// server while the message was in delivery is its mark's (SingleCopyOf).
+// ("" for none): copyKeeperTx.
 func (q *Manager) CopyHolderOf(id ID) string {
 	var out string
 	_ = q.store.View(func(tx *Tx) error {
-		m, err := tx.Get(id)
-		switch {
-		case err != nil || m.ShadowServer == "" || m.ShadowID == "":
-		case needsCopy(m):
-			out = m.ShadowServer
-		case (m.State == Suspended || m.State == Quarantined) && tx.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID):
-			out = m.ShadowServer
+		if m, err := tx.Get(id); err == nil {
+			out = tx.copyKeeperTx(m)
 		}
 		return nil
 	})
 	return out
+}
+
+// copyKeeperTx is the shadow server whose copy backs m now ("" for
+// none), the one answer to "is this message kept anywhere but here?":
+// message show names it (CopyHolderOf), and a restore counts a message
+// the backup lacks as come back only when it names one (restoreloss.go:
+// that server resubmits its copy to the new database id; rt36 F1, the
+// restore judged by the record's server alone and dropped a held
+// message). It is
+//   - for a message held by an operator or kept in the quarantine, the
+//     server its record names only when another record here still
+//     needs that copy (siblingcopy.go: then the hold wrote no discard);
+//     the commit that held it discarded the copy otherwise (hold.go);
+//   - for a message with nothing pending, or a shadow copy kept here
+//     for a primary, none (needsCopyMarked);
+//   - the server that stored the copy made again while the message was
+//     in delivery (its mark's, heldCopy), which the record names after
+//     the attempt;
+//   - none for a message marked held by this server only (its copy was
+//     lost, refused, withdrawn by its holder, not made on receipt,
+//     pushed without confirmation, or it was taken over), or one whose
+//     record names no copy (accepted with none);
+//   - else the server its record names (ready, in delivery, or poison:
+//     the poison queue keeps its copy, hold.go).
+//
+// It reads only what a database of an older release may lack with a
+// check (the restore's count reads such a file): no index, no copy
+// needed elsewhere.
+func (t *Tx) copyKeeperTx(m *Message) string {
+	switch m.State {
+	case Suspended, Quarantined:
+		if m.ShadowServer != "" && m.ShadowID != "" && t.tx.Bucket(bucketOrgIDs) != nil &&
+			t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+			return m.ShadowServer
+		}
+		return ""
+	}
+	if !needsCopyMarked(m) {
+		return ""
+	}
+	if h := t.heldCopy(m.ID); h != "" {
+		return h
+	}
+	if m.ShadowServer == "" || m.ShadowID == "" {
+		return ""
+	}
+	if b := t.tx.Bucket(bucketSingle); b != nil {
+		if _, _, _, marked := singleMark(b.Get(m.ID.Key())); marked {
+			return ""
+		}
+	}
+	return m.ShadowServer
 }
 
 // SingleCopyCount is the number of marks (for the metrics): messages held

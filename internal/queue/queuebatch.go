@@ -106,8 +106,14 @@ func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, i
 		var madeDue []ID
 		b.Changed, b.Used, madeDue, err = q.resumeBatch(ctx, name, ids, first, until)
 		b.Released = q.releasedTo(madeDue) // outside the resume's lock: the planner takes its own
+		if first && err == nil {
+			b.HeldEach = q.heldEachIn(name)
+		}
 	case "retry":
 		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
+		if first && err == nil {
+			b.HeldEach = q.heldEachIn(name)
+		}
 	case "redirect":
 		return q.redirectBatch(ctx, name, target, ids, until)
 	case "flush":
@@ -138,6 +144,10 @@ type BatchResult struct {
 	// (releasedTo): per scheduler destination ("queue:NAME" for those
 	// answered or held without one), how many of them.
 	Released map[string]int
+	// HeldEach counts, for a resume or retry (its first batch), the
+	// messages of the queue held one by one (message suspend), which
+	// neither releases: umbra message resume --queue does (rt36 F2).
+	HeldEach int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -318,6 +328,14 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	if held {
 		return 0, 0, fmt.Errorf("%w: %s holds its messages until umbra queue resume %s, which makes them due now", ErrQueueSuspended, name, name)
 	}
+	// A queue with nothing waiting but messages each held (message
+	// suspend) has nothing a retry attempts: refused, naming what
+	// releases them, not "0 messages due now" (rt36 F2).
+	if first && !q.anyReady(ids) {
+		if n := q.heldEachIn(name); n > 0 {
+			return 0, 0, &heldEachError{queue: name, action: "retry", n: n}
+		}
+	}
 	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
 	// refusal above and an empty selection change nothing.
 	var revived []string
@@ -350,7 +368,12 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 	q.qmu.Unlock()
 	if first && !held {
 		// rt18e-F4: a resume of a queue not suspended releases nothing
-		// and changes nothing (umbra queue retry attempts its mail now).
+		// and changes nothing (umbra queue retry attempts its mail now)
+		// — nor, when its messages are each held (message suspend),
+		// does a retry: the refusal names what releases them (rt36 F2).
+		if n := q.heldEachIn(name); n > 0 {
+			return 0, 0, nil, &heldEachError{queue: name, action: "resume", n: n}
+		}
 		return 0, 0, nil, notSuspendedError(name)
 	}
 	if first {
@@ -494,6 +517,62 @@ func (e notSuspendedError) Error() string {
 }
 
 func (e notSuspendedError) Is(target error) bool { return target == ErrNotApplicable }
+
+// heldEachError refuses a queue resume or retry of a queue that is not
+// suspended as a queue (for a retry: with nothing waiting) whose
+// messages are held one by one (message suspend): neither releases
+// them, and queue list shows the queue "suspended" all the same.
+type heldEachError struct {
+	queue, action string
+	n             int
+}
+
+func (e *heldEachError) Error() string {
+	what := "is not suspended as a queue: nothing to release"
+	if e.action == "retry" {
+		what = "has no message waiting: nothing to retry"
+	}
+	are := "messages are each held"
+	if e.n == 1 {
+		are = "message is held"
+	}
+	return fmt.Sprintf("%s %s — its %d %s (message suspend), which a queue %s does not release; umbra message resume --queue %s releases them",
+		e.queue, what, e.n, are, e.action, e.queue)
+}
+
+func (e *heldEachError) Is(target error) bool { return target == ErrNotApplicable }
+
+// anyReady reports whether a message of ids is waiting (Ready): one a
+// retry can make due.
+func (q *Manager) anyReady(ids []ID) bool {
+	found := false
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			if m, err := tx.Get(id); err == nil && m.State == Ready {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// heldEachIn counts the messages of queue name held one by one by an
+// operator (state Suspended, message suspend), from the queue's index.
+func (q *Manager) heldEachIn(name string) int {
+	n := 0
+	_ = q.store.View(func(tx *Tx) error {
+		tx.walkQueue(name, 0, func(_ ID, st State, known bool) bool {
+			if known && st == Suspended {
+				n++
+			}
+			return true
+		})
+		return nil
+	})
+	return n
+}
 
 // flushBatch is a batch of Flush.
 func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until time.Time) (n, used int, err error) {

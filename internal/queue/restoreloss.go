@@ -19,7 +19,10 @@ import (
 // message's ShadowServer); a message no shadow server keeps (a server
 // with no shadow servers, a sender that did not shadow it) does not come
 // back, nor does one marked held by this server only, whatever server
-// its record names (holders.go). Lost lists those before anything is
+// its record names (holders.go), nor one an operator's hold or the
+// quarantine discarded the copy of (hold.go): the shadow server that
+// keeps its copy now is copyKeeperTx's, the server message show names.
+// Lost lists those before anything is
 // replaced, so that db restore refuses to drop them unless told to.
 
 // NotInBackup is a message the database a restore would replace holds,
@@ -31,6 +34,10 @@ type NotInBackup struct {
 	MessageID string
 	Pending   []string // the recipients still to deliver
 	Arrived   time.Time
+	// Why no shadow server keeps it (lostWhy): held by the operator,
+	// quarantined, marked held by this server only, or accepted with
+	// no shadow copy.
+	Why string
 }
 
 // LostByRestore lists the messages of the database at path that a
@@ -86,14 +93,7 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 		if b == nil {
 			return nil
 		}
-		single := tx.Bucket(bucketSingle) // none in an older release's database
-		marked := func(k []byte) bool {
-			if single == nil {
-				return false
-			}
-			_, _, _, ok := singleMark(single.Get(k))
-			return ok
-		}
+		t := wrapTx(tx)
 		return b.ForEach(func(k, v []byte) error {
 			if v == nil || in[string(k)] {
 				return nil
@@ -102,11 +102,11 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 			if derr != nil {
 				return nil // a damaged record: its start sets it aside in either database
 			}
-			// Resubmitted by the server that keeps its copy — unless it
-			// is marked held by this server only (holders.go: its copy
-			// there was lost, refused or not confirmed, or it was taken
-			// over and not copied again, takensingle.go).
-			if m.ShadowServer != "" && !marked(k) {
+			// Resubmitted by the server that keeps its copy now — not
+			// by the one its record names when a hold or the quarantine
+			// discarded the copy there, nor when it is marked held by
+			// this server only (copyKeeperTx; rt36 F1).
+			if t.copyKeeperTx(m) != "" {
 				return nil
 			}
 			var pending []string
@@ -118,7 +118,7 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 			if len(pending) == 0 {
 				return nil // delivered, failed, or a shadow copy held for a primary
 			}
-			lost = append(lost, NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived})
+			lost = append(lost, NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived, Why: t.lostWhy(m)})
 			return nil
 		})
 	})
@@ -126,6 +126,31 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 		return nil, false, nil
 	}
 	return lost, true, nil
+}
+
+// lostWhy says why no shadow server keeps m (copyKeeperTx naming none),
+// in the words message show uses.
+func (t *Tx) lostWhy(m *Message) string {
+	var mark []byte
+	if b := t.tx.Bucket(bucketSingle); b != nil {
+		mark = b.Get(m.ID.Key())
+	}
+	server, since, _, marked := singleMark(mark)
+	switch {
+	case m.State == Suspended && m.ShadowServer != "" && m.ShadowID != "":
+		return "held by the operator (message suspend): its shadow copy on " + m.ShadowServer + " was discarded when it was held"
+	case m.State == Suspended:
+		return "held by the operator (message suspend)"
+	case m.State == Quarantined && m.ShadowServer != "" && m.ShadowID != "":
+		return "quarantined: its shadow copy on " + m.ShadowServer + " was discarded when it was quarantined"
+	case m.State == Quarantined:
+		return "quarantined"
+	case marked:
+		how := singleHow(mark)
+		sc := SingleCopy{ID: m.ID, Lost: server, Since: since, Refused: singleRefusal(mark), How: how, TakenOver: how == HowTaken}
+		return sc.String()
+	}
+	return "accepted with no shadow copy"
 }
 
 // backupIDs is the set of the message ids the backup holds.

@@ -999,6 +999,16 @@ func (q *Manager) Destinations() []DestinationInfo {
 	s := q.sched
 	s.mu.Lock()
 	idle := s.idleTaskQueues()
+	// A failing destination with nothing running or waiting: shown
+	// idle when its queue holds nothing either (below).
+	for _, d := range s.dests {
+		if !d.task && d.busy == 0 && len(d.waiting) == 0 && d.failing() && d.heldCount(now) == 0 {
+			if idle == nil {
+				idle = map[string]bool{}
+			}
+			idle[d.queue] = true
+		}
+	}
 	s.mu.Unlock()
 	// Task destinations whose queue holds nothing are not listed
 	// (tasks.go); the store is read outside the scheduler's lock.
@@ -1035,6 +1045,12 @@ func (q *Manager) Destinations() []DestinationInfo {
 			di.State = "suspended"
 		case d.dead(now):
 			di.State, di.DeadUntil = "dead", d.deadUntil
+		case d.failing() && d.busy == 0 && di.Waiting == 0 && empty[d.queue]:
+			// Its failures in a row stand (mail within the hour goes
+			// on counting them) but no mail of it is left — removed,
+			// redirected, delivered another way: no success will end
+			// them, and "failing" until the hour's forget alarmed for
+			// nothing (rt36 F5).
 		case d.failing():
 			di.State = "failing"
 			if d.nextTry.After(now) {
