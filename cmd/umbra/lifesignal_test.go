@@ -65,7 +65,7 @@ func TestSIGHUPBeforeReady(t *testing.T) {
 	}
 	waitCond(t, "the reload asked during the start done after ready", 15*time.Second, func() bool {
 		b, _ := os.ReadFile(cfg + ".log")
-		return strings.Contains(string(b), "asked during the start") && strings.Contains(string(b), "reloaded")
+		return strings.Contains(string(b), "asked during the start") && reloadOutcome(string(b))
 	})
 }
 

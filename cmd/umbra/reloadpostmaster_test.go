@@ -44,7 +44,7 @@ func TestSMTP3ReloadLeavingPostmasterOutsideRefused(t *testing.T) {
 			d.hup()
 			waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
 				b, _ := os.ReadFile(d.log)
-				return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "reloaded")
+				return reloadOutcome(string(b))
 			})
 			failed := logLinesWith(d, "reload failed")
 			if len(failed) != 1 || !strings.Contains(failed[0], "server.postmaster") || !strings.Contains(failed[0], "restart") {

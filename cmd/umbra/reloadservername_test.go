@@ -71,7 +71,7 @@ func TestOPS1ReloadRenamingServerAppliesNoneOfIt(t *testing.T) {
 	d.hup()
 	waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(d.log)
-		return strings.Contains(string(b), "reload failed") || strings.Contains(string(b), "reloaded")
+		return reloadOutcome(string(b))
 	})
 	if l := logLinesWith(d, "apply only after a restart"); len(l) != 1 || !strings.Contains(l[0], "server.name") {
 		d.dumpLog()
