@@ -102,8 +102,16 @@ func (t *Tx) markReleasedSingle(m *Message, how string, now time.Time) (bool, er
 	lost := m.ShadowServer
 	if m.CopyOnRelease {
 		m.CopyOnRelease = false
-	} else if m.ShadowServer == "" || m.ShadowID == "" || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+	} else if m.ShadowServer == "" || m.ShadowID == "" {
 		return false, nil
+	} else if t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+		// The hold wrote no discard: the copy is m's still while it is
+		// kept (copyKeptForSibling) — but not one lost meanwhile with
+		// the sibling that needed it (its holder's new database marked
+		// the sibling, not m): then m is marked as a copy lost.
+		if t.copyKeptForSibling(m) {
+			return false, nil
+		}
 	} else {
 		lost += howSep + how
 	}

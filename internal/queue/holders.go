@@ -1108,7 +1108,8 @@ func (q *Manager) CopyHolderOf(id ID) string {
 // message). It is
 //   - for a message held by an operator or kept in the quarantine, the
 //     server its record names only when another record here still
-//     needs that copy (siblingcopy.go: then the hold wrote no discard);
+//     needs that copy (siblingcopy.go: then the hold wrote no discard)
+//     and that copy is kept there now (copyKeptForSibling);
 //     the commit that held it discarded the copy otherwise (hold.go);
 //   - for a message with nothing pending, or a shadow copy kept here
 //     for a primary, none (needsCopyMarked);
@@ -1129,7 +1130,7 @@ func (t *Tx) copyKeeperTx(m *Message) string {
 	switch m.State {
 	case Suspended, Quarantined:
 		if m.ShadowServer != "" && m.ShadowID != "" && t.tx.Bucket(bucketOrgIDs) != nil &&
-			t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+			t.copyKeptForSibling(m) {
 			return m.ShadowServer
 		}
 		return ""
@@ -1149,6 +1150,29 @@ func (t *Tx) copyKeeperTx(m *Message) string {
 		}
 	}
 	return m.ShadowServer
+}
+
+// copyKeptForSibling: held (or quarantined) m's copy was not discarded
+// at its hold because another record here needed it, and that copy is
+// still kept on m's server now: an original carries it (carried.go), or
+// a sibling under the same copy is backed by it (copyKeeperTx names the
+// same holder). A sibling that needs the copy but whose copy was lost
+// (marked held by this server only: the holder's new database, a
+// withdrawal, a refusal) does not keep it for m either (before, the
+// restore dropped such a held message, message show named the holder).
+// A sibling that cannot be read keeps nothing: a restore lists m.
+func (t *Tx) copyKeptForSibling(m *Message) bool {
+	if t.carriedElsewhere(m.ID, m.ShadowServer, m.ShadowID) {
+		return true
+	}
+	kept := false
+	_ = t.siblingsUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID, func(o *Message) bool {
+		if k := t.copyKeeperTx(o); k != "" && t.sameHolderTx(k, m.ShadowServer) {
+			kept = true
+		}
+		return !kept
+	})
+	return kept
 }
 
 // SingleCopyCount is the number of marks (for the metrics): messages held

@@ -136,7 +136,17 @@ func (t *Tx) lostWhy(m *Message) string {
 		mark = b.Get(m.ID.Key())
 	}
 	server, since, _, marked := singleMark(mark)
+	shared := (m.State == Suspended || m.State == Quarantined) && m.ShadowServer != "" && m.ShadowID != "" &&
+		t.tx.Bucket(bucketOrgIDs) != nil && t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
 	switch {
+	case shared:
+		// The hold wrote no discard (another record needed the copy),
+		// but that copy is not kept now (copyKeptForSibling).
+		how := "held by the operator (message suspend)"
+		if m.State == Quarantined {
+			how = "quarantined"
+		}
+		return how + ": the shadow copy on " + m.ShadowServer + " it shared with another record here is not kept there now"
 	case m.State == Suspended && m.ShadowServer != "" && m.ShadowID != "":
 		return "held by the operator (message suspend): its shadow copy on " + m.ShadowServer + " was discarded when it was held"
 	case m.State == Suspended:
@@ -149,6 +159,12 @@ func (t *Tx) lostWhy(m *Message) string {
 		how := singleHow(mark)
 		sc := SingleCopy{ID: m.ID, Lost: server, Since: since, Refused: singleRefusal(mark), How: how, TakenOver: how == HowTaken}
 		return sc.String()
+	}
+	switch {
+	case m.OwnDSN():
+		return "a DSN this server made, with no shadow copy"
+	case m.Connector == pickupConnector:
+		return "a file of the pickup directory, with no shadow copy"
 	}
 	return "accepted with no shadow copy"
 }
