@@ -143,6 +143,15 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 		addr := m.Rcpts[i].Addr
 		domain := mailaddr.AddrKey(addr[strings.LastIndexByte(addr, '@')+1:])
 		var g *group
+		if reply, ok := addressDomain(domain); ok && m.Rcpts[i].Redirect == "" {
+			// An address literal or IP-address text (a sender's, for its
+			// DSN; RCPT refuses both) is judged before any route: it
+			// fails at once whatever connectors (or topology) there
+			// are, as route explain says — never "no send connector"
+			// retried until it expires (rt36 front F2).
+			results = append(results, failAll([]int{i}, domain, reply)...)
+			continue
+		}
 		if target := m.Rcpts[i].Redirect; target != "" {
 			key := "redirect:" + queue.CanonicalRedirect(target) // one queue per target, as an earlier release stored it too (rt18e-F2)
 			g = groups[key]

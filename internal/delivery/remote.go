@@ -571,17 +571,10 @@ type unresolvedHost struct {
 // it has no MX (RFC 5321 §5.1). Only the MX lookup is made here; the
 // addresses are looked up as the attempt comes to them (hostSource.fill).
 func (d *Deliverer) destinations(ctx context.Context, st *state, g *group) (*hostSource, []queue.Result) {
-	if strings.HasPrefix(g.dom, "[") || mailaddr.IPText(g.dom) {
-		// An address literal or IP-address text (a sender's, for its
-		// DSN; RCPT refuses both): umbra routes by domain — through a
-		// smart host too, which would only be handed the question (rt26
-		// F6) — and DNS is never asked about it: a resolver takes
-		// "192.0.2.1" for that address, which no policy allowed.
-		what := "an address literal"
-		if !strings.HasPrefix(g.dom, "[") {
-			what = "an IP address, not a domain name"
-		}
-		return nil, failAll(g.rcpts, g.dom, "550 5.1.2 "+g.dom+" is "+what+": umbra delivers to domains only")
+	if reply, ok := addressDomain(g.dom); ok {
+		// A redirect's group keeps its recipient's domain; group judges
+		// every other before any route.
+		return nil, failAll(g.rcpts, g.dom, reply)
 	}
 	timeout, start := st.lookupTimeout(), time.Now()
 	lctx, cancel := context.WithTimeout(ctx, timeout)
@@ -843,4 +836,21 @@ func openingStage(err error) string {
 		return s
 	}
 	return "greeting"
+}
+
+// addressDomain is the reply to mail for a domain that is an address
+// literal or IP-address text (a sender's, for its DSN; RCPT refuses
+// both): umbra routes by domain — through a smart host too, which would
+// only be handed the question (rt26 F6) — and DNS is never asked about
+// it: a resolver takes "192.0.2.1" for that address, which no policy
+// allowed. ok is false for a domain name.
+func addressDomain(dom string) (reply string, ok bool) {
+	if !strings.HasPrefix(dom, "[") && !mailaddr.IPText(dom) {
+		return "", false
+	}
+	what := "an address literal"
+	if !strings.HasPrefix(dom, "[") {
+		what = "an IP address, not a domain name"
+	}
+	return "550 5.1.2 " + dom + " is " + what + ": umbra delivers to domains only", true
 }

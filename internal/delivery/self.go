@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -210,7 +209,9 @@ func CheckSelf(ctx context.Context, r Resolver, hostname string, bindings []stri
 	// case, no final dot, an internationalised one as its A-label, the
 	// name DNS holds.
 	dom = mailaddr.NameKey(dom)
-	if len(smartHosts) == 0 && (strings.HasPrefix(dom, "[") || mailaddr.IPText(dom)) {
+	if _, ok := addressDomain(dom); ok {
+		// Delivery fails it before any smart host or MX (addressDomain):
+		// so does this check (rt36 front F2's sibling).
 		out.Error = dom + " is not a domain name (an address): delivery fails it with 550 5.1.2 and looks nothing up"
 		return out
 	}

@@ -80,9 +80,9 @@ func Atext(c byte) bool {
 // LocalDots is what is wrong with the dots of an unquoted local part
 // (RFC 5321 §4.1.2: a Dot-string is atoms joined by single dots): "local
 // part starts with a dot", "… ends with a dot", "… has two dots in a
-// row", or "" when its dots are right. A quoted local part ("a."@x) may
-// hold dots anywhere and is not asked. The words are fixed (they name
-// no client text), so a reply may carry them.
+// row", or "" when its dots are right. A quoted local part's content is
+// QuotedLocalDots's. The words are fixed (they name no client text), so
+// a reply may carry them.
 func LocalDots(s string) string {
 	switch {
 	case strings.HasPrefix(s, "."):
@@ -91,6 +91,33 @@ func LocalDots(s string) string {
 		return "local part ends with a dot"
 	case strings.Contains(s, ".."):
 		return "local part has two dots in a row"
+	}
+	return ""
+}
+
+// QuotedLocalDots is what is wrong with the dots of a quoted local
+// part's content (its quotes gone, a quoted-pair "\." a dot too), in
+// LocalDots's words. RFC 5321 lets a Quoted-string hold dots anywhere;
+// umbra judges them as a dot-string's, the words between the dots being
+// any text but blank: a word that is empty or only spaces is a dot
+// first (".. x", " .x"), last ("x. ") or doubled ("a..b c", "a. .b").
+// So no local part, quoted or not, reads as a path's "." or "..".
+func QuotedLocalDots(content string) string {
+	words := strings.Split(content, ".")
+	if len(words) == 1 {
+		return ""
+	}
+	blank := func(w string) bool { return strings.Trim(w, " ") == "" }
+	switch {
+	case blank(words[0]):
+		return "local part starts with a dot"
+	case blank(words[len(words)-1]):
+		return "local part ends with a dot"
+	}
+	for _, w := range words[1 : len(words)-1] {
+		if blank(w) {
+			return "local part has two dots in a row"
+		}
 	}
 	return ""
 }

@@ -323,3 +323,36 @@ func TestDSNDroppedFieldsListBounded(t *testing.T) {
 		t.Fatalf("DSN of %d bytes:\n%.3000s", len(out), out)
 	}
 }
+
+// SMTP-7, rt36 front F4: a DSN to a UTF-8 sender returns what RET asks,
+// as any failure DSN does, in the RFC 6533 types: with RET=FULL the whole
+// message as message/global (8-bit as it is), over bounce_size_limit or
+// without RET its headers, as they are, as message/global-headers.
+func TestDSNToUTF8SenderReturnsWhatRETAsks(t *testing.T) {
+	body := []byte("Subject: caf\xc3\xa9\r\n\r\nthe body: cr\xc3\xa8me\r\n")
+	for _, c := range []struct {
+		name    string
+		retFull bool
+		limit   int64
+		want    []string
+		notWant string
+	}{
+		{"RET=FULL", true, 4096, []string{"Content-Type: message/global\r\n", "the body: cr\xc3\xa8me"}, "message/global-headers"},
+		{"RET=FULL over bounce_size_limit", true, 20, []string{"Content-Type: message/global-headers\r\n", "Subject: caf\xc3\xa9\r\n"}, "the body"},
+		{"no RET", false, 4096, []string{"Content-Type: message/global-headers\r\n", "Subject: caf\xc3\xa9\r\n"}, "the body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &Message{ID: 0xF4, From: "j\xc3\xbcrgen@example.org", UTF8: true, RetFull: c.retFull, Arrived: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+				Rcpts: []Recipient{{Addr: "x@example.net", LastReply: "550 5.1.1 no"}}}
+			out := string(BuildDSN("mx.test", m, body, NotifyFailure, []int{0}, m.Arrived, m.Arrived, 0xDEF, c.limit))
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("DSN lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, c.notWant) {
+				t.Errorf("DSN holds %q:\n%s", c.notWant, out)
+			}
+		})
+	}
+}

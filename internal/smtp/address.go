@@ -229,6 +229,11 @@ func ParseAddress(s string) (Address, error) {
 	if len(local) > 64 || !validLocal(local) {
 		return Address{}, errAddrSyntax
 	}
+	if strings.HasPrefix(local, `"`) {
+		if why := mailaddr.QuotedLocalDots(quotedContent(local)); why != "" {
+			return Address{}, &syntaxError{why} // rt36 front F3
+		}
+	}
 	if strings.HasPrefix(domain, "[") {
 		if !strings.HasSuffix(domain, "]") {
 			if _, port, ok := strings.Cut(domain, "]:"); ok && mailaddr.ValidPort(port) {
@@ -492,3 +497,17 @@ func needsQuotes(local string) bool {
 
 // localAtext is the ASCII characters of an RFC 5321 Dot-string.
 const localAtext = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."
+
+// quotedContent is a valid quoted local part's content: its quotes gone,
+// each quoted-pair its character.
+func quotedContent(l string) string {
+	inner := l[1 : len(l)-1]
+	var b strings.Builder
+	for i := 0; i < len(inner); i++ {
+		if inner[i] == '\\' && i+1 < len(inner) {
+			i++
+		}
+		b.WriteByte(inner[i])
+	}
+	return b.String()
+}

@@ -31,13 +31,25 @@ func TestParseAddress(t *testing.T) {
 }
 
 func FuzzParseAddress(f *testing.F) {
-	for _, s := range []string{"a@example.org", `"q\"x"@e.org`, "x@[IPv6:::1]", "jörg@bücher.example", "a@b@c"} {
+	for _, s := range []string{"a@example.org", `"q\"x"@e.org`, "x@[IPv6:::1]", "jörg@bücher.example", "a@b@c",
+		`"..\\..\\x"@e.org`, `"a. b"@e.org`, `"x. "@e.org`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := ParseAddress(s)
 		if err != nil {
 			return
+		}
+		// SMTP-1 (rt36 front F3): no local part taken, quoted or not,
+		// has a dot first, last or doubled (words between dots blank).
+		content := a.Local
+		if strings.HasPrefix(content, `"`) {
+			content = quotedContent(content)
+		}
+		for _, w := range strings.Split(content, ".") {
+			if strings.Contains(content, ".") && strings.Trim(w, " ") == "" {
+				t.Fatalf("accepted %q: its local part's dots are wrong", s)
+			}
 		}
 		out := a.String()
 		if len(out) > 254 || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\x00") {

@@ -1089,6 +1089,17 @@ func (v *verbConn) bodyDeadline() {
 // sibling); the session's disconnect line records the end, and the
 // error itself is logged at DEBUG.
 func (v *verbConn) readError(err error) error {
+	if errors.Is(err, errRepliesNotRead) {
+		// A reply's write timed out: the client does not read. Nothing
+		// more can be written (a part of a reply may be out already);
+		// the session ends, named for what happened.
+		v.limitHit(RejectWriteTimeout)
+		v.closed = true
+		v.dropBody()
+		v.traceUnit(traceClosed, nil)
+		v.conn.Close()
+		return io.EOF
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		r := v.timeoutReply()
@@ -1157,8 +1168,10 @@ func (v *verbConn) limitHit(why string) {
 // hangUp writes the session's last reply and closes the connection;
 // go-smtp then sees the end of the stream.
 func (v *verbConn) hangUp(reply string) error {
-	v.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	v.reply(reply)
+	if v.tc != nil {
+		v.tc.endSession() // the session is over: its slot is free before the write waits
+	}
+	v.replyWithin(min(10*time.Second, v.replyWait()), reply)
 	v.closed = true
 	v.dropBody()
 	v.traceUnit(traceClosed, []byte(reply))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -254,11 +255,34 @@ type trackedConn struct {
 	ending   atomic.Bool
 	closing  sync.Once
 	closeErr error
+
+	// writeStuck: a write timed out — the client does not read its
+	// replies. Every later write fails at once (a reply after a part of
+	// one would be garbage, and each would wait its timeout again) and
+	// every later read fails with errRepliesNotRead, so the session ends
+	// there (readError: reason "write timeout") instead of reading on
+	// and taking messages whose replies nobody gets.
+	writeStuck atomic.Bool
+}
+
+// errRepliesNotRead is what a read gets once a reply's write timed out.
+var errRepliesNotRead = errors.New("the client does not read its replies: a write timed out")
+
+// endSession frees the connection's slot (its share of max_connections
+// and max_connections_per_source): the session is over, whatever its
+// last reply's write and its close still wait for. Close frees it too.
+func (t *trackedConn) endSession() {
+	if t.release != nil {
+		t.once.Do(t.release)
+	}
 }
 
 func (t *trackedConn) Read(b []byte) (int, error) {
 	if t.ending.Load() {
 		return 0, io.EOF
+	}
+	if t.writeStuck.Load() {
+		return 0, errRepliesNotRead
 	}
 	n, err := t.Conn.Read(b)
 	if t.ending.Load() {
@@ -288,8 +312,18 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 	if t.ending.Load() {
 		return 0, net.ErrClosed
 	}
+	if t.writeStuck.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	last := t.hangUp.Load()
+	if last {
+		t.endSession() // the reply ends the session: its slot is free before the write waits
+	}
 	n, err := t.Conn.Write(b)
-	if t.hangUp.Load() {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.writeStuck.Store(true)
+	}
+	if last {
 		t.Close()
 	}
 	return n, err
@@ -302,7 +336,7 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 func (t *trackedConn) Close() error {
 	t.closing.Do(func() {
 		t.ending.Store(true)
-		t.once.Do(t.release)
+		t.endSession()
 		t.stats.disconnect() // the session is over: before the linger
 		t.closeErr = closeLingering(t.Conn)
 		if t.untrack != nil {

@@ -57,3 +57,32 @@ func TestDomainDotsNamed(t *testing.T) {
 		}
 	}
 }
+
+// SMTP-1, rt36 front F3: a quoted local part whose content's dots are
+// wrong was refused only when the content was otherwise a dot-string
+// (".a", "a..b"); with a space or a quoted-pair beside them
+// ("..\\..\\x", ".. x", "a..b c", "x. ") it was taken — the first
+// delivered into a Maildir folder named after it. The dots of the
+// content are judged whatever else it holds (README: "quoted or not").
+func TestQuotedLocalPartDotsJudgedWhateverItHolds(t *testing.T) {
+	s := startWithChecks(t, &fakeQueue{})
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	d.cmd("MAIL FROM:<a@sender.test>", "250")
+	for _, c := range []struct{ local, why string }{
+		{`"..\\..\\x"`, "local part starts with a dot"},
+		{`".. x"`, "local part starts with a dot"},
+		{`"a..b c"`, "local part has two dots in a row"},
+		{`"x. "`, "local part ends with a dot"},
+		{`"a. .b"`, "local part has two dots in a row"},
+		{`"x ."`, "local part ends with a dot"},
+		{`"a\..b c"`, "local part has two dots in a row"}, // a quoted-pair dot is a dot
+	} {
+		d.cmd("RCPT TO:<"+c.local+"@example.test>", "501 5.1.3 Bad recipient address syntax: "+c.why)
+		d.cmd("RSET", "250")
+		d.cmd("MAIL FROM:<"+c.local+"@sender.test>", "501 5.1.7 Bad sender address syntax: "+c.why)
+		d.cmd("MAIL FROM:<a@sender.test>", "250")
+	}
+	d.cmd(`RCPT TO:<"a.b c"@example.test>`, "250") // single dots inside: taken
+}

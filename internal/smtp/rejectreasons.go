@@ -13,8 +13,12 @@ const (
 	RejectTransactionTime = "transaction time"
 	RejectDataRate        = "data rate"
 	RejectDataTime        = "data time"
+	// RejectWriteTimeout: the client did not read its replies — a reply
+	// write waited idle_timeout (at most a minute) — so the session ends
+	// with nothing more written (replyWait, trackedConn.Write).
+	RejectWriteTimeout = "write timeout"
 )
 
 // RejectReasons lists every reason, in the order the help names them.
 var RejectReasons = []string{RejectNoConnector, RejectMaxConnections, RejectMaxPerSource, RejectJunkCommands,
-	RejectErrors, RejectRecipients, RejectLineLength, RejectTransactionTime, RejectDataRate, RejectDataTime}
+	RejectErrors, RejectRecipients, RejectLineLength, RejectTransactionTime, RejectDataRate, RejectDataTime, RejectWriteTimeout}

@@ -55,6 +55,7 @@ import (
 // takeLimits sets the layer's limits from l.
 func (v *verbConn) takeLimits(l config.Limits) {
 	v.idle, v.maxJunk, v.maxErrors, v.minRate = l.IdleTimeout.D(), l.MaxJunkCommands, l.MaxErrors, int64(l.MinDataRate)
+	v.writeWait.Store(int64(v.idle))
 	v.softErrors, v.errorDelay = l.SoftErrorLimit, l.ErrorDelay.D()
 	v.maxTxn, v.maxData = l.MaxTransactionTime.D(), l.MaxDataTime.D()
 }

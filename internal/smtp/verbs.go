@@ -116,6 +116,10 @@ type verbConn struct {
 	greetSeen   bool          // the greeting was written
 	rcptAsGiven string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
 
+	// writeWait is idle_timeout in nanoseconds (takeLimits), read by
+	// replyWait from any goroutine.
+	writeWait atomic.Int64
+
 	tlsOn atomic.Bool
 	// handshaking: a STARTTLS handshake is under way (guarded by mu).
 	// startTLS does not hold mu across it, so a writer from another
@@ -310,6 +314,12 @@ func (v *verbConn) endStream() (int, error) {
 }
 
 func (v *verbConn) fill() error {
+	if v.tc != nil && v.tc.writeStuck.Load() {
+		// A reply's write timed out: what the layer read ahead (a
+		// pipelined command, a body) is not run either — its reply
+		// could not reach the client.
+		return v.readError(errRepliesNotRead)
+	}
 	if v.mode == modeData {
 		return v.fillData()
 	}
@@ -615,6 +625,9 @@ func (v *verbConn) write(b []byte) (int, error) {
 		v.holdCount(b)
 		return len(b), nil
 	}
+	if final && v.due == "QUIT" && bytes.HasPrefix(b, []byte("221")) && v.tc != nil {
+		v.tc.endSession() // the 221 ends the session: its slot is free before the write waits
+	}
 	if err := v.writeHeld(b); err != nil {
 		return 0, err
 	}
@@ -714,18 +727,31 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 // reply writes one of the layer's own replies (from the connection's
 // goroutine: it counts errors).
 func (v *verbConn) reply(lines ...string) {
+	v.replyWithin(v.replyWait(), lines...)
+}
+
+// replyWithin is reply with the write's bound given.
+func (v *verbConn) replyWithin(wait time.Duration, lines ...string) {
 	if len(lines) == 0 {
 		return
 	}
 	last := []byte(lines[len(lines)-1])
 	v.noteReply(last)
-	if v.say(lines...) == nil {
+	if v.sayWithin(wait, lines...) == nil {
 		v.countReply(last)
 	}
 }
 
-// say writes reply lines; any goroutine may (Shutdown does).
+// say writes reply lines; any goroutine may (Shutdown does). The write
+// waits at most replyWait, as go-smtp's own replies (its WriteTimeout):
+// a client that does not read them is cut off after that
+// (trackedConn.writeStuck), not after a minute per reply.
 func (v *verbConn) say(lines ...string) error {
+	return v.sayWithin(v.replyWait(), lines...)
+}
+
+// sayWithin is say with the write's bound given.
+func (v *verbConn) sayWithin(wait time.Duration, lines ...string) error {
 	var out bytes.Buffer
 	for _, l := range lines {
 		out.Write(asciiLine([]byte(l))) // replyecho.go: no raw byte in a reply
@@ -733,9 +759,19 @@ func (v *verbConn) say(lines ...string) error {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	v.conn.SetWriteDeadline(time.Now().Add(wait))
 	err := v.writeHeld(out.Bytes())
 	return err
+}
+
+// replyWait is how long a reply's write may wait for the client to read:
+// the connector's idle_timeout as the session last took it
+// (takeLimits), at most a minute — a minute when there is none.
+func (v *verbConn) replyWait() time.Duration {
+	if d := time.Duration(v.writeWait.Load()); d > 0 && d < time.Minute {
+		return d
+	}
+	return time.Minute
 }
 
 // sayLast writes the session's last reply from any goroutine: no reply
@@ -756,6 +792,7 @@ func (v *verbConn) sayLast(lines ...string) error {
 		v.tc.ending.Store(true)
 		return errInHandshake
 	}
+	v.tc.endSession() // the session is over: its slot is free before the write waits
 	err := v.writeHeld(out.Bytes())
 	v.tc.ending.Store(true)
 	return err
