@@ -545,3 +545,26 @@ func TestEdgeCalloutPassesOnHubTemporaryRefusal(t *testing.T) {
 		edge.dumpLog()
 	}
 }
+
+// SMTP-6 (edge callout): a hub's 421 to the callout's RCPT TO says the hub
+// is closing its channel to the edge — nothing about the address, and
+// no reply the edge may give the sender while its own session goes on
+// (RFC 5321 §3.8: 421 announces the server closes the channel; a client
+// that reads it drops the session and every recipient already taken in
+// the transaction). The sender gets a 4xx that is not 421.
+func TestEdgeCalloutHub421NotPassedOnAs421(t *testing.T) {
+	dir := t.TempDir()
+	hubAddr, edgeAddr := "127.0.0.154:37550", "127.0.0.154:37551"
+	scriptedHub(t, hubAddr, map[string]string{
+		"shut@example.test": "421 4.3.2 hub.corp.internal shutting down",
+	})
+	edge := startUmbra(t, rcptEdge(t, dir, edgeAddr, hubAddr, "", "0s"), edgeAddr)
+	got := rcptReplies(t, edgeAddr, "alice@example.test", "shut@example.test", "bob@example.test")
+	if r := got["shut@example.test"]; !strings.HasPrefix(r, "4") || strings.HasPrefix(r, "421") {
+		t.Errorf("RCPT TO:<shut@example.test> got %q; want a 4xx that is not 421 (the edge's session goes on)", r)
+	}
+	wantReplies(t, "after 421", got, map[string]string{"alice@example.test": "250", "bob@example.test": "250"})
+	if t.Failed() {
+		edge.dumpLog()
+	}
+}

@@ -115,3 +115,47 @@ send_connectors: [{name: out, address_spaces: [{domain: "*", cost: 1}], smart_ho
 		t.Errorf("server.name's domain made inside: %q, want %q", got, want)
 	}
 }
+
+// OPS-1: after a first reload the running configuration holds
+// the running server section (keepRunning) beside the reloaded accepted
+// domains, so the rule cur.PostmasterDerivedFrom() names for a file that
+// comes to set server.postmaster is derived from domains the running
+// value never came from: the note said the running
+// postmaster@ldap.rt.test was "derived from the domain of server.name"
+// (rt.test), which it is not.
+func TestRestartOnlySetNowNamesTheRuleOfTheRunningValue(t *testing.T) {
+	parse := func(pm string, domains ...string) *config.Config {
+		t.Helper()
+		var ds []string
+		for _, d := range domains {
+			ds = append(ds, fmt.Sprintf("{domain: %s, type: internal_relay}", d))
+		}
+		set := ""
+		if pm != "" {
+			set = ", postmaster: " + pm
+		}
+		c, err := config.Parse([]byte(fmt.Sprintf(`server: {name: edge.rt.test, role: edge%s}
+transport: {retry_schedule: [10s]}
+accepted_domains: [%s]
+receive_connectors: [{name: x, bindings: ["127.0.0.1:0"]}]
+send_connectors: [{name: out, address_spaces: [{domain: "*", cost: 1}], smart_hosts: ["127.0.0.1:25"], tls: none}]
+`, set, strings.Join(ds, ", "))), "umbra.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	start := parse("", "ldap.rt.test") // postmaster@ldap.rt.test: the first internal_relay domain
+	first := parse("", "rt.test", "ldap.rt.test")
+	restartOnly(start, first)
+	keepRunning(start, first) // the running configuration now
+	if first.Server.Postmaster != "postmaster@ldap.rt.test" {
+		t.Fatalf("running postmaster %q", first.Server.Postmaster)
+	}
+	got := restartOnly(first, parse("pm@rt.test", "rt.test", "ldap.rt.test"))
+	for _, line := range got {
+		if strings.HasPrefix(line, "server.postmaster") && strings.Contains(line, "domain of server.name") {
+			t.Errorf("note %q: the running postmaster@ldap.rt.test was not derived from server.name's domain", line)
+		}
+	}
+}

@@ -48,6 +48,12 @@ func (c *Config) PostmasterDerivedFrom() string {
 	if !c.Server.PostmasterDerived {
 		return ""
 	}
-	_, from := derivePostmaster(c)
+	pm, from := derivePostmaster(c)
+	if !strings.EqualFold(pm, c.Server.Postmaster) {
+		// A running configuration after a reload: its server section
+		// is the one it started with (KeepServer, keepRunning), its
+		// accepted domains the reload's, which did not derive it.
+		return "the accepted domains umbra started with"
+	}
 	return from
 }

@@ -280,6 +280,12 @@ func parseRefusal(reply string) *Refusal {
 	if n, err := strconv.Atoi(code); err == nil && len(code) == 3 && n/100 == class {
 		r.Code = n
 	}
+	if r.Code == 421 {
+		// The hop closes its channel to umbra: passed on as is, it
+		// would tell the sender that umbra closes this session, which
+		// goes on (RFC 5321 §3.8). A 451 keeps the enhanced code.
+		r.Code = 451
+	}
 	if ec, text, ok := strings.Cut(rest, " "); ok || ec != "" {
 		if e, good := enhancedCode(ec); good && e[0] == class {
 			r.Enhanced, rest = e, text
