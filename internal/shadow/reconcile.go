@@ -193,12 +193,33 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 // the copies the primary is done with, applied as discards. restored:
 // copies a db restore of this server brought back are among those asked
 // (RestoredLister), which is then the likely reason no discard came.
+//
+// A session whose XSHADOW presented a new database id took the copies
+// over at its first save (SR-7); that database's answer to the question
+// is about records it never had — it holds no unfinished record of a
+// message accepted under the old one, so it answers "done" for each —
+// and settles none of them: applied, it dropped the copies just taken
+// over, the only copy of each message (CI run 111,
+// TestReconcileAnswerOfNewDatabaseDropsNoCopy).
 func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
+	renewed := false // this session's database id took the copies over
 	return func(dbID string, done []string, _ bool) error {
 		if len(done) == 0 {
-			if err := r.Presented(name, dbID, nil); err != nil {
+			res, err := r.store.Presented(name, dbID, nil)
+			if err != nil {
+				r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
 				return &SaveError{err}
 			}
+			if dbID != "" {
+				r.admitted(name, time.Time{}) // it answered XSHADOW: this server is in
+			}
+			r.contacted(name, dbID, nil, res)
+			renewed = renewed || res.OldDatabaseID != ""
+			return nil
+		}
+		if renewed {
+			r.log.Info("a primary back with a new transport database answered about copies made under its old one: the answer settles none of them (they were taken over)",
+				"primary", name, "asked", asked, "finished", len(done))
 			return nil
 		}
 		res, err := r.store.Presented(name, dbID, done)
