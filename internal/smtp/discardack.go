@@ -28,7 +28,9 @@ func (v *verbConn) writeReply(lines ...string) error {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	// At most idle_timeout, as every reply (replyWait): a peer that does
+	// not read its discard list is cut off then (trackedConn.writeStuck).
+	v.conn.SetWriteDeadline(time.Now().Add(v.replyWait()))
 	err := v.writeHeld(out.Bytes())
 	if err == nil && len(lines) > 0 {
 		v.countReply([]byte(lines[len(lines)-1]))

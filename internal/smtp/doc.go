@@ -791,7 +791,12 @@
 //     The connection's slot (max_connections, per source) is released
 //     when the session ends, before the linger; lingering has its own
 //     bound instead: maxLingering sessions (maxRefusing refusals) at
-//     once, past it a connection closes at once. Every line must arrive within idle_timeout, and a message
+//     once, past it a connection closes at once. Every reply's write
+//     (go-smtp's, the layer's, a discard list's) waits at most
+//     idle_timeout, at most a minute: one that times out marks the
+//     connection (trackedConn.writeStuck), nothing more is written, and
+//     the next read ends the session (readError: reason write timeout),
+//     so nothing read ahead runs. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
