@@ -8,7 +8,58 @@ import (
 	"testing"
 )
 
-// rt36 F1 (SR-7, Q-5, OPS-3): db restore on a server with shadow
+// restoreLossRig is an empty backup and a live database beside it, a
+// manager over the live one that delivers nothing, and submit, which
+// puts a copy on receipt of a message to rcpt whose shadow copy is on
+// server (none for "") as ready — no delivery claims it meanwhile, and
+// an operator's command finds it as it waits — or, quarantined by edit,
+// through the quarantine's commit, which discards its copy.
+type restoreLossRig struct {
+	backup, path string
+	s            *Store
+	q            *Manager
+}
+
+func newRestoreLossRig(t *testing.T) *restoreLossRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &restoreLossRig{backup: filepath.Join(dir, "backup.db"), path: filepath.Join(dir, "queue.db")}
+	b, err := Open(r.backup, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if r.s, err = Open(r.path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r.q = NewManager(r.s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	return r
+}
+
+func (r *restoreLossRig) submit(t *testing.T, rcpt, server string, edit func(*Message)) *Message {
+	t.Helper()
+	ctx := context.Background()
+	m := receiptCopy(r.s, rcpt)
+	if server != "" {
+		m.ShadowServer, m.ShadowID = server, m.OrgID
+	}
+	if edit != nil {
+		edit(m)
+	}
+	if m.Quarantine != "" {
+		if err := r.q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m.State = Ready
+	if err := r.s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// SR-7, Q-5, OPS-3 (an outside check): db restore on a server with shadow
 // servers counted a message as "kept by a shadow server" whenever its
 // record named one — but a message held by the operator (message
 // suspend) or kept in the quarantine had its copy discarded by the
@@ -22,43 +73,12 @@ import (
 // held one whose copy another record here still needs (no discard was
 // written for it).
 func TestLostByRestoreListsEveryMessageNoShadowServerKeeps(t *testing.T) {
-	dir := t.TempDir()
-	backup := filepath.Join(dir, "backup.db")
-	b, err := Open(backup, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	path := filepath.Join(dir, "queue.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRestoreLossRig(t)
+	backup, path, s, q := r.backup, r.path, r.s, r.q
 	ctx := context.Background()
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
 	submit := func(rcpt, server string, edit func(*Message)) *Message {
 		t.Helper()
-		m := receiptCopy(s, rcpt)
-		if server != "" {
-			m.ShadowServer, m.ShadowID = server, m.OrgID
-		}
-		if edit != nil {
-			edit(m)
-		}
-		if m.Quarantine != "" {
-			// Through the quarantine's commit, which discards its copy.
-			if err := q.Submit(ctx, m, []byte(body)); err != nil {
-				t.Fatal(err)
-			}
-			return m
-		}
-		// Put as ready, not submitted: no delivery claims it
-		// meanwhile, and an operator's command finds it as it waits.
-		m.State = Ready
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return r.submit(t, rcpt, server, edit)
 	}
 	setState := func(m *Message, st State) {
 		t.Helper()

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,32 +13,12 @@ import (
 // server only), no shadow server keeps the held message either: message
 // show must not name the holder, and a restore must list it.
 func TestLostByRestoreListsHeldSiblingWhoseSharedCopyWasLost(t *testing.T) {
-	dir := t.TempDir()
-	backup := filepath.Join(dir, "backup.db")
-	b, err := Open(backup, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	path := filepath.Join(dir, "queue.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRestoreLossRig(t)
+	backup, path, s, q := r.backup, r.path, r.s, r.q
 	ctx := context.Background()
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
 	put := func(rcpt string, edit func(*Message)) *Message {
 		t.Helper()
-		m := receiptCopy(s, rcpt)
-		m.ShadowServer, m.ShadowID = "hub-c", m.OrgID
-		if edit != nil {
-			edit(m)
-		}
-		m.State = Ready
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return r.submit(t, rcpt, "hub-c", edit)
 	}
 	if _, _, err := q.ShadowHolderSeen("hub-c", "db-c-1"); err != nil {
 		t.Fatal(err)
@@ -84,18 +63,8 @@ func TestLostByRestoreListsHeldSiblingWhoseSharedCopyWasLost(t *testing.T) {
 // OPS-3, SR-13: a DSN this server made, with no shadow copy, is listed
 // as what it is, not as a message "accepted with no shadow copy".
 func TestLostByRestoreSaysADSNMadeHereIsOne(t *testing.T) {
-	dir := t.TempDir()
-	backup := filepath.Join(dir, "backup.db")
-	b, err := Open(backup, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	path := filepath.Join(dir, "queue.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRestoreLossRig(t)
+	backup, path, s := r.backup, r.path, r.s
 	ctx := context.Background()
 	dm := msg(s, "", "sender@b.example")
 	dm.Connector, dm.Internal, dm.ClientIP, dm.State = "dsn", true, "", Ready
@@ -119,32 +88,12 @@ func TestLostByRestoreSaysADSNMadeHereIsOne(t *testing.T) {
 // holder: no view says it is on this disk alone, nothing makes its copy
 // again, and a restore drops it.
 func TestResumeMarksHeldSiblingWhoseSharedCopyWasLost(t *testing.T) {
-	dir := t.TempDir()
-	backup := filepath.Join(dir, "backup.db")
-	b, err := Open(backup, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	path := filepath.Join(dir, "queue.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRestoreLossRig(t)
+	backup, path, s, q := r.backup, r.path, r.s, r.q
 	ctx := context.Background()
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
 	put := func(rcpt string, edit func(*Message)) *Message {
 		t.Helper()
-		m := receiptCopy(s, rcpt)
-		m.ShadowServer, m.ShadowID = "hub-c", m.OrgID
-		if edit != nil {
-			edit(m)
-		}
-		m.State = Ready
-		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return r.submit(t, rcpt, "hub-c", edit)
 	}
 	if _, _, err := q.ShadowHolderSeen("hub-c", "db-c-1"); err != nil {
 		t.Fatal(err)
