@@ -247,8 +247,8 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	}
 	for _, id := range records {
 		m, err := tx.Get(id)
-		if err != nil {
-			continue
+		if err != nil || tx.takenUnderOther(primary, m.ID) {
+			continue // a copy taken over under the old database: not this one's to settle
 		}
 		if m.State == Active {
 			held := false

@@ -750,6 +750,10 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
+			tx.presenting = dbID // discards settle only copies made under it (takenUnderOther)
+			if dbID == "" {
+				tx.presenting = p.DatabaseID // no XSHADOW here: the stored id is the one presented last
+			}
 			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given, left); err != nil {
 				return err
 			}
@@ -1356,8 +1360,8 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		counted := false
 		for _, id := range records {
 			m, err := tx.Get(id)
-			if err != nil {
-				continue
+			if err != nil || tx.takenUnderOther(primary, m.ID) {
+				continue // taken over under the old database: not this one's to settle
 			}
 			if m.State == Active {
 				// Still in delivery here: its ShadowedOK results are not

@@ -445,3 +445,24 @@ func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
 	}
 	return nil
 }
+
+// takenUnderOther reports whether message id's copy taken over from
+// primary was taken over under a database id other than the one the
+// session applying discards presented (t.presenting): a primary back
+// with a new database holds no record of mail accepted under the old
+// one, so its discards and "done" answers for old ids settle none of
+// those copies (SR-7). Unknown ids on either side
+// keep the earlier rule.
+func (t *Tx) takenUnderOther(primary string, id ID) bool {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	b := t.tx.Bucket(bucketTakenBy)
+	if t.presenting == "" || b == nil {
+		return false
+	}
+	v := b.Get(takenByKey(primary, id))
+	if v == nil {
+		return false
+	}
+	under, _ := parseTaken(string(v))
+	return under != "" && under != t.presenting
+}

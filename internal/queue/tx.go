@@ -21,6 +21,11 @@ type Tx struct {
 	messages, bodies, schedule, active *bolt.Bucket
 	qidx                               *bolt.Bucket // the queues bucket
 
+	// presenting is the transport database id the session whose
+	// discards this transaction applies presented ("" none): a taken-over
+	// copy made under another id is not settled by them (takenUnderOther).
+	presenting string
+
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped
 
