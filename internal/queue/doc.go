@@ -1808,7 +1808,11 @@
 //     one transaction and adds the entries missing (empty: never given
 //     back — which database such a takeover was of is not known) and
 //     deletes those naming no taken-over copy; entries that agree keep
-//     their value. A contact's give-back and the reset of the primary's
+//     their value. The entry's id also bounds what settles the copy: a
+//     discard (full or partial) from a session that presented another
+//     database id — the primary back with a new database, which holds no
+//     record of mail accepted under the old one — settles none of it
+//     (takenUnderOther); an empty id keeps the earlier rule. A contact's give-back and the reset of the primary's
 //     failures are one commit: after a crash the copies are held again
 //     and the primary counted as answering, or neither (the next contact
 //     gives them back). An attempt's give-back of the copy it would have

@@ -312,7 +312,10 @@
 // below; with an older peer such copies are lost). So the answer is applied like discard notifications and only
 // after the session's XSHADOW database id was compared: a primary that
 // lost messages with its database never makes this server drop their
-// copies. A copy younger than an hour is never asked about, so a push
+// copies — neither in the session whose id took them over (its answer
+// settles nothing: saveFinished) nor in any later one (the store
+// applies a discard to a taken-over copy only from the database it was
+// taken over under: queue, takenindex.go takenUnderOther). A copy younger than an hour is never asked about, so a push
 // on receipt whose primary has not committed yet is not dropped — except
 // the copies a restore of this server's database brought back (queue,
 // heldquery.go: their discards may have been applied after the backup,
