@@ -1,12 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // rt36 F2 (Q-3, Q-4, OPS-3): a queue whose messages were each held
@@ -25,27 +21,7 @@ func TestCLIQueueOfMessagesHeldEachSaysSo(t *testing.T) {
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	startUmbra(t, cfg, listen)
-	c, err := gosmtp.Dial(listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendMail("a@example.org", []string{"x@elsewhere.example"}, strings.NewReader("Subject: held\r\n\r\nhi\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
-	var id string
-	waitCond(t, "the deferral", 30*time.Second, func() bool {
-		out, _ := cli(t, cfg, "message", "list", "--json")
-		var ms []struct {
-			ID       string `json:"id"`
-			Attempts int    `json:"attempts"`
-		}
-		if json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 1 || ms[0].Attempts == 0 {
-			return false
-		}
-		id = ms[0].ID
-		return true
-	})
+	id := sendDeferred(t, cfg, listen)
 	if out, code := cli(t, cfg, "message", "suspend", id); code != 0 {
 		t.Fatalf("message suspend: exit %d %s", code, out)
 	}

@@ -46,27 +46,7 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 		t.Errorf("queue resume of a name the configuration cannot produce: exit %d %q, want %d", code, stderr, exitNotFound)
 	}
 
-	c, err := gosmtp.Dial(listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendMail("a@example.org", []string{"x@elsewhere.example"}, strings.NewReader("Subject: held\r\n\r\nhi\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
-	var id string
-	waitCond(t, "the deferral", 30*time.Second, func() bool {
-		out, _ := cli(t, cfg, "message", "list", "--json")
-		var ms []struct {
-			ID       string `json:"id"`
-			Attempts int    `json:"attempts"`
-		}
-		if json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 1 || ms[0].Attempts == 0 {
-			return false
-		}
-		id = ms[0].ID
-		return true
-	})
+	id := sendDeferred(t, cfg, listen)
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("suspend: exit %d %s", code, out)
 	}
@@ -88,4 +68,33 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 	if after, _ := cli(t, cfg, "message", "show", id, "--json"); after != before && strings.Contains(before, id) {
 		t.Errorf("a resume that released nothing changed the message:\n%s\n%s", before, after)
 	}
+}
+
+// sendDeferred sends one message to x@elsewhere.example through listen
+// and returns its id once its first attempt was deferred (the only
+// message of the queue).
+func sendDeferred(t *testing.T, cfg, listen string) string {
+	t.Helper()
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("a@example.org", []string{"x@elsewhere.example"}, strings.NewReader("Subject: held\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	id := ""
+	waitCond(t, "the deferral", 30*time.Second, func() bool {
+		out, _ := cli(t, cfg, "message", "list", "--json")
+		var ms []struct {
+			ID       string `json:"id"`
+			Attempts int    `json:"attempts"`
+		}
+		if json.Unmarshal([]byte(out), &ms) != nil || len(ms) != 1 || ms[0].Attempts == 0 {
+			return false
+		}
+		id = ms[0].ID
+		return true
+	})
+	return id
 }
