@@ -72,3 +72,31 @@ func TestParamsAfterPathWithoutBrackets(t *testing.T) {
 	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4")
 	d.cmd("RCPT TO:b@example.test NOTIFY=NEVER", "250")
 }
+
+// SMTP-1: the paths are read as common clients write them (README "How
+// mail flows"): without angle brackets, with a space after the colon or
+// between the verb and FROM:/TO:, each taken as the bracketed address
+// and named so in the reply.
+func TestSMTP1LenientPathFormsTakenAsTheBracketedAddress(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: mx
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for _, line := range []string{"MAIL FROM:a@example.org", "MAIL FROM: <a@example.org>", "MAIL  FROM:<a@example.org>"} {
+		if got := d.cmd(line, "250"); got != "250 2.1.0 Roger, accepting mail from <a@example.org>" {
+			t.Errorf("%s: %q", line, got)
+		}
+		d.cmd("RSET", "250")
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	for line, addr := range map[string]string{"RCPT TO:b@example.test": "b@example.test", "RCPT TO: <c@example.test>": "c@example.test"} {
+		if got := d.cmd(line, "250"); got != "250 2.1.5 I'll make sure <"+addr+"> gets this" {
+			t.Errorf("%s: %q", line, got)
+		}
+	}
+}
