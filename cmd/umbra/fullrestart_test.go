@@ -140,7 +140,16 @@ func TestRestartOnFullDiskDrains(t *testing.T) {
 	if out, err := exec.Command("mount", "-o", "remount,size=32m", data).CombinedOutput(); err != nil {
 		t.Fatalf("remount: %v %s", err, out)
 	}
-	waitLogCount(t, d, "the recovery of the messages in delivery at the last stop is committed", 1)
+	// Whether the start's recovery commit found the disk full depends on
+	// whether bbolt had to take new blocks for it (pages it reuses need
+	// none; CI run 114 had room for it): where the start said it waits,
+	// its later commit must go through; the retry itself is pinned
+	// without a filesystem in internal/queue (recoverlater_test.go).
+	if b, _ := os.ReadFile(d.log); strings.Contains(string(b), "starting without recovering the messages in delivery") {
+		waitLogCount(t, d, "the recovery of the messages in delivery at the last stop is committed", 1)
+	} else {
+		t.Log("the start's recovery commit found room: nothing waited")
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		reply := submitReply(t, listen, "after", 1<<10)
