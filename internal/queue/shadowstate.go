@@ -1360,10 +1360,17 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		counted := false
 		for _, id := range records {
 			m, err := tx.Get(id)
-			if err != nil || tx.takenUnderOther(primary, m.ID) {
-				continue // taken over under the old database: not this one's to settle
+			if err != nil {
+				continue
 			}
+			// Its recipients taken over under the old database are not
+			// this one's to settle; a copy made against this one since
+			// is (settlesNot).
+			old := tx.takenUnderOther(primary, m.ID)
 			if m.State == Active {
+				if old && !shadowedUnder(m, primary, sid) {
+					continue
+				}
 				// Still in delivery here: its ShadowedOK results are not
 				// committed yet. Keep the discard for that commit —
 				// counted once: a repeat of it (the primary hands it
@@ -1394,6 +1401,9 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// earlier rule). A twin (finished.go: "A@" and "a@"
 				// are two mailboxes) is asked for only where an entry
 				// is read.
+				if settlesNot(old, r, primary) {
+					continue
+				}
 				settles := discardSettles(r, primary, sid)
 				if !settles && relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
 					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))
