@@ -118,3 +118,59 @@ func TestSR7CopyTakenUnderOldDatabaseNeverGivenBack(t *testing.T) {
 		t.Fatalf("db2's answer about the db1 copy settled it: %+v", got)
 	}
 }
+
+// SR-7, SR-6: a copy in delivery here when its primary comes back with a
+// new database is taken over when the attempt ends (kept aside), under
+// the old database, never given back — also when the primary's
+// heartbeats fail meanwhile and it answers again with the new database:
+// the later takeover, which may be given back, overwrote the first, the
+// primary's return dropped it, and the copy stayed shadowed for a
+// database that never had the message.
+func TestSR7TakeoverKeptAsideUnderOldDatabaseNotGivenBack(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	var q *Manager
+	done := make(chan struct{})
+	d := shadowing(db, func(int) Outcome { return Deferred }, func(m *Message, attempt int) {
+		if attempt != 2 {
+			return
+		}
+		defer close(done)
+		if res, err := q.ShadowContact("hub-b", "db2", nil); err != nil || res.TakenOver != 1 {
+			t.Errorf("takeover at the new database id (kept aside): %+v %v", res, err)
+		}
+		if _, n, err := q.ShadowHeartbeatFailed("hub-b", clk.Now().Add(time.Second), 0, 1, "connection refused"); err != nil || n != 1 {
+			t.Errorf("takeover for failed heartbeats (kept aside): %d %v", n, err)
+		}
+		if _, err := q.ShadowContact("hub-b", "db2", nil); err != nil {
+			t.Error(err)
+		}
+		db.set("") // no route through hub-b for x now
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute, time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 && got.State == Ready })
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second attempt")
+	}
+	var got *Message
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, _ = q.Message(m.ID)
+		return got != nil && got.State != Active && got.Attempts >= 2
+	})
+	if x := got.Rcpts[0]; x.Status != Pending {
+		t.Fatalf("the copy made against db1 is shadowed for hub-b on db2, which never had it: x %+v", x)
+	}
+}

@@ -197,11 +197,25 @@ func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
 // id they were taken over under, and whether they may go back to the
 // primary answering again with it; takenindex.go): it follows the time
 // in the value.
+//
+// A second takeover kept aside for the same message and primary (the
+// primary back with a new database, then failing its heartbeats) keeps
+// the first one's time and merges its value as the index does
+// (mergeTaken): overwritten with the later, given-back value, the
+// primary's return dropped it (dropEarlyTakeoversOf), and the copy made
+// against the old database stayed shadowed for a database that never
+// had it — dropped at its "done" answer.
 func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	b := t.tx.Bucket(bucketTaken)
+	k := takenKey(id, primary)
 	v := make([]byte, 8, 8+len(giveBack))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
-	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), append(v, giveBack...))
+	if old := b.Get(k); len(old) >= 8 {
+		copy(v, old[:8])
+		giveBack = mergeTaken(string(old[8:]), giveBack)
+	}
+	return b.Put(k, append(v, giveBack...))
 }
 
 // earlyTakeover is a takeover kept aside for a message in delivery.
