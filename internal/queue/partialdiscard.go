@@ -254,13 +254,18 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 		// one's to settle; a copy made against it since is (settlesNot).
 		old := tx.takenUnderOther(primary, m.ID)
 		if m.State == Active {
-			held := false
+			held, taken := false, false
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
-				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) && !settlesNot(old, r, primary) {
-					held = true
+				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) {
+					// Kept aside, it settles every recipient with that
+					// address under the id at the attempt's commit
+					// (applyEarlyDiscards): none while one of them was
+					// taken over under the old database.
+					held, taken = true, taken || settlesNot(old, r, primary)
 				}
 			}
+			held = held && !taken
 			if held {
 				// Counted once: a repeat of it (handed again until
 				// acknowledged) finds it kept (OPS-2, rt28a F1).

@@ -1382,7 +1382,10 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			// is (settlesNot).
 			old := tx.takenUnderOther(primary, m.ID)
 			if m.State == Active {
-				if old && !shadowedUnder(m, primary, sid) {
+				// Kept aside, it settles at the attempt's commit every
+				// recipient under sid (applyEarlyDiscards), taken over
+				// ones too: only while none shares it.
+				if old && (!shadowedUnder(m, primary, sid) || takenOverUnder(m, primary, sid)) {
 					continue
 				}
 				// Still in delivery here: its ShadowedOK results are not

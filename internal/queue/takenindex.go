@@ -522,3 +522,16 @@ func shadowedUnder(m *Message, primary, sid string) bool {
 	}
 	return false
 }
+
+// takenOverUnder reports whether m has a recipient taken over from
+// primary under the copy id sid (takenOverRcpt): a discard of sid kept
+// aside for m's attempt would settle it too.
+func takenOverUnder(m *Message, primary, sid string) bool {
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary) && r.ShadowID == sid {
+			return true
+		}
+	}
+	return false
+}
