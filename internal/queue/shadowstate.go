@@ -713,9 +713,36 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 	return q.shadowContact(primary, dbID, discards, false, false)
 }
 
+// ShadowHeldDone applies a primary's answer to XQUERYHELD (heldquery.go:
+// done, the ids asked that it is done with) as ShadowPresented applies
+// discards, to the copies still held only: a recipient taken over since
+// the question was listed — by this very session's XSHADOW reply (a new
+// database, a rollback mark: an older file of the same database, whose
+// id is the stored one), or by another session meanwhile — is left as
+// it is. The answer is about records the primary has: one that lost
+// the message answers "done" for it, and the copy taken over for that
+// is the only one left (the rule of takenUnderOther covers a new
+// database id only; a rolled-back primary presents its old one).
+func (q *Manager) ShadowHeldDone(primary, dbID string, done []string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	if dbID == "" && len(done) == 0 {
+		return ContactResult{}, nil
+	}
+	if dbID != "" {
+		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
+	}
+	return q.shadowContactHeld(primary, dbID, done, false, false, true)
+}
+
 // sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
 // one is recorded; any other changes nothing.
 func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
+	return q.shadowContactHeld(primary, dbID, discards, queried, sameOnly, false)
+}
+
+// shadowContactHeld is shadowContact; heldOnly: discards is an answer to
+// XQUERYHELD, which settles no taken-over recipient (ShadowHeldDone).
+func (q *Manager) shadowContactHeld(primary, dbID string, discards []string, queried, sameOnly, heldOnly bool) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
@@ -764,7 +791,8 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			tx.presenting = dbID // discards settle only copies made under it (takenUnderOther)
+			tx.heldOnly = heldOnly // an answer to XQUERYHELD: held copies only (settlesNot)
+			tx.presenting = dbID   // discards settle only copies made under it (takenUnderOther)
 			if dbID == "" {
 				tx.presenting = p.DatabaseID // no XSHADOW here: the stored id is the one presented last
 			}
@@ -1381,6 +1409,9 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			// this one's to settle; a copy made against this one since
 			// is (settlesNot).
 			old := tx.takenUnderOther(primary, m.ID)
+			if m.State == Active && tx.heldOnly {
+				continue // not held as listed: an answer to XQUERYHELD leaves it (ShadowHeldDone)
+			}
 			if m.State == Active {
 				// Kept aside, it settles at the attempt's commit every
 				// recipient under sid (applyEarlyDiscards), taken over

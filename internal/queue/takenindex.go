@@ -490,12 +490,15 @@ func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
 func (t *Tx) takenUnderOther(primary string, id ID) bool {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
-	if t.presenting == "" || b == nil {
+	if b == nil || t.presenting == "" && !t.heldOnly {
 		return false
 	}
 	v := b.Get(takenByKey(primary, id))
 	if v == nil {
 		return false
+	}
+	if t.heldOnly {
+		return true
 	}
 	under, _ := parseTaken(string(v))
 	return under != "" && under != t.presenting
@@ -508,6 +511,10 @@ func (t *Tx) takenUnderOther(primary string, id ID) bool {
 func settlesNot(old bool, r *Recipient, primary string) bool {
 	return old && takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary)
 }
+
+// takenUnderOther is also true for every taken-over copy while the
+// transaction applies an answer to XQUERYHELD (heldOnly): it settles
+// held copies only (ShadowHeldDone).
 
 // shadowedUnder reports whether m has a recipient shadowed for primary
 // that a discard of the copy sid settles (discardSettles; a relay's
