@@ -1812,7 +1812,16 @@
 //     discard (full or partial) from a session that presented another
 //     database id — the primary back with a new database, which holds no
 //     record of mail accepted under the old one — settles none of it
-//     (takenUnderOther); an empty id keeps the earlier rule. A contact's give-back and the reset of the primary's
+//     (takenUnderOther); an empty id keeps the earlier rule. The entry
+//     is one per message and primary, the rule for its taken-over
+//     recipients only: a copy of the message made against the new
+//     database since (relayed to the primary again) is settled by that
+//     database's discard (settlesNot). A second takeover of such a
+//     message keeps the entry's database and never-given-back wins
+//     (mergeTaken; so does a second takeover kept aside for a message
+//     in delivery, addEarlyTakeover): given back to the new database,
+//     the old copy had no original there, and its "done" answer to
+//     XQUERYHELD dropped it. A contact's give-back and the reset of the primary's
 //     failures are one commit: after a crash the copies are held again
 //     and the primary counted as answering, or neither (the next contact
 //     gives them back). An attempt's give-back of the copy it would have

@@ -35,7 +35,12 @@ import (
 // the answer only as it applies a discard notification: in a session
 // whose XSHADOW database id it compared first, and only to copies older
 // than HeldQueryAge, so that a copy on receipt whose primary has not
-// committed its message yet is never asked about.
+// committed its message yet is never asked about; and to the copies
+// still held only (ShadowHeldDone): one taken over since it was listed
+// — by a new database id, or by a rollback mark in the same session's
+// XSHADOW reply, which keeps the database id while the rolled-back file
+// answers "done" for every copy made after it — or in delivery here is
+// left as it is.
 
 // HeldQueryAge is how old a shadow copy must be before its shadow
 // server asks its primary about it: far beyond the time between a push

@@ -247,17 +247,25 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	}
 	for _, id := range records {
 		m, err := tx.Get(id)
-		if err != nil || tx.takenUnderOther(primary, m.ID) {
-			continue // a copy taken over under the old database: not this one's to settle
+		if err != nil {
+			continue
 		}
+		// Recipients taken over under the old database are not this
+		// one's to settle; a copy made against it since is (settlesNot).
+		old := tx.takenUnderOther(primary, m.ID)
 		if m.State == Active {
-			held := false
+			held, taken := false, false
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
 				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) {
-					held = true
+					// Kept aside, it settles every recipient with that
+					// address under the id at the attempt's commit
+					// (applyEarlyDiscards): none while one of them was
+					// taken over under the old database.
+					held, taken = true, taken || settlesNot(old, r, primary)
 				}
 			}
+			held = held && !taken
 			if held {
 				// Counted once: a repeat of it (handed again until
 				// acknowledged) finds it kept (OPS-2, rt28a F1).
@@ -274,7 +282,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 		before := statusesNow(m)
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if r.Addr != pd.Addr {
+			if r.Addr != pd.Addr || settlesNot(old, r, primary) {
 				continue
 			}
 			if discardSettles(r, primary, pd.ID) || relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {

@@ -197,11 +197,25 @@ func (t *Tx) AddEarlyTakeover(id ID, primary string, now time.Time) error {
 // id they were taken over under, and whether they may go back to the
 // primary answering again with it; takenindex.go): it follows the time
 // in the value.
+//
+// A second takeover kept aside for the same message and primary (the
+// primary back with a new database, then failing its heartbeats) keeps
+// the first one's time and merges its value as the index does
+// (mergeTaken): overwritten with the later, given-back value, the
+// primary's return dropped it (dropEarlyTakeoversOf), and the copy made
+// against the old database stayed shadowed for a database that never
+// had it — dropped at its "done" answer.
 func (t *Tx) addEarlyTakeover(id ID, primary string, now time.Time, giveBack string) error {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	b := t.tx.Bucket(bucketTaken)
+	k := takenKey(id, primary)
 	v := make([]byte, 8, 8+len(giveBack))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
-	return t.tx.Bucket(bucketTaken).Put(takenKey(id, primary), append(v, giveBack...))
+	if old := b.Get(k); len(old) >= 8 {
+		copy(v, old[:8])
+		giveBack = mergeTaken(string(old[8:]), giveBack)
+	}
+	return b.Put(k, append(v, giveBack...))
 }
 
 // earlyTakeover is a takeover kept aside for a message in delivery.
@@ -699,9 +713,36 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 	return q.shadowContact(primary, dbID, discards, false, false)
 }
 
+// ShadowHeldDone applies a primary's answer to XQUERYHELD (heldquery.go:
+// done, the ids asked that it is done with) as ShadowPresented applies
+// discards, to the copies still held only: a recipient taken over since
+// the question was listed — by this very session's XSHADOW reply (a new
+// database, a rollback mark: an older file of the same database, whose
+// id is the stored one), or by another session meanwhile — is left as
+// it is. The answer is about records the primary has: one that lost
+// the message answers "done" for it, and the copy taken over for that
+// is the only one left (the rule of takenUnderOther covers a new
+// database id only; a rolled-back primary presents its old one).
+func (q *Manager) ShadowHeldDone(primary, dbID string, done []string) (ContactResult, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	if dbID == "" && len(done) == 0 {
+		return ContactResult{}, nil
+	}
+	if dbID != "" {
+		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
+	}
+	return q.shadowContactHeld(primary, dbID, done, false, false, true)
+}
+
 // sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
 // one is recorded; any other changes nothing.
 func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
+	return q.shadowContactHeld(primary, dbID, discards, queried, sameOnly, false)
+}
+
+// shadowContactHeld is shadowContact; heldOnly: discards is an answer to
+// XQUERYHELD, which settles no taken-over recipient (ShadowHeldDone).
+func (q *Manager) shadowContactHeld(primary, dbID string, discards []string, queried, sameOnly, heldOnly bool) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
@@ -750,7 +791,8 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 			res.TakenOver = len(taken) + marked
 		}
 		if len(discards) > 0 {
-			tx.presenting = dbID // discards settle only copies made under it (takenUnderOther)
+			tx.heldOnly = heldOnly // an answer to XQUERYHELD: held copies only (settlesNot)
+			tx.presenting = dbID   // discards settle only copies made under it (takenUnderOther)
 			if dbID == "" {
 				tx.presenting = p.DatabaseID // no XSHADOW here: the stored id is the one presented last
 			}
@@ -1360,10 +1402,23 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		counted := false
 		for _, id := range records {
 			m, err := tx.Get(id)
-			if err != nil || tx.takenUnderOther(primary, m.ID) {
-				continue // taken over under the old database: not this one's to settle
+			if err != nil {
+				continue
+			}
+			// Its recipients taken over under the old database are not
+			// this one's to settle; a copy made against this one since
+			// is (settlesNot).
+			old := tx.takenUnderOther(primary, m.ID)
+			if m.State == Active && tx.heldOnly {
+				continue // not held as listed: an answer to XQUERYHELD leaves it (ShadowHeldDone)
 			}
 			if m.State == Active {
+				// Kept aside, it settles at the attempt's commit every
+				// recipient under sid (applyEarlyDiscards), taken over
+				// ones too: only while none shares it.
+				if old && (!shadowedUnder(m, primary, sid) || takenOverUnder(m, primary, sid)) {
+					continue
+				}
 				// Still in delivery here: its ShadowedOK results are not
 				// committed yet. Keep the discard for that commit —
 				// counted once: a repeat of it (the primary hands it
@@ -1394,6 +1449,9 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// earlier rule). A twin (finished.go: "A@" and "a@"
 				// are two mailboxes) is asked for only where an entry
 				// is read.
+				if settlesNot(old, r, primary) {
+					continue
+				}
 				settles := discardSettles(r, primary, sid)
 				if !settles && relay && r.Status == Shadowed && discardSettles(r, primary, m.OrgID) {
 					settles = !folds || tx.relaySettlesFolded(primary, m.OrgID, r, sid, twins.of(r.Addr))

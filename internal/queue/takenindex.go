@@ -186,13 +186,44 @@ func (t *Tx) dropTakenOf(id ID) error {
 // written in the commit of the takeover, before or after the Put of the
 // record (indexTaken keeps an entry's value); m must name primary among
 // its recipients, so that the entry goes with the record.
+//
+// The entry is one per message and primary, its recipients taken over
+// perhaps at two takeovers: a copy taken over under one database and,
+// after the primary's next one, a copy of the same message made against
+// that one (the taken-over message relayed to the primary again) taken
+// over too. An entry already naming a database keeps it, and a copy
+// that is never given back keeps the entry so (mergeTaken): given back
+// to the new database, the old copy had no original there, whose
+// answer to XQUERYHELD ("done" for an id it has no record of) then
+// dropped it — the recipient lost. The later copy is then not given
+// back either: this server delivers it, a duplicate at worst.
 func (t *Tx) markTaken(primary string, id ID, value string) error {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil || value == "" {
 		return nil
 	}
-	return b.Put(takenByKey(primary, id), []byte(value))
+	k := takenByKey(primary, id)
+	return b.Put(k, []byte(mergeTaken(string(b.Get(k)), value)))
+}
+
+// mergeTaken is the index value of a message whose entry had old ("":
+// none, or made empty by the Put of this takeover's record) when a
+// takeover under value adds to it (markTaken): the database old names,
+// when it names one, and never given back unless both may be.
+func mergeTaken(old, value string) string {
+	if old == "" {
+		return value
+	}
+	oldUnder, oldBack := parseTaken(old)
+	under, back := parseTaken(value)
+	if oldUnder == "" {
+		return value
+	}
+	if oldUnder != under || oldBack == "" || back == "" {
+		return takenValue(oldUnder, false)
+	}
+	return value
 }
 
 // peerDatabase is the transport database id stored for primary ("" none
@@ -452,17 +483,62 @@ func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
 // with a new database holds no record of mail accepted under the old
 // one, so its discards and "done" answers for old ids settle none of
 // those copies (SR-7). Unknown ids on either side
-// keep the earlier rule.
+// keep the earlier rule. It speaks for the message's taken-over
+// recipients only (takenOverRcpt): a copy of the same message made
+// against the new database since (shadowed for the primary again) is
+// settled by that database's discard as any copy is (settlesNot).
 func (t *Tx) takenUnderOther(primary string, id ID) bool {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
-	if t.presenting == "" || b == nil {
+	if b == nil || t.presenting == "" && !t.heldOnly {
 		return false
 	}
 	v := b.Get(takenByKey(primary, id))
 	if v == nil {
 		return false
 	}
+	if t.heldOnly {
+		return true
+	}
 	under, _ := parseTaken(string(v))
 	return under != "" && under != t.presenting
+}
+
+// settlesNot reports whether a discard from primary in this transaction
+// must leave recipient r alone: r is taken over from primary and the
+// message's copy was taken over under another database than the one
+// presented (old: takenUnderOther for the message).
+func settlesNot(old bool, r *Recipient, primary string) bool {
+	return old && takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary)
+}
+
+// takenUnderOther is also true for every taken-over copy while the
+// transaction applies an answer to XQUERYHELD (heldOnly): it settles
+// held copies only (ShadowHeldDone).
+
+// shadowedUnder reports whether m has a recipient shadowed for primary
+// that a discard of the copy sid settles (discardSettles; a relay's
+// discard also by its org id): what a discard from a database other
+// than the one m's copy was taken over under may still settle.
+func shadowedUnder(m *Message, primary, sid string) bool {
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if r.Status == Shadowed && (discardSettles(r, primary, sid) || discardSettles(r, primary, m.OrgID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// takenOverUnder reports whether m has a recipient taken over from
+// primary under the copy id sid (takenOverRcpt): a discard of sid kept
+// aside for m's attempt would settle it too.
+func takenOverUnder(m *Message, primary, sid string) bool {
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary) && r.ShadowID == sid {
+			return true
+		}
+	}
+	return false
 }

@@ -25,6 +25,10 @@ type Tx struct {
 	// discards this transaction applies presented ("" none): a taken-over
 	// copy made under another id is not settled by them (takenUnderOther).
 	presenting string
+	// heldOnly: the discards this transaction applies are a primary's
+	// answer to XQUERYHELD, which settles no taken-over recipient
+	// (ShadowHeldDone).
+	heldOnly bool
 
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped

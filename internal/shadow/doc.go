@@ -315,7 +315,11 @@
 // copies — neither in the session whose id took them over (its answer
 // settles nothing: saveFinished) nor in any later one (the store
 // applies a discard to a taken-over copy only from the database it was
-// taken over under: queue, takenindex.go takenUnderOther). A copy younger than an hour is never asked about, so a push
+// taken over under: queue, takenindex.go takenUnderOther), nor — a
+// rollback mark takes them over under the same database id — in any
+// session at all: the answer settles held copies only (HeldDoneStore,
+// queue ShadowHeldDone), never one taken over or in delivery since it
+// was listed (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy). A copy younger than an hour is never asked about, so a push
 // on receipt whose primary has not committed yet is not dropped — except
 // the copies a restore of this server's database brought back (queue,
 // heldquery.go: their discards may have been applied after the backup,

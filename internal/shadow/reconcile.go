@@ -29,6 +29,15 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, primary, addr string, ids []string, save Save) error
 }
 
+// HeldDoneStore is a Store that applies a primary's answer to XQUERYHELD
+// to the copies still held only (queue ShadowHeldDone): a copy taken
+// over since the question was listed — by the session's own XSHADOW
+// reply (a new database, a rollback mark) or by another session — is
+// left as it is. Without it the answer goes to Presented.
+type HeldDoneStore interface {
+	HeldDone(primary, dbID string, done []string) (ContactResult, error)
+}
+
 // HeldLister lists the copies to ask a primary about: shadow ids of old
 // copies held for it, in message order after the message after, at most
 // max; next is where the next list starts (0: at the beginning).
@@ -222,7 +231,15 @@ func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
 				"primary", name, "asked", asked, "finished", len(done))
 			return nil
 		}
-		res, err := r.store.Presented(name, dbID, done)
+		apply := r.store.Presented
+		if hs, ok := r.store.(HeldDoneStore); ok {
+			// Held copies only: a rollback mark in this session's
+			// XSHADOW reply took them over under the same database id,
+			// and the rolled-back file answers "done" for the copies
+			// made after it (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy).
+			apply = hs.HeldDone
+		}
+		res, err := apply(name, dbID, done)
 		if err != nil {
 			r.log.Error("dropping shadow copies the primary is done with failed", "primary", name, "err", err)
 			return &SaveError{err}

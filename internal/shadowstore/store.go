@@ -38,6 +38,12 @@ func (s Store) Presented(p, dbID string, discards []string) (shadow.ContactResul
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
 }
 
+// HeldDone implements shadow.HeldDoneStore.
+func (s Store) HeldDone(p, dbID string, done []string) (shadow.ContactResult, error) {
+	r, err := (*s.M).ShadowHeldDone(p, dbID, done)
+	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
+}
+
 // PresentedDigest implements shadow.DigestStore.
 func (s Store) PresentedDigest(p, digest string) (shadow.ContactResult, error) {
 	r, err := (*s.M).ShadowPresentedDigest(p, digest)

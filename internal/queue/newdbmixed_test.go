@@ -1,0 +1,176 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// mixedCopies holds one message of two recipients for hub-b as one copy
+// made against hub-b's database db1; hub-b comes back with db2 (SR-7: the
+// copy is taken over under db1), and this server's next attempt relays
+// x to hub-b again — a new copy, made against db2 — while y is deferred:
+// one record with a recipient taken over under db1 (copy <id>-b) and one
+// shadowed under db2 (copy <id>-c). It returns the message id.
+func mixedCopies(t *testing.T) (*Manager, *clock.Fake, *Message) {
+	t.Helper()
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	phase := 1
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		p := phase
+		mu.Unlock()
+		var out []Result
+		for _, i := range rcpts {
+			switch {
+			case p == 1:
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+					ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
+			case m.Rcpts[i].Addr == "x@b.example":
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+					ShadowID: m.ID.String() + "-c", PrimaryDB: "db2", Reply: "250 queued"})
+			default:
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 later"})
+			}
+		}
+		return out
+	})
+	q, ctx := startManager(t, s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	m := msg(s, "a@example.org", "x@b.example", "y@b.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	mu.Lock()
+	phase = 2
+	mu.Unlock()
+	if res, err := q.ShadowContact("hub-b", "db2", nil); err != nil || res.TakenOver != 1 {
+		t.Fatalf("takeover at the new database id: %+v %v", res, err)
+	}
+	waitFor(t, "x relayed to hub-b again, y deferred", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && got.Rcpts[0].Status == Shadowed && got.Rcpts[1].Status == Pending
+	})
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].ShadowID != m.ID.String()+"-c" || got.Rcpts[1].ShadowID != m.ID.String()+"-b" || got.Rcpts[1].Primary != "hub-b" {
+		t.Fatalf("not the copies expected: %+v", got.Rcpts)
+	}
+	return q, clk, m
+}
+
+// SR-7, SR-3: the rule that a primary back with a new database settles
+// no copy taken over under the old one speaks for those recipients
+// only. A copy of the same message made against the new database (the
+// taken-over message relayed to the primary again) is settled by the
+// new database's discard as any copy: kept, it waited for the next
+// failure of the primary to be taken over and delivered a second time.
+func TestSR7NewDatabaseDiscardSettlesCopyMadeUnderIt(t *testing.T) {
+	q, _, m := mixedCopies(t)
+	if _, err := q.ShadowContact("hub-b", "db2", []string{m.ID.String() + "-c"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(m.ID)
+	if got == nil {
+		t.Fatal("the record is gone: y, taken over under db1, was dropped with x")
+	}
+	if x := got.Rcpts[0]; x.Status != Relayed {
+		t.Errorf("db2's discard of the copy made against db2 did not settle it: x %+v", x)
+	}
+	if y := got.Rcpts[1]; y.Status != Pending {
+		t.Errorf("the copy taken over under db1 was settled by db2's discard: y %+v", y)
+	}
+}
+
+// SR-7, SR-6: a copy taken over under the old database is never given
+// back, also when a later takeover of the same message — of a copy made
+// against the new database, for failed heartbeats — may be: the new
+// database has no original of it, answers "done" when asked about it
+// (XQUERYHELD), and the recipient would be lost.
+func TestSR7CopyTakenUnderOldDatabaseNeverGivenBack(t *testing.T) {
+	q, clk, m := mixedCopies(t)
+	clk.Advance(time.Second)
+	if _, n, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 1, "connection refused"); err != nil || n != 1 {
+		t.Fatalf("takeover for failed heartbeats: %d %v", n, err)
+	}
+	got, _ := q.Message(m.ID)
+	if got.Rcpts[0].Status != Pending {
+		t.Fatalf("x not taken over: %+v", got.Rcpts[0])
+	}
+	clk.Advance(time.Second)
+	if _, err := q.ShadowContact("hub-b", "db2", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = q.Message(m.ID)
+	if y := got.Rcpts[1]; y.Status != Pending {
+		t.Errorf("the copy taken over under db1 was given back to db2, which never had it: y %+v", y)
+	}
+	if _, err := q.ShadowPresented("hub-b", "db2", []string{m.ID.String() + "-b"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = q.Message(m.ID)
+	if got == nil || got.Rcpts[1].Status != Pending {
+		t.Fatalf("db2's answer about the db1 copy settled it: %+v", got)
+	}
+}
+
+// SR-7, SR-6: a copy in delivery here when its primary comes back with a
+// new database is taken over when the attempt ends (kept aside), under
+// the old database, never given back — also when the primary's
+// heartbeats fail meanwhile and it answers again with the new database:
+// the later takeover, which may be given back, overwrote the first, the
+// primary's return dropped it, and the copy stayed shadowed for a
+// database that never had the message.
+func TestSR7TakeoverKeptAsideUnderOldDatabaseNotGivenBack(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	db := &primaryDB{v: "db1"}
+	var q *Manager
+	done := make(chan struct{})
+	d := shadowing(db, func(int) Outcome { return Deferred }, func(m *Message, attempt int) {
+		if attempt != 2 {
+			return
+		}
+		defer close(done)
+		if res, err := q.ShadowContact("hub-b", "db2", nil); err != nil || res.TakenOver != 1 {
+			t.Errorf("takeover at the new database id (kept aside): %+v %v", res, err)
+		}
+		if _, n, err := q.ShadowHeartbeatFailed("hub-b", clk.Now().Add(time.Second), 0, 1, "connection refused"); err != nil || n != 1 {
+			t.Errorf("takeover for failed heartbeats (kept aside): %d %v", n, err)
+		}
+		if _, err := q.ShadowContact("hub-b", "db2", nil); err != nil {
+			t.Error(err)
+		}
+		db.set("") // no route through hub-b for x now
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Minute, time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example", "y@c.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt", func() bool { got, _ := q.Message(m.ID); return got != nil && got.Attempts == 1 && got.State == Ready })
+	clk.Advance(2 * time.Minute)
+	q.Kick()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second attempt")
+	}
+	var got *Message
+	waitFor(t, "the second attempt's commit", func() bool {
+		got, _ = q.Message(m.ID)
+		return got != nil && got.State != Active && got.Attempts >= 2
+	})
+	if x := got.Rcpts[0]; x.Status != Pending {
+		t.Fatalf("the copy made against db1 is shadowed for hub-b on db2, which never had it: x %+v", x)
+	}
+}
