@@ -48,6 +48,13 @@
 //     and each RDATA of a type umbra reads filled exactly by its fields
 //     (an SOA cut short between real names passes rdataMin) — a
 //     mismatch being no answer, as above.
+//   - A server that sends no reply within dns.timeout is noAnswer
+//     ("no answer from SRV within 2s (dns.timeout)"; every try silent:
+//     the servers, the tries and dns.attempts), whichever ended the
+//     wait first — the socket's read deadline or the lookup's own bound
+//     (Budget) — never "i/o timeout" or "context deadline exceeded";
+//     a caller's own cut (a cancel, its shorter deadline) stays
+//     "context: …", as the caller names its bound.
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the

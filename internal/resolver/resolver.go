@@ -202,17 +202,33 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 	q.SetEdns0(1232, true) // DO: ask for DNSSEC so a validator sets AD
 	q.AuthenticatedData = true
 	var last error
+	silent, tries := 0, 0 // asks no server answered within dns.timeout, of all asks
 	for range c.cfg.Attempts {
 		for _, srv := range c.cfg.Servers {
 			if err := ctx.Err(); err != nil {
+				if last != nil && silent == tries && errors.Is(err, context.DeadlineExceeded) {
+					// The lookup's bound (every attempt's timeout) ended
+					// with the last silent server: that is what failed.
+					return nil, "", last
+				}
 				return nil, srv, dnsError(name, srv, "context: "+err.Error(), true, false)
 			}
+			tries++
 			r, raw, err := ask(ctx, c.udp, q, srv)
 			if err == nil && r.Truncated {
 				r, raw, err = ask(ctx, c.tcp, q, srv)
 			}
 			if err != nil {
-				last = dnsError(name, srv, err.Error(), true, false)
+				msg := err.Error()
+				if _, ok := err.(*noAnswer); ok {
+					if silent++; silent == tries && tries > 1 {
+						// None answered at all: every server, every attempt.
+						servers := c.cfg.Servers[:min(tries, len(c.cfg.Servers))]
+						msg = fmt.Sprintf("no answer from %s within %s (dns.timeout) at any of %d tries (dns.attempts %d)",
+							strings.Join(servers, ", "), c.cfg.Timeout, tries, c.cfg.Attempts)
+					}
+				}
+				last = dnsError(name, srv, msg, true, false)
 				continue
 			}
 			if r.Id != q.Id {
@@ -265,7 +281,7 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 // that they can be checked whole (wholeReply: the library takes a reply
 // whose sections hold fewer records than its header counts as the
 // records it holds). A server that did not answer within the client's
-// timeout is said so, naming the setting (errNoAnswer) — never as the
+// timeout is said so, naming the setting (noAnswer) — never as the
 // socket's "i/o timeout" or the lookup's own bound expiring with it
 // ("context deadline exceeded"), whichever of the two came first.
 func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg, []byte, error) {
