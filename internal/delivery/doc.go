@@ -364,7 +364,11 @@
 // opportunistic TLS); never in a batch (receiptbatch.go: a batch goes on
 // its oldest copy's session); made again (recopy.go) the same way.
 // "TLS-Required: No" (its unfolded value,
-// header.Values) makes DANE and MTA-STS failures not stop the message. Every session to
+// header.Values) makes DANE and MTA-STS failures not stop the message, nor a
+// check that could not be made (a failed TLSA lookup: hostTLS lets the
+// host through with the connector's setting, at least opportunistic TLS,
+// destTLS.unknown; the MTA-STS TXT lookup's and the fetch's failures hold
+// only REQUIRETLS); the MX and address lookups still hold it. Every session to
 // an MX host is counted for TLS reporting, once; a failed MTA-STS fetch
 // (no cached policy) is counted with the sessions it left without a
 // policy, and with each host it kept a REQUIRETLS message from — the

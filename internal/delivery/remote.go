@@ -740,6 +740,9 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		config.TLSRequired: smtp.TLSRequired, config.TLSVerify: smtp.TLSVerify}[sc.cfg.TLS]
 	var verr error
 	policy, verify := tlsOptions(policy, dec, &verr)
+	if dec == nil {
+		policy = dt.atLeastOpportunistic(h.name, policy)
+	}
 	// Opening is cut at the message's expiry (expiryopen.go); the
 	// message's own ctx is still the one every reply waits under.
 	octx, opened := untilExpiry(ctx)

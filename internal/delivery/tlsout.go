@@ -31,6 +31,30 @@ type destTLS struct {
 	unlisted   map[string]bool          // MX hosts an MTA-STS testing policy does not list
 	dropped    []string                 // MX hosts the MTA-STS policy kept the message from, each once, in the order met (filterHosts)
 	decided    map[string]*hostDecision // per host (name:port, every address of it): hostOf
+	// unknown: hosts whose DANE check could not be made (the TLSA lookup
+	// failed), let through for a "TLS-Required: No" message (hostTLS):
+	// at least opportunistic TLS, no session counted (counted once as
+	// dnssec-invalid).
+	unknown map[string]bool
+}
+
+// unknownHost marks host as one whose policy could not be known (hostTLS).
+func (t *destTLS) unknownHost(name string) {
+	if t.unknown == nil {
+		t.unknown = map[string]bool{}
+	}
+	t.unknown[name] = true
+}
+
+// atLeastOpportunistic is the TLS policy of a session to host under no
+// decision: the connector's, raised to opportunistic TLS for a host
+// whose DANE check could not be made (a "TLS-Required: No" message, as a
+// relaxed decision raises it: tlsOptions).
+func (t *destTLS) atLeastOpportunistic(name string, policy smtp.TLSPolicy) smtp.TLSPolicy {
+	if t != nil && t.unknown[name] && policy == smtp.TLSNone {
+		return smtp.TLSOpportunistic
+	}
+	return policy
 }
 
 // hostDecision is what one delivery decided of one host, whatever its
@@ -153,6 +177,17 @@ func (d *Deliverer) hostTLS(ctx context.Context, t *destTLS, sc *sendConnector, 
 				}
 			}
 		}
+		if hd.err != nil && t.noPolicy {
+			// RFC 8689 §5: the sender asked that the domain's policies
+			// not stop the message — a DANE check that could not even be
+			// made (the TLSA lookup failed) no more than one that failed.
+			// The connector's setting, at least opportunistic TLS
+			// (connectWith), as a relaxed decision gives; the failure was
+			// counted for the host (dnssec-invalid), its session is not
+			// counted again (report).
+			t.unknownHost(h.name)
+			return nil, nil
+		}
 		if hd.err != nil {
 			return nil, t.policyDefer(h, hd.err.Error())
 		}
@@ -252,8 +287,8 @@ func (t *destTLS) report(dec *tlspolicy.Decision, mx string, c *smtp.Client, fai
 		return
 	}
 	r := t.eng.Reporter()
-	if r == nil {
-		return
+	if r == nil || dec == nil && t.unknown[mx] {
+		return // the host's failed TLSA lookup was its count (hostTLS)
 	}
 	typ := tlspolicy.PolicyNotFound
 	if dec != nil {

@@ -88,7 +88,12 @@
 // its reader's timeout as a plain error), and says so once in words:
 // "no answer within 5s (ldap.timeout)", or, when the caller's shorter
 // deadline (or its end) cut the question first, "cut off by the caller
-// before an answer" with its cause (context.Cause). A message from the directory
+// before an answer" with its cause (context.Cause) — those words alone,
+// never with the error go-ldap gave the step (its own request timeout,
+// "connection timed out", may reach the wrapping before the context's
+// end: a race), and a step that failed in any way once the question's
+// time was up (a shared connection another question's timeout closed
+// under it) counts as the timeout too (unavailable). A message from the directory
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown

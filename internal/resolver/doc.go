@@ -41,6 +41,20 @@
 //     none left the lookup fails for now. The library reads a record
 //     until the packet ends and takes RDLENGTH 0 as a record of empty
 //     fields, with no error; cutRecord stops those (FuzzCutRecord).
+//     It also corrects a header's counts to the records a reply holds,
+//     with no error: ask reads the reply's bytes itself (exchangeOn,
+//     the library's exchange otherwise) and wholeReply walks them —
+//     every section exactly the records its count says, nothing after,
+//     and each RDATA of a type umbra reads filled exactly by its fields
+//     (an SOA cut short between real names passes rdataMin) — a
+//     mismatch being no answer, as above.
+//   - A server that sends no reply within dns.timeout is noAnswer
+//     ("no answer from SRV within 2s (dns.timeout)"; every try silent:
+//     the servers, the tries and dns.attempts), whichever ended the
+//     wait first — the socket's read deadline or the lookup's own bound
+//     (Budget) — never "i/o timeout" or "context deadline exceeded";
+//     a caller's own cut (a cancel, its shorter deadline) stays
+//     "context: …", as the caller names its bound.
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"runtime/debug"
@@ -201,17 +202,33 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 	q.SetEdns0(1232, true) // DO: ask for DNSSEC so a validator sets AD
 	q.AuthenticatedData = true
 	var last error
+	silent, tries := 0, 0 // asks no server answered within dns.timeout, of all asks
 	for range c.cfg.Attempts {
 		for _, srv := range c.cfg.Servers {
 			if err := ctx.Err(); err != nil {
+				if last != nil && silent == tries && errors.Is(err, context.DeadlineExceeded) {
+					// The lookup's bound (every attempt's timeout) ended
+					// with the last silent server: that is what failed.
+					return nil, "", last
+				}
 				return nil, srv, dnsError(name, srv, "context: "+err.Error(), true, false)
 			}
-			r, err := ask(ctx, c.udp, q, srv)
+			tries++
+			r, raw, err := ask(ctx, c.udp, q, srv)
 			if err == nil && r.Truncated {
-				r, err = ask(ctx, c.tcp, q, srv)
+				r, raw, err = ask(ctx, c.tcp, q, srv)
 			}
 			if err != nil {
-				last = dnsError(name, srv, err.Error(), true, false)
+				msg := err.Error()
+				if _, ok := err.(*noAnswer); ok {
+					if silent++; silent == tries && tries > 1 {
+						// None answered at all: every server, every attempt.
+						servers := c.cfg.Servers[:min(tries, len(c.cfg.Servers))]
+						msg = fmt.Sprintf("no answer from %s within %s (dns.timeout) at any of %d tries (dns.attempts %d)",
+							strings.Join(servers, ", "), c.cfg.Timeout, tries, c.cfg.Attempts)
+					}
+				}
+				last = dnsError(name, srv, msg, true, false)
 				continue
 			}
 			if r.Id != q.Id {
@@ -227,6 +244,13 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 			if msg := cutRecord(r); msg != "" {
 				// A record read as a value it does not hold: no answer,
 				// as a reply the DNS library cannot parse is none.
+				last = dnsError(name, srv, msg, true, false)
+				continue
+			}
+			if msg := wholeReply(raw); msg != "" && !r.Truncated {
+				// Fewer (or more) records than the header counts, an
+				// RDATA its fields do not fill: a broken reply, never
+				// the part of an answer it holds.
 				last = dnsError(name, srv, msg, true, false)
 				continue
 			}
@@ -252,10 +276,19 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 // deadlines (now + the client's timeout) when the cancellation came
 // between the dial and the exchange, and the query waited the whole
 // timeout.
-func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg, error) {
+//
+// The reply's bytes are read here, not by the library's exchange, so
+// that they can be checked whole (wholeReply: the library takes a reply
+// whose sections hold fewer records than its header counts as the
+// records it holds). A server that did not answer within the client's
+// timeout is said so, naming the setting (noAnswer) — never as the
+// socket's "i/o timeout" or the lookup's own bound expiring with it
+// ("context deadline exceeded"), whichever of the two came first.
+func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg, []byte, error) {
+	start := time.Now()
 	conn, err := cl.DialContext(ctx, srv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -263,11 +296,90 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 	if afterDial != nil {
 		afterDial(ctx)
 	}
-	r, _, err := cl.ExchangeWithConnContext(ctx, q, conn)
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("context: %w", ctx.Err())
+	r, p, err := exchangeOn(ctx, cl, q, conn)
+	if err != nil {
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout() || errors.Is(ctx.Err(), context.DeadlineExceeded)
+		if timedOut && time.Since(start) >= cl.Timeout*9/10 {
+			return nil, nil, &noAnswer{srv: srv, timeout: cl.Timeout}
+		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("context: %w", ctx.Err())
+		}
 	}
-	return r, err
+	return r, p, err
+}
+
+// noAnswer is a server that sent no reply within the client's timeout
+// (dns.timeout).
+type noAnswer struct {
+	srv     string
+	timeout time.Duration
+}
+
+func (e *noAnswer) Error() string {
+	return fmt.Sprintf("no answer from %s within %s (dns.timeout)", e.srv, e.timeout)
+}
+
+// exchangeOn is the library's ExchangeWithConnContext (v1.1.73) reading
+// the reply's bytes itself: the same deadlines (the client's timeout,
+// or ctx's deadline when sooner), replies of another id skipped over
+// UDP (answers to an earlier query), a TCP reply of another id an
+// error; the reply's bytes returned with it (exchange checks them:
+// wholeReply). A reply shorter than a DNS header is named for what it is.
+func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (*dns.Msg, []byte, error) {
+	if opt := q.IsEdns0(); opt != nil && opt.UDPSize() >= dns.MinMsgSize {
+		co.UDPSize = opt.UDPSize()
+	} else if cl.UDPSize >= dns.MinMsgSize {
+		co.UDPSize = cl.UDPSize
+	}
+	deadline := time.Now().Add(cl.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	co.SetWriteDeadline(deadline)
+	co.SetReadDeadline(deadline)
+	if err := co.WriteMsg(q); err != nil {
+		return nil, nil, err
+	}
+	_, udp := co.Conn.(net.PacketConn)
+	for {
+		var p []byte
+		if udp {
+			p = make([]byte, max(int(co.UDPSize), dns.MinMsgSize))
+			n, err := co.Conn.Read(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			p = p[:n]
+		} else {
+			var l [2]byte
+			if _, err := io.ReadFull(co.Conn, l[:]); err != nil {
+				return nil, nil, err
+			}
+			p = make([]byte, int(l[0])<<8|int(l[1]))
+			if _, err := io.ReadFull(co.Conn, p); err != nil {
+				return nil, nil, err
+			}
+		}
+		if len(p) < 12 {
+			if len(p) == 0 {
+				return nil, nil, errors.New("malformed reply: empty (0 bytes, no DNS header)")
+			}
+			return nil, nil, fmt.Errorf("malformed reply: %d bytes, shorter than a DNS header (12)", len(p))
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(p); err != nil {
+			return nil, nil, err
+		}
+		if r.Id != q.Id {
+			if udp {
+				continue
+			}
+			return nil, nil, dns.ErrId
+		}
+		return r, p, nil
+	}
 }
 
 // rdataMin is the fewest RDATA bytes a whole record of each type umbra

@@ -20,6 +20,7 @@ type Server struct {
 	secure  []string // name suffixes answered with AD set
 	nochase []string // name suffixes whose CNAME is answered alone
 	raw     []rawRR  // records given as wire RDATA, answered last in the packet
+	mangle  []mangler
 	queries int
 	udp     *dns.Server
 	tcp     *dns.Server
@@ -167,6 +168,23 @@ func (s *Server) withRaw(r *dns.Msg, name string, qtype uint16) []byte {
 	return out
 }
 
+// mangler rewrites the packed reply to questions under a suffix.
+type mangler struct {
+	suffix string
+	f      func(r *dns.Msg) []byte
+}
+
+// Mangle makes the reply to a question for a name ending in suffix the
+// bytes f makes of the reply the server would give (r, its id and
+// question set; f may change it and pack it, or write bytes of its
+// own): a reply no DNS library would build (header counts that lie, a
+// record cut short between real names).
+func (s *Server) Mangle(suffix string, f func(r *dns.Msg) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mangle = append(s.mangle, mangler{strings.ToLower(dns.Fqdn(suffix)), f})
+}
+
 // Remove removes every record of name (any type).
 func (s *Server) Remove(name string) {
 	s.mu.Lock()
@@ -286,6 +304,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		}
 	}
 	raw := s.withRaw(r, asked, qt)
+	for _, m := range s.mangle {
+		if under(asked, []string{m.suffix}) {
+			raw = m.f(r)
+		}
+	}
 	s.mu.Unlock()
 	if raw != nil {
 		w.Write(raw)
