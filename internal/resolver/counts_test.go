@@ -17,10 +17,11 @@ import (
 // asked, never the records it holds taken for a whole answer (the DNS
 // library reads what is there and corrects the counts, with no error).
 func TestReplyCountsMustMatchRecords(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.215:45611",
+	srv := dnstest.StartOn(t, "127.0.0.150:37511",
 		"fewer.test. 60 IN MX 10 mx.fewer.test.",
 		"more.test. 60 IN MX 10 mx.more.test.",
 		"whole.test. 60 IN MX 10 mx.whole.test.",
+		"padded.test. 60 IN MX 10 mx.padded.test.",
 		"soacut.test. 60 IN A 127.0.0.215",
 		"soacut.test. 60 IN SOA ns.soacut.test. admin.soacut.test. 1 60 60 600 60",
 	)
@@ -49,6 +50,10 @@ func TestReplyCountsMustMatchRecords(t *testing.T) {
 		p[len(p)-1-len("\x02ns\x06soacut\x04test\x00\x05admin\x06soacut\x04test\x00")] = byte(rdlen)
 		return p
 	})
+	srv.Mangle("padded.test", func(r *dns.Msg) []byte { // whole, then zero bytes up to 512
+		p, _ := r.Pack()
+		return append(p, make([]byte, 512-len(p))...)
+	})
 	c := newClient(t, srv.Addr)
 	ctx := context.Background()
 	for _, tc := range []struct{ dom, want string }{
@@ -64,8 +69,10 @@ func TestReplyCountsMustMatchRecords(t *testing.T) {
 			t.Errorf("MX %s: %v, want temporary, saying %q", tc.dom, err, tc.want)
 		}
 	}
-	if mx, err := c.LookupMX(ctx, "whole.test"); err != nil || len(mx) != 1 {
-		t.Errorf("whole reply: %v %v", mx, err)
+	for _, dom := range []string{"whole.test", "padded.test"} {
+		if mx, err := c.LookupMX(ctx, dom); err != nil || len(mx) != 1 {
+			t.Errorf("whole reply %s: %v %v", dom, mx, err)
+		}
 	}
 	_, err := c.LookupMX(ctx, "soacut.test")
 	if err == nil {

@@ -14,7 +14,10 @@ import (
 // until the packet ends, so a record cut short between real names (an
 // SOA whose five numbers are missing) passed the length check of
 // cutRecord. Here every section holds exactly the records its count
-// says, nothing follows the last one, every RDATA fits in the packet,
+// says, nothing but zero bytes follows the last one (the padding some
+// middleboxes add to a short UDP reply, which the library and the C
+// resolver ignore, is no record: a reply padded so is whole), every
+// RDATA fits in the packet,
 // and the RDATA of each type umbra reads (A, AAAA, MX, CNAME, PTR, NS,
 // TXT, TLSA, SOA) is filled exactly by its fields. Such a reply is
 // broken — a temporary failure, the next server asked — as a reply the
@@ -56,7 +59,7 @@ func wholeReply(p []byte) string {
 			off = rd + rdlen
 		}
 	}
-	if off != len(p) {
+	if off != len(p) && !allZero(p[off:]) {
 		return fmt.Sprintf("malformed reply: %d bytes after the records its header counts (%d answer, %d authority, %d additional)",
 			len(p)-off, an, ns, ar)
 	}
@@ -146,4 +149,14 @@ func rdataWhole(p []byte, off, end int, typ uint16) string {
 		return fmt.Sprintf("%d bytes after its fields", end-off)
 	}
 	return ""
+}
+
+// allZero reports whether b holds zero bytes only.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
