@@ -1165,7 +1165,11 @@
 // it on, and its results' commit keeps what it finds for every
 // recipient pending as the attempt began, as the takeover's would
 // (TestHandedOnTakenOverCopyFoundInMailboxKeepsDumpsterCopy; cmd/umbra
-// TestTakenOverCopyHandedToHubOfSharedMaildirKeepsDumpsterCopy). Crash:
+// TestTakenOverCopyHandedToHubOfSharedMaildirKeepsDumpsterCopy). The
+// members of a taken-over group recipient expanded here carry no primary
+// of their own: the commit of the expansion marks the record MayRepeat,
+// so their delivery keeps what it finds and their relay carries the
+// mark (TestTakenOverGroupMembersFoundInMailboxKeepDumpsterCopy). Crash:
 // the mark is in the record the receipt's commit stored, before the
 // 250 to the sender, so a repeat of the receiving hub's attempt keeps
 // it; the sender's copy (a shadow copy, or the record of a plain

@@ -111,3 +111,44 @@ func TestTakenOverCopyRelayedCarriesRepeatMark(t *testing.T) {
 		t.Error("a message that came marked is relayed without the mark")
 	}
 }
+
+// TD-1, SR-6: a group recipient of a copy taken over from a primary is
+// expanded here; its members are delivered by a later attempt and found
+// in the shared mailbox — the primary, which expanded the group itself,
+// may have written them and died before its commit. They are the
+// taken-over copy's recipients for the dumpster as the group was: the
+// copies found are kept.
+func TestTakenOverGroupMembersFoundInMailboxKeepDumpsterCopy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	keeper := &keptCopies{kept: map[ID][]int{}}
+	after := func(m *Message, i int) Result {
+		if m.Rcpts[i].Addr == "team@example.test" {
+			return Result{Rcpt: i, Outcome: Expanded, Expand: []string{"alice@example.test", "bob@example.test"}, Queue: "expansion", Reply: "250 2.1.5 expanded"}
+		}
+		return Result{Rcpt: i, Outcome: DeliveredOK, Queue: "mailbox:MDB01", NextHop: "maildir", Database: "MDB01",
+			Duplicate: true, Reply: "250 2.0.0 duplicate suppressed: already in the maildir"}
+	}
+	qS, sS, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}, Dumpster: keeper},
+		"00112233445566778899aabbccddeeff", after, "team@example.test")
+	qS.Kick()
+	waitFor(t, "the taken-over copy finished", func() bool {
+		m, err := qS.Message(c.ID)
+		if err == nil && m != nil && m.State != Active && len(m.Pending()) > 0 {
+			qS.Kick() // the members' attempt
+		}
+		return err == ErrNotFound || m != nil && len(m.Pending()) == 0
+	})
+	if n := keeper.wait(c.ID, 2); n != 2 {
+		t.Errorf("the expanded members found in the mailbox kept in the dumpster for %d recipients, want 2", n)
+	}
+	if err := sS.View(func(tx *Tx) error {
+		for _, a := range []string{"alice@example.test", "bob@example.test"} {
+			if !tx.WasDelivered("MDB01", c.OrgID, a) {
+				t.Errorf("no duplicate record for %s", a)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

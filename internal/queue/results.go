@@ -382,6 +382,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.Status = Relayed
 			ev.Event("expand", m, rc, r.detail())
 			expanded = expandInto(m, r.Rcpt, r.Expand, r.Owned) || expanded
+			if takenCopy[r.Rcpt] {
+				// The members of a group taken over from a primary are
+				// taken over with it: the primary expanded the group
+				// itself and may have written them into the mailbox
+				// before a lost commit. They carry no primary of their
+				// own, so the record is marked (MayRepeat): their
+				// delivery here keeps what it finds, a relay carries the
+				// mark on.
+				m.MayRepeat = true
+			}
 		case FailedPerm:
 			rc.Status = Failed
 			if _, ok := early[r.Rcpt]; !ok { // else a job's commit made its DSN and event (jobcommit.go)
