@@ -405,7 +405,9 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	withID := func() []byte {
 		once.Do(func() {
 			if !noteAtFinalDelivery(m) {
-				body = orgid.PrependRecord(m.Carried(), stored)
+				r := m.Carried()
+				r.Repeat = false // a mark for the next hub of the organisation, not for a mailbox
+				body = orgid.PrependRecord(r, stored)
 			}
 		})
 		return body

@@ -501,7 +501,12 @@
 // Identity (SR-14): every copy Deliver sends or writes inside the
 // organisation — relay, shadow session, LMTP, Maildir — starts with the
 // X-Umbra-Org-Id header written from the record (package orgid); the
-// stored body holds none. A copy leaving the organisation through a send
+// stored body holds none. A relay also carries X-Umbra-Repeat for a
+// copy that may repeat another server's lost mailbox write (queue
+// Message.Carried: a taken-over copy, or one that came so); a mailbox
+// copy never does (Deliver's final delivery, deliverOrg to a mailbox
+// server), and the Maildir writer looks for such a copy by name in
+// every folder at its first attempt too (mailboxCheck). A copy leaving the organisation through a send
 // connector carries no X-Umbra- header (leave.go: leavesOrganisation),
 // so no outsider learns an id to replay; an administrator's redirect
 // and, without a topology, a send_xshadow connector count as inside.

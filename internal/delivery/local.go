@@ -84,7 +84,8 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 				// server whose results were lost (queue: the redelivery
 				// bucket), when they went with that commit, or the
 				// recipient is of a copy taken over from a primary, whose
-				// lost commit they went with (rt36 F1).
+				// lost commit they went with (rt36 F1), or of a copy the
+				// server that took it over handed on here (MayRepeat).
 				r.Duplicate, r.Note = true, "duplicate suppressed: org id "+m.OrgID+" already in the maildir"
 				err = nil
 			}
@@ -145,9 +146,17 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 // a restored message also by the org id in the header of a file a
 // reader renamed (one scan of the mailbox per request, per repeat, or
 // per ten minutes of restored messages: queue.Message.Scan).
+//
+// A copy that may repeat another server's lost write (MayRepeat: handed
+// on by the server that took it over from its primary) is looked for
+// by name as the taken-over copy would be, also at its first attempt
+// here: the primary's file may be in any folder by now.
 func mailboxCheck(m *queue.Message) mailbox.Options {
 	switch m.Prior {
 	case queue.PriorNone:
+		if m.MayRepeat {
+			return mailbox.Options{Check: mailbox.CheckNames}
+		}
 		return mailbox.Options{Check: mailbox.CheckFirst}
 	case queue.PriorRedelivery:
 		return mailbox.Options{Check: mailbox.CheckHeaders, OrgID: m.OrgID, Scan: m.Scan}

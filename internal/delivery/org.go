@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,7 +147,11 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			return append(dup, d.deliverOrg(ctx, st, m, body, &cp)...)
 		}
 	}
-	parts := orgid.PartsRecord(m.Carried(), body) // the id (and origin) lines in front, the stored body not copied
+	carried := m.Carried()
+	if len(g.hops) > 0 && !slices.ContainsFunc(g.hops, func(h routing.NextHop) bool { return h.Kind != routing.HopMailbox }) {
+		carried.Repeat = false // a mark for the next hub of the organisation, not for a mailbox server
+	}
+	parts := orgid.PartsRecord(carried, body) // the id (and origin) lines in front, the stored body not copied
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && noteAtFinalDelivery(m) {
 		parts = [][]byte{body} // into a mailbox: a DSN carries no umbra field
 	}

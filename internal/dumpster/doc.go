@@ -17,7 +17,13 @@
 //     the message in the mailbox already (a suppressed duplicate), keeps
 //     the copy instead (package queue marks such messages): a copy is
 //     kept for every acknowledged message in a mailbox, not only for the
-//     attempt that wrote it.
+//     attempt that wrote it. The same holds across servers: the delivery
+//     of a copy taken over from a primary, and of one the server that
+//     took it over handed on to another hub of a shared store (marked
+//     MayRepeat there, carried by orgid.RepeatHeader), keeps the copy it
+//     finds — the primary, back, drops its original as finished
+//     elsewhere and keeps none. A hub of an older release keeps nothing
+//     there (it ignores the mark).
 //   - A message is one copy in a database's dumpster, its body and size
 //     counted once: recipients delivered into the database after the
 //     copy was kept (by another part of the same commit — a redelivery

@@ -33,5 +33,10 @@
 // kept id: expiry and the delay notice count once across the
 // organisation's servers.
 //
+// So does RepeatHeader (CarriedRepeat): the copy may repeat a mailbox
+// write whose commit another server lost — a copy taken over, handed on
+// by the server that took it over — so a hub that finds it in a shared
+// mailbox store keeps its dumpster copy (package queue, MayRepeat).
+//
 // Parse, Strip and Valid never panic on any input (fuzzed).
 package orgid

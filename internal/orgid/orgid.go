@@ -84,6 +84,19 @@ const (
 	DelayNotifiedHeader = "X-Umbra-Delay-Notified"
 )
 
+// RepeatHeader says, inside the organisation, that the copy may repeat
+// a mailbox write another server made and lost the commit of
+// (queue.Message.MayRepeat): a copy taken over from a primary, which
+// may have written it into a shared Maildir store and died before its
+// commit, or handed on by the server that took it over. A hub that
+// finds it in the mailbox keeps its dumpster copy, as the server that
+// took it over would have. Like the others it is umbra's own (Prefix):
+// written by delivery from the record on a copy it relays, stripped on
+// receipt, believed only with a kept id, never sent out of the
+// organisation. A release that does not know it strips it as any
+// X-Umbra- field and keeps what it kept before.
+const RepeatHeader = "X-Umbra-Repeat"
+
 // Record is what delivery writes from a queue record in front of every
 // copy it sends inside the organisation: the id, the origin, the
 // organisation's arrival time and whether the delay notice went.
@@ -92,6 +105,7 @@ type Record struct {
 	Internal      bool
 	Arrived       time.Time // zero: not written
 	DelayNotified bool
+	Repeat        bool // RepeatHeader; only with an id
 }
 
 // Carried reads what a transport server of the organisation said about
@@ -114,6 +128,18 @@ func Carried(msg []byte) (arrived time.Time, delayNotified bool) {
 	return arrived, delayNotified
 }
 
+// CarriedRepeat reads whether a transport server of the organisation
+// said that the copy may repeat a lost mailbox write (RepeatHeader
+// "yes"). As for Carried, only a transport server's mail is asked.
+func CarriedRepeat(msg []byte) bool {
+	for _, v := range header.Values(msg, RepeatHeader) {
+		if strings.EqualFold(strings.TrimSpace(v), "yes") {
+			return true
+		}
+	}
+	return false
+}
+
 // recordLines are the header lines delivery writes from a record: the
 // id's, the OriginHeader line when internal, and with an id the
 // arrival's and the delay notice's.
@@ -130,6 +156,9 @@ func recordLines(r Record) string {
 	}
 	if r.ID != "" && r.DelayNotified {
 		l += DelayNotifiedHeader + ": yes\r\n"
+	}
+	if r.ID != "" && r.Repeat {
+		l += RepeatHeader + ": yes\r\n"
 	}
 	return l
 }

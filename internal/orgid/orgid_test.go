@@ -155,3 +155,28 @@ func TestCarriedRoundTrips(t *testing.T) {
 		t.Error("delay notice read from nothing")
 	}
 }
+
+// TD-1, SR-6: the mark of a copy that may repeat a lost mailbox write
+// travels next to the id, is read back by CarriedRepeat, removed by
+// Strip with it, and written only with an id.
+func TestRepeatMarkRoundTrips(t *testing.T) {
+	body := []byte("Subject: x\r\n\r\nX-Umbra-Repeat: yes\r\n")
+	id := New()
+	with := PrependRecord(Record{ID: id, Repeat: true}, body)
+	if !CarriedRepeat(with) {
+		t.Fatalf("CarriedRepeat = false:\n%s", with)
+	}
+	out, found := Strip(with)
+	if found != id || !bytes.Equal(out, body) {
+		t.Fatalf("strip: %q %q", out, found)
+	}
+	if CarriedRepeat(out) {
+		t.Fatal("CarriedRepeat read the body")
+	}
+	if CarriedRepeat(PrependRecord(Record{ID: id}, body)) {
+		t.Fatal("a record without the mark carried it")
+	}
+	if got := PrependRecord(Record{Repeat: true}, body); !bytes.Equal(got, body) {
+		t.Fatalf("written without an id:\n%s", got)
+	}
+}

@@ -1157,9 +1157,25 @@
 // commit of a copy taken over from a primary, for its taken-over
 // recipients, unmarked: the primary may have written the copy found and
 // died before its commit, and, back, drops its original as finished
-// here (TestTakenOverCopyFoundInMailboxKeepsDumpsterCopy, rt36 F1). Any
-// other unmarked message whose copy the store has is another hub's
-// delivery into a shared store: that hub keeps the copy.
+// here (TestTakenOverCopyFoundInMailboxKeepsDumpsterCopy, rt36 F1). The
+// server that took the copy over may hand it on to another hub of the
+// store instead of delivering it: it relays every copy with a recipient
+// it took over with the mark orgid.RepeatHeader (Message.Carried), the
+// receiving hub stores it (Message.MayRepeat, flag bit 1024) and carries
+// it on, and its results' commit keeps what it finds for every
+// recipient pending as the attempt began, as the takeover's would
+// (TestHandedOnTakenOverCopyFoundInMailboxKeepsDumpsterCopy; cmd/umbra
+// TestTakenOverCopyHandedToHubOfSharedMaildirKeepsDumpsterCopy). The
+// members of a taken-over group recipient expanded here carry no primary
+// of their own: the commit of the expansion marks the record MayRepeat,
+// so their delivery keeps what it finds and their relay carries the
+// mark (TestTakenOverGroupMembersFoundInMailboxKeepDumpsterCopy). Crash:
+// the mark is in the record the receipt's commit stored, before the
+// 250 to the sender, so a repeat of the receiving hub's attempt keeps
+// it; the sender's copy (a shadow copy, or the record of a plain
+// relay) goes only after that commit. Any other unmarked message whose
+// copy the store has is another hub's delivery into a shared store:
+// that hub keeps the copy.
 //
 // What the mailbox writer searches before it writes follows from what
 // the store knows (Message.Prior, read by Tx.priorOf in the commit that

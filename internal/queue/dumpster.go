@@ -618,7 +618,12 @@ func (t *Tx) DeleteRequest(id string) error {
 // repeat of the primary's attempt, which may have written the copy and
 // died before its commit (rt36 F1) — the primary, back, drops its
 // original as finished here (takendone.go) and keeps none, so the copy
-// found is kept here (Manager.finish).
+// found is kept here (Manager.finish). Nor does a message whose sender
+// said its copy may repeat such a write (Message.MayRepeat: the server
+// that took the copy over handed it on here instead of delivering it,
+// orgid.RepeatHeader): the primary drops its original as finished by
+// that server, which, handing it on, kept no copy itself — so the copy
+// found is kept here, for each recipient pending as the attempt began.
 //
 // When the copy found came from another hub of a shared store instead,
 // that hub keeps its own copy as well: one spare too many, never one

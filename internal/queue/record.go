@@ -278,6 +278,18 @@ type Message struct {
 	// is read as unreadable. Older releases ignore the bit, and drop it
 	// when they write the record again (their bodies are unchecked).
 	BodySummed bool
+	// MayRepeat is stored (flag bit 1024): the message came from a
+	// transport server of the organisation that said its copy may
+	// repeat a mailbox write another server made and lost the commit
+	// of (orgid.RepeatHeader): a copy that server took over from a
+	// primary, or one handed on by a server that got it so. Its
+	// delivery is then, for a shared mailbox store, what the takeover's
+	// own would be: a copy found in the mailbox is kept in the dumpster
+	// with its duplicate record (Manager.finish), and the mailbox is
+	// looked through by name before the write (package delivery). It is
+	// carried on (Carried) with every copy relayed from here; older
+	// releases ignore the bit.
+	MayRepeat bool
 	// DamagedCopyOf is not stored in the record: on a damaged record set
 	// aside here (state Damaged) that was a shadow copy, the primary
 	// whose message it was a copy of (damaged.go), "" otherwise.
@@ -396,8 +408,20 @@ func (m *Message) settleArrival(now time.Time, expiration time.Duration) {
 
 // Carried is what delivery writes from m in front of a copy it sends
 // inside the organisation (orgid.PrependRecord).
+//
+// Repeat: the copy may repeat a mailbox write whose commit another
+// server lost — m is marked so (MayRepeat), or has a recipient taken
+// over from a primary (takenOverRcpt), which may have written the copy
+// into a shared store and died before its commit. The hub this copy is
+// handed to keeps what it finds in the mailbox, as the taken-over
+// copy's own delivery here would (rt37: handed on, it was in no
+// dumpster at all).
 func (m *Message) Carried() orgid.Record {
-	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified}
+	repeat := m.MayRepeat
+	for i := 0; i < len(m.Rcpts) && !repeat; i++ {
+		repeat = takenOverRcpt(&m.Rcpts[i])
+	}
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat}
 }
 
 // encode writes m in umbra's record format: a version byte, then every
@@ -423,7 +447,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease, m.BodySummed} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease, m.BodySummed, m.MayRepeat} {
 		if b {
 			flags |= 1 << i
 		}
@@ -496,6 +520,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.RetHdrs = flags&128 != 0                                         // likewise: an older release passed RET=HDRS on as no RET
 	m.CopyOnRelease = flags&256 != 0                                   // likewise: an older release does not mark it at its release
 	m.BodySummed = flags&512 != 0                                      // likewise: an older release's body is unchecked
+	m.MayRepeat = flags&1024 != 0                                      // likewise: an older release keeps no copy it finds
 	m.OrgEarlier = time.Duration(flags>>orgEarlierShift) * time.Second // likewise: an older release counts from its own receipt
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()

@@ -253,10 +253,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	now := q.clk.Now()
 	pol := q.policy()
 	before := make([]RcptStatus, len(m.Rcpts)) // as the attempt began (freshCopies)
-	var takenCopy map[int]bool                 // recipients of a copy taken over from a primary, as the attempt began (foundKept)
+	var takenCopy map[int]bool                 // recipients of a copy taken over from a primary, or of one handed on so (MayRepeat), as the attempt began (foundKept)
 	for i, rc := range m.Rcpts {
 		before[i] = rc.Status
-		if takenOverRcpt(&m.Rcpts[i]) {
+		if takenOverRcpt(&m.Rcpts[i]) || m.MayRepeat && rc.Status == Pending {
 			if takenCopy == nil {
 				takenCopy = map[int]bool{}
 			}
@@ -382,6 +382,16 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			rc.Status = Relayed
 			ev.Event("expand", m, rc, r.detail())
 			expanded = expandInto(m, r.Rcpt, r.Expand, r.Owned) || expanded
+			if takenCopy[r.Rcpt] {
+				// The members of a group taken over from a primary are
+				// taken over with it: the primary expanded the group
+				// itself and may have written them into the mailbox
+				// before a lost commit. They carry no primary of their
+				// own, so the record is marked (MayRepeat): their
+				// delivery here keeps what it finds, a relay carries the
+				// mark on.
+				m.MayRepeat = true
+			}
 		case FailedPerm:
 			rc.Status = Failed
 			if _, ok := early[r.Rcpt]; !ok { // else a job's commit made its DSN and event (jobcommit.go)
@@ -780,7 +790,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// lost with it (a kill -9 between its write and its commit):
 		// the copy it finds is kept too, for its taken-over recipients
 		// (dumpster.go, the redelivery bucket) — the primary, back,
-		// drops its original as finished here and keeps none.
+		// drops its original as finished here and keeps none. So is a
+		// copy the server that took it over handed on here (MayRepeat,
+		// orgid.RepeatHeader): the primary drops its original as
+		// finished by that server, which kept nothing either.
 		foundKept = foundKept[:0]
 		foundRepeat = false
 		if marked := tx.keepsFoundCopy(m.ID); len(dupDBs) > 0 && (marked || len(takenCopy) > 0) {

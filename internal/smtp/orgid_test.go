@@ -18,8 +18,9 @@ import (
 func TestHeaderFirewall(t *testing.T) {
 	id := "0123456789abcdef0123456789abcdef"
 	// The organisation's arrival and its delay notice travel under the
-	// same rules (rt21d M2, M3).
-	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Arrived: 1796341050\r\nX-Umbra-Delay-Notified: yes\r\n" +
+	// same rules (rt21d M2, M3), and so does the mark of a copy that may
+	// repeat a lost mailbox write (TD-1: queue MayRepeat).
+	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Arrived: 1796341050\r\nX-Umbra-Delay-Notified: yes\r\nX-Umbra-Repeat: yes\r\n" +
 		"X-Umbra-Other: forged\r\n\tfolded\r\nSubject: hi\r\nMessage-ID: <m@x>\r\n\r\nX-Umbra-Org-Id: body text stays\r\n.\r\n"
 	cases := []struct {
 		name    string
@@ -57,6 +58,9 @@ func TestHeaderFirewall(t *testing.T) {
 			if trusted := c.wantOrg != ""; m.DelayNotified != trusted || m.CarriedArrival.Equal(time.Unix(1796341050, 0)) != trusted ||
 				!trusted && !m.CarriedArrival.IsZero() {
 				t.Errorf("carried arrival %v, delay notified %v; want them believed only from a server (%v)", m.CarriedArrival, m.DelayNotified, trusted)
+			}
+			if trusted := c.wantOrg != ""; m.MayRepeat != trusted {
+				t.Errorf("repeat mark %v; want it believed only from a server (%v)", m.MayRepeat, trusted)
 			}
 			head, rest, _ := bytes.Cut(body, []byte("\r\n\r\n"))
 			if bytes.Contains(bytes.ToLower(head), []byte("x-umbra-")) || bytes.Contains(head, []byte("folded")) {

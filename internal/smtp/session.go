@@ -1783,9 +1783,10 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	// believed, as the id, only from a transport server of it that named
 	// the message (the firewall kept its id); the queue bounds the time.
 	carried, notified := orgid.Carried(head[trace:])
+	repeat := orgid.CarriedRepeat(head[trace:]) // a copy that may repeat a lost mailbox write (queue MayRepeat)
 	head, orgID := s.headerFirewall(head, trace)
 	if orgID == "" {
-		carried, notified = time.Time{}, false
+		carried, notified, repeat = time.Time{}, false, false
 	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	if (len(msg) > n || more > 0) && !endsWithEmptyLine(msg[trace:n]) {
@@ -1798,7 +1799,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified,
+		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat,
 	}
 }
 
