@@ -251,6 +251,9 @@ func newDBCmd() *cobra.Command {
 					}
 					out["left_behind"] = ids
 				}
+				if kept == "" {
+					out["no_database_replaced"] = true
+				}
 				if err := printJSON(cmd.OutOrStdout(), out); err != nil || replacedErr == nil {
 					return err
 				}
@@ -258,6 +261,16 @@ func newDBCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "restored %s as %s; it starts under a new database id\n", shown(args[0]), shown(restoredAs))
+			if kept == "" {
+				// No database here to replace (a machine rebuilt after its
+				// disk died): what the lost one held beyond the backup is
+				// as unknown as an unreadable one's (rt37 life).
+				if cfg.Topology == "" {
+					fmt.Fprintf(w, "there was no database here to replace: what the lost one held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is lost with it\n")
+				} else {
+					fmt.Fprintf(w, "there was no database here to replace: what the lost one held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
+				}
+			}
 			if kept != "" {
 				// The file's name last: a script takes it from the end.
 				defer fmt.Fprintf(w, "the replaced database is kept as %s\n", shown(kept))
