@@ -692,6 +692,5 @@ func checkListLimit(limit int) error {
 // (message suspend), which queue resume and retry do not release, and
 // names the command that does.
 func heldEachText(name string, n int) string {
-	return fmt.Sprintf("%s held one by one (message suspend) %s held: queue resume and retry release none; umbra message resume --queue %s releases them",
-		plural(n, "message"), map[bool]string{true: "stays", false: "stay"}[n == 1], termSafe(name))
+	return queue.HeldEachText(termSafe(name), n) // the console's words too
 }
