@@ -23,6 +23,10 @@ func TestDestStateText(t *testing.T) {
 		{queue.DestinationInfo{State: "dead", Failures: 5, DeadUntil: now.Add(5 * time.Minute)}, "dead until 12:05:00"},
 		{queue.DestinationInfo{State: "suspended", Failures: 2}, "suspended"},
 		{queue.DestinationInfo{State: "idle"}, "idle"},
+		// Its mail all moved away (a redirect, a removal): failing
+		// still, with nothing to try (never idle, nor a next try).
+		{queue.DestinationInfo{State: "failing", Failures: 3, NoMailLeft: true}, "failing (3 in a row; no mail left)"},
+		{queue.DestinationInfo{State: "failing", Failures: 3, NoMailLeft: true, NextTry: now.Add(4 * time.Second)}, "failing (3 in a row; no mail left)"},
 	} {
 		if got := destStateText(c.d, now); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.d, got, c.want)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -353,12 +352,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	// One rule with the admin API's since_ago (dumpster.ParseAgo).
 	if d, err := dumpster.ParseAgo(s); err == nil {
-		if d == math.MaxInt64 {
-			// Longer than any duration (292 years): before every
-			// copy, never a product wrapped into the future; the
-			// daemon takes a window from before 1970 as every copy.
-			return time.Time{}, nil
-		}
+		// Longer than any duration (292 years) is the longest one
+		// (ParseAgo): a time 292 years back, before every copy and
+		// every event, never a product wrapped into the future. Never
+		// the zero time either: callers read that as a flag not given
+		// (track --since 107000d asked for --since; --until 1000000d
+		// was no bound at all).
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: give an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (90m, 2h, 1d)", s)

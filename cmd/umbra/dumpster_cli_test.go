@@ -56,8 +56,8 @@ func TestParseSinceFarBack(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	for _, in := range []string{"36500d", "2562047h", "106752d", "200000d", "9999999999d", "1900-01-01T00:00:00Z", "1650-06-01T00:00:00Z"} {
 		got, err := parseSince(in, now)
-		if err != nil || !got.Before(time.Unix(0, 0)) && !got.IsZero() {
-			t.Errorf("parseSince(%q) = %v, %v; want a time before 1970", in, got, err)
+		if err != nil || !got.Before(time.Unix(0, 0)) || got.IsZero() {
+			t.Errorf("parseSince(%q) = %v, %v; want a time before 1970 (not the zero time: a flag not given)", in, got, err)
 		}
 		if _, ago, byAgo, err := parseWindow(in, now); err != nil || byAgo && ago <= 0 {
 			t.Errorf("parseWindow(%q) = %v, %v", in, ago, err)

@@ -645,12 +645,15 @@ func printDestinations(cmd *cobra.Command, ds []queue.DestinationInfo) error {
 
 // destStateText is a destination's state as the table shows it: a dead
 // one until when, a failing one how many failures in a row and, while
-// none of its attempts runs, when its mail is tried next (never "idle"
-// for either). While attempts run (mail a crowded active set had turned
+// none of its attempts runs, when its mail is tried next, or that no
+// mail of it is left (never "idle" for either). While attempts run (mail a crowded active set had turned
 // away, started when slots freed) no "next try in" a time to come is
 // shown: a try is under way (rt27f F2).
 func destStateText(d queue.DestinationInfo, now time.Time) string {
 	switch {
+	case d.State == "failing" && d.NoMailLeft:
+		// Its mail all moved away (redirected, removed): no try is due.
+		return fmt.Sprintf("failing (%d in a row; no mail left)", d.Failures)
 	case d.State == "failing":
 		s := fmt.Sprintf("failing (%d in a row", d.Failures)
 		if until := d.NextTry.Sub(now); !d.NextTry.IsZero() && until >= time.Second/2 && d.Running == 0 {
@@ -689,6 +692,5 @@ func checkListLimit(limit int) error {
 // (message suspend), which queue resume and retry do not release, and
 // names the command that does.
 func heldEachText(name string, n int) string {
-	return fmt.Sprintf("%s held one by one (message suspend) %s held: queue resume and retry release none; umbra message resume --queue %s releases them",
-		plural(n, "message"), map[bool]string{true: "stays", false: "stay"}[n == 1], termSafe(name))
+	return queue.HeldEachText(termSafe(name), n) // the console's words too
 }

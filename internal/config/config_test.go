@@ -283,7 +283,7 @@ func TestTopologyFiles(t *testing.T) {
 		"unknown-site.yaml":       `unknown-site.yaml:5: site link "a-b" names unknown site "b"`,
 		"duplicate-server.yaml":   `duplicate-server.yaml:4: server "hub1" is defined twice`,
 		"bad-role.yaml":           `bad-role.yaml:3: server role must be hub, edge, mailbox or legacy, not "router"`,
-		"unknown-key.yaml":        `unknown-key.yaml:3: unknown key "hubsite" in topo site`,
+		"unknown-key.yaml":        `unknown-key.yaml:3: unknown key "hubsite" in sites[0] ("a")`,
 		"unknown-database.yaml":   `unknown-database.yaml:3: recipients "example.com" map to unknown database "DB9"`,
 		"bad-source-address.yaml": `bad-source-address.yaml:7: server "hub1": source address "not-an-ip" is not an IP address or CIDR prefix`,
 

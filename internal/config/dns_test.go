@@ -104,7 +104,7 @@ func TestDNSBadConfigs(t *testing.T) {
 		{"    connection_filtering:\n      dnsbl:\n        lists:\n          - zone: a.test\n            codes:\n              \"10.0.0.2\": spam\n", `x.yaml:11: connection_filtering.dnsbl.lists: code "10.0.0.2": outside 127.0.0.0/8`},
 		{"    connection_filtering:\n      dnsbl:\n        lists:\n          - zone: a.test\n            codes:\n              \"127.0.0.2\": spam\n              \"127.255.255.254\": oops\n", `x.yaml:12: connection_filtering.dnsbl.lists: code "127.255.255.254": reaches 127.255.255.0/24`},
 		{"    connection_filtering:\n      dnsbl:\n        lists:\n          - zone: a.test\n            codes:\n              \"127.0.0.2\": \"\"\n", `x.yaml:11: connection_filtering.dnsbl.lists: code "127.0.0.2" needs a reason`},
-		{"    connection_filtering:\n      dnsbl:\n        lists:\n          - zone: a.test\n            score: 3\n", `x.yaml:10: unknown key "score" in dns list`},
+		{"    connection_filtering:\n      dnsbl:\n        lists:\n          - zone: a.test\n            score: 3\n", `x.yaml:10: unknown key "score" in receive_connectors[0].connection_filtering.dnsbl.lists[0]`},
 		{"    connection_filtering:\n      helo:\n        fcrdns: strict\n", `x.yaml:8: connection_filtering.helo.fcrdns must be off, log, tempfail or reject, not "strict"`},
 	} {
 		data := dnsBase + c.yaml

@@ -647,11 +647,18 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 			if !ok && (k.Value == "<<" || k.Tag == "!!merge") {
 				// Not a key of any section (rt36 F4: "unknown key" said
 				// the name was wrong, not the construct).
-				c.fail(k.Line, fmt.Sprintf("YAML merge keys (\"<<\") are not supported: write the settings of %s out in full", sectionName(t)), v, kpath)
+				c.fail(k.Line, fmt.Sprintf("YAML merge keys (\"<<\") are not supported: write the settings of %s out in full", entryName(n, name)), v, kpath)
+				if len(path) > 0 {
+					// The settings it would merge are missing from the
+					// whole entry because of it: an error of the entry
+					// (a topology server's role "") only follows from
+					// it. Said at the merge key alone.
+					c.paths = append(c.paths, slices.Clone(path))
+				}
 				continue
 			}
 			if !ok {
-				c.fail(k.Line, fmt.Sprintf("unknown key %q in %s", k.Value, sectionName(t)), v, kpath)
+				c.fail(k.Line, fmt.Sprintf("unknown key %q in %s", k.Value, entryName(n, name)), v, kpath)
 				continue
 			}
 			kname := k.Value
@@ -686,20 +693,20 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-func sectionName(t reflect.Type) string {
-	name := t.Name()
-	var b strings.Builder
-	upper := func(i int) bool { return i >= 0 && i < len(name) && name[i] >= 'A' && name[i] <= 'Z' }
-	for i := 0; i < len(name); i++ {
-		// A word starts at a capital after a small letter, or at the
-		// last capital of an acronym followed by a small letter
-		// (DNSList: "dns list", TLS: "tls").
-		if i > 0 && upper(i) && (!upper(i-1) || (i+1 < len(name) && !upper(i+1))) {
-			b.WriteByte(' ')
-		}
-		b.WriteByte(name[i])
+// entryName names the mapping n at the dotted path name in an error:
+// its place ("servers[1]", "transport"; "the file" at the top) and,
+// when it has one, its name key's value (servers[1] ("hub3.ops.test")),
+// never a Go type's words ("topo server").
+func entryName(n *yaml.Node, name string) string {
+	if name == "" {
+		name = "the file"
 	}
-	return strings.ToLower(b.String())
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode && v.Value != "" {
+			return fmt.Sprintf("%s (%q)", name, v.Value)
+		}
+	}
+	return name
 }
 
 // nodeAt is the node at path (map keys and list indexes) below n, nil

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -53,11 +55,24 @@ func ParseDuration(s string) (time.Duration, error) {
 	invalid := func() error {
 		return fmt.Errorf("invalid duration %q: write a number and one of the units s, m, h, d (e.g. 30s, 5m, 4h, 2d, 1d12h)", given)
 	}
+	// Longer than a time.Duration holds (about 292 years) is refused
+	// as that, never wrapped into a negative or short one
+	// ("65535d2562047h" was taken as -112 years) nor told to write a
+	// number and a unit, which it did.
+	tooLong := func() error {
+		return fmt.Errorf("duration %q is longer than the longest duration umbra can hold (106751d, about 292 years)", given)
+	}
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 16)
+		n, err := strconv.ParseUint(s[:i], 10, 64)
 		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return 0, tooLong()
+			}
 			return 0, invalid()
+		}
+		if n > uint64(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, tooLong()
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		s = s[i+1:]
@@ -67,13 +82,24 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
+		if goDurationSyntax.MatchString(s) {
+			// Well formed, so time.ParseDuration refused its size.
+			return 0, tooLong()
+		}
 		return 0, invalid()
 	}
 	if v < 0 {
 		return 0, fmt.Errorf("negative duration %q", given)
 	}
+	if v > math.MaxInt64-days {
+		return 0, tooLong()
+	}
 	return days + v, nil
 }
+
+// goDurationSyntax is what time.ParseDuration reads, unsigned: a value
+// that matches it and is still refused is too long.
+var goDurationSyntax = regexp.MustCompile(`^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 // FormatDuration writes d the way ParseDuration reads it, using days for
 // whole-day values.

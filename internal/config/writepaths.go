@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"umbra/internal/leftover"
@@ -320,6 +321,9 @@ func (c *Config) WriteConflict(name string) error {
 	if c == nil {
 		return nil
 	}
+	if err := c.rotationConflict(name, func(dir string) bool { return SameFile(filepath.Dir(name), dir) }); err != nil {
+		return err
+	}
 	written := func(path ...string) bool { return c.doc != nil && keyWritten(c.doc, path...) }
 	for _, p := range places(c, written) {
 		switch {
@@ -334,6 +338,30 @@ func (c *Config) WriteConflict(name string) error {
 	return nil
 }
 
+// rotationConflict refuses name when it is a rotation name of the
+// tracking log: tracking.path's name and "." and a number, in its
+// directory (inDir). One up to tracking.max_files is a rotation of it,
+// said so, never "is tracking.path" with the rotation's name; a larger
+// number is refused too, since raising max_files would rotate the log
+// over it (tracking.log.11 with max_files 10).
+func (c *Config) rotationConflict(name string, inDir func(dir string) bool) error {
+	if !c.Tracking.Enabled || c.Tracking.Path == "" {
+		return nil
+	}
+	log := c.Tracking.Path
+	n, ok := strings.CutPrefix(filepath.Base(name), filepath.Base(log)+".")
+	// A number as rotation writes one: decimal, no leading zero
+	// (tracking.log.011 is never one).
+	if !ok || n == "" || n[0] == '0' || strings.Trim(n, "0123456789") != "" || !inDir(filepath.Dir(log)) {
+		return nil
+	}
+	if i, err := strconv.Atoi(n); err == nil && i <= c.Tracking.MaxFiles {
+		return fmt.Errorf("%s is a rotation of tracking.path %s (tracking.max_files %d): %s", name, log, c.Tracking.MaxFiles, whyLog)
+	}
+	return fmt.Errorf("%s is a rotation name of tracking.path %s: a tracking.max_files raised from %d would rotate the log onto it; %s",
+		name, log, c.Tracking.MaxFiles, whyLog)
+}
+
 // WriteConflictHeld is WriteConflict of name judged on its directory as
 // the command holds it open (rr-dbfix30 F3): a path judged before the
 // command opened its directory may lead elsewhere by then (the
@@ -345,6 +373,9 @@ func (c *Config) WriteConflict(name string) error {
 func (c *Config) WriteConflictHeld(name string, depth func(dir string) int) error {
 	if c == nil {
 		return nil
+	}
+	if err := c.rotationConflict(name, func(dir string) bool { return depth(dir) == 0 }); err != nil {
+		return err
 	}
 	written := func(path ...string) bool { return c.doc != nil && keyWritten(c.doc, path...) }
 	base := filepath.Base(name)

@@ -38,6 +38,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// The actions the admin API carries out, so that no button is one
 	// it refuses.
 	"queueAct": func(name, action string) bool { return queue.CheckQueueAction(name, action) == nil },
+	"heldEach": queue.HeldEachText,
 	// pathEscape: a form's target as the page posts it back (target_escaped):
 	// ASCII, so the page's escaping of what a terminal or browser would act
 	// on (render) leaves it the real name, not the escape shown.

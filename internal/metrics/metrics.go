@@ -457,7 +457,7 @@ type schedulerCollector struct {
 // each.
 func RegisterScheduler(reg prometheus.Registerer, src SchedulerSource) {
 	reg.MustRegister(&schedulerCollector{src: src,
-		dests: prometheus.NewDesc("umbra_scheduler_destinations", "Destinations the scheduler knows, by state (active, idle, failing, dead, suspended; unresponsive servers).",
+		dests: prometheus.NewDesc("umbra_scheduler_destinations", "Destinations the scheduler knows, by state (active, idle, failing, failing_no_mail, dead, suspended; unresponsive servers).",
 			[]string{"state"}, nil),
 		running: prometheus.NewDesc("umbra_scheduler_attempts_running", "Delivery attempts running, over all destinations.", nil, nil),
 		waiting: prometheus.NewDesc("umbra_scheduler_attempts_waiting", "Delivery attempts waiting for their destination's window.", nil, nil),
@@ -474,11 +474,18 @@ func (c *schedulerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
-	states := map[string]int{"active": 0, "idle": 0, "failing": 0, "dead": 0, "suspended": 0, "unresponsive": 0}
+	states := map[string]int{"active": 0, "idle": 0, "failing": 0, "failing_no_mail": 0, "dead": 0, "suspended": 0, "unresponsive": 0}
 	running, waiting := 0, 0
 	windows := map[string]int{} // per queue: several destinations may show under one
 	for _, d := range c.src() {
-		states[d.State]++
+		if d.State == "failing" && d.NoMailLeft {
+			// Failing with nothing to deliver (its mail redirected or
+			// removed): a series of its own, so that an alert on
+			// state="failing" is about mail that waits.
+			states["failing_no_mail"]++
+		} else {
+			states[d.State]++
+		}
 		running += d.Running
 		waiting += d.Waiting
 		if d.Max > 0 && d.Queue != "" && queue.DeliveryType(d.Queue) != "smtp-mx" && queue.DeliveryType(d.Queue) != "smtp-redirect" {

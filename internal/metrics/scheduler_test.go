@@ -24,6 +24,8 @@ func TestSchedulerGauges(t *testing.T) {
 			{Name: "server:hub-b", State: "unresponsive"},
 			{Name: "connector:internet/example.com", Queue: "mx:example.com", State: "failing", Window: 4, Max: 10, Failures: 1},
 			{Name: "connector:internet/example.edu", Queue: "mx:example.edu", State: "suspended", Window: 5, Max: 10},
+			// Its mail all redirected away: failing, not with mail waiting.
+			{Name: "connector:internet/example.org", Queue: "mx:example.org", State: "failing", Window: 1, Max: 10, Failures: 3, NoMailLeft: true},
 		}
 	})
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
@@ -36,11 +38,12 @@ umbra_scheduler_attempts_running 7
 # HELP umbra_scheduler_attempts_waiting Delivery attempts waiting for their destination's window.
 # TYPE umbra_scheduler_attempts_waiting gauge
 umbra_scheduler_attempts_waiting 30
-# HELP umbra_scheduler_destinations Destinations the scheduler knows, by state (active, idle, failing, dead, suspended; unresponsive servers).
+# HELP umbra_scheduler_destinations Destinations the scheduler knows, by state (active, idle, failing, failing_no_mail, dead, suspended; unresponsive servers).
 # TYPE umbra_scheduler_destinations gauge
 umbra_scheduler_destinations{state="active"} 1
 umbra_scheduler_destinations{state="dead"} 1
 umbra_scheduler_destinations{state="failing"} 1
+umbra_scheduler_destinations{state="failing_no_mail"} 1
 umbra_scheduler_destinations{state="idle"} 1
 umbra_scheduler_destinations{state="suspended"} 1
 umbra_scheduler_destinations{state="unresponsive"} 1

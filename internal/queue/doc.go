@@ -227,8 +227,10 @@
 // says the first state that holds: suspended (its queue), dead (until
 // the cool-down's end), failing (failures in a row and no success
 // since, with the earliest retry a failed job of it left: in memory,
-// set when that attempt's results are committed), active, idle — never
-// idle while it fails (sched24). Failures in a row count the session's
+// set when that attempt's results are committed; NoMailLeft, with no
+// next try, when nothing of it runs, waits or is queued: its mail
+// redirected or removed), active, idle — never idle while it fails
+// (sched24), with mail or without. Failures in a row count the session's
 // failures (the streak) and the messages' failures after their final
 // dot (MayHaveArrived: dest.msgFails), the last of either its last
 // error: a failure after the dot changes neither window, streak nor

@@ -13,9 +13,12 @@ import (
 // gone (removed, redirected, delivered elsewhere) there is no next
 // success, and queue destinations and umbra_scheduler_destinations
 // kept it "failing (N in a row)" until the one-hour forget. With nothing
-// running, waiting or queued for it, it is shown idle, its count of
-// failures kept (new mail within the hour goes on counting).
-func TestFailingDestinationWithNoMailLeftShownIdle(t *testing.T) {
+// running, waiting or queued for it, it is shown failing with no mail
+// left (NoMailLeft) and no next try — neither "idle" beside its failures
+// in a row and no success since (what the README promised never), nor a
+// retry that no mail waits for — its count of failures kept (new mail
+// within the hour goes on counting).
+func TestFailingDestinationWithNoMailLeftShownSo(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	h := &hungDotHost{calls: map[string]int{}}
@@ -45,7 +48,7 @@ func TestFailingDestinationWithNoMailLeftShownIdle(t *testing.T) {
 	if err := q.RemoveMessage(ctx, m.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if d := dest(); d.State != "idle" || d.Failures == 0 {
-		t.Fatalf("the destination with no mail left: %+v; want idle, its failures still counted", d)
+	if d := dest(); d.State != "failing" || !d.NoMailLeft || !d.NextTry.IsZero() || d.Failures == 0 {
+		t.Fatalf("the destination with no mail left: %+v; want failing with no mail left and no next try, its failures still counted", d)
 	}
 }

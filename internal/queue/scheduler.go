@@ -804,7 +804,12 @@ type DestinationInfo struct {
 	Failures  int       `json:"failures_in_a_row"`
 	DeadUntil time.Time `json:"dead_until,omitzero"`
 	NextTry   time.Time `json:"next_try,omitzero"` // failing: when the mail a failed attempt left waiting is due again
-	LastError string    `json:"last_error,omitempty"`
+	// NoMailLeft: failing, but nothing runs, waits or is queued for it
+	// (its mail removed, redirected or delivered another way): no try
+	// is due and no success will end its failures in a row until new
+	// mail comes (queue list: "failing (3 in a row; no mail left)").
+	NoMailLeft bool   `json:"no_mail_left,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // attemptsOn is the messages with a job waiting for a slot of, or
@@ -1000,7 +1005,7 @@ func (q *Manager) Destinations() []DestinationInfo {
 	s.mu.Lock()
 	idle := s.idleTaskQueues()
 	// A failing destination with nothing running or waiting: shown
-	// idle when its queue holds nothing either (below).
+	// with no mail left when its queue holds nothing either (below).
 	for _, d := range s.dests {
 		if !d.task && d.busy == 0 && len(d.waiting) == 0 && d.failing() && d.heldCount(now) == 0 {
 			if idle == nil {
@@ -1049,8 +1054,10 @@ func (q *Manager) Destinations() []DestinationInfo {
 			// Its failures in a row stand (mail within the hour goes
 			// on counting them) but no mail of it is left — removed,
 			// redirected, delivered another way: no success will end
-			// them, and "failing" until the hour's forget alarmed for
-			// nothing (rt36 F5).
+			// them and no try is due. Shown so (rt36 F5: a "next try"
+			// for no mail alarmed for nothing), never "idle" beside
+			// its failures in a row and no success since.
+			di.State, di.NoMailLeft = "failing", true
 		case d.failing():
 			di.State = "failing"
 			if d.nextTry.After(now) {

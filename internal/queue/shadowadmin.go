@@ -295,3 +295,17 @@ func rerunnable(m *Message) func() {
 		}
 	}
 }
+
+// HeldEachText says that n messages of queue name are held one by one
+// (message suspend), which queue resume and retry do not release, and
+// names the command that does: the words of queue list and the
+// console's queue page alike (a queue shown suspended that is not
+// suspended as a queue).
+func HeldEachText(name string, n int) string {
+	msgs, stay := fmt.Sprintf("%d messages", n), "stay"
+	if n == 1 {
+		msgs, stay = "1 message", "stays"
+	}
+	return fmt.Sprintf("%s held one by one (message suspend) %s held: "+
+		"queue resume and retry release none; umbra message resume --queue %s releases them", msgs, stay, name)
+}
