@@ -544,8 +544,13 @@
 //     Delivered-To final delivery wrote for a stored recipient names it,
 //     whatever its quoted local part holds.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
-//     senders waiting for confirmation their 250, and lets transactions
-//     finish until its context ends. It is Drain then CloseShadow: the
+//     senders waiting for confirmation their 250, and lets the
+//     transactions in progress at its start finish until its context
+//     ends — no other: a MAIL after it began (a session whose
+//     transaction just ended, before the drain's next look at it, or
+//     pipelined behind its final dot) gets 421 4.3.2 and the
+//     connection closed, so the drain never waits for a transaction
+//     begun during it (TestDrainRefusesMailAfterTransactionInProgress). It is Drain then CloseShadow: the
 //     daemon runs its deliveries' stop between the two, and Drain keeps
 //     the shadow sessions of other transport servers that are between
 //     commands (their watch sessions' long polls; no new transaction on
