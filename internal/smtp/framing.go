@@ -518,7 +518,7 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		reply = v.mailShadowParam(&ml)
 	}
 	if reply == "" {
-		reply = checkParams(ml.params, true)
+		reply = checkParams(ml.params, true, !shadowOff)
 	}
 	if reply == "" && !shadowOff {
 		reply = v.copyParams(&ml)
