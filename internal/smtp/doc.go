@@ -355,9 +355,10 @@
 //     ARC sealer seals what that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 10",
-//     shadowwait.go); the client speaks the lower of both versions, so
-//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
+//     way of authenticating). It carries the verb version ("XSHADOW <n>",
+//     ShadowVersion in shadowwait.go, which the README states:
+//     TestSR1ReadmeStatesAdvertisedShadowVersion); the client speaks the
+//     lower of both versions, so version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
 //     below 4 never see XQUERYHELD (shadowheld.go; offered only with a
 //     queue that can answer it, HeldQuerier), and peers below 5 never get
