@@ -355,9 +355,10 @@
 //     ARC sealer seals what that header says.
 //   - The XSHADOW keyword goes only to sessions that are, or by SASL can
 //     still become, transport servers (advertise.go states the rule per
-//     way of authenticating). It carries the verb version ("XSHADOW 10",
-//     shadowwait.go); the client speaks the lower of both versions, so
-//     version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
+//     way of authenticating). It carries the verb version ("XSHADOW <n>",
+//     ShadowVersion in shadowwait.go, which the README states:
+//     TestSR1ReadmeStatesAdvertisedShadowVersion); the client speaks the
+//     lower of both versions, so version-1 peers (a bare keyword) never see XQUERYDISCARD WAIT=,
 //     peers below 3 never see XSHADOWCOPY= (503 5.5.1 if sent), and peers
 //     below 4 never see XQUERYHELD (shadowheld.go; offered only with a
 //     queue that can answer it, HeldQuerier), and peers below 5 never get
@@ -544,8 +545,13 @@
 //     Delivered-To final delivery wrote for a stored recipient names it,
 //     whatever its quoted local part holds.
 //   - Shutdown closes sessions outside a transaction at once (421), gives
-//     senders waiting for confirmation their 250, and lets transactions
-//     finish until its context ends. It is Drain then CloseShadow: the
+//     senders waiting for confirmation their 250, and lets the
+//     transactions in progress at its start finish until its context
+//     ends — no other: a MAIL after it began (a session whose
+//     transaction just ended, before the drain's next look at it, or
+//     pipelined behind its final dot) gets 421 4.3.2 and the
+//     connection closed, so the drain never waits for a transaction
+//     begun during it (TestDrainRefusesMailAfterTransactionInProgress). It is Drain then CloseShadow: the
 //     daemon runs its deliveries' stop between the two, and Drain keeps
 //     the shadow sessions of other transport servers that are between
 //     commands (their watch sessions' long polls; no new transaction on
@@ -861,6 +867,12 @@
 // session has no extensions. MAIL parameters that take no value (REQUIRETLS,
 // SMTPUTF8) are refused with 501 5.5.4 when given one or twice
 // (checkParams) before go-smtp, which would take any value as the flag.
+// Those checks are of the keywords the server knows (knownParam: go-smtp's
+// with the extensions enabled, and the shadow MAIL parameters where the
+// shadow verbs are offered): a line with an unknown keyword goes to
+// go-smtp, whose 555 5.5.4 refuses it, given twice too — a 501 "given
+// more than once" would tell that umbra knows a shadow parameter on a
+// connector that does not offer the shadow verbs.
 // The layer reads a MAIL or RCPT line's parameters once (mailLine,
 // mailline.go): what follows its path, as go-smtp reads it (with or
 // without angle brackets; never a word inside a quoted local part), and

@@ -46,6 +46,7 @@ const (
 	// ("but will accept message") promised what RCPT may refuse (an
 	// unknown recipient gets 550 5.1.1 there).
 	replyVRFY        = "252 2.5.0 Cannot VRFY user; RCPT tells whether the address is accepted"
+	replyVRFYSyntax  = "501 5.5.4 Syntax: VRFY <user name or mailbox>"
 	replyUnknownVerb = "500 5.5.1 Command unrecognized"
 	replyJunkLimit   = "421 4.7.0 Too many commands without mail delivered, closing connection"
 	replyMailTooBig  = "552 5.3.4 Declared message size exceeds fixed maximum message size"
@@ -326,6 +327,12 @@ func (v *verbConn) fillCommand() error {
 	}
 	switch cmd {
 	case "VRFY":
+		if arg == "" {
+			// RFC 5321 §4.1.1.6: "VRFY" SP String — a syntax error
+			// without one, not a 252 that speaks of a user.
+			v.reply(replyVRFYSyntax)
+			return nil
+		}
 		v.reply(replyVRFY)
 		return nil
 	case "STARTTLS":
@@ -518,7 +525,7 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		reply = v.mailShadowParam(&ml)
 	}
 	if reply == "" {
-		reply = checkParams(ml.params, true)
+		reply = checkParams(ml.params, true, !shadowOff)
 	}
 	if reply == "" && !shadowOff {
 		reply = v.copyParams(&ml)

@@ -87,7 +87,8 @@ func TestTrailingWhiteSpaceTolerated(t *testing.T) {
 	d.cmd("RCPT TO:<b@example.test>\t", "250")
 	d.cmd("DATA ", "354")
 	d.cmd("Subject: t\r\n\r\nbody\r\n.", "250")
-	d.cmd("VRFY ", "252")
+	d.cmd("VRFY b@example.test ", "252")
+	d.cmd("VRFY ", "501 5.5.4 Syntax: VRFY") // blanks alone are no argument
 	d.cmd("HELP ", "502 5.5.1 HELP command not implemented")
 	// BDAT too (rt23b F1): blanks before the CRLF are no part of the
 	// size or of LAST, and the chunk is read after the CRLF as ever.

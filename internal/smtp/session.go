@@ -909,14 +909,21 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// sequence; the open one (its recipients) stays as it was.
 		return replyNestedMail
 	}
-	if s.stats.shadow.Load() {
-		select {
-		case <-s.srv.draining:
-			// A shadow session the drain keeps open for its discards
-			// (Drain) starts no new transaction.
-			return replyShuttingDown
-		default:
+	select {
+	case <-s.srv.draining:
+		// The drain lets the transactions in progress at its start
+		// finish, and no other: a MAIL sent after it began (behind the
+		// final dot of one in progress, or before the drain's next look
+		// at the session) opens none — the drain would wait for it, to
+		// the session's idle timeout when its client goes silent. The
+		// reply is the one an idle session gets at the drain's start,
+		// and the session's last; a shadow session the drain keeps open
+		// for its discards (Drain) stays open, for its long polls.
+		if !s.stats.shadow.Load() {
+			s.hangUpAfter()
 		}
+		return replyShuttingDown
+	default:
 	}
 	s.Reset()
 	s.refreshRights()

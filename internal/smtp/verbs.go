@@ -1360,7 +1360,28 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 			}
 		}
 	}
-	return checkParams(ps, false)
+	return checkParams(ps, false, false)
+}
+
+// knownParam reports whether key (upper-cased, as go-smtp keys its map)
+// is a MAIL (mail) or RCPT parameter this server implements: go-smtp's
+// with the extensions the connectors' servers enable (SIZE, BODY,
+// SMTPUTF8, REQUIRETLS, DSN's RET, ENVID, NOTIFY and ORCPT, and AUTH=;
+// not RRVS, DELIVERBY's BY or MT-PRIORITY: server.go), and the shadow
+// verbs' own MAIL parameters where they are offered (shadowVerbs: the
+// ones copyParams takes; XSHADOW= is taken before). Any other is refused
+// by go-smtp, 555 5.5.4.
+func knownParam(key string, mail, shadowVerbs bool) bool {
+	if !mail {
+		return key == "NOTIFY" || key == "ORCPT"
+	}
+	switch key {
+	case "SIZE", "BODY", "SMTPUTF8", "REQUIRETLS", "RET", "ENVID", "AUTH":
+		return true
+	case "XSHADOW", "XSHADOWCOPY", "XSHADOWMARK", "XSHADOWBATCH":
+		return shadowVerbs
+	}
+	return false
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
@@ -1373,7 +1394,20 @@ const maxEnvID = 100
 // BODY=, RET= or ENVID= would silently replace the first, and a value on
 // a flag would be taken as the flag: a legacy "REQUIRETLS=NO" must not
 // become a REQUIRETLS message.
-func checkParams(ps []mailParam, mail bool) string {
+//
+// These are checks of the keywords this server knows (knownParam). A line
+// with a keyword it does not know is left to go-smtp, which refuses it
+// whole, 555 5.5.4 (replycodes.go): an unknown parameter is 555 given
+// once or twice, and a 501 "given more than once" for one would tell
+// that the server knows it — a shadow verb's parameter where the shadow
+// verbs are unknown (shadowVerbs false). Nothing of such a line is
+// taken, so the checks above have nothing to guard.
+func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
+	for _, p := range ps {
+		if !knownParam(p.key, mail, shadowVerbs) {
+			return ""
+		}
+	}
 	var seen map[string]bool // nil: one parameter cannot be given twice
 	if len(ps) > 1 {
 		seen = make(map[string]bool, len(ps))
