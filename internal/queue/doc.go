@@ -704,7 +704,12 @@
 // discard must not settle (earlystale.go); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit
-// (applyEarlyDiscards) or dropped as spent with the full ones. A restart
+// (applyEarlyDiscards) or dropped as spent with the full ones — also
+// when the attempt is making that copy, whose id no recipient names
+// until the commit (TestSR3PartialDiscardDuringAttemptSettlesCopyItMakes;
+// one that names no copy of the record goes with the early discards'
+// age), except where a recipient with that address is taken over
+// under the primary's old database with that id (settlesNot). A restart
 // of this server keeps what was applied (it is in the copy's record);
 // a crash before that commit leaves the entry at the primary, sent
 // again. A recipient taken over and handed on already is not touched:
@@ -1834,7 +1839,10 @@
 //     is one per message and primary, the rule for its taken-over
 //     recipients only: a copy of the message made against the new
 //     database since (relayed to the primary again) is settled by that
-//     database's discard (settlesNot). A second takeover of such a
+//     database's discard (settlesNot) — one that comes while the attempt
+//     making the copy is in delivery here is kept for its commit, unless
+//     a recipient taken over under the old database shares its id
+//     (takenOverUnder). A second takeover of such a
 //     message keeps the entry's database and never-given-back wins
 //     (mergeTaken; so does a second takeover kept aside for a message
 //     in delivery, addEarlyTakeover): given back to the new database,

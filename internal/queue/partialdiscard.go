@@ -254,19 +254,23 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 		// one's to settle; a copy made against it since is (settlesNot).
 		old := tx.takenUnderOther(primary, m.ID)
 		if m.State == Active {
-			held, taken := false, false
+			// Kept aside, it settles every recipient with that address
+			// under the id at the attempt's commit (applyEarlyDiscards):
+			// none while one of them was taken over under the old
+			// database. A copy this attempt is making there is on no
+			// recipient yet (its ShadowedOK result is not committed):
+			// kept for that commit as a full discard is — dropped here,
+			// the primary forgot it and the recipient stayed shadowed.
+			// One of a copy this server does not hold settles nothing
+			// there, and goes with the early discards' age (PruneDiscards).
+			taken := false
 			for i := range m.Rcpts {
 				r := &m.Rcpts[i]
-				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) {
-					// Kept aside, it settles every recipient with that
-					// address under the id at the attempt's commit
-					// (applyEarlyDiscards): none while one of them was
-					// taken over under the old database.
-					held, taken = true, taken || settlesNot(old, r, primary)
+				if r.Addr == pd.Addr && discardSettles(r, primary, pd.ID) && settlesNot(old, r, primary) {
+					taken = true
 				}
 			}
-			held = held && !taken
-			if held {
+			if !taken {
 				// Counted once: a repeat of it (handed again until
 				// acknowledged) finds it kept (OPS-2, rt28a F1).
 				if !tx.hasEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr)) {

@@ -1415,8 +1415,14 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 			if m.State == Active {
 				// Kept aside, it settles at the attempt's commit every
 				// recipient under sid (applyEarlyDiscards), taken over
-				// ones too: only while none shares it.
-				if old && (!shadowedUnder(m, primary, sid) || takenOverUnder(m, primary, sid)) {
+				// ones too: only while none taken over under the old
+				// database shares it. A copy this attempt is making
+				// against the new database is on no recipient yet (its
+				// ShadowedOK result is not committed): kept for that
+				// commit as any such discard, or dropped here — the
+				// primary forgets it — and the copy stayed shadowed
+				// for a database done with it.
+				if old && takenOverUnder(m, primary, sid) {
 					continue
 				}
 				// Still in delivery here: its ShadowedOK results are not

@@ -516,20 +516,6 @@ func settlesNot(old bool, r *Recipient, primary string) bool {
 // transaction applies an answer to XQUERYHELD (heldOnly): it settles
 // held copies only (ShadowHeldDone).
 
-// shadowedUnder reports whether m has a recipient shadowed for primary
-// that a discard of the copy sid settles (discardSettles; a relay's
-// discard also by its org id): what a discard from a database other
-// than the one m's copy was taken over under may still settle.
-func shadowedUnder(m *Message, primary, sid string) bool {
-	for i := range m.Rcpts {
-		r := &m.Rcpts[i]
-		if r.Status == Shadowed && (discardSettles(r, primary, sid) || discardSettles(r, primary, m.OrgID)) {
-			return true
-		}
-	}
-	return false
-}
-
 // takenOverUnder reports whether m has a recipient taken over from
 // primary under the copy id sid (takenOverRcpt): a discard of sid kept
 // aside for m's attempt would settle it too.
