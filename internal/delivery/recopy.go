@@ -716,8 +716,16 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 		}
 		return true
 	}
+	// A database restored from a backup also asks about the copies
+	// taken over from the database it was restored from (version 22,
+	// queue takenover.go): those waiting there ("TAKEN") are the
+	// holder's to deliver, and their originals here are done.
+	from := ""
+	if p, ok := r.holders.(Predecessor); ok {
+		from = p.Predecessor()
+	}
 	for range takenDoneRounds {
-		all, err := c.QueryTakenDone(takenDoneBatch)
+		all, err := c.QueryTakenDone(takenDoneBatch, from)
 		if err != nil {
 			r.d.log.Info("asking the shadow server what it finished of the copies it took over failed; asked again at the next probe",
 				"shadow_server", server, "err", err)
@@ -768,6 +776,13 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 	}
 	busyDone(false)
 	return true, false // more than takenDoneRounds batches: the rest at the next probe
+}
+
+// Predecessor is the part of the queue that knows the database id this
+// server's database was restored from (queue.Manager.Predecessor; ""
+// when it was not).
+type Predecessor interface {
+	Predecessor() string
 }
 
 // BusyRecorder keeps back the originals whose taken-over copies a

@@ -89,6 +89,16 @@ func (q *Manager) ShadowLastHeard(primary string) time.Time {
 	return q.answered.last(primary)
 }
 
+// ShadowHeard is when primary was last heard from since this manager
+// started (answeredAt), zero when it was not: shadow list's last contact
+// counts a copy it pushed too.
+func (q *Manager) ShadowHeard(primary string) time.Time {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	q.answered.mu.Lock()
+	defer q.answered.mu.Unlock()
+	return q.answered.at[primary]
+}
+
 // ShadowAnswered records that primary completed a session with this
 // server now that is no discard query (a reconciliation): a heartbeat
 // that began before and fails takes nothing over (ErrAnsweredSince).

@@ -1972,6 +1972,15 @@
 //     claim once its bound (data_timeout + 2 command timeouts, or two
 //     heartbeat timeouts, the probes' interval, if longer) passed:
 //     delivered, a duplicate at worst.
+//     A database restored from a backup (takenover.go) keeps the id it
+//     was restored from in the commit of its first start (meta
+//     restored_from); the recipients its holders say they took over from
+//     that database and keep ("TAKEN", shadow verbs 22) are marked done
+//     here without a DSN in one commit before the probe's next command,
+//     as the notes are: a crash of either side asks again, and telling
+//     again changes nothing. The holder's copy, taken over under the old
+//     id, is settled by nothing the new database says (takenUnderOther)
+//     and never given back: it is delivered once, from there.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

@@ -60,6 +60,7 @@ type Store struct {
 	early   atomic.Pointer[Manager]     // tracks the discards kept aside that a commit applied (earlydiscardevent.go)
 
 	restoredFrom string // see RestoredFrom
+	predecessor  string // see Predecessor
 	upgradedFrom byte   // see UpgradedFrom
 	created      bool   // this Open made the database (spoolref.go: the spool files found are another database's)
 
@@ -430,6 +431,15 @@ func (s *Store) init(now time.Time) error {
 			return err
 		}
 		s.restoredFrom = from
+		if from != "" {
+			// The database it was restored from, kept for the holders'
+			// question about the copies they took over from it
+			// (takenover.go): a later start asks it too.
+			if err := meta.Put(keyRestoredFrom, []byte(from)); err != nil {
+				return err
+			}
+		}
+		s.predecessor = string(meta.Get(keyRestoredFrom))
 		if from != "" {
 			// Its shadow copies may be of messages whose discards were
 			// applied after the backup: asked about at once (heldquery.go).

@@ -114,7 +114,7 @@ type TakenDone struct {
 }
 
 // takenDoneWords are the wire words of the kinds.
-var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED", TakenHeld: "HELD", TakenBusy: "BUSY"}
+var takenDoneWords = map[byte]string{TakenDelivered: "DELIVERED", TakenRelayed: "RELAYED", TakenFailed: "FAILED", TakenDelayed: "DELAYED", TakenHeld: "HELD", TakenBusy: "BUSY", TakenOver: "TAKEN"}
 
 // Wire is the note as an XQUERYTAKENDONE reply line carries it:
 // "<id> RCPT=<xtext address> DELIVERED|RELAYED|FAILED", "<id> DELAYED"
@@ -761,6 +761,8 @@ func takenDoneWhat(kind byte, server string) string {
 		return "delivered by " + server + ", which took the copy over while this server was away"
 	case TakenRelayed:
 		return "relayed by " + server + ", which took the copy over while this server was away"
+	case TakenOver:
+		return "taken over by " + server + " from the database this one was restored from: delivered from there, not here"
 	}
 	return "failed on " + server + ", which took the copy over while this server was away and reported it to the sender"
 }

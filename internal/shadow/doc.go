@@ -520,6 +520,15 @@
 // copies it took over from the asking primary's database that are in
 // delivery there ("<id> BUSY"), and the primary keeps its originals of
 // them back until an answer lists them no more (queue takenbusy.go).
+// 22 XQUERYTAKENDONE HELD BUSY FROM=<database id>: a primary whose
+// database was restored from a backup names the database it was restored
+// from; the holder takes over at once a record of it still stored with
+// that id (SR-7, as its next session would), and also lists the notes and
+// copies in delivery of that database and, per pending recipient of a
+// copy taken over under it that waits here, "<id> RCPT=<address> TAKEN":
+// the primary marks those recipients of its originals done without a DSN,
+// so a restore does not deliver its queue a second time beside the
+// holders' takeover (queue takenover.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

@@ -41,6 +41,11 @@ type Primary struct {
 	// store's memory; its start after a restart): no takeover for failed
 	// heartbeats comes before timeout × retries after it (HeartbeatFailed).
 	LastHeard time.Time
+	// Heard is the last contact of any kind with the primary noted since
+	// this server's start (a copy it pushed, a session of its own, an
+	// XSHADOW reply with the stored id); zero when none. Shown as the
+	// last contact when later than LastContact (Status).
+	Heard time.Time
 }
 
 // ContactResult is what the store changed on a contact.
@@ -1568,6 +1573,11 @@ func (m *Manager) Status() []PrimaryStatus {
 	for _, p := range ps {
 		st := PrimaryStatus{Name: p.Name, LastContact: p.LastContact, Failures: p.Failures,
 			DatabaseID: p.DatabaseID, TakenOver: p.TakenOver}
+		if p.Heard.After(st.LastContact) {
+			// A copy it pushed or another contact that is no discard query
+			// (which alone moves the heartbeat timer): it was heard from.
+			st.LastContact = p.Heard
+		}
 		st.Refused, st.RefusedSince, st.LastRefused, _ = m.rec.Refusal(p.Name)
 		if presented, other, ok := m.rec.refusedHereOf(p.Name); ok {
 			// This server refuses its contacts (rt23a F1): the view says
@@ -1637,9 +1647,9 @@ func (m *Manager) Status() []PrimaryStatus {
 			case p.Failures == 0:
 				// A push or another contact that is no discard query
 				// since: the count starts again, the takeover stays.
-				st.TakenOverWhy = takenOverWhy(n) + "; none since the primary was last heard from"
+				st.TakenOverWhy = takenOverWhy(n) + "; the primary was heard from since, no heartbeat failed after"
 				if n == 0 {
-					st.TakenOverWhy = "heartbeats failed; none since the primary was last heard from"
+					st.TakenOverWhy = "heartbeats failed; the primary was heard from since, no heartbeat failed after"
 				}
 			case last == "":
 				st.TakenOverWhy = takenOverWhy(n) // before this start

@@ -690,3 +690,27 @@ func TestRefusedHeartbeatWarnPaced(t *testing.T) {
 		t.Fatalf("%d WARNs after a completed heartbeat and a refusal again, want 4", w)
 	}
 }
+
+// A primary taken over for failed heartbeats that pushed a copy since
+// (SR-17: it is alive, its failures forgotten, the heartbeat timer kept)
+// is shown as heard from then: shadow list's LAST CONTACT is the push,
+// not the last discard query, and WHY does not say it was not heard from.
+func TestSR6TakenOverPrimaryHeardFromByPushShownSo(t *testing.T) {
+	m, st, _, clk := setup()
+	pushed := t0.Add(20 * time.Second)
+	st.mu.Lock()
+	st.ps["hub-b"].TakenOver, st.ps["hub-b"].TakeoverFailures, st.ps["hub-b"].Failures = true, 3, 0
+	st.ps["hub-b"].Heard = pushed
+	st.mu.Unlock()
+	clk.Advance(21 * time.Second)
+	ps := m.Status()
+	if len(ps) != 1 {
+		t.Fatalf("status %+v", ps)
+	}
+	if !ps[0].LastContact.Equal(pushed) {
+		t.Errorf("last contact %v, want the push at %v", ps[0].LastContact, pushed)
+	}
+	if w := ps[0].TakenOverWhy; w != "3 heartbeats failed; the primary was heard from since, no heartbeat failed after" {
+		t.Errorf("why %q", w)
+	}
+}

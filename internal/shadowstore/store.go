@@ -22,7 +22,8 @@ func (s Store) Primaries() ([]shadow.Primary, error) {
 	for _, p := range peers {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
 			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver, TakeoverFailures: p.TakeoverFailures,
-			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary)})
+			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary),
+			Heard: (*s.M).ShadowHeard(p.Primary)})
 	}
 	return out, err
 }

@@ -47,7 +47,7 @@ func TestSRBusyBeyondOneBatchToldInOneSession(t *testing.T) {
 	told := map[string]bool{}
 	complete := false
 	for range rounds {
-		all, err := c.QueryTakenDone(batch)
+		all, err := c.QueryTakenDone(batch, "")
 		if err != nil {
 			t.Fatal(err)
 		}

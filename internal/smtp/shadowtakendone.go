@@ -70,6 +70,34 @@ type BusyTeller interface {
 	TakenBusyFor(dbID string, max int) []queue.TakenDone
 }
 
+// Version 22 adds "XQUERYTAKENDONE <max> HELD BUSY FROM=<database-id>"
+// (queue takenover.go): a client whose database was restored from a
+// backup names the database id the backup was taken of. The server then
+// also tells what concerns that database — its notes, its copies in
+// delivery here (BUSY) — and, for each copy it took over from the
+// session's server under that id that waits here, a line per pending
+// recipient
+//
+//	250 <id> RCPT=<address as xtext> TAKEN
+//
+// (this server delivers it: the client marks the recipient of its
+// original done without a DSN before its next command). The lines of the
+// old database are told after those of the session's, each TAKEN or BUSY
+// line once per session, so a reply with fewer than max lines is the end.
+// A client says FROM= only to a server that advertised 22; a server
+// offers it when its queue tells such copies (TakenOverTeller).
+
+// TakenOverTeller is a BusyTeller that also tells the copies taken over
+// here that wait (queue.Manager): only then is version 22 offered.
+type TakenOverTeller interface {
+	BusyTeller
+	// TakenOverFor lists up to max recipients of the copies taken over
+	// from primary under its database from that wait here, the session
+	// having presented database presented (a record still stored with
+	// from is taken over first: SR-7).
+	TakenOverFor(primary, presented, from string, max int) []queue.TakenDone
+}
+
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
 // (queue.Manager): only then is version 15 offered.
 type TakenDoneTeller interface {
@@ -99,6 +127,15 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		return "503 5.5.1 XQUERYTAKENDONE not available"
 	}
 	arg = strings.TrimSpace(arg)
+	from := "" // version 22: the database the client's was restored from
+	if f := strings.Fields(arg); len(f) == 4 && s.shadowVersion() >= TakenOverVersion {
+		if k, id, ok := strings.Cut(f[3], "="); ok && strings.EqualFold(k, "FROM") {
+			if !shadowid.Valid(id) {
+				return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> HELD BUSY FROM=<database-id>"
+			}
+			from, arg = id, strings.Join(f[:3], " ")
+		}
+	}
 	held, busy := false, false
 	if n, w, ok := strings.Cut(arg, " "); ok && strings.EqualFold(w, "HELD BUSY") && s.shadowVersion() >= BusyVersion {
 		arg, held, busy = n, true, true
@@ -134,6 +171,41 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			}
 		}
 		nBusy = len(busyNow)
+	}
+	if ot, ok := tt.(TakenOverTeller); ok && from != "" && from != s.shadowPeerDB && len(notes) < max {
+		// The database the client's was restored from (version 22): its
+		// copies waiting here (taken over first, when they are not yet:
+		// SR-7), its notes and its copies in delivery here (queue
+		// takenover.go), after the session's own.
+		waiting := ot.TakenOverFor(s.shadowServer, s.shadowPeerDB, from, max+len(s.busyTold))
+		old, oldAck := ot.TakenDoneHeldFor(from, max-len(notes))
+		notes = append(notes, old...)
+		if oldAck != nil {
+			if ack == nil {
+				ack = oldAck
+			} else {
+				a := ack
+				ack = func() { a(); oldAck() }
+			}
+		}
+		room := max - len(notes)
+		if s.busyToldDB != s.shadowPeerDB {
+			s.busyTold, s.busyToldDB = nil, s.shadowPeerDB
+		}
+		told := s.busyTold
+		for _, n := range append(waiting, ot.TakenBusyFor(from, room+len(told))...) {
+			key := n.ID
+			if n.Kind == queue.TakenOver {
+				key = n.ID + " " + n.Addr
+			}
+			if !told[key] && room > 0 {
+				notes, busyNow = append(notes, n), append(busyNow, key)
+				room--
+				if n.Kind == queue.TakenBusy {
+					nBusy++
+				}
+			}
+		}
 	}
 	if len(notes) == 0 {
 		return "250 2.0.0 0 finished here"
@@ -174,7 +246,12 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 // peer nothing is asked and nil returned; with 16, held notes too). Up to max notes; the server
 // forgets them once this client sends its next command, so the caller
 // records them before that. A line that does not read is passed over.
-func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
+//
+// from, when not "", is the database id this server's database was
+// restored from (queue.Store.Predecessor): a peer of version 22 also
+// tells what concerns that database, the copies waiting there that it
+// took over from it too ("<id> RCPT=<address> TAKEN").
+func (c *Client) QueryTakenDone(max int, from string) ([]queue.TakenDone, error) {
 	if c.ShadowVersion < 15 {
 		return nil, nil
 	}
@@ -184,6 +261,9 @@ func (c *Client) QueryTakenDone(max int) ([]queue.TakenDone, error) {
 	}
 	if c.ShadowVersion >= BusyVersion {
 		cmd += " BUSY" // copies in delivery there too (version 21)
+	}
+	if c.ShadowVersion >= TakenOverVersion && from != "" && shadowid.Valid(from) {
+		cmd += " FROM=" + from // the database this one was restored from (version 22)
 	}
 	lines, err := c.command(cmd)
 	if err != nil {

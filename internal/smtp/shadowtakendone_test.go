@@ -88,7 +88,7 @@ func TestQueryTakenDoneVerb(t *testing.T) {
 	if c.ShadowVersion != 15 {
 		t.Fatalf("client speaks version %d, want 15", c.ShadowVersion)
 	}
-	notes, err := c.QueryTakenDone(10)
+	notes, err := c.QueryTakenDone(10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestQueryTakenDoneVerb(t *testing.T) {
 		t.Fatalf("client read %+v, want %+v (the notes of its own database only)", notes, want)
 	}
 	c.ShadowVersion = 14 // an older peer is not asked
-	if notes, err := c.QueryTakenDone(10); err != nil || notes != nil {
+	if notes, err := c.QueryTakenDone(10, ""); err != nil || notes != nil {
 		t.Fatalf("asked a version-14 peer: %+v %v", notes, err)
 	}
 }
@@ -189,7 +189,7 @@ func TestQueryTakenDoneHeldVerb(t *testing.T) {
 	if c.ShadowVersion != 16 {
 		t.Fatalf("client speaks version %d, want 16", c.ShadowVersion)
 	}
-	notes, err := c.QueryTakenDone(10)
+	notes, err := c.QueryTakenDone(10, "")
 	if err != nil {
 		t.Fatal(err)
 	}

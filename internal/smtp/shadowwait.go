@@ -184,7 +184,18 @@ import (
 // lists them no more. A client says BUSY only to a server that
 // advertised 21; it is offered by a server whose queue tells them
 // (BusyTeller).
-const ShadowVersion = BusyVersion
+//
+// Version 22 adds "XQUERYTAKENDONE <max> HELD BUSY FROM=<database-id>"
+// (shadowtakendone.go): a client restored from a backup also hears of the
+// copies taken over from the database it was restored from, those that
+// wait here too ("<id> RCPT=<address> TAKEN"). Offered by a server whose
+// queue tells them (TakenOverTeller).
+const ShadowVersion = TakenOverVersion
+
+// TakenOverVersion is the shadow verbs version from which XQUERYTAKENDONE
+// takes FROM=<database-id> and lists the copies waiting here that were
+// taken over from that database ("<id> RCPT=<address> TAKEN").
+const TakenOverVersion = 22
 
 // BusyVersion is the shadow verbs version from which XQUERYTAKENDONE
 // lists the taken-over copies in delivery ("<id> BUSY").
@@ -286,7 +297,10 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(BusyTeller); !ok {
 		return NameVersion // pushed delay notes and the stated name need nothing more of the queue
 	}
-	return BusyVersion
+	if _, ok := s.srv.shadow.(TakenOverTeller); !ok {
+		return BusyVersion
+	}
+	return TakenOverVersion
 }
 
 // cutName takes version 20's NAME off XSHADOW's arguments (its last word,

@@ -71,7 +71,7 @@ func TestQueryTakenDoneBusyVerb(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		notes, err := c.QueryTakenDone(10)
+		notes, err := c.QueryTakenDone(10, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestQueryTakenDoneBusyVerb(t *testing.T) {
 	if _, err := c.Shadow("hub2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.QueryTakenDone(10); err != nil || c.ShadowVersion != NameVersion {
+	if _, err := c.QueryTakenDone(10, ""); err != nil || c.ShadowVersion != NameVersion {
 		t.Fatalf("client against a server of 20: version %d, %v", c.ShadowVersion, err)
 	}
 }
