@@ -452,6 +452,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.tasks.want = make([]time.Duration, len(clients))
 	q.tasks.mu.Unlock()
 	q.holdDamagedSpool() // spoolcheck.go: before anything is claimed
+	q.restoreHealth(ctx) // healthrestore.go: failing destinations shown as such after a restart
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
