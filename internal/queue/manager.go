@@ -94,6 +94,9 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
+	// retryNext: per message, the next attempt an operator's retry
+	// replaced (keepRetryNext), until the attempt it made due ends.
+	retryNext sync.Map
 	pickupEndPrune pickupPrune // pickupfate.go, pickupprune.go
 	pickupKeyPrune pickupPrune // pickupkeys.go, pickupprune.go
 	store          *Store

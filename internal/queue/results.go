@@ -526,6 +526,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the retry schedule (the wait after it is the step the message was
 	// on).
 	manual := m.ManualRetry
+	// The next attempt an operator's retry replaced (keepRetryNext).
+	beforeRetry, hadRetry := q.retryNext.LoadAndDelete(m.ID)
 	// An attempt that leaves recipients pending counts (a retry step)
 	// unless it was an operator's retry, cut by the stop, or only
 	// throttled: those count as no attempt (README).
@@ -595,6 +597,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					if at := now.Add(max(recheck, time.Second)); m.NextAttempt.IsZero() || at.Before(m.NextAttempt) {
 						m.NextAttempt = at
 					}
+				}
+				if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.After(now) && t.Before(m.NextAttempt) {
+					// An operator's retry that could not start: due when it
+					// was before the retry, if that is sooner.
+					m.NextAttempt = t
 				}
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
