@@ -96,7 +96,7 @@ type ManagerConfig struct {
 type Manager struct {
 	// retryNext: per message, the next attempt an operator's retry
 	// replaced (keepRetryNext), until the attempt it made due ends.
-	retryNext sync.Map
+	retryNext      sync.Map
 	pickupEndPrune pickupPrune // pickupfate.go, pickupprune.go
 	pickupKeyPrune pickupPrune // pickupkeys.go, pickupprune.go
 	store          *Store
