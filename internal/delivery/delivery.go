@@ -200,6 +200,10 @@ type Deliverer struct {
 	// scheduler's record (Config.Health).
 	health *queue.Health
 
+	// turns: one LMTP transaction at a time per recipient mailbox
+	// (mailboxturn.go).
+	turns mailboxTurns
+
 	mu   sync.Mutex
 	idle map[string][]*pooled // reusable connections per destination
 }

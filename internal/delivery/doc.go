@@ -22,7 +22,11 @@
 // watch.go, verify.go, loop.go, source.go,
 // health.go (ordering hosts by the scheduler's health record),
 // stream.go (spooled bodies), eightbit.go (what content a next hop may
-// be sent), panics.go (recovered panics of outbound work).
+// be sent), panics.go (recovered panics of outbound work),
+// mailboxturn.go (one LMTP transaction at a time per recipient mailbox:
+// the only wait delivery does itself — a recipient whose mailbox is in
+// another of this server's LMTP transactions, bounded by that
+// transaction; it holds no mailbox's turn while it waits).
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores

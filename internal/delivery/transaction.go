@@ -33,6 +33,18 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 			panic(r)
 		}
 	}()
+	if lmtp {
+		// One transaction at a time per recipient mailbox (mailboxturn.go).
+		return d.lmtpInTurns(ctx, hop, m, rcpts, func(rcpts []int) []queue.Result {
+			return d.transactionBatches(ctx, st, c, hop, m, parts, rcpts, lmtp)
+		})
+	}
+	return d.transactionBatches(ctx, st, c, hop, m, parts, rcpts, lmtp)
+}
+
+// transactionBatches is transaction's work: one transaction, and more
+// for the recipients a next hop refused as too many for one.
+func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.Client, hop string, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) []queue.Result {
 	var more batched
 	res := d.transactionOnce(ctx, st, c, hop, m, parts, rcpts, lmtp, &more)
 	// A next hop that takes only so many recipients per transaction

@@ -474,7 +474,7 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 	}
 	revived := q.reviveDead()
 	defer func() { err = revivedBefore(err, revived) }() // scheduler.go: what was done before a failure
-	err = q.changeBy(ctx, id, retryAction(sv))
+	err = q.changeBy(ctx, id, q.retryAction(sv))
 	q.Kick()
 	return err
 }
@@ -482,13 +482,14 @@ func (q *Manager) RetryMessage(ctx context.Context, id ID) (err error) {
 // retryAction is RetryMessage's change of one message, for the message
 // alone (changeBy) or with others in one commit (MessageBatch): due at
 // sv's moment, with no step of the retry schedule (scheduler.go).
-func retryAction(sv StateView) msgAction {
+func (q *Manager) retryAction(sv StateView) msgAction {
 	return msgAction{
 		check: func(_ *Tx, m *Message) error { return sv.Refusal("retry", m) },
 		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			if !m.NextAttempt.After(sv.Now) {
 				return nil, nil
 			}
+			q.keepRetryNext(m, sv.Now)
 			m.NextAttempt, m.ManualRetry = sv.Now, true
 			return nil, tx.Put(m)
 		},
@@ -559,4 +560,18 @@ func RecipientOpen(status string) bool {
 		return false
 	}
 	return true
+}
+
+// keepRetryNext remembers the next attempt an operator's retry (message
+// retry, queue retry, flush) replaces with now: when the attempt it makes
+// due cannot start (its destination busy: every pending recipient
+// turned away, finish's onlyThrottled), the message is due again no
+// later than it was before the retry — a retry never makes the next
+// attempt later (rt37 F4: a busy message's 04:04:02 became 04:04:19, a
+// whole recheck after the retry). In memory: a restart makes the
+// message due anyway.
+func (q *Manager) keepRetryNext(m *Message, now time.Time) {
+	if m.NextAttempt.After(now) {
+		q.retryNext.Store(m.ID, m.NextAttempt)
+	}
 }

@@ -237,7 +237,9 @@
 // death, but a next hop that hangs or drops after every final dot is
 // shown failing, with that error, until its next success — never idle
 // with all its mail deferred
-// (TestHungAfterDotDestinationShownFailing).
+// (TestHungAfterDotDestinationShownFailing). A restart rebuilds the
+// failures from the last replies of the mail waiting in each queue
+// (healthrestore.go), as message failures: for the view only.
 // Destinations with waiting jobs are served round robin, one job
 // each per turn; a job starts only when its destination's window has
 // room, so delivery never waits for a slot and a slow, tarpitting or

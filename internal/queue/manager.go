@@ -94,6 +94,9 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
+	// retryNext: per message, the next attempt an operator's retry
+	// replaced (keepRetryNext), until the attempt it made due ends.
+	retryNext      sync.Map
 	pickupEndPrune pickupPrune // pickupfate.go, pickupprune.go
 	pickupKeyPrune pickupPrune // pickupkeys.go, pickupprune.go
 	store          *Store
@@ -452,6 +455,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.tasks.want = make([]time.Duration, len(clients))
 	q.tasks.mu.Unlock()
 	q.holdDamagedSpool() // spoolcheck.go: before anything is claimed
+	q.restoreHealth(ctx) // healthrestore.go: failing destinations shown as such after a restart
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()

@@ -209,7 +209,7 @@ func (q *Manager) messageAction(action string, ndr, force bool) (msgAction, bool
 	case "remove":
 		return q.operatorRemoval(ndr, force), true
 	case "retry":
-		return retryAction(NewStateView(q.clk.Now(), q.SuspendedQueues())), true
+		return q.retryAction(NewStateView(q.clk.Now(), q.SuspendedQueues())), true
 	}
 	return msgAction{}, false
 }

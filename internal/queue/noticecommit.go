@@ -203,6 +203,17 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 				// (noteEntered), which the DSN names, not none.
 				rc.Queue = a.entered[i]
 			}
+			if staleNote(rc.LastReply) {
+				// umbra's note of an earlier attempt's end (the stop's
+				// before a restart, a busy or dead destination's): this
+				// attempt has it now — under way, or waiting for a slot
+				// (below) — and the DSN says so, with the host's reply
+				// the note carries if it has one (rt37 F2).
+				rc.LastReply = realReply(rc.LastReply)
+				if umbraNote(rc.LastReply) {
+					rc.LastReply = ""
+				}
+			}
 			if rc.LastReply == "" && !started[i] {
 				// Its job waits for a slot of its destination's window:
 				// no host was asked about it. Reported as waiting for a

@@ -348,6 +348,7 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 		if m.State != Ready || !m.NextAttempt.After(now) {
 			return false, nil
 		}
+		q.keepRetryNext(m, now)
 		m.NextAttempt, m.ManualRetry = now, true
 		return true, tx.Put(m)
 	})
@@ -593,6 +594,7 @@ func (q *Manager) flushBatch(ctx context.Context, ids []ID, first bool, until ti
 		}
 		for _, i := range m.Pending() {
 			if !suspended[queueOf(&m.Rcpts[i])] {
+				q.keepRetryNext(m, now)
 				m.NextAttempt, m.ManualRetry = now, true // no step of the retry schedule
 				return true, tx.Put(m)
 			}

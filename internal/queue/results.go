@@ -144,6 +144,40 @@ func umbraNote(reply string) bool {
 	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != ""
 }
 
+// expiryCutKeeps is the reply and next hop a recipient keeps when the
+// message's expiry cut its attempt before any host answered it (r,
+// ExpiredUnsentReply), its reply before that prevReply from prevHop:
+// the last reply a host gave, as it was, or as a note of umbra's
+// carries it (realReply: a busy or dead destination's); a copy taken
+// over and untried here keeps the takeover's note (takenOverUntried
+// reads it); any other note of umbra's — the stop's from before a
+// restart, a busy or dead destination's with no host's reply —
+// describes an earlier attempt's end, not this one: the cut's own
+// reply replaces it, so the expiry says its attempt was cut (rt37 F2:
+// "its last attempt was interrupted by a shutdown" quoted after the
+// restart, of an attempt a tarpit held until the expiry).
+func expiryCutKeeps(prevReply, prevHop string, r Result) (string, string) {
+	last := realReply(prevReply)
+	switch {
+	case !umbraNote(prevReply) && !carriesTakeover(prevReply):
+		return prevReply, prevHop
+	case strings.HasPrefix(last, takeoverPrefix):
+		return prevReply, prevHop
+	case last != prevReply && last != "" && !umbraNote(last):
+		return last, prevHop
+	}
+	return r.Reply, r.NextHop
+}
+
+// staleNote: reply is umbra's note of how an earlier attempt of the
+// recipient ended (the stop's, a busy or dead destination's), not a
+// host's reply, a hold (the administrator's word, still true) nor a
+// takeover's note (takenOverUntried reads it): a DSN about the attempt
+// now running quotes it as nothing.
+func staleNote(reply string) bool {
+	return umbraNote(reply) && heldBy(reply) == "" && !strings.HasPrefix(realReply(reply), takeoverPrefix)
+}
+
 // heldBy names the queue a reply made by HeldReply names, "" for
 // another reply.
 func heldBy(reply string) string {
@@ -319,8 +353,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				// The message's expiry cut this attempt before any host
 				// answered it (expirycut.go): the last reply a host gave
 				// stays the recipient's, with its host — the failure
-				// the expiry makes quotes it (rt26d F1).
-				rc.LastReply, rc.NextHop = prevReply, prevHop
+				// the expiry makes quotes it (rt26d F1). Only a host's:
+				// umbra's own note of an earlier attempt's end (the stop's
+				// before a restart, a busy or dead destination's) says
+				// nothing true of this one, which the expiry cut — it
+				// gives way to the cut, or to the host's reply it
+				// carries (expiryCutKeeps).
+				rc.LastReply, rc.NextHop = expiryCutKeeps(prevReply, prevHop, r)
 			}
 			if r.Outcome == Deferred && r.Reply == stopReply {
 				// The stop cut it, no try (finish's unbound): a copy taken
@@ -497,6 +536,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the retry schedule (the wait after it is the step the message was
 	// on).
 	manual := m.ManualRetry
+	// The next attempt an operator's retry replaced (keepRetryNext).
+	beforeRetry, hadRetry := q.retryNext.LoadAndDelete(m.ID)
 	// An attempt that leaves recipients pending counts (a retry step)
 	// unless it was an operator's retry, cut by the stop, or only
 	// throttled: those count as no attempt (README).
@@ -566,6 +607,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 					if at := now.Add(max(recheck, time.Second)); m.NextAttempt.IsZero() || at.Before(m.NextAttempt) {
 						m.NextAttempt = at
 					}
+				}
+				if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.After(now) && t.Before(m.NextAttempt) {
+					// An operator's retry that could not start: due when it
+					// was before the retry, if that is sooner.
+					m.NextAttempt = t
 				}
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))

@@ -1,0 +1,132 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"umbra/internal/queue"
+)
+
+// One LMTP transaction at a time per recipient mailbox (SR-11).
+//
+// Dovecot's duplicate database (Sieve's duplicate test, the shipped
+// deploy/dovecot rule umbra's exactly-once delivery over LMTP rests on)
+// loses records when several LMTP sessions deliver to one user at the
+// same time: the copy a restart repeats after a kill -9 between the
+// mailbox's 250 and umbra's commit is then stored a second time. So, as
+// Postfix's per-recipient concurrency of local delivery
+// (local_destination_recipient_limit), umbra never has two LMTP
+// transactions in flight to one recipient mailbox: a transaction takes
+// the turn of each of its recipients (mailboxTurns); a recipient whose
+// mailbox is in another transaction of this server waits for it
+// (holding no turn while it waits, so no two sessions wait on each
+// other), and goes in a transaction of its own on the same session when
+// it is free; the message's other recipients and every other mailbox go
+// on in parallel, the destination's connections are not narrowed.
+//
+// A mailbox is its address, case folded, without a +detail (Dovecot's
+// recipient_delimiter maps u+x and u to one user): two addresses Dovecot
+// may take for one user wait for each other. The turns are this process's:
+// two hubs delivering to one mailbox server are not serialised by them
+// (Dovecot's lmtp_user_concurrency_limit, set to 1 in the shipped
+// configuration, is; README).
+type mailboxTurns struct {
+	mu   sync.Mutex
+	busy map[string]chan struct{} // closed when the mailbox's turn is given back
+}
+
+// mailboxKey is the mailbox an address delivers to, as Dovecot's user.
+func mailboxKey(addr string) string {
+	addr = strings.ToLower(addr)
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	local, domain := addr[:at], addr[at:]
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	return local + domain
+}
+
+// take gives the caller the turn of every recipient of rcpts whose
+// mailbox is free (got; two recipients of one mailbox: the first), and
+// returns the others (left) and a channel closed when one of their
+// mailboxes is free again (nil when none is left). give hands the
+// turns of got back.
+func (t *mailboxTurns) take(m *queue.Message, rcpts []int) (got, left []int, free <-chan struct{}, give func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy == nil {
+		t.busy = map[string]chan struct{}{}
+	}
+	var keys []string
+	var wait chan struct{}
+	for _, i := range rcpts {
+		k := mailboxKey(m.Rcpts[i].Addr)
+		if ch, ok := t.busy[k]; ok {
+			left = append(left, i)
+			if wait == nil {
+				wait = ch
+			}
+			continue
+		}
+		t.busy[k] = make(chan struct{})
+		keys = append(keys, k)
+		got = append(got, i)
+	}
+	return got, left, wait, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, k := range keys {
+			close(t.busy[k])
+			delete(t.busy, k)
+		}
+	}
+}
+
+// lmtpInTurns runs the LMTP transactions of rcpts on c, one at a time
+// per recipient mailbox of this server (mailboxTurns): those whose
+// mailbox is free go at once; the others after the transaction that
+// holds their mailbox ends, each batch a transaction of its own on the
+// same session. Waiting ends at the message's expiry (its recipients
+// left unsent, ExpiredUnsentReply) or the attempt's end (a stop: they are
+// deferred as waiting for the mailbox, sent nothing).
+func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Message, rcpts []int, run func(rcpts []int) []queue.Result) []queue.Result {
+	var res []queue.Result
+	for len(rcpts) > 0 {
+		got, left, free, give := d.turns.take(m, rcpts)
+		if len(got) > 0 {
+			out := func() []queue.Result {
+				defer give()
+				return run(got)
+			}()
+			res = append(res, out...)
+			if len(left) > 0 {
+				for _, r := range out {
+					if sessionEnded([]queue.Result{r}) {
+						// The session ended (421, broken, the expiry): the
+						// waiting ones go on the next attempt, in its words.
+						return append(res, deferAll(left, r.NextHop, r.Reply)...)
+					}
+				}
+			}
+			rcpts = left
+			continue
+		}
+		select {
+		case <-free:
+		case <-queue.ExpiryReached(ctx):
+			return append(res, expiredUnsent(left)...)
+		case <-ctx.Done():
+			return append(res, deferAll(left, hop, mailboxBusyReply)...)
+		}
+		rcpts = left
+	}
+	return res
+}
+
+// mailboxBusyReply is the deferral of a recipient whose mailbox was in
+// another LMTP transaction of this server until its attempt ended.
+const mailboxBusyReply = "451 4.2.1 mailbox busy: another delivery to it was in progress"

@@ -1,0 +1,102 @@
+package queue
+
+import (
+	"context"
+	"strings"
+)
+
+// The scheduler's health after a restart (rt37 F3).
+//
+// A destination's failures in a row live in memory (dest.streak,
+// dest.msgFails): after a restart a destination whose mail waits for its
+// retry after failing was missing from `queue destinations` and from
+// umbra_scheduler_destinations{state="failing"} until its next attempt —
+// shown as if it were healthy while it has mail. restoreHealth rebuilds
+// them at the start from what the transport database keeps: the last
+// reply of the messages waiting in each delivery queue. A queue some of
+// whose first restoreSample messages waiting for a retry have a
+// recipient whose last reply was a failure of the destination (it could
+// not be reached or kept a session: a 4.4.x / 4.2.x reply, feedback −1;
+// or the message's own failure after the final dot, MayHaveArrived; or
+// a dead destination's mark) has its destination shown failing, one
+// failure per such message, with the latest such reply as its last
+// error. They are counted as msgFails — for the operator's view only:
+// the window, the death and the cool-down start anew, as before, and
+// the next success clears them as it clears every failure.
+
+// restoreSample bounds the messages read per queue at the start.
+const restoreSample = 16
+
+func (q *Manager) restoreHealth(ctx context.Context) {
+	p, ok := q.del.(Planner)
+	if !ok {
+		return
+	}
+	type failed struct {
+		m       *Message
+		rcpt    int
+		n       int
+		lastErr string
+		lastHop string
+	}
+	var found []failed
+	_ = q.store.View(func(tx *Tx) error {
+		for _, qs := range tx.Queues() {
+			if strings.HasPrefix(qs.Name, "shadow:") || qs.ByState[Ready] == 0 {
+				continue
+			}
+			f := failed{rcpt: -1}
+			for _, id := range tx.InQueueIn(qs.Name, Ready, restoreSample) {
+				m, err := tx.Get(id)
+				if err != nil || m == nil || m.Attempts == 0 {
+					continue
+				}
+				for i, rc := range m.Rcpts {
+					if rc.Status.Done() || rc.Queue != qs.Name || !destFailure(rc.LastReply) {
+						continue
+					}
+					f.n++
+					if f.m == nil || m.NextAttempt.After(f.m.NextAttempt) {
+						f.m, f.rcpt = m, i
+						f.lastErr, f.lastHop = realReply(rc.LastReply), rc.NextHop
+					}
+					break
+				}
+			}
+			if f.m != nil {
+				found = append(found, f)
+			}
+		}
+		return nil
+	})
+	for _, f := range found {
+		jobs := p.Plan(ctx, f.m, []int{f.rcpt})
+		if len(jobs) == 0 || jobs[0].Dest == "" {
+			continue
+		}
+		j := jobs[0]
+		s := q.sched
+		s.mu.Lock()
+		d := s.destFor(j.Dest, j.Queue, j.Max)
+		if !d.failing() {
+			d.msgFails = f.n
+			d.lastErr, d.lastHop = f.lastErr, f.lastHop
+		}
+		s.mu.Unlock()
+	}
+}
+
+// destFailure: reply, a recipient's last reply, was a failure of its
+// destination in the scheduler's sense — a dead destination's mark, a
+// reply that could not reach or keep the next hop (feedback −1), or the
+// message's failure after its final dot (MayHaveArrived).
+func destFailure(reply string) bool {
+	if isDeadReply(reply) {
+		return true
+	}
+	last := realReply(reply)
+	if last == "" || umbraNote(last) || expiredUnsent(last) {
+		return false
+	}
+	return MayHaveArrived(last) || feedback([]Result{{Outcome: Deferred, Reply: last}}) < 0
+}
