@@ -306,6 +306,12 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("context: %w", ctx.Err())
 		}
+		if d, ok := ctx.Deadline(); timedOut && ok && !time.Now().Before(d) {
+			// The read's deadline was ctx's (the caller's shorter one)
+			// and fired before ctx's own timer marked it done: the
+			// caller's cut all the same, never the socket's "i/o timeout".
+			return nil, nil, fmt.Errorf("context: %w", context.DeadlineExceeded)
+		}
 	}
 	return r, p, err
 }
