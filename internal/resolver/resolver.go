@@ -120,7 +120,11 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 	// One lookup — its CNAME chain followed, a truncated answer asked
 	// again over TCP — takes at most every attempt at every server
 	// (Budget), not that for each query it makes.
-	ctx, cancel := context.WithTimeout(ctx, c.Budget())
+	end := time.Now().Add(c.Budget())
+	if e, ok := ctx.Value(budgetEnd{}).(time.Time); ok && e.Before(end) {
+		end = e // a cache's bound of the lookup it shares (Cache)
+	}
+	ctx, cancel := context.WithDeadline(context.WithValue(ctx, budgetEnd{}, end), end)
 	defer cancel()
 	fqdn := dns.Fqdn(name)
 	if strings.ContainsAny(name, "[]") {
@@ -300,7 +304,7 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 	if err != nil {
 		var ne net.Error
 		timedOut := errors.As(err, &ne) && ne.Timeout() || errors.Is(ctx.Err(), context.DeadlineExceeded)
-		if timedOut && time.Since(start) >= cl.Timeout*9/10 {
+		if timedOut && (time.Since(start) >= cl.Timeout*9/10 || ownBound(ctx)) {
 			return nil, nil, &noAnswer{srv: srv, timeout: cl.Timeout}
 		}
 		if ctx.Err() != nil {
@@ -314,6 +318,20 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 		}
 	}
 	return r, p, err
+}
+
+// budgetEnd is the context key of the end of a lookup's own bound
+// (Budget), set by Lookup.
+type budgetEnd struct{}
+
+// ownBound reports whether ctx's deadline is the lookup's own bound
+// (Budget), not a caller's shorter one: a wait it ends — a TCP retry
+// after a late truncated reply, given what was left of the bound — is
+// the server's silence (noAnswer), not a caller's cut.
+func ownBound(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	end, own := ctx.Value(budgetEnd{}).(time.Time)
+	return ok && own && !d.Before(end)
 }
 
 // noAnswer is a server that sent no reply within the client's timeout
