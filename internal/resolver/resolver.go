@@ -539,7 +539,12 @@ func negativeTTL(r *dns.Msg) (time.Duration, bool) {
 }
 
 func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError {
-	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && strings.Contains(msg, "timeout"),
+	// A timeout is a server not answering in time: noAnswer's words, or
+	// a transport's "i/o timeout" at their end — never a word anywhere
+	// in a message that quotes names from the wire (a CNAME loop
+	// through x.timeout.example is no timeout).
+	timeout := strings.HasPrefix(msg, "no answer from ") || strings.HasSuffix(msg, "i/o timeout")
+	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && timeout,
 		IsTemporary: temporary, IsNotFound: notFound}
 }
 
