@@ -93,7 +93,9 @@
 // "connection timed out", may reach the wrapping before the context's
 // end: a race), and a step that failed in any way once the question's
 // time was up (a shared connection another question's timeout closed
-// under it) counts as the timeout too (unavailable). A message from the directory
+// under it) counts as the timeout too (unavailable) — but a result the
+// directory sent (invalid credentials of the service account, say) is
+// its answer however late it is handled, never a timeout. A message from the directory
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown

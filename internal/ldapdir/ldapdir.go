@@ -217,7 +217,7 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 	// is marked (os.ErrDeadlineExceeded), not worded: the question's
 	// error says it in words, once (unavailable).
 	timedOut := func(err error) error {
-		if time.Now().Before(deadline) || errors.Is(err, os.ErrDeadlineExceeded) {
+		if time.Now().Before(deadline) || errors.Is(err, os.ErrDeadlineExceeded) || directoryAnswered(err) {
 			return err
 		}
 		return pastDeadline{err}
@@ -543,7 +543,10 @@ func (d *Directory) unavailable(parent context.Context, own time.Time, err error
 	// it, whatever error it got (a connection another question's
 	// timeout closed under it: "ldap: connection closed"), as a dial's
 	// step does (pastDeadline).
-	late := !time.Now().Before(own) || parent.Err() != nil
+	// A result the directory sent (its code below go-ldap's own, 200
+	// and up) is its answer, however late it is handled: an invalid
+	// service password is no slow directory.
+	late := (!time.Now().Before(own) || parent.Err() != nil) && !directoryAnswered(err)
 	if late || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded) || ldap.IsErrorWithCode(err, ldap.LDAPResultTimeout) ||
 		// go-ldap words its own timeouts and wraps some transport
@@ -582,6 +585,14 @@ func (e cutOff) Error() string {
 }
 
 func (e cutOff) Unwrap() []error { return []error{context.DeadlineExceeded, e.cause} }
+
+// directoryAnswered reports whether err is a result the directory sent
+// (an LDAP result code of the protocol's, below go-ldap's own client
+// codes from ErrorNetwork, 200, up): its answer, not the wait's end.
+func directoryAnswered(err error) bool {
+	var le *ldap.Error
+	return errors.As(err, &le) && le.ResultCode < ldap.ErrorNetwork
+}
 
 // pastDeadline is a step of a dial that failed once the question's
 // deadline had passed: os.ErrDeadlineExceeded too (errors.Is), worded

@@ -174,7 +174,10 @@ func (c *Cache) join(ctx context.Context, k cacheKey, name string) (*cacheEntry,
 		// It ends when the last of them gave up (no one is left to
 		// use the answer, and a silent server would hold it for the
 		// whole budget).
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Budget)
+		// Its bound is the lookup's own (budgetEnd): a wait it ends is
+		// a silent server's, as the client's own bound (ownBound).
+		end := time.Now().Add(c.cfg.Budget)
+		fctx, cancel := context.WithDeadline(context.WithValue(context.WithoutCancel(ctx), budgetEnd{}, end), end)
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		c.flights[k] = f
 		go c.fly(fctx, k, name, f)

@@ -52,9 +52,12 @@
 //     ("no answer from SRV within 2s (dns.timeout)"; every try silent:
 //     the servers, the tries and dns.attempts), whichever ended the
 //     wait first — the socket's read deadline or the lookup's own bound
-//     (Budget) — never "i/o timeout" or "context deadline exceeded";
-//     a caller's own cut (a cancel, its shorter deadline) stays
-//     "context: …", as the caller names its bound.
+//     (Budget, or a Cache's bound of the lookup it shares: a TCP retry
+//     after a late truncated reply, left what remained of it, too) —
+//     never "i/o timeout" or "context deadline exceeded"; a caller's
+//     own cut (a cancel, its shorter deadline) stays "context: …", as
+//     the caller names its bound, even when the read's deadline (the
+//     caller's) fired before the context's own timer.
 //   - CNAMEs are followed, at most 8 aliases, within a response and by
 //     asking for the chain's end where the server left it (an alias
 //     answered without its target's records). Answer.CNAMEs lists the

@@ -120,7 +120,11 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 	// One lookup — its CNAME chain followed, a truncated answer asked
 	// again over TCP — takes at most every attempt at every server
 	// (Budget), not that for each query it makes.
-	ctx, cancel := context.WithTimeout(ctx, c.Budget())
+	end := time.Now().Add(c.Budget())
+	if e, ok := ctx.Value(budgetEnd{}).(time.Time); ok && e.Before(end) {
+		end = e // a cache's bound of the lookup it shares (Cache)
+	}
+	ctx, cancel := context.WithDeadline(context.WithValue(ctx, budgetEnd{}, end), end)
 	defer cancel()
 	fqdn := dns.Fqdn(name)
 	if strings.ContainsAny(name, "[]") {
@@ -300,14 +304,34 @@ func ask(ctx context.Context, cl *dns.Client, q *dns.Msg, srv string) (*dns.Msg,
 	if err != nil {
 		var ne net.Error
 		timedOut := errors.As(err, &ne) && ne.Timeout() || errors.Is(ctx.Err(), context.DeadlineExceeded)
-		if timedOut && time.Since(start) >= cl.Timeout*9/10 {
+		if timedOut && (time.Since(start) >= cl.Timeout*9/10 || ownBound(ctx)) {
 			return nil, nil, &noAnswer{srv: srv, timeout: cl.Timeout}
 		}
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("context: %w", ctx.Err())
 		}
+		if d, ok := ctx.Deadline(); timedOut && ok && !time.Now().Before(d) {
+			// The read's deadline was ctx's (the caller's shorter one)
+			// and fired before ctx's own timer marked it done: the
+			// caller's cut all the same, never the socket's "i/o timeout".
+			return nil, nil, fmt.Errorf("context: %w", context.DeadlineExceeded)
+		}
 	}
 	return r, p, err
+}
+
+// budgetEnd is the context key of the end of a lookup's own bound
+// (Budget), set by Lookup.
+type budgetEnd struct{}
+
+// ownBound reports whether ctx's deadline is the lookup's own bound
+// (Budget), not a caller's shorter one: a wait it ends — a TCP retry
+// after a late truncated reply, given what was left of the bound — is
+// the server's silence (noAnswer), not a caller's cut.
+func ownBound(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	end, own := ctx.Value(budgetEnd{}).(time.Time)
+	return ok && own && !d.Before(end)
 }
 
 // noAnswer is a server that sent no reply within the client's timeout
@@ -515,7 +539,12 @@ func negativeTTL(r *dns.Msg) (time.Duration, bool) {
 }
 
 func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError {
-	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && strings.Contains(msg, "timeout"),
+	// A timeout is a server not answering in time: noAnswer's words, or
+	// a transport's "i/o timeout" at their end — never a word anywhere
+	// in a message that quotes names from the wire (a CNAME loop
+	// through x.timeout.example is no timeout).
+	timeout := strings.HasPrefix(msg, "no answer from ") || strings.HasSuffix(msg, "i/o timeout")
+	return &net.DNSError{Err: msg, Name: name, Server: server, IsTimeout: temporary && timeout,
 		IsTemporary: temporary, IsNotFound: notFound}
 }
 
