@@ -670,6 +670,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// probed; a new database id there makes the lost copies again.
 		holders = shadow.NewHolders(shadow.HoldersConfig{
 			Every: func() time.Duration { return current().Transport.ShadowHeartbeatTimeout.D() },
+			// A holder unreachable for the takeover bound lost its
+			// copies (as a primary is taken over after it, SR-6).
+			LostAfter: func() time.Duration {
+				t := current().Transport
+				return t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1))
+			},
 			Store: shadowstore.Store{M: &mgr}, Copier: delivery.Holders{R: rs, Q: mgr, Pref: func(connector string) string {
 				for _, rc := range current().ReceiveConnectors {
 					if rc.Name == connector {

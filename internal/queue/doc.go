@@ -2010,6 +2010,12 @@
 //     before it returned leaves it unrecorded until that primary's next
 //     completed session (meanwhile its refusals without a digest count
 //     as failed heartbeats, as before the record).
+//     A shadow server unreachable for the takeover bound
+//     (holderunreached.go) has the messages whose copy it holds marked
+//     in one commit, naming it among the servers that may hold the copy:
+//     the commit that names the copy made again writes its discard
+//     (nameCopyHolder), so a crash leaves either the mark (the next pass
+//     makes the copy) or the new holder and the old one's discard.
 //     A shadow server's new database id (holders.go) is recorded in the
 //     commit that marks the messages whose copies it lost (singlecopy;
 //     a copy made there while its message was in delivery included,

@@ -1214,6 +1214,8 @@ func (sc SingleCopy) String() string {
 			sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowRemoved:
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was removed by the administrator of %s", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+	case HowUnreachable:
+		return unreachableText(sc)
 	case HowDamaged:
 		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}

@@ -396,6 +396,22 @@
 // UnreachedNote — it may have taken them over and delivered them
 // (rt30a F2).
 //
+// A holder that never answers again (lost for good) presents no new
+// database id. Holders takes for it the bound a holder takes for its
+// primary (SR-6): once no probe reached it (no database id answered)
+// for LostAfter — shadow_heartbeat_timeout × shadow_heartbeat_retry_count,
+// from its first failed probe in this process — the store marks every
+// message whose copy it holds held by this server only (queue
+// holderunreached.go: HowUnreachable, the holder kept in the mark as one
+// that may hold the copy, so the commit naming the copy made again, or
+// the message's end, writes its discard), and the same pass makes the
+// copies again elsewhere. A holder that answers again has the marks not
+// yet settled by a new copy dropped (UnreachableStore.HolderAnswered):
+// it holds those copies. Crash argument: the marks and the discards are
+// each written in one commit with what makes them true; the time of the
+// first failed probe is memory only, so a restart delays the marking
+// by at most one bound and never marks early.
+//
 // Partial discards (version 9): the discard settles a whole copy and is
 // written when the primary's record has no recipient left pending; the
 // recipients finished before are named by partial discards (queue,

@@ -86,6 +86,13 @@ type Holders struct {
 	// start and went down was listed as one that may have delivered
 	// messages twice).
 	away map[string]bool
+	// silent: the holders whose every probe failed (no database id
+	// answered) since the first of them, this start; lostSaid: those
+	// whose copies were taken as lost for it (LostAfter), told again
+	// at their first answer (UnreachableStore).
+	silent   map[string]time.Time
+	lostSaid map[string]bool
+	answered map[string]bool // holders a probe reached this start (unreachedBound)
 }
 
 // UnreachedNote is what the views say of a message whose shadow server
@@ -162,6 +169,18 @@ type HolderStore interface {
 	SingleCopies() ([]uint64, error)
 }
 
+// UnreachableStore is implemented by a HolderStore that takes the copies
+// on a holder as lost once it stays unreachable for the takeover bound
+// (queue.Manager.ShadowHolderUnreachable, via shadowstore).
+type UnreachableStore interface {
+	// HolderUnreachable marks the messages whose copy is on server
+	// held by this server only, since since; it returns how many.
+	HolderUnreachable(server string, since time.Time) (int, error)
+	// HolderAnswered drops those marks of server's copies not made
+	// again meanwhile: it answers, and holds them.
+	HolderAnswered(server string) (int, error)
+}
+
 // Copier speaks to the holders (delivery.ReceiptShadow).
 type Copier interface {
 	// Probe opens a session to server and returns its transport
@@ -189,8 +208,14 @@ type HoldersConfig struct {
 	Every  func() time.Duration
 	Store  HolderStore
 	Copier Copier
-	Clock  clock.Clock
-	Log    *slog.Logger
+	// LostAfter, when set, gives the takeover bound
+	// (shadow_heartbeat_timeout × shadow_heartbeat_retry_count): a
+	// holder no probe reached for that long has its copies taken as
+	// lost (UnreachableStore), as the holder takes a primary over after
+	// that bound (SR-6). Unset: never.
+	LostAfter func() time.Duration
+	Clock     clock.Clock
+	Log       *slog.Logger
 }
 
 // NewHolders returns the watcher of this server's shadow servers.
@@ -359,11 +384,12 @@ func (h *Holders) Pass(ctx context.Context) int {
 		}
 		names = probe
 	}
-	errs := h.probeAll(ctx, names)
+	errs, dbs := h.probeAllDB(ctx, names)
 	h.noteProbes(ctx, names, errs)
 	if ctx.Err() != nil {
 		return -1
 	}
+	h.unreachedBound(names, holders, dbs, asked)
 	for i, n := range names {
 		if errs[i] != nil {
 			h.cfg.Log.Debug("shadow server probe did not finish (not reached, or its questions cut)", "shadow_server", n, "copies", holders[n], "err", errs[i])
@@ -418,7 +444,15 @@ func (h *Holders) Pass(ctx context.Context) int {
 // records what it met in the store itself (Copier.Probe), in a commit
 // of its own; the pass reads the marks only after all of them.
 func (h *Holders) probeAll(ctx context.Context, names []string) []error {
+	errs, _ := h.probeAllDB(ctx, names)
+	return errs
+}
+
+// probeAllDB is probeAll that returns, by position too, the database id
+// each holder answered ("" for none: not reached).
+func (h *Holders) probeAllDB(ctx context.Context, names []string) ([]error, []string) {
 	errs := make([]error, len(names))
+	dbs := make([]string, len(names))
 	sem := make(chan struct{}, probeConcurrency)
 	var wg sync.WaitGroup
 	for i, n := range names {
@@ -429,17 +463,17 @@ func (h *Holders) probeAll(ctx context.Context, names []string) []error {
 				errs[j] = ctx.Err() // never started: not asked
 			}
 			wg.Wait()
-			return errs
+			return errs, dbs
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, errs[i] = h.cfg.Copier.Probe(ctx, n) // bounded by the Copier (ReceiptShadow: receiptTry)
+			dbs[i], errs[i] = h.cfg.Copier.Probe(ctx, n) // bounded by the Copier (ReceiptShadow: receiptTry)
 		}()
 	}
 	wg.Wait()
-	return errs
+	return errs, dbs
 }
 
 // idString is a message id as the queue prints it (16 hex digits).
@@ -451,4 +485,76 @@ func idString(id uint64) string {
 		id >>= 4
 	}
 	return string(b[:])
+}
+
+// unreachedBound takes as lost the copies on a holder of names (those
+// holders names, with copies) no probe reached (dbs[i] "": no database
+// id answered) since a time older than the takeover bound (LostAfter),
+// and gives them back to a holder that answers again (asked: the
+// start's probes, which answered). The bound starts at the first probe
+// that failed in this process.
+func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, asked map[string]bool) {
+	us, ok := h.cfg.Store.(UnreachableStore)
+	if !ok || h.cfg.LostAfter == nil {
+		return
+	}
+	bound := h.cfg.LostAfter()
+	now := h.cfg.Clock.Now()
+	var lost, back []string
+	var since []time.Time
+	h.mu.Lock()
+	if h.silent == nil {
+		h.silent, h.lostSaid, h.answered = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
+	}
+	answered := func(n string) {
+		// Once per start, and after its copies were taken as lost:
+		// the marks of a holder that holds its copies go.
+		if h.lostSaid[n] || !h.answered[n] {
+			back = append(back, n)
+		}
+		delete(h.silent, n)
+		delete(h.lostSaid, n)
+		h.answered[n] = true
+	}
+	for n := range asked {
+		answered(n)
+	}
+	for i, n := range names {
+		if dbs[i] != "" {
+			answered(n)
+			continue
+		}
+		if holders[n] == 0 {
+			continue // holds nothing for this server
+		}
+		t, ok := h.silent[n]
+		if !ok {
+			h.silent[n] = now
+			continue
+		}
+		if bound > 0 && now.Sub(t) >= bound {
+			lost = append(lost, n)
+			since = append(since, t)
+		}
+	}
+	h.mu.Unlock()
+	for _, n := range back {
+		if _, err := us.HolderAnswered(n); err != nil {
+			h.cfg.Log.Error("recording that a shadow server answers again failed", "shadow_server", n, "err", err)
+		}
+	}
+	for i, n := range lost {
+		m, err := us.HolderUnreachable(n, since[i])
+		if err != nil {
+			h.cfg.Log.Error("taking the copies on an unreachable shadow server as lost failed", "shadow_server", n, "err", err)
+			continue
+		}
+		h.mu.Lock()
+		h.lostSaid[n] = true
+		h.mu.Unlock()
+		if m > 0 {
+			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (umbra shadow single)",
+				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
+		}
+	}
 }

@@ -94,6 +94,14 @@ func (s Store) RestoredWaiting(p string) (bool, func()) { return (*s.M).Restored
 // Holders implements shadow.HolderStore.
 func (s Store) Holders() (map[string]int, error) { return (*s.M).ShadowHolders() }
 
+// HolderUnreachable implements shadow.UnreachableStore.
+func (s Store) HolderUnreachable(server string, since time.Time) (int, error) {
+	return (*s.M).ShadowHolderUnreachable(server, since)
+}
+
+// HolderAnswered implements shadow.UnreachableStore.
+func (s Store) HolderAnswered(server string) (int, error) { return (*s.M).ShadowHolderAnswered(server) }
+
 // SingleCopies implements shadow.HolderStore.
 func (s Store) SingleCopies() ([]uint64, error) {
 	list, err := (*s.M).SingleCopies()

@@ -1,0 +1,134 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Copies on a holder that stays unreachable (rt37 life F4). A shadow
+// server that dies for good never comes back with a new database id:
+// nothing in ShadowHolderSeen marks the copies it held, and its primary
+// kept saying "copy: on SERVER" of messages that lived on one disk. The
+// holder's side takes a primary over after shadow_heartbeat_timeout ×
+// shadow_heartbeat_retry_count without an answer (SR-6); the primary's
+// side now takes the same bound for its holder: a holder that no probe
+// reached for that long (package shadow, Holders) has its copies taken
+// as lost. ShadowHolderUnreachable marks every message still pending
+// here whose copy is on it held by this server only (HowUnreachable,
+// since the first failed probe), and keeps the holder in the mark as a
+// server that may hold the copy all the same (the pushed list): the
+// commit that names the copy made again on another server writes the
+// holder's discard (nameCopyHolder, discardFormerCopy), as does every
+// end of the message (settleSingleMark). A holder that comes back with
+// its copies — a long outage, not a lost disk — fetches that discard at
+// its first heartbeat here and drops its copy, so only one server
+// holds the message's copy afterwards. A holder that answers a probe
+// before the copy was made again still holds it: ShadowHolderAnswered
+// drops the marks (a mark with a push to another server in it stays:
+// the copy made again settles it, with that server's discard).
+//
+// Not covered: the returning holder fetches its discard from this
+// server; if this server dies before that, both the returning holder
+// and the new one hold a copy and both take it over after the bound
+// (two failures; duplicates suppressed at final delivery, SR-11, as
+// for any double takeover). The time of the first failed probe is kept
+// in memory: a restart of this server starts the bound again (the
+// marks already written stay).
+
+// HowUnreachable: the copy's holder has not answered a probe for the
+// takeover bound (ShadowHolderUnreachable); its copy is taken as lost.
+const HowUnreachable = "unreachable"
+
+// ShadowHolderUnreachable marks every message still pending here whose
+// copy is on server held by this server only, since since (the first
+// probe of server that failed), in one commit; a message marked already
+// (for any reason) keeps its mark. It returns how many it marked.
+func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, error) {
+	if server == "" {
+		return 0, nil
+	}
+	var marked []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		marked = marked[:0]
+		aliases := tx.holderAliasesTx(server)
+		var found []*Message
+		tx.ForEach(func(m *Message, err error) bool {
+			if err == nil && holdsCopyOnAny(m, server, aliases) && !tx.markedSingle(m.ID) {
+				found = append(found, m)
+			}
+			return true
+		})
+		for _, m := range found {
+			// The holder stays one that may hold the copy: the copy
+			// made again elsewhere, or the message's end, writes its
+			// discard.
+			pushed := append(tx.keptHolders(m.ID, server), m.ShadowServer)
+			if err := tx.markSingleKind(m.ID, server+howSep+HowUnreachable, since, pushed); err != nil {
+				return err
+			}
+			marked = append(marked, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range marked {
+		q.log.Warn("shadow server not reachable for the takeover bound: its copy is taken as lost, the message is held by this server only until its copy is made again on another shadow server",
+			"msg_id", m.ID.String(), "shadow_server", server, "unreachable_since", since.UTC().Format(time.RFC3339))
+	}
+	return len(marked), nil
+}
+
+// ShadowHolderAnswered drops the marks ShadowHolderUnreachable wrote for
+// server's copies that were not made again meanwhile: server answered a
+// probe (with the database id recorded for it: a new one marked them
+// lost, ShadowHolderSeen, which rewrites the mark) and still holds them.
+// A mark that names a push to another server, or a copy made again in
+// delivery, stays: the copy made again settles it. It returns how many
+// marks went.
+func (q *Manager) ShadowHolderAnswered(server string) (int, error) {
+	if server == "" {
+		return 0, nil
+	}
+	n := 0
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		n = 0
+		b := tx.tx.Bucket(bucketSingle)
+		var keys [][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			lost, _, pushed, ok := singleMark(v)
+			if !ok || singleHow(v) != HowUnreachable || !sameServer(lost, server) || singleHeld(v) != "" {
+				continue
+			}
+			alone := true
+			for _, p := range pushed {
+				if !sameServer(p, server) {
+					alone = false
+				}
+			}
+			if alone {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range keys {
+			if err := tx.dropMark(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		q.log.Info("shadow server answers again with its copies: its messages are no longer held by this server only", "shadow_server", server, "messages", n)
+	}
+	return n, err
+}
+
+// unreachableText is SingleCopy.String of a HowUnreachable mark.
+func unreachableText(sc SingleCopy) string {
+	return fmt.Sprintf("held by this server only since %s: its shadow server %s has not answered since then (the takeover bound, shadow_heartbeat_timeout × shadow_heartbeat_retry_count, passed); its copy there is taken as lost and made again on another shadow server, and the copy on %s is discarded",
+		sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
+}

@@ -1,0 +1,103 @@
+package queue
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// A holder no probe reached for the takeover bound (the holder lost for
+// good): its copies are taken as lost. The messages whose copy was there
+// are marked held by this server only, with the holder and since when it
+// is unreachable; the copy made again on another server gives the old
+// holder the discard of its copy (it may come back with it, and must not
+// take it over too); a holder that answers before the copy was made
+// again still has it, and the mark goes.
+func TestSR6HolderUnreachableForTheTakeoverBoundIsALostCopy(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	put := func(server, shadowID string) *Message {
+		m := receiptCopy(s, "x@b.example", "y@c.example")
+		m.ShadowServer, m.ShadowID = server, shadowID
+		if shadowID == "" {
+			m.ShadowID = m.OrgID
+		}
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	onB := put("hub-b", "")
+	relayedB := put("hub-b", "b-017")
+	onC := put("hub-c", "")
+	clk.Advance(40 * time.Second)
+
+	n, err := q.ShadowHolderUnreachable("hub-b", t0)
+	if err != nil || n != 2 {
+		t.Fatalf("marked %d, %v; want 2", n, err)
+	}
+	if _, ok := q.SingleCopyOf(onC.ID); ok {
+		t.Fatal("the copy on hub-c is marked lost")
+	}
+	sc, ok := q.SingleCopyOf(onB.ID)
+	if !ok || sc.Lost != "hub-b" || sc.How != HowUnreachable || !sc.Since.Equal(t0) {
+		t.Fatalf("mark %+v %v; want lost on hub-b, unreachable since %s", sc, ok, t0)
+	}
+	if txt := sc.String(); !strings.Contains(txt, "hub-b has not answered since") || strings.Contains(txt, "was lost") {
+		t.Errorf("the mark reads %q", txt)
+	}
+	if c := q.SingleCopyCount(); c != 2 {
+		t.Fatalf("single-copy count %d, want 2", c)
+	}
+	if n, err := q.ShadowHolderUnreachable("hub-b", t0); err != nil || n != 0 {
+		t.Fatalf("marked again: %d, %v", n, err)
+	}
+
+	// The copies made again on hub-c: hub-b gets the discard of each of
+	// its copies, under the id it keeps it by.
+	for _, m := range []*Message{onB, relayedB} {
+		if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var owed []string
+	s.View(func(tx *Tx) error { owed = tx.Discards("hub-b", 100); return nil })
+	for _, want := range []string{onB.OrgID, "b-017"} {
+		if !slices.Contains(owed, want) {
+			t.Errorf("discards owed to hub-b %q; want %q among them", owed, want)
+		}
+	}
+	if c := q.SingleCopyCount(); c != 0 {
+		t.Fatalf("single-copy count %d after the copies were made again, want 0", c)
+	}
+	got, _ := q.Message(onB.ID)
+	if got.ShadowServer != "hub-c" {
+		t.Fatalf("record names %q, want hub-c", got.ShadowServer)
+	}
+
+	// A holder that answers again before its copy was made again keeps
+	// it: the mark goes, and no discard is owed to it.
+	onC2 := put("hub-c", "")
+	if n, err := q.ShadowHolderUnreachable("hub-c", clk.Now()); err != nil || n != 4 {
+		t.Fatalf("hub-c: marked %d, %v; want 4 (two made again there)", n, err)
+	}
+	if n, err := q.ShadowHolderAnswered("HUB-C"); err != nil || n != 4 {
+		t.Fatalf("hub-c answered: %d marks went, %v; want 4", n, err)
+	}
+	for _, m := range []*Message{onC, onC2, onB} {
+		if _, ok := q.SingleCopyOf(m.ID); ok {
+			t.Errorf("%s still marked after hub-c answered", m.ID)
+		}
+	}
+	s.View(func(tx *Tx) error { owed = tx.Discards("hub-c", 100); return nil })
+	if len(owed) != 0 {
+		t.Errorf("discards owed to hub-c, which holds the copies: %q", owed)
+	}
+}
