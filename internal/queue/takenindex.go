@@ -542,3 +542,50 @@ func takenOverUnder(m *Message, primary, sid string) bool {
 	}
 	return false
 }
+
+// keepTakenOverTx makes every copy taken over from primary that may be
+// given back with dbID (failed heartbeats: takenValue(dbID, true)) a copy
+// never given back, and so the takeovers kept aside for its messages in
+// delivery: the primary presented a rollback mark of dbID below the one
+// seen (ShadowMarkSeen), an older file of the same database, which does
+// not hold the originals of copies made after it. Its id alone no longer
+// says it is back with its queue: the same id, rolled back behind the
+// copies, must not have them back (giveBackTx on return, a relay's
+// XSHADOW, the kept-aside takeovers dropped) — the rollback wins over
+// every later give-back. It returns the number of copies changed.
+func (t *Tx) keepTakenOverTx(primary, dbID string) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	if dbID == "" {
+		return 0, nil
+	}
+	never := takenValue(dbID, false)
+	n := 0
+	ids, back := t.takenOverOf(primary)
+	for i, id := range ids {
+		if back[i] != dbID {
+			continue
+		}
+		if err := t.tx.Bucket(bucketTakenBy).Put(takenByKey(primary, id), []byte(never)); err != nil {
+			return n, fmt.Errorf("keeping the copies taken over from %s: %w", primary, err)
+		}
+		n++
+	}
+	b := t.tx.Bucket(bucketTaken)
+	type kv struct{ k, v []byte }
+	var early []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) > 9 && k[8] == 0 && string(k[9:]) == primary && len(v) > 8 && string(v[8:]) == dbID {
+			early = append(early, kv{bytes.Clone(k), append(bytes.Clone(v[:8]), never...)})
+		}
+		return nil
+	})
+	for _, e := range early {
+		if err == nil {
+			err = b.Put(e.k, e.v)
+		}
+	}
+	if err != nil {
+		return n, fmt.Errorf("keeping the kept-aside takeovers of %s: %w", primary, err)
+	}
+	return n + len(early), nil
+}
