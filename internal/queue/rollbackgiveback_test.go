@@ -2,8 +2,11 @@ package queue
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // SR-7 with rollback marks: a primary whose copies were taken over for
@@ -108,5 +111,92 @@ func TestSR7RolledBackPrimaryKeptAsideTakeoverApplies(t *testing.T) {
 	got, _ := r.q.Message(m.ID)
 	if got.Rcpts[0].Status != Pending || got.Rcpts[0].Primary != "hub-b" { // taken over, attempted from here since
 		t.Fatalf("x after its primary came back rolled back during the attempt: %+v", got.Rcpts[0])
+	}
+}
+
+// The copy in delivery whose own session meets the returning primary: its
+// attempt decides to give it back from what its claim read (givebackrelay.go),
+// but the same session's XSHADOW reply presented a rollback mark, which
+// the holder recorded first. The attempt's commit keeps the copy taken
+// over: the rolled-back primary does not hold its original.
+func TestSR7RolledBackPrimaryAttemptGivesNothingBack(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var q *Manager
+	var mu sync.Mutex
+	phase := 0 // 0: the copy is made; 1: the returning rolled-back primary; 2: after
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		mu.Lock()
+		p := phase
+		if p == 1 {
+			phase = 2
+		}
+		mu.Unlock()
+		var out []Result
+		switch p {
+		case 0:
+			for _, i := range rcpts {
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+					ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
+			}
+		case 1:
+			// The session's XSHADOW reply: the same id, a mark below
+			// the one seen (delivery: watchMarks, before any transaction).
+			if rb, _, err := q.ShadowMarkSeen("hub-b", "db1", 2, q.ShadowMarkFloor("hub-b")); err != nil || !rb {
+				t.Errorf("rollback in the attempt's session: %v %v", rb, err)
+			}
+			back, send := GiveBackRcpts(m, rcpts, "hub-b", "db1")
+			for _, i := range back {
+				out = append(out, GivenBackResult(m, i, "hub-b", "127.0.0.2:25", "", "db1"))
+			}
+			for _, i := range send {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:b.example", Reply: "451 4.4.1 later"})
+			}
+		default:
+			for _, i := range rcpts {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "mx:b.example", Reply: "451 4.4.1 later"})
+			}
+		}
+		return out
+	})
+	q = NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); q.Wait() })
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	m.Arrived = clk.Now()
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shadow copy", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State != Active && got.Rcpts[0].Status == Shadowed
+	})
+	if _, _, err := q.ShadowMarkSeen("hub-b", "db1", 5, q.ShadowMarkFloor("hub-b")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	phase = 1
+	mu.Unlock()
+	for i := 0; i < 3; i++ {
+		if _, _, err := q.ShadowHeartbeatFailed("hub-b", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the taken-over copy's attempt", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got, _ := q.Message(m.ID)
+		return phase == 2 && got != nil && got.State != Active
+	})
+	if err := q.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(m.ID)
+	if rc := got.Rcpts[0]; rc.Status != Pending || rc.Primary != "hub-b" {
+		t.Fatalf("given back in the session that saw the rollback: %s, %+v", got.State, rc)
+	}
+	if res, err := q.ShadowContact("hub-b", "db1", nil); err != nil || res.GivenBack != 0 {
+		t.Fatalf("contact after: %+v %v", res, err)
 	}
 }

@@ -589,3 +589,26 @@ func (t *Tx) keepTakenOverTx(primary, dbID string) (int, error) {
 	}
 	return n + len(early), nil
 }
+
+// mayGiveBackCopy reports whether message id's copy taken over from
+// primary may still go back to it presenting dbID: its index entry says
+// so now. An attempt that gives a copy back decides from what its claim
+// read (givebackrelay.go); a rollback mark its own session presented
+// meanwhile makes the entry never given back (keepTakenOverTx), which
+// its commit reads here.
+func (t *Tx) mayGiveBackCopy(primary string, id ID, dbID string) bool {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil || dbID == "" {
+		return false
+	}
+	v := b.Get(takenByKey(primary, id))
+	if v == nil {
+		return true // no entry to read (an older record): as its claim read it
+	}
+	_, back := parseTaken(string(v))
+	return back == dbID
+}
+
+// rolledBackInDelivery is the note of a copy an attempt would have given
+// back to a primary its own session found rolled back.
+const rolledBackInDelivery = "its transport database was rolled back (a rollback mark below the one seen, presented in the session of this copy's attempt): not given back"
