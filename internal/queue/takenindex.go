@@ -33,7 +33,8 @@ import (
 // new database still avoided it as the server the message came from,
 // delivery originLostIt, and shadow list could only name the primary's
 // current id). Only a takeover for failed heartbeats may be given back
-// (ShadowHeartbeatFailed): the primary may come back with its queue. A
+// (ShadowHeartbeatFailed): the primary may come back with its queue —
+// until it presents a rollback mark of that id (keepTakenOverTx). A
 // takeover because the primary presented another database,
 // Manager.Takeover, an expired copy, a rollback mark, a copy the
 // primary gave this server, one whose database changed while it was in
