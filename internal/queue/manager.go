@@ -213,6 +213,9 @@ type Manager struct {
 	peersFound  atomic.Bool   // shadow queues of an older database got their peer records
 	badPeers    damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack  atomic.Uint64 // rolled-back primaries found (marks.go)
+	// rollbackNotes: the last rollback found per primary (PrimaryKey →
+	// RollbackNote), for shadow list's WHY (rollbacknote.go).
+	rollbackNotes sync.Map
 	expiredKept atomic.Int64  // expired copies the last expiry pass kept (shadowprimary.go: ExpiredKeptCopies)
 	// refusedNextHops: lower-cased primary ‖ 0 ‖ address ‖ 0 ‖ database
 	// id of next hops whose id, kept as another server's, was warned of

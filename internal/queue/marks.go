@@ -515,6 +515,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		return false, 0, err
 	}
 	q.rolledBack.Add(1)
+	q.rollbackNotes.Store(serverKey(stored), RollbackNote{Mark: mark, Seen: seen, At: now})
 	q.log.Warn("primary's transport database was rolled back: its shadow copies are taken over",
 		"primary", stored, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
 	q.afterTakeover(stored, dbID, list)

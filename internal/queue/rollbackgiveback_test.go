@@ -40,6 +40,10 @@ func TestSR7RolledBackPrimaryGetsNoTakenOverCopyBack(t *testing.T) {
 			if err != nil || !rb {
 				t.Fatalf("mark 2 after 5: rolled back %v, %v; want a rollback", rb, err)
 			}
+			// shadow list's WHY names it (the contact resets the failures).
+			if n := r.q.ShadowRollbacks()["hub-b"]; n.Mark != 2 || n.Seen != 5 || !n.At.Equal(r.clk.Now()) {
+				t.Fatalf("rollback note %+v; want mark 2, 5 seen, now", n)
+			}
 			var given int
 			switch how {
 			case "contact":
