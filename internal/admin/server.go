@@ -50,6 +50,11 @@ type takenUnderLister interface {
 	ShadowTakenUnder() (map[string][]string, error)
 }
 
+// rollbackLister gives the last rollback found per primary (queue.Manager).
+type rollbackLister interface {
+	ShadowRollbacks() map[string]queue.RollbackNote
+}
+
 type Queue interface {
 	Queues() ([]queue.QueueInfo, error)
 	SuspendQueue(ctx context.Context, name string) error
@@ -731,6 +736,10 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 			return nil, err
 		}
 	}
+	var rollbacks map[string]queue.RollbackNote
+	if l, ok := s.q.(rollbackLister); ok {
+		rollbacks = l.ShadowRollbacks()
+	}
 	for i := range out {
 		v := &out[i]
 		v.TakenOverUnder = under[v.Primary]
@@ -744,6 +753,16 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 			v.HeldCopies = v.Copies
 		}
 		v.TakenOver = v.TakenOverCopies > 0
+		if n, ok := rollbacks[queue.PrimaryKey(v.Primary)]; ok && v.TakenOver {
+			// Its copies were taken over (also) because it came back
+			// rolled back: no failed heartbeat says so, its contact
+			// reset them.
+			if v.TakenOverWhy == "" {
+				v.TakenOverWhy = n.Why()
+			} else {
+				v.TakenOverWhy += "; " + n.Why()
+			}
+		}
 		v.State = ShadowState(v.HeldCopies, v.TakenOverCopies, v.FailedHeartbeats, v.Refused)
 		if v.State == "healthy" && v.Unreachable != "" {
 			v.State = "unreachable" // no heartbeat failed yet, its watch sessions do

@@ -112,3 +112,37 @@ func TestShadowViewsNameTheDatabaseTakenUnder(t *testing.T) {
 		t.Fatalf("hub-c, taken over under its current database: shown %q", c.DatabaseShown())
 	}
 }
+
+// rolledBackQueue is shadowQueue whose hub-b came back rolled back (a
+// lower rollback mark of the same database id): its copies were taken
+// over by that, not by failed heartbeats.
+type rolledBackQueue struct{ shadowQueue }
+
+func (rolledBackQueue) ShadowRollbacks() map[string]queue.RollbackNote {
+	return map[string]queue.RollbackNote{"hub-b": {Mark: 1, Seen: 3, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+}
+
+// SR-7 (rollback marks): shadow list's WHY of a primary whose copies a
+// rollback took over says so — the mark presented, the one seen, when —
+// where its contact reset the failed heartbeats (it read "-").
+func TestShadowViewsSayTheRollback(t *testing.T) {
+	s := &Server{q: rolledBackQueue{shadowQueue{&fakeQueue{}}}}
+	s.SetShadows(func() []shadow.PrimaryStatus {
+		return []shadow.PrimaryStatus{{Name: "hub-b", DatabaseID: "db1"}, {Name: "hub-a", DatabaseID: "db2"}}
+	})
+	vs, err := s.ShadowViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ShadowView{}
+	for _, v := range vs {
+		got[v.Primary] = v
+	}
+	want := "its transport database was rolled back (an older copy of the same database): mark 1 presented, 3 seen before, at 2026-01-01T00:00:00Z"
+	if b := got["hub-b"]; b.State != "taken-over" || b.TakenOverWhy != want {
+		t.Fatalf("hub-b: state %s, why %q; want %q", b.State, b.TakenOverWhy, want)
+	}
+	if a := got["hub-a"]; a.TakenOverWhy != "" {
+		t.Fatalf("hub-a, not rolled back: why %q", a.TakenOverWhy)
+	}
+}

@@ -911,7 +911,18 @@
 // gave here and one whose database changed during its attempt record
 // the id too, marked never given back (takenindex.go: every takeover
 // names the database its copies were taken over under, for shadow list
-// and delivery's originLostIt): such copies are never given back. A copy Active at the contact stays taken over; its
+// and delivery's originLostIt): such copies are never given back. The
+// id alone is not the database's state: a primary put back from an
+// older file of the same database (a file copy, a snapshot) presents
+// the same id without the originals of the copies taken over after
+// that file. Its rollback mark (ShadowMarkSeen, recorded before the
+// rest of the session is saved) makes, in the rollback's commit, every
+// copy taken over from it that may be given back with that id — and
+// every takeover kept aside for its messages in delivery — never given
+// back (keepTakenOverTx): the rollback wins over every later give-back
+// of that id, a contact's, a relay XSHADOW's, and the attempt that
+// decided from its claim's reading, whose commit reads the entry again
+// (mayGiveBackCopy) and keeps the copy taken over. A copy Active at the contact stays taken over; its
 // attempt may hand it on beside the original (README, window 1).
 // A taken-over recipient keeps the primary
 // and shadow id of its copy until it is handed on, so the primary's

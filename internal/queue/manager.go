@@ -213,10 +213,13 @@ type Manager struct {
 	// decided to set a commit aside, before the commit is queued.
 	deferHook atomic.Pointer[func(*Message)]
 
-	peersFound  atomic.Bool   // shadow queues of an older database got their peer records
-	badPeers    damagedPeers  // peer records that do not decode (damagedpeer.go)
-	rolledBack  atomic.Uint64 // rolled-back primaries found (marks.go)
-	expiredKept atomic.Int64  // expired copies the last expiry pass kept (shadowprimary.go: ExpiredKeptCopies)
+	peersFound atomic.Bool   // shadow queues of an older database got their peer records
+	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
+	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
+	// rollbackNotes: the last rollback found per primary (PrimaryKey →
+	// RollbackNote), for shadow list's WHY (rollbacknote.go).
+	rollbackNotes sync.Map
+	expiredKept   atomic.Int64 // expired copies the last expiry pass kept (shadowprimary.go: ExpiredKeptCopies)
 	// refusedNextHops: lower-cased primary ‖ 0 ‖ address ‖ 0 ‖ database
 	// id of next hops whose id, kept as another server's, was warned of
 	// (shadowTransitions): once per process, not per relayed message.

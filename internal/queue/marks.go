@@ -502,13 +502,20 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		if rolledBack, seen, err = tx.checkMarkTx(primary, dbID, mark, floor); err != nil || !rolledBack {
 			return err
 		}
-		list, _, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now)
+		if list, _, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now); err != nil {
+			return err
+		}
+		// The copies taken over before (failed heartbeats) stay taken
+		// over: the same id, rolled back behind them, does not get them
+		// back (takenindex.go keepTakenOverTx).
+		_, err = tx.keepTakenOverTx(primary, dbID)
 		return err
 	})
 	if err != nil || !rolledBack {
 		return false, 0, err
 	}
 	q.rolledBack.Add(1)
+	q.rollbackNotes.Store(serverKey(stored), RollbackNote{Mark: mark, Seen: seen, At: now})
 	q.log.Warn("primary's transport database was rolled back: its shadow copies are taken over",
 		"primary", stored, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
 	q.afterTakeover(stored, dbID, list)

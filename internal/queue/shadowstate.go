@@ -1182,6 +1182,18 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, early 
 		if rc.Status != Shadowed || rc.Primary != r.Primary {
 			continue
 		}
+		if r.Outcome == GivenBack && !tx.mayGiveBackCopy(r.Primary, m.ID, r.PrimaryDB) {
+			// The attempt's session presented a rollback mark before it
+			// gave the copy back (ShadowMarkSeen, keepTakenOverTx): the
+			// claim's reading is stale, the rolled-back primary does not
+			// hold the original. Taken over still, never given back.
+			takeoverRcpt(rc, rolledBackInDelivery)
+			if err := tx.markTaken(r.Primary, m.ID, takenValue(r.PrimaryDB, false)); err != nil {
+				return false, nil, err
+			}
+			took = true
+			continue
+		}
 		if r.Outcome == GivenBack {
 			if back == nil {
 				back = map[int]string{}

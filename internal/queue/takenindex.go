@@ -33,7 +33,8 @@ import (
 // new database still avoided it as the server the message came from,
 // delivery originLostIt, and shadow list could only name the primary's
 // current id). Only a takeover for failed heartbeats may be given back
-// (ShadowHeartbeatFailed): the primary may come back with its queue. A
+// (ShadowHeartbeatFailed): the primary may come back with its queue —
+// until it presents a rollback mark of that id (keepTakenOverTx). A
 // takeover because the primary presented another database,
 // Manager.Takeover, an expired copy, a rollback mark, a copy the
 // primary gave this server, one whose database changed while it was in
@@ -528,3 +529,73 @@ func takenOverUnder(m *Message, primary, sid string) bool {
 	}
 	return false
 }
+
+// keepTakenOverTx makes every copy taken over from primary that may be
+// given back with dbID (failed heartbeats: takenValue(dbID, true)) a copy
+// never given back, and so the takeovers kept aside for its messages in
+// delivery: the primary presented a rollback mark of dbID below the one
+// seen (ShadowMarkSeen), an older file of the same database, which does
+// not hold the originals of copies made after it. Its id alone no longer
+// says it is back with its queue: the same id, rolled back behind the
+// copies, must not have them back (giveBackTx on return, a relay's
+// XSHADOW, the kept-aside takeovers dropped) — the rollback wins over
+// every later give-back. It returns the number of copies changed.
+func (t *Tx) keepTakenOverTx(primary, dbID string) (int, error) {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	if dbID == "" {
+		return 0, nil
+	}
+	never := takenValue(dbID, false)
+	n := 0
+	ids, back := t.takenOverOf(primary)
+	for i, id := range ids {
+		if back[i] != dbID {
+			continue
+		}
+		if err := t.tx.Bucket(bucketTakenBy).Put(takenByKey(primary, id), []byte(never)); err != nil {
+			return n, fmt.Errorf("keeping the copies taken over from %s: %w", primary, err)
+		}
+		n++
+	}
+	b := t.tx.Bucket(bucketTaken)
+	type kv struct{ k, v []byte }
+	var early []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) > 9 && k[8] == 0 && string(k[9:]) == primary && len(v) > 8 && string(v[8:]) == dbID {
+			early = append(early, kv{bytes.Clone(k), append(bytes.Clone(v[:8]), never...)})
+		}
+		return nil
+	})
+	for _, e := range early {
+		if err == nil {
+			err = b.Put(e.k, e.v)
+		}
+	}
+	if err != nil {
+		return n, fmt.Errorf("keeping the kept-aside takeovers of %s: %w", primary, err)
+	}
+	return n + len(early), nil
+}
+
+// mayGiveBackCopy reports whether message id's copy taken over from
+// primary may still go back to it presenting dbID: its index entry says
+// so now. An attempt that gives a copy back decides from what its claim
+// read (givebackrelay.go); a rollback mark its own session presented
+// meanwhile makes the entry never given back (keepTakenOverTx), which
+// its commit reads here.
+func (t *Tx) mayGiveBackCopy(primary string, id ID, dbID string) bool {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil || dbID == "" {
+		return false
+	}
+	v := b.Get(takenByKey(primary, id))
+	if v == nil {
+		return true // no entry to read (an older record): as its claim read it
+	}
+	_, back := parseTaken(string(v))
+	return back == dbID
+}
+
+// rolledBackInDelivery is the note of a copy an attempt would have given
+// back to a primary its own session found rolled back.
+const rolledBackInDelivery = "its transport database was rolled back (a rollback mark below the one seen, presented in the session of this copy's attempt): not given back"
