@@ -377,3 +377,35 @@ func (t *Tx) carriedRcpts(o ID) map[string]bool {
 	}
 	return out
 }
+
+// markMayRepeat marks, in the commit that merges a copy marked MayRepeat
+// (orgid.RepeatHeader: handed on by the server that took it over from a
+// primary, which may have written it into a shared store and died
+// before its commit) into the originals of mr, each original MayRepeat:
+// it delivers the merged recipients for the copy, and its results'
+// commit keeps the copy it finds in the mailbox, as the copy's own
+// delivery would have (TestMarkedCopyMergedIntoOriginalKeepsDumpsterCopy).
+// Without it the copy was merged away, the original found the primary's
+// file and kept nothing, and the primary, back, dropped its original as
+// finished elsewhere: the message was in no dumpster. An original in
+// delivery is marked on disk too; its attempt's commits keep the mark
+// they find stored (Manager.finish, the jobs' commits). A spare copy at
+// worst for a recipient the original had delivered itself.
+func (t *Tx) markMayRepeat(mr []mergedRcpt) error {
+	done := map[ID]bool{}
+	for _, r := range mr {
+		if done[r.into] {
+			continue
+		}
+		done[r.into] = true
+		o, err := t.Get(r.into)
+		if err != nil || o.MayRepeat {
+			continue
+		}
+		o.MayRepeat = true
+		if err := t.Put(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1189,7 +1189,12 @@
 // members of a taken-over group recipient expanded here carry no primary
 // of their own: the commit of the expansion marks the record MayRepeat,
 // so their delivery keeps what it finds and their relay carries the
-// mark (TestTakenOverGroupMembersFoundInMailboxKeepDumpsterCopy). Crash:
+// mark (TestTakenOverGroupMembersFoundInMailboxKeepDumpsterCopy). A
+// marked copy merged into an original this hub still owes (mergeHeld:
+// carried, or noted as not copied) marks the original in the merge
+// commit, and its attempt's commits keep a mark stored meanwhile: the
+// original keeps what it finds for the copy
+// (TestMarkedCopyMergedIntoOriginalKeepsDumpsterCopy). Crash:
 // the mark is in the record the receipt's commit stored, before the
 // 250 to the sender, so a repeat of the receiving hub's attempt keeps
 // it; the sender's copy (a shadow copy, or the record of a plain

@@ -273,6 +273,9 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		pm.Rcpts = slices.Clone(m.Rcpts)
 		pm.State = Active
 		pm.DelayNotified = m.DelayNotified || a.noticed.Load() // a notice committed before (noticecommit.go) stays made
+		if old, err := tx.Get(m.ID); err == nil && old.MayRepeat {
+			pm.MayRepeat = true // a marked copy merged into it meanwhile (carried.go: markMayRepeat)
+		}
 		for _, r := range a.early {
 			applyJob(&pm.Rcpts[r.Rcpt], r)
 		}

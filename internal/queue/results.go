@@ -840,6 +840,22 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// copy the server that took it over handed on here (MayRepeat,
 		// orgid.RepeatHeader): the primary drops its original as
 		// finished by that server, which kept nothing either.
+		if !m.MayRepeat {
+			// A copy marked MayRepeat merged into this message while the
+			// attempt ran (carried.go: markMayRepeat): its recipients
+			// pending as the attempt began are that copy's too.
+			if old, err := tx.Get(m.ID); err == nil && old.MayRepeat {
+				m.MayRepeat = true
+				for i, st := range before {
+					if st == Pending {
+						if takenCopy == nil {
+							takenCopy = map[int]bool{}
+						}
+						takenCopy[i] = true
+					}
+				}
+			}
+		}
 		foundKept = foundKept[:0]
 		foundRepeat = false
 		if marked := tx.keepsFoundCopy(m.ID); len(dupDBs) > 0 && (marked || len(takenCopy) > 0) {

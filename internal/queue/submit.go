@@ -118,6 +118,15 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 				return err
 			}
 		}
+		// A copy that may repeat another server's lost mailbox write
+		// (MayRepeat) merged into an original: the original delivers
+		// for it and keeps what it finds, as the copy would have
+		// (markMayRepeat).
+		if m.MayRepeat {
+			if err := tx.markMayRepeat(mr); err != nil {
+				return err
+			}
+		}
 		// Recipients this server finished already, of a copy coming
 		// back after a takeover (finished.go): dropped, never queued
 		// again.
