@@ -29,8 +29,9 @@ import (
 // recipient_delimiter maps u+x and u to one user): two addresses Dovecot
 // may take for one user wait for each other. The turns are this process's:
 // two hubs delivering to one mailbox server are not serialised by them
-// (Dovecot's lmtp_user_concurrency_limit, set to 1 in the shipped
-// configuration, is; README).
+// (Dovecot's lmtp_user_concurrency_limit = 1 would be, at a retry step
+// for each refused RCPT: shown commented out in the shipped
+// deploy/dovecot configuration; README).
 type mailboxTurns struct {
 	mu   sync.Mutex
 	busy map[string]chan struct{} // closed when the mailbox's turn is given back
