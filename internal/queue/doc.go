@@ -917,8 +917,10 @@
 // the same id without the originals of the copies taken over after
 // that file. Its rollback mark (ShadowMarkSeen, recorded before the
 // rest of the session is saved) makes, in the rollback's commit, every
-// copy taken over from it that may be given back with that id — and
-// every takeover kept aside for its messages in delivery — never given
+// copy taken over from it that may be given back with that id — under
+// its own name and every record its presentation speaks for
+// (primariesOf: a send connector's host name reaching it), and every
+// takeover kept aside for its messages in delivery — never given
 // back (keepTakenOverTx): the rollback wins over every later give-back
 // of that id, a contact's, a relay XSHADOW's, and the attempt that
 // decided from its claim's reading, whose commit reads the entry again

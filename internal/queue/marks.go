@@ -487,6 +487,12 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	var seen uint64
 	var list []*Message
 	stored := primary
+	// The records this primary's presentation speaks for besides its
+	// own (ShadowPrimaryPresentedHere gives their copies back too).
+	also, err := q.primariesOf(primary, dbID)
+	if err != nil {
+		return false, 0, err
+	}
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		rolledBack, list = false, nil
@@ -507,9 +513,15 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		}
 		// The copies taken over before (failed heartbeats) stay taken
 		// over: the same id, rolled back behind them, does not get them
-		// back (takenindex.go keepTakenOverTx).
-		_, err = tx.keepTakenOverTx(primary, dbID)
-		return err
+		// back (takenindex.go keepTakenOverTx) — those of every record
+		// its presentation gives back to (primariesOf: a send
+		// connector's host name that reaches it) too.
+		for _, name := range append([]string{primary}, also...) {
+			if _, err = tx.keepTakenOverTx(name, dbID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil || !rolledBack {
 		return false, 0, err
