@@ -61,7 +61,8 @@ func freezableDirectory(t *testing.T, frozenOp *atomic.Int32) string {
 func TestTimeoutSaidOnceWhenDirectoryFreezes(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	var frozen atomic.Int32
-	d, err := New(Config{URL: freezableDirectory(t, &frozen), BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org",
+	url := freezableDirectory(t, &frozen)
+	d, err := New(Config{URL: url, BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org",
 		BindPassword: "secret", AccountFilter: "(uid=%s)", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,15 @@ func TestTimeoutSaidOnceWhenDirectoryFreezes(t *testing.T) {
 	// Questions at once, one connection under them all: one's timeout
 	// closes it under the others.
 	for _, op := range []int32{0, 3} {
+		// A directory of its own for each round: the round before may
+		// have left it marked down (its timed-out dial), and a question
+		// then is refused at once without asking (CI run 116).
+		d, err := New(Config{URL: url, BaseDN: "dc=example,dc=org", BindDN: "cn=umbra,dc=example,dc=org",
+			BindPassword: "secret", AccountFilter: "(uid=%s)", Timeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
 		frozen.Store(99)
 		d.Authenticate(context.Background(), "alice", "pw")
 		frozen.Store(op)
@@ -113,8 +123,21 @@ func TestTimeoutSaidOnceWhenDirectoryFreezes(t *testing.T) {
 				errs <- err
 			}()
 		}
+		timeouts := 0
 		for range 8 {
-			check("at once", <-errs)
+			err := <-errs
+			if errors.Is(err, ErrUnavailable) && strings.HasSuffix(err.Error(), "directory unreachable (retrying shortly)") {
+				// A question that began after another's timed-out dial
+				// marked the directory down (a slow start under the race
+				// detector, CI run 116): the fast refusal, no library
+				// error either.
+				continue
+			}
+			check("at once", err)
+			timeouts++
+		}
+		if timeouts == 0 {
+			t.Errorf("op %d: no question of 8 at once was said as the timeout", op)
 		}
 	}
 
