@@ -30,20 +30,7 @@ func TestSR7NewDatabaseDiscardDuringAttemptSettlesCopyMadeUnderIt(t *testing.T) 
 			close(inDelivery)
 			<-release
 		}
-		var out []Result
-		for _, i := range rcpts {
-			switch {
-			case p == 1:
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-					ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
-			case m.Rcpts[i].Addr == "x@b.example":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-					ShadowID: m.ID.String() + "-c", PrimaryDB: "db2", Reply: "250 queued"})
-			default:
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 later"})
-			}
-		}
-		return out
+		return mixedDatabaseResults(m, rcpts, p)
 	})
 	q, ctx := startManager(t, s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
 	m := msg(s, "a@example.org", "x@b.example", "y@b.example")

@@ -25,20 +25,7 @@ func mixedCopies(t *testing.T) (*Manager, *clock.Fake, *Message) {
 		mu.Lock()
 		p := phase
 		mu.Unlock()
-		var out []Result
-		for _, i := range rcpts {
-			switch {
-			case p == 1:
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-					ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
-			case m.Rcpts[i].Addr == "x@b.example":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
-					ShadowID: m.ID.String() + "-c", PrimaryDB: "db2", Reply: "250 queued"})
-			default:
-				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 later"})
-			}
-		}
-		return out
+		return mixedDatabaseResults(m, rcpts, p)
 	})
 	q, ctx := startManager(t, s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
 	m := msg(s, "a@example.org", "x@b.example", "y@b.example")
@@ -173,4 +160,25 @@ func TestSR7TakeoverKeptAsideUnderOldDatabaseNotGivenBack(t *testing.T) {
 	if x := got.Rcpts[0]; x.Status != Pending {
 		t.Fatalf("the copy made against db1 is shadowed for hub-b on db2, which never had it: x %+v", x)
 	}
+}
+
+// mixedDatabaseResults is hub-b's answer to each attempt of the tests
+// of a message whose recipients end under two database ids: the first
+// attempt (phase 1) relays every recipient to hub-b on db1; later ones
+// relay x to hub-b on db2 (a copy of its own, "-c") and defer the rest.
+func mixedDatabaseResults(m *Message, rcpts []int, phase int) []Result {
+	var out []Result
+	for _, i := range rcpts {
+		switch {
+		case phase == 1:
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", PrimaryDB: "db1", Reply: "250 queued"})
+		case m.Rcpts[i].Addr == "x@b.example":
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-c", PrimaryDB: "db2", Reply: "250 queued"})
+		default:
+			out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 later"})
+		}
+	}
+	return out
 }
