@@ -34,10 +34,7 @@ func TestDrainRefusesMailAfterTransactionInProgress(t *testing.T) {
 		t.Fatalf("after the 421: %q, want the end of the stream", got)
 	}
 	select {
-	case took := <-done:
-		if took > 5*time.Second {
-			t.Errorf("the drain took %v", took)
-		}
+	case <-done: // a bound on a hang (the client's idle timeout is 20 s), not a duration asserted
 	case <-time.After(10 * time.Second):
 		t.Fatal("the drain waits for a transaction begun after it started")
 	}
