@@ -869,10 +869,13 @@
 // (checkParams) before go-smtp, which would take any value as the flag.
 // Those checks are of the keywords the server knows (knownParam: go-smtp's
 // with the extensions enabled, and the shadow MAIL parameters where the
-// shadow verbs are offered): a line with an unknown keyword goes to
-// go-smtp, whose 555 5.5.4 refuses it, given twice too — a 501 "given
-// more than once" would tell that umbra knows a shadow parameter on a
-// connector that does not offer the shadow verbs.
+// shadow verbs are offered): a line with an unknown keyword is refused
+// 555 5.5.4 for the first such keyword in the line's order, given twice
+// too, and before any check of the known ones (unknownParam) — a 501
+// "given more than once" would tell that umbra knows a shadow parameter
+// on a connector that does not offer the shadow verbs, and go-smtp,
+// which keeps the parameters in a map, would answer 555 or 501 at random
+// for a line with an unknown keyword and a malformed known one.
 // The layer reads a MAIL or RCPT line's parameters once (mailLine,
 // mailline.go): what follows its path, as go-smtp reads it (with or
 // without angle brackets; never a word inside a quoted local part), and

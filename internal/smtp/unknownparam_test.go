@@ -54,3 +54,50 @@ func TestSMTP1UnknownParameterGivenTwiceIs555(t *testing.T) {
 		}
 	}
 }
+
+// A line with an unknown parameter and a malformed known one, or two
+// unknown ones, gets one reply whatever the order go-smtp would read its
+// parameters in (it keeps them in a map): the first unknown keyword in
+// the line's order is refused, 555 5.5.4 (SMTP-1). It was 555 or 501 at
+// random. Each line is sent several times: a map's order changes from
+// one read to the next.
+func TestSMTP1UnknownAndMalformedParameterGetOneReply(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.150:0"]
+    permissions: {anonymous: [submit]}
+`)...)
+	// Each line on a connection of its own, sent 12 times (the session's
+	// error limit is 20).
+	try := func(t *testing.T, mail, line, want string) {
+		d := dial(t, s, "127.0.0.150")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		if mail != "" {
+			d.cmd(mail, "250")
+		}
+		for range 12 {
+			d.send(line + "\r\n")
+			if got := d.reply(); got != want {
+				t.Fatalf("%q: %q, want %q", line, got, want)
+			}
+		}
+	}
+	for _, c := range []struct{ line, want string }{
+		{"MAIL FROM:<a@b.test> X=1 BODY=NONSENSE", "555 5.5.4 MAIL FROM parameter not recognized"},
+		{"MAIL FROM:<a@b.test> BODY=NONSENSE X=1", "555 5.5.4 MAIL FROM parameter not recognized"},
+		{"MAIL FROM:<a@b.test> RET=MAYBE Y=2 SIZE=abc", "555 5.5.4 MAIL FROM parameter not recognized"},
+	} {
+		try(t, "", c.line, c.want)
+	}
+	for _, c := range []struct{ line, want string }{
+		{"RCPT TO:<alice@example.test> Y=1 NOTIFY=SOMETIMES", "555 5.5.4 RCPT TO parameter not recognized"},
+		{"RCPT TO:<alice@example.test> NOTIFY=SOMETIMES RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RRVS is not implemented"},
+		{"RCPT TO:<alice@example.test> RRVS=2020-01-01T00:00:00Z Y=1", "555 5.5.4 RRVS is not implemented"},
+		{"RCPT TO:<alice@example.test> Y=1 RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RCPT TO parameter not recognized"},
+		{"RCPT TO:<alice@example.test> BY=120;R MT-PRIORITY=3", "555 5.5.4 DELIVERBY is not implemented"},
+		{"RCPT TO:<alice@example.test> MT-PRIORITY=3 BY=120;R", "555 5.5.4 MT-PRIORITY is not implemented"},
+	} {
+		try(t, "MAIL FROM:<a@b.test>", c.line, c.want)
+	}
+}

@@ -1384,6 +1384,24 @@ func knownParam(key string, mail, shadowVerbs bool) bool {
 	return false
 }
 
+// unknownParam is the refusal of a MAIL (mail) or RCPT line whose
+// parameter key this server does not implement, as go-smtp words it
+// (with the code fixReplyCode gives it): a RCPT extension go-smtp knows
+// but umbra does not enable is "not implemented", any other keyword "not
+// recognized".
+func unknownParam(key string, mail bool) string {
+	if !mail {
+		switch key {
+		case "RRVS", "MT-PRIORITY":
+			return "555 5.5.4 " + key + " is not implemented"
+		case "BY":
+			return "555 5.5.4 DELIVERBY is not implemented"
+		}
+		return "555 5.5.4 RCPT TO parameter not recognized"
+	}
+	return "555 5.5.4 MAIL FROM parameter not recognized"
+}
+
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
 const maxEnvID = 100
 
@@ -1396,16 +1414,19 @@ const maxEnvID = 100
 // become a REQUIRETLS message.
 //
 // These are checks of the keywords this server knows (knownParam). A line
-// with a keyword it does not know is left to go-smtp, which refuses it
-// whole, 555 5.5.4 (replycodes.go): an unknown parameter is 555 given
-// once or twice, and a 501 "given more than once" for one would tell
-// that the server knows it — a shadow verb's parameter where the shadow
-// verbs are unknown (shadowVerbs false). Nothing of such a line is
-// taken, so the checks above have nothing to guard.
+// with a keyword it does not know is refused whole, 555 5.5.4, for the
+// first such keyword in the line's order (unknownParam), before any of
+// these checks: an unknown parameter is 555 given once or twice, and a
+// 501 "given more than once" for one would tell that the server knows it
+// — a shadow verb's parameter where the shadow verbs are unknown
+// (shadowVerbs false). go-smtp would refuse such a line too, but it
+// reads the parameters into a map and answers for the first it meets in
+// the map's order: a line with an unknown keyword and a malformed known
+// one got 555 or 501 at random.
 func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
 	for _, p := range ps {
 		if !knownParam(p.key, mail, shadowVerbs) {
-			return ""
+			return unknownParam(p.key, mail)
 		}
 	}
 	var seen map[string]bool // nil: one parameter cannot be given twice
