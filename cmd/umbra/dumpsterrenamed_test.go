@@ -81,10 +81,18 @@ func TestDumpsterWindowFarInThePast(t *testing.T) {
 		out, _ := cli(t, cfg, "dumpster", "list", "--database", "local", "--since", "1650-06-01T00:00:00Z")
 		return strings.Contains(out, "far@example.org")
 	})
-	for _, until := range []string{"1900-01-01T00:00:00Z", "1650-06-01T00:00:00Z"} {
+	// The first instant of year 1 too: the zero time, which the window's
+	// readers took for no bound (every copy, every event).
+	for _, until := range []string{"1900-01-01T00:00:00Z", "1650-06-01T00:00:00Z", "0001-01-01T00:00:00Z"} {
 		if out, code := cli(t, cfg, "dumpster", "remove", "--database", "local", "--until", until, "--dry-run"); code != 0 || !strings.Contains(out, "0 copies would be removed") {
 			t.Fatalf("remove --until %s: exit %d\n%s", until, code, out)
 		}
+		if out, code := cli(t, cfg, "track", "--json", "--recipient", "bob@example.test", "--until", until); code != 0 || strings.Contains(out, "far@example.org") {
+			t.Fatalf("track --until %s: exit %d, want no event\n%s", until, code, out)
+		}
+	}
+	if out, code := cli(t, cfg, "track", "--json", "--recipient", "bob@example.test", "--since", "0001-01-01T00:00:00Z"); code != 0 || !strings.Contains(out, "far@example.org") {
+		t.Fatalf("track --since 0001-01-01T00:00:00Z: exit %d, want the message's events\n%s", code, out)
 	}
 	for _, c := range []struct{ id, since, want string }{
 		{"far-1", "1900-01-01T00:00:00Z", "resubmitted 1 message"},

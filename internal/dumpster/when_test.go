@@ -40,3 +40,19 @@ func TestParseTimeRFC3339(t *testing.T) {
 		}
 	}
 }
+
+// The first instant of year 1 is the zero time, which the readers of a
+// window take for a bound not given: ParseTime gives the instant before
+// it, the same bound, so that --until 0001-01-01T00:00:00Z selects
+// nothing rather than everything (OPS-3, OPS-4).
+func TestParseTimeNeverTheZeroTime(t *testing.T) {
+	for _, in := range []string{"0001-01-01T00:00:00Z", "0001-01-01t00:00:00.000z", "0001-01-01T01:00:00+01:00"} {
+		got, err := ParseTime(in)
+		if err != nil || got.IsZero() || !got.Before(time.Time{}) || got.Before(time.Time{}.Add(-time.Nanosecond)) {
+			t.Errorf("ParseTime(%q) = %v, %v; want the instant before the zero time", in, got, err)
+		}
+	}
+	if got, err := ParseTime("0001-01-01T00:00:00.000000001Z"); err != nil || !got.Equal(time.Time{}.Add(time.Nanosecond)) {
+		t.Errorf("one nanosecond after the zero time: %v, %v", got, err)
+	}
+}
