@@ -526,7 +526,7 @@ func TestEdgeCalloutPassesOnHubTemporaryRefusal(t *testing.T) {
 	want := map[string]string{
 		"busy@example.test":  "452 4.2.2 Recipient address temporarily refused by the next hop: the recipient's mailbox is full",
 		"later@example.test": "451 4.3.0 Recipient address temporarily refused by the next hop: mail system problem",
-		"bare@example.test":  "450 4.0.0 Recipient address temporarily refused by the next hop: ",
+		"bare@example.test":  "450 4.0.0 Recipient address temporarily refused by the next hop: temporary failure",
 		"alice@example.test": "250",
 	}
 	addrs := []string{"busy@example.test", "later@example.test", "bare@example.test", "alice@example.test"}

@@ -150,14 +150,19 @@ func StatusReason(status string) string {
 		return r
 	}
 	subject, _, _ := strings.Cut(detail, ".")
-	if r, ok := statusReasons[subject+".0"]; ok {
+	if r, ok := statusReasons[subject+".0"]; ok && subject != "0" {
 		return r
+	}
+	if class == "4" {
+		// 4.0.0 (or a detail of no subject known) says only that the
+		// failure is temporary: "delivery failed" read as final, in a
+		// delay notice and in a callout's 450 4.0.0 alike.
+		return "temporary failure"
 	}
 	return "delivery failed"
 }
 
 var statusReasons = map[string]string{
-	"0.0":  "delivery failed",
 	"1.0":  "recipient address problem",
 	"1.1":  "the recipient's mailbox does not exist",
 	"1.2":  "the recipient's domain does not exist or takes no mail",
@@ -282,7 +287,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 // whose last reply is none or umbra's own words about its attempt —
 // the expiry's cut before anything was sent, a delivery that gave no
 // result (rt31d F2: "last reply: " empty, to an outside sender "last
-// reply: 451 4.0.0 delivery failed", a reply no host gave).
+// reply: 451 4.0.0 temporary failure", a reply no host gave).
 func noHostReply(reply string, kind Notify) bool {
 	if kind == NotifySuccess {
 		return false
