@@ -67,7 +67,8 @@ func TestQ3DelayNoticeOfHungFirstAttemptSaysWhy(t *testing.T) {
 // destination when the stop came, or its only attempt ended by the
 // expiry before any host answered — failed with "550 5.4.7 message
 // expired after 2m8s; last reply: " (empty), to a sender outside the
-// organisation "last reply: 451 4.0.0 delivery failed" or "451 4.4.7
+// organisation "last reply: 451 4.0.0 delivery failed" (today "temporary
+// failure") or "451 4.4.7
 // delivery time expired", replies no host or step gave. It says "not
 // delivered:" and why, in words, with no Diagnostic-Code, to every
 // sender.
@@ -85,7 +86,7 @@ func TestQ3ExpiryDSNInventsNoLastReply(t *testing.T) {
 				strings.HasSuffix(line, "not delivered: ") {
 				t.Errorf("last %q, sender %s: text line %q; want 550 5.4.7 message expired after 2m8s; not delivered: REASON", last, from, line)
 			}
-			for _, bad := range []string{"last reply:", "Diagnostic-Code", "4.0.0 delivery failed", "4.4.7 delivery time expired"} {
+			for _, bad := range []string{"last reply:", "Diagnostic-Code", "4.0.0 delivery failed", "4.0.0 temporary failure", "4.4.7 delivery time expired"} {
 				if strings.Contains(dsn, bad) {
 					t.Errorf("last %q, sender %s: DSN says %q, a reply no host gave:\n%s", last, from, bad, dsn)
 				}
