@@ -179,12 +179,15 @@ func TestSR7TakeoverKeptAsideUnderOldDatabaseNotGivenBack(t *testing.T) {
 // of a message whose recipients end under two database ids: the first
 // attempt (phase 1) relays every recipient to hub-b on db1; later ones
 // relay x to hub-b on db2 (a copy of its own, "-c") and defer the rest;
-// phase 3 defers every recipient (hub-b unreachable).
+// phase 3 defers every recipient (hub-b unreachable); phase 4 delivers x
+// to a mailbox here and defers the rest.
 func mixedDatabaseResults(m *Message, rcpts []int, phase int) []Result {
 	var out []Result
 	for _, i := range rcpts {
 		switch {
-		case phase == 3:
+		case phase == 4 && m.Rcpts[i].Addr == "x@b.example":
+			out = append(out, Result{Rcpt: i, Outcome: DeliveredOK, Reply: "250 delivered", Database: "DB1"})
+		case phase == 3 || phase == 4:
 			out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 hub-b unreachable"})
 		case phase == 1:
 			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.2:25",
@@ -205,6 +208,14 @@ func mixedDatabaseResults(m *Message, rcpts []int, phase int) []Result {
 // db2 (may be given back to it) and y under db1 (never given back).
 func laterCopyTakenOver(t *testing.T) (*Manager, *clock.Fake, *Message) {
 	t.Helper()
+	q, clk, m, _ := laterCopyTakenOverPhased(t)
+	return q, clk, m
+}
+
+// laterCopyTakenOverPhased is laterCopyTakenOver with the setter of hub-b's
+// answer to the attempts after.
+func laterCopyTakenOverPhased(t *testing.T) (*Manager, *clock.Fake, *Message, func(int)) {
+	t.Helper()
 	q, clk, m, set := mixedCopiesPhased(t)
 	set(3)
 	before, _ := q.Message(m.ID)
@@ -220,7 +231,7 @@ func laterCopyTakenOver(t *testing.T) (*Manager, *clock.Fake, *Message) {
 	if x, y := got.Rcpts[0], got.Rcpts[1]; x.Status != Pending || x.ShadowID != m.ID.String()+"-c" || y.Status != Pending || y.ShadowID != m.ID.String()+"-b" {
 		t.Fatalf("not the copies expected: x %+v y %+v", x, y)
 	}
-	return q, clk, m
+	return q, clk, m, set
 }
 
 // SR-7, SR-6, SR-3: the taken index holds the database of each copy. A
@@ -270,5 +281,42 @@ func TestSR7LaterCopyOfMixedMessageGivenBackToItsDatabase(t *testing.T) {
 	got, _ = q.Message(m.ID)
 	if got == nil || got.Rcpts[1].Status != Pending {
 		t.Fatalf("db2's answer about the db1 copy settled it: %+v", got)
+	}
+}
+
+// SR-7, SR-8: a recipient of the later copy, taken over for failed
+// heartbeats and delivered here, is noted for hub-b under db2, the
+// database its copy was made against: hub-b on db2 asks for the notes
+// (XQUERYTAKENDONE) and does not deliver its original again. Noted under
+// db1 with the message, it was told to no session (db1 is gone) and both
+// servers delivered it. The copy taken over under db1 is listed to a
+// primary restored from db1 (FROM=db1), the later one is not: db1 never
+// held it.
+func TestSR7LaterCopyOfMixedMessageNotedUnderItsDatabase(t *testing.T) {
+	q, clk, m, set := laterCopyTakenOverPhased(t)
+	if got := q.TakenOverFor("hub-b", "", "db1", 10); len(got) != 1 || got[0].ID != m.ID.String()+"-b" || got[0].Addr != "y@b.example" {
+		t.Errorf("taken over from db1 (FROM=db1): %+v; want y's copy only", got)
+	}
+	before, _ := q.Message(m.ID)
+	set(4)
+	clk.Advance(2 * time.Hour)
+	q.Kick()
+	waitFor(t, "x delivered here", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.Attempts > before.Attempts && got.State == Ready && got.Rcpts[0].Status == Delivered
+	})
+	notes, _ := q.TakenDoneFor("db2", 10)
+	found := false
+	for _, n := range notes {
+		found = found || n.ID == m.ID.String()+"-c" && n.Addr == "x@b.example"
+	}
+	if !found {
+		t.Errorf("x, of the copy made against db2, delivered here is not noted for db2 (hub-b delivers its original too): %+v", notes)
+	}
+	old, _ := q.TakenDoneFor("db1", 10)
+	for _, n := range old {
+		if n.Addr == "x@b.example" {
+			t.Errorf("x noted under db1, which never had its copy: %+v", n)
+		}
 	}
 }
