@@ -1839,7 +1839,8 @@
 //     bucket earlytakeover and is applied by the attempt's commit after
 //     Recover.
 //     The index of taken-over copies (bucket takenby: primary ‖ message
-//     id → the database id the copy goes back to, or empty) cannot go
+//     id → per copy id, the database id the copy was taken over under
+//     and whether it goes back to it; takenEntry) cannot go
 //     stale: Tx.Put and Tx.Delete, through which every change of a
 //     message record goes, move its entries in the transaction that
 //     writes the record (an entry exists exactly while the record has a
@@ -1848,26 +1849,35 @@
 //     transaction; a crash leaves both or neither. A release that wrote
 //     records without the index (an upgrade, or a rollback and forward
 //     again) is caught by Open, which reads every message record in its
-//     one transaction and adds the entries missing (empty: never given
-//     back — which database such a takeover was of is not known) and
-//     deletes those naming no taken-over copy; entries that agree keep
-//     their value. The entry's id also bounds what settles the copy: a
+//     one transaction and adds the entries missing (no database: never
+//     given back — which database such a takeover was of is not known)
+//     and deletes those naming no taken-over copy; entries that agree
+//     keep their values, and an entry of an earlier release (one value
+//     for the message) is rewritten per copy with that value for every
+//     copy it had taken over, in that transaction (a crash leaves the
+//     old entry, read alike: its value for every copy). The copy's id
+//     also bounds what settles it: a
 //     discard (full or partial) from a session that presented another
 //     database id — the primary back with a new database, which holds no
 //     record of mail accepted under the old one — settles none of it
 //     (takenUnderOther); an empty id keeps the earlier rule. The entry
-//     is one per message and primary, the rule for its taken-over
-//     recipients only: a copy of the message made against the new
-//     database since (relayed to the primary again) is settled by that
-//     database's discard (settlesNot) — one that comes while the attempt
-//     making the copy is in delivery here is kept for its commit, unless
-//     a recipient taken over under the old database shares its id
-//     (takenOverUnder). A second takeover of such a
-//     message keeps the entry's database and never-given-back wins
-//     (mergeTaken; so does a second takeover kept aside for a message
-//     in delivery, addEarlyTakeover): given back to the new database,
-//     the old copy had no original there, and its "done" answer to
-//     XQUERYHELD dropped it. A contact's give-back and the reset of the primary's
+//     is one per message and primary, its value per copy: a copy of the
+//     message made against the new database since (relayed to the
+//     primary again) is settled by that database's discard
+//     (settlesNot), held or taken over in turn for failed heartbeats and
+//     then given back to that database, while a recipient taken over
+//     under the old one stays this server's — one that comes while the
+//     attempt making the copy is in delivery here is kept for its
+//     commit, unless a recipient taken over under the old database
+//     shares its id (takenOverUnder). One value for the message filed
+//     that later copy under the old database: never given back, settled
+//     by nothing the new one said, and delivered by both servers. A
+//     second takeover of the same copy keeps its database and
+//     never-given-back wins (mergeTaken; so does a second takeover kept
+//     aside for a message in delivery, addEarlyTakeover, whose copies
+//     were all made before the attempt: a copy the attempt makes is not
+//     its to take): given back to the new database, the old copy had no
+//     original there, and its "done" answer to XQUERYHELD dropped it. A contact's give-back and the reset of the primary's
 //     failures are one commit: after a crash the copies are held again
 //     and the primary counted as answering, or neither (the next contact
 //     gives them back). An attempt's give-back of the copy it would have

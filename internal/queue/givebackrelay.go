@@ -70,46 +70,66 @@ func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) 
 	return given, nil
 }
 
-// giveBackOf is, for m (read in tx), the database id each primary it has
-// a copy taken over from may have that copy back with (Message.GiveBack),
-// and the one each copy was taken over under (Message.TakenUnder); nil
-// when none.
+// giveBackOf is, for m (read in tx), the database id each copy taken
+// over from a primary may go back to that primary with (Message.GiveBack,
+// by giveBackKey), and, per primary, the one its copies were taken over
+// under (Message.TakenUnder); nil when none. Each copy has its own
+// (takenEntry); of a primary whose copies here were taken over under two
+// databases, TakenUnder names one other than the primary's stored id
+// when there is one: the primary no longer holds that copy's original.
 func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
 		return nil, nil
 	}
 	for _, p := range takenFrom(m) {
-		u, g := parseTaken(string(b.Get(takenByKey(p, m.ID))))
-		if g != "" {
-			if back == nil {
-				back = map[string]string{}
+		e := decodeTaken(b.Get(takenByKey(p, m.ID)))
+		var stored string
+		for _, sid := range takenSIDs(m, p) {
+			u, g := parseTaken(e.of(sid))
+			if g != "" {
+				if back == nil {
+					back = map[string]string{}
+				}
+				back[giveBackKey(p, sid)] = g
 			}
-			back[p] = g
-		}
-		if u != "" {
+			if u == "" {
+				continue
+			}
 			if under == nil {
 				under = map[string]string{}
 			}
-			under[p] = u
+			if prev, ok := under[p]; !ok {
+				under[p] = u
+			} else if prev != u {
+				if stored == "" {
+					stored = t.peerDatabase(p)
+				}
+				if prev == stored {
+					under[p] = u
+				}
+			}
 		}
 	}
 	return back, under
 }
 
+// giveBackKey is the key of Message.GiveBack for the copy sid taken over
+// from primary.
+func giveBackKey(primary, sid string) string {
+	return serverKey(primary) + "\x00" + sid
+}
+
 // GiveBackRcpts splits rcpts, recipients of m in delivery, for a shadow
 // session with primary that presented database dbID in its XSHADOW
 // reply: back, the copies taken over from that primary which go back to
-// it (dbID is the database they were taken over from), and send, the
-// rest.
+// it (dbID is the database that copy was taken over from: each copy its
+// own), and send, the rest.
 func GiveBackRcpts(m *Message, rcpts []int, primary, dbID string) (back, send []int) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
-	want := m.GiveBack[primary]
-	if want == "" || dbID != want {
-		return nil, rcpts
-	}
 	for _, i := range rcpts {
-		if i >= 0 && i < len(m.Rcpts) && takenOverRcpt(&m.Rcpts[i]) && m.Rcpts[i].Primary == primary {
+		if i >= 0 && i < len(m.Rcpts) && takenOverRcpt(&m.Rcpts[i]) && m.Rcpts[i].Primary == primary &&
+			dbID != "" && m.GiveBack[giveBackKey(primary, m.Rcpts[i].ShadowID)] == dbID {
 			back = append(back, i)
 		} else {
 			send = append(send, i)

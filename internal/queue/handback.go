@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -285,15 +286,17 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 		if err := t.renewHanded(m, primary, now); err != nil { // as takeoverTx: takenhanded.go
 			return nil, 0, err
 		}
-		changed := false
+		var sids []string // the copies taken over, for their index values
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if r.Status == Shadowed && (discardSettles(r, primary, sid) || relay && discardSettles(r, primary, m.OrgID)) {
 				takeoverRcpt(r, reason)
-				changed = true
+				if !slices.Contains(sids, r.ShadowID) {
+					sids = append(sids, r.ShadowID)
+				}
 			}
 		}
-		if !changed {
+		if len(sids) == 0 {
 			continue
 		}
 		if m.State != Poison && m.State != Suspended {
@@ -302,7 +305,7 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 		if err := t.Put(m); err != nil {
 			return nil, 0, err
 		}
-		if err := t.markTaken(primary, m.ID, under); err != nil {
+		if err := t.markTaken(primary, m.ID, sids, under); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, m)

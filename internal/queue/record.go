@@ -301,9 +301,10 @@ type Message struct {
 	ReportOn          ID
 	ReportOnMessageID string
 	// GiveBack is not stored: of a message claimed for an attempt, the
-	// transport database id each primary it holds a copy taken over from
-	// may have that copy back with (the index of taken-over copies, read
-	// in the claim's commit: takenindex.go); GiveBackRcpts reads it.
+	// transport database id each copy taken over from a primary may go
+	// back to it with, by primary and copy id (giveBackKey; the index of
+	// taken-over copies, read in the claim's commit: takenindex.go);
+	// GiveBackRcpts reads it.
 	GiveBack map[string]string
 	// TakenUnder is not stored: of a message claimed for an attempt, the
 	// transport database id of each primary it holds a copy taken over

@@ -299,16 +299,20 @@ func (t *Tx) notePeer(primary, addr, dbID string, now time.Time) error {
 
 // takeoverRcpts turns m's recipients shadowed for primary back to
 // pending; they stay listed in the primary's shadow queue until an
-// attempt hands them on (SR-6). It reports whether any changed.
-func takeoverRcpts(m *Message, primary, reason string) bool {
-	changed := false
+// attempt hands them on (SR-6). It returns the ids of the copies taken
+// over (none: nothing changed), each once, for their index values
+// (markTaken: each copy keeps its own database).
+func takeoverRcpts(m *Message, primary, reason string) []string {
+	var sids []string
 	for i := range m.Rcpts {
 		if r := &m.Rcpts[i]; r.Status == Shadowed && r.Primary == primary {
 			takeoverRcpt(r, reason)
-			changed = true
+			if !slices.Contains(sids, r.ShadowID) {
+				sids = append(sids, r.ShadowID)
+			}
 		}
 	}
-	return changed
+	return sids
 }
 
 // takeoverRcpt makes r pending again. It keeps Primary and ShadowID —
@@ -367,7 +371,8 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 		if err := t.renewHanded(m, primary, now); err != nil { // takenhanded.go
 			return nil, 0, err
 		}
-		if !takeoverRcpts(m, primary, reason) {
+		sids := takeoverRcpts(m, primary, reason)
+		if len(sids) == 0 {
 			continue
 		}
 		if m.State != Poison && m.State != Suspended {
@@ -376,7 +381,7 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 		if err := t.Put(m); err != nil {
 			return nil, 0, err
 		}
-		if err := t.markTaken(primary, m.ID, giveBack); err != nil {
+		if err := t.markTaken(primary, m.ID, sids, giveBack); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, m)
@@ -547,11 +552,13 @@ func (q *Manager) ShadowTakenUnder() (map[string][]string, error) {
 	out := map[string][]string{}
 	err := q.store.View(func(tx *Tx) error {
 		for _, primary := range tx.takenPrimaries() {
-			_, vals := tx.takenOverOf(primary)
+			_, entries := tx.takenOverOf(primary)
 			var ids []string
-			for _, v := range vals {
-				if under, _ := parseTaken(v); under != "" && !slices.Contains(ids, under) {
-					ids = append(ids, under)
+			for _, e := range entries {
+				for _, v := range e.values() { // each copy's own (takenEntry)
+					if under, _ := parseTaken(v); under != "" && !slices.Contains(ids, under) {
+						ids = append(ids, under)
+					}
 				}
 			}
 			if len(ids) > 0 {
@@ -1136,11 +1143,11 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time, keep func(primary strin
 			if err := tx.renewHanded(m, r.Primary, now); err != nil { // takenhanded.go
 				return false, err
 			}
-			if takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired") {
+			if sids := takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired"); len(sids) > 0 {
 				// The database its copy was made against, never given
 				// back (takenindex.go); written before the Put, which
 				// keeps it.
-				if err := tx.markTaken(r.Primary, m.ID, takenValue(tx.peerDatabase(r.Primary), false)); err != nil {
+				if err := tx.markTaken(r.Primary, m.ID, sids, takenValue(tx.peerDatabase(r.Primary), false)); err != nil {
 					return false, err
 				}
 				changed = true
@@ -1182,13 +1189,13 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, early 
 		if rc.Status != Shadowed || rc.Primary != r.Primary {
 			continue
 		}
-		if r.Outcome == GivenBack && !tx.mayGiveBackCopy(r.Primary, m.ID, r.PrimaryDB) {
+		if r.Outcome == GivenBack && !tx.mayGiveBackCopy(r.Primary, m.ID, rc.ShadowID, r.PrimaryDB) {
 			// The attempt's session presented a rollback mark before it
 			// gave the copy back (ShadowMarkSeen, keepTakenOverTx): the
 			// claim's reading is stale, the rolled-back primary does not
 			// hold the original. Taken over still, never given back.
 			takeoverRcpt(rc, rolledBackInDelivery)
-			if err := tx.markTaken(r.Primary, m.ID, takenValue(r.PrimaryDB, false)); err != nil {
+			if err := tx.markTaken(r.Primary, m.ID, []string{rc.ShadowID}, takenValue(r.PrimaryDB, false)); err != nil {
 				return false, nil, err
 			}
 			took = true
@@ -1210,12 +1217,15 @@ func (q *Manager) shadowTransitions(tx *Tx, m *Message, results []Result, early 
 		if err != nil {
 			return false, nil, err
 		}
-		if other != "" && takeoverRcpts(m, r.Primary, other) {
+		if other == "" {
+			continue
+		}
+		if sids := takeoverRcpts(m, r.Primary, other); len(sids) > 0 {
 			took = true
 			// Under the database the copy was made against, which the
 			// primary no longer runs: never given back (takenindex.go);
 			// written before the caller's Put of m, which keeps it.
-			if err := tx.markTaken(r.Primary, m.ID, takenValue(r.PrimaryDB, false)); err != nil {
+			if err := tx.markTaken(r.Primary, m.ID, sids, takenValue(r.PrimaryDB, false)); err != nil {
 				return false, nil, err
 			}
 		}
@@ -1321,7 +1331,7 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 	}
 	took := false
 	for _, p := range prims {
-		mine := false
+		var mine []string // the copies it takes over
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
@@ -1337,11 +1347,14 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 				}
 			}
 			takeoverRcpt(r, "taken over while in delivery here")
-			took, mine = true, true
+			took = true
+			if !slices.Contains(mine, r.ShadowID) {
+				mine = append(mine, r.ShadowID)
+			}
 		}
-		if mine {
+		if len(mine) > 0 {
 			// Written before the caller's Put of m, which keeps it.
-			if err := tx.markTaken(p.primary, m.ID, p.giveBack); err != nil {
+			if err := tx.markTaken(p.primary, m.ID, mine, p.giveBack); err != nil {
 				return false, err
 			}
 		}
@@ -1434,7 +1447,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				// commit as any such discard, or dropped here — the
 				// primary forgets it — and the copy stayed shadowed
 				// for a database done with it.
-				if old && takenOverUnder(m, primary, sid) {
+				if old != nil && old(sid) && takenOverUnder(m, primary, sid) {
 					continue
 				}
 				// Still in delivery here: its ShadowedOK results are not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"umbra/internal/orgid"
@@ -105,7 +106,9 @@ func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
 			if i < 0 || len(k) != i+9 {
 				continue
 			}
-			if under, _ := parseTaken(string(v)); under != dbID {
+			e := decodeTaken(v)
+			under := func(sid string) string { u, _ := parseTaken(e.of(sid)); return u }
+			if !slices.ContainsFunc(e.values(), func(v string) bool { u, _ := parseTaken(v); return u == dbID }) {
 				continue
 			}
 			m, err := tx.Get(ID(beUint64(k[i+1:])))
@@ -115,7 +118,8 @@ func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
 			primary := string(k[:i])
 			for j := range m.Rcpts {
 				r := &m.Rcpts[j]
-				if r.Status == Pending && takenOverRcpt(r) && r.Primary == primary && !seen[r.ShadowID] && len(out) < max {
+				// Each copy under its own database (takenEntry).
+				if r.Status == Pending && takenOverRcpt(r) && r.Primary == primary && under(r.ShadowID) == dbID && !seen[r.ShadowID] && len(out) < max {
 					seen[r.ShadowID] = true
 					out = append(out, TakenDone{ID: r.ShadowID, Kind: TakenBusy})
 				}

@@ -230,7 +230,9 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		// Under the database the copy was made against, whatever kind
 		// of takeover made it this server's (takenindex.go): a primary
 		// back with that database has the original, given back or not.
-		db, _ := parseTaken(string(idx.Get(takenByKey(r.Primary, m.ID))))
+		// The copy's own (takenEntry): a later copy of the message
+		// made against another database is noted under that one.
+		db, _ := parseTaken(decodeTaken(idx.Get(takenByKey(r.Primary, m.ID))).of(r.ShadowID))
 		return db
 	}
 	for i := range m.Rcpts {

@@ -167,7 +167,7 @@ func (t *Tx) noteHanded(m *Message, before []RcptStatus, now time.Time) error {
 		}
 		// A copy taken over by any kind of takeover is noted, under
 		// the database it was taken over under (takenindex.go).
-		db, _ := parseTaken(string(idx.Get(takenByKey(or.Primary, m.ID))))
+		db, _ := parseTaken(decodeTaken(idx.Get(takenByKey(or.Primary, m.ID))).of(or.ShadowID))
 		if db == "" {
 			continue
 		}

@@ -2,7 +2,10 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +50,24 @@ import (
 // (takendone.go, takenhanded.go): a primary back with it after any kind
 // of takeover learns what was finished here and does not deliver it
 // again.
+//
+// The entry is one per message and primary, and its value names the
+// database of each copy (takenEntry): one message can hold, from one
+// primary, a recipient taken over under its old database and a later
+// copy of the same message made against its new one (the taken-over
+// message relayed to it again) and taken over in turn, for failed
+// heartbeats (mixed38 defect 1). One value for the message filed the
+// later copy under the old database: never given back, and settled by
+// nothing the new database said — both servers delivered it. Each reader
+// (the give-back, the new-database rule of discards, the taken-done and
+// handed notes, the busy and restored answers, shadow list) reads the
+// value of the recipient's copy (its ShadowID). A value an earlier
+// release wrote is one for every copy the message had taken over then:
+// Open rewrites it per copy with that value (repairTakenIndex), and a
+// record written since keeps it for those copies (indexTaken). An earlier
+// release reading a value of this one compares it whole with a presented
+// id, which never matches: nothing given back, no discard settles the
+// copies (a duplicate at worst, never a loss).
 
 // takenUnderMark starts the index value of a copy that is never given
 // back (takenValue): no transport database id starts with a NUL.
@@ -70,6 +91,134 @@ func parseTaken(v string) (under, giveBack string) {
 		return rest, ""
 	}
 	return v, v
+}
+
+// takenCopyMark starts an index value that holds the value of each copy
+// (takenEntry.encode): no transport database id, and so no takenValue,
+// starts with it.
+const takenCopyMark = '\x01'
+
+// takenEntry is an index entry read: the value (takenValue) of each
+// copy of the message taken over from the primary, by its copy id
+// (ShadowID), and def, the value of a copy not listed — an entry of an
+// earlier release (one value for the message) has only def.
+type takenEntry struct {
+	def    string
+	copies map[string]string
+}
+
+// decodeTaken reads an index value. One an earlier release merged a
+// takeover into (mergeTaken: takenUnderMark before a value of this
+// release) keeps its copies' databases, none of them given back. A value
+// that does not parse names no database, never given back.
+func decodeTaken(v []byte) takenEntry {
+	never := false
+	if len(v) > 1 && v[0] == 0 && v[1] == takenCopyMark {
+		never, v = true, v[1:]
+	}
+	if len(v) == 0 || v[0] != takenCopyMark {
+		return takenEntry{def: string(v)}
+	}
+	var e takenEntry
+	fields := make([]string, 0, 8)
+	for rest := v[1:]; len(rest) > 0; {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return takenEntry{}
+		}
+		fields = append(fields, string(rest[k:k+int(n)]))
+		rest = rest[k+int(n):]
+	}
+	if len(fields)%2 != 1 {
+		return takenEntry{}
+	}
+	e.def = fields[0]
+	for i := 1; i+1 < len(fields); i += 2 {
+		if e.copies == nil {
+			e.copies = map[string]string{}
+		}
+		e.copies[fields[i]] = fields[i+1]
+	}
+	if never {
+		e.def = neverGiven(e.def)
+		for sid, val := range e.copies {
+			e.copies[sid] = neverGiven(val)
+		}
+	}
+	return e
+}
+
+// neverGiven is value (takenValue) never given back.
+func neverGiven(value string) string {
+	under, _ := parseTaken(value)
+	return takenValue(under, false)
+}
+
+// encode is the index value of e: takenCopyMark, then def and each copy
+// id with its value, in the order of the ids, each a uvarint length and
+// its bytes.
+func (e takenEntry) encode() []byte {
+	v := []byte{takenCopyMark}
+	v = binary.AppendUvarint(v, uint64(len(e.def)))
+	v = append(v, e.def...)
+	for _, sid := range slices.Sorted(maps.Keys(e.copies)) {
+		v = binary.AppendUvarint(v, uint64(len(sid)))
+		v = append(v, sid...)
+		val := e.copies[sid]
+		v = binary.AppendUvarint(v, uint64(len(val)))
+		v = append(v, val...)
+	}
+	return v
+}
+
+// of is the value (takenValue) of the copy with id sid.
+func (e takenEntry) of(sid string) string {
+	if v, ok := e.copies[sid]; ok {
+		return v
+	}
+	return e.def
+}
+
+// values lists the values e holds: def, when no copy is listed (an entry
+// of an earlier release, its value for every copy), and each copy's.
+func (e takenEntry) values() []string {
+	if len(e.copies) == 0 {
+		return []string{e.def}
+	}
+	out := make([]string, 0, len(e.copies))
+	for _, v := range e.copies {
+		out = append(out, v)
+	}
+	return out
+}
+
+// takenSIDs lists the copy ids of m's recipients taken over from primary
+// (takenOverRcpt), once each.
+func takenSIDs(m *Message, primary string) []string {
+	var out []string
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		if takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary) && !slices.Contains(out, r.ShadowID) {
+			out = append(out, r.ShadowID)
+		}
+	}
+	return out
+}
+
+// takenEntryOf reads message id's entry for primary (none: an empty
+// entry).
+func (t *Tx) takenEntryOf(primary string, id ID) takenEntry {
+	b := t.tx.Bucket(bucketTakenBy)
+	if b == nil {
+		return takenEntry{}
+	}
+	return decodeTaken(b.Get(takenByKey(primary, id)))
+}
+
+// takenCopyValue is the index value of the copy sid of message id taken
+// over from primary ("" none, or under no known database).
+func (t *Tx) takenCopyValue(primary string, id ID, sid string) string {
+	return t.takenEntryOf(primary, id).of(sid)
 }
 
 // takenByKey is the index key of message id taken over from primary.
@@ -109,10 +258,14 @@ func takenFrom(m *Message) []string {
 }
 
 // indexTaken moves m's entries in the index from what old (nil: none)
-// had to what m has. An entry that stays keeps its value; a new one is
-// empty unless a takeover wrote it first (markGiveBack) — then it is
-// kept. Entries of the primaries old or m name and m no longer has a
-// taken-over copy of go.
+// had to what m has. An entry that stays keeps the values of the copies
+// still taken over, and loses those of copies that no longer are; a
+// copy newly taken over has the value a takeover wrote for it first
+// (markTaken), else none (""; a takeover writing after the Put adds to
+// it). An entry of an earlier release (one value, def) gives its value
+// to the copies old had taken over — the ones it spoke for — and to
+// every copy when old is unknown. Entries of the primaries old or m name
+// and m no longer has a taken-over copy of go.
 func (t *Tx) indexTaken(old, m *Message) error {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil { // a database opened for a restore check
@@ -121,8 +274,22 @@ func (t *Tx) indexTaken(old, m *Message) error {
 	now := takenFrom(m)
 	for _, p := range now {
 		k := takenByKey(p, m.ID)
-		if b.Get(k) == nil {
-			if err := b.Put(k, []byte{}); err != nil {
+		v := b.Get(k)
+		e := decodeTaken(v)
+		var before []string
+		if old != nil {
+			before = takenSIDs(old, p)
+		}
+		next := takenEntry{copies: map[string]string{}}
+		for _, sid := range takenSIDs(m, p) {
+			val, listed := e.copies[sid]
+			if !listed && (old == nil || slices.Contains(before, sid)) {
+				val = e.def
+			}
+			next.copies[sid] = val
+		}
+		if nv := next.encode(); !bytes.Equal(nv, v) {
+			if err := b.Put(k, nv); err != nil {
 				return err
 			}
 		}
@@ -181,37 +348,49 @@ func (t *Tx) dropTakenOf(id ID) error {
 	return err
 }
 
-// markTaken records the value (takenValue) of the copy of message id
-// taken over from primary: the database id it was taken over under, and
-// whether it may go back to the primary answering again with it. It is
-// written in the commit of the takeover, before or after the Put of the
-// record (indexTaken keeps an entry's value); m must name primary among
-// its recipients, so that the entry goes with the record.
+// markTaken records the value (takenValue) of the copies sids of message
+// id taken over from primary now: the database id each was taken over
+// under, and whether it may go back to the primary answering again with
+// it. It is written in the commit of the takeover, before or after the
+// Put of the record (indexTaken keeps a copy's value); the record must
+// have those copies taken over, so that the entry goes with it.
 //
-// The entry is one per message and primary, its recipients taken over
-// perhaps at two takeovers: a copy taken over under one database and,
-// after the primary's next one, a copy of the same message made against
-// that one (the taken-over message relayed to the primary again) taken
-// over too. An entry already naming a database keeps it, and a copy
-// that is never given back keeps the entry so (mergeTaken): given back
-// to the new database, the old copy had no original there, whose
-// answer to XQUERYHELD ("done" for an id it has no record of) then
-// dropped it — the recipient lost. The later copy is then not given
-// back either: this server delivers it, a duplicate at worst.
-func (t *Tx) markTaken(primary string, id ID, value string) error {
+// The value is per copy (takenEntry): a later copy of a message — made
+// against the primary's new database after a recipient of it was taken
+// over under the old one — taken over too keeps its own database, and
+// goes back to it or is settled by it as any copy of it. A copy whose
+// entry already names a database (a takeover kept aside while in
+// delivery, and another since) keeps it, never given back unless both
+// may be (mergeTaken).
+func (t *Tx) markTaken(primary string, id ID, sids []string, value string) error {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
-	if b == nil || value == "" {
+	if b == nil || value == "" || len(sids) == 0 {
 		return nil
 	}
 	k := takenByKey(primary, id)
-	return b.Put(k, []byte(mergeTaken(string(b.Get(k)), value)))
+	v := b.Get(k)
+	e := decodeTaken(v)
+	next := takenEntry{def: e.def, copies: map[string]string{}}
+	for sid, val := range e.copies {
+		next.copies[sid] = val
+	}
+	// An earlier release's value (def) speaks for the copies taken over
+	// before: kept, indexTaken gives it to them.
+	for _, sid := range sids {
+		val, listed := e.copies[sid]
+		if !listed {
+			val = ""
+		}
+		next.copies[sid] = mergeTaken(val, value)
+	}
+	return b.Put(k, next.encode())
 }
 
-// mergeTaken is the index value of a message whose entry had old ("":
-// none, or made empty by the Put of this takeover's record) when a
-// takeover under value adds to it (markTaken): the database old names,
-// when it names one, and never given back unless both may be.
+// mergeTaken is the index value of a copy whose value was old ("": none,
+// or made empty by the Put of this takeover's record) when a takeover
+// under value adds to it (markTaken): the database old names, when it
+// names one, and never given back unless both may be.
 func mergeTaken(old, value string) string {
 	if old == "" {
 		return value
@@ -253,9 +432,10 @@ func (t *Tx) hasTakenOver(primary string) bool {
 }
 
 // takenOverOf lists the messages with a copy taken over from primary
-// and, for each, its index value (takenValue): compared whole with a
-// presented id, it matches only the id a copy may be given back to.
-func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
+// and, for each, its index entry: the value of each copy (takenValue),
+// which compared whole with a presented id matches only the id that
+// copy may be given back to.
+func (t *Tx) takenOverOf(primary string) (ids []ID, entries []takenEntry) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
@@ -268,13 +448,13 @@ func (t *Tx) takenOverOf(primary string) (ids []ID, giveBack []string) {
 			continue
 		}
 		ids = append(ids, ID(beUint64(k[len(prefix):])))
-		giveBack = append(giveBack, string(v))
+		entries = append(entries, decodeTaken(v))
 	}
-	return ids, giveBack
+	return ids, entries
 }
 
 // mayGiveBack reports whether a copy taken over from primary may go
-// back to it with database dbID (an entry with that value): a session
+// back to it with database dbID (a copy with that value): a session
 // presenting dbID then has copies to give back (presentedNeedsNoWrite).
 // It reads the primary's entries only.
 func (t *Tx) mayGiveBack(primary, dbID string) bool {
@@ -282,9 +462,9 @@ func (t *Tx) mayGiveBack(primary, dbID string) bool {
 	if dbID == "" {
 		return false
 	}
-	_, back := t.takenOverOf(primary)
-	for _, v := range back {
-		if v == dbID {
+	_, entries := t.takenOverOf(primary)
+	for _, e := range entries {
+		if slices.Contains(e.values(), dbID) {
 			return true
 		}
 	}
@@ -339,8 +519,21 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 		for _, p := range takenFrom(m) {
 			key := takenByKey(p, m.ID)
 			want[string(key)] = true
-			if b.Get(key) == nil {
-				if err := b.Put(key, []byte{}); err != nil {
+			// Per copy (takenEntry): an earlier release's value goes to
+			// every copy taken over now, the ones it spoke for; a copy
+			// the entry does not list names no database.
+			v := b.Get(key)
+			e := decodeTaken(v)
+			next := takenEntry{copies: map[string]string{}}
+			for _, sid := range takenSIDs(m, p) {
+				val, listed := e.copies[sid]
+				if !listed && len(e.copies) == 0 {
+					val = e.def
+				}
+				next.copies[sid] = val
+			}
+			if nv := next.encode(); !bytes.Equal(nv, v) {
+				if err := b.Put(key, nv); err != nil {
 					return err
 				}
 			}
@@ -396,11 +589,11 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 	if err := t.dropEarlyTakeoversOf(p.Primary, dbID); err != nil {
 		return nil, err
 	}
-	ids, back := t.takenOverOf(p.Primary)
+	ids, entries := t.takenOverOf(p.Primary)
 	addr, via, _ := strings.Cut(p.Addr, " via ")
 	var out []*Message
 	for i, id := range ids {
-		if back[i] != dbID {
+		if !slices.Contains(entries[i].values(), dbID) {
 			continue
 		}
 		m, err := t.Get(id)
@@ -413,9 +606,16 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 		if m.State == Active || m.State == Quarantined {
 			continue
 		}
+		// Only the copies taken over under dbID that may go back (their
+		// value per copy, takenEntry): one of the same message taken over
+		// under another database stays this server's.
+		goes := func(r *Recipient) bool {
+			return r.Status == Pending && r.Primary == p.Primary && r.ShadowID != "" && entries[i].of(r.ShadowID) == dbID
+		}
 		others := false // pending recipients that stay this server's
-		for _, r := range m.Rcpts {
-			others = others || r.Status == Pending && !(r.Primary == p.Primary && r.ShadowID != "")
+		for j := range m.Rcpts {
+			r := &m.Rcpts[j]
+			others = others || r.Status == Pending && !goes(r)
 		}
 		if m.State == Poison && others {
 			continue
@@ -424,13 +624,19 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 		if m.State == Suspended {
 			// The hold goes to the primary with the copy (heldnote.go).
 			*held = append(*held, m.ID)
-			if err := t.noteTakenHeldTx(dbID, heldShadowIDs(m, p.Primary), now); err != nil {
+			var sids []string
+			for _, sid := range heldShadowIDs(m, p.Primary) {
+				if entries[i].of(sid) == dbID {
+					sids = append(sids, sid)
+				}
+			}
+			if err := t.noteTakenHeldTx(dbID, sids, now); err != nil {
 				return nil, err
 			}
 		}
 		for j := range m.Rcpts {
 			r := &m.Rcpts[j]
-			if r.Status != Pending || r.Primary != p.Primary || r.ShadowID == "" {
+			if !goes(r) {
 				continue
 			}
 			r.Status, r.Queue, r.Redirect = Shadowed, "shadow:"+p.Primary, ""
@@ -478,39 +684,47 @@ func (t *Tx) dropEarlyTakeoversOf(primary, dbID string) error {
 	return nil
 }
 
-// takenUnderOther reports whether message id's copy taken over from
-// primary was taken over under a database id other than the one the
+// takenUnderOther is, of message id's copies taken over from primary,
+// the ones taken over under a database id other than the one the
 // session applying discards presented (t.presenting): a primary back
 // with a new database holds no record of mail accepted under the old
 // one, so its discards and "done" answers for old ids settle none of
-// those copies (SR-7). Unknown ids on either side
-// keep the earlier rule. It speaks for the message's taken-over
-// recipients only (takenOverRcpt): a copy of the same message made
-// against the new database since (shadowed for the primary again) is
-// settled by that database's discard as any copy is (settlesNot).
-func (t *Tx) takenUnderOther(primary string, id ID) bool {
+// those copies (SR-7). Unknown ids on either side keep the earlier rule.
+// It judges each copy by its own database (takenEntry): a copy of the
+// same message made against the new database since (shadowed for the
+// primary again, or taken over in turn for failed heartbeats) is
+// settled by that database's discard as any copy is (settlesNot). nil:
+// none.
+func (t *Tx) takenUnderOther(primary string, id ID) takenOther {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil || t.presenting == "" && !t.heldOnly {
-		return false
+		return nil
 	}
 	v := b.Get(takenByKey(primary, id))
 	if v == nil {
-		return false
+		return nil
 	}
 	if t.heldOnly {
-		return true
+		return func(string) bool { return true }
 	}
-	under, _ := parseTaken(string(v))
-	return under != "" && under != t.presenting
+	e, presenting := decodeTaken(v), t.presenting
+	return func(sid string) bool {
+		under, _ := parseTaken(e.of(sid))
+		return under != "" && under != presenting
+	}
 }
 
+// takenOther reports whether the copy with id sid is one a discard in
+// this transaction leaves alone (takenUnderOther).
+type takenOther func(sid string) bool
+
 // settlesNot reports whether a discard from primary in this transaction
-// must leave recipient r alone: r is taken over from primary and the
-// message's copy was taken over under another database than the one
-// presented (old: takenUnderOther for the message).
-func settlesNot(old bool, r *Recipient, primary string) bool {
-	return old && takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary)
+// must leave recipient r alone: r is taken over from primary and its
+// copy was taken over under another database than the one presented
+// (old: takenUnderOther for the message).
+func settlesNot(old takenOther, r *Recipient, primary string) bool {
+	return old != nil && takenOverRcpt(r) && serverKey(r.Primary) == serverKey(primary) && old(r.ShadowID)
 }
 
 // takenUnderOther is also true for every taken-over copy while the
@@ -547,12 +761,21 @@ func (t *Tx) keepTakenOverTx(primary, dbID string) (int, error) {
 	}
 	never := takenValue(dbID, false)
 	n := 0
-	ids, back := t.takenOverOf(primary)
+	ids, entries := t.takenOverOf(primary)
 	for i, id := range ids {
-		if back[i] != dbID {
+		e, changed := entries[i], false
+		if e.def == dbID {
+			e.def, changed = never, true
+		}
+		for sid, v := range e.copies {
+			if v == dbID {
+				e.copies[sid], changed = never, true
+			}
+		}
+		if !changed {
 			continue
 		}
-		if err := t.tx.Bucket(bucketTakenBy).Put(takenByKey(primary, id), []byte(never)); err != nil {
+		if err := t.tx.Bucket(bucketTakenBy).Put(takenByKey(primary, id), e.encode()); err != nil {
 			return n, fmt.Errorf("keeping the copies taken over from %s: %w", primary, err)
 		}
 		n++
@@ -577,13 +800,13 @@ func (t *Tx) keepTakenOverTx(primary, dbID string) (int, error) {
 	return n + len(early), nil
 }
 
-// mayGiveBackCopy reports whether message id's copy taken over from
+// mayGiveBackCopy reports whether message id's copy sid taken over from
 // primary may still go back to it presenting dbID: its index entry says
 // so now. An attempt that gives a copy back decides from what its claim
 // read (givebackrelay.go); a rollback mark its own session presented
 // meanwhile makes the entry never given back (keepTakenOverTx), which
 // its commit reads here.
-func (t *Tx) mayGiveBackCopy(primary string, id ID, dbID string) bool {
+func (t *Tx) mayGiveBackCopy(primary string, id ID, sid, dbID string) bool {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil || dbID == "" {
 		return false
@@ -592,7 +815,7 @@ func (t *Tx) mayGiveBackCopy(primary string, id ID, dbID string) bool {
 	if v == nil {
 		return true // no entry to read (an older record): as its claim read it
 	}
-	_, back := parseTaken(string(v))
+	_, back := parseTaken(decodeTaken(v).of(sid))
 	return back == dbID
 }
 

@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,13 +24,32 @@ func takenEntries(t *testing.T, s *Store) map[string]string {
 			if len(k) < 9 || k[len(k)-9] != 0 {
 				return fmt.Errorf("bad key %q", k)
 			}
-			out[fmt.Sprintf("%s %s", k[:len(k)-9], ID(beUint64(k[len(k)-8:])))] = string(v)
+			out[fmt.Sprintf("%s %s", k[:len(k)-9], ID(beUint64(k[len(k)-8:])))] = takenSummary(decodeTaken(v))
 			return nil
 		})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// takenSummary is an entry's value when every copy it lists has the same
+// one (an entry listing none: its def), else each copy's, "sid=value"
+// in the order of the ids, joined by commas.
+func takenSummary(e takenEntry) string {
+	vals := e.values()
+	same := true
+	for _, v := range vals {
+		same = same && v == vals[0]
+	}
+	if same {
+		return vals[0]
+	}
+	var parts []string
+	for _, sid := range slices.Sorted(maps.Keys(e.copies)) {
+		parts = append(parts, sid+"="+e.copies[sid])
+	}
+	return strings.Join(parts, ",")
 }
 
 // checkTakenIndex fails unless the index names exactly the taken-over
@@ -223,5 +244,86 @@ func TestTakenIndexSurvivesCrashAndRepairs(t *testing.T) {
 	checkTakenIndex(t, s, "reopened after a missing entry")
 	if v := takenEntries(t, s)["hub-b "+m2.ID.String()]; v != "" {
 		t.Fatalf("an entry made at the repair goes back to %q; want never (empty)", v)
+	}
+}
+
+// SR-7, SR-6: an index entry an earlier release wrote holds one value for
+// the message: it keeps its meaning for the copies it spoke for — at
+// Open, which writes it per copy, and at a later takeover of another
+// copy of the message, before or after the record's Put — while the
+// later copy gets its own (mixed38 defect 1: one value for both filed
+// the later copy under the old database).
+func TestTakenIndexEarlierReleaseValueKeptPerCopy(t *testing.T) {
+	for _, order := range []string{"mark before put", "mark after put", "reopened first"} {
+		t.Run(order, func(t *testing.T) {
+			s := openTest(t)
+			m := msg(s, "a@example.org", "x@b.example", "y@b.example")
+			m.State = Ready
+			m.Rcpts[0] = Recipient{Addr: "x@b.example", Status: Shadowed, Queue: "shadow:hub-b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-c"}
+			m.Rcpts[1] = Recipient{Addr: "y@b.example", Status: Pending, Queue: "shadow:hub-b", Primary: "hub-b", ShadowID: m.ID.String() + "-b"}
+			never1 := takenValue("db1", false)
+			if err := s.Update(context.Background(), func(tx *Tx) error {
+				if err := tx.PutNew(m, []byte(body)); err != nil {
+					return err
+				}
+				// As an earlier release left it: one value, y's.
+				return tx.tx.Bucket(bucketTakenBy).Put(takenByKey("hub-b", m.ID), []byte(never1))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if order == "reopened first" {
+				path := s.db.Path()
+				s.Close()
+				var err error
+				if s, err = Open(path, Options{}); err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if v := takenEntries(t, s)["hub-b "+m.ID.String()]; v != never1 {
+					t.Fatalf("Open's rewrite per copy changed the value of y's copy: %q", v)
+				}
+			}
+			if err := s.Update(context.Background(), func(tx *Tx) error {
+				got, err := tx.Get(m.ID)
+				if err != nil {
+					return err
+				}
+				sids := takeoverRcpts(got, "hub-b", "heartbeats failed")
+				if order == "mark before put" {
+					if err := tx.markTaken("hub-b", got.ID, sids, takenValue("db2", true)); err != nil {
+						return err
+					}
+					return tx.Put(got)
+				}
+				if err := tx.Put(got); err != nil {
+					return err
+				}
+				return tx.markTaken("hub-b", got.ID, sids, takenValue("db2", true))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			want := m.ID.String() + "-b=" + never1 + "," + m.ID.String() + "-c=db2"
+			if v := takenEntries(t, s)["hub-b "+m.ID.String()]; v != want {
+				t.Fatalf("entry %q; want %q: y's copy keeps the earlier release's value, x's has its own", v, want)
+			}
+		})
+	}
+}
+
+// SR-7: an earlier release that merged a takeover into a value of this
+// one (its mergeTaken: never given back, before the whole value) leaves
+// every copy under its database, never given back; a value that does
+// not parse names none.
+func TestTakenIndexValueMergedByEarlierRelease(t *testing.T) {
+	e := takenEntry{copies: map[string]string{"a-b": "db1", "a-c": takenValue("db2", false)}}
+	got := decodeTaken(append([]byte(takenUnderMark), e.encode()...))
+	if got.of("a-b") != takenValue("db1", false) || got.of("a-c") != takenValue("db2", false) {
+		t.Errorf("merged by an earlier release: %+v", got)
+	}
+	if bad := decodeTaken([]byte{takenCopyMark, 9, 'x'}); bad.of("a-b") != "" {
+		t.Errorf("a value that does not parse names %q", bad.of("a-b"))
+	}
+	if rt := decodeTaken(e.encode()); rt.of("a-b") != "db1" || rt.of("a-c") != takenValue("db2", false) || rt.of("a-d") != "" {
+		t.Errorf("round trip: %+v", rt)
 	}
 }

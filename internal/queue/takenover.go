@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"slices"
 )
 
 // Copies a holder took over from the database a restored one replaced
@@ -111,7 +112,9 @@ func (q *Manager) TakenOverFor(primary, presented, from string, max int) []Taken
 				if len(k) != len(prefix)+8 {
 					continue
 				}
-				if under, _ := parseTaken(string(v)); under != from {
+				e := decodeTaken(v)
+				under := func(v string) string { u, _ := parseTaken(v); return u }
+				if !slices.ContainsFunc(e.values(), func(v string) bool { return under(v) == from }) {
 					continue
 				}
 				m, err := tx.Get(ID(beUint64(k[len(prefix):])))
@@ -120,7 +123,8 @@ func (q *Manager) TakenOverFor(primary, presented, from string, max int) []Taken
 				}
 				for j := range m.Rcpts {
 					r := &m.Rcpts[j]
-					if takenOverRcpt(r) && serverKey(r.Primary) == name && len(out) < max {
+					// Each copy under its own database (takenEntry).
+					if takenOverRcpt(r) && serverKey(r.Primary) == name && under(e.of(r.ShadowID)) == from && len(out) < max {
 						out = append(out, TakenDone{ID: r.ShadowID, Addr: r.Addr, Kind: TakenOver})
 					}
 				}

@@ -76,13 +76,15 @@ func TestEveryTakeoverRecordsTheDatabaseTakenUnder(t *testing.T) {
 				t.Fatalf("hub-b's copies taken over under %q; want db1, the database they were made against", got)
 			}
 			var back, taken map[string]string
+			var sid string
 			s.View(func(tx *Tx) error {
 				stored, _ := tx.Get(m.ID)
 				back, taken = tx.giveBackOf(stored)
+				sid = stored.Rcpts[0].ShadowID
 				return nil
 			})
-			if taken["hub-b"] != "db1" || back["hub-b"] != c.giveBack {
-				t.Fatalf("taken under %q, given back with %q; want db1 and %q", taken["hub-b"], back["hub-b"], c.giveBack)
+			if taken["hub-b"] != "db1" || back[giveBackKey("hub-b", sid)] != c.giveBack {
+				t.Fatalf("taken under %q, given back with %q; want db1 and %q", taken["hub-b"], back[giveBackKey("hub-b", sid)], c.giveBack)
 			}
 		})
 	}
