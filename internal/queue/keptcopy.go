@@ -39,9 +39,9 @@ import (
 // message show and queue views — and deletes the note, in the commit
 // that reads that answer, as ShadowCopiesDropped marks a copy the
 // holder's operator removed. The same probe pass makes the copies
-// again (Recopy). A note whose copy no record names any more (its
-// message finished, or marked already) is deleted by the next answer
-// about that holder.
+// again (Recopy). A note whose copy no record names on its holder any
+// more (its message finished, or marked already) is deleted by the next
+// answer about any holder.
 //
 // Under kill -9: the notes and the marks are written in one commit per
 // answer. Killed before it, nothing of that answer is kept: the next
@@ -104,8 +104,10 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 // ShadowKeptMissing answers XQUERYKEPT for primary (the holder's side):
 // of ids, those of primary's copies this server has no record of — no
 // record has a recipient of primary under that id (shadowed, taken over
-// and pending, or finished and still stored), and no note of a
-// recipient finished after a takeover waits to be told (takendone.go).
+// and pending, or finished and still stored), no recipient relayed
+// under that id was folded into the record of its copy on receipt
+// (foldedrelay, receiptcopy.go), and no note of a recipient finished
+// after a takeover waits to be told (takendone.go).
 func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
@@ -113,6 +115,19 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 		for _, sid := range ids {
 			if tx.keptHere(primary, sid) {
 				kept[sid] = true
+			}
+		}
+		if fb := tx.tx.Bucket(bucketFolded); fb != nil && len(kept) < len(ids) {
+			// A relayed copy folded into the record of its copy on
+			// receipt (receiptcopy.go) is kept under the org id; the
+			// relay id its recipients were filed under is the entry's
+			// value (8 bytes of time, 0x00 in this release's form).
+			prefix := append([]byte(serverKey(primary)), 0)
+			c := fb.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if len(v) > 8 {
+					kept[strings.TrimPrefix(string(v[8:]), "\x00")] = true
+				}
 			}
 		}
 		if td := tx.tx.Bucket(bucketTakenDone); td != nil && len(kept) < len(ids) {
@@ -192,16 +207,17 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 				return err
 			}
 		}
-		aliases := tx.holderAliasesTx(server)
-		named := func(sid string) []*Message {
+		namedOn := func(holder, sid string) []*Message {
+			aliases := tx.holderAliasesTx(holder)
 			var out []*Message
 			for _, m := range tx.byShadowID(sid) {
-				if holdsCopyOnAny(m, server, aliases) && !tx.markedSingle(m.ID) {
+				if holdsCopyOnAny(m, holder, aliases) && !tx.markedSingle(m.ID) {
 					out = append(out, m)
 				}
 			}
 			return out
 		}
+		named := func(sid string) []*Message { return namedOn(server, sid) }
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 		for _, sid := range asked {
@@ -234,15 +250,17 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 				return err
 			}
 		}
-		// Notes of this holder whose copy no record names any more.
+		// Notes whose copy no record names on their holder any more
+		// (its message finished or marked, or the holder's name
+		// spelt anew): every holder's, a few entries at most.
 		var stale [][]byte
-		prefix := keptMissingPrefix(server)
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(named(string(k[len(prefix):]))) == 0 {
+		_ = b.ForEach(func(k, _ []byte) error {
+			holder, sid, ok := bytes.Cut(k, []byte{0})
+			if !ok || len(namedOn(string(holder), string(sid))) == 0 {
 				stale = append(stale, bytes.Clone(k))
 			}
-		}
+			return nil
+		})
 		for _, k := range stale {
 			if err := b.Delete(k); err != nil {
 				return err
