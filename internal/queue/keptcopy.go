@@ -72,7 +72,9 @@ var keptScanChunk = 5000
 // ShadowCopiesNamed lists, for a question to shadow server server, the
 // copy ids of the messages pending here whose record names it (or an
 // alias of its database) the holder of their copy and that are not
-// marked held by this server only, in id order after the message after,
+// marked held by this server only — nor waiting to apply what the
+// holder finished of its copy after a takeover (takendonewait.go) —,
+// in id order after the message after,
 // at most max ids and at most keptScanChunk records read; next is where
 // the following question starts (0: the records were read to their
 // end).
@@ -81,6 +83,19 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 		ids, next = nil, 0
 		aliases := tx.holderAliasesTx(server)
 		seen := map[string]bool{}
+		wait := tx.tx.Bucket(bucketTakenDoneWait)
+		// waiting: the holder finished recipients of the copy after a
+		// takeover and told them; they wait here for the attempt in
+		// flight (takendonewait.go), and the holder may have forgotten
+		// the copy: not asked until they are applied.
+		waiting := func(sid string) bool {
+			if wait == nil {
+				return false
+			}
+			prefix := append(append(append([]byte(serverKey(server)), 0), sid...), 0)
+			k, _ := wait.Cursor().Seek(prefix)
+			return k != nil && bytes.HasPrefix(k, prefix)
+		}
 		c := tx.messages.Cursor()
 		k, v := c.Seek((after + 1).Key())
 		for n := 0; k != nil; k, v = c.Next() {
@@ -90,7 +105,7 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 			}
 			n++
 			m, err := decodeMessage(v)
-			if err != nil || m.ShadowID == "" || seen[m.ShadowID] || !holdsCopyOnAny(m, server, aliases) || tx.markedSingle(m.ID) {
+			if err != nil || m.ShadowID == "" || seen[m.ShadowID] || !holdsCopyOnAny(m, server, aliases) || tx.markedSingle(m.ID) || waiting(m.ShadowID) {
 				continue
 			}
 			seen[m.ShadowID] = true
