@@ -66,8 +66,12 @@ func (v *verbConn) xqueryKept(arg string) string {
 		s.log.Error("answering which shadow copies are kept here failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Cannot tell now, try again later"
 	}
-	s.log.Info("primary asked which of its copies are kept here", "primary", s.shadowServer,
-		"asked", len(ids), "missing", len(missing))
+	if len(missing) > 0 {
+		// Once a probe per primary at most; an answer of all kept,
+		// every probe, says nothing.
+		s.log.Info("primary asked which of its copies are kept here: some are not (this database was rolled back, or a copy is on its way)",
+			"primary", s.shadowServer, "asked", len(ids), "missing", len(missing))
+	}
 	s.peerAnswered()
 	if len(missing) == 0 {
 		return fmt.Sprintf("250 2.0.0 0 of %d missing", len(ids))
