@@ -227,6 +227,7 @@ var singleHowText = map[string]string{
 	queue.HowQuarantined: "discarded when the message was quarantined; made again now that it is released",
 	queue.HowRemoved:     "removed by the administrator there",
 	queue.HowDamaged:     "a copy there was damaged and set aside",
+	queue.HowRolledBack:  "missing there: its database file was rolled back",
 	queue.HowUnreachable: "unreachable since then, for longer than the takeover delay",
 }
 

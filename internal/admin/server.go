@@ -653,8 +653,10 @@ type SingleCopyView struct {
 	// How: what befell the copy on Lost, when known (queue.SingleCopy.How):
 	// "removed" by its holder's administrator, "damaged" there, "held" or
 	// "quarantined" (discarded by this server's hold or quarantine, made
-	// again since the release), "taken-over" (TakenOver); "" for a copy
-	// lost with its holder's database, or none made.
+	// again since the release), "taken-over" (TakenOver), "rolled back"
+	// (missing on its holder, whose database file was copied back from
+	// an older copy: queue keptcopy.go); "" for a copy lost with its
+	// holder's database, or none made.
 	How string `json:"how,omitempty"`
 	// HolderUnreached: Lost has not been reached by a probe since this
 	// server's start: it may hold the copy still, and may have taken it

@@ -66,6 +66,12 @@ func scriptedPeerLines(t *testing.T, ehlo string, reply func(line string) string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scriptedPeerOn(t, ln, ehlo, reply)
+}
+
+// scriptedPeerOn is scriptedPeerLines serving on ln.
+func scriptedPeerOn(t *testing.T, ln net.Listener, ehlo string, reply func(line string) string) string {
+	t.Helper()
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

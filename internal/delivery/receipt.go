@@ -84,6 +84,11 @@ type ReceiptShadow struct {
 	// probeRefusals: lower-cased server name → the reply with which it
 	// refuses this server's probe, while it does (recopy.go probeRefused).
 	probeRefusals sync.Map
+	// keptFrom: lower-cased server name → the message id the next
+	// question about the copies kept there starts after (recopy.go
+	// askKept): a holder of many copies is asked about them over
+	// several probes.
+	keptFrom sync.Map
 }
 
 type receiptConn struct {

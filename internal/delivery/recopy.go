@@ -530,6 +530,11 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 				goOn, taken = r.askTakenDone(c, s.Name)
 			}
 			if goOn {
+				// After what it finished is recorded: a copy finished
+				// there is no record here to ask about.
+				r.askKept(c, s.Name)
+			}
+			if goOn {
 				c.Quit() // the server forgets the copies told: they are recorded
 			} else {
 				c.Close() // no command after them: the server tells them again
@@ -659,6 +664,83 @@ func (r *ReceiptShadow) askDropped(c *smtp.Client, server string) (goOn, finishe
 		}
 	}
 	return true, false // more than droppedRounds batches: the rest at the next probe
+}
+
+// KeptRecorder lists the copy ids this server's pending records name a
+// server the holder of, and records that server's answer to which of
+// them it has no record of (queue.Manager: ShadowCopiesNamed,
+// ShadowKeptAnswer; queue keptcopy.go).
+type KeptRecorder interface {
+	ShadowCopiesNamed(server string, after queue.ID, max int) ([]string, queue.ID, error)
+	ShadowKeptAnswer(server string, asked, missing []string, apart time.Duration) ([]*queue.Message, error)
+}
+
+// Bounds of one probe's questions about kept copies: ids per question
+// (XQUERYKEPT takes at most 100), questions per probe. A holder of more
+// copies is asked about the rest at the next probes (keptFrom).
+const (
+	keptBatch  = 100
+	keptRounds = 10
+)
+
+// askKept asks server, in the probe session c (shadow verbs 23), which
+// of the copies this server's pending records name it the holder of it
+// has no record of — its database file copied back from an older copy
+// lost them — and records the answer (ShadowKeptAnswer): a copy missing
+// from two answers at least keptApart apart marks its message held by
+// this server only, and this pass makes the copy again. The holder
+// writes nothing for the question, so a failure only leaves the rest to
+// the next probe. With an older peer nothing is asked.
+func (r *ReceiptShadow) askKept(c *smtp.Client, server string) {
+	rec, ok := r.holders.(KeptRecorder)
+	if !ok || c.ShadowVersion < smtp.KeptVersion {
+		return
+	}
+	key := strings.ToLower(server)
+	after := queue.ID(0)
+	if v, ok := r.keptFrom.Load(key); ok {
+		after = v.(queue.ID)
+	}
+	apart := r.keptApart()
+	for range keptRounds {
+		ids, next, err := rec.ShadowCopiesNamed(server, after, keptBatch)
+		if err != nil {
+			r.d.log.Error("listing the copies held on a shadow server failed; asked at the next probe", "shadow_server", server, "err", err)
+			return
+		}
+		if len(ids) > 0 {
+			missing, _, err := c.QueryKept(ids)
+			if err != nil {
+				r.d.log.Info("asking the shadow server which copies it keeps failed; asked again at the next probe",
+					"shadow_server", server, "err", err)
+				return
+			}
+			marked, err := rec.ShadowKeptAnswer(server, ids, missing, apart)
+			if err != nil {
+				r.d.log.Error("recording which copies the shadow server keeps failed; asked again at the next probe",
+					"shadow_server", server, "err", err)
+				return
+			}
+			if len(marked) > 0 {
+				r.d.log.Warn("shadow server keeps no record of copies of messages held here (its database file was rolled back): they are made again",
+					"shadow_server", server, "messages_marked", len(marked))
+			}
+		}
+		after = next
+		r.keptFrom.Store(key, after)
+		if next == 0 {
+			return // read to the end: the next probe starts again at the first
+		}
+	}
+}
+
+// keptApart is how far apart two answers that say a copy missing must
+// be before its message is marked: the probe's interval (the shadow
+// heartbeat timeout), and at least the bound of one copier's try, so
+// that a copy on its way to the holder when the first answer was given
+// has arrived or failed by the second.
+func (r *ReceiptShadow) keptApart() time.Duration {
+	return max(r.d.st.Load().cfg.ShadowHeartbeatTimeout, receiptTry)
 }
 
 // TakenDoneRecorder records what a server that kept copies of this

@@ -253,7 +253,7 @@ func TestSingleCopyHelpSaysWhatItCounts(t *testing.T) {
 			continue
 		}
 		help := f.GetHelp()
-		for _, w := range []string{"lost with its server's database", queue.HowRemoved, queue.HowDamaged, "refused", "not made at receipt",
+		for _, w := range []string{"lost with its server's database", queue.HowRemoved, queue.HowDamaged, queue.HowRolledBack, "refused", "not made at receipt",
 			"hold", queue.HowQuarantined[:len("quarantin")], "taken over", "DSN", "pickup", "redelivery",
 			"shadow_heartbeat_timeout", "takes the copy", "stay counted"} {
 			if !strings.Contains(help, w) {

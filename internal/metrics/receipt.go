@@ -41,7 +41,7 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 // shadow server answers: one may answer and refuse the copy.
 func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
-		Help: "Messages held by this server only (umbra shadow single): their shadow copy was lost with its server's database, removed or set aside damaged there, " +
+		Help: "Messages held by this server only (umbra shadow single): their shadow copy was lost with its server's database, removed or set aside damaged there, missing there after its database file was rolled back, " +
 			"refused or not made at receipt, or discarded by the operator's hold or the quarantine they were released from; or they were taken over, " +
 			"or entered the queue with none (a DSN or report written here, a pickup file, a dumpster redelivery). Each pass of the shadow-server probe " +
 			"(every shadow_heartbeat_timeout) copies them to a shadow server that takes the copy; they stay counted while none does. " +

@@ -665,6 +665,21 @@
 // message they could name is left at the primary) are dropped by the
 // next commit that writes one.
 //
+// Copies missing on a holder whose database file was rolled back
+// (keptcopy.go; shadow verb version 23). A holder's queue.db copied back
+// from an older file keeps its id and presents no mark of its own, so
+// neither SR-7 nor the rollback marks see the copies it lost. The
+// primary's holder probe asks it (XQUERYKEPT) which of the copy ids its
+// pending records name there it has no record of; the commit that reads
+// an answer writes, per missing id not noted, an entry in bucket
+// keptmissing (holder ‖ 0x00 ‖ copy id → first missing), deletes the
+// entries of ids answered kept, and, for an id noted at least a probe
+// interval (and the copier's 10 s) before, marks its messages held by
+// this server only (singlecopy, how "rolled back") and deletes the entry.
+// The holder writes nothing. Two answers, not one: a copy on its way
+// (made again, or a relayed message's, committed there after this
+// server's record names it) is bounded by the copier's try.
+//
 // Messages given to their copy's holder (handback.go; shadow verb
 // version 11). The commit that holds a message as poison for a body
 // found unreadable here (before its attempt, cut during it, or at start)
@@ -2197,6 +2212,18 @@
 //     in between leaves the note, told again at the next probe, and a
 //     message marked already is not marked twice. From the mark on, the
 //     copy is made again as for a holder's lost database (above).
+//     An answer to XQUERYKEPT (keptcopy.go) is recorded in one commit:
+//     its new keptmissing entries, the entries it deletes (ids answered
+//     kept, and ids no pending record names any more) and the marks of
+//     the messages missing from it and from an answer a probe interval
+//     before. Killed before that commit, nothing of the answer is kept:
+//     the next probe asks again and its answer counts as a first one (a
+//     delay of one interval; the copies were already lost, nothing more
+//     is). Killed after it, the entries and marks stand; a marked
+//     message's copy is made again by the pass after the start, as for
+//     any mark, and its entry is gone, so it is not marked twice. The
+//     holder writes nothing for the question, so a kill -9 of it at any
+//     moment changes nothing but the answer's arrival.
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

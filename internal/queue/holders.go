@@ -53,7 +53,8 @@ type SingleCopy struct {
 	Refused string
 	// How is what befell the copy on Lost when it is known: HowRemoved
 	// (its holder's administrator removed it), HowDamaged (its holder
-	// set aside a damaged copy there); "" for a copy lost with its
+	// set aside a damaged copy there), HowRolledBack (its holder keeps
+	// no record of it: keptcopy.go); "" for a copy lost with its
 	// holder's database.
 	How string
 	// TakenOver: the message was a shadow copy taken over from Lost
@@ -1218,6 +1219,8 @@ func (sc SingleCopy) String() string {
 		return unreachableText(sc)
 	case HowDamaged:
 		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
+	case HowRolledBack:
+		return fmt.Sprintf("held by this server only since %s: its shadow copy is missing on %s, whose transport database was rolled back (a file copied back)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	}
 	return fmt.Sprintf("held by this server only since %s: its shadow copy on %s was lost", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 }

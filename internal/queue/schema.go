@@ -136,6 +136,11 @@ import (
 //	          before lower-cased it, folded at Open: holderfold.go) → its transport database
 //	          id as this server (the primary) last met it (holders.go): a
 //	          server met with another id lost the copies it kept for this one
+//	keptmissing shadow server (serverKey) ‖ 0x00 ‖ copy id → first missing (8, BE)
+//	          when an answer to XQUERYKEPT first said the copy of a
+//	          message pending here missing on that holder; a second such
+//	          answer a probe interval later marks the message held by
+//	          this server only (keptcopy.go)
 //	holderaddrs lower-cased shadow server name (mailaddr.NameKey) → the
 //	          address (host:port) this server last reached it at
 //	          (holderaddr.go): the discards owed to a server no longer
@@ -355,6 +360,10 @@ var (
 	// server that took their copy over has it in delivery (takenbusy.go).
 	// Not in allBuckets: made by the first such answer, as refusedhere.
 	bucketTakenBusy = []byte("takenbusy")
+	// bucketKeptMissing: per shadow server and copy id, when an answer
+	// to XQUERYKEPT first said the copy missing there (keptcopy.go).
+	// Not in allBuckets: made by the first such answer, as refusedhere.
+	bucketKeptMissing = []byte("keptmissing")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

@@ -545,6 +545,12 @@
 // the primary marks those recipients of its originals done without a DSN,
 // so a restore does not deliver its queue a second time beside the
 // holders' takeover (queue takenover.go).
+// 23 XQUERYKEPT <id>...: the holders' probe asks which of the copies this
+// server's pending records name on the holder it has no record of (a
+// holder whose database file was copied back from an older copy keeps
+// its id and lost them); a copy missing from two answers a probe
+// interval apart marks its message held by this server only, and the
+// pass makes it again (delivery askKept, queue keptcopy.go).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

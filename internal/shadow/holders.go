@@ -46,6 +46,14 @@ import (
 // records the answer, before the session's next command, and this pass
 // makes them again like copies of a lost database.
 //
+// It asks (shadow verbs 23, delivery askKept), after what the server
+// finished is recorded, which of the copies this server's pending
+// records name there it has no record of: a server whose database file
+// was copied back from an older copy keeps its id and lost them. A copy
+// missing from two answers a probe interval apart marks its message
+// held by this server only, in the commit that reads the second answer,
+// and this pass makes it again.
+//
 // And it asks (shadow verbs 15, delivery askTakenDone) what the server
 // finished of the copies it took over from this server's database while
 // this server was away (delivered, relayed, failed with its DSN, or its

@@ -33,7 +33,7 @@ func countedCommand(cmd string) string {
 	switch cmd {
 	case "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
 		"STARTTLS", "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD",
-		"XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
+		"XQUERYKEPT", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
 		return cmd
 	}
 	return "other"

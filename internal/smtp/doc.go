@@ -407,7 +407,16 @@
 //     " NAME=<server-name>" a server of 20 ends its XSHADOW reply with for
 //     a client that said NAME (its own server.name: the client tells a
 //     server met under a second name from a copy of another's data dir,
-//     package delivery receipt.go; CutStatedName reads it). A database id
+//     package delivery receipt.go; CutStatedName reads it), and peers
+//     below 23 never see XQUERYKEPT (shadowkept.go: a primary's holder
+//     probe asks which of the copies its pending records name on the
+//     holder it has no record of — a holder whose database file was
+//     copied back from an older copy keeps its id and presents no mark,
+//     and lost them; up to 100 valid ids a command, XQUERYHELD's
+//     parser, refused as the other shadow verbs are: 502/503/550, 501
+//     5.5.4 for bad arguments, 451 4.3.0 when the queue cannot tell;
+//     offered only with a queue that can tell, KeptTeller; the client
+//     asks only a server of 23, so an older one is never asked). A database id
 //     presented at XSHADOW only confirms the authenticated server: one
 //     the queue knows as another primary's is refused, 550 5.7.1
 //     (databaseOfAnother, rt17e-F1), and the server is marked at once
@@ -605,7 +614,7 @@
 //     dataSequence); MAIL or RCPT parameters after a plain HELO are
 //     555 5.5.4 (helloOnly), and the commands of service extensions —
 //     STARTTLS, AUTH, BDAT, XSHADOW, XQUERYDISCARD/XQDISCARD,
-//     XQUERYHELD, XQUERYDROPPED, XQUERYTAKENDONE, XDISCARD — 503 5.5.1 "Send EHLO
+//     XQUERYHELD, XQUERYKEPT, XQUERYDROPPED, XQUERYTAKENDONE, XDISCARD — 503 5.5.1 "Send EHLO
 //     first: <VERB> is a service extension, not available after HELO"
 //     (extensionSequence; a well-formed BDAT's chunk is read and
 //     dropped, the transaction stays); STARTTLS before an accepted

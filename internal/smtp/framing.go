@@ -401,6 +401,11 @@ func (v *verbConn) fillCommand() error {
 			v.reply(r)
 		}
 		return nil
+	case "XQUERYKEPT":
+		if r := v.xqueryKept(arg); r != "" {
+			v.reply(r)
+		}
+		return nil
 	case "XQUERYDROPPED":
 		if r := v.xqueryDropped(arg); r != "" {
 			v.reply(r)
@@ -560,7 +565,7 @@ func (v *verbConn) extensionSequence(cmd string) string {
 		if mechs, _ := v.authOffer(); len(mechs) == 0 {
 			return "" // not offered at all: 502 5.5.1
 		}
-	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
+	case "XSHADOW", "XQUERYDISCARD", "XQDISCARD", "XQUERYHELD", "XQUERYKEPT", "XQUERYDROPPED", "XQUERYTAKENDONE", "XDISCARD":
 		if v.shadowOff() {
 			// Not offered at all: no greeting would make it available,
 			// and nothing is said of the shadow protocol (rt24b F3).

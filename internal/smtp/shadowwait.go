@@ -190,7 +190,14 @@ import (
 // copies taken over from the database it was restored from, those that
 // wait here too ("<id> RCPT=<address> TAKEN"). Offered by a server whose
 // queue tells them (TakenOverTeller).
-const ShadowVersion = TakenOverVersion
+//
+// Version 23 adds XQUERYKEPT <id>... (shadowkept.go): a primary asks the
+// server that keeps its messages' copies which of the copies its records
+// name there it has no record of — a holder whose database file was
+// copied back from an older copy lost them — and makes them again. A
+// client asks only a server that advertised 23; it is offered by a
+// server whose queue can tell (KeptTeller).
+const ShadowVersion = KeptVersion
 
 // TakenOverVersion is the shadow verbs version from which XQUERYTAKENDONE
 // takes FROM=<database-id> and lists the copies waiting here that were
@@ -300,7 +307,10 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(TakenOverTeller); !ok {
 		return BusyVersion
 	}
-	return TakenOverVersion
+	if _, ok := s.srv.shadow.(KeptTeller); !ok {
+		return TakenOverVersion
+	}
+	return KeptVersion
 }
 
 // cutName takes version 20's NAME off XSHADOW's arguments (its last word,

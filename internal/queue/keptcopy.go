@@ -1,0 +1,294 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// Copies kept on a holder whose database file was rolled back (shadow
+// verbs version 23, package smtp: XQUERYKEPT; life F3 of an outside
+// check). The operator of a shadow server who stops it and copies back
+// an older queue.db — a file copy, not umbra db restore — starts it on
+// a database with the same id and no rollback mark (marks.go: only the
+// Open of a restored backup takes one): it lost every copy it
+// acknowledged after that file was taken, and nothing told its
+// primaries, whose records still name it the holder. A later loss of
+// the primary lost those messages.
+//
+// So the primary's holder probe (package delivery, askKept) lists the
+// copy ids of its pending records that name the holder
+// (ShadowCopiesNamed) and asks it which of them it has no record of
+// (ShadowKeptMissing, the holder's side: a copy held, taken over, in
+// delivery or finished after a takeover and not yet told — any record
+// or taken-done note of that primary and id — is kept). One answer is
+// not enough: a copy can be on its way there (a copy made again, or a
+// relayed message's copy the holder commits after the primary's 250,
+// bounded by the copier's try of 10 s), so the primary notes, per
+// holder and copy id, when an answer first said it missing:
+//
+//	keptmissing holder (serverKey) ‖ 0x00 ‖ copy id → first missing (8, BE unix nanoseconds)
+//
+// (ShadowKeptAnswer). An answer that says the copy is kept deletes the
+// note; one that says it missing again at least apart after the note
+// (the probe's interval, at least the copier's bound) marks every
+// message still pending here whose copy was that one on the holder as
+// held by this server only — how: HowRolledBack, shown by shadow list,
+// message show and queue views — and deletes the note, in the commit
+// that reads that answer, as ShadowCopiesDropped marks a copy the
+// holder's operator removed. The same probe pass makes the copies
+// again (Recopy). A note whose copy no record names on its holder any
+// more (its message finished, or marked already) is deleted by the next
+// answer about any holder.
+//
+// Under kill -9: the notes and the marks are written in one commit per
+// answer. Killed before it, nothing of that answer is kept: the next
+// probe asks again and its answer counts as the first (a delay of one
+// probe interval, nothing lost that was not already). Killed after it,
+// the notes and marks stand; the marked messages are made again by the
+// pass after the start, as any mark. The holder writes nothing for the
+// question. A holder below version 23 is never asked: a copy its
+// rolled-back file lost stays counted as kept there, as before.
+
+// HowRolledBack: the copy was missing, in two answers a probe interval
+// apart, on a holder that still presents the database id it was made
+// against (its database file copied back from an older copy).
+const HowRolledBack = "rolled back"
+
+func keptMissingPrefix(server string) []byte {
+	return append([]byte(serverKey(server)), 0)
+}
+
+func keptMissingKey(server, sid string) []byte {
+	return append(keptMissingPrefix(server), sid...)
+}
+
+// keptScanChunk bounds the records one read transaction of
+// ShadowCopiesNamed reads.
+var keptScanChunk = 5000
+
+// ShadowCopiesNamed lists, for a question to shadow server server, the
+// copy ids of the messages pending here whose record names it (or an
+// alias of its database) the holder of their copy and that are not
+// marked held by this server only — nor waiting to apply what the
+// holder finished of its copy after a takeover (takendonewait.go) —,
+// in id order after the message after,
+// at most max ids and at most keptScanChunk records read; next is where
+// the following question starts (0: the records were read to their
+// end).
+func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []string, next ID, err error) {
+	err = q.store.View(func(tx *Tx) error {
+		ids, next = nil, 0
+		aliases := tx.holderAliasesTx(server)
+		seen := map[string]bool{}
+		wait := tx.tx.Bucket(bucketTakenDoneWait)
+		// waiting: the holder finished recipients of the copy after a
+		// takeover and told them; they wait here for the attempt in
+		// flight (takendonewait.go), and the holder may have forgotten
+		// the copy: not asked until they are applied.
+		waiting := func(sid string) bool {
+			if wait == nil {
+				return false
+			}
+			prefix := append(append(append([]byte(serverKey(server)), 0), sid...), 0)
+			k, _ := wait.Cursor().Seek(prefix)
+			return k != nil && bytes.HasPrefix(k, prefix)
+		}
+		c := tx.messages.Cursor()
+		k, v := c.Seek((after + 1).Key())
+		for n := 0; k != nil; k, v = c.Next() {
+			if n >= keptScanChunk || len(ids) >= max {
+				next = ID(beUint64(k)) - 1
+				return nil
+			}
+			n++
+			m, err := decodeMessage(v)
+			if err != nil || m.ShadowID == "" || seen[m.ShadowID] || !holdsCopyOnAny(m, server, aliases) || tx.markedSingle(m.ID) || waiting(m.ShadowID) {
+				continue
+			}
+			seen[m.ShadowID] = true
+			ids = append(ids, m.ShadowID)
+		}
+		return nil
+	})
+	return ids, next, err
+}
+
+// ShadowKeptMissing answers XQUERYKEPT for primary (the holder's side):
+// of ids, those of primary's copies this server has no record of — no
+// record has a recipient of primary under that id (shadowed, taken over
+// and pending, or finished and still stored), no recipient relayed
+// under that id was folded into the record of its copy on receipt
+// (foldedrelay, receiptcopy.go), and no note of a recipient finished
+// after a takeover waits to be told (takendone.go).
+func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
+	err = q.store.View(func(tx *Tx) error {
+		missing = nil
+		kept := map[string]bool{}
+		for _, sid := range ids {
+			if tx.keptHere(primary, sid) {
+				kept[sid] = true
+			}
+		}
+		if fb := tx.tx.Bucket(bucketFolded); fb != nil && len(kept) < len(ids) {
+			// A relayed copy folded into the record of its copy on
+			// receipt (receiptcopy.go) is kept under the org id; the
+			// relay id its recipients were filed under is the entry's
+			// value (8 bytes of time, 0x00 in this release's form).
+			prefix := append([]byte(serverKey(primary)), 0)
+			c := fb.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if len(v) > 8 {
+					kept[strings.TrimPrefix(string(v[8:]), "\x00")] = true
+				}
+			}
+		}
+		if td := tx.tx.Bucket(bucketTakenDone); td != nil && len(kept) < len(ids) {
+			// database id ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ …: a walk, in a
+			// read transaction; the notes live until told.
+			_ = td.ForEach(func(k, _ []byte) error {
+				parts := bytes.SplitN(k, []byte{0}, 3)
+				if len(parts) == 3 {
+					kept[string(parts[1])] = true
+				}
+				return nil
+			})
+		}
+		for _, sid := range ids {
+			if !kept[sid] {
+				missing = append(missing, sid)
+			}
+		}
+		return nil
+	})
+	return missing, err
+}
+
+// keptHere reports whether a record here keeps primary's copy sid: a
+// relayed message's copy is named by the local id of the record
+// ("<id>-…"), a copy on receipt by its org id (receiptcopy.go); any
+// recipient of primary under sid, whatever its status, counts.
+func (t *Tx) keptHere(primary, sid string) bool {
+	var recs []*Message
+	if hexID, _, ok := strings.Cut(sid, "-"); ok {
+		if id, err := ParseID(hexID); err == nil {
+			if m, err := t.Get(id); err == nil {
+				recs = append(recs, m)
+			}
+		}
+	}
+	for _, id := range t.ByOrgID(sid) {
+		if m, err := t.Get(id); err == nil {
+			recs = append(recs, m)
+		}
+	}
+	for _, m := range recs {
+		for _, r := range m.Rcpts {
+			if r.ShadowID == sid && r.Primary != "" && sameServer(r.Primary, primary) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ShadowKeptAnswer records server's answer to XQUERYKEPT (askKept):
+// asked the ids asked, missing those it has no record of. A missing id
+// first noted at least apart ago marks its messages held by this server
+// only (HowRolledBack); a missing id not noted is noted now; an id
+// answered kept loses its note. All in one commit. It returns the
+// messages marked.
+func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart time.Duration) ([]*Message, error) {
+	if server == "" || len(asked) == 0 {
+		return nil, nil
+	}
+	gone := make(map[string]bool, len(missing))
+	for _, id := range missing {
+		gone[id] = true
+	}
+	now := q.clk.Now()
+	var marked []*Message
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		marked = marked[:0]
+		b := tx.tx.Bucket(bucketKeptMissing)
+		if b == nil {
+			if len(missing) == 0 {
+				return nil // nothing noted, nothing to note
+			}
+			var err error
+			if b, err = tx.tx.CreateBucketIfNotExists(bucketKeptMissing); err != nil {
+				return err
+			}
+		}
+		namedOn := func(holder, sid string) []*Message {
+			aliases := tx.holderAliasesTx(holder)
+			var out []*Message
+			for _, m := range tx.byShadowID(sid) {
+				if holdsCopyOnAny(m, holder, aliases) && !tx.markedSingle(m.ID) {
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+		named := func(sid string) []*Message { return namedOn(server, sid) }
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
+		for _, sid := range asked {
+			k := keptMissingKey(server, sid)
+			if !gone[sid] {
+				if b.Get(k) != nil {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			first := b.Get(k)
+			if len(first) != 8 {
+				if err := b.Put(k, v[:]); err != nil {
+					return err
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(first)))) < apart {
+				continue // one answer, or two too close: a copy may be on its way
+			}
+			for _, m := range named(sid) {
+				if err := tx.markSingleHow(m.ID, server, HowRolledBack, now); err != nil {
+					return err
+				}
+				marked = append(marked, m)
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		// Notes whose copy no record names on their holder any more
+		// (its message finished or marked, or the holder's name
+		// spelt anew): every holder's, a few entries at most.
+		var stale [][]byte
+		_ = b.ForEach(func(k, _ []byte) error {
+			holder, sid, ok := bytes.Cut(k, []byte{0})
+			if !ok || len(namedOn(string(holder), string(sid))) == 0 {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range marked {
+		q.log.Warn("shadow copy missing on its holder, whose transport database was rolled back (a file copied back): the message is held by this server only until its copy is made again",
+			"msg_id", m.ID.String(), "shadow_server", server)
+	}
+	return marked, nil
+}

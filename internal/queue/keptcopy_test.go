@@ -1,0 +1,129 @@
+package queue
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// SR-6, SR-7 (shadow verbs 23, XQUERYKEPT; a holder's database file
+// copied back): hub-a keeps the copy of a message hub-b (the primary)
+// still has pending. The holder's side answers the copy kept while its
+// record is there, and missing once it is not, for the primary's name in
+// any spelling. The primary's side lists the copy among those its
+// records name hub-a the holder of, and applies the two-answer rule: one
+// missing answer changes nothing, nor a second one too soon after it (a
+// copy may be on its way); an answer that says it kept in between starts
+// the count again; two missing answers at least apart apart mark the
+// message held by hub-b only, "rolled back", in the commit that reads
+// the second, and the copy is no longer listed as kept there.
+func TestSR6KeptAnswerTwoAnswersApart(t *testing.T) {
+	p, qS, _, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var orig *Message
+	for _, pm := range messages(t, p.s) {
+		if slices.ContainsFunc(pm.Rcpts, func(r Recipient) bool { return r.Addr == "b@c.example" && r.Status == Pending }) {
+			orig = pm
+		}
+	}
+	if orig == nil || orig.ShadowServer != "hub-a" || orig.ShadowID == "" {
+		t.Fatalf("hub-b holds no record with b@ pending copied on hub-a: %+v", orig)
+	}
+	sid := orig.ShadowID
+
+	// The holder's side.
+	if missing, err := qS.ShadowKeptMissing("HUB-B", []string{sid, "00000000000000ff-x"}); err != nil || !slices.Equal(missing, []string{"00000000000000ff-x"}) {
+		t.Fatalf("hub-a says missing %q (%v); want only the id it has no record of", missing, err)
+	}
+	if missing, _ := qS.ShadowKeptMissing("hub-c", []string{sid}); !slices.Equal(missing, []string{sid}) {
+		t.Fatalf("hub-a keeps hub-b's copy for hub-c too: missing %q", missing)
+	}
+
+	// The primary's side lists it.
+	ids, next, err := p.q.ShadowCopiesNamed("hub-a", 0, 100)
+	if err != nil || !slices.Contains(ids, sid) || next != 0 {
+		t.Fatalf("copies named on hub-a: %q next %d (%v); want %q among them, read to the end", ids, next, err, sid)
+	}
+	if other, _, _ := p.q.ShadowCopiesNamed("hub-c", 0, 100); len(other) != 0 {
+		t.Fatalf("copies named on hub-c: %q", other)
+	}
+
+	const apart = 10 * time.Second
+	answer := func(missing ...string) int {
+		t.Helper()
+		marked, err := p.q.ShadowKeptAnswer("hub-a", []string{sid}, missing, apart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(marked)
+	}
+	single := func() bool { _, ok := p.q.SingleCopyOf(orig.ID); return ok }
+
+	if n := answer(sid); n != 0 || single() {
+		t.Fatal("one missing answer marked the message")
+	}
+	p.clk.Advance(apart / 2)
+	if n := answer(sid); n != 0 || single() {
+		t.Fatal("a second missing answer too soon after the first marked the message")
+	}
+	if n := answer(); n != 0 || single() { // kept in between
+		t.Fatal("a kept answer marked the message")
+	}
+	p.clk.Advance(apart)
+	if n := answer(sid); n != 0 || single() {
+		t.Fatal("a missing answer after a kept one marked the message: the kept answer did not start the count again")
+	}
+	p.clk.Advance(apart)
+	if n := answer(sid); n != 1 || !single() {
+		t.Fatalf("two missing answers %v apart marked %d messages; want hub-b's", apart, n)
+	}
+	sc, _ := p.q.SingleCopyOf(orig.ID)
+	if sc.Lost != "hub-a" || sc.How != HowRolledBack || !strings.Contains(sc.String(), "rolled back") {
+		t.Fatalf("the mark: %+v %q; want lost on hub-a, rolled back", sc, sc.String())
+	}
+	if ids, _, _ := p.q.ShadowCopiesNamed("hub-a", 0, 100); slices.Contains(ids, sid) {
+		t.Fatal("a marked message's copy is still listed as kept on hub-a")
+	}
+	if n := answer(sid); n != 0 {
+		t.Fatalf("marked again: %d", n)
+	}
+
+	// The holder that lost the record answers it missing.
+	if err := qS.RemoveMessageForce(context.Background(), m.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if missing, _ := qS.ShadowKeptMissing("hub-b", []string{sid}); !slices.Equal(missing, []string{sid}) {
+		t.Fatalf("hub-a, its record gone, says missing %q", missing)
+	}
+}
+
+// A copy whose holder told what it finished of it after a takeover, kept
+// here for the attempt in flight (takendonewait.go), is not asked about:
+// the holder may have forgotten it, and its answer "missing" would copy
+// again a message the holder delivered.
+func TestSR6KeptNotAskedWhileFinishedNotesWait(t *testing.T) {
+	p, _, _, _, _, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var sid string
+	for _, pm := range messages(t, p.s) {
+		if pm.ShadowServer == "hub-a" && len(pm.Pending()) > 0 {
+			sid = pm.ShadowID
+		}
+	}
+	if ids, _, _ := p.q.ShadowCopiesNamed("hub-a", 0, 100); sid == "" || !slices.Contains(ids, sid) {
+		t.Fatalf("copies named on hub-a: %q; want %q", ids, sid)
+	}
+	note := TakenDone{ID: sid, Addr: "b@c.example", Kind: TakenDelivered}
+	if err := p.s.Update(context.Background(), func(tx *Tx) error {
+		return tx.tx.Bucket(bucketTakenDoneWait).Put(takenDoneWaitKey("HUB-A", note), []byte{0, 0, 0, 0, 0, 0, 0, 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _, _ := p.q.ShadowCopiesNamed("hub-a", 0, 100); slices.Contains(ids, sid) {
+		t.Fatalf("copies named on hub-a: %q; %q's finished notes wait here, it is not to be asked about", ids, sid)
+	}
+}
