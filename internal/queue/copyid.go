@@ -38,15 +38,27 @@ import (
 // copy's discard at once when the ids differ — the copy here dropped
 // while the original still needs it. Under the same id its original's
 // discard settles it, as between version-8 servers.
+//
+// Only to the database the copy was taken over under (Message.CopyUnder;
+// one under no known database keeps the rule): a primary back with
+// another database holds no original to merge it into, and the relay
+// is a new copy made against that database. Under the old id it shared
+// the id of the recipients taken over with it that stay here under the
+// old database — the index of taken-over copies keeps one value per
+// copy id (takenEntry), so a second takeover of the new copy was filed
+// under the old database: never given back to the new one and settled
+// by nothing it said, both servers delivered it.
 
 // RelayShadowID is the shadow id this server gives the copy of m it
 // relays to primary in one shadow-session transaction (W-3), carrying
-// the recipients rcpts. perTransaction says the primary speaks shadow
-// verb version 8 or later; an older one gets the id of version 7 — but
-// for a taken-over copy sent back, which keeps its id (takenOverID).
-func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool) string {
+// the recipients rcpts; dbID is the transport database the primary
+// presented in its XSHADOW reply. perTransaction says the primary speaks
+// shadow verb version 8 or later; an older one gets the id of version 7
+// — but for a taken-over copy sent back to the database it was taken
+// over under, which keeps its id (takenOverID).
+func RelayShadowID(m *Message, rcpts []int, primary, dbID string, perTransaction bool) string {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
-	if sid := takenOverID(m, rcpts, primary); sid != "" {
+	if sid := takenOverID(m, rcpts, primary, dbID); sid != "" {
 		return sid
 	}
 	base := m.ID.String() + "-" + primaryHash(primary)
@@ -60,10 +72,11 @@ func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool)
 
 // takenOverID is the shadow id every recipient of rcpts was taken over
 // under from primary's copy of a relay of m, or "" when not all were, or
-// not from one copy. A copy on receipt taken over (its id the org id)
-// gets an id of its own: a relay under the org id would make its copy
-// here look like a copy on receipt.
-func takenOverID(m *Message, rcpts []int, primary string) string {
+// not from one copy, or that copy was taken over under another database
+// than dbID (Message.CopyUnder). A copy on receipt taken over (its id
+// the org id) gets an id of its own: a relay under the org id would make
+// its copy here look like a copy on receipt.
+func takenOverID(m *Message, rcpts []int, primary, dbID string) string {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	sid := ""
 	for _, i := range rcpts {
@@ -73,6 +86,9 @@ func takenOverID(m *Message, rcpts []int, primary string) string {
 		r := &m.Rcpts[i]
 		if r.Status != Pending || r.Primary != primary || !strings.HasPrefix(r.ShadowID, m.ID.String()+"-") ||
 			sid != "" && r.ShadowID != sid {
+			return ""
+		}
+		if under := m.CopyUnder[giveBackKey(primary, r.ShadowID)]; under != "" && under != dbID {
 			return ""
 		}
 		sid = r.ShadowID
