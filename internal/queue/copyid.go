@@ -55,14 +55,15 @@ import (
 // presented in its XSHADOW reply. perTransaction says the primary speaks
 // shadow verb version 8 or later; an older one gets the id of version 7
 // — but for a taken-over copy sent back to the database it was taken
-// over under, which keeps its id (takenOverID).
+// over under, which keeps its id (takenOverID), and unless that id names
+// a copy taken over under another database (takenUnderAnother).
 func RelayShadowID(m *Message, rcpts []int, primary, dbID string, perTransaction bool) string {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if sid := takenOverID(m, rcpts, primary, dbID); sid != "" {
 		return sid
 	}
 	base := m.ID.String() + "-" + primaryHash(primary)
-	if !perTransaction {
+	if !perTransaction && !takenUnderAnother(m, primary, base, dbID) {
 		return base
 	}
 	var b [6]byte
@@ -88,12 +89,24 @@ func takenOverID(m *Message, rcpts []int, primary, dbID string) string {
 			sid != "" && r.ShadowID != sid {
 			return ""
 		}
-		if under := m.CopyUnder[giveBackKey(primary, r.ShadowID)]; under != "" && under != dbID {
+		if takenUnderAnother(m, primary, r.ShadowID, dbID) {
 			return ""
 		}
 		sid = r.ShadowID
 	}
 	return sid
+}
+
+// takenUnderAnother reports whether m holds the copy sid taken over from
+// primary under a database other than dbID (Message.CopyUnder). The id
+// of version 7 names every relay of m to primary: a relay to it back on
+// another database under that id would share it with the recipients
+// still taken over under the old one (the index keeps one value per
+// copy id), so it gets one of its own, in the form of version 8 — any id
+// of W-3's characters is the shadow server's to choose.
+func takenUnderAnother(m *Message, primary, sid, dbID string) bool {
+	under := m.CopyUnder[giveBackKey(primary, sid)]
+	return under != "" && under != dbID
 }
 
 // PerTransactionID is perTransactionID for the delivery side.

@@ -17,7 +17,7 @@ import (
 // y is deferred; then hub-b fails its heartbeats and x's copy made
 // against db2 is taken over too. It returns the message and the ids of
 // y's copy (db1) and x's (db2).
-func relayedMixed(t *testing.T) (q *Manager, clk *clock.Fake, m *Message, ySID, xSID string) {
+func relayedMixed(t *testing.T, perTx bool) (q *Manager, clk *clock.Fake, m *Message, ySID, xSID string) {
 	t.Helper()
 	s := openTest(t)
 	clk = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -29,13 +29,13 @@ func relayedMixed(t *testing.T) (q *Manager, clk *clock.Fake, m *Message, ySID, 
 		mu.Unlock()
 		var out []Result
 		var xs []int // one transaction each, one id each (delivery's transaction.go)
-		sid1 := RelayShadowID(m, rcpts, "hub-b", "db1", true)
+		sid1 := RelayShadowID(m, rcpts, "hub-b", "db1", perTx)
 		for _, i := range rcpts {
 			if p == 2 && m.Rcpts[i].Addr == "x@b.example" {
 				xs = append(xs, i)
 			}
 		}
-		sid2 := RelayShadowID(m, xs, "hub-b", "db2", true)
+		sid2 := RelayShadowID(m, xs, "hub-b", "db2", perTx)
 		for _, i := range rcpts {
 			switch {
 			case p == 1:
@@ -97,7 +97,7 @@ func relayedMixed(t *testing.T) (q *Manager, clk *clock.Fake, m *Message, ySID, 
 // (takenEntry) then filed x's second takeover under db1 with y: db2's
 // return did not give it back, and both servers delivered it.
 func TestSR7RelayToNewDatabaseGetsOwnCopyID(t *testing.T) {
-	q, clk, m, ySID, xSID := relayedMixed(t)
+	q, clk, m, ySID, xSID := relayedMixed(t, true)
 	if xSID == ySID {
 		t.Errorf("x's copy made against db2 has the id %q of y's copy taken over under db1", xSID)
 	}
@@ -118,7 +118,7 @@ func TestSR7RelayToNewDatabaseGetsOwnCopyID(t *testing.T) {
 // SR-7, SR-3: the same message; db2's discard of x's copy (it delivered
 // x) settles x here, and leaves y, taken over under db1.
 func TestSR7RelayToNewDatabaseSettledByItsDiscard(t *testing.T) {
-	q, clk, m, _, xSID := relayedMixed(t)
+	q, clk, m, _, xSID := relayedMixed(t, true)
 	clk.Advance(time.Second)
 	if _, err := q.ShadowContact("hub-b", "db2", []string{xSID}); err != nil {
 		t.Fatal(err)
@@ -132,5 +132,27 @@ func TestSR7RelayToNewDatabaseSettledByItsDiscard(t *testing.T) {
 	}
 	if y := got.Rcpts[1]; y.Status != Pending {
 		t.Errorf("y, taken over under db1, settled by db2's discard: %+v", y)
+	}
+}
+
+// SR-7, SR-6, W-3: the same to a primary below shadow verbs version 8,
+// whose relays are named by message and primary (one id for every
+// transaction): x's copy made against db2 has an id of its own there too.
+func TestSR7RelayToNewDatabaseGetsOwnCopyIDBelowVersion8(t *testing.T) {
+	q, clk, m, ySID, xSID := relayedMixed(t, false)
+	if xSID == ySID {
+		t.Errorf("x's copy made against db2 has the id %q of y's copy taken over under db1", xSID)
+	}
+	clk.Advance(time.Second)
+	res, err := q.ShadowContact("hub-b", "db2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := q.Message(m.ID)
+	if x := got.Rcpts[0]; x.Status != Shadowed || res.GivenBack != 1 {
+		t.Errorf("the copy made against db2 was not given back to db2, which holds its original (%d given back): x %+v", res.GivenBack, x)
+	}
+	if y := got.Rcpts[1]; y.Status != Pending {
+		t.Errorf("the copy taken over under db1 was given back to db2, which never had it: y %+v", y)
 	}
 }
