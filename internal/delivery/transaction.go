@@ -306,7 +306,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		primary = c.Hop()
 		// Version 8: an id per transaction, so that a discard settles
 		// only this transaction's copy (queue/copyid.go).
-		shadowID = queue.RelayShadowID(m, rcpts, primary, c.ShadowVersion >= 8)
+		shadowID = queue.RelayShadowID(m, rcpts, primary, c.ShadowDB, c.ShadowVersion >= 8)
 		c.SetShadowID(shadowID)
 		defer d.queryDiscards(st, c, primary)
 	}

@@ -322,7 +322,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				if err := tx.Put(m); err != nil {
 					return err
 				}
-				m.GiveBack, m.TakenUnder = tx.giveBackOf(m) // fixed while m is in delivery (givebackrelay.go)
+				m.GiveBack, m.TakenUnder, m.CopyUnder = tx.giveBackOf(m) // fixed while m is in delivery (givebackrelay.go)
 				m.Prior, m.Scan = tx.priorOf(m)
 				claimed = append(claimed, m)
 			}

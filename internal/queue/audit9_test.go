@@ -12,7 +12,7 @@ import (
 // relayAs is copyPrimary.relay with the shadow id a shadow server of
 // version 8 (perTx) or below gives the transaction.
 func (p *copyPrimary) relayAs(t *testing.T, ctx context.Context, m *Message, rcpts []int, perTx bool) []Result {
-	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", perTx), "hub-b")
+	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", "db-b", perTx), "hub-b")
 }
 
 // receiptCopyTakenOver sets up the primary hub-b holding a message it
@@ -162,16 +162,16 @@ func TestRelayDiscardSparesRestOfTakenOverReceiptCopy(t *testing.T) {
 func TestTakenOverCopyKeepsItsIDToPrimaryBelow8(t *testing.T) {
 	s := openTest(t)
 	m := msg(s, "s@example.org", "b@c.example", "d@c.example")
-	x := RelayShadowID(m, []int{0, 1}, "hub-b", true)
+	x := RelayShadowID(m, []int{0, 1}, "hub-b", "", true)
 	for i := range m.Rcpts {
 		m.Rcpts[i].Primary, m.Rcpts[i].ShadowID = "hub-b", x // taken over: pending, its copy's primary and id
 	}
 	for _, perTx := range []bool{true, false} {
-		if got := RelayShadowID(m, []int{0, 1}, "hub-b", perTx); got != x {
+		if got := RelayShadowID(m, []int{0, 1}, "hub-b", "", perTx); got != x {
 			t.Errorf("sent back (primary of version 8: %v): id %q, taken over under %q", perTx, got, x)
 		}
 	}
-	if got := RelayShadowID(m, []int{0, 1}, "hub-c", false); got == x {
+	if got := RelayShadowID(m, []int{0, 1}, "hub-c", "", false); got == x {
 		t.Errorf("another primary got the id %q taken over from hub-b", got)
 	}
 }

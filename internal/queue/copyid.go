@@ -38,19 +38,32 @@ import (
 // copy's discard at once when the ids differ — the copy here dropped
 // while the original still needs it. Under the same id its original's
 // discard settles it, as between version-8 servers.
+//
+// Only to the database the copy was taken over under (Message.CopyUnder;
+// one under no known database keeps the rule): a primary back with
+// another database holds no original to merge it into, and the relay
+// is a new copy made against that database. Under the old id it shared
+// the id of the recipients taken over with it that stay here under the
+// old database — the index of taken-over copies keeps one value per
+// copy id (takenEntry), so a second takeover of the new copy was filed
+// under the old database: never given back to the new one and settled
+// by nothing it said, both servers delivered it.
 
 // RelayShadowID is the shadow id this server gives the copy of m it
 // relays to primary in one shadow-session transaction (W-3), carrying
-// the recipients rcpts. perTransaction says the primary speaks shadow
-// verb version 8 or later; an older one gets the id of version 7 — but
-// for a taken-over copy sent back, which keeps its id (takenOverID).
-func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool) string {
+// the recipients rcpts; dbID is the transport database the primary
+// presented in its XSHADOW reply. perTransaction says the primary speaks
+// shadow verb version 8 or later; an older one gets the id of version 7
+// — but for a taken-over copy sent back to the database it was taken
+// over under, which keeps its id (takenOverID), and unless that id names
+// a copy taken over under another database (takenUnderAnother).
+func RelayShadowID(m *Message, rcpts []int, primary, dbID string, perTransaction bool) string {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
-	if sid := takenOverID(m, rcpts, primary); sid != "" {
+	if sid := takenOverID(m, rcpts, primary, dbID); sid != "" {
 		return sid
 	}
 	base := m.ID.String() + "-" + primaryHash(primary)
-	if !perTransaction {
+	if !perTransaction && !takenUnderAnother(m, primary, base, dbID) {
 		return base
 	}
 	var b [6]byte
@@ -60,10 +73,11 @@ func RelayShadowID(m *Message, rcpts []int, primary string, perTransaction bool)
 
 // takenOverID is the shadow id every recipient of rcpts was taken over
 // under from primary's copy of a relay of m, or "" when not all were, or
-// not from one copy. A copy on receipt taken over (its id the org id)
-// gets an id of its own: a relay under the org id would make its copy
-// here look like a copy on receipt.
-func takenOverID(m *Message, rcpts []int, primary string) string {
+// not from one copy, or that copy was taken over under another database
+// than dbID (Message.CopyUnder). A copy on receipt taken over (its id
+// the org id) gets an id of its own: a relay under the org id would make
+// its copy here look like a copy on receipt.
+func takenOverID(m *Message, rcpts []int, primary, dbID string) string {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	sid := ""
 	for _, i := range rcpts {
@@ -75,9 +89,24 @@ func takenOverID(m *Message, rcpts []int, primary string) string {
 			sid != "" && r.ShadowID != sid {
 			return ""
 		}
+		if takenUnderAnother(m, primary, r.ShadowID, dbID) {
+			return ""
+		}
 		sid = r.ShadowID
 	}
 	return sid
+}
+
+// takenUnderAnother reports whether m holds the copy sid taken over from
+// primary under a database other than dbID (Message.CopyUnder). The id
+// of version 7 names every relay of m to primary: a relay to it back on
+// another database under that id would share it with the recipients
+// still taken over under the old one (the index keeps one value per
+// copy id), so it gets one of its own, in the form of version 8 — any id
+// of W-3's characters is the shadow server's to choose.
+func takenUnderAnother(m *Message, primary, sid, dbID string) bool {
+	under := m.CopyUnder[giveBackKey(primary, sid)]
+	return under != "" && under != dbID
 }
 
 // PerTransactionID is perTransactionID for the delivery side.

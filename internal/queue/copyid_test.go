@@ -73,7 +73,7 @@ func newCopyPrimaryWith(t *testing.T, clk *clock.Fake, cfg ManagerConfig) *copyP
 // version-8 primary. The primary's commit comes before the 250, as in a
 // session.
 func (p *copyPrimary) relay(t *testing.T, ctx context.Context, m *Message, rcpts []int, qname string) []Result {
-	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", true), qname)
+	return p.relayID(t, ctx, m, rcpts, RelayShadowID(m, rcpts, "hub-b", "db-b", true), qname)
 }
 
 // relayID is relay under the shadow id sid.
@@ -349,11 +349,11 @@ func TestLostReplyRetryKeepsItsCopy(t *testing.T) {
 // perTransactionID tells the ids of version 8 from the rest.
 func TestPerTransactionID(t *testing.T) {
 	m := &Message{ID: 0x6619E16A3F258, Rcpts: []Recipient{{Addr: "a@c.example"}}}
-	a, b := RelayShadowID(m, []int{0}, "hub-b", true), RelayShadowID(m, []int{0}, "hub-b", true)
+	a, b := RelayShadowID(m, []int{0}, "hub-b", "", true), RelayShadowID(m, []int{0}, "hub-b", "", true)
 	if a == b || !perTransactionID(a) || !validRelayID(a) {
 		t.Fatalf("ids %q and %q", a, b)
 	}
-	old := RelayShadowID(m, []int{0}, "hub-b", false)
+	old := RelayShadowID(m, []int{0}, "hub-b", "", false)
 	if perTransactionID(old) || !strings.HasPrefix(a, old+"-") {
 		t.Fatalf("version-7 id %q, version-8 id %q", old, a)
 	}
@@ -363,15 +363,25 @@ func TestPerTransactionID(t *testing.T) {
 		}
 	}
 	m.Rcpts[0].Status, m.Rcpts[0].Primary, m.Rcpts[0].ShadowID = Pending, "hub-b", a
-	if got := RelayShadowID(m, []int{0}, "hub-b", true); got != a {
+	if got := RelayShadowID(m, []int{0}, "hub-b", "", true); got != a {
 		t.Fatalf("a copy taken over from hub-b under %q goes back under %q", a, got)
 	}
-	if got := RelayShadowID(m, []int{0}, "hub-c", true); got == a {
+	// SR-7: taken over under db1, it keeps its id back to db1 only; to
+	// hub-b on another database it is a new copy (copyid.go).
+	m.CopyUnder = map[string]string{giveBackKey("hub-b", a): "db1"}
+	if got := RelayShadowID(m, []int{0}, "hub-b", "db1", true); got != a {
+		t.Fatalf("a copy taken over under db1 goes back to db1 under %q, not %q", got, a)
+	}
+	if got := RelayShadowID(m, []int{0}, "hub-b", "db2", true); got == a || !perTransactionID(got) {
+		t.Fatalf("a copy taken over under db1 goes to hub-b on db2 under %q (taken over under %q)", got, a)
+	}
+	m.CopyUnder = nil
+	if got := RelayShadowID(m, []int{0}, "hub-c", "", true); got == a {
 		t.Fatal("a copy taken over from hub-b goes to hub-c under hub-b's id")
 	}
 	m.OrgID = "0123456789abcdef0123456789abcdef"
 	m.Rcpts[0].ShadowID = m.OrgID // a copy on receipt taken over
-	if got := RelayShadowID(m, []int{0}, "hub-b", true); !perTransactionID(got) {
+	if got := RelayShadowID(m, []int{0}, "hub-b", "", true); !perTransactionID(got) {
 		t.Fatalf("a copy on receipt taken over goes back under %q", got)
 	}
 }

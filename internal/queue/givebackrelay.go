@@ -72,15 +72,17 @@ func (q *Manager) ShadowPrimaryPresentedHere(primary, dbID string) (int, error) 
 
 // giveBackOf is, for m (read in tx), the database id each copy taken
 // over from a primary may go back to that primary with (Message.GiveBack,
-// by giveBackKey), and, per primary, the one its copies were taken over
-// under (Message.TakenUnder); nil when none. Each copy has its own
-// (takenEntry); of a primary whose copies here were taken over under two
-// databases, TakenUnder names one other than the primary's stored id
-// when there is one: the primary no longer holds that copy's original.
-func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
+// by giveBackKey), the one each copy was taken over under
+// (Message.CopyUnder, by giveBackKey), and, per primary, the one its
+// copies were taken over under (Message.TakenUnder); nil when none. Each
+// copy has its own (takenEntry); of a primary whose copies here were
+// taken over under two databases, TakenUnder names one other than the
+// primary's stored id when there is one: the primary no longer holds
+// that copy's original.
+func (t *Tx) giveBackOf(m *Message) (back, under, copies map[string]string) {
 	b := t.tx.Bucket(bucketTakenBy)
 	if b == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	for _, p := range takenFrom(m) {
 		e := decodeTaken(b.Get(takenByKey(p, m.ID)))
@@ -96,6 +98,10 @@ func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
 			if u == "" {
 				continue
 			}
+			if copies == nil {
+				copies = map[string]string{}
+			}
+			copies[giveBackKey(p, sid)] = u
 			if under == nil {
 				under = map[string]string{}
 			}
@@ -111,7 +117,7 @@ func (t *Tx) giveBackOf(m *Message) (back, under map[string]string) {
 			}
 		}
 	}
-	return back, under
+	return back, under, copies
 }
 
 // giveBackKey is the key of Message.GiveBack for the copy sid taken over

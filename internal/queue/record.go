@@ -312,6 +312,12 @@ type Message struct {
 	// (takenindex.go; none for an entry of an earlier release): the
 	// database that held the original (delivery's originLostIt).
 	TakenUnder map[string]string
+	// CopyUnder is not stored: of a message claimed for an attempt, the
+	// transport database id each copy taken over from a primary was
+	// taken over under, by primary and copy id (giveBackKey; none for a
+	// copy under no known database): a relay to the primary keeps the
+	// copy's id only while it runs that database (RelayShadowID).
+	CopyUnder map[string]string
 	// Prior and Scan are not stored: of a message claimed for an
 	// attempt, whether a mailbox may hold a copy of it written before
 	// (Tx.priorOf, read in the claim's commit; PriorNone for a message

@@ -79,7 +79,7 @@ func TestEveryTakeoverRecordsTheDatabaseTakenUnder(t *testing.T) {
 			var sid string
 			s.View(func(tx *Tx) error {
 				stored, _ := tx.Get(m.ID)
-				back, taken = tx.giveBackOf(stored)
+				back, taken, _ = tx.giveBackOf(stored)
 				sid = stored.Rcpts[0].ShadowID
 				return nil
 			})
