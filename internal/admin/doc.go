@@ -148,7 +148,10 @@
 //     database has not written a run file beside it naming another
 //     socket it answers on (RunFile, runfile.go): a ready daemon whose
 //     configuration file was edited since its start or last reload is
-//     ErrSocketElsewhere, with its socket (--socket OLD) and SIGHUP;
+//     ErrSocketElsewhere, with its socket (--socket OLD) and SIGHUP —
+//     SIGHUP and the file only when a file gave the command's socket:
+//     a socket named on purpose that a reload left is told to use the
+//     daemon's socket (Named);
 //     and where the database the file names is held by none, a serve
 //     started with the same file (its command line) is that daemon, run
 //     with the data_dir the file named at its start: ErrSocketElsewhere
