@@ -76,7 +76,9 @@
 //     envelope, or the queue), the result and the actor, the socket
 //     peer's uid and pid from SO_PEERCRED. An action refused before it
 //     is tried (a bad redirect target, an unknown queue or id, the
-//     poison queue, an unknown action) is audited as one that failed,
+//     poison queue, an unknown action; a message in delivery, a shadow
+//     copy or a state the action does not change, as the queue refuses
+//     it: refusal) is audited as one that failed,
 //     "refused: " and the refusal's words (auditRefusals wraps each
 //     action's handler — queue, message by id, bulk message, flush,
 //     forget-database, quarantine, dumpster resubmit and remove, TLS
