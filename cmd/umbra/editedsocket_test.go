@@ -98,3 +98,31 @@ func TestCommandsTellANamedSocketTheDaemonMovedFrom(t *testing.T) {
 		}
 	}
 }
+
+// OPS-1 (rr-opsrt38): a reload makes nothing for a setting that takes
+// effect only at a restart. data_dir changed: the Maildir stays the
+// running data_dir's (a relative mailbox.maildir is derived from it),
+// and no <new data_dir>/maildir is made; tracking.path moved: its
+// directory is checked (a reload to one that cannot be made is refused,
+// unwritabledirs_test.go) but not made until the restart uses it.
+func TestReloadMakesNoDirectoryForARestartOnlySetting(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.122"), freeAddr(t, "127.0.0.122")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	editConfig(t, cfg, "  data_dir: "+filepath.Join(dir, "data")+"\n", "  data_dir: "+filepath.Join(dir, "data2")+"\n")
+	editConfig(t, cfg, "mailbox:\n", "tracking:\n  path: "+filepath.Join(dir, "trk2", "tracking.log")+"\nmailbox:\n")
+	hupAndWait(t, d)
+	if b, _ := os.ReadFile(d.log); !strings.Contains(string(b), "apply only after a restart") {
+		t.Fatalf("the reload did not apply:\n%s", b)
+	}
+	for _, p := range []string{filepath.Join(dir, "data2", "maildir"), filepath.Join(dir, "trk2")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s made by a reload whose change applies only at a restart", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "maildir")); err != nil {
+		t.Errorf("the running Maildir: %v", err)
+	}
+}
