@@ -250,7 +250,8 @@ func TestMessageActionFromStdinTalliesEachID(t *testing.T) {
 		ms[1].ID + ": suspend", ms[2].ID + ": suspend",
 		held + ": unchanged: already suspended",
 		gone + ": not found",
-		"4 messages matched, 2 suspend, 0 failed, 1 skipped (already suspended: 1), 1 not found",
+		// rr-opsrt38: an id that names nothing is given, not matched.
+		"4 message ids given, 3 matched, 2 suspend, 0 failed, 1 skipped (already suspended: 1), 1 not found",
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w+"\n") {
@@ -259,6 +260,13 @@ func TestMessageActionFromStdinTalliesEachID(t *testing.T) {
 	}
 	if code != exitFailure {
 		t.Errorf("suspend - with an id not found: exit %d, want %d", code, exitFailure)
+	}
+	// Ids that name nothing alone, in a dry run: none matched.
+	dry := exec.Command(umbraBin, "--config", cfg, "message", "suspend", "--dry-run", "-")
+	dry.Stdin = strings.NewReader(gone + "\n" + queue.ID(12346).String() + "\n")
+	b, _ := dry.Output()
+	if !strings.Contains(string(b), "2 message ids given, 0 matched, 0 would suspend, 0 failed, 2 not found\n") {
+		t.Errorf("suspend --dry-run - of ids that name nothing: %q, want 2 message ids given, 0 matched, …, 2 not found", b)
 	}
 	// All already suspended: nothing to do is no failure.
 	out, code = run(listing)

@@ -139,6 +139,7 @@ func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.C
 func daemonClient(cmd *cobra.Command, sock string) *admin.Client {
 	c := admin.NewClient(sock)
 	c.SetDatabase(daemonDatabase(cmd, sock))
+	c.SetConfigFile(socketConfigFile(cmd))
 	c.SetDefaultConfig(defaultUsed(cmd))
 	return c
 }
@@ -157,6 +158,12 @@ func noAnswer(sock string, err error) string {
 		var se *admin.SocketElsewhereError
 		if errors.As(err, &se) && se.Other {
 			return fmt.Sprintf("%v; so it is not asked", err) // rt27c F4: another daemon, started with -c
+		}
+		if errors.As(err, &se) && se.Socket != "" && se.Named {
+			// A socket named on purpose, or a default's: no file to blame,
+			// and the daemon has reloaded already (rr-opsrt38 F2).
+			return fmt.Sprintf("the daemon runs, but not at %s: it answers on %s (its configuration moved the socket at its start or last reload: "+
+				"give --socket %s), so it is not asked", sock, shown(se.Socket), shown(se.Socket))
 		}
 		if errors.As(err, &se) && se.Socket != "" {
 			return fmt.Sprintf("the daemon runs, but not at %s: it answers on %s (its configuration file was edited since its start or last reload: "+

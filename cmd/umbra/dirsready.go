@@ -154,7 +154,10 @@ func dirCheck(cfg *config.Config, d writtenDir, mk bool) error {
 // the socket itself (moveSocket), and one it cannot make leaves the
 // socket where it was with an ERROR, the rest of the reload applied and
 // umbra_config_restart_would_fail 1 (README), never a refusal of the
-// whole reload for it.
+// whole reload for it. Only a directory the reload puts to use is made
+// (mailbox.maildir); one of a setting that applies at a restart
+// (pickup.directory, tracking.path) is checked as config check does,
+// nothing made (rr-opsrt38: a reload makes nothing for a restart).
 func movedDirsReady(cur, next *config.Config) error {
 	was := map[string]string{}
 	for _, d := range writtenDirs(cur) {
@@ -164,7 +167,7 @@ func movedDirsReady(cur, next *config.Config) error {
 		if was[d.setting] == d.dir || d.setting == "server.admin_socket" {
 			continue
 		}
-		if err := dirReady(next, d); err != nil {
+		if err := dirCheck(next, d, d.setting == "mailbox.maildir"); err != nil {
 			return err
 		}
 	}

@@ -347,8 +347,8 @@ nothing.`,
 			}
 			defer stopBatchesOnInterrupt(cmd, c, action)()
 			res, err := c.BulkActionIDs(action, ids, dryRun, ndr, force, func(sum admin.BulkResult) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %s matched, %d %s, %d failed%s%s\n",
-					action, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: so far %s, %d %s, %d failed%s%s\n",
+					action, matchedText(sum), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum))
 			})
 			// An id not found is named as given, by the one rule
 			// (shown): a byte that is not UTF-8 reads \xNN, the text
@@ -358,8 +358,8 @@ nothing.`,
 			}
 			if err != nil {
 				if sum := res; sum.Matched > 0 {
-					err = apiErr(fmt.Errorf("%w\nbefore that: %s matched, %d %s, %d failed%s%s%s; run the command again for the rest",
-						err, plural(sum.Matched, "message"), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum), notReached(sum)))
+					err = apiErr(fmt.Errorf("%w\nbefore that: %s, %d %s, %d failed%s%s%s; run the command again for the rest",
+						err, matchedText(sum), len(sum.Done), verb, len(sum.Failed), skippedText(sum.Skipped), notFoundText(sum), notReached(sum)))
 					reportBulkBefore(cmd, sum, err)
 					return err
 				}
@@ -528,7 +528,8 @@ func makesDue(action string, dryRun bool) bool {
 	return !dryRun && (action == "retry" || action == "resume")
 }
 
-// reportBulk prints what a bulk action did: of the messages matched,
+// reportBulk prints what a bulk action did: of the messages matched
+// (of ids given, those that name a message here),
 // those changed (ACTION), refused (failed), left as they were by
 // reason (skipped: already in that state, …) and, of ids given, not
 // found. A refusal or an id not found exits 1.
@@ -540,7 +541,7 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		}
 	} else {
 		verb := bulkLines(out, res)
-		fmt.Fprintf(out, "%s matched, %d %s, %d failed%s%s\n", plural(res.Matched, "message"), len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
+		fmt.Fprintf(out, "%s, %d %s, %d failed%s%s\n", matchedText(res), len(res.Done), verb, len(res.Failed), skippedText(res.Skipped), notFoundText(res))
 	}
 	switch {
 	case len(res.Failed) > 0:
@@ -549,6 +550,16 @@ func reportBulk(cmd *cobra.Command, res admin.BulkResult) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d of the %s given not found", res.Action, len(res.NotFound), plural(res.Matched, "message id"))}
 	}
 	return nil
+}
+
+// matchedText is "N messages matched"; of ids given some of which name
+// nothing, "N message ids given, M matched": an id not found was not
+// matched (rr-opsrt38).
+func matchedText(res admin.BulkResult) string {
+	if len(res.NotFound) > 0 {
+		return fmt.Sprintf("%s given, %d matched", plural(res.Matched, "message id"), res.Matched-len(res.NotFound))
+	}
+	return plural(res.Matched, "message") + " matched"
 }
 
 // notFoundText is ", N not found" for the ids given that name no

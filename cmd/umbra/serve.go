@@ -1243,11 +1243,6 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, nil, nil, err
 	}
-	// A written directory moved is checked as at the start (mail would
-	// only be deferred there, pickup files stay, the log not rotated).
-	if err := movedDirsReady(cur, next); err != nil {
-		return nil, nil, nil, err
-	}
 	restart := restartOnly(cur, next)
 	if err := postmasterLeft(cur, next); err != nil {
 		return nil, nil, nil, err
@@ -1264,6 +1259,13 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	// running one (KeepServer).
 	fileServer := next.Server
 	next.KeepServer(cur)
+	// A written directory moved is checked as at the start (mail would
+	// only be deferred there, pickup files stay, the log not rotated):
+	// after KeepServer, so that a relative Maildir is the running
+	// data_dir's, not one the file names for the restart.
+	if err := movedDirsReady(cur, next); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := runningNameInTopology(next, fileServer); err != nil {
 		return nil, nil, nil, err
 	}

@@ -58,7 +58,13 @@ now is not sent again by the daily run.`,
 				return printJSON(out, ps)
 			}
 			if len(ps) == 0 {
-				fmt.Fprintln(out, "no TLS report pending for that day")
+				// The day named: --date's, else today's (UTC), as the
+				// daemon takes it.
+				day := date
+				if day == "" {
+					day = "today, " + time.Now().UTC().Format(time.DateOnly) + " (UTC)"
+				}
+				fmt.Fprintf(out, "no TLS report pending for %s\n", day)
 				return nil
 			}
 			for _, p := range ps {

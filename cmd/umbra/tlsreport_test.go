@@ -9,6 +9,7 @@ import (
 
 	"umbra/internal/resolver/dnstest"
 	"umbra/internal/tlspolicy"
+	"umbra/internal/tracking"
 )
 
 // umbra tls report shows today's pending report of a policy domain as
@@ -19,7 +20,7 @@ func TestCLITLSReport(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	storeTLSResults(t, data, time.Now())
-	listen := freeAddr(t, "127.0.0.53")
+	listen := freeAddr(t, "127.0.0.122")
 	cfgPath := tlsrptHub(t, dir, listen, dns.Addr, "", "", "")
 	startUmbra(t, cfgPath, listen)
 	today := time.Now().UTC().Format(time.DateOnly)
@@ -41,5 +42,21 @@ func TestCLITLSReport(t *testing.T) {
 	}
 	if out, _ := cli(t, cfgPath, "tls", "report"); !strings.Contains(out, "dest.test") {
 		t.Fatalf("the refused send lost the counts:\n%s", out)
+	}
+	// OPS-5 (rr-opsrt38 F3): the refused send is audited as a refusal,
+	// "refused: " and its words.
+	var es []tracking.Entry
+	waitCond(t, "the refused send's audit line", 10*time.Second, func() bool {
+		out, code := cli(t, cfgPath, "track", "--json", "--event", "admin", "--since", "1h")
+		es = nil
+		return code == 0 && json.Unmarshal([]byte(out), &es) == nil && len(es) > 0
+	})
+	if e := es[0]; e.Action != "tls report send "+today || !strings.HasPrefix(e.Reply, "refused: ") || !strings.Contains(e.Reply, "is not over") {
+		t.Errorf("the refused send audited %q: %q, want tls report send %s: refused: … is not over …", e.Action, e.Reply, today)
+	}
+	// A day with nothing pending is named (rr-opsrt38), the default
+	// day too: "that day" says not which.
+	if out, code := cli(t, cfgPath, "tls", "report", "--date", "2020-01-01"); code != 0 || !strings.Contains(out, "no TLS report pending for 2020-01-01") {
+		t.Errorf("tls report of a day with none (exit %d): %q, want no TLS report pending for 2020-01-01", code, out)
 	}
 }

@@ -59,12 +59,36 @@ func actor(r *http.Request) string {
 // audit logs an operator action and writes it to the tracking log: what
 // (action), on what (the message's envelope, or the queue), who (the
 // socket peer), when (the entry's time), and how it ended.
+//
+// An action the queue refused before trying it (refusal) is audited
+// "refused: " and the refusal's words, as auditRefusals audits one the
+// handler refused (rr-opsrt38 F3); one tried that failed, in its words.
 func (s *Server) audit(r *http.Request, action string, m *queue.Message, queueName string, err error) {
 	result := "ok"
-	if err != nil {
+	switch {
+	case refusal(err):
+		result = "refused: " + auditText(err)
+	case err != nil:
 		result = auditText(err)
 	}
 	s.auditAs(r, action, m, queueName, result)
+}
+
+// refusal: err refuses an action before it is tried — its target names
+// nothing (no such message, queue, database or id), or the action does
+// not apply to it now (a shadow copy, a message in delivery, one not
+// quarantined, a state the action does not change), or the action is
+// unknown, or a TLS report's day is not over — as the answer's 4xx
+// says, not a failure of the action.
+func refusal(err error) bool {
+	var ue *queue.UnknownNameError
+	var refused interface{ Refused() bool } // a TLS report's day refused (tlspolicy.SendRefusedError)
+	if errors.As(err, &refused) && refused.Refused() {
+		return true
+	}
+	return err != nil && (errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrBusy) || errors.Is(err, queue.ErrShadowCopy) ||
+		errors.Is(err, queue.ErrQueueSuspended) || errors.Is(err, queue.ErrNotApplicable) || errors.Is(err, queue.ErrSoundCopyElsewhere) ||
+		errors.Is(err, queue.ErrNotQuarantined) || errors.Is(err, errUnknownAction) || errors.As(err, &ue))
 }
 
 // auditText is err's text for the audit line. The daemon's log and the
@@ -483,7 +507,7 @@ func (s *Server) messageActionOn(r *http.Request, action string, m *queue.Messag
 	if err == nil && action == "remove" && nullSenderNDR(m, ndr) {
 		label += " (" + noDSNNullSender + ")" // view.go: the operator asked for one
 	}
-	s.audit(r, label, m, "", err)
+	s.audit(r, label, m, "", messageNotHere(m.ID, err)) // the refusal's words as the answer's: "no such message ID"
 	return err
 }
 

@@ -76,7 +76,9 @@
 //     envelope, or the queue), the result and the actor, the socket
 //     peer's uid and pid from SO_PEERCRED. An action refused before it
 //     is tried (a bad redirect target, an unknown queue or id, the
-//     poison queue, an unknown action) is audited as one that failed,
+//     poison queue, an unknown action; a message in delivery, a shadow
+//     copy or a state the action does not change, as the queue refuses
+//     it: refusal) is audited as one that failed,
 //     "refused: " and the refusal's words (auditRefusals wraps each
 //     action's handler — queue, message by id, bulk message, flush,
 //     forget-database, quarantine, dumpster resubmit and remove, TLS
@@ -148,7 +150,10 @@
 //     database has not written a run file beside it naming another
 //     socket it answers on (RunFile, runfile.go): a ready daemon whose
 //     configuration file was edited since its start or last reload is
-//     ErrSocketElsewhere, with its socket (--socket OLD) and SIGHUP;
+//     ErrSocketElsewhere, with its socket (--socket OLD) and SIGHUP —
+//     SIGHUP and the file only when a file gave the command's socket:
+//     a socket named on purpose that a reload left is told to use the
+//     daemon's socket (Named);
 //     and where the database the file names is held by none, a serve
 //     started with the same file (its command line) is that daemon, run
 //     with the data_dir the file named at its start: ErrSocketElsewhere

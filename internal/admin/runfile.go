@@ -45,6 +45,9 @@ type SocketElsewhereError struct {
 	// runs started with another (OtherServeErr), not with the file the
 	// command read, edited since.
 	Other bool
+	// Named: no configuration file gave the command's socket (--socket,
+	// UMBRA_SOCKET, a default's): none is blamed, no SIGHUP advised.
+	Named bool
 	msg   string
 }
 
@@ -123,7 +126,9 @@ func samePath(a, b string) bool {
 
 // elsewhereErr is ErrSocketElsewhere when pid, which holds the transport
 // database, wrote the run file beside it naming another admin socket
-// than the client's, and answers there; nil otherwise.
+// than the client's, and answers there; nil otherwise. The configuration
+// file is blamed, and SIGHUP advised, only when the client's socket came
+// from one (SetConfigFile).
 func (c *Client) elsewhereErr(pid int, cmdline string) error {
 	if c.database == "" || pid == 0 {
 		return nil
@@ -131,6 +136,19 @@ func (c *Client) elsewhereErr(pid int, cmdline string) error {
 	runPid, sock := readRunFile(filepath.Dir(c.database))
 	if runPid != pid || sock == "" || samePath(sock, c.path) || !answers(sock) {
 		return nil
+	}
+	if c.configFile == "" {
+		// No configuration file gave the path: a socket named on purpose
+		// (--socket, UMBRA_SOCKET) or a default's. The daemon's own
+		// file moved its socket at a start or reload (rr-opsrt38 F2):
+		// no file to blame, and a SIGHUP would change nothing.
+		from, reach := "the socket named (--socket or UMBRA_SOCKET)", "; or name no socket, and the configuration file's server.admin_socket gives it"
+		if c.defaultConfig != "" {
+			from, reach = "the socket of "+c.defaultConfig, ""
+		}
+		return c.shown(&SocketElsewhereError{Socket: sock, Named: true, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s, "+
+			"not on %s, %s — its configuration moved the socket at its start or last reload: reach it with --socket %s%s",
+			ErrSocketElsewhere, c.path, pid, cmdline, c.database, sock, c.path, from, sock, reach)}, sock, cmdline)
 	}
 	return c.shown(&SocketElsewhereError{Socket: sock, msg: fmt.Sprintf("%v %s: pid %d (%s) holds its transport database %s and answers on its admin socket %s — the configuration "+
 		"file names %s since its start or last reload, which it has not reloaded. SIGHUP moves the socket there: kill -HUP %d (under "+

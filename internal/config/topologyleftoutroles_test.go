@@ -74,3 +74,35 @@ func TestOPSLinkCostLeftOutHidesNoEntrysOwnError(t *testing.T) {
 		}
 	}
 }
+
+// rr-opsrt38 F4: a role that decoded but is none of hub, edge, mailbox
+// or legacy (a typo: mailbx) is refused at its line; what follows only
+// from it — a database on that server, a bridgehead that is that
+// server, "a mailbx server" — is not said again as errors of their own
+// (it would blame the database's or the connector's line for the
+// role's typo). Those of a server whose role is valid still are.
+func TestOPSRoleTypoAddsNoDerivedErrors(t *testing.T) {
+	text := "sites:\n  - name: s1\n    subnets: [\"10.0.0.0/8\"]\n" +
+		"servers:\n  - {name: x, role: hub, site: s1, address: \"10.0.0.1:25\", version: 2}\n" +
+		"  - {name: m, role: mailbx, site: s1, address: \"10.0.0.2:24\", version: 2}\n" +
+		"  - {name: b, role: hubb, site: s1, address: \"10.0.0.3:25\", version: 2}\n" +
+		"  - {name: old, role: legacy, routing_group: rg1, address: \"10.0.0.5:25\"}\n" +
+		"mailbox_databases:\n  - {name: DB1, server: m}\n  - {name: DB2, server: x}\n" +
+		"routing_group_connectors:\n  - {name: rgc, groups: [modern, rg1], cost: 1, source_servers: [x, b]}\n" +
+		"recipients:\n  - {match: example.com, database: DB1}\n"
+	_, err := ParseTopology([]byte(text), "t.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range []string{`t.yaml:6: server role must be hub, edge, mailbox or legacy, not "mailbx"`,
+		`t.yaml:7: server role must be hub, edge, mailbox or legacy, not "hubb"`, `database "DB2" is on "x", a hub server`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("no %q in:\n%s", w, err)
+		}
+	}
+	for _, w := range []string{"a mailbx server", "a hubb server"} {
+		if strings.Contains(err.Error(), w) {
+			t.Errorf("an error derived from the role's typo (%q) in:\n%s", w, err)
+		}
+	}
+}

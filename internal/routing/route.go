@@ -272,7 +272,11 @@ func (t *Topology) routeSite(r *Route, me *Server, dest string, targets []*Serve
 		}
 	}
 	if r.explain {
-		r.why("least-cost path %s, cost %d, %d hops", describePath(path), path[len(path)-1].Cost, len(path)-1)
+		hops := "hops"
+		if len(path)-1 == 1 {
+			hops = "hop"
+		}
+		r.why("least-cost path %s, cost %d, %d %s", describePath(path), path[len(path)-1].Cost, len(path)-1, hops)
 	}
 
 	if dest == me.Site {

@@ -121,3 +121,22 @@ func TestExplainRGCChainsThatLost(t *testing.T) {
 		t.Errorf("explanation:\n%s", why)
 	}
 }
+
+// RT-5 wording (rr-opsrt38): the explanation counts the path's hops in
+// words that agree with the count — "1 hop", "2 hops" —, never "1 hops".
+func TestExplainCountsHopsInWords(t *testing.T) {
+	tp := topo(t, reference(true))
+	for _, tc := range []struct{ rcpt, want string }{
+		{"a@dublin.example", ", 1 hop"}, // london>dublin
+	} {
+		r := tp.Explain("hub1.london", tc.rcpt, 1, Authoritative)
+		text := strings.Join(r.Reasons, "\n")
+		if !strings.Contains(text, tc.want) || strings.Contains(text, "1 hops") {
+			t.Errorf("%s from hub1.london: explanation\n%s\nwant %q, no \"1 hops\"", tc.rcpt, text, tc.want)
+		}
+	}
+	r := tp.Explain("hub1.newyork", "a@dublin.example", 1, Authoritative)
+	if text := strings.Join(r.Reasons, "\n"); !strings.Contains(text, ", 2 hops") {
+		t.Errorf("a@dublin.example from hub1.newyork: explanation\n%s\nwant \", 2 hops\"", text)
+	}
+}

@@ -467,6 +467,16 @@ func (c *Counter) Pending(ctx context.Context, day string) ([]PendingReport, err
 	return out, nil
 }
 
+// SendRefusedError is SendDay's refusal of a day before anything is
+// tried (not a date, a day not over): the admin API audits it as a
+// refusal (Refused), any other error as a failure.
+type SendRefusedError string
+
+func (e SendRefusedError) Error() string { return string(e) }
+
+// Refused marks the error a refusal for the admin API's audit.
+func (SendRefusedError) Refused() bool { return true }
+
 // SendDay queues the reports of day now instead of at the next hourly
 // run, which then finds them gone (and their keys queued), so nothing is
 // sent twice. A report covers one whole UTC day (RFC 8460 §4.1): a day
@@ -474,11 +484,11 @@ func (c *Counter) Pending(ctx context.Context, day string) ([]PendingReport, err
 func (c *Counter) SendDay(ctx context.Context, day string) (int, error) {
 	d, err := time.Parse(time.DateOnly, day)
 	if err != nil {
-		return 0, fmt.Errorf("day %q: want YYYY-MM-DD", day)
+		return 0, SendRefusedError(fmt.Sprintf("day %q: want YYYY-MM-DD", day))
 	}
 	now := c.cfg.Clock.Now().UTC()
 	if d.Add(24 * time.Hour).After(now) {
-		return 0, fmt.Errorf("day %s is not over (now %s UTC): a TLS report covers a whole UTC day", day, now.Format(time.DateTime))
+		return 0, SendRefusedError(fmt.Sprintf("day %s is not over (now %s UTC): a TLS report covers a whole UTC day", day, now.Format(time.DateTime)))
 	}
 	if err := c.Flush(ctx); err != nil {
 		return 0, err
