@@ -57,7 +57,7 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 		}
 	}
 	m := backpressure.New([]backpressure.Resource{
-		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: backpressure.DiskUsedPercent(cfg.Server.DataDir)},
+		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: diskUsedPercent(cfg.Server.DataDir, backpressure.Statfs{})},
 		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: func() (float64, error) { return float64(store.UsedBytes()), nil }},
 		{Name: "memory_percent", Mark: bw(b.MemoryPercent), Read: backpressure.MemoryPercent()},
 		{Name: "submission_queue", Mark: bw(b.SubmissionQueue.Marks()), Read: queues(true)},
@@ -94,6 +94,12 @@ func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *co
 	st := m.Check()
 	log.Info("back pressure settings applied", "settings", changedKeys("back_pressure", cur.BackPressure, next.BackPressure),
 		"level", st.Level.String())
+}
+
+// diskUsedPercent is the disk_used_percent resource: how full the
+// filesystem holding dataDir is, read through disk.
+func diskUsedPercent(dataDir string, disk backpressure.Disk) func() (float64, error) {
+	return backpressure.DiskUsedPercent(dataDir, disk)
 }
 
 func bw(w config.Watermark) backpressure.Watermark {

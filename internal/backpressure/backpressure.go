@@ -265,19 +265,54 @@ func (m *Monitor) SetInterval(d time.Duration) {
 	}
 }
 
+// Disk reads the filesystems umbra's files are on: Statfs is umbra's;
+// a test gives a fake.
+type Disk interface {
+	// Usage is the bytes in use on the filesystem holding path and the
+	// bytes still available to an unprivileged user (df's Used and Avail).
+	Usage(path string) (used, avail uint64, err error)
+	// File is the device of the filesystem holding path (a link
+	// followed) and the bytes of that filesystem it takes up.
+	File(path string) (dev uint64, allocated int64, err error)
+}
+
+// Statfs is Disk by statfs(2) and stat(2).
+type Statfs struct{}
+
+// Usage implements Disk.
+func (Statfs) Usage(path string) (used, avail uint64, err error) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(path, &s); err != nil {
+		return 0, 0, err
+	}
+	bs := uint64(s.Frsize) // the unit of the block counts
+	if bs == 0 {
+		bs = uint64(s.Bsize)
+	}
+	return (s.Blocks - s.Bfree) * bs, s.Bavail * bs, nil
+}
+
+// File implements Disk.
+func (Statfs) File(path string) (dev uint64, allocated int64, err error) {
+	var s syscall.Stat_t
+	if err := syscall.Stat(path, &s); err != nil {
+		return 0, 0, err
+	}
+	return uint64(s.Dev), s.Blocks * 512, nil
+}
+
 // DiskUsedPercent reads how full the filesystem holding dir is, as the
-// share of blocks not available to an unprivileged user (df's Use%).
-func DiskUsedPercent(dir string) func() (float64, error) {
+// share of the space not available to an unprivileged user (df's Use%).
+func DiskUsedPercent(dir string, disk Disk) func() (float64, error) {
 	return func() (float64, error) {
-		var s syscall.Statfs_t
-		if err := syscall.Statfs(dir, &s); err != nil {
+		used, avail, err := disk.Usage(dir)
+		if err != nil {
 			return 0, err
 		}
-		total := float64(s.Blocks-s.Bfree) + float64(s.Bavail)
-		if total <= 0 {
+		if used+avail == 0 {
 			return 0, nil
 		}
-		return 100 * float64(s.Blocks-s.Bfree) / total, nil
+		return 100 * float64(used) / float64(used+avail), nil
 	}
 }
 

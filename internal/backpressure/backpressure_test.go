@@ -110,7 +110,7 @@ func TestDiskOnSmallFilesystem(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
 	defer exec.Command("umount", dir).Run()
-	m := New([]Resource{{Name: "disk_used_percent", Mark: Watermark{Normal: 40, Medium: 50, High: 75}, Read: DiskUsedPercent(dir)}}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m := New([]Resource{{Name: "disk_used_percent", Mark: Watermark{Normal: 40, Medium: 50, High: 75}, Read: DiskUsedPercent(dir, Statfs{})}}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if st := m.Check(); st.Level != Normal {
 		t.Fatalf("empty filesystem: %+v", st)
 	}
