@@ -1732,6 +1732,11 @@ func (s *Store) UsedBytes() int64 {
 	return size - int64(st.FreeAlloc)
 }
 
+// FreeBytes is the database file's free pages: space a drained backlog
+// left in the file, which the next writes reuse before the file grows.
+// Back pressure counts it as free disk space (disk_used_percent).
+func (s *Store) FreeBytes() int64 { return int64(s.db.Stats().FreeAlloc) }
+
 // keyServer in the meta bucket is the name of the server (server.name)
 // that last opened the database (SetServer); a backup's copy carries it,
 // so that a restore knows which server the backup is of.
