@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -57,7 +58,7 @@ func newBackPressure(cfg *config.Config, store *queue.Store, srv *smtp.Server, r
 		}
 	}
 	m := backpressure.New([]backpressure.Resource{
-		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: backpressure.DiskUsedPercent(cfg.Server.DataDir)},
+		{Name: "disk_used_percent", Mark: bw(b.DiskUsedPercent), Read: diskUsedPercent(cfg.Server.DataDir, store, backpressure.Statfs{})},
 		{Name: "database_size", Mark: bw(b.DatabaseSize.Marks()), Read: func() (float64, error) { return float64(store.UsedBytes()), nil }},
 		{Name: "memory_percent", Mark: bw(b.MemoryPercent), Read: backpressure.MemoryPercent()},
 		{Name: "submission_queue", Mark: bw(b.SubmissionQueue.Marks()), Read: queues(true)},
@@ -94,6 +95,18 @@ func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *co
 	st := m.Check()
 	log.Info("back pressure settings applied", "settings", changedKeys("back_pressure", cur.BackPressure, next.BackPressure),
 		"level", st.Level.String())
+}
+
+// diskUsedPercent is the disk_used_percent resource: how full the
+// filesystem holding dataDir is, read through disk, the free pages of
+// queue.db counted as free when it is on that filesystem (umbra reuses
+// them before it grows the file: a drained backlog lowers the level
+// without a compaction). Spool files need no such rule: a body's file
+// is removed when the last message naming it goes (and a failed removal
+// is retried every minute), which frees its space at once.
+func diskUsedPercent(dataDir string, store *queue.Store, disk backpressure.Disk) func() (float64, error) {
+	return backpressure.DiskUsedPercent(dataDir, disk,
+		backpressure.Held{Path: filepath.Join(dataDir, "queue.db"), Free: store.FreeBytes})
 }
 
 func bw(w config.Watermark) backpressure.Watermark {

@@ -534,7 +534,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	adm.SetDumpster(dump)
-	adm.SetDatabase(store)
+	adm.SetDatabase(heldBackups{store})
 	var liveRcpt atomic.Pointer[recipients.Validator] // the recipient validator in force (start, reload)
 	var cfgMu sync.Mutex                              // cfg changes on reload
 	current := func() *config.Config { cfgMu.Lock(); defer cfgMu.Unlock(); return cfg }
@@ -1731,4 +1731,15 @@ func pickupKeyGone(dir string) func(string, string) bool {
 		return nil
 	}
 	return pickup.KeyFileGone(dir)
+}
+
+// heldBackups is the store as the admin API's backups see it: a backup
+// is held at its start while UMBRA_TEST_HOLD_BACKUP names a file
+// (holdForTest; a test kills the daemon there, its request taken and no
+// byte of the copy sent). Unset in umbra's use: nothing is held.
+type heldBackups struct{ *queue.Store }
+
+func (h heldBackups) Backup(w io.Writer, size func(int64)) (int64, error) {
+	holdForTest("UMBRA_TEST_HOLD_BACKUP")
+	return h.Store.Backup(w, size)
 }

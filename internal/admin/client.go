@@ -230,6 +230,14 @@ func (c *Client) do(method, path string, q url.Values, out any) error {
 
 // doBody is do with a request body (nil: none).
 func (c *Client) doBody(method, path string, q url.Values, body []byte, out any) error {
+	return c.doBodyReached(method, path, q, body, out, false)
+}
+
+// doBodyReached is doBody for a request of a command that reached the
+// daemon already (a batch after one answered): a daemon found gone,
+// its dial failed, stopped during the command rather than "not running"
+// (lifert38-F2, transportErr).
+func (c *Client) doBodyReached(method, path string, q url.Values, body []byte, out any, reached bool) error {
 	u := "http://umbra" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -245,7 +253,10 @@ func (c *Client) doBody(method, path string, q url.Values, body []byte, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := sendTraced(c.http, req)
+	if err != nil && reached {
+		err = &reachedDaemon{err}
+	}
 	if err != nil {
 		return c.requestErr(err, method, path)
 	}
@@ -438,9 +449,9 @@ func runBatchesBody[T any](c *Client, path string, q url.Values, body []byte, ad
 	if d := c.batchMaxTime(); d > 0 {
 		q.Set("max_time", d.String())
 	}
-	for {
+	for answered := false; ; answered = true {
 		var out T
-		if err := c.doBody("POST", path, q, body, &out); err != nil {
+		if err := c.doBodyReached("POST", path, q, body, &out, answered); err != nil {
 			return err
 		}
 		body = nil

@@ -172,7 +172,7 @@ func (c *Client) BackupIn(ctx context.Context, path string, skipUnreadable bool,
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := hc.Do(req)
+	resp, err := sendTraced(&hc, req)
 	if err != nil && ctx.Err() == nil {
 		return 0, nil, c.transportErr(err, "the backup", "no file was written")
 	}

@@ -138,7 +138,11 @@
 //     change, whether it took effect is unknown; a backup leaves no
 //     file), no answer within the client's bound, or a connection
 //     dropped by a daemon that still runs. "Not running" is said only
-//     when the dial failed, and not for a dial refused for permission
+//     when the dial failed before the command's request reached the
+//     daemon — once it did (written whole to a connection, or a batch
+//     of it answered), a dial that fails afterwards, the transport's
+//     retry of an unanswered GET or the next batch, is the daemon gone
+//     during the command —, and not for a dial refused for permission
 //     (ErrPermission: the socket refuses this user; whether a daemon
 //     runs is not known, and the error names the socket's owner and
 //     mode). Nor is it said of a daemon that listens on a socket made

@@ -97,7 +97,11 @@ var ErrExportIncomplete = errors.New("export incomplete")
 // temporary file and keeps it only on success).
 func (c *Client) Export(id string, w io.Writer) error {
 	path := "/v1/messages/" + url.PathEscape(id) + "/eml"
-	resp, err := c.http.Get("http://umbra" + path)
+	req, err := http.NewRequest("GET", "http://umbra"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := sendTraced(c.http, req)
 	if err != nil {
 		return c.requestErr(err, "GET", path)
 	}

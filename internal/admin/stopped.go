@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +63,14 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 		outcome = "; " + outcome
 	}
 	var op *net.OpError
+	if errors.As(err, new(*reachedDaemon)) && errors.As(err, &op) && op.Op == "dial" {
+		// The request reached the daemon, got no answer, and the
+		// transport sent it again (a GET on a kept-alive connection) on
+		// a connection whose dial found nothing: the daemon went away
+		// during the request, not "not running" (lifert38-F2). Told as a
+		// cut connection is, below: still running, or stopped.
+		err = op.Err
+	}
 	if errors.As(err, &op) && op.Op == "dial" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) {
 		return c.permissionErr(err)
 	}
@@ -147,6 +157,32 @@ func (c *Client) transportErr(err error, what, outcome string) error {
 	}
 	return c.shown(fmt.Errorf("%w during %s (it was running when that began; see its log, and start it again)%s: %v",
 		ErrStopped, what, outcome, err))
+}
+
+// reachedDaemon is the error of a request written whole to the daemon
+// (sendTraced): whatever followed, the daemon had it.
+type reachedDaemon struct{ err error }
+
+func (r *reachedDaemon) Error() string { return r.err.Error() }
+func (r *reachedDaemon) Unwrap() error { return r.err }
+
+// sendTraced is hc.Do(req), its error marked reachedDaemon when the
+// request was written whole to a connection first: the transport may
+// send a GET that got no answer again on a new connection, and that
+// dial's failure is then not the whole story (transportErr).
+func sendTraced(hc *http.Client, req *http.Request) (*http.Response, error) {
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(true)
+			}
+		}}))
+	resp, err := hc.Do(req)
+	if err != nil && wrote.Load() {
+		err = &reachedDaemon{err}
+	}
+	return resp, err
 }
 
 // requestErr is transportErr for a request of do: a read that got no

@@ -265,19 +265,83 @@ func (m *Monitor) SetInterval(d time.Duration) {
 	}
 }
 
+// Disk reads the filesystems umbra's files are on: Statfs is umbra's;
+// a test gives a fake.
+type Disk interface {
+	// Usage is the bytes in use on the filesystem holding path and the
+	// bytes still available to an unprivileged user (df's Used and Avail).
+	Usage(path string) (used, avail uint64, err error)
+	// File is the device of the filesystem holding path (a link
+	// followed) and the bytes of that filesystem it takes up.
+	File(path string) (dev uint64, allocated int64, err error)
+}
+
+// Statfs is Disk by statfs(2) and stat(2).
+type Statfs struct{}
+
+// Usage implements Disk.
+func (Statfs) Usage(path string) (used, avail uint64, err error) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(path, &s); err != nil {
+		return 0, 0, err
+	}
+	bs := uint64(s.Frsize) // the unit of the block counts
+	if bs == 0 {
+		bs = uint64(s.Bsize)
+	}
+	return (s.Blocks - s.Bfree) * bs, s.Bavail * bs, nil
+}
+
+// File implements Disk.
+func (Statfs) File(path string) (dev uint64, allocated int64, err error) {
+	var s syscall.Stat_t
+	if err := syscall.Stat(path, &s); err != nil {
+		return 0, 0, err
+	}
+	return uint64(s.Dev), s.Blocks * 512, nil
+}
+
+// Held is space umbra holds in a file and reuses before it takes any
+// more from the filesystem: the free pages of a bbolt database, which a
+// drained backlog leaves and only a compaction gives back.
+type Held struct {
+	Path string       // the file
+	Free func() int64 // its bytes free for reuse
+}
+
 // DiskUsedPercent reads how full the filesystem holding dir is, as the
-// share of blocks not available to an unprivileged user (df's Use%).
-func DiskUsedPercent(dir string) func() (float64, error) {
+// share of the space not available to an unprivileged user (df's Use%),
+// less the space of held that is on that filesystem: umbra writes there
+// before it grows a file, so it is free to umbra, and a level set by a
+// backlog falls once the backlog drains — a file of free pages that only
+// accepted mail would reuse must not keep refusing that mail. A held file
+// that cannot be read counts as used (an unreadable file is no reason to
+// accept more mail); at most the bytes the file takes up count as free.
+func DiskUsedPercent(dir string, disk Disk, held ...Held) func() (float64, error) {
 	return func() (float64, error) {
-		var s syscall.Statfs_t
-		if err := syscall.Statfs(dir, &s); err != nil {
+		used, avail, err := disk.Usage(dir)
+		if err != nil {
 			return 0, err
 		}
-		total := float64(s.Blocks-s.Bfree) + float64(s.Bavail)
-		if total <= 0 {
+		if len(held) > 0 {
+			dev, _, err := disk.File(dir)
+			if err != nil {
+				return 0, err
+			}
+			for _, h := range held {
+				hdev, size, err := disk.File(h.Path)
+				if err != nil || hdev != dev {
+					continue
+				}
+				free := uint64(min(max(h.Free(), 0), size))
+				free = min(free, used)
+				used, avail = used-free, avail+free
+			}
+		}
+		if used+avail == 0 {
 			return 0, nil
 		}
-		return 100 * float64(s.Blocks-s.Bfree) / total, nil
+		return 100 * float64(used) / float64(used+avail), nil
 	}
 }
 

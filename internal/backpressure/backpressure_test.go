@@ -110,7 +110,7 @@ func TestDiskOnSmallFilesystem(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
 	defer exec.Command("umount", dir).Run()
-	m := New([]Resource{{Name: "disk_used_percent", Mark: Watermark{Normal: 40, Medium: 50, High: 75}, Read: DiskUsedPercent(dir)}}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m := New([]Resource{{Name: "disk_used_percent", Mark: Watermark{Normal: 40, Medium: 50, High: 75}, Read: DiskUsedPercent(dir, Statfs{})}}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if st := m.Check(); st.Level != Normal {
 		t.Fatalf("empty filesystem: %+v", st)
 	}
@@ -190,5 +190,44 @@ func TestValuesAreWrittenAsWholeNumbers(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), "value=2162688") || strings.Contains(logBuf.String(), "e+") {
 		t.Errorf("log: %s", logBuf.String())
+	}
+}
+
+type fakeDisk struct {
+	used, avail uint64
+	files       map[string][2]int64 // device, bytes taken up
+}
+
+func (d fakeDisk) Usage(string) (uint64, uint64, error) { return d.used, d.avail, nil }
+
+func (d fakeDisk) File(p string) (uint64, int64, error) {
+	f, ok := d.files[p]
+	if !ok {
+		return 0, 0, os.ErrNotExist
+	}
+	return uint64(f[0]), f[1], nil
+}
+
+// The free space a held file keeps for umbra counts as free only on the
+// data directory's filesystem, at most the bytes the file takes up, and
+// a file that cannot be read counts as used (lifert38-F1).
+func TestDiskUsedPercentHeldFreeSpace(t *testing.T) {
+	disk := fakeDisk{used: 90, avail: 10, files: map[string][2]int64{
+		"/d": {1, 0}, "/d/queue.db": {1, 60}, "/other/queue.db": {2, 60}}}
+	for _, c := range []struct {
+		name string
+		held []Held
+		want float64
+	}{
+		{"none", nil, 90},
+		{"free pages on the same filesystem", []Held{{Path: "/d/queue.db", Free: func() int64 { return 40 }}}, 50},
+		{"more free than the file takes up", []Held{{Path: "/d/queue.db", Free: func() int64 { return 500 }}}, 30},
+		{"another filesystem", []Held{{Path: "/other/queue.db", Free: func() int64 { return 40 }}}, 90},
+		{"unreadable", []Held{{Path: "/gone/queue.db", Free: func() int64 { return 40 }}}, 90},
+	} {
+		got, err := DiskUsedPercent("/d", disk, c.held...)()
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v %v, want %v", c.name, got, err, c.want)
+		}
 	}
 }

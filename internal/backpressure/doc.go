@@ -8,6 +8,15 @@
 //     watermark and falls only below the next lower one (high to medium
 //     below Medium, medium to normal below Normal): a value hovering at a
 //     mark does not flap.
+//   - disk_used_percent counts the free pages of the transport database
+//     (queue.db) as free space when the database is on the data
+//     directory's filesystem: umbra reuses them before it grows the file,
+//     and a backlog that drained leaves them behind until a compaction.
+//     Counted as used, they would hold the level up with nothing queued,
+//     and only accepted mail — the traffic the level refuses — would
+//     reuse them. No level may latch like that: every watched value is
+//     lowered by what umbra does without new mail (delivery, expiry,
+//     removal of spool files, which frees their space at once).
 //   - The server's level is the highest of any resource; State names the
 //     first resource at that level. A resource that cannot be read keeps
 //     its level (an unreadable disk is no reason to accept more mail).

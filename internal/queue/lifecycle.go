@@ -1160,7 +1160,9 @@ type RestoreOptions struct {
 	// the backup lacks and no shadow server keeps (LostByRestore), as
 	// the database is when the restore holds its lock: counted again
 	// when a commit came between the count and the lock. An error it
-	// returns refuses the restore, returned as it is, nothing replaced.
+	// returns refuses the restore, returned as it is, nothing replaced —
+	// once the backup's copy has passed its check: a damaged backup is
+	// refused as damaged first.
 	Lost func(lost []NotInBackup, known bool) error
 	// Begun, when set, is called once the restore holds its lock, before
 	// it reads anything (a test holds the command there).
@@ -1308,11 +1310,18 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// started meanwhile waits for the lock instead of making a database
 	// of its own there, whose Open would delete this restore's copy
 	// (finishRestore) and whose mail the rename would drop.
-	unlock, err := lockCounted(backup, inHeld, o.Lost, step)
-	var refused *refusedByCount
-	if errors.As(err, &refused) {
-		return "", refused.err // the caller's own words
+	//
+	// The caller's refusal of what the count finds (newer mail the backup
+	// lacks) is kept until the backup's copy has been checked: a damaged
+	// backup is refused as damaged first, so that an operator is not sent
+	// to deliver that mail for a restore that could never be done
+	// (lifert38-F3).
+	var refusedByLost error
+	var counted func([]NotInBackup, bool)
+	if o.Lost != nil {
+		counted = func(l []NotInBackup, known bool) { refusedByLost = o.Lost(l, known) }
 	}
+	unlock, err := lockCounted(backup, inHeld, counted, step)
 	if ie := (*InUseError)(nil); errors.As(err, &ie) {
 		ie.Path = path // as the operator knows it
 	} else if err != nil {
@@ -1397,6 +1406,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		removeIn(held, tmp)
 		return "", fmt.Errorf("restore: the backup %s is damaged: %v. The database is unchanged: restore another backup "+
 			"(or copy this one again from where it is kept)", backup, heldText(held, tmp, err.Error()))
+	}
+	if refusedByLost != nil {
+		removeIn(held, tmp)
+		return "", refusedByLost // the caller's own words
 	}
 	if stopped() {
 		removeIn(held, tmp)
@@ -1731,6 +1744,11 @@ func (s *Store) UsedBytes() int64 {
 	st := s.db.Stats()
 	return size - int64(st.FreeAlloc)
 }
+
+// FreeBytes is the database file's free pages: space a drained backlog
+// left in the file, which the next writes reuse before the file grows.
+// Back pressure counts it as free disk space (disk_used_percent).
+func (s *Store) FreeBytes() int64 { return int64(s.db.Stats().FreeAlloc) }
 
 // keyServer in the meta bucket is the name of the server (server.name)
 // that last opened the database (SetServer); a backup's copy carries it,

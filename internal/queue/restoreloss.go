@@ -201,22 +201,16 @@ func backupIDs(backup string) (ids map[string]bool, err error) {
 	return ids, err
 }
 
-// refusedByCount is the error RestoreOptions.Lost refused a restore
-// with, passed through lockCounted unwrapped.
-type refusedByCount struct{ err error }
-
-func (r *refusedByCount) Error() string { return r.err.Error() }
-
 // lockCounted takes the database's lock for a restore (lockFile) and,
-// with lost set, gives it what the restore would leave behind
+// with counted set, gives it what the restore would leave behind
 // (LostByRestore) as the database is under that lock. The count is made
 // before the lock (its walk takes a shared lock of its own, which the
 // restore's would exclude); a commit between the two — a daemon started
 // and stopped in between — changes the database's state, and the count
-// is made again, so that what lost is given is never older than the
+// is made again, so that what counted is given is never older than the
 // database the restore replaces.
-func lockCounted(backup, path string, lost func([]NotInBackup, bool) error, step func(string)) (unlock func(), err error) {
-	if lost == nil {
+func lockCounted(backup, path string, counted func([]NotInBackup, bool), step func(string)) (unlock func(), err error) {
+	if counted == nil {
 		return lockFile(path, time.Second)
 	}
 	const tries = 5
@@ -233,10 +227,7 @@ func lockCounted(backup, path string, lost func([]NotInBackup, bool) error, step
 		// moment (a daemon that stopped meanwhile) is no damaged one,
 		// whose contents are not known.
 		if dbStateOf(path) == before && !busy {
-			if err := lost(l, known); err != nil {
-				unlock()
-				return nil, &refusedByCount{err}
-			}
+			counted(l, known)
 			return unlock, nil
 		}
 		unlock()
