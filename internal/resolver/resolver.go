@@ -350,7 +350,9 @@ func (e *noAnswer) Error() string {
 // or ctx's deadline when sooner), replies of another id skipped over
 // UDP (answers to an earlier query), a TCP reply of another id an
 // error; the reply's bytes returned with it (exchange checks them:
-// wholeReply). A reply shorter than a DNS header is named for what it is.
+// wholeReply). A reply shorter than a DNS header, or one the library
+// cannot parse, is named for what it is (unreadable), never in the
+// library's words.
 func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (*dns.Msg, []byte, error) {
 	if opt := q.IsEdns0(); opt != nil && opt.UDPSize() >= dns.MinMsgSize {
 		co.UDPSize = opt.UDPSize()
@@ -394,13 +396,13 @@ func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (
 		}
 		r := new(dns.Msg)
 		if err := r.Unpack(p); err != nil {
-			return nil, nil, err
+			return nil, nil, unreadable(p)
 		}
 		if r.Id != q.Id {
 			if udp {
 				continue
 			}
-			return nil, nil, dns.ErrId
+			return nil, nil, errors.New("reply id mismatch")
 		}
 		return r, p, nil
 	}
