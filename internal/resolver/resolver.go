@@ -379,12 +379,21 @@ func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (
 			}
 			p = p[:n]
 		} else {
+			// A connection the server closed before the whole reply is
+			// said so, never as the read's bare "EOF" or "unexpected EOF"
+			// (TestTCPReplyCutSaidInWords).
 			var l [2]byte
 			if _, err := io.ReadFull(co.Conn, l[:]); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil, nil, errors.New("malformed reply: the server closed the TCP connection before its reply")
+				}
 				return nil, nil, err
 			}
 			p = make([]byte, int(l[0])<<8|int(l[1]))
-			if _, err := io.ReadFull(co.Conn, p); err != nil {
+			if n, err := io.ReadFull(co.Conn, p); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil, nil, fmt.Errorf("malformed reply: the server closed the TCP connection after %d of its reply's %d bytes", n, len(p))
+				}
 				return nil, nil, err
 			}
 		}
@@ -396,7 +405,16 @@ func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (
 		}
 		r := new(dns.Msg)
 		if err := r.Unpack(p); err != nil {
-			return nil, nil, unreadable(p)
+			if !udp || p[2]&0x02 == 0 {
+				return nil, nil, unreadable(p)
+			}
+			// Truncated (TC) where a record was cut: its header alone,
+			// so that the question is asked again over TCP, as for any
+			// truncated reply (the id is checked as ever).
+			r = new(dns.Msg)
+			if err := r.Unpack(p[:12]); err != nil {
+				return nil, nil, unreadable(p)
+			}
 		}
 		if r.Id != q.Id {
 			if udp {
