@@ -68,6 +68,10 @@ func wholeReply(p []byte) string {
 			if what := rdataWhole(p, rd, rd+rdlen, typ); what != "" {
 				return fmt.Sprintf("malformed reply: %s of RDLENGTH %d: %s", rec, rdlen, what)
 			}
+			if _, ours := rdataMin[typ]; ours {
+				off = rd + rdlen
+				continue
+			}
 			if _, _, err := dns.UnpackRR(p, off); err != nil {
 				// A type umbra does not read, whose fields the library
 				// could not read from its RDATA.
