@@ -57,16 +57,19 @@ func wholeReply(p []byte) string {
 			if why != "" || end+10 > len(p) {
 				return fmt.Sprintf("malformed reply: the header counts %d %s records, the packet holds %d", sec.n, sec.name, i)
 			}
-			owner, _, _ := dns.UnpackDomainName(p, off) // a name: nameAt said so
 			typ := uint16(count(end))
-			rec := fmt.Sprintf("%s record %d (%s of %s)", sec.name, i+1, dns.Type(typ), owner)
+			start := off
+			rec := func() string { // named only when broken: a whole reply costs no words
+				owner, _, _ := dns.UnpackDomainName(p, start) // a name: nameAt said so
+				return fmt.Sprintf("%s record %d (%s of %s)", sec.name, i+1, dns.Type(typ), owner)
+			}
 			rdlen := count(end + 8)
 			rd := end + 10
 			if rd+rdlen > len(p) {
-				return fmt.Sprintf("malformed reply: %s has RDLENGTH %d, the packet holds %d bytes of it", rec, rdlen, len(p)-rd)
+				return fmt.Sprintf("malformed reply: %s has RDLENGTH %d, the packet holds %d bytes of it", rec(), rdlen, len(p)-rd)
 			}
 			if what := rdataWhole(p, rd, rd+rdlen, typ); what != "" {
-				return fmt.Sprintf("malformed reply: %s of RDLENGTH %d: %s", rec, rdlen, what)
+				return fmt.Sprintf("malformed reply: %s of RDLENGTH %d: %s", rec(), rdlen, what)
 			}
 			if _, ours := rdataMin[typ]; ours {
 				off = rd + rdlen
@@ -75,7 +78,7 @@ func wholeReply(p []byte) string {
 			if _, _, err := dns.UnpackRR(p, off); err != nil {
 				// A type umbra does not read, whose fields the library
 				// could not read from its RDATA.
-				return fmt.Sprintf("malformed reply: %s of RDLENGTH %d: its RDATA is no %s record's fields", rec, rdlen, dns.Type(typ))
+				return fmt.Sprintf("malformed reply: %s of RDLENGTH %d: its RDATA is no %s record's fields", rec(), rdlen, dns.Type(typ))
 			}
 			off = rd + rdlen
 		}
