@@ -496,14 +496,17 @@ func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict
 // open makes a connection to the milter, negotiates and sends the
 // connect event: at the session's start, and for each later message.
 func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
+	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, s.c.cfg.ConnectTimeout.D())
 	conn, err := s.c.dial(dctx, s.c.network, s.c.address)
 	cancel()
 	if err != nil {
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil && (s.ctx == nil || s.ctx.Err() == nil) {
-			// connect_timeout ran out, not the session: said so, never
-			// as the dialer's "dial tcp …: i/o timeout".
+		if errors.As(err, &ne) && ne.Timeout() && time.Since(start) >= s.c.cfg.ConnectTimeout.D()*9/10 &&
+			ctx.Err() == nil && (s.ctx == nil || s.ctx.Err() == nil) {
+			// connect_timeout ran out, not the session (nor a lookup of
+			// the milter's name that timed out sooner on its own): said
+			// so, never as the dialer's "dial tcp …: i/o timeout".
 			err = &stepTimeout{fmt.Sprintf("no connection within %s (connect_timeout)", s.c.cfg.ConnectTimeout.D())}
 		}
 		return s.fail(stConnect, err)
