@@ -42,10 +42,10 @@ mailbox:
 	got := err.Error()
 	for _, want := range []string{
 		`bad.yaml:3: server.role must be hub or edge, not "hubb"`,
-		`bad.yaml:5: negative duration "-5s"`,
-		`bad.yaml:6: invalid duration "1x"`,
+		`bad.yaml:5: transport.retry_schedule[1]: negative duration "-5s"`,
+		`bad.yaml:6: transport.message_expiration: invalid duration "1x"`,
 		`bad.yaml:11: receive_connectors[0].bindings: a list is expected, not "127.0.0.131:35227"`,
-		`bad.yaml:16: invalid duration "soon"`,
+		`bad.yaml:16: receive_connectors[1].max_acknowledgement_delay: invalid duration "soon"`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("errors:\n%s\nwant among them:\n%s", got, want)

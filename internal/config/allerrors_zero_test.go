@@ -34,7 +34,7 @@ mailbox:
 	}
 	got := err.Error()
 	for _, want := range []string{
-		`bad.yaml:5: invalid duration "1x"`,
+		`bad.yaml:5: transport.message_expiration: invalid duration "1x"`,
 		`bad.yaml:6: transport.max_active: 0 is refused`,
 		`bad.yaml:13: `,
 	} {

@@ -105,14 +105,14 @@ send_connectors:
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
 		"unknown-key.yaml":       `unknown-key.yaml:3: unknown key "colour" in server`,
-		"bad-duration.yaml":      `bad-duration.yaml:4: invalid duration "2 weeks"`,
+		"bad-duration.yaml":      `bad-duration.yaml:4: transport.message_expiration: invalid duration "2 weeks"`,
 		"open-relay-typo.yaml":   `open-relay-typo.yaml:7: unknown right "relays"`,
 		"no-mailbox.yaml":        `no-mailbox.yaml:3: authoritative domains need mailbox.maildir or mailbox.lmtp`,
 		"dup-connector.yaml":     `dup-connector.yaml:6: receive connector "x" is defined twice`,
 		"ambiguous-binding.yaml": `ambiguous-binding.yaml:9: connectors "a" and "b" both serve 127.0.0.1:25`,
 		"insecure-auth.yaml":     `insecure-auth.yaml:6: auth without TLS needs auth.allow_insecure`,
 		"syntax.yaml":            `syntax.yaml:2: did not find expected key`,
-		"bad-size.yaml":          `bad-size.yaml:7: invalid size "lots"`,
+		"bad-size.yaml":          `bad-size.yaml:7: receive_connectors[0].limits.max_message_size: invalid size "lots"`,
 		"wrong-type.yaml":        `wrong-type.yaml:4: transport.max_active: many is not a whole number`,
 		"bad-send.yaml":          `bad-send.yaml:9: address space "foo..bar" is not a domain`,
 		"bad-postmaster.yaml":    `bad-postmaster.yaml:3: server.postmaster "root at example.test" is not a mailbox address`,

@@ -14,13 +14,13 @@ func TestCrossKeyCheckSkipsAValueThatDidNotParse(t *testing.T) {
 		name, yaml, want, notWant string
 	}{
 		{"delay_notification", "transport:\n  message_expiration: 1h\n  delay_notification: 10min\n",
-			`t.yaml:9: invalid duration "10min"`, "must be shorter than message_expiration"},
+			`t.yaml:9: transport.delay_notification: invalid duration "10min"`, "must be shorter than message_expiration"},
 		{"message_expiration", "transport:\n  delay_notification: 1h\n  message_expiration: 30mins\n",
-			`t.yaml:9: invalid duration "30mins"`, "must be shorter than message_expiration"},
+			`t.yaml:9: transport.message_expiration: invalid duration "30mins"`, "must be shorter than message_expiration"},
 		{"auth_throttle.delay", "auth_throttle:\n  max_delay: 500ms\n  delay: 2secs\n",
-			`t.yaml:9: invalid duration "2secs"`, "max_delay must be at least delay"},
+			`t.yaml:9: auth_throttle.delay: invalid duration "2secs"`, "max_delay must be at least delay"},
 		{"auth_throttle.max_delay", "auth_throttle:\n  delay: 45s\n  max_delay: 1minute\n",
-			`t.yaml:9: invalid duration "1minute"`, "max_delay must be at least delay"},
+			`t.yaml:9: auth_throttle.max_delay: invalid duration "1minute"`, "max_delay must be at least delay"},
 		// A receive connector's: the key blamed is written, the one it
 		// needs did not decode (a scalar for a list, a list for a path).
 		{"auth.mechanisms", "    auth: {credentials_file: creds, allow_insecure: true, required: true, mechanisms: PLAIN}\n",

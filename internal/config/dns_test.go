@@ -93,7 +93,7 @@ func TestDNSBadConfigs(t *testing.T) {
 		{"dns:\n  hosts_file: etc/hosts\n", `x.yaml:8: dns.hosts_file: "etc/hosts" is not an absolute path`},
 		{"dns:\n  attempts: 11\n", `x.yaml:8: dns.attempts must be 1 to 10, not 11`},
 		{"dns:\n  cache_size: -1\n", `x.yaml:8: dns.cache_size must be positive`},
-		{"dns:\n  max_ttl: -1s\n", `x.yaml:8: negative duration "-1s"`},
+		{"dns:\n  max_ttl: -1s\n", `x.yaml:8: dns.max_ttl: negative duration "-1s"`},
 		{"dns:\n  servers: []\n  retries: 3\n", `x.yaml:9: unknown key "retries" in dns`},
 		{"    connection_filtering:\n      dnsbl:\n        action: bounce\n", `x.yaml:8: connection_filtering.dnsbl.action must be reject, tempfail or log, not "bounce"`},
 		{"    connection_filtering:\n      dnsbl:\n        threshold: 0\n", `x.yaml:8: connection_filtering.dnsbl.threshold must be positive`},

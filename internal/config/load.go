@@ -618,13 +618,19 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct && n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" && reflect.PointerTo(t).Implements(unmarshalerType) {
-		// A duration, a size: its own parser's words, at its line.
+		// A duration, a size: its own parser's words, at its line,
+		// after the key they are the value of, as every setting's error
+		// names it (TestDurationAndSizeErrorsNameTheKey).
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			e := decodeErrors(c.file, err)[0]
 			if e.Line == 0 {
 				e.Line = n.Line
 			}
-			c.fail(e.Line, e.Msg, orig, path)
+			msg := e.Msg
+			if name != "" {
+				msg = name + ": " + msg
+			}
+			c.fail(e.Line, msg, orig, path)
 		}
 		return
 	}

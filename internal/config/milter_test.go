@@ -27,7 +27,7 @@ func TestMilterConfig(t *testing.T) {
 		`      - {name: a, address: "inet:127.0.0.1:0"}`:                                                     `m.yaml:6: milter "a": address: "inet:127.0.0.1:0": bad port "0": a port to connect to is 1 to 65535`,
 		`      - {address: "inet:127.0.0.1:1"}`:                                                              `m.yaml:6: milter needs a name`,
 		`      - {name: a, address: "inet:127.0.0.1:1", on_failure: reject}`:                                 `m.yaml:6: milter "a": on_failure "reject": want tempfail or accept`,
-		`      - {name: a, address: "inet:127.0.0.1:1", command_timeout: -1s}`:                               `m.yaml:6: negative duration`,
+		`      - {name: a, address: "inet:127.0.0.1:1", command_timeout: -1s}`:                               `m.yaml:6: receive_connectors[0].milters[0].command_timeout: negative duration`,
 		`      - {name: a, address: "inet:127.0.0.1:1", eom_timout: 1s}`:                                     `m.yaml:6`,
 		"      - {name: a, address: \"inet:127.0.0.1:1\"}\n      - {name: a, address: \"inet:127.0.0.1:2\"}": `m.yaml:7: milter "a" is defined twice`,
 	} {

@@ -39,7 +39,7 @@ func TestQuarantineBoundConfig(t *testing.T) {
 		t.Errorf("64MiB: %v %+v", err, c)
 	}
 	for keys, want := range map[string]string{
-		"    max_size: -1\n":                         "umbra.yaml:5: invalid size \"-1\"", // the size parser refuses it
+		"    max_size: -1\n":                         "umbra.yaml:5: transport.quarantine.max_size: invalid size \"-1\"", // the size parser refuses it
 		"    expiration: 1d\n    max_messages: -5\n": "umbra.yaml:6: transport.quarantine.max_messages must not be negative",
 	} {
 		if _, err := load(t, keys); err == nil || !strings.Contains(err.Error(), want) {

@@ -37,7 +37,7 @@ func TestResultCommitDelayConfig(t *testing.T) {
 		}
 	}
 	for keys, want := range map[string]string{
-		"  result_commit_delay: -1s\n": "umbra.yaml:4: negative duration",
+		"  result_commit_delay: -1s\n": "umbra.yaml:4: transport.result_commit_delay: negative duration",
 		"  result_commit_delay: 2m\n":  "umbra.yaml:4: transport.result_commit_delay must be between 0s and 1m0s",
 	} {
 		if _, err := load(t, keys); err == nil || !strings.Contains(err.Error(), want) {

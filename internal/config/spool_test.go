@@ -32,7 +32,7 @@ func TestSpoolConfig(t *testing.T) {
 		t.Errorf("explicit: %v %+v", err, c)
 	}
 	for keys, want := range map[string]string{
-		"  spool_threshold: -1\n":  "umbra.yaml:4: invalid size",
+		"  spool_threshold: -1\n":  "umbra.yaml:4: transport.spool_threshold: invalid size",
 		"  max_header_size: 100\n": "umbra.yaml:4: transport.max_header_size 100 bytes is below 16KiB",
 	} {
 		if _, err := load(t, keys); err == nil || !strings.Contains(err.Error(), want) {

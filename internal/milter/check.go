@@ -245,7 +245,7 @@ func (s *session) closeConn() {
 // there are any) under timeout. Nothing may be waiting from the milter
 // then: every reply it owed was read, so a byte already there is a
 // reply where none may come (unasked).
-func (s *session) send(code byte, data []byte, macroStage int, timeout time.Duration) error {
+func (s *session) send(code byte, data []byte, macroStage int, timeout bound) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
@@ -257,9 +257,11 @@ func (s *session) send(code byte, data []byte, macroStage int, timeout time.Dura
 		b = s.appendMacros(b, code, macroStage)
 	}
 	b = appendPacket(b, code, data)
-	s.conn.SetDeadline(s.deadline(timeout))
-	_, err := s.conn.Write(b)
-	return err
+	s.conn.SetDeadline(s.deadline(timeout.d))
+	if _, err := s.conn.Write(b); err != nil {
+		return s.noReply(err, "the milter took nothing sent", timeout)
+	}
+	return nil
 }
 
 // deadline is d from now for the connection to the milter, never past
@@ -284,13 +286,13 @@ func (s *session) deadline(d time.Duration) time.Time {
 // await reads the milter's reply, past progress notes. Each note
 // restarts the timeout, but never past maxProgress
 // timeouts from the start: a milter cannot hold a session for ever.
-func (s *session) await(timeout time.Duration) (reply, error) {
-	limit := time.Now().Add(maxProgress * timeout)
+func (s *session) await(timeout bound) (reply, error) {
+	limit := time.Now().Add(maxProgress * timeout.d)
 	for {
-		s.conn.SetDeadline(minTime(s.deadline(timeout), limit))
+		s.conn.SetDeadline(minTime(s.deadline(timeout.d), limit))
 		p, err := readPacket(s.br)
 		if err != nil {
-			return reply{}, s.noReply(err, timeout)
+			return reply{}, s.noReply(err, "no reply", timeout)
 		}
 		r, err := parseReply(p)
 		if err != nil {
@@ -302,11 +304,14 @@ func (s *session) await(timeout time.Duration) (reply, error) {
 	}
 }
 
-// noReply says in words why a read timed out: the milter's time
-// (timeout) ran out, or the session ended or its checks' time ran out
-// (s.ctx, which sets the connection's deadline in the past) — never
-// only the socket's "i/o timeout".
-func (s *session) noReply(err error, timeout time.Duration) error {
+// noReply says in words why a read (or a write) timed out: the
+// milter's time (timeout) ran out — what did not come within it, the
+// time and the setting ("no reply within 10s (eom_timeout)") — or the
+// session ended or its checks' time ran out (s.ctx, which sets the
+// connection's deadline in the past); never the error the socket gave
+// the read or write the deadline cut ("read tcp …: i/o timeout"), which
+// says neither (TestMilterStepTimeoutSaidInWords).
+func (s *session) noReply(err error, what string, timeout bound) error {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		return err
@@ -314,8 +319,28 @@ func (s *session) noReply(err error, timeout time.Duration) error {
 	if s.ctx != nil && s.ctx.Err() != nil {
 		return fmt.Errorf("cut off waiting for a reply: %w", context.Cause(s.ctx))
 	}
-	return fmt.Errorf("no reply within %s: %w", timeout, err)
+	return &stepTimeout{fmt.Sprintf("%s within %s (%s)", what, timeout.d, timeout.key)}
 }
+
+// bound is a step's time limit and the setting it comes from.
+type bound struct {
+	d   time.Duration
+	key string
+}
+
+// commandBound bounds the negotiation and each envelope event.
+func (c *Check) commandBound() bound {
+	return bound{c.cfg.CommandTimeout.D(), "command_timeout"}
+}
+
+// stepTimeout is a step the milter did not finish within its bound, in
+// words: a timeout (net.Error) for the failure's reason, with none of
+// the socket's text.
+type stepTimeout struct{ msg string }
+
+func (e *stepTimeout) Error() string   { return e.msg }
+func (e *stepTimeout) Timeout() bool   { return true }
+func (e *stepTimeout) Temporary() bool { return true }
 
 // unasked is a protocol error when the milter has sent anything umbra
 // has not asked for yet: a second reply to one event, a reply to a macro
@@ -347,7 +372,7 @@ func minTime(a, b time.Time) time.Time {
 // event sends one event and, unless the milter negotiated no reply,
 // reads the reply: a plain action (a modification is a protocol error
 // here; SKIP only where skip allows it).
-func (s *session) event(code byte, data []byte, macroStage int, timeout time.Duration, noReply bool, skip bool) (reply, error) {
+func (s *session) event(code byte, data []byte, macroStage int, timeout bound, noReply bool, skip bool) (reply, error) {
 	if err := s.send(code, data, macroStage, timeout); err != nil {
 		return reply{}, err
 	}
@@ -471,10 +496,19 @@ func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict
 // open makes a connection to the milter, negotiates and sends the
 // connect event: at the session's start, and for each later message.
 func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
+	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, s.c.cfg.ConnectTimeout.D())
 	conn, err := s.c.dial(dctx, s.c.network, s.c.address)
 	cancel()
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && time.Since(start) >= s.c.cfg.ConnectTimeout.D()*9/10 &&
+			ctx.Err() == nil && (s.ctx == nil || s.ctx.Err() == nil) {
+			// connect_timeout ran out, not the session (nor a lookup of
+			// the milter's name that timed out sooner on its own): said
+			// so, never as the dialer's "dial tcp …: i/o timeout".
+			err = &stepTimeout{fmt.Sprintf("no connection within %s (connect_timeout)", s.c.cfg.ConnectTimeout.D())}
+		}
 		return s.fail(stConnect, err)
 	}
 	s.conn, s.br = conn, bufio.NewReader(conn)
@@ -485,7 +519,7 @@ func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
 	if s.neg.protocol&protoNoConnect != 0 {
 		s.conn.SetDeadline(s.deadline(s.c.cfg.CommandTimeout.D()))
 		if _, err := s.conn.Write(s.appendMacros(nil, cmdConnect, stageConnect)); err != nil {
-			return s.fail(stConnect, err)
+			return s.fail(stConnect, s.noReply(err, "the milter took nothing sent", s.c.commandBound()))
 		}
 		return smtp.Verdict{}
 	}
@@ -497,7 +531,7 @@ func (s *session) open(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
 	}
 	data = binary.BigEndian.AppendUint16(data, info.Port)
 	data = appendCString(data, info.IP.Unmap().String())
-	r, err := s.event(cmdConnect, data, stageConnect, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRConnect != 0, false)
+	r, err := s.event(cmdConnect, data, stageConnect, s.c.commandBound(), s.neg.protocol&protoNRConnect != 0, false)
 	if err != nil {
 		return s.fail(stConnect, err)
 	}
@@ -508,13 +542,13 @@ func (s *session) negotiate() error {
 	data := binary.BigEndian.AppendUint32(nil, protocolVersion)
 	data = binary.BigEndian.AppendUint32(data, offeredActions)
 	data = binary.BigEndian.AppendUint32(data, offeredProtocol)
-	if err := s.send(cmdOptNeg, data, -1, s.c.cfg.CommandTimeout.D()); err != nil {
+	if err := s.send(cmdOptNeg, data, -1, s.c.commandBound()); err != nil {
 		return err
 	}
 	s.conn.SetDeadline(s.deadline(s.c.cfg.CommandTimeout.D()))
 	p, err := readPacket(s.br)
 	if err != nil {
-		return err
+		return s.noReply(err, "no reply to the option negotiation", s.c.commandBound())
 	}
 	s.neg, err = parseOptNeg(p)
 	if err != nil {
@@ -550,7 +584,7 @@ func (s *session) sendHelo() smtp.Verdict {
 	if s.neg.protocol&protoNoHelo != 0 {
 		return smtp.Verdict{}
 	}
-	r, err := s.event(cmdHelo, appendCString(nil, s.helo), stageHelo, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRHelo != 0, false)
+	r, err := s.event(cmdHelo, appendCString(nil, s.helo), stageHelo, s.c.commandBound(), s.neg.protocol&protoNRHelo != 0, false)
 	if err != nil {
 		return s.fail(stHelo, err)
 	}
@@ -598,7 +632,7 @@ func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, op
 	for _, a := range mailArgs(opts) {
 		data = appendCString(data, a)
 	}
-	r, err := s.event(cmdMail, data, stageMail, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRMail != 0, false)
+	r, err := s.event(cmdMail, data, stageMail, s.c.commandBound(), s.neg.protocol&protoNRMail != 0, false)
 	if err != nil {
 		return s.fail(stMail, err)
 	}
@@ -643,7 +677,7 @@ func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string
 	if s.neg.protocol&protoNoRcpt != 0 {
 		return smtp.Verdict{}
 	}
-	r, err := s.event(cmdRcpt, appendCString(nil, "<"+to+">"), stageRcpt, s.c.cfg.CommandTimeout.D(), s.neg.protocol&protoNRRcpt != 0, true)
+	r, err := s.event(cmdRcpt, appendCString(nil, "<"+to+">"), stageRcpt, s.c.commandBound(), s.neg.protocol&protoNRRcpt != 0, true)
 	if err != nil {
 		return s.fail(stRcpt, err)
 	}
@@ -680,7 +714,7 @@ func (s *session) data(ctx context.Context, t *smtp.Transaction) smtp.Verdict {
 	s.macros["i"] = t.QueueID
 	p := s.neg.protocol
 	if p&protoNoData == 0 {
-		r, err := s.event(cmdData, nil, stageData, s.c.cfg.CommandTimeout.D(), p&protoNRData != 0, false)
+		r, err := s.event(cmdData, nil, stageData, s.c.commandBound(), p&protoNRData != 0, false)
 		if err != nil {
 			return s.fail(stData, err)
 		}
@@ -689,7 +723,7 @@ func (s *session) data(ctx context.Context, t *smtp.Transaction) smtp.Verdict {
 		}
 	}
 	m := parseMessage(t.Content)
-	dt := s.c.cfg.DataTimeout.D()
+	dt := bound{s.c.cfg.DataTimeout.D(), "data_timeout"}
 	if p&protoNoHeaders == 0 {
 		for _, f := range m.fields {
 			if err := ctx.Err(); err != nil {
@@ -783,7 +817,7 @@ const maxReplacedBody = 64 << 20
 const maxModifications = 10000
 
 func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
-	et := s.c.cfg.EOMTimeout.D()
+	et := bound{s.c.cfg.EOMTimeout.D(), "eom_timeout"}
 	if err := s.send(cmdEOB, nil, stageEOM, et); err != nil {
 		return s.fail(stEOM, err)
 	}
@@ -1069,7 +1103,7 @@ func (s *session) Reset() {
 	if !s.active() {
 		return
 	}
-	if err := s.send(cmdAbort, nil, -1, s.c.cfg.CommandTimeout.D()); err != nil {
+	if err := s.send(cmdAbort, nil, -1, s.c.commandBound()); err != nil {
 		s.fail(stAbort, err)
 	}
 }

@@ -52,7 +52,9 @@
 //     accept, continue, discard, reject, tempfail, skip, progress — that
 //     carries data among it: each reply's length is checked against its
 //     form), a timeout or a dead connection fails
-//     the milter for the rest of the session: on_failure tempfail
+//     the milter for the rest of the session (a timeout logged as what
+//     did not come in time and the setting that bounds it, "no reply
+//     within 10s (eom_timeout)", never as the socket's error): on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept
 //     leaves the milter out. Nothing a milter sends can panic the
 //     session (fuzzed: FuzzParseReply, FuzzParseOptNeg, FuzzHeaderEdits).

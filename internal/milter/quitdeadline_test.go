@@ -57,7 +57,7 @@ func TestMilterQuitAfterTheSessionEnded(t *testing.T) {
 	s := &session{c: &Check{cfg: config.Milter{Name: "m", CommandTimeout: config.Duration(time.Hour)}, log: slog.New(slog.DiscardHandler)},
 		ctx: ctx, conn: rc, br: bufio.NewReader(rc)}
 	s.conn.SetDeadline(time.Time{})
-	if err := s.send(cmdQuit, nil, -1, time.Hour); err != nil {
+	if err := s.send(cmdQuit, nil, -1, bound{time.Hour, "command_timeout"}); err != nil {
 		t.Fatal(err)
 	}
 	cancel()

@@ -47,7 +47,10 @@
 //     every section exactly the records its count says, nothing after,
 //     and each RDATA of a type umbra reads filled exactly by its fields
 //     (an SOA cut short between real names passes rdataMin) — a
-//     mismatch being no answer, as above.
+//     mismatch being no answer, as above. A reply the library cannot
+//     parse is named by wholeReply too (unreadable: the record, its type
+//     and owner name, what is wrong), never in the library's words
+//     (FuzzUnreadableReplyNamed).
 //   - A server that sends no reply within dns.timeout is noAnswer
 //     ("no answer from SRV within 2s (dns.timeout)"; every try silent:
 //     the servers, the tries and dns.attempts), whichever ended the

@@ -350,7 +350,9 @@ func (e *noAnswer) Error() string {
 // or ctx's deadline when sooner), replies of another id skipped over
 // UDP (answers to an earlier query), a TCP reply of another id an
 // error; the reply's bytes returned with it (exchange checks them:
-// wholeReply). A reply shorter than a DNS header is named for what it is.
+// wholeReply). A reply shorter than a DNS header, or one the library
+// cannot parse, is named for what it is (unreadable), never in the
+// library's words.
 func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (*dns.Msg, []byte, error) {
 	if opt := q.IsEdns0(); opt != nil && opt.UDPSize() >= dns.MinMsgSize {
 		co.UDPSize = opt.UDPSize()
@@ -377,12 +379,21 @@ func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (
 			}
 			p = p[:n]
 		} else {
+			// A connection the server closed before the whole reply is
+			// said so, never as the read's bare "EOF" or "unexpected EOF"
+			// (TestTCPReplyCutSaidInWords).
 			var l [2]byte
 			if _, err := io.ReadFull(co.Conn, l[:]); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil, nil, errors.New("malformed reply: the server closed the TCP connection before its reply")
+				}
 				return nil, nil, err
 			}
 			p = make([]byte, int(l[0])<<8|int(l[1]))
-			if _, err := io.ReadFull(co.Conn, p); err != nil {
+			if n, err := io.ReadFull(co.Conn, p); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil, nil, fmt.Errorf("malformed reply: the server closed the TCP connection after %d of its reply's %d bytes", n, len(p))
+				}
 				return nil, nil, err
 			}
 		}
@@ -394,13 +405,22 @@ func exchangeOn(ctx context.Context, cl *dns.Client, q *dns.Msg, co *dns.Conn) (
 		}
 		r := new(dns.Msg)
 		if err := r.Unpack(p); err != nil {
-			return nil, nil, err
+			if !udp || p[2]&0x02 == 0 {
+				return nil, nil, unreadable(p)
+			}
+			// Truncated (TC) where a record was cut: its header alone,
+			// so that the question is asked again over TCP, as for any
+			// truncated reply (the id is checked as ever).
+			r = new(dns.Msg)
+			if err := r.Unpack(p[:12]); err != nil {
+				return nil, nil, unreadable(p)
+			}
 		}
 		if r.Id != q.Id {
 			if udp {
 				continue
 			}
-			return nil, nil, dns.ErrId
+			return nil, nil, errors.New("reply id mismatch")
 		}
 		return r, p, nil
 	}
