@@ -27,9 +27,15 @@ func TestHungPolicyHostSaidInWords(t *testing.T) {
 	leaf, key := cert(t, "mta-sts.h.test", ca, caKey, false, time.Now().Add(time.Hour))
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
+	// Hung until the test ends (at most 5s): never answered while umbra
+	// waits. Not until the request's context ends: a handler that returns
+	// then writes an empty 200, which a loaded machine (the race
+	// detector) let the fetch read as the policy host's answer now and
+	// then ("policy media type \"\"").
+	hang := make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select { // hung: until umbra gives up, at most 5s
-		case <-r.Context().Done():
+		select {
+		case <-hang:
 		case <-time.After(5 * time.Second):
 		}
 	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}}, ReadHeaderTimeout: 5 * time.Second}
@@ -38,7 +44,7 @@ func TestHungPolicyHostSaidInWords(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { close(hang); srv.Close() })
 	dns := dnstest.StartOn(t, "127.0.0.127:40541", `_mta-sts.h.test. 300 IN TXT "v=STSv1; id=1"`, "mta-sts.h.test. 300 IN A 127.0.0.127", "h.test. 300 IN MX 10 mx.h.test.")
 	res, _ := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	clk := clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
