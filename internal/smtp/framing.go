@@ -249,7 +249,7 @@ func (v *verbConn) fillCommand() error {
 			return v.hangUp(replyJunkLimit)
 		}
 	}
-	if v.transactionTooLong() {
+	if v.transactionTooLong(cmd) {
 		v.limitHit(RejectTransactionTime)
 		return v.hangUp(replyTxnTooLong)
 	}
@@ -1032,19 +1032,27 @@ func (v *verbConn) transferTooSlow() bool {
 
 // transactionTooLong: the open mail transaction's command phase has
 // lasted longer than max_transaction_time on the session's clock. It is
-// timed from the first command read inside it (within idle_timeout of
-// MAIL) to DATA or the first BDAT chunk; the transfer is min_data_rate's.
-// Transport servers are exempt.
-func (v *verbConn) transactionTooLong() bool {
+// timed from the MAIL that opened it to DATA or the first BDAT chunk;
+// the transfer is min_data_rate's. The layer reads the next line only
+// once go-smtp has taken the last, so the transaction a command finds
+// open is the one the last MAIL read outside one opened (mailAt): the
+// gap to the next command, up to idle_timeout, is the transaction's too
+// (front38 F2). Transport servers are exempt.
+func (v *verbConn) transactionTooLong(cmd string) bool {
 	s := v.sess()
+	now := v.clk.Now()
 	if s == nil || !s.busy.Load() {
 		v.txnStart = time.Time{}
+		if cmd == "MAIL" {
+			v.mailAt = now
+		}
 		return false
 	}
-	now := v.clk.Now()
 	if v.txnStart.IsZero() {
-		v.txnStart = now
-		return false
+		v.txnStart = v.mailAt
+		if v.txnStart.IsZero() {
+			v.txnStart = now
+		}
 	}
 	return v.maxTxn > 0 && !v.bdat && !v.exempt() && now.Sub(v.txnStart) > v.maxTxn
 }

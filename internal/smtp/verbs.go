@@ -111,7 +111,8 @@ type verbConn struct {
 	maxData     time.Duration // max_data_time: a body's whole transfer (0: no limit)
 	bodyClk     time.Time     // session clock: the body's transfer began (startRate)
 	bodyWall    time.Time     // the same on the wall clock (the read deadline)
-	txnStart    time.Time     // session clock: the first command seen inside the open transaction
+	txnStart    time.Time     // session clock: the MAIL of the open transaction (transactionTooLong)
+	mailAt      time.Time     // session clock: the last MAIL read outside a transaction
 	banner      string        // the connector's greeting text after "220 " ("": go-smtp's)
 	greetSeen   bool          // the greeting was written
 	rcptAsGiven string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
