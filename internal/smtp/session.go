@@ -927,6 +927,7 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// for its discards (Drain) stays open, for its long polls.
 		if !s.stats.shadow.Load() {
 			s.hangUpAfter()
+			s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
 		}
 		return replyShuttingDown
 	default:
