@@ -291,6 +291,9 @@ func (v *verbConn) fillCommand() error {
 	if v.bdat {
 		switch cmd {
 		case "DATA", "MAIL", "RCPT", "STARTTLS":
+			if cmd == "STARTTLS" && v.tlsNeverOffered() {
+				break // unknown here, whatever the sequence: 502, as XSHADOW's (front38 F5)
+			}
 			// The client has lost track of the transfer: it fails, so
 			// that no later chunk is added to a message the client
 			// takes for failed or finished.

@@ -873,6 +873,16 @@ func (v *verbConn) tlsOnlyAnew() bool {
 	return c != nil && c.tls != nil
 }
 
+// tlsNeverOffered reports whether STARTTLS is unknown on the connection
+// (go-smtp's 502 5.5.1 TLS not supported): opened without a certificate,
+// not under TLS, and no connector now answering it has one (tlsOnlyAnew:
+// 454 there). Unknown whatever the sequence, as the shadow verbs a
+// connector never offers are: inside a BDAT transfer it does not end the
+// transfer as a STARTTLS out of place does.
+func (v *verbConn) tlsNeverOffered() bool {
+	return v.tlsCfg == nil && !v.tlsOn.Load() && !v.tlsOnlyAnew()
+}
+
 // startTLSConfig is the TLS configuration of the next STARTTLS handshake
 // on the connection: the connector in force's certificate and client CA
 // (a reload's), nil where it has none — a connection opened without one
