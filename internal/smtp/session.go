@@ -927,7 +927,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// for its discards (Drain) stays open, for its long polls.
 		if !s.stats.shadow.Load() {
 			s.hangUpAfter()
-			s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
+			if tc, ok := s.raw.(*trackedConn); !ok || !tc.ending.Load() {
+				// Not where the drain closed it first (its own line).
+				s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
+			}
 		}
 		return replyShuttingDown
 	default:
