@@ -123,8 +123,12 @@ func validLocal(s string) bool { return mailaddr.DotAtomLocal(s) }
 // form (rt17a F2): a domain with a non-ASCII or an A-label label is
 // checked as the A-label IDNA makes of it (mailaddr.Domain, the key the
 // list keeps it under), and a label IDNA refuses is refused with IDNA's
-// reason, naming it.
+// reason, naming it; its dots are named in mailaddr.DomainDots' words.
 func checkDomain(d string) error {
+	if why := mailaddr.DomainDots(d); why != "" {
+		// Named as RCPT names it (front38 F4): one reading of the dots.
+		return errors.New("bad domain: " + why)
+	}
 	a, err := mailaddr.Domain(d)
 	if err != nil {
 		return fmt.Errorf("bad domain: %w", err)

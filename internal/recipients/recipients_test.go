@@ -441,3 +441,19 @@ func TestCalloutCacheEarlierKeyForms(t *testing.T) {
 // authoritative for (the local part in ASCII case): the callout tests'
 // corp.test and bücher.example are.
 func ownedKey(a string) string { return mailaddr.RcptKey(a, true) }
+
+// SMTP-6 (front38 F4's sibling): a domain's dots are named in the
+// recipients file as RCPT names them (mailaddr.DomainDots, one reading):
+// two in a row, at the end too, and a leading one.
+func TestParseFileNamesDomainDots(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"alice@corp..test\n", "r.txt:1: \"alice@corp..test\": bad domain: domain has two dots in a row"},
+		{"alice@example.test..\n", "r.txt:1: \"alice@example.test..\": bad domain: domain has two dots in a row"},
+		{"@.corp.test\n", "r.txt:1: \"@.corp.test\": bad domain: domain starts with a dot"},
+	} {
+		_, err := ParseFile([]byte(tc.in), "r.txt")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}

@@ -259,9 +259,12 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, errAddrSyntax
 	}
 	written := strings.TrimSuffix(domain, ".")
+	asWritten := domain
 	domain = mailaddr.CanonicalDomain(domain) // the one canonical form (mailaddr.Canonical)
 	if !validDomain(domain) {
-		if why := mailaddr.DomainDots(domain); why != "" {
+		// The dots as written: the final one canonical form takes off
+		// is one of two in a row in "example.test.." (front38 F4).
+		if why := mailaddr.DomainDots(asWritten); why != "" {
 			return Address{}, &syntaxError{why}
 		}
 		return Address{}, errAddrSyntax

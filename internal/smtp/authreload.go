@@ -788,7 +788,7 @@ func (s *session) shadowStanding() string {
 	if why == "" {
 		return ""
 	}
-	s.log.Warn("shadow session ended", "shadow_server", s.shadowServer, "reason", why) // why says by what: a reload, or the directory
+	s.log.Warn("shadow session ended", "shadow_server", s.shadowServer, "reason", why, "code", 421, "enhanced_code", "4.7.0") // why says by what: a reload, or the directory; the reply below
 	s.shadowServer, s.shadowPeerDB, s.shadowRevoked = "", "", false
 	s.server = false
 	if tc, ok := s.raw.(*trackedConn); ok {

@@ -75,7 +75,11 @@ func watchBody(conn net.Conn, d time.Duration) *bodyWatch {
 	w := &bodyWatch{conn: conn, tcp: underlyingTCP(conn), d: d, now: time.Now}
 	w.seenAt = w.now()
 	conn.SetWriteDeadline(time.Time{})
+	// Under mu: a first look due sooner than this goroutine's next step
+	// resets the timer it reads here (resetTimer, with mu held).
+	w.mu.Lock()
 	w.timer = time.AfterFunc(w.every(), w.look)
+	w.mu.Unlock()
 	return w
 }
 

@@ -81,10 +81,10 @@ func (v *verbConn) creditRate(n int64) bool {
 // rateCut ends a session whose body fell behind min_data_rate.
 func (v *verbConn) rateCut() error {
 	if v.dataTooLong(v.clk.Now()) {
-		v.limitHit(RejectDataTime)
+		v.limitHit(RejectDataTime, replyDataTime)
 		return v.hangUp(replyDataTime)
 	}
-	v.limitHit(RejectDataRate)
+	v.limitHit(RejectDataRate, replyDataRate)
 	return v.hangUp(replyDataRate)
 }
 

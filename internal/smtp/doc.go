@@ -43,8 +43,11 @@
 //     (refreshRights) in full only when the new configuration would
 //     accept the session on that connector as it stands (its binding
 //     picks that connector for its address; TLS, AUTH and the trust of
-//     an externally secured connector as the connector now requires);
-//     any other session keeps only the rights both grant. A reload takes
+//     an externally secured connector as the connector now requires —
+//     a requirement it had when the session connected is no reload's,
+//     and a session not yet past it is where every session there
+//     begins: its MAIL meets it, and no narrowing is logged, front38
+//     F1); any other session keeps only the rights both grant. A reload takes
 //     rights away, it never adds one the new ranges would not give
 //     (SMTP-3, rr27 F1). Nor does a session keep a right a connector in
 //     force would not give a new connection from its address on its

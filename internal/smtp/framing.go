@@ -144,11 +144,11 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 func (v *verbConn) fillCommand() error {
 	v.followLimits() // a reload's limits from this command on (reloadlimits.go)
 	if v.maxErrors > 0 && v.errors >= v.maxErrors {
-		v.limitHit(RejectErrors)
+		v.limitHit(RejectErrors, replyErrorLimit)
 		return v.hangUp(replyErrorLimit)
 	}
 	if v.surplus > rcptOvershootLimit {
-		v.limitHit(RejectRecipients)
+		v.limitHit(RejectRecipients, replyRcptLimit)
 		return v.hangUp(replyRcptLimit)
 	}
 	if v.softErrors > 0 && v.errors > v.softErrors && v.errorDelay > 0 && v.errors != v.delayed {
@@ -175,7 +175,7 @@ func (v *verbConn) fillCommand() error {
 		// The rest of the line cannot be told from a command: the
 		// session ends, with a 421 as RFC 5321 §3.8 asks of a server
 		// that closes.
-		v.limitHit(RejectLineLength)
+		v.limitHit(RejectLineLength, replyLineTooLong)
 		return v.hangUp(replyLineTooLong)
 	}
 	if err != nil {
@@ -189,7 +189,7 @@ func (v *verbConn) fillCommand() error {
 		// already past a lowered max_errors ends the session here.
 		v.followLimits()
 		if v.maxErrors > 0 && v.errors >= v.maxErrors {
-			v.limitHit(RejectErrors)
+			v.limitHit(RejectErrors, replyErrorLimit)
 			return v.hangUp(replyErrorLimit)
 		}
 	}
@@ -245,12 +245,12 @@ func (v *verbConn) fillCommand() error {
 	line, cmd, arg := c.line, c.cmd, c.arg
 	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
-			v.limitHit(RejectJunkCommands)
+			v.limitHit(RejectJunkCommands, replyJunkLimit)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
-	if v.transactionTooLong() {
-		v.limitHit(RejectTransactionTime)
+	if v.transactionTooLong(cmd) {
+		v.limitHit(RejectTransactionTime, replyTxnTooLong)
 		return v.hangUp(replyTxnTooLong)
 	}
 	if v.refusedClient != "" && cmd != "QUIT" {
@@ -291,6 +291,9 @@ func (v *verbConn) fillCommand() error {
 	if v.bdat {
 		switch cmd {
 		case "DATA", "MAIL", "RCPT", "STARTTLS":
+			if cmd == "STARTTLS" && v.tlsNeverOffered() {
+				break // unknown here, whatever the sequence: 502, as XSHADOW's (front38 F5)
+			}
 			// The client has lost track of the transfer: it fails, so
 			// that no later chunk is added to a message the client
 			// takes for failed or finished.
@@ -1032,19 +1035,27 @@ func (v *verbConn) transferTooSlow() bool {
 
 // transactionTooLong: the open mail transaction's command phase has
 // lasted longer than max_transaction_time on the session's clock. It is
-// timed from the first command read inside it (within idle_timeout of
-// MAIL) to DATA or the first BDAT chunk; the transfer is min_data_rate's.
-// Transport servers are exempt.
-func (v *verbConn) transactionTooLong() bool {
+// timed from the MAIL that opened it to DATA or the first BDAT chunk;
+// the transfer is min_data_rate's. The layer reads the next line only
+// once go-smtp has taken the last, so the transaction a command finds
+// open is the one the last MAIL read outside one opened (mailAt): the
+// gap to the next command, up to idle_timeout, is the transaction's too
+// (front38 F2). Transport servers are exempt.
+func (v *verbConn) transactionTooLong(cmd string) bool {
 	s := v.sess()
+	now := v.clk.Now()
 	if s == nil || !s.busy.Load() {
 		v.txnStart = time.Time{}
+		if cmd == "MAIL" {
+			v.mailAt = now
+		}
 		return false
 	}
-	now := v.clk.Now()
 	if v.txnStart.IsZero() {
-		v.txnStart = now
-		return false
+		v.txnStart = v.mailAt
+		if v.txnStart.IsZero() {
+			v.txnStart = now
+		}
 	}
 	return v.maxTxn > 0 && !v.bdat && !v.exempt() && now.Sub(v.txnStart) > v.maxTxn
 }
@@ -1105,7 +1116,7 @@ func (v *verbConn) readError(err error) error {
 		// A reply's write timed out: the client does not read. Nothing
 		// more can be written (a part of a reply may be out already);
 		// the session ends, named for what happened.
-		v.limitHit(RejectWriteTimeout)
+		v.limitHit(RejectWriteTimeout, "")
 		v.closed = true
 		v.dropBody()
 		v.traceUnit(traceClosed, nil)
@@ -1117,9 +1128,11 @@ func (v *verbConn) readError(err error) error {
 		r := v.timeoutReply()
 		switch r {
 		case replyDataRate:
-			v.limitHit(RejectDataRate)
+			v.limitHit(RejectDataRate, r)
 		case replyDataTime:
-			v.limitHit(RejectDataTime)
+			v.limitHit(RejectDataTime, r)
+		default:
+			v.endLog(endIdleTimeout, r)
 		}
 		return v.hangUp(r)
 	}
@@ -1166,14 +1179,15 @@ func (v *verbConn) errorWait() {
 
 // limitHit logs and counts a session ended by a limit (why is one of a
 // few fixed strings: a bounded metric label), before EHLO (no go-smtp
-// session yet) as after it.
-func (v *verbConn) limitHit(why string) {
+// session yet) as after it; the line names reply, the session's last
+// (endLog; "" where none could be written).
+func (v *verbConn) limitHit(why, reply string) {
 	if s := v.sess(); s != nil {
 		s.srv.obs.Rejected(s.c.cfg.Name, why)
-		s.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
+		v.endLog(why, reply)
 	} else if tc := v.tc; tc != nil && tc.c != nil && tc.stats.log != nil {
 		tc.c.obs.Rejected(tc.c.cfg.Name, why)
-		tc.stats.log.Info("session ended", "reason", why, "commands_without_transaction", v.junk, "errors", v.errors)
+		v.endLog(why, reply)
 	}
 }
 

@@ -189,8 +189,9 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 			}
 			tc.SetWriteDeadline(time.Now().Add(time.Second))
 			if tc.vc != nil {
-				if tc.vc.sayLast("421 4.3.2 Service shutting down, try again later") == nil {
+				if r := "421 4.3.2 Service shutting down, try again later"; tc.vc.sayLast(r) == nil {
 					tc.vc.observeReply(noCommand, 421) // between commands (cmdcount.go)
+					drainEnded(tc, r)
 				}
 			}
 			tc.Close()

@@ -86,3 +86,31 @@ func TestQuotedLocalPartDotsJudgedWhateverItHolds(t *testing.T) {
 	}
 	d.cmd(`RCPT TO:<"a.b c"@example.test>`, "250") // single dots inside: taken
 }
+
+// SMTP-1 (front38 F4): a domain that ends in two dots holds two in a
+// row, as the one that holds them inside does: "example.test.." was
+// refused with no reason, its final dot taken off before the dots were
+// judged. MAIL, RCPT and RecipientRefusal (route explain, the admin
+// paths) read it the same way; a single final dot is still allowed.
+func TestDomainEndingInTwoDotsNamed(t *testing.T) {
+	s := startWith(t, ServerConfig{Connectors: connectors(t, `
+  - name: internet
+    bindings: ["`+frontAddr(t)+`"]
+    permissions: {anonymous: [submit]}
+`)})
+	d := dial(t, s, "127.0.0.124")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	for _, domain := range []string{"example.test..", "x.org..", "example..test.", "example.test..."} {
+		why := "domain has two dots in a row"
+		d.cmd("MAIL FROM:<a@"+domain+">", "501 5.1.7 Bad sender address syntax: "+why)
+		d.cmd("MAIL FROM:<a@sender.test>", "250")
+		d.cmd("RCPT TO:<alice@"+domain+">", "501 5.1.3 Bad recipient address syntax: "+why)
+		d.cmd("RSET", "250")
+		if r := RecipientRefusal("alice@" + domain); r == nil || r.Message != "Bad recipient address syntax: "+why {
+			t.Errorf("RecipientRefusal(alice@%s) = %v", domain, r)
+		}
+	}
+	d.cmd("MAIL FROM:<a@sender.test.>", "250")
+	d.cmd("RCPT TO:<alice@example.test.>", "250")
+}

@@ -53,7 +53,9 @@ func (p *panicLog) panicked(l *slog.Logger, connector, client string, value any,
 	if !ok {
 		return
 	}
-	attrs = append([]any{"client", client}, attrs...)
+	// The reply the session ended with (go-smtp's recover and the verb
+	// layer's both write it), named as every other end's (front38 F3).
+	attrs = append([]any{"client", client, "code", 421, "enhanced_code", "4.0.0"}, attrs...)
 	l.Error("session panicked", attrs...)
 }
 

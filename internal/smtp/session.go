@@ -706,14 +706,20 @@ func bothPerms(have, grant config.Permissions) config.Permissions {
 // configuration in force set has it, would accept the session as it
 // stands: a new connection from its address on its binding gets nc,
 // and the session meets nc's requirements of TLS and AUTH, and is a
-// transport server by a credential, or nc is externally secured.
+// transport server by a credential, or nc is externally secured. A
+// requirement the connector the session began on had too is no reload's:
+// a session there that has not met it yet is where every session there
+// begins (its MAIL waits for it: openMail), not outside its connector
+// (front38 F1: each EHLO on a tls.required connector logged a reload's
+// narrowing that never happened, and used up the one line a real one
+// would log).
 func (s *session) acceptedAsIs(set *rightsSet, nc *connector) bool {
 	switch {
 	case !set.picks(nc, s.binding, s.ip):
 		return false
-	case nc.cfg.TLS.Required && !s.tlsActive():
+	case nc.cfg.TLS.Required && !s.c.cfg.TLS.Required && !s.tlsActive():
 		return false
-	case nc.cfg.Auth.Required && s.user == "":
+	case nc.cfg.Auth.Required && !s.c.cfg.Auth.Required && s.user == "":
 		return false
 	case s.server && !s.serverAccount && s.c.cfg.ExternallySecured && !nc.cfg.ExternallySecured:
 		// A transport server by the old connector's trust (or by a
@@ -921,6 +927,10 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// for its discards (Drain) stays open, for its long polls.
 		if !s.stats.shadow.Load() {
 			s.hangUpAfter()
+			if tc, ok := s.raw.(*trackedConn); !ok || !tc.ending.Load() {
+				// Not where the drain closed it first (its own line).
+				s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
+			}
 		}
 		return replyShuttingDown
 	default:

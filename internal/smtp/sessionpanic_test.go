@@ -93,6 +93,10 @@ func TestSessionPanicLoggedOnceAndCounted(t *testing.T) {
 		!strings.Contains(l, "check exploded") || !strings.Contains(l, "stack=") || !strings.Contains(l, "connector=front") {
 		t.Errorf("panic line %q: want ERROR, the panic, its stack and the connector", l)
 	}
+	if l := lines[0]; !strings.Contains(l, "code=421 enhanced_code=4.0.0") {
+		// front38 F3's sibling: the session's end names the reply it got.
+		t.Errorf("panic line %q: want the 421 4.0.0 the session was ended with", l)
+	}
 	// A minute on, the next panic is logged again, with the count of
 	// those left out.
 	clk.Advance(time.Minute)

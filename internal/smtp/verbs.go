@@ -111,7 +111,8 @@ type verbConn struct {
 	maxData     time.Duration // max_data_time: a body's whole transfer (0: no limit)
 	bodyClk     time.Time     // session clock: the body's transfer began (startRate)
 	bodyWall    time.Time     // the same on the wall clock (the read deadline)
-	txnStart    time.Time     // session clock: the first command seen inside the open transaction
+	txnStart    time.Time     // session clock: the MAIL of the open transaction (transactionTooLong)
+	mailAt      time.Time     // session clock: the last MAIL read outside a transaction
 	banner      string        // the connector's greeting text after "220 " ("": go-smtp's)
 	greetSeen   bool          // the greeting was written
 	rcptAsGiven string        // "<postmaster>" as the client wrote it, for go-smtp's reply to RCPT
@@ -870,6 +871,16 @@ func (v *verbConn) tlsOnlyAnew() bool {
 	}
 	c := v.connInForce()
 	return c != nil && c.tls != nil
+}
+
+// tlsNeverOffered reports whether STARTTLS is unknown on the connection
+// (go-smtp's 502 5.5.1 TLS not supported): opened without a certificate,
+// not under TLS, and no connector now answering it has one (tlsOnlyAnew:
+// 454 there). Unknown whatever the sequence, as the shadow verbs a
+// connector never offers are: inside a BDAT transfer it does not end the
+// transfer as a STARTTLS out of place does.
+func (v *verbConn) tlsNeverOffered() bool {
+	return v.tlsCfg == nil && !v.tlsOn.Load() && !v.tlsOnlyAnew()
 }
 
 // startTLSConfig is the TLS configuration of the next STARTTLS handshake
