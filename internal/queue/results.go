@@ -608,11 +608,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 						m.NextAttempt = at
 					}
 				}
-				if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.After(now) && t.Before(m.NextAttempt) {
-					// An operator's retry that could not start: due when it
-					// was before the retry, if that is sooner.
-					m.NextAttempt = t
-				}
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 				for _, r := range results {
@@ -626,6 +621,17 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
 				parked = true
+			}
+			if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.Before(m.NextAttempt) {
+				// An operator's retry (keepRetryNext) whose attempt left
+				// recipients pending — turned away busy, refused at RCPT
+				// or DATA, no connection, a dead destination — is due
+				// when it was before the retry, if that is sooner: the
+				// retry's own attempt restarts no step of the schedule
+				// from its time (rt38 F2: due 35 s later after a retry
+				// 5 s before its 40 s step ended). Its time gone by while
+				// the attempt ran: due now.
+				m.NextAttempt = maxTime(t, now)
 			}
 			// No retry step passes the message's expiry, nor its delay
 			// notice still owed (rt23d F1): the claim then fails it as
