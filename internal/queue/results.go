@@ -200,7 +200,7 @@ type Result struct {
 	Rcpt    int
 	Outcome Outcome
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
-	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
+	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp:127.0.0.1:24" (LMTPHop)
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
 	// Note, when set, is what the operator reads of this result instead
 	// of Reply (tracking log): the detail Reply leaves out because DSNs
