@@ -670,6 +670,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if len(want) == 0 {
 			continue
 		}
+		if m.Redelivered() {
+			q.log.Warn("no DSN for a dumpster redelivery copy: the sender's message was delivered before",
+				"msg_id", m.ID.String(), "org_id", m.OrgID, "request_id", redeliveryRequest(m.Scan), "kind", dsnKindName(d.kind), "recipients", len(want))
+			continue
+		}
 		if d.kind == NotifyFailure && refusal == nil && m.From != "" { // a DSN made below reports them
 			if inDSN == nil {
 				inDSN = map[int]bool{}
@@ -697,7 +702,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the headers only (dsnrefit.go); it carries what the first carried.
 	var refit *Message
 	var refitBody []byte
-	if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
+	if m.Redelivered() {
+		// No DSN of a redelivery copy (above), headers only neither.
+	} else if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
 		q.log.Info("DSN too big for the way back: sent again with the headers only", "msg_id", m.ID.String(), "dsn", refit.ID.String(),
 			"reply", m.Rcpts[0].LastReply)
 		failDSN = len(dsns)
