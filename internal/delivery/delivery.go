@@ -385,14 +385,19 @@ type group struct {
 // leaves the organisation carries no umbra header (leavesOrganisation). It does not wait for connection
 // slots: the queue manager's scheduler starts a job only when its
 // destination's window has room (Plan names the destinations).
-// noteAtFinalDelivery reports whether m, delivered into a mailbox, gets
-// no umbra header: a message with the null reverse path (a DSN, umbra's
-// or another server's) carries no X-Umbra- field to whoever it goes to
-// (README, Delivery). Between servers of the organisation it keeps them
-// (duplicate suppression at the next hop, the origin for signing); at
-// final delivery the record still names its Maildir file, so the
-// Maildir's duplicate check holds without the header.
-func noteAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
+// idOnlyAtFinalDelivery reports whether m, delivered into a mailbox,
+// gets its organisation id line only: a message with the null reverse
+// path (a DSN, umbra's or another server's) carries no other X-Umbra-
+// field into a mailbox (README, Delivery) — no origin, no arrival, no
+// repeat mark. Its id is its own (a DSN's record gets a fresh one,
+// queue Tx.PutNew), never the id of the message it reports, and it is
+// what the mailbox knows the copy by, as every message umbra writes
+// there: the Sieve duplicate rule over LMTP and the Maildir header
+// search (mailbox.CheckHeaders) drop the copy a dumpster resubmit
+// brings back (rt38 F1: a DSN written with no id was delivered twice).
+// Between servers of the organisation it keeps every line (duplicate
+// suppression at the next hop, the origin for signing).
+func idOnlyAtFinalDelivery(m *queue.Message) bool { return m.From == "" }
 
 // groupEndSeam, when set (tests only), runs after a group's delivery
 // returned, before its results are kept: a test makes it panic there.
@@ -408,11 +413,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 	var once sync.Once
 	withID := func() []byte {
 		once.Do(func() {
-			if !noteAtFinalDelivery(m) {
-				r := m.Carried()
-				r.Repeat = false // a mark for the next hub of the organisation, not for a mailbox
-				body = orgid.PrependRecord(r, stored)
+			if idOnlyAtFinalDelivery(m) {
+				body = orgid.Prepend(m.OrgID, stored)
+				return
 			}
+			r := m.Carried()
+			r.Repeat = false // a mark for the next hub of the organisation, not for a mailbox
+			body = orgid.PrependRecord(r, stored)
 		})
 		return body
 	}

@@ -756,44 +756,6 @@ func TestSharedMaildirFoundIsDuplicate(t *testing.T) {
 	}
 }
 
-// A DSN, whoever it goes to, carries no X-Umbra- field (README,
-// Delivery): a message with the null reverse path delivered into a
-// Maildir or over LMTP gets neither the organisation id nor the origin
-// line the record would write (rt53 R10). The Maildir file is still
-// named by the id from the record, so its duplicate check holds.
-func TestDSNAtFinalDeliveryCarriesNoUmbraField(t *testing.T) {
-	org := "0123456789abcdef0123456789abcdef"
-	stored := []byte("Received: from c\r\n\tby umbra.test; now\r\nSubject: Delivery Status Notification\r\n\r\nreport\r\n")
-	root := t.TempDir()
-	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Maildir: root})
-	m := message("alice@example.test")
-	m.From, m.OrgID, m.Internal = "", org, true
-	for _, r := range d.Deliver(context.Background(), m, stored, all(m)) {
-		if r.Outcome != queue.DeliveredOK {
-			t.Fatalf("%+v", r)
-		}
-	}
-	files, _ := filepath.Glob(filepath.Join(root, "example.test", "alice", "new", "*"))
-	if len(files) != 1 {
-		t.Fatalf("new: %v", files)
-	}
-	b, _ := os.ReadFile(files[0])
-	if strings.Contains(strings.ToLower(string(b)), "x-umbra-") {
-		t.Errorf("a DSN in a Maildir carries an umbra field:\n%s", b)
-	}
-
-	s := startSink(t, "127.0.0.1:0", true, nil)
-	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: s.addr})
-	m = message("bob@example.test")
-	m.From, m.OrgID, m.Internal = "", org, true
-	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.DeliveredOK {
-		t.Fatalf("lmtp: %+v", r)
-	}
-	if got := s.received(); len(got) != 1 || strings.Contains(strings.ToLower(got[0].body), "x-umbra-") {
-		t.Errorf("a DSN over LMTP:\n%+v", got)
-	}
-}
-
 // SR-14 (rt21d M2, M3): a copy relayed inside the organisation carries
 // the organisation's first arrival and the delay notice next to the id,
 // from the record; a copy leaving it carries neither.

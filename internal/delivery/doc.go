@@ -524,9 +524,11 @@
 // (queue.Result.RelayedTo, leave.go: relayServer), as does a relay of
 // a site's server made without a shadow session (org.go): the queue
 // notes it for a returning primary that is not that server.
-// Final delivery (Maildir, LMTP, a mailbox server) writes no umbra
-// header in front of a message with the null reverse path: a DSN
-// carries no X-Umbra- field to whoever it goes to (noteAtFinalDelivery). A
+// Final delivery (Maildir, LMTP, a mailbox server) writes only the id
+// line in front of a message with the null reverse path — a DSN's own
+// id, never the reported message's, and no other X-Umbra- field
+// (idOnlyAtFinalDelivery) — so a mailbox knows a DSN again as any
+// message (the Sieve rule, the Maildir header search). A
 // Maildir file already there (a shared store) is a suppressed duplicate
 // (mailbox.ErrAlreadyDelivered), not a delivery. A mailbox server that another hub also delivers to drops a copy
 // it already has by that header (deploy/dovecot: a Sieve duplicate test).

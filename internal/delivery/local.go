@@ -119,7 +119,7 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		if queue.PastExpiry(ctx) {
 			return expiredUnsent(rcpts)
 		}
-		return deferAll(rcpts, "lmtp", queue.LMTPUnreachable+err.Error())
+		return deferAll(rcpts, queue.LMTPHop(st.cfg.Mailbox.LMTP), queue.LMTPUnreachable+err.Error())
 	}
 	c, err := smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, LMTP: true,
 		CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout})
@@ -129,11 +129,20 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 		return expiredUnsent(rcpts)
 	}
 	if err != nil {
-		return deferAll(rcpts, "lmtp", queue.LMTPGreetingFailed+smtp.Reply(err))
+		return deferAll(rcpts, queue.LMTPHop(st.cfg.Mailbox.LMTP), queue.LMTPGreetingFailed+smtp.Reply(err))
 	}
 	defer c.Close()
 	c.SetHop("lmtp") // its own words about the session begin "lmtp: " (queue lmtpOwnTexts)
-	return d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
+	// umbra's own words about the session say "lmtp" (what a DSN may
+	// quote names no address of the organisation); the results name the
+	// server, as a relay's name its host (message show, tracking).
+	out := d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
+	for k := range out {
+		if out[k].NextHop == "lmtp" {
+			out[k].NextHop = queue.LMTPHop(st.cfg.Mailbox.LMTP)
+		}
+	}
+	return out
 }
 
 // mailboxCheck is how far the Maildir writer looks for a copy of m in

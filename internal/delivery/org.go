@@ -152,8 +152,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		carried.Repeat = false // a mark for the next hub of the organisation, not for a mailbox server
 	}
 	parts := orgid.PartsRecord(carried, body) // the id (and origin) lines in front, the stored body not copied
-	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && noteAtFinalDelivery(m) {
-		parts = [][]byte{body} // into a mailbox: a DSN carries no umbra field
+	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && idOnlyAtFinalDelivery(m) {
+		parts = orgid.Parts(m.OrgID, body) // into a mailbox: a DSN carries its id line only
 	}
 	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
 	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)

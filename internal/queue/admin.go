@@ -1258,7 +1258,11 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 				// the poison heuristic.
 				m.CrashCount = 0
 			}
-			m.State, m.NextAttempt = Ready, q.clk.Now()
+			now := q.clk.Now()
+			if m.State == Suspended {
+				q.keepRetryNext(m, now) // the step it waited for when suspended
+			}
+			m.State, m.NextAttempt = Ready, now
 			m.LastError = ""     // it described the hold or the crashes, which end here
 			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single {

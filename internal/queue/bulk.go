@@ -563,13 +563,14 @@ func RecipientOpen(status string) bool {
 }
 
 // keepRetryNext remembers the next attempt an operator's retry (message
-// retry, queue retry, flush) replaces with now: when the attempt it makes
-// due cannot start (its destination busy: every pending recipient
-// turned away, finish's onlyThrottled), the message is due again no
-// later than it was before the retry — a retry never makes the next
-// attempt later (rt37 F4: a busy message's 04:04:02 became 04:04:19, a
-// whole recheck after the retry). In memory: a restart makes the
-// message due anyway.
+// retry or resume, queue retry, resume or redirect, flush) replaces with
+// now: when the attempt it makes due leaves recipients pending —
+// whatever kept them: its destination busy (rt37 F4: 04:04:02 became
+// 04:04:19), a refusal at RCPT or DATA, no connection, a dead
+// destination (rt38 F2: a retry 5 s before the 40 s step ended made it
+// due 40 s after the retry) — the message is due again no later than it
+// was before the retry (finish). In memory: a restart makes the message
+// due anyway.
 func (q *Manager) keepRetryNext(m *Message, now time.Time) {
 	if m.NextAttempt.After(now) {
 		q.retryNext.Store(m.ID, m.NextAttempt)

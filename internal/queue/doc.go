@@ -518,7 +518,11 @@
 // redirect, a message retry or resume, and a flush set ManualRetry on
 // the record: that attempt does not count — also when it is the
 // message's first real one (mail deferred by a dead destination at
-// receipt) — and after it fails the message waits the step it was on.
+// receipt) — and after it fails the message waits the step it was on,
+// never past the time it was due before the operator's action (the
+// next attempt it replaced, kept in memory by keepRetryNext; a queue
+// resume keeps none for a message whose next attempt was a hold's
+// recheck).
 //
 // # Shadow redundancy in the store
 //

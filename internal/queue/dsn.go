@@ -340,7 +340,7 @@ func isStatusCode(s string) bool {
 // host written as one: "2001:db8::7[2001:db8::7]:25") is written as an
 // RFC 5321 §4.1.3 address literal, "[IPv6:2001:db8::7]", "[192.0.2.7]".
 func remoteMTA(hop string) string {
-	if hop == "" || hop == "maildir" || hop == "lmtp" {
+	if hop == "" || hop == "maildir" || IsLMTPHop(hop) {
 		return ""
 	}
 	name := hop

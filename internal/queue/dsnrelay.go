@@ -68,7 +68,7 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		// its words before sched26; a throttle and the stop keep it).
 		return "", false
 	}
-	if hop == "lmtp" { // the mailbox store's own reply, or umbra's words about it
+	if IsLMTPHop(hop) { // the mailbox store's own reply, or umbra's words about it
 		return "", !expired && !lmtpOwn(reply)
 	}
 	host := remoteMTA(hop)
@@ -110,6 +110,16 @@ func remoteDiagnostic(m *Message, r Recipient, kind Notify, in Inside) string {
 	}
 	return shownReply(m, r, kind, in)
 }
+
+// LMTPHop is the next hop of a recipient delivered or deferred over LMTP
+// to the mailbox store at addr (mailbox.lmtp as configured: host:port
+// or unix:/path): "lmtp:" and the address, short, as a relay names its
+// host (rt38 F3: the bare "lmtp" named no server).
+func LMTPHop(addr string) string { return "lmtp:" + addr }
+
+// IsLMTPHop reports whether hop is the mailbox store's LMTP server
+// (LMTPHop; the bare "lmtp" of records written before it named one).
+func IsLMTPHop(hop string) bool { return hop == "lmtp" || strings.HasPrefix(hop, "lmtp:") }
 
 // LMTPUnreachable and LMTPGreetingFailed begin umbra's own diagnostics
 // about the mailbox store's LMTP server (delivery, local.go).

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -630,6 +631,25 @@ func (t *Tx) DeleteRequest(id string) error {
 // too few.
 //
 // Delete drops the mark with the message.
+
+// Redelivered reports whether m, claimed for an attempt, is a copy a
+// dumpster redelivery request put back in the queue (its mark names the
+// request: Message.Scan; a repeat of it too), not a restore's nor a
+// repeat's of another message. Such a copy repairs a mailbox: the
+// sender's message was delivered before, so none of its recipients'
+// outcomes is the sender's to hear of — no DSN (finish, jobcommit.go,
+// noticecommit.go); the log and the tracking log tell the operator
+// (rt38 F4: an expired copy bounced to its sender).
+func (m *Message) Redelivered() bool {
+	return m.Prior == PriorRedelivery && m.Scan != "" && m.Scan != scanRestore
+}
+
+// redeliveryRequest is the request id a redelivered copy's Scan names
+// (Request.Scan: the id, "/", its first message id).
+func redeliveryRequest(scan string) string {
+	id, _, _ := strings.Cut(scan, "/")
+	return id
+}
 
 // MarkRedelivery records that message id came back from the dumpster
 // by redelivery request request (its id and start: Request.Scan), which

@@ -220,6 +220,11 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 					if len(d.rcpts) == 0 {
 						continue
 					}
+					if rm.Redelivered() { // no DSN of a dumpster redelivery copy (finish)
+						q.log.Warn("no DSN for a dumpster redelivery copy: the sender's message was delivered before",
+							"msg_id", rm.ID.String(), "org_id", rm.OrgID, "request_id", redeliveryRequest(rm.Scan), "kind", dsnKindName(d.kind), "recipients", len(d.rcpts))
+						continue
+					}
 					dm, db := q.newDSN(&rm, body, d.kind, d.rcpts, now, pol)
 					if d.kind == NotifyFailure {
 						failDSN = len(dsns)

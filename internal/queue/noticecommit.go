@@ -240,6 +240,9 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 			want = append(want, i)
 		}
 	}
+	if rm.Redelivered() {
+		want = nil // no DSN of a dumpster redelivery copy (finish)
+	}
 	if len(want) == 0 {
 		return // no DSN to make: the end marks the notice as before
 	}

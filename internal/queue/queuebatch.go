@@ -423,6 +423,11 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 			}
 			return true, nil
 		}
+		if !ended {
+			// Its next attempt a step of the schedule, not a hold's
+			// recheck: the resume makes it no later (keepRetryNext).
+			q.keepRetryNext(m, now)
+		}
 		m.NextAttempt, m.ManualRetry = now, true
 		return true, tx.Put(m)
 	})
@@ -733,6 +738,7 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 			m.LastError = ""
 		}
 		if m.State == Ready {
+			q.keepRetryNext(m, now)
 			m.NextAttempt, m.ManualRetry = now, true
 		}
 		return true, tx.Put(m)

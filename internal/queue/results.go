@@ -200,7 +200,7 @@ type Result struct {
 	Rcpt    int
 	Outcome Outcome
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
-	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp"
+	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp:127.0.0.1:24" (LMTPHop)
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
 	// Note, when set, is what the operator reads of this result instead
 	// of Reply (tracking log): the detail Reply leaves out because DSNs
@@ -608,11 +608,6 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 						m.NextAttempt = at
 					}
 				}
-				if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.After(now) && t.Before(m.NextAttempt) {
-					// An operator's retry that could not start: due when it
-					// was before the retry, if that is sooner.
-					m.NextAttempt = t
-				}
 			} else if attemptedAny {
 				m.NextAttempt = now.Add(pol.backoff(m.Attempts))
 				for _, r := range results {
@@ -626,6 +621,17 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			} else {
 				m.NextAttempt = now.Add(holdRecheck) // every pending recipient is held
 				parked = true
+			}
+			if t, _ := beforeRetry.(time.Time); manual && hadRetry && t.Before(m.NextAttempt) {
+				// An operator's retry (keepRetryNext) whose attempt left
+				// recipients pending — turned away busy, refused at RCPT
+				// or DATA, no connection, a dead destination — is due
+				// when it was before the retry, if that is sooner: the
+				// retry's own attempt restarts no step of the schedule
+				// from its time (rt38 F2: due 35 s later after a retry
+				// 5 s before its 40 s step ended). Its time gone by while
+				// the attempt ran: due now.
+				m.NextAttempt = maxTime(t, now)
 			}
 			// No retry step passes the message's expiry, nor its delay
 			// notice still owed (rt23d F1): the claim then fails it as
@@ -664,6 +670,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if len(want) == 0 {
 			continue
 		}
+		if m.Redelivered() {
+			q.log.Warn("no DSN for a dumpster redelivery copy: the sender's message was delivered before",
+				"msg_id", m.ID.String(), "org_id", m.OrgID, "request_id", redeliveryRequest(m.Scan), "kind", dsnKindName(d.kind), "recipients", len(want))
+			continue
+		}
 		if d.kind == NotifyFailure && refusal == nil && m.From != "" { // a DSN made below reports them
 			if inDSN == nil {
 				inDSN = map[int]bool{}
@@ -691,7 +702,9 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// the headers only (dsnrefit.go); it carries what the first carried.
 	var refit *Message
 	var refitBody []byte
-	if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
+	if m.Redelivered() {
+		// No DSN of a redelivery copy (above), headers only neither.
+	} else if failed, refit, refitBody = refitDSN(m, body, failed, func() ID { return q.store.NewID(now) }, now); refit != nil {
 		q.log.Info("DSN too big for the way back: sent again with the headers only", "msg_id", m.ID.String(), "dsn", refit.ID.String(),
 			"reply", m.Rcpts[0].LastReply)
 		failDSN = len(dsns)

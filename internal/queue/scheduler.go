@@ -2198,7 +2198,7 @@ func hostReplied(r Recipient) bool {
 	case reply == "", umbraNote(reply):
 		return false
 	}
-	return r.NextHop == "lmtp" || strings.Contains(r.NextHop, "[")
+	return IsLMTPHop(r.NextHop) || strings.Contains(r.NextHop, "[")
 }
 
 // needsBody: a DSN or a dumpster copy needs the body.

@@ -223,7 +223,7 @@ func TestDeadDestination(t *testing.T) {
 
 // TestManualRetryUsesNoBackoffStep: an operator's retry (of a queue, of
 // a message, or a flush) is not a scheduled attempt: after it fails the message waits the step it
-// was on, not the next one.
+// was on, not the next one, and is due when it was before the retry (rt38 F2).
 func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
@@ -246,9 +246,11 @@ func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 		})
 		return got
 	}
-	if got := attempted(1); got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute {
+	got := attempted(1)
+	if got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute {
 		t.Fatalf("after the first attempt: attempts %d, next in %s", got.Attempts, got.NextAttempt.Sub(clk.Now()))
 	}
+	due := got.NextAttempt
 	for _, retry := range []func() error{
 		func() error { _, err := q.RetryQueue(ctx, queueOf(&m.Rcpts[0])); return err },
 		func() error { return q.RetryMessage(ctx, m.ID) },
@@ -260,8 +262,9 @@ func TestManualRetryUsesNoBackoffStep(t *testing.T) {
 		}
 		d.wait(t)
 		got := attempted(1)
-		if got.Attempts != 1 || got.NextAttempt.Sub(clk.Now()) != time.Minute || got.ManualRetry {
-			t.Fatalf("after a manual retry: attempts %d, next in %s (want 1, 1m0s)", got.Attempts, got.NextAttempt.Sub(clk.Now()))
+		if got.Attempts != 1 || !got.NextAttempt.Equal(due) || got.ManualRetry {
+			t.Fatalf("after a manual retry: attempts %d, next in %s (want 1, in %s: when it was due before the retry, rt38 F2)",
+				got.Attempts, got.NextAttempt.Sub(clk.Now()), due.Sub(clk.Now()))
 		}
 	}
 	// The scheduled attempt counts again.
