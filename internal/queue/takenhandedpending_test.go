@@ -105,3 +105,55 @@ func TestSR6HandedCopyPendingElsewhereNotDeliveredByReturningPrimary(t *testing.
 		t.Fatalf("the notes changed %d at hub-a, %v", len(fe), err)
 	}
 }
+
+// handed38, the copy in delivery on the holder (SR-6, SR-7; takenbusy.go):
+// the returning primary keeps its original back while the holder's
+// attempt runs (BUSY); that attempt hands the copy on to hub-c in a
+// shadow session. The next complete answer names no BUSY line for it —
+// which alone released the original, delivered then beside hub-c's
+// copy — but its recipient as TAKEN: applied before the entries end, the
+// original is done, and nothing is released.
+func TestSR6BusyCopyHandedOnSettlesKeptOriginal(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	handed := func(m *Message, i int) Result {
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
+	}
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", "x@remote.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	o.State, o.NextAttempt = Ready, clk.Now()
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	// The holder's copy is in delivery when hub-a asks: kept back.
+	if kept, _, err := qP.ShadowCopiesBusy("hub-b", []string{org}, true, time.Minute); err != nil || len(kept) != 1 {
+		t.Fatalf("kept back %d, %v; want the original", len(kept), err)
+	}
+	// That attempt hands the copy to hub-c.
+	qS, _, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, handed, "x@remote.example")
+	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.State != Active && len(got.Pending()) == 0
+	})
+	if b := qS.TakenBusyFor("dbA", 10); len(b) != 0 {
+		t.Fatalf("busy after the hand-on: %+v", b)
+	}
+	// The next answer, as the probe applies it: its lines, then the
+	// entries.
+	lines := qS.TakenHandedFor("dbA", 10)
+	if len(lines) != 1 {
+		t.Fatalf("lines %+v, want x@ TAKEN", lines)
+	}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", lines); err != nil || len(fe) != 1 {
+		t.Fatalf("finished elsewhere: %d, %v", len(fe), err)
+	}
+	if _, released, err := qP.ShadowCopiesBusy("hub-b", nil, true, time.Minute); err != nil || len(released) != 0 {
+		t.Fatalf("released %d, %v; want none (the original is done)", len(released), err)
+	}
+	if _, err := qP.Message(o.ID); err == nil {
+		t.Fatal("the original stays at hub-a")
+	}
+}

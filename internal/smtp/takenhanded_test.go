@@ -60,6 +60,19 @@ func TestQueryTakenDoneListsHandedCopies(t *testing.T) {
 	}
 	d.cmd("QUIT", "221")
 
+	// A restored primary (FROM=) also hears the handed recipients of
+	// the database it was restored from.
+	const newDB = "fedcba9876543210fedcba9876543210"
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB="+newDB, "250")
+	if got := d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+db, "250"); !strings.Contains(got, "b-2 RCPT=y@remote.example TAKEN") || !strings.Contains(got, "b-2 RCPT=z@remote.example TAKEN") {
+		t.Fatalf("FROM= the database the handed copies were taken over under:\n%s", got)
+	}
+	d.cmd("QUIT", "221")
+
 	c := clientFor(t, s)
 	c.PresentDatabase(db)
 	if _, err := c.Shadow("hub2"); err != nil {
