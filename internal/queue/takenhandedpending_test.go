@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,5 +156,57 @@ func TestSR6BusyCopyHandedOnSettlesKeptOriginal(t *testing.T) {
 	}
 	if _, err := qP.Message(o.ID); err == nil {
 		t.Fatal("the original stays at hub-a")
+	}
+}
+
+// handed38, no loss (SR-6, SR-7): hub-a, back, marked the recipients
+// handed to hub-c done on the holder's TAKEN lines; hub-c then fails its
+// heartbeats before delivering. The holder takes hub-c's copy over again
+// and delivers it itself: the recipient goes out once, from the holder,
+// and is noted for hub-a (which changes nothing there).
+func TestSR6HandedCopyTakenBackAfterPrimaryLeftItDelivered(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	var hubCDown atomic.Bool
+	var delivered atomic.Int32
+	after := func(m *Message, i int) Result {
+		if hubCDown.Load() {
+			delivered.Add(1)
+			return Result{Rcpt: i, Outcome: DeliveredOK, Reply: "250 ok"}
+		}
+		return Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"}
+	}
+	qS, _, c := takenCopyRunning(t, clk, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}}, org, after, "x@remote.example")
+	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.State != Active && len(got.Pending()) == 0
+	})
+	lines := qS.TakenHandedFor("dbA", 10)
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	o := msg(pS, "s@example.org", "x@remote.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
+	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", lines); err != nil || len(fe) != 1 {
+		t.Fatalf("finished elsewhere: %d, %v; want 1", len(fe), err)
+	}
+	// hub-c fails: its copy here is taken over and delivered here.
+	hubCDown.Store(true)
+	heartbeatsFail(t, qS, clk, "hub-c")
+	qS.Kick()
+	waitFor(t, "the holder to deliver hub-c's copy", func() bool {
+		_, err := qS.Message(c.ID)
+		return delivered.Load() == 1 && err != nil
+	})
+	ns, _ := qS.TakenDoneFor("dbA", 10)
+	if len(ns) != 1 || ns[0].ID != org || ns[0].Kind != TakenDelivered {
+		t.Fatalf("notes for hub-a: %+v, want x@ delivered", ns)
+	}
+	if fe, _, err := qP.ShadowFinishedElsewhere("hub-b", ns); err != nil || len(fe) != 0 {
+		t.Fatalf("the note changed %d at hub-a, %v", len(fe), err)
 	}
 }
