@@ -69,7 +69,7 @@ func TestSR7RestoredPrimaryLeavesCopiesTakenOverToTheirHolder(t *testing.T) {
 		}
 		return n == 0
 	})
-	if b, _ := os.ReadFile(ha.log); !bytes.Contains(b, []byte("taken over by hub-b from the database this one was restored from")) &&
+	if b, _ := os.ReadFile(ha.log); !bytes.Contains(b, []byte("taken over by hub-b, which delivers it from there")) &&
 		!bytes.Contains(b, []byte("recipient finished by the shadow server that took the copy over")) {
 		t.Error("hub-a's log does not say hub-b took the copies over")
 	}

@@ -1997,7 +1997,16 @@
 //     it: a crash leaves the handed note (the discard is told again: X
 //     forgets it only once this server has it) or the takendone note,
 //     never the recipient settled here and unnoted. Not for a copy
-//     handed to the primary itself, at any link of a chain.
+//     handed to the primary itself, at any link of a chain. While the
+//     handed note is kept, the primary that presented its database hears
+//     the recipient as "TAKEN" (TakenHandedFor: read from the note,
+//     nothing written here) and marks it done without a DSN in one
+//     commit before its next command, as for the notes: a crash of
+//     either side asks again, and telling again changes nothing. The
+//     recipient is then owed by X alone, whose copy stays shadowed here
+//     (the primary's discard of its own copy names its id, not X's, and
+//     settles nothing here): X's failure makes this server take it over
+//     again, a failure of this server leaves X its own copy.
 //     A held note (heldnote.go: a taken-over copy the administrator held
 //     here when it was given back) is written by the give-back's commit;
 //     the primary that presented the database suspends its original in

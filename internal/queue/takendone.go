@@ -66,11 +66,11 @@ import (
 // discard of the copy kept here for X — whole, partial, or kept aside
 // while the copy was in delivery — when X has delivered it, relayed it
 // on, or failed it with its DSN (takenhanded.go, rt26a); while X still
-// holds it pending nothing is recorded, so a primary that asks then
-// delivers its original (and X its copy: the duplicate README's
-// "Duplicates after a takeover" names). One handed to the primary itself
-// is never recorded: its original merged the copy and still owes the
-// recipient.
+// holds it pending nothing is recorded, and a primary that asks then is
+// told "<id> RCPT=<address> TAKEN" from the handed note instead
+// (TakenHandedFor, handed38): X's side owns the recipient. One handed to
+// the primary itself is never recorded: its original merged the copy
+// and still owes the recipient.
 //
 // Not recorded, the primary keeping today's behaviour for them: a
 // relay into the organisation or to a next
@@ -764,7 +764,10 @@ func takenDoneWhat(kind byte, server string) string {
 	case TakenRelayed:
 		return "relayed by " + server + ", which took the copy over while this server was away"
 	case TakenOver:
-		return "taken over by " + server + " from the database this one was restored from: delivered from there, not here"
+		// A copy of the database this one was restored from waiting
+		// there (takenover.go), or one handed on there to another
+		// transport server that still holds it (takenhanded.go).
+		return "taken over by " + server + ", which delivers it from there (waiting there, or handed on to another server): not delivered here"
 	}
 	return "failed on " + server + ", which took the copy over while this server was away and reported it to the sender"
 }

@@ -77,9 +77,20 @@ import (
 //     pruned before, X's discard of the copy settling nothing any more);
 //     P gets none.
 //
-// Still a duplicate: P returning while X still holds
-// the copy pending (X's discard not written yet): P asks before its next
-// attempt and hears nothing of it (README, Duplicates after a takeover).
+// P returning while X still holds the copy pending (X's discard not
+// written yet) asks before its next attempt: while the handed note is
+// kept, this server lists the recipient to P's database as
+// "<id> RCPT=<address> TAKEN" (TakenHandedFor, handed38; nothing stored
+// for it) and P marks its original's recipient done without a DSN, as
+// for a copy of a restored database's predecessor (takenover.go): X
+// delivers it, relays it on or fails it with its DSN, and should X fail
+// its heartbeats this server takes X's copy over again (its note moves
+// on with it). Not told — a holder or a primary of an older release, a
+// holder not reached at P's start, a copy whose note went with the
+// administrator's removal here — P delivers its original: a duplicate at
+// worst (README, Duplicates after a takeover). P's discard of its own
+// copy, which that commit writes, settles nothing here: the recipient is
+// kept for X under X's id.
 //
 // Crash: the handed note is in the commit that hands the recipient on
 // (and drops P's index entry); the takendone note in the commit that
@@ -335,4 +346,52 @@ func (t *Tx) forgetHanded(m *Message) error {
 		}
 	}
 	return nil
+}
+
+// TakenHandedFor lists, for the primary that presented database dbID, up
+// to max recipients of its copies taken over here and handed on to
+// another transport server in a shadow session that this server has not
+// heard that server finish (a handed note still kept): "<id> RCPT=<address>
+// TAKEN", the primary's shadow id and address (shadow verbs 22 reads it;
+// package smtp lists it after the BUSY lines). That server's copy is
+// shadowed here: it delivers the recipient, relays it on, or fails it
+// and sends its DSN, and should it fail its heartbeats this server takes
+// it over again — the primary's original of that recipient must not go
+// out too (handed22: the duplicate of "Duplicates after a takeover").
+// The primary marks it done without a DSN (ShadowFinishedElsewhere).
+// Each note ends when its recipient's copy ends here (handedDone,
+// handedSettled, forgetHanded, dropHandedOf, the pruning): a copy
+// removed here by the administrator, or merged into an original that
+// server relayed here, is no longer listed, and the primary, asking
+// again, delivers its original if it has not marked it done yet.
+func (q *Manager) TakenHandedFor(dbID string, max int) []TakenDone {
+	if dbID == "" || max <= 0 {
+		return nil
+	}
+	var out []TakenDone
+	seen := map[string]bool{}
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketTakenHanded)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			if len(v) < 8 {
+				continue
+			}
+			f := bytes.SplitN(v[8:], []byte{0}, 4)
+			if len(f) < 3 || string(f[0]) != dbID || len(f[1]) == 0 || len(f[2]) == 0 {
+				continue
+			}
+			key := string(f[1]) + " " + string(f[2])
+			if seen[key] {
+				continue // one recipient handed on twice (a chain): one line
+			}
+			seen[key] = true
+			out = append(out, TakenDone{ID: string(f[1]), Addr: string(f[2]), Kind: TakenOver})
+		}
+		return nil
+	})
+	return out
 }

@@ -54,7 +54,10 @@ import (
 // to be asked again.
 
 // TakenOver is the wire word of a recipient of a copy a holder took over
-// from the database the asking primary's was restored from ("TAKEN").
+// from the database the asking primary's was restored from ("TAKEN"), or
+// took over from the asking primary's own database and handed on to
+// another transport server that still holds it (TakenHandedFor,
+// takenhanded.go): either way the holder's side delivers it.
 const TakenOver = 'T'
 
 // Predecessor is the transport database id the backup restored into this

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -98,6 +99,32 @@ type TakenOverTeller interface {
 	TakenOverFor(primary, presented, from string, max int) []queue.TakenDone
 }
 
+// A query that says BUSY (a client of 21 or later) also hears, after the
+// BUSY lines of the session's database, a line per recipient of a copy
+// taken over here from that database and handed on to another transport
+// server in a shadow session that this server has not heard that server
+// finish (queue takenhanded.go, handed38):
+//
+//	250 <id> RCPT=<address as xtext> TAKEN
+//
+// the line of version 22 for a copy this server's side owns: the client
+// marks the recipient of its original done without a DSN, since the
+// server it was handed to delivers it, relays it on or fails it with its
+// DSN, and should that server fail, this one takes its copy over again.
+// No new version: a client of 22 reads the line; one of 21 passes it
+// over (it comes after the BUSY lines, so that a reply it reads short
+// has told every BUSY line: its original is delivered, as before).
+
+// HandedTeller is a TakenOverTeller that also tells the recipients of
+// the copies taken over here and handed on that the next server still
+// holds (queue.Manager).
+type HandedTeller interface {
+	TakenOverTeller
+	// TakenHandedFor lists up to max such recipients of the copies taken
+	// over from the database dbID.
+	TakenHandedFor(dbID string, max int) []queue.TakenDone
+}
+
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
 // (queue.Manager): only then is version 15 offered.
 type TakenDoneTeller interface {
@@ -171,6 +198,9 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			}
 		}
 		nBusy = len(busyNow)
+		if ht, ok := tt.(HandedTeller); ok && len(notes) < max {
+			notes, busyNow = s.untoldTaken(notes, busyNow, ht.TakenHandedFor(s.shadowPeerDB, max-len(notes)+len(s.busyTold)), max)
+		}
 	}
 	if ot, ok := tt.(TakenOverTeller); ok && from != "" && from != s.shadowPeerDB && len(notes) < max {
 		// The database the client's was restored from (version 22): its
@@ -178,6 +208,9 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		// SR-7), its notes and its copies in delivery here (queue
 		// takenover.go), after the session's own.
 		waiting := ot.TakenOverFor(s.shadowServer, s.shadowPeerDB, from, max+len(s.busyTold))
+		if ht, ok := ot.(HandedTeller); ok {
+			waiting = append(waiting, ht.TakenHandedFor(from, max+len(s.busyTold))...)
+		}
 		old, oldAck := ot.TakenDoneHeldFor(from, max-len(notes))
 		notes = append(notes, old...)
 		if oldAck != nil {
@@ -239,6 +272,20 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			"primary", s.shadowServer, "copies", nBusy)
 	}
 	return ""
+}
+
+// untoldTaken appends to notes, up to max lines in all, the TAKEN lines of
+// listed this session has not told yet (keyed as the FROM= lines are:
+// id and address), and their keys to told.
+func (s *session) untoldTaken(notes []queue.TakenDone, told []string, listed []queue.TakenDone, max int) ([]queue.TakenDone, []string) {
+	for _, n := range listed {
+		key := n.ID + " " + n.Addr
+		if len(notes) >= max || s.busyTold[key] || slices.Contains(told, key) {
+			continue
+		}
+		notes, told = append(notes, n), append(told, key)
+	}
+	return notes, told
 }
 
 // QueryTakenDone asks the shadow server what it finished of the copies
