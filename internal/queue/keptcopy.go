@@ -292,3 +292,63 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 	}
 	return marked, nil
 }
+
+// followClockStepKept moves, by a step of the wall clock, the times the
+// keptmissing notes say an answer first said a copy missing, as
+// followClockStep moves the messages' times: the second answer must be
+// apart from the first in real time. Not moved, a step forward made the
+// next missing answer — a copy on its way, one probe later — mark the
+// message at once, and a step back kept a copy its holder lost counted
+// as kept for the step's length. A note moved to after now (a step back
+// beyond it) is now. One batch per transaction, from the key after the
+// last moved: a crash in between leaves some notes moved and the others
+// not, each off by at most the step, as all were before.
+func (q *Manager) followClockStepKept(step time.Duration) {
+	var from []byte
+	for rounds := 0; rounds < 1<<20; rounds++ {
+		n := 0
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketKeptMissing)
+			if b == nil {
+				return nil
+			}
+			now := q.clk.Now()
+			c := b.Cursor()
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
+			}
+			type moved struct{ k, v []byte }
+			var batch []moved
+			for ; k != nil && len(batch) < clockStepBatch; k, v = c.Next() {
+				if len(v) != 8 {
+					continue // not a time: the next answer notes it again
+				}
+				at := time.Unix(0, int64(binary.BigEndian.Uint64(v))).Add(step)
+				if at.After(now) {
+					at = now
+				}
+				var nv [8]byte
+				binary.BigEndian.PutUint64(nv[:], uint64(nanos(at)))
+				batch = append(batch, moved{bytes.Clone(k), nv[:]})
+			}
+			for _, m := range batch {
+				if err := b.Put(m.k, m.v); err != nil {
+					return err
+				}
+				from = m.k
+			}
+			n = len(batch)
+			return nil
+		})
+		if err != nil {
+			q.log.Error("moving the shadow copies' missing notes after a clock step failed", "err", err)
+			return
+		}
+		if n < clockStepBatch {
+			return
+		}
+	}
+}

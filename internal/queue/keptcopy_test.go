@@ -127,3 +127,68 @@ func TestSR6KeptNotAskedWhileFinishedNotesWait(t *testing.T) {
 		t.Fatalf("copies named on hub-a: %q; %q's finished notes wait here, it is not to be asked about", ids, sid)
 	}
 }
+
+// SR-6 (shadow verbs 23) under a step of the wall clock: the time an
+// answer first said a copy missing follows the step, as the queue's
+// other stored times do (clockstep.go), so that the two answers are
+// apart in real time. Not followed, a step forward made the next
+// missing answer — a copy on its way, one probe later — mark the
+// message at once (a needless copy), and a step back kept a copy the
+// holder lost counted as kept for the step's length.
+func TestSR6KeptMissingFollowsClockStep(t *testing.T) {
+	p, _, _, _, _, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var orig *Message
+	for _, pm := range messages(t, p.s) {
+		if pm.ShadowServer == "hub-a" && len(pm.Pending()) > 0 {
+			orig = pm
+		}
+	}
+	if orig == nil || orig.ShadowID == "" {
+		t.Fatal("hub-b holds no record with a copy on hub-a")
+	}
+	sid := orig.ShadowID
+	const apart = 10 * time.Second
+	answer := func() int {
+		t.Helper()
+		marked, err := p.q.ShadowKeptAnswer("hub-a", []string{sid}, []string{sid}, apart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(marked)
+	}
+	noted := func() (at time.Time) {
+		p.s.View(func(tx *Tx) error {
+			if b := tx.tx.Bucket(bucketKeptMissing); b != nil {
+				if v := b.Get(keptMissingKey("hub-a", sid)); len(v) == 8 {
+					at = getTime(v)
+				}
+			}
+			return nil
+		})
+		return at
+	}
+	single := func() bool { _, ok := p.q.SingleCopyOf(orig.ID); return ok }
+
+	if n := answer(); n != 0 {
+		t.Fatal("one missing answer marked the message")
+	}
+	first := noted()
+	if first.IsZero() {
+		t.Fatal("the first missing answer noted nothing")
+	}
+	p.clk.Jump(time.Hour)
+	p.q.Kick()
+	waitFor(t, "the note to follow the step forward", func() bool { return noted().Equal(first.Add(time.Hour)) })
+	if n := answer(); n != 0 || single() {
+		t.Fatal("a missing answer right after a step forward marked the message: the two answers were not apart")
+	}
+	p.clk.Jump(-2 * time.Hour)
+	p.q.Kick()
+	waitFor(t, "the note to follow the step back", func() bool { return noted().Equal(first.Add(-time.Hour)) })
+	p.clk.Advance(apart)
+	if n := answer(); n != 1 || !single() {
+		t.Fatalf("two missing answers %v apart in real time across a step back marked %d messages; want hub-b's", apart, n)
+	}
+}
