@@ -121,8 +121,10 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 // record has a recipient of primary under that id (shadowed, taken over
 // and pending, or finished and still stored), no recipient relayed
 // under that id was folded into the record of its copy on receipt
-// (foldedrelay, receiptcopy.go), and no note of a recipient finished
-// after a takeover waits to be told (takendone.go).
+// (foldedrelay, receiptcopy.go), no note of a recipient finished
+// after a takeover waits to be told (takendone.go), and none of a
+// recipient taken over from primary and handed on to another server
+// waits for that server's discard (takenhanded.go).
 func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
@@ -153,6 +155,30 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 				if len(parts) == 3 {
 					kept[string(parts[1])] = true
 				}
+				return nil
+			})
+		}
+		if th := tx.tx.Bucket(bucketTakenHanded); th != nil && len(kept) < len(ids) {
+			// A copy taken over from primary and handed on to another
+			// server in a shadow session (takenhanded.go) is kept here
+			// for that server under its id until its discard turns the
+			// note into a takendone note: accounted for, not lost —
+			// answered missing, the primary would copy it again and a
+			// later loss of the primary would have it delivered by the
+			// new copy's holder as well as by that server. A note of
+			// an older release names no primary: counted for any.
+			_ = th.ForEach(func(_, v []byte) error {
+				if len(v) < 8 {
+					return nil
+				}
+				f := bytes.SplitN(v[8:], []byte{0}, 4)
+				if len(f) < 3 || len(f[1]) == 0 {
+					return nil
+				}
+				if len(f) == 4 && len(f[3]) > 0 && !sameServer(string(f[3]), primary) {
+					return nil // another primary's copy
+				}
+				kept[string(f[1])] = true
 				return nil
 			})
 		}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // SR-6, SR-7 (shadow verbs 23, XQUERYKEPT; a holder's database file
@@ -190,5 +193,61 @@ func TestSR6KeptMissingFollowsClockStep(t *testing.T) {
 	p.clk.Advance(apart)
 	if n := answer(); n != 1 || !single() {
 		t.Fatalf("two missing answers %v apart in real time across a step back marked %d messages; want hub-b's", apart, n)
+	}
+}
+
+// SR-6, SR-7 (shadow verbs 23; rt26a): a copy this server took over from
+// hub-a and handed on to hub-c in a shadow session is kept for hub-c
+// under hub-c's id, and its handed note for hub-a waits for hub-c's
+// discard. Asked by hub-a (back, its original pending) which of its
+// copies this server keeps, the copy is accounted for — answered
+// missing, hub-a would mark its message held by it only and copy it
+// again, and a later loss of hub-a would have it delivered by that new
+// copy's holder as well as by hub-c. Another primary asking the same id
+// hears it missing: the note is hub-a's.
+func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	sS := openTest(t)
+	var on atomic.Bool
+	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			if !on.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	c := msg(sS, "s@example.org", "h1@x.example", "h2@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v, %v", stored, err)
+	}
+	if missing, err := qS.ShadowKeptMissing("hub-a", []string{org}); err != nil || len(missing) != 0 {
+		t.Fatalf("the copy kept for hub-a answered missing %q (%v)", missing, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); qS.Wait() }()
+	qS.Start(runCtx)
+	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.State == Shadow && !slices.ContainsFunc(got.Rcpts, func(r Recipient) bool { return r.Primary != "hub-c" })
+	})
+	if missing, err := qS.ShadowKeptMissing("HUB-A", []string{org}); err != nil || len(missing) != 0 {
+		t.Fatalf("hub-a's copy, taken over and handed to hub-c (its discard not come), answered missing %q (%v)", missing, err)
+	}
+	if missing, _ := qS.ShadowKeptMissing("hub-x", []string{org}); len(missing) != 1 {
+		t.Fatalf("hub-x asking hub-a's copy's id hears it kept: missing %q", missing)
 	}
 }
