@@ -43,6 +43,7 @@ func (q *Manager) followClockStepAges(step time.Duration) {
 			}
 		}
 	}
+	q.followClockStepKept(step) // keptcopy.go: when a holder first answered a copy missing
 }
 
 // shiftKeyTimes moves up to limit keys of a bucket keyed database ‖ 0x00

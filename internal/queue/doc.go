@@ -682,7 +682,11 @@
 // this server only (singlecopy, how "rolled back") and deletes the entry.
 // The holder writes nothing. Two answers, not one: a copy on its way
 // (made again, or a relayed message's, committed there after this
-// server's record names it) is bounded by the copier's try.
+// server's record names it) is bounded by the copier's try. The first
+// missing times follow a step of the wall clock (followClockStepKept),
+// so that the two answers are apart in real time. On the holder a copy
+// taken over and handed on to another server, its takenhanded note
+// waiting for that server's discard, is kept: accounted for, not lost.
 //
 // Messages given to their copy's holder (handback.go; shadow verb
 // version 11). The commit that holds a message as poison for a body

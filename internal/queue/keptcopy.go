@@ -121,8 +121,10 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 // record has a recipient of primary under that id (shadowed, taken over
 // and pending, or finished and still stored), no recipient relayed
 // under that id was folded into the record of its copy on receipt
-// (foldedrelay, receiptcopy.go), and no note of a recipient finished
-// after a takeover waits to be told (takendone.go).
+// (foldedrelay, receiptcopy.go), no note of a recipient finished
+// after a takeover waits to be told (takendone.go), and none of a
+// recipient taken over from primary and handed on to another server
+// waits for that server's discard (takenhanded.go).
 func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
@@ -153,6 +155,30 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 				if len(parts) == 3 {
 					kept[string(parts[1])] = true
 				}
+				return nil
+			})
+		}
+		if th := tx.tx.Bucket(bucketTakenHanded); th != nil && len(kept) < len(ids) {
+			// A copy taken over from primary and handed on to another
+			// server in a shadow session (takenhanded.go) is kept here
+			// for that server under its id until its discard turns the
+			// note into a takendone note: accounted for, not lost —
+			// answered missing, the primary would copy it again and a
+			// later loss of the primary would have it delivered by the
+			// new copy's holder as well as by that server. A note of
+			// an older release names no primary: counted for any.
+			_ = th.ForEach(func(_, v []byte) error {
+				if len(v) < 8 {
+					return nil
+				}
+				f := bytes.SplitN(v[8:], []byte{0}, 4)
+				if len(f) < 3 || len(f[1]) == 0 {
+					return nil
+				}
+				if len(f) == 4 && len(f[3]) > 0 && !sameServer(string(f[3]), primary) {
+					return nil // another primary's copy
+				}
+				kept[string(f[1])] = true
 				return nil
 			})
 		}
@@ -291,4 +317,64 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 			"msg_id", m.ID.String(), "shadow_server", server)
 	}
 	return marked, nil
+}
+
+// followClockStepKept moves, by a step of the wall clock, the times the
+// keptmissing notes say an answer first said a copy missing, as
+// followClockStep moves the messages' times: the second answer must be
+// apart from the first in real time. Not moved, a step forward made the
+// next missing answer — a copy on its way, one probe later — mark the
+// message at once, and a step back kept a copy its holder lost counted
+// as kept for the step's length. A note moved to after now (a step back
+// beyond it) is now. One batch per transaction, from the key after the
+// last moved: a crash in between leaves some notes moved and the others
+// not, each off by at most the step, as all were before.
+func (q *Manager) followClockStepKept(step time.Duration) {
+	var from []byte
+	for rounds := 0; rounds < 1<<20; rounds++ {
+		n := 0
+		err := q.store.Update(context.Background(), func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketKeptMissing)
+			if b == nil {
+				return nil
+			}
+			now := q.clk.Now()
+			c := b.Cursor()
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
+			}
+			type moved struct{ k, v []byte }
+			var batch []moved
+			for ; k != nil && len(batch) < clockStepBatch; k, v = c.Next() {
+				if len(v) != 8 {
+					continue // not a time: the next answer notes it again
+				}
+				at := time.Unix(0, int64(binary.BigEndian.Uint64(v))).Add(step)
+				if at.After(now) {
+					at = now
+				}
+				var nv [8]byte
+				binary.BigEndian.PutUint64(nv[:], uint64(nanos(at)))
+				batch = append(batch, moved{bytes.Clone(k), nv[:]})
+			}
+			for _, m := range batch {
+				if err := b.Put(m.k, m.v); err != nil {
+					return err
+				}
+				from = m.k
+			}
+			n = len(batch)
+			return nil
+		})
+		if err != nil {
+			q.log.Error("moving the shadow copies' missing notes after a clock step failed", "err", err)
+			return
+		}
+		if n < clockStepBatch {
+			return
+		}
+	}
 }

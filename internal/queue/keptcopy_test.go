@@ -4,8 +4,11 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
 )
 
 // SR-6, SR-7 (shadow verbs 23, XQUERYKEPT; a holder's database file
@@ -125,5 +128,126 @@ func TestSR6KeptNotAskedWhileFinishedNotesWait(t *testing.T) {
 	}
 	if ids, _, _ := p.q.ShadowCopiesNamed("hub-a", 0, 100); slices.Contains(ids, sid) {
 		t.Fatalf("copies named on hub-a: %q; %q's finished notes wait here, it is not to be asked about", ids, sid)
+	}
+}
+
+// SR-6 (shadow verbs 23) under a step of the wall clock: the time an
+// answer first said a copy missing follows the step, as the queue's
+// other stored times do (clockstep.go), so that the two answers are
+// apart in real time. Not followed, a step forward made the next
+// missing answer — a copy on its way, one probe later — mark the
+// message at once (a needless copy), and a step back kept a copy the
+// holder lost counted as kept for the step's length.
+func TestSR6KeptMissingFollowsClockStep(t *testing.T) {
+	p, _, _, _, _, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	var orig *Message
+	for _, pm := range messages(t, p.s) {
+		if pm.ShadowServer == "hub-a" && len(pm.Pending()) > 0 {
+			orig = pm
+		}
+	}
+	if orig == nil || orig.ShadowID == "" {
+		t.Fatal("hub-b holds no record with a copy on hub-a")
+	}
+	sid := orig.ShadowID
+	const apart = 10 * time.Second
+	answer := func() int {
+		t.Helper()
+		marked, err := p.q.ShadowKeptAnswer("hub-a", []string{sid}, []string{sid}, apart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(marked)
+	}
+	noted := func() (at time.Time) {
+		p.s.View(func(tx *Tx) error {
+			if b := tx.tx.Bucket(bucketKeptMissing); b != nil {
+				if v := b.Get(keptMissingKey("hub-a", sid)); len(v) == 8 {
+					at = getTime(v)
+				}
+			}
+			return nil
+		})
+		return at
+	}
+	single := func() bool { _, ok := p.q.SingleCopyOf(orig.ID); return ok }
+
+	if n := answer(); n != 0 {
+		t.Fatal("one missing answer marked the message")
+	}
+	first := noted()
+	if first.IsZero() {
+		t.Fatal("the first missing answer noted nothing")
+	}
+	p.clk.Jump(time.Hour)
+	p.q.Kick()
+	waitFor(t, "the note to follow the step forward", func() bool { return noted().Equal(first.Add(time.Hour)) })
+	if n := answer(); n != 0 || single() {
+		t.Fatal("a missing answer right after a step forward marked the message: the two answers were not apart")
+	}
+	p.clk.Jump(-2 * time.Hour)
+	p.q.Kick()
+	waitFor(t, "the note to follow the step back", func() bool { return noted().Equal(first.Add(-time.Hour)) })
+	p.clk.Advance(apart)
+	if n := answer(); n != 1 || !single() {
+		t.Fatalf("two missing answers %v apart in real time across a step back marked %d messages; want hub-b's", apart, n)
+	}
+}
+
+// SR-6, SR-7 (shadow verbs 23; rt26a): a copy this server took over from
+// hub-a and handed on to hub-c in a shadow session is kept for hub-c
+// under hub-c's id, and its handed note for hub-a waits for hub-c's
+// discard. Asked by hub-a (back, its original pending) which of its
+// copies this server keeps, the copy is accounted for — answered
+// missing, hub-a would mark its message held by it only and copy it
+// again, and a later loss of hub-a would have it delivered by that new
+// copy's holder as well as by hub-c. Another primary asking the same id
+// hears it missing: the note is hub-a's.
+func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	sS := openTest(t)
+	var on atomic.Bool
+	dS := DelivererFunc(func(_ context.Context, m *Message, _ []byte, rc []int) []Result {
+		var out []Result
+		for _, i := range rc {
+			if !on.Load() {
+				out = append(out, Result{Rcpt: i, Outcome: Deferred, Queue: "site:b", Reply: "451 4.4.1 down"})
+				continue
+			}
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25", ShadowID: m.ID.String() + "-1", Reply: "250 ok"})
+		}
+		return out
+	})
+	qS := NewManager(sS, dS, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	c := msg(sS, "s@example.org", "h1@x.example", "h2@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
+		t.Fatalf("copy on receipt: %v, %v", stored, err)
+	}
+	if missing, err := qS.ShadowKeptMissing("hub-a", []string{org}); err != nil || len(missing) != 0 {
+		t.Fatalf("the copy kept for hub-a answered missing %q (%v)", missing, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := qS.ShadowHeartbeatFailed("hub-a", clk.Now(), 0, 3, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); qS.Wait() }()
+	qS.Start(runCtx)
+	waitFor(t, "the taken-over copy handed to hub-c", func() bool {
+		got, _ := qS.Message(c.ID)
+		return got != nil && got.State == Shadow && !slices.ContainsFunc(got.Rcpts, func(r Recipient) bool { return r.Primary != "hub-c" })
+	})
+	if missing, err := qS.ShadowKeptMissing("HUB-A", []string{org}); err != nil || len(missing) != 0 {
+		t.Fatalf("hub-a's copy, taken over and handed to hub-c (its discard not come), answered missing %q (%v)", missing, err)
+	}
+	if missing, _ := qS.ShadowKeptMissing("hub-x", []string{org}); len(missing) != 1 {
+		t.Fatalf("hub-x asking hub-a's copy's id hears it kept: missing %q", missing)
 	}
 }

@@ -182,7 +182,8 @@ func TestSR6QueryKeptNotAskedBelow23(t *testing.T) {
 // valid shadow ids only.
 func FuzzParseKeptArgs(f *testing.F) {
 	for _, s := range []string{"a-1", "a-1 b-2", "", " ", "a/1", strings.Repeat("x ", 101), strings.Repeat("x ", 100), "a\tb", "a\x00b",
-		"0000000000000001-abcdef01 0123456789abcdef0123456789abcdef", strings.Repeat("z", shadowid.MaxLen+1)} {
+		"0000000000000001-abcdef01 0123456789abcdef0123456789abcdef", strings.Repeat("z", shadowid.MaxLen+1),
+		strings.Repeat("z", shadowid.MaxLen), "a-1  b-2", " a-1 ", "a-1\r", "a-1\n b-2", "a-1 \u00e9", "a-1 a-1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, arg string) {

@@ -271,6 +271,8 @@ func FuzzSession(f *testing.F) {
 	for _, seed := range []string{
 		"EHLO x\r\nMAIL FROM:<a@b.c> XSHADOW=q\r\nRCPT TO:<b@example.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
 		"EHLO x\r\nXSHADOW y\r\nXQUERYDISCARD 3\r\nXQDISCARD -1\r\n",
+		"EHLO x\r\nXSHADOW y\r\nXQUERYKEPT a-1 0123456789abcdef0123456789abcdef\r\nXQUERYKEPT\r\nXQUERYKEPT a/1\r\nXQUERYKEPT " + strings.Repeat("a-1 ", 101) + "\r\n",
+		"EHLO x\r\nXQUERYKEPT a-1\r\nXSHADOW y\r\nXQUERYKEPT a-1\r\n",
 		"EHLO x\r\nBDAT 5 LAST\r\nhello",
 		"EHLO x\r\nSTARTTLS\r\n\x16\x03\x01\x00\x05hello",
 		"EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\n*\r\n",
@@ -507,6 +509,7 @@ func FuzzShadowReplies(f *testing.F) {
 		"250-2.0.0 2 discard notifications\r\n250-a.1\r\n250 b_2\r\nNEXT",
 		"250 2.0.0 0 discard notifications\r\n",
 		"550 5.7.1 not permitted\r\n",
+		"250-2.0.0 1 of 3 missing\r\n250 0000000000000001-abcdef01\r\n", "250 2.0.0 0 of 3 missing\r\n",
 		"250-\r\n250 \r\n", "25", "2500 x\r\n", "250 x\n",
 	} {
 		f.Add([]byte(s))
