@@ -139,8 +139,11 @@ func databaseLocked(ctx context.Context) {
 // configuration's check does in time), UMBRA_TEST_HOLD_STOP after its
 // admin socket closed at its stop, before its database is closed,
 // UMBRA_TEST_HOLD_RESTORE in db restore once it holds its lock, before
-// it reads the backup — made to last for a test (startingcli_test.go,
-// restorerace_test.go). Unset in umbra's use: nothing is held.
+// it reads the backup, UMBRA_TEST_HOLD_BACKUP in a running daemon's
+// backup once its request is taken, before a byte of the copy is sent
+// (heldBackups in serve.go) — made to last for a test (startingcli_test.go,
+// restorerace_test.go, backupkilledrequest_test.go). Unset in umbra's
+// use: nothing is held.
 func holdForTest(env string) {
 	path := os.Getenv(env)
 	if path == "" {

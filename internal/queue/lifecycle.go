@@ -1747,8 +1747,15 @@ func (s *Store) UsedBytes() int64 {
 
 // FreeBytes is the database file's free pages: space a drained backlog
 // left in the file, which the next writes reuse before the file grows.
-// Back pressure counts it as free disk space (disk_used_percent).
-func (s *Store) FreeBytes() int64 { return int64(s.db.Stats().FreeAlloc) }
+// Back pressure counts it as free disk space (disk_used_percent). Only
+// the pages a write can take now count: not those freed while a read
+// transaction older than their freeing is open (a db backup's copy, a
+// listing), pending until it ends, which bbolt's FreeAlloc counts too —
+// a drain during a backup made a full disk look free to the writes that
+// would have grown the file (TestFreeBytesCountsNoPendingPages).
+func (s *Store) FreeBytes() int64 {
+	return int64(s.db.Stats().FreePageN) * int64(s.db.Info().PageSize)
+}
 
 // keyServer in the meta bucket is the name of the server (server.name)
 // that last opened the database (SetServer); a backup's copy carries it,

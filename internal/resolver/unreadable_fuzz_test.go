@@ -12,7 +12,9 @@ import (
 // cannot parse is named by wholeReply, in umbra's words ("malformed
 // reply: …"), so that no library text ("MX.Mx: dns: too many
 // compression pointers", "dns: bad rdlength") reaches a deferral's
-// reply, route explain or a bounce (TestUnreadableReplySaidInUmbrasWords).
+// reply, route explain or a bounce (TestUnreadableReplySaidInUmbrasWords);
+// and a reply both read, wholeReply taking it whole, is the one the
+// library read: every record its header counts.
 func FuzzUnreadableReplyNamed(f *testing.F) {
 	q := new(dns.Msg)
 	q.SetQuestion("a.test.", dns.TypeMX)
@@ -35,10 +37,21 @@ func FuzzUnreadableReplyNamed(f *testing.F) {
 	f.Add(append(append([]byte(nil), base[:12]...), 0x41, 'x', 0, 0, 15, 0, 1))
 	f.Add([]byte("\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00 forty random bytes, more or less!"))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		if new(dns.Msg).Unpack(p) == nil {
+		why := wholeReply(p)
+		if r := new(dns.Msg); r.Unpack(p) == nil {
+			// Both read it: a reply wholeReply takes whole is the one the
+			// library read, every record its header counts (the library
+			// corrects a lying count to what it read, with no error).
+			if why != "" || len(p) < 12 {
+				return
+			}
+			count := func(i int) int { return int(p[i])<<8 | int(p[i+1]) }
+			if len(r.Question) != count(4) || len(r.Answer) != count(6) || len(r.Ns) != count(8) || len(r.Extra) != count(10) {
+				t.Fatalf("% x: whole, and the library read %d/%d/%d/%d records of %d/%d/%d/%d",
+					p, len(r.Question), len(r.Answer), len(r.Ns), len(r.Extra), count(4), count(6), count(8), count(10))
+			}
 			return
 		}
-		why := wholeReply(p)
 		if why == "" {
 			t.Fatalf("the library cannot parse % x, and wholeReply names nothing", p)
 		}
