@@ -43,7 +43,7 @@ func TestSR6HolderDownForTheTakeoverBoundIsShownLost(t *testing.T) {
 	killed := time.Now()
 	waitCond(t, "hub-a to show the message held by it only", 30*time.Second, func() bool {
 		out, _ := cli(t, o.cfgA, "message", "show", id)
-		return strings.Contains(out, "held by this server only") && strings.Contains(out, "hub-b has not answered since")
+		return strings.Contains(out, "held by this server only") && strings.Contains(out, "hub-b has not answered a probe nor opened a session here since")
 	})
 	if d := time.Since(killed); d < 3*time.Second {
 		t.Errorf("copy taken as lost %s after the holder went, before the takeover bound (3 s)", d)
