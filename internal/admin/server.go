@@ -456,13 +456,16 @@ func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = 
 // them over (rt30a F2).
 func (s *Server) SetHoldersUnreached(f func() map[string]time.Time) { s.unreached = f }
 
-// holderUnreached is the note for a message whose copy is (or was) on
-// server, "" when a probe reached server since the start.
-func (s *Server) holderUnreached(server string) string {
+// holderUnreached is the note for a message that arrived at arrived
+// whose copy is (or was) on server, "" when a probe reached server since
+// the start — or when the message arrived after server's first failed
+// probe, so after this server's start: it was not here while this
+// server was away, and server cannot have taken it over then.
+func (s *Server) holderUnreached(server string, arrived time.Time) string {
 	if s.unreached == nil || server == "" {
 		return ""
 	}
-	if _, ok := s.unreached()[server]; ok {
+	if since, ok := s.unreached()[server]; ok && !arrived.After(since) {
 		return shadow.UnreachedNote
 	}
 	return ""
@@ -977,7 +980,13 @@ func (s *Server) routes() http.Handler {
 		for _, c := range list {
 			v := SingleCopyView{ID: c.ID.String(), Lost: c.Lost, Since: c.Since, Refused: c.Refused, TakenOver: c.TakenOver, How: c.How}
 			if !c.TakenOver {
-				v.HolderUnreached = s.holderUnreached(c.Lost)
+				// The message read only for a holder unreached: its
+				// arrival decides the note.
+				if v.HolderUnreached = s.holderUnreached(c.Lost, time.Time{}); v.HolderUnreached != "" {
+					if m, err := s.q.Message(c.ID); err == nil {
+						v.HolderUnreached = s.holderUnreached(c.Lost, m.Arrived)
+					}
+				}
 			}
 			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
 			out = append(out, v)
@@ -1351,12 +1360,12 @@ func (s *Server) routes() http.Handler {
 			} else if ok {
 				v.SingleCopy, v.ShadowCopy = c.String(), ""
 				if !c.TakenOver {
-					v.HolderUnreached = s.holderUnreached(c.Lost)
+					v.HolderUnreached = s.holderUnreached(c.Lost, m.Arrived)
 				}
 			}
 		}
 		if v.HolderUnreached == "" {
-			v.HolderUnreached = s.holderUnreached(v.ShadowCopy)
+			v.HolderUnreached = s.holderUnreached(v.ShadowCopy, m.Arrived)
 		}
 		if v.SingleCopy == "" && v.ShadowCopy == "" {
 			v.SingleCopy = queue.HoldDiscardedCopy(m) // held now: the hold discarded its copy (rt20f F4)

@@ -15,6 +15,7 @@ import (
 	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
+	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
 
@@ -484,7 +485,7 @@ func (r *ReceiptShadow) forgetRefusedIDs(server string) {
 
 // ErrUnknownServer: a shadow server the topology does not name (one that
 // relayed a message here under a name of its own) cannot be probed.
-var ErrUnknownServer = errors.New("not a server of the topology")
+var ErrUnknownServer = shadow.ErrNotProbeable
 
 // ErrQuestionsUnfinished: a probe met the server and read its database
 // id, but its questions (what it dropped, what it finished of the copies

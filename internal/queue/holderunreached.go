@@ -42,7 +42,9 @@ const HowUnreachable = "unreachable"
 
 // ShadowHolderUnreachable marks every message still pending here whose
 // copy is on server held by this server only, since since (the first
-// probe of server that failed), in one commit; a message marked already
+// probe of server that failed, or its last session here when later:
+// shadow.HeardStore) or the message's arrival when that is later, in
+// one commit; a message marked already
 // (for any reason) keeps its mark. It returns how many it marked.
 func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, error) {
 	if server == "" {
@@ -64,7 +66,13 @@ func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, 
 			// made again elsewhere, or the message's end, writes its
 			// discard.
 			pushed := append(tx.keptHolders(m.ID, server), m.ShadowServer)
-			if err := tx.markSingleKind(m.ID, server+howSep+HowUnreachable, since, pushed); err != nil {
+			// Held alone from the later of the holder's silence and the
+			// message's arrival: never since a time it was not here.
+			at := since
+			if m.Arrived.After(at) {
+				at = m.Arrived
+			}
+			if err := tx.markSingleKind(m.ID, server+howSep+HowUnreachable, at, pushed); err != nil {
 				return err
 			}
 			marked = append(marked, m)
@@ -75,7 +83,7 @@ func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, 
 		return 0, err
 	}
 	for _, m := range marked {
-		q.log.Warn("shadow server not reachable for the takeover bound: its copy is taken as lost, the message is held by this server only until its copy is made again on another shadow server",
+		q.log.Warn("shadow server not reachable for the takeover bound: its copy is taken as lost, the message is held by this server only until its copy is made again on another shadow server (none without a topology: until the message is done)",
 			"msg_id", m.ID.String(), "shadow_server", server, "unreachable_since", since.UTC().Format(time.RFC3339))
 	}
 	return len(marked), nil
@@ -129,6 +137,6 @@ func (q *Manager) ShadowHolderAnswered(server string) (int, error) {
 
 // unreachableText is SingleCopy.String of a HowUnreachable mark.
 func unreachableText(sc SingleCopy) string {
-	return fmt.Sprintf("held by this server only since %s: its shadow server %s has not answered since then (the takeover bound, shadow_heartbeat_timeout × shadow_heartbeat_retry_count, passed); its copy there is taken as lost and made again on another shadow server, and the copy on %s is discarded",
+	return fmt.Sprintf("held by this server only since %s: its shadow server %s has not answered a probe nor opened a session here since then (the takeover bound, shadow_heartbeat_timeout × shadow_heartbeat_retry_count, passed); its copy there is taken as lost and made again on another shadow server (none without a topology: held here alone until the message is done), and the copy on %s is discarded",
 		sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
 }

@@ -50,7 +50,7 @@ func TestSR6HolderUnreachableForTheTakeoverBoundIsALostCopy(t *testing.T) {
 	if !ok || sc.Lost != "hub-b" || sc.How != HowUnreachable || !sc.Since.Equal(t0) {
 		t.Fatalf("mark %+v %v; want lost on hub-b, unreachable since %s", sc, ok, t0)
 	}
-	if txt := sc.String(); !strings.Contains(txt, "hub-b has not answered since") || strings.Contains(txt, "was lost") {
+	if txt := sc.String(); !strings.Contains(txt, "hub-b has not answered a probe nor opened a session here since") || strings.Contains(txt, "was lost") {
 		t.Errorf("the mark reads %q", txt)
 	}
 	if c := q.SingleCopyCount(); c != 2 {
@@ -99,5 +99,37 @@ func TestSR6HolderUnreachableForTheTakeoverBoundIsALostCopy(t *testing.T) {
 	s.View(func(tx *Tx) error { owed = tx.Discards("hub-c", 100); return nil })
 	if len(owed) != 0 {
 		t.Errorf("discards owed to hub-c, which holds the copies: %q", owed)
+	}
+}
+
+// SR-6 (rr notopo38): a holder silent since before a message arrived
+// holds that message's copy alone from its arrival, not from a time the
+// message was not here: the mark's "since" (shadow single, message show)
+// is never before the message arrived.
+func TestSR6HolderUnreachableSinceNotBeforeArrival(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	clk.Advance(30 * time.Second)
+	m := receiptCopy(s, "x@b.example", "y@c.example")
+	m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+	if err := q.Submit(context.Background(), m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(m.ID)
+	if err != nil || got.Arrived.Before(t0.Add(30*time.Second)) {
+		t.Fatalf("message arrived %v (%v); want at t0+30s", got.Arrived, err)
+	}
+	clk.Advance(10 * time.Second)
+	if n, err := q.ShadowHolderUnreachable("hub-b", t0); err != nil || n != 1 {
+		t.Fatalf("marked %d, %v; want 1", n, err)
+	}
+	sc, ok := q.SingleCopyOf(m.ID)
+	if !ok || sc.Since.Before(got.Arrived) {
+		t.Fatalf("mark %+v %v: held alone since %s, before the message arrived at %s", sc, ok, sc.Since, got.Arrived)
+	}
+	if !strings.Contains(sc.String(), got.Arrived.UTC().Format(time.RFC3339)) {
+		t.Errorf("the mark reads %q; want its arrival as the time", sc.String())
 	}
 }

@@ -55,7 +55,9 @@ func shadowCopyErr(m *Message, action string) error {
 func shadowCopyRemoveErr(m *Message) error {
 	primary := shadowCopyPrimary(m)
 	return fmt.Errorf("%w: message %s holds a shadow copy kept for %s, which delivers the message: removing the copy "+
-		"leaves %s's message on one server's disk until %s learns of it at its next probe and makes the copy again; "+
+		"leaves %s's message on one server's disk until %s learns of it at its next probe of this server and makes the copy again "+
+		"(a primary whose topology does not name this server — a send_xshadow connector's next hop without a topology — never probes it: "+
+		"its message stays on its disk alone until done); "+
 		"the copy is dropped when %s reports the message done, or taken over if %s fails (umbra message remove --force removes it anyway)",
 		ErrShadowCopy, m.ID, primary, primary, primary, primary, primary)
 }

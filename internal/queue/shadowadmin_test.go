@@ -176,6 +176,11 @@ func TestRemoveShadowCopyNeedsForce(t *testing.T) {
 	if !errors.Is(err, ErrShadowCopy) || !strings.Contains(err.Error(), "hub1.sb.test") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("remove of a shadow copy: %v; want ErrShadowCopy naming the primary and --force", err)
 	}
+	// rr notopo38: true without a topology too, where the primary has no
+	// address for this server and never probes it.
+	if !strings.Contains(err.Error(), "at its next probe of this server") || !strings.Contains(err.Error(), "without a topology") || !strings.Contains(err.Error(), "never probes it") {
+		t.Errorf("remove of a shadow copy: %v; want it to say a primary without a topology never learns of it", err)
+	}
 	if got := messages(t, s); len(got) != 1 || got[0].State != Shadow {
 		t.Fatalf("after a refused remove: %+v", got)
 	}

@@ -394,7 +394,10 @@
 // until one reaches it; the start WARNs it with the count of its
 // messages, and shadow single and message show say of those messages
 // UnreachedNote — it may have taken them over and delivered them
-// (rt30a F2).
+// (rt30a F2). A holder no probe can be made to (ErrNotProbeable: no
+// topology names it, the next hop of a send_xshadow connector) is never
+// unreached: its failed probe says nothing of it; the start says at
+// INFO that it cannot be asked what it finished.
 //
 // A holder that never answers again (lost for good) presents no new
 // database id. Holders takes for it the bound a holder takes for its
@@ -407,7 +410,13 @@
 // the message's end, writes its discard), and the same pass makes the
 // copies again elsewhere. A holder that answers again has the marks not
 // yet settled by a new copy dropped (UnreachableStore.HolderAnswered):
-// it holds those copies. Crash argument: the marks and the discards are
+// it holds those copies. A holder that completed a session here within
+// the bound (HeardStore: its heartbeat or discard query for the copies
+// it keeps) answers too, whether or not a probe reaches it — without a
+// topology none can; one heard from this start and silent since is
+// counted from its last session, and taken as lost only at the pass
+// after the first that found it so (a stall of this process heard
+// nothing, and is no silence of the holder's). Crash argument: the marks and the discards are
 // each written in one commit with what makes them true; the time of the
 // first failed probe is memory only, so a restart delays the marking
 // by at most one bound and never marks early.

@@ -100,7 +100,36 @@ type Holders struct {
 	// at their first answer (UnreachableStore).
 	silent   map[string]time.Time
 	lostSaid map[string]bool
-	answered map[string]bool // holders a probe reached this start (unreachedBound)
+	// stale: the holders heard from this start (HeardStore) but not
+	// within the takeover bound, since the first pass that found them
+	// so; a pass after that with nothing heard takes their copies as
+	// lost.
+	stale    map[string]time.Time
+	probedAt map[string]time.Time // the last probe a holder answered, this start
+	answered map[string]bool      // holders a probe reached this start (unreachedBound)
+}
+
+// ErrNotProbeable is a Copier's Probe error for a holder this server
+// has no address for (delivery.ErrUnknownServer: no topology, or one
+// that does not name it — a send_xshadow connector's next hop keeps the
+// copies of messages it relayed here under its own server id). No
+// session to it can be opened: a failed probe of it says nothing of
+// whether it is up, so it never makes it unreached (Unreached); whether
+// it is, is told by its own sessions here (HeardStore: its heartbeats
+// and discard queries for the copies it keeps).
+var ErrNotProbeable = errors.New("not a server of the topology")
+
+// HeardStore is implemented by a HolderStore that knows when a server
+// last completed a session with this one since its start (its discard
+// query, heartbeat, watch session, a probe or relay of its own:
+// queue.Manager.ShadowHeard). A holder heard from within the takeover
+// bound is up and keeps polling for its copies: they are not taken as
+// lost for failed probes (unreachedBound), and the bound of one that
+// falls silent starts at its last session, not before.
+type HeardStore interface {
+	// HolderHeard is when server last completed a session here since
+	// this server's start, zero when it did not.
+	HolderHeard(server string) time.Time
 }
 
 // UnreachedNote is what the views say of a message whose shadow server
@@ -140,6 +169,10 @@ func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) 
 			delete(h.unreached, n)
 		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
 			// never started: not asked, not unreached either
+		case errors.Is(errs[i], ErrNotProbeable):
+			// no session to it can be opened: its failure says
+			// nothing of whether it is up (unreachedBound asks its
+			// own sessions here)
 		case !h.reached[n] && h.away[n]:
 			if _, ok := h.unreached[n]; !ok {
 				h.unreached[n] = now
@@ -325,8 +358,8 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	errs := h.probeAll(ctx, names)
 	h.noteProbes(ctx, names, errs)
 	asked := map[string]bool{}
-	var down []string
-	msgs := 0
+	var down, unaskable []string
+	msgs, unaskableMsgs := 0, 0
 	h.mu.Lock()
 	for i, n := range names {
 		if errs[i] == nil {
@@ -334,9 +367,16 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 		} else if _, ok := h.unreached[n]; ok {
 			down = append(down, n)
 			msgs += holders[n]
+		} else if errors.Is(errs[i], ErrNotProbeable) {
+			unaskable = append(unaskable, n)
+			unaskableMsgs += holders[n]
 		}
 	}
 	h.mu.Unlock()
+	if len(unaskable) > 0 {
+		h.cfg.Log.Info("shadow servers this server has no address for (no topology names them) cannot be asked what they finished of copies they took over: after an absence of this server longer than their takeover bound, what they delivered meanwhile is delivered here again",
+			"shadow_servers", strings.Join(unaskable, ","), "messages", unaskableMsgs)
+	}
 	if len(down) > 0 {
 		h.cfg.Log.Warn("shadow servers not reachable since the start: they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
 			"shadow_servers", strings.Join(down, ","), "messages", msgs)
@@ -500,7 +540,10 @@ func idString(id uint64) string {
 // id answered) since a time older than the takeover bound (LostAfter),
 // and gives them back to a holder that answers again (asked: the
 // start's probes, which answered). The bound starts at the first probe
-// that failed in this process.
+// that failed in this process, or at the holder's last session here
+// when that is later (HeardStore): a holder heard from within the bound
+// answers, whether or not a probe can reach it — without a topology
+// none can, and its heartbeats are the only sign it is up.
 func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, asked map[string]bool) {
 	us, ok := h.cfg.Store.(UnreachableStore)
 	if !ok || h.cfg.LostAfter == nil {
@@ -513,6 +556,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 	h.mu.Lock()
 	if h.silent == nil {
 		h.silent, h.lostSaid, h.answered = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
+		h.stale, h.probedAt = map[string]time.Time{}, map[string]time.Time{}
 	}
 	answered := func(n string) {
 		// Once per start, and after its copies were taken as lost:
@@ -521,26 +565,58 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			back = append(back, n)
 		}
 		delete(h.silent, n)
+		delete(h.stale, n)
 		delete(h.lostSaid, n)
 		h.answered[n] = true
 	}
 	for n := range asked {
 		answered(n)
 	}
+	hs, _ := h.cfg.Store.(HeardStore)
 	for i, n := range names {
 		if dbs[i] != "" {
+			h.probedAt[n] = now
 			answered(n)
 			continue
 		}
 		if holders[n] == 0 {
 			continue // holds nothing for this server
 		}
-		t, ok := h.silent[n]
-		if !ok {
-			h.silent[n] = now
+		var heard time.Time
+		if hs != nil {
+			heard = hs.HolderHeard(n)
+		}
+		if !heard.IsZero() && (bound <= 0 || now.Sub(heard) < bound) {
+			// It completed a session here within the bound (its
+			// heartbeat or discard query for the copies it keeps,
+			// which no probe can ask without its address): it is up,
+			// and holds them.
+			answered(n)
 			continue
 		}
-		if bound > 0 && now.Sub(t) >= bound {
+		t, ok := h.silent[n]
+		if !ok {
+			h.silent[n] = now // the first failed probe
+		}
+		if !heard.IsZero() {
+			// Heard from this start, not within the bound. The first
+			// pass that finds it so only notes it: after a stall of
+			// this process (nothing was heard while it did not run)
+			// the holder's next session comes within a heartbeat, and
+			// a pass later it is lost only if none came.
+			if s, seen := h.stale[n]; !seen || heard.After(s) {
+				h.stale[n] = now
+				continue
+			}
+			at := heard // silent since its last session here
+			if p := h.probedAt[n]; p.After(at) {
+				at = p // or its last probe answered, when later
+			}
+			lost = append(lost, n)
+			since = append(since, at)
+			continue
+		}
+		if ok && bound > 0 && now.Sub(t) >= bound {
 			lost = append(lost, n)
 			since = append(since, t)
 		}
@@ -561,7 +637,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 		h.lostSaid[n] = true
 		h.mu.Unlock()
 		if m > 0 {
-			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (umbra shadow single)",
+			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (none without a topology; umbra shadow single)",
 				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
 		}
 	}

@@ -99,6 +99,9 @@ func (s Store) HolderUnreachable(server string, since time.Time) (int, error) {
 	return (*s.M).ShadowHolderUnreachable(server, since)
 }
 
+// HolderHeard implements shadow.HeardStore.
+func (s Store) HolderHeard(server string) time.Time { return (*s.M).ShadowHeard(server) }
+
 // HolderAnswered implements shadow.UnreachableStore.
 func (s Store) HolderAnswered(server string) (int, error) { return (*s.M).ShadowHolderAnswered(server) }
 

@@ -1281,6 +1281,14 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		// their sum (maxDiscardWait each).
 		wait = 0
 	}
+	if wait > 0 {
+		// The peer spoke now: its contact is the query's arrival, not
+		// the end of the wait — a peer killed while its long poll is
+		// held here would be counted heard from up to the wait later
+		// (the primary's holders' watch takes a holder heard from as
+		// holding its copies: shadow.HeardStore).
+		s.peerAnswered()
+	}
 	s.waitDiscards(wait, partial, takeover, delayed)
 	if wait > 0 {
 		// A reload while it waited (the account removed, the address
@@ -1291,7 +1299,9 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		}
 	}
 	ids, ack := s.discards(max, partial, takeover, delayed)
-	s.peerAnswered()
+	if wait == 0 {
+		s.peerAnswered()
+	}
 	mark := ""
 	if s.wantMark {
 		// Read after the session's messages were committed (their 250s
