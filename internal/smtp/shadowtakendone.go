@@ -177,6 +177,25 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	if s.shadowPeerDB == "" {
 		return "250 2.0.0 0 finished here"
 	}
+	if from != "" && from != s.shadowPeerDB {
+		// FROM= speaks for the database this server's own was restored
+		// from; one known here as another primary's (its live database)
+		// hears nothing of it: its notes would be forgotten once told
+		// (that primary, asking, would deliver them again), and its
+		// TAKEN and BUSY lines are its own (rt17e-F1, as XSHADOW DB=).
+		if do, ok := s.srv.queue.(DatabaseOwners); ok {
+			other, err := do.ShadowDatabaseOfAnother(s.shadowServer, from)
+			switch {
+			case err != nil:
+				s.log.Error("checking the database id of XQUERYTAKENDONE FROM= failed", "primary", s.shadowServer, "err", err)
+				return "451 4.3.0 Database id not checked, try again later"
+			case other != "":
+				s.log.Warn("XQUERYTAKENDONE FROM= names another server's transport database: answered for the session's own only",
+					"primary", s.shadowServer, "database_id", from, "known_as", other)
+				from = ""
+			}
+		}
+	}
 	list := tt.TakenDoneFor
 	if ht, ok := tt.(HeldTeller); ok && held {
 		list = ht.TakenDoneHeldFor
