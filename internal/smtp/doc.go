@@ -47,7 +47,9 @@
 //     a requirement it had when the session connected is no reload's,
 //     and a session not yet past it is where every session there
 //     begins: its MAIL meets it, and no narrowing is logged, front38
-//     F1); any other session keeps only the rights both grant. A reload takes
+//     F1 — but only while no transaction is open: one a MAIL opened
+//     without it, a reload having taken it off, has not met it,
+//     rrfront38 F1); any other session keeps only the rights both grant. A reload takes
 //     rights away, it never adds one the new ranges would not give
 //     (SMTP-3, rr27 F1). Nor does a session keep a right a connector in
 //     force would not give a new connection from its address on its

@@ -712,14 +712,19 @@ func bothPerms(have, grant config.Permissions) config.Permissions {
 // begins (its MAIL waits for it: openMail), not outside its connector
 // (front38 F1: each EHLO on a tls.required connector logged a reload's
 // narrowing that never happened, and used up the one line a real one
-// would log).
+// would log). Only while no transaction is open: one that is was opened
+// by a MAIL that did not meet it (a reload had taken it off, or moved the
+// session to a connector without it), and a reload that puts it back
+// narrows that transaction as any reload adding it does (rrfront38 F1:
+// its RCPT got the relay the reload granted to those who meet it).
 func (s *session) acceptedAsIs(set *rightsSet, nc *connector) bool {
+	atStart := !s.busy.Load() // the session's MAIL is still to meet its connector's requirements
 	switch {
 	case !set.picks(nc, s.binding, s.ip):
 		return false
-	case nc.cfg.TLS.Required && !s.c.cfg.TLS.Required && !s.tlsActive():
+	case nc.cfg.TLS.Required && !(atStart && s.c.cfg.TLS.Required) && !s.tlsActive():
 		return false
-	case nc.cfg.Auth.Required && !s.c.cfg.Auth.Required && s.user == "":
+	case nc.cfg.Auth.Required && !(atStart && s.c.cfg.Auth.Required) && s.user == "":
 		return false
 	case s.server && !s.serverAccount && s.c.cfg.ExternallySecured && !nc.cfg.ExternallySecured:
 		// A transport server by the old connector's trust (or by a
