@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -63,5 +64,40 @@ func TestQ4RetryTimeForgottenWithTheMessage(t *testing.T) {
 	}
 	if got := retryKept(q); got != 0 {
 		t.Errorf("%d next attempts of removed messages still kept in memory, want none", got)
+	}
+}
+
+// Q-4 (retry): whatever deletes the record — not only the operator's
+// removal: an expiry, a discard by the primary, a hand-back — forgets
+// the next attempt a retry replaced, in the commit's wake (Tx.Delete);
+// a commit that fails forgets nothing.
+func TestQ4RetryTimeForgottenByAnyDeletion(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, nil, ManagerConfig{Clock: clk, Hostname: "mx.test"})
+	ctx := context.Background()
+	m := msg(s, "a@example.org", "x@r.test")
+	m.State, m.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	q.keepRetryNext(m, clk.Now())
+	failed := Refused(errors.New("rolled back"))
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.Delete(m.ID); err != nil {
+			return err
+		}
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("the failing commit: %v", err)
+	}
+	if got := retryKept(q); got != 1 {
+		t.Fatalf("%d next attempts kept after a deletion that was rolled back, want 1", got)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Delete(m.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := retryKept(q); got != 0 {
+		t.Errorf("%d next attempts kept after the record was deleted, want none", got)
 	}
 }
