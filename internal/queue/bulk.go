@@ -570,9 +570,28 @@ func RecipientOpen(status string) bool {
 // destination (rt38 F2: a retry 5 s before the 40 s step ended made it
 // due 40 s after the retry) — the message is due again no later than it
 // was before the retry (finish). In memory: a restart makes the message
-// due anyway.
+// due anyway. Kept until that attempt ends (finish), or the message
+// does (Store.forgetDeleted): a message removed, expired or discarded
+// before the attempt leaves nothing behind.
 func (q *Manager) keepRetryNext(m *Message, now time.Time) {
 	if m.NextAttempt.After(now) {
 		q.retryNext.Store(m.ID, m.NextAttempt)
+	}
+}
+
+// forgetDeleted drops what the manager over s keeps in memory of the
+// message records a commit deleted (Tx.deleted): the next attempt an
+// operator's retry replaced (keepRetryNext), which only the end of the
+// attempt it made due forgot — every message removed, expired at its
+// claim, discarded by its primary or handed back between a retry and
+// that attempt stayed in memory until a restart.
+func (s *Store) forgetDeleted(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	if q := s.early.Load(); q != nil {
+		for _, id := range ids {
+			q.retryNext.Delete(id)
+		}
 	}
 }

@@ -295,11 +295,12 @@ func (s *Store) commit(batch []*op) []error {
 	var unlink []string
 	var forgotten []forgottenDB
 	var early []settledEarly
+	var deleted []ID
 	var reserve ID
 	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
-		defer func() { unlink, forgotten, early = tx.unlink, tx.forgotten, tx.settledEarly }()
+		defer func() { unlink, forgotten, early, deleted = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted }()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
 				answer = err
@@ -316,6 +317,7 @@ func (s *Store) commit(batch []*op) []error {
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
 		s.logForgotten(forgotten)
 		s.trackSettledEarly(early)
+		s.forgetDeleted(deleted)
 	}
 	if err == nil || len(batch) == 1 {
 		for i := range errs {
@@ -332,11 +334,12 @@ func (s *Store) commit(batch []*op) []error {
 		var unlink []string
 		var forgotten []forgottenDB
 		var early []settledEarly
+		var deleted []ID
 		var reserve ID
 		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
-			defer func() { unlink, forgotten, early = tx.unlink, tx.forgotten, tx.settledEarly }()
+			defer func() { unlink, forgotten, early, deleted = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted }()
 			if err := o.call(tx); err != nil {
 				answer = err
 				return err
@@ -351,6 +354,7 @@ func (s *Store) commit(batch []*op) []error {
 			s.unlinkSpool(unlink)
 			s.logForgotten(forgotten)
 			s.trackSettledEarly(early)
+			s.forgetDeleted(deleted)
 		}
 		errs[i] = err
 	}

@@ -520,7 +520,8 @@
 // message's first real one (mail deferred by a dead destination at
 // receipt) — and after it fails the message waits the step it was on,
 // never past the time it was due before the operator's action (the
-// next attempt it replaced, kept in memory by keepRetryNext; a queue
+// next attempt it replaced, kept in memory by keepRetryNext until that
+// attempt ends or the record is deleted, Store.forgetDeleted; a queue
 // resume keeps none for a message whose next attempt was a hold's
 // recheck).
 //

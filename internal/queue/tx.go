@@ -51,6 +51,11 @@ type Tx struct {
 	// commit (Manager.afterReleased), as a DSN's leaving is.
 	released []releasedDSN
 
+	// deleted are the message records this transaction deleted: what the
+	// manager keeps in memory of them goes after the commit
+	// (Store.forgetDeleted).
+	deleted []ID
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
 	// decoded counts the message records this transaction read (Get,
@@ -211,6 +216,7 @@ func (t *Tx) Delete(id ID) error {
 	if err == ErrNotFound {
 		return nil
 	}
+	t.deleted = append(t.deleted, id)
 	if err != nil {
 		// A record that cannot be decoded is still removed whole.
 		_ = t.active.Delete(id.Key())
