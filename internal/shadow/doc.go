@@ -410,10 +410,13 @@
 // the message's end, writes its discard), and the same pass makes the
 // copies again elsewhere. A holder that answers again has the marks not
 // yet settled by a new copy dropped (UnreachableStore.HolderAnswered):
-// it holds those copies. A holder that completed a session here within
-// the bound (HeardStore: its heartbeat or discard query for the copies
-// it keeps) answers too, whether or not a probe reaches it — without a
-// topology none can; one heard from this start and silent since is
+// it holds those copies. A holder no probe can be made to
+// (ErrNotProbeable: without a topology, none can) that completed a
+// session here within the bound (HeardStore: its heartbeat or discard
+// query for the copies it keeps) answers too; a holder the topology
+// names answers by a probe only — its sessions carry no database id nor
+// what it kept, and a holder wiped, restored or rolled back keeps
+// opening them. One heard from this start and silent since is
 // counted from its last session, and taken as lost only at the pass
 // after the first that found it so (a stall of this process heard
 // nothing, and is no silence of the holder's). Crash argument: the marks and the discards are

@@ -123,9 +123,11 @@ var ErrNotProbeable = errors.New("not a server of the topology")
 // last completed a session with this one since its start (its discard
 // query, heartbeat, watch session, a probe or relay of its own:
 // queue.Manager.ShadowHeard). A holder heard from within the takeover
-// bound is up and keeps polling for its copies: they are not taken as
-// lost for failed probes (unreachedBound), and the bound of one that
-// falls silent starts at its last session, not before.
+// bound is up and keeps polling for its copies: when no probe can be
+// made to it (ErrNotProbeable) they are not taken as lost
+// (unreachedBound), and the bound of one that falls silent starts at its
+// last session, not before. A holder a probe can be made to is judged by
+// its probes alone.
 type HeardStore interface {
 	// HolderHeard is when server last completed a session here since
 	// this server's start, zero when it did not.
@@ -437,7 +439,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 	if ctx.Err() != nil {
 		return -1
 	}
-	h.unreachedBound(names, holders, dbs, asked)
+	h.unreachedBound(names, holders, dbs, errs, asked)
 	for i, n := range names {
 		if errs[i] != nil {
 			h.cfg.Log.Debug("shadow server probe did not finish (not reached, or its questions cut)", "shadow_server", n, "copies", holders[n], "err", errs[i])
@@ -540,11 +542,13 @@ func idString(id uint64) string {
 // id answered) since a time older than the takeover bound (LostAfter),
 // and gives them back to a holder that answers again (asked: the
 // start's probes, which answered). The bound starts at the first probe
-// that failed in this process, or at the holder's last session here
-// when that is later (HeardStore): a holder heard from within the bound
-// answers, whether or not a probe can reach it — without a topology
-// none can, and its heartbeats are the only sign it is up.
-func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, asked map[string]bool) {
+// that failed in this process. A holder no probe can be made to
+// (errs[i] ErrNotProbeable: without a topology, or one that does not
+// name it) answers when heard from within the bound (HeardStore), and
+// its bound starts at its last session here: its heartbeats are the
+// only sign it is up. A holder the topology names answers by a probe
+// only — its sessions here do not say it still holds its copies.
+func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, errs []error, asked map[string]bool) {
 	us, ok := h.cfg.Store.(UnreachableStore)
 	if !ok || h.cfg.LostAfter == nil {
 		return
@@ -583,7 +587,13 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			continue // holds nothing for this server
 		}
 		var heard time.Time
-		if hs != nil {
+		if hs != nil && errors.Is(errs[i], ErrNotProbeable) {
+			// Only for a holder no probe can be made to. One the
+			// topology names is known to hold its copies by a probe
+			// alone (its database id, what it kept and dropped): its
+			// sessions here say it runs, not that it still holds them
+			// — wiped, restored or rolled back, it heartbeats all the
+			// same.
 			heard = hs.HolderHeard(n)
 		}
 		if !heard.IsZero() && (bound <= 0 || now.Sub(heard) < bound) {

@@ -136,3 +136,49 @@ func TestSR6UnprobeableHolderIsNotUnreached(t *testing.T) {
 		t.Fatalf("the start does not say h1 cannot be asked:\n%s", out)
 	}
 }
+
+// unanswering is a Copier with a topology that names every holder, whose
+// probes all fail: the holder is not reached, or reached and fails the
+// questions (a 4xx to XSHADOW), while it may still open sessions here.
+type unanswering struct{}
+
+func (unanswering) Probe(_ context.Context, server string) (string, error) {
+	return "", fmt.Errorf("%s: 421 shadow store unavailable", server)
+}
+
+func (unanswering) Recopy(context.Context, uint64) (string, error) {
+	return "", fmt.Errorf("no shadow server took the copy")
+}
+
+// SR-6 (rr rrnotopo38): WITH a topology a holder's copies are known held
+// only by a probe — XSHADOW reads its database id (a wiped holder answers
+// a new one), XQUERYKEPT and XQUERYDROPPED what it still holds. Its own
+// sessions here (heartbeats, discard queries) carry none of that: a holder
+// wiped, restored or rolled back keeps heartbeating. A holder every probe
+// of which fails for the takeover bound has its copies taken as lost and
+// made again elsewhere, however often it opens sessions here; "heard"
+// answers only for a holder no probe can be made to (ErrNotProbeable).
+func TestSR6HeardHolderWithTopologyIsStillTakenAsLost(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	st := &heardStore{lostStore: lostStore{fakeHolderStore: fakeHolderStore{holders: map[string]int{"h1": 2}}, lost: map[string]time.Time{}}, heard: map[string]time.Time{}}
+	h := NewHolders(HoldersConfig{Store: st, Copier: unanswering{}, Clock: clk, Interval: time.Second,
+		LostAfter: func() time.Duration { return 3 * time.Second }})
+	ctx := context.Background()
+	for range 6 {
+		st.hear("h1", clk.Now()) // its heartbeat, each second
+		clk.Advance(time.Second)
+		h.Pass(ctx)
+	}
+	if since, ok := st.lost["h1"]; !ok || !since.Equal(t0.Add(time.Second)) {
+		t.Fatalf("lost %v: h1 failed every probe for the bound while heartbeating; want its copies taken as lost since its first failed probe %s", st.lost, t0.Add(time.Second))
+	}
+	// Its heartbeats give nothing back: only a probe that answers does.
+	st.answered = nil
+	st.hear("h1", clk.Now())
+	clk.Advance(time.Second)
+	h.Pass(ctx)
+	if len(st.answered) != 0 {
+		t.Fatalf("answered %v: a heartbeat gave back copies no probe confirmed", st.answered)
+	}
+}
