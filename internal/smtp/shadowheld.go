@@ -93,18 +93,13 @@ func (v *verbConn) xqueryHeld(arg string) string {
 	return ""
 }
 
-// QueryHeld asks the primary which of ids (shadow message ids of copies
-// held for it) it is done with (version 4; with an older peer nothing is
-// asked and nil returned). Ids that are not valid shadow message ids are
-// not sent. Commands stay within 512 octets: several are sent for many
-// ids.
-func (c *Client) QueryHeld(ids []string) ([]string, error) {
-	if c.ShadowVersion < 4 {
-		return nil, nil
-	}
-	var done []string
+// idCommands are the commands verb asks about ids with: each within
+// heldLineMax octets and maxHeldIDs ids, an id that is not one
+// (shadowid.Valid) left out, none without an id.
+func idCommands(verb string, ids []string) []string {
+	var out []string
 	for len(ids) > 0 {
-		line := "XQUERYHELD"
+		line := verb
 		n := 0
 		for n < len(ids) && n < maxHeldIDs && len(line)+1+len(ids[n]) <= heldLineMax {
 			if shadowid.Valid(ids[n]) {
@@ -116,9 +111,24 @@ func (c *Client) QueryHeld(ids []string) ([]string, error) {
 			break
 		}
 		ids = ids[n:]
-		if line == "XQUERYHELD" {
-			continue
+		if line != verb {
+			out = append(out, line)
 		}
+	}
+	return out
+}
+
+// QueryHeld asks the primary which of ids (shadow message ids of copies
+// held for it) it is done with (version 4; with an older peer nothing is
+// asked and nil returned). Ids that are not valid shadow message ids are
+// not sent. Commands stay within 512 octets: several are sent for many
+// ids.
+func (c *Client) QueryHeld(ids []string) ([]string, error) {
+	if c.ShadowVersion < 4 {
+		return nil, nil
+	}
+	var done []string
+	for _, line := range idCommands("XQUERYHELD", ids) {
 		lines, err := c.command(line)
 		if err != nil {
 			return done, err

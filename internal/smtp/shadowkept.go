@@ -3,8 +3,6 @@ package smtp
 import (
 	"fmt"
 	"strings"
-
-	"umbra/internal/shadowid"
 )
 
 // XQUERYKEPT (shadow verbs version 23): a primary asks a server that
@@ -99,22 +97,7 @@ func (c *Client) QueryKept(ids []string) (missing []string, asked bool, err erro
 	if c.ShadowVersion < KeptVersion {
 		return nil, false, nil
 	}
-	for len(ids) > 0 {
-		line := "XQUERYKEPT"
-		n := 0
-		for n < len(ids) && n < maxHeldIDs && len(line)+1+len(ids[n]) <= heldLineMax {
-			if shadowid.Valid(ids[n]) {
-				line += " " + ids[n]
-			}
-			n++
-		}
-		if n == 0 {
-			break
-		}
-		ids = ids[n:]
-		if line == "XQUERYKEPT" {
-			continue
-		}
+	for _, line := range idCommands("XQUERYKEPT", ids) {
 		lines, err := c.command(line)
 		if err != nil {
 			return missing, true, err
