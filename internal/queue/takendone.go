@@ -646,8 +646,13 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		}
 		r := &f.Msg.Rcpts[f.Rcpt]
 		q.ev.Event("finished-elsewhere", f.Msg, r, takenDoneWhat(f.Kind, server))
-		q.log.Warn("recipient finished by the shadow server that took the copy over: not delivered or reported again here",
-			"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
+		what := "recipient finished by the shadow server that took the copy over: not delivered or reported again here"
+		if f.Kind == TakenOver {
+			// Nothing is finished yet: the copy waits there, or at the
+			// server it was handed to (rt38b F1: the WARN said finished).
+			what = "recipient left to the shadow server that took the copy over, which delivers it from there: not delivered or reported here"
+		}
+		q.log.Warn(what, "msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
 	}
 	q.heldTakenBack(server, heldHere)
 	for _, m := range dropped {

@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,7 +54,9 @@ func TestSR6HandedCopyPendingElsewhereNotDeliveredByReturningPrimary(t *testing.
 	// hub-a, back with dbA: its original, its copy held by hub-b (this
 	// holder).
 	pS := openTest(t)
-	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	var logs syncBuffer
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	o := msg(pS, "s@example.org", "x@remote.example", "y@remote.example")
 	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
 	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
@@ -65,6 +69,11 @@ func TestSR6HandedCopyPendingElsewhereNotDeliveredByReturningPrimary(t *testing.
 	}
 	if _, err := qP.Message(o.ID); err == nil {
 		t.Fatal("the original stays at hub-a with every recipient handed on by its holder")
+	}
+	// Logged as left to the holder, which delivers it from there: not
+	// "finished", which nothing has yet (rt38b shadow F1).
+	if l := logs.String(); strings.Contains(l, "recipient finished") || strings.Count(l, "recipient left to the shadow server that took the copy over") != 2 {
+		t.Errorf("hub-a's log for the TAKEN lines:\n%s", l)
 	}
 	n := 0
 	pS.View(func(tx *Tx) error {
