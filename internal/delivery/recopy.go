@@ -15,7 +15,6 @@ import (
 	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
-	"umbra/internal/shadow"
 	"umbra/internal/smtp"
 )
 
@@ -484,8 +483,15 @@ func (r *ReceiptShadow) forgetRefusedIDs(server string) {
 }
 
 // ErrUnknownServer: a shadow server the topology does not name (one that
-// relayed a message here under a name of its own) cannot be probed.
-var ErrUnknownServer = shadow.ErrNotProbeable
+// relayed a message here under a name of its own) cannot be probed. It
+// has the NotProbeable method by which shadow.Holders knows such a probe
+// error (shadow.NotProbeable; this package does not import shadow).
+var ErrUnknownServer error = unknownServerError{}
+
+type unknownServerError struct{}
+
+func (unknownServerError) Error() string { return "not a server of the topology" }
+func (unknownServerError) NotProbeable() {}
 
 // ErrQuestionsUnfinished: a probe met the server and read its database
 // id, but its questions (what it dropped, what it finished of the copies

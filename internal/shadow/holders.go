@@ -116,8 +116,30 @@ type Holders struct {
 // session to it can be opened: a failed probe of it says nothing of
 // whether it is up, so it never makes it unreached (Unreached); whether
 // it is, is told by its own sessions here (HeardStore: its heartbeats
-// and discard queries for the copies it keeps).
-var ErrNotProbeable = errors.New("not a server of the topology")
+// and discard queries for the copies it keeps). A Copier outside this
+// package says so with an error of its own that has the NotProbeable
+// method (delivery.ErrUnknownServer: the delivery package does not
+// import this one); ErrNotProbeable is this package's.
+var ErrNotProbeable error = notProbeableError{}
+
+// NotProbeable is a Probe error for a holder no probe can be made to
+// (ErrNotProbeable).
+type NotProbeable interface {
+	error
+	NotProbeable()
+}
+
+type notProbeableError struct{}
+
+func (notProbeableError) Error() string { return "not a server of the topology" }
+func (notProbeableError) NotProbeable() {}
+
+// notProbeable reports whether err says no probe can be made to its
+// holder (NotProbeable).
+func notProbeable(err error) bool {
+	var np NotProbeable
+	return errors.As(err, &np)
+}
 
 // HeardStore is implemented by a HolderStore that knows when a server
 // last completed a session with this one since its start (its discard
@@ -171,7 +193,7 @@ func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) 
 			delete(h.unreached, n)
 		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
 			// never started: not asked, not unreached either
-		case errors.Is(errs[i], ErrNotProbeable):
+		case notProbeable(errs[i]):
 			// no session to it can be opened: its failure says
 			// nothing of whether it is up (unreachedBound asks its
 			// own sessions here)
@@ -369,7 +391,7 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 		} else if _, ok := h.unreached[n]; ok {
 			down = append(down, n)
 			msgs += holders[n]
-		} else if errors.Is(errs[i], ErrNotProbeable) {
+		} else if notProbeable(errs[i]) {
 			unaskable = append(unaskable, n)
 			unaskableMsgs += holders[n]
 		}
@@ -587,7 +609,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			continue // holds nothing for this server
 		}
 		var heard time.Time
-		if hs != nil && errors.Is(errs[i], ErrNotProbeable) {
+		if hs != nil && notProbeable(errs[i]) {
 			// Only for a holder no probe can be made to. One the
 			// topology names is known to hold its copies by a probe
 			// alone (its database id, what it kept and dropped): its
