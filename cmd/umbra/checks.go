@@ -83,6 +83,9 @@ func (e *edgeChecks) build(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e.dns != nil {
+			m.SetLookupHost(e.dns.LookupHost) // an inet: host name: the server's resolver, as every lookup
+		}
 		m.SetMaxLineLength(cmp.Or(rc.Limits.MaxLineLength, config.DefaultMaxLineLength)) // as a client's body
 		m.SetMaxHeaderSize(int64(e.cfg.Load().Transport.MaxHeaderSize))                  // as a client's header section
 		m.SetMaxMessageSize(int64(rc.Limits.MaxMessageSize))                             // as a client's message

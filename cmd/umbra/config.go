@@ -906,7 +906,7 @@ func checkAsServe(cfg *config.Config, topoOK, sourceOK bool, r *checkReport, war
 			return err
 		}, true},
 		{badFile, func(c *config.Config) error {
-			dir, err := newDirectory(c, nil) // reads the ldap password and CA files; does not connect
+			dir, err := newDirectory(c, nil, nil) // reads the ldap password and CA files; does not connect
 			if err != nil {
 				return err
 			}

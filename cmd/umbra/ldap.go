@@ -15,6 +15,7 @@ import (
 	"umbra/internal/ldapdir"
 	"umbra/internal/queue"
 	"umbra/internal/recipients"
+	"umbra/internal/resolver"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
 )
@@ -23,10 +24,22 @@ import (
 // the ldap section is off). It reads the service password and the CA
 // file now, so that a missing or unusable one fails config check, the
 // start and a reload, at its setting's line; it does not connect.
-func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Directory, error) {
+// The URL's host name is looked up by res, the server's resolver (EDGE
+// "DNS done once": the dns section, its hosts_file first); res nil (a
+// command outside the daemon): a resolver of cfg's dns section of its
+// own, or the system's where that section cannot make one (its error
+// is the configuration check's to report).
+func newDirectory(cfg *config.Config, reg prometheus.Registerer, res *resolver.Cache) (*ldapdir.Directory, error) {
 	l := cfg.LDAP
 	if !l.Enabled() {
 		return nil, nil
+	}
+	var lookup func(ctx context.Context, host string) ([]string, error)
+	if res == nil {
+		res, _ = newResolver(cfg.DNS, nil)
+	}
+	if res != nil {
+		lookup = res.LookupHost
 	}
 	password, err := ldapPassword(l.BindPasswordFile)
 	if err != nil {
@@ -44,7 +57,7 @@ func newDirectory(cfg *config.Config, reg prometheus.Registerer) (*ldapdir.Direc
 		BaseDN: l.BaseDN, RecipientFilter: l.RecipientFilter, DatabaseAttribute: l.DatabaseAttribute,
 		AccountFilter: l.AccountFilter, ServerAccountFilter: l.ServerAccountFilter, Timeout: l.Timeout.D(),
 		PositiveTTL: l.PositiveTTL.D(), NegativeTTL: l.NegativeTTL.D(), CacheSize: l.CacheSize, Registerer: reg,
-		AwaitPeer: queue.AwaitingPeer})
+		AwaitPeer: queue.AwaitingPeer, LookupHost: lookup})
 }
 
 // ldapPassword is the service account's password: the first line of

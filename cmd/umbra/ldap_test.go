@@ -203,3 +203,38 @@ ldap: {url: %s, bind_dn: "cn=umbra,%s", bind_password_file: %s, base_dn: %q}
 		t.Errorf("AUTH with the directory down: %q, want 454 4.7.0", got)
 	}
 }
+
+// EDGE "DNS done once": ldap.url's host name is found through umbra's
+// resolver — the dns section, its hosts_file first —, as every other
+// lookup is, not through the system's resolver, which knows nothing of
+// a name only dns.hosts_file gives.
+func TestLDAPHostNameResolvedByTheServersResolver(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	slapd := slapdtest.StartTLS(t, "127.0.0.152", []string{"../../internal/ldapdir/umbra.schema"}, ldapTestLDIF())
+	listen := freeAddr(t, "127.0.0.152")
+	hosts := filepath.Join(dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.152 "+slapdtest.HostName+"\n"), 0o600)
+	named := strings.Replace(slapd.LDAPSURL, "127.0.0.152", slapdtest.HostName, 1)
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, slapd.CAPEM, 0o600)
+	pwFile := filepath.Join(dir, "ldap.pw")
+	os.WriteFile(pwFile, []byte("service-pw\n"), 0o600)
+	cfg := filepath.Join(dir, "umbra.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.example.test, data_dir: %s, metrics_listen: ""}
+transport: {retry_schedule: [1h]}
+accepted_domains: [{domain: example.test, type: internal_relay, recipient_validation: directory}]
+dns: {hosts_file: %q}
+%sldap:
+  url: %s
+  ca_file: %s
+  bind_dn: cn=umbra,%s
+  bind_password_file: %s
+  base_dn: %s
+  recipient_filter: "(mail=%%s)"
+`, filepath.Join(dir, "data"), hosts, submitConnector("in", listen, "max_acknowledgement_delay: 0s"), named, caFile, slapdtest.Suffix, pwFile, slapdtest.Suffix)), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+	wantReplies(t, "directory by name", rcptReplies(t, listen, "alice@example.test", "nobody@example.test"),
+		map[string]string{"alice@example.test": "250", "nobody@example.test": "550 5.1.1"})
+}

@@ -120,3 +120,36 @@ func TestMilterInDaemon(t *testing.T) {
 	}
 	waitBody("after the reload", `\r\nX-Milter: second [0-9A-Za-z]+\r\n`)
 }
+
+// EDGE "DNS done once": a milter named by host name (inet:name:port)
+// is found through umbra's resolver — the dns section, its hosts_file
+// first — as every other lookup is, not through the system's resolver,
+// which knows nothing of a name only dns.hosts_file gives.
+func TestMilterHostNameResolvedByTheServersResolver(t *testing.T) {
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	startRecorder(t, sinkAddr)
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	orig, _ := os.ReadFile(cfg)
+	_, port, _ := net.SplitHostPort(startTagMilter(t, "named"))
+	hosts := dir + "/hosts"
+	os.WriteFile(hosts, []byte("127.0.0.1 milter.umbra-only.test\n"), 0o600)
+	conf := strings.Replace(string(orig), "    max_acknowledgement_delay: 0s\n",
+		"    max_acknowledgement_delay: 0s\n    milters:\n      - {name: tag, address: \"inet:milter.umbra-only.test:"+port+"\"}\n", 1)
+	conf += "dns: {hosts_file: \"" + hosts + "\"}\n"
+	os.WriteFile(cfg, []byte(conf), 0o600)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("blocked@remote.example", nil); err == nil || !strings.Contains(err.Error(), "Blocked by named") {
+		t.Fatalf("the milter by name was not asked: %v", err)
+	}
+}

@@ -116,7 +116,7 @@ func (e rcptRefused) Unwrap() error { return e.err }
 // the lists and the directory it loaded (GET /v1/rcptcheck:
 // daemonRecipientCheck).
 func checkRecipients(ctx context.Context, cfg *config.Config, table *routing.Table, addrs []string) ([]rcptCheck, error) {
-	dir, err := newDirectory(cfg, nil)
+	dir, err := newDirectory(cfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}

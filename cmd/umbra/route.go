@@ -388,7 +388,7 @@ func explainDatabases(cmd *cobra.Command, daemon *admin.Client, tp *routing.Topo
 	if !cfg.LDAP.Enabled() || cfg.LDAP.DatabaseAttribute == "" {
 		return func() {}, nil
 	}
-	dir, err := newDirectory(cfg, nil)
+	dir, err := newDirectory(cfg, nil, nil)
 	if err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}

@@ -343,7 +343,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 
 	table := topology.RoutingTable(cfg)
 	t := cfg.Transport
-	dir, err := newDirectory(cfg, reg) // the LDAP directory (ldap.go), or nil
+	// The one resolver of every lookup (delivery, connection filtering,
+	// the directory's and the milters' host names).
+	dnsResolver, err := newResolver(cfg.DNS, reg)
+	if err != nil {
+		return err
+	}
+	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
+	dir, err := newDirectory(cfg, reg, dnsResolver)     // the LDAP directory (ldap.go), or nil
 	if err != nil {
 		return err
 	}
@@ -387,12 +394,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if err != nil {
 		return err
 	}
-	// The one resolver of every lookup (delivery, connection filtering).
-	dnsResolver, err := newResolver(cfg.DNS, reg)
-	if err != nil {
-		return err
-	}
-	dnsResolver.SetLogger(log.With("component", "dns")) // a lookup's recovered panic
 	dc.Resolver = dnsResolver
 	resolveServerHosts(topo, nil, dnsResolver, log, gd) // before the topology is shared: the servers listed by host name
 	// The scheduler's record of unanswering servers, shared with delivery.

@@ -52,6 +52,11 @@ type Config struct {
 	// returns is called when the wait ends. A delivery attempt's context
 	// uses it to mark the wait as the peer's time (queue.AwaitingPeer).
 	AwaitPeer func(context.Context) (done func())
+	// LookupHost finds the addresses of the URL's host name at each
+	// dial: the server's resolver (the dns section, its hosts_file
+	// first), as every lookup of the server is; nil: the system's (a
+	// check outside the daemon).
+	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// Registerer gets the directory's metrics (nil: none).
 	Registerer prometheus.Registerer
 }
@@ -103,7 +108,7 @@ type Directory struct {
 	dummyDN string
 
 	// lookupHost finds the addresses of the URL's host name at each dial
-	// (the system's resolver, as a dial would).
+	// (Config.LookupHost).
 	lookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
@@ -164,7 +169,15 @@ func New(cfg Config) (*Directory, error) {
 	}
 	return &Directory{cfg: cfg, tls: t, cache: newCache(cfg.CacheSize), m: newDirMetrics(cfg.Registerer),
 		recipientAs: recipientAs, accountAs: accountAs,
-		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN, lookupHost: net.DefaultResolver.LookupHost}, nil
+		dummyDN: "cn=umbra-no-such-account," + cfg.BaseDN, lookupHost: lookupHostOf(cfg)}, nil
+}
+
+// lookupHostOf is cfg.LookupHost, or the system's resolver without one.
+func lookupHostOf(cfg Config) func(ctx context.Context, host string) ([]string, error) {
+	if cfg.LookupHost != nil {
+		return cfg.LookupHost
+	}
+	return net.DefaultResolver.LookupHost
 }
 
 // Close drops the connections.

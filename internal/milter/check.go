@@ -40,8 +40,16 @@ type Check struct {
 	met      *Metrics
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	// lookup finds the addresses of an inet: host name when the milter
-	// is connected to (the system's resolver, as a dial would).
+	// is connected to: the server's resolver (SetLookupHost), the
+	// system's only where none is given (a check outside the daemon).
 	lookup func(ctx context.Context, host string) ([]string, error)
+}
+
+// SetLookupHost sets how an inet: host name is looked up: the server's
+// resolver (the dns section, its hosts_file first), as every lookup of
+// the server is (EDGE "DNS done once").
+func (c *Check) SetLookupHost(f func(ctx context.Context, host string) ([]string, error)) {
+	c.lookup = f
 }
 
 // New makes the check of one configured milter. hostname is the
@@ -107,7 +115,7 @@ func New(cfg config.Milter, hostname string, log *slog.Logger, met *Metrics) (*C
 		// never connected to either — it reaches this machine itself,
 		// not the milter —, and a name with no other fails the connect
 		// naming it (config.UnspecifiedNameError).
-		addrs, err := c.lookup(ctx, host)
+		addrs, err := c.lookup(ctx, host) // read at each connect: SetLookupHost may follow New
 		if err != nil {
 			return nil, err
 		}

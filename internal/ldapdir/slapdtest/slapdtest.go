@@ -87,6 +87,11 @@ func Start(t testing.TB, ip string, schemas []string, ldif string) *Server {
 	return start(t, ip, schemas, ldif, false)
 }
 
+// HostName is a name the certificate of StartTLS is also for: a test
+// gives it its address where umbra must find it by name (no resolver
+// of this machine knows it).
+const HostName = "ldap.umbra-only.test"
+
 // StartTLS is Start with a certificate for ip (signed by a CA made
 // here, Server.CAPEM) for StartTLS on URL and TLS on LDAPSURL.
 func StartTLS(t testing.TB, ip string, schemas []string, ldif string) *Server {
@@ -219,7 +224,7 @@ func writeCertificates(dir, ip string) ([]byte, error) {
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP(ip)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		DNSNames: []string{HostName}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return nil, err
