@@ -176,6 +176,12 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 			n++
 			continue
 		}
+		if !tc.claimLast(lastByDrain) {
+			// The session's own goroutine gives its last reply (a
+			// MAIL refused for the drain): it ends by itself.
+			n++
+			continue
+		}
 		victims = append(victims, tc)
 	}
 	l.mu.Unlock()
@@ -234,6 +240,18 @@ func (l *connLimits) untrack(tc *trackedConn) {
 	l.mu.Unlock()
 }
 
+// Who claimed a session's last reply (trackedConn.lastReply).
+const (
+	lastBySession int32 = 1 + iota
+	lastByDrain
+)
+
+// claimLast claims the session's last reply for by; false: the other
+// claimed it first.
+func (t *trackedConn) claimLast(by int32) bool {
+	return t.lastReply.CompareAndSwap(0, by) || t.lastReply.Load() == by
+}
+
 // trackedConn releases its connector's connection slot once, on Close.
 type trackedConn struct {
 	net.Conn
@@ -249,6 +267,13 @@ type trackedConn struct {
 	// last: go-smtp has no way for a session to close its connection.
 	hangUp atomic.Bool
 	vc     *verbConn // the verb layer above it (writes through TLS)
+
+	// lastReply is who gives the session its last reply when the drain
+	// ends it (0 until one claims it: claimLast): the drain's look at
+	// the session (closeIdle) or the session's own MAIL refused for the
+	// drain — one of them, so that the client gets one 421 and the log
+	// one "session ended" line.
+	lastReply atomic.Int32
 
 	// ending: the server is closing the connection. Nothing more is
 	// written, and what the client still sends is read and dropped

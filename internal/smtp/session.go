@@ -931,11 +931,25 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		// and the session's last; a shadow session the drain keeps open
 		// for its discards (Drain) stays open, for its long polls.
 		if !s.stats.shadow.Load() {
-			s.hangUpAfter()
-			if tc, ok := s.raw.(*trackedConn); !ok || !tc.ending.Load() {
-				// Not where the drain closed it first (its own line).
-				s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
+			tc, ok := s.raw.(*trackedConn)
+			if ok && testHookMailDraining != nil {
+				testHookMailDraining(tc, false)
 			}
+			if ok && (tc.ending.Load() || !tc.claimLast(lastBySession)) {
+				// The drain's look at the session came first: it
+				// writes the 421 and logs the end (closeIdle); this
+				// reply is not written (verbConn.write), so the
+				// client gets one 421 and the log one line.
+				if s.vc != nil {
+					s.vc.dropReply = true
+				}
+				return replyShuttingDown
+			}
+			if ok && testHookMailDraining != nil {
+				testHookMailDraining(tc, true)
+			}
+			s.hangUpAfter()
+			s.log.Info("session ended", append([]any{"reason", endShuttingDown}, replyAttrs(replyShuttingDown)...)...)
 		}
 		return replyShuttingDown
 	default:
@@ -1855,3 +1869,8 @@ func (s *session) holdCommits(wait time.Duration) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// testHookMailDraining runs in a MAIL the drain refuses where the
+// drain's own look at the session may come: before the session claims
+// its last reply and after (claimed) (tests only).
+var testHookMailDraining func(tc *trackedConn, claimed bool)

@@ -68,7 +68,13 @@ const maxServerID = 255
 //     body to the session through the same path as DATA.
 type verbConn struct {
 	tc *trackedConn // the accepted connection, below TLS
-	mu sync.Mutex   // guards writes to conn
+
+	// dropReply: the session's next reply is not written — a MAIL
+	// refused for the drain whose 421 the drain writes itself
+	// (trackedConn.claimLast). The session's goroutine only.
+	dropReply bool
+
+	mu sync.Mutex // guards writes to conn
 	// quitAnswered: a QUIT's 221 was written (guarded by mu): the
 	// session ended as the client asked, not by a dropped connection.
 	quitAnswered bool
@@ -550,6 +556,12 @@ func (v *verbConn) Write(b []byte) (int, error) {
 
 func (v *verbConn) write(b []byte) (int, error) {
 	final := len(b) >= 4 && (b[3] == ' ' || b[3] == '\r')
+	if v.dropReply && final {
+		// The drain gives this session its last reply (sayLast, not
+		// through here): the session's own 421 is not written too.
+		v.dropReply = false
+		return len(b), nil
+	}
 	if !v.greetSeen {
 		v.greetSeen = true
 		if v.banner != "" && bytes.HasPrefix(b, []byte("220 ")) {
