@@ -295,12 +295,14 @@ func (s *Store) commit(batch []*op) []error {
 	var unlink []string
 	var forgotten []forgottenDB
 	var early []settledEarly
-	var deleted []ID
+	var deleted, marked []ID
 	var reserve ID
 	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
-		defer func() { unlink, forgotten, early, deleted = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted }()
+		defer func() {
+			unlink, forgotten, early, deleted, marked = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked
+		}()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
 				answer = err
@@ -317,6 +319,7 @@ func (s *Store) commit(batch []*op) []error {
 		s.unlinkSpool(unlink) // after the commit that dropped their last reference
 		s.logForgotten(forgotten)
 		s.trackSettledEarly(early)
+		s.trackMarked(marked)
 		s.forgetDeleted(deleted)
 	}
 	if err == nil || len(batch) == 1 {
@@ -334,12 +337,14 @@ func (s *Store) commit(batch []*op) []error {
 		var unlink []string
 		var forgotten []forgottenDB
 		var early []settledEarly
-		var deleted []ID
+		var deleted, marked []ID
 		var reserve ID
 		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
-			defer func() { unlink, forgotten, early, deleted = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted }()
+			defer func() {
+				unlink, forgotten, early, deleted, marked = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked
+			}()
 			if err := o.call(tx); err != nil {
 				answer = err
 				return err
@@ -354,6 +359,7 @@ func (s *Store) commit(batch []*op) []error {
 			s.unlinkSpool(unlink)
 			s.logForgotten(forgotten)
 			s.trackSettledEarly(early)
+			s.trackMarked(marked)
 			s.forgetDeleted(deleted)
 		}
 		errs[i] = err

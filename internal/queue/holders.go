@@ -450,6 +450,9 @@ func (t *Tx) putMark(k, v []byte) error {
 	if err := b.Put(k, v); err != nil {
 		return err
 	}
+	if d > 0 && len(k) == 8 {
+		t.marked = append(t.marked, ID(binary.BigEndian.Uint64(k)))
+	}
 	return t.addSingleCount(d)
 }
 

@@ -51,6 +51,11 @@ type Tx struct {
 	// commit (Manager.afterReleased), as a DSN's leaving is.
 	released []releasedDSN
 
+	// marked are the messages this transaction made held by this server
+	// only (putMark: a mark that counts where none did): tracked after
+	// the commit (singleevent.go).
+	marked []ID
+
 	// deleted are the message records this transaction deleted: what the
 	// manager keeps in memory of them goes after the commit
 	// (Store.forgetDeleted).

@@ -319,7 +319,7 @@ func (l *Log) Close() error {
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
 	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release", "results-pending", "repeat",
-	"finished-elsewhere", "held-elsewhere"}
+	"finished-elsewhere", "held-elsewhere", "single-copy"}
 
 // givenBackReply starts the reply of a giveback event: copies taken over
 // made held copies again for their returning primary.

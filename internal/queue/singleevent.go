@@ -1,0 +1,48 @@
+package queue
+
+// trackMarked writes, after the commit that made them, the
+// "single-copy" events of the messages it made held by this server
+// only (Tx.marked): the tracking log says when and why a message lost
+// its second copy (its reply is SingleCopy.String), once per mark — a
+// mark written again while it stands (a refusal, a push noted) is no
+// new event, and one settled and made again is.
+func (s *Store) trackMarked(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	if q := s.early.Load(); q != nil {
+		q.trackMarked(ids)
+	}
+}
+
+func (q *Manager) trackMarked(ids []ID) {
+	type marked struct {
+		m  *Message
+		sc SingleCopy
+	}
+	var out []marked
+	_ = q.store.View(func(tx *Tx) error {
+		for _, id := range ids {
+			v := tx.tx.Bucket(bucketSingle).Get(id.Key())
+			server, since, _, ok := singleMark(v)
+			if !ok || countsSingle(v) == 0 {
+				continue // settled or named held since the commit
+			}
+			m, err := tx.Get(id)
+			if err != nil {
+				continue // gone since the commit
+			}
+			how := singleHow(v)
+			out = append(out, marked{m, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken}})
+		}
+		return nil
+	})
+	if len(out) == 0 {
+		return
+	}
+	ev, flush := q.eventBatch()
+	for _, e := range out {
+		ev.Event("single-copy", e.m, nil, e.sc.String())
+	}
+	flush()
+}
