@@ -278,6 +278,13 @@
 // once that one answered again, and named it in the record over the one
 // the reply names (rt20h-F1).
 // Candidates of a kind rotate once per copy.
+// Sessions of copies on receipt are pooled (takeIdle, putIdle) under
+// the configuration they were opened by: after a reload none is handed
+// out, as the delivery pool ends its own at a reload. A copy so goes to
+// the address (and through the connector) the probe of its server
+// takes; over a session to an address a reload moved the server from,
+// a holder whose probes failed took copies every pass of the holders,
+// each taken as lost again at the next (rr recopy39).
 // A copy made again (recopy.go, Recopy: its holder lost it, removed it
 // or set it aside) has one more candidate after the preference's: the
 // server it was on (formerHolder, the mark's Lost; not the primary a
