@@ -292,7 +292,11 @@
 // a hub, or an edge, which copies on receipt never go to
 // (routing.ShadowCandidates lists hubs) — tried last, marked or not
 // (openPlan). An edge back with a new database so gets again the copies
-// of the hub it relays to when that hub has no other (rt32a F1).
+// of the hub it relays to when that hub has no other (rt32a F1). A copy
+// taken as lost because no probe reached its holder for the takeover
+// bound (queue.HowUnreachable) is never made on that holder
+// (unreachedHolder): it may hold the copy still, and its probes failing,
+// the next pass took the copy made there as lost again (rr recopy39).
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

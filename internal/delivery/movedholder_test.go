@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
+	"time"
 
+	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
@@ -102,5 +105,64 @@ func TestSR6CopyAfterReloadGoesWhereTheProbeGoes(t *testing.T) {
 	}
 	if n := hub.Copies.Load(); n != 1 {
 		t.Errorf("hub-b kept %d copies after its address moved to a dead one, want 1: copies went over the session to its old address, which its probes do not take", n)
+	}
+}
+
+// SR-6, SR-17 (rr recopy39, the class): a copy taken as lost because no
+// probe reached its holder for the takeover bound (queue
+// HowUnreachable, the holder kept as one that may hold it) is made
+// again elsewhere, never on that holder: pushed there — by any route a
+// probe does not take — the next pass, its probes still failing, took
+// it as lost again, and so at every pass. The mark stands (shown by
+// shadow single, told once) until a probe reaches the holder, which
+// holds the copy (shadow.Holders: HolderAnswered), or another server
+// takes it.
+func TestSR6CopyTakenAsLostOnUnreachedHolderIsNotMadeThereAgain(t *testing.T) {
+	hubLn := movedListener(t)
+	hubAddr := hubLn.Addr().String()
+	hubLn.Close()
+	hub := testsupport.StartHub(t, hubAddr, testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	_, q := openQueue(t, clock.NewFake(time.Now()))
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: movedTopology(t, hub.Addr()), LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 2, ShadowRetriesLocal: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	r := NewReceiptShadow(d, "db-a")
+	t.Cleanup(r.Close)
+	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "9", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Its copy made on hub-b (the only candidate).
+	if err := q.MarkSingleCopy(m.ID, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := r.Recopy(context.Background(), q, m.ID, nil); err != nil || srv != "hub-b" {
+		t.Fatalf("first copy: on %q (%v), want hub-b", srv, err)
+	}
+	// hub-b's probes fail for the bound: its copy is taken as lost.
+	if n, err := q.ShadowHolderUnreachable("hub-b", time.Now().Add(-time.Minute)); err != nil || n != 1 {
+		t.Fatalf("taken as lost: %d (%v), want 1", n, err)
+	}
+	for pass := range 3 {
+		srv, err := r.Recopy(context.Background(), q, m.ID, nil)
+		if srv != "" || err == nil {
+			t.Fatalf("pass %d: made again on %q (%v), want not made: hub-b, the holder no probe reaches, is the only candidate", pass, srv, err)
+		}
+		if !strings.Contains(err.Error(), "hub-b") {
+			t.Errorf("pass %d: the error does not say why hub-b was passed over: %v", pass, err)
+		}
+		if sc, ok := q.SingleCopyOf(m.ID); !ok || sc.How != queue.HowUnreachable {
+			t.Fatalf("pass %d: mark %+v (%v), want the unreachable holder's", pass, sc, ok)
+		}
+	}
+	if n := hub.Copies.Load(); n != 1 {
+		t.Errorf("hub-b was pushed %d copies, want 1: a copy taken as lost there was made there again", n)
+	}
+	if n, err := q.ShadowHolderUnreachable("hub-b", time.Now().Add(-time.Minute)); err != nil || n != 0 {
+		t.Errorf("the next pass took %d copies as lost again (%v), want 0", n, err)
 	}
 }
