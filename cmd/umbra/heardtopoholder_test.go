@@ -65,16 +65,40 @@ func TestSR6HeardHolderWithTopologyIsStillTakenAsLostE2E(t *testing.T) {
 		t.Fatalf("hub-a's reload failed:\n%s", b)
 	}
 	moved0 := time.Now()
-	// Taken as lost: logged when marked. The mark itself may last only
-	// until the same pass makes the copy again (on hub-b through the
-	// route its relays take, which the probe's address does not), so the
-	// log, not a view at some instant, says it happened (CI run 120).
+	// Taken as lost: logged when marked (CI run 120 read it from the
+	// log, as the mark lasted only until the same pass made the copy
+	// again on hub-b; now it stands, below).
 	waitCond(t, "hub-a to take the copy on the heartbeating hub-b as lost", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(ha.log)
 		return strings.Contains(string(b), "its copy is taken as lost") && strings.Contains(string(b), id)
 	})
 	if d := time.Since(moved0); d < 3*time.Second {
 		t.Errorf("copy taken as lost %s after the probes began to fail, before the takeover bound (3 s)", d)
+	}
+	// Marked once (rr recopy39): the copy is made again where the
+	// probe goes, which is hub-b's dead address, so it cannot be, and
+	// the mark stands. It was made again on hub-b over the session of
+	// copies opened before the reload to hub-b's old address, which
+	// the probes do not take: the next pass took it as lost again, a
+	// WARN and a copy every pass. Three more of hub-b's heartbeat
+	// sessions here span more than two passes of hub-a's (one a
+	// heartbeat timeout).
+	waitCond(t, "hub-a to say the copy could not be made again", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(ha.log)
+		return strings.Contains(string(b), "their shadow copies could not be made again")
+	})
+	b, _ := os.ReadFile(ha.log)
+	at := len(b)
+	waitCond(t, "three more sessions of hub-b's at hub-a", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(ha.log)
+		return strings.Count(string(b[at:]), "msg=connect ") >= 3
+	})
+	b, _ = os.ReadFile(ha.log)
+	if n := strings.Count(string(b), "its copy is taken as lost"); n != 1 {
+		t.Errorf("hub-a took the copy on hub-b as lost %d times, want once:\n%s", n, b)
+	}
+	if n := strings.Count(string(b), "shadow copies made again"); n != 0 {
+		t.Errorf("hub-a made the copy again %d times, on a holder its probes do not reach:\n%s", n, b)
 	}
 	// hub-b went on speaking to hub-a all along: it is no partition
 	// both ways, and its copy is still there.

@@ -278,6 +278,13 @@
 // once that one answered again, and named it in the record over the one
 // the reply names (rt20h-F1).
 // Candidates of a kind rotate once per copy.
+// Sessions of copies on receipt are pooled (takeIdle, putIdle) under
+// the configuration they were opened by: after a reload none is handed
+// out, as the delivery pool ends its own at a reload. A copy so goes to
+// the address (and through the connector) the probe of its server
+// takes; over a session to an address a reload moved the server from,
+// a holder whose probes failed took copies every pass of the holders,
+// each taken as lost again at the next (rr recopy39).
 // A copy made again (recopy.go, Recopy: its holder lost it, removed it
 // or set it aside) has one more candidate after the preference's: the
 // server it was on (formerHolder, the mark's Lost; not the primary a
@@ -285,7 +292,11 @@
 // a hub, or an edge, which copies on receipt never go to
 // (routing.ShadowCandidates lists hubs) — tried last, marked or not
 // (openPlan). An edge back with a new database so gets again the copies
-// of the hub it relays to when that hub has no other (rt32a F1).
+// of the hub it relays to when that hub has no other (rt32a F1). A copy
+// taken as lost because no probe reached its holder for the takeover
+// bound (queue.HowUnreachable) is never made on that holder
+// (unreachedHolder): it may hold the copy still, and its probes failing,
+// the next pass took the copy made there as lost again (rr recopy39).
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

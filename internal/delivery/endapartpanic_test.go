@@ -45,7 +45,7 @@ func TestPanicEndingAnIdleReceiptSessionIsRecovered(t *testing.T) {
 	for range maxIdleReceipt {
 		r.idle["hub-b"] = append(r.idle["hub-b"], &receiptConn{c: c, used: time.Now()})
 	}
-	r.putIdle("hub-b", c)                        // one too many: ended apart
+	r.putIdle("hub-b", c, d.st.Load())           // one too many: ended apart
 	deadline := time.Now().Add(10 * time.Second) // a bound on the test, not a timing assertion
 	for pc.count(PanicShadow) != 1 {
 		if time.Now().After(deadline) {

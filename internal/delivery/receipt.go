@@ -94,6 +94,12 @@ type ReceiptShadow struct {
 type receiptConn struct {
 	c    *smtp.Client
 	used time.Time
+	// st: the configuration the session was opened under. A reload
+	// makes another (Deliverer.Reload), and the session is not handed
+	// out under it (takeIdle): it goes to the address and through the
+	// connector the old one gave the server, which the probe of it and
+	// every new session no longer take.
+	st *state
 }
 
 // receiptIdle is how long an unused shadow session is kept; the peer's
@@ -264,11 +270,11 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 			// stays for them.
 			limit, _ := c.MaxMessageSize()
 			sizeOnly, largest = sizeOnly+1, max(largest, int64(limit))
-			r.putIdle(s.Name, c)
+			r.putIdle(s.Name, c, st)
 			errs = append(errs, s.Name+": "+reply)
 			continue
 		}
-		return &receiptLink{r: r, srv: s, c: c, verified: verify}, nil
+		return &receiptLink{r: r, srv: s, c: c, st: st, verified: verify}, nil
 	}
 	if len(plan) == 0 {
 		return nil, &noCandidateError{pref: pref}
@@ -459,7 +465,7 @@ func healthyFirst(marked func(*routing.Server) bool, plan []*routing.Server) []*
 // a fresh session's EHLO says (rt17e-F2); that one is ended, so the pool
 // keeps the current limit.
 func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Server, verify bool, size int64) (*smtp.Client, error) {
-	for c := r.takeIdle(s.Name, verify); c != nil; c = r.takeIdle(s.Name, verify) {
+	for c := r.takeIdle(s.Name, verify, st); c != nil; c = r.takeIdle(s.Name, verify, st) {
 		if !c.Alive() {
 			c.Close()
 			continue
@@ -559,14 +565,43 @@ func tlsFailed(err error) bool {
 
 // takeIdle takes the newest idle session to name (verify: the newest
 // whose certificate was verified, the others left in the pool). A
-// session idle receiptIdle or longer is closed, never handed out.
-func (r *ReceiptShadow) takeIdle(name string, verify bool) *smtp.Client {
+// session idle receiptIdle or longer is closed, never handed out; so is
+// one opened under a configuration other than st, the one in force
+// (rr recopy39), to any server: a reload that moved a server's address
+// (or the connector its sessions go through) left copies going over the
+// session to the old one while its probe dialled the new one — the
+// probe failed, its copies were taken as lost and made again over the
+// old session, every pass. The delivery pool ends its sessions at a
+// reload too (Deliverer.Reload).
+func (r *ReceiptShadow) takeIdle(name string, verify bool, st *state) *smtp.Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for n, list := range r.idle {
+		if n == name {
+			continue
+		}
+		kept := list[:0]
+		for _, rc := range list {
+			if rc.st != st {
+				r.endApart(rc.c, rc.c.Quit)
+				continue
+			}
+			kept = append(kept, rc)
+		}
+		if len(kept) == 0 {
+			delete(r.idle, n)
+		} else {
+			r.idle[n] = kept
+		}
+	}
 	kept := r.idle[name][:0] // oldest first, as putIdle appends
 	for _, rc := range r.idle[name] {
 		if time.Since(rc.used) >= receiptIdle {
 			r.endApart(rc.c, rc.c.Close)
+			continue
+		}
+		if rc.st != st {
+			r.endApart(rc.c, rc.c.Quit)
 			continue
 		}
 		kept = append(kept, rc)
@@ -587,14 +622,16 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool) *smtp.Client {
 	return took
 }
 
-func (r *ReceiptShadow) putIdle(name string, c *smtp.Client) {
+// putIdle pools c, a session to name opened under st (receiptConn.st);
+// one opened under a configuration no longer in force is ended.
+func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.idle[name]) >= maxIdleReceipt {
+	if len(r.idle[name]) >= maxIdleReceipt || st != r.d.st.Load() {
 		r.endApart(c, c.Quit)
 		return
 	}
-	r.idle[name] = append(r.idle[name], &receiptConn{c: c, used: time.Now()})
+	r.idle[name] = append(r.idle[name], &receiptConn{c: c, used: time.Now(), st: st})
 }
 
 // Close ends every idle shadow session.
@@ -614,6 +651,7 @@ type receiptLink struct {
 	r   *ReceiptShadow
 	srv *routing.Server
 	c   *smtp.Client
+	st  *state // the configuration c was opened under (receiptConn.st)
 	// verified: opened by OpenVerified (its sessions' certificates are
 	// verified, the one a second try dials too).
 	verified bool
@@ -650,8 +688,8 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 // (it answers): the session stays for other copies.
 func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Body) error {
 	if m.RequireTLS && l.c != nil && !l.c.TLSVerified() {
-		own := &receiptLink{r: l.r, srv: l.srv, verified: true}
 		st := l.r.d.st.Load()
+		own := &receiptLink{r: l.r, srv: l.srv, st: st, verified: true}
 		c, err := l.r.dial(ctx, st, l.srv, true)
 		if err != nil {
 			l.r.dialFailed(ctx, st, l.srv, err) // as the first dial's: a copied data dir or a refused session is no failed server
@@ -731,7 +769,7 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		l.r.dialFailed(caller, st, l.srv, derr)
 		return &redialError{first: err, again: derr}
 	}
-	l.c = c
+	l.c, l.st = c, st
 	return l.push(ctx, m, body)
 }
 
@@ -752,7 +790,7 @@ func (l *receiptLink) Done(ok bool) {
 		return
 	}
 	if ok {
-		l.r.putIdle(l.srv.Name, l.c)
+		l.r.putIdle(l.srv.Name, l.c, l.st)
 	} else {
 		l.c.Close()
 	}

@@ -1051,6 +1051,24 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	}
 	former := formerHolder(q, id)
 	var refusals []string
+	if u := unreachedHolder(q, id); u != "" {
+		// Taken as lost there because no probe reached it for the
+		// takeover bound: made elsewhere, never there again — a copy
+		// pushed there by a route its probes do not take was taken as
+		// lost again at the next pass, and so every pass (rr
+		// recopy39). A probe that reaches it drops the mark: it holds
+		// the copy (shadow.Holders, HolderAnswered).
+		tried[u] = true
+		if st := r.d.st.Load(); st.cfg.Topology != nil {
+			if s, ok := st.cfg.Topology.Server(u); ok {
+				tried[s.Name] = true // as the topology spells it (openPlan)
+			}
+		}
+		if strings.EqualFold(former, u) {
+			former = ""
+		}
+		refusals = append(refusals, u+": not tried, no probe reaches it (its copy was taken as lost there)")
+	}
 	for {
 		link, err := r.openPlan(ctx, pref, tried, m.RequireTLS, copyLimitSize(r.d.st.Load(), m, body), former) // a REQUIRETLS copy: verified TLS only; none over a server's SIZE
 		if err != nil {
@@ -1129,6 +1147,21 @@ func formerHolder(q RecopyStore, id queue.ID) string {
 	}
 	sc, ok := sm.SingleCopyOf(id)
 	if !ok || sc.TakenOver {
+		return ""
+	}
+	return sc.Lost
+}
+
+// unreachedHolder is the server message id's copy was taken as lost on
+// because no probe reached it for the takeover bound (its mark's Lost,
+// How queue.HowUnreachable), when q tells (SingleMarks); "" otherwise.
+func unreachedHolder(q RecopyStore, id queue.ID) string {
+	sm, ok := q.(SingleMarks)
+	if !ok {
+		return ""
+	}
+	sc, ok := sm.SingleCopyOf(id)
+	if !ok || sc.How != queue.HowUnreachable {
 		return ""
 	}
 	return sc.Lost

@@ -666,9 +666,17 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			continue
 		}
 		h.mu.Lock()
+		said := h.lostSaid[n]
 		h.lostSaid[n] = true
 		h.mu.Unlock()
-		if m > 0 {
+		if m > 0 && said {
+			// Taken as lost already in this silence: more of its
+			// copies found (made there before their mark, or on
+			// receipt since) are told, the state unchanged — not a
+			// WARN at every pass that finds one (rr recopy39).
+			h.cfg.Log.Info("more messages whose copy is on a shadow server not reachable for the takeover bound are held by this server only",
+				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
+		} else if m > 0 {
 			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (none without a topology; umbra shadow single)",
 				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
 		}
