@@ -13,6 +13,7 @@ import (
 	"umbra/internal/admin"
 	"umbra/internal/backpressure"
 	"umbra/internal/config"
+	"umbra/internal/leftover"
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 )
@@ -101,12 +102,36 @@ func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *co
 // filesystem holding dataDir is, read through disk, the free pages of
 // queue.db counted as free when it is on that filesystem (umbra reuses
 // them before it grows the file: a drained backlog lowers the level
-// without a compaction). Spool files need no such rule: a body's file
-// is removed when the last message naming it goes (and a failed removal
+// without a compaction) — or, where the spool directory is a
+// filesystem of its own (a mount at data_dir/spool), how full that one
+// is when it is the fuller: large bodies are written there, and a full
+// spool would fail each at the end of its DATA rather than refuse the
+// mail at MAIL. Spool files need no free-pages rule: a body's file is
+// removed when the last message naming it goes (and a failed removal
 // is retried every minute), which frees its space at once.
 func diskUsedPercent(dataDir string, store *queue.Store, disk backpressure.Disk) func() (float64, error) {
-	return backpressure.DiskUsedPercent(dataDir, disk,
+	data := backpressure.DiskUsedPercent(dataDir, disk,
 		backpressure.Held{Path: filepath.Join(dataDir, "queue.db"), Free: store.FreeBytes})
+	spoolDir := filepath.Join(dataDir, leftover.SpoolDir)
+	spool := backpressure.DiskUsedPercent(spoolDir, disk)
+	return func() (float64, error) {
+		p, err := data()
+		if err != nil {
+			return 0, err
+		}
+		dd, _, err := disk.File(dataDir)
+		if err != nil {
+			return 0, err
+		}
+		if sd, _, err := disk.File(spoolDir); err != nil || sd == dd {
+			return p, nil // on the data directory's filesystem (or not readable: that one's figure)
+		}
+		q, err := spool()
+		if err != nil {
+			return 0, err
+		}
+		return max(p, q), nil
+	}
 }
 
 func bw(w config.Watermark) backpressure.Watermark {
