@@ -1103,6 +1103,22 @@ func (v *verbConn) bodyDeadline() {
 	}
 }
 
+// idleWithRepliesUnread: err is the read timeout of an idle session
+// (no body coming: idle_timeout) whose client has not taken the replies
+// written to it — they wait in the socket's send queue (unsentBytes).
+// Such a client is not idle, it does not read: a pipelining client that
+// never reads, whose replies all fit in the socket's buffer, so that no
+// write blocked and timed out. Its session ends as a write timeout does
+// (front39 F1), nothing more written behind the replies it never read.
+func (v *verbConn) idleWithRepliesUnread(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || v.timeoutReply() != replyIdleTimeout || v.tc == nil {
+		return false
+	}
+	n, ok := unsentBytes(v.tc.Conn)
+	return ok && n > 0
+}
+
 // readError ends the session on a failed read: a timeout gets 421 4.4.2,
 // anything else (the client went away) just ends it. Whatever partial
 // line or chunk was read is dropped. go-smtp is told the stream ended
@@ -1112,7 +1128,7 @@ func (v *verbConn) bodyDeadline() {
 // sibling); the session's disconnect line records the end, and the
 // error itself is logged at DEBUG.
 func (v *verbConn) readError(err error) error {
-	if errors.Is(err, errRepliesNotRead) {
+	if errors.Is(err, errRepliesNotRead) || v.idleWithRepliesUnread(err) {
 		// A reply's write timed out: the client does not read. Nothing
 		// more can be written (a part of a reply may be out already);
 		// the session ends, named for what happened.
