@@ -125,6 +125,15 @@ type HandedTeller interface {
 	TakenHandedFor(dbID string, max int) []queue.TakenDone
 }
 
+// HandedHereTeller lists, for a client whose database was restored from
+// a backup (FROM=), the recipients of the copies that client handed
+// here in a shadow session that this server holds or finished
+// (queue.Manager.HandedHereBy): after where the last call ended, up to
+// max, and where this one ended ("" nothing more).
+type HandedHereTeller interface {
+	HandedHereBy(server, after string, max int) ([]queue.TakenDone, string)
+}
+
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
 // (queue.Manager): only then is version 15 offered.
 type TakenDoneTeller interface {
@@ -259,7 +268,20 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			}
 		}
 	}
+	handedNext, handedTold := s.handedAfter, false
+	if ht, ok := s.srv.shadow.(HandedHereTeller); ok && from != "" && !s.handedDone && len(notes) < max {
+		// The copies this client's predecessor (any database of the
+		// client's) handed here in a shadow session that this server
+		// holds or finished (queue restoredhanded.go): "TAKEN", after
+		// every other line; the client settles its own copy of each,
+		// never taking it over. No new version: a client of 22 that
+		// does not know them finds no original under their ids.
+		var handed []queue.TakenDone
+		handed, handedNext = ht.HandedHereBy(s.shadowServer, s.handedAfter, max-len(notes))
+		notes, handedTold = append(notes, handed...), true
+	}
 	if len(notes) == 0 {
+		s.handedAfter, s.handedDone = handedNext, s.handedDone || handedTold && handedNext == ""
 		return "250 2.0.0 0 finished here"
 	}
 	lines := []string{fmt.Sprintf("250-2.0.0 %d finished here", len(notes))}
@@ -276,6 +298,9 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	}
 	if ack != nil {
 		v.deferAck(ack) // forgotten once the peer speaks again
+	}
+	if handedTold {
+		s.handedAfter, s.handedDone = handedNext, handedNext == ""
 	}
 	for _, id := range busyNow {
 		if s.busyTold == nil {
