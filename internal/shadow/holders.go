@@ -404,8 +404,8 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	}
 	sort.Strings(names)
 	h.noteAway(names)
-	h.probeUnasked(ctx, holders)
 	if len(names) == 0 {
+		h.probeUnasked(ctx, holders)
 		return nil
 	}
 	if again {
@@ -417,6 +417,9 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	}
 	errs := h.probeAll(ctx, names)
 	h.noteProbes(ctx, names, errs)
+	// After the holders: a server that holds nothing of this one's
+	// takes none of their time.
+	h.probeUnasked(ctx, holders)
 	asked := map[string]bool{}
 	var down, unaskable []string
 	msgs, unaskableMsgs := 0, 0
