@@ -78,4 +78,36 @@ func TestQueryTakenDoneListsCopiesARestoredServerHandedHere(t *testing.T) {
 		}
 	}
 	d.cmd("QUIT", "221")
+	d.closed()
+
+	// Told whole and acknowledged (the client spoke again): a later
+	// session of that client is not walked for again.
+	calls := len(sh.by)
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB="+newDB, "250")
+	if got := d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+oldDB, "250"); strings.Contains(got, sh.handed[0].ID) || len(sh.by) != calls {
+		t.Fatalf("walked again for a client told whole (%d calls, was %d):\n%s", len(sh.by), calls, got)
+	}
+	d.cmd("QUIT", "221")
+	d.closed()
+
+	// A client that ends the session without a word after the last page
+	// (it could not record it) hears it again in its next session.
+	sh2 := &handedHereShadow{takenOverShadow: &takenOverShadow{busyShadow: busy, waiting: map[string][]queue.TakenDone{}},
+		handed: sh.handed[:1]}
+	s2 := startShadowServer(t, &markQueue{mark: 1}, sh2, true, transportConnector(t, ""))
+	for i := range 2 {
+		d = dial(t, s2, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		d.cmd("XSHADOW hub2 MARK DB="+newDB, "250")
+		if got := d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+oldDB, "250"); !strings.Contains(got, sh.handed[0].Wire()) {
+			t.Fatalf("session %d: the handed copy not told:\n%s", i, got)
+		}
+		d.conn.Close()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
 )
@@ -269,7 +270,13 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		}
 	}
 	handedNext, handedTold := s.handedAfter, false
-	if ht, ok := s.srv.shadow.(HandedHereTeller); ok && from != "" && !s.handedDone && len(notes) < max {
+	// Told whole once and acknowledged (the client recorded it before
+	// its next command), a client is not walked for again while this
+	// process runs: its predecessor hands nothing more, and the walk
+	// reads the whole queue. A restart of this server tells it again.
+	handedKey := mailaddr.NameKey(s.shadowServer) + "\x00" + from
+	_, handedWhole := s.srv.handedTold.Load(handedKey)
+	if ht, ok := s.srv.shadow.(HandedHereTeller); ok && from != "" && !s.handedDone && !handedWhole && len(notes) < max {
 		// The copies this client's predecessor (any database of the
 		// client's) handed here in a shadow session that this server
 		// holds or finished (queue restoredhanded.go): "TAKEN", after
@@ -281,7 +288,11 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		notes, handedTold = append(notes, handed...), true
 	}
 	if len(notes) == 0 {
-		s.handedAfter, s.handedDone = handedNext, s.handedDone || handedTold && handedNext == ""
+		if handedTold && handedNext == "" {
+			s.handedAfter, s.handedDone = "", true
+			srv := s.srv
+			v.deferAck(func() { srv.handedTold.Store(handedKey, true) })
+		}
 		return "250 2.0.0 0 finished here"
 	}
 	lines := []string{fmt.Sprintf("250-2.0.0 %d finished here", len(notes))}
@@ -301,6 +312,10 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	}
 	if handedTold {
 		s.handedAfter, s.handedDone = handedNext, handedNext == ""
+		if handedNext == "" {
+			srv := s.srv
+			v.deferAck(func() { srv.handedTold.Store(handedKey, true) })
+		}
 	}
 	for _, id := range busyNow {
 		if s.busyTold == nil {
