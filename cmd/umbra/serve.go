@@ -686,6 +686,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				return ""
 			}},
 			Log: log.With("component", "shadow")})
+		// A database restored from a backup takes over no copy held for
+		// another primary before every transport server told which
+		// copies of the database it was restored from it holds, or the
+		// takeover bound passed (queue restoredhanded.go).
+		{
+			t := current().Transport
+			mgr.SetRestoredAskBound(t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1)))
+		}
 		// shadow single and message show name the holders no probe
 		// reached since the start (rt30a F2).
 		adm.SetHoldersUnreached(holders.Unreached)

@@ -44,7 +44,10 @@ type ReceiptShadow struct {
 	next atomic.Uint64 // rotates the first candidate, to spread copies
 
 	holders HolderRecorder // records each shadow server's database id (recopy.go), or nil
-	store   RecopyStore    // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
+	// restoredAnswered: the transport servers whose probe, this start,
+	// answered a restored database's questions whole (restoredask.go).
+	restoredAnswered sync.Map
+	store            RecopyStore // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
 
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn

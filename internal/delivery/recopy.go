@@ -1235,6 +1235,9 @@ func (h Holders) Stale() []string {
 // its own queries cannot fetch them.
 func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	id, err := h.R.Probe(ctx, server)
+	if err == nil {
+		h.restoredAnswer(server)
+	}
 	q, ok := h.Q.(OwedDiscards)
 	switch {
 	case !ok:

@@ -2044,6 +2044,14 @@
 //     again changes nothing. The holder's copy, taken over under the old
 //     id, is settled by nothing the new database says (takenUnderOther)
 //     and never given back: it is delivered once, from there.
+//     A restored database also settles the recipients of its shadow
+//     copies that its predecessor handed to a transport server in a
+//     shadow session that still holds or finished them (the TAKEN lines
+//     of its copy ids, restoredhanded.go) in one commit before the
+//     probe's next command; the answering server writes nothing. A crash
+//     of either asks again (the restored database's takeovers wait for
+//     the answers afresh at each start, bounded), and telling again
+//     finds nothing left to settle.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

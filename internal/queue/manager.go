@@ -108,6 +108,9 @@ type Manager struct {
 	restoredMu     sync.Mutex
 	restoredFor    ID
 	restoredLatest time.Time
+	// restoredAsk: a restored database's question to every transport
+	// server before its first takeover (restoredhanded.go).
+	restoredAsk restoredAsk
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]

@@ -1047,6 +1047,12 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 		} else if p.Failures >= retries && now.Sub(q.answered.last(primary)) < time.Duration(retries)*timeout {
 			deferred = true // counted; the next failure past the bound takes over
 			already = p.TakenOver
+		} else if p.Failures >= retries && q.RestoredAskPending() {
+			// A restored database first hears which copies its
+			// predecessor handed on (restoredhanded.go): counted; the
+			// next failure after the answers (or their bound) takes over.
+			deferred = true
+			already = p.TakenOver
 		} else if p.Failures >= retries {
 			var marked int
 			why := fmt.Sprintf("%d heartbeats failed, the last: %s", p.Failures, reason)

@@ -555,6 +555,53 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				dropped = append(dropped, dm)
 			}
 		}
+		// The copies the database this one was restored from handed to
+		// server (handedByPredecessor, restoredhanded.go): the recipients
+		// they carry are server's, held here again as the backup had
+		// them — settled, never taken over or sent again here.
+		for _, id := range ids {
+			m, ok := tx.handedCopyOf(server, id)
+			if !ok {
+				continue
+			}
+			if m.State == Active {
+				if handedByPredecessorPending(m, server, id, byID[id]) {
+					inDelivery++ // its attempt's commit is the one writer; kept for later
+					busy[id] = true
+				}
+				continue
+			}
+			before := statusesNow(m)
+			these := settleHandedByPredecessor(m, server, id, byID[id])
+			if len(these) == 0 {
+				continue
+			}
+			for _, i := range these {
+				if err := tx.handedSettled(&m.Rcpts[i]); err != nil {
+					return err
+				}
+				out = append(out, FinishedElsewhere{Msg: m, Rcpt: i, Kind: TakenHanded})
+			}
+			if len(m.Pending()) == 0 {
+				settled++
+			}
+			if err := tx.copySettled(m, before, now); err != nil {
+				return err
+			}
+			if m.State != Quarantined && nothingLeft(m) {
+				if err := tx.Delete(m.ID); err != nil {
+					return err
+				}
+				ended = append(ended, m.ID)
+				continue
+			}
+			if len(m.Pending()) == 0 && m.State != Quarantined {
+				m.State = Shadow
+			}
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
 		for k, m := range found {
 			before := statusesNow(m)
 			rcpts := rcptsMatch(m)
@@ -645,8 +692,16 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			continue
 		}
 		r := &f.Msg.Rcpts[f.Rcpt]
-		q.ev.Event("finished-elsewhere", f.Msg, r, takenDoneWhat(f.Kind, server))
+		if f.Kind != TakenHanded {
+			q.ev.Event("finished-elsewhere", f.Msg, r, takenDoneWhat(f.Kind, server))
+		}
 		what := "recipient finished by the shadow server that took the copy over: not delivered or reported again here"
+		if f.Kind == TakenHanded {
+			q.ev.Event("finished-elsewhere", f.Msg, r, handedByPredecessorText(server))
+			q.log.Warn("recipient handed to another transport server by the database this one was restored from: owned there, not taken over, delivered or reported here",
+				"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "holder", server)
+			continue
+		}
 		if f.Kind == TakenOver {
 			// Nothing is finished yet: the copy waits there, or at the
 			// server it was handed to (rt38b F1: the WARN said finished).

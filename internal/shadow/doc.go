@@ -560,7 +560,13 @@
 // copy taken over under it that waits here, "<id> RCPT=<address> TAKEN":
 // the primary marks those recipients of its originals done without a DSN,
 // so a restore does not deliver its queue a second time beside the
-// holders' takeover (queue takenover.go).
+// holders' takeover (queue takenover.go). The reply to FROM= also lists,
+// last, "<copy id> RCPT=<address> TAKEN" per recipient of the copies
+// the asking server handed here in a shadow session that this server
+// holds or finished; the restored server asks every transport server
+// of the topology so (Holders: PredecessorAsker) and takes over no copy
+// held for another primary before they answered, at most the takeover
+// bound from its start (queue restoredhanded.go).
 // 23 XQUERYKEPT <id>...: the holders' probe asks which of the copies this
 // server's pending records name on the holder it has no record of (a
 // holder whose database file was copied back from an older copy keeps

@@ -265,6 +265,41 @@ type StaleLister interface {
 	Stale() []string
 }
 
+// PredecessorAsker is implemented by a Copier whose database was restored
+// from a backup (delivery.Holders): the transport servers that have not
+// yet answered this start its question about the copies of the
+// database it was restored from (queue restoredhanded.go). The start's
+// ask and every pass probe them too, whether they hold copies of this
+// server's messages or not; a probe of one that holds none changes
+// nothing of the holders' bookkeeping (unreached, lost copies).
+type PredecessorAsker interface {
+	Unasked() []string
+}
+
+// probeUnasked probes the servers PredecessorAsker names that are not
+// among holders (those are probed as holders).
+func (h *Holders) probeUnasked(ctx context.Context, holders map[string]int) {
+	rl, ok := h.cfg.Copier.(PredecessorAsker)
+	if !ok {
+		return
+	}
+	var extra []string
+	for _, n := range rl.Unasked() {
+		if _, dup := holders[n]; !dup {
+			extra = append(extra, n)
+		}
+	}
+	if len(extra) == 0 || ctx.Err() != nil {
+		return
+	}
+	for i, err := range h.probeAll(ctx, extra) {
+		if err != nil {
+			h.cfg.Log.Info("transport server not asked which copies of the database this one was restored from it holds; asked again at the next pass",
+				"server", extra[i], "err", err)
+		}
+	}
+}
+
 // HoldersConfig configures Holders.
 type HoldersConfig struct {
 	Interval time.Duration // between passes; the heartbeat timeout
@@ -370,6 +405,7 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	sort.Strings(names)
 	h.noteAway(names)
 	if len(names) == 0 {
+		h.probeUnasked(ctx, holders)
 		return nil
 	}
 	if again {
@@ -381,6 +417,9 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	}
 	errs := h.probeAll(ctx, names)
 	h.noteProbes(ctx, names, errs)
+	// After the holders: a server that holds nothing of this one's
+	// takes none of their time.
+	h.probeUnasked(ctx, holders)
 	asked := map[string]bool{}
 	var down, unaskable []string
 	msgs, unaskableMsgs := 0, 0
@@ -458,6 +497,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 	}
 	errs, dbs := h.probeAllDB(ctx, names)
 	h.noteProbes(ctx, names, errs)
+	h.probeUnasked(ctx, holders)
 	if ctx.Err() != nil {
 		return -1
 	}

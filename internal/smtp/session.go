@@ -170,6 +170,11 @@ type session struct {
 	// every one, not the same first batch again (shadowtakendone.go).
 	busyTold   map[string]bool
 	busyToldDB string
+	// handedAfter, handedDone: how far this session listed, to a
+	// restored client (FROM=), the copies it handed here (queue
+	// restoredhanded.go): each told once per session.
+	handedAfter string
+	handedDone  bool
 	// wantMark: the shadow server asked for rollback marks (XSHADOW …
 	// MARK, version 7): every XQUERYDISCARD reply carries one.
 	wantMark bool

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
 )
@@ -123,6 +124,15 @@ type HandedTeller interface {
 	// TakenHandedFor lists up to max such recipients of the copies taken
 	// over from the database dbID.
 	TakenHandedFor(dbID string, max int) []queue.TakenDone
+}
+
+// HandedHereTeller lists, for a client whose database was restored from
+// a backup (FROM=), the recipients of the copies that client handed
+// here in a shadow session that this server holds or finished
+// (queue.Manager.HandedHereBy): after where the last call ended, up to
+// max, and where this one ended ("" nothing more).
+type HandedHereTeller interface {
+	HandedHereBy(server, after string, max int) ([]queue.TakenDone, string)
 }
 
 // TakenDoneTeller is a ShadowVerbs that keeps the notes
@@ -259,7 +269,30 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			}
 		}
 	}
+	handedNext, handedTold := s.handedAfter, false
+	// Told whole once and acknowledged (the client recorded it before
+	// its next command), a client is not walked for again while this
+	// process runs: its predecessor hands nothing more, and the walk
+	// reads the whole queue. A restart of this server tells it again.
+	handedKey := mailaddr.NameKey(s.shadowServer) + "\x00" + from
+	_, handedWhole := s.srv.handedTold.Load(handedKey)
+	if ht, ok := s.srv.shadow.(HandedHereTeller); ok && from != "" && !s.handedDone && !handedWhole && len(notes) < max {
+		// The copies this client's predecessor (any database of the
+		// client's) handed here in a shadow session that this server
+		// holds or finished (queue restoredhanded.go): "TAKEN", after
+		// every other line; the client settles its own copy of each,
+		// never taking it over. No new version: a client of 22 that
+		// does not know them finds no original under their ids.
+		var handed []queue.TakenDone
+		handed, handedNext = ht.HandedHereBy(s.shadowServer, s.handedAfter, max-len(notes))
+		notes, handedTold = append(notes, handed...), true
+	}
 	if len(notes) == 0 {
+		if handedTold && handedNext == "" {
+			s.handedAfter, s.handedDone = "", true
+			srv := s.srv
+			v.deferAck(func() { srv.handedTold.Store(handedKey, true) })
+		}
 		return "250 2.0.0 0 finished here"
 	}
 	lines := []string{fmt.Sprintf("250-2.0.0 %d finished here", len(notes))}
@@ -276,6 +309,13 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	}
 	if ack != nil {
 		v.deferAck(ack) // forgotten once the peer speaks again
+	}
+	if handedTold {
+		s.handedAfter, s.handedDone = handedNext, handedNext == ""
+		if handedNext == "" {
+			srv := s.srv
+			v.deferAck(func() { srv.handedTold.Store(handedKey, true) })
+		}
 	}
 	for _, id := range busyNow {
 		if s.busyTold == nil {

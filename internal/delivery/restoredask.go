@@ -1,0 +1,74 @@
+package delivery
+
+import (
+	"umbra/internal/mailaddr"
+)
+
+// A database restored from a backup asks every transport server of the
+// topology, not only the holders of its own messages, about the copies
+// of the database it was restored from (queue restoredhanded.go): one
+// it handed to a server in a shadow session after the backup is that
+// server's, and the copy the backup held of it here must not be taken
+// over again. The holders' probe asks it (askTakenDone, FROM=); the
+// servers that hold nothing for this one are probed by the holders'
+// passes too (Unasked, shadow.Holders), until each has answered whole
+// once this start. Then the queue's takeovers of copies held for other
+// primaries go ahead (RestoredAsker.RestoredAsked); a server that does
+// not answer holds them for at most the takeover bound from the start
+// (queue SetRestoredAskBound), and stays asked at each pass after it.
+
+// RestoredAsker is the part of the queue a restored database's question
+// to every transport server reports to (queue.Manager).
+type RestoredAsker interface {
+	Predecessor
+	// RestoredAsked: every transport server answered.
+	RestoredAsked()
+}
+
+// restoredServers is every transport server of the topology but this
+// one, for a database restored from a backup; nil otherwise.
+func (h Holders) restoredServers() []string {
+	ra, ok := h.Q.(RestoredAsker)
+	if !ok || ra.Predecessor() == "" {
+		return nil
+	}
+	st := h.R.d.st.Load()
+	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
+		return nil
+	}
+	var out []string
+	for _, n := range st.cfg.Topology.TransportServers() {
+		if mailaddr.NameKey(n) != mailaddr.NameKey(st.cfg.LocalServer) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Unasked implements shadow.PredecessorAsker: the transport servers a
+// restored database has not heard whole yet this start (none for a
+// database never restored).
+func (h Holders) Unasked() []string {
+	all := h.restoredServers()
+	var out []string
+	for _, n := range all {
+		if _, ok := h.R.restoredAnswered.Load(mailaddr.NameKey(n)); !ok {
+			out = append(out, n)
+		}
+	}
+	if all != nil && len(out) == 0 {
+		h.Q.(RestoredAsker).RestoredAsked() // every one answered, or none to ask
+	}
+	return out
+}
+
+// restoredAnswer records that server's probe answered whole; the last
+// of the topology's ends the queue's wait.
+func (h Holders) restoredAnswer(server string) {
+	all := h.restoredServers()
+	if all == nil {
+		return
+	}
+	h.R.restoredAnswered.Store(mailaddr.NameKey(server), true)
+	h.Unasked() // the last one ends the wait
+}

@@ -1,0 +1,281 @@
+package queue
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Copies the database a restored one replaced handed to another
+// transport server (restored39).
+//
+// A shadow server's backup holds the copies it kept for its primaries
+// then. Its database, after the backup, may have taken one of them over
+// (the primary's heartbeats failed, SR-6) and handed it to another
+// transport server X in a shadow session: X holds it as primary under
+// the id this server gave it, "<message id>-<hash of X>-<random>"
+// (RelayShadowID), and delivers it. Restored from the backup, this
+// server holds the copy for the first primary again; that primary's
+// heartbeats fail again, and a second takeover delivered it from here
+// too. The holders' question of a restored database (takenover.go) goes
+// only to the servers keeping copies of its own messages: X keeps none,
+// so it was never asked.
+//
+// So a restored database also asks every transport server of the
+// topology (delivery's holders probe, XQUERYTAKENDONE … FROM=<old id>)
+// before it may take over a copy it holds for another primary
+// (ShadowHeartbeatFailed waits: RestoredAskPending), and X lists, after
+// the lines of version 22, a line "<copy id> RCPT=<address> TAKEN" per
+// recipient of each copy this server (under any database) handed it in
+// a shadow session that X still holds or finished (HandedHereBy: its
+// records named by this server as their shadow server, and its finished
+// records of such copies, finished.go). Here, in one commit before the
+// probe's next command (ShadowFinishedElsewhere), a line whose copy id
+// names a record of this server's (its message id) relayed to X (the
+// hash of X's name) settles each recipient of it with that address that
+// is still held here — shadowed for another primary, or taken over and
+// pending — under another copy: it is X's, and is never taken over,
+// delivered or reported here (status Relayed, the reply saying so). A
+// recipient this database itself handed to X under that id (shadowed
+// for X) is this database's copy of X's, and the line leaves it alone.
+//
+// Why it is sound: the message id in a relay's copy id is the record's
+// id on the server that made the copy, and a restored database keeps
+// the ids of the backup's records; the hash names X, so a line of X's
+// never names a copy this server made for another server. X holds or
+// finished the copy, and owes its sender the recipient (its own shadow
+// server, this one, keeps no copy of it any more: the backup's copy was
+// for the first primary). A server that cannot be asked (not reached)
+// leaves its copies unknown here: the takeover waits for every server
+// of the topology at most one takeover bound from the start
+// (RestoredAskBound), and then goes ahead — a recipient handed to a
+// server not reached in that time goes out twice (README, "What can
+// still go twice").
+//
+// Crash: the settling is one commit before the probe's next command;
+// X writes nothing for the lines. A crash of either asks again, and
+// telling again finds nothing left to settle.
+
+// TakenHanded is the kind of a FinishedElsewhere for a recipient the
+// database this one was restored from handed to the answering server (no
+// wire word: it comes as a TAKEN line).
+const TakenHanded = 'h'
+
+// handedCopyID reads copy id sid as a relay of one of this server's
+// records to server: the record's id, when the hash names server.
+func handedCopyID(server, sid string) (ID, bool) {
+	parts := strings.Split(sid, "-")
+	if len(parts) < 2 || len(parts) > 3 || parts[1] != primaryHash(serverKey(server)) {
+		return 0, false
+	}
+	id, err := ParseID(parts[0])
+	if err != nil {
+		return 0, false
+	}
+	return id, true
+}
+
+// handedCopyOf returns the record of this server that copy id sid, told
+// by server as held there, was relayed from.
+func (t *Tx) handedCopyOf(server, sid string) (*Message, bool) {
+	id, ok := handedCopyID(server, sid)
+	if !ok {
+		return nil, false
+	}
+	m, err := t.Get(id)
+	if err != nil || carriesOthersCopy(m) {
+		return nil, false
+	}
+	return m, true
+}
+
+// handedByPredecessor reports whether recipient r, held here, is one
+// the TAKEN line for copy sid of server settles: held still (shadowed
+// for a primary, or taken over and pending) and not this database's own
+// copy of server's under that id.
+func handedByPredecessor(r *Recipient, server, sid, addr string) bool {
+	if rcptKey(r.Addr) != rcptKey(addr) {
+		return false
+	}
+	if r.Status != Shadowed && r.Status != Pending {
+		return false
+	}
+	return !(sameServer(r.Primary, server) && r.ShadowID == sid)
+}
+
+// handedByPredecessorPending reports whether the notes for copy sid of
+// server would settle a recipient of m (a record in delivery: kept).
+func handedByPredecessorPending(m *Message, server, sid string, notes []TakenDone) bool {
+	for _, n := range notes {
+		if n.Kind != TakenOver {
+			continue
+		}
+		for i := range m.Rcpts {
+			if handedByPredecessor(&m.Rcpts[i], server, sid, n.Addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// settleHandedByPredecessor marks the recipients of m the notes for copy
+// sid of server settle as that server's, and returns their indexes.
+func settleHandedByPredecessor(m *Message, server, sid string, notes []TakenDone) []int {
+	var out []int
+	for _, n := range notes {
+		if n.Kind != TakenOver {
+			continue
+		}
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if !handedByPredecessor(r, server, sid, n.Addr) {
+				continue
+			}
+			r.Status, r.NextHop = Relayed, ""
+			r.LastReply = "250 2.0.0 " + handedByPredecessorText(server)
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// handedByPredecessorText says why such a recipient is done here.
+func handedByPredecessorText(server string) string {
+	return "handed to " + server + " by the database this one was restored from; " + server + " owns it: not taken over or sent from this server"
+}
+
+// restoredAsk is the wait of a restored database's first takeover for
+// the answers of every transport server (RestoredAskPending).
+type restoredAsk struct {
+	mu    sync.Mutex
+	until time.Time // the bound; zero: no wait set (SetRestoredAskBound)
+	asked bool      // every server answered (RestoredAsked)
+}
+
+// SetRestoredAskBound starts, for a database restored from a backup
+// (Predecessor), the wait of its takeovers of copies held for other
+// primaries: until every transport server of the topology answered the
+// question about the predecessor's copies (RestoredAsked), at most d
+// from now (the takeover bound, timeout × retries: a server not reached
+// by then is not waited for). Nothing for a database never restored.
+func (q *Manager) SetRestoredAskBound(d time.Duration) {
+	if q.Predecessor() == "" || d <= 0 {
+		return
+	}
+	q.restoredAsk.mu.Lock()
+	q.restoredAsk.until = q.clk.Now().Add(d)
+	q.restoredAsk.mu.Unlock()
+}
+
+// RestoredAsked ends the wait: every transport server of the topology
+// answered the question about the predecessor's copies, and what they
+// said is settled here.
+func (q *Manager) RestoredAsked() {
+	q.restoredAsk.mu.Lock()
+	defer q.restoredAsk.mu.Unlock()
+	if !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() {
+		q.log.Info("every transport server told which copies the database this one was restored from handed to it: takeovers go ahead")
+	}
+	q.restoredAsk.asked = true
+}
+
+// RestoredAskPending reports whether a takeover of copies held for
+// another primary waits for the answers (SetRestoredAskBound).
+func (q *Manager) RestoredAskPending() bool {
+	q.restoredAsk.mu.Lock()
+	defer q.restoredAsk.mu.Unlock()
+	return !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() && q.clk.Now().Before(q.restoredAsk.until)
+}
+
+// HandedHereBy lists, for server (the transport server a session is
+// authenticated as, asking as a database restored from a backup), up
+// to max recipients "<copy id> RCPT=<address> TAKEN" of the copies it
+// handed here in a shadow session — its relays, "<id>-<hash>…" — that
+// this server holds pending (in delivery or not) or finished
+// (finished.go: delivered, relayed, failed with its DSN, or handed on):
+// this side owns them. after is where the last call ended ("" the
+// start); next is where this one did ("" nothing more). A read-only walk
+// over the queue and the finished records (no writer waits for it),
+// asked only by a restored server's probe.
+func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, next string) {
+	server = serverKey(server)
+	if server == "" || max <= 0 {
+		return nil, ""
+	}
+	relay := func(sid string) bool {
+		hexID, _, ok := strings.Cut(sid, "-")
+		if !ok {
+			return false
+		}
+		_, err := ParseID(hexID)
+		return err == nil
+	}
+	_ = q.store.View(func(tx *Tx) error {
+		from, key := "m", []byte(nil)
+		if a, k, ok := strings.Cut(after, ":"); ok && (a == "m" || a == "f") {
+			from, key = a, []byte(k)
+		}
+		if from == "m" {
+			c := tx.tx.Bucket(bucketMessages).Cursor()
+			k, v := c.First()
+			if key != nil {
+				if k, v = c.Seek(key); k != nil && bytes.Equal(k, key) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil; k, v = c.Next() {
+				m, err := decodeMessage(v)
+				if err != nil || !sameServer(m.ShadowServer, server) || !relay(m.ShadowID) {
+					continue
+				}
+				var these []TakenDone
+				for _, r := range m.Rcpts {
+					if r.Status == Pending || r.Status == Shadowed { // held, or handed on from here
+						these = append(these, TakenDone{ID: m.ShadowID, Addr: r.Addr, Kind: TakenOver})
+					}
+				}
+				if len(these) == 0 {
+					continue
+				}
+				if len(out)+len(these) > max && len(out) > 0 {
+					return nil // this record whole in the next call
+				}
+				out = append(out, these...)
+				next = "m:" + string(k)
+			}
+			from, key = "f", nil
+		}
+		b := tx.tx.Bucket(bucketFinished)
+		if b == nil {
+			next = ""
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if key != nil {
+			if k, v = c.Seek(key); k != nil && bytes.Equal(k, key) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(out) >= max {
+				return nil
+			}
+			if len(v) < 9 || v[8]&finishedExact == 0 {
+				continue
+			}
+			srv, sid, ok := strings.Cut(string(v[9:]), "\x00")
+			_, addr, ok2 := strings.Cut(string(k), "\x00")
+			if !ok || !ok2 || !sameServer(srv, server) || !relay(sid) || addr == "" {
+				continue
+			}
+			out = append(out, TakenDone{ID: sid, Addr: addr, Kind: TakenOver})
+			next = "f:" + string(k)
+		}
+		next = ""
+		return nil
+	})
+	return out, next
+}
