@@ -568,9 +568,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		stop()
 		c.Close()
 	}
-	if caller.Err() == nil {
-		r.probeAnswered.Store(strings.ToLower(s.Name), false)
-	}
+	r.probeAnswered.Store(strings.ToLower(s.Name), false) // cut by the caller too: no answer (unreachedHolder)
 	var ref *refusedError
 	if errors.As(refusal(err), &ref) {
 		// It answers, but refuses this server's shadow session: its
