@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +74,53 @@ func TestSMTP2DrainForceCutsASessionThatClaimedItsLastReply(t *testing.T) {
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		t.Fatalf("the session stalled in its last reply is still open after the drain's force path: %v", err)
+	}
+}
+
+// SMTP-2, RFC 2920 (rr rrmix39): a MAIL the drain refuses after the
+// drain's look claimed the session's last reply writes no reply — the
+// drain writes its 421 — and neither does a command pipelined after it:
+// its reply (503, no MAIL) came out in the MAIL's place, before the
+// drain's 421, and the client matched it to its MAIL. Here the drain's
+// look claims the session and its write does not come before the
+// client's pipeline is done (QUIT ends the session).
+func TestSMTP2MailRefusedForTheDrainGetsNoReplyOfALaterCommand(t *testing.T) {
+	conns := connectors(t, "  - {name: in, bindings: [\"127.0.0.212:45012\"], permissions: {anonymous: [submit]}}\n")
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		testHookMailDraining = nil
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s, "127.0.0.212")
+	d.expect("220")
+	d.cmd("EHLO client.test", "250")
+	testHookMailDraining = func(tc *trackedConn, sessionClaimed bool) {
+		if !sessionClaimed {
+			tc.claimLast(lastByDrain) // the drain's look came first; its 421 is on its way
+		}
+	}
+	s.mu.Lock()
+	close(s.draining)
+	s.closed = true
+	s.mu.Unlock()
+	d.send("MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nNOOP\r\nQUIT\r\n")
+	rest, err := io.ReadAll(d.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(rest)), "\r\n") {
+		if l != "" && !strings.HasPrefix(l, "421") {
+			t.Errorf("the client got %q in its MAIL's place or after it: the drain claimed the session's last reply:\n%s", l, rest)
+		}
 	}
 }
