@@ -33,10 +33,10 @@ func TestSMTP2DrainForceCutsASessionThatClaimedItsLastReply(t *testing.T) {
 	claimed := make(chan struct{})
 	t.Cleanup(func() {
 		close(release)
-		testHookMailDraining = nil
 		ctx, cancel := contextWithTimeout(5 * time.Second)
 		defer cancel()
-		s.Shutdown(ctx)
+		s.Shutdown(ctx) // its sessions ended: none reads the hook
+		testHookMailDraining = nil
 	})
 	d := dial(t, s, "127.0.0.212")
 	d.expect("220")
@@ -96,10 +96,10 @@ func TestSMTP2MailRefusedForTheDrainGetsNoReplyOfALaterCommand(t *testing.T) {
 	}
 	s.Serve()
 	t.Cleanup(func() {
-		testHookMailDraining = nil
 		ctx, cancel := contextWithTimeout(5 * time.Second)
 		defer cancel()
-		s.Shutdown(ctx)
+		s.Shutdown(ctx) // its sessions ended: none reads the hook
+		testHookMailDraining = nil
 	})
 	d := dial(t, s, "127.0.0.212")
 	d.expect("220")
