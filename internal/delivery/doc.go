@@ -294,9 +294,13 @@
 // (openPlan). An edge back with a new database so gets again the copies
 // of the hub it relays to when that hub has no other (rt32a F1). A copy
 // taken as lost because no probe reached its holder for the takeover
-// bound (queue.HowUnreachable) is never made on that holder
-// (unreachedHolder): it may hold the copy still, and its probes failing,
-// the next pass took the copy made there as lost again (rr recopy39).
+// bound (queue.HowUnreachable) is not made on that holder while its
+// last probe here did not answer (unreachedHolder): it may hold the copy
+// still, and its probes failing, the next pass took the copy made there
+// as lost again (rr recopy39). Once a probe answers it is a candidate
+// again (tried last, as the mark's Lost): a mark naming a push to
+// another server outlives the answer, and with that server gone the
+// message stayed held here alone, its holder up (rr rrmix39).
 //
 // Outbound TLS policies (tlsout.go; package tlspolicy): a group sent
 // through a send connector by MX (no smart hosts) gets, per MX host,

@@ -92,6 +92,12 @@ type ReceiptShadow struct {
 	// askKept): a holder of many copies is asked about them over
 	// several probes.
 	keptFrom sync.Map
+	// probeAnswered: lower-cased server name → true when its last probe
+	// read its database id, false when it did not (one cut by the caller
+	// too). A copy taken as lost on a holder no probe reached is made
+	// there again only once a probe answers (recopy.go unreachedHolder);
+	// none yet this start is no answer.
+	probeAnswered sync.Map
 }
 
 type receiptConn struct {

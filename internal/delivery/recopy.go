@@ -548,6 +548,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 			}
 			stop()
 			r.refusalKey(s.Name, c.ShadowName) // the name its sessions state, learnt again after a restart
+			r.probeAnswered.Store(strings.ToLower(s.Name), true)
 			r.d.health.Responsive(s.Name, s.Address)
 			r.probeLetIn(s.Name)
 			if _, copied := r.holderSeen(s.Name, c.ShadowName, db); copied == "" {
@@ -567,6 +568,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		stop()
 		c.Close()
 	}
+	r.probeAnswered.Store(strings.ToLower(s.Name), false) // cut by the caller too: no answer (unreachedHolder)
 	var ref *refusedError
 	if errors.As(refusal(err), &ref) {
 		// It answers, but refuses this server's shadow session: its
@@ -1051,13 +1053,16 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	}
 	former := formerHolder(q, id)
 	var refusals []string
-	if u := unreachedHolder(q, id); u != "" {
+	if u := r.unreachedHolder(q, id); u != "" {
 		// Taken as lost there because no probe reached it for the
 		// takeover bound: made elsewhere, never there again — a copy
 		// pushed there by a route its probes do not take was taken as
 		// lost again at the next pass, and so every pass (rr
 		// recopy39). A probe that reaches it drops the mark: it holds
-		// the copy (shadow.Holders, HolderAnswered).
+		// the copy (shadow.Holders, HolderAnswered); a mark that names
+		// a push to another server stays (the copy made again settles
+		// it), and the holder, answering, is a candidate again
+		// (unreachedHolder).
 		tried[u] = true
 		if st := r.d.st.Load(); st.cfg.Topology != nil {
 			if s, ok := st.cfg.Topology.Server(u); ok {
@@ -1154,14 +1159,29 @@ func formerHolder(q RecopyStore, id queue.ID) string {
 
 // unreachedHolder is the server message id's copy was taken as lost on
 // because no probe reached it for the takeover bound (its mark's Lost,
-// How queue.HowUnreachable), when q tells (SingleMarks); "" otherwise.
-func unreachedHolder(q RecopyStore, id queue.ID) string {
+// How queue.HowUnreachable), when q tells (SingleMarks), while its last
+// probe here did not answer (none yet this start is none answered); ""
+// otherwise. One answering again is a candidate as any (rr rrmix39): a
+// mark naming a push to another server outlives its answer
+// (queue.ShadowHolderAnswered keeps it for that server's discard), and
+// with that server gone the message stayed held here alone for good,
+// the holder up and passed over.
+func (r *ReceiptShadow) unreachedHolder(q RecopyStore, id queue.ID) string {
 	sm, ok := q.(SingleMarks)
 	if !ok {
 		return ""
 	}
 	sc, ok := sm.SingleCopyOf(id)
 	if !ok || sc.How != queue.HowUnreachable {
+		return ""
+	}
+	name := sc.Lost
+	if st := r.d.st.Load(); st.cfg.Topology != nil {
+		if s, ok := st.cfg.Topology.Server(sc.Lost); ok {
+			name = s.Name // as Probe keys it
+		}
+	}
+	if v, _ := r.probeAnswered.Load(strings.ToLower(name)); v == true {
 		return ""
 	}
 	return sc.Lost

@@ -21,8 +21,16 @@ func (q *Manager) trackMarked(ids []ID) {
 		sc SingleCopy
 	}
 	var out []marked
+	seen := make(map[ID]bool, len(ids))
 	_ = q.store.View(func(tx *Tx) error {
 		for _, id := range ids {
+			if seen[id] {
+				// Marked, settled and marked again in the commit
+				// (writers of one batch): one mark stands, one event
+				// (rr rrmix39).
+				continue
+			}
+			seen[id] = true
 			v := tx.tx.Bucket(bucketSingle).Get(id.Key())
 			server, since, _, ok := singleMark(v)
 			if !ok || countsSingle(v) == 0 {

@@ -408,10 +408,10 @@
 // holderunreached.go: HowUnreachable, the holder kept in the mark as one
 // that may hold the copy, so the commit naming the copy made again, or
 // the message's end, writes its discard), and the same pass makes the
-// copies again elsewhere — never on that holder (delivery Recopy passes
-// it over while the mark stands: a copy pushed there by a route its
-// probes do not take was taken as lost again at every pass, rr
-// recopy39), so a holder no probe reaches is marked once, and with no
+// copies again elsewhere — never on that holder while its probes fail
+// (delivery Recopy passes it over while the mark stands and its last
+// probe did not answer: a copy pushed there by a route its probes do
+// not take was taken as lost again at every pass, rr recopy39), so a holder no probe reaches is marked once, and with no
 // other candidate the mark stays, told once. A holder that answers again has the marks not
 // yet settled by a new copy dropped (UnreachableStore.HolderAnswered):
 // it holds those copies. A holder no probe can be made to

@@ -100,6 +100,10 @@ type Holders struct {
 	// at their first answer (UnreachableStore).
 	silent   map[string]time.Time
 	lostSaid map[string]bool
+	// lostWarned: those of lostSaid whose WARN was given in this
+	// silence (a pass that took copies as lost, not one that found all
+	// marked already): copies found later are told at INFO.
+	lostWarned map[string]bool
 	// stale: the holders heard from this start (HeardStore) but not
 	// within the takeover bound, since the first pass that found them
 	// so; a pass after that with nothing heard takes their copies as
@@ -622,6 +626,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 	h.mu.Lock()
 	if h.silent == nil {
 		h.silent, h.lostSaid, h.answered = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
+		h.lostWarned = map[string]bool{}
 		h.stale, h.probedAt = map[string]time.Time{}, map[string]time.Time{}
 	}
 	answered := func(n string) {
@@ -633,6 +638,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 		delete(h.silent, n)
 		delete(h.stale, n)
 		delete(h.lostSaid, n)
+		delete(h.lostWarned, n)
 		h.answered[n] = true
 	}
 	for n := range asked {
@@ -706,8 +712,14 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			continue
 		}
 		h.mu.Lock()
-		said := h.lostSaid[n]
+		said := h.lostWarned[n]
 		h.lostSaid[n] = true
+		if m > 0 {
+			// Warned at the first pass that took copies as lost in
+			// this silence, not at one that found all marked already
+			// (rr rrmix39).
+			h.lostWarned[n] = true
+		}
 		h.mu.Unlock()
 		if m > 0 && said {
 			// Taken as lost already in this silence: more of its

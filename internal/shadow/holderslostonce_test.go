@@ -88,3 +88,38 @@ func TestSR6HolderTakenAsLostWarnsOncePerSilence(t *testing.T) {
 		t.Errorf("%d WARNs after a second silence, want 2:\n%s", n, logs.String())
 	}
 }
+
+// SR-6 (rr rrmix39): the INFO for more copies on a holder taken as lost
+// stands for a WARN given in the same silence. A silence whose first
+// passes marked nothing (its copies marked already: by the run before a
+// restart, or for another reason) gave no WARN, and the copies found on
+// the holder later in it were told at INFO only: the operator was never
+// warned that these messages are held by one server.
+func TestSR6HolderTakenAsLostWarnsForTheFirstCopiesOfTheSilence(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	st := &markOnceStore{lostStore: lostStore{fakeHolderStore: fakeHolderStore{holders: map[string]int{"hub-b": 2}}, lost: map[string]time.Time{}}, count: 2, marked: 2}
+	cp := &silentCopier{down: map[string]bool{"hub-b": true}}
+	var logs bytes.Buffer
+	h := NewHolders(HoldersConfig{Store: st, Copier: cp, Clock: clk, Interval: time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		LostAfter: func() time.Duration { return 3 * time.Second }})
+	ctx := context.Background()
+	warns := func() int {
+		return strings.Count(logs.String(), "level=WARN msg=\"shadow server not reachable for the takeover bound")
+	}
+	for range 6 {
+		h.Pass(ctx)
+		clk.Advance(time.Second)
+	}
+	if n := warns(); n != 0 {
+		t.Fatalf("%d WARNs with nothing newly taken as lost, want 0:\n%s", n, logs.String())
+	}
+	st.mu.Lock()
+	st.count = 3 // a copy found on it, the first taken as lost in this silence
+	st.mu.Unlock()
+	h.Pass(ctx)
+	clk.Advance(time.Second)
+	if n := warns(); n != 1 {
+		t.Errorf("the first copy taken as lost in this silence gave %d WARNs, want 1:\n%s", n, logs.String())
+	}
+}

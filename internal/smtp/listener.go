@@ -158,7 +158,7 @@ func (l *connLimits) track(tc *trackedConn) {
 // that its reply is written before the session is closed.
 func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	l.mu.Lock()
-	var victims []*trackedConn
+	var victims, claimed []*trackedConn
 	n := 0
 	for tc := range l.live {
 		s := tc.sess.Load()
@@ -178,8 +178,14 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 		}
 		if !tc.claimLast(lastByDrain) {
 			// The session's own goroutine gives its last reply (a
-			// MAIL refused for the drain): it ends by itself.
+			// MAIL refused for the drain): it ends by itself — at
+			// force within the bound the drain's own 421 has, then
+			// cut (a client that reads nothing holds that write
+			// until the idle timeout; rr rrmix39).
 			n++
+			if force {
+				claimed = append(claimed, tc)
+			}
 			continue
 		}
 		victims = append(victims, tc)
@@ -201,6 +207,20 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 				}
 			}
 			tc.Close()
+		})
+	}
+	for _, tc := range claimed {
+		wg.Go(func() {
+			// Its 421 and its line are the session's: not written
+			// here; its write bounded as the drain's is, then closed.
+			end := time.Now().Add(time.Second)
+			tc.SetWriteDeadline(end)
+			for time.Now().Before(end) && !tc.ending.Load() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !tc.ending.Load() { // ended by itself: closing (its linger)
+				tc.Close()
+			}
 		})
 	}
 	wg.Wait()

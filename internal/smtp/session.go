@@ -943,10 +943,11 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 			if ok && (tc.ending.Load() || !tc.claimLast(lastBySession)) {
 				// The drain's look at the session came first: it
 				// writes the 421 and logs the end (closeIdle); this
-				// reply is not written (verbConn.write), so the
-				// client gets one 421 and the log one line.
+				// reply, and any after it, is not written
+				// (verbConn.write), so the client gets one 421 and
+				// the log one line.
 				if s.vc != nil {
-					s.vc.dropReply = true
+					s.vc.dropReplies.Store(true)
 				}
 				return replyShuttingDown
 			}

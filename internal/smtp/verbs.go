@@ -69,10 +69,12 @@ const maxServerID = 255
 type verbConn struct {
 	tc *trackedConn // the accepted connection, below TLS
 
-	// dropReply: the session's next reply is not written — a MAIL
-	// refused for the drain whose 421 the drain writes itself
-	// (trackedConn.claimLast). The session's goroutine only.
-	dropReply bool
+	// dropReplies: nothing the session writes from now on is written —
+	// a MAIL refused for the drain whose 421 the drain writes itself
+	// (trackedConn.claimLast), then closes the connection; a command
+	// pipelined after the MAIL gets no reply in the MAIL's place
+	// before that 421 (rr rrmix39).
+	dropReplies atomic.Bool
 
 	mu sync.Mutex // guards writes to conn
 	// quitAnswered: a QUIT's 221 was written (guarded by mu): the
@@ -556,10 +558,10 @@ func (v *verbConn) Write(b []byte) (int, error) {
 
 func (v *verbConn) write(b []byte) (int, error) {
 	final := len(b) >= 4 && (b[3] == ' ' || b[3] == '\r')
-	if v.dropReply && final {
+	if v.dropReplies.Load() {
 		// The drain gives this session its last reply (sayLast, not
-		// through here): the session's own 421 is not written too.
-		v.dropReply = false
+		// through here): neither the session's own 421 nor the reply
+		// of a command pipelined after it is written.
 		return len(b), nil
 	}
 	if !v.greetSeen {
