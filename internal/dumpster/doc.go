@@ -95,6 +95,12 @@
 //     the commit that moves it to the queue marks it held by this server
 //     only (queue.Tx.MarkEnteredSingle), so the holders' pass copies it
 //     to a shadow server and the views name it until then.
+//   - A resubmitted copy whose recipients fail (refused for good, or
+//     expired) is kept in the dumpster again for them, in the request's
+//     database, by the commit that fails them (queue keepback.go): a
+//     crash leaves it pending in the queue or failed with its copy kept,
+//     never neither, so the mail a request was to bring back is never
+//     lost by an attempt that came too early.
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow
