@@ -23,7 +23,10 @@ import (
 // (holding no turn while it waits, so no two sessions wait on each
 // other), and goes in a transaction of its own on the same session when
 // it is free; the message's other recipients and every other mailbox go
-// on in parallel, the destination's connections are not narrowed.
+// on in parallel, but the waiting job keeps its session, one connection of the
+// destination's window: a backlog to one mailbox can hold the whole
+// window in jobs waiting for its turn, and another mailbox's message
+// waits for a connection behind them (README, rt39 F5).
 //
 // A mailbox is its address, case folded, without a +detail (Dovecot's
 // recipient_delimiter maps u+x and u to one user): two addresses Dovecot
