@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"syscall"
 	"umbra/internal/mailbox"
@@ -55,6 +56,22 @@ func (d *Deliverer) deliverLocal(ctx context.Context, st *state, m *queue.Messag
 	if len(rcpts) == 0 {
 		return dup
 	}
+	// An LMTP transaction that ends while others of the job wait for
+	// their mailbox's turn is reported then (mailboxturn.go), as Deliver
+	// completes the job's results.
+	ctx = withTurnReport(ctx, func(res []queue.Result) {
+		res = slices.Clone(res)
+		for k := range res {
+			if res[k].NextHop == "lmtp" {
+				res[k].NextHop = queue.LMTPHop(st.cfg.Mailbox.LMTP)
+			}
+			res[k].Queue = g.queue
+			if res[k].Outcome == queue.DeliveredOK {
+				res[k].Database = g.db
+			}
+		}
+		queue.ReportGroup(ctx, res)
+	})
 	return append(dup, d.deliverLocalNew(ctx, st, m, body, g.db, rcpts)...)
 }
 

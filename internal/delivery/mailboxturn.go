@@ -23,7 +23,10 @@ import (
 // (holding no turn while it waits, so no two sessions wait on each
 // other), and goes in a transaction of its own on the same session when
 // it is free; the message's other recipients and every other mailbox go
-// on in parallel, the destination's connections are not narrowed.
+// on in parallel, but the waiting job keeps its session, one connection of the
+// destination's window: a backlog to one mailbox can hold the whole
+// window in jobs waiting for its turn, and another mailbox's message
+// waits for a connection behind them (README, rt39 F5).
 //
 // A mailbox is its address, case folded, without a +detail (Dovecot's
 // recipient_delimiter maps u+x and u to one user): two addresses Dovecot
@@ -105,6 +108,11 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 			}()
 			res = append(res, out...)
 			if len(left) > 0 {
+				// Its other recipients wait for their mailboxes' turn:
+				// this transaction's results go to the queue now
+				// (committed, known to a delay notice made meanwhile),
+				// not when the job ends (rt39 F3).
+				reportTurn(ctx, out)
 				for _, r := range out {
 					if sessionEnded([]queue.Result{r}) {
 						// The session ended (421, broken, the expiry): the
@@ -131,3 +139,21 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 // mailboxBusyReply is the deferral of a recipient whose mailbox was in
 // another LMTP transaction of this server until its attempt ended.
 const mailboxBusyReply = "451 4.2.1 mailbox busy: another delivery to it was in progress"
+
+type turnReportKey struct{}
+
+// withTurnReport gives ctx the function that hands the results of one
+// LMTP transaction of a job, ended while others of the job wait for
+// their mailbox's turn, to the queue (queue.ReportGroup) — completed
+// first as the job's results are (the group's queue and database, the
+// server's name as next hop): deliverLocal's.
+func withTurnReport(ctx context.Context, f func([]queue.Result)) context.Context {
+	return context.WithValue(ctx, turnReportKey{}, f)
+}
+
+// reportTurn hands res to ctx's turn report, if any.
+func reportTurn(ctx context.Context, res []queue.Result) {
+	if f, ok := ctx.Value(turnReportKey{}).(func([]queue.Result)); ok && len(res) > 0 {
+		f(res)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,12 @@ import (
 // after the final dot), holding each final dot for hold.
 type turnLMTP struct {
 	hold time.Duration
+	// listen is its address (127.0.0.216:0 when empty); a transaction
+	// with gateAddr among its recipients holds its final dot until gate
+	// is closed.
+	listen   string
+	gate     chan struct{}
+	gateAddr string
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -29,7 +36,11 @@ type turnLMTP struct {
 
 func (s *turnLMTP) start(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.216:0")
+	listen := s.listen
+	if listen == "" {
+		listen = "127.0.0.216:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +115,12 @@ func (s *turnLMTP) serve(c net.Conn) {
 				}
 			}
 			time.Sleep(s.hold)
+			if s.gate != nil && slices.Contains(rcpts, s.gateAddr) {
+				select {
+				case <-s.gate:
+				case <-time.After(60 * time.Second):
+				}
+			}
 			s.mu.Lock()
 			for _, a := range rcpts {
 				s.stored[a]++

@@ -88,14 +88,21 @@ type batched struct {
 }
 
 // tooManyRcpts reports whether err, a next hop's reply to RCPT, is
-// "too many recipients": code 452 (RFC 5321 §4.5.3.1.10) or enhanced
-// status 4.5.3 (RFC 3463).
+// "too many recipients": enhanced status 4.5.3 (RFC 3463), or code 452
+// with no enhanced status (RFC 5321 §4.5.3.1.10).
 func tooManyRcpts(err error) bool {
 	var se *gosmtp.SMTPError
 	if !errors.As(err, &se) {
 		return false
 	}
-	return se.Code == 452 || se.EnhancedCode == gosmtp.EnhancedCode{4, 5, 3}
+	if se.EnhancedCode == (gosmtp.EnhancedCode{4, 5, 3}) {
+		return true
+	}
+	// A bare 452 is RFC 5321's "too many recipients" of old; one with an
+	// enhanced code of its own says what it is — 4.2.2 mailbox full,
+	// 4.3.1 out of storage — that recipient's deferral, no reason for
+	// another transaction at once (rt39 F3).
+	return se.Code == 452 && se.EnhancedCode[0] != 4
 }
 
 // sessionEnded reports whether a transaction's results end its session:

@@ -39,10 +39,15 @@
 //     the new recipients get a copy of their own (the body counted twice,
 //     each recipient in one copy, so a redelivery still delivers each once).
 //   - Each database holds at most max_dumpster_size_per_database bytes of
-//     copies: Keep evicts the oldest in the same commit (up to 64; Prune
-//     finishes a larger backlog), and nothing is kept past
-//     max_dumpster_time once Prune ran (every minute). Eviction order is
-//     key order, which is keep time: oldest first.
+//     copies: Keep evicts the oldest in the same commit (up to 64); when
+//     more must go it wakes Run, which evicts the rest by size at once,
+//     in commits of pruneBatch, so a keep leaves its database over the
+//     bound only until the commits right after its own, never until the
+//     next prune; a reload that lowers the bound wakes it too. Nothing is
+//     kept past max_dumpster_time for longer than a prune's commit: Run
+//     prunes every PruneInterval (a minute) or, sooner, when the oldest
+//     copy reaches that age (nextPrune). Eviction order is key order,
+//     which is keep time: oldest first.
 //   - No transaction touches more than a few hundred entries (pruneBatch,
 //     resubmitBatch, clearBatch), so the group commit never stalls behind
 //     the dumpster.
@@ -90,6 +95,12 @@
 //     the commit that moves it to the queue marks it held by this server
 //     only (queue.Tx.MarkEnteredSingle), so the holders' pass copies it
 //     to a shadow server and the views name it until then.
+//   - A resubmitted copy whose recipients fail (refused for good, or
+//     expired) is kept in the dumpster again for them, in the request's
+//     database, by the commit that fails them (queue keepback.go): a
+//     crash leaves it pending in the queue or failed with its copy kept,
+//     never neither, so the mail a request was to bring back is never
+//     lost by an attempt that came too early.
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow

@@ -23,7 +23,8 @@ const (
 	resubmitBatch = 200
 	clearBatch    = 2000
 	// keepEvictMax bounds the evictions done inside a delivery's commit;
-	// the prune loop finishes the rest.
+	// when more are needed, Run evicts the rest right after that commit
+	// (Keep wakes it), in commits of pruneBatch.
 	keepEvictMax = 64
 )
 
@@ -75,6 +76,10 @@ type Dumpster struct {
 	ev    queue.Events
 	cfg   atomic.Pointer[Config]
 	reqMu sync.Mutex // one redelivery request at a time
+	// over wakes Run to evict by size at once: a Keep left its database
+	// over the bound (more to evict than keepEvictMax), or a reload
+	// lowered the bound.
+	over chan struct{}
 }
 
 // Options are the optional parts of a Dumpster.
@@ -90,7 +95,7 @@ type Options struct {
 // back into the queue is committed to the store, which wakes the
 // scheduler (Store.Wake).
 func New(store *queue.Store, cfg Config, o Options) *Dumpster {
-	d := &Dumpster{store: store, clk: o.Clock, log: o.Log, obs: o.Observer, ev: o.Events}
+	d := &Dumpster{store: store, clk: o.Clock, log: o.Log, obs: o.Observer, ev: o.Events, over: make(chan struct{}, 1)}
 	if d.clk == nil {
 		d.clk = clock.Real{}
 	}
@@ -112,7 +117,18 @@ func (d *Dumpster) SetConfig(c Config) {
 	if c.PruneInterval <= 0 {
 		c.PruneInterval = time.Minute
 	}
-	d.cfg.Store(&c)
+	old := d.cfg.Swap(&c)
+	if old != nil && c.MaxSizePerDatabase < old.MaxSizePerDatabase {
+		d.wakeOver() // a lowered bound holds from now, not from the next prune
+	}
+}
+
+// wakeOver asks Run to evict by size now (it does not block).
+func (d *Dumpster) wakeOver() {
+	select {
+	case d.over <- struct{}{}:
+	default:
+	}
 }
 
 func (d *Dumpster) config() Config { return *d.cfg.Load() }
@@ -120,7 +136,9 @@ func (d *Dumpster) config() Config { return *d.cfg.Load() }
 // Keep implements queue.Keeper: inside the commit of a final delivery
 // it adds a copy holding the recipients delivered into database, then
 // evicts that database's oldest copies while it is over its size, at
-// most keepEvictMax of them (Run does the rest).
+// most keepEvictMax of them; if that was not enough, Run evicts the rest
+// right after the commit (wakeOver), so the bound is over only until the
+// commits that follow it, never until the next periodic prune.
 func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, database string, rcpts []int, now time.Time) (func(), error) {
 	cfg := d.config()
 	if cfg.MaxSizePerDatabase <= 0 || len(rcpts) == 0 {
@@ -156,10 +174,14 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 	if err != nil {
 		return nil, err
 	}
+	stillOver := tx.DumpsterStat(database).Bytes > cfg.MaxSizePerDatabase
 	return func() {
 		d.obs.DumpsterKept(database, size)
 		if evicted > 0 {
 			d.obs.DumpsterEvicted(database, ReasonSize, evicted)
+		}
+		if stillOver {
+			d.wakeOver()
 		}
 	}, nil
 }
@@ -263,22 +285,92 @@ func evictOver(tx *queue.Tx, database string, max int64, limit int) (int, error)
 	return len(victims), nil
 }
 
-// Run prunes every PruneInterval until ctx ends, after finishing any
-// redelivery request a crash interrupted.
+// Run prunes until ctx ends, after finishing any redelivery request a
+// crash interrupted: every PruneInterval, and sooner when the oldest copy
+// reaches max_dumpster_time before that (nextPrune), so no copy outlives
+// it by more than the prune's commit; and at once when a Keep left a
+// database over its size (wakeOver), evicting only by size then.
 func (d *Dumpster) Run(ctx context.Context) {
 	d.resumeRequests(ctx)
 	for {
 		if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("pruning the dumpster failed", "err", err)
 		}
-		t := d.clk.NewTimer(d.config().PruneInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
+		t := d.clk.NewTimer(d.nextPrune())
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-d.over:
+				if _, err := d.evictSize(ctx); err != nil && ctx.Err() == nil {
+					d.log.Error("evicting dumpster copies over the size bound failed", "err", err)
+				}
+			case <-t.C():
+				break wait
+			}
 		}
 	}
+}
+
+// nextPrune is how long until the next prune: PruneInterval, or less if
+// the oldest copy of a database reaches MaxTime before (a reload that
+// shortens PruneInterval or MaxTime holds from the prune after).
+func (d *Dumpster) nextPrune() time.Duration {
+	cfg := d.config()
+	wait := cfg.PruneInterval
+	if cfg.MaxTime <= 0 {
+		return wait
+	}
+	now := d.clk.Now()
+	d.store.View(func(tx *queue.Tx) error {
+		for _, db := range tx.DumpsterDatabases() {
+			tx.DumpsterScan(db, time.Time{}, func(e queue.DumpsterEntry) bool {
+				// a copy is pruned once it is older than MaxTime: a
+				// nanosecond past its keep time plus MaxTime
+				if w := e.Key.KeptAt.Add(cfg.MaxTime).Sub(now) + time.Nanosecond; w < wait {
+					wait = max(w, time.Millisecond)
+				}
+				return false
+			})
+		}
+		return nil
+	})
+	return wait
+}
+
+// evictSize evicts, oldest first, the copies over each database's size
+// bound, in commits of at most pruneBatch copies, until every database
+// is under it. It returns how many it evicted.
+func (d *Dumpster) evictSize(ctx context.Context) (int, error) {
+	var dbs []string
+	if err := d.store.View(func(tx *queue.Tx) error { dbs = tx.DumpsterDatabases(); return nil }); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, db := range dbs {
+		for ctx.Err() == nil {
+			bound := max(d.config().MaxSizePerDatabase, 0) // 0: the dumpster was turned off: empty it
+			var n int
+			err := d.store.Update(ctx, func(tx *queue.Tx) error {
+				var err error
+				n, err = evictOver(tx, db, bound, pruneBatch)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			if n > 0 {
+				d.obs.DumpsterEvicted(db, ReasonSize, n)
+			}
+			total += n
+			if n < pruneBatch {
+				break
+			}
+		}
+	}
+	return total, ctx.Err()
 }
 
 // Prune evicts copies older than MaxTime and, oldest first, copies over

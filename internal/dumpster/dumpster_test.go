@@ -71,6 +71,8 @@ type rig struct {
 	deferAll bool
 	// deferRcpt: attempts for this recipient are deferred.
 	deferRcpt string
+	// refuseAll: every recipient is refused for good (550).
+	refuseAll bool
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -100,7 +102,12 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 		res := queue.Result{Rcpt: i, Outcome: queue.DeliveredOK, Queue: "mailbox:" + db, Reply: "250 ok", Database: db}
 		r.mu.Lock()
 		hold := r.deferAll || m.Rcpts[i].Addr == r.deferRcpt
+		refuse := r.refuseAll
 		r.mu.Unlock()
+		if refuse {
+			out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "mailbox:" + db, Reply: "550 5.1.1 no such mailbox"})
+			continue
+		}
 		if hold {
 			out = append(out, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "mailbox:" + db, Reply: "451 4.3.0 later"})
 			continue

@@ -317,6 +317,17 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 				}
 			}
 		}
+		var failedHere []int // a redelivery copy's: kept in the dumpster again (keepback.go)
+		for _, r := range these {
+			if r.Outcome == FailedPerm {
+				failedHere = append(failedHere, r.Rcpt)
+			}
+		}
+		if back, err := q.keepBack(tx, &pm, body, failedHere, now); err != nil {
+			return err
+		} else {
+			afters = append(afters, back...)
+		}
 		if err := tx.noteHanded(&pm, prev, now); err != nil { // takenhanded.go; before the write, as noteTakenDone
 			return err
 		}

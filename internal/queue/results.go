@@ -837,6 +837,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 			}
 		}
+		// A redelivery copy's recipients failed (refused, expired): their
+		// dumpster copy is kept again (keepback.go).
+		if back, err := q.keepBack(tx, m, body, failed, now); err != nil {
+			return err
+		} else {
+			afters = append(afters, back...)
+		}
 		// A copy the mailbox store had already, of a message a redelivery
 		// request took from the dumpster or attempted again after an
 		// attempt whose results were lost (this server's own write,

@@ -212,6 +212,18 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		if _, err := conn.Write([]byte(".\r\n")); err != nil {
 			return fail(err)
 		}
+		if lmtp {
+			// LMTP answers the dot once per accepted recipient (RFC 2033
+			// §4.2): here none, so no reply is awaited — one awaited
+			// held the job command_timeout after its recipients'
+			// replies had come (rt39 F3). Such a server is out of step
+			// (RFC 2033 wants 503 to this DATA): the session ends, each
+			// recipient keeping its own reply.
+			if out.Mail == nil {
+				out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
+			}
+			return fail(errors.New("LMTP server opened DATA without a recipient: session closed"))
+		}
 		wait := c.CommandTimeout
 		if _, err := c.finalReplies(br, nil, &wait, 1); err != nil {
 			return fail(err) // the same words as a message's: timed out, unreadable, or lost
