@@ -196,9 +196,23 @@ exits 64, naming each refusal on standard error.`,
 					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
 					ex.Routes = append(ex.Routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
 				}
-				// How the recipients leave as copies (delayed fan-out, RT-6).
-				if c := tp.FanOut(server, ex.Routes); c != nil {
+				// How the recipients leave as copies (delayed fan-out,
+				// RT-6): those RCPT takes — one it refuses is in no
+				// message, so in no copy (rt39 F6).
+				var taken []routing.Route
+				var at []int
+				for i, r := range ex.Routes {
+					if i < len(ex.Recipients) && !rcptTakes(ex.Recipients[i].RCPT) {
+						ex.CopiesLeftOut = append(ex.CopiesLeftOut, r.Recipient)
+						continue
+					}
+					taken, at = append(taken, r), append(at, i)
+				}
+				if c := tp.FanOut(server, taken); c != nil {
 					ex.Copies = c
+				}
+				for j, i := range at {
+					ex.Routes[i] = taken[j] // as the fan-out left them (a delayed hop)
 				}
 			}
 			for i := range ex.Routes {
@@ -231,6 +245,7 @@ exits 64, naming each refusal on standard error.`,
 			for i := range ex.Copies {
 				ex.Copies[i].Recipients = textBytesAll(ex.Copies[i].Recipients)
 			}
+			ex.CopiesLeftOut = textBytesAll(ex.CopiesLeftOut)
 			for i := range ex.TLS {
 				ex.TLS[i].Recipient = jsonsafe.TextBytes(ex.TLS[i].Recipient)
 			}
@@ -272,6 +287,9 @@ type routeExplanation struct {
 	// and where each copy forks (with a topology; always a list, empty
 	// without one).
 	Copies []routing.Copy `json:"copies"`
+	// CopiesLeftOut: the recipients in no copy, since RCPT refuses them
+	// (a 4xx or 5xx rcpt): a recipient refused is in no message.
+	CopiesLeftOut []string `json:"copies_left_out,omitempty"`
 	// TLS: the outbound TLS policy of each recipient leaving through a
 	// send connector, and where it comes from (routetls.go).
 	TLS []routeTLS `json:"tls,omitempty"`
@@ -514,6 +532,24 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(termSafeAll(c.Recipients), ", "), describeHop(c.NextHops[0]), how, fork)
 		}
 	}
+	if len(ex.CopiesLeftOut) > 0 && len(ex.Routes) > 1 {
+		for _, r := range ex.CopiesLeftOut {
+			reply := ""
+			for i, c := range ex.Recipients {
+				if i < len(ex.Routes) && ex.Routes[i].Recipient == r {
+					reply = c.RCPT
+				}
+			}
+			fmt.Fprintf(out, "  in no copy: %s (RCPT refuses it: %s; a recipient refused is in no message)\n", termSafe(r), termSafe(reply))
+		}
+	}
+}
+
+// rcptTakes reports whether RCPT takes a recipient by its rcpt: line:
+// a 2xx, or a callout that the next hop decides at RCPT; a 4xx or 5xx
+// refuses it.
+func rcptTakes(rcpt string) bool {
+	return !strings.HasPrefix(rcpt, "4") && !strings.HasPrefix(rcpt, "5")
 }
 
 func describeHop(h routing.NextHop) string {
