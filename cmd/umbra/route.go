@@ -85,9 +85,16 @@ exits 64, naming each refusal on standard error.`,
 				reloadErrs = nextReloadErrors(cfg.File)
 			}
 			if len(reloadErrs) > 0 {
+				// What is explained, as the header says it (explainedFrom):
+				// with --topology FILE, the daemon's configuration with
+				// that file, not the topology it runs (rt39 F1).
+				what := "the configuration and topology the daemon runs (as loaded at start or at its last reload that succeeded)"
+				if !daemonTopology && topoFile != "" {
+					what = "the configuration the daemon runs (as loaded at start or at its last reload that succeeded) with the topology " +
+						shown(topoFile) + " as it reads now"
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: the next reload would fail: the files as they read now are refused; "+
-					"explaining the configuration and topology the daemon runs (as loaded at start or at its last reload that succeeded):\n%s\n",
-					strings.Join(reloadErrs, "\n"))
+					"explaining %s:\n%s\n", what, strings.Join(reloadErrs, "\n"))
 			}
 			// The routes of the configuration with this topology, as the
 			// daemon would run them: recipients checked against it too.
@@ -219,7 +226,12 @@ exits 64, naming each refusal on standard error.`,
 				ownStore(cfg, &ex.Routes[i])
 			}
 			ex.TLS = explainTLS(daemon, why, cfg, tp, ex.Routes) // the outbound TLS policy and its source
-			ex.Self = explainSelf(daemon, why, cfg, server, ex.Routes)
+			otherTopology := ""
+			if daemon != nil && !daemonTopology && topoFile != "" {
+				otherTopology = fmt.Sprintf("--topology %s is not the topology the daemon on %s runs, whose next hops it checks "+
+					"(config check of a configuration naming the file warns of a smart host this server listens on)", shown(topoFile), shown(daemon.Path()))
+			}
+			ex.Self = explainSelf(daemon, why, otherTopology, cfg, server, ex.Routes)
 			if len(refused) > 0 {
 				// The refused addresses in their places, with RCPT's reply.
 				routes, checks := ex.Routes, ex.Recipients
