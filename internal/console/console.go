@@ -163,6 +163,10 @@ const (
 	// echoes its URL into every action form (back), so a longer one is
 	// refused (414, logged) rather than copied into each form.
 	maxRequestURI = 4096
+	// maxFormBytes bounds a POST's body (a login, an action): its
+	// fields are echoed into the flash and the log, so a longer one is
+	// refused (413, logged), not read.
+	maxFormBytes = 64 << 10
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -256,6 +260,19 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				s.cfg.Log.Warn("console request refused: cross-origin", "method", r.Method, "path", r.URL.Path,
 					"origin", r.Header.Get("Origin"), "client", clientIP(r))
 				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			// The form read here, bounded, before any handler echoes a
+			// field of it (the flash, the log, the API's refusal).
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+					s.cfg.Log.Warn("console request refused: form too large", "method", r.Method, "path", cut(r.URL.Path, 80),
+						"max", maxFormBytes, "client", clientIP(r))
+					http.Error(w, "form too large: the console's forms are at most "+strconv.Itoa(maxFormBytes)+" bytes", http.StatusRequestEntityTooLarge)
+					return
+				}
+				http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 				return
 			}
 		}
