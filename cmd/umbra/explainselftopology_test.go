@@ -7,19 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestRT11ExplainTopologyFileSelfCheckNotTheDaemons (RT-11, OPS-3; rt39
+// TestRT11ExplainTopologyFileSelfCheckOfTheFile (RT-11, OPS-3; rt39
 // F1): route explain --topology FILE while a daemon runs another
-// topology explains FILE's routes; the "this server:" check the daemon
-// makes is of the next hops of the topology it runs, so it is not given
-// as FILE's — the line says the hops were not checked, in the text and
-// in --json's self, never a loop FILE does not have nor silence over one
-// it has. And a daemon whose topology on disk is broken, asked with
+// topology checks FILE's next hops against this server — the daemon
+// looks up FILE's smart hosts by its own bindings and resolver —, not
+// the smart hosts of the topology the daemon runs: a loop FILE has is
+// shown (text and --json's self), and one only the daemon's topology
+// has is not. And a daemon whose topology on disk is broken, asked with
 // --topology FILE, warns that the next reload would fail while it
 // explains the daemon's configuration with FILE, as the header says —
 // not "the configuration and topology the daemon runs".
-func TestRT11ExplainTopologyFileSelfCheckNotTheDaemons(t *testing.T) {
+func TestRT11ExplainTopologyFileSelfCheckOfTheFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	listen := freeAddr(t, "127.0.0.141")
@@ -37,12 +38,16 @@ send_connectors:
 		}
 		return p
 	}
-	running := topo("running.yaml", other)
+	fixed := topo("fixed.yaml", other)
 	loop := topo("loop.yaml", listen) // a smart host that is this server's own listener
-	b, _ := os.ReadFile(cfg)
-	if err := os.WriteFile(cfg, append(b, []byte("topology: "+running+"\n")...), 0o600); err != nil {
-		t.Fatal(err)
+	base, _ := os.ReadFile(cfg)
+	runs := func(topology string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, append(append([]byte(nil), base...), []byte("topology: "+topology+"\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
+	runs(fixed)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 
@@ -54,35 +59,54 @@ send_connectors:
 		}
 		return ""
 	}
-	for _, file := range []string{loop, running} {
-		out, errOut, code := routeExplain(t, "--config", cfg, "--topology", file, "x@remote.test")
-		if code != 0 || !strings.Contains(selfLine(out), "not checked") || !strings.Contains(selfLine(out), "--topology") {
-			t.Errorf("--topology %s: exit %d, this server: line %q; want one saying FILE's next hops are not checked\n%s%s",
-				filepath.Base(file), code, selfLine(out), out, errOut)
+	explain := func(when string, wantLoop bool, args ...string) {
+		t.Helper()
+		out, errOut, code := routeExplain(t, append(append([]string{"--config", cfg}, args...), "x@remote.test")...)
+		if l := selfLine(out); code != 0 || wantLoop != strings.Contains(l, "listens on") {
+			t.Errorf("%s: exit %d, this server: line %q; want this server's listener found: %v\n%s%s", when, code, l, wantLoop, out, errOut)
 		}
-		jout, _, _ := routeExplain(t, "--config", cfg, "--topology", file, "--json", "x@remote.test")
+		jout, _, _ := routeExplain(t, append(append([]string{"--config", cfg, "--json"}, args...), "x@remote.test")...)
 		var ex struct {
 			Self []struct {
-				Self string `json:"self"`
-				Note string `json:"note"`
+				Self  string `json:"self"`
+				Loops bool   `json:"loops"`
+				Note  string `json:"note"`
 			} `json:"self"`
 		}
-		if err := json.Unmarshal([]byte(jout), &ex); err != nil || len(ex.Self) != 1 || ex.Self[0].Self != "" || !strings.Contains(ex.Self[0].Note, "not checked") {
-			t.Errorf("--topology %s --json: self %+v (%v); want no self, a note saying not checked", filepath.Base(file), ex.Self, err)
+		if err := json.Unmarshal([]byte(jout), &ex); err != nil || len(ex.Self) != 1 || ex.Self[0].Note != "" ||
+			wantLoop != (ex.Self[0].Self != "" && ex.Self[0].Loops) {
+			t.Errorf("%s --json: self %+v (%v); want a loop: %v", when, ex.Self, err, wantLoop)
 		}
 	}
-	// Its own topology, as it runs it: checked by the daemon (no loop there).
-	if out, errOut, code := routeExplain(t, "--config", cfg, "x@remote.test"); code != 0 || strings.Contains(selfLine(out), "not checked") {
-		t.Errorf("the daemon's own topology: exit %d, this server: %q\n%s%s", code, selfLine(out), out, errOut)
-	}
+	// (a) the daemon runs the fixed topology; FILE has the loop.
+	explain("daemon on fixed, --topology loop", true, "--topology", loop)
+	explain("daemon on fixed, --topology fixed", false, "--topology", fixed)
+	explain("daemon on fixed, its own", false)
 
-	// The running topology broken on disk: the next reload would fail.
-	if err := os.WriteFile(running, []byte("sites: [\n"), 0o600); err != nil {
+	// (b) the daemon runs the loop; FILE is fixed.
+	runs(loop)
+	if err := d.hup(); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := routeExplain(t, "--config", cfg, "--topology", loop, "x@remote.test")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _, _ := routeExplain(t, "--config", cfg, "x@remote.test")
+		if strings.Contains(selfLine(out), "listens on") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload to the loop topology is not seen by route explain:\n%s", out)
+		}
+	}
+	explain("daemon on loop, --topology fixed", false, "--topology", fixed)
+	explain("daemon on loop, --topology loop", true, "--topology", loop)
+
+	// The running topology broken on disk: the next reload would fail.
+	if err := os.WriteFile(loop, []byte("sites: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := routeExplain(t, "--config", cfg, "--topology", fixed, "x@remote.test")
 	if code != 0 || !strings.Contains(errOut, "the next reload would fail") || strings.Contains(errOut, "configuration and topology the daemon runs") ||
-		!strings.Contains(errOut, "with the topology "+loop+" as it reads now") {
-		t.Errorf("broken topology on disk, --topology %s: exit %d\nstderr: %s\nwant the warning to name the topology explained\n%s", filepath.Base(loop), code, errOut, out)
+		!strings.Contains(errOut, "with the topology "+fixed+" as it reads now") {
+		t.Errorf("broken topology on disk, --topology %s: exit %d\nstderr: %s\nwant the warning to name the topology explained\n%s", filepath.Base(fixed), code, errOut, out)
 	}
 }

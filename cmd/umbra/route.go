@@ -226,12 +226,24 @@ exits 64, naming each refusal on standard error.`,
 				ownStore(cfg, &ex.Routes[i])
 			}
 			ex.TLS = explainTLS(daemon, why, cfg, tp, ex.Routes) // the outbound TLS policy and its source
-			otherTopology := ""
-			if daemon != nil && !daemonTopology && topoFile != "" {
-				otherTopology = fmt.Sprintf("--topology %s is not the topology the daemon on %s runs, whose next hops it checks "+
-					"(config check of a configuration naming the file warns of a smart host this server listens on)", shown(topoFile), shown(daemon.Path()))
+			var fileHosts func(string) []string
+			if daemon != nil && !daemonTopology && tp != nil {
+				// --topology FILE: the daemon checks FILE's smart hosts
+				// (a configured connector's own, else FILE's), not
+				// those of the topology it runs (rt39 F1).
+				fileHosts = func(name string) []string {
+					for _, sc := range cfg.SendConnectors {
+						if sc.Name == name && len(sc.SmartHosts) > 0 {
+							return sc.SmartHosts
+						}
+					}
+					if tc, ok := tp.Connector(name); ok {
+						return tc.SmartHosts
+					}
+					return nil
+				}
 			}
-			ex.Self = explainSelf(daemon, why, otherTopology, cfg, server, ex.Routes)
+			ex.Self = explainSelf(daemon, why, fileHosts, cfg, server, ex.Routes)
 			if len(refused) > 0 {
 				// The refused addresses in their places, with RCPT's reply.
 				routes, checks := ex.Routes, ex.Recipients

@@ -29,12 +29,11 @@ type routeSelf struct {
 // connector. Only as this server: routed as another server (--server),
 // this server's next hops are not that server's, and nothing is asked.
 // client is the daemon whose configuration cfg is (explainConfig); nil,
-// with why, when cfg is a file: nothing is asked. otherTopology, when
-// not "", is why the daemon is not asked either: the routes are of a
-// topology it does not run (--topology FILE), and it checks the next
-// hops of its own — the connector's smart hosts there, not FILE's
-// (rt39 F1).
-func explainSelf(client *admin.Client, why, otherTopology string, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
+// with why, when cfg is a file: nothing is asked. fileHosts, when not
+// nil, gives a connector's smart hosts in a topology the daemon does not
+// run (--topology FILE): the daemon checks those, by its bindings and
+// resolver, not the smart hosts of the topology it runs (rt39 F1).
+func explainSelf(client *admin.Client, why string, fileHosts func(connector string) []string, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
 	if server != cfg.Server.Name {
 		return nil
 	}
@@ -47,8 +46,10 @@ func explainSelf(client *admin.Client, why, otherTopology string, cfg *config.Co
 		domain := mailaddr.DomainKey(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
 		if client == nil {
 			s.Note = "next hops not checked against this server: " + why
-		} else if otherTopology != "" {
-			s.Note = "next hops not checked against this server: " + otherTopology
+		} else if fileHosts != nil {
+			if err := client.SelfCheckHosts(s.Connector, domain, fileHosts(s.Connector), &s.SelfCheck); err != nil {
+				s.Note = fmt.Sprintf("next hops of the topology file not checked against this server (the daemon looks them up): %v", err)
+			}
 		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {
 			s.Note = fmt.Sprintf("next hops not checked against this server (the daemon looks them up): %v", err)
 		}
