@@ -41,6 +41,15 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 			topo, _ = config.LoadTopology(cfg.Topology)
 		}
 		switch kind {
+		case queue.QueuePoison, queue.QueueQuarantine:
+			// Queues of every server, empty or not: the message
+			// commands' --queue takes them (what they hold is what
+			// --state poison or quarantined gives), as the queue
+			// actions name them to refuse them (rt39 F5).
+			if name == kind {
+				return nil
+			}
+			valid = append(valid, kind)
 		case "smarthost":
 			for _, sc := range cfg.SendConnectors {
 				if len(sc.SmartHosts) > 0 && !topoSmartHosts(topo, sc.Name) {
@@ -134,7 +143,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 }
 
 // queueKinds are the kinds of queue queueNameChecker knows.
-var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx"}
+var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx", queue.QueuePoison, queue.QueueQuarantine}
 
 // wellFormedDomain reports whether s is a domain name of two labels or
 // more, each of letters, digits and inner hyphens, at most 63 octets,

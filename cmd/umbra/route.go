@@ -85,9 +85,16 @@ exits 64, naming each refusal on standard error.`,
 				reloadErrs = nextReloadErrors(cfg.File)
 			}
 			if len(reloadErrs) > 0 {
+				// What is explained, as the header says it (explainedFrom):
+				// with --topology FILE, the daemon's configuration with
+				// that file, not the topology it runs (rt39 F1).
+				what := "the configuration and topology the daemon runs (as loaded at start or at its last reload that succeeded)"
+				if !daemonTopology && topoFile != "" {
+					what = "the configuration the daemon runs (as loaded at start or at its last reload that succeeded) with the topology " +
+						shown(topoFile) + " as it reads now"
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: the next reload would fail: the files as they read now are refused; "+
-					"explaining the configuration and topology the daemon runs (as loaded at start or at its last reload that succeeded):\n%s\n",
-					strings.Join(reloadErrs, "\n"))
+					"explaining %s:\n%s\n", what, strings.Join(reloadErrs, "\n"))
 			}
 			// The routes of the configuration with this topology, as the
 			// daemon would run them: recipients checked against it too.
@@ -196,16 +203,47 @@ exits 64, naming each refusal on standard error.`,
 					domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
 					ex.Routes = append(ex.Routes, tp.Explain(server, rcpt, size, table.Accepted(domain)))
 				}
-				// How the recipients leave as copies (delayed fan-out, RT-6).
-				if c := tp.FanOut(server, ex.Routes); c != nil {
+				// How the recipients leave as copies (delayed fan-out,
+				// RT-6): those RCPT takes — one it refuses is in no
+				// message, so in no copy (rt39 F6).
+				var taken []routing.Route
+				var at []int
+				for i, r := range ex.Routes {
+					if i < len(ex.Recipients) && !rcptTakes(ex.Recipients[i].RCPT) {
+						ex.CopiesLeftOut = append(ex.CopiesLeftOut, r.Recipient)
+						continue
+					}
+					taken, at = append(taken, r), append(at, i)
+				}
+				if c := tp.FanOut(server, taken); c != nil {
 					ex.Copies = c
+				}
+				for j, i := range at {
+					ex.Routes[i] = taken[j] // as the fan-out left them (a delayed hop)
 				}
 			}
 			for i := range ex.Routes {
 				ownStore(cfg, &ex.Routes[i])
 			}
 			ex.TLS = explainTLS(daemon, why, cfg, tp, ex.Routes) // the outbound TLS policy and its source
-			ex.Self = explainSelf(daemon, why, cfg, server, ex.Routes)
+			var fileHosts func(string) []string
+			if daemon != nil && !daemonTopology && tp != nil {
+				// --topology FILE: the daemon checks FILE's smart hosts
+				// (a configured connector's own, else FILE's), not
+				// those of the topology it runs (rt39 F1).
+				fileHosts = func(name string) []string {
+					for _, sc := range cfg.SendConnectors {
+						if sc.Name == name && len(sc.SmartHosts) > 0 {
+							return sc.SmartHosts
+						}
+					}
+					if tc, ok := tp.Connector(name); ok {
+						return tc.SmartHosts
+					}
+					return nil
+				}
+			}
+			ex.Self = explainSelf(daemon, why, fileHosts, cfg, server, ex.Routes)
 			if len(refused) > 0 {
 				// The refused addresses in their places, with RCPT's reply.
 				routes, checks := ex.Routes, ex.Recipients
@@ -231,6 +269,7 @@ exits 64, naming each refusal on standard error.`,
 			for i := range ex.Copies {
 				ex.Copies[i].Recipients = textBytesAll(ex.Copies[i].Recipients)
 			}
+			ex.CopiesLeftOut = textBytesAll(ex.CopiesLeftOut)
 			for i := range ex.TLS {
 				ex.TLS[i].Recipient = jsonsafe.TextBytes(ex.TLS[i].Recipient)
 			}
@@ -272,6 +311,9 @@ type routeExplanation struct {
 	// and where each copy forks (with a topology; always a list, empty
 	// without one).
 	Copies []routing.Copy `json:"copies"`
+	// CopiesLeftOut: the recipients in no copy, since RCPT refuses them
+	// (a 4xx or 5xx rcpt): a recipient refused is in no message.
+	CopiesLeftOut []string `json:"copies_left_out,omitempty"`
 	// TLS: the outbound TLS policy of each recipient leaving through a
 	// send connector, and where it comes from (routetls.go).
 	TLS []routeTLS `json:"tls,omitempty"`
@@ -514,6 +556,24 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(termSafeAll(c.Recipients), ", "), describeHop(c.NextHops[0]), how, fork)
 		}
 	}
+	if len(ex.CopiesLeftOut) > 0 && len(ex.Routes) > 1 {
+		for _, r := range ex.CopiesLeftOut {
+			reply := ""
+			for i, c := range ex.Recipients {
+				if i < len(ex.Routes) && ex.Routes[i].Recipient == r {
+					reply = c.RCPT
+				}
+			}
+			fmt.Fprintf(out, "  in no copy: %s (RCPT refuses it: %s; a recipient refused is in no message)\n", termSafe(r), termSafe(reply))
+		}
+	}
+}
+
+// rcptTakes reports whether RCPT takes a recipient by its rcpt: line:
+// a 2xx, or a callout that the next hop decides at RCPT; a 4xx or 5xx
+// refuses it.
+func rcptTakes(rcpt string) bool {
+	return !strings.HasPrefix(rcpt, "4") && !strings.HasPrefix(rcpt, "5")
 }
 
 func describeHop(h routing.NextHop) string {

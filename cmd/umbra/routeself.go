@@ -29,8 +29,11 @@ type routeSelf struct {
 // connector. Only as this server: routed as another server (--server),
 // this server's next hops are not that server's, and nothing is asked.
 // client is the daemon whose configuration cfg is (explainConfig); nil,
-// with why, when cfg is a file: nothing is asked.
-func explainSelf(client *admin.Client, why string, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
+// with why, when cfg is a file: nothing is asked. fileHosts, when not
+// nil, gives a connector's smart hosts in a topology the daemon does not
+// run (--topology FILE): the daemon checks those, by its bindings and
+// resolver, not the smart hosts of the topology it runs (rt39 F1).
+func explainSelf(client *admin.Client, why string, fileHosts func(connector string) []string, cfg *config.Config, server string, routes []routing.Route) []routeSelf {
 	if server != cfg.Server.Name {
 		return nil
 	}
@@ -43,6 +46,10 @@ func explainSelf(client *admin.Client, why string, cfg *config.Config, server st
 		domain := mailaddr.DomainKey(rt.Recipient[strings.LastIndexByte(rt.Recipient, '@')+1:])
 		if client == nil {
 			s.Note = "next hops not checked against this server: " + why
+		} else if fileHosts != nil {
+			if err := client.SelfCheckHosts(s.Connector, domain, fileHosts(s.Connector), &s.SelfCheck); err != nil {
+				s.Note = fmt.Sprintf("next hops of the topology file not checked against this server (the daemon looks them up): %v", err)
+			}
 		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {
 			s.Note = fmt.Sprintf("next hops not checked against this server (the daemon looks them up): %v", err)
 		}

@@ -546,6 +546,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	adm.SetSelfCheck(func(ctx context.Context, connector, domain string) any { return del.CheckSelf(ctx, connector, domain) })
+	adm.SetSelfCheckHosts(func(ctx context.Context, connector string, smartHosts []string, domain string) any {
+		return del.CheckSelfHosts(ctx, connector, smartHosts, domain)
+	})
 	adm.SetLoadedConfig(func() admin.LoadedConfig {
 		c := current()
 		srv := c.Server // in force: a reload keeps the running section (keepRunning)

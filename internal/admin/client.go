@@ -365,6 +365,13 @@ func (c *Client) SelfCheck(connector, domain string, out any) error {
 	return c.do("GET", "/v1/selfcheck/"+url.PathEscape(connector)+"/"+url.PathEscape(domain), nil, out)
 }
 
+// SelfCheckHosts is SelfCheck with smartHosts as the connector's smart
+// hosts (none: MX), those of a topology file the daemon does not run.
+func (c *Client) SelfCheckHosts(connector, domain string, smartHosts []string, out any) error {
+	q := url.Values{"hosts": {"given"}, "smart_host": smartHosts}
+	return c.do("GET", "/v1/selfcheck/"+url.PathEscape(connector)+"/"+url.PathEscape(domain), q, out)
+}
+
 func (c *Client) Queues() ([]queue.QueueInfo, error) {
 	var qs []queue.QueueInfo
 	return qs, c.do("GET", "/v1/queues", nil, &qs)

@@ -209,6 +209,9 @@ type Server struct {
 	// are this server and whether its mail loops back here (route
 	// explain; SetSelfCheck).
 	selfCheck func(ctx context.Context, connector, domain string) any
+	// selfCheckHosts is selfCheck for smart hosts given (those of a
+	// topology file the daemon does not run; SetSelfCheckHosts).
+	selfCheckHosts func(ctx context.Context, connector string, smartHosts []string, domain string) any
 	// rcptCheck and mailboxDB answer for the daemon's recipients and
 	// directory (route explain; recipients.go).
 	rcptCheck func(ctx context.Context, addrs []string) any
@@ -513,6 +516,14 @@ func (s *Server) SetTLSPolicy(f func(ctx context.Context, domain string) any) { 
 // route explain).
 func (s *Server) SetSelfCheck(f func(ctx context.Context, connector, domain string) any) {
 	s.selfCheck = f
+}
+
+// SetSelfCheckHosts gives the API delivery's check of smart hosts given
+// for a send connector (GET /v1/selfcheck/{connector}/{domain}?hosts=given&smart_host=…;
+// route explain --topology FILE: FILE's smart hosts, this server's
+// bindings and resolver).
+func (s *Server) SetSelfCheckHosts(f func(ctx context.Context, connector string, smartHosts []string, domain string) any) {
+	s.selfCheckHosts = f
 }
 
 // SetRedirectCheck gives the API delivery's check of a queue redirect's
@@ -850,6 +861,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/selfcheck/{connector}/{domain}", func(w http.ResponseWriter, r *http.Request) {
 		if s.selfCheck == nil {
 			fail(w, http.StatusNotFound, "no deliverer")
+			return
+		}
+		if q := r.URL.Query(); q.Get("hosts") == "given" {
+			if s.selfCheckHosts == nil {
+				fail(w, http.StatusNotFound, "no deliverer")
+				return
+			}
+			reply(w, s.selfCheckHosts(r.Context(), r.PathValue("connector"), q["smart_host"], r.PathValue("domain")), nil)
 			return
 		}
 		reply(w, s.selfCheck(r.Context(), r.PathValue("connector"), r.PathValue("domain")), nil)

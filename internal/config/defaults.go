@@ -105,13 +105,16 @@ func EmbeddedDefault() []byte { return embeddedDefault }
 // switch is the one boolean whose default is true, so decoding starts from
 // a Config that has it set (see Parse).
 // withoutFinalDot is a domain name as mail names it: one final dot
-// (the root, as DNS writes a fully qualified name) removed. "." stays,
-// refused by validation as no domain.
+// (the root, as DNS writes a fully qualified name) removed — only after
+// a label: ".", "*." and "a.test.." stay as written, refused by
+// validation as no domain under the name the file gives them ("*." is
+// not "*", every domain: rt39 F3).
 func withoutFinalDot(d string) string {
-	if len(d) > 1 {
-		return strings.TrimSuffix(d, ".")
+	rest, ok := strings.CutSuffix(d, ".")
+	if !ok || rest == "" || strings.HasSuffix(rest, ".") || strings.HasSuffix(rest, "*") {
+		return d
 	}
-	return d
+	return rest
 }
 
 // The data directory and admin socket of a file that names neither

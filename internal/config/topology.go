@@ -406,6 +406,11 @@ func validateTopology(t *Topology) []violation {
 				v.add(fmt.Sprintf("smart host %q: %v", h, err), "send_connectors", i, "smart_hosts", j)
 			}
 		}
+		spaces := make([]AddressSpace, len(c.AddressSpaces))
+		for j, a := range c.AddressSpaces {
+			spaces[j] = AddressSpace{Domain: a.Domain, Cost: a.Cost}
+		}
+		connectorDuplicates(v, t.doc, c.Name, spaces, c.SmartHosts, 0, func(p ...any) []any { return append([]any{"send_connectors", i}, p...) })
 	}
 	rgcs := map[string]bool{}
 	for i, c := range t.RoutingGroupConnectors {

@@ -410,6 +410,7 @@ func validate(c *Config) []violation {
 				v.add(fmt.Sprintf("smart host %q: %v", h, err), at("smart_hosts", j)...)
 			}
 		}
+		connectorDuplicates(v, c.doc, sc.Name, sc.AddressSpaces, sc.SmartHosts, sc.Port, at)
 		if sc.Port < 1 || sc.Port > 65535 {
 			v.add("port must be between 1 and 65535", at("port")...)
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -157,6 +158,15 @@ const (
 	// trusted address (the operator, through an SSH tunnel): an attacker
 	// can keep remote logins of a name refused, never the host's own.
 	nameLockAfter = 4 * loginFailures
+	// maxRequestURI bounds a request's URL (path and query): the
+	// console's own links and filters stay far below it, and a page
+	// echoes its URL into every action form (back), so a longer one is
+	// refused (414, logged) rather than copied into each form.
+	maxRequestURI = 4096
+	// maxFormBytes bounds a POST's body (a login, an action): its
+	// fields are echoed into the flash and the log, so a longer one is
+	// refused (413, logged), not read.
+	maxFormBytes = 64 << 10
 )
 
 // New builds the console on its listener; Serve starts it.
@@ -238,11 +248,31 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Strict-Transport-Security", "max-age=31536000")
+		if n := len(r.RequestURI); n > maxRequestURI {
+			// Refused before any page or login redirect echoes it (rt39 F4).
+			s.cfg.Log.Warn("console request refused: URL too long", "method", r.Method, "path", cut(r.URL.Path, 80),
+				"bytes", n, "max", maxRequestURI, "client", clientIP(r))
+			http.Error(w, "URL too long: the console's URLs are at most "+strconv.Itoa(maxRequestURI)+" bytes", http.StatusRequestURITooLong)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !sameOrigin(r) {
 				s.cfg.Log.Warn("console request refused: cross-origin", "method", r.Method, "path", r.URL.Path,
 					"origin", r.Header.Get("Origin"), "client", clientIP(r))
 				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			// The form read here, bounded, before any handler echoes a
+			// field of it (the flash, the log, the API's refusal).
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+					s.cfg.Log.Warn("console request refused: form too large", "method", r.Method, "path", cut(r.URL.Path, 80),
+						"max", maxFormBytes, "client", clientIP(r))
+					http.Error(w, "form too large: the console's forms are at most "+strconv.Itoa(maxFormBytes)+" bytes", http.StatusRequestEntityTooLarge)
+					return
+				}
+				http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 				return
 			}
 		}
@@ -311,7 +341,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 		se := s.current(r)
 		if se == nil {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, loginURL(r.URL), http.StatusSeeOther)
 				return
 			}
 			http.Error(w, "not logged in", http.StatusUnauthorized)
@@ -328,6 +358,26 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, se *sessi
 		}
 		h(w, r, se)
 	}
+}
+
+// loginURL is the login page that returns to u once logged in: u whole
+// if the login page's URL stays within maxRequestURI (escaping can
+// triple it), else u's path, else the overview.
+func loginURL(u *url.URL) string {
+	for _, next := range []string{u.RequestURI(), u.EscapedPath()} {
+		if l := "/login?next=" + url.QueryEscape(next); len(l) <= maxRequestURI {
+			return l
+		}
+	}
+	return "/login"
+}
+
+// cut is s cut to at most n bytes, for a log line.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // lockKey is the failure count of one account from one address; a name

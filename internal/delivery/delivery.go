@@ -219,6 +219,19 @@ type state struct {
 type sendConnector struct {
 	cfg      config.SendConnector
 	password string
+	// redirect: an operator's redirect, with the settings of the
+	// connector named in cfg (redirectConnector).
+	redirect bool
+}
+
+// destination is the connector's name in the outbound metrics: "redirect"
+// for an operator's redirect whatever connector's settings it borrows,
+// as umbra_delivery_results_total counts its results (metrics.Destination).
+func (sc *sendConnector) destination() string {
+	if sc.redirect {
+		return "redirect"
+	}
+	return sc.cfg.Name
 }
 
 // New prepares a Deliverer, reading smart-host passwords now so that a
@@ -310,6 +323,7 @@ func (st *state) redirectConnector(domain, rcpt, target string) *sendConnector {
 	}
 	c.cfg.SmartHosts = []string{target}
 	c.cfg.MaxMessageSize = 0
+	c.redirect = true
 	return c
 }
 

@@ -154,9 +154,13 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 		}
 		if target := m.Rcpts[i].Redirect; target != "" {
 			key := "redirect:" + queue.CanonicalRedirect(target) // one queue per target, as an earlier release stored it too (rt18e-F2)
-			g = groups[key]
+			// One group per connector whose settings (TLS, auth) the
+			// redirect borrows: recipients of two connectors' domains
+			// redirected to one target do not share one's settings.
+			conn := st.redirectConnector(domain, addr, target)
+			g = groups[groupID(key, conn)]
 			if g == nil {
-				g = &group{key: key, queue: key, conn: st.redirectConnector(domain, addr, target), dom: domain}
+				g = &group{key: key, queue: key, conn: conn, dom: domain}
 			}
 		} else if st.cfg.Topology != nil {
 			// With a topology every recipient is routed by it —
@@ -235,12 +239,22 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 			lastDomain, lastG = domain, g
 		}
 		if len(g.rcpts) == 0 {
-			groups[g.key] = g
-			order = append(order, g.key)
+			id := groupID(g.key, g.conn)
+			groups[id] = g
+			order = append(order, id)
 		}
 		g.rcpts = append(g.rcpts, i)
 	}
 	return groups, order, results
+}
+
+// groupID is a group's key in group's map: its destination key, and for
+// an operator's redirect the connector whose settings it borrows too.
+func groupID(key string, conn *sendConnector) string {
+	if conn != nil && conn.redirect {
+		return key + "\x00" + conn.cfg.Name
+	}
+	return key
 }
 
 // localGroup is the group of this server's own mailbox store (the

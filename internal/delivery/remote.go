@@ -47,7 +47,11 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	lctx, looked := untilExpiry(ctx)
 	defer looked()
 	var dt *destTLS // m's TLS policy state, computed once
-	if pc := d.takeIdle(g.key); pc != nil {
+	// The pool's sessions are the group's: a redirect's, of the
+	// connector whose settings (TLS, auth) it borrows (groupID), so a
+	// session opened with one connector's never carries another's mail.
+	pool := groupID(g.key, g.conn)
+	if pc := d.takeIdle(pool); pc != nil {
 		hand.take(pc.c)
 		alive := pc.c.Alive() // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 		var meets bool
@@ -61,13 +65,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			meets = meets && len(utf8Elsewhere(pc.c, m, g.rcpts)) == 0
 			if queue.PastExpiry(ctx) {
 				hand.drop()
-				d.putBack(g.key, pc) // its lookups cut by the expiry: the session is no worse for it
+				d.putBack(pool, pc) // its lookups cut by the expiry: the session is no worse for it
 				return expiredUnsent(g.rcpts)
 			}
 		}
 		switch {
 		case meets:
-			res, ok := d.reuse(ctx, st, g.key, pc, m, parts, g.rcpts, false)
+			res, ok := d.reuse(ctx, st, pool, pc, m, parts, g.rcpts, false)
 			hand.drop() // pooled or closed by reuse
 			if ok {
 				return res
@@ -77,7 +81,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// in the pool, its idle time running on, for a message it
 			// meets; m gets a session opened for it.
 			hand.drop()
-			d.putBack(g.key, pc)
+			d.putBack(pool, pc)
 		default:
 			hand.drop()
 			pc.c.Close()
@@ -332,7 +336,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			refusal, refusalHost = reply, h.String()
 			limit.sessions-- // an EHLO, not a transaction: mx_session_limit counts the hosts the message could go to
 			hand.drop()
-			d.finishConn(g.key, c, nil)
+			d.finishConn(pool, c, nil)
 			continue
 		}
 		if need := utf8Elsewhere(c, m, g.rcpts); len(need) > 0 {
@@ -353,7 +357,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				}
 			}
 			hand.drop()
-			d.finishConn(g.key, c, res)
+			d.finishConn(pool, c, res)
 			taken = append(taken, res...)
 			d.log.Info("next hop host lacks SMTPUTF8: its internationalised recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "recipients", len(need))
 			rest := *g
@@ -373,7 +377,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				}
 			}
 		}
-		d.finishConn(g.key, c, res)
+		d.finishConn(pool, c, res)
 		return res
 	}
 	telling()
@@ -772,7 +776,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			continue
 		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) {
-			d.observeTLSFailure(sc.cfg.Name, sc.cfg.TLS)
+			d.observeTLSFailure(sc.destination(), sc.cfg.TLS)
 			if dt != nil {
 				dt.tlsFailed = true
 				dt.report(dec, h.name, nil, tlsFailure(verr, err))
@@ -792,7 +796,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		}
 		c.SetHop(h.String())
 		c.Assurance = assurance(h, c, policy, verify, dt, dec, verr) // what a pooled reuse is checked against (pooledMeets)
-		d.observeSession(sc.cfg.Name, c, sc.cfg.TLS)
+		d.observeSession(sc.destination(), c, sc.cfg.TLS)
 		if dt != nil && attempt == 0 {
 			dt.report(dec, h.name, c, verr)
 		}

@@ -280,6 +280,17 @@ func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) Sel
 	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, sc.cfg.Name, sc.cfg.SmartHosts, sc.cfg.Port, sc.cfg.MXAddressLimit, domain)
 }
 
+// CheckSelfHosts is CheckSelf for the send connector named connector
+// with smartHosts as its smart hosts (none: MX) — those of a topology
+// this deliverer does not run (route explain --topology FILE) — and
+// the rest of its settings (port, MX limit) as this deliverer has them:
+// its resolver, its bindings (rt39 F1).
+func (d *Deliverer) CheckSelfHosts(ctx context.Context, connector string, smartHosts []string, domain string) SelfCheck {
+	st := d.st.Load()
+	sc := st.topoConnector(connector)
+	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, sc.cfg.Name, smartHosts, sc.cfg.Port, sc.cfg.MXAddressLimit, domain)
+}
+
 // ownBinding: addr (ip:port) is one this server listens on: a binding
 // with that very address, or a wildcard binding (0.0.0.0, ::, no host)
 // on that port when the IP is one of this machine's interface addresses

@@ -9,7 +9,8 @@ import (
 // OutboundObserver counts outbound sessions by TLS outcome and the
 // sessions a required or verify TLS policy refused (metrics.Outbound).
 // Destinations are bounded: a send connector's name ("redirect" for an
-// operator's redirect without a connector of its own), "org" for relays
+// operator's redirect, whatever connector's TLS and auth settings it
+// borrows: sendConnector.destination), "org" for relays
 // to the topology's servers, "mailbox" for its mailbox servers.
 type OutboundObserver interface {
 	Known(destination string)

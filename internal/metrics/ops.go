@@ -50,7 +50,7 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 			Help:    "Time from arrival to a recipient's final delivery or relay, by queue type.",
 			Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}}, []string{"queue_type"}),
 		destinations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_results_total",
-			Help: "Delivery results per recipient, by destination (a send connector, mailbox database or site; MX destinations as one) and result (sent, delivered, deferred, failed)."},
+			Help: "Delivery results per recipient, by destination (a send connector, mailbox database, site or legacy connector; MX destinations as one, mx; an operator's redirects as one, redirect) and result (sent, delivered, deferred, failed)."},
 			[]string{"destination", "result"}),
 		tls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_tls_sessions_total",
 			Help: "Inbound sessions that negotiated TLS, by connector and protocol version."}, []string{"connector", "version"}),

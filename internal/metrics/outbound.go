@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Outbound counts outbound SMTP sessions by TLS outcome, and the sessions
 // a required or verify TLS policy refused: the delivery package's
 // OutboundObserver. Destinations are bounded: a send connector's name,
-// "org" for relays to servers of the topology, "mailbox" for its mailbox
+// "redirect" for an operator's redirect, "org" for relays to servers of the topology, "mailbox" for its mailbox
 // servers (LMTP).
 type Outbound struct {
 	sessions *prometheus.CounterVec
@@ -26,7 +26,7 @@ var OutboundPolicies = []string{"required", "verify"}
 func RegisterOutbound(reg prometheus.Registerer) *Outbound {
 	o := &Outbound{
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_outbound_sessions_total",
-			Help: "Outbound SMTP/LMTP sessions opened, by destination (send connector; org, mailbox: the topology's servers) and TLS outcome (none: not tried, plain: opportunistic without TLS, or the TLS version)."},
+			Help: "Outbound SMTP/LMTP sessions opened, by destination (send connector; redirect: an operator's redirect, whatever connector's settings it borrows; org, mailbox: the topology's servers) and TLS outcome (none: not tried, plain: opportunistic without TLS, or the TLS version)."},
 			[]string{"destination", "tls"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_outbound_tls_failures_total",
 			Help: "Outbound sessions not opened because a required or verify TLS policy could not be met (no STARTTLS, a failed handshake or certificate check), by destination and policy."},
