@@ -91,6 +91,7 @@ type Store struct {
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 	finished     []string   // what Open did to finish a restore killed after its rename (RestoreFinished)
+	goneSpool    GoneSpool  // the spool directory of a gone database a new one moved aside (SpoolOfGoneDatabase)
 
 	damagedAtOpen []DamagedRecord // records Open set aside as damaged (damaged.go)
 
@@ -305,9 +306,15 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	}()
 	// What the meta pages claim is checked with ordinary reads before
 	// any page is read through the mapping (filecheck.go); an empty
-	// file is one bbolt makes a new database of.
+	// file is one bbolt makes a new database of, unless the data
+	// directory shows a database was there (emptydb.go).
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
+	}
+	// An empty file found, not one this open makes (emptydb.go).
+	foundEmpty := false
+	if fi, serr := os.Lstat(path); serr == nil && fi.Size() == 0 {
+		foundEmpty = true
 	}
 	// The lock first, then the pages (openlock.go): another process's
 	// database is refused as in use before a page of it is read.
@@ -327,8 +334,13 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 			f.Close()
 		}
 	}()
+	// The file locked, by its descriptor: what bbolt is given. An
+	// empty one beside a spool directory is a truncated database
+	// (emptydb.go), never made a new one.
+	if fi, serr := f.Stat(); foundEmpty && f != nil && serr == nil && fi.Size() == 0 && heldADatabase(path) {
+		return nil, errEmptyTruncated
+	}
 	if o.mustExist {
-		// The file locked, by its descriptor: what bbolt is given.
 		if fi, serr := f.Stat(); f == nil || serr != nil || fi.Size() == 0 {
 			return nil, errEmptyDatabase
 		}
