@@ -26,15 +26,32 @@ import (
 // missing, the open makes it empty itself (a new database: the spool
 // files beside it are a gone database's, moved aside: spoolref.go).
 //
-// The one case this refuses that lost nothing: queue.db removed by the
-// operator (a new database made on purpose), and a crash in the instant
-// between the new file's creation and its first pages. The refusal says
-// to move it aside, which starts the new database again.
+// A side lock (queue.db.cmdlock) that a killed process left, found by
+// the open, says who may have made the empty file: a db restore killed
+// while it held the empty queue.db it makes where there was no database
+// (lifecycle.go), or a start killed between making the file and writing
+// its first pages (both make the side lock first). Such an empty file
+// is that process's, made a database as before.
+//
+// What this still refuses that lost nothing: queue.db removed by the
+// operator (a new database made on purpose), a power loss in the instant
+// between the new file's creation and its first pages, and the side
+// lock's name lost with it while the empty file's was kept (neither is
+// synced to the directory yet). The refusal says to move it aside,
+// which starts the new database again.
 
 // errEmptyTruncated is an empty queue.db beside a spool directory.
 var errEmptyTruncated = errors.New("the file is empty (0 bytes), and the spool directory beside it shows a database was " +
 	"there: it was truncated (a crash of its filesystem, or a write over it); umbra makes no new database in its place " +
 	"on its own, which would lose the mail it held without a word")
+
+// emptyTruncated says whether the database file at path, locked as
+// locked, is an empty file emptied from outside: found empty before the
+// lock (found; the same file locked, not one made or swapped in since),
+// spool/ beside it, and no side lock of a killed process (afterKilled).
+func emptyTruncated(path string, found, locked os.FileInfo, afterKilled bool) bool {
+	return found != nil && locked.Size() == 0 && os.SameFile(found, locked) && !afterKilled && heldADatabase(path)
+}
 
 // heldADatabase says whether the data directory of the database file
 // at path shows it held a database: a spool directory (or anything at
