@@ -290,6 +290,11 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		}
 		log.Warn("removed a leftover beside the transport database (the database itself was not replaced)", "path", left, "why", why)
 	}
+	if gone := store.SpoolOfGoneDatabase(); gone.Dir != "" { // queue/spoolref.go (lifert39 F2)
+		log.Warn("a new transport database started beside the spool files of a database that is gone (queue.db was missing): "+
+			"they were moved aside, and the mail they held is not queued here; its shadow servers resubmit what they kept a copy of (a new database id)",
+			"spool_files", gone.Files, "moved_to", gone.Dir)
+	}
 	for _, done := range store.RestoreFinished() { // restorespool.go (rt28c F4)
 		log.Warn("finished an umbra db restore that was interrupted after it replaced the database", "step", done)
 	}

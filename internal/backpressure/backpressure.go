@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,6 +187,10 @@ func (m *Monitor) Check() State {
 		args := []any{"level", st.Level.String(), "previous", prev.Level.String()}
 		if st.Level != Normal {
 			args = append(args, "resource", st.Resource, "value", FormatValue(st.Value))
+		} else if i := slices.IndexFunc(st.Resources, func(r ResourceState) bool { return r.Name == prev.Resource }); i >= 0 {
+			// Back to normal: the resource that set the level left,
+			// with its value now (lifert39 F4).
+			args = append(args, "resource", prev.Resource, "value", FormatValue(st.Resources[i].Value))
 		}
 		if st.Level > prev.Level {
 			m.log.Warn("back pressure", args...)

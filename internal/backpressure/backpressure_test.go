@@ -231,3 +231,31 @@ func TestDiskUsedPercentHeldFreeSpace(t *testing.T) {
 		}
 	}
 }
+
+// OPS-2 (lifert39 F4): the line of a level that falls to normal had no
+// resource= and value= ("level=normal previous=high"), though the README
+// gives every change of level both: it names the resource that set the
+// level it left, with that resource's value now.
+func TestFallToNormalNamesTheResourceAndItsValue(t *testing.T) {
+	vals := map[string]float64{"a": 0, "b": 0}
+	read := func(name string) func() (float64, error) {
+		return func() (float64, error) { return vals[name], nil }
+	}
+	var logBuf bytes.Buffer
+	m := New([]Resource{
+		{Name: "a", Mark: Watermark{Normal: 5, Medium: 10, High: 20}, Read: read("a")},
+		{Name: "b", Mark: Watermark{Normal: 50, Medium: 100, High: 200}, Read: read("b")},
+	}, slog.New(slog.NewTextHandler(&logBuf, nil)), prometheus.NewRegistry())
+	vals["a"], vals["b"] = 1, 250
+	m.Check()
+	vals["b"] = 7
+	logBuf.Reset()
+	if st := m.Check(); st.Level != Normal {
+		t.Fatalf("%+v", st)
+	}
+	line := logBuf.String()
+	if !strings.Contains(line, "level=normal") || !strings.Contains(line, "previous=high") ||
+		!strings.Contains(line, "resource=b") || !strings.Contains(line, "value=7") || !strings.Contains(line, "level=INFO") {
+		t.Errorf("fall to normal: %q; want INFO naming resource=b value=7", line)
+	}
+}

@@ -311,13 +311,13 @@ func cmdLockWords(f *os.File) (pid int, command string) {
 // naming the command as it wrote itself; without heldBy refused as in
 // use. release tells whether it removed a file this Open did not make
 // (a killed command's side lock), for the start to log (Leftovers).
-func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), err error) {
+func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), killed bool, err error) {
 	if hookNoCmdLock {
-		return func() bool { return false }, nil
+		return func() bool { return false }, false, nil
 	}
 	f, fresh, err := openCmdLock(nil, path, true)
 	if err != nil || f == nil {
-		return func() bool { return false }, nil // the database's own lock guards it
+		return func() bool { return false }, false, nil // the database's own lock guards it
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -331,11 +331,11 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 			// killed command's (or a daemon's killed while it opened the
 			// database), removed with this daemon's own and told to the
 			// start's log as every other leftover (rt33c F3).
-			return func() bool { return removeCmdLock(nil, f) && !fresh }, nil
+			return func() bool { return removeCmdLock(nil, f) && !fresh }, !fresh, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return func() bool { return false }, nil
+			return func() bool { return false }, false, nil
 		}
 		if time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
@@ -344,11 +344,11 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 		pid, command := cmdLockWords(f)
 		if heldBy == nil {
 			f.Close()
-			return nil, &InUseError{Path: path, PID: pid, Command: command}
+			return nil, false, &InUseError{Path: path, PID: pid, Command: command}
 		}
 		if herr := heldBy(pid, command); herr != nil {
 			f.Close()
-			return nil, &heldRefused{herr}
+			return nil, false, &heldRefused{herr}
 		}
 		deadline = time.Now().Add(HeldByEvery)
 	}

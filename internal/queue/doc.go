@@ -24,7 +24,8 @@
 //     (state); idreserve.go: ids reserved ahead in commits, so that none
 //     handed out is handed out again; damaged.go: records that do not
 //     decode, set aside; filecheck.go, pagewalk.go: a damaged file named
-//     before (and when) bbolt reads it;
+//     before (and when) bbolt reads it; emptydb.go: an empty queue.db
+//     beside a spool directory is a truncated one, never made new;
 //   - manager.go: the Manager, its configuration and lifecycle (Recover,
 //     Start, Wait);
 //   - submit.go: the funnel for new mail (Submit, SubmitKeyed);

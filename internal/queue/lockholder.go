@@ -125,6 +125,15 @@ func flockListed(path string, ino uint64) (pid int, listed bool) {
 type lockedFile struct {
 	major, minor uint64
 	ino          uint64
+	// statMajor, statMinor: the device stat gave, when mountinfo named
+	// another (btrfs's subvolume, or a mount looked up wrong): a lock
+	// listed on it is the file's too.
+	statMajor, statMinor uint64
+}
+
+// on says whether /proc/locks's device (ma, mi) is the file's.
+func (f lockedFile) on(ma, mi uint64) bool {
+	return (ma == f.major && mi == f.minor) || (ma == f.statMajor && mi == f.statMinor)
 }
 
 // lockedFileAt is the file at path, st its stat. /proc/locks names the
@@ -133,6 +142,7 @@ type lockedFile struct {
 // from /proc/self/mountinfo for the mount holding path, else from st.
 func lockedFileAt(path string, st *syscall.Stat_t) lockedFile {
 	f := lockedFile{major: uint64(unix.Major(uint64(st.Dev))), minor: uint64(unix.Minor(uint64(st.Dev))), ino: st.Ino}
+	f.statMajor, f.statMinor = f.major, f.minor
 	if dev, ok := mountDev(path); ok {
 		ma, mi, _ := strings.Cut(dev, ":")
 		a, e1 := strconv.ParseUint(ma, 10, 32)
@@ -202,7 +212,7 @@ func lockInList(b []byte, file lockedFile, kinds ...string) (pid int, listed boo
 		}
 		ma, e1 := strconv.ParseUint(dev[0], 16, 32)
 		mi, e2 := strconv.ParseUint(dev[1], 16, 32)
-		if e1 != nil || e2 != nil || ma != file.major || mi != file.minor {
+		if e1 != nil || e2 != nil || !file.on(ma, mi) {
 			continue
 		}
 		p, _ := strconv.Atoi(fields[4])
@@ -213,13 +223,20 @@ func lockInList(b []byte, file lockedFile, kinds ...string) (pid int, listed boo
 
 // mountDev is the device (major:minor, hex as /proc/locks prints it) of
 // the mount holding path, as /proc/self/mountinfo gives it: the
-// superblock's, which /proc/locks names.
+// superblock's, which /proc/locks names. A relative path (data_dir: d)
+// is made absolute first: mount points are, and only / prefixed it, so
+// a database on a tmpfs or a loop mount was looked for under the root
+// filesystem's device, its holder never named (lifert39 F3).
 func mountDev(path string) (string, bool) {
-	rp, err := filepath.EvalSymlinks(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", false
 	}
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	rp, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", false
+	}
+	b, err := os.ReadFile(procMountinfo)
 	if err != nil {
 		return "", false
 	}
@@ -263,3 +280,7 @@ func unescapeMount(s string) string {
 // procLocks is where the kernel lists the locks held; a test names
 // another file.
 var procLocks = "/proc/locks"
+
+// procMountinfo is where the kernel lists this process's mounts; a test
+// names another file.
+var procMountinfo = "/proc/self/mountinfo"

@@ -449,6 +449,26 @@ func (s *Store) setSpoolAside() (string, error) {
 	if err := os.Mkdir(s.spoolDir, 0o700); err != nil {
 		return s.spoolDir, err
 	}
-	s.finished = append(s.finished, "the replaced spool directory moved aside as "+aside)
+	if s.created && s.restoredFrom == "" {
+		// No restore: queue.db was missing (removed, moved aside as
+		// damaged) and this Open made a new database beside the spool
+		// files of the one that is gone (lifert39 F2).
+		s.goneSpool = GoneSpool{Dir: aside, Files: len(ents)}
+	} else {
+		s.finished = append(s.finished, "the replaced spool directory moved aside as "+aside)
+	}
 	return s.spoolDir, syncDir(filepath.Dir(s.spoolDir))
 }
+
+// GoneSpool is the spool directory of a database that is gone, which a
+// new database found beside it and moved aside (Store.SpoolOfGoneDatabase).
+type GoneSpool struct {
+	Dir   string // where it was moved: spool.replaced-TIME
+	Files int    // the spool files it holds
+}
+
+// SpoolOfGoneDatabase is the spool directory Open moved aside because it
+// made a new database beside it (queue.db was missing), no restore
+// having run: its files are bodies of mail the gone database held, not
+// queued in this one. Zero when there was none.
+func (s *Store) SpoolOfGoneDatabase() GoneSpool { return s.goneSpool }

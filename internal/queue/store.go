@@ -91,6 +91,7 @@ type Store struct {
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
 	finished     []string   // what Open did to finish a restore killed after its rename (RestoreFinished)
+	goneSpool    GoneSpool  // the spool directory of a gone database a new one moved aside (SpoolOfGoneDatabase)
 
 	damagedAtOpen []DamagedRecord // records Open set aside as damaged (damaged.go)
 
@@ -130,6 +131,10 @@ type Options struct {
 	// may be a symlink the daemon's user put in the data directory
 	// naming an empty file elsewhere, written so by root (opsec26).
 	mustExist bool
+	// afterKilled (Open): a side lock a killed process left was found
+	// (waitCommands): an empty queue.db may be the one it made
+	// (emptydb.go).
+	afterKilled bool
 	// UnsafeNoSync skips fsync. Only tests that do not test durability
 	// may set it: a crash then loses acknowledged mail.
 	UnsafeNoSync bool
@@ -177,7 +182,7 @@ func Open(path string, o Options) (opened *Store, err error) {
 	// A db command (restore, compact) holds its side lock from its
 	// first step (cmdlock.go): waited for before the database is
 	// looked at, named as it wrote itself.
-	release, err := waitCommands(path, o.HeldBy)
+	release, killed, err := waitCommands(path, o.HeldBy)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
 		return nil, hr.err
 	}
@@ -192,6 +197,7 @@ func Open(path string, o Options) (opened *Store, err error) {
 		}
 	}()
 	fresh := holdsNothing(path) // openfull.go
+	o.afterKilled = killed      // emptydb.go
 	db, err := openChecked(path, o)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
 		return nil, hr.err // Options.HeldBy's own words
@@ -305,9 +311,15 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	}()
 	// What the meta pages claim is checked with ordinary reads before
 	// any page is read through the mapping (filecheck.go); an empty
-	// file is one bbolt makes a new database of.
+	// file is one bbolt makes a new database of, unless the data
+	// directory shows a database was there (emptydb.go).
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
+	}
+	// An empty file found, not one this open makes (emptydb.go).
+	var foundEmpty os.FileInfo
+	if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		foundEmpty = fi
 	}
 	// The lock first, then the pages (openlock.go): another process's
 	// database is refused as in use before a page of it is read.
@@ -327,8 +339,13 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 			f.Close()
 		}
 	}()
+	// The file locked, by its descriptor: what bbolt is given. An
+	// empty one beside a spool directory is a truncated database
+	// (emptydb.go), never made a new one.
+	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, foundEmpty, fi, o.afterKilled) {
+		return nil, errEmptyTruncated
+	}
 	if o.mustExist {
-		// The file locked, by its descriptor: what bbolt is given.
 		if fi, serr := f.Stat(); f == nil || serr != nil || fi.Size() == 0 {
 			return nil, errEmptyDatabase
 		}
