@@ -194,7 +194,9 @@ func newHarnessTracking(t *testing.T, track admin.Tracker) *harness {
 	go s.Serve()
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	// A bound for a request that never ends, not a timing: a login's
+	// bcrypt under -race on two loaded cores takes seconds.
+	c := &http.Client{Jar: jar, Timeout: 60 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &harness{t: t, q: q, s: s, credFile: credFile, base: "https://" + ln.Addr().String(), client: c, logs: &logs.Builder, adm: adm}
