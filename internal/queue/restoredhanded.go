@@ -146,6 +146,18 @@ func handedByPredecessorText(server string) string {
 	return "handed to " + server + " by the database this one was restored from; " + server + " owns it: not taken over or sent from this server"
 }
 
+// deliversHanded reports whether m, a record naming a copy the asking
+// server handed here, is one this server delivers the recipients of: not
+// a failure DSN that carries the copy's discard (its recipient is the
+// original's sender, not one of the copy's: carriesOthersCopy), and not
+// one held as poison (delivered here only if the operator resumes it;
+// its body may be unreadable, and it is given back to the holder: the
+// restored holder's copy is the sound one). Either listed, the restored
+// holder settled a recipient that nobody delivers.
+func deliversHanded(m *Message) bool {
+	return !carriesOthersCopy(m) && m.State != Poison
+}
+
 // restoredAsk is the wait of a restored database's first takeover for
 // the answers of every transport server (RestoredAskPending).
 type restoredAsk struct {
@@ -195,7 +207,8 @@ func (q *Manager) RestoredAskPending() bool {
 // handed here in a shadow session — its relays, "<id>-<hash>…" — that
 // this server holds pending (in delivery or not) or finished
 // (finished.go: delivered, relayed, failed with its DSN, or handed on):
-// this side owns them. after is where the last call ended ("" the
+// this side owns them. Not a failure DSN carrying such a copy's discard,
+// queued or finished, nor a copy held as poison (deliversHanded). after is where the last call ended ("" the
 // start); next is where this one did ("" nothing more). A read-only walk
 // over the queue and the finished records (no writer waits for it),
 // asked only by a restored server's probe.
@@ -227,7 +240,7 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 			}
 			for ; k != nil; k, v = c.Next() {
 				m, err := decodeMessage(v)
-				if err != nil || !sameServer(m.ShadowServer, server) || !relay(m.ShadowID) {
+				if err != nil || !sameServer(m.ShadowServer, server) || !relay(m.ShadowID) || !deliversHanded(m) {
 					continue
 				}
 				var these []TakenDone
@@ -263,7 +276,7 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 			if len(out) >= max {
 				return nil
 			}
-			if len(v) < 9 || v[8]&finishedExact == 0 {
+			if len(v) < 9 || v[8]&finishedExact == 0 || v[8]&finishedCarrier != 0 {
 				continue
 			}
 			srv, sid, ok := strings.Cut(string(v[9:]), "\x00")
