@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"sync"
 	"time"
@@ -83,11 +84,38 @@ func (t *Tx) handedCopyOf(server, sid string) (*Message, bool) {
 	if !ok {
 		return nil, false
 	}
+	if upTo, ok := t.restoredHandedUpTo(); ok && id > upTo {
+		return nil, false // this database's own record, not the backup's
+	}
 	m, err := t.Get(id)
 	if err != nil || carriesOthersCopy(m) {
 		return nil, false
 	}
 	return m, true
+}
+
+// orZeroKey is k, or the key of id 0 when k is nil (no record).
+func orZeroKey(k []byte) []byte {
+	if k == nil {
+		return ID(0).Key()
+	}
+	return k
+}
+
+// restoredHandedUpTo is the last message id the backup restored here
+// held (meta restored_handed, written by the restore's first start and
+// kept): every record above it this database made itself, after the
+// restore (its ids start above everything the backup knew,
+// idreserve.go), and the database it replaced handed none of them on —
+// an id it gave a message it handed to another server may be given
+// here again after a clock step back. ok false: a database restored by
+// a release that did not write it, or never restored.
+func (t *Tx) restoredHandedUpTo() (ID, bool) {
+	v := t.tx.Bucket(bucketMeta).Get(keyRestoredHanded)
+	if len(v) != 8 {
+		return 0, false
+	}
+	return ID(binary.BigEndian.Uint64(v)), true
 }
 
 // handedByPredecessor reports whether recipient r, held here, is one

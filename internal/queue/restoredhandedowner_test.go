@@ -45,10 +45,12 @@ func TestSR6HolderListsOnlyTheCopiesItDelivers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// hub-b, restored: it holds, for hub-a, the message alice
 			// sent to bob and to herself.
-			r := openRestored(t)
+			var m *Message
+			r := openRestored(t, func(s *Store) {
+				m = msg(s, "alice@example.org", "bob@remote.example", "alice@example.org")
+				shadowHeld(t, s, m, m.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
+			})
 			qr := NewManager(r, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
-			m := msg(r, "alice@example.org", "bob@remote.example", "alice@example.org")
-			shadowHeld(t, r, m, m.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
 			// Its predecessor took it over and handed bob's copy to
 			// hub-c; alice's stayed with the predecessor.
 			sid := m.ID.String() + "-" + primaryHash("hub-c") + "-0123456789ab"
@@ -114,5 +116,52 @@ func dsnCarrying(t *testing.T, c *Store, sid string, delivered bool, now time.Ti
 		return tx.Delete(dm.ID)
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SR-6 after `umbra db restore` of a holder (restoredhanded.go): the
+// copies a TAKEN line of FROM= can settle are those of the records the
+// backup brought back — the only ones the database it replaced can have
+// handed on. A record this database made after the restore is its own:
+// its id, after a clock step back (a host restored from a snapshot), may
+// be one the replaced database gave a message it handed to the
+// answering server, and a line naming it must not settle it — the
+// recipient would be settled here, never delivered, while the answering
+// server holds another message. Nor the restored database's own relays
+// of its messages, which it asks about at every start for as long as it
+// runs.
+func TestSR6RestoredHolderSettlesOnlyTheBackupsRecords(t *testing.T) {
+	ctx := context.Background()
+	var old *Message
+	r := openRestored(t, func(s *Store) {
+		old = msg(s, "a@example.org", "x@remote.example")
+		shadowHeld(t, s, old, old.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
+	})
+	qr := NewManager(r, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	// The backup's record, handed to hub-c by the replaced database, is.
+	line := TakenDone{ID: old.ID.String() + "-" + primaryHash("hub-c") + "-0123456789ab", Addr: "x@remote.example", Kind: TakenOver}
+	if fe, _, err := qr.ShadowFinishedElsewhere("hub-c", []TakenDone{line}); err != nil || len(fe) != 1 {
+		t.Fatalf("the backup's record not settled by hub-c's line: %+v, %v", fe, err)
+	}
+	for _, own := range []bool{false, true} {
+		// Made after the restore: pending here as this server's own, or
+		// a copy held for hub-a.
+		m := msg(r, "a@example.org", "x@remote.example")
+		if own {
+			m.State = Ready
+			if err := r.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			shadowHeld(t, r, m, m.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
+		}
+		line := TakenDone{ID: m.ID.String() + "-" + primaryHash("hub-c") + "-0123456789ab", Addr: "x@remote.example", Kind: TakenOver}
+		if fe, _, err := qr.ShadowFinishedElsewhere("hub-c", []TakenDone{line}); err != nil || len(fe) != 0 {
+			t.Fatalf("a record made after the restore settled by hub-c's line (own %v): %+v, %v", own, fe, err)
+		}
+		got, err := qr.Message(m.ID)
+		if err != nil || got.Rcpts[0].Status.Done() && got.Rcpts[0].Status != Shadowed {
+			t.Fatalf("own %v: %+v, %v", own, got, err)
+		}
 	}
 }
