@@ -44,7 +44,13 @@ import (
 // Why it is sound: the message id in a relay's copy id is the record's
 // id on the server that made the copy, and a restored database keeps
 // the ids of the backup's records; the hash names X, so a line of X's
-// never names a copy this server made for another server. X holds or
+// never names a copy this server made for another server. Only the
+// backup's records are settled so (restoredHandedUpTo): one this
+// database made after the restore was never its predecessor's, though
+// its id may be one the predecessor gave another message (a clock step
+// back). X lists only what it delivers itself (deliversHanded): not a
+// failure DSN carrying the copy's discard (its recipient is the
+// sender), nor a copy held as poison. X holds or
 // finished the copy, and owes its sender the recipient (its own shadow
 // server, this one, keeps no copy of it any more: the backup's copy was
 // for the first primary). A server that cannot be asked (not reached)
