@@ -69,6 +69,11 @@ import (
 const (
 	finishedHandedOn = 1 // the recipient went to another transport server in a shadow session
 	finishedExact    = 2 // keyed by rcptKey; without it, an earlier release's entry keyed by the folded address
+	// finishedCarrier: the record was a failure DSN carrying the discard
+	// of another message's copy (carriesOthersCopy): the shadow id names
+	// that copy, whose recipients are not the DSN's (HandedHereBy,
+	// restoredhanded.go, lists none of its entries).
+	finishedCarrier = 4
 )
 
 func finishedKey(orgID, addr string) []byte {
@@ -98,6 +103,9 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 		flags := byte(finishedExact)
 		if r.Status == Shadowed {
 			flags |= finishedHandedOn
+		}
+		if carriesOthersCopy(m) {
+			flags |= finishedCarrier
 		}
 		k := finishedKey(m.OrgID, r.Addr)
 		v := append(append(append(append(ts[:8:8], flags), serverKey(m.ShadowServer)...), 0), m.ShadowID...)

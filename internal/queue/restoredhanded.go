@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,13 @@ import (
 // Why it is sound: the message id in a relay's copy id is the record's
 // id on the server that made the copy, and a restored database keeps
 // the ids of the backup's records; the hash names X, so a line of X's
-// never names a copy this server made for another server. X holds or
+// never names a copy this server made for another server. Only the
+// backup's records are settled so (restoredHandedUpTo): one this
+// database made after the restore was never its predecessor's, though
+// its id may be one the predecessor gave another message (a clock step
+// back). X lists only what it delivers itself (deliversHanded): not a
+// failure DSN carrying the copy's discard (its recipient is the
+// sender), nor a copy held as poison. X holds or
 // finished the copy, and owes its sender the recipient (its own shadow
 // server, this one, keeps no copy of it any more: the backup's copy was
 // for the first primary). A server that cannot be asked (not reached)
@@ -83,11 +90,38 @@ func (t *Tx) handedCopyOf(server, sid string) (*Message, bool) {
 	if !ok {
 		return nil, false
 	}
+	if upTo, ok := t.restoredHandedUpTo(); ok && id > upTo {
+		return nil, false // this database's own record, not the backup's
+	}
 	m, err := t.Get(id)
 	if err != nil || carriesOthersCopy(m) {
 		return nil, false
 	}
 	return m, true
+}
+
+// orZeroKey is k, or the key of id 0 when k is nil (no record).
+func orZeroKey(k []byte) []byte {
+	if k == nil {
+		return ID(0).Key()
+	}
+	return k
+}
+
+// restoredHandedUpTo is the last message id the backup restored here
+// held (meta restored_handed, written by the restore's first start and
+// kept): every record above it this database made itself, after the
+// restore (its ids start above everything the backup knew,
+// idreserve.go), and the database it replaced handed none of them on —
+// an id it gave a message it handed to another server may be given
+// here again after a clock step back. ok false: a database restored by
+// a release that did not write it, or never restored.
+func (t *Tx) restoredHandedUpTo() (ID, bool) {
+	v := t.tx.Bucket(bucketMeta).Get(keyRestoredHanded)
+	if len(v) != 8 {
+		return 0, false
+	}
+	return ID(binary.BigEndian.Uint64(v)), true
 }
 
 // handedByPredecessor reports whether recipient r, held here, is one
@@ -146,6 +180,18 @@ func handedByPredecessorText(server string) string {
 	return "handed to " + server + " by the database this one was restored from; " + server + " owns it: not taken over or sent from this server"
 }
 
+// deliversHanded reports whether m, a record naming a copy the asking
+// server handed here, is one this server delivers the recipients of: not
+// a failure DSN that carries the copy's discard (its recipient is the
+// original's sender, not one of the copy's: carriesOthersCopy), and not
+// one held as poison (delivered here only if the operator resumes it;
+// its body may be unreadable, and it is given back to the holder: the
+// restored holder's copy is the sound one). Either listed, the restored
+// holder settled a recipient that nobody delivers.
+func deliversHanded(m *Message) bool {
+	return !carriesOthersCopy(m) && m.State != Poison
+}
+
 // restoredAsk is the wait of a restored database's first takeover for
 // the answers of every transport server (RestoredAskPending).
 type restoredAsk struct {
@@ -195,7 +241,8 @@ func (q *Manager) RestoredAskPending() bool {
 // handed here in a shadow session — its relays, "<id>-<hash>…" — that
 // this server holds pending (in delivery or not) or finished
 // (finished.go: delivered, relayed, failed with its DSN, or handed on):
-// this side owns them. after is where the last call ended ("" the
+// this side owns them. Not a failure DSN carrying such a copy's discard,
+// queued or finished, nor a copy held as poison (deliversHanded). after is where the last call ended ("" the
 // start); next is where this one did ("" nothing more). A read-only walk
 // over the queue and the finished records (no writer waits for it),
 // asked only by a restored server's probe.
@@ -227,7 +274,7 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 			}
 			for ; k != nil; k, v = c.Next() {
 				m, err := decodeMessage(v)
-				if err != nil || !sameServer(m.ShadowServer, server) || !relay(m.ShadowID) {
+				if err != nil || !sameServer(m.ShadowServer, server) || !relay(m.ShadowID) || !deliversHanded(m) {
 					continue
 				}
 				var these []TakenDone
@@ -263,7 +310,7 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 			if len(out) >= max {
 				return nil
 			}
-			if len(v) < 9 || v[8]&finishedExact == 0 {
+			if len(v) < 9 || v[8]&finishedExact == 0 || v[8]&finishedCarrier != 0 {
 				continue
 			}
 			srv, sid, ok := strings.Cut(string(v[9:]), "\x00")

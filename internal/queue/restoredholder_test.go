@@ -69,13 +69,17 @@ func TestSR6RestoredHolderLeavesCopyItsPredecessorHandedOn(t *testing.T) {
 
 // openRestored opens a database as its first start after `umbra db
 // restore` finds it (the backup's mark: Store.Predecessor is the id of
-// the database the backup was taken of).
-func openRestored(t *testing.T) *Store {
+// the database the backup was taken of). fill writes the records the
+// backup holds.
+func openRestored(t *testing.T, fill ...func(*Store)) *Store {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "queue.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range fill {
+		f(s)
 	}
 	old := s.DatabaseID()
 	s.Close()

@@ -382,6 +382,7 @@ var (
 	keyPeerWaitRun       = []byte("peerwait_run")        // the run whose slot file Recover trusts (peerwait.go)
 	keyRestoredUpTo      = []byte("restored_upto")       // the last message id a restore brought back (heldquery.go)
 	keyRestoredFrom      = []byte("restored_from")       // the database id the backup restored here was taken of (takenover.go)
+	keyRestoredHanded    = []byte("restored_handed")     // the last message id the backup restored here held, kept (restoredhanded.go)
 	keyIDHigh            = []byte("id_high")             // the highest message id ever stored (Tx.PutNew, Store.NewID)
 	keyIDReserved        = []byte("id_reserved")         // no id handed out is above it (idreserve.go)
 	keyRedirectNamesDone = []byte("redirect_names_done") // the held records' redirect names were rewritten (redirectname.go)

@@ -460,10 +460,16 @@ func (s *Store) init(now time.Time) error {
 		if from != "" {
 			// Its shadow copies may be of messages whose discards were
 			// applied after the backup: asked about at once (heldquery.go).
-			if last, _ := tx.Bucket(bucketMessages).Cursor().Last(); last != nil {
+			last, _ := tx.Bucket(bucketMessages).Cursor().Last()
+			if last != nil {
 				if err := meta.Put(keyRestoredUpTo, bytes.Clone(last)); err != nil {
 					return err
 				}
+			}
+			// The records the database it replaced can have handed on
+			// are the backup's, none above it (restoredhanded.go).
+			if err := meta.Put(keyRestoredHanded, append(make([]byte, 0, 8), orZeroKey(last)...)); err != nil {
+				return err
 			}
 			// Every message of a restored backup may have been delivered
 			// after the backup by the database it replaced, whose record

@@ -111,3 +111,39 @@ func TestQueryTakenDoneListsCopiesARestoredServerHandedHere(t *testing.T) {
 		d.conn.Close()
 	}
 }
+
+// SR-6 after a second `umbra db restore` of a holder from a backup of the
+// same database (restoredhanded.go): both restored databases ask with
+// the same FROM= (the id the backups were taken of). A client told every
+// copy it handed here under one new database is not walked for again
+// while this server runs — but a client presenting another database
+// (restored again: it holds the copies for other primaries again, as the
+// backup had them) must hear every line again, or it takes the copies
+// this server owns over a second time and both deliver them.
+func TestQueryTakenDoneTellsHandedCopiesToEveryRestoredDatabase(t *testing.T) {
+	const firstDB, secondDB, oldDB = "0123456789abcdef0123456789abcdef", "1123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	held := &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}},
+		notes: map[string][]queue.TakenDone{}}}
+	busy := &busyShadow{delayNoteShadow: &delayNoteShadow{heldNoteShadow: held, delayed: map[string][]string{}}, busy: map[string][]string{}}
+	sh := &handedHereShadow{
+		takenOverShadow: &takenOverShadow{busyShadow: busy, waiting: map[string][]queue.TakenDone{}},
+		handed:          []queue.TakenDone{{ID: "000661F40795F8E2-6e841936-000000000001", Addr: "x@remote.example", Kind: queue.TakenOver}},
+	}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	for i, db := range []string{firstDB, firstDB, secondDB} {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO hub2.test", "250")
+		d.cmd(authHub2, "235")
+		d.cmd("XSHADOW hub2 MARK DB="+db, "250")
+		got := d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+oldDB, "250")
+		told := strings.Contains(got, sh.handed[0].Wire())
+		if want := i != 1; told != want {
+			t.Fatalf("session %d (database %s): handed copy told %v, want %v:\n%s", i, db, told, want, got)
+		}
+		d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+oldDB, "250") // spoke again: recorded
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+}

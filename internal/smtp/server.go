@@ -184,9 +184,10 @@ func (s *Server) SetServers(d ServerDirectory) {
 // the connector set in place; sessions keep the connector they started
 // with until they end.
 type Server struct {
-	// handedTold: the restored clients (server name and FROM= id) that
-	// heard every copy they handed here and spoke again after it
-	// (shadowtakendone.go): not walked for again while this process runs.
+	// handedTold: the restored clients (server name, FROM= id and the
+	// database the session presented) that heard every copy they handed
+	// here and spoke again after it (shadowtakendone.go): not walked for
+	// again while this process runs.
 	handedTold sync.Map
 
 	// anotherDBs paces the WARN of sessions refused for presenting

@@ -274,7 +274,10 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	// its next command), a client is not walked for again while this
 	// process runs: its predecessor hands nothing more, and the walk
 	// reads the whole queue. A restart of this server tells it again.
-	handedKey := mailaddr.NameKey(s.shadowServer) + "\x00" + from
+	// Keyed by the database the client presents too: restored again
+	// from a backup of the same database (the same FROM=), it holds the
+	// copies for other primaries again and needs every line again.
+	handedKey := mailaddr.NameKey(s.shadowServer) + "\x00" + from + "\x00" + s.shadowPeerDB
 	_, handedWhole := s.srv.handedTold.Load(handedKey)
 	if ht, ok := s.srv.shadow.(HandedHereTeller); ok && from != "" && !s.handedDone && !handedWhole && len(notes) < max {
 		// The copies this client's predecessor (any database of the
