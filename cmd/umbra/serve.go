@@ -81,14 +81,19 @@ func askHolders(ctx context.Context, holders *shadow.Holders, first bool) {
 }
 
 // stallAfter is the shortest stall of this process after which a shadow
-// server may have taken its copies over: every one of the retries
-// heartbeats, a timeout apart, must have gone unanswered, so the process
-// did not run for at least (retries-1) timeouts (one timeout at least).
-// It is below the takeover delay the shadow server counts from its last
-// contact (README, *Shadow redundancy*): a stall is noticed also when
-// it began some time after that contact.
-func stallAfter(t shadow.Timing) time.Duration {
-	return t.Timeout * time.Duration(max(t.Retries-1, 1))
+// server may have taken its copies over. The takeover follows the
+// holder's settings, not this server's: shadow_heartbeat_timeout and
+// shadow_heartbeat_retry_count are each server's own and reloadable,
+// and a holder reloaded to a shorter bound than this server's took its
+// copies over after a stall this server's own bound
+// (timeout × (retries − 1)) let pass unasked; it then delivered them a
+// second time (rt39 F2). So the bound is the shortest any holder can be
+// configured to — one heartbeat that fails, its command timeout of 1 s
+// at the least — which the guard notices from two of its ticks on (2 s,
+// queue stallguard.go): after any longer stall the holders are asked,
+// whatever the settings on either side.
+func stallAfter() time.Duration {
+	return time.Second
 }
 
 // httpStopTimeout bounds, in all, the stop of the HTTP servers left
@@ -767,7 +772,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// shadow server may have taken copies over in: new attempts
 		// wait for it (queue stallguard.go); a process that runs on has
 		// no start.
-		mgr.GuardStall(func() time.Duration { return stallAfter(shadowTiming(current())) },
+		mgr.GuardStall(stallAfter,
 			func(ctx context.Context) { askHolders(ctx, holders, false) })
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())

@@ -69,8 +69,10 @@ func slowHeartbeats(t testing.TB, cfg string) {
 // SR-3 (Exchange: "the shadow server queries the discard status at the
 // end of every session with the primary"): hub-a relays three messages
 // 0.3 s apart over one reused connection to hub-b; once hub-b delivered
-// them, every shadow copy at hub-a goes at the end of that session — not
-// at the next heartbeat, 300 s later.
+// them, every shadow copy at hub-a goes at the end of that session or,
+// sooner, on the long poll of the one watch session open to hub-b while
+// hub-a keeps copies for it (rt39 F1) — not at the next heartbeat, 300 s
+// later, and not over a session per message.
 func TestShadowQueryAtSessionEnd(t *testing.T) {
 	t.Parallel()
 	p := newShadowPair(t)
@@ -96,9 +98,9 @@ func TestShadowQueryAtSessionEnd(t *testing.T) {
 		return len(p.queued(t, p.cfgA)) == 0
 	})
 	t.Logf("copies gone %v after the last message was acknowledged (a figure, not a check)", time.Since(lastAck).Round(100*time.Millisecond))
-	if n := metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`) - before; n != 1 {
+	if n := metricValue(t, metricsB, `umbra_smtp_sessions_total{connector="org"}`) - before; n < 1 || n > 2 {
 		a.dumpLog()
-		t.Errorf("hub-b saw %v sessions, want the one reused relay session", n)
+		t.Errorf("hub-b saw %v sessions, want the one reused relay session and at most one watch session", n)
 	}
 }
 

@@ -16,7 +16,22 @@ import (
 // sender gets one failure DSN, not two.
 func TestResumedPrimaryAsksHoldersBeforeRetry(t *testing.T) {
 	t.Parallel()
+	resumedPrimaryAsksHolders(t, newReceiptHubs(t, "remote-only", false))
+}
+
+// rt39 F2: the settings are each server's own. hub-a's would let a
+// holder take over only after 29 s of silence (shadow_heartbeat_retry_count
+// 30), hub-b takes over after its 3 failed heartbeats, a second apart.
+// hub-a, stalled past hub-b's bound but far below its own, still asks
+// before its next attempt: one failure DSN, not two.
+func TestResumedPrimaryAsksHoldersWithShorterBoundThanItsOwn(t *testing.T) {
+	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", false)
+	editConfig(t, o.cfgA, "shadow_heartbeat_retry_count: 3", "shadow_heartbeat_retry_count: 30")
+	resumedPrimaryAsksHolders(t, o)
+}
+
+func resumedPrimaryAsksHolders(t *testing.T, o *receiptHubs) {
 	ha, _ := o.start(t)
 	ha.dumpLogIfFailed()
 	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: stalled\r\n\r\nhello\r\n"); !strings.HasPrefix(reply, "250") ||

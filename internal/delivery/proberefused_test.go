@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -64,8 +65,15 @@ func TestProbeRefusedWarnsOncePerState(t *testing.T) {
 		return err
 	}
 	for i := 0; i < 3; i++ {
-		if err := probe(); err == nil {
+		err := probe()
+		if err == nil {
 			t.Fatalf("probe %d of a refusing holder: no error", i)
+		}
+		// The holders' round tells a refusal from a holder not reached
+		// by it (rt39 F3): the error carries the holder's reply.
+		var ref interface{ Refusal() string }
+		if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1") {
+			t.Fatalf("probe %d of a refusing holder: %v, want a refusal carrying its reply", i, err)
 		}
 	}
 	refuse.Store("")

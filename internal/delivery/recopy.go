@@ -575,7 +575,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		// mark (if a refused copy made one) stays, so copies keep going
 		// to the other candidates first.
 		r.probeRefused(st, s, ref)
-		return "", fmt.Errorf("%s refused the shadow session: %s", s.Name, ref.Refusal())
+		return "", &probeRefusedError{name: s.Name, ref: ref}
 	}
 	if errors.Is(err, smtp.ErrNoShadow) {
 		// It answers, but offers no XSHADOW to this server: the
@@ -600,6 +600,20 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 	}
 	return "", err
 }
+
+// probeRefusedError is a probe the holder answered with a refusal: a
+// shadow.Refusal, so that the holders' round says it refused (and why)
+// instead of counting it among the holders not reachable (rt39 F3).
+type probeRefusedError struct {
+	name string
+	ref  *refusedError
+}
+
+func (e *probeRefusedError) Error() string {
+	return e.name + " refused the shadow session: " + e.ref.Refusal()
+}
+func (e *probeRefusedError) Refusal() string { return e.ref.Refusal() }
+func (e *probeRefusedError) Unwrap() error   { return e.ref }
 
 // probeRefused reports a holder that refused this server's probe
 // (rt21a L1: its topology does not know this server, or knows its

@@ -311,8 +311,9 @@
 // Clients and tasks (tasks.go): a client (shadow.Manager) is stepped on
 // the scheduler's loop when it asked to be (at most a second apart for
 // shadow redundancy), at once when a sender starts waiting on a primary
-// (a message with waiters became a shadow copy there, or the primary
-// pushed a copy on receipt: markUrgent — state the client reads with
+// (a message became a shadow copy there — handed on in a shadow
+// session, a sender waiting or not: rt39 F1 — or the primary pushed a
+// copy on receipt: markUrgent — state the client reads with
 // the primaries, Primary.UrgentUntil) and at once after the wall clock
 // stepped back. A step starts what is due with StartTask: a task of a
 // destination ("shadow:PRIMARY" for heartbeats, "shadow-watch:PRIMARY"

@@ -429,6 +429,16 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		ev.Event(name, &pm, &pm.Rcpts[r.Rcpt], r.detail())
 	}
 	ev.emit(q)
+	// The recipients handed on in a shadow session are kept here for
+	// their primary from this commit on: its discards are fetched as it
+	// commits them (a watch session), as at the attempt's end (finish).
+	var shadowed []Recipient
+	for _, r := range these {
+		if r.Outcome == ShadowedOK {
+			shadowed = append(shadowed, pm.Rcpts[r.Rcpt])
+		}
+	}
+	q.markShadowedUrgent(shadowed)
 	for i, dm := range dsns {
 		q.dsnEvent(dm, dsnKinds[i])
 	}

@@ -1317,12 +1317,16 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 	if done && m.State != Shadow {
 		q.noteDeparture(m)
 		q.notifyGone(m.ID)
-	} else if m.State == Shadow && q.hasWaiters(m.ID) {
-		for _, r := range m.Rcpts {
-			if r.Status == Shadowed {
-				q.markUrgent(r.Primary)
-			}
-		}
+	} else if m.State == Shadow {
+		// A copy kept here for the next hop it was handed to: its
+		// discard is asked for as the next hop commits it (a watch
+		// session's long poll), whether a sender waits (delayed
+		// acknowledgement) or not (a copy on receipt made the message's
+		// acknowledgement, a plain relay). Left to the heartbeats and
+		// the next session's end query it came seconds late, and a kill
+		// -9 of the next hop in between made this server take the copy
+		// over and deliver it again (rt39 F1).
+		q.markShadowedUrgent(m.Rcpts)
 	}
 	if len(dsns) > 0 {
 		q.Kick()

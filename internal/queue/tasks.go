@@ -227,8 +227,9 @@ func (q *Manager) closeTasks() {
 // after the last such event.
 const urgentFor = time.Minute
 
-// markUrgent records that a sender waits for primary's discard of a
-// copy this server holds (delayed acknowledgement, SR-9), or that the
+// markUrgent records that this server keeps a copy of a message it
+// handed on to primary in a shadow session — a sender waiting for its
+// discard (delayed acknowledgement, SR-9) or not (rt39 F1) — or that the
 // primary pushed a copy on receipt (SR-17), and steps the clients at
 // once when it was not urgent already: the shadow client opens its watch
 // session then, not at its next step. State, not a hook: the client reads
@@ -250,6 +251,21 @@ func (q *Manager) markUrgent(primary string) {
 	t.mu.Unlock()
 	if fresh {
 		q.Kick()
+	}
+}
+
+// markShadowedUrgent marks urgent (markUrgent) the primary of every
+// recipient of rcpts kept here as a shadow copy: this server handed it
+// on in a shadow session, and the primary's discard is to be fetched as
+// it commits (a watch session), not at the next heartbeat.
+func (q *Manager) markShadowedUrgent(rcpts []Recipient) {
+	var done []string
+	for _, r := range rcpts {
+		if r.Status != Shadowed || r.Primary == "" || slices.Contains(done, r.Primary) {
+			continue
+		}
+		done = append(done, r.Primary)
+		q.markUrgent(r.Primary)
 	}
 }
 

@@ -256,10 +256,18 @@
 // heartbeat forward. Either way a takeover needs its retry count of
 // failed heartbeats, each a timeout after the last: no mass takeover.
 //
-// Delayed acknowledgement (SR-9, SR-15): a primary is urgent for a minute
-// after a sender starts waiting on a copy held for it — the queue keeps
-// that (Primary.UrgentUntil) and has the scheduler step the Manager at
-// once; Expedite marks one directly. Only the minute's end ends it — not
+// Delayed acknowledgement (SR-9, SR-15), and every copy handed on: a
+// primary is urgent for a minute after a sender starts waiting on a copy
+// held for it, after this server handed it a message in a shadow session
+// (whatever the acknowledgement setting: rt39 F1, the discard came with
+// the next heartbeat or pooled session's end, seconds after the
+// primary's commit, and a kill -9 of the primary in between made this
+// server take the copy over and deliver it again), or after it pushed a
+// copy on receipt; and a primary still urgent stays so while copies are
+// held for it (Step): its watch session stays open until they are gone,
+// and a minute after. The queue keeps the urgency (Primary.UrgentUntil)
+// and has the scheduler step the Manager at once; Expedite marks one
+// directly. Only the minute's end ends it — not
 // a step that finds no copy held for it at that moment (rt43 F3: under
 // steady load the watch ended then and the next opened a step later, the
 // discards between coming up to a second late). While it is, one watch session

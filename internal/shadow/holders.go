@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -425,12 +426,21 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	// takes none of their time.
 	h.probeUnasked(ctx, holders)
 	asked := map[string]bool{}
-	var down, unaskable []string
-	msgs, unaskableMsgs := 0, 0
+	var down, unaskable, refused, replies []string
+	msgs, unaskableMsgs, refusedMsgs := 0, 0, 0
 	h.mu.Lock()
 	for i, n := range names {
+		var ref Refusal
 		if errs[i] == nil {
 			asked[n] = true
+		} else if _, ok := h.unreached[n]; ok && errors.As(errs[i], &ref) {
+			// It answered and refused: up, but not to be asked — not
+			// "not reachable" (rt39 F3), its reply says why.
+			refused = append(refused, n)
+			refusedMsgs += holders[n]
+			if !slices.Contains(replies, ref.Refusal()) {
+				replies = append(replies, ref.Refusal())
+			}
 		} else if _, ok := h.unreached[n]; ok {
 			down = append(down, n)
 			msgs += holders[n]
@@ -444,11 +454,28 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 		h.cfg.Log.Info("shadow servers this server has no address for (no topology names them) cannot be asked what they finished of copies they took over: after an absence of this server longer than their takeover bound, what they delivered meanwhile is delivered here again",
 			"shadow_servers", strings.Join(unaskable, ","), "messages", unaskableMsgs)
 	}
+	if len(refused) > 0 {
+		h.cfg.Log.Warn("shadow servers refused: "+refusedWhy(replies)+"; they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
+			"shadow_servers", strings.Join(refused, ","), "messages", refusedMsgs, "reply", strings.Join(replies, " | "))
+	}
 	if len(down) > 0 {
 		h.cfg.Log.Warn("shadow servers not reachable since the start: they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
 			"shadow_servers", strings.Join(down, ","), "messages", msgs)
 	}
 	return asked
+}
+
+// refusedWhy says why holders refused this server's probes, from their
+// replies: that this server is not a server of their topology (umbra's
+// XSHADOW check, package smtp bindServerID: their topology was reloaded
+// without it), or that they refuse its shadow session.
+func refusedWhy(replies []string) string {
+	for _, r := range replies {
+		if !strings.Contains(r, "not a server of the organisation") {
+			return "they refuse this server's shadow session"
+		}
+	}
+	return "not a server of their organisation's topology (reloaded without this server?)"
 }
 
 // Pass probes every holder once and makes again the copies of the

@@ -26,12 +26,16 @@ type fakeCopier struct {
 	store  *fakeHolderStore
 	down   bool // no shadow server takes a copy
 	made   []uint64
+	fail   map[string]error // a probe of the server fails so
 }
 
 func (f *fakeCopier) Probe(_ context.Context, server string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.probed = append(f.probed, server)
+	if err := f.fail[server]; err != nil {
+		return "", err
+	}
 	f.store.single = append(f.store.single, f.newDB[server]...)
 	delete(f.newDB, server)
 	return "db", nil
@@ -98,5 +102,43 @@ func TestHoldersFirstPassSkipsHoldersAskedFirst(t *testing.T) {
 	h.Pass(context.Background())
 	if len(cp.probed) != 4 {
 		t.Fatalf("probed %v after a second pass, want every holder again", cp.probed)
+	}
+}
+
+// probeRefusal is a holder's refusal of a probe (delivery's
+// probeRefusedError): it answered.
+type probeRefusal struct{ reply string }
+
+func (e probeRefusal) Error() string   { return "refused the shadow session: " + e.reply }
+func (e probeRefusal) Refusal() string { return e.reply }
+
+// rt39 F3: a holder that answers and refuses this server's probe (its
+// topology reloaded without this server) is not "not reachable since the
+// start": the start's WARN says it refused, and why; one that does not
+// answer is still named not reachable.
+func TestHoldersRefusingAreNotCalledUnreachable(t *testing.T) {
+	st := &fakeHolderStore{holders: map[string]int{"hub-b": 2, "hub-c": 1}}
+	cp := &fakeCopier{store: st, fail: map[string]error{
+		"hub-b": probeRefusal{"550 5.7.1 Server id is not a server of the organisation"},
+		"hub-c": errors.New("dial tcp 127.0.0.191:40999: connect: connection refused"),
+	}}
+	var logBuf bytes.Buffer
+	h := NewHolders(HoldersConfig{Store: st, Copier: cp, Log: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	h.AskFirst(context.Background())
+	var refused, down string
+	for _, l := range strings.Split(logBuf.String(), "\n") {
+		switch {
+		case strings.Contains(l, "shadow servers refused"):
+			refused = l
+		case strings.Contains(l, "not reachable since the start"):
+			down = l
+		}
+	}
+	if !strings.Contains(refused, "not a server of their organisation's topology") || !strings.Contains(refused, "shadow_servers=hub-b ") ||
+		!strings.Contains(refused, "messages=2") {
+		t.Errorf("no WARN that hub-b refused, not a server of its topology:\n%s", logBuf.String())
+	}
+	if !strings.Contains(down, "shadow_servers=hub-c ") {
+		t.Errorf("hub-c, which did not answer, is not named not reachable:\n%s", logBuf.String())
 	}
 }

@@ -1147,7 +1147,16 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	for _, p := range primaries {
 		listed[p.Name] = true
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
-			m.urgent[p.Name] = p.UrgentUntil // a sender waits (the queue's record)
+			m.urgent[p.Name] = p.UrgentUntil // a sender waits, or a copy was handed on (the queue's record)
+		}
+		if until := m.urgent[p.Name]; !p.TakenOver && now.Before(until) && until.Before(now.Add(expediteFor)) {
+			// Copies are still held for a primary whose watch session
+			// runs: it stays open until their discards are in (and a
+			// minute after the last went), however long the primary
+			// keeps the mail — not a minute after the hand-off, with
+			// the discards of the copies it delivers later left to the
+			// heartbeats (rt39 F1). One session per primary.
+			m.urgent[p.Name] = now.Add(expediteFor)
 		}
 	}
 	for name, until := range m.urgent {

@@ -293,3 +293,48 @@ func TestFailingWatchShowsUnreachable(t *testing.T) {
 	clk.Advance(watchRetry)
 	waitUntil(t, "the session let in", func() bool { return m.Status()[0].Unreachable == "" })
 }
+
+// SR-3 with SR-15 (rt39 F1): a watch session opened for copies handed
+// on to a primary (the queue marks it urgent at the hand-off) stays open
+// for as long as copies are held for it, not a minute after the
+// hand-off: the primary may deliver any of them later, and its discard
+// must come on the long poll as it commits, not at the next heartbeat.
+// Once nothing is held for it, the session ends a minute later.
+func TestWatchStaysOpenWhileCopiesAreHeld(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
+		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.2:25", LastContact: clk.Now(), UrgentUntil: clk.Now().Add(expediteFor)}}}
+	w := &fakeWatcher{fakeHB: fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}}, push: make(chan []string), ended: make(chan struct{}, 10)}
+	m := New(Config{Timeout: 300 * time.Second, Retries: 3, Clock: clk, Store: st, Heartbeater: w})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.Step(ctx) // the hand-off's urgency: the watch session opens
+	waitUntil(t, "the watch session", func() bool { return w.connections() == 1 })
+	for i := 0; i < 5; i++ { // five minutes with the copy held
+		clk.Advance(50 * time.Second)
+		m.Step(ctx)
+		if !m.stillUrgent("hub-b") {
+			t.Fatalf("the watch session ends %v after the hand-off while a copy is still held", time.Duration(i+1)*50*time.Second)
+		}
+	}
+	w.push <- []string{"m1"}
+	waitUntil(t, "the pushed discard", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.discarded["hub-b"]) == 1
+	})
+	if n := w.connections(); n != 1 {
+		t.Fatalf("%d connections, want the one watch session", n)
+	}
+	st.mu.Lock()
+	st.copies["hub-b"] = false // nothing held for it any more
+	st.mu.Unlock()
+	m.Step(ctx)
+	clk.Advance(expediteFor + time.Second)
+	m.Step(ctx)
+	select {
+	case <-w.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch session outlived the copies by more than a minute")
+	}
+}

@@ -63,6 +63,10 @@ func (l *anotherDBLog) refused(server string) (warn bool, suppressed int) {
 	k := strings.ToLower(server)
 	e := l.by[k]
 	if e == nil {
+		if len(l.by) >= maxLogKeys {
+			// Bounded whatever its keys: the pacing starts over.
+			l.by = map[string]*anotherDBEntry{}
+		}
 		e = &anotherDBEntry{}
 		l.by[k] = e
 	}

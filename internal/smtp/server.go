@@ -198,6 +198,10 @@ type Server struct {
 	// from an address that is not the stated server's (shadowaddr.go).
 	addrRefusals *anotherDBLog
 
+	// bindRefusals paces the WARN of shadow sessions refused for a server
+	// id the topology does not bind to the connection (bindServerID).
+	bindRefusals *anotherDBLog
+
 	hostname string
 	queue    Queue
 	shadow   ShadowVerbs // nil when shadow redundancy is off
@@ -323,6 +327,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
 	s.addrRefusals = newAnotherDBLog(s.clk)
+	s.bindRefusals = newAnotherDBLog(s.clk)
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -413,14 +414,35 @@ func (s *session) bindServerID(serverID string) string {
 	}
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the organisation", "code", 550, "enhanced_code", "5.7.1")
+		// Keyed by the source, not the stated name: any name may come.
+		s.bindRefused("unknown\x00"+s.ip.String(), serverID, "server id is not a server of the organisation")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
-		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology", "code", 550, "enhanced_code", "5.7.1")
+		s.bindRefused("address\x00"+serverID, serverID, "connection is not from an address of that server in the topology")
 		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
 			" is neither that server's topology address nor one of its source_addresses"
 	}
 	return ""
+}
+
+// bindServerID's refusals are the operator's to fix (the peer's
+// topology lists this server, this server's does not list the peer, or
+// not at that address), and the peer repeats its session every
+// heartbeat: the WARN is paced, once per anotherDatabaseLogEvery per key (the source for a
+// name the topology does not know, the server for one it lists at other
+// addresses), with the refusals since the last WARN counted on it; those
+// between are logged at DEBUG (rt39 F3: one WARN every 2 s).
+func (s *session) bindRefused(key, serverID, reason string) {
+	warn, suppressed := s.srv.bindRefusals.refused(key)
+	level := slog.LevelDebug
+	args := []any{"server_id", serverID, "reason", reason, "code", 550, "enhanced_code", "5.7.1"}
+	if warn {
+		level = slog.LevelWarn
+		if suppressed > 0 {
+			args = append(args, "refused_since_last_warning", suppressed)
+		}
+	}
+	s.log.Log(context.Background(), level, "shadow session refused", args...)
 }
 
 // transportServerID refuses a server id the topology gives a server

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umbra/internal/testsupport"
+)
+
+// watchProxy stands between a shadow server and the next hop it relays
+// to (the next hop's topology address is the proxy's). It tells the
+// connections that carried a relay (a MAIL command) from the others and
+// counts the long polls (XQUERYDISCARD … WAIT=) the next hop answered
+// with discard notifications.
+type watchProxy struct {
+	ln     *testsupport.Server
+	target string
+
+	mu          sync.Mutex
+	relays      int // connections that carried a MAIL command
+	relaysEnded int // of them, ended
+	polled      int // long polls answered with at least one notification
+}
+
+func startWatchProxy(t *testing.T, listen, target string) *watchProxy {
+	t.Helper()
+	p := &watchProxy{target: target}
+	p.ln = testsupport.Serve(t, listen, func(c net.Conn) { go p.serve(c) })
+	return p
+}
+
+var answeredPoll = regexp.MustCompile(`250-2\.0\.0 [1-9][0-9]* discard notifications`)
+
+func (p *watchProxy) serve(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var mu sync.Mutex
+	waiting := false // a WAIT= query is out on this connection
+	relay := false
+	defer func() {
+		if relay {
+			p.mu.Lock()
+			p.relaysEnded++
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		// next hop → shadow server
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				if waiting && answeredPoll.Match(buf[:n]) {
+					waiting = false
+					p.mu.Lock()
+					p.polled++
+					p.mu.Unlock()
+				}
+				mu.Unlock()
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	var line []byte
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			line = append(line, buf[:n]...)
+			for {
+				i := bytes.Index(line, []byte("\r\n"))
+				if i < 0 || len(line) > 4096 {
+					break
+				}
+				cmd := strings.ToUpper(string(line[:i]))
+				line = line[i+2:]
+				mu.Lock()
+				if strings.HasPrefix(cmd, "XQUERYDISCARD") && strings.Contains(cmd, "WAIT=") {
+					waiting = true
+				}
+				if strings.HasPrefix(cmd, "MAIL FROM:") && !relay {
+					relay = true
+					p.mu.Lock()
+					p.relays++
+					p.mu.Unlock()
+				}
+				mu.Unlock()
+			}
+			if len(line) > 4096 {
+				line = nil // a message's body: no command in it matters here
+			}
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *watchProxy) counts() (relays, relaysEnded, polled int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relays, p.relaysEnded, p.polled
+}
+
+// SR-3 and SR-15 (rt39 F1): hub-a relays a message to hub-b in a shadow
+// session without any sender waiting (no delayed acknowledgement) and
+// keeps its shadow copy for hub-b. The relay session ends before hub-b
+// can deliver; hub-a's heartbeats come every 300 s. When hub-b delivers,
+// the discard must reach hub-a on a long poll of a watch session open to
+// hub-b since the relay — not at the next heartbeat or session, which
+// left a window of seconds in which a kill -9 of hub-b made hub-a take
+// the copy over and deliver it a second time.
+func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
+	t.Parallel()
+	const ip = "127.0.0.191"
+	dir := t.TempDir()
+	a, b := addrInRange(t, ip, 40500, 100), addrInRange(t, ip, 40600, 100)
+	proxyAddr, sinkAddr := addrInRange(t, ip, 40700, 100), addrInRange(t, ip, 40800, 100)
+	proxy := startWatchProxy(t, proxyAddr, b)
+	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	translated(t, cfgB) // hub-a reaches it through the proxy
+	slowHeartbeats(t, cfgA)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	p := &shadowPair{}
+
+	// The sink is down: hub-b keeps the message, hub-a its copy.
+	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-1\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
+	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
+		relays, ended, _ := proxy.counts()
+		return relays > 0 && ended == relays
+	})
+	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
+		t.Fatalf("hub-a holds %d copies for hub-b once the relay session ended, want 1 (hub-b could not deliver yet)", s)
+	}
+
+	// hub-b delivers now; only a long poll open to it brings the discard.
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, []string{"rw-1"}, hb)
+	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
+	if _, _, polled := proxy.counts(); polled == 0 {
+		ha.dumpLog()
+		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
+	}
+	if n := sink.counts()["rw-1"]; n != 1 {
+		t.Errorf("rw-1 arrived %d times", n)
+	}
+}
