@@ -30,7 +30,7 @@ func TestSR17EarlyDiscardSettlesBatchedCopy(t *testing.T) {
 	defer st.Close()
 	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
 	sh := &keptCopiesShadow{takenOverShadow: newTakenOverShadow(), kept: map[string]bool{}}
-	s := startShadowServer(t, q, sh, true, keptConnector(t))
+	s := startShadowServer(t, q, sh, true, rt39Connector(t))
 
 	x := batchMsg("a@example.org", "x@elsewhere.org")
 	y := batchMsg("b@example.org", "y@elsewhere.org")

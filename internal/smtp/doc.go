@@ -464,9 +464,11 @@
 //     the session's claim to be it is its own (an authenticated session
 //     by its server account alone — a plain account speaks for no
 //     server, whatever its name, frontrt35 F1 —, else its client certificate, else an
-//     externally secured connector, whose every client the operator
-//     vouches for: claimOwn — a stranger elsewhere stating the name is no
-//     refusal of the server), a 250 lets them in again; a
+//     externally secured connector, whose trust is the address: a client
+//     there speaks for the server only from an address the topology gives
+//     it (claimOwn, rt39 F2) — a stranger elsewhere, or in the trusted
+//     ranges at another address, stating the name is no refusal of the
+//     server), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere; tried again once a
 //     minute). A refusal whose only cause is the connection's address —

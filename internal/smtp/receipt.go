@@ -485,8 +485,9 @@ type SessionNoter interface {
 //
 // A refusal is noted only for a session whose claim to be id is its own:
 // it authenticated as id (a server account or a client certificate
-// naming it) or it came on an externally secured connector, which
-// vouches for every client. Anyone else may state any server's name at
+// naming it) or it came on an externally secured connector from an
+// address the topology gives id (the connector's trust is the address).
+// Anyone else may state any server's name at
 // XSHADOW on a connector that offers the verb — noting that would let
 // any client stop the copies made on that server. A refusal for the
 // connection's address alone is told as such (AddressRefusalNoter).
@@ -546,7 +547,8 @@ type SessionAskedNoter interface {
 
 // claimOwn reports whether the session's own identity says it is server
 // id: its server account or a name of its client certificate is id (case
-// and a final dot aside), or its connector is externally secured. An
+// and a final dot aside), or its connector is externally secured and the
+// connection comes from an address the topology gives id (rt39 F2). An
 // account without the :server flag (or one the topology gives no
 // transport server: serverAccount) is a user's, whatever its name: its
 // refusal is noted for no server (frontrt35 F1: alice stating her own
@@ -560,16 +562,32 @@ func (s *session) claimOwn(id string) bool {
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		return slices.ContainsFunc(s.certNamesNow(), same) // a certificate the client CA in force no longer vouches for speaks for no server
 	}
-	// Neither: the connector's trust alone. It vouches for some server,
-	// not which one, yet a server there connecting from an address the
-	// topology does not give it is refused and must get no copy (it
-	// would never fetch the copy's discard: a duplicate at the takeover);
-	// a client of the trusted ranges stating another server's name stops
-	// that server's copies until its next session is let in — the
-	// operator vouches for every client there — while the configuration
-	// in force still trusts it (serverNow's rule): a reload that took
-	// externally_secured away took that vouching too.
-	return s.trustInForce()
+	// Neither: the connector's trust alone, while the configuration in
+	// force still trusts it (serverNow's rule: a reload that took
+	// externally_secured away took that vouching too). Its trust is the
+	// address: it vouches for some server, not which one, and the
+	// topology says which — the session speaks for id only from an
+	// address the topology gives id (its address or one of its
+	// source_addresses: ServerAt, bindServerID's rule). A client of the
+	// trusted ranges stating another server's name from an address not
+	// that server's proves nothing about it: noted, its refusal stopped
+	// the copies made on that server until its next session was let in
+	// (with reject_on_shadow_failure, every sender refused 451 4.4.0),
+	// and shadow list blamed the server (rt39 F2). A refusal of a
+	// session from the server's own address (a right it lacks, another
+	// server's database id, verbs not offered) is the server's, and
+	// marks it. Without a topology there is no address to hold it to,
+	// and the connector's trust is all there is (no copy on receipt is
+	// made without one).
+	if !s.trustInForce() {
+		return false
+	}
+	if d := s.srv.servers.Load(); d != nil {
+		if _, at := d.d.ServerAt(id, s.ip); !at {
+			return false
+		}
+	}
+	return true
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every
