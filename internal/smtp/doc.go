@@ -526,6 +526,10 @@
 //     MAIL and RCPT code (openMail — inside the batch's transaction, which
 //     stays busy until its reply is written —, rcptTo) and its body through messageOf,
 //     as a copy sent alone; the copies taken are kept in one commit.
+//     From version 24 each record states its copy's own rollback mark
+//     (flag M, a MARK line), by which the holder places a discard that
+//     came before the copy (queue earlystale.go; rt39 F1), the MAIL's
+//     XSHADOWMARK= (the batch's highest) raising the mark it stores.
 //     The answer is per copy (one bad copy does not fail the others),
 //     a framing error refuses the batch whole (554 5.6.0), and a
 //     storage error answers every copy of the batch with it.
