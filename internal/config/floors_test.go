@@ -103,4 +103,10 @@ func TestSizeWithUnitBelowFloorToldAsWritten(t *testing.T) {
 			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
 		}
 	}
+	// A topology's size floor alike.
+	topo := "sites: [{name: a}, {name: b}]\nsite_links:\n  - {name: a-b, sites: [a, b], cost: 10, max_message_size: 512B}\n"
+	if _, err := ParseTopology([]byte(topo), "t.yaml"); err == nil || !strings.Contains(err.Error(), "t.yaml:3: site link max_message_size 512B (512 bytes) is below 1000 bytes") ||
+		strings.Contains(err.Error(), "without a unit") {
+		t.Errorf("topology: %v", err)
+	}
 }
