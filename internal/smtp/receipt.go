@@ -505,7 +505,15 @@ func (s *session) noteShadowSession(id, reply string) {
 	switch {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
-	case strings.HasPrefix(reply, "5") && s.claimOwn(id):
+	case strings.HasPrefix(reply, "5") && (s.claimOwn(id) || byAddress && s.trustInForce()):
+		// byAddress on the connector's trust alone: a client of the
+		// trusted ranges stating id from an address the topology does
+		// not give id (bindServerID). It proves nothing about id, which
+		// may be any client there — or id's own sessions from an address
+		// its topology entry lacks, whose copies here could never be
+		// discarded. Judged as an account's from another address is
+		// (AddressRefusalNoter, never a refusal by itself): it marks id
+		// only when no session of id was let in here lately (rt39 F2).
 		// Under a topology only its transport servers are noted: a
 		// name no server has (a client of an externally secured
 		// connector stating any name) gets no copy anyway, and its
@@ -516,6 +524,9 @@ func (s *session) noteShadowSession(id, reply string) {
 		if an, ok := n.(AddressRefusalNoter); ok && byAddress {
 			an.ShadowSessionRefusedByAddress(id)
 			return
+		}
+		if !s.claimOwn(id) {
+			return // the address alone, and no judge of it: nothing noted
 		}
 		n.ShadowSessionRefused(id)
 	}
@@ -530,8 +541,10 @@ func (s *session) noteShadowSession(id, reply string) {
 // second interface, while the server's sessions from its own address
 // are let in: the receipt shadow judges whether it stands for the
 // server (package delivery, refusedretry.go). A refusal by an
-// externally secured connector's binding (bindServerID) is no such
-// refusal: the connector's trust is the address.
+// externally secured connector's binding (bindServerID: the connection
+// is not from an address the topology gives the server) is told so too
+// (rt39 F2): any client of the trusted ranges may state the name, and
+// only the server's own sessions let in lately tell it from the server.
 type AddressRefusalNoter interface {
 	ShadowSessionRefusedByAddress(serverID string)
 }

@@ -411,6 +411,9 @@ func (s *session) bindServerID(serverID string) string {
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "server id is not a server of the organisation", "code", 550, "enhanced_code", "5.7.1")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
+		// The address is the only cause: told apart (noteShadowSession),
+		// as for an account or certificate from another address (rt39 F2).
+		s.addrRefused = true
 		s.log.Warn("shadow session refused", "server_id", serverID, "reason", "connection is not from an address of that server in the topology", "code", 550, "enhanced_code", "5.7.1")
 		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
 			" is neither that server's topology address nor one of its source_addresses"
