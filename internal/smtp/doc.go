@@ -466,9 +466,10 @@
 //     server, whatever its name, frontrt35 F1 —, else its client certificate, else an
 //     externally secured connector, whose trust is the address: a client
 //     there speaks for the server only from an address the topology gives
-//     it (claimOwn, rt39 F2) — a stranger elsewhere, or in the trusted
-//     ranges at another address, stating the name is no refusal of the
-//     server), a 250 lets them in again; a
+//     it (claimOwn, rt39 F2) — a stranger elsewhere stating the name is
+//     no refusal of the server; one in the trusted ranges at another
+//     address is told as a refusal for the address alone, judged as
+//     below), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere; tried again once a
 //     minute). A refusal whose only cause is the connection's address —
