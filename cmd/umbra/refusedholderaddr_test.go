@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,14 +113,26 @@ func TestSR17RefusalByAddressAloneKeepsCopiesOnTheServer(t *testing.T) {
 // a copy of hub-a's now, to open its watch session, and that session let
 // in ends the refusal. A
 // client of hub-a's externally secured connector's ranges stating
-// XSHADOW hub-b from an address that is not hub-b's is refused, and the
-// connector vouching for its clients, hub-b is marked (README): with
-// remote-only and reject_on_shadow_failure every message is refused
-// meanwhile. The test waits, bounded, for a message accepted with its
+// XSHADOW hub-b from an address that is not hub-b's is refused and
+// marks nothing (rt39 F2: it proves nothing about hub-b; the next
+// message still gets its copy there). A session from hub-b's own
+// address refused (it presents hub-a's own database id as hub-b's) is
+// hub-b's, and marks it (README): with remote-only and
+// reject_on_shadow_failure every message is refused meanwhile. The test waits, bounded, for a message accepted with its
 // copy on hub-b; it asserts no duration.
 func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 	t.Parallel()
 	o := newReceiptHubs(t, "remote-only", true)
+	// A second connector of hub-a, externally secured, that offers no
+	// shadow verbs (on this lane's address, 127.0.0.171).
+	noVerbs := rt39FreeAddr(t)
+	editConfig(t, o.cfgA, "    limits: {max_connections_per_source: 500}\n", fmt.Sprintf(`    limits: {max_connections_per_source: 500}
+  - name: noverbs
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit], servers: [submit]}
+`, noVerbs))
 	sink := startRecorder(t, o.sink)
 	ha, _ := o.start(t)
 	o.sendCopied(t, "Subject: first\r\n\r\nbody")
@@ -134,6 +147,15 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 	if r := s.cmd("XSHADOW hub-b", "550"); !strings.Contains(r[len(r)-1], "does not match the connection's address") {
 		t.Fatalf("XSHADOW hub-b from 127.0.0.193: %q", r)
 	}
+	s.cmd("QUIT", "221")
+	if r := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: stranger\r\n\r\nbody"); !strings.HasPrefix(r, "250") || !strings.Contains(r, "shadow copy on hub-b") {
+		t.Fatalf("the message right after a stranger's XSHADOW hub-b: %q, want 250 with its copy on hub-b (the stranger proves nothing about hub-b)", r)
+	}
+	// From hub-b's own address, on hub-a's connector that offers no
+	// shadow verbs: refused, and the refusal is hub-b's.
+	s = rawDialFrom(t, "127.0.0.2", noVerbs)
+	s.cmd("EHLO hub-b.example", "250")
+	s.cmd("XSHADOW hub-b", "502")
 	s.cmd("QUIT", "221")
 	r := rawSend(t, o.a, "a@example.org", []string{"b@remote.example"}, "Subject: refused\r\n\r\nbody")
 	if !strings.HasPrefix(r, "451 4.4.0") {
@@ -177,4 +199,18 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 		out, _ := cli(t, o.cfgA, "shadow", "list")
 		t.Fatalf("hub-a's shadow list keeps hub-b refused after the copy made there:\n%s", out)
 	}
+}
+
+// rt39FreeAddr is a free port of 39500-39999 on 127.0.0.171.
+func rt39FreeAddr(t *testing.T) string {
+	t.Helper()
+	for p := 39500; p < 40000; p++ {
+		a := fmt.Sprintf("127.0.0.171:%d", p)
+		if ln, err := net.Listen("tcp", a); err == nil {
+			ln.Close()
+			return a
+		}
+	}
+	t.Fatal("no free port in 39500-39999 on 127.0.0.171")
+	return ""
 }

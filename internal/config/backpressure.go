@@ -136,8 +136,10 @@ func wrongUnit(v *validator, key string, w Watermark) bool {
 				if m.x < 1024 {
 					hint = fmt.Sprintf("%vGiB", m.x)
 				}
-				v.add(fmt.Sprintf("back_pressure.%s.%s %v bytes is below 1MiB: a size without a unit is bytes (write e.g. %s)",
-					key, m.name, m.x, hint), "back_pressure", key, m.name)
+				v.addSized(fmt.Sprintf("back_pressure.%s.%s %v bytes is below 1MiB: a size without a unit is bytes (write e.g. %s)",
+					key, m.name, m.x, hint),
+					fmt.Sprintf("back_pressure.%s.%s "+unitValue+" (%v bytes) is below 1MiB, the least database size mark",
+						key, m.name, m.x), "back_pressure", key, m.name)
 				bad = true
 			}
 		}
@@ -154,8 +156,10 @@ const MinMessageSizeLimit = 1000
 // MinMessageSizeLimit, naming the unit (rt45 F4's siblings).
 func messageSizeTooSmall(v *validator, label string, n Size, path ...any) {
 	if n > 0 && n < MinMessageSizeLimit {
-		v.add(fmt.Sprintf("%s %d bytes is below %d: a size without a unit is bytes (write e.g. %dMiB); no message would fit",
-			label, n, MinMessageSizeLimit, n), path...)
+		v.addSized(fmt.Sprintf("%s %d bytes is below %d: a size without a unit is bytes (write e.g. %dMiB); no message would fit",
+			label, n, MinMessageSizeLimit, n),
+			fmt.Sprintf("%s "+unitValue+" (%d bytes) is below %d bytes, the least message size limit; no message would fit",
+				label, n, MinMessageSizeLimit), path...)
 	}
 }
 
@@ -205,7 +209,8 @@ func unitFloor(v *validator, label string, n, floor int64, floorText, unit, exam
 	if n < 1024 {
 		example = fmt.Sprintf("%d%s", n, unit)
 	}
-	v.add(fmt.Sprintf("%s %d bytes is below %s: a size without a unit is bytes (write e.g. %s); %s", label, n, floorText, example, why), path...)
+	v.addSized(fmt.Sprintf("%s %d bytes is below %s: a size without a unit is bytes (write e.g. %s); %s", label, n, floorText, example, why),
+		fmt.Sprintf("%s "+unitValue+" (%d bytes) is below %s, the least it may be; %s", label, n, floorText, why), path...)
 }
 
 // subSecond refuses a duration above 0 and below a second at path: a

@@ -396,7 +396,7 @@ func violations(file string, doc *yaml.Node, vs []violation) error {
 	}
 	var errs Errors
 	for _, v := range vs {
-		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: shownValue(file, doc, v.path, v.msg)})
+		errs = append(errs, &Error{File: file, Line: lineOf(doc, v.path), Msg: shownValue(file, doc, v.path, floorMsg(doc, v))})
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
@@ -783,6 +783,24 @@ func (c *Config) WrittenValue(path ...any) string {
 // outside this package (against the topology, by routing's rules).
 func (c *Config) ErrorAt(msg string, path ...any) *Error {
 	return &Error{File: c.File, Line: lineOf(c.doc, path), Msg: shownValue(c.File, c.doc, path, msg)}
+}
+
+// floorMsg is v's message as the file wrote its value: a size below its
+// floor written with a unit (20KiB) is told so, not that a size without
+// a unit is bytes (violation.unitMsg).
+func floorMsg(doc *yaml.Node, v violation) string {
+	if v.unitMsg == "" {
+		return v.msg
+	}
+	n, _ := nodeAt(doc, v.path)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return v.msg
+	}
+	w := strings.TrimSpace(n.Value)
+	if w == "" || strings.Trim(w, "0123456789") == "" {
+		return v.msg // no unit written: bytes
+	}
+	return strings.Replace(v.unitMsg, unitValue, w, 1)
 }
 
 // shownValue is msg with the value of the setting at path, where it

@@ -140,7 +140,7 @@ func TestWatermarksInTheWrongUnitRefused(t *testing.T) {
 		"  memory_percent:\n    normal: 0.7\n    medium: 75\n    high: 80\n":     "c.yaml:5: back_pressure.memory_percent.normal 0.7 is below 1: marks are percentages (write 70 for 70 %)",
 		"  disk_used_percent: {normal: 60, medium: 70, high: 0.9}\n":             "c.yaml:4: back_pressure.disk_used_percent.high 0.9 is below 1",
 		"  database_size:\n    normal: 12\n    medium: 14GiB\n    high: 16GiB\n": "c.yaml:5: back_pressure.database_size.normal 12 bytes is below 1MiB: a size without a unit is bytes (write e.g. 12GiB)",
-		"  database_size: {normal: 12KiB, medium: 14GiB, high: 16GiB}\n":         "c.yaml:4: back_pressure.database_size.normal 12288 bytes is below 1MiB",
+		"  database_size: {normal: 12KiB, medium: 14GiB, high: 16GiB}\n":         "c.yaml:4: back_pressure.database_size.normal 12KiB (12288 bytes) is below 1MiB",
 	} {
 		_, err := Parse([]byte(base+yaml), "c.yaml")
 		if err == nil || !strings.Contains(err.Error(), want) {

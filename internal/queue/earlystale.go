@@ -32,6 +32,15 @@ import "encoding/binary"
 //     so its mark is higher. The discard is stale: it is forgotten in the
 //     commit that keeps the copy, and the copy is kept.
 //
+// A copy's mark is its own commit's: pushed alone, its XSHADOWMARK=; in a
+// batch, the mark its record states (ShadowCopy.Mark, shadow verbs 24).
+// The batch's XSHADOWMARK= is its latest copy's: taken for each copy, a
+// copy committed before its discard, batched with one committed after
+// the discard was read, was placed after the discard and kept — held
+// for good while the primary owed it nothing, delivered again when the
+// primary was lost (rt39 F1). From a primary below 24 only the batch's
+// mark is known, and that case stays open (README).
+//
 // A copy of another database id of the primary (it lost its database:
 // SR-7) is a new one as well — also when the discard or the copy came
 // without a mark (a primary of shadow verbs 10 presents its database id

@@ -70,6 +70,12 @@ func (q *Manager) SubmitShadowCopyBody(ctx context.Context, m *Message, body Bod
 type ShadowCopy struct {
 	M    *Message
 	Body Body
+	// Mark is the rollback mark the primary's commit of this copy
+	// raised (a batch's record of version 24 states it), 0 when only
+	// the batch's is known: a discard kept before the copy came is
+	// placed by it (earlystale.go), the batch's mark raising the mark
+	// stored for the primary (marks.go).
+	Mark uint64
 }
 
 // CopyResult is the outcome of one copy of a batch: Err refuses that copy
@@ -194,7 +200,14 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			if res[i].Err != nil {
 				continue
 			}
-			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, dbID, mark, now, q.policy().MessageExpiration+shadowExpiryGrace)
+			// Placed by its own commit's mark where the batch states
+			// it: the batch's is its latest copy's, above the mark of
+			// a copy committed before its discard came (rt39 F1).
+			own := mark
+			if c.Mark > 0 {
+				own = c.Mark
+			}
+			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, dbID, own, now, q.policy().MessageExpiration+shadowExpiryGrace)
 			if err != nil {
 				return err
 			}

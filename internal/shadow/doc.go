@@ -581,6 +581,11 @@
 // its id and lost them); a copy missing from two answers a probe
 // interval apart marks its message held by this server only, and the
 // pass makes it again (delivery askKept, queue keptcopy.go).
+// 24 each record of a batch of copies on receipt states its copy's own
+// rollback mark (smtp batch.go, flag M): a discard that reached the
+// holder before its copy is placed by it (queue earlystale.go), not by
+// the batch's highest — a copy batched with a later one was kept after
+// its discard, and delivered again when the primary was lost (rt39 F1).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

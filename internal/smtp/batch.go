@@ -35,7 +35,9 @@ import (
 //	<body-length octets: the copy as version 5 sends it by BDAT>
 //
 // flags are "-" or any of U (SMTPUTF8), F (RET=FULL), E (an ENVID, xtext,
-// follows). The outer envelope is only the wire's (SMTP wants a
+// follows), M (from version 24: a line "MARK <n>" follows the COPY line,
+// the rollback mark the primary's commit of this copy raised its counter
+// to, see below). The outer envelope is only the wire's (SMTP wants a
 // recipient before BDAT): each copy's envelope is
 // checked as its MAIL and RCPT commands would be (a refusal refuses that
 // copy), its body as a copy's body is, and the copies are kept in one
@@ -50,6 +52,23 @@ import (
 // answered anything but 250 is not kept, and its primary treats it as a
 // failed try of that server (it tries the next one per its preference).
 // A storage error at the commit answers every copy of the batch with it.
+//
+// Each copy's own mark (version 24, BatchMarkVersion). The MAIL's
+// XSHADOWMARK= is the highest mark the commits of the batch's copies
+// raised: the floor the primary may present from now on (queue
+// marks.go). It is no copy's own mark but the latest's, and a discard
+// that reached this server before its copy is placed by the copy's own
+// mark (queue earlystale.go: a copy whose mark is above the one
+// presented with the discard is a new copy, which the discard must not
+// settle). Taken for every copy of the batch, it placed a copy committed
+// before its discard, batched with one committed after it, after the
+// discard: the copy was kept although the primary owed this server
+// nothing for it, and delivered a second time when the primary was lost
+// (rt39 F1). So to a peer of version 24 each record states its copy's
+// own mark (flag M); the holder places each copy by it and raises the
+// stored mark by the batch's. A peer below 24 gets the records of
+// before: each copy placed by the batch's mark (README, duplicate
+// window).
 
 const (
 	// MaxBatchCopies bounds the copies of one batch, at both ends.
@@ -69,13 +88,22 @@ type batchCopy struct {
 	utf8    bool
 	retFull bool
 	envID   string
+	mark    uint64 // its own rollback mark (flag M, version 24), 0 for none
 	body    []byte // a subslice of the payload
 }
 
+// BatchMarkVersion is the shadow verbs version from which a batch's
+// records state each copy's own rollback mark (flag M).
+const BatchMarkVersion = 24
+
+// maxMarkDigits bounds a record's MARK (a uint64 in decimal).
+const maxMarkDigits = 20
+
 // parseCopyBatch parses the payload of a batch of n copies (see above),
-// each with at most maxRcpts recipients (0: no bound but the payload).
-// It is the only reader of the inner framing.
-func parseCopyBatch(p []byte, n, maxRcpts int) ([]batchCopy, error) {
+// each with at most maxRcpts recipients (0: no bound but the payload);
+// marks: the session speaks version 24, so a record may state its
+// copy's mark (flag M). It is the only reader of the inner framing.
+func parseCopyBatch(p []byte, n, maxRcpts int, marks bool) ([]batchCopy, error) {
 	if n < 1 || n > MaxBatchCopies {
 		return nil, fmt.Errorf("batch of %d copies (1 to %d)", n, MaxBatchCopies)
 	}
@@ -108,7 +136,7 @@ func parseCopyBatch(p []byte, n, maxRcpts int) ([]batchCopy, error) {
 			return nil, fmt.Errorf("copy %d: bad length or recipient count", len(out)+1)
 		}
 		var c batchCopy
-		flags, hasEnv := f[3], false
+		flags, hasEnv, hasMark := f[3], false, false
 		if flags != "-" {
 			for _, r := range flags {
 				switch {
@@ -118,6 +146,8 @@ func parseCopyBatch(p []byte, n, maxRcpts int) ([]batchCopy, error) {
 					c.retFull = true
 				case r == 'E' && !hasEnv:
 					hasEnv = true
+				case r == 'M' && marks && !hasMark:
+					hasMark = true
 				default:
 					return nil, fmt.Errorf("copy %d: bad flags", len(out)+1)
 				}
@@ -128,6 +158,17 @@ func parseCopyBatch(p []byte, n, maxRcpts int) ([]batchCopy, error) {
 		}
 		if hasEnv {
 			c.envID = f[4]
+		}
+		if hasMark {
+			if l, err = line(); err != nil {
+				return nil, fmt.Errorf("copy %d: %w", len(out)+1, err)
+			}
+			v, ok := strings.CutPrefix(l, "MARK ")
+			mark, perr := strconv.ParseUint(v, 10, 64)
+			if !ok || perr != nil || mark == 0 || len(v) > maxMarkDigits || !allDigits(v) {
+				return nil, fmt.Errorf("copy %d: MARK line with a positive number expected", len(out)+1)
+			}
+			c.mark = mark
 		}
 		if l, err = line(); err != nil {
 			return nil, fmt.Errorf("copy %d: %w", len(out)+1, err)
@@ -169,6 +210,17 @@ func parseCopyBatch(p []byte, n, maxRcpts int) ([]batchCopy, error) {
 	return out, nil
 }
 
+// allDigits: s is decimal digits only (no sign, as ParseUint allows none
+// but would take "+1" in a later Go).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func digitsOnly(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -179,10 +231,12 @@ func digitsOnly(s string) bool {
 }
 
 // appendCopyRecord appends the record of one copy (see above): m's
-// envelope and the copy's parts, size octets in all (oneTripLen).
-// Addresses and the envelope id come from the queue record, which the
-// receive session parsed (no CR or LF, no space in an xtext ENVID).
-func appendCopyRecord(b []byte, m *queue.Message, utf8 bool, parts [][]byte, size int) []byte {
+// envelope and the copy's parts, size octets in all (oneTripLen), and
+// the copy's own rollback mark when mark is above 0 (flag M: only to a
+// peer of version 24). Addresses and the envelope id come from the queue
+// record, which the receive session parsed (no CR or LF, no space in an
+// xtext ENVID).
+func appendCopyRecord(b []byte, m *queue.Message, utf8 bool, parts [][]byte, size int, mark uint64) []byte {
 	b = append(b, "COPY "...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	b = append(b, ' ')
@@ -198,11 +252,17 @@ func appendCopyRecord(b []byte, m *queue.Message, utf8 bool, parts [][]byte, siz
 	if m.EnvID != "" {
 		b = append(b, 'E')
 	}
+	if mark > 0 {
+		b = append(b, 'M')
+	}
 	if len(b) == flags {
 		b = append(b, '-')
 	}
 	if m.EnvID != "" {
 		b = append(append(b, ' '), m.EnvID...)
+	}
+	if mark > 0 {
+		b = strconv.AppendUint(append(b, "\r\nMARK "...), mark, 10)
 	}
 	b = append(append(append(b, "\r\nFROM "...), m.From...), "\r\n"...)
 	for _, r := range m.Rcpts {
@@ -305,7 +365,7 @@ func (s *session) keepBatch(payload []byte) error {
 	if !ok || s.shadowVersion() < 6 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWBATCH not offered"}
 	}
-	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients)
+	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients, s.shadowVersion() >= BatchMarkVersion)
 	if err != nil {
 		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
 		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), reply, s.ip, "primary", s.shadowServer)
@@ -320,7 +380,7 @@ func (s *session) keepBatch(payload []byte) error {
 			replies[i] = reply
 			continue
 		}
-		keep = append(keep, queue.ShadowCopy{M: m, Body: queue.MemBody(body)})
+		keep = append(keep, queue.ShadowCopy{M: m, Body: queue.MemBody(body), Mark: c.mark})
 		at = append(at, i)
 	}
 	if len(keep) > 0 {
@@ -452,7 +512,8 @@ func rcptDSN(m *queue.Message) bool {
 // CopyRecord is the record of m's copy (body: its stored bytes) in a
 // batch to this peer, and false when the copy cannot go in a batch (its
 // body would change by the DATA form, or its envelope does not fit a
-// record): it then goes alone (PushCopy).
+// record): it then goes alone (PushCopy). To a peer of version 24 the
+// record states m.HolderMark, the mark its own commit raised (flag M).
 func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 	if !batchable(m) || m.RetHdrs || rcptDSN(m) {
 		// A record carries RET=FULL only (flag F): a copy given RET=HDRS
@@ -473,7 +534,11 @@ func (c *Client) CopyRecord(m *queue.Message, body []byte) ([]byte, bool) {
 		}
 		utf8 = false // nothing in it needs the extension: as PushCopy sends it
 	}
-	return appendCopyRecord(make([]byte, 0, n+128), m, utf8, parts, n), true
+	var mark uint64
+	if c.ShadowVersion >= BatchMarkVersion {
+		mark = m.HolderMark // its own commit's (queue marks.go), 0 for none
+	}
+	return appendCopyRecord(make([]byte, 0, n+128), m, utf8, parts, n, mark), true
 }
 
 // PushBatch pushes the copies whose records are given (CopyRecord) as one
@@ -497,7 +562,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	if len(records) < 1 || len(records) > MaxBatchCopies {
 		return nil, fmt.Errorf("batch of %d copies (1 to %d)", len(records), MaxBatchCopies)
 	}
-	first, err := parseCopyBatch(records[0], 1, 0)
+	first, err := parseCopyBatch(records[0], 1, 0, true)
 	if err != nil {
 		return nil, fmt.Errorf("batch record: %w", err)
 	}

@@ -124,8 +124,8 @@ func TestPushBatchOneBadCopy(t *testing.T) {
 		rec, _ := c.CopyRecord(batchMsg("a@example.org", "x@elsewhere.org"), body)
 		return rec
 	}
-	noID := appendCopyRecord(nil, batchMsg("a@example.org", "x@elsewhere.org"), false, [][]byte{body}, len(body))
-	badRcpt := appendCopyRecord(nil, batchMsg("a@example.org", "bad address@"), false, [][]byte{body}, len(body))
+	noID := appendCopyRecord(nil, batchMsg("a@example.org", "x@elsewhere.org"), false, [][]byte{body}, len(body), 0)
+	badRcpt := appendCopyRecord(nil, batchMsg("a@example.org", "bad address@"), false, [][]byte{body}, len(body), 0)
 	errs, err := c.PushBatch([][]byte{good(), noID, badRcpt, good()}, "dbA")
 	if err != nil {
 		t.Fatal(err)
@@ -215,13 +215,13 @@ func FuzzCopyBatch(f *testing.F) {
 	body := "Subject: c\r\n\r\nhello\r\n"
 	m := batchMsg("a@example.org", "x@elsewhere.org", "y@elsewhere.org")
 	m.EnvID, m.RetFull = "e1", true
-	one := appendCopyRecord(nil, m, true, [][]byte{[]byte(body)}, len(body))
+	one := appendCopyRecord(nil, m, true, [][]byte{[]byte(body)}, len(body), 7)
 	f.Add(one, uint8(1))
 	f.Add(append(append([]byte(nil), one...), one...), uint8(2))
 	f.Add([]byte("COPY 4 1 -\r\nFROM \r\nRCPT a\r\nab\r\n"), uint8(1))
 	f.Add([]byte("COPY 99999999999 1 E\r\n"), uint8(1))
 	f.Fuzz(func(t *testing.T, p []byte, n uint8) {
-		copies, err := parseCopyBatch(p, int(n), 100)
+		copies, err := parseCopyBatch(p, int(n), 100, true)
 		if err != nil {
 			return
 		}
@@ -234,15 +234,15 @@ func FuzzCopyBatch(f *testing.F) {
 			for _, r := range c.rcpts {
 				m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: r})
 			}
-			again = appendCopyRecord(again, m, c.utf8, [][]byte{c.body}, len(c.body))
+			again = appendCopyRecord(again, m, c.utf8, [][]byte{c.body}, len(c.body), c.mark)
 		}
-		copies2, err := parseCopyBatch(again, int(n), 100)
+		copies2, err := parseCopyBatch(again, int(n), 100, true)
 		if err != nil {
 			t.Fatalf("re-encoded batch does not parse: %v\n%q", err, again)
 		}
 		for i := range copies {
 			a, b := copies[i], copies2[i]
-			if a.from != b.from || a.envID != b.envID || a.utf8 != b.utf8 || a.retFull != b.retFull ||
+			if a.from != b.from || a.mark != b.mark || a.envID != b.envID || a.utf8 != b.utf8 || a.retFull != b.retFull ||
 				!bytes.Equal(a.body, b.body) || strings.Join(a.rcpts, "\n") != strings.Join(b.rcpts, "\n") {
 				t.Fatalf("copy %d: %+v, again %+v", i, a, b)
 			}

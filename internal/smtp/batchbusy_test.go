@@ -45,7 +45,7 @@ func TestBatchStaysBusyUntilReply(t *testing.T) {
 	good, _ := c.CopyRecord(batchMsg("a@example.org", "x@elsewhere.org"), body)
 	// A sender MAIL refuses (8-bit without SMTPUTF8): the last copy's
 	// envelope ends refused.
-	badFrom := appendCopyRecord(nil, batchMsg("é@example.org", "x@elsewhere.org"), false, [][]byte{body}, len(body))
+	badFrom := appendCopyRecord(nil, batchMsg("é@example.org", "x@elsewhere.org"), false, [][]byte{body}, len(body), 0)
 	errs, err := c.PushBatch([][]byte{good, badFrom}, "dbA")
 	if err != nil {
 		t.Fatal(err)

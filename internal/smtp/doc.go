@@ -464,9 +464,12 @@
 //     the session's claim to be it is its own (an authenticated session
 //     by its server account alone — a plain account speaks for no
 //     server, whatever its name, frontrt35 F1 —, else its client certificate, else an
-//     externally secured connector, whose every client the operator
-//     vouches for: claimOwn — a stranger elsewhere stating the name is no
-//     refusal of the server), a 250 lets them in again; a
+//     externally secured connector, whose trust is the address: a client
+//     there speaks for the server only from an address the topology gives
+//     it (claimOwn, rt39 F2) — a stranger elsewhere stating the name is
+//     no refusal of the server; one in the trusted ranges at another
+//     address is told as a refusal for the address alone, judged as
+//     below), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere; tried again once a
 //     minute). A refusal whose only cause is the connection's address —
@@ -524,6 +527,10 @@
 //     MAIL and RCPT code (openMail — inside the batch's transaction, which
 //     stays busy until its reply is written —, rcptTo) and its body through messageOf,
 //     as a copy sent alone; the copies taken are kept in one commit.
+//     From version 24 each record states its copy's own rollback mark
+//     (flag M, a MARK line), by which the holder places a discard that
+//     came before the copy (queue earlystale.go; rt39 F1), the MAIL's
+//     XSHADOWMARK= (the batch's highest) raising the mark it stores.
 //     The answer is per copy (one bad copy does not fail the others),
 //     a framing error refuses the batch whole (554 5.6.0), and a
 //     storage error answers every copy of the batch with it.

@@ -485,8 +485,9 @@ type SessionNoter interface {
 //
 // A refusal is noted only for a session whose claim to be id is its own:
 // it authenticated as id (a server account or a client certificate
-// naming it) or it came on an externally secured connector, which
-// vouches for every client. Anyone else may state any server's name at
+// naming it) or it came on an externally secured connector from an
+// address the topology gives id (the connector's trust is the address).
+// Anyone else may state any server's name at
 // XSHADOW on a connector that offers the verb — noting that would let
 // any client stop the copies made on that server. A refusal for the
 // connection's address alone is told as such (AddressRefusalNoter).
@@ -504,7 +505,15 @@ func (s *session) noteShadowSession(id, reply string) {
 	switch {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
-	case strings.HasPrefix(reply, "5") && s.claimOwn(id):
+	case strings.HasPrefix(reply, "5") && (s.claimOwn(id) || byAddress && s.trustInForce()):
+		// byAddress on the connector's trust alone: a client of the
+		// trusted ranges stating id from an address the topology does
+		// not give id (bindServerID). It proves nothing about id, which
+		// may be any client there — or id's own sessions from an address
+		// its topology entry lacks, whose copies here could never be
+		// discarded. Judged as an account's from another address is
+		// (AddressRefusalNoter, never a refusal by itself): it marks id
+		// only when no session of id was let in here lately (rt39 F2).
 		// Under a topology only its transport servers are noted: a
 		// name no server has (a client of an externally secured
 		// connector stating any name) gets no copy anyway, and its
@@ -515,6 +524,9 @@ func (s *session) noteShadowSession(id, reply string) {
 		if an, ok := n.(AddressRefusalNoter); ok && byAddress {
 			an.ShadowSessionRefusedByAddress(id)
 			return
+		}
+		if !s.claimOwn(id) {
+			return // the address alone, and no judge of it: nothing noted
 		}
 		n.ShadowSessionRefused(id)
 	}
@@ -529,8 +541,10 @@ func (s *session) noteShadowSession(id, reply string) {
 // second interface, while the server's sessions from its own address
 // are let in: the receipt shadow judges whether it stands for the
 // server (package delivery, refusedretry.go). A refusal by an
-// externally secured connector's binding (bindServerID) is no such
-// refusal: the connector's trust is the address.
+// externally secured connector's binding (bindServerID: the connection
+// is not from an address the topology gives the server) is told so too
+// (rt39 F2): any client of the trusted ranges may state the name, and
+// only the server's own sessions let in lately tell it from the server.
 type AddressRefusalNoter interface {
 	ShadowSessionRefusedByAddress(serverID string)
 }
@@ -546,7 +560,8 @@ type SessionAskedNoter interface {
 
 // claimOwn reports whether the session's own identity says it is server
 // id: its server account or a name of its client certificate is id (case
-// and a final dot aside), or its connector is externally secured. An
+// and a final dot aside), or its connector is externally secured and the
+// connection comes from an address the topology gives id (rt39 F2). An
 // account without the :server flag (or one the topology gives no
 // transport server: serverAccount) is a user's, whatever its name: its
 // refusal is noted for no server (frontrt35 F1: alice stating her own
@@ -560,16 +575,32 @@ func (s *session) claimOwn(id string) bool {
 	if s.vc != nil && len(s.vc.certNames) > 0 {
 		return slices.ContainsFunc(s.certNamesNow(), same) // a certificate the client CA in force no longer vouches for speaks for no server
 	}
-	// Neither: the connector's trust alone. It vouches for some server,
-	// not which one, yet a server there connecting from an address the
-	// topology does not give it is refused and must get no copy (it
-	// would never fetch the copy's discard: a duplicate at the takeover);
-	// a client of the trusted ranges stating another server's name stops
-	// that server's copies until its next session is let in — the
-	// operator vouches for every client there — while the configuration
-	// in force still trusts it (serverNow's rule): a reload that took
-	// externally_secured away took that vouching too.
-	return s.trustInForce()
+	// Neither: the connector's trust alone, while the configuration in
+	// force still trusts it (serverNow's rule: a reload that took
+	// externally_secured away took that vouching too). Its trust is the
+	// address: it vouches for some server, not which one, and the
+	// topology says which — the session speaks for id only from an
+	// address the topology gives id (its address or one of its
+	// source_addresses: ServerAt, bindServerID's rule). A client of the
+	// trusted ranges stating another server's name from an address not
+	// that server's proves nothing about it: noted, its refusal stopped
+	// the copies made on that server until its next session was let in
+	// (with reject_on_shadow_failure, every sender refused 451 4.4.0),
+	// and shadow list blamed the server (rt39 F2). A refusal of a
+	// session from the server's own address (a right it lacks, another
+	// server's database id, verbs not offered) is the server's, and
+	// marks it. Without a topology there is no address to hold it to,
+	// and the connector's trust is all there is (no copy on receipt is
+	// made without one).
+	if !s.trustInForce() {
+		return false
+	}
+	if d := s.srv.servers.Load(); d != nil {
+		if _, at := d.d.ServerAt(id, s.ip); !at {
+			return false
+		}
+	}
+	return true
 }
 
 // CopyTooLargeError is a SizedReceiptShadow's error when every

@@ -418,6 +418,9 @@ func (s *session) bindServerID(serverID string) string {
 		s.bindRefused("unknown\x00"+s.ip.String(), serverID, "server id is not a server of the organisation")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
+		// The address is the only cause: told apart (noteShadowSession),
+		// as for an account or certificate from another address (rt39 F2).
+		s.addrRefused = true
 		s.bindRefused("address\x00"+serverID, serverID, "connection is not from an address of that server in the topology")
 		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
 			" is neither that server's topology address nor one of its source_addresses"

@@ -91,8 +91,8 @@ func TestSR6QueryKeptVerb(t *testing.T) {
 
 	d := dial(t, s, "")
 	d.expect("220")
-	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, "XSHADOW 23") {
-		t.Fatalf("XSHADOW 23 not advertised:\n%s", ehlo)
+	if ehlo := d.cmd("EHLO hub2.test", "250"); !strings.Contains(ehlo, fmt.Sprintf("XSHADOW %d", ShadowVersion)) {
+		t.Fatalf("XSHADOW %d not advertised:\n%s", ShadowVersion, ehlo)
 	}
 	d.cmd(authHub2, "235")
 	d.cmd("XQUERYKEPT a-1", "503 5.5.1") // no shadow session yet
@@ -123,8 +123,8 @@ func TestSR6QueryKeptVerb(t *testing.T) {
 	// The client: many ids go in several commands of at most 512
 	// octets; an invalid id is not sent.
 	c := shadowClient(t, s)
-	if c.ShadowVersion != KeptVersion {
-		t.Fatalf("client speaks version %d, want %d", c.ShadowVersion, KeptVersion)
+	if c.ShadowVersion < KeptVersion {
+		t.Fatalf("client speaks version %d, want %d or after", c.ShadowVersion, KeptVersion)
 	}
 	var ids []string
 	for i := 0; i < 150; i++ {

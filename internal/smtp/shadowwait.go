@@ -197,7 +197,13 @@ import (
 // copied back from an older copy lost them — and makes them again. A
 // client asks only a server that advertised 23; it is offered by a
 // server whose queue can tell (KeptTeller).
-const ShadowVersion = KeptVersion
+//
+// Version 24 states in each record of a batch of copies the rollback
+// mark of that copy's own commit (batch.go, BatchMarkVersion): a discard
+// that reached the holder before its copy is placed by the copy's mark,
+// not by the batch's highest (rt39 F1). Offered by a server whose queue
+// keeps marked copies (MarkedCopier).
+const ShadowVersion = BatchMarkVersion
 
 // TakenOverVersion is the shadow verbs version from which XQUERYTAKENDONE
 // takes FROM=<database-id> and lists the copies waiting here that were
@@ -310,7 +316,10 @@ func (s *session) shadowVersion() int {
 	if _, ok := s.srv.shadow.(KeptTeller); !ok {
 		return TakenOverVersion
 	}
-	return KeptVersion
+	if _, ok := s.srv.queue.(MarkedCopier); !ok {
+		return KeptVersion
+	}
+	return BatchMarkVersion
 }
 
 // cutName takes version 20's NAME off XSHADOW's arguments (its last word,
