@@ -329,7 +329,9 @@ func (st *state) redirectConnector(domain, rcpt, target string) *sendConnector {
 
 // Reload swaps in a new configuration (passwords are read again). Attempts
 // under way finish with the old one; pooled connections are closed, since
-// a connector's hosts or credentials may have changed.
+// a connector's hosts, TLS setting or credentials may have changed, and a
+// session those attempts finish with is closed rather than pooled
+// (finishConn).
 func (d *Deliverer) Reload(cfg Config) error {
 	if cfg.Dedup == nil { // given at construction (queue.FinalClaims): it survives reloads
 		cfg.Dedup = d.st.Load().cfg.Dedup
