@@ -84,3 +84,27 @@ func TestReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
 	}
 }
 
+// TestRedirectPoolConnectorNamedRedirect (rr ops39 F2): a redirect of a
+// recipient no send connector routes borrows no connector's settings
+// (tls opportunistic); one of a recipient routed by a send connector
+// that happens to be named "redirect" (tls: required) borrows that
+// connector's. The session the first opened in clear to the target is
+// not the second's: its mail is deferred for want of TLS, never sent in
+// clear.
+func TestRedirectPoolConnectorNamedRedirect(t *testing.T) {
+	plain := startSink(t, "127.0.0.218:45602", false, nil)
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, config.SendConnector{Name: "redirect",
+		AddressSpaces: []config.AddressSpace{{Domain: "strict.example", Cost: 1}}, SmartHosts: []string{"127.0.0.218:45603"}, TLS: config.TLSRequired})
+	var res []queue.Result
+	for _, rcpt := range []string{"a@example.test", "b@strict.example"} {
+		m := message(rcpt)
+		m.Rcpts[0].Redirect = plain.addr
+		res = deliverBounded(t, d, m)
+	}
+	if got := plain.received(); len(got) != 1 {
+		t.Fatalf("the redirect target got %d messages, want 1: b@strict.example (connector redirect, tls: required) went in clear on the session of a@example.test's redirect", len(got))
+	}
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "4") {
+		t.Fatalf("b@strict.example: %+v, want deferred for want of TLS", res)
+	}
+}
