@@ -35,14 +35,14 @@ func (hs *heldSession) Data(r io.Reader) error {
 	return hs.sinkSession.Data(r)
 }
 
-// TestReloadTLSRequiredNoSessionOfOldConfig (rr ops39 F1): a session
+// TestSMTP4ReloadTLSRequiredNoSessionOfOldConfig (rr ops39 F1): a session
 // opened under a send connector's tls: none by an attempt still under
 // way when a reload makes the connector tls: required is not pooled
 // into the new configuration: the next message (tls: required) is
 // deferred for want of TLS, never sent in clear over the old session.
 // Deliverer.Reload ends the sessions idle at that moment; one that
 // finishes after it must not join the new pool.
-func TestReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
+func TestSMTP4ReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
 	inData, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var plain *sink
@@ -84,14 +84,14 @@ func TestReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
 	}
 }
 
-// TestRedirectPoolConnectorNamedRedirect (rr ops39 F2): a redirect of a
+// TestSMTP4RedirectPoolConnectorNamedRedirect (rr ops39 F2): a redirect of a
 // recipient no send connector routes borrows no connector's settings
 // (tls opportunistic); one of a recipient routed by a send connector
 // that happens to be named "redirect" (tls: required) borrows that
 // connector's. The session the first opened in clear to the target is
 // not the second's: its mail is deferred for want of TLS, never sent in
 // clear.
-func TestRedirectPoolConnectorNamedRedirect(t *testing.T) {
+func TestSMTP4RedirectPoolConnectorNamedRedirect(t *testing.T) {
 	plain := startSink(t, "127.0.0.218:45602", false, nil)
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, config.SendConnector{Name: "redirect",
 		AddressSpaces: []config.AddressSpace{{Domain: "strict.example", Cost: 1}}, SmartHosts: []string{"127.0.0.218:45603"}, TLS: config.TLSRequired})
