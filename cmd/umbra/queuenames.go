@@ -41,11 +41,12 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 			topo, _ = config.LoadTopology(cfg.Topology)
 		}
 		switch kind {
-		case queue.QueuePoison, queue.QueueQuarantine:
+		case queue.QueuePoison, queue.QueueQuarantine, queue.QueueDamaged:
 			// Queues of every server, empty or not: the message
 			// commands' --queue takes them (what they hold is what
-			// --state poison or quarantined gives), as the queue
-			// actions name them to refuse them (rt39 F5).
+			// --state poison or quarantined gives, and the records
+			// that do not decode), as the queue actions name them to
+			// refuse them (rt39 F5; damaged: rr ops39 F4).
 			if name == kind {
 				return nil
 			}
@@ -143,7 +144,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 }
 
 // queueKinds are the kinds of queue queueNameChecker knows.
-var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx", queue.QueuePoison, queue.QueueQuarantine}
+var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx", queue.QueuePoison, queue.QueueQuarantine, queue.QueueDamaged}
 
 // wellFormedDomain reports whether s is a domain name of two labels or
 // more, each of letters, digits and inner hyphens, at most 63 octets,

@@ -49,7 +49,13 @@ func explainSelf(client *admin.Client, why string, fileHosts func(connector stri
 		} else if fileHosts != nil {
 			if err := client.SelfCheckHosts(s.Connector, domain, fileHosts(s.Connector), &s.SelfCheck); err != nil {
 				s.Note = fmt.Sprintf("next hops of the topology file not checked against this server (the daemon looks them up): %v", err)
+			} else if !s.HostsGiven {
+				// A daemon of an older release: it checked the smart
+				// hosts of the topology it runs, not the file's (rr ops39 F3).
+				s.SelfCheck = delivery.SelfCheck{}
+				s.Note = "next hops of the topology file not checked against this server: the daemon (an older release) checks only those of the topology it runs"
 			}
+			s.HostsGiven = false // said by the note, not in the explanation
 		} else if err := client.SelfCheck(s.Connector, domain, &s.SelfCheck); err != nil {
 			s.Note = fmt.Sprintf("next hops not checked against this server (the daemon looks them up): %v", err)
 		}

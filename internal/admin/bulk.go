@@ -206,12 +206,13 @@ func (s *Server) checkNamesFor(w http.ResponseWriter, queueName, state string, m
 }
 
 // actionable is names without the queues the queue actions refuse
-// (nothing is delivered from them): poison, quarantine, dumpsters.
+// (nothing is delivered from them: queue.CheckQueueAction): poison,
+// quarantine, damaged, dumpsters.
 func actionable(names []string) []string {
 	var out []string
 	for _, n := range names {
 		switch queue.DeliveryType(n) {
-		case "dumpster", queue.QueuePoison, queue.QueueQuarantine:
+		case "dumpster", queue.QueuePoison, queue.QueueQuarantine, queue.QueueDamaged:
 		default:
 			out = append(out, n)
 		}

@@ -222,6 +222,10 @@ type sendConnector struct {
 	// redirect: an operator's redirect, with the settings of the
 	// connector named in cfg (redirectConnector).
 	redirect bool
+	// borrows: the send connector whose settings a redirect borrows,
+	// "" for one no connector routes (cfg.Name "redirect" then, as a
+	// configured connector may be named too): its pool (groupID).
+	borrows string
 }
 
 // destination is the connector's name in the outbound metrics: "redirect"
@@ -320,6 +324,7 @@ func (st *state) redirectConnector(domain, rcpt, target string) *sendConnector {
 	if sc := st.leavingConnector(domain, rcpt); sc != nil {
 		cp := *sc
 		c = &cp
+		c.borrows = sc.cfg.Name
 	}
 	c.cfg.SmartHosts = []string{target}
 	c.cfg.MaxMessageSize = 0
@@ -329,7 +334,9 @@ func (st *state) redirectConnector(domain, rcpt, target string) *sendConnector {
 
 // Reload swaps in a new configuration (passwords are read again). Attempts
 // under way finish with the old one; pooled connections are closed, since
-// a connector's hosts or credentials may have changed.
+// a connector's hosts, TLS setting or credentials may have changed, and a
+// session those attempts finish with is closed rather than pooled
+// (finishConn).
 func (d *Deliverer) Reload(cfg Config) error {
 	if cfg.Dedup == nil { // given at construction (queue.FinalClaims): it survives reloads
 		cfg.Dedup = d.st.Load().cfg.Dedup

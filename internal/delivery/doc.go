@@ -348,6 +348,12 @@
 // one. After any other opener the message's own decision is made, once:
 // the fresh attempt reuses it (destTLS.decided), so one message looks a
 // host's TLSA records up, and reports a failure of them, once.
+// Assurance.Full holds for the configuration the session was opened
+// under only: a pooled session carries the mail of that configuration
+// (pooled.st) — Reload ends the idle ones, and one an attempt under way
+// at the reload finishes with is ended, not pooled (rr ops39 F1: a
+// connector made tls: required had its next message sent in clear over
+// such a session, opened under tls: none).
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

@@ -194,7 +194,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			if h.Kind == routing.HopRelay {
 				via = loginVia(st, names[k], addr)
 			}
-			if pc := d.takeIdle(key); pc != nil {
+			if pc := d.takeIdle(key, st); pc != nil {
 				hand.take(pc.c)
 				// The session meets the connector a relay logs in
 				// through (its tls setting), as a fresh one would
@@ -339,7 +339,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					}
 				}
 			}
-			d.finishConn(key, c, res) // kept for the next message to this server
+			d.finishConn(st, key, c, res) // kept for the next message to this server
 			return res
 		}
 	}

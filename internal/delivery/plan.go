@@ -249,10 +249,12 @@ func (st *state) group(ctx context.Context, m *queue.Message, rcpts []int, size 
 }
 
 // groupID is a group's key in group's map: its destination key, and for
-// an operator's redirect the connector whose settings it borrows too.
+// an operator's redirect the connector whose settings it borrows too —
+// none ("") for a recipient no connector routes, never the name of a
+// configured connector (one may be named "redirect": rr ops39 F2).
 func groupID(key string, conn *sendConnector) string {
 	if conn != nil && conn.redirect {
-		return key + "\x00" + conn.cfg.Name
+		return key + "\x00" + conn.borrows
 	}
 	return key
 }

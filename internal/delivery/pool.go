@@ -12,15 +12,25 @@ import (
 type pooled struct {
 	c    *smtp.Client
 	used time.Time
+	// st: the configuration the session was opened under. Its TLS and
+	// login are that configuration's connector's: a session opened
+	// before a reload never carries mail under the configuration after
+	// it (rr ops39 F1: a connector made tls: required got the next
+	// message sent in clear over the session an attempt under way at
+	// the reload had opened with tls: none).
+	st *state
 }
 
 // idleReuse is how long a finished connection waits for the next message
 // to the same destination.
 const idleReuse = 5 * time.Second
 
-// finishConn keeps a healthy connection for the next message to the same
-// destination, or closes it.
-func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
+// finishConn keeps a healthy connection, opened under st, for the next
+// message to the same destination, or closes it. One opened under a
+// configuration no longer in force (an attempt under way at a reload)
+// is ended: Reload ended the sessions idle then, and this one is no
+// better.
+func (d *Deliverer) finishConn(st *state, key string, c *smtp.Client, res []queue.Result) {
 	for _, r := range res {
 		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
 			c.Close() // the connection broke, or the message's expiry ended it (transaction)
@@ -28,7 +38,12 @@ func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 		}
 	}
 	d.mu.Lock()
-	d.idle[key] = append(d.idle[key], &pooled{c: c, used: time.Now()})
+	if st != d.st.Load() { // Reload stores its state before it takes the idle sessions (under d.mu)
+		d.mu.Unlock()
+		go d.endSession(c)
+		return
+	}
+	d.idle[key] = append(d.idle[key], &pooled{c: c, used: time.Now(), st: st})
 	d.mu.Unlock()
 	time.AfterFunc(idleReuse, func() { d.expireIdle(key) })
 }
@@ -38,6 +53,11 @@ func (d *Deliverer) finishConn(key string, c *smtp.Client, res []queue.Result) {
 // skipping it does not keep it open.
 func (d *Deliverer) putBack(key string, pc *pooled) {
 	d.mu.Lock()
+	if pc.st != d.st.Load() {
+		d.mu.Unlock()
+		go d.endSession(pc.c)
+		return
+	}
 	d.idle[key] = append([]*pooled{pc}, d.idle[key]...) // the oldest: takeIdle takes the newest first
 	d.mu.Unlock()
 	time.AfterFunc(idleReuse-time.Since(pc.used), func() { d.expireIdle(key) })
@@ -57,7 +77,7 @@ func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled
 		// This server does not take the message (eightbit.go); another
 		// host of the destination may: the caller's hosts decide, and
 		// the session stays for a message it does take.
-		d.finishConn(key, pc.c, nil)
+		d.finishConn(pc.st, key, pc.c, nil)
 		return nil, false
 	}
 	before := pc.c.BodiesBegun()
@@ -66,7 +86,7 @@ func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled
 		pc.c.Close()
 		return nil, false
 	}
-	d.finishConn(key, pc.c, res)
+	d.finishConn(pc.st, key, pc.c, res)
 	return res, true
 }
 
@@ -81,7 +101,10 @@ func sessionGone(res []queue.Result) bool {
 	return len(res) > 0
 }
 
-func (d *Deliverer) takeIdle(key string) *pooled {
+// takeIdle takes the newest idle session to key opened under st, the
+// configuration of the attempt; a stale one, or one of another
+// configuration, is ended.
+func (d *Deliverer) takeIdle(key string, st *state) *pooled {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l := d.idle[key]
@@ -89,7 +112,7 @@ func (d *Deliverer) takeIdle(key string) *pooled {
 		pc := l[len(l)-1]
 		l = l[:len(l)-1]
 		d.idle[key] = l
-		if time.Since(pc.used) < idleReuse {
+		if time.Since(pc.used) < idleReuse && pc.st == st {
 			return pc
 		}
 		go d.endSession(pc.c)

@@ -51,7 +51,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	// connector whose settings (TLS, auth) it borrows (groupID), so a
 	// session opened with one connector's never carries another's mail.
 	pool := groupID(g.key, g.conn)
-	if pc := d.takeIdle(pool); pc != nil {
+	if pc := d.takeIdle(pool, st); pc != nil {
 		hand.take(pc.c)
 		alive := pc.c.Alive() // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
 		var meets bool
@@ -336,7 +336,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			refusal, refusalHost = reply, h.String()
 			limit.sessions-- // an EHLO, not a transaction: mx_session_limit counts the hosts the message could go to
 			hand.drop()
-			d.finishConn(pool, c, nil)
+			d.finishConn(st, pool, c, nil)
 			continue
 		}
 		if need := utf8Elsewhere(c, m, g.rcpts); len(need) > 0 {
@@ -357,7 +357,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				}
 			}
 			hand.drop()
-			d.finishConn(pool, c, res)
+			d.finishConn(st, pool, c, res)
 			taken = append(taken, res...)
 			d.log.Info("next hop host lacks SMTPUTF8: its internationalised recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "recipients", len(need))
 			rest := *g
@@ -377,7 +377,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				}
 			}
 		}
-		d.finishConn(pool, c, res)
+		d.finishConn(st, pool, c, res)
 		return res
 	}
 	telling()

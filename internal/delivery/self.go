@@ -197,6 +197,12 @@ type SelfCheck struct {
 	Unresolved []string `json:"unresolved,omitempty"`
 	// Error: the MX lookup failed or found no mail host; nothing was checked.
 	Error string `json:"error,omitempty"`
+	// HostsGiven: the check is of the smart hosts the caller gave
+	// (CheckSelfHosts), not of the connector's own. A daemon of an older
+	// release, which ignores the hosts given, does not say so: its
+	// answer is not taken as one about them (route explain --topology
+	// FILE; rr ops39 F3).
+	HostsGiven bool `json:"hosts_given,omitempty"`
 }
 
 // CheckSelf looks up the next hops of mail for dom through send
@@ -288,7 +294,9 @@ func (d *Deliverer) CheckSelf(ctx context.Context, connector, domain string) Sel
 func (d *Deliverer) CheckSelfHosts(ctx context.Context, connector string, smartHosts []string, domain string) SelfCheck {
 	st := d.st.Load()
 	sc := st.topoConnector(connector)
-	return CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, sc.cfg.Name, smartHosts, sc.cfg.Port, sc.cfg.MXAddressLimit, domain)
+	out := CheckSelf(ctx, st.cfg.Resolver, st.cfg.Hostname, st.cfg.OwnBindings, sc.cfg.Name, smartHosts, sc.cfg.Port, sc.cfg.MXAddressLimit, domain)
+	out.HostsGiven = true
+	return out
 }
 
 // ownBinding: addr (ip:port) is one this server listens on: a binding
