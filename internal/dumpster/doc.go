@@ -46,7 +46,9 @@
 //     next prune; a reload that lowers the bound wakes it too. Nothing is
 //     kept past max_dumpster_time for longer than a prune's commit: Run
 //     prunes every PruneInterval (a minute) or, sooner, when the oldest
-//     copy reaches that age (nextPrune). Eviction order is key order,
+//     copy reaches that age (nextPrune); a prune whose commit failed (a
+//     full disk) is tried again after PruneInterval, not at once (the
+//     copies it left are still due). Eviction order is key order,
 //     which is keep time: oldest first.
 //   - No transaction touches more than a few hundred entries (pruneBatch,
 //     resubmitBatch, clearBatch), so the group commit never stalls behind

@@ -288,15 +288,22 @@ func evictOver(tx *queue.Tx, database string, max int64, limit int) (int, error)
 // Run prunes until ctx ends, after finishing any redelivery request a
 // crash interrupted: every PruneInterval, and sooner when the oldest copy
 // reaches max_dumpster_time before that (nextPrune), so no copy outlives
-// it by more than the prune's commit; and at once when a Keep left a
-// database over its size (wakeOver), evicting only by size then.
+// it by more than the prune's commit (a prune that failed is tried again
+// at the interval); and at once when a Keep left a database over its
+// size (wakeOver), evicting only by size then.
 func (d *Dumpster) Run(ctx context.Context) {
 	d.resumeRequests(ctx)
 	for {
+		wait := d.config().PruneInterval
 		if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+			// Tried again at the interval: the copies it did not remove
+			// are still due, and nextPrune would say so at once — a loop
+			// of failing commits for as long as the disk stays full.
 			d.log.Error("pruning the dumpster failed", "err", err)
+		} else {
+			wait = d.nextPrune()
 		}
-		t := d.clk.NewTimer(d.nextPrune())
+		t := d.clk.NewTimer(wait)
 	wait:
 		for {
 			select {
