@@ -73,6 +73,10 @@ type rig struct {
 	deferRcpt string
 	// refuseAll: every recipient is refused for good (550).
 	refuseAll bool
+	// refuseRcpt: this recipient is refused for good (550), its result
+	// reported at once (queue.ReportGroup, as a group of a job that
+	// ends before the others), the job's other results after.
+	refuseRcpt string
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -92,7 +96,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	return r
 }
 
-func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
+func (r *rig) deliver(ctx context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
 	var out []queue.Result
 	for _, i := range rcpts {
 		db := "DB1"
@@ -103,9 +107,14 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 		r.mu.Lock()
 		hold := r.deferAll || m.Rcpts[i].Addr == r.deferRcpt
 		refuse := r.refuseAll
+		refuseEarly := r.refuseRcpt != "" && m.Rcpts[i].Addr == r.refuseRcpt
 		r.mu.Unlock()
-		if refuse {
-			out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "mailbox:" + db, Reply: "550 5.1.1 no such mailbox"})
+		if refuse || refuseEarly {
+			res := queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "mailbox:" + db, Reply: "550 5.1.1 no such mailbox"}
+			if refuseEarly {
+				queue.ReportGroup(ctx, []queue.Result{res})
+			}
+			out = append(out, res)
 			continue
 		}
 		if hold {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/queue"
 )
 
 // TD-2 (rt39 F4): a dumpster redelivery copy that is not delivered —
@@ -57,5 +59,59 @@ func TestRedeliveryCopyNotDeliveredIsKeptAgain(t *testing.T) {
 	}
 	if got := strings.Join(r.kept("DB1"), " "); got != "1 2 3" {
 		t.Errorf("after the redelivery the dumpster keeps %q, want 1 2 3", got)
+	}
+}
+
+// TD-2: a redelivery copy's recipient refused by a group of the job
+// that ends before the others (queue.ReportGroup, committed then:
+// jobcommit.go) is kept in the dumpster again by that commit — once: the
+// attempt's end, which returns the same result among the job's, keeps
+// no second copy of it — and the recipient delivered at the end keeps
+// its copy as any delivery does: each recipient in the dumpster once.
+func TestRedeliveryCopyRefusedByAnEarlyGroupIsKeptOnce(t *testing.T) {
+	r := newRig(t, Config{MaxSizePerDatabase: 1 << 20, MaxTime: 30 * 24 * time.Hour})
+	r.send(1, 300, "bob@example.test", "carol@example.test")
+	r.clk.Advance(time.Minute)
+	r.mu.Lock()
+	r.refuseRcpt = "bob@example.test" // the mailbox not restored yet
+	r.mu.Unlock()
+	keptBefore := r.obs.kept
+	if _, _, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", t0); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEmpty()
+	held := map[string]int{}
+	copies := 0
+	r.store.View(func(tx *queue.Tx) error {
+		tx.DumpsterScan("DB1", time.Time{}, func(e queue.DumpsterEntry) bool {
+			copies++
+			for _, rc := range e.Message.Rcpts {
+				held[rc.Addr]++
+			}
+			return true
+		})
+		return nil
+	})
+	if held["bob@example.test"] != 1 || held["carol@example.test"] != 1 {
+		t.Errorf("after the redelivery the dumpster holds bob@ %d times, carol@ %d times, want each once (%d copies)",
+			held["bob@example.test"], held["carol@example.test"], copies)
+	}
+	r.obs.mu.Lock()
+	kept := r.obs.kept - keptBefore
+	r.obs.mu.Unlock()
+	if kept != copies {
+		t.Errorf("%d copies counted as kept by the redelivery, %d in the dumpster", kept, copies)
+	}
+	// A later request brings bob@'s mail back once the mailbox is there.
+	r.mu.Lock()
+	r.refuseRcpt = ""
+	r.mu.Unlock()
+	r.clk.Advance(time.Minute)
+	if _, _, err := r.d.Redeliver(context.Background(), "fo-2", "DB1", t0); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEmpty()
+	if got := r.copies("<1@test>|bob@example.test"); got != 2 {
+		t.Errorf("bob@ has message 1 %d times in the mailbox, want 2 (delivered, then redelivered once)", got)
 	}
 }
