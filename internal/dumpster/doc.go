@@ -102,7 +102,9 @@
 //     database, by the commit that fails them (queue keepback.go): a
 //     crash leaves it pending in the queue or failed with its copy kept,
 //     never neither, so the mail a request was to bring back is never
-//     lost by an attempt that came too early.
+//     lost by an attempt that came too early — unless the dumpster keeps
+//     no copy of its size any more (turned off, or its bound lowered
+//     under it: KeepAgain says so, and the queue logs the mail gone).
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow

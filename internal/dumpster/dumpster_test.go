@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type rig struct {
 	mgr   *queue.Manager
 	d     *Dumpster
 	obs   *counts
+	logs  *lockedBuffer // the dumpster's and the manager's log lines
 
 	mu        sync.Mutex
 	delivered map[string]int // Message-ID|rcpt → copies in the mailbox
@@ -86,10 +88,12 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, clk: clock.NewFake(t0), store: store, path: path, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{}}
-	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs})
+	r := &rig{t: t, clk: clock.NewFake(t0), store: store, path: path, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{},
+		logs: &lockedBuffer{}}
+	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs, Log: log})
 	r.mgr = queue.NewManager(store, queue.DelivererFunc(r.deliver), queue.ManagerConfig{Clock: r.clk, Dumpster: r.d,
-		DuplicateWindow: 30 * 24 * time.Hour})
+		DuplicateWindow: 30 * 24 * time.Hour, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.mgr.Start(ctx)
 	t.Cleanup(func() { cancel(); r.mgr.Wait(); store.Close() })

@@ -115,3 +115,47 @@ func TestRedeliveryCopyRefusedByAnEarlyGroupIsKeptOnce(t *testing.T) {
 		t.Errorf("bob@ has message 1 %d times in the mailbox, want 2 (delivered, then redelivered once)", got)
 	}
 }
+
+// TD-2: a redelivery copy refused for good when the dumpster keeps no
+// copy of its size any more (max_dumpster_size_per_database lowered
+// under it meanwhile, or 0: turned off) is gone, and the log says so —
+// not "kept in the dumpster again, to be resubmitted again" beside the
+// dumpster's own "not kept", the operator told the mail is recoverable
+// when nothing holds it.
+func TestRedeliveryCopyNotKeptAgainIsSaidGone(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		bound int64
+	}{{"lowered under its size", 100}, {"dumpster turned off", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, Config{MaxSizePerDatabase: 1 << 20, MaxTime: 30 * 24 * time.Hour})
+			r.send(1, 300)
+			r.clk.Advance(time.Minute)
+			r.mu.Lock()
+			r.refuseAll = true
+			r.mu.Unlock()
+			// The request's move is one commit; the bound is lowered before
+			// the copy's attempt (the manager's queue waits for the kick).
+			r.obs.mu.Lock()
+			r.obs.onResubmitted = func() { r.d.SetConfig(Config{MaxSizePerDatabase: c.bound, MaxTime: 30 * 24 * time.Hour}) }
+			r.obs.mu.Unlock()
+			if _, _, err := r.d.Redeliver(context.Background(), "fo-1", "DB1", t0); err != nil {
+				t.Fatal(err)
+			}
+			r.waitEmpty()
+			if got := r.kept("DB1"); len(got) != 0 {
+				t.Fatalf("the dumpster keeps %q", got)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for r.logs.count("request_id=fo-1") < 2 && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+			if n := r.logs.count("kept in the dumpster again"); n != 0 {
+				t.Errorf("the log says the copy was kept again (%d lines), and the dumpster holds nothing:\n%s", n, r.logs.String())
+			}
+			if n := r.logs.count("not delivered and not kept again"); n != 1 {
+				t.Errorf("%d lines say the copy is gone, want 1:\n%s", n, r.logs.String())
+			}
+		})
+	}
+}

@@ -107,3 +107,9 @@ func TestFailedPruneWaitsItsInterval(t *testing.T) {
 		t.Errorf("once the disk takes writes again the copy past max_dumpster_time stays (%d copies)", st.Messages)
 	}
 }
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
