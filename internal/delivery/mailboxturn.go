@@ -96,12 +96,27 @@ func (t *mailboxTurns) take(m *queue.Message, rcpts []int) (got, left []int, fre
 // holds their mailbox ends, each batch a transaction of its own on the
 // same session. Waiting ends at the message's expiry (its recipients
 // left unsent, ExpiredUnsentReply) or the attempt's end (a stop: they are
-// deferred as waiting for the mailbox, sent nothing).
-func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Message, rcpts []int, run func(rcpts []int) []queue.Result) []queue.Result {
+// deferred as waiting for the mailbox, sent nothing). A batch whose turn
+// comes when the session is no longer alive (alive: the client's check,
+// no round trip) is not sent on it: deferred with turnSessionEndedReply,
+// which Deliver sends again at once on a new session.
+func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Message, rcpts []int, run func(rcpts []int) []queue.Result, alive func() bool) []queue.Result {
 	var res []queue.Result
+	ran := false // a transaction of the job ran on the session
 	for len(rcpts) > 0 {
 		got, left, free, give := d.turns.take(m, rcpts)
+		if len(got) > 0 && ran && !alive() {
+			// The session ended while these waited for their turn:
+			// closed by umbra after a DATA the server opened without a
+			// recipient (smtp pipeline.go), or by the server, idle. None
+			// of them was sent on it: Deliver sends them at once on a
+			// new session (batchedLeft), not on this one, where each
+			// was deferred as if the server had broken it.
+			give()
+			return append(res, deferAll(rcpts, hop, turnSessionEndedReply)...)
+		}
 		if len(got) > 0 {
+			ran = true
 			out := func() []queue.Result {
 				defer give()
 				return run(got)
@@ -139,6 +154,12 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 // mailboxBusyReply is the deferral of a recipient whose mailbox was in
 // another LMTP transaction of this server until its attempt ended.
 const mailboxBusyReply = "451 4.2.1 mailbox busy: another delivery to it was in progress"
+
+// turnSessionEndedReply is the deferral of a recipient whose mailbox's
+// turn came after its job's LMTP session had ended: it goes again at
+// once, on a new session (batchedLeft); the reply stays only when the
+// attempt ended first.
+const turnSessionEndedReply = "451 4.2.1 mailbox busy until the LMTP session ended: sent again on a new session"
 
 type turnReportKey struct{}
 

@@ -97,6 +97,12 @@ func (s *turnLMTP) serve(c net.Conn) {
 			if at, plus := strings.IndexByte(a, '@'), strings.IndexByte(a, '+'); plus > 0 && plus < at {
 				a = a[:plus] + a[at:]
 			}
+			if strings.HasPrefix(a, "bad") {
+				// No such user; DATA is opened all the same (354),
+				// as rt39's server did where RFC 2033 wants 503.
+				w("550 5.1.1 no such mailbox")
+				continue
+			}
 			rcpts = append(rcpts, a)
 			s.mu.Lock()
 			s.inFlight[a]++

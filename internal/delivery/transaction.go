@@ -37,7 +37,7 @@ func (d *Deliverer) transaction(ctx context.Context, st *state, c *smtp.Client, 
 		// One transaction at a time per recipient mailbox (mailboxturn.go).
 		return d.lmtpInTurns(ctx, hop, m, rcpts, func(rcpts []int) []queue.Result {
 			return d.transactionBatches(ctx, st, c, hop, m, parts, rcpts, lmtp)
-		})
+		}, c.Alive)
 	}
 	return d.transactionBatches(ctx, st, c, hop, m, parts, rcpts, lmtp)
 }
@@ -119,9 +119,14 @@ func sessionEnded(res []queue.Result) bool {
 // batchedLeft is the recipients of one delivery's results deferred with
 // a next hop's "too many recipients" (tooManyReply) when another of them
 // was delivered or relayed: the hop takes them, in another transaction.
-// None when none of the results succeeded.
+// None of those when none of the results succeeded.
+//
+// Also the recipients whose LMTP mailbox turn came after their session
+// had ended (turnSessionEndedReply): none of them was sent on it, and a
+// transaction of others ran on it before (lmtpInTurns), so each round
+// has fewer of them.
 func batchedLeft(res []queue.Result) []int {
-	var rest []int
+	var rest, turned []int
 	ok := false
 	for _, r := range res {
 		switch {
@@ -129,14 +134,16 @@ func batchedLeft(res []queue.Result) []int {
 			return nil // a version-7 primary's copy: one id per message (transaction)
 		case r.Outcome == queue.RelayedOK || r.Outcome == queue.DeliveredOK || r.Outcome == queue.ShadowedOK:
 			ok = true
+		case r.Outcome == queue.Deferred && r.Reply == turnSessionEndedReply:
+			turned = append(turned, r.Rcpt)
 		case r.Outcome == queue.Deferred && tooManyReply(r.Reply):
 			rest = append(rest, r.Rcpt)
 		}
 	}
 	if !ok {
-		return nil
+		rest = nil
 	}
-	return rest
+	return append(rest, turned...)
 }
 
 // tooManyReply reports whether reply, a recipient's recorded reply, is a

@@ -46,7 +46,9 @@
 //     next prune; a reload that lowers the bound wakes it too. Nothing is
 //     kept past max_dumpster_time for longer than a prune's commit: Run
 //     prunes every PruneInterval (a minute) or, sooner, when the oldest
-//     copy reaches that age (nextPrune). Eviction order is key order,
+//     copy reaches that age (nextPrune); a prune whose commit failed (a
+//     full disk) is tried again after PruneInterval, not at once (the
+//     copies it left are still due). Eviction order is key order,
 //     which is keep time: oldest first.
 //   - No transaction touches more than a few hundred entries (pruneBatch,
 //     resubmitBatch, clearBatch), so the group commit never stalls behind
@@ -100,7 +102,9 @@
 //     database, by the commit that fails them (queue keepback.go): a
 //     crash leaves it pending in the queue or failed with its copy kept,
 //     never neither, so the mail a request was to bring back is never
-//     lost by an attempt that came too early.
+//     lost by an attempt that came too early — unless the dumpster keeps
+//     no copy of its size any more (turned off, or its bound lowered
+//     under it: KeepAgain says so, and the queue logs the mail gone).
 //   - The resubmitted message is delivered like any other: final delivery
 //     claims (database, Message-ID, recipient) and checks the record, so
 //     a copy that reached the mailbox again by another path (a shadow

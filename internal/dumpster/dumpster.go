@@ -140,9 +140,25 @@ func (d *Dumpster) config() Config { return *d.cfg.Load() }
 // right after the commit (wakeOver), so the bound is over only until the
 // commits that follow it, never until the next periodic prune.
 func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, database string, rcpts []int, now time.Time) (func(), error) {
+	after, _, err := d.keep(tx, m, body, database, rcpts, now)
+	return after, err
+}
+
+// KeepAgain is Keep for the recipients of a dumpster redelivery copy
+// that failed (queue keepback.go), saying whether the copy is kept: not
+// when the dumpster is turned off or the message is bigger than its
+// bound now (a reload lowered it since the copy was kept) — the mail is
+// gone then, and the queue's log says so.
+func (d *Dumpster) KeepAgain(tx *queue.Tx, m *queue.Message, body queue.Body, database string, rcpts []int, now time.Time) (func(), bool, error) {
+	return d.keep(tx, m, body, database, rcpts, now)
+}
+
+// keep is Keep, reporting whether the recipients are in a copy now (one
+// config read: a reload cannot make the answer another keep's).
+func (d *Dumpster) keep(tx *queue.Tx, m *queue.Message, body queue.Body, database string, rcpts []int, now time.Time) (func(), bool, error) {
 	cfg := d.config()
 	if cfg.MaxSizePerDatabase <= 0 || len(rcpts) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	size := body.Len()
 	if size > cfg.MaxSizePerDatabase {
@@ -150,7 +166,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 			d.obs.DumpsterEvicted(database, ReasonTooBig, 1)
 			d.log.Info("message bigger than the dumpster of its database: not kept", "msg_id", m.ID.String(),
 				"database", database, "size", size, "max_dumpster_size_per_database", cfg.MaxSizePerDatabase)
-		}, nil
+		}, false, nil
 	}
 	// One copy per message and database: recipients delivered into the
 	// database by another part of this commit (a redelivery with mixed
@@ -159,7 +175,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 	if key, ok := earlierCopy(tx, m, database, rcpts, now); ok {
 		old, err := tx.DumpsterCopy(key)
 		if err == nil && old != nil {
-			return nil, tx.DumpsterRecipients(key, Copy(m, joined(m, rcpts, old)))
+			return nil, true, tx.DumpsterRecipients(key, Copy(m, joined(m, rcpts, old)))
 		}
 	}
 	cp := Copy(m, rcpts)
@@ -168,11 +184,11 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 		key.KeptAt = key.KeptAt.Add(time.Nanosecond)
 	}
 	if err := tx.DumpsterPutBody(key, cp, body); err != nil { // a spooled body: one more reference to its file
-		return nil, err
+		return nil, false, err
 	}
 	evicted, err := evictOver(tx, database, cfg.MaxSizePerDatabase, keepEvictMax)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	stillOver := tx.DumpsterStat(database).Bytes > cfg.MaxSizePerDatabase
 	return func() {
@@ -183,7 +199,7 @@ func (d *Dumpster) Keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 		if stillOver {
 			d.wakeOver()
 		}
-	}, nil
+	}, true, nil
 }
 
 // earlierCopyScan bounds earlierCopy's fallback walk: the keys of
@@ -288,15 +304,22 @@ func evictOver(tx *queue.Tx, database string, max int64, limit int) (int, error)
 // Run prunes until ctx ends, after finishing any redelivery request a
 // crash interrupted: every PruneInterval, and sooner when the oldest copy
 // reaches max_dumpster_time before that (nextPrune), so no copy outlives
-// it by more than the prune's commit; and at once when a Keep left a
-// database over its size (wakeOver), evicting only by size then.
+// it by more than the prune's commit (a prune that failed is tried again
+// at the interval); and at once when a Keep left a database over its
+// size (wakeOver), evicting only by size then.
 func (d *Dumpster) Run(ctx context.Context) {
 	d.resumeRequests(ctx)
 	for {
+		wait := d.config().PruneInterval
 		if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+			// Tried again at the interval: the copies it did not remove
+			// are still due, and nextPrune would say so at once — a loop
+			// of failing commits for as long as the disk stays full.
 			d.log.Error("pruning the dumpster failed", "err", err)
+		} else {
+			wait = d.nextPrune()
 		}
-		t := d.clk.NewTimer(d.nextPrune())
+		t := d.clk.NewTimer(wait)
 	wait:
 		for {
 			select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type rig struct {
 	mgr   *queue.Manager
 	d     *Dumpster
 	obs   *counts
+	logs  *lockedBuffer // the dumpster's and the manager's log lines
 
 	mu        sync.Mutex
 	delivered map[string]int // Message-ID|rcpt → copies in the mailbox
@@ -73,6 +75,10 @@ type rig struct {
 	deferRcpt string
 	// refuseAll: every recipient is refused for good (550).
 	refuseAll bool
+	// refuseRcpt: this recipient is refused for good (550), its result
+	// reported at once (queue.ReportGroup, as a group of a job that
+	// ends before the others), the job's other results after.
+	refuseRcpt string
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -82,17 +88,19 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, clk: clock.NewFake(t0), store: store, path: path, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{}}
-	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs})
+	r := &rig{t: t, clk: clock.NewFake(t0), store: store, path: path, obs: &counts{evicted: map[string]int{}}, delivered: map[string]int{},
+		logs: &lockedBuffer{}}
+	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	r.d = New(store, cfg, Options{Clock: r.clk, Observer: r.obs, Log: log})
 	r.mgr = queue.NewManager(store, queue.DelivererFunc(r.deliver), queue.ManagerConfig{Clock: r.clk, Dumpster: r.d,
-		DuplicateWindow: 30 * 24 * time.Hour})
+		DuplicateWindow: 30 * 24 * time.Hour, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.mgr.Start(ctx)
 	t.Cleanup(func() { cancel(); r.mgr.Wait(); store.Close() })
 	return r
 }
 
-func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
+func (r *rig) deliver(ctx context.Context, m *queue.Message, _ []byte, rcpts []int) []queue.Result {
 	var out []queue.Result
 	for _, i := range rcpts {
 		db := "DB1"
@@ -103,9 +111,14 @@ func (r *rig) deliver(_ context.Context, m *queue.Message, _ []byte, rcpts []int
 		r.mu.Lock()
 		hold := r.deferAll || m.Rcpts[i].Addr == r.deferRcpt
 		refuse := r.refuseAll
+		refuseEarly := r.refuseRcpt != "" && m.Rcpts[i].Addr == r.refuseRcpt
 		r.mu.Unlock()
-		if refuse {
-			out = append(out, queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "mailbox:" + db, Reply: "550 5.1.1 no such mailbox"})
+		if refuse || refuseEarly {
+			res := queue.Result{Rcpt: i, Outcome: queue.FailedPerm, Queue: "mailbox:" + db, Reply: "550 5.1.1 no such mailbox"}
+			if refuseEarly {
+				queue.ReportGroup(ctx, []queue.Result{res})
+			}
+			out = append(out, res)
 			continue
 		}
 		if hold {

@@ -57,7 +57,7 @@ func (q *Manager) keepBack(tx *Tx, m *Message, body Body, failed []int, now time
 	for _, db := range dbs {
 		rcpts := per[db]
 		slices.Sort(rcpts)
-		after, err := q.cfg.Dumpster.Keep(tx, m, body, db, rcpts, now)
+		after, kept, err := keepAgain(q.cfg.Dumpster, tx, m, body, db, rcpts, now)
 		if err != nil {
 			return nil, fmt.Errorf("dumpster: %w", err)
 		}
@@ -66,9 +66,33 @@ func (q *Manager) keepBack(tx *Tx, m *Message, body Body, failed []int, now time
 			if after != nil {
 				after()
 			}
+			if !kept {
+				q.log.Warn("a dumpster redelivery copy was not delivered and not kept again: the dumpster keeps no copy of its size now "+
+					"(max_dumpster_size_per_database lowered under it, or 0): its mail is gone",
+					"msg_id", id, "request_id", req, "database", db, "recipients", n, "size", body.Len())
+				return
+			}
 			q.log.Info("a dumpster redelivery copy was not delivered: kept in the dumpster again, to be resubmitted again",
 				"msg_id", id, "request_id", req, "database", db, "recipients", n)
 		})
 	}
 	return afters, nil
+}
+
+// againKeeper is a Keeper that says whether it kept the copy (the
+// dumpster's KeepAgain): one turned off, or with a bound now under the
+// message's size, keeps none.
+type againKeeper interface {
+	KeepAgain(tx *Tx, m *Message, body Body, database string, rcpts []int, now time.Time) (after func(), kept bool, err error)
+}
+
+// keepAgain keeps rcpts of m in database's dumpster again, reporting
+// whether a copy holds them now (a Keeper that cannot say is taken at
+// its word).
+func keepAgain(k Keeper, tx *Tx, m *Message, body Body, database string, rcpts []int, now time.Time) (func(), bool, error) {
+	if ak, ok := k.(againKeeper); ok {
+		return ak.KeepAgain(tx, m, body, database, rcpts, now)
+	}
+	after, err := k.Keep(tx, m, body, database, rcpts, now)
+	return after, err == nil, err
 }
