@@ -14,16 +14,37 @@ import (
 
 // watchWait is how long one XQUERYDISCARD WAIT= may be held by the
 // primary; watchPollEvery the pace of queries on a watch session to a
-// primary of the previous release (no WAIT=): queries, not connections.
+// primary of the previous release (no WAIT=): queries, not connections;
+// watchPollIdle the slowest pace, reached while queries find nothing.
 const (
 	watchWait      = 5 * time.Second
 	watchPollEvery = 10 * time.Millisecond
+	watchPollIdle  = 250 * time.Millisecond
 )
+
+// watchPollPause is the pause before the next query to a primary of the
+// previous release after empty queries in a row that found nothing:
+// watchPollEvery after one, doubled with each further one up to
+// watchPollIdle. A watch session stays open for as long as copies are
+// held for the primary (shadow doc.go, rt39 F1), hours while it retries
+// a destination that is down: at watchPollEvery throughout that was a
+// hundred queries a second per primary. A discard found makes the pace
+// quick again (empty 0), so a burst of the primary's commits is
+// followed at once; a discard after a quiet spell comes up to
+// watchPollIdle late, a sender waiting on it no more.
+func watchPollPause(empty int) time.Duration {
+	p := watchPollEvery
+	for i := 1; i < empty && p < watchPollIdle; i++ {
+		p *= 2
+	}
+	return min(p, watchPollIdle)
+}
 
 // Watch implements shadow.Watcher: one shadow session to a primary,
 // kept open while more() holds, on which the primary pushes discard
 // notifications as they commit (version 2) or is asked every few
-// milliseconds (version 1). The session ends with a last query and QUIT.
+// milliseconds, slower while nothing is found (version 1,
+// watchPollPause). The session ends with a last query and QUIT.
 //
 // Every batch is saved (committed here) before the next command goes
 // out: the next WAIT= is the primary's proof that this server has the
@@ -39,6 +60,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 	}
 	defer end()
 	lastContact := time.Now()
+	empty := 0 // queries in a row that found nothing
 	for more() {
 		var ids []string
 		if c.ShadowVersion >= 2 {
@@ -55,8 +77,13 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 			}
 			lastContact = time.Now()
 		}
+		if len(ids) > 0 {
+			empty = 0
+		} else {
+			empty++
+		}
 		if len(ids) == 0 && c.ShadowVersion < 2 {
-			t := time.NewTimer(watchPollEvery)
+			t := time.NewTimer(watchPollPause(empty))
 			select {
 			case <-ctx.Done():
 			case <-t.C:

@@ -81,8 +81,10 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 	g.last = now
 	if !g.busy && gap > max(g.after(), 2*stallTick) {
 		g.busy = true
-		q.log.Warn("this server did not run for longer than a shadow server waits before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished",
-			"stalled", gap.Round(time.Second))
+		// "may": the bound is the shortest a holder can be set to
+		// (serve.go stallAfter), not what the holders wait.
+		q.log.Warn("this server did not run for longer than a shadow server may wait before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished",
+			"stalled", gap.Round(time.Second), "bound", max(g.after(), 2*stallTick))
 		// From now on a job at its start check is parked, not started
 		// (parkForStall): set before the round's goroutine runs, so that
 		// a job that resumes first cannot slip past.

@@ -9,7 +9,7 @@ import (
 	"umbra/internal/clock"
 )
 
-// A process that did not run for longer than a shadow server waits
+// A process that did not run for longer than a shadow server may wait
 // before it takes copies over (SIGSTOP, a long stall) asks its holders
 // what they finished before its next attempt starts, as a start does
 // (SR-, shadow redundancy: the returning primary neither delivers nor

@@ -37,7 +37,9 @@ type DatabaseRefusalObserver interface {
 // anotherDBLog is the per-server pacing of those WARNs. Its entries are
 // keyed by the lower-cased name of a server that opened a shadow
 // session (an authenticated transport server): bounded by the
-// configuration.
+// configuration. The bind refusals (session.go bindRefused) key a name
+// the topology does not know by its source, which the peer chooses: at
+// most maxLogKeys entries, the keys past them sharing one (refused).
 type anotherDBLog struct {
 	clk clock.Clock
 	mu  sync.Mutex
@@ -64,11 +66,21 @@ func (l *anotherDBLog) refused(server string) (warn bool, suppressed int) {
 	e := l.by[k]
 	if e == nil {
 		if len(l.by) >= maxLogKeys {
-			// Bounded whatever its keys: the pacing starts over.
-			l.by = map[string]*anotherDBEntry{}
+			l.sweepLocked(now)
 		}
-		e = &anotherDBEntry{}
-		l.by[k] = e
+		if len(l.by) >= maxLogKeys {
+			// Bounded whatever its keys, and paced all the same: the
+			// keys past the bound share one entry (as the refusal log's
+			// sources do). Starting the pacing over for every key let
+			// a source that chooses its keys (a name the topology does
+			// not know, from ever new addresses) evict the entries of
+			// the real ones and have each refusal WARNed.
+			k = overflowKey
+		}
+		if e = l.by[k]; e == nil {
+			e = &anotherDBEntry{}
+			l.by[k] = e
+		}
 	}
 	e.total++
 	if !e.warned.IsZero() && now.Sub(e.warned) < anotherDatabaseLogEvery {
@@ -77,6 +89,20 @@ func (l *anotherDBLog) refused(server string) (warn bool, suppressed int) {
 	}
 	suppressed, e.suppressed, e.warned = e.suppressed, 0, now
 	return true, suppressed
+}
+
+// overflowKey is the entry the keys past maxLogKeys share.
+const overflowKey = "\x00*"
+
+// sweepLocked forgets the entries whose next refusal is WARNed anyway:
+// their last WARN is anotherDatabaseLogEvery old and nothing was
+// refused since. Only their count for accepted's INFO line goes.
+func (l *anotherDBLog) sweepLocked(now time.Time) {
+	for k, e := range l.by {
+		if e.suppressed == 0 && now.Sub(e.warned) >= anotherDatabaseLogEvery {
+			delete(l.by, k)
+		}
+	}
 }
 
 // accepted forgets server's refusals: its session was accepted. It

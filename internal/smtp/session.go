@@ -415,7 +415,8 @@ func (s *session) bindServerID(serverID string) string {
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
 		// Keyed by the source, not the stated name: any name may come.
-		s.bindRefused("unknown\x00"+s.ip.String(), serverID, "server id is not a server of the organisation")
+		// An IPv6 source by its /64 (sourceKey): its host has all of it.
+		s.bindRefused("unknown\x00"+sourceKey(s.ip), serverID, "server id is not a server of the organisation")
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
 		// The address is the only cause: told apart (noteShadowSession),
@@ -431,9 +432,10 @@ func (s *session) bindServerID(serverID string) string {
 // bindServerID's refusals are the operator's to fix (the peer's
 // topology lists this server, this server's does not list the peer, or
 // not at that address), and the peer repeats its session every
-// heartbeat: the WARN is paced, once per anotherDatabaseLogEvery per key (the source for a
-// name the topology does not know, the server for one it lists at other
-// addresses), with the refusals since the last WARN counted on it; those
+// heartbeat: the WARN is paced, once per anotherDatabaseLogEvery per key (the source,
+// an IPv6 one by its /64, for a name the topology does not know, the
+// server for one it lists at other addresses; past maxLogKeys keys one
+// shared entry), with the refusals since the last WARN counted on it; those
 // between are logged at DEBUG (rt39 F3: one WARN every 2 s).
 func (s *session) bindRefused(key, serverID, reason string) {
 	warn, suppressed := s.srv.bindRefusals.refused(key)
