@@ -22,9 +22,13 @@ import (
 // creation, or a file an operator made empty in a directory umbra never
 // ran in: made a database, as a first start does.
 //
-// Only an empty file the open found is judged so: when queue.db is
-// missing, the open makes it empty itself (a new database: the spool
-// files beside it are a gone database's, moved aside: spoolref.go).
+// Only a file the open found is judged so: when queue.db is missing,
+// the open makes it empty itself (a new database: the spool files
+// beside it are a gone database's, moved aside: spoolref.go). A file
+// found is judged by its size under the lock, not before it: one
+// emptied while the start waited for the lock (a stopping daemon's) was
+// not empty when first looked at, and bbolt made a new database in it
+// (rrlife39 F1).
 //
 // A side lock (queue.db.cmdlock) that a killed process left, found by
 // the open, says who may have made the empty file: a db restore killed
@@ -46,9 +50,10 @@ var errEmptyTruncated = errors.New("the file is empty (0 bytes), and the spool d
 	"on its own, which would lose the mail it held without a word")
 
 // emptyTruncated says whether the database file at path, locked as
-// locked, is an empty file emptied from outside: found empty before the
-// lock (found; the same file locked, not one made or swapped in since),
-// spool/ beside it, and no side lock of a killed process (afterKilled).
+// locked, is an empty file emptied from outside: found before the lock
+// (found, empty then or not; the same file locked, not one made or
+// swapped in since), empty under it, spool/ beside it, and no side lock
+// of a killed process (afterKilled).
 func emptyTruncated(path string, found, locked os.FileInfo, afterKilled bool) bool {
 	return found != nil && locked.Size() == 0 && os.SameFile(found, locked) && !afterKilled && heldADatabase(path)
 }

@@ -66,3 +66,52 @@ func TestQ5EmptyDatabaseFileBesideSpool(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Q-5 (rrlife39 F1): a queue.db that held a database and is emptied
+// while its start waits for the lock (a stopping daemon's) was judged by
+// what the start saw before the lock: not empty then, so not "found
+// empty", and bbolt made a new database in it — the mail gone without a
+// word, though spool/ is beside it. Any file there before the lock that
+// is empty under it was emptied from outside.
+func TestQ5DatabaseEmptiedWhileItsStartWaitsIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	holder, err := lockDB(path, true, 0) // a daemon still stopping
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once bool
+	hookLockWait = func(string) {
+		if once {
+			return
+		}
+		once = true
+		// Emptied from outside while the start waits; then let go.
+		if err := os.Truncate(path, 0); err != nil {
+			t.Error(err)
+		}
+		holder.Close()
+	}
+	defer func() { hookLockWait = nil }()
+	s, err = Open(path, Options{UnsafeNoSync: true})
+	if !once {
+		t.Fatal("Open did not wait for the held lock")
+	}
+	if s != nil {
+		s.Close()
+	}
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Open = %v; want ErrDamaged naming the empty file", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("the refused open made a database in the emptied file: %v %v", fi, err)
+	}
+}

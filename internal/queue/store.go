@@ -316,10 +316,11 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
 	}
-	// An empty file found, not one this open makes (emptydb.go).
-	var foundEmpty os.FileInfo
-	if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-		foundEmpty = fi
+	// The file found, not one this open makes (emptydb.go): empty now,
+	// or emptied while the lock is waited for.
+	var found os.FileInfo
+	if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() {
+		found = fi
 	}
 	// The lock first, then the pages (openlock.go): another process's
 	// database is refused as in use before a page of it is read.
@@ -342,7 +343,7 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	// The file locked, by its descriptor: what bbolt is given. An
 	// empty one beside a spool directory is a truncated database
 	// (emptydb.go), never made a new one.
-	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, foundEmpty, fi, o.afterKilled) {
+	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, found, fi, o.afterKilled) {
 		return nil, errEmptyTruncated
 	}
 	if o.mustExist {
