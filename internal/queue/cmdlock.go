@@ -311,13 +311,13 @@ func cmdLockWords(f *os.File) (pid int, command string) {
 // naming the command as it wrote itself; without heldBy refused as in
 // use. release tells whether it removed a file this Open did not make
 // (a killed command's side lock), for the start to log (Leftovers).
-func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), killed bool, err error) {
+func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), killed time.Time, err error) {
 	if hookNoCmdLock {
-		return func() bool { return false }, false, nil
+		return func() bool { return false }, time.Time{}, nil
 	}
 	f, fresh, err := openCmdLock(nil, path, true)
 	if err != nil || f == nil {
-		return func() bool { return false }, false, nil // the database's own lock guards it
+		return func() bool { return false }, time.Time{}, nil // the database's own lock guards it
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -331,11 +331,19 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 			// killed command's (or a daemon's killed while it opened the
 			// database), removed with this daemon's own and told to the
 			// start's log as every other leftover (rt33c F3).
-			return func() bool { return removeCmdLock(nil, f) && !fresh }, !fresh, nil
+			// Its time (the last write of its words, or its making) tells
+			// which empty queue.db the killed process may have made
+			// (emptydb.go, rrlife39 F2).
+			if !fresh {
+				if fi, serr := f.Stat(); serr == nil {
+					killed = fi.ModTime()
+				}
+			}
+			return func() bool { return removeCmdLock(nil, f) && !fresh }, killed, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return func() bool { return false }, false, nil
+			return func() bool { return false }, time.Time{}, nil
 		}
 		if time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
@@ -344,11 +352,11 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 		pid, command := cmdLockWords(f)
 		if heldBy == nil {
 			f.Close()
-			return nil, false, &InUseError{Path: path, PID: pid, Command: command}
+			return nil, time.Time{}, &InUseError{Path: path, PID: pid, Command: command}
 		}
 		if herr := heldBy(pid, command); herr != nil {
 			f.Close()
-			return nil, false, &heldRefused{herr}
+			return nil, time.Time{}, &heldRefused{herr}
 		}
 		deadline = time.Now().Add(HeldByEvery)
 	}
