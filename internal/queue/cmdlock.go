@@ -186,12 +186,12 @@ func cmdLockWritable(dir, f *os.File, path string) bool {
 // a data directory swapped for a link at the command's end had its
 // removal delete the side lock where the link led, and left the
 // command's own).
-func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), err error) {
+func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), killedAt time.Time, err error) {
 	deadline := time.Now().Add(wait)
 	for replaced := 0; ; {
 		f, fresh, err := openCmdLock(dir, path, true)
 		if err != nil || f == nil {
-			return func() {}, err
+			return func() {}, killedAt, err
 		}
 		for {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -216,15 +216,23 @@ func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), 
 				e.PID, e.Command = wordsOfLiveHolder(f)
 			}
 			f.Close()
-			return nil, e
+			return nil, time.Time{}, e
 		}
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+			return nil, time.Time{}, fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
 		if renamedUnderIn(dir, f, f.Name()) {
 			f.Close()
 			continue
+		}
+		if !fresh && killedAt.IsZero() {
+			// A killed process's, taken over: its time, before this
+			// command's words change it, tells which empty queue.db
+			// that process made (emptydb.go, rrlife39 F3).
+			if fi, serr := f.Stat(); serr == nil {
+				killedAt = fi.ModTime()
+			}
 		}
 		if !fresh && !cmdLockWritable(dir, f, path) {
 			// Not written through (a hard link to a file elsewhere, a
@@ -238,11 +246,11 @@ func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), 
 				f.Close()
 				continue
 			}
-			return func() { f.Close() }, nil
+			return func() { f.Close() }, killedAt, nil
 		}
 		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(os.Args, " ")+"\n"), 0)
-		return func() { removeCmdLock(dir, f) }, nil
+		return func() { removeCmdLock(dir, f) }, killedAt, nil
 	}
 }
 

@@ -68,7 +68,12 @@ func emptyTruncated(path string, found, locked os.FileInfo, killedAt time.Time) 
 // process made: a side lock it left was found (killedAt, its time), and
 // the file is not older than it.
 func madeAfter(locked os.FileInfo, killedAt time.Time) bool {
-	return !killedAt.IsZero() && !locked.ModTime().Before(killedAt)
+	return madeAfterTime(locked.ModTime(), killedAt)
+}
+
+// madeAfterTime is madeAfter of a file last written at mtime.
+func madeAfterTime(mtime, killedAt time.Time) bool {
+	return !killedAt.IsZero() && !mtime.Before(killedAt)
 }
 
 // heldADatabase says whether the data directory of the database file

@@ -218,3 +218,64 @@ func TestQ5EmptiedDatabaseStaysRefusedAfterAKilledRestore(t *testing.T) {
 		})
 	}
 }
+
+// Q-5, OPS-3 (rrlife39 F3): a db restore killed while it held the empty
+// queue.db it makes where there was none leaves that file and its side
+// lock, and a start makes the database. Run again and stopped before it
+// replaced anything (Ctrl-C), the second restore removed the side lock
+// at its end but kept the empty file (it had found one): the next start
+// refused it as a truncated database beside spool/. The second restore
+// removes the killed one's empty file as it removes its own; killed
+// itself, it leaves the file as its own (not older than its side lock).
+func TestQ5RestoreAfterAKilledRestoreLeavesNoEmptyFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	path := filepath.Join(t.TempDir(), "data", "queue.db")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "spool", "s-0123"), []byte("body"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".damaged"); err != nil { // moved aside, as the refusal of a damaged one says
+		t.Fatal(err)
+	}
+	_, kill := pauseRestoreAt(t, backup, path, "held")
+	kill()
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("the killed restore left %v %v; want its empty file", fi, err)
+	}
+	// An hour ago: the side lock, then the empty file.
+	lock, file := time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	os.Chtimes(CmdLockPath(path), lock, lock)
+	os.Chtimes(path, file, file)
+	// The second restore killed too, at its first step: the side lock
+	// it leaves is newer than the empty file, which it made its own.
+	_, kill = pauseRestoreAt(t, backup, path, "begin")
+	kill()
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("the killed restores left %v %v; want the empty file", fi, err)
+	}
+	_, err = RestoreWith(backup, path, RestoreOptions{Interrupted: func() bool { return true }})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("the third restore: %v; want ErrInterrupted", err)
+	}
+	s, err = Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatalf("start after killed restores and a stopped one: %v; want a database made (there was none)", err)
+	}
+	s.Close()
+}
