@@ -279,3 +279,49 @@ func TestQ5RestoreAfterAKilledRestoreLeavesNoEmptyFile(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Q-5, OPS-3 (rrlife39 F4): the sibling of F3 in db compact. Run after a
+// restore killed while it held the empty queue.db it made where there
+// was none, compact refused that file as a truncated database ("damaged",
+// though nothing was lost) and removed the side lock that told whose it
+// was: the next start refused it too. Compact says there is no database
+// to work on, and removes the killed process's empty file, so that the
+// start makes the database as it would have.
+func TestQ5CompactAfterAKilledRestoreLeavesNoEmptyFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	src, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.WriteBackup(backup); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	path := filepath.Join(t.TempDir(), "data", "queue.db")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "spool", "s-0123"), []byte("body"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	_, kill := pauseRestoreAt(t, backup, path, "held")
+	kill()
+	_, _, err = Compact(path)
+	if err == nil || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "no database to work on") {
+		t.Errorf("compact of a killed restore's empty file: %v; want no database to work on, not damage", err)
+	}
+	s, err = Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatalf("start after a killed restore and a compaction: %v; want a database made (there was none)", err)
+	}
+	s.Close()
+}

@@ -792,7 +792,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	heldFd := int(held.Fd())
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
-	unlockCmd, _, err := lockCommand(held, path, time.Second)
+	unlockCmd, killedAt, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
 	}
@@ -828,7 +828,9 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	// swapped at the name between the hold and this read, and swapped
 	// back before the rename's check, must not have it compact another
 	// database and rename that copy over this one.
-	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
+	// killedAt: an empty file a killed process made is no truncated
+	// database, but no database (emptydb.go).
+	src, err := openChecked(heldPath(held, path), Options{mustExist: true, killedAt: killedAt})
 	if ie := (*InUseError)(nil); errors.As(err, &ie) {
 		ie.Path = path // as the operator knows it, not heldPath's /proc/self/fd/N (rt31c F4)
 	} else if err != nil {
@@ -843,6 +845,19 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
 	}
 	if errors.Is(err, errEmptyDatabase) {
+		// The empty file a killed process made (a db restore killed while
+		// it held it where there was no database, a start killed before
+		// its first pages), found with its side lock: removed, as that
+		// process would have removed it or made a database in it. Kept,
+		// the start after this compaction, which removes the side lock
+		// that told whose it was, refused it as a truncated database
+		// (rrlife39 F4).
+		if st, serr := statIn(held, path); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 &&
+			madeAfterTime(time.Unix(st.Mtim.Unix()), killedAt) && unix.Unlinkat(heldFd, filepath.Base(path), 0) == nil {
+			unix.Fsync(heldFd)
+			return 0, 0, fmt.Errorf("compaction of %s: %w: it was the empty file a killed db restore or start left, "+
+				"removed; umbra's next start makes the database", path, err)
+		}
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
