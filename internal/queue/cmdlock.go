@@ -186,12 +186,12 @@ func cmdLockWritable(dir, f *os.File, path string) bool {
 // a data directory swapped for a link at the command's end had its
 // removal delete the side lock where the link led, and left the
 // command's own).
-func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), err error) {
+func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), killedAt time.Time, err error) {
 	deadline := time.Now().Add(wait)
 	for replaced := 0; ; {
 		f, fresh, err := openCmdLock(dir, path, true)
 		if err != nil || f == nil {
-			return func() {}, err
+			return func() {}, killedAt, err
 		}
 		for {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -216,15 +216,23 @@ func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), 
 				e.PID, e.Command = wordsOfLiveHolder(f)
 			}
 			f.Close()
-			return nil, e
+			return nil, time.Time{}, e
 		}
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+			return nil, time.Time{}, fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
 		if renamedUnderIn(dir, f, f.Name()) {
 			f.Close()
 			continue
+		}
+		if !fresh && killedAt.IsZero() {
+			// A killed process's, taken over: its time, before this
+			// command's words change it, tells which empty queue.db
+			// that process made (emptydb.go, rrlife39 F3).
+			if fi, serr := f.Stat(); serr == nil {
+				killedAt = fi.ModTime()
+			}
 		}
 		if !fresh && !cmdLockWritable(dir, f, path) {
 			// Not written through (a hard link to a file elsewhere, a
@@ -238,11 +246,11 @@ func lockCommand(dir *os.File, path string, wait time.Duration) (unlock func(), 
 				f.Close()
 				continue
 			}
-			return func() { f.Close() }, nil
+			return func() { f.Close() }, killedAt, nil
 		}
 		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(os.Args, " ")+"\n"), 0)
-		return func() { removeCmdLock(dir, f) }, nil
+		return func() { removeCmdLock(dir, f) }, killedAt, nil
 	}
 }
 
@@ -311,13 +319,13 @@ func cmdLockWords(f *os.File) (pid int, command string) {
 // naming the command as it wrote itself; without heldBy refused as in
 // use. release tells whether it removed a file this Open did not make
 // (a killed command's side lock), for the start to log (Leftovers).
-func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), killed bool, err error) {
+func waitCommands(path string, heldBy func(pid int, command string) error) (release func() (leftover bool), killed time.Time, err error) {
 	if hookNoCmdLock {
-		return func() bool { return false }, false, nil
+		return func() bool { return false }, time.Time{}, nil
 	}
 	f, fresh, err := openCmdLock(nil, path, true)
 	if err != nil || f == nil {
-		return func() bool { return false }, false, nil // the database's own lock guards it
+		return func() bool { return false }, time.Time{}, nil // the database's own lock guards it
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -331,11 +339,19 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 			// killed command's (or a daemon's killed while it opened the
 			// database), removed with this daemon's own and told to the
 			// start's log as every other leftover (rt33c F3).
-			return func() bool { return removeCmdLock(nil, f) && !fresh }, !fresh, nil
+			// Its time (the last write of its words, or its making) tells
+			// which empty queue.db the killed process may have made
+			// (emptydb.go, rrlife39 F2).
+			if !fresh {
+				if fi, serr := f.Stat(); serr == nil {
+					killed = fi.ModTime()
+				}
+			}
+			return func() bool { return removeCmdLock(nil, f) && !fresh }, killed, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return func() bool { return false }, false, nil
+			return func() bool { return false }, time.Time{}, nil
 		}
 		if time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
@@ -344,11 +360,11 @@ func waitCommands(path string, heldBy func(pid int, command string) error) (rele
 		pid, command := cmdLockWords(f)
 		if heldBy == nil {
 			f.Close()
-			return nil, false, &InUseError{Path: path, PID: pid, Command: command}
+			return nil, time.Time{}, &InUseError{Path: path, PID: pid, Command: command}
 		}
 		if herr := heldBy(pid, command); herr != nil {
 			f.Close()
-			return nil, false, &heldRefused{herr}
+			return nil, time.Time{}, &heldRefused{herr}
 		}
 		deadline = time.Now().Add(HeldByEvery)
 	}

@@ -792,7 +792,7 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	heldFd := int(held.Fd())
 	// Its lock before anything of the database is read (cmdlock.go): a
 	// daemon started now waits for the compaction.
-	unlockCmd, err := lockCommand(held, path, time.Second)
+	unlockCmd, killedAt, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return 0, 0, fmt.Errorf("transport database %w, another db command: run the compaction when it has ended (the database is unchanged)", err)
 	}
@@ -828,7 +828,9 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 	// swapped at the name between the hold and this read, and swapped
 	// back before the rename's check, must not have it compact another
 	// database and rename that copy over this one.
-	src, err := openChecked(heldPath(held, path), Options{mustExist: true})
+	// killedAt: an empty file a killed process made is no truncated
+	// database, but no database (emptydb.go).
+	src, err := openChecked(heldPath(held, path), Options{mustExist: true, killedAt: killedAt})
 	if ie := (*InUseError)(nil); errors.As(err, &ie) {
 		ie.Path = path // as the operator knows it, not heldPath's /proc/self/fd/N (rt31c F4)
 	} else if err != nil {
@@ -843,6 +845,19 @@ func CompactWith(path string, threshold int64, schema int, o CompactOptions) (be
 		return 0, 0, fmt.Errorf("transport database %w (stop umbra first): compaction works on a stopped server", inUse(path, err))
 	}
 	if errors.Is(err, errEmptyDatabase) {
+		// The empty file a killed process made (a db restore killed while
+		// it held it where there was no database, a start killed before
+		// its first pages), found with its side lock: removed, as that
+		// process would have removed it or made a database in it. Kept,
+		// the start after this compaction, which removes the side lock
+		// that told whose it was, refused it as a truncated database
+		// (rrlife39 F4).
+		if st, serr := statIn(held, path); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 &&
+			madeAfterTime(time.Unix(st.Mtim.Unix()), killedAt) && unix.Unlinkat(heldFd, filepath.Base(path), 0) == nil {
+			unix.Fsync(heldFd)
+			return 0, 0, fmt.Errorf("compaction of %s: %w: it was the empty file a killed db restore or start left, "+
+				"removed; umbra's next start makes the database", path, err)
+		}
 		return 0, 0, fmt.Errorf("compaction of %s: %w (the database is unchanged)", path, err)
 	}
 	if perr := permissionError("transport database", path, "umbra db compact", err); perr != nil { // ownership.go: not damage
@@ -1226,7 +1241,7 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// while the backup is checked and counted waits for the restore,
 	// instead of opening the database first and the restore then being
 	// refused as in use.
-	unlockCmd, err := lockCommand(held, path, time.Second)
+	unlockCmd, killedAt, err := lockCommand(held, path, time.Second)
 	if DBCommandHolder(err) {
 		return "", fmt.Errorf("restore: transport database %w, another db command: run the restore when it has ended. The database is unchanged", err)
 	}
@@ -1237,6 +1252,15 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	defer unlockCmd()
+	// The empty queue.db a killed process made, found with its side
+	// lock: made this restore's own by its time, so that this restore,
+	// killed too, leaves it a start still takes for the killed
+	// process's (emptydb.go), not for a truncated database older than
+	// the side lock this restore has just written (rrlife39 F3).
+	if st, err := statIn(held, path); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == 0 &&
+		madeAfterTime(time.Unix(st.Mtim.Unix()), killedAt) {
+		unix.UtimesNanoAt(heldFd, filepath.Base(path), nil, unix.AT_SYMLINK_NOFOLLOW)
+	}
 	defer step("end") // before the side lock goes
 	step("begin")
 	if o.Begun != nil {
@@ -1338,12 +1362,20 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// Whether there is a database to keep as path.replaced-TIME: read
 	// under the lock; an empty file (this lock's, or a killed restore's)
 	// is none.
-	exists := false
+	exists, killedsEmpty := false, false
 	if st, err := statIn(held, path); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > 0 {
 		exists = true
+	} else if err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && hadFile {
+		// The empty file a restore killed while it held it made, found
+		// with its side lock (not older than it: emptydb.go): this
+		// restore's as if it made it, removed when its copy does not
+		// take the name. Kept, it was refused by the next start as a
+		// truncated database once this restore removed the side lock
+		// that told whose it was (rrlife39 F3).
+		killedsEmpty = madeAfterTime(time.Unix(st.Mtim.Unix()), killedAt)
 	}
 	renamed := false
-	if !hadFile {
+	if !hadFile || killedsEmpty {
 		// Runs before unlock (deferred after it): the empty file this
 		// restore made goes when its copy does not take the name.
 		defer func() {
@@ -1351,6 +1383,8 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 				removeIn(held, path)
 			}
 		}()
+	}
+	if !hadFile {
 		// A restore killed now leaves it: the daemon's user must be able
 		// to open it.
 		if err := giveOwnerAt(held, filepath.Base(path), owner); err != nil {

@@ -131,10 +131,10 @@ type Options struct {
 	// may be a symlink the daemon's user put in the data directory
 	// naming an empty file elsewhere, written so by root (opsec26).
 	mustExist bool
-	// afterKilled (Open): a side lock a killed process left was found
-	// (waitCommands): an empty queue.db may be the one it made
-	// (emptydb.go).
-	afterKilled bool
+	// killedAt (Open): the time of the side lock a killed process left
+	// (waitCommands), zero when none was found: an empty queue.db not
+	// older than it may be the one that process made (emptydb.go).
+	killedAt time.Time
 	// UnsafeNoSync skips fsync. Only tests that do not test durability
 	// may set it: a crash then loses acknowledged mail.
 	UnsafeNoSync bool
@@ -197,7 +197,7 @@ func Open(path string, o Options) (opened *Store, err error) {
 		}
 	}()
 	fresh := holdsNothing(path) // openfull.go
-	o.afterKilled = killed      // emptydb.go
+	o.killedAt = killed         // emptydb.go
 	db, err := openChecked(path, o)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
 		return nil, hr.err // Options.HeldBy's own words
@@ -316,10 +316,11 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
 	}
-	// An empty file found, not one this open makes (emptydb.go).
-	var foundEmpty os.FileInfo
-	if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-		foundEmpty = fi
+	// The file found, not one this open makes (emptydb.go): empty now,
+	// or emptied while the lock is waited for.
+	var found os.FileInfo
+	if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() {
+		found = fi
 	}
 	// The lock first, then the pages (openlock.go): another process's
 	// database is refused as in use before a page of it is read.
@@ -342,7 +343,7 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	// The file locked, by its descriptor: what bbolt is given. An
 	// empty one beside a spool directory is a truncated database
 	// (emptydb.go), never made a new one.
-	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, foundEmpty, fi, o.afterKilled) {
+	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, found, fi, o.killedAt) {
 		return nil, errEmptyTruncated
 	}
 	if o.mustExist {
