@@ -325,3 +325,68 @@ func TestQ5CompactAfterAKilledRestoreLeavesNoEmptyFile(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Q-1 (rrlife39, left by it): a start that found queue.db empty — another
+// daemon's, just made — and waited for its lock may lock a database with
+// mail in it by then; were its own making of the database then to fail
+// for want of room, refuseNoSpace removed the file "it began" as
+// holding nothing. What an open may remove is judged under its lock:
+// the file empty when the lock was had (Options.lockedEmpty).
+func TestQ1FileFilledWhileTheLockWaitsIsNotTheOpensToRemove(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	full := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(full, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := lockDB(path, true, 0) // the other daemon, starting: its file still empty
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once bool
+	hookLockWait = func(string) {
+		if once {
+			return
+		}
+		once = true
+		if err := os.WriteFile(path, data, 0o600); err != nil { // its database made meanwhile
+			t.Error(err)
+		}
+		holder.Close()
+	}
+	defer func() { hookLockWait = nil }()
+	if !holdsNothing(path) {
+		t.Fatal("the file is not empty before the lock: the test needs it so")
+	}
+	var lockedEmpty bool
+	db, err := openChecked(path, Options{lockedEmpty: &lockedEmpty})
+	if !once {
+		t.Fatal("the open did not wait for the held lock")
+	}
+	if db != nil {
+		db.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lockedEmpty {
+		t.Error("a file that held a database when the lock was had counts as this open's empty file (removed on a full disk)")
+	}
+
+	// A file that is empty under the lock is the open's own.
+	empty := filepath.Join(t.TempDir(), "queue.db")
+	var own bool
+	db, err = openChecked(empty, Options{lockedEmpty: &own})
+	if db != nil {
+		db.Close()
+	}
+	if err != nil || !own {
+		t.Errorf("a new file: lockedEmpty %v, %v; want true", own, err)
+	}
+}

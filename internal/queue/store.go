@@ -135,6 +135,12 @@ type Options struct {
 	// (waitCommands), zero when none was found: an empty queue.db not
 	// older than it may be the one that process made (emptydb.go).
 	killedAt time.Time
+	// lockedEmpty (Open), when set, is told whether the file was empty
+	// (or made) when this open took its lock: only such a file is this
+	// open's to remove when making the database fails for want of room
+	// (refuseNoSpace) — one found empty before the lock may be another
+	// starting daemon's, holding mail by the time the lock is had.
+	lockedEmpty *bool
 	// UnsafeNoSync skips fsync. Only tests that do not test durability
 	// may set it: a crash then loses acknowledged mail.
 	UnsafeNoSync bool
@@ -197,7 +203,9 @@ func Open(path string, o Options) (opened *Store, err error) {
 		}
 	}()
 	fresh := holdsNothing(path) // openfull.go
+	var lockedEmpty bool        // and still so under the lock: this open's own
 	o.killedAt = killed         // emptydb.go
+	o.lockedEmpty = &lockedEmpty
 	db, err := openChecked(path, o)
 	if hr := (*heldRefused)(nil); errors.As(err, &hr) {
 		return nil, hr.err // Options.HeldBy's own words
@@ -206,7 +214,7 @@ func Open(path string, o Options) (opened *Store, err error) {
 		return nil, fmt.Errorf("transport database %w", inUse(path, err))
 	}
 	if err != nil && isNoSpace(err) {
-		return nil, refuseNoSpace(path, fresh, err)
+		return nil, refuseNoSpace(path, fresh && lockedEmpty, err)
 	}
 	if perr := permissionError("transport database", path, "", err); perr != nil { // ownership.go: not damage
 		return nil, perr
@@ -245,7 +253,7 @@ func Open(path string, o Options) (opened *Store, err error) {
 	if err := s.init(now()); err != nil {
 		db.Close()
 		if isNoSpace(err) {
-			return nil, refuseNoSpace(path, fresh, err)
+			return nil, refuseNoSpace(path, fresh && lockedEmpty, err)
 		}
 		return nil, fmt.Errorf("open transport database %s: %w", path, err)
 	}
@@ -345,6 +353,10 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	// (emptydb.go), never made a new one.
 	if fi, serr := f.Stat(); f != nil && serr == nil && emptyTruncated(path, found, fi, o.killedAt) {
 		return nil, errEmptyTruncated
+	}
+	if o.lockedEmpty != nil {
+		fi, serr := f.Stat()
+		*o.lockedEmpty = f != nil && serr == nil && fi.Size() == 0
 	}
 	if o.mustExist {
 		if fi, serr := f.Stat(); f == nil || serr != nil || fi.Size() == 0 {
