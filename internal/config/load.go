@@ -749,6 +749,13 @@ func nodeAt(n *yaml.Node, path []any) (*yaml.Node, int) {
 		}
 		n = next
 	}
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		// The value at path written as an alias (*s) is its anchor's
+		// (&s 8KiB): every reader of the value as written (floorMsg,
+		// shownValue, WrittenValue, writtenAt) reads that, not the
+		// alias node, which has no value (rr39).
+		n = n.Alias
+	}
 	return n, line
 }
 
@@ -796,8 +803,12 @@ func floorMsg(doc *yaml.Node, v violation) string {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return v.msg
 	}
+	// Every unit a size takes ends in B (ParseSize: KiB, MB, B, ...);
+	// a value written without one may still hold more than digits (a
+	// sign: +256 is 256 bytes), and keeps the advice that a size
+	// without a unit is bytes (rr39).
 	w := strings.TrimSpace(n.Value)
-	if w == "" || strings.Trim(w, "0123456789") == "" {
+	if !strings.HasSuffix(w, "B") {
 		return v.msg // no unit written: bytes
 	}
 	return strings.Replace(v.unitMsg, unitValue, w, 1)

@@ -227,11 +227,19 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 				merged = append(merged, gone...)
 			}
 		}
-		if mark > 0 && dbID != "" {
+		// Every mark a record states is one the primary's counter
+		// reached, as the batch's XSHADOWMARK= is: the floor is raised
+		// by the highest (a batch with none, or one below a record's,
+		// left a rollback to between them uncaught: rr39).
+		floor := mark
+		for _, c := range copies {
+			floor = max(floor, c.Mark)
+		}
+		if floor > 0 && dbID != "" {
 			// A mark the primary reached with this database: the lowest
 			// it may present from now on (marks.go).
-			if seen, was := tx.primaryMark(primary); was != dbID || seen < mark {
-				return tx.putPrimaryMark(primary, dbID, mark)
+			if seen, was := tx.primaryMark(primary); was != dbID || seen < floor {
+				return tx.putPrimaryMark(primary, dbID, floor)
 			}
 		}
 		return nil

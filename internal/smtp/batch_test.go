@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,8 +223,25 @@ func FuzzCopyBatch(f *testing.F) {
 	f.Add([]byte("COPY 99999999999 1 E\r\n"), uint8(1))
 	f.Fuzz(func(t *testing.T, p []byte, n uint8) {
 		copies, err := parseCopyBatch(p, int(n), 100, true)
+		// A session below version 24 (marks false) reads a batch the
+		// same way save that a MARK refuses it: parsed there, it is
+		// parsed here alike and states no mark (rr39).
+		old, oldErr := parseCopyBatch(p, int(n), 100, false)
+		if oldErr == nil {
+			if err != nil || len(old) != len(copies) {
+				t.Fatalf("parsed without marks (%d copies), with them: %v", len(old), err)
+			}
+			for i := range old {
+				if old[i].mark != 0 || copies[i].mark != 0 || old[i].from != copies[i].from || !bytes.Equal(old[i].body, copies[i].body) {
+					t.Fatalf("copy %d without marks %+v, with them %+v", i, old[i], copies[i])
+				}
+			}
+		}
 		if err != nil {
 			return
+		}
+		if oldErr != nil && !slices.ContainsFunc(copies, func(c batchCopy) bool { return c.mark > 0 }) {
+			t.Fatalf("a batch stating no mark refused in a session below 24: %v", oldErr)
 		}
 		if len(copies) != int(n) {
 			t.Fatalf("%d copies for a batch of %d", len(copies), n)

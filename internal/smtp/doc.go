@@ -469,7 +469,9 @@
 //     it (claimOwn, rt39 F2) — a stranger elsewhere stating the name is
 //     no refusal of the server; one in the trusted ranges at another
 //     address is told as a refusal for the address alone, judged as
-//     below), a 250 lets them in again; a
+//     below, only when it presented the database id recorded here for
+//     the server (DB=: presentsHolderID, rr39) — without it any client
+//     there marked a holder not let in lately), a 250 lets them in again; a
 //     server whose sessions are refused here gets no copy on receipt from
 //     here (package delivery, sessionsRefusedHere; tried again once a
 //     minute). A refusal whose only cause is the connection's address —

@@ -492,8 +492,8 @@ type SessionNoter interface {
 // any client stop the copies made on that server. A refusal for the
 // connection's address alone is told as such (AddressRefusalNoter).
 func (s *session) noteShadowSession(id, reply string) {
-	byAddress := s.addrRefused
-	s.addrRefused = false
+	byAddress, presented := s.addrRefused, s.xshadowDB
+	s.addrRefused, s.xshadowDB = false, ""
 	h := s.srv.receipt.Load()
 	if h == nil || id == "" {
 		return
@@ -505,15 +505,19 @@ func (s *session) noteShadowSession(id, reply string) {
 	switch {
 	case strings.HasPrefix(reply, "250 "):
 		n.ShadowSessionLetIn(id)
-	case strings.HasPrefix(reply, "5") && (s.claimOwn(id) || byAddress && s.trustInForce()):
+	case strings.HasPrefix(reply, "5") && (s.claimOwn(id) || byAddress && s.trustInForce() && s.presentsHolderID(id, presented)):
 		// byAddress on the connector's trust alone: a client of the
 		// trusted ranges stating id from an address the topology does
-		// not give id (bindServerID). It proves nothing about id, which
-		// may be any client there — or id's own sessions from an address
-		// its topology entry lacks, whose copies here could never be
-		// discarded. Judged as an account's from another address is
-		// (AddressRefusalNoter, never a refusal by itself): it marks id
-		// only when no session of id was let in here lately (rt39 F2).
+		// not give id (bindServerID). By the address it proves nothing
+		// about id, which may be any client there — or id's own
+		// sessions from an address its topology entry lacks, whose
+		// copies here could never be discarded. It is id's only when
+		// it presented the database id recorded here for id (DB=:
+		// presentsHolderID; without it any client there marked id,
+		// rr39), and then judged as an account's from another address
+		// is (AddressRefusalNoter, never a refusal by itself): it marks
+		// id only when no session of id was let in here lately (rt39
+		// F2).
 		// Under a topology only its transport servers are noted: a
 		// name no server has (a client of an externally secured
 		// connector stating any name) gets no copy anyway, and its
@@ -556,6 +560,33 @@ type AddressRefusalNoter interface {
 // judgement counts from the latest).
 type SessionAskedNoter interface {
 	ShadowSessionAsked(serverID string)
+}
+
+// HolderIDTeller tells the transport database id recorded here for a
+// shadow server ("" when none was met yet: queue.Manager).
+type HolderIDTeller interface {
+	ShadowHolderID(server string) (string, error)
+}
+
+// presentsHolderID reports whether db, the database id an XSHADOW
+// presented (DB=), is the one recorded here for server id: a session
+// refused for its address on an externally secured connector's trust
+// alone speaks for id only so (noteShadowSession). id states it in
+// every session it opens here (MARK DB=, version 10) and this server
+// records it when it meets id as a holder; a client of the trusted
+// ranges does not learn it. No id presented, none recorded, or a queue
+// that cannot tell: the session proves nothing about id (rr39).
+func (s *session) presentsHolderID(id, db string) bool {
+	ht, ok := s.srv.queue.(HolderIDTeller)
+	if !ok || db == "" {
+		return false
+	}
+	rec, err := ht.ShadowHolderID(id)
+	if err != nil {
+		s.log.Error("reading a shadow server's database id failed", "shadow_server", id, "err", err)
+		return false
+	}
+	return rec != "" && rec == db
 }
 
 // claimOwn reports whether the session's own identity says it is server

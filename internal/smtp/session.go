@@ -157,6 +157,11 @@ type session struct {
 	// address alone, its credential (account, certificate) valid
 	// (addressedServerID; noteShadowSession).
 	addrRefused bool
+	// xshadowDB is the database id the last XSHADOW presented (DB=),
+	// "" for none: a refusal for the address alone on the connector's
+	// trust is the named server's only with the id recorded for it
+	// (noteShadowSession, presentsHolderID).
+	xshadowDB string
 	// shadowPeerDB is the transport database id the peer presented in
 	// that XSHADOW (… MARK=<n> DB=<id>, version 7; MARK DB=<id>, 10), or
 	// "": it confirms the authenticated server as a primary of copies
