@@ -234,7 +234,7 @@ func TestDamagedDatabaseAtStart(t *testing.T) {
 	if !ok || ee.ExitCode() != exitFailure {
 		t.Fatalf("start on a truncated database: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "transport database is damaged") || !strings.Contains(string(out), "mv queue.db queue.db.damaged") ||
+	if !strings.Contains(string(out), "transport database is damaged") || !strings.Contains(string(out), "mv queue.db queue.db.damaged-$(date +%s)") ||
 		strings.Contains(string(out), "goroutine ") {
 		t.Fatalf("start on a truncated database said:\n%s", out)
 	}

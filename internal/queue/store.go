@@ -44,7 +44,7 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 var ErrDamaged = errors.New("transport database is damaged")
 
 // recoverPath is what an operator does with a damaged file.
-const recoverPath = "move it aside (mv queue.db queue.db.damaged) and start again: umbra starts with a new, empty " +
+const recoverPath = "move it aside under a name of its own (mv queue.db queue.db.damaged-$(date +%s): an earlier queue.db.damaged is not replaced) and start again: umbra starts with a new, empty " +
 	"database and a new database id, so the shadow servers of the messages it held resubmit them; " +
 	"or restore a backup (umbra db verify BACKUP, then umbra db restore BACKUP)"
 
