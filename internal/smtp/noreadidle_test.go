@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -26,17 +24,7 @@ func TestSMTP8UnreadRepliesAtIdleTimeoutAreAWriteTimeout(t *testing.T) {
     permissions: {anonymous: [submit]}
     limits: {idle_timeout: 1s}
 `)})
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.155")},
-		Control: func(_, _ string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-			})
-		}}
-	c, err := d.Dial("tcp", s.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialNonReading(t, s, "127.0.0.155")
 	var stream bytes.Buffer
 	stream.WriteString("EHLO n.test\r\n")
 	for i := 0; i < 150; i++ {

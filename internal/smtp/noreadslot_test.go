@@ -31,17 +31,7 @@ func TestSessionOfAClientThatNeverReadsFreesItsSlot(t *testing.T) {
     permissions: {anonymous: [submit]}
     limits: {max_connections_per_source: 1, idle_timeout: 1s, max_recipients: 2000}
 `)})
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.181")},
-		Control: func(_, _ string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-			})
-		}}
-	c, err := d.Dial("tcp", s.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialNonReading(t, s, "127.0.0.181")
 	var round bytes.Buffer
 	round.WriteString("MAIL FROM:<a@ext.test>\r\n")
 	for i := 0; i < 1049; i++ {
@@ -94,4 +84,23 @@ func TestSessionOfAClientThatNeverReadsFreesItsSlot(t *testing.T) {
 	if len(l) != 1 || !strings.Contains(l[0], `reason="write timeout"`) {
 		t.Errorf("session end logged as %q, want reason=\"write timeout\"", l)
 	}
+}
+
+// dialNonReading connects to s from the address from with a small
+// receive buffer (a client that will not read: its replies fill the
+// server's socket soon); closed when the test ends.
+func dialNonReading(t *testing.T, s *Server, from string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)},
+		Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+			})
+		}}
+	c, err := d.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
