@@ -153,13 +153,13 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 
 // mailboxBusyReply is the deferral of a recipient whose mailbox was in
 // another LMTP transaction of this server until its attempt ended.
-const mailboxBusyReply = "451 4.2.1 mailbox busy: another delivery to it was in progress"
+const mailboxBusyReply = queue.LMTPMailboxBusy + "(another delivery to it was in progress)"
 
 // turnSessionEndedReply is the deferral of a recipient whose mailbox's
 // turn came after its job's LMTP session had ended: it goes again at
 // once, on a new session (batchedLeft); the reply stays only when the
 // attempt ended first.
-const turnSessionEndedReply = "451 4.2.1 mailbox busy until the LMTP session ended: sent again on a new session"
+const turnSessionEndedReply = queue.LMTPMailboxBusy + "until the LMTP session ended: sent again on a new session"
 
 type turnReportKey struct{}
 

@@ -121,11 +121,15 @@ func LMTPHop(addr string) string { return "lmtp:" + addr }
 // (LMTPHop; the bare "lmtp" of records written before it named one).
 func IsLMTPHop(hop string) bool { return hop == "lmtp" || strings.HasPrefix(hop, "lmtp:") }
 
-// LMTPUnreachable and LMTPGreetingFailed begin umbra's own diagnostics
-// about the mailbox store's LMTP server (delivery, local.go).
+// LMTPUnreachable, LMTPGreetingFailed and LMTPMailboxBusy begin umbra's
+// own diagnostics about the mailbox store's LMTP server (delivery,
+// local.go; mailboxturn.go: a recipient deferred while its mailbox was
+// in another transaction of this server, or whose turn came after the
+// session ended).
 const (
 	LMTPUnreachable    = "451 4.4.1 LMTP server unreachable: "
 	LMTPGreetingFailed = "451 4.4.2 LMTP greeting failed: "
+	LMTPMailboxBusy    = "451 4.2.1 lmtp: mailbox busy "
 )
 
 // lmtpOwnTexts begin every diagnostic of umbra's own about the LMTP
@@ -137,6 +141,7 @@ const (
 var lmtpOwnTexts = []string{
 	LMTPUnreachable,
 	LMTPGreetingFailed,
+	LMTPMailboxBusy,
 	"451 4.4.2 lmtp: ",
 	ReplyRcptNeedsSMTPUTF8, // utf8reply.go: decided from the LHLO answer too
 	ReplySenderNeedsSMTPUTF8,
