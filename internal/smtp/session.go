@@ -427,6 +427,9 @@ func (s *session) bindServerID(serverID string) string {
 		// The address is the only cause: told apart (noteShadowSession),
 		// as for an account or certificate from another address (rt39 F2).
 		s.addrRefused = true
+		if o, ok := s.srv.obs.(ShadowAddressObserver); ok { // umbra_smtp_shadow_address_refused_total, as addressedServerID's
+			o.ShadowAddressRefused(s.serverLabel(serverID))
+		}
 		s.bindRefused("address\x00"+serverID, serverID, "connection is not from an address of that server in the topology")
 		return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
 			" is neither that server's topology address nor one of its source_addresses"
