@@ -175,6 +175,30 @@ func settleHandedByPredecessor(m *Message, server, sid string, notes []TakenDone
 	return out
 }
 
+// noteHandedForPrimary notes, for the primary of the copy r was held
+// under and under that primary's database as this holder knows it
+// (primaryMark), that r was relayed elsewhere (TakenRelayed): a copy the
+// replaced database took over and handed on, which the primary, coming
+// back with its database, asks this holder about (TakenDoneFor). Without
+// it the primary, told nothing and finding this holder's new database
+// id, delivered its original too (rt39 shadow3 F1) — the note the
+// replaced database's own takeover and hand-off wrote went with it. A
+// recipient of no primary (this database's own) or of a primary whose
+// database is not known here gets none.
+func (t *Tx) noteHandedForPrimary(r *Recipient, now time.Time) error {
+	if r.Primary == "" || r.ShadowID == "" {
+		return nil
+	}
+	_, db := t.primaryMark(r.Primary)
+	b := t.tx.Bucket(bucketTakenDone)
+	if db == "" || b == nil {
+		return nil
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(nanos(now)))
+	return b.Put(takenDoneKey(db, r.ShadowID, r.Addr), append(append(ts[:8:8], TakenRelayed), r.Addr...))
+}
+
 // handedByPredecessorText says why such a recipient is done here.
 func handedByPredecessorText(server string) string {
 	return "handed to " + server + " by the database this one was restored from; " + server + " owns it: not taken over or sent from this server"

@@ -580,6 +580,9 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 				if err := tx.handedSettled(&m.Rcpts[i]); err != nil {
 					return err
 				}
+				if err := tx.noteHandedForPrimary(&m.Rcpts[i], now); err != nil {
+					return err
+				}
 				out = append(out, FinishedElsewhere{Msg: m, Rcpt: i, Kind: TakenHanded})
 			}
 			if len(m.Pending()) == 0 {
