@@ -2050,10 +2050,19 @@
 //     copies that its predecessor handed to a transport server in a
 //     shadow session that still holds or finished them (the TAKEN lines
 //     of its copy ids, restoredhanded.go) in one commit before the
-//     probe's next command; the answering server writes nothing. A crash
-//     of either asks again (the restored database's takeovers wait for
-//     the answers afresh at each start, bounded), and telling again
-//     finds nothing left to settle.
+//     probe's next command; the answering server writes nothing. The
+//     same commit notes each settled recipient for the copy's primary,
+//     under its database as recorded here, as relayed elsewhere
+//     (noteHandedForPrimary): the primary, back with that database, is
+//     told and does not send its original. A crash of either asks again
+//     (the restored database's takeovers wait for the answers afresh at
+//     each start, bounded), and telling again finds nothing left to
+//     settle.
+//     A mark that makes a message held by this server only (putMark)
+//     leaves a single-copy tracking event after its commit
+//     (singleevent.go): read from the committed mark, once per mark; a
+//     crash between the commit and the event loses the event, never the
+//     mark.
 //     An operator's hold and its discard notification are one commit
 //     (hold.go): after a crash the message is held and its copy owed a
 //     discard, or neither; the copy goes only when the shadow server

@@ -574,7 +574,10 @@
 //     transaction just ended, before the drain's next look at it, or
 //     pipelined behind its final dot) gets 421 4.3.2 and the
 //     connection closed, so the drain never waits for a transaction
-//     begun during it (TestDrainRefusesMailAfterTransactionInProgress). It is Drain then CloseShadow: the
+//     begun during it (TestDrainRefusesMailAfterTransactionInProgress);
+//     such a MAIL and the drain's look at the session claim the
+//     session's last reply once (trackedConn.claimLast): one 421, one
+//     "session ended" line. It is Drain then CloseShadow: the
 //     daemon runs its deliveries' stop between the two, and Drain keeps
 //     the shadow sessions of other transport servers that are between
 //     commands (their watch sessions' long polls; no new transaction on
@@ -825,7 +828,10 @@
 //     idle_timeout, at most a minute: one that times out marks the
 //     connection (trackedConn.writeStuck), nothing more is written, and
 //     the next read ends the session (readError: reason write timeout),
-//     so nothing read ahead runs. Every line must arrive within idle_timeout, and a message
+//     so nothing read ahead runs; so does an idle read timeout while
+//     replies written earlier still wait unread in the socket's send
+//     queue (idleWithRepliesUnread, SIOCOUTQ): a client that does not
+//     read, not an idle one, and nothing is written behind them. Every line must arrive within idle_timeout, and a message
 //     at min_data_rate (datarate.go): a
 //     DATA body from its 354, a BDAT transfer from its first chunk to
 //     LAST over all chunks and the commands between them, has a deadline
