@@ -196,7 +196,7 @@ func (t *Tx) noteHandedForPrimary(r *Recipient, now time.Time) error {
 	}
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(nanos(now)))
-	return b.Put(takenDoneKey(db, r.ShadowID, r.Addr), append(append(ts[:8:8], TakenRelayed), r.Addr...))
+	return b.Put(takenDoneKey(db, r.ShadowID, r.Addr), takenDoneValue(ts[:], TakenRelayed, r.Addr))
 }
 
 // handedByPredecessorText says why such a recipient is done here.

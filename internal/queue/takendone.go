@@ -209,6 +209,14 @@ func leftOrg(results ...[]Result) map[int]relayDest {
 	return out
 }
 
+// takenDoneValue is a takendone note's value: its time (8 bytes, ts's
+// first 8), its kind and the recipient's address — the one encoding
+// every writer of the bucket uses (TakenDoneFor reads it).
+func takenDoneValue(ts []byte, kind byte, addr string) []byte {
+	v := make([]byte, 0, 9+len(addr))
+	return append(append(append(v, ts[:8]...), kind), addr...)
+}
+
 // noteTakenDone records, in the commit of an attempt's results and
 // before that commit writes m (the index entries it reads go with the
 // write), the recipients of m taken over for failed heartbeats that the
@@ -255,7 +263,7 @@ func (t *Tx) noteTakenDone(m *Message, before []RcptStatus, delayed []int, left 
 		if db == "" {
 			continue
 		}
-		v := append(append(ts[:8:8], kind), r.Addr...)
+		v := takenDoneValue(ts[:], kind, r.Addr)
 		if err := b.Put(takenDoneKey(db, r.ShadowID, r.Addr), v); err != nil {
 			return err
 		}

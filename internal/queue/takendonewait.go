@@ -108,7 +108,7 @@ func (t *Tx) keepTakenDoneWaiting(server string, ids []string, byID map[string][
 			continue
 		}
 		for _, n := range byID[id] {
-			v := append(append(ts[:8:8], n.Kind), n.Addr...)
+			v := takenDoneValue(ts[:], n.Kind, n.Addr)
 			if err := b.Put(takenDoneWaitKey(server, n), v); err != nil {
 				return err
 			}

@@ -266,7 +266,7 @@ func (t *Tx) handedDone(r *Recipient, kind byte, at []byte, to string) error {
 		if at != nil {
 			ts = at
 		}
-		if err := b.Put(takenDoneKey(n.db, n.pid, n.paddr), append(append(bytes.Clone(ts), kind), n.paddr...)); err != nil {
+		if err := b.Put(takenDoneKey(n.db, n.pid, n.paddr), takenDoneValue(ts, kind, n.paddr)); err != nil {
 			return err
 		}
 		if err := t.tx.Bucket(bucketTakenHanded).Delete(n.key); err != nil {
