@@ -491,3 +491,38 @@ func TestValidHELOLiteralOneReader(t *testing.T) {
 		}
 	}
 }
+
+// hubAt is a topology giving one address to a server.
+type hubAt netip.Addr
+
+func (h hubAt) ServerAt(string, netip.Addr) (bool, bool) { return false, false }
+func (h hubAt) IsServerAddress(ip netip.Addr) bool       { return ip == netip.Addr(h) }
+func (h hubAt) Transport(string) bool                    { return true }
+func (h hubAt) IsTransportAddress(ip netip.Addr) bool    { return ip == netip.Addr(h) }
+
+// avail40 (SR-17, W-2): a client at an address the topology gives to a
+// server (a hub that logs in with its server account: no transport
+// server yet at its greeting) is not refused at EHLO because DNS cannot
+// answer — the server must reach its AUTH, and a 450 kept its shadow
+// session (copies on receipt, heartbeats) from opening while the
+// resolver was down. An answer DNS does give still decides, and the
+// same client at an address no server has gets the 450 (as
+// TestHELOChecks' 127.0.0.6).
+func TestHELODNSDownPassesServerAddress(t *testing.T) {
+	e := start(t, `    connection_filtering:
+      helo:
+        fcrdns: reject
+        must_resolve: reject
+`, "121.0.0.127.in-addr.arpa. 60 IN PTR hub.fail.test.")
+	e.dns.Fail("fail.test")
+	e.srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.121")))
+	s := e.dial("127.0.0.121")
+	s.cmd("EHLO hub.fail.test", "250") // its PTR's name and its HELO name cannot be resolved now
+	s.mail()
+	e.dial("127.0.0.121").cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: HELO command rejected: host not found")
+	if !strings.Contains(e.log.String(), "HELO check not answered: passed for a server's address") {
+		t.Fatalf("log:\n%s", e.log.String())
+	}
+	e.srv.SetServers(nil)
+	e.dial("127.0.0.121").cmd("EHLO hub.fail.test", "450 4.7.25")
+}

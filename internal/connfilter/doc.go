@@ -15,7 +15,10 @@
 //     misconfigured, as Spamhaus advises: such a list must never block.
 //   - A list that cannot be asked (timeout, SERVFAIL) counts as not
 //     listing; blocklists fail open. HELO checks whose DNS cannot be
-//     asked answer 450 when their action would refuse, never 5xx.
+//     asked answer 450 when their action would refuse, never 5xx —
+//     nothing to a client at an address the topology gives to a server
+//     (ConnInfo.ServerAddress), which must reach its AUTH and its shadow
+//     session while the resolver is down.
 //   - The score is the sum of the weights of the block lists that list
 //     the client less those of the allow lists that do; the action
 //     applies at or above the threshold. A listing on an exempt list, or

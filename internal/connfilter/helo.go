@@ -102,6 +102,15 @@ func (h *HELO) act(c *smtp.ConnInfo, check, action, result, name, detail string,
 	case action == config.ActionLog:
 		h.opt.Log.Info("HELO check failed (log only)", attrs...)
 		return smtp.Verdict{}, false
+	case result == errored && c.ServerAddress:
+		// The topology gives the client's address to a server of the
+		// organisation, which must reach its AUTH: DNS that cannot
+		// answer says nothing against it, and a 450 here kept the
+		// server's shadow session (its copies on receipt, heartbeats)
+		// from opening for as long as the resolver was down (avail40).
+		// What DNS does answer still decides.
+		h.opt.Log.Info("HELO check not answered: passed for a server's address", attrs...)
+		return smtp.Verdict{}, false
 	case action == config.ActionReject && result == fail:
 		return perm, true
 	default: // tempfail, or reject when DNS could not say

@@ -495,10 +495,31 @@ func (s *session) verdict(stage string, r reply) smtp.Verdict {
 // connect event.
 func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
 	if s.failed {
-		return s.failVerdict()
+		return s.greetingFailed(info)
 	}
 	s.info = info
-	return s.open(ctx, info)
+	if v := s.open(ctx, info); !s.failed || v.Reply != replyTempfail {
+		return v
+	}
+	return s.greetingFailed(info)
+}
+
+// greetingFailed is the verdict on a greeting (connect, HELO) of a
+// session whose milter failed: on_failure's, but for a transport server
+// of the organisation — or a client at a server's address, which may be
+// one and must reach its AUTH —, whose greeting passes: a session it
+// opens carries more than mail (its shadow verbs: heartbeats, discard
+// notifications, the copies it pushes, which its primary's checks
+// judged), and refused at EHLO while the milter is down, its copies
+// went nowhere and its heartbeats failed until holders took over
+// messages their primary still delivers (avail40). The milter stays
+// failed for the session: its MAIL, RCPT and end of data still meet
+// on_failure, so nothing it sends for delivery here passes unchecked.
+func (s *session) greetingFailed(info *smtp.ConnInfo) smtp.Verdict {
+	if info != nil && (info.Server || info.ServerAddress) {
+		return smtp.Verdict{}
+	}
+	return s.failVerdict()
 }
 
 // open makes a connection to the milter, negotiates and sends the
@@ -578,13 +599,16 @@ func (s *session) GreetingOnce() {}
 
 func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) smtp.Verdict {
 	if s.failed {
-		return s.failVerdict()
+		return s.greetingFailed(info)
 	}
 	if !s.active() {
 		return smtp.Verdict{}
 	}
 	s.helo, s.heloSent = name, true
-	return s.sendHelo()
+	if v := s.sendHelo(); !s.failed || v.Reply != replyTempfail {
+		return v
+	}
+	return s.greetingFailed(info)
 }
 
 // sendHelo sends the HELO event of the session's greeting.

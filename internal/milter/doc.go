@@ -56,7 +56,11 @@
 //     did not come in time and the setting that bounds it, "no reply
 //     within 10s (eom_timeout)", never as the socket's error): on_failure tempfail
 //     answers 451 4.7.1 to that command and every later one, accept
-//     leaves the milter out. Nothing a milter sends can panic the
+//     leaves the milter out — but the greeting (connect, HELO) of a
+//     transport server, or of a client at a server's address, passes
+//     (greetingFailed): its shadow session carries what no milter
+//     judges (heartbeats, discards, copies on receipt), and its MAIL,
+//     RCPT and end of data still get 451 4.7.1. Nothing a milter sends can panic the
 //     session (fuzzed: FuzzParseReply, FuzzParseOptNeg, FuzzHeaderEdits).
 //     Anything the milter sent before an event goes out, or after the
 //     end-of-message verdict, is a reply where none may come (unasked):

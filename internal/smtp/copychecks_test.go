@@ -16,8 +16,9 @@ import (
 // kept" — the primary would count a copy that is not there, and a
 // takeover after the primary's loss would deliver to fewer recipients or
 // nothing. The copy is kept exactly as pushed; a discard or quarantine
-// verdict from an earlier stage refuses the copy (the primary then
-// tries another server), never a 250.
+// verdict the session's stages gave (Connect, HELO) refuses the copy
+// (the primary then tries another server), never a 250. The checks of MAIL and RCPT are not
+// asked for a copy (avail40).
 func TestCopyOnReceiptNotJudgedByPeerChecks(t *testing.T) {
 	ck := &scripted{edit: func(t *Transaction) {
 		t.Content = append([]byte("X-Spam: yes\r\n"), t.Content...)
@@ -60,15 +61,29 @@ func TestCopyOnReceiptNotJudgedByPeerChecks(t *testing.T) {
 			t.Fatalf("copy %d kept with recipients %+v, quarantine %q, body %q", i, c.m.Rcpts, c.m.Quarantine, c.body)
 		}
 	}
-	// A discard decided at RCPT: the copy is refused, not answered 250.
-	ck.data, ck.rcpt = Verdict{}, Verdict{Discard: true}
-	d.cmd("MAIL FROM:<a@example.org> XSHADOWCOPY=db1", "250")
-	d.cmd("RCPT TO:<x@elsewhere.org>", "250")
-	d.cmd("DATA", "354")
-	if r := d.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: copy\r\n\r\nhello\r\n.", "5"); strings.HasPrefix(r, "250") {
+	// The checks of MAIL and RCPT are not asked for a copy either
+	// (copyOfPrimary, avail40): a discard they would decide does not
+	// touch it.
+	ck.data, ck.mail, ck.rcpt = Verdict{}, Verdict{Discard: true}, Verdict{Discard: true}
+	push("250 2.0.0 Shadow copy kept")
+	if len(q.copies) != 4 || len(q.copies[3].m.Rcpts) != 2 {
+		t.Fatalf("%d copies kept; the one a MAIL or RCPT check would discard was not kept whole", len(q.copies))
+	}
+	// A discard decided for the session (at its HELO): the copy is
+	// refused, not answered 250.
+	ck.mail, ck.rcpt, ck.helo = Verdict{}, Verdict{}, Verdict{Discard: true}
+	d2 := dial(t, s, "")
+	d2.expect("220")
+	d2.cmd("EHLO hub2.test", "250")
+	d2.cmd(authHub2, "235")
+	d2.cmd("XSHADOW hub2", "250")
+	d2.cmd("MAIL FROM:<a@example.org> XSHADOWCOPY=db1", "250")
+	d2.cmd("RCPT TO:<x@elsewhere.org>", "250")
+	d2.cmd("DATA", "354")
+	if r := d2.cmd(orgid.Header+": "+orgid.New()+"\r\nSubject: copy\r\n\r\nhello\r\n.", "5"); strings.HasPrefix(r, "250") {
 		t.Fatalf("a copy this server would discard was answered %q", r)
 	}
-	if len(q.copies) != 3 {
+	if len(q.copies) != 4 {
 		t.Fatalf("%d copies kept; the discarded one was kept", len(q.copies))
 	}
 }

@@ -518,7 +518,17 @@
 //     parameters (NOTIFY, ORCPT: RcptOptionsOf, as delivery sends them)
 //     go on its RCPT by every form of the push — a takeover answers the
 //     sender by them; a batch record carries none, so a copy with them
-//     goes alone (CopyRecord).
+//     goes alone (CopyRecord). A copy's envelope (a copy on receipt's,
+//     each of a batch's: copyOfPrimary) is its primary's, accepted and
+//     validated there: it meets the session's rights, accept-xshadow,
+//     back pressure, the size and the address syntax, never this
+//     server's recipient validation (directory, recipients file, LDAP,
+//     callout) nor the edge checks of MAIL, RCPT and the body — so no
+//     other server being down or slow (a callout's next hop, the
+//     directory, a milter) refuses a copy, which a retry here could not
+//     cure while it lasts (avail40). A relay in the shadow session
+//     (XSHADOW=) is this server's to deliver, validated and checked as
+//     any.
 //   - Batches of copies (version 6, batch.go): MAIL XSHADOWCOPY=
 //     XSHADOWBATCH=<n>, one RCPT, BDAT LAST; the payload's inner framing
 //     (n length-prefixed records, each with its own envelope) has one

@@ -29,7 +29,9 @@ import (
 //     421 closes the connection. Helo runs again on every later EHLO
 //     or HELO (checkGreetingAgain), whose name the session would take.
 //   - Mail and Rcpt run after umbra's own checks (TLS, AUTH, rights,
-//     syntax, relay, recipient validation) accepted the command.
+//     syntax, relay, recipient validation) accepted the command — never
+//     for a shadow copy's (copyOfPrimary), which its primary's checks
+//     judged.
 //   - Data runs at the end of data, after the size, framing, hop and
 //     loop checks, on the message as the client sent it (umbra's trace
 //     header is not part of it), before umbra's header firewall, so no
@@ -548,9 +550,10 @@ func (s *session) checkData(id queue.ID, content []byte) ([]byte, []queue.Recipi
 // a check here that discarded it, dropped a recipient, changed it or
 // quarantined it behind "250 Shadow copy kept" would leave the primary
 // counting a copy that is not there, and a takeover after the primary's
-// loss would deliver less than the sender was promised. A discard or
-// quarantine verdict an earlier stage gave the transaction refuses the
-// copy instead, and the primary tries another server.
+// loss would deliver less than the sender was promised. Nor are the
+// checks of its MAIL and RCPT asked (copyOfPrimary). A discard or
+// quarantine verdict the session's stages gave (Connect, HELO) refuses
+// the copy instead, and the primary tries another server.
 //
 // A check's replacement body in a spool file (Transaction.SpoolBody) is
 // left in s.replBody, the message's body after content; data() hands it

@@ -178,6 +178,26 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 	return ""
 }
 
+// copyOfPrimary reports whether the session's transaction is a shadow
+// copy: a copy on receipt (XSHADOWCOPY=) or a copy of a batch
+// (XSHADOWBATCH=), whatever made it — the primary's receipt, a copy made
+// again, a recopy after a refusal. It is mail its primary already
+// accepted and validated; this server keeps it and delivers it only after
+// a takeover, and then as a relay its next hop validates (or a mailbox
+// delivery the validator judges again). So its envelope meets what the
+// session may do — the rights (relay for a domain that is not accepted),
+// accept-xshadow, back pressure, the size, the syntax of its addresses —
+// but not what judges mail this server is to deliver: recipient
+// validation (validateRcpt: the directory, the recipients file, LDAP, a
+// callout) and the edge checks of MAIL and RCPT (milters, rate limits).
+// Those depend on other servers (a callout's next hop, the directory, a
+// milter) and on this server's view of them: a copy they refused for
+// one of them being down, or for a directory here that lags the
+// primary's, left the message held by its primary only for as long as
+// that lasted, though a retry here could not cure it (avail40). The
+// edge checks of the body were never asked for a copy (checkDataRest).
+func (s *session) copyOfPrimary() bool { return s.pendingCopyDB != "" }
+
 // replyCopyPartial refuses a copy on receipt some command of whose
 // transaction was refused (a recipient, most likely): the copy is all or
 // nothing (version 5), so that a primary that sent the body before it

@@ -1083,6 +1083,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 	if opts != nil {
 		s.opts = *opts
 	}
+	if s.copyOfPrimary() {
+		return nil // its primary's checks judged it (copyOfPrimary)
+	}
 	if err := s.checkMail(from, opts); err != nil {
 		s.resetTransaction()
 		return err
@@ -1164,11 +1167,13 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	if s.repeatedRcpt(a) {
 		return nil
 	}
-	if err := s.validateRcpt(a); err != nil {
-		return err
-	}
-	if err := s.checkRcpt(a.String()); err != nil {
-		return err
+	if !s.copyOfPrimary() { // a shadow copy's recipients are its primary's
+		if err := s.validateRcpt(a); err != nil {
+			return err
+		}
+		if err := s.checkRcpt(a.String()); err != nil {
+			return err
+		}
 	}
 	r := queue.Recipient{Addr: a.String()}
 	if opts != nil {

@@ -1,0 +1,87 @@
+package milter
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+)
+
+// freeAddr121 is a free TCP address on 127.0.0.121 with a port in first …
+// first+n-1.
+func freeAddr121(t *testing.T, first, n int) string {
+	t.Helper()
+	start := int(time.Now().UnixNano() % int64(n))
+	for i := range n {
+		addr := net.JoinHostPort("127.0.0.121", strconv.Itoa(first+(start+i)%n))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free port in %d-%d on 127.0.0.121", first, first+n-1)
+	return ""
+}
+
+// avail40 (SR-17, W-2): a milter that is down, on_failure tempfail, on a
+// connector the organisation's transport servers use (externally
+// secured: every session there is a server's). The greeting of a
+// server's session passes — its shadow session (heartbeats, discard
+// notifications, copies on receipt, none of which the milter judges)
+// goes on while the milter is down —, and its MAIL still gets
+// on_failure's 451 4.7.1: mail it sends to be delivered here is never
+// let through unchecked. Refused at EHLO, the server's copies went
+// nowhere and its heartbeats failed while the milter was down. A
+// client that is no server is refused at its greeting as before
+// (TestMilterFailurePolicy).
+func TestMilterDownServerGreetingPasses(t *testing.T) {
+	down := "inet:" + freeAddr121(t, 37400, 50) // nothing listens there
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.test}
+receive_connectors:
+  - name: org
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+    milters:
+%s`, freeAddr121(t, 37450, 50), milterConf(down, ""))), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+		c, err := New(rc.Milters[0], "mx.test", nil, NewMetrics(nil))
+		if err != nil {
+			return nil, err
+		}
+		return []smtp.Check{c}, nil
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
+	q := &fakeQueue{}
+	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	d := dial(t, s)
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd("EHLO hub2.test", "250") // again (as after STARTTLS): the HELO stage alike
+	d.cmd("MAIL FROM:<a@sender.test>", "451 4.7.1")
+	d.cmd("MAIL FROM:<a@sender.test>", "451 4.7.1") // the rest of the session too
+	if q.count() != 0 {
+		t.Fatalf("queued %d with the milter down", q.count())
+	}
+}
