@@ -2057,7 +2057,11 @@
 //     told and does not send its original. A crash of either asks again
 //     (the restored database's takeovers wait for the answers afresh at
 //     each start, bounded), and telling again finds nothing left to
-//     settle.
+//     settle. A copy of the backup's taken over by any path waits in the
+//     claim (restoredTakeoverHeld: its next attempt set to the bound, in
+//     the claim's commit) and is made due when the answers are in; a
+//     crash in between leaves it due at a bound already passed, and the
+//     next start's claim keeps it back again while that start waits.
 //     A mark that makes a message held by this server only (putMark)
 //     leaves a single-copy tracking event after its commit
 //     (singleevent.go): read from the committed mark, once per mark; a

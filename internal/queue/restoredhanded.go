@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +28,12 @@ import (
 // So a restored database also asks every transport server of the
 // topology (delivery's holders probe, XQUERYTAKENDONE … FROM=<old id>)
 // before it may take over a copy it holds for another primary
-// (ShadowHeartbeatFailed waits: RestoredAskPending), and X lists, after
+// (ShadowHeartbeatFailed waits: RestoredAskPending) or send one taken
+// over by any other path — a new database or its digest, a rollback
+// mark, a copy pushed under a new database, the operator's takeover, a
+// copy expired unconfirmed, or the replaced database's takeover the
+// backup holds: the claim keeps such a record of the backup's back
+// until the answers or the bound (restoredTakeoverHeld) — and X lists, after
 // the lines of version 22, a line "<copy id> RCPT=<address> TAKEN" per
 // recipient of each copy this server (under any database) handed it in
 // a shadow session that X still holds or finished (HandedHereBy: its
@@ -222,6 +229,70 @@ type restoredAsk struct {
 	mu    sync.Mutex
 	until time.Time // the bound; zero: no wait set (SetRestoredAskBound)
 	asked bool      // every server answered (RestoredAsked)
+	// held: the records a claim kept back until the bound
+	// (restoredTakeoverHeld), made due again when the answers are in.
+	held map[ID]struct{}
+}
+
+// restoredTakeoverHeld reports whether m, due in the claim's commit tx,
+// waits for the answers (RestoredAskPending) and until when: a record of
+// the backup (restoredHandedUpTo) with a recipient taken over from
+// another primary — by failed heartbeats, a new database, a rollback
+// mark, a copy pushed under a new database or the operator's takeover
+// alike, here or by the replaced database before the backup — which a
+// TAKEN line may yet settle as the server's the replaced database handed
+// it to. The record is noted under the lock the answers' end takes, so
+// that RestoredAsked makes it due again after this commit.
+func (q *Manager) restoredTakeoverHeld(tx *Tx, m *Message) (time.Time, bool) {
+	if !slices.ContainsFunc(m.Rcpts, func(r Recipient) bool {
+		return r.Status == Pending && r.Primary != "" && r.ShadowID != "" && strings.HasPrefix(r.Queue, "shadow:")
+	}) {
+		return time.Time{}, false
+	}
+	if upTo, ok := tx.restoredHandedUpTo(); !ok || m.ID > upTo {
+		return time.Time{}, false
+	}
+	q.restoredAsk.mu.Lock()
+	defer q.restoredAsk.mu.Unlock()
+	if q.restoredAsk.asked || q.restoredAsk.until.IsZero() || !q.clk.Now().Before(q.restoredAsk.until) {
+		return time.Time{}, false
+	}
+	if q.restoredAsk.held == nil {
+		q.restoredAsk.held = map[ID]struct{}{}
+	}
+	q.restoredAsk.held[m.ID] = struct{}{}
+	return q.restoredAsk.until, true
+}
+
+// releaseRestoredHeld makes the records a claim kept back for the
+// answers due now (their NextAttempt was the bound): the answers are in.
+// A record settled meanwhile (a TAKEN line) has nothing left to send.
+func (q *Manager) releaseRestoredHeld(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue // gone, or damaged: nothing to make due
+			}
+			if m.State != Ready || !m.NextAttempt.After(now) {
+				continue
+			}
+			m.NextAttempt = now
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Error("making the taken-over copies kept back for the transport servers' answers due failed; they go out at the bound",
+			"messages", len(ids), "err", err)
+	}
+	q.Kick()
 }
 
 // SetRestoredAskBound starts, for a database restored from a backup
@@ -244,11 +315,17 @@ func (q *Manager) SetRestoredAskBound(d time.Duration) {
 // said is settled here.
 func (q *Manager) RestoredAsked() {
 	q.restoredAsk.mu.Lock()
-	defer q.restoredAsk.mu.Unlock()
 	if !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() {
 		q.log.Info("every transport server told which copies the database this one was restored from handed to it: takeovers go ahead")
 	}
 	q.restoredAsk.asked = true
+	var ids []ID
+	for id := range q.restoredAsk.held {
+		ids = append(ids, id)
+	}
+	q.restoredAsk.held = nil
+	q.restoredAsk.mu.Unlock()
+	q.releaseRestoredHeld(ids)
 }
 
 // RestoredAskPending reports whether a takeover of copies held for
