@@ -2062,6 +2062,12 @@
 //     the claim's commit) and is made due when the answers are in; a
 //     crash in between leaves it due at a bound already passed, and the
 //     next start's claim keeps it back again while that start waits.
+//     Which servers answered whole is kept (meta restored_answered) in
+//     a commit of its own after the ones that applied the answer: a
+//     crash before it asks that server again, never drops an answer
+//     not applied; once every transport server of the topology is
+//     kept, a start neither asks nor waits. The first start of a
+//     database restored again clears it in its restore commit.
 //     A mark that makes a message held by this server only (putMark)
 //     leaves a single-copy tracking event after its commit
 //     (singleevent.go): read from the committed mark, once per mark; a

@@ -297,12 +297,14 @@ func (q *Manager) releaseRestoredHeld(ids []ID) {
 
 // SetRestoredAskBound starts, for a database restored from a backup
 // (Predecessor), the wait of its takeovers of copies held for other
-// primaries: until every transport server of the topology answered the
-// question about the predecessor's copies (RestoredAsked), at most d
-// from now (the takeover bound, timeout × retries: a server not reached
-// by then is not waited for). Nothing for a database never restored.
-func (q *Manager) SetRestoredAskBound(d time.Duration) {
-	if q.Predecessor() == "" || d <= 0 {
+// primaries: until every transport server of the topology (servers,
+// this one left out) answered the question about the predecessor's
+// copies (RestoredAsked), at most d from now (the takeover bound,
+// timeout × retries: a server not reached by then is not waited for).
+// Nothing for a database never restored, nor when each of servers
+// answered at an earlier start (RestoredUnanswered).
+func (q *Manager) SetRestoredAskBound(d time.Duration, servers []string) {
+	if q.Predecessor() == "" || d <= 0 || len(q.RestoredUnanswered(servers)) == 0 {
 		return
 	}
 	q.restoredAsk.mu.Lock()
@@ -426,4 +428,55 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 		return nil
 	})
 	return out, next
+}
+
+// RestoredAnsweredBy records that server answered the restored
+// database's question about its predecessor's copies whole, every line
+// applied (meta restored_answered, a commit after the ones that settled
+// them): later starts ask it no more, and once every transport server
+// of the topology answered, they neither ask nor wait
+// (RestoredUnanswered). A crash before this commit asks the server
+// again, and its answer finds nothing left to settle; the record never
+// stands for an answer not applied. Cleared by the first start of a
+// database restored again (Open).
+func (q *Manager) RestoredAnsweredBy(server string) error {
+	key := serverKey(server)
+	if key == "" || q.Predecessor() == "" || len(q.RestoredUnanswered([]string{key})) == 0 {
+		return nil
+	}
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		meta := tx.tx.Bucket(bucketMeta)
+		names := restoredAnsweredNames(meta.Get(keyRestoredAnswered))
+		if slices.Contains(names, key) {
+			return nil
+		}
+		return meta.Put(keyRestoredAnswered, []byte(strings.Join(append(names, key), "\n")))
+	})
+}
+
+// RestoredUnanswered returns those of servers no answer of which is
+// recorded (RestoredAnsweredBy); all of them for a database whose
+// record cannot be read.
+func (q *Manager) RestoredUnanswered(servers []string) []string {
+	var names []string
+	_ = q.store.View(func(tx *Tx) error {
+		names = restoredAnsweredNames(tx.tx.Bucket(bucketMeta).Get(keyRestoredAnswered))
+		return nil
+	})
+	var out []string
+	for _, n := range servers {
+		if !slices.Contains(names, serverKey(n)) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// restoredAnsweredNames reads meta restored_answered: server keys, one
+// a line.
+func restoredAnsweredNames(v []byte) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	return strings.Split(string(v), "\n")
 }

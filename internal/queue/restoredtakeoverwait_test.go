@@ -85,7 +85,7 @@ func TestSR7RestoredHolderEveryTakeoverWaitsForAnswers(t *testing.T) {
 				if _, err := q.ShadowPresented("hub-a", "dbA", nil); err != nil {
 					t.Fatal(err)
 				}
-				q.SetRestoredAskBound(30 * time.Minute)
+				q.SetRestoredAskBound(30*time.Minute, []string{"hub-c"})
 				bound := clk.Now().Add(30 * time.Minute)
 				p.take(t, q, s)
 				waitFor(t, "the taken-over copy delivered or kept back", func() bool {
@@ -117,5 +117,60 @@ func TestSR7RestoredHolderEveryTakeoverWaitsForAnswers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// SR-6 after `umbra db restore` of a holder (restored40 item 2): the
+// transport servers that answered a restored database's question about
+// its predecessor's handed copies are kept (meta restored_answered),
+// each after its answer was applied, so that a later start asks only
+// those that did not answer and, once every one did, neither asks nor
+// waits (RestoredUnanswered, SetRestoredAskBound).
+func TestSR6RestoredHolderKeepsWhoAnsweredAcrossRestart(t *testing.T) {
+	s := openRestored(t)
+	path := s.db.Path()
+	servers := []string{"hub-b", "hub-c"}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	if got := q.RestoredUnanswered(servers); len(got) != 2 {
+		t.Fatalf("unanswered %v before any answer, want both", got)
+	}
+	if err := q.RestoredAnsweredBy("Hub-C"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// A restart (the process killed after hub-c's answer).
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2 := NewManager(s2, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	if got := q2.RestoredUnanswered(servers); len(got) != 1 || got[0] != "hub-b" {
+		t.Fatalf("after a restart: unanswered %v, want hub-b only", got)
+	}
+	q2.SetRestoredAskBound(time.Hour, servers)
+	if !q2.RestoredAskPending() {
+		t.Fatal("hub-b has not answered, yet the restart does not wait for it")
+	}
+	if err := q2.RestoredAnsweredBy("hub-b"); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+
+	s3, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s3.Close() })
+	q3 := NewManager(s3, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
+	if got := q3.RestoredUnanswered(servers); len(got) != 0 {
+		t.Fatalf("every server answered before this start, still asking %v", got)
+	}
+	q3.SetRestoredAskBound(time.Hour, servers)
+	if q3.RestoredAskPending() {
+		t.Fatal("every server answered before this start, still waiting for them")
+	}
+	if got := q3.RestoredUnanswered(append(servers, "hub-d")); len(got) != 1 || got[0] != "hub-d" {
+		t.Fatalf("a server added to the topology since: unanswered %v, want hub-d", got)
 	}
 }
