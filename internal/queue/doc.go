@@ -2068,6 +2068,11 @@
 //     not applied; once every transport server of the topology is
 //     kept, a start neither asks nor waits. The first start of a
 //     database restored again clears it in its restore commit.
+//     While it waits, a primary asking this holder hears each copy of
+//     the backup's held for it as BUSY (restoredBusyFor): read-only, no
+//     state here; the primary's keeping back is its own bounded
+//     takenbusy entry, so a crash of either side only ends or renews
+//     that wait.
 //     A mark that makes a message held by this server only (putMark)
 //     leaves a single-copy tracking event after its commit
 //     (singleevent.go): read from the committed mark, once per mark; a

@@ -16,8 +16,8 @@ import (
 // heartbeats. The backup holds x's copy for hub-a; the database it
 // replaced took x over after the backup and handed it to hub-c, which
 // delivers it. hub-a coming back with a new database, presenting a
-// rolled-back mark, pushing a copy under a new database, or an
-// operator's takeover each took the restored copy over at once and
+// rolled-back mark, pushing a copy under a new database, or a direct
+// takeover (Manager.Takeover) each took the restored copy over at once and
 // delivered it here too — before hub-c's TAKEN line could settle it. The
 // taken-over copy now waits: hub-c's line settles it (delivered once,
 // from hub-c), and without an answer it goes out when the bound passes.
@@ -50,8 +50,8 @@ func TestSR7RestoredHolderEveryTakeoverWaitsForAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"operator takeover", func(t *testing.T, q *Manager, _ *Store) {
-			if n, err := q.Takeover("hub-a", "taken over by the operator"); err != nil || n != 1 {
+		{"direct takeover", func(t *testing.T, q *Manager, _ *Store) {
+			if n, err := q.Takeover("hub-a", "taken over"); err != nil || n != 1 {
 				t.Fatalf("takeover: %d, %v", n, err)
 			}
 		}},
