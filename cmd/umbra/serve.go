@@ -682,6 +682,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		}
 		// The servers that keep copies of this server's messages are
 		// probed; a new database id there makes the lost copies again.
+		copier := delivery.Holders{R: rs, Q: mgr, Pref: func(connector string) string {
+			for _, rc := range current().ReceiveConnectors {
+				if rc.Name == connector {
+					return rc.ShadowOnReceipt
+				}
+			}
+			return ""
+		}}
 		holders = shadow.NewHolders(shadow.HoldersConfig{
 			Every: func() time.Duration { return current().Transport.ShadowHeartbeatTimeout.D() },
 			// A holder unreachable for the takeover bound lost its
@@ -690,14 +698,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 				t := current().Transport
 				return t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1))
 			},
-			Store: shadowstore.Store{M: &mgr}, Copier: delivery.Holders{R: rs, Q: mgr, Pref: func(connector string) string {
-				for _, rc := range current().ReceiveConnectors {
-					if rc.Name == connector {
-						return rc.ShadowOnReceipt
-					}
-				}
-				return ""
-			}},
+			Store: shadowstore.Store{M: &mgr}, Copier: copier,
 			Log: log.With("component", "shadow")})
 		// A database restored from a backup takes over no copy held for
 		// another primary before every transport server told which
@@ -705,7 +706,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// takeover bound passed (queue restoredhanded.go).
 		{
 			t := current().Transport
-			mgr.SetRestoredAskBound(t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1)))
+			mgr.SetRestoredAskBound(t.ShadowHeartbeatTimeout.D()*time.Duration(max(t.ShadowHeartbeatRetryCount, 1)), copier.RestoredServers())
 		}
 		// shadow single and message show name the holders no probe
 		// reached since the start (rt30a F2).

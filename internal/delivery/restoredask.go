@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"slices"
+
 	"umbra/internal/mailaddr"
 )
 
@@ -12,7 +14,9 @@ import (
 // over again. The holders' probe asks it (askTakenDone, FROM=); the
 // servers that hold nothing for this one are probed by the holders'
 // passes too (Unasked, shadow.Holders), until each has answered whole
-// once this start. Then the queue's takeovers of copies held for other
+// once — this start, or an earlier one (kept: RestoredAnswers), so that
+// once every server of the topology answered, later starts neither ask
+// nor wait. Then the queue's takeovers of copies held for other
 // primaries go ahead (RestoredAsker.RestoredAsked); a server that does
 // not answer holds them for at most the takeover bound from the start
 // (queue SetRestoredAskBound), and stays asked at each pass after it.
@@ -25,8 +29,21 @@ type RestoredAsker interface {
 	RestoredAsked()
 }
 
-// restoredServers is every transport server of the topology but this
-// one, for a database restored from a backup; nil otherwise.
+// RestoredAnswers keeps, across starts, the transport servers that
+// answered the question whole (queue.Manager: meta restored_answered):
+// a later start asks only the others, and none once every server of
+// the topology answered.
+type RestoredAnswers interface {
+	RestoredAnsweredBy(server string) error
+	RestoredUnanswered(servers []string) []string
+}
+
+// RestoredServers is every transport server of the topology but this
+// one, for a database restored from a backup; nil otherwise. The start
+// gives it to the queue's wait (queue SetRestoredAskBound).
+func (h Holders) RestoredServers() []string { return h.restoredServers() }
+
+// restoredServers is RestoredServers.
 func (h Holders) restoredServers() []string {
 	ra, ok := h.Q.(RestoredAsker)
 	if !ok || ra.Predecessor() == "" {
@@ -50,8 +67,12 @@ func (h Holders) restoredServers() []string {
 // database never restored).
 func (h Holders) Unasked() []string {
 	all := h.restoredServers()
+	left := all
+	if ra, ok := h.Q.(RestoredAnswers); ok && len(all) > 0 {
+		left = ra.RestoredUnanswered(all) // answered at an earlier start
+	}
 	var out []string
-	for _, n := range all {
+	for _, n := range left {
 		if _, ok := h.R.restoredAnswered.Load(mailaddr.NameKey(n)); !ok {
 			out = append(out, n)
 		}
@@ -70,5 +91,13 @@ func (h Holders) restoredAnswer(server string) {
 		return
 	}
 	h.R.restoredAnswered.Store(mailaddr.NameKey(server), true)
+	// Kept, after the commits that applied its answer (the probe
+	// returned only then): a later start does not ask it again.
+	if ra, ok := h.Q.(RestoredAnswers); ok && slices.ContainsFunc(all, func(n string) bool { return mailaddr.NameKey(n) == mailaddr.NameKey(server) }) {
+		if err := ra.RestoredAnsweredBy(server); err != nil {
+			h.R.d.log.Error("recording that a transport server answered which copies of the database this one was restored from it holds failed; asked again at the next start",
+				"server", server, "err", err)
+		}
+	}
 	h.Unasked() // the last one ends the wait
 }

@@ -315,6 +315,17 @@ func (q *Manager) claimDue(ctx context.Context) {
 					}
 					busyEnded = append(busyEnded, busyEnd{id, holder})
 				}
+				// A copy a restored database took over waits for every
+				// transport server's answer about the copies its
+				// predecessor handed on, whatever took it over
+				// (restoredhanded.go).
+				if until, ok := q.restoredTakeoverHeld(tx, m); ok {
+					m.NextAttempt = until
+					if err := tx.Put(m); err != nil {
+						return err
+					}
+					continue
+				}
 				if marks[id] == nil {
 					marks[id] = q.settling.begin(id)
 				}

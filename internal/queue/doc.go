@@ -2057,7 +2057,22 @@
 //     told and does not send its original. A crash of either asks again
 //     (the restored database's takeovers wait for the answers afresh at
 //     each start, bounded), and telling again finds nothing left to
-//     settle.
+//     settle. A copy of the backup's taken over by any path waits in the
+//     claim (restoredTakeoverHeld: its next attempt set to the bound, in
+//     the claim's commit) and is made due when the answers are in; a
+//     crash in between leaves it due at a bound already passed, and the
+//     next start's claim keeps it back again while that start waits.
+//     Which servers answered whole is kept (meta restored_answered) in
+//     a commit of its own after the ones that applied the answer: a
+//     crash before it asks that server again, never drops an answer
+//     not applied; once every transport server of the topology is
+//     kept, a start neither asks nor waits. The first start of a
+//     database restored again clears it in its restore commit.
+//     While it waits, a primary asking this holder hears each copy of
+//     the backup's held for it as BUSY (restoredBusyFor): read-only, no
+//     state here; the primary's keeping back is its own bounded
+//     takenbusy entry, so a crash of either side only ends or renews
+//     that wait.
 //     A mark that makes a message held by this server only (putMark)
 //     leaves a single-copy tracking event after its commit
 //     (singleevent.go): read from the committed mark, once per mark; a

@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +28,12 @@ import (
 // So a restored database also asks every transport server of the
 // topology (delivery's holders probe, XQUERYTAKENDONE … FROM=<old id>)
 // before it may take over a copy it holds for another primary
-// (ShadowHeartbeatFailed waits: RestoredAskPending), and X lists, after
+// (ShadowHeartbeatFailed waits: RestoredAskPending) or send one taken
+// over by any other path — a new database or its digest, a rollback
+// mark, a copy pushed under a new database, a direct takeover, a copy
+// expired unconfirmed, or the replaced database's takeover the
+// backup holds: the claim keeps such a record of the backup's back
+// until the answers or the bound (restoredTakeoverHeld) — and X lists, after
 // the lines of version 22, a line "<copy id> RCPT=<address> TAKEN" per
 // recipient of each copy this server (under any database) handed it in
 // a shadow session that X still holds or finished (HandedHereBy: its
@@ -222,16 +229,81 @@ type restoredAsk struct {
 	mu    sync.Mutex
 	until time.Time // the bound; zero: no wait set (SetRestoredAskBound)
 	asked bool      // every server answered (RestoredAsked)
+	// held: the records a claim kept back until the bound
+	// (restoredTakeoverHeld), made due again when the answers are in.
+	held map[ID]struct{}
+}
+
+// restoredTakeoverHeld reports whether m, due in the claim's commit tx,
+// waits for the answers (RestoredAskPending) and until when: a record of
+// the backup (restoredHandedUpTo) with a recipient taken over from
+// another primary — by failed heartbeats, a new database, a rollback
+// mark, a copy pushed under a new database or a direct takeover alike, here or by the replaced database before the backup — which a
+// TAKEN line may yet settle as the server's the replaced database handed
+// it to. The record is noted under the lock the answers' end takes, so
+// that RestoredAsked makes it due again after this commit.
+func (q *Manager) restoredTakeoverHeld(tx *Tx, m *Message) (time.Time, bool) {
+	if !slices.ContainsFunc(m.Rcpts, func(r Recipient) bool {
+		return r.Status == Pending && r.Primary != "" && r.ShadowID != "" && strings.HasPrefix(r.Queue, "shadow:")
+	}) {
+		return time.Time{}, false
+	}
+	if upTo, ok := tx.restoredHandedUpTo(); !ok || m.ID > upTo {
+		return time.Time{}, false
+	}
+	q.restoredAsk.mu.Lock()
+	defer q.restoredAsk.mu.Unlock()
+	if q.restoredAsk.asked || q.restoredAsk.until.IsZero() || !q.clk.Now().Before(q.restoredAsk.until) {
+		return time.Time{}, false
+	}
+	if q.restoredAsk.held == nil {
+		q.restoredAsk.held = map[ID]struct{}{}
+	}
+	q.restoredAsk.held[m.ID] = struct{}{}
+	return q.restoredAsk.until, true
+}
+
+// releaseRestoredHeld makes the records a claim kept back for the
+// answers due now (their NextAttempt was the bound): the answers are in.
+// A record settled meanwhile (a TAKEN line) has nothing left to send.
+func (q *Manager) releaseRestoredHeld(ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	now := q.clk.Now()
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err != nil {
+				continue // gone, or damaged: nothing to make due
+			}
+			if m.State != Ready || !m.NextAttempt.After(now) {
+				continue
+			}
+			m.NextAttempt = now
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Error("making the taken-over copies kept back for the transport servers' answers due failed; they go out at the bound",
+			"messages", len(ids), "err", err)
+	}
+	q.Kick()
 }
 
 // SetRestoredAskBound starts, for a database restored from a backup
 // (Predecessor), the wait of its takeovers of copies held for other
-// primaries: until every transport server of the topology answered the
-// question about the predecessor's copies (RestoredAsked), at most d
-// from now (the takeover bound, timeout × retries: a server not reached
-// by then is not waited for). Nothing for a database never restored.
-func (q *Manager) SetRestoredAskBound(d time.Duration) {
-	if q.Predecessor() == "" || d <= 0 {
+// primaries: until every transport server of the topology (servers,
+// this one left out) answered the question about the predecessor's
+// copies (RestoredAsked), at most d from now (the takeover bound,
+// timeout × retries: a server not reached by then is not waited for).
+// Nothing for a database never restored, nor when each of servers
+// answered at an earlier start (RestoredUnanswered).
+func (q *Manager) SetRestoredAskBound(d time.Duration, servers []string) {
+	if q.Predecessor() == "" || d <= 0 || len(q.RestoredUnanswered(servers)) == 0 {
 		return
 	}
 	q.restoredAsk.mu.Lock()
@@ -244,11 +316,17 @@ func (q *Manager) SetRestoredAskBound(d time.Duration) {
 // said is settled here.
 func (q *Manager) RestoredAsked() {
 	q.restoredAsk.mu.Lock()
-	defer q.restoredAsk.mu.Unlock()
 	if !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() {
 		q.log.Info("every transport server told which copies the database this one was restored from handed to it: takeovers go ahead")
 	}
 	q.restoredAsk.asked = true
+	var ids []ID
+	for id := range q.restoredAsk.held {
+		ids = append(ids, id)
+	}
+	q.restoredAsk.held = nil
+	q.restoredAsk.mu.Unlock()
+	q.releaseRestoredHeld(ids)
 }
 
 // RestoredAskPending reports whether a takeover of copies held for
@@ -349,4 +427,55 @@ func (q *Manager) HandedHereBy(server, after string, max int) (out []TakenDone, 
 		return nil
 	})
 	return out, next
+}
+
+// RestoredAnsweredBy records that server answered the restored
+// database's question about its predecessor's copies whole, every line
+// applied (meta restored_answered, a commit after the ones that settled
+// them): later starts ask it no more, and once every transport server
+// of the topology answered, they neither ask nor wait
+// (RestoredUnanswered). A crash before this commit asks the server
+// again, and its answer finds nothing left to settle; the record never
+// stands for an answer not applied. Cleared by the first start of a
+// database restored again (Open).
+func (q *Manager) RestoredAnsweredBy(server string) error {
+	key := serverKey(server)
+	if key == "" || q.Predecessor() == "" || len(q.RestoredUnanswered([]string{key})) == 0 {
+		return nil
+	}
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		meta := tx.tx.Bucket(bucketMeta)
+		names := restoredAnsweredNames(meta.Get(keyRestoredAnswered))
+		if slices.Contains(names, key) {
+			return nil
+		}
+		return meta.Put(keyRestoredAnswered, []byte(strings.Join(append(names, key), "\n")))
+	})
+}
+
+// RestoredUnanswered returns those of servers no answer of which is
+// recorded (RestoredAnsweredBy); all of them for a database whose
+// record cannot be read.
+func (q *Manager) RestoredUnanswered(servers []string) []string {
+	var names []string
+	_ = q.store.View(func(tx *Tx) error {
+		names = restoredAnsweredNames(tx.tx.Bucket(bucketMeta).Get(keyRestoredAnswered))
+		return nil
+	})
+	var out []string
+	for _, n := range servers {
+		if !slices.Contains(names, serverKey(n)) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// restoredAnsweredNames reads meta restored_answered: server keys, one
+// a line.
+func restoredAnsweredNames(v []byte) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	return strings.Split(string(v), "\n")
 }

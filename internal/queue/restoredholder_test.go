@@ -140,7 +140,7 @@ func TestSR6RestoredHolderWaitsForEveryServerBeforeTakeover(t *testing.T) {
 			m := msg(s, "a@example.org", "x@remote.example")
 			m.Arrived = clk.Now()
 			shadowHeld(t, s, m, m.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
-			q.SetRestoredAskBound(30 * time.Minute)
+			q.SetRestoredAskBound(30*time.Minute, []string{"hub-c"})
 			if !q.RestoredAskPending() {
 				t.Fatal("a restored database does not wait for the answers")
 			}
@@ -159,7 +159,7 @@ func TestSR6RestoredHolderWaitsForEveryServerBeforeTakeover(t *testing.T) {
 	}
 	s := openTest(t)
 	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{})
-	q.SetRestoredAskBound(30 * time.Minute)
+	q.SetRestoredAskBound(30*time.Minute, []string{"hub-c"})
 	if q.RestoredAskPending() {
 		t.Fatal("a database never restored waits")
 	}

@@ -383,6 +383,7 @@ var (
 	keyRestoredUpTo      = []byte("restored_upto")       // the last message id a restore brought back (heldquery.go)
 	keyRestoredFrom      = []byte("restored_from")       // the database id the backup restored here was taken of (takenover.go)
 	keyRestoredHanded    = []byte("restored_handed")     // the last message id the backup restored here held, kept (restoredhanded.go)
+	keyRestoredAnswered  = []byte("restored_answered")   // the transport servers that answered the restored database's question (restoredhanded.go)
 	keyIDHigh            = []byte("id_high")             // the highest message id ever stored (Tx.PutNew, Store.NewID)
 	keyIDReserved        = []byte("id_reserved")         // no id handed out is above it (idreserve.go)
 	keyRedirectNamesDone = []byte("redirect_names_done") // the held records' redirect names were rewritten (redirectname.go)

@@ -484,6 +484,12 @@ func (s *Store) init(now time.Time) error {
 			if err := meta.Put(keyRestoredHanded, append(make([]byte, 0, 8), orZeroKey(last)...)); err != nil {
 				return err
 			}
+			// Who answered a restore of the database the backup was
+			// taken of answered about another predecessor: every
+			// server is asked afresh (restoredhanded.go).
+			if err := meta.Delete(keyRestoredAnswered); err != nil {
+				return err
+			}
 			// Every message of a restored backup may have been delivered
 			// after the backup by the database it replaced, whose record
 			// and dumpster copy are gone with it: a copy its repeat finds

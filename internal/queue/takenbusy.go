@@ -125,8 +125,57 @@ func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
 				}
 			}
 		}
+		if len(out) < max && q.RestoredAskPending() {
+			out = tx.restoredBusyFor(dbID, max, seen, out)
+		}
 		return nil
 	})
+	return out
+}
+
+// restoredBusyFor appends to out, for the primary that presented dbID,
+// a "<id> BUSY" line per copy of the backup's (restoredHandedUpTo) held
+// here for it — shadowed, or taken over and pending — while this
+// restored database waits for every transport server's answer about its
+// predecessor's copies (RestoredAskPending): its replaced database may
+// have taken such a copy over and handed it to another server, which
+// delivers it, and only that server's TAKEN line tells (restoredhanded
+// .go). The primary keeps its original back as for a copy in delivery
+// here (ShadowCopiesBusy, bounded there and renewed by each answer that
+// lists it); once the answers are in, the settled copy is told RELAYED
+// (noteHandedForPrimary), and the others are listed no more, so their
+// originals go out. The wait is the restored database's: at most the
+// takeover bound from its start.
+func (t *Tx) restoredBusyFor(dbID string, max int, seen map[string]bool, out []TakenDone) []TakenDone {
+	upTo, ok := t.restoredHandedUpTo()
+	if !ok {
+		return out
+	}
+	peers, _, err := t.Peers()
+	if err != nil {
+		return out
+	}
+	for _, p := range peers {
+		if p.DatabaseID != dbID {
+			continue
+		}
+		for _, id := range t.InQueue("shadow:"+p.Primary, 1<<31-1) {
+			if id > upTo || len(out) >= max {
+				continue
+			}
+			m, err := t.Get(id)
+			if err != nil {
+				continue
+			}
+			for j := range m.Rcpts {
+				r := &m.Rcpts[j]
+				if (r.Status == Shadowed || takenOverRcpt(r)) && sameServer(r.Primary, p.Primary) && r.ShadowID != "" && !seen[r.ShadowID] && len(out) < max {
+					seen[r.ShadowID] = true
+					out = append(out, TakenDone{ID: r.ShadowID, Kind: TakenBusy})
+				}
+			}
+		}
+	}
 	return out
 }
 
