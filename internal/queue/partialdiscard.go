@@ -242,7 +242,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 			// primary forgets it once this commit holds it; dropped,
 			// the copy would keep the recipients and a takeover would
 			// send them again.
-			return false, nil, nil, tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now)
+			return false, nil, nil, tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), tx.discardAt, now)
 		}
 	}
 	for _, id := range records {
@@ -276,7 +276,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 				if !tx.hasEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr)) {
 					applied = true
 				}
-				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now); err != nil {
+				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), tx.discardAt, now); err != nil {
 					return false, nil, nil, err
 				}
 			}
