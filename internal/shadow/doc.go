@@ -586,6 +586,13 @@
 // holder before its copy is placed by it (queue earlystale.go), not by
 // the batch's highest — a copy batched with a later one was kept after
 // its discard, and delivered again when the primary was lost (rt39 F1).
+// The discard itself is placed by the mark it was made under: the
+// MARK= of the XQUERYDISCARD reply that listed it (Save's mark,
+// smtp.Client.DiscardMark) or of the XSHADOW of the session that pushed
+// it (XDISCARD), never the mark stored for the primary when it is
+// committed — another session's copy may have raised that, and a copy
+// of the same org id committed between the two was settled by the
+// discard and lost with the primary (earlymark40).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not
