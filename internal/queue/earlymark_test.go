@@ -143,3 +143,28 @@ func TestEarlyDiscardRepeatKeepsItsFirstMark(t *testing.T) {
 		}
 	}
 }
+
+// SR-17, earlymark40's sibling: a primary's answer to XQUERYHELD ("done"
+// for an id this server asked about because it held the copy) names a
+// copy that was here when asked; one gone by the answer's commit (a
+// discard of another session settled it) has no push in flight for the
+// answer to settle. Kept early — under the mark stored then, the answer
+// presenting none — it settled a later copy of the same org id that
+// came with a lower mark: answered 250, not kept, lost with the primary.
+// The answer keeps no early discard.
+func TestHeldAnswerKeepsNoEarlyDiscard(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	if !pushMarked(t, q, receiptCopy(s, "z@d.example"), 9) { // another copy: the stored mark is 9
+		t.Fatal("the other copy was not kept")
+	}
+	m := receiptCopy(s, "x@b.example")
+	if _, err := q.ShadowHeldDone("hub-a", "dbA", []string{m.OrgID}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	if !pushMarked(t, q, m, 8) {
+		t.Fatal("a copy pushed after an answer to XQUERYHELD about its org id was settled by it: not kept")
+	}
+}

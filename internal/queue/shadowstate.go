@@ -1460,6 +1460,14 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		if !relay {
 			// A copy on receipt is named by its org id (receiptcopy.go).
 			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
+				if tx.heldOnly {
+					// An answer to XQUERYHELD is about a copy that was
+					// here when asked; gone since, no push is in flight
+					// for it to settle, and kept early (under the mark
+					// stored now: the answer presents none) it would
+					// settle a later copy of the org id (earlymark40).
+					continue
+				}
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
 					return 0, nil, nil, err
 				}
