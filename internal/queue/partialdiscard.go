@@ -233,8 +233,9 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	relay := ok && perr == nil
 	records := []ID{id}
 	if !relay {
-		records = tx.receiptCopies(primary, pd.ID)                   // a copy on receipt: named by its org id
-		if len(records) == 0 && orgid.Valid(pd.ID) && !tx.heldOnly { // an answer to XQUERYHELD keeps none (applyDiscardsTx)
+		records = tx.receiptCopies(primary, pd.ID) // a copy on receipt: named by its org id
+		// An answer to XQUERYHELD keeps none (applyDiscardsTx).
+		if len(records) == 0 && orgid.Valid(pd.ID) && !tx.heldOnly {
 			// The copy is not here yet (its commit here is slower than
 			// the primary's relay of these recipients; rt55 F2): kept,
 			// as a full discard is (earlyReceiptDiscard), and applied
