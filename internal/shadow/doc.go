@@ -327,7 +327,10 @@
 // rollback mark takes them over under the same database id — in any
 // session at all: the answer settles held copies only (HeldDoneStore,
 // queue ShadowHeldDone), never one taken over or in delivery since it
-// was listed (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy). A copy younger than an hour is never asked about, so a push
+// was listed (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy), and
+// keeps no early discard for one gone since it was listed (it presents
+// no mark to place one by, and no push of it is in flight: kept, it
+// settled a later copy of the org id, earlymark40). A copy younger than an hour is never asked about, so a push
 // on receipt whose primary has not committed yet is not dropped — except
 // the copies a restore of this server's database brought back (queue,
 // heldquery.go: their discards may have been applied after the backup,
