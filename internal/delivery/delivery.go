@@ -154,9 +154,13 @@ type Dedup interface {
 // Contact of a completed discard query (only that resets the heartbeat
 // timer, SR-5). Each returns once its commit is durable, or the error:
 // a session sends the primary no further command before (SR-15).
+//
+// mark is the rollback mark the reply listing discards presented (the
+// client's DiscardMark; 0 for none): an early discard is kept under it
+// (queue AddEarlyDiscard).
 type Shadows interface {
-	Contact(primary, dbID string, discards []string) error
-	Presented(primary, dbID string, discards []string) error
+	Contact(primary, dbID string, mark uint64, discards []string) error
+	Presented(primary, dbID string, mark uint64, discards []string) error
 }
 
 // MarkRecorder is the part of Shadows that compares a primary's rollback

@@ -50,7 +50,7 @@ func TestSR6HeartbeatNotesWhetherPrimaryAdvertisesDigest(t *testing.T) {
 			d.st.Load().cfg.ShadowServerID, d.st.Load().cfg.Shadows = "edge1", rec
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			if err := d.Heartbeat(ctx, "hub-b", addr, func(string, []string, bool) error { return nil }); err != nil {
+			if err := d.Heartbeat(ctx, "hub-b", addr, func(string, uint64, []string, bool) error { return nil }); err != nil {
 				t.Fatalf("heartbeat: %v", err)
 			}
 			rec.mu.Lock()
@@ -67,7 +67,7 @@ func TestSR6HeartbeatNotesWhetherPrimaryAdvertisesDigest(t *testing.T) {
 		d.st.Load().cfg.ShadowServerID, d.st.Load().cfg.Shadows = "edge1", rec
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := d.Heartbeat(ctx, "hub-b", addr, func(string, []string, bool) error { return nil }); err == nil {
+		if err := d.Heartbeat(ctx, "hub-b", addr, func(string, uint64, []string, bool) error { return nil }); err == nil {
 			t.Fatal("heartbeat refused: no error")
 		}
 		if d.health.Unhealthy("hub-b", addr) {

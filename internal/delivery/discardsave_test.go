@@ -115,7 +115,7 @@ func TestDiscardsSavedBeforeNextCommand(t *testing.T) {
 		d.st.Load().cfg.ShadowServerID = "edge1"
 		var mu sync.Mutex
 		saved, early := false, false
-		found := func(db string, ids []string, contact bool) error {
+		found := func(db string, _ uint64, ids []string, contact bool) error {
 			if len(ids) == 0 {
 				return nil
 			}
@@ -149,7 +149,7 @@ func TestDiscardsSavedBeforeNextCommand(t *testing.T) {
 		d.st.Load().cfg.ShadowServerID = "edge1"
 		early := false
 		var got []string
-		err := d.Heartbeat(context.Background(), "hub.test", addr, func(db string, ids []string, contact bool) error {
+		err := d.Heartbeat(context.Background(), "hub.test", addr, func(db string, _ uint64, ids []string, contact bool) error {
 			if len(ids) > 0 {
 				early = early || p.forgotAny(ids, saveWindow)
 				got = append(got, ids...)
@@ -210,11 +210,11 @@ func (r *savingRecorder) save(ids []string) error {
 	return nil
 }
 
-func (r *savingRecorder) Contact(primary, dbID string, discards []string) error {
+func (r *savingRecorder) Contact(primary, dbID string, _ uint64, discards []string) error {
 	return r.save(discards)
 }
 
-func (r *savingRecorder) Presented(primary, dbID string, discards []string) error {
+func (r *savingRecorder) Presented(primary, dbID string, _ uint64, discards []string) error {
 	return r.save(discards)
 }
 
@@ -223,7 +223,7 @@ func (r *savingRecorder) Presented(primary, dbID string, discards []string) erro
 func heartbeatIDs(d *Deliverer, ctx context.Context, primary, addr string) (string, []string, error) {
 	var db string
 	var all []string
-	err := d.Heartbeat(ctx, primary, addr, func(dbID string, ids []string, contact bool) error {
+	err := d.Heartbeat(ctx, primary, addr, func(dbID string, _ uint64, ids []string, contact bool) error {
 		db = dbID
 		all = append(all, ids...)
 		return nil

@@ -89,7 +89,7 @@ receive_connectors:
 		t.Fatalf("heartbeat to the plain address: %q %v %v", db, ids, err)
 	}
 	var watched []string
-	err = d.Watch(context.Background(), "hub.test", addr, func(dbID string, ids []string, contact bool) error {
+	err = d.Watch(context.Background(), "hub.test", addr, func(dbID string, _ uint64, ids []string, contact bool) error {
 		watched = append(watched, ids...)
 		return nil
 	}, func() bool { return false })
@@ -105,7 +105,7 @@ receive_connectors:
 	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") || strings.Contains(ref.Refusal(), "5.7.1 5.7.1") {
 		t.Fatalf("an anonymous heartbeat: %v; want a refusal with the primary's 550 5.7.1", err)
 	}
-	err = anon.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
+	err = anon.Watch(context.Background(), "hub.test", addr, func(string, uint64, []string, bool) error { return nil }, func() bool { return false })
 	if !errors.As(err, &ref) || !strings.HasPrefix(ref.Refusal(), "550 5.7.1 ") {
 		t.Fatalf("an anonymous watch session: %v; want a refusal with the primary's 550 5.7.1", err)
 	}
@@ -135,7 +135,7 @@ receive_connectors:
 	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
 		t.Fatalf("a heartbeat whose XSHADOW is refused: %v; want the primary's database digest with the refusal", err)
 	}
-	err = wd.Watch(context.Background(), "hub.test", addr, func(string, []string, bool) error { return nil }, func() bool { return false })
+	err = wd.Watch(context.Background(), "hub.test", addr, func(string, uint64, []string, bool) error { return nil }, func() bool { return false })
 	if !errors.As(err, &dd) || dd.DatabaseDigest() != queue.DatabaseDigest("primary-db") {
 		t.Fatalf("a watch session whose login is refused: %v; want the primary's database digest with the refusal", err)
 	}

@@ -62,7 +62,7 @@ func TestSRHeartbeatHealthMarksUnderTopologySpelling(t *testing.T) {
 
 	// A heartbeat whose contact is refused here (its database id kept as
 	// another server's): relays try Hub-C last.
-	d.Heartbeat(context.Background(), name, hub.Addr(), func(string, []string, bool) error { return anotherDBErr{} })
+	d.Heartbeat(context.Background(), name, hub.Addr(), func(string, uint64, []string, bool) error { return anotherDBErr{} })
 	if got, _ := orderOrg(d.health, []string{"Hub-C", "hub-d"}, []string{hub.Addr(), "192.0.2.4:25"}); got[0] == "Hub-C" {
 		keys, _ := d.health.Marks()
 		t.Errorf("heartbeat of %q refused here (marks %q): relays still try Hub-C first", name, keys)
@@ -71,7 +71,7 @@ func TestSRHeartbeatHealthMarksUnderTopologySpelling(t *testing.T) {
 	// A relay to Hub-C refused (openShadow marks refused: under the hop,
 	// the topology's name); then a heartbeat is let in: the mark goes.
 	d.health.Unresponsive(time.Now(), "shadow session refused: 550 no", refusedKey("Hub-C"))
-	d.Heartbeat(context.Background(), name, hub.Addr(), func(string, []string, bool) error { return nil })
+	d.Heartbeat(context.Background(), name, hub.Addr(), func(string, uint64, []string, bool) error { return nil })
 	if keys, _ := d.health.Marks(); slices.Contains(keys, refusedKey("Hub-C")) {
 		t.Errorf("heartbeat of %q let in: marks %q still hold refused:Hub-C (queue destinations says refused, shadow list healthy)", name, keys)
 	}

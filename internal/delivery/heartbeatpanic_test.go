@@ -21,11 +21,11 @@ import (
 // commit, or anything between XQUERYDISCARD and it, could).
 type panickyHeartbeats struct{ d *Deliverer }
 
-func (p panickyHeartbeats) Heartbeat(ctx context.Context, primary, addr string, save func(string, []string, bool) error) error {
+func (p panickyHeartbeats) Heartbeat(ctx context.Context, primary, addr string, save func(string, uint64, []string, bool) error) error {
 	if panicControl {
 		return p.d.Heartbeat(ctx, primary, addr, save)
 	}
-	return p.d.Heartbeat(ctx, primary, addr, func(string, []string, bool) error { panic("seam: a defect in the heartbeat") })
+	return p.d.Heartbeat(ctx, primary, addr, func(string, uint64, []string, bool) error { panic("seam: a defect in the heartbeat") })
 }
 
 // onlyHeartbeats runs heartbeat sessions at once, in the step, and

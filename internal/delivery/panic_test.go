@@ -146,7 +146,7 @@ receive_connectors:
 	d.st.Load().cfg.ShadowServerID = "edge1"
 	pc := &panicCount{}
 	d.SetPanics(pc)
-	save := func(dbID string, ids []string, contact bool) error {
+	save := func(dbID string, _ uint64, ids []string, contact bool) error {
 		if len(ids) > 0 {
 			panic("test seam: discards " + strings.Join(ids, ","))
 		}

@@ -23,14 +23,14 @@ type shadowRecorder struct {
 	dbs       []string
 }
 
-func (r *shadowRecorder) Contact(primary, dbID string, ids []string) error {
+func (r *shadowRecorder) Contact(primary, dbID string, _ uint64, ids []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.contacts = append(r.contacts, ids)
 	return nil
 }
 
-func (r *shadowRecorder) Presented(primary, dbID string, ids []string) error {
+func (r *shadowRecorder) Presented(primary, dbID string, _ uint64, ids []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.presented, r.dbs = append(r.presented, ids), append(r.dbs, dbID)

@@ -97,7 +97,7 @@ func TestHeartbeatRefusedWithoutDigestMarksUnresponsive(t *testing.T) {
 	}{{queue.DatabaseDigest("primary-db"), true}, {"", false}} {
 		addr := refusingPeer(t, "127.0.0.1:0", reply, c.digest)
 		d := shadowDeliverer(t, addr, &shadowRecorder{})
-		err := d.Heartbeat(context.Background(), "hub-b", addr, func(string, []string, bool) error { return nil })
+		err := d.Heartbeat(context.Background(), "hub-b", addr, func(string, uint64, []string, bool) error { return nil })
 		var ref *refusedError
 		if !errors.As(err, &ref) || ref.DatabaseDigest() != c.digest {
 			t.Fatalf("digest %q: heartbeat error %v; want a refusal carrying the digest", c.digest, err)

@@ -110,7 +110,7 @@ func TestPrimarySessionsPresentDatabase(t *testing.T) {
 			addr := markPeer(t, "primary-db", func(cmd string) { mu.Lock(); cmds = append(cmds, cmd); mu.Unlock() })
 			d := shadowDeliverer(t, addr, &shadowRecorder{})
 			NewReceiptShadow(d, "self-db").WithHolders(&holdersByDigest{name: "hub-p", db: "primary-db", mark: 7})
-			save := func(string, []string, bool) error { return nil }
+			save := func(string, uint64, []string, bool) error { return nil }
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			switch kind {

@@ -126,7 +126,7 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
-		err := st.cfg.Shadows.Presented(primary, db, nil)
+		err := st.cfg.Shadows.Presented(primary, db, 0, nil)
 		var other interface{ AnotherServersDatabase() bool }
 		if errors.As(err, &other) {
 			// The shadow recorder counted, logged and keeps the refusal
@@ -277,8 +277,8 @@ type RefusalRecorder interface {
 // known time (shadow.Manager): a session kept in the pool since before
 // the primary began to refuse this server ends no refusal (rt30a F3).
 type sessionContacts interface {
-	ContactOn(primary, dbID string, discards []string, opened time.Time) error
-	PresentedOn(primary, dbID string, discards []string, opened time.Time) error
+	ContactOn(primary, dbID string, mark uint64, discards []string, opened time.Time) error
+	PresentedOn(primary, dbID string, mark uint64, discards []string, opened time.Time) error
 }
 
 // queryDiscardsEvery bounds how often a busy shadow session asks for
@@ -307,13 +307,13 @@ func (d *Deliverer) queryDiscards(st *state, c *smtp.Client, primary string) {
 		on, since := st.cfg.Shadows.(sessionContacts)
 		switch {
 		case len(ids) < 1000 && since:
-			err = on.ContactOn(primary, c.ShadowDB, ids, c.ShadowAt)
+			err = on.ContactOn(primary, c.ShadowDB, c.DiscardMark, ids, c.ShadowAt)
 		case len(ids) < 1000:
-			err = st.cfg.Shadows.Contact(primary, c.ShadowDB, ids)
+			err = st.cfg.Shadows.Contact(primary, c.ShadowDB, c.DiscardMark, ids)
 		case since:
-			err = on.PresentedOn(primary, c.ShadowDB, ids, c.ShadowAt)
+			err = on.PresentedOn(primary, c.ShadowDB, c.DiscardMark, ids, c.ShadowAt)
 		default:
-			err = st.cfg.Shadows.Presented(primary, c.ShadowDB, ids)
+			err = st.cfg.Shadows.Presented(primary, c.ShadowDB, c.DiscardMark, ids)
 		}
 		if err != nil {
 			c.Close() // not one more command: the primary keeps the batch
@@ -348,13 +348,13 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 // connector the copies went through does (addr is "host:port" or
 // "host:port via CONNECTOR"), XSHADOW, XQUERYDISCARD…, QUIT, each step
 // bounded by ctx and the command timeout.
-func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (err error) {
+func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save func(dbID string, mark uint64, discards []string, contact bool) error) (err error) {
 	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	hostAddr, _, _ := strings.Cut(addr, " via ")
 	hk := healthName(d.st.Load(), primary) // the marks relays read (healthName)
 	saveFailed := false
-	err = d.heartbeat(ctx, primary, addr, func(dbID string, discards []string, contact bool) error {
-		err := save(dbID, discards, contact)
+	err = d.heartbeat(ctx, primary, addr, func(dbID string, mark uint64, discards []string, contact bool) error {
+		err := save(dbID, mark, discards, contact)
 		saveFailed = err != nil
 		return err
 	})
@@ -386,7 +386,7 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 	return err
 }
 
-func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) error {
+func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
@@ -394,8 +394,8 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 	}
 	defer c.Close()
 	noted := false
-	return refusalIn(d.queryAll(ctx, st, c, func(dbID string, discards []string, contact bool) error {
-		if err := save(dbID, discards, contact); err != nil {
+	return refusalIn(d.queryAll(ctx, st, c, func(dbID string, mark uint64, discards []string, contact bool) error {
+		if err := save(dbID, mark, discards, contact); err != nil {
 			return err
 		}
 		if !noted && dbID != "" {
@@ -428,7 +428,7 @@ type DigestNoter interface {
 // is saved before the next command (the next query, QUIT) goes out: that
 // command tells the primary to forget it (SR-15). A failed save returns
 // at once; the deferred Close ends the session without another command.
-func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, discards []string, contact bool) error) error {
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	db, err := askShadow(c, st.cfg.ShadowServerID)
@@ -441,7 +441,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, sav
 			return err // the batches read are saved already
 		}
 		last := len(ids) < 1000 || i == 99
-		if err := save(db, ids, last); err != nil {
+		if err := save(db, c.DiscardMark, ids, last); err != nil {
 			return err
 		}
 		if last {

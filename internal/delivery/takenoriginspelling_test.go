@@ -20,8 +20,8 @@ import (
 // copy keeps avoiding it (waits for the dead other hub until expiry).
 type rr34PeerDB struct{ q *queue.Manager }
 
-func (rr34PeerDB) Contact(string, string, []string) error   { return nil }
-func (rr34PeerDB) Presented(string, string, []string) error { return nil }
+func (rr34PeerDB) Contact(string, string, uint64, []string) error   { return nil }
+func (rr34PeerDB) Presented(string, string, uint64, []string) error { return nil }
 
 // PrimaryDatabase as shadow.Recorder.PrimaryDatabase reads it: the
 // stored peer, its name compared folded.

@@ -52,7 +52,7 @@ func watchPollPause(empty int) time.Duration {
 // the commit was still running lost the batch when this server was
 // killed in between: the primary had forgotten it, the copies it named
 // stayed here until they expired and were taken over.
-func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error, more func() bool) (err error) {
+func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(dbID string, mark uint64, discards []string, contact bool) error, more func() bool) (err error) {
 	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
@@ -72,7 +72,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 			return err
 		}
 		if len(ids) > 0 || time.Since(lastContact) >= time.Second {
-			if err := save(db, ids, true); err != nil {
+			if err := save(db, c.DiscardMark, ids, true); err != nil {
 				return err // closed by the defer: no next command
 			}
 			lastContact = time.Now()
@@ -95,7 +95,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 	if err != nil {
 		return err
 	}
-	if err := save(db, ids, true); err != nil {
+	if err := save(db, c.DiscardMark, ids, true); err != nil {
 		return err
 	}
 	c.Quit()
@@ -202,7 +202,7 @@ func loginVia(st *state, name, addr string) string {
 // database id is saved first, so that a primary with a new database has
 // the copies taken over instead. A primary of an older release is asked
 // nothing.
-func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, discards []string, contact bool) error) (err error) {
+func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []string, save func(dbID string, mark uint64, discards []string, contact bool) error) (err error) {
 	defer d.recoverErr(PanicShadow, &err, "primary", primary) // panics.go
 	c, db, end, err := d.openPrimarySession(ctx, primary, addr, save)
 	if err != nil {
@@ -211,7 +211,7 @@ func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []s
 	defer end()
 	done, err := c.QueryHeld(ids)
 	if len(done) > 0 {
-		if serr := save(db, done, false); serr != nil {
+		if serr := save(db, 0, done, false); serr != nil { // an answer to XQUERYHELD presents no mark
 			return serr
 		}
 	}
@@ -227,7 +227,7 @@ func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []s
 // reply's database id is saved before anything else, so that a primary
 // with a new database has its copies taken over rather than discarded.
 // end closes the session and forgets ctx (which outlives it).
-func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string, save func(dbID string, discards []string, contact bool) error) (c *smtp.Client, db string, end func(), err error) {
+func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string, save func(dbID string, mark uint64, discards []string, contact bool) error) (c *smtp.Client, db string, end func(), err error) {
 	st := d.st.Load()
 	if c, err = d.dialPrimary(ctx, st, primary, addr); err != nil {
 		return nil, "", nil, refusal(err)
@@ -235,7 +235,7 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	end = func() { stop(); c.Close() }
 	if db, err = askShadow(c, st.cfg.ShadowServerID); err == nil {
-		err = save(db, nil, false)
+		err = save(db, 0, nil, false)
 		// A contact refused here for another server's database id marks
 		// the primary refused:NAME, and one let in clears it, as a
 		// heartbeat's or relay's does: the shadow view's refusal (the

@@ -41,12 +41,12 @@ func TestPrimarySessionRefusedHereMarksAndClears(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	refuse := func(string, []string, bool) error { return anotherDBErr{} }
+	refuse := func(string, uint64, []string, bool) error { return anotherDBErr{} }
 	d.Reconcile(context.Background(), "hub-c", hub.Addr(), []string{"x"}, refuse)
 	if keys, _ := d.health.Marks(); !slices.Contains(keys, refusedKey("hub-c")) {
 		t.Fatalf("health marks %q after a reconciliation refused here: want refused:hub-c", keys)
 	}
-	letIn := func(string, []string, bool) error { return nil }
+	letIn := func(string, uint64, []string, bool) error { return nil }
 	d.Reconcile(context.Background(), "hub-c", hub.Addr(), []string{"x"}, letIn)
 	if keys, _ := d.health.Marks(); slices.Contains(keys, refusedKey("hub-c")) {
 		t.Fatalf("health marks %q after a reconciliation let in: want refused:hub-c cleared", keys)

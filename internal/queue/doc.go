@@ -727,8 +727,11 @@
 // it kept in bucket early under "<id> 0x00 <address>", and the commit
 // that stores the copy leaves those recipients out (keepCopyTx,
 // takeEarlyPartials; none left: not stored; rt55 F2) — unless that
-// copy's rollback mark is above the one stored for the primary when the
-// discard was kept: a copy committed there after it, which the stale
+// copy's rollback mark is above the one the discard was made under (the
+// mark presented with it, DiscardMark; never the one stored when it is
+// committed here, which another session's copy may have raised: a copy
+// of the same org id committed between the two would be lost,
+// earlymark40): a copy committed there after it, which the stale
 // discard must not settle (earlystale.go); and
 // one in delivery here gets it as an early discard under
 // "<id> 0x00 <address>" in bucket early, taken by its results commit

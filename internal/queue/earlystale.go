@@ -16,10 +16,12 @@ import "encoding/binary"
 // names this server, and believes in a copy that does not exist — losing
 // the primary would then lose the acknowledged message.
 //
-// So an early discard records the rollback mark stored for its primary
-// when it came (marks.go; with the database id it is of), and applies to
-// a copy only when that copy's own mark (XSHADOWMARK=: the value the
-// primary's commit of it raised its counter to) is not above it:
+// So an early discard records the rollback mark it was made under — the
+// one presented with it (DiscardMark: the MARK= of the XQUERYDISCARD
+// reply that listed it, or of the XSHADOW of the session that pushed it
+// with XDISCARD; with the database id it is of) — and applies to a copy
+// only when that copy's own mark (XSHADOWMARK=: the value the primary's
+// commit of it raised its counter to) is not above it:
 //
 //   - The push the discard was for: its commit at the primary came before
 //     the push began, the discard after the push was abandoned, and the
@@ -27,10 +29,19 @@ import "encoding/binary"
 //     there after the discards it lists, and stored here before the
 //     commit that keeps them) after that. Its mark is at most the one
 //     recorded: not kept, as before.
-//   - A copy whose commit at the primary came after this server kept the
-//     discard: every mark stored here was read there before that commit,
-//     so its mark is higher. The discard is stale: it is forgotten in the
-//     commit that keeps the copy, and the copy is kept.
+//   - A copy whose commit at the primary came after the mark presented
+//     with the discard was read there: its mark is higher. The discard
+//     is stale: it is forgotten in the commit that keeps the copy, and
+//     the copy is kept. Not the mark stored here when the discard is
+//     committed (earlymark40): a copy of another session, committed at
+//     the primary after the discard's mark was read, may have raised it
+//     meanwhile, and a copy of the same org id committed between the two
+//     met the discard and was not kept — answered 250, the primary
+//     naming this server, lost with the primary.
+//   - A discard handed again (the primary lists it until a session
+//     acknowledges it) under a later reply's mark keeps the lower one of
+//     the same database (AddEarlyDiscard): the discard was made before
+//     its first listing.
 //
 // A copy's mark is its own commit's: pushed alone, its XSHADOWMARK=; in a
 // batch, the mark its record states (ShadowCopy.Mark, shadow verbs 24).
@@ -47,14 +58,12 @@ import "encoding/binary"
 // without one): the database ids alone tell them apart. Otherwise a copy
 // without a mark, or a discard kept with none (a peer below shadow verb
 // version 7, or an entry of an earlier release), cannot be placed: the
-// discard applies, as it always did. What
-// remains open: a copy whose commit at the primary falls between the
-// reading of the discard reply there and this server's commit of it —
-// taken for the abandoned push, not kept; and a discard pushed with
-// XDISCARD in a session whose XSHADOW mark is older than the discard —
-// the abandoned push may then be kept, a copy the primary no longer
-// names (a duplicate if the primary is lost, asked about after an hour
-// otherwise), never a copy lost.
+// discard applies, as it always did; a discard presented without a mark
+// (an answer to XQUERYHELD, a peer below 7) is kept under the mark
+// stored for the primary, as before. What remains open: a discard
+// pushed with XDISCARD in a session whose XSHADOW mark is older than
+// the discard — the abandoned push may then be kept, a copy the primary no longer names (a duplicate if the primary
+// is lost, asked about after an hour otherwise), never a copy lost.
 
 // takeEarlyForPush reports whether the early discard kept under id for
 // primary applies to a copy pushed now with mark (0 for none) by

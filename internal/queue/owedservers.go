@@ -59,6 +59,18 @@ func (q *Manager) OwedDiscardServers() ([]string, error) {
 // not that server's any more (SR-7 takes its copies over): the push does
 // not touch it.
 func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (ContactResult, error) {
+	return q.ShadowPushedMarked(primary, dbID, 0, discards)
+}
+
+// ShadowPushedMarked is ShadowPushed for a push session whose XSHADOW
+// presented the primary's rollback mark (MARK=<n> DB=<dbID>; 0 for
+// none): an early discard among the ones pushed is kept under it
+// (AddEarlyDiscard). It was read at the primary before the discards were
+// sent, so it is no later than any of them: a copy committed after one
+// of them is placed after it and kept; the copy a discard was for may
+// be placed after it too and kept — a copy the primary no longer names
+// (earlystale.go), never one lost.
+func (q *Manager) ShadowPushedMarked(primary, dbID string, mark uint64, discards []string) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(discards) == 0 {
 		return ContactResult{}, nil
@@ -69,7 +81,7 @@ func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (Contact
 	}
 	var res ContactResult
 	for _, name := range names {
-		r, err := q.ShadowPresented(name, "", discards)
+		r, err := q.shadowPresentedAt(name, "", DiscardMark{Mark: mark, DB: dbID}, discards)
 		if err != nil {
 			return res, err
 		}

@@ -234,7 +234,8 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 	records := []ID{id}
 	if !relay {
 		records = tx.receiptCopies(primary, pd.ID) // a copy on receipt: named by its org id
-		if len(records) == 0 && orgid.Valid(pd.ID) {
+		// An answer to XQUERYHELD keeps none (applyDiscardsTx).
+		if len(records) == 0 && orgid.Valid(pd.ID) && !tx.heldOnly {
 			// The copy is not here yet (its commit here is slower than
 			// the primary's relay of these recipients; rt55 F2): kept,
 			// as a full discard is (earlyReceiptDiscard), and applied
@@ -242,7 +243,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 			// primary forgets it once this commit holds it; dropped,
 			// the copy would keep the recipients and a takeover would
 			// send them again.
-			return false, nil, nil, tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now)
+			return false, nil, nil, tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), tx.discardAt, now)
 		}
 	}
 	for _, id := range records {
@@ -276,7 +277,7 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 				if !tx.hasEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr)) {
 					applied = true
 				}
-				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now); err != nil {
+				if err := tx.AddEarlyDiscard(primary, earlyPartialID(pd.ID, pd.Addr), tx.discardAt, now); err != nil {
 					return false, nil, nil, err
 				}
 			}

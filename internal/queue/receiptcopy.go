@@ -710,7 +710,7 @@ func (t *Tx) earlyReceiptDiscard(primary, sid string, now time.Time) error {
 	if !orgid.Valid(sid) {
 		return nil
 	}
-	return t.AddEarlyDiscard(primary, sid, now)
+	return t.AddEarlyDiscard(primary, sid, t.discardAt, now)
 }
 
 // receiptShadowed reports whether r is a recipient of a copy on receipt

@@ -675,6 +675,15 @@ func (tx *Tx) shadowCopies() (map[string]ShadowCopyCount, map[string]ID) {
 // at the time shadow list announces, instead of a bound that slides with
 // each refusal.
 func (q *Manager) ShadowContact(primary, dbID string, discards []string) (ContactResult, error) {
+	return q.ShadowContactMarked(primary, dbID, 0, discards)
+}
+
+// ShadowContactMarked is ShadowContact for discards listed by a reply
+// that presented the primary's rollback mark (the XQUERYDISCARD reply's
+// MARK=, of database dbID; 0 for none): an early discard among them is
+// kept under that mark, the one it was made under, not a higher one
+// stored meanwhile (earlystale.go).
+func (q *Manager) ShadowContactMarked(primary, dbID string, mark uint64, discards []string) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID != "" {
 		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
@@ -688,7 +697,7 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 	}
 	q.primaryAnswered(primary)
 	q.answered.note(primary, q.clk.Now())
-	return q.shadowContact(primary, dbID, discards, true, false)
+	return q.shadowContactAt(primary, dbID, DiscardMark{Mark: mark, DB: dbID}, discards, true, false, false)
 }
 
 // ShadowPresented records what a session with a primary learned without
@@ -710,6 +719,19 @@ func (q *Manager) ShadowContact(primary, dbID string, discards []string) (Contac
 // counted are forgotten too, and the next heartbeat is due a timeout
 // after the reply (alive.go, rt36 F2).
 func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (ContactResult, error) {
+	return q.ShadowPresentedMarked(primary, dbID, 0, discards)
+}
+
+// ShadowPresentedMarked is ShadowPresented for discards listed by a
+// reply that presented the primary's rollback mark (0 for none), as
+// ShadowContactMarked.
+func (q *Manager) ShadowPresentedMarked(primary, dbID string, mark uint64, discards []string) (ContactResult, error) {
+	return q.shadowPresentedAt(primary, dbID, DiscardMark{Mark: mark, DB: dbID}, discards)
+}
+
+// shadowPresentedAt is ShadowPresented with the mark the discards were
+// made under (at).
+func (q *Manager) shadowPresentedAt(primary, dbID string, at DiscardMark, discards []string) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if dbID == "" && len(discards) == 0 {
 		return ContactResult{}, nil
@@ -717,7 +739,7 @@ func (q *Manager) ShadowPresented(primary, dbID string, discards []string) (Cont
 	if dbID != "" {
 		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
 	}
-	return q.shadowContact(primary, dbID, discards, false, false)
+	return q.shadowContactAt(primary, dbID, at, discards, false, false, false)
 }
 
 // ShadowHeldDone applies a primary's answer to XQUERYHELD (heldquery.go:
@@ -738,18 +760,31 @@ func (q *Manager) ShadowHeldDone(primary, dbID string, done []string) (ContactRe
 	if dbID != "" {
 		q.shadowOwnedAgain(primary) // its XSHADOW let this server in (disowned.go)
 	}
-	return q.shadowContactHeld(primary, dbID, done, false, false, true)
+	return q.shadowContactAt(primary, dbID, DiscardMark{}, done, false, false, true)
 }
 
 // sameOnly (ShadowPrimaryPresentedHere): only a dbID equal to the stored
 // one is recorded; any other changes nothing.
 func (q *Manager) shadowContact(primary, dbID string, discards []string, queried, sameOnly bool) (ContactResult, error) {
-	return q.shadowContactHeld(primary, dbID, discards, queried, sameOnly, false)
+	return q.shadowContactAt(primary, dbID, DiscardMark{}, discards, queried, sameOnly, false)
 }
 
-// shadowContactHeld is shadowContact; heldOnly: discards is an answer to
-// XQUERYHELD, which settles no taken-over recipient (ShadowHeldDone).
-func (q *Manager) shadowContactHeld(primary, dbID string, discards []string, queried, sameOnly, heldOnly bool) (ContactResult, error) {
+// DiscardMark is the rollback mark a primary presented with the discards
+// a session applies, and the database id it is of: the XQUERYDISCARD
+// reply's MARK= that listed them (read at the primary after the
+// discards it lists), or for XDISCARD the MARK=<n> DB=<id> of the push
+// session's XSHADOW (read before the discards it carries). The zero
+// value: none was presented. An early discard is kept under it
+// (AddEarlyDiscard, earlystale.go).
+type DiscardMark struct {
+	Mark uint64
+	DB   string
+}
+
+// shadowContactAt is shadowContact with the mark the discards were made
+// under (at); heldOnly: discards is an answer to XQUERYHELD, which
+// settles no taken-over recipient (ShadowHeldDone).
+func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards []string, queried, sameOnly, heldOnly bool) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	now := q.clk.Now()
 	if queried && len(discards) == 0 && q.contactNeedsNoWrite(primary, dbID, now) {
@@ -803,6 +838,7 @@ func (q *Manager) shadowContactHeld(primary, dbID string, discards []string, que
 			if dbID == "" {
 				tx.presenting = p.DatabaseID // no XSHADOW here: the stored id is the one presented last
 			}
+			tx.discardAt = at // an early discard is kept under the mark it was made under (AddEarlyDiscard)
 			if res.Discarded, gone, settled, err = q.applyDiscardsTx(tx, primary, discards, now, &given, left); err != nil {
 				return err
 			}
@@ -1424,6 +1460,14 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		if !relay {
 			// A copy on receipt is named by its org id (receiptcopy.go).
 			if records = tx.receiptCopies(primary, sid); len(records) == 0 {
+				if tx.heldOnly {
+					// An answer to XQUERYHELD is about a copy that was
+					// here when asked; gone since, no push is in flight
+					// for it to settle, and kept early (under the mark
+					// stored now: the answer presents none) it would
+					// settle a later copy of the org id (earlymark40).
+					continue
+				}
 				if err := tx.earlyReceiptDiscard(primary, sid, now); err != nil {
 					return 0, nil, nil, err
 				}
@@ -1463,7 +1507,7 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 				if !tx.hasEarlyDiscard(primary, sid) {
 					counted = true
 				}
-				if err := tx.AddEarlyDiscard(primary, sid, now); err != nil {
+				if err := tx.AddEarlyDiscard(primary, sid, tx.discardAt, now); err != nil {
 					return 0, nil, nil, err
 				}
 				continue

@@ -29,6 +29,10 @@ type Tx struct {
 	// answer to XQUERYHELD, which settles no taken-over recipient
 	// (ShadowHeldDone).
 	heldOnly bool
+	// discardAt is the rollback mark presented with the discards this
+	// transaction applies (zero: none): an early discard among them is
+	// kept under it (AddEarlyDiscard).
+	discardAt DiscardMark
 
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped
@@ -625,17 +629,42 @@ func (t *Tx) prune(bucket []byte, cutoff time.Time, limit int) (int, error) {
 }
 
 // AddEarlyDiscard records a discard for a message still in delivery, or
-// for a copy on receipt not stored here yet, with the rollback mark
-// stored for primary as it comes (and the database id it is of): a copy
-// pushed later with a higher mark is a new one, which it must not
-// settle (earlystale.go).
-func (t *Tx) AddEarlyDiscard(primary, id string, now time.Time) error {
+// for a copy on receipt not stored here yet, with the rollback mark it
+// was made under (at: presented with it, and the database id it is of):
+// a copy pushed later with a higher mark is a new one, which it must not
+// settle (earlystale.go). Not the mark stored for primary: a copy of
+// another session, committed at the primary after the discard, may have
+// raised that before this commit, and a copy of the same org id
+// committed between the two would meet the discard and not be kept
+// (earlymark40). A discard presented without a mark (a peer below
+// shadow verbs 7, whose copies carry none either) is kept under the
+// stored one, as before.
+//
+// The primary hands a notification again until a session acknowledges
+// it, each time under the mark of the reply that lists it: a repeat
+// finds the entry kept and keeps the lower mark of the same database —
+// the discard was made no later than its first listing, and a copy of
+// the same org id committed between the two is a new one.
+func (t *Tx) AddEarlyDiscard(primary, id string, at DiscardMark, now time.Time) error {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	mark, db := t.primaryMark(primary)
+	if at.Mark > 0 {
+		mark, db = at.Mark, at.DB
+		if db == "" {
+			db = t.presenting
+		}
+	}
+	b := t.tx.Bucket(bucketEarly)
+	k := discardKey(primary, id)
+	if old := b.Get(k); len(old) >= 16 {
+		if seen := binary.BigEndian.Uint64(old[8:16]); seen > 0 && seen < mark && string(old[16:]) == db {
+			mark = seen
+		}
+	}
 	v := make([]byte, 16, 16+len(db))
 	binary.BigEndian.PutUint64(v, uint64(nanos(now)))
 	binary.BigEndian.PutUint64(v[8:], mark)
-	return t.tx.Bucket(bucketEarly).Put(discardKey(primary, id), append(v, db...))
+	return b.Put(k, append(v, db...))
 }
 
 // hasEarlyDiscard reports whether a discard of id by primary is kept

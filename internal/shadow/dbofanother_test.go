@@ -34,18 +34,18 @@ func (o *ownedStore) refuse(name, dbID string) error {
 	return nil
 }
 
-func (o *ownedStore) Contact(name, dbID string, ids []string) (ContactResult, error) {
+func (o *ownedStore) Contact(name, dbID string, _ uint64, ids []string) (ContactResult, error) {
 	if err := o.refuse(name, dbID); err != nil {
 		return ContactResult{}, err
 	}
-	return o.fakeStore.Contact(name, dbID, ids)
+	return o.fakeStore.Contact(name, dbID, 0, ids)
 }
 
-func (o *ownedStore) Presented(name, dbID string, ids []string) (ContactResult, error) {
+func (o *ownedStore) Presented(name, dbID string, _ uint64, ids []string) (ContactResult, error) {
 	if err := o.refuse(name, dbID); err != nil {
 		return ContactResult{}, err
 	}
-	return o.fakeStore.Presented(name, dbID, ids)
+	return o.fakeStore.Presented(name, dbID, 0, ids)
 }
 
 func captureLog(m *Manager) func() string {

@@ -27,11 +27,11 @@ func (s *onceStore) apply(ids []string) ContactResult {
 	return r
 }
 
-func (s *onceStore) Contact(_, _ string, ids []string) (ContactResult, error) {
+func (s *onceStore) Contact(_, _ string, _ uint64, ids []string) (ContactResult, error) {
 	return s.apply(ids), nil
 }
 
-func (s *onceStore) Presented(_, _ string, ids []string) (ContactResult, error) {
+func (s *onceStore) Presented(_, _ string, _ uint64, ids []string) (ContactResult, error) {
 	return s.apply(ids), nil
 }
 
@@ -57,14 +57,14 @@ func TestDiscardsReceivedCountedOnce(t *testing.T) {
 	r := NewRecorder(st, obs, nil)
 	ids := []string{"a", "b", "c", "d", "e"}
 	for range 3 {
-		if err := r.Contact("hub-a", "db", ids); err != nil {
+		if err := r.Contact("hub-a", "db", 0, ids); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Presented("hub-a", "db", ids); err != nil {
+		if err := r.Presented("hub-a", "db", 0, ids); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.saveFinished("hub-a", 5, false)("db", ids, false); err != nil {
+	if err := r.saveFinished("hub-a", 5, false)("db", 0, ids, false); err != nil {
 		t.Fatal(err)
 	}
 	if obs.n != 5 {

@@ -327,7 +327,10 @@
 // rollback mark takes them over under the same database id — in any
 // session at all: the answer settles held copies only (HeldDoneStore,
 // queue ShadowHeldDone), never one taken over or in delivery since it
-// was listed (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy). A copy younger than an hour is never asked about, so a push
+// was listed (TestReconcileAnswerOfRolledBackPrimaryDropsNoCopy), and
+// keeps no early discard for one gone since it was listed (it presents
+// no mark to place one by, and no push of it is in flight: kept, it
+// settled a later copy of the org id, earlymark40). A copy younger than an hour is never asked about, so a push
 // on receipt whose primary has not committed yet is not dropped — except
 // the copies a restore of this server's database brought back (queue,
 // heldquery.go: their discards may have been applied after the backup,
@@ -586,6 +589,13 @@
 // holder before its copy is placed by it (queue earlystale.go), not by
 // the batch's highest — a copy batched with a later one was kept after
 // its discard, and delivered again when the primary was lost (rt39 F1).
+// The discard itself is placed by the mark it was made under: the
+// MARK= of the XQUERYDISCARD reply that listed it (Save's mark,
+// smtp.Client.DiscardMark) or of the XSHADOW of the session that pushed
+// it (XDISCARD), never the mark stored for the primary when it is
+// committed — another session's copy may have raised that, and a copy
+// of the same org id committed between the two was settled by the
+// discard and lost with the primary (earlymark40).
 //
 // Rollback marks (version 7; queue marks.go). A primary's database put
 // back from a VM snapshot or a file copy keeps its id, so SR-7 does not

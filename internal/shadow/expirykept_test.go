@@ -37,7 +37,7 @@ func TestSR6ExpiredCopiesKeptWhilePrimaryRefuses(t *testing.T) {
 	}
 	// A session let in ends the refusal, and the keeping.
 	clk.Advance(time.Second)
-	if err := m.rec.save("hub-b")("db1", nil, true); err != nil {
+	if err := m.rec.save("hub-b")("db1", 0, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if why := m.KeepExpiredCopies("hub-b"); why != "" {

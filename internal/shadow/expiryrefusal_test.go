@@ -51,7 +51,7 @@ func TestSR6ExpiredCopiesKeptThroughOneFailedHeartbeat(t *testing.T) {
 		t.Fatal("the primary refuses again after the takeover: its expired copies are not kept")
 	}
 	clk.Advance(time.Second)
-	if err := m.rec.save("hub-b")("db1", nil, true); err != nil {
+	if err := m.rec.save("hub-b")("db1", 0, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if why := m.KeepExpiredCopies("hub-b"); why != "" {

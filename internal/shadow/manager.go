@@ -68,14 +68,17 @@ type Store interface {
 	// Contact records a successful session with its discard
 	// notifications: a database id other than the stored one takes every
 	// copy over (SR-7); otherwise the discards are applied (SR-3).
-	Contact(primary, dbID string, discards []string) (ContactResult, error)
+	// mark is the rollback mark the reply listing discards presented
+	// (0 for none): the mark they were made under, which an early one
+	// is kept under (queue AddEarlyDiscard).
+	Contact(primary, dbID string, mark uint64, discards []string) (ContactResult, error)
 	// Presented records what a session learned without completing a
 	// discard query: the database id of its XSHADOW reply (another id
 	// than the stored one takes every copy over, SR-7) and the
 	// notifications of the batches it read before it broke (applied,
 	// SR-3). It is not a contact: the heartbeat timer stays as it is
-	// (SR-5).
-	Presented(primary, dbID string, discards []string) (ContactResult, error)
+	// (SR-5). mark as for Contact.
+	Presented(primary, dbID string, mark uint64, discards []string) (ContactResult, error)
 	// HeartbeatFailed counts a failed heartbeat that started at started
 	// and takes the copies over at retries consecutive failures (SR-6).
 	// When the primary completed a session with this server after
@@ -161,11 +164,15 @@ type Heartbeater interface {
 // of its XSHADOW reply (discards nil, contact false), or a batch of
 // discard notifications (contact: a completed discard query) — in one
 // commit, and returns once it is durable. A session calls it before it
-// sends its next command to the primary (SR-15).
+// sends its next command to the primary (SR-15). mark is the rollback
+// mark the reply that listed the batch presented (the XQUERYDISCARD
+// reply's MARK=; 0 for none): the discards were made under it, and an
+// early one is kept under it, not under a higher mark another session's
+// copy stored meanwhile (queue AddEarlyDiscard).
 //
 // It is an alias of the plain func type, so that the deliverer implements
 // Heartbeater, Watcher and Reconciler without importing this package.
-type Save = func(dbID string, discards []string, contact bool) error
+type Save = func(dbID string, mark uint64, discards []string, contact bool) error
 
 // DigestStore is implemented by a Store that can judge the database
 // digest a primary advertised before a session logged in (the EHLO
@@ -833,13 +840,15 @@ func (r *Recorder) admitted(primary string, opened time.Time) {
 // It returns once the commit is durable, or its error: a session must
 // not send the primary another command before (the primary forgets the
 // notifications of a reply when the next command arrives, SR-15).
-func (r *Recorder) Contact(name, dbID string, discards []string) error {
-	return r.contact(name, dbID, discards, time.Time{})
+// mark is the rollback mark the reply listing discards presented (0 for
+// none: Save).
+func (r *Recorder) Contact(name, dbID string, mark uint64, discards []string) error {
+	return r.contact(name, dbID, mark, discards, time.Time{})
 }
 
 // contact is Contact on a session that began at opened (admitted).
-func (r *Recorder) contact(name, dbID string, discards []string, opened time.Time) error {
-	res, err := r.store.Contact(name, dbID, discards)
+func (r *Recorder) contact(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	res, err := r.store.Contact(name, dbID, mark, discards)
 	if err != nil {
 		r.logRecordFailed("recording a contact with a primary failed", name, dbID, err)
 		return err
@@ -859,13 +868,13 @@ func (r *Recorder) contact(name, dbID string, discards []string, opened time.Tim
 // store forgets the failed heartbeats counted against it, and the next is
 // due a timeout after the reply (queue alive.go).
 // Like Contact it returns once the commit is durable.
-func (r *Recorder) Presented(name, dbID string, discards []string) error {
-	return r.presented(name, dbID, discards, time.Time{})
+func (r *Recorder) Presented(name, dbID string, mark uint64, discards []string) error {
+	return r.presented(name, dbID, mark, discards, time.Time{})
 }
 
 // presented is Presented on a session that began at opened (admitted).
-func (r *Recorder) presented(name, dbID string, discards []string, opened time.Time) error {
-	res, err := r.store.Presented(name, dbID, discards)
+func (r *Recorder) presented(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	res, err := r.store.Presented(name, dbID, mark, discards)
 	if err != nil {
 		r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
 		return err
@@ -1017,13 +1026,13 @@ func anotherDatabaseAdvice(primary, stored, presented, other string) string {
 // save is the Save of sessions with primary name.
 func (r *Recorder) save(name string) Save {
 	opened := r.clk.Now() // the session's start: a refusal after it stands (admitted)
-	return func(dbID string, discards []string, contact bool) error {
+	return func(dbID string, mark uint64, discards []string, contact bool) error {
 		var err error
 		switch {
 		case contact:
-			err = r.contact(name, dbID, discards, opened)
+			err = r.contact(name, dbID, mark, discards, opened)
 		case dbID != "" || len(discards) > 0:
-			err = r.presented(name, dbID, discards, opened)
+			err = r.presented(name, dbID, mark, discards, opened)
 		}
 		if err != nil {
 			return &SaveError{err}
@@ -1063,37 +1072,37 @@ func (m *Manager) Recorder() *Recorder {
 }
 
 // Contact records a completed discard query (Recorder.Contact).
-func (m *Manager) Contact(name, dbID string, discards []string) error {
-	return m.rec.Contact(name, dbID, discards)
+func (m *Manager) Contact(name, dbID string, mark uint64, discards []string) error {
+	return m.rec.Contact(name, dbID, mark, discards)
 }
 
 // Presented records what a session learned without completing a
 // discard query (Recorder.Presented).
-func (m *Manager) Presented(name, dbID string, discards []string) error {
-	return m.rec.Presented(name, dbID, discards)
+func (m *Manager) Presented(name, dbID string, mark uint64, discards []string) error {
+	return m.rec.Presented(name, dbID, mark, discards)
 }
 
 // ContactOn is Contact on a session whose XSHADOW the primary answered
 // at opened (a delivery's session, kept in its pool): a refusal that
 // came after it stands (Recorder.admitted, rt30a F3).
-func (m *Manager) ContactOn(name, dbID string, discards []string, opened time.Time) error {
-	return m.rec.ContactOn(name, dbID, discards, opened)
+func (m *Manager) ContactOn(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	return m.rec.ContactOn(name, dbID, mark, discards, opened)
 }
 
 // PresentedOn is Presented on a session let in at opened (ContactOn).
-func (m *Manager) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
-	return m.rec.PresentedOn(name, dbID, discards, opened)
+func (m *Manager) PresentedOn(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	return m.rec.PresentedOn(name, dbID, mark, discards, opened)
 }
 
 // ContactOn is Contact on a session whose XSHADOW the primary answered
 // at opened (Manager.ContactOn).
-func (r *Recorder) ContactOn(name, dbID string, discards []string, opened time.Time) error {
-	return r.contact(name, dbID, discards, opened)
+func (r *Recorder) ContactOn(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	return r.contact(name, dbID, mark, discards, opened)
 }
 
 // PresentedOn is Presented on a session let in at opened.
-func (r *Recorder) PresentedOn(name, dbID string, discards []string, opened time.Time) error {
-	return r.presented(name, dbID, discards, opened)
+func (r *Recorder) PresentedOn(name, dbID string, mark uint64, discards []string, opened time.Time) error {
+	return r.presented(name, dbID, mark, discards, opened)
 }
 
 // due reports whether a heartbeat to p is due at now: one timeout after

@@ -42,11 +42,11 @@ func (f *fakeStore) Primaries() ([]Primary, error) {
 
 // Contact is Presented, and the primary answered: its contact time is
 // now, its failures and takeover cleared.
-func (f *fakeStore) Contact(name, dbID string, ids []string) (ContactResult, error) {
+func (f *fakeStore) Contact(name, dbID string, _ uint64, ids []string) (ContactResult, error) {
 	return f.present(name, dbID, ids, true)
 }
 
-func (f *fakeStore) Presented(name, dbID string, ids []string) (ContactResult, error) {
+func (f *fakeStore) Presented(name, dbID string, _ uint64, ids []string) (ContactResult, error) {
 	return f.present(name, dbID, ids, false)
 }
 
@@ -138,10 +138,10 @@ type fakeHB struct {
 func (h *fakeHB) Heartbeat(ctx context.Context, p, addr string, save Save) error {
 	db, ids, err := h.heartbeat(ctx, p)
 	if err == nil {
-		return save(db, ids, true)
+		return save(db, 0, ids, true)
 	}
 	if len(ids) > 0 {
-		if serr := save(db, ids, false); serr != nil {
+		if serr := save(db, 0, ids, false); serr != nil {
 			return serr
 		}
 	}
@@ -248,7 +248,7 @@ func TestPrimaryStates(t *testing.T) {
 	t.Run("contact resets the timer (SR-5)", func(t *testing.T) {
 		m, _, hb, clk := setup()
 		step(t, m, hb, clk, 200*time.Second)
-		m.Contact("hub-b", "db1", nil)
+		m.Contact("hub-b", "db1", 0, nil)
 		step(t, m, hb, clk, 200*time.Second)
 		if hb.n("hub-b") != 0 {
 			t.Fatal("heartbeat although a session happened 200 s ago")
@@ -280,12 +280,12 @@ func TestPrimaryStates(t *testing.T) {
 	})
 	t.Run("new database id: takeover at once (SR-7)", func(t *testing.T) {
 		m, st, _, _ := setup()
-		m.Contact("hub-b", "db1", nil)
-		m.Contact("hub-b", "db1", nil)
+		m.Contact("hub-b", "db1", 0, nil)
+		m.Contact("hub-b", "db1", 0, nil)
 		if len(st.taken()) != 0 {
 			t.Fatal("takeover without a change")
 		}
-		m.Contact("hub-b", "db2", nil)
+		m.Contact("hub-b", "db2", 0, nil)
 		if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
 			t.Fatalf("takeovers %v", tk)
 		}
@@ -426,7 +426,7 @@ func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
 	hb.set(func(h *fakeHB) { h.ids = []string{"0001-x"} })
 	for i := 0; i < 299; i++ {
 		clk.Advance(time.Second)
-		m.Presented("hub-b", "db1", nil)
+		m.Presented("hub-b", "db1", 0, nil)
 		m.Step(context.Background())
 		settle(t, m, hb, clk)
 	}
@@ -445,13 +445,13 @@ func TestPresentedDoesNotPostponeHeartbeat(t *testing.T) {
 	}
 	// A completed query (here a watch session's, with no ids) is a
 	// contact: the next heartbeat is one timeout after it.
-	m.rec.save("hub-b")("db1", []string{}, true)
+	m.rec.save("hub-b")("db1", 0, []string{}, true)
 	step(t, m, hb, clk, 299*time.Second)
 	if hb.n("hub-b") != 1 {
 		t.Fatalf("a completed query did not reset the timer: %d heartbeats", hb.n("hub-b"))
 	}
 	// A watch session's XSHADOW with a new database id still takes over.
-	m.rec.save("hub-b")("db2", nil, false)
+	m.rec.save("hub-b")("db2", 0, nil, false)
 	if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
 		t.Fatalf("a new database id on XSHADOW: takeovers %v", tk)
 	}

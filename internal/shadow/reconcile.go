@@ -212,9 +212,9 @@ func (m *Manager) reconcile(ctx context.Context, p Primary) error {
 // TestReconcileAnswerOfNewDatabaseDropsNoCopy).
 func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
 	renewed := false // this session's database id took the copies over
-	return func(dbID string, done []string, _ bool) error {
+	return func(dbID string, _ uint64, done []string, _ bool) error {
 		if len(done) == 0 {
-			res, err := r.store.Presented(name, dbID, nil)
+			res, err := r.store.Presented(name, dbID, 0, nil)
 			if err != nil {
 				r.logRecordFailed("recording a primary's database id failed", name, dbID, err)
 				return &SaveError{err}
@@ -231,7 +231,11 @@ func (r *Recorder) saveFinished(name string, asked int, restored bool) Save {
 				"primary", name, "asked", asked, "finished", len(done))
 			return nil
 		}
-		apply := r.store.Presented
+		// An answer to XQUERYHELD presents no mark: an early discard
+		// it leaves is kept under the stored one (queue AddEarlyDiscard).
+		apply := func(name, dbID string, done []string) (ContactResult, error) {
+			return r.store.Presented(name, dbID, 0, done)
+		}
 		if hs, ok := r.store.(HeldDoneStore); ok {
 			// Held copies only: a rollback mark in this session's
 			// XSHADOW reply took them over under the same database id,

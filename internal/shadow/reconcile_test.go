@@ -40,7 +40,7 @@ func (r *reconcilingHB) Reconcile(ctx context.Context, primary, addr string, ids
 	r.mu.Lock()
 	r.asked = append(r.asked, ids)
 	r.mu.Unlock()
-	if err := save("db1", nil, false); err != nil {
+	if err := save("db1", 0, nil, false); err != nil {
 		return err
 	}
 	var done []string
@@ -49,7 +49,7 @@ func (r *reconcilingHB) Reconcile(ctx context.Context, primary, addr string, ids
 			done = append(done, id)
 		}
 	}
-	return save("db1", done, false)
+	return save("db1", 0, done, false)
 }
 
 func (r *reconcilingHB) questions() [][]string {
@@ -118,7 +118,7 @@ func TestReconcileAsksAboutOldCopies(t *testing.T) {
 	if q := hb.questions(); len(q) != 2 {
 		t.Fatalf("a refusing primary was asked")
 	}
-	if err := m.Contact("hub-b", "db1", nil); err != nil {
+	if err := m.Contact("hub-b", "db1", 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	step(0)

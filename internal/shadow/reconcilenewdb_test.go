@@ -15,10 +15,10 @@ import (
 type newDBReconcilingHB struct{ *fakeHB }
 
 func (r *newDBReconcilingHB) Reconcile(_ context.Context, _, _ string, ids []string, save Save) error {
-	if err := save("db2", nil, false); err != nil {
+	if err := save("db2", 0, nil, false); err != nil {
 		return err
 	}
-	return save("db2", ids, false)
+	return save("db2", 0, ids, false)
 }
 
 // SR-7, SR-15 (CI run 111, TestShadowCopyRemadeOnRestoredEdge): a

@@ -20,7 +20,7 @@ import (
 func TestRefusalEndsWhileAWatchSessionRuns(t *testing.T) {
 	m, _, hb, clk := setup()
 	watch := m.rec.save("hub-b") // the watch session, let in before the refusal
-	if err := watch("db1", nil, true); err != nil {
+	if err := watch("db1", 0, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
@@ -33,7 +33,7 @@ func TestRefusalEndsWhileAWatchSessionRuns(t *testing.T) {
 	calls := hb.n("hub-b")
 	for i := 0; i < 120; i++ {
 		step(t, m, hb, clk, 5*time.Second)
-		if err := watch("db1", nil, true); err != nil {
+		if err := watch("db1", 0, nil, true); err != nil {
 			t.Fatal(err)
 		}
 	}

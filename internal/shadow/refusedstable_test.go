@@ -16,7 +16,7 @@ import (
 func TestRefusalStandsThroughContactsOfAnOlderSession(t *testing.T) {
 	m, _, _, clk := setup()
 	watch := m.rec.save("hub-b") // the watch session, let in before the reload
-	if err := watch("db1", nil, true); err != nil {
+	if err := watch("db1", 0, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
@@ -28,7 +28,7 @@ func TestRefusalStandsThroughContactsOfAnOlderSession(t *testing.T) {
 	}
 	for i := range 20 {
 		clk.Advance(time.Second)
-		if err := watch("db1", nil, true); err != nil {
+		if err := watch("db1", 0, nil, true); err != nil {
 			t.Fatal(err)
 		}
 		if i%3 == 2 {
@@ -45,7 +45,7 @@ func TestRefusalStandsThroughContactsOfAnOlderSession(t *testing.T) {
 	// A heartbeat let in again — a session opened after the refusal —
 	// ends it.
 	clk.Advance(time.Second)
-	if err := m.rec.save("hub-b")("db1", nil, true); err != nil {
+	if err := m.rec.save("hub-b")("db1", 0, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, _, ok := m.rec.Refusal("hub-b"); ok {
@@ -64,16 +64,16 @@ func TestRefusalStandsThroughDeliverySessionOpenedBefore(t *testing.T) {
 	m.rec.Refused("hub-b", SessionHeartbeat, "550 5.7.1 not permitted")
 	_, since, _, _ := m.rec.Refusal("hub-b")
 	clk.Advance(time.Second)
-	if err := m.ContactOn("hub-b", "db1", nil, opened); err != nil {
+	if err := m.ContactOn("hub-b", "db1", 0, nil, opened); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.PresentedOn("hub-b", "db1", nil, opened); err != nil {
+	if err := m.PresentedOn("hub-b", "db1", 0, nil, opened); err != nil {
 		t.Fatal(err)
 	}
 	if _, s, _, ok := m.rec.Refusal("hub-b"); !ok || !s.Equal(since) {
 		t.Fatalf("a pooled session let in before the refusal ended it: refused=%v since %v", ok, s)
 	}
-	if err := m.ContactOn("hub-b", "db1", nil, clk.Now()); err != nil {
+	if err := m.ContactOn("hub-b", "db1", 0, nil, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, _, ok := m.rec.Refusal("hub-b"); ok {

@@ -36,14 +36,14 @@ func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save
 	if failing {
 		return errors.New("connection refused")
 	}
-	if err := save("db1", nil, false); err != nil {
+	if err := save("db1", 0, nil, false); err != nil {
 		return err
 	}
 	defer func() { w.ended <- struct{}{} }()
 	for more() {
 		select {
 		case ids := <-w.push:
-			if err := save("db1", ids, true); err != nil {
+			if err := save("db1", 0, ids, true); err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -197,7 +197,7 @@ func TestRefusedWatchBacksOff(t *testing.T) {
 	w.mu.Lock()
 	w.failing = false
 	w.mu.Unlock()
-	if err := m.Contact("hub-b", "db1", nil); err != nil {
+	if err := m.Contact("hub-b", "db1", 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ps := m.Status(); ps[0].Refused != "" {

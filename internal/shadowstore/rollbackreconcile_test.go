@@ -32,10 +32,10 @@ func (h *rolledBackPrimary) Heartbeat(context.Context, string, string, shadow.Sa
 func (h *rolledBackPrimary) Reconcile(_ context.Context, primary, _ string, ids []string, save shadow.Save) error {
 	h.asked = ids
 	h.rec.MarkSeen(primary, "db1", 1, 5, "db1") // the XSHADOW reply's mark: 1, where 5 was seen
-	if err := save("db1", nil, false); err != nil {
+	if err := save("db1", 0, nil, false); err != nil {
 		return err
 	}
-	return save("db1", ids, false)
+	return save("db1", 0, ids, false)
 }
 
 // SR-7, SR-15 (rollback marks): a reconciliation whose XSHADOW reply

@@ -28,14 +28,14 @@ func (s Store) Primaries() ([]shadow.Primary, error) {
 	return out, err
 }
 
-func (s Store) Contact(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.M).ShadowContact(p, dbID, discards)
+func (s Store) Contact(p, dbID string, mark uint64, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.M).ShadowContactMarked(p, dbID, mark, discards)
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded,
 		Retried: r.Retried}, err
 }
 
-func (s Store) Presented(p, dbID string, discards []string) (shadow.ContactResult, error) {
-	r, err := (*s.M).ShadowPresented(p, dbID, discards)
+func (s Store) Presented(p, dbID string, mark uint64, discards []string) (shadow.ContactResult, error) {
+	r, err := (*s.M).ShadowPresentedMarked(p, dbID, mark, discards)
 	return shadow.ContactResult{OldDatabaseID: r.OldDatabaseID, TakenOver: r.TakenOver, Discarded: r.Discarded}, err
 }
 

@@ -126,8 +126,15 @@ type Client struct {
 	// reply presents a mark, and handed to OnMark with it: the mark is
 	// compared with what was known before the peer read its counter.
 	MarkFloor func() (uint64, string)
-	floor     uint64
-	floorDB   string
+	// DiscardMark is the rollback mark the last discard query's reply
+	// presented (QueryDiscard, WaitDiscard; 0 for none): read at the
+	// primary after the discards it lists, the mark they were made
+	// under. The caller saves the batch with it: an early discard is
+	// kept under it (queue AddEarlyDiscard), not under a higher mark a
+	// copy of another session stored meanwhile.
+	DiscardMark uint64
+	floor       uint64
+	floorDB     string
 	// markAsked: Shadow asked for marks; present, when set, is the mark
 	// Shadow presents (PresentMark).
 	markAsked bool
@@ -446,14 +453,19 @@ func parseMark(f string) (uint64, bool) {
 }
 
 // noteQueryMark hands the mark of an XQUERYDISCARD reply's first line to
-// OnMark (version 7, when Shadow asked for marks).
+// OnMark (version 7, when Shadow asked for marks), and keeps it as the
+// reply's DiscardMark.
 func (c *Client) noteQueryMark(lines []string) {
-	if !c.markAsked || c.OnMark == nil || len(lines) == 0 {
+	c.DiscardMark = 0
+	if !c.markAsked || len(lines) == 0 {
 		return
 	}
 	if i := strings.LastIndex(lines[0], " MARK="); i >= 0 {
 		if n, ok := parseMark(lines[0][i+1:]); ok {
-			c.OnMark(c.ShadowDB, n, c.floor, c.floorDB)
+			c.DiscardMark = n
+			if c.OnMark != nil {
+				c.OnMark(c.ShadowDB, n, c.floor, c.floorDB)
+			}
 		}
 	}
 }

@@ -17,8 +17,8 @@ type queuePush struct {
 	q *queue.Manager
 }
 
-func (p *queuePush) ShadowPushed(primary, dbID string, discards []string) (queue.ContactResult, error) {
-	return p.q.ShadowPushed(primary, dbID, discards)
+func (p *queuePush) ShadowPushedMarked(primary, dbID string, mark uint64, discards []string) (queue.ContactResult, error) {
+	return p.q.ShadowPushedMarked(primary, dbID, mark, discards)
 }
 
 // BenchmarkPushDiscards: a stopping primary hands 500 discard

@@ -169,6 +169,12 @@ type session struct {
 	// connector's host name: shadowpush.go); never another server's
 	// (databaseOfAnother refuses that XSHADOW).
 	shadowPeerDB string
+	// shadowPeerMark is the rollback mark the peer presented with
+	// shadowPeerDB (MARK=<n>, version 7; 0 for none), read at the
+	// primary before any discard it pushes in the session (XDISCARD):
+	// an early one is kept under it (queue AddEarlyDiscard). Read only
+	// while shadowPeerDB is set: the two are set together.
+	shadowPeerMark uint64
 	// busyTold: the copies in delivery here (version 21, "<id> BUSY")
 	// this session told the peer under the database busyToldDB. Each
 	// XQUERYTAKENDONE of the session lists the ones not told yet, so a

@@ -59,11 +59,12 @@ import (
 // at version 13, one per 100 at 14 (BENCHMARKS.md).
 
 // DiscardTaker is the part of the queue that applies discard
-// notifications a primary pushed (queue.Manager.ShadowPushed: no
+// notifications a primary pushed (queue.Manager.ShadowPushedMarked: no
 // database id, no contact, nothing written for a primary it keeps no
-// state for): only then is version 13 offered.
+// state for; an early one kept under the mark the session's XSHADOW
+// presented): only then is version 13 offered.
 type DiscardTaker interface {
-	ShadowPushed(primary, dbID string, discards []string) (queue.ContactResult, error)
+	ShadowPushedMarked(primary, dbID string, mark uint64, discards []string) (queue.ContactResult, error)
 }
 
 // xdiscard answers XDISCARD <line> (version 13).
@@ -92,7 +93,11 @@ func (v *verbConn) xdiscard(arg string) string {
 	if !ok {
 		return "501 5.5.4 Syntax: XDISCARD <id> [RCPT=<address as xtext>]"
 	}
-	res, err := dt.ShadowPushed(s.shadowServer, s.shadowPeerDB, lines)
+	mark := uint64(0)
+	if s.shadowPeerDB != "" {
+		mark = s.shadowPeerMark // presented with it (set together)
+	}
+	res, err := dt.ShadowPushedMarked(s.shadowServer, s.shadowPeerDB, mark, lines)
 	if err != nil {
 		s.log.Error("applying a discard notification pushed by the primary failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Discard not recorded, send it again"

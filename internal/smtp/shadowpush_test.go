@@ -17,10 +17,11 @@ type pushShadow struct {
 	*droppedShadow
 	mu      sync.Mutex
 	applied []string // primary + " " + line
+	marks   []string // "<db> <mark>" each push was made under
 	fail    bool
 }
 
-func (p *pushShadow) ShadowPushed(primary, _ string, discards []string) (queue.ContactResult, error) {
+func (p *pushShadow) ShadowPushedMarked(primary, dbID string, mark uint64, discards []string) (queue.ContactResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {
@@ -29,6 +30,7 @@ func (p *pushShadow) ShadowPushed(primary, _ string, discards []string) (queue.C
 	for _, d := range discards {
 		p.applied = append(p.applied, primary+" "+d)
 	}
+	p.marks = append(p.marks, fmt.Sprintf("%s %d", dbID, mark))
 	return queue.ContactResult{Discarded: len(discards)}, nil
 }
 
@@ -178,5 +180,43 @@ func TestPushDiscardsRealLengthIDsFitLineLimit(t *testing.T) {
 	}
 	if err := c.PushDiscard("after-1"); err != nil {
 		t.Fatalf("the session did not survive the batches: %v", err)
+	}
+}
+
+// SR-17, earlymark40: XDISCARD's notifications are applied under the
+// rollback mark the session's XSHADOW presented (MARK=<n> DB=<id>): read
+// at the primary before the discards it pushes, the mark an early one is
+// kept under (queue AddEarlyDiscard), never the one stored here. A
+// session that presented its database id alone (MARK DB=, version 10),
+// or none, hands no mark; a later XSHADOW replaces the session's.
+func TestPushDiscardCarriesSessionMark(t *testing.T) {
+	sh := &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}}
+	conns := connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: ["127.0.0.122:37511"]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {servers: [submit, relay, accept-xshadow]}
+`, credsFile(t)))
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, conns)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK=7 DB=dbP", "250")
+	d.cmd("XDISCARD a-1", "250 2.0.0")
+	d.cmd("XSHADOW hub2 MARK DB=dbP", "250")
+	d.cmd("XDISCARD b-2", "250 2.0.0")
+	d.cmd("XSHADOW hub2 MARK=9 DB=dbP", "250")
+	d.cmd("XDISCARD c-3", "250 2.0.0")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("XDISCARD d-4", "250 2.0.0")
+	d.cmd("QUIT", "221")
+	sh.mu.Lock()
+	got := slices.Clone(sh.marks)
+	sh.mu.Unlock()
+	if want := []string{"dbP 7", "dbP 0", "dbP 9", " 0"}; !slices.Equal(got, want) {
+		t.Fatalf("pushed under %q, want %q", got, want)
 	}
 }

@@ -53,7 +53,7 @@ func TestShadowVerbRefusalsNameTheCause(t *testing.T) {
 // another primary (or none held at all).
 type keptShadow struct{ *pushShadow }
 
-func (k keptShadow) ShadowPushed(string, string, []string) (queue.ContactResult, error) {
+func (k keptShadow) ShadowPushedMarked(string, string, uint64, []string) (queue.ContactResult, error) {
 	return queue.ContactResult{}, nil
 }
 

@@ -1116,6 +1116,10 @@ func (v *verbConn) xshadow(arg string) (out string) {
 			return r
 		}
 		s.shadowPeerDB, s.busyTold = pdb, nil // a new shadow session: every copy in delivery told again (shadowtakendone.go)
+		s.shadowPeerMark = 0
+		if hasMark {
+			s.shadowPeerMark = presented // the mark XDISCARD's discards are kept under when early (shadowpush.go)
+		}
 		s.anotherDatabaseAccepted(id, pdb)
 		s.primarySeen(id, pdb)
 	}
