@@ -69,6 +69,8 @@ type env struct {
 	srv *smtp.Server
 	log *syncBuf
 	reg *prometheus.Registry
+	// checks is what the connector's last build made.
+	checks []smtp.Check
 }
 
 func start(t *testing.T, connector string, records ...string) *env {
@@ -99,7 +101,8 @@ func start(t *testing.T, connector string, records ...string) *env {
 		if err != nil {
 			return nil, err
 		}
-		return append(out, h), nil
+		e.checks = append(out, h)
+		return e.checks, nil
 	}
 	e.srv, err = smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Queue: &memQueue{},
 		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
@@ -518,11 +521,64 @@ func TestHELODNSDownPassesServerAddress(t *testing.T) {
 	e.srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.121")))
 	s := e.dial("127.0.0.121")
 	s.cmd("EHLO hub.fail.test", "250") // its PTR's name and its HELO name cannot be resolved now
-	s.mail()
+	// It did not log in as a server: its MAIL meets the checks
+	// (TestHELODNSDownServerAddressMailStillChecked).
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25")
 	e.dial("127.0.0.121").cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: HELO command rejected: host not found")
 	if !strings.Contains(e.log.String(), "HELO check not answered: passed for a server's address") {
 		t.Fatalf("log:\n%s", e.log.String())
 	}
 	e.srv.SetServers(nil)
 	e.dial("127.0.0.121").cmd("EHLO hub.fail.test", "450 4.7.25")
+}
+
+// rravail40 (EDGE, W-2): the pass TestHELODNSDownPassesServerAddress
+// gives a client at a server's address is for its AUTH, not its mail:
+// on a connector that is not externally secured that address proves
+// nothing (a shared host, a NAT, anyone behind it), and a client there
+// that is no transport server by its MAIL — anonymous, or logged in as
+// a user — meets the HELO checks DNS could not answer at its greeting
+// at its MAIL, with the reply its greeting would have had: 450, never
+// a 5xx. It named a HELO name in a domain whose servers do not answer
+// and sent mail past every HELO check. A transport server's MAIL is
+// never checked (Helo's rule).
+func TestHELODNSDownServerAddressMailStillChecked(t *testing.T) {
+	e := start(t, `    connection_filtering:
+      helo:
+        fcrdns: reject
+        must_resolve: reject
+`, "212.0.0.127.in-addr.arpa. 60 IN PTR hub.fail.test.", "hub.ok.test. 60 IN A 127.0.0.213",
+		"213.0.0.127.in-addr.arpa. 60 IN PTR hub.ok.test.")
+	e.dns.Fail("fail.test")
+	e.srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.212")))
+	s := e.dial("127.0.0.212")
+	s.cmd("EHLO hub.fail.test", "250") // passed for its AUTH
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25 Client host rejected: cannot confirm the reverse DNS of [127.0.0.212] now")
+	s.cmd("RCPT TO:<u@example.test>", "503")
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25") // every MAIL of the session alike
+	// At a server's address DNS does answer for, the checks asked again
+	// pass as they did at the greeting.
+	e.srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.213")))
+	s = e.dial("127.0.0.213")
+	s.cmd("EHLO hub.ok.test", "250")
+	s.mail()
+	// A client that proved to be a transport server is not checked at
+	// MAIL: asked directly, as the session asks it after its AUTH.
+	var h smtp.MailCheck
+	for _, ck := range e.checks {
+		if mc, ok := ck.(smtp.MailCheck); ok {
+			h = mc
+		}
+	}
+	if h == nil {
+		t.Fatal("the HELO check has no MAIL stage")
+	}
+	info := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("127.0.0.212"), Helo: "hub.fail.test", Server: true, ServerAddress: true}
+	if v := h.Mail(context.Background(), info, "a@sender.test", nil); v.Reply != nil || v.Discard {
+		t.Fatalf("a transport server's MAIL got %+v", v)
+	}
+	info.Server = false
+	if v := h.Mail(context.Background(), info, "a@sender.test", nil); v.Reply == nil || v.Reply.Code != 450 {
+		t.Fatalf("a non-server's MAIL at a server's address got %+v", v)
+	}
 }

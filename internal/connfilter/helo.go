@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/config"
 	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
@@ -46,6 +48,27 @@ func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Ver
 	if c.Server {
 		return smtp.Verdict{}
 	}
+	return h.check(ctx, c, name, c.ServerAddress)
+}
+
+// Mail implements smtp.MailCheck: a client at an address the topology
+// gives to a server whose HELO checks DNS could not answer passed its
+// greeting for its AUTH (act), not for its mail. That address proves
+// nothing before AUTH (anyone behind it may connect): unless the
+// session proved to be a transport server by its MAIL, the checks are
+// asked again and answer as they would have at its greeting — 450 while
+// DNS cannot answer, never a 5xx for that. Any other client was judged
+// at its HELO alone.
+func (h *HELO) Mail(ctx context.Context, c *smtp.ConnInfo, _ string, _ *gosmtp.MailOptions) smtp.Verdict {
+	if c.Server || !c.ServerAddress {
+		return smtp.Verdict{}
+	}
+	return h.check(ctx, c, c.Helo, false)
+}
+
+// check runs the HELO checks on name; forAuth passes what DNS could not
+// answer (a client at a server's address, at its greeting).
+func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth bool) smtp.Verdict {
 	ip := c.IP.Unmap()
 	shown := printable(name)
 	valid := ValidHELO(name)
@@ -54,7 +77,7 @@ func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Ver
 		if !valid {
 			r = fail
 		}
-		if v, stop := h.act(c, "syntax", h.cfg.Syntax, r, name, "",
+		if v, stop := h.act(c, forAuth, "syntax", h.cfg.Syntax, r, name, "",
 			refuse(501, 5, 5, 2, "<"+shown+">: HELO command rejected: not a host name or address literal"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: not a host name or address literal; try again later")); stop {
 			return v
@@ -64,7 +87,7 @@ func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Ver
 		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
 		r, detail := h.fcrdns(ctx, ip)
 		cancel()
-		if v, stop := h.act(c, "fcrdns", h.cfg.FCrDNS, r, name, detail,
+		if v, stop := h.act(c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
 			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
 			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
 			return v
@@ -77,7 +100,7 @@ func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Ver
 			r, detail = classify(err), err.Error()
 		}
 		cancel()
-		if v, stop := h.act(c, "must_resolve", h.cfg.MustResolve, r, name, detail,
+		if v, stop := h.act(c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
 			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
 			return v
@@ -88,7 +111,7 @@ func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Ver
 
 // act counts a check's result and turns it into a verdict by the
 // action: a DNS error never gets the permanent reply.
-func (h *HELO) act(c *smtp.ConnInfo, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
+func (h *HELO) act(c *smtp.ConnInfo, forAuth bool, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
 	h.opt.Metrics.heloResult(check, result)
 	if result == pass {
 		return smtp.Verdict{}, false
@@ -102,13 +125,14 @@ func (h *HELO) act(c *smtp.ConnInfo, check, action, result, name, detail string,
 	case action == config.ActionLog:
 		h.opt.Log.Info("HELO check failed (log only)", attrs...)
 		return smtp.Verdict{}, false
-	case result == errored && c.ServerAddress:
+	case result == errored && forAuth:
 		// The topology gives the client's address to a server of the
 		// organisation, which must reach its AUTH: DNS that cannot
 		// answer says nothing against it, and a 450 here kept the
 		// server's shadow session (its copies on receipt, heartbeats)
 		// from opening for as long as the resolver was down (avail40).
-		// What DNS does answer still decides.
+		// What DNS does answer still decides, and a client that is no
+		// transport server by its MAIL is asked again there (Mail).
 		h.opt.Log.Info("HELO check not answered: passed for a server's address", attrs...)
 		return smtp.Verdict{}, false
 	case action == config.ActionReject && result == fail:

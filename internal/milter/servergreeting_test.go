@@ -1,9 +1,11 @@
 package milter
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -84,4 +86,96 @@ receive_connectors:
 	if q.count() != 0 {
 		t.Fatalf("queued %d with the milter down", q.count())
 	}
+}
+
+// serverAt is a topology giving one address to a transport server.
+type serverAt netip.Addr
+
+func (a serverAt) ServerAt(string, netip.Addr) (bool, bool) { return false, false }
+func (a serverAt) IsServerAddress(ip netip.Addr) bool       { return ip == netip.Addr(a) }
+func (a serverAt) Transport(string) bool                    { return true }
+func (a serverAt) IsTransportAddress(ip netip.Addr) bool    { return ip == netip.Addr(a) }
+
+// rravail40 (EDGE, W-2): on a connector that is not externally secured,
+// a client at an address the topology gives to a server proves nothing
+// before its AUTH: the greeting the down milter lets pass for that AUTH
+// (TestMilterDownServerGreetingPasses) lets nothing else pass — its MAIL
+// gets on_failure's 451 4.7.1, and
+// nothing is queued.
+func TestMilterDownServerAddressNonServerMailRefused(t *testing.T) {
+	down := "inet:" + freeAddr212(t, 45100, 50)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.test}
+receive_connectors:
+  - name: internet
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+    milters:
+%s`, freeAddr212(t, 45150, 50), milterConf(down, ""))), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+		c, err := New(rc.Milters[0], "mx.test", nil, NewMetrics(nil))
+		if err != nil {
+			return nil, err
+		}
+		return []smtp.Check{c}, nil
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil)
+	q := &fakeQueue{}
+	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetServers(serverAt(netip.MustParseAddr("127.0.0.212")))
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c, err := (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.212")}}).Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	d := &dialog{t: t, conn: c, r: bufio.NewReader(c)}
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250") // passed: a server may be behind the address
+	d.cmd("MAIL FROM:<a@sender.test>", "451 4.7.1")
+	d.cmd("MAIL FROM:<b@sender.test>", "451 4.7.1") // every MAIL of the session
+	// A client at an address no server has is refused at its greeting
+	// as before.
+	s.SetServers(nil)
+	c2, err := (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.212")}}).Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c2.Close() })
+	d2 := &dialog{t: t, conn: c2, r: bufio.NewReader(c2)}
+	d2.expect("220")
+	d2.cmd("EHLO client.test", "451 4.7.1")
+	if q.count() != 0 {
+		t.Fatalf("queued %d with the milter down", q.count())
+	}
+}
+
+// freeAddr212 is freeAddr121 on 127.0.0.212.
+func freeAddr212(t *testing.T, first, n int) string {
+	t.Helper()
+	start := int(time.Now().UnixNano() % int64(n))
+	for i := range n {
+		addr := net.JoinHostPort("127.0.0.212", strconv.Itoa(first+(start+i)%n))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free port in %d-%d on 127.0.0.212", first, first+n-1)
+	return ""
 }

@@ -924,16 +924,18 @@ func (s *session) followChecks() {
 	s.dataChecks = wholeBodyChecks(s.checks)
 }
 
-// recipientLimit refuses a recipient past max_recipients of the
-// connector in force at the transaction's MAIL (maxRecipients) where a
-// reload lowered it below the one the
-// session began with (go-smtp holds the session to that one itself):
-// 452 4.5.3 as go-smtp words it, so the verb layer counts it as its own
-// (rcptOvershootLimit). A shadow copy's recipients are its primary's,
-// as sent: not limited here either.
+// recipientLimit refuses a recipient past max_recipients: the
+// connector's the session began with, or a lower one in force at the
+// transaction's MAIL (maxRecipients) — 452 4.5.3 as go-smtp words it, so
+// the verb layer counts it as its own (rcptOvershootLimit). Every RCPT
+// the transaction answered 250 counts, a repeat too (rcptRepeats). It is
+// the session's limit, not go-smtp's (newGoSMTP gives go-smtp none): a
+// shadow copy's recipients are its primary's, as sent, taken under its
+// primary's limits, and are not limited here — a copy refused past this
+// server's limit went to no holder configured alike (rravail40).
 func (s *session) recipientLimit() error {
 	max := s.maxRecipients()
-	if own := s.c.cfg.Limits.MaxRecipients; max <= 0 || max == own || s.pendingCopyDB != "" || len(s.rcpt) < max {
+	if max <= 0 || s.pendingCopyDB != "" || len(s.rcpt)+s.rcptRepeats < max {
 		return nil
 	}
 	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}

@@ -365,7 +365,10 @@ func (s *session) keepBatch(payload []byte) error {
 	if !ok || s.shadowVersion() < 6 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "XSHADOWBATCH not offered"}
 	}
-	copies, err := parseCopyBatch(payload, s.pendingBatch, s.c.cfg.Limits.MaxRecipients, s.shadowVersion() >= BatchMarkVersion)
+	// A copy's recipients are its primary's, taken under its own
+	// limits: this connector's max_recipients does not bound a record
+	// (rravail40: one past it was refused as malformed), the payload does.
+	copies, err := parseCopyBatch(payload, s.pendingBatch, 0, s.shadowVersion() >= BatchMarkVersion)
 	if err != nil {
 		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
 		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), reply, s.ip, "primary", s.shadowServer)

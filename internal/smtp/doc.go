@@ -168,9 +168,10 @@
 //     replyTLSCannot: no 5xx that only a new connection could cure),
 //     and so are max_message_size and
 //     max_recipients, which a reload only lowers for an open session
-//     (followSizeLimit, recipientLimit: go-smtp keeps the limits its
-//     EHLO announced; an EHLO after the reload announces the lowered
-//     ones). One rule for the settings of a message: each transaction
+//     (followSizeLimit, recipientLimit: the session keeps the limits
+//     its EHLO announced — go-smtp the size, recipientLimit the
+//     recipients, which a shadow copy's are not held to; an EHLO after
+//     the reload announces the lowered ones). One rule for the settings of a message: each transaction
 //     reads them from the connector in force when its MAIL is taken and
 //     keeps that snapshot to its end (txConn, reloadtxn.go, which lists
 //     them and the fields that follow another rule, each with its
@@ -522,6 +523,7 @@
 //     each of a batch's: copyOfPrimary) is its primary's, accepted and
 //     validated there: it meets the session's rights, accept-xshadow,
 //     back pressure, the size and the address syntax, never this
+//     server's max_recipients (recipientLimit, keepBatch), nor this
 //     server's recipient validation (directory, recipients file, LDAP,
 //     callout) nor the edge checks of MAIL, RCPT and the body — so no
 //     other server being down or slow (a callout's next hop, the

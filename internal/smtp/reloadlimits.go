@@ -34,8 +34,10 @@ import (
 //   - max_message_size and max_recipients: lowered, from the next MAIL,
 //     kept to the transaction's end (followSizeLimit, recipientLimit,
 //     maxRecipients: reloadtxn.go), and an EHLO after the
-//     reload announces the lowered one (ehloLimits); raised, nothing:
-//     go-smtp holds the session to the ones it began with.
+//     reload announces the lowered one (ehloLimits, ehloRcptMax);
+//     raised, nothing: the session keeps the ones it began with
+//     (go-smtp its max_message_size, recipientLimit its
+//     max_recipients).
 //   - the certificate and client CA (tls): the next STARTTLS handshake
 //     on the connection is made with the connector in force's
 //     (startTLSConfig); a connection opened without one never gets
@@ -81,34 +83,41 @@ func (v *verbConn) followLimits() {
 	}
 }
 
-// ehloLimits rewrites the SIZE and LIMITS lines of go-smtp's EHLO reply
-// (made from the connector the session began on) to the limits that
-// hold the session now: a max_message_size or max_recipients a reload
-// lowered is announced at the next EHLO. line is one reply line without
-// its CRLF; it is returned unchanged when nothing is lowered.
+// ehloLimits rewrites the SIZE line of go-smtp's EHLO reply (made from
+// the connector the session began on) to the limit that holds the
+// session now: a max_message_size a reload lowered is announced at the
+// next EHLO. line is one reply line without its CRLF; it is returned
+// unchanged when nothing is lowered.
 func (v *verbConn) ehloLimits(line string) string {
 	s := v.sess()
 	if s == nil || len(line) < 4 {
 		return line
 	}
-	kw := line[4:]
-	switch {
-	case strings.HasPrefix(strings.ToUpper(kw), "SIZE"):
+	if kw := line[4:]; strings.HasPrefix(strings.ToUpper(kw), "SIZE") {
 		v.followSizeLimit(s)
 		if v.maxSize > 0 && v.maxSize != v.ownMaxSize {
 			return line[:4] + "SIZE " + strconv.FormatInt(v.maxSize, 10)
 		}
-	case strings.HasPrefix(strings.ToUpper(kw), "LIMITS"):
-		now, own := s.inForceOrOwn().cfg.Limits.MaxRecipients, s.c.cfg.Limits.MaxRecipients
-		if now > 0 && (own <= 0 || now < own) {
-			f := strings.Fields(kw)
-			for i, p := range f {
-				if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "RCPTMAX") {
-					f[i] = k + "=" + strconv.Itoa(now)
-				}
-			}
-			return line[:4] + strings.Join(f, " ")
-		}
 	}
 	return line
+}
+
+// ehloRcptMax is the EHLO keyword announcing max_recipients (RFC 9422
+// LIMITS RCPTMAX=), "" for none: the session's own, or a lower one a
+// reload put in force, which holds its next transaction
+// (recipientLimit). The verb layer writes it, not go-smtp, which is
+// given no limit to hold (newGoSMTP).
+func (v *verbConn) ehloRcptMax() string {
+	s := v.sess()
+	if s == nil {
+		return ""
+	}
+	max, now := s.c.cfg.Limits.MaxRecipients, s.inForceOrOwn().cfg.Limits.MaxRecipients
+	if now > 0 && (max <= 0 || now < max) {
+		max = now
+	}
+	if max <= 0 {
+		return ""
+	}
+	return "LIMITS RCPTMAX=" + strconv.Itoa(max)
 }

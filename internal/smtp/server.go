@@ -449,7 +449,11 @@ func (s *Server) newGoSMTP(c *connector) *gosmtp.Server {
 	// connector's banner verbatim (the verb layer writes it).
 	gs.Domain = s.hostname
 	gs.MaxMessageBytes = int64(c.cfg.Limits.MaxMessageSize)
-	gs.MaxRecipients = c.cfg.Limits.MaxRecipients
+	// max_recipients is the session's to hold (recipientLimit) and the
+	// verb layer's to announce (ehloRcptMax): go-smtp's own bound would
+	// refuse a shadow copy's recipients past it, which are its
+	// primary's (rravail40).
+	gs.MaxRecipients = 0
 	// The verb layer frames every line go-smtp reads and holds each
 	// to its limit (max_line_length; authLineMax for AUTH lines and
 	// SASL responses): go-smtp's own bound only has to let those pass.

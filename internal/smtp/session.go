@@ -225,6 +225,10 @@ type session struct {
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
 	rcptKeys map[string]bool // rcptKey of each of rcpt (repeatedRcpt)
+	// rcptRepeats counts the RCPTs of the transaction answered 250 as
+	// repeats of one it has (repeatedRcpt): they count towards
+	// max_recipients as the others do (recipientLimit).
+	rcptRepeats int
 	// rcptLocal: the addresses of rcpt whose domain was an accepted one
 	// when their RCPT was taken (rcptRightsLost names a reload that took
 	// the domain, not a right of the connectors, as what lost them).
@@ -1171,6 +1175,7 @@ func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 		return replyLongOrcpt
 	}
 	if s.repeatedRcpt(a) {
+		s.rcptRepeats++
 		return nil
 	}
 	if !s.copyOfPrimary() { // a shadow copy's recipients are its primary's
@@ -1823,7 +1828,7 @@ func (s *session) Reset() {
 // checks' state, leaving its busy mark to Reset.
 func (s *session) resetTransaction() {
 	s.from, s.opts, s.rcpt, s.rcptKeys, s.foreignOrcpt = "", gosmtp.MailOptions{}, nil, nil, ""
-	s.rcptLocal, s.loginRcpts = nil, 0
+	s.rcptLocal, s.loginRcpts, s.rcptRepeats = nil, 0, 0
 	s.quarantine, s.discard = s.sessionQuarantine, s.sessionDiscard
 	s.discardBy = s.sessionDiscardBy
 	s.resetChecks()

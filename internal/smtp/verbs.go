@@ -716,6 +716,9 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		if v.tlsOn.Load() {
 			out.WriteString("250-REQUIRETLS\r\n") // RFC 8689: only over TLS
 		}
+		if l := v.ehloRcptMax(); l != "" {
+			out.WriteString("250-" + l + "\r\n")
+		}
 		if l := v.ehloLimits(line); l != line {
 			b = []byte(l + "\r\n")
 		}
