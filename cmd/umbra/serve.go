@@ -1353,6 +1353,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		// command_timeout apply to the running heartbeats at once.
 		was := shadows.Timing()
 		shadows.SetTiming(shadowTiming(next))
+		// Every primary copies are held for gets its watch session again
+		// at the next step, as at the start: the discards of copies held
+		// come as the primary commits them, whatever ended a session
+		// under the previous topology.
+		shadows.WatchHeld()
 		if now := shadows.Timing(); now != was {
 			log.Info("shadow heartbeat settings applied", "shadow_heartbeat_timeout", now.Timeout.String(),
 				"shadow_heartbeat_retry_count", now.Retries, "heartbeat_bound", now.CommandTimeout.String())

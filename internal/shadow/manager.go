@@ -322,6 +322,13 @@ type Manager struct {
 	// sessions live in.
 	watching map[string]bool
 	runCtx   context.Context
+	// watchHeld: the next step makes urgent every primary copies are
+	// held for (not taken over), so that each gets a watch session —
+	// set at the start and by WatchHeld (a reload). The urgency of a
+	// hand-off is memory: copies held across a restart would otherwise
+	// wait for the next hand-off to that primary, their discards for
+	// the next heartbeat (watch40 item 1).
+	watchHeld bool
 	// reconciled is when each primary was last asked about old copies,
 	// reconciling those asked now, cursor where the next question starts
 	// (reconcile.go). Memory only: a restart asks at once.
@@ -368,7 +375,8 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{}}
+		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{},
+		watchHeld: true}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -414,6 +422,16 @@ func (m *Manager) Expedite(primary string) {
 	m.urgent[primary] = m.cfg.Clock.Now().Add(expediteFor)
 	m.mu.Unlock()
 	m.startWatch(primary)
+}
+
+// WatchHeld has the next step open a watch session to every primary
+// copies are held for, as at the start (a configuration reload: the
+// topology a session was opened under may have changed, and a watch
+// session that ended with it is not reopened by a hand-off alone).
+func (m *Manager) WatchHeld() {
+	m.mu.Lock()
+	m.watchHeld = true
+	m.mu.Unlock()
 }
 
 // Recorder records what sessions with a primary learn — a delivery
@@ -1144,8 +1162,16 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	t := m.timing
 	m.known = primaries
 	listed := map[string]bool{}
+	held := m.watchHeld
+	m.watchHeld = false
 	for _, p := range primaries {
 		listed[p.Name] = true
+		if held && !p.TakenOver && m.urgent[p.Name].Before(now.Add(expediteFor)) {
+			// The first step after the start (or a reload): the primary
+			// still owes the discards of the copies held for it, as
+			// after a hand-off (watch40 item 1).
+			m.urgent[p.Name] = now.Add(expediteFor)
+		}
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
 			m.urgent[p.Name] = p.UrgentUntil // a sender waits, or a copy was handed on (the queue's record)
 		}
