@@ -280,7 +280,9 @@
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per
-// watchRetry — a refused one not before a heartbeat timeout (startWatch):
+// watchRetry, the pause doubling while the primary stays down up to the
+// heartbeat timeout (watchPause; the outage logged once, not per try) —
+// a refused one not before a heartbeat timeout (startWatch):
 // the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge for the takeover, but they are shown: each failed try is

@@ -329,6 +329,12 @@ type Manager struct {
 	// wait for the next hand-off to that primary, their discards for
 	// the next heartbeat (watch40 item 1).
 	watchHeld bool
+	// watchDown is when the last try of a watch session failed, per
+	// primary whose watch waits out a pause (watch.go: watchPause);
+	// watchWake ends that pause — a step that finds a contact with the
+	// primary recorded since sends on it.
+	watchDown map[string]time.Time
+	watchWake map[string]chan struct{}
 	// reconciled is when each primary was last asked about old copies,
 	// reconciling those asked now, cursor where the next question starts
 	// (reconcile.go). Memory only: a restart asks at once.
@@ -376,7 +382,7 @@ func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
 		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{},
-		watchHeld: true}
+		watchHeld: true, watchDown: map[string]time.Time{}, watchWake: map[string]chan struct{}{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -1171,6 +1177,17 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 			// still owes the discards of the copies held for it, as
 			// after a hand-off (watch40 item 1).
 			m.urgent[p.Name] = now.Add(expediteFor)
+		}
+		if down, ok := m.watchDown[p.Name]; ok && p.LastContact.After(down) {
+			// The primary answered a heartbeat or session since its
+			// watch session last failed: the watch goes again now, not
+			// at its pause's end (the discards of what it delivers now
+			// would wait that long).
+			delete(m.watchDown, p.Name)
+			select {
+			case m.watchWake[p.Name] <- struct{}{}:
+			default:
+			}
 		}
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
 			m.urgent[p.Name] = p.UrgentUntil // a sender waits, or a copy was handed on (the queue's record)
