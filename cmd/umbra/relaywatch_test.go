@@ -20,16 +20,29 @@ import (
 type watchProxy struct {
 	ln     *testsupport.Server
 	target string
+	// cutWatch closes a connection at its first long poll, before the
+	// next hop sees it: no watch session gets through (the hook that
+	// holds them off).
+	cutWatch bool
 
-	mu          sync.Mutex
-	relays      int // connections that carried a MAIL command
-	relaysEnded int // of them, ended
-	polled      int // long polls answered with at least one notification
+	mu           sync.Mutex
+	relays       int // connections that carried a MAIL command
+	relaysEnded  int // of them, ended
+	polled       int // long polls answered with at least one notification
+	relayQueried int // plain discard queries of relay connections answered with at least one
+	cut          int // connections closed at their long poll (cutWatch)
 }
 
 func startWatchProxy(t *testing.T, listen, target string) *watchProxy {
 	t.Helper()
-	p := &watchProxy{target: target}
+	return startWatchProxyCutting(t, listen, target, false)
+}
+
+// startWatchProxyCutting is startWatchProxy; cutWatch holds every watch
+// session off (watchProxy.cutWatch).
+func startWatchProxyCutting(t *testing.T, listen, target string, cutWatch bool) *watchProxy {
+	t.Helper()
+	p := &watchProxy{target: target, cutWatch: cutWatch}
 	p.ln = testsupport.Serve(t, listen, func(c net.Conn) { go p.serve(c) })
 	return p
 }
@@ -44,7 +57,8 @@ func (p *watchProxy) serve(c net.Conn) {
 	}
 	defer up.Close()
 	var mu sync.Mutex
-	waiting := false // a WAIT= query is out on this connection
+	waiting := false  // a WAIT= query is out on this connection
+	querying := false // a plain XQUERYDISCARD is out on this connection
 	relay := false
 	defer func() {
 		if relay {
@@ -64,6 +78,12 @@ func (p *watchProxy) serve(c net.Conn) {
 					waiting = false
 					p.mu.Lock()
 					p.polled++
+					p.mu.Unlock()
+				}
+				if querying && relay && answeredPoll.Match(buf[:n]) {
+					querying = false
+					p.mu.Lock()
+					p.relayQueried++
 					p.mu.Unlock()
 				}
 				mu.Unlock()
@@ -92,7 +112,16 @@ func (p *watchProxy) serve(c net.Conn) {
 				line = line[i+2:]
 				mu.Lock()
 				if strings.HasPrefix(cmd, "XQUERYDISCARD") && strings.Contains(cmd, "WAIT=") {
+					if p.cutWatch {
+						mu.Unlock()
+						p.mu.Lock()
+						p.cut++
+						p.mu.Unlock()
+						return // closed (the defers) before the next hop sees it
+					}
 					waiting = true
+				} else if strings.HasPrefix(cmd, "XQUERYDISCARD") {
+					querying = true
 				}
 				if strings.HasPrefix(cmd, "MAIL FROM:") && !relay {
 					relay = true
