@@ -20,16 +20,29 @@ import (
 type watchProxy struct {
 	ln     *testsupport.Server
 	target string
+	// cutWatch closes a connection at its first long poll, before the
+	// next hop sees it: no watch session gets through (the hook that
+	// holds them off).
+	cutWatch bool
 
-	mu          sync.Mutex
-	relays      int // connections that carried a MAIL command
-	relaysEnded int // of them, ended
-	polled      int // long polls answered with at least one notification
+	mu           sync.Mutex
+	relays       int // connections that carried a MAIL command
+	relaysEnded  int // of them, ended
+	polled       int // long polls answered with at least one notification
+	relayQueried int // plain discard queries of relay connections answered with at least one
+	cut          int // connections closed at their long poll (cutWatch)
 }
 
 func startWatchProxy(t *testing.T, listen, target string) *watchProxy {
 	t.Helper()
-	p := &watchProxy{target: target}
+	return startWatchProxyCutting(t, listen, target, false)
+}
+
+// startWatchProxyCutting is startWatchProxy; cutWatch holds every watch
+// session off (watchProxy.cutWatch).
+func startWatchProxyCutting(t *testing.T, listen, target string, cutWatch bool) *watchProxy {
+	t.Helper()
+	p := &watchProxy{target: target, cutWatch: cutWatch}
 	p.ln = testsupport.Serve(t, listen, func(c net.Conn) { go p.serve(c) })
 	return p
 }
@@ -44,7 +57,8 @@ func (p *watchProxy) serve(c net.Conn) {
 	}
 	defer up.Close()
 	var mu sync.Mutex
-	waiting := false // a WAIT= query is out on this connection
+	waiting := false  // a WAIT= query is out on this connection
+	querying := false // a plain XQUERYDISCARD is out on this connection
 	relay := false
 	defer func() {
 		if relay {
@@ -64,6 +78,12 @@ func (p *watchProxy) serve(c net.Conn) {
 					waiting = false
 					p.mu.Lock()
 					p.polled++
+					p.mu.Unlock()
+				}
+				if querying && relay && answeredPoll.Match(buf[:n]) {
+					querying = false
+					p.mu.Lock()
+					p.relayQueried++
 					p.mu.Unlock()
 				}
 				mu.Unlock()
@@ -92,7 +112,16 @@ func (p *watchProxy) serve(c net.Conn) {
 				line = line[i+2:]
 				mu.Lock()
 				if strings.HasPrefix(cmd, "XQUERYDISCARD") && strings.Contains(cmd, "WAIT=") {
+					if p.cutWatch {
+						mu.Unlock()
+						p.mu.Lock()
+						p.cut++
+						p.mu.Unlock()
+						return // closed (the defers) before the next hop sees it
+					}
 					waiting = true
+				} else if strings.HasPrefix(cmd, "XQUERYDISCARD") {
+					querying = true
 				}
 				if strings.HasPrefix(cmd, "MAIL FROM:") && !relay {
 					relay = true
@@ -168,5 +197,66 @@ func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
 	}
 	if n := sink.counts()["rw-1"]; n != 1 {
 		t.Errorf("rw-1 arrived %d times", n)
+	}
+}
+
+// SR-3 and SR-15 (watch40 item 1): hub-a holds its copy of a message it
+// relayed to hub-b when it is killed (kill -9) and started again; hub-b
+// delivers only after that. The urgency that opened a watch session at
+// the hand-off was memory: the restarted hub-a must open one to hub-b
+// for the copy it holds, and the discard must come on its long poll —
+// not at the next heartbeat (300 s), which left the window in which a
+// kill -9 of hub-b made hub-a take the copy over and deliver it again.
+func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
+	t.Parallel()
+	const ip = "127.0.0.124"
+	dir := t.TempDir()
+	a, b := addrInRange(t, ip, 38500, 100), addrInRange(t, ip, 38600, 100)
+	proxyAddr, sinkAddr := addrInRange(t, ip, 38700, 100), addrInRange(t, ip, 38800, 100)
+	proxy := startWatchProxy(t, proxyAddr, b)
+	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	translated(t, cfgB) // hub-a reaches it through the proxy
+	slowHeartbeats(t, cfgA)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	p := &shadowPair{}
+
+	// The sink is down: hub-b keeps the message, hub-a its copy.
+	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-2\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
+	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
+		relays, ended, _ := proxy.counts()
+		return relays > 0 && ended == relays
+	})
+
+	// hub-a restarts with the copy held; no further hand-off to hub-b.
+	ha.kill()
+	ha = startUmbra(t, cfgA, a)
+	ha.dumpLogIfFailed()
+	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
+		t.Fatalf("hub-a holds %d copies for hub-b after its restart, want 1", s)
+	}
+	relays, _, polled := proxy.counts()
+	if polled != 0 {
+		t.Fatalf("%d long polls answered before hub-b could deliver", polled)
+	}
+
+	// hub-b delivers now; only a long poll open to it brings the discard.
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, []string{"rw-2"}, hb)
+	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
+	after, _, polled := proxy.counts()
+	if polled == 0 {
+		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
+	}
+	if after != relays {
+		t.Fatalf("%d relays after the restart: the discard came with a new hand-off", after-relays)
+	}
+	if n := sink.counts()["rw-2"]; n != 1 {
+		t.Errorf("rw-2 arrived %d times", n)
 	}
 }

@@ -89,9 +89,9 @@ func askHolders(ctx context.Context, holders *shadow.Holders, first bool) {
 // (timeout × (retries − 1)) let pass unasked; it then delivered them a
 // second time (rt39 F2). So the bound is the shortest any holder can be
 // configured to — one heartbeat that fails, its command timeout of 1 s
-// at the least — which the guard notices from two of its ticks on (2 s,
-// queue stallguard.go): after any longer stall the holders are asked,
-// whatever the settings on either side.
+// at the least — which the guard notices, reading the clock every
+// quarter of it (queue stallguard.go, tick): after any longer stall the
+// holders are asked, whatever the settings on either side.
 func stallAfter() time.Duration {
 	return time.Second
 }
@@ -1354,6 +1354,11 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		// command_timeout apply to the running heartbeats at once.
 		was := shadows.Timing()
 		shadows.SetTiming(shadowTiming(next))
+		// Every primary copies are held for gets its watch session again
+		// at the next step, as at the start: the discards of copies held
+		// come as the primary commits them, whatever ended a session
+		// under the previous topology.
+		shadows.WatchHeld()
 		if now := shadows.Timing(); now != was {
 			log.Info("shadow heartbeat settings applied", "shadow_heartbeat_timeout", now.Timeout.String(),
 				"shadow_heartbeat_retry_count", now.Retries, "heartbeat_bound", now.CommandTimeout.String())

@@ -344,7 +344,11 @@
 // (SIGSTOP, a long hang) has no start to ask its holders what they
 // finished meanwhile, and every timer fires at once when it runs on —
 // an overdue retry beside the holders' next probe. A tick of the guard
-// (every second) or a dispatch, whichever runs first, finds the
+// (a quarter of that delay, a second at the most: two ticks, the floor
+// that keeps a late tick from counting as a stall, stay under the delay,
+// so a stall of the shortest takeover a holder can be set to — 1 s — is
+// noticed; a floor of two one-second ticks let a 1–2 s stall pass) or a
+// dispatch, whichever runs first, finds the
 // monotonic clock moved on by more than that delay since the last check,
 // and starts the start's round (shadow.Holders.AskFirst, bounded by its
 // caller: 3 s); until it returns claimDue claims nothing, pump starts

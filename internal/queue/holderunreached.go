@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -50,18 +51,37 @@ func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, 
 	if server == "" {
 		return 0, nil
 	}
+	// The messages to mark are found in a read transaction; the write
+	// transaction, the single writer, runs only when there are some and
+	// reads only those. Called at every pass while the holder stays
+	// silent, nearly every pass finds every copy marked already: the
+	// scan of the whole queue in a write transaction, committed with
+	// nothing changed, held the writer (and an fsync) that long each
+	// time (watch40 item 5; BenchmarkHolderUnreachablePass).
+	var ids []ID
+	err := q.store.View(func(tx *Tx) error {
+		ids = tx.unmarkedCopiesOn(server, ids[:0])
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
 	var marked []*Message
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
+	err = q.store.Update(context.Background(), func(tx *Tx) error {
 		marked = marked[:0]
 		aliases := tx.holderAliasesTx(server)
-		var found []*Message
-		tx.ForEach(func(m *Message, err error) bool {
-			if err == nil && holdsCopyOnAny(m, server, aliases) && !tx.markedSingle(m.ID) {
-				found = append(found, m)
+		for _, id := range ids {
+			// Read again: a commit between the two transactions may have
+			// ended the message, moved its copy or marked it.
+			m, err := tx.Get(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
 			}
-			return true
-		})
-		for _, m := range found {
+			if !holdsCopyOnAny(m, server, aliases) || tx.markedSingle(m.ID) {
+				continue
+			}
 			// The holder stays one that may hold the copy: the copy
 			// made again elsewhere, or the message's end, writes its
 			// discard.
@@ -87,6 +107,30 @@ func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, 
 			"msg_id", m.ID.String(), "shadow_server", server, "unreachable_since", since.UTC().Format(time.RFC3339))
 	}
 	return len(marked), nil
+}
+
+// unmarkedCopiesOn appends to ids the messages whose copy is on server
+// (holdsCopyOnAny) and that are not marked held by this server only. A
+// message marked already is passed over by its key, not decoded: in an
+// outage nearly all are, at every pass.
+func (t *Tx) unmarkedCopiesOn(server string, ids []ID) []ID {
+	aliases := t.holderAliasesTx(server)
+	single := t.tx.Bucket(bucketSingle)
+	c := t.messages.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if _, _, _, marked := singleMark(single.Get(k)); marked {
+			continue
+		}
+		t.decoded++
+		m, err := decodeMessage(v)
+		if err != nil || len(k) != 8 || m.ID != ID(beUint64(k)) {
+			continue // a damaged record: the damaged scan's (damaged.go)
+		}
+		if holdsCopyOnAny(m, server, aliases) {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
 }
 
 // ShadowHolderAnswered drops the marks ShadowHolderUnreachable wrote for

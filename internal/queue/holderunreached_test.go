@@ -133,3 +133,49 @@ func TestSR6HolderUnreachableSinceNotBeforeArrival(t *testing.T) {
 		t.Errorf("the mark reads %q; want its arrival as the time", sc.String())
 	}
 }
+
+// SR-6 (watch40 item 5): while a holder stays silent every pass of the
+// probe calls ShadowHolderUnreachable. The messages to mark are now found
+// in a read transaction, passing over those marked already by their key,
+// and only those are read again and marked in the write transaction
+// (BenchmarkHolderUnreachablePass: no write transaction, no record read
+// by the writer, for a pass that finds nothing new). A pass after the
+// first marks nothing again, and a copy made on the holder since is
+// marked at the next pass, as before.
+func TestSR6HolderUnreachableLaterPassMarksOnlyNewCopies(t *testing.T) {
+	s := openTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	put := func() *Message {
+		m := receiptCopy(s, "x@b.example", "y@c.example")
+		m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+		if err := q.Submit(ctx, m, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for i := 0; i < 3; i++ {
+		put()
+	}
+	if n, err := q.ShadowHolderUnreachable("hub-b", t0); err != nil || n != 3 {
+		t.Fatalf("marked %d, %v; want 3", n, err)
+	}
+	for i := 0; i < 3; i++ {
+		if n, err := q.ShadowHolderUnreachable("hub-b", t0); err != nil || n != 0 {
+			t.Fatalf("marked again: %d, %v", n, err)
+		}
+	}
+	clk.Advance(time.Minute)
+	later := put() // a copy made on the silent holder since
+	if n, err := q.ShadowHolderUnreachable("hub-b", t0); err != nil || n != 1 {
+		t.Fatalf("marked %d, %v; want the new one", n, err)
+	}
+	if sc, ok := q.SingleCopyOf(later.ID); !ok || sc.How != HowUnreachable || !sc.Since.Equal(later.Arrived) {
+		t.Fatalf("the new copy's mark %+v %v; want unreachable since its arrival", sc, ok)
+	}
+	if c := q.SingleCopyCount(); c != 4 {
+		t.Fatalf("single-copy count %d, want 4", c)
+	}
+}

@@ -10,11 +10,29 @@ import (
 	"umbra/internal/clock"
 )
 
-// stallTick is how often the stall guard reads the clock: a reading
-// later than this by more than the guard's delay means the process did
-// not run in between (SIGSTOP, a long stall), since the monotonic clock
-// runs on while a process is stopped.
+// stallTick is how often the stall guard reads the clock at the most:
+// a reading later than the last by more than the guard's bound means the
+// process did not run in between (SIGSTOP, a long stall), since the
+// monotonic clock runs on while a process is stopped. A guard whose
+// bound is short reads it more often (tick).
 const stallTick = time.Second
+
+// tick is how often the guard reads the clock: a quarter of its bound,
+// a second at the most, so that two ticks (the floor that keeps a late
+// tick from passing for a stall) stay under the bound and any stall
+// longer than it is noticed. With the floor at two one-second ticks, a
+// stall of 1–2 s went unnoticed while a holder set to
+// shadow_heartbeat_timeout 1s × shadow_heartbeat_retry_count 1 took the
+// copies over after about one (watch40 item 3).
+func (g *stallGuard) tick() time.Duration {
+	return min(stallTick, max(g.after()/4, 10*time.Millisecond))
+}
+
+// bound is the gap between two readings of the clock that counts as a
+// stall.
+func (g *stallGuard) bound() time.Duration {
+	return max(g.after(), 2*g.tick())
+}
 
 // stallGuard holds new delivery attempts after the process did not run
 // for longer than a shadow server may take to take its copies over
@@ -50,11 +68,11 @@ func (q *Manager) mono() time.Duration {
 	return time.Duration(q.clk.Now().UnixNano())
 }
 
-// runStallGuard reads the clock every stallTick until ctx ends, so that
-// a stall is noticed as the process runs on even when nothing is due.
+// runStallGuard reads the clock every tick until ctx ends, so that a
+// stall is noticed as the process runs on even when nothing is due.
 func (q *Manager) runStallGuard(ctx context.Context) {
 	for {
-		t := q.clk.NewTimer(stallTick)
+		t := q.clk.NewTimer(q.stall.tick())
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -79,12 +97,12 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 	defer g.mu.Unlock()
 	gap := now - g.last
 	g.last = now
-	if !g.busy && gap > max(g.after(), 2*stallTick) {
+	if bound := g.bound(); !g.busy && gap > bound {
 		g.busy = true
 		// "may": the bound is the shortest a holder can be set to
 		// (serve.go stallAfter), not what the holders wait.
 		q.log.Warn("this server did not run for longer than a shadow server may wait before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished",
-			"stalled", gap.Round(time.Second), "bound", max(g.after(), 2*stallTick))
+			"stalled", gap.Round(10*time.Millisecond), "bound", bound)
 		// From now on a job at its start check is parked, not started
 		// (parkForStall): set before the round's goroutine runs, so that
 		// a job that resumes first cannot slip past.

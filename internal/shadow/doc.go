@@ -267,14 +267,22 @@
 // held for it (Step): its watch session stays open until they are gone,
 // and a minute after. The queue keeps the urgency (Primary.UrgentUntil)
 // and has the scheduler step the Manager at once; Expedite marks one
-// directly. Only the minute's end ends it — not
+// directly. That urgency is memory, so the first step after the start —
+// and the next after a reload (WatchHeld) — makes urgent every primary
+// copies are held for and not taken over: copies held across a restart
+// get their watch session then, not at the next hand-off to that
+// primary (watch40 item 1: until it, their discards waited for the next
+// heartbeat, and a kill -9 of the primary in that window made this
+// server take the copy over and deliver it again). Only the minute's end ends it — not
 // a step that finds no copy held for it at that moment (rt43 F3: under
 // steady load the watch ended then and the next opened a step later, the
 // discards between coming up to a second late). While it is, one watch session
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per
-// watchRetry — a refused one not before a heartbeat timeout (startWatch):
+// watchRetry, the pause doubling while the primary stays down up to the
+// heartbeat timeout (watchPause; the outage logged once, not per try) —
+// a refused one not before a heartbeat timeout (startWatch):
 // the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
 // judge for the takeover, but they are shown: each failed try is

@@ -329,6 +329,19 @@ type Manager struct {
 	// sessions live in.
 	watching map[string]bool
 	runCtx   context.Context
+	// watchHeld: the next step makes urgent every primary copies are
+	// held for (not taken over), so that each gets a watch session —
+	// set at the start and by WatchHeld (a reload). The urgency of a
+	// hand-off is memory: copies held across a restart would otherwise
+	// wait for the next hand-off to that primary, their discards for
+	// the next heartbeat (watch40 item 1).
+	watchHeld bool
+	// watchDown is when the last try of a watch session failed, per
+	// primary whose watch waits out a pause (watch.go: watchPause);
+	// watchWake ends that pause — a step that finds a contact with the
+	// primary recorded since sends on it.
+	watchDown map[string]time.Time
+	watchWake map[string]chan struct{}
 	// reconciled is when each primary was last asked about old copies,
 	// reconciling those asked now, cursor where the next question starts
 	// (reconcile.go). Memory only: a restart asks at once.
@@ -375,7 +388,8 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
-		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{}}
+		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{},
+		watchHeld: true, watchDown: map[string]time.Time{}, watchWake: map[string]chan struct{}{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -421,6 +435,16 @@ func (m *Manager) Expedite(primary string) {
 	m.urgent[primary] = m.cfg.Clock.Now().Add(expediteFor)
 	m.mu.Unlock()
 	m.startWatch(primary)
+}
+
+// WatchHeld has the next step open a watch session to every primary
+// copies are held for, as at the start (a configuration reload: the
+// topology a session was opened under may have changed, and a watch
+// session that ended with it is not reopened by a hand-off alone).
+func (m *Manager) WatchHeld() {
+	m.mu.Lock()
+	m.watchHeld = true
+	m.mu.Unlock()
 }
 
 // Recorder records what sessions with a primary learn — a delivery
@@ -1153,8 +1177,27 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	t := m.timing
 	m.known = primaries
 	listed := map[string]bool{}
+	held := m.watchHeld
+	m.watchHeld = false
 	for _, p := range primaries {
 		listed[p.Name] = true
+		if held && !p.TakenOver && m.urgent[p.Name].Before(now.Add(expediteFor)) {
+			// The first step after the start (or a reload): the primary
+			// still owes the discards of the copies held for it, as
+			// after a hand-off (watch40 item 1).
+			m.urgent[p.Name] = now.Add(expediteFor)
+		}
+		if down, ok := m.watchDown[p.Name]; ok && p.LastContact.After(down) {
+			// The primary answered a heartbeat or session since its
+			// watch session last failed: the watch goes again now, not
+			// at its pause's end (the discards of what it delivers now
+			// would wait that long).
+			delete(m.watchDown, p.Name)
+			select {
+			case m.watchWake[p.Name] <- struct{}{}:
+			default:
+			}
+		}
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
 			m.urgent[p.Name] = p.UrgentUntil // a sender waits, or a copy was handed on (the queue's record)
 		}

@@ -3,6 +3,7 @@ package shadow
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,25 @@ type TaskFailer interface {
 // watchRetry is the pause before a failed watch session is opened again:
 // at most one new connection per second per primary, at any load. A
 // refused one is not retried before a heartbeat timeout (startWatch).
+// While the primary stays down the pause doubles after each failed try,
+// up to the heartbeat timeout (watchPause): the heartbeats judge the
+// outage, and a connection a second to a primary that is down until
+// the takeover told nothing more (watch40 item 2).
 const watchRetry = time.Second
+
+// watchPause is the pause after the failed try that followed a pause of
+// last (0: the first failure of an outage), bounded by the heartbeat
+// timeout.
+func watchPause(last, timeout time.Duration) time.Duration {
+	d := 2 * last
+	if d < watchRetry {
+		d = watchRetry
+	}
+	if d > timeout {
+		d = max(timeout, watchRetry)
+	}
+	return d
+}
 
 // startWatch runs a watch session to primary unless one runs already;
 // it reports whether the heartbeater can watch at all.
@@ -81,17 +100,38 @@ func (m *Manager) stillUrgent(name string) bool {
 }
 
 func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
+	wake := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.watchWake[name] = wake
+	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.watching, name)
+		delete(m.watchDown, name)
+		delete(m.watchWake, name)
 		m.mu.Unlock()
 	}()
+	// pause is the last pause after a failure of the primary's (0: none
+	// since a session was let in); outage, whether this outage was logged.
+	var pause time.Duration
+	outage := false
 	for ctx.Err() == nil && m.stillUrgent(name) {
 		addr, ok := m.primaryAddr(name)
 		if !ok {
 			return // no copies left for it
 		}
-		err := w.Watch(ctx, name, addr, m.rec.save(name), func() bool { return m.stillUrgent(name) })
+		var opened atomic.Bool
+		save := m.rec.save(name)
+		err := w.Watch(ctx, name, addr, func(dbID string, mark uint64, discards []string, contact bool) error {
+			opened.Store(true) // the primary answered XSHADOW: no outage
+			return save(dbID, mark, discards, contact)
+		}, func() bool { return m.stillUrgent(name) })
+		if opened.Load() {
+			if outage {
+				m.cfg.Log.Info("watch session to primary open again", "primary", name, "addr", addr)
+			}
+			pause, outage = 0, false
+		}
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
@@ -117,6 +157,7 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			m.rec.holdWatch(name, m.cfg.Clock.Now())
 			return
 		}
+		wait := watchRetry
 		var local LocalFault
 		if errors.As(err, &local) || localSaveError(err) {
 			// This server's own fault (a panic, its store failing):
@@ -128,13 +169,28 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			m.cfg.Log.Debug("watch session ended by a fault of this server's; the primary is not marked failing", "primary", name, "err", err)
 		} else {
 			m.watchFailed(name, err)
+			timeout := m.Timing().Timeout
+			if !outage {
+				m.cfg.Log.Info("watch session to primary failing; retried with a growing pause, its heartbeats judge the outage",
+					"primary", name, "addr", addr, "err", err, "max_pause", max(timeout, watchRetry).String())
+				outage = true
+			}
+			pause = watchPause(pause, timeout)
+			wait = pause
+			m.mu.Lock()
+			m.watchDown[name] = m.cfg.Clock.Now() // a contact after it ends the pause (Step)
+			m.mu.Unlock()
 		}
-		t := m.cfg.Clock.NewTimer(watchRetry)
+		t := m.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-t.C():
+		case <-wake:
 		}
 		t.Stop()
+		m.mu.Lock()
+		delete(m.watchDown, name)
+		m.mu.Unlock()
 	}
 }
 
@@ -154,13 +210,13 @@ func localSaveError(err error) bool {
 }
 
 // watchFailed reports the failure of a watch session to name that is no
-// local fault. The task goes on (the next connection a second later),
+// local fault. The task goes on (the next connection after a pause:
+// watchPause),
 // so its failure is reported to the scheduler now: the destination's
 // row counts it with its error, and the views show the primary
 // unreachable, instead of a watch running without failures while
 // nothing answers (rt27 F8).
 func (m *Manager) watchFailed(name string, err error) {
-	m.cfg.Log.Debug("watch session to primary failed", "primary", name, "err", err)
 	m.rec.watchFailing(name, err)
 	if tf, ok := m.cfg.Runner.(TaskFailer); ok {
 		tf.TaskFailed(WatchDest+name, err)

@@ -23,6 +23,7 @@ type fakeWatcher struct {
 	failErr error // the failure while failing; nil: connection refused
 	push    chan []string
 	ended   chan struct{}
+	drop    chan struct{} // a receive ends the open session with an error (nil: never)
 }
 
 func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save, more func() bool) error {
@@ -48,6 +49,8 @@ func (w *fakeWatcher) Watch(ctx context.Context, primary, addr string, save Save
 			}
 		case <-ctx.Done():
 			return nil
+		case <-w.drop:
+			return errors.New("connection reset by peer")
 		case <-time.After(time.Millisecond): // a WAIT= that came back empty
 		}
 	}
@@ -98,18 +101,21 @@ func TestExpediteWatchesOneSession(t *testing.T) {
 		t.Fatal("the watch session outlived the waiting senders")
 	}
 
-	// A primary that refuses: one connection per watchRetry, not more.
+	// A primary that is down: one connection per watchRetry at most, the
+	// pause doubling while it stays down (watchPause).
 	w.mu.Lock()
 	w.failing, w.conns = true, 0
 	w.mu.Unlock()
 	m.Expedite("hub-b")
 	waitUntil(t, "the first try", func() bool { return w.connections() == 1 })
+	var pause time.Duration
 	for i := 2; i <= 4; i++ {
 		waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
 		if n := w.connections(); n != i-1 {
 			t.Fatalf("%d connections before the clock moved, want %d", n, i-1)
 		}
-		clk.Advance(watchRetry)
+		pause = watchPause(pause, m.Timing().Timeout)
+		clk.Advance(pause)
 		waitUntil(t, "the retry", func() bool { return w.connections() == i })
 	}
 }
@@ -257,8 +263,8 @@ func (r *failRunner) count(dest string) int {
 	return len(r.failed[dest])
 }
 
-// A watch session to a primary that stopped answering fails once a
-// second inside its task: each failure reaches the scheduler (the
+// A watch session to a primary that stopped answering fails inside its
+// task, tried again after a pause (watchPause): each failure reaches the scheduler (the
 // destination's row counts it with its error) and the views show the
 // primary unreachable with the error, not healthy until its next
 // heartbeat (rt27 F8); a session that completes clears it.
@@ -290,7 +296,7 @@ func TestFailingWatchShowsUnreachable(t *testing.T) {
 	w.failing = false
 	w.mu.Unlock()
 	waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 })
-	clk.Advance(watchRetry)
+	clk.Advance(2 * watchRetry) // the third try: the pause doubled (watchPause)
 	waitUntil(t, "the session let in", func() bool { return m.Status()[0].Unreachable == "" })
 }
 
