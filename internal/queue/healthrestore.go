@@ -78,6 +78,9 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 		s := q.sched
 		s.mu.Lock()
 		d := s.destFor(j.Dest, j.Queue, j.Max)
+		// Known from now: the loop's first pruning of destinations idle
+		// for an hour (at once) must not drop it as unused since ever.
+		d.lastUse = q.clk.Now()
 		if !d.failing() {
 			d.msgFails = f.n
 			d.lastErr, d.lastHop = f.lastErr, f.lastHop
@@ -152,7 +155,7 @@ func (q *Manager) restoreSuspended(ctx context.Context) {
 		}
 		j := jobs[0]
 		q.sched.mu.Lock()
-		q.sched.destFor(j.Dest, j.Queue, j.Max)
+		q.sched.destFor(j.Dest, j.Queue, j.Max).lastUse = q.clk.Now()
 		q.sched.mu.Unlock()
 	}
 }

@@ -64,7 +64,16 @@ func TestQ6SuspendedDestinationShownAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx)
-	waitFor(t, "the destination shown suspended after the restart", func() bool { return find(q).State == "suspended" })
+	// Past the scheduler loop's first passes (its first pruning of idle
+	// destinations runs at once) and an hour on: still listed while the
+	// queue is suspended.
+	waitFor(t, "the scheduler loop's first passes", func() bool { q.Kick(); return q.loopPasses.Load() >= 2 })
+	clk.Advance(2 * time.Hour)
+	passes := q.loopPasses.Load()
+	waitFor(t, "a pass after the hour", func() bool { q.Kick(); return q.loopPasses.Load() > passes+1 })
+	if d := find(q); d.State != "suspended" {
+		t.Fatalf("after the restart: %+v; want the destination listed suspended", d)
+	}
 	if d := find(q); d.Queue != "mx:held.test" || d.Max != 3 {
 		t.Errorf("after the restart: %+v; want suspended in mx:held.test with its limit 3", d)
 	}
